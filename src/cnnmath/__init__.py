@@ -1,0 +1,37 @@
+"""cnnmath — the mathematics of convolutional networks, executable, verified and fast, in NumPy.
+
+The public face of the package: everything here is re-exported from its own module.
+"""
+
+from .ops import (
+    ACTIVATIONS,
+    Activation,
+    avg_pool2d,
+    avg_pool2d_backward,
+    conv2d,
+    conv2d_backward,
+    conv_output_shape,
+    get_activation,
+    linear,
+    linear_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "__version__",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv_output_shape",
+    "get_activation",
+    "linear",
+    "linear_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+]

@@ -1,0 +1,126 @@
+"""Argument validation shared by every public function.
+
+Each check raises ``TypeError`` (wrong kind of object or dtype) or ``ValueError`` (right kind,
+wrong value) with a message that names the argument, says what was expected and what was
+given, and — for missing axes — how to add them. Nothing here uses ``assert``: user input is
+checked the same with ``python -O``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_float_array(name: str, x: Any, *, func: str | None = None) -> np.ndarray:
+    """Return ``x`` if it is a float32 or float64 ndarray, else raise ``TypeError``.
+
+    Integer and boolean arrays are refused rather than converted: an 8-bit image silently
+    turned into floats in one op but not the next is how results drift. The message says how
+    to convert.
+    """
+    where = f"{func}: " if func else ""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(
+            f"{where}{name}: expected a numpy.ndarray of float32 or float64, got "
+            f"{_describe(x)}; wrap it with numpy.asarray(..., dtype=numpy.float64)"
+        )
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{where}{name}: expected dtype float32 or float64, got {x.dtype}; "
+            f"convert explicitly, e.g. {name}.astype(numpy.float64) (images: divide by 255)"
+        )
+    return x
+
+
+def check_same_dtype(func: str, **arrays: np.ndarray | None) -> np.dtype:
+    """Every non-None array must share one dtype; return it. Mixed float32/float64 is an error."""
+    given = {k: v for k, v in arrays.items() if v is not None}
+    dtypes = {v.dtype for v in given.values()}
+    if len(dtypes) > 1:
+        listing = ", ".join(f"{k} is {v.dtype}" for k, v in given.items())
+        raise TypeError(
+            f"{func}: expected all arrays to share one dtype, got {listing}; "
+            "convert one of them with .astype(...)"
+        )
+    return next(iter(dtypes))
+
+
+def check_ndim(
+    name: str, x: np.ndarray, allowed: Sequence[int], *, func: str, layout: str, hint: str = ""
+) -> None:
+    """Raise ``ValueError`` unless ``x.ndim`` is in ``allowed``; ``layout`` names the axes."""
+    if x.ndim not in allowed:
+        wanted = " or ".join(f"{n}-D" for n in allowed)
+        extra = f"; {hint}" if hint else ""
+        raise ValueError(
+            f"{func}: {name}: expected a {wanted} array {layout}, got {x.ndim}-D with shape "
+            f"{x.shape}{extra}"
+        )
+
+
+def batched_image(name: str, x: np.ndarray, *, func: str) -> tuple[np.ndarray, bool]:
+    """Accept (N, C, H, W) or one unbatched (C, H, W) image; return the 4-D view and a flag.
+
+    A 2-D array is refused with the indexing that adds the missing axes: a bare matrix could
+    be (H, W) of one channel or (C, H*W) flattened, and guessing would be silent broadcasting.
+    """
+    check_ndim(
+        name,
+        x,
+        (3, 4),
+        func=func,
+        layout="(N, C, H, W), or (C, H, W) for one image",
+        hint=f"for a single-channel image add the axes with {name}[None, None]"
+        if x.ndim == 2
+        else "",
+    )
+    if x.ndim == 3:
+        return x[None], True
+    return x, False
+
+
+def int_pair(name: str, value: Any, *, minimum: int, func: str) -> tuple[int, int]:
+    """An int or a pair of ints, each ``>= minimum``, as a (height, width) tuple."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}: expected an int or a pair of ints, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(
+            f"{func}: {name}: expected an int or a pair (height, width) of ints, got {value!r}"
+        )
+    if min(pair) < minimum:
+        raise ValueError(f"{func}: {name}: expected values >= {minimum}, got {value!r}")
+    return pair
+
+
+def positive_int(name: str, value: Any, *, func: str, minimum: int = 1) -> int:
+    """A plain int ``>= minimum`` (booleans refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: {name}: expected an int >= {minimum}, got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{func}: {name}: expected an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_shape(name: str, x: np.ndarray, expected: tuple[int, ...], *, func: str) -> None:
+    """Raise ``ValueError`` unless ``x.shape == expected``."""
+    if tuple(x.shape) != tuple(expected):
+        raise ValueError(f"{func}: {name}: expected shape {tuple(expected)}, got {x.shape}")

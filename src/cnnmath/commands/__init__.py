@@ -1,0 +1,1 @@
+"""Subcommands of the ``cnnmath`` CLI, one module each (see ``cnnmath.cli``)."""

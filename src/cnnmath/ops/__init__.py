@@ -1,0 +1,21 @@
+"""The functional core: pure functions on NumPy arrays, each forward beside its backward."""
+
+from .activations import ACTIVATIONS, Activation, get_activation
+from .conv import conv2d, conv2d_backward, conv_output_shape
+from .linear import linear, linear_backward
+from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv_output_shape",
+    "get_activation",
+    "linear",
+    "linear_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+]

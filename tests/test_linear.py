@@ -1,0 +1,66 @@
+"""linear / linear_backward against the reference loops, PyTorch and finite differences."""
+
+import numpy as np
+import pytest
+from helpers import assert_close
+
+from cnnmath import linear, linear_backward, reference
+from cnnmath.gradcheck import check_gradients
+
+SHAPES = [((4, 3), 5), ((2, 3, 4), 2), ((6,), 3), ((1, 1), 1)]
+
+
+def _data(x_shape, out_features, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((out_features, x_shape[-1])).astype(dtype)
+    b = rng.standard_normal(out_features).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("x_shape, out_features", SHAPES)
+def test_matches_reference_and_pytorch(x_shape, out_features, dtype):
+    x, w, b = _data(x_shape, out_features, dtype)
+    y = linear(x, w, b)
+    assert y.shape == (*x_shape[:-1], out_features) and y.dtype == dtype
+    assert_close(y, reference.linear(x, w, b), dtype)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    grads = linear_backward(g, x, w)
+    for got, want, like in zip(grads, reference.linear_backward(g, x, w), (x, w, b)):
+        assert got.shape == like.shape and got.dtype == dtype
+        assert_close(got, want, dtype)
+    torch = pytest.importorskip("torch")
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.linear(tx, tw, tb).backward(torch.tensor(g))
+    for got, t in zip(grads, (tx, tw, tb)):
+        assert_close(got, t.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("x_shape, out_features", SHAPES)
+def test_gradients_match_finite_differences(x_shape, out_features):
+    x, w, b = _data(x_shape, out_features)
+    check_gradients(linear, lambda g, x_, w_, b_: linear_backward(g, x_, w_), [x, w, b], rtol=1e-8)
+
+
+def test_without_bias():
+    x, w, _ = _data((3, 4), 2)
+    np.testing.assert_allclose(linear(x, w), x @ w.T, rtol=1e-15)
+
+
+ERRORS = [
+    (lambda: linear(np.zeros((2, 3)), np.zeros((4, 5))), ValueError, r"x: expected a last axis of in_features = 5"),
+    (lambda: linear(np.zeros((2, 3)), np.zeros(3)), ValueError, r"weight: expected a 2-D"),
+    (lambda: linear(np.zeros((2, 3)), np.zeros((4, 3)), np.zeros(3)), ValueError, r"bias: expected shape \(4,\)"),
+    (lambda: linear(np.zeros((2, 3), np.int32), np.zeros((4, 3))), TypeError, r"x: expected dtype float32"),
+    (lambda: linear(np.zeros((2, 3), np.float32), np.zeros((4, 3))), TypeError, r"x is float32, weight is float64"),
+    (lambda: linear_backward(np.zeros((2, 5)), np.zeros((2, 3)), np.zeros((4, 3))), ValueError,
+     r"grad_output: expected shape \(2, 4\)"),
+]
+
+
+@pytest.mark.parametrize("call, exc, pattern", ERRORS, ids=[e[2][:40] for e in ERRORS])
+def test_bad_input(call, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        call()
+    assert "linear" in str(info.value)

@@ -1,0 +1,180 @@
+"""max_pool2d / avg_pool2d and their backward passes against the reference loops, SciPy's
+ndimage filters, PyTorch and finite differences."""
+
+import numpy as np
+import pytest
+from helpers import assert_close
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from cnnmath import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, reference
+from cnnmath.gradcheck import check_gradients
+
+POOLS = {
+    "max": (max_pool2d, max_pool2d_backward, reference.max_pool2d, reference.max_pool2d_backward),
+    "avg": (avg_pool2d, avg_pool2d_backward, reference.avg_pool2d, reference.avg_pool2d_backward),
+}
+
+# (x shape, kernel_size, stride, padding)
+SAMPLES = [
+    ((2, 3, 8, 8), 2, None, 0),
+    ((2, 3, 9, 9), 3, 2, 1),
+    ((1, 2, 7, 9), (3, 2), (1, 2), (1, 0)),
+    ((2, 1, 10, 7), 3, 3, 0),  # rows and columns left over by the floor
+    ((1, 2, 5, 5), 5, 1, 2),
+    ((1, 1, 6, 6), 1, 1, 0),
+    ((3, 6, 6), 2, None, 0),  # unbatched
+]
+IDS = [f"x{s[0]}-k{s[1]}-s{s[2]}-p{s[3]}" for s in SAMPLES]
+
+
+def _x(shape, dtype=np.float64, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _b(a):
+    return a if a.ndim == 4 else a[None]
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+def test_matches_reference(sample, dtype, kind):
+    f, fb, ref_f, ref_fb = POOLS[kind]
+    shape, k, s, p = sample
+    x = _x(shape, dtype)
+    y = f(x, k, s, p)
+    assert y.dtype == dtype and y.ndim == x.ndim
+    assert_close(_b(y), ref_f(_b(x), k, s, p), dtype)
+    g = _x(y.shape, dtype, seed=1)
+    gx = fb(g, x, k, s, p)
+    assert gx.shape == x.shape and gx.dtype == dtype
+    assert_close(_b(gx), ref_fb(_b(g), _b(x), k, s, p), dtype)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+def test_matches_scipy_ndimage(sample, kind):
+    shape, k, s, p = sample
+    x = _b(_x(shape))
+    k1, k2 = np.broadcast_to(k, 2)
+    s1, s2 = np.broadcast_to(k if s is None else s, 2)
+    p1, p2 = np.broadcast_to(p, 2)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, [(0, 0), (0, 0), (p1, p1), (p2, p2)], constant_values=fill)
+    filt = ndimage.maximum_filter if kind == "max" else ndimage.uniform_filter
+    # origin moves each window's anchor to its top-left element
+    full = filt(xp, size=(1, 1, k1, k2), mode="constant", cval=fill,
+                origin=(0, 0, -(k1 // 2), -(k2 // 2)))
+    H, W = (xp.shape[2] - k1) // s1 + 1, (xp.shape[3] - k2) // s2 + 1
+    want = full[:, :, : s1 * (H - 1) + 1 : s1, : s2 * (W - 1) + 1 : s2]
+    assert_close(_b(POOLS[kind][0](_x(shape), k, s, p)), want)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+def test_against_pytorch(sample, dtype, kind):
+    torch = pytest.importorskip("torch")
+    f, fb, *_ = POOLS[kind]
+    shape, k, s, p = sample
+    x = _x(shape, dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    tf = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+    ty = tf(tx, k, s, p)
+    g = _x(tuple(ty.shape), dtype, seed=3)
+    ty.backward(torch.tensor(g))
+    assert_close(f(x, k, s, p), ty.detach().numpy(), dtype)
+    assert_close(fb(g, x, k, s, p), tx.grad.numpy(), dtype)
+
+
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum():
+    x = np.ones((1, 1, 4, 4))
+    g = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
+    gx = max_pool2d_backward(g, x, 2)
+    want = np.zeros_like(x)
+    want[0, 0, ::2, ::2] = g[0, 0]
+    np.testing.assert_array_equal(gx, want)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, 2).backward(torch.tensor(g))
+    np.testing.assert_array_equal(gx, tx.grad.numpy())
+
+
+def test_overlapping_windows_accumulate_gradient():
+    # One large value read by every window of a stride-1 pool collects every output's gradient.
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 1] = 5.0
+    gx = max_pool2d_backward(np.ones((1, 1, 2, 2)), x, 2, 1)
+    assert gx[0, 0, 1, 1] == 4.0 and gx.sum() == 4.0
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("sample", SAMPLES[:5], ids=IDS[:5])
+def test_gradients_match_finite_differences(sample, kind):
+    f, fb, *_ = POOLS[kind]
+    shape, k, s, p = sample
+    # distinct, well-separated values so the arg-max does not move under the perturbation
+    x = np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape) * 0.01
+    check_gradients(lambda x_: f(x_, k, s, p), lambda g, x_: fb(g, x_, k, s, p), [x], rtol=1e-7)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_nan_and_inf_propagate(kind):
+    f, fb, *_ = POOLS[kind]
+    x = _x((1, 1, 6, 6))
+    x[0, 0, 2, 3] = np.nan
+    x[0, 0, 5, 0] = np.inf
+    y = f(x, 2)
+    assert np.isnan(y[0, 0, 1, 1]) and np.isposinf(y[0, 0, 2, 0])
+    assert np.isfinite(np.delete(y.ravel(), [4, 6])).all()
+    gx = fb(np.ones_like(y), x, 2)
+    assert np.isfinite(gx).all()
+    if kind == "max":  # the gradient goes to the NaN, as PyTorch's kernel does
+        assert gx[0, 0, 2, 3] == 1.0 and gx[0, 0, 5, 0] == 1.0
+
+
+@given(
+    data=st.data(),
+    k1=st.integers(1, 4), k2=st.integers(1, 4), s1=st.integers(1, 3), s2=st.integers(1, 3),
+    dtype=st.sampled_from([np.float32, np.float64]), kind=st.sampled_from(sorted(POOLS)),
+)
+def test_hypothesis_against_reference(data, k1, k2, s1, s2, dtype, kind):
+    p1 = data.draw(st.integers(0, k1 // 2), label="p1")
+    p2 = data.draw(st.integers(0, k2 // 2), label="p2")
+    m = data.draw(st.integers(max(1, k1 - 2 * p1), 9), label="m")
+    n = data.draw(st.integers(max(1, k2 - 2 * p2), 9), label="n")
+    B, C = data.draw(st.integers(1, 2), label="B"), data.draw(st.integers(1, 3), label="C")
+    x = _x((B, C, m, n), dtype, seed=data.draw(st.integers(0, 999), label="seed"))
+    f, fb, ref_f, ref_fb = POOLS[kind]
+    k, s, p = (k1, k2), (s1, s2), (p1, p2)
+    y = f(x, k, s, p)
+    assert_close(y, ref_f(x, k, s, p), dtype)
+    g = _x(y.shape, dtype, seed=7)
+    assert_close(fb(g, x, k, s, p), ref_fb(g, x, k, s, p), dtype)
+
+
+x4 = np.zeros((1, 2, 5, 5))
+ERRORS = [
+    (lambda: max_pool2d(np.zeros((5, 5)), 2), ValueError, r"x\[None, None\]"),
+    (lambda: avg_pool2d(np.zeros((2, 1, 1, 5, 5)), 2), ValueError, r"x: expected a 3-D or 4-D"),
+    (lambda: max_pool2d(x4, 0), ValueError, r"kernel_size: expected values >= 1, got 0"),
+    (lambda: avg_pool2d(x4, 2, stride=0), ValueError, r"stride: expected values >= 1"),
+    (lambda: max_pool2d(x4, 2, padding=2), ValueError, r"padding: expected at most half"),
+    (lambda: max_pool2d(x4, 2, padding=-1), ValueError, r"padding: expected values >= 0"),
+    (lambda: avg_pool2d(x4, 6), ValueError, r"kernel_size.*height 6.*input height 5"),
+    (lambda: max_pool2d(x4.astype(np.uint8), 2), TypeError, r"x: expected dtype float32 or float64"),
+    (lambda: avg_pool2d(x4, "2"), TypeError, r"kernel_size: expected an int or a pair"),
+    (lambda: max_pool2d_backward(np.zeros((1, 2, 3, 3)), x4, 2), ValueError,
+     r"grad_output: expected shape \(1, 2, 2, 2\), got \(1, 2, 3, 3\)"),
+    (lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2), np.float32), x4, 2), TypeError,
+     r"grad_output is float32, x is float64"),
+]
+
+
+@pytest.mark.parametrize("call, exc, pattern", ERRORS, ids=[e[2][:40] for e in ERRORS])
+def test_bad_input(call, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        call()
+    assert "pool2d" in str(info.value)
