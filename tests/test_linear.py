@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from helpers import assert_close
 
 from cnnmath import linear, linear_backward, reference
 from cnnmath.gradcheck import check_gradients
+from helpers import assert_close
 
 SHAPES = [((4, 3), 5), ((2, 3, 4), 2), ((6,), 3), ((1, 1), 1)]
 

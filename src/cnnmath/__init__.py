@@ -3,6 +3,7 @@
 The public face of the package: everything here is re-exported from its own module.
 """
 
+from .mlp import MLP, Jacobians
 from .ops import (
     ACTIVATIONS,
     Activation,
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "Jacobians",
+    "MLP",
     "__version__",
     "avg_pool2d",
     "avg_pool2d_backward",

@@ -1,0 +1,352 @@
+"""Image files in and out (Pillow), and the bundled sample photograph.
+
+Pixels come in as float64 in [0, 1], laid out (C, H, W) — the conv ops' unbatched layout:
+
+    x[c, i, j] = q[i, j, c] / (2**bits - 1)
+
+where q is the integer stored in the file (bits = 8, or 16 for 16-bit grayscale). Going out,
+the inverse with rounding to the nearest level: q = round(x · (2**bits - 1)).
+
+Channel layouts: 1 (L, gray), 2 (LA, gray + alpha), 3 (RGB), 4 (RGBA). Palette, bilevel,
+CMYK and other Pillow modes are converted explicitly on the way in (see ``load_image``).
+Pillow has no 16-bit colour mode (it would silently keep only the top 8 bits), so a 16-bit
+colour file is refused with an error rather than read wrongly.
+
+The photograph is matplotlib's bundled sample ``grace_hopper.jpg`` (512 wide, 600 high, RGB),
+so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._checks import check_float_array, check_ndim
+
+# Formats save_image writes, by file extension, and what each can hold.
+FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")  # 16-bit grayscale ("I;16")
+ALPHA_FORMATS = {"PNG": (2, 4), "TIFF": (2, 4), "BMP": (4,), "JPEG": ()}  # channel counts
+
+# Pillow mode of the array we hand back / accept, by channel count.
+_MODE_OF_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+_CHANNEL_NAMES = {
+    "L": ("L",),
+    "LA": ("L", "A"),
+    "RGB": ("R", "G", "B"),
+    "RGBA": ("R", "G", "B", "A"),
+}
+_SIXTEEN_BIT_GRAY = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``load_image`` found in a file.
+
+    format : Pillow's name of the file format ("PNG", "JPEG", "TIFF", "BMP", ...).
+    mode : the Pillow mode of the file as stored ("L", "RGB", "P", "I;16", ...).
+    bit_depth : bits per sample stored in the file: 1, 8 or 16.
+    channels : names of the returned array's channels, e.g. ("R", "G", "B", "A").
+    converted : how the stored mode was turned into the returned channels, "" if unchanged
+        (e.g. "palette (P) expanded to RGBA").
+    """
+
+    format: str | None
+    mode: str
+    bit_depth: int
+    channels: tuple[str, ...]
+    converted: str = ""
+
+    @property
+    def has_alpha(self) -> bool:
+        """True when the last channel is alpha (LA or RGBA)."""
+        return self.channels[-1] == "A"
+
+
+def _require(module: str, extra: str):
+    try:
+        return __import__(module)
+    except ImportError as exc:  # pragma: no cover - exercised only without the extras
+        raise ImportError(
+            f"this needs {module}, which is not installed: pip install \"cnnmath[{extra}]\""
+        ) from exc
+
+
+def _pillow():
+    _require("PIL", "image")
+    from PIL import Image
+
+    return Image
+
+
+def sample_image_path() -> str:
+    """Path of matplotlib's bundled ``grace_hopper.jpg`` (needs the ``plot`` extra)."""
+    _require("matplotlib", "plot")
+    from matplotlib import cbook
+
+    return str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def sample_image() -> np.ndarray:
+    """The bundled photograph as float64 in [0, 1], shape (3, 600, 512) (channels R, G, B).
+
+    Needs the ``plot`` extra (matplotlib ships the file) and the ``image`` extra (Pillow reads
+    it): ``pip install "cnnmath[image,plot]"``.
+    """
+    x, _ = load_image(sample_image_path())
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _tile_rawmodes(im) -> list[str]:
+    """The raw (on-disk) sample layouts Pillow will decode, e.g. "RGB;16B" — before loading."""
+    rawmodes = []
+    for tile in getattr(im, "tile", None) or []:
+        args = tile[-1] if not hasattr(tile, "args") else tile.args
+        raw = args if isinstance(args, str) else (args[0] if args else "")
+        if isinstance(raw, str):
+            rawmodes.append(raw)
+    return rawmodes
+
+
+def _stored_bits(im, rawmodes: list[str]) -> int:
+    if im.mode == "1":
+        return 1
+    if im.mode in _SIXTEEN_BIT_GRAY:
+        return 16
+    if any(";16" in raw for raw in rawmodes):
+        return 16
+    if any(";32" in raw for raw in rawmodes) or im.mode in ("I", "F"):
+        return 32
+    return 8
+
+
+def load_image(
+    path: str | os.PathLike, *, max_pixels: int | None = None
+) -> tuple[np.ndarray, ImageInfo]:
+    """Read an image file into float64 pixels in [0, 1], shape (C, H, W).
+
+    x[c, i, j] = q[i, j, c] / (2**bits - 1), with q the stored integer sample: bits = 8 for
+    8-bit files (divide by 255), 16 for 16-bit grayscale (Pillow mode "I;16", divide by 65535).
+
+    Channels by stored mode:
+
+    - L → 1 (gray); LA → 2 (gray, alpha); RGB → 3; RGBA → 4; I;16 → 1 (16-bit gray);
+    - 1 (bilevel) → 1 (gray, 0 or 1); P (palette) → RGBA if the palette has transparency,
+      else RGB; PA → RGBA; La / RGBa (premultiplied) → LA / RGBA; CMYK, YCbCr, LAB, HSV,
+      RGBX → RGB. ``info.converted`` records any such conversion.
+
+    Refused, with ``ValueError``: a file Pillow cannot read as an image; 16-bit colour or
+    16-bit gray + alpha (Pillow has no such mode and would silently keep only the top 8
+    bits); 32-bit integer or float samples; too many pixels (decompression bombs — a few
+    bytes of compressed data that expand to gigabytes). The pixel limit is Pillow's own,
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million pixels, ~2.9 GB once float64 RGBA), or
+    ``max_pixels`` where that is lower (raise Pillow's limit to go higher). The size is
+    checked from the header, before any pixel is decoded; Pillow's
+    ``DecompressionBombWarning`` is turned into this error, so the result is a message,
+    never an exhausted memory. A missing file raises ``FileNotFoundError``.
+
+    Returns
+    -------
+    x : (C, H, W) float64 in [0, 1], C in {1, 2, 3, 4} (alpha last).
+    info : ``ImageInfo`` (format, stored mode, bit depth, channel names, conversion).
+    """
+    Image = _pillow()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"load_image: path: no such file: '{path}'")
+    if path.is_dir():
+        raise IsADirectoryError(f"load_image: path: '{path}' is a directory, not an image file")
+    limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels) if n is not None]
+    limit = min(limits) if limits else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.UnidentifiedImageError:
+            raise ValueError(
+                f"load_image: '{path}' is not an image file that Pillow can read "
+                "(expected PNG, JPEG, TIFF, BMP, ...)"
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(f"load_image: '{path}' refused as a possible decompression bomb: "
+                             f"{exc}") from None
+        with im:
+            width, height = im.size
+            if limit is not None and width * height > limit:
+                raise ValueError(
+                    f"load_image: '{path}' refused as a possible decompression bomb: "
+                    f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+                    "(PIL.Image.MAX_IMAGE_PIXELS and max_pixels= set it)"
+                )
+            rawmodes = _tile_rawmodes(im)
+            bits = _stored_bits(im, rawmodes)
+            file_format, stored_mode = im.format, im.mode
+            if bits == 16 and stored_mode not in _SIXTEEN_BIT_GRAY + ("I",):
+                raise ValueError(
+                    f"load_image: '{path}' has 16-bit colour or alpha samples ({rawmodes[0]}); "
+                    "Pillow can only read 16-bit grayscale exactly — convert the file to "
+                    "8 bits per channel or to 16-bit gray"
+                )
+            if bits == 32 or stored_mode == "F":
+                kind = "float" if stored_mode == "F" else "integer"
+                raise ValueError(
+                    f"load_image: '{path}' has 32-bit {kind} samples; supported are 8-bit L, "
+                    "LA, RGB, RGBA and 16-bit grayscale"
+                )
+            try:
+                im.load()
+                x, mode, converted = _to_array(im, bits)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise ValueError(f"load_image: '{path}' refused as a possible decompression "
+                                 f"bomb: {exc}") from None
+            except (OSError, SyntaxError, EOFError) as exc:
+                raise ValueError(f"load_image: '{path}' could not be decoded: {exc}") from None
+    info = ImageInfo(
+        format=file_format,
+        mode=stored_mode,
+        bit_depth=bits,
+        channels=_CHANNEL_NAMES[mode],
+        converted=converted,
+    )
+    return x, info
+
+
+def _to_array(im, bits: int) -> tuple[np.ndarray, str, str]:
+    """Pixels of a loaded Pillow image as (C, H, W) float64 in [0, 1]; its mode; conversion."""
+    mode = im.mode
+    converted = ""
+    if mode in _SIXTEEN_BIT_GRAY or mode == "I":
+        q = np.asarray(im)
+        if q.size and (q.min() < 0 or q.max() > 65535):  # "I" from an older Pillow: check
+            raise ValueError(f"samples outside 0..65535 in a 16-bit image (mode {mode})")
+        hw = q.astype(np.float64) / 65535.0
+        return hw[None], "L", converted
+    if mode == "1":
+        im, converted = im.convert("L"), "bilevel (1) expanded to gray L"
+    elif mode == "P":
+        target = "RGBA" if "transparency" in im.info else "RGB"
+        im, converted = im.convert(target), f"palette (P) expanded to {target}"
+    elif mode == "PA":
+        im, converted = im.convert("RGBA"), "palette with alpha (PA) expanded to RGBA"
+    elif mode == "La":
+        im, converted = im.convert("LA"), "premultiplied La un-premultiplied to LA"
+    elif mode == "RGBa":
+        im, converted = im.convert("RGBA"), "premultiplied RGBa un-premultiplied to RGBA"
+    elif mode not in _MODE_OF_CHANNELS.values():
+        im, converted = im.convert("RGB"), f"{mode} converted to RGB by Pillow"
+    q = np.asarray(im)
+    hwc = q.astype(np.float64) / 255.0
+    if hwc.ndim == 2:
+        hwc = hwc[:, :, None]
+    return np.ascontiguousarray(hwc.transpose(2, 0, 1)), im.mode, converted
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """Pillow's format name for ``path``'s extension (".png" → "PNG"); ValueError if unknown."""
+    ext = Path(path).suffix.lower()
+    if ext not in FORMATS:
+        raise ValueError(
+            f"path: unsupported image extension {ext or '(none)'!r} in '{path}'; expected one of "
+            + ", ".join(sorted(FORMATS))
+        )
+    return FORMATS[ext]
+
+
+def save_image(
+    x: np.ndarray, path: str | os.PathLike, *, bit_depth: int = 8, quality: int = 95
+) -> Path:
+    """Write (C, H, W) pixels in [0, 1] to an image file; the format follows the extension.
+
+    q[i, j, c] = round(x[c, i, j] · (2**bit_depth - 1)), stored as uint8 (bit_depth 8) or
+    uint16 (bit_depth 16). C = 1, 2, 3, 4 → L, LA, RGB, RGBA (alpha last).
+
+    Formats: .png, .tif/.tiff (every layout; 16-bit for C = 1), .jpg/.jpeg (L, RGB; lossy,
+    ``quality``), .bmp (L, RGB, RGBA). Anything a format cannot hold is a ``ValueError``
+    that says so — a 16-bit JPEG, alpha in a JPEG — never a silent conversion: callers that
+    want 8 bits or no alpha say so by what they pass. Values must lie in [0, 1] (a margin of
+    1e-9 for rounding is clipped); map signed data to pixels first (e.g. 0.5 + d/2).
+
+    The file is written to a temporary file in the same directory and renamed over ``path``
+    (``os.replace``) only once complete: a failure never leaves a partial file. The
+    directory must exist. Returns the path written.
+    """
+    check_float_array("x", x, func="save_image")
+    check_ndim("x", x, (3,), func="save_image", layout="(C, H, W)",
+               hint="for one gray image add the channel axis with x[None]" if x.ndim == 2 else "")
+    C = x.shape[0]
+    if C not in _MODE_OF_CHANNELS:
+        raise ValueError(f"save_image: x: expected 1, 2, 3 or 4 channels (L, LA, RGB, RGBA), "
+                         f"got {C} (shape {x.shape})")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"save_image: bit_depth: expected 8 or 16, got {bit_depth!r}")
+    path = Path(path)
+    fmt = image_format(path)
+    if bit_depth == 16 and (C != 1 or fmt not in SIXTEEN_BIT_FORMATS):
+        raise ValueError(
+            f"save_image: bit_depth: 16 bits need one channel (gray) and a PNG or TIFF file, "
+            f"got {C} channel(s) and {fmt}; pass bit_depth=8"
+        )
+    if C in (2, 4) and C not in ALPHA_FORMATS[fmt]:
+        raise ValueError(
+            f"save_image: x: {fmt} cannot store {_MODE_OF_CHANNELS[C]} (alpha); drop the alpha "
+            "channel (x[:-1]) or write PNG or TIFF"
+        )
+    if x.size and not np.all(np.isfinite(x)):
+        raise ValueError("save_image: x: expected finite values, got NaN or infinity")
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+    margin = 1e-9
+    if lo < -margin or hi > 1 + margin:
+        raise ValueError(
+            f"save_image: x: expected values in [0, 1], got [{lo:.6g}, {hi:.6g}]; scale or clip "
+            "first (signed differences d map to pixels as 0.5 + d/2)"
+        )
+    directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"save_image: path: directory '{directory}' does not exist")
+    levels = 2**bit_depth - 1
+    q = np.rint(np.clip(x, 0.0, 1.0) * levels).astype(np.uint16 if bit_depth == 16 else np.uint8)
+    Image = _pillow()
+    if bit_depth == 16:
+        im = Image.fromarray(np.ascontiguousarray(q[0]))  # uint16 → mode "I;16"
+    else:
+        hwc = np.ascontiguousarray(q.transpose(1, 2, 0))
+        im = Image.fromarray(hwc[:, :, 0] if C == 1 else hwc)
+    options = {"quality": quality} if fmt == "JPEG" else {}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            im.save(handle, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private; give it a normal file's
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
