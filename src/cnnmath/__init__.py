@@ -3,6 +3,7 @@
 The public face of the package: everything here is re-exported from its own module.
 """
 
+from . import filters, losses, nn, optim
 from .mlp import MLP, Jacobians
 from .ops import (
     ACTIVATIONS,
@@ -32,9 +33,13 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv_output_shape",
+    "filters",
     "get_activation",
     "linear",
     "linear_backward",
+    "losses",
     "max_pool2d",
     "max_pool2d_backward",
+    "nn",
+    "optim",
 ]

@@ -1,0 +1,105 @@
+"""``cnnmath verify``: run every claim of results 1–4 and 6 and print the verdicts.
+
+A table — result, claim, largest error, PASS/FAIL — one row per claim as it finishes, then
+the counterexamples found for the "does not" claims, what was skipped, and a summary line.
+Exit status 0 when every claim passes, 1 when any fails. ``--json`` prints the rows of
+:func:`cnnmath.results.run_all` as a JSON list instead (notes go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from .. import results
+
+NAME = "verify"
+HELP = "check results 1-4 and 6 of the exercises on a photograph and random tensors"
+ORDER = 20
+
+_ERROR_WIDTH = 13
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as a JSON list (notes on stderr)"
+    )
+    parser.add_argument(
+        "--no-photo",
+        action="store_true",
+        help="run on random tensors only, without the bundled photograph",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print each check's detail under its row"
+    )
+
+
+def _format_error(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2e}"
+
+
+def _format_value(value: Any) -> str:
+    """Numbers to 4 significant digits, lists as nested brackets, everything else as is."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _counterexample_lines(counterexample: dict) -> list[str]:
+    """One line per counterexample; a dict of dicts (one per activation) gives one line each."""
+    if all(isinstance(v, dict) for v in counterexample.values()):
+        return [f"{key}: {_counterexample_lines(v)[0]}" for key, v in counterexample.items()]
+    return [", ".join(f"{k} = {_format_value(v)}" for k, v in counterexample.items())]
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    photo, notes = results.load_photo(False if args.no_photo else None)
+    claims = results.all_claims()
+
+    if args.json:
+        rows = [results.run_claim(claim, photo) for claim in claims]
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        return 0 if all(row["passed"] for row in rows) else 1
+
+    width = max(len(c.claim) for c in claims)
+    header = f"{'result':>6}  {'claim':<{width}}  {'largest error':>{_ERROR_WIDTH}}  verdict"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for claim in claims:
+        row = results.run_claim(claim, photo)
+        rows.append(row)
+        verdict = "PASS" if row["passed"] else "FAIL"
+        print(
+            f"{row['result']:>6}  {row['claim']:<{width}}  "
+            f"{_format_error(row['max_abs_error']):>{_ERROR_WIDTH}}  {verdict}",
+            flush=True,
+        )
+        if args.verbose or not row["passed"]:
+            print(f"{'':>6}  {row['detail']}")
+
+    shown = [row for row in rows if "counterexample" in row]
+    if shown:
+        print("\nCounterexamples (for a 'does not' claim the error column is the gap shown):")
+        for row in shown:
+            print(f"  [{row['result']}] {row['claim']}")
+            for line in _counterexample_lines(row["counterexample"]):
+                print(f"      {line}")
+    for note in notes:
+        print(f"\nnote: {note}")
+    failed = [row for row in rows if not row["passed"]]
+    elapsed = time.perf_counter() - start
+    print(
+        f"\n{len(rows)} claims: {len(rows) - len(failed)} passed, {len(failed)} failed "
+        f"({elapsed:.1f} s)"
+    )
+    return 1 if failed else 0

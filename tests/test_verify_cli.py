@@ -1,0 +1,93 @@
+"""`cnnmath verify`: through a subprocess (`python -m cnnmath verify --json`), and in-process
+through `cnnmath.cli.main` for the table and for the exit status when a claim fails."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnmath import results
+from cnnmath.cli import main
+from cnnmath.results import Claim, ClaimOutcome
+
+
+def test_json_through_python_m():
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnmath", "verify", "--json", "--no-photo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)  # stdout is pure JSON: notes go to stderr
+    assert isinstance(rows, list) and rows
+    for row in rows:
+        assert {"result", "claim", "max_abs_error", "passed"} <= row.keys()
+        assert row["passed"] is True
+    assert {row["result"] for row in rows} == {1, 2, 3, 4, 6}
+    gelu = next(r for r in rows if r["claim"] == "max pooling does not commute with gelu")
+    assert {"window", "sigma_of_max_pool", "max_pool_of_sigma"} <= gelu["counterexample"].keys()
+    assert "skipped the photograph" in done.stderr
+
+
+def test_table_lists_every_claim_and_the_counterexamples(capsys):
+    assert main(["verify", "--no-photo"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["result", "claim", "largest", "error", "verdict"]
+    table = [line for line in lines[2:] if line.strip().endswith(("PASS", "FAIL"))]
+    assert len(table) == len(results.all_claims())
+    assert all(line.endswith("PASS") for line in table)
+    assert "Counterexamples" in out and "max pooling does not commute with gelu" in out
+    assert "window = [[-0.7518" in out  # GELU's dip, printed with the window
+    assert "note: skipped the photograph" in out
+    assert "passed, 0 failed" in lines[-1]
+
+
+def _failing(photo=None):
+    return ClaimOutcome(0.25, False, None, "deliberately wrong")
+
+
+def _passing(photo=None):
+    return ClaimOutcome(0.0, True, None, "fine")
+
+
+def test_a_failing_claim_makes_verify_exit_1(monkeypatch, capsys):
+    monkeypatch.setattr(
+        results,
+        "all_claims",
+        lambda: [Claim(1, "a true claim", _passing), Claim(4, "an injected false claim", _failing)],
+    )
+    assert main(["verify", "--no-photo"]) == 1
+    out = capsys.readouterr().out
+    assert "an injected false claim" in out and "FAIL" in out
+    assert "deliberately wrong" in out  # a failure prints its detail
+    assert "1 passed, 1 failed" in out
+
+    assert main(["verify", "--no-photo", "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["passed"] for r in rows] == [True, False]
+
+
+def test_a_crashing_claim_is_a_failure_not_a_traceback(monkeypatch, capsys):
+    def crashes(photo=None):
+        raise ZeroDivisionError("in the check")
+
+    monkeypatch.setattr(results, "all_claims", lambda: [Claim(2, "crashes", crashes)])
+    assert main(["verify", "--no-photo"]) == 1
+    out = capsys.readouterr().out
+    assert "ZeroDivisionError: in the check" in out and "n/a" in out
+
+
+def test_verbose_prints_details(monkeypatch, capsys):
+    monkeypatch.setattr(results, "all_claims", lambda: [Claim(1, "a true claim", _passing)])
+    assert main(["verify", "--no-photo", "-v"]) == 0
+    assert "fine" in capsys.readouterr().out
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", "--photo-please"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
