@@ -1,0 +1,312 @@
+"""``cnnmath filter`` through the command line (``python -m cnnmath`` in a subprocess).
+
+Inputs are images the tests make with Pillow, whose right answers are known in closed form:
+a ramp's differences are its slopes, a pure colour's luma is its weight, a block image's
+pooled values are the block values. Outputs are read back with Pillow directly.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+
+def cnnmath(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnmath", *map(str, args)],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+    )
+
+
+def read(path) -> tuple[np.ndarray, str]:
+    with Image.open(path) as im:
+        return np.asarray(im).astype(np.int64), im.mode
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Images with known answers
+
+H, W = 6, 8
+SLOPE_I, SLOPE_J = 5, 3  # the ramp q[i, j] = 5 i + 3 j (8-bit levels)
+
+
+@pytest.fixture
+def ramp(tmp_path):
+    i, j = np.mgrid[0:H, 0:W]
+    q = (SLOPE_I * i + SLOPE_J * j + 10).astype(np.uint8)
+    path = tmp_path / "ramp.png"
+    Image.fromarray(q).save(path)
+    return path, q
+
+
+def test_gradient_of_a_ramp_is_its_slopes(tmp_path, ramp):
+    path, q = ramp
+    out = tmp_path / "grad.png"
+    proc = cnnmath("filter", "gradient", path, "-o", out)
+    assert_ok(proc)
+    pixels, mode = read(out)
+    assert mode == "L" and pixels.shape == (H, 2 * W)  # Y1 | Y2 side by side
+    d = 2 * pixels / 255.0 - 1.0  # invert the documented 0.5 + d/2; one level = 2/255 in d
+    y1, y2 = d[:, :W], d[:, W:]
+    step = 2 / 255
+    np.testing.assert_allclose(y1[:-1], SLOPE_I / 255, atol=step / 2 + 1e-12)
+    np.testing.assert_allclose(y2[:, :-1], SLOPE_J / 255, atol=step / 2 + 1e-12)
+    # the zero padding: the last row of Y1 and last column of Y2 are −X
+    np.testing.assert_allclose(y1[-1], -q[-1].astype(float) / 255, atol=step / 2 + 1e-12)
+    np.testing.assert_allclose(y2[:, -1], -q[:, -1].astype(float) / 255, atol=step / 2 + 1e-12)
+
+
+def test_gradient_clip_scale_gives_the_slopes_exactly(tmp_path, ramp):
+    path, _ = ramp
+    out = tmp_path / "grad.png"
+    assert_ok(cnnmath("filter", "gradient", path, "-o", out, "--scale", "clip", "--quiet"))
+    pixels, _ = read(out)
+    assert (pixels[:-1, :W] == SLOPE_I).all() and (pixels[:, W : 2 * W - 1] == SLOPE_J).all()
+    assert (pixels[-1, :W] == 0).all() and (pixels[:, -1] == 0).all()  # −X clipped to black
+
+
+def test_gradient_magnitude(tmp_path, ramp):
+    path, _ = ramp
+    out = tmp_path / "mag.png"
+    assert_ok(cnnmath("filter", "gradient", path, "-o", out, "--magnitude"))
+    pixels, _ = read(out)
+    assert pixels.shape == (H, W)
+    magnitude = math.hypot(SLOPE_I, SLOPE_J) / 255  # interior, scaled by 1/sqrt 2
+    assert np.abs(pixels[:-1, :-1] - magnitude / math.sqrt(2) * 255).max() <= 0.5 + 1e-9
+
+
+def test_gradient_of_16bit_gray_stays_16bit(tmp_path):
+    i, j = np.mgrid[0:H, 0:W]
+    q = (500 * i + 300 * j + 1000).astype(np.uint16)
+    path, out = tmp_path / "ramp16.png", tmp_path / "grad16.png"
+    Image.fromarray(q).save(path)
+    assert_ok(cnnmath("filter", "gradient", path, "-o", out, "--scale", "clip"))
+    pixels, mode = read(out)
+    assert mode.startswith("I;16")
+    assert (pixels[:-1, :W] == 500).all() and (pixels[:, W : 2 * W - 1] == 300).all()
+
+
+def test_gradient_of_colour_converts_with_result_3_and_says_so(tmp_path):
+    j = np.arange(W)
+    rgb = np.zeros((H, W, 3), dtype=np.uint8)
+    rgb[:, :, 1] = 20 * j  # green ramp: luma rises by 0.587 · 20 levels per column
+    path, out = tmp_path / "green.png", tmp_path / "grad.png"
+    Image.fromarray(rgb).save(path)
+    proc = cnnmath("filter", "gradient", path, "-o", out, "--scale", "clip")
+    assert_ok(proc)
+    assert "grayscale" in proc.stderr and "BT.601" in proc.stderr and "result 3" in proc.stderr
+    pixels, mode = read(out)
+    assert mode == "L" and pixels.shape == (H, 2 * W)
+    assert (np.abs(pixels[:, W : 2 * W - 1] - 0.587 * 20) <= 0.5 + 1e-9).all()
+    quiet = cnnmath("filter", "gradient", path, "-o", out, "--quiet")
+    assert_ok(quiet)
+    assert quiet.stderr == "" and quiet.stdout == ""
+
+
+# Pure colours and their luma in 8-bit levels, from the standards' weights
+COLOURS = np.array([[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 255, 255]]], np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [
+        (None, [[0.299 * 255, 0.587 * 255], [0.114 * 255, 255]]),
+        ("bt709", [[0.2126 * 255, 0.7152 * 255], [0.0722 * 255, 255]]),
+        ("0.5,0.5,0", [[127.5, 127.5], [0, 255]]),
+    ],
+)
+def test_grayscale_of_known_colours(tmp_path, weights, expected):
+    path, out = tmp_path / "colours.png", tmp_path / "gray.png"
+    Image.fromarray(COLOURS).save(path)
+    extra = [] if weights is None else ["--weights", weights]
+    assert_ok(cnnmath("filter", "grayscale", path, "-o", out, *extra))
+    pixels, mode = read(out)
+    assert mode == "L"
+    assert np.abs(pixels - np.array(expected)).max() <= 0.5 + 1e-9
+
+
+def test_grayscale_keeps_alpha_where_the_format_can(tmp_path):
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    rgba[:, :, :3] = COLOURS
+    rgba[:, :, 3] = [[255, 128], [7, 0]]
+    path = tmp_path / "rgba.png"
+    Image.fromarray(rgba).save(path)
+    assert_ok(cnnmath("filter", "grayscale", path, "-o", tmp_path / "la.png"))
+    pixels, mode = read(tmp_path / "la.png")
+    assert mode == "LA"
+    np.testing.assert_array_equal(pixels[:, :, 1], rgba[:, :, 3])
+    assert abs(pixels[0, 0, 0] - 0.299 * 255) <= 0.5
+    proc = cnnmath("filter", "grayscale", path, "-o", tmp_path / "gray.jpg")
+    assert_ok(proc)
+    assert "alpha channel dropped" in proc.stderr
+    assert read(tmp_path / "gray.jpg")[1] == "L"
+
+
+BLOCKS = np.array([[10, 20, 0, 255], [30, 40, 255, 255], [1, 2, 9, 9], [3, 6, 9, 9]], np.uint8)
+
+
+@pytest.mark.parametrize(("operator", "reduce"), [("avgpool", np.mean), ("maxpool", np.max)])
+def test_pooling_known_blocks(tmp_path, operator, reduce):
+    path, out = tmp_path / "blocks.png", tmp_path / "pooled.png"
+    Image.fromarray(BLOCKS).save(path)
+    assert_ok(cnnmath("filter", operator, path, "-o", out))
+    pixels, _ = read(out)
+    want = reduce(BLOCKS.reshape(2, 2, 2, 2).astype(float), axis=(1, 3))  # 2×2 block reduce
+    assert np.abs(pixels - want).max() <= 0.5 + 1e-9
+
+
+def test_pooling_rgb_with_k4_and_leftover_rows(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, size=(9, 8, 3), dtype=np.uint8)
+    path, out = tmp_path / "rgb.png", tmp_path / "pooled.bmp"
+    Image.fromarray(rgb).save(path)
+    proc = cnnmath("filter", "avgpool", path, "-o", out, "--k", "4")
+    assert_ok(proc)
+    assert "1 row(s)" in proc.stderr  # 9 rows: one left over
+    pixels, mode = read(out)
+    want = rgb[:8].reshape(2, 4, 2, 4, 3).astype(float).mean(axis=(1, 3))
+    assert mode == "RGB" and np.abs(pixels - want).max() <= 0.5 + 1e-9
+
+
+def test_pooling_rgba_pools_alpha_too(tmp_path):
+    rgba = np.random.default_rng(1).integers(0, 256, size=(4, 6, 4), dtype=np.uint8)
+    path = tmp_path / "rgba.png"
+    Image.fromarray(rgba).save(path)
+    assert_ok(cnnmath("filter", "maxpool", path, "-o", tmp_path / "pooled.png"))
+    pixels, mode = read(tmp_path / "pooled.png")
+    assert mode == "RGBA"
+    np.testing.assert_array_equal(pixels, rgba.reshape(2, 2, 3, 2, 4).max(axis=(1, 3)))
+    proc = cnnmath("filter", "maxpool", path, "-o", tmp_path / "pooled.jpg")
+    assert_ok(proc)
+    assert "alpha channel dropped: JPEG cannot store it" in proc.stderr
+    assert read(tmp_path / "pooled.jpg")[1] == "RGB"
+
+
+def test_pooling_16bit_keeps_depth_in_tiff(tmp_path):
+    q = (BLOCKS.astype(np.uint16) * 257)
+    path, out = tmp_path / "g16.tif", tmp_path / "pooled.tif"
+    Image.fromarray(q).save(path)
+    assert_ok(cnnmath("filter", "maxpool", path, "-o", out))
+    pixels, mode = read(out)
+    assert mode.startswith("I;16")
+    np.testing.assert_array_equal(pixels, q.reshape(2, 2, 2, 2).max(axis=(1, 3)))
+    proc = cnnmath("filter", "maxpool", path, "-o", tmp_path / "pooled.jpg")
+    assert_ok(proc)
+    assert "16-bit input written with 8 bits" in proc.stderr
+
+
+def test_conv_kernels_from_the_command_line_and_a_file(tmp_path, ramp):
+    path, q = ramp
+    assert_ok(cnnmath("filter", "conv", path, "-o", tmp_path / "same.png",
+                      "--kernel", "0,0,0;0,1,0;0,0,0"))
+    np.testing.assert_array_equal(read(tmp_path / "same.png")[0], q)  # identity kernel
+    # a difference along j, 1×2 kernel (−1, 1): Y[i,j] = X[i,j+1] − X[i,j], no padding
+    assert_ok(cnnmath("filter", "conv", path, "-o", tmp_path / "dj.png", "--kernel=-1,1",
+                      "--padding", "valid", "--scale", "clip"))
+    pixels, _ = read(tmp_path / "dj.png")
+    assert pixels.shape == (H, W - 1) and (pixels == SLOPE_J).all()
+    kernel = tmp_path / "k.npy"
+    np.save(kernel, np.array([[-1.0], [1.0]]))
+    assert_ok(cnnmath("filter", "conv", path, "-o", tmp_path / "di.png", "--kernel-file",
+                      kernel, "--padding", "valid", "--scale", "clip"))
+    pixels, _ = read(tmp_path / "di.png")
+    assert pixels.shape == (H - 1, W) and (pixels == SLOPE_I).all()
+
+
+def test_conv_range_scaling_of_a_sobel_kernel(tmp_path):
+    rgb = np.full((5, 5, 3), 100, dtype=np.uint8)
+    path, out = tmp_path / "flat.png", tmp_path / "sobel.png"
+    Image.fromarray(rgb).save(path)
+    assert_ok(cnnmath("filter", "conv", path, "-o", out, "--kernel", "1,0,-1;2,0,-2;1,0,-1",
+                      "--padding", "valid"))
+    pixels, mode = read(out)
+    # a flat image has no edges: y = 0, in the range [−4, 4] of this kernel → 0.5 → 127.5
+    assert mode == "RGB" and pixels.shape == (3, 3, 3) and set(np.unique(pixels)) <= {127, 128}
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: one line on stderr, exit status 2, no traceback, nothing written
+
+
+def bomb_png(path) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0)  # 3.6 gigapixels
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def rgb16_png(path) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = b"".join(b"\x00" + np.full((2, 3), 999, ">u2").tobytes() for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _setup_inputs(tmp_path):
+    Image.fromarray(BLOCKS).save(tmp_path / "in.png")
+    (tmp_path / "notes.png").write_text("this is not an image\n")
+    bomb_png(tmp_path / "bomb.png")
+    rgb16_png(tmp_path / "rgb16.png")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "sub").mkdir()
+
+
+# (arguments, a phrase the one-line message must contain); out.png must never appear
+BAD = [
+    (["gradient", "missing.png", "-o", "out.png"], "no such file: 'missing.png'"),
+    (["gradient", "notes.png", "-o", "out.png"], "not an image file"),
+    (["blur", "in.png", "-o", "out.png"], "invalid choice: 'blur'"),
+    (["avgpool", "in.png", "-o", "out.png", "--k", "0"], "--k: expected an integer >= 1, got 0"),
+    (["maxpool", "in.png", "-o", "out.png", "--k", "x"], "--k: expected an integer >= 1"),
+    (["maxpool", "in.png", "-o", "out.png", "--k", "5"], "larger than the image"),
+    (["gradient", "in.png", "-o", "nowhere/out.png"], "directory 'nowhere' does not exist"),
+    (["gradient", "in.png", "-o", "in.png"], "is the input file"),
+    (["gradient", "in.png", "-o", "sub/../in.png"], "is the input file"),
+    (["gradient", "bomb.png", "-o", "out.png"], "decompression bomb"),
+    (["gradient", "rgb16.png", "-o", "out.png"], "16-bit colour"),
+    (["gradient", "in.png", "-o", "out.gif"], "unsupported image extension '.gif'"),
+    (["gradient", "in.png"], "-o/--output"),
+    (["conv", "in.png", "-o", "out.png"], "conv needs a kernel"),
+    (["conv", "in.png", "-o", "out.png", "--kernel", "1,2;3"], "same number of values"),
+    (["conv", "in.png", "-o", "out.png", "--kernel", "1,a"], "not a list of numbers"),
+    (["conv", "in.png", "-o", "out.png", "--kernel", "0,0;0,0"], "all zeros"),
+    (["conv", "in.png", "-o", "out.png", "--kernel-file", "none.npy"], "no such file"),
+    (["conv", "in.png", "-o", "out.png", "--kernel-file", "objects.npy"], "without pickle"),
+    (["conv", "in.png", "-o", "out.png", "--kernel", "1", "--padding", "-1"], "--padding"),
+    (["grayscale", "in.png", "-o", "out.png", "--weights", "1,2"], "--weights: expected"),
+]
+
+
+@pytest.mark.parametrize(("argv", "phrase"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, argv, phrase):
+    _setup_inputs(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = cnnmath("filter", *argv, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("cnnmath filter: error: ")
+    assert phrase in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no temp file
+    assert (tmp_path / "in.png").read_bytes()  # the input is untouched

@@ -1,0 +1,341 @@
+"""Image files in and out: cnnmath.images against Pillow read and written directly.
+
+The witness for every round trip is Pillow itself (np.asarray of the file it decodes, or the
+array handed to Image.fromarray), never cnnmath's own conversion; files that Pillow cannot
+write (16-bit colour, decompression bombs) are written byte by byte here from the PNG and
+TIFF specifications.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+from cnnmath.images import (  # noqa: E402
+    ImageInfo,
+    image_format,
+    load_image,
+    sample_image,
+    sample_image_path,
+    save_image,
+)
+
+RNG = np.random.default_rng(5)
+
+
+def raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
+    """A PNG file from its chunks: IHDR (size, depth, colour type), one IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def png16(samples: np.ndarray, colour_type: int) -> bytes:
+    """A 16-bit PNG of (H, W, S) uint16 samples (colour type 2 = RGB, 4 = LA, 6 = RGBA)."""
+    h, w = samples.shape[:2]
+    rows = b"".join(b"\x00" + samples[i].astype(">u2").tobytes() for i in range(h))
+    return raw_png(w, h, 16, colour_type, rows)
+
+
+def tiff_rgb16(samples: np.ndarray) -> bytes:
+    """A baseline little-endian TIFF, one uncompressed strip, 3 × 16-bit samples per pixel."""
+    h, w, _ = samples.shape
+    data = samples.astype("<u2").tobytes()
+    bits_offset = 8 + len(data)
+    bits = struct.pack("<3H", 16, 16, 16) + b"\0\0"
+    ifd_offset = bits_offset + len(bits)
+    short = lambda tag, value: struct.pack("<HHIHH", tag, 3, 1, value, 0)
+    entries = [
+        short(256, w),
+        short(257, h),
+        struct.pack("<HHII", 258, 3, 3, bits_offset),  # BitsPerSample 16,16,16
+        short(259, 1),  # no compression
+        short(262, 2),  # RGB
+        struct.pack("<HHII", 273, 4, 1, 8),  # strip offset
+        short(277, 3),  # samples per pixel
+        short(278, h),  # rows per strip
+        struct.pack("<HHII", 279, 4, 1, len(data)),  # strip byte count
+    ]
+    ifd = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", 0)
+    return b"II*\0" + struct.pack("<I", ifd_offset) + data + bits + ifd
+
+
+def chw(hwc: np.ndarray) -> np.ndarray:
+    return hwc.transpose(2, 0, 1) if hwc.ndim == 3 else hwc[None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files Pillow wrote: pixels are the stored integers over 2**bits − 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "channels", "ext"),
+    [
+        ("L", ("L",), ".png"),
+        ("LA", ("L", "A"), ".png"),
+        ("RGB", ("R", "G", "B"), ".png"),
+        ("RGBA", ("R", "G", "B", "A"), ".png"),
+        ("RGB", ("R", "G", "B"), ".bmp"),
+        ("RGBA", ("R", "G", "B", "A"), ".tif"),
+        ("LA", ("L", "A"), ".tif"),
+    ],
+)
+def test_load_8bit_matches_pillow(tmp_path, mode, channels, ext):
+    shape = (5, 7, len(channels)) if len(channels) > 1 else (5, 7)
+    q = RNG.integers(0, 256, size=shape, dtype=np.uint8)
+    path = tmp_path / f"x{ext}"
+    Image.fromarray(q).save(path)
+    x, info = load_image(path)
+    assert x.dtype == np.float64 and x.shape == (len(channels), 5, 7)
+    np.testing.assert_array_equal(x * 255.0, chw(q).astype(np.float64))
+    assert info.channels == channels and info.bit_depth == 8 and info.mode == mode
+    assert info.has_alpha == (channels[-1] == "A")
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_load_16bit_gray_divides_by_65535(tmp_path, ext):
+    q = RNG.integers(0, 65536, size=(6, 4), dtype=np.uint16)
+    q[0, 0], q[0, 1] = 0, 65535
+    path = tmp_path / f"g16{ext}"
+    Image.fromarray(q).save(path)
+    x, info = load_image(path)
+    assert info.bit_depth == 16 and info.channels == ("L",) and info.mode.startswith("I;16")
+    np.testing.assert_array_equal(x[0] * 65535.0, q.astype(np.float64))
+    assert x.min() == 0.0 and x.max() == 1.0
+
+
+def test_load_jpeg_is_pillows_decoding(tmp_path):
+    q = RNG.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    path = tmp_path / "x.jpg"
+    Image.fromarray(q).save(path)
+    with Image.open(path) as im:
+        decoded = np.asarray(im)
+    x, info = load_image(path)
+    assert info.format == "JPEG"
+    np.testing.assert_array_equal(x * 255.0, chw(decoded).astype(np.float64))
+
+
+def test_palette_and_bilevel_are_expanded(tmp_path):
+    palette_path = tmp_path / "p.png"
+    transparent_path = tmp_path / "t.png"
+    bilevel_path = tmp_path / "b.png"
+    rgb = np.zeros((2, 3, 3), dtype=np.uint8)
+    rgb[0, 0] = (255, 0, 0)
+    rgb[1, 2] = (0, 0, 255)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(palette_path)
+    x, info = load_image(palette_path)
+    assert info.mode == "P" and info.channels == ("R", "G", "B") and "palette" in info.converted
+    np.testing.assert_array_equal(x * 255, chw(rgb).astype(float))
+
+    p = Image.new("P", (2, 1))
+    p.putpalette([0, 0, 0, 255, 255, 255])
+    p.putpixel((1, 0), 1)
+    p.info["transparency"] = 0
+    p.save(transparent_path, transparency=0)
+    x, info = load_image(transparent_path)
+    assert info.channels == ("R", "G", "B", "A")
+    np.testing.assert_array_equal(x[3, 0], [0.0, 1.0])  # index 0 transparent, 1 opaque
+
+    bits = np.array([[True, False, True]])
+    Image.fromarray(bits).save(bilevel_path)
+    x, info = load_image(bilevel_path)
+    assert info.bit_depth == 1 and info.channels == ("L",)
+    np.testing.assert_array_equal(x[0], bits.astype(float))
+
+
+def test_sample_image():
+    x = sample_image()
+    assert x.shape == (3, 600, 512) and x.dtype == np.float64
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    with Image.open(sample_image_path()) as im:
+        assert im.size == (512, 600)
+        np.testing.assert_array_equal(x * 255, chw(np.asarray(im.convert("RGB"))).astype(float))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: read back with Pillow
+
+
+@pytest.mark.parametrize(
+    ("channels", "ext", "mode"),
+    [(1, ".png", "L"), (2, ".png", "LA"), (3, ".png", "RGB"), (4, ".png", "RGBA"),
+     (3, ".bmp", "RGB"), (4, ".tiff", "RGBA"), (1, ".jpeg", "L")],
+)
+def test_save_8bit_rounds_to_nearest_level(tmp_path, channels, ext, mode):
+    q = RNG.integers(0, 256, size=(channels, 4, 6))
+    jitter = RNG.uniform(-0.49, 0.49, size=q.shape)  # stays nearest to level q
+    x = np.clip((q + jitter) / 255.0, 0.0, 1.0)
+    path = save_image(x, tmp_path / f"out{ext}")
+    with Image.open(path) as im:
+        assert im.mode == mode
+        stored = chw(np.asarray(im)).astype(int)
+    if ext == ".jpeg":  # lossy: close, not exact
+        assert np.abs(stored - q).max() <= 24
+    else:
+        np.testing.assert_array_equal(stored, q)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_save_16bit_gray(tmp_path, ext):
+    q = RNG.integers(0, 65536, size=(1, 5, 3))
+    x = q / 65535.0
+    path = save_image(x, tmp_path / f"g{ext}", bit_depth=16)
+    with Image.open(path) as im:
+        assert im.mode.startswith("I;16")
+        np.testing.assert_array_equal(np.asarray(im).astype(int), q[0])
+    back, info = load_image(path)
+    assert info.bit_depth == 16
+    np.testing.assert_array_equal(back, x)
+
+
+def test_save_replaces_atomically_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "keep.png"
+    save_image(np.zeros((1, 2, 2)), target)
+    before = target.read_bytes()
+
+    def broken_save(self, fp, *args, **kwargs):
+        fp.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(np.ones((1, 2, 2)), target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]
+
+
+def test_saved_file_has_the_permissions_of_an_ordinary_new_file(tmp_path):
+    ordinary = tmp_path / "open.bin"
+    ordinary.write_bytes(b"")  # created by open(): 0o666 less the umask
+    path = save_image(np.zeros((1, 2, 2)), tmp_path / "p.png")
+    assert path.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
+
+
+# ---------------------------------------------------------------------------------------------
+# Refused files
+
+
+def test_16bit_colour_is_refused(tmp_path):
+    samples = np.full((2, 3, 3), 40000, dtype=np.uint16)
+    cases = {
+        "rgb16.png": png16(samples, 2),
+        "rgba16.png": png16(np.full((2, 3, 4), 40000, dtype=np.uint16), 6),
+        "la16.png": png16(np.full((2, 3, 2), 40000, dtype=np.uint16), 4),
+        "rgb16.tif": tiff_rgb16(samples),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with Image.open(tmp_path / name) as im:  # Pillow would read it, silently, as 8-bit
+            assert not im.mode.startswith("I;16")
+        with pytest.raises(ValueError, match="16-bit colour"):
+            load_image(tmp_path / name)
+
+
+def test_16bit_gray_png_written_by_hand_is_read_exactly(tmp_path):
+    samples = np.array([[[0], [1], [65535]]], dtype=np.uint16)
+    rows = b"\x00" + samples[0].astype(">u2").tobytes()
+    (tmp_path / "g.png").write_bytes(raw_png(3, 1, 16, 0, rows))
+    x, info = load_image(tmp_path / "g.png")
+    np.testing.assert_array_equal(x[0, 0], [0.0, 1.0 / 65535.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(100_000, 100_000),  # beyond twice Pillow's limit: Pillow raises
+     (12_000, 12_000)],  # beyond the limit, within twice: Pillow only warns
+)
+def test_decompression_bomb_is_an_error_not_a_warning(tmp_path, width, height):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(raw_png(width, height, 8, 0, b"\x00" * 16))  # a few bytes on disk
+    assert path.stat().st_size < 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning leaking out would fail here
+        with pytest.raises(ValueError, match="decompression bomb"):
+            load_image(path)
+
+
+def test_max_pixels_lowers_the_limit(tmp_path):
+    path = save_image(np.zeros((1, 10, 10)), tmp_path / "small.png")
+    load_image(path, max_pixels=100)
+    with pytest.raises(ValueError, match=r"decompression bomb: 10x10 = 100 pixels exceeds .* 99"):
+        load_image(path, max_pixels=99)
+
+
+def test_not_an_image_and_missing_file(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(ValueError, match="not an image file"):
+        load_image(text)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(IsADirectoryError, match="directory"):
+        load_image(tmp_path)
+    truncated = tmp_path / "cut.png"
+    good = save_image(RNG.uniform(size=(3, 40, 40)), tmp_path / "good.png").read_bytes()
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="could not be decoded"):
+        load_image(truncated)
+
+
+@pytest.mark.parametrize("sample_format", ["I;32", "F"])
+def test_32bit_samples_are_refused(tmp_path, sample_format):
+    data = np.arange(6).reshape(2, 3) * 100_000
+    data = data.astype(np.int32 if sample_format == "I;32" else np.float32)
+    Image.fromarray(data).save(tmp_path / "wide.tif")
+    with pytest.raises(ValueError, match="32-bit"):
+        load_image(tmp_path / "wide.tif")
+
+
+# Error inputs of save_image: (array, file name, keyword arguments, exception, message)
+SAVE_ERRORS = [
+    (np.zeros((3, 2, 2)), "x.png", {"bit_depth": 16}, ValueError, "bit_depth: 16 bits need one"),
+    (np.zeros((1, 2, 2)), "x.jpg", {"bit_depth": 16}, ValueError, "got 1 channel.*JPEG"),
+    (np.zeros((1, 2, 2)), "x.png", {"bit_depth": 12}, ValueError, "bit_depth: expected 8 or 16"),
+    (np.zeros((4, 2, 2)), "x.jpg", {}, ValueError, "JPEG cannot store RGBA"),
+    (np.zeros((2, 2, 2)), "x.bmp", {}, ValueError, "BMP cannot store LA"),
+    (np.full((1, 2, 2), 1.5), "x.png", {}, ValueError, r"values in \[0, 1\], got \[1.5, 1.5\]"),
+    (np.full((1, 2, 2), -0.25), "x.png", {}, ValueError, r"got \[-0.25, -0.25\]"),
+    (np.full((1, 2, 2), np.nan), "x.png", {}, ValueError, "finite"),
+    (np.zeros((2, 2), dtype=np.float64), "x.png", {}, ValueError, r"x\[None\]"),
+    (np.zeros((5, 2, 2)), "x.png", {}, ValueError, "1, 2, 3 or 4 channels"),
+    (np.zeros((1, 2, 2), dtype=np.uint8), "x.png", {}, TypeError, "dtype float32 or float64"),
+    (np.zeros((1, 2, 2)), "x.gif", {}, ValueError, "unsupported image extension '.gif'"),
+    (np.zeros((1, 2, 2)), "x", {}, ValueError, "unsupported image extension '\\(none\\)'"),
+    (np.zeros((1, 2, 2)), "nodir/x.png", {}, FileNotFoundError, "directory .*nodir.* not exist"),
+]
+
+
+@pytest.mark.parametrize(("x", "name", "kwargs", "error", "pattern"), SAVE_ERRORS)
+def test_save_image_errors(tmp_path, x, name, kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        save_image(x, tmp_path / name, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_tolerates_rounding_just_outside_unit_interval(tmp_path):
+    x = np.array([[[1.0 + 1e-15, -1e-15]]])
+    path = save_image(x, tmp_path / "edge.png")
+    with Image.open(path) as im:
+        np.testing.assert_array_equal(np.asarray(im), [[255, 0]])
+
+
+def test_image_format_and_info_record():
+    assert image_format("a/b.JPG") == "JPEG" and image_format("x.tiff") == "TIFF"
+    info = ImageInfo(format="PNG", mode="RGBA", bit_depth=8, channels=("R", "G", "B", "A"))
+    assert info.has_alpha and not ImageInfo("PNG", "L", 8, ("L",)).has_alpha
