@@ -31,7 +31,7 @@ __all__ = [
     "sample_image_path",
 ]
 
-#: Number of images in the held-out digits test split (about 20 % of 1797, 36 per class).
+#: Number of images in the held-out digits test split (about 20 % of 1797, ~36 per class).
 DIGITS_TEST_SIZE = 360
 #: The seed of the fixed stratified digits split.
 DIGITS_SPLIT_SEED = 0
@@ -80,7 +80,7 @@ def load_digits(split: str = "train", dtype: Any = np.float32) -> tuple[np.ndarr
     ``X = pixels / 16`` (scikit-learn stores counts 0..16), ``y[i] ∈ {0, …, 9}`` (int64).
     The train/test split is fixed: ``sklearn.model_selection.train_test_split`` with
     ``stratify=y, test_size=360, random_state=0`` on the 1797 images, so ``"train"`` has
-    1437 images and ``"test"`` 360 (36 of each digit), in the order that call returns;
+    1437 images and ``"test"`` 360 (35 to 37 of each digit), in the order that call returns;
     ``"all"`` is the 1797 images in scikit-learn's order. Nothing is downloaded (the data
     ship with scikit-learn: ``pip install "cnnmath[data]"``).
 

@@ -1,0 +1,224 @@
+"""Weights on disk: safetensors files with PyTorch's ``state_dict`` names (never pickle).
+
+A model's ``state_dict()`` maps PyTorch's parameter names (``"0.weight"``, ``"3.bias"`` in a
+``Sequential``) to arrays of PyTorch's shapes, so one file serves both libraries::
+
+    # PyTorch → cnnmath
+    safetensors.torch.save_file(torch_model.state_dict(), "lenet.safetensors")
+    cnnmath.weights.load(model, "lenet.safetensors")
+
+    # cnnmath → PyTorch
+    cnnmath.weights.save(model, "lenet.safetensors")
+    torch_model.load_state_dict(safetensors.torch.load_file("lenet.safetensors"))
+
+The safetensors format is an 8-byte little-endian header length, a JSON header (each
+tensor's dtype, shape and byte range, plus an optional ``"__metadata__"`` map of strings)
+and the raw little-endian bytes: loading it runs no code, unlike a pickle.
+
+Files are written atomically: the bytes go to a temporary file in the destination's
+directory, which is then renamed over the destination (``os.replace``), so a reader — or a
+run interrupted half-way — sees the old file or the new one, never a partial one.
+
+dtype policy on ``load``: a floating-point array in the file is cast to the dtype of the
+model's parameter it loads into (float64 file → float32 model is rounded), as
+``torch.nn.Module.load_state_dict`` copies with a cast; a non-float array into a float
+parameter (or the reverse) is refused with a ``TypeError`` naming the key.
+
+Needs the ``weights`` extra: ``pip install "cnnmath[weights]"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["Loaded", "load", "load_state_dict", "read", "save", "write_atomically"]
+
+
+def _safetensors_numpy():
+    try:
+        import safetensors.numpy as st_numpy
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            'reading and writing weights needs safetensors, which is not installed: '
+            'pip install "cnnmath[weights]"'
+        ) from exc
+    return st_numpy
+
+
+def _as_state_dict(model_or_state_dict: Any, func: str) -> dict[str, np.ndarray]:
+    if isinstance(model_or_state_dict, Mapping):
+        state = dict(model_or_state_dict)
+    elif callable(getattr(model_or_state_dict, "state_dict", None)):
+        state = dict(model_or_state_dict.state_dict())
+    else:
+        raise TypeError(
+            f"{func}: model_or_state_dict: expected a model with state_dict() or a mapping "
+            f"of names to arrays, got {type(model_or_state_dict).__name__}"
+        )
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{func}: state dict keys must be str, got {key!r}")
+        if not isinstance(value, np.ndarray):
+            raise TypeError(
+                f"{func}: state dict entry {key!r}: expected a numpy.ndarray, got "
+                f"{type(value).__name__}"
+            )
+    return state
+
+
+def _check_metadata(metadata: Any, func: str) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise TypeError(
+            f"{func}: metadata: expected a dict of str to str (encode other values as JSON), "
+            f"got {metadata!r:.200}"
+        )
+    return dict(metadata)
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory + ``os.replace``.
+
+    The directory must exist (``FileNotFoundError`` naming it otherwise); on any failure the
+    temporary file is removed and ``path`` is left as it was.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(
+    model_or_state_dict: Any,
+    path: str | os.PathLike,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write a model's ``state_dict()`` (or a dict of name → array) to a safetensors file.
+
+    Parameters
+    ----------
+    model_or_state_dict : a model (anything with ``state_dict()``) or a mapping of str → ndarray.
+    path : destination; its directory must exist. Replaced atomically if it exists.
+    metadata : optional str → str map stored in the header's ``"__metadata__"`` (encode other
+        values as JSON).
+
+    Arrays are stored with their own dtype and shape (made C-contiguous); nothing is pickled.
+    """
+    st = _safetensors_numpy()
+    state = _as_state_dict(model_or_state_dict, "save")
+    meta = _check_metadata(metadata, "save")
+    # np.ascontiguousarray would turn a 0-d array (an optimiser's step count) into shape (1,)
+    tensors = {k: np.asarray(v, order="C") for k, v in state.items()}
+    write_atomically(path, st.save(tensors, metadata=meta))
+
+
+def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read a safetensors file: (``{name: array}``, the header's ``"__metadata__"`` or ``{}``).
+
+    The file is read once, so the arrays and the metadata come from the same version of it.
+    A file that is not valid safetensors (garbage, truncated, inconsistent header) raises
+    ``ValueError`` naming the path; a missing file ``FileNotFoundError``.
+    """
+    st = _safetensors_numpy()
+    name = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        tensors = st.load(raw)
+        (header_len,) = np.frombuffer(raw, dtype="<u8", count=1)
+        header = json.loads(raw[8 : 8 + int(header_len)])
+    except Exception as exc:  # safetensors raises its own SafetensorError (an Exception)
+        raise ValueError(
+            f"{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
+        ) from exc
+    metadata = header.get("__metadata__") or {}
+    return {k: np.array(v) for k, v in tensors.items()}, dict(metadata)
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file as a dict name → ndarray (see ``read`` for errors)."""
+    return read(path)[0]
+
+
+class Loaded(NamedTuple):
+    """What ``load`` did: keys the model has but the file lacks, the reverse, and the metadata."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+    metadata: dict[str, str]
+
+
+def load(model: Any, path: str | os.PathLike, strict: bool = True) -> Loaded:
+    """Load a safetensors file (ours or ``safetensors.torch.save_file``'s) into ``model``.
+
+    Every key of the file must name one of ``model.state_dict()``'s entries and have its
+    shape; with ``strict=True`` (default) the two key sets must be equal. A missing key, an
+    extra key or a wrong shape raises ``ValueError`` naming the key(s) and the file. Floating
+    arrays are cast to the parameter's dtype (as PyTorch's ``load_state_dict``); a non-float
+    array for a float parameter, or the reverse, raises ``TypeError``. Nothing is changed in
+    the model unless every check passes.
+
+    Returns ``Loaded(missing_keys, unexpected_keys, metadata)``.
+    """
+    if not callable(getattr(model, "load_state_dict", None)):
+        raise TypeError(
+            f"load: model: expected a model with state_dict()/load_state_dict(), got "
+            f"{type(model).__name__}"
+        )
+    name = os.fspath(path)
+    tensors, metadata = read(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in tensors]
+    unexpected = [k for k in tensors if k not in own]
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"missing key(s) {missing}")
+        if unexpected:
+            parts.append(f"unexpected key(s) {unexpected}")
+        raise ValueError(
+            f"load: {name} does not match the model: {'; '.join(parts)} "
+            f"(the model has {list(own)})"
+        )
+    converted: dict[str, np.ndarray] = {}
+    for key, want in own.items():  # in the model's order, so the first bad key is reported
+        if key not in tensors:
+            continue
+        value = tensors[key]
+        if value.shape != want.shape:
+            raise ValueError(
+                f"load: {name}: key {key!r}: expected shape {want.shape}, got {value.shape}"
+            )
+        if value.dtype != want.dtype:
+            if not (np.issubdtype(value.dtype, np.floating)
+                    and np.issubdtype(want.dtype, np.floating)):
+                raise TypeError(
+                    f"load: {name}: key {key!r}: expected dtype {want.dtype}, got "
+                    f"{value.dtype} (only floating-point arrays are cast)"
+                )
+            value = value.astype(want.dtype)
+        converted[key] = value
+    model.load_state_dict(converted, strict=strict)
+    return Loaded(missing, unexpected, metadata)

@@ -1,0 +1,451 @@
+"""cnnmath.train: the loop, its pieces, checkpoints and resumption.
+
+Witnesses: PyTorch's ``cross_entropy(label_smoothing=ε)`` and autograd for the smoothed loss;
+explicit per-image slicing for the random shifts; the closed-form cosine; a run never
+interrupted for resumption (bit-for-bit); hand-built classifiers for the accuracy.
+Runs are small (a few hundred digits, a narrow LeNet, BLAS on one thread) to stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from cnnmath import nn, optim, weights
+from cnnmath.data import load_digits
+from cnnmath.train import (
+    History,
+    TrainingDiverged,
+    cosine_schedule,
+    evaluate,
+    fit,
+    lenet,
+    predict,
+    random_shift,
+    smoothed_cross_entropy,
+    train_digits,
+)
+
+pytest.importorskip("sklearn")
+
+SMALL = {"channels": (8, 16, 16), "hidden": 32}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits("train")
+    Xt, yt = load_digits("test")
+    return X[:300], y[:300], Xt, yt
+
+
+def small_model(seed=0):
+    return lenet(seed, **SMALL)
+
+
+def no_seconds(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces: smoothed cross-entropy, shifts, cosine schedule
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5, 1.0])
+def test_smoothed_cross_entropy_matches_torch(smoothing):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((7, 5)) * 3
+    labels = rng.integers(0, 5, 7)
+    loss, grad = smoothed_cross_entropy(logits, labels, smoothing)
+    z = torch.tensor(logits, requires_grad=True)
+    want = torch.nn.functional.cross_entropy(z, torch.tensor(labels), label_smoothing=smoothing)
+    want.backward()
+    assert abs(loss - want.item()) <= 1e-12 * abs(want.item())
+    np.testing.assert_allclose(grad, z.grad.numpy(), rtol=0, atol=1e-15)
+    assert grad.dtype == np.float64
+
+
+def test_smoothed_cross_entropy_float32_and_bad_input():
+    logits = np.zeros((2, 4), np.float32)
+    loss, grad = smoothed_cross_entropy(logits, np.array([0, 3]), 0.1)
+    assert grad.dtype == np.float32 and math.isclose(loss, math.log(4), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="smoothing: expected a number in \\[0, 1\\], got 1.5"):
+        smoothed_cross_entropy(logits, np.array([0, 3]), 1.5)
+    with pytest.raises(ValueError, match="labels"):
+        smoothed_cross_entropy(logits, np.array([0, 4]), 0.1)
+
+
+def shifted(image, dy, dx):
+    """image (C, H, W) moved so that out[:, i, j] = image[:, i + dy, j + dx], zeros outside."""
+    C, H, W = image.shape
+    out = np.zeros_like(image)
+    for i in range(H):
+        for j in range(W):
+            if 0 <= i + dy < H and 0 <= j + dx < W:
+                out[:, i, j] = image[:, i + dy, j + dx]
+    return out
+
+
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shift_moves_each_image_by_its_own_offset(max_shift):
+    rng = np.random.default_rng(1)
+    x = rng.random((120, 2, 6, 5)) + 0.5  # positive, distinct: each offset is identifiable
+    out = random_shift(x, np.random.default_rng(2), max_shift)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    offsets = set()
+    for beta in range(x.shape[0]):
+        matches = [(dy, dx) for dy in range(-max_shift, max_shift + 1)
+                   for dx in range(-max_shift, max_shift + 1)
+                   if np.array_equal(out[beta], shifted(x[beta], dy, dx))]
+        assert len(matches) == 1, f"image {beta}: no single shift explains the output"
+        offsets.add(matches[0])
+    assert len(offsets) == (2 * max_shift + 1) ** 2  # every offset drawn at least once
+    np.testing.assert_array_equal(random_shift(x, np.random.default_rng(0), 0), x)
+
+
+def test_cosine_schedule_closed_form():
+    lr = cosine_schedule(0.1, 10, final_lr=0.01)
+    assert lr(0) == pytest.approx(0.1)
+    assert lr(5) == pytest.approx(0.055)
+    assert lr(10) == pytest.approx(0.01)
+    values = [lr(e) for e in range(10)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    with pytest.raises(ValueError, match="epochs: expected an int >= 1, got 0"):
+        cosine_schedule(0.1, 0)
+    with pytest.raises(ValueError, match="lr: expected a finite number >= 0"):
+        cosine_schedule(-1.0, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def test_predict_and_evaluate_on_a_hand_built_classifier():
+    # logits = x @ I: the predicted class is the index of the largest feature
+    model = nn.Sequential(nn.Linear(3, 3, bias=False, rng=0, dtype=np.float64))
+    model[0].weight.data[...] = np.eye(3)
+    X = np.array([[0.0, 1.0, 0.5], [2.0, 0.0, 0.0], [0.0, 0.0, 3.0], [1.0, 4.0, 0.0]])
+    np.testing.assert_array_equal(predict(model, X, batch_size=3), [1, 0, 2, 1])
+    assert evaluate(model, X, np.array([1, 0, 0, 1])) == 0.75
+    assert model.training  # the mode is restored
+
+
+def test_lenet_shapes_and_torch_parameter_count():
+    torch = pytest.importorskip("torch")
+    model = lenet(0)
+    assert model(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
+    tnn = torch.nn
+    tm = tnn.Sequential(
+        tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.Conv2d(16, 32, 3, padding=1),
+        tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(32, 64, 3, padding=1), tnn.ReLU(),
+        tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(256, 64), tnn.ReLU(), tnn.Linear(64, 10))
+    assert model.num_parameters() == sum(p.numel() for p in tm.parameters())
+    assert {k: v.shape for k, v in model.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in tm.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def test_fit_learns_a_small_subset(digits, capsys):
+    X, y, Xt, yt = digits
+    model = small_model(0)
+    history = fit(model, optim.Adam(model.parameters(), lr=5e-3), (X, y), epochs=8,
+                  batch_size=32, seed=0, val_data=(Xt, yt), progress=False, threads=1)
+    assert capsys.readouterr().out == ""  # progress=False is silent
+    assert isinstance(history, History) and [r["epoch"] for r in history] == list(range(1, 9))
+    assert set(history[0]) == {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy",
+                               "lr", "seconds"}
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    # the recorded held-out accuracy is that of the final weights, and it is well above chance
+    assert history[-1]["val_accuracy"] == evaluate(model, Xt, yt)
+    assert history[-1]["val_accuracy"] >= 0.75
+    assert all(r["lr"] == 5e-3 for r in history)
+
+
+def test_fit_is_deterministic_and_seed_dependent(digits):
+    X, y, _, _ = digits
+
+    def run(seed):
+        model = small_model(0)
+        h = fit(model, optim.Adam(model.parameters(), lr=5e-3), (X[:100], y[:100]), epochs=2,
+                batch_size=16, seed=seed, augment=random_shift, progress=False, threads=1)
+        return model.state_dict(), no_seconds(h)
+
+    (wa, ha), (wb, hb), (wc, _) = run(3), run(3), run(4)
+    assert ha == hb
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert not all(np.array_equal(wa[k], wc[k]) for k in wa)
+
+
+def test_fit_prints_epoch_lines(digits, capsys):
+    X, y, Xt, yt = digits
+    model = small_model(0)
+    fit(model, optim.SGD(model.parameters(), lr=0.05), (X[:40], y[:40]), epochs=2,
+        batch_size=20, val_data=(Xt[:20], yt[:20]), progress=True, threads=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 1/2  loss ") and "held-out" in lines[0]
+    assert lines[1].startswith("epoch 2/2  loss ")
+
+
+def test_lr_schedule_is_applied_per_epoch(digits):
+    X, y, _, _ = digits
+    model = small_model(0)
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    schedule = cosine_schedule(0.04, 3)
+    history = fit(model, opt, (X[:32], y[:32]), epochs=3, batch_size=32, lr_schedule=schedule,
+                  progress=False)
+    assert [r["lr"] for r in history] == pytest.approx([schedule(e) for e in range(3)])
+    assert opt.lr == pytest.approx(schedule(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints and resumption
+
+
+def dropout_model(seed=0):
+    """A model holding its own generator (Dropout), to check that its state is resumed too."""
+    rng = np.random.default_rng(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Dropout(0.3, rng=np.random.default_rng(seed + 100)), nn.Linear(64, 10, rng=rng))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupting_shift(after_calls):
+    """random_shift that raises after ``after_calls`` batches: a run killed mid-epoch."""
+    calls = {"n": 0}
+
+    def augment(x, rng):
+        calls["n"] += 1
+        if calls["n"] > after_calls:
+            raise Interrupt
+        return random_shift(x, rng)
+
+    return augment
+
+
+def run_settings(X, y):
+    return {"train_data": (X, y), "epochs": 3, "batch_size": 16, "seed": 5,
+            "loss": functools.partial(smoothed_cross_entropy, smoothing=0.1),
+            "lr_schedule": cosine_schedule(0.01, 3), "progress": False}
+
+
+@pytest.mark.parametrize("make_model", [small_model, dropout_model])
+def test_resume_after_interruption_gives_identical_weights(digits, tmp_path, make_model):
+    X, y = digits[0][:96], digits[1][:96]  # 6 batches of 16 per epoch
+    settings = run_settings(X, y)
+
+    whole = make_model()
+    whole_opt = optim.Adam(whole.parameters())
+    whole_history = fit(whole, whole_opt, augment=random_shift, **settings)
+
+    ckpt = tmp_path / "run.ckpt"
+    first = make_model()
+    with pytest.raises(Interrupt):  # dies in the middle of epoch 3 (after 2·6 + 3 batches)
+        fit(first, optim.Adam(first.parameters()), augment=interrupting_shift(15),
+            checkpoint=ckpt, **settings)
+    tensors, meta = weights.read(ckpt)
+    assert json.loads(meta["epoch"]) == 2 and len(json.loads(meta["history"])) == 2
+
+    resumed = make_model(seed=9)  # other initial weights: all must come from the checkpoint
+    resumed_opt = optim.Adam(resumed.parameters())
+    history = fit(resumed, resumed_opt, augment=random_shift, checkpoint=ckpt, resume=ckpt,
+                  **settings)
+    for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+    whole_state, resumed_state = whole_opt.state_dict(), resumed_opt.state_dict()
+    assert whole_state.keys() == resumed_state.keys()
+    for key in whole_state:
+        np.testing.assert_array_equal(resumed_state[key], whole_state[key], err_msg=key)
+    assert no_seconds(history) == no_seconds(whole_history)
+    assert json.loads(weights.read(ckpt)[1]["epoch"]) == 3
+
+
+def test_resume_of_finished_run_trains_nothing(digits, tmp_path):
+    X, y = digits[0][:32], digits[1][:32]
+    ckpt = tmp_path / "c.ckpt"
+    model = small_model()
+    fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=1, batch_size=16,
+        checkpoint=ckpt, progress=False)
+    again = small_model(4)
+    history = fit(again, optim.SGD(again.parameters(), lr=0.01), (X, y), epochs=1,
+                  batch_size=16, resume=ckpt, progress=False)
+    assert len(history) == 1
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(again.state_dict()[k], v)
+
+
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        ({"batch_size": 8}, "batch_size=16.*this run has batch_size=8"),
+        ({"seed": 1}, "seed=0.*this run has seed=1"),
+        ({"epochs": 1}, "at epoch 2, beyond this run's epochs=1"),
+        ({"optimizer": "Adam"}, "optimizer='SGD'.*optimizer='Adam'"),
+    ],
+)
+def test_resume_refuses_a_different_run(digits, tmp_path, change, pattern):
+    X, y = digits[0][:32], digits[1][:32]
+    ckpt = tmp_path / "c.ckpt"
+    model = small_model()
+    fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=2, batch_size=16,
+        checkpoint=ckpt, progress=False)
+    other = small_model()
+    opt = (optim.Adam(other.parameters()) if change.get("optimizer") == "Adam"
+           else optim.SGD(other.parameters(), lr=0.01))
+    kwargs = {"epochs": 3, "batch_size": 16, "seed": 0, **change}
+    kwargs.pop("optimizer", None)
+    with pytest.raises(ValueError, match=pattern):
+        fit(other, opt, (X, y), resume=ckpt, progress=False, **kwargs)
+
+
+def test_resume_from_a_weights_file_or_a_corrupt_file(digits, tmp_path):
+    X, y = digits[0][:32], digits[1][:32]
+    model = small_model()
+    plain = tmp_path / "w.safetensors"
+    weights.save(model, plain)
+    with pytest.raises(ValueError, match="not a cnnmath training checkpoint"):
+        fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=1, resume=plain,
+            progress=False)
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(plain.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=1, resume=bad,
+            progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Divergence and bad input
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_divergence_raises_with_epoch_and_batch(digits):
+    X, y = digits[0][:64], digits[1][:64]
+    model = small_model()
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 1, batch [2-4]/4: the loss "
+                                               r"is (nan|inf).*learning rate 1e\+30"):
+        fit(model, optim.SGD(model.parameters(), lr=1e30), (X, y), epochs=2, batch_size=16,
+            progress=False)
+    assert issubclass(TrainingDiverged, FloatingPointError)
+
+
+def test_nan_loss_from_the_loss_function_raises(digits):
+    X, y = digits[0][:32], digits[1][:32]
+    model = small_model()
+
+    def nan_loss(logits, labels):
+        return float("nan"), np.zeros_like(logits)
+
+    with pytest.raises(TrainingDiverged, match="epoch 1, batch 1/2: the loss is nan"):
+        fit(model, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1, batch_size=16,
+            loss=nan_loss, progress=False)
+
+
+def _bad(X, y, **change):
+    X = X.copy()
+    y = y.copy()
+    if "nan_at" in change:
+        X[change["nan_at"], 0, 3, 3] = np.nan
+    if "inf_at" in change:
+        X[change["inf_at"], 0, 0, 0] = np.inf
+    if "label" in change:
+        y[change["label"][0]] = change["label"][1]
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "change, error, pattern",
+    [
+        ({"nan_at": 7}, ValueError, r"train_data: X has non-finite.*1 example\(s\), the first "
+                                    r"at index 7"),
+        ({"inf_at": 3}, ValueError, "non-finite.*index 3"),
+        ({"label": (5, 10)}, ValueError, r"train_data: expected class indices in \[0, 9\] for "
+                                         r"a model with K = 10 outputs, got y\[5\] = 10"),
+        ({"label": (2, -1)}, ValueError, r"train_data: expected class indices >= 0.*y\[2\] = -1"),
+    ],
+)
+def test_bad_training_data(digits, change, error, pattern):
+    X, y = _bad(digits[0][:32], digits[1][:32], **change)
+    model = small_model()
+    before = model.state_dict()
+    with pytest.raises(error, match=pattern):
+        fit(model, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1, progress=False)
+    for k, v in model.state_dict().items():  # checked before any update
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"train_data": "nope"}, TypeError, r"train_data: expected a pair \(X, y\)"),
+        ({"train_data": ("X", "y")}, TypeError, r"train_data\[0\] \(X\)"),
+        ({"y": np.zeros(32)}, TypeError, "train_data: expected y as an integer array.*float64"),
+        ({"y": np.zeros(31, np.int64)}, ValueError, r"expected y of shape \(32,\).*got \(31,\)"),
+        ({"val_data": (np.full((2, 1, 8, 8), np.nan, np.float32), np.zeros(2, np.int64))},
+         ValueError, "val_data: X has non-finite"),
+        ({"val_data": (np.zeros((2, 1, 8, 8), np.float32), np.array([0, 12]))},
+         ValueError, r"val_data: expected class indices in \[0, 9\].*y\[1\] = 12"),
+        ({"epochs": 0}, ValueError, "epochs: expected an int >= 1, got 0"),
+        ({"batch_size": 2.5}, TypeError, "batch_size: expected an int"),
+        ({"seed": -1}, ValueError, "seed: expected an int >= 0, got -1"),
+        ({"optimizer": "adam"}, TypeError, "optimizer: expected a cnnmath.optim optimiser"),
+        ({"model": print}, TypeError, "model: expected a cnnmath.nn.Module"),
+        ({"augment": 3}, TypeError, "augment: expected a callable"),
+        ({"checkpoint": "/no/such/dir/c.ckpt"}, FileNotFoundError, "/no/such/dir"),
+    ],
+)
+def test_bad_arguments(digits, kwargs, error, pattern):
+    X, y = digits[0][:32], digits[1][:32]
+    model = small_model()
+    settings = {"optimizer": optim.SGD(model.parameters(), lr=0.1), "train_data": (X, y),
+                "epochs": 1, "progress": False}
+    if "y" in kwargs:
+        settings["train_data"] = (X, kwargs.pop("y"))
+    settings.update(kwargs)
+    optimizer = settings.pop("optimizer")
+    model = settings.pop("model", model)
+    with pytest.raises(error, match=pattern):
+        fit(model, optimizer, **settings)
+
+
+def test_evaluate_bad_input():
+    model = small_model()
+    with pytest.raises(ValueError, match=r"expected y of shape \(2,\)"):
+        evaluate(model, np.zeros((2, 1, 8, 8), np.float32), np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="X"):
+        evaluate(model, np.zeros((2, 1, 8, 8), np.int64), np.zeros(2, np.int64))
+
+
+# ---------------------------------------------------------------------------------------------
+# The digits recipe, briefly (the full recipe runs in `cnnmath train`, not in the tests)
+
+
+def test_train_digits_quick_run_saves_loadable_weights(tmp_path):
+    path = tmp_path / "digits.safetensors"
+    model, history, accuracy = train_digits(epochs=1, seed=0, progress=False, save=path,
+                                            limit=128)
+    assert len(history) == 1 and 0.0 <= accuracy <= 1.0
+    X_test, y_test = load_digits("test")
+    assert accuracy == evaluate(model, X_test, y_test)
+    assert history[-1]["val_accuracy"] == accuracy  # held-out record = the test split
+    fresh = lenet(7)
+    loaded = weights.load(fresh, path)
+    assert float(loaded.metadata["test_accuracy"]) == pytest.approx(accuracy, abs=1e-6)
+    assert evaluate(fresh, X_test, y_test) == accuracy
+
+
+def test_train_digits_refuses_missing_directory_before_training(tmp_path):
+    with pytest.raises(FileNotFoundError, match="save: directory .* does not exist"):
+        train_digits(epochs=1, progress=False, save=tmp_path / "missing" / "w.safetensors")
+    assert not (tmp_path / "missing").exists()

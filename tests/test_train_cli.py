@@ -1,0 +1,128 @@
+"""``cnnmath train``: output format, exit codes, files, and resumption through the CLI.
+
+Runs use the hidden ``--limit`` option (a few dozen training images) so each takes a second
+or two; the full recipe is measured outside the tests.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cnnmath.train
+from cnnmath import weights
+from cnnmath.cli import main
+
+pytest.importorskip("sklearn")
+pytest.importorskip("safetensors")
+
+ACCURACY_LINE = re.compile(r"test accuracy (0\.\d{3}|1\.000)")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "cnnmath", "train", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_quiet_run_prints_exactly_the_accuracy_line():
+    done = cli("--epochs", "1", "--limit", "64", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert ACCURACY_LINE.fullmatch(done.stdout.strip())
+    assert done.stdout.count("\n") == 1
+    assert done.stderr == ""
+
+
+def test_epoch_lines_then_accuracy(capsys, tmp_path):
+    path = tmp_path / "w.safetensors"
+    assert main(["train", "--epochs", "2", "--limit", "64", "--seed", "3",
+                 "--save", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("epoch 1/2  loss ") and lines[1].startswith("epoch 2/2  loss ")
+    assert lines[-2] == f"weights saved to {path}"
+    assert ACCURACY_LINE.fullmatch(lines[-1])
+    # the saved weights give the printed accuracy
+    model = cnnmath.train.lenet(0)
+    weights.load(model, path)
+    from cnnmath.data import load_digits
+
+    X, y = load_digits("test")
+    assert f"test accuracy {cnnmath.train.evaluate(model, X, y):.3f}" == lines[-1]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs: expected a whole number >= 1, got 0"),
+        (["--epochs", "-3"], "--epochs: expected a whole number >= 1, got -3"),
+        (["--epochs", "many"], "--epochs: expected a whole number >= 1, got 'many'"),
+        (["--seed", "-1"], "--seed: expected a whole number >= 0, got -1"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(args, message):
+    done = cli(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_save_into_missing_directory_exits_2_and_writes_nothing(tmp_path):
+    target = tmp_path / "missing" / "w.safetensors"
+    done = cli("--epochs", "1", "--limit", "32", "--quiet", "--save", str(target))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "missing").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [None, b"garbage, not a checkpoint"])
+def test_resume_from_missing_or_corrupt_file_exits_2(tmp_path, capsys, content):
+    path = tmp_path / "run.ckpt"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["train", "--epochs", "1", "--limit", "32", "--quiet",
+                 "--resume", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypatch):
+    common = ["train", "--epochs", "3", "--limit", "96", "--seed", "2", "--quiet"]
+    full = tmp_path / "full.safetensors"
+    assert main([*common, "--save", str(full)]) == 0
+    full_line = capsys.readouterr().out.strip()
+
+    # the second run is interrupted (Ctrl-C) in its third epoch: 96 images = 2 batches/epoch
+    real_shift = cnnmath.train.random_shift
+    calls = {"n": 0}
+
+    def shift_then_interrupt(x, rng, max_shift=1):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real_shift(x, rng, max_shift)
+
+    ckpt = tmp_path / "run.ckpt"
+    monkeypatch.setattr(cnnmath.train, "random_shift", shift_then_interrupt)
+    assert main([*common, "--checkpoint", str(ckpt)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(cnnmath.train, "random_shift", real_shift)
+
+    resumed = tmp_path / "resumed.safetensors"
+    assert main([*common, "--resume", str(ckpt), "--save", str(resumed)]) == 0
+    assert capsys.readouterr().out.strip() == full_line
+    a, b = weights.load_state_dict(full), weights.load_state_dict(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+    # resuming with another --epochs would change the schedule: refused
+    assert main(["train", "--epochs", "4", "--limit", "96", "--seed", "2", "--quiet",
+                 "--resume", str(ckpt)]) == 2
+    assert "run of 3 epochs" in capsys.readouterr().err

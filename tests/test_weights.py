@@ -1,0 +1,290 @@
+"""cnnmath.weights: safetensors files shared with PyTorch.
+
+Witnesses: PyTorch (a LeNet built with torch.nn, saved and loaded with safetensors.torch)
+for interoperability — the same file gives the same outputs in both libraries — and the
+safetensors layout itself (8-byte little-endian header length + JSON header) read by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cnnmath import weights
+from cnnmath.train import lenet
+
+pytest.importorskip("safetensors")
+
+CHANNELS, HIDDEN = (4, 6, 8), 12  # a small LeNet keeps the tests fast
+
+
+def small_lenet(seed=0, dtype=np.float32):
+    return lenet(seed, channels=CHANNELS, hidden=HIDDEN, dtype=dtype)
+
+
+def torch_lenet(torch):
+    c1, c2, c3 = CHANNELS
+    tnn = torch.nn
+    return tnn.Sequential(
+        tnn.Conv2d(1, c1, 3, padding=1), tnn.ReLU(),
+        tnn.Conv2d(c1, c2, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(c2, c3, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Flatten(), tnn.Linear(4 * c3, HIDDEN), tnn.ReLU(), tnn.Linear(HIDDEN, 10),
+    )
+
+
+def images(n=16, seed=1, dtype=np.float32):
+    return np.random.default_rng(seed).random((n, 1, 8, 8)).astype(dtype)
+
+
+def max_rel(got, want):
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Round trips
+
+
+def test_round_trip_cnnmath(tmp_path):
+    a, b = small_lenet(0), small_lenet(1)
+    x = images()
+    assert not np.allclose(a(x), b(x))
+    path = tmp_path / "w.safetensors"
+    weights.save(a, path)
+    result = weights.load(b, path)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb
+        np.testing.assert_array_equal(va, vb)
+    np.testing.assert_array_equal(a(x), b(x))
+    assert weights.load_state_dict(path).keys() == a.state_dict().keys()
+
+
+def test_file_layout_is_safetensors_json_header(tmp_path):
+    """Read the header by hand: no pickle, PyTorch's names, dtypes and shapes, metadata."""
+    model = small_lenet()
+    path = tmp_path / "w.safetensors"
+    weights.save(model, path, metadata={"note": "hello", "n": json.dumps([1, 2])})
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    assert header.pop("__metadata__") == {"note": "hello", "n": "[1, 2]"}
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    assert {k: tuple(v["shape"]) for k, v in header.items()} == expected
+    assert {v["dtype"] for v in header.values()} == {"F32"}
+    first = header["0.weight"]
+    start, end = first["data_offsets"]
+    stored = np.frombuffer(raw[8 + n + start : 8 + n + end], dtype="<f4")
+    np.testing.assert_array_equal(stored, model.state_dict()["0.weight"].ravel())
+    tensors, meta = weights.read(path)
+    assert meta == {"note": "hello", "n": "[1, 2]"}
+
+
+def test_torch_file_loads_here_with_same_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    st_torch = pytest.importorskip("safetensors.torch")
+    torch.manual_seed(0)
+    tm = torch_lenet(torch).eval()
+    path = tmp_path / "torch.safetensors"
+    st_torch.save_file(tm.state_dict(), str(path))
+    model = small_lenet(5)
+    weights.load(model, path)
+    x = images()
+    with torch.no_grad():
+        want = tm(torch.from_numpy(x)).numpy()
+    assert max_rel(model(x), want) < 1e-5
+
+
+def test_our_file_loads_in_torch_with_same_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    st_torch = pytest.importorskip("safetensors.torch")
+    model = small_lenet(3)
+    path = tmp_path / "ours.safetensors"
+    weights.save(model, path)
+    tm = torch_lenet(torch).eval()
+    tm.load_state_dict(st_torch.load_file(str(path)), strict=True)
+    x = images()
+    with torch.no_grad():
+        got = tm(torch.from_numpy(x)).numpy()
+    assert max_rel(got, model(x)) < 1e-5
+
+
+def test_float64_model_in_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    st_torch = pytest.importorskip("safetensors.torch")
+    model = small_lenet(2, dtype=np.float64)
+    path = tmp_path / "f64.safetensors"
+    weights.save(model, path)
+    tm = torch_lenet(torch).double().eval()
+    tm.load_state_dict(st_torch.load_file(str(path)))
+    x = images(dtype=np.float64)
+    with torch.no_grad():
+        got = tm(torch.from_numpy(x)).numpy()
+    assert max_rel(got, model(x)) < 1e-12
+
+
+def test_state_dict_mapping_can_be_saved(tmp_path):
+    state = {"a": np.arange(6, dtype=np.int32).reshape(2, 3), "b": np.ones((), np.float64),
+             "c": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
+    path = tmp_path / "d.safetensors"
+    weights.save(state, path)
+    back = weights.load_state_dict(path)
+    assert back.keys() == state.keys()
+    for k in state:
+        assert back[k].dtype == state[k].dtype and back[k].shape == state[k].shape
+        np.testing.assert_array_equal(back[k], state[k])
+
+
+# ---------------------------------------------------------------------------------------------
+# dtype policy: floats are cast to the parameter's dtype, other kinds refused
+
+
+def test_float64_file_is_cast_into_float32_model(tmp_path):
+    src = small_lenet(4, dtype=np.float64)
+    path = tmp_path / "f64.safetensors"
+    weights.save(src, path)
+    dst = small_lenet(0)
+    weights.load(dst, path)
+    for k, v in dst.state_dict().items():
+        assert v.dtype == np.float32
+        np.testing.assert_array_equal(v, src.state_dict()[k].astype(np.float32))
+
+
+def test_integer_array_is_refused(tmp_path):
+    state = {k: v.astype(np.int32) for k, v in small_lenet().state_dict().items()}
+    path = tmp_path / "int.safetensors"
+    weights.save(state, path)
+    with pytest.raises(TypeError, match="key '0.weight': expected dtype float32, got int32"):
+        weights.load(small_lenet(), path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mismatched keys and shapes: the error names the key, the model is left unchanged
+
+
+def _mutated_file(tmp_path, mutate):
+    state = small_lenet(7).state_dict()
+    mutate(state)
+    path = tmp_path / "m.safetensors"
+    weights.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "mutate, pattern",
+    [
+        (lambda s: s.pop("2.bias"), r"missing key\(s\) \['2.bias'\]"),
+        (lambda s: s.update(extra=np.zeros(2, np.float32)), r"unexpected key\(s\) \['extra'\]"),
+        (lambda s: s.update({"0.weight": np.zeros((4, 1, 5, 5), np.float32)}),
+         r"key '0.weight': expected shape \(4, 1, 3, 3\), got \(4, 1, 5, 5\)"),
+    ],
+)
+def test_mismatch_names_key_and_leaves_model_unchanged(tmp_path, mutate, pattern):
+    path = _mutated_file(tmp_path, mutate)
+    model = small_lenet(0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=pattern) as info:
+        weights.load(model, path)
+    assert str(path) in str(info.value)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_non_strict_load_reports_keys(tmp_path):
+    def mutate(s):
+        s.pop("2.bias")
+        s["extra"] = np.zeros(2, np.float32)
+
+    path = _mutated_file(tmp_path, mutate)
+    model = small_lenet(0)
+    before = model.state_dict()["2.bias"].copy()
+    result = weights.load(model, path, strict=False)
+    assert result.missing_keys == ["2.bias"] and result.unexpected_keys == ["extra"]
+    np.testing.assert_array_equal(model.state_dict()["2.bias"], before)
+    np.testing.assert_array_equal(model.state_dict()["0.weight"],
+                                  small_lenet(7).state_dict()["0.weight"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrupt and truncated files
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda raw: b"this is not a weights file at all, just text" * 3,
+        lambda raw: raw[: len(raw) // 2],  # truncated in the data
+        lambda raw: raw[:20],  # truncated in the header
+        lambda raw: b"",
+        lambda raw: raw[:8] + b"x" + raw[9:],  # header JSON broken
+    ],
+    ids=["garbage", "truncated-data", "truncated-header", "empty", "bad-json"],
+)
+def test_corrupt_files_are_clear_errors(tmp_path, make):
+    good = tmp_path / "good.safetensors"
+    weights.save(small_lenet(), good)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(make(good.read_bytes()))
+    for call in (lambda: weights.load(small_lenet(), bad), lambda: weights.load_state_dict(bad)):
+        with pytest.raises(ValueError, match="not a valid safetensors weights file") as info:
+            call()
+        assert str(bad) in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        weights.load(small_lenet(), tmp_path / "nope.safetensors")
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+def test_save_into_missing_directory_leaves_nothing(tmp_path):
+    target = tmp_path / "no" / "such" / "w.safetensors"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        weights.save(small_lenet(), target)
+    assert not (tmp_path / "no").exists()
+
+
+def test_overwrite_is_atomic_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    weights.save(small_lenet(0), path)
+    original = path.read_bytes()
+    weights.save(small_lenet(1), path)  # a plain overwrite works
+    assert path.read_bytes() != original
+    assert os.listdir(tmp_path) == ["w.safetensors"]
+    replaced = path.read_bytes()
+
+    def failing_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="simulated"):
+        weights.save(small_lenet(2), path)
+    assert path.read_bytes() == replaced  # the old file is intact
+    assert os.listdir(tmp_path) == ["w.safetensors"]  # and the temporary file is gone
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad arguments
+
+
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda p: weights.save(42, p), TypeError, "model_or_state_dict: expected a model"),
+        (lambda p: weights.save({"a": [1, 2]}, p), TypeError, "'a': expected a numpy.ndarray"),
+        (lambda p: weights.save({1: np.zeros(2)}, p), TypeError, "keys must be str"),
+        (lambda p: weights.save({"a": np.zeros(2)}, p, metadata={"k": 1}), TypeError,
+         "metadata: expected a dict of str to str"),
+        (lambda p: weights.load(object(), p), TypeError, "model: expected a model"),
+    ],
+)
+def test_bad_arguments(tmp_path, call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call(tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
