@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -310,3 +311,90 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, argv, phrase):
     assert phrase in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no temp file
     assert (tmp_path / "in.png").read_bytes()  # the input is untouched
+
+
+# ---------------------------------------------------------------------------------------------
+# Options that belong to another operator: an error, not silently ignored (in-process: fast)
+
+MISPLACED = [
+    (["gradient", "--k", "3"], "--k", "gradient"),
+    (["grayscale", "--k", "2"], "--k", "grayscale"),  # even at its default value: it was typed
+    (["conv", "--kernel", "1", "--k", "2"], "--k", "conv"),
+    (["avgpool", "--weights", "bt709"], "--weights", "avgpool"),
+    (["maxpool", "--weights", "bt601"], "--weights", "maxpool"),
+    (["conv", "--kernel", "1", "--weights", "0.3,0.3,0.4"], "--weights", "conv"),
+    (["avgpool", "--kernel", "1"], "--kernel", "avgpool"),
+    (["grayscale", "--kernel=1,0,-1"], "--kernel", "grayscale"),
+    (["gradient", "--kernel-file", "k.npy"], "--kernel-file", "gradient"),
+    (["grayscale", "--magnitude"], "--magnitude", "grayscale"),
+    (["conv", "--kernel", "1", "--magnitude"], "--magnitude", "conv"),
+    (["maxpool", "--padding", "1"], "--padding", "maxpool"),
+    (["gradient", "--padding", "same"], "--padding", "gradient"),
+]
+
+
+@pytest.mark.parametrize(("extra", "option", "operator"), MISPLACED,
+                         ids=[" ".join(e) for e, _, _ in MISPLACED])
+def test_an_option_of_another_operator_is_an_error(tmp_path, capsys, extra, option, operator):
+    from cnnmath.cli import main
+
+    Image.fromarray(BLOCKS).save(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    argv = ["filter", extra[0], str(tmp_path / "in.png"), "-o", str(out), *extra[1:]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"cnnmath filter: error: {option} does not apply to {operator}")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("operator", ["gradient", "grayscale"])
+def test_weights_on_gray_input_is_said_to_be_unused(tmp_path, capsys, operator):
+    from cnnmath.cli import main
+
+    Image.fromarray(BLOCKS).save(tmp_path / "in.png")  # mode L
+    argv = ["filter", operator, str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]
+    assert main([*argv, "--weights", "bt709"]) == 0
+    assert "--weights unused" in capsys.readouterr().err
+    assert main(argv) == 0  # not typed: nothing to say
+    assert "--weights" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# An output directory that cannot be written: said before any work, naming the directory
+
+
+def test_unwritable_output_directory_names_it(tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    import cnnmath.images
+    from cnnmath.cli import main
+
+    Image.fromarray(BLOCKS).save(tmp_path / "in.png")
+    target = tmp_path / "out"
+    target.mkdir()
+
+    def refuse(*args, **kwargs):  # what a read-only mount answers (root passes chmod checks)
+        raise PermissionError(13, "Permission denied", str(target / ".x.part"))
+
+    def not_read(*args, **kwargs):
+        raise AssertionError("the image was read before the output directory was checked")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(cnnmath.images, "load_image", not_read)
+    assert main(["filter", "gradient", str(tmp_path / "in.png"), "-o", str(target / "y.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"cnnmath filter: error: -o: output directory is not writable: {target} "
+                   "(Permission denied)")
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_proc_as_output_directory(tmp_path):
+    Image.fromarray(BLOCKS).save(tmp_path / "in.png")
+    proc = cnnmath("filter", "gradient", tmp_path / "in.png", "-o", "/proc/y.png")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("cnnmath filter: error: -o: output directory is not writable: /proc")
+    assert ".part" not in lines[0] and "y.png" not in lines[0]  # no temporary name leaks out

@@ -8,7 +8,9 @@ TIFF specifications.
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 import warnings
 import zlib
 
@@ -20,6 +22,7 @@ from PIL import Image  # noqa: E402
 
 from cnnmath.images import (  # noqa: E402
     ImageInfo,
+    check_writable_directory,
     image_format,
     load_image,
     sample_image,
@@ -339,3 +342,48 @@ def test_image_format_and_info_record():
     assert image_format("a/b.JPG") == "JPEG" and image_format("x.tiff") == "TIFF"
     info = ImageInfo(format="PNG", mode="RGBA", bit_depth=8, channels=("R", "G", "B", "A"))
     assert info.has_alpha and not ImageInfo("PNG", "L", 8, ("L",)).has_alpha
+
+
+# ---------------------------------------------------------------------------------------------
+# Output directories that cannot be written: the message names the directory, never the
+# temporary file that save_image would have used.
+
+
+def _refuse_mkstemp(monkeypatch, errno=13, reason="Permission denied"):
+    def refuse(*args, dir=None, prefix="", suffix="", **kwargs):
+        raise OSError(errno, reason, f"{dir}/{prefix}abc123{suffix}")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+
+def test_save_image_into_an_unwritable_directory_names_it(tmp_path, monkeypatch):
+    _refuse_mkstemp(monkeypatch)
+    with pytest.raises(PermissionError) as info:
+        save_image(np.zeros((1, 2, 2)), tmp_path / "y.png")
+    message = str(info.value)
+    assert message == (f"save_image: path: output directory is not writable: {tmp_path} "
+                       "(Permission denied)")
+    assert ".part" not in message and "abc123" not in message
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_save_image_into_proc():
+    # /proc refuses new files even to root, whatever its permission bits say
+    with pytest.raises(OSError, match=r"^save_image: path: output directory is not writable: "
+                                      r"/proc \("):
+        save_image(np.zeros((1, 2, 2)), "/proc/y.png")
+
+
+def test_check_writable_directory(tmp_path, monkeypatch):
+    assert check_writable_directory(tmp_path, func="f", name="out") == tmp_path
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"^f: out: output directory is not a directory"):
+        check_writable_directory(tmp_path / "file", func="f", name="out")
+    with pytest.raises(FileNotFoundError, match=r"^f: out: output directory does not exist: "):
+        check_writable_directory(tmp_path / "missing", func="f", name="out")
+    _refuse_mkstemp(monkeypatch, 30, "Read-only file system")
+    with pytest.raises(PermissionError) as info:
+        check_writable_directory(tmp_path, func="f", name="out")
+    assert str(info.value) == (f"f: out: output directory is not writable: {tmp_path} "
+                               "(Read-only file system)")

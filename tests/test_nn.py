@@ -257,10 +257,31 @@ REPR_CASES = [
 ] + [(lambda m, n=name: getattr(m, n)()) for name in ACTIVATIONS]
 
 
+REPR_CASES += [
+    (lambda m: m.LeakyReLU(0.2)),
+    (lambda m: m.ELU(0.5)),
+    (lambda m: m.Softplus(2.0, 10.0)),
+]
+
+
 @pytest.mark.parametrize("make", REPR_CASES)
 def test_layer_repr_matches_torch(make):
     torch = pytest.importorskip("torch")
     assert repr(make(nn)) == repr(make(torch.nn))
+    # extra_repr's contract: the text between the parentheses, as torch prints it
+    assert make(nn).extra_repr() == make(torch.nn).extra_repr()
+
+
+def test_sequential_named_children_are_positions_as_in_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(2, 3, rng=0), nn.Tanh(), nn.Sequential(nn.Linear(3, 1, rng=1)))
+    t = torch.nn
+    theirs = t.Sequential(t.Linear(2, 3), t.Tanh(), t.Sequential(t.Linear(3, 1)))
+    names = [name for name, _ in ours.named_children()]
+    assert names == [name for name, _ in theirs.named_children()] == ["0", "1", "2"]
+    assert [child for _, child in ours.named_children()] == ours.children()
+    # the same names prefix the state_dict keys
+    assert {key.split(".")[0] for key in ours.state_dict()} == {"0", "2"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -196,3 +196,22 @@ def test_lr_setter_validates():
     assert opt.lr == 0.5
     with pytest.raises(ValueError, match="lr"):
         opt.lr = -0.1
+
+
+# hyperparameters(): the constructor's settings by torch.optim's names (Adam's betas split)
+@pytest.mark.parametrize("ours_name, torch_name, kwargs", CONFIGS,
+                         ids=[f"{n}-{k}" for n, _, k in CONFIGS])
+def test_hyperparameters_are_torchs_param_group(ours_name, torch_name, kwargs):
+    torch = pytest.importorskip("torch")
+    opt = getattr(optim, ours_name)(_params(np.float64), **kwargs)
+    group = getattr(torch.optim, torch_name)([torch.zeros(1, requires_grad=True)],
+                                              **kwargs).param_groups[0]
+    want = dict(group)
+    if "betas" in want:
+        want["beta1"], want["beta2"] = want.pop("betas")
+    got = opt.hyperparameters()
+    assert got == {key: want[key] for key in got}
+    assert all(type(v) in (float, bool) for v in got.values())  # plain Python numbers
+    expected_keys = ({"lr", "momentum", "weight_decay", "nesterov", "dampening"}
+                     if ours_name == "SGD" else {"lr", "beta1", "beta2", "eps", "weight_decay"})
+    assert got.keys() == expected_keys

@@ -265,3 +265,86 @@ def test_claims_are_frozen_and_numbered():
         ClaimOutcome(0.0, True).passed = False
     row = run_claim(claims[0])
     assert row["result"] == 1 and row["passed"]
+
+
+# ------------------------------------------------------------------------- softplus's cut-off
+
+CUT_OFF = 20.0  # PyTorch's softplus threshold
+DROP = math.log1p(math.exp(-CUT_OFF))  # softplus(20) − 20, the fall of the computed σ at 20
+
+
+def softplus_as_pytorch(x: float) -> float:
+    """x itself above 20, log(1 + eˣ) below: PyTorch's rule, written here independently."""
+    return x if x > CUT_OFF else math.log1p(math.exp(x))
+
+
+def _cut_off_row(rows):
+    found = [r for r in rows if r["claim"].startswith("softplus's cut-off at 20")]
+    assert len(found) == 1, [r["claim"] for r in rows]
+    return found[0]
+
+
+def test_softplus_cut_off_claim_shows_a_real_break_bounded_by_the_drop(rows_without_photo):
+    rows = rows_without_photo[0]
+    row = _cut_off_row(rows)
+    assert row["passed"] and "does not commute exactly" in row["claim"] and "2.1e-9" in row["claim"]
+    ce = row["counterexample"]
+    window = [v for r in ce["window"] for v in r]
+    top = max(window)
+    assert top > CUT_OFF and min(window) <= CUT_OFF  # it straddles the cut-off
+    lhs, rhs = softplus_as_pytorch(top), max(softplus_as_pytorch(v) for v in window)
+    assert ce["sigma_of_max_pool"] == lhs and ce["max_pool_of_sigma"] == pytest.approx(rhs, abs=np.spacing(CUT_OFF))
+    gap = rhs - lhs
+    assert row["max_abs_error"] == pytest.approx(gap, rel=1e-6)
+    # a real break at the 1e-12 relative tolerance of an identity, yet at most the drop
+    assert gap / rhs > 1e-12
+    assert 0 < gap <= DROP + np.spacing(CUT_OFF)
+    assert gap > 0.99 * DROP  # the search finds the worst window, next to 20
+    # the mathematical softplus (no cut-off) keeps order on that window: the break is the
+    # cut-off's alone
+    exact = [math.log1p(math.exp(v)) for v in window]
+    assert max(exact) == math.log1p(math.exp(top))
+
+
+def test_softplus_cut_off_is_pytorchs(rows_without_photo):
+    torch = pytest.importorskip("torch")
+    ce = _cut_off_row(rows_without_photo[0])["counterexample"]
+    window = torch.tensor([ce["window"]], dtype=torch.float64)  # (1, 2, 2)
+    pool = torch.nn.functional.max_pool2d
+    softplus = torch.nn.functional.softplus
+    lhs = float(softplus(pool(window, 2)).item())
+    rhs = float(pool(softplus(window), 2).item())
+    assert lhs == ce["sigma_of_max_pool"] and rhs == ce["max_pool_of_sigma"]
+    assert rhs > lhs  # PyTorch's softplus breaks the identity on this window too
+
+
+def test_the_softplus_commute_claim_states_its_domain(rows_without_photo):
+    by = _by_claim(rows_without_photo[0])
+    detail = by["max pooling commutes with softplus"]["detail"]
+    assert "below softplus's cut-off at 20" in detail
+    lo, hi = (float(v) for v in detail.split("inputs in [")[1].split("]")[0].split(","))
+    assert hi < CUT_OFF  # the data it passed on really stay below the cut-off
+    # only softplus has a cut-off, so only it gets the extra claim
+    assert sum("cut-off" in r["claim"] for r in rows_without_photo[0]) == 1
+
+
+def _softplus_like(f):
+    return Activation("fake_softplus", f, ACTIVATIONS["softplus"].df, True, "fake")
+
+
+def test_a_larger_drop_than_claimed_fails_the_cut_off_claim():
+    def dropping(x):  # falls by 1e-6 at 20: far more than log1p(e^-20)
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > CUT_OFF, x - 1e-6, np.log1p(np.exp(np.minimum(x, CUT_OFF))))
+
+    outcome = results._cut_off_breaks(_softplus_like(dropping), CUT_OFF)()
+    assert not outcome.passed and outcome.max_abs_error > 1e-7
+
+
+def test_no_drop_fails_the_cut_off_claim():
+    from cnnmath.ops.activations import softplus
+
+    # with the cut-off at 40 nothing drops near 20: there is no counterexample to show
+    outcome = results._cut_off_breaks(_softplus_like(lambda x: softplus(x, threshold=40.0)),
+                                      CUT_OFF)()
+    assert not outcome.passed and outcome.max_abs_error == 0.0

@@ -7,8 +7,10 @@ replaced by one that raises.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -90,6 +92,10 @@ def test_quick_tour_writes_a_self_contained_report(tmp_path):
     # the verification table and result 4's counterexample made it onto the page
     assert "PASS" in page and "gelu" in page and "counterexample" in page.lower()
     assert "FAIL</span>" not in page
+    # result 4's floating-point exception is said on the page, with its measured size
+    assert "softplus computed as PyTorch does" in page and "by up to 2.1e-09" in page
+    epochs, images = tour.TRAINING_RUN[True]
+    assert f"from {images} training images for {epochs} epochs" in page
 
 
 def test_a_failed_tour_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
@@ -133,3 +139,73 @@ def test_out_that_is_a_file_is_an_error(tmp_path):
     assert proc.returncode == 2
     assert "exists and is not a folder" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# --quick: the help and the docstring say what the code does
+
+
+def test_quick_help_and_docstring_match_the_training_it_runs(monkeypatch, capsys):
+    import cnnmath.train
+    from cnnmath.cli import main
+
+    asked = {}
+
+    def recording(**kwargs):  # stands in for the training: records what --quick asks for
+        asked.update(kwargs)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(cnnmath.train, "train_digits", recording)
+    with pytest.raises(RuntimeError, match="recorded"):
+        tour._train(True, False)
+    epochs, images = asked["epochs"], asked["limit"]
+
+    with pytest.raises(SystemExit):
+        main(["tour", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"--quick a faster, smaller run: {epochs} training epochs on {images} images" in help_text
+    assert "one training epoch" not in help_text
+    doc = " ".join(tour.build_tour.__doc__.split())
+    assert f"{epochs} epochs on {images} of the 1,437 training images" in doc
+    assert "one training epoch" not in doc
+
+
+# ---------------------------------------------------------------------------------------------
+# An output directory that cannot be written: refused before any work, naming the directory
+
+
+def test_unwritable_parent_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    def refuse(*args, dir=None, prefix="", suffix="", **kwargs):
+        raise PermissionError(13, "Permission denied", f"{dir}/{prefix}tmp{suffix}")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError) as info:
+        tour.build_tour(tmp_path / "new" / "report", quick=True, progress=True)
+    assert str(info.value) == (f"build_tour: out_dir: output directory is not writable: "
+                               f"{tmp_path} (Permission denied)")
+    assert capsys.readouterr().err == ""  # not one step started
+    assert list(tmp_path.iterdir()) == []  # "new" was not created either
+
+
+def test_a_failing_temporary_folder_names_the_directory(tmp_path, monkeypatch):
+    def refuse(*args, dir=None, prefix="", suffix="", **kwargs):
+        raise OSError(28, "No space left on device", f"{dir}/{prefix}tmp{suffix}")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(PermissionError) as info:
+        tour.build_tour(tmp_path / "report", quick=True, progress=False)
+    message = str(info.value)
+    assert f"output directory is not writable: {tmp_path} (No space left on device)" in message
+    assert "building" not in message
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("out", ["/proc/x", "/proc/a/b"])
+def test_tour_into_proc_is_a_one_line_error(tmp_path, out):
+    proc = cnnmath_cli("tour", "--quick", "--out", out, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert re.fullmatch(r"cnnmath tour: error: .*output directory is not writable: /proc \(.*\)",
+                        lines[0]), lines[0]
+    assert "building" not in lines[0]

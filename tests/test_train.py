@@ -107,6 +107,45 @@ def test_random_shift_moves_each_image_by_its_own_offset(max_shift):
     np.testing.assert_array_equal(random_shift(x, np.random.default_rng(0), 0), x)
 
 
+# Error inputs of random_shift: (x, rng, max_shift, exception, message pattern)
+_X = np.zeros((2, 1, 4, 4))
+_RNG = np.random.default_rng(0)
+SHIFT_ERRORS = [
+    (np.zeros((4, 4)), _RNG, 1, ValueError,
+     r"random_shift: x: expected a 4-D array \(B, C, H, W\), got 2-D with shape \(4, 4\)"),
+    (np.zeros((1, 4, 4)), _RNG, 1, ValueError, r"got 3-D .*add the batch axis with x\[None\]"),
+    (np.zeros((2, 1, 4, 4), np.int64), _RNG, 1, TypeError,
+     r"random_shift: x: expected dtype float32 or float64, got int64"),
+    ([[[[0.0]]]], _RNG, 1, TypeError, r"random_shift: x: expected a numpy.ndarray"),
+    (_X, 0, 1, TypeError,
+     r"random_shift: rng: expected a numpy.random.Generator, got int 0; .*default_rng"),
+    (_X, np.random.RandomState(0), 1, TypeError, r"rng: expected a numpy.random.Generator, got "
+     r"RandomState"),
+    (_X, _RNG, -1, ValueError, r"random_shift: max_shift: expected an int >= 0, got -1"),
+    (_X, _RNG, 1.5, TypeError, r"random_shift: max_shift: expected an int >= 0, got float 1.5"),
+    (_X, _RNG, True, TypeError, r"random_shift: max_shift: expected an int >= 0"),
+]
+
+
+@pytest.mark.parametrize(("x", "rng", "max_shift", "error", "pattern"), SHIFT_ERRORS,
+                         ids=[p[:40] for *_, p in SHIFT_ERRORS])
+def test_random_shift_bad_input(x, rng, max_shift, error, pattern):
+    state = _RNG.bit_generator.state
+    with pytest.raises(error, match=pattern):
+        random_shift(x, rng, max_shift)
+    assert _RNG.bit_generator.state == state  # refused before drawing anything
+
+
+def test_random_shift_float32_stays_float32():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5) + 1
+    out = random_shift(x, np.random.default_rng(3), 1)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    # every value is an input value of the same image and channel, or a shifted-in zero
+    for beta in range(2):
+        for c in range(3):
+            assert set(out[beta, c].ravel()) <= set(x[beta, c].ravel()) | {0.0}
+
+
 def test_cosine_schedule_closed_form():
     lr = cosine_schedule(0.1, 10, final_lr=0.01)
     assert lr(0) == pytest.approx(0.1)
@@ -192,6 +231,38 @@ def test_fit_prints_epoch_lines(digits, capsys):
     assert len(lines) == 2
     assert lines[0].startswith("epoch 1/2  loss ") and "held-out" in lines[0]
     assert lines[1].startswith("epoch 2/2  loss ")
+
+
+def _without_tqdm(monkeypatch):
+    import sys
+
+    import cnnmath.train
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm.auto` now fails
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.setattr(cnnmath.train, "_told_no_tqdm", False)
+
+
+def test_missing_tqdm_is_said_once_when_progress_was_asked(digits, capsys, monkeypatch):
+    _without_tqdm(monkeypatch)
+    X, y, _, _ = digits
+    for _ in range(2):  # two runs, two epochs each: the note comes once
+        model = small_model(0)
+        fit(model, optim.SGD(model.parameters(), lr=0.05), (X[:40], y[:40]), epochs=2,
+            batch_size=20, progress=True, threads=1)
+    captured = capsys.readouterr()
+    notes = [line for line in captured.err.splitlines() if "tqdm" in line]
+    assert len(notes) == 1 and 'pip install "cnnmath[progress]"' in notes[0], captured.err
+    assert len(captured.out.splitlines()) == 4  # the epoch lines still print
+
+
+def test_missing_tqdm_is_not_mentioned_without_progress(digits, capsys, monkeypatch):
+    _without_tqdm(monkeypatch)
+    X, y, _, _ = digits
+    model = small_model(0)
+    fit(model, optim.SGD(model.parameters(), lr=0.05), (X[:40], y[:40]), epochs=1,
+        batch_size=20, progress=False, threads=1)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_lr_schedule_is_applied_per_epoch(digits):

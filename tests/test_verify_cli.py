@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cnnmath import results
@@ -86,8 +87,37 @@ def test_verbose_prints_details(monkeypatch, capsys):
     assert "fine" in capsys.readouterr().out
 
 
-def test_unknown_option_is_a_usage_error(capsys):
+def test_unknown_option_is_a_usage_error_of_verify(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["verify", "--photo-please"])
     assert exit_info.value.code == 2
-    assert "unrecognized arguments" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # named by the subcommand, whose --help is the one that lists the right options
+    assert err.startswith("cnnmath verify: error: unrecognized arguments: --photo-please")
+    assert "see cnnmath verify --help" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_softplus_cut_off_counterexample_prints_distinct_numbers(capsys):
+    assert main(["verify", "--no-photo"]) == 0
+    out = capsys.readouterr().out
+    above = float(np.nextafter(20.0, 21.0))  # the float just above the cut-off
+    line = next(line for line in out.splitlines() if "activation = softplus, threshold" in line)
+    # 4 significant digits would print both 20.000000000000004 and 20 as "20"
+    assert f"window = [[{above!r}, 20], [20, 20]]" in line, line
+    table = [line for line in out.splitlines() if line.strip().startswith("4  softplus's cut-off")]
+    assert len(table) == 1 and table[0].endswith("PASS")
+
+
+@pytest.mark.parametrize(
+    ("counterexample", "line"),
+    [
+        ({"a": 0.5, "b": -7.62e-23}, "a = 0.5, b = -7.62e-23"),  # 4 digits are enough
+        ({"a": 1.00001, "b": [1.00002, 3.0]}, "a = 1.00001, b = [1.00002, 3]"),
+        ({"a": 0.1 + 0.2, "b": 0.3}, "a = 0.30000000000000004, b = 0.29999999999999999"),
+        ({"x": 2.0, "name": "relu"}, "x = 2, name = relu"),
+    ],
+)
+def test_counterexample_numbers_get_the_digits_that_tell_them_apart(counterexample, line):
+    from cnnmath.commands.verify import _counterexample_lines
+
+    assert _counterexample_lines(counterexample) == [line]

@@ -268,6 +268,34 @@ def _umask() -> int:
     return mask
 
 
+def check_writable_directory(directory: str | os.PathLike, *, func: str, name: str) -> Path:
+    """Return ``directory`` as a Path if a file can be created in it, else raise.
+
+    Probed by creating and removing an empty temporary file there: permission bits alone
+    cannot tell (root passes them; ``/proc`` and read-only mounts refuse writes anyway).
+    Raises ``FileNotFoundError`` when it does not exist, ``NotADirectoryError`` when it is a
+    file, ``PermissionError`` ("output directory is not writable: DIR (reason)") when the
+    probe fails; each message names ``func`` and ``name``, never the probe's file.
+    """
+    directory = Path(directory)
+    where = f"{func}: {name}: "
+    if not directory.exists():
+        raise FileNotFoundError(f"{where}output directory does not exist: {directory}")
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{where}output directory is not a directory: {directory}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cnnmath-write-test-", dir=directory)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PermissionError(
+            f"{where}output directory is not writable: {directory} ({reason})"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return directory
+
+
 def image_format(path: str | os.PathLike) -> str:
     """Pillow's format name for ``path``'s extension (".png" → "PNG"); ValueError if unknown."""
     ext = Path(path).suffix.lower()
@@ -295,7 +323,8 @@ def save_image(
 
     The file is written to a temporary file in the same directory and renamed over ``path``
     (``os.replace``) only once complete: a failure never leaves a partial file. The
-    directory must exist. Returns the path written.
+    directory must exist and be writable (else ``PermissionError`` "output directory is not
+    writable: DIR", naming the directory, not the temporary file). Returns the path written.
     """
     check_float_array("x", x, func="save_image")
     check_ndim("x", x, (3,), func="save_image", layout="(C, H, W)",
@@ -339,7 +368,11 @@ def save_image(
         hwc = np.ascontiguousarray(q.transpose(1, 2, 0))
         im = Image.fromarray(hwc[:, :, 0] if C == 1 else hwc)
     options = {"quality": quality} if fmt == "JPEG" else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    except OSError as exc:  # its message would name the temporary file, not the user's path
+        raise PermissionError(f"save_image: path: output directory is not writable: "
+                              f"{directory} ({exc.strerror or type(exc).__name__})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             im.save(handle, format=fmt, **options)

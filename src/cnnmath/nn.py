@@ -452,6 +452,8 @@ class Conv2d(Module):
         return grad_x
 
     def extra_repr(self) -> str:
+        """``in, out, kernel_size=(f1, f2), stride=(s1, s2)``, then padding, dilation and
+        ``bias=False`` only when not the default: as ``torch.nn.Conv2d`` prints them."""
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={_pair_repr(self.kernel_size)}"
              f", stride={_pair_repr(self.stride)}")
         if isinstance(self.padding, str):
@@ -532,6 +534,7 @@ class Linear(Module):
         return grad_x
 
     def extra_repr(self) -> str:
+        """``in_features=n, out_features=m, bias=True|False``, as ``torch.nn.Linear`` prints."""
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -600,6 +603,8 @@ class MaxPool2d(_Pool2d):
         return ops.max_pool2d_backward(grad_output, x, **self._args())
 
     def extra_repr(self) -> str:
+        """``kernel_size, stride, padding`` and the fixed ``dilation=1, ceil_mode=False``, as
+        ``torch.nn.MaxPool2d`` prints them."""
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 "dilation=1, ceil_mode=False")
 
@@ -627,6 +632,7 @@ class AvgPool2d(_Pool2d):
         return ops.avg_pool2d_backward(grad_output, x, **self._args())
 
     def extra_repr(self) -> str:
+        """``kernel_size=k, stride=s, padding=p``, as ``torch.nn.AvgPool2d`` prints them."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
@@ -676,6 +682,7 @@ class Flatten(Module):
         return grad_output.reshape(shape)
 
     def extra_repr(self) -> str:
+        """``start_dim=a, end_dim=b``, as ``torch.nn.Flatten`` prints them."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
@@ -723,6 +730,7 @@ class Dropout(Module):
         return grad_output * scale
 
     def extra_repr(self) -> str:
+        """``p=…, inplace=False`` (never in place here), as ``torch.nn.Dropout`` prints."""
         return f"p={self.p}, inplace=False"
 
 
@@ -812,6 +820,7 @@ class GELU(_Activation):
     name = "gelu"
 
     def extra_repr(self) -> str:
+        """``approximate='none'``: the exact erf form, as ``torch.nn.GELU()`` prints."""
         return "approximate='none'"
 
 
@@ -843,6 +852,7 @@ class LeakyReLU(_Activation):
         return _act.leaky_relu_grad(x, negative_slope=self.negative_slope)
 
     def extra_repr(self) -> str:
+        """``negative_slope=α``, as ``torch.nn.LeakyReLU`` prints it."""
         return f"negative_slope={self.negative_slope}"
 
 
@@ -862,6 +872,7 @@ class ELU(_Activation):
         return _act.elu_grad(x, alpha=self.alpha)
 
     def extra_repr(self) -> str:
+        """``alpha=α``, as ``torch.nn.ELU`` prints it."""
         return f"alpha={self.alpha}"
 
 
@@ -883,6 +894,7 @@ class Softplus(_Activation):
         return _act.softplus_grad(x, beta=self.beta, threshold=self.threshold)
 
     def extra_repr(self) -> str:
+        """``beta=β, threshold=t``, as ``torch.nn.Softplus`` prints them."""
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
@@ -928,6 +940,8 @@ class Sequential(Module):
             self.append(layer)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """("0", first layer), ("1", second layer), …: the layers in order, named by position
+        (as ``torch.nn.Sequential``, and as the keys of ``state_dict``)."""
         for i, layer in enumerate(self._layers):
             yield str(i), layer
 

@@ -226,6 +226,8 @@ class SGD(Optimizer):
     _flags = ("nesterov",)
 
     def hyperparameters(self) -> dict[str, float | bool]:
+        """{"lr", "momentum", "weight_decay", "nesterov", "dampening"}: the constructor's
+        settings as Python numbers (as the names of ``torch.optim.SGD``)."""
         return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
                 "nesterov": self.nesterov, "dampening": self.dampening}
 
@@ -294,6 +296,8 @@ class Adam(Optimizer):
         self._configure(lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay)
 
     def hyperparameters(self) -> dict[str, float | bool]:
+        """{"lr", "beta1", "beta2", "eps", "weight_decay"}: the constructor's settings, betas
+        split in two, as Python numbers."""
         return {"lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
                 "weight_decay": self.weight_decay}
 

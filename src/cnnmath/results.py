@@ -13,7 +13,11 @@ Two kinds of claim, both phrased so that they pass when the mathematics is as SP
 * a failure the SPEC predicts ("max pooling does not commute with gelu"): the check
   searches for a counterexample and returns it (the input window and both values);
   ``max_abs_error`` is then the gap the counterexample shows, and the claim passes when
-  that gap is a real one, above :data:`MIN_GAP` = 1e-6 — far beyond rounding.
+  that gap is a real one, above :data:`MIN_GAP` = 1e-6 — far beyond rounding. One such
+  claim is about floating point, not the mathematics: softplus computed as PyTorch does (x
+  itself above 20) drops by log1p(e^−20) ≈ 2.1e-9 at 20, so max pooling does not commute
+  with it exactly across 20; that claim passes when its counterexample's gap is above 0 and
+  no gap found exceeds the drop (plus one ulp of 20).
 
 :func:`run_all` runs every claim of :func:`all_claims` and returns the rows that
 ``cnnmath verify --json`` prints.
@@ -21,6 +25,7 @@ Two kinds of claim, both phrased so that they pass when the mathematics is as SP
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -311,18 +316,122 @@ def _commutes(
 
 def _max_pool_commutes(activation: Activation) -> Callable[..., ClaimOutcome]:
     def check(photo: np.ndarray | None = None) -> ClaimOutcome:
-        return _identity(_commutes(activation.f, max_pool2d, max_pool2d, _signed_data(photo)))
+        data = _signed_data(photo)
+        outcome = _identity(_commutes(activation.f, max_pool2d, max_pool2d, data))
+        lo = min(float(X.min()) for X in data.values())
+        hi = max(float(X.max()) for X in data.values())
+        domain = f"inputs in [{lo:.3g}, {hi:.3g}]"
+        threshold = _cut_off(activation)
+        if threshold is not None:  # the claim's domain: the computed σ drops across it
+            domain += (f", below {activation.name}'s cut-off at {threshold:g} (across it "
+                       "the next claim applies)")
+        return ClaimOutcome(
+            outcome.max_abs_error, outcome.passed, None, f"{outcome.detail}; {domain}"
+        )
 
     return check
 
 
-def _dip_search(sigma: Callable[[np.ndarray], np.ndarray], dip: float | None):
+# Softplus as PyTorch computes it: x itself where x > t (t = 20), log(1 + eˣ) below. At t
+# the value drops by log1p(e^−t) ≈ 2.1e-9, so the computed σ is non-decreasing except
+# across t: a window {a, b} with b ≤ t < a gives σ(max N) = a < σ(b) = max σ(N). The gap is
+# at most the drop: σ(b) ≤ σ(t) = t + log1p(e^−t) and a > t (plus one ulp of t for rounding).
+
+
+def _cut_off(activation: Activation) -> float | None:
+    """The ``threshold`` above which σ is computed as x (softplus's), or None."""
+    try:
+        parameter = inspect.signature(activation.f).parameters.get("threshold")
+    except (TypeError, ValueError):  # a callable without a signature
+        return None
+    if parameter is None or not isinstance(parameter.default, (int, float)):
+        return None
+    return float(parameter.default)
+
+
+def _short(value: float) -> str:
+    """2.1e-09 → 2.1e-9."""
+    return f"{value:.1e}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def _offset(x: float, t: float) -> str:
+    """x written from t: "t", "t + 3.6e-15", "t − 1e-09"."""
+    d = float(x) - t
+    return "t" if d == 0 else f"t {'+' if d > 0 else '−'} {abs(d):.2g}"
+
+
+def _cut_off_claim(activation: Activation, threshold: float) -> str:
+    drop = math.log1p(math.exp(-threshold))
+    return (f"{activation.name}'s cut-off at {threshold:g} (PyTorch's) does not commute "
+            f"exactly: gap ≤ {_short(drop)}")
+
+
+def _cut_off_breaks(activation: Activation, threshold: float) -> Callable[..., ClaimOutcome]:
+    def check(photo: np.ndarray | None = None) -> ClaimOutcome:
+        sigma = activation.f
+        t = threshold
+        drop = math.log1p(math.exp(-t))  # σ's fall at t
+        ulp = float(np.spacing(t))  # the distance from t to the next float
+        bound = drop + ulp  # σ(b) − a for b ≤ t < a, rounding included
+        grid = np.concatenate([
+            t + ulp * np.arange(-64, 65),  # the 129 floats around t, t itself among them
+            t + np.linspace(-1e-8, 1e-8, 2001),
+            np.linspace(t - 1.0, t + 1.0, 2001),
+        ])
+        a, b = _dip_search(sigma, None, grid)  # the largest σ(b) − σ(a), b < a
+        window = np.array([[[[a, b], [b, b]]]])  # one 2×2 window: its maximum is a
+        lhs = _float(sigma(max_pool2d(window, 2)))  # σ(max N) = σ(a) = a
+        rhs = _float(max_pool2d(sigma(window), 2))  # max σ(N) = σ(b)
+        gap = rhs - lhs
+        # Every pooling case on data straddling t: no gap beyond the drop.
+        straddling = {
+            f"t + 1e-8·N(0, 1) {shape}": t + _random(44 + i, shape, 1e-8)
+            for i, shape in enumerate(((2, 3, 12, 14), (1, 2, 9, 9)))
+        }
+        pooled = {}  # absolute gaps |σ(maxpool X) − maxpool σ(X)|
+        for name, X in straddling.items():
+            sigma_X = sigma(X)
+            for k, s, p in POOL_CASES:
+                pooled[f"{name}, window {k}"] = float(
+                    np.abs(sigma(max_pool2d(X, k, s, p)) - max_pool2d(sigma_X, k, s, p)).max()
+                )
+        worst = max(pooled.values())
+        # float32 (steps of 1.9e-6 near 20): the drop is below half a step and rounds away.
+        X32 = (t + _random(46, (2, 3, 12, 14), 4e-6)).astype(np.float32)
+        in_float32 = float(np.abs(sigma(max_pool2d(X32, 2)) - max_pool2d(sigma(X32), 2)).max())
+        counterexample = {
+            "activation": activation.name,
+            "threshold": t,
+            "window": _window_list(window[0, 0]),
+            "max_pool": float(a),
+            "sigma_of_max_pool": lhs,
+            "max_pool_of_sigma": rhs,
+            "gap": gap,
+            "bound": drop,
+        }
+        detail = (
+            f"window [[{_offset(a, t)}, {_offset(b, t)}], …] (t = {t:g}): σ(max N) = {lhs!r} < "
+            f"max σ(N) = {rhs!r}, a gap of {gap:.3g} ({gap / abs(rhs):.1g} relative, above "
+            f"the 1e-12 of an identity); on {len(pooled)} poolings of data straddling t the "
+            f"largest gap is {worst:.3g} ≤ log1p(e^−{t:g}) = {drop:.4g}; in float32 the drop "
+            f"rounds away (gap {in_float32:g})"
+        )
+        passed = bool(0.0 < gap <= bound and worst <= bound)
+        return ClaimOutcome(gap, passed, counterexample, detail)
+
+    return check
+
+
+def _dip_search(
+    sigma: Callable[[np.ndarray], np.ndarray], dip: float | None, grid: np.ndarray | None = None
+):
     """The two-element window {a, b}, b < a, that maximises max σ(N) − σ(max N) = σ(b) − σ(a),
-    over a grid of [−10, 10] (step 0.001) plus the registry's dip point: for each a the best b
-    below it is the running maximum of σ."""
-    grid = np.linspace(-10.0, 10.0, 20001)
+    over a grid (default [−10, 10], step 0.001) plus the registry's dip point: for each a the
+    best b below it is the running maximum of σ."""
+    grid = np.linspace(-10.0, 10.0, 20001) if grid is None else np.asarray(grid, np.float64)
     if dip is not None:
-        grid = np.sort(np.append(grid, dip))
+        grid = np.append(grid, dip)
+    grid = np.unique(grid)  # sorted
     s = sigma(grid)
     best_below = np.maximum.accumulate(s)  # max σ(b) over b ≤ a
     i = int(np.argmax(best_below - s))
@@ -638,6 +747,15 @@ def all_claims() -> list[Claim]:
                     _max_pool_commutes(activation),
                 )
             )
+            threshold = _cut_off(activation)
+            if threshold is not None:  # the floating-point caveat, as a claim of its own
+                claims.append(
+                    Claim(
+                        4,
+                        _cut_off_claim(activation, threshold),
+                        _cut_off_breaks(activation, threshold),
+                    )
+                )
     for activation in ACTIVATIONS.values():
         if not activation.non_decreasing:
             claims.append(

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import losses, nn, optim, weights
-from ._checks import check_float_array, positive_int
+from ._checks import check_float_array, check_ndim, positive_int
 
 __all__ = [
     "RECIPE",
@@ -144,9 +144,20 @@ def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 1) ->
     and ``out[β, c, i, j] = x[β, c, i + δ_β, j + γ_β]`` (0 where that falls outside the
     image). Done by one gather from the zero-padded batch — no loop over examples.
 
-    x : (B, C, H, W); returns a new array like x. Draws 2B integers from ``rng``.
+    x : (B, C, H, W) float32 or float64; rng : a ``numpy.random.Generator`` (the training
+    loop's stream; a seed would repeat the same shifts every call); max_shift : int >= 0.
+    Returns a new array like x. Draws 2B integers from ``rng``. Bad arguments raise
+    ``TypeError``/``ValueError`` naming the argument, what was expected and what was given.
     """
-    s = positive_int("max_shift", max_shift, func="random_shift", minimum=0)
+    func = "random_shift"
+    check_float_array("x", x, func=func)
+    check_ndim("x", x, (4,), func=func, layout="(B, C, H, W)",
+               hint="for one image add the batch axis with x[None]" if x.ndim == 3 else "")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{func}: rng: expected a numpy.random.Generator, got "
+                        f"{type(rng).__name__} {rng!r}; make one with numpy.random.default_rng("
+                        "seed)")
+    s = positive_int("max_shift", max_shift, func=func, minimum=0)
     B, C, H, W = x.shape
     offsets = rng.integers(-s, s + 1, size=(2, B))
     if s == 0:
@@ -376,12 +387,24 @@ def _load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim
 # The loop
 
 
+#: Said once per process on stderr when progress bars were asked for but tqdm is missing.
+_NO_TQDM_NOTE = ('note: progress bars need tqdm, which is not installed: '
+                'pip install "cnnmath[progress]" (training goes on; epoch lines still print)')
+_told_no_tqdm = False
+
+
 def _progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr when ``enabled``; None when not, or when tqdm is missing (then
+    ``_NO_TQDM_NOTE`` is printed on stderr, once per process: a bar is cosmetic)."""
+    global _told_no_tqdm
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # a bar is cosmetic: the epoch lines are printed anyway
+    except ImportError:
+        if not _told_no_tqdm:
+            _told_no_tqdm = True
+            print(_NO_TQDM_NOTE, file=sys.stderr, flush=True)
         return None
     return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr)
 
@@ -443,6 +466,8 @@ def fit(
         are restored and training continues at the next epoch, giving the same final weights
         as a run never interrupted. If it already reached ``epochs``, nothing is trained.
     progress : a tqdm bar per epoch (stderr) and one line per epoch (stdout); False: silent.
+        Without tqdm the lines still print, after a one-time note on stderr naming the
+        extra: pip install "cnnmath[progress]".
     threads : limit NumPy's BLAS to this many threads while training (through threadpoolctl,
         when installed; the limit is lifted on return). The products of a small CNN are too
         small to gain from threads, and spinning threads slow down badly when other work

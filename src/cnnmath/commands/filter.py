@@ -18,6 +18,11 @@ Pixels out: the result y is mapped to [0, 1] by ``--scale`` (see ``SCALES``), th
 to the output's bit depth. Differences are signed, so by default (``range``) the interval the
 operator can produce from pixels in [0, 1] is mapped onto [0, 1]: for a difference d in
 [−1, 1] that is 0.5 + d/2 (0 is mid-gray).
+
+Options belong to operators (``OPTIONS``): --magnitude to gradient, --weights to gradient and
+grayscale, --k to the poolings, --kernel, --kernel-file and --padding to conv; any other
+pairing is a one-line error (exit 2). The output's directory must exist and be writable,
+checked before the image is read.
 """
 
 from __future__ import annotations
@@ -38,6 +43,17 @@ HELP = "apply a filter from the results (gradient, grayscale, pooling, any kerne
 ORDER = 30
 
 OPERATORS = ("gradient", "grayscale", "avgpool", "maxpool", "conv")
+
+#: The operator-specific options: (argparse dest, the operators it applies to, its default).
+#: Giving one to another operator is an error: whoever typed it expected it to do something.
+OPTIONS = {
+    "--magnitude": ("magnitude", ("gradient",), False),
+    "--weights": ("weights", ("gradient", "grayscale"), "bt601"),
+    "--k": ("k", ("avgpool", "maxpool"), 2),
+    "--kernel": ("kernel", ("conv",), None),
+    "--kernel-file": ("kernel_file", ("conv",), None),
+    "--padding": ("padding", ("conv",), "same"),
+}
 
 #: How a filtered value y becomes a pixel value in [0, 1]. [lo, hi] is the interval the
 #: operator can produce from input pixels in [0, 1] (for a kernel w: lo = Σ min(w, 0),
@@ -64,6 +80,8 @@ operators:
              rows and columns beyond a multiple of k are dropped (floor, as PyTorch).
   conv       any kernel, per colour channel (--kernel or --kernel-file, --padding);
              alpha is dropped.
+An option given to an operator it does not belong to (--k with gradient, --kernel with
+avgpool, ...) is an error, not silently ignored.
 
 pixel scaling (--scale), with [lo, hi] the range the operator can produce from pixels
 in [0, 1] (for a kernel w: lo = sum of its negative weights, hi = sum of its positive
@@ -108,6 +126,8 @@ def _padding(text: str) -> int | str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """OPERATOR INPUT -o OUTPUT and the options of ``OPTIONS`` (defaults None: see
+    ``check_options``), --scale, --quiet; the epilog documents operators and scales."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     scales = "\n".join(
         textwrap.fill(f"{name}: {text}", width=88, initial_indent="  ",
@@ -120,12 +140,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="image file to read")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True,
                         help="image file to write; its extension picks the format")
-    parser.add_argument("--magnitude", action="store_true",
+    # Defaults are None here and filled in by check_options, which can then tell an option
+    # the user gave from one left at its default.
+    parser.add_argument("--magnitude", action="store_true", default=None,
                         help="gradient: write sqrt(Y1^2 + Y2^2) instead of Y1 | Y2")
-    parser.add_argument("--weights", default="bt601", metavar="W",
+    parser.add_argument("--weights", default=None, metavar="W",
                         help="grayscale (and gradient of colour input): bt601 (default), "
                         "bt709, or three numbers r,g,b")
-    parser.add_argument("--k", type=_positive_int, default=2,
+    parser.add_argument("--k", type=_positive_int, default=None,
                         help="avgpool, maxpool: window and stride (default 2)")
     kernel = parser.add_mutually_exclusive_group()
     kernel.add_argument("--kernel", metavar="ROWS",
@@ -133,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         '--kernel="1,0,-1;2,0,-2;1,0,-1" (use = when it starts with -)')
     kernel.add_argument("--kernel-file", metavar="K.npy",
                         help="conv: a 2-D kernel saved with numpy.save")
-    parser.add_argument("--padding", type=_padding, default="same",
+    parser.add_argument("--padding", type=_padding, default=None,
                         help="conv: 'same' (default: output the input's size), 'valid', or "
                         "zeros added on each side")
     parser.add_argument("--scale", choices=tuple(SCALES), default="range",
@@ -144,6 +166,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Arguments that need more than argparse
+
+
+def check_options(args: argparse.Namespace) -> set[str]:
+    """Refuse an option given to an operator it does not apply to (``OPTIONS``), with a
+    ``CLIError`` naming both; set every option left out to its default, in place; return the
+    options the user gave (e.g. ``{"--k"}``)."""
+    given = set()
+    for option, (dest, operators, default) in OPTIONS.items():
+        value = getattr(args, dest)
+        if value is None:
+            setattr(args, dest, default)
+            continue
+        if args.operator not in operators:
+            raise CLIError(f"{option} does not apply to {args.operator} (it is for "
+                           f"{', '.join(operators)}); remove it")
+        given.add(option)
+    return given
 
 
 def parse_kernel(text: str) -> np.ndarray:
@@ -230,13 +269,15 @@ def _weights_label(weights) -> str:
 # The operators: each returns (y, alpha or None, (lo, hi)) and adds notes for the user.
 
 
-def _gray_of(x: np.ndarray, channels, weights, notes: list[str]) -> np.ndarray:
+def _gray_of(x: np.ndarray, channels, weights, notes: list[str], given: set[str]) -> np.ndarray:
     """One gray channel (1, H, W) for result 1: colour through result 3, alpha dropped."""
     from ..filters import to_grayscale
 
     if channels[0] == "L":
         if len(channels) == 2:
             notes.append("alpha channel dropped (the gradient is of the gray channel)")
+        if "--weights" in given:
+            notes.append("--weights unused: the input is already gray")
         return x[:1]
     if len(channels) == 4:
         notes.append("alpha channel dropped")
@@ -249,7 +290,7 @@ def _gray_of(x: np.ndarray, channels, weights, notes: list[str]) -> np.ndarray:
 def _gradient(x, channels, args, notes):
     from ..filters import image_gradient
 
-    gray = _gray_of(x, channels, parse_weights(args.weights), notes)
+    gray = _gray_of(x, channels, parse_weights(args.weights), notes, args.given_options)
     y1, y2 = image_gradient(gray)
     if args.magnitude:
         return np.sqrt(y1 * y1 + y2 * y2), None, (0.0, math.sqrt(2.0))
@@ -263,7 +304,8 @@ def _grayscale(x, channels, args, notes):
     weights = parse_weights(args.weights)
     alpha = x[-1:] if channels[-1] == "A" else None
     if channels[0] == "L":
-        notes.append("input is already gray: written unchanged")
+        unused = " (--weights unused)" if "--weights" in args.given_options else ""
+        notes.append(f"input is already gray: written unchanged{unused}")
         return x[:1], alpha, (0.0, 1.0)
     gray = to_grayscale(x[:3], weights)
     return gray, alpha, _luma_bounds(weights)
@@ -351,7 +393,7 @@ def to_pixels(y: np.ndarray, bounds: tuple[float, float], scale: str) -> np.ndar
 
 
 def _check_paths(input_path: str, output_path: str) -> str:
-    from ..images import image_format
+    from ..images import check_writable_directory, image_format
 
     source, target = Path(input_path), Path(output_path)
     if not source.exists():
@@ -367,6 +409,10 @@ def _check_paths(input_path: str, output_path: str) -> str:
     directory = target.parent
     if not directory.is_dir():
         raise CLIError(f"-o: directory '{directory}' does not exist (create it first)")
+    try:
+        check_writable_directory(directory, func="-o", name="OUTPUT")
+    except OSError as exc:
+        raise CLIError(str(exc).replace("OUTPUT: ", "", 1)) from None
     same = source.resolve() == target.resolve() or (
         target.exists() and os.path.samefile(source, target)
     )
@@ -376,8 +422,11 @@ def _check_paths(input_path: str, output_path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check options and paths, read INPUT, apply the operator, write OUTPUT; return 0 (a
+    user error is a ``CLIError``/``ValueError``/``OSError``: one line, exit 2)."""
     from ..images import ALPHA_FORMATS, SIXTEEN_BIT_FORMATS, load_image, save_image
 
+    args.given_options = check_options(args)
     fmt = _check_paths(args.input, args.output)
     if args.operator == "conv" and args.kernel is None and args.kernel_file is None:
         raise CLIError("conv needs a kernel: --kernel=\"1,0,-1;2,0,-2;1,0,-1\" or "

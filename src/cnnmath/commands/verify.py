@@ -24,6 +24,7 @@ _ERROR_WIDTH = 13
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--json, --no-photo and -v/--verbose."""
     parser.add_argument(
         "--json", action="store_true", help="print the results as a JSON list (notes on stderr)"
     )
@@ -41,23 +42,50 @@ def _format_error(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2e}"
 
 
-def _format_value(value: Any) -> str:
-    """Numbers to 4 significant digits, lists as nested brackets, everything else as is."""
+#: Significant digits tried, fewest first, until a counterexample's distinct numbers print
+#: distinctly (17 always does: it round-trips float64).
+_DIGITS = (4, 6, 8, 10, 12, 14, 17)
+
+
+def _format_value(value: Any, digits: int = 4) -> str:
+    """Numbers to ``digits`` significant digits, lists as nested brackets, others as is."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.{digits}g}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+        return "[" + ", ".join(_format_value(v, digits) for v in value) + "]"
     return str(value)
 
 
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [f for v in value for f in _floats(v)]
+    return []
+
+
+def _digits_for(values: list[float]) -> int:
+    """The fewest of ``_DIGITS`` that print different numbers differently: a window
+    [[20.000000000000004, 20]] must not read [[20, 20]]."""
+    distinct = set(values)
+    for digits in _DIGITS:
+        if len({f"{v:.{digits}g}" for v in distinct}) == len(distinct):
+            return digits
+    return _DIGITS[-1]
+
+
 def _counterexample_lines(counterexample: dict) -> list[str]:
-    """One line per counterexample; a dict of dicts (one per activation) gives one line each."""
+    """One line per counterexample; a dict of dicts (one per activation) gives one line each.
+    Numbers get 4 significant digits, or as many more as it takes to tell them apart."""
     if all(isinstance(v, dict) for v in counterexample.values()):
         return [f"{key}: {_counterexample_lines(v)[0]}" for key, v in counterexample.items()]
-    return [", ".join(f"{k} = {_format_value(v)}" for k, v in counterexample.items())]
+    digits = _digits_for([f for v in counterexample.values() for f in _floats(v)])
+    return [", ".join(f"{k} = {_format_value(v, digits)}" for k, v in counterexample.items())]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run every claim of ``results.all_claims()``, print the table (or JSON); return 0 when
+    all pass, 1 when any fails."""
     start = time.perf_counter()
     photo, notes = results.load_photo(False if args.no_photo else None)
     claims = results.all_claims()
