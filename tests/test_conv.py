@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 import pytest
-from helpers import assert_close, rel_error
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import signal
@@ -13,6 +12,7 @@ from scipy import signal
 from cnnmath import conv2d, conv2d_backward, conv_output_shape, reference
 from cnnmath.gradcheck import check_gradients
 from cnnmath.ops import conv as conv_module
+from helpers import assert_close, rel_error
 
 METHODS = sorted(conv_module.METHODS)
 

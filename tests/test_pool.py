@@ -3,13 +3,13 @@ ndimage filters, PyTorch and finite differences."""
 
 import numpy as np
 import pytest
-from helpers import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import ndimage
 
 from cnnmath import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, reference
 from cnnmath.gradcheck import check_gradients
+from helpers import assert_close
 
 POOLS = {
     "max": (max_pool2d, max_pool2d_backward, reference.max_pool2d, reference.max_pool2d_backward),
@@ -178,3 +178,84 @@ def test_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern) as info:
         call()
     assert "pool2d" in str(info.value)
+
+
+def _hard_max_input(shape, seed):
+    """Few distinct values (many ties), two NaNs in some windows, and an all -inf corner so
+    that padded windows hold nothing but -inf among their real elements."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=shape).astype(np.float64)
+    x[0, 0, 0:3, 0:3] = -np.inf
+    x[0, -1, 2, 2] = x[0, -1, 2, 3] = x[0, -1, 3, 2] = np.nan
+    x[-1, 0, -1, -1] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 1), (3, 3, 1)])
+def test_max_pool_rule_on_ties_nans_and_infinities(k, s, p):
+    """First maximum in row-major order wins ties, the last NaN wins, padding never does:
+    as the reference loops and PyTorch's CPU kernel."""
+    x = _hard_max_input((2, 2, 9, 8), seed=k * 10 + s + p)
+    y = max_pool2d(x, k, s, p)
+    np.testing.assert_array_equal(y, reference.max_pool2d(x, k, s, p))
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    gx = max_pool2d_backward(g, x, k, s, p)
+    np.testing.assert_allclose(gx, reference.max_pool2d_backward(g, x, k, s, p), rtol=1e-12, atol=1e-12)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, k, s, p)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_last_nan_takes_the_gradient():
+    x = np.zeros((1, 1, 2, 2))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    gx = max_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2)
+    want = np.zeros_like(x)
+    want[0, 0, 1, 0] = 1.0  # the later NaN in row-major order
+    np.testing.assert_array_equal(gx, want)
+
+
+def test_max_pool_all_minus_infinity_window_picks_its_first_real_element():
+    x = np.full((1, 1, 3, 3), -np.inf)
+    gx = max_pool2d_backward(np.ones((1, 1, 2, 2)), x, 3, 2, 1)
+    want = np.zeros_like(x)
+    want[0, 0, :2, :2] = 1.0  # windows start at rows/columns -1, 1: first real ones 0, 1
+    np.testing.assert_array_equal(gx, want)
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_activations_against_pytorch(kind, dtype):
+    """The benchmark's activation shape class, both windows, against PyTorch (float32 sums
+    in another order: the tolerance of the dtype)."""
+    torch = pytest.importorskip("torch")
+    f, fb, *_ = POOLS[kind]
+    tf = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+    x = _x((4, 8, 28, 28), dtype, seed=5)
+    for k, s, p in ((2, 2, 0), (3, 2, 1)):
+        tx = torch.tensor(x, requires_grad=True)
+        ty = tf(tx, k, s, p)
+        g = _x(tuple(ty.shape), dtype, seed=6)
+        ty.backward(torch.tensor(g))
+        assert_close(f(x, k, s, p), ty.detach().numpy(), dtype)
+        assert_close(fb(g, x, k, s, p), tx.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (2, 1, 0), (3, 3, 1)])
+def test_blocks_of_planes_change_nothing(k, s, p, monkeypatch):
+    """The ops work on blocks of (batch, channel) planes; with blocks of one plane or a few
+    (block budget shrunk to bytes) every output and gradient still matches the reference."""
+    from cnnmath.ops import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_BLOCK_BYTES", 3 * 9 * 8 * 8)  # 3 planes per block
+    x = _hard_max_input((2, 4, 9, 8), seed=3)
+    g = np.random.default_rng(4).standard_normal(max_pool2d(x, k, s, p).shape)
+    np.testing.assert_array_equal(max_pool2d(x, k, s, p), reference.max_pool2d(x, k, s, p))
+    np.testing.assert_allclose(max_pool2d_backward(g, x, k, s, p),
+                               reference.max_pool2d_backward(g, x, k, s, p), rtol=1e-12, atol=1e-12)
+    x = np.nan_to_num(x, nan=0.5, neginf=-2.0)
+    assert_close(avg_pool2d(x, k, s, p), reference.avg_pool2d(x, k, s, p))
+    assert_close(avg_pool2d_backward(g, x, k, s, p), reference.avg_pool2d_backward(g, x, k, s, p))

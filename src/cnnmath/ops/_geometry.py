@@ -9,7 +9,8 @@ for an input of size m, kernel size f, stride s, dilation d.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 from .._checks import int_pair
 
@@ -23,7 +24,7 @@ def output_size(m: int, f: int, s: int, p_before: int, p_after: int, d: int = 1)
 
 
 def resolve_padding(padding: Any, kernel: Pair, dilation: Pair, stride: Pair, *, func: str) -> Pads:
-    """Turn ``padding`` (int, pair, ``"valid"`` or ``"same"``) into explicit ((top, bottom), (left, right)).
+    """Turn ``padding`` (int, pair, ``"valid"`` or ``"same"``) into ((top, bottom), (left, right)).
 
     ``"same"`` (stride 1 only) pads d(f-1) in total per axis, ``total // 2`` before and the
     rest after: for an even effective kernel the extra zero goes after, as PyTorch does.
@@ -54,7 +55,8 @@ def check_output_size(
 ) -> Pair:
     """The output (height, width), or a ``ValueError`` if the kernel outgrows the padded input."""
     out = []
-    for axis, m, f, s, (pb, pa), d in zip(("height", "width"), in_hw, kernel, stride, pads, dilation):
+    axes = zip(("height", "width"), in_hw, kernel, stride, pads, dilation)
+    for axis, m, f, s, (pb, pa), d in axes:
         span = d * (f - 1) + 1
         if span > m + pb + pa:
             raise ValueError(
@@ -64,3 +66,36 @@ def check_output_size(
             )
         out.append(output_size(m, f, s, pb, pa, d))
     return out[0], out[1]
+
+
+class PhaseTaps(NamedTuple):
+    """The kernel taps that reach one stride phase of the input gradient, along one axis.
+
+    For input positions v = s·q + r (q = 0 .. count-1) the taps a with s | (d·a - r - p) reach
+    v from output i = q - t_a, t_a = (d·a - r - p)/s. They are a = first, first + step, ...
+    (n_taps of them, step = s/gcd(s, d)) and their t_a advance by dilation = d/gcd(s, d).
+    """
+
+    count: int  # how many input positions the phase holds
+    first: int  # first tap a (0-based)
+    step: int  # distance between successive taps
+    n_taps: int  # 0 when no tap reaches this phase: its gradient is zero
+    t_last: int  # t_a of the last tap
+    dilation: int  # distance between successive t_a
+
+
+def phase_taps(m: int, f: int, s: int, d: int, p_before: int, r: int) -> PhaseTaps:
+    """Which taps of a size-f kernel (stride s, dilation d) reach input positions ≡ r (mod s).
+
+    m is the unpadded input size, p_before the padding before it; see ``PhaseTaps``.
+    """
+    count = max(0, (m - r + s - 1) // s)
+    g = math.gcd(s, d)
+    step, dilation = s // g, d // g
+    reaching = [a for a in range(min(f, step)) if (d * a - r - p_before) % s == 0]
+    if not reaching or count == 0:
+        return PhaseTaps(count, 0, step, 0, 0, dilation)
+    first = reaching[0]
+    n_taps = (f - 1 - first) // step + 1
+    t_last = (d * (first + (n_taps - 1) * step) - r - p_before) // s
+    return PhaseTaps(count, first, step, n_taps, t_last, dilation)

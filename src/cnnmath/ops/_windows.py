@@ -1,9 +1,11 @@
-"""The strided-window tricks, kept in one private module.
+"""The strided-window tricks and layout changes, kept in one private module.
 
-Everything that builds views with custom strides (im2col as a window view, the scatter back of
-window gradients) lives here, so a later backend (CuPy, Dask) swaps this module and the array
-namespace rather than every op. Loops here run over kernel taps only, never over pixels or
-batch elements.
+Everything that builds views with custom strides or moves data between layouts lives here:
+window views for im2col (NCHW or batch-last), cropping/zero-padding, the split of an image
+into its stride phases (on which a strided window becomes a stride-1 one) and the flat
+phase layout of pooling, where a window tap is a shift of one long vector. A later backend
+(CuPy, Dask) swaps this module and the array namespace rather than every op. Loops here run
+over stride phases only, never over pixels or batch elements.
 """
 
 from __future__ import annotations
@@ -22,33 +24,128 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
-def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair,
+            batch_last: bool = False) -> np.ndarray:
     """A read-only view W[..., i, j, a, c] = xp[..., s_h i + d_h a, s_w j + d_w c].
 
-    Shape ``xp.shape[:-2] + (H_out, W_out, f1, f2)``; no data is copied.
+    Shape ``xp.shape[:-2] + (H_out, W_out, f1, f2)``; no data is copied. With
+    ``batch_last`` the image axes are xp's axes 1 and 2 (layout (C, H, W, B)) and the view
+    is W[c, i, j, a, e, b] = xp[c, s_h i + d_h a, s_w j + d_w e, b].
     """
     (f1, f2), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    *lead, rh, rw = xp.strides
-    shape = (*xp.shape[:-2], ho, wo, f1, f2)
-    strides = (*lead, rh * sh, rw * sw, rh * dh, rw * dw)
+    if batch_last:
+        c_, rh, rw, b_ = xp.strides
+        shape = (xp.shape[0], ho, wo, f1, f2, xp.shape[3])
+        strides = (c_, rh * sh, rw * sw, rh * dh, rw * dw, b_)
+    else:
+        *lead, rh, rw = xp.strides
+        shape = (*xp.shape[:-2], ho, wo, f1, f2)
+        strides = (*lead, rh * sh, rw * sw, rh * dh, rw * dw)
     return np.lib.stride_tricks.as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 
-def tap_slices(a: int, c: int, stride: Pair, dilation: Pair, out_hw: Pair) -> tuple[slice, slice]:
-    """The rows and columns of the padded input that kernel tap (a, c) reads, over all outputs."""
-    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
-    return (
-        slice(dh * a, dh * a + sh * (ho - 1) + 1, sh),
-        slice(dw * c, dw * c + sw * (wo - 1) + 1, sw),
-    )
+def batch_last(xp: np.ndarray) -> np.ndarray:
+    """xp (B, C, H, W) as a contiguous (C, H, W, B) array: a copy, unless B == 1 or xp
+    already lies batch-last in memory (see ``crop_or_pad``)."""
+    return np.ascontiguousarray(xp.transpose(1, 2, 3, 0))
 
 
-def dilate(g: np.ndarray, stride: Pair) -> np.ndarray:
-    """Insert s-1 zeros between neighbouring entries of the last two axes (the identity for s=1)."""
-    sh, sw = stride
-    if sh == sw == 1:
-        return g
+def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False
+                ) -> np.ndarray:
+    """Rows start[0] .. start[0]+length[0]-1 (likewise columns) of g's last two axes, zero
+    outside g; starts may be negative. A view when the range lies inside g, else a copy —
+    laid out in memory as (C, H, W, B) if ``batch_last`` (g being (B, C, H, W)), so that a
+    method reading batch-last finds its layout made by the copy it needed anyway."""
+    (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
-    out = np.zeros((*lead, (h - 1) * sh + 1, (w - 1) * sw + 1), dtype=g.dtype)
-    out[..., ::sh, ::sw] = g
+    if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
+        return g[..., r0 : r0 + lr, c0 : c0 + lc]
+    if batch_last:
+        B, C = lead
+        out = np.zeros((C, lr, lc, B), dtype=g.dtype).transpose(3, 0, 1, 2)
+    else:
+        out = np.zeros((*lead, lr, lc), dtype=g.dtype)
+    src_r = slice(max(r0, 0), min(r0 + lr, h))
+    src_c = slice(max(c0, 0), min(c0 + lc, w))
+    if src_r.start < src_r.stop and src_c.start < src_c.stop:
+        dst_r = slice(src_r.start - r0, src_r.stop - r0)
+        dst_c = slice(src_c.start - c0, src_c.stop - c0)
+        out[..., dst_r, dst_c] = g[..., src_r, src_c]
     return out
+
+
+def phase_split(xp: np.ndarray, stride: Pair) -> np.ndarray:
+    """P[..., r_h, r_w, u, v] = xp[..., s_h u + r_h, s_w v + r_w], zero past xp's edge.
+
+    Shape ``xp.shape[:-2] + (s_h, s_w, ceil(H/s_h), ceil(W/s_w))``: the input as s_h·s_w
+    sub-images, on which a stride-s window becomes a stride-1 one. A view when s divides
+    the size (always for stride 1), else a zero-padded copy.
+    """
+    sh, sw = stride
+    *lead, h, w = xp.shape
+    hq, wq = -(-h // sh), -(-w // sw)
+    if (hq * sh, wq * sw) != (h, w):
+        xp = pad(xp, ((0, hq * sh - h), (0, wq * sw - w)))
+    split = xp.reshape(*lead, hq, sh, wq, sw)
+    n = len(lead)
+    return split.transpose(*range(n), n + 1, n + 3, n, n + 2)
+
+
+def _phase_rows(r: int, s: int, p: int, m: int, count: int) -> tuple[slice, slice] | None:
+    """Rows q of stride phase r (padded row s·q + r) that hold x's row s·q + r - p, as
+    (slice of q, slice of x's rows); None if the phase holds no row of x."""
+    lo = max(0, -((r - p) // s))
+    hi = min(count, (m - 1 + p - r) // s + 1)
+    if lo >= hi:
+        return None
+    return slice(lo, hi), slice(s * lo + r - p, s * (hi - 1) + r - p + 1, s)
+
+
+def split_padded(x: np.ndarray, stride: Pair, pads: Pads, fill: float) -> np.ndarray:
+    """The padded input's stride phases, flat: X[r_h·s_w + r_w, (b, c, q, v)].
+
+    X̃ is x padded with ``fill``; phase (r_h, r_w) is X̃[..., r_h::s_h, r_w::s_w], each of
+    size Hq × Wq = ceil(H̃/s_h) × ceil(W̃/s_w) (filled past X̃'s edge too). One copy of x.
+    On this layout a window tap is a shift of a whole flat row (see ``phase_shifts``).
+    """
+    (sh, sw), ((pt, pb), (pl, pr)) = stride, pads
+    B, C, m, n = x.shape
+    Hq, Wq = -(-(m + pt + pb) // sh), -(-(n + pl + pr) // sw)
+    X = np.empty((sh, sw, B, C, Hq, Wq), dtype=x.dtype)
+    for rh in range(sh):
+        rows = _phase_rows(rh, sh, pt, m, Hq)
+        for rw in range(sw):
+            cols = _phase_rows(rw, sw, pl, n, Wq)
+            phase = X[rh, rw]
+            if rows is None or cols is None:
+                phase.fill(fill)
+                continue
+            (q, xr), (v, xc) = rows, cols
+            if (q.start, q.stop, v.start, v.stop) != (0, Hq, 0, Wq):
+                phase.fill(fill)
+            phase[:, :, q, v] = x[:, :, xr, xc]
+    return X.reshape(sh * sw, B * C * Hq * Wq)
+
+
+def merge_phases(X: np.ndarray, stride: Pair, pads: Pads, x: np.ndarray) -> None:
+    """The inverse of ``split_padded`` without the padding: x[b, c, u, v] from the phases,
+    written into ``x`` (every element of it)."""
+    (sh, sw), ((pt, pb), (pl, pr)) = stride, pads
+    B, C, m, n = x.shape
+    Hq, Wq = -(-(m + pt + pb) // sh), -(-(n + pl + pr) // sw)
+    phases = X.reshape(sh, sw, B, C, Hq, Wq)
+    for rh in range(sh):
+        rows = _phase_rows(rh, sh, pt, m, Hq)
+        for rw in range(sw):
+            cols = _phase_rows(rw, sw, pl, n, Wq)
+            if rows is not None and cols is not None:
+                (q, xr), (v, xc) = rows, cols
+                x[:, :, xr, xc] = phases[rh, rw, :, :, q, v]
+
+
+def phase_shifts(kernel: Pair, stride: Pair, width: int) -> list[tuple[int, int, int]]:
+    """(t = a·k2 + e, phase, offset) of each tap: on ``split_padded``'s layout, tap (a, e)
+    of wide output n reads X[phase, n + offset] (rows of the phase are ``width`` long)."""
+    (k1, k2), (sh, sw) = kernel, stride
+    return [(a * k2 + e, (a % sh) * sw + e % sw, (a // sh) * width + e // sw)
+            for a in range(k1) for e in range(k2)]

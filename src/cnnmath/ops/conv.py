@@ -22,38 +22,382 @@ from .._checks import (
     check_shape,
     int_pair,
 )
-from ._geometry import Pads, Pair, check_output_size, output_size, resolve_padding
-from ._windows import dilate, pad, windows
+from ._geometry import (
+    Pads,
+    Pair,
+    PhaseTaps,
+    check_output_size,
+    output_size,
+    phase_taps,
+    resolve_padding,
+)
+from ._windows import batch_last, crop_or_pad, phase_split, windows
 
 # ---------------------------------------------------------------------------------------------
 # The one dispatch point: every convolution, forward or backward, goes through `_correlate`.
+#
+# Each method computes the same valid cross-correlation of a padded batch xp (B, C, H, W)
+# with a filter w (O, C, f1, f2), stride s and dilation d:
+#
+#     y[b,o,i,j] = Σ_c Σ_a Σ_e w[o,c,a,e] · xp[b, c, s_h i + d_h a, s_w j + d_w e]
+#
+# Each is general (any shape, stride, dilation, NaN and ±inf included); they differ in speed
+# and in what runs in a Python loop (never pixels or batch elements):
+#   taps        scaled additions of shifted planes, a loop over taps and channel pairs
+#   im2col      windows copied into columns, one matrix product per cache-sized chunk
+#   im2col_bl   the same on a batch-last copy of the input: long runs for small images
+#   shifted     one product per tap on shifted slices of a flat layout: nothing copied
+#   im2row      windows as rows: for a huge filter and a tiny output (filter gradients)
+#   per_output  one product per output position on a flat layout: nothing copied
+# ``select_method`` picks one per shape. Every buffer bigger than the input or the output
+# is built and consumed in chunks of about _CHUNK_BYTES, so memory stays bounded.
+
+_CHUNK_BYTES = 1 << 21  # 2 MiB: a window buffer per chunk stays within the L2/L3 caches
+_SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_matmul`)
+_SKINNY_BYTES = 1 << 18  # 256 KiB: a quarter of this machine's per-core L2
+_MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
+_TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise method's accumulator rows
+
+
+def _valid_size(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
+                dilation: Pair) -> Pair:
+    return (
+        output_size(xp_shape[2], w_shape[2], stride[0], 0, 0, dilation[0]),
+        output_size(xp_shape[3], w_shape[3], stride[1], 0, 0, dilation[1]),
+    )
+
+
+def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Elementwise: y[:, o] += w[o,c,a,e] · (input plane c shifted to tap (a, e)), tap by tap.
+
+    No window buffer and no matrix product: C·f1·f2 scaled additions of whole planes (for
+    all O outputs at once), over blocks of output rows so the accumulator stays in cache.
+    Two passes over memory per term: it wins only where a product would be one or two
+    deep (C·f1·f2 <= 2), which BLAS runs far below its speed.
+    """
+    B, C = xp.shape[:2]
+    O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    y = np.empty((B, O, Ho, Wo), dtype=xp.dtype)
+    if C * f1 * f2 == 1:  # one term: nothing to accumulate, one multiplication
+        np.multiply(xp[:, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
+                    w[:, 0, 0, 0, None, None], out=y)
+        return y
+    rows = max(1, min(Ho, _TAPS_CHUNK_BYTES // (B * O * Wo * xp.itemsize)))
+    tmp = np.empty((B, O, rows, Wo), dtype=xp.dtype)
+    w_oc = w[:, :, :, :, None, None]  # (O, C, f1, f2, 1, 1): one scale per output plane
+    for i0 in range(0, Ho, rows):
+        i1 = min(Ho, i0 + rows)
+        acc, t = y[:, :, i0:i1], tmp[:, :, : i1 - i0]
+        first = True
+        for a in range(f1):
+            r = slice(sh * i0 + dh * a, sh * (i1 - 1) + dh * a + 1, sh)
+            for e in range(f2):
+                c_ = slice(dw * e, dw * e + sw * (Wo - 1) + 1, sw)
+                for c in range(C):
+                    plane = xp[:, c, None, r, c_]  # (B, 1, rows, Wo)
+                    if first:
+                        np.multiply(plane, w_oc[:, c, a, e], out=acc)
+                        first = False
+                    else:
+                        np.multiply(plane, w_oc[:, c, a, e], out=t)
+                        acc += t
+    return y
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b for 2-D a (M, K), b (K, N), out (M, N); in column blocks if a is skinny.
+
+    A product with few rows (M < _SKINNY_ROWS) reads each element of b only M times: it runs
+    at the speed b streams in, several times faster from L2 than from L3 or memory. Taken in
+    column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
+    (measured: 6 rows gain, 16 rows lose).
+    """
+    M, K = a.shape
+    step = max(64, _SKINNY_BYTES // (K * b.itemsize))
+    if M >= _SKINNY_ROWS or b.shape[1] <= step:
+        np.matmul(a, b, out=out)
+        return
+    for j in range(0, b.shape[1], step):
+        np.matmul(a, b[:, j : j + step], out=out[:, j : j + step])
+
+
+def _chunk_bytes(rows: int) -> int:
+    """Budget of a window buffer feeding a product with `rows` rows (see `_matmul`)."""
+    return _CHUNK_BYTES if rows >= _SKINNY_ROWS else _SKINNY_BYTES
 
 
 def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """im2col as a window view, then one matrix product over (C_in, f1, f2)."""
-    f1, f2 = w.shape[2:]
-    out_hw = (
-        output_size(xp.shape[2], f1, stride[0], 0, 0, dilation[0]),
-        output_size(xp.shape[3], f2, stride[1], 0, 0, dilation[1]),
-    )
-    cols = windows(xp, (f1, f2), stride, dilation, out_hw)  # (B, C_in, H_out, W_out, f1, f2)
-    y = np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (B, H_out, W_out, C_out)
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    """im2col: copy the windows into columns cols[(c,a,e), (b,i,j)], then y = W · cols.
+
+    W is w as an O × (C·f1·f2) matrix. The columns are built in chunks of about
+    _CHUNK_BYTES (blocks of images, or of output rows of one image), each multiplied as it
+    is built. For a 1×1 kernel at stride 1 the input already is the column matrix (one
+    batched product, nothing copied); for stride = kernel without dilation the windows
+    tile the input and the copy is a pure permutation (space-to-depth).
+    """
+    B, C = xp.shape[:2]
+    O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    K = C * f1 * f2
+    wmat = w.reshape(O, K)
+    y = np.empty((B, O, Ho, Wo), dtype=xp.dtype)
+    y3 = y.reshape(B, O, Ho * Wo)
+    if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
+        np.matmul(wmat, xp.reshape(B, C, Ho * Wo), out=y3)
+        return y
+    # view[c, a, e, b, i, j] = xp[b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(1, 4, 5, 0, 2, 3)
+    budget = _chunk_bytes(O)
+    per_image = K * Ho * Wo * xp.itemsize
+    if per_image <= budget:
+        images, rows = max(1, min(B, budget // per_image)), Ho
+    else:
+        images, rows = 1, max(1, min(Ho, budget // (K * Wo * xp.itemsize)))
+    buffer = np.empty(K * images * rows * Wo, dtype=xp.dtype)
+    out = np.empty(O * images * rows * Wo, dtype=xp.dtype) if images > 1 else None
+    for b0 in range(0, B, images):
+        b1 = min(B, b0 + images)
+        for i0 in range(0, Ho, rows):
+            i1 = min(Ho, i0 + rows)
+            n = (b1 - b0) * (i1 - i0) * Wo
+            cols = buffer[: K * n].reshape(C, f1, f2, b1 - b0, i1 - i0, Wo)
+            np.copyto(cols, view[:, :, :, b0:b1, i0:i1])
+            if out is None:  # one image: straight into its rows of y
+                _matmul(wmat, cols.reshape(K, n), y3[b0, :, i0 * Wo : i1 * Wo])
+            else:
+                block = out[: O * n].reshape(O, n)
+                _matmul(wmat, cols.reshape(K, n), block)
+                y3[b0:b1] = block.reshape(O, b1 - b0, Ho * Wo).transpose(1, 0, 2)
+    return y
 
 
-METHODS = {"im2col": _correlate_im2col}
+def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+                         ) -> np.ndarray:
+    """im2col on a batch-last copy of the input: cols[(c,a,e), (i,j,b)], then y = W · cols.
+
+    The copy into columns runs along the innermost axis of the view; in NCHW that is one
+    row of W_out values, which for small images is too short to copy fast. With the batch
+    innermost (X[c, u, v, b], one transposed copy of the input) a run is W_out·B values at
+    stride 1, B at a larger stride. The product gives y as (O, H_out, W_out, B), transposed
+    back at the end. Chunked over output rows like "im2col".
+    """
+    B, C = xp.shape[:2]
+    O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    K = C * f1 * f2
+    view = windows(batch_last(xp), (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
+    view = view.transpose(0, 3, 4, 1, 2, 5)  # (C, f1, f2, Ho, Wo, B)
+    wmat = w.reshape(O, K)
+    out = np.empty((O, Ho, Wo, B), dtype=xp.dtype)
+    # rows per chunk: within the cache budget, but at least _MIN_COLUMNS columns when the
+    # budget allows it (a filter gradient has only W_out·B per row: a thin product)
+    per_row = K * Wo * B * xp.itemsize
+    rows = max(1, _chunk_bytes(O) // per_row, min(-(-_MIN_COLUMNS // (Wo * B)),
+                                                   _CHUNK_BYTES * 4 // per_row))
+    rows = min(Ho, rows)
+    buffer = np.empty(K * rows * Wo * B, dtype=xp.dtype)
+    for i0 in range(0, Ho, rows):
+        i1 = min(Ho, i0 + rows)
+        n = (i1 - i0) * Wo * B
+        cols = buffer[: K * n].reshape(C, f1, f2, i1 - i0, Wo, B)
+        np.copyto(cols, view[:, :, :, i0:i1])
+        _matmul(wmat, cols.reshape(K, n), out[:, i0:i1].reshape(O, n))
+    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
+
+
+def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Shifted matrix products: y = Σ_(a,e) W_ae · (the input shifted by tap (a, e)).
+
+    Lay the input out as X[c, (b, u, v)] (C rows, each all images one after another, flat),
+    after splitting it into its s_h·s_w stride phases so that a strided window becomes a
+    stride-1 one. On that layout tap (a, e) is a plain shift of every row by
+    off = (d_h a // s_h)·Wq + d_w e // s_w, so W_ae (O × C) multiplies a slice of X itself:
+    nothing is copied per tap. The sum builds y on a "wide" grid n = (b, i, j) with j < Wq;
+    columns j >= Wo (and rows i >= Ho) are scratch, never read back. Each product is C deep,
+    so this pays where im2col's copy costs more than its product: few output channels.
+    """
+    B, C = xp.shape[:2]
+    O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    P = phase_split(xp, stride)  # (B, C, sh, sw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    image = Hq * Wq
+    X = np.ascontiguousarray(P.transpose(2, 3, 1, 0, 4, 5)).reshape(sh * sw, C, B * image)
+    shifts = [((dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
+              for a in range(f1) for e in range(f2)]
+    w_taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(f1 * f2, O, C)
+    last = (B - 1) * image + (Ho - 1) * Wq + Wo  # wide columns past this are never needed
+    wide = np.empty((O, B * image), dtype=xp.dtype)
+    step = max(Wq, _SHIFTED_COLUMNS)
+    term = np.empty((O, min(step, last)), dtype=xp.dtype)
+    for n0 in range(0, last, step):
+        n = min(step, last - n0)
+        acc, t = wide[:, n0 : n0 + n], term[:, :n]
+        for k, (phase, off) in enumerate(shifts):
+            x_shifted = X[phase, :, n0 + off : n0 + off + n]
+            if k == 0:
+                np.matmul(w_taps[k], x_shifted, out=acc)
+            else:
+                np.matmul(w_taps[k], x_shifted, out=t)
+                acc += t
+    grid = wide.reshape(O, B, Hq, Wq)[:, :, :Ho, :Wo]
+    return np.ascontiguousarray(grid.transpose(1, 0, 2, 3))
+
+
+_SHIFTED_COLUMNS = 8192  # wide columns per block: the accumulator stays in L2
+
+
+def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """im2row: the windows as rows, rows[(b,i,j), (c,a,e)], then y = rows · Wᵀ.
+
+    im2col with the roles of the matrices swapped: one row per output position, one column
+    per filter element. Made for a huge filter and a tiny output (the filter gradient's
+    correlation): the product has B·H_out·W_out rows and is C·f1·f2 deep. The rows are
+    copied in chunks of about _CHUNK_BYTES, over blocks of images and of channels (of
+    filter rows, for one channel too large), the partial products summed.
+    """
+    B, C = xp.shape[:2]
+    O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 3, 1, 4, 5)
+    w_rows = w.reshape(O, C * f1 * f2)
+    per_channel = Ho * Wo * f1 * f2 * xp.itemsize  # one image, one channel
+    if per_channel * C <= _CHUNK_BYTES:
+        images = max(1, min(B, _CHUNK_BYTES // (per_channel * C)))
+        blocks = [(0, C, 0, f1)]
+    else:
+        images = 1
+        if per_channel <= _CHUNK_BYTES:
+            channels = _CHUNK_BYTES // per_channel
+            blocks = [(c0, min(C, c0 + channels), 0, f1) for c0 in range(0, C, channels)]
+        else:
+            filter_rows = max(1, _CHUNK_BYTES // (Ho * Wo * f2 * xp.itemsize))
+            blocks = [(c, c + 1, a0, min(f1, a0 + filter_rows)) for c in range(C)
+                      for a0 in range(0, f1, filter_rows)]
+    out = np.empty((B * Ho * Wo, O), dtype=xp.dtype)
+    term = np.empty((images * Ho * Wo, O), dtype=xp.dtype) if len(blocks) > 1 else None
+    for b0 in range(0, B, images):
+        b1 = min(B, b0 + images)
+        acc = out[b0 * Ho * Wo : b1 * Ho * Wo]
+        for k, (c0, c1, a0, a1) in enumerate(blocks):
+            windows_rows = np.ascontiguousarray(view[b0:b1, :, :, c0:c1, a0:a1])
+            windows_rows = windows_rows.reshape(acc.shape[0], -1)
+            w_block = w_rows.reshape(O, C, f1, f2)[:, c0:c1, a0:a1].reshape(O, -1)
+            if k == 0:
+                np.matmul(windows_rows, w_block.T, out=acc)
+            else:
+                t = term[: acc.shape[0]]
+                np.matmul(windows_rows, w_block.T, out=t)
+                acc += t
+    return np.ascontiguousarray(out.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2))
+
+
+def _correlate_per_output(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+                          ) -> np.ndarray:
+    """One matrix product per output position: y[:, :, i, j] = X_ij · W_flatᵀ.
+
+    Split the input into its d_h·d_w dilation phases and flatten each image's channels and
+    pixels into one row, X[b, phase, (c, u, v)]; pad the filter to the same grid, W_flat[o,
+    (c, u, v)] (zero for u >= f1 or v >= f2). Output (i, j) then reads one contiguous slice
+    of every row, so y[:, :, i, j] is a single product B × L by L × O with nothing copied.
+    The zero weights multiply pixels outside the window, which is exact only while those
+    are finite (0·inf is NaN): an input holding NaN or ±inf goes to "im2row" instead.
+    The loop runs over output positions, so this is the method for a huge kernel and a tiny
+    output: the filter gradient's correlation, whose output is the f1 × f2 filter itself.
+    """
+    B, C = xp.shape[:2]
+    O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    P = phase_split(xp, dilation)  # (B, C, dh, dw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    X = np.ascontiguousarray(P.transpose(0, 2, 3, 1, 4, 5)).reshape(B, dh * dw, C * Hq * Wq)
+    if not _all_finite(X):  # 0·inf would leak NaN from outside the windows
+        return _correlate_im2row(xp, w, stride, dilation)
+    span = (C - 1) * Hq * Wq + (f1 - 1) * Wq + f2  # the flat extent the filter covers
+    w_flat = np.zeros((O, C, Hq, Wq), dtype=w.dtype)
+    w_flat[:, :, :f1, :f2] = w
+    w_flat_t = w_flat.reshape(O, C * Hq * Wq)[:, :span].T
+    out = np.empty((Ho, Wo, B, O), dtype=xp.dtype)
+    for i in range(Ho):
+        for j in range(Wo):
+            phase = (sh * i % dh) * dw + sw * j % dw
+            off = (sh * i // dh) * Wq + sw * j // dw
+            _matmul(X[:, phase, off : off + span], w_flat_t, out[i, j])
+    return np.ascontiguousarray(out.transpose(2, 3, 0, 1))
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether a (contiguous) holds no NaN or ±inf, checked in chunks to bound the mask."""
+    flat = a.reshape(-1)
+    step = _CHUNK_BYTES
+    return all(np.isfinite(flat[k : k + step]).all() for k in range(0, flat.size, step))
+
+
+_BATCH_LAST = {"im2col_bl"}  # methods that read their input batch-last (C, H, W, B)
+
+METHODS = {
+    "taps": _correlate_taps,
+    "im2col": _correlate_im2col,
+    "im2col_bl": _correlate_im2col_bl,
+    "shifted": _correlate_shifted,
+    "im2row": _correlate_im2row,
+    "per_output": _correlate_per_output,
+}
 
 
 def select_method(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
                   dilation: Pair) -> str:
-    """The method `_correlate` uses for these shapes (one method for now)."""
+    """The method `_correlate` uses for these shapes. First match wins; each rule is what
+    the benchmark (``python -m cnnmath.bench``, one thread, OpenBLAS) measured fastest:
+
+    1. A tiny output, fewer positions than filter taps: the filter gradient, whose "filter"
+       is the whole output gradient and whose output is the f1 × f2 filter.
+       - one position -> "im2row": the single window is the input itself, one product;
+       - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long;
+       - the flattened (phase-split) input wastes at most a quarter over the filter's
+         area -> "per_output": a product per position, nothing copied (results 1, 2);
+       - otherwise -> "im2row" (LeNet's first layer).
+    2. A product at most two deep (C·f1·f2 <= 2, e.g. the input gradient of a 1×1
+       convolution from one output channel): BLAS has nothing to multiply -> "taps".
+    3. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
+       be W_out short -> "im2col_bl" (LeNet's second layer and its input gradient).
+    4. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
+       product: im2col would copy f1·f2 values per output for a product O deep ->
+       "shifted" (LeNet's first-layer input gradient).
+    5. Otherwise -> "im2col", chunked: one matrix product per cache-sized block; for a 1×1
+       kernel nothing is copied, for stride = kernel the copy is a space-to-depth.
+    """
+    B, C, (O, _, f1, f2) = xp_shape[0], xp_shape[1], w_shape
+    Ho, Wo = _valid_size(xp_shape, w_shape, stride, dilation)
+    if Ho * Wo < f1 * f2:
+        if Ho * Wo == 1:
+            return "im2row"
+        if B >= 4:
+            return "im2col_bl"
+        (dh, dw), (H, W) = dilation, xp_shape[2:]
+        flat_area = -(-H // dh) * -(-W // dw)  # one phase of the input, as per_output lays it
+        return "per_output" if flat_area <= 1.25 * f1 * f2 else "im2row"
+    if C * f1 * f2 <= 2:
+        return "taps"
+    if Wo <= 14 and B >= 16 and stride == (1, 1):
+        return "im2col_bl"
+    if O <= 8 and C >= 4:
+        return "shifted"
     return "im2col"
 
 
 def _correlate(
     xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair, method: str | None = None
 ) -> np.ndarray:
-    """Valid cross-correlation of an already padded batch xp (B, C_in, H, W) with w (C_out, C_in, f1, f2)."""
+    """Valid cross-correlation of an already padded batch xp (B, C, H, W) with w (O, C, f1, f2).
+
+    Returns y (B, O, H_out, W_out), y[b,o,i,j] = Σ_{c,a,e} w[o,c,a,e]·xp[b,c,s_h i+d_h a,
+    s_w j+d_w e], computed by ``METHODS[method]`` (default: ``select_method``'s choice).
+    """
     name = method or select_method(xp.shape, w.shape, stride, dilation)
     return METHODS[name](xp, w, stride, dilation)
 
@@ -84,7 +428,9 @@ def _geometry(x: Any, weight: Any, stride: Any, padding: Any, dilation: Any, *, 
             f"got weight of shape {weight.shape} with C_in = {weight.shape[1]}"
         )
     if min(weight.shape) == 0 or min(x4.shape) == 0:
-        raise ValueError(f"{func}: expected non-empty arrays, got x {x.shape}, weight {weight.shape}")
+        raise ValueError(
+            f"{func}: expected non-empty arrays, got x {x.shape}, weight {weight.shape}"
+        )
     s = int_pair("stride", stride, minimum=1, func=func)
     d = int_pair("dilation", dilation, minimum=1, func=func)
     kernel = (weight.shape[2], weight.shape[3])
@@ -135,7 +481,7 @@ def conv2d(
         check_float_array("bias", bias, func="conv2d")
         check_same_dtype("conv2d", x=x, bias=bias)
         check_shape("bias", bias, (weight.shape[0],), func="conv2d")
-    y = _correlate(pad(geo.x, geo.pads), weight, geo.stride, geo.dilation)
+    y = _forward(geo, weight)
     if bias is not None:
         y += bias[:, None, None]
     return y[0] if geo.unbatched else y
@@ -155,12 +501,12 @@ def conv2d_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of a loss ℓ through ``conv2d``, given G = ∂ℓ/∂Y; each is itself a correlation.
 
-    - grad_x = ∂ℓ/∂X: dilate G by the stride (s-1 zeros between entries), pad it fully
-      (d(f-1) on every side) and correlate it with the filter flipped in both spatial axes
-      and with C_in and C_out swapped, dilation d; the result covers the part of X̃ that
-      some window read — rows and columns no window reached get zero — and the padding p
-      is cropped off:
+    - grad_x = ∂ℓ/∂X: the full correlation of G, dilated by the stride (s-1 zeros between
+      entries), with the filter flipped in both spatial axes and C_in, C_out swapped, at
+      dilation d, cropped to X by the padding (positions no window read get zero):
           ∂ℓ/∂X̃[β,g,u,v] = Σ_o Σ_a Σ_c w[o,g,a,c] · G[β,o,i,j]  over s(i-1)+d(a-1)+1 = u, …
+      Computed without the inserted zeros: per stride phase of X, one stride-1 correlation
+      of G with the taps that reach that phase (see ``_grad_input``).
     - grad_weight = ∂ℓ/∂w: correlate X̃ (batch and channel axes swapped) with G used as the
       filter, G's dilation being the forward stride s and the stride the forward dilation d;
       the sum over the batch is the sum over the correlation's channels:
@@ -181,26 +527,213 @@ def conv2d_backward(
     expected = (B, C_out, *geo.out_hw)
     check_shape("grad_output", grad_output, expected[1:] if geo.unbatched else expected, func=func)
     G = grad_output[None] if geo.unbatched else grad_output
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    (pt, pb), (pl, pr) = geo.pads
-    H_out, W_out = geo.out_hw
-    # The part of X̃ that some window reads: rows 0 .. s(H_out-1) + d(f1-1).
-    reach_h, reach_w = sh * (H_out - 1) + dh * (f1 - 1) + 1, sw * (W_out - 1) + dw * (f2 - 1) + 1
+    grad_weight = _grad_weight(G, geo, weight.shape)
+    grad_x = _grad_input(G, weight, geo)
+    return (grad_x[0] if geo.unbatched else grad_x), grad_weight, _grad_bias(G)
 
-    # grad_x: full correlation of the dilated G with the flipped, channel-swapped filter.
-    w_flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, f1, f2)
-    full = ((dh * (f1 - 1),) * 2, (dw * (f2 - 1),) * 2)
-    grad_reached = _correlate(pad(dilate(G, geo.stride), full), w_flipped, (1, 1), geo.dilation)
-    grad_xp = pad(grad_reached, ((0, m + pt + pb - reach_h), (0, n + pl + pr - reach_w)))
-    grad_x = np.ascontiguousarray(grad_xp[:, :, pt : pt + m, pl : pl + n])
 
-    # grad_weight: X̃ (as C_in images of B channels) correlated with G (as C_out filters).
-    xp = pad(geo.x, geo.pads)[:, :, :reach_h, :reach_w]
-    gw = _correlate(xp.transpose(1, 0, 2, 3), G.transpose(1, 0, 2, 3), geo.dilation, geo.stride)
-    grad_weight = np.ascontiguousarray(gw.transpose(1, 0, 2, 3))  # (C_out, C_in, f1, f2)
+def _grad_bias(G: np.ndarray) -> np.ndarray:
+    """∂ℓ/∂b[o] = Σ_β Σ_i Σ_j G[β,o,i,j]: a product with a vector of ones over blocks of
+    _SUM_BLOCK pixels (BLAS; several times NumPy's pairwise sum here), then the block sums
+    added by NumPy. Float32 rounding grows with the block, not with the image."""
+    B, O, H, W = G.shape
+    rows = G.reshape(B * O, H * W)
+    blocks, rest = divmod(H * W, _SUM_BLOCK)
+    total = rows[:, blocks * _SUM_BLOCK :].sum(axis=1)
+    if blocks:
+        ones = np.ones(_SUM_BLOCK, dtype=G.dtype)
+        partial = rows[:, : blocks * _SUM_BLOCK].reshape(B * O, blocks, _SUM_BLOCK) @ ones
+        total += partial.sum(axis=1)
+    return total.reshape(B, O).sum(axis=0)
 
-    grad_bias = G.sum(axis=(0, 2, 3))
-    return (grad_x[0] if geo.unbatched else grad_x), grad_weight, grad_bias
+
+_SUM_BLOCK = 1024
+
+
+# The backward works in bands of output rows, each band one correlation through `_correlate`,
+# so that its copies (the padded input, the shifted output gradient) stay within
+# _BAND_BYTES whatever the image size. Typical layers are one band.
+
+_BAND_BYTES = 1 << 26  # 64 MiB
+
+
+def _bands(total: int, bytes_per_row: int) -> list[Pair]:
+    """[start, stop) blocks of ``total`` rows of about _BAND_BYTES each (at least one row)."""
+    rows = max(1, _BAND_BYTES // max(1, bytes_per_row))
+    return [(r0, min(total, r0 + rows)) for r0 in range(0, total, rows)]
+
+
+def _row_bands(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, dilation: Pair,
+                  pads: Pads, out_hw: Pair, itemsize: int) -> list[tuple[Pair, Pair, Pair]]:
+    """Per band of output rows [i0, i1): ((i0, i1), start, length), the (row, column) start
+    in x (negative: in the padding) and the size of the part of X̃ the band's windows read,
+    as ``crop_or_pad`` takes them."""
+    B, C, _, _ = x_shape
+    (f1, f2), (sh, sw), (dh, dw), ((pt, _), (pl, _)), (H_out, W_out) = (
+        kernel, stride, dilation, pads, out_hw)
+    reach_w = sw * (W_out - 1) + dw * (f2 - 1) + 1
+    out = []
+    for i0, i1 in _bands(H_out, B * C * reach_w * itemsize * sh):
+        rows = sh * (i1 - 1 - i0) + dh * (f1 - 1) + 1
+        out.append(((i0, i1), (sh * i0 - pt, -pl), (rows, reach_w)))
+    return out
+
+
+def _forward(geo: _Geometry, weight: np.ndarray) -> np.ndarray:
+    """Y: the correlation of X̃ with w, in bands of output rows (one band for most layers)."""
+    bands = _row_bands(geo.x.shape, weight.shape[2:], geo.stride, geo.dilation, geo.pads,
+                       geo.out_hw, geo.x.itemsize)
+    y = None
+    for (i0, i1), start, length in bands:
+        part = _correlate(crop_or_pad(geo.x, start, length), weight, geo.stride, geo.dilation)
+        if len(bands) == 1:
+            return part
+        if y is None:
+            y = np.empty((*part.shape[:2], *geo.out_hw), dtype=part.dtype)
+        y[:, :, i0:i1] = part
+    return y
+
+
+def _grad_weight(G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...]) -> np.ndarray:
+    """∂ℓ/∂w: X̃ (as C_in images of B channels) correlated with G (as C_out filters), the
+    forward's dilation as stride and its stride as dilation; summed over bands of rows."""
+    gw = None
+    for (i0, i1), start, length in _row_bands(
+            geo.x.shape, w_shape[2:], geo.stride, geo.dilation, geo.pads, geo.out_hw,
+            geo.x.itemsize):
+        xb = crop_or_pad(geo.x, start, length)  # X̃'s rows for this band
+        part = _correlate(xb.transpose(1, 0, 2, 3), G[:, :, i0:i1].transpose(1, 0, 2, 3),
+                          geo.dilation, geo.stride)
+        if gw is None:
+            gw = part
+        else:
+            gw += part
+    return np.ascontiguousarray(gw.transpose(1, 0, 2, 3))  # (C_out, C_in, f1, f2)
+
+
+class _Phase(NamedTuple):
+    """One stride phase of the input gradient: rows rh::s_h, columns rw::s_w of X."""
+
+    rh: int
+    rw: int
+    h: PhaseTaps
+    w: PhaseTaps
+
+    def g_window(self) -> tuple[Pair, Pair]:
+        """The (start, length) of G the phase's correlation reads, per axis (zero outside G)."""
+        h, w = self.h, self.w
+        return ((-h.t_last, -w.t_last),
+                (h.count + (h.n_taps - 1) * h.dilation, w.count + (w.n_taps - 1) * w.dilation))
+
+
+def _phases(x_hw: Pair, kernel: Pair, geo_stride: Pair, geo_dilation: Pair, pads: Pads
+            ) -> list[_Phase]:
+    """The stride phases of X that hold input positions (all s_h·s_w of them but for tiny X)."""
+    (m, n), (f1, f2), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = (
+        x_hw, kernel, geo_stride, geo_dilation, pads)
+    out = []
+    for rh in range(sh):
+        for rw in range(sw):
+            ph, pw = phase_taps(m, f1, sh, dh, pt, rh), phase_taps(n, f2, sw, dw, pl, rw)
+            if ph.count and pw.count:
+                out.append(_Phase(rh, rw, ph, pw))
+    return out
+
+
+def _grad_input(G: np.ndarray, weight: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """∂ℓ/∂X as correlations of G with the flipped, channel-swapped filter, one per stride phase.
+
+    The full correlation of the stride-dilated G would multiply mostly inserted zeros. Split X
+    instead into its s_h·s_w phases u = s q + r: only the taps a with s | (d a - r - p) reach
+    phase r, from output i = q - t_a, t_a = (d a - r - p)/s, so each phase is a stride-1
+    correlation of G (shifted by the last tap's t_a, zero outside) with those taps reversed,
+    at dilation d/gcd(s, d); a phase no tap reaches gets zero. At stride 1 this is the whole
+    full correlation, cropped to X by the padding.
+    """
+    C_in = weight.shape[1]
+    B, _, m, n = geo.x.shape
+    (sh, sw) = geo.stride
+    w_swapped = weight.transpose(1, 0, 2, 3)  # (C_in, C_out, f1, f2)
+    grad_x = None
+    for phase, bands in _input_bands(geo.x.shape, weight.shape, geo.stride, geo.dilation,
+                                     geo.pads, G.itemsize):
+        ph, pw = phase.h, phase.w
+        if ph.n_taps == 0 or pw.n_taps == 0:
+            grad_x = np.zeros((B, C_in, m, n), dtype=G.dtype) if grad_x is None else grad_x
+            grad_x[:, :, phase.rh :: sh, phase.rw :: sw] = 0
+            continue
+        taps = w_swapped[:, :, ph.first :: ph.step, pw.first :: pw.step]
+        sub = np.ascontiguousarray(taps[:, :, ::-1, ::-1])  # reversed: a correlation
+        for (q0, q1), start, length in bands:
+            dilation = (ph.dilation, pw.dilation)
+            name = select_method((B, G.shape[1], *length), sub.shape, (1, 1), dilation)
+            Gp = crop_or_pad(G, start, length, batch_last=name in _BATCH_LAST)
+            part = _correlate(Gp, sub, (1, 1), dilation, method=name)
+            del Gp  # one band's copy alive at a time
+            if (sh, sw) == (1, 1) and len(bands) == 1:
+                return part
+            if grad_x is None:
+                grad_x = np.empty((B, C_in, m, n), dtype=G.dtype)
+            rows = slice(phase.rh + sh * q0, phase.rh + sh * (q1 - 1) + 1, sh)
+            grad_x[:, :, rows, phase.rw :: sw] = part
+            del part
+    return grad_x
+
+
+def _input_bands(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
+                 dilation: Pair, pads: Pads, itemsize: int):
+    """Per stride phase, its bands of rows [q0, q1) with the (start, length) of the window
+    of G each band's correlation reads (zero outside G)."""
+    B, _, m, n = x_shape
+    C_out = w_shape[0]
+    for phase in _phases((m, n), w_shape[2:], stride, dilation, pads):
+        (h0, w0), (_, len_w) = phase.g_window()
+        halo = (phase.h.n_taps - 1) * phase.h.dilation if phase.h.n_taps else 0
+        bands = [((q0, q1), (h0 + q0, w0), (q1 - q0 + halo, len_w))
+                 for q0, q1 in _bands(phase.h.count, B * C_out * len_w * itemsize)]
+        yield phase, bands
+
+
+def dispatch_plan(
+    x_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    itemsize: int = 4,
+) -> dict[str, list[str]]:
+    """The methods ``_correlate`` picks for ``conv2d`` and ``conv2d_backward`` on these shapes.
+
+    Returns {"forward": [m per band], "grad_input": [m per stride phase and band],
+    "grad_weight": [m per band]} from the very shapes the ops pass to ``select_method``
+    (``itemsize``: 4 for float32, 8 for float64); nothing is computed. For the benchmark
+    table and the test that pins each benchmark shape's choice.
+    """
+    func = "dispatch_plan"
+    x4 = tuple(x_shape) if len(x_shape) == 4 else (1, *x_shape)
+    B, C_in, m, n = x4
+    C_out, _, f1, f2 = weight_shape
+    s = int_pair("stride", stride, minimum=1, func=func)
+    d = int_pair("dilation", dilation, minimum=1, func=func)
+    pads = resolve_padding(padding, (f1, f2), d, s, func=func)
+    out_hw = check_output_size((m, n), (f1, f2), s, pads, d, func=func)
+    bands = _row_bands(x4, (f1, f2), s, d, pads, out_hw, itemsize)
+    forward = [select_method((B, C_in, *length), tuple(weight_shape), s, d)
+               for _, _, length in bands]
+    grad_weight = [select_method((C_in, B, *length), (C_out, B, i1 - i0, out_hw[1]), d, s)
+                   for (i0, i1), _, length in bands]
+    grad_input = []
+    for phase, bands in _input_bands(x4, tuple(weight_shape), s, d, pads, itemsize):
+        if phase.h.n_taps and phase.w.n_taps:
+            sub = (C_in, C_out, phase.h.n_taps, phase.w.n_taps)
+            grad_input += [select_method((B, C_out, *length), sub, (1, 1),
+                                         (phase.h.dilation, phase.w.dilation))
+                           for _, _, length in bands]
+    return {
+        "forward": forward,
+        "grad_input": grad_input,
+        "grad_weight": grad_weight,
+    }
 
 
 def conv_output_shape(

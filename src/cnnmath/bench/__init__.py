@@ -1,0 +1,169 @@
+"""``python -m cnnmath.bench`` (later ``cnnmath bench``): cnnmath against PyTorch on the CPU.
+
+Prints, for one thread and for all cores (the same count for NumPy's BLAS, through
+threadpoolctl, and for PyTorch, through ``torch.set_num_threads``):
+
+- conv2d forward + backward (all three gradients) on the shapes of the results, LeNet and a
+  ResNet-like layer, with the method the dispatch picks for each correlation, medians of
+  interleaved timings, the ratio cnnmath / PyTorch against its target, and GFLOP/s beside
+  NumPy's own sgemm GFLOP/s (the roofline);
+- max and average pooling forward + backward on LeNet and ResNet activations;
+- one training epoch (``cnnmath.bench.train``), where that module exists;
+- peak memory (``ru_maxrss``) of conv2d and its backward on a (1, 1, 8192, 8192) image,
+  each library in a fresh process.
+
+The header names NumPy's BLAS (threadpoolctl's internal_api, version and architecture) and
+the thread counts, so figures from different machines can be compared. PyTorch and
+threadpoolctl are used here only (``pip install threadpoolctl`` and PyTorch's CPU build);
+without PyTorch cnnmath is timed alone, without threadpoolctl only at the BLAS library's own
+thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import platform
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m cnnmath.bench",
+        description="Time cnnmath's conv2d and pooling (forward + backward) against PyTorch.",
+    )
+    p.add_argument("--threads", default="1,all",
+                   help="comma-separated thread counts, 'all' = every core (default: 1,all)")
+    p.add_argument("--repeats", type=int, default=7,
+                   help="timed samples per case; the median is shown (default: 7)")
+    p.add_argument("--quick", action="store_true",
+                   help="3 repeats, a 2048² memory image: a fast look, noisier figures")
+    p.add_argument("--only", default=None,
+                   help="run only the cases whose name contains this text (e.g. ResNet)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory section")
+    p.add_argument("--no-train", action="store_true", help="skip the training-epoch section")
+    p.add_argument("--memory-size", type=int, default=None,
+                   help="side of the square image for the memory section (default: 8192)")
+    return p
+
+
+def _thread_counts(text: str) -> list[int]:
+    cores = os.cpu_count() or 1
+    counts = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        n = cores if part == "all" else int(part)
+        if n < 1:
+            raise ValueError(f"--threads: expected counts >= 1 or 'all', got {text!r}")
+        if n not in counts:
+            counts.append(n)
+    return counts
+
+
+def blas_line() -> str:
+    """NumPy's BLAS as threadpoolctl reports it: internal_api, version, architecture."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: unknown (threadpoolctl not installed)"
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not blas:
+        return "BLAS: none found by threadpoolctl"
+    return "; ".join(
+        f"BLAS: {i.get('internal_api')} {i.get('version')} ({i.get('architecture')}), "
+        f"{i.get('filepath', '').rsplit('/', 1)[-1]}"
+        for i in blas
+    )
+
+
+def _header(torch: Any) -> str:
+    return "\n".join([
+        f"cnnmath bench: Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"PyTorch {torch.__version__ if torch is not None else '(not installed)'}, "
+        f"{os.cpu_count()} cores ({platform.machine()})",
+        blas_line(),
+        "env: " + ", ".join(f"{k}={os.environ[k]}" for k in
+                            ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
+                            if k in os.environ) if any(
+            k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
+        ) else "env: no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / OMP_NUM_THREADS set",
+    ])
+
+
+def _train_section(threads: int, repeats: int) -> str:
+    try:
+        train = importlib.import_module(".train", __name__)
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.train":
+            raise
+        return "training epoch: skipped (cnnmath.bench.train is not there yet)"
+    rows = train.run(threads, repeats=repeats)
+    width = max([30] + [len(r["name"]) for r in rows])
+    lines = [f"one training epoch, {threads} thread(s)",
+             f"{'case':{width}s} {'cnnmath s':>10s} {'torch s':>9s} {'ratio':>6s}"]
+    for r in rows:
+        lines.append(f"{r['name']:{width}s} {r['cnnmath_s']:10.3f} {r['torch_s']:9.3f} "
+                     f"{r['ratio']:6.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its tables; returns the exit status (0, or 2 on bad use)."""
+    args = _parser().parse_args(argv)
+    try:
+        counts = _thread_counts(args.threads)
+    except ValueError as error:
+        print(f"--threads: expected counts >= 1 or 'all', got {args.threads!r} ({error})"
+              if "--threads" not in str(error) else error)
+        return 2
+    if args.repeats < 1:
+        print(f"--repeats: expected at least 1, got {args.repeats}")
+        return 2
+    if args.memory_size is not None and args.memory_size < 3:
+        print(f"--memory-size: expected at least 3 (the filter is 3x3), got {args.memory_size}")
+        return 2
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: cnnmath alone is timed (install PyTorch's CPU build "
+              "to compare)")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+        print("threadpoolctl is not installed: NumPy's BLAS keeps its own thread count, "
+              "so only the first count is run")
+        counts = counts[:1]
+    from . import memory, ops
+
+    repeats = 3 if args.quick else args.repeats
+    print(_header(torch), flush=True)
+    original_threads = torch.get_num_threads() if torch is not None else None
+    try:
+        for n in counts:
+            if torch is not None:
+                torch.set_num_threads(n)
+            limits = (threadpool_limits(limits=n, user_api="blas") if threadpool_limits
+                      else contextlib.nullcontext())
+            with limits:
+                torch_threads = torch.get_num_threads() if torch is not None else "-"
+                print(f"\n== {n} thread(s): NumPy BLAS {n}, torch.get_num_threads() = "
+                      f"{torch_threads} ==", flush=True)
+                result = ops.run(n, repeats=repeats, only=args.only, torch=torch)
+                print(ops.format_tables(result, n), flush=True)
+                if not args.no_train and args.only is None and threadpool_limits is not None:
+                    print("\n" + _train_section(n, 3), flush=True)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(original_threads)
+    if not args.no_memory and args.only is None:
+        size = args.memory_size or (2048 if args.quick else 8192)
+        print("\n" + memory.report(size), flush=True)
+    return 0

@@ -1,0 +1,226 @@
+"""Timings of conv2d and pooling, forward + backward, for cnnmath and PyTorch side by side.
+
+Both libraries run in this one process on the same float32 data, interleaved (one cnnmath
+timing, then one PyTorch timing, repeated), at the same thread count; the table shows
+medians and the ratio cnnmath / PyTorch (below 1: cnnmath is faster). PyTorch is imported
+here only, never by the library.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..ops import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    conv2d,
+    conv2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+from ..ops.conv import dispatch_plan
+
+
+class ConvCase(NamedTuple):
+    name: str
+    shape: tuple[int, int, int, int, int, int, int, int]  # (N, C_in, H, W, C_out, k, stride, pad)
+    target: float  # the ratio cnnmath / PyTorch to reach at one thread
+    roofline: bool = False  # also held to half of NumPy's sgemm GFLOP/s
+
+
+CONV_CASES = [
+    ConvCase("result 1, finite differences", (1, 1, 512, 512, 2, 3, 1, 1), 0.5),
+    ConvCase("result 2, average as conv", (1, 3, 512, 512, 3, 2, 2, 0), 0.75),
+    ConvCase("result 3, grayscale", (1, 3, 512, 600, 1, 1, 1, 0), 0.75),
+    ConvCase("LeNet conv 1", (64, 1, 28, 28, 6, 5, 1, 2), 0.75),
+    ConvCase("LeNet conv 2", (64, 6, 14, 14, 16, 5, 1, 0), 1.5),
+    ConvCase("ResNet-like 3x3", (32, 64, 32, 32, 64, 3, 1, 1), 2.0, True),
+    ConvCase("ResNet-like stride 2", (32, 64, 32, 32, 128, 3, 2, 1), 2.0, True),
+]
+
+
+class PoolCase(NamedTuple):
+    name: str
+    kind: str  # "max" or "avg"
+    x_shape: tuple[int, int, int, int]
+    kernel: int
+    stride: int
+    padding: int
+    target: float = 1.0
+
+
+_ACTIVATIONS = {"LeNet": (64, 6, 28, 28), "ResNet": (32, 64, 32, 32)}
+POOL_CASES = [
+    PoolCase(f"{kind} pool {k}/{s}/{p}, {net}", kind, shape, k, s, p)
+    for net, shape in _ACTIVATIONS.items()
+    for kind in ("max", "avg")
+    for k, s, p in ((2, 2, 0), (3, 2, 1))
+]
+
+
+def conv_flops(shape: tuple[int, ...]) -> float:
+    """Multiply-adds ×2 of the forward pass and the two gradient correlations (3 × forward)."""
+    N, C, H, W, O, k, s, p = shape
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    return 3 * 2.0 * N * O * Ho * Wo * C * k * k
+
+
+def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """NumPy's own float32 matrix product speed (GFLOP/s, n × n by n × n): the roofline."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = min(_once(lambda: a @ b) for _ in range(repeats))
+    return 2.0 * n**3 / best / 1e9
+
+
+def _once(f: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def interleaved(f: Callable[[], Any], g: Callable[[], Any] | None, repeats: int,
+                min_time: float = 0.02) -> tuple[float, float]:
+    """Median seconds per call of f and of g, timed alternately (f, g, f, g, ...).
+
+    Each sample runs the function enough times in a row to last about ``min_time``
+    (counted once from a warm-up call), so the timer's resolution does not matter.
+    Without g (no PyTorch) its time is NaN.
+    """
+    funcs = (f,) if g is None else (f, g)
+    for h in funcs:  # warm up: allocations, caches, lazy initialisation
+        h()
+    counts = [max(1, int(min_time / max(_once(h), 1e-7))) for h in funcs]
+    samples: list[list[float]] = [[] for _ in funcs]
+    for _ in range(repeats):
+        for h, count, times in zip(funcs, counts, samples):
+            t0 = time.perf_counter()
+            for _ in range(count):
+                h()
+            times.append((time.perf_counter() - t0) / count)
+    medians = [statistics.median(times) for times in samples]
+    return medians[0], (medians[1] if g is not None else float("nan"))
+
+
+def _plan_text(plan: dict[str, list[str]]) -> str:
+    parts = []
+    for key in ("forward", "grad_input", "grad_weight"):
+        names = plan[key]
+        if len(set(names)) == 1 and len(names) > 1:
+            parts.append(f"{names[0]}x{len(names)}")
+        else:
+            parts.append("+".join(names) if names else "-")
+    return " / ".join(parts)
+
+
+def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
+    """Time conv2d + conv2d_backward (grad_x, grad_weight, grad_bias) against PyTorch."""
+    N, C, H, W, O, k, s, p = case.shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((O, C, k, k), dtype=np.float32)
+    b = rng.standard_normal(O, dtype=np.float32)
+    y = conv2d(x, w, b, s, p)
+    g = rng.standard_normal(y.shape, dtype=np.float32)
+
+    def ours() -> None:
+        conv2d(x, w, b, s, p)
+        conv2d_backward(g, x, w, s, p)
+
+    theirs = None
+    if torch is not None:
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+        tg = torch.from_numpy(g)
+
+        def theirs() -> None:
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.conv2d(tx, tw, tb, s, p).backward(tg)
+
+    t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    flops = conv_flops(case.shape)
+    return {
+        "name": case.name, "shape": case.shape, "cnnmath_s": t_ours, "torch_s": t_theirs,
+        "ratio": t_ours / t_theirs, "target": case.target,
+        "cnnmath_gflops": flops / t_ours / 1e9, "torch_gflops": flops / t_theirs / 1e9,
+        "roofline": case.roofline,
+        "methods": _plan_text(dispatch_plan((N, C, H, W), (O, C, k, k), s, p)),
+    }
+
+
+def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
+    """Time a pooling forward + backward against PyTorch."""
+    f, fb = (max_pool2d, max_pool2d_backward) if case.kind == "max" else (
+        avg_pool2d, avg_pool2d_backward)
+    k, s, p = case.kernel, case.stride, case.padding
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case.x_shape, dtype=np.float32)
+    g = rng.standard_normal(f(x, k, s, p).shape, dtype=np.float32)
+
+    def ours() -> None:
+        f(x, k, s, p)
+        fb(g, x, k, s, p)
+
+    theirs = None
+    if torch is not None:
+        tf = (torch.nn.functional.max_pool2d if case.kind == "max"
+              else torch.nn.functional.avg_pool2d)
+        tx, tg = torch.from_numpy(x).requires_grad_(), torch.from_numpy(g)
+
+        def theirs() -> None:
+            tx.grad = None
+            tf(tx, k, s, p).backward(tg)
+
+    t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    return {"name": case.name, "shape": case.x_shape, "cnnmath_s": t_ours, "torch_s": t_theirs,
+            "ratio": t_ours / t_theirs, "target": case.target}
+
+
+def run(threads: int, repeats: int = 5, only: str | None = None, torch: Any = None
+        ) -> dict[str, Any]:
+    """All conv and pool rows at ``threads`` threads (the caller limits both libraries)."""
+    want = (lambda name: only.lower() in name.lower()) if only else (lambda name: True)
+    return {
+        "sgemm_gflops": sgemm_gflops(),
+        "conv": [conv_row(c, torch, repeats) for c in CONV_CASES if want(c.name)],
+        "pool": [pool_row(c, torch, repeats) for c in POOL_CASES if want(c.name)],
+    }
+
+
+def format_tables(result: dict[str, Any], threads: int) -> str:
+    """The conv and pool tables as text, one row per case, ms and ratios, targets marked."""
+    roof = result["sgemm_gflops"]
+    lines = [f"conv2d forward + backward (all three gradients), float32, {threads} thread(s); "
+             f"NumPy sgemm roofline {roof:.1f} GFLOP/s",
+             f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
+             f"{'GF/s':>6s} {'torch':>6s}  methods (forward / grad_x / grad_w)"]
+    for r in result["conv"]:
+        target = f"{r['target']:.2f}" if threads == 1 else "-"
+        marks = []
+        if threads == 1 and r["ratio"] == r["ratio"]:  # a ratio target, one thread only
+            marks.append("ok" if r["ratio"] <= r["target"] else "MISS")
+        if r["roofline"]:  # at least half of NumPy's own sgemm speed, any thread count
+            marks.append("roof ok" if r["cnnmath_gflops"] >= roof / 2 else "roof MISS")
+        mark = ", ".join(marks)
+        lines.append(
+            f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.2f} {r['torch_s'] * 1e3:9.2f} "
+            f"{r['ratio']:6.2f} {target:>6s} {r['cnnmath_gflops']:6.1f} "
+            f"{r['torch_gflops']:6.1f}  {r['methods']} {mark}".rstrip()
+        )
+    if result["pool"]:
+        lines += ["", f"pooling forward + backward, float32, {threads} thread(s)",
+                  f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s}"]
+        for r in result["pool"]:
+            mark = (("ok" if r["ratio"] <= r["target"] else "MISS")
+                    if threads == 1 and r["ratio"] == r["ratio"] else "")
+            target = f"{r['target']:.2f}" if threads == 1 else "-"
+            row = (f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
+                   f"{r['ratio']:6.2f} {target:>6s} {mark}")
+            lines.append(row.rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""One training epoch of the digits CNN, cnnmath beside PyTorch, at a given thread count.
+
+The same network (``cnnmath.train.lenet()``, rebuilt with ``torch.nn`` and given the same
+initial weights), the same optimiser (Adam at the recipe's learning rate), the same loss
+(softmax cross-entropy) and the same batches (one permutation of the 1437 training images,
+the recipe's batch size, float32) in both libraries. Augmentation and evaluation are left
+out: the epoch timed is forward + loss + backward + optimiser step over every batch.
+NumPy's BLAS is limited to ``threads`` through threadpoolctl, PyTorch through
+``torch.set_num_threads``; each library runs its epoch in turn, ``repeats`` times, and the
+median is reported.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from ..train import RECIPE
+
+__all__ = ["run"]
+
+BATCH_SIZE = RECIPE["batch_size"]
+LR = RECIPE["lr"]
+
+
+def _cnnmath_epoch(model, optimizer, X, y, order) -> float:
+    from .. import losses
+
+    t0 = time.perf_counter()
+    for k in range(0, X.shape[0], BATCH_SIZE):
+        batch = order[k : k + BATCH_SIZE]
+        logits = model(X[batch])
+        _, grad = losses.softmax_cross_entropy(logits, y[batch])
+        optimizer.zero_grad()
+        model.backward(grad)
+        optimizer.step()
+    return time.perf_counter() - t0
+
+
+def _torch_model(torch, model):
+    """``torch.nn.Sequential`` of the same layers as the cnnmath ``lenet()``, same weights."""
+    from .. import nn
+
+    layers = []
+    for layer in model:
+        if isinstance(layer, nn.Conv2d):
+            layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels,
+                                          layer.kernel_size, stride=layer.stride,
+                                          padding=layer.padding, dilation=layer.dilation))
+        elif isinstance(layer, nn.Linear):
+            out_features, in_features = layer.weight.shape
+            layers.append(torch.nn.Linear(in_features, out_features))
+        elif isinstance(layer, nn.ReLU):
+            layers.append(torch.nn.ReLU())
+        elif isinstance(layer, nn.MaxPool2d):
+            layers.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride))
+        elif isinstance(layer, nn.Flatten):
+            layers.append(torch.nn.Flatten())
+        else:  # pragma: no cover - lenet() uses only the layers above
+            raise TypeError(f"no PyTorch counterpart for {layer!r}")
+    tm = torch.nn.Sequential(*layers)
+    tm.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    return tm
+
+
+def _torch_epoch(torch, model, optimizer, X, y, order) -> float:
+    F = torch.nn.functional
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    t0 = time.perf_counter()
+    for k in range(0, X.shape[0], BATCH_SIZE):
+        batch = torch.from_numpy(order[k : k + BATCH_SIZE])
+        loss = F.cross_entropy(model(Xt[batch]), yt[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - t0
+
+
+def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
+    """Time one training epoch in cnnmath and in PyTorch (if importable) with ``threads``
+    threads; return rows ``{name, cnnmath_s, torch_s, ratio}`` (median seconds per epoch,
+    ratio = cnnmath_s / torch_s; torch_s and ratio are NaN without PyTorch)."""
+    from threadpoolctl import threadpool_limits
+
+    from .. import optim
+    from ..data import load_digits
+    from ..train import lenet
+
+    X, y = load_digits("train", dtype=np.float32)
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    model = lenet(0)
+    optimizer = optim.Adam(model.parameters(), lr=LR)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    cnnmath_times, torch_times = [], []
+    with threadpool_limits(limits=threads, user_api="blas"):
+        previous = torch.get_num_threads() if torch is not None else None
+        try:
+            if torch is not None:
+                torch.set_num_threads(threads)
+                tmodel = _torch_model(torch, model)
+                toptimizer = torch.optim.Adam(tmodel.parameters(), lr=LR)
+                _torch_epoch(torch, tmodel, toptimizer, X[:BATCH_SIZE], y[:BATCH_SIZE],
+                             np.arange(BATCH_SIZE))  # warm-up
+            _cnnmath_epoch(model, optimizer, X[:BATCH_SIZE], y[:BATCH_SIZE],
+                           np.arange(BATCH_SIZE))  # warm-up
+            for _ in range(max(1, repeats)):
+                cnnmath_times.append(_cnnmath_epoch(model, optimizer, X, y, order))
+                if torch is not None:
+                    torch_times.append(_torch_epoch(torch, tmodel, toptimizer, X, y, order))
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous)
+    cnnmath_s = statistics.median(cnnmath_times)
+    torch_s = statistics.median(torch_times) if torch_times else math.nan
+    name = f"digits LeNet epoch (N={X.shape[0]}, B={BATCH_SIZE}, Adam)"
+    return [{"name": name, "cnnmath_s": cnnmath_s, "torch_s": torch_s,
+             "ratio": cnnmath_s / torch_s if torch_times else math.nan}]

@@ -1,0 +1,169 @@
+"""The convolution dispatch: which method each benchmark shape gets (pinned, so a change of
+choice is seen), that the plan is what the ops really call, and every method run through its
+chunk and band loops (budgets shrunk to a few bytes) against the reference loops."""
+
+import numpy as np
+import pytest
+
+from cnnmath import conv2d, conv2d_backward, reference
+from cnnmath.bench.ops import CONV_CASES
+from cnnmath.ops import conv as conv_module
+from cnnmath.ops.conv import dispatch_plan, select_method
+from helpers import assert_close
+
+METHODS = sorted(conv_module.METHODS)
+
+
+def _plan(forward, grad_input, grad_weight):
+    return {"forward": [forward], "grad_input": grad_input, "grad_weight": [grad_weight]}
+
+
+# The choice for each benchmark shape (N, C_in, H, W, C_out, k, stride, pad), float32.
+EXPECTED = {
+    "result 1, finite differences": _plan("im2col", ["im2col"], "per_output"),
+    "result 2, average as conv": _plan("im2col", ["im2col"] * 4, "per_output"),
+    "result 3, grayscale": _plan("im2col", ["taps"], "im2row"),
+    "LeNet conv 1": _plan("im2col", ["shifted"], "im2row"),
+    "LeNet conv 2": _plan("im2col_bl", ["im2col_bl"], "im2col_bl"),
+    "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2col_bl"),
+    "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
+}
+CASES = {case.name: case for case in CONV_CASES}
+
+
+def _shapes(case):
+    N, C, H, W, O, k, s, p = case.shape
+    return (N, C, H, W), (O, C, k, k), s, p
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_benchmark_shape_selects_its_method(name):
+    x_shape, w_shape, s, p = _shapes(CASES[name])
+    assert dispatch_plan(x_shape, w_shape, s, p) == EXPECTED[name]
+
+
+def test_every_benchmark_shape_is_pinned():
+    assert set(EXPECTED) == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_plan_is_what_the_ops_call(name, monkeypatch):
+    """Record every select_method call of a real forward + backward: the plan's, in order."""
+    x_shape, w_shape, s, p = _shapes(CASES[name])
+    chosen = []
+
+    def spy(*args):
+        chosen.append(select_method(*args))
+        return chosen[-1]
+
+    monkeypatch.setattr(conv_module, "select_method", spy)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    y = conv2d(x, w, None, s, p)
+    conv2d_backward(np.ones_like(y), x, w, s, p)
+    plan = EXPECTED[name]
+    assert chosen == plan["forward"] + plan["grad_weight"] + plan["grad_input"]
+
+
+@pytest.mark.parametrize(
+    "xp_shape, w_shape, stride, dilation, expected",
+    [
+        ((1, 3, 8, 8), (2, 3, 8, 8), (1, 1), (1, 1), "im2row"),  # one output position
+        ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
+        ((1, 1, 66, 66), (2, 1, 64, 64), (1, 1), (1, 1), "per_output"),  # little flat waste
+        ((1, 1, 12, 12), (2, 1, 9, 9), (1, 1), (1, 1), "im2row"),  # much flat waste
+        ((1, 1, 20, 20), (3, 1, 1, 1), (1, 1), (1, 1), "taps"),  # a product one deep
+        ((1, 2, 20, 20), (3, 2, 1, 1), (1, 1), (1, 1), "taps"),  # two deep
+        ((32, 8, 12, 12), (8, 8, 3, 3), (1, 1), (1, 1), "im2col_bl"),  # small images
+        ((32, 8, 12, 12), (8, 8, 3, 3), (2, 2), (1, 1), "shifted"),  # strided: not bl
+        ((2, 8, 40, 40), (4, 8, 3, 3), (1, 1), (1, 1), "shifted"),  # few outputs
+        ((2, 3, 40, 40), (4, 3, 3, 3), (1, 1), (1, 1), "im2col"),  # few inputs
+        ((2, 16, 40, 40), (16, 16, 3, 3), (1, 1), (1, 1), "im2col"),
+    ],
+)
+def test_select_method_rules(xp_shape, w_shape, stride, dilation, expected):
+    assert select_method(xp_shape, w_shape, stride, dilation) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Every method through its loops: chunks and bands a few bytes large, so each loop runs many
+# times and its edges (last partial chunk, one channel or one filter row per chunk) are hit.
+
+LOOP_SAMPLES = [
+    # (x shape, weight shape, stride, padding, dilation)
+    ((2, 3, 9, 8), (4, 3, 3, 2), (2, 1), (1, 0), (1, 2)),
+    ((1, 1, 12, 11), (2, 1, 3, 3), 1, 1, 1),
+    ((3, 2, 7, 7), (1, 2, 2, 2), 2, 0, 2),  # gcd(stride, dilation) = 2: phases without taps
+    ((2, 4, 6, 5), (3, 4, 1, 1), 1, 0, 1),  # 1×1
+    ((2, 2, 8, 8), (3, 2, 2, 2), 2, 0, 1),  # stride = kernel
+    ((1, 3, 5, 6), (2, 3, 5, 6), 1, 0, 1),  # one output position
+    ((2, 2, 10, 9), (2, 2, 3, 3), 3, 2, 1),  # stride above the kernel: rows no window reads
+]
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    for name, size in [("_CHUNK_BYTES", 96), ("_SKINNY_BYTES", 64), ("_TAPS_CHUNK_BYTES", 64),
+                       ("_SHIFTED_COLUMNS", 5), ("_BAND_BYTES", 64)]:
+        monkeypatch.setattr(conv_module, name, size)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("sample", LOOP_SAMPLES, ids=[str(s[:2]) for s in LOOP_SAMPLES])
+def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chunks, monkeypatch):
+    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
+    x_shape, w_shape, s, p, d = sample
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    y = conv2d(x, w, b, s, p, d)
+    assert_close(y, reference.conv2d(x, w, b, s, p, d))
+    g = rng.standard_normal(y.shape)
+    for got, want in zip(conv2d_backward(g, x, w, s, p, d),
+                         reference.conv2d_backward(g, x, w, s, p, d)):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_finite_values_stay_in_their_windows(method, tiny_chunks, monkeypatch):
+    """per_output multiplies zeros by pixels outside each window: non-finite input must
+    take its exact path; the same holds for every other method, chunked."""
+    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
+    x = np.ones((1, 1, 9, 9))
+    x[0, 0, 0, 8] = np.inf  # read by the top-right windows only
+    x[0, 0, 8, 0] = np.nan  # read by the bottom-left windows only
+    w = np.ones((1, 1, 3, 3))
+    y = conv2d(x, w)[0, 0]
+    assert np.isposinf(y[0, 6]) and np.isnan(y[6, 0])
+    assert np.isfinite(np.delete(y.ravel(), [6, 42])).all()
+    # the filter gradient's "filter" is G; its input holds the inf and the NaN
+    _, gw, _ = conv2d_backward(np.ones((1, 1, 7, 7)), x, w)
+    assert np.isnan(gw[0, 0, 2, 0]) and np.isposinf(gw[0, 0, 0, 2])
+    assert np.isfinite(np.delete(gw.ravel(), [2, 6])).all()
+
+
+def test_benchmark_prints_each_shape_with_its_methods(capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("threadpoolctl")
+    from cnnmath.bench import main
+
+    assert main(["--threads", "1", "--repeats", "1", "--only", "LeNet conv 1",
+                 "--no-memory", "--no-train"]) == 0
+    out = capsys.readouterr().out
+    assert "BLAS:" in out and "1 thread(s)" in out
+    row = next(line for line in out.splitlines() if line.startswith("LeNet conv 1"))
+    assert "im2col / shifted / im2row" in row
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--threads", "0"], "--threads"),
+    (["--threads", "two"], "--threads"),
+    (["--repeats", "0"], "--repeats: expected at least 1, got 0"),
+    (["--memory-size", "2"], "--memory-size: expected at least 3"),
+])
+def test_benchmark_rejects_bad_options(argv, pattern, capsys):
+    from cnnmath.bench import main
+
+    assert main(argv) == 2
+    assert pattern in capsys.readouterr().out
