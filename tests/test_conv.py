@@ -106,6 +106,58 @@ def _scipy_conv2d(x, w, b, stride, padding, dilation):
     return np.array(out)
 
 
+def _scipy_pads(w_shape, padding, dilation):
+    f1, f2 = w_shape[2:]
+    (dh, dw) = np.broadcast_to(dilation, 2)
+    if padding == "same":
+        return [(t // 2, t - t // 2) for t in (dh * (f1 - 1), dw * (f2 - 1))]
+    ph, pw = np.broadcast_to(padding if padding != "valid" else 0, 2)
+    return [(ph, ph), (pw, pw)]
+
+
+def _spread(a, step):
+    """Insert step-1 zeros between the entries of a 2-D array (an independent 'dilate')."""
+    sh, sw = step
+    out = np.zeros(((a.shape[0] - 1) * sh + 1, (a.shape[1] - 1) * sw + 1))
+    out[::sh, ::sw] = a
+    return out
+
+
+def _scipy_conv2d_backward(g, x, w, stride, padding, dilation):
+    """The backward pass from SciPy's full convolution and valid correlation, per plane:
+
+    ∂ℓ/∂X̃[β,g] = Σ_o convolve(G[β,o] spread by s, w[o,g] spread by d, "full")
+    ∂ℓ/∂w[o,g] = Σ_β correlate(X̃[β,g], G[β,o] spread by s, "valid") taken every d-th entry
+    """
+    s, d = tuple(np.broadcast_to(stride, 2)), tuple(np.broadcast_to(dilation, 2))
+    (pt, pb), (pl, pr) = _scipy_pads(w.shape, padding, dilation)
+    B, C_in, m, n = x.shape
+    C_out, _, f1, f2 = w.shape
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0), (pt, pb), (pl, pr)])
+    gx = np.zeros(xp.shape)
+    gw = np.zeros(w.shape)
+    for beta in range(B):
+        for o in range(C_out):
+            gs = _spread(g[beta, o].astype(np.float64), s)
+            for c in range(C_in):
+                full = signal.convolve(gs, _spread(w[o, c].astype(np.float64), d), mode="full")
+                gx[beta, c, : full.shape[0], : full.shape[1]] += full
+                corr = signal.correlate(xp[beta, c], gs, mode="valid")
+                gw[o, c] += corr[:: d[0], :: d[1]][:f1, :f2]
+    return gx[:, :, pt : pt + m, pl : pl + n], gw, g.sum(axis=(0, 2, 3))
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+def test_backward_matches_scipy(sample, method):
+    x, w, _ = _data(sample)
+    _, _, _, s, p, d = sample
+    xb = _batched(x)
+    g = np.random.default_rng(4).standard_normal(_batched(conv2d(x, w, None, s, p, d)).shape)
+    got = conv2d_backward(g if x.ndim == 4 else g[0], x, w, s, p, d)
+    for mine, theirs in zip(got, _scipy_conv2d_backward(g, xb, w, s, p, d)):
+        assert_close(_batched(mine) if mine.ndim == 3 else mine, theirs)
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
 def test_forward_matches_scipy(sample, method):
     x, w, b = _data(sample)
@@ -199,6 +251,10 @@ def test_hypothesis_against_reference(data, B, C_in, C_out, f1, f2, sh, sw, dh, 
     assert_close(y, reference.conv2d(x, w, b, s, p, d), dtype)
     for got, want in zip(grads, reference.conv2d_backward(g, x, w, s, p, d)):
         assert got.dtype == dtype
+        assert_close(got, want, dtype)
+    # the outside witness on the same draw (SciPy works in float64)
+    assert_close(y, _scipy_conv2d(x.astype(np.float64), w.astype(np.float64), b, s, p, d), dtype)
+    for got, want in zip(grads, _scipy_conv2d_backward(g, x, w, s, p, d)):
         assert_close(got, want, dtype)
 
 

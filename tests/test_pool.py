@@ -135,6 +135,30 @@ def test_nan_and_inf_propagate(kind):
         assert gx[0, 0, 2, 3] == 1.0 and gx[0, 0, 5, 0] == 1.0
 
 
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+def test_nan_reaches_exactly_the_windows_that_hold_it(sample, kind):
+    """Overlapping, padded and strided windows: NaN in y exactly where a window reads it."""
+    f, fb, *_ = POOLS[kind]
+    shape, k, s, p = sample
+    x = _b(_x(shape)).copy()
+    i, j = x.shape[2] // 2, x.shape[3] // 2
+    x[0, 0, i, j] = np.nan
+    y = _b(f(x if len(shape) == 4 else x[0], k, s, p))
+    # which outputs read (i, j): pool an indicator with the same geometry (avg > 0 iff read)
+    marker = np.zeros_like(x)
+    marker[0, 0, i, j] = 1.0
+    reads = avg_pool2d(marker, k, s, p) > 0
+    np.testing.assert_array_equal(np.isnan(y), reads)
+    g = np.ones_like(y)
+    g[np.isnan(y)] = np.nan  # a NaN upstream gradient flows back to every element it pooled
+    gx = _b(fb(g if len(shape) == 4 else g[0], x if len(shape) == 4 else x[0], k, s, p))
+    if kind == "avg":
+        np.testing.assert_array_equal(np.isnan(gx), avg_pool2d_backward(reads * 1.0, marker, k, s, p) > 0)
+    else:
+        assert np.isnan(gx[0, 0, i, j]) == bool(reads.any())
+
 @given(
     data=st.data(),
     k1=st.integers(1, 4), k2=st.integers(1, 4), s1=st.integers(1, 3), s2=st.integers(1, 3),
@@ -166,6 +190,10 @@ ERRORS = [
     (lambda: avg_pool2d(x4, 6), ValueError, r"kernel_size.*height 6.*input height 5"),
     (lambda: max_pool2d(x4.astype(np.uint8), 2), TypeError, r"x: expected dtype float32 or float64"),
     (lambda: avg_pool2d(x4, "2"), TypeError, r"kernel_size: expected an int or a pair"),
+    (lambda: max_pool2d(x4, 3, padding="same"), TypeError, r"padding: expected an int or a pair"),
+    (lambda: avg_pool2d(x4, 3, padding=(1, 2, 3)), TypeError, r"padding: expected an int or a pair"),
+    (lambda: max_pool2d_backward(np.zeros((2, 2)), np.zeros((5, 5)), 2), ValueError, r"x\[None, None\]"),
+    (lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2)), x4.astype(np.int16), 2), TypeError, r"x: expected dtype float32 or float64"),
     (lambda: max_pool2d_backward(np.zeros((1, 2, 3, 3)), x4, 2), ValueError,
      r"grad_output: expected shape \(1, 2, 2, 2\), got \(1, 2, 3, 3\)"),
     (lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2), np.float32), x4, 2), TypeError,
