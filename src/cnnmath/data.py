@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._optional import require
 from .images import sample_image, sample_image_path
 
 __all__ = [
@@ -54,14 +55,8 @@ def _float_dtype(dtype: Any, func: str) -> np.dtype:
 @functools.lru_cache(maxsize=1)
 def _digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(pixels 0..16 as float64 (1797, 64), labels, train indices, test indices), cached."""
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'the digits data set needs scikit-learn, which is not installed: '
-            'pip install "cnnmath[data]"'
-        ) from exc
+    sklearn_digits = require("sklearn.datasets", "data", "the digits data set").load_digits
+    train_test_split = require("sklearn.model_selection", "data").train_test_split
     bunch = sklearn_digits()
     pixels = np.asarray(bunch.data, dtype=np.float64)
     labels = np.asarray(bunch.target, dtype=np.int64)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_float_array, check_ndim
+from ._optional import require
 
 # Formats save_image writes, by file extension, and what each can hold.
 FORMATS = {
@@ -76,17 +77,8 @@ class ImageInfo:
         return self.channels[-1] == "A"
 
 
-def _require(module: str, extra: str):
-    try:
-        return __import__(module)
-    except ImportError as exc:  # pragma: no cover - exercised only without the extras
-        raise ImportError(
-            f"this needs {module}, which is not installed: pip install \"cnnmath[{extra}]\""
-        ) from exc
-
-
 def _pillow():
-    _require("PIL", "image")
+    require("PIL", "image")
     from PIL import Image
 
     return Image
@@ -94,7 +86,7 @@ def _pillow():
 
 def sample_image_path() -> str:
     """Path of matplotlib's bundled ``grace_hopper.jpg`` (needs the ``plot`` extra)."""
-    _require("matplotlib", "plot")
+    require("matplotlib", "plot")
     from matplotlib import cbook
 
     return str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))

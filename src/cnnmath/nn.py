@@ -22,7 +22,7 @@ entropy). The draws are NumPy's, so a seed reproduces weights here, not PyTorch'
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -150,6 +150,24 @@ def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dty
 # ---------------------------------------------------------------------------------------------
 # Module
 
+
+
+def key_mismatch(
+    expected: Iterable[str], given: Iterable[str]
+) -> tuple[list[str], list[str], str]:
+    """Compare a model's parameter names with a state_dict's: (missing, unexpected, words).
+
+    ``missing`` are expected keys not given, ``unexpected`` given keys not expected (each in
+    its own order); ``words`` describes both ("missing key(s) [...] and unexpected key(s)
+    [...]"), or is "" when the sets are equal.
+    """
+    expected, given = list(expected), list(given)
+    expected_set, given_set = set(expected), set(given)
+    missing = [k for k in expected if k not in given_set]
+    unexpected = [k for k in given if k not in expected_set]
+    parts = [f"missing key(s) {missing}"] * bool(missing)
+    parts += [f"unexpected key(s) {unexpected}"] * bool(unexpected)
+    return missing, unexpected, " and ".join(parts)
 
 class Module:
     """Base class: a differentiable map with optional parameters and sub-modules.
@@ -310,17 +328,10 @@ class Module:
                 f"{type(state_dict).__name__}"
             )
         own = dict(self.named_parameters())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append(f"missing key(s) {missing}")
-            if unexpected:
-                parts.append(f"unexpected key(s) {unexpected}")
+        missing, unexpected, mismatch = key_mismatch(own, state_dict)
+        if strict and mismatch:
             raise StateDictError(
-                f"{func}: state_dict: {' and '.join(parts)}; expected exactly the keys "
-                f"{list(own)}"
+                f"{func}: state_dict: {mismatch}; expected exactly the keys {list(own)}"
             )
         values = {}
         for key, p in own.items():

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._optional import require
 
 DEFAULT_DIR = "cnnmath-tour"
 MARKER = ".cnnmath-tour"
@@ -86,13 +87,7 @@ class _Progress:
 
 
 def _figure(width: float, height: float):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'the tour draws its figures with matplotlib, which is not installed: '
-            'pip install "cnnmath[plot]"'
-        ) from exc
+    Figure = require("matplotlib.figure", "plot", "the tour's figures").Figure
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 

@@ -37,18 +37,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._optional import require
+from .nn import key_mismatch
+
 __all__ = ["Loaded", "load", "load_state_dict", "read", "save", "write_atomically"]
 
 
 def _safetensors_numpy():
-    try:
-        import safetensors.numpy as st_numpy
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'reading and writing weights needs safetensors, which is not installed: '
-            'pip install "cnnmath[weights]"'
-        ) from exc
-    return st_numpy
+    return require("safetensors.numpy", "weights", "reading and writing weights")
 
 
 def _as_state_dict(model_or_state_dict: Any, func: str) -> dict[str, np.ndarray]:
@@ -190,17 +186,10 @@ def load(model: Any, path: str | os.PathLike, strict: bool = True) -> Loaded:
     name = os.fspath(path)
     tensors, metadata = read(path)
     own = model.state_dict()
-    missing = [k for k in own if k not in tensors]
-    unexpected = [k for k in tensors if k not in own]
-    if strict and (missing or unexpected):
-        parts = []
-        if missing:
-            parts.append(f"missing key(s) {missing}")
-        if unexpected:
-            parts.append(f"unexpected key(s) {unexpected}")
+    missing, unexpected, mismatch = key_mismatch(own, tensors)
+    if strict and mismatch:
         raise ValueError(
-            f"load: {name} does not match the model: {'; '.join(parts)} "
-            f"(the model has {list(own)})"
+            f"load: {name} does not match the model: {mismatch} (the model has {list(own)})"
         )
     converted: dict[str, np.ndarray] = {}
     for key, want in own.items():  # in the model's order, so the first bad key is reported

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cli import CLIError
+from ._args import whole_number
 
 NAME = "filter"
 HELP = "apply a filter from the results (gradient, grayscale, pooling, any kernel) to an image"
@@ -101,16 +102,6 @@ examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def _padding(text: str) -> int | str:
     if text in ("same", "valid"):
         return text
@@ -147,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, metavar="W",
                         help="grayscale (and gradient of colour input): bt601 (default), "
                         "bt709, or three numbers r,g,b")
-    parser.add_argument("--k", type=_positive_int, default=None,
+    parser.add_argument("--k", type=whole_number(1), default=None,
                         help="avgpool, maxpool: window and stride (default 2)")
     kernel = parser.add_mutually_exclusive_group()
     kernel.add_argument("--kernel", metavar="ROWS",

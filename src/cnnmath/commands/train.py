@@ -13,39 +13,20 @@ import argparse
 import os
 
 from ..cli import CLIError
+from ._args import whole_number
 
 NAME = "train"
 HELP = "train the LeNet-style CNN on the handwritten digits and print its test accuracy"
 ORDER = 40
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..train import RECIPE
 
-    parser.add_argument("--epochs", type=_positive, default=RECIPE["epochs"], metavar="N",
+    parser.add_argument("--epochs", type=whole_number(1), default=RECIPE["epochs"], metavar="N",
                         help=f"number of epochs (default: {RECIPE['epochs']}); the learning-rate "
                         "schedule spans them, so resume with the same N")
-    parser.add_argument("--seed", type=_seed, default=0, metavar="S",
+    parser.add_argument("--seed", type=whole_number(0), default=0, metavar="S",
                         help="seed of the initial weights, the shuffling and the augmentation "
                         "(default: 0); the same seed gives the same numbers")
     parser.add_argument("--save", metavar="PATH", default=None,
@@ -59,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar or per-epoch lines, only the final line")
     # for quick runs in tests: train on the first N training images only
-    parser.add_argument("--limit", type=_positive, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=whole_number(1), default=None, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
