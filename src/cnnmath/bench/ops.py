@@ -27,6 +27,8 @@ from ..ops.conv import dispatch_plan
 
 
 class ConvCase(NamedTuple):
+    """One conv2d benchmark shape: (N, C_in, H, W, C_out, k, stride, pad) and its target."""
+
     name: str
     shape: tuple[int, int, int, int, int, int, int, int]  # (N, C_in, H, W, C_out, k, stride, pad)
     target: float  # the ratio cnnmath / PyTorch to reach at one thread
@@ -45,6 +47,8 @@ CONV_CASES = [
 
 
 class PoolCase(NamedTuple):
+    """One pooling benchmark: max or avg, window/stride/padding, on an activation shape."""
+
     name: str
     kind: str  # "max" or "avg"
     x_shape: tuple[int, int, int, int]

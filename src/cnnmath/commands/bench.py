@@ -19,6 +19,7 @@ ORDER = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Take every argument as it is, for ``cnnmath.bench.main`` to parse."""
     # No option of our own: with a prefix character no argument can start with, argparse
     # reads every argument (even --help) as a plain value, and all of them go to
     # cnnmath.bench, which parses them itself.
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``cnnmath.bench.main`` on the forwarded arguments; its exit status."""
     forwarded = list(args.bench_args)
     if forwarded[:1] == ["--"]:
         forwarded = forwarded[1:]

@@ -21,6 +21,7 @@ ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
     from ..train import RECIPE
 
     parser.add_argument("--epochs", type=whole_number(1), default=RECIPE["epochs"], metavar="N",
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train ``train_digits`` with the options; print ``test accuracy 0.xxx``; exit status."""
     from ..train import TrainingDiverged, train_digits
 
     for option in ("save", "checkpoint"):
