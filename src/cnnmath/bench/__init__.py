@@ -82,17 +82,21 @@ def blas_line() -> str:
     )
 
 
+#: Environment variables that change BLAS speed; the header says which were set. On a small
+#: VM, OpenBLAS's idle worker busy-waits after each call (OPENBLAS_THREAD_TIMEOUT unset) and
+#: slows the single-threaded copies between products, so two-thread figures come out bimodal;
+#: OPENBLAS_THREAD_TIMEOUT=4 makes the worker sleep at once (see docs/performance.md).
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS")
+
+
 def _header(torch: Any) -> str:
+    present = [f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ]
     return "\n".join([
         f"cnnmath bench: Python {platform.python_version()}, NumPy {np.__version__}, "
         f"PyTorch {torch.__version__ if torch is not None else '(not installed)'}, "
         f"{os.cpu_count()} cores ({platform.machine()})",
         blas_line(),
-        "env: " + ", ".join(f"{k}={os.environ[k]}" for k in
-                            ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
-                            if k in os.environ) if any(
-            k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
-        ) else "env: no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / OMP_NUM_THREADS set",
+        "env: " + (", ".join(present) if present else "none of " + " / ".join(BLAS_ENV) + " set"),
     ])
 
 
