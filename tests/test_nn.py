@@ -166,8 +166,14 @@ def test_random_conv_pool_stacks_match_torch(C_in, C_out, kernel, stride, paddin
     yt.backward(torch.from_numpy(G))
     assert rel_error(y, yt.detach().numpy()) <= 1e-12
     assert rel_error(grad_x, xt.grad.numpy()) <= 1e-12
+    # A parameter gradient is a sum over batch and positions that can cancel to far below its
+    # terms (SPEC.md: errors are relative to the data's scale, never element by element), so
+    # the scale is a bound on the summed terms: Σ|G| (tanh' <= 1, pooling routes or splits G)
+    # times the largest input value.
+    term_scale = np.abs(G).sum() * max(1.0, np.abs(x).max())
     for name, p in twin.named_parameters():
-        assert rel_error(dict(model.named_parameters())[name].grad, p.grad.numpy()) <= 1e-12
+        got, want = dict(model.named_parameters())[name].grad, p.grad.numpy()
+        assert np.abs(got - want).max() <= 1e-12 * max(np.abs(want).max(), term_scale)
 
 
 # ---------------------------------------------------------------------------------------------
