@@ -4,10 +4,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# "ci" (the default) is derandomized: the same examples every run, so CI cannot turn red on a
+# draw nobody has seen; "thorough" explores new random examples (run it before a release:
+# CNNMATH_HYPOTHESIS_PROFILE=thorough pytest -k hypothesis).
 settings.register_profile(
     "ci",
     max_examples=25,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("thorough", max_examples=400, deadline=None)
