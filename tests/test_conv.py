@@ -293,6 +293,25 @@ def test_nan_and_inf_propagate(sample, method):
     assert not np.isnan(gb[1:]).any()
 
 
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0·inf in the forward pass's padding
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+def test_nonfinite_weight_gives_the_reference_gradients(sample, method):
+    """An inf in w: grad_x sums only real outputs (no 0·inf from padding), as the loops do."""
+    x, w, _ = _data(sample)
+    _, _, _, s, p, d = sample
+    w = w.copy()
+    w[0, 0, 0, 0] = np.inf
+    y = conv2d(x, w, None, s, p, d)
+    g = np.random.default_rng(6).standard_normal(y.shape)
+    got = conv2d_backward(g, x, w, s, p, d)
+    want = reference.conv2d_backward(_batched(g), _batched(x), w, s, p, d)
+    for mine, ref in zip(got, want):
+        mine = _batched(mine) if mine.ndim == 3 else mine
+        np.testing.assert_array_equal(np.isnan(mine), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(mine), np.isinf(ref))
+        assert_close(mine[np.isfinite(ref)], ref[np.isfinite(ref)])
+
 def test_conv_output_shape_matches_forward():
     for sample in SAMPLES:
         x, w, b = _data(sample)

@@ -192,8 +192,10 @@ WINDOWS = [
 ]
 
 
+# (A non-finite w is not this correlation: the window's zeros are absent outputs there, and
+# tests/test_conv.py checks that case end to end against the reference backward.)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the reference computes 0·inf
-@pytest.mark.parametrize("nonfinite", [None, "x", "w"])
+@pytest.mark.parametrize("nonfinite", [None, "x"])
 @pytest.mark.parametrize("sample", WINDOWS, ids=[str(s[4]) for s in WINDOWS])
 def test_scatter_window_is_the_padded_correlation(sample, nonfinite, tiny_chunks):
     x_shape, w_shape, s, d, window = sample
@@ -201,8 +203,6 @@ def test_scatter_window_is_the_padded_correlation(sample, nonfinite, tiny_chunks
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     if nonfinite == "x":
         x[0, 0, 1, 1], x[-1, -1, -1, 0] = np.inf, np.nan
-    if nonfinite == "w":  # 0·inf = NaN wherever the filter meets padding
-        w[0, 0, 0, 0] = np.inf
     got = conv_module._correlate(x, w, s, d, method="scatter", window=window)
     xp = conv_module.crop_or_pad(x, *window)
     want = reference.conv2d(xp, w, None, s, 0, d)

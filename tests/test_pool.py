@@ -152,12 +152,18 @@ def test_nan_reaches_exactly_the_windows_that_hold_it(sample, kind):
     reads = avg_pool2d(marker, k, s, p) > 0
     np.testing.assert_array_equal(np.isnan(y), reads)
     g = np.ones_like(y)
-    g[np.isnan(y)] = np.nan  # a NaN upstream gradient flows back to every element it pooled
+    g[np.isnan(y)] = np.nan
+    g[..., 0, 0] = np.inf  # and a non-finite upstream gradient where x is finite
     gx = _b(fb(g if len(shape) == 4 else g[0], x if len(shape) == 4 else x[0], k, s, p))
-    if kind == "avg":
+    if kind == "avg":  # a NaN upstream gradient flows back to every element its window pooled
         np.testing.assert_array_equal(np.isnan(gx), avg_pool2d_backward(reads * 1.0, marker, k, s, p) > 0)
-    else:
+    else:  # only to the element that held the maximum (the NaN), never to its neighbours
         assert np.isnan(gx[0, 0, i, j]) == bool(reads.any())
+    # both: exactly the reference's NaN and inf pattern, and its finite values
+    want = POOLS[kind][3](g, x, k, s, p)
+    np.testing.assert_array_equal(np.isnan(gx), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(gx), np.isinf(want))
+    assert_close(gx[np.isfinite(want)], want[np.isfinite(want)])
 
 @given(
     data=st.data(),

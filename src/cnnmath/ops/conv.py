@@ -344,16 +344,14 @@ def _correlate_scatter(x: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     tap a at output i = (u - d_h a)/s_h when that is a whole number in [0, H_out); each tap
     adds its slice of Z to those outputs. The zeros outside x are never multiplied: made for
     the input gradient's full correlation of a small output gradient, whose window is mostly
-    padding. Each w·0 term is exactly 0 for a finite w; a non-finite w (0·inf is NaN) gets
-    its padding copied in. Built in chunks of rows of X, Z at most about _SCATTER_BYTES.
+    padding: there the zeros stand for outputs that do not exist, so they contribute exactly
+    nothing, even against a non-finite w (where an explicit 0·inf would be NaN).
+    Built in chunks of rows of X, Z at most about _SCATTER_BYTES.
     """
     B, C, h, wd = x.shape
     O, _, f1, f2 = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     (r0, c0), (lr, lc) = window if window is not None else ((0, 0), (h, wd))
-    inside = r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= wd
-    if not inside and not _all_finite(w):  # w·0 may be NaN: the padding must be multiplied
-        x, (r0, c0), (h, wd) = crop_or_pad(x, (r0, c0), (lr, lc)), (0, 0), (lr, lc)
     Ho, Wo = _valid_size((B, C, lr, lc), w.shape, stride, dilation)
     y = np.zeros((O, Ho, Wo, B), dtype=x.dtype)
     u0, u1, v0, v1 = max(r0, 0), min(r0 + lr, h), max(c0, 0), min(c0 + lc, wd)
@@ -474,15 +472,21 @@ def _correlate(
 
     Returns y (B, O, H_out, W_out), y[b,o,i,j] = Σ_{c,a,e} w[o,c,a,e]·xp[b,c,s_h i+d_h a,
     s_w j+d_w e], computed by ``METHODS[method]`` (default: ``select_method``'s choice).
-    With ``window`` = (start, length), xp is replaced by ``crop_or_pad(xp, start, length)``:
-    a method in _WINDOWED reads the window's zeros implicitly, any other gets the copy (laid
-    out batch-last for a method in _BATCH_LAST).
+    With ``window`` = (start, length), xp is replaced by ``crop_or_pad(xp, start, length)``,
+    whose positions outside xp are absent terms (the input gradient's outputs that do not
+    exist): a method in _WINDOWED skips them, any other multiplies an explicit copy of zeros
+    (laid out batch-last for a method in _BATCH_LAST) — the same sum while w is finite; a
+    non-finite w goes to "scatter", so no 0·inf turns into NaN.
     """
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
         return METHODS[name](xp, w, stride, dilation)
     name = method or select_method((*xp.shape[:2], *window[1]), w.shape, stride, dilation,
                                    _data_size(xp.shape, *window))
+    if name not in _WINDOWED and not _all_finite(w):
+        # The window's zeros are absent terms (outputs that do not exist); a method that
+        # multiplies an explicit copy of them would turn 0·inf into NaN.
+        name = "scatter"
     if name in _WINDOWED:
         return METHODS[name](xp, w, stride, dilation, window)
     xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)

@@ -260,6 +260,13 @@ def _max_hits(layout: _Layout, y: np.ndarray):
         yield hit
 
 
+def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """g where hit, exactly 0 elsewhere (g·hit would turn a NaN or ±inf g·0 into NaN)."""
+    out.fill(0)
+    np.copyto(out, g, where=hit)
+    return out
+
+
 def max_pool2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -283,7 +290,7 @@ def max_pool2d_backward(
         layout = _Layout(block, -np.inf)
         g = layout.grad_output(G_planes[:, p0:p1])
         term = np.empty(g.shape, dtype=g.dtype)  # one buffer for every tap's term
-        terms = (np.multiply(g, hit, out=term) for hit in _max_hits(layout, _max(layout)))
+        terms = (_routed(g, hit, term) for hit in _max_hits(layout, _max(layout)))
         layout.scatter(terms, out=grad_x[None, p0:p1])
     return _as_batch(grad_x, geo)
 
