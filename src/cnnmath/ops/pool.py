@@ -260,8 +260,11 @@ def _max_hits(layout: _Layout, y: np.ndarray):
         yield hit
 
 
-def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """g where hit, exactly 0 elsewhere (g·hit would turn a NaN or ±inf g·0 into NaN)."""
+def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> np.ndarray:
+    """g where hit, exactly 0 elsewhere. g·hit is that (and twice as fast as a masked copy)
+    while g is finite; a NaN or ±inf in g would make g·0 NaN, so then copy through the mask."""
+    if g_finite:
+        return np.multiply(g, hit, out=out)
     out.fill(0)
     np.copyto(out, g, where=hit)
     return out
@@ -290,7 +293,8 @@ def max_pool2d_backward(
         layout = _Layout(block, -np.inf)
         g = layout.grad_output(G_planes[:, p0:p1])
         term = np.empty(g.shape, dtype=g.dtype)  # one buffer for every tap's term
-        terms = (_routed(g, hit, term) for hit in _max_hits(layout, _max(layout)))
+        g_finite = bool(np.isfinite(g).all())
+        terms = (_routed(g, hit, term, g_finite) for hit in _max_hits(layout, _max(layout)))
         layout.scatter(terms, out=grad_x[None, p0:p1])
     return _as_batch(grad_x, geo)
 
