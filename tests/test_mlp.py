@@ -334,3 +334,12 @@ ERRORS = [
 def test_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+def test_batched_forward_returns_its_own_array():
+    """Writing into forward's result must not change the values kept for backprop."""
+    net = MLP([3, 4, 5, 1], "tanh", seed=0)
+    y = net.forward(np.ones((2, 3)))
+    kept = net.y[-1].copy()
+    y[...] = 100.0
+    np.testing.assert_array_equal(net.y[-1], kept)

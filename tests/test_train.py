@@ -520,3 +520,31 @@ def test_train_digits_refuses_missing_directory_before_training(tmp_path):
     with pytest.raises(FileNotFoundError, match="save: directory .* does not exist"):
         train_digits(epochs=1, progress=False, save=tmp_path / "missing" / "w.safetensors")
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.MT19937, np.random.Philox, np.random.SFC64])
+def test_checkpoints_hold_generators_whose_state_has_arrays(bit_generator, tmp_path):
+    """MT19937/Philox/SFC64 states hold arrays (not JSON); a checkpointed run still resumes."""
+    from cnnmath import nn, optim, train
+
+    rng = np.random.default_rng(0)
+    X = rng.random((24, 5))
+    y = rng.integers(0, 3, 24)
+
+    def model():
+        return nn.Sequential(nn.Linear(5, 4, rng=0, dtype=np.float64),
+                             nn.Dropout(0.5, rng=np.random.Generator(bit_generator(1))),
+                             nn.Linear(4, 3, rng=1, dtype=np.float64))
+
+    straight = model()
+    train.fit(straight, optim.SGD(straight.parameters(), lr=0.1), (X, y), epochs=2,
+              batch_size=8, progress=False)
+    ck = tmp_path / "run.ckpt"
+    first = model()
+    train.fit(first, optim.SGD(first.parameters(), lr=0.1), (X, y), epochs=1, batch_size=8,
+              progress=False, checkpoint=ck)
+    resumed = model()
+    train.fit(resumed, optim.SGD(resumed.parameters(), lr=0.1), (X, y), epochs=2,
+              batch_size=8, progress=False, resume=ck)
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=k)

@@ -288,3 +288,31 @@ def test_bad_arguments(tmp_path, call, error, pattern):
     with pytest.raises(error, match=pattern):
         call(tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_saved_files_get_an_ordinary_files_mode(tmp_path):
+    """mkstemp makes files private (0o600); a saved weights file has open()'s mode instead."""
+    import os
+
+    from cnnmath import weights
+
+    reference_file = tmp_path / "plain"
+    reference_file.write_bytes(b"")  # what open() gives under this process's umask
+    want = os.stat(reference_file).st_mode & 0o777
+    target = tmp_path / "w.safetensors"
+    weights.save({"a": np.ones(2)}, target)
+    assert os.stat(target).st_mode & 0o777 == want
+    os.chmod(target, 0o640)  # overwriting a file also leaves an ordinary one
+    weights.save({"a": np.zeros(2)}, target)
+    assert os.stat(target).st_mode & 0o777 == want
+
+
+def test_bfloat16_files_get_a_message_that_says_how_to_convert(tmp_path):
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    from cnnmath import weights
+
+    path = tmp_path / "bf16.safetensors"
+    safetensors_torch.save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(path))
+    with pytest.raises(ValueError, match=r"\['w'\] are stored as bfloat16.*v\.float\(\)"):
+        weights.read(path)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_float_array, check_ndim
+from ._files import default_file_mode
 from ._optional import require
 
 # Formats save_image writes, by file extension, and what each can hold.
@@ -254,12 +255,6 @@ def _to_array(im, bits: int) -> tuple[np.ndarray, str, str]:
 # Writing
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
-
-
 def check_writable_directory(directory: str | os.PathLike, *, func: str, name: str) -> Path:
     """Return ``directory`` as a Path if a file can be created in it, else raise.
 
@@ -368,7 +363,7 @@ def save_image(
     try:
         with os.fdopen(fd, "wb") as handle:
             im.save(handle, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private; give it a normal file's
+        os.chmod(tmp, default_file_mode())  # mkstemp made it private; give it a normal file's
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -258,7 +258,7 @@ class MLP:
             y.append(sigma.f(z[-1]) if l < self.L else z[-1])
         self.y, self.z = y, z
         y_L = y[self.L][..., 0]
-        return float(y_L) if x.ndim == 1 else y_L
+        return float(y_L) if x.ndim == 1 else y_L.copy()  # not a view of the kept self.y
 
     __call__ = forward
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._files import default_dir_mode
 from ._optional import require
 from .train import RECIPE
 
@@ -521,12 +522,6 @@ This page is self-contained: it needs no network.</footer>
 # Building in a temporary folder, then moving it into place
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _check_destination(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir: '{out}' exists and is not a folder")
@@ -539,7 +534,7 @@ def _check_destination(out: Path) -> None:
 
 def _move_into_place(built: Path, out: Path) -> None:
     """Replace ``out`` by ``built``: two renames in one folder; the old report is removed last."""
-    os.chmod(built, 0o777 & ~_umask())  # mkdtemp made it private
+    os.chmod(built, default_dir_mode())  # mkdtemp made it private
     if not out.exists():
         os.replace(built, out)
         return

@@ -305,6 +305,31 @@ def _generators(model: Any) -> dict[str, np.random.Generator]:
     return found
 
 
+def _state_json(state: Any) -> str:
+    """A bit generator's state as JSON. PCG64's state is plain integers; MT19937's, Philox's
+    and SFC64's hold arrays, written as {"__ndarray__": values, "dtype": name}."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+        if isinstance(value, np.integer):
+            return int(value)
+        raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+
+    return json.dumps(state, default=encode)
+
+
+def _state_from_json(text: str) -> Any:
+    """Inverse of ``_state_json``: the arrays come back with their dtypes."""
+
+    def decode(obj: dict) -> Any:
+        if set(obj) == {"__ndarray__", "dtype"}:
+            return np.array(obj["__ndarray__"], dtype=obj["dtype"])
+        return obj
+
+    return json.loads(text, object_hook=decode)
+
+
 def _restore_generator(rng: np.random.Generator, state: dict, where: str) -> None:
     if state.get("bit_generator") != type(rng.bit_generator).__name__:
         raise ValueError(
@@ -324,9 +349,9 @@ def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim
         "epoch": str(epoch),
         "run": json.dumps(run),
         "optimizer": type(optimizer).__name__,
-        "rng": json.dumps(rng.bit_generator.state),
-        "model_rngs": json.dumps({k: g.bit_generator.state
-                                  for k, g in _generators(model).items()}),
+        "rng": _state_json(rng.bit_generator.state),
+        "model_rngs": _state_json({k: g.bit_generator.state
+                                   for k, g in _generators(model).items()}),
         "history": history.to_json(),
     }
     weights.save(tensors, path, metadata=metadata)
@@ -346,8 +371,8 @@ def _load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim
     try:
         saved_run = json.loads(meta["run"])
         epoch = int(meta["epoch"])
-        rng_state = json.loads(meta["rng"])
-        model_rngs = json.loads(meta["model_rngs"])
+        rng_state = _state_from_json(meta["rng"])
+        model_rngs = _state_from_json(meta["model_rngs"])
         history = History.from_json(meta["history"])
     except (KeyError, ValueError) as exc:
         raise ValueError(f"fit: resume: {name}: damaged checkpoint metadata ({exc})") from exc

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._files import default_file_mode
 from ._optional import require
 from .nn import key_mismatch
 
@@ -85,7 +86,8 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory + ``os.replace``.
 
     The directory must exist (``FileNotFoundError`` naming it otherwise); on any failure the
-    temporary file is removed and ``path`` is left as it was.
+    temporary file is removed and ``path`` is left as it was. The file gets the mode a plain
+    ``open()`` would give it (0o666 less the umask), also when it replaces an existing one.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -97,6 +99,7 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp made it private; give it a normal file's
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -135,20 +138,35 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
 
     The file is read once, so the arrays and the metadata come from the same version of it.
     A file that is not valid safetensors (garbage, truncated, inconsistent header) raises
-    ``ValueError`` naming the path; a missing file ``FileNotFoundError``.
+    ``ValueError`` naming the path; so does a bfloat16 tensor (NumPy has no such dtype: the
+    message says how to convert it); a missing file ``FileNotFoundError``.
     """
     st = _safetensors_numpy()
     name = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()
+    def corrupt(exc: Exception) -> ValueError:
+        return ValueError(
+            f"{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
+        )
+
     try:
-        tensors = st.load(raw)
         (header_len,) = np.frombuffer(raw, dtype="<u8", count=1)
         header = json.loads(raw[8 : 8 + int(header_len)])
-    except Exception as exc:  # safetensors raises its own SafetensorError (an Exception)
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+    except Exception as exc:
+        raise corrupt(exc) from exc
+    bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]
+    if bf16:
         raise ValueError(
-            f"{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
-        ) from exc
+            f"{name}: tensor(s) {bf16} are stored as bfloat16, which NumPy cannot hold; save "
+            "them as float32 from PyTorch ({k: v.float() for k, v in state_dict.items()})"
+        )
+    try:
+        tensors = st.load(raw)
+    except Exception as exc:  # safetensors raises its own SafetensorError (an Exception)
+        raise corrupt(exc) from exc
     metadata = header.get("__metadata__") or {}
     return {k: np.array(v) for k, v in tensors.items()}, dict(metadata)
 
