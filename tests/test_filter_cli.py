@@ -398,3 +398,60 @@ def test_proc_as_output_directory(tmp_path):
     assert len(lines) == 1
     assert lines[0].startswith("cnnmath filter: error: -o: output directory is not writable: /proc")
     assert ".part" not in lines[0] and "y.png" not in lines[0]  # no temporary name leaks out
+
+
+# -- found by a probing review ------------------------------------------------------------------
+
+
+def _rgb(tmp_path, name="in.png"):
+    a = (np.arange(6 * 7 * 3) * 7 % 256).astype(np.uint8).reshape(6, 7, 3)
+    Image.fromarray(a).save(tmp_path / name)
+    return a
+
+
+@pytest.mark.parametrize("args, message", [
+    (["conv", "in.png", "-o", "o.png", "--kernel=1", "--padding", "100000"], "not enough memory"),
+    (["grayscale", "in.png", "-o", "o.png", "--weights=0,0,0"], "--weights: the weights are all zero"),
+    (["grayscale", "in.png", "-o", "o.png", "--weights=1e308,1e308,0"], "--weights: the weights overflow"),
+    (["conv", "in.png", "-o", "o.png", "--kernel=1e308;1e308"], "--kernel: the kernel's weights overflow"),
+    (["conv", "in.png", "-o", "o.png", "--kernel-file", "in.png"], "is not a .npy file"),
+    (["conv", "in.png", "-o", "o.png", "--kernel-file", "."], "is a directory, not a .npy file"),
+])
+def test_more_bad_input_is_one_line_and_status_2(tmp_path, args, message):
+    _rgb(tmp_path)
+    proc = cnnmath("filter", *args, cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Warning" not in proc.stderr and not (tmp_path / "o.png").exists()
+
+
+def test_rgba_into_bmp_says_alpha_is_dropped_and_the_file_agrees(tmp_path):
+    a = np.zeros((4, 4, 4), np.uint8)
+    a[..., 3] = 128
+    Image.fromarray(a).save(tmp_path / "rgba.png")
+    proc = cnnmath("filter", "avgpool", "rgba.png", "-o", "p.bmp", cwd=tmp_path)
+    assert proc.returncode == 0 and "alpha channel dropped" in proc.stderr
+    assert Image.open(tmp_path / "p.bmp").mode == "RGB"
+
+
+def test_output_through_a_symlink_writes_its_target(tmp_path):
+    _rgb(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "link.png").symlink_to("out/target.png")
+    assert_ok(cnnmath("filter", "grayscale", "in.png", "-o", "link.png", "--quiet", cwd=tmp_path))
+    assert (tmp_path / "link.png").is_symlink() and (tmp_path / "out" / "target.png").is_file()
+
+
+def test_a_long_valid_output_name_is_written(tmp_path):
+    _rgb(tmp_path)
+    name = "a" * 240 + ".png"
+    assert_ok(cnnmath("filter", "grayscale", "in.png", "-o", name, "--quiet", cwd=tmp_path))
+    assert (tmp_path / name).is_file()
+
+
+def test_verify_into_a_closed_pipe_stops_quietly(tmp_path):
+    proc = subprocess.run(
+        f'"{sys.executable}" -m cnnmath verify --no-photo | head -n 1',
+        shell=True, capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.stdout.startswith("result") and "error" not in proc.stderr, proc.stderr

@@ -387,3 +387,18 @@ def test_check_writable_directory(tmp_path, monkeypatch):
         check_writable_directory(tmp_path, func="f", name="out")
     assert str(info.value) == (f"f: out: output directory is not writable: {tmp_path} "
                                "(Read-only file system)")
+
+
+def test_exif_orientation_turns_the_image_upright(tmp_path):
+    from PIL import Image
+
+    from cnnmath.images import load_image
+
+    stored = (np.arange(2 * 4 * 3) * 10 % 256).astype(np.uint8).reshape(2, 4, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.fromarray(stored).save(tmp_path / "e.png", exif=exif)
+    x, info = load_image(tmp_path / "e.png")
+    shown = np.rot90(stored, k=-1)  # numpy's clockwise quarter turn, an independent witness
+    np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8).transpose(1, 2, 0), shown)
+    assert "EXIF orientation" in info.converted

@@ -209,3 +209,13 @@ def test_tour_into_proc_is_a_one_line_error(tmp_path, out):
     assert re.fullmatch(r"cnnmath tour: error: .*output directory is not writable: /proc \(.*\)",
                         lines[0]), lines[0]
     assert "building" not in lines[0]
+
+
+def test_out_through_a_symlink_fills_its_target(tmp_path):
+    """A symlinked --out folder: the report lands in the target; the link stays a link."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to("real")
+    index = tour.build_tour(tmp_path / "link", quick=True, progress=False)
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "index.html").is_file()
+    assert Path(index).resolve() == (tmp_path / "real" / "index.html").resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # nothing left over

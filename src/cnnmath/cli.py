@@ -87,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command's status; a user error (``CLIError``, ``ValueError``, ``TypeError``, ``OSError``,
     ``ImportError``) prints one line on stderr and returns 2, unless ``CNNMATH_DEBUG`` is set
     to a non-empty value, in which case it is raised with its traceback. Usage errors exit 2
-    through ``SystemExit``; Ctrl-C returns 130.
+    through ``SystemExit``; Ctrl-C returns 130. Running out of memory (an impossible size, such
+    as a huge ``--padding``) is one line and 2 as well. When the reader of stdout goes away
+    (``cnnmath verify | head``), the command stops quietly with status 1, as Python advises.
     """
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -101,6 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:
+        # stdout's reader closed early: silence the flush at exit, no error message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except MemoryError as exc:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"cnnmath {args.command}: error: not enough memory for this input and these "
+              f"options ({exc or 'allocation failed'})", file=sys.stderr)
+        return 2
     except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         if os.environ.get(DEBUG_VARIABLE):
             raise

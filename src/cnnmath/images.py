@@ -41,7 +41,9 @@ FORMATS = {
     ".bmp": "BMP",
 }
 SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")  # 16-bit grayscale ("I;16")
-ALPHA_FORMATS = {"PNG": (2, 4), "TIFF": (2, 4), "BMP": (4,), "JPEG": ()}  # channel counts
+# channel counts that keep alpha; BMP is not among them: Pillow writes RGBA as a 32-bit
+# BI_RGB file whose fourth byte readers ignore, so its alpha would not come back
+ALPHA_FORMATS = {"PNG": (2, 4), "TIFF": (2, 4), "BMP": (), "JPEG": ()}
 
 # Pillow mode of the array we hand back / accept, by channel count.
 _MODE_OF_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -130,6 +132,20 @@ def _stored_bits(im, rawmodes: list[str]) -> int:
     return 8
 
 
+def _upright(im):
+    """The image as it is meant to be seen: a camera's EXIF orientation tag (274) applied.
+
+    Returns (image, note); the note is "" when the tag is absent or says "as stored".
+    """
+    from PIL import ImageOps
+
+    orientation = im.getexif().get(0x0112, 1)
+    if orientation in (None, 1):
+        return im, ""
+    note = f"turned upright by its EXIF orientation tag ({orientation})"
+    return ImageOps.exif_transpose(im), note
+
+
 def load_image(
     path: str | os.PathLike, *, max_pixels: int | None = None
 ) -> tuple[np.ndarray, ImageInfo]:
@@ -205,7 +221,9 @@ def load_image(
                 )
             try:
                 im.load()
-                x, mode, converted = _to_array(im, bits)
+                upright, turned = _upright(im)
+                x, mode, converted = _to_array(upright, bits)
+                converted = "; ".join(note for note in (turned, converted) if note)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise ValueError(f"load_image: '{path}' refused as a possible decompression "
                                  f"bomb: {exc}") from None
@@ -322,7 +340,7 @@ def save_image(
                          f"got {C} (shape {x.shape})")
     if bit_depth not in (8, 16):
         raise ValueError(f"save_image: bit_depth: expected 8 or 16, got {bit_depth!r}")
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # through a symlink to its target, as open() writes
     fmt = image_format(path)
     if bit_depth == 16 and (C != 1 or fmt not in SIXTEEN_BIT_FORMATS):
         raise ValueError(
@@ -356,7 +374,7 @@ def save_image(
         im = Image.fromarray(hwc[:, :, 0] if C == 1 else hwc)
     options = {"quality": quality} if fmt == "JPEG" else {}
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=directory)
     except OSError as exc:  # its message would name the temporary file, not the user's path
         raise PermissionError(f"save_image: path: output directory is not writable: "
                               f"{directory} ({exc.strerror or type(exc).__name__})") from None

@@ -538,7 +538,7 @@ def _move_into_place(built: Path, out: Path) -> None:
     if not out.exists():
         os.replace(built, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name[:40]}-old-", dir=out.parent))
     old.rmdir()  # a fresh name; rename needs it free
     os.replace(out, old)
     try:
@@ -588,13 +588,13 @@ def build_tour(
     ``pip install "cnnmath[all]"``.
     """
     started = time.perf_counter()
-    out = Path(out_dir).absolute()
+    out = Path(os.path.realpath(out_dir))  # a symlinked folder: replace the target's report
     _check_destination(out)
     from .images import sample_image
 
     _make_parent(out)
     try:
-        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name[:40]}-building-", dir=out.parent))
     except OSError as exc:  # its message would name the temporary folder
         raise PermissionError(f"out_dir: output directory is not writable: {out.parent} "
                               f"({exc.strerror or type(exc).__name__})") from None

@@ -202,8 +202,15 @@ def parse_kernel(text: str) -> np.ndarray:
 
 def load_kernel(path: str) -> np.ndarray:
     """A 2-D kernel from a ``.npy`` file (``numpy.load(..., allow_pickle=False)``), float64."""
+    if Path(path).is_dir():
+        raise CLIError(f"--kernel-file: '{path}' is a directory, not a .npy file")
     if not Path(path).is_file():
         raise CLIError(f"--kernel-file: no such file: '{path}'")
+    with open(path, "rb") as f:  # np.load would take any other file for a pickle
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # PK: an .npz archive
+        raise CLIError(f"--kernel-file: '{path}' is not a .npy file (it does not start with "
+                       "NumPy's magic bytes; save the kernel with numpy.save)")
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle: refused
@@ -226,6 +233,11 @@ def _check_kernel(w: np.ndarray, name: str) -> np.ndarray:
         raise CLIError(f"{name}: expected finite numbers, got {w.tolist()}")
     if not np.any(w):
         raise CLIError(f"{name}: the kernel is all zeros: its output would be blank")
+    with np.errstate(over="ignore"):
+        total = np.abs(w).sum()
+    if not np.isfinite(total):
+        raise CLIError(f"{name}: the kernel's weights overflow when summed (its output range "
+                       "cannot be mapped to pixels); scale it down")
     return w
 
 
@@ -240,6 +252,11 @@ def parse_weights(text: str):
         weights = ()
     if len(weights) != 3 or not all(math.isfinite(v) for v in weights):
         raise CLIError(f"--weights: expected bt601, bt709 or three numbers r,g,b, got {text!r}")
+    if not any(weights):
+        raise CLIError(f"--weights: the weights are all zero: the output would be blank, got "
+                       f"{text!r}")
+    if not math.isfinite(sum(abs(v) for v in weights)):
+        raise CLIError(f"--weights: the weights overflow when summed, got {text!r}")
     return weights
 
 
