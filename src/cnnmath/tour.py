@@ -421,8 +421,8 @@ def _training_section(quick: bool, progress: bool, folder: Path) -> Section:
         "learning rate annealed to 0). The curves show the training loss falling and the "
         "accuracy on 360 held-out images rising; at the end it classifies "
         f"<b>{100 * test_accuracy:.1f}%</b> of them right. "
-        + ("This is <code>cnnmath train</code>'s recipe, seed 0; that command also saves "
-           "the weights as safetensors."
+        + ("This is <code>cnnmath train</code>'s recipe, seed 0; with <code>--save</code> "
+           "that command also writes the weights as safetensors."
            if epochs == full_epochs and n_train == 1437 else
            "This is a short run to show the loop working: <code>cnnmath train</code> runs "
            f"the full recipe ({full_epochs} epochs) and saves the weights as safetensors.")
