@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_float_array, check_ndim
-from ._files import default_file_mode
+from ._files import UnwritableDirectory, atomic_output
 from ._optional import require
 
 # Formats save_image writes, by file extension, and what each can hold.
@@ -374,17 +374,8 @@ def save_image(
         im = Image.fromarray(hwc[:, :, 0] if C == 1 else hwc)
     options = {"quality": quality} if fmt == "JPEG" else {}
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=directory)
-    except OSError as exc:  # its message would name the temporary file, not the user's path
-        raise PermissionError(f"save_image: path: output directory is not writable: "
-                              f"{directory} ({exc.strerror or type(exc).__name__})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_output(path) as handle:
             im.save(handle, format=fmt, **options)
-        os.chmod(tmp, default_file_mode())  # mkstemp made it private; give it a normal file's
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    except UnwritableDirectory as exc:
+        raise UnwritableDirectory(f"save_image: path: {exc}") from None
     return path
