@@ -22,19 +22,20 @@ import cnnmath.commands
 # The commands the issue asks for: all reachable from `cnnmath --help`.
 REQUIRED = ("tour", "verify", "filter", "train", "bench")
 DISCOVERED = sorted(
-    info.name for info in pkgutil.iter_modules(cnnmath.commands.__path__)
+    info.name
+    for info in pkgutil.iter_modules(cnnmath.commands.__path__)
     if not info.name.startswith("_")
 )
 
 
 def cnnmath_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnmath", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnmath", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 def test_version():
@@ -71,8 +72,10 @@ def test_every_command_has_help(name):
         # an unknown option is reported by the subcommand it was given to...
         (["tour", "--bogus"], "cnnmath tour: error: unrecognized arguments: --bogus"),
         (["verify", "--bogus"], "cnnmath verify: error: unrecognized arguments: --bogus"),
-        (["verify", "--json", "--bogus=1", "extra"],
-         "cnnmath verify: error: unrecognized arguments: --bogus=1 extra"),
+        (
+            ["verify", "--json", "--bogus=1", "extra"],
+            "cnnmath verify: error: unrecognized arguments: --bogus=1 extra",
+        ),
         # ...and by cnnmath itself when it came before the subcommand
         (["--bogus", "verify"], "cnnmath: error: unrecognized arguments: --bogus"),
         (["--bogus"], "cnnmath: error: unrecognized arguments: --bogus"),
@@ -116,15 +119,30 @@ def test_user_errors_are_one_line_unless_cnnmath_debug(tmp_path, monkeypatch, ca
 
 def test_cnnmath_debug_shows_the_traceback(tmp_path):
     env = {**os.environ, "CNNMATH_DEBUG": "1"}
-    proc = subprocess.run([sys.executable, "-m", "cnnmath", *_missing_input_argv(tmp_path)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnmath", *_missing_input_argv(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 1  # an uncaught exception, as Python exits on one
     assert "Traceback" in proc.stderr and "CLIError: INPUT: no such file" in proc.stderr
 
 
 # Modules whose every public function, class and method must say what it does.
-DOCUMENTED = ("cli", "results", "tour", "images", "train", "nn", "optim",
-              "commands.tour", "commands.filter", "commands.verify")
+DOCUMENTED = (
+    "cli",
+    "results",
+    "tour",
+    "images",
+    "train",
+    "nn",
+    "optim",
+    "commands.tour",
+    "commands.filter",
+    "commands.verify",
+)
 
 
 def _undocumented(module) -> list[str]:

@@ -231,8 +231,9 @@ def test_padding_same_puts_the_extra_zero_after():
     dtype=st.sampled_from([np.float32, np.float64]),
     method=st.sampled_from(METHODS),
 )
-def test_hypothesis_against_reference(data, B, C_in, C_out, f1, f2, sh, sw, dh, dw, ph, pw,
-                                      dtype, method):
+def test_hypothesis_against_reference(
+    data, B, C_in, C_out, f1, f2, sh, sw, dh, dw, ph, pw, dtype, method
+):
     m = data.draw(st.integers(max(1, dh * (f1 - 1) + 1 - 2 * ph), 9), label="m")
     n = data.draw(st.integers(max(1, dw * (f2 - 1) + 1 - 2 * pw), 9), label="n")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
@@ -293,7 +294,6 @@ def test_nan_and_inf_propagate(sample, method):
     assert not np.isnan(gb[1:]).any()
 
 
-
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0·inf in the forward pass's padding
 @pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
 def test_nonfinite_weight_gives_the_reference_gradients(sample, method):
@@ -311,6 +311,7 @@ def test_nonfinite_weight_gives_the_reference_gradients(sample, method):
         np.testing.assert_array_equal(np.isnan(mine), np.isnan(ref))
         np.testing.assert_array_equal(np.isinf(mine), np.isinf(ref))
         assert_close(mine[np.isfinite(ref)], ref[np.isfinite(ref)])
+
 
 def test_conv_output_shape_matches_forward():
     for sample in SAMPLES:
@@ -343,31 +344,56 @@ def test_doubled_input_doubles_output_and_gradients_are_linear():
 x4 = np.zeros((1, 2, 5, 5))
 w4 = np.zeros((3, 2, 3, 3))
 ERRORS = [
-    (lambda: conv2d(np.zeros((5, 5)), w4), ValueError, r"x: expected a 3-D or 4-D.*x\[None, None\]"),
+    (
+        lambda: conv2d(np.zeros((5, 5)), w4),
+        ValueError,
+        r"x: expected a 3-D or 4-D.*x\[None, None\]",
+    ),
     (lambda: conv2d(np.zeros((1, 1, 1, 5, 5)), w4), ValueError, r"x: expected a 3-D or 4-D.*5-D"),
     (lambda: conv2d(x4, np.zeros((3, 2, 3))), ValueError, r"weight: expected a 4-D"),
     (lambda: conv2d(x4, np.zeros((3, 4, 3, 3))), ValueError, r"weight: expected 2 input channels"),
-    (lambda: conv2d(x4, np.zeros((3, 2, 6, 3))), ValueError, r"kernel_size.*height 6.*input height 5"),
+    (
+        lambda: conv2d(x4, np.zeros((3, 2, 6, 3))),
+        ValueError,
+        r"kernel_size.*height 6.*input height 5",
+    ),
     (lambda: conv2d(x4, w4, dilation=3), ValueError, r"effective kernel height 7"),
     (lambda: conv2d(x4, w4, stride=0), ValueError, r"stride: expected values >= 1, got 0"),
     (lambda: conv2d(x4, w4, stride=(1, -2)), ValueError, r"stride: expected values >= 1"),
     (lambda: conv2d(x4, w4, dilation=0), ValueError, r"dilation: expected values >= 1"),
     (lambda: conv2d(x4, w4, padding=-1), ValueError, r"padding: expected values >= 0"),
-    (lambda: conv2d(x4, w4, padding="full"), ValueError, r"padding: expected .*'valid' or 'same', got 'full'"),
+    (
+        lambda: conv2d(x4, w4, padding="full"),
+        ValueError,
+        r"padding: expected .*'valid' or 'same', got 'full'",
+    ),
     (lambda: conv2d(x4, w4, stride=2, padding="same"), ValueError, r"'same' needs stride 1"),
     (lambda: conv2d(x4, w4, stride=1.5), TypeError, r"stride: expected an int or a pair"),
     (lambda: conv2d(x4, w4, stride=(1, 2, 3)), TypeError, r"stride: expected an int or a pair"),
-    (lambda: conv2d(x4.astype(np.int64), w4), TypeError, r"x: expected dtype float32 or float64, got int64"),
+    (
+        lambda: conv2d(x4.astype(np.int64), w4),
+        TypeError,
+        r"x: expected dtype float32 or float64, got int64",
+    ),
     (lambda: conv2d(x4.tolist(), w4), TypeError, r"x: expected a numpy.ndarray"),
     (lambda: conv2d(x4.astype(np.float32), w4), TypeError, r"x is float32, weight is float64"),
     (lambda: conv2d(x4, w4, np.zeros(2)), ValueError, r"bias: expected shape \(3,\), got \(2,\)"),
     (lambda: conv2d(x4, w4, np.zeros(3, np.float32)), TypeError, r"bias is float32"),
-    (lambda: conv2d_backward(np.zeros((1, 3, 4, 4)), x4, w4), ValueError,
-     r"grad_output: expected shape \(1, 3, 3, 3\), got \(1, 3, 4, 4\)"),
-    (lambda: conv2d_backward(np.zeros((1, 3, 3, 3), np.float32), x4, w4), TypeError,
-     r"grad_output is float32, x is float64"),
-    (lambda: conv2d_backward(np.zeros((1, 3, 3, 3)), np.zeros((5, 5)), w4), ValueError,
-     r"x\[None, None\]"),
+    (
+        lambda: conv2d_backward(np.zeros((1, 3, 4, 4)), x4, w4),
+        ValueError,
+        r"grad_output: expected shape \(1, 3, 3, 3\), got \(1, 3, 4, 4\)",
+    ),
+    (
+        lambda: conv2d_backward(np.zeros((1, 3, 3, 3), np.float32), x4, w4),
+        TypeError,
+        r"grad_output is float32, x is float64",
+    ),
+    (
+        lambda: conv2d_backward(np.zeros((1, 3, 3, 3)), np.zeros((5, 5)), w4),
+        ValueError,
+        r"x\[None, None\]",
+    ),
     (lambda: conv_output_shape((1, 2, 5, 5), (3, 2, 3, 3), stride=0), ValueError, r"stride"),
 ]
 

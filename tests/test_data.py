@@ -187,7 +187,9 @@ def test_load_mnist_mismatch(tmp_path):
 
 def test_load_mnist_swapped_files(tmp_path):
     ip, lp = write_mnist_pair(tmp_path, np.zeros((3, 4, 4), np.uint8), np.zeros(3, np.uint8))
-    with pytest.raises(ValueError, match=r"images_path: expected uint8 images of shape \(N, H, W\)"):
+    with pytest.raises(
+        ValueError, match=r"images_path: expected uint8 images of shape \(N, H, W\)"
+    ):
         data.load_mnist(lp, ip)
     with pytest.raises(ValueError, match=r"labels_path: expected uint8 labels of shape \(N,\)"):
         data.load_mnist(ip, ip)

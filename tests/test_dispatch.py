@@ -86,12 +86,15 @@ def test_select_method_rules(xp_shape, w_shape, stride, dilation, expected):
     assert select_method(xp_shape, w_shape, stride, dilation) == expected
 
 
-@pytest.mark.parametrize("data_hw, expected", [
-    ((10, 10), "scatter"),  # LeNet conv 2's grad_x: 31 % of the 18×18 window is data
-    ((13, 12), "scatter"),  # just at half
-    ((14, 14), "im2col_bl"),  # 60 % data: measured 1.48 ms im2col_bl, 1.62 ms scatter
-    (None, "im2col_bl"),  # no padding
-])
+@pytest.mark.parametrize(
+    "data_hw, expected",
+    [
+        ((10, 10), "scatter"),  # LeNet conv 2's grad_x: 31 % of the 18×18 window is data
+        ((13, 12), "scatter"),  # just at half
+        ((14, 14), "im2col_bl"),  # 60 % data: measured 1.48 ms im2col_bl, 1.62 ms scatter
+        (None, "im2col_bl"),  # no padding
+    ],
+)
 def test_select_method_scatter_rule(data_hw, expected):
     shape = ((64, 16, 18, 18), (6, 16, 5, 5), (1, 1), (1, 1))
     assert select_method(*shape, data_hw) == expected
@@ -115,9 +118,14 @@ LOOP_SAMPLES = [
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    for name, size in [("_CHUNK_BYTES", 96), ("_SKINNY_BYTES", 64), ("_TAPS_CHUNK_BYTES", 64),
-                       ("_SHIFTED_COLUMNS", 5), ("_BAND_BYTES", 64),
-                       ("_SCATTER_BYTES", 96)]:
+    for name, size in [
+        ("_CHUNK_BYTES", 96),
+        ("_SKINNY_BYTES", 64),
+        ("_TAPS_CHUNK_BYTES", 64),
+        ("_SHIFTED_COLUMNS", 5),
+        ("_BAND_BYTES", 64),
+        ("_SCATTER_BYTES", 96),
+    ]:
         monkeypatch.setattr(conv_module, name, size)
 
 
@@ -132,8 +140,9 @@ def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chun
     y = conv2d(x, w, b, s, p, d)
     assert_close(y, reference.conv2d(x, w, b, s, p, d))
     g = rng.standard_normal(y.shape)
-    for got, want in zip(conv2d_backward(g, x, w, s, p, d),
-                         reference.conv2d_backward(g, x, w, s, p, d)):
+    for got, want in zip(
+        conv2d_backward(g, x, w, s, p, d), reference.conv2d_backward(g, x, w, s, p, d)
+    ):
         assert_close(got, want)
 
 
@@ -160,20 +169,36 @@ def test_benchmark_prints_each_shape_with_its_methods(capsys):
     pytest.importorskip("threadpoolctl")
     from cnnmath.bench import main
 
-    assert main(["--threads", "1", "--repeats", "1", "--only", "LeNet conv 1",
-                 "--no-memory", "--no-train"]) == 0
+    assert (
+        main(
+            [
+                "--threads",
+                "1",
+                "--repeats",
+                "1",
+                "--only",
+                "LeNet conv 1",
+                "--no-memory",
+                "--no-train",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "BLAS:" in out and "1 thread(s)" in out
     row = next(line for line in out.splitlines() if line.startswith("LeNet conv 1"))
     assert "im2col / shifted / im2row" in row
 
 
-@pytest.mark.parametrize("argv, pattern", [
-    (["--threads", "0"], "--threads"),
-    (["--threads", "two"], "--threads"),
-    (["--repeats", "0"], "--repeats: expected at least 1, got 0"),
-    (["--memory-size", "2"], "--memory-size: expected at least 3"),
-])
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["--threads", "0"], "--threads"),
+        (["--threads", "two"], "--threads"),
+        (["--repeats", "0"], "--repeats: expected at least 1, got 0"),
+        (["--memory-size", "2"], "--memory-size: expected at least 3"),
+    ],
+)
 def test_benchmark_rejects_bad_options(argv, pattern, capsys):
     from cnnmath.bench import main
 

@@ -24,7 +24,10 @@ from PIL import Image  # noqa: E402
 def cnnmath(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cnnmath", *map(str, args)],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
 
 
@@ -197,7 +200,7 @@ def test_pooling_rgba_pools_alpha_too(tmp_path):
 
 
 def test_pooling_16bit_keeps_depth_in_tiff(tmp_path):
-    q = (BLOCKS.astype(np.uint16) * 257)
+    q = BLOCKS.astype(np.uint16) * 257
     path, out = tmp_path / "g16.tif", tmp_path / "pooled.tif"
     Image.fromarray(q).save(path)
     assert_ok(cnnmath("filter", "maxpool", path, "-o", out))
@@ -211,18 +214,46 @@ def test_pooling_16bit_keeps_depth_in_tiff(tmp_path):
 
 def test_conv_kernels_from_the_command_line_and_a_file(tmp_path, ramp):
     path, q = ramp
-    assert_ok(cnnmath("filter", "conv", path, "-o", tmp_path / "same.png",
-                      "--kernel", "0,0,0;0,1,0;0,0,0"))
+    assert_ok(
+        cnnmath(
+            "filter", "conv", path, "-o", tmp_path / "same.png", "--kernel", "0,0,0;0,1,0;0,0,0"
+        )
+    )
     np.testing.assert_array_equal(read(tmp_path / "same.png")[0], q)  # identity kernel
     # a difference along j, 1×2 kernel (−1, 1): Y[i,j] = X[i,j+1] − X[i,j], no padding
-    assert_ok(cnnmath("filter", "conv", path, "-o", tmp_path / "dj.png", "--kernel=-1,1",
-                      "--padding", "valid", "--scale", "clip"))
+    assert_ok(
+        cnnmath(
+            "filter",
+            "conv",
+            path,
+            "-o",
+            tmp_path / "dj.png",
+            "--kernel=-1,1",
+            "--padding",
+            "valid",
+            "--scale",
+            "clip",
+        )
+    )
     pixels, _ = read(tmp_path / "dj.png")
     assert pixels.shape == (H, W - 1) and (pixels == SLOPE_J).all()
     kernel = tmp_path / "k.npy"
     np.save(kernel, np.array([[-1.0], [1.0]]))
-    assert_ok(cnnmath("filter", "conv", path, "-o", tmp_path / "di.png", "--kernel-file",
-                      kernel, "--padding", "valid", "--scale", "clip"))
+    assert_ok(
+        cnnmath(
+            "filter",
+            "conv",
+            path,
+            "-o",
+            tmp_path / "di.png",
+            "--kernel-file",
+            kernel,
+            "--padding",
+            "valid",
+            "--scale",
+            "clip",
+        )
+    )
     pixels, _ = read(tmp_path / "di.png")
     assert pixels.shape == (H - 1, W) and (pixels == SLOPE_I).all()
 
@@ -231,8 +262,19 @@ def test_conv_range_scaling_of_a_sobel_kernel(tmp_path):
     rgb = np.full((5, 5, 3), 100, dtype=np.uint8)
     path, out = tmp_path / "flat.png", tmp_path / "sobel.png"
     Image.fromarray(rgb).save(path)
-    assert_ok(cnnmath("filter", "conv", path, "-o", out, "--kernel", "1,0,-1;2,0,-2;1,0,-1",
-                      "--padding", "valid"))
+    assert_ok(
+        cnnmath(
+            "filter",
+            "conv",
+            path,
+            "-o",
+            out,
+            "--kernel",
+            "1,0,-1;2,0,-2;1,0,-1",
+            "--padding",
+            "valid",
+        )
+    )
     pixels, mode = read(out)
     # a flat image has no edges: y = 0, in the range [−4, 4] of this kernel → 0.5 → 127.5
     assert mode == "RGB" and pixels.shape == (3, 3, 3) and set(np.unique(pixels)) <= {127, 128}
@@ -244,23 +286,39 @@ def test_conv_range_scaling_of_a_sobel_kernel(tmp_path):
 
 def bomb_png(path) -> None:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0)  # 3.6 gigapixels
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rgb16_png(path) -> None:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     rows = b"".join(b"\x00" + np.full((2, 3), 999, ">u2").tobytes() for _ in range(2))
     header = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _setup_inputs(tmp_path):
@@ -277,7 +335,10 @@ BAD = [
     (["gradient", "missing.png", "-o", "out.png"], "no such file: 'missing.png'"),
     (["gradient", "notes.png", "-o", "out.png"], "not an image file"),
     (["blur", "in.png", "-o", "out.png"], "invalid choice: 'blur'"),
-    (["avgpool", "in.png", "-o", "out.png", "--k", "0"], "--k: expected a whole number >= 1, got 0"),
+    (
+        ["avgpool", "in.png", "-o", "out.png", "--k", "0"],
+        "--k: expected a whole number >= 1, got 0",
+    ),
     (["maxpool", "in.png", "-o", "out.png", "--k", "x"], "--k: expected a whole number >= 1"),
     (["maxpool", "in.png", "-o", "out.png", "--k", "5"], "larger than the image"),
     (["gradient", "in.png", "-o", "nowhere/out.png"], "directory 'nowhere' does not exist"),
@@ -333,8 +394,9 @@ MISPLACED = [
 ]
 
 
-@pytest.mark.parametrize(("extra", "option", "operator"), MISPLACED,
-                         ids=[" ".join(e) for e, _, _ in MISPLACED])
+@pytest.mark.parametrize(
+    ("extra", "option", "operator"), MISPLACED, ids=[" ".join(e) for e, _, _ in MISPLACED]
+)
 def test_an_option_of_another_operator_is_an_error(tmp_path, capsys, extra, option, operator):
     from cnnmath.cli import main
 
@@ -384,8 +446,9 @@ def test_unwritable_output_directory_names_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cnnmath.images, "load_image", not_read)
     assert main(["filter", "gradient", str(tmp_path / "in.png"), "-o", str(target / "y.png")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"cnnmath filter: error: -o: output directory is not writable: {target} "
-                   "(Permission denied)")
+    assert err == (
+        f"cnnmath filter: error: -o: output directory is not writable: {target} (Permission denied)"
+    )
     assert list(target.iterdir()) == []
 
 
@@ -409,14 +472,32 @@ def _rgb(tmp_path, name="in.png"):
     return a
 
 
-@pytest.mark.parametrize("args, message", [
-    (["conv", "in.png", "-o", "o.png", "--kernel=1", "--padding", "100000"], "not enough memory"),
-    (["grayscale", "in.png", "-o", "o.png", "--weights=0,0,0"], "--weights: the weights are all zero"),
-    (["grayscale", "in.png", "-o", "o.png", "--weights=1e308,1e308,0"], "--weights: the weights overflow"),
-    (["conv", "in.png", "-o", "o.png", "--kernel=1e308;1e308"], "--kernel: the kernel's weights overflow"),
-    (["conv", "in.png", "-o", "o.png", "--kernel-file", "in.png"], "is not a .npy file"),
-    (["conv", "in.png", "-o", "o.png", "--kernel-file", "."], "is a directory, not a .npy file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["conv", "in.png", "-o", "o.png", "--kernel=1", "--padding", "100000"],
+            "not enough memory",
+        ),
+        (
+            ["grayscale", "in.png", "-o", "o.png", "--weights=0,0,0"],
+            "--weights: the weights are all zero",
+        ),
+        (
+            ["grayscale", "in.png", "-o", "o.png", "--weights=1e308,1e308,0"],
+            "--weights: the weights overflow",
+        ),
+        (
+            ["conv", "in.png", "-o", "o.png", "--kernel=1e308;1e308"],
+            "--kernel: the kernel's weights overflow",
+        ),
+        (["conv", "in.png", "-o", "o.png", "--kernel-file", "in.png"], "is not a .npy file"),
+        (
+            ["conv", "in.png", "-o", "o.png", "--kernel-file", "."],
+            "is a directory, not a .npy file",
+        ),
+    ],
+)
 def test_more_bad_input_is_one_line_and_status_2(tmp_path, args, message):
     _rgb(tmp_path)
     proc = cnnmath("filter", *args, cwd=tmp_path)
@@ -452,6 +533,9 @@ def test_a_long_valid_output_name_is_written(tmp_path):
 def test_verify_into_a_closed_pipe_stops_quietly(tmp_path):
     proc = subprocess.run(
         f'"{sys.executable}" -m cnnmath verify --no-photo | head -n 1',
-        shell=True, capture_output=True, text=True, cwd=tmp_path,
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.stdout.startswith("result") and "error" not in proc.stderr, proc.stderr

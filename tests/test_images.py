@@ -177,8 +177,15 @@ def test_sample_image():
 
 @pytest.mark.parametrize(
     ("channels", "ext", "mode"),
-    [(1, ".png", "L"), (2, ".png", "LA"), (3, ".png", "RGB"), (4, ".png", "RGBA"),
-     (3, ".bmp", "RGB"), (4, ".tiff", "RGBA"), (1, ".jpeg", "L")],
+    [
+        (1, ".png", "L"),
+        (2, ".png", "LA"),
+        (3, ".png", "RGB"),
+        (4, ".png", "RGBA"),
+        (3, ".bmp", "RGB"),
+        (4, ".tiff", "RGBA"),
+        (1, ".jpeg", "L"),
+    ],
 )
 def test_save_8bit_rounds_to_nearest_level(tmp_path, channels, ext, mode):
     q = RNG.integers(0, 256, size=(channels, 4, 6))
@@ -260,8 +267,10 @@ def test_16bit_gray_png_written_by_hand_is_read_exactly(tmp_path):
 
 @pytest.mark.parametrize(
     ("width", "height"),
-    [(100_000, 100_000),  # beyond twice Pillow's limit: Pillow raises
-     (12_000, 12_000)],  # beyond the limit, within twice: Pillow only warns
+    [
+        (100_000, 100_000),  # beyond twice Pillow's limit: Pillow raises
+        (12_000, 12_000),
+    ],  # beyond the limit, within twice: Pillow only warns
 )
 def test_decompression_bomb_is_an_error_not_a_warning(tmp_path, width, height):
     path = tmp_path / "bomb.png"
@@ -361,16 +370,20 @@ def test_save_image_into_an_unwritable_directory_names_it(tmp_path, monkeypatch)
     with pytest.raises(PermissionError) as info:
         save_image(np.zeros((1, 2, 2)), tmp_path / "y.png")
     message = str(info.value)
-    assert message == (f"save_image: path: output directory is not writable: {tmp_path} "
-                       "(Permission denied)")
+    assert message == (
+        f"save_image: path: output directory is not writable: {tmp_path} (Permission denied)"
+    )
     assert ".part" not in message and "abc123" not in message
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 def test_save_image_into_proc():
     # /proc refuses new files even to root, whatever its permission bits say
-    with pytest.raises(OSError, match=r"^save_image: path: output directory is not writable: "
-                                      r"/proc \("):
+    with pytest.raises(
+        OSError,
+        match=r"^save_image: path: output directory is not writable: "
+        r"/proc \(",
+    ):
         save_image(np.zeros((1, 2, 2)), "/proc/y.png")
 
 
@@ -385,8 +398,9 @@ def test_check_writable_directory(tmp_path, monkeypatch):
     _refuse_mkstemp(monkeypatch, 30, "Read-only file system")
     with pytest.raises(PermissionError) as info:
         check_writable_directory(tmp_path, func="f", name="out")
-    assert str(info.value) == (f"f: out: output directory is not writable: {tmp_path} "
-                               "(Read-only file system)")
+    assert str(info.value) == (
+        f"f: out: output directory is not writable: {tmp_path} (Read-only file system)"
+    )
 
 
 def test_exif_orientation_turns_the_image_upright(tmp_path):

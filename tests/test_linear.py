@@ -49,23 +49,54 @@ def test_without_bias():
 
 
 ERRORS = [
-    (lambda: linear(np.zeros((2, 3)), np.zeros((4, 5))), ValueError, r"x: expected a last axis of in_features = 5"),
+    (
+        lambda: linear(np.zeros((2, 3)), np.zeros((4, 5))),
+        ValueError,
+        r"x: expected a last axis of in_features = 5",
+    ),
     (lambda: linear(np.zeros((2, 3)), np.zeros(3)), ValueError, r"weight: expected a 2-D"),
-    (lambda: linear(np.zeros((2, 3)), np.zeros((4, 3)), np.zeros(3)), ValueError, r"bias: expected shape \(4,\)"),
-    (lambda: linear(np.zeros((2, 3), np.int32), np.zeros((4, 3))), TypeError, r"x: expected dtype float32"),
-    (lambda: linear(np.zeros((2, 3), np.float32), np.zeros((4, 3))), TypeError, r"x is float32, weight is float64"),
-    (lambda: linear_backward(np.zeros((2, 5)), np.zeros((2, 3)), np.zeros((4, 3))), ValueError,
-     r"grad_output: expected shape \(2, 4\)"),
+    (
+        lambda: linear(np.zeros((2, 3)), np.zeros((4, 3)), np.zeros(3)),
+        ValueError,
+        r"bias: expected shape \(4,\)",
+    ),
+    (
+        lambda: linear(np.zeros((2, 3), np.int32), np.zeros((4, 3))),
+        TypeError,
+        r"x: expected dtype float32",
+    ),
+    (
+        lambda: linear(np.zeros((2, 3), np.float32), np.zeros((4, 3))),
+        TypeError,
+        r"x is float32, weight is float64",
+    ),
+    (
+        lambda: linear_backward(np.zeros((2, 5)), np.zeros((2, 3)), np.zeros((4, 3))),
+        ValueError,
+        r"grad_output: expected shape \(2, 4\)",
+    ),
     # grad_output float32 against x float64: refused, not silently upcast; both dtypes named
-    (lambda: linear_backward(np.zeros((2, 4), np.float32), np.zeros((2, 3)), np.zeros((4, 3))),
-     TypeError, r"linear_backward: .*grad_output is float32, x is float64"),
-    (lambda: linear_backward(np.zeros((2, 4)), np.zeros((2, 3)), np.zeros((2, 4, 3))),
-     ValueError, r"linear_backward: weight: expected a 2-D array \(out_features, in_features\), "
-     r"got 3-D with shape \(2, 4, 3\)"),
-    (lambda: linear_backward(np.zeros((2, 4)), np.zeros((2, 3)), np.zeros(3)),
-     ValueError, r"linear_backward: weight: expected a 2-D .* got 1-D"),
-    (lambda: linear_backward(np.zeros((2, 4), np.int64), np.zeros((2, 3)), np.zeros((4, 3))),
-     TypeError, r"linear_backward: grad_output: expected dtype float32 or float64, got int64"),
+    (
+        lambda: linear_backward(np.zeros((2, 4), np.float32), np.zeros((2, 3)), np.zeros((4, 3))),
+        TypeError,
+        r"linear_backward: .*grad_output is float32, x is float64",
+    ),
+    (
+        lambda: linear_backward(np.zeros((2, 4)), np.zeros((2, 3)), np.zeros((2, 4, 3))),
+        ValueError,
+        r"linear_backward: weight: expected a 2-D array \(out_features, in_features\), "
+        r"got 3-D with shape \(2, 4, 3\)",
+    ),
+    (
+        lambda: linear_backward(np.zeros((2, 4)), np.zeros((2, 3)), np.zeros(3)),
+        ValueError,
+        r"linear_backward: weight: expected a 2-D .* got 1-D",
+    ),
+    (
+        lambda: linear_backward(np.zeros((2, 4), np.int64), np.zeros((2, 3)), np.zeros((4, 3))),
+        TypeError,
+        r"linear_backward: grad_output: expected dtype float32 or float64, got int64",
+    ),
 ]
 
 

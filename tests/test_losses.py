@@ -66,8 +66,13 @@ def test_log_softmax_and_softmax_match_torch_and_scipy(axis, dtype):
     got = log_softmax(z, axis=axis)
     assert got.dtype == dtype
     assert rel_error(got, want) <= TOL[dtype]
-    assert rel_error(log_softmax(z.astype(np.float64), axis), special.log_softmax(
-        z.astype(np.float64), axis=axis)) <= 1e-13
+    assert (
+        rel_error(
+            log_softmax(z.astype(np.float64), axis),
+            special.log_softmax(z.astype(np.float64), axis=axis),
+        )
+        <= 1e-13
+    )
     p = softmax(z, axis=axis)
     assert rel_error(p, torch.softmax(torch.from_numpy(z), dim=axis).numpy()) <= TOL[dtype] * 10
     np.testing.assert_allclose(p.sum(axis=axis), 1.0, rtol=10 * TOL[dtype])
@@ -94,7 +99,9 @@ def test_cross_entropy_gradient_matches_finite_differences():
 def test_mse_gradient_matches_finite_differences():
     pred, target = _normal((3, 4), seed=4), _normal((3, 4), seed=5)
     errors = check_gradients(
-        lambda p: np.array(mse(p, target)[0]), lambda G, p: mse(p, target)[1] * G, [pred],
+        lambda p: np.array(mse(p, target)[0]),
+        lambda G, p: mse(p, target)[1] * G,
+        [pred],
         rtol=1e-7,
     )
     assert errors[0] <= 1e-7
@@ -113,8 +120,9 @@ def test_cross_entropy_closed_forms():
     # Shifting all logits of a row leaves the loss unchanged (log-sum-exp invariance).
     z = _normal((2, 5), seed=6)
     y = np.array([1, 3])
-    assert softmax_cross_entropy(z + 1e3, y)[0] == pytest.approx(softmax_cross_entropy(z, y)[0],
-                                                                 rel=1e-12)
+    assert softmax_cross_entropy(z + 1e3, y)[0] == pytest.approx(
+        softmax_cross_entropy(z, y)[0], rel=1e-12
+    )
 
 
 def test_nan_logits_give_nan_loss_not_an_exception():
@@ -135,8 +143,11 @@ def test_nan_logits_give_nan_loss_not_an_exception():
 Z = np.zeros((3, 4))
 
 ERROR_INPUTS = [
-    (lambda: softmax_cross_entropy(Z, np.array([0, 1, 4])), ValueError,
-     r"labels.*\[0, 3\].*labels\[2\] = 4"),
+    (
+        lambda: softmax_cross_entropy(Z, np.array([0, 1, 4])),
+        ValueError,
+        r"labels.*\[0, 3\].*labels\[2\] = 4",
+    ),
     (lambda: softmax_cross_entropy(Z, np.array([0, -1, 2])), ValueError, r"labels\[1\] = -1"),
     (lambda: softmax_cross_entropy(Z, np.array([0.0, 1.0, 2.0])), ValueError, "labels.*float64"),
     (lambda: softmax_cross_entropy(Z, np.array([True, False, True])), ValueError, "labels.*bool"),

@@ -18,19 +18,33 @@ from helpers import rel_error
 # Sample table: (id, layer factory taking dtype, input shape). Each layer is checked by finite
 # differences in float64 and against its torch.nn twin in float64 and float32.
 
-ACTIVATIONS = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softplus", "ELU", "GELU", "SiLU", "Mish",
-               "Identity"]
+ACTIVATIONS = [
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "ELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "Identity",
+]
 
 SAMPLES = [
     ("conv", lambda dt: nn.Conv2d(2, 3, 3, rng=0, dtype=dt), (2, 2, 6, 5)),
     (
         "conv-stride-pad-dil",
-        lambda dt: nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), rng=1,
-                             dtype=dt),
+        lambda dt: nn.Conv2d(
+            2, 3, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), rng=1, dtype=dt
+        ),
         (2, 2, 7, 8),
     ),
-    ("conv-same-nobias", lambda dt: nn.Conv2d(2, 2, 4, padding="same", bias=False, rng=2,
-                                              dtype=dt), (1, 2, 5, 5)),
+    (
+        "conv-same-nobias",
+        lambda dt: nn.Conv2d(2, 2, 4, padding="same", bias=False, rng=2, dtype=dt),
+        (1, 2, 5, 5),
+    ),
     ("conv-unbatched", lambda dt: nn.Conv2d(2, 2, 3, padding=1, rng=3, dtype=dt), (2, 4, 4)),
     ("linear", lambda dt: nn.Linear(5, 3, rng=4, dtype=dt), (4, 5)),
     ("linear-3d-nobias", lambda dt: nn.Linear(5, 3, bias=False, rng=5, dtype=dt), (2, 3, 5)),
@@ -48,9 +62,15 @@ def _torch_twin(torch, layer):
     """The torch.nn layer with the same configuration, carrying the same parameters."""
     tnn = torch.nn
     if isinstance(layer, nn.Conv2d):
-        twin = tnn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                          stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                          bias=layer.bias is not None)
+        twin = tnn.Conv2d(
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel_size,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            bias=layer.bias is not None,
+        )
     elif isinstance(layer, nn.Linear):
         twin = tnn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
     elif isinstance(layer, nn.MaxPool2d):
@@ -67,8 +87,9 @@ def _torch_twin(torch, layer):
         twin = getattr(tnn, type(layer).__name__)()
     twin.train(layer.training)
     if layer.parameters():
-        twin = twin.to(torch.float64 if layer.parameters()[0].dtype == np.float64
-                       else torch.float32)
+        twin = twin.to(
+            torch.float64 if layer.parameters()[0].dtype == np.float64 else torch.float32
+        )
         twin.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
     return twin
 
@@ -144,15 +165,15 @@ def test_layer_matches_torch(name, make, shape, dtype, tol):
     pool=st.sampled_from(["max", "avg"]),
     seed=st.integers(0, 2**16),
 )
-def test_random_conv_pool_stacks_match_torch(C_in, C_out, kernel, stride, padding, dilation,
-                                             bias, pool, seed):
+def test_random_conv_pool_stacks_match_torch(
+    C_in, C_out, kernel, stride, padding, dilation, bias, pool, seed
+):
     """Drawn Conv2d → Tanh → pool stacks: output, input and parameter gradients as torch's."""
     torch = pytest.importorskip("torch")
     pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
     pool_layer = pool_cls(2, stride=1, padding=1)  # fits every drawn conv output size
     model = nn.Sequential(
-        nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation, bias, rng=seed,
-                  dtype=np.float64),
+        nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation, bias, rng=seed, dtype=np.float64),
         nn.Tanh(),
         pool_layer,
     )
@@ -183,11 +204,17 @@ def test_random_conv_pool_stacks_match_torch(C_in, C_out, kernel, stride, paddin
 def lenet(dtype=np.float32, rng=0):
     g = np.random.default_rng(rng)
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2, rng=g, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5, rng=g, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 6, 5, padding=2, rng=g, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5, rng=g, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120, rng=g, dtype=dtype), nn.ReLU(),
-        nn.Linear(120, 84, rng=g, dtype=dtype), nn.ReLU(),
+        nn.Linear(16 * 5 * 5, 120, rng=g, dtype=dtype),
+        nn.ReLU(),
+        nn.Linear(120, 84, rng=g, dtype=dtype),
+        nn.ReLU(),
         nn.Linear(84, 10, rng=g, dtype=dtype),
     )
 
@@ -195,11 +222,17 @@ def lenet(dtype=np.float32, rng=0):
 def torch_lenet(torch):
     t = torch.nn
     return t.Sequential(
-        t.Conv2d(1, 6, 5, padding=2), t.ReLU(), t.MaxPool2d(2),
-        t.Conv2d(6, 16, 5), t.ReLU(), t.MaxPool2d(2),
+        t.Conv2d(1, 6, 5, padding=2),
+        t.ReLU(),
+        t.MaxPool2d(2),
+        t.Conv2d(6, 16, 5),
+        t.ReLU(),
+        t.MaxPool2d(2),
         t.Flatten(),
-        t.Linear(16 * 5 * 5, 120), t.ReLU(),
-        t.Linear(120, 84), t.ReLU(),
+        t.Linear(16 * 5 * 5, 120),
+        t.ReLU(),
+        t.Linear(120, 84),
+        t.ReLU(),
         t.Linear(84, 10),
     )
 
@@ -243,8 +276,11 @@ def test_nested_sequential_names_and_repr_match_torch():
     ours = nn.Sequential(nn.Sequential(nn.Linear(2, 3, rng=0), nn.Tanh()), nn.Linear(3, 1, rng=1))
     t = torch.nn
     theirs = t.Sequential(t.Sequential(t.Linear(2, 3), t.Tanh()), t.Linear(3, 1))
-    assert list(ours.state_dict()) == list(theirs.state_dict()) == [
-        "0.0.weight", "0.0.bias", "1.weight", "1.bias"]
+    assert (
+        list(ours.state_dict())
+        == list(theirs.state_dict())
+        == ["0.0.weight", "0.0.bias", "1.weight", "1.bias"]
+    )
     assert repr(ours) == repr(theirs)
 
 
@@ -420,8 +456,14 @@ def test_sequential_container():
     head = model[7:]
     assert isinstance(head, nn.Sequential) and len(head) == 5
     assert head[0] is model[7]
-    assert list(head.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
-                                       "4.bias"]
+    assert list(head.state_dict()) == [
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+        "4.weight",
+        "4.bias",
+    ]
     assert [type(m).__name__ for m in model][:3] == ["Conv2d", "ReLU", "MaxPool2d"]
 
 
@@ -470,14 +512,20 @@ def test_backward_checks_grad_output():
 
 ERROR_INPUTS = [
     # (call, exception, message pattern)
-    (lambda: nn.Linear(400, 10)(np.zeros((4, 16, 5, 5), np.float32)), ValueError,
-     r"Linear.*x.*\(4, 16, 5, 5\).*Flatten"),
+    (
+        lambda: nn.Linear(400, 10)(np.zeros((4, 16, 5, 5), np.float32)),
+        ValueError,
+        r"Linear.*x.*\(4, 16, 5, 5\).*Flatten",
+    ),
     (lambda: nn.Linear(3, 2)(np.zeros((4, 5), np.float32)), ValueError, r"in_features=3.*\(4, 5\)"),
     (lambda: nn.Linear(3, 2)(np.zeros((), np.float32)), ValueError, r"x.*shape \(\)"),
     (lambda: nn.Linear(3, 2)(np.zeros((4, 3), np.float64)), TypeError, "float32.*float64"),
     (lambda: nn.Linear(3, 2)(np.zeros((4, 3), np.int64)), TypeError, "x.*int64"),
-    (lambda: nn.Conv2d(3, 2, 3)(np.zeros((1, 2, 5, 5), np.float32)), ValueError,
-     "weight.*3 input channels|input channels"),
+    (
+        lambda: nn.Conv2d(3, 2, 3)(np.zeros((1, 2, 5, 5), np.float32)),
+        ValueError,
+        "weight.*3 input channels|input channels",
+    ),
     (lambda: nn.Conv2d(1, 2, 3)(np.zeros((5, 5), np.float32)), ValueError, r"x\[None, None\]"),
     (lambda: nn.Conv2d(0, 2, 3), ValueError, "in_channels"),
     (lambda: nn.Conv2d(1, 2, -1), ValueError, "kernel_size"),
@@ -525,7 +573,8 @@ def test_custom_module_names_and_repr_match_torch():
     ours, theirs = Block(), TorchBlock()
     assert repr(ours).replace("Block", "TorchBlock", 1) == repr(theirs)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
-        k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+        k: tuple(v.shape) for k, v in theirs.state_dict().items()
+    }
     assert list(ours.state_dict()) == ["conv.weight", "conv.bias", "head.1.weight", "head.1.bias"]
     assert ours.eval() is ours and not ours.head[1].training
 

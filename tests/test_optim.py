@@ -27,8 +27,11 @@ CONFIGS = [
     ("AdamW", "AdamW", {}),
 ]
 
-TORCH_STATE_NAMES = {"momentum_buffer": "momentum_buffer", "exp_avg": "exp_avg",
-                     "exp_avg_sq": "exp_avg_sq"}
+TORCH_STATE_NAMES = {
+    "momentum_buffer": "momentum_buffer",
+    "exp_avg": "exp_avg",
+    "exp_avg_sq": "exp_avg_sq",
+}
 
 
 def _params(dtype, seed=0):
@@ -42,8 +45,9 @@ def _grads(step, dtype):
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
-@pytest.mark.parametrize("ours_name, torch_name, kwargs", CONFIGS,
-                         ids=[f"{c[0]}-{sorted(c[2])}" for c in CONFIGS])
+@pytest.mark.parametrize(
+    "ours_name, torch_name, kwargs", CONFIGS, ids=[f"{c[0]}-{sorted(c[2])}" for c in CONFIGS]
+)
 def test_steps_match_torch_optim(ours_name, torch_name, kwargs, dtype, tol):
     torch = pytest.importorskip("torch")
     params = _params(dtype)
@@ -92,8 +96,10 @@ def test_adam_first_step_is_lr_times_sign():
     np.testing.assert_allclose(p.data, -0.1 * np.sign([3.0, -0.5, 1e-3, -7.0]), rtol=1e-15)
 
 
-@pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}),
-                                          ("Adam", {"lr": 0.01}), ("AdamW", {"lr": 0.01})])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.01}), ("AdamW", {"lr": 0.01})],
+)
 def test_state_dict_resume_equals_uninterrupted_run(name, kwargs):
     straight = _params(np.float32)
     opt = getattr(optim, name)(straight, **kwargs)
@@ -142,8 +148,15 @@ def test_load_state_dict_errors_name_the_key():
     params = _params(np.float64)
     opt = optim.SGD(params, lr=0.1, momentum=0.9)
     good = opt.state_dict() | {"step": np.array(1), "0.momentum_buffer": np.zeros((3, 4))}
-    assert set(good) == {"step", "lr", "momentum", "weight_decay", "nesterov", "dampening",
-                         "0.momentum_buffer"}
+    assert set(good) == {
+        "step",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "nesterov",
+        "dampening",
+        "0.momentum_buffer",
+    }
     opt.load_state_dict(good)
     with pytest.raises(ValueError, match=r"'0\.momentum_buffer'.*\(3, 4\).*\(4, 3\)"):
         opt.load_state_dict(dict(good, **{"0.momentum_buffer": np.zeros((4, 3))}))
@@ -199,19 +212,24 @@ def test_lr_setter_validates():
 
 
 # hyperparameters(): the constructor's settings by torch.optim's names (Adam's betas split)
-@pytest.mark.parametrize("ours_name, torch_name, kwargs", CONFIGS,
-                         ids=[f"{n}-{k}" for n, _, k in CONFIGS])
+@pytest.mark.parametrize(
+    "ours_name, torch_name, kwargs", CONFIGS, ids=[f"{n}-{k}" for n, _, k in CONFIGS]
+)
 def test_hyperparameters_are_torchs_param_group(ours_name, torch_name, kwargs):
     torch = pytest.importorskip("torch")
     opt = getattr(optim, ours_name)(_params(np.float64), **kwargs)
-    group = getattr(torch.optim, torch_name)([torch.zeros(1, requires_grad=True)],
-                                              **kwargs).param_groups[0]
+    group = getattr(torch.optim, torch_name)(
+        [torch.zeros(1, requires_grad=True)], **kwargs
+    ).param_groups[0]
     want = dict(group)
     if "betas" in want:
         want["beta1"], want["beta2"] = want.pop("betas")
     got = opt.hyperparameters()
     assert got == {key: want[key] for key in got}
     assert all(type(v) in (float, bool) for v in got.values())  # plain Python numbers
-    expected_keys = ({"lr", "momentum", "weight_decay", "nesterov", "dampening"}
-                     if ours_name == "SGD" else {"lr", "beta1", "beta2", "eps", "weight_decay"})
+    expected_keys = (
+        {"lr", "momentum", "weight_decay", "nesterov", "dampening"}
+        if ours_name == "SGD"
+        else {"lr", "beta1", "beta2", "eps", "weight_decay"}
+    )
     assert got.keys() == expected_keys

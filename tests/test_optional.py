@@ -13,7 +13,9 @@ def test_require_imports_what_is_there():
 
 
 def test_require_names_the_extra():
-    with pytest.raises(ImportError, match=r'loading it needs no_such_pkg_.*pip install "cnnmath\[image\]"'):
+    with pytest.raises(
+        ImportError, match=r'loading it needs no_such_pkg_.*pip install "cnnmath\[image\]"'
+    ):
         require("no_such_pkg_x1.sub", "image", "loading it")
 
 
@@ -22,7 +24,11 @@ def test_require_names_the_extra():
     [
         ("PIL", lambda tmp: images.load_image(tmp / "a.png"), "image"),
         ("matplotlib", lambda tmp: images.sample_image_path(), "plot"),
-        ("safetensors", lambda tmp: weights.save(nn.Linear(2, 1, rng=0), tmp / "w.safetensors"), "weights"),
+        (
+            "safetensors",
+            lambda tmp: weights.save(nn.Linear(2, 1, rng=0), tmp / "w.safetensors"),
+            "weights",
+        ),
         ("sklearn", lambda tmp: data._digits_split.__wrapped__(), "data"),
     ],
 )

@@ -65,8 +65,9 @@ def test_matches_scipy_ndimage(sample, kind):
     xp = np.pad(x, [(0, 0), (0, 0), (p1, p1), (p2, p2)], constant_values=fill)
     filt = ndimage.maximum_filter if kind == "max" else ndimage.uniform_filter
     # origin moves each window's anchor to its top-left element
-    full = filt(xp, size=(1, 1, k1, k2), mode="constant", cval=fill,
-                origin=(0, 0, -(k1 // 2), -(k2 // 2)))
+    full = filt(
+        xp, size=(1, 1, k1, k2), mode="constant", cval=fill, origin=(0, 0, -(k1 // 2), -(k2 // 2))
+    )
     H, W = (xp.shape[2] - k1) // s1 + 1, (xp.shape[3] - k2) // s2 + 1
     want = full[:, :, : s1 * (H - 1) + 1 : s1, : s2 * (W - 1) + 1 : s2]
     assert_close(_b(POOLS[kind][0](_x(shape), k, s, p)), want)
@@ -135,7 +136,6 @@ def test_nan_and_inf_propagate(kind):
         assert gx[0, 0, 2, 3] == 1.0 and gx[0, 0, 5, 0] == 1.0
 
 
-
 @pytest.mark.parametrize("kind", POOLS)
 @pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
 def test_nan_reaches_exactly_the_windows_that_hold_it(sample, kind):
@@ -156,7 +156,9 @@ def test_nan_reaches_exactly_the_windows_that_hold_it(sample, kind):
     g[..., 0, 0] = np.inf  # and a non-finite upstream gradient where x is finite
     gx = _b(fb(g if len(shape) == 4 else g[0], x if len(shape) == 4 else x[0], k, s, p))
     if kind == "avg":  # a NaN upstream gradient flows back to every element its window pooled
-        np.testing.assert_array_equal(np.isnan(gx), avg_pool2d_backward(reads * 1.0, marker, k, s, p) > 0)
+        np.testing.assert_array_equal(
+            np.isnan(gx), avg_pool2d_backward(reads * 1.0, marker, k, s, p) > 0
+        )
     else:  # only to the element that held the maximum (the NaN), never to its neighbours
         assert np.isnan(gx[0, 0, i, j]) == bool(reads.any())
     # both: exactly the reference's NaN and inf pattern, and its finite values
@@ -165,10 +167,15 @@ def test_nan_reaches_exactly_the_windows_that_hold_it(sample, kind):
     np.testing.assert_array_equal(np.isinf(gx), np.isinf(want))
     assert_close(gx[np.isfinite(want)], want[np.isfinite(want)])
 
+
 @given(
     data=st.data(),
-    k1=st.integers(1, 4), k2=st.integers(1, 4), s1=st.integers(1, 3), s2=st.integers(1, 3),
-    dtype=st.sampled_from([np.float32, np.float64]), kind=st.sampled_from(sorted(POOLS)),
+    k1=st.integers(1, 4),
+    k2=st.integers(1, 4),
+    s1=st.integers(1, 3),
+    s2=st.integers(1, 3),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    kind=st.sampled_from(sorted(POOLS)),
 )
 def test_hypothesis_against_reference(data, k1, k2, s1, s2, dtype, kind):
     p1 = data.draw(st.integers(0, k1 // 2), label="p1")
@@ -194,16 +201,38 @@ ERRORS = [
     (lambda: max_pool2d(x4, 2, padding=2), ValueError, r"padding: expected at most half"),
     (lambda: max_pool2d(x4, 2, padding=-1), ValueError, r"padding: expected values >= 0"),
     (lambda: avg_pool2d(x4, 6), ValueError, r"kernel_size.*height 6.*input height 5"),
-    (lambda: max_pool2d(x4.astype(np.uint8), 2), TypeError, r"x: expected dtype float32 or float64"),
+    (
+        lambda: max_pool2d(x4.astype(np.uint8), 2),
+        TypeError,
+        r"x: expected dtype float32 or float64",
+    ),
     (lambda: avg_pool2d(x4, "2"), TypeError, r"kernel_size: expected an int or a pair"),
     (lambda: max_pool2d(x4, 3, padding="same"), TypeError, r"padding: expected an int or a pair"),
-    (lambda: avg_pool2d(x4, 3, padding=(1, 2, 3)), TypeError, r"padding: expected an int or a pair"),
-    (lambda: max_pool2d_backward(np.zeros((2, 2)), np.zeros((5, 5)), 2), ValueError, r"x\[None, None\]"),
-    (lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2)), x4.astype(np.int16), 2), TypeError, r"x: expected dtype float32 or float64"),
-    (lambda: max_pool2d_backward(np.zeros((1, 2, 3, 3)), x4, 2), ValueError,
-     r"grad_output: expected shape \(1, 2, 2, 2\), got \(1, 2, 3, 3\)"),
-    (lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2), np.float32), x4, 2), TypeError,
-     r"grad_output is float32, x is float64"),
+    (
+        lambda: avg_pool2d(x4, 3, padding=(1, 2, 3)),
+        TypeError,
+        r"padding: expected an int or a pair",
+    ),
+    (
+        lambda: max_pool2d_backward(np.zeros((2, 2)), np.zeros((5, 5)), 2),
+        ValueError,
+        r"x\[None, None\]",
+    ),
+    (
+        lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2)), x4.astype(np.int16), 2),
+        TypeError,
+        r"x: expected dtype float32 or float64",
+    ),
+    (
+        lambda: max_pool2d_backward(np.zeros((1, 2, 3, 3)), x4, 2),
+        ValueError,
+        r"grad_output: expected shape \(1, 2, 2, 2\), got \(1, 2, 3, 3\)",
+    ),
+    (
+        lambda: avg_pool2d_backward(np.zeros((1, 2, 2, 2), np.float32), x4, 2),
+        TypeError,
+        r"grad_output is float32, x is float64",
+    ),
 ]
 
 
@@ -234,7 +263,9 @@ def test_max_pool_rule_on_ties_nans_and_infinities(k, s, p):
     np.testing.assert_array_equal(y, reference.max_pool2d(x, k, s, p))
     g = np.random.default_rng(1).standard_normal(y.shape)
     gx = max_pool2d_backward(g, x, k, s, p)
-    np.testing.assert_allclose(gx, reference.max_pool2d_backward(g, x, k, s, p), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        gx, reference.max_pool2d_backward(g, x, k, s, p), rtol=1e-12, atol=1e-12
+    )
     torch = pytest.importorskip("torch")
     tx = torch.tensor(x, requires_grad=True)
     ty = torch.nn.functional.max_pool2d(tx, k, s, p)
@@ -288,8 +319,12 @@ def test_blocks_of_planes_change_nothing(k, s, p, monkeypatch):
     x = _hard_max_input((2, 4, 9, 8), seed=3)
     g = np.random.default_rng(4).standard_normal(max_pool2d(x, k, s, p).shape)
     np.testing.assert_array_equal(max_pool2d(x, k, s, p), reference.max_pool2d(x, k, s, p))
-    np.testing.assert_allclose(max_pool2d_backward(g, x, k, s, p),
-                               reference.max_pool2d_backward(g, x, k, s, p), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        max_pool2d_backward(g, x, k, s, p),
+        reference.max_pool2d_backward(g, x, k, s, p),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     x = np.nan_to_num(x, nan=0.5, neginf=-2.0)
     assert_close(avg_pool2d(x, k, s, p), reference.avg_pool2d(x, k, s, p))
     assert_close(avg_pool2d_backward(g, x, k, s, p), reference.avg_pool2d_backward(g, x, k, s, p))

@@ -293,7 +293,9 @@ def test_softplus_cut_off_claim_shows_a_real_break_bounded_by_the_drop(rows_with
     top = max(window)
     assert top > CUT_OFF and min(window) <= CUT_OFF  # it straddles the cut-off
     lhs, rhs = softplus_as_pytorch(top), max(softplus_as_pytorch(v) for v in window)
-    assert ce["sigma_of_max_pool"] == lhs and ce["max_pool_of_sigma"] == pytest.approx(rhs, abs=np.spacing(CUT_OFF))
+    assert ce["sigma_of_max_pool"] == lhs and ce["max_pool_of_sigma"] == pytest.approx(
+        rhs, abs=np.spacing(CUT_OFF)
+    )
     gap = rhs - lhs
     assert row["max_abs_error"] == pytest.approx(gap, rel=1e-6)
     # a real break at the 1e-12 relative tolerance of an identity, yet at most the drop
@@ -345,6 +347,7 @@ def test_no_drop_fails_the_cut_off_claim():
     from cnnmath.ops.activations import softplus
 
     # with the cut-off at 40 nothing drops near 20: there is no counterexample to show
-    outcome = results._cut_off_breaks(_softplus_like(lambda x: softplus(x, threshold=40.0)),
-                                      CUT_OFF)()
+    outcome = results._cut_off_breaks(
+        _softplus_like(lambda x: softplus(x, threshold=40.0)), CUT_OFF
+    )()
     assert not outcome.passed and outcome.max_abs_error == 0.0

@@ -52,8 +52,13 @@ class _Links(HTMLParser):
 
 
 def cnnmath_cli(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnmath", *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnmath", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 def test_quick_tour_writes_a_self_contained_report(tmp_path):
@@ -163,7 +168,9 @@ def test_quick_help_and_docstring_match_the_training_it_runs(monkeypatch, capsys
     with pytest.raises(SystemExit):
         main(["tour", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert f"--quick a faster, smaller run: {epochs} training epochs on {images} images" in help_text
+    assert (
+        f"--quick a faster, smaller run: {epochs} training epochs on {images} images" in help_text
+    )
     assert "one training epoch" not in help_text
     doc = " ".join(tour.build_tour.__doc__.split())
     assert f"{epochs} epochs on {images} of the 1,437 training images" in doc
@@ -181,8 +188,9 @@ def test_unwritable_parent_is_refused_before_any_work(tmp_path, monkeypatch, cap
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(PermissionError) as info:
         tour.build_tour(tmp_path / "new" / "report", quick=True, progress=True)
-    assert str(info.value) == (f"build_tour: out_dir: output directory is not writable: "
-                               f"{tmp_path} (Permission denied)")
+    assert str(info.value) == (
+        f"build_tour: out_dir: output directory is not writable: {tmp_path} (Permission denied)"
+    )
     assert capsys.readouterr().err == ""  # not one step started
     assert list(tmp_path.iterdir()) == []  # "new" was not created either
 
@@ -206,8 +214,9 @@ def test_tour_into_proc_is_a_one_line_error(tmp_path, out):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert re.fullmatch(r"cnnmath tour: error: .*output directory is not writable: /proc \(.*\)",
-                        lines[0]), lines[0]
+    assert re.fullmatch(
+        r"cnnmath tour: error: .*output directory is not writable: /proc \(.*\)", lines[0]
+    ), lines[0]
     assert "building" not in lines[0]
 
 

@@ -98,9 +98,12 @@ def test_random_shift_moves_each_image_by_its_own_offset(max_shift):
     assert out.shape == x.shape and out.dtype == x.dtype
     offsets = set()
     for beta in range(x.shape[0]):
-        matches = [(dy, dx) for dy in range(-max_shift, max_shift + 1)
-                   for dx in range(-max_shift, max_shift + 1)
-                   if np.array_equal(out[beta], shifted(x[beta], dy, dx))]
+        matches = [
+            (dy, dx)
+            for dy in range(-max_shift, max_shift + 1)
+            for dx in range(-max_shift, max_shift + 1)
+            if np.array_equal(out[beta], shifted(x[beta], dy, dx))
+        ]
         assert len(matches) == 1, f"image {beta}: no single shift explains the output"
         offsets.add(matches[0])
     assert len(offsets) == (2 * max_shift + 1) ** 2  # every offset drawn at least once
@@ -111,24 +114,48 @@ def test_random_shift_moves_each_image_by_its_own_offset(max_shift):
 _X = np.zeros((2, 1, 4, 4))
 _RNG = np.random.default_rng(0)
 SHIFT_ERRORS = [
-    (np.zeros((4, 4)), _RNG, 1, ValueError,
-     r"random_shift: x: expected a 4-D array \(B, C, H, W\), got 2-D with shape \(4, 4\)"),
+    (
+        np.zeros((4, 4)),
+        _RNG,
+        1,
+        ValueError,
+        r"random_shift: x: expected a 4-D array \(B, C, H, W\), got 2-D with shape \(4, 4\)",
+    ),
     (np.zeros((1, 4, 4)), _RNG, 1, ValueError, r"got 3-D .*add the batch axis with x\[None\]"),
-    (np.zeros((2, 1, 4, 4), np.int64), _RNG, 1, TypeError,
-     r"random_shift: x: expected dtype float32 or float64, got int64"),
+    (
+        np.zeros((2, 1, 4, 4), np.int64),
+        _RNG,
+        1,
+        TypeError,
+        r"random_shift: x: expected dtype float32 or float64, got int64",
+    ),
     ([[[[0.0]]]], _RNG, 1, TypeError, r"random_shift: x: expected a numpy.ndarray"),
-    (_X, 0, 1, TypeError,
-     r"random_shift: rng: expected a numpy.random.Generator, got int 0; .*default_rng"),
-    (_X, np.random.RandomState(0), 1, TypeError, r"rng: expected a numpy.random.Generator, got "
-     r"RandomState"),
+    (
+        _X,
+        0,
+        1,
+        TypeError,
+        r"random_shift: rng: expected a numpy.random.Generator, got int 0; .*default_rng",
+    ),
+    (
+        _X,
+        np.random.RandomState(0),
+        1,
+        TypeError,
+        r"rng: expected a numpy.random.Generator, got "
+        r"RandomState",
+    ),
     (_X, _RNG, -1, ValueError, r"random_shift: max_shift: expected an int >= 0, got -1"),
     (_X, _RNG, 1.5, TypeError, r"random_shift: max_shift: expected an int >= 0, got float 1.5"),
     (_X, _RNG, True, TypeError, r"random_shift: max_shift: expected an int >= 0"),
 ]
 
 
-@pytest.mark.parametrize(("x", "rng", "max_shift", "error", "pattern"), SHIFT_ERRORS,
-                         ids=[p[:40] for *_, p in SHIFT_ERRORS])
+@pytest.mark.parametrize(
+    ("x", "rng", "max_shift", "error", "pattern"),
+    SHIFT_ERRORS,
+    ids=[p[:40] for *_, p in SHIFT_ERRORS],
+)
 def test_random_shift_bad_input(x, rng, max_shift, error, pattern):
     state = _RNG.bit_generator.state
     with pytest.raises(error, match=pattern):
@@ -179,12 +206,23 @@ def test_lenet_shapes_and_torch_parameter_count():
     assert model(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
     tnn = torch.nn
     tm = tnn.Sequential(
-        tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.Conv2d(16, 32, 3, padding=1),
-        tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(32, 64, 3, padding=1), tnn.ReLU(),
-        tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(256, 64), tnn.ReLU(), tnn.Linear(64, 10))
+        tnn.Conv2d(1, 16, 3, padding=1),
+        tnn.ReLU(),
+        tnn.Conv2d(16, 32, 3, padding=1),
+        tnn.ReLU(),
+        tnn.MaxPool2d(2),
+        tnn.Conv2d(32, 64, 3, padding=1),
+        tnn.ReLU(),
+        tnn.MaxPool2d(2),
+        tnn.Flatten(),
+        tnn.Linear(256, 64),
+        tnn.ReLU(),
+        tnn.Linear(64, 10),
+    )
     assert model.num_parameters() == sum(p.numel() for p in tm.parameters())
-    assert {k: v.shape for k, v in model.state_dict().items()} == \
-        {k: tuple(v.shape) for k, v in tm.state_dict().items()}
+    assert {k: v.shape for k, v in model.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in tm.state_dict().items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,12 +232,28 @@ def test_lenet_shapes_and_torch_parameter_count():
 def test_fit_learns_a_small_subset(digits, capsys):
     X, y, Xt, yt = digits
     model = small_model(0)
-    history = fit(model, optim.Adam(model.parameters(), lr=5e-3), (X, y), epochs=8,
-                  batch_size=32, seed=0, val_data=(Xt, yt), progress=False, threads=1)
+    history = fit(
+        model,
+        optim.Adam(model.parameters(), lr=5e-3),
+        (X, y),
+        epochs=8,
+        batch_size=32,
+        seed=0,
+        val_data=(Xt, yt),
+        progress=False,
+        threads=1,
+    )
     assert capsys.readouterr().out == ""  # progress=False is silent
     assert isinstance(history, History) and [r["epoch"] for r in history] == list(range(1, 9))
-    assert set(history[0]) == {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy",
-                               "lr", "seconds"}
+    assert set(history[0]) == {
+        "epoch",
+        "loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "seconds",
+    }
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     # the recorded held-out accuracy is that of the final weights, and it is well above chance
     assert history[-1]["val_accuracy"] == evaluate(model, Xt, yt)
@@ -212,8 +266,17 @@ def test_fit_is_deterministic_and_seed_dependent(digits):
 
     def run(seed):
         model = small_model(0)
-        h = fit(model, optim.Adam(model.parameters(), lr=5e-3), (X[:100], y[:100]), epochs=2,
-                batch_size=16, seed=seed, augment=random_shift, progress=False, threads=1)
+        h = fit(
+            model,
+            optim.Adam(model.parameters(), lr=5e-3),
+            (X[:100], y[:100]),
+            epochs=2,
+            batch_size=16,
+            seed=seed,
+            augment=random_shift,
+            progress=False,
+            threads=1,
+        )
         return model.state_dict(), no_seconds(h)
 
     (wa, ha), (wb, hb), (wc, _) = run(3), run(3), run(4)
@@ -225,8 +288,16 @@ def test_fit_is_deterministic_and_seed_dependent(digits):
 def test_fit_prints_epoch_lines(digits, capsys):
     X, y, Xt, yt = digits
     model = small_model(0)
-    fit(model, optim.SGD(model.parameters(), lr=0.05), (X[:40], y[:40]), epochs=2,
-        batch_size=20, val_data=(Xt[:20], yt[:20]), progress=True, threads=1)
+    fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X[:40], y[:40]),
+        epochs=2,
+        batch_size=20,
+        val_data=(Xt[:20], yt[:20]),
+        progress=True,
+        threads=1,
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("epoch 1/2  loss ") and "held-out" in lines[0]
@@ -248,8 +319,15 @@ def test_missing_tqdm_is_said_once_when_progress_was_asked(digits, capsys, monke
     X, y, _, _ = digits
     for _ in range(2):  # two runs, two epochs each: the note comes once
         model = small_model(0)
-        fit(model, optim.SGD(model.parameters(), lr=0.05), (X[:40], y[:40]), epochs=2,
-            batch_size=20, progress=True, threads=1)
+        fit(
+            model,
+            optim.SGD(model.parameters(), lr=0.05),
+            (X[:40], y[:40]),
+            epochs=2,
+            batch_size=20,
+            progress=True,
+            threads=1,
+        )
     captured = capsys.readouterr()
     notes = [line for line in captured.err.splitlines() if "tqdm" in line]
     assert len(notes) == 1 and 'pip install "cnnmath[progress]"' in notes[0], captured.err
@@ -260,8 +338,15 @@ def test_missing_tqdm_is_not_mentioned_without_progress(digits, capsys, monkeypa
     _without_tqdm(monkeypatch)
     X, y, _, _ = digits
     model = small_model(0)
-    fit(model, optim.SGD(model.parameters(), lr=0.05), (X[:40], y[:40]), epochs=1,
-        batch_size=20, progress=False, threads=1)
+    fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X[:40], y[:40]),
+        epochs=1,
+        batch_size=20,
+        progress=False,
+        threads=1,
+    )
     assert capsys.readouterr() == ("", "")
 
 
@@ -270,8 +355,9 @@ def test_lr_schedule_is_applied_per_epoch(digits):
     model = small_model(0)
     opt = optim.SGD(model.parameters(), lr=1.0)
     schedule = cosine_schedule(0.04, 3)
-    history = fit(model, opt, (X[:32], y[:32]), epochs=3, batch_size=32, lr_schedule=schedule,
-                  progress=False)
+    history = fit(
+        model, opt, (X[:32], y[:32]), epochs=3, batch_size=32, lr_schedule=schedule, progress=False
+    )
     assert [r["lr"] for r in history] == pytest.approx([schedule(e) for e in range(3)])
     assert opt.lr == pytest.approx(schedule(2))
 
@@ -284,8 +370,13 @@ def dropout_model(seed=0):
     """A model holding its own generator (Dropout), to check that its state is resumed too."""
     rng = np.random.default_rng(seed)
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Dropout(0.3, rng=np.random.default_rng(seed + 100)), nn.Linear(64, 10, rng=rng))
+        nn.Conv2d(1, 4, 3, padding=1, rng=rng),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.3, rng=np.random.default_rng(seed + 100)),
+        nn.Linear(64, 10, rng=rng),
+    )
 
 
 class Interrupt(Exception):
@@ -306,9 +397,15 @@ def interrupting_shift(after_calls):
 
 
 def run_settings(X, y):
-    return {"train_data": (X, y), "epochs": 3, "batch_size": 16, "seed": 5,
-            "loss": functools.partial(smoothed_cross_entropy, smoothing=0.1),
-            "lr_schedule": cosine_schedule(0.01, 3), "progress": False}
+    return {
+        "train_data": (X, y),
+        "epochs": 3,
+        "batch_size": 16,
+        "seed": 5,
+        "loss": functools.partial(smoothed_cross_entropy, smoothing=0.1),
+        "lr_schedule": cosine_schedule(0.01, 3),
+        "progress": False,
+    }
 
 
 @pytest.mark.parametrize("make_model", [small_model, dropout_model])
@@ -323,15 +420,21 @@ def test_resume_after_interruption_gives_identical_weights(digits, tmp_path, mak
     ckpt = tmp_path / "run.ckpt"
     first = make_model()
     with pytest.raises(Interrupt):  # dies in the middle of epoch 3 (after 2·6 + 3 batches)
-        fit(first, optim.Adam(first.parameters()), augment=interrupting_shift(15),
-            checkpoint=ckpt, **settings)
+        fit(
+            first,
+            optim.Adam(first.parameters()),
+            augment=interrupting_shift(15),
+            checkpoint=ckpt,
+            **settings,
+        )
     tensors, meta = weights.read(ckpt)
     assert json.loads(meta["epoch"]) == 2 and len(json.loads(meta["history"])) == 2
 
     resumed = make_model(seed=9)  # other initial weights: all must come from the checkpoint
     resumed_opt = optim.Adam(resumed.parameters())
-    history = fit(resumed, resumed_opt, augment=random_shift, checkpoint=ckpt, resume=ckpt,
-                  **settings)
+    history = fit(
+        resumed, resumed_opt, augment=random_shift, checkpoint=ckpt, resume=ckpt, **settings
+    )
     for key, value in whole.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
     whole_state, resumed_state = whole_opt.state_dict(), resumed_opt.state_dict()
@@ -346,11 +449,25 @@ def test_resume_of_finished_run_trains_nothing(digits, tmp_path):
     X, y = digits[0][:32], digits[1][:32]
     ckpt = tmp_path / "c.ckpt"
     model = small_model()
-    fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=1, batch_size=16,
-        checkpoint=ckpt, progress=False)
+    fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.01),
+        (X, y),
+        epochs=1,
+        batch_size=16,
+        checkpoint=ckpt,
+        progress=False,
+    )
     again = small_model(4)
-    history = fit(again, optim.SGD(again.parameters(), lr=0.01), (X, y), epochs=1,
-                  batch_size=16, resume=ckpt, progress=False)
+    history = fit(
+        again,
+        optim.SGD(again.parameters(), lr=0.01),
+        (X, y),
+        epochs=1,
+        batch_size=16,
+        resume=ckpt,
+        progress=False,
+    )
     assert len(history) == 1
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(again.state_dict()[k], v)
@@ -369,11 +486,21 @@ def test_resume_refuses_a_different_run(digits, tmp_path, change, pattern):
     X, y = digits[0][:32], digits[1][:32]
     ckpt = tmp_path / "c.ckpt"
     model = small_model()
-    fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=2, batch_size=16,
-        checkpoint=ckpt, progress=False)
+    fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.01),
+        (X, y),
+        epochs=2,
+        batch_size=16,
+        checkpoint=ckpt,
+        progress=False,
+    )
     other = small_model()
-    opt = (optim.Adam(other.parameters()) if change.get("optimizer") == "Adam"
-           else optim.SGD(other.parameters(), lr=0.01))
+    opt = (
+        optim.Adam(other.parameters())
+        if change.get("optimizer") == "Adam"
+        else optim.SGD(other.parameters(), lr=0.01)
+    )
     kwargs = {"epochs": 3, "batch_size": 16, "seed": 0, **change}
     kwargs.pop("optimizer", None)
     with pytest.raises(ValueError, match=pattern):
@@ -386,28 +513,50 @@ def test_resume_from_a_weights_file_or_a_corrupt_file(digits, tmp_path):
     plain = tmp_path / "w.safetensors"
     weights.save(model, plain)
     with pytest.raises(ValueError, match="not a cnnmath training checkpoint"):
-        fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=1, resume=plain,
-            progress=False)
+        fit(
+            model,
+            optim.SGD(model.parameters(), lr=0.01),
+            (X, y),
+            epochs=1,
+            resume=plain,
+            progress=False,
+        )
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(plain.read_bytes()[:100])
     with pytest.raises(ValueError, match="not a valid safetensors"):
-        fit(model, optim.SGD(model.parameters(), lr=0.01), (X, y), epochs=1, resume=bad,
-            progress=False)
+        fit(
+            model,
+            optim.SGD(model.parameters(), lr=0.01),
+            (X, y),
+            epochs=1,
+            resume=bad,
+            progress=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Divergence and bad input
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
-                            "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 def test_divergence_raises_with_epoch_and_batch(digits):
     X, y = digits[0][:64], digits[1][:64]
     model = small_model()
-    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 1, batch [2-4]/4: the loss "
-                                               r"is (nan|inf).*learning rate 1e\+30"):
-        fit(model, optim.SGD(model.parameters(), lr=1e30), (X, y), epochs=2, batch_size=16,
-            progress=False)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged at epoch 1, batch [2-4]/4: the loss "
+        r"is (nan|inf).*learning rate 1e\+30",
+    ):
+        fit(
+            model,
+            optim.SGD(model.parameters(), lr=1e30),
+            (X, y),
+            epochs=2,
+            batch_size=16,
+            progress=False,
+        )
     assert issubclass(TrainingDiverged, FloatingPointError)
 
 
@@ -419,8 +568,15 @@ def test_nan_loss_from_the_loss_function_raises(digits):
         return float("nan"), np.zeros_like(logits)
 
     with pytest.raises(TrainingDiverged, match="epoch 1, batch 1/2: the loss is nan"):
-        fit(model, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1, batch_size=16,
-            loss=nan_loss, progress=False)
+        fit(
+            model,
+            optim.SGD(model.parameters(), lr=0.1),
+            (X, y),
+            epochs=1,
+            batch_size=16,
+            loss=nan_loss,
+            progress=False,
+        )
 
 
 def _bad(X, y, **change):
@@ -438,11 +594,19 @@ def _bad(X, y, **change):
 @pytest.mark.parametrize(
     "change, error, pattern",
     [
-        ({"nan_at": 7}, ValueError, r"train_data: X has non-finite.*1 example\(s\), the first "
-                                    r"at index 7"),
+        (
+            {"nan_at": 7},
+            ValueError,
+            r"train_data: X has non-finite.*1 example\(s\), the first "
+            r"at index 7",
+        ),
         ({"inf_at": 3}, ValueError, "non-finite.*index 3"),
-        ({"label": (5, 10)}, ValueError, r"train_data: expected class indices in \[0, 9\] for "
-                                         r"a model with K = 10 outputs, got y\[5\] = 10"),
+        (
+            {"label": (5, 10)},
+            ValueError,
+            r"train_data: expected class indices in \[0, 9\] for "
+            r"a model with K = 10 outputs, got y\[5\] = 10",
+        ),
         ({"label": (2, -1)}, ValueError, r"train_data: expected class indices >= 0.*y\[2\] = -1"),
     ],
 )
@@ -463,10 +627,16 @@ def test_bad_training_data(digits, change, error, pattern):
         ({"train_data": ("X", "y")}, TypeError, r"train_data\[0\] \(X\)"),
         ({"y": np.zeros(32)}, TypeError, "train_data: expected y as an integer array.*float64"),
         ({"y": np.zeros(31, np.int64)}, ValueError, r"expected y of shape \(32,\).*got \(31,\)"),
-        ({"val_data": (np.full((2, 1, 8, 8), np.nan, np.float32), np.zeros(2, np.int64))},
-         ValueError, "val_data: X has non-finite"),
-        ({"val_data": (np.zeros((2, 1, 8, 8), np.float32), np.array([0, 12]))},
-         ValueError, r"val_data: expected class indices in \[0, 9\].*y\[1\] = 12"),
+        (
+            {"val_data": (np.full((2, 1, 8, 8), np.nan, np.float32), np.zeros(2, np.int64))},
+            ValueError,
+            "val_data: X has non-finite",
+        ),
+        (
+            {"val_data": (np.zeros((2, 1, 8, 8), np.float32), np.array([0, 12]))},
+            ValueError,
+            r"val_data: expected class indices in \[0, 9\].*y\[1\] = 12",
+        ),
         ({"epochs": 0}, ValueError, "epochs: expected an int >= 1, got 0"),
         ({"batch_size": 2.5}, TypeError, "batch_size: expected an int"),
         ({"seed": -1}, ValueError, "seed: expected an int >= 0, got -1"),
@@ -479,8 +649,12 @@ def test_bad_training_data(digits, change, error, pattern):
 def test_bad_arguments(digits, kwargs, error, pattern):
     X, y = digits[0][:32], digits[1][:32]
     model = small_model()
-    settings = {"optimizer": optim.SGD(model.parameters(), lr=0.1), "train_data": (X, y),
-                "epochs": 1, "progress": False}
+    settings = {
+        "optimizer": optim.SGD(model.parameters(), lr=0.1),
+        "train_data": (X, y),
+        "epochs": 1,
+        "progress": False,
+    }
     if "y" in kwargs:
         settings["train_data"] = (X, kwargs.pop("y"))
     settings.update(kwargs)
@@ -504,8 +678,7 @@ def test_evaluate_bad_input():
 
 def test_train_digits_quick_run_saves_loadable_weights(tmp_path):
     path = tmp_path / "digits.safetensors"
-    model, history, accuracy = train_digits(epochs=1, seed=0, progress=False, save=path,
-                                            limit=128)
+    model, history, accuracy = train_digits(epochs=1, seed=0, progress=False, save=path, limit=128)
     assert len(history) == 1 and 0.0 <= accuracy <= 1.0
     X_test, y_test = load_digits("test")
     assert accuracy == evaluate(model, X_test, y_test)
@@ -532,19 +705,41 @@ def test_checkpoints_hold_generators_whose_state_has_arrays(bit_generator, tmp_p
     y = rng.integers(0, 3, 24)
 
     def model():
-        return nn.Sequential(nn.Linear(5, 4, rng=0, dtype=np.float64),
-                             nn.Dropout(0.5, rng=np.random.Generator(bit_generator(1))),
-                             nn.Linear(4, 3, rng=1, dtype=np.float64))
+        return nn.Sequential(
+            nn.Linear(5, 4, rng=0, dtype=np.float64),
+            nn.Dropout(0.5, rng=np.random.Generator(bit_generator(1))),
+            nn.Linear(4, 3, rng=1, dtype=np.float64),
+        )
 
     straight = model()
-    train.fit(straight, optim.SGD(straight.parameters(), lr=0.1), (X, y), epochs=2,
-              batch_size=8, progress=False)
+    train.fit(
+        straight,
+        optim.SGD(straight.parameters(), lr=0.1),
+        (X, y),
+        epochs=2,
+        batch_size=8,
+        progress=False,
+    )
     ck = tmp_path / "run.ckpt"
     first = model()
-    train.fit(first, optim.SGD(first.parameters(), lr=0.1), (X, y), epochs=1, batch_size=8,
-              progress=False, checkpoint=ck)
+    train.fit(
+        first,
+        optim.SGD(first.parameters(), lr=0.1),
+        (X, y),
+        epochs=1,
+        batch_size=8,
+        progress=False,
+        checkpoint=ck,
+    )
     resumed = model()
-    train.fit(resumed, optim.SGD(resumed.parameters(), lr=0.1), (X, y), epochs=2,
-              batch_size=8, progress=False, resume=ck)
+    train.fit(
+        resumed,
+        optim.SGD(resumed.parameters(), lr=0.1),
+        (X, y),
+        epochs=2,
+        batch_size=8,
+        progress=False,
+        resume=ck,
+    )
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         np.testing.assert_array_equal(a, b, err_msg=k)

@@ -24,8 +24,12 @@ ACCURACY_LINE = re.compile(r"test accuracy (0\.\d{3}|1\.000)")
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "cnnmath", "train", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnmath", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_quiet_run_prints_exactly_the_accuracy_line():
@@ -38,8 +42,9 @@ def test_quiet_run_prints_exactly_the_accuracy_line():
 
 def test_epoch_lines_then_accuracy(capsys, tmp_path):
     path = tmp_path / "w.safetensors"
-    assert main(["train", "--epochs", "2", "--limit", "64", "--seed", "3",
-                 "--save", str(path)]) == 0
+    assert (
+        main(["train", "--epochs", "2", "--limit", "64", "--seed", "3", "--save", str(path)]) == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("epoch 1/2  loss ") and lines[1].startswith("epoch 2/2  loss ")
     assert lines[-2] == f"weights saved to {path}"
@@ -86,8 +91,7 @@ def test_resume_from_missing_or_corrupt_file_exits_2(tmp_path, capsys, content):
     path = tmp_path / "run.ckpt"
     if content is not None:
         path.write_bytes(content)
-    assert main(["train", "--epochs", "1", "--limit", "32", "--quiet",
-                 "--resume", str(path)]) == 2
+    assert main(["train", "--epochs", "1", "--limit", "32", "--quiet", "--resume", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
 
@@ -123,6 +127,21 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
     # resuming with another --epochs would change the schedule: refused
-    assert main(["train", "--epochs", "4", "--limit", "96", "--seed", "2", "--quiet",
-                 "--resume", str(ckpt)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "4",
+                "--limit",
+                "96",
+                "--seed",
+                "2",
+                "--quiet",
+                "--resume",
+                str(ckpt),
+            ]
+        )
+        == 2
+    )
     assert "run of 3 epochs" in capsys.readouterr().err

@@ -29,10 +29,18 @@ def torch_lenet(torch):
     c1, c2, c3 = CHANNELS
     tnn = torch.nn
     return tnn.Sequential(
-        tnn.Conv2d(1, c1, 3, padding=1), tnn.ReLU(),
-        tnn.Conv2d(c1, c2, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-        tnn.Conv2d(c2, c3, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-        tnn.Flatten(), tnn.Linear(4 * c3, HIDDEN), tnn.ReLU(), tnn.Linear(HIDDEN, 10),
+        tnn.Conv2d(1, c1, 3, padding=1),
+        tnn.ReLU(),
+        tnn.Conv2d(c1, c2, 3, padding=1),
+        tnn.ReLU(),
+        tnn.MaxPool2d(2),
+        tnn.Conv2d(c2, c3, 3, padding=1),
+        tnn.ReLU(),
+        tnn.MaxPool2d(2),
+        tnn.Flatten(),
+        tnn.Linear(4 * c3, HIDDEN),
+        tnn.ReLU(),
+        tnn.Linear(HIDDEN, 10),
     )
 
 
@@ -127,8 +135,11 @@ def test_float64_model_in_torch(tmp_path):
 
 
 def test_state_dict_mapping_can_be_saved(tmp_path):
-    state = {"a": np.arange(6, dtype=np.int32).reshape(2, 3), "b": np.ones((), np.float64),
-             "c": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
+    state = {
+        "a": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "b": np.ones((), np.float64),
+        "c": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    }
     path = tmp_path / "d.safetensors"
     weights.save(state, path)
     back = weights.load_state_dict(path)
@@ -178,8 +189,10 @@ def _mutated_file(tmp_path, mutate):
     [
         (lambda s: s.pop("2.bias"), r"missing key\(s\) \['2.bias'\]"),
         (lambda s: s.update(extra=np.zeros(2, np.float32)), r"unexpected key\(s\) \['extra'\]"),
-        (lambda s: s.update({"0.weight": np.zeros((4, 1, 5, 5), np.float32)}),
-         r"key '0.weight': expected shape \(4, 1, 3, 3\), got \(4, 1, 5, 5\)"),
+        (
+            lambda s: s.update({"0.weight": np.zeros((4, 1, 5, 5), np.float32)}),
+            r"key '0.weight': expected shape \(4, 1, 3, 3\), got \(4, 1, 5, 5\)",
+        ),
     ],
 )
 def test_mismatch_names_key_and_leaves_model_unchanged(tmp_path, mutate, pattern):
@@ -204,8 +217,9 @@ def test_non_strict_load_reports_keys(tmp_path):
     result = weights.load(model, path, strict=False)
     assert result.missing_keys == ["2.bias"] and result.unexpected_keys == ["extra"]
     np.testing.assert_array_equal(model.state_dict()["2.bias"], before)
-    np.testing.assert_array_equal(model.state_dict()["0.weight"],
-                                  small_lenet(7).state_dict()["0.weight"])
+    np.testing.assert_array_equal(
+        model.state_dict()["0.weight"], small_lenet(7).state_dict()["0.weight"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,8 +293,11 @@ def test_overwrite_is_atomic_and_leaves_no_temporary(tmp_path, monkeypatch):
         (lambda p: weights.save(42, p), TypeError, "model_or_state_dict: expected a model"),
         (lambda p: weights.save({"a": [1, 2]}, p), TypeError, "'a': expected a numpy.ndarray"),
         (lambda p: weights.save({1: np.zeros(2)}, p), TypeError, "keys must be str"),
-        (lambda p: weights.save({"a": np.zeros(2)}, p, metadata={"k": 1}), TypeError,
-         "metadata: expected a dict of str to str"),
+        (
+            lambda p: weights.save({"a": np.zeros(2)}, p, metadata={"k": 1}),
+            TypeError,
+            "metadata: expected a dict of str to str",
+        ),
         (lambda p: weights.load(object(), p), TypeError, "model: expected a model"),
     ],
 )

@@ -47,8 +47,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Bi
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     except OSError as exc:
         raise UnwritableDirectory(
-            f"output directory is not writable: {directory} "
-            f"({exc.strerror or type(exc).__name__})"
+            f"output directory is not writable: {directory} ({exc.strerror or type(exc).__name__})"
         ) from None
     try:
         with os.fdopen(fd, "wb") as handle:

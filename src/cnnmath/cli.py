@@ -76,7 +76,7 @@ def _parser_of(
     sub = getattr(args, "_parser", None)
     if sub is None or args.command not in words:
         return parser
-    after = words[words.index(args.command) + 1:]
+    after = words[words.index(args.command) + 1 :]
     return sub if all(word in after for word in unknown) else parser
 
 
@@ -110,8 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError as exc:
         if os.environ.get(DEBUG_VARIABLE):
             raise
-        print(f"cnnmath {args.command}: error: not enough memory for this input and these "
-              f"options ({exc or 'allocation failed'})", file=sys.stderr)
+        print(
+            f"cnnmath {args.command}: error: not enough memory for this input and these "
+            f"options ({exc or 'allocation failed'})",
+            file=sys.stderr,
+        )
         return 2
     except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         if os.environ.get(DEBUG_VARIABLE):

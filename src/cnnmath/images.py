@@ -194,8 +194,9 @@ def load_image(
                 "(expected PNG, JPEG, TIFF, BMP, ...)"
             ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ValueError(f"load_image: '{path}' refused as a possible decompression bomb: "
-                             f"{exc}") from None
+            raise ValueError(
+                f"load_image: '{path}' refused as a possible decompression bomb: {exc}"
+            ) from None
         with im:
             width, height = im.size
             if limit is not None and width * height > limit:
@@ -225,8 +226,9 @@ def load_image(
                 x, mode, converted = _to_array(upright, bits)
                 converted = "; ".join(note for note in (turned, converted) if note)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise ValueError(f"load_image: '{path}' refused as a possible decompression "
-                                 f"bomb: {exc}") from None
+                raise ValueError(
+                    f"load_image: '{path}' refused as a possible decompression bomb: {exc}"
+                ) from None
             except (OSError, SyntaxError, EOFError) as exc:
                 raise ValueError(f"load_image: '{path}' could not be decoded: {exc}") from None
     info = ImageInfo(
@@ -332,12 +334,20 @@ def save_image(
     writable: DIR", naming the directory, not the temporary file). Returns the path written.
     """
     check_float_array("x", x, func="save_image")
-    check_ndim("x", x, (3,), func="save_image", layout="(C, H, W)",
-               hint="for one gray image add the channel axis with x[None]" if x.ndim == 2 else "")
+    check_ndim(
+        "x",
+        x,
+        (3,),
+        func="save_image",
+        layout="(C, H, W)",
+        hint="for one gray image add the channel axis with x[None]" if x.ndim == 2 else "",
+    )
     C = x.shape[0]
     if C not in _MODE_OF_CHANNELS:
-        raise ValueError(f"save_image: x: expected 1, 2, 3 or 4 channels (L, LA, RGB, RGBA), "
-                         f"got {C} (shape {x.shape})")
+        raise ValueError(
+            f"save_image: x: expected 1, 2, 3 or 4 channels (L, LA, RGB, RGBA), "
+            f"got {C} (shape {x.shape})"
+        )
     if bit_depth not in (8, 16):
         raise ValueError(f"save_image: bit_depth: expected 8 or 16, got {bit_depth!r}")
     path = Path(os.path.realpath(path))  # through a symlink to its target, as open() writes

@@ -145,9 +145,14 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     """
     func = "softmax_cross_entropy"
     check_float_array("logits", logits, func=func)
-    check_ndim("logits", logits, (2,), func=func, layout="(B, K)",
-               hint="for one example use logits[None] and labels[None]" if logits.ndim == 1
-               else "")
+    check_ndim(
+        "logits",
+        logits,
+        (2,),
+        func=func,
+        layout="(B, K)",
+        hint="for one example use logits[None] and labels[None]" if logits.ndim == 1 else "",
+    )
     if logits.shape[0] == 0 or logits.shape[1] == 0:
         raise ValueError(f"{func}: logits: expected B >= 1 and K >= 1, got shape {logits.shape}")
     y = _check_labels(labels, logits, func=func)

@@ -141,8 +141,9 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: np.dtype
-             ) -> np.ndarray:
+def _uniform(
+    rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
     """U(−bound, bound) samples, drawn in float64 and rounded to ``dtype``."""
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
@@ -151,10 +152,7 @@ def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dty
 # Module
 
 
-
-def key_mismatch(
-    expected: Iterable[str], given: Iterable[str]
-) -> tuple[list[str], list[str], str]:
+def key_mismatch(expected: Iterable[str], given: Iterable[str]) -> tuple[list[str], list[str], str]:
     """Compare a model's parameter names with a state_dict's: (missing, unexpected, words).
 
     ``missing`` are expected keys not given, ``unexpected`` given keys not expected (each in
@@ -168,6 +166,7 @@ def key_mismatch(
     parts = [f"missing key(s) {missing}"] * bool(missing)
     parts += [f"unexpected key(s) {unexpected}"] * bool(unexpected)
     return missing, unexpected, " and ".join(parts)
+
 
 class Module:
     """Base class: a differentiable map with optional parameters and sub-modules.
@@ -206,8 +205,7 @@ class Module:
             )
         return values
 
-    def _check_grad_output(self, grad_output: Any, shape: tuple[int, ...], dtype: np.dtype
-                           ) -> None:
+    def _check_grad_output(self, grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
         func = f"{type(self).__name__}.backward"
         check_float_array("grad_output", grad_output, func=func)
         if grad_output.shape != shape or grad_output.dtype != dtype:
@@ -309,8 +307,9 @@ class Module:
         """{name: copy of parameter data} with PyTorch's names and shapes."""
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True
-                        ) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
         """Copy ``state_dict``'s arrays into the parameters (in place).
 
         Every value must have its parameter's shape and dtype (no silent casts: convert with
@@ -465,8 +464,10 @@ class Conv2d(Module):
     def extra_repr(self) -> str:
         """``in, out, kernel_size=(f1, f2), stride=(s1, s2)``, then padding, dilation and
         ``bias=False`` only when not the default: as ``torch.nn.Conv2d`` prints them."""
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={_pair_repr(self.kernel_size)}"
-             f", stride={_pair_repr(self.stride)}")
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={_pair_repr(self.kernel_size)}"
+            f", stride={_pair_repr(self.stride)}"
+        )
         if isinstance(self.padding, str):
             s += f", padding={self.padding}"
         elif self.padding != (0, 0):
@@ -546,8 +547,10 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         """``in_features=n, out_features=m, bias=True|False``, as ``torch.nn.Linear`` prints."""
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,12 +576,14 @@ class _Pool2d(Module):
         func = type(self).__name__
         self.kernel_size = _pool_arg("kernel_size", kernel_size, minimum=1, func=func)
         self.stride = (
-            self.kernel_size if stride is None
+            self.kernel_size
+            if stride is None
             else _pool_arg("stride", stride, minimum=1, func=func)
         )
         self.padding = _pool_arg("padding", padding, minimum=0, func=func)
-        k, p = int_pair("kernel_size", kernel_size, minimum=1, func=func), int_pair(
-            "padding", padding, minimum=0, func=func
+        k, p = (
+            int_pair("kernel_size", kernel_size, minimum=1, func=func),
+            int_pair("padding", padding, minimum=0, func=func),
         )
         if p[0] > k[0] // 2 or p[1] > k[1] // 2:
             raise ValueError(
@@ -616,8 +621,10 @@ class MaxPool2d(_Pool2d):
     def extra_repr(self) -> str:
         """``kernel_size, stride, padding`` and the fixed ``dilation=1, ceil_mode=False``, as
         ``torch.nn.MaxPool2d`` prints them."""
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                "dilation=1, ceil_mode=False")
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            "dilation=1, ceil_mode=False"
+        )
 
 
 class AvgPool2d(_Pool2d):
@@ -676,7 +683,7 @@ class Flatten(Module):
                 f"end_dim={self.end_dim}, got shape {x.shape}"
             )
         shape = x.shape
-        y = x.reshape(*shape[:start], -1, *shape[end + 1:]) if x.ndim else x.reshape(1)
+        y = x.reshape(*shape[:start], -1, *shape[end + 1 :]) if x.ndim else x.reshape(1)
         self._cache_shape = shape
         return y
 
@@ -707,8 +714,9 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
         super().__init__()
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.floating,
-                                                                   np.integer)):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(
+            p, (int, float, np.floating, np.integer)
+        ):
             raise TypeError(f"Dropout: p: expected a probability in [0, 1], got {p!r}")
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"Dropout: p: expected a probability in [0, 1], got {p!r}")
@@ -836,8 +844,9 @@ class GELU(_Activation):
 
 
 def _real_arg(cls: str, name: str, value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                       np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"{cls}: {name}: expected a real number, got {value!r}")
     number = float(value)
     if not np.isfinite(number) or (positive and number <= 0):
@@ -925,8 +934,7 @@ def activation_layer(name: str) -> Module:
         raise TypeError(f"activation_layer: name: expected a str, got {name!r}")
     if name not in ACTIVATION_LAYERS:
         raise ValueError(
-            f"activation_layer: name: expected one of {', '.join(ACTIVATION_LAYERS)}, got "
-            f"{name!r}"
+            f"activation_layer: name: expected one of {', '.join(ACTIVATION_LAYERS)}, got {name!r}"
         )
     return ACTIVATION_LAYERS[name]()
 
@@ -1006,4 +1014,3 @@ class Sequential(Module):
         for layer in reversed(self._layers):
             grad = layer.backward(grad)
         return grad
-

@@ -38,11 +38,19 @@ from .nn import Parameter
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
 
 
-def _real(owner: str, name: str, value: Any, *, low: float = 0.0, high: float | None = None,
-          high_open: bool = False) -> float:
+def _real(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    high_open: bool = False,
+) -> float:
     """A finite real in [low, high] (or [low, high) with ``high_open``) as a Python float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                       np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"{owner}: {name}: expected a real number, got {value!r}")
     number = float(value)
     ok = math.isfinite(number) and number >= low
@@ -78,8 +86,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise TypeError(
-                    f"{owner}: params[{i}]: expected a cnnmath.nn.Parameter, got "
-                    f"{type(p).__name__}"
+                    f"{owner}: params[{i}]: expected a cnnmath.nn.Parameter, got {type(p).__name__}"
                 )
             if id(p) in seen:
                 raise ValueError(f"{owner}: params[{i}]: the same Parameter appears twice")
@@ -146,8 +153,9 @@ class Optimizer:
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"{owner}: state_dict: expected a mapping, got "
-                            f"{type(state_dict).__name__}")
+            raise TypeError(
+                f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
+            )
         hyper_names = list(self.hyperparameters())
         for key in ("step", *hyper_names):
             if key not in state_dict:
@@ -220,16 +228,26 @@ class SGD(Optimizer):
         dampening: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self._configure(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-                        dampening=dampening)
+        self._configure(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            dampening=dampening,
+        )
 
     _flags = ("nesterov",)
 
     def hyperparameters(self) -> dict[str, float | bool]:
         """{"lr", "momentum", "weight_decay", "nesterov", "dampening"}: the constructor's
         settings as Python numbers (as the names of ``torch.optim.SGD``)."""
-        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "nesterov": self.nesterov, "dampening": self.dampening}
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "nesterov": self.nesterov,
+            "dampening": self.dampening,
+        }
 
     def _configure(self, **settings: Any) -> None:
         owner = "SGD"
@@ -263,8 +281,10 @@ class SGD(Optimizer):
         p.data -= self.lr * d_p
 
     def __repr__(self) -> str:
-        return (f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}, "
-                f"nesterov={self.nesterov}, dampening={self.dampening})")
+        return (
+            f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}, "
+            f"nesterov={self.nesterov}, dampening={self.dampening})"
+        )
 
 
 class Adam(Optimizer):
@@ -298,8 +318,13 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict[str, float | bool]:
         """{"lr", "beta1", "beta2", "eps", "weight_decay"}: the constructor's settings, betas
         split in two, as Python numbers."""
-        return {"lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
-                "weight_decay": self.weight_decay}
+        return {
+            "lr": self.lr,
+            "beta1": self.betas[0],
+            "beta2": self.betas[1],
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
 
     def _configure(self, **settings: Any) -> None:
         owner = type(self).__name__
@@ -335,8 +360,10 @@ class Adam(Optimizer):
         p.data -= step_size * m / denom  # as torch.addcdiv: (value·m)/denom
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay})")
+        return (
+            f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay})"
+        )
 
 
 class AdamW(Adam):

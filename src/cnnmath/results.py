@@ -323,8 +323,10 @@ def _max_pool_commutes(activation: Activation) -> Callable[..., ClaimOutcome]:
         domain = f"inputs in [{lo:.3g}, {hi:.3g}]"
         threshold = _cut_off(activation)
         if threshold is not None:  # the claim's domain: the computed σ drops across it
-            domain += (f", below {activation.name}'s cut-off at {threshold:g} (across it "
-                       "the next claim applies)")
+            domain += (
+                f", below {activation.name}'s cut-off at {threshold:g} (across it "
+                "the next claim applies)"
+            )
         return ClaimOutcome(
             outcome.max_abs_error, outcome.passed, None, f"{outcome.detail}; {domain}"
         )
@@ -362,8 +364,10 @@ def _offset(x: float, t: float) -> str:
 
 def _cut_off_claim(activation: Activation, threshold: float) -> str:
     drop = math.log1p(math.exp(-threshold))
-    return (f"{activation.name}'s cut-off at {threshold:g} (PyTorch's) does not commute "
-            f"exactly: gap ≤ {_short(drop)}")
+    return (
+        f"{activation.name}'s cut-off at {threshold:g} (PyTorch's) does not commute "
+        f"exactly: gap ≤ {_short(drop)}"
+    )
 
 
 def _cut_off_breaks(activation: Activation, threshold: float) -> Callable[..., ClaimOutcome]:
@@ -373,11 +377,13 @@ def _cut_off_breaks(activation: Activation, threshold: float) -> Callable[..., C
         drop = math.log1p(math.exp(-t))  # σ's fall at t
         ulp = float(np.spacing(t))  # the distance from t to the next float
         bound = drop + ulp  # σ(b) − a for b ≤ t < a, rounding included
-        grid = np.concatenate([
-            t + ulp * np.arange(-64, 65),  # the 129 floats around t, t itself among them
-            t + np.linspace(-1e-8, 1e-8, 2001),
-            np.linspace(t - 1.0, t + 1.0, 2001),
-        ])
+        grid = np.concatenate(
+            [
+                t + ulp * np.arange(-64, 65),  # the 129 floats around t, t itself among them
+                t + np.linspace(-1e-8, 1e-8, 2001),
+                np.linspace(t - 1.0, t + 1.0, 2001),
+            ]
+        )
         a, b = _dip_search(sigma, None, grid)  # the largest σ(b) − σ(a), b < a
         window = np.array([[[[a, b], [b, b]]]])  # one 2×2 window: its maximum is a
         lhs = _float(sigma(max_pool2d(window, 2)))  # σ(max N) = σ(a) = a

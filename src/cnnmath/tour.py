@@ -151,8 +151,12 @@ def _gradient_section(photo: np.ndarray, folder: Path) -> Section:
         "padding supplies X = 0, so there Y = −X. Against the differences written with "
         f"array slicing, the convolution's largest error is {_fmt(max(err1, err2))}."
     )
-    return Section("result-1", "Result 1 — the image gradient as a convolution", paragraph,
-                   [(name, "the photograph and its two gradient channels Y1 and Y2")])
+    return Section(
+        "result-1",
+        "Result 1 — the image gradient as a convolution",
+        paragraph,
+        [(name, "the photograph and its two gradient channels Y1 and Y2")],
+    )
 
 
 def _grayscale_section(photo: np.ndarray, folder: Path) -> Section:
@@ -188,8 +192,12 @@ def _grayscale_section(photo: np.ndarray, folder: Path) -> Section:
         "Y′, not linear-light luminance. Against the weighted sum written directly, the "
         f"convolution's largest error is {_fmt(err)}."
     )
-    return Section("result-3", "Result 3 — grayscale as a 1×1 convolution", paragraph,
-                   [(name, "BT.601 and BT.709 grayscale of the photograph and their difference")])
+    return Section(
+        "result-3",
+        "Result 3 — grayscale as a 1×1 convolution",
+        paragraph,
+        [(name, "BT.601 and BT.709 grayscale of the photograph and their difference")],
+    )
 
 
 def _pooling_section(photo: np.ndarray, folder: Path) -> Section:
@@ -210,8 +218,9 @@ def _pooling_section(photo: np.ndarray, folder: Path) -> Section:
         ax.imshow(_hwc(y), interpolation="nearest")
         ax.set_title(f"{title}  ({y.shape[2]}×{y.shape[1]})", fontsize=10)
         ax.set_axis_off()
-    shown = axes[2].imshow(difference, cmap="magma", vmin=0.0, vmax=max(err, 1e-16),
-                           interpolation="nearest")
+    shown = axes[2].imshow(
+        difference, cmap="magma", vmin=0.0, vmax=max(err, 1e-16), interpolation="nearest"
+    )
     axes[2].set_title(f"|difference|, max over channels (largest {err:.1e})", fontsize=10)
     axes[2].set_axis_off()
     fig.colorbar(shown, ax=axes[2], shrink=0.8)
@@ -223,14 +232,19 @@ def _pooling_section(photo: np.ndarray, folder: Path) -> Section:
         f"exactly k×k average pooling. Here k = {k} on the colour photograph: the "
         "convolution (left) and <code>avg_pool2d</code> (middle) agree to rounding; the "
         f"right panel maps their difference, at most {err:.1e}"
-        + (" — here none at all: both sum the same numbers in the same order."
-           if err == 0 else
-           ", a few units in the last place of float64 (the two add the same numbers in "
-           "different orders).")
+        + (
+            " — here none at all: both sum the same numbers in the same order."
+            if err == 0
+            else ", a few units in the last place of float64 (the two add the same numbers in "
+            "different orders)."
+        )
     )
-    return Section("result-2", "Result 2 — average pooling as a strided convolution",
-                   paragraph,
-                   [(name, "average pooling by convolution, by avg_pool2d, and their difference")])
+    return Section(
+        "result-2",
+        "Result 2 — average pooling as a strided convolution",
+        paragraph,
+        [(name, "average pooling by convolution, by avg_pool2d, and their difference")],
+    )
 
 
 def _counterexample_html(counterexample: dict) -> str:
@@ -270,28 +284,34 @@ def _activation_section(rows: list[dict], folder: Path, on_photo: bool) -> Secti
     by_claim = {row["claim"]: row for row in rows if row["result"] == 4}
     table_rows = []
     for act in ACTIVATIONS.values():
-        claim = (f"max pooling commutes with {act.name}" if act.non_decreasing
-                 else f"max pooling does not commute with {act.name}")
+        claim = (
+            f"max pooling commutes with {act.name}"
+            if act.non_decreasing
+            else f"max pooling does not commute with {act.name}"
+        )
         row = by_claim.get(claim)
         if row is None:
             continue
         measured = ("difference " if act.non_decreasing else "gap ") + _fmt(row["max_abs_error"])
-        table_rows.append([
-            f"<code>{html.escape(act.name)}</code>",
-            html.escape(act.formula),
-            "yes" if act.non_decreasing else "no",
-            "commutes" if act.non_decreasing else "does not commute",
-            measured,
-            _verdict(row["passed"]),
-        ])
+        table_rows.append(
+            [
+                f"<code>{html.escape(act.name)}</code>",
+                html.escape(act.formula),
+                "yes" if act.non_decreasing else "no",
+                "commutes" if act.non_decreasing else "does not commute",
+                measured,
+                _verdict(row["passed"]),
+            ]
+        )
     examples = [
-        row for row in rows
-        if row["result"] == 4 and "counterexample" in row
+        row
+        for row in rows
+        if row["result"] == 4
+        and "counterexample" in row
         and row["claim"].startswith("max pooling does not commute")
     ]
     extra = _table(
-        ["σ", "formula", "non-decreasing", "σ(maxpool X) vs maxpool(σ X)", "measured",
-         "verdict"],
+        ["σ", "formula", "non-decreasing", "σ(maxpool X) vs maxpool(σ X)", "measured", "verdict"],
         table_rows,
     )
     if examples:
@@ -299,8 +319,7 @@ def _activation_section(rows: list[dict], folder: Path, on_photo: bool) -> Secti
             f"<li>{_counterexample_html(row['counterexample'])}</li>" for row in examples
         )
         extra += (
-            '<p class="small">Counterexamples found (one 2×2 window each):</p>'
-            f"<ul>{items}</ul>"
+            f'<p class="small">Counterexamples found (one 2×2 window each):</p><ul>{items}</ul>'
         )
 
     fig = _figure(9.0, 4.2)
@@ -320,12 +339,16 @@ def _activation_section(rows: list[dict], folder: Path, on_photo: bool) -> Secti
     ax.set_ylim(-1.2, 2.5)
     ax.set_xlabel("x")
     ax.set_ylabel("σ(x)")
-    ax.set_title("non-decreasing (solid) and non-monotone (dashed) activations; dots: dips",
-                 fontsize=10)
+    ax.set_title(
+        "non-decreasing (solid) and non-monotone (dashed) activations; dots: dips", fontsize=10
+    )
     ax.legend(ncols=2, fontsize=9)
     name = _save(fig, folder, "result4-activations.png")
-    identities = [r["max_abs_error"] for r in rows if r["result"] == 4
-                  and r["claim"].startswith("max pooling commutes with")]
+    identities = [
+        r["max_abs_error"]
+        for r in rows
+        if r["result"] == 4 and r["claim"].startswith("max pooling commutes with")
+    ]
     if identities and all(e == 0 for e in identities):
         agreement = "the two sides are exactly equal, bit for bit"
     elif identities and all(e is not None for e in identities):
@@ -335,9 +358,11 @@ def _activation_section(rows: list[dict], folder: Path, on_photo: bool) -> Secti
     gelu = next((r for r in examples if r["counterexample"].get("activation") == "gelu"), None)
     if gelu is not None:
         ce = gelu["counterexample"]
-        window = "[" + ", ".join(
-            "[" + ", ".join(f"{v:.4g}" for v in row) + "]" for row in ce["window"]
-        ) + "]"
+        window = (
+            "["
+            + ", ".join("[" + ", ".join(f"{v:.4g}" for v in row) + "]" for row in ce["window"])
+            + "]"
+        )
         example = (
             f" For GELU, the window {html.escape(window)} has maximum "
             f"{ce['max_pool']:.4f} (GELU's dip), so σ(max N) = {ce['sigma_of_max_pool']:.4f}, "
@@ -358,18 +383,25 @@ def _activation_section(rows: list[dict], folder: Path, on_photo: bool) -> Secti
         "window N, max σ(N) = σ(max N) when σ keeps order, so <code>relu(maxpool(x))</code> "
         "equals <code>maxpool(relu(x))</code> — and the first costs k² times fewer "
         "activations for a k×k window with stride k. Each identity below was checked on "
-        "random tensors" + (" and on the photograph's luma stretched to [−4, 4]" if on_photo
-                            else "") + ", for several windows, strides and −∞ paddings: "
-        + agreement + ". GELU, SiLU and "
+        "random tensors"
+        + (" and on the photograph's luma stretched to [−4, 4]" if on_photo else "")
+        + ", for several windows, strides and −∞ paddings: "
+        + agreement
+        + ". GELU, SiLU and "
         "Mish are not monotone: they dip below zero (the dots) and rise again to the left, "
-        "so a window holding the dip and a value far below it breaks the identity." + example
+        "so a window holding the dip and a value far below it breaks the identity."
+        + example
         + " The rule also fails when pooling pads with zeros and σ(0) ≠ 0, and for average "
         "pooling with any σ that is not affine (Jensen): those claims are in the "
         "verification table below."
     )
-    return Section("result-4", "Result 4 — max pooling commutes with non-decreasing σ",
-                   paragraph, [(name, "activation functions, the non-monotone ones dashed")],
-                   extra)
+    return Section(
+        "result-4",
+        "Result 4 — max pooling commutes with non-decreasing σ",
+        paragraph,
+        [(name, "activation functions, the non-monotone ones dashed")],
+        extra,
+    )
 
 
 #: (epochs, training images or None for all 1,437): the full recipe of ``cnnmath train``
@@ -404,8 +436,13 @@ def _training_section(quick: bool, progress: bool, folder: Path) -> Section:
     ax_loss.set_ylabel("cross-entropy (label smoothing 0.1)")
     ax_loss.legend(fontsize=9)
     ax_loss.set_title("loss", fontsize=10)
-    ax_acc.plot(epochs_axis, [100 * r["val_accuracy"] for r in rows], "o-", color="C2",
-                label="held-out accuracy")
+    ax_acc.plot(
+        epochs_axis,
+        [100 * r["val_accuracy"] for r in rows],
+        "o-",
+        color="C2",
+        label="held-out accuracy",
+    )
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_ylim(0, 100)
@@ -421,15 +458,22 @@ def _training_section(quick: bool, progress: bool, folder: Path) -> Section:
         "learning rate annealed to 0). The curves show the training loss falling and the "
         "accuracy on 360 held-out images rising; at the end it classifies "
         f"<b>{100 * test_accuracy:.1f}%</b> of them right. "
-        + ("This is <code>cnnmath train</code>'s recipe, seed 0; with <code>--save</code> "
-           "that command also writes the weights as safetensors."
-           if epochs == full_epochs and n_train == 1437 else
-           "This is a short run to show the loop working: <code>cnnmath train</code> runs "
-           f"the full recipe ({full_epochs} epochs) and saves the weights as safetensors.")
+        + (
+            "This is <code>cnnmath train</code>'s recipe, seed 0; with <code>--save</code> "
+            "that command also writes the weights as safetensors."
+            if epochs == full_epochs and n_train == 1437
+            else "This is a short run to show the loop working: <code>cnnmath train</code> runs "
+            f"the full recipe ({full_epochs} epochs) and saves the weights as safetensors."
+        )
     )
     extra = f"<details><summary>the model</summary><pre>{html.escape(model_repr)}</pre></details>"
-    return Section("training", "Training the digits CNN", paragraph,
-                   [(name, "training loss and held-out accuracy per epoch")], extra)
+    return Section(
+        "training",
+        "Training the digits CNN",
+        paragraph,
+        [(name, "training loss and held-out accuracy per epoch")],
+        extra,
+    )
 
 
 def _verification_section(rows: list[dict], notes: list[str]) -> Section:
@@ -438,8 +482,9 @@ def _verification_section(rows: list[dict], notes: list[str]) -> Section:
         cell = html.escape(row["claim"])
         if row.get("detail"):
             cell += f'<div class="small">{html.escape(row["detail"])}</div>'
-        table_rows.append([str(row["result"]), cell, _fmt(row["max_abs_error"]),
-                           _verdict(row["passed"])])
+        table_rows.append(
+            [str(row["result"]), cell, _fmt(row["max_abs_error"]), _verdict(row["passed"])]
+        )
         classes.append("" if row["passed"] else "failed")
     passed = sum(row["passed"] for row in rows)
     notes_html = "".join(f'<p class="small">note: {html.escape(n)}</p>' for n in notes)
@@ -509,7 +554,7 @@ def _page(sections: list[Section], seconds: float, quick: bool) -> str:
 of the exercises run on a photograph (Grace Hopper, from matplotlib's sample data), a small
 CNN trained in NumPy alone, and every claim verified.</p>
 <nav><ol>{toc}</ol></nav>
-{''.join(parts)}
+{"".join(parts)}
 <footer>Made by <code>{command}</code> in {seconds:.1f} s with {html.escape(versions)}.
 Conventions as PyTorch's: layout (N, C, H, W), cross-correlation (filters not flipped).
 This page is self-contained: it needs no network.</footer>
@@ -596,8 +641,10 @@ def build_tour(
     try:
         folder = Path(tempfile.mkdtemp(prefix=f".{out.name[:40]}-building-", dir=out.parent))
     except OSError as exc:  # its message would name the temporary folder
-        raise PermissionError(f"out_dir: output directory is not writable: {out.parent} "
-                              f"({exc.strerror or type(exc).__name__})") from None
+        raise PermissionError(
+            f"out_dir: output directory is not writable: {out.parent} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
     try:
         steps = _Progress(6, progress)
         t = steps.begin("loading the photograph; result 1: its gradient")
@@ -635,9 +682,11 @@ def build_tour(
 def _verify(photo: np.ndarray | None, steps: _Progress) -> tuple[list[dict], list[str]]:
     from . import results
 
-    notes = [] if photo is not None else [
-        "quick run: the claims were checked on random tensors only, not on the photograph"
-    ]
+    notes = (
+        []
+        if photo is not None
+        else ["quick run: the claims were checked on random tensors only, not on the photograph"]
+    )
     claims = results.all_claims()
     rows = []
     last = time.perf_counter()
@@ -648,7 +697,10 @@ def _verify(photo: np.ndarray | None, steps: _Progress) -> tuple[list[dict], lis
             last = time.perf_counter()
     failed = [row for row in rows if not row["passed"]]
     if failed:  # said even with progress off: the report shows it too, in red
-        print(f"tour: warning: {len(failed)} claim(s) FAILED: "
-              + "; ".join(r["claim"] for r in failed), file=sys.stderr, flush=True)
+        print(
+            f"tour: warning: {len(failed)} claim(s) FAILED: "
+            + "; ".join(r["claim"] for r in failed),
+            file=sys.stderr,
+            flush=True,
+        )
     return rows, notes
-

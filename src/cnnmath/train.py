@@ -119,8 +119,11 @@ def smoothed_cross_entropy(
     integers in [0, K). Returns (loss as a float, grad like logits).
     """
     func = "smoothed_cross_entropy"
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.floating)) or \
-            not 0.0 <= float(smoothing) <= 1.0:
+    if (
+        isinstance(smoothing, bool)
+        or not isinstance(smoothing, (int, float, np.floating))
+        or not 0.0 <= float(smoothing) <= 1.0
+    ):
         raise ValueError(f"{func}: smoothing: expected a number in [0, 1], got {smoothing!r}")
     loss0, grad0 = losses.softmax_cross_entropy(logits, labels)  # checks logits and labels
     if smoothing == 0:
@@ -151,12 +154,20 @@ def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 1) ->
     """
     func = "random_shift"
     check_float_array("x", x, func=func)
-    check_ndim("x", x, (4,), func=func, layout="(B, C, H, W)",
-               hint="for one image add the batch axis with x[None]" if x.ndim == 3 else "")
+    check_ndim(
+        "x",
+        x,
+        (4,),
+        func=func,
+        layout="(B, C, H, W)",
+        hint="for one image add the batch axis with x[None]" if x.ndim == 3 else "",
+    )
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{func}: rng: expected a numpy.random.Generator, got "
-                        f"{type(rng).__name__} {rng!r}; make one with numpy.random.default_rng("
-                        "seed)")
+        raise TypeError(
+            f"{func}: rng: expected a numpy.random.Generator, got "
+            f"{type(rng).__name__} {rng!r}; make one with numpy.random.default_rng("
+            "seed)"
+        )
     s = positive_int("max_shift", max_shift, func=func, minimum=0)
     B, C, H, W = x.shape
     offsets = rng.integers(-s, s + 1, size=(2, B))
@@ -180,8 +191,12 @@ def cosine_schedule(lr: float, epochs: int, final_lr: float = 0.0) -> Callable[[
     func = "cosine_schedule"
     epochs = positive_int("epochs", epochs, func=func)
     for name, value in (("lr", lr), ("final_lr", final_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or \
-                not math.isfinite(value) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.floating))
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise ValueError(f"{func}: {name}: expected a finite number >= 0, got {value!r}")
 
     def schedule(epoch: int) -> float:
@@ -205,8 +220,11 @@ def _check_data(name: str, data: Any, *, func: str) -> tuple[np.ndarray, np.ndar
             f"{func}: {name}: expected X with a leading batch axis of N >= 1 examples, got "
             f"shape {X.shape}"
         )
-    if not isinstance(y, np.ndarray) or y.dtype == np.bool_ or \
-            not np.issubdtype(y.dtype, np.integer):
+    if (
+        not isinstance(y, np.ndarray)
+        or y.dtype == np.bool_
+        or not np.issubdtype(y.dtype, np.integer)
+    ):
         raise TypeError(
             f"{func}: {name}: expected y as an integer array of class indices, got "
             f"{y.dtype if isinstance(y, np.ndarray) else type(y).__name__}"
@@ -251,8 +269,10 @@ def predict(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> np.ndarra
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        out = [np.argmax(model(X[k : k + batch_size]), axis=1)
-               for k in range(0, X.shape[0], batch_size)]
+        out = [
+            np.argmax(model(X[k : k + batch_size]), axis=1)
+            for k in range(0, X.shape[0], batch_size)
+        ]
     finally:
         model.train(was_training)
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
@@ -267,8 +287,9 @@ def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, batch_size: int = 5
     return float(np.mean(predict(model, X, batch_size) == y))
 
 
-def _validation(model: nn.Module, X: np.ndarray, y: np.ndarray, loss_fn: Callable,
-                batch_size: int = 512) -> tuple[float, float]:
+def _validation(
+    model: nn.Module, X: np.ndarray, y: np.ndarray, loss_fn: Callable, batch_size: int = 512
+) -> tuple[float, float]:
     """(mean loss, accuracy) on held-out data, in evaluation mode."""
     was_training = getattr(model, "training", False)
     model.eval()
@@ -339,9 +360,15 @@ def _restore_generator(rng: np.random.Generator, state: dict, where: str) -> Non
     rng.bit_generator.state = state
 
 
-def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim.Optimizer,
-                     rng: np.random.Generator, epoch: int, run: dict[str, Any],
-                     history: History) -> None:
+def _save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    rng: np.random.Generator,
+    epoch: int,
+    run: dict[str, Any],
+    history: History,
+) -> None:
     tensors = {_MODEL_PREFIX + k: v for k, v in model.state_dict().items()}
     tensors.update({_OPTIMIZER_PREFIX + k: v for k, v in optimizer.state_dict().items()})
     metadata = {
@@ -350,15 +377,21 @@ def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim
         "run": json.dumps(run),
         "optimizer": type(optimizer).__name__,
         "rng": _state_json(rng.bit_generator.state),
-        "model_rngs": _state_json({k: g.bit_generator.state
-                                   for k, g in _generators(model).items()}),
+        "model_rngs": _state_json(
+            {k: g.bit_generator.state for k, g in _generators(model).items()}
+        ),
         "history": history.to_json(),
     }
     weights.save(tensors, path, metadata=metadata)
 
 
-def _load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim.Optimizer,
-                     rng: np.random.Generator, run: dict[str, Any]) -> tuple[int, History]:
+def _load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    rng: np.random.Generator,
+    run: dict[str, Any],
+) -> tuple[int, History]:
     """Restore everything from a checkpoint; return (epochs done, history so far)."""
     name = os.fspath(path)
     tensors, meta = weights.read(path)
@@ -392,16 +425,19 @@ def _load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim
             f"fit: resume: {name} holds generator states for {sorted(model_rngs)}, the model "
             f"has generators at {sorted(own_rngs)}"
         )
-    model_state = {k[len(_MODEL_PREFIX):]: v for k, v in tensors.items()
-                   if k.startswith(_MODEL_PREFIX)}
-    optimizer_state = {k[len(_OPTIMIZER_PREFIX):]: v for k, v in tensors.items()
-                       if k.startswith(_OPTIMIZER_PREFIX)}
+    model_state = {
+        k[len(_MODEL_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_MODEL_PREFIX)
+    }
+    optimizer_state = {
+        k[len(_OPTIMIZER_PREFIX) :]: v
+        for k, v in tensors.items()
+        if k.startswith(_OPTIMIZER_PREFIX)
+    }
     try:
         model.load_state_dict(model_state, strict=True)
         optimizer.load_state_dict(optimizer_state)
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"fit: resume: {name} does not fit this model/optimiser: {exc}") \
-            from exc
+        raise ValueError(f"fit: resume: {name} does not fit this model/optimiser: {exc}") from exc
     _restore_generator(rng, rng_state, f"fit: resume: {name}")
     for key, g in own_rngs.items():
         _restore_generator(g, model_rngs[key], f"fit: resume: {name}: {key}")
@@ -413,8 +449,10 @@ def _load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: optim
 
 
 #: Said once per process on stderr when progress bars were asked for but tqdm is missing.
-_NO_TQDM_NOTE = ('note: progress bars need tqdm, which is not installed: '
-                'pip install "cnnmath[progress]" (training goes on; epoch lines still print)')
+_NO_TQDM_NOTE = (
+    "note: progress bars need tqdm, which is not installed: "
+    'pip install "cnnmath[progress]" (training goes on; epoch lines still print)'
+)
 _told_no_tqdm = False
 
 
@@ -436,8 +474,10 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:
     width = len(str(epochs))
-    line = (f"epoch {record['epoch']:{width}d}/{epochs}  loss {record['loss']:.4f}  "
-            f"train acc {record['train_accuracy']:.4f}")
+    line = (
+        f"epoch {record['epoch']:{width}d}/{epochs}  loss {record['loss']:.4f}  "
+        f"train acc {record['train_accuracy']:.4f}"
+    )
     if record["val_accuracy"] is not None:
         line += f"  held-out loss {record['val_loss']:.4f}  acc {record['val_accuracy']:.4f}"
     return line + f"  lr {record['lr']:.2e}  {record['seconds']:.1f} s"
@@ -511,8 +551,10 @@ def fit(
     """
     func = "fit"
     if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: model: expected a cnnmath.nn.Module (e.g. a Sequential), got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"{func}: model: expected a cnnmath.nn.Module (e.g. a Sequential), got "
+            f"{type(model).__name__}"
+        )
     X, y = _check_data("train_data", train_data, func=func)
     if val_data is not None:
         val_data = _check_data("val_data", val_data, func=func)
@@ -520,23 +562,36 @@ def fit(
     batch_size = positive_int("batch_size", batch_size, func=func)
     seed = positive_int("seed", seed, func=func, minimum=0)
     if not isinstance(optimizer, optim.Optimizer):
-        raise TypeError(f"{func}: optimizer: expected a cnnmath.optim optimiser, got "
-                        f"{type(optimizer).__name__}")
+        raise TypeError(
+            f"{func}: optimizer: expected a cnnmath.optim optimiser, got {type(optimizer).__name__}"
+        )
     for name, value in (("loss", loss), ("augment", augment), ("lr_schedule", lr_schedule)):
         if value is not None and not callable(value):
             raise TypeError(f"{func}: {name}: expected a callable or None, got {value!r}")
     if checkpoint is not None:
         directory = os.path.dirname(os.path.abspath(os.fspath(checkpoint)))
         if not os.path.isdir(directory):
-            raise FileNotFoundError(
-                f"{func}: checkpoint: directory {directory} does not exist"
-            )
+            raise FileNotFoundError(f"{func}: checkpoint: directory {directory} does not exist")
     if threads is not None:
         threads = positive_int("threads", threads, func=func)
     loss_fn = loss if loss is not None else losses.softmax_cross_entropy
     with _blas_threads(threads):
-        return _fit(model, optimizer, X, y, val_data, epochs, batch_size, seed, loss_fn,
-                    augment, lr_schedule, checkpoint, resume, progress)
+        return _fit(
+            model,
+            optimizer,
+            X,
+            y,
+            val_data,
+            epochs,
+            batch_size,
+            seed,
+            loss_fn,
+            augment,
+            lr_schedule,
+            checkpoint,
+            resume,
+            progress,
+        )
 
 
 @contextlib.contextmanager
@@ -553,8 +608,22 @@ def _blas_threads(threads: int | None):
         yield
 
 
-def _fit(model, optimizer, X, y, val_data, epochs, batch_size, seed, loss_fn, augment,
-         lr_schedule, checkpoint, resume, progress) -> History:
+def _fit(
+    model,
+    optimizer,
+    X,
+    y,
+    val_data,
+    epochs,
+    batch_size,
+    seed,
+    loss_fn,
+    augment,
+    lr_schedule,
+    checkpoint,
+    resume,
+    progress,
+) -> History:
     func = "fit"
     if val_data is not None:
         X_val, y_val = val_data
@@ -562,8 +631,13 @@ def _fit(model, optimizer, X, y, val_data, epochs, batch_size, seed, loss_fn, au
     N = X.shape[0]
     n_batches = math.ceil(N / batch_size)
     rng = np.random.default_rng(seed)
-    run = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "n_train": N,
-           "optimizer": type(optimizer).__name__}
+    run = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "n_train": N,
+        "optimizer": type(optimizer).__name__,
+    }
     history = History()
     start = 0
     if resume is not None:
@@ -617,8 +691,7 @@ def _fit(model, optimizer, X, y, val_data, epochs, batch_size, seed, loss_fn, au
             "lr": float(optimizer.lr),
         }
         if val_data is not None:
-            record["val_loss"], record["val_accuracy"] = _validation(model, X_val, y_val,
-                                                                      loss_fn)
+            record["val_loss"], record["val_accuracy"] = _validation(model, X_val, y_val, loss_fn)
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
         if progress:
@@ -760,9 +833,13 @@ def train_digits(
     )
     test_accuracy = evaluate(model, X_test, y_test)
     if save is not None:
-        weights.save(model, save, metadata={
-            "architecture": repr(model),
-            "recipe": json.dumps({**RECIPE, "epochs": epochs, "seed": seed}),
-            "test_accuracy": f"{test_accuracy:.6f}",
-        })
+        weights.save(
+            model,
+            save,
+            metadata={
+                "architecture": repr(model),
+                "recipe": json.dumps({**RECIPE, "epochs": epochs, "seed": seed}),
+                "test_accuracy": f"{test_accuracy:.6f}",
+            },
+        )
     return model, history, test_accuracy

@@ -95,6 +95,7 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     with atomic_output(path, suffix=".tmp") as f:
         f.write(data)
 
+
 def save(
     model_or_state_dict: Any,
     path: str | os.PathLike,
@@ -131,6 +132,7 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
     name = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()
+
     def corrupt(exc: Exception) -> ValueError:
         return ValueError(
             f"{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
@@ -205,8 +207,9 @@ def load(model: Any, path: str | os.PathLike, strict: bool = True) -> Loaded:
                 f"load: {name}: key {key!r}: expected shape {want.shape}, got {value.shape}"
             )
         if value.dtype != want.dtype:
-            if not (np.issubdtype(value.dtype, np.floating)
-                    and np.issubdtype(want.dtype, np.floating)):
+            if not (
+                np.issubdtype(value.dtype, np.floating) and np.issubdtype(want.dtype, np.floating)
+            ):
                 raise TypeError(
                     f"load: {name}: key {key!r}: expected dtype {want.dtype}, got "
                     f"{value.dtype} (only floating-point arrays are cast)"

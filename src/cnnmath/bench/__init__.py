@@ -38,18 +38,35 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m cnnmath.bench",
         description="Time cnnmath's conv2d and pooling (forward + backward) against PyTorch.",
     )
-    p.add_argument("--threads", default="1,all",
-                   help="comma-separated thread counts, 'all' = every core (default: 1,all)")
-    p.add_argument("--repeats", type=int, default=7,
-                   help="timed samples per case; the median is shown (default: 7)")
-    p.add_argument("--quick", action="store_true",
-                   help="3 repeats, a 2048² memory image: a fast look, noisier figures")
-    p.add_argument("--only", default=None,
-                   help="run only the cases whose name contains this text (e.g. ResNet)")
+    p.add_argument(
+        "--threads",
+        default="1,all",
+        help="comma-separated thread counts, 'all' = every core (default: 1,all)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=7,
+        help="timed samples per case; the median is shown (default: 7)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 repeats, a 2048² memory image: a fast look, noisier figures",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        help="run only the cases whose name contains this text (e.g. ResNet)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory section")
     p.add_argument("--no-train", action="store_true", help="skip the training-epoch section")
-    p.add_argument("--memory-size", type=int, default=None,
-                   help="side of the square image for the memory section (default: 8192)")
+    p.add_argument(
+        "--memory-size",
+        type=int,
+        default=None,
+        help="side of the square image for the memory section (default: 8192)",
+    )
     return p
 
 
@@ -91,13 +108,16 @@ BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", 
 
 def _header(torch: Any) -> str:
     present = [f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ]
-    return "\n".join([
-        f"cnnmath bench: Python {platform.python_version()}, NumPy {np.__version__}, "
-        f"PyTorch {torch.__version__ if torch is not None else '(not installed)'}, "
-        f"{os.cpu_count()} cores ({platform.machine()})",
-        blas_line(),
-        "env: " + (", ".join(present) if present else "none of " + " / ".join(BLAS_ENV) + " set"),
-    ])
+    return "\n".join(
+        [
+            f"cnnmath bench: Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"PyTorch {torch.__version__ if torch is not None else '(not installed)'}, "
+            f"{os.cpu_count()} cores ({platform.machine()})",
+            blas_line(),
+            "env: "
+            + (", ".join(present) if present else "none of " + " / ".join(BLAS_ENV) + " set"),
+        ]
+    )
 
 
 def _train_section(threads: int, repeats: int) -> str:
@@ -109,11 +129,14 @@ def _train_section(threads: int, repeats: int) -> str:
         return "training epoch: skipped (cnnmath.bench.train is not there yet)"
     rows = train.run(threads, repeats=repeats)
     width = max([30] + [len(r["name"]) for r in rows])
-    lines = [f"one training epoch, {threads} thread(s)",
-             f"{'case':{width}s} {'cnnmath s':>10s} {'torch s':>9s} {'ratio':>6s}"]
+    lines = [
+        f"one training epoch, {threads} thread(s)",
+        f"{'case':{width}s} {'cnnmath s':>10s} {'torch s':>9s} {'ratio':>6s}",
+    ]
     for r in rows:
-        lines.append(f"{r['name']:{width}s} {r['cnnmath_s']:10.3f} {r['torch_s']:9.3f} "
-                     f"{r['ratio']:6.2f}")
+        lines.append(
+            f"{r['name']:{width}s} {r['cnnmath_s']:10.3f} {r['torch_s']:9.3f} {r['ratio']:6.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -123,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counts = _thread_counts(args.threads)
     except ValueError as error:
-        print(f"--threads: expected counts >= 1 or 'all', got {args.threads!r} ({error})"
-              if "--threads" not in str(error) else error)
+        print(
+            f"--threads: expected counts >= 1 or 'all', got {args.threads!r} ({error})"
+            if "--threads" not in str(error)
+            else error
+        )
         return 2
     if args.repeats < 1:
         print(f"--repeats: expected at least 1, got {args.repeats}")
@@ -136,14 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         import torch
     except ImportError:
         torch = None
-        print("PyTorch is not installed: cnnmath alone is timed (install PyTorch's CPU build "
-              "to compare)")
+        print(
+            "PyTorch is not installed: cnnmath alone is timed (install PyTorch's CPU build "
+            "to compare)"
+        )
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         threadpool_limits = None
-        print("threadpoolctl is not installed: NumPy's BLAS keeps its own thread count, "
-              "so only the first count is run")
+        print(
+            "threadpoolctl is not installed: NumPy's BLAS keeps its own thread count, "
+            "so only the first count is run"
+        )
         counts = counts[:1]
     from . import memory, ops
 
@@ -154,12 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         for n in counts:
             if torch is not None:
                 torch.set_num_threads(n)
-            limits = (threadpool_limits(limits=n, user_api="blas") if threadpool_limits
-                      else contextlib.nullcontext())
+            limits = (
+                threadpool_limits(limits=n, user_api="blas")
+                if threadpool_limits
+                else contextlib.nullcontext()
+            )
             with limits:
                 torch_threads = torch.get_num_threads() if torch is not None else "-"
-                print(f"\n== {n} thread(s): NumPy BLAS {n}, torch.get_num_threads() = "
-                      f"{torch_threads} ==", flush=True)
+                print(
+                    f"\n== {n} thread(s): NumPy BLAS {n}, torch.get_num_threads() = "
+                    f"{torch_threads} ==",
+                    flush=True,
+                )
                 result = ops.run(n, repeats=repeats, only=args.only, torch=torch)
                 print(ops.format_tables(result, n), flush=True)
                 if not args.no_train and args.only is None and threadpool_limits is not None:

@@ -54,8 +54,9 @@ _REPORT = "\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 def peak_mib(library: str, which: str, n: int = 8192, timeout: float = 600) -> float | None:
     """ru_maxrss (MiB) of a fresh process running SNIPPETS[(library, which)]; None on failure."""
     code = _SETUP.format(n=n) + SNIPPETS[(library, which)] + _REPORT
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
+    )
     if done.returncode != 0:
         return None
     return int(done.stdout.strip().splitlines()[-1]) / 1024  # Linux reports KiB
@@ -64,9 +65,11 @@ def peak_mib(library: str, which: str, n: int = 8192, timeout: float = 600) -> f
 def report(n: int = 8192) -> str:
     """The peak-memory table: floor, cnnmath and PyTorch, forward and forward + backward."""
     image = n * n * 4 / 2**20
-    lines = [f"peak memory (ru_maxrss, MiB), conv2d on (1, 1, {n}, {n}) float32 "
-             f"({image:.0f} MiB per image), one 3x3 filter, padding 1; a process each",
-             f"{'':18s} {'floor':>8s} {'cnnmath':>8s} {'torch':>8s}"]
+    lines = [
+        f"peak memory (ru_maxrss, MiB), conv2d on (1, 1, {n}, {n}) float32 "
+        f"({image:.0f} MiB per image), one 3x3 filter, padding 1; a process each",
+        f"{'':18s} {'floor':>8s} {'cnnmath':>8s} {'torch':>8s}",
+    ]
     for which in ("forward", "backward", "forward + backward"):
         cells = []
         for library in ("floor", "cnnmath", "torch"):
@@ -79,6 +82,8 @@ def report(n: int = 8192) -> str:
                 peak = None
             cells.append("failed" if peak is None else f"{peak:.0f}")
         lines.append(f"{which:18s} " + " ".join(f"{c:>8s}" for c in cells))
-    lines.append("(floor: a process holding only the arrays the call must hold: input and "
-                 "output; for the backward the output gradient and grad_x)")
+    lines.append(
+        "(floor: a process holding only the arrays the call must hold: input and "
+        "output; for the backward the output gradient and grad_x)"
+    )
     return "\n".join(lines)

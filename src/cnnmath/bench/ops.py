@@ -90,8 +90,9 @@ def _once(f: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def interleaved(f: Callable[[], Any], g: Callable[[], Any] | None, repeats: int,
-                min_time: float = 0.02) -> tuple[float, float]:
+def interleaved(
+    f: Callable[[], Any], g: Callable[[], Any] | None, repeats: int, min_time: float = 0.02
+) -> tuple[float, float]:
     """Median seconds per call of f and of g, timed alternately (f, g, f, g, ...).
 
     Each sample runs the function enough times in a row to last about ``min_time``
@@ -150,9 +151,14 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
     t_ours, t_theirs = interleaved(ours, theirs, repeats)
     flops = conv_flops(case.shape)
     return {
-        "name": case.name, "shape": case.shape, "cnnmath_s": t_ours, "torch_s": t_theirs,
-        "ratio": t_ours / t_theirs, "target": case.target,
-        "cnnmath_gflops": flops / t_ours / 1e9, "torch_gflops": flops / t_theirs / 1e9,
+        "name": case.name,
+        "shape": case.shape,
+        "cnnmath_s": t_ours,
+        "torch_s": t_theirs,
+        "ratio": t_ours / t_theirs,
+        "target": case.target,
+        "cnnmath_gflops": flops / t_ours / 1e9,
+        "torch_gflops": flops / t_theirs / 1e9,
         "roofline": case.roofline,
         "methods": _plan_text(dispatch_plan((N, C, H, W), (O, C, k, k), s, p)),
     }
@@ -160,8 +166,11 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
 
 def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
     """Time a pooling forward + backward against PyTorch."""
-    f, fb = (max_pool2d, max_pool2d_backward) if case.kind == "max" else (
-        avg_pool2d, avg_pool2d_backward)
+    f, fb = (
+        (max_pool2d, max_pool2d_backward)
+        if case.kind == "max"
+        else (avg_pool2d, avg_pool2d_backward)
+    )
     k, s, p = case.kernel, case.stride, case.padding
     rng = np.random.default_rng(0)
     x = rng.standard_normal(case.x_shape, dtype=np.float32)
@@ -173,8 +182,9 @@ def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
 
     theirs = None
     if torch is not None:
-        tf = (torch.nn.functional.max_pool2d if case.kind == "max"
-              else torch.nn.functional.avg_pool2d)
+        tf = (
+            torch.nn.functional.max_pool2d if case.kind == "max" else torch.nn.functional.avg_pool2d
+        )
         tx, tg = torch.from_numpy(x).requires_grad_(), torch.from_numpy(g)
 
         def theirs() -> None:
@@ -182,12 +192,19 @@ def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
             tf(tx, k, s, p).backward(tg)
 
     t_ours, t_theirs = interleaved(ours, theirs, repeats)
-    return {"name": case.name, "shape": case.x_shape, "cnnmath_s": t_ours, "torch_s": t_theirs,
-            "ratio": t_ours / t_theirs, "target": case.target}
+    return {
+        "name": case.name,
+        "shape": case.x_shape,
+        "cnnmath_s": t_ours,
+        "torch_s": t_theirs,
+        "ratio": t_ours / t_theirs,
+        "target": case.target,
+    }
 
 
-def run(threads: int, repeats: int = 5, only: str | None = None, torch: Any = None
-        ) -> dict[str, Any]:
+def run(
+    threads: int, repeats: int = 5, only: str | None = None, torch: Any = None
+) -> dict[str, Any]:
     """All conv and pool rows at ``threads`` threads (the caller limits both libraries)."""
     want = (lambda name: only.lower() in name.lower()) if only else (lambda name: True)
     return {
@@ -200,10 +217,12 @@ def run(threads: int, repeats: int = 5, only: str | None = None, torch: Any = No
 def format_tables(result: dict[str, Any], threads: int) -> str:
     """The conv and pool tables as text, one row per case, ms and ratios, targets marked."""
     roof = result["sgemm_gflops"]
-    lines = [f"conv2d forward + backward (all three gradients), float32, {threads} thread(s); "
-             f"NumPy sgemm roofline {roof:.1f} GFLOP/s",
-             f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
-             f"{'GF/s':>6s} {'torch':>6s}  methods (forward / grad_x / grad_w)"]
+    lines = [
+        f"conv2d forward + backward (all three gradients), float32, {threads} thread(s); "
+        f"NumPy sgemm roofline {roof:.1f} GFLOP/s",
+        f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
+        f"{'GF/s':>6s} {'torch':>6s}  methods (forward / grad_x / grad_w)",
+    ]
     for r in result["conv"]:
         target = f"{r['target']:.2f}" if threads == 1 else "-"
         marks = []
@@ -218,13 +237,21 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
             f"{r['torch_gflops']:6.1f}  {r['methods']} {mark}".rstrip()
         )
     if result["pool"]:
-        lines += ["", f"pooling forward + backward, float32, {threads} thread(s)",
-                  f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s}"]
+        lines += [
+            "",
+            f"pooling forward + backward, float32, {threads} thread(s)",
+            f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s}",
+        ]
         for r in result["pool"]:
-            mark = (("ok" if r["ratio"] <= r["target"] else "MISS")
-                    if threads == 1 and r["ratio"] == r["ratio"] else "")
+            mark = (
+                ("ok" if r["ratio"] <= r["target"] else "MISS")
+                if threads == 1 and r["ratio"] == r["ratio"]
+                else ""
+            )
             target = f"{r['target']:.2f}" if threads == 1 else "-"
-            row = (f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
-                   f"{r['ratio']:6.2f} {target:>6s} {mark}")
+            row = (
+                f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
+                f"{r['ratio']:6.2f} {target:>6s} {mark}"
+            )
             lines.append(row.rstrip())
     return "\n".join(lines)

@@ -48,9 +48,16 @@ def _torch_model(torch, model):
     layers = []
     for layer in model:
         if isinstance(layer, nn.Conv2d):
-            layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels,
-                                          layer.kernel_size, stride=layer.stride,
-                                          padding=layer.padding, dilation=layer.dilation))
+            layers.append(
+                torch.nn.Conv2d(
+                    layer.in_channels,
+                    layer.out_channels,
+                    layer.kernel_size,
+                    stride=layer.stride,
+                    padding=layer.padding,
+                    dilation=layer.dilation,
+                )
+            )
         elif isinstance(layer, nn.Linear):
             out_features, in_features = layer.weight.shape
             layers.append(torch.nn.Linear(in_features, out_features))
@@ -107,10 +114,12 @@ def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
                 torch.set_num_threads(threads)
                 tmodel = _torch_model(torch, model)
                 toptimizer = torch.optim.Adam(tmodel.parameters(), lr=LR)
-                _torch_epoch(torch, tmodel, toptimizer, X[:BATCH_SIZE], y[:BATCH_SIZE],
-                             np.arange(BATCH_SIZE))  # warm-up
-            _cnnmath_epoch(model, optimizer, X[:BATCH_SIZE], y[:BATCH_SIZE],
-                           np.arange(BATCH_SIZE))  # warm-up
+                _torch_epoch(
+                    torch, tmodel, toptimizer, X[:BATCH_SIZE], y[:BATCH_SIZE], np.arange(BATCH_SIZE)
+                )  # warm-up
+            _cnnmath_epoch(
+                model, optimizer, X[:BATCH_SIZE], y[:BATCH_SIZE], np.arange(BATCH_SIZE)
+            )  # warm-up
             for _ in range(max(1, repeats)):
                 cnnmath_times.append(_cnnmath_epoch(model, optimizer, X, y, order))
                 if torch is not None:
@@ -121,5 +130,11 @@ def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
     cnnmath_s = statistics.median(cnnmath_times)
     torch_s = statistics.median(torch_times) if torch_times else math.nan
     name = f"digits LeNet epoch (N={X.shape[0]}, B={BATCH_SIZE}, Adam)"
-    return [{"name": name, "cnnmath_s": cnnmath_s, "torch_s": torch_s,
-             "ratio": cnnmath_s / torch_s if torch_times else math.nan}]
+    return [
+        {
+            "name": name,
+            "cnnmath_s": cnnmath_s,
+            "torch_s": torch_s,
+            "ratio": cnnmath_s / torch_s if torch_times else math.nan,
+        }
+    ]

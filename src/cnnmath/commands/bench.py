@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # cnnmath.bench, which parses them itself.
     parser.prefix_chars = "\0"
     parser.add_argument(
-        "bench_args", nargs=argparse.REMAINDER, metavar="ARGS",
+        "bench_args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
         help="arguments for the benchmark (see cnnmath bench --help)",
     )
     parser.set_defaults(_bench_parser=parser)
@@ -43,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
             raise  # a dependency of the benchmark is missing: its own message says which
         if forwarded in (["-h"], ["--help"]):  # help still answers, and says what is missing
             args._bench_parser.print_help()
-            print("\n(cnnmath.bench, which runs the benchmarks, is not part of this "
-                  "installation)")
+            print("\n(cnnmath.bench, which runs the benchmarks, is not part of this installation)")
             return 0
         raise CLIError("the benchmarks (cnnmath.bench) are not part of this installation") from None
     return int(bench.main(forwarded) or 0)

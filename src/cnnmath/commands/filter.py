@@ -121,38 +121,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ``check_options``), --scale, --quiet; the epilog documents operators and scales."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     scales = "\n".join(
-        textwrap.fill(f"{name}: {text}", width=88, initial_indent="  ",
-                      subsequent_indent="          ")
+        textwrap.fill(
+            f"{name}: {text}", width=88, initial_indent="  ", subsequent_indent="          "
+        )
         for name, text in SCALES.items()
     )
     parser.epilog = _EPILOG.format(scales=scales)
-    parser.add_argument("operator", metavar="OPERATOR", choices=OPERATORS,
-                        help="one of: " + ", ".join(OPERATORS))
+    parser.add_argument(
+        "operator", metavar="OPERATOR", choices=OPERATORS, help="one of: " + ", ".join(OPERATORS)
+    )
     parser.add_argument("input", metavar="INPUT", help="image file to read")
-    parser.add_argument("-o", "--output", metavar="OUTPUT", required=True,
-                        help="image file to write; its extension picks the format")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        required=True,
+        help="image file to write; its extension picks the format",
+    )
     # Defaults are None here and filled in by check_options, which can then tell an option
     # the user gave from one left at its default.
-    parser.add_argument("--magnitude", action="store_true", default=None,
-                        help="gradient: write sqrt(Y1^2 + Y2^2) instead of Y1 | Y2")
-    parser.add_argument("--weights", default=None, metavar="W",
-                        help="grayscale (and gradient of colour input): bt601 (default), "
-                        "bt709, or three numbers r,g,b")
-    parser.add_argument("--k", type=whole_number(1), default=None,
-                        help="avgpool, maxpool: window and stride (default 2)")
+    parser.add_argument(
+        "--magnitude",
+        action="store_true",
+        default=None,
+        help="gradient: write sqrt(Y1^2 + Y2^2) instead of Y1 | Y2",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="W",
+        help="grayscale (and gradient of colour input): bt601 (default), "
+        "bt709, or three numbers r,g,b",
+    )
+    parser.add_argument(
+        "--k",
+        type=whole_number(1),
+        default=None,
+        help="avgpool, maxpool: window and stride (default 2)",
+    )
     kernel = parser.add_mutually_exclusive_group()
-    kernel.add_argument("--kernel", metavar="ROWS",
-                        help='conv: rows split by ";", values by ",", e.g. '
-                        '--kernel="1,0,-1;2,0,-2;1,0,-1" (use = when it starts with -)')
-    kernel.add_argument("--kernel-file", metavar="K.npy",
-                        help="conv: a 2-D kernel saved with numpy.save")
-    parser.add_argument("--padding", type=_padding, default=None,
-                        help="conv: 'same' (default: output the input's size), 'valid', or "
-                        "zeros added on each side")
-    parser.add_argument("--scale", choices=tuple(SCALES), default="range",
-                        help="how values become pixels (default range; see below)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="print nothing but errors")
+    kernel.add_argument(
+        "--kernel",
+        metavar="ROWS",
+        help='conv: rows split by ";", values by ",", e.g. '
+        '--kernel="1,0,-1;2,0,-2;1,0,-1" (use = when it starts with -)',
+    )
+    kernel.add_argument(
+        "--kernel-file", metavar="K.npy", help="conv: a 2-D kernel saved with numpy.save"
+    )
+    parser.add_argument(
+        "--padding",
+        type=_padding,
+        default=None,
+        help="conv: 'same' (default: output the input's size), 'valid', or "
+        "zeros added on each side",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=tuple(SCALES),
+        default="range",
+        help="how values become pixels (default range; see below)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +200,10 @@ def check_options(args: argparse.Namespace) -> set[str]:
             setattr(args, dest, default)
             continue
         if args.operator not in operators:
-            raise CLIError(f"{option} does not apply to {args.operator} (it is for "
-                           f"{', '.join(operators)}); remove it")
+            raise CLIError(
+                f"{option} does not apply to {args.operator} (it is for "
+                f"{', '.join(operators)}); remove it"
+            )
         given.add(option)
     return given
 
@@ -191,12 +223,14 @@ def parse_kernel(text: str) -> np.ndarray:
         try:
             values.append([float(v) for v in row.replace(" ", "").split(",")])
         except ValueError:
-            raise CLIError(f"--kernel: row {number} {row!r} is not a list of numbers "
-                           "separated by ','") from None
+            raise CLIError(
+                f"--kernel: row {number} {row!r} is not a list of numbers separated by ','"
+            ) from None
     widths = {len(r) for r in values}
     if len(widths) != 1:
-        raise CLIError(f"--kernel: every row needs the same number of values, got "
-                       f"{[len(r) for r in values]}")
+        raise CLIError(
+            f"--kernel: every row needs the same number of values, got {[len(r) for r in values]}"
+        )
     return _check_kernel(np.array(values, dtype=np.float64), "--kernel")
 
 
@@ -209,8 +243,10 @@ def load_kernel(path: str) -> np.ndarray:
     with open(path, "rb") as f:  # np.load would take any other file for a pickle
         magic = f.read(6)
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # PK: an .npz archive
-        raise CLIError(f"--kernel-file: '{path}' is not a .npy file (it does not start with "
-                       "NumPy's magic bytes; save the kernel with numpy.save)")
+        raise CLIError(
+            f"--kernel-file: '{path}' is not a .npy file (it does not start with "
+            "NumPy's magic bytes; save the kernel with numpy.save)"
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle: refused
@@ -219,8 +255,9 @@ def load_kernel(path: str) -> np.ndarray:
         raise CLIError(f"--kernel-file: '{path}' is not a .npy file ({exc})") from None
     if not isinstance(loaded, np.ndarray):
         loaded.close()
-        raise CLIError(f"--kernel-file: expected a .npy file holding one array, got an archive "
-                       f"'{path}'")
+        raise CLIError(
+            f"--kernel-file: expected a .npy file holding one array, got an archive '{path}'"
+        )
     if loaded.dtype.kind not in "iuf":
         raise CLIError(f"--kernel-file: expected real numbers, got dtype {loaded.dtype}")
     return _check_kernel(loaded.astype(np.float64), "--kernel-file")
@@ -236,8 +273,10 @@ def _check_kernel(w: np.ndarray, name: str) -> np.ndarray:
     with np.errstate(over="ignore"):
         total = np.abs(w).sum()
     if not np.isfinite(total):
-        raise CLIError(f"{name}: the kernel's weights overflow when summed (its output range "
-                       "cannot be mapped to pixels); scale it down")
+        raise CLIError(
+            f"{name}: the kernel's weights overflow when summed (its output range "
+            "cannot be mapped to pixels); scale it down"
+        )
     return w
 
 
@@ -253,8 +292,9 @@ def parse_weights(text: str):
     if len(weights) != 3 or not all(math.isfinite(v) for v in weights):
         raise CLIError(f"--weights: expected bt601, bt709 or three numbers r,g,b, got {text!r}")
     if not any(weights):
-        raise CLIError(f"--weights: the weights are all zero: the output would be blank, got "
-                       f"{text!r}")
+        raise CLIError(
+            f"--weights: the weights are all zero: the output would be blank, got {text!r}"
+        )
     if not math.isfinite(sum(abs(v) for v in weights)):
         raise CLIError(f"--weights: the weights overflow when summed, got {text!r}")
     return weights
@@ -290,8 +330,10 @@ def _gray_of(x: np.ndarray, channels, weights, notes: list[str], given: set[str]
     if len(channels) == 4:
         notes.append("alpha channel dropped")
     gray = to_grayscale(x[:3], weights)
-    notes.append(f"colour input converted to grayscale with {_weights_label(weights)} luma "
-                 "weights (result 3: a 1x1 convolution) before taking differences")
+    notes.append(
+        f"colour input converted to grayscale with {_weights_label(weights)} luma "
+        "weights (result 3: a 1x1 convolution) before taking differences"
+    )
     return gray
 
 
@@ -324,8 +366,10 @@ def _check_window(x: np.ndarray, k: int, notes: list[str]) -> None:
     if k > H or k > W:
         raise CLIError(f"--k: the window {k}x{k} is larger than the image ({H}x{W} pixels)")
     if H % k or W % k:
-        notes.append(f"{H % k} row(s) and {W % k} column(s) at the bottom/right dropped "
-                     f"({H}x{W} is not a multiple of k={k})")
+        notes.append(
+            f"{H % k} row(s) and {W % k} column(s) at the bottom/right dropped "
+            f"({H}x{W} is not a multiple of k={k})"
+        )
 
 
 def _avgpool(x, channels, args, notes):
@@ -357,8 +401,9 @@ def _conv(x, channels, args, notes):
     elif args.kernel_file is not None:
         w = load_kernel(args.kernel_file)
     else:
-        raise CLIError("conv needs a kernel: --kernel=\"1,0,-1;2,0,-2;1,0,-1\" or "
-                       "--kernel-file K.npy")
+        raise CLIError(
+            'conv needs a kernel: --kernel="1,0,-1;2,0,-2;1,0,-1" or --kernel-file K.npy'
+        )
     colour = x[:-1] if channels[-1] == "A" else x
     if channels[-1] == "A":
         notes.append("alpha channel dropped")
@@ -437,8 +482,9 @@ def run(args: argparse.Namespace) -> int:
     args.given_options = check_options(args)
     fmt = _check_paths(args.input, args.output)
     if args.operator == "conv" and args.kernel is None and args.kernel_file is None:
-        raise CLIError("conv needs a kernel: --kernel=\"1,0,-1;2,0,-2;1,0,-1\" or "
-                       "--kernel-file K.npy")
+        raise CLIError(
+            'conv needs a kernel: --kernel="1,0,-1;2,0,-2;1,0,-1" or --kernel-file K.npy'
+        )
     if args.operator in ("gradient", "grayscale"):
         parse_weights(args.weights)  # fail before reading the image
     x, info = load_image(args.input)
@@ -457,13 +503,17 @@ def run(args: argparse.Namespace) -> int:
         if len(pixels) == 1 and fmt in SIXTEEN_BIT_FORMATS:
             bit_depth = 16
         else:
-            notes.append(f"16-bit input written with 8 bits: {fmt} holds 16 bits only as "
-                         "PNG or TIFF gray")
+            notes.append(
+                f"16-bit input written with 8 bits: {fmt} holds 16 bits only as PNG or TIFF gray"
+            )
     save_image(pixels, args.output, bit_depth=bit_depth)
     if not args.quiet:
         for note in notes:
             print(f"cnnmath filter: {note}", file=sys.stderr)
         C, H, W = pixels.shape
-        print(f"cnnmath filter: wrote {args.output} ({args.operator}, {W}x{H}, "
-              f"{C} channel(s), {bit_depth}-bit, scale {args.scale})", file=sys.stderr)
+        print(
+            f"cnnmath filter: wrote {args.output} ({args.operator}, {W}x{H}, "
+            f"{C} channel(s), {bit_depth}-bit, scale {args.scale})",
+            file=sys.stderr,
+        )
     return 0

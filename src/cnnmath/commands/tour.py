@@ -33,11 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
     parser.add_argument(
-        "--out", metavar="DIR", default=DEFAULT_DIR,
+        "--out",
+        metavar="DIR",
+        default=DEFAULT_DIR,
         help=f"folder for the report, created if missing (default ./{DEFAULT_DIR})",
     )
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help=f"a faster, smaller run: {quick_epochs} training epochs on {quick_images} "
         f"images (instead of {full_epochs} on all 1,437), claims on random tensors only",
     )

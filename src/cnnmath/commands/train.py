@@ -24,22 +24,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
     from ..train import RECIPE
 
-    parser.add_argument("--epochs", type=whole_number(1), default=RECIPE["epochs"], metavar="N",
-                        help=f"number of epochs (default: {RECIPE['epochs']}); the learning-rate "
-                        "schedule spans them, so resume with the same N")
-    parser.add_argument("--seed", type=whole_number(0), default=0, metavar="S",
-                        help="seed of the initial weights, the shuffling and the augmentation "
-                        "(default: 0); the same seed gives the same numbers")
-    parser.add_argument("--save", metavar="PATH", default=None,
-                        help="write the final weights to PATH (safetensors with PyTorch's "
-                        "state_dict names)")
-    parser.add_argument("--checkpoint", metavar="PATH", default=None,
-                        help="write a checkpoint (weights, optimiser, epoch, RNG state) to PATH "
-                        "after every epoch (default with --resume: the resumed file)")
-    parser.add_argument("--resume", metavar="PATH", default=None,
-                        help="continue from a checkpoint written by --checkpoint")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress bar or per-epoch lines, only the final line")
+    parser.add_argument(
+        "--epochs",
+        type=whole_number(1),
+        default=RECIPE["epochs"],
+        metavar="N",
+        help=f"number of epochs (default: {RECIPE['epochs']}); the learning-rate "
+        "schedule spans them, so resume with the same N",
+    )
+    parser.add_argument(
+        "--seed",
+        type=whole_number(0),
+        default=0,
+        metavar="S",
+        help="seed of the initial weights, the shuffling and the augmentation "
+        "(default: 0); the same seed gives the same numbers",
+    )
+    parser.add_argument(
+        "--save",
+        metavar="PATH",
+        default=None,
+        help="write the final weights to PATH (safetensors with PyTorch's state_dict names)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        default=None,
+        help="write a checkpoint (weights, optimiser, epoch, RNG state) to PATH "
+        "after every epoch (default with --resume: the resumed file)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="PATH",
+        default=None,
+        help="continue from a checkpoint written by --checkpoint",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar or per-epoch lines, only the final line",
+    )
     # for quick runs in tests: train on the first N training images only
     parser.add_argument("--limit", type=whole_number(1), default=None, help=argparse.SUPPRESS)
 

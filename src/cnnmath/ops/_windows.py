@@ -24,8 +24,14 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
-def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair,
-            batch_last: bool = False) -> np.ndarray:
+def windows(
+    xp: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    dilation: Pair,
+    out_hw: Pair,
+    batch_last: bool = False,
+) -> np.ndarray:
     """A read-only view W[..., i, j, a, c] = xp[..., s_h i + d_h a, s_w j + d_w c].
 
     Shape ``xp.shape[:-2] + (H_out, W_out, f1, f2)``; no data is copied. With
@@ -50,8 +56,7 @@ def batch_last(xp: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(xp.transpose(1, 2, 3, 0))
 
 
-def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False
-                ) -> np.ndarray:
+def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False) -> np.ndarray:
     """Rows start[0] .. start[0]+length[0]-1 (likewise columns) of g's last two axes, zero
     outside g; starts may be negative. A view when the range lies inside g, else a copy —
     laid out in memory as (C, H, W, B) if ``batch_last`` (g being (B, C, H, W)), so that a
@@ -147,5 +152,8 @@ def phase_shifts(kernel: Pair, stride: Pair, width: int) -> list[tuple[int, int,
     """(t = a·k2 + e, phase, offset) of each tap: on ``split_padded``'s layout, tap (a, e)
     of wide output n reads X[phase, n + offset] (rows of the phase are ``width`` long)."""
     (k1, k2), (sh, sw) = kernel, stride
-    return [(a * k2 + e, (a % sh) * sw + e % sw, (a // sh) * width + e // sw)
-            for a in range(k1) for e in range(k2)]
+    return [
+        (a * k2 + e, (a % sh) * sw + e % sw, (a // sh) * width + e // sw)
+        for a in range(k1)
+        for e in range(k2)
+    ]

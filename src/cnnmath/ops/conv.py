@@ -61,8 +61,9 @@ _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
 _TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise method's accumulator rows
 
 
-def _valid_size(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
-                dilation: Pair) -> Pair:
+def _valid_size(
+    xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair, dilation: Pair
+) -> Pair:
     return (
         output_size(xp_shape[2], w_shape[2], stride[0], 0, 0, dilation[0]),
         output_size(xp_shape[3], w_shape[3], stride[1], 0, 0, dilation[1]),
@@ -83,8 +84,11 @@ def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     y = np.empty((B, O, Ho, Wo), dtype=xp.dtype)
     if C * f1 * f2 == 1:  # one term: nothing to accumulate, one multiplication
-        np.multiply(xp[:, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
-                    w[:, 0, 0, 0, None, None], out=y)
+        np.multiply(
+            xp[:, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
+            w[:, 0, 0, 0, None, None],
+            out=y,
+        )
         return y
     rows = max(1, min(Ho, _TAPS_CHUNK_BYTES // (B * O * Wo * xp.itemsize)))
     tmp = np.empty((B, O, rows, Wo), dtype=xp.dtype)
@@ -175,8 +179,7 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     return y
 
 
-def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
-                         ) -> np.ndarray:
+def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
     """im2col on a batch-last copy of the input: cols[(c,a,e), (i,j,b)], then y = W · cols.
 
     The copy into columns runs along the innermost axis of the view; in NCHW that is one
@@ -196,8 +199,11 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     # rows per chunk: within the cache budget, but at least _MIN_COLUMNS columns when the
     # budget allows it (a filter gradient has only W_out·B per row: a thin product)
     per_row = K * Wo * B * xp.itemsize
-    rows = max(1, _chunk_bytes(O) // per_row, min(-(-_MIN_COLUMNS // (Wo * B)),
-                                                   _CHUNK_BYTES * 4 // per_row))
+    rows = max(
+        1,
+        _chunk_bytes(O) // per_row,
+        min(-(-_MIN_COLUMNS // (Wo * B)), _CHUNK_BYTES * 4 // per_row),
+    )
     rows = min(Ho, rows)
     buffer = np.empty(K * rows * Wo * B, dtype=xp.dtype)
     for i0 in range(0, Ho, rows):
@@ -228,8 +234,11 @@ def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pa
     Hq, Wq = P.shape[-2:]
     image = Hq * Wq
     X = np.ascontiguousarray(P.transpose(2, 3, 1, 0, 4, 5)).reshape(sh * sw, C, B * image)
-    shifts = [((dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
-              for a in range(f1) for e in range(f2)]
+    shifts = [
+        ((dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
+        for a in range(f1)
+        for e in range(f2)
+    ]
     w_taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(f1 * f2, O, C)
     last = (B - 1) * image + (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((O, B * image), dtype=xp.dtype)
@@ -277,8 +286,11 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             blocks = [(c0, min(C, c0 + channels), 0, f1) for c0 in range(0, C, channels)]
         else:
             filter_rows = max(1, _CHUNK_BYTES // (Ho * Wo * f2 * xp.itemsize))
-            blocks = [(c, c + 1, a0, min(f1, a0 + filter_rows)) for c in range(C)
-                      for a0 in range(0, f1, filter_rows)]
+            blocks = [
+                (c, c + 1, a0, min(f1, a0 + filter_rows))
+                for c in range(C)
+                for a0 in range(0, f1, filter_rows)
+            ]
     out = np.empty((B * Ho * Wo, O), dtype=xp.dtype)
     term = np.empty((images * Ho * Wo, O), dtype=xp.dtype) if len(blocks) > 1 else None
     for b0 in range(0, B, images):
@@ -297,8 +309,9 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     return np.ascontiguousarray(out.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2))
 
 
-def _correlate_per_output(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
-                          ) -> np.ndarray:
+def _correlate_per_output(
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+) -> np.ndarray:
     """One matrix product per output position: y[:, :, i, j] = X_ij · W_flatᵀ.
 
     Split the input into its d_h·d_w dilation phases and flatten each image's channels and
@@ -332,8 +345,13 @@ def _correlate_per_output(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation:
     return np.ascontiguousarray(out.transpose(2, 3, 0, 1))
 
 
-def _correlate_scatter(x: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair,
-                       window: tuple[Pair, Pair] | None = None) -> np.ndarray:
+def _correlate_scatter(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
     """Input-stationary: Z = W_all · X over the pixels that hold data, then y = Σ_(a,e) Z_ae
     added at the outputs whose window reads each pixel through tap (a, e).
 
@@ -414,8 +432,13 @@ METHODS = {
 _WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
 
 
-def select_method(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
-                  dilation: Pair, data_hw: Pair | None = None) -> str:
+def select_method(
+    xp_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    data_hw: Pair | None = None,
+) -> str:
     """The method `_correlate` uses for these shapes. First match wins; each rule is what
     the benchmark (``python -m cnnmath.bench``, one thread, OpenBLAS) measured fastest:
 
@@ -465,7 +488,11 @@ def select_method(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: P
 
 
 def _correlate(
-    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair, method: str | None = None,
+    xp: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    method: str | None = None,
     window: tuple[Pair, Pair] | None = None,
 ) -> np.ndarray:
     """Valid cross-correlation of an already padded batch xp (B, C, H, W) with w (O, C, f1, f2).
@@ -481,8 +508,9 @@ def _correlate(
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
         return METHODS[name](xp, w, stride, dilation)
-    name = method or select_method((*xp.shape[:2], *window[1]), w.shape, stride, dilation,
-                                   _data_size(xp.shape, *window))
+    name = method or select_method(
+        (*xp.shape[:2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
+    )
     if name not in _WINDOWED and not _all_finite(w):
         # The window's zeros are absent terms (outputs that do not exist); a method that
         # multiplies an explicit copy of them would turn 0·inf into NaN.
@@ -495,8 +523,9 @@ def _correlate(
 
 def _data_size(x_shape: tuple[int, ...], start: Pair, length: Pair) -> Pair:
     """The rows and columns of the window (start, length) of x that lie inside x."""
-    return tuple(max(0, min(s + n, size) - max(s, 0))
-                 for s, n, size in zip(start, length, x_shape[-2:]))
+    return tuple(
+        max(0, min(s + n, size) - max(s, 0)) for s, n, size in zip(start, length, x_shape[-2:])
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,8 +541,9 @@ class _Geometry(NamedTuple):
     out_hw: Pair
 
 
-def _geometry(x: Any, weight: Any, stride: Any, padding: Any, dilation: Any, *, func: str
-              ) -> _Geometry:
+def _geometry(
+    x: Any, weight: Any, stride: Any, padding: Any, dilation: Any, *, func: str
+) -> _Geometry:
     check_float_array("x", x, func=func)
     check_float_array("weight", weight, func=func)
     check_same_dtype(func, x=x, weight=weight)
@@ -660,14 +690,26 @@ def _bands(total: int, bytes_per_row: int) -> list[Pair]:
     return [(r0, min(total, r0 + rows)) for r0 in range(0, total, rows)]
 
 
-def _row_bands(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, dilation: Pair,
-                  pads: Pads, out_hw: Pair, itemsize: int) -> list[tuple[Pair, Pair, Pair]]:
+def _row_bands(
+    x_shape: tuple[int, ...],
+    kernel: Pair,
+    stride: Pair,
+    dilation: Pair,
+    pads: Pads,
+    out_hw: Pair,
+    itemsize: int,
+) -> list[tuple[Pair, Pair, Pair]]:
     """Per band of output rows [i0, i1): ((i0, i1), start, length), the (row, column) start
     in x (negative: in the padding) and the size of the part of X̃ the band's windows read,
     as ``crop_or_pad`` takes them."""
     B, C, _, _ = x_shape
     (f1, f2), (sh, sw), (dh, dw), ((pt, _), (pl, _)), (H_out, W_out) = (
-        kernel, stride, dilation, pads, out_hw)
+        kernel,
+        stride,
+        dilation,
+        pads,
+        out_hw,
+    )
     reach_w = sw * (W_out - 1) + dw * (f2 - 1) + 1
     out = []
     for i0, i1 in _bands(H_out, B * C * reach_w * itemsize * sh):
@@ -678,8 +720,15 @@ def _row_bands(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, dilation: P
 
 def _forward(geo: _Geometry, weight: np.ndarray) -> np.ndarray:
     """Y: the correlation of X̃ with w, in bands of output rows (one band for most layers)."""
-    bands = _row_bands(geo.x.shape, weight.shape[2:], geo.stride, geo.dilation, geo.pads,
-                       geo.out_hw, geo.x.itemsize)
+    bands = _row_bands(
+        geo.x.shape,
+        weight.shape[2:],
+        geo.stride,
+        geo.dilation,
+        geo.pads,
+        geo.out_hw,
+        geo.x.itemsize,
+    )
     y = None
     for (i0, i1), start, length in bands:
         part = _correlate(crop_or_pad(geo.x, start, length), weight, geo.stride, geo.dilation)
@@ -696,11 +745,12 @@ def _grad_weight(G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...]) -> np.
     forward's dilation as stride and its stride as dilation; summed over bands of rows."""
     gw = None
     for (i0, i1), start, length in _row_bands(
-            geo.x.shape, w_shape[2:], geo.stride, geo.dilation, geo.pads, geo.out_hw,
-            geo.x.itemsize):
+        geo.x.shape, w_shape[2:], geo.stride, geo.dilation, geo.pads, geo.out_hw, geo.x.itemsize
+    ):
         xb = crop_or_pad(geo.x, start, length)  # X̃'s rows for this band
-        part = _correlate(xb.transpose(1, 0, 2, 3), G[:, :, i0:i1].transpose(1, 0, 2, 3),
-                          geo.dilation, geo.stride)
+        part = _correlate(
+            xb.transpose(1, 0, 2, 3), G[:, :, i0:i1].transpose(1, 0, 2, 3), geo.dilation, geo.stride
+        )
         if gw is None:
             gw = part
         else:
@@ -719,15 +769,23 @@ class _Phase(NamedTuple):
     def g_window(self) -> tuple[Pair, Pair]:
         """The (start, length) of G the phase's correlation reads, per axis (zero outside G)."""
         h, w = self.h, self.w
-        return ((-h.t_last, -w.t_last),
-                (h.count + (h.n_taps - 1) * h.dilation, w.count + (w.n_taps - 1) * w.dilation))
+        return (
+            (-h.t_last, -w.t_last),
+            (h.count + (h.n_taps - 1) * h.dilation, w.count + (w.n_taps - 1) * w.dilation),
+        )
 
 
-def _phases(x_hw: Pair, kernel: Pair, geo_stride: Pair, geo_dilation: Pair, pads: Pads
-            ) -> list[_Phase]:
+def _phases(
+    x_hw: Pair, kernel: Pair, geo_stride: Pair, geo_dilation: Pair, pads: Pads
+) -> list[_Phase]:
     """The stride phases of X that hold input positions (all s_h·s_w of them but for tiny X)."""
     (m, n), (f1, f2), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = (
-        x_hw, kernel, geo_stride, geo_dilation, pads)
+        x_hw,
+        kernel,
+        geo_stride,
+        geo_dilation,
+        pads,
+    )
     out = []
     for rh in range(sh):
         for rw in range(sw):
@@ -752,8 +810,9 @@ def _grad_input(G: np.ndarray, weight: np.ndarray, geo: _Geometry) -> np.ndarray
     (sh, sw) = geo.stride
     w_swapped = weight.transpose(1, 0, 2, 3)  # (C_in, C_out, f1, f2)
     grad_x = None
-    for phase, bands in _input_bands(geo.x.shape, weight.shape, geo.stride, geo.dilation,
-                                     geo.pads, G.itemsize):
+    for phase, bands in _input_bands(
+        geo.x.shape, weight.shape, geo.stride, geo.dilation, geo.pads, G.itemsize
+    ):
         ph, pw = phase.h, phase.w
         if ph.n_taps == 0 or pw.n_taps == 0:
             grad_x = np.zeros((B, C_in, m, n), dtype=G.dtype) if grad_x is None else grad_x
@@ -762,8 +821,7 @@ def _grad_input(G: np.ndarray, weight: np.ndarray, geo: _Geometry) -> np.ndarray
         taps = w_swapped[:, :, ph.first :: ph.step, pw.first :: pw.step]
         sub = np.ascontiguousarray(taps[:, :, ::-1, ::-1])  # reversed: a correlation
         for (q0, q1), start, length in bands:
-            part = _correlate(G, sub, (1, 1), (ph.dilation, pw.dilation),
-                              window=(start, length))
+            part = _correlate(G, sub, (1, 1), (ph.dilation, pw.dilation), window=(start, length))
             if (sh, sw) == (1, 1) and len(bands) == 1:
                 return part
             if grad_x is None:
@@ -774,8 +832,14 @@ def _grad_input(G: np.ndarray, weight: np.ndarray, geo: _Geometry) -> np.ndarray
     return grad_x
 
 
-def _input_bands(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
-                 dilation: Pair, pads: Pads, itemsize: int):
+def _input_bands(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    pads: Pads,
+    itemsize: int,
+):
     """Per stride phase, its bands of rows [q0, q1) with the (start, length) of the window
     of G each band's correlation reads (zero outside G)."""
     B, _, m, n = x_shape
@@ -783,8 +847,10 @@ def _input_bands(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pai
     for phase in _phases((m, n), w_shape[2:], stride, dilation, pads):
         (h0, w0), (_, len_w) = phase.g_window()
         halo = (phase.h.n_taps - 1) * phase.h.dilation if phase.h.n_taps else 0
-        bands = [((q0, q1), (h0 + q0, w0), (q1 - q0 + halo, len_w))
-                 for q0, q1 in _bands(phase.h.count, B * C_out * len_w * itemsize)]
+        bands = [
+            ((q0, q1), (h0 + q0, w0), (q1 - q0 + halo, len_w))
+            for q0, q1 in _bands(phase.h.count, B * C_out * len_w * itemsize)
+        ]
         yield phase, bands
 
 
@@ -812,18 +878,27 @@ def dispatch_plan(
     pads = resolve_padding(padding, (f1, f2), d, s, func=func)
     out_hw = check_output_size((m, n), (f1, f2), s, pads, d, func=func)
     bands = _row_bands(x4, (f1, f2), s, d, pads, out_hw, itemsize)
-    forward = [select_method((B, C_in, *length), tuple(weight_shape), s, d)
-               for _, _, length in bands]
-    grad_weight = [select_method((C_in, B, *length), (C_out, B, i1 - i0, out_hw[1]), d, s)
-                   for (i0, i1), _, length in bands]
+    forward = [
+        select_method((B, C_in, *length), tuple(weight_shape), s, d) for _, _, length in bands
+    ]
+    grad_weight = [
+        select_method((C_in, B, *length), (C_out, B, i1 - i0, out_hw[1]), d, s)
+        for (i0, i1), _, length in bands
+    ]
     grad_input = []
     for phase, bands in _input_bands(x4, tuple(weight_shape), s, d, pads, itemsize):
         if phase.h.n_taps and phase.w.n_taps:
             sub = (C_in, C_out, phase.h.n_taps, phase.w.n_taps)
-            grad_input += [select_method((B, C_out, *length), sub, (1, 1),
-                                         (phase.h.dilation, phase.w.dilation),
-                                         _data_size((B, C_out, *out_hw), start, length))
-                           for _, start, length in bands]
+            grad_input += [
+                select_method(
+                    (B, C_out, *length),
+                    sub,
+                    (1, 1),
+                    (phase.h.dilation, phase.w.dilation),
+                    _data_size((B, C_out, *out_hw), start, length),
+                )
+                for _, start, length in bands
+            ]
     return {
         "forward": forward,
         "grad_input": grad_input,

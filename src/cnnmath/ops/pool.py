@@ -78,9 +78,14 @@ class _Layout:
         self.geo = geo
         B, C, m, n = geo.x.shape
         (k1, k2), (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo) = (
-            geo.kernel, geo.stride, geo.pads, geo.out_hw)
-        self.tiles = ((k1, k2) == (sh, sw) and pt == pb == pl == pr == 0
-                      and m == Ho * k1 and n == Wo * k2)
+            geo.kernel,
+            geo.stride,
+            geo.pads,
+            geo.out_hw,
+        )
+        self.tiles = (
+            (k1, k2) == (sh, sw) and pt == pb == pl == pr == 0 and m == Ho * k1 and n == Wo * k2
+        )
         if self.tiles:
             self.grid: tuple[int, ...] = (B, C, Ho, Wo)
             self.size = B * C * Ho * Wo
@@ -93,8 +98,9 @@ class _Layout:
             self.n = (B * C - 1) * self.Hq * self.Wq + (Ho - 1) * self.Wq + Wo
             self.grid = (self.n,)
             self.X = None if fill is None else split_padded(geo.x, geo.stride, geo.pads, fill)
-            self.taps = [(t, (phase, off)) for t, phase, off in
-                         phase_shifts(geo.kernel, geo.stride, self.Wq)]
+            self.taps = [
+                (t, (phase, off)) for t, phase, off in phase_shifts(geo.kernel, geo.stride, self.Wq)
+            ]
 
     def read(self, X: np.ndarray, where: tuple[int, int]) -> np.ndarray:
         """The values one tap reads, one per window (shaped like the output grid)."""
@@ -334,8 +340,7 @@ def avg_pool2d(
                 np.copyto(out, layout.read(layout.X, where))
             else:
                 out += layout.read(layout.X, where)
-        np.multiply(layout.real(total)[0], np.asarray(1 / (k1 * k2), dtype=x.dtype),
-                    out=y[p0:p1])
+        np.multiply(layout.real(total)[0], np.asarray(1 / (k1 * k2), dtype=x.dtype), out=y[p0:p1])
     return _as_batch(y, geo)
 
 
@@ -360,7 +365,6 @@ def avg_pool2d_backward(
     G_planes = G.reshape(1, -1, *geo.out_hw)
     for p0, p1, block in _blocks(geo):
         layout = _Layout(block, None)  # the average's gradient needs no input values
-        share = layout.grad_output(G_planes[:, p0:p1]) * np.asarray(1 / (k1 * k2),
-                                                                    dtype=x.dtype)
+        share = layout.grad_output(G_planes[:, p0:p1]) * np.asarray(1 / (k1 * k2), dtype=x.dtype)
         layout.scatter((share for _ in layout.taps), out=grad_x[None, p0:p1])
     return _as_batch(grad_x, geo)
