@@ -8,6 +8,7 @@ checked the same with ``python -O``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,3 +125,50 @@ def check_shape(name: str, x: np.ndarray, expected: tuple[int, ...], *, func: st
     """Raise ``ValueError`` unless ``x.shape == expected``."""
     if tuple(x.shape) != tuple(expected):
         raise ValueError(f"{func}: {name}: expected shape {tuple(expected)}, got {x.shape}")
+
+
+def real_number(
+    name: str,
+    value: Any,
+    *,
+    func: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number (booleans refused) within the given bounds, as a Python float.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``; ``None`` leaves a side
+    unbounded. A Python float is a weak scalar for NumPy, so float32 arrays stay float32.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{func}: {name}: expected a real number, got {_describe(value)}")
+    number = float(value)
+    ok = math.isfinite(number)
+    if low is not None:
+        ok = ok and (number > low if low_open else number >= low)
+    if high is not None:
+        ok = ok and (number < high if high_open else number <= high)
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        wanted = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+        raise ValueError(f"{func}: {name}: expected {wanted}, got {value!r}")
+    return number
+
+
+def float_dtype(name: str, dtype: Any, *, func: str) -> np.dtype:
+    """``dtype`` as ``numpy.dtype(float32)`` or ``numpy.dtype(float64)``, else ``TypeError``."""
+    try:
+        resolved = np.dtype(dtype)
+    except (TypeError, ValueError):
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise TypeError(f"{func}: {name}: expected numpy.float32 or numpy.float64, got {dtype!r}")
+    return resolved
