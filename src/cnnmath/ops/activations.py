@@ -23,8 +23,8 @@ dip below zero that makes result 4 fail (a window holding that point and one far
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from numbers import Real
 
 import numpy as np
@@ -381,6 +381,8 @@ class Activation:
         σ′ below zero); None otherwise.
     differentiable : False when σ′ is zero almost everywhere and useless for gradients
         (``step``); gradient checks skip these.
+    params : the keyword parameters ``f`` and ``df`` accept, with their defaults
+        (softplus: ``{"beta": 1.0, "threshold": 20.0}``); empty for a parameter-free σ.
 
     Calling the record applies σ: ``ACTIVATIONS["relu"](x)`` is ``relu(x)``.
     """
@@ -392,6 +394,7 @@ class Activation:
     formula: str
     minimum_at: float | None = None
     differentiable: bool = True
+    params: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = "Activation"
@@ -431,11 +434,25 @@ ACTIVATIONS: dict[str, Activation] = {
     for a in (
         Activation("identity", identity, identity_grad, True, "x"),
         Activation("relu", relu, relu_grad, True, "max(x, 0)"),
-        Activation("leaky_relu", leaky_relu, leaky_relu_grad, True, "x if x > 0 else 0.01*x"),
+        Activation(
+            "leaky_relu",
+            leaky_relu,
+            leaky_relu_grad,
+            True,
+            "x if x > 0 else 0.01*x",
+            params={"negative_slope": 0.01},
+        ),
         Activation("sigmoid", sigmoid, sigmoid_grad, True, "1 / (1 + exp(-x))"),
         Activation("tanh", tanh, tanh_grad, True, "tanh(x)"),
-        Activation("softplus", softplus, softplus_grad, True, "log(1 + exp(x)), or x where x > 20"),
-        Activation("elu", elu, elu_grad, True, "x if x > 0 else exp(x) - 1"),
+        Activation(
+            "softplus",
+            softplus,
+            softplus_grad,
+            True,
+            "log(1 + exp(x)), or x where x > 20",
+            params={"beta": 1.0, "threshold": 20.0},
+        ),
+        Activation("elu", elu, elu_grad, True, "x if x > 0 else exp(x) - 1", params={"alpha": 1.0}),
         Activation(
             "gelu",
             gelu,
