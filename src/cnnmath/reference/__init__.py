@@ -1,0 +1,35 @@
+"""Slow loop implementations of the ops, written literally from the index formulas of SPEC.md.
+
+This package is the test oracle, one module per op family (conv, pool, linear, ...). Every
+function here has the name and argument list of the fast op it checks, so a test can fetch the
+oracle by name::
+
+    fast = getattr(cnnmath.ops.conv, "conv2d")
+    slow = getattr(cnnmath.reference, "conv2d")
+
+It imports nothing from the ``cnnmath`` package, only NumPy: output sizes and padding are
+re-derived here in a few plain lines, because an oracle that shares code with what it
+checks shares its bugs. Sums are written as nested Python loops over every index,
+accumulated in float64; results are returned in the input's dtype.
+
+Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrings are
+1-based, the loops are 0-based, so ``s(i-1) + d(a-1) + 1`` (1-based) becomes
+``s*i + d*a`` (0-based). Convolution is cross-correlation: the filter is not flipped.
+
+Speed is not a goal: use tiny shapes.
+"""
+
+from .conv import conv2d, conv2d_backward
+from .linear import linear, linear_backward
+from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+
+__all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "linear",
+    "linear_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
