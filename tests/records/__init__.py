@@ -1,0 +1,7 @@
+"""Every op record, gathered from the family modules (one module per ops module)."""
+
+from importlib import import_module
+
+FAMILIES = ("conv", "pool", "linear")
+
+RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]
