@@ -10,10 +10,12 @@ import importlib
 import inspect
 import os
 import pkgutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import cnnmath
@@ -209,3 +211,97 @@ SCRIPT = Path(sys.executable).parent / "cnnmath"
 def test_console_script():
     proc = subprocess.run([SCRIPT, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == f"cnnmath {cnnmath.__version__}"
+
+
+# -- hostile use (issue 9) ---------------------------------------------------------------------
+
+
+def _without_unbuffered() -> dict[str, str]:
+    # PYTHONUNBUFFERED would write each print at once and hide the failing flush at exit
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["filter", "--help"], ["bench", "--help"]]
+)
+def test_a_closed_stdout_stops_quietly(argv):
+    """Finding 5: stdout's reader gone before the first byte (``| (exec <&-; sleep 3)``)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: every write is EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cnnmath", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=_without_unbuffered(),
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""  # not "Exception ignored ... BrokenPipeError"
+    assert proc.returncode == 1  # Python's advice for SIGPIPE; 120 is a failed flush at exit
+
+
+_SLOW_SAVE = """
+import sys, time
+import PIL.Image
+def slow_save(self, fp, *args, **kwargs):  # half a file, then a long wait
+    fp.write(b"half an image")
+    fp.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+PIL.Image.Image.save = slow_save
+from cnnmath.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, signum):
+    """Finding 9: SIGTERM runs the same clean-up as Ctrl-C: no hidden ``.part`` file left."""
+    Image = pytest.importorskip("PIL.Image")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "in.png")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SAVE, "filter", "grayscale", "in.png", "-o", "out.png"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        assert any(p.name.endswith(".part") for p in tmp_path.iterdir())  # mid-write
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    expected = (143, "terminated") if signum == signal.SIGTERM else (130, "interrupted")
+    assert (proc.returncode, err.strip()) == (expected[0], f"cnnmath filter: {expected[1]}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_sigterm_handler_is_put_back(tmp_path, capsys):
+    from cnnmath.cli import main
+
+    assert main(["filter", "gradient", str(tmp_path / "no.png"), "-o", str(tmp_path / "o")]) == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [
+        (["--repeats", "0"], "argument --repeats: expected a whole number >= 1, got 0"),
+        (["--repeats", "x"], "argument --repeats: expected a whole number >= 1, got 'x'"),
+        (["--threads", "0"], "argument --threads: expected comma-separated counts >= 1"),
+        (["--threads", "1,two"], "got '1,two'"),
+        (["--memory-size", "2"], "argument --memory-size: expected a whole number >= 3, got 2"),
+    ],
+)
+def test_bench_usage_errors_are_one_line_on_stderr(argv, phrase):
+    """Finding 6: errors on stderr (not stdout), one line, status 2, named `cnnmath bench`."""
+    proc = cnnmath_cli("bench", *argv)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnnmath bench: error: "), proc.stderr
+    assert phrase in lines[0] and "python -m" not in lines[0]

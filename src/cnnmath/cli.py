@@ -8,22 +8,28 @@ Errors a user can cause (a missing file, an impossible option) end as one line o
 exit status 2, without a traceback; an unknown option is reported by the subcommand it was
 given to. With the environment variable ``CNNMATH_DEBUG`` set to a non-empty value those
 errors are raised instead, with their traceback (for bug reports).
+
+The error type, ``CLIError``, lives in ``cnnmath.commands._common`` (re-exported here), so the
+subcommands import it without importing this dispatcher, which imports them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from . import __version__, commands
+from .commands._common import CLIError, OneLineParser
 
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+__all__ = ["CLIError", "DEBUG_VARIABLE", "build_parser", "main"]
 
 
 #: Set to a non-empty value, user errors are raised with their traceback instead of one line.
@@ -33,11 +39,6 @@ _EPILOG = f"""\
 Run "cnnmath COMMAND --help" for a command's options. Errors print one line and exit with
 status 2; set {DEBUG_VARIABLE}=1 in the environment to see the full traceback instead.
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _command_modules():
@@ -54,13 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     Each subcommand's namespace carries ``_run`` (its ``run(args)``) and ``_parser`` (its own
     parser, which reports the subcommand's usage errors); errors exit 2 in one line.
     """
-    parser = _Parser(
+    parser = OneLineParser(
         prog="cnnmath",
         description="The mathematics of convolutional networks, executable and verified.",
         epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"cnnmath {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
@@ -80,6 +81,47 @@ def _parser_of(
     return sub if all(word in after for word in unknown) else parser
 
 
+#: The exit status after SIGTERM: 128 + the signal's number, as a shell reports a process it
+#: terminated.
+TERMINATED_STATUS = 128 + int(signal.SIGTERM)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the main thread is, so that ``finally``/``except BaseException``
+    clean-ups (the atomic writers' temporary files) run as they do for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the command runs, SIGTERM raises ``_Terminated`` instead of ending the process
+    on the spot. Only where SIGTERM has its default action and we are the main thread (an
+    application that embeds ``main`` and handles SIGTERM itself keeps its handler)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that the interpreter's last flush at exit
+    (of what the closed pipe refused) succeeds instead of printing "Exception ignored"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cnnmath`` console script; returns the exit status.
 
@@ -87,10 +129,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     command's status; a user error (``CLIError``, ``ValueError``, ``TypeError``, ``OSError``,
     ``ImportError``) prints one line on stderr and returns 2, unless ``CNNMATH_DEBUG`` is set
     to a non-empty value, in which case it is raised with its traceback. Usage errors exit 2
-    through ``SystemExit``; Ctrl-C returns 130. Running out of memory (an impossible size, such
-    as a huge ``--padding``) is one line and 2 as well. When the reader of stdout goes away
-    (``cnnmath verify | head``), the command stops quietly with status 1, as Python advises.
+    through ``SystemExit``; Ctrl-C returns 130, SIGTERM 143 (both after the clean-ups that
+    remove half-written files). Running out of memory (an impossible size, such as a huge
+    ``--padding``) is one line and 2 as well. When the reader of stdout goes away (``cnnmath
+    verify | head``, also during ``--help`` or ``--version``), the command stops quietly with
+    status 1, as Python's documentation of SIGPIPE advises: stdout is flushed here, inside
+    the handler, not at interpreter exit where the error could only be printed.
     """
+    try:
+        try:
+            with _sigterm_raises():
+                status = _dispatch(argv)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except _Terminated:  # before a command started (while the parser was being built)
+        return TERMINATED_STATUS
+    return status
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    """Parse ``argv``, run the command, turn user errors into one line and status 2."""
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(words)
@@ -104,9 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except BrokenPipeError:
-        # stdout's reader closed early: silence the flush at exit, no error message
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        raise  # stdout's reader went away: main stops quietly
     except MemoryError as exc:
         if os.environ.get(DEBUG_VARIABLE):
             raise
@@ -124,3 +184,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"cnnmath {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"cnnmath {args.command}: terminated", file=sys.stderr)
+        return TERMINATED_STATUS

@@ -1,4 +1,4 @@
-"""``python -m cnnmath.bench`` (later ``cnnmath bench``): cnnmath against PyTorch on the CPU.
+"""``cnnmath bench`` (or ``python -m cnnmath.bench``): cnnmath against PyTorch on the CPU.
 
 Prints, for one thread and for all cores (the same count for NumPy's BLAS, through
 threadpoolctl, and for PyTorch, through ``torch.set_num_threads``):
@@ -17,6 +17,9 @@ the thread counts, so figures from different machines can be compared. PyTorch a
 threadpoolctl are used here only (``pip install threadpoolctl`` and PyTorch's CPU build);
 without PyTorch cnnmath is timed alone, without threadpoolctl only at the BLAS library's own
 thread count.
+
+Bad options (``--repeats 0``, ``--threads x``) are one line on stderr naming ``cnnmath bench``
+and exit status 2, as for every other command.
 """
 
 from __future__ import annotations
@@ -30,22 +33,26 @@ from typing import Any
 
 import numpy as np
 
+from ..commands._args import whole_number
+from ..commands._common import OneLineParser
+
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m cnnmath.bench",
+    p = OneLineParser(
+        prog="cnnmath bench",
         description="Time cnnmath's conv2d and pooling (forward + backward) against PyTorch.",
     )
     p.add_argument(
         "--threads",
         default="1,all",
+        type=_thread_counts,
         help="comma-separated thread counts, 'all' = every core (default: 1,all)",
     )
     p.add_argument(
         "--repeats",
-        type=int,
+        type=whole_number(1),
         default=7,
         help="timed samples per case; the median is shown (default: 7)",
     )
@@ -63,21 +70,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="skip the training-epoch section")
     p.add_argument(
         "--memory-size",
-        type=int,
+        type=whole_number(3),
         default=None,
-        help="side of the square image for the memory section (default: 8192)",
+        help="side of the square image for the memory section, at least 3 (the filter is "
+        "3x3; default: 8192)",
     )
     return p
 
 
 def _thread_counts(text: str) -> list[int]:
+    """--threads: "1,all" → [1, cores]; an argparse ``type=``, so a bad list is a usage error."""
     cores = os.cpu_count() or 1
-    counts = []
+    counts: list[int] = []
     for part in text.split(","):
         part = part.strip().lower()
-        n = cores if part == "all" else int(part)
+        try:
+            n = cores if part == "all" else int(part)
+        except ValueError:
+            n = 0
         if n < 1:
-            raise ValueError(f"--threads: expected counts >= 1 or 'all', got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated counts >= 1 or 'all', got {text!r}"
+            )
         if n not in counts:
             counts.append(n)
     return counts
@@ -141,27 +155,14 @@ def _train_section(threads: int, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print its tables; returns the exit status (0, or 2 on bad use)."""
-    args = _parser().parse_args(argv)
+    """Run the benchmark and print its tables; returns 0. A bad option prints one line on
+    stderr ("cnnmath bench: error: argument --repeats: ...") and raises ``SystemExit(2)``."""
+    args = _parser().parse_args(argv)  # bad options: one line on stderr, SystemExit(2)
+    counts = args.threads
+    torch: Any = None
     try:
-        counts = _thread_counts(args.threads)
-    except ValueError as error:
-        print(
-            f"--threads: expected counts >= 1 or 'all', got {args.threads!r} ({error})"
-            if "--threads" not in str(error)
-            else error
-        )
-        return 2
-    if args.repeats < 1:
-        print(f"--repeats: expected at least 1, got {args.repeats}")
-        return 2
-    if args.memory_size is not None and args.memory_size < 3:
-        print(f"--memory-size: expected at least 3 (the filter is 3x3), got {args.memory_size}")
-        return 2
-    try:
-        import torch
+        torch = importlib.import_module("torch")
     except ImportError:
-        torch = None
         print(
             "PyTorch is not installed: cnnmath alone is timed (install PyTorch's CPU build "
             "to compare)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from ..cli import CLIError
+from ._common import CLIError
 
 NAME = "bench"
 HELP = "time cnnmath's ops beside PyTorch's (when installed) on this machine"

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import CLIError
 from ._args import whole_number
+from ._common import CLIError
 
 NAME = "filter"
 HELP = "apply a filter from the results (gradient, grayscale, pooling, any kernel) to an image"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..cli import CLIError
+from ._common import CLIError
 from ._args import whole_number
 
 NAME = "train"
