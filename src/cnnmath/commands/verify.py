@@ -1,9 +1,11 @@
 """``cnnmath verify``: run every claim of results 1–4 and 6 and print the verdicts.
 
-A table — result, claim, largest error, PASS/FAIL — one row per claim as it finishes, then
+A table — id, claim, largest error, PASS/FAIL — one row per claim as it finishes, then
 the counterexamples found for the "does not" claims, what was skipped, and a summary line.
 Exit status 0 when every claim passes, 1 when any fails. ``--json`` prints the rows of
-:func:`cnnmath.results.run_all` as a JSON list instead (notes go to stderr).
+:func:`cnnmath.results.run_all` as a JSON list instead (notes go to stderr). Each row, in
+the table and in the JSON, carries the claim's stable id (``r4.max.commutes.relu``): the
+result is its first word.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     photo, notes = results.load_photo(False if args.no_photo else None)
     claims = results.all_claims()
+    notes += results.notes()
 
     if args.json:
         rows = [results.run_claim(claim, photo) for claim in claims]
@@ -98,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
         return 0 if all(row["passed"] for row in rows) else 1
 
-    width = max(len(c.claim) for c in claims)
-    header = f"{'result':>6}  {'claim':<{width}}  {'largest error':>{_ERROR_WIDTH}}  verdict"
+    id_width = max(len("id"), *(len(c.id) for c in claims))
+    width = max(len("claim"), *(len(c.statement) for c in claims))
+    header = f"{'id':<{id_width}}  {'claim':<{width}}  {'largest error':>{_ERROR_WIDTH}}  verdict"
     print(header)
     print("-" * len(header))
     rows = []
@@ -108,18 +112,18 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
         verdict = "PASS" if row["passed"] else "FAIL"
         print(
-            f"{row['result']:>6}  {row['claim']:<{width}}  "
+            f"{row['id']:<{id_width}}  {row['claim']:<{width}}  "
             f"{_format_error(row['max_abs_error']):>{_ERROR_WIDTH}}  {verdict}",
             flush=True,
         )
         if args.verbose or not row["passed"]:
-            print(f"{'':>6}  {row['detail']}")
+            print(f"{'':<{id_width}}  {row['detail']}")
 
     shown = [row for row in rows if "counterexample" in row]
     if shown:
         print("\nCounterexamples (for a 'does not' claim the error column is the gap shown):")
         for row in shown:
-            print(f"  [{row['result']}] {row['claim']}")
+            print(f"  [{row['id']}] {row['claim']}")
             for line in _counterexample_lines(row["counterexample"]):
                 print(f"      {line}")
     for note in notes:
