@@ -184,7 +184,8 @@ class MLP:
                 f"{func}: expected as many biases as weights, at least one each; got "
                 f"{len(weights)} weights and {len(biases)} biases"
             )
-        A, b = [], []
+        A: list[np.ndarray] = []
+        b: list[np.ndarray] = []
         for l, (A_l, b_l) in enumerate(zip(weights, biases, strict=True)):
             check_float_array(f"weights[{l}]", A_l, func=func)
             check_float_array(f"biases[{l}]", b_l, func=func)
@@ -304,14 +305,21 @@ class MLP:
             )
         return self._jacobians_efficient(x)
 
+    def _forward_kept(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Run the forward pass and return the values it keeps: (y_0..y_L, z_1..z_L)."""
+        self.forward(x)
+        if self.y is None or self.z is None:  # forward always sets both
+            raise RuntimeError("MLP.forward kept no values")
+        return self.y, self.z
+
     def _jacobians_literal(self, x: np.ndarray) -> Jacobians:
         """SPEC.md result 6 line by line, for one example. Dicts keyed by the SPEC's layer
         index l; y_l are columns (n_l × 1), ∂y_L/∂y_l are rows (1 × n_l)."""
-        self.forward(x)
+        ys, zs = self._forward_kept(x)
         L = self.L
         A = {l: self.A[l - 1] for l in range(1, L + 1)}
-        y = {l: self.y[l].reshape(-1, 1) for l in range(L)}  # columns y_0 .. y_{L−1}
-        sigma_prime = {l: self.activation.df(self.z[l - 1]) for l in range(1, L)}
+        y = {l: ys[l].reshape(-1, 1) for l in range(L)}  # columns y_0 .. y_{L−1}
+        sigma_prime = {l: self.activation.df(zs[l - 1]) for l in range(1, L)}
 
         dyL_dy: dict[int, np.ndarray] = {}  # rows ∂y_L/∂y_l
         dyL_dA: dict[int, np.ndarray] = {}
@@ -339,9 +347,8 @@ class MLP:
     def _jacobians_efficient(self, x: np.ndarray) -> Jacobians:
         """The same numbers for a batch x (B, n_0): rows of every array are examples;
         ``v · diag(s)`` becomes ``v * s`` and ``C_l B_l`` the outer product δ_l ⊗ y_{l−1}."""
-        self.forward(x)
+        y, z = self._forward_kept(x)
         L, B = self.L, x.shape[0]
-        y, z = self.y, self.z
         dA: list[np.ndarray] = [np.empty(0)] * L
         db: list[np.ndarray] = [np.empty(0)] * L
         dy: list[np.ndarray] = [np.empty(0)] * L

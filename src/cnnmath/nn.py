@@ -292,7 +292,7 @@ class Module:
                 elif name.startswith("_cache"):
                     setattr(module, name, None)
             if "dtype" in vars(module):
-                module.dtype = dt
+                vars(module)["dtype"] = dt
         return self
 
     def _descendants(self) -> list[Module]:
