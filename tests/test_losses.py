@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from cnnmath.gradcheck import check_gradients
-from cnnmath.losses import log_softmax, mse, softmax, softmax_cross_entropy
+from cnnmath.losses import (
+    cross_entropy,
+    log_softmax,
+    mse,
+    nll_loss,
+    softmax,
+    softmax_cross_entropy,
+)
 from helpers import rel_error
 
 TOL = {np.float64: 1e-12, np.float32: 1e-6}
@@ -168,5 +175,219 @@ ERROR_INPUTS = [
 
 @pytest.mark.parametrize("call, exc, pattern", ERROR_INPUTS)
 def test_bad_input(call, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        call()
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy and nll_loss: every option against torch.nn.functional, and finite differences
+
+W4 = np.array([0.3, 1.7, 0.9, 2.2])
+
+
+def _ce_case(name):
+    """(logits, target, kwargs) for one variant: float64 masters, seeded."""
+    rng = np.random.default_rng(sum(map(ord, name)))
+    z = rng.standard_normal
+    if name == "default":
+        return z((5, 4)), rng.integers(0, 4, 5), {}
+    if name == "weight":
+        return z((6, 4)), rng.integers(0, 4, 6), {"weight": W4}
+    if name == "ignore":
+        return z((6, 4)), np.array([0, -100, 3, 2, -100, 1]), {"weight": W4}
+    if name == "ignore-in-range":
+        return z((6, 4)), np.array([0, 2, 3, 2, 1, 1]), {"ignore_index": 2}
+    if name == "all-ignored":
+        return z((3, 4)), np.full(3, -100), {}
+    if name == "sum":
+        return z((5, 4)), np.array([0, 1, -100, 3, 1]), {"weight": W4, "reduction": "sum"}
+    if name == "none":
+        return z((5, 4)), np.array([0, 1, -100, 3, 1]), {"weight": W4, "reduction": "none"}
+    if name == "smoothing":
+        return z((5, 4)), np.array([0, 1, -100, 3, 1]), {"label_smoothing": 0.2}
+    if name == "smoothing-weight":
+        return z((5, 4)), np.array([0, 1, -100, 3, 1]), {"weight": W4, "label_smoothing": 0.3}
+    if name == "smoothing-weight-none":
+        t = np.array([0, 1, -100, 3, 1])
+        return z((5, 4)), t, {"weight": W4, "label_smoothing": 0.3, "reduction": "none"}
+    if name == "smoothing-one":
+        return z((4, 4)), rng.integers(0, 4, 4), {"weight": W4, "label_smoothing": 1.0}
+    if name == "spatial":
+        t = rng.integers(0, 4, (2, 3, 5))
+        t[0, 1, 2] = -100
+        return z((2, 4, 3, 5)), t, {"weight": W4, "label_smoothing": 0.1}
+    if name == "spatial-none":
+        return z((2, 4, 3)), rng.integers(0, 4, (2, 3)), {"reduction": "none"}
+    if name == "unbatched":
+        return z(4), np.array(2), {"weight": W4}
+    if name == "probabilities":
+        return z((5, 4)), rng.dirichlet(np.ones(4), 5), {}
+    if name == "probabilities-weight-smoothing":
+        return z((5, 4)), rng.dirichlet(np.ones(4), 5), {"weight": W4, "label_smoothing": 0.25}
+    if name == "probabilities-spatial-sum":
+        p = np.moveaxis(rng.dirichlet(np.ones(4), (2, 3)), -1, 1)
+        return z((2, 4, 3)), p, {"weight": W4, "reduction": "sum"}
+    if name == "probabilities-unbatched-none":
+        return z(4), rng.dirichlet(np.ones(4)), {"reduction": "none", "label_smoothing": 0.1}
+    if name == "large":
+        return 1e4 * z((3, 5)), rng.integers(0, 5, 3), {"weight": np.linspace(0.5, 2, 5)}
+    raise KeyError(name)
+
+
+CE_CASES = [
+    "default",
+    "weight",
+    "ignore",
+    "ignore-in-range",
+    "all-ignored",
+    "sum",
+    "none",
+    "smoothing",
+    "smoothing-weight",
+    "smoothing-weight-none",
+    "smoothing-one",
+    "spatial",
+    "spatial-none",
+    "unbatched",
+    "probabilities",
+    "probabilities-weight-smoothing",
+    "probabilities-spatial-sum",
+    "probabilities-unbatched-none",
+    "large",
+]
+NLL_CASES = [c for c in CE_CASES if "probabilities" not in c and "smoothing" not in c]
+LOSS_TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def _cast(z, t, kwargs, dtype):
+    t = t.astype(dtype) if np.issubdtype(t.dtype, np.floating) else t
+    kw = {k: v.astype(dtype) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    return z.astype(dtype), t, kw
+
+
+def _torch_loss(torch, fn, x, t, kw, upstream):
+    """PyTorch's loss value and its gradient for the upstream gradient ``upstream``."""
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    kwt = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    tt = torch.from_numpy(np.asarray(t))
+    loss = getattr(torch.nn.functional, fn)(xt, tt, **kwt)
+    loss.backward(torch.from_numpy(np.asarray(upstream, dtype=x.dtype)))
+    return loss.detach().numpy(), xt.grad.numpy()
+
+
+def _upstream(x, loss, kw):
+    """An upstream gradient of the loss's shape, and its action on cnnmath's grad."""
+    if kw.get("reduction") == "none":
+        g = np.random.default_rng(7).standard_normal(np.shape(loss))
+        return g, np.expand_dims(g, 0 if x.ndim == 1 else 1)
+    return np.array(1.5), 1.5
+
+
+def _check_against_torch(fn, name, dtype):
+    torch = pytest.importorskip("torch")
+    x, t, kw = _cast(*_ce_case(name), dtype)
+    ours = cross_entropy if fn == "cross_entropy" else nll_loss
+    if fn == "nll_loss":
+        x = log_softmax(x, axis=0 if x.ndim == 1 else 1)
+        kw.pop("label_smoothing", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no stray floating-point warnings, even for NaN losses
+        loss, grad = ours(x, t, **kw)
+    g, g_ours = _upstream(x, loss, kw)
+    want_loss, want_grad = _torch_loss(torch, fn, x, t, kw, g)
+    assert grad.dtype == dtype and grad.shape == x.shape
+    if kw.get("reduction") == "none":
+        assert isinstance(loss, np.ndarray) and loss.dtype == dtype
+        assert loss.shape == want_loss.shape
+        assert rel_error(loss, want_loss) <= LOSS_TOL[dtype]
+    else:
+        assert isinstance(loss, float)
+        if np.isnan(want_loss):
+            assert np.isnan(loss)
+        else:
+            assert abs(loss - want_loss) <= LOSS_TOL[dtype] * max(abs(float(want_loss)), 1.0)
+    assert rel_error(grad * g_ours, want_grad) <= LOSS_TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", CE_CASES)
+def test_cross_entropy_variants_match_torch(name, dtype):
+    _check_against_torch("cross_entropy", name, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", NLL_CASES)
+def test_nll_loss_variants_match_torch(name, dtype):
+    _check_against_torch("nll_loss", name, dtype)
+
+
+FD_CASES = [
+    (fn, name)
+    for fn, names in (("cross_entropy", CE_CASES), ("nll_loss", NLL_CASES))
+    for name in names
+    if name not in ("all-ignored", "large")  # NaN loss; logits of 1e4 swamp the differences
+]
+
+
+@pytest.mark.parametrize("fn, name", FD_CASES)
+def test_cross_entropy_and_nll_gradients_match_finite_differences(fn, name):
+    x, t, kw = _ce_case(name)
+    ours = cross_entropy if fn == "cross_entropy" else nll_loss
+    if fn == "nll_loss":
+        kw.pop("label_smoothing", None)
+    class_axis = 0 if x.ndim == 1 else 1
+
+    def func(z):
+        return np.asarray(ours(z, t, **kw)[0])
+
+    def backward(G, z):
+        grad = ours(z, t, **kw)[1]
+        return grad * (np.expand_dims(G, class_axis) if kw.get("reduction") == "none" else G)
+
+    errors = check_gradients(func, backward, [x], rtol=1e-7)
+    assert errors[0] <= 1e-7
+
+
+def test_softmax_cross_entropy_is_cross_entropy():
+    z = _normal((6, 5), seed=11, scale=3.0)
+    y = np.array([0, 4, 1, 1, 3, 2])
+    loss, grad = softmax_cross_entropy(z, y)
+    want_loss, want_grad = cross_entropy(z, y)
+    assert loss == want_loss
+    np.testing.assert_array_equal(grad, want_grad)
+
+
+CE_ERRORS = [
+    (
+        lambda: cross_entropy(Z, np.array([0, 1, 4])),
+        ValueError,
+        r"target.*\[0, 3\].*target\[2\] = 4",
+    ),
+    (lambda: cross_entropy(Z, np.array([0, -3, 1])), ValueError, r"target\[1\] = -3"),
+    (lambda: cross_entropy(Z, np.array([0, 1])), ValueError, r"target.*\(3,\).*\(2,\)"),
+    (lambda: cross_entropy(Z, np.array([True, False, True])), ValueError, "target.*bool"),
+    (lambda: cross_entropy(Z, np.zeros((3, 4), np.float32)), TypeError, "float64.*float32"),
+    (lambda: cross_entropy(Z, np.zeros((3, 5))), ValueError, r"target.*probabilities.*\(3, 5\)"),
+    (lambda: cross_entropy(Z, np.zeros(3, int), weight=np.ones(3)), ValueError, r"weight.*\(4,\)"),
+    (lambda: cross_entropy(Z, np.zeros(3, int), weight=np.ones(4, int)), TypeError, "weight"),
+    (lambda: cross_entropy(Z, np.zeros(3, int), reduction="avg"), ValueError, "reduction.*'avg'"),
+    (
+        lambda: cross_entropy(Z, np.zeros(3, int), label_smoothing=1.5),
+        ValueError,
+        "label_smoothing",
+    ),
+    (lambda: cross_entropy(Z, np.zeros(3, int), ignore_index=1.0), TypeError, "ignore_index"),
+    (lambda: cross_entropy(np.zeros(()), np.zeros((), int)), ValueError, "logits.*0-d"),
+    (lambda: cross_entropy(np.zeros((3, 0)), np.zeros(3, int)), ValueError, "logits.*C >= 1"),
+    (lambda: cross_entropy(Z.astype(int), np.zeros(3, int)), TypeError, "logits"),
+    (lambda: nll_loss(Z, np.array([0.0, 1.0, 2.0])), ValueError, "target.*integer"),
+    (lambda: nll_loss(Z, np.array([0, 4, 1])), ValueError, r"target\[1\] = 4"),
+    (lambda: nll_loss([[0.0]], np.array([0])), TypeError, "log_probs"),
+    (lambda: nll_loss(Z, np.zeros(3, int), reduction=None), ValueError, "reduction"),
+]
+
+
+@pytest.mark.parametrize("call, exc, pattern", CE_ERRORS)
+def test_cross_entropy_and_nll_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()

@@ -1,17 +1,21 @@
-"""Losses, each returning ``(loss, grad)``: the value as a Python float and ∂loss/∂prediction.
+"""Losses, each returning ``(loss, grad)``: the value and ∂loss/∂prediction.
 
-Both reduce by the mean, PyTorch's default (``reduction="mean"``):
+Names, arguments and defaults are those of ``torch.nn.functional``:
 
-    mse:                    ℓ = (1/N) Σ_k (p_k − t_k)²,
-                            ∂ℓ/∂p = 2(p − t)/N
-    softmax_cross_entropy:  ℓ = −(1/B) Σ_β log softmax(z_β)[y_β],
-                            ∂ℓ/∂z_β = (softmax(z_β) − e_{y_β})/B   (e_y the one-hot row)
+    mse:            ℓ = (1/N) Σ_k (p_k − t_k)²,   ∂ℓ/∂p = 2(p − t)/N
+    cross_entropy:  ℓ_n = −Σ_c a[n,c] log softmax(z_n)_c,
+                    ∂ℓ_n/∂z_n = softmax(z_n)·Σ_c a[n,c] − a[n]
+    nll_loss:       ℓ_n = −w[y_n] x[n, y_n],   ∂ℓ_n/∂x_n = −w[y_n] e_{y_n}
 
-The softmax is evaluated stably with the log-sum-exp shift: log softmax(z)_k = z_k − m −
-log Σ_j exp(z_j − m), m = max_j z_j, so no exp sees a positive argument and logits of any
-finite size work. The cross-entropy is computed in float64 and its gradient returned in
-the logits' dtype. NaN in gives NaN out (loss and gradient), never an exception: the
-training loop decides what to do with it.
+where n runs over the samples (and their extra spatial positions), a[n, c] is the target
+distribution times the class weights (see :func:`cross_entropy`) and the reduction divides
+the sum by PyTorch's denominator. ``softmax_cross_entropy(logits, labels)`` is the mean
+cross-entropy of a (B, K) batch, kept for the training loop.
+
+The softmax is :mod:`cnnmath.ops.softmax`'s, evaluated stably with the log-sum-exp shift in
+float64; the loss is returned as a Python float (reductions "mean" and "sum") or an array in
+the logits' dtype ("none"), and the gradient in the logits' dtype. NaN in gives NaN out (loss
+and gradient), never an exception: the training loop decides what to do with it.
 """
 
 from __future__ import annotations
@@ -20,34 +24,27 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_float_array, check_ndim, check_same_dtype
+from ._checks import check_float_array, check_ndim, check_same_dtype, real_number
+from .ops.softmax import _dim
+from .ops.softmax import log_softmax as _log_softmax_dim
+from .ops.softmax import log_softmax64 as _log_softmax64
+from .ops.softmax import softmax as _softmax_dim
 
-__all__ = ["log_softmax", "mse", "softmax", "softmax_cross_entropy"]
+__all__ = [
+    "cross_entropy",
+    "log_softmax",
+    "mse",
+    "nll_loss",
+    "softmax",
+    "softmax_cross_entropy",
+]
 
-
-def _check_axis(axis: Any, ndim: int, *, func: str) -> int:
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{func}: axis: expected an int, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{func}: axis: expected -{ndim} <= axis < {ndim}, got {axis}")
-    return int(axis) % ndim
-
-
-def _log_softmax64(z: np.ndarray, axis: int) -> np.ndarray:
-    """log softmax in float64: z − m − log Σ exp(z − m), m the max along ``axis``.
-
-    An axis holding +inf (or NaN) gives NaN: inf − inf has no value, as in PyTorch.
-    """
-    z = z.astype(np.float64, copy=False)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
-        m = np.max(z, axis=axis, keepdims=True)
-        shifted = z - np.where(np.isfinite(m), m, np.where(np.isneginf(m), 0.0, m))
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+_REDUCTIONS = ("mean", "sum", "none")
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """log softmax(z)_k = z_k − log Σ_j exp(z_j) along ``axis``, as z_k − m − log Σ_j
-    exp(z_j − m) with m = max_j z_j (no overflow for any finite z).
+    """log softmax(z)_k = z_k − m − log Σ_j exp(z_j − m) along ``axis``, m = max_j z_j:
+    :func:`cnnmath.ops.softmax.log_softmax` with the axis defaulting to the last.
 
     logits: float32 or float64 array, at least 1-D; returns its shape and dtype.
 
@@ -55,26 +52,24 @@ def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     >>> np.exp(log_softmax(np.array([1e4, 1e4]))).tolist()
     [0.5, 0.5]
     """
-    func = "log_softmax"
-    check_float_array("logits", logits, func=func)
-    if logits.ndim == 0:
-        raise ValueError(f"{func}: logits: expected at least 1 axis, got a 0-d array")
-    return _log_softmax64(logits, _check_axis(axis, logits.ndim, func=func)).astype(logits.dtype)
+    return _log_softmax_dim(*_logits(logits, axis, "log_softmax"))
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """softmax(z)_k = exp(z_k − m) / Σ_j exp(z_j − m), m = max_j z_j, along ``axis``.
+    """softmax(z)_k = exp(z_k − m) / Σ_j exp(z_j − m), m = max_j z_j, along ``axis``:
+    :func:`cnnmath.ops.softmax.softmax` with the axis defaulting to the last.
 
     logits: float32 or float64 array, at least 1-D; returns its shape and dtype (each slice
     along ``axis`` is non-negative and sums to 1).
     """
-    func = "softmax"
+    return _softmax_dim(*_logits(logits, axis, "softmax"))
+
+
+def _logits(logits: Any, axis: Any, func: str) -> tuple[np.ndarray, int]:
     check_float_array("logits", logits, func=func)
     if logits.ndim == 0:
         raise ValueError(f"{func}: logits: expected at least 1 axis, got a 0-d array")
-    axis = _check_axis(axis, logits.ndim, func=func)
-    with np.errstate(under="ignore"):
-        return np.exp(_log_softmax64(logits, axis)).astype(logits.dtype)
+    return logits, _dim(axis, logits.ndim, func=func, name="axis")
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
@@ -106,6 +101,232 @@ def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, grad
 
 
+def _reduction(reduction: Any, func: str) -> str:
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"{func}: reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _class_last(x: np.ndarray, name: str, func: str) -> tuple[np.ndarray, int]:
+    """``x`` (C,), (N, C) or (N, C, d1, ...) with its class axis moved last, and that axis."""
+    if x.ndim == 0:
+        raise ValueError(
+            f"{func}: {name}: expected (C,), (N, C) or (N, C, d1, ...), got a 0-d array"
+        )
+    class_axis = 0 if x.ndim == 1 else 1
+    if x.shape[class_axis] == 0:
+        raise ValueError(f"{func}: {name}: expected at least one class (C >= 1), got {x.shape}")
+    return np.moveaxis(x, class_axis, -1), class_axis
+
+
+def _weight(weight: Any, x: np.ndarray, C: int, func: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    check_float_array("weight", weight, func=func)
+    check_same_dtype(func, **{"input": x, "weight": weight})
+    if weight.shape != (C,):
+        raise ValueError(
+            f"{func}: weight: expected shape ({C},), one per class, got {weight.shape}"
+        )
+    return weight.astype(np.float64)
+
+
+def _class_targets(
+    target: np.ndarray, x: np.ndarray, class_axis: int, ignore_index: Any, func: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer class targets checked against x: (the indices with ignored ones set to 0, the
+    mask of those not ignored)."""
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
+        ignore_index, (int, np.integer)
+    ):
+        raise TypeError(f"{func}: ignore_index: expected an int, got {ignore_index!r}")
+    C = x.shape[class_axis]
+    expected = x.shape[:class_axis] + x.shape[class_axis + 1 :]
+    if target.shape != expected:
+        raise ValueError(
+            f"{func}: target: expected class indices of shape {expected} (input {x.shape} "
+            f"without its class axis {class_axis}), got shape {target.shape}"
+        )
+    keep = target != ignore_index
+    bad = keep & ((target < 0) | (target >= C))
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{func}: target: expected class indices in [0, {C - 1}] (C = {C}) or "
+            f"ignore_index = {ignore_index}, got target[{', '.join(map(str, where))}] = "
+            f"{int(target[where])}"
+        )
+    return np.where(keep, target, 0).astype(np.intp), keep
+
+
+def _divide(a: np.ndarray, d: Any) -> np.ndarray:
+    """a / d, with 0 where a is 0 (so an all-ignored batch, d = 0, has gradient 0 as PyTorch)."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(a, d, out=np.zeros_like(a), where=a != 0)
+
+
+def _reduce(
+    per: np.ndarray, denominator: Any, reduction: str, like: np.ndarray
+) -> float | np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if reduction == "none":
+            with np.errstate(under="ignore"):
+                return np.asarray(per).astype(like.dtype)
+        if reduction == "sum":
+            return float(np.sum(per))
+        return float(np.sum(per) / denominator)
+
+
+def cross_entropy(
+    logits: np.ndarray,
+    target: Any,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> tuple[float | np.ndarray, np.ndarray]:
+    """Cross-entropy of softmax(logits) against a target, with PyTorch's semantics
+    (``torch.nn.functional.cross_entropy``, same arguments, order and defaults); returns
+    ``(loss, grad)``, grad = ∂loss/∂logits.
+
+    Shapes: logits z (N, C), (N, C, d1, ...) or unbatched (C,); the class axis is 1 (0 when
+    unbatched). Below, n runs over the N·d1·… positions and lp_n = log softmax(z_n) over the
+    classes. Every variant is ℓ_n = −Σ_c a[n,c]·lp_n[c] for a coefficient array a:
+
+    - class indices: target (N,), (N, d1, ...) or () of integers in [0, C) or equal to
+      ``ignore_index`` (those positions count for nothing: a = 0, not in the denominator).
+      With ε = label_smoothing, w the class weights (1 when None) and m_n = [y_n ≠ ignore]:
+
+          a[n,c] = m_n·((1 − ε)·w[y_n]·[c = y_n] + (ε/C)·w[c])
+
+      "mean" divides the sum by D = Σ_n m_n·w[y_n], the weights of the non-ignored targets
+      (also for the smoothing term, as PyTorch); D = 0 (everything ignored) gives NaN.
+    - class probabilities: target floating, the shape and dtype of logits; with the smoothed
+      distribution q = (1 − ε)·t + ε/C, a[n,c] = w[c]·q[n,c], and "mean" divides by the
+      number of positions N·d1·… (not by the weights); ``ignore_index`` plays no part.
+
+    Reductions: "mean" (the default), "sum" (D = 1) and "none" (the per-position losses ℓ_n,
+    shape of the class-index target, in the logits' dtype). The loss is a Python float for
+    "mean" and "sum".
+
+    Gradient: ∂ℓ_n/∂z_n = softmax(z_n)·Σ_c a[n,c] − a[n], divided by D for "mean". For
+    reduction "none" grad is the gradient of Σ_n ℓ_n; ℓ_n depends on z_n alone, so the
+    backward of an upstream gradient g (shape of the losses) is grad · g with g broadcast
+    along the class axis (``np.expand_dims(g, class_axis)``). An all-ignored batch has
+    gradient 0, as PyTorch.
+
+    Errors: logits not float32/float64, target neither integer nor floating of the logits'
+    dtype and shape, class indices out of range, weight not (C,) of the logits' dtype,
+    reduction unknown, label_smoothing outside [0, 1].
+
+    >>> import numpy as np
+    >>> loss, grad = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
+    >>> round(loss, 6), grad[0].tolist()  # log 4; (softmax − one-hot)/N
+    (1.386294, [-0.375, 0.125, 0.125, 0.125])
+    """
+    func = "cross_entropy"
+    check_float_array("logits", logits, func=func)
+    z, class_axis = _class_last(logits, "logits", func)
+    C = z.shape[-1]
+    w = _weight(weight, logits, C, func)
+    reduction = _reduction(reduction, func)
+    eps = real_number("label_smoothing", label_smoothing, func=func, low=0.0, high=1.0)
+    t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    lp = _log_softmax64(z, -1)
+    w_c = np.ones(C) if w is None else w
+    if np.issubdtype(t.dtype, np.floating):
+        check_same_dtype(func, logits=logits, target=t)
+        if t.shape != logits.shape:
+            raise ValueError(
+                f"{func}: target: expected class probabilities of the shape of logits "
+                f"{logits.shape}, got shape {t.shape}"
+            )
+        q = np.moveaxis(t, class_axis, -1).astype(np.float64)
+        if eps > 0:
+            q = q * (1.0 - eps) + eps / C
+        a = q * w_c
+        with np.errstate(invalid="ignore", over="ignore"):
+            per = -np.sum(lp * a, axis=-1)
+        denominator: Any = per.size
+    elif np.issubdtype(t.dtype, np.integer):
+        y, keep = _class_targets(t, logits, class_axis, ignore_index, func)
+        w_y = np.where(keep, w_c[y], 0.0)
+        picked = np.take_along_axis(lp, y[..., None], axis=-1)[..., 0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            per = np.where(keep, -w_y * picked, 0.0)
+        a = np.zeros(lp.shape)
+        np.put_along_axis(a, y[..., None], w_y[..., None], axis=-1)
+        if eps > 0:
+            with np.errstate(invalid="ignore", over="ignore"):
+                smooth = np.where(keep, -np.sum(lp * w_c, axis=-1), 0.0)
+                per = (1.0 - eps) * per + (eps / C) * smooth
+            a = (1.0 - eps) * a + (eps / C) * (keep[..., None] * w_c)
+        denominator = np.sum(w_y)
+    else:
+        raise ValueError(
+            f"{func}: target: expected integer class indices or floating class probabilities "
+            f"(dtype {logits.dtype}), got dtype {t.dtype}"
+        )
+    if reduction != "mean":
+        denominator = 1.0
+    with np.errstate(under="ignore", invalid="ignore", over="ignore"):
+        p = np.exp(lp)
+        grad = p * _divide(np.sum(a, axis=-1, keepdims=True), denominator) - _divide(a, denominator)
+        grad = np.moveaxis(grad, -1, class_axis).astype(logits.dtype)
+    return _reduce(per, denominator, reduction, logits), grad
+
+
+def nll_loss(
+    log_probs: np.ndarray,
+    target: Any,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> tuple[float | np.ndarray, np.ndarray]:
+    """Negative log-likelihood ℓ_n = −w[y_n]·x[n, y_n] of log-probabilities x, with PyTorch's
+    semantics (``torch.nn.functional.nll_loss``, same arguments, order and defaults); returns
+    ``(loss, grad)``, grad = ∂loss/∂log_probs.
+
+    Shapes: log_probs x (N, C), (N, C, d1, ...) or unbatched (C,), class axis 1 (0 when
+    unbatched); target (N,), (N, d1, ...) or () of integers in [0, C) or equal to
+    ``ignore_index`` (ignored: ℓ_n = 0, and not counted). w: class weights (C,), 1 when None.
+
+    Reductions: "mean" divides Σ_n ℓ_n by D = Σ_{n not ignored} w[y_n] (NaN when D = 0),
+    "sum", "none" (the per-position losses, shape of target, in x's dtype). Gradient:
+    ∂ℓ/∂x[n, c] = −w[y_n]·[c = y_n]/D (D = 1 for "sum" and "none"; for "none" it is the
+    gradient of Σ_n ℓ_n, so an upstream g is applied as grad · np.expand_dims(g, class_axis)).
+    ``cross_entropy(z, y, ...)`` is ``nll_loss(log_softmax(z, class_axis), y, ...)``.
+
+    >>> import numpy as np
+    >>> loss, grad = nll_loss(np.log(np.array([[0.5, 0.5], [0.25, 0.75]])), np.array([0, 1]))
+    >>> round(loss, 6), grad.tolist()  # (log 2 + log 4/3)/2
+    (0.490415, [[-0.5, 0.0], [0.0, -0.5]])
+    """
+    func = "nll_loss"
+    check_float_array("log_probs", log_probs, func=func)
+    x, class_axis = _class_last(log_probs, "log_probs", func)
+    C = x.shape[-1]
+    w = _weight(weight, log_probs, C, func)
+    reduction = _reduction(reduction, func)
+    t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(
+            f"{func}: target: expected integer class indices, got dtype {t.dtype}; "
+            "convert with target.astype(numpy.int64) if they are whole numbers"
+        )
+    y, keep = _class_targets(t, log_probs, class_axis, ignore_index, func)
+    w_y = np.where(keep, (np.ones(C) if w is None else w)[y], 0.0)
+    picked = np.take_along_axis(x, y[..., None], axis=-1)[..., 0].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        per = np.where(keep, -w_y * picked, 0.0)
+    denominator: Any = np.sum(w_y) if reduction == "mean" else 1.0
+    a = np.zeros(x.shape)
+    np.put_along_axis(a, y[..., None], w_y[..., None], axis=-1)
+    grad = np.moveaxis(0.0 - _divide(a, denominator), -1, class_axis).astype(log_probs.dtype)
+    return _reduce(per, denominator, reduction, log_probs), grad
+
+
 def _check_labels(labels: Any, logits: np.ndarray, *, func: str) -> np.ndarray:
     """labels as an integer array (B,) with 0 <= y < K; every failure is a ValueError."""
     y = np.asarray(labels)
@@ -135,9 +356,11 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
 
         ℓ = −(1/B) Σ_β log softmax(z_β)[y_β],    ∂ℓ/∂z[β, k] = (softmax(z_β)_k − [k = y_β]) / B
 
-    as ``torch.nn.functional.cross_entropy(logits, labels)``. logits z: (B, K) float32 or
-    float64; labels y: (B,) integers in [0, K). Returns (loss as a float, grad (B, K) in the
-    logits' dtype). Stable for any finite logits (log-sum-exp); NaN logits give a NaN loss.
+    that is ``cross_entropy(logits, labels)`` restricted to a (B, K) batch with every label a
+    class (no ``ignore_index``): the strict form the training loop wants. logits z: (B, K)
+    float32 or float64, B, K >= 1; labels y: (B,) integers in [0, K). Returns (loss as a
+    float, grad (B, K) in the logits' dtype). Stable for any finite logits (log-sum-exp); NaN
+    logits give a NaN loss.
 
     >>> import numpy as np
     >>> round(softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]))[0], 6)  # log 4
@@ -156,12 +379,6 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     if logits.shape[0] == 0 or logits.shape[1] == 0:
         raise ValueError(f"{func}: logits: expected B >= 1 and K >= 1, got shape {logits.shape}")
     y = _check_labels(labels, logits, func=func)
-    B = logits.shape[0]
-    log_p = _log_softmax64(logits, axis=1)
-    rows = np.arange(B)
-    loss = float(-np.mean(log_p[rows, y]))
-    with np.errstate(under="ignore"):
-        grad = np.exp(log_p)
-    grad[rows, y] -= 1.0
-    grad /= B
-    return loss, grad.astype(logits.dtype)
+    # ignore_index below every valid label, so that no label is ignored.
+    loss, grad = cross_entropy(logits, y, ignore_index=-1)
+    return float(loss), grad
