@@ -1,7 +1,11 @@
 """cnnmath.optim against torch.optim on the same gradients, step by step; checkpoints of the
-optimiser state; bad input."""
+optimiser state; bad input. The learning-rate schedules against torch.optim.lr_scheduler (the
+rates, chaining after a hand-made change, state_dict names) and their closed forms."""
 
 from __future__ import annotations
+
+import json
+import math
 
 import numpy as np
 import pytest
@@ -233,3 +237,187 @@ def test_hyperparameters_are_torchs_param_group(ours_name, torch_name, kwargs):
         else {"lr", "beta1", "beta2", "eps", "weight_decay"}
     )
     assert got.keys() == expected_keys
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedules against torch.optim.lr_scheduler, on a dummy torch optimiser
+
+SCHEDULES = [
+    ("CosineAnnealingLR", {"T_max": 5}),
+    ("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01}),
+    ("CosineAnnealingLR", {"T_max": 1}),
+    ("StepLR", {"step_size": 3}),
+    ("StepLR", {"step_size": 2, "gamma": 0.5}),
+    ("MultiStepLR", {"milestones": [2, 5, 5, 9], "gamma": 0.3}),
+    ("MultiStepLR", {"milestones": [0, 3]}),  # a milestone at 0 decays at construction
+    ("ExponentialLR", {"gamma": 0.8}),
+    ("LambdaLR", {"lr_lambda": lambda t: 1.0 / (t + 1)}),
+    ("LambdaLR", {"lr_lambda": lambda t: 0.5 ** (t // 2) * (t % 3 + 1)}),
+]
+SCHEDULE_IDS = [f"{name}-{sorted(kw.items())}" for name, kw in SCHEDULES]
+BASE_LR = 0.1
+
+
+def _torch_pair(torch, name, kwargs):
+    """A dummy torch SGD at BASE_LR and the torch scheduler ``name`` driving it."""
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR)
+    return topt, getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+
+
+def _ours_pair(name, kwargs):
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=BASE_LR)
+    return opt, getattr(optim, name)(opt, **kwargs)
+
+
+@pytest.mark.parametrize("touch_lr", [False, True], ids=["alone", "lr-changed-by-hand"])
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_matches_torch_lr_scheduler(name, kwargs, touch_lr):
+    """The rate after construction and after each of 12 steps (past T_max, through the
+    milestones) is PyTorch's; with touch_lr the rate is halved by hand at epoch 3, which the
+    chainable schedules must carry on from, exactly as PyTorch's do."""
+    torch = pytest.importorskip("torch")
+    topt, tsched = _torch_pair(torch, name, kwargs)
+    opt, sched = _ours_pair(name, kwargs)
+    want, got = [tsched.get_last_lr()[0]], [sched.get_last_lr()[0]]
+    assert opt.lr == got[0]
+    for epoch in range(1, 13):
+        if touch_lr and epoch == 3:
+            topt.param_groups[0]["lr"] *= 0.5
+            opt.lr = opt.lr * 0.5
+        topt.step()  # torch asks for an optimiser step before each scheduler step
+        tsched.step()
+        sched.step()
+        want.append(tsched.get_last_lr()[0])
+        got.append(sched.get_last_lr()[0])
+        assert opt.lr == got[-1] and sched.last_epoch == tsched.last_epoch == epoch
+    assert rel_error(got, want) <= 1e-12, (got, want)
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_state_dict_has_torchs_names_and_values(name, kwargs):
+    torch = pytest.importorskip("torch")
+    from collections import Counter
+
+    topt, tsched = _torch_pair(torch, name, kwargs)
+    opt, sched = _ours_pair(name, kwargs)
+    for _ in range(4):
+        topt.step()
+        tsched.step()
+        sched.step()
+    ours, theirs = sched.state_dict(), tsched.state_dict()
+    assert set(ours) <= set(theirs)
+    for key, value in ours.items():
+        if key == "milestones":  # PyTorch keeps a Counter of the same epochs
+            assert Counter(value) == theirs[key]
+        elif key in ("base_lrs", "_last_lr"):
+            assert rel_error(value, theirs[key]) <= 1e-12, key
+        else:
+            assert value == theirs[key], key
+    json.dumps(ours)  # plain values: a checkpoint stores them as JSON
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_resumes_from_its_state_dict(name, kwargs):
+    """Stop after 5 epochs, keep the optimiser's and the scheduler's state (through JSON),
+    rebuild both fresh and load: the next 7 rates are the uninterrupted run's, bit for bit."""
+    opt, sched = _ours_pair(name, kwargs)
+    straight = []
+    for _ in range(12):
+        sched.step()
+        straight.append(sched.get_last_lr()[0])
+
+    opt, sched = _ours_pair(name, kwargs)
+    for _ in range(5):
+        sched.step()
+    saved_opt, saved_sched = opt.state_dict(), json.loads(json.dumps(sched.state_dict()))
+    opt, sched = _ours_pair(name, kwargs)
+    opt.load_state_dict(saved_opt)
+    sched.load_state_dict(saved_sched)
+    resumed = []
+    for _ in range(7):
+        sched.step()
+        resumed.append(sched.get_last_lr()[0])
+    assert resumed == straight[5:]
+
+
+def test_schedule_closed_forms():
+    """Left alone, each schedule is its closed form (SGDR's cosine; γ^⌊t/s⌋; γ^t; the count of
+    milestones passed) — witnesses that share no code with the recursions."""
+    cases = [
+        (
+            ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.02}),
+            lambda t: 0.02 + (BASE_LR - 0.02) * (1 + math.cos(math.pi * t / 7)) / 2,
+        ),
+        (("StepLR", {"step_size": 3, "gamma": 0.5}), lambda t: BASE_LR * 0.5 ** (t // 3)),
+        (("ExponentialLR", {"gamma": 0.9}), lambda t: BASE_LR * 0.9**t),
+        (
+            ("MultiStepLR", {"milestones": [4, 2, 9], "gamma": 0.1}),
+            lambda t: BASE_LR * 0.1 ** sum(t >= m for m in (2, 4, 9)),
+        ),
+    ]
+    for (name, kwargs), closed in cases:
+        _, sched = _ours_pair(name, kwargs)
+        got = [sched.get_last_lr()[0]]
+        for _ in range(14):
+            sched.step()
+            got.append(sched.get_last_lr()[0])
+        assert rel_error(got, [closed(t) for t in range(15)]) <= 1e-12, name
+
+
+SCHEDULE_ERRORS = [
+    (lambda o: optim.CosineAnnealingLR(o, T_max=0), ValueError, "CosineAnnealingLR: T_max: .*>= 1"),
+    (lambda o: optim.CosineAnnealingLR(o, 2.5), TypeError, "CosineAnnealingLR: T_max"),
+    (lambda o: optim.CosineAnnealingLR(o, 3, eta_min=-1), ValueError, "eta_min"),
+    (lambda o: optim.StepLR(o, step_size=0), ValueError, "StepLR: step_size"),
+    (lambda o: optim.StepLR(o, 2, gamma=float("nan")), ValueError, "StepLR: gamma"),
+    (lambda o: optim.MultiStepLR(o, milestones=3), TypeError, "MultiStepLR: milestones"),
+    (lambda o: optim.MultiStepLR(o, milestones="12"), TypeError, "MultiStepLR: milestones"),
+    (lambda o: optim.MultiStepLR(o, [2, -1]), ValueError, r"milestones\[1\]: .*>= 0, got -1"),
+    (lambda o: optim.ExponentialLR(o, gamma="0.9"), TypeError, "ExponentialLR: gamma"),
+    (lambda o: optim.LambdaLR(o, 0.5), TypeError, "LambdaLR: lr_lambda: expected a function"),
+    (lambda o: optim.LambdaLR(o, lambda t: -1.0), ValueError, "learning rate of epoch 0"),
+    (lambda o: optim.StepLR(None, 2), TypeError, "StepLR: optimizer: expected a cnnmath.optim"),
+]
+
+
+@pytest.mark.parametrize("call, exc, pattern", SCHEDULE_ERRORS)
+def test_schedule_bad_input(call, exc, pattern):
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=BASE_LR)
+    with pytest.raises(exc, match=pattern):
+        call(opt)
+
+
+def test_a_refused_rate_leaves_the_schedule_where_it_was():
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=BASE_LR)
+    sched = optim.LambdaLR(opt, lambda t: float("nan") if t == 2 else 1.0 / (t + 1))
+    sched.step()
+    with pytest.raises(ValueError, match=r"LambdaLR: lr_lambda\(2\): expected a finite number"):
+        sched.step()
+    assert sched.last_epoch == 1 and opt.lr == sched.get_last_lr()[0] == BASE_LR / 2
+
+
+def test_schedule_load_state_dict_checks_every_key():
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=BASE_LR)
+    sched = optim.CosineAnnealingLR(opt, T_max=6)
+    sched.step()
+    good = sched.state_dict()
+    assert set(good) == {"T_max", "eta_min", "base_lrs", "last_epoch", "_last_lr"}
+    bad_states = [
+        ({k: v for k, v in good.items() if k != "T_max"}, ValueError, "missing key 'T_max'"),
+        (good | {"verbose": False}, ValueError, "unexpected key 'verbose'"),
+        (good | {"last_epoch": -2}, ValueError, r"state_dict\['last_epoch'\]: .*>= 0, got -2"),
+        (good | {"last_epoch": "3"}, TypeError, r"state_dict\['last_epoch'\]"),
+        (good | {"base_lrs": [0.1, 0.2]}, ValueError, r"'base_lrs'\]: expected a list of one"),
+        (good | {"_last_lr": ["x"]}, TypeError, r"'_last_lr'\]\[0\]: expected a real number"),
+        (good | {"T_max": 0}, ValueError, "state_dict: CosineAnnealingLR: T_max"),
+        (good | {"eta_min": None}, TypeError, "eta_min"),
+        ("T_max=6", TypeError, "state_dict: expected a mapping"),
+    ]
+    other = optim.CosineAnnealingLR(optim.SGD([Parameter(np.zeros(1))], lr=0.3), T_max=2)
+    before = other.state_dict()
+    for state, exc, pattern in bad_states:
+        with pytest.raises(exc, match=pattern):
+            other.load_state_dict(state)
+        assert other.state_dict() == before  # nothing changed
+    other.load_state_dict(good)
+    assert other.state_dict() == good and other.T_max == 6

@@ -1,9 +1,10 @@
-"""cnnmath.train: the loop, its pieces, checkpoints and resumption.
+"""cnnmath.train: the loop, its loss with label smoothing, evaluation, checkpoints and resumption.
 
 Witnesses: PyTorch's ``cross_entropy(label_smoothing=ε)`` and autograd for the smoothed loss;
-explicit per-image slicing for the random shifts; the closed-form cosine; a run never
-interrupted for resumption (bit-for-bit); hand-built classifiers for the accuracy.
-Runs are small (a few hundred digits, a narrow LeNet, BLAS on one thread) to stay fast.
+the closed-form cosine for the scheduled rates; a run never interrupted for resumption
+(bit-for-bit); hand-built classifiers for the accuracy. Runs are small (a few hundred digits,
+a narrow LeNet, BLAS on one thread) to stay fast. The augmentation, the models, the
+schedulers and the checkpoint file have their own test modules.
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ import numpy as np
 import pytest
 
 from cnnmath import nn, optim, weights
+from cnnmath.augment import random_shift
 from cnnmath.data import load_digits
+from cnnmath.models import lenet
+from cnnmath.recipes import train_digits
 from cnnmath.train import (
     History,
     TrainingDiverged,
-    cosine_schedule,
     evaluate,
     fit,
-    lenet,
     predict,
-    random_shift,
     smoothed_cross_entropy,
-    train_digits,
 )
 
 pytest.importorskip("sklearn")
@@ -51,7 +51,7 @@ def no_seconds(history):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pieces: smoothed cross-entropy, shifts, cosine schedule
+# The loss with label smoothing
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5, 1.0])
@@ -79,113 +79,6 @@ def test_smoothed_cross_entropy_float32_and_bad_input():
         smoothed_cross_entropy(logits, np.array([0, 4]), 0.1)
 
 
-def shifted(image, dy, dx):
-    """image (C, H, W) moved so that out[:, i, j] = image[:, i + dy, j + dx], zeros outside."""
-    C, H, W = image.shape
-    out = np.zeros_like(image)
-    for i in range(H):
-        for j in range(W):
-            if 0 <= i + dy < H and 0 <= j + dx < W:
-                out[:, i, j] = image[:, i + dy, j + dx]
-    return out
-
-
-@pytest.mark.parametrize("max_shift", [1, 2])
-def test_random_shift_moves_each_image_by_its_own_offset(max_shift):
-    rng = np.random.default_rng(1)
-    x = rng.random((120, 2, 6, 5)) + 0.5  # positive, distinct: each offset is identifiable
-    out = random_shift(x, np.random.default_rng(2), max_shift)
-    assert out.shape == x.shape and out.dtype == x.dtype
-    offsets = set()
-    for beta in range(x.shape[0]):
-        matches = [
-            (dy, dx)
-            for dy in range(-max_shift, max_shift + 1)
-            for dx in range(-max_shift, max_shift + 1)
-            if np.array_equal(out[beta], shifted(x[beta], dy, dx))
-        ]
-        assert len(matches) == 1, f"image {beta}: no single shift explains the output"
-        offsets.add(matches[0])
-    assert len(offsets) == (2 * max_shift + 1) ** 2  # every offset drawn at least once
-    np.testing.assert_array_equal(random_shift(x, np.random.default_rng(0), 0), x)
-
-
-# Error inputs of random_shift: (x, rng, max_shift, exception, message pattern)
-_X = np.zeros((2, 1, 4, 4))
-_RNG = np.random.default_rng(0)
-SHIFT_ERRORS = [
-    (
-        np.zeros((4, 4)),
-        _RNG,
-        1,
-        ValueError,
-        r"random_shift: x: expected a 4-D array \(B, C, H, W\), got 2-D with shape \(4, 4\)",
-    ),
-    (np.zeros((1, 4, 4)), _RNG, 1, ValueError, r"got 3-D .*add the batch axis with x\[None\]"),
-    (
-        np.zeros((2, 1, 4, 4), np.int64),
-        _RNG,
-        1,
-        TypeError,
-        r"random_shift: x: expected dtype float32 or float64, got int64",
-    ),
-    ([[[[0.0]]]], _RNG, 1, TypeError, r"random_shift: x: expected a numpy.ndarray"),
-    (
-        _X,
-        0,
-        1,
-        TypeError,
-        r"random_shift: rng: expected a numpy.random.Generator, got int 0; .*default_rng",
-    ),
-    (
-        _X,
-        np.random.RandomState(0),
-        1,
-        TypeError,
-        r"rng: expected a numpy.random.Generator, got "
-        r"RandomState",
-    ),
-    (_X, _RNG, -1, ValueError, r"random_shift: max_shift: expected an int >= 0, got -1"),
-    (_X, _RNG, 1.5, TypeError, r"random_shift: max_shift: expected an int >= 0, got float 1.5"),
-    (_X, _RNG, True, TypeError, r"random_shift: max_shift: expected an int >= 0"),
-]
-
-
-@pytest.mark.parametrize(
-    ("x", "rng", "max_shift", "error", "pattern"),
-    SHIFT_ERRORS,
-    ids=[p[:40] for *_, p in SHIFT_ERRORS],
-)
-def test_random_shift_bad_input(x, rng, max_shift, error, pattern):
-    state = _RNG.bit_generator.state
-    with pytest.raises(error, match=pattern):
-        random_shift(x, rng, max_shift)
-    assert _RNG.bit_generator.state == state  # refused before drawing anything
-
-
-def test_random_shift_float32_stays_float32():
-    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5) + 1
-    out = random_shift(x, np.random.default_rng(3), 1)
-    assert out.dtype == np.float32 and out.shape == x.shape
-    # every value is an input value of the same image and channel, or a shifted-in zero
-    for beta in range(2):
-        for c in range(3):
-            assert set(out[beta, c].ravel()) <= set(x[beta, c].ravel()) | {0.0}
-
-
-def test_cosine_schedule_closed_form():
-    lr = cosine_schedule(0.1, 10, final_lr=0.01)
-    assert lr(0) == pytest.approx(0.1)
-    assert lr(5) == pytest.approx(0.055)
-    assert lr(10) == pytest.approx(0.01)
-    values = [lr(e) for e in range(10)]
-    assert all(a > b for a, b in zip(values, values[1:]))
-    with pytest.raises(ValueError, match="epochs: expected an int >= 1, got 0"):
-        cosine_schedule(0.1, 0)
-    with pytest.raises(ValueError, match="lr: expected a finite number >= 0"):
-        cosine_schedule(-1.0, 3)
-
-
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 
@@ -198,31 +91,6 @@ def test_predict_and_evaluate_on_a_hand_built_classifier():
     np.testing.assert_array_equal(predict(model, X, batch_size=3), [1, 0, 2, 1])
     assert evaluate(model, X, np.array([1, 0, 0, 1])) == 0.75
     assert model.training  # the mode is restored
-
-
-def test_lenet_shapes_and_torch_parameter_count():
-    torch = pytest.importorskip("torch")
-    model = lenet(0)
-    assert model(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
-    tnn = torch.nn
-    tm = tnn.Sequential(
-        tnn.Conv2d(1, 16, 3, padding=1),
-        tnn.ReLU(),
-        tnn.Conv2d(16, 32, 3, padding=1),
-        tnn.ReLU(),
-        tnn.MaxPool2d(2),
-        tnn.Conv2d(32, 64, 3, padding=1),
-        tnn.ReLU(),
-        tnn.MaxPool2d(2),
-        tnn.Flatten(),
-        tnn.Linear(256, 64),
-        tnn.ReLU(),
-        tnn.Linear(64, 10),
-    )
-    assert model.num_parameters() == sum(p.numel() for p in tm.parameters())
-    assert {k: v.shape for k, v in model.state_dict().items()} == {
-        k: tuple(v.shape) for k, v in tm.state_dict().items()
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,16 +218,47 @@ def test_missing_tqdm_is_not_mentioned_without_progress(digits, capsys, monkeypa
     assert capsys.readouterr() == ("", "")
 
 
-def test_lr_schedule_is_applied_per_epoch(digits):
+def cosine(lr, T, e):
+    """The closed form of cosine annealing to 0 (SGDR), the witness for CosineAnnealingLR."""
+    return lr * (1 + math.cos(math.pi * e / T)) / 2
+
+
+def test_scheduler_sets_each_epochs_rate_and_steps_after_it(digits):
     X, y, _, _ = digits
     model = small_model(0)
-    opt = optim.SGD(model.parameters(), lr=1.0)
-    schedule = cosine_schedule(0.04, 3)
+    opt = optim.SGD(model.parameters(), lr=0.04)
     history = fit(
-        model, opt, (X[:32], y[:32]), epochs=3, batch_size=32, lr_schedule=schedule, progress=False
+        model,
+        opt,
+        (X[:32], y[:32]),
+        epochs=3,
+        batch_size=32,
+        scheduler=optim.CosineAnnealingLR(opt, T_max=3),
+        progress=False,
     )
-    assert [r["lr"] for r in history] == pytest.approx([schedule(e) for e in range(3)])
-    assert opt.lr == pytest.approx(schedule(2))
+    assert [r["lr"] for r in history] == pytest.approx(
+        [cosine(0.04, 3, e) for e in range(3)], rel=1e-12
+    )
+    # stepped after every epoch, as in PyTorch: the optimiser ends at epoch 3's rate, 0
+    assert opt.lr == pytest.approx(cosine(0.04, 3, 3), abs=1e-15)
+
+
+def test_scheduler_of_another_optimiser_is_refused(digits):
+    X, y, _, _ = digits
+    model = small_model(0)
+    opt = optim.SGD(model.parameters(), lr=0.04)
+    other = optim.SGD(small_model(1).parameters(), lr=0.04)
+    with pytest.raises(ValueError, match="scheduler: it drives another optimiser"):
+        fit(
+            model,
+            opt,
+            (X[:32], y[:32]),
+            epochs=1,
+            scheduler=optim.StepLR(other, step_size=1),
+            progress=False,
+        )
+    with pytest.raises(TypeError, match="scheduler: expected a cnnmath.optim learning-rate"):
+        fit(model, opt, (X[:32], y[:32]), epochs=1, scheduler=lambda e: 0.1, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,9 +302,14 @@ def run_settings(X, y):
         "batch_size": 16,
         "seed": 5,
         "loss": functools.partial(smoothed_cross_entropy, smoothing=0.1),
-        "lr_schedule": cosine_schedule(0.01, 3),
         "progress": False,
     }
+
+
+def adam_with_cosine(model):
+    """Adam at 0.01 annealed over the 3 epochs of ``run_settings``: (optimizer, scheduler)."""
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    return opt, optim.CosineAnnealingLR(opt, T_max=3)
 
 
 @pytest.mark.parametrize("make_model", [small_model, dropout_model])
@@ -414,16 +318,18 @@ def test_resume_after_interruption_gives_identical_weights(digits, tmp_path, mak
     settings = run_settings(X, y)
 
     whole = make_model()
-    whole_opt = optim.Adam(whole.parameters())
-    whole_history = fit(whole, whole_opt, augment=random_shift, **settings)
+    whole_opt, whole_sched = adam_with_cosine(whole)
+    whole_history = fit(whole, whole_opt, augment=random_shift, scheduler=whole_sched, **settings)
 
     ckpt = tmp_path / "run.ckpt"
     first = make_model()
+    first_opt, first_sched = adam_with_cosine(first)
     with pytest.raises(Interrupt):  # dies in the middle of epoch 3 (after 2·6 + 3 batches)
         fit(
             first,
-            optim.Adam(first.parameters()),
+            first_opt,
             augment=interrupting_shift(15),
+            scheduler=first_sched,
             checkpoint=ckpt,
             **settings,
         )
@@ -431,9 +337,16 @@ def test_resume_after_interruption_gives_identical_weights(digits, tmp_path, mak
     assert json.loads(meta["epoch"]) == 2 and len(json.loads(meta["history"])) == 2
 
     resumed = make_model(seed=9)  # other initial weights: all must come from the checkpoint
-    resumed_opt = optim.Adam(resumed.parameters())
+    resumed_opt = optim.Adam(resumed.parameters(), lr=0.5)  # the rate, too
+    resumed_sched = optim.CosineAnnealingLR(resumed_opt, T_max=3)  # and the schedule's place
     history = fit(
-        resumed, resumed_opt, augment=random_shift, checkpoint=ckpt, resume=ckpt, **settings
+        resumed,
+        resumed_opt,
+        augment=random_shift,
+        scheduler=resumed_sched,
+        checkpoint=ckpt,
+        resume=ckpt,
+        **settings,
     )
     for key, value in whole.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
@@ -441,6 +354,7 @@ def test_resume_after_interruption_gives_identical_weights(digits, tmp_path, mak
     assert whole_state.keys() == resumed_state.keys()
     for key in whole_state:
         np.testing.assert_array_equal(resumed_state[key], whole_state[key], err_msg=key)
+    assert resumed_sched.state_dict() == whole_sched.state_dict()
     assert no_seconds(history) == no_seconds(whole_history)
     assert json.loads(weights.read(ckpt)[1]["epoch"]) == 3
 
@@ -480,6 +394,7 @@ def test_resume_of_finished_run_trains_nothing(digits, tmp_path):
         ({"seed": 1}, "seed=0.*this run has seed=1"),
         ({"epochs": 1}, "at epoch 2, beyond this run's epochs=1"),
         ({"optimizer": "Adam"}, "optimizer='SGD'.*optimizer='Adam'"),
+        ({"scheduler": "StepLR"}, "scheduler=None.*this run has scheduler='StepLR'"),
     ],
 )
 def test_resume_refuses_a_different_run(digits, tmp_path, change, pattern):
@@ -503,8 +418,13 @@ def test_resume_refuses_a_different_run(digits, tmp_path, change, pattern):
     )
     kwargs = {"epochs": 3, "batch_size": 16, "seed": 0, **change}
     kwargs.pop("optimizer", None)
+    if kwargs.pop("scheduler", None):
+        kwargs["scheduler"] = optim.StepLR(opt, step_size=1)
+    before = other.state_dict()
     with pytest.raises(ValueError, match=pattern):
         fit(other, opt, (X, y), resume=ckpt, progress=False, **kwargs)
+    for key, value in before.items():  # refused before anything was restored
+        np.testing.assert_array_equal(other.state_dict()[key], value)
 
 
 def test_resume_from_a_weights_file_or_a_corrupt_file(digits, tmp_path):

@@ -13,9 +13,11 @@ import sys
 import numpy as np
 import pytest
 
+import cnnmath.recipes
 import cnnmath.train
 from cnnmath import weights
 from cnnmath.cli import main
+from cnnmath.models import lenet
 
 pytest.importorskip("sklearn")
 pytest.importorskip("safetensors")
@@ -50,7 +52,7 @@ def test_epoch_lines_then_accuracy(capsys, tmp_path):
     assert lines[-2] == f"weights saved to {path}"
     assert ACCURACY_LINE.fullmatch(lines[-1])
     # the saved weights give the printed accuracy
-    model = cnnmath.train.lenet(0)
+    model = lenet(0)
     weights.load(model, path)
     from cnnmath.data import load_digits
 
@@ -103,7 +105,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
     full_line = capsys.readouterr().out.strip()
 
     # the second run is interrupted (Ctrl-C) in its third epoch: 96 images = 2 batches/epoch
-    real_shift = cnnmath.train.random_shift
+    real_shift = cnnmath.recipes.random_shift
     calls = {"n": 0}
 
     def shift_then_interrupt(x, rng, max_shift=1):
@@ -113,10 +115,10 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
         return real_shift(x, rng, max_shift)
 
     ckpt = tmp_path / "run.ckpt"
-    monkeypatch.setattr(cnnmath.train, "random_shift", shift_then_interrupt)
+    monkeypatch.setattr(cnnmath.recipes, "random_shift", shift_then_interrupt)
     assert main([*common, "--checkpoint", str(ckpt)]) == 130
     assert "interrupted" in capsys.readouterr().err
-    monkeypatch.setattr(cnnmath.train, "random_shift", real_shift)
+    monkeypatch.setattr(cnnmath.recipes, "random_shift", real_shift)
 
     resumed = tmp_path / "resumed.safetensors"
     assert main([*common, "--resume", str(ckpt), "--save", str(resumed)]) == 0

@@ -1,6 +1,6 @@
 """One training epoch of the digits CNN, cnnmath beside PyTorch, at a given thread count.
 
-The same network (``cnnmath.train.lenet()``, rebuilt with ``torch.nn`` and given the same
+The same network (``cnnmath.models.lenet()``, rebuilt with ``torch.nn`` and given the same
 initial weights), the same optimiser (Adam at the recipe's learning rate), the same loss
 (softmax cross-entropy) and the same batches (one permutation of the 1437 training images,
 the recipe's batch size, float32) in both libraries. Augmentation and evaluation are left
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..train import RECIPE
+from ..recipes import RECIPE
 
 __all__ = ["run"]
 
@@ -42,7 +42,7 @@ def _cnnmath_epoch(model, optimizer, X, y, order) -> float:
 
 
 def _torch_model(torch, model):
-    """``torch.nn.Sequential`` of the same layers as the cnnmath ``lenet()``, same weights."""
+    """``torch.nn.Sequential`` of the same layers as ``cnnmath.models.lenet()``, same weights."""
     from .. import nn
 
     layers = []
@@ -87,6 +87,15 @@ def _torch_epoch(torch, model, optimizer, X, y, order) -> float:
     return time.perf_counter() - t0
 
 
+def _import_torch() -> Any:
+    """The torch module, or None where PyTorch is not installed (cnnmath's side still runs)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
     """Time one training epoch in cnnmath and in PyTorch (if importable) with ``threads``
     threads; return rows ``{name, cnnmath_s, torch_s, ratio}`` (median seconds per epoch,
@@ -95,16 +104,13 @@ def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
 
     from .. import optim
     from ..data import load_digits
-    from ..train import lenet
+    from ..models import lenet
 
     X, y = load_digits("train", dtype=np.float32)
     order = np.random.default_rng(0).permutation(X.shape[0])
     model = lenet(0)
     optimizer = optim.Adam(model.parameters(), lr=LR)
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = _import_torch()
 
     cnnmath_times, torch_times = [], []
     with threadpool_limits(limits=threads, user_api="blas"):

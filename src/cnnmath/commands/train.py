@@ -1,4 +1,4 @@
-"""``cnnmath train``: train the digits CNN (``cnnmath.train.train_digits``) and report its
+"""``cnnmath train``: train the digits CNN (``cnnmath.recipes.train_digits``) and report its
 accuracy on the 360 held-out test images, as a last line ``test accuracy 0.9xx``.
 
     cnnmath train                                  # the recipe: 40 epochs, seed 0
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import CLIError
 from ._args import whole_number
+from ._common import CLIError
 
 NAME = "train"
 HELP = "train the LeNet-style CNN on the handwritten digits and print its test accuracy"
@@ -22,7 +22,7 @@ ORDER = 40
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
-    from ..train import RECIPE
+    from ..recipes import RECIPE
 
     parser.add_argument(
         "--epochs",
@@ -69,17 +69,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train ``train_digits`` with the options; print ``test accuracy 0.xxx``; exit status."""
-    from ..train import TrainingDiverged, train_digits
+    """Train ``train_digits`` with the options; print ``test accuracy 0.xxx``; exit status.
+
+    Every path is checked before any training, each error naming its option: ``--save`` and
+    ``--checkpoint`` must name files in existing, writable folders (not a folder, not the same
+    file as each other, nor ``--save`` the ``--resume`` file that checkpoints go to without
+    ``--checkpoint``), and ``--resume`` must be a checkpoint whose metadata passes the checks
+    of ``cnnmath.checkpoint.read_checkpoint``.
+    """
+    from ..checkpoint import _check_output_file, _same_file, read_checkpoint
+    from ..recipes import train_digits
+    from ..train import TrainingDiverged
 
     for option in ("save", "checkpoint"):
         path = getattr(args, option)
         if path is not None:
-            directory = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(directory):
-                raise CLIError(f"--{option} {path}: directory {directory} does not exist")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        raise CLIError(f"--resume {args.resume}: no such file")
+            _check_output_file(f"--{option}", path, func=None)
+    if args.resume is not None:
+        if not os.path.isfile(args.resume):
+            raise CLIError(f"--resume {args.resume}: no such file")
+        read_checkpoint(args.resume, func="--resume")
+    checkpoints_to, option = (
+        (args.checkpoint, "--checkpoint") if args.checkpoint is not None else (args.resume, "")
+    )
+    if (
+        args.save is not None
+        and checkpoints_to is not None
+        and _same_file(args.save, checkpoints_to)
+    ):
+        which = option or "--resume (where checkpoints go without --checkpoint)"
+        raise CLIError(
+            f"--save and {which} name the same file, {args.save}: the final weights would "
+            "replace the checkpoint; give them different paths"
+        )
     try:
         _, history, accuracy = train_digits(
             epochs=args.epochs,

@@ -1,0 +1,541 @@
+"""Training checkpoints: one safetensors file, replaced atomically, that resumes a run exactly.
+
+A checkpoint written after epoch e holds everything the loop of :func:`cnnmath.train.fit` needs
+to carry on as if never stopped::
+
+    tensors   "model.<name>"      the model's state_dict() (PyTorch's names)
+              "optimizer.<key>"   the optimiser's state_dict() (step, hyperparameters, buffers)
+    metadata  "format"            "cnnmath-checkpoint-2"
+              "epoch"             e, the epochs done (JSON int)
+              "run"               {"epochs", "batch_size", "seed", "n_train", "optimizer",
+                                   "scheduler"}: the settings a resumed run must share
+              "rng"               the loop generator's ``bit_generator.state``
+              "model_rngs"        {attribute path: state} of generators inside the model (Dropout)
+              "scheduler"         the learning-rate scheduler's state_dict(), or null
+              "history"           the e epoch records so far (a JSON array)
+
+Metadata values are JSON text; a bit generator's arrays (MT19937, Philox, SFC64) are written as
+``{"__ndarray__": values, "dtype": name}``. Nothing is pickled. The file is written through a
+temporary file in the same folder and renamed over the target (``weights.save``), so a run
+killed at any moment leaves the previous checkpoint or the new one, never half of one.
+
+A checkpoint is a file a user hands us, so :func:`read_checkpoint` treats it as untrusted: every
+metadata field is checked for its kind, range and consistency with the others, and a bad one is a
+``ValueError`` that names the file and the field. :func:`restore_checkpoint` changes the model,
+optimiser, scheduler and generators all together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import nn, optim, weights
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "HISTORY_KEYS",
+    "RUN_KEYS",
+    "Checkpoint",
+    "model_generators",
+    "read_checkpoint",
+    "restore_checkpoint",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "cnnmath-checkpoint-2"
+_OLDER_FORMATS = ("cnnmath-checkpoint-1",)
+MODEL_PREFIX = "model."
+OPTIMIZER_PREFIX = "optimizer."
+
+#: The settings a checkpoint records and a resumed run must share (all but "epochs" exactly;
+#: a resumed run may not have fewer epochs than the checkpoint has done).
+RUN_KEYS = ("epochs", "batch_size", "seed", "n_train", "optimizer", "scheduler")
+#: The keys of one epoch record of the history (see ``cnnmath.train.History``).
+HISTORY_KEYS = ("epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+_METADATA_KEYS = ("format", "epoch", "run", "rng", "model_rngs", "scheduler", "history")
+
+#: Integer fields of numpy's bit-generator states whose setters accept any value although only
+#: a few are meaningful (an MT19937 ``pos`` past 624 reads outside its key): (low, high).
+_STATE_RANGES = {
+    "has_uint32": (0, 1),
+    "uinteger": (0, 2**32 - 1),
+    "pos": (0, 624),
+    "buffer_pos": (0, 4),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Output paths
+
+
+def _check_output_file(name: str, path: Any, *, func: str | None) -> str:
+    """``path`` as a str if a file can be written there, checked before any work is done.
+
+    Refused: an empty path or one ending in a separator (``TypeError`` for a non-path); an
+    existing directory, ``.`` included (``IsADirectoryError``); a parent folder that is missing
+    (``FileNotFoundError``), is not a folder (``NotADirectoryError``) or refuses a new file
+    (``PermissionError``, probed by creating and removing an empty temporary file: permission
+    bits alone cannot tell, as root passes them and read-only mounts refuse anyway). Every
+    message names ``func`` (when given: a command-line option needs only its own name) and
+    ``name`` and the path the user gave, never a temporary file.
+    """
+    where = f"{func}: {name}" if func else name
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{where}: expected a file path (str or os.PathLike), got {path!r:.80}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"{where}: expected a file path (str or os.PathLike), got {path!r:.80}")
+    if text == "":
+        raise ValueError(f"{where}: expected a file path, got an empty string")
+    if os.path.isdir(text):
+        raise IsADirectoryError(f"{where}: {text} is a directory; expected a file path")
+    if text.endswith((os.sep, "/")) or os.path.basename(text) in ("", ".", ".."):
+        raise ValueError(f"{where}: expected a file path, got {text!r}, which names a directory")
+    directory = os.path.dirname(os.path.abspath(text))
+    if not os.path.exists(directory):
+        raise FileNotFoundError(f"{where}: directory {directory} does not exist")
+    if not os.path.isdir(directory):
+        raise NotADirectoryError(f"{where}: {directory} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cnnmath-write-test-", dir=directory)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PermissionError(
+            f"{where}: output directory is not writable: {directory} ({reason})"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return text
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (through symbolic links, ``..`` and the like)."""
+    return os.path.realpath(os.fspath(a)) == os.path.realpath(os.fspath(b))
+
+
+# ---------------------------------------------------------------------------------------------
+# Generators
+
+
+def model_generators(model: Any) -> dict[str, np.random.Generator]:
+    """Every numpy Generator held by the model or its sub-modules (a Dropout's mask stream),
+    keyed by its attribute path ("3._rng")."""
+    found: dict[str, np.random.Generator] = {}
+
+    def walk(module: Any, prefix: str) -> None:
+        for name, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[prefix + name] = value
+        for name, child in module.named_children():
+            walk(child, prefix + name + ".")
+
+    if callable(getattr(model, "named_children", None)):
+        walk(model, "")
+    return found
+
+
+def _state_json(state: Any) -> str:
+    """A bit generator's state (or a dict of them) as JSON; arrays as {"__ndarray__", "dtype"}."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+        if isinstance(value, np.integer):
+            return int(value)
+        raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+
+    return json.dumps(state, default=encode)
+
+
+class _BadField(ValueError):
+    """A metadata field that fails its check; the caller adds the file and the field name."""
+
+
+def _decode_arrays(obj: dict[str, Any]) -> Any:
+    """JSON object hook: {"__ndarray__": ints, "dtype": an integer dtype} → ndarray."""
+    if set(obj) != {"__ndarray__", "dtype"}:
+        return obj
+    values, dtype = obj["__ndarray__"], obj["dtype"]
+    if not isinstance(dtype, str):
+        raise _BadField(f"an array's dtype must be a string, got {dtype!r:.40}")
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise _BadField(f"unknown array dtype {dtype!r:.40}") from None
+    if resolved.kind not in "iu":
+        raise _BadField(f"expected an integer array dtype, got {dtype!r:.40}")
+    flat = values if isinstance(values, list) else [values]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+        raise _BadField("an array of a generator state must hold integers only")
+    info = np.iinfo(resolved)
+    if any(not info.min <= v <= info.max for v in flat):
+        raise _BadField(f"an array value does not fit {resolved}")
+    return np.array(values, dtype=resolved)
+
+
+def _json_field(meta: Mapping[str, Any], key: str) -> Any:
+    raw = meta[key]
+    if not isinstance(raw, str):
+        raise _BadField(f"expected JSON text, got {type(raw).__name__}")
+    try:
+        return json.loads(raw, object_hook=_decode_arrays)
+    except _BadField:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise _BadField(f"not valid JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _same_structure(got: Any, want: Any, where: str, key: str = "") -> None:
+    """``got`` has ``want``'s keys, kinds, dtypes and shapes, recursively (``key``: the name
+    of the field being compared, for the ranges of ``_STATE_RANGES``)."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            raise _BadField(f"{where}: expected an object, got {type(got).__name__}")
+        if set(got) != set(want):
+            raise _BadField(
+                f"{where}: expected the keys {sorted(want)}, got {sorted(map(str, got))}"
+            )
+        for k in want:
+            _same_structure(got[k], want[k], f"{where}[{k!r}]", k)
+    elif isinstance(want, np.ndarray):
+        if not isinstance(got, np.ndarray) or got.dtype != want.dtype or got.shape != want.shape:
+            raise _BadField(
+                f"{where}: expected an array of dtype {want.dtype} and shape {want.shape}"
+            )
+    elif isinstance(want, str):
+        if got != want:
+            raise _BadField(f"{where}: expected {want!r}, got {got!r:.40}")
+    elif isinstance(want, (int, np.integer)):
+        if isinstance(got, bool) or not isinstance(got, int):
+            raise _BadField(f"{where}: expected an integer, got {got!r:.40}")
+        low, high = _STATE_RANGES.get(key, (0, None))
+        if got < low or (high is not None and got > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise _BadField(f"{where}: expected an integer {bounds}, got {got}")
+
+
+def _states_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_states_equal(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return bool(a == b)
+
+
+def _check_generator_state(state: Any, generator: np.random.Generator, where: str) -> None:
+    """``state`` is a valid state of ``generator``'s kind of bit generator: same structure as a
+    fresh one's, known fields in range, accepted by numpy and read back unchanged."""
+    kind = type(generator.bit_generator)
+    if not isinstance(state, dict) or state.get("bit_generator") != kind.__name__:
+        got = state.get("bit_generator") if isinstance(state, dict) else state
+        raise _BadField(f"{where}: expected a {kind.__name__} generator state, got {got!r:.60}")
+    _same_structure(state, kind().state, where)
+    scratch = kind()
+    try:
+        scratch.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise _BadField(f"{where}: numpy refuses this {kind.__name__} state ({exc})") from None
+    if not _states_equal(scratch.state, state):
+        raise _BadField(f"{where}: not a {kind.__name__} state (numpy reads it back changed)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    rng: np.random.Generator,
+    epoch: int,
+    run: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    scheduler: optim.LRScheduler | None = None,
+) -> None:
+    """Write a checkpoint after ``epoch`` epochs (the layout is in the module docstring).
+
+    ``run`` holds ``RUN_KEYS``; ``history`` the ``epoch`` records so far. The file is replaced
+    atomically; its folder must exist.
+    """
+    tensors = {MODEL_PREFIX + k: v for k, v in model.state_dict().items()}
+    tensors.update({OPTIMIZER_PREFIX + k: v for k, v in optimizer.state_dict().items()})
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": json.dumps(int(epoch)),
+        "run": json.dumps(dict(run)),
+        "rng": _state_json(rng.bit_generator.state),
+        "model_rngs": _state_json(
+            {k: g.bit_generator.state for k, g in model_generators(model).items()}
+        ),
+        "scheduler": json.dumps(None if scheduler is None else scheduler.state_dict()),
+        "history": json.dumps([dict(r) for r in history]),
+    }
+    weights.save(tensors, path, metadata=metadata)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading, as untrusted input
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read and checked by :func:`read_checkpoint` (fields as in the module
+    docstring; generator states still as plain dicts, checked when restored)."""
+
+    path: str
+    epoch: int
+    run: dict[str, Any]
+    history: list[dict[str, Any]]
+    rng: dict[str, Any]
+    model_rngs: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    model_state: dict[str, np.ndarray]
+    optimizer_state: dict[str, np.ndarray]
+
+
+def _whole(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _real(value: Any, low: float = 0.0, high: float | None = None) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= low
+        and (high is None or value <= high)
+    )
+
+
+def _check_run(run: Any) -> dict[str, Any]:
+    if not isinstance(run, dict):
+        raise _BadField(f"expected a JSON object with the keys {list(RUN_KEYS)}, got {run!r:.60}")
+    if set(run) != set(RUN_KEYS):
+        raise _BadField(f"expected the keys {list(RUN_KEYS)}, got {sorted(map(str, run))}")
+    for key, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("n_train", 1)):
+        if not _whole(run[key], minimum):
+            raise _BadField(f"{key}: expected a whole number >= {minimum}, got {run[key]!r:.40}")
+    if not isinstance(run["optimizer"], str):
+        raise _BadField(f"optimizer: expected a class name, got {run['optimizer']!r:.40}")
+    if run["scheduler"] is not None and not isinstance(run["scheduler"], str):
+        raise _BadField(f"scheduler: expected a class name or null, got {run['scheduler']!r:.40}")
+    return run
+
+
+def _check_history(history: Any, epoch: int) -> list[dict[str, Any]]:
+    if not isinstance(history, list):
+        raise _BadField(f"expected a JSON array of epoch records, got {history!r:.60}")
+    if len(history) != epoch:
+        raise _BadField(f"expected {epoch} epoch record(s), one per epoch done, got {len(history)}")
+    for i, record in enumerate(history):
+        at = f"[{i}]"
+        if not isinstance(record, dict) or set(record) != set(HISTORY_KEYS):
+            got = sorted(map(str, record)) if isinstance(record, dict) else repr(record)[:40]
+            raise _BadField(
+                f"{at}: expected an object with the keys {list(HISTORY_KEYS)}, got {got}"
+            )
+        if record["epoch"] != i + 1 or not _whole(record["epoch"], 1):
+            raise _BadField(f"{at}['epoch']: expected {i + 1}, got {record['epoch']!r:.40}")
+        checks = {
+            "loss": _real(record["loss"]),
+            "train_accuracy": _real(record["train_accuracy"], high=1.0),
+            "lr": _real(record["lr"]),
+            "seconds": _real(record["seconds"]),
+        }
+        held_out = (record["val_loss"], record["val_accuracy"])
+        if held_out != (None, None):
+            checks["val_loss"] = _real(record["val_loss"])
+            checks["val_accuracy"] = _real(record["val_accuracy"], high=1.0)
+        for key, ok in checks.items():
+            if not ok:
+                raise _BadField(
+                    f"{at}[{key!r}]: expected a finite number >= 0"
+                    + (" and <= 1" if "accuracy" in key else "")
+                    + (" (or null with the other val_ key)" if key.startswith("val_") else "")
+                    + f", got {record[key]!r:.40}"
+                )
+    return history
+
+
+def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -> Checkpoint:
+    """Read and check a checkpoint file; nothing is restored (see :func:`restore_checkpoint`).
+
+    Every metadata field is checked as untrusted input: present, JSON of the right kind, in
+    range ("epoch" a whole number >= 0 and at most the run's "epochs"; "history" exactly one
+    well-formed record per epoch done; "run" the ``RUN_KEYS`` with whole numbers; generator
+    states and the scheduler's state objects), and every tensor named "model.*" or
+    "optimizer.*" with finite model weights. Raises ``ValueError`` "FUNC: PATH: metadata
+    'FIELD': what was expected, what was found" (``func`` prefixes the message); a file that
+    is not safetensors ``ValueError`` naming the path; a missing file ``FileNotFoundError``.
+    """
+    name = os.fspath(path)
+    tensors, meta = weights.read(path)
+    fmt = meta.get("format")
+    if fmt in _OLDER_FORMATS:
+        raise ValueError(
+            f"{func}: {name} is a checkpoint of an earlier cnnmath (format {fmt!r}), which did "
+            f"not store the learning-rate scheduler; it cannot be resumed exactly: start the run "
+            f"again"
+        )
+    if fmt != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{func}: {name} is not a cnnmath training checkpoint (metadata format "
+            f"{fmt!r:.60}, expected {CHECKPOINT_FORMAT!r}); a weights file is loaded with "
+            "cnnmath.weights.load"
+        )
+    for key in _METADATA_KEYS:
+        if key not in meta:
+            raise ValueError(f"{func}: {name}: damaged checkpoint: metadata {key!r} is missing")
+    unknown = sorted(set(meta) - set(_METADATA_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{func}: {name}: damaged checkpoint: unexpected metadata {unknown[0]!r:.60}; "
+            f"expected only {list(_METADATA_KEYS)}"
+        )
+
+    field = ""
+    try:
+        field = "epoch"
+        epoch = _json_field(meta, "epoch")
+        if not _whole(epoch, 0):
+            raise _BadField(f"expected a whole number >= 0, got {meta['epoch']!r:.40}")
+        field = "run"
+        run = _check_run(_json_field(meta, "run"))
+        if epoch > run["epochs"]:
+            raise _BadField(
+                f"epochs: the run has {run['epochs']} epochs, but the checkpoint says {epoch} "
+                "are done"
+            )
+        field = "history"
+        history = _check_history(_json_field(meta, "history"), epoch)
+        field = "rng"
+        rng = _json_field(meta, "rng")
+        if not isinstance(rng, dict):
+            raise _BadField(f"expected a generator state object, got {rng!r:.60}")
+        field = "model_rngs"
+        model_rngs = _json_field(meta, "model_rngs")
+        if not isinstance(model_rngs, dict) or not all(
+            isinstance(v, dict) for v in model_rngs.values()
+        ):
+            raise _BadField(
+                f"expected an object of generator states by attribute path, got {model_rngs!r:.60}"
+            )
+        field = "scheduler"
+        scheduler = _json_field(meta, "scheduler")
+        if not (scheduler is None or isinstance(scheduler, dict)):
+            raise _BadField(f"expected a scheduler state object or null, got {scheduler!r:.60}")
+        if (scheduler is None) != (run["scheduler"] is None):
+            raise _BadField(
+                f"the run's scheduler is {run['scheduler']!r:.40} but the state is "
+                f"{'missing' if scheduler is None else 'present'}"
+            )
+    except _BadField as exc:
+        raise ValueError(f"{func}: {name}: metadata {field!r}: {exc}") from None
+
+    model_state: dict[str, np.ndarray] = {}
+    optimizer_state: dict[str, np.ndarray] = {}
+    for key, value in tensors.items():
+        if key.startswith(MODEL_PREFIX):
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ValueError(
+                    f"{func}: {name}: tensor {key!r}: expected finite weights, got NaN or inf"
+                )
+            model_state[key[len(MODEL_PREFIX) :]] = value
+        elif key.startswith(OPTIMIZER_PREFIX):
+            optimizer_state[key[len(OPTIMIZER_PREFIX) :]] = value
+        else:
+            raise ValueError(
+                f"{func}: {name}: unexpected tensor {key!r:.60}; a checkpoint holds only "
+                f"'{MODEL_PREFIX}*' and '{OPTIMIZER_PREFIX}*'"
+            )
+    return Checkpoint(
+        path=name,
+        epoch=epoch,
+        run=run,
+        history=history,
+        rng=rng,
+        model_rngs=model_rngs,
+        scheduler=scheduler,
+        model_state=model_state,
+        optimizer_state=optimizer_state,
+    )
+
+
+def restore_checkpoint(
+    checkpoint: Checkpoint,
+    *,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    rng: np.random.Generator,
+    run: Mapping[str, Any],
+    scheduler: optim.LRScheduler | None = None,
+    func: str = "restore_checkpoint",
+) -> None:
+    """Load ``checkpoint`` into the model, optimiser, scheduler and generators of a run with
+    the settings ``run`` (``RUN_KEYS``), all of them or none.
+
+    Refused with ``ValueError`` naming the file: another run's settings (any of ``RUN_KEYS``
+    but "epochs" differs), more epochs done than ``run["epochs"]``, generator states for other
+    generators than the model holds or of another kind, weights or optimiser state that do not
+    fit (names, shapes, dtypes), or a scheduler state that does not fit the scheduler.
+    """
+    name = checkpoint.path
+    saved = checkpoint.run
+    for key in RUN_KEYS:
+        if key != "epochs" and saved[key] != run[key]:
+            raise ValueError(
+                f"{func}: {name} was written by a run with {key}={saved[key]!r}, this run has "
+                f"{key}={run[key]!r}; resume with the same settings"
+            )
+    if checkpoint.epoch > run["epochs"]:
+        raise ValueError(
+            f"{func}: {name} is at epoch {checkpoint.epoch}, beyond this run's "
+            f"epochs={run['epochs']}"
+        )
+    own_rngs = model_generators(model)
+    if set(own_rngs) != set(checkpoint.model_rngs):
+        raise ValueError(
+            f"{func}: {name} holds generator states for {sorted(checkpoint.model_rngs)}, the "
+            f"model has generators at {sorted(own_rngs)}"
+        )
+    try:
+        _check_generator_state(checkpoint.rng, rng, "state")
+    except _BadField as exc:
+        raise ValueError(f"{func}: {name}: metadata 'rng': {exc}") from None
+    for key, g in own_rngs.items():
+        try:
+            _check_generator_state(checkpoint.model_rngs[key], g, key)
+        except _BadField as exc:
+            raise ValueError(f"{func}: {name}: metadata 'model_rngs': {exc}") from None
+
+    before_model = model.state_dict()
+    before_optimizer = optimizer.state_dict()
+    before_scheduler = None if scheduler is None else scheduler.state_dict()
+    try:
+        model.load_state_dict(checkpoint.model_state, strict=True)
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        if scheduler is not None and checkpoint.scheduler is not None:
+            scheduler.load_state_dict(checkpoint.scheduler)
+    except (KeyError, ValueError, TypeError) as exc:
+        model.load_state_dict(before_model)
+        optimizer.load_state_dict(before_optimizer)
+        if scheduler is not None and before_scheduler is not None:
+            scheduler.load_state_dict(before_scheduler)
+        raise ValueError(
+            f"{func}: {name} does not fit this model/optimiser/scheduler: {exc}"
+        ) from None
+    rng.bit_generator.state = checkpoint.rng
+    for key, g in own_rngs.items():
+        g.bit_generator.state = checkpoint.model_rngs[key]
