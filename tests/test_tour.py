@@ -7,6 +7,7 @@ replaced by one that raises.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -21,7 +22,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 from PIL import Image  # noqa: E402
 
-from cnnmath import tour  # noqa: E402
+from cnnmath import results, tour  # noqa: E402
 
 FIGURES = (
     "result1-gradient.png",
@@ -107,7 +108,7 @@ def test_a_failed_tour_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("step failed")
 
-    monkeypatch.setattr(tour, "_grayscale_section", broken)  # after result 1's figure
+    monkeypatch.setattr(tour.compute, "grayscale", broken)  # after result 1's figure
     out = tmp_path / "report"
     with pytest.raises(RuntimeError, match="step failed"):
         tour.build_tour(out, quick=True, progress=True)
@@ -162,7 +163,7 @@ def test_quick_help_and_docstring_match_the_training_it_runs(monkeypatch, capsys
 
     monkeypatch.setattr(cnnmath.train, "train_digits", recording)
     with pytest.raises(RuntimeError, match="recorded"):
-        tour._train(True, False)
+        tour.compute._train(True, False)
     epochs, images = asked["epochs"], asked["limit"]
 
     with pytest.raises(SystemExit):
@@ -228,3 +229,67 @@ def test_out_through_a_symlink_fills_its_target(tmp_path):
     assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "index.html").is_file()
     assert Path(index).resolve() == (tmp_path / "real" / "index.html").resolve()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # nothing left over
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims are found by id: rewording keeps every row, a missing id stops the tour loudly
+
+
+def _claims_without(claim_id):
+    real = results.all_claims
+
+    def claims():
+        kept = [c for c in real() if c.id != claim_id]
+        assert len(kept) == len(real()) - 1, claim_id  # the id existed
+        return kept
+
+    return claims
+
+
+def test_rewording_every_claim_keeps_every_row_of_result_4(monkeypatch, tmp_path):
+    real = results.all_claims
+    monkeypatch.setattr(
+        results,
+        "all_claims",
+        lambda: [
+            dataclasses.replace(c, statement=f"reworded claim {i}") for i, c in enumerate(real())
+        ],
+    )
+    checked = tour.compute.verification(None)
+    assert all(row["claim"].startswith("reworded claim") for row in checked.rows)
+    facts = tour.compute.activations(checked.rows)
+    expected = results.result4.activations()
+    assert [r.name for r in facts.table] == [a.name for a in expected]
+    for row, act in zip(facts.table, expected):
+        verdict = "commutes" if act.non_decreasing else "fails"
+        assert row.claim_id == f"r4.max.{verdict}.{act.name}" and row.passed
+        assert (row.counterexample is None) == act.non_decreasing
+    assert facts.identities and all(e == 0.0 for e in facts.identities)
+    assert facts.example["activation"] == "gelu" and facts.cut_off_gap > 0
+
+    section = tour.render.activation_section(facts, tmp_path, on_photo=False)
+    for act in expected:
+        assert f"<code>{act.name}</code>" in section.extra_html
+    assert section.extra_html.count('<span class="pass">PASS</span>') == len(expected)
+    assert "For GELU, the window [[-0.7518, -10]" in section.paragraph
+    table = tour.render.verification_section(checked, on_photo=False).extra_html
+    assert table.count("<tr>") == 1 + len(checked.rows)  # header + one row per claim
+    assert "<code>r4.max.fails.gelu</code>" in table and "reworded claim" in table
+
+
+@pytest.mark.parametrize(
+    "claim_id",
+    ["r4.max.fails.silu", "r4.max.commutes.tanh", "r4.max.fails.gelu", "r4.max.cutoff.softplus"],
+)
+def test_a_missing_claim_raises_naming_its_id(monkeypatch, claim_id):
+    monkeypatch.setattr(results, "all_claims", _claims_without(claim_id))
+    rows = tour.compute.verification(None).rows
+    with pytest.raises(results.MissingClaimError, match=re.escape(repr(claim_id))):
+        tour.compute.activations(rows)
+
+
+def test_a_missing_claim_stops_the_tour_and_leaves_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(results, "all_claims", _claims_without("r4.max.commutes.relu"))
+    with pytest.raises(results.MissingClaimError, match=r"'r4\.max\.commutes\.relu'"):
+        tour.build_tour(tmp_path / "report", quick=True, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no report, no temporary folder
