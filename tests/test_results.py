@@ -527,3 +527,25 @@ def test_the_cut_off_is_read_from_the_records_params(monkeypatch):
     drop = math.log1p(math.exp(-10.0))  # 4.5e-5, the fall of the computed σ at 10
     assert row["passed"] and row["counterexample"]["threshold"] == 10.0
     assert 0.99 * drop < row["max_abs_error"] <= drop + np.spacing(10.0)
+
+
+# ------------------------------------------------------------------------- doctests
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "cnnmath.results",
+        "cnnmath.results.claim",
+        "cnnmath.results._common",
+        "cnnmath.results._run",
+        "cnnmath.results.result4",
+    ],
+)
+def test_the_docstring_examples_run(module):
+    """What ``pytest --doctest-modules src/cnnmath/results`` runs, so CI runs it too."""
+    import doctest
+    import importlib
+
+    failed, tried = doctest.testmod(importlib.import_module(module))
+    assert tried > 0 and failed == 0
