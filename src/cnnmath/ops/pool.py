@@ -1,26 +1,46 @@
-"""Max and average pooling over 2-D windows, and their backward passes.
+"""Pooling over 2-D windows — max, average, max-unpooling, adaptive — and the backward passes.
 
-Window k = (k1, k2), stride s (default k), padding p on both sides of each axis:
+Window k = (k1, k2), stride s (default k), padding p on both sides of each axis, dilation d
+(max pooling only); indices 1-based as in SPEC.md:
 
-    max:  Y[β,c,i,j] = max_{a,b} X̃[β, c, s(i-1)+a, s(j-1)+b],   X̃ padded with -∞
-    avg:  Y[β,c,i,j] = (1/(k1 k2)) Σ_{a,b} X̃[β, c, s(i-1)+a, s(j-1)+b],   X̃ padded with 0
+    max:  Y[β,c,i,j] = max_{a,b} X̃[β, c, s(i-1) + d(a-1) + 1, s(j-1) + d(b-1) + 1],
+          X̃ padded with -∞
+    avg:  Y[β,c,i,j] = (1/D[i,j]) Σ_{a,b} X̃[β, c, s(i-1) + a, s(j-1) + b],   X̃ padded with 0
 
-(PyTorch's defaults: no dilation, floor rounding, zero padding counted in the divisor.)
-Output size floor((m + 2p - k)/s) + 1. Padding is at most half the window, so every window
-holds at least one real element.
+Output size per axis floor((m + 2p - d(k-1) - 1)/s) + 1; with ``ceil_mode`` the ceiling, less
+one where the last window would start past the input and its left padding (PyTorch's rule:
+every window starts inside the input or its left padding). A ceil_mode window that runs past
+the right padding reads -∞ / 0 there. Padding is at most half the window (k // 2 per axis,
+dilation not counted, as PyTorch checks it); a dilated window that reads padding only is
+refused (PyTorch returns -∞ and an index outside the plane there).
+
+The divisor D of the average, PyTorch's rules: ``divisor_override`` if given; else with
+``count_include_pad=True`` the taps inside the padded input [-p, m+p) per axis (k1·k2 unless a
+ceil_mode window runs past the padding); with ``count_include_pad=False`` the taps on elements
+of x only.
+
+Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the indices
+[floor(i·m/n), ceil((i+1)·m/n)); global pooling is n = 1.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from .._checks import batched_image, check_float_array, check_same_dtype, check_shape, int_pair
 from ._geometry import Pads, Pair, check_output_size
-from ._windows import merge_phases, phase_shifts, split_padded
+from ._windows import merge_phases, split_padded
 
 _NO_DILATION = (1, 1)
+
+
+def _flag(name: str, value: Any, *, func: str) -> bool:
+    """A boolean option (True/False only: a truthy 1 or "yes" is refused, as PyTorch does)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 class _Geometry(NamedTuple):
@@ -28,39 +48,86 @@ class _Geometry(NamedTuple):
     unbatched: bool
     kernel: Pair
     stride: Pair
-    pads: Pads
+    dilation: Pair
+    padding: Pair  # p per axis, as given
+    pads: Pads  # ((p, p + extra), (p, p + extra)): extra for ceil_mode windows past the padding
     out_hw: Pair
 
 
-def _geometry(x: Any, kernel_size: Any, stride: Any, padding: Any, *, func: str) -> _Geometry:
+def _geometry(
+    x: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: Any = False,
+    *,
+    func: str,
+) -> _Geometry:
     check_float_array("x", x, func=func)
     x4, unbatched = batched_image("x", x, func=func)
     k = int_pair("kernel_size", kernel_size, minimum=1, func=func)
     s = k if stride is None else int_pair("stride", stride, minimum=1, func=func)
     p = int_pair("padding", padding, minimum=0, func=func)
+    d = int_pair("dilation", dilation, minimum=1, func=func)
+    ceil = _flag("ceil_mode", ceil_mode, func=func)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(
             f"{func}: padding: expected at most half the window (<= {(k[0] // 2, k[1] // 2)}) "
             f"so every window holds a real element, got {padding!r} for kernel_size {k}"
         )
-    pads = ((p[0], p[0]), (p[1], p[1]))
-    out_hw = check_output_size(x4.shape[2:], k, s, pads, _NO_DILATION, func=func)
-    return _Geometry(x4, unbatched, k, s, pads, out_hw)
+    symmetric = ((p[0], p[0]), (p[1], p[1]))
+    if not ceil:  # refuses a window larger than the padded input
+        check_output_size(x4.shape[2:], k, s, symmetric, d, func=func)
+    out: list[int] = []
+    pads: list[Pair] = []
+    for axis, m, f, s_, p_, d_ in zip(("height", "width"), x4.shape[2:], k, s, p, d):
+        span = d_ * (f - 1) + 1
+        size = (m + 2 * p_ - span) // s_ + 1
+        if ceil:  # a window may run past the padding, but must start inside it
+            size = -(-(m + 2 * p_ - span) // s_) + 1
+            if (size - 1) * s_ >= m + p_:
+                size -= 1
+            if size < 1:  # the window outgrows the input by a stride or more
+                check_output_size(x4.shape[2:], k, s, symmetric, d, func=func)
+        pads.append((p_, p_ + max(0, s_ * (size - 1) + span - (m + 2 * p_))))
+        out.append(size)
+        if d_ > 1:
+            _check_windows_hold_x(axis, m, f, s_, p_, d_, size, func=func)
+    return _Geometry(x4, unbatched, k, s, d, p, (pads[0], pads[1]), (out[0], out[1]))
 
 
-def _grad_output(grad_output: Any, x: np.ndarray, geo: _Geometry, *, func: str) -> np.ndarray:
+def _check_windows_hold_x(
+    axis: str, m: int, f: int, s: int, p: int, d: int, size: int, *, func: str
+) -> None:
+    """Refuse a dilation whose taps step over every element of x in some window."""
+    taps = (s * np.arange(size) - p)[:, None] + d * np.arange(f)
+    empty = ~((taps >= 0) & (taps < m)).any(axis=1)
+    if empty.any():
+        i = int(np.argmax(empty))
+        raise ValueError(
+            f"{func}: dilation: expected every window to hold an element of x, got dilation "
+            f"{d} with which window {i} along the {axis} reads only padding "
+            f"(positions {taps[i].tolist()} of an input {axis} {m})"
+        )
+
+
+def _grad_output(grad_output: Any, x: np.ndarray, out_hw: Pair, *, func: str) -> np.ndarray:
+    """grad_output checked against the forward's output shape, as a 4-D array."""
     check_float_array("grad_output", grad_output, func=func)
     check_same_dtype(func, grad_output=grad_output, x=x)
-    expected = (*geo.x.shape[:2], *geo.out_hw)
-    check_shape("grad_output", grad_output, expected[1:] if geo.unbatched else expected, func=func)
-    return grad_output[None] if geo.unbatched else grad_output
+    unbatched = x.ndim == 3
+    expected = (*x.shape[:-2], *out_hw)
+    check_shape("grad_output", grad_output, expected, func=func)
+    return grad_output[None] if unbatched else grad_output
 
 
-# Every op below is a loop over the k1·k2 window taps, never over pixels: for each tap, one
-# whole-array operation between the values it reads (one per window) and the outputs.
-# ``_Layout`` says where those values lie:
-# - non-overlapping tiles (stride = kernel, no padding, the size divisible): x reshaped to
-#   (B, C, Ho, k1, Wo, k2), tap (a, e) being the view [:, :, :, a, :, e]; nothing is copied.
+# Max and average pooling are a loop over the k1·k2 window taps, never over pixels: for each
+# tap, one whole-array operation between the values it reads (one per window) and the
+# outputs. ``_Layout`` says where those values lie:
+# - non-overlapping tiles (stride = kernel, no padding or dilation, the size divisible): x
+#   reshaped to (B, C, Ho, k1, Wo, k2), tap (a, e) being the view [:, :, :, a, :, e]; nothing
+#   is copied.
 # - otherwise the padded input split into its s_h·s_w stride phases, each flattened over
 #   (batch, channel, row, column) (``split_padded``, one copy). The outputs then live on a
 #   "wide" grid n = (b, c, i, j) with j < Wq, and tap (a, e) of output n is element
@@ -68,6 +135,18 @@ def _grad_output(grad_output: Any, x: np.ndarray, geo: _Geometry, *, func: str) 
 #   Wide positions with i >= Ho or j >= Wo are scratch: computed, never read back, and
 #   their output gradient is zero.
 # Large fresh temporaries cost page faults on every call, so each path makes as few as it can.
+
+
+def _tap_shifts(geo: _Geometry, width: int) -> list[tuple[int, tuple[int, int]]]:
+    """(t = a·k2 + e, (phase, offset)) of each tap: on ``split_padded``'s layout tap (a, e)
+    of wide output n reads X[phase, n + offset]; it reads padded row s_h·i + d_h·a, which is
+    row (d_h·a) // s_h past i in phase (d_h·a) % s_h (columns likewise; rows ``width`` long)."""
+    (k1, k2), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    return [
+        (a * k2 + e, ((dh * a) % sh * sw + (dw * e) % sw, (dh * a) // sh * width + (dw * e) // sw))
+        for a in range(k1)
+        for e in range(k2)
+    ]
 
 
 class _Layout:
@@ -84,23 +163,29 @@ class _Layout:
             geo.out_hw,
         )
         self.tiles = (
-            (k1, k2) == (sh, sw) and pt == pb == pl == pr == 0 and m == Ho * k1 and n == Wo * k2
+            (k1, k2) == (sh, sw)
+            and geo.dilation == _NO_DILATION
+            and pt == pb == pl == pr == 0
+            and m == Ho * k1
+            and n == Wo * k2
         )
+        # Each input element in one window at most: the gradient is written, not added.
+        self.disjoint = geo.dilation == _NO_DILATION and sh >= k1 and sw >= k2
         if self.tiles:
             self.grid: tuple[int, ...] = (B, C, Ho, Wo)
             self.size = B * C * Ho * Wo
             self.n = self.size
-            self.X = None if fill is None else geo.x.reshape(B, C, Ho, k1, Wo, k2)
-            self.taps = [(a * k2 + e, (a, e)) for a in range(k1) for e in range(k2)]
+            self.X: Any = None if fill is None else geo.x.reshape(B, C, Ho, k1, Wo, k2)
+            self.taps: list[tuple[int, Any]] = [
+                (a * k2 + e, (a, e)) for a in range(k1) for e in range(k2)
+            ]
         else:
             self.Hq, self.Wq = -(-(m + pt + pb) // sh), -(-(n + pl + pr) // sw)
             self.size = B * C * self.Hq * self.Wq
             self.n = (B * C - 1) * self.Hq * self.Wq + (Ho - 1) * self.Wq + Wo
             self.grid = (self.n,)
             self.X = None if fill is None else split_padded(geo.x, geo.stride, geo.pads, fill)
-            self.taps = [
-                (t, (phase, off)) for t, phase, off in phase_shifts(geo.kernel, geo.stride, self.Wq)
-            ]
+            self.taps = _tap_shifts(geo, self.Wq)
 
     def read(self, X: np.ndarray, where: tuple[int, int]) -> np.ndarray:
         """The values one tap reads, one per window (shaped like the output grid)."""
@@ -110,9 +195,9 @@ class _Layout:
         phase, off = where
         return X[phase, off : off + self.n]
 
-    def empty(self) -> np.ndarray:
+    def empty(self, dtype: Any = None) -> np.ndarray:
         """A fresh output array, flat (wide: scratch positions included)."""
-        return np.empty(self.size, dtype=self.geo.x.dtype)
+        return np.empty(self.size, dtype=self.geo.x.dtype if dtype is None else dtype)
 
     def work(self, y: np.ndarray) -> np.ndarray:
         """The part of an output array the taps compute, shaped like what they read."""
@@ -146,13 +231,12 @@ class _Layout:
                 np.copyto(self.read(tiles, where), term)
             return
         grad = np.zeros((geo.stride[0] * geo.stride[1], self.size), dtype=geo.x.dtype)
-        overlapping = geo.stride[0] < geo.kernel[0] or geo.stride[1] < geo.kernel[1]
         for (_, where), term in zip(self.taps, terms):
             target = self.read(grad, where)
-            if overlapping:  # windows share elements: their gradients add up
-                target += term
-            else:  # each element is in one window at most
+            if self.disjoint:  # each element is in one window at most
                 np.copyto(target, term)
+            else:  # windows share elements (or, dilated, a scratch tap wraps onto a real one)
+                target += term
         merge_phases(grad, geo.stride, geo.pads, out)
 
 
@@ -172,48 +256,98 @@ def _blocks(geo: _Geometry):
         yield p0, p1, geo._replace(x=planes[:, p0:p1])
 
 
-def _by_planes(geo: _Geometry, hw: Pair) -> np.ndarray:
-    """A fresh (B·C, h, w) array for per-plane results."""
-    B, C = geo.x.shape[:2]
-    return np.empty((B * C, *hw), dtype=geo.x.dtype)
+def _by_planes(x: np.ndarray, hw: Pair, dtype: Any = None) -> np.ndarray:
+    """A fresh (B·C, h, w) array for per-plane results of the 4-D x."""
+    B, C = x.shape[:2]
+    return np.empty((B * C, *hw), dtype=x.dtype if dtype is None else dtype)
 
 
-def _as_batch(a: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """(B·C, h, w) back to (B, C, h, w), or (C, h, w) for unbatched input."""
-    a = a.reshape(*geo.x.shape[:2], *a.shape[1:])
-    return a[0] if geo.unbatched else a
+def _as_batch(a: np.ndarray, x: np.ndarray, unbatched: bool) -> np.ndarray:
+    """(B·C, h, w) back to (B, C, h, w) like the 4-D x, or (C, h, w) for unbatched input."""
+    a = a.reshape(*x.shape[:2], *a.shape[1:])
+    return a[0] if unbatched else a
 
 
 # ---------------------------------------------------------------------------------------------
 # Max pooling
 
 
+@overload
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = ...,
+    padding: int | tuple[int, int] = ...,
+    dilation: int | tuple[int, int] = ...,
+    ceil_mode: bool = ...,
+    return_indices: Literal[False] = ...,
+) -> np.ndarray: ...
+@overload
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None,
+    padding: int | tuple[int, int],
+    dilation: int | tuple[int, int],
+    ceil_mode: bool,
+    return_indices: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = ...,
+    padding: int | tuple[int, int] = ...,
+    dilation: int | tuple[int, int] = ...,
+    ceil_mode: bool = ...,
+    *,
+    return_indices: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
 def max_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
-) -> np.ndarray:
-    """Max pooling, as ``torch.nn.functional.max_pool2d`` (no dilation, floor mode).
+    dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Max pooling, as ``torch.nn.functional.max_pool2d``.
 
-    Y[β,c,i,j] = max_{1<=a<=k1, 1<=b<=k2} X̃[β, c, s(i-1)+a, s(j-1)+b], X̃ padded with -∞.
+    Y[β,c,i,j] = max_{1<=a<=k1, 1<=b<=k2} X̃[β, c, s(i-1) + d(a-1) + 1, s(j-1) + d(b-1) + 1],
+    X̃ padded with -∞ (p on each side; with ``ceil_mode`` as far past as the last window runs).
 
     x : (B, C, m, n) or unbatched (C, m, n), float32/float64. kernel_size, stride (default:
-    kernel_size), padding: int or pair; padding at most half the window.
-    Returns (B, C, floor((m+2p-k1)/s)+1, floor((n+2p-k2)/s)+1), x's dtype. NaN in a window
-    gives NaN.
+    kernel_size), padding (at most kernel_size // 2), dilation: int or pair.
+    Returns Y, (B, C, H_out, W_out) with H_out = floor((m + 2p - d(k1-1) - 1)/s) + 1 (the
+    ceiling with ``ceil_mode``, see the module docstring), x's dtype; with ``return_indices``
+    the pair (Y, I), I int64 of Y's shape holding the position u·n + v in its (m, n) plane of
+    x of the element each window chose (0-based, padding not counted: PyTorch's flattening,
+    what ``max_unpool2d`` reads). The choice is PyTorch's CPU rule: the first maximum in
+    row-major window order, or the last NaN when the window holds one (Y is then NaN).
 
     >>> import numpy as np
     >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
     array([[ 5.,  7.],
            [13., 15.]])
+    >>> max_pool2d(np.arange(16.0).reshape(1, 4, 4), 3, 2, ceil_mode=True, return_indices=True)[1]
+    array([[[10, 11],
+            [14, 15]]])
     """
-    geo = _geometry(x, kernel_size, stride, padding, func="max_pool2d")
-    y = _by_planes(geo, geo.out_hw)
+    func = "max_pool2d"
+    indices = _flag("return_indices", return_indices, func=func)
+    geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
+    y = _by_planes(geo.x, geo.out_hw)
+    positions = _by_planes(geo.x, geo.out_hw, np.int64) if indices else None
     for p0, p1, block in _blocks(geo):
         layout = _Layout(block, -np.inf)
-        y[p0:p1] = layout.real(_max(layout))[0]
-    return _as_batch(y, geo)
+        y_block = _max(layout)
+        y[p0:p1] = layout.real(y_block)[0]
+        if positions is not None:
+            positions[p0:p1] = _argmax_positions(layout, y_block)
+    if positions is None:
+        return _as_batch(y, geo.x, geo.unbatched)
+    return _as_batch(y, geo.x, geo.unbatched), _as_batch(positions, geo.x, geo.unbatched)
 
 
 def _max(layout: _Layout) -> np.ndarray:
@@ -238,7 +372,7 @@ def _max_hits(layout: _Layout, y: np.ndarray):
     tap holding a NaN, by the same walk backwards. Where Y is -inf (every real element is
     -inf) the padding, -inf too, must not tie: only real taps count there.
 
-    Yields one boolean array per tap, shaped like the output grid.
+    Yields one boolean array per tap, shaped like the output grid (one buffer, reused).
     """
     geo, X = layout.geo, layout.X
     y_real, y = layout.real(y), layout.work(y)
@@ -266,6 +400,24 @@ def _max_hits(layout: _Layout, y: np.ndarray):
         yield hit
 
 
+def _argmax_positions(layout: _Layout, y: np.ndarray) -> np.ndarray:
+    """(planes, Ho, Wo): where in its plane of x each window's chosen element lies, u·n + v.
+
+    The tap t = a·k2 + e each window chose (``_max_hits``) gives row s_h·i - p_h + d_h·a
+    and column s_w·j - p_w + d_w·e of x."""
+    geo = layout.geo
+    chosen = np.zeros(layout.size, dtype=np.intp)
+    work = layout.work(chosen)
+    for (t, _), hit in zip(layout.taps, _max_hits(layout, y)):
+        np.copyto(work, t, where=hit)
+    tap = layout.real(chosen)[0]
+    (Ho, Wo), k2 = geo.out_hw, geo.kernel[1]
+    (sh, sw), (dh, dw), (ph, pw) = geo.stride, geo.dilation, geo.padding
+    rows = (sh * np.arange(Ho) - ph)[:, None] + dh * (tap // k2)
+    cols = (sw * np.arange(Wo) - pw) + dw * (tap % k2)
+    return rows * geo.x.shape[3] + cols
+
+
 def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> np.ndarray:
     """g where hit, exactly 0 elsewhere. g·hit is that (and twice as fast as a masked copy)
     while g is finite; a NaN or ±inf in g would make g·0 NaN, so then copy through the mask."""
@@ -282,18 +434,22 @@ def max_pool2d_backward(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
 ) -> np.ndarray:
     """∂ℓ/∂X for ``max_pool2d``: each G[β,c,i,j] is added to the one element of its window
-    that attained the maximum (the first in row-major order when several tie, as PyTorch).
+    that ``max_pool2d`` chose (the first maximum in row-major order, the last NaN if any: the
+    element its ``return_indices`` names, as PyTorch).
 
-    ∂ℓ/∂X̃[β,c,u,v] = Σ_{i,j} G[β,c,i,j] · [ (u, v) is the arg-max of window (i, j) ]
+    ∂ℓ/∂X[β,c,u,v] = Σ_{i,j} G[β,c,i,j] · [ (u, v) is the element window (i, j) chose ]
 
-    grad_output: (B, C, H_out, W_out) like ``max_pool2d``'s output; returns an array like x.
+    grad_output: (B, C, H_out, W_out) like ``max_pool2d``'s output (same options); returns
+    an array like x. A NaN or ±inf in grad_output reaches only the element its window chose.
     """
     func = "max_pool2d_backward"
-    geo = _geometry(x, kernel_size, stride, padding, func=func)
-    G = _grad_output(grad_output, x, geo, func=func)
-    grad_x = _by_planes(geo, geo.x.shape[2:])
+    geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
+    G = _grad_output(grad_output, x, geo.out_hw, func=func)
+    grad_x = _by_planes(geo.x, geo.x.shape[2:])
     G_planes = G.reshape(1, -1, *geo.out_hw)
     for p0, p1, block in _blocks(geo):
         layout = _Layout(block, -np.inf)
@@ -302,11 +458,46 @@ def max_pool2d_backward(
         g_finite = bool(np.isfinite(g).all())
         terms = (_routed(g, hit, term, g_finite) for hit in _max_hits(layout, _max(layout)))
         layout.scatter(terms, out=grad_x[None, p0:p1])
-    return _as_batch(grad_x, geo)
+    return _as_batch(grad_x, geo.x, geo.unbatched)
 
 
 # ---------------------------------------------------------------------------------------------
 # Average pooling
+
+
+def _divisor_override(value: Any, *, func: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: divisor_override: expected None or a nonzero int, got {value!r}")
+    if value == 0:
+        raise ValueError(f"{func}: divisor_override: expected a nonzero int, got 0")
+    return int(value)
+
+
+def _avg_scale(
+    geo: _Geometry, count_include_pad: Any, divisor_override: Any, *, func: str
+) -> np.ndarray:
+    """1/D[i, j] in x's dtype: shape () when one divisor serves every window, else (Ho, Wo).
+
+    D is separable, D[i, j] = D_h[i]·D_w[j], each factor counting the taps of window i along
+    its axis that start at s·i - p: inside [-p, m + p), or inside [0, m) without the padding."""
+    include = _flag("count_include_pad", count_include_pad, func=func)
+    override = _divisor_override(divisor_override, func=func)
+    dtype = geo.x.dtype
+    if override is not None:
+        return np.asarray(1 / override, dtype=dtype)
+    counts = []
+    for m, f, s, p, size in zip(geo.x.shape[2:], geo.kernel, geo.stride, geo.padding, geo.out_hw):
+        start = s * np.arange(size) - p
+        if include:
+            counts.append(np.minimum(start + f, m + p) - start)
+        else:
+            counts.append(np.minimum(start + f, m) - np.maximum(start, 0))
+    D = counts[0][:, None] * counts[1][None, :]
+    if (D == D[0, 0]).all():
+        return np.asarray(1 / int(D[0, 0]), dtype=dtype)
+    return (1 / D).astype(dtype)
 
 
 def avg_pool2d(
@@ -314,23 +505,33 @@ def avg_pool2d(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
-    """Average pooling, as ``torch.nn.functional.avg_pool2d`` with its defaults.
+    """Average pooling, as ``torch.nn.functional.avg_pool2d``.
 
-    Y[β,c,i,j] = (1/(k1 k2)) Σ_{a=1..k1} Σ_{b=1..k2} X̃[β, c, s(i-1)+a, s(j-1)+b],
-    X̃ zero-padded; the divisor is always k1·k2 (padding counted, count_include_pad=True).
+    Y[β,c,i,j] = (1/D[i,j]) Σ_{a=1..k1} Σ_{b=1..k2} X̃[β, c, s(i-1)+a, s(j-1)+b],
+    X̃ zero-padded. D (PyTorch's rules): ``divisor_override`` if given; else D = D_h[i]·D_w[j]
+    where, for window i starting at s(i-1) - p (0-based, in x's coordinates), D_h counts its
+    taps inside [-p, m + p) with ``count_include_pad=True`` (the default: k1 except where a
+    ``ceil_mode`` window runs past the padding) or inside [0, m) with False.
 
-    Shapes as ``max_pool2d``. With stride = kernel_size this equals the strided convolution
-    of result 2 (``cnnmath.filters.average_pool_filter``).
+    Shapes as ``max_pool2d`` (no dilation). With stride = kernel_size and the defaults this
+    equals the strided convolution of result 2 (``cnnmath.filters.average_pool_filter``).
 
     >>> import numpy as np
     >>> avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
+    >>> avg_pool2d(np.ones((1, 3, 3)), 2, 2, 1, count_include_pad=False)[0]
+    array([[1., 1.],
+           [1., 1.]])
     """
-    geo = _geometry(x, kernel_size, stride, padding, func="avg_pool2d")
-    k1, k2 = geo.kernel
-    y = _by_planes(geo, geo.out_hw)
+    func = "avg_pool2d"
+    geo = _geometry(x, kernel_size, stride, padding, _NO_DILATION, ceil_mode, func=func)
+    scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
+    y = _by_planes(geo.x, geo.out_hw)
     for p0, p1, block in _blocks(geo):
         layout = _Layout(block, 0.0)
         total = layout.empty()
@@ -340,8 +541,8 @@ def avg_pool2d(
                 np.copyto(out, layout.read(layout.X, where))
             else:
                 out += layout.read(layout.X, where)
-        np.multiply(layout.real(total)[0], np.asarray(1 / (k1 * k2), dtype=x.dtype), out=y[p0:p1])
-    return _as_batch(y, geo)
+        np.multiply(layout.real(total)[0], scale, out=y[p0:p1])
+    return _as_batch(y, geo.x, geo.unbatched)
 
 
 def avg_pool2d_backward(
@@ -350,21 +551,431 @@ def avg_pool2d_backward(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
-    """∂ℓ/∂X for ``avg_pool2d``: every element of window (i, j) receives G[β,c,i,j]/(k1 k2).
+    """∂ℓ/∂X for ``avg_pool2d``: every element of window (i, j) receives G[β,c,i,j]/D[i,j].
 
-    ∂ℓ/∂X̃[β,c,u,v] = (1/(k1 k2)) Σ_{(i,j): window (i,j) holds (u,v)} G[β,c,i,j]
+    ∂ℓ/∂X[β,c,u,v] = Σ_{(i,j): window (i,j) holds (u,v)} G[β,c,i,j] / D[i,j]
 
-    grad_output: (B, C, H_out, W_out); returns an array like x (padding cropped off).
+    grad_output: (B, C, H_out, W_out), same options as the forward; returns an array like x
+    (what went to the padding is dropped).
     """
     func = "avg_pool2d_backward"
-    geo = _geometry(x, kernel_size, stride, padding, func=func)
-    G = _grad_output(grad_output, x, geo, func=func)
-    k1, k2 = geo.kernel
-    grad_x = _by_planes(geo, geo.x.shape[2:])
+    geo = _geometry(x, kernel_size, stride, padding, _NO_DILATION, ceil_mode, func=func)
+    scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
+    G = _grad_output(grad_output, x, geo.out_hw, func=func)
+    grad_x = _by_planes(geo.x, geo.x.shape[2:])
     G_planes = G.reshape(1, -1, *geo.out_hw)
     for p0, p1, block in _blocks(geo):
         layout = _Layout(block, None)  # the average's gradient needs no input values
-        share = layout.grad_output(G_planes[:, p0:p1]) * np.asarray(1 / (k1 * k2), dtype=x.dtype)
+        share = layout.grad_output(G_planes[:, p0:p1] * scale)
         layout.scatter((share for _ in layout.taps), out=grad_x[None, p0:p1])
-    return _as_batch(grad_x, geo)
+    return _as_batch(grad_x, geo.x, geo.unbatched)
+
+
+# ---------------------------------------------------------------------------------------------
+# Max unpooling
+
+
+class _Unpool(NamedTuple):
+    x: np.ndarray  # 4-D
+    indices: np.ndarray  # 4-D, intp
+    unbatched: bool
+    out_hw: Pair
+
+
+def _unpool_geometry(
+    x: Any, indices: Any, kernel_size: Any, stride: Any, padding: Any, output_size: Any, func: str
+) -> _Unpool:
+    check_float_array("x", x, func=func)
+    x4, unbatched = batched_image("x", x, func=func)
+    k = int_pair("kernel_size", kernel_size, minimum=1, func=func)
+    s = k if stride is None else int_pair("stride", stride, minimum=1, func=func)
+    p = int_pair("padding", padding, minimum=0, func=func)
+    default = [(m - 1) * s_ - 2 * p_ + f for m, f, s_, p_ in zip(x4.shape[2:], k, s, p)]
+    if output_size is None:
+        if min(default) < 1:
+            raise ValueError(
+                f"{func}: padding: expected an output of size >= 1, got (H - 1)·s - 2p + k = "
+                f"{tuple(default)} for input {x4.shape[2:]}, kernel_size {k}, stride {s}, "
+                f"padding {p}"
+            )
+        out = default
+    else:
+        out = _unpool_output_size(output_size, default, s, func=func)
+    if (
+        not isinstance(indices, np.ndarray)
+        or not np.issubdtype(indices.dtype, np.integer)
+        or indices.shape != np.shape(x)
+    ):
+        given = (
+            f"an array of dtype {indices.dtype} and shape {indices.shape}"
+            if isinstance(indices, np.ndarray)
+            else type(indices).__name__
+        )
+        raise TypeError(
+            f"{func}: indices: expected an integer array of x's shape {np.shape(x)} "
+            f"(as max_pool2d(..., return_indices=True) returns), got {given}"
+        )
+    plane = out[0] * out[1]
+    if indices.size and (indices.min() < 0 or indices.max() >= plane):
+        raise ValueError(
+            f"{func}: indices: expected positions in [0, {plane}) of an output plane "
+            f"{out[0]}x{out[1]}, got values from {indices.min()} to {indices.max()}"
+        )
+    idx4 = (indices[None] if unbatched else indices).astype(np.intp, copy=False)
+    return _Unpool(x4, idx4, unbatched, (out[0], out[1]))
+
+
+def _unpool_output_size(output_size: Any, default: list[int], s: Pair, *, func: str) -> list[int]:
+    """An explicit output_size: (H, W) or (N, C, H, W), each strictly within the stride of
+    the default size (the sizes a max_pool2d with this stride maps to the input's size)."""
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else None
+    if sizes is not None and len(sizes) == 4:
+        sizes = sizes[2:]
+    if (
+        sizes is None
+        or len(sizes) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in sizes)
+    ):
+        raise TypeError(
+            f"{func}: output_size: expected None or (height, width) or (N, C, height, width) "
+            f"of ints, got {output_size!r}"
+        )
+    low = [d - s_ for d, s_ in zip(default, s)]
+    high = [d + s_ for d, s_ in zip(default, s)]
+    if not all(lo < v < hi and v >= 1 for v, lo, hi in zip(sizes, low, high)):
+        raise ValueError(
+            f"{func}: output_size: expected sizes >= 1 strictly between {tuple(low)} and "
+            f"{tuple(high)} (the default {tuple(default)} ± stride), got {output_size!r}"
+        )
+    return [int(v) for v in sizes]
+
+
+def max_unpool2d(
+    x: np.ndarray,
+    indices: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """The partial inverse of ``max_pool2d``, as ``torch.nn.functional.max_unpool2d``.
+
+    Y[β,c] = 0 except Y[β,c].flat[I[β,c,i,j]] = X[β,c,i,j]: each value goes back to the
+    position its index names in a plane of the output (0-based u·W_out + v), zeros elsewhere.
+
+    x : (B, C, h, w) or unbatched (C, h, w), float32/float64; indices : an integer array of
+    x's shape, values in [0, H_out·W_out) — what ``max_pool2d(..., return_indices=True)``
+    returns. kernel_size, stride (default kernel_size), padding: the max_pool2d's, used only
+    for the output size H_out = (h - 1)s - 2p + k1 (likewise W_out), unless ``output_size``
+    ((H, W) or (N, C, H, W)) picks one of the sizes strictly within a stride of it.
+    Returns (B, C, H_out, W_out) of x's dtype. Where two indices coincide the later one in
+    row-major order wins (as PyTorch's CPU kernel).
+
+    >>> import numpy as np
+    >>> max_unpool2d(np.array([[[5.0]]]), np.array([[[3]]]), 2)
+    array([[[0., 0.],
+            [0., 5.]]])
+    """
+    geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, "max_unpool2d")
+    planes = geo.x.shape[0] * geo.x.shape[1]
+    y = np.zeros((planes, geo.out_hw[0] * geo.out_hw[1]), dtype=geo.x.dtype)
+    np.put_along_axis(y, geo.indices.reshape(planes, -1), geo.x.reshape(planes, -1), axis=1)
+    return _as_batch(y.reshape(planes, *geo.out_hw), geo.x, geo.unbatched)
+
+
+def max_unpool2d_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    indices: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    output_size: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """∂ℓ/∂X for ``max_unpool2d``: the gather of G at the indices,
+    ∂ℓ/∂X[β,c,i,j] = G[β,c].flat[I[β,c,i,j]].
+
+    grad_output: (B, C, H_out, W_out) like the forward's output; returns an array like x.
+    (With repeated indices this is PyTorch's gradient too, though only the last of the
+    repeated values reaches the output.)
+    """
+    func = "max_unpool2d_backward"
+    geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, func)
+    G = _grad_output(grad_output, x, geo.out_hw, func=func)
+    planes = geo.x.shape[0] * geo.x.shape[1]
+    flat = G.reshape(planes, -1)
+    grad_x = np.take_along_axis(flat, geo.indices.reshape(planes, -1), axis=1)
+    return grad_x.reshape(np.shape(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive pooling
+#
+# Windows are separable: cell (i, j) reads rows [r0_i, r1_i) × columns [c0_j, c1_j), so each
+# op is two passes, one per axis. Along an axis the windows differ in length; each pass loops
+# over the taps t of the longest one, reading index min(start + t, last) of every window at
+# once (a gather; the sum masks the taps a window lacks, the maximum needs no mask: the
+# repeated last element changes nothing). When the length divides evenly the windows are
+# tiles and a reshape replaces the gather.
+
+
+def _adaptive_geometry(x: Any, output_size: Any, *, func: str) -> tuple[np.ndarray, bool, Pair]:
+    check_float_array("x", x, func=func)
+    x4, unbatched = batched_image("x", x, func=func)
+    if min(x4.shape[2:]) < 1:
+        raise ValueError(f"{func}: x: expected height and width >= 1, got shape {np.shape(x)}")
+
+    def entry(v: Any) -> bool:
+        return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+
+    if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
+        sizes = [output_size, output_size]
+    elif (
+        isinstance(output_size, (tuple, list))
+        and len(output_size) == 2
+        and all(entry(v) for v in output_size)
+    ):
+        sizes = list(output_size)
+    else:
+        raise TypeError(
+            f"{func}: output_size: expected an int or a pair (height, width) of ints or None "
+            f"(None keeps the input's size), got {output_size!r}"
+        )
+    out = [m if v is None else int(v) for v, m in zip(sizes, x4.shape[2:])]
+    if min(out) < 1:
+        raise ValueError(f"{func}: output_size: expected sizes >= 1, got {output_size!r}")
+    return x4, unbatched, (out[0], out[1])
+
+
+def _adaptive_windows(m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, length) of each of the n windows over a length m: [⌊i·m/n⌋, ⌈(i+1)·m/n⌉)."""
+    i = np.arange(n)
+    first = i * m // n
+    return first, -(-(i + 1) * m // n) - first
+
+
+def _covering_windows(m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each index h < m: (first window, how many) of the consecutive windows that read
+    it — the transpose of ``_adaptive_windows``, for the backward pass."""
+    first, length = _adaptive_windows(m, n)
+    h = np.arange(m)
+    lo = np.searchsorted(first + length, h, side="right")  # first window ending past h
+    hi = np.searchsorted(first, h, side="right") - 1  # last window starting at or before h
+    return lo, hi - lo + 1
+
+
+class _AxisTaps:
+    """The taps of windows (first[i], length[i]) along ``axis`` of arrays of length m there."""
+
+    def __init__(self, axis: int, m: int, first: np.ndarray, length: np.ndarray):
+        self.axis, self.first, self.length = axis, first, length
+        self.n, self.L = len(first), int(length.max())
+        self.tiles = m == self.n * self.L and bool((first == self.L * np.arange(self.n)).all())
+
+    def index(self, t: int) -> np.ndarray:
+        """The index tap t of each window reads (its last index where it has no tap t)."""
+        return np.minimum(self.first + t, self.first + self.length - 1)
+
+    def read(self, a: np.ndarray, t: int) -> np.ndarray:
+        """a's values at tap t of every window, the windows along ``axis``."""
+        if self.tiles:
+            shape = (*a.shape[: self.axis], self.n, self.L, *a.shape[self.axis + 1 :])
+            return a.reshape(shape)[(slice(None),) * (self.axis + 1) + (t,)]
+        return np.take(a, self.index(t), axis=self.axis)
+
+    def has(self, t: int) -> np.ndarray | bool:
+        """Which windows have a tap t (broadcastable along ``axis``; True when all do)."""
+        return True if t < self.length.min() else _along(t < self.length, self.axis)
+
+
+def _along(v: np.ndarray, axis: int) -> np.ndarray:
+    """A vector shaped to broadcast along ``axis`` of a (planes, rows, columns) array."""
+    shape = [1, 1, 1]
+    shape[axis] = len(v)
+    return v.reshape(shape)
+
+
+def _window_sum(a: np.ndarray, taps: _AxisTaps) -> np.ndarray:
+    """Σ over each window's taps along the axis."""
+    if taps.tiles:
+        shape = (*a.shape[: taps.axis], taps.n, taps.L, *a.shape[taps.axis + 1 :])
+        return a.reshape(shape).sum(axis=taps.axis + 1)
+    total = np.array(taps.read(a, 0))
+    for t in range(1, taps.L):
+        np.add(total, taps.read(a, t), out=total, where=taps.has(t))
+    return total
+
+
+def _window_argmax(
+    a: np.ndarray, taps: _AxisTaps, carried: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each window's chosen maximum along the axis by PyTorch's rule (walking the window in
+    order, an element replaces the choice if greater or NaN), its index along the axis, and
+    ``carried`` (an array like a) read at the chosen element (that index, if None)."""
+    best = np.array(taps.read(a, 0))
+    at = np.broadcast_to(_along(taps.index(0), taps.axis), best.shape).copy()
+    kept = None if carried is None else np.array(taps.read(carried, 0))
+    take = np.empty(best.shape, dtype=bool)
+    for t in range(1, taps.L):
+        values = taps.read(a, t)
+        np.greater(values, best, out=take)
+        take |= np.isnan(values)
+        np.copyto(best, values, where=take)
+        np.copyto(at, _along(taps.index(t), taps.axis), where=take)
+        if kept is not None and carried is not None:
+            np.copyto(kept, taps.read(carried, t), where=take)
+    return best, at, at if kept is None else kept
+
+
+def _adaptive_taps(x4: np.ndarray, out_hw: Pair) -> tuple[np.ndarray, _AxisTaps, _AxisTaps]:
+    """x4's planes (planes, m, n), and the taps of the row and column windows."""
+    planes, (m, n) = x4.shape[0] * x4.shape[1], x4.shape[2:]
+    rows = _AxisTaps(1, m, *_adaptive_windows(m, out_hw[0]))
+    cols = _AxisTaps(2, n, *_adaptive_windows(n, out_hw[1]))
+    return x4.reshape(planes, m, n), rows, cols
+
+
+def _adaptive_max(x4: np.ndarray, out_hw: Pair) -> np.ndarray:
+    """(planes, Ho, Wo): each window's maximum (NaN if it holds one)."""
+    X, rows, cols = _adaptive_taps(x4, out_hw)
+    if cols.tiles and rows.tiles:
+        return X.reshape(X.shape[0], rows.n, rows.L, cols.n, cols.L).max(axis=(2, 4))
+    y = X
+    for taps in (cols, rows):
+        y_next = np.array(taps.read(y, 0))
+        for t in range(1, taps.L):
+            np.maximum(y_next, taps.read(y, t), out=y_next)
+        y = y_next
+    return y
+
+
+def _adaptive_argmax(x4: np.ndarray, out_hw: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(planes, Ho, Wo): each window's chosen maximum and its position u·n + v in its plane.
+
+    Columns first, then rows carrying each row's chosen column: the row-major walk of the
+    2-D window chooses the same element (first maximum: earliest row holding it, then its
+    first column; last NaN: latest row holding one, then its last NaN)."""
+    X, rows, cols = _adaptive_taps(x4, out_hw)
+    by_col, col, _ = _window_argmax(X, cols)
+    y, row, col_at = _window_argmax(by_col, rows, col)
+    return y, row * X.shape[2] + col_at
+
+
+@overload
+def adaptive_max_pool2d(
+    x: np.ndarray,
+    output_size: int | tuple[int | None, int | None],
+    return_indices: Literal[False] = ...,
+) -> np.ndarray: ...
+@overload
+def adaptive_max_pool2d(
+    x: np.ndarray,
+    output_size: int | tuple[int | None, int | None],
+    return_indices: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+def adaptive_max_pool2d(
+    x: np.ndarray,
+    output_size: int | tuple[int | None, int | None],
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d``.
+
+    Y[β,c,i,j] = max over rows [⌊i·m/H⌋, ⌈(i+1)·m/H⌉) × columns [⌊j·n/W⌋, ⌈(j+1)·n/W⌉)
+    of X[β,c] (0-based; SPEC.md "Wave 2"). Global max pooling is output_size 1: the
+    maximum over the whole plane.
+
+    x : (B, C, m, n) or unbatched (C, m, n), float32/float64. output_size : an int or a pair
+    (H, W), each >= 1, None meaning the input's size along that axis.
+    Returns (B, C, H, W) of x's dtype; with ``return_indices`` also the int64 positions
+    u·n + v of the chosen elements, as ``max_pool2d`` (first maximum in row-major order, the
+    last NaN if any).
+
+    >>> import numpy as np
+    >>> adaptive_max_pool2d(np.arange(12.0).reshape(1, 3, 4), (2, 3))
+    array([[[ 5.,  6.,  7.],
+            [ 9., 10., 11.]]])
+    """
+    func = "adaptive_max_pool2d"
+    indices = _flag("return_indices", return_indices, func=func)
+    x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
+    if not indices:
+        return _as_batch(_adaptive_max(x4, out_hw), x4, unbatched)
+    y, positions = _adaptive_argmax(x4, out_hw)
+    return _as_batch(y, x4, unbatched), _as_batch(positions.astype(np.int64), x4, unbatched)
+
+
+def adaptive_max_pool2d_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    output_size: int | tuple[int | None, int | None],
+) -> np.ndarray:
+    """∂ℓ/∂X for ``adaptive_max_pool2d``: each G[β,c,i,j] is added to the element its window
+    chose (where windows overlap, one element may collect several).
+
+    ∂ℓ/∂X[β,c,u,v] = Σ_{i,j} G[β,c,i,j] · [ (u, v) is the element window (i, j) chose ]
+
+    grad_output: (B, C, H, W) like the forward's output; returns an array like x.
+    """
+    func = "adaptive_max_pool2d_backward"
+    x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
+    G = _grad_output(grad_output, x, out_hw, func=func)
+    _, positions = _adaptive_argmax(x4, out_hw)
+    planes, plane = x4.shape[0] * x4.shape[1], x4.shape[2] * x4.shape[3]
+    flat = positions.reshape(planes, -1) + plane * np.arange(planes)[:, None]
+    grad = np.bincount(flat.ravel(), weights=G.reshape(-1), minlength=planes * plane)
+    return grad.astype(x4.dtype).reshape(np.shape(x))
+
+
+def adaptive_avg_pool2d(
+    x: np.ndarray, output_size: int | tuple[int | None, int | None]
+) -> np.ndarray:
+    """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    Y[β,c,i,j] = mean of X[β,c] over rows [⌊i·m/H⌋, ⌈(i+1)·m/H⌉) × columns
+    [⌊j·n/W⌋, ⌈(j+1)·n/W⌉) (0-based; SPEC.md "Wave 2"). Global average pooling is
+    output_size 1: the mean over the whole plane.
+
+    x : (B, C, m, n) or unbatched (C, m, n), float32/float64. output_size : an int or a pair
+    (H, W), each >= 1, None meaning the input's size along that axis.
+    Returns (B, C, H, W) of x's dtype.
+
+    >>> import numpy as np
+    >>> adaptive_avg_pool2d(np.arange(6.0).reshape(1, 2, 3), (1, 2))
+    array([[[2., 3.]]])
+    """
+    x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func="adaptive_avg_pool2d")
+    y, rows, cols = _adaptive_taps(x4, out_hw)
+    for taps in (cols, rows):
+        y = _window_sum(y, taps)
+        y *= _along((1 / taps.length).astype(x4.dtype), taps.axis)
+    return _as_batch(y, x4, unbatched)
+
+
+def adaptive_avg_pool2d_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    output_size: int | tuple[int | None, int | None],
+) -> np.ndarray:
+    """∂ℓ/∂X for ``adaptive_avg_pool2d``: every element of window (i, j) receives
+    G[β,c,i,j] divided by the window's size.
+
+    ∂ℓ/∂X[β,c,u,v] = Σ_{(i,j): window (i,j) holds (u,v)} G[β,c,i,j] / (rows_i · cols_j)
+
+    grad_output: (B, C, H, W) like the forward's output; returns an array like x.
+    """
+    func = "adaptive_avg_pool2d_backward"
+    x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
+    G = _grad_output(grad_output, x, out_hw, func=func)
+    planes, (m, n) = x4.shape[0] * x4.shape[1], x4.shape[2:]
+    g = G.reshape(planes, *out_hw)
+    # the forward's two passes transposed, in reverse order: rows, then columns; each input
+    # index h sums the outputs of the consecutive windows that read it
+    for axis, size, length in ((1, m, out_hw[0]), (2, n, out_hw[1])):
+        _, window_length = _adaptive_windows(size, length)
+        g = g * _along((1 / window_length).astype(x4.dtype), axis)
+        g = _window_sum(g, _AxisTaps(axis, length, *_covering_windows(size, length)))
+    return g.reshape(np.shape(x))
