@@ -3,6 +3,14 @@
 from .activations import ACTIVATIONS, Activation, get_activation
 from .conv import conv2d, conv2d_backward, conv_output_shape
 from .linear import linear, linear_backward
+from .norm import (
+    batch_norm,
+    batch_norm_backward,
+    group_norm,
+    group_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 
 __all__ = [
@@ -10,10 +18,16 @@ __all__ = [
     "Activation",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
     "conv2d",
     "conv2d_backward",
     "conv_output_shape",
     "get_activation",
+    "group_norm",
+    "group_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "linear",
     "linear_backward",
     "max_pool2d",

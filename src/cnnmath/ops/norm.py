@@ -1,0 +1,684 @@
+"""Normalisation, as ``torch.nn.functional``: batch_norm, group_norm and layer_norm, each
+followed by its closed-form backward.
+
+One statistic runs over a set of m values of x — batch norm: one channel over the batch and
+space; group norm: one group of channels of one sample; layer norm: the trailing axes of one
+sample. Over that set (SPEC.md, "Wave 2"):
+
+    μ = mean(x),   σ² = mean((x − μ)²)  (biased),   x̂ = (x − μ) / √(σ² + ε),   y = γ x̂ + β
+
+and, with g = ∂ℓ/∂y and ĝ = γ g = ∂ℓ/∂x̂, the backward through μ and σ² in closed form:
+
+    ∂ℓ/∂x = (1/√(σ² + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ x̂)),   ∂ℓ/∂γ = Σ g x̂,   ∂ℓ/∂β = Σ g
+
+(the means over the statistic's m values; the sums for γ and β over every value that shares
+the parameter).
+
+How the statistics are computed, the same way in the three ops:
+
+- Two passes: the mean, then the mean square of the centred data. Never mean(x²) − μ², which
+  cancels catastrophically when |μ| ≫ σ.
+- The data are centred on the mean rounded to x's dtype (``shift``); what that rounding
+  leaves, δ = mean(x − shift), is measured on the centred data and removed exactly:
+  σ² = mean((x − shift)²) − δ², x̂ = (x − shift − δ)/√(σ² + ε).
+- Sums run along the last axis in x's dtype (one BLAS matrix-vector product, or ``vecdot``,
+  per row) and over the remaining axes in float64; all per-statistic arithmetic is float64.
+  No float64 copy of a float32 tensor is made, and there is no Python loop over the batch,
+  the channels or the groups.
+
+Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole statistic NaN
+(every output of that channel, group or row), silently.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._checks import check_float_array, check_same_dtype, positive_int, real_number
+
+
+def _quiet() -> Any:
+    """inf − inf and overflowing squares are NaN/inf by contract (they propagate, as in PyTorch)."""
+    return np.errstate(invalid="ignore", over="ignore", divide="ignore")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared kernels: sums along the last axis in the data's dtype, the rest in float64.
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Σ a over its last axis, in a's dtype: one matrix-vector product (shape a.shape[:-1])."""
+    if a.size == 0:
+        return np.zeros(a.shape[:-1], dtype=a.dtype)
+    rows = a.reshape(-1, a.shape[-1]) @ np.ones(a.shape[-1], dtype=a.dtype)
+    return rows.reshape(a.shape[:-1])
+
+
+def _per_statistic(rows: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Row results summed over the other reduced axes in float64, reduced axes kept as 1."""
+    return rows.sum(axis=axes[:-1], dtype=np.float64, keepdims=True)[..., None]
+
+
+def _sums(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Σ a over ``axes`` (ending with the last axis), float64, reduced axes kept as 1."""
+    return _per_statistic(_row_sums(a), axes)
+
+
+def _dots(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Σ a·b over ``axes`` (ending with the last axis), float64, reduced axes kept as 1."""
+    return _per_statistic(np.vecdot(a, b), axes)
+
+
+def _centre(v: np.ndarray, axes: tuple[int, ...], m: int):
+    """The centred data and the statistics over ``axes`` (m values each).
+
+    Returns ``(xc, mean, delta, var)``: ``xc = v − shift`` (a new array of v's dtype; shift =
+    the mean rounded to that dtype), ``delta = mean(xc)`` (what the rounding left), the mean
+    ``μ = shift + delta`` and the biased variance ``var = mean(xc²) − delta²``, all three
+    float64 with the reduced axes kept as 1; then x̂ = (xc − delta)/√(var + ε).
+    """
+    shift = (_sums(v, axes) / m).astype(v.dtype)
+    xc = np.subtract(v, shift)
+    delta = _sums(xc, axes) / m
+    var = np.maximum(_dots(xc, xc, axes) / m - delta * delta, 0.0)  # NaN stays NaN
+    return xc, shift.astype(np.float64) + delta, delta, var
+
+
+def _affine_(out: np.ndarray, scale: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
+    """out ← out · scale + offset, in place, the coefficients cast to out's dtype."""
+    np.multiply(out, scale.astype(out.dtype), out=out)
+    if offset is not None:
+        np.add(out, offset.astype(out.dtype), out=out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation (messages "func: arg: expected ..., got ...")
+
+
+def _check_x(x: Any, *, func: str) -> tuple[int, int, int]:
+    """x is (N, C, *): return N, C and L = the product of the spatial axes (1 for (N, C))."""
+    check_float_array("x", x, func=func)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{func}: x: expected an array (N, C, *) with at least 2 axes, got {x.ndim}-D with "
+            f"shape {x.shape}; add a batch axis with x[None]"
+        )
+    return x.shape[0], x.shape[1], math.prod(x.shape[2:])
+
+
+def _check_vector(name: str, a: Any, length: int, what: str, *, func: str) -> None:
+    check_float_array(name, a, func=func)
+    if a.shape != (length,):
+        raise ValueError(f"{func}: {name}: expected shape ({length},) ({what}), got {a.shape}")
+
+
+def _check_flag(name: str, value: Any, *, func: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}: expected a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_eps(eps: Any, *, func: str) -> float:
+    return real_number("eps", eps, func=func, low=0.0, low_open=True)
+
+
+def _check_grad_output(grad_output: Any, x: np.ndarray, *, func: str) -> None:
+    check_float_array("grad_output", grad_output, func=func)
+    if grad_output.shape != x.shape:
+        raise ValueError(
+            f"{func}: grad_output: expected x's shape {x.shape} (the forward output's), "
+            f"got {grad_output.shape}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch normalisation
+
+
+def _check_batch_norm(
+    func: str,
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any,
+    bias: Any,
+    training: Any,
+    eps: Any,
+    **more: Any,
+) -> tuple[int, int, int, bool, float]:
+    N, C, L = _check_x(x, func=func)
+    training = _check_flag("training", training, func=func)
+    eps = _check_eps(eps, func=func)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(
+            f"{func}: running_mean, running_var: expected both arrays or both None, got "
+            f"running_mean {'None' if running_mean is None else 'an array'} and running_var "
+            f"{'None' if running_var is None else 'an array'}"
+        )
+    if not training and running_mean is None:
+        raise ValueError(
+            f"{func}: running_mean: expected an array of shape ({C},) in evaluation mode "
+            "(training=False normalises by the running statistics), got None"
+        )
+    per_channel = f"one value per channel of x, C = {C}"
+    for name, a in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        if a is not None:
+            _check_vector(name, a, C, per_channel, func=func)
+    check_same_dtype(
+        func,
+        x=x,
+        running_mean=running_mean,
+        running_var=running_var,
+        weight=weight,
+        bias=bias,
+        **more,
+    )
+    return N, C, L, training, eps
+
+
+def batch_norm(
+    x: np.ndarray,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    *,
+    num_batches_tracked: int | None = None,
+) -> np.ndarray:
+    """Batch normalisation, as ``torch.nn.functional.batch_norm``; per channel c.
+
+    Training (``training=True``), over the m = N·L values of channel c (L = H·W, or the
+    length, or 1):
+
+        μ_c = mean(x[:, c]),   σ²_c = mean((x[:, c] − μ_c)²)  (biased),
+        y[:, c] = γ_c (x[:, c] − μ_c) / √(σ²_c + ε) + β_c
+
+    and, when given, the running statistics are updated IN PLACE, exactly as PyTorch does:
+
+        running_mean ← (1 − f) running_mean + f μ,
+        running_var  ← (1 − f) running_var  + f σ² m/(m − 1)   (the unbiased variance)
+
+    with f = ``momentum``, or, for ``momentum=None``, the cumulative average
+    f = 1/``num_batches_tracked``. Evaluation (``training=False``) is the affine map by the
+    running statistics, which it leaves alone:
+
+        y[:, c] = γ_c (x[:, c] − running_mean_c) / √(running_var_c + ε) + β_c
+
+    Parameters
+    ----------
+    x : (N, C), (N, C, L), (N, C, H, W) or any (N, C, *), float32 or float64.
+    running_mean, running_var : (C,) arrays of x's dtype, or both None: needed in evaluation;
+        in training, None means that no running statistics are kept (nothing is updated).
+    weight γ, bias β : (C,) or None (γ = 1, β = 0).
+    training : bool.
+    momentum : in [0, 1], or None for the cumulative average.
+    eps : ε > 0, finite.
+    num_batches_tracked : keyword-only; used only when training with ``momentum=None`` and
+        running statistics given, and then required: the number of batches averaged so far
+        INCLUDING this one (an int ≥ 1). It is PyTorch's ``BatchNorm`` buffer of that name,
+        which the module increments before calling the functional form: a caller keeps the
+        count and increments it before each training call (cnnmath does not store it).
+
+    Returns
+    -------
+    y : x's shape and dtype.
+
+    Raises
+    ------
+    ValueError : x with fewer than 2 axes; a (C,) argument of another length; eps ≤ 0 or not
+        finite; momentum outside [0, 1]; only one running statistic given, or none in
+        evaluation; a read-only running statistic in training; a single value per channel in
+        training (m = 1, PyTorch's "Expected more than 1 value per channel"); momentum=None
+        without num_batches_tracked.
+    TypeError : a non-float array, mixed dtypes, a non-bool ``training``.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0], [3.0]])
+    >>> rm, rv = np.zeros(1), np.ones(1)
+    >>> batch_norm(x, rm, rv, training=True, eps=0.0001).round(4).ravel()
+    array([-1.,  1.])
+    >>> rm, rv  # 0.9·0 + 0.1·2 and 0.9·1 + 0.1·2 (unbiased variance of 1, 3)
+    (array([0.2]), array([1.1]))
+    """
+    func = "batch_norm"
+    N, C, L, training, eps = _check_batch_norm(
+        func, x, running_mean, running_var, weight, bias, training, eps
+    )
+    if momentum is not None:
+        momentum = real_number("momentum", momentum, func=func, low=0.0, high=1.0)
+    x3 = x.reshape(N, C, L)
+    if not training and running_mean is not None and running_var is not None:  # both: checked
+        return _batch_norm_eval(x3, running_mean, running_var, weight, bias, eps).reshape(x.shape)
+
+    m = N * L
+    if m <= 1:
+        raise ValueError(
+            f"{func}: x: expected more than 1 value per channel when training (N times the "
+            f"spatial size), got x of shape {x.shape}"
+        )
+    if running_mean is not None and running_var is not None:
+        factor = (
+            momentum
+            if momentum is not None
+            else 1.0 / positive_int("num_batches_tracked", num_batches_tracked, func=func)
+        )
+        for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+            if not a.flags.writeable:
+                raise ValueError(
+                    f"{func}: {name}: expected a writable array (updated in place when "
+                    "training), got a read-only one"
+                )
+
+    with _quiet():
+        xc, mean, delta, var = _centre(x3, _BN_AXES, m)
+        scale = 1.0 / np.sqrt(var + eps)
+        if weight is not None:
+            scale = scale * weight.reshape(1, C, 1)
+        offset = -delta * scale
+        if bias is not None:
+            offset = offset + bias.reshape(1, C, 1)
+        y = _affine_(xc, scale, offset)
+        if running_mean is not None and running_var is not None:
+            unbiased = var.ravel() * (m / (m - 1))
+            old_mean, old_var = running_mean.astype(np.float64), running_var.astype(np.float64)
+            running_mean[...] = factor * mean.ravel() + (1 - factor) * old_mean
+            running_var[...] = factor * unbiased + (1 - factor) * old_var
+    return y.reshape(x.shape)
+
+
+#: The axes of the (N, C, L) view that one batch-norm statistic runs over.
+_BN_AXES = (0, 2)
+
+
+def _batch_norm_eval(
+    x3: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    eps: float,
+) -> np.ndarray:
+    """γ (x − r_μ)/√(r_σ² + ε) + β on the (N, C, L) view: three whole-array passes.
+
+    x − r_μ first (exact for x near r_μ), then the scale: x·a + (β − r_μ a) in two passes
+    would lose the digits that r_μ and x share.
+    """
+    C = x3.shape[1]
+    with _quiet():
+        scale = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
+        if weight is not None:
+            scale = scale * weight
+        y = np.subtract(x3, running_mean.reshape(1, C, 1))
+        return _affine_(y, scale.reshape(1, C, 1), None if bias is None else bias.reshape(1, C, 1))
+
+
+def batch_norm_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: np.ndarray | None = None,
+    *,
+    training: bool = False,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients through ``batch_norm`` given g = ∂ℓ/∂y (x's shape); per channel c.
+
+    Training: the closed form through the batch mean μ and variance σ² (SPEC.md "Wave 2"),
+    with x̂ = (x − μ)/√(σ² + ε) and the means over the m = N·L values of the channel:
+
+        ∂ℓ/∂x = (γ / √(σ² + ε)) · (g − mean(g) − x̂ · mean(g x̂))
+        ∂ℓ/∂γ = Σ g x̂,    ∂ℓ/∂β = Σ g
+
+    Evaluation: the backward of the affine map by the running statistics (which are
+    constants): ∂ℓ/∂x = γ g / √(r_σ² + ε), ∂ℓ/∂γ = Σ g (x − r_μ)/√(r_σ² + ε), ∂ℓ/∂β = Σ g.
+
+    Arguments as ``batch_norm`` (``training`` and ``eps`` keyword-only; bias, momentum and
+    num_batches_tracked do not enter the gradients). In training μ, σ² are recomputed from x
+    (two passes over x, about a fifth of the forward + backward time, for signatures that
+    need nothing saved); the running statistics are neither read nor updated there.
+
+    Returns
+    -------
+    (grad_x, grad_weight, grad_bias) : x's shape, (C,), (C,), all in x's dtype. With
+        ``weight=None`` grad_weight is still the gradient with respect to γ (at γ = 1).
+    """
+    func = "batch_norm_backward"
+    N, C, L, training, eps = _check_batch_norm(
+        func, x, running_mean, running_var, weight, None, training, eps, grad_output=grad_output
+    )
+    _check_grad_output(grad_output, x, func=func)
+    x3, g3 = x.reshape(N, C, L), grad_output.reshape(N, C, L)
+    gamma = np.ones((1, C, 1)) if weight is None else weight.astype(np.float64).reshape(1, C, 1)
+    with _quiet():
+        sum_g = _sums(g3, _BN_AXES)
+        if not training and running_mean is not None and running_var is not None:  # checked
+            invstd = 1.0 / np.sqrt(running_var.astype(np.float64).reshape(1, C, 1) + eps)
+            centred = np.subtract(x3, running_mean.reshape(1, C, 1))
+            sum_gxhat = invstd * _dots(g3, centred, _BN_AXES)
+            grad_x = np.multiply(g3, (gamma * invstd).astype(x.dtype))
+        else:
+            m = N * L
+            if m <= 1:
+                raise ValueError(
+                    f"{func}: x: expected more than 1 value per channel when training, got x "
+                    f"of shape {x.shape}"
+                )
+            xc, _, delta, var = _centre(x3, _BN_AXES, m)
+            invstd = 1.0 / np.sqrt(var + eps)
+            sum_gxhat = invstd * (_dots(g3, xc, _BN_AXES) - delta * sum_g)
+            # γ/√(σ²+ε)·(g − mean g − x̂·mean(g x̂)) with x̂ = (xc − δ)·invstd, as A g + B xc + D
+            A = gamma * invstd
+            B = -A * invstd * (sum_gxhat / m)
+            D = -A * (sum_g / m) - B * delta
+            grad_x = np.multiply(g3, A.astype(x.dtype))
+            grad_x += _affine_(xc, B, D)
+    cast = x.dtype.type
+    return (
+        grad_x.reshape(x.shape),
+        sum_gxhat.ravel().astype(cast),
+        sum_g.ravel().astype(cast),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Group normalisation (instance norm and layer norm over C·H·W are its two extreme cases)
+
+#: The axes of the (N, G, C/G, L) view that one group-norm statistic runs over.
+_GN_AXES = (2, 3)
+
+
+def _check_group_norm(
+    func: str, x: Any, num_groups: Any, weight: Any, bias: Any, eps: Any, **more: Any
+) -> tuple[int, int, int, int, float]:
+    N, C, L = _check_x(x, func=func)
+    G = positive_int("num_groups", num_groups, func=func)
+    if C % G:
+        raise ValueError(
+            f"{func}: num_groups: expected a divisor of the {C} channels of x (shape "
+            f"{x.shape}), got {G}"
+        )
+    eps = _check_eps(eps, func=func)
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None:
+            _check_vector(name, a, C, f"one value per channel of x, C = {C}", func=func)
+    check_same_dtype(func, x=x, weight=weight, bias=bias, **more)
+    return N, C, L, G, eps
+
+
+def _per_channel(a: np.ndarray | None, G: int, default: float) -> np.ndarray:
+    """A (C,) parameter as float64 of shape (1, G, C/G, 1), or the constant ``default``."""
+    if a is None:
+        return np.full((1, 1, 1, 1), default)
+    return a.astype(np.float64).reshape(1, G, -1, 1)
+
+
+def group_norm(
+    x: np.ndarray,
+    num_groups: int,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    eps: float = 1e-5,
+) -> np.ndarray:
+    """Group normalisation, as ``torch.nn.functional.group_norm``.
+
+    The C channels are split into G = ``num_groups`` consecutive groups of C/G; for each
+    sample n and group k the statistics run over the m = (C/G)·L values x[n, group k, ...]
+    (L = the product of the spatial axes):
+
+        μ_nk = mean,   σ²_nk = mean((x − μ_nk)²)  (biased),
+        y[n, c] = γ_c (x[n, c] − μ_nk) / √(σ²_nk + ε) + β_c     (c in group k)
+
+    Special cases: ``num_groups = C`` is instance normalisation (each channel of each sample
+    on its own: ``torch.nn.functional.instance_norm`` without running statistics) and
+    ``num_groups = 1`` is layer normalisation over (C, *spatial) with a per-channel affine
+    map (``layer_norm(x, x.shape[1:])`` when γ, β are None). No running statistics, the same
+    computation in training and evaluation.
+
+    Parameters
+    ----------
+    x : (N, C, *) float32 or float64.
+    num_groups : an int ≥ 1 dividing C.
+    weight γ, bias β : (C,) or None (γ = 1, β = 0).
+    eps : ε > 0, finite.
+
+    Returns
+    -------
+    y : x's shape and dtype.
+
+    A group of a single value (C/G = L = 1) normalises to 0 (σ² = 0), so y = β there;
+    PyTorch refuses some such inputs ("Expected more than 1 value per channel").
+
+    >>> import numpy as np
+    >>> group_norm(np.array([[1.0, 3.0, 10.0, 20.0]]), 2, eps=0.0001).round(4)
+    array([[-1.,  1., -1.,  1.]])
+    """
+    N, C, L, G, eps = _check_group_norm("group_norm", x, num_groups, weight, bias, eps)
+    if x.size == 0:
+        return np.empty_like(x)
+    v = x.reshape(N, G, C // G, L)
+    with _quiet():
+        xc, _, delta, var = _centre(v, _GN_AXES, (C // G) * L)
+        scale = _per_channel(weight, G, 1.0) / np.sqrt(var + eps)  # (N, G, C/G, 1)
+        offset = _per_channel(bias, G, 0.0) - delta * scale
+        return _affine_(xc, scale, offset).reshape(x.shape)
+
+
+def group_norm_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    num_groups: int,
+    weight: np.ndarray | None = None,
+    *,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients through ``group_norm`` given g = ∂ℓ/∂y (x's shape).
+
+    Per sample n and group k, with ĝ = γ_c g (= ∂ℓ/∂x̂), x̂ the normalised input and the
+    means over the group's m = (C/G)·L values — the closed form through μ_nk and σ²_nk:
+
+        ∂ℓ/∂x = (1/√(σ²_nk + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ x̂))
+        ∂ℓ/∂γ_c = Σ_{n, spatial} g x̂,    ∂ℓ/∂β_c = Σ_{n, spatial} g
+
+    Arguments as ``group_norm`` (``eps`` keyword-only; bias does not enter the gradients);
+    the statistics are recomputed from x. Sums over each channel's spatial values come
+    first, so ĝ is never formed as a whole array.
+
+    Returns
+    -------
+    (grad_x, grad_weight, grad_bias) : x's shape, (C,), (C,), in x's dtype; with
+        ``weight=None`` grad_weight is the gradient with respect to γ at γ = 1.
+    """
+    func = "group_norm_backward"
+    N, C, L, G, eps = _check_group_norm(
+        func, x, num_groups, weight, None, eps, grad_output=grad_output
+    )
+    _check_grad_output(grad_output, x, func=func)
+    cast = x.dtype.type
+    if x.size == 0:
+        return np.zeros_like(x), np.zeros(C, dtype=cast), np.zeros(C, dtype=cast)
+    Cg, m = C // G, (C // G) * L
+    v, g4 = x.reshape(N, G, Cg, L), grad_output.reshape(N, G, Cg, L)
+    gamma = _per_channel(weight, G, 1.0)
+    with _quiet():
+        xc, _, delta, var = _centre(v, _GN_AXES, m)
+        invstd = 1.0 / np.sqrt(var + eps)  # (N, G, 1, 1)
+        # per sample and channel, summed over space: Σ g and Σ g x̂
+        sum_g = _row_sums(g4).astype(np.float64)[..., None]  # (N, G, C/G, 1)
+        sum_gxhat = invstd * (np.vecdot(g4, xc).astype(np.float64)[..., None] - delta * sum_g)
+        mean_ghat = (gamma * sum_g).sum(axis=2, keepdims=True) / m  # mean(ĝ) per group
+        mean_ghat_xhat = (gamma * sum_gxhat).sum(axis=2, keepdims=True) / m
+        # (1/√(σ²+ε))·(γ g − mean ĝ − x̂·mean(ĝ x̂)) with x̂ = (xc − δ)·invstd, as A g + B xc + D
+        A = gamma * invstd
+        B = -invstd * invstd * mean_ghat_xhat
+        D = -invstd * mean_ghat - B * delta
+        grad_x = np.multiply(g4, A.astype(x.dtype))
+        grad_x += _affine_(xc, B, D)
+    return (
+        grad_x.reshape(x.shape),
+        sum_gxhat.sum(axis=0).ravel().astype(cast),
+        sum_g.sum(axis=0).ravel().astype(cast),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer normalisation over trailing axes
+
+
+def _normalized_shape(value: Any, *, func: str) -> tuple[int, ...]:
+    items = (value,) if isinstance(value, (int, np.integer)) else value
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(items, (tuple, list))
+        or not items
+        or any(
+            isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) for n in items
+        )
+    ):
+        raise TypeError(
+            f"{func}: normalized_shape: expected an int or a non-empty tuple of ints (the "
+            f"trailing axes of x), got {value!r}"
+        )
+    shape = tuple(int(n) for n in items)
+    if min(shape) < 1:
+        raise ValueError(f"{func}: normalized_shape: expected sizes >= 1, got {shape}")
+    return shape
+
+
+def _check_layer_norm(
+    func: str, x: Any, normalized_shape: Any, weight: Any, bias: Any, eps: Any, **more: Any
+) -> tuple[int, int, tuple[int, ...], float]:
+    check_float_array("x", x, func=func)
+    shape = _normalized_shape(normalized_shape, func=func)
+    if x.shape[x.ndim - len(shape) :] != shape or x.ndim < len(shape):
+        raise ValueError(
+            f"{func}: normalized_shape: expected the trailing axes of x (shape {x.shape}), "
+            f"got {shape}"
+        )
+    eps = _check_eps(eps, func=func)
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None:
+            check_float_array(name, a, func=func)
+            if a.shape != shape:
+                raise ValueError(
+                    f"{func}: {name}: expected normalized_shape {shape}, got shape {a.shape}"
+                )
+    check_same_dtype(func, x=x, weight=weight, bias=bias, **more)
+    K = math.prod(shape)
+    return x.size // K, K, shape, eps
+
+
+def _layer_xhat(v: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """x̂ of the (R, K) rows (a new array) and 1/√(σ² + ε) per row, float64 (R, 1)."""
+    xc, _, delta, var = _centre(v, (1,), v.shape[1])
+    invstd = 1.0 / np.sqrt(var + eps)
+    return _affine_(xc, invstd, -delta * invstd), invstd
+
+
+def layer_norm(
+    x: np.ndarray,
+    normalized_shape: int | tuple[int, ...],
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    eps: float = 1e-5,
+) -> np.ndarray:
+    """Layer normalisation over the trailing axes, as ``torch.nn.functional.layer_norm``.
+
+    For every index r of the leading axes, over the K = prod(normalized_shape) values
+    x[r, ...] of the trailing axes:
+
+        μ_r = mean,   σ²_r = mean((x[r] − μ_r)²)  (biased),
+        y[r, k] = γ_k (x[r, k] − μ_r) / √(σ²_r + ε) + β_k
+
+    with γ, β elementwise over the trailing axes (shape ``normalized_shape``).
+    ``group_norm(x, 1)`` is this over (C, *spatial) with a per-channel γ, β instead.
+
+    Parameters
+    ----------
+    x : (*, *normalized_shape), float32 or float64.
+    normalized_shape : an int or a tuple of ints, the sizes of x's trailing axes.
+    weight γ, bias β : arrays of shape ``normalized_shape``, or None (γ = 1, β = 0).
+    eps : ε > 0, finite.
+
+    Returns
+    -------
+    y : x's shape and dtype.
+
+    >>> import numpy as np
+    >>> layer_norm(np.array([[1.0, 3.0], [0.0, 10.0]]), 2, eps=0.0001).round(4)
+    array([[-1.,  1.],
+           [-1.,  1.]])
+    """
+    R, K, shape, eps = _check_layer_norm("layer_norm", x, normalized_shape, weight, bias, eps)
+    if x.size == 0:
+        return np.empty_like(x)
+    with _quiet():
+        y, _ = _layer_xhat(x.reshape(R, K), eps)
+        if weight is not None:
+            y *= weight.reshape(1, K)
+        if bias is not None:
+            y += bias.reshape(1, K)
+    return y.reshape(x.shape)
+
+
+def layer_norm_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    normalized_shape: int | tuple[int, ...],
+    weight: np.ndarray | None = None,
+    *,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients through ``layer_norm`` given g = ∂ℓ/∂y (x's shape).
+
+    Per leading index r, with ĝ = γ g (= ∂ℓ/∂x̂) and means over the row's K values — the
+    closed form through μ_r and σ²_r:
+
+        ∂ℓ/∂x = (1/√(σ²_r + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ x̂))
+        ∂ℓ/∂γ = Σ_r g x̂,    ∂ℓ/∂β = Σ_r g     (shape normalized_shape)
+
+    Arguments as ``layer_norm`` (``eps`` keyword-only; bias does not enter the gradients);
+    the statistics are recomputed from x.
+
+    Returns
+    -------
+    (grad_x, grad_weight, grad_bias) : x's shape, normalized_shape, normalized_shape, in x's
+        dtype; with ``weight=None`` grad_weight is the gradient with respect to γ at γ = 1.
+    """
+    func = "layer_norm_backward"
+    R, K, shape, eps = _check_layer_norm(
+        func, x, normalized_shape, weight, None, eps, grad_output=grad_output
+    )
+    _check_grad_output(grad_output, x, func=func)
+    cast = x.dtype.type
+    if x.size == 0:
+        return np.zeros_like(x), np.zeros(shape, dtype=cast), np.zeros(shape, dtype=cast)
+    g2 = grad_output.reshape(R, K)
+    with _quiet():
+        xhat, invstd = _layer_xhat(x.reshape(R, K), eps)
+        grad_weight = np.multiply(g2, xhat).sum(axis=0, dtype=np.float64)
+        grad_bias = g2.sum(axis=0, dtype=np.float64)
+        ghat = g2 if weight is None else np.multiply(g2, weight.reshape(1, K))
+        mean_ghat = _sums(ghat, (1,)) / K
+        mean_ghat_xhat = _dots(ghat, xhat, (1,)) / K
+        # (1/√(σ²+ε))·(ĝ − mean ĝ − x̂·mean(ĝ x̂)), built in x̂'s buffer
+        grad_x = _affine_(xhat, -mean_ghat_xhat, -mean_ghat)
+        grad_x += ghat
+        grad_x *= invstd.astype(x.dtype)
+    return (
+        grad_x.reshape(x.shape),
+        grad_weight.reshape(shape).astype(cast),
+        grad_bias.reshape(shape).astype(cast),
+    )
