@@ -8,6 +8,10 @@ from .mlp import MLP, Jacobians
 from .ops import (
     ACTIVATIONS,
     Activation,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     batch_norm,
@@ -24,6 +28,8 @@ from .ops import (
     linear_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
 )
 
 __version__ = "0.1.0"
@@ -34,6 +40,10 @@ __all__ = [
     "Jacobians",
     "MLP",
     "__version__",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm",
@@ -52,6 +62,8 @@ __all__ = [
     "losses",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
     "nn",
     "optim",
 ]
