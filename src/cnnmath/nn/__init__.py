@@ -1,0 +1,75 @@
+"""Layers with explicit forward and backward passes, composed by ``Sequential``.
+
+Every layer is a :class:`Module`. ``forward(x)`` (also ``layer(x)``) computes the output and
+keeps what the backward pass needs; ``backward(G)``, with ``G = ∂ℓ/∂y`` of the output's
+shape, returns ``∂ℓ/∂x`` and *adds* each parameter's gradient into ``parameter.grad`` (the
+chain rule's sum over every use, as PyTorch's autograd accumulates). The numbers come from
+:mod:`cnnmath.ops`; this module only wires them up and keeps state.
+
+Parameter names, shapes, default initialisation and ``repr`` follow ``torch.nn``: a
+``Sequential`` here and the same architecture in PyTorch have the same ``state_dict`` keys
+("0.weight", "0.bias", "3.weight", …) and shapes, so weights move between them as they are.
+
+Default initialisation (PyTorch's ``reset_parameters``): the weight is
+``kaiming_uniform_(a=√5)``, whose bound gain·√(3/fan_in) with gain = √(2/(1 + a²)) = √(1/3)
+reduces to 1/√fan_in, and the bias is U(−1/√fan_in, 1/√fan_in), so
+
+    weight, bias ~ U(−1/√fan_in, 1/√fan_in),   fan_in = C_in·f1·f2 (Conv2d), in_features (Linear).
+
+Randomness comes from ``rng=``: a ``numpy.random.Generator``, an int seed, or None (fresh
+entropy). The draws are NumPy's, so a seed reproduces weights here, not PyTorch's own draws.
+"""
+
+from __future__ import annotations
+
+from ._common import as_generator
+from .activation import (
+    ACTIVATION_LAYERS,
+    ELU,
+    GELU,
+    Identity,
+    LeakyReLU,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+    activation_layer,
+)
+from .container import Sequential
+from .conv import Conv2d
+from .dropout import Dropout
+from .flatten import Flatten
+from .linear import Linear
+from .module import IncompatibleKeys, Module, StateDictError
+from .module import key_mismatch as key_mismatch  # for cnnmath.weights
+from .parameter import Parameter
+from .pooling import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "ACTIVATION_LAYERS",
+    "AvgPool2d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "IncompatibleKeys",
+    "LeakyReLU",
+    "Linear",
+    "MaxPool2d",
+    "Mish",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softplus",
+    "StateDictError",
+    "Tanh",
+    "activation_layer",
+    "as_generator",
+]

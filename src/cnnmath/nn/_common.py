@@ -1,0 +1,60 @@
+"""Helpers shared by the layers: random generators, dtypes, uniform initialisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._checks import FLOAT_DTYPES
+
+
+def as_generator(rng: Any, *, func: str = "rng") -> np.random.Generator:
+    """``rng`` as a ``numpy.random.Generator``: a Generator is returned as it is, an int
+    (>= 0) seeds a new one, None draws fresh entropy."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+        raise TypeError(
+            f"{func}: rng: expected a numpy.random.Generator, an int seed or None, "
+            f"got {type(rng).__name__} {rng!r}"
+        )
+    if rng < 0:
+        raise ValueError(f"{func}: rng: expected a seed >= 0, got {rng}")
+    return np.random.default_rng(int(rng))
+
+
+def _float_dtype(dtype: Any, *, func: str) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{func}: dtype: expected numpy.float32 or numpy.float64, got {dtype!r}")
+    return dt
+
+
+def _uniform(
+    rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """U(−bound, bound) samples, drawn in float64 and rounded to ``dtype``."""
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def _real_arg(cls: str, name: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{cls}: {name}: expected a real number, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number) or (positive and number <= 0):
+        raise ValueError(
+            f"{cls}: {name}: expected a finite number{' > 0' if positive else ''}, got {value!r}"
+        )
+    return number
+
+
+def _pair_repr(pair: tuple[int, int]) -> str:
+    return f"({pair[0]}, {pair[1]})"

@@ -1,0 +1,180 @@
+"""Activation layers: one per entry of the registry (cnnmath.ops.activations)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from .._checks import check_float_array
+from ..ops import activations as _act
+from ._common import _real_arg
+from .module import Module
+
+
+class _Activation(Module):
+    """y = σ(x) elementwise; backward G·σ′(x). σ and σ′ come from the registry."""
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache_x: np.ndarray | None = None
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return ops.get_activation(self.name).f(x)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return ops.get_activation(self.name).df(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """y = σ(x) elementwise; x any shape, float32 or float64."""
+        y = self._f(x)
+        self._cache_x = x
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G ⊙ σ′(x), G of x's shape and dtype."""
+        (x,) = self._cached("_cache_x")
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        return grad_output * self._df(x)
+
+
+class Identity(_Activation):
+    """y = x (``torch.nn.Identity``); backward passes G through."""
+
+    name = "identity"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """y = x (the same array)."""
+        check_float_array("x", x, func="Identity.forward")
+        self._cache_x = x
+        return x
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G (G of x's shape and dtype)."""
+        (x,) = self._cached("_cache_x")
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        return grad_output
+
+
+class ReLU(_Activation):
+    """y = max(x, 0) elementwise (``torch.nn.ReLU``); σ′(0) = 0."""
+
+    name = "relu"
+
+
+class Sigmoid(_Activation):
+    """y = 1/(1 + exp(−x)) elementwise (``torch.nn.Sigmoid``)."""
+
+    name = "sigmoid"
+
+
+class Tanh(_Activation):
+    """y = tanh(x) elementwise (``torch.nn.Tanh``)."""
+
+    name = "tanh"
+
+
+class SiLU(_Activation):
+    """y = x·sigmoid(x) elementwise (``torch.nn.SiLU``)."""
+
+    name = "silu"
+
+
+class Mish(_Activation):
+    """y = x·tanh(log(1 + eˣ)) elementwise (``torch.nn.Mish``)."""
+
+    name = "mish"
+
+
+class GELU(_Activation):
+    """y = x·Φ(x), the exact GELU (``torch.nn.GELU()`` with approximate='none')."""
+
+    name = "gelu"
+
+    def extra_repr(self) -> str:
+        """``approximate='none'``: the exact erf form, as ``torch.nn.GELU()`` prints."""
+        return "approximate='none'"
+
+
+class LeakyReLU(_Activation):
+    """y = x if x > 0 else negative_slope·x (``torch.nn.LeakyReLU``, slope 0.01 by default)."""
+
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = _real_arg("LeakyReLU", "negative_slope", negative_slope)
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.leaky_relu(x, negative_slope=self.negative_slope)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.leaky_relu_grad(x, negative_slope=self.negative_slope)
+
+    def extra_repr(self) -> str:
+        """``negative_slope=α``, as ``torch.nn.LeakyReLU`` prints it."""
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(_Activation):
+    """y = x if x > 0 else α(eˣ − 1) (``torch.nn.ELU``, α = 1 by default)."""
+
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = _real_arg("ELU", "alpha", alpha)
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.elu(x, alpha=self.alpha)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.elu_grad(x, alpha=self.alpha)
+
+    def extra_repr(self) -> str:
+        """``alpha=α``, as ``torch.nn.ELU`` prints it."""
+        return f"alpha={self.alpha}"
+
+
+class Softplus(_Activation):
+    """y = log(1 + exp(βx))/β, and x where βx > threshold (``torch.nn.Softplus``; β = 1,
+    threshold = 20 by default)."""
+
+    name = "softplus"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = _real_arg("Softplus", "beta", beta, positive=True)
+        self.threshold = _real_arg("Softplus", "threshold", threshold)
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.softplus(x, beta=self.beta, threshold=self.threshold)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.softplus_grad(x, beta=self.beta, threshold=self.threshold)
+
+    def extra_repr(self) -> str:
+        """``beta=β, threshold=t``, as ``torch.nn.Softplus`` prints them."""
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+ACTIVATION_LAYERS: dict[str, type[_Activation]] = {
+    cls.name: cls
+    for cls in (Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, GELU, SiLU, Mish)
+}
+
+
+def activation_layer(name: str) -> Module:
+    """A new layer for the registry name ``name`` ("relu", "gelu", …) with default settings.
+
+    >>> activation_layer("relu")
+    ReLU()
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"activation_layer: name: expected a str, got {name!r}")
+    if name not in ACTIVATION_LAYERS:
+        raise ValueError(
+            f"activation_layer: name: expected one of {', '.join(ACTIVATION_LAYERS)}, got {name!r}"
+        )
+    return ACTIVATION_LAYERS[name]()

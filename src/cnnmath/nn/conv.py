@@ -1,0 +1,114 @@
+"""Convolution layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from .._checks import int_pair, positive_int
+from ._common import _float_dtype, _pair_repr, _uniform, as_generator
+from .module import Module
+from .parameter import Parameter
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) layer, as ``torch.nn.Conv2d`` with groups = 1:
+
+        Y[β,o,i,j] = Σ_g Σ_a Σ_c w[o,g,a,c] · X̃[β, g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
+
+    Parameters: ``weight`` (C_out, C_in, f1, f2), ``bias`` (C_out,) unless ``bias=False``,
+    both ~ U(−1/√fan_in, 1/√fan_in) with fan_in = C_in·f1·f2. Input (B, C_in, m, n) or one
+    image (C_in, m, n), in the layer's dtype; output (B, C_out, H_out, W_out) with
+    H_out = floor((m + 2p − d(f1−1) − 1)/s) + 1. ``padding`` may be an int, a pair,
+    ``"valid"`` or ``"same"`` (stride 1).
+
+    >>> Conv2d(1, 6, 5, padding=2, rng=0)
+    Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = True,
+        *,
+        rng: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "Conv2d"
+        self.in_channels = positive_int("in_channels", in_channels, func=func)
+        self.out_channels = positive_int("out_channels", out_channels, func=func)
+        self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
+        self.stride = int_pair("stride", stride, minimum=1, func=func)
+        self.dilation = int_pair("dilation", dilation, minimum=1, func=func)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(
+                    f"{func}: padding: expected an int, a pair, 'valid' or 'same', got {padding!r}"
+                )
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(
+                    f"{func}: padding: 'same' needs stride 1, got stride={self.stride}"
+                )
+            self.padding: tuple[int, int] | str = padding
+        else:
+            self.padding = int_pair("padding", padding, minimum=0, func=func)
+        if not isinstance(bias, bool):
+            raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
+        self.dtype = _float_dtype(dtype, func=func)
+        generator = as_generator(rng, func=func)
+        f1, f2 = self.kernel_size
+        fan_in = self.in_channels * f1 * f2
+        bound = 1.0 / np.sqrt(fan_in)
+        shape = (self.out_channels, self.in_channels, f1, f2)
+        self.weight = Parameter(_uniform(generator, bound, shape, self.dtype))
+        bias_shape = (self.out_channels,)
+        self.bias = Parameter(_uniform(generator, bound, bias_shape, self.dtype)) if bias else None
+        self._cache_x: np.ndarray | None = None
+
+    def _geometry_args(self) -> dict[str, Any]:
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Y = conv2d(x, weight, bias) with this layer's stride, padding and dilation."""
+        self._check_input_dtype(x, self.weight.dtype)
+        bias = self.bias.data if self.bias is not None else None
+        y = ops.conv2d(x, self.weight.data, bias, **self._geometry_args())
+        self._cache_x = x
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X from G = ∂ℓ/∂Y; adds ∂ℓ/∂w and ∂ℓ/∂b (Σ over batch and space of G) into the
+        parameters' grads (see ``ops.conv2d_backward``)."""
+        (x,) = self._cached("_cache_x")
+        grad_x, grad_w, grad_b = ops.conv2d_backward(
+            grad_output, x, self.weight.data, **self._geometry_args()
+        )
+        self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """``in, out, kernel_size=(f1, f2), stride=(s1, s2)``, then padding, dilation and
+        ``bias=False`` only when not the default: as ``torch.nn.Conv2d`` prints them."""
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={_pair_repr(self.kernel_size)}"
+            f", stride={_pair_repr(self.stride)}"
+        )
+        if isinstance(self.padding, str):
+            s += f", padding={self.padding}"
+        elif self.padding != (0, 0):
+            s += f", padding={_pair_repr(self.padding)}"
+        if self.dilation != (1, 1):
+            s += f", dilation={_pair_repr(self.dilation)}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

@@ -1,0 +1,58 @@
+"""Flatten: merge axes (a reshape and its inverse)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_float_array
+from .module import Module
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` into one, as ``torch.nn.Flatten``: (B, C, H, W) →
+    (B, C·H·W) with the defaults. Backward reshapes G back to the input's shape.
+
+    >>> Flatten()(np.zeros((4, 16, 5, 5))).shape
+    (4, 400)
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"Flatten: {name}: expected an int, got {value!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self._cache_shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x reshaped with axes start_dim..end_dim merged (a view when x is contiguous)."""
+        func = "Flatten.forward"
+        check_float_array("x", x, func=func)
+        n = max(x.ndim, 1)
+        start = self.start_dim % n if -n <= self.start_dim < n else None
+        end = self.end_dim % n if -n <= self.end_dim < n else None
+        if start is None or end is None or start > end:
+            raise ValueError(
+                f"{func}: x: expected an array with axes start_dim={self.start_dim} <= "
+                f"end_dim={self.end_dim}, got shape {x.shape}"
+            )
+        shape = x.shape
+        y = x.reshape(*shape[:start], -1, *shape[end + 1 :]) if x.ndim else x.reshape(1)
+        self._cache_shape = shape
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """G reshaped back to the input's shape."""
+        (shape,) = self._cached("_cache_shape")
+        func = "Flatten.backward"
+        check_float_array("grad_output", grad_output, func=func)
+        if grad_output.size != int(np.prod(shape)):
+            raise ValueError(
+                f"{func}: grad_output: expected {int(np.prod(shape))} elements (input shape "
+                f"{shape}), got shape {grad_output.shape}"
+            )
+        return grad_output.reshape(shape)
+
+    def extra_repr(self) -> str:
+        """``start_dim=a, end_dim=b``, as ``torch.nn.Flatten`` prints them."""
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
