@@ -195,15 +195,20 @@ def test_benchmark_prints_each_shape_with_its_methods(capsys):
     [
         (["--threads", "0"], "--threads"),
         (["--threads", "two"], "--threads"),
-        (["--repeats", "0"], "--repeats: expected at least 1, got 0"),
-        (["--memory-size", "2"], "--memory-size: expected at least 3"),
+        (["--repeats", "0"], "--repeats: expected a whole number >= 1, got 0"),
+        (["--memory-size", "2"], "--memory-size: expected a whole number >= 3"),
     ],
 )
 def test_benchmark_rejects_bad_options(argv, pattern, capsys):
+    """One line on stderr naming ``cnnmath bench``, exit status 2 (as every command)."""
     from cnnmath.bench import main
 
-    assert main(argv) == 2
-    assert pattern in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert pattern in captured.err and captured.err.startswith("cnnmath bench: error:")
+    assert captured.out == ""
 
 
 # "scatter" reads the window of its input with the padding implicit (never multiplied): the

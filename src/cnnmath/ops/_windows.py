@@ -35,14 +35,14 @@ def windows(
     """A read-only view W[..., i, j, a, c] = xp[..., s_h i + d_h a, s_w j + d_w c].
 
     Shape ``xp.shape[:-2] + (H_out, W_out, f1, f2)``; no data is copied. With
-    ``batch_last`` the image axes are xp's axes 1 and 2 (layout (C, H, W, B)) and the view
-    is W[c, i, j, a, e, b] = xp[c, s_h i + d_h a, s_w j + d_w e, b].
+    ``batch_last`` the image axes are xp's axes -3 and -2 (layout (..., C, H, W, B)) and the
+    view is W[..., c, i, j, a, e, b] = xp[..., c, s_h i + d_h a, s_w j + d_w e, b].
     """
     (f1, f2), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     if batch_last:
-        c_, rh, rw, b_ = xp.strides
-        shape = (xp.shape[0], ho, wo, f1, f2, xp.shape[3])
-        strides = (c_, rh * sh, rw * sw, rh * dh, rw * dw, b_)
+        *lead, rh, rw, b_ = xp.strides
+        shape = (*xp.shape[:-3], ho, wo, f1, f2, xp.shape[-1])
+        strides = (*lead, rh * sh, rw * sw, rh * dh, rw * dw, b_)
     else:
         *lead, rh, rw = xp.strides
         shape = (*xp.shape[:-2], ho, wo, f1, f2)
@@ -51,23 +51,23 @@ def windows(
 
 
 def batch_last(xp: np.ndarray) -> np.ndarray:
-    """xp (B, C, H, W) as a contiguous (C, H, W, B) array: a copy, unless B == 1 or xp
-    already lies batch-last in memory (see ``crop_or_pad``)."""
-    return np.ascontiguousarray(xp.transpose(1, 2, 3, 0))
+    """xp (..., B, C, H, W) as a contiguous (..., C, H, W, B) array: a copy, unless B == 1 or
+    xp already lies batch-last in memory (see ``crop_or_pad``)."""
+    return np.ascontiguousarray(np.moveaxis(xp, -4, -1))
 
 
 def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False) -> np.ndarray:
     """Rows start[0] .. start[0]+length[0]-1 (likewise columns) of g's last two axes, zero
     outside g; starts may be negative. A view when the range lies inside g, else a copy —
-    laid out in memory as (C, H, W, B) if ``batch_last`` (g being (B, C, H, W)), so that a
-    method reading batch-last finds its layout made by the copy it needed anyway."""
+    laid out in memory as (..., C, H, W, B) if ``batch_last`` (g being (..., B, C, H, W)), so
+    that a method reading batch-last finds its layout made by the copy it needed anyway."""
     (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
     if batch_last:
-        B, C = lead
-        out = np.zeros((C, lr, lc, B), dtype=g.dtype).transpose(3, 0, 1, 2)
+        *groups, B, C = lead
+        out = np.moveaxis(np.zeros((*groups, C, lr, lc, B), dtype=g.dtype), -1, -4)
     else:
         out = np.zeros((*lead, lr, lc), dtype=g.dtype)
     src_r = slice(max(r0, 0), min(r0 + lr, h))

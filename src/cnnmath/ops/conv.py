@@ -1,15 +1,25 @@
-"""2-D convolution (cross-correlation, as in every deep-learning framework) and its backward pass.
+"""2-D convolution (cross-correlation, as in every deep-learning framework), grouped and
+transposed, with the backward passes.
 
-Notation (SPEC.md): input X (B, C_in, m, n), filter w (C_out, C_in, f1, f2), bias b (C_out,),
-stride s, zero padding p (X̃ is X padded), dilation d, all 1-based in the formulas:
+Notation (SPEC.md): input X (B, C_in, m, n), filter w (C_out, C_in/groups, f1, f2), bias b
+(C_out,), stride s, zero padding p (X̃ is X padded), dilation d, all 1-based in the formulas:
 
-    Y[β,o,i,j] = Σ_g Σ_a Σ_c w[o,g,a,c] · X̃[β, g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
+    Y[β,o,i,j] = Σ_g Σ_a Σ_c w[o,g,a,c] · X̃[β, k·C_g + g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
 
-The backward pass is made of the same correlation (`_correlate`), called with other arguments.
+where C_g = C_in/groups, output channel o lies in block k = floor((o-1) / (C_out/groups)) and
+g runs over the block's C_g input channels (groups = 1: every input channel; groups = C_in:
+depthwise).
+``conv_transpose2d`` is the adjoint of ``conv2d`` (SPEC.md, "Wave 2") and is the very function
+that computes ``conv2d``'s input gradient. Every forward and backward pass is made of the same
+correlation (`_correlate`), called with other arguments.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import os
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,6 +31,7 @@ from .._checks import (
     check_same_dtype,
     check_shape,
     int_pair,
+    positive_int,
 )
 from ._geometry import (
     Pads,
@@ -36,14 +47,18 @@ from ._windows import batch_last, crop_or_pad, phase_split, windows
 # ---------------------------------------------------------------------------------------------
 # The one dispatch point: every convolution, forward or backward, goes through `_correlate`.
 #
-# Each method computes the same valid cross-correlation of a padded batch xp (B, C, H, W)
-# with a filter w (O, C, f1, f2), stride s and dilation d:
+# Each method computes the same valid cross-correlation of a padded batch, for every group g
+# at once: xp (G, B, C, H, W) with a filter w (G, O, C, f1, f2), stride s and dilation d,
 #
-#     y[b,o,i,j] = Σ_c Σ_a Σ_e w[o,c,a,e] · xp[b, c, s_h i + d_h a, s_w j + d_w e]
+#     y[g,b,o,i,j] = Σ_c Σ_a Σ_e w[g,o,c,a,e] · xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
 #
-# Each is general (any shape, stride, dilation, NaN and ±inf included); they differ in speed
-# and in what runs in a Python loop (never pixels or batch elements):
+# (G = 1 for an ungrouped convolution; the group axis rides along in every product, as the
+# stack axis of np.matmul or a broadcast axis, never in a Python loop). Each method is general
+# (any shape, stride, dilation, NaN and ±inf included); they differ in speed and in what runs
+# in a Python loop (never pixels, batch elements or groups):
 #   taps        scaled additions of shifted planes, a loop over taps and channel pairs
+#   planes      the same on flat stride-phase planes: each tap a shift of a whole plane, a
+#               loop over taps and input channels per group (depthwise convolution)
 #   im2col      windows copied into columns, one matrix product per cache-sized chunk
 #   im2col_bl   the same on a batch-last copy of the input: long runs for small images
 #   shifted     one product per tap on shifted slices of a flat layout: nothing copied
@@ -58,75 +73,133 @@ _CHUNK_BYTES = 1 << 21  # 2 MiB: a window buffer per chunk stays within the L2/L
 _SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_matmul`)
 _SKINNY_BYTES = 1 << 18  # 256 KiB: a quarter of this machine's per-core L2
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
-_TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise method's accumulator rows
+_TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise methods' accumulator rows
 
 
 def _valid_size(
     xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair, dilation: Pair
 ) -> Pair:
     return (
-        output_size(xp_shape[2], w_shape[2], stride[0], 0, 0, dilation[0]),
-        output_size(xp_shape[3], w_shape[3], stride[1], 0, 0, dilation[1]),
+        output_size(xp_shape[-2], w_shape[-2], stride[0], 0, 0, dilation[0]),
+        output_size(xp_shape[-1], w_shape[-1], stride[1], 0, 0, dilation[1]),
     )
 
 
 def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """Elementwise: y[:, o] += w[o,c,a,e] · (input plane c shifted to tap (a, e)), tap by tap.
+    """Elementwise: y[:, :, o] += w[:,o,c,a,e] · (input plane c shifted to tap (a, e)), tap by tap.
 
     No window buffer and no matrix product: C·f1·f2 scaled additions of whole planes (for
-    all O outputs at once), over blocks of output rows so the accumulator stays in cache.
-    Two passes over memory per term: it wins only where a product would be one or two
-    deep (C·f1·f2 <= 2), which BLAS runs far below its speed.
+    all groups and all O outputs at once), over blocks of output rows so the accumulator
+    stays in cache. Two passes over memory per term: it wins only where a product would be
+    one or two deep (C·f1·f2 <= 2), which BLAS runs far below its speed.
     """
-    B, C = xp.shape[:2]
-    O, _, f1, f2 = w.shape
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
-    y = np.empty((B, O, Ho, Wo), dtype=xp.dtype)
+    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
     if C * f1 * f2 == 1:  # one term: nothing to accumulate, one multiplication
         np.multiply(
-            xp[:, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
-            w[:, 0, 0, 0, None, None],
+            xp[:, :, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
+            w[:, None, :, 0, 0, 0, None, None],
             out=y,
         )
         return y
-    rows = max(1, min(Ho, _TAPS_CHUNK_BYTES // (B * O * Wo * xp.itemsize)))
-    tmp = np.empty((B, O, rows, Wo), dtype=xp.dtype)
-    w_oc = w[:, :, :, :, None, None]  # (O, C, f1, f2, 1, 1): one scale per output plane
+    rows = max(1, min(Ho, _TAPS_CHUNK_BYTES // (G * B * O * Wo * xp.itemsize)))
+    tmp = np.empty((G, B, O, rows, Wo), dtype=xp.dtype)
+    w_oc = w[:, None, :, :, :, :, None, None]  # (G, 1, O, C, f1, f2, 1, 1): a scale per plane
     for i0 in range(0, Ho, rows):
         i1 = min(Ho, i0 + rows)
-        acc, t = y[:, :, i0:i1], tmp[:, :, : i1 - i0]
+        acc, t = y[:, :, :, i0:i1], tmp[:, :, :, : i1 - i0]
         first = True
         for a in range(f1):
             r = slice(sh * i0 + dh * a, sh * (i1 - 1) + dh * a + 1, sh)
             for e in range(f2):
                 c_ = slice(dw * e, dw * e + sw * (Wo - 1) + 1, sw)
                 for c in range(C):
-                    plane = xp[:, c, None, r, c_]  # (B, 1, rows, Wo)
+                    plane = xp[:, :, c, None, r, c_]  # (G, B, 1, rows, Wo)
                     if first:
-                        np.multiply(plane, w_oc[:, c, a, e], out=acc)
+                        np.multiply(plane, w_oc[:, :, :, c, a, e], out=acc)
                         first = False
                     else:
-                        np.multiply(plane, w_oc[:, c, a, e], out=t)
+                        np.multiply(plane, w_oc[:, :, :, c, a, e], out=t)
                         acc += t
     return y
 
 
+def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Elementwise on flat planes: y = Σ_(a,e) Σ_c w[:,:,c,a,e] · (plane c shifted by tap (a, e)).
+
+    Split every (group, image, channel) plane into its s_h·s_w stride phases and flatten each
+    phase, so that a tap is a plain shift of the whole flat plane by
+    off = (d_h a // s_h)·Wq + d_w e // s_w (as in "shifted"). The sum builds y on a "wide"
+    grid i·Wq + j with j < Wq; columns j >= W_out are scratch, never read back. One scaled
+    addition per tap and input channel covers every group, image and output channel at once,
+    over runs a whole plane long: the method for depthwise convolution (C = O = 1 per group),
+    where a matrix product would be one deep. For stride 1 nothing is copied but the result.
+    Blocks of planes keep the accumulator within _TAPS_CHUNK_BYTES.
+    """
+    G, B, C, H, W = xp.shape
+    _, O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    # the (group, image) planes in whichever order xp already lies in memory
+    image_major = not xp.flags.c_contiguous
+    planes = (xp.transpose(1, 0, 2, 3, 4) if image_major else xp).reshape(G * B, C, H, W)
+    w_taps = w.reshape(G, O, C, f1 * f2)
+    if image_major:  # plane r = b·G + g
+        w_rows = np.broadcast_to(w_taps[None], (B, G, O, C, f1 * f2))
+    else:  # plane r = g·B + b
+        w_rows = np.broadcast_to(w_taps[:, None], (G, B, O, C, f1 * f2))
+    w_rows = w_rows.reshape(G * B, O, C, f1 * f2)  # the filter of each plane's group
+    P = phase_split(planes, stride)  # (R, C, sh, sw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    X = np.ascontiguousarray(P).reshape(G * B, C, sh * sw, Hq * Wq)
+    shifts = [
+        (a * f2 + e, (dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
+        for a in range(f1)
+        for e in range(f2)
+    ]
+    last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
+    wide = np.empty((G * B, O, Ho * Wq), dtype=xp.dtype)
+    rows = max(1, min(G * B, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
+    tmp = np.empty((rows, O, last), dtype=xp.dtype)
+    for r0 in range(0, G * B, rows):
+        r1 = min(G * B, r0 + rows)
+        acc, t = wide[r0:r1, :, :last], tmp[: r1 - r0]
+        first = True
+        for k, phase, off in shifts:
+            for c in range(C):
+                plane = X[r0:r1, c, None, phase, off : off + last]  # (rows, 1, last)
+                scale = w_rows[r0:r1, :, c, k, None]  # (rows, O, 1)
+                if first:
+                    np.multiply(plane, scale, out=acc)
+                    first = False
+                else:
+                    np.multiply(plane, scale, out=t)
+                    acc += t
+    y = wide.reshape(G * B, O, Ho, Wq)[..., :Wo]
+    if image_major:
+        return y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
+    return y.reshape(G, B, O, Ho, Wo)
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out = a @ b for 2-D a (M, K), b (K, N), out (M, N); in column blocks if a is skinny.
+    """out = a @ b for a (..., M, K), b (..., K, N), out (..., M, N) (a stack of groups, or
+    one product); in column blocks if a is skinny.
 
     A product with few rows (M < _SKINNY_ROWS) reads each element of b only M times: it runs
     at the speed b streams in, several times faster from L2 than from L3 or memory. Taken in
     column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
     (measured: 6 rows gain, 16 rows lose).
     """
-    M, K = a.shape
+    M, K = a.shape[-2:]
     step = max(64, _SKINNY_BYTES // (K * b.itemsize))
-    if M >= _SKINNY_ROWS or b.shape[1] <= step:
+    if M >= _SKINNY_ROWS or b.shape[-1] <= step:
         np.matmul(a, b, out=out)
         return
-    for j in range(0, b.shape[1], step):
-        np.matmul(a, b[:, j : j + step], out=out[:, j : j + step])
+    for j in range(0, b.shape[-1], step):
+        np.matmul(a, b[..., j : j + step], out=out[..., j : j + step])
 
 
 def _chunk_bytes(rows: int) -> int:
@@ -135,134 +208,135 @@ def _chunk_bytes(rows: int) -> int:
 
 
 def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """im2col: copy the windows into columns cols[(c,a,e), (b,i,j)], then y = W · cols.
+    """im2col: copy the windows into columns cols[g, (c,a,e), (b,i,j)], then y = W · cols.
 
-    W is w as an O × (C·f1·f2) matrix. The columns are built in chunks of about
-    _CHUNK_BYTES (blocks of images, or of output rows of one image), each multiplied as it
-    is built. For a 1×1 kernel at stride 1 the input already is the column matrix (one
-    batched product, nothing copied); for stride = kernel without dilation the windows
-    tile the input and the copy is a pure permutation (space-to-depth).
+    W is w as a stack of G matrices O × (C·f1·f2), one per group. The columns are built in
+    chunks of about _CHUNK_BYTES (blocks of images, or of output rows of one image), each
+    multiplied as it is built. For a 1×1 kernel at stride 1 the input already is the column
+    matrix (one batched product, nothing copied); for stride = kernel without dilation the
+    windows tile the input and the copy is a pure permutation (space-to-depth).
     """
-    B, C = xp.shape[:2]
-    O, _, f1, f2 = w.shape
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     K = C * f1 * f2
-    wmat = w.reshape(O, K)
-    y = np.empty((B, O, Ho, Wo), dtype=xp.dtype)
-    y3 = y.reshape(B, O, Ho * Wo)
+    wmat = w.reshape(G, O, K)
+    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
+    y3 = y.reshape(G, B, O, Ho * Wo)
     if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
-        np.matmul(wmat, xp.reshape(B, C, Ho * Wo), out=y3)
+        np.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), out=y3)
         return y
-    # view[c, a, e, b, i, j] = xp[b, c, s_h i + d_h a, s_w j + d_w e]
-    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(1, 4, 5, 0, 2, 3)
+    # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
     budget = _chunk_bytes(O)
-    per_image = K * Ho * Wo * xp.itemsize
+    per_image = G * K * Ho * Wo * xp.itemsize
     if per_image <= budget:
         images, rows = max(1, min(B, budget // per_image)), Ho
     else:
-        images, rows = 1, max(1, min(Ho, budget // (K * Wo * xp.itemsize)))
-    buffer = np.empty(K * images * rows * Wo, dtype=xp.dtype)
-    out = np.empty(O * images * rows * Wo, dtype=xp.dtype) if images > 1 else None
+        images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
+    buffer = np.empty(G * K * images * rows * Wo, dtype=xp.dtype)
+    out = np.empty(G * O * images * rows * Wo, dtype=xp.dtype) if images > 1 else None
     for b0 in range(0, B, images):
         b1 = min(B, b0 + images)
         for i0 in range(0, Ho, rows):
             i1 = min(Ho, i0 + rows)
             n = (b1 - b0) * (i1 - i0) * Wo
-            cols = buffer[: K * n].reshape(C, f1, f2, b1 - b0, i1 - i0, Wo)
-            np.copyto(cols, view[:, :, :, b0:b1, i0:i1])
+            cols = buffer[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
+            np.copyto(cols, view[:, :, :, :, b0:b1, i0:i1])
             if out is None:  # one image: straight into its rows of y
-                _matmul(wmat, cols.reshape(K, n), y3[b0, :, i0 * Wo : i1 * Wo])
+                _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo])
             else:
-                block = out[: O * n].reshape(O, n)
-                _matmul(wmat, cols.reshape(K, n), block)
-                y3[b0:b1] = block.reshape(O, b1 - b0, Ho * Wo).transpose(1, 0, 2)
+                block = out[: G * O * n].reshape(G, O, n)
+                _matmul(wmat, cols.reshape(G, K, n), block)
+                y3[:, b0:b1] = block.reshape(G, O, b1 - b0, Ho * Wo).transpose(0, 2, 1, 3)
     return y
 
 
 def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """im2col on a batch-last copy of the input: cols[(c,a,e), (i,j,b)], then y = W · cols.
+    """im2col on a batch-last copy of the input: cols[g, (c,a,e), (i,j,b)], then y = W · cols.
 
     The copy into columns runs along the innermost axis of the view; in NCHW that is one
     row of W_out values, which for small images is too short to copy fast. With the batch
-    innermost (X[c, u, v, b], one transposed copy of the input) a run is W_out·B values at
-    stride 1, B at a larger stride. The product gives y as (O, H_out, W_out, B), transposed
-    back at the end. Chunked over output rows like "im2col".
+    innermost (X[g, c, u, v, b], one transposed copy of the input) a run is W_out·B values
+    at stride 1, B at a larger stride. The product gives y as (G, O, H_out, W_out, B),
+    transposed back at the end. Chunked over output rows like "im2col".
     """
-    B, C = xp.shape[:2]
-    O, _, f1, f2 = w.shape
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     K = C * f1 * f2
     view = windows(batch_last(xp), (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
-    view = view.transpose(0, 3, 4, 1, 2, 5)  # (C, f1, f2, Ho, Wo, B)
-    wmat = w.reshape(O, K)
-    out = np.empty((O, Ho, Wo, B), dtype=xp.dtype)
+    view = view.transpose(0, 1, 4, 5, 2, 3, 6)  # (G, C, f1, f2, Ho, Wo, B)
+    wmat = w.reshape(G, O, K)
+    out = np.empty((G, O, Ho, Wo, B), dtype=xp.dtype)
     # rows per chunk: within the cache budget, but at least _MIN_COLUMNS columns when the
     # budget allows it (a filter gradient has only W_out·B per row: a thin product)
-    per_row = K * Wo * B * xp.itemsize
+    per_row = G * K * Wo * B * xp.itemsize
     rows = max(
         1,
         _chunk_bytes(O) // per_row,
         min(-(-_MIN_COLUMNS // (Wo * B)), _CHUNK_BYTES * 4 // per_row),
     )
     rows = min(Ho, rows)
-    buffer = np.empty(K * rows * Wo * B, dtype=xp.dtype)
+    buffer = np.empty(G * K * rows * Wo * B, dtype=xp.dtype)
     for i0 in range(0, Ho, rows):
         i1 = min(Ho, i0 + rows)
         n = (i1 - i0) * Wo * B
-        cols = buffer[: K * n].reshape(C, f1, f2, i1 - i0, Wo, B)
-        np.copyto(cols, view[:, :, :, i0:i1])
-        _matmul(wmat, cols.reshape(K, n), out[:, i0:i1].reshape(O, n))
-    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
+        cols = buffer[: G * K * n].reshape(G, C, f1, f2, i1 - i0, Wo, B)
+        np.copyto(cols, view[:, :, :, :, i0:i1])
+        _matmul(wmat, cols.reshape(G, K, n), out[:, :, i0:i1].reshape(G, O, n))
+    return out.transpose(0, 4, 1, 2, 3)
 
 
 def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
     """Shifted matrix products: y = Σ_(a,e) W_ae · (the input shifted by tap (a, e)).
 
-    Lay the input out as X[c, (b, u, v)] (C rows, each all images one after another, flat),
-    after splitting it into its s_h·s_w stride phases so that a strided window becomes a
-    stride-1 one. On that layout tap (a, e) is a plain shift of every row by
-    off = (d_h a // s_h)·Wq + d_w e // s_w, so W_ae (O × C) multiplies a slice of X itself:
-    nothing is copied per tap. The sum builds y on a "wide" grid n = (b, i, j) with j < Wq;
-    columns j >= Wo (and rows i >= Ho) are scratch, never read back. Each product is C deep,
-    so this pays where im2col's copy costs more than its product: few output channels.
+    Lay the input out as X[g, c, (b, u, v)] (per group, C rows, each all images one after
+    another, flat), after splitting it into its s_h·s_w stride phases so that a strided
+    window becomes a stride-1 one. On that layout tap (a, e) is a plain shift of every row by
+    off = (d_h a // s_h)·Wq + d_w e // s_w, so W_ae (a stack of G matrices O × C) multiplies
+    a slice of X itself: nothing is copied per tap. The sum builds y on a "wide" grid
+    n = (b, i, j) with j < Wq; columns j >= Wo (and rows i >= Ho) are scratch, never read
+    back. Each product is C deep, so this pays where im2col's copy costs more than its
+    product: few output channels.
     """
-    B, C = xp.shape[:2]
-    O, _, f1, f2 = w.shape
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
-    P = phase_split(xp, stride)  # (B, C, sh, sw, Hq, Wq)
+    P = phase_split(xp, stride)  # (G, B, C, sh, sw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
     image = Hq * Wq
-    X = np.ascontiguousarray(P.transpose(2, 3, 1, 0, 4, 5)).reshape(sh * sw, C, B * image)
+    X = np.ascontiguousarray(P.transpose(3, 4, 0, 2, 1, 5, 6)).reshape(sh * sw, G, C, B * image)
     shifts = [
         ((dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
         for a in range(f1)
         for e in range(f2)
     ]
-    w_taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(f1 * f2, O, C)
+    w_taps = np.ascontiguousarray(w.transpose(3, 4, 0, 1, 2)).reshape(f1 * f2, G, O, C)
     last = (B - 1) * image + (Ho - 1) * Wq + Wo  # wide columns past this are never needed
-    wide = np.empty((O, B * image), dtype=xp.dtype)
+    wide = np.empty((G, O, B * image), dtype=xp.dtype)
     step = max(Wq, _SHIFTED_COLUMNS)
-    term = np.empty((O, min(step, last)), dtype=xp.dtype)
+    term = np.empty((G, O, min(step, last)), dtype=xp.dtype)
     for n0 in range(0, last, step):
         n = min(step, last - n0)
-        acc, t = wide[:, n0 : n0 + n], term[:, :n]
+        acc, t = wide[:, :, n0 : n0 + n], term[:, :, :n]
         for k, (phase, off) in enumerate(shifts):
-            x_shifted = X[phase, :, n0 + off : n0 + off + n]
+            x_shifted = X[phase, :, :, n0 + off : n0 + off + n]
             if k == 0:
                 np.matmul(w_taps[k], x_shifted, out=acc)
             else:
                 np.matmul(w_taps[k], x_shifted, out=t)
                 acc += t
-    grid = wide.reshape(O, B, Hq, Wq)[:, :, :Ho, :Wo]
-    return np.ascontiguousarray(grid.transpose(1, 0, 2, 3))
+    grid = wide.reshape(G, O, B, Hq, Wq)[..., :Ho, :Wo]
+    return grid.transpose(0, 2, 1, 3, 4)
 
 
 _SHIFTED_COLUMNS = 8192  # wide columns per block: the accumulator stays in L2
 
 
 def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """im2row: the windows as rows, rows[(b,i,j), (c,a,e)], then y = rows · Wᵀ.
+    """im2row: the windows as rows, rows[g, (b,i,j), (c,a,e)], then y = rows · Wᵀ.
 
     im2col with the roles of the matrices swapped: one row per output position, one column
     per filter element. Made for a huge filter and a tiny output (the filter gradient's
@@ -270,12 +344,12 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     copied in chunks of about _CHUNK_BYTES, over blocks of images and of channels (of
     filter rows, for one channel too large), the partial products summed.
     """
-    B, C = xp.shape[:2]
-    O, _, f1, f2 = w.shape
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
-    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 3, 1, 4, 5)
-    w_rows = w.reshape(O, C * f1 * f2)
-    per_channel = Ho * Wo * f1 * f2 * xp.itemsize  # one image, one channel
+    # view[g, b, i, j, c, a, e] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 1, 3, 4, 2, 5, 6)
+    per_channel = G * Ho * Wo * f1 * f2 * xp.itemsize  # one image, one channel, all groups
     if per_channel * C <= _CHUNK_BYTES:
         images = max(1, min(B, _CHUNK_BYTES // (per_channel * C)))
         blocks = [(0, C, 0, f1)]
@@ -285,64 +359,67 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             channels = _CHUNK_BYTES // per_channel
             blocks = [(c0, min(C, c0 + channels), 0, f1) for c0 in range(0, C, channels)]
         else:
-            filter_rows = max(1, _CHUNK_BYTES // (Ho * Wo * f2 * xp.itemsize))
+            filter_rows = max(1, _CHUNK_BYTES // (G * Ho * Wo * f2 * xp.itemsize))
             blocks = [
                 (c, c + 1, a0, min(f1, a0 + filter_rows))
                 for c in range(C)
                 for a0 in range(0, f1, filter_rows)
             ]
-    out = np.empty((B * Ho * Wo, O), dtype=xp.dtype)
-    term = np.empty((images * Ho * Wo, O), dtype=xp.dtype) if len(blocks) > 1 else None
+    out = np.empty((G, B * Ho * Wo, O), dtype=xp.dtype)
+    term = np.empty((G, images * Ho * Wo, O), dtype=xp.dtype) if len(blocks) > 1 else None
     for b0 in range(0, B, images):
         b1 = min(B, b0 + images)
-        acc = out[b0 * Ho * Wo : b1 * Ho * Wo]
+        acc = out[:, b0 * Ho * Wo : b1 * Ho * Wo]
+        n = acc.shape[1]
         for k, (c0, c1, a0, a1) in enumerate(blocks):
-            windows_rows = np.ascontiguousarray(view[b0:b1, :, :, c0:c1, a0:a1])
-            windows_rows = windows_rows.reshape(acc.shape[0], -1)
-            w_block = w_rows.reshape(O, C, f1, f2)[:, c0:c1, a0:a1].reshape(O, -1)
+            windows_rows = np.ascontiguousarray(view[:, b0:b1, :, :, c0:c1, a0:a1])
+            windows_rows = windows_rows.reshape(G, n, -1)
+            w_block = w[:, :, c0:c1, a0:a1].reshape(G, O, -1)
             if k == 0:
-                np.matmul(windows_rows, w_block.T, out=acc)
+                np.matmul(windows_rows, w_block.transpose(0, 2, 1), out=acc)
             else:
-                t = term[: acc.shape[0]]
-                np.matmul(windows_rows, w_block.T, out=t)
+                assert term is not None
+                t = term[:, :n]
+                np.matmul(windows_rows, w_block.transpose(0, 2, 1), out=t)
                 acc += t
-    return np.ascontiguousarray(out.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2))
+    return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
 
 
 def _correlate_per_output(
     xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
 ) -> np.ndarray:
-    """One matrix product per output position: y[:, :, i, j] = X_ij · W_flatᵀ.
+    """One matrix product per output position: y[:, :, :, i, j] = X_ij · W_flatᵀ.
 
     Split the input into its d_h·d_w dilation phases and flatten each image's channels and
-    pixels into one row, X[b, phase, (c, u, v)]; pad the filter to the same grid, W_flat[o,
-    (c, u, v)] (zero for u >= f1 or v >= f2). Output (i, j) then reads one contiguous slice
-    of every row, so y[:, :, i, j] is a single product B × L by L × O with nothing copied.
-    The zero weights multiply pixels outside the window, which is exact only while those
-    are finite (0·inf is NaN): an input holding NaN or ±inf goes to "im2row" instead.
-    The loop runs over output positions, so this is the method for a huge kernel and a tiny
-    output: the filter gradient's correlation, whose output is the f1 × f2 filter itself.
+    pixels into one row, X[g, b, phase, (c, u, v)]; pad the filter to the same grid,
+    W_flat[g, o, (c, u, v)] (zero for u >= f1 or v >= f2). Output (i, j) then reads one
+    contiguous slice of every row, so y[:, :, :, i, j] is a single stack of products
+    B × L by L × O with nothing copied. The zero weights multiply pixels outside the window,
+    which is exact only while those are finite (0·inf is NaN): an input holding NaN or ±inf
+    goes to "im2row" instead. The loop runs over output positions, so this is the method for
+    a huge kernel and a tiny output: the filter gradient's correlation, whose output is the
+    f1 × f2 filter itself.
     """
-    B, C = xp.shape[:2]
-    O, _, f1, f2 = w.shape
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
-    P = phase_split(xp, dilation)  # (B, C, dh, dw, Hq, Wq)
+    P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
-    X = np.ascontiguousarray(P.transpose(0, 2, 3, 1, 4, 5)).reshape(B, dh * dw, C * Hq * Wq)
+    X = np.ascontiguousarray(P.transpose(0, 1, 3, 4, 2, 5, 6)).reshape(G, B, dh * dw, C * Hq * Wq)
     if not _all_finite(X):  # 0·inf would leak NaN from outside the windows
         return _correlate_im2row(xp, w, stride, dilation)
     span = (C - 1) * Hq * Wq + (f1 - 1) * Wq + f2  # the flat extent the filter covers
-    w_flat = np.zeros((O, C, Hq, Wq), dtype=w.dtype)
-    w_flat[:, :, :f1, :f2] = w
-    w_flat_t = w_flat.reshape(O, C * Hq * Wq)[:, :span].T
-    out = np.empty((Ho, Wo, B, O), dtype=xp.dtype)
+    w_flat = np.zeros((G, O, C, Hq, Wq), dtype=w.dtype)
+    w_flat[..., :f1, :f2] = w
+    w_flat_t = w_flat.reshape(G, O, C * Hq * Wq)[:, :, :span].transpose(0, 2, 1)
+    out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
     for i in range(Ho):
         for j in range(Wo):
             phase = (sh * i % dh) * dw + sw * j % dw
             off = (sh * i // dh) * Wq + sw * j // dw
-            _matmul(X[:, phase, off : off + span], w_flat_t, out[i, j])
-    return np.ascontiguousarray(out.transpose(2, 3, 0, 1))
+            _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j])
+    return out.transpose(2, 3, 4, 0, 1)
 
 
 def _correlate_scatter(
@@ -357,33 +434,35 @@ def _correlate_scatter(
 
     The correlation is of X̃ = the ``window`` (start, length) of x, zero outside x (all of x
     when None), as ``crop_or_pad`` would build it. W_all stacks the taps' O × C matrices,
-    (f1·f2·O) × C; with X batch-last, X[c, (u, v, b)], one product gives every tap's
-    contribution of every real pixel, Z[(a, e, o), (u, v, b)]. Pixel u of the window meets
-    tap a at output i = (u - d_h a)/s_h when that is a whole number in [0, H_out); each tap
-    adds its slice of Z to those outputs. The zeros outside x are never multiplied: made for
-    the input gradient's full correlation of a small output gradient, whose window is mostly
-    padding: there the zeros stand for outputs that do not exist, so they contribute exactly
-    nothing, even against a non-finite w (where an explicit 0·inf would be NaN).
+    (f1·f2·O) × C per group; with X batch-last, X[g, c, (u, v, b)], one product gives every
+    tap's contribution of every real pixel, Z[g, (a, e, o), (u, v, b)]. Pixel u of the window
+    meets tap a at output i = (u - d_h a)/s_h when that is a whole number in [0, H_out); each
+    tap adds its slice of Z to those outputs. The zeros outside x are never multiplied: made
+    for the input gradient's full correlation of a small output gradient, whose window is
+    mostly padding: there the zeros stand for outputs that do not exist, so they contribute
+    exactly nothing, even against a non-finite w (where an explicit 0·inf would be NaN).
     Built in chunks of rows of X, Z at most about _SCATTER_BYTES.
     """
-    B, C, h, wd = x.shape
-    O, _, f1, f2 = w.shape
+    G, B, C, h, wd = x.shape
+    _, O, _, f1, f2 = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     (r0, c0), (lr, lc) = window if window is not None else ((0, 0), (h, wd))
-    Ho, Wo = _valid_size((B, C, lr, lc), w.shape, stride, dilation)
-    y = np.zeros((O, Ho, Wo, B), dtype=x.dtype)
+    Ho, Wo = _valid_size((lr, lc), w.shape, stride, dilation)
+    y = np.zeros((G, O, Ho, Wo, B), dtype=x.dtype)
     u0, u1, v0, v1 = max(r0, 0), min(r0 + lr, h), max(c0, 0), min(c0 + lc, wd)
     if u0 < u1 and v0 < v1:
-        X = np.ascontiguousarray(x[:, :, u0:u1, v0:v1].transpose(1, 2, 3, 0))  # (C, u, v, B)
-        w_all = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(f1 * f2 * O, C)
+        # X[g, c, u, v, b]: the data part of the window, batch-last
+        X = np.ascontiguousarray(x[..., u0:u1, v0:v1].transpose(0, 2, 3, 4, 1))
+        w_all = np.ascontiguousarray(w.transpose(0, 3, 4, 1, 2)).reshape(G, f1 * f2 * O, C)
         width = (v1 - v0) * B
-        rows = max(1, min(u1 - u0, _SCATTER_BYTES // (f1 * f2 * O * width * x.itemsize)))
-        buffer = np.empty(f1 * f2 * O * rows * width, dtype=x.dtype)
+        per_row = G * f1 * f2 * O * width * x.itemsize
+        rows = max(1, min(u1 - u0, _SCATTER_BYTES // per_row))
+        buffer = np.empty(G * f1 * f2 * O * rows * width, dtype=x.dtype)
         for q0 in range(0, u1 - u0, rows):
             q1 = min(u1 - u0, q0 + rows)
-            Z = buffer[: f1 * f2 * O * (q1 - q0) * width].reshape(f1 * f2 * O, -1)
-            _matmul(w_all, X[:, q0:q1].reshape(C, -1), Z)
-            Z = Z.reshape(f1, f2, O, q1 - q0, v1 - v0, B)
+            Z = buffer[: G * f1 * f2 * O * (q1 - q0) * width].reshape(G, f1 * f2 * O, -1)
+            _matmul(w_all, X[:, :, q0:q1].reshape(G, C, -1), Z)
+            Z = Z.reshape(G, f1, f2, O, q1 - q0, v1 - v0, B)
             for a in range(f1):
                 hit_h = _hits(u0 + q0 - r0 - dh * a, q1 - q0, sh, Ho)
                 if hit_h is None:
@@ -391,8 +470,8 @@ def _correlate_scatter(
                 for e in range(f2):
                     hit_w = _hits(v0 - c0 - dw * e, v1 - v0, sw, Wo)
                     if hit_w is not None:
-                        y[:, hit_h[1], hit_w[1]] += Z[a, e, :, hit_h[0], hit_w[0]]
-    return np.ascontiguousarray(y.transpose(3, 0, 1, 2))
+                        y[:, :, hit_h[1], hit_w[1]] += Z[:, a, e, :, hit_h[0], hit_w[0]]
+    return y.transpose(0, 4, 1, 2, 3)
 
 
 _SCATTER_BYTES = 1 << 22  # 4 MiB of Z per chunk: LeNet conv 2's grad_x 0.89 ms, 2.1 at 1 MiB
@@ -418,10 +497,11 @@ def _all_finite(a: np.ndarray) -> bool:
     return all(np.isfinite(flat[k : k + step]).all() for k in range(0, flat.size, step))
 
 
-_BATCH_LAST = {"im2col_bl"}  # methods that read their input batch-last (C, H, W, B)
+_BATCH_LAST = {"im2col_bl"}  # methods that read their input batch-last (..., C, H, W, B)
 
-METHODS = {
+METHODS: dict[str, Callable[..., np.ndarray]] = {
     "taps": _correlate_taps,
+    "planes": _correlate_planes,
     "im2col": _correlate_im2col,
     "im2col_bl": _correlate_im2col_bl,
     "shifted": _correlate_shifted,
@@ -439,46 +519,57 @@ def select_method(
     dilation: Pair,
     data_hw: Pair | None = None,
 ) -> str:
-    """The method `_correlate` uses for these shapes. First match wins; each rule is what
-    the benchmark (``python -m cnnmath.bench``, one thread, OpenBLAS) measured fastest:
+    """The method `_correlate` uses for these shapes: (B, C, H, W) and (O, C, f1, f2), or with
+    a leading group axis (G, B, C, H, W) and (G, O, C, f1, f2) (C and O per group). First
+    match wins; each rule is what the benchmark (``python -m cnnmath.bench``, one thread,
+    OpenBLAS) measured fastest:
 
     1. A tiny output, fewer positions than filter taps: the filter gradient, whose "filter"
        is the whole output gradient and whose output is the f1 × f2 filter.
        - one position -> "im2row": the single window is the input itself, one product;
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long;
        - the flattened (phase-split) input wastes at most a quarter over the filter's
-         area -> "per_output": a product per position, nothing copied (results 1, 2);
+         area -> "per_output": a product per position, nothing copied (results 1, 2, and
+         a depthwise convolution's filter gradient);
        - otherwise -> "im2row" (LeNet's first layer).
-    2. A product at most two deep (C·f1·f2 <= 2, e.g. the input gradient of a 1×1
+    2. Grouped, with products at most four entries per group (C·O <= 4: depthwise
+       convolution, C = O = 1) -> "planes": a matrix product one deep per group and tap is
+       all overhead; one scaled addition per tap covers every group at once.
+    3. A product at most two deep (C·f1·f2 <= 2, e.g. the input gradient of a 1×1
        convolution from one output channel): BLAS has nothing to multiply -> "taps".
-    3. At most half of the input holds data, the rest being implicit zero padding
+    4. At most half of the input holds data, the rest being implicit zero padding
        (``data_hw``: the size of the part of the window that lies in x; None: all of it),
        as in the input gradient's full correlation of a small output gradient ->
        "scatter": only the data is multiplied. LeNet's second layer, grad_x (G 10×10 in an
        18×18 window, 31 % data): 0.89 ms against 1.38 ms for "im2col_bl" (1 thread); the
        same window holding 12×12 data (44 %): 1.40 against 1.48; 14×14 (60 %): 1.62
        against 1.48 — the adds of Z outgrow the zeros im2col multiplies past about half.
-    4. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
+    5. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
        be W_out short -> "im2col_bl" (LeNet's second layer and its input gradient).
-    5. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
+    6. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
        product: im2col would copy f1·f2 values per output for a product O deep ->
        "shifted" (LeNet's first-layer input gradient).
-    6. Otherwise -> "im2col", chunked: one matrix product per cache-sized block; for a 1×1
+    7. Otherwise -> "im2col", chunked: one matrix product per cache-sized block; for a 1×1
        kernel nothing is copied, for stride = kernel the copy is a space-to-depth.
     """
-    B, C, (O, _, f1, f2) = xp_shape[0], xp_shape[1], w_shape
+    if len(xp_shape) == 4:  # one group
+        xp_shape, w_shape = (1, *xp_shape), (1, *w_shape)
+    G, B, C = xp_shape[:3]
+    _, O, _, f1, f2 = w_shape
     Ho, Wo = _valid_size(xp_shape, w_shape, stride, dilation)
     if Ho * Wo < f1 * f2:
         if Ho * Wo == 1:
             return "im2row"
         if B >= 4:
             return "im2col_bl"
-        (dh, dw), (H, W) = dilation, xp_shape[2:]
+        (dh, dw), (H, W) = dilation, xp_shape[-2:]
         flat_area = -(-H // dh) * -(-W // dw)  # one phase of the input, as per_output lays it
         return "per_output" if flat_area <= 1.25 * f1 * f2 else "im2row"
+    if G > 1 and C * O <= 4:
+        return "planes"
     if C * f1 * f2 <= 2:
         return "taps"
-    if data_hw is not None and 2 * data_hw[0] * data_hw[1] <= xp_shape[2] * xp_shape[3]:
+    if data_hw is not None and 2 * data_hw[0] * data_hw[1] <= xp_shape[-2] * xp_shape[-1]:
         return "scatter"
     if Wo <= 14 and B >= 16 and stride == (1, 1):
         return "im2col_bl"
@@ -495,21 +586,26 @@ def _correlate(
     method: str | None = None,
     window: tuple[Pair, Pair] | None = None,
 ) -> np.ndarray:
-    """Valid cross-correlation of an already padded batch xp (B, C, H, W) with w (O, C, f1, f2).
+    """Valid cross-correlation of an already padded batch with a filter, for every group.
 
-    Returns y (B, O, H_out, W_out), y[b,o,i,j] = Σ_{c,a,e} w[o,c,a,e]·xp[b,c,s_h i+d_h a,
-    s_w j+d_w e], computed by ``METHODS[method]`` (default: ``select_method``'s choice).
+    xp (G, B, C, H, W) and w (G, O, C, f1, f2) give y (G, B, O, H_out, W_out),
+    y[g,b,o,i,j] = Σ_{c,a,e} w[g,o,c,a,e]·xp[g,b,c,s_h i+d_h a, s_w j+d_w e]; a 4-D xp
+    (B, C, H, W) with w (O, C, f1, f2) is one group and gives a contiguous (B, O, H_out,
+    W_out). Computed by ``METHODS[method]`` (default: ``select_method``'s choice).
     With ``window`` = (start, length), xp is replaced by ``crop_or_pad(xp, start, length)``,
     whose positions outside xp are absent terms (the input gradient's outputs that do not
     exist): a method in _WINDOWED skips them, any other multiplies an explicit copy of zeros
     (laid out batch-last for a method in _BATCH_LAST) — the same sum while w is finite; a
     non-finite w goes to "scatter", so no 0·inf turns into NaN.
     """
+    if xp.ndim == 4:
+        y = _correlate(xp[None], w[None], stride, dilation, method, window)
+        return np.ascontiguousarray(y[0])
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
         return METHODS[name](xp, w, stride, dilation)
     name = method or select_method(
-        (*xp.shape[:2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
+        (*xp.shape[:-2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
     )
     if name not in _WINDOWED and not _all_finite(w):
         # The window's zeros are absent terms (outputs that do not exist); a method that
@@ -523,47 +619,168 @@ def _correlate(
 
 def _data_size(x_shape: tuple[int, ...], start: Pair, length: Pair) -> Pair:
     """The rows and columns of the window (start, length) of x that lie inside x."""
-    return tuple(
+    rows, cols = (
         max(0, min(s + n, size) - max(s, 0)) for s, n, size in zip(start, length, x_shape[-2:])
     )
+    return rows, cols
+
+
+def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """(B, G·C, H, W) as a (G, B, C, H, W) view: the group axis first, for `_correlate`."""
+    B, GC, H, W = a.shape
+    return a.reshape(B, groups, GC // groups, H, W).transpose(1, 0, 2, 3, 4)
+
+
+def _merge_groups(y: np.ndarray) -> np.ndarray:
+    """`_correlate`'s (G, B, O, H, W) as a contiguous (B, G·O, H, W): block g is group g."""
+    G, B, O, H, W = y.shape
+    return np.ascontiguousarray(y.transpose(1, 0, 2, 3, 4)).reshape(B, G * O, H, W)
+
+
+def _grouped_correlate(
+    x: np.ndarray,
+    w: np.ndarray,
+    groups: int,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
+    """The grouped correlation of x (B, G·C, H, W) with w (G·O, C, f1, f2): block g of the
+    output channels reads only block g of the input channels. One `_correlate` call for all
+    groups (no loop over them); groups = 1 is the plain correlation."""
+    if groups == 1:
+        return _correlate(x, w, stride, dilation, window=window)
+    w5 = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
+    return _merge_groups(_correlate(_split_groups(x, groups), w5, stride, dilation, window=window))
 
 
 # ---------------------------------------------------------------------------------------------
 # Validation shared by the forward and backward passes.
 
+_MAX_INDEX = int(np.iinfo(np.intp).max)
+
+
+@functools.lru_cache(maxsize=1)
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (POSIX ``sysconf``): no array larger than it
+    can be built. Where it cannot be read, the largest index (only overflow is refused)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return _MAX_INDEX
+
+
+def _check_fits(func: str, name: str, what: str, shape: tuple[int, ...], itemsize: int) -> None:
+    """Refuse, before any work, an array of ``shape`` that cannot fit in this machine's memory,
+    naming the argument ``name`` that makes it so large."""
+    n_bytes = math.prod(shape) * itemsize
+    limit = _memory_bytes()
+    if n_bytes > limit:
+        raise ValueError(
+            f"{func}: {name}: {what} would have shape {shape}, {n_bytes:.3g} bytes "
+            f"({n_bytes / 2**30:.3g} GiB), more than this machine's memory "
+            f"({limit / 2**30:.3g} GiB)"
+        )
+
+
+def _index_pair(name: str, value: Any, *, minimum: int, func: str) -> Pair:
+    """``int_pair``, also refusing values no array index can hold (NumPy would overflow)."""
+    pair = int_pair(name, value, minimum=minimum, func=func)
+    if max(pair) > _MAX_INDEX:
+        raise ValueError(
+            f"{func}: {name}: expected values at most {_MAX_INDEX} (the largest array index), "
+            f"got {value!r}"
+        )
+    return pair
+
+
+def _groups(groups: Any, channels: dict[str, int], *, func: str) -> int:
+    """``groups`` as an int >= 1 that divides every count in ``channels`` (name -> count)."""
+    G = positive_int("groups", groups, func=func)
+    if any(count % G for count in channels.values()):
+        counts = " and ".join(f"{name} = {count}" for name, count in channels.items())
+        raise ValueError(f"{func}: groups: expected a divisor of {counts}, got groups = {G}")
+    return G
+
+
+def _unit_where_unused(s: Pair, d: Pair, kernel: Pair, size: Pair) -> tuple[Pair, Pair]:
+    """Stride 1 along an axis with one output position (``size``), dilation 1 along an axis
+    with a one-tap kernel: those values change nothing, and a huge one would only overflow
+    the window views' byte strides."""
+    s_unit = (1 if size[0] == 1 else s[0], 1 if size[1] == 1 else s[1])
+    d_unit = (1 if kernel[0] == 1 else d[0], 1 if kernel[1] == 1 else d[1])
+    return s_unit, d_unit
+
 
 class _Geometry(NamedTuple):
-    x: np.ndarray  # always 4-D
+    x: np.ndarray  # always 4-D: the input of the correlation (the padded image is X̃)
     unbatched: bool
     stride: Pair
     dilation: Pair
     pads: Pads
     out_hw: Pair
+    groups: int
+
+
+def _conv_shapes(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    itemsize: int,
+    *,
+    func: str,
+) -> tuple[Pair, Pair, Pads, Pair]:
+    """(stride, dilation, pads, output size) of a conv2d on these shapes, after refusing
+    values beyond an index and outputs or padded inputs that cannot fit in memory."""
+    B, C_in, m, n = x_shape
+    C_out, _, f1, f2 = w_shape
+    s = _index_pair("stride", stride, minimum=1, func=func)
+    d = _index_pair("dilation", dilation, minimum=1, func=func)
+    pads = resolve_padding(padding, (f1, f2), d, s, func=func)
+    if max(max(pads[0]), max(pads[1])) > _MAX_INDEX:
+        raise ValueError(
+            f"{func}: padding: expected values at most {_MAX_INDEX} (the largest array index), "
+            f"got {padding!r}"
+        )
+    out_hw = check_output_size((m, n), (f1, f2), s, pads, d, func=func)
+    (pt, pb), (pl, pr) = pads
+    padded = any((pt, pb, pl, pr))
+    _check_fits(
+        func, "padding" if padded else "weight", "the output", (B, C_out, *out_hw), itemsize
+    )
+    _check_fits(func, "padding", "the padded input", (B, C_in, m + pt + pb, n + pl + pr), itemsize)
+    s, d = _unit_where_unused(s, d, (f1, f2), out_hw)
+    return s, d, pads, out_hw
 
 
 def _geometry(
-    x: Any, weight: Any, stride: Any, padding: Any, dilation: Any, *, func: str
+    x: Any, weight: Any, stride: Any, padding: Any, dilation: Any, groups: Any, *, func: str
 ) -> _Geometry:
     check_float_array("x", x, func=func)
     check_float_array("weight", weight, func=func)
     check_same_dtype(func, x=x, weight=weight)
     x4, unbatched = batched_image("x", x, func=func)
-    check_ndim("weight", weight, (4,), func=func, layout="(C_out, C_in, f1, f2)")
-    if weight.shape[1] != x4.shape[1]:
+    check_ndim("weight", weight, (4,), func=func, layout="(C_out, C_in/groups, f1, f2)")
+    C_in, C_out = x4.shape[1], weight.shape[0]
+    G = _groups(groups, {"C_in": C_in, "C_out": C_out}, func=func)
+    if weight.shape[1] * G != C_in:
+        per_group = (
+            f" per group (C_in = {C_in}, groups = {G})" if G > 1 else f" (x has shape {x.shape})"
+        )
         raise ValueError(
-            f"{func}: weight: expected {x4.shape[1]} input channels (x has shape {x.shape}), "
-            f"got weight of shape {weight.shape} with C_in = {weight.shape[1]}"
+            f"{func}: weight: expected {C_in // G} input channels{per_group}, "
+            f"got weight of shape {weight.shape} with C_in/groups = {weight.shape[1]}"
         )
     if min(weight.shape) == 0 or min(x4.shape) == 0:
         raise ValueError(
             f"{func}: expected non-empty arrays, got x {x.shape}, weight {weight.shape}"
         )
-    s = int_pair("stride", stride, minimum=1, func=func)
-    d = int_pair("dilation", dilation, minimum=1, func=func)
-    kernel = (weight.shape[2], weight.shape[3])
-    pads = resolve_padding(padding, kernel, d, s, func=func)
-    out_hw = check_output_size(x4.shape[2:], kernel, s, pads, d, func=func)
-    return _Geometry(x4, unbatched, s, d, pads, out_hw)
+    s, d, pads, out_hw = _conv_shapes(
+        x4.shape, weight.shape, stride, padding, dilation, x4.itemsize, func=func
+    )
+    return _Geometry(x4, unbatched, s, d, pads, out_hw, G)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,33 +794,45 @@ def conv2d(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
 ) -> np.ndarray:
-    """2-D cross-correlation of a batch, as ``torch.nn.functional.conv2d`` (groups = 1).
+    """2-D cross-correlation of a batch, as ``torch.nn.functional.conv2d``, grouped or not.
 
-    Y[β,o,i,j] = Σ_{g=1..C_in} Σ_{a=1..f1} Σ_{c=1..f2}
-                     w[o,g,a,c] · X̃[β, g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
+    Y[β,o,i,j] = Σ_{g=1..C_in/G} Σ_{a=1..f1} Σ_{c=1..f2}
+                     w[o,g,a,c] · X̃[β, k·C_in/G + g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
+
+    with G = ``groups`` and k = floor((o-1) / (C_out/G)) the block of output channel o (0 when
+    G = 1): the channels split into G blocks and block k of the output reads only block k of
+    the input. ``groups = C_in`` is depthwise convolution (MobileNet's), one filter per
+    channel; it runs one scaled addition of whole planes per kernel tap for all channels at
+    once, never a loop over the groups.
 
     Parameters
     ----------
     x : (B, C_in, m, n) float32 or float64, or one unbatched image (C_in, m, n).
-    weight : (C_out, C_in, f1, f2), same dtype as x. Not flipped (cross-correlation).
+    weight : (C_out, C_in/groups, f1, f2), same dtype as x. Not flipped (cross-correlation).
     bias : (C_out,) or None.
     stride, dilation : int or (height, width) pair, each >= 1.
     padding : int or pair of zeros added on both sides, ``"valid"`` (none) or ``"same"``
         (stride 1; for an even effective kernel the extra zero goes after, as PyTorch).
+    groups : int >= 1 dividing both C_in and C_out.
 
     Returns
     -------
     Y : (B, C_out, H_out, W_out) — or (C_out, H_out, W_out) for an unbatched x — with
     H_out = floor((m + p_top + p_bottom - d(f1-1) - 1)/s) + 1 and likewise W_out; x's dtype.
+    An output or padded input too large for this machine's memory is refused before any
+    work, naming ``padding``.
 
     Examples
     --------
     >>> import numpy as np
     >>> conv2d(np.ones((1, 1, 5, 5)), np.ones((2, 1, 3, 3)), stride=2, padding=1).shape
     (1, 2, 3, 3)
+    >>> conv2d(np.ones((1, 4, 5, 5)), np.ones((4, 1, 3, 3)), padding=1, groups=4)[0, :, 0, 0]
+    array([4., 4., 4., 4.])
     """
-    geo = _geometry(x, weight, stride, padding, dilation, func="conv2d")
+    geo = _geometry(x, weight, stride, padding, dilation, groups, func="conv2d")
     if bias is not None:
         check_float_array("bias", bias, func="conv2d")
         check_same_dtype("conv2d", x=x, bias=bias)
@@ -625,37 +854,44 @@ def conv2d_backward(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of a loss ℓ through ``conv2d``, given G = ∂ℓ/∂Y; each is itself a correlation.
 
-    - grad_x = ∂ℓ/∂X: the full correlation of G, dilated by the stride (s-1 zeros between
-      entries), with the filter flipped in both spatial axes and C_in, C_out swapped, at
-      dilation d, cropped to X by the padding (positions no window read get zero):
-          ∂ℓ/∂X̃[β,g,u,v] = Σ_o Σ_a Σ_c w[o,g,a,c] · G[β,o,i,j]  over s(i-1)+d(a-1)+1 = u, …
-      Computed without the inserted zeros: per stride phase of X, one stride-1 correlation
-      of G with the taps that reach that phase (see ``_grad_input``).
+    - grad_x = ∂ℓ/∂X = ``conv_transpose2d(G, weight, ...)``: the same code path computes both
+      (``_conv_transpose``), since the transposed convolution is by definition the adjoint
+      G ↦ ∂⟨Y, G⟩/∂X. It is the full correlation of G, dilated by the stride (s-1 zeros
+      between entries), with the filter flipped in both spatial axes and C_in, C_out swapped
+      (per group), at dilation d, cropped to X by the padding (positions no window read get
+      zero):
+          ∂ℓ/∂X̃[β,k·C_in/G+g,u,v] = Σ_o Σ_a Σ_c w[o,g,a,c] · G[β,o,i,j]
+      over the o of block k and s(i-1)+d(a-1)+1 = u, s(j-1)+d(c-1)+1 = v. Computed without
+      the inserted zeros: per stride phase of X, one stride-1 correlation of G with the taps
+      that reach that phase (see ``_conv_transpose``).
     - grad_weight = ∂ℓ/∂w: correlate X̃ (batch and channel axes swapped) with G used as the
       filter, G's dilation being the forward stride s and the stride the forward dilation d;
-      the sum over the batch is the sum over the correlation's channels:
-          ∂ℓ/∂w[o,g,a,c] = Σ_β Σ_i Σ_j G[β,o,i,j] · X̃[β, g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1]
+      the sum over the batch is the sum over the correlation's channels; block k of the
+      filters meets block k of the input channels only:
+          ∂ℓ/∂w[o,g,a,c] = Σ_β Σ_i Σ_j G[β,o,i,j] · X̃[β, k·C_g + g, s(i-1)+d(a-1)+1, …]
     - grad_bias = ∂ℓ/∂b[o] = Σ_β Σ_i Σ_j G[β,o,i,j].
 
     Shapes: grad_output (B, C_out, H_out, W_out) as returned by ``conv2d(x, weight, ...)``
-    with the same stride/padding/dilation; returns (grad_x like x, grad_weight like weight,
-    grad_bias of shape (C_out,)), all in x's dtype. Unbatched (C, m, n) input works as in
-    the forward pass.
+    with the same stride/padding/dilation/groups; returns (grad_x like x, grad_weight like
+    weight, grad_bias of shape (C_out,)), all in x's dtype. Unbatched (C, m, n) input works
+    as in the forward pass.
     """
     func = "conv2d_backward"
-    geo = _geometry(x, weight, stride, padding, dilation, func=func)
+    geo = _geometry(x, weight, stride, padding, dilation, groups, func=func)
     check_float_array("grad_output", grad_output, func=func)
     check_same_dtype(func, grad_output=grad_output, x=x)
-    C_out, C_in, f1, f2 = weight.shape
+    C_out = weight.shape[0]
     B, _, m, n = geo.x.shape
     expected = (B, C_out, *geo.out_hw)
     check_shape("grad_output", grad_output, expected[1:] if geo.unbatched else expected, func=func)
     G = grad_output[None] if geo.unbatched else grad_output
     grad_weight = _grad_weight(G, geo, weight.shape)
-    grad_x = _grad_input(G, weight, geo)
+    (pt, _), (pl, _) = geo.pads
+    grad_x = _conv_transpose(G, weight, geo.groups, geo.stride, geo.dilation, (pt, pl), (m, n))
     return (grad_x[0] if geo.unbatched else grad_x), grad_weight, _grad_bias(G)
 
 
@@ -731,31 +967,39 @@ def _forward(geo: _Geometry, weight: np.ndarray) -> np.ndarray:
     )
     y = None
     for (i0, i1), start, length in bands:
-        part = _correlate(crop_or_pad(geo.x, start, length), weight, geo.stride, geo.dilation)
+        xb = crop_or_pad(geo.x, start, length)
+        part = _grouped_correlate(xb, weight, geo.groups, geo.stride, geo.dilation)
         if len(bands) == 1:
             return part
         if y is None:
             y = np.empty((*part.shape[:2], *geo.out_hw), dtype=part.dtype)
         y[:, :, i0:i1] = part
+    assert y is not None
     return y
 
 
 def _grad_weight(G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...]) -> np.ndarray:
-    """∂ℓ/∂w: X̃ (as C_in images of B channels) correlated with G (as C_out filters), the
-    forward's dilation as stride and its stride as dilation; summed over bands of rows."""
+    """∂ℓ/∂w: X̃ (per group, as C_in/G images of B channels) correlated with G (per group, as
+    C_out/G filters of B channels), the forward's dilation as stride and its stride as
+    dilation; summed over bands of rows. One `_correlate` call for all groups per band."""
+    groups = geo.groups
+    C_out, C_g, f1, f2 = w_shape
     gw = None
     for (i0, i1), start, length in _row_bands(
-        geo.x.shape, w_shape[2:], geo.stride, geo.dilation, geo.pads, geo.out_hw, geo.x.itemsize
+        geo.x.shape, (f1, f2), geo.stride, geo.dilation, geo.pads, geo.out_hw, geo.x.itemsize
     ):
         xb = crop_or_pad(geo.x, start, length)  # X̃'s rows for this band
-        part = _correlate(
-            xb.transpose(1, 0, 2, 3), G[:, :, i0:i1].transpose(1, 0, 2, 3), geo.dilation, geo.stride
-        )
+        # (G, C_in/G, B, h, w) and (G, C_out/G, B, h_out, w_out): the batch as channels
+        images = _split_groups(xb, groups).transpose(0, 2, 1, 3, 4)
+        filters = _split_groups(G[:, :, i0:i1], groups).transpose(0, 2, 1, 3, 4)
+        part = _correlate(images, filters, geo.dilation, geo.stride)  # (G, C_g, O_g, f1, f2)
         if gw is None:
             gw = part
         else:
             gw += part
-    return np.ascontiguousarray(gw.transpose(1, 0, 2, 3))  # (C_out, C_in, f1, f2)
+    assert gw is not None
+    # (G, C_out/G, C_in/G, f1, f2) -> (C_out, C_in/G, f1, f2)
+    return np.ascontiguousarray(gw.transpose(0, 2, 1, 3, 4)).reshape(C_out, C_g, f1, f2)
 
 
 class _Phase(NamedTuple):
@@ -776,60 +1020,74 @@ class _Phase(NamedTuple):
 
 
 def _phases(
-    x_hw: Pair, kernel: Pair, geo_stride: Pair, geo_dilation: Pair, pads: Pads
+    x_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, pads_before: Pair
 ) -> list[_Phase]:
     """The stride phases of X that hold input positions (all s_h·s_w of them but for tiny X)."""
-    (m, n), (f1, f2), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = (
-        x_hw,
-        kernel,
-        geo_stride,
-        geo_dilation,
-        pads,
-    )
+    (m, n), (f1, f2), (sh, sw), (dh, dw), (pt, pl) = x_hw, kernel, stride, dilation, pads_before
     out = []
-    for rh in range(sh):
-        for rw in range(sw):
+    for rh in range(min(sh, m)):  # a phase r >= m holds no position of X
+        for rw in range(min(sw, n)):
             ph, pw = phase_taps(m, f1, sh, dh, pt, rh), phase_taps(n, f2, sw, dw, pl, rw)
             if ph.count and pw.count:
                 out.append(_Phase(rh, rw, ph, pw))
     return out
 
 
-def _grad_input(G: np.ndarray, weight: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """∂ℓ/∂X as correlations of G with the flipped, channel-swapped filter, one per stride phase.
+def _conv_transpose(
+    g: np.ndarray,
+    weight: np.ndarray,
+    groups: int,
+    stride: Pair,
+    dilation: Pair,
+    pads_before: Pair,
+    out_hw: Pair,
+) -> np.ndarray:
+    """The adjoint of the correlation: g (B, C_out, H_out, W_out) ↦ ∂⟨conv2d(X, w), g⟩/∂X of
+    shape (B, C_in, m, n) = (B, C_in, *out_hw), for conv2d's weight layout w (C_out, C_in/G,
+    f1, f2) and its top/left padding ``pads_before``. Both ``conv2d_backward`` (grad_x) and
+    ``conv_transpose2d`` (the forward) are this function.
 
-    The full correlation of the stride-dilated G would multiply mostly inserted zeros. Split X
+    The full correlation of the stride-dilated g would multiply mostly inserted zeros. Split X
     instead into its s_h·s_w phases u = s q + r: only the taps a with s | (d a - r - p) reach
     phase r, from output i = q - t_a, t_a = (d a - r - p)/s, so each phase is a stride-1
-    correlation of G (shifted by the last tap's t_a, zero outside) with those taps reversed,
-    at dilation d/gcd(s, d); a phase no tap reaches gets zero. At stride 1 this is the whole
+    correlation of g (shifted by the last tap's t_a, zero outside g: an output that does not
+    exist contributes nothing) with those taps reversed and C_in, C_out swapped per group, at
+    dilation d/gcd(s, d); a phase no tap reaches gets zero. At stride 1 this is the whole
     full correlation, cropped to X by the padding.
     """
-    C_in = weight.shape[1]
-    B, _, m, n = geo.x.shape
-    (sh, sw) = geo.stride
-    w_swapped = weight.transpose(1, 0, 2, 3)  # (C_in, C_out, f1, f2)
-    grad_x = None
+    C_out, C_g, f1, f2 = weight.shape
+    B = g.shape[0]
+    m, n = out_hw
+    C_in = C_g * groups
+    (sh, sw) = stride
+    # (G, C_in/G, C_out/G, f1, f2): per group, the filter with its channel axes swapped
+    w_swapped = weight.reshape(groups, C_out // groups, C_g, f1, f2).transpose(0, 2, 1, 3, 4)
+    out = None
+    x_shape = (B, C_in, m, n)
     for phase, bands in _input_bands(
-        geo.x.shape, weight.shape, geo.stride, geo.dilation, geo.pads, G.itemsize
+        x_shape, weight.shape, stride, dilation, pads_before, g.itemsize
     ):
         ph, pw = phase.h, phase.w
         if ph.n_taps == 0 or pw.n_taps == 0:
-            grad_x = np.zeros((B, C_in, m, n), dtype=G.dtype) if grad_x is None else grad_x
-            grad_x[:, :, phase.rh :: sh, phase.rw :: sw] = 0
+            out = np.zeros(x_shape, dtype=g.dtype) if out is None else out
+            out[:, :, phase.rh :: sh, phase.rw :: sw] = 0
             continue
-        taps = w_swapped[:, :, ph.first :: ph.step, pw.first :: pw.step]
-        sub = np.ascontiguousarray(taps[:, :, ::-1, ::-1])  # reversed: a correlation
+        taps = w_swapped[..., ph.first :: ph.step, pw.first :: pw.step]
+        sub = np.ascontiguousarray(taps[..., ::-1, ::-1])  # reversed: a correlation
+        sub = sub.reshape(C_in, C_out // groups, ph.n_taps, pw.n_taps)
         for (q0, q1), start, length in bands:
-            part = _correlate(G, sub, (1, 1), (ph.dilation, pw.dilation), window=(start, length))
+            part = _grouped_correlate(
+                g, sub, groups, (1, 1), (ph.dilation, pw.dilation), window=(start, length)
+            )
             if (sh, sw) == (1, 1) and len(bands) == 1:
                 return part
-            if grad_x is None:
-                grad_x = np.empty((B, C_in, m, n), dtype=G.dtype)
+            if out is None:
+                out = np.empty(x_shape, dtype=g.dtype)
             rows = slice(phase.rh + sh * q0, phase.rh + sh * (q1 - 1) + 1, sh)
-            grad_x[:, :, rows, phase.rw :: sw] = part
+            out[:, :, rows, phase.rw :: sw] = part
             del part
-    return grad_x
+    assert out is not None
+    return out
 
 
 def _input_bands(
@@ -837,14 +1095,14 @@ def _input_bands(
     w_shape: tuple[int, ...],
     stride: Pair,
     dilation: Pair,
-    pads: Pads,
+    pads_before: Pair,
     itemsize: int,
-):
+) -> Iterator[tuple[_Phase, list[tuple[Pair, Pair, Pair]]]]:
     """Per stride phase, its bands of rows [q0, q1) with the (start, length) of the window
     of G each band's correlation reads (zero outside G)."""
     B, _, m, n = x_shape
     C_out = w_shape[0]
-    for phase in _phases((m, n), w_shape[2:], stride, dilation, pads):
+    for phase in _phases((m, n), (w_shape[2], w_shape[3]), stride, dilation, pads_before):
         (h0, w0), (_, len_w) = phase.g_window()
         halo = (phase.h.n_taps - 1) * phase.h.dilation if phase.h.n_taps else 0
         bands = [
@@ -854,12 +1112,209 @@ def _input_bands(
         yield phase, bands
 
 
+# ---------------------------------------------------------------------------------------------
+# Transposed convolution: the adjoint of conv2d
+
+
+class _TransposeGeometry(NamedTuple):
+    x: np.ndarray  # always 4-D
+    unbatched: bool
+    stride: Pair
+    dilation: Pair
+    padding: Pair
+    out_hw: Pair
+    groups: int
+
+
+def _transpose_geometry(
+    x: Any,
+    weight: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    *,
+    func: str,
+) -> _TransposeGeometry:
+    check_float_array("x", x, func=func)
+    check_float_array("weight", weight, func=func)
+    check_same_dtype(func, x=x, weight=weight)
+    x4, unbatched = batched_image("x", x, func=func)
+    check_ndim("weight", weight, (4,), func=func, layout="(C_in, C_out/groups, f1, f2)")
+    B, C_in, H, W = x4.shape
+    if weight.shape[0] != C_in:
+        raise ValueError(
+            f"{func}: weight: expected {C_in} input channels on axis 0 (layout (C_in, "
+            f"C_out/groups, f1, f2); x has shape {x.shape}), got weight of shape {weight.shape}"
+        )
+    G = _groups(groups, {"C_in": C_in}, func=func)
+    if min(weight.shape) == 0 or min(x4.shape) == 0:
+        raise ValueError(
+            f"{func}: expected non-empty arrays, got x {x.shape}, weight {weight.shape}"
+        )
+    if isinstance(padding, str):
+        raise TypeError(
+            f"{func}: padding: expected an int or a pair of ints (no 'valid' or 'same' for the "
+            f"transposed convolution, as in PyTorch), got {padding!r}"
+        )
+    s = _index_pair("stride", stride, minimum=1, func=func)
+    d = _index_pair("dilation", dilation, minimum=1, func=func)
+    p = _index_pair("padding", padding, minimum=0, func=func)
+    op = _index_pair("output_padding", output_padding, minimum=0, func=func)
+    if op[0] >= max(s[0], d[0]) or op[1] >= max(s[1], d[1]):
+        raise ValueError(
+            f"{func}: output_padding: expected values smaller than stride or dilation "
+            f"(< max(stride, dilation) = {(max(s[0], d[0]), max(s[1], d[1]))} per axis), "
+            f"got output_padding={output_padding!r} with stride={s}, dilation={d}"
+        )
+    kernel = (weight.shape[2], weight.shape[3])
+    sizes = []
+    for axis, size, s_, p_, d_, f, op_ in zip(("height", "width"), (H, W), s, p, d, kernel, op):
+        out = (size - 1) * s_ - 2 * p_ + d_ * (f - 1) + op_ + 1
+        if out < 1:
+            raise ValueError(
+                f"{func}: padding: the output {axis} (H-1)s - 2p + d(f-1) + output_padding + 1 "
+                f"= ({size}-1)·{s_} - 2·{p_} + {d_}·({f}-1) + {op_} + 1 = {out} is not positive"
+            )
+        sizes.append(out)
+    out_hw = (sizes[0], sizes[1])
+    C_out = weight.shape[1] * G
+    culprit = (
+        "stride"
+        if (H - 1) * s[0] + (W - 1) * s[1] >= sum(d_ * (f - 1) for d_, f in zip(d, kernel))
+        else "dilation"
+    )
+    _check_fits(func, culprit, "the output", (B, C_out, *out_hw), x4.itemsize)
+    padded = (B, C_out, out_hw[0] + 2 * p[0], out_hw[1] + 2 * p[1])
+    _check_fits(func, "padding", "the padded output", padded, x4.itemsize)
+    s, d = _unit_where_unused(s, d, kernel, (H, W))
+    return _TransposeGeometry(x4, unbatched, s, d, p, out_hw, G)
+
+
+def conv_transpose2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> np.ndarray:
+    """Transposed convolution, as ``torch.nn.functional.conv_transpose2d``: the adjoint of
+    ``conv2d``, ⟨conv2d(X, w), Y⟩ = ⟨X, conv_transpose2d(Y, w)⟩ for all X, Y (SPEC.md, Wave 2).
+
+    Every input pixel spreads into the output, weighted by the filter (0-based indices; block
+    k of the input channels feeds block k of the output channels):
+
+        Y[β, k·C_out/G + o, s i + d a - p, s j + d e - p] += x[β, c, i, j] · w[c, o, a, e] (+ b)
+
+    for every input channel c of block k, every (i, j) and tap (a, e), positions outside the
+    output dropped. It is, by definition, the input gradient of ``conv2d`` with the same
+    ``weight``, stride, padding, dilation and groups, and the same code computes both
+    (``_conv_transpose``; ``conv2d_backward``'s grad_x is this function): per stride phase of
+    the output, one stride-1 correlation, never multiplying inserted zeros.
+
+    Parameters
+    ----------
+    x : (B, C_in, H, W) float32 or float64, or one unbatched image (C_in, H, W).
+    weight : (C_in, C_out/groups, f1, f2) — PyTorch's layout, conv2d's with the roles of
+        input and output swapped; same dtype as x.
+    bias : (C_out,) or None.
+    stride, dilation : int or (height, width) pair, each >= 1.
+    padding : int or pair >= 0: d(f-1) - p zeros around the dilated input, i.e. p rows and
+        columns cropped from each side of the full result (no 'valid' or 'same', as in PyTorch).
+    output_padding : int or pair, 0 <= output_padding < max(stride, dilation) per axis: rows
+        and columns added at the bottom and right, choosing among the input sizes that
+        ``conv2d`` maps to the same output size.
+    groups : int >= 1 dividing C_in; C_out = groups · weight.shape[1].
+
+    Returns
+    -------
+    Y : (B, C_out, H_out, W_out) — or (C_out, H_out, W_out) for an unbatched x — with
+    H_out = (H - 1)s - 2p + d(f1 - 1) + output_padding + 1, likewise W_out; x's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv_transpose2d(np.ones((1, 2, 4, 4)), np.ones((2, 3, 4, 4)), stride=2, padding=1).shape
+    (1, 3, 8, 8)
+    """
+    func = "conv_transpose2d"
+    geo = _transpose_geometry(
+        x, weight, stride, padding, output_padding, groups, dilation, func=func
+    )
+    C_out = weight.shape[1] * geo.groups
+    if bias is not None:
+        check_float_array("bias", bias, func=func)
+        check_same_dtype(func, x=x, bias=bias)
+        check_shape("bias", bias, (C_out,), func=func)
+    y = _conv_transpose(
+        geo.x, weight, geo.groups, geo.stride, geo.dilation, geo.padding, geo.out_hw
+    )
+    if bias is not None:
+        y += bias[:, None, None]
+    return y[0] if geo.unbatched else y
+
+
+def conv_transpose2d_backward(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of a loss ℓ through ``conv_transpose2d``, given G = ∂ℓ/∂Y.
+
+    conv_transpose2d is the linear map Aᵀ, A = conv2d(·, weight) (stride, padding, dilation,
+    groups as given), so ℓ sees ⟨Aᵀx, G⟩ = ⟨x, A G⟩:
+
+    - grad_x = A G = ``conv2d(G, weight, stride=s, padding=p, dilation=d, groups=G)``, its
+      first H × W outputs (the adjoint's adjoint);
+    - grad_weight = ∂⟨x, conv2d(G, w)⟩/∂w: ``conv2d_backward``'s filter gradient with the
+      roles swapped — G as the input, x as the output gradient:
+          ∂ℓ/∂w[c,o,a,e] = Σ_β Σ_i Σ_j x[β,c,i,j] · G̃[β, k·C_out/G + o, s i + d a, s j + d e]
+      (0-based, G̃ = G zero-padded by p, k the block of c);
+    - grad_bias = Σ_β Σ_u Σ_v G[β,o,u,v].
+
+    Shapes: grad_output as ``conv_transpose2d(x, weight, ...)`` returns it; returns
+    (grad_x like x, grad_weight like weight, grad_bias of shape (C_out,)), in x's dtype.
+    """
+    func = "conv_transpose2d_backward"
+    geo = _transpose_geometry(
+        x, weight, stride, padding, output_padding, groups, dilation, func=func
+    )
+    check_float_array("grad_output", grad_output, func=func)
+    check_same_dtype(func, grad_output=grad_output, x=x)
+    B = geo.x.shape[0]
+    expected = (B, weight.shape[1] * geo.groups, *geo.out_hw)
+    check_shape("grad_output", grad_output, expected[1:] if geo.unbatched else expected, func=func)
+    G = grad_output[None] if geo.unbatched else grad_output
+    (ph, pw) = geo.padding
+    # conv2d of G: its output is x's size (output_padding's extra rows are never read)
+    as_conv = _Geometry(
+        G, False, geo.stride, geo.dilation, ((ph, ph), (pw, pw)), geo.x.shape[2:], geo.groups
+    )
+    grad_weight = _grad_weight(geo.x, as_conv, weight.shape)
+    grad_x = _forward(as_conv, weight)
+    return (grad_x[0] if geo.unbatched else grad_x), grad_weight, _grad_bias(G)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans and shapes without computing
+
+
 def dispatch_plan(
     x_shape: tuple[int, ...],
     weight_shape: tuple[int, ...],
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
     itemsize: int = 4,
 ) -> dict[str, list[str]]:
     """The methods ``_correlate`` picks for ``conv2d`` and ``conv2d_backward`` on these shapes.
@@ -867,37 +1322,52 @@ def dispatch_plan(
     Returns {"forward": [m per band], "grad_input": [m per stride phase and band],
     "grad_weight": [m per band]} from the very shapes the ops pass to ``select_method``
     (``itemsize``: 4 for float32, 8 for float64); nothing is computed. For the benchmark
-    table and the test that pins each benchmark shape's choice.
+    table and the test that pins each benchmark shape's choice. (``conv_transpose2d`` on
+    the output's shape runs conv2d's "grad_input" plan forward; its backward runs
+    "forward" and "grad_weight".)
     """
     func = "dispatch_plan"
     x4 = tuple(x_shape) if len(x_shape) == 4 else (1, *x_shape)
     B, C_in, m, n = x4
-    C_out, _, f1, f2 = weight_shape
-    s = int_pair("stride", stride, minimum=1, func=func)
-    d = int_pair("dilation", dilation, minimum=1, func=func)
-    pads = resolve_padding(padding, (f1, f2), d, s, func=func)
-    out_hw = check_output_size((m, n), (f1, f2), s, pads, d, func=func)
+    C_out, C_g, f1, f2 = weight_shape
+    G = _groups(groups, {"C_in": C_in, "C_out": C_out}, func=func)
+    O_g = C_out // G
+    s, d, pads, out_hw = _conv_shapes(
+        x4, tuple(weight_shape), stride, padding, dilation, itemsize, func=func
+    )
+
+    def select(
+        xp: tuple[int, ...],
+        w: tuple[int, ...],
+        stride: Pair,
+        dilation: Pair,
+        data_hw: Pair | None = None,
+    ) -> str:
+        # `_correlate` sees 4-D shapes for one group, 5-D ones with the group axis first
+        if G > 1:
+            xp, w = (G, *xp), (G, *w)
+        return select_method(xp, w, stride, dilation, data_hw)
+
     bands = _row_bands(x4, (f1, f2), s, d, pads, out_hw, itemsize)
-    forward = [
-        select_method((B, C_in, *length), tuple(weight_shape), s, d) for _, _, length in bands
-    ]
+    forward = [select((B, C_g, *length), (O_g, C_g, f1, f2), s, d) for _, _, length in bands]
     grad_weight = [
-        select_method((C_in, B, *length), (C_out, B, i1 - i0, out_hw[1]), d, s)
+        select((C_g, B, *length), (O_g, B, i1 - i0, out_hw[1]), d, s)
         for (i0, i1), _, length in bands
     ]
     grad_input = []
-    for phase, bands in _input_bands(x4, tuple(weight_shape), s, d, pads, itemsize):
+    (pt, _), (pl, _) = pads
+    for phase, phase_bands in _input_bands(x4, tuple(weight_shape), s, d, (pt, pl), itemsize):
         if phase.h.n_taps and phase.w.n_taps:
-            sub = (C_in, C_out, phase.h.n_taps, phase.w.n_taps)
+            sub = (C_g, O_g, phase.h.n_taps, phase.w.n_taps)
             grad_input += [
-                select_method(
-                    (B, C_out, *length),
+                select(
+                    (B, O_g, *length),
                     sub,
                     (1, 1),
                     (phase.h.dilation, phase.w.dilation),
                     _data_size((B, C_out, *out_hw), start, length),
                 )
-                for _, start, length in bands
+                for _, start, length in phase_bands
             ]
     return {
         "forward": forward,
@@ -915,7 +1385,8 @@ def conv_output_shape(
 ) -> tuple[int, ...]:
     """The shape ``conv2d`` returns for inputs of these shapes, without computing anything.
 
-    H_out = floor((m + p_top + p_bottom - d(f1-1) - 1)/s) + 1, likewise W_out.
+    H_out = floor((m + p_top + p_bottom - d(f1-1) - 1)/s) + 1, likewise W_out (for any
+    ``groups``: the output has weight_shape[0] channels).
 
     >>> conv_output_shape((8, 3, 32, 32), (16, 3, 5, 5), padding="same")
     (8, 16, 32, 32)
@@ -925,5 +1396,6 @@ def conv_output_shape(
     d = int_pair("dilation", dilation, minimum=1, func=func)
     kernel = (weight_shape[2], weight_shape[3])
     pads = resolve_padding(padding, kernel, d, s, func=func)
-    out_hw = check_output_size(tuple(input_shape[-2:]), kernel, s, pads, d, func=func)
+    in_hw = (input_shape[-2], input_shape[-1])
+    out_hw = check_output_size(in_hw, kernel, s, pads, d, func=func)
     return (*input_shape[:-3], weight_shape[0], *out_hw)
