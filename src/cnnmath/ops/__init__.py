@@ -1,7 +1,13 @@
 """The functional core: pure functions on NumPy arrays, each forward beside its backward."""
 
 from .activations import ACTIVATIONS, Activation, get_activation
-from .conv import conv2d, conv2d_backward, conv_output_shape
+from .conv import (
+    conv2d,
+    conv2d_backward,
+    conv_output_shape,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+)
 from .linear import linear, linear_backward
 from .norm import (
     batch_norm,
@@ -38,6 +44,8 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv_output_shape",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "get_activation",
     "group_norm",
     "group_norm_backward",
