@@ -193,3 +193,21 @@ def test_load_mnist_swapped_files(tmp_path):
         data.load_mnist(lp, ip)
     with pytest.raises(ValueError, match=r"labels_path: expected uint8 labels of shape \(N,\)"):
         data.load_mnist(ip, ip)
+
+
+@pytest.mark.parametrize(
+    "sizes, data_bytes, needed",
+    [
+        # 20 · 5581 · 8681 · 49477 · 384773 = 2**64 + 4: in int64 it wraps to 4, and a file
+        # with 4 data bytes would pass a check done in int64 (issue 9, finding 8)
+        ((20, 5581, 8681, 49477, 384773), 4, 2**64 + 4),
+        ((2**16, 2**16, 2**16, 2**16), 0, 2**64),  # wraps to 0: an empty body
+    ],
+)
+def test_read_idx_sizes_that_overflow_int64_are_refused(tmp_path, sizes, data_bytes, needed):
+    path = tmp_path / "huge.idx"
+    header = struct.pack(">BBBB", 0, 0, 0x08, len(sizes)) + struct.pack(f">{len(sizes)}I", *sizes)
+    path.write_bytes(header + bytes(data_bytes))
+    with pytest.raises(ValueError, match=f"truncated IDX file.*needs {needed} data bytes") as info:
+        data.read_idx(path)
+    assert str(path) in str(info.value)

@@ -341,7 +341,10 @@ BAD = [
     ),
     (["maxpool", "in.png", "-o", "out.png", "--k", "x"], "--k: expected a whole number >= 1"),
     (["maxpool", "in.png", "-o", "out.png", "--k", "5"], "larger than the image"),
-    (["gradient", "in.png", "-o", "nowhere/out.png"], "directory 'nowhere' does not exist"),
+    (
+        ["gradient", "in.png", "-o", "nowhere/out.png"],
+        "-o: output directory does not exist: nowhere",
+    ),
     (["gradient", "in.png", "-o", "in.png"], "is the input file"),
     (["gradient", "in.png", "-o", "sub/../in.png"], "is the input file"),
     (["gradient", "bomb.png", "-o", "out.png"], "decompression bomb"),
@@ -538,4 +541,129 @@ def test_verify_into_a_closed_pipe_stops_quietly(tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    assert proc.stdout.startswith("result") and "error" not in proc.stderr, proc.stderr
+    # one line came through head (whatever verify's table looks like), and nothing on stderr
+    assert len(proc.stdout.splitlines()) == 1 and proc.stderr == "", proc.stderr
+
+
+# -- hostile input (issue 9) -------------------------------------------------------------------
+
+
+def test_output_into_a_symlink_loop_is_one_line(tmp_path):
+    """Finding 1: `-o loop.png` with loop.png → other.png → loop.png gave a traceback."""
+    _rgb(tmp_path)
+    (tmp_path / "loop.png").symlink_to("other.png")
+    (tmp_path / "other.png").symlink_to("loop.png")
+    proc = cnnmath("filter", "grayscale", "in.png", "-o", "loop.png", cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("cnnmath filter: error: -o: 'loop.png' is a symlink loop")
+
+
+def test_a_truncated_input_names_the_argument_and_the_file(tmp_path):
+    """Finding 7: the message was only 'error: Truncated File Read'."""
+    _rgb(tmp_path, "whole.jpg")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "whole.jpg").read_bytes()[:60])
+    proc = cnnmath("filter", "grayscale", "cut.jpg", "-o", "o.png", cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("cnnmath filter: error: INPUT: 'cut.jpg' could not be read")
+    assert "truncated" in lines[0] and not (tmp_path / "o.png").exists()
+
+
+def test_an_animated_gif_is_filtered_by_its_first_frame_and_says_so(tmp_path):
+    frames = [Image.fromarray(np.full((4, 6), v, np.uint8)) for v in (0, 200, 90)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    proc = cnnmath("filter", "avgpool", "anim.gif", "-o", "o.png", cwd=tmp_path)
+    assert_ok(proc)
+    assert "first of 3 frames used" in proc.stderr
+    pixels, _ = read(tmp_path / "o.png")
+    assert pixels.shape[:2] == (2, 3) and (pixels == 0).all()  # frame 0 is black (GIF: RGB)
+
+
+def _gray_png_of_size(path, height: int, width: int) -> None:
+    """A valid gray PNG of any size from a few hundred bytes: every row all zero."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * ((width + 1) * height), 9)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def test_the_memory_guard_counts_what_the_filter_needs_not_pixels(tmp_path, capsys, monkeypatch):
+    """Issue 9: an 85 KB PNG under the pixel limit took 6.2 GB. A 1500x1000 gray picture is
+    far under the pixel limit; with 100 MB available, its gradient (about 12 planes of
+    12 MB) is refused before a pixel is decoded, and its max pooling (a few planes) is not."""
+    import cnnmath.images
+    from cnnmath.cli import main
+
+    _gray_png_of_size(tmp_path / "big.png", 1000, 1500)
+    assert (tmp_path / "big.png").stat().st_size < 10_000
+    monkeypatch.setattr(cnnmath.images, "available_memory", lambda: 100 * 2**20)
+    decode = Image.Image.load
+
+    def counted(self, *args, **kwargs):
+        counted.calls += 1
+        return decode(self, *args, **kwargs)
+
+    counted.calls = 0
+    monkeypatch.setattr(Image.Image, "load", counted)
+    out = tmp_path / "o.png"
+    assert main(["filter", "gradient", str(tmp_path / "big.png"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cnnmath filter: error: not enough memory:")
+    assert "gradient of INPUT" in err[0] and "1500x1000" in err[0]
+    assert counted.calls == 0 and not out.exists()
+    assert main(["filter", "maxpool", str(tmp_path / "big.png"), "-o", str(out), "--quiet"]) == 0
+    assert out.exists()
+
+
+MEMORY_CASES = [
+    ("gradient", []),
+    ("gradient", ["--magnitude"]),
+    ("grayscale", []),
+    ("avgpool", []),
+    ("maxpool", ["--k", "3"]),
+    ("conv", ["--kernel=1,0,-1;2,0,-2;1,0,-1"]),
+    ("conv", ["--kernel=1,-1;1,1", "--padding", "40"]),
+]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+@pytest.mark.parametrize(
+    "operator, extra", MEMORY_CASES, ids=[" ".join(c[1]) or c[0] for c in MEMORY_CASES]
+)
+def test_filter_memory_bounds_the_measured_peak(tmp_path, mode, operator, extra):
+    """filter_memory against tracemalloc (which NumPy reports its allocations to): the
+    estimate is at least the peak of the whole command and not wastefully above it."""
+    import tracemalloc
+
+    from cnnmath.cli import main
+    from cnnmath.commands.filter import parse_kernel
+    from cnnmath.filters import filter_memory
+
+    H, W = 120, 160
+    C = len(mode)
+    q = np.random.default_rng(0).integers(0, 256, (H, W, C), dtype=np.uint8)
+    Image.fromarray(q[:, :, 0] if C == 1 else q, mode).save(tmp_path / "in.png")
+    argv = ["filter", operator, str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png")]
+    tracemalloc.start()
+    try:
+        assert main([*argv, "--quiet", *extra]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    kernel = parse_kernel(extra[0].split("=", 1)[1]) if operator == "conv" else None
+    estimate = filter_memory(
+        operator,
+        (C, H, W),
+        magnitude="--magnitude" in extra,
+        k=int(extra[1]) if extra[:1] == ["--k"] else 2,
+        kernel_shape=None if kernel is None else kernel.shape,
+        padding=int(extra[2]) if "--padding" in extra else "same",
+    )
+    assert peak <= estimate <= 3 * peak, (peak, estimate)

@@ -329,7 +329,13 @@ SAVE_ERRORS = [
     (np.zeros((1, 2, 2), dtype=np.uint8), "x.png", {}, TypeError, "dtype float32 or float64"),
     (np.zeros((1, 2, 2)), "x.gif", {}, ValueError, "unsupported image extension '.gif'"),
     (np.zeros((1, 2, 2)), "x", {}, ValueError, "unsupported image extension '\\(none\\)'"),
-    (np.zeros((1, 2, 2)), "nodir/x.png", {}, FileNotFoundError, "directory .*nodir.* not exist"),
+    (
+        np.zeros((1, 2, 2)),
+        "nodir/x.png",
+        {},
+        FileNotFoundError,
+        "output directory does not exist: .*nodir",
+    ),
 ]
 
 
@@ -416,3 +422,84 @@ def test_exif_orientation_turns_the_image_upright(tmp_path):
     shown = np.rot90(stored, k=-1)  # numpy's clockwise quarter turn, an independent witness
     np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8).transpose(1, 2, 0), shown)
     assert "EXIF orientation" in info.converted
+
+
+# -- hostile files (issue 9) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext, keep", [("jpg", 60), ("png", 60), ("bmp", 40), ("tif", 100)])
+def test_a_truncated_file_names_itself(tmp_path, ext, keep):
+    """Finding 7: a JPEG cut inside its header said only 'Truncated File Read'."""
+    from cnnmath.images import load_image
+
+    a = (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3)
+    Image.fromarray(a).save(tmp_path / f"whole.{ext}")
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes((tmp_path / f"whole.{ext}").read_bytes()[:keep])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no Pillow warning printed on the side
+        with pytest.raises(ValueError, match=r"^load_image: path: '.*cut\.") as info:
+            load_image(cut)
+    assert "truncated" in str(info.value) or "not an image file" in str(info.value)
+
+
+def _frames(n: int) -> list:
+    return [Image.fromarray(np.full((3, 5), 40 * k, np.uint8)) for k in range(n)]
+
+
+@pytest.mark.parametrize("ext", ["gif", "tif"])
+def test_several_frames_give_the_first_and_say_so(tmp_path, ext):
+    """Issue 9: an animated GIF or multi-page TIFF silently gave its first frame."""
+    from cnnmath.images import load_image
+
+    first, *rest = _frames(3)
+    first.save(tmp_path / f"m.{ext}", save_all=True, append_images=rest)
+    x, info = load_image(tmp_path / f"m.{ext}")
+    assert x.shape[1:] == (3, 5) and float(np.abs(x).max()) == 0.0  # frame 0 is all zeros
+    assert "first of 3 frames used" in info.converted
+    _, single = load_image(_save_single(tmp_path, ext))
+    assert "frames" not in single.converted
+
+
+def _save_single(tmp_path, ext):
+    path = tmp_path / f"one.{ext}"
+    _frames(1)[0].save(path)
+    return path
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 300])
+def test_an_invalid_exif_orientation_is_not_a_turn(tmp_path, orientation):
+    """Issue 9: a tag outside 1..8 printed 'turned upright' though nothing was turned."""
+    from cnnmath.images import load_image
+
+    stored = (np.arange(2 * 4 * 3) * 10 % 256).astype(np.uint8).reshape(2, 4, 3)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "e.png", exif=exif)
+    x, info = load_image(tmp_path / "e.png")
+    np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8).transpose(1, 2, 0), stored)
+    assert "turned upright" not in info.converted
+    assert f"invalid EXIF orientation tag ({orientation})" in info.converted
+
+
+def test_save_image_into_a_symlink_loop_is_a_clear_error(tmp_path):
+    """Finding 1: the output path a → b → a gave a RuntimeError traceback."""
+    (tmp_path / "a.png").symlink_to("b.png")
+    (tmp_path / "b.png").symlink_to("a.png")
+    with pytest.raises(ValueError, match=r"^save_image: path: .*a\.png' is a symlink loop"):
+        save_image(np.zeros((1, 2, 2)), tmp_path / "a.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+def test_image_shape_reads_the_header_only(tmp_path, monkeypatch):
+    from cnnmath.images import image_shape
+
+    Image.fromarray(np.zeros((3, 5, 4), np.uint8)).save(tmp_path / "rgba.png")
+    Image.fromarray(np.zeros((3, 5), np.uint8)).convert("P").save(tmp_path / "p.png")
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    assert image_shape(tmp_path / "rgba.png") == (4, 3, 5)
+    assert image_shape(tmp_path / "p.png") == (3, 3, 5)  # a palette comes back as RGB

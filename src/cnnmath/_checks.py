@@ -8,8 +8,12 @@ checked the same with ``python -O``.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,9 +32,16 @@ def check_float_array(name: str, x: Any, *, func: str | None = None) -> np.ndarr
 
     Integer and boolean arrays are refused rather than converted: an 8-bit image silently
     turned into floats in one op but not the next is how results drift. The message says how
-    to convert.
+    to convert. A masked array (``numpy.ma.MaskedArray``) is refused too: the ops compute on
+    every element, so its mask would be silently ignored.
     """
     where = f"{func}: " if func else ""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{where}{name}: expected a plain numpy.ndarray, got a numpy.ma.MaskedArray (its "
+            f"mask would be ignored); pass {name}.filled(value) or numpy.asarray({name}) to "
+            "say what masked elements should be"
+        )
     if not isinstance(x, np.ndarray):
         raise TypeError(
             f"{where}{name}: expected a numpy.ndarray of float32 or float64, got "
@@ -168,7 +179,80 @@ def float_dtype(name: str, dtype: Any, *, func: str) -> np.dtype:
     try:
         resolved = np.dtype(dtype)
     except (TypeError, ValueError):
-        resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"{func}: {name}: expected numpy.float32 or numpy.float64, got {dtype!r}")
+        resolved = None  # not a dtype at all (and `None in FLOAT_DTYPES` would be True)
+    if resolved is None or resolved not in FLOAT_DTYPES:
+        raise TypeError(f"{func}: {name}: expected float32 or float64, got {dtype!r}")
     return resolved
+
+
+# ---------------------------------------------------------------------------------------------
+# Output paths: checked before any work, so a run never ends in an error about where to write.
+
+
+def writable_directory(name: str, directory: Any, *, func: str | None) -> Path:
+    """Return ``directory`` as a Path if a file can be created in it, else raise.
+
+    Probed by creating and removing an empty temporary file there: permission bits alone
+    cannot tell (root passes them; ``/proc`` and read-only mounts refuse writes anyway).
+    Raises ``FileNotFoundError`` when it does not exist, ``NotADirectoryError`` when it is a
+    file, ``PermissionError`` ("output directory is not writable: DIR (reason)") when the
+    probe fails; each message names ``func`` (when given) and ``name``, never the probe's file.
+    """
+    where = f"{func}: {name}: " if func else f"{name}: "
+    directory = Path(os.fspath(directory))
+    _refuse_symlink_loop(where, directory)
+    if not directory.exists():
+        raise FileNotFoundError(f"{where}output directory does not exist: {directory}")
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{where}output directory is not a directory: {directory}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cnnmath-write-test-", dir=directory)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PermissionError(
+            f"{where}output directory is not writable: {directory} ({reason})"
+        ) from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return directory
+
+
+def output_file(name: str, path: Any, *, func: str | None) -> Path:
+    """Check that a file can be written at ``path``; return the path ``open()`` would write.
+
+    ``path`` (str or path-like, not empty) must not be a directory nor a symlink loop, and
+    its folder must exist and be writable (``writable_directory``). A symlink is followed to
+    its target, as ``open()`` follows it, so the returned Path is where the bytes will land.
+    Errors are ``TypeError`` (not a path), ``ValueError`` (empty, a symlink loop),
+    ``IsADirectoryError`` and those of ``writable_directory``; each names ``func`` and
+    ``name``.
+    """
+    where = f"{func}: {name}: " if func else f"{name}: "
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{where}expected a file path (str or os.PathLike), got {_describe(path)}")
+    text = os.fspath(path)
+    if not text:
+        raise ValueError(f"{where}expected a file path, got an empty string")
+    _refuse_symlink_loop(where, Path(text))
+    target = Path(os.path.realpath(text))
+    if target.is_dir():
+        raise IsADirectoryError(f"{where}'{text}' is a directory; give a file name")
+    # the folder as the user wrote it (unless a symlink leads elsewhere): messages name it
+    folder = target.parent if os.path.islink(text) else Path(text).parent
+    writable_directory(name, folder, func=func)
+    return target
+
+
+def _refuse_symlink_loop(where: str, path: Path) -> None:
+    """A symlink chain that never ends (a → b → a) raises ``ValueError``, not a traceback."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(
+                f"{where}'{path}' is a symlink loop (its links never reach a file); "
+                "remove the link or give another path"
+            ) from None

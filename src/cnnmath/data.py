@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 from typing import Any
 
 import numpy as np
 
+from ._checks import float_dtype
 from ._optional import require
 from .images import sample_image, sample_image_path
 
@@ -40,16 +42,6 @@ DIGITS_SPLIT_SEED = 0
 DIGITS_MAX_VALUE = 16.0
 
 _SPLITS = ("train", "test", "all")
-
-
-def _float_dtype(dtype: Any, func: str) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"{func}: dtype: expected float32 or float64, got {dtype!r}") from exc
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{func}: dtype: expected float32 or float64, got {dt}")
-    return dt
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,7 +87,7 @@ def load_digits(split: str = "train", dtype: Any = np.float32) -> tuple[np.ndarr
     """
     if not isinstance(split, str) or split not in _SPLITS:
         raise ValueError(f"load_digits: split: expected one of {_SPLITS}, got {split!r}")
-    dt = _float_dtype(dtype, "load_digits")
+    dt = float_dtype("dtype", dtype, func="load_digits")
     pixels, labels, train_index, test_index = _digits_split()
     if split == "train":
         pixels, labels = pixels[train_index], labels[train_index]
@@ -112,7 +104,7 @@ def load_digits(split: str = "train", dtype: Any = np.float32) -> tuple[np.ndarr
 # of dimensions D; then D unsigned 32-bit sizes; then the elements in row-major order.
 
 #: IDX element-type codes → big-endian NumPy dtypes.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -144,7 +136,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     uint8 labels (N,)).
 
     A file that does not start with two zero bytes and a known type, or holds fewer or more
-    element bytes than its header announces, raises ``ValueError`` naming the path.
+    element bytes than its header announces (the sizes multiplied exactly, so sizes whose
+    product overflows 64 bits cannot pass for a short file), raises ``ValueError`` naming
+    the path.
     """
     name = os.fspath(path)
     raw = _read_bytes(path)
@@ -166,7 +160,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         )
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python's integers: a product of crafted sizes must not wrap around (in int64,
+    # 2**16 · 2**16 · 2**16 · 2**16 is 0, which an empty file would match)
+    expected = math.prod(shape) * dtype.itemsize
     got = len(raw) - header_end
     if got != expected:
         what = "truncated" if got < expected else "trailing data in"
@@ -189,7 +185,7 @@ def load_mnist(
     ``train-images-idx3-ubyte.gz`` and ``train-labels-idx1-ubyte.gz``; both plain or gzipped.
     Returns ``X = images / 255`` as ``dtype`` (float32 or float64) and ``y`` as int64.
     """
-    dt = _float_dtype(dtype, "load_mnist")
+    dt = float_dtype("dtype", dtype, func="load_mnist")
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:

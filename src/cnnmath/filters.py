@@ -9,31 +9,45 @@ Each construction is a plain weight array for :func:`cnnmath.conv2d` (float64 un
 
 The helpers take a batch (N, C, H, W) or one unbatched image (C, H, W), like the ops, and
 keep the input's dtype: the filter is built in the dtype of ``x``.
+
+For image files (``cnnmath filter``), :func:`filter_image` applies one of ``OPERATORS`` to a
+picture's channels (alpha handled, colour turned to gray where the result needs one channel)
+and :func:`to_pixels` maps the signed result onto [0, 1] as one of ``SCALES`` says;
+:func:`filter_memory` is the memory that takes, for refusing an image before decoding it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import numpy as np
 
-from ._checks import FLOAT_DTYPES, batched_image, check_float_array, positive_int
-from .ops import conv2d
+from ._checks import batched_image, check_float_array, float_dtype, positive_int
+from .ops import conv2d, max_pool2d
 
 __all__ = [
     "BT601",
     "BT709",
     "FORWARD_DIFFERENCE_I",
     "FORWARD_DIFFERENCE_J",
+    "OPERATORS",
+    "SCALES",
+    "Filtered",
     "average_pool_by_conv",
     "average_pool_filter",
+    "filter_image",
+    "filter_memory",
     "finite_difference",
     "grayscale_filter",
     "image_gradient",
+    "image_kernel",
+    "luma_weights",
     "to_grayscale",
+    "to_pixels",
 ]
 
 # ----------------------------------------------------------------------------- constants
@@ -75,41 +89,51 @@ FORWARD_DIFFERENCE_J = _frozen(
 # ----------------------------------------------------------------------------- small checks
 
 
-def _float_dtype(dtype: Any, *, func: str) -> np.dtype:
-    """``dtype`` as a NumPy float32/float64 dtype, else ``TypeError`` naming the argument."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"{func}: dtype: expected float32 or float64, got {dtype!r}")
-    return resolved
+def luma_weights(
+    weights: Any, *, func: str | None = None, name: str = "weights"
+) -> tuple[float, float, float]:
+    """Three finite real luma weights (w_R, w_G, w_B), not all zero.
 
+    ``weights`` is a sequence of three numbers, a text ``"r,g,b"`` (as typed on a command
+    line), or a standard's name: ``"bt601"`` / ``"bt709"`` (case, dots, dashes and
+    underscores ignored: ``"BT.709"`` works). All-zero weights (a blank output) and weights
+    whose absolute sum overflows (no pixel range) are refused. Errors name ``func`` (when
+    given) and ``name``.
 
-def _luma_weights(weights: Any, *, func: str) -> tuple[float, float, float]:
-    """Three finite real weights (R, G, B), from a sequence or the names "bt601" / "bt709"."""
+    >>> luma_weights("BT.709")
+    (0.2126, 0.7152, 0.0722)
+    >>> luma_weights("0.5, 0.25, 0.25")
+    (0.5, 0.25, 0.25)
+    """
+    where = f"{func}: {name}: " if func else f"{name}: "
+    expected = "'bt601', 'bt709' or three numbers (R, G, B)"
     if isinstance(weights, str):
-        key = weights.lower().replace(".", "").replace("-", "").replace("_", "")
-        if key not in _NAMED_WEIGHTS:
-            raise ValueError(
-                f"{func}: weights: expected 'bt601', 'bt709' or three numbers (R, G, B), "
-                f"got {weights!r}"
-            )
-        return _NAMED_WEIGHTS[key]
+        key = weights.lower().replace(".", "").replace("-", "").replace("_", "").strip()
+        if key in _NAMED_WEIGHTS:
+            return _NAMED_WEIGHTS[key]
+        if "," not in weights:
+            raise ValueError(f"{where}expected {expected}, got {weights!r}")
+        try:
+            weights = [float(part) for part in weights.split(",")]
+        except ValueError:
+            raise ValueError(f"{where}expected {expected}, got {weights!r}") from None
     if isinstance(weights, np.ndarray):
         weights = weights.tolist()
     if not isinstance(weights, Sequence) or len(weights) != 3:
         raise ValueError(
-            f"{func}: weights: expected three numbers (R, G, B) or 'bt601' / 'bt709', "
-            f"got {weights!r}"
+            f"{where}expected three numbers (R, G, B) or 'bt601' / 'bt709', got {weights!r}"
         )
     out = []
     for w in weights:
         if isinstance(w, (bool, np.bool_)) or not isinstance(w, (Real, np.floating)):
-            raise TypeError(f"{func}: weights: expected real numbers, got {weights!r}")
+            raise TypeError(f"{where}expected real numbers, got {weights!r}")
         if not math.isfinite(float(w)):
-            raise ValueError(f"{func}: weights: expected finite numbers, got {weights!r}")
+            raise ValueError(f"{where}expected finite numbers, got {weights!r}")
         out.append(float(w))
+    if not any(out):
+        raise ValueError(f"{where}the weights are all zero: the output would be blank, got {out}")
+    if not math.isfinite(sum(abs(w) for w in out)):
+        raise ValueError(f"{where}the weights overflow when summed, got {out}")
     return out[0], out[1], out[2]
 
 
@@ -149,7 +173,7 @@ def finite_difference(dtype: Any = np.float64) -> np.ndarray:
            [[-1.,  1.],
             [ 0.,  0.]]])
     """
-    dt = _float_dtype(dtype, func="finite_difference")
+    dt = float_dtype("dtype", dtype, func="finite_difference")
     return np.stack([FORWARD_DIFFERENCE_I, FORWARD_DIFFERENCE_J])[:, None].astype(dt)
 
 
@@ -238,7 +262,7 @@ def average_pool_filter(channels: int, k: int, dtype: Any = np.float64) -> np.nd
     func = "average_pool_filter"
     C = positive_int("channels", channels, func=func)
     k = positive_int("k", k, func=func)
-    dt = _float_dtype(dtype, func=func)
+    dt = float_dtype("dtype", dtype, func=func)
     w = np.zeros((C, C, k, k), dtype=dt)
     c = np.arange(C)
     w[c, c] = 1.0 / (k * k)
@@ -310,8 +334,8 @@ def grayscale_filter(weights: Any = BT601, dtype: Any = np.float64) -> np.ndarra
     array([0.2126, 0.7152, 0.0722])
     """
     func = "grayscale_filter"
-    w_rgb = _luma_weights(weights, func=func)
-    dt = _float_dtype(dtype, func=func)
+    w_rgb = luma_weights(weights, func=func)
+    dt = float_dtype("dtype", dtype, func=func)
     return np.array(w_rgb, dtype=dt).reshape(1, 3, 1, 1)
 
 
@@ -369,3 +393,252 @@ def to_grayscale(x: np.ndarray, weights: Any = BT601, alpha: str | None = None) 
     if alpha == "keep":
         y = np.concatenate([y, x4[:, 3:4]], axis=1)
     return y[0] if unbatched else y
+
+
+# ----------------------------------------------------------------------------- image files
+
+#: The operators of :func:`filter_image` (and ``cnnmath filter``).
+OPERATORS = ("gradient", "grayscale", "avgpool", "maxpool", "conv")
+
+#: How a filtered value y becomes a pixel value in [0, 1] (:func:`to_pixels`). [lo, hi] is the
+#: interval the operator can produce from input pixels in [0, 1] (for a kernel w:
+#: lo = Σ min(w, 0), hi = Σ max(w, 0)).
+SCALES = {
+    "range": "(y − lo)/(hi − lo): the operator's possible range onto [0, 1]; a difference "
+    "d in [−1, 1] becomes 0.5 + d/2, so 0 is mid-gray (default)",
+    "abs": "|y| / max(|lo|, |hi|): the size of y, its sign dropped (0 is black)",
+    "minmax": "(y − min y)/(max y − min y) over this image: full contrast, absolute level lost "
+    "(a constant image becomes 0.5)",
+    "clip": "y clipped to [0, 1], unscaled: negative values become black",
+}
+
+
+def to_pixels(y: np.ndarray, bounds: tuple[float, float], scale: str = "range") -> np.ndarray:
+    """Map filtered values y to pixel values in [0, 1] as ``SCALES[scale]`` says.
+
+    ``bounds`` = (lo, hi), the range the operator can produce from pixels in [0, 1] (lo < hi).
+    Returns an array of y's shape and dtype, clipped to [0, 1] (rounding can step 1 ulp out).
+
+    >>> to_pixels(np.array([-1.0, 0.0, 0.5, 1.0]), (-1.0, 1.0), "range")
+    array([0.  , 0.5 , 0.75, 1.  ])
+    """
+    lo, hi = bounds
+    if scale == "range":
+        out = (y - lo) / (hi - lo)
+    elif scale == "abs":
+        out = np.abs(y) / max(abs(lo), abs(hi))
+    elif scale == "minmax":
+        y_min, y_max = (float(y.min()), float(y.max())) if y.size else (0.0, 0.0)
+        out = (y - y_min) / (y_max - y_min) if y_max > y_min else np.full_like(y, 0.5)
+    elif scale == "clip":
+        out = y
+    else:
+        raise ValueError(f"to_pixels: scale: expected one of {tuple(SCALES)}, got {scale!r}")
+    return np.clip(out, 0.0, 1.0)
+
+
+def image_kernel(w: Any, *, func: str | None = None, name: str = "kernel") -> np.ndarray:
+    """A kernel whose output can be mapped to pixels: non-empty 2-D (f1, f2), finite, not all
+    zero, with an absolute sum that does not overflow; returned as float64.
+
+    >>> image_kernel([[1, 0, -1]])
+    array([[ 1.,  0., -1.]])
+    """
+    where = f"{func}: {name}: " if func else f"{name}: "
+    a = np.asarray(w)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{where}expected real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"{where}expected a non-empty 2-D kernel (f1, f2), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}expected finite numbers, got {a.tolist()}")
+    if not np.any(a):
+        raise ValueError(f"{where}the kernel is all zeros: its output would be blank")
+    with np.errstate(over="ignore"):
+        total = np.abs(a).sum()
+    if not np.isfinite(total):
+        raise ValueError(
+            f"{where}the kernel's weights overflow when summed (its output range cannot be "
+            "mapped to pixels); scale it down"
+        )
+    return a
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """What :func:`filter_image` made.
+
+    pixels : (C, H', W') in [0, 1], the operator's output mapped by the scale (alpha apart).
+    alpha : (1, H', W') in [0, 1] — the input's alpha carried along (pooled with the colour
+        for the poolings) — or None when the input had none or the operator drops it.
+    notes : what was done that the caller did not spell out (colour turned to gray, alpha
+        dropped, rows left over), one sentence each.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    notes: tuple[str, ...]
+
+
+def _weights_label(weights: Any, w_rgb: tuple[float, float, float]) -> str:
+    for label, named in (("BT.601", BT601), ("BT.709", BT709)):
+        if w_rgb == named:
+            return label
+    return "(" + ", ".join(f"{v:g}" for v in w_rgb) + ")"
+
+
+def filter_image(
+    x: np.ndarray,
+    channels: Sequence[str],
+    operator: str,
+    *,
+    weights: Any = None,
+    magnitude: bool = False,
+    k: int = 2,
+    kernel: Any = None,
+    padding: int | str = "same",
+    scale: str = "range",
+) -> Filtered:
+    """Apply one of ``OPERATORS`` to a picture x (C, H, W) in [0, 1] and map it to pixels.
+
+    ``channels`` names x's channels as ``cnnmath.images.load_image`` does: ("L",), ("L", "A"),
+    ("R", "G", "B") or ("R", "G", "B", "A"). Operators, with [lo, hi] the range each can
+    produce (used by ``scale``, see ``SCALES`` and :func:`to_pixels`):
+
+    - ``gradient`` (result 1): Y1[i, j] = X[i+1, j] − X[i, j], Y2[i, j] = X[i, j+1] − X[i, j]
+      with zero padding, side by side (Y1 left, Y2 right: width 2W), [−1, 1]; with
+      ``magnitude`` the one image sqrt(Y1² + Y2²), [0, √2]. Colour is turned to gray first
+      with result 3 (``weights``), alpha dropped.
+    - ``grayscale`` (result 3): Y′ = w_R R + w_G G + w_B B, [Σ min(w, 0), Σ max(w, 0)]; alpha
+      kept; gray input is returned unchanged.
+    - ``avgpool`` (result 2, as a convolution) / ``maxpool``: k×k windows, stride k, every
+      channel (alpha too), [0, 1]; rows and columns past a multiple of k are dropped.
+    - ``conv``: a 2-D ``kernel`` correlated with each colour channel alone (``padding``:
+      'same', 'valid' or an int), [Σ min(w, 0), Σ max(w, 0)]; alpha dropped.
+
+    ``weights`` (gradient, grayscale): see :func:`luma_weights`; None means BT.601.
+    Returns :class:`Filtered` (pixels, alpha, notes).
+    """
+    func = "filter_image"
+    check_float_array("x", x, func=func)
+    if x.ndim != 3 or len(channels) != x.shape[0] or tuple(channels) not in _LAYOUTS:
+        raise ValueError(
+            f"{func}: channels: expected the names of x's {x.shape[0] if x.ndim else 0} "
+            f"channels, one of {_LAYOUTS}, got {tuple(channels)} for x of shape {x.shape}"
+        )
+    if operator not in OPERATORS:
+        raise ValueError(f"{func}: operator: expected one of {OPERATORS}, got {operator!r}")
+    if scale not in SCALES:
+        raise ValueError(f"{func}: scale: expected one of {tuple(SCALES)}, got {scale!r}")
+    gray_input = channels[0] == "L"
+    has_alpha = channels[-1] == "A"
+    notes: list[str] = []
+    alpha = None
+    bounds = (0.0, 1.0)
+    if operator in ("gradient", "grayscale"):
+        w_rgb = luma_weights(BT601 if weights is None else weights, func=func)
+    if operator == "gradient":
+        if gray_input:
+            gray = x[:1]
+            if has_alpha:
+                notes.append("alpha channel dropped (the gradient is of the gray channel)")
+        else:
+            if has_alpha:
+                notes.append("alpha channel dropped")
+            gray = to_grayscale(x[:3], w_rgb)
+            notes.append(
+                f"colour input converted to grayscale with {_weights_label(weights, w_rgb)} "
+                "luma weights (result 3: a 1x1 convolution) before taking differences"
+            )
+        y1, y2 = image_gradient(gray)
+        if magnitude:
+            y, bounds = np.sqrt(y1 * y1 + y2 * y2), (0.0, math.sqrt(2.0))
+        else:
+            notes.append("output: Y1 (vertical differences) left, Y2 (horizontal) right")
+            y, bounds = np.concatenate([y1, y2], axis=2), (-1.0, 1.0)
+    elif operator == "grayscale":
+        alpha = x[-1:] if has_alpha else None
+        if gray_input:
+            notes.append("input is already gray: written unchanged")
+            y = x[:1]
+        else:
+            y = to_grayscale(x[:3], w_rgb)
+            bounds = (sum(min(v, 0.0) for v in w_rgb), sum(max(v, 0.0) for v in w_rgb))
+    elif operator in ("avgpool", "maxpool"):
+        k = positive_int("k", k, func=func)
+        H, W = x.shape[1:]
+        if k > H or k > W:
+            raise ValueError(
+                f"{func}: k: the window {k}x{k} is larger than the image ({H}x{W} pixels)"
+            )
+        if H % k or W % k:
+            notes.append(
+                f"{H % k} row(s) and {W % k} column(s) at the bottom/right dropped "
+                f"({H}x{W} is not a multiple of k={k})"
+            )
+        pooled = average_pool_by_conv(x, k) if operator == "avgpool" else max_pool2d(x, k)
+        y, alpha = (pooled[:-1], pooled[-1:]) if has_alpha else (pooled, None)
+    else:  # conv
+        if kernel is None:
+            raise ValueError(f"{func}: kernel: the conv operator needs a 2-D kernel, got None")
+        w = image_kernel(kernel, func=func)
+        colour = x[:-1] if has_alpha else x
+        if has_alpha:
+            notes.append("alpha channel dropped")
+        # each channel alone: the C channels become a batch of C one-channel images
+        y = conv2d(colour[:, None], w[None, None].astype(x.dtype), padding=padding)[:, 0]
+        bounds = (float(np.minimum(w, 0).sum()), float(np.maximum(w, 0).sum()))
+    return Filtered(to_pixels(y, bounds, scale), alpha, tuple(notes))
+
+
+_LAYOUTS = (("L",), ("L", "A"), ("R", "G", "B"), ("R", "G", "B", "A"))
+
+
+def filter_memory(
+    operator: str,
+    shape: tuple[int, int, int],
+    *,
+    magnitude: bool = False,
+    k: int = 2,
+    kernel_shape: tuple[int, ...] | None = None,
+    padding: int | str = "same",
+) -> int:
+    """Bytes that reading a (C, H, W) picture, :func:`filter_image` and writing the result
+    take at their peak — an upper estimate, so an image can be refused before it is decoded.
+
+    Counted in float64 planes of the input (one plane = 8·H·W bytes), from the arrays alive
+    at the peak: the picture (C planes) and its conversion, then per operator
+
+    - gradient: C + 11 (side by side) or C + 7 (``magnitude``): the gray plane, the padded
+      input, Y1 and Y2, their concatenation, the pixel mapping's temporaries;
+    - grayscale: 2C + 3; avgpool, maxpool: 2.25 C + 0.5 (decoding dominates);
+    - conv: C + C_colour · (padded + 2 · output), the padded input and the output measured in
+      planes, so a large ``padding`` (a larger output) counts in full;
+
+    then 25 % and one plane more for what the count leaves out (Pillow's own buffer, small
+    temporaries). The tests hold the estimate between the peak ``tracemalloc`` measures and
+    twice it. ``k`` is accepted for the poolings' sake, whose output is smaller than x.
+    """
+    if operator not in OPERATORS:
+        raise ValueError(f"filter_memory: operator: expected one of {OPERATORS}, got {operator!r}")
+    C, H, W = (int(n) for n in shape)
+    plane = 8 * H * W
+    colour = C - 1 if C in (2, 4) else C  # alpha is not convolved
+    if operator == "gradient":
+        planes = C + (7.0 if magnitude else 11.0)
+    elif operator == "grayscale":
+        planes = 2.0 * C + 3.0
+    elif operator in ("avgpool", "maxpool"):
+        planes = 2.25 * C + 0.5
+    else:  # conv: the output can be larger than the input (padding)
+        f1, f2 = (int(n) for n in kernel_shape) if kernel_shape is not None else (1, 1)
+        if padding == "same":
+            p1, p2 = f1 // 2, f2 // 2
+        else:
+            p1 = p2 = 0 if padding == "valid" else int(padding)
+        H_in, W_in = H + 2 * p1, W + 2 * p2
+        H_out, W_out = max(H_in - f1 + 1, 0), max(W_in - f2 + 1, 0)
+        area = max(H * W, 1)
+        planes = C + colour * (H_in * W_in + 2 * H_out * W_out) / area
+    return int(plane * (1.25 * planes + 1.0))

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ._checks import check_float_array, check_ndim
+from ._checks import check_float_array, check_ndim, output_file, writable_directory
 from ._files import UnwritableDirectory, atomic_output
 from ._optional import require
 
@@ -135,15 +136,126 @@ def _stored_bits(im, rawmodes: list[str]) -> int:
 def _upright(im):
     """The image as it is meant to be seen: a camera's EXIF orientation tag (274) applied.
 
-    Returns (image, note); the note is "" when the tag is absent or says "as stored".
+    Returns (image, note); the note is "" when the tag is absent or says "as stored". The tag's
+    valid values are 1 to 8; any other is ignored (the image used as stored) and the note says
+    so — it never claims a turn that did not happen.
     """
     from PIL import ImageOps
 
     orientation = im.getexif().get(0x0112, 1)
     if orientation in (None, 1):
         return im, ""
+    if not isinstance(orientation, int) or not 2 <= orientation <= 8:
+        return im, f"invalid EXIF orientation tag ({orientation!r}) ignored: used as stored"
     note = f"turned upright by its EXIF orientation tag ({orientation})"
     return ImageOps.exif_transpose(im), note
+
+
+@contextlib.contextmanager
+def _opened(path: Path, func: str, max_pixels: int | None) -> Iterator[Any]:
+    """The file opened lazily by Pillow (header read, no pixel decoded), its size checked.
+
+    Every way a hostile file can fail here becomes a ``ValueError`` naming ``func``, the
+    argument ``path`` and the file: not an image, truncated or corrupt (Pillow raises
+    ``OSError("Truncated File Read")`` and the like), a decompression bomb. Pillow's
+    warnings about damaged files (``UserWarning``) are not printed: the error says it.
+    """
+    Image = _pillow()
+    where = f"{func}: path: '{path}'"
+    if not path.exists():
+        raise FileNotFoundError(f"{func}: path: no such file: '{path}'")
+    if path.is_dir():
+        raise IsADirectoryError(f"{where} is a directory, not an image file")
+    limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels) if n is not None]
+    limit = min(limits) if limits else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.UnidentifiedImageError:
+            raise ValueError(
+                f"{where} is not an image file that Pillow can read "
+                "(expected PNG, JPEG, TIFF, BMP, ...)"
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(f"{where} refused as a possible decompression bomb: {exc}") from None
+        except (OSError, SyntaxError, EOFError, ValueError) as exc:
+            raise ValueError(
+                f"{where} could not be read: the file is truncated or corrupt ({exc})"
+            ) from None
+        with im:
+            width, height = im.size
+            if limit is not None and width * height > limit:
+                raise ValueError(
+                    f"{where} refused as a possible decompression bomb: "
+                    f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+                    "(PIL.Image.MAX_IMAGE_PIXELS and max_pixels= set it)"
+                )
+            try:
+                yield im
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise ValueError(
+                    f"{where} refused as a possible decompression bomb: {exc}"
+                ) from None
+            except (OSError, SyntaxError, EOFError) as exc:
+                raise ValueError(
+                    f"{where} could not be decoded: the file is truncated or corrupt ({exc})"
+                ) from None
+
+
+def _channels_of(im: Any) -> int:
+    """How many channels ``load_image`` returns for the stored mode (see its table)."""
+    mode = im.mode
+    if mode in _SIXTEEN_BIT_GRAY or mode in ("I", "1", "L", "F"):
+        return 1
+    if mode in ("LA", "La"):
+        return 2
+    if mode == "P":
+        return 4 if "transparency" in im.info else 3
+    if mode in ("RGBA", "RGBa", "PA"):
+        return 4
+    return 3
+
+
+def image_shape(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[int, int, int]:
+    """(C, H, W) of the array ``load_image`` would return, read from the header alone.
+
+    Nothing is decoded, so a size can be judged (memory, a limit) before the pixels cost
+    anything. Errors as ``load_image``'s.
+    """
+    with _opened(Path(path), "image_shape", max_pixels) as im:
+        width, height = im.size
+        return _channels_of(im), height, width
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take, or None where the system does not say.
+
+    Linux: ``MemAvailable`` of /proc/meminfo, lowered to what a cgroup v2 memory limit
+    (``memory.max`` less ``memory.current``) leaves; elsewhere the free physical pages.
+    """
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            found.append(max(int(limit) - int(used), 0))
+    except (OSError, ValueError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, OSError, ValueError):
+            return None
+    return min(found)
 
 
 def load_image(
@@ -161,76 +273,53 @@ def load_image(
       else RGB; PA → RGBA; La / RGBa (premultiplied) → LA / RGBA; CMYK, YCbCr, LAB, HSV,
       RGBX → RGB. ``info.converted`` records any such conversion.
 
-    Refused, with ``ValueError``: a file Pillow cannot read as an image; 16-bit colour or
-    16-bit gray + alpha (Pillow has no such mode and would silently keep only the top 8
-    bits); 32-bit integer or float samples; too many pixels (decompression bombs — a few
-    bytes of compressed data that expand to gigabytes). The pixel limit is Pillow's own,
-    ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million pixels, ~2.9 GB once float64 RGBA), or
-    ``max_pixels`` where that is lower (raise Pillow's limit to go higher). The size is
-    checked from the header, before any pixel is decoded; Pillow's
-    ``DecompressionBombWarning`` is turned into this error, so the result is a message,
-    never an exhausted memory. A missing file raises ``FileNotFoundError``.
+    A file of several frames (an animated GIF, PNG or WebP; a multi-page TIFF) gives its
+    first frame, and ``info.converted`` says so ("first of N frames used"): one array is one
+    picture, and the first is the one every viewer shows first. A camera's EXIF orientation
+    tag is applied (the picture as meant to be seen) and recorded there too; an invalid tag
+    is ignored, and the note says that instead.
+
+    Refused, with ``ValueError`` naming the file: a file Pillow cannot read as an image; a
+    truncated or corrupt one; 16-bit colour or 16-bit gray + alpha (Pillow has no such mode
+    and would silently keep only the top 8 bits); 32-bit integer or float samples; too many
+    pixels (decompression bombs — a few bytes of compressed data that expand to gigabytes).
+    The pixel limit is Pillow's own, ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million
+    pixels, ~2.9 GB once float64 RGBA), or ``max_pixels`` where that is lower (raise
+    Pillow's limit to go higher). The size is checked from the header, before any pixel is
+    decoded; Pillow's ``DecompressionBombWarning`` is turned into this error, so the result
+    is a message, never an exhausted memory (``image_shape`` gives the size alone, for
+    callers that must judge the memory their own work will take). A missing file raises
+    ``FileNotFoundError``.
 
     Returns
     -------
     x : (C, H, W) float64 in [0, 1], C in {1, 2, 3, 4} (alpha last).
     info : ``ImageInfo`` (format, stored mode, bit depth, channel names, conversion).
     """
-    Image = _pillow()
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"load_image: path: no such file: '{path}'")
-    if path.is_dir():
-        raise IsADirectoryError(f"load_image: path: '{path}' is a directory, not an image file")
-    limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels) if n is not None]
-    limit = min(limits) if limits else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(path)
-        except Image.UnidentifiedImageError:
+    where = f"load_image: path: '{path}'"
+    with _opened(path, "load_image", max_pixels) as im:
+        rawmodes = _tile_rawmodes(im)
+        bits = _stored_bits(im, rawmodes)
+        file_format, stored_mode = im.format, im.mode
+        if bits == 16 and stored_mode not in _SIXTEEN_BIT_GRAY + ("I",):
             raise ValueError(
-                f"load_image: '{path}' is not an image file that Pillow can read "
-                "(expected PNG, JPEG, TIFF, BMP, ...)"
-            ) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                f"{where} has 16-bit colour or alpha samples ({rawmodes[0]}); "
+                "Pillow can only read 16-bit grayscale exactly — convert the file to "
+                "8 bits per channel or to 16-bit gray"
+            )
+        if bits == 32 or stored_mode == "F":
+            kind = "float" if stored_mode == "F" else "integer"
             raise ValueError(
-                f"load_image: '{path}' refused as a possible decompression bomb: {exc}"
-            ) from None
-        with im:
-            width, height = im.size
-            if limit is not None and width * height > limit:
-                raise ValueError(
-                    f"load_image: '{path}' refused as a possible decompression bomb: "
-                    f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
-                    "(PIL.Image.MAX_IMAGE_PIXELS and max_pixels= set it)"
-                )
-            rawmodes = _tile_rawmodes(im)
-            bits = _stored_bits(im, rawmodes)
-            file_format, stored_mode = im.format, im.mode
-            if bits == 16 and stored_mode not in _SIXTEEN_BIT_GRAY + ("I",):
-                raise ValueError(
-                    f"load_image: '{path}' has 16-bit colour or alpha samples ({rawmodes[0]}); "
-                    "Pillow can only read 16-bit grayscale exactly — convert the file to "
-                    "8 bits per channel or to 16-bit gray"
-                )
-            if bits == 32 or stored_mode == "F":
-                kind = "float" if stored_mode == "F" else "integer"
-                raise ValueError(
-                    f"load_image: '{path}' has 32-bit {kind} samples; supported are 8-bit L, "
-                    "LA, RGB, RGBA and 16-bit grayscale"
-                )
-            try:
-                im.load()
-                upright, turned = _upright(im)
-                x, mode, converted = _to_array(upright, bits)
-                converted = "; ".join(note for note in (turned, converted) if note)
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise ValueError(
-                    f"load_image: '{path}' refused as a possible decompression bomb: {exc}"
-                ) from None
-            except (OSError, SyntaxError, EOFError) as exc:
-                raise ValueError(f"load_image: '{path}' could not be decoded: {exc}") from None
+                f"{where} has 32-bit {kind} samples; supported are 8-bit L, "
+                "LA, RGB, RGBA and 16-bit grayscale"
+            )
+        frames = getattr(im, "n_frames", 1)
+        im.load()
+        upright, turned = _upright(im)
+        x, mode, converted = _to_array(upright, bits)
+        first = f"first of {frames} frames used (the others ignored)" if frames > 1 else ""
+        converted = "; ".join(note for note in (first, turned, converted) if note)
     info = ImageInfo(
         format=file_format,
         mode=stored_mode,
@@ -278,29 +367,11 @@ def _to_array(im, bits: int) -> tuple[np.ndarray, str, str]:
 def check_writable_directory(directory: str | os.PathLike, *, func: str, name: str) -> Path:
     """Return ``directory`` as a Path if a file can be created in it, else raise.
 
-    Probed by creating and removing an empty temporary file there: permission bits alone
-    cannot tell (root passes them; ``/proc`` and read-only mounts refuse writes anyway).
-    Raises ``FileNotFoundError`` when it does not exist, ``NotADirectoryError`` when it is a
-    file, ``PermissionError`` ("output directory is not writable: DIR (reason)") when the
-    probe fails; each message names ``func`` and ``name``, never the probe's file.
+    ``cnnmath._checks.writable_directory`` under its older name and argument order (kept for
+    callers): ``FileNotFoundError``, ``NotADirectoryError`` or ``PermissionError`` naming
+    ``func`` and ``name``, never the temporary file that probed the folder.
     """
-    directory = Path(directory)
-    where = f"{func}: {name}: "
-    if not directory.exists():
-        raise FileNotFoundError(f"{where}output directory does not exist: {directory}")
-    if not directory.is_dir():
-        raise NotADirectoryError(f"{where}output directory is not a directory: {directory}")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".cnnmath-write-test-", dir=directory)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise PermissionError(
-            f"{where}output directory is not writable: {directory} ({reason})"
-        ) from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
-    return directory
+    return writable_directory(name, directory, func=func)
 
 
 def image_format(path: str | os.PathLike) -> str:
@@ -350,7 +421,6 @@ def save_image(
         )
     if bit_depth not in (8, 16):
         raise ValueError(f"save_image: bit_depth: expected 8 or 16, got {bit_depth!r}")
-    path = Path(os.path.realpath(path))  # through a symlink to its target, as open() writes
     fmt = image_format(path)
     if bit_depth == 16 and (C != 1 or fmt not in SIXTEEN_BIT_FORMATS):
         raise ValueError(
@@ -371,9 +441,9 @@ def save_image(
             f"save_image: x: expected values in [0, 1], got [{lo:.6g}, {hi:.6g}]; scale or clip "
             "first (signed differences d map to pixels as 0.5 + d/2)"
         )
-    directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(f"save_image: path: directory '{directory}' does not exist")
+    # through a symlink to its target, as open() writes; no directory, no symlink loop, a
+    # writable folder: checked before the pixels are converted
+    path = output_file("path", path, func="save_image")
     levels = 2**bit_depth - 1
     q = np.rint(np.clip(x, 0.0, 1.0) * levels).astype(np.uint16 if bit_depth == 16 else np.uint8)
     Image = _pillow()

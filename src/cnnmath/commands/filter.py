@@ -14,21 +14,19 @@ Operators (x is the image as float64 in [0, 1], channels first):
     conv       any 2-D kernel (cross-correlation, not flipped), applied to each colour channel
                on its own; alpha is dropped.
 
-Pixels out: the result y is mapped to [0, 1] by ``--scale`` (see ``SCALES``), then quantised
-to the output's bit depth. Differences are signed, so by default (``range``) the interval the
-operator can produce from pixels in [0, 1] is mapped onto [0, 1]: for a difference d in
-[−1, 1] that is 0.5 + d/2 (0 is mid-gray).
+The operators and the pixel scaling are the library's (``cnnmath.filters.filter_image``,
+``to_pixels``, ``SCALES``); this module is the command's wiring: options, paths, messages.
 
 Options belong to operators (``OPTIONS``): --magnitude to gradient, --weights to gradient and
 grayscale, --k to the poolings, --kernel, --kernel-file and --padding to conv; any other
-pairing is a one-line error (exit 2). The output's directory must exist and be writable,
-checked before the image is read.
+pairing is a one-line error (exit 2). The output path is checked (its folder exists and is
+writable, it is no directory and no symlink loop) before the image is read, and the image is
+refused before it is decoded when the filter would need more memory than is available.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import textwrap
@@ -36,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import output_file
+from ..filters import OPERATORS, SCALES, filter_image, filter_memory, image_kernel, luma_weights
 from ._args import whole_number
 from ._common import CLIError
 
 NAME = "filter"
 HELP = "apply a filter from the results (gradient, grayscale, pooling, any kernel) to an image"
 ORDER = 30
-
-OPERATORS = ("gradient", "grayscale", "avgpool", "maxpool", "conv")
 
 #: The operator-specific options: (argparse dest, the operators it applies to, its default).
 #: Giving one to another operator is an error: whoever typed it expected it to do something.
@@ -54,18 +52,6 @@ OPTIONS = {
     "--kernel": ("kernel", ("conv",), None),
     "--kernel-file": ("kernel_file", ("conv",), None),
     "--padding": ("padding", ("conv",), "same"),
-}
-
-#: How a filtered value y becomes a pixel value in [0, 1]. [lo, hi] is the interval the
-#: operator can produce from input pixels in [0, 1] (for a kernel w: lo = Σ min(w, 0),
-#: hi = Σ max(w, 0)).
-SCALES = {
-    "range": "(y − lo)/(hi − lo): the operator's possible range onto [0, 1]; a difference "
-    "d in [−1, 1] becomes 0.5 + d/2, so 0 is mid-gray (default)",
-    "abs": "|y| / max(|lo|, |hi|): the size of y, its sign dropped (0 is black)",
-    "minmax": "(y − min y)/(max y − min y) over this image: full contrast, absolute level lost "
-    "(a constant image becomes 0.5)",
-    "clip": "y clipped to [0, 1], unscaled: negative values become black",
 }
 
 _EPILOG = """\
@@ -231,7 +217,7 @@ def parse_kernel(text: str) -> np.ndarray:
         raise CLIError(
             f"--kernel: every row needs the same number of values, got {[len(r) for r in values]}"
         )
-    return _check_kernel(np.array(values, dtype=np.float64), "--kernel")
+    return _kernel(np.array(values, dtype=np.float64), "--kernel")
 
 
 def load_kernel(path: str) -> np.ndarray:
@@ -258,220 +244,85 @@ def load_kernel(path: str) -> np.ndarray:
         raise CLIError(
             f"--kernel-file: expected a .npy file holding one array, got an archive '{path}'"
         )
-    if loaded.dtype.kind not in "iuf":
-        raise CLIError(f"--kernel-file: expected real numbers, got dtype {loaded.dtype}")
-    return _check_kernel(loaded.astype(np.float64), "--kernel-file")
+    return _kernel(loaded, "--kernel-file")
 
 
-def _check_kernel(w: np.ndarray, name: str) -> np.ndarray:
-    if w.ndim != 2 or 0 in w.shape:
-        raise CLIError(f"{name}: expected a non-empty 2-D kernel (f1, f2), got shape {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise CLIError(f"{name}: expected finite numbers, got {w.tolist()}")
-    if not np.any(w):
-        raise CLIError(f"{name}: the kernel is all zeros: its output would be blank")
-    with np.errstate(over="ignore"):
-        total = np.abs(w).sum()
-    if not np.isfinite(total):
-        raise CLIError(
-            f"{name}: the kernel's weights overflow when summed (its output range "
-            "cannot be mapped to pixels); scale it down"
-        )
-    return w
-
-
-def parse_weights(text: str):
-    """--weights: "bt601", "bt709" or "r,g,b" (three numbers)."""
-    key = text.strip().lower().replace(".", "").replace("-", "")
-    if key in ("bt601", "bt709"):
-        return key
+def _kernel(w: np.ndarray, name: str) -> np.ndarray:
     try:
-        weights = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        weights = ()
-    if len(weights) != 3 or not all(math.isfinite(v) for v in weights):
-        raise CLIError(f"--weights: expected bt601, bt709 or three numbers r,g,b, got {text!r}")
-    if not any(weights):
-        raise CLIError(
-            f"--weights: the weights are all zero: the output would be blank, got {text!r}"
-        )
-    if not math.isfinite(sum(abs(v) for v in weights)):
-        raise CLIError(f"--weights: the weights overflow when summed, got {text!r}")
-    return weights
+        return image_kernel(w, name=name)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
 
 
-def _luma_bounds(weights) -> tuple[float, float]:
-    from ..filters import BT601, BT709
-
-    w = {"bt601": BT601, "bt709": BT709}.get(weights, weights)
-    return sum(min(v, 0.0) for v in w), sum(max(v, 0.0) for v in w)
-
-
-def _weights_label(weights) -> str:
-    if isinstance(weights, str):
-        return {"bt601": "BT.601", "bt709": "BT.709"}[weights]
-    return "(" + ", ".join(f"{v:g}" for v in weights) + ")"
-
-
-# ---------------------------------------------------------------------------------------------
-# The operators: each returns (y, alpha or None, (lo, hi)) and adds notes for the user.
-
-
-def _gray_of(x: np.ndarray, channels, weights, notes: list[str], given: set[str]) -> np.ndarray:
-    """One gray channel (1, H, W) for result 1: colour through result 3, alpha dropped."""
-    from ..filters import to_grayscale
-
-    if channels[0] == "L":
-        if len(channels) == 2:
-            notes.append("alpha channel dropped (the gradient is of the gray channel)")
-        if "--weights" in given:
-            notes.append("--weights unused: the input is already gray")
-        return x[:1]
-    if len(channels) == 4:
-        notes.append("alpha channel dropped")
-    gray = to_grayscale(x[:3], weights)
-    notes.append(
-        f"colour input converted to grayscale with {_weights_label(weights)} luma "
-        "weights (result 3: a 1x1 convolution) before taking differences"
-    )
-    return gray
-
-
-def _gradient(x, channels, args, notes):
-    from ..filters import image_gradient
-
-    gray = _gray_of(x, channels, parse_weights(args.weights), notes, args.given_options)
-    y1, y2 = image_gradient(gray)
-    if args.magnitude:
-        return np.sqrt(y1 * y1 + y2 * y2), None, (0.0, math.sqrt(2.0))
-    notes.append("output: Y1 (vertical differences) left, Y2 (horizontal) right")
-    return np.concatenate([y1, y2], axis=2), None, (-1.0, 1.0)
-
-
-def _grayscale(x, channels, args, notes):
-    from ..filters import to_grayscale
-
-    weights = parse_weights(args.weights)
-    alpha = x[-1:] if channels[-1] == "A" else None
-    if channels[0] == "L":
-        unused = " (--weights unused)" if "--weights" in args.given_options else ""
-        notes.append(f"input is already gray: written unchanged{unused}")
-        return x[:1], alpha, (0.0, 1.0)
-    gray = to_grayscale(x[:3], weights)
-    return gray, alpha, _luma_bounds(weights)
-
-
-def _check_window(x: np.ndarray, k: int, notes: list[str]) -> None:
-    H, W = x.shape[1:]
-    if k > H or k > W:
-        raise CLIError(f"--k: the window {k}x{k} is larger than the image ({H}x{W} pixels)")
-    if H % k or W % k:
-        notes.append(
-            f"{H % k} row(s) and {W % k} column(s) at the bottom/right dropped "
-            f"({H}x{W} is not a multiple of k={k})"
-        )
-
-
-def _avgpool(x, channels, args, notes):
-    from ..filters import average_pool_by_conv
-
-    _check_window(x, args.k, notes)
-    return _split_alpha(average_pool_by_conv(x, args.k), channels)
-
-
-def _maxpool(x, channels, args, notes):
-    from ..ops import max_pool2d
-
-    _check_window(x, args.k, notes)
-    return _split_alpha(max_pool2d(x, args.k), channels)
-
-
-def _split_alpha(y, channels):
-    """Pooled channels: (colour, alpha or None, range [0, 1]) — pooling alpha too."""
-    if channels[-1] == "A":
-        return y[:-1], y[-1:], (0.0, 1.0)
-    return y, None, (0.0, 1.0)
-
-
-def _conv(x, channels, args, notes):
-    from ..ops import conv2d
-
-    if args.kernel is not None:
-        w = parse_kernel(args.kernel)
-    elif args.kernel_file is not None:
-        w = load_kernel(args.kernel_file)
-    else:
-        raise CLIError(
-            'conv needs a kernel: --kernel="1,0,-1;2,0,-2;1,0,-1" or --kernel-file K.npy'
-        )
-    colour = x[:-1] if channels[-1] == "A" else x
-    if channels[-1] == "A":
-        notes.append("alpha channel dropped")
-    # each channel alone: the C channels become a batch of C one-channel images
-    y = conv2d(colour[:, None], w[None, None], padding=args.padding)[:, 0]
-    return y, None, (float(np.minimum(w, 0).sum()), float(np.maximum(w, 0).sum()))
-
-
-_APPLY = {
-    "gradient": _gradient,
-    "grayscale": _grayscale,
-    "avgpool": _avgpool,
-    "maxpool": _maxpool,
-    "conv": _conv,
-}
-
-
-def to_pixels(y: np.ndarray, bounds: tuple[float, float], scale: str) -> np.ndarray:
-    """Map filtered values y to pixel values in [0, 1] as ``SCALES[scale]`` says.
-
-    >>> to_pixels(np.array([-1.0, 0.0, 0.5, 1.0]), (-1.0, 1.0), "range")
-    array([0.  , 0.5 , 0.75, 1.  ])
-    """
-    lo, hi = bounds
-    if scale == "range":
-        out = (y - lo) / (hi - lo)
-    elif scale == "abs":
-        out = np.abs(y) / max(abs(lo), abs(hi))
-    elif scale == "minmax":
-        y_min, y_max = (float(y.min()), float(y.max())) if y.size else (0.0, 0.0)
-        out = (y - y_min) / (y_max - y_min) if y_max > y_min else np.full_like(y, 0.5)
-    elif scale == "clip":
-        out = y
-    else:
-        raise ValueError(f"to_pixels: scale: expected one of {tuple(SCALES)}, got {scale!r}")
-    return np.clip(out, 0.0, 1.0)  # rounding can step 1 ulp outside
+def _weights(text: str) -> tuple[float, float, float]:
+    try:
+        return luma_weights(text, name="--weights")
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 def _check_paths(input_path: str, output_path: str) -> str:
-    from ..images import check_writable_directory, image_format
+    """INPUT is a file, OUTPUT a writable file path of a known format that is not INPUT;
+    returns the output's format. Checked before anything is read."""
+    from ..images import image_format
 
-    source, target = Path(input_path), Path(output_path)
+    source = Path(input_path)
     if not source.exists():
         raise CLIError(f"INPUT: no such file: '{input_path}'")
     if source.is_dir():
         raise CLIError(f"INPUT: '{input_path}' is a directory, not an image file")
     try:
-        fmt = image_format(target)
+        fmt = image_format(output_path)
     except ValueError as exc:
         raise CLIError(f"-o: {exc}".replace("path: ", "", 1)) from None
-    if target.is_dir():
-        raise CLIError(f"-o: '{output_path}' is a directory; give a file name")
-    directory = target.parent
-    if not directory.is_dir():
-        raise CLIError(f"-o: directory '{directory}' does not exist (create it first)")
     try:
-        check_writable_directory(directory, func="-o", name="OUTPUT")
-    except OSError as exc:
-        raise CLIError(str(exc).replace("OUTPUT: ", "", 1)) from None
-    same = source.resolve() == target.resolve() or (
+        target = output_file("-o", output_path, func=None)
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    if os.path.realpath(input_path) == str(target) or (
         target.exists() and os.path.samefile(source, target)
-    )
-    if same:
+    ):
         raise CLIError(f"-o: '{output_path}' is the input file; write to another path")
     return fmt
+
+
+def _input_error(exc: Exception) -> CLIError:
+    """load_image's message, naming the argument (INPUT) rather than the function."""
+    text = str(exc)
+    for prefix in ("load_image: path: ", "image_shape: path: "):
+        text = text.replace(prefix, "", 1)
+    return CLIError(f"INPUT: {text}")
+
+
+def _check_memory(args: argparse.Namespace, kernel: np.ndarray | None) -> None:
+    """Refuse, before decoding, an image the filter cannot hold in the memory available."""
+    from ..images import available_memory, image_shape
+
+    try:
+        shape = image_shape(args.input)
+    except (ValueError, OSError) as exc:
+        raise _input_error(exc) from None
+    need = filter_memory(
+        args.operator,
+        shape,
+        magnitude=bool(args.magnitude),
+        k=args.k,
+        kernel_shape=None if kernel is None else kernel.shape,
+        padding=args.padding,
+    )
+    have = available_memory()
+    if have is not None and need > have:
+        C, H, W = shape
+        padded = f" with --padding {args.padding}" if isinstance(args.padding, int) else ""
+        raise CLIError(
+            f"not enough memory: {args.operator} of INPUT '{args.input}' ({W}x{H} pixels, "
+            f"{C} channel(s)){padded} would need about {need / 2**30:.3g} GiB, and "
+            f"{have / 2**30:.3g} GiB are available; use a smaller image"
+            + (" or padding" if padded else "")
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -479,23 +330,50 @@ def run(args: argparse.Namespace) -> int:
     user error is a ``CLIError``/``ValueError``/``OSError``: one line, exit 2)."""
     from ..images import ALPHA_FORMATS, SIXTEEN_BIT_FORMATS, load_image, save_image
 
-    args.given_options = check_options(args)
+    given = check_options(args)
     fmt = _check_paths(args.input, args.output)
-    if args.operator == "conv" and args.kernel is None and args.kernel_file is None:
-        raise CLIError(
-            'conv needs a kernel: --kernel="1,0,-1;2,0,-2;1,0,-1" or --kernel-file K.npy'
-        )
+    kernel = None
+    if args.operator == "conv":
+        if args.kernel is not None:
+            kernel = parse_kernel(args.kernel)
+        elif args.kernel_file is not None:
+            kernel = load_kernel(args.kernel_file)
+        else:
+            raise CLIError(
+                'conv needs a kernel: --kernel="1,0,-1;2,0,-2;1,0,-1" or --kernel-file K.npy'
+            )
+    weights = None
     if args.operator in ("gradient", "grayscale"):
-        parse_weights(args.weights)  # fail before reading the image
-    x, info = load_image(args.input)
+        weights = _weights(args.weights)  # fail before reading the image
+    _check_memory(args, kernel)
+    try:
+        x, info = load_image(args.input)
+    except ValueError as exc:
+        raise _input_error(exc) from None
     notes: list[str] = []
     if info.converted:
         notes.append(f"input: {info.converted}")
-    y, alpha, bounds = _APPLY[args.operator](x, info.channels, args, notes)
-    pixels = to_pixels(y, bounds, args.scale)
-    if alpha is not None:
+    if "--weights" in given and info.channels[0] == "L":
+        notes.append("--weights unused: the input is already gray")
+    try:
+        result = filter_image(
+            x,
+            info.channels,
+            args.operator,
+            weights=weights,
+            magnitude=bool(args.magnitude),
+            k=args.k,
+            kernel=kernel,
+            padding=args.padding,
+            scale=args.scale,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc).replace("filter_image: k: ", "--k: ", 1)) from None
+    notes.extend(result.notes)
+    pixels = result.pixels
+    if result.alpha is not None:
         if len(pixels) + 1 in ALPHA_FORMATS[fmt]:
-            pixels = np.concatenate([pixels, alpha], axis=0)
+            pixels = np.concatenate([pixels, result.alpha], axis=0)
         else:
             notes.append(f"alpha channel dropped: {fmt} cannot store it")
     bit_depth = 8
