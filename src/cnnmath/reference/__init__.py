@@ -19,7 +19,7 @@ Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrin
 Speed is not a goal: use tiny shapes.
 """
 
-from .conv import conv2d, conv2d_backward
+from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .linear import linear, linear_backward
 from .norm import (
     batch_norm,
@@ -53,6 +53,8 @@ __all__ = [
     "batch_norm_backward",
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "group_norm",
     "group_norm_backward",
     "layer_norm",

@@ -65,6 +65,39 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     return s, d, ((pt, pb), (pl, pr)), (m_out, n_out)
 
 
+def _groups_of(groups, *channel_counts) -> int:
+    """``groups`` as an int >= 1 dividing every channel count given."""
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be an int >= 1, got {groups!r}")
+    for count in channel_counts:
+        if count % groups:
+            raise ValueError(f"groups {groups} does not divide the channel count {count}")
+    return int(groups)
+
+
+def _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, dilation):
+    """Strides, dilations, paddings, output paddings and the output size of a transposed
+    convolution: ``(H - 1) s - 2p + d(f - 1) + output_padding + 1`` per axis."""
+    _, _, height, width = x_shape
+    _, _, f1, f2 = w_shape
+    s = _pair(stride, "stride")
+    d = _pair(dilation, "dilation")
+    p = _pair(padding, "padding")
+    op = _pair(output_padding, "output_padding")
+    if min(s) < 1 or min(d) < 1 or min(p) < 0 or min(op) < 0:
+        raise ValueError(
+            f"need stride, dilation >= 1, padding, output_padding >= 0: {s} {d} {p} {op}"
+        )
+    for axis in range(2):
+        if op[axis] >= s[axis] and op[axis] >= d[axis]:
+            raise ValueError(f"output_padding {op} must be smaller than stride {s} or dilation {d}")
+    m_out = (height - 1) * s[0] - 2 * p[0] + d[0] * (f1 - 1) + op[0] + 1
+    n_out = (width - 1) * s[1] - 2 * p[1] + d[1] * (f2 - 1) + op[1] + 1
+    if m_out < 1 or n_out < 1:
+        raise ValueError(f"the output size {(m_out, n_out)} is not positive")
+    return s, d, p, (m_out, n_out)
+
+
 def _pool_geometry(x_shape, kernel_size, stride, padding):
     """Window, stride, padding and the output size ``floor((H + 2p - k)/s) + 1`` of a pool."""
     _, _, height, width = x_shape
