@@ -268,12 +268,20 @@ def batch_norm(
             f"{func}: x: expected more than 1 value per channel when training (N times the "
             f"spatial size), got x of shape {x.shape}"
         )
+    count = None
+    if num_batches_tracked is not None:
+        count = positive_int("num_batches_tracked", num_batches_tracked, func=func)
     if running_mean is not None and running_var is not None:
-        factor = (
-            momentum
-            if momentum is not None
-            else 1.0 / positive_int("num_batches_tracked", num_batches_tracked, func=func)
-        )
+        if momentum is not None:
+            factor = momentum
+        elif count is not None:
+            factor = 1.0 / count
+        else:
+            raise ValueError(
+                f"{func}: num_batches_tracked: expected an int >= 1 with momentum=None (the "
+                "cumulative average's factor is 1/num_batches_tracked, the count including "
+                "this batch), got None"
+            )
         for name, a in (("running_mean", running_mean), ("running_var", running_var)):
             if not a.flags.writeable:
                 raise ValueError(
