@@ -328,3 +328,119 @@ def test_docstrings_draw_the_kernels():
     doc = filters.to_grayscale.__doc__.lower()
     assert "luma y′" in doc and "gamma-encoded" in doc and "not linear" in doc
     assert "0.581" in filters.grayscale_filter.__doc__
+
+
+# ---------------------------------------------------------------------------------------------
+# Image files: filter_image, to_pixels, luma_weights, image_kernel (cnnmath filter's library)
+
+
+def test_luma_weights_names_texts_and_sequences():
+    from cnnmath.filters import luma_weights
+
+    assert luma_weights("BT.709") == BT709 and luma_weights("bt-601") == BT601
+    assert luma_weights("0.5, 0.25,0.25") == (0.5, 0.25, 0.25)
+    assert luma_weights(np.array([1, 2, 3])) == (1.0, 2.0, 3.0)
+    for bad, pattern in [
+        ("0,0,0", r"^--weights: the weights are all zero"),
+        ("1e308,1e308,0", r"^--weights: the weights overflow"),
+        ("1,x,2", r"^--weights: expected 'bt601', 'bt709' or three numbers"),
+        ("bt2020", r"^--weights: expected 'bt601'"),
+    ]:
+        with pytest.raises(ValueError, match=pattern):
+            luma_weights(bad, name="--weights")
+
+
+def test_to_pixels_scales():
+    from cnnmath.filters import to_pixels
+
+    d = np.linspace(-1.0, 1.0, 9)
+    np.testing.assert_allclose(to_pixels(d, (-1.0, 1.0), "range"), 0.5 + d / 2, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(to_pixels(d, (-1.0, 2.0), "abs"), np.abs(d) / 2, atol=1e-15)
+    np.testing.assert_array_equal(to_pixels(d, (-1.0, 1.0), "clip"), np.maximum(d, 0.0))
+    np.testing.assert_array_equal(to_pixels(np.full(3, 7.0), (0.0, 1.0), "minmax"), 0.5)
+    np.testing.assert_allclose(to_pixels(d, (0.0, 1.0), "minmax"), (d + 1) / 2, atol=1e-15)
+    with pytest.raises(ValueError, match=r"to_pixels: scale: expected one of"):
+        to_pixels(d, (0.0, 1.0), "log")
+
+
+def _picture(C, H=6, W=8, seed=0):
+    return np.random.default_rng(seed).random((C, H, W))
+
+
+def test_filter_image_gradient_is_the_forward_difference_mapped_to_pixels():
+    from cnnmath.filters import filter_image
+
+    x = _picture(1)
+    got = filter_image(x, ("L",), "gradient")
+    d1 = np.zeros_like(x[0])
+    d1[:-1] = x[0, 1:] - x[0, :-1]
+    d1[-1] = -x[0, -1]
+    d2 = np.zeros_like(x[0])
+    d2[:, :-1] = x[0, :, 1:] - x[0, :, :-1]
+    d2[:, -1] = -x[0, :, -1]
+    expected = 0.5 + np.concatenate([d1, d2], axis=1) / 2  # range scale of [-1, 1]
+    assert_close(got.pixels[0], expected)
+    assert got.alpha is None
+    magnitude = filter_image(x, ("L",), "gradient", magnitude=True, scale="clip")
+    assert_close(magnitude.pixels[0], np.clip(np.hypot(d1, d2), 0, 1))
+
+
+def test_filter_image_colour_gradient_says_it_went_gray_and_drops_alpha():
+    from cnnmath.filters import filter_image
+
+    x = _picture(4)
+    got = filter_image(x, ("R", "G", "B", "A"), "gradient", weights="bt709")
+    assert got.pixels.shape == (1, 6, 16) and got.alpha is None
+    assert any("BT.709" in note for note in got.notes)
+    assert "alpha channel dropped" in got.notes
+
+
+def test_filter_image_grayscale_keeps_alpha_and_its_range_is_the_weights():
+    from cnnmath.filters import filter_image
+
+    x = _picture(4)
+    got = filter_image(x, ("R", "G", "B", "A"), "grayscale", weights=(1.0, -1.0, 0.5))
+    luma = x[0] - x[1] + 0.5 * x[2]
+    assert_close(got.pixels[0], (luma + 1.0) / 2.5)  # range [-1, 1.5]
+    np.testing.assert_array_equal(got.alpha, x[3:])
+
+
+@pytest.mark.parametrize("operator, reduce", [("avgpool", np.mean), ("maxpool", np.max)])
+def test_filter_image_pooling_is_the_block_reduction_alpha_too(operator, reduce):
+    from cnnmath.filters import filter_image
+
+    x = _picture(2, 7, 9)
+    got = filter_image(x, ("L", "A"), operator, k=3)
+    blocks = reduce(x[:, :6, :9].reshape(2, 2, 3, 3, 3), axis=(2, 4))
+    assert_close(got.pixels, blocks[:1])
+    assert_close(got.alpha, blocks[1:])
+    assert any("1 row(s) and 0 column(s)" in note for note in got.notes)
+
+
+def test_filter_image_conv_is_scipys_correlation_per_channel():
+    signal = pytest.importorskip("scipy.signal")
+    from cnnmath.filters import filter_image
+
+    x = _picture(3)
+    w = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+    got = filter_image(x, ("R", "G", "B"), "conv", kernel=w, padding=1)
+    expected = np.stack([signal.correlate2d(c, w, mode="same") for c in x])
+    assert_close(got.pixels, (expected + 4.0) / 8.0)  # range [-4, 4]
+
+
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda f: f(_picture(3), ("L",), "gradient"), r"filter_image: channels: expected"),
+        (lambda f: f(_picture(1), ("L",), "blur"), r"filter_image: operator: expected one of"),
+        (lambda f: f(_picture(1), ("L",), "conv"), r"filter_image: kernel: the conv operator"),
+        (lambda f: f(_picture(1), ("L",), "maxpool", k=7), r"k: the window 7x7 is larger"),
+        (lambda f: f(_picture(1), ("L",), "conv", kernel=[[0.0]]), r"kernel: the kernel is all"),
+        (lambda f: f(_picture(1), ("L",), "conv", kernel=[1.0]), r"expected a non-empty 2-D"),
+    ],
+)
+def test_filter_image_bad_input(call, pattern):
+    from cnnmath.filters import filter_image
+
+    with pytest.raises(ValueError, match=pattern):
+        call(filter_image)

@@ -333,3 +333,61 @@ def test_bfloat16_files_get_a_message_that_says_how_to_convert(tmp_path):
     safetensors_torch.save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(path))
     with pytest.raises(ValueError, match=r"\['w'\] are stored as bfloat16.*v\.float\(\)"):
         weights.read(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile use (issue 9)
+
+_SAVE_TWICE = """
+import sys
+import numpy as np
+from cnnmath import weights
+state = {name: np.arange(6, dtype=np.float32).reshape(2, 3) + i
+         for i, name in enumerate(["z.weight", "a.bias", "m.running_mean", "b.weight"])}
+state["step"] = np.array(3, dtype=np.int64)
+metadata = {key: key.upper() for key in ["epoch", "lr", "run", "history", "seed", "arch"]}
+weights.save(state, sys.argv[1], metadata=metadata)
+"""
+
+
+def test_identical_weights_give_byte_identical_files(tmp_path):
+    """safetensors' writer orders the metadata by a per-process hash: two runs differed."""
+    import subprocess
+    import sys
+
+    paths = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for path in paths:  # separate processes: each its own hash seed
+        subprocess.run([sys.executable, "-c", _SAVE_TWICE, str(path)], check=True, timeout=120)
+    first = paths[0].read_bytes()
+    assert all(path.read_bytes() == first for path in paths[1:])
+    n = int.from_bytes(first[:8], "little")
+    assert (8 + n) % 8 == 0  # the data stays 8-byte aligned
+    header = json.loads(first[8 : 8 + n])
+    assert list(header) == sorted(header)
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+    tensors, meta = weights.read(paths[0])
+    assert meta == {key: key.upper() for key in ["epoch", "lr", "run", "history", "seed", "arch"]}
+    np.testing.assert_array_equal(tensors["b.weight"], np.arange(6.0).reshape(2, 3) + 3)
+    assert tensors["step"].shape == () and int(tensors["step"]) == 3
+
+
+def test_sorted_files_load_in_pytorch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    state = {"w": np.arange(5, dtype=np.float64), "a": np.ones((2, 2), np.float32)}
+    weights.save(state, tmp_path / "w.safetensors", metadata={"b": "1", "a": "2"})
+    loaded = load_file(str(tmp_path / "w.safetensors"))
+    assert torch.equal(loaded["w"], torch.arange(5, dtype=torch.float64))
+    assert torch.equal(loaded["a"], torch.ones(2, 2))
+
+
+@pytest.mark.parametrize("target", ["loop", "dir", "empty"])
+def test_a_path_that_cannot_be_written_is_refused_before_serialising(tmp_path, target):
+    (tmp_path / "loop").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop")
+    (tmp_path / "dir").mkdir()
+    path = {"loop": tmp_path / "loop", "dir": tmp_path / "dir", "empty": ""}[target]
+    with pytest.raises((ValueError, IsADirectoryError), match=r"^save: path: "):
+        weights.save({"a": np.zeros(2)}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "loop", "loop2"]

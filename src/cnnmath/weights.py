@@ -17,7 +17,10 @@ and the raw little-endian bytes: loading it runs no code, unlike a pickle.
 
 Files are written atomically: the bytes go to a temporary file in the destination's
 directory, which is then renamed over the destination (``os.replace``), so a reader — or a
-run interrupted half-way — sees the old file or the new one, never a partial one.
+run interrupted half-way — sees the old file or the new one, never a partial one. The header
+is written with its keys (tensor names, the metadata's keys) in sorted order, so the same
+weights and metadata always give the same bytes (safetensors' own writer orders the
+metadata differently from run to run).
 
 dtype policy on ``load``: a floating-point array in the file is cast to the dtype of the
 model's parameter it loads into (float64 file → float32 model is rounded), as
@@ -36,6 +39,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._checks import output_file
 from ._files import atomic_output
 from ._optional import require
 from .nn import key_mismatch
@@ -84,15 +88,13 @@ def _check_metadata(metadata: Any, func: str) -> dict[str, str] | None:
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory + ``os.replace``.
 
-    The directory must exist (``FileNotFoundError`` naming it otherwise); on any failure the
-    temporary file is removed and ``path`` is left as it was. The file gets the mode a plain
+    ``path`` is checked first (``cnnmath._checks.output_file``: its folder exists and is
+    writable, it is no directory and no symlink loop; a symlink is followed to its target); on
+    any failure the temporary file is removed and ``path`` is left as it was. The file gets the mode a plain
     ``open()`` would give it (0o666 less the umask), also when it replaces an existing one.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
-    with atomic_output(path, suffix=".tmp") as f:
+    target = output_file("path", path, func="write_atomically")
+    with atomic_output(target, suffix=".tmp") as f:
         f.write(data)
 
 
@@ -111,13 +113,30 @@ def save(
         values as JSON).
 
     Arrays are stored with their own dtype and shape (made C-contiguous); nothing is pickled.
+    The header's keys are sorted, so identical weights and metadata give identical files.
+    The path is checked before anything is serialised (see ``write_atomically``).
     """
     st = _safetensors_numpy()
     state = _as_state_dict(model_or_state_dict, "save")
     meta = _check_metadata(metadata, "save")
+    target = output_file("path", path, func="save")
     # np.ascontiguousarray would turn a 0-d array (an optimiser's step count) into shape (1,)
-    tensors = {k: np.asarray(v, order="C") for k, v in state.items()}
-    write_atomically(path, st.save(tensors, metadata=meta))
+    tensors = {k: np.asarray(v, order="C") for k, v in sorted(state.items())}
+    write_atomically(target, _sorted_header(st.save(tensors, metadata=meta)))
+
+
+def _sorted_header(serialized: bytes) -> bytes:
+    """The same safetensors bytes with the JSON header's keys sorted (metadata included).
+
+    The data section is untouched: its order (by alignment, then name) is already fixed,
+    and the offsets in the header are relative to it. The header is padded with spaces to
+    a multiple of 8 bytes, as safetensors pads it, so the data stays aligned.
+    """
+    n = int.from_bytes(serialized[:8], "little")
+    header = json.loads(serialized[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + serialized[8 + n :]
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
