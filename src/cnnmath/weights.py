@@ -89,9 +89,10 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory + ``os.replace``.
 
     ``path`` is checked first (``cnnmath._checks.output_file``: its folder exists and is
-    writable, it is no directory and no symlink loop; a symlink is followed to its target); on
-    any failure the temporary file is removed and ``path`` is left as it was. The file gets the mode a plain
-    ``open()`` would give it (0o666 less the umask), also when it replaces an existing one.
+    writable, it is no directory and no symlink loop; a symlink is followed to its target);
+    on any failure the temporary file is removed and ``path`` is left as it was. The file
+    gets the mode a plain ``open()`` would give it (0o666 less the umask), also when it
+    replaces an existing one.
     """
     target = output_file("path", path, func="write_atomically")
     with atomic_output(target, suffix=".tmp") as f:
