@@ -1166,7 +1166,7 @@ def _transpose_geometry(
         raise ValueError(
             f"{func}: output_padding: expected values smaller than stride or dilation "
             f"(< max(stride, dilation) = {(max(s[0], d[0]), max(s[1], d[1]))} per axis), "
-            f"got output_padding={output_padding!r} with stride={s}, dilation={d}"
+            f"got {op} (stride {s}, dilation {d})"
         )
     kernel = (weight.shape[2], weight.shape[3])
     sizes = []
@@ -1186,8 +1186,11 @@ def _transpose_geometry(
         else "dilation"
     )
     _check_fits(func, culprit, "the output", (B, C_out, *out_hw), x4.itemsize)
-    padded = (B, C_out, out_hw[0] + 2 * p[0], out_hw[1] + 2 * p[1])
-    _check_fits(func, "padding", "the padded output", padded, x4.itemsize)
+    # (H-1)s + d(f-1) + output_padding + 1 rows before p are cropped from each side: the
+    # backward's conv2d reads them (a small output can be cropped from a huge one)
+    uncropped = (B, C_out, out_hw[0] + 2 * p[0], out_hw[1] + 2 * p[1])
+    what = "the uncropped output (before padding is cropped)"
+    _check_fits(func, culprit, what, uncropped, x4.itemsize)
     s, d = _unit_where_unused(s, d, kernel, (H, W))
     return _TransposeGeometry(x4, unbatched, s, d, p, out_hw, G)
 
