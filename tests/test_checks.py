@@ -91,6 +91,8 @@ def test_a_symlink_loop_is_a_clear_error(tmp_path, where):
         (lambda d: d, IsADirectoryError, r"^f: out: '.*' is a directory; give a file name"),
         (lambda d: "", ValueError, r"^f: out: expected a file path, got an empty string"),
         (lambda d: b"x.png", TypeError, r"^f: out: expected a file path"),
+        (lambda d: f"{d}/new/", ValueError, r"^f: out: expected a file path, got .*names a dir"),
+        (lambda d: d / "..", ValueError, r"which names a directory"),
         (lambda d: d / "no" / "x.png", FileNotFoundError, r"output directory does not exist"),
         (lambda d: d / "file" / "x.png", NotADirectoryError, r"output directory is not a dir"),
     ],

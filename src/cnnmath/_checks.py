@@ -223,10 +223,11 @@ def writable_directory(name: str, directory: Any, *, func: str | None) -> Path:
 def output_file(name: str, path: Any, *, func: str | None) -> Path:
     """Check that a file can be written at ``path``; return the path ``open()`` would write.
 
-    ``path`` (str or path-like, not empty) must not be a directory nor a symlink loop, and
-    its folder must exist and be writable (``writable_directory``). A symlink is followed to
-    its target, as ``open()`` follows it, so the returned Path is where the bytes will land.
-    Errors are ``TypeError`` (not a path), ``ValueError`` (empty, a symlink loop),
+    ``path`` (str or path-like, not empty, not ending in a separator, ``.`` or ``..``) must not
+    be a directory nor a symlink loop, and its folder must exist and be writable
+    (``writable_directory``). A symlink is followed to its target, as ``open()`` follows it,
+    so the returned Path is where the bytes will land. Errors are ``TypeError`` (not a path),
+    ``ValueError`` (empty, naming a directory by its form, a symlink loop),
     ``IsADirectoryError`` and those of ``writable_directory``; each names ``func`` and
     ``name``.
     """
@@ -236,6 +237,8 @@ def output_file(name: str, path: Any, *, func: str | None) -> Path:
     text = os.fspath(path)
     if not text:
         raise ValueError(f"{where}expected a file path, got an empty string")
+    if text.endswith(("/", os.sep)) or os.path.basename(text) in (".", ".."):
+        raise ValueError(f"{where}expected a file path, got {text!r}, which names a directory")
     _refuse_symlink_loop(where, Path(text))
     target = Path(os.path.realpath(text))
     if target.is_dir():
