@@ -1,5 +1,8 @@
-"""max_pool2d / avg_pool2d and their backward passes against the reference loops, SciPy's
-ndimage filters, PyTorch and finite differences."""
+"""Pooling and its backward passes against the reference loops, SciPy's ndimage filters,
+PyTorch and finite differences. The op records (tests/records/pool.py) check every option
+sample by sample; this module adds drawn geometries, hand-worked examples of the rules
+(ceil_mode's last window, the adaptive windows, global pooling), the tie/NaN/-inf rule of
+the chosen element under every option, and max_unpool2d after max_pool2d."""
 
 import numpy as np
 import pytest
@@ -7,7 +10,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from cnnmath import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, reference
+from cnnmath import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
+    reference,
+)
 from cnnmath.gradcheck import check_gradients
 from helpers import assert_close
 
@@ -328,3 +343,273 @@ def test_blocks_of_planes_change_nothing(k, s, p, monkeypatch):
     x = np.nan_to_num(x, nan=0.5, neginf=-2.0)
     assert_close(avg_pool2d(x, k, s, p), reference.avg_pool2d(x, k, s, p))
     assert_close(avg_pool2d_backward(g, x, k, s, p), reference.avg_pool2d_backward(g, x, k, s, p))
+
+
+# ---------------------------------------------------------------------------------------------
+# The options: dilation, ceil_mode, return_indices, count_include_pad, divisor_override
+
+
+@given(
+    data=st.data(),
+    k1=st.integers(1, 4),
+    k2=st.integers(1, 4),
+    s1=st.integers(1, 3),
+    s2=st.integers(1, 3),
+    d1=st.integers(1, 3),
+    d2=st.integers(1, 3),
+    ceil_mode=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_hypothesis_max_pool_options_against_reference(
+    data, k1, k2, s1, s2, d1, d2, ceil_mode, dtype
+):
+    p = (data.draw(st.integers(0, k1 // 2), label="p1"), data.draw(st.integers(0, k2 // 2)))
+    m = data.draw(st.integers(max(1, d1 * (k1 - 1) + 1 - 2 * p[0]), 9), label="m")
+    n = data.draw(st.integers(max(1, d2 * (k2 - 1) + 1 - 2 * p[1]), 9), label="n")
+    x = _x((2, 2, m, n), dtype, seed=data.draw(st.integers(0, 999), label="seed"))
+    opts = {"stride": (s1, s2), "padding": p, "dilation": (d1, d2), "ceil_mode": ceil_mode}
+    try:
+        want, want_idx = reference.max_pool2d(x, (k1, k2), return_indices=True, **opts)
+    except ValueError:  # a dilated window that reads padding only: refused by both
+        with pytest.raises(ValueError, match="dilation: expected every window"):
+            max_pool2d(x, (k1, k2), **opts)
+        return
+    y, idx = max_pool2d(x, (k1, k2), return_indices=True, **opts)
+    assert_close(y, want, dtype)
+    np.testing.assert_array_equal(idx, want_idx)
+    assert idx.dtype == np.int64
+    g = _x(y.shape, dtype, seed=7)
+    gx = max_pool2d_backward(g, x, (k1, k2), **opts)
+    assert_close(gx, reference.max_pool2d_backward(g, x, (k1, k2), **opts), dtype)
+
+
+@given(
+    data=st.data(),
+    k1=st.integers(1, 4),
+    k2=st.integers(1, 4),
+    s1=st.integers(1, 3),
+    s2=st.integers(1, 3),
+    ceil_mode=st.booleans(),
+    count_include_pad=st.booleans(),
+    divisor_override=st.sampled_from([None, None, 1, 3, -2]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_hypothesis_avg_pool_options_against_reference(
+    data, k1, k2, s1, s2, ceil_mode, count_include_pad, divisor_override, dtype
+):
+    p = (data.draw(st.integers(0, k1 // 2), label="p1"), data.draw(st.integers(0, k2 // 2)))
+    m = data.draw(st.integers(max(1, k1 - 2 * p[0]), 9), label="m")
+    n = data.draw(st.integers(max(1, k2 - 2 * p[1]), 9), label="n")
+    x = _x((1, 3, m, n), dtype, seed=data.draw(st.integers(0, 999), label="seed"))
+    args = ((k1, k2), (s1, s2), p, ceil_mode, count_include_pad, divisor_override)
+    y = avg_pool2d(x, *args)
+    assert_close(y, reference.avg_pool2d(x, *args), dtype)
+    g = _x(y.shape, dtype, seed=7)
+    assert_close(
+        avg_pool2d_backward(g, x, *args), reference.avg_pool2d_backward(g, x, *args), dtype
+    )
+
+
+@pytest.mark.parametrize(
+    "m, k, s, p, want",
+    [
+        (5, 2, 2, 0, 3),  # floor gives 2; ceil adds the window at 4 holding x[4] alone
+        (5, 3, 3, 1, 2),  # ceil(4/3) + 1 = 3, but window 2 would start at 5: past x
+        (6, 3, 2, 1, 4),  # the last window starts at 5 and runs past the right padding
+        (4, 2, 2, 1, 3),  # the last window starts at 3 (x's last row), padding after it
+    ],
+)
+def test_ceil_mode_counts_windows_that_start_inside_x_or_its_left_padding(m, k, s, p, want):
+    x = _x((1, 1, m, m))
+    for f in (max_pool2d, avg_pool2d):
+        assert f(x, k, s, p, ceil_mode=True).shape == (1, 1, want, want)
+    torch = pytest.importorskip("torch")
+    t = torch.nn.functional.max_pool2d(torch.tensor(x), k, s, p, ceil_mode=True)
+    assert tuple(t.shape) == (1, 1, want, want)
+
+
+def test_avg_pool_divisors_by_hand():
+    """Ones in, so each output is its window's count of real elements over its divisor."""
+    x = np.ones((1, 1, 5, 5))
+    # window 3, stride 2, padding 1, ceil_mode: windows start at -1, 1, 3 (the last one runs
+    # to 5, the right padding, which is counted) -> every divisor 9, edge windows hold 4 or 6
+    y = avg_pool2d(x, 3, 2, 1, ceil_mode=True)
+    np.testing.assert_allclose(y[0, 0] * 9, [[4, 6, 4], [6, 9, 6], [4, 6, 4]])
+    # without the padding in the divisor every window of ones averages to 1
+    np.testing.assert_allclose(avg_pool2d(x, 3, 2, 1, count_include_pad=False), 1.0)
+    # window 2, stride 2, ceil_mode, 5 rows: the last window holds row 4 and a position past
+    # x with no padding: PyTorch counts only what lies inside the padded input
+    y = avg_pool2d(x, 2, 2, 0, ceil_mode=True)
+    np.testing.assert_allclose(y[0, 0], 1.0)
+    np.testing.assert_allclose(avg_pool2d(x, 2, divisor_override=3), 4 / 3)
+
+
+def _hard_x(shape, seed):
+    """Ties, NaNs, and -inf corners (see _hard_max_input), any shape."""
+    x = _hard_max_input((2, 2, 9, 8), seed)[: shape[0], : shape[1], : shape[2], : shape[3]]
+    return np.ascontiguousarray(x)
+
+
+@pytest.mark.parametrize(
+    "k, s, p, d, ceil_mode",
+    [
+        (3, 2, 1, 2, False),
+        (2, 1, 1, 3, True),
+        (3, 3, 1, 1, True),
+        ((2, 3), (1, 2), 1, (3, 2), True),
+    ],
+)
+def test_chosen_element_under_every_option_as_torch(k, s, p, d, ceil_mode):
+    """Ties, NaNs and -inf windows with dilation and ceil_mode: the values, the indices and
+    the gradient as PyTorch's CPU kernel and the reference loops."""
+    torch = pytest.importorskip("torch")
+    x = _hard_max_input((2, 2, 9, 8), seed=11)
+    y, idx = max_pool2d(x, k, s, p, d, ceil_mode, True)
+    want, want_idx = reference.max_pool2d(x, k, s, p, d, ceil_mode, True)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    g = np.random.default_rng(2).standard_normal(y.shape)
+    gx = max_pool2d_backward(g, x, k, s, p, d, ceil_mode)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ti = torch.nn.functional.max_pool2d(tx, k, s, p, d, ceil_mode, True)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(idx, ti.numpy())
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# max_unpool2d
+
+
+@pytest.mark.parametrize(
+    "shape, k, s, p", [((2, 3, 8, 8), 2, 2, 0), ((1, 2, 9, 7), 3, 2, 1), ((2, 2, 7, 8), 3, 1, 1)]
+)
+def test_unpool_after_max_pool_as_torch(shape, k, s, p):
+    """max_pool2d's indices fed to max_unpool2d (overlapping windows repeat indices): each
+    maximum back where it came from, and the forward and gradient as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    x = _x(shape, seed=4)
+    y, idx = max_pool2d(x, k, s, p, return_indices=True)
+    u = max_unpool2d(y, idx, k, s, p, output_size=shape[-2:])
+    planes = (*y.shape[:2], -1)
+    back = np.take_along_axis(u.reshape(planes), idx.reshape(planes), axis=2)
+    np.testing.assert_array_equal(back, y.reshape(planes))
+    np.testing.assert_array_equal(u[u != 0], x[u != 0])
+    ty = torch.tensor(y, requires_grad=True)
+    tu = torch.nn.functional.max_unpool2d(ty, torch.tensor(idx), k, s, p, output_size=shape[-2:])
+    np.testing.assert_array_equal(u, tu.detach().numpy())
+    g = _x(u.shape, seed=5)
+    tu.backward(torch.tensor(g))
+    gx = max_unpool2d_backward(g, y, idx, k, s, p, output_size=shape[-2:])
+    np.testing.assert_array_equal(gx, ty.grad.numpy())
+
+
+def test_unpool_repeated_indices_keep_the_last_value_as_torch():
+    torch = pytest.importorskip("torch")
+    x = _x((2, 3, 3, 3), seed=6)
+    idx = np.random.default_rng(6).integers(0, 5, size=x.shape)  # many repeats in a 6x6 plane
+    u = max_unpool2d(x, idx, 2)
+    np.testing.assert_array_equal(u, reference.max_unpool2d(x, idx, 2))
+    tx = torch.tensor(x, requires_grad=True)
+    tu = torch.nn.functional.max_unpool2d(tx, torch.tensor(idx), 2)
+    np.testing.assert_array_equal(u, tu.detach().numpy())
+    g = _x(u.shape, seed=7)
+    tu.backward(torch.tensor(g))
+    np.testing.assert_array_equal(max_unpool2d_backward(g, x, idx, 2), tx.grad.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive pooling
+
+
+def test_adaptive_windows_follow_the_spec_formula():
+    """Cell i of n over a length m reads [floor(i m / n), ceil((i+1) m / n)): over 0..6 in
+    three cells that is [0, 3), [2, 5), [4, 7), means 1, 3, 5 and maxima at 2, 4, 6."""
+    x = np.arange(7.0).reshape(1, 1, 1, 7)
+    np.testing.assert_array_equal(adaptive_avg_pool2d(x, (1, 3))[0, 0, 0], [1.0, 3.0, 5.0])
+    y, idx = adaptive_max_pool2d(x, (1, 3), return_indices=True)
+    np.testing.assert_array_equal(y[0, 0, 0], [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(idx[0, 0, 0], [2, 4, 6])
+    # and the transpose: element 2 and element 4 are each read by two cells
+    g = np.ones((1, 1, 1, 3))
+    np.testing.assert_allclose(
+        adaptive_avg_pool2d_backward(g, x, (1, 3))[0, 0, 0], np.array([1, 1, 2, 1, 2, 1, 1]) / 3
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 5), (4, 6, 6), (1, 1, 1, 9)])
+def test_global_pooling_is_the_one_by_one_case(shape, dtype):
+    """output_size 1: the mean and the max over H and W (NumPy's own reductions), the index
+    of the first maximum (np.argmax's rule), and the gradients they imply."""
+    x = _x(shape, dtype, seed=8)
+    axes = (-2, -1)
+    assert_close(adaptive_avg_pool2d(x, 1), x.mean(axis=axes, keepdims=True), dtype)
+    y, idx = adaptive_max_pool2d(x, 1, return_indices=True)
+    np.testing.assert_array_equal(y, x.max(axis=axes, keepdims=True))
+    flat = x.reshape(*x.shape[:-2], -1)
+    np.testing.assert_array_equal(idx[..., 0, 0], flat.argmax(axis=-1))
+    g = _x(y.shape, dtype, seed=9)
+    assert_close(
+        adaptive_avg_pool2d_backward(g, x, 1),
+        np.broadcast_to(g / (x.shape[-2] * x.shape[-1]), x.shape),
+        dtype,
+    )
+    want = np.zeros_like(flat)
+    np.put_along_axis(want, idx.reshape(*flat.shape[:-1], 1), g.reshape(*flat.shape[:-1], 1), -1)
+    np.testing.assert_array_equal(adaptive_max_pool2d_backward(g, x, 1), want.reshape(x.shape))
+
+
+@pytest.mark.parametrize("shape, k", [((2, 3, 8, 6), 2), ((1, 2, 9, 12), 3), ((3, 8, 4), (4, 2))])
+def test_adaptive_pooling_with_tiles_is_plain_pooling(shape, k):
+    """When the output size divides the input, the windows are the tiles of kernel = stride
+    = size/output: the same values, indices and gradients as max_pool2d / avg_pool2d."""
+    x = _x(shape, seed=10)
+    k1, k2 = np.broadcast_to(k, 2)
+    out = (shape[-2] // k1, shape[-1] // k2)
+    assert_close(adaptive_avg_pool2d(x, out), avg_pool2d(x, k))
+    y, idx = adaptive_max_pool2d(x, out, return_indices=True)
+    want, want_idx = max_pool2d(x, k, return_indices=True)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    g = _x(y.shape, seed=11)
+    assert_close(adaptive_avg_pool2d_backward(g, x, out), avg_pool2d_backward(g, x, k))
+    assert_close(adaptive_max_pool2d_backward(g, x, out), max_pool2d_backward(g, x, k))
+
+
+def _close_with_nan(got, want, dtype):
+    """The same NaN positions, and the finite values within the dtype's tolerance."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert_close(got[ok], want[ok], dtype)
+
+
+@given(
+    data=st.data(),
+    m=st.integers(1, 9),
+    n=st.integers(1, 9),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_hypothesis_adaptive_against_reference(data, m, n, dtype):
+    out = (data.draw(st.integers(1, 10), label="H"), data.draw(st.integers(1, 10), label="W"))
+    x = _x((2, 2, m, n), dtype, seed=data.draw(st.integers(0, 999), label="seed"))
+    if data.draw(st.booleans(), label="ties"):  # few distinct values, and a NaN
+        x = np.round(x).astype(dtype)
+        x[1, 0, m // 2, n // 2] = np.nan
+    _close_with_nan(adaptive_avg_pool2d(x, out), reference.adaptive_avg_pool2d(x, out), dtype)
+    y, idx = adaptive_max_pool2d(x, out, return_indices=True)
+    want, want_idx = reference.adaptive_max_pool2d(x, out, return_indices=True)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    g = _x(y.shape, dtype, seed=3)
+    _close_with_nan(
+        adaptive_avg_pool2d_backward(g, x, out),
+        reference.adaptive_avg_pool2d_backward(g, x, out),
+        dtype,
+    )
+    _close_with_nan(
+        adaptive_max_pool2d_backward(g, x, out),
+        reference.adaptive_max_pool2d_backward(g, x, out),
+        dtype,
+    )
