@@ -147,3 +147,92 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
         == 2
     )
     assert "run of 3 epochs" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Every output checked before any training (issue 9, findings 2 and 9); crafted checkpoints
+# refused through the CLI (finding 3). Without --quiet an epoch line would show any training.
+
+QUICK = ["train", "--epochs", "1", "--limit", "32"]
+
+
+def one_error_line(capsys):
+    captured = capsys.readouterr()
+    assert captured.out == "", "training started: " + captured.out  # no epoch line
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert lines[0].startswith("cnnmath train: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("option", ["--save", "--checkpoint"])
+@pytest.mark.parametrize(
+    "target, pattern",
+    [
+        ("{tmp}", r"{option}: {tmp} is a directory; expected a file path"),
+        (".", r"{option}: \. is a directory; expected a file path"),
+        ("", r"{option}: expected a file path, got an empty string"),
+        ("{tmp}/missing/w.st", r"{option}: directory {tmp}/missing does not exist"),
+        ("{tmp}/plain.txt/w.st", r"{option}: {tmp}/plain.txt is not a directory"),
+        ("{tmp}/sub/", r"{option}: expected a file path, got '{tmp}/sub/', which names a dir"),
+        ("/proc/cnnmath-w.st", r"{option}: output directory is not writable: /proc"),
+    ],
+    ids=["directory", "dot", "empty", "missing-folder", "file-as-folder", "slash", "unwritable"],
+)
+def test_unusable_output_paths_are_refused_before_training(
+    tmp_path, capsys, monkeypatch, option, target, pattern
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain.txt").write_text("a file")
+    path = target.format(tmp=tmp_path)
+    assert main([*QUICK, option, path]) == 2
+    line = one_error_line(capsys)
+    assert re.search(pattern.format(tmp=re.escape(str(tmp_path)), option=option), line), line
+    assert ".cnnmath-write-test" not in line and ".part" not in line and ".tmp" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]  # nothing left behind
+
+
+def test_save_and_checkpoint_to_one_file_is_refused_before_training(tmp_path, capsys):
+    same = tmp_path / "run.st"
+    assert main([*QUICK, "--save", str(same), "--checkpoint", str(same)]) == 2
+    line = one_error_line(capsys)
+    assert f"--save and --checkpoint name the same file, {same}" in line
+    assert not same.exists()
+    # the same file reached through another spelling is the same file
+    (tmp_path / "sub").mkdir()
+    other = tmp_path / "sub" / ".." / "run.st"
+    assert main([*QUICK, "--save", str(same), "--checkpoint", str(other)]) == 2
+    assert "name the same file" in one_error_line(capsys)
+
+
+def test_save_over_the_resumed_checkpoint_is_refused_before_training(tmp_path, capsys):
+    ckpt = tmp_path / "run.ckpt"
+    assert main([*QUICK, "--epochs", "2", "--quiet", "--checkpoint", str(ckpt)]) == 0
+    capsys.readouterr()
+    before = ckpt.read_bytes()
+    assert main([*QUICK, "--epochs", "2", "--resume", str(ckpt), "--save", str(ckpt)]) == 2
+    line = one_error_line(capsys)
+    assert "--save and --resume (where checkpoints go without --checkpoint) name the same" in line
+    assert ckpt.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "field, value, pattern",
+    [
+        ("run", "null", r"metadata 'run': expected a JSON object"),
+        ("epoch", "-2", r"metadata 'epoch': expected a whole number >= 0, got '-2'"),
+        ("rng", '{"bit_generator": "PCG64"}', r"metadata 'rng': .*expected the keys"),
+        ("history", "5", r"metadata 'history': expected a JSON array"),
+    ],
+)
+def test_crafted_checkpoint_metadata_exits_2_naming_file_and_field(
+    tmp_path, capsys, field, value, pattern
+):
+    ckpt = tmp_path / "run.ckpt"
+    assert main([*QUICK, "--quiet", "--checkpoint", str(ckpt)]) == 0
+    capsys.readouterr()
+    tensors, meta = weights.read(ckpt)
+    weights.save(tensors, ckpt, metadata={**meta, field: value})
+    assert main([*QUICK, "--resume", str(ckpt)]) == 2
+    line = one_error_line(capsys)
+    assert f"--resume: {ckpt}" in line and re.search(pattern, line), line

@@ -413,10 +413,10 @@ def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -
             raise _BadField(f"expected a whole number >= 0, got {meta['epoch']!r:.40}")
         field = "run"
         run = _check_run(_json_field(meta, "run"))
+        field = "epoch"
         if epoch > run["epochs"]:
             raise _BadField(
-                f"epochs: the run has {run['epochs']} epochs, but the checkpoint says {epoch} "
-                "are done"
+                f"{epoch} epochs done, more than the {run['epochs']} of the run it records"
             )
         field = "history"
         history = _check_history(_json_field(meta, "history"), epoch)
@@ -424,6 +424,7 @@ def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -
         rng = _json_field(meta, "rng")
         if not isinstance(rng, dict):
             raise _BadField(f"expected a generator state object, got {rng!r:.60}")
+        _check_generator_state(rng, np.random.default_rng(), "state")  # fit's loop generator
         field = "model_rngs"
         model_rngs = _json_field(meta, "model_rngs")
         if not isinstance(model_rngs, dict) or not all(
