@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from . import nn, optim, weights
+from . import losses, nn, optim, weights
 from ._checks import positive_int
 from .augment import random_shift
 from .checkpoint import _check_output_file, _same_file, read_checkpoint
 from .models.lenet import CHANNELS, HIDDEN, lenet
-from .train import History, evaluate, fit, smoothed_cross_entropy
+from .train import History, evaluate, fit
 
 __all__ = ["RECIPE", "train_digits"]
 
@@ -57,13 +57,14 @@ def train_digits(
     """Train ``lenet(seed)`` on the digits' training split with ``RECIPE``; test once at the end.
 
     The recipe: Adam (lr 5e-3) annealed by ``CosineAnnealingLR(T_max=epochs)`` to 0, batch
-    size 32, cross-entropy with label smoothing 0.1, random ±1-pixel translations of every
-    training batch (``cnnmath.augment.random_shift``), float32, BLAS on one thread; the last
-    epoch's weights are kept. Per-epoch held-out loss and accuracy are measured on the test
-    split for the record only: no setting, epoch or model is chosen by them. The recipe itself
-    was chosen on validation parts of the training split (three stratified 1150/287 splits ×
-    several seeds, in PyTorch): label smoothing, the shifts and batch size 32 each cut the
-    validation error; the test split was used only to confirm.
+    size 32, cross-entropy with label smoothing 0.1 (``losses.cross_entropy``), random
+    ±1-pixel translations of every training batch (``cnnmath.augment.random_shift``),
+    float32, BLAS on one thread; the last epoch's weights are kept. Per-epoch held-out loss
+    and accuracy are measured on the test split for the record only: no setting, epoch or
+    model is chosen by them. The recipe itself was chosen on validation parts of the training
+    split (three stratified 1150/287 splits × several seeds, in PyTorch): label smoothing, the
+    shifts and batch size 32 each cut the validation error; the test split was used only to
+    confirm.
 
     Parameters
     ----------
@@ -127,7 +128,7 @@ def train_digits(
         batch_size=RECIPE["batch_size"],
         seed=seed,
         val_data=(X_test, y_test),
-        loss=functools.partial(smoothed_cross_entropy, smoothing=RECIPE["label_smoothing"]),
+        loss=functools.partial(losses.cross_entropy, label_smoothing=RECIPE["label_smoothing"]),
         augment=functools.partial(random_shift, max_shift=RECIPE["max_shift"]),
         scheduler=scheduler,
         checkpoint=checkpoint,

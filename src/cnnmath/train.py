@@ -51,7 +51,6 @@ __all__ = [
     "evaluate",
     "fit",
     "predict",
-    "smoothed_cross_entropy",
 ]
 
 #: Names that moved to their own modules, still importable from here (loaded on first use:
@@ -97,44 +96,6 @@ class History(list):
     def from_json(cls, text: str) -> History:
         """Inverse of ``to_json``."""
         return cls(json.loads(text))
-
-
-# ---------------------------------------------------------------------------------------------
-# The loss with label smoothing
-
-
-def smoothed_cross_entropy(
-    logits: np.ndarray, labels: np.ndarray, smoothing: float = 0.1
-) -> tuple[float, np.ndarray]:
-    """Softmax cross-entropy against label-smoothed targets, averaged over the batch, as
-    ``torch.nn.functional.cross_entropy(logits, labels, label_smoothing=ε)``:
-
-        q[β,k] = (1 − ε)·[k = y_β] + ε/K,   ℓ = −(1/B) Σ_β Σ_k q[β,k] log softmax(z_β)_k,
-        ∂ℓ/∂z[β,k] = (softmax(z_β)_k − q[β,k]) / B.
-
-    ε = 0 is ``losses.softmax_cross_entropy``. logits (B, K) float32/float64, labels (B,)
-    integers in [0, K). Returns (loss as a float, grad like logits).
-    """
-    func = "smoothed_cross_entropy"
-    if (
-        isinstance(smoothing, bool)
-        or not isinstance(smoothing, (int, float, np.floating))
-        or not 0.0 <= float(smoothing) <= 1.0
-    ):
-        raise ValueError(f"{func}: smoothing: expected a number in [0, 1], got {smoothing!r}")
-    loss0, grad0 = losses.softmax_cross_entropy(logits, labels)  # checks logits and labels
-    if smoothing == 0:
-        return loss0, grad0
-    eps = float(smoothing)
-    B, K = logits.shape
-    log_p = losses.log_softmax(logits.astype(np.float64), axis=1)
-    # −Σ_k q log p = (1 − ε)·(−log p_y) + ε·mean_k(−log p_k)
-    loss = (1.0 - eps) * loss0 + eps * float(-np.mean(log_p))
-    # softmax − q = (softmax − onehot) + ε·(onehot − 1/K) = B·grad0 + ε·(onehot − 1/K)
-    onehot = np.zeros((B, K))
-    onehot[np.arange(B), labels] = 1.0
-    grad = grad0.astype(np.float64) + (eps / B) * (onehot - 1.0 / K)
-    return loss, grad.astype(logits.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +191,7 @@ def _validation(
         for k in range(0, X.shape[0], batch_size):
             logits = model(X[k : k + batch_size])
             labels = y[k : k + batch_size]
-            total_loss += loss_fn(logits, labels)[0] * labels.shape[0]
+            total_loss += float(loss_fn(logits, labels)[0]) * labels.shape[0]
             correct += int(np.sum(np.argmax(logits, axis=1) == labels))
     finally:
         model.train(was_training)
@@ -285,7 +246,7 @@ def fit(
     batch_size: int = 64,
     seed: int = 0,
     val_data: tuple[np.ndarray, np.ndarray] | None = None,
-    loss: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] | None = None,
+    loss: Callable[[np.ndarray, np.ndarray], tuple[float | np.ndarray, np.ndarray]] | None = None,
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     scheduler: optim.LRScheduler | None = None,
     checkpoint: str | os.PathLike | None = None,
@@ -309,8 +270,9 @@ def fit(
     val_data : optional held-out (X, y); its loss and accuracy are recorded after every epoch
         (in evaluation mode). Nothing here picks an epoch by it: the weights returned are the
         last epoch's.
-    loss : ``(logits, labels) -> (loss, ∂loss/∂logits)``, default
-        ``losses.softmax_cross_entropy``.
+    loss : ``(logits, labels) -> (loss, ∂loss/∂logits)`` with a scalar loss, default
+        ``losses.softmax_cross_entropy``; label smoothing ε is
+        ``functools.partial(losses.cross_entropy, label_smoothing=ε)``.
     augment : ``(x_batch, rng) -> x_batch``, applied to every training batch (e.g.
         ``cnnmath.augment.random_shift``); it must draw its randomness from the ``rng`` it is
         given.
@@ -447,7 +409,7 @@ def _fit(
     val_data: tuple[np.ndarray, np.ndarray] | None,
     run: dict[str, Any],
     history: History,
-    loss_fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
+    loss_fn: Callable[[np.ndarray, np.ndarray], tuple[float | np.ndarray, np.ndarray]],
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None,
     checkpoint: str | None,
     progress: bool,
