@@ -1,5 +1,9 @@
-"""The activation registry: values and derivatives against PyTorch (float64) and central
-differences, the non-decreasing flags of result 4, edge values, dtypes and bad input."""
+"""The activation registry: values and derivatives against PyTorch (float64) on a dense grid
+with the kinks, against mpmath element by element, the non-decreasing flags of result 4, the
+limits at ±∞ (and where they deliberately differ from PyTorch's), dtypes and the registry's
+bad input. The per-op checks (forward and backward against the literal reference, PyTorch and
+finite differences; views; NaN/±inf against PyTorch; bad arguments) are in
+tests/records/activations.py."""
 
 import dataclasses
 import math
@@ -13,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 import cnnmath.ops
 from cnnmath.ops import activations
 from cnnmath.ops.activations import ACTIVATIONS, Activation, get_activation, softplus
-from helpers import assert_close, rel_error
+from helpers import assert_close
 
 NAMES = list(ACTIVATIONS)
 DIFFERENTIABLE = [n for n in NAMES if ACTIVATIONS[n].differentiable]
@@ -33,6 +37,15 @@ EXPECTED = {
     "silu": (False, -1.2785, True),
     "mish": (False, -1.1924, True),
     "step": (True, None, False),
+    "relu6": (True, None, True),
+    "hardtanh": (True, None, True),
+    "hardsigmoid": (True, None, True),
+    "hardswish": (False, -1.5, True),
+    "selu": (True, None, True),
+    "celu": (True, None, True),
+    "softsign": (True, None, True),
+    "logsigmoid": (True, None, True),
+    "gelu_tanh": (False, -0.7525, True),
 }
 
 # name: (σ(−∞), σ(+∞), σ′(−∞), σ′(+∞))
@@ -48,10 +61,24 @@ LIMITS = {
     "silu": (0, np.inf, 0, 1),
     "mish": (0, np.inf, 0, 1),
     "step": (0, 1, 0, 0),
+    "relu6": (0, 6, 0, 0),
+    "hardtanh": (-1, 1, 0, 0),
+    "hardsigmoid": (0, 1, 0, 0),
+    "hardswish": (0, np.inf, 0, 1),
+    "selu": (-activations.SELU_SCALE * activations.SELU_ALPHA, np.inf, 0, activations.SELU_SCALE),
+    "celu": (-1, np.inf, 0, 1),
+    "softsign": (-1, 1, 0, 0),
+    "logsigmoid": (-np.inf, 0, 1, 0),
+    "gelu_tanh": (0, np.inf, 0, 1),
 }
 
-# where σ′ jumps: central differences are skipped within a few steps of these
-KINKS = {"relu": [0.0], "leaky_relu": [0.0], "softplus": [20.0], "elu": [0.0]}
+# Where cnnmath returns the limit above and PyTorch an artefact NaN (∞·0, ∞/∞), as the ops'
+# docstrings and the README list them: (name, x, "f" or "df").
+DIFFERENCES = [
+    *[(n, -np.inf, "f") for n in ("gelu", "silu", "mish", "gelu_tanh", "hardswish")],
+    *[(n, v, "df") for n in ("gelu", "silu", "mish", "gelu_tanh") for v in (-np.inf, np.inf)],
+    *[("softsign", v, k) for v in (-np.inf, np.inf) for k in ("f", "df")],
+]
 
 
 def _torch_witnesses(torch):
@@ -69,14 +96,31 @@ def _torch_witnesses(torch):
         "silu": F.silu,
         "mish": F.mish,
         "step": lambda t: torch.heaviside(t, zero),
+        "relu6": F.relu6,
+        "hardtanh": F.hardtanh,
+        "hardsigmoid": F.hardsigmoid,  # its float64 backward is 3e-8 off: see DF_FACTOR
+        "hardswish": F.hardswish,
+        "selu": F.selu,
+        "celu": F.celu,
+        "softsign": F.softsign,
+        "logsigmoid": F.logsigmoid,
+        "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
     }
+
+
+# F.hardsigmoid's float64 backward multiplies by 1/6 rounded to float32 (a relative error of
+# 3e-8, tested below); the records compare against relu6(x + 3)/6 in PyTorch instead, which
+# differentiates exactly away from the kinks.
+DF_FACTOR = {"hardsigmoid": 1e5}
 
 
 def _grid() -> np.ndarray:
     """Dense on [−30, 30], plus both tails, the kinks, PyTorch's softplus threshold, the dips."""
     rng = np.random.default_rng(7)
     dips = [a.minimum_at for a in ACTIVATIONS.values() if a.minimum_at is not None]
-    special = [0.0, -0.0, 20.0, 20 + 1e-9, 20 - 1e-9, 1e-300, -1e-300, *dips]
+    kinks = [0.0, -0.0, 20.0, 3.0, -3.0, 6.0, 1.0, -1.0]
+    beside = [np.nextafter(k, s * np.inf) for k in kinks for s in (-1, 1)]
+    special = [*kinks, *beside, 20 + 1e-9, 20 - 1e-9, 1e-300, -1e-300, *dips]
     tails = np.geomspace(1e-12, 1e4, 400)
     far = np.array([700.0, 709.5, 745.0, 1000.0])
     return np.concatenate(
@@ -147,38 +191,26 @@ def test_value_and_derivative_match_pytorch(name):
         inside = np.abs(GRID) <= width
         assert_close(got_f[inside], want_f[inside])
         if want_df is not None:  # step: PyTorch's heaviside has no derivative
-            assert_close(got_df[inside], want_df[inside])
+            assert_close(got_df[inside], want_df[inside], factor=DF_FACTOR.get(name, 1.0))
 
 
-@pytest.mark.parametrize(
-    "name, kwargs, torch_kwargs",
-    [
-        ("leaky_relu", {"negative_slope": 0.2}, {"negative_slope": 0.2}),
-        ("leaky_relu", {"negative_slope": -0.5}, {"negative_slope": -0.5}),
-        ("elu", {"alpha": 0.5}, {"alpha": 0.5}),
-        ("elu", {"alpha": 2.0}, {"alpha": 2.0}),
-        ("softplus", {"beta": 2.0, "threshold": 10.0}, {"beta": 2.0, "threshold": 10.0}),
-        ("softplus", {"beta": 0.5}, {"beta": 0.5}),
-    ],
-)
-def test_parameters_match_pytorch(name, kwargs, torch_kwargs):
+def test_pytorch_hardsigmoid_backward_rounds_one_sixth_to_float32():
+    """Why DF_FACTOR and the records' witness relu6(x + 3)/6: F.hardsigmoid's float64
+    gradient is 1/6 rounded to float32, 3e-8 off; cnnmath's is 1/6 (to float64's last bit)."""
     torch = pytest.importorskip("torch")
-    fn = _torch_witnesses(torch)[name]
-    want_f, want_df = _torch_value_and_grad(torch, fn, GRID, **torch_kwargs)
-    f, df = getattr(activations, name), getattr(activations, f"{name}_grad")
-    for width in WINDOWS:
-        inside = np.abs(GRID) <= width
-        assert_close(f(GRID, **kwargs)[inside], want_f[inside])
-        assert_close(df(GRID, **kwargs)[inside], want_df[inside])
+    t = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.hardsigmoid(t).backward(torch.ones(1, dtype=torch.float64))
+    assert t.grad.item() == float(np.float32(1 / 6)) != 1 / 6
+    assert activations.hardsigmoid_grad(np.array([0.5]))[0] == 1 / 6
 
 
-def _close_at_unit_scale(got, want):
+def _close_at_unit_scale(got, want, factor=1.0):
     """Error relative to max(1, max|want|): PyTorch's own formulas are only that good (its
     tanh′ = 1 − tanh² and ½x(1 + erf(x/√2)) cancel in the tails; ours do not, see the
     mpmath test below), so a lone tail value is compared at the scale of 1."""
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
     err = float(np.abs(got - want).max(initial=0.0)) / scale
-    assert err <= 1e-12, f"error {err:.3g} at unit scale"
+    assert err <= 1e-12 * factor, f"error {err:.3g} at unit scale"
 
 
 @given(
@@ -198,7 +230,7 @@ def test_any_array_matches_pytorch(x, name):
     assert got_f.shape == x.shape
     _close_at_unit_scale(got_f, want_f)
     if want_df is not None:
-        _close_at_unit_scale(a.df(x), want_df)
+        _close_at_unit_scale(a.df(x), want_df, DF_FACTOR.get(name, 1.0))
 
 
 # ---------------------------------------------------------------- high precision
@@ -210,6 +242,15 @@ def _mpmath_references(mp):
         return mp.log1p(mp.exp(x))
 
     slope = mp.mpf(0.01)
+    scale, alpha = mp.mpf(activations.SELU_SCALE), mp.mpf(activations.SELU_ALPHA)
+
+    def gelu_tanh_pair(x):
+        """½x(1 + tanh y) = x·sigmoid(2y) and its derivative (1 + tanh y cancels even at
+        40 digits in the far left tail; the sigmoid form does not)."""
+        k, c = mp.sqrt(2 / mp.pi), mp.mpf(0.044715)
+        s = sig(2 * k * (x + c * x**3))
+        return x * s, s + 2 * x * s * (1 - s) * k * (1 + 3 * c * x * x)
+
     return {
         "identity": (lambda x: x, lambda x: 1),
         "relu": (lambda x: max(x, 0), lambda x: 1 if x > 0 else 0),
@@ -225,12 +266,30 @@ def _mpmath_references(mp):
             lambda x: mp.tanh(sp(x)) + x * mp.sech(sp(x)) ** 2 * sig(x),
         ),
         "step": (lambda x: 1 if x > 0 else 0, lambda x: 0),
+        "relu6": (lambda x: min(max(x, 0), 6), lambda x: 1 if 0 < x < 6 else 0),
+        "hardtanh": (lambda x: min(max(x, -1), 1), lambda x: 1 if -1 < x < 1 else 0),
+        "hardsigmoid": (
+            lambda x: min(max(x + 3, 0), 6) / 6,
+            lambda x: mp.mpf(1) / 6 if -3 < x < 3 else 0,
+        ),
+        "hardswish": (
+            lambda x: x * min(max(x + 3, 0), 6) / 6,
+            lambda x: 0 if x <= -3 else (1 if x >= 3 else (2 * x + 3) / 6),
+        ),
+        "selu": (
+            lambda x: scale * (x if x > 0 else alpha * mp.expm1(x)),
+            lambda x: scale * (1 if x > 0 else alpha * mp.exp(x)),
+        ),
+        "celu": (lambda x: x if x > 0 else mp.expm1(x), lambda x: 1 if x > 0 else mp.exp(x)),
+        "softsign": (lambda x: x / (1 + abs(x)), lambda x: 1 / (1 + abs(x)) ** 2),
+        "logsigmoid": (lambda x: -sp(-x), lambda x: sig(-x)),
+        "gelu_tanh": (lambda x: gelu_tanh_pair(x)[0], lambda x: gelu_tanh_pair(x)[1]),
     }
 
 
 # GELU's tail inherits erfc's sensitivity to its argument: x/√2 is rounded, and erfc(y) ≈
 # exp(−y²) magnifies that relative error 2y² times (6e-14 at x = −24).
-ELEMENT_RTOL = {"gelu": 3e-13}
+ELEMENT_RTOL = {"gelu": 3e-13, "gelu_tanh": 3e-13}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -253,23 +312,6 @@ def test_each_value_accurate_against_mpmath(name):
             rtol = ELEMENT_RTOL.get(name, 1e-14)
             np.testing.assert_allclose(got[~absolute], want[~absolute], rtol=rtol)
             np.testing.assert_allclose(got[absolute], want[absolute], rtol=0, atol=1e-15)
-
-
-# ---------------------------------------------------------------- finite differences
-@pytest.mark.parametrize("name", DIFFERENTIABLE)
-def test_derivative_matches_central_differences(name):
-    a = ACTIVATIONS[name]
-    rng = np.random.default_rng(3)
-    x = np.concatenate([rng.uniform(-25, 25, 3000), rng.uniform(-3, 3, 2000)])
-    if a.minimum_at is not None:
-        x = np.append(x, a.minimum_at)
-    h = 1e-5
-    for kink in KINKS.get(name, []):
-        x = x[np.abs(x - kink) > 4 * h]
-    up, down = x + h, x - h
-    fd = (a.f(up) - a.f(down)) / (up - down)
-    err = rel_error(a.df(x), fd)
-    assert err <= 1e-8, f"{name}: derivative vs central differences: {err:.3g}"
 
 
 def test_step_has_zero_derivative_and_is_skipped_by_gradient_checks():
@@ -358,7 +400,14 @@ def test_minimum_at_is_the_root_of_the_derivative(name):
 
 
 @pytest.mark.parametrize(
-    "name, depth", [("gelu", -0.16997), ("silu", -0.27846), ("mish", -0.30884)]
+    "name, depth",
+    [
+        ("gelu", -0.16997),
+        ("silu", -0.27846),
+        ("mish", -0.30884),
+        ("gelu_tanh", -0.17004),
+        ("hardswish", -0.375),
+    ],
 )
 def test_dip_depths(name, depth):
     a = ACTIVATIONS[name]
@@ -388,12 +437,28 @@ def test_max_commutes_exactly_with_monotone_activations(name, dtype):
 
 # ---------------------------------------------------------------- edges, dtypes, warnings
 @pytest.mark.parametrize("name", NAMES)
-def test_nan_and_infinities(name):
+def test_infinities_give_the_limits(name):
     a = ACTIVATIONS[name]
     f_lo, f_hi, df_lo, df_hi = LIMITS[name]
-    x = np.array([np.nan, -np.inf, np.inf])
-    np.testing.assert_array_equal(a.f(x), [np.nan, f_lo, f_hi])
-    np.testing.assert_array_equal(a.df(x), [np.nan, df_lo, df_hi])
+    x = np.array([-np.inf, np.inf])
+    np.testing.assert_array_equal(a.f(x), [f_lo, f_hi])
+    np.testing.assert_array_equal(a.df(x), [df_lo, df_hi])
+
+
+@pytest.mark.parametrize("name, x, which", DIFFERENCES)
+def test_documented_differences_from_pytorch(name, x, which):
+    """cnnmath gives the limit, PyTorch NaN: each listed point is still a real difference
+    (the records leave these values out of their NaN/±inf comparison, and only these)."""
+    torch = pytest.importorskip("torch")
+    a = ACTIVATIONS[name]
+    fn = _torch_witnesses(torch)[name]
+    want_f, want_df = _torch_value_and_grad(torch, fn, np.array([x] * 64))
+    torch_value = (want_f if which == "f" else want_df)[0]
+    ours = (a.f if which == "f" else a.df)(np.array([x]))[0]
+    assert np.isnan(torch_value) and not np.isnan(ours)
+    limit = LIMITS[name][(0 if x < 0 else 1) + (0 if which == "f" else 2)]
+    assert ours == limit
+    assert "PyTorch" in a.f.__doc__ and "NaN" in a.f.__doc__  # the difference is documented
 
 
 def _wide_range() -> np.ndarray:
@@ -438,61 +503,17 @@ def test_dtype_and_shape_preserved(name, shape):
         assert_close(y32, func(x32.astype(np.float64)), np.float32)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_non_contiguous_input_left_untouched(name):
-    base = np.random.default_rng(4).standard_normal((6, 8))
-    before = base.copy()
-    x = base[::2, ::-3]
-    a = ACTIVATIONS[name]
-    np.testing.assert_array_equal(a.f(x), a.f(np.ascontiguousarray(x)))
-    np.testing.assert_array_equal(a.df(x), a.df(np.ascontiguousarray(x)))
-    np.testing.assert_array_equal(base, before)
-
-
 # ---------------------------------------------------------------- bad input
-FUNCTIONS = [f for n in NAMES for f in (n, f"{n}_grad")]
-
-
-@pytest.mark.parametrize("func", FUNCTIONS)
-def test_integer_and_non_array_input_refused(func):
-    fn = getattr(activations, func)
-    with pytest.raises(TypeError, match=rf"^{func}: x: expected dtype float32 or float64, got int"):
-        fn(np.arange(3))
-    with pytest.raises(TypeError, match=rf"^{func}: x: expected a numpy.ndarray"):
-        fn([1.0, 2.0])
-
-
 ERRORS = [
     (
         lambda: get_activation("swish"),
         ValueError,
         r"unknown activation 'swish'; known: identity, relu, leaky_relu, sigmoid, tanh, "
-        r"softplus, elu, gelu, silu, mish, step",
+        r"softplus, elu, gelu, silu, mish, step, relu6, hardtanh, hardsigmoid, hardswish, "
+        r"selu, celu, softsign, logsigmoid, gelu_tanh$",
     ),
     (lambda: get_activation("ReLU"), ValueError, r"known: identity, relu"),
     (lambda: get_activation(None), TypeError, r"get_activation: name: expected a str or an Act"),
-    (
-        lambda: activations.leaky_relu(np.ones(2), negative_slope="0.1"),
-        TypeError,
-        r"leaky_relu: negative_slope: expected a real number",
-    ),
-    (
-        lambda: activations.leaky_relu_grad(np.ones(2), negative_slope=True),
-        TypeError,
-        r"leaky_relu_grad: negative_slope: expected a real number, got True",
-    ),
-    (
-        lambda: activations.softplus(np.ones(2), beta=0),
-        ValueError,
-        r"softplus: beta: expected a finite number > 0, got 0",
-    ),
-    (lambda: activations.softplus_grad(np.ones(2), beta=-1.0), ValueError, r"beta: expected"),
-    (
-        lambda: activations.softplus(np.ones(2), threshold=math.nan),
-        ValueError,
-        r"softplus: threshold: expected a finite number",
-    ),
-    (lambda: activations.elu(np.ones(2), alpha=math.inf), ValueError, r"elu: alpha: expected"),
     (lambda: activations.elu(np.ones(2), 0.5), TypeError, r"positional"),
     (lambda: Activation("", np.abs, np.sign, False, "|x|"), TypeError, r"name: expected a non"),
     (lambda: Activation("abs", "abs", np.sign, False, "|x|"), TypeError, r"f: expected a callable"),

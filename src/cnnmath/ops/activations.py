@@ -9,7 +9,15 @@ leaky_relu′(0) = 0.01, elu′(0) = 1, softplus′ = 1 above its threshold.
 
 Every function is written to be safe on the whole float range: no overflow or invalid-value
 warnings for any finite input (underflow to 0 in a far tail is the right answer and is not
-reported either), NaN in gives NaN out (derivatives too), and ±inf give the limits. The
+reported either), and ±inf give the limits.
+
+Non-finite values are PyTorch's: NaN in gives NaN out, and each derivative at NaN is what
+PyTorch's (vectorised) backward gives — NaN for most, but 1 for identity and relu,
+negative_slope for leaky_relu, 0 for hardtanh, relu6, hardsigmoid and step, whose backward
+selects by a comparison that NaN fails. step(NaN) is 0, as ``torch.heaviside``. Where PyTorch
+returns an artefact NaN at ±∞ (∞·0, ∞/∞), cnnmath keeps the mathematical limit, and says so in
+the function's docstring: gelu, gelu_tanh, silu, mish at −∞ (value and derivative) and +∞
+(derivative), hardswish at −∞ (value), softsign at ±∞ (value and derivative). The
 smooth ones are evaluated in float64 and rounded once, so float32 results are as good as
 float32 allows, and every σ flagged non-decreasing is non-decreasing as computed, to the
 last bit, in both dtypes (tested): result 4 then holds exactly, not just up to rounding.
@@ -29,31 +37,53 @@ from numbers import Real
 
 import numpy as np
 
-from .._checks import check_float_array
+from .._checks import check_float_array, check_same_dtype
 from .erf import erfc
 
 __all__ = [
-    "ACTIVATIONS",
     "Activation",
+    "ACTIVATIONS",
+    "celu",
+    "celu_grad",
     "elu",
     "elu_grad",
     "gelu",
     "gelu_grad",
+    "gelu_tanh",
+    "gelu_tanh_grad",
     "get_activation",
+    "hardsigmoid",
+    "hardsigmoid_grad",
+    "hardswish",
+    "hardswish_grad",
+    "hardtanh",
+    "hardtanh_grad",
     "identity",
     "identity_grad",
     "leaky_relu",
     "leaky_relu_grad",
+    "logsigmoid",
+    "logsigmoid_grad",
     "mish",
     "mish_grad",
+    "prelu",
+    "prelu_backward",
     "relu",
+    "relu6",
+    "relu6_grad",
     "relu_grad",
+    "selu",
+    "SELU_ALPHA",
+    "selu_grad",
+    "SELU_SCALE",
     "sigmoid",
     "sigmoid_grad",
     "silu",
     "silu_grad",
     "softplus",
     "softplus_grad",
+    "softsign",
+    "softsign_grad",
     "step",
     "step_grad",
     "tanh",
@@ -68,6 +98,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 GELU_MINIMUM_AT = -0.7517915246935645
 SILU_MINIMUM_AT = -1.2784645427610738
 MISH_MINIMUM_AT = -1.1924312145154952
+GELU_TANH_MINIMUM_AT = -0.7524614220710163
 
 # Beyond these |x| every tail term below is exactly 0 in float64 (exp(−800) underflows), so
 # inputs are clipped there: it keeps x·x finite and avoids inf·0 = NaN at ±inf.
@@ -153,9 +184,10 @@ def identity(x: np.ndarray) -> np.ndarray:
 
 
 def identity_grad(x: np.ndarray) -> np.ndarray:
-    """σ′(x) = 1, elementwise, any shape (NaN where x is NaN); x's shape and dtype."""
+    """σ′(x) = 1, elementwise, any shape, NaN included (as PyTorch: the gradient passes
+    through unchanged); x's shape and dtype."""
     x = _checked(x, "identity_grad")
-    return _out(np.where(np.isnan(x), x, 1), x)
+    return np.ones_like(x)
 
 
 # --------------------------------------------------------------------------- relu
@@ -166,10 +198,12 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 
 def relu_grad(x: np.ndarray) -> np.ndarray:
-    """σ′(x) = 1 if x > 0 else 0 (0 at x = 0, as PyTorch's autograd), elementwise, any shape;
-    returns x's shape and dtype, NaN where x is NaN."""
+    """σ′(x) = 0 if x <= 0 else 1 (0 at x = 0, as PyTorch's autograd), elementwise, any shape;
+    returns x's shape and dtype. At NaN it is 1, as PyTorch, whose backward masks the
+    gradient where the output is <= 0 (false for NaN): g·σ′ passes g through there and the
+    forward's NaN marks the element."""
     x = _checked(x, "relu_grad")
-    return _out(np.heaviside(x, 0.0), x)
+    return _out(np.where(x <= 0, 0.0, 1.0), x)
 
 
 # --------------------------------------------------------------------------- leaky_relu
@@ -186,11 +220,11 @@ def leaky_relu(x: np.ndarray, *, negative_slope: float = 0.01) -> np.ndarray:
 
 def leaky_relu_grad(x: np.ndarray, *, negative_slope: float = 0.01) -> np.ndarray:
     """σ′(x) = 1 if x > 0 else negative_slope (negative_slope at x = 0, as PyTorch),
-    elementwise, any shape; returns x's shape and dtype, NaN where x is NaN."""
+    elementwise, any shape; returns x's shape and dtype; negative_slope at NaN, as PyTorch
+    (x > 0 is false there)."""
     x = _checked(x, "leaky_relu_grad")
     slope = _real("negative_slope", negative_slope, "leaky_relu_grad")
-    # x <= 0 is False for NaN, which then falls through to x itself.
-    return _out(np.where(x > 0, 1.0, np.where(x <= 0, slope, x)), x)
+    return _out(np.where(x > 0, 1.0, slope), x)
 
 
 # --------------------------------------------------------------------------- sigmoid
@@ -282,24 +316,38 @@ def elu_grad(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- gelu
-def gelu(x: np.ndarray) -> np.ndarray:
-    """σ(x) = x·Φ(x) = ½·x·(1 + erf(x/√2)), the exact (not tanh-approximated) GELU,
-    elementwise, any shape; returns x's shape and dtype.
+def _approximate(approximate: object, func: str) -> str:
+    if approximate not in ("none", "tanh") or not isinstance(approximate, str):
+        raise ValueError(f"{func}: approximate: expected 'none' or 'tanh', got {approximate!r}")
+    return approximate
+
+
+def gelu(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
+    """σ(x) = x·Φ(x) = ½·x·(1 + erf(x/√2)), the exact GELU (PyTorch's default
+    ``approximate="none"``), elementwise, any shape; returns x's shape and dtype.
+    ``approximate="tanh"`` gives :func:`gelu_tanh` instead.
 
     Φ is the standard normal distribution function, computed as ½·erfc(−x/√2) with
     :func:`cnnmath.ops.erf.erfc`. Not monotone: it dips to about −0.170 at x ≈ −0.7518.
     Relative accuracy, value by value, is 1e-15 near 0 and falls to ~1e-13 deep in the left
     tail (x ≈ −25, σ ≈ 1e-130): erfc(y) ≈ exp(−y²) magnifies the rounding of y = −x/√2.
+    At −∞ it returns the limit 0, and its derivative the limits 0 at −∞ and 1 at +∞, where
+    PyTorch gives NaN (−∞·0).
     """
+    if _approximate(approximate, "gelu") == "tanh":
+        return gelu_tanh(x)
     x64 = _wide(x, "gelu")
     with _quiet():
         xc = np.maximum(x64, -_GAUSS_CLIP)  # x·Φ(x) is 0 to double precision below −38.5
         return _out(xc * _normal_cdf(xc), x)
 
 
-def gelu_grad(x: np.ndarray) -> np.ndarray:
+def gelu_grad(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
     """σ′(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π) the standard normal density,
-    elementwise, any shape; returns x's shape and dtype. Zero at x ≈ −0.7518."""
+    elementwise, any shape; returns x's shape and dtype. Zero at x ≈ −0.7518.
+    ``approximate="tanh"`` gives :func:`gelu_tanh_grad`."""
+    if _approximate(approximate, "gelu_grad") == "tanh":
+        return gelu_tanh_grad(x)
     x64 = _wide(x, "gelu_grad")
     with _quiet():
         xc = np.clip(x64, -_GAUSS_CLIP, _GAUSS_CLIP)
@@ -309,7 +357,9 @@ def gelu_grad(x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- silu
 def silu(x: np.ndarray) -> np.ndarray:
     """σ(x) = x·sigmoid(x) (SiLU, also called swish), elementwise, any shape; returns x's
-    shape and dtype. Not monotone: it dips to about −0.278 at x ≈ −1.2785."""
+    shape and dtype. Not monotone: it dips to about −0.278 at x ≈ −1.2785. At −∞ it returns
+    the limit 0, and its derivative the limits 0 at −∞ and 1 at +∞, where PyTorch gives NaN
+    (−∞·0)."""
     x64 = _wide(x, "silu")
     with _quiet():
         xc = np.maximum(x64, -_EXP_CLIP)
@@ -330,7 +380,8 @@ def silu_grad(x: np.ndarray) -> np.ndarray:
 def mish(x: np.ndarray) -> np.ndarray:
     """σ(x) = x·tanh(softplus(x)) = x·tanh(log(1 + eˣ)) (softplus without threshold, as in
     PyTorch's mish), elementwise, any shape; returns x's shape and dtype. Not monotone: it
-    dips to about −0.309 at x ≈ −1.1924."""
+    dips to about −0.309 at x ≈ −1.1924. At −∞ it returns the limit 0, and its derivative
+    the limits 0 at −∞ and 1 at +∞, where PyTorch gives NaN (−∞·0)."""
     x64 = _wide(x, "mish")
     with _quiet():
         xc = np.maximum(x64, -_EXP_CLIP)
@@ -347,20 +398,328 @@ def mish_grad(x: np.ndarray) -> np.ndarray:
         return _out(np.tanh(sp) + xc * _sech2(sp) * _sigmoid_pair(xc)[0], x)
 
 
+# --------------------------------------------------------------------------- gelu, tanh form
+_GELU_TANH_K = math.sqrt(2.0 / math.pi)
+_GELU_TANH_C = 0.044715
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """σ(x) = ½·x·(1 + tanh(y)), y = √(2/π)·(x + 0.044715·x³): GELU's tanh approximation
+    (``torch.nn.functional.gelu(x, approximate="tanh")``), elementwise, any shape; returns x's
+    shape and dtype.
+
+    Evaluated as x·sigmoid(2y), the same number (1 + tanh y = 2·sigmoid(2y)) without the
+    cancellation of 1 + tanh(y) in the left tail. Not monotone: it dips to about −0.170 at
+    x ≈ −0.7525. At −∞ it returns the limit 0 and its derivative the limit 0 (1 at +∞), where
+    PyTorch's formula gives NaN (−∞·0).
+    """
+    x64 = _wide(x, "gelu_tanh")
+    with _quiet():
+        # Beyond ±40, sigmoid(2y) is 0 or 1 to the last bit: clipping keeps y finite.
+        xc = np.clip(x64, -_GAUSS_CLIP, _GAUSS_CLIP)
+        y = _GELU_TANH_K * (xc + _GELU_TANH_C * xc**3)
+        return _out(np.maximum(x64, -_GAUSS_CLIP) * _sigmoid_pair(2.0 * y)[0], x)
+
+
+def gelu_tanh_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = s + 2·x·s·(1 − s)·√(2/π)·(1 + 3·0.044715·x²), s = sigmoid(2y), y as in
+    :func:`gelu_tanh` (the derivative of x·sigmoid(2y)), elementwise, any shape; returns x's
+    shape and dtype. Zero at x ≈ −0.7525."""
+    x64 = _wide(x, "gelu_tanh_grad")
+    with _quiet():
+        xc = np.clip(x64, -_GAUSS_CLIP, _GAUSS_CLIP)
+        y = _GELU_TANH_K * (xc + _GELU_TANH_C * xc**3)
+        s, one_minus_s = _sigmoid_pair(2.0 * y)
+        dy = _GELU_TANH_K * (1.0 + 3.0 * _GELU_TANH_C * xc * xc)
+        return _out(s + 2.0 * xc * s * one_minus_s * dy, x)
+
+
+# --------------------------------------------------------------------------- hardtanh, relu6
+def _bounds(min_val: object, max_val: object, func: str) -> tuple[float, float]:
+    low = _real("min_val", min_val, func)
+    high = _real("max_val", max_val, func)
+    if low > high:
+        raise ValueError(
+            f"{func}: min_val: expected min_val <= max_val, got min_val={min_val!r} > "
+            f"max_val={max_val!r}"
+        )
+    return low, high
+
+
+def hardtanh(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
+    """σ(x) = min(max(x, min_val), max_val), elementwise, any shape; x's shape and dtype.
+    Defaults −1, 1 as PyTorch; NaN stays NaN."""
+    x = _checked(x, "hardtanh")
+    low, high = _bounds(min_val, max_val, "hardtanh")
+    return _out(np.minimum(np.maximum(x, low), high), x)
+
+
+def hardtanh_grad(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
+    """σ′(x) = 1 if min_val < x < max_val else 0 (0 at both kinks and at NaN, as PyTorch's
+    vectorised backward), elementwise, any shape; returns x's shape and dtype."""
+    x = _checked(x, "hardtanh_grad")
+    low, high = _bounds(min_val, max_val, "hardtanh_grad")
+    return _out((x > low) & (x < high), x)
+
+
+def relu6(x: np.ndarray) -> np.ndarray:
+    """σ(x) = min(max(x, 0), 6) = hardtanh(x, 0, 6), elementwise, any shape; x's shape and
+    dtype (MobileNet's activation)."""
+    x = _checked(x, "relu6")
+    return _out(np.minimum(np.maximum(x, 0), 6), x)
+
+
+def relu6_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = 1 if 0 < x < 6 else 0 (0 at both kinks and at NaN, as PyTorch's vectorised
+    backward), elementwise, any shape; returns x's shape and dtype."""
+    x = _checked(x, "relu6_grad")
+    return _out((x > 0) & (x < 6), x)
+
+
+# --------------------------------------------------------------------------- hard sigmoid/swish
+def _relu6_shifted(x: np.ndarray) -> np.ndarray:
+    """min(max(x + 3, 0), 6): monotone steps, each rounded monotonically."""
+    return np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
+
+
+def hardsigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = min(max(x + 3, 0), 6)/6: 0 below −3, 1 above 3, x/6 + ½ between; elementwise,
+    any shape; returns x's shape and dtype (evaluated in that order, as PyTorch)."""
+    x64 = _wide(x, "hardsigmoid")
+    return _out(_relu6_shifted(x64) / 6.0, x)
+
+
+def hardsigmoid_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = 1/6 if −3 < x < 3 else 0 (0 at both kinks and at NaN, as PyTorch),
+    elementwise, any shape; returns x's shape and dtype."""
+    x64 = _wide(x, "hardsigmoid_grad")
+    return _out(np.where((x64 > -3.0) & (x64 < 3.0), 1.0 / 6.0, 0.0), x)
+
+
+HARDSWISH_MINIMUM_AT = -1.5
+
+
+def hardswish(x: np.ndarray) -> np.ndarray:
+    """σ(x) = x·min(max(x + 3, 0), 6)/6 = x·hardsigmoid(x): 0 below −3, x above 3, x(x + 3)/6
+    between; elementwise, any shape; returns x's shape and dtype. Not monotone: it dips to
+    −0.375 at x = −1.5. At −∞ it is 0, as everywhere below −3, where PyTorch's formula
+    gives NaN (−∞·0)."""
+    x64 = _wide(x, "hardswish")
+    xc = np.clip(x64, -3.0, 3.0)  # x itself above 3, 0 below −3: no x·6 to overflow
+    with _quiet():
+        between = xc * _relu6_shifted(xc) / 6.0
+    return _out(np.where(x64 >= 3.0, x64, np.where(x64 <= -3.0, 0.0, between)), x)
+
+
+def hardswish_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = 0 if x <= −3, 1 if x >= 3, else x/3 + ½ (so 0 at −3 and 1 at 3, and NaN at
+    NaN, as PyTorch's vectorised backward), elementwise, any shape; x's shape and dtype."""
+    x64 = _wide(x, "hardswish_grad")
+    with _quiet(), np.errstate(invalid="ignore"):
+        between = x64 / 3.0 + 0.5
+    return _out(np.where(x64 <= -3.0, 0.0, np.where(x64 >= 3.0, 1.0, between)), x)
+
+
+# --------------------------------------------------------------------------- selu, celu
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: np.ndarray) -> np.ndarray:
+    """σ(x) = λ·x if x > 0 else λ·α·(exp(x) − 1), with PyTorch's constants α ≈ 1.67326 and
+    λ ≈ 1.05070 (``SELU_ALPHA``, ``SELU_SCALE``); elementwise, any shape; x's shape and dtype."""
+    x64 = _wide(x, "selu")
+    with _quiet():
+        negative = (SELU_SCALE * SELU_ALPHA) * np.expm1(np.minimum(x64, 0))
+        return _out(np.where(x64 > 0, SELU_SCALE * x64, negative), x)
+
+
+def selu_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = λ if x > 0 else λ·α·exp(x) (λα at x = 0, as PyTorch), elementwise, any shape;
+    returns x's shape and dtype."""
+    x64 = _wide(x, "selu_grad")
+    with _quiet():
+        negative = (SELU_SCALE * SELU_ALPHA) * np.exp(np.minimum(x64, 0))
+        return _out(np.where(x64 > 0, SELU_SCALE, negative), x)
+
+
+def _alpha_nonzero(alpha: object, func: str) -> float:
+    a = _real("alpha", alpha, func)
+    if a == 0:
+        raise ValueError(f"{func}: alpha: expected a finite number != 0, got {alpha!r}")
+    return a
+
+
+def celu(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
+    """σ(x) = x if x > 0 else α·(exp(x/α) − 1) (continuously differentiable ELU), α = 1 as
+    PyTorch (α ≠ 0); elementwise, any shape; returns x's shape and dtype."""
+    x64 = _wide(x, "celu")
+    a = _alpha_nonzero(alpha, "celu")
+    with _quiet():
+        return _out(np.where(x64 > 0, x64, a * np.expm1(np.minimum(x64, 0) / a)), x)
+
+
+def celu_grad(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
+    """σ′(x) = 1 if x > 0 else exp(x/α) (1 at x = 0), elementwise, any shape; returns x's
+    shape and dtype."""
+    x64 = _wide(x, "celu_grad")
+    a = _alpha_nonzero(alpha, "celu_grad")
+    with _quiet():
+        return _out(np.where(x64 > 0, 1.0, np.exp(np.minimum(x64, 0) / a)), x)
+
+
+# --------------------------------------------------------------------------- softsign
+_SPLIT = 134217729.0  # 2^27 + 1: Dekker's splitting constant for float64
+_SOFTSIGN_LARGE = 2.0**26
+
+
+def _softsign_magnitude(a: np.ndarray) -> np.ndarray:
+    """a/(1 + a) for a >= 0, correctly rounded but for a near-tie, so that it is
+    non-decreasing to the last bit (the plain quotient is not: 1 + a rounds at another place
+    than a, and the quotient then drops by an ulp now and then).
+
+    Below 2^26: q = a/d, d = fl(1 + a), corrected by the exact residual a − q·(1 + a) (d's
+    rounding error e from TwoSum, q·d as an exact sum hi + lo by Dekker's product). From 2^26
+    up: 1 − 1/(1 + a), a chain of monotone steps whose rounding error is far below half an
+    ulp of the result.
+    """
+    small = np.minimum(a, _SOFTSIGN_LARGE)
+    d = 1.0 + small
+    e = (1.0 - (d - (d - 1.0))) + (small - (d - 1.0))  # TwoSum: 1 + small = d + e exactly
+    q = small / d
+    q_hi, q_lo = _split(q)
+    d_hi, d_lo = _split(d)
+    p = q * d
+    p_err = ((q_hi * d_hi - p) + q_hi * d_lo + q_lo * d_hi) + q_lo * d_lo  # q·d = p + p_err
+    residual = ((small - p) - p_err) - q * e
+    corrected = q + residual / d
+    with np.errstate(over="ignore"):
+        large = 1.0 - 1.0 / (1.0 + a)
+    return np.where(a < _SOFTSIGN_LARGE, corrected, large)
+
+
+def _split(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v = hi + lo exactly, each half with at most 26 significant bits (Dekker)."""
+    c = _SPLIT * v
+    hi = c - (c - v)
+    return hi, v - hi
+
+
+def softsign(x: np.ndarray) -> np.ndarray:
+    """σ(x) = x/(1 + |x|), elementwise, any shape; returns x's shape and dtype.
+
+    Computed as sign(x)·|x|/(1 + |x|) correctly rounded (see ``_softsign_magnitude``), so it
+    is non-decreasing to the last bit. At ±∞ it returns the limits ±1 (derivative 0), where
+    PyTorch's x/(1 + |x|) gives ∞/∞ = NaN.
+    """
+    x64 = _wide(x, "softsign")
+    with _quiet(), np.errstate(invalid="ignore"):  # NaN passes through quietly
+        return _out(np.copysign(_softsign_magnitude(np.abs(x64)), x64), x)
+
+
+def softsign_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = 1/(1 + |x|)², elementwise, any shape; returns x's shape and dtype (0 at ±∞,
+    the limit; PyTorch's autograd gives NaN there)."""
+    x64 = _wide(x, "softsign_grad")
+    with _quiet():
+        r = 1.0 / (1.0 + np.abs(x64))
+        return _out(r * r, x)
+
+
+# --------------------------------------------------------------------------- logsigmoid
+def logsigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = log(sigmoid(x)) = −log(1 + exp(−x)) = −softplus(−x), elementwise, any shape;
+    returns x's shape and dtype. Evaluated as −log1p(exp(−x)) (x itself below −40), accurate
+    in both tails and non-decreasing to the last bit; −∞ at −∞."""
+    x64 = _wide(x, "logsigmoid")
+    with _quiet():
+        return _out(-_softplus_exact(-x64), x)
+
+
+def logsigmoid_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = 1 − sigmoid(x) = sigmoid(−x), elementwise, any shape; x's shape and dtype."""
+    x64 = _wide(x, "logsigmoid_grad")
+    with _quiet():
+        return _out(_sigmoid_pair(x64)[1], x)
+
+
+# --------------------------------------------------------------------------- prelu
+def _prelu_args(x: object, weight: object, func: str) -> tuple[np.ndarray, np.ndarray]:
+    """x and weight checked; weight reshaped to broadcast along x's channel axis 1."""
+    x = _checked(x, func)
+    w = check_float_array("weight", weight, func=func)
+    check_same_dtype(func, x=x, weight=w)
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.ndim != 1 or w.size not in (1, channels):
+        wanted = "(1,)" if channels == 1 else f"(1,) or ({channels},), one slope per channel"
+        raise ValueError(
+            f"{func}: weight: expected shape {wanted} for x of shape {x.shape} (channels on "
+            f"axis 1), got {w.shape}"
+        )
+    if w.size > 1:
+        w = w.reshape((channels,) + (1,) * (x.ndim - 2))
+    return x, w
+
+
+def prelu(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """σ(x) = x if x > 0 else a_c·x, with a learnable slope a_c per channel c, as
+    ``torch.nn.functional.prelu(x, weight)``.
+
+    x: float32 or float64, any shape, channels on axis 1 (an input of fewer than 2 axes has
+    one channel); weight: (C,) one slope per channel, or (1,) shared. Same dtype. Returns x's
+    shape and dtype.
+
+    PReLU is not in ``ACTIVATIONS``: a registry entry is σ of x alone, and this σ has a
+    parameter with its own gradient (see :func:`prelu_backward`), like a layer's.
+    """
+    x, w = _prelu_args(x, weight, "prelu")
+    with _quiet():
+        return np.where(x > 0, x, w * x).astype(x.dtype, copy=False)
+
+
+def prelu_backward(
+    grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(∂ℓ/∂x, ∂ℓ/∂weight) of y = prelu(x, weight), g = grad_output (the shape of x):
+
+        ∂ℓ/∂x = g if x > 0 else a_c·g,      ∂ℓ/∂a_c = Σ_{x ≤ 0, channel c} g·x
+
+    (the sum over every axis but the channel one; over all elements for a (1,) weight).
+    At x = 0 the slope side is taken (∂ℓ/∂x = a_c·g), as PyTorch. Returns arrays of x's and
+    weight's shapes and dtype.
+    """
+    func = "prelu_backward"
+    x, w = _prelu_args(x, weight, func)
+    g = check_float_array("grad_output", grad_output, func=func)
+    check_same_dtype(func, grad_output=g, x=x)
+    if g.shape != x.shape:
+        raise ValueError(f"{func}: grad_output: expected the shape of x {x.shape}, got {g.shape}")
+    positive = x > 0
+    with _quiet(), np.errstate(invalid="ignore", over="ignore"):
+        grad_x = np.where(positive, g, w * g).astype(x.dtype, copy=False)
+        slope_terms = np.where(positive, 0.0, g.astype(np.float64) * x)
+        if weight.size == 1:
+            grad_w = np.sum(slope_terms).reshape(1)
+        else:
+            axes = tuple(i for i in range(x.ndim) if i != 1)
+            grad_w = np.sum(slope_terms, axis=axes)
+    return grad_x, _out(grad_w, x)
+
+
 # --------------------------------------------------------------------------- step
 def step(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1 if x > 0 else 0 (Heaviside, 0 at 0), elementwise, any shape; returns x's
-    shape and dtype, NaN where x is NaN."""
+    shape and dtype. 0 at NaN, as ``torch.heaviside(x, 0)`` (x > 0 is false there)."""
     x = _checked(x, "step")
-    return _out(np.heaviside(x, 0.0), x)
+    return _out(x > 0, x)
 
 
 def step_grad(x: np.ndarray) -> np.ndarray:
-    """σ′(x) = 0 wherever it exists (everywhere but x = 0, where 0 is returned too), as
-    PyTorch's zero gradient for thresholds; elementwise, any shape; x's shape and dtype,
-    NaN where x is NaN. Useless for training: the registry marks step not differentiable."""
+    """σ′(x) = 0 wherever it exists (everywhere but x = 0, where 0 is returned too, and NaN),
+    as PyTorch's zero gradient for thresholds; elementwise, any shape; x's shape and dtype.
+    Useless for training: the registry marks step not differentiable."""
     x = _checked(x, "step_grad")
-    return _out(np.where(np.isnan(x), x, 0), x)
+    return np.zeros_like(x)
 
 
 # --------------------------------------------------------------------------- registry
@@ -382,7 +741,9 @@ class Activation:
     differentiable : False when σ′ is zero almost everywhere and useless for gradients
         (``step``); gradient checks skip these.
     params : the keyword parameters ``f`` and ``df`` accept, with their defaults
-        (softplus: ``{"beta": 1.0, "threshold": 20.0}``); empty for a parameter-free σ.
+        (softplus: ``{"beta": 1.0, "threshold": 20.0}``, gelu: ``{"approximate": "none"}``);
+        empty for a parameter-free σ. A registry entry is always σ with these defaults;
+        GELU's tanh form has its own entry, ``"gelu_tanh"``.
 
     Calling the record applies σ: ``ACTIVATIONS["relu"](x)`` is ``relu(x)``.
     """
@@ -394,7 +755,7 @@ class Activation:
     formula: str
     minimum_at: float | None = None
     differentiable: bool = True
-    params: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, float | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = "Activation"
@@ -460,6 +821,7 @@ ACTIVATIONS: dict[str, Activation] = {
             False,
             "x * Phi(x) = 0.5*x*(1 + erf(x/sqrt(2)))",
             minimum_at=GELU_MINIMUM_AT,
+            params={"approximate": "none"},
         ),
         Activation("silu", silu, silu_grad, False, "x * sigmoid(x)", minimum_at=SILU_MINIMUM_AT),
         Activation(
@@ -471,6 +833,38 @@ ACTIVATIONS: dict[str, Activation] = {
             minimum_at=MISH_MINIMUM_AT,
         ),
         Activation("step", step, step_grad, True, "1 if x > 0 else 0", differentiable=False),
+        Activation("relu6", relu6, relu6_grad, True, "min(max(x, 0), 6)"),
+        Activation(
+            "hardtanh",
+            hardtanh,
+            hardtanh_grad,
+            True,
+            "min(max(x, -1), 1)",
+            params={"min_val": -1.0, "max_val": 1.0},
+        ),
+        Activation("hardsigmoid", hardsigmoid, hardsigmoid_grad, True, "min(max(x + 3, 0), 6) / 6"),
+        Activation(
+            "hardswish",
+            hardswish,
+            hardswish_grad,
+            False,
+            "x * min(max(x + 3, 0), 6) / 6",
+            minimum_at=HARDSWISH_MINIMUM_AT,
+        ),
+        Activation("selu", selu, selu_grad, True, "1.0507*x if x > 0 else 1.7581*(exp(x) - 1)"),
+        Activation(
+            "celu", celu, celu_grad, True, "x if x > 0 else exp(x) - 1", params={"alpha": 1.0}
+        ),
+        Activation("softsign", softsign, softsign_grad, True, "x / (1 + |x|)"),
+        Activation("logsigmoid", logsigmoid, logsigmoid_grad, True, "-log(1 + exp(-x))"),
+        Activation(
+            "gelu_tanh",
+            gelu_tanh,
+            gelu_tanh_grad,
+            False,
+            "0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3)))",
+            minimum_at=GELU_TANH_MINIMUM_AT,
+        ),
     )
 }
 

@@ -1,0 +1,202 @@
+"""Records for cnnmath.ops.activations: every registry entry with a PyTorch counterpart, gelu's
+tanh form, and prelu (with its learnable slope).
+
+The backward of σ is ``g · σ′(x)``. Samples hold at least 34 elements: PyTorch's CPU kernels
+treat the tail of a tensor shorter than two vectors with scalar code whose NaN handling differs
+from the vectorised code's for elu, selu, celu, hardswish, hardtanh and relu6 (gradient 1 at
+NaN instead of NaN, or of 0); cnnmath follows the vectorised code, which is what nearly every
+element of a real tensor meets.
+
+Values exactly at a kink (0 for relu, ±3 for the hard ones, 20 for softplus) are not in the
+samples, because central differences across a kink measure the average of the two one-sided
+slopes; tests/test_activations.py checks them against PyTorch on its dense grid.
+
+``nonfinite`` leaves out exactly the values listed in the ops' docstrings, where cnnmath
+returns the mathematical limit and PyTorch an artefact NaN (∞·0, ∞/∞): ±∞ for gelu, gelu_tanh,
+silu, mish and softsign; −∞ for hardswish.
+"""
+
+import numpy as np
+
+from cnnmath.ops import activations as ops
+from cnnmath.reference import activations as ref
+from opinfo import ErrorCase, OpRecord, Sample, randn
+
+# Dips of the non-monotone ones, kept a step away from any kink.
+_DIPS = {
+    "gelu": ops.GELU_MINIMUM_AT,
+    "gelu_tanh": ops.GELU_TANH_MINIMUM_AT,
+    "silu": ops.SILU_MINIMUM_AT,
+    "mish": ops.MISH_MINIMUM_AT,
+    "hardswish": ops.HARDSWISH_MINIMUM_AT,
+}
+
+# name: keyword samples (as both cnnmath and PyTorch spell them)
+_OPTIONS = {
+    "leaky_relu": [{"negative_slope": 0.2}, {"negative_slope": -0.5}],
+    "softplus": [{"beta": 2.0, "threshold": 10.0}, {"beta": 0.5}],
+    "elu": [{"alpha": 0.5}, {"alpha": 2.0}],
+    "hardtanh": [{"min_val": -2.5, "max_val": 0.5}, {"min_val": 0.0, "max_val": 6.0}],
+    "celu": [{"alpha": 0.5}, {"alpha": 2.5}],
+    "gelu": [{"approximate": "tanh"}, {"approximate": "none"}],
+}
+
+
+def _torch_counterparts():
+    def F(name, **fixed):
+        def call(torch, x, **kw):
+            return getattr(torch.nn.functional, name)(x, **fixed, **kw)
+
+        return call
+
+    return {
+        "identity": lambda torch, x: x.clone(),
+        "relu": F("relu"),
+        "leaky_relu": F("leaky_relu"),
+        "sigmoid": lambda torch, x: torch.sigmoid(x),
+        "tanh": lambda torch, x: torch.tanh(x),
+        "softplus": F("softplus"),
+        "elu": F("elu"),
+        "gelu": F("gelu"),
+        "silu": F("silu"),
+        "mish": F("mish"),
+        "step": lambda torch, x: torch.heaviside(x, torch.zeros((), dtype=x.dtype)),
+        "relu6": F("relu6"),
+        "hardtanh": F("hardtanh"),
+        # F.hardsigmoid's float64 backward multiplies by 1/6 rounded to float32 (an error of
+        # 3e-8); the same function composed of PyTorch ops differentiates exactly.
+        "hardsigmoid": lambda torch, x: torch.nn.functional.relu6(x + 3.0) / 6.0,
+        "hardswish": F("hardswish"),
+        "selu": F("selu"),
+        "celu": F("celu"),
+        "softsign": F("softsign"),
+        "logsigmoid": F("logsigmoid"),
+        "gelu_tanh": F("gelu", approximate="tanh"),
+    }
+
+
+_NONFINITE = {
+    "gelu": (np.nan,),
+    "gelu_tanh": (np.nan,),
+    "silu": (np.nan,),
+    "mish": (np.nan,),
+    "softsign": (np.nan,),
+    "hardswish": (np.nan, np.inf),
+}
+
+
+def _samples(name):
+    def make():
+        seed = sum(map(ord, name))
+        samples = [
+            Sample("normal-40", (3 * randn(40, seed=seed),)),
+            Sample("batch-2x3x7", (4 * randn(2, 3, 7, seed=seed + 1),)),
+            Sample("image-2x3x4x5", (2 * randn(2, 3, 4, 5, seed=seed + 2),)),
+            Sample("range-97", (np.linspace(-25.3, 24.9, 97),)),
+            Sample(
+                "tails-48",
+                (np.concatenate([np.geomspace(1e-3, 60, 24), -np.geomspace(1e-3, 60, 24)]),),
+            ),
+        ]
+        if name in _DIPS:
+            dip = _DIPS[name]
+            around = dip + np.linspace(-0.5, 0.5, 41) + 1e-3
+            samples.append(Sample("around-dip", (around,)))
+        for i, kw in enumerate(_OPTIONS.get(name, [])):
+            label = "-".join(f"{k}{v}" for k, v in kw.items())
+            samples.append(Sample(label, (3 * randn(6, 7, seed=seed + 10 + i),), kw))
+        return samples
+
+    return make
+
+
+def _errors(name):
+    f, df = getattr(ops, name), getattr(ops, f"{name}_grad")
+
+    def make():
+        cases = [
+            ErrorCase("int", lambda: f(np.arange(3)), TypeError, rf"^{name}: x: expected dtype"),
+            ErrorCase("list", lambda: df([1.0]), TypeError, rf"^{name}_grad: x: expected a numpy"),
+        ]
+        x = np.ones(3)
+        bad = {
+            "leaky_relu": ({"negative_slope": "0.1"}, TypeError, "negative_slope"),
+            "softplus": ({"beta": 0}, ValueError, "beta: expected a finite number > 0"),
+            "elu": ({"alpha": np.inf}, ValueError, "alpha"),
+            "hardtanh": ({"min_val": 2.0}, ValueError, "min_val <= max_val"),
+            "celu": ({"alpha": 0.0}, ValueError, "alpha: expected a finite number != 0"),
+            "gelu": ({"approximate": "fast"}, ValueError, "approximate: expected 'none' or 'tanh'"),
+        }
+        if name in bad:
+            kw, exc, match = bad[name]
+            cases.append(ErrorCase(f"bad-{next(iter(kw))}", lambda: f(x, **kw), exc, match))
+            cases.append(ErrorCase(f"grad-bad-{next(iter(kw))}", lambda: df(x, **kw), exc, match))
+        return cases
+
+    return make
+
+
+def _record(name, torch):
+    f, df = getattr(ops, name), getattr(ops, f"{name}_grad")
+    rf, rdf = getattr(ref, name), getattr(ref, f"{name}_grad")
+    differentiable = ops.ACTIVATIONS[name].differentiable
+    return OpRecord(
+        name=name,
+        op=f,
+        reference=rf,
+        samples=_samples(name),
+        torch=torch,
+        backward=(lambda g, x, **kw: g * df(x, **kw)) if differentiable else None,
+        reference_backward=(lambda g, x, **kw: g * rdf(x, **kw)) if differentiable else None,
+        errors=_errors(name),
+        nonfinite=_NONFINITE.get(name, (np.nan, np.inf, -np.inf)),
+    )
+
+
+def _prelu_samples():
+    return [
+        Sample("image-per-channel", (randn(2, 3, 4, 5, seed=1), np.array([0.25, -0.5, 1.5]))),
+        Sample("image-shared", (randn(2, 3, 4, 5, seed=2), np.array([0.1]))),
+        Sample("rows-per-channel", (randn(12, 4, seed=3), np.array([0.3, 0.0, 2.0, -1.0]))),
+        Sample("3d-axis1-channels", (randn(3, 5, 6, seed=4), np.linspace(-0.5, 1.5, 5))),
+        Sample("vector", (randn(40, seed=5), np.array([0.25]))),
+        Sample("default-slope", (randn(4, 3, 9, seed=6), np.full(3, 0.25))),
+    ]
+
+
+def _prelu_errors():
+    x, w = np.zeros((2, 3, 4)), np.ones(3)
+    return [
+        ErrorCase("weight-length", lambda: ops.prelu(x, np.ones(2)), ValueError, r"weight.*\(3,\)"),
+        ErrorCase("weight-2d", lambda: ops.prelu(x, np.ones((3, 1))), ValueError, "weight"),
+        ErrorCase("mixed dtype", lambda: ops.prelu(x, w.astype(np.float32)), TypeError, "dtype"),
+        ErrorCase("int x", lambda: ops.prelu(x.astype(int), w), TypeError, "prelu: x"),
+        ErrorCase(
+            "grad shape",
+            lambda: ops.prelu_backward(np.zeros((2, 3)), x, w),
+            ValueError,
+            "grad_output",
+        ),
+    ]
+
+
+def _make_records():
+    torch_of = _torch_counterparts()
+    records = [_record(name, torch_of[name]) for name in ops.ACTIVATIONS if name in torch_of]
+    records.append(
+        OpRecord(
+            name="prelu",
+            op=ops.prelu,
+            reference=ref.prelu,
+            samples=_prelu_samples,
+            torch=lambda torch, x, w: torch.nn.functional.prelu(x, w),
+            backward=ops.prelu_backward,
+            reference_backward=ref.prelu_backward,
+            grad_args=(0, 1),
+            errors=_prelu_errors,
+        )
+    )
+    return records
+
+
+RECORDS = _make_records()
