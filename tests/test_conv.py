@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import signal
 
-from cnnmath import conv2d, conv2d_backward, conv_output_shape, reference
+from cnnmath import (
+    conv2d,
+    conv2d_backward,
+    conv_output_shape,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    reference,
+)
 from cnnmath.gradcheck import check_gradients
 from cnnmath.ops import conv as conv_module
 from helpers import assert_close, rel_error
@@ -403,3 +410,312 @@ def test_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern) as info:
         call()
     assert re.search(r"conv2d|conv_output_shape", str(info.value))  # names the function
+
+
+# ---------------------------------------------------------------------------------------------
+# Groups: every method forced on grouped and depthwise samples, against the reference loops
+# and PyTorch. (x shape, weight shape, bias?, stride, padding, dilation, groups)
+
+GROUPED = [
+    ((2, 4, 7, 6), (6, 2, 3, 3), True, 1, 1, 1, 2),
+    ((1, 6, 8, 7), (3, 2, 3, 2), False, (2, 1), 0, (1, 2), 3),
+    ((2, 3, 8, 7), (3, 1, 3, 3), True, 2, 1, 1, 3),  # depthwise, MobileNet's stride-2 block
+    ((3, 4, 6, 6), (4, 1, 3, 3), False, 1, 1, 1, 4),  # depthwise, stride 1
+    ((1, 2, 7, 6), (6, 1, 3, 2), True, 1, 2, 2, 2),  # depthwise with a channel multiplier 3
+    ((2, 4, 5, 5), (4, 2, 1, 1), True, 1, 0, 1, 2),  # grouped 1×1 (ShuffleNet)
+    ((2, 6, 9, 8), (6, 1, 3, 3), True, 3, 1, 1, 6),  # stride above the window's overlap
+    ((4, 5, 6), (4, 2, 2, 3), True, 1, "same", 1, 2),  # unbatched
+]
+GROUPED_IDS = [f"x{s[0]}-w{s[1]}-s{s[3]}-p{s[4]}-d{s[5]}-g{s[6]}" for s in GROUPED]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sample", GROUPED, ids=GROUPED_IDS)
+def test_grouped_matches_reference(sample, dtype, method):
+    x, w, b = _data(sample, dtype)
+    *_, s, p, d, groups = sample
+    y = conv2d(x, w, b, s, p, d, groups)
+    assert y.dtype == dtype
+    assert_close(_batched(y), reference.conv2d(_batched(x), w, b, s, p, d, groups), dtype)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    grads = conv2d_backward(g, x, w, s, p, d, groups)
+    want = reference.conv2d_backward(_batched(g), _batched(x), w, s, p, d, groups)
+    for got, ref, like in zip(grads, want, (x, w, w[:, 0, 0, 0])):
+        assert got.shape == like.shape and got.dtype == dtype
+        assert_close(_batched(got) if got.ndim == 3 else got, ref, dtype)
+
+
+@pytest.mark.parametrize("sample", GROUPED, ids=GROUPED_IDS)
+def test_grouped_against_pytorch(sample, method):
+    torch = pytest.importorskip("torch")
+    x, w, b = _data(sample)
+    *_, s, p, d, groups = sample
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, None if b is None else torch.tensor(b), s, p, d, groups)
+    g = np.random.default_rng(2).standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(g))
+    assert_close(conv2d(x, w, b, s, p, d, groups), ty.detach().numpy())
+    gx, gw, _ = conv2d_backward(g, x, w, s, p, d, groups)
+    assert_close(gx, tx.grad.numpy())
+    assert_close(gw, tw.grad.numpy())
+
+
+@pytest.mark.parametrize("sample", GROUPED[:4], ids=GROUPED_IDS[:4])
+def test_grouped_gradients_match_finite_differences(sample):
+    x, w, b = _data(sample)
+    *_, s, p, d, groups = sample
+    b = np.zeros(w.shape[0]) if b is None else b
+    errors = check_gradients(
+        lambda x_, w_, b_: conv2d(x_, w_, b_, s, p, d, groups),
+        lambda g, x_, w_, b_: conv2d_backward(g, x_, w_, s, p, d, groups),
+        [x, w, b],
+        rtol=1e-7,
+    )
+    assert max(errors) <= 1e-7
+
+
+def test_grouped_is_the_blocks_of_ungrouped_convolutions():
+    """Block k of a grouped conv is the plain conv of block k of x with block k of w (an
+    identity the grouped code never computes this way)."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 6, 7, 7)), rng.standard_normal((9, 2, 3, 3))
+    y = conv2d(x, w, None, 2, 1, 1, 3)
+    for k in range(3):
+        block = conv2d(x[:, 2 * k : 2 * k + 2], w[3 * k : 3 * k + 3], None, 2, 1)
+        assert_close(y[:, 3 * k : 3 * k + 3], block)
+
+
+@pytest.mark.parametrize("groups", [2, 32])
+def test_depthwise_makes_no_call_per_group(groups, monkeypatch):
+    """The number of correlations does not grow with the number of groups: they all run in
+    one call, as the group axis of one batched product or one broadcast."""
+    calls = []
+    original = conv_module._correlate
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(conv_module, "_correlate", spy)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, groups, 9, 9)), rng.standard_normal((groups, 1, 3, 3))
+    y = conv2d(x, w, None, 2, 1, 1, groups)
+    conv2d_backward(np.ones_like(y), x, w, 2, 1, 1, groups)
+    # forward 1, grad_weight 1, grad_input one per stride phase (4): 6 whatever the groups
+    assert len(calls) == 6 and all(shape[0] == groups for shape in calls)
+
+
+def test_depthwise_dispatch_uses_planes_and_per_output():
+    plan = conv_module.dispatch_plan((32, 32, 56, 56), (32, 1, 3, 3), 1, 1, groups=32)
+    assert plan == {"forward": ["planes"], "grad_input": ["planes"], "grad_weight": ["per_output"]}
+
+
+@given(
+    data=st.data(),
+    B=st.integers(1, 2),
+    groups=st.integers(1, 3),
+    c_in=st.integers(1, 2),
+    c_out=st.integers(1, 2),
+    f1=st.integers(1, 3),
+    f2=st.integers(1, 3),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    dh=st.integers(1, 2),
+    dw=st.integers(1, 2),
+    ph=st.integers(0, 2),
+    pw=st.integers(0, 2),
+    method=st.sampled_from(METHODS),
+)
+def test_hypothesis_grouped_against_reference(
+    data, B, groups, c_in, c_out, f1, f2, sh, sw, dh, dw, ph, pw, method
+):
+    m = data.draw(st.integers(max(1, dh * (f1 - 1) + 1 - 2 * ph), 8), label="m")
+    n = data.draw(st.integers(max(1, dw * (f2 - 1) + 1 - 2 * pw), 8), label="n")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    x = rng.standard_normal((B, groups * c_in, m, n))
+    w = rng.standard_normal((groups * c_out, c_in, f1, f2))
+    s, p, d = (sh, sw), (ph, pw), (dh, dw)
+    original = conv_module.select_method
+    conv_module.select_method = lambda *a, **k: method
+    try:
+        y = conv2d(x, w, None, s, p, d, groups)
+        g = rng.standard_normal(y.shape)
+        grads = conv2d_backward(g, x, w, s, p, d, groups)
+    finally:
+        conv_module.select_method = original
+    assert_close(y, reference.conv2d(x, w, None, s, p, d, groups))
+    for got, want in zip(grads, reference.conv2d_backward(g, x, w, s, p, d, groups)):
+        assert_close(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# conv_transpose2d is the adjoint of conv2d, and conv2d's input gradient is the same code.
+
+
+def _transpose_draw(data, rng):
+    """A random conv_transpose2d problem: y (B, C_in, H, W) for the transpose, w in PyTorch's
+    transposed layout (C_in, C_out/groups, f1, f2), options, and x's size (the output)."""
+    groups = data.draw(st.integers(1, 3), label="groups")
+    c_in, c_out = (groups * data.draw(st.integers(1, 2), label=f"c{k}") for k in range(2))
+    f = [data.draw(st.integers(1, 4), label=f"f{k}") for k in range(2)]
+    s = [data.draw(st.integers(1, 3), label=f"s{k}") for k in range(2)]
+    d = [data.draw(st.integers(1, 3), label=f"d{k}") for k in range(2)]
+    hw = [data.draw(st.integers(1, 5), label=f"hw{k}") for k in range(2)]
+    op = [data.draw(st.integers(0, max(s[k], d[k]) - 1), label=f"op{k}") for k in range(2)]
+    full = [(hw[k] - 1) * s[k] + d[k] * (f[k] - 1) + op[k] + 1 for k in range(2)]
+    p = [data.draw(st.integers(0, (full[k] - 1) // 2), label=f"p{k}") for k in range(2)]
+    out_hw = tuple(full[k] - 2 * p[k] for k in range(2))
+    B = data.draw(st.integers(1, 2), label="B")
+    y = rng.standard_normal((B, c_in, *hw))
+    w = rng.standard_normal((c_in, c_out // groups, *f))
+    options = {
+        "stride": tuple(s),
+        "padding": tuple(p),
+        "output_padding": tuple(op),
+        "groups": groups,
+        "dilation": tuple(d),
+    }
+    return y, w, options, out_hw
+
+
+@given(data=st.data())
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(data):
+    """⟨conv2d(x, w), y⟩ = ⟨x, conv_transpose2d(y, w)⟩ (SPEC.md, Wave 2) on random shapes,
+    strides, paddings, dilations, groups and output paddings."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    y, w, kw, out_hw = _transpose_draw(data, rng)
+    x = rng.standard_normal((y.shape[0], w.shape[1] * kw["groups"], *out_hw))
+    z = conv_transpose2d(y, w, **kw)
+    assert z.shape == x.shape
+    # conv2d with the transpose's geometry: its weight is w itself (C_out_conv = C_in of y)
+    conv_kw = {k: kw[k] for k in ("stride", "padding", "dilation", "groups")}
+    forward = conv2d(x, w, **conv_kw)
+    # output_padding >= stride (allowed below the dilation) gives conv2d extra rows that y
+    # does not have: the adjoint is of conv2d's first H x W outputs
+    H, W = y.shape[2:]
+    forward = forward[:, :, :H, :W]
+    assert forward.shape == y.shape
+    lhs, rhs = np.vdot(forward, y), np.vdot(x, z)
+    scale = np.abs(forward * y).sum()  # the sum's own size: its rounding is relative to this
+    assert abs(lhs - rhs) <= 1e-12 * scale
+
+
+@given(data=st.data())
+def test_conv2d_input_gradient_is_conv_transpose2d(data):
+    """conv2d_backward's grad_x and conv_transpose2d are one code path: equal to the last bit."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    y, w, kw, out_hw = _transpose_draw(data, rng)
+    x = rng.standard_normal((y.shape[0], w.shape[1] * kw["groups"], *out_hw))
+    conv_kw = {k: kw[k] for k in ("stride", "padding", "dilation", "groups")}
+    if conv2d(x, w, **conv_kw).shape != y.shape:  # output_padding >= stride: no conv2d twin
+        return
+    grad_x, _, _ = conv2d_backward(y, x, w, **conv_kw)
+    np.testing.assert_array_equal(grad_x, conv_transpose2d(y, w, **kw))
+
+
+def test_conv2d_backward_and_conv_transpose2d_call_one_function(monkeypatch):
+    calls = []
+    original = conv_module._conv_transpose
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(conv_module, "_conv_transpose", spy)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 4, 8, 8)), rng.standard_normal((6, 2, 3, 3))
+    g = rng.standard_normal((1, 6, 4, 4))
+    conv2d_backward(g, x, w, 2, 1, 1, 2)
+    conv_transpose2d(g, w, None, 2, 1, 1, 2)
+    assert calls == [(1, 6, 4, 4), (1, 6, 4, 4)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"stride": 2, "padding": 1, "output_padding": 1},
+        {"stride": (1, 2), "dilation": (2, 1), "output_padding": (1, 1), "groups": 2},
+        {"stride": 3, "padding": 2, "groups": 4},  # depthwise, phases no tap reaches
+    ],
+    ids=str,
+)
+def test_conv_transpose2d_every_method_matches_reference(kw, method, monkeypatch):
+    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
+    rng = np.random.default_rng(11)
+    groups = kw.get("groups", 1)
+    x, w = rng.standard_normal((2, 4, 4, 5)), rng.standard_normal((4, 8 // groups, 3, 2))
+    b = rng.standard_normal(8 // groups * groups)
+    y = conv_transpose2d(x, w, b, **kw)
+    assert_close(y, reference.conv_transpose2d(x, w, b, **kw))
+    g = rng.standard_normal(y.shape)
+    got = conv_transpose2d_backward(g, x, w, **kw)
+    for mine, want in zip(got, reference.conv_transpose2d_backward(g, x, w, **kw)):
+        assert_close(mine, want)
+
+
+def test_conv_transpose2d_output_size_formula():
+    # (H-1)s - 2p + d(f-1) + output_padding + 1, per axis
+    x, w = np.zeros((1, 2, 5, 3)), np.zeros((2, 4, 4, 3))
+    y = conv_transpose2d(x, w, stride=(2, 3), padding=(1, 2), output_padding=(1, 0), dilation=2)
+    assert y.shape == (1, 4, 4 * 2 - 2 + 2 * 3 + 1 + 1, 2 * 3 - 4 + 2 * 2 + 0 + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile sizes (issue 9, findings 4 and 8): refused before any work, naming the argument.
+
+
+def _no_work(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("work started before the sizes were checked")
+
+    for name in ("_correlate", "_row_bands", "_conv_transpose"):
+        monkeypatch.setattr(conv_module, name, boom)
+
+
+@pytest.mark.parametrize("padding", [10**6, 10**9, (0, 10**12)])
+def test_huge_padding_is_refused_before_any_work(padding, monkeypatch):
+    _no_work(monkeypatch)
+    x, w = np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3))
+    for call in (
+        lambda: conv2d(x, w, padding=padding),
+        lambda: conv2d_backward(np.zeros((1, 3, 3, 3)), x, w, padding=padding),
+        lambda: conv_module.dispatch_plan(x.shape, w.shape, padding=padding),
+    ):
+        pattern = r"(conv2d|conv2d_backward|dispatch_plan): padding: the output would have shape"
+        with pytest.raises(ValueError, match=pattern):
+            call()
+
+
+@pytest.mark.parametrize("stride", [10**20, (1, 2**63)])
+def test_stride_beyond_an_index_is_a_value_error(stride, monkeypatch):
+    _no_work(monkeypatch)
+    x, w = np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3))
+    pattern = r"stride: expected values at most \d+ \(the largest array index\)"
+    with pytest.raises(ValueError, match=pattern):
+        conv2d(x, w, stride=stride)
+    with pytest.raises(ValueError, match=pattern):
+        conv_transpose2d(np.zeros((1, 3, 3, 3)), w, stride=stride)
+
+
+def test_huge_stride_transposed_is_refused_before_any_work(monkeypatch):
+    _no_work(monkeypatch)
+    x, w = np.zeros((1, 2, 4, 4)), np.zeros((2, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"conv_transpose2d: stride: the output would have"):
+        conv_transpose2d(x, w, stride=10**9)
+    with pytest.raises(ValueError, match=r"conv_transpose2d_backward: stride: the uncropped"):
+        conv_transpose2d_backward(np.zeros((1, 3, 3, 3)), x[..., :2, :2], w, 10**12, 5 * 10**11)
+
+
+def test_a_stride_past_the_input_reads_one_window():
+    """A stride larger than the padded input (an index, but no array stride in bytes could
+    hold it times a row) leaves one output position: the same as any such stride."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3))
+    y = conv2d(x, w, None, 10**18, 1)
+    assert_close(y, conv2d(x, w, None, 7, 1))
+    g = rng.standard_normal(y.shape)
+    for got, want in zip(conv2d_backward(g, x, w, 10**18, 1), conv2d_backward(g, x, w, 7, 1)):
+        assert_close(got, want)
+    z = conv_transpose2d(g, w, None, 10**18, 1)  # a 1×1 input: the stride is never used
+    assert_close(z, conv_transpose2d(g, w, None, 7, 1))
