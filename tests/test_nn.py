@@ -579,13 +579,31 @@ def test_custom_module_names_and_repr_match_torch():
     assert ours.eval() is ours and not ours.head[1].training
 
 
-def test_a_layer_object_cannot_be_used_twice_in_a_sequential():
-    relu = nn.ReLU()
-    with pytest.raises(ValueError, match=r"layers\[2\].*ReLU.*already used"):
-        nn.Sequential(relu, nn.Linear(2, 2), relu)
-    inner = nn.Sequential(nn.Linear(2, 2))
-    with pytest.raises(ValueError, match=r"layers\[1\].*already used"):
-        nn.Sequential(inner, inner)
+def test_a_layer_used_twice_in_a_sequential_matches_torch():
+    """Each call keeps its own context: the reused layer's weight collects both uses'
+    gradients, and state_dict lists it under both positions, as torch.nn does."""
+    torch = pytest.importorskip("torch")
+    lin, tanh = nn.Linear(3, 3, rng=0, dtype=np.float64), nn.Tanh()
+    model = nn.Sequential(lin, tanh, lin)
+    t_lin = torch.nn.Linear(3, 3).double()
+    t_lin.load_state_dict({k: torch.from_numpy(v) for k, v in lin.state_dict().items()})
+    twin = torch.nn.Sequential(t_lin, torch.nn.Tanh(), t_lin)
+    assert list(model.state_dict()) == list(twin.state_dict())
+    assert [n for n, _ in model.named_parameters()] == [n for n, _ in twin.named_parameters()]
+    x, G = _input((4, 3), np.float64), _input((4, 3), np.float64, seed=1)
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    yt = twin(xt)
+    yt.backward(torch.from_numpy(G))
+    assert rel_error(model(x), yt.detach().numpy()) <= 1e-12
+    assert rel_error(model.backward(G), xt.grad.numpy()) <= 1e-12
+    assert rel_error(lin.weight.grad, t_lin.weight.grad.numpy()) <= 1e-12
+    assert rel_error(lin.bias.grad, t_lin.bias.grad.numpy()) <= 1e-12
+
+
+def test_a_sequential_cannot_contain_itself():
+    outer = nn.Sequential(nn.ReLU())
+    with pytest.raises(ValueError, match=r"layers\[1\].*contains this Sequential"):
+        outer.append(nn.Sequential(outer))
 
 
 def test_shared_parameter_is_listed_once():

@@ -1,10 +1,15 @@
-"""Layers with explicit forward and backward passes, composed by ``Sequential``.
+"""Layers with explicit forward and backward passes, composed by ``Sequential`` and ``Graph``.
 
-Every layer is a :class:`Module`. ``forward(x)`` (also ``layer(x)``) computes the output and
-keeps what the backward pass needs; ``backward(G)``, with ``G = ∂ℓ/∂y`` of the output's
-shape, returns ``∂ℓ/∂x`` and *adds* each parameter's gradient into ``parameter.grad`` (the
-chain rule's sum over every use, as PyTorch's autograd accumulates). The numbers come from
-:mod:`cnnmath.ops`; this module only wires them up and keeps state.
+Every layer is a :class:`Module`, with one concern per file as in ``torch.nn`` (module,
+parameter, conv, linear, pooling, activation, dropout, flatten, container, graph). A layer
+computes ``forward_ctx(x) -> (y, ctx)``, keeping what its backward needs from that call in
+``ctx``, and ``backward_ctx(ctx, G)``, with ``G = ∂ℓ/∂y`` of the output's shape, returns
+``∂ℓ/∂x`` and *adds* each parameter's gradient into ``parameter.grad`` (the chain rule's sum
+over every use, as PyTorch's autograd accumulates). ``model(x)`` and ``model.backward(G)``
+do the same for one top-level call. A :class:`Graph` wires modules into a DAG (residual
+sums, concatenations, shared layers); ``Module.walk()`` lists any model node by node down
+to its layers and ops. The numbers come from :mod:`cnnmath.ops`; this package only wires
+them up and keeps state.
 
 Parameter names, shapes, default initialisation and ``repr`` follow ``torch.nn``: a
 ``Sequential`` here and the same architecture in PyTorch have the same ``state_dict`` keys
@@ -41,13 +46,18 @@ from .container import Sequential
 from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten
+from .graph import Add, Concat, Graph
 from .linear import Linear
-from .module import IncompatibleKeys, Module, StateDictError
+from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .parameter import Parameter
 from .pooling import AvgPool2d, MaxPool2d
 
 __all__ = [
+    "Add",
+    "Concat",
+    "Graph",
+    "Node",
     "ELU",
     "GELU",
     "ACTIVATION_LAYERS",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import ops
@@ -18,7 +20,6 @@ class _Activation(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache_x: np.ndarray | None = None
 
     def _f(self, x: np.ndarray) -> np.ndarray:
         return ops.get_activation(self.name).f(x)
@@ -26,15 +27,14 @@ class _Activation(Module):
     def _df(self, x: np.ndarray) -> np.ndarray:
         return ops.get_activation(self.name).df(x)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """y = σ(x) elementwise; x any shape, float32 or float64."""
         y = self._f(x)
-        self._cache_x = x
-        return y
+        return y, x
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂x = G ⊙ σ′(x), G of x's shape and dtype."""
-        (x,) = self._cached("_cache_x")
+        x = ctx
         self._check_grad_output(grad_output, x.shape, x.dtype)
         return grad_output * self._df(x)
 
@@ -44,15 +44,14 @@ class Identity(_Activation):
 
     name = "identity"
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """y = x (the same array)."""
         check_float_array("x", x, func="Identity.forward")
-        self._cache_x = x
-        return x
+        return x, x
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂x = G (G of x's shape and dtype)."""
-        (x,) = self._cached("_cache_x")
+        x = ctx
         self._check_grad_output(grad_output, x.shape, x.dtype)
         return grad_output
 

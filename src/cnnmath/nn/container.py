@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from .module import Module
+from .module import Module, Node
 
 
 class Sequential(Module):
-    """Layers applied in order: forward y = f_L(…f_2(f_1(x))), backward the chain rule in
-    reverse, G_{l−1} = f_l.backward(G_l). Children are named "0", "1", … as in PyTorch, so
-    parameters are "0.weight", "0.bias", …
+    """Layers applied in order, the chain case of a graph: forward y = f_L(…f_2(f_1(x))),
+    backward the chain rule in reverse, G_{l−1} = ∂ℓ/∂y_{l−1} = f_l's vector-Jacobian product
+    with G_l (result 6's product of Jacobians, applied right to left). Children are named "0",
+    "1", … as in PyTorch, so parameters are "0.weight", "0.bias", …
+
+    A layer may appear more than once (each call keeps its own context, see
+    :class:`Module`); its parameters then collect the gradients of every use, and
+    ``state_dict`` lists them under each position, as PyTorch's does.
 
     Supports ``len``, iteration and indexing (an int gives a layer, a slice a Sequential
     sharing the layers).
+
+    >>> from cnnmath import nn
+    >>> nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU())
+    Sequential(
+      (0): Linear(in_features=4, out_features=3, bias=True)
+      (1): ReLU()
+    )
     """
 
     def __init__(self, *layers: Module) -> None:
@@ -31,26 +44,19 @@ class Sequential(Module):
             yield str(i), layer
 
     def append(self, layer: Module) -> Sequential:
-        """Add a layer at the end; returns self.
-
-        A layer object may appear only once in the whole tree: it keeps its last input for
-        the backward pass, so a second use would overwrite what the first one needs (PyTorch
-        allows reuse because autograd records every call; here use a new instance).
-        """
+        """Add a layer at the end; returns self. A layer may be added again (a shared layer),
+        but not one that contains this Sequential (a cycle)."""
         i = len(self._layers)
         if not isinstance(layer, Module):
             raise TypeError(
                 f"Sequential: layers[{i}]: expected a cnnmath.nn.Module, got "
                 f"{type(layer).__name__} {layer!r}"
             )
-        present = {id(m) for m in [self, *self._descendants()]}
-        for module in [layer, *layer._descendants()]:
-            if id(module) in present:
-                raise ValueError(
-                    f"Sequential: layers[{i}]: {type(module).__name__} object already used in "
-                    "this Sequential; a layer keeps its input for backward, so each position "
-                    f"needs its own instance (e.g. {type(module).__name__}(...) again)"
-                )
+        if any(m is self for m in layer.modules()):
+            raise ValueError(
+                f"Sequential: layers[{i}]: {type(layer).__name__} contains this Sequential; a "
+                "model cannot contain itself"
+            )
         self._layers.append(layer)
         return self
 
@@ -63,20 +69,34 @@ class Sequential(Module):
     def __getitem__(self, index: int | slice) -> Module:
         if isinstance(index, slice):
             view = Sequential()
-            view._layers = self._layers[index]  # shares the layers (checked unique already)
+            view._layers = self._layers[index]  # shares the layers
             return view
         return self._layers[index]
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """y = f_L(…f_1(x)): each layer's forward in order (each keeps its own input)."""
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+        """y = f_L(…f_1(x)): each layer's ``forward_ctx`` in order; the context is the list
+        of the layers' contexts."""
+        contexts = []
         for layer in self._layers:
-            x = layer.forward(x)
-        return x
+            x, ctx = layer.forward_ctx(x)
+            contexts.append(ctx)
+        return x, contexts
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂x from G = ∂ℓ/∂y: each layer's backward in reverse order; every layer adds
-        its parameters' gradients on the way."""
+    def backward_ctx(self, ctx: list[Any], grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x from G = ∂ℓ/∂y: each layer's ``backward_ctx`` in reverse order; every layer
+        adds its parameters' gradients on the way."""
         grad = grad_output
-        for layer in reversed(self._layers):
-            grad = layer.backward(grad)
+        for layer, layer_ctx in zip(reversed(self._layers), reversed(ctx), strict=True):
+            grad = layer.backward_ctx(layer_ctx, grad)
         return grad
+
+    def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
+        """Each layer's nodes in order, layer i named "<name>.i" and reading layer i−1's
+        value; the last layer's value is named ``output`` when given."""
+        values = inputs
+        last = len(self._layers) - 1
+        for i, layer in enumerate(self._layers):
+            path = f"{name}.{i}" if name else str(i)
+            out = output if (i == last and output is not None) else path
+            yield from layer._walk(path, values, out)
+            values = (out,)

@@ -62,32 +62,36 @@ class Conv2d(Module):
             self.padding = int_pair("padding", padding, minimum=0, func=func)
         if not isinstance(bias, bool):
             raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
-        self.dtype = _float_dtype(dtype, func=func)
+        dt = _float_dtype(dtype, func=func)
         generator = as_generator(rng, func=func)
         f1, f2 = self.kernel_size
         fan_in = self.in_channels * f1 * f2
         bound = 1.0 / np.sqrt(fan_in)
         shape = (self.out_channels, self.in_channels, f1, f2)
-        self.weight = Parameter(_uniform(generator, bound, shape, self.dtype))
+        self.weight = Parameter(_uniform(generator, bound, shape, dt))
         bias_shape = (self.out_channels,)
-        self.bias = Parameter(_uniform(generator, bound, bias_shape, self.dtype)) if bias else None
-        self._cache_x: np.ndarray | None = None
+        self.bias = Parameter(_uniform(generator, bound, bias_shape, dt)) if bias else None
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype, which the input must have."""
+        return self.weight.dtype
 
     def _geometry_args(self) -> dict[str, Any]:
         return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation}
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Y = conv2d(x, weight, bias) with this layer's stride, padding and dilation."""
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Y = conv2d(x, weight, bias) with this layer's stride, padding and dilation; the
+        context is x."""
         self._check_input_dtype(x, self.weight.dtype)
         bias = self.bias.data if self.bias is not None else None
         y = ops.conv2d(x, self.weight.data, bias, **self._geometry_args())
-        self._cache_x = x
-        return y
+        return y, x
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X from G = ∂ℓ/∂Y; adds ∂ℓ/∂w and ∂ℓ/∂b (Σ over batch and space of G) into the
         parameters' grads (see ``ops.conv2d_backward``)."""
-        (x,) = self._cached("_cache_x")
+        x = ctx
         grad_x, grad_w, grad_b = ops.conv2d_backward(
             grad_output, x, self.weight.data, **self._geometry_args()
         )

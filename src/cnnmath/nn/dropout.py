@@ -16,8 +16,12 @@ class Dropout(Module):
     probability 1 − p and scaled by 1/(1 − p) (zeroed otherwise), so E[y] = x; in evaluation
     mode it is the identity. Backward applies the same mask and scale to G.
 
-    The mask is drawn from ``rng`` (Generator, int seed or None) at every training forward.
+    The mask is drawn at every training forward from the generator ``self.rng``, made from
+    ``rng=`` (Generator, int seed or None) and declared with ``register_generator`` so that
+    checkpoints find it (``named_generators()`` lists it as "rng").
     """
+
+    rng: np.random.Generator
 
     def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
         super().__init__()
@@ -28,10 +32,9 @@ class Dropout(Module):
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"Dropout: p: expected a probability in [0, 1], got {p!r}")
         self.p = float(p)
-        self._rng = as_generator(rng, func="Dropout")
-        self._cache_scale: np.ndarray | None = None
+        self.register_generator("rng", as_generator(rng, func="Dropout"))
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Training: x·mask/(1 − p), mask ~ Bernoulli(1 − p) per element; eval: x."""
         check_float_array("x", x, func="Dropout.forward")
         if not self.training or self.p == 0.0:
@@ -39,14 +42,13 @@ class Dropout(Module):
         elif self.p == 1.0:
             scale = np.zeros(x.shape, dtype=x.dtype)
         else:
-            keep = self._rng.random(x.shape) >= self.p
+            keep = self.rng.random(x.shape) >= self.p
             scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        self._cache_scale = scale
-        return x * scale
+        return x * scale, scale
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """G·mask/(1 − p) with the forward pass's mask (G itself in eval mode)."""
-        (scale,) = self._cached("_cache_scale")
+        scale = ctx
         check_float_array("grad_output", grad_output, func="Dropout.backward")
         if scale.ndim and grad_output.shape != scale.shape:
             raise ValueError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._checks import check_float_array
@@ -22,9 +24,8 @@ class Flatten(Module):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
                 raise TypeError(f"Flatten: {name}: expected an int, got {value!r}")
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
-        self._cache_shape: tuple[int, ...] | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """x reshaped with axes start_dim..end_dim merged (a view when x is contiguous)."""
         func = "Flatten.forward"
         check_float_array("x", x, func=func)
@@ -38,12 +39,11 @@ class Flatten(Module):
             )
         shape = x.shape
         y = x.reshape(*shape[:start], -1, *shape[end + 1 :]) if x.ndim else x.reshape(1)
-        self._cache_shape = shape
-        return y
+        return y, shape
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """G reshaped back to the input's shape."""
-        (shape,) = self._cached("_cache_shape")
+        shape = ctx
         func = "Flatten.backward"
         check_float_array("grad_output", grad_output, func=func)
         if grad_output.size != int(np.prod(shape)):

@@ -40,15 +40,19 @@ class Linear(Module):
         self.out_features = positive_int("out_features", out_features, func=func)
         if not isinstance(bias, bool):
             raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
-        self.dtype = _float_dtype(dtype, func=func)
+        dt = _float_dtype(dtype, func=func)
         generator = as_generator(rng, func=func)
         bound = 1.0 / np.sqrt(self.in_features)
         self.weight = Parameter(
-            _uniform(generator, bound, (self.out_features, self.in_features), self.dtype)
+            _uniform(generator, bound, (self.out_features, self.in_features), dt)
         )
         bias_shape = (self.out_features,)
-        self.bias = Parameter(_uniform(generator, bound, bias_shape, self.dtype)) if bias else None
-        self._cache_x: np.ndarray | None = None
+        self.bias = Parameter(_uniform(generator, bound, bias_shape, dt)) if bias else None
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype, which the input must have."""
+        return self.weight.dtype
 
     def _check_input(self, x: Any) -> None:
         func = "Linear.forward"
@@ -62,17 +66,16 @@ class Linear(Module):
                 f"{self.in_features}), got shape {x.shape}{hint}"
             )
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """y = x Wᵀ + b (``ops.linear``)."""
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """y = x Wᵀ + b (``ops.linear``); the context is x."""
         self._check_input(x)
         bias = self.bias.data if self.bias is not None else None
         y = ops.linear(x, self.weight.data, bias)
-        self._cache_x = x
-        return y
+        return y, x
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂x = G W; adds ∂ℓ/∂W = Σ Gᵀx and ∂ℓ/∂b = Σ G (over all leading axes)."""
-        (x,) = self._cached("_cache_x")
+        x = ctx
         grad_x, grad_w, grad_b = ops.linear_backward(grad_output, x, self.weight.data)
         self.weight.grad += grad_w
         if self.bias is not None:

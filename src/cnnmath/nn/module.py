@@ -44,35 +44,127 @@ def key_mismatch(expected: Iterable[str], given: Iterable[str]) -> tuple[list[st
     return missing, unexpected, " and ".join(parts)
 
 
-class Module:
-    """Base class: a differentiable map with optional parameters and sub-modules.
+class Node(NamedTuple):
+    """One step of a model's walk (:meth:`Module.walk`): the node's ``name`` (its path, as
+    "layer1.0.conv1"; a module used twice gets "relu" and "relu_1"), the ``module`` that
+    computes it (a leaf layer or op: never a container), the names of the values it reads
+    (``inputs``, in argument order) and of the value it writes (``output``)."""
 
-    Subclasses define ``forward(x)`` and ``backward(grad_output) -> grad_input``. Attributes
-    holding a :class:`Parameter` are the module's own parameters and attributes holding a
-    :class:`Module` its children, both in the order they were assigned (names starting with
-    "_" are private and skipped); ``named_parameters`` walks them as PyTorch does.
+    name: str
+    module: Module
+    inputs: tuple[str, ...]
+    output: str
+
+
+class _HandWrittenCall:
+    """The context of one call of a module with a hand-written ``forward``/``backward``: its
+    state lives on the module, so only the module's latest call can be differentiated."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+class Module:
+    """Base class: a differentiable map with parameters, buffers, generators and sub-modules.
+
+    **The computation.** A layer implements the pair
+
+        forward_ctx(*inputs) -> (y, ctx)        backward_ctx(ctx, G) -> ∂ℓ/∂input(s)
+
+    where ``ctx`` is whatever the backward pass needs from *this call* (its input, a mask, …)
+    and ``G = ∂ℓ/∂y`` has y's shape. ``backward_ctx`` returns the input's gradient (a tuple,
+    one per input, for a module of several inputs) and *adds* each parameter's ∂ℓ/∂θ into
+    ``parameter.grad``. Nothing of a call is kept on the layer, so one layer may be used at
+    several places of a model and a shared parameter collects the sum of its uses' gradients
+    — the chain rule's sum over paths (result 6). Containers (:class:`Sequential`,
+    :class:`Graph`) compose these pairs.
+
+    The user-facing ``model(x)`` (``forward``) runs ``forward_ctx`` and keeps the context of
+    that one top-level call, which ``model.backward(G)`` then uses.
+
+    **A hand-written module** may instead override ``forward(x)`` and ``backward(G)`` and keep
+    its state on ``self``, as before: it still trains inside a Sequential or a Graph, but
+    only its latest call can be differentiated (a second use before the backward is an
+    error that says so), and tools that must see inside it (``walk``) see one opaque node;
+    ``hand_written`` tells them.
+
+    **State.** Attributes holding a :class:`Parameter` are the module's parameters and
+    attributes holding a Module its children, in assignment order (names starting with "_"
+    are private and skipped). Buffers (non-trainable arrays, e.g. BatchNorm's running
+    statistics) and random generators are declared with :meth:`register_buffer` and
+    :meth:`register_generator`. ``state_dict``, ``to``, ``load_state_dict`` and checkpoints
+    walk exactly these declarations — nothing is found by naming convention.
     """
 
     training: bool = True
 
     def __init__(self) -> None:
         self.training = True
+        self._buffers: dict[str, bool] = {}  # declared buffer name -> persistent
+        self._generators: list[str] = []  # declared generator attribute names
+        self._last_ctx: Any = None  # the context of the last top-level forward
+        self._calls = 0  # calls of a hand-written forward (see _HandWrittenCall)
 
     # -- the computation -------------------------------------------------------------------
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """y = f(x); keeps what ``backward`` needs. Subclasses implement it."""
-        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+    @property
+    def hand_written(self) -> bool:
+        """True when the class overrides ``forward`` without defining ``forward_ctx``: its
+        state is kept on the module and its inside is invisible to ``walk``."""
+        cls = type(self)
+        return cls.forward is not Module.forward and cls.forward_ctx is Module.forward_ctx
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """(y, ctx): the output and what ``backward_ctx`` needs from this call. Layers
+        implement it; for a hand-written module it calls ``forward`` and remembers the call."""
+        if not self.hand_written:
+            raise NotImplementedError(f"{type(self).__name__}.forward_ctx is not implemented")
+        calls = vars(self).get("_calls", 0) + 1
+        self._calls = calls
+        return self.forward(*inputs, **kwargs), _HandWrittenCall(calls)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
+        """∂ℓ/∂input from ``ctx`` (one call's context) and G = ∂ℓ/∂y; adds each parameter's
+        ∂ℓ/∂θ into its ``grad``. A tuple of gradients for a module of several inputs."""
+        if not isinstance(ctx, _HandWrittenCall):
+            raise NotImplementedError(f"{type(self).__name__}.backward_ctx is not implemented")
+        if ctx.token != vars(self).get("_calls"):
+            name = type(self).__name__
+            raise RuntimeError(
+                f"{name}.backward: this hand-written module keeps its state on itself and was "
+                "called again before the backward pass of an earlier call; use a separate "
+                f"{name} instance for each use, or implement forward_ctx/backward_ctx"
+            )
+        return self.backward(grad_output)
+
+    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        """y = f(x); keeps this call's context for ``backward``."""
+        y, ctx = self.forward_ctx(*inputs, **kwargs)
+        self._last_ctx = ctx
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> Any:
         """∂ℓ/∂x from G = ∂ℓ/∂y (y's shape) for the last ``forward``; adds each parameter's
-        ∂ℓ/∂θ into its ``grad``. Subclasses implement it."""
-        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+        ∂ℓ/∂θ into its ``grad`` (calling it twice adds twice)."""
+        ctx = vars(self).get("_last_ctx")
+        if ctx is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: called before forward; run forward(x) first "
+                "so the layer has the input its gradient depends on"
+            )
+        return self.backward_ctx(ctx, grad_output)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)
+    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
+        return self.forward(*inputs)
 
     def _cached(self, *names: str) -> tuple[Any, ...]:
-        """The values ``forward`` stored, or a RuntimeError when backward comes first."""
+        """For hand-written modules: the values ``forward`` stored on self, or a RuntimeError
+        when backward comes first."""
         values = tuple(getattr(self, name, None) for name in names)
         if any(v is None for v in values):
             raise RuntimeError(
@@ -100,6 +192,34 @@ class Module:
                 f"convert x with x.astype(numpy.{dtype}) or the model with .to(numpy.{x.dtype})"
             )
 
+    # -- the walk ----------------------------------------------------------------------------
+    def walk(self, inputs: Iterable[str] | None = None) -> Iterator[Node]:
+        """The model node by node, in topological order, down to its leaf layers and ops.
+
+        Containers (Sequential, Graph) are entered, so every yielded node's module is a leaf:
+        a layer or an op (``Add``, ``Concat``), or a hand-written module (``hand_written``)
+        whose inside cannot be seen. Values are named by the node that writes them; the
+        model's inputs are named ``inputs`` (default: a Graph's input names, else ("x",)).
+        A node's inputs are always written earlier in the walk (or are model inputs).
+
+        >>> from cnnmath import nn
+        >>> [n[:1] + n[2:] for n in nn.Sequential(nn.Linear(2, 2), nn.ReLU()).walk()]
+        [('0', ('x',), '0'), ('1', ('0',), '1')]
+        """
+        names = tuple(inputs) if inputs is not None else self.input_names
+        yield from self._walk("", names, None)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The names of the model's inputs in ``walk``: ("x",) for a one-input module."""
+        return ("x",)
+
+    def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
+        """Nodes of this module called as node ``name`` on values ``inputs``, its result
+        named ``output`` (None: named by the node). A leaf yields itself."""
+        name = name or type(self).__name__.lower()
+        yield Node(name, self, tuple(inputs), output or name)
+
     # -- structure ---------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """(name, child module) pairs in assignment order."""
@@ -110,6 +230,26 @@ class Module:
     def children(self) -> list[Module]:
         """The direct sub-modules, in ``named_children`` order."""
         return [child for _, child in self.named_children()]
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(path, module) for this module ("" or ``prefix``) and every descendant, depth
+        first; a module reachable along several paths is listed once, under its first path
+        (as PyTorch's)."""
+        seen: set[int] = set()
+
+        def visit(module: Module, path: str) -> Iterator[tuple[str, Module]]:
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield path, module
+            for name, child in module.named_children():
+                yield from visit(child, _join(path, name))
+
+        yield from visit(self, prefix)
+
+    def modules(self) -> list[Module]:
+        """This module and all its descendants, each once, in ``named_modules`` order."""
+        return [m for _, m in self.named_modules()]
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """(name, Parameter) pairs: own parameters first, then each child's under
@@ -122,10 +262,14 @@ class Module:
                 seen.add(id(p))
                 yield name, p
 
-    def _walk_parameters(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
             if isinstance(value, Parameter) and not name.startswith("_"):
-                yield prefix + name, value
+                yield name, value
+
+    def _walk_parameters(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
+        for name, value in self._own_parameters():
+            yield prefix + name, value
         for name, child in self.named_children():
             yield from child._walk_parameters(prefix + name + ".")
 
@@ -142,9 +286,99 @@ class Module:
         for p in self.parameters():
             p.zero_grad()
 
+    # -- buffers and generators --------------------------------------------------------------
+    def _check_new_name(self, kind: str, name: Any) -> None:
+        func = f"{type(self).__name__}.register_{kind}"
+        if not isinstance(name, str):
+            raise TypeError(f"{func}: name: expected a str, got {type(name).__name__} {name!r}")
+        if not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"{func}: name: expected an identifier without '.' that does not start with "
+                f"'_', got {name!r}"
+            )
+        declared = name in vars(self).get(f"_{kind}s", ())
+        value = vars(self).get(name)
+        if not declared and (isinstance(value, (Parameter, Module)) or hasattr(type(self), name)):
+            raise ValueError(f"{func}: name: {name!r} is already an attribute of the module")
+
+    def register_buffer(
+        self, name: str, tensor: np.ndarray | None, persistent: bool = True
+    ) -> None:
+        """Declare the attribute ``name`` a buffer holding ``tensor``: state that is not
+        trained (BatchNorm's ``running_mean``). A persistent buffer is in ``state_dict`` under
+        its PyTorch name ("bn1.running_mean"); ``to(dtype)`` converts floating buffers and
+        leaves integer ones (``num_batches_tracked``, int64) as they are. ``tensor`` may be
+        None (declared but absent: not in ``state_dict``). Reassigning ``self.name`` later
+        replaces the buffer's array."""
+        self._check_new_name("buffer", name)
+        if tensor is not None and (
+            not isinstance(tensor, np.ndarray)
+            or not (np.issubdtype(tensor.dtype, np.number) or tensor.dtype == np.bool_)
+        ):
+            raise TypeError(
+                f"{type(self).__name__}.register_buffer: tensor: expected a numeric "
+                f"numpy.ndarray or None, got {type(tensor).__name__}"
+            )
+        if not isinstance(persistent, bool):
+            raise TypeError(
+                f"{type(self).__name__}.register_buffer: persistent: expected a bool, "
+                f"got {persistent!r}"
+            )
+        if "_buffers" not in vars(self):
+            self._buffers = {}
+        setattr(self, name, tensor)
+        self._buffers[name] = persistent
+
+    def _own_buffers(self, *, persistent_only: bool = False) -> Iterator[tuple[str, np.ndarray]]:
+        for name, persistent in vars(self).get("_buffers", {}).items():
+            value = getattr(self, name)
+            if value is not None and (persistent or not persistent_only):
+                yield name, value
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """(name, array) of every declared buffer: own first, then each child's under
+        "childname." ("bn1.running_mean"); a shared array is listed once."""
+        seen: set[int] = set()
+        for path, module in self.named_modules(prefix):
+            for name, value in module._own_buffers():
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    yield _join(path, name), value
+
+    def buffers(self) -> list[np.ndarray]:
+        """All buffers, in ``named_buffers`` order."""
+        return [b for _, b in self.named_buffers()]
+
+    def register_generator(self, name: str, generator: np.random.Generator) -> None:
+        """Declare the attribute ``name`` a random generator of the module (Dropout's mask
+        stream), so checkpoints can save and restore its state (``named_generators``)."""
+        self._check_new_name("generator", name)
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError(
+                f"{type(self).__name__}.register_generator: generator: expected a "
+                f"numpy.random.Generator, got {type(generator).__name__}"
+            )
+        if "_generators" not in vars(self):
+            self._generators = []
+        setattr(self, name, generator)
+        if name not in self._generators:
+            self._generators.append(name)
+
+    def named_generators(self, prefix: str = "") -> Iterator[tuple[str, np.random.Generator]]:
+        """(name, Generator) of every declared generator, own first, then each child's under
+        "childname." ("3.rng"); a generator shared by several modules is listed once."""
+        seen: set[int] = set()
+        for path, module in self.named_modules(prefix):
+            for name in vars(module).get("_generators", []):
+                g = getattr(module, name)
+                if id(g) not in seen:
+                    seen.add(id(g))
+                    yield _join(path, name), g
+
+    # -- modes and dtype ---------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Training mode (``training = True``) for this module and all children; returns self.
-        Only Dropout behaves differently between the two modes."""
+        Dropout and BatchNorm behave differently between the two modes."""
         if not isinstance(mode, bool):
             raise TypeError(f"{type(self).__name__}.train: mode: expected a bool, got {mode!r}")
         self.training = mode
@@ -157,38 +391,49 @@ class Module:
         return self.train(False)
 
     def to(self, dtype: Any) -> Module:
-        """Convert every parameter (data and grad) to ``dtype`` (float32 or float64) in
-        place of the old arrays; returns self. Cached forward values are dropped."""
+        """Convert every parameter (data and grad) and every floating buffer to ``dtype``
+        (float32 or float64), replacing the old arrays; integer buffers are kept. Returns
+        self. The context kept by the last top-level forward is dropped."""
         dt = _float_dtype(dtype, func=f"{type(self).__name__}.to")
-        for module in [self, *self._descendants()]:
-            for name, value in list(vars(module).items()):
-                if isinstance(value, Parameter):
-                    value.data = value.data.astype(dt)
-                    value.grad = value.grad.astype(dt)
-                elif name.startswith("_cache"):
-                    setattr(module, name, None)
-            if "dtype" in vars(module):
-                vars(module)["dtype"] = dt
+        for module in self.modules():
+            for _, p in module._own_parameters():
+                p.data = p.data.astype(dt)
+                p.grad = p.grad.astype(dt)
+            for name, value in list(module._own_buffers()):
+                if np.issubdtype(value.dtype, np.floating):
+                    setattr(module, name, value.astype(dt))
+            module._last_ctx = None
         return self
 
     def _descendants(self) -> list[Module]:
-        found = []
-        for child in self.children():
-            found.append(child)
-            found.extend(child._descendants())
-        return found
+        return self.modules()[1:]
 
     # -- state dict --------------------------------------------------------------------------
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Module, str, Any]]:
+        """(key, owner, attribute, Parameter or array) in PyTorch's ``state_dict`` order: a
+        module's parameters, then its persistent buffers, then each child's. A module used
+        at several places appears under each of its names, as in PyTorch."""
+        for name, p in self._own_parameters():
+            yield prefix + name, self, name, p
+        for name, value in self._own_buffers(persistent_only=True):
+            yield prefix + name, self, name, value
+        for name, child in self.named_children():
+            yield from child._state_items(prefix + name + ".")
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """{name: copy of parameter data} with PyTorch's names and shapes."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """{name: copy of the array}: parameters and persistent buffers, with PyTorch's names,
+        shapes and dtypes ("0.weight"; "bn1.running_mean", "bn1.num_batches_tracked" int64)."""
+        return {
+            key: (value.data if isinstance(value, Parameter) else value).copy()
+            for key, _, _, value in self._state_items()
+        }
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True
     ) -> IncompatibleKeys:
-        """Copy ``state_dict``'s arrays into the parameters (in place).
+        """Copy ``state_dict``'s arrays into the parameters and buffers (in place).
 
-        Every value must have its parameter's shape and dtype (no silent casts: convert with
+        Every value must have its entry's shape and dtype (no silent casts: convert with
         ``.astype``). With ``strict`` (default) the keys must be exactly ``state_dict()``'s;
         otherwise missing and unexpected keys are skipped and returned. Everything is checked
         before anything is copied, so a failed load leaves the module unchanged.
@@ -202,31 +447,37 @@ class Module:
                 f"{func}: state_dict: expected a mapping of str to arrays, got "
                 f"{type(state_dict).__name__}"
             )
-        own = dict(self.named_parameters())
+        own = {key: value for key, _, _, value in self._state_items()}
         missing, unexpected, mismatch = key_mismatch(own, state_dict)
         if strict and mismatch:
             raise StateDictError(
                 f"{func}: state_dict: {mismatch}; expected exactly the keys {list(own)}"
             )
         values = {}
-        for key, p in own.items():
+        for key, target in own.items():
             if key not in state_dict:
                 continue
             value = np.asarray(state_dict[key])
-            if value.shape != p.shape:
+            want = target.data if isinstance(target, Parameter) else target
+            if value.shape != want.shape:
                 raise StateDictError(
-                    f"{func}: state_dict[{key!r}]: expected shape {p.shape}, "
+                    f"{func}: state_dict[{key!r}]: expected shape {want.shape}, "
                     f"got shape {value.shape}"
                 )
-            if value.dtype != p.dtype:
+            if value.dtype != want.dtype:
+                hint = ""
+                if np.issubdtype(want.dtype, np.floating):
+                    hint = (
+                        f"; convert with .astype(numpy.{want.dtype}) or the model with "
+                        f".to(numpy.{value.dtype})"
+                    )
                 raise StateDictError(
-                    f"{func}: state_dict[{key!r}]: expected dtype {p.dtype}, got dtype "
-                    f"{value.dtype} (shape {value.shape}); convert with .astype(numpy."
-                    f"{p.dtype}) or the model with .to(numpy.{value.dtype})"
+                    f"{func}: state_dict[{key!r}]: expected dtype {want.dtype}, got dtype "
+                    f"{value.dtype} (shape {value.shape}){hint}"
                 )
-            values[key] = value
-        for key, value in values.items():
-            own[key].data[...] = value
+            values[key] = (want, value)
+        for want, value in values.values():
+            want[...] = value
         return IncompatibleKeys(missing, unexpected)
 
     # -- repr ----------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ class _Pool2d(Module):
                 f"{func}: padding: expected at most half the window (<= {(k[0] // 2, k[1] // 2)}),"
                 f" got {padding!r} for kernel_size {kernel_size!r}"
             )
-        self._cache_x: np.ndarray | None = None
 
     def _args(self) -> dict[str, Any]:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
@@ -61,15 +60,14 @@ class MaxPool2d(_Pool2d):
     MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
     """
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = max_pool2d(x) with this layer's window, stride and padding."""
         y = ops.max_pool2d(x, **self._args())
-        self._cache_x = x
-        return y
+        return y, x
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X: each G[β,c,i,j] added to its window's (first) maximal element."""
-        (x,) = self._cached("_cache_x")
+        x = ctx
         return ops.max_pool2d_backward(grad_output, x, **self._args())
 
     def extra_repr(self) -> str:
@@ -92,15 +90,14 @@ class AvgPool2d(_Pool2d):
     AvgPool2d(kernel_size=2, stride=2, padding=0)
     """
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = avg_pool2d(x) with this layer's window, stride and padding."""
         y = ops.avg_pool2d(x, **self._args())
-        self._cache_x = x
-        return y
+        return y, x
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X: G[β,c,i,j]/(k1 k2) added to every element of window (i, j)."""
-        (x,) = self._cached("_cache_x")
+        x = ctx
         return ops.avg_pool2d_backward(grad_output, x, **self._args())
 
     def extra_repr(self) -> str:

@@ -1,0 +1,317 @@
+"""Graph: modules wired as a directed acyclic graph, and its wiring ops ``Add`` and ``Concat``.
+
+A model is a DAG of nodes. Node v computes ``y_v = f_v(y_{u_1}, …, y_{u_k})`` from the values
+of its inputs; the forward pass visits nodes in topological order. For a scalar loss ℓ of
+the output, the chain rule gives each value's gradient as a sum over the nodes that read it,
+
+    ∂ℓ/∂y_u = Σ_{v reads u} (∂y_v/∂y_u)ᵀ ∂ℓ/∂y_v,
+
+which, unrolled, is the sum over every path from u to the output of the product of the
+Jacobians along the path: result 6's chain rule (a product of Jacobians along the one path of
+an MLP) generalised to a DAG. The backward pass visits nodes in reverse topological order,
+so a value's gradient is complete — every reader has added its term — before it is used.
+A parameter used by several nodes (a shared layer) likewise collects the sum of its uses'
+terms in ``grad``. Backward passes stay closed-form: the graph only routes and adds
+gradients between them; it is not a general autodiff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .._checks import check_float_array
+from .module import Module, Node, _join
+
+__all__ = ["Add", "Concat", "Graph"]
+
+
+class Add(Module):
+    """y = x_1 + x_2 + … + x_k (``torch.add`` / ``out += identity``): all inputs of one shape
+    and dtype (no broadcasting). Backward: ∂ℓ/∂x_i = G for every i.
+
+    An op of the graph's wiring (``functional``): a :class:`Graph` does not make it a child,
+    so it is in neither ``repr`` nor ``state_dict`` — as torchvision writes the residual sum.
+
+    >>> Add()(np.ones(2), np.ones(2))
+    array([2., 2.])
+    """
+
+    functional = True
+
+    def forward_ctx(self, *inputs: np.ndarray) -> tuple[np.ndarray, int]:
+        """The sum of the inputs (at least two); the context is their number."""
+        func = "Add.forward"
+        if len(inputs) < 2:
+            raise ValueError(f"{func}: inputs: expected at least 2 arrays, got {len(inputs)}")
+        first = inputs[0]
+        for i, x in enumerate(inputs):
+            check_float_array(f"inputs[{i}]", x, func=func)
+            if x.shape != first.shape or x.dtype != first.dtype:
+                raise ValueError(
+                    f"{func}: inputs[{i}]: expected inputs[0]'s shape {first.shape} and dtype "
+                    f"{first.dtype}, got shape {x.shape} and dtype {x.dtype}"
+                )
+        y = first + inputs[1]
+        for x in inputs[2:]:
+            y += x
+        return y, len(inputs)
+
+    def backward_ctx(self, ctx: int, grad_output: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(G, G, …): the sum's Jacobian with respect to each input is the identity."""
+        check_float_array("grad_output", grad_output, func="Add.backward")
+        return (grad_output,) * ctx
+
+
+class Concat(Module):
+    """y = the inputs joined along axis ``dim`` (``torch.cat(inputs, dim)``; channels of a
+    (B, C, H, W) batch by default). Backward: G split back along ``dim`` into pieces of the
+    inputs' sizes. A wiring op (``functional``), like :class:`Add`.
+
+    >>> Concat()(np.zeros((1, 2, 3, 3)), np.zeros((1, 5, 3, 3))).shape
+    (1, 7, 3, 3)
+    """
+
+    functional = True
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"Concat: dim: expected an int, got {dim!r}")
+        self.dim = int(dim)
+
+    def forward_ctx(self, *inputs: np.ndarray) -> tuple[np.ndarray, tuple[int, list[int]]]:
+        """The inputs concatenated along ``dim``; the context is (axis, the inputs' sizes)."""
+        func = "Concat.forward"
+        if not inputs:
+            raise ValueError(f"{func}: inputs: expected at least 1 array, got none")
+        first = inputs[0]
+        check_float_array("inputs[0]", first, func=func)
+        if not -first.ndim <= self.dim < first.ndim:
+            raise ValueError(
+                f"{func}: dim: expected an axis of inputs[0] (shape {first.shape}), got {self.dim}"
+            )
+        axis = self.dim % first.ndim
+        others = first.shape[:axis] + first.shape[axis + 1 :]
+        for i, x in enumerate(inputs):
+            check_float_array(f"inputs[{i}]", x, func=func)
+            if x.ndim != first.ndim or x.shape[:axis] + x.shape[axis + 1 :] != others:
+                raise ValueError(
+                    f"{func}: inputs[{i}]: expected inputs[0]'s shape {first.shape} except "
+                    f"along dim {self.dim}, got shape {x.shape}"
+                )
+            if x.dtype != first.dtype:
+                raise TypeError(f"{func}: inputs[{i}]: expected dtype {first.dtype}, got {x.dtype}")
+        return np.concatenate(inputs, axis=axis), (axis, [x.shape[axis] for x in inputs])
+
+    def backward_ctx(
+        self, ctx: tuple[int, list[int]], grad_output: np.ndarray
+    ) -> tuple[np.ndarray, ...] | np.ndarray:
+        """G split along ``dim`` at the inputs' boundaries (one piece per input)."""
+        axis, sizes = ctx
+        check_float_array("grad_output", grad_output, func="Concat.backward")
+        if grad_output.ndim <= axis or grad_output.shape[axis] != sum(sizes):
+            raise ValueError(
+                f"Concat.backward: grad_output: expected {sum(sizes)} entries along dim "
+                f"{self.dim}, got shape {grad_output.shape}"
+            )
+        pieces = tuple(np.split(grad_output, np.cumsum(sizes)[:-1], axis=axis))
+        return pieces if len(pieces) > 1 else pieces[0]
+
+    def extra_repr(self) -> str:
+        """``dim=d``."""
+        return f"dim={self.dim}"
+
+
+class _GraphNode(NamedTuple):
+    name: str
+    module: Module
+    inputs: tuple[str, ...]
+
+
+class Graph(Module):
+    """Modules wired as a DAG: each node applies a module (a layer, a container, or a wiring
+    op such as :class:`Add`, :class:`Concat`, ``Identity``) to one or more named values.
+
+    Build it with :meth:`add` — each call names a node, whose value later nodes read by that
+    name — and :meth:`set_output`; nodes are added after their inputs, so the order of
+    addition is a topological order. Forward runs the nodes in that order; backward runs
+    them in reverse and *adds* the gradients of a value read by several nodes (see the
+    module docstring: the chain rule's sum over paths, result 6 on a DAG).
+
+    A module added to a graph becomes its child under the node's name (so its parameters
+    are "<name>.weight"), unless it already is a child — as in a subclass that assigns its
+    layers in ``__init__`` with torchvision's names and then wires them — or is a wiring op
+    (``functional``). The same module may be used by several nodes: each call keeps its own
+    context, and shared parameters collect every use's gradient.
+
+    >>> from cnnmath import nn
+    >>> g = nn.Graph()
+    >>> g.add(nn.Linear(3, 3, rng=0, dtype=np.float64), "x", name="fc")
+    'fc'
+    >>> g.add(nn.Add(), "fc", "x")
+    'add'
+    >>> g.set_output("add")
+    >>> [(n.name, n.inputs, n.output) for n in g.walk()]
+    [('fc', ('x',), 'fc'), ('add', ('fc', 'x'), 'add')]
+    """
+
+    def __init__(self, inputs: str | Iterable[str] = "x") -> None:
+        super().__init__()
+        names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        if not names:
+            raise ValueError("Graph: inputs: expected at least one input name, got none")
+        for name in names:
+            self._check_value_name("inputs", name, set())
+        if len(set(names)) != len(names):
+            raise ValueError(f"Graph: inputs: expected distinct names, got {names}")
+        self._inputs: tuple[str, ...] = names
+        self._nodes: list[_GraphNode] = []
+        self._output: str | None = None
+
+    @staticmethod
+    def _check_value_name(arg: str, name: Any, taken: set[str]) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"Graph: {arg}: expected a str, got {type(name).__name__} {name!r}")
+        if not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"Graph: {arg}: expected an identifier without '.' not starting with '_', "
+                f"got {name!r}"
+            )
+        if name in taken:
+            raise ValueError(f"Graph: {arg}: the name {name!r} is already used in this graph")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The names of the graph's inputs, in call order."""
+        return self._inputs
+
+    @property
+    def nodes(self) -> list[Node]:
+        """This graph's own nodes (not recursing into containers), in topological order."""
+        return [Node(n.name, n.module, n.inputs, n.name) for n in self._nodes]
+
+    @property
+    def output(self) -> str | None:
+        """The name of the value the graph returns (set with :meth:`set_output`)."""
+        return self._output
+
+    def _values(self) -> set[str]:
+        return set(self._inputs) | {n.name for n in self._nodes}
+
+    def add(self, module: Module, *inputs: str, name: str | None = None) -> str:
+        """Add a node computing ``module(*values named inputs)``; returns its name.
+
+        ``inputs`` name graph inputs or earlier nodes. ``name`` defaults to the module's
+        child name if it is a child of this graph, else to its class name in lower case
+        ("add"); "_1", "_2", … is appended for a repeated use ("relu", "relu_1").
+        """
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"Graph.add: module: expected a cnnmath.nn.Module, got {type(module).__name__}"
+            )
+        if any(m is self for m in module.modules()):
+            raise ValueError(
+                "Graph.add: module: contains this graph; a model cannot contain itself"
+            )
+        values = self._values()
+        if not inputs:
+            raise ValueError("Graph.add: inputs: expected at least one value name, got none")
+        for value in inputs:
+            if not isinstance(value, str) or value not in values:
+                raise ValueError(
+                    f"Graph.add: inputs: {value!r} is not a value of this graph; expected one "
+                    f"of {sorted(values)} (add a node before the nodes that read it)"
+                )
+        child_name = next((n for n, c in self.named_children() if c is module), None)
+        register = child_name is None and not getattr(module, "functional", False)
+
+        def clashes(candidate: str) -> bool:  # would shadow an attribute of the graph
+            return register and hasattr(self, candidate)
+
+        if name is None:
+            base = child_name or type(module).__name__.lower()
+            name, k = base, 0
+            while name in values or clashes(name):
+                k += 1
+                name = f"{base}_{k}"
+        else:
+            self._check_value_name("name", name, values)
+            if clashes(name):
+                raise ValueError(f"Graph.add: name: {name!r} is already an attribute of the graph")
+        if register:
+            setattr(self, name, module)
+        self._nodes.append(_GraphNode(name, module, tuple(inputs)))
+        return name
+
+    def set_output(self, value: str) -> None:
+        """Make the value named ``value`` (a node or an input) the graph's output."""
+        if not isinstance(value, str) or value not in self._values():
+            raise ValueError(
+                f"Graph.set_output: value: expected one of {sorted(self._values())}, got {value!r}"
+            )
+        self._output = value
+
+    def _require_output(self) -> str:
+        if self._output is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: the graph has no output; call set_output(name) after "
+                "adding its nodes"
+            )
+        return self._output
+
+    def forward_ctx(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The output value after running every node in topological order; the context is
+        each node's context and the inputs' shapes and dtypes."""
+        output = self._require_output()
+        if len(inputs) != len(self._inputs):
+            raise TypeError(
+                f"{type(self).__name__}.forward: expected {len(self._inputs)} input(s) "
+                f"{self._inputs}, got {len(inputs)}"
+            )
+        env = dict(zip(self._inputs, inputs, strict=True))
+        contexts = []
+        for node in self._nodes:
+            env[node.name], ctx = node.module.forward_ctx(*(env[v] for v in node.inputs))
+            contexts.append(ctx)
+        shapes = [(np.shape(x), np.asarray(x).dtype) for x in inputs]
+        return env[output], (contexts, shapes)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
+        """∂ℓ/∂inputs from G = ∂ℓ/∂output: nodes in reverse order, each value's gradient the
+        sum of its readers' terms (the chain rule's sum over paths). One array for a
+        one-input graph, else a tuple; an input the output does not depend on gets zeros."""
+        contexts, shapes = ctx
+        grads: dict[str, np.ndarray] = {self._require_output(): grad_output}
+        for node, node_ctx in zip(reversed(self._nodes), reversed(contexts), strict=True):
+            g = grads.pop(node.name, None)
+            if g is None:  # the output does not depend on this node
+                continue
+            result = node.module.backward_ctx(node_ctx, g)
+            terms = (result,) if len(node.inputs) == 1 else tuple(result)
+            for value, term in zip(node.inputs, terms, strict=True):
+                # a new array, never +=: a term may alias G or another node's gradient
+                grads[value] = grads[value] + term if value in grads else term
+        out = tuple(
+            grads[v] if v in grads else np.zeros(shape, dtype)
+            for v, (shape, dtype) in zip(self._inputs, shapes, strict=True)
+        )
+        return out[0] if len(out) == 1 else out
+
+    def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
+        """Each node's nodes in topological order, node v named "<name>.v"; the graph's
+        inputs are the given values and its output value is named ``output`` when given."""
+        result = self._require_output()
+        if len(inputs) != len(self._inputs):
+            raise ValueError(
+                f"{type(self).__name__}.walk: inputs: expected {len(self._inputs)} name(s), "
+                f"got {inputs}"
+            )
+        env = dict(zip(self._inputs, inputs, strict=True))
+        for node in self._nodes:
+            path = _join(name, node.name)
+            out = output if (node.name == result and output is not None) else path
+            yield from node.module._walk(path, tuple(env[v] for v in node.inputs), out)
+            env[node.name] = out

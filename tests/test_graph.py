@@ -1,0 +1,278 @@
+"""cnnmath.nn.Graph: residual and weight-shared graphs against finite differences (input and
+every parameter) and against PyTorch, the walk of a residual block node by node, re-running
+a model from its walk alone, and hand-written modules inside containers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnmath import nn
+from cnnmath.gradcheck import check_gradients
+from helpers import rel_error
+
+
+def _input(shape, seed=0, dtype=np.float64):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def check_model_gradients(model, x, seed=0):
+    """check_gradients on (x, every parameter) of ``model``: func runs model(x) with the given
+    parameter values, backward returns ∂φ/∂x and each parameter's grad after model.backward(G)
+    with check_gradients' random (non-uniform) G."""
+    params = model.parameters()
+
+    def load(values):
+        for p, v in zip(params, values, strict=True):
+            p.data[...] = v
+
+    def func(x, *values):
+        load(values)
+        return model(x)
+
+    def backward(G, x, *values):
+        load(values)
+        model.zero_grad()
+        model(x)
+        gx = model.backward(G)
+        return (gx, *(p.grad.copy() for p in params))
+
+    return check_gradients(func, backward, [x, *(p.data.copy() for p in params)], seed=seed)
+
+
+class Block(nn.Graph):
+    """A residual block as torchvision writes one: layers assigned with their names, one ReLU
+    used twice, a downsampling branch, the sum as wiring."""
+
+    def __init__(self, dtype=np.float64):
+        super().__init__()
+        kw = {"dtype": dtype}
+        self.conv1 = nn.Conv2d(2, 3, 3, stride=2, padding=1, rng=1, **kw)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(3, 3, 3, padding=1, rng=2, **kw)
+        self.downsample = nn.Sequential(nn.Conv2d(2, 3, 1, stride=2, rng=3, **kw), nn.Tanh())
+        out = self.add(self.conv1, "x")
+        out = self.add(self.relu, out)
+        out = self.add(self.conv2, out)
+        identity = self.add(self.downsample, "x")
+        out = self.add(nn.Add(), out, identity)
+        self.set_output(self.add(self.relu, out))
+
+
+def _torch_block(torch, block):
+    tnn = torch.nn
+
+    class TorchBlock(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(2, 3, 3, stride=2, padding=1)
+            self.relu = tnn.ReLU()
+            self.conv2 = tnn.Conv2d(3, 3, 3, padding=1)
+            self.downsample = tnn.Sequential(tnn.Conv2d(2, 3, 1, stride=2), tnn.Tanh())
+
+        def forward(self, x):
+            out = self.conv2(self.relu(self.conv1(x)))
+            return self.relu(out + self.downsample(x))
+
+    twin = TorchBlock().double()
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in block.state_dict().items()})
+    return twin
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients: finite differences for the input and every parameter
+
+
+def test_residual_graph_passes_gradcheck_for_input_and_every_parameter():
+    model = nn.Sequential(Block(), nn.Conv2d(3, 2, 2, rng=4, dtype=np.float64))
+    errors = check_model_gradients(model, _input((2, 2, 6, 6)))
+    assert len(errors) == 1 + 8  # x, then 4 convolutions' weight and bias
+    assert max(errors) <= 1e-6
+
+
+def test_weight_shared_graph_passes_gradcheck_and_sums_both_uses():
+    """One convolution used on two paths, its input read by three nodes, and a concatenation:
+    the shared weight's gradient is the sum of its two uses' terms."""
+    g = nn.Graph()
+    conv = nn.Conv2d(2, 2, 3, padding=1, rng=0, dtype=np.float64)
+    a = g.add(conv, "x", name="conv")
+    t = g.add(nn.Tanh(), a)
+    b = g.add(conv, t)  # the same layer again: node "conv_1", parameters "conv.*"
+    s = g.add(nn.Add(), a, b, "x")
+    c = g.add(nn.Concat(), s, a)
+    g.set_output(g.add(nn.Conv2d(4, 1, 1, rng=1, dtype=np.float64), c, name="head"))
+    assert b == "conv_1"
+    assert list(g.state_dict()) == ["conv.weight", "conv.bias", "head.weight", "head.bias"]
+    errors = check_model_gradients(g, _input((2, 2, 4, 5)))
+    assert len(errors) == 5 and max(errors) <= 1e-6
+
+
+def test_a_graph_of_two_inputs_returns_both_gradients():
+    g = nn.Graph(inputs=("a", "b"))
+    g.set_output(g.add(nn.Concat(), g.add(nn.Tanh(), "a"), "b"))
+    a, b = _input((2, 3, 4, 4)), _input((2, 1, 4, 4), seed=1)
+
+    def backward(G, a, b):
+        g(a, b)
+        return g.backward(G)
+
+    assert max(check_gradients(g, backward, [a, b])) <= 1e-6
+
+
+def test_residual_block_matches_torch():
+    torch = pytest.importorskip("torch")
+    block = Block()
+    twin = _torch_block(torch, block)
+    assert repr(block).replace("Block", "TorchBlock", 1) == repr(twin)
+    x, G = _input((2, 2, 7, 7)), _input((2, 3, 4, 4), seed=1)
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    yt = twin(xt)
+    yt.backward(torch.from_numpy(G))
+    assert rel_error(block(x), yt.detach().numpy()) <= 1e-12
+    assert rel_error(block.backward(G), xt.grad.numpy()) <= 1e-12
+    theirs = dict(twin.named_parameters())
+    for name, p in block.named_parameters():
+        assert rel_error(p.grad, theirs[name].grad.numpy()) <= 1e-12, name
+
+
+# ---------------------------------------------------------------------------------------------
+# The walk
+
+
+def test_walk_of_a_residual_block_lists_nodes_and_edges():
+    block = Block()
+    stem = nn.Conv2d(2, 2, 1, rng=0, dtype=np.float64)
+    model = nn.Sequential(stem, block)
+    walked = [(n.name, n.inputs, n.output) for n in model.walk()]
+    assert walked == [
+        ("0", ("x",), "0"),
+        ("1.conv1", ("0",), "1.conv1"),
+        ("1.relu", ("1.conv1",), "1.relu"),
+        ("1.conv2", ("1.relu",), "1.conv2"),
+        ("1.downsample.0", ("0",), "1.downsample.0"),
+        ("1.downsample.1", ("1.downsample.0",), "1.downsample"),
+        ("1.add", ("1.conv2", "1.downsample"), "1.add"),
+        ("1.relu_1", ("1.add",), "1"),
+    ]
+    modules = [n.module for n in model.walk()]
+    assert modules[0] is stem and modules[1] is block.conv1
+    assert modules[2] is block.relu and modules[7] is block.relu  # one ReLU, two nodes
+    assert modules[4] is block.downsample[0] and isinstance(modules[6], nn.Add)
+
+
+def test_a_model_runs_from_its_walk_alone():
+    """An interpreter outside the model, reading only the walk, computes what model(x) does
+    and routes the gradients back to the same input gradient."""
+    model = nn.Sequential(nn.Conv2d(2, 2, 1, rng=0, dtype=np.float64), Block(), nn.Flatten())
+    x = _input((2, 2, 6, 6))
+    env, saved = {"x": x}, []
+    nodes = list(model.walk())
+    for node in nodes:
+        env[node.output], ctx = node.module.forward_ctx(*(env[v] for v in node.inputs))
+        saved.append(ctx)
+    y = model(x)
+    np.testing.assert_array_equal(env[nodes[-1].output], y)
+
+    G = _input(y.shape, seed=2)
+    grads = {nodes[-1].output: G}
+    for node, ctx in zip(reversed(nodes), reversed(saved), strict=True):
+        terms = node.module.backward_ctx(ctx, grads.pop(node.output))
+        terms = (terms,) if len(node.inputs) == 1 else terms
+        for v, t in zip(node.inputs, terms, strict=True):
+            grads[v] = grads[v] + t if v in grads else t
+    model.zero_grad()
+    assert rel_error(grads["x"], model.backward(G)) <= 1e-12
+
+
+def test_graph_nodes_and_output_are_public():
+    block = Block()
+    assert [n.name for n in block.nodes] == [
+        "conv1",
+        "relu",
+        "conv2",
+        "downsample",
+        "add",
+        "relu_1",
+    ]
+    assert block.output == "relu_1" and block.input_names == ("x",)
+    assert isinstance(block.nodes[3].module, nn.Sequential)  # not entered: the graph's own
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-written modules
+
+
+class Scale(nn.Module):
+    """y = a·x with a learnt scalar a, written the old way: state kept on self."""
+
+    def __init__(self, a=1.5):
+        super().__init__()
+        self.a = nn.Parameter(np.array([a]))
+
+    def forward(self, x):
+        self._x = x
+        return self.a.data[0] * x
+
+    def backward(self, grad_output):
+        self.a.grad += np.sum(grad_output * self._x)
+        return self.a.data[0] * grad_output
+
+
+def test_hand_written_module_trains_inside_sequential_and_graph():
+    seq = nn.Sequential(nn.Linear(3, 3, rng=0, dtype=np.float64), Scale(), nn.Tanh())
+    assert max(check_model_gradients(seq, _input((4, 3)))) <= 1e-6
+    g = nn.Graph()
+    h = g.add(nn.Linear(3, 3, rng=0, dtype=np.float64), "x", name="fc")
+    g.set_output(g.add(nn.Add(), g.add(Scale(), h, name="scale"), "x"))
+    assert max(check_model_gradients(g, _input((4, 3)))) <= 1e-6
+    assert Scale().hand_written and not nn.Linear(2, 2).hand_written
+    assert [n.name for n in g.walk()] == ["fc", "scale", "add"]  # one opaque node
+
+
+def test_hand_written_module_used_twice_is_refused_with_a_message():
+    scale = Scale()
+    model = nn.Sequential(scale, nn.Tanh(), scale)
+    model(_input((2, 3)))
+    with pytest.raises(RuntimeError, match="Scale.*called again.*separate Scale instance"):
+        model.backward(_input((2, 3), seed=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+
+def _graph():
+    g = nn.Graph()
+    g.add(nn.ReLU(), "x", name="r")
+    return g
+
+
+GRAPH_ERRORS = [
+    (lambda: _graph().add(nn.ReLU(), "y"), ValueError, r"'y' is not a value.*\['r', 'x'\]"),
+    (lambda: _graph().add(nn.ReLU(), "x", name="r"), ValueError, "'r' is already used"),
+    (lambda: _graph().add(nn.ReLU(), "x", name="a.b"), ValueError, "identifier"),
+    (lambda: _graph().add(nn.ReLU(), "x", name="forward"), ValueError, "already an attribute"),
+    (lambda: _graph().add("relu", "x"), TypeError, "module"),
+    (lambda: _graph().add(nn.ReLU()), ValueError, "inputs"),
+    (lambda: _graph().set_output("z"), ValueError, "value"),
+    (lambda: _graph()(np.zeros(2)), RuntimeError, "set_output"),
+    (lambda: nn.Graph(inputs=()), ValueError, "inputs"),
+    (lambda: nn.Graph(inputs=("a", "a")), ValueError, "distinct"),
+    (lambda: nn.Add()(np.zeros(2), np.zeros(3)), ValueError, r"inputs\[1\].*\(2,\)"),
+    (lambda: nn.Add()(np.zeros(2)), ValueError, "at least 2"),
+    (lambda: nn.Concat()(np.zeros((1, 2, 3)), np.zeros((1, 2, 4))), ValueError, r"inputs\[1\]"),
+    (lambda: nn.Concat(dim=5)(np.zeros((1, 2))), ValueError, "dim"),
+]
+
+
+@pytest.mark.parametrize("call, exc, pattern", GRAPH_ERRORS)
+def test_graph_bad_input(call, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        call()
+
+
+def test_a_graph_with_two_inputs_wants_both():
+    g = nn.Graph(inputs=("a", "b"))
+    g.set_output(g.add(nn.Add(), "a", "b"))
+    with pytest.raises(TypeError, match=r"2 input\(s\)"):
+        g(np.zeros(2))
