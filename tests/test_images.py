@@ -20,9 +20,9 @@ import pytest
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
+from cnnmath._checks import writable_directory  # noqa: E402
 from cnnmath.images import (  # noqa: E402
     ImageInfo,
-    check_writable_directory,
     image_format,
     load_image,
     sample_image,
@@ -393,17 +393,17 @@ def test_save_image_into_proc():
         save_image(np.zeros((1, 2, 2)), "/proc/y.png")
 
 
-def test_check_writable_directory(tmp_path, monkeypatch):
-    assert check_writable_directory(tmp_path, func="f", name="out") == tmp_path
+def test_writable_directory(tmp_path, monkeypatch):
+    assert writable_directory("out", tmp_path, func="f") == tmp_path
     assert list(tmp_path.iterdir()) == []  # the probe file is gone
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match=r"^f: out: output directory is not a directory"):
-        check_writable_directory(tmp_path / "file", func="f", name="out")
+        writable_directory("out", tmp_path / "file", func="f")
     with pytest.raises(FileNotFoundError, match=r"^f: out: output directory does not exist: "):
-        check_writable_directory(tmp_path / "missing", func="f", name="out")
+        writable_directory("out", tmp_path / "missing", func="f")
     _refuse_mkstemp(monkeypatch, 30, "Read-only file system")
     with pytest.raises(PermissionError) as info:
-        check_writable_directory(tmp_path, func="f", name="out")
+        writable_directory("out", tmp_path, func="f")
     assert str(info.value) == (
         f"f: out: output directory is not writable: {tmp_path} (Read-only file system)"
     )

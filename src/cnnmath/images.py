@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_float_array, check_ndim, output_file, writable_directory
+from ._checks import check_float_array, check_ndim, output_file
 from ._files import UnwritableDirectory, atomic_output
 from ._optional import require
 
@@ -362,16 +362,6 @@ def _to_array(im, bits: int) -> tuple[np.ndarray, str, str]:
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def check_writable_directory(directory: str | os.PathLike, *, func: str, name: str) -> Path:
-    """Return ``directory`` as a Path if a file can be created in it, else raise.
-
-    ``cnnmath._checks.writable_directory`` under its older name and argument order (kept for
-    callers): ``FileNotFoundError``, ``NotADirectoryError`` or ``PermissionError`` naming
-    ``func`` and ``name``, never the temporary file that probed the folder.
-    """
-    return writable_directory(name, directory, func=func)
 
 
 def image_format(path: str | os.PathLike) -> str:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from .._checks import writable_directory
 from .._files import default_dir_mode
 from . import compute, render
 
@@ -79,12 +80,10 @@ def _move_into_place(built: Path, out: Path) -> None:
 def _make_parent(out: Path) -> None:
     """Create ``out``'s parent folders, after checking that the nearest one that exists is a
     writable folder: errors name that folder, never a temporary path."""
-    from ..images import check_writable_directory
-
     existing = out.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    check_writable_directory(existing, func="build_tour", name="out_dir")
+    writable_directory("out_dir", existing, func="build_tour")
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
