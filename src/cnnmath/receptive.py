@@ -1,0 +1,426 @@
+"""Receptive fields: which input pixels each output pixel of a network can depend on.
+
+For a chain of layers with kernel f_l, stride s_l, padding p_l (before the first pixel) and
+dilation d_l — pooling counts as a layer, an elementwise layer has f = s = d = 1, p = 0 —
+SPEC.md's recurrences, from j_0 = r_0 = 1, c_0 = 0, are, per axis,
+
+    j_l = j_{l−1} s_l                                   (jump: input pixels per output step)
+    r_l = r_{l−1} + d_l (f_l − 1) j_{l−1}               (size of one output pixel's field)
+    c_l = c_{l−1} + (d_l (f_l − 1)/2 − p_l) j_{l−1}     (start: centre of output 0's field)
+
+so output pixel i of layer l reads input pixels c_l + i j_l ± (r_l − 1)/2 and nothing else
+(coordinates may fall in the padding, outside [0, n)). Through a graph a value's field is the
+union over its inputs' paths: the inputs of an ``Add`` or ``Concat`` share the jump, and the
+union of two centred intervals is again one. A layer that mixes every position (adaptive or
+global pooling, ``Flatten``, ``Linear``, a norm whose statistics run over space) makes every
+later output depend on the whole input: its field is the union of all its input's fields
+and its jump is 0 (every output pixel has the same field).
+
+This is the theorem behind exact tiling (:mod:`cnnmath.tiled`); the tests check it against
+the support of the gradient of one output pixel, the empirical field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, overload
+
+from . import nn
+from ._checks import positive_int
+
+__all__ = [
+    "AxisWindow",
+    "Field",
+    "Geometry",
+    "ReceptiveFields",
+    "layer_geometry",
+    "receptive_field",
+]
+
+
+class AxisWindow(NamedTuple):
+    """One axis of a sliding-window layer: kernel f, stride s, padding before/after, dilation
+    d, and PyTorch's ``ceil_mode`` for pooling."""
+
+    kernel: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    dilation: int = 1
+    ceil_mode: bool = False
+
+    def output_size(self, n: int) -> int:
+        """floor((n + p_b + p_a − d(f−1) − 1)/s) + 1, or with ``ceil_mode`` the ceiling, less
+        one when the last window would start past the input and its leading padding."""
+        span = n + self.pad_before + self.pad_after - self.dilation * (self.kernel - 1) - 1
+        if span < 0:
+            return 0
+        if not self.ceil_mode:
+            return span // self.stride + 1
+        out = -(-span // self.stride) + 1
+        if (out - 1) * self.stride >= n + self.pad_before:
+            out -= 1
+        return out
+
+
+class Geometry(NamedTuple):
+    """How a layer reads space: ``kind`` is "window" (``axes`` holds the two AxisWindows),
+    "pointwise" (each output pixel reads the same pixel of every input) or "global" (each
+    output reads every pixel: ``reason`` says why)."""
+
+    kind: str
+    axes: tuple[AxisWindow, AxisWindow] | None = None
+    reason: str = ""
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+_POINTWISE = {"Identity", "Dropout", "Dropout2d", "Add", "Concat", "Mul", "BatchNorm2d"}
+_GLOBAL = {
+    "Flatten": "Flatten merges the spatial axes",
+    "Linear": "Linear mixes every feature",
+    "AdaptiveAvgPool2d": "adaptive pooling's windows depend on the image size",
+    "AdaptiveMaxPool2d": "adaptive pooling's windows depend on the image size",
+    "GroupNorm": "group_norm's statistics run over the whole image",
+    "LayerNorm": "layer_norm's statistics run over the whole image",
+    "Softmax": "softmax normalises over a whole axis",
+}
+
+
+def layer_geometry(module: Any) -> Geometry:
+    """The spatial geometry of one leaf layer (a node of ``Module.walk``).
+
+    Layers with ``kernel_size`` (convolutions, max/avg pooling) are windows, read from their
+    ``kernel_size``, ``stride``, ``padding`` (int, pair, "valid", "same"), ``dilation`` and
+    ``ceil_mode``; activations, ``Identity``, ``Add``, ``Concat`` and, in eval mode,
+    ``Dropout`` and ``BatchNorm2d`` are pointwise; ``Flatten``, ``Linear``, adaptive pooling
+    and group/layer norm are global. In training mode ``Dropout`` draws a fresh mask (not a
+    function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
+    the whole image: the first is refused, the second is global.
+
+    >>> layer_geometry(nn.Conv2d(1, 1, 3, stride=2, padding=1)).axes[0]
+    AxisWindow(kernel=3, stride=2, pad_before=1, pad_after=1, dilation=1, ceil_mode=False)
+    """
+    name = type(module).__name__
+    if name in ("ConvTranspose2d", "MaxUnpool2d"):
+        raise ValueError(
+            f"receptive_field: model: {name} upsamples (a fractional jump), which is not "
+            "supported yet"
+        )
+    if hasattr(module, "kernel_size"):
+        kernel = _pair(module.kernel_size)
+        stride = _pair(getattr(module, "stride", None) or kernel)
+        dilation = _pair(getattr(module, "dilation", 1))
+        padding = getattr(module, "padding", 0)
+        if isinstance(padding, str):
+            if padding == "valid":
+                pads = [(0, 0), (0, 0)]
+            else:  # "same" (stride 1): d(f−1) in total, the odd one after, as PyTorch
+                pads = [
+                    (d * (f - 1) // 2, d * (f - 1) - d * (f - 1) // 2)
+                    for f, d in zip(kernel, dilation)
+                ]
+        else:
+            pads = [(p, p) for p in _pair(padding)]
+        ceil_mode = bool(getattr(module, "ceil_mode", False))
+        axes = tuple(
+            AxisWindow(f, s, pb, pa, d, ceil_mode)
+            for f, s, (pb, pa), d in zip(kernel, stride, pads, dilation)
+        )
+        return Geometry("window", (axes[0], axes[1]))
+    if name in _GLOBAL:
+        return Geometry("global", reason=_GLOBAL[name])
+    if name.startswith("Dropout") and getattr(module, "training", False):
+        raise ValueError(
+            f"receptive_field: model: {name} in training mode draws a random mask; "
+            "call model.eval() first"
+        )
+    if name.startswith("BatchNorm") and getattr(module, "training", False):
+        return Geometry("global", reason="batch_norm in training mode uses the batch statistics")
+    if name in _POINTWISE or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}:
+        return Geometry("pointwise")
+    raise ValueError(
+        f"receptive_field: model: expected layers whose spatial geometry is known (convolution, "
+        f"pooling, activations, Add, Concat, …), got {name}; its receptive field is unknown"
+    )
+
+
+class NodeRef(NamedTuple):
+    """A node as :meth:`Module.walk` yields it."""
+
+    name: str
+    module: Any
+    inputs: tuple[str, ...]
+    output: str
+
+
+def model_nodes(model: Any) -> list[NodeRef]:
+    """The leaf nodes of ``model`` in topological order (``Module.walk``), and the name of
+    its input value is the first node's first input."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"receptive_field: model: expected a cnnmath.nn.Module, got {type(model).__name__}"
+        )
+    nodes = [NodeRef(n.name, n.module, tuple(n.inputs), n.output) for n in model.walk()]
+    if not nodes:
+        raise ValueError("receptive_field: model: expected at least one layer, got none")
+    for node in nodes:
+        if getattr(node.module, "hand_written", False):
+            raise ValueError(
+                f"receptive_field: model: node {node.name!r} ({type(node.module).__name__}) is "
+                "a hand-written module whose inside cannot be walked"
+            )
+    return nodes
+
+
+def output_value(nodes: list[NodeRef]) -> str:
+    """The model's output: the value of the last node that no later node reads."""
+    read = {v for node in nodes for v in node.inputs}
+    for node in reversed(nodes):
+        if node.output not in read:
+            return node.output
+    return nodes[-1].output
+
+
+@dataclass(frozen=True)
+class Field:
+    """The receptive field of one value (a node's output), per axis (height, width):
+
+    ``size`` r, ``jump`` j and ``start`` c — output pixel i's field is the input interval
+    c + i·j ± (r − 1)/2 (a half-integer c for even fields); ``whole`` when every output
+    pixel reads the whole input (then j = 0). ``shape`` is the value's (C, H, W), or (F,)
+    after a ``Flatten``.
+    """
+
+    name: str
+    layer: str
+    shape: tuple[int, ...]
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[float, float]
+    whole: bool = False
+
+    def interval(self, index: int, axis: int) -> tuple[int, int]:
+        """The first and last input coordinates (inclusive) of output pixel ``index``'s
+        field along ``axis`` (0: height, 1: width); may reach into the padding."""
+        centre = self.start[axis] + index * self.jump[axis]
+        half = (self.size[axis] - 1) / 2
+        return int(centre - half), int(centre + half)
+
+
+def _fmt_start(c: float) -> str:
+    return str(int(c)) if float(c).is_integer() else f"{c:g}"
+
+
+class ReceptiveFields(Sequence[Field]):
+    """The fields of a model's values in walk order, the input first; index by position or
+    by node name. ``print`` (or the REPL) shows them as a table."""
+
+    def __init__(self, fields: list[Field]) -> None:
+        self._fields = list(fields)
+
+    @overload
+    def __getitem__(self, key: int | str) -> Field: ...
+    @overload
+    def __getitem__(self, key: slice) -> Sequence[Field]: ...
+    def __getitem__(self, key: int | str | slice) -> Field | Sequence[Field]:
+        if isinstance(key, str):
+            for field in self._fields:
+                if field.name == key:
+                    return field
+            raise KeyError(f"receptive_field: no node named {key!r}")
+        return self._fields[key]
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self._fields)
+
+    @property
+    def output(self) -> Field:
+        """The field of the model's output (the last row)."""
+        return self._fields[-1]
+
+    def __str__(self) -> str:
+        head = ("node", "layer", "output shape", "size", "jump", "start")
+        rows = [head]
+        for f in self._fields:
+            size = f"{f.size[0]}×{f.size[1]}" + (" (whole)" if f.whole else "")
+            rows.append(
+                (
+                    f.name,
+                    f.layer,
+                    "×".join(map(str, f.shape)),
+                    size,
+                    f"{f.jump[0]}×{f.jump[1]}",
+                    f"{_fmt_start(f.start[0])}, {_fmt_start(f.start[1])}",
+                )
+            )
+        widths = [max(len(r[k]) for r in rows) for k in range(len(head))]
+        return "\n".join(
+            "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows
+        )
+
+    __repr__ = __str__
+
+
+class _AxisField(NamedTuple):
+    r: int
+    j: int
+    c: float
+    n: int  # the value's length along the axis (0 once the axis is flattened away)
+
+
+def _through_window(f: _AxisField, w: AxisWindow, node: str) -> _AxisField:
+    n_out = w.output_size(f.n)
+    if n_out < 1:
+        raise ValueError(
+            f"receptive_field: input_shape: node {node!r}: the window (kernel {w.kernel}, "
+            f"dilation {w.dilation}) outgrows its input of size {f.n} padded by "
+            f"{w.pad_before}+{w.pad_after}; give a larger input"
+        )
+    span = w.dilation * (w.kernel - 1)
+    return _AxisField(
+        r=f.r + span * f.j,
+        j=f.j * w.stride,
+        c=f.c + (span / 2 - w.pad_before) * f.j,
+        n=n_out,
+    )
+
+
+def _whole(f: _AxisField, n_out: int) -> _AxisField:
+    """Every output reads every input position: the union of all n input fields."""
+    extent = (max(f.n, 1) - 1) * f.j
+    return _AxisField(r=f.r + extent, j=0, c=f.c + extent / 2, n=n_out)
+
+
+def _union(fields: list[_AxisField], node: str) -> _AxisField:
+    """The field of a pointwise node of several inputs: the union over the inputs' paths."""
+    if len({f.n for f in fields}) > 1 and all(f.j for f in fields):
+        raise ValueError(
+            f"receptive_field: model: node {node!r} joins inputs of different sizes "
+            f"{[f.n for f in fields]}"
+        )
+    if any(f.j == 0 for f in fields):
+        fields = [_whole(f, fields[0].n) if f.j else f for f in fields]
+    elif len({f.j for f in fields}) > 1:
+        raise ValueError(
+            f"receptive_field: model: node {node!r} joins inputs of different jumps "
+            f"{[f.j for f in fields]}; their fields are not one interval per pixel"
+        )
+    lo = min(f.c - (f.r - 1) / 2 for f in fields)
+    hi = max(f.c + (f.r - 1) / 2 for f in fields)
+    return _AxisField(r=int(hi - lo) + 1, j=fields[0].j, c=(lo + hi) / 2, n=fields[0].n)
+
+
+def _channels(module: Any, inputs: list[tuple[int, ...]]) -> int:
+    if hasattr(module, "out_channels"):
+        return int(module.out_channels)
+    if type(module).__name__ == "Concat":
+        return sum(s[0] for s in inputs)
+    return inputs[0][0]
+
+
+def _output_shape(
+    module: Any, geometry: Geometry, shapes: list[tuple[int, ...]], hw: tuple[int, int]
+) -> tuple[int, ...]:
+    name = type(module).__name__
+    if name == "Flatten":
+        return (math.prod(shapes[0]),)
+    if name == "Linear":
+        return (int(module.out_features),)
+    if name.startswith("Adaptive"):
+        return (shapes[0][0], *_pair(module.output_size))
+    if len(shapes[0]) != 3:
+        return shapes[0]
+    return (_channels(module, shapes), *hw)
+
+
+def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFields:
+    """The receptive field (size, jump, start per axis) of every node of ``model``.
+
+    ``input_shape`` is (C, H, W) or (B, C, H, W); the sizes are needed for the output shapes
+    and for the whole-input fields of global layers. Per axis, from j = r = 1, c = 0 at the
+    input, a window layer (kernel f, stride s, padding p before, dilation d) maps
+
+        j ← j·s,   r ← r + d(f − 1)·j,   c ← c + (d(f − 1)/2 − p)·j
+
+    (with the old j on the right), a pointwise layer keeps (r, j, c), a node of several
+    inputs takes the union of their fields, and a global layer gives every output the union
+    of all its input's fields, r ← r + (n − 1)·j, c ← c + (n − 1)·j/2, j ← 0.
+
+    Returns a :class:`ReceptiveFields` — the input's row first, then one per node in walk
+    order — that prints as a table.
+
+    >>> from cnnmath import nn
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    ...                     nn.Conv2d(4, 4, 3, stride=2, dilation=2))
+    >>> print(receptive_field(net, (1, 32, 32)))
+    node     layer      output shape  size   jump  start
+    (input)  -          1×32×32       1×1    1×1   0, 0
+    0        Conv2d     4×32×32       3×3    1×1   0, 0
+    1        ReLU       4×32×32       3×3    1×1   0, 0
+    2        MaxPool2d  4×16×16       4×4    2×2   0.5, 0.5
+    3        Conv2d     4×6×6         12×12  4×4   4.5, 4.5
+    """
+    func = "receptive_field"
+    shape = tuple(input_shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"{func}: input_shape: expected (C, H, W) or (B, C, H, W), got {input_shape!r}"
+        )
+    shape = tuple(positive_int(f"input_shape[{i}]", s, func=func) for i, s in enumerate(shape))[-3:]
+    nodes = model_nodes(model)
+    start = nodes[0].inputs[0]
+    values: dict[str, tuple[tuple[int, ...], tuple[_AxisField, _AxisField], bool]] = {
+        start: (shape, (_AxisField(1, 1, 0.0, shape[1]), _AxisField(1, 1, 0.0, shape[2])), False)
+    }
+    rows = [Field("(input)", "-", shape, (1, 1), (1, 1), (0.0, 0.0))]
+    for node in nodes:
+        missing = [v for v in node.inputs if v not in values]
+        if missing:
+            raise ValueError(f"{func}: model: node {node.name!r} reads unknown values {missing}")
+        ins = [values[v] for v in node.inputs]
+        geometry = layer_geometry(node.module)
+        whole = any(w for _, _, w in ins)
+        if geometry.kind == "window":
+            if len(ins[0][0]) != 3:
+                raise ValueError(
+                    f"{func}: model: node {node.name!r} ({type(node.module).__name__}) slides "
+                    f"a window over a value of shape {ins[0][0]} without spatial axes"
+                )
+            assert geometry.axes is not None
+            axes = tuple(_through_window(f, w, node.name) for f, w in zip(ins[0][1], geometry.axes))
+        elif geometry.kind == "pointwise":
+            axes = tuple(_union([v[1][k] for v in ins], node.name) for k in range(2))
+        else:
+            whole = True
+            axes = tuple(_whole(f, f.n) for f in ins[0][1])
+        out_shape = _output_shape(
+            node.module, geometry, [v[0] for v in ins], (axes[0].n, axes[1].n)
+        )
+        if len(out_shape) == 3:
+            axes = (axes[0]._replace(n=out_shape[1]), axes[1]._replace(n=out_shape[2]))
+        else:
+            axes = (axes[0]._replace(n=0), axes[1]._replace(n=0))
+        pair = (axes[0], axes[1])
+        values[node.output] = (out_shape, pair, whole)
+        rows.append(
+            Field(
+                node.name,
+                type(node.module).__name__,
+                out_shape,
+                (pair[0].r, pair[1].r),
+                (pair[0].j, pair[1].j),
+                (pair[0].c, pair[1].c),
+                whole,
+            )
+        )
+    return ReceptiveFields(rows)

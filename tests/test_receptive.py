@@ -1,0 +1,198 @@
+"""receptive_field against the empirical field: the support of the gradient of one output
+pixel, computed by the real layers' backward passes with positive weights and inputs (so no
+term cancels and no ReLU is dead), on random stacks and on the models of cnnmath.models."""
+
+import numpy as np
+import pytest
+
+from cnnmath import models, nn
+from cnnmath.receptive import receptive_field
+
+# non-saturating on positive inputs: a saturated tanh's derivative 1 − tanh² rounds to 0
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.Identity)
+
+
+def random_stack(rng, channels=3, size=40):
+    """A Sequential of 2-6 convolutions and poolings with random geometry (strides,
+    dilations, paddings, 'same'), activations between; every output at least 2×2."""
+    layers, c, n = [], channels, size
+    for _ in range(rng.integers(2, 7)):
+        kind = rng.choice(["conv", "conv", "max", "avg"])
+        if kind == "conv":
+            k, s, d = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 3))
+            p = "same" if s == 1 and rng.random() < 0.3 else int(rng.integers(0, k // 2 + 2))
+            out = int(rng.integers(3, 7))
+            layer = nn.Conv2d(c, out, k, stride=s, padding=p, dilation=d, rng=rng, dtype=np.float64)
+        else:
+            k = int(rng.integers(1, 4))
+            s, p = int(rng.integers(1, 4)), int(rng.integers(0, k // 2 + 1))
+            layer = (nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(k, stride=s, padding=p)
+            out = c
+        trial = nn.Sequential(*layers, layer)
+        try:
+            shape = receptive_field(trial, (c, n, n)).output.shape
+        except ValueError:  # the window outgrew the input: stop here
+            break
+        if shape[1] < 2:
+            break
+        layers.append(layer)
+        c = out
+        if rng.random() < 0.6:
+            layers.append(ACTIVATIONS[rng.integers(len(ACTIVATIONS))]())
+    return nn.Sequential(*layers)
+
+
+def positive_weights(model, rng):
+    """Positive weights, scaled by 1/fan-in."""
+    for p in model.parameters():
+        fan_in = np.prod(p.data.shape[1:]) if p.data.ndim > 1 else 1
+        p.data[...] = rng.uniform(0.5, 1.0, p.data.shape) / fan_in
+
+
+def empirical_boxes(prefix, input_shape, pixels, rng, trials):
+    """For each output pixel (i, j): the bounding box (rows, cols, inclusive; None when
+    empty) of the union over ``trials`` random positive inputs of the support of
+    ∂y[:, i, j]/∂x — every channel of the pixel (the field does not depend on the channel,
+    and each channel routes max pooling through its own argmax, so the union reaches every
+    position a window can pick). One batch holds every (pixel, trial) pair."""
+    batch = len(pixels) * trials
+    # heavy-tailed positive inputs: one large pixel dominates its neighbourhood, so every
+    # position of a max-pooling window wins for some input (with uniform inputs the windows
+    # at a zero-padded edge would systematically lose)
+    x = rng.lognormal(0.0, 3.0, (batch, *input_shape))
+    y = prefix(x)
+    g = np.zeros_like(y)
+    for b in range(batch):
+        i, j = pixels[b // trials]
+        if y.ndim == 4:
+            g[b, :, i, j] = 1.0
+        else:
+            g[b, :] = 1.0
+    support = (prefix.backward(g) != 0).any(axis=1).reshape(len(pixels), trials, *input_shape[1:])
+    boxes = []
+    for hit in support.any(axis=1):
+        rows, cols = np.nonzero(hit.any(axis=1))[0], np.nonzero(hit.any(axis=0))[0]
+        boxes.append(((rows.min(), rows.max()), (cols.min(), cols.max())) if rows.size else None)
+    return boxes
+
+
+def check_every_layer(model, input_shape, rng, trials=12):
+    """Every layer's field against the empirical one, at the corners and the central pixel.
+
+    Where output pixel i's field lies inside the image, the support's bounding box must be
+    the field exactly (its ends are reached by the chain of extreme taps, every position of
+    which lies inside its layer). Where the field reaches past the image the support must
+    lie within it (it may be smaller: a dilated kernel's gap, or padding, can straddle the
+    border). Returns the number of exact comparisons."""
+    fields = receptive_field(model, input_shape)
+    assert len(fields) == len(list(model.walk())) + 1
+    exact = 0
+    for k, field in enumerate(fields[1:]):
+        prefix = model[: k + 1]
+        pooled = any(isinstance(m, nn.MaxPool2d) for m in prefix)
+        if len(field.shape) == 3 and not field.whole:
+            h, w = field.shape[1:]
+            centre = tuple(
+                int(
+                    np.clip(
+                        round(((input_shape[a + 1] - 1) / 2 - field.start[a]) / field.jump[a]),
+                        0,
+                        n - 1,
+                    )
+                )
+                for a, n in enumerate((h, w))
+            )
+            pixels = sorted({(0, 0), (h - 1, w - 1), centre})
+        else:
+            pixels = [(0, 0)]
+        boxes = empirical_boxes(prefix, input_shape, pixels, rng, trials if pooled else 1)
+        for pixel, got in zip(pixels, boxes):
+            want = tuple(field.interval(pixel[a], a) for a in range(2))
+            inside = all(0 <= lo and hi < input_shape[a + 1] for a, (lo, hi) in enumerate(want))
+            where = (k, type(prefix[k]).__name__, pixel, got, want, str(fields))
+            if inside:
+                assert got == want, where
+                exact += 1
+            elif got is not None:  # None: the field lies wholly in the padding
+                assert all(
+                    lo <= g_lo and g_hi <= hi for (g_lo, g_hi), (lo, hi) in zip(got, want)
+                ), where
+    return exact
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_stacks_match_gradient_support(seed):
+    rng = np.random.default_rng(seed)
+    model = random_stack(rng)
+    positive_weights(model, rng)
+    assert check_every_layer(model, (3, 40, 40), rng) >= 2
+
+
+@pytest.mark.parametrize("name", models.__all__)
+def test_every_layer_of_the_models_matches_gradient_support(name):
+    rng = np.random.default_rng(1)
+    model = getattr(models, name)(dtype=np.float64)
+    model.eval()
+    positive_weights(model, rng)
+    assert check_every_layer(model, (1, 8, 8), rng, trials=12) > 0
+
+
+def test_resnet_stem_field_is_eleven():
+    """The stem of ResNet (7×7 stride-2 convolution, 3×3 stride-2 max pooling, paddings 3
+    and 1): the literature's 11-pixel field, jump 4, centred on output 0's pixel 0."""
+    stem = nn.Sequential(nn.Conv2d(3, 8, 7, stride=2, padding=3), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+    out = receptive_field(stem, (1, 3, 224, 224)).output
+    assert (out.size, out.jump, out.start, out.shape) == ((11, 11), (4, 4), (0, 0), (8, 56, 56))
+
+
+def test_asymmetric_kernels_and_half_integer_start():
+    layer = nn.Conv2d(1, 1, (2, 5), stride=(1, 3), padding=(0, 1))
+    out = receptive_field(nn.Sequential(layer), (1, 9, 9)).output
+    assert out.size == (2, 5) and out.jump == (1, 3) and out.start == (0.5, 1.0)
+    assert out.interval(0, 0) == (0, 1) and out.interval(2, 1) == (5, 9)
+
+
+def test_table_lists_every_node():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten())
+    text = str(receptive_field(model, (1, 5, 5)))
+    lines = text.splitlines()
+    assert lines[0].split() == ["node", "layer", "output", "shape", "size", "jump", "start"]
+    assert [ln.split()[1] for ln in lines[1:]] == ["-", "Conv2d", "ReLU", "Flatten"]
+    assert "(whole)" in lines[-1] and "(whole)" not in lines[-2]
+    assert repr(receptive_field(model, (1, 5, 5))) == text
+
+
+def test_lookup_by_name():
+    fields = receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)), (1, 6, 6))
+    assert fields["1"] is fields[2] is fields.output
+    with pytest.raises(KeyError, match="no node named '7'"):
+        fields["7"]
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "exc", "match"),
+    [
+        (
+            nn.Sequential(nn.Conv2d(1, 1, 3)),
+            (5, 5),
+            ValueError,
+            r"input_shape: expected \(C, H, W\)",
+        ),
+        (nn.Sequential(nn.Conv2d(1, 1, 3)), (1, 0, 5), ValueError, r"input_shape\[1\]"),
+        (nn.Sequential(nn.Conv2d(1, 1, 7)), (1, 5, 5), ValueError, "outgrows its input of size 5"),
+        (nn.Sequential(nn.Dropout(0.5)), (1, 5, 5), ValueError, r"call model.eval\(\)"),
+        ("conv", (1, 5, 5), TypeError, "model: expected a cnnmath.nn.Module, got str"),
+    ],
+)
+def test_bad_input(model, shape, exc, match):
+    with pytest.raises(exc, match=match):
+        receptive_field(model, shape)
+
+
+def test_unknown_layer_is_named():
+    class Warp(nn.Module):
+        def forward_ctx(self, x):
+            return x[..., ::-1], None
+
+    with pytest.raises(ValueError, match="got Warp; its receptive field is unknown"):
+        receptive_field(nn.Sequential(Warp()), (1, 4, 4))
