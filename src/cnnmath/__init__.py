@@ -33,6 +33,7 @@ from .ops import (
     max_unpool2d,
     max_unpool2d_backward,
 )
+from .receptive import receptive_field
 
 __version__ = "0.1.0"
 
@@ -70,4 +71,5 @@ __all__ = [
     "max_unpool2d_backward",
     "nn",
     "optim",
+    "receptive_field",
 ]
