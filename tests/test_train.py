@@ -610,9 +610,38 @@ def test_train_digits_quick_run_saves_loadable_weights(tmp_path):
 
 
 def test_train_digits_refuses_missing_directory_before_training(tmp_path):
-    with pytest.raises(FileNotFoundError, match="save: directory .* does not exist"):
+    with pytest.raises(FileNotFoundError, match="save: output directory does not exist: .*missing"):
         train_digits(epochs=1, progress=False, save=tmp_path / "missing" / "w.safetensors")
     assert not (tmp_path / "missing").exists()
+
+
+def test_train_digits_checks_every_output_before_training(tmp_path, monkeypatch):
+    import cnnmath.recipes
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(cnnmath.recipes, "fit", no_training)
+    with pytest.raises(IsADirectoryError, match="train_digits: save: .* is a directory"):
+        train_digits(epochs=1, progress=False, save=tmp_path)
+    with pytest.raises(
+        ValueError, match="train_digits: checkpoint: expected a file path, got an empty"
+    ):
+        train_digits(epochs=1, progress=False, checkpoint="")
+    same = tmp_path / "w.st"
+    with pytest.raises(ValueError, match="train_digits: save and checkpoint are the same file"):
+        train_digits(epochs=1, progress=False, save=same, checkpoint=same)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_refuses_a_folder_as_checkpoint_before_training(digits, tmp_path):
+    X, y = digits[0][:32], digits[1][:32]
+    model = small_model()
+    before = model.state_dict()
+    with pytest.raises(IsADirectoryError, match="fit: checkpoint: .* is a directory"):
+        fit(model, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1, checkpoint=tmp_path)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
 
 
 @pytest.mark.parametrize("bit_generator", [np.random.MT19937, np.random.Philox, np.random.SFC64])

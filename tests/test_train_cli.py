@@ -169,11 +169,11 @@ def one_error_line(capsys):
 @pytest.mark.parametrize(
     "target, pattern",
     [
-        ("{tmp}", r"{option}: {tmp} is a directory; expected a file path"),
-        (".", r"{option}: \. is a directory; expected a file path"),
+        ("{tmp}", r"{option}: '{tmp}' is a directory; give a file name"),
+        (".", r"{option}: expected a file path, got '\.', which names a directory"),
         ("", r"{option}: expected a file path, got an empty string"),
-        ("{tmp}/missing/w.st", r"{option}: directory {tmp}/missing does not exist"),
-        ("{tmp}/plain.txt/w.st", r"{option}: {tmp}/plain.txt is not a directory"),
+        ("{tmp}/missing/w.st", r"{option}: output directory does not exist: {tmp}/missing"),
+        ("{tmp}/plain.txt/w.st", r"{option}: output directory is not a directory: {tmp}/plain"),
         ("{tmp}/sub/", r"{option}: expected a file path, got '{tmp}/sub/', which names a dir"),
         ("/proc/cnnmath-w.st", r"{option}: output directory is not writable: /proc"),
     ],

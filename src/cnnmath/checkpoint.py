@@ -27,11 +27,9 @@ optimiser, scheduler and generators all together or not at all.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,48 +72,7 @@ _STATE_RANGES = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Output paths
-
-
-def _check_output_file(name: str, path: Any, *, func: str | None) -> str:
-    """``path`` as a str if a file can be written there, checked before any work is done.
-
-    Refused: an empty path or one ending in a separator (``TypeError`` for a non-path); an
-    existing directory, ``.`` included (``IsADirectoryError``); a parent folder that is missing
-    (``FileNotFoundError``), is not a folder (``NotADirectoryError``) or refuses a new file
-    (``PermissionError``, probed by creating and removing an empty temporary file: permission
-    bits alone cannot tell, as root passes them and read-only mounts refuse anyway). Every
-    message names ``func`` (when given: a command-line option needs only its own name) and
-    ``name`` and the path the user gave, never a temporary file.
-    """
-    where = f"{func}: {name}" if func else name
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{where}: expected a file path (str or os.PathLike), got {path!r:.80}")
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise TypeError(f"{where}: expected a file path (str or os.PathLike), got {path!r:.80}")
-    if text == "":
-        raise ValueError(f"{where}: expected a file path, got an empty string")
-    if os.path.isdir(text):
-        raise IsADirectoryError(f"{where}: {text} is a directory; expected a file path")
-    if text.endswith((os.sep, "/")) or os.path.basename(text) in ("", ".", ".."):
-        raise ValueError(f"{where}: expected a file path, got {text!r}, which names a directory")
-    directory = os.path.dirname(os.path.abspath(text))
-    if not os.path.exists(directory):
-        raise FileNotFoundError(f"{where}: directory {directory} does not exist")
-    if not os.path.isdir(directory):
-        raise NotADirectoryError(f"{where}: {directory} is not a directory")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".cnnmath-write-test-", dir=directory)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise PermissionError(
-            f"{where}: output directory is not writable: {directory} ({reason})"
-        ) from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
-    return text
+# Output paths (each checked on its own by ``_checks.output_file``)
 
 
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

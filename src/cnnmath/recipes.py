@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from . import losses, nn, optim, weights
-from ._checks import positive_int
+from ._checks import output_file, positive_int
 from .augment import random_shift
-from .checkpoint import _check_output_file, _same_file, read_checkpoint
+from .checkpoint import _same_file, read_checkpoint
 from .models.lenet import CHANNELS, HIDDEN, lenet
 from .train import History, evaluate, fit
 
@@ -94,11 +94,12 @@ def train_digits(
     if limit is not None:
         limit = positive_int("limit", limit, func=func)
     if save is not None:
-        save = _check_output_file("save", save, func=func)
+        output_file("save", save, func=func)
     if checkpoint is not None:
-        checkpoint = _check_output_file("checkpoint", checkpoint, func=func)
+        output_file("checkpoint", checkpoint, func=func)
     if checkpoint is None and resume is not None:
-        checkpoint = _check_output_file("resume", resume, func=func)
+        output_file("resume", resume, func=func)
+        checkpoint = resume
     if save is not None and checkpoint is not None and _same_file(save, checkpoint):
         which = "checkpoint" if checkpoint != resume else "checkpoint (here the resume file)"
         raise ValueError(

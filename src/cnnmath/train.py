@@ -43,7 +43,7 @@ import numpy as np
 
 from . import checkpoint as _checkpoint
 from . import losses, nn, optim
-from ._checks import check_float_array, positive_int
+from ._checks import check_float_array, output_file, positive_int
 
 __all__ = [
     "History",
@@ -340,7 +340,7 @@ def fit(
                 "with this optimizer"
             )
     if checkpoint is not None:
-        checkpoint = _checkpoint._check_output_file("checkpoint", checkpoint, func=func)
+        output_file("checkpoint", checkpoint, func=func)
     if threads is not None:
         threads = positive_int("threads", threads, func=func)
     loss_fn = loss if loss is not None else losses.softmax_cross_entropy
@@ -411,7 +411,7 @@ def _fit(
     history: History,
     loss_fn: Callable[[np.ndarray, np.ndarray], tuple[float | np.ndarray, np.ndarray]],
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None,
-    checkpoint: str | None,
+    checkpoint: str | os.PathLike | None,
     progress: bool,
 ) -> None:
     """The epochs from ``len(history)`` to ``run["epochs"]``, appending to ``history``."""

@@ -77,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
     ``--checkpoint``), and ``--resume`` must be a checkpoint whose metadata passes the checks
     of ``cnnmath.checkpoint.read_checkpoint``.
     """
-    from ..checkpoint import _check_output_file, _same_file, read_checkpoint
+    from .._checks import output_file
+    from ..checkpoint import _same_file, read_checkpoint
     from ..recipes import train_digits
     from ..train import TrainingDiverged
 
     for option in ("save", "checkpoint"):
         path = getattr(args, option)
         if path is not None:
-            _check_output_file(f"--{option}", path, func=None)
+            output_file(f"--{option}", path, func=None)
     if args.resume is not None:
         if not os.path.isfile(args.resume):
             raise CLIError(f"--resume {args.resume}: no such file")
