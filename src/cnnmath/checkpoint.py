@@ -331,11 +331,14 @@ def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -
 
     Every metadata field is checked as untrusted input: present, JSON of the right kind, in
     range ("epoch" a whole number >= 0 and at most the run's "epochs"; "history" exactly one
-    well-formed record per epoch done; "run" the ``RUN_KEYS`` with whole numbers; generator
-    states and the scheduler's state objects), and every tensor named "model.*" or
-    "optimizer.*" with finite model weights. Raises ``ValueError`` "FUNC: PATH: metadata
-    'FIELD': what was expected, what was found" (``func`` prefixes the message); a file that
-    is not safetensors ``ValueError`` naming the path; a missing file ``FileNotFoundError``.
+    well-formed record per epoch done; "run" the ``RUN_KEYS`` with whole numbers; "rng" a
+    PCG64 state, fit's loop generator, that numpy reads back unchanged; "model_rngs" and
+    "scheduler" objects, checked in full against the model and scheduler when restored), and
+    every tensor named "model.*" or "optimizer.*" with finite model weights.
+
+    Raises ``ValueError`` "FUNC: PATH: metadata 'FIELD': what was expected, what was found"
+    (``func`` prefixes the message); a file that is not safetensors ``ValueError`` naming the
+    path; a missing file ``FileNotFoundError``.
     """
     name = os.fspath(path)
     tensors, meta = weights.read(path)
