@@ -4,6 +4,7 @@ The public face of the package: everything here is re-exported from its own modu
 """
 
 from . import filters, losses, nn, optim
+from .losses import cross_entropy, nll_loss
 from .mlp import MLP, Jacobians
 from .ops import (
     ACTIVATIONS,
@@ -21,6 +22,8 @@ from .ops import (
     conv_output_shape,
     conv_transpose2d,
     conv_transpose2d_backward,
+    dropout,
+    dropout_backward,
     get_activation,
     group_norm,
     group_norm_backward,
@@ -28,12 +31,17 @@ from .ops import (
     layer_norm_backward,
     linear,
     linear_backward,
+    log_softmax,
+    log_softmax_backward,
     max_pool2d,
     max_pool2d_backward,
     max_unpool2d,
     max_unpool2d_backward,
+    prelu,
+    prelu_backward,
+    softmax,
+    softmax_backward,
 )
-from .receptive import receptive_field
 
 __version__ = "0.1.0"
 
@@ -56,6 +64,9 @@ __all__ = [
     "conv_output_shape",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "cross_entropy",
+    "dropout",
+    "dropout_backward",
     "filters",
     "get_activation",
     "group_norm",
@@ -64,12 +75,18 @@ __all__ = [
     "layer_norm_backward",
     "linear",
     "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "losses",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "nll_loss",
     "nn",
     "optim",
-    "receptive_field",
+    "prelu",
+    "prelu_backward",
+    "softmax",
+    "softmax_backward",
 ]

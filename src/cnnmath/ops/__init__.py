@@ -1,6 +1,6 @@
 """The functional core: pure functions on NumPy arrays, each forward beside its backward."""
 
-from .activations import ACTIVATIONS, Activation, get_activation
+from .activations import ACTIVATIONS, Activation, get_activation, prelu, prelu_backward
 from .conv import (
     conv2d,
     conv2d_backward,
@@ -8,6 +8,7 @@ from .conv import (
     conv_transpose2d,
     conv_transpose2d_backward,
 )
+from .dropout import dropout, dropout_backward
 from .linear import linear, linear_backward
 from .norm import (
     batch_norm,
@@ -29,6 +30,7 @@ from .pool import (
     max_unpool2d,
     max_unpool2d_backward,
 )
+from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 
 __all__ = [
     "ACTIVATIONS",
@@ -46,6 +48,8 @@ __all__ = [
     "conv_output_shape",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "dropout",
+    "dropout_backward",
     "get_activation",
     "group_norm",
     "group_norm_backward",
@@ -53,8 +57,14 @@ __all__ = [
     "layer_norm_backward",
     "linear",
     "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "prelu",
+    "prelu_backward",
+    "softmax",
+    "softmax_backward",
 ]

@@ -19,6 +19,7 @@ Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrin
 Speed is not a goal: use tiny shapes.
 """
 
+from .activations import prelu, prelu_backward
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .linear import linear, linear_backward
 from .norm import (
@@ -41,6 +42,16 @@ from .pool import (
     max_unpool2d,
     max_unpool2d_backward,
 )
+from .softmax import (
+    cross_entropy,
+    dropout,
+    dropout_backward,
+    log_softmax,
+    log_softmax_backward,
+    nll_loss,
+    softmax,
+    softmax_backward,
+)
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -55,14 +66,24 @@ __all__ = [
     "conv2d_backward",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "cross_entropy",
+    "dropout",
+    "dropout_backward",
     "group_norm",
     "group_norm_backward",
     "layer_norm",
     "layer_norm_backward",
     "linear",
     "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "nll_loss",
+    "prelu",
+    "prelu_backward",
+    "softmax",
+    "softmax_backward",
 ]
