@@ -613,3 +613,22 @@ def test_hypothesis_adaptive_against_reference(data, m, n, dtype):
         reference.adaptive_max_pool2d_backward(g, x, out),
         dtype,
     )
+
+
+@pytest.mark.parametrize("output_size", [1, 2, (3, 2)])
+def test_adaptive_max_ties_nans_and_infinities_as_torch(output_size):
+    """Two NaNs in a window (the later one is chosen), ties, an all -inf window: values,
+    indices and gradient as PyTorch's, on the global, tiled and uneven paths."""
+    torch = pytest.importorskip("torch")
+    x = _hard_max_input((2, 2, 9, 8), seed=5)[:, :, :8, :6].copy()
+    x[1, 1, 0, 1] = x[1, 1, 5, 4] = np.nan
+    y, idx = adaptive_max_pool2d(x, output_size, return_indices=True)
+    g = np.random.default_rng(3).standard_normal(y.shape)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ti = torch.nn.functional.adaptive_max_pool2d(tx, output_size, return_indices=True)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(idx, ti.numpy())
+    np.testing.assert_allclose(
+        adaptive_max_pool2d_backward(g, x, output_size), tx.grad.numpy(), rtol=1e-12, atol=0
+    )

@@ -303,6 +303,16 @@ def max_pool2d(
     *,
     return_indices: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = ...,
+    padding: int | tuple[int, int] = ...,
+    dilation: int | tuple[int, int] = ...,
+    ceil_mode: bool = ...,
+    return_indices: bool = ...,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 def max_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -865,6 +875,26 @@ def _adaptive_argmax(x4: np.ndarray, out_hw: Pair) -> tuple[np.ndarray, np.ndarr
     return y, row * X.shape[2] + col_at
 
 
+def _tile_kernel(x4: np.ndarray, out_hw: Pair) -> Pair | None:
+    """The window (m/H, n/W) when the output size divides the input's: the windows are then
+    the tiles of plain pooling with kernel = stride = that window, and its tuned paths (and,
+    for global pooling, one whole-plane reduction) serve."""
+    (m, n), (H, W) = x4.shape[2:], out_hw
+    return (m // H, n // W) if m % H == 0 and n % W == 0 else None
+
+
+def _global_argmax(x4: np.ndarray) -> np.ndarray:
+    """(planes,) positions of each plane's chosen element: the first maximum, or the last
+    NaN (np.argmax picks the first maximum, a NaN counting as one)."""
+    X = x4.reshape(x4.shape[0] * x4.shape[1], -1)
+    at = X.argmax(axis=1)
+    nan = np.isnan(X)
+    has_nan = nan.any(axis=1)
+    if has_nan.any():
+        at[has_nan] = X.shape[1] - 1 - nan[has_nan, ::-1].argmax(axis=1)
+    return at
+
+
 @overload
 def adaptive_max_pool2d(
     x: np.ndarray,
@@ -877,6 +907,12 @@ def adaptive_max_pool2d(
     output_size: int | tuple[int | None, int | None],
     return_indices: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def adaptive_max_pool2d(
+    x: np.ndarray,
+    output_size: int | tuple[int | None, int | None],
+    return_indices: bool = ...,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 def adaptive_max_pool2d(
     x: np.ndarray,
     output_size: int | tuple[int | None, int | None],
@@ -902,6 +938,15 @@ def adaptive_max_pool2d(
     func = "adaptive_max_pool2d"
     indices = _flag("return_indices", return_indices, func=func)
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
+    if out_hw == (1, 1):
+        y = x4.max(axis=(2, 3), keepdims=True)  # NaN-propagating
+        if not indices:
+            return y[0] if unbatched else y
+        at = _global_argmax(x4).reshape(y.shape)
+        return (y[0], at[0]) if unbatched else (y, at)
+    kernel = _tile_kernel(x4, out_hw)
+    if kernel is not None:
+        return max_pool2d(x, kernel, return_indices=indices)
     if not indices:
         return _as_batch(_adaptive_max(x4, out_hw), x4, unbatched)
     y, positions = _adaptive_argmax(x4, out_hw)
@@ -923,8 +968,15 @@ def adaptive_max_pool2d_backward(
     func = "adaptive_max_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
-    _, positions = _adaptive_argmax(x4, out_hw)
     planes, plane = x4.shape[0] * x4.shape[1], x4.shape[2] * x4.shape[3]
+    if out_hw == (1, 1):
+        grad_x = np.zeros((planes, plane), dtype=x4.dtype)
+        np.put_along_axis(grad_x, _global_argmax(x4)[:, None], G.reshape(planes, 1), axis=1)
+        return grad_x.reshape(np.shape(x))
+    kernel = _tile_kernel(x4, out_hw)
+    if kernel is not None:
+        return max_pool2d_backward(grad_output, x, kernel)
+    _, positions = _adaptive_argmax(x4, out_hw)
     flat = positions.reshape(planes, -1) + plane * np.arange(planes)[:, None]
     grad = np.bincount(flat.ravel(), weights=G.reshape(-1), minlength=planes * plane)
     return grad.astype(x4.dtype).reshape(np.shape(x))
@@ -948,6 +1000,13 @@ def adaptive_avg_pool2d(
     array([[[2., 3.]]])
     """
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func="adaptive_avg_pool2d")
+    if out_hw == (1, 1):
+        total = x4.sum(axis=(2, 3), keepdims=True)
+        y = total * np.asarray(1 / (x4.shape[2] * x4.shape[3]), dtype=x4.dtype)
+        return y[0] if unbatched else y
+    kernel = _tile_kernel(x4, out_hw)
+    if kernel is not None:
+        return avg_pool2d(x, kernel)
     y, rows, cols = _adaptive_taps(x4, out_hw)
     for taps in (cols, rows):
         y = _window_sum(y, taps)
@@ -970,6 +1029,12 @@ def adaptive_avg_pool2d_backward(
     func = "adaptive_avg_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
+    if out_hw == (1, 1):
+        share = G * np.asarray(1 / (x4.shape[2] * x4.shape[3]), dtype=x4.dtype)
+        return np.broadcast_to(share, x4.shape).reshape(np.shape(x)).copy()
+    kernel = _tile_kernel(x4, out_hw)
+    if kernel is not None:
+        return avg_pool2d_backward(grad_output, x, kernel)
     planes, (m, n) = x4.shape[0] * x4.shape[1], x4.shape[2:]
     g = G.reshape(planes, *out_hw)
     # the forward's two passes transposed, in reverse order: rows, then columns; each input
