@@ -391,3 +391,48 @@ CE_ERRORS = [
 def test_cross_entropy_and_nll_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout: what the fixed-mask record cannot show (the draw itself)
+
+
+def test_dropout_draws_a_bernoulli_mask_and_scales_by_one_over_keep():
+    from cnnmath.ops.dropout import dropout, dropout_backward
+
+    x = np.ones((400, 500))
+    y, mask = dropout(x, p=0.3, rng=np.random.default_rng(0), return_mask=True)
+    kept = mask.mean()
+    assert abs(kept - 0.7) < 4 * np.sqrt(0.7 * 0.3 / x.size)  # four standard deviations
+    np.testing.assert_array_equal(y, np.where(mask, 1 / 0.7, 0.0))
+    # the same generator state draws the same mask; the backward applies it to g
+    y2 = dropout(x, p=0.3, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(y, y2)
+    g = _normal(x.shape, seed=40)
+    np.testing.assert_array_equal(dropout_backward(g, mask, p=0.3), g * np.where(mask, 1 / 0.7, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dropout_eval_is_the_identity_and_p_one_drops_everything(dtype):
+    from cnnmath.ops.dropout import dropout
+
+    x = _normal((3, 4), dtype, seed=41)
+    y, mask = dropout(x, p=0.9, training=False, return_mask=True)
+    np.testing.assert_array_equal(y, x)
+    assert y is not x and y.dtype == dtype and mask.all()
+    zero = dropout(x, p=1.0, rng=np.random.default_rng(1))
+    assert zero.dtype == dtype and not zero.any()
+    assert np.array_equal(dropout(x, p=0.0, rng=np.random.default_rng(1)), x)
+
+
+def test_dropout_like_pytorch_in_distribution():
+    """PyTorch's draw differs, but not its law: the kept fraction and the scale agree."""
+    torch = pytest.importorskip("torch")
+    from cnnmath.ops.dropout import dropout
+
+    x = np.ones(200_000)
+    ours = dropout(x, p=0.25, rng=np.random.default_rng(5))
+    torch.manual_seed(5)
+    theirs = torch.nn.functional.dropout(torch.from_numpy(x), p=0.25).numpy()
+    assert set(np.unique(ours)) == set(np.unique(theirs)) == {0.0, 1 / 0.75}
+    assert abs((ours > 0).mean() - (theirs > 0).mean()) < 0.01
