@@ -152,7 +152,7 @@ def test_out_that_is_a_file_is_an_error(tmp_path):
 
 
 def test_quick_help_and_docstring_match_the_training_it_runs(monkeypatch, capsys):
-    import cnnmath.train
+    import cnnmath.recipes
     from cnnmath.cli import main
 
     asked = {}
@@ -161,7 +161,7 @@ def test_quick_help_and_docstring_match_the_training_it_runs(monkeypatch, capsys
         asked.update(kwargs)
         raise RuntimeError("recorded")
 
-    monkeypatch.setattr(cnnmath.train, "train_digits", recording)
+    monkeypatch.setattr(cnnmath.recipes, "train_digits", recording)
     with pytest.raises(RuntimeError, match="recorded"):
         tour.compute._train(True, False)
     epochs, images = asked["epochs"], asked["limit"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cnnmath import weights
-from cnnmath.train import lenet
+from cnnmath.models import lenet
 
 pytest.importorskip("safetensors")
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import results
-from ..train import RECIPE
+from ..recipes import RECIPE
 
 __all__ = [
     "CUT_OFF_ID",
@@ -274,13 +274,13 @@ class Training:
 
 def _train(quick: bool, progress: bool) -> tuple[list[dict[str, Any]], float, str, int, int]:
     """Train the digits CNN briefly; return (history rows, test accuracy, model, epochs, n)."""
-    from .. import train
+    from .. import recipes
     from ..data import load_digits
 
     epochs, limit = TRAINING_RUN[quick]
     n_train = len(load_digits("train")[1]) if limit is None else limit
     with contextlib.redirect_stdout(sys.stderr):  # epoch lines are progress: stdout stays clean
-        model, history, test_accuracy = train.train_digits(
+        model, history, test_accuracy = recipes.train_digits(
             epochs=epochs, seed=0, progress=progress, limit=limit
         )
     return [dict(r) for r in history], float(test_accuracy), repr(model), epochs, n_train
