@@ -1,0 +1,380 @@
+"""Exact tiled inference on Dask: a network applied to an image larger than memory, chunk by
+chunk, with the same numbers as the whole image in memory.
+
+Output pixel i of a network depends on the input only inside its receptive field
+c + i·j ± (r − 1)/2 (:mod:`cnnmath.receptive`). So a block of output rows [o₀, o₁) needs
+the input rows from the start of o₀'s field to the end of o₁ − 1's — its chunk grown by a
+halo — and nothing else. Along one axis, walking the network backwards from the block,
+a window layer (kernel f, stride s, padding p before, dilation d) whose output rows [lo, hi)
+are needed reads its input rows
+
+    [lo·s − p, (hi − 1)·s − p + d(f − 1) + 1)  ∩  [0, n)
+
+(the part outside [0, n) is that layer's own padding), and a pointwise layer reads [lo, hi).
+Every layer then runs on its slice *as it runs on the whole image*, padding included, and
+the outputs it got wrong — those whose window met padding that the tile invented at a seam,
+rather than the image's true border — are cropped away. For the layer's windows to line up
+with the whole image's, a slice starts on a multiple of the stride: the start is rounded
+down, a few extra rows at most. Hence each layer's zero (or −∞) padding is applied only at
+the true image edges: a zero padding of the *input* would be the padding of the first
+layer only.
+
+One task per output block reads the input blocks its rows and columns need and runs the
+whole network (one fused overlap, not one per layer). Input chunk boundaries fall on
+multiples of the total jump J, so output block k holds the pixels whose field is centred in
+input chunk k; a chunking that does not is rechunked, with a :class:`TiledRechunkWarning`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import nn
+from ._optional import require
+from .receptive import Geometry, NodeRef, layer_geometry, model_nodes, output_value, receptive_field
+
+__all__ = ["TiledRechunkWarning", "apply"]
+
+_FUNC = "tiled.apply"
+
+
+class TiledRechunkWarning(UserWarning):
+    """The array was rechunked so its chunks suit the network (stride-aligned along H and W,
+    one chunk along C)."""
+
+
+@dataclass(frozen=True)
+class _Program:
+    """What every task runs: the network's leaf nodes in topological order, their geometry,
+    the input and output value names and each value's (H, W)."""
+
+    nodes: tuple[NodeRef, ...]
+    geometry: tuple[Geometry, ...]
+    input: str
+    output: str
+    lengths: dict[str, tuple[int, int]]
+    out_channels: int
+    readers: dict[str, int]  # how many nodes read each value (to free it after its last use)
+
+
+@dataclass(frozen=True)
+class _AxisPlan:
+    """One output block along one axis: its output range, the input blocks it reads (block
+    index, local start, local stop), each needed value's first global index, and per node
+    (in_lo, in_hi, out_lo, out_hi, k0) — rows read, rows kept, and the global index of the
+    layer's local output 0 — or None when the output does not need that node."""
+
+    out: tuple[int, int]
+    blocks: tuple[tuple[int, int, int], ...]
+    starts: dict[str, int]
+    steps: tuple[tuple[int, int, int, int, int] | None, ...]
+
+
+def _run_node(module: Any, inputs: list[np.ndarray]) -> np.ndarray:
+    """The layer's own forward, without keeping anything for a backward pass."""
+    if hasattr(module, "forward_ctx") and not getattr(module, "hand_written", False):
+        return module.forward_ctx(*inputs)[0]
+    return module(*inputs)
+
+
+def _run(
+    program: _Program, x: np.ndarray, ph: _AxisPlan | None, pw: _AxisPlan | None
+) -> np.ndarray:
+    """Run the network on ``x``: the whole image (no plans), or the region of a tile whose
+    rows and columns ``ph``/``pw`` describe, cropping each node to the rows it must keep."""
+    values = {program.input: x}
+    left = dict(program.readers)
+    for k, node in enumerate(program.nodes):
+        sh = sw = None
+        if ph is not None and pw is not None:
+            sh, sw = ph.steps[k], pw.steps[k]
+            if sh is None or sw is None:
+                continue  # the output does not need this node
+        ins = []
+        for v in node.inputs:
+            a = values[v]
+            if sh is not None and sw is not None and ph is not None and pw is not None:
+                h0, w0 = ph.starts[v], pw.starts[v]
+                a = a[..., sh[0] - h0 : sh[1] - h0, sw[0] - w0 : sw[1] - w0]
+            ins.append(a)
+            left[v] -= 1
+            if left[v] == 0 and v != program.output:
+                del values[v]  # its last reader: free it
+        y = _run_node(node.module, ins)
+        if sh is not None and sw is not None:
+            want = (sh[3] - sh[4], sw[3] - sw[4])
+            if y.shape[-2] < want[0] or y.shape[-1] < want[1]:
+                raise RuntimeError(
+                    f"{_FUNC}: node {node.name!r} gave a tile of {y.shape[-2:]} where rows and "
+                    f"columns up to {want} were planned; please report this"
+                )
+            y = y[..., sh[2] - sh[4] : want[0], sw[2] - sw[4] : want[1]]
+        values[node.output] = y
+    return values[program.output]
+
+
+def _run_tile(
+    program: _Program, ph: _AxisPlan, pw: _AxisPlan, rows: list[list[np.ndarray]]
+) -> np.ndarray:
+    """One output block: the needed parts of the input blocks, joined, through the network."""
+    first = rows[0][0]
+    if ph.out[0] == ph.out[1] or pw.out[0] == pw.out[1]:
+        shape = (
+            *first.shape[:-3],
+            program.out_channels,
+            ph.out[1] - ph.out[0],
+            pw.out[1] - pw.out[0],
+        )
+        return np.zeros(shape, first.dtype)
+    joined = [
+        np.concatenate([b[..., h0:h1, w0:w1] for b, (_, w0, w1) in zip(row, pw.blocks)], axis=-1)
+        for row, (_, h0, h1) in zip(rows, ph.blocks)
+    ]
+    x = np.concatenate(joined, axis=-2) if len(joined) > 1 else joined[0]
+    return _run(program, x, ph, pw)
+
+
+def _run_whole(block: np.ndarray, program: _Program) -> np.ndarray:
+    """A block holding whole images (chunked along N only): the network as it is."""
+    return _run(program, block, None, None)
+
+
+def _plan_axis(program: _Program, axis: int, out: tuple[int, int], bounds: list[int]) -> _AxisPlan:
+    """The rows every value must have for output rows ``out`` (see the module docstring),
+    and the input blocks (``bounds``: the chunk boundaries) that hold the input's."""
+    need: dict[str, tuple[int, int]] = {program.output: out}
+    steps: list[tuple[int, int, int, int, int] | None] = [None] * len(program.nodes)
+    for k in reversed(range(len(program.nodes))):
+        node = program.nodes[k]
+        if node.output not in need:
+            continue
+        lo, hi = need[node.output]
+        geometry = program.geometry[k]
+        if geometry.kind == "window":
+            assert geometry.axes is not None
+            w = geometry.axes[axis]
+            n_in = program.lengths[node.inputs[0]][axis]
+            a = max(0, lo * w.stride - w.pad_before)
+            a -= a % w.stride  # windows line up with the whole image's
+            b = min(n_in, (hi - 1) * w.stride - w.pad_before + w.dilation * (w.kernel - 1) + 1)
+            if b <= a:  # the windows lie wholly in the padding: give the layer one real row
+                if a >= n_in:
+                    a = (n_in - 1) - (n_in - 1) % w.stride
+                b = min(n_in, max(b, a + 1))
+            step = (a, b, lo, hi, a // w.stride)
+        else:
+            step = (lo, hi, lo, hi, lo)
+        steps[k] = step
+        for v in node.inputs:
+            old = need.get(v, (step[0], step[1]))
+            need[v] = (min(old[0], step[0]), max(old[1], step[1]))
+    a0, b0 = need[program.input]
+    blocks = tuple(
+        (i, max(a0, s) - s, min(b0, e) - s)
+        for i, (s, e) in enumerate(zip(bounds[:-1], bounds[1:]))
+        if s < b0 and e > a0
+    )
+    starts = {v: r[0] for v, r in need.items()}
+    return _AxisPlan(out, blocks, starts, tuple(steps))
+
+
+def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
+    """The program and the output's receptive field, or a ValueError naming the node that
+    makes the network untileable."""
+    nodes = model_nodes(model)
+    fields = receptive_field(model, shape)
+    geometry = tuple(layer_geometry(n.module) for n in nodes)
+    for node, geo in zip(nodes, geometry):
+        if geo.kind == "global":
+            raise ValueError(
+                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) reads the "
+                f"whole image ({geo.reason}), so no tile can be computed alone; apply the "
+                "spatial part of the network tiled and the rest to its (smaller) output"
+            )
+        if len(node.inputs) > 1 and geo.kind == "window":
+            raise ValueError(
+                f"{_FUNC}: model: node {node.name!r} slides a window over several inputs"
+            )
+    lengths = {nodes[0].inputs[0]: (shape[-2], shape[-1])}
+    for node, field in zip(nodes, fields[1:]):
+        lengths[node.output] = (field.shape[1], field.shape[2])
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for v in node.inputs:
+            readers[v] = readers.get(v, 0) + 1
+    out = output_value(nodes)
+    index = [n.output for n in nodes].index(out)
+    program = _Program(
+        tuple(nodes),
+        geometry,
+        nodes[0].inputs[0],
+        out,
+        lengths,
+        fields[index + 1].shape[0],
+        readers,
+    )
+    return program, fields[index + 1]
+
+
+def _aligned(chunks: tuple[int, ...], jump: int) -> tuple[int, ...]:
+    """Chunks whose inner boundaries are the old ones rounded to the nearest multiple of
+    ``jump`` (chunks that vanish are merged into their neighbours)."""
+    n = sum(chunks)
+    cuts = np.cumsum(chunks)[:-1]
+    inner = sorted({int(round(c / jump)) * jump for c in cuts} - {0} - {n})
+    inner = [c for c in inner if 0 < c < n]
+    edges = [0, *inner, n]
+    return tuple(int(e - s) for s, e in zip(edges[:-1], edges[1:]))
+
+
+def apply(model_or_op: nn.Module, array: Any) -> Any:
+    """Apply a network to a dask array chunked along H and W, exactly as to the whole image.
+
+    ``model_or_op``: a ``cnnmath.nn`` model or layer (``Sequential``, ``Graph``, a single
+    ``Conv2d`` or pooling layer) made of convolutions, poolings and pointwise layers; in eval
+    mode when it has dropout or batch norm. ``array``: a ``dask.array.Array`` of shape
+    (N, C, H, W) or (C, H, W), in the model's dtype, chunked any way along N, H and W.
+
+    Returns a lazy dask array of the output, (N, C_out, H_out, W_out) or (C_out, H_out,
+    W_out), equal to ``model(array.compute())`` to rounding: each output block is computed
+    from its input region grown by the receptive field, each layer padding only at the true
+    image edges (module docstring). With total jump J per axis, output block k holds the
+    outputs i whose field's centre c + i·J falls in input chunk k, i.e.
+
+        output boundaries  O_k = clip(⌈(B_k − c)/J⌉, 0, H_out)   for input boundaries B_k,
+
+    which needs B_k on multiples of J: otherwise, and when C is split, the array is
+    rechunked first, with a :class:`TiledRechunkWarning`. The graph has one task per output
+    block, which reads the input blocks it needs directly; an array chunked only along N
+    goes through ``map_blocks``.
+
+    >>> import dask.array as da
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2))
+    >>> x = np.random.default_rng(0).standard_normal((1, 1, 12, 12)).astype(np.float32)
+    >>> y = apply(net, da.from_array(x, chunks=(1, 1, 4, 6)))
+    >>> y.chunks[2:], bool(np.allclose(y.compute(), net(x), rtol=0, atol=0))
+    (((2, 2, 2), (3, 3)), True)
+    """
+    da = require("dask.array", "dask", "tiled.apply")
+    if not isinstance(model_or_op, nn.Module):
+        raise TypeError(
+            f"{_FUNC}: model_or_op: expected a cnnmath.nn.Module (a model or a layer), got "
+            f"{type(model_or_op).__name__}"
+        )
+    if not isinstance(array, da.Array):
+        raise TypeError(
+            f"{_FUNC}: array: expected a dask.array.Array, got {type(array).__name__}; wrap a "
+            "NumPy array with dask.array.from_array(x, chunks=...)"
+        )
+    if array.ndim not in (3, 4) or any(math.isnan(s) for s in array.shape):
+        raise ValueError(
+            f"{_FUNC}: array: expected shape (N, C, H, W) or (C, H, W) with known sizes, got "
+            f"{array.shape}"
+        )
+    if array.dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"{_FUNC}: array: expected dtype float32 or float64, got {array.dtype}; convert "
+            "with array.astype(numpy.float32)"
+        )
+    dtypes = {p.data.dtype for p in model_or_op.parameters()}
+    if dtypes and array.dtype not in dtypes:
+        raise TypeError(
+            f"{_FUNC}: array: expected the model's dtype {dtypes.pop()}, got {array.dtype}"
+        )
+    shape = tuple(int(s) for s in array.shape)
+    first = model_nodes(model_or_op)[0].module
+    if hasattr(first, "in_channels") and first.in_channels != shape[-3]:
+        raise ValueError(
+            f"{_FUNC}: array: expected {first.in_channels} channels (axis {array.ndim - 3}) for "
+            f"{type(first).__name__}, got shape {shape}"
+        )
+    program, field = _program(model_or_op, shape[-3:])
+
+    lead = array.ndim - 3
+    rechunk: dict[int, Any] = {}
+    if len(array.chunks[lead]) > 1:
+        rechunk[lead] = shape[lead]
+    for axis in (0, 1):
+        chunks = array.chunks[lead + 1 + axis]
+        aligned = _aligned(chunks, field.jump[axis])
+        if aligned != chunks:
+            rechunk[lead + 1 + axis] = aligned
+    if rechunk:
+        warnings.warn(
+            f"{_FUNC}: rechunked the array along axes {sorted(rechunk)} to chunks "
+            f"{[array.chunks[a] if a not in rechunk else rechunk[a] for a in range(array.ndim)]}"
+            f": one chunk along C, and H/W chunk boundaries on multiples of the total jump "
+            f"{field.jump}; chunk it so to avoid the extra tasks",
+            TiledRechunkWarning,
+            stacklevel=2,
+        )
+        array = array.rechunk(rechunk)
+
+    out_hw = field.shape[1:]
+    if array.numblocks[-2:] == (1, 1):
+        out_chunks = (*array.chunks[:lead], (field.shape[0],), (out_hw[0],), (out_hw[1],))
+        return array.map_blocks(
+            _run_whole,
+            program,
+            chunks=out_chunks,
+            dtype=array.dtype,
+            meta=np.empty((0,) * array.ndim, array.dtype),
+        )
+    return _tiled_graph(array, program, field, lead)
+
+
+def _tiled_graph(array: Any, program: _Program, field: Any, lead: int) -> Any:
+    """One task per output block; each reads the input blocks its plan names."""
+    da = require("dask.array", "dask", "tiled.apply")
+    spec = require("dask._task_spec", "dask", "tiled.apply")
+    hlg = require("dask.highlevelgraph", "dask", "tiled.apply")
+    plans = []
+    for axis in (0, 1):
+        chunks = array.chunks[lead + 1 + axis]
+        bounds = [0, *np.cumsum(chunks).tolist()]
+        n_out, jump, centre = field.shape[1 + axis], field.jump[axis], field.start[axis]
+        outs = (
+            [0]
+            + [min(max(math.ceil((b - centre) / jump), 0), n_out) for b in bounds[1:-1]]
+            + [n_out]
+        )
+        plans.append(
+            [
+                _plan_axis(program, axis, (outs[k], outs[k + 1]), bounds)
+                if outs[k] < outs[k + 1]
+                else _AxisPlan((outs[k], outs[k]), ((k, 0, 0),), {}, ())
+                for k in range(len(chunks))
+            ]
+        )
+    name = f"cnnmath-tiled-{uuid.uuid4().hex}"
+    program_key = f"{name}-program"
+    graph: dict[Any, Any] = {program_key: spec.DataNode(program_key, program)}
+    leads = list(np.ndindex(*array.numblocks[:lead])) if lead else [()]
+    for n in leads:
+        for i, ph in enumerate(plans[0]):
+            for j, pw in enumerate(plans[1]):
+                rows = spec.List(
+                    *[
+                        spec.List(
+                            *[spec.TaskRef((array.name, *n, 0, bi, bj)) for bj, _, _ in pw.blocks]
+                        )
+                        for bi, _, _ in ph.blocks
+                    ]
+                )
+                key = (name, *n, 0, i, j)
+                graph[key] = spec.Task(key, _run_tile, spec.TaskRef(program_key), ph, pw, rows)
+    chunks = (
+        *array.chunks[:lead],
+        (program.out_channels,),
+        tuple(p.out[1] - p.out[0] for p in plans[0]),
+        tuple(p.out[1] - p.out[0] for p in plans[1]),
+    )
+    layers = hlg.HighLevelGraph.from_collections(name, graph, dependencies=[array])
+    meta = np.empty((0,) * array.ndim, array.dtype)
+    return da.Array(layers, name, chunks, meta=meta)

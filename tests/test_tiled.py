@@ -1,0 +1,238 @@
+"""tiled.apply against the whole image in memory: the same network on the computed array.
+
+Random strided, dilated, padded and pooled networks on random (irregular) chunkings; the
+witness is ``model(x)`` on the NumPy array, which never sees a tile."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from cnnmath import nn
+from helpers import assert_close
+
+da = pytest.importorskip("dask.array")
+from cnnmath import tiled  # noqa: E402
+from cnnmath.receptive import receptive_field  # noqa: E402
+
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Identity)
+
+
+def random_net(rng, channels, size, dtype):
+    """2-6 random conv/pool layers (kernels 1-5, strides 1-3, dilations 1-2, paddings up
+    to past half the kernel, 'same'), activations between, output at least 2×2."""
+    layers, c = [], channels
+    for _ in range(rng.integers(2, 7)):
+        kind = rng.choice(["conv", "conv", "max", "avg"])
+        if kind == "conv":
+            k, s, d = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 3))
+            p = "same" if s == 1 and rng.random() < 0.3 else int(rng.integers(0, k // 2 + 2))
+            out = int(rng.integers(1, 4))
+            layer = nn.Conv2d(c, out, k, stride=s, padding=p, dilation=d, rng=rng, dtype=dtype)
+        else:
+            k = int(rng.integers(1, 4))
+            s, p = int(rng.integers(1, 4)), int(rng.integers(0, k // 2 + 1))
+            layer = (nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(k, stride=s, padding=p)
+            out = c
+        try:
+            shape = receptive_field(nn.Sequential(*layers, layer), (channels, *size)).output.shape
+        except ValueError:
+            break
+        if min(shape[1:]) < 2:
+            break
+        layers.append(layer)
+        c = out
+        if rng.random() < 0.5:
+            layers.append(ACTIVATIONS[rng.integers(len(ACTIVATIONS))]())
+    return nn.Sequential(*layers)
+
+
+def random_chunks(rng, n):
+    """A random partition of n into 1-5 pieces."""
+    cuts = np.sort(
+        rng.choice(np.arange(1, n), size=min(int(rng.integers(0, 5)), n - 1), replace=False)
+    )
+    edges = [0, *cuts.tolist(), n]
+    return tuple(int(b - a) for a, b in zip(edges[:-1], edges[1:]))
+
+
+def tiled_equals_whole(seed, dtype, scheduler="synchronous", client=None):
+    rng = np.random.default_rng(seed)
+    size = (int(rng.integers(16, 41)), int(rng.integers(16, 41)))
+    channels = int(rng.integers(1, 3))
+    net = random_net(rng, channels, size, dtype)
+    x = rng.standard_normal((2, channels, *size)).astype(dtype)
+    chunks = (
+        int(rng.integers(1, 3)),
+        channels,
+        random_chunks(rng, size[0]),
+        random_chunks(rng, size[1]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        y = tiled.apply(net, da.from_array(x, chunks=chunks))
+    got = client.compute(y).result() if client else y.compute(scheduler=scheduler)
+    want = net(x)
+    assert got.dtype == want.dtype == dtype
+    assert got.shape == want.shape
+    assert_close(got, want, dtype)
+    return y
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_float64_tiled_equals_whole(seed):
+    tiled_equals_whole(seed, np.float64)
+
+
+@pytest.mark.parametrize("seed", range(80, 110))
+def test_float32_tiled_equals_whole(seed):
+    tiled_equals_whole(seed, np.float32)
+
+
+def test_padding_is_applied_only_at_true_edges():
+    """A seam through a 'same'-padded stack: zero-padding each tile (or the input once) would
+    put zeros into the second layer's halo; the tiled result must not see them."""
+    rng = np.random.default_rng(5)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, rng=rng, dtype=np.float64),
+        nn.Conv2d(2, 1, 3, padding=1, rng=rng, dtype=np.float64),
+    )
+    x = rng.uniform(1.0, 2.0, (1, 1, 10, 10))
+    y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 5, 5))).compute(scheduler="synchronous")
+    assert_close(y, net(x))
+    wrong = np.concatenate([net(x[..., :5, :]), net(x[..., 5:, :])], axis=-2)
+    assert np.abs(wrong - net(x)).max() > 1e-3  # the seam error a naive tiling makes
+
+
+def test_misaligned_chunks_are_rechunked_and_said():
+    net = nn.Sequential(
+        nn.Conv2d(1, 1, 3, stride=2, padding=1, rng=0, dtype=np.float64), nn.MaxPool2d(2)
+    )
+    x = np.random.default_rng(0).standard_normal((1, 1, 24, 24))
+    with pytest.warns(tiled.TiledRechunkWarning, match=r"multiples of the total jump \(4, 4\)"):
+        y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 7, 12)))
+    # H boundaries 7, 14, 21 round to 8, 16, 20; output i (field centre 1 + 4i) goes to the
+    # chunk holding its centre: boundaries ⌈(B − 1)/4⌉ = 2, 4, 5 of 6 outputs
+    assert y.chunks[2:] == ((2, 2, 1, 1), (3, 3))
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # aligned: no warning
+        tiled.apply(net, da.from_array(x, chunks=(1, 1, 8, 12)))
+
+
+def test_unbatched_image():
+    rng = np.random.default_rng(2)
+    net = nn.Sequential(
+        nn.Conv2d(3, 2, 5, stride=2, padding=2, rng=rng, dtype=np.float64), nn.ReLU()
+    )
+    x = rng.standard_normal((3, 20, 18))
+    y = tiled.apply(net, da.from_array(x, chunks=(3, 6, 4)))
+    assert y.ndim == 3
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+
+
+def test_chunked_only_along_batch_goes_through_map_blocks():
+    rng = np.random.default_rng(3)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng, dtype=np.float64), nn.AvgPool2d(2))
+    x = rng.standard_normal((4, 1, 10, 10))
+    y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 10, 10)))
+    assert any(k.startswith("_run_whole") for k in y.__dask_graph__().layers)
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+
+
+def test_task_graph_is_about_one_task_per_block():
+    """Each output block reads its neighbour blocks directly: the graph has the input's
+    tasks, one per output block and the model — within 5× (here about 1×) of map_blocks on
+    the same chunks, where dask's map_overlap builds several times more."""
+    rng = np.random.default_rng(4)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 5, padding=2, rng=rng, dtype=np.float64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(2, 1, 3, padding=1, rng=rng, dtype=np.float64),
+    )
+    x = da.from_array(rng.standard_normal((2, 1, 64, 64)), chunks=(1, 1, 8, 8))
+    y = tiled.apply(net, x)
+    ratio = len(y.__dask_graph__()) / len(x.map_blocks(np.negative).__dask_graph__())
+    overlap = len(x.map_overlap(np.negative, depth=(0, 0, 4, 4), boundary="none").__dask_graph__())
+    assert ratio <= 1.01, ratio
+    assert overlap / len(x.map_blocks(np.negative).__dask_graph__()) > 2 * ratio
+    assert_close(y.compute(scheduler="synchronous"), net(x.compute()))
+
+
+def test_halo_wider_than_a_chunk_reads_further_blocks():
+    rng = np.random.default_rng(6)
+    net = nn.Sequential(nn.Conv2d(1, 1, 7, padding=3, dilation=2, rng=rng, dtype=np.float64))
+    x = rng.standard_normal((1, 1, 30, 30))
+    y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 3, 30)))
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("seed", [0, 7, 90, 101])
+def test_on_a_local_cluster_of_processes(cluster_client, seed):
+    dtype = np.float64 if seed < 80 else np.float32
+    tiled_equals_whole(seed, dtype, client=cluster_client)
+
+
+@pytest.mark.parametrize(
+    ("model", "array", "exc", "match"),
+    [
+        (
+            "conv",
+            da.zeros((1, 1, 4, 4)),
+            TypeError,
+            r"model_or_op: expected a cnnmath.nn.Module \(a model or a layer\), got str",
+        ),
+        (
+            nn.Sequential(nn.ReLU()),
+            np.zeros((1, 1, 4, 4)),
+            TypeError,
+            r"array: expected a dask.array.Array, got ndarray; wrap",
+        ),
+        (
+            nn.Sequential(nn.ReLU()),
+            da.zeros((4, 4)),
+            ValueError,
+            r"expected shape \(N, C, H, W\) or \(C, H, W\)",
+        ),
+        (
+            nn.Sequential(nn.ReLU()),
+            da.zeros((1, 4, 4), dtype=int),
+            TypeError,
+            "expected dtype float32 or float64, got int64",
+        ),
+        (
+            nn.Sequential(nn.Conv2d(1, 1, 3)),
+            da.zeros((1, 1, 4, 4)),
+            TypeError,
+            "expected the model's dtype float32, got float64",
+        ),
+        (
+            nn.Sequential(nn.Conv2d(2, 1, 3, dtype=np.float64)),
+            da.zeros((1, 1, 4, 4)),
+            ValueError,
+            "expected 2 channels",
+        ),
+        (
+            nn.Sequential(nn.Conv2d(1, 1, 3, dtype=np.float64), nn.Flatten()),
+            da.zeros((1, 1, 4, 4)),
+            ValueError,
+            r"node '1' \(Flatten\) reads the whole image",
+        ),
+    ],
+)
+def test_bad_input(model, array, exc, match):
+    with pytest.raises(exc, match=match):
+        tiled.apply(model, array)
