@@ -173,7 +173,9 @@ def test_random_conv_pool_stacks_match_torch(
     pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
     pool_layer = pool_cls(2, stride=1, padding=1)  # fits every drawn conv output size
     model = nn.Sequential(
-        nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation, bias, rng=seed, dtype=np.float64),
+        nn.Conv2d(
+            C_in, C_out, kernel, stride, padding, dilation, bias=bias, rng=seed, dtype=np.float64
+        ),
         nn.Tanh(),
         pool_layer,
     )

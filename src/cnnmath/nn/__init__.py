@@ -30,15 +30,22 @@ from __future__ import annotations
 from ._common import as_generator
 from .activation import (
     ACTIVATION_LAYERS,
+    CELU,
     ELU,
     GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
     Identity,
     LeakyReLU,
     Mish,
+    PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softplus,
+    Softsign,
     Tanh,
     activation_layer,
 )
@@ -50,10 +57,24 @@ from .graph import Add, Concat, Graph
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .parameter import Parameter
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "CELU",
+    "GroupNorm",
+    "Hardsigmoid",
+    "Hardswish",
+    "LayerNorm",
+    "PReLU",
+    "ReLU6",
+    "SELU",
+    "Softsign",
     "Add",
     "Concat",
     "Graph",

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._checks import check_float_array
+from .._checks import check_float_array, positive_int
 from ..ops import activations as _act
-from ._common import _real_arg
+from ._common import _float_dtype, _real_arg
 from .module import Module
+from .parameter import Parameter
 
 
 class _Activation(Module):
@@ -87,13 +88,106 @@ class Mish(_Activation):
 
 
 class GELU(_Activation):
-    """y = x·Φ(x), the exact GELU (``torch.nn.GELU()`` with approximate='none')."""
+    """y = x·Φ(x), the exact GELU (``torch.nn.GELU()``), or with ``approximate='tanh'`` the
+    form 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
 
     name = "gelu"
 
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate: expected 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.gelu(x, approximate=self.approximate)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.gelu_grad(x, approximate=self.approximate)
+
     def extra_repr(self) -> str:
-        """``approximate='none'``: the exact erf form, as ``torch.nn.GELU()`` prints."""
-        return "approximate='none'"
+        """``approximate='none'`` or ``'tanh'``, as ``torch.nn.GELU`` prints."""
+        return f"approximate={self.approximate!r}"
+
+
+class ReLU6(_Activation):
+    """y = min(max(x, 0), 6) elementwise (``torch.nn.ReLU6``)."""
+
+    name = "relu6"
+
+
+class Hardsigmoid(_Activation):
+    """y = min(max(x/6 + 1/2, 0), 1) elementwise (``torch.nn.Hardsigmoid``)."""
+
+    name = "hardsigmoid"
+
+
+class Hardswish(_Activation):
+    """y = x·hardsigmoid(x) elementwise (``torch.nn.Hardswish``)."""
+
+    name = "hardswish"
+
+
+class SELU(_Activation):
+    """y = scale·(x if x > 0 else α(eˣ − 1)) with PyTorch's fixed α, scale (``torch.nn.SELU``)."""
+
+    name = "selu"
+
+
+class Softsign(_Activation):
+    """y = x/(1 + |x|) elementwise (``torch.nn.Softsign``)."""
+
+    name = "softsign"
+
+
+class CELU(_Activation):
+    """y = max(0, x) + min(0, α(e^{x/α} − 1)) (``torch.nn.CELU``, α = 1 by default)."""
+
+    name = "celu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = _real_arg("CELU", "alpha", alpha, positive=True)
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.celu(x, alpha=self.alpha)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.celu_grad(x, alpha=self.alpha)
+
+    def extra_repr(self) -> str:
+        """``alpha=α``, as ``torch.nn.CELU`` prints it."""
+        return f"alpha={self.alpha}"
+
+
+class PReLU(Module):
+    """y = x if x > 0 else a_c·x with a learnt slope per channel (axis 1), as
+    ``torch.nn.PReLU``: ``weight`` of shape (num_parameters,), every entry ``init`` (0.25);
+    num_parameters is 1 (one shared slope) or the number of channels."""
+
+    def __init__(
+        self, num_parameters: int = 1, init: float = 0.25, *, dtype: Any = np.float32
+    ) -> None:
+        super().__init__()
+        # not kept as an attribute: Module.num_parameters() already counts the slopes
+        n = positive_int("num_parameters", num_parameters, func="PReLU")
+        value = _real_arg("PReLU", "init", init)
+        dt = _float_dtype(dtype, func="PReLU")
+        self.weight = Parameter(np.full(n, value, dtype=dt))
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = prelu(x, weight); the context is x."""
+        return _act.prelu(x, self.weight.data), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G where x > 0, else a_c G; adds ∂ℓ/∂a_c = Σ G x over x ≤ 0 of channel c."""
+        grad_x, grad_w = _act.prelu_backward(grad_output, ctx, self.weight.data)
+        self.weight.grad += grad_w
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """``num_parameters=n``, as ``torch.nn.PReLU`` prints it."""
+        return f"num_parameters={self.weight.size}"
 
 
 class LeakyReLU(_Activation):
@@ -160,7 +254,24 @@ class Softplus(_Activation):
 
 ACTIVATION_LAYERS: dict[str, type[_Activation]] = {
     cls.name: cls
-    for cls in (Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, GELU, SiLU, Mish)
+    for cls in (
+        Identity,
+        ReLU,
+        LeakyReLU,
+        Sigmoid,
+        Tanh,
+        Softplus,
+        ELU,
+        GELU,
+        SiLU,
+        Mish,
+        ReLU6,
+        Hardsigmoid,
+        Hardswish,
+        SELU,
+        CELU,
+        Softsign,
+    )
 }
 
 

@@ -14,12 +14,15 @@ from .parameter import Parameter
 
 
 class Conv2d(Module):
-    """2-D convolution (cross-correlation) layer, as ``torch.nn.Conv2d`` with groups = 1:
+    """2-D convolution (cross-correlation) layer, as ``torch.nn.Conv2d``; with groups = 1
 
         Y[β,o,i,j] = Σ_g Σ_a Σ_c w[o,g,a,c] · X̃[β, g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
 
-    Parameters: ``weight`` (C_out, C_in, f1, f2), ``bias`` (C_out,) unless ``bias=False``,
-    both ~ U(−1/√fan_in, 1/√fan_in) with fan_in = C_in·f1·f2. Input (B, C_in, m, n) or one
+    and with ``groups`` = G the channels split into G blocks, output block k reading only
+    input block k (depthwise: G = C_in; see ``ops.conv2d``).
+
+    Parameters: ``weight`` (C_out, C_in/G, f1, f2), ``bias`` (C_out,) unless ``bias=False``,
+    both ~ U(−1/√fan_in, 1/√fan_in) with fan_in = (C_in/G)·f1·f2. Input (B, C_in, m, n) or one
     image (C_in, m, n), in the layer's dtype; output (B, C_out, H_out, W_out) with
     H_out = floor((m + 2p − d(f1−1) − 1)/s) + 1. ``padding`` may be an int, a pair,
     ``"valid"`` or ``"same"`` (stride 1).
@@ -36,6 +39,7 @@ class Conv2d(Module):
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] | str = 0,
         dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
         bias: bool = True,
         *,
         rng: Any = None,
@@ -48,6 +52,13 @@ class Conv2d(Module):
         self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
         self.stride = int_pair("stride", stride, minimum=1, func=func)
         self.dilation = int_pair("dilation", dilation, minimum=1, func=func)
+        self.groups = positive_int("groups", groups, func=func)
+        for name in ("in_channels", "out_channels"):
+            if getattr(self, name) % self.groups:
+                raise ValueError(
+                    f"{func}: {name}: expected a multiple of groups={self.groups}, "
+                    f"got {getattr(self, name)}"
+                )
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(
@@ -65,9 +76,9 @@ class Conv2d(Module):
         dt = _float_dtype(dtype, func=func)
         generator = as_generator(rng, func=func)
         f1, f2 = self.kernel_size
-        fan_in = self.in_channels * f1 * f2
+        fan_in = self.in_channels // self.groups * f1 * f2
         bound = 1.0 / np.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels, f1, f2)
+        shape = (self.out_channels, self.in_channels // self.groups, f1, f2)
         self.weight = Parameter(_uniform(generator, bound, shape, dt))
         bias_shape = (self.out_channels,)
         self.bias = Parameter(_uniform(generator, bound, bias_shape, dt)) if bias else None
@@ -78,7 +89,12 @@ class Conv2d(Module):
         return self.weight.dtype
 
     def _geometry_args(self) -> dict[str, Any]:
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation}
+        return {
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+        }
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Y = conv2d(x, weight, bias) with this layer's stride, padding and dilation; the
@@ -113,6 +129,8 @@ class Conv2d(Module):
             s += f", padding={_pair_repr(self.padding)}"
         if self.dilation != (1, 1):
             s += f", dilation={_pair_repr(self.dilation)}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s

@@ -103,3 +103,55 @@ class AvgPool2d(_Pool2d):
     def extra_repr(self) -> str:
         """``kernel_size=k, stride=s, padding=p``, as ``torch.nn.AvgPool2d`` prints them."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _AdaptivePool2d(Module):
+    _op: Any
+    _backward: Any
+
+    def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
+        super().__init__()
+        func = type(self).__name__
+        sizes = output_size if isinstance(output_size, tuple) else (output_size, output_size)
+        if len(sizes) != 2 or not all(
+            n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1)
+            for n in sizes
+        ):
+            raise ValueError(
+                f"{func}: output_size: expected an int >= 1 or a pair of them (None keeps the "
+                f"input's size), got {output_size!r}"
+            )
+        self.output_size = output_size
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Y = the adaptive pooling of x to ``output_size``; the context is x."""
+        return type(self)._op(x, self.output_size), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X from G (see the op's backward)."""
+        return type(self)._backward(grad_output, ctx, self.output_size)
+
+    def extra_repr(self) -> str:
+        """``output_size=…`` as given, as ``torch.nn`` prints it."""
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptivePool2d):
+    """Adaptive average pooling, as ``torch.nn.AdaptiveAvgPool2d``: output cell i of n over
+    an input of length H averages ``[floor(i·H/n), ceil((i+1)·H/n))`` (SPEC.md, Wave 2) on
+    each axis; ``AdaptiveAvgPool2d(1)`` is global average pooling.
+
+    >>> AdaptiveAvgPool2d((1, 1))
+    AdaptiveAvgPool2d(output_size=(1, 1))
+    """
+
+    _op = staticmethod(ops.adaptive_avg_pool2d)
+    _backward = staticmethod(ops.adaptive_avg_pool2d_backward)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool2d):
+    """Adaptive max pooling, as ``torch.nn.AdaptiveMaxPool2d`` (without indices): the
+    maximum over the same cells as :class:`AdaptiveAvgPool2d`."""
+
+    _op = staticmethod(ops.adaptive_max_pool2d)
+    _backward = staticmethod(ops.adaptive_max_pool2d_backward)

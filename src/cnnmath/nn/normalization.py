@@ -1,0 +1,283 @@
+"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), GroupNorm, LayerNorm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from .._checks import check_float_array, positive_int
+from ._common import _float_dtype, _real_arg
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm"]
+
+
+def _flag(cls: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{cls}: {name}: expected a bool, got {value!r}")
+    return bool(value)
+
+
+class _BatchNorm(Module):
+    """Batch normalisation over channel axis 1 (SPEC.md, Wave 2), as ``torch.nn.BatchNorm*``.
+
+    Training: y = γ (x − μ)/√(σ² + ε) + β with the batch's per-channel mean μ and biased
+    variance σ² (over batch and space); with ``track_running_stats`` the buffers are updated
+
+        running_mean ← (1 − f) running_mean + f μ,  running_var ← (1 − f) running_var + f σ² m/(m−1)
+
+    with f = ``momentum``, or f = 1/``num_batches_tracked`` (the cumulative average) when
+    ``momentum=None``; ``num_batches_tracked`` (int64, 0-d) counts training calls.
+    Evaluation: the affine map by the running statistics (batch statistics when
+    ``track_running_stats=False``). Parameters ``weight`` γ = 1 and ``bias`` β = 0 (C,) when
+    ``affine``; buffers ``running_mean`` = 0, ``running_var`` = 1, ``num_batches_tracked`` = 0.
+    """
+
+    _axes: tuple[int, ...] = ()
+    running_mean: np.ndarray | None
+    running_var: np.ndarray | None
+    num_batches_tracked: np.ndarray | None
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = type(self).__name__
+        self.num_features = positive_int("num_features", num_features, func=func)
+        self.eps = _real_arg(func, "eps", eps, positive=True)
+        self.momentum = None if momentum is None else _real_arg(func, "momentum", momentum)
+        if self.momentum is not None and not 0.0 <= self.momentum <= 1.0:
+            raise ValueError(
+                f"{func}: momentum: expected a number in [0, 1] or None, got {momentum!r}"
+            )
+        self.affine = _flag(func, "affine", affine)
+        self.track_running_stats = _flag(func, "track_running_stats", track_running_stats)
+        with_bias = _flag(func, "bias", bias)
+        dt = _float_dtype(dtype, func=func)
+        C = self.num_features
+        self.weight = Parameter(np.ones(C, dt)) if self.affine else None
+        self.bias = Parameter(np.zeros(C, dt)) if self.affine and with_bias else None
+        track = self.track_running_stats
+        self.register_buffer("running_mean", np.zeros(C, dt) if track else None)
+        self.register_buffer("running_var", np.ones(C, dt) if track else None)
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if track else None)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the parameters or running statistics, which the input must have."""
+        if self.weight is not None:
+            return self.weight.dtype
+        return self.running_mean.dtype if self.running_mean is not None else np.dtype(np.float32)
+
+    def _check_input(self, x: Any) -> None:
+        func = f"{type(self).__name__}.forward"
+        check_float_array("x", x, func=func)
+        if x.ndim not in self._axes:
+            shapes = " or ".join(["(N, C)", "(N, C, L)", "(N, C, H, W)"][n - 2] for n in self._axes)
+            raise ValueError(f"{func}: x: expected shape {shapes}, got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{func}: x: expected {self.num_features} channels on axis 1, got shape {x.shape}"
+            )
+        if (self.affine or self.track_running_stats) and x.dtype != self.dtype:
+            raise TypeError(
+                f"{func}: x: expected dtype {self.dtype} (the layer's), got {x.dtype}; convert x "
+                f"with x.astype(numpy.{self.dtype}) or the model with .to(numpy.{x.dtype})"
+            )
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = batch_norm(x, …); in training with tracked statistics, updates the buffers
+        (num_batches_tracked first, as PyTorch). The context is (x, the statistics used)."""
+        self._check_input(x)
+        weight = self.weight.data if self.weight is not None else None
+        bias = self.bias.data if self.bias is not None else None
+        use_batch = self.training or self.running_mean is None
+        count = None
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked += 1
+            count = int(self.num_batches_tracked) if self.momentum is None else None
+        # in training the running statistics are written, never read: the context needs none
+        rm, rv = self.running_mean, self.running_var
+        stats = (None, None) if use_batch or rm is None or rv is None else (rm.copy(), rv.copy())
+        y = ops.batch_norm(
+            x,
+            self.running_mean if self.track_running_stats else None,
+            self.running_var if self.track_running_stats else None,
+            weight,
+            bias,
+            training=use_batch,
+            momentum=self.momentum,
+            eps=self.eps,
+            num_batches_tracked=count,
+        )
+        return y, (x, use_batch, stats)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x by the closed form through μ and σ² (training) or of the affine map (eval);
+        adds ∂ℓ/∂γ = Σ g x̂ and ∂ℓ/∂β = Σ g."""
+        x, use_batch, (mean, var) = ctx
+        weight = self.weight.data if self.weight is not None else None
+        grad_x, grad_w, grad_b = ops.batch_norm_backward(
+            grad_output, x, mean, var, weight, training=use_batch, eps=self.eps
+        )
+        if self.weight is not None:
+            self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """As ``torch.nn.BatchNorm2d`` prints: ``C, eps=…, momentum=…, affine=…, bias=…,
+        track_running_stats=…``."""
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of a (N, C, H, W) batch, per channel, as ``torch.nn.BatchNorm2d``.
+
+    >>> BatchNorm2d(64)
+    BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    """
+
+    _axes = (4,)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of a (N, C) or (N, C, L) batch, per channel, as
+    ``torch.nn.BatchNorm1d``."""
+
+    _axes = (2, 3)
+
+
+class GroupNorm(Module):
+    """Group normalisation, as ``torch.nn.GroupNorm``: channels split into ``num_groups``
+    groups; each sample's group normalised by its own mean and (biased) variance over the
+    group's channels and space, then y = γ_c x̂ + β_c per channel. No running statistics:
+    training and evaluation agree. ``weight`` = 1, ``bias`` = 0 (C,) when ``affine``."""
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        *,
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "GroupNorm"
+        self.num_groups = positive_int("num_groups", num_groups, func=func)
+        self.num_channels = positive_int("num_channels", num_channels, func=func)
+        if self.num_channels % self.num_groups:
+            raise ValueError(
+                f"{func}: num_channels: expected a multiple of num_groups={self.num_groups}, "
+                f"got {num_channels}"
+            )
+        self.eps = _real_arg(func, "eps", eps, positive=True)
+        self.affine = _flag(func, "affine", affine)
+        with_bias = _flag(func, "bias", bias)
+        dt = _float_dtype(dtype, func=func)
+        C = self.num_channels
+        self.weight = Parameter(np.ones(C, dt)) if self.affine else None
+        self.bias = Parameter(np.zeros(C, dt)) if self.affine and with_bias else None
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = group_norm(x, num_groups, γ, β, eps); the context is x."""
+        weight = self.weight.data if self.weight is not None else None
+        bias = self.bias.data if self.bias is not None else None
+        return ops.group_norm(x, self.num_groups, weight, bias, self.eps), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x through each group's statistics; adds ∂ℓ/∂γ and ∂ℓ/∂β."""
+        weight = self.weight.data if self.weight is not None else None
+        grad_x, grad_w, grad_b = ops.group_norm_backward(
+            grad_output, ctx, self.num_groups, weight, eps=self.eps
+        )
+        if self.weight is not None:
+            self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """``G, C, eps=…, affine=…, bias=…`` as ``torch.nn.GroupNorm`` prints."""
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class LayerNorm(Module):
+    """Layer normalisation, as ``torch.nn.LayerNorm``: each sample normalised over its last
+    ``len(normalized_shape)`` axes, then y = γ x̂ + β elementwise with γ = 1, β = 0 of shape
+    ``normalized_shape`` (when ``elementwise_affine``; ``bias=False`` drops β)."""
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "LayerNorm"
+        if isinstance(normalized_shape, (int, np.integer)):
+            shape: tuple[Any, ...] = (normalized_shape,)
+        elif isinstance(normalized_shape, (tuple, list)):
+            shape = tuple(normalized_shape)
+        else:
+            raise TypeError(
+                f"{func}: normalized_shape: expected an int or a tuple of ints, "
+                f"got {normalized_shape!r}"
+            )
+        self.normalized_shape = tuple(positive_int("normalized_shape", n, func=func) for n in shape)
+        self.eps = _real_arg(func, "eps", eps, positive=True)
+        self.elementwise_affine = _flag(func, "elementwise_affine", elementwise_affine)
+        with_bias = _flag(func, "bias", bias)
+        dt = _float_dtype(dtype, func=func)
+        affine = self.elementwise_affine
+        self.weight = Parameter(np.ones(self.normalized_shape, dt)) if affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dt)) if affine and with_bias else None
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = layer_norm(x, normalized_shape, γ, β, eps); the context is x."""
+        weight = self.weight.data if self.weight is not None else None
+        bias = self.bias.data if self.bias is not None else None
+        return ops.layer_norm(x, self.normalized_shape, weight, bias, self.eps), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x through each sample's statistics; adds ∂ℓ/∂γ and ∂ℓ/∂β."""
+        weight = self.weight.data if self.weight is not None else None
+        grad_x, grad_w, grad_b = ops.layer_norm_backward(
+            grad_output, ctx, self.normalized_shape, weight, eps=self.eps
+        )
+        if self.weight is not None:
+            self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """``(n,), eps=…, elementwise_affine=…, bias=…`` as ``torch.nn.LayerNorm`` prints."""
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
