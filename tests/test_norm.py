@@ -400,3 +400,38 @@ def test_hypothesis_batch_norm_matches_torch(shape, affine, training, seed):
     if affine:
         assert_close(gw, tw.grad.numpy())
         assert_close(gb, tb.grad.numpy())
+
+
+@pytest.mark.parametrize("block", [1, 7, 40])
+def test_blocked_passes_agree_across_block_boundaries(block, monkeypatch):
+    """The passes after the first run over blocks of rows: with blocks of 1, 7 and 40
+    elements (one row, a partial last block, several rows) every op still agrees with the
+    literal loops."""
+    import cnnmath.ops.norm as norm
+
+    monkeypatch.setattr(norm, "_BLOCK", block)
+    x, g = randn(3, 4, 2, 5) * 3 + 1, randn(3, 4, 2, 5, seed=1)
+    w, b = randn(4, seed=2), randn(4, seed=3)
+    rm, rv = randn(4, seed=4), np.full(4, 0.7)
+    r1, v1, r2, v2 = rm.copy(), rv.copy(), rm.copy(), rv.copy()
+    assert_close(
+        norm.batch_norm(x, r1, v1, w, b, True), reference.batch_norm(x, r2, v2, w, b, True)
+    )
+    assert_close(r1, r2)
+    assert_close(v1, v2)
+    for got, want in zip(
+        norm.batch_norm_backward(g, x, None, None, w, training=True),
+        reference.batch_norm_backward(g, x, None, None, w, training=True),
+    ):
+        assert_close(got, want)
+    assert_close(norm.group_norm(x, 2, w, b), reference.group_norm(x, 2, w, b))
+    for got, want in zip(
+        norm.group_norm_backward(g, x, 2, w), reference.group_norm_backward(g, x, 2, w)
+    ):
+        assert_close(got, want)
+    lw = randn(2, 5, seed=5)
+    assert_close(norm.layer_norm(x, (2, 5), lw), reference.layer_norm(x, (2, 5), lw))
+    for got, want in zip(
+        norm.layer_norm_backward(g, x, (2, 5), lw), reference.layer_norm_backward(g, x, (2, 5), lw)
+    ):
+        assert_close(got, want)

@@ -196,3 +196,45 @@ def test_unknown_layer_is_named():
 
     with pytest.raises(ValueError, match="got Warp; its receptive field is unknown"):
         receptive_field(nn.Sequential(Warp()), (1, 4, 4))
+
+
+def residual_block(rng, c, stride, dtype=np.float64):
+    """ResNet's basic block as a Graph: conv3×3(stride) → ReLU → conv3×3, plus a shortcut
+    (identity, or a strided 1×1 convolution), summed, then ReLU."""
+    g = nn.Graph()
+    g.add(nn.Conv2d(c, c, 3, stride=stride, padding=1, rng=rng, dtype=dtype), "x", name="conv1")
+    g.add(nn.ReLU(), "conv1", name="relu1")
+    g.add(nn.Conv2d(c, c, 3, padding=1, rng=rng, dtype=dtype), "relu1", name="conv2")
+    shortcut = "x"
+    if stride > 1:
+        g.add(nn.Conv2d(c, c, 1, stride=stride, rng=rng, dtype=dtype), "x", name="down")
+        shortcut = "down"
+    g.add(nn.Add(), "conv2", shortcut, name="add")
+    g.add(nn.ReLU(), "add", name="relu2")
+    g.set_output("relu2")
+    return g
+
+
+def test_residual_graph_is_the_union_over_paths():
+    """Stem and two residual blocks: the output's field against the gradient support of the
+    whole graph (its backward adds the two paths' terms), at interior pixels."""
+    rng = np.random.default_rng(9)
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 5, stride=2, padding=2, rng=rng, dtype=np.float64),
+        nn.MaxPool2d(3, 2, 1),
+        residual_block(rng, 3, 1),
+        residual_block(rng, 3, 2),
+    )
+    positive_weights(model, rng)
+    fields = receptive_field(model, (2, 72, 72))
+    out = fields.output
+    # r = 5, then + (f − 1)·j per layer on the longest path: pool 2·2, block 1 2·4 + 2·4,
+    # block 2 2·4 (its stride-2 conv, at the old jump) + 2·8
+    r = 5 + 2 * 2 + 2 * 4 + 2 * 4 + 2 * 4 + 2 * 8
+    assert (out.size, out.jump, out.start) == ((r, r), (8, 8), (0, 0))
+    assert fields["2.add"].size == fields["2.conv2"].size  # the identity path lies inside
+    pixels = [(3, 3), (3, 4), (4, 3)]
+    for pixel, got in zip(pixels, empirical_boxes(model, (2, 72, 72), pixels, rng, 12)):
+        want = tuple(out.interval(pixel[a], a) for a in range(2))
+        assert all(0 <= lo and hi < 72 for lo, hi in want)
+        assert got == want, (pixel, got, want)

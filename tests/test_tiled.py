@@ -236,3 +236,39 @@ def test_on_a_local_cluster_of_processes(cluster_client, seed):
 def test_bad_input(model, array, exc, match):
     with pytest.raises(exc, match=match):
         tiled.apply(model, array)
+
+
+def residual_block(rng, c, stride, dtype):
+    """ResNet's basic block as a Graph (conv-ReLU-conv plus an identity or strided 1×1
+    shortcut, summed, ReLU): the two paths have different halos."""
+    g = nn.Graph()
+    g.add(nn.Conv2d(c, c, 3, stride=stride, padding=1, rng=rng, dtype=dtype), "x", name="conv1")
+    g.add(nn.ReLU(), "conv1", name="relu1")
+    g.add(nn.Conv2d(c, c, 3, padding=1, rng=rng, dtype=dtype), "relu1", name="conv2")
+    shortcut = "x"
+    if stride > 1:
+        g.add(nn.Conv2d(c, c, 1, stride=stride, rng=rng, dtype=dtype), "x", name="down")
+        shortcut = "down"
+    g.add(nn.Add(), "conv2", shortcut, name="add")
+    g.add(nn.ReLU(), "add", name="relu2")
+    g.set_output("relu2")
+    return g
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_resnet_blocks_tiled_equal_whole(seed):
+    rng = np.random.default_rng(1000 + seed)
+    dtype = np.float64 if seed % 3 else np.float32
+    net = nn.Sequential(
+        nn.Conv2d(2, 3, 7, stride=2, padding=3, rng=rng, dtype=dtype),
+        nn.MaxPool2d(3, 2, 1),
+        residual_block(rng, 3, int(rng.integers(1, 3)), dtype),
+        residual_block(rng, 3, int(rng.integers(1, 3)), dtype),
+    )
+    size = (int(rng.integers(40, 70)), int(rng.integers(40, 70)))
+    x = rng.standard_normal((1, 2, *size)).astype(dtype)
+    chunks = (1, 2, random_chunks(rng, size[0]), random_chunks(rng, size[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        y = tiled.apply(net, da.from_array(x, chunks=chunks))
+    assert_close(y.compute(scheduler="synchronous"), net(x), dtype)

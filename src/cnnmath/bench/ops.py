@@ -202,6 +202,46 @@ def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
     }
 
 
+BATCH_NORM_CASE = ("batch_norm train, ResNet", (32, 64, 56, 56), 1.5)  # name, x shape, target
+
+
+def batch_norm_row(torch: Any, repeats: int) -> dict[str, Any]:
+    """Time batch_norm in training (batch statistics, running statistics updated, affine)
+    + batch_norm_backward (all three gradients) against PyTorch, float32."""
+    from ..ops.norm import batch_norm, batch_norm_backward
+
+    name, shape, target = BATCH_NORM_CASE
+    C = shape[1]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    g = rng.standard_normal(shape, dtype=np.float32)
+    w, b = rng.standard_normal(C, dtype=np.float32), rng.standard_normal(C, dtype=np.float32)
+    rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
+
+    def ours() -> None:
+        batch_norm(x, rm, rv, w, b, True)
+        batch_norm_backward(g, x, None, None, w, training=True)
+
+    theirs = None
+    if torch is not None:
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+        trm, trv, tg = torch.zeros(C), torch.ones(C), torch.from_numpy(g)
+
+        def theirs() -> None:
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, True).backward(tg)
+
+    t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    return {
+        "name": name,
+        "shape": shape,
+        "cnnmath_s": t_ours,
+        "torch_s": t_theirs,
+        "ratio": t_ours / t_theirs,
+        "target": target,
+    }
+
+
 def run(
     threads: int, repeats: int = 5, only: str | None = None, torch: Any = None
 ) -> dict[str, Any]:
@@ -211,6 +251,7 @@ def run(
         "sgemm_gflops": sgemm_gflops(),
         "conv": [conv_row(c, torch, repeats) for c in CONV_CASES if want(c.name)],
         "pool": [pool_row(c, torch, repeats) for c in POOL_CASES if want(c.name)],
+        "norm": [batch_norm_row(torch, repeats)] if want(BATCH_NORM_CASE[0]) else [],
     }
 
 
@@ -254,4 +295,13 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
                 f"{r['ratio']:6.2f} {target:>6s} {mark}"
             )
             lines.append(row.rstrip())
+    for r in result.get("norm", []):
+        target = f"{r['target']:.2f}" if threads == 1 else "-"
+        mark = ("ok" if r["ratio"] <= r["target"] else "MISS") if threads == 1 else ""
+        lines += [
+            "",
+            f"batch_norm training forward + backward {r['shape']}, float32, {threads} thread(s)",
+            f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
+            f"{r['ratio']:6.2f} {target:>6s} {mark}".rstrip(),
+        ]
     return "\n".join(lines)

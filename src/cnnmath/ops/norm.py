@@ -21,10 +21,14 @@ How the statistics are computed, the same way in the three ops:
 - The data are centred on the mean rounded to x's dtype (``shift``); what that rounding
   leaves, δ = mean(x − shift), is measured on the centred data and removed exactly:
   σ² = mean((x − shift)²) − δ², x̂ = (x − shift − δ)/√(σ² + ε).
-- Sums run along the last axis in x's dtype (one BLAS matrix-vector product, or ``vecdot``,
-  per row) and over the remaining axes in float64; all per-statistic arithmetic is float64.
-  No float64 copy of a float32 tensor is made, and there is no Python loop over the batch,
-  the channels or the groups.
+- x is viewed as an (R, L) matrix whose rows each lie inside one statistic (batch and group
+  norm: the (n, c) planes; layer norm: the rows). Row sums run in x's dtype (a BLAS
+  matrix-vector product, or ``vecdot``); the rows of a statistic are summed in float64, and
+  all per-statistic arithmetic is float64. No float64 copy of a float32 tensor is made.
+- The passes after the first run over blocks of rows of about 2¹⁶ elements (256 KiB of
+  float32): the centring and its three or four row sums, then the final affine map, each
+  read a block while it is in cache. The loop is over memory blocks, not over samples,
+  channels or groups, and its length does not depend on their number but on x's size.
 
 Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole statistic NaN
 (every output of that channel, group or row), silently.
@@ -33,7 +37,8 @@ Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole s
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,53 +51,86 @@ def _quiet() -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared kernels: sums along the last axis in the data's dtype, the rest in float64.
+# Shared kernels on the (R, L) rows view
+
+#: Elements of each array per block in the blocked passes: 2**16 (256 KiB of float32), so a
+#: block of x, of g and of the result stays in cache from one pass over it to the next.
+_BLOCK = 1 << 16  # the fastest of 2**14 .. 2**19 on the (32, 64, 56, 56) bench row
+
+
+def _blocks(rows: int, length: int) -> list[slice]:
+    """Consecutive slices of rows, about _BLOCK elements each (at least one row)."""
+    step = max(1, _BLOCK // max(length, 1))
+    return [slice(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
-    """Σ a over its last axis, in a's dtype: one matrix-vector product (shape a.shape[:-1])."""
-    if a.size == 0:
-        return np.zeros(a.shape[:-1], dtype=a.dtype)
-    rows = a.reshape(-1, a.shape[-1]) @ np.ones(a.shape[-1], dtype=a.dtype)
-    return rows.reshape(a.shape[:-1])
+    """Σ over each row of the (R, L) matrix a, in a's dtype: one matrix-vector product."""
+    return a @ np.ones(a.shape[1], dtype=a.dtype)
 
 
-def _per_statistic(rows: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Row results summed over the other reduced axes in float64, reduced axes kept as 1."""
-    return rows.sum(axis=axes[:-1], dtype=np.float64, keepdims=True)[..., None]
+class _Rows(NamedTuple):
+    """How the rows of the (R, L) view make up the statistics."""
+
+    m: int  # values per statistic
+    reduce: Callable[[np.ndarray], np.ndarray]  # per-row (R,) → per-statistic, float64
+    expand: Callable[[np.ndarray], np.ndarray]  # per-statistic (or -row) → (R, 1), x's dtype
 
 
-def _sums(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Σ a over ``axes`` (ending with the last axis), float64, reduced axes kept as 1."""
-    return _per_statistic(_row_sums(a), axes)
+class _Moments(NamedTuple):
+    xc: np.ndarray  # x − shift, a new (R, L) array of x's dtype (shift: the mean in that dtype)
+    mean: np.ndarray  # μ = shift + delta, float64 per statistic
+    delta: np.ndarray  # mean(xc): what rounding the shift left (≈ 0), float64
+    var: np.ndarray  # σ² = mean(xc²) − delta², float64
+    row_g: np.ndarray  # per row Σ g and Σ g·xc (2, R) in x's dtype when g is given, else (0, R)
 
 
-def _dots(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Σ a·b over ``axes`` (ending with the last axis), float64, reduced axes kept as 1."""
-    return _per_statistic(np.vecdot(a, b), axes)
+def _moments(x2: np.ndarray, rows: _Rows, g2: np.ndarray | None = None) -> _Moments:
+    """The two-pass statistics of the (R, L) matrix x2: one matrix-vector product for the
+    mean, then, block by block, the centred data and their row sums Σ xc, Σ xc² (and, for a
+    backward, Σ g, Σ g·xc) while the block is in cache."""
+    shift = (rows.reduce(_row_sums(x2)) / rows.m).astype(x2.dtype)
+    shift_rows = rows.expand(shift)
+    R, L = x2.shape
+    xc = np.empty((R, L), dtype=x2.dtype)
+    ones = np.ones(L, dtype=x2.dtype)
+    sums = np.empty((2 if g2 is None else 4, R), dtype=x2.dtype)
+    for b in _blocks(R, L):
+        block = xc[b]
+        np.subtract(x2[b], shift_rows[b], out=block)
+        np.matmul(block, ones, out=sums[0, b])
+        np.vecdot(block, block, out=sums[1, b])
+        if g2 is not None:
+            np.matmul(g2[b], ones, out=sums[2, b])
+            np.vecdot(g2[b], block, out=sums[3, b])
+    delta = rows.reduce(sums[0]) / rows.m
+    var = np.maximum(rows.reduce(sums[1]) / rows.m - delta * delta, 0.0)  # NaN stays NaN
+    return _Moments(xc, shift.astype(np.float64) + delta, delta, var, sums[2:])
 
 
-def _centre(v: np.ndarray, axes: tuple[int, ...], m: int):
-    """The centred data and the statistics over ``axes`` (m values each).
-
-    Returns ``(xc, mean, delta, var)``: ``xc = v − shift`` (a new array of v's dtype; shift =
-    the mean rounded to that dtype), ``delta = mean(xc)`` (what the rounding left), the mean
-    ``μ = shift + delta`` and the biased variance ``var = mean(xc²) − delta²``, all three
-    float64 with the reduced axes kept as 1; then x̂ = (xc − delta)/√(var + ε).
-    """
-    shift = (_sums(v, axes) / m).astype(v.dtype)
-    xc = np.subtract(v, shift)
-    delta = _sums(xc, axes) / m
-    var = np.maximum(_dots(xc, xc, axes) / m - delta * delta, 0.0)  # NaN stays NaN
-    return xc, shift.astype(np.float64) + delta, delta, var
-
-
-def _affine_(out: np.ndarray, scale: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
-    """out ← out · scale + offset, in place, the coefficients cast to out's dtype."""
-    np.multiply(out, scale.astype(out.dtype), out=out)
-    if offset is not None:
-        np.add(out, offset.astype(out.dtype), out=out)
-    return out
+def _combine_(
+    buf: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    add: np.ndarray | None = None,
+    add_scale: np.ndarray | None = None,
+) -> np.ndarray:
+    """buf ← buf·scale + offset (+ add·add_scale), in place, block by block; scale, offset,
+    add_scale are (R, 1) of buf's dtype, add is (R, L)."""
+    R, L = buf.shape
+    blocks = _blocks(R, L)
+    term = np.empty((blocks[0].stop - blocks[0].start, L), dtype=buf.dtype) if blocks else None
+    for b in blocks:
+        block = buf[b]
+        np.multiply(block, scale[b], out=block)
+        np.add(block, offset[b], out=block)
+        if add is not None and add_scale is not None and term is not None:
+            t = term[: block.shape[0]]
+            np.multiply(add[b], add_scale[b], out=t)
+            np.add(block, t, out=block)
+        elif add is not None:
+            np.add(block, add[b], out=block)
+    return buf
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,25 +327,33 @@ def batch_norm(
                     "training), got a read-only one"
                 )
 
+    if x.size == 0:
+        return np.empty_like(x)
+    rows = _channel_rows(N, C, m, x.dtype)
     with _quiet():
-        xc, mean, delta, var = _centre(x3, _BN_AXES, m)
-        scale = 1.0 / np.sqrt(var + eps)
+        mo = _moments(x.reshape(N * C, L), rows)
+        scale = 1.0 / np.sqrt(mo.var + eps)
         if weight is not None:
-            scale = scale * weight.reshape(1, C, 1)
-        offset = -delta * scale
+            scale = scale * weight
+        offset = -mo.delta * scale
         if bias is not None:
-            offset = offset + bias.reshape(1, C, 1)
-        y = _affine_(xc, scale, offset)
+            offset = offset + bias
+        y = _combine_(mo.xc, rows.expand(scale), rows.expand(offset))
         if running_mean is not None and running_var is not None:
-            unbiased = var.ravel() * (m / (m - 1))
+            unbiased = mo.var * (m / (m - 1))
             old_mean, old_var = running_mean.astype(np.float64), running_var.astype(np.float64)
-            running_mean[...] = factor * mean.ravel() + (1 - factor) * old_mean
+            running_mean[...] = factor * mo.mean + (1 - factor) * old_mean
             running_var[...] = factor * unbiased + (1 - factor) * old_var
     return y.reshape(x.shape)
 
 
-#: The axes of the (N, C, L) view that one batch-norm statistic runs over.
-_BN_AXES = (0, 2)
+def _channel_rows(N: int, C: int, m: int, dtype: Any) -> _Rows:
+    """Batch norm's rows: the N·C planes (n, c); statistic c gathers the planes of channel c."""
+    return _Rows(
+        m,
+        lambda r: r.reshape(N, C).sum(axis=0, dtype=np.float64),
+        lambda c: np.broadcast_to(np.asarray(c).astype(dtype), (N, C)).reshape(-1, 1),
+    )
 
 
 def _batch_norm_eval(
@@ -329,7 +375,10 @@ def _batch_norm_eval(
         if weight is not None:
             scale = scale * weight
         y = np.subtract(x3, running_mean.reshape(1, C, 1))
-        return _affine_(y, scale.reshape(1, C, 1), None if bias is None else bias.reshape(1, C, 1))
+        y *= scale.astype(y.dtype).reshape(1, C, 1)
+        if bias is not None:
+            y += bias.reshape(1, C, 1)
+        return y
 
 
 def batch_norm_backward(
@@ -355,8 +404,8 @@ def batch_norm_backward(
 
     Arguments as ``batch_norm`` (``training`` and ``eps`` keyword-only; bias, momentum and
     num_batches_tracked do not enter the gradients). In training μ, σ² are recomputed from x
-    (two passes over x, about a fifth of the forward + backward time, for signatures that
-    need nothing saved); the running statistics are neither read nor updated there.
+    (one pass over x and three row sums more than a saved copy would cost, for signatures
+    that need nothing saved); the running statistics are neither read nor updated there.
 
     Returns
     -------
@@ -368,32 +417,36 @@ def batch_norm_backward(
         func, x, running_mean, running_var, weight, None, training, eps, grad_output=grad_output
     )
     _check_grad_output(grad_output, x, func=func)
-    x3, g3 = x.reshape(N, C, L), grad_output.reshape(N, C, L)
-    gamma = np.ones((1, C, 1)) if weight is None else weight.astype(np.float64).reshape(1, C, 1)
+    m = N * L
+    if training and m <= 1:
+        raise ValueError(
+            f"{func}: x: expected more than 1 value per channel when training, got x of shape "
+            f"{x.shape}"
+        )
+    cast = x.dtype.type
+    if x.size == 0:
+        return np.zeros_like(x), np.zeros(C, dtype=cast), np.zeros(C, dtype=cast)
+    x2, g2 = x.reshape(N * C, L), grad_output.reshape(N * C, L)
+    rows = _channel_rows(N, C, m, x.dtype)
+    gamma = np.ones(C) if weight is None else weight.astype(np.float64)
     with _quiet():
-        sum_g = _sums(g3, _BN_AXES)
         if not training and running_mean is not None and running_var is not None:  # checked
-            invstd = 1.0 / np.sqrt(running_var.astype(np.float64).reshape(1, C, 1) + eps)
-            centred = np.subtract(x3, running_mean.reshape(1, C, 1))
-            sum_gxhat = invstd * _dots(g3, centred, _BN_AXES)
-            grad_x = np.multiply(g3, (gamma * invstd).astype(x.dtype))
+            invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
+            centred = np.subtract(x2, rows.expand(running_mean))
+            sum_g = rows.reduce(_row_sums(g2))
+            sum_gxhat = invstd * rows.reduce(np.vecdot(g2, centred))
+            grad_x = np.multiply(g2, rows.expand(gamma * invstd))
         else:
-            m = N * L
-            if m <= 1:
-                raise ValueError(
-                    f"{func}: x: expected more than 1 value per channel when training, got x "
-                    f"of shape {x.shape}"
-                )
-            xc, _, delta, var = _centre(x3, _BN_AXES, m)
-            invstd = 1.0 / np.sqrt(var + eps)
-            sum_gxhat = invstd * (_dots(g3, xc, _BN_AXES) - delta * sum_g)
-            # γ/√(σ²+ε)·(g − mean g − x̂·mean(g x̂)) with x̂ = (xc − δ)·invstd, as A g + B xc + D
+            mo = _moments(x2, rows, g2)
+            invstd = 1.0 / np.sqrt(mo.var + eps)
+            sum_g = rows.reduce(mo.row_g[0])
+            sum_gxhat = invstd * (rows.reduce(mo.row_g[1]) - mo.delta * sum_g)
+            # γ/√(σ²+ε)·(g − mean g − x̂·mean(g x̂)) with x̂ = (xc − δ)·invstd, built in xc's
+            # buffer, block by block, as B·xc + D + A·g
             A = gamma * invstd
             B = -A * invstd * (sum_gxhat / m)
-            D = -A * (sum_g / m) - B * delta
-            grad_x = np.multiply(g3, A.astype(x.dtype))
-            grad_x += _affine_(xc, B, D)
-    cast = x.dtype.type
+            D = -A * (sum_g / m) - B * mo.delta
+            grad_x = _combine_(mo.xc, rows.expand(B), rows.expand(D), g2, rows.expand(A))
     return (
         grad_x.reshape(x.shape),
         sum_gxhat.ravel().astype(cast),
@@ -403,9 +456,6 @@ def batch_norm_backward(
 
 # ---------------------------------------------------------------------------------------------
 # Group normalisation (instance norm and layer norm over C·H·W are its two extreme cases)
-
-#: The axes of the (N, G, C/G, L) view that one group-norm statistic runs over.
-_GN_AXES = (2, 3)
 
 
 def _check_group_norm(
@@ -427,10 +477,20 @@ def _check_group_norm(
 
 
 def _per_channel(a: np.ndarray | None, G: int, default: float) -> np.ndarray:
-    """A (C,) parameter as float64 of shape (1, G, C/G, 1), or the constant ``default``."""
+    """A (C,) parameter as float64 of shape (1, G, C/G), or the constant ``default``."""
     if a is None:
-        return np.full((1, 1, 1, 1), default)
-    return a.astype(np.float64).reshape(1, G, -1, 1)
+        return np.full((1, 1, 1), default)
+    return a.astype(np.float64).reshape(1, G, -1)
+
+
+def _group_rows(N: int, G: int, Cg: int, L: int, dtype: Any) -> _Rows:
+    """Group norm's rows: the N·C planes (n, c); statistic (n, k) gathers the C/G planes of
+    group k of sample n. Per-statistic arrays are (N, G, 1), per-plane ones (N, G, C/G)."""
+    return _Rows(
+        Cg * L,
+        lambda r: r.reshape(N, G, Cg).sum(axis=2, dtype=np.float64, keepdims=True),
+        lambda a: np.broadcast_to(np.asarray(a).astype(dtype), (N, G, Cg)).reshape(-1, 1),
+    )
 
 
 def group_norm(
@@ -476,12 +536,12 @@ def group_norm(
     N, C, L, G, eps = _check_group_norm("group_norm", x, num_groups, weight, bias, eps)
     if x.size == 0:
         return np.empty_like(x)
-    v = x.reshape(N, G, C // G, L)
+    rows = _group_rows(N, G, C // G, L, x.dtype)
     with _quiet():
-        xc, _, delta, var = _centre(v, _GN_AXES, (C // G) * L)
-        scale = _per_channel(weight, G, 1.0) / np.sqrt(var + eps)  # (N, G, C/G, 1)
-        offset = _per_channel(bias, G, 0.0) - delta * scale
-        return _affine_(xc, scale, offset).reshape(x.shape)
+        mo = _moments(x.reshape(N * C, L), rows)
+        scale = _per_channel(weight, G, 1.0) / np.sqrt(mo.var + eps)  # (N, G, C/G)
+        offset = _per_channel(bias, G, 0.0) - mo.delta * scale
+        return _combine_(mo.xc, rows.expand(scale), rows.expand(offset)).reshape(x.shape)
 
 
 def group_norm_backward(
@@ -517,23 +577,26 @@ def group_norm_backward(
     cast = x.dtype.type
     if x.size == 0:
         return np.zeros_like(x), np.zeros(C, dtype=cast), np.zeros(C, dtype=cast)
-    Cg, m = C // G, (C // G) * L
-    v, g4 = x.reshape(N, G, Cg, L), grad_output.reshape(N, G, Cg, L)
+    Cg = C // G
+    rows = _group_rows(N, G, Cg, L, x.dtype)
+    m = rows.m
+    g2 = grad_output.reshape(N * C, L)
     gamma = _per_channel(weight, G, 1.0)
     with _quiet():
-        xc, _, delta, var = _centre(v, _GN_AXES, m)
-        invstd = 1.0 / np.sqrt(var + eps)  # (N, G, 1, 1)
-        # per sample and channel, summed over space: Σ g and Σ g x̂
-        sum_g = _row_sums(g4).astype(np.float64)[..., None]  # (N, G, C/G, 1)
-        sum_gxhat = invstd * (np.vecdot(g4, xc).astype(np.float64)[..., None] - delta * sum_g)
+        mo = _moments(x.reshape(N * C, L), rows, g2)
+        invstd = 1.0 / np.sqrt(mo.var + eps)  # (N, G, 1)
+        # per sample and channel, summed over space: Σ g and Σ g x̂, (N, G, C/G)
+        sum_g = mo.row_g[0].astype(np.float64).reshape(N, G, Cg)
+        sum_gxc = mo.row_g[1].astype(np.float64).reshape(N, G, Cg)
+        sum_gxhat = invstd * (sum_gxc - mo.delta * sum_g)
         mean_ghat = (gamma * sum_g).sum(axis=2, keepdims=True) / m  # mean(ĝ) per group
         mean_ghat_xhat = (gamma * sum_gxhat).sum(axis=2, keepdims=True) / m
-        # (1/√(σ²+ε))·(γ g − mean ĝ − x̂·mean(ĝ x̂)) with x̂ = (xc − δ)·invstd, as A g + B xc + D
+        # (1/√(σ²+ε))·(γ g − mean ĝ − x̂·mean(ĝ x̂)) with x̂ = (xc − δ)·invstd, built in xc's
+        # buffer, block by block, as B·xc + D + A·g
         A = gamma * invstd
         B = -invstd * invstd * mean_ghat_xhat
-        D = -invstd * mean_ghat - B * delta
-        grad_x = np.multiply(g4, A.astype(x.dtype))
-        grad_x += _affine_(xc, B, D)
+        D = -invstd * mean_ghat - B * mo.delta
+        grad_x = _combine_(mo.xc, rows.expand(B), rows.expand(D), g2, rows.expand(A))
     return (
         grad_x.reshape(x.shape),
         sum_gxhat.sum(axis=0).ravel().astype(cast),
@@ -588,11 +651,22 @@ def _check_layer_norm(
     return x.size // K, K, shape, eps
 
 
-def _layer_xhat(v: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """x̂ of the (R, K) rows (a new array) and 1/√(σ² + ε) per row, float64 (R, 1)."""
-    xc, _, delta, var = _centre(v, (1,), v.shape[1])
-    invstd = 1.0 / np.sqrt(var + eps)
-    return _affine_(xc, invstd, -delta * invstd), invstd
+def _layer_rows(R: int, K: int, dtype: Any) -> _Rows:
+    """Layer norm's rows: each of the R rows of K values is one statistic."""
+    return _Rows(
+        K,
+        lambda r: r.astype(np.float64),
+        lambda a: np.broadcast_to(np.asarray(a).astype(dtype), (R,)).reshape(-1, 1),
+    )
+
+
+def _layer_xhat(v: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, _Rows]:
+    """x̂ of the (R, K) rows (a new array), 1/√(σ² + ε) per row (float64 (R,)), the rows."""
+    R, K = v.shape
+    rows = _layer_rows(R, K, v.dtype)
+    mo = _moments(v, rows)
+    invstd = 1.0 / np.sqrt(mo.var + eps)
+    return _combine_(mo.xc, rows.expand(invstd), rows.expand(-mo.delta * invstd)), invstd, rows
 
 
 def layer_norm(
@@ -633,7 +707,7 @@ def layer_norm(
     if x.size == 0:
         return np.empty_like(x)
     with _quiet():
-        y, _ = _layer_xhat(x.reshape(R, K), eps)
+        y, _, _ = _layer_xhat(x.reshape(R, K), eps)
         if weight is not None:
             y *= weight.reshape(1, K)
         if bias is not None:
@@ -675,16 +749,20 @@ def layer_norm_backward(
         return np.zeros_like(x), np.zeros(shape, dtype=cast), np.zeros(shape, dtype=cast)
     g2 = grad_output.reshape(R, K)
     with _quiet():
-        xhat, invstd = _layer_xhat(x.reshape(R, K), eps)
+        xhat, invstd, rows = _layer_xhat(x.reshape(R, K), eps)
         grad_weight = np.multiply(g2, xhat).sum(axis=0, dtype=np.float64)
         grad_bias = g2.sum(axis=0, dtype=np.float64)
         ghat = g2 if weight is None else np.multiply(g2, weight.reshape(1, K))
-        mean_ghat = _sums(ghat, (1,)) / K
-        mean_ghat_xhat = _dots(ghat, xhat, (1,)) / K
+        mean_ghat = _row_sums(ghat).astype(np.float64) / K
+        mean_ghat_xhat = np.vecdot(ghat, xhat).astype(np.float64) / K
         # (1/√(σ²+ε))·(ĝ − mean ĝ − x̂·mean(ĝ x̂)), built in x̂'s buffer
-        grad_x = _affine_(xhat, -mean_ghat_xhat, -mean_ghat)
-        grad_x += ghat
-        grad_x *= invstd.astype(x.dtype)
+        grad_x = _combine_(
+            xhat,
+            rows.expand(-mean_ghat_xhat * invstd),
+            rows.expand(-mean_ghat * invstd),
+            ghat,
+            rows.expand(invstd),
+        )
     return (
         grad_x.reshape(x.shape),
         grad_weight.reshape(shape).astype(cast),
