@@ -5,7 +5,13 @@ chunk and band loops (budgets shrunk to a few bytes) against the reference loops
 import numpy as np
 import pytest
 
-from cnnmath import conv2d, conv2d_backward, reference
+from cnnmath import (
+    conv2d,
+    conv2d_backward,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    reference,
+)
 from cnnmath.bench.ops import CONV_CASES
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops.conv import dispatch_plan, select_method
@@ -27,19 +33,30 @@ EXPECTED = {
     "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2col_bl"),
     "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2col_bl"),
     "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
+    # depthwise: one scaled addition per tap for all channels; the filter gradient one
+    # product per tap position
+    "MobileNetV2 depthwise 3x3": _plan("planes", ["planes"], "per_output"),
+    "MobileNetV2 depthwise s2": _plan("planes", ["planes"] * 4, "per_output"),
+    # conv2d's plan on the (8, 64, 64, 64) output: its grad_input is the transpose's forward
+    "conv_transpose2d upsampling": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
 }
 CASES = {case.name: case for case in CONV_CASES}
 
 
 def _shapes(case):
+    """conv2d's x shape, weight shape, stride, padding, groups; for a transposed case the
+    conv2d whose input gradient it is (x: the transpose's output)."""
     N, C, H, W, O, k, s, p = case.shape
-    return (N, C, H, W), (O, C, k, k), s, p
+    if case.transpose:
+        out = ((H - 1) * s - 2 * p + k, (W - 1) * s - 2 * p + k)
+        return (N, O, *out), (C, O // case.groups, k, k), s, p, case.groups
+    return (N, C, H, W), (O, C // case.groups, k, k), s, p, case.groups
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_benchmark_shape_selects_its_method(name):
-    x_shape, w_shape, s, p = _shapes(CASES[name])
-    assert dispatch_plan(x_shape, w_shape, s, p) == EXPECTED[name]
+    x_shape, w_shape, s, p, groups = _shapes(CASES[name])
+    assert dispatch_plan(x_shape, w_shape, s, p, groups=groups) == EXPECTED[name]
 
 
 def test_every_benchmark_shape_is_pinned():
@@ -49,7 +66,7 @@ def test_every_benchmark_shape_is_pinned():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_plan_is_what_the_ops_call(name, monkeypatch):
     """Record every select_method call of a real forward + backward: the plan's, in order."""
-    x_shape, w_shape, s, p = _shapes(CASES[name])
+    x_shape, w_shape, s, p, groups = _shapes(CASES[name])
     chosen = []
 
     def spy(*args, **kwargs):
@@ -60,9 +77,16 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = rng.standard_normal(w_shape, dtype=np.float32)
-    y = conv2d(x, w, None, s, p)
-    conv2d_backward(np.ones_like(y), x, w, s, p)
     plan = EXPECTED[name]
+    if CASES[name].transpose:  # the transpose of x's gradient: forward, then its backward
+        g = rng.standard_normal(conv2d(x, w, None, s, p).shape, dtype=np.float32)
+        chosen.clear()
+        y = conv_transpose2d(g, w, None, s, p)
+        conv_transpose2d_backward(np.ones_like(y), g, w, s, p)
+        assert chosen == plan["grad_input"] + plan["grad_weight"] + plan["forward"]
+        return
+    y = conv2d(x, w, None, s, p, 1, groups)
+    conv2d_backward(np.ones_like(y), x, w, s, p, 1, groups)
     assert chosen == plan["forward"] + plan["grad_weight"] + plan["grad_input"]
 
 
@@ -105,7 +129,10 @@ def test_select_method_scatter_rule(data_hw, expected):
 # times and its edges (last partial chunk, one channel or one filter row per chunk) are hit.
 
 LOOP_SAMPLES = [
-    # (x shape, weight shape, stride, padding, dilation)
+    # (x shape, weight shape, stride, padding, dilation[, groups])
+    ((2, 4, 9, 8), (6, 2, 3, 2), (2, 1), (1, 0), (1, 2), 2),  # grouped
+    ((3, 4, 8, 7), (4, 1, 3, 3), 1, 1, 1, 4),  # depthwise
+    ((2, 3, 9, 9), (6, 1, 2, 3), 3, 2, (2, 1), 3),  # depthwise, multiplier 2, stride > kernel
     ((2, 3, 9, 8), (4, 3, 3, 2), (2, 1), (1, 0), (1, 2)),
     ((1, 1, 12, 11), (2, 1, 3, 3), 1, 1, 1),
     ((3, 2, 7, 7), (1, 2, 2, 2), 2, 0, 2),  # gcd(stride, dilation) = 2: phases without taps
@@ -130,18 +157,21 @@ def tiny_chunks(monkeypatch):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("sample", LOOP_SAMPLES, ids=[str(s[:2]) for s in LOOP_SAMPLES])
+@pytest.mark.parametrize(
+    "sample", LOOP_SAMPLES, ids=[str(s[:2]) + str(s[5:]) for s in LOOP_SAMPLES]
+)
 def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chunks, monkeypatch):
     monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
-    x_shape, w_shape, s, p, d = sample
+    x_shape, w_shape, s, p, d, *groups = sample
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])
-    y = conv2d(x, w, b, s, p, d)
-    assert_close(y, reference.conv2d(x, w, b, s, p, d))
+    y = conv2d(x, w, b, s, p, d, *groups)
+    assert_close(y, reference.conv2d(x, w, b, s, p, d, *groups))
     g = rng.standard_normal(y.shape)
     for got, want in zip(
-        conv2d_backward(g, x, w, s, p, d), reference.conv2d_backward(g, x, w, s, p, d)
+        conv2d_backward(g, x, w, s, p, d, *groups),
+        reference.conv2d_backward(g, x, w, s, p, d, *groups),
     ):
         assert_close(got, want)
 

@@ -20,6 +20,8 @@ from ..ops import (
     avg_pool2d_backward,
     conv2d,
     conv2d_backward,
+    conv_transpose2d,
+    conv_transpose2d_backward,
     max_pool2d,
     max_pool2d_backward,
 )
@@ -27,12 +29,16 @@ from ..ops.conv import dispatch_plan
 
 
 class ConvCase(NamedTuple):
-    """One conv2d benchmark shape: (N, C_in, H, W, C_out, k, stride, pad) and its target."""
+    """One conv2d benchmark shape: (N, C_in, H, W, C_out, k, stride, pad) and its target;
+    grouped (``groups``) or a conv_transpose2d (``transpose``: x (N, C_in, H, W), weight
+    (C_in, C_out/groups, k, k))."""
 
     name: str
     shape: tuple[int, int, int, int, int, int, int, int]  # (N, C_in, H, W, C_out, k, stride, pad)
     target: float  # the ratio cnnmath / PyTorch to reach at one thread
     roofline: bool = False  # also held to half of NumPy's sgemm GFLOP/s
+    groups: int = 1
+    transpose: bool = False
 
 
 CONV_CASES = [
@@ -43,6 +49,9 @@ CONV_CASES = [
     ConvCase("LeNet conv 2", (64, 6, 14, 14, 16, 5, 1, 0), 1.5),
     ConvCase("ResNet-like 3x3", (32, 64, 32, 32, 64, 3, 1, 1), 2.0, True),
     ConvCase("ResNet-like stride 2", (32, 64, 32, 32, 128, 3, 2, 1), 2.0, True),
+    ConvCase("MobileNetV2 depthwise 3x3", (32, 32, 56, 56, 32, 3, 1, 1), 1.5, groups=32),
+    ConvCase("MobileNetV2 depthwise s2", (32, 96, 56, 56, 96, 3, 2, 1), 1.5, groups=96),
+    ConvCase("conv_transpose2d upsampling", (8, 64, 32, 32, 64, 4, 2, 1), 1.5, transpose=True),
 ]
 
 
@@ -67,11 +76,14 @@ POOL_CASES = [
 ]
 
 
-def conv_flops(shape: tuple[int, ...]) -> float:
-    """Multiply-adds ×2 of the forward pass and the two gradient correlations (3 × forward)."""
+def conv_flops(shape: tuple[int, ...], groups: int = 1, transpose: bool = False) -> float:
+    """Multiply-adds ×2 of the forward pass and the two gradient correlations (3 × forward);
+    a transposed convolution's input pixels each meet C_out/groups · k² weights."""
     N, C, H, W, O, k, s, p = shape
+    if transpose:
+        return 3 * 2.0 * N * C * H * W * (O // groups) * k * k
     Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    return 3 * 2.0 * N * O * Ho * Wo * C * k * k
+    return 3 * 2.0 * N * O * Ho * Wo * (C // groups) * k * k
 
 
 def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
@@ -126,30 +138,47 @@ def _plan_text(plan: dict[str, list[str]]) -> str:
 
 
 def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
-    """Time conv2d + conv2d_backward (grad_x, grad_weight, grad_bias) against PyTorch."""
+    """Time conv2d + conv2d_backward (grad_x, grad_weight, grad_bias) against PyTorch, or
+    conv_transpose2d + its backward for a ``transpose`` case."""
     N, C, H, W, O, k, s, p = case.shape
+    G = case.groups
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
-    w = rng.standard_normal((O, C, k, k), dtype=np.float32)
+    w_shape = (C, O // G, k, k) if case.transpose else (O, C // G, k, k)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
     b = rng.standard_normal(O, dtype=np.float32)
-    y = conv2d(x, w, b, s, p)
+    f: Callable[..., np.ndarray]
+    f_backward: Callable[..., tuple[np.ndarray, ...]]
+    if case.transpose:
+        f, f_backward, name = conv_transpose2d, conv_transpose2d_backward, "conv_transpose2d"
+        args: tuple[Any, ...] = (s, p, 0, G)  # stride, padding, output_padding, groups
+    else:
+        f, f_backward, name = conv2d, conv2d_backward, "conv2d"
+        args = (s, p, 1, G)  # stride, padding, dilation, groups
+    y = f(x, w, b, *args)
     g = rng.standard_normal(y.shape, dtype=np.float32)
 
     def ours() -> None:
-        conv2d(x, w, b, s, p)
-        conv2d_backward(g, x, w, s, p)
+        f(x, w, b, *args)
+        f_backward(g, x, w, *args)
 
     theirs = None
     if torch is not None:
         tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
         tg = torch.from_numpy(g)
+        torch_f = getattr(torch.nn.functional, name)
 
         def theirs() -> None:
             tx.grad = tw.grad = tb.grad = None
-            torch.nn.functional.conv2d(tx, tw, tb, s, p).backward(tg)
+            torch_f(tx, tw, tb, *args).backward(tg)
 
     t_ours, t_theirs = interleaved(ours, theirs, repeats)
-    flops = conv_flops(case.shape)
+    flops = conv_flops(case.shape, G, case.transpose)
+    if case.transpose:  # conv2d's plan on the output: its grad_input is this forward
+        plan = dispatch_plan(y.shape, w_shape, s, p, groups=G)
+        plan["forward"], plan["grad_input"] = plan["grad_input"], plan["forward"]
+    else:
+        plan = dispatch_plan((N, C, H, W), w_shape, s, p, groups=G)
     return {
         "name": case.name,
         "shape": case.shape,
@@ -160,7 +189,7 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
         "cnnmath_gflops": flops / t_ours / 1e9,
         "torch_gflops": flops / t_theirs / 1e9,
         "roofline": case.roofline,
-        "methods": _plan_text(dispatch_plan((N, C, H, W), (O, C, k, k), s, p)),
+        "methods": _plan_text(plan),
     }
 
 

@@ -647,11 +647,28 @@ def _grouped_correlate(
 ) -> np.ndarray:
     """The grouped correlation of x (B, G·C, H, W) with w (G·O, C, f1, f2): block g of the
     output channels reads only block g of the input channels. One `_correlate` call for all
-    groups (no loop over them); groups = 1 is the plain correlation."""
+    groups (no loop over them); groups = 1 is the plain correlation. With ``window``, x's
+    window (start, length), zero outside x, as ``_correlate`` takes it."""
     if groups == 1:
         return _correlate(x, w, stride, dilation, window=window)
     w5 = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
     return _merge_groups(_correlate(_split_groups(x, groups), w5, stride, dilation, window=window))
+
+
+def _padded_correlate(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair],
+) -> np.ndarray:
+    """`_correlate` of x's ``window`` (start, length) made explicit (zero padding that stands
+    for X̃'s zeros, which are real terms), the copy laid out as the chosen method reads it
+    (batch-last for a method in _BATCH_LAST: one copy instead of two)."""
+    shape = (*x.shape[:-2], *window[1])
+    name = select_method(shape, w.shape, stride, dilation)
+    xw = crop_or_pad(x, *window, batch_last=name in _BATCH_LAST)
+    return _correlate(xw, w, stride, dilation, method=name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -967,8 +984,14 @@ def _forward(geo: _Geometry, weight: np.ndarray) -> np.ndarray:
     )
     y = None
     for (i0, i1), start, length in bands:
-        xb = crop_or_pad(geo.x, start, length)
-        part = _grouped_correlate(xb, weight, geo.groups, geo.stride, geo.dilation)
+        if geo.groups == 1:
+            part = _padded_correlate(geo.x, weight, geo.stride, geo.dilation, (start, length))
+        else:
+            w5 = weight.reshape(geo.groups, -1, *weight.shape[1:])
+            x5 = _split_groups(geo.x, geo.groups)
+            part = _merge_groups(
+                _padded_correlate(x5, w5, geo.stride, geo.dilation, (start, length))
+            )
         if len(bands) == 1:
             return part
         if y is None:
@@ -988,11 +1011,11 @@ def _grad_weight(G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...]) -> np.
     for (i0, i1), start, length in _row_bands(
         geo.x.shape, (f1, f2), geo.stride, geo.dilation, geo.pads, geo.out_hw, geo.x.itemsize
     ):
-        xb = crop_or_pad(geo.x, start, length)  # X̃'s rows for this band
-        # (G, C_in/G, B, h, w) and (G, C_out/G, B, h_out, w_out): the batch as channels
-        images = _split_groups(xb, groups).transpose(0, 2, 1, 3, 4)
+        # X̃'s rows for this band (G, C_in/G, B, h, w) and G (G, C_out/G, B, h_out, w_out):
+        # the batch as channels
+        images = _split_groups(geo.x, groups).transpose(0, 2, 1, 3, 4)
         filters = _split_groups(G[:, :, i0:i1], groups).transpose(0, 2, 1, 3, 4)
-        part = _correlate(images, filters, geo.dilation, geo.stride)  # (G, C_g, O_g, f1, f2)
+        part = _padded_correlate(images, filters, geo.dilation, geo.stride, (start, length))
         if gw is None:
             gw = part
         else:
