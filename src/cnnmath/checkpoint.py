@@ -10,7 +10,7 @@ to carry on as if never stopped::
               "run"               {"epochs", "batch_size", "seed", "n_train", "optimizer",
                                    "scheduler"}: the settings a resumed run must share
               "rng"               the loop generator's ``bit_generator.state``
-              "model_rngs"        {attribute path: state} of generators inside the model (Dropout)
+              "model_rngs"        {path: state} of the generators the model declares (Dropout)
               "scheduler"         the learning-rate scheduler's state_dict(), or null
               "history"           the e epoch records so far (a JSON array)
 
@@ -85,20 +85,9 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def model_generators(model: Any) -> dict[str, np.random.Generator]:
-    """Every numpy Generator held by the model or its sub-modules (a Dropout's mask stream),
-    keyed by its attribute path ("3._rng")."""
-    found: dict[str, np.random.Generator] = {}
-
-    def walk(module: Any, prefix: str) -> None:
-        for name, value in vars(module).items():
-            if isinstance(value, np.random.Generator):
-                found[prefix + name] = value
-        for name, child in module.named_children():
-            walk(child, prefix + name + ".")
-
-    if callable(getattr(model, "named_children", None)):
-        walk(model, "")
-    return found
+    """Every numpy Generator the model declares (``Module.named_generators``: a Dropout's mask
+    stream), keyed by its path ("3.rng"); nothing is found by walking attributes."""
+    return dict(model.named_generators())
 
 
 def _state_json(state: Any) -> str:
