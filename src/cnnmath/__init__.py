@@ -42,6 +42,7 @@ from .ops import (
     softmax,
     softmax_backward,
 )
+from .receptive import receptive_field
 
 __version__ = "0.1.0"
 
@@ -87,6 +88,7 @@ __all__ = [
     "optim",
     "prelu",
     "prelu_backward",
+    "receptive_field",
     "softmax",
     "softmax_backward",
 ]
