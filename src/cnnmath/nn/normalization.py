@@ -151,7 +151,7 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of a (N, C, H, W) batch, per channel, as ``torch.nn.BatchNorm2d``.
 
     >>> BatchNorm2d(64)
-    BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
     """
 
     _axes = (4,)
