@@ -71,12 +71,12 @@ def check_output_size(
 class PhaseTaps(NamedTuple):
     """The kernel taps that reach one stride phase of the input gradient, along one axis.
 
-    For input positions v = s·q + r (q = 0 .. count-1) the taps a with s | (d·a - r - p) reach
+    For input positions v = s·q + r (q = 0 .. positions-1) the taps a with s | (d·a - r - p) reach
     v from output i = q - t_a, t_a = (d·a - r - p)/s. They are a = first, first + step, ...
     (n_taps of them, step = s/gcd(s, d)) and their t_a advance by dilation = d/gcd(s, d).
     """
 
-    count: int  # how many input positions the phase holds
+    positions: int  # how many input positions the phase holds
     first: int  # first tap a (0-based)
     step: int  # distance between successive taps
     n_taps: int  # 0 when no tap reaches this phase: its gradient is zero

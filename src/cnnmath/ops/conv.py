@@ -1038,7 +1038,7 @@ class _Phase(NamedTuple):
         h, w = self.h, self.w
         return (
             (-h.t_last, -w.t_last),
-            (h.count + (h.n_taps - 1) * h.dilation, w.count + (w.n_taps - 1) * w.dilation),
+            (h.positions + (h.n_taps - 1) * h.dilation, w.positions + (w.n_taps - 1) * w.dilation),
         )
 
 
@@ -1051,7 +1051,7 @@ def _phases(
     for rh in range(min(sh, m)):  # a phase r >= m holds no position of X
         for rw in range(min(sw, n)):
             ph, pw = phase_taps(m, f1, sh, dh, pt, rh), phase_taps(n, f2, sw, dw, pl, rw)
-            if ph.count and pw.count:
+            if ph.positions and pw.positions:
                 out.append(_Phase(rh, rw, ph, pw))
     return out
 
@@ -1130,7 +1130,7 @@ def _input_bands(
         halo = (phase.h.n_taps - 1) * phase.h.dilation if phase.h.n_taps else 0
         bands = [
             ((q0, q1), (h0 + q0, w0), (q1 - q0 + halo, len_w))
-            for q0, q1 in _bands(phase.h.count, B * C_out * len_w * itemsize)
+            for q0, q1 in _bands(phase.h.positions, B * C_out * len_w * itemsize)
         ]
         yield phase, bands
 
