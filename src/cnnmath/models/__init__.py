@@ -9,5 +9,7 @@ package sits just above ``nn`` in the stack: it imports only ``cnnmath.models``,
 from __future__ import annotations
 
 from .lenet import lenet
+from .mobilenet import mobilenet_v2
+from .resnet import resnet18, resnet20, resnet34, resnet50
 
-__all__ = ["lenet"]
+__all__ = ["lenet", "mobilenet_v2", "resnet18", "resnet20", "resnet34", "resnet50"]

@@ -1,0 +1,341 @@
+"""ResNets as torchvision builds them (``resnet18``, ``resnet34``, ``resnet50``), and He et al.'s
+CIFAR ``resnet20``.
+
+Every residual block is a :class:`cnnmath.nn.Graph` whose layers carry torchvision's names
+(``conv1``, ``bn1``, ``relu``, ``conv2``, ``bn2`` [, ``conv3``, ``bn3``], ``downsample``), so
+``state_dict`` keys, shapes and ``repr`` are torchvision's ("layer2.0.downsample.1.running_var")
+and weights move between the two as they are. The residual sum and the flatten before ``fc``
+are wiring (functional) nodes, as torchvision writes them in ``forward``: in no ``repr`` and
+no ``state_dict``, but in ``walk()`` like every other node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from .._checks import check_float_array, positive_int
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "CifarResNet",
+    "ResNet",
+    "kaiming_normal_fan_out",
+    "resnet18",
+    "resnet20",
+    "resnet34",
+    "resnet50",
+]
+
+
+class _Flatten(nn.Flatten):
+    """``torch.flatten(x, 1)`` written in a model's ``forward``: a wiring node (no child)."""
+
+    functional = True
+
+
+class _GlobalAvgPool(nn.AdaptiveAvgPool2d):
+    """``adaptive_avg_pool2d(x, (1, 1))`` written in a model's ``forward`` (MobileNetV2's):
+    a wiring node (no child)."""
+
+    functional = True
+
+    def __init__(self) -> None:
+        super().__init__((1, 1))
+
+
+def kaiming_normal_fan_out(conv: nn.Conv2d, rng: np.random.Generator) -> None:
+    """torchvision's convolution initialisation, ``kaiming_normal_(mode="fan_out",
+    nonlinearity="relu")``: w ~ N(0, 2/fan_out) with fan_out = C_out·f1·f2 (PyTorch's
+    fan_out ignores groups); a bias, if any, is set to 0. Draws from ``rng`` in place."""
+    f1, f2 = conv.kernel_size
+    std = np.sqrt(2.0 / (conv.out_channels * f1 * f2))
+    w = conv.weight.data
+    w[...] = rng.normal(0.0, std, size=w.shape).astype(w.dtype)
+    if conv.bias is not None:
+        conv.bias.data[...] = 0
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int, dtype: Any) -> nn.Conv2d:
+    # torchvision's conv3x3 / conv1x1: padding k//2, no bias (a BatchNorm follows)
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False, dtype=dtype)
+
+
+class BasicBlock(nn.Graph):
+    """torchvision's ``BasicBlock`` (expansion 1)::
+
+        out = relu(bn2(conv2(relu(bn1(conv1(x))))) + identity),
+        identity = downsample(x) if downsample else x
+
+    conv1 is 3×3 at ``stride``, conv2 3×3; ``downsample`` (a Sequential(conv 1×1, BN) or None)
+    matches the shortcut's shape when the stride or the width changes. One ReLU module is
+    used twice, as in torchvision.
+    """
+
+    expansion = 1
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        self.conv1 = _conv(inplanes, planes, 3, stride, dtype)
+        self.bn1 = nn.BatchNorm2d(planes, dtype=dtype)
+        self.relu = nn.ReLU()
+        self.conv2 = _conv(planes, planes, 3, 1, dtype)
+        self.bn2 = nn.BatchNorm2d(planes, dtype=dtype)
+        if downsample is not None:
+            self.downsample = downsample
+        self.stride = stride
+        out = "x"
+        for layer in (self.conv1, self.bn1, self.relu, self.conv2, self.bn2):
+            out = self.add(layer, out)
+        identity = self.add(downsample, "x") if downsample is not None else "x"
+        out = self.add(nn.Add(), out, identity)
+        self.set_output(self.add(self.relu, out))
+
+
+class Bottleneck(nn.Graph):
+    """torchvision's ``Bottleneck`` (ResNet v1.5: the stride on the 3×3; expansion 4)::
+
+        out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + identity)
+
+    conv1 1×1 to ``planes``, conv2 3×3 at ``stride``, conv3 1×1 to 4·planes.
+    """
+
+    expansion = 4
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        width = planes
+        self.conv1 = _conv(inplanes, width, 1, 1, dtype)
+        self.bn1 = nn.BatchNorm2d(width, dtype=dtype)
+        self.conv2 = _conv(width, width, 3, stride, dtype)
+        self.bn2 = nn.BatchNorm2d(width, dtype=dtype)
+        self.conv3 = _conv(width, planes * self.expansion, 1, 1, dtype)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion, dtype=dtype)
+        self.relu = nn.ReLU()
+        if downsample is not None:
+            self.downsample = downsample
+        self.stride = stride
+        out = "x"
+        for layer in (self.conv1, self.bn1, self.relu, self.conv2, self.bn2, self.relu):
+            out = self.add(layer, out)
+        out = self.add(self.conv3, out)
+        out = self.add(self.bn3, out)
+        identity = self.add(downsample, "x") if downsample is not None else "x"
+        out = self.add(nn.Add(), out, identity)
+        self.set_output(self.add(self.relu, out))
+
+
+def _init_weights(model: nn.Module, rng: np.random.Generator) -> None:
+    """torchvision's ``ResNet.__init__`` loop: convolutions kaiming-normal (fan_out, ReLU
+    gain), BatchNorm γ = 1, β = 0 (already their defaults); Linear keeps PyTorch's default
+    U(±1/√fan_in), drawn when it was built."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            kaiming_normal_fan_out(module, rng)
+
+
+class ResNet(nn.Graph):
+    """torchvision's ``ResNet`` for 3×H×W images (H, W ≥ 32 or so), ``block`` ×
+    ``layers`` stages::
+
+        conv1 7×7/2 → bn1 → relu → maxpool 3×3/2 → layer1 (64) → layer2 (128, /2)
+        → layer3 (256, /2) → layer4 (512, /2) → avgpool (1×1) → flatten → fc
+
+    Input (B, 3, H, W); output (B, num_classes) logits. Build it with :func:`resnet18` etc.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: tuple[int, int, int, int],
+        num_classes: int = 1000,
+        *,
+        seed: int = 0,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = type(self).__name__
+        num_classes = positive_int("num_classes", num_classes, func=func)
+        seed = positive_int("seed", seed, func=func, minimum=0)
+        rng = np.random.default_rng(seed)
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False, dtype=dtype)
+        self.bn1 = nn.BatchNorm2d(64, dtype=dtype)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, 64, layers[0], 1, dtype)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2, dtype)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2, dtype)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2, dtype)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512 * block.expansion, num_classes, rng=rng, dtype=dtype)
+        _init_weights(self, rng)
+        out = "x"
+        stem: tuple[nn.Module, ...] = (self.conv1, self.bn1, self.relu, self.maxpool)
+        for layer in (*stem, self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool):
+            out = self.add(layer, out)
+        out = self.add(_Flatten(), out, name="flatten")
+        self.set_output(self.add(self.fc, out))
+
+    def _make_layer(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        planes: int,
+        blocks: int,
+        stride: int,
+        dtype: Any,
+    ) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                _conv(self.inplanes, planes * block.expansion, 1, stride, dtype),
+                nn.BatchNorm2d(planes * block.expansion, dtype=dtype),
+            )
+        stage = nn.Sequential(block(self.inplanes, planes, stride, downsample, dtype=dtype))
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            stage.append(block(self.inplanes, planes, dtype=dtype))
+        return stage
+
+
+def resnet18(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNet-18 (BasicBlock × (2, 2, 2, 2)), torchvision's ``resnet18()``: 11 689 512
+    parameters for 1000 classes, the same ``state_dict`` keys and ``repr`` (ReLU's
+    ``inplace=True`` aside). Weights from ``np.random.default_rng(seed)``.
+
+    >>> resnet18(10).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
+    (1, 10)
+    """
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, seed=seed, dtype=dtype)
+
+
+def resnet34(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNet-34 (BasicBlock × (3, 4, 6, 3)), torchvision's ``resnet34()`` (21 797 672
+    parameters for 1000 classes)."""
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, seed=seed, dtype=dtype)
+
+
+def resnet50(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNet-50 (Bottleneck × (3, 4, 6, 3), stride on the 3×3 as torchvision's v1.5),
+    torchvision's ``resnet50()`` (25 557 032 parameters for 1000 classes)."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, seed=seed, dtype=dtype)
+
+
+class ShortcutA(nn.Module):
+    """He et al.'s option-A shortcut for CIFAR ResNets: no parameters, the identity
+    subsampled at stride 2 and zero-padded with ``pad`` channels on each side,
+
+        y[β, pad + c, i, j] = x[β, c, 2i, 2j],   y = 0 on the padded channels.
+
+    Backward: ∂ℓ/∂x[β, c, 2i, 2j] = G[β, pad + c, i, j], zero at the other pixels.
+    Input (B, C, H, W); output (B, C + 2·pad, ⌈H/2⌉, ⌈W/2⌉).
+    """
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = positive_int("pad", pad, func="ShortcutA", minimum=0)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The subsampled, channel-padded identity; the context is x's shape and dtype."""
+        check_float_array("x", x, func="ShortcutA.forward")
+        if x.ndim != 4:
+            raise ValueError(f"ShortcutA.forward: x: expected shape (B, C, H, W), got {x.shape}")
+        sub = x[:, :, ::2, ::2]
+        B, C, H, W = sub.shape
+        y = np.zeros((B, C + 2 * self.pad, H, W), x.dtype)
+        y[:, self.pad : self.pad + C] = sub
+        return y, (x.shape, x.dtype)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """G's middle channels written back to the pixels the forward pass read."""
+        shape, dtype = ctx
+        grad = np.zeros(shape, dtype)
+        grad[:, :, ::2, ::2] = grad_output[:, self.pad : self.pad + shape[1]]
+        return grad
+
+    def extra_repr(self) -> str:
+        """``pad=p``."""
+        return f"pad={self.pad}"
+
+
+class CifarResNet(nn.Graph):
+    """He et al. (2016), section 4.2: the 6n + 2 layer ResNet for 32×32 images::
+
+        conv1 3×3 (16) → bn1 → relu → layer1 (16) → layer2 (32, /2) → layer3 (64, /2)
+        → avgpool (1×1) → flatten → fc
+
+    with n BasicBlocks per stage and option-A shortcuts (:class:`ShortcutA`: parameter-free
+    identity, subsampled and zero-padded where the width doubles), as in the paper's CIFAR
+    experiments. Convolutions are initialised as torchvision's ResNet (kaiming normal,
+    fan_out), BatchNorm γ = 1, β = 0, ``fc`` PyTorch's default. Input (B, 3, H, W) (32×32 in
+    the paper; any size ≥ 4 works after the global pooling); output (B, num_classes).
+    """
+
+    def __init__(
+        self,
+        n: int = 3,
+        num_classes: int = 10,
+        *,
+        in_channels: int = 3,
+        seed: int = 0,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = type(self).__name__
+        n = positive_int("n", n, func=func)
+        num_classes = positive_int("num_classes", num_classes, func=func)
+        in_channels = positive_int("in_channels", in_channels, func=func)
+        seed = positive_int("seed", seed, func=func, minimum=0)
+        rng = np.random.default_rng(seed)
+        self.conv1 = _conv(in_channels, 16, 3, 1, dtype)
+        self.bn1 = nn.BatchNorm2d(16, dtype=dtype)
+        self.relu = nn.ReLU()
+        inplanes = 16
+        stages = []
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            shortcut = ShortcutA(planes // 4) if stride != 1 or inplanes != planes else None
+            stage = nn.Sequential(BasicBlock(inplanes, planes, stride, shortcut, dtype=dtype))
+            for _ in range(1, n):
+                stage.append(BasicBlock(planes, planes, dtype=dtype))
+            stages.append(stage)
+            inplanes = planes
+        self.layer1, self.layer2, self.layer3 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes, rng=rng, dtype=dtype)
+        _init_weights(self, rng)
+        out = "x"
+        for layer in (self.conv1, self.bn1, self.relu, *stages, self.avgpool):
+            out = self.add(layer, out)
+        out = self.add(_Flatten(), out, name="flatten")
+        self.set_output(self.add(self.fc, out))
+
+
+def resnet20(
+    num_classes: int = 10, *, in_channels: int = 3, seed: int = 0, dtype: Any = np.float32
+) -> CifarResNet:
+    """He et al.'s ResNet-20 for CIFAR (n = 3: 19 convolutions + fc), option-A shortcuts:
+    269 722 parameters for 10 classes (the paper's "0.27M").
+
+    >>> resnet20()(np.zeros((2, 3, 32, 32), np.float32)).shape
+    (2, 10)
+    """
+    return CifarResNet(3, num_classes, in_channels=in_channels, seed=seed, dtype=dtype)

@@ -1,0 +1,304 @@
+"""cnnmath.models against torchvision 0.28.0 as the witness: the same repr, parameter count
+and state_dict keys; torchvision's trained weights (safetensors file, no key renamed) give the
+same eval logits here; in train mode the same logits, parameter gradients, running statistics
+and SGD-with-momentum updates; and cnnmath's weights give the same outputs in torchvision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnmath import models, weights
+from cnnmath.optim import SGD
+from helpers import rel_error
+from torchvision_helper import import_torchvision
+
+torch = pytest.importorskip("torch")
+
+
+class _LazyTorchvision:
+    """torchvision imported on first use, so a test that needs it is skipped without it."""
+
+    def __getattr__(self, name):
+        return getattr(import_torchvision(), name)
+
+
+tv = _LazyTorchvision()
+
+NAMES = ["resnet18", "mobilenet_v2"]
+SHAPE = (2, 3, 64, 64)  # small images keep the numpy side fast
+TOL = 1e-4  # float32 through ~20 layers and batch statistics of few elements
+TOL64 = 1e-8  # float64; MobileNetV2 at 64×64 has channels of near-zero batch variance
+
+
+def _build(name, **kw):
+    return getattr(models, name)(**kw), getattr(tv.models, name)(**kw)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _numpy_state(module):
+    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def _trained_torchvision(name, steps=2, **kw):
+    """torchvision's model at its own random init, then a few SGD steps in train mode so
+    the running statistics and num_batches_tracked are not the defaults."""
+    torch.manual_seed(0)
+    model = getattr(tv.models, name)(num_classes=10, **kw)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for step in range(steps):
+        x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(step))
+        loss = torch.nn.functional.cross_entropy(model(x), torch.arange(SHAPE[0]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def _input(seed=10):
+    return np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", [*NAMES, "resnet34", "resnet50"])
+def test_layout_matches_torchvision(name):
+    """repr (torchvision's ReLU prints inplace=True), parameter count, state_dict keys,
+    shapes and dtypes are torchvision's."""
+    ours, theirs = _build(name)
+    assert repr(ours) == repr(theirs).replace("inplace=True", "")
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
+    got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
+    want = {k: (v.shape, v.dtype) for k, v in _numpy_state(theirs).items()}
+    assert list(got) == list(want)
+    assert got == want
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_initialisation_is_torchvisions(name):
+    """The draws differ, their laws must not: conv weights N(0, 2/fan_out), BN 1 and 0, the
+    classifier as torchvision's (mobilenet N(0, 0.01²) bias 0, resnet U(±1/√fan_in))."""
+    state = getattr(models, name)(seed=3).state_dict()
+    for key, value in state.items():
+        if value.ndim == 4 and value.size >= 4096:  # enough draws for a 10 % std check
+            fan_out = value.shape[0] * value.shape[2] * value.shape[3]
+            assert abs(value.std() / np.sqrt(2 / fan_out) - 1) < 0.1, key
+            assert abs(value.mean()) < 0.1 * np.sqrt(2 / fan_out), key
+        elif key.endswith("running_var"):
+            assert np.all(value == 1), key
+        elif key.endswith("running_mean"):
+            assert np.all(value == 0), key
+    fc = "fc" if name.startswith("resnet") else "classifier.1"
+    w, b = state[f"{fc}.weight"], state[f"{fc}.bias"]
+    if name.startswith("resnet"):
+        bound = 1 / np.sqrt(w.shape[1])
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        assert np.abs(b).max() <= bound and np.any(b != 0)
+    else:
+        assert abs(w.std() / 0.01 - 1) < 0.05 and np.all(b == 0)
+    again = getattr(models, name)(seed=3).state_dict()
+    other = getattr(models, name)(seed=4).state_dict()
+    assert all(np.array_equal(again[k], v) for k, v in state.items())
+    first = "conv1.weight" if fc == "fc" else "features.0.0.weight"
+    assert not np.array_equal(other[first], state[first])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torchvision_weights_eval_logits(name, tmp_path):
+    """torchvision's trained state_dict saved with safetensors, loaded by cnnmath.weights.load
+    into cnnmath's model (no key renamed): the same eval logits within 1e-4."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    theirs = _trained_torchvision(name).eval()
+    state = {k: v.contiguous() for k, v in theirs.state_dict().items()}
+    assert (
+        int(
+            state[
+                "bn1.num_batches_tracked"
+                if name == "resnet18"
+                else "features.0.1.num_batches_tracked"
+            ]
+        )
+        == 2
+    )
+    path = tmp_path / f"{name}.safetensors"
+    safetensors_torch.save_file(state, str(path))
+    ours = getattr(models, name)(num_classes=10, seed=1).eval()
+    weights.load(ours, path)
+    got_state = ours.state_dict()
+    for k, v in _numpy_state(theirs).items():
+        assert np.array_equal(got_state[k], v), k
+    x = _input()
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x)).numpy()
+    got = ours(x)
+    assert got.dtype == np.float32
+    assert rel_error(got, want) <= TOL
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_forward_float32(name):
+    """Train mode, float32, from torchvision's trained weights: the same logits (batch
+    statistics) and the same updated running statistics and num_batches_tracked (dropout off:
+    its masks are random on both sides)."""
+    kw = {"dropout": 0.0} if name == "mobilenet_v2" else {}
+    theirs = _trained_torchvision(name, **kw).train()
+    ours = getattr(models, name)(num_classes=10, seed=1, **kw).train()
+    ours.load_state_dict(_numpy_state(theirs))
+    x = _input(21)
+    want = theirs(torch.from_numpy(x)).detach().numpy()
+    assert rel_error(ours(x), want) <= TOL
+    want_state = _numpy_state(theirs)
+    for key, value in ours.state_dict().items():
+        # a running mean can be ~1e-8 where the batch mean cancels (a BN output feeding a
+        # 1×1 conv): its error is measured against the activations' unit scale
+        want = want_state[key]
+        assert value.dtype == want.dtype, key
+        err = np.abs(value - want).max() / max(np.abs(want).max(), 1.0)
+        assert err <= TOL, (key, err)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_step_matches_torchvision(name):
+    """Train mode from the same weights: the same logits, every parameter's gradient, the
+    updated running statistics, and the parameters after two SGD-with-momentum steps (the
+    second uses the momentum buffer); upstream gradient G random, not uniform.
+
+    In float64 on both sides: with 64×64 images the last stages normalise over 8 values per
+    channel, and torchvision's own float32 gradients differ from its float64 ones by ~6 %
+    (ResNet-18) or far more (MobileNetV2), so a float32 comparison would measure rounding,
+    not the code."""
+    kw = {"dropout": 0.0} if name == "mobilenet_v2" else {}
+    theirs = _trained_torchvision(name, **kw).double().train()
+    ours = getattr(models, name)(num_classes=10, seed=1, dtype=np.float64, **kw).train()
+    ours.load_state_dict(_numpy_state(theirs))
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt_o = SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    named = dict(theirs.named_parameters())
+    for step in range(2):
+        x = _input(20 + step).astype(np.float64)
+        G = np.random.default_rng(30 + step).standard_normal((SHAPE[0], 10))
+        opt_t.zero_grad()
+        out_t = theirs(torch.from_numpy(x))
+        (out_t * torch.from_numpy(G)).sum().backward()
+        ours.zero_grad()
+        out_o = ours(x)
+        ours.backward(G)
+        assert rel_error(out_o, out_t.detach().numpy()) <= TOL64
+        # a BN bias feeding a train-mode BN has zero true gradient (the normalisation
+        # removes a per-channel constant): rounding noise on both sides, so each error is
+        # measured against at least 1e-6 of the model's largest gradient
+        grads = {key: p.grad.numpy() for key, p in named.items()}
+        floor = 1e-6 * max(np.abs(g).max() for g in grads.values())
+        for key, p in ours.named_parameters():
+            want = grads[key]
+            err = np.abs(p.grad - want).max() / max(np.abs(want).max(), floor)
+            assert err <= TOL64, (step, key, err)
+        opt_t.step()
+        opt_o.step()
+        want_state = _numpy_state(theirs)
+        for key, value in ours.state_dict().items():
+            want = want_state[key]
+            err = np.abs(value - want).max() / max(np.abs(want).max(), 1.0)
+            assert err <= TOL64, (step, key, err)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cnnmath_weights_into_torchvision(name):
+    """And back: cnnmath's seeded weights, its running statistics moved by two train-mode
+    batches, loaded into torchvision give the same outputs in eval and in train mode."""
+    kw = {"dropout": 0.0} if name == "mobilenet_v2" else {}  # no random masks in train mode
+    ours = getattr(models, name)(num_classes=10, seed=5, **kw).train()
+    for seed in (40, 41):
+        ours(_input(seed))
+    theirs = getattr(tv.models, name)(num_classes=10, **kw)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert (
+        int(
+            ours.state_dict()[
+                "bn1.num_batches_tracked"
+                if name == "resnet18"
+                else "features.0.1.num_batches_tracked"
+            ]
+        )
+        == 2
+    )
+    x = _input(50)
+    want = theirs.train()(torch.from_numpy(x)).detach().numpy()
+    assert rel_error(ours(x), want) <= TOL
+    ours.eval()
+    theirs.eval()
+    with torch.no_grad():
+        assert rel_error(ours(x), theirs(torch.from_numpy(x)).numpy()) <= TOL
+
+
+def test_resnet20_cifar():
+    """He et al.'s ResNet-20 with option-A shortcuts: 269 722 parameters (the paper's 0.27M,
+    counted by hand: 432 + 32 + 3·4672 + 13952 + 2·18560 + 55552 + 2·73984 + 650), no
+    parameters in the shortcuts, 10 logits for 32×32 images, and its forward and backward
+    equal the same network built in torch.nn (float64)."""
+    model = models.resnet20(seed=0, dtype=np.float64)
+    assert model.num_parameters() == 269_722
+    assert not any("downsample" in key for key in model.state_dict())
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32))
+    G = np.random.default_rng(1).standard_normal((4, 10))
+    model.train()
+    y = model(x)
+    assert y.shape == (4, 10)
+    gx = model.backward(G)
+
+    tnn = torch.nn
+
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(cout)
+            self.conv2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(cout)
+            self.pad = (cout - cin) // 2
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            short = x
+            if self.pad:
+                short = tnn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+            return torch.relu(out + short)
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 16, 3, 1, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(16)
+            stages, cin = [], 16
+            for cout, stride in ((16, 1), (32, 2), (64, 2)):
+                stages.append(
+                    tnn.Sequential(
+                        Block(cin, cout, stride), *[Block(cout, cout, 1) for _ in range(2)]
+                    )
+                )
+                cin = cout
+            self.layer1, self.layer2, self.layer3 = stages
+            self.fc = tnn.Linear(64, 10)
+
+        def forward(self, x):
+            x = torch.relu(self.bn1(self.conv1(x)))
+            x = self.layer3(self.layer2(self.layer1(x)))
+            return self.fc(x.mean(dim=(2, 3)))
+
+    twin = Net().double()
+    fresh = models.resnet20(seed=0, dtype=np.float64)
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in fresh.state_dict().items()})
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = twin(xt)
+    (yt * torch.from_numpy(G)).sum().backward()
+    assert rel_error(y, yt.detach().numpy()) <= 1e-12
+    assert rel_error(gx, xt.grad.numpy()) <= 1e-12
+    named = dict(twin.named_parameters())
+    for key, p in model.named_parameters():
+        assert rel_error(p.grad, named[key].grad.numpy()) <= 1e-10, key
