@@ -95,6 +95,66 @@ CASES = [
         (3, 5),
     ),
     ("celu", lambda: nn.CELU(alpha=0.7), lambda: torch.nn.CELU(alpha=0.7), (3, 5)),
+    (
+        "conv-transpose-groups",
+        lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, rng=0),
+        lambda: torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+        (2, 4, 5, 4),
+    ),
+    (
+        "conv-transpose-dilated",
+        lambda: nn.ConvTranspose2d(3, 2, (2, 3), stride=(1, 2), dilation=2, bias=False, rng=1),
+        lambda: torch.nn.ConvTranspose2d(3, 2, (2, 3), stride=(1, 2), dilation=2, bias=False),
+        (2, 3, 4, 5),
+    ),
+    (
+        "maxpool-dilation-ceil",
+        lambda: nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+        lambda: torch.nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+        (2, 3, 9, 8),
+    ),
+    (
+        "maxpool-ceil",
+        lambda: nn.MaxPool2d(2, ceil_mode=True),
+        lambda: torch.nn.MaxPool2d(2, ceil_mode=True),
+        (2, 2, 5, 7),
+    ),
+    (
+        "avgpool-ceil-exclude-pad",
+        lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        lambda: torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        (2, 3, 6, 7),
+    ),
+    (
+        "avgpool-divisor",
+        lambda: nn.AvgPool2d((2, 3), stride=(1, 2), padding=(1, 1), divisor_override=4),
+        lambda: torch.nn.AvgPool2d((2, 3), stride=(1, 2), padding=(1, 1), divisor_override=4),
+        (2, 2, 5, 6),
+    ),
+    (
+        "upsample-2",
+        lambda: nn.Upsample(scale_factor=2),
+        lambda: torch.nn.Upsample(scale_factor=2),
+        (2, 3, 4, 5),
+    ),
+    (
+        "upsample-pair",
+        lambda: nn.Upsample(scale_factor=(2, 3)),
+        lambda: torch.nn.Upsample(scale_factor=(2, 3)),
+        (2, 3, 3, 2),
+    ),
+    (
+        "upsample-fractional",
+        lambda: nn.Upsample(scale_factor=1.5),
+        lambda: torch.nn.Upsample(scale_factor=1.5),
+        (1, 2, 5, 7),
+    ),
+    (
+        "upsample-size",
+        lambda: nn.Upsample(size=(7, 3)),
+        lambda: torch.nn.Upsample(size=(7, 3)),
+        (2, 2, 4, 5),
+    ),
 ] + [
     (name, (lambda n=name: getattr(nn, n)()), (lambda n=name: getattr(torch.nn, n)()), (3, 5))
     for name in ("ReLU6", "Hardsigmoid", "Hardswish", "SELU", "Softsign", "GELU")
@@ -215,7 +275,35 @@ LAYER_ERRORS = [
     (lambda: nn.AdaptiveAvgPool2d(0), ValueError, "output_size"),
     (lambda: nn.GELU(approximate="fast"), ValueError, "approximate"),
     (lambda: nn.PReLU(0), ValueError, "num_parameters"),
+    (lambda: nn.ConvTranspose2d(2, 2, 3, stride=2, output_padding=2), ValueError, "output_padding"),
+    (lambda: nn.ConvTranspose2d(2, 3, 3, groups=2), ValueError, "out_channels.*groups=2"),
+    (lambda: nn.MaxPool2d(2, return_indices=True), ValueError, "return_indices.*ops.max_pool2d"),
+    (lambda: nn.MaxPool2d(2, ceil_mode=1), TypeError, "ceil_mode"),
+    (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, "divisor_override"),
+    (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), ValueError, "mode"),
+    (lambda: nn.Upsample(size=4, scale_factor=2), ValueError, "exactly one"),
+    (lambda: nn.Upsample(scale_factor=-1), ValueError, "scale_factor"),
+    (lambda: nn.Upsample(scale_factor=0.1)(np.zeros((1, 1, 4, 4))), ValueError, "no output"),
 ]
+
+
+def test_conv_transpose_default_initialisation_and_upsample_blocks():
+    """ConvTranspose2d's weight (C_in, C_out/G, f1, f2) ~ U(±1/√fan_in) with PyTorch's fan_in
+    = weight.shape[1]·f1·f2; Upsample's backward by an integer factor is the sum over each
+    copied block, its forward a block copy (independent of the torch comparison)."""
+    conv = nn.ConvTranspose2d(8, 6, 3, groups=2, rng=0)
+    want = torch.nn.ConvTranspose2d(8, 6, 3, groups=2)
+    assert conv.weight.shape == tuple(want.weight.shape) == (8, 3, 3, 3)
+    bound = 1 / np.sqrt(3 * 3 * 3)
+    for p in (conv.weight.data, conv.bias.data):
+        assert np.abs(p).max() <= bound and np.abs(p).max() > 0.8 * bound
+    x = _input((2, 3, 4, 5))
+    up = nn.Upsample(scale_factor=(2, 3))
+    y = up(x)
+    np.testing.assert_array_equal(y[:, :, 1::2, 2::3], x)
+    G = _input(y.shape, seed=1)
+    block_sums = G.reshape(2, 3, 4, 2, 5, 3).sum(axis=(3, 5))
+    assert rel_error(up.backward(G), block_sums) <= 1e-15
 
 
 @pytest.mark.parametrize("call, exc, pattern", LAYER_ERRORS)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import nn
 from .._checks import positive_int, real_number
-from .resnet import _Flatten, _GlobalAvgPool, kaiming_normal_fan_out
+from .resnet import _wiring, kaiming_normal_fan_out
 
 __all__ = ["Conv2dNormActivation", "InvertedResidual", "MobileNetV2", "mobilenet_v2"]
 
@@ -150,8 +150,8 @@ class MobileNetV2(nn.Graph):
                 if module.bias is not None:
                     module.bias.data[...] = 0
         out = self.add(self.features, "x")
-        out = self.add(_GlobalAvgPool(), out, name="pool")
-        out = self.add(_Flatten(), out, name="flatten")
+        out = self.add(_wiring(nn.AdaptiveAvgPool2d((1, 1))), out, name="pool")
+        out = self.add(_wiring(nn.Flatten()), out, name="flatten")
         self.set_output(self.add(self.classifier, out))
 
 

@@ -31,20 +31,13 @@ __all__ = [
 ]
 
 
-class _Flatten(nn.Flatten):
-    """``torch.flatten(x, 1)`` written in a model's ``forward``: a wiring node (no child)."""
-
-    functional = True
-
-
-class _GlobalAvgPool(nn.AdaptiveAvgPool2d):
-    """``adaptive_avg_pool2d(x, (1, 1))`` written in a model's ``forward`` (MobileNetV2's):
-    a wiring node (no child)."""
-
-    functional = True
-
-    def __init__(self) -> None:
-        super().__init__((1, 1))
+def _wiring(module: nn.Module) -> nn.Module:
+    """Mark ``module`` as wiring written in a model's ``forward`` (torchvision's
+    ``torch.flatten(x, 1)``, MobileNetV2's ``adaptive_avg_pool2d``): a Graph does not make it
+    a child, so it is in neither ``repr`` nor ``state_dict``, as in torchvision, but it is a
+    node of ``walk()`` with its own class."""
+    module.functional = True  # type: ignore[attr-defined]
+    return module
 
 
 def kaiming_normal_fan_out(conv: nn.Conv2d, rng: np.random.Generator) -> None:
@@ -193,7 +186,7 @@ class ResNet(nn.Graph):
         stem: tuple[nn.Module, ...] = (self.conv1, self.bn1, self.relu, self.maxpool)
         for layer in (*stem, self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool):
             out = self.add(layer, out)
-        out = self.add(_Flatten(), out, name="flatten")
+        out = self.add(_wiring(nn.Flatten()), out, name="flatten")
         self.set_output(self.add(self.fc, out))
 
     def _make_layer(
@@ -247,8 +240,13 @@ class ShortcutA(nn.Module):
         y[β, pad + c, i, j] = x[β, c, 2i, 2j],   y = 0 on the padded channels.
 
     Backward: ∂ℓ/∂x[β, c, 2i, 2j] = G[β, pad + c, i, j], zero at the other pixels.
-    Input (B, C, H, W); output (B, C + 2·pad, ⌈H/2⌉, ⌈W/2⌉).
+    Input (B, C, H, W); output (B, C + 2·pad, ⌈H/2⌉, ⌈W/2⌉). Spatially it is a 1×1 window
+    at stride 2 (``kernel_size``, ``stride``, ``padding`` say so, for the receptive field).
     """
+
+    kernel_size = (1, 1)
+    stride = (2, 2)
+    padding = (0, 0)
 
     def __init__(self, pad: int) -> None:
         super().__init__()
@@ -325,7 +323,7 @@ class CifarResNet(nn.Graph):
         out = "x"
         for layer in (self.conv1, self.bn1, self.relu, *stages, self.avgpool):
             out = self.add(layer, out)
-        out = self.add(_Flatten(), out, name="flatten")
+        out = self.add(_wiring(nn.Flatten()), out, name="flatten")
         self.set_output(self.add(self.fc, out))
 
 

@@ -50,7 +50,7 @@ from .activation import (
     activation_layer,
 )
 from .container import Sequential
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .graph import Add, Concat, Graph
@@ -60,6 +60,7 @@ from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .upsample import Upsample
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -84,6 +85,7 @@ __all__ = [
     "ACTIVATION_LAYERS",
     "AvgPool2d",
     "Conv2d",
+    "ConvTranspose2d",
     "Dropout",
     "Flatten",
     "Identity",
@@ -101,6 +103,7 @@ __all__ = [
     "Softplus",
     "StateDictError",
     "Tanh",
+    "Upsample",
     "activation_layer",
     "as_generator",
 ]

@@ -134,3 +134,125 @@ class Conv2d(Module):
         if self.bias is None:
             s += ", bias=False"
         return s
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution layer, as ``torch.nn.ConvTranspose2d``: the adjoint of
+    Conv2d's map from input to output (its ``grad_x``), each input pixel scattering
+    ``x[β,c,i,j]·w[c,o,:,:]`` into the output at (s·i − p, s·j − p) with taps d apart,
+
+        Y[β,o,y,x] = Σ_c Σ_{a,b: s·i − p + d·a = y, s·j − p + d·b = x} X[β,c,i,j] w[c,o,a,b] + b[o]
+
+    (per group with ``groups`` = G; see ``ops.conv_transpose2d``).
+
+    Parameters: ``weight`` (C_in, C_out/G, f1, f2), ``bias`` (C_out,) unless ``bias=False``,
+    both ~ U(−1/√fan_in, 1/√fan_in) with PyTorch's fan_in = weight.shape[1]·f1·f2 =
+    (C_out/G)·f1·f2. Input (B, C_in, m, n) or (C_in, m, n); output height
+    H_out = (m − 1)·s − 2p + d(f1 − 1) + output_padding + 1 (likewise W_out).
+    ``output_padding`` (< stride or dilation) picks among the input sizes a strided Conv2d
+    maps to the same output size.
+
+    >>> ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1, rng=0)
+    ConvTranspose2d(16, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        *,
+        rng: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "ConvTranspose2d"
+        self.in_channels = positive_int("in_channels", in_channels, func=func)
+        self.out_channels = positive_int("out_channels", out_channels, func=func)
+        self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
+        self.stride = int_pair("stride", stride, minimum=1, func=func)
+        self.padding = int_pair("padding", padding, minimum=0, func=func)
+        self.output_padding = int_pair("output_padding", output_padding, minimum=0, func=func)
+        self.dilation = int_pair("dilation", dilation, minimum=1, func=func)
+        self.groups = positive_int("groups", groups, func=func)
+        for name in ("in_channels", "out_channels"):
+            if getattr(self, name) % self.groups:
+                raise ValueError(
+                    f"{func}: {name}: expected a multiple of groups={self.groups}, "
+                    f"got {getattr(self, name)}"
+                )
+        for axis in (0, 1):
+            if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
+                raise ValueError(
+                    f"{func}: output_padding: expected less than stride or dilation on each "
+                    f"axis (stride {self.stride}, dilation {self.dilation}), got "
+                    f"{self.output_padding}"
+                )
+        if not isinstance(bias, bool):
+            raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
+        dt = _float_dtype(dtype, func=func)
+        generator = as_generator(rng, func=func)
+        f1, f2 = self.kernel_size
+        per_group = self.out_channels // self.groups
+        bound = 1.0 / np.sqrt(per_group * f1 * f2)
+        self.weight = Parameter(
+            _uniform(generator, bound, (self.in_channels, per_group, f1, f2), dt)
+        )
+        bias_shape = (self.out_channels,)
+        self.bias = Parameter(_uniform(generator, bound, bias_shape, dt)) if bias else None
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype, which the input must have."""
+        return self.weight.dtype
+
+    def _geometry_args(self) -> dict[str, Any]:
+        return {
+            "stride": self.stride,
+            "padding": self.padding,
+            "output_padding": self.output_padding,
+            "groups": self.groups,
+            "dilation": self.dilation,
+        }
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Y = conv_transpose2d(x, weight, bias) with this layer's geometry; the context is x."""
+        self._check_input_dtype(x, self.weight.dtype)
+        bias = self.bias.data if self.bias is not None else None
+        return ops.conv_transpose2d(x, self.weight.data, bias, **self._geometry_args()), x
+
+    def backward_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X (a Conv2d of G with the same weight) from G = ∂ℓ/∂Y; adds ∂ℓ/∂w and
+        ∂ℓ/∂b = Σ G over batch and space (see ``ops.conv_transpose2d_backward``)."""
+        grad_x, grad_w, grad_b = ops.conv_transpose2d_backward(
+            grad_output, ctx, self.weight.data, **self._geometry_args()
+        )
+        self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """As ``torch.nn.ConvTranspose2d`` prints: ``in, out, kernel_size, stride``, then
+        padding, dilation, output_padding, groups and ``bias=False`` when not the default."""
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={_pair_repr(self.kernel_size)}"
+            f", stride={_pair_repr(self.stride)}"
+        )
+        if self.padding != (0, 0):
+            s += f", padding={_pair_repr(self.padding)}"
+        if self.dilation != (1, 1):
+            s += f", dilation={_pair_repr(self.dilation)}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={_pair_repr(self.output_padding)}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._checks import int_pair
+from .._checks import int_pair, positive_int
 from .module import Module
 
 
@@ -49,19 +49,51 @@ class _Pool2d(Module):
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
 
-class MaxPool2d(_Pool2d):
-    """Max pooling, as ``torch.nn.MaxPool2d`` (no dilation, floor mode):
-    Y[β,c,i,j] = max over the window (k1, k2) at stride s of X padded with −∞.
+def _flag(func: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}: expected a bool, got {value!r}")
+    return bool(value)
 
-    Input (B, C, m, n) or (C, m, n); output (B, C, floor((m+2p−k1)/s)+1, …). The backward
-    pass routes each G[β,c,i,j] to the window's first maximal element.
+
+class MaxPool2d(_Pool2d):
+    """Max pooling, as ``torch.nn.MaxPool2d``: Y[β,c,i,j] = max over the window of k1×k2 taps
+    d apart, at (s·i − p, s·j − p), of X padded with −∞.
+
+    Input (B, C, m, n) or (C, m, n); output (B, C, H_out, W_out) with
+    H_out = ⌊(m + 2p − d(k1 − 1) − 1)/s⌋ + 1 (⌈·⌉ with ``ceil_mode``, a last window that
+    starts in the padding dropped). The backward pass routes each G[β,c,i,j] to the window's
+    first maximal element. ``return_indices=True`` is refused here (a layer returns one
+    array); ``ops.max_pool2d(..., return_indices=True)`` gives the indices.
 
     >>> MaxPool2d(2)
     MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
     """
 
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+        func = "MaxPool2d"
+        self.dilation = _pool_arg("dilation", dilation, minimum=1, func=func)
+        if _flag(func, "return_indices", return_indices):
+            raise ValueError(
+                f"{func}: return_indices: expected False (a layer returns one array; use "
+                "cnnmath.ops.max_pool2d(..., return_indices=True) for the indices), got True"
+            )
+        self.return_indices = False
+        self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
+
+    def _args(self) -> dict[str, Any]:
+        return {**super()._args(), "dilation": self.dilation, "ceil_mode": self.ceil_mode}
+
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = max_pool2d(x) with this layer's window, stride and padding."""
+        """Y = max_pool2d(x) with this layer's window, stride, padding, dilation and mode."""
         y = ops.max_pool2d(x, **self._args())
         return y, x
 
@@ -71,37 +103,68 @@ class MaxPool2d(_Pool2d):
         return ops.max_pool2d_backward(grad_output, x, **self._args())
 
     def extra_repr(self) -> str:
-        """``kernel_size, stride, padding`` and the fixed ``dilation=1, ceil_mode=False``, as
-        ``torch.nn.MaxPool2d`` prints them."""
+        """``kernel_size, stride, padding, dilation, ceil_mode``, as ``torch.nn.MaxPool2d``
+        prints them."""
         return (
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            "dilation=1, ceil_mode=False"
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
 
 class AvgPool2d(_Pool2d):
-    """Average pooling, as ``torch.nn.AvgPool2d`` with its defaults (zero padding counted in
-    the divisor): Y[β,c,i,j] = (1/(k1 k2)) Σ over the window of X padded with 0.
+    """Average pooling, as ``torch.nn.AvgPool2d``: Y[β,c,i,j] = (1/D) Σ over the k1×k2
+    window of X padded with 0, where the divisor D is ``divisor_override`` if given, else
+    k1·k2 with ``count_include_pad`` (the default) and the number of in-image elements of the
+    window without it; windows are clipped to the padded input (PyTorch's rule in
+    ``ceil_mode``).
 
-    Input (B, C, m, n) or (C, m, n); output as MaxPool2d's. Backward spreads G/(k1 k2) over
-    each window.
+    Input (B, C, m, n) or (C, m, n); output (B, C, ⌊(m + 2p − k1)/s⌋ + 1, …) (⌈·⌉ with
+    ``ceil_mode``). Backward spreads G/D over each window.
 
     >>> AvgPool2d(2)
     AvgPool2d(kernel_size=2, stride=2, padding=0)
     """
 
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+        func = "AvgPool2d"
+        self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
+        self.count_include_pad = _flag(func, "count_include_pad", count_include_pad)
+        self.divisor_override = (
+            None
+            if divisor_override is None
+            else positive_int("divisor_override", divisor_override, func=func)
+        )
+
+    def _args(self) -> dict[str, Any]:
+        return {
+            **super()._args(),
+            "ceil_mode": self.ceil_mode,
+            "count_include_pad": self.count_include_pad,
+            "divisor_override": self.divisor_override,
+        }
+
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = avg_pool2d(x) with this layer's window, stride and padding."""
+        """Y = avg_pool2d(x) with this layer's window, stride, padding and divisor rule."""
         y = ops.avg_pool2d(x, **self._args())
         return y, x
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X: G[β,c,i,j]/(k1 k2) added to every element of window (i, j)."""
+        """∂ℓ/∂X: G[β,c,i,j]/D added to every element of window (i, j)."""
         x = ctx
         return ops.avg_pool2d_backward(grad_output, x, **self._args())
 
     def extra_repr(self) -> str:
-        """``kernel_size=k, stride=s, padding=p``, as ``torch.nn.AvgPool2d`` prints them."""
+        """``kernel_size=k, stride=s, padding=p``, as ``torch.nn.AvgPool2d`` prints them
+        (it leaves the other options out)."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 

@@ -1,0 +1,164 @@
+"""Upsample: nearest-neighbour resizing of a batch of images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._checks import check_float_array, positive_int
+from .module import Module
+
+__all__ = ["Upsample"]
+
+
+def _source_index(n_in: int, n_out: int, scale: float) -> np.ndarray:
+    """PyTorch's "nearest" source pixel of each output pixel: ⌊i·scale⌋ clipped to n_in − 1,
+    with scale = 1/scale_factor when a factor is given, else n_in/n_out."""
+    return np.minimum(np.floor(np.arange(n_out) * scale).astype(np.intp), n_in - 1)
+
+
+def _sum_into_sources(g: np.ndarray, index: np.ndarray, n_in: int, axis: int) -> np.ndarray:
+    """The adjoint of ``take(·, index, axis)``: each source slice receives the sum of the
+    output slices copied from it (0 for a source no output reads). ``index`` is
+    non-decreasing, so the copies of one source are one run, summed by ``add.reduceat``."""
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    sums = np.add.reduceat(g, starts, axis=axis)
+    shape = list(g.shape)
+    shape[axis] = n_in
+    out = np.zeros(shape, g.dtype)
+    target: list[Any] = [slice(None)] * g.ndim
+    target[axis] = index[starts]
+    out[tuple(target)] = sums
+    return out
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling, as ``torch.nn.Upsample(size, scale_factor,
+    mode="nearest")``:
+
+        Y[β, c, i, j] = X[β, c, ⌊i·r_h⌋, ⌊j·r_w⌋],  r = 1/scale_factor (or n_in/n_out for ``size``)
+
+    so an integer factor s copies each pixel into an s×s block. Backward: the adjoint,
+    ∂ℓ/∂X[β,c,a,b] = Σ of G over the output pixels copied from (a, b) — the sum over its
+    block for an integer factor. Give exactly one of ``size`` (int or pair: the output's
+    H, W) and ``scale_factor`` (a positive number or a pair); output H_out = ⌊m·s_h⌋.
+    Input (B, C, m, n) or (C, m, n); dtype preserved.
+
+    >>> Upsample(scale_factor=2)(np.arange(4.0).reshape(1, 1, 2, 2))[0, 0]
+    array([[0., 0., 1., 1.],
+           [0., 0., 1., 1.],
+           [2., 2., 3., 3.],
+           [2., 2., 3., 3.]])
+    """
+
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        scale_factor: float | tuple[float, float] | None = None,
+        mode: str = "nearest",
+    ) -> None:
+        super().__init__()
+        func = "Upsample"
+        if mode != "nearest":
+            raise ValueError(f"{func}: mode: expected 'nearest' (the one mode here), got {mode!r}")
+        self.mode = mode
+        if (size is None) == (scale_factor is None):
+            raise ValueError(
+                f"{func}: expected exactly one of size and scale_factor, got size={size!r}, "
+                f"scale_factor={scale_factor!r}"
+            )
+        self.size: int | tuple[int, int] | None = None
+        self.scale_factor: float | tuple[float, float] | None = None
+        if size is not None:
+            if isinstance(size, tuple):
+                if len(size) != 2:
+                    raise ValueError(f"{func}: size: expected an int or a pair, got {size!r}")
+                self.size = (
+                    positive_int("size[0]", size[0], func=func),
+                    positive_int("size[1]", size[1], func=func),
+                )
+            else:
+                self.size = positive_int("size", size, func=func)
+        else:
+            factors: tuple[Any, ...] = (
+                scale_factor if isinstance(scale_factor, tuple) else (scale_factor,)
+            )
+            if len(factors) not in (1, 2) or not all(
+                isinstance(f, (int, float, np.integer, np.floating))
+                and not isinstance(f, (bool, np.bool_))
+                and np.isfinite(f)
+                and f > 0
+                for f in factors
+            ):
+                raise ValueError(
+                    f"{func}: scale_factor: expected a positive finite number or a pair of "
+                    f"them, got {scale_factor!r}"
+                )
+            floats = [float(f) for f in factors]
+            self.scale_factor = (
+                (floats[0], floats[1]) if isinstance(scale_factor, tuple) else floats[0]
+            )
+
+    def _plan(self, m: int, n: int) -> tuple[tuple[int, int], tuple[float, float]]:
+        """The output size and the source-index ratio per axis for an m×n input."""
+        if self.size is not None:
+            out = self.size if isinstance(self.size, tuple) else (self.size, self.size)
+            return out, (m / out[0], n / out[1])
+        assert self.scale_factor is not None
+        s = self.scale_factor
+        sh, sw = s if isinstance(s, tuple) else (s, s)
+        out = (int(np.floor(m * sh)), int(np.floor(n * sw)))
+        if min(out) < 1:
+            raise ValueError(
+                f"Upsample.forward: x: an input of {m}×{n} pixels scaled by {self.scale_factor} "
+                f"has no output pixel"
+            )
+        return out, (1.0 / sh, 1.0 / sw)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Y = X at the nearest source pixels; the context is (x's shape, the two index maps)."""
+        func = "Upsample.forward"
+        check_float_array("x", x, func=func)
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{func}: x: expected shape (B, C, H, W) or (C, H, W), got {x.shape}")
+        m, n = x.shape[-2:]
+        (h, w), (rh, rw) = self._plan(m, n)
+        rows, cols = _source_index(m, h, rh), _source_index(n, w, rw)
+        s1, s2 = h // m if h % m == 0 else 0, w // n if w % n == 0 else 0
+        if s1 and s2 and self._integer_copy(rows, cols, s1, s2):
+            # each pixel copied into an s1×s2 block: a broadcast, no gather
+            lead = x.shape[:-2]
+            y = np.broadcast_to(x[..., :, None, :, None], (*lead, m, s1, n, s2))
+            y = y.reshape(*lead, h, w)
+        else:
+            y = x[..., rows, :][..., cols]
+        return y, (x.shape, rows, cols)
+
+    @staticmethod
+    def _integer_copy(rows: np.ndarray, cols: np.ndarray, s1: int, s2: int) -> bool:
+        return bool(
+            np.array_equal(rows, np.arange(rows.size) // s1)
+            and np.array_equal(cols, np.arange(cols.size) // s2)
+        )
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X: G summed over the output pixels copied from each input pixel."""
+        shape, rows, cols = ctx
+        check_float_array("grad_output", grad_output, func="Upsample.backward")
+        want = (*shape[:-2], rows.size, cols.size)
+        if grad_output.shape != want:
+            raise ValueError(
+                f"Upsample.backward: grad_output: expected shape {want}, got {grad_output.shape}"
+            )
+        g = _sum_into_sources(grad_output, rows, shape[-2], grad_output.ndim - 2)
+        return _sum_into_sources(g, cols, shape[-1], grad_output.ndim - 1)
+
+    def extra_repr(self) -> str:
+        """``scale_factor=…`` (as floats) or ``size=…``, then ``mode='nearest'``, as
+        ``torch.nn.Upsample`` prints them."""
+        if self.scale_factor is not None:
+            info = f"scale_factor={self.scale_factor!r}"
+        else:
+            info = f"size={self.size!r}"
+        return f"{info}, mode={self.mode!r}"
