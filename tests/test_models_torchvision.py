@@ -302,3 +302,21 @@ def test_resnet20_cifar():
     named = dict(twin.named_parameters())
     for key, p in model.named_parameters():
         assert rel_error(p.grad, named[key].grad.numpy()) <= 1e-10, key
+
+
+def test_bench_resnet18_rows_run_and_twin_matches():
+    """The bench's torch.nn ResNet-18 twin (no torchvision) takes cnnmath's state_dict as it
+    is and gives the same eval logits; the two bench rows run (tiny images, one repeat)."""
+    pytest.importorskip("threadpoolctl")
+    from cnnmath.bench import models as bench_models
+
+    ours = models.resnet18(seed=2).eval()
+    twin = bench_models.torch_resnet18(torch)
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    twin.eval()
+    x = _input()
+    with torch.no_grad():
+        assert rel_error(ours(x), twin(torch.from_numpy(x)).numpy()) <= TOL
+    rows = bench_models.run(1, repeats=1, torch=torch, image_size=32)
+    assert [r["name"][:20] for r in rows] == ["ResNet-18 forward (B", "ResNet-18 train step"]
+    assert all(r["cnnmath_s"] > 0 and r["torch_s"] > 0 and r["ratio"] > 0 for r in rows)

@@ -9,6 +9,8 @@ threadpoolctl, and for PyTorch, through ``torch.set_num_threads``):
   NumPy's own sgemm GFLOP/s (the roofline);
 - max and average pooling forward + backward on LeNet and ResNet activations;
 - one training epoch (``cnnmath.bench.train``), where that module exists;
+- at one thread, ResNet-18 forward (batch 1, 3×224×224) and a training step (batch 8)
+  (``cnnmath.bench.models``);
 - peak memory (``ru_maxrss``) of conv2d and its backward on a (1, 1, 8192, 8192) image,
   each library in a fresh process.
 
@@ -68,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory section")
     p.add_argument("--no-train", action="store_true", help="skip the training-epoch section")
+    p.add_argument("--no-models", action="store_true", help="skip the ResNet-18 rows")
     p.add_argument(
         "--memory-size",
         type=whole_number(3),
@@ -141,10 +144,13 @@ def _train_section(threads: int, repeats: int) -> str:
         if error.name != f"{__name__}.train":
             raise
         return "training epoch: skipped (cnnmath.bench.train is not there yet)"
-    rows = train.run(threads, repeats=repeats)
+    return _rows_table(f"one training epoch, {threads} thread(s)", train.run(threads, repeats))
+
+
+def _rows_table(title: str, rows: list[dict[str, Any]]) -> str:
     width = max([30] + [len(r["name"]) for r in rows])
     lines = [
-        f"one training epoch, {threads} thread(s)",
+        title,
         f"{'case':{width}s} {'cnnmath s':>10s} {'torch s':>9s} {'ratio':>6s}",
     ]
     for r in rows:
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             "so only the first count is run"
         )
         counts = counts[:1]
-    from . import memory, ops
+    from . import memory, models, ops
 
     repeats = 3 if args.quick else args.repeats
     print(_header(torch), flush=True)
@@ -201,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(ops.format_tables(result, n), flush=True)
                 if not args.no_train and args.only is None and threadpool_limits is not None:
                     print("\n" + _train_section(n, 3), flush=True)
+                if n == 1 and not args.no_models and args.only is None and threadpool_limits:
+                    rows = models.run(1, repeats=3, torch=torch)
+                    print("\n" + _rows_table("whole models, 1 thread", rows), flush=True)
     finally:
         if torch is not None:
             torch.set_num_threads(original_threads)

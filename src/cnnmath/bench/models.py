@@ -1,0 +1,161 @@
+"""Whole-model rows: ResNet-18 forward (batch 1, 3×224×224, eval mode) and one training step
+(batch 8, train mode: forward, softmax cross-entropy, backward, SGD with momentum), cnnmath
+beside PyTorch at a given thread count.
+
+The PyTorch twin is built here from ``torch.nn`` with torchvision's module names (so
+torchvision is not needed) and given cnnmath's initial weights through ``state_dict``; both
+sides see the same inputs and labels in float32. Medians of ``repeats`` interleaved timings
+after one warm-up each. Without PyTorch cnnmath is timed alone (torch_s and ratio NaN).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run", "torch_resnet18"]
+
+LR, MOMENTUM = 0.1, 0.9
+
+
+def torch_resnet18(torch: Any, num_classes: int = 1000) -> Any:
+    """torchvision's ResNet-18 layout written with ``torch.nn`` (same module names and
+    ``state_dict`` keys as ``cnnmath.models.resnet18``)."""
+    tnn = torch.nn
+    Module: Any = tnn.Module
+
+    class BasicBlock(Module):
+        def __init__(self, inplanes: int, planes: int, stride: int) -> None:
+            super().__init__()
+            self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(planes)
+            self.relu = tnn.ReLU(inplace=True)
+            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = tnn.Sequential(
+                    tnn.Conv2d(inplanes, planes, 1, stride, bias=False), tnn.BatchNorm2d(planes)
+                )
+
+        def forward(self, x: Any) -> Any:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + identity)
+
+    class ResNet18(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            self.relu = tnn.ReLU(inplace=True)
+            self.maxpool = tnn.MaxPool2d(3, 2, 1)
+            inplanes = 64
+            for i, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2))):
+                stage = tnn.Sequential(
+                    BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes, 1)
+                )
+                setattr(self, f"layer{i + 1}", stage)
+                inplanes = planes
+            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
+            self.fc = tnn.Linear(512, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return ResNet18()
+
+
+def _median_times(steps: list[Any], repeats: int) -> list[float]:
+    """Interleaved timings: each repeat runs every step once; the median per step."""
+    for step in steps:  # warm-up
+        step()
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(max(1, repeats)):
+        for k, step in enumerate(steps):
+            t0 = time.perf_counter()
+            step()
+            times[k].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def run(
+    threads: int, repeats: int = 3, torch: Any = None, image_size: int = 224
+) -> list[dict[str, Any]]:
+    """Time the two ResNet-18 rows with ``threads`` threads (NumPy's BLAS through
+    threadpoolctl, PyTorch through ``set_num_threads``); rows ``{name, cnnmath_s, torch_s,
+    ratio}`` as ``cnnmath.bench.train.run``'s. ``image_size`` shrinks the images for a quick
+    check that the rows run."""
+    from threadpoolctl import threadpool_limits
+
+    from .. import losses, optim
+    from ..models import resnet18
+
+    rng = np.random.default_rng(0)
+    x1 = rng.standard_normal((1, 3, image_size, image_size)).astype(np.float32)
+    x8 = rng.standard_normal((8, 3, image_size, image_size)).astype(np.float32)
+    labels = rng.integers(0, 1000, 8)
+    infer, learner = resnet18(seed=0).eval(), resnet18(seed=0).train()
+    sgd = optim.SGD(learner.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def forward() -> None:
+        infer(x1)
+
+    def train_step() -> None:
+        logits = learner(x8)
+        _, grad = losses.softmax_cross_entropy(logits, labels)
+        sgd.zero_grad()
+        learner.backward(grad)
+        sgd.step()
+
+    steps = [forward, train_step]
+    previous = None
+    if torch is not None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        state = {k: torch.from_numpy(v) for k, v in infer.state_dict().items()}
+        t_infer, t_learner = torch_resnet18(torch), torch_resnet18(torch)
+        t_infer.load_state_dict(state)
+        t_learner.load_state_dict(state)
+        t_infer.eval()
+        t_learner.train()
+        t_sgd = torch.optim.SGD(t_learner.parameters(), lr=LR, momentum=MOMENTUM)
+        tx1, tx8, tlabels = torch.from_numpy(x1), torch.from_numpy(x8), torch.from_numpy(labels)
+
+        def t_forward() -> None:
+            with torch.no_grad():
+                t_infer(tx1)
+
+        def t_train_step() -> None:
+            loss = torch.nn.functional.cross_entropy(t_learner(tx8), tlabels)
+            t_sgd.zero_grad()
+            loss.backward()
+            t_sgd.step()
+
+        steps += [t_forward, t_train_step]
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            medians = _median_times(steps, repeats)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)
+    size = f"3×{image_size}×{image_size}"
+    names = [f"ResNet-18 forward (B=1, {size}, eval)", f"ResNet-18 train step (B=8, {size}, SGD)"]
+    rows = []
+    for k, name in enumerate(names):
+        torch_s = medians[k + 2] if torch is not None else math.nan
+        rows.append(
+            {
+                "name": name,
+                "cnnmath_s": medians[k],
+                "torch_s": torch_s,
+                "ratio": medians[k] / torch_s if torch is not None else math.nan,
+            }
+        )
+    return rows
