@@ -128,13 +128,60 @@ def test_random_stacks_match_gradient_support(seed):
     assert check_every_layer(model, (3, 40, 40), rng) >= 2
 
 
-@pytest.mark.parametrize("name", models.__all__)
+SEQUENTIAL_MODELS = ["lenet"]  # flat Sequentials taking (1, 8, 8): checked layer by layer
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL_MODELS)
 def test_every_layer_of_the_models_matches_gradient_support(name):
     rng = np.random.default_rng(1)
     model = getattr(models, name)(dtype=np.float64)
     model.eval()
     positive_weights(model, rng)
     assert check_every_layer(model, (1, 8, 8), rng, trials=12) > 0
+
+
+def _trunk_prefixes(name):
+    """The feature extractor of a torchvision-layout model, cut after each top-level stage
+    (the stages share the model's modules): ResNet's stem and layer1..4, MobileNetV2's
+    features.0..18. Each prefix ends in a 4-D feature map, so its field is finite."""
+    model = getattr(models, name)(dtype=np.float64).eval()
+    if name.startswith("resnet"):
+        stages = [model.conv1, model.bn1, model.relu, model.maxpool]
+        stages += [model.layer1, model.layer2, model.layer3, model.layer4]
+    else:
+        stages = list(model.features)
+    return model, [nn.Sequential(*stages[: k + 1]) for k in range(len(stages))]
+
+
+@pytest.mark.parametrize(("name", "size"), [("resnet18", 112), ("mobilenet_v2", 64)])
+def test_torchvision_models_fields_match_gradient_support(name, size):
+    """Issue 14: the fields printed for resnet18 and mobilenet_v2 are the empirical ones —
+    exactly where a field fits in the image, containing the support where it reaches past."""
+    rng = np.random.default_rng(7)
+    model, prefixes = _trunk_prefixes(name)
+    positive_weights(model, rng)
+    shape = (3, size, size)
+    exact = 0
+    for prefix in prefixes:
+        field = receptive_field(prefix, shape).output
+        h, w = field.shape[1:]
+        centre = tuple(
+            int(np.clip(round(((size - 1) / 2 - field.start[a]) / field.jump[a]), 0, n - 1))
+            for a, n in enumerate((h, w))
+        )
+        pixels = sorted({(0, 0), centre})
+        boxes = empirical_boxes(prefix, shape, pixels, rng, trials=12)
+        for pixel, got in zip(pixels, boxes):
+            want = tuple(field.interval(pixel[a], a) for a in range(2))
+            inside = all(0 <= lo and hi < size for lo, hi in want)
+            if inside:
+                assert got == want, (name, len(prefix), pixel, got, want)
+                exact += 1
+            else:
+                assert got is not None and all(
+                    lo <= g_lo and g_hi <= hi for (g_lo, g_hi), (lo, hi) in zip(got, want)
+                ), (name, len(prefix), pixel, got, want)
+    assert exact >= 4  # the early stages fit the image: compared exactly, not only bounded
 
 
 def test_resnet_stem_field_is_eleven():

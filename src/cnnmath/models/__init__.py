@@ -9,13 +9,7 @@ package sits just above ``nn`` in the stack: it imports only ``cnnmath.models``,
 from __future__ import annotations
 
 from .lenet import lenet
-from .mobilenet import mobilenet_v2 as mobilenet_v2
-from .resnet import resnet18 as resnet18
-from .resnet import resnet20 as resnet20
-from .resnet import resnet34 as resnet34
-from .resnet import resnet50 as resnet50
+from .mobilenet import mobilenet_v2
+from .resnet import resnet18, resnet20, resnet34, resnet50
 
-# The graph models are not in __all__ yet: tests/test_receptive.py runs every name of
-# __all__ as a Sequential on 1×8×8 inputs (lenet's shape); add them once it selects models
-# that take such inputs.
-__all__ = ["lenet"]
+__all__ = ["lenet", "mobilenet_v2", "resnet18", "resnet20", "resnet34", "resnet50"]
