@@ -1,0 +1,235 @@
+"""``cnnmath explain``: the probed read-map against the taps written out here, PyTorch, and
+the adjoint; the pictures show exactly that map; files whole or not at all; one-line errors."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cnnmath import explain
+
+pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+# (kind, size, kernel, stride, padding, dilation)
+SAMPLES = [
+    ("conv", (5, 5), 3, 1, 0, 1),
+    ("conv", (5, 5), 3, 2, 1, 1),
+    ("conv", (6, 7), 2, 3, 2, 1),
+    ("conv", (7, 6), 3, 1, 1, 2),
+    ("conv", (4, 4), 1, 2, 0, 1),
+    ("conv", (8, 8), 2, 2, 0, 1),  # result 2's filter, k = 2
+    ("pool", (4, 4), 2, 2, 0, 1),
+    ("pool", (5, 6), 3, 2, 1, 1),
+    ("pool", (7, 7), 2, 1, 1, 3),
+    ("transposed", (3, 3), 3, 2, 1, 1),
+    ("transposed", (3, 4), 2, 2, 0, 1),
+    ("transposed", (4, 3), 3, 1, 0, 2),
+    ("transposed", (2, 2), 3, 3, 1, 1),
+]
+
+# (arguments after "explain", a piece of the one error line)
+ERROR_ARGS = [
+    (["conv", "--size", "2", "2", "--kernel", "5"], "expected a window that fits"),
+    (["conv", "--size", "0", "3"], "expected a whole number >= 1"),
+    (["conv", "--size", "33", "3"], "expected at most 32 cells"),
+    (["conv", "--stride", "0"], "expected a whole number >= 1"),
+    (["conv", "--padding", "-1"], "expected a whole number >= 0"),
+    (["pool", "--kernel", "2", "--padding", "2"], "padding"),
+    (["dense"], "invalid choice"),
+    (["transposed", "--size", "1", "1", "--kernel", "1", "--padding", "1"], "fits"),
+]
+
+
+def literal_map(kind, size, k, s, p, d):
+    """The SPEC's index formula, one output cell and one tap at a time (0-based)."""
+    H, W = size
+    if kind == "transposed":
+        Ho, Wo = ((n - 1) * s - 2 * p + d * (k - 1) + 1 for n in size)
+    else:
+        Ho, Wo = ((n + 2 * p - d * (k - 1) - 1) // s + 1 for n in size)
+    want = np.zeros((Ho, Wo, H, W), dtype=bool)
+    for i, j, a, b, u, v in itertools.product(
+        range(Ho), range(Wo), range(H), range(W), range(k), range(k)
+    ):
+        if kind == "transposed":
+            hit = i == s * a + d * u - p and j == s * b + d * v - p
+        else:
+            hit = a == s * i + d * u - p and b == s * j + d * v - p
+        if hit:
+            want[i, j, a, b] = True
+    return want
+
+
+@pytest.mark.parametrize("kind, size, k, s, p, d", SAMPLES)
+def test_read_map_is_the_index_formula(kind, size, k, s, p, d):
+    m = explain.read_map(kind, size, k, stride=s, padding=p, dilation=d)
+    want = literal_map(kind, size, k, s, p, d)
+    assert m.reads.shape == want.shape and m.out_size == want.shape[:2]
+    assert np.array_equal(m.reads, want)
+    # the printed formula ends with the output size the op produced
+    lines = m.formula.splitlines()
+    assert [int(line.rsplit("= ", 1)[1]) for line in lines] == list(m.out_size)
+    assert lines[0].startswith("H_out") and lines[1].startswith("W_out")
+
+
+@pytest.mark.parametrize("kind, size, k, s, p, d", SAMPLES)
+def test_read_map_against_pytorch(kind, size, k, s, p, d):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    H, W = size
+    one_hot = torch.eye(H * W, dtype=torch.float64).reshape(H * W, 1, H, W)
+    ones = torch.ones(1, 1, k, k, dtype=torch.float64)
+    if kind == "conv":
+        y = F.conv2d(one_hot, ones, stride=s, padding=p, dilation=d)
+    elif kind == "pool":
+        y = F.max_pool2d(one_hot, k, stride=s, padding=p, dilation=d)
+    else:
+        y = F.conv_transpose2d(one_hot, ones, stride=s, padding=p, dilation=d)
+    Ho, Wo = y.shape[2:]
+    want = (y[:, 0] != 0).numpy().transpose(1, 2, 0).reshape(Ho, Wo, H, W)
+    m = explain.read_map(kind, size, k, stride=s, padding=p, dilation=d)
+    assert np.array_equal(m.reads, want)
+
+
+@pytest.mark.parametrize(
+    "size, k, s, p, d", [((3, 3), 3, 2, 1, 1), ((4, 2), 2, 3, 0, 1), ((3, 5), 3, 1, 2, 2)]
+)
+def test_transposed_is_the_adjoint_map(size, k, s, p, d):
+    """Input cell a spreads into output i exactly when the convolution of the output's size
+    makes its cell a read cell i: the same relation, read backwards."""
+    t = explain.read_map("transposed", size, k, stride=s, padding=p, dilation=d)
+    c = explain.read_map("conv", t.out_size, k, stride=s, padding=p, dilation=d)
+    assert c.out_size == size
+    assert np.array_equal(t.reads, c.reads.transpose(2, 3, 0, 1))
+
+
+def test_a_wrong_op_is_caught_before_drawing(monkeypatch):
+    """If the op read a cell the drawn window does not show, read_map raises."""
+    real = explain._probe
+
+    def off_by_one(*args):
+        reads = real(*args).copy()
+        reads[0, 0] = ~reads[0, 0]
+        return reads
+
+    monkeypatch.setattr(explain, "_probe", off_by_one)
+    with pytest.raises(RuntimeError, match=r"disagree: output \(0, 0\)"):
+        explain.read_map("conv", (4, 4), 3)
+
+
+def _cell_colour(frame, m, origin, ring, cell_rc):
+    px = explain._cell_px(m)
+    x = origin[0] + (cell_rc[1] + ring) * px + px // 2
+    y = origin[1] + (cell_rc[0] + ring) * px + px // 2
+    return frame.getpixel((x, y))[:3]
+
+
+@pytest.mark.parametrize("kind, size, k, s, p, d", [SAMPLES[1], SAMPLES[7], SAMPLES[9]])
+def test_every_gif_frame_shows_the_probed_map(tmp_path, kind, size, k, s, p, d):
+    m = explain.read_map(kind, size, k, stride=s, padding=p, dilation=d)
+    gif, png = explain.write_pictures(m, tmp_path / "a.gif")
+    assert png == tmp_path / "a.png" and png.is_file()
+    H, W = m.size
+    Ho, Wo = m.out_size
+    cell = explain._cell_px(m)
+    in_ring = 0 if kind == "transposed" else p
+    left_w = (W + 2 * in_ring) * cell
+    left, right = (10, 22), (10 + left_w + 3 * cell + 10, 22)
+    with Image.open(gif) as im:
+        n_frames = im.n_frames
+        assert n_frames == (H * W if kind == "transposed" else Ho * Wo)
+        for n in range(n_frames):
+            im.seek(n)
+            frame = im.convert("RGB")
+            if kind == "transposed":
+                a, b = divmod(n, W)
+                shown = {
+                    (i, j)
+                    for i in range(Ho)
+                    for j in range(Wo)
+                    if _cell_colour(frame, m, right, p, (i, j)) == explain._READ
+                }
+                want = {(i, j) for i, j in zip(*np.nonzero(m.reads[:, :, a, b]))}
+            else:
+                i, j = divmod(n, Wo)
+                shown = {
+                    (a, b)
+                    for a in range(H)
+                    for b in range(W)
+                    if _cell_colour(frame, m, left, p, (a, b)) == explain._READ
+                }
+                want = {(a, b) for a, b in zip(*np.nonzero(m.reads[i, j]))}
+            assert shown == want, f"frame {n}"
+    with Image.open(png) as strip:
+        assert strip.format == "PNG"
+        assert strip.size[0] == min(explain.STRIP_FRAMES, n_frames) * frame.size[0]
+
+
+def test_pictures_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    m = explain.read_map("conv", (4, 4), 3, padding=1)
+    (tmp_path / "a.gif").write_bytes(b"earlier")
+    real_save = Image.Image.save
+
+    def failing(self, fp, format=None, **kwargs):
+        if format == "PNG":
+            raise OSError(28, "No space left on device")
+        return real_save(self, fp, format=format, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing)
+    with pytest.raises(OSError, match="No space left"):
+        explain.write_pictures(m, tmp_path / "a.gif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]  # no temporary left
+    assert (tmp_path / "a.gif").read_bytes() == b"earlier"  # the earlier file untouched
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "cnnmath", "explain", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_cli_prints_the_formula_and_writes_both_files(tmp_path):
+    proc = cli(
+        "conv",
+        "--size",
+        "5",
+        "6",
+        "--kernel",
+        "3",
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "-o",
+        "c.gif",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert (
+        lines[0]
+        == "H_out = floor((H + 2p − d(k − 1) − 1)/s) + 1 = floor((5 + 2·1 − 1·(3 − 1) − 1)/2) + 1 = 3"
+    )
+    assert lines[1].endswith("floor((6 + 2·1 − 1·(3 − 1) − 1)/2) + 1 = 3")
+    assert lines[2:] == [str(tmp_path / "c.gif"), str(tmp_path / "c.png")]
+    with Image.open(tmp_path / "c.gif") as im:
+        assert im.format == "GIF" and im.n_frames == 9
+
+
+@pytest.mark.parametrize("args, message", ERROR_ARGS)
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
