@@ -1,0 +1,705 @@
+"""ONNX export: a model built from cnnmath's layers written as an ONNX file.
+
+``save(model, path, example_input)`` walks the model (``Module.walk``: every leaf layer or op
+in topological order, containers entered) and writes one ONNX node, or a few, per walked
+node. Values keep the walk's names (the model's inputs "x", a layer's output its path,
+"layer1.0.conv1"); the weights become initializers named by their ``state_dict`` keys
+("layer1.0.conv1.weight", "bn1.running_mean"), so a reader maps them back one to one.
+
+What is written is the *evaluation* computation, whatever mode the model is in, as a
+deployed network runs: BatchNorm by its running statistics (``BatchNormalization``), Dropout
+as the identity. The mapping, layer by layer:
+
+    Conv2d, ConvTranspose2d  Conv, ConvTranspose (explicit pads: "same" is d(f−1) split with
+                             the extra zero after, as cnnmath and PyTorch pad)
+    Linear                   Gemm(x, W, b, transB=1) on (B, in); MatMul + Add on more axes
+    BatchNorm1d/2d           BatchNormalization (eval: running mean and variance)
+    LayerNorm, GroupNorm     LayerNormalization (opset ≥ 17); InstanceNormalization on the
+                             (B, G, ·) reshape, then the per-channel affine map
+    MaxPool2d, AvgPool2d     MaxPool (dilations, ceil_mode), AveragePool (count_include_pad,
+                             ceil_mode; divisor_override as a Mul by k1·k2/divisor)
+    Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
+                             when the output size divides the input's
+    activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu, Softsign,
+                             HardSigmoid, HardSwish, Clip (ReLU6), Softplus (β, threshold kept
+                             exactly with Where); GELU, Mish and SiLU as their formulas (the
+                             Gelu and Mish ops from opsets 20 and 18)
+    Flatten                  Flatten (start_dim=1 to the end) or Reshape with 0/−1 entries
+    Dropout, Identity        Identity
+    Upsample (nearest)       Resize(mode="nearest", "asymmetric", "floor"): source pixel
+                             ⌊i/s⌋, PyTorch's and cnnmath's nearest rule
+    Add, Concat              Add (Sum for more than two inputs), Concat
+    ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
+
+The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
+``example_input``, which the model is run on (node by node, in eval mode, the model's modes
+restored afterwards) to learn every value's shape. A hand-written module (its own
+``forward``/``backward``: its inside cannot be seen) or a layer with no ONNX form is refused
+with a message naming the node and its class. The file is checked with
+``onnx.checker.check_model(full_check=True)`` before it is written, and written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from .._checks import output_file
+from .._files import atomic_output
+from .._optional import require
+from ..models.resnet import ShortcutA
+from ..ops import activations as _act
+from ..ops._geometry import resolve_padding
+
+__all__ = ["MIN_OPSET", "save"]
+
+#: The oldest opset written (HardSwish arrived in 14; Resize, Slice and Pad take their
+#: parameters as inputs from 13 on).
+MIN_OPSET = 14
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+class _Writer:
+    """The nodes and initializers of the graph being built, and the names already used."""
+
+    def __init__(self, onnx: Any, opset: int, dtype: np.dtype, keys: dict[int, str]) -> None:
+        self.onnx = onnx
+        self.opset = opset
+        self.dtype = dtype
+        self.keys = keys  # id(Parameter or buffer array) -> its state_dict key
+        self.nodes: list[Any] = []
+        self.initializers: dict[str, Any] = {}
+        self._sources: dict[str, int] = {}  # initializer name -> id of the array it holds
+
+    def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
+        """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""
+        made = self.onnx.helper.make_node(op, list(inputs), [output], name=name, **attrs)
+        self.nodes.append(made)
+        return output
+
+    def const(self, name: str, value: Any, dtype: Any = None) -> str:
+        """An initializer holding ``value`` (the model's float dtype unless ``dtype``)."""
+        array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
+        self.initializers[name] = self.onnx.numpy_helper.from_array(array, name)
+        return name
+
+    def state(self, module: nn.Module, attr: str, node: nn.Node) -> str:
+        """The initializer of ``module.<attr>`` (a Parameter or a buffer), named by its
+        ``state_dict`` key; a module outside the state dict (a wiring op) uses its node's
+        path. A tensor shared by several nodes is written once."""
+        value = getattr(module, attr)
+        array = value.data if isinstance(value, nn.Parameter) else value
+        name = self.keys.get(id(value), f"{node.name}.{attr}")
+        if self._sources.get(name, id(array)) != id(array):
+            raise ValueError(f"save: model: two different tensors would both be named {name!r}")
+        if name not in self.initializers:
+            self._sources[name] = id(array)
+            self.initializers[name] = self.onnx.numpy_helper.from_array(np.asarray(array), name)
+        return name
+
+
+_Emit = Callable[[_Writer, nn.Node, list[tuple[int, ...]], tuple[int, ...]], None]
+
+
+def _pads(pair: tuple[int, int] | int) -> list[int]:
+    """ONNX pads [top, left, bottom, right] of a symmetric (ph, pw) or int padding."""
+    ph, pw = (pair, pair) if isinstance(pair, int) else pair
+    return [ph, pw, ph, pw]
+
+
+def _pair(value: int | tuple[int, int]) -> list[int]:
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Conv2d)
+    (top, bottom), (left, right) = resolve_padding(
+        m.padding, m.kernel_size, m.dilation, m.stride, func="save"
+    )
+    inputs = [node.inputs[0], w.state(m, "weight", node)]
+    if m.bias is not None:
+        inputs.append(w.state(m, "bias", node))
+    w.node(
+        "Conv",
+        inputs,
+        node.output,
+        node.name,
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=[top, left, bottom, right],
+        dilations=list(m.dilation),
+        group=m.groups,
+    )
+
+
+def _conv_transpose(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.ConvTranspose2d)
+    inputs = [node.inputs[0], w.state(m, "weight", node)]
+    if m.bias is not None:
+        inputs.append(w.state(m, "bias", node))
+    w.node(
+        "ConvTranspose",
+        inputs,
+        node.output,
+        node.name,
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=_pads(m.padding),
+        output_padding=list(m.output_padding),
+        dilations=list(m.dilation),
+        group=m.groups,
+    )
+
+
+def _linear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Linear)
+    weight = w.state(m, "weight", node)
+    bias = [w.state(m, "bias", node)] if m.bias is not None else []
+    if len(shapes[0]) == 2:  # y = x Wᵀ + b, Gemm's own form
+        w.node("Gemm", [node.inputs[0], weight, *bias], node.output, node.name, transB=1)
+        return
+    wt = w.node("Transpose", [weight], f"{node.name}/weight_t", f"{node.name}/transpose")
+    if not bias:
+        w.node("MatMul", [node.inputs[0], wt], node.output, node.name)
+        return
+    xw = w.node("MatMul", [node.inputs[0], wt], f"{node.name}/matmul", f"{node.name}/matmul")
+    w.node("Add", [xw, bias[0]], node.output, node.name)
+
+
+def _batch_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))
+    if m.running_mean is None or m.running_var is None:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({type(m).__name__} with "
+            "track_running_stats=False) normalises every batch by its own statistics, also in "
+            "eval mode; ONNX's BatchNormalization uses fixed statistics"
+        )
+    C = m.num_features
+    scale = w.state(m, "weight", node) if m.weight is not None else None
+    bias = w.state(m, "bias", node) if m.bias is not None else None
+    inputs = [
+        node.inputs[0],
+        scale or w.const(f"{node.name}/ones", np.ones(C)),
+        bias or w.const(f"{node.name}/zeros", np.zeros(C)),
+        w.state(m, "running_mean", node),
+        w.state(m, "running_var", node),
+    ]
+    w.node("BatchNormalization", inputs, node.output, node.name, epsilon=m.eps)
+
+
+def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.LayerNorm)
+    if w.opset < 17:
+        raise ValueError(
+            f"save: opset: LayerNorm (node {node.name!r}) needs opset 17 or later "
+            f"(LayerNormalization), got {w.opset}"
+        )
+    shape = m.normalized_shape
+    if m.weight is not None:
+        scale = w.state(m, "weight", node)
+    else:
+        scale = w.const(f"{node.name}/ones", np.ones(shape))
+    inputs = [node.inputs[0], scale]
+    if m.bias is not None:
+        inputs.append(w.state(m, "bias", node))
+    w.node("LayerNormalization", inputs, node.output, node.name, axis=-len(shape), epsilon=m.eps)
+
+
+def _channel_view(w: _Writer, name: str, ndim: int, C: int) -> str:
+    """An int64 shape constant (C, 1, …, 1) that lines a per-channel vector up with axis 1."""
+    return w.const(name, [C] + [1] * (ndim - 2), np.int64)
+
+
+def _group_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    # InstanceNormalization of the (B, G, rest) reshape normalises each group over its
+    # channels and pixels; the per-channel γ, β come after the reshape back.
+    m = node.module
+    assert isinstance(m, nn.GroupNorm)
+    G, C, base, ndim = m.num_groups, m.num_channels, node.name, len(shapes[0])
+    x = node.inputs[0]
+    shape = w.node("Shape", [x], f"{base}/shape", f"{base}/shape")
+    grouped = w.node(
+        "Reshape",
+        [x, w.const(f"{base}/groups", [0, G, -1], np.int64)],
+        f"{base}/grouped",
+        f"{base}/grouped",
+    )
+    normed = w.node(
+        "InstanceNormalization",
+        [grouped, w.const(f"{base}/ones", np.ones(G)), w.const(f"{base}/zeros", np.zeros(G))],
+        f"{base}/normed",
+        f"{base}/normed",
+        epsilon=m.eps,
+    )
+    y = w.node("Reshape", [normed, shape], f"{base}/ungrouped", f"{base}/ungrouped")
+    if m.weight is None and m.bias is None:
+        w.node("Identity", [y], node.output, node.name)
+        return
+    view = _channel_view(w, f"{base}/channel_view", ndim, C)
+    for attr, op in (("weight", "Mul"), ("bias", "Add")):
+        if getattr(m, attr) is None:
+            continue
+        last = attr == "bias" or m.bias is None
+        v = w.node("Reshape", [w.state(m, attr, node), view], f"{base}/{attr}", f"{base}/{attr}")
+        y = w.node(op, [y, v], node.output if last else f"{base}/scaled", f"{base}/{op.lower()}")
+
+
+def _max_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.MaxPool2d)
+    w.node(
+        "MaxPool",
+        [node.inputs[0]],
+        node.output,
+        node.name,
+        kernel_shape=_pair(m.kernel_size),
+        strides=_pair(m.stride),
+        pads=_pads(m.padding),
+        dilations=_pair(m.dilation),
+        ceil_mode=int(m.ceil_mode),
+    )
+
+
+def _avg_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.AvgPool2d)
+    k1, k2 = _pair(m.kernel_size)
+    divisor = m.divisor_override
+    if divisor is not None and m.ceil_mode:
+        raise ValueError(
+            f"save: model: node {node.name!r} (AvgPool2d): divisor_override with ceil_mode has "
+            "no ONNX form (AveragePool divides a clipped last window by its own size)"
+        )
+    attrs = {
+        "kernel_shape": [k1, k2],
+        "strides": _pair(m.stride),
+        "pads": _pads(m.padding),
+        "ceil_mode": int(m.ceil_mode),
+        # a divisor override replaces the count: the plain k1·k2 mean rescaled below
+        "count_include_pad": int(m.count_include_pad or divisor is not None),
+    }
+    if divisor is None:
+        w.node("AveragePool", [node.inputs[0]], node.output, node.name, **attrs)
+        return
+    mean = w.node(
+        "AveragePool", [node.inputs[0]], f"{node.name}/mean", f"{node.name}/pool", **attrs
+    )
+    factor = w.const(f"{node.name}/rescale", (k1 * k2) / divisor)
+    w.node("Mul", [mean, factor], node.output, node.name)
+
+
+def _adaptive_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+    is_max = isinstance(m, nn.AdaptiveMaxPool2d)
+    H, W = shapes[0][-2:]
+    h, w_out = out[-2:]
+    if (h, w_out) == (1, 1):
+        op = "GlobalMaxPool" if is_max else "GlobalAveragePool"
+        w.node(op, [node.inputs[0]], node.output, node.name)
+        return
+    if H % h or W % w_out:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({type(m).__name__}({m.output_size!r})) on a "
+            f"{H}×{W} input has cells of unequal sizes, which no ONNX pooling window gives; "
+            "export with an input whose size the output size divides"
+        )
+    window = [H // h, W // w_out]
+    op = "MaxPool" if is_max else "AveragePool"
+    w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=window, strides=window)
+
+
+def _flatten(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Flatten)
+    n = max(len(shapes[0]), 1)
+    start, end = m.start_dim % n, m.end_dim % n
+    if start == 1 and end == n - 1:  # torch.flatten(x, 1): ONNX Flatten's 2-D result
+        w.node("Flatten", [node.inputs[0]], node.output, node.name, axis=1)
+        return
+    # 0 copies the input's axis at the same place (the symbolic batch among them), −1 takes
+    # the merged axes; the axes after them are static and written out
+    target = [0] * start + [-1] + list(shapes[0][end + 1 :])
+    shape = w.const(f"{node.name}/shape", target, np.int64)
+    w.node("Reshape", [node.inputs[0], shape], node.output, node.name)
+
+
+def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Upsample)
+    base = node.name
+    attrs = {
+        "mode": "nearest",
+        "coordinate_transformation_mode": "asymmetric",
+        "nearest_mode": "floor",
+    }
+    if m.scale_factor is not None:
+        sh, sw = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
+        scales = w.const(f"{base}/scales", [1.0, 1.0, sh, sw], np.float32)
+        w.node("Resize", [node.inputs[0], "", scales], node.output, base, **attrs)
+        return
+    # sizes must name every axis before opset 18: (B, C) of the input, then (h, w)
+    shape = w.node("Shape", [node.inputs[0]], f"{base}/shape", f"{base}/shape")
+    lead = w.node(
+        "Slice",
+        [
+            shape,
+            w.const(f"{base}/zero", [0], np.int64),
+            w.const(f"{base}/two", [2], np.int64),
+        ],
+        f"{base}/batch_channels",
+        f"{base}/slice",
+    )
+    hw = w.const(f"{base}/size", list(out[-2:]), np.int64)
+    sizes = w.node("Concat", [lead, hw], f"{base}/sizes", f"{base}/sizes", axis=0)
+    w.node("Resize", [node.inputs[0], "", "", sizes], node.output, base, **attrs)
+
+
+def _add(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    op = "Add" if len(node.inputs) == 2 else "Sum"
+    w.node(op, node.inputs, node.output, node.name)
+
+
+def _concat(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Concat)
+    w.node("Concat", node.inputs, node.output, node.name, axis=m.dim)
+
+
+def _identity(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    w.node("Identity", [node.inputs[0]], node.output, node.name)
+
+
+def _shortcut_a(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, ShortcutA)
+    base = node.name
+    sub = w.node(
+        "Slice",
+        [
+            node.inputs[0],
+            w.const(f"{base}/starts", [0, 0], np.int64),
+            w.const(f"{base}/ends", [_INT64_MAX, _INT64_MAX], np.int64),
+            w.const(f"{base}/axes", [2, 3], np.int64),
+            w.const(f"{base}/steps", [2, 2], np.int64),
+        ],
+        f"{base}/subsampled",
+        f"{base}/slice",
+    )
+    pads = w.const(f"{base}/pads", [0, m.pad, 0, 0, 0, m.pad, 0, 0], np.int64)
+    w.node("Pad", [sub, pads], node.output, base, mode="constant")
+
+
+# -- activations -------------------------------------------------------------------------
+
+
+def _simple(op: str, **fixed: Any) -> _Emit:
+    def emit(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+        attrs = {k: (v(node.module) if callable(v) else v) for k, v in fixed.items()}
+        w.node(op, [node.inputs[0]], node.output, node.name, **attrs)
+
+    return emit
+
+
+def _relu6(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    lo = w.const(f"{node.name}/min", 0.0)
+    hi = w.const(f"{node.name}/max", 6.0)
+    w.node("Clip", [node.inputs[0], lo, hi], node.output, node.name)
+
+
+def _prelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.PReLU)
+    slope = w.state(m, "weight", node)
+    n, ndim = m.weight.size, len(shapes[0])
+    if n > 1 and ndim > 2:  # (C,) must line up with axis 1, not the last axis
+        view = _channel_view(w, f"{node.name}/channel_view", ndim, n)
+        slope = w.node("Reshape", [slope, view], f"{node.name}/slope", f"{node.name}/slope")
+    w.node("PRelu", [node.inputs[0], slope], node.output, node.name)
+
+
+def _softplus(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    # log(1 + e^{βx})/β, and x itself where βx > threshold, as PyTorch
+    m = node.module
+    assert isinstance(m, nn.Softplus)
+    x, base = node.inputs[0], node.name
+    bx = x
+    if m.beta != 1.0:
+        bx = w.node("Mul", [x, w.const(f"{base}/beta", m.beta)], f"{base}/bx", f"{base}/bx")
+    soft = w.node("Softplus", [bx], f"{base}/softplus", f"{base}/softplus")
+    if m.beta != 1.0:
+        soft = w.node("Div", [soft, f"{base}/beta"], f"{base}/scaled", f"{base}/div")
+    linear = w.node(
+        "Greater",
+        [bx, w.const(f"{base}/threshold", m.threshold)],
+        f"{base}/linear",
+        f"{base}/greater",
+    )
+    w.node("Where", [linear, x, soft], node.output, base)
+
+
+def _silu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    x, base = node.inputs[0], node.name
+    s = w.node("Sigmoid", [x], f"{base}/sigmoid", f"{base}/sigmoid")
+    w.node("Mul", [x, s], node.output, base)
+
+
+def _mish(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    x, base = node.inputs[0], node.name
+    if w.opset >= 18:
+        w.node("Mish", [x], node.output, base)
+        return
+    sp = w.node("Softplus", [x], f"{base}/softplus", f"{base}/softplus")
+    t = w.node("Tanh", [sp], f"{base}/tanh", f"{base}/tanh")
+    w.node("Mul", [x, t], node.output, base)
+
+
+def _gelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.GELU)
+    x, base = node.inputs[0], node.name
+    if w.opset >= 20:
+        w.node("Gelu", [x], node.output, base, approximate=m.approximate)
+        return
+    half = w.const(f"{base}/half", 0.5)
+    one = w.const(f"{base}/one", 1.0)
+    if m.approximate == "tanh":  # 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        x2 = w.node("Mul", [x, x], f"{base}/x2", f"{base}/x2")
+        x3 = w.node("Mul", [x2, x], f"{base}/x3", f"{base}/x3")
+        c = w.const(f"{base}/c", 0.044715)
+        cx3 = w.node("Mul", [x3, c], f"{base}/cx3", f"{base}/cx3")
+        inner = w.node("Add", [x, cx3], f"{base}/inner", f"{base}/inner")
+        k = w.const(f"{base}/k", np.sqrt(2.0 / np.pi))
+        arg = w.node("Mul", [inner, k], f"{base}/arg", f"{base}/arg")
+        core = w.node("Tanh", [arg], f"{base}/tanh", f"{base}/tanh")
+    else:  # 0.5x(1 + erf(x/√2))
+        r2 = w.const(f"{base}/sqrt2", np.sqrt(2.0))
+        arg = w.node("Div", [x, r2], f"{base}/arg", f"{base}/arg")
+        core = w.node("Erf", [arg], f"{base}/erf", f"{base}/erf")
+    onep = w.node("Add", [core, one], f"{base}/one_plus", f"{base}/one_plus")
+    hx = w.node("Mul", [x, half], f"{base}/half_x", f"{base}/half_x")
+    w.node("Mul", [hx, onep], node.output, base)
+
+
+_EMITTERS: dict[type, _Emit] = {
+    nn.Conv2d: _conv,
+    nn.ConvTranspose2d: _conv_transpose,
+    nn.Linear: _linear,
+    nn.BatchNorm1d: _batch_norm,
+    nn.BatchNorm2d: _batch_norm,
+    nn.LayerNorm: _layer_norm,
+    nn.GroupNorm: _group_norm,
+    nn.MaxPool2d: _max_pool,
+    nn.AvgPool2d: _avg_pool,
+    nn.AdaptiveAvgPool2d: _adaptive_pool,
+    nn.AdaptiveMaxPool2d: _adaptive_pool,
+    nn.Flatten: _flatten,
+    nn.Upsample: _upsample,
+    nn.Add: _add,
+    nn.Concat: _concat,
+    nn.Dropout: _identity,  # eval mode
+    nn.Identity: _identity,
+    ShortcutA: _shortcut_a,
+    nn.ReLU: _simple("Relu"),
+    nn.Sigmoid: _simple("Sigmoid"),
+    nn.Tanh: _simple("Tanh"),
+    nn.Softsign: _simple("Softsign"),
+    nn.LeakyReLU: _simple("LeakyRelu", alpha=lambda m: m.negative_slope),
+    nn.ELU: _simple("Elu", alpha=lambda m: m.alpha),
+    nn.CELU: _simple("Celu", alpha=lambda m: m.alpha),
+    nn.SELU: _simple("Selu", alpha=_act.SELU_ALPHA, gamma=_act.SELU_SCALE),
+    nn.Hardsigmoid: _simple("HardSigmoid", alpha=1.0 / 6.0, beta=0.5),
+    nn.Hardswish: _simple("HardSwish"),
+    nn.ReLU6: _relu6,
+    nn.PReLU: _prelu,
+    nn.Softplus: _softplus,
+    nn.SiLU: _silu,
+    nn.Mish: _mish,
+    nn.GELU: _gelu,
+}
+
+
+def _emitter(node: nn.Node) -> _Emit:
+    """The emitter of the node's class: its own, or a layer class's it derives from without
+    changing the computation (same ``forward_ctx``); otherwise a ValueError naming it."""
+    module = node.module
+    cls = type(module)
+    if module.hand_written:
+        raise ValueError(
+            f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "
+            "own forward/backward), whose computation ONNX export cannot see; build it from "
+            "cnnmath's layers"
+        )
+    for base in cls.__mro__:
+        if base in _EMITTERS:
+            if base is cls or cls.forward_ctx is base.forward_ctx:  # type: ignore[attr-defined]
+                return _EMITTERS[base]
+            break
+    supported = ", ".join(sorted(c.__name__ for c in _EMITTERS))
+    raise ValueError(
+        f"save: model: node {node.name!r} ({cls.__name__}) has no ONNX export; supported "
+        f"layers: {supported}"
+    )
+
+
+def _example_inputs(model: nn.Module, example_input: Any) -> tuple[np.ndarray, ...]:
+    func = "save"
+    names = model.input_names
+    given = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
+    if len(given) != len(names):
+        raise ValueError(
+            f"{func}: example_input: expected {len(names)} array(s), one per model input "
+            f"{names}, got {len(given)}"
+        )
+    arrays = []
+    for name, x in zip(names, given):
+        if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
+            what = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise TypeError(
+                f"{func}: example_input: expected a float32 or float64 numpy.ndarray for input "
+                f"{name!r}, got {what}"
+            )
+        if x.ndim < 2 or x.shape[0] < 1:
+            raise ValueError(
+                f"{func}: example_input: expected a batch (B, …) with B ≥ 1 for input {name!r} "
+                f"(axis 0 becomes the symbolic batch axis; add it with x[None]), got shape "
+                f"{x.shape}"
+            )
+        arrays.append(x)
+    dtypes = {x.dtype for x in arrays}
+    if len(dtypes) > 1:
+        raise TypeError(
+            f"{func}: example_input: expected one dtype, got {sorted(map(str, dtypes))}"
+        )
+    return tuple(arrays)
+
+
+def _trace(
+    model: nn.Module, nodes: list[nn.Node], inputs: dict[str, np.ndarray]
+) -> dict[str, tuple[int, ...]]:
+    """Every value's shape: the nodes run one by one in eval mode (the modes put back)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        env = dict(inputs)
+        for node in nodes:
+            env[node.output] = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    return {name: np.shape(value) for name, value in env.items()}
+
+
+def _needed(nodes: list[nn.Node], output: str) -> list[nn.Node]:
+    """The nodes the output depends on, in walk order (a graph's dead branches are dropped)."""
+    wanted = {output}
+    kept = []
+    for node in reversed(nodes):
+        if node.output in wanted:
+            kept.append(node)
+            wanted.update(node.inputs)
+    return kept[::-1]
+
+
+def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: int = 17) -> None:
+    """Write ``model`` (a Sequential, a Graph, a ``cnnmath.models`` network: anything built
+    from cnnmath's layers) as the ONNX file ``path``, in its evaluation form.
+
+    Parameters
+    ----------
+    model : the model; its modes (train/eval) and weights are left as they were.
+    path : the .onnx file to write (checked first: its folder must exist and be writable);
+        written whole or not at all.
+    example_input : a (B, …) float32 or float64 array, or a tuple of them for a Graph of
+        several inputs, of the model's dtype: the model runs on it once to learn the shapes.
+        Axis 0 is written as the symbolic "batch" axis, the others as given.
+    opset : the ONNX opset, ``MIN_OPSET`` (14) to the newest the installed ``onnx`` knows.
+
+    Each walked node becomes ONNX nodes (see the module docstring's table); weights are
+    initializers named by their ``state_dict`` keys; graph inputs are named by the model's
+    input names ("x"), the output by its walk name. Refused with a ValueError naming the node:
+    a hand-written module, a layer with no ONNX form, an option ONNX cannot express. Needs the
+    ``onnx`` extra. The model is checked with ``onnx.checker.check_model(full_check=True)``
+    before anything is written.
+    """
+    func = "save"
+    target = output_file("path", path, func=func)
+    onnx = require("onnx", "onnx", "cnnmath.onnx.save")
+    require("onnx.numpy_helper", "onnx", "cnnmath.onnx.save")
+    require("onnx.shape_inference", "onnx", "cnnmath.onnx.save")
+    newest = int(onnx.defs.onnx_opset_version())
+    if (
+        isinstance(opset, (bool, np.bool_))
+        or not isinstance(opset, (int, np.integer))
+        or not MIN_OPSET <= opset <= newest
+    ):
+        raise ValueError(
+            f"{func}: opset: expected an int from {MIN_OPSET} to {newest} (the newest the "
+            f"installed onnx knows), got {opset!r}"
+        )
+    opset = int(opset)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{func}: model: expected a cnnmath.nn.Module, got {type(model).__name__}")
+    inputs = _example_inputs(model, example_input)
+    names = model.input_names
+    walked = list(model.walk())
+    emitters = [_emitter(node) for node in walked]  # refuse before any work
+    output = model._require_output() if isinstance(model, nn.Graph) else walked[-1].output
+    shapes = _trace(model, walked, dict(zip(names, inputs)))
+
+    dtype = inputs[0].dtype
+    keys = {id(p): key for key, p in model.named_parameters()}
+    for key, b in model.named_buffers():
+        keys.setdefault(id(b), key)
+    writer = _Writer(onnx, opset, dtype, keys)
+    kept = {id(node) for node in _needed(walked, output)}
+    for node, emit in zip(walked, emitters):
+        if id(node) in kept:
+            emit(writer, node, [shapes[v] for v in node.inputs], shapes[node.output])
+    if output in names:  # a graph that returns its input: ONNX wants a node to write it
+        output = writer.node("Identity", [output], "output", "output")
+
+    helper = onnx.helper
+    elem = helper.np_dtype_to_tensor_dtype(dtype)
+    graph_inputs = [
+        helper.make_tensor_value_info(name, elem, ["batch", *x.shape[1:]])
+        for name, x in zip(names, inputs)
+    ]
+    graph = helper.make_graph(
+        writer.nodes,
+        type(model).__name__,
+        graph_inputs,
+        [helper.make_tensor_value_info(output, elem, None)],
+        initializer=list(writer.initializers.values()),
+    )
+    opsets = [helper.make_opsetid("", opset)]
+    proto = helper.make_model(
+        graph,
+        opset_imports=opsets,
+        ir_version=helper.find_min_ir_version_for(opsets),
+        producer_name="cnnmath",
+        producer_version=_version(),
+    )
+    # the output's shape as ONNX infers it (the batch axis symbolic where it flows through)
+    inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    proto.graph.output[0].CopyFrom(inferred.graph.output[0])
+    onnx.checker.check_model(proto, full_check=True)
+    data = proto.SerializeToString()
+    with atomic_output(target) as handle:
+        handle.write(data)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

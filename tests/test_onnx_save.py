@@ -1,0 +1,395 @@
+"""cnnmath.onnx.save: the written file passes ONNX's full checker and onnxruntime (an outside
+implementation of every op) computes what cnnmath computes, for each model and each layer."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from cnnmath import models, nn
+from cnnmath.onnx.save import MIN_OPSET, save
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+RTOL = 1e-4  # float32, relative to the output's scale (the issue's bound)
+
+
+def rel_error(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = np.abs(want).max(initial=0.0)
+    diff = np.abs(got - want).max(initial=0.0)
+    return diff if scale == 0 else diff / scale
+
+
+def run_ort(path, *xs):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: x for i, x in zip(session.get_inputs(), xs, strict=True)}
+    (y,) = session.run(None, feeds)
+    return y
+
+
+def randomise_statistics(model, rng):
+    """BatchNorm's γ, β and running statistics drawn at random, so eval mode is exercised."""
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            C = m.num_features
+            m.weight.data[...] = rng.uniform(0.5, 1.5, C)
+            m.bias.data[...] = rng.normal(0, 0.1, C)
+            m.running_mean[...] = rng.normal(0, 0.1, C)
+            m.running_var[...] = rng.uniform(0.5, 2.0, C)
+    return model
+
+
+def check_against_ort(model, x, tmp_path, opset=17, batch_too=True):
+    path = tmp_path / "model.onnx"
+    save(model, path, x, opset=opset)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    model.eval()
+    assert rel_error(run_ort(path, x), model(x)) <= RTOL
+    if batch_too:  # axis 0 is symbolic: another batch size runs too
+        x3 = np.concatenate([x, x[:1] * 0.5, -x[:1]])[:3]
+        assert rel_error(run_ort(path, x3), model(x3)) <= RTOL
+    return proto
+
+
+# -- the models ------------------------------------------------------------------------------
+
+MODELS = [
+    ("lenet", lambda: models.lenet(0), (2, 1, 8, 8)),
+    ("resnet20", lambda: models.resnet20(seed=1), (2, 3, 16, 16)),
+    ("resnet18", lambda: models.resnet18(7, seed=2), (1, 3, 32, 32)),
+    ("mobilenet_v2", lambda: models.mobilenet_v2(5, seed=3), (1, 3, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("build, shape", [m[1:] for m in MODELS], ids=[m[0] for m in MODELS])
+def test_models_run_in_onnxruntime_as_in_cnnmath(build, shape, tmp_path):
+    rng = np.random.default_rng(0)
+    model = randomise_statistics(build(), rng)
+    state = model.state_dict()
+    assert model.training
+    x = rng.standard_normal(shape).astype(np.float32)
+    save(model, tmp_path / "m.onnx", x)
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    # the model comes back as it was: still training, its statistics not updated by the run
+    assert model.training and all(m.training for m in model.modules())
+    after = model.state_dict()
+    assert all(np.array_equal(after[k], v) for k, v in state.items())
+    # every weight is an initializer under its state_dict key, holding the same numbers
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    weights = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert set(weights) <= set(inits)
+    assert all(np.array_equal(inits[k], v) for k, v in weights.items())
+    assert [i.name for i in proto.graph.input] == ["x"]
+    check_against_ort(model, x, tmp_path)  # puts the model in eval mode
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and dims[1].dim_value == model(x).shape[1]
+
+
+# -- every layer ------------------------------------------------------------------------------
+
+
+def _prelu(n):
+    p = nn.PReLU(n)
+    p.weight.data[...] = np.linspace(-0.5, 0.7, n)
+    return p
+
+
+def _norm(layer):
+    rng = np.random.default_rng(5)
+    for attr in ("weight", "bias"):
+        p = getattr(layer, attr, None)
+        if p is not None:
+            p.data[...] = rng.normal(0.5, 0.5, p.shape)
+    return layer
+
+
+def _graph():
+    g = nn.Graph()
+    c = g.add(nn.Conv2d(4, 4, 1, rng=0), "x", name="conv")
+    s = g.add(nn.Add(), c, "x", c)  # three inputs: Sum
+    t = g.add(nn.Add(), s, "x")
+    g.add(nn.ReLU(), "x", name="unused")  # a dead branch is left out
+    g.set_output(g.add(nn.Concat(), t, "x"))
+    return g
+
+
+def _shared():
+    conv = nn.Conv2d(4, 4, 3, padding=1, rng=0)
+    return nn.Sequential(conv, nn.ReLU(), conv)
+
+
+LAYERS = [
+    ("conv", lambda: nn.Conv2d(4, 6, 3, stride=2, padding=2, groups=2, rng=0), (2, 4, 9, 9)),
+    (
+        "conv_same",
+        lambda: nn.Conv2d(4, 6, (3, 2), padding="same", dilation=(1, 3), rng=0),
+        (2, 4, 9, 9),
+    ),
+    ("conv_nobias", lambda: nn.Conv2d(4, 4, 3, groups=4, bias=False, rng=0), (2, 4, 9, 9)),
+    (
+        "conv_transpose",
+        lambda: nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, groups=2, dilation=2, rng=0),
+        (2, 4, 5, 5),
+    ),
+    ("linear", lambda: nn.Linear(9, 5, rng=0), (2, 4, 9)),
+    ("linear_nobias", lambda: nn.Linear(9, 5, bias=False, rng=0), (2, 4, 9)),
+    ("linear_2d", lambda: nn.Linear(9, 5, rng=0), (3, 9)),
+    (
+        "batchnorm1d",
+        lambda: randomise_statistics(nn.Sequential(nn.BatchNorm1d(9)), np.random.default_rng(1)),
+        (3, 9),
+    ),
+    (
+        "batchnorm1d_3d",
+        lambda: randomise_statistics(nn.Sequential(nn.BatchNorm1d(4)), np.random.default_rng(1)),
+        (3, 4, 9),
+    ),
+    ("batchnorm_noaffine", lambda: nn.BatchNorm2d(4, affine=False), (2, 4, 5, 5)),
+    ("layernorm", lambda: _norm(nn.LayerNorm((9, 9))), (2, 4, 9, 9)),
+    ("layernorm_plain", lambda: nn.LayerNorm(9, elementwise_affine=False), (2, 4, 9, 9)),
+    ("groupnorm", lambda: _norm(nn.GroupNorm(2, 4)), (2, 4, 9, 9)),
+    ("groupnorm_nobias", lambda: _norm(nn.GroupNorm(4, 4, bias=False)), (2, 4, 9, 9)),
+    ("groupnorm_plain", lambda: nn.GroupNorm(2, 4, affine=False), (2, 4, 9, 9)),
+    ("maxpool", lambda: nn.MaxPool2d(3, 2, 1), (2, 4, 9, 9)),
+    (
+        "maxpool_dilated_ceil",
+        lambda: nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+        (2, 4, 9, 9),
+    ),
+    # ceil mode whose last window would start in the right padding: PyTorch drops it
+    ("maxpool_ceil_dropped", lambda: nn.MaxPool2d(2, 2, 1, ceil_mode=True), (2, 4, 5, 5)),
+    ("maxpool_ceil", lambda: nn.MaxPool2d((2, 3), (2, 1), ceil_mode=True), (2, 4, 9, 8)),
+    ("avgpool", lambda: nn.AvgPool2d(3, 2, 1), (2, 4, 9, 9)),
+    ("avgpool_exclude_pad", lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 4, 9, 9)),
+    ("avgpool_ceil", lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True), (2, 4, 8, 8)),
+    ("avgpool_ceil_dropped", lambda: nn.AvgPool2d(2, 2, 1, ceil_mode=True), (2, 4, 5, 5)),
+    (
+        "avgpool_ceil_exclude",
+        lambda: nn.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False),
+        (2, 4, 5, 5),
+    ),
+    ("avgpool_divisor", lambda: nn.AvgPool2d(3, 2, 1, divisor_override=5), (2, 4, 9, 9)),
+    ("adaptive_avg_1", lambda: nn.AdaptiveAvgPool2d(1), (2, 4, 7, 5)),
+    ("adaptive_avg_3", lambda: nn.AdaptiveAvgPool2d(3), (2, 4, 9, 6)),
+    ("adaptive_max_1", lambda: nn.AdaptiveMaxPool2d((1, 1)), (2, 4, 7, 5)),
+    ("adaptive_max_none", lambda: nn.AdaptiveMaxPool2d((3, None)), (2, 4, 9, 5)),
+    ("flatten", lambda: nn.Flatten(), (2, 4, 3, 3)),
+    ("flatten_2", lambda: nn.Flatten(2), (2, 4, 3, 5)),
+    ("flatten_1_2", lambda: nn.Flatten(1, 2), (2, 4, 3, 5)),
+    (
+        "dropout_identity",
+        lambda: nn.Sequential(nn.Dropout(0.5, rng=0), nn.Identity()),
+        (2, 4, 3, 3),
+    ),
+    ("upsample_2", lambda: nn.Upsample(scale_factor=2), (2, 4, 3, 5)),
+    ("upsample_1.5", lambda: nn.Upsample(scale_factor=(1.5, 2.5)), (2, 4, 4, 6)),
+    ("upsample_size", lambda: nn.Upsample(size=(7, 23)), (2, 4, 3, 9)),
+    ("shortcut_a", lambda: models.resnet.ShortcutA(2), (2, 4, 5, 6)),
+    ("graph", _graph, (2, 4, 5, 5)),
+    ("shared_conv", _shared, (2, 4, 5, 5)),
+    ("identity_graph", lambda: (lambda g: (g.set_output("x"), g)[1])(nn.Graph()), (2, 3)),
+    ("prelu", lambda: _prelu(4), (2, 4, 3, 3)),
+    ("prelu_one", lambda: _prelu(1), (2, 4, 3, 3)),
+    ("prelu_2d", lambda: _prelu(5), (3, 5)),
+    ("relu6", lambda: nn.ReLU6(), (2, 4, 3, 3)),
+    ("leaky", lambda: nn.LeakyReLU(0.2), (2, 4, 3, 3)),
+    ("elu", lambda: nn.ELU(0.5), (2, 4, 3, 3)),
+    ("celu", lambda: nn.CELU(2.0), (2, 4, 3, 3)),
+    ("softplus", lambda: nn.Softplus(), (2, 4, 3, 3)),
+    ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0), (2, 4, 3, 3)),
+    ("gelu_tanh", lambda: nn.GELU("tanh"), (2, 4, 3, 3)),
+] + [(name, cls, (2, 4, 3, 3)) for name, cls in nn.ACTIVATION_LAYERS.items()]
+
+
+def _as_model(layer):
+    return layer if isinstance(layer, (nn.Sequential, nn.Graph)) else nn.Sequential(layer)
+
+
+@pytest.mark.parametrize("build, shape", [c[1:] for c in LAYERS], ids=[c[0] for c in LAYERS])
+def test_each_layer_runs_in_onnxruntime_as_in_cnnmath(build, shape, tmp_path):
+    # inputs up to ±8: the activations' curved parts and Softplus' threshold are both crossed
+    x = (4 * np.random.default_rng(1).standard_normal(shape)).astype(np.float32)
+    check_against_ort(_as_model(build()), x, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "layer", [nn.GELU(), nn.GELU("tanh"), nn.Mish()], ids=["gelu", "gelu_tanh", "mish"]
+)
+def test_newer_opsets_write_the_native_ops(layer, tmp_path):
+    x = (4 * np.random.default_rng(2).standard_normal((2, 3, 4))).astype(np.float32)
+    proto = check_against_ort(nn.Sequential(layer), x, tmp_path, opset=20)
+    assert {n.op_type for n in proto.graph.node} == {"Gelu" if "GELU" in repr(layer) else "Mish"}
+    old = check_against_ort(nn.Sequential(layer), x, tmp_path, opset=17)
+    assert {"Gelu", "Mish"}.isdisjoint(n.op_type for n in old.graph.node)
+
+
+def test_float64_models_are_written_in_double(tmp_path):
+    model = models.lenet(0, dtype=np.float64)
+    x = np.random.default_rng(3).standard_normal((2, 1, 8, 8))
+    save(model, tmp_path / "m.onnx", x)
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    # onnx's own reference evaluator as the witness (onnxruntime's Conv is float32 only)
+    from onnx.reference import ReferenceEvaluator
+
+    (y,) = ReferenceEvaluator(proto).run(None, {"x": x})
+    assert rel_error(y, model(x)) <= 1e-12
+
+
+def test_two_input_graph(tmp_path):
+    g = nn.Graph(inputs=("a", "b"))
+    conv = g.add(nn.Conv2d(3, 3, 3, padding=1, rng=0), "a", name="conv")
+    g.set_output(g.add(nn.Add(), conv, "b"))
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal((2, 3, 5, 5)).astype(np.float32) for _ in range(2))
+    save(g, tmp_path / "g.onnx", (a, b))
+    assert rel_error(run_ort(tmp_path / "g.onnx", a, b), g(a, b)) <= RTOL
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+class HandWritten(nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, g):
+        return 2 * g
+
+
+class Doubler(nn.Module):
+    def forward_ctx(self, x):
+        return 2 * x, None
+
+    def backward_ctx(self, ctx, g):
+        return 2 * g
+
+
+class ReLUWithATwist(nn.ReLU):
+    def forward_ctx(self, x):
+        return np.maximum(x, 1), x
+
+
+X = np.zeros((2, 4, 6, 6), np.float32)
+ERRORS = [
+    (
+        lambda: nn.Sequential(nn.ReLU(), HandWritten()),
+        X,
+        {},
+        ValueError,
+        r"node '1' is a hand-written module \(HandWritten",
+    ),
+    (
+        lambda: nn.Sequential(Doubler()),
+        X,
+        {},
+        ValueError,
+        r"node '0' \(Doubler\) has no ONNX export; supported layers: .*Conv2d",
+    ),
+    (
+        lambda: nn.Sequential(ReLUWithATwist()),
+        X,
+        {},
+        ValueError,
+        r"node '0' \(ReLUWithATwist\) has no ONNX export",
+    ),
+    (
+        lambda: nn.BatchNorm2d(4, track_running_stats=False),
+        X,
+        {},
+        ValueError,
+        r"track_running_stats=False",
+    ),
+    (
+        lambda: nn.AdaptiveAvgPool2d(4),
+        X,
+        {},
+        ValueError,
+        r"AdaptiveAvgPool2d\(4\)\) on a 6×6 input has cells of unequal sizes",
+    ),
+    (
+        lambda: nn.AvgPool2d(2, ceil_mode=True, divisor_override=3),
+        X,
+        {},
+        ValueError,
+        r"divisor_override with ceil_mode",
+    ),
+    (lambda: nn.LayerNorm(6), X, {"opset": 16}, ValueError, r"LayerNorm .* needs opset 17"),
+    (
+        lambda: nn.ReLU(),
+        X,
+        {"opset": MIN_OPSET - 1},
+        ValueError,
+        r"opset: expected an int from 14 to \d+ .*, got 13",
+    ),
+    (lambda: nn.ReLU(), X, {"opset": 99}, ValueError, r"opset: expected an int from 14"),
+    (lambda: nn.ReLU(), X, {"opset": True}, ValueError, r"opset: expected an int"),
+    (
+        lambda: nn.ReLU(),
+        X.astype(np.int32),
+        {},
+        TypeError,
+        r"example_input: expected a float32 or float64 numpy.ndarray for input 'x', got dtype int32",
+    ),
+    (
+        lambda: nn.ReLU(),
+        [[1.0]],
+        {},
+        TypeError,
+        r"example_input: expected a float32 or float64 numpy.ndarray for input 'x', got list",
+    ),
+    (
+        lambda: nn.ReLU(),
+        np.zeros(3, np.float32),
+        {},
+        ValueError,
+        r"expected a batch \(B, …\) with B ≥ 1 .* got shape \(3,\)",
+    ),
+    (
+        lambda: nn.ReLU(),
+        (X, X),
+        {},
+        ValueError,
+        r"expected 1 array\(s\), one per model input \('x',\), got 2",
+    ),
+    (lambda: "not a model", X, {}, TypeError, r"model: expected a cnnmath.nn.Module, got str"),
+]
+
+
+@pytest.mark.parametrize("build, x, kwargs, exc, pattern", ERRORS)
+def test_refusals_name_the_node_and_write_nothing(build, x, kwargs, exc, pattern, tmp_path):
+    target = tmp_path / "m.onnx"
+    with pytest.raises(exc, match=pattern):
+        save(_as_model(build()) if not isinstance(build(), str) else build(), target, x, **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_refused_save_leaves_an_existing_file_untouched(tmp_path):
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"old")
+    with pytest.raises(ValueError, match="hand-written"):
+        save(nn.Sequential(HandWritten()), target, X)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
+
+
+def test_the_output_path_is_checked_before_any_work(tmp_path):
+    # a model that cannot be exported: the path's error comes first
+    with pytest.raises(FileNotFoundError, match=r"save: path: .*no_such_folder"):
+        save(nn.Sequential(HandWritten()), tmp_path / "no_such_folder" / "m.onnx", X)
+    with pytest.raises(IsADirectoryError, match=r"save: path: .* is a directory"):
+        save(nn.ReLU(), tmp_path, X)
+
+
+def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
+    for name in [m for m in sys.modules if m == "onnx" or m.startswith("onnx.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r'pip install "cnnmath\[onnx\]"'):
+        save(nn.ReLU(), tmp_path / "m.onnx", X)
+    assert os.listdir(tmp_path) == []
