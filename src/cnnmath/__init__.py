@@ -43,6 +43,7 @@ from .ops import (
     softmax_backward,
 )
 from .receptive import receptive_field
+from .summary import summary
 
 __version__ = "0.1.0"
 
@@ -91,4 +92,5 @@ __all__ = [
     "receptive_field",
     "softmax",
     "softmax_backward",
+    "summary",
 ]

@@ -1,0 +1,109 @@
+"""``cnnmath summary MODEL --input C H W``: the per-layer table of a model (``cnnmath.summary``).
+
+    cnnmath summary resnet18 --input 3 224 224
+    cnnmath summary weights.safetensors --arch resnet20 --input 3 32 32
+    cnnmath summary model.onnx --input 1 28 28          # when cnnmath.onnx can load it
+
+One row per layer: output shape, parameters, mult-adds (torchinfo's counting rules), kernel,
+stride, groups, trainable, and the receptive field (size, jump, start); then the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from typing import Any
+
+from ._args import whole_number
+from ._common import CLIError
+
+NAME = "summary"
+HELP = "print a model's layers: shapes, parameters, mult-adds, receptive fields"
+ORDER = 45
+
+
+def _architectures() -> dict[str, Any]:
+    from .. import models
+
+    return {name: getattr(models, name) for name in models.__all__}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add MODEL, --input, --batch and --arch."""
+    names = ", ".join(sorted(_architectures()))
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help=f"a cnnmath.models name ({names}), a .safetensors file with --arch, or an .onnx "
+        "file (when cnnmath.onnx is available)",
+    )
+    parser.add_argument(
+        "--input",
+        type=whole_number(1),
+        nargs="+",
+        required=True,
+        metavar="N",
+        help="the shape of one input: C H W for images (F for flat inputs)",
+    )
+    parser.add_argument(
+        "--batch", type=whole_number(1), default=1, metavar="B", help="batch size (default 1)"
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="NAME",
+        help="the cnnmath.models architecture of a .safetensors file's weights",
+    )
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    """The model MODEL names; each error names the option at fault."""
+    archs = _architectures()
+    path = args.model
+    lower = path.lower()
+    if lower.endswith(".safetensors"):
+        if args.arch is None:
+            raise CLIError(
+                f"MODEL {path}: a .safetensors file holds weights only; name its architecture "
+                f"with --arch ({', '.join(sorted(archs))})"
+            )
+        if args.arch not in archs:
+            raise CLIError(f"--arch: expected one of {', '.join(sorted(archs))}, got {args.arch!r}")
+        if not os.path.isfile(path):
+            raise CLIError(f"MODEL {path}: no such file")
+        from ..weights import load
+
+        model = archs[args.arch]()
+        load(model, path)
+        return model
+    if args.arch is not None:
+        raise CLIError("--arch: only for a .safetensors MODEL (a models name is its own arch)")
+    if lower.endswith(".onnx"):
+        try:
+            onnx = importlib.import_module("cnnmath.onnx")
+        except ImportError:
+            onnx = None
+        if onnx is None or not callable(getattr(onnx, "load", None)):
+            raise CLIError(f"MODEL {path}: reading .onnx files needs cnnmath.onnx, not available")
+        if not os.path.isfile(path):
+            raise CLIError(f"MODEL {path}: no such file")
+        return onnx.load(path)
+    if path not in archs:
+        raise CLIError(
+            f"MODEL: expected one of {', '.join(sorted(archs))}, a .safetensors file or an "
+            f".onnx file, got {path!r}"
+        )
+    return archs[path]()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary of MODEL on a batch of ``--batch`` inputs of shape ``--input``."""
+    from ..summary import summary
+
+    if len(args.input) not in (1, 3):
+        raise CLIError(
+            f"--input: expected C H W (or F for flat inputs), got {len(args.input)} numbers"
+        )
+    model = _load_model(args)
+    print(summary(model, (args.batch, *args.input)))
+    return 0
