@@ -15,6 +15,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PIL")
@@ -23,15 +24,31 @@ pytest.importorskip("sklearn")
 from PIL import Image  # noqa: E402
 
 from cnnmath import results, tour  # noqa: E402
+from helpers import rel_error  # noqa: E402
 
 FIGURES = (
     "result1-gradient.png",
-    "result3-grayscale.png",
+    "result1-filter.png",
     "result2-pooling.png",
+    "result2-filter.png",
+    "result3-grayscale.png",
     "result4-activations.png",
+    "result6-backprop.png",
+    "receptive-fields.png",
     "training-curve.png",
 )
-SECTIONS = ("result-1", "result-2", "result-3", "result-4", "training", "verification")
+ANIMATIONS = ("result1-filter.gif", "result2-filter.gif")
+# the results in their own order, then the digits CNN, then the table of claims
+SECTIONS = (
+    "result-1",
+    "result-2",
+    "result-3",
+    "result-4",
+    "result-6",
+    "receptive-fields",
+    "training",
+    "verification",
+)
 
 
 class _Links(HTMLParser):
@@ -93,8 +110,15 @@ def test_quick_tour_writes_a_self_contained_report(tmp_path):
         assert name in links.urls, f"{name} is not shown"
         with Image.open(report / name) as im:
             assert im.format == "PNG" and min(im.size) >= 200
-    for anchor in SECTIONS:
-        assert anchor in links.ids
+    for name in ANIMATIONS:
+        assert name in links.urls, f"{name} is not shown"
+        with Image.open(report / name) as im:
+            assert im.format == "GIF" and im.n_frames > 1
+    sections = [i for i in links.ids if i in SECTIONS]
+    assert sections == list(SECTIONS)  # every section, in the results' order
+    # where one result uses another, the page says so
+    assert page.count("<i>Uses:</i>") >= 3 and page.count("<i>Used by:</i>") >= 2
+    assert "r6.backprop.literal" in page and "r6.backprop.finite_differences" in page
     # the verification table and result 4's counterexample made it onto the page
     assert "PASS" in page and "gelu" in page and "counterexample" in page.lower()
     assert "FAIL</span>" not in page
@@ -113,7 +137,7 @@ def test_a_failed_tour_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
     with pytest.raises(RuntimeError, match="step failed"):
         tour.build_tour(out, quick=True, progress=True)
     assert list(tmp_path.iterdir()) == []  # no report, no half-built temporary folder
-    assert "[1/6]" in capsys.readouterr().err  # progress was shown
+    assert f"[1/{tour.build.STEPS}]" in capsys.readouterr().err  # progress was shown
 
     # an earlier report survives a failed run untouched
     out.mkdir()
@@ -293,3 +317,53 @@ def test_a_missing_claim_stops_the_tour_and_leaves_nothing(monkeypatch, tmp_path
     with pytest.raises(results.MissingClaimError, match=r"'r4\.max\.commutes\.relu'"):
         tour.build_tour(tmp_path / "report", quick=True, progress=False)
     assert list(tmp_path.iterdir()) == []  # no report, no temporary folder
+
+
+# ---------------------------------------------------------------------------------------------
+# The new figures' data, against witnesses of their own
+
+
+def test_result_6_matrices_are_the_derivative_by_finite_differences():
+    """C_l B_l (and the efficient form) equal ∂y_L/∂A_l by central differences of the MLP."""
+    from cnnmath.mlp import MLP
+
+    rows = [{"id": i, "passed": True} for i in (tour.compute.LITERAL_ID, tour.compute.FINITE_ID)]
+    data = tour.compute.backprop(rows)
+    net = MLP(list(data.sizes), activation=data.activation, seed=0)
+    x = np.random.default_rng(1).uniform(-1.0, 1.0, data.sizes[0])
+    h = 1e-6
+    assert len(data.C) == len(data.sizes) - 2
+    for l, (C, B, eff) in enumerate(zip(data.C, data.B, data.efficient), start=1):
+        assert np.array_equal(C, np.diag(np.diag(C)))  # C_l is diagonal
+        A = net.A[l - 1]
+        numeric = np.zeros_like(A)
+        for i, j in np.ndindex(A.shape):
+            A[i, j] += h
+            up = float(net.forward(x))
+            A[i, j] -= 2 * h
+            down = float(net.forward(x))
+            A[i, j] += h
+            numeric[i, j] = (up - down) / (2 * h)
+        assert rel_error(C @ B, numeric) < 1e-7
+        assert rel_error(eff, numeric) < 1e-7
+    assert data.difference < 1e-15
+
+
+def test_result_6_needs_its_claims():
+    with pytest.raises(results.MissingClaimError, match="r6.backprop.finite_differences"):
+        tour.compute.backprop([{"id": tour.compute.LITERAL_ID, "passed": True}])
+
+
+def test_receptive_field_boxes_of_the_digits_cnn():
+    """By hand from the lenet stack (3×3 pad 1, 3×3 pad 1, pool 2, 3×3 pad 1, pool 2):
+    unit (1, 1) of each layer reads rows/cols [top, bottom]."""
+    data = tour.compute.fields()
+    boxes = {name: box for name, _, _, box in data.layers}
+    assert boxes == {
+        "0": (0, 0, 2, 2),  # rows 1 ± 1
+        "2": (-1, -1, 3, 3),  # 1 ± 2
+        "4": (0, 0, 5, 5),  # pool cell 1 = conv rows 2..3, each ± 2
+        "5": (-2, -2, 7, 7),  # pool cells 0..2 → conv rows 0..5, ± 2
+        "7": (0, 0, 11, 11),  # pool cells 2..3 → conv5 rows 2..3 → pool4 1..4 → 2..9, ± 2
+    }
+    assert data.digit.shape == (8, 8) and 0 <= data.label <= 9

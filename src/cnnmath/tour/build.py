@@ -88,21 +88,40 @@ def _make_parent(out: Path) -> None:
 
 
 def _sections(folder: Path, quick: bool, progress: bool, steps: _Progress) -> list[render.Section]:
-    """Each step computes its data (:mod:`.compute`), then renders it (:mod:`.render`)."""
+    """Each step computes its data (:mod:`.compute`), then renders it (:mod:`.render`); the
+    sections come out in the results' own order (1, 2, 3, 4, 6), then the digits CNN."""
     from ..images import sample_image
 
-    t = steps.begin("loading the photograph; result 1: its gradient")
+    t = steps.begin("loading the photograph; result 1: its gradient and its filter's picture")
     photo = sample_image()
+    pictures = compute.arithmetic()
     result_1 = render.gradient_section(compute.gradient(photo), folder)
+    result_1.paragraph += render.arithmetic_sentence(pictures.result_1, "result 1's filters")
+    result_1.figures += render.arithmetic_figures(
+        pictures.result_1, folder, "result1-filter", "result 1's 3×3 filter"
+    )
     result_1.seconds = steps.done(t)
-
-    t = steps.begin("result 3: grayscale")
-    result_3 = render.grayscale_section(compute.grayscale(photo), folder)
-    result_3.seconds = steps.done(t)
 
     t = steps.begin(f"result 2: {compute.POOL_K}×{compute.POOL_K} average pooling by convolution")
     result_2 = render.pooling_section(compute.pooling(photo), folder)
+    k = compute.ARITHMETIC_K
+    result_2.paragraph += render.arithmetic_sentence(
+        pictures.result_2, f"the filter for k = {k}"
+    ) + (
+        " <i>Uses:</i> the same convolution as result 1, with a stride: each output cell "
+        "reads its own block, and the blocks tile the input without overlap."
+    )
+    result_2.figures += render.arithmetic_figures(
+        pictures.result_2, folder, "result2-filter", f"result 2's {k}×{k} stride-{k} filter"
+    )
     result_2.seconds = steps.done(t)
+
+    t = steps.begin("result 3: grayscale")
+    result_3 = render.grayscale_section(compute.grayscale(photo), folder)
+    result_3.paragraph += (
+        " <i>Used by:</i> result 1, whose filters take one channel, runs on this luma."
+    )
+    result_3.seconds = steps.done(t)
 
     t = steps.begin("results 1-4 and 6: checking every claim")
     checked = compute.verification(None if quick else photo, steps.note)
@@ -120,12 +139,28 @@ def _sections(folder: Path, quick: bool, progress: bool, steps: _Progress) -> li
     result_4 = render.activation_section(
         compute.activations(checked.rows), folder, on_photo=not quick
     )
+    result_4.paragraph += (
+        " <i>Used by:</i> the digits CNN below, which applies ReLU before each max pooling: "
+        "by this result, the same as after it."
+    )
     result_4.seconds = steps.done(t)
+
+    t = steps.begin("result 6: backpropagation as Jacobians")
+    result_6 = render.backprop_section(compute.backprop(checked.rows), folder)
+    result_6.seconds = steps.done(t)
+
+    t = steps.begin("receptive fields of the digits CNN")
+    fields = render.fields_section(compute.fields(), folder)
+    fields.seconds = steps.done(t)
 
     t = steps.begin("training the digits CNN")
     training = render.training_section(compute.training(quick, progress), folder)
     training.seconds = steps.done(t)
-    return [result_1, result_3, result_2, result_4, training, verification]
+    return [result_1, result_2, result_3, result_4, result_6, fields, training, verification]
+
+
+#: The steps of :func:`_sections`, for the progress lines "[i/STEPS]".
+STEPS = 8
 
 
 def build_tour(
@@ -168,7 +203,7 @@ def build_tour(
             f"({exc.strerror or type(exc).__name__})"
         ) from None
     try:
-        sections = _sections(folder, quick, progress, _Progress(6, progress))
+        sections = _sections(folder, quick, progress, _Progress(STEPS, progress))
         html = render.page(sections, time.perf_counter() - started, quick)
         (folder / "index.html").write_text(html, encoding="utf-8")
         (folder / MARKER).write_text(f"cnnmath {__version__} tour report\n", encoding="utf-8")

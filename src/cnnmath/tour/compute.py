@@ -30,12 +30,18 @@ __all__ = [
     "TRAINING_RUN",
     "ActivationFacts",
     "ActivationRow",
+    "Arithmetic",
+    "Backprop",
+    "Fields",
     "Gradient",
     "Grayscale",
     "Pooling",
     "Training",
     "Verification",
     "activations",
+    "arithmetic",
+    "backprop",
+    "fields",
     "gradient",
     "grayscale",
     "pooling",
@@ -291,3 +297,115 @@ def training(quick: bool, progress: bool) -> Training:
     :data:`TRAINING_RUN`; epoch lines go to stderr when ``progress``."""
     history, test_accuracy, model_repr, epochs, n_train = _train(quick, progress)
     return Training(history, test_accuracy, model_repr, epochs, n_train, RECIPE["epochs"])
+
+
+# ---------------------------------------------------------------------------- pictures of filters
+
+
+#: The input side on which result 1's and result 2's filters are drawn, and result 2's k there
+#: (the photograph's k = 8 would make a picture of 64 cells per window).
+ARITHMETIC_SIZE = 6
+ARITHMETIC_K = 2
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """The read-maps (:func:`cnnmath.explain.read_map`) of result 1's filters (3×3, padding
+    1, stride 1) and of result 2's (k×k, stride k, no padding), on a small input."""
+
+    result_1: Any
+    result_2: Any
+
+
+def arithmetic() -> Arithmetic:
+    """Probe conv2d with result 1's and result 2's geometry."""
+    from ..explain import read_map
+
+    n = (ARITHMETIC_SIZE, ARITHMETIC_SIZE)
+    k = ARITHMETIC_K
+    return Arithmetic(
+        read_map("conv", n, kernel=3, stride=1, padding=1),
+        read_map("conv", n, kernel=k, stride=k, padding=0),
+    )
+
+
+# ---------------------------------------------------------------------------- result 6
+
+#: The small MLP drawn in result 6's figure: n_0..n_L, its activation and seed.
+MLP_SIZES = (4, 5, 3, 1)
+MLP_ACTIVATION = "tanh"
+LITERAL_ID = "r6.backprop.literal"
+FINITE_ID = "r6.backprop.finite_differences"
+
+
+@dataclass(frozen=True)
+class Backprop:
+    """Result 6 on a small MLP: per hidden layer l = 1..L−1, C_l = diag(σ'_l), B_l =
+    (∂y_L/∂y_l)ᵀ y_{l−1}ᵀ, the literal product C_l B_l and the efficient ∂y_L/∂A_l (outer
+    product δ_l ⊗ y_{l−1}, batched), their largest difference; and the two claims' rows."""
+
+    sizes: tuple[int, ...]
+    activation: str
+    C: list[np.ndarray]
+    B: list[np.ndarray]
+    literal: list[np.ndarray]
+    efficient: list[np.ndarray]
+    difference: float
+    claims: list[dict[str, Any]]
+
+
+def backprop(rows: Rows) -> Backprop:
+    """C_l, B_l and ∂y_L/∂A_l both ways for :data:`MLP_SIZES` (seed 0, x drawn from seed 1);
+    the rows of :data:`LITERAL_ID` and :data:`FINITE_ID` (a missing one raises)."""
+    from ..mlp import MLP
+
+    net = MLP(list(MLP_SIZES), activation=MLP_ACTIVATION, seed=0)
+    x = np.random.default_rng(1).uniform(-1.0, 1.0, MLP_SIZES[0])
+    literal = net.jacobians(x, method="literal")
+    efficient = net.jacobians(x[None], method="efficient")
+    ys, zs = net._forward_kept(x)
+    C, B, products, fast = [], [], [], []
+    for l in range(1, net.L):  # hidden layers, SPEC's index
+        C.append(np.diag(net.activation.df(zs[l - 1])))
+        B.append(np.outer(literal.dy[l], ys[l - 1]))
+        products.append(literal.dA[l - 1])
+        fast.append(efficient.dA[l - 1][0])
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(products, fast))
+    claims = [dict(results.by_id(rows, claim_id)) for claim_id in (LITERAL_ID, FINITE_ID)]
+    return Backprop(MLP_SIZES, MLP_ACTIVATION, C, B, products, fast, difference, claims)
+
+
+# ---------------------------------------------------------------------------- receptive fields
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The digits CNN's receptive fields (:func:`cnnmath.receptive_field` on (1, 8, 8)): the
+    table as text, a digit, and for each spatial layer that changes the field (a
+    convolution or pooling) its name, type, output shape and the field — (top, left, bottom,
+    right), inclusive, possibly in the padding — of its unit ``unit``."""
+
+    table: str
+    digit: np.ndarray
+    label: int
+    unit: tuple[int, int]
+    layers: list[tuple[str, str, tuple[int, ...], tuple[int, int, int, int]]]
+
+
+def fields() -> Fields:
+    """Receptive fields of the digits network, one test digit to draw them on."""
+    from ..data import load_digits
+    from ..models import lenet
+    from ..receptive import receptive_field
+
+    table = receptive_field(lenet(0), (1, 8, 8))
+    images, labels = load_digits("test")
+    unit = (1, 1)
+    layers: list[tuple[str, str, tuple[int, ...], tuple[int, int, int, int]]] = []
+    for f in table[1:]:
+        if f.layer not in ("Conv2d", "MaxPool2d") or len(f.shape) != 3:
+            continue
+        top, bottom = f.interval(unit[0], 0)
+        left, right = f.interval(unit[1], 1)
+        layers.append((f.name, f.layer, f.shape, (top, left, bottom, right)))
+    return Fields(str(table), np.asarray(images[0, 0], float), int(labels[0]), unit, layers)

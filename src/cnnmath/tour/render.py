@@ -24,6 +24,9 @@ from . import compute
 __all__ = [
     "Section",
     "activation_section",
+    "arithmetic_figures",
+    "backprop_section",
+    "fields_section",
     "gradient_section",
     "grayscale_section",
     "page",
@@ -371,6 +374,153 @@ def training_section(data: compute.Training, folder: Path) -> Section:
         "Training the digits CNN",
         paragraph,
         [(name, "training loss and held-out accuracy per epoch")],
+        extra,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures of the filters (cnnmath.explain), result 6, receptive fields
+
+
+def arithmetic_figures(m: Any, folder: Path, stem: str, what: str) -> list[tuple[str, str]]:
+    """Write ``explain``'s animation and strip of read-map ``m`` as STEM.gif, STEM.png;
+    return them as (file name, alt text) figures, the strip first."""
+    from ..explain import write_pictures
+
+    gif, png = write_pictures(m, folder / f"{stem}.gif", folder / f"{stem}.png")
+    return [
+        (png.name, f"which input cells {what} reads, output cell by output cell (frames)"),
+        (gif.name, f"which input cells {what} reads, animated"),
+    ]
+
+
+def arithmetic_sentence(m: Any, what: str) -> str:
+    """One sentence on the picture of ``m``: it was measured, and its output-size formula."""
+    H, W = m.size
+    formula = html.escape(m.formula.splitlines()[0])
+    return (
+        f" The pictures below show {what} on a {H}×{W} input ({m.kernel}×{m.kernel} window, "
+        f"stride {m.stride}, padding {m.padding}): blue, the input cells the orange output "
+        "cell reads (light blue where its window lies in the padding, the gray ring). They "
+        "are measured, not drawn by hand: <code>cnnmath explain</code> runs "
+        "<code>conv2d</code> on one one-hot image per input cell and marks a cell read "
+        f"exactly when its one reaches the output; <code>{formula}</code>."
+    )
+
+
+def backprop_section(data: compute.Backprop, folder: Path) -> Section:
+    """Result 6: C_l, B_l, the literal C_l B_l beside the efficient ∂y_L/∂A_l, per layer."""
+    hidden = len(data.C)
+    fig = _figure(14.0, 2.9 * hidden + 0.4)
+    axes = np.atleast_2d(fig.subplots(hidden, 5))
+    for row, l in enumerate(range(1, hidden + 1)):
+        C, B, lit, eff = data.C[row], data.B[row], data.literal[row], data.efficient[row]
+        scale = max(float(np.abs(lit).max()), 1e-300)
+        panels = (
+            (C, f"C_{l} = diag(σ'_{l})  ({C.shape[0]}×{C.shape[1]})", None),
+            (B, f"B_{l} = (∂y_L/∂y_{l})ᵀ y_{l - 1}ᵀ  ({B.shape[0]}×{B.shape[1]})", None),
+            (lit, f"literal C_{l} B_{l}", scale),
+            (eff, f"efficient δ_{l} ⊗ y_{l - 1}", scale),
+        )
+        for ax, (a, title, limit) in zip(axes[row], panels):
+            bound = limit if limit is not None else max(float(np.abs(a).max()), 1e-300)
+            _signed_panel(fig, ax, a, title, bound)
+        diff = np.abs(lit - eff)
+        shown = axes[row, 4].imshow(
+            diff, cmap="magma", vmin=0.0, vmax=max(float(diff.max()), 1e-16)
+        )
+        axes[row, 4].set_title(f"|literal − efficient| (max {float(diff.max()):.1e})", fontsize=10)
+        axes[row, 4].set_axis_off()
+        fig.colorbar(shown, ax=axes[row, 4], shrink=0.8)
+    name = _save(fig, folder, "result6-backprop.png")
+    sizes = "–".join(str(n) for n in data.sizes)
+    claims = _table(
+        ["claim", "id", "largest error", "verdict"],
+        [
+            [
+                html.escape(str(r.get("claim", ""))),
+                f"<code>{html.escape(str(r['id']))}</code>",
+                _fmt(r.get("max_abs_error")),
+                _verdict(bool(r["passed"])),
+            ]
+            for r in data.claims
+        ],
+    )
+    paragraph = (
+        "<b>Result 6: backpropagation through an MLP, as Jacobians.</b> For "
+        "y_l = σ(A_l y_{l−1} + b_l) and a scalar output y_L = A_L y_{L−1} + b_L, the "
+        "derivative by a weight matrix is the product ∂y_L/∂A_l = C_l B_l of "
+        "C_l = diag(σ'(A_l y_{l−1} + b_l)) and B_l = (∂y_L/∂y_l)ᵀ y_{l−1}ᵀ, where the row "
+        "∂y_L/∂y_l = A_L diag(σ'_{L−1}) A_{L−1} ··· diag(σ'_{l+1}) A_{l+1} is the chain "
+        f"rule. Drawn here for an MLP of sizes {sizes} with {data.activation} (seed 0), one row "
+        "per hidden layer: the diagonal C_l, the outer product B_l, the product computed "
+        "literally with the diagonal matrix, and the efficient form the library trains with "
+        "(elementwise δ_l = ∂y_L/∂y_l ∗ σ'_l, then the outer product δ_l ⊗ y_{l−1}, a batch "
+        "at a time, no diagonal matrix). They agree to "
+        f"{_fmt(data.difference)}; both agree with central finite differences (the claims "
+        "below). <i>Uses:</i> the dense layers at the end of the digits CNN below are such an "
+        "MLP, and its training runs these products in their efficient form."
+    )
+    return Section(
+        "result-6",
+        "Result 6 — backpropagation as products of Jacobians",
+        paragraph,
+        [(name, "C_l, B_l, their product and the efficient gradient for each hidden layer")],
+        claims,
+    )
+
+
+def fields_section(data: compute.Fields, folder: Path) -> Section:
+    """The digits CNN's receptive fields, drawn on a test digit, and the table."""
+    n = len(data.layers)
+    fig = _figure(2.7 * n + 0.4, 3.2)
+    axes = np.atleast_1d(fig.subplots(1, n))
+    Rectangle = require("matplotlib.patches", "plot", "the tour's figures").Rectangle
+    reach = max(max(-t, -l, b - 7, r - 7) for _, _, _, (t, l, b, r) in data.layers)
+    for ax, (name, layer, shape, (top, left, bottom, right)) in zip(axes, data.layers):
+        ax.imshow(data.digit, cmap="gray_r", vmin=0.0, vmax=1.0, extent=(-0.5, 7.5, 7.5, -0.5))
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5),
+                right - left + 1,
+                bottom - top + 1,
+                fill=True,
+                alpha=0.25,
+                color="C0",
+                linewidth=2,
+            )
+        )
+        ax.add_patch(Rectangle((-0.5, -0.5), 8, 8, fill=False, color="0.4", linestyle="--"))
+        ax.set_xlim(-0.5 - reach, 7.5 + reach)
+        ax.set_ylim(7.5 + reach, -0.5 - reach)
+        size = bottom - top + 1
+        ax.set_title(
+            f"node {name}: {layer} → {'×'.join(map(str, shape))}\n"
+            f"unit {data.unit}: field {size}×{size}",
+            fontsize=9,
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+    name = _save(fig, folder, "receptive-fields.png")
+    paragraph = (
+        "<b>What each layer of the digits CNN sees.</b> A unit of a convolution or pooling "
+        "layer depends on the input only inside its receptive field, which grows layer by "
+        "layer by the recurrences j_l = j_{l−1} s_l, r_l = r_{l−1} + d_l (f_l − 1) j_{l−1} "
+        "(<code>cnnmath.receptive_field</code>). Each panel shades the field of unit "
+        f"{data.unit} of one layer on a test digit (a {data.label}); the dashed square is the "
+        "8×8 image, and the field reaches past it into the zero padding. After the second "
+        "pooling one unit sees 12×12 cells — more than the whole digit — so the dense layers "
+        "that follow decide from every pixel. The tests check these fields against the "
+        "support of the gradient of one unit. <i>Uses:</i> the windows are result 1's "
+        "3×3 padded convolutions and max pooling; a ReLU before each pooling is, by result "
+        "4, the same as one after it."
+    )
+    extra = f"<pre>{html.escape(data.table)}</pre>"
+    return Section(
+        "receptive-fields",
+        "Receptive fields of the digits CNN",
+        paragraph,
+        [(name, "receptive fields of one unit per layer of the digits CNN")],
         extra,
     )
 
