@@ -169,6 +169,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how values become pixels (default range; see below)",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on the dask.distributed cluster at ADDRESS (tcp://HOST:PORT); Zarr and "
+        "tiled/BigTIFF files are filtered block by block, in this process by default",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,13 +332,76 @@ def _check_memory(args: argparse.Namespace, kernel: np.ndarray | None) -> None:
         )
 
 
+def _lazy(args: argparse.Namespace) -> bool:
+    """Whether INPUT goes through dask (``cnnmath.tiled_io.wants_lazy``): Zarr, tiled or
+    BigTIFF, or --scheduler given."""
+    from ..tiled_io import wants_lazy
+
+    return wants_lazy(args.input, args.output, args.scheduler)
+
+
+def _run_lazy(
+    args: argparse.Namespace, kernel: np.ndarray | None, weights: tuple[float, float, float] | None
+) -> int:
+    """A Zarr/TIFF image larger than memory: read block by block, filtered through
+    ``cnnmath.tiled`` (each block grown by the operator's halo), written whole or not at all,
+    here or on the cluster at --scheduler; a progress bar on stderr."""
+    import warnings
+
+    from .. import tiled_io
+    from ..tiled import TiledRechunkWarning
+
+    if not tiled_io.is_array_path(args.output):
+        raise CLIError(
+            "-o: a Zarr or tiled TIFF input is filtered block by block and written as a Zarr "
+            f"store (.zarr) or a tiled TIFF (.tif); got '{args.output}'"
+        )
+    if os.path.exists(args.output) and os.path.samefile(args.input, args.output):
+        raise CLIError(f"-o: '{args.output}' is the input; write to another path")
+    try:
+        x = tiled_io.open_array(args.input)
+    except (ValueError, TypeError, OSError) as exc:
+        raise CLIError(str(exc).replace("open_array: path: ", "INPUT: ", 1)) from None
+    with (
+        tiled_io.scheduler_client(args.scheduler) as client,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", TiledRechunkWarning)
+        try:
+            pixels, notes = tiled_io.filter_array(
+                x,
+                args.operator,
+                weights=weights,
+                magnitude=bool(args.magnitude),
+                k=args.k,
+                kernel=kernel,
+                padding=args.padding,
+                scale=args.scale,
+            )
+        except ValueError as exc:
+            raise CLIError(str(exc).replace("filter_array: k: ", "--k: ", 1)) from None
+        progress = None if args.quiet else sys.stderr
+        tiled_io.save_array(pixels, args.output, scheduler=client, progress=progress)
+    if not args.quiet:
+        for note in [*notes, *(str(w.message) for w in caught)]:
+            print(f"cnnmath filter: {note}", file=sys.stderr)
+        C, H, W = pixels.shape
+        print(
+            f"cnnmath filter: wrote {args.output} ({args.operator}, {W}x{H}, {C} channel(s), "
+            f"{pixels.dtype}, scale {args.scale})",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Check options and paths, read INPUT, apply the operator, write OUTPUT; return 0 (a
     user error is a ``CLIError``/``ValueError``/``OSError``: one line, exit 2)."""
     from ..images import ALPHA_FORMATS, SIXTEEN_BIT_FORMATS, load_image, save_image
 
     given = check_options(args)
-    fmt = _check_paths(args.input, args.output)
+    lazy = _lazy(args)
+    fmt = "" if lazy else _check_paths(args.input, args.output)
     kernel = None
     if args.operator == "conv":
         if args.kernel is not None:
@@ -345,6 +415,8 @@ def run(args: argparse.Namespace) -> int:
     weights = None
     if args.operator in ("gradient", "grayscale"):
         weights = _weights(args.weights)  # fail before reading the image
+    if lazy:
+        return _run_lazy(args, kernel, weights)
     _check_memory(args, kernel)
     try:
         x, info = load_image(args.input)

@@ -1,0 +1,136 @@
+"""Zarr and TIFF as lazy dask arrays, written whole or not at all, and the filters run block
+by block on them. Witnesses: the NumPy arrays written with zarr/tifffile directly, and
+``cnnmath.filters.filter_image`` on the whole image in memory."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from cnnmath import filters
+from helpers import assert_close
+
+da = pytest.importorskip("dask.array")
+zarr = pytest.importorskip("zarr")
+tifffile = pytest.importorskip("tifffile")
+from cnnmath import tiled_io  # noqa: E402
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_save_then_open_gives_the_same_array(tmp_path, suffix, channels):
+    x = np.random.default_rng(channels).random((channels, 70, 45)).astype(np.float32)
+    path = tmp_path / f"a{suffix}"
+    tiled_io.save_array(da.from_array(x, chunks=(channels, 32, 20)), path, tile=32)
+    y = tiled_io.open_array(path)
+    assert isinstance(y, da.Array)
+    np.testing.assert_array_equal(y.compute(), x)
+    assert listing(tmp_path) == [path.name]  # no temporary left beside it
+    # read back by the libraries themselves, not by us
+    raw = (
+        np.asarray(zarr.open_array(path, mode="r")) if suffix == ".zarr" else tifffile.imread(path)
+    )
+    np.testing.assert_array_equal(raw.reshape(x.shape), x)
+    if suffix == ".tif":
+        with tifffile.TiffFile(path) as tif:
+            assert tif.is_bigtiff and tif.pages.first.is_tiled
+
+
+def test_interleaved_uint8_tiff_is_read_channels_first_in_0_1(tmp_path):
+    q = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", q, photometric="rgb", tile=(16, 16))
+    y = tiled_io.open_array(tmp_path / "rgb.tif")
+    assert y.shape == (3, 50, 40) and y.dtype == np.float32
+    assert_close(y.compute(), (q.transpose(2, 0, 1) / 255.0).astype(np.float32), np.float32)
+
+
+def test_uint16_zarr_is_scaled_by_65535(tmp_path):
+    q = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 500
+    zarr.create_array(tmp_path / "q.zarr", shape=q.shape, chunks=(5, 5), dtype="uint16")[:] = q
+    y = tiled_io.open_array(tmp_path / "q.zarr").compute()
+    assert_close(y[0], (q / 65535.0).astype(np.float32), np.float32)
+
+
+def failing(block, block_info=None):
+    """Raise on one block in the middle of the grid: the write has started, and stops."""
+    if block_info[0]["chunk-location"][-2:] == (2, 1):
+        raise RuntimeError("a task failed mid-write")
+    return block
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_a_task_failing_mid_write_leaves_no_output(tmp_path, suffix):
+    x = da.from_array(np.random.default_rng(2).random((100, 64)), chunks=(16, 32))
+    path = tmp_path / f"out{suffix}"
+    with pytest.raises(RuntimeError, match="mid-write"):
+        tiled_io.save_array(x.map_blocks(failing, dtype=x.dtype), path, tile=16)
+    assert listing(tmp_path) == []  # neither the output nor a half-written temporary
+
+
+def test_a_failed_rewrite_keeps_the_previous_complete_store(tmp_path):
+    x = np.random.default_rng(3).random((64, 64))
+    path = tmp_path / "out.zarr"
+    tiled_io.save_array(da.from_array(x, chunks=16), path)
+    with pytest.raises(RuntimeError):
+        tiled_io.save_array(da.from_array(-x, chunks=16).map_blocks(failing, dtype=x.dtype), path)
+    assert listing(tmp_path) == ["out.zarr"]
+    np.testing.assert_array_equal(tiled_io.open_array(path).compute()[0], x)
+    tiled_io.save_array(da.from_array(2 * x, chunks=16), path)  # a good rewrite replaces it
+    np.testing.assert_array_equal(tiled_io.open_array(path).compute()[0], 2 * x)
+    assert listing(tmp_path) == ["out.zarr"]
+
+
+def test_refusals(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "keep.txt").write_text("mine")
+    x = da.zeros((8, 8), chunks=4)
+    with pytest.raises(IsADirectoryError, match="not a Zarr array; it is left alone"):
+        tiled_io.save_array(x, tmp_path / "folder")
+    assert listing(tmp_path / "folder") == ["keep.txt"]
+    with pytest.raises(ValueError, match=r"expected a name ending in \.zarr, \.tif, \.tiff"):
+        tiled_io.save_array(x, tmp_path / "a.png")
+    with pytest.raises(FileNotFoundError, match="no such file or store"):
+        tiled_io.open_array(tmp_path / "missing.zarr")
+    zarr.create_array(tmp_path / "5d.zarr", shape=(1, 1, 1, 4, 4), dtype="float32")
+    with pytest.raises(ValueError, match=r"expected an image .* got an array of shape"):
+        tiled_io.open_array(tmp_path / "5d.zarr")
+    zarr.create_array(tmp_path / "i.zarr", shape=(4, 4), dtype="int32")
+    with pytest.raises(TypeError, match="expected 8- or 16-bit unsigned or float samples"):
+        tiled_io.open_array(tmp_path / "i.zarr")
+
+
+LAYOUTS = {1: ("L",), 2: ("L", "A"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
+CASES = [
+    ("gradient", {}),
+    ("gradient", {"magnitude": True, "scale": "abs"}),
+    ("gradient", {"weights": (0.5, 0.25, 0.25), "scale": "minmax"}),
+    ("grayscale", {}),
+    ("avgpool", {"k": 3}),
+    ("maxpool", {"k": 2}),
+    ("conv", {"kernel": np.array([[1.0, 0, -1], [2, 0, -2]]), "padding": 2, "scale": "clip"}),
+    ("conv", {"kernel": np.ones((5, 1)), "padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize(("operator", "options"), CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_filter_array_equals_filter_image(channels, operator, options, dtype):
+    rng = np.random.default_rng(channels)
+    x = rng.random((channels, int(rng.integers(30, 60)), int(rng.integers(30, 60)))).astype(dtype)
+    chunks = (1, int(rng.integers(5, 20)), int(rng.integers(5, 20)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the poolings rechunk onto multiples of k
+        pixels, notes = tiled_io.filter_array(da.from_array(x, chunks=chunks), operator, **options)
+    want = filters.filter_image(x, LAYOUTS[channels], operator, **options)
+    expected = want.pixels if want.alpha is None else np.concatenate([want.pixels, want.alpha])
+    got = pixels.compute(scheduler="synchronous")
+    assert got.dtype == dtype
+    assert got.shape == expected.shape
+    assert_close(got, expected, dtype)
+    assert notes == want.notes
