@@ -1,0 +1,417 @@
+"""``cnnmath predict MODEL IMAGE...``: a trained classifier on image files, top-K classes each.
+
+    cnnmath predict model.onnx cat.jpg dog.png --labels imagenet.txt --top 5
+    cnnmath predict weights.safetensors *.png --arch resnet20 --size 32 32 --json
+
+MODEL is an ONNX file (read by ``cnnmath.onnx.load``; cnnmath runs it) or a safetensors file
+of a ``cnnmath.models`` network named by ``--arch`` (``--num-classes`` when not the builder's
+default). Each image goes through the documented preprocessing, in this order:
+
+1. decoded by ``cnnmath.images.load_image`` (pixels in [0, 1]; an animated file's first
+   frame, an EXIF orientation applied);
+2. brought to the model's channels (read from its first layer's ``in_channels``; 3 when it
+   has none): alpha dropped, gray repeated into R, G, B for a colour model, colour turned
+   into BT.601 luma (result 3) for a gray one;
+3. resized to ``--size H W`` (default 224 224; the aspect ratio is not kept) with Pillow's
+   bilinear filter, which averages over the shrunk pixels when it shrinks (as
+   torchvision's ``Resize`` does on PIL images);
+4. normalised per channel, x ← (x − mean_c)/std_c, by default with ImageNet's statistics
+   mean = (0.485, 0.456, 0.406), std = (0.229, 0.224, 0.225) (the torchvision models'); a
+   model of other than 3 channels needs ``--mean`` and ``--std``.
+
+The images run in batches of ``--batch-size`` in eval mode, with a progress bar on stderr
+(tqdm, the ``progress`` extra; ``--quiet`` hides it). The outputs are taken as logits and turned
+into probabilities by softmax, unless a row already is a distribution (non-negative, sums to 1:
+a model ending in Softmax) or its exponential is (LogSoftmax). For each file the top K classes
+are printed, best first, with their probabilities and label names (``--labels``: a text file,
+one name per line, line i naming class i), or with ``--json`` one JSON object per line.
+
+Everything that can be checked before the model runs is: the files exist, the images' headers
+are readable, the options agree with each other; the number of labels and ``--top`` are
+checked against the model's outputs before anything is printed. Errors are one line on
+stderr and exit status 2; predict writes no file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._args import whole_number
+from ._common import CLIError
+
+NAME = "predict"
+HELP = "classify image files with a trained model (.onnx, or .safetensors with --arch)"
+ORDER = 44
+
+#: torchvision's ImageNet normalisation, the default for 3-channel models.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_SIZE = (224, 224)
+DEFAULT_BATCH = 16
+#: How far a row may be from summing to 1 and still be read as probabilities.
+_DISTRIBUTION_TOLERANCE = 1e-4
+
+_EPILOG = f"""\
+preprocessing, per image: decode (pixels in [0, 1]) -> the model's channels (alpha dropped;
+gray repeated for a colour model; BT.601 luma for a gray one) -> resize to --size H W with
+Pillow's bilinear filter (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}, aspect ratio not kept)
+-> (x - mean) / std per channel (default: ImageNet's mean {" ".join(map(str, IMAGENET_MEAN))},
+std {" ".join(map(str, IMAGENET_STD))}; required for models of other than 3 channels).
+Outputs are logits turned into probabilities by softmax (kept as they are when a row already
+sums to 1).
+
+examples:
+  cnnmath predict resnet18.onnx cat.jpg --labels imagenet_classes.txt --top 5
+  cnnmath predict w.safetensors a.png b.png --arch resnet20 --size 32 32 --json
+  cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
+"""
+
+
+def _architectures() -> list[str]:
+    from .. import models
+
+    return list(models.__all__)
+
+
+def _real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """MODEL IMAGE... and --labels, --top, --json, --size, --mean, --std, --arch,
+    --num-classes, --batch-size, --quiet."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _EPILOG
+    parser.add_argument("model", metavar="MODEL", help="a .onnx file, or .safetensors with --arch")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files to classify")
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        default=None,
+        help="class names, one per line (line i names class i); their number must equal the "
+        "model's outputs",
+    )
+    parser.add_argument(
+        "--top",
+        type=whole_number(1),
+        default=None,
+        metavar="K",
+        help="how many classes to print per image, best first (default: 5, or all the "
+        "classes of a model with fewer); more than the model's classes is an error",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per image and line instead of text"
+    )
+    parser.add_argument(
+        "--size",
+        type=whole_number(1),
+        nargs=2,
+        default=list(DEFAULT_SIZE),
+        metavar=("H", "W"),
+        help=f"resize every image to H x W pixels (default: {DEFAULT_SIZE[0]} "
+        f"{DEFAULT_SIZE[1]}); the aspect ratio is not kept",
+    )
+    parser.add_argument(
+        "--mean",
+        type=_real,
+        nargs="+",
+        default=None,
+        metavar="M",
+        help="per-channel mean subtracted from pixels in [0, 1]: one value or one per channel "
+        f"(default: ImageNet's {' '.join(map(str, IMAGENET_MEAN))} for RGB models)",
+    )
+    parser.add_argument(
+        "--std",
+        type=_real,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="per-channel standard deviation divided by, > 0: one value or one per channel "
+        f"(default: ImageNet's {' '.join(map(str, IMAGENET_STD))} for RGB models)",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=_architectures(),
+        default=None,
+        metavar="NAME",
+        help="the network of a .safetensors MODEL: " + ", ".join(_architectures()),
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=whole_number(1),
+        default=None,
+        metavar="N",
+        help="outputs of the --arch network (default: the builder's, 1000 for the ImageNet "
+        "networks, 10 for lenet and resnet20)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"images per forward pass (default: {DEFAULT_BATCH})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# -- checks before any work ---------------------------------------------------------------
+
+
+def _existing_file(option: str, path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{option} {path}: no such file")
+    if p.is_dir():
+        raise CLIError(f"{option} {path}: is a directory, not a file")
+    return p
+
+
+def _read_labels(path: str) -> list[str]:
+    _existing_file("--labels", path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"--labels {path}: not UTF-8 text ({exc.reason})") from None
+    labels = [line.rstrip("\r") for line in text.split("\n")]
+    while labels and not labels[-1].strip():  # the file's last newline and blank tail
+        labels.pop()
+    if not labels:
+        raise CLIError(f"--labels {path}: the file has no labels (one name per line)")
+    return labels
+
+
+def _statistics(
+    option: str, given: Sequence[float] | None, default: tuple[float, ...], channels: int
+) -> np.ndarray:
+    """The per-channel mean or std: one value for every channel, or one per channel."""
+    if given is None:
+        if channels != len(default):
+            raise CLIError(
+                f"{option}: the model takes {channels}-channel images; ImageNet's default "
+                f"{option} is for RGB, so give {option} (one value, or {channels})"
+            )
+        values = np.asarray(default)
+    elif len(given) in (1, channels):
+        values = np.resize(np.asarray(given, dtype=np.float64), channels)
+    else:
+        raise CLIError(
+            f"{option}: expected 1 or {channels} values (the model's channels), got {len(given)}"
+        )
+    if option == "--std" and np.any(values <= 0):
+        raise CLIError(f"--std: expected values > 0, got {' '.join(map(str, values))}")
+    return values.reshape(channels, 1, 1)
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    path = args.model
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        if args.arch is not None or args.num_classes is not None:
+            raise CLIError(
+                "--arch and --num-classes apply to .safetensors models; an .onnx file carries "
+                "its own network"
+            )
+        from ..onnx import load
+
+        return load(path)
+    if suffix != ".safetensors":
+        raise CLIError(f"MODEL {path}: expected a .onnx file, or a .safetensors file with --arch")
+    if args.arch is None:
+        raise CLIError(
+            f"MODEL {path}: a .safetensors file holds weights only; name the network with "
+            f"--arch (one of {', '.join(_architectures())})"
+        )
+    from .. import models, weights
+
+    build = getattr(models, args.arch)
+    kwargs = {}
+    if args.num_classes is not None:
+        kwargs["classes" if args.arch == "lenet" else "num_classes"] = args.num_classes
+    model = build(**kwargs)
+    weights.load(model, path)
+    return model
+
+
+def _model_channels(model: Any) -> int:
+    """The channels of the model's input: its first layer's ``in_channels`` (3 without one)."""
+    first = next(iter(model.walk()), None)
+    channels = getattr(first.module, "in_channels", None) if first is not None else None
+    return int(channels) if isinstance(channels, (int, np.integer)) else 3
+
+
+def _model_dtype(model: Any) -> np.dtype:
+    params = model.parameters()
+    return params[0].dtype if params else np.dtype(np.float32)
+
+
+# -- preprocessing ----------------------------------------------------------------------------
+
+
+def _to_channels(x: np.ndarray, has_alpha: bool, channels: int, path: str) -> np.ndarray:
+    """x (C, H, W) in [0, 1] with the model's channel count: alpha dropped, gray repeated
+    for a colour model, BT.601 luma (result 3) for a gray one."""
+    from ..filters import to_grayscale
+
+    if has_alpha:
+        x = x[:-1]
+    if x.shape[0] == channels:
+        return x
+    if x.shape[0] == 1 and channels == 3:
+        return np.repeat(x, 3, axis=0)
+    if x.shape[0] == 3 and channels == 1:
+        return to_grayscale(x)
+    raise CLIError(f"IMAGE {path}: has {x.shape[0]} colour channel(s); the model takes {channels}")
+
+
+def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Each channel resized to size = (H, W) by Pillow's bilinear filter (on 32-bit floats)."""
+    from ..images import _pillow
+
+    Image = _pillow()
+    h, w = size
+    if x.shape[1:] == (h, w):
+        return x
+    planes = [  # a channel at a time: Pillow has no multi-channel float mode
+        np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+        for c in x
+    ]
+    return np.stack(planes).astype(np.float64)
+
+
+def _prepare(
+    path: str, channels: int, size: tuple[int, int], mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    from ..images import load_image
+
+    x, info = load_image(path)
+    x = _to_channels(x, info.has_alpha, channels, path)
+    return (_resize(x, size) - mean) / std
+
+
+# -- the outputs --------------------------------------------------------------------------------
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    """Each row as probabilities: kept when it already is a distribution, exponentiated when
+    it is a log-distribution, else its softmax."""
+    s = scores.astype(np.float64)
+    out = np.empty_like(s)
+    for_rows = np.abs(s.sum(axis=1) - 1) <= _DISTRIBUTION_TOLERANCE
+    is_dist = for_rows & (s.min(axis=1) >= 0)
+    e = np.exp(np.minimum(s, 0))
+    near_one = np.abs(e.sum(axis=1) - 1) <= _DISTRIBUTION_TOLERANCE
+    is_log = ~is_dist & (s.max(axis=1) <= 0) & near_one
+    shifted = np.exp(s - s.max(axis=1, keepdims=True))
+    soft = shifted / shifted.sum(axis=1, keepdims=True)
+    out[:] = soft
+    out[is_dist] = s[is_dist]
+    out[is_log] = e[is_log]
+    return out
+
+
+def _top(p: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest entries of each row, largest first (ties: lower index)."""
+    return np.argsort(-p, axis=1, kind="stable")[:, :k]
+
+
+def _report(
+    path: str,
+    scores: np.ndarray,
+    probs: np.ndarray,
+    top: np.ndarray,
+    labels: list[str] | None,
+    as_json: bool,
+) -> str:
+    if as_json:
+        entries = [
+            {
+                "class": int(c),
+                "label": labels[c] if labels else None,
+                "probability": float(probs[c]),
+                "score": float(scores[c]),
+            }
+            for c in top
+        ]
+        return json.dumps({"file": path, "top": entries}, ensure_ascii=False)
+    width = len(str(len(top)))
+    lines = [path]
+    for rank, c in enumerate(top, start=1):
+        name = labels[c] if labels else f"class {c}"
+        lines.append(f"  {rank:>{width}}  {probs[c]:.4f}  {name}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Classify each IMAGE with MODEL; print the top-K classes per file (text or JSON lines).
+
+    Checks first (files, options, the images' headers), then loads the model, then runs the
+    images in batches; the labels' number and --top are checked against the first batch's
+    outputs before anything is printed.
+    """
+    from ..images import image_shape
+    from ..train import _progress_bar
+
+    _existing_file("MODEL", args.model)
+    for path in args.images:
+        _existing_file("IMAGE", path)
+        image_shape(path)  # the header: not an image, or a bomb, is refused before any work
+    labels = _read_labels(args.labels) if args.labels is not None else None
+    model = _load_model(args)
+    model.eval()
+    channels = _model_channels(model)
+    mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
+    std = _statistics("--std", args.std, IMAGENET_STD, channels)
+    dtype = _model_dtype(model)
+    size = (args.size[0], args.size[1])
+
+    paths = list(args.images)
+    starts = range(0, len(paths), args.batch_size)
+    bar = _progress_bar(len(starts), "predict", enabled=not args.quiet)
+    try:
+        for first, start in enumerate(starts):
+            chunk = paths[start : start + args.batch_size]
+            batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
+            scores, _ = model.forward_ctx(batch)  # no context kept: nothing to differentiate
+            scores = np.asarray(scores)
+            if (
+                scores.ndim < 2
+                or scores.shape[0] != len(chunk)
+                or any(n != 1 for n in scores.shape[2:])
+            ):
+                raise CLIError(
+                    f"MODEL {args.model}: expected outputs of shape (B, classes), got "
+                    f"{scores.shape} for a batch of {len(chunk)}"
+                )
+            scores = scores.reshape(len(chunk), -1)
+            classes = scores.shape[1]
+            if first == 0:
+                if labels is not None and len(labels) != classes:
+                    raise CLIError(
+                        f"--labels {args.labels}: has {len(labels)} labels; the model has "
+                        f"{classes} outputs (one label per line, line i naming class i)"
+                    )
+                if args.top is not None and args.top > classes:
+                    raise CLIError(f"--top {args.top}: the model has only {classes} classes")
+                k = args.top if args.top is not None else min(5, classes)
+            probs = _probabilities(scores)
+            for path, s, p, t in zip(chunk, scores, probs, _top(probs, k)):
+                print(_report(path, s, p, t, labels, args.json))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return 0
