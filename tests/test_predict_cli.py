@@ -55,7 +55,9 @@ def predict(capsys, *args):
 @pytest.fixture
 def onnx_model(tmp_path):
     pytest.importorskip("onnx")
-    from cnnmath.onnx import save
+    # predict reads .onnx through cnnmath.onnx.load, the import side's module
+    pytest.importorskip("cnnmath.onnx.load")
+    from cnnmath.onnx.save import save
 
     path = tmp_path / "bright.onnx"
     save(brightest_channel_model(), path, np.zeros((1, 3, 4, 4), np.float32))
@@ -254,7 +256,7 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("args, pattern", ERRORS)
-def test_bad_input_is_one_line_and_exit_2(args, pattern, onnx_model, tmp_path, capsys):
+def test_bad_input_is_one_line_and_exit_2(args, pattern, request, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("not an image", encoding="utf-8")
     (tmp_path / "two.txt").write_text("a\nb\n", encoding="utf-8")
     weights.save(models.resnet20(num_classes=3), tmp_path / "w.safetensors")
@@ -262,7 +264,7 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, onnx_model, tmp_path, c
     places = {
         "missing": tmp_path / "nothing.onnx",
         "missing_png": tmp_path / "nope.png",
-        "model": onnx_model,
+        "model": request.getfixturevalue("onnx_model") if "{model}" in args else None,
         "red": solid(tmp_path / "red.png", (200, 0, 0)),
         "text_file": tmp_path / "notes.txt",
         "two_labels": tmp_path / "two.txt",
