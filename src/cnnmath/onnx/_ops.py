@@ -1,0 +1,1491 @@
+"""The ONNX operators as cnnmath modules: one converter per op type, and small private
+modules for what has no ``nn`` layer (broadcasting arithmetic, reshapes, asymmetric padding).
+
+A converter reads one ONNX node — its attributes and its inputs, each either a value the graph
+computes at run time (:class:`Ref`) or an array known at load time (:class:`Const`) — and
+returns the module that computes the node and the names of the run-time values it reads.
+Where an ``nn`` layer computes the op exactly (Conv2d with symmetric padding, BatchNorm2d in
+evaluation, the activations, …) the node becomes that layer, so the imported model looks like
+one built by hand; otherwise it becomes an :class:`_Op`, whose operands may mix run-time
+values, parameters (float initializers: trainable), buffers (Constant nodes) and integer
+constants (shapes, axes). Every attribute a converter does not read is refused, so nothing in
+a model is silently ignored or approximated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import nn, ops
+from ..nn import Parameter
+from ..ops import activations as act
+from ._checks import FUNC, tensor_array
+
+
+class Ref(NamedTuple):
+    """A value the graph computes at run time, by its name in the cnnmath graph."""
+
+    name: str
+
+
+class Const(NamedTuple):
+    """A value known at load time; ``param`` is the (shared) Parameter of a float initializer,
+    None for a Constant node's value or a folded one."""
+
+    value: np.ndarray
+    param: Parameter | None = None
+
+
+Operand = Ref | Const | None
+
+
+class Refusal(ValueError):
+    """A node cnnmath cannot compute exactly; the message names node, op type and attribute."""
+
+
+class Node(NamedTuple):
+    name: str
+    op_type: str
+    opset: int
+
+
+def refuse(node: Node, what: str) -> Refusal:
+    return Refusal(f"{FUNC}: node {node.name!r} ({node.op_type}): {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes
+
+
+class Attrs:
+    """A node's attributes as Python values; ``done`` refuses any attribute nobody read."""
+
+    def __init__(self, node: Node, protos: Sequence[Any]) -> None:
+        self.node = node
+        self.values: dict[str, Any] = {}
+        self.read: set[str] = set()
+        for a in protos:
+            self.values[a.name] = _attribute_value(node, a)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.read.add(name)
+        return self.values.get(name, default)
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def ints(self, name: str, default: Sequence[int] | None) -> list[int] | None:
+        value = self.get(name, default)
+        return None if value is None else [int(v) for v in value]
+
+    def done(self) -> None:
+        for name in self.values:
+            if name not in self.read:
+                raise refuse(self.node, f"attribute {name!r} is not supported")
+
+
+def _attribute_value(node: Node, a: Any) -> Any:
+    t = a.type
+    if t == 1:
+        return float(a.f)
+    if t == 2:
+        return int(a.i)
+    if t == 3:
+        return a.s.decode("utf-8", "replace")
+    if t == 4:
+        return tensor_array(a.t)
+    if t == 6:
+        return [float(v) for v in a.floats]
+    if t == 7:
+        return [int(v) for v in a.ints]
+    if t == 8:
+        return [s.decode("utf-8", "replace") for s in a.strings]
+    raise refuse(
+        node,
+        f"attribute {a.name!r}: attribute type {t} (graphs, sparse tensors, "
+        "type protos) is not supported",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _is_float(a: np.ndarray) -> bool:
+    return a.dtype in (np.float32, np.float64)
+
+
+def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of an operand of ``shape`` broadcast to g's shape: g summed over the axes
+    broadcasting added or stretched."""
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    return g.reshape(shape)
+
+
+def _window(
+    a: np.ndarray,
+    starts: Sequence[int],
+    lengths: Sequence[int],
+    axes: Sequence[int],
+    fill: float = 0.0,
+) -> np.ndarray:
+    """out[..., i, ...] = a[..., start + i, ...] along each of ``axes`` (i < length), ``fill``
+    where start + i falls outside a: padding (negative start, long length) and cropping in one.
+    Its adjoint is the window of the gradient with starts −start and a's lengths."""
+    shape = list(a.shape)
+    src: list[slice] = [slice(None)] * a.ndim
+    dst: list[slice] = [slice(None)] * a.ndim
+    for axis, start, length in zip(axes, starts, lengths, strict=True):
+        n = a.shape[axis]
+        shape[axis] = length
+        lo, hi = max(start, 0), min(start + length, n)
+        if hi <= lo:
+            lo = hi = 0
+            src[axis] = dst[axis] = slice(0, 0)
+        else:
+            src[axis] = slice(lo, hi)
+            dst[axis] = slice(lo - start, hi - start)
+    out = np.full(shape, fill, dtype=a.dtype)
+    out[tuple(dst)] = a[tuple(src)]
+    return out
+
+
+def _axis(axis: int, ndim: int, node: Node, what: str = "axis") -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{FUNC}: node {node.name!r}: {what} {axis} out of range for rank {ndim}")
+    return axis % ndim
+
+
+# ---------------------------------------------------------------------------------------------
+# The generic op module
+
+
+class _Op(nn.Module):
+    """An ONNX node without a matching ``nn`` layer: y = f(operands), where each operand is a
+    run-time input, a parameter (trained: its gradient is added to ``grad``), a buffer, or a
+    constant. Subclasses define ``compute(*operands) -> (y, ctx)`` and
+    ``gradients(ctx, operands, G)`` -> one gradient (or None) per operand."""
+
+    roles: tuple[str, ...] = ()
+
+    def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
+        super().__init__()
+        self.onnx_op = node.op_type
+        self._slots: list[tuple[str, Any]] = []
+        for role, operand in zip(self.roles, operands):
+            if operand is None:
+                self._slots.append(("none", None))
+            elif isinstance(operand, Ref):
+                self._slots.append(("input", None))
+            elif operand.param is not None:
+                setattr(self, role, operand.param)
+                self._slots.append(("param", role))
+            elif _is_float(operand.value):
+                self.register_buffer(role, operand.value)
+                self._slots.append(("buffer", role))
+            else:
+                self._slots.append(("const", operand.value))
+        for _ in range(len(operands) - len(self.roles)):  # variadic (Concat)
+            operand = operands[len(self._slots)]
+            kind = "input" if isinstance(operand, Ref) else "const"
+            self._slots.append((kind, None if kind == "input" else operand.value))  # type: ignore[union-attr]
+
+    def _operands(self, inputs: Sequence[np.ndarray]) -> list[Any]:
+        args: list[Any] = []
+        it = iter(inputs)
+        for kind, value in self._slots:
+            if kind == "input":
+                args.append(next(it))
+            elif kind == "param":
+                args.append(getattr(self, value).data)
+            elif kind == "buffer":
+                args.append(getattr(self, value))
+            else:
+                args.append(value)
+        return args
+
+    def forward_ctx(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = f(operands) with the run-time ``inputs`` in their places."""
+        n_inputs = sum(kind == "input" for kind, _ in self._slots)
+        if len(inputs) != n_inputs:
+            raise TypeError(
+                f"{type(self).__name__}.forward: expected {n_inputs} inputs, got {len(inputs)}"
+            )
+        args = self._operands(inputs)
+        y, ctx = self.compute(*args)
+        return y, (ctx, args)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
+        """∂ℓ/∂(run-time inputs); adds the parameters' gradients into their ``grad``."""
+        inner, args = ctx
+        grads = self.gradients(inner, args, grad_output)
+        out = []
+        for (kind, value), arg, g in zip(self._slots, args, grads, strict=True):
+            if kind == "input":
+                if g is None or not (_is_float(np.asarray(arg))):
+                    g = np.zeros_like(arg)
+                out.append(np.asarray(g, dtype=np.asarray(arg).dtype).reshape(np.shape(arg)))
+            elif kind == "param" and g is not None:
+                p = getattr(self, value)
+                p.grad += np.asarray(g, dtype=p.dtype).reshape(p.shape)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        """The ONNX op type."""
+        return f"onnx_op={self.onnx_op!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise
+
+
+class _Binary(_Op):
+    """y = a ∘ b with NumPy (= ONNX multidirectional) broadcasting, ∘ ∈ {+, −, ×, ÷}."""
+
+    roles = ("a", "b")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], kind: str) -> None:
+        super().__init__(node, operands)
+        self.kind = kind
+
+    def compute(self, a: Any, b: Any) -> tuple[np.ndarray, Any]:
+        a, b = np.asarray(a), np.asarray(b)
+        if self.kind == "Add":
+            y = a + b
+        elif self.kind == "Sub":
+            y = a - b
+        elif self.kind == "Mul":
+            y = a * b
+        elif np.issubdtype(a.dtype, np.integer):  # ONNX integer Div truncates toward zero
+            y = (np.trunc(a / b)).astype(np.result_type(a, b))
+        else:
+            y = a / b
+        return np.asarray(y), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        a, b = np.asarray(args[0]), np.asarray(args[1])
+        if self.kind == "Add":
+            ga, gb = g, g
+        elif self.kind == "Sub":
+            ga, gb = g, -g
+        elif self.kind == "Mul":
+            ga, gb = g * b, g * a
+        else:
+            ga, gb = g / b, -g * a / (b * b)
+        return [_unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)]
+
+
+class _Unary(_Op):
+    """y = f(x) elementwise with its derivative f′ (the activations without a matching layer)."""
+
+    roles = ("x",)
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        f: Callable[[np.ndarray], np.ndarray],
+        df: Callable[[np.ndarray], np.ndarray],
+        formula: str,
+    ) -> None:
+        super().__init__(node, operands)
+        self._f, self._df, self.formula = f, df, formula
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        return np.asarray(self._f(x), dtype=x.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [g * self._df(args[0])]
+
+    def extra_repr(self) -> str:
+        """The op type and its formula."""
+        return f"onnx_op={self.onnx_op!r}, y={self.formula}"
+
+
+class _Clip(_Op):
+    """y = min(max(x, lo), hi); absent bounds are ±∞. ∂y/∂x = 1 strictly inside [lo, hi]
+    (and at a bound, as PyTorch's clamp), the rest of G goes to the bound that was taken."""
+
+    roles = ("x", "lo", "hi")
+
+    def compute(self, x: np.ndarray, lo: Any, hi: Any) -> tuple[np.ndarray, Any]:
+        y = x
+        if lo is not None:
+            y = np.maximum(y, np.asarray(lo, dtype=x.dtype))
+        if hi is not None:
+            y = np.minimum(y, np.asarray(hi, dtype=x.dtype))
+        return np.asarray(y, dtype=x.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, lo, hi = args
+        below = (x < lo) if lo is not None else np.zeros(x.shape, bool)
+        above = (x > hi) if hi is not None else np.zeros(x.shape, bool)
+        if hi is not None:  # min(max(x, lo), hi) is hi wherever lo > hi
+            below = below & ~(np.asarray(lo if lo is not None else -np.inf) > hi)
+        above = above | ((lo is not None and hi is not None) & (np.asarray(lo) > hi) & ~above)
+        inside = ~below & ~above
+        g_lo = None if lo is None else _unbroadcast(np.where(below, g, 0), np.shape(lo))
+        g_hi = None if hi is None else _unbroadcast(np.where(above, g, 0), np.shape(hi))
+        return [np.where(inside, g, 0).astype(g.dtype), g_lo, g_hi]
+
+
+class _PRelu(_Op):
+    """y = x where x ≥ 0, slope·x elsewhere, the slope broadcast to x (ONNX's PRelu)."""
+
+    roles = ("x", "slope")
+
+    def compute(self, x: np.ndarray, slope: np.ndarray) -> tuple[np.ndarray, Any]:
+        return np.where(x < 0, slope * x, x).astype(x.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, slope = args
+        neg = x < 0
+        return [
+            np.where(neg, slope * g, g).astype(g.dtype),
+            _unbroadcast(np.where(neg, g * x, 0), slope.shape),
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Dense
+
+
+class _MatMul(_Op):
+    """y = a @ b, NumPy's matmul (batched, broadcasting, 1-D operands promoted)."""
+
+    roles = ("a", "b")
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
+        return np.matmul(a, b), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        a, b = args
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+        gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+        return [
+            _unbroadcast(ga, a2.shape).reshape(a.shape),
+            _unbroadcast(gb, b2.shape).reshape(b.shape),
+        ]
+
+
+class _Gemm(_Op):
+    """y = α·A′B′ + β·C, A′ = Aᵀ if transA, B′ = Bᵀ if transB, C broadcast (ONNX's Gemm)."""
+
+    roles = ("a", "b", "c")
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        alpha: float,
+        beta: float,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> None:
+        super().__init__(node, operands)
+        self.alpha, self.beta, self.trans_a, self.trans_b = alpha, beta, trans_a, trans_b
+
+    def compute(self, a: np.ndarray, b: np.ndarray, c: Any) -> tuple[np.ndarray, Any]:
+        A = a.T if self.trans_a else a
+        B = b.T if self.trans_b else b
+        y = A @ B
+        if self.alpha != 1.0:
+            y = y * y.dtype.type(self.alpha)
+        if c is not None:
+            y = y + (c if self.beta == 1.0 else c * y.dtype.type(self.beta))
+        return np.asarray(y, dtype=a.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        a, b, c = args
+        A = a.T if self.trans_a else a
+        B = b.T if self.trans_b else b
+        gA = self.alpha * (g @ B.T)
+        gB = self.alpha * (A.T @ g)
+        gc = None if c is None else _unbroadcast(self.beta * g, np.shape(c))
+        return [gA.T if self.trans_a else gA, gB.T if self.trans_b else gB, gc]
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution and pooling
+
+
+def _same_pads(m: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
+    """auto_pad SAME_UPPER / SAME_LOWER: output ceil(m/s), the odd padding after / before."""
+    out = -(-m // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - m, 0)
+    before = total // 2 if upper else total - total // 2
+    return before, total - before
+
+
+class _Conv(_Op):
+    """ONNX Conv on (N, C, H, W): ``ops.conv2d`` with its stride, dilation and groups; pads
+    that differ before and after are applied explicitly (zeros) before a padding-0 conv2d."""
+
+    roles = ("x", "weight", "bias")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], geo: dict[str, Any]) -> None:
+        super().__init__(node, operands)
+        self.geo = geo
+
+    def _pads(self, x: np.ndarray, w: np.ndarray) -> list[tuple[int, int]]:
+        g = self.geo
+        if g["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+            return [
+                _same_pads(m, k, s, d, g["auto_pad"] == "SAME_UPPER")
+                for m, k, s, d in zip(x.shape[2:], w.shape[2:], g["strides"], g["dilations"])
+            ]
+        p = g["pads"]
+        return [(p[0], p[2]), (p[1], p[3])]
+
+    def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
+        g = self.geo
+        if g["kernel_shape"] is not None and list(w.shape[2:]) != g["kernel_shape"]:
+            raise ValueError(
+                f"{FUNC}: Conv: kernel_shape {g['kernel_shape']} disagrees with the weight's "
+                f"shape {w.shape}"
+            )
+        (pt, pb), (pl, pr) = self._pads(x, w)
+        if pt == pb and pl == pr:
+            xin, padding, crop = x, (pt, pl), None
+        else:
+            H, W = x.shape[2:]
+            xin = _window(x, (-pt, -pl), (H + pt + pb, W + pl + pr), (2, 3))
+            padding, crop = (0, 0), (pt, pl, H, W)
+        args = {
+            "stride": g["strides"],
+            "padding": padding,
+            "dilation": g["dilations"],
+            "groups": g["group"],
+        }
+        return ops.conv2d(xin, w, b, **args), (xin, args, crop)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        xin, kw, crop = ctx
+        gx, gw, gb = ops.conv2d_backward(g, xin, args[1], **kw)
+        if crop is not None:
+            pt, pl, H, W = crop
+            gx = _window(gx, (pt, pl), (H, W), (2, 3))
+        return [gx, gw, gb if args[2] is not None else None]
+
+
+class _ConvTranspose(_Op):
+    """ONNX ConvTranspose: the full transposed convolution (``ops.conv_transpose2d``, no
+    padding), then cropped by pads[begin], cut or zero-extended to the output size
+    s(m−1) + output_padding + d(k−1) + 1 − pads (or ``output_shape``), plus the bias."""
+
+    roles = ("x", "weight", "bias")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], geo: dict[str, Any]) -> None:
+        super().__init__(node, operands)
+        self.geo = geo
+
+    def _placement(self, x: np.ndarray, w: np.ndarray) -> tuple[list[int], list[int]]:
+        g = self.geo
+        starts, lengths = [], []
+        for i, (m, k) in enumerate(zip(x.shape[2:], w.shape[2:])):
+            s, d, op = g["strides"][i], g["dilations"][i], g["output_padding"][i]
+            full = s * (m - 1) + op + (k - 1) * d + 1
+            if g["output_shape"] is not None or g["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+                target = g["output_shape"][-2 + i] if g["output_shape"] is not None else m * s
+                total = full - target
+                half = total // 2
+                before = half if g["auto_pad"] == "SAME_UPPER" else total - half
+                starts.append(before)
+                lengths.append(target)
+            else:
+                pb, pe = g["pads"][i], g["pads"][i + 2]
+                starts.append(pb)
+                lengths.append(full - pb - pe)
+        return starts, lengths
+
+    def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
+        g = self.geo
+        kw = {"stride": g["strides"], "groups": g["group"], "dilation": g["dilations"]}
+        full = ops.conv_transpose2d(x, w, None, **kw)
+        starts, lengths = self._placement(x, w)
+        y = _window(full, starts, lengths, (2, 3))
+        if b is not None:
+            y += b[:, None, None]
+        return y, (kw, starts, full.shape[2:])
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        kw, starts, full_hw = ctx
+        x, w, b = args
+        g_full = _window(g, [-s for s in starts], full_hw, (2, 3))
+        gx, gw, _ = ops.conv_transpose2d_backward(g_full, x, w, **kw)
+        return [gx, gw, None if b is None else g.sum(axis=(0, 2, 3))]
+
+
+def _pool_extent(m: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> tuple[int, int]:
+    """(output size, padded length read) along one axis: windows start at s·i − pb; with
+    ``ceil`` the last may run past the end padding but must start inside x or its begin
+    padding (the rule of PyTorch and onnxruntime)."""
+    span = d * (k - 1) + 1
+    room = m + pb + pe - span
+    out = (-(-room // s) if ceil else room // s) + 1
+    if ceil and (out - 1) * s >= m + pb:
+        out -= 1
+    return out, (out - 1) * s + span
+
+
+class _Pool(_Op):
+    """ONNX MaxPool / AveragePool on (N, C, H, W), any pads (before ≠ after, more than half the
+    window), dilations and ceil_mode: x is padded explicitly (−∞ for max, 0 for the average)
+    to exactly the span the windows read, then pooled without padding. The average is a sum
+    (a depthwise convolution with ones) over a divisor D counting the window's taps on x
+    (count_include_pad = 0) or on x and its declared pads (= 1)."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], geo: dict[str, Any]) -> None:
+        super().__init__(node, operands)
+        self.geo = geo
+
+    def _layout(self, x: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]:
+        g = self.geo
+        begins, lengths, outs, declared = [], [], [], []
+        for i, m in enumerate(x.shape[2:]):
+            k, s, d = g["kernel_shape"][i], g["strides"][i], g["dilations"][i]
+            if g["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+                pb, pe = _same_pads(m, k, s, d, g["auto_pad"] == "SAME_UPPER")
+            else:
+                pb, pe = g["pads"][i], g["pads"][i + 2]
+            out, length = _pool_extent(m, k, s, d, pb, pe, bool(g["ceil_mode"]))
+            if out < 1:
+                raise ValueError(
+                    f"{FUNC}: {self.onnx_op}: the window ({k}, dilation {d}) is larger than the "
+                    f"padded input ({m} + {pb} + {pe})"
+                )
+            begins.append(pb)
+            lengths.append(length)
+            outs.append(out)
+            declared.append(m + pb + pe)
+        return begins, lengths, outs, declared
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        g = self.geo
+        if x.ndim != 4:
+            raise ValueError(
+                f"{FUNC}: {self.onnx_op}: x: expected (N, C, H, W), got shape {x.shape}"
+            )
+        begins, lengths, _, declared = self._layout(x)
+        k, s, d = g["kernel_shape"], g["strides"], g["dilations"]
+        starts = [-b for b in begins]
+        if self.onnx_op == "MaxPool":
+            xp = _window(x, starts, lengths, (2, 3), fill=-np.inf)
+            return ops.max_pool2d(xp, k, s, 0, d), (xp, begins, None, None)
+        xp = _window(x, starts, lengths, (2, 3))
+        C = x.shape[1]
+        ones = np.ones((C, 1, *k), dtype=x.dtype)
+        total = ops.conv2d(xp, ones, None, s, 0, d, groups=C)
+        mask = np.zeros((1, 1, *lengths), dtype=x.dtype)
+        if g["count_include_pad"]:
+            mask[:, :, : declared[0], : declared[1]] = 1
+        else:
+            mask[:, :, begins[0] : begins[0] + x.shape[2], begins[1] : begins[1] + x.shape[3]] = 1
+        D = ops.conv2d(mask, np.ones((1, 1, *k), dtype=x.dtype), None, s, 0, d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return total / D, (xp, begins, ones, D)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        xp, begins, ones, D = ctx
+        x = args[0]
+        k, s, d = self.geo["kernel_shape"], self.geo["strides"], self.geo["dilations"]
+        if ones is None:
+            gxp = ops.max_pool2d_backward(g, xp, k, s, 0, d)
+        else:
+            gxp = ops.conv2d_backward(g / D, xp, ones, s, 0, d, groups=x.shape[1])[0]
+        return [_window(gxp, begins, x.shape[2:], (2, 3))]
+
+
+class _GlobalPool(_Op):
+    """Mean or max over every axis after the first two, kept as size-1 axes."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], kind: str) -> None:
+        super().__init__(node, operands)
+        self.kind = kind
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        axes = tuple(range(2, x.ndim))
+        if self.kind == "avg":
+            return x.mean(axis=axes, keepdims=True), axes
+        return x.max(axis=axes, keepdims=True), axes
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, axes = args[0], ctx
+        if self.kind == "avg":
+            count = int(np.prod([x.shape[a] for a in axes]))
+            return [np.broadcast_to(g / count, x.shape).astype(x.dtype)]
+        y = x.max(axis=axes, keepdims=True)
+        first = np.cumsum((x == y).reshape(*x.shape[:2], -1), axis=-1).reshape(x.shape) == 1
+        return [np.where(first & (x == y), g, 0).astype(x.dtype)]
+
+
+class _BatchNorm(_Op):
+    """BatchNormalization in inference: ``ops.batch_norm`` by the given statistics."""
+
+    roles = ("x", "scale", "B", "input_mean", "input_var")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], eps: float) -> None:
+        super().__init__(node, operands)
+        self.eps = eps
+
+    def compute(self, x: Any, scale: Any, B: Any, mean: Any, var: Any) -> tuple[np.ndarray, Any]:
+        return ops.batch_norm(x, mean, var, scale, B, training=False, eps=self.eps), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, scale, B, mean, var = args
+        gx, gw, gb = ops.batch_norm_backward(g, x, mean, var, scale, training=False, eps=self.eps)
+        return [gx, gw, gb, None, None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Softmax, reductions
+
+
+class _Softmax(_Op):
+    """Softmax / LogSoftmax along ``axis`` (opset ≥ 13), or, before opset 13, of x flattened
+    to 2-D at ``axis`` (the old definition), via ``ops.softmax``."""
+
+    roles = ("x",)
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], axis: int, log: bool, legacy: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.log, self.legacy = axis, log, legacy
+
+    def _2d(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        if not self.legacy:
+            return x, self.axis % max(x.ndim, 1)
+        a = self.axis % x.ndim
+        return x.reshape(int(np.prod(x.shape[:a], dtype=np.int64)), -1), 1
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        x2, dim = self._2d(x)
+        y2 = (ops.log_softmax if self.log else ops.softmax)(x2, dim)
+        return y2.reshape(x.shape), (x2, dim, y2)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x2, dim, y2 = ctx
+        back = ops.log_softmax_backward if self.log else ops.softmax_backward
+        return [back(g.reshape(x2.shape), x2, dim, output=y2).reshape(args[0].shape)]
+
+
+class _ReduceMean(_Op):
+    """The mean over ``axes`` (all when absent, unless noop_with_empty_axes), keepdims."""
+
+    roles = ("x", "axes")
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        keepdims: bool,
+        noop: bool,
+        axes_attr: list[int] | None,
+    ) -> None:
+        super().__init__(node, operands)
+        self.keepdims, self.noop, self.axes_attr = keepdims, noop, axes_attr
+
+    def _axes(self, x: np.ndarray, axes: Any) -> tuple[int, ...] | None:
+        chosen = self.axes_attr if axes is None else [int(a) for a in np.ravel(axes)]
+        if not chosen:
+            return None if self.noop else tuple(range(x.ndim))
+        return tuple(sorted(a % x.ndim for a in chosen))
+
+    def compute(self, x: np.ndarray, axes: Any) -> tuple[np.ndarray, Any]:
+        ax = self._axes(x, axes)
+        if ax is None:
+            return x, None
+        return np.asarray(x.mean(axis=ax, keepdims=self.keepdims), dtype=x.dtype), ax
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, ax = args[0], ctx
+        if ax is None:
+            return [g, None]
+        count = int(np.prod([x.shape[a] for a in ax]))
+        if not self.keepdims:
+            g = np.expand_dims(g, ax)
+        return [np.broadcast_to(g / count, x.shape).astype(x.dtype), None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+
+
+class _Reshape(_Op):
+    """Reshape (0 copies the input's dimension unless allowzero; −1 is inferred), Flatten
+    to 2-D at ``axis``, Squeeze, Unsqueeze: y is x with a new shape; ∂ℓ/∂x is G reshaped back."""
+
+    roles = ("x", "shape")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], kind: str, param: Any = None
+    ) -> None:
+        super().__init__(node, operands)
+        self.kind, self.param = kind, param
+
+    def _target(self, x: np.ndarray, shape: Any) -> tuple[int, ...]:
+        if self.kind == "Flatten":
+            a = self.param % x.ndim if x.ndim else 0
+            return (int(np.prod(x.shape[:a], dtype=np.int64)), -1)
+        if self.kind in ("Squeeze", "Unsqueeze"):
+            axes = self.param if shape is None else [int(v) for v in np.ravel(shape)]
+            if self.kind == "Squeeze":
+                if axes is None:
+                    return tuple(n for n in x.shape if n != 1)
+                drop = {a % x.ndim for a in axes}
+                return tuple(n for i, n in enumerate(x.shape) if i not in drop)
+            rank = x.ndim + len(axes)
+            add = {a % rank for a in axes}
+            it = iter(x.shape)
+            return tuple(1 if i in add else next(it) for i in range(rank))
+        dims = [int(v) for v in np.ravel(shape)]
+        if not self.param:  # allowzero = 0: a 0 copies the input's dimension
+            dims = [x.shape[i] if v == 0 else v for i, v in enumerate(dims)]
+        return tuple(dims)
+
+    def compute(self, x: np.ndarray, shape: Any = None) -> tuple[np.ndarray, Any]:
+        return np.reshape(x, self._target(x, shape)), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [g.reshape(np.shape(args[0])), None]
+
+
+class _ConstOutput(_Op):
+    """A graph whose output is known at load time (a static Shape): returns the constant,
+    whatever the input; no gradient reaches the input."""
+
+    roles = ("x", "value")
+
+    def compute(self, x: Any, value: np.ndarray) -> tuple[np.ndarray, Any]:
+        return value.copy(), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None, None]
+
+
+class _Transpose(_Op):
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], perm: list[int] | None) -> None:
+        super().__init__(node, operands)
+        self.perm = perm
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        perm = self.perm if self.perm is not None else list(range(x.ndim))[::-1]
+        return np.transpose(x, perm), perm
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [np.transpose(g, np.argsort(ctx))]
+
+
+class _Concat(_Op):
+    """Concatenation along ``axis`` of run-time values and constants."""
+
+    roles = ()
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int) -> None:
+        super().__init__(node, operands)
+        self.axis = axis
+
+    def compute(self, *xs: np.ndarray) -> tuple[np.ndarray, Any]:
+        arrays = [np.asarray(x) for x in xs]
+        axis = self.axis % max(arrays[0].ndim, 1)
+        return np.concatenate(arrays, axis=axis), (axis, [a.shape[axis] for a in arrays])
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        axis, sizes = ctx
+        return list(np.split(g, np.cumsum(sizes)[:-1], axis=axis))
+
+
+class _Pad(_Op):
+    """Pad with a constant: pads = [begin_1 … begin_k, end_1 … end_k] over ``axes`` (all by
+    default); a negative entry crops."""
+
+    roles = ("x", "pads", "value", "axes")
+
+    def compute(self, x: np.ndarray, pads: Any, value: Any, axes: Any) -> tuple[np.ndarray, Any]:
+        pads = [int(v) for v in np.ravel(pads)]
+        ax = list(range(x.ndim)) if axes is None else [int(a) % x.ndim for a in np.ravel(axes)]
+        if len(pads) != 2 * len(ax):
+            raise ValueError(f"{FUNC}: Pad: pads: expected {2 * len(ax)} values, got {len(pads)}")
+        begins, ends = pads[: len(ax)], pads[len(ax) :]
+        fill = 0.0 if value is None or np.size(value) == 0 else np.ravel(value)[0]
+        lengths = [x.shape[a] + b + e for a, b, e in zip(ax, begins, ends)]
+        return _window(x, [-b for b in begins], lengths, ax, fill), (ax, begins)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        ax, begins = ctx
+        x, value = args[0], args[2]
+        gx = _window(g, begins, [x.shape[a] for a in ax], ax)
+        gv = None
+        if value is not None and _is_float(np.asarray(value)) and min(begins, default=0) >= 0:
+            gv = np.full(np.shape(value), g.sum() - gx.sum())
+        return [gx, None, gv, None]
+
+
+class _Shape(_Op):
+    roles = ("x",)
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], start: int, end: int | None
+    ) -> None:
+        super().__init__(node, operands)
+        self.start, self.end = start, end
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        return np.array(np.shape(x)[self.start : self.end], dtype=np.int64), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
+
+
+class _Gather(_Op):
+    roles = ("data", "indices")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int) -> None:
+        super().__init__(node, operands)
+        self.axis = axis
+
+    def compute(self, data: Any, indices: Any) -> tuple[np.ndarray, Any]:
+        data = np.asarray(data)
+        axis = self.axis % data.ndim
+        return np.take(data, np.asarray(indices, dtype=np.int64), axis=axis), axis
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        data, idx, axis = np.asarray(args[0]), np.asarray(args[1], dtype=np.int64), ctx
+        if not _is_float(data):
+            return [None, None]
+        gd = np.zeros_like(data)
+        shape = data.shape[:axis] + (idx.size,) + data.shape[axis + 1 :]
+        np.add.at(
+            np.moveaxis(gd, axis, 0),
+            idx.ravel() % data.shape[axis],
+            np.moveaxis(g.reshape(shape), axis, 0),
+        )
+        return [gd, None]
+
+
+class _Slice(_Op):
+    roles = ("data", "starts", "ends", "axes", "steps")
+
+    def compute(
+        self, data: Any, starts: Any, ends: Any, axes: Any, steps: Any
+    ) -> tuple[np.ndarray, Any]:
+        data = np.asarray(data)
+        starts, ends = np.ravel(starts).tolist(), np.ravel(ends).tolist()
+        ax = (
+            list(range(len(starts)))
+            if axes is None
+            else [int(a) % data.ndim for a in np.ravel(axes)]
+        )
+        st = [1] * len(starts) if steps is None else np.ravel(steps).tolist()
+        index: list[slice] = [slice(None)] * data.ndim
+        for a, b, e, s in zip(ax, starts, ends, st):
+            n = data.shape[a]
+            b, e = max(min(b, n), -n - 1), max(min(e, n), -n - 1)
+            # a negative step running past the first element: down to it, inclusive
+            index[a] = slice(b, None if s < 0 and e < -n else e, s)
+        return data[tuple(index)], tuple(index)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        data = np.asarray(args[0])
+        if not _is_float(data):
+            return [None] * 5
+        gd = np.zeros_like(data)
+        gd[ctx] = g
+        return [gd, None, None, None, None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters
+
+
+Built = tuple[nn.Module, list[str]]
+
+
+def _refs(operands: Sequence[Operand]) -> list[str]:
+    return [o.name for o in operands if isinstance(o, Ref)]
+
+
+def _generic(module: _Op, operands: Sequence[Operand]) -> Built:
+    return module, _refs(operands)
+
+
+def _const(node: Node, operand: Operand, what: str) -> np.ndarray | None:
+    if operand is None:
+        return None
+    if not isinstance(operand, Const):
+        raise refuse(
+            node,
+            f"input {what!r}: expected a constant (an initializer or a Constant), "
+            "got a value computed at run time",
+        )
+    return operand.value
+
+
+def _float_param(operand: Operand) -> Parameter | None:
+    """The operand's Parameter if it is a float constant (an initializer or a Constant)."""
+    if isinstance(operand, Const) and _is_float(operand.value):
+        return operand.param if operand.param is not None else Parameter(operand.value.copy())
+    return None
+
+
+def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) -> dict[str, Any]:
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise refuse(
+            node,
+            "attribute 'auto_pad': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, "
+            f"got {auto_pad!r}",
+        )
+    kernel = attrs.ints("kernel_shape", None)
+    if kernel is not None and len(kernel) != n_spatial:
+        raise refuse(
+            node, f"attribute 'kernel_shape': only 2-D windows are supported, got {kernel}"
+        )
+    if pool and kernel is None:
+        raise refuse(node, "attribute 'kernel_shape' is required")
+    strides = attrs.ints("strides", [1, 1]) or [1, 1]
+    dilations = attrs.ints("dilations", [1, 1]) or [1, 1]
+    pads = attrs.ints("pads", [0, 0, 0, 0]) or [0, 0, 0, 0]
+    for name, value, n, low in (
+        ("strides", strides, 2, 1),
+        ("dilations", dilations, 2, 1),
+        ("pads", pads, 4, 0),
+    ):
+        if len(value) != n:
+            raise refuse(node, f"attribute {name!r}: only 2-D is supported, got {value}")
+        if min(value) < low:
+            raise refuse(node, f"attribute {name!r}: expected values >= {low}, got {value}")
+    if auto_pad != "NOTSET":
+        pads = [0, 0, 0, 0]
+    return {
+        "auto_pad": auto_pad,
+        "kernel_shape": kernel,
+        "strides": strides,
+        "dilations": dilations,
+        "pads": pads,
+    }
+
+
+def _rank(info: dict[str, Any], operand: Operand) -> int | None:
+    if isinstance(operand, Const):
+        return operand.value.ndim
+    if isinstance(operand, Ref):
+        shape = info["shapes"].get(operand.name)
+        return None if shape is None else len(shape)
+    return None
+
+
+def _check_2d(node: Node, info: dict[str, Any], x: Operand) -> None:
+    rank = _rank(info, x)
+    if rank is not None and rank != 4:
+        raise refuse(
+            node, f"input 'X': only 2-D (N, C, H, W) inputs are supported, got rank {rank}"
+        )
+
+
+def conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    _check_2d(node, info, ins[0])
+    geo = _geometry(node, attrs)
+    geo["group"] = group = attrs.get("group", 1)
+    x, w, b = (ins + [None, None])[:3]
+    wp, bp = _float_param(w), _float_param(b)
+    (pt, pl, pb, pr) = geo["pads"]
+    if (
+        isinstance(x, Ref)
+        and wp is not None
+        and wp.data.ndim == 4
+        and (b is None or bp is not None)
+        and geo["auto_pad"] in ("NOTSET", "VALID")
+        and pt == pb
+        and pl == pr
+        and (geo["kernel_shape"] is None or geo["kernel_shape"] == list(wp.shape[2:]))
+    ):
+        C_out, C_per, f1, f2 = wp.shape
+        layer = nn.Conv2d(
+            C_per * group,
+            C_out,
+            (f1, f2),
+            geo["strides"],
+            (pt, pl),
+            geo["dilations"],
+            group,
+            bias=b is not None,
+            dtype=wp.dtype,
+        )
+        layer.weight = wp
+        layer.bias = bp
+        return layer, [x.name]
+    if w is not None and _rank(info, w) not in (None, 4):
+        raise refuse(node, "input 'W': only 2-D convolutions (a 4-D weight) are supported")
+    return _generic(_Conv(node, [x, _as_operand(w, wp), _as_operand(b, bp)], geo), [x, w, b])
+
+
+def _as_operand(operand: Operand, param: Parameter | None) -> Operand:
+    if isinstance(operand, Const) and param is not None:
+        return Const(operand.value, param)
+    return operand
+
+
+def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    _check_2d(node, info, ins[0])
+    geo = _geometry(node, attrs)
+    geo["group"] = group = attrs.get("group", 1)
+    geo["output_padding"] = attrs.ints("output_padding", [0, 0]) or [0, 0]
+    geo["output_shape"] = attrs.ints("output_shape", None)
+    if geo["auto_pad"] == "VALID":
+        geo["auto_pad"] = "NOTSET"
+    x, w, b = (ins + [None, None])[:3]
+    wp, bp = _float_param(w), _float_param(b)
+    (pt, pl, pb, pr), (s, d, op) = (
+        geo["pads"],
+        (geo["strides"], geo["dilations"], geo["output_padding"]),
+    )
+    if (
+        isinstance(x, Ref)
+        and wp is not None
+        and wp.data.ndim == 4
+        and (b is None or bp is not None)
+        and geo["auto_pad"] == "NOTSET"
+        and geo["output_shape"] is None
+        and pt == pb
+        and pl == pr
+        and all(op[i] < max(s[i], d[i]) for i in (0, 1))
+    ):
+        C_in, C_per, f1, f2 = wp.shape
+        layer = nn.ConvTranspose2d(
+            C_in,
+            C_per * group,
+            (f1, f2),
+            s,
+            (pt, pl),
+            op,
+            group,
+            bias=b is not None,
+            dilation=d,
+            dtype=wp.dtype,
+        )
+        layer.weight = wp
+        layer.bias = bp
+        return layer, [x.name]
+    return _generic(
+        _ConvTranspose(node, [x, _as_operand(w, wp), _as_operand(b, bp)], geo), [x, w, b]
+    )
+
+
+def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    _check_2d(node, info, ins[0])
+    geo = _geometry(node, attrs, pool=True)
+    geo["ceil_mode"] = attrs.get("ceil_mode", 0)
+    x = ins[0]
+    if node.op_type == "MaxPool":
+        attrs.get("storage_order")  # only orders the Indices output, which is refused if used
+        geo["count_include_pad"] = 0
+    else:
+        geo["count_include_pad"] = attrs.get("count_include_pad", 0)
+    k, s, d, (pt, pl, pb, pr) = geo["kernel_shape"], geo["strides"], geo["dilations"], geo["pads"]
+    symmetric = (
+        geo["auto_pad"] in ("NOTSET", "VALID")
+        and pt == pb
+        and pl == pr
+        and pt <= k[0] // 2
+        and pl <= k[1] // 2
+    )
+    if isinstance(x, Ref) and symmetric and _rank(info, x) == 4:
+        ceil = bool(geo["ceil_mode"])
+        if node.op_type == "MaxPool":
+            return nn.MaxPool2d(tuple(k), tuple(s), (pt, pl), tuple(d), ceil_mode=ceil), [x.name]
+        if d == [1, 1]:
+            return nn.AvgPool2d(
+                tuple(k),
+                tuple(s),
+                (pt, pl),
+                ceil_mode=ceil,
+                count_include_pad=bool(geo["count_include_pad"]),
+            ), [x.name]
+    return _generic(_Pool(node, [x], geo), [x])
+
+
+def global_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x = ins[0]
+    kind = "avg" if node.op_type == "GlobalAveragePool" else "max"
+    if isinstance(x, Ref) and _rank(info, x) == 4:
+        layer = nn.AdaptiveAvgPool2d(1) if kind == "avg" else nn.AdaptiveMaxPool2d(1)
+        return layer, [x.name]
+    return _generic(_GlobalPool(node, [x], kind), [x])
+
+
+def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if attrs.get("training_mode", 0):
+        raise refuse(
+            node, "attribute 'training_mode': only inference (training_mode=0) is supported"
+        )
+    if len(info["outputs"]) > 1:
+        raise refuse(
+            node,
+            "outputs running_mean/running_var are only written in training mode; "
+            "only the output Y is supported",
+        )
+    eps = float(attrs.get("epsilon", 1e-5))
+    momentum = float(attrs.get("momentum", 0.9))
+    x, scale, B, mean, var = (ins + [None] * 5)[:5]
+    params = [_float_param(o) for o in (scale, B)]
+    consts = [o for o in (mean, var) if isinstance(o, Const) and _is_float(o.value)]
+    rank = _rank(info, x)
+    if isinstance(x, Ref) and None not in params and len(consts) == 2 and rank in (2, 3, 4):
+        w, b = params
+        assert w is not None and b is not None
+        C = w.size
+        cls = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
+        layer = cls(C, eps=eps, momentum=1.0 - momentum, dtype=w.dtype)
+        layer.weight, layer.bias = w, b
+        layer.running_mean = consts[0].value.astype(w.dtype, copy=True)
+        layer.running_var = consts[1].value.astype(w.dtype, copy=True)
+        layer.eval()
+        return layer, [x.name]
+    operands = [x, _as_operand(scale, params[0]), _as_operand(B, params[1]), mean, var]
+    return _generic(_BatchNorm(node, operands, eps), operands)
+
+
+def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    op, x = node.op_type, ins[0]
+    layer: nn.Module | None = None
+    if op == "Relu":
+        layer = nn.ReLU()
+    elif op == "Sigmoid":
+        layer = nn.Sigmoid()
+    elif op == "Tanh":
+        layer = nn.Tanh()
+    elif op == "Softsign":
+        layer = nn.Softsign()
+    elif op == "Mish":
+        layer = nn.Mish()
+    elif op == "HardSwish":
+        layer = nn.Hardswish()
+    elif op == "LeakyRelu":
+        layer = nn.LeakyReLU(attrs.get("alpha", 0.01))
+    elif op == "Elu":
+        layer = nn.ELU(attrs.get("alpha", 1.0))
+    elif op == "Celu":
+        layer = nn.CELU(attrs.get("alpha", 1.0))
+    elif op == "Gelu":
+        approximate = attrs.get("approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise refuse(
+                node, f"attribute 'approximate': expected 'none' or 'tanh', got {approximate!r}"
+            )
+        layer = nn.GELU(approximate)
+    if layer is not None and isinstance(x, Ref):
+        return layer, [x.name]
+    if layer is not None:  # a constant input: the registry's f and f′, folded at load time
+        return _generic(_Unary(node, [x], layer.forward, lambda v: np.ones_like(v), op), [x])
+    f, df, formula = _formula(node, attrs)
+    return _generic(_Unary(node, [x], f, df, formula), [x])
+
+
+def _formula(node: Node, attrs: Attrs) -> tuple[Callable[..., Any], Callable[..., Any], str]:
+    op = node.op_type
+    if op == "HardSigmoid":
+        alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+
+        def hs(x: np.ndarray) -> np.ndarray:
+            return np.clip(x * x.dtype.type(alpha) + x.dtype.type(beta), 0, 1)
+
+        def dhs(x: np.ndarray) -> np.ndarray:
+            z = x * x.dtype.type(alpha) + x.dtype.type(beta)
+            return np.where((z > 0) & (z < 1), x.dtype.type(alpha), 0).astype(x.dtype)
+
+        return hs, dhs, f"max(0, min(1, {alpha}·x + {beta}))"
+    if op == "Selu":
+        alpha = attrs.get("alpha", 1.67326319217681884765625)
+        gamma = attrs.get("gamma", 1.05070102214813232421875)
+
+        def selu(x: np.ndarray) -> np.ndarray:
+            with np.errstate(over="ignore"):
+                return np.where(
+                    x > 0, gamma * x, gamma * alpha * np.expm1(np.minimum(x, 0))
+                ).astype(x.dtype)
+
+        def dselu(x: np.ndarray) -> np.ndarray:
+            return np.where(x > 0, gamma, gamma * alpha * np.exp(np.minimum(x, 0))).astype(x.dtype)
+
+        return selu, dselu, f"{gamma}·(x if x > 0 else {alpha}·(exp(x) − 1))"
+    if op == "Softplus":  # ONNX's softplus has no threshold: log(1 + eˣ) everywhere
+        return (lambda x: np.logaddexp(x.dtype.type(0), x), act.sigmoid, "log(1 + exp(x))")
+    raise refuse(node, f"op type {op!r} is not supported")
+
+
+def prelu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x, slope = ins[0], ins[1]
+    sp = _float_param(slope)
+    rank = _rank(info, x)
+    if isinstance(x, Ref) and sp is not None and rank is not None and rank >= 2:
+        shape = sp.shape
+        per_channel = len(shape) == rank - 1 and all(n == 1 for n in shape[1:])
+        if (sp.size == 1 and len(shape) <= rank) or per_channel:
+            layer = nn.PReLU(sp.size if per_channel else 1, dtype=sp.dtype)
+            layer.weight = sp if sp.data.ndim == 1 else Parameter(sp.data.reshape(-1))
+            if layer.weight is not sp:
+                info["derived"].append((sp, layer.weight))
+            return layer, [x.name]
+    return _generic(_PRelu(node, [x, _as_operand(slope, sp)]), [x, slope])
+
+
+def clip(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x, lo, hi = (ins + [None, None])[:3]
+    lo_v = None if lo is None else (lo.value if isinstance(lo, Const) else "runtime")
+    hi_v = None if hi is None else (hi.value if isinstance(hi, Const) else "runtime")
+    if isinstance(x, Ref) and isinstance(lo_v, np.ndarray) and lo_v.size == 1 and float(lo_v) == 0:
+        if hi_v is None:
+            return nn.ReLU(), [x.name]
+        if isinstance(hi_v, np.ndarray) and hi_v.size == 1 and float(hi_v) == 6:
+            return nn.ReLU6(), [x.name]
+    operands = [x, lo, hi]
+    operands = [Const(o.value) if isinstance(o, Const) else o for o in operands]  # not trained
+    return _generic(_Clip(node, operands), operands)
+
+
+def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    a, b = ins[0], ins[1]
+    if (
+        node.op_type == "Add"
+        and isinstance(a, Ref)
+        and isinstance(b, Ref)
+        and info["shapes"].get(a.name) is not None
+        and info["shapes"].get(a.name) == info["shapes"].get(b.name)
+        and info["float"].get(a.name, False)
+    ):
+        return nn.Add(), [a.name, b.name]
+    operands = [a, b]
+    return _generic(_Binary(node, operands, node.op_type), operands)
+
+
+def matmul(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    a, b = ins[0], ins[1]
+    bp = _float_param(b)
+    if isinstance(a, Ref) and bp is not None and bp.data.ndim == 2 and (_rank(info, a) or 0) >= 2:
+        K, N = bp.shape
+        layer = nn.Linear(K, N, bias=False, dtype=bp.dtype)
+        layer.weight = Parameter(np.ascontiguousarray(bp.data.T))
+        info["derived"].append((bp, layer.weight))
+        return layer, [a.name]
+    operands = [a, b]
+    return _generic(_MatMul(node, operands), operands)
+
+
+def gemm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    a, b, c = (ins + [None])[:3]
+    alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+    trans_a, trans_b = bool(attrs.get("transA", 0)), bool(attrs.get("transB", 0))
+    bp, cp = _float_param(b), _float_param(c)
+    if (
+        isinstance(a, Ref)
+        and not trans_a
+        and alpha == 1.0
+        and beta == 1.0
+        and bp is not None
+        and bp.data.ndim == 2
+        and (
+            c is None
+            or (cp is not None and cp.data.ndim == 1 and cp.size == bp.shape[0 if trans_b else 1])
+        )
+    ):
+        weight = bp if trans_b else Parameter(np.ascontiguousarray(bp.data.T))
+        if not trans_b:
+            info["derived"].append((bp, weight))
+        N, K = weight.shape
+        layer = nn.Linear(K, N, bias=c is not None, dtype=weight.dtype)
+        layer.weight, layer.bias = weight, cp
+        return layer, [a.name]
+    operands = [a, b, c]
+    return _generic(_Gemm(node, operands, alpha, beta, trans_a, trans_b), operands)
+
+
+def softmax(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    legacy = node.opset < 13
+    axis = attrs.get("axis", 1 if legacy else -1)
+    log = node.op_type == "LogSoftmax"
+    return _generic(_Softmax(node, ins[:1], axis, log, legacy), ins[:1])
+
+
+def reduce_mean(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    axes_attr = attrs.ints("axes", None)
+    keepdims = bool(attrs.get("keepdims", 1))
+    noop = bool(attrs.get("noop_with_empty_axes", 0))
+    operands = (ins + [None])[:2]
+    operands = [operands[0], None if operands[1] is None else _plain(operands[1])]
+    return _generic(_ReduceMean(node, operands, keepdims, noop, axes_attr), operands)
+
+
+def _plain(o: Operand) -> Operand:
+    """A constant that is data of the graph's structure (a shape, axes): never trained."""
+    return Const(o.value) if isinstance(o, Const) else o
+
+
+def reshape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    op = node.op_type
+    x = ins[0]
+    if op == "Reshape":
+        return _generic(
+            _Reshape(node, [x, _plain(ins[1])], "Reshape", bool(attrs.get("allowzero", 0))),
+            [x, ins[1]],
+        )
+    if op == "Flatten":
+        axis = attrs.get("axis", 1)
+        if axis == 1 and isinstance(x, Ref) and info["float"].get(x.name, False):
+            return nn.Flatten(), [x.name]
+        return _generic(_Reshape(node, [x, None], "Flatten", axis), [x])
+    axes = attrs.ints("axes", None)
+    operands = [x, None if len(ins) < 2 or ins[1] is None else _plain(ins[1])]
+    if op == "Unsqueeze" and axes is None and operands[1] is None:
+        raise refuse(node, "input 'axes' is required")
+    return _generic(_Reshape(node, operands, op, axes), operands)
+
+
+def transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    return _generic(_Transpose(node, ins[:1], attrs.ints("perm", None)), ins[:1])
+
+
+def concat(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if not attrs.has("axis"):
+        raise refuse(node, "attribute 'axis' is required")
+    axis = attrs.get("axis")
+    refs = [o for o in ins if isinstance(o, Ref)]
+    if len(refs) == len(ins) and all(info["float"].get(o.name, False) for o in refs):
+        return nn.Concat(axis), [o.name for o in refs]
+    operands = [_plain(o) for o in ins]
+    return _generic(_Concat(node, operands, axis), operands)
+
+
+def pad(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    mode = attrs.get("mode", "constant")
+    if mode != "constant":
+        raise refuse(node, f"attribute 'mode': only 'constant' is supported, got {mode!r}")
+    operands = [_plain(o) if o is not None else None for o in (ins + [None] * 4)[:4]]
+    return _generic(_Pad(node, operands), operands)
+
+
+def dropout(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    attrs.get("seed")  # the stream of masks: only drawn when the model trains
+    if len(info["outputs"]) > 1:
+        raise refuse(node, "output 'mask' is not supported (only the output)")
+    x, ratio, training = (ins + [None, None])[:3]
+    p = 0.5
+    if node.opset < 12:  # Dropout-10: the ratio is an attribute
+        p = float(attrs.get("ratio", 0.5))
+    elif ratio is not None:
+        given = _const(node, ratio, "ratio")
+        p = 0.5 if given is None else float(np.ravel(given)[0])
+    mode = None if training is None else _const(node, training, "training_mode")
+    if mode is not None and bool(np.ravel(mode)[0]):
+        raise refuse(node, "input 'training_mode': only inference (False) is supported")
+    if isinstance(x, Ref):
+        return nn.Dropout(p), [x.name]
+    return _generic(_Reshape(node, [x, None], "Squeeze", []), [x])  # identity on a constant
+
+
+def identity(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x = ins[0]
+    if isinstance(x, Ref) and info["float"].get(x.name, False):
+        return nn.Identity(), [x.name]
+    return _generic(_Reshape(node, [_plain(x), None], "Squeeze", []), [x])
+
+
+def shape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    x = ins[0]
+    static = info["shapes"].get(x.name) if isinstance(x, Ref) else None
+    if static is not None and all(isinstance(n, int) for n in static):  # folded at load time
+        placeholder = np.broadcast_to(np.zeros((), np.int8), static)
+        return _generic(_Shape(node, [Const(placeholder)], start, end), [])
+    return _generic(_Shape(node, [_plain(x)], start, end), [x])
+
+
+def gather(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_Gather(node, operands, attrs.get("axis", 0)), operands)
+
+
+def slice_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = [ins[0]] + [None if o is None else _plain(o) for o in (ins + [None] * 5)[1:5]]
+    return _generic(_Slice(node, operands), operands)
+
+
+CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Built]] = {
+    "Conv": conv,
+    "ConvTranspose": conv_transpose,
+    "MaxPool": pool,
+    "AveragePool": pool,
+    "GlobalAveragePool": global_pool,
+    "GlobalMaxPool": global_pool,
+    "BatchNormalization": batch_norm,
+    "PRelu": prelu,
+    "Clip": clip,
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "Add": binary,
+    "Sub": binary,
+    "Mul": binary,
+    "Div": binary,
+    "Flatten": reshape,
+    "Reshape": reshape,
+    "Squeeze": reshape,
+    "Unsqueeze": reshape,
+    "Transpose": transpose,
+    "Concat": concat,
+    "Pad": pad,
+    "ReduceMean": reduce_mean,
+    "Softmax": softmax,
+    "LogSoftmax": softmax,
+    "Dropout": dropout,
+    "Identity": identity,
+    "Shape": shape,
+    "Gather": gather,
+    "Slice": slice_,
+    **{
+        op: _activation
+        for op in (
+            "Relu",
+            "LeakyRelu",
+            "Sigmoid",
+            "HardSigmoid",
+            "HardSwish",
+            "Tanh",
+            "Softplus",
+            "Softsign",
+            "Elu",
+            "Selu",
+            "Celu",
+            "Gelu",
+            "Mish",
+        )
+    },
+}
+"""op type -> converter. ``Constant`` is read by the loader itself."""

@@ -1,0 +1,253 @@
+"""ONNX import: an ONNX model as a :class:`cnnmath.nn.Graph`.
+
+The file is parsed and checked (``_checks``: malformed protobuf, tensor sizes, external data
+inside the model's directory, a DAG), then each node, in topological order, becomes a module
+of the graph (``_ops``: an ``nn`` layer where one computes the op exactly, else a private op
+module). Values known at load time — initializers, Constant nodes, and whatever is computed
+from them alone, such as the Shape → Gather → Unsqueeze → Concat → Reshape chains exporters
+write before a flatten when the shapes are static — are folded: they become constants of the
+nodes that read them, never nodes. Float initializers read as operands are parameters (the
+model trains), BatchNormalization's statistics are buffers. The graph is returned in
+evaluation mode, as ONNX describes inference.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from .._optional import require
+from ._checks import FUNC, model_directory, parse_model, tensor_array, topological_order
+from ._ops import CONVERTERS, Attrs, Const, Node, Operand, Ref, _ConstOutput, refuse
+
+MIN_OPSET = 11
+_INPUT_TYPES = (1, 6, 7, 11)  # FLOAT, INT32, INT64, DOUBLE
+
+
+def _sanitise(name: str, fallback: str) -> str:
+    """An identifier for a graph value: runs of characters other than letters, digits and
+    '_' become one '_'; no leading '_' or digit."""
+    s = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_")
+    s = re.sub(r"_+", "_", s)
+    if not s:
+        s = fallback
+    if s[0].isdigit():
+        s = "v" + s
+    return s
+
+
+def _static_shapes(proto: Any) -> tuple[dict[str, tuple[Any, ...]], dict[str, int]]:
+    """Shapes (int or None per axis) and element types of the values onnx's shape inference
+    can tell, keyed by ONNX name."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
+        infos = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    except Exception:  # inference is a convenience: without it, fewer nodes fold
+        infos = [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
+    shapes: dict[str, tuple[Any, ...]] = {}
+    types: dict[str, int] = {}
+    for v in infos:
+        t = v.type.tensor_type
+        if not v.type.HasField("tensor_type"):
+            continue
+        types[v.name] = t.elem_type
+        if t.HasField("shape"):
+            shapes[v.name] = tuple(
+                int(d.dim_value) if d.HasField("dim_value") else None for d in t.shape.dim
+            )
+    return shapes, types
+
+
+def _constant(node: Node, attrs: Attrs) -> np.ndarray:
+    """The value of a Constant node (exactly one of its value attributes)."""
+    given = [k for k in attrs.values]
+    if len(given) != 1:
+        raise refuse(node, f"expected exactly one value attribute, got {given}")
+    key = given[0]
+    value = attrs.get(key)
+    if key == "value":
+        return np.asarray(value)
+    if key == "value_float":
+        return np.asarray(value, dtype=np.float32)
+    if key == "value_floats":
+        return np.asarray(value, dtype=np.float32).reshape(-1)
+    if key == "value_int":
+        return np.asarray(value, dtype=np.int64)
+    if key == "value_ints":
+        return np.asarray(value, dtype=np.int64).reshape(-1)
+    raise refuse(node, f"attribute {key!r} is not supported")
+
+
+def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
+    """The ONNX model ``model`` (a path, or the file's bytes) as a cnnmath Graph.
+
+    The graph runs (``graph(x)``, one input array per ONNX graph input that is not an
+    initializer, in their order), lists its nodes (``graph.walk()``), holds the initializers
+    as parameters and buffers, and trains (``graph.backward(G)``). It is returned in
+    evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name to the
+    ``state_dict`` key that holds it (its value sanitised into a node name, e.g.
+    ``"conv1.weight"`` -> ``"conv1_Conv.weight"``).
+
+    Opsets 11 to the newest the installed ``onnx`` knows. An op, attribute or input cnnmath
+    cannot compute exactly is refused here, at load time, with a ValueError naming the node,
+    its op type and the attribute; so are malformed files (truncated protobuf, a cycle, a
+    tensor whose declared size disagrees with its data, external data outside the model's
+    directory). Nothing in a model file is executed.
+    """
+    onnx = require("onnx", "onnx", "cnnmath.onnx.load")
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data, base = bytes(model), None
+    elif isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise ValueError(
+                f"{FUNC}: model: expected an ONNX file, got {str(path)!r} (not a file)"
+            )
+        data, base = path.read_bytes(), model_directory(path)
+    else:
+        raise TypeError(f"{FUNC}: model: expected a path or bytes, got {type(model).__name__}")
+    proto = parse_model(data)
+    opsets = {o.domain: int(o.version) for o in proto.opset_import}
+    opset = opsets.get("", opsets.get("ai.onnx"))
+    newest = onnx.defs.onnx_opset_version()
+    if opset is None or not MIN_OPSET <= opset <= newest:
+        raise ValueError(
+            f"{FUNC}: model: expected default-domain opset {MIN_OPSET} to {newest}, got {opset}"
+        )
+    graph = proto.graph
+    if len(graph.sparse_initializer):
+        raise ValueError(f"{FUNC}: graph: sparse initializers are not supported")
+    initializers = {t.name: tensor_array(t, base) for t in graph.initializer}
+    input_names = [v.name for v in graph.input if v.name not in initializers]
+    order = topological_order(graph.node, [*input_names, *initializers])
+    if len(graph.output) != 1:
+        raise ValueError(
+            f"{FUNC}: graph: expected one output, got {len(graph.output)} "
+            f"({[o.name for o in graph.output]})"
+        )
+    shapes, types = _static_shapes(proto)
+
+    taken: set[str] = set()
+
+    def fresh(name: str, fallback: str, g: nn.Graph | None = None) -> str:
+        base_name = _sanitise(name, fallback)
+        candidate, k = base_name, 0
+        while candidate in taken or (g is not None and hasattr(g, candidate)):
+            k += 1
+            candidate = f"{base_name}_{k}"
+        taken.add(candidate)
+        return candidate
+
+    for v in graph.input:
+        if v.name in initializers:
+            continue
+        if not v.type.HasField("tensor_type"):
+            raise ValueError(
+                f"{FUNC}: graph input {v.name!r}: only tensors are supported, not sequences, "
+                "maps or optionals"
+            )
+        elem = v.type.tensor_type.elem_type
+        if elem not in _INPUT_TYPES:
+            raise ValueError(
+                f"{FUNC}: graph input {v.name!r}: element type "
+                f"{onnx.TensorProto.DataType.Name(elem)} is not supported (float32 or float64; "
+                "int32 or int64 for shapes and indices)"
+            )
+    if not input_names:
+        raise ValueError(f"{FUNC}: graph: expected at least one input, got none")
+    graph_inputs = [fresh(n, "input") for n in input_names]
+    g = nn.Graph(inputs=graph_inputs)
+    env: dict[str, Operand] = {}
+    info: dict[str, Any] = {"shapes": {}, "float": {}, "derived": []}
+
+    def bind(onnx_name: str, ref: Ref) -> None:
+        env[onnx_name] = ref
+        info["shapes"][ref.name] = shapes.get(onnx_name)
+        info["float"][ref.name] = types.get(onnx_name) in (1, 11)
+
+    for onnx_name, name in zip(input_names, graph_inputs):
+        bind(onnx_name, Ref(name))
+    params: dict[str, nn.Parameter] = {}
+    for name, array in initializers.items():
+        if array.dtype in (np.float32, np.float64):
+            params[name] = nn.Parameter(array)
+        env[name] = Const(array, params.get(name))
+
+    used = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
+    for i in order:
+        proto_node = graph.node[i]
+        node = Node(proto_node.name or proto_node.output[0], proto_node.op_type, opset)
+        if proto_node.domain not in ("", "ai.onnx"):
+            raise refuse(
+                node, f"domain {proto_node.domain!r} is not supported (only ONNX's own ops)"
+            )
+        attrs = Attrs(node, proto_node.attribute)
+        outputs = [o for o in proto_node.output]
+        extra = [o for o in outputs[1:] if o and o in used]
+        if node.op_type == "Constant":
+            env[outputs[0]] = Const(_constant(node, attrs))
+            continue
+        converter = CONVERTERS.get(node.op_type)
+        if converter is None:
+            raise refuse(
+                node,
+                f"op type {node.op_type!r} is not supported (supported: "
+                f"{', '.join(sorted(CONVERTERS))}, Constant)",
+            )
+        if extra and node.op_type not in ("BatchNormalization", "Dropout"):
+            raise refuse(
+                node,
+                f"output {extra[0]!r} (output {outputs.index(extra[0])}) is not "
+                "supported: only the first output",
+            )
+        ins = [env[v] if v else None for v in proto_node.input]
+        info["outputs"] = outputs[:1] + extra
+        module, refs = converter(node, attrs, ins, info)
+        attrs.done()
+        if not refs:  # every input known at load time: fold
+            value, _ = module.forward_ctx()
+            env[outputs[0]] = Const(np.asarray(value))
+            continue
+        name = fresh(proto_node.name or outputs[0], node.op_type.lower(), g)
+        g.add(module, *refs, name=name)
+        bind(outputs[0], Ref(name))
+
+    out = env.get(graph.output[0].name)
+    if isinstance(out, Const):  # e.g. the Shape of a static input: a constant, returned
+        node = Node("output", "Constant", opset)
+        module = _ConstOutput(node, [Ref(graph_inputs[0]), Const(out.value)])
+        out = Ref(g.add(module, graph_inputs[0], name=fresh("output", "output", g)))
+    if not isinstance(out, Ref):
+        raise ValueError(f"{FUNC}: graph: the output {graph.output[0].name!r} is not computed")
+    g.set_output(out.name)
+    g.eval()
+    g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
+    return g
+
+
+def _initializer_names(
+    g: nn.Graph,
+    arrays: dict[str, np.ndarray],
+    params: dict[str, nn.Parameter],
+    derived: list[tuple[nn.Parameter, nn.Parameter]],
+) -> dict[str, str]:
+    """ONNX initializer name -> the state_dict key holding it (parameters, and buffers
+    holding the initializer's array)."""
+    by_id = {id(p): name for name, p in params.items()}
+    by_id.update({id(new): by_id[id(old)] for old, new in derived if id(old) in by_id})
+    array_ids = {id(a): name for name, a in arrays.items()}
+    names: dict[str, str] = {}
+    for key, p in g.named_parameters():
+        if id(p) in by_id:
+            names.setdefault(by_id[id(p)], key)
+    for key, b in g.named_buffers():
+        if id(b) in array_ids:
+            names.setdefault(array_ids[id(b)], key)
+    return names

@@ -1,0 +1,170 @@
+"""ONNX's own backend node tests (``onnx.backend.test``), run through ``cnnmath.onnx.load``.
+
+Every node test whose nodes are all op types cnnmath imports is run at that test's own
+tolerances (rtol, atol) and must give the expected output with the expected dtype. The ones
+that need what cnnmath does not support are listed below with the reason; the test asserts
+that the failures are exactly these, and that each is a refusal at load time (a ValueError
+naming the node, op type and attribute, or the graph input) — never a wrong number and never
+an error while running. The expected outputs are ONNX's (computed by its reference code), an
+independent witness.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+
+from cnnmath.onnx import load  # noqa: E402
+from cnnmath.onnx._ops import CONVERTERS  # noqa: E402
+
+_INTS = ("int8", "int16", "uint8", "uint16", "uint32", "uint64")
+
+EXCEPTIONS: dict[str, str] = {
+    # element types: cnnmath computes in float32/float64 (int32/int64 only for shapes)
+    **{
+        f"test_{op}_{t}": f"element type {t} is not supported"
+        for op in ("add", "sub", "mul", "div")
+        for t in _INTS
+    },
+    "test_celu_bfloat16": "element type bfloat16 is not supported",
+    "test_celu_float16": "element type float16 is not supported",
+    "test_clip_default_int8_inbounds": "element type int8 is not supported",
+    "test_clip_default_int8_inbounds_expanded": "element type int8 is not supported",
+    "test_clip_default_int8_max": "element type int8 is not supported",
+    "test_clip_default_int8_min": "element type int8 is not supported",
+    "test_maxpool_2d_uint8": "element type uint8 is not supported",
+    "test_training_dropout": "a bool graph input (training_mode) is not supported; training-mode Dropout is not",
+    "test_training_dropout_default": "a bool graph input (training_mode) is not supported",
+    "test_training_dropout_zero_ratio": "a bool graph input (training_mode) is not supported",
+    "test_identity_opt": "optional-typed inputs are not supported (tensors only)",
+    "test_identity_sequence": "sequence-typed inputs are not supported (tensors only)",
+    # 1-D and 3-D convolutions and pooling: cnnmath's ops are 2-D
+    "test_averagepool_1d_default": "1-D pooling (only 2-D)",
+    "test_averagepool_3d_default": "3-D pooling (only 2-D)",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False": "3-D pooling",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True": "3-D pooling",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False": "3-D pooling",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True": "3-D pooling",
+    "test_averagepool_3d_dilations_small": "3-D pooling",
+    "test_maxpool_1d_default": "1-D pooling (only 2-D)",
+    "test_maxpool_3d_default": "3-D pooling",
+    "test_maxpool_3d_dilations": "3-D pooling",
+    "test_maxpool_3d_dilations_use_ref_impl": "3-D pooling",
+    "test_maxpool_3d_dilations_use_ref_impl_large": "3-D pooling",
+    "test_convtranspose_1d": "1-D transposed convolution (only 2-D)",
+    "test_convtranspose_3d": "3-D transposed convolution (only 2-D)",
+    # several graph outputs: a cnnmath Graph has one output
+    "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (3 outputs)",
+    "test_batchnorm_example_training_mode": "training-mode BatchNormalization (3 outputs)",
+    "test_causal_conv_with_state_decode_step_expanded": "two graph outputs",
+    "test_causal_conv_with_state_with_bias_and_past_state_expanded": "two graph outputs",
+    "test_causal_conv_with_state_with_past_state_expanded": "two graph outputs",
+    "test_dropout_default_mask": "Dropout's mask output",
+    "test_dropout_default_mask_ratio": "Dropout's mask output",
+    "test_training_dropout_default_mask": "Dropout's mask output",
+    "test_training_dropout_mask": "Dropout's mask output",
+    "test_training_dropout_zero_ratio_mask": "Dropout's mask output",
+    "test_maxpool_with_argmax_2d_precomputed_pads": "MaxPool's Indices output",
+    "test_maxpool_with_argmax_2d_precomputed_strides": "MaxPool's Indices output",
+    # attributes and inputs
+    "test_dropout_default_ratio": "Dropout's ratio computed at run time (needed for training)",
+    "test_edge_pad": "Pad mode 'edge' (only 'constant')",
+    "test_reflect_pad": "Pad mode 'reflect' (only 'constant')",
+    "test_wrap_pad": "Pad mode 'wrap' (only 'constant')",
+    "test_constant": "a graph without inputs (nothing to run)",
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    """{test name: None (passed) or (stage, exception)} for every node test of supported ops."""
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = load_model_tests(kind="node")
+    supported = set(CONVERTERS) | {"Constant"}
+    results = {}
+    for case in cases:
+        if case.model is None or not {n.op_type for n in case.model.graph.node} <= supported:
+            continue
+        try:
+            graph = load(case.model.SerializeToString())
+        except Exception as err:
+            results[case.name] = ("load", err)
+            continue
+        results[case.name] = None
+        for inputs, outputs in case.data_sets:
+            try:
+                got = graph(*inputs)
+            except Exception as err:
+                results[case.name] = ("run", err)
+                break
+            try:
+                np.testing.assert_allclose(got, outputs[0], rtol=case.rtol, atol=case.atol)
+                assert got.dtype == outputs[0].dtype, (got.dtype, outputs[0].dtype)
+            except AssertionError as err:
+                results[case.name] = ("compare", err)
+                break
+    return results
+
+
+def test_every_supported_op_is_exercised(outcomes):
+    ops_run = {name.split("_")[1] for name in outcomes}
+    for op in (
+        "conv",
+        "convtranspose",
+        "maxpool",
+        "averagepool",
+        "globalaveragepool",
+        "gemm",
+        "matmul",
+        "batchnorm",
+        "relu",
+        "leakyrelu",
+        "prelu",
+        "sigmoid",
+        "hardsigmoid",
+        "hardswish",
+        "tanh",
+        "softplus",
+        "softsign",
+        "elu",
+        "selu",
+        "celu",
+        "gelu",
+        "mish",
+        "clip",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "flatten",
+        "reshape",
+        "transpose",
+        "concat",
+        "reduce",
+        "softmax",
+        "logsoftmax",
+        "dropout",
+        "identity",
+        "constant",
+        "shape",
+        "gather",
+        "unsqueeze",
+    ):
+        assert op in ops_run, op
+    assert sum(v is None for v in outcomes.values()) >= 200
+
+
+def test_failures_are_exactly_the_documented_refusals(outcomes):
+    failed = {name: result for name, result in outcomes.items() if result is not None}
+    assert sorted(failed) == sorted(EXCEPTIONS)
+    for name, (stage, err) in failed.items():
+        assert stage == "load", f"{name}: failed at {stage}: {err}"
+        assert isinstance(err, ValueError), f"{name}: {type(err).__name__}: {err}"
+        assert str(err).startswith("cnnmath.onnx.load:"), str(err)
