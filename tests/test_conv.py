@@ -505,9 +505,9 @@ def test_depthwise_makes_no_call_per_group(groups, monkeypatch):
     assert len(calls) == 6 and all(shape[0] == groups for shape in calls)
 
 
-def test_depthwise_dispatch_uses_planes_and_per_output():
+def test_depthwise_dispatch_uses_planes_and_dots():
     plan = conv_module.dispatch_plan((32, 32, 56, 56), (32, 1, 3, 3), 1, 1, groups=32)
-    assert plan == {"forward": ["planes"], "grad_input": ["planes"], "grad_weight": ["per_output"]}
+    assert plan == {"forward": ["planes"], "grad_input": ["planes"], "grad_weight": ["dots"]}
 
 
 @given(

@@ -33,10 +33,10 @@ EXPECTED = {
     "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2col_bl"),
     "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2col_bl"),
     "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
-    # depthwise: one scaled addition per tap for all channels; the filter gradient one
-    # product per tap position
-    "MobileNetV2 depthwise 3x3": _plan("planes", ["planes"], "per_output"),
-    "MobileNetV2 depthwise s2": _plan("planes", ["planes"] * 4, "per_output"),
+    # depthwise: one fused multiply-add per tap for all channels; the filter gradient one
+    # dot product per (image, channel) plane and tap position
+    "MobileNetV2 depthwise 3x3": _plan("planes", ["planes"], "dots"),
+    "MobileNetV2 depthwise s2": _plan("planes", ["planes"] * 4, "dots"),
     # conv2d's plan on the (8, 64, 64, 64) output: its grad_input is the transpose's forward
     "conv_transpose2d upsampling": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
 }
@@ -96,6 +96,9 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
         ((1, 3, 8, 8), (2, 3, 8, 8), (1, 1), (1, 1), "im2row"),  # one output position
         ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
         ((1, 1, 66, 66), (2, 1, 64, 64), (1, 1), (1, 1), "per_output"),  # little flat waste
+        ((4, 1, 8, 12, 12), (4, 1, 8, 10, 10), (1, 1), (1, 1), "dots"),  # depthwise grad_w
+        ((4, 1, 8, 12, 12), (4, 2, 8, 10, 10), (1, 1), (1, 1), "dots"),  # multiplier 2
+        ((4, 1, 8, 11, 11), (4, 5, 8, 10, 10), (1, 1), (1, 1), "per_output"),  # 5 outputs
         ((1, 1, 12, 12), (2, 1, 9, 9), (1, 1), (1, 1), "im2row"),  # much flat waste
         ((1, 1, 20, 20), (3, 1, 1, 1), (1, 1), (1, 1), "taps"),  # a product one deep
         ((1, 2, 20, 20), (3, 2, 1, 1), (1, 1), (1, 1), "taps"),  # two deep
