@@ -3,7 +3,9 @@
 A checkpoint written after epoch e holds everything the loop of :func:`cnnmath.train.fit` needs
 to carry on as if never stopped::
 
-    tensors   "model.<name>"      the model's state_dict() (PyTorch's names)
+    tensors   "model.<name>"      the model's state_dict() (PyTorch's names): parameters and
+                                  persistent buffers, e.g. BatchNorm's running_mean,
+                                  running_var and num_batches_tracked (int64)
               "optimizer.<key>"   the optimiser's state_dict() (step, hyperparameters, buffers)
     metadata  "format"            "cnnmath-checkpoint-2"
               "epoch"             e, the epochs done (JSON int)

@@ -1,7 +1,8 @@
 """Training: the mini-batch loop (``fit``) and evaluation (``predict``, ``evaluate``).
 
-``fit`` runs epochs of mini-batch gradient descent on a model of :mod:`cnnmath.nn` with an
-optimiser of :mod:`cnnmath.optim`. One epoch, with N examples and batch size B::
+``fit`` runs epochs of mini-batch gradient descent on any model of :mod:`cnnmath.nn` (a
+Sequential, a Graph such as a ResNet, a hand-written module) with an optimiser of
+:mod:`cnnmath.optim`. One epoch, with N examples and batch size B::
 
     π  ← rng.permutation(N)                             (shuffling by the seed)
     for each batch I = π[kB : (k+1)B]:
@@ -156,7 +157,8 @@ def _check_labels_fit(name: str, y: np.ndarray, K: int, *, func: str) -> None:
 
 def predict(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class indices argmax_k model(X)[β, k], shape (N,) int64, computed in evaluation mode
-    (Dropout off) in batches of ``batch_size``; the model's mode is restored afterwards."""
+    (Dropout off, BatchNorm on its running statistics, which stay as they are) in batches of
+    ``batch_size``; the model's mode is restored afterwards."""
     check_float_array("X", X, func="predict")
     batch_size = positive_int("batch_size", batch_size, func="predict")
     was_training = getattr(model, "training", False)
@@ -258,7 +260,12 @@ def fit(
 
     Parameters
     ----------
-    model : a :class:`cnnmath.nn.Module` mapping X[I] (B, …) to logits (B, K).
+    model : any :class:`cnnmath.nn.Module` mapping X[I] (B, …) to logits (B, K): a
+        Sequential, a Graph (``cnnmath.models.resnet20()``, ``resnet18()``), or a module
+        with a hand-written forward and backward. It is put in training mode for the
+        updates (BatchNorm normalises by the batch's statistics and updates its running
+        ones, Dropout drops) and in evaluation mode for ``val_data`` (BatchNorm uses and
+        keeps its running statistics), then back; it is left in training mode.
     optimizer : a :mod:`cnnmath.optim` optimiser over ``model.parameters()``.
     train_data : (X, y): X (N, …) float array in the model's dtype, all finite; y (N,)
         integer class indices in [0, K).

@@ -1,7 +1,8 @@
 """``cnnmath train``: train the digits CNN (``cnnmath.recipes.train_digits``) and report its
 accuracy on the 360 held-out test images, as a last line ``test accuracy 0.9xx``.
 
-    cnnmath train                                  # the recipe: 40 epochs, seed 0
+    cnnmath train                                  # the recipe: LeNet, 40 epochs, seed 0
+    cnnmath train --arch resnet20                  # He et al.'s ResNet-20 (BatchNorm), 8 epochs
     cnnmath train --epochs 10 --seed 3 --save digits.safetensors
     cnnmath train --checkpoint run.ckpt            # stop it any time, then:
     cnnmath train --resume run.ckpt                # continues to the same final weights
@@ -16,20 +17,31 @@ from ._args import whole_number
 from ._common import CLIError
 
 NAME = "train"
-HELP = "train the LeNet-style CNN on the handwritten digits and print its test accuracy"
+HELP = (
+    "train a CNN (LeNet-style, or --arch resnet20) on the handwritten digits and print its "
+    "test accuracy"
+)
 ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
-    from ..recipes import RECIPE
+    """Add --arch, --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
+    from ..recipes import ARCHS, RECIPES
 
+    parser.add_argument(
+        "--arch",
+        choices=ARCHS,
+        default="lenet",
+        help="the network: lenet (default) or resnet20 (He et al.'s CIFAR ResNet-20 with "
+        "BatchNorm, on the 1x8x8 images as they are); resume with the same one",
+    )
+    defaults = ", ".join(f"{RECIPES[a]['epochs']} for {a}" for a in ARCHS)
     parser.add_argument(
         "--epochs",
         type=whole_number(1),
-        default=RECIPE["epochs"],
+        default=None,
         metavar="N",
-        help=f"number of epochs (default: {RECIPE['epochs']}); the learning-rate "
+        help=f"number of epochs (default: the recipe's, {defaults}); the learning-rate "
         "schedule spans them, so resume with the same N",
     )
     parser.add_argument(
@@ -107,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         _, history, accuracy = train_digits(
             epochs=args.epochs,
             seed=args.seed,
+            arch=args.arch,
             progress=not args.quiet,
             save=args.save,
             checkpoint=args.checkpoint,
