@@ -90,6 +90,25 @@ def test_models_run_in_onnxruntime_as_in_cnnmath(build, shape, tmp_path):
     assert dims[0].dim_param == "batch" and dims[1].dim_value == model(x).shape[1]
 
 
+@pytest.mark.parametrize("build, shape", [m[1:] for m in MODELS], ids=[m[0] for m in MODELS])
+def test_round_trip_through_cnnmath_onnx_load(build, shape, tmp_path):
+    load = pytest.importorskip("cnnmath.onnx.load").load  # the import side's module
+    rng = np.random.default_rng(6)
+    model = randomise_statistics(build(), rng).eval()
+    x = rng.standard_normal(shape).astype(np.float32)
+    save(model, tmp_path / "m.onnx", x)
+    loaded = load(tmp_path / "m.onnx")
+    assert rel_error(loaded(x), model(x)) <= RTOL
+
+    # every weight comes back, the same numbers (under names the import side chooses)
+    def arrays(m):
+        items = m.state_dict().items()
+        return sorted((v.shape, v.tobytes()) for k, v in items if "num_batches" not in k)
+
+    assert arrays(loaded) == arrays(model)
+    assert loaded.num_parameters() == model.num_parameters()
+
+
 # -- every layer ------------------------------------------------------------------------------
 
 
@@ -384,6 +403,15 @@ def test_the_output_path_is_checked_before_any_work(tmp_path):
         save(nn.Sequential(HandWritten()), tmp_path / "no_such_folder" / "m.onnx", X)
     with pytest.raises(IsADirectoryError, match=r"save: path: .* is a directory"):
         save(nn.ReLU(), tmp_path, X)
+
+
+def test_a_file_over_protobufs_limit_is_refused(tmp_path, monkeypatch):
+    module = sys.modules["cnnmath.onnx.save"]  # the package's `save` is the function
+    monkeypatch.setattr(module, "_MAX_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"the ONNX file would take \d+ bytes; protobuf holds"):
+        save(nn.Linear(20, 20, rng=0), tmp_path / "m.onnx", np.zeros((1, 20), np.float32))
+    assert os.listdir(tmp_path) == []
+    save(nn.Linear(5, 5, rng=0), tmp_path / "m.onnx", np.zeros((1, 5), np.float32))  # 100 floats
 
 
 def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):

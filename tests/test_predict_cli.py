@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -206,6 +207,51 @@ def test_safetensors_with_arch_agrees_with_the_preprocessing_done_by_hand(tmp_pa
         assert np.allclose([t["probability"] for t in top], softmax(z)[want], rtol=1e-4)
 
 
+def test_round_trip_from_pytorch_through_onnx(tmp_path, capsys):
+    """The README's path: a PyTorch network exported to ONNX, classified by cnnmath predict;
+    PyTorch's own outputs on the preprocessing done by hand are the witness."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("cnnmath.onnx.load")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 7),
+    )
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-0.2, 0.2)
+        net[1].running_var.uniform_(0.5, 2.0)
+    net.eval()
+    path = tmp_path / "net.onnx"
+    # the TorchScript exporter: torch 2.13's default one needs onnxscript, not installed here
+    with warnings.catch_warnings():  # it says it is the legacy one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (torch.zeros(1, 3, 12, 12),), str(path), dynamo=False)
+    rng = np.random.default_rng(8)
+    pixels = [rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(3)]
+    files = [write_png(tmp_path / f"p{i}.png", p) for i, p in enumerate(pixels)]
+    status, out, err = predict(
+        capsys, path, *files, "--size", 12, 12, "--top", 3, "--json", "--quiet"
+    )
+    assert status == 0, err
+    x = np.stack([(p.transpose(2, 0, 1) / 255 - IMAGENET_MEAN) / IMAGENET_STD for p in pixels])
+    with torch.no_grad():
+        logits = net(torch.from_numpy(x.astype(np.float32))).double().numpy()
+    for line, z in zip(out.splitlines(), logits, strict=True):
+        top = json.loads(line)["top"]
+        want = np.argsort(-z, kind="stable")[:3]
+        assert [t["class"] for t in top] == list(want)
+        assert np.allclose([t["score"] for t in top], z[want], rtol=1e-4, atol=1e-6)
+        assert np.allclose([t["probability"] for t in top], softmax(z)[want], rtol=1e-4)
+
+
 def test_progress_bar_goes_to_stderr_only(onnx_model, colours, capsys):
     pytest.importorskip("tqdm")
     files = [f for f, _ in colours]
@@ -214,6 +260,7 @@ def test_progress_bar_goes_to_stderr_only(onnx_model, colours, capsys):
     )
     assert status == 0
     assert out.splitlines()[::2] == files  # stdout: the results alone
+    assert "predict" in err and "batch" in err  # tqdm's bar, on stderr
 
 
 # -- errors: one line on stderr, exit 2, nothing on stdout ------------------------------------

@@ -62,6 +62,8 @@ __all__ = ["MIN_OPSET", "save"]
 MIN_OPSET = 14
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
+#: protobuf's limit on one message, hence on an ONNX file without external data.
+_MAX_BYTES = 2**31 - 1
 
 
 class _Writer:
@@ -693,6 +695,12 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     # the output's shape as ONNX infers it (the batch axis symbolic where it flows through)
     inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     proto.graph.output[0].CopyFrom(inferred.graph.output[0])
+    size = proto.ByteSize()
+    if size > _MAX_BYTES:
+        raise ValueError(
+            f"{func}: model: the ONNX file would take {size} bytes; protobuf holds at most "
+            f"{_MAX_BYTES} in one file (weights in external data files are not written)"
+        )
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
     with atomic_output(target) as handle:
