@@ -4,7 +4,10 @@ the report names the gradient, the case and an index where the error is."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -529,3 +532,61 @@ def test_check_module_max_elements_samples_a_subset():
     assert check_module(net, x, max_elements=5).passed
     report = check_module(_ScaleBias(bug="a"), np.ones((1, 3, 1, 1)), max_elements=1)
     assert not report.passed and report.failures[0].description == "a"
+
+
+# -- docs/autograder.md: its examples run and print what the page shows ----------------------
+DOC = Path(__file__).resolve().parent.parent / "docs" / "autograder.md"
+
+
+def _run_doc(text):
+    """Run the page's python blocks in one namespace; return (namespace, [(printed, shown)])
+    pairing what the blocks printed since the last text block with that text block."""
+    namespace, pairs, printed = {}, [], ""
+    for lang, body in re.findall(r"```(python|text)\n(.*?)```", text, re.S):
+        if lang == "python":
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                exec(body, namespace)
+            printed += buffer.getvalue()
+        else:
+            pairs.append((printed, body))
+            printed = ""
+    return namespace, pairs
+
+
+def test_autograder_page_prints_what_it_shows():
+    text = DOC.read_text(encoding="utf-8")
+    namespace, pairs = _run_doc(text)
+    assert len(pairs) == 4
+    for printed, shown in pairs:
+        assert printed == shown
+    assert "grad_x is wrong with the default options" in pairs[0][1]
+    assert "grad_w is wrong when stride = 2 and padding = 1" in pairs[2][1]
+
+
+def test_autograder_page_claims():
+    text = DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(blocks[0], namespace)  # the unflipped kernel: grad_w and grad_b agreed
+    report = check_op(
+        "conv2d", namespace["conv_forward"], namespace["conv_backward"], options=["padding"]
+    )
+    first = report.cases[0].errors
+    assert first["forward"] < 1e-12 and first["grad_w"] < 1e-12 and first["grad_b"] < 1e-12
+    assert first["grad_x"] > 0.5
+
+    buggy = "xp[:, :, a : a + h, d : d + w]  # BUG: stride"
+    assert buggy in blocks[2]
+    fixed = blocks[2].replace(buggy, "xp[:, :, rows, cols]").replace("print(", "result = (")
+    namespace = {"np": np, "check_op": check_op}
+    exec(fixed, namespace)
+    assert namespace["result"].passed and len(namespace["result"].cases) == 4  # "passes all four"
+    # without options, dilation and groups fail with the TypeError the forward raises
+    report = check_op("conv2d", namespace["conv_forward"], namespace["conv_backward"])
+    for case in report.cases:
+        uses = "dilation" in case.description or "groups" in case.description
+        assert case.passed != uses, case.description
+        if uses:
+            assert case.failure.startswith("forward raised TypeError")

@@ -98,6 +98,7 @@ class Report:
                 f"{self.name}: {len(self.failures)} of {n} cases failed ({self.witnesses})",
                 f"first failure: {self.first_failure}",
             ]
+        lines += [f"  {'ok  ' if c.passed else 'FAIL'} {c.description}" for c in self.cases]
         lines += [f"note: {c.note}" for c in self.cases if c.note]
         return "\n".join(lines)
 
