@@ -633,6 +633,15 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     a hand-written module, a layer with no ONNX form, an option ONNX cannot express. Needs the
     ``onnx`` extra. The model is checked with ``onnx.checker.check_model(full_check=True)``
     before anything is written.
+
+    >>> import tempfile, onnx
+    >>> model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(model, folder + "/tiny.onnx", np.zeros((1, 1, 5, 5), np.float32))
+    ...     proto = onnx.load(folder + "/tiny.onnx")
+    >>> [(n.op_type, n.input, n.output) for n in proto.graph.node]
+    [('Conv', ['x', '0.weight', '0.bias'], ['0']), ('Relu', ['0'], ['1']),
+     ('Flatten', ['1'], ['2'])]
     """
     func = "save"
     target = output_file("path", path, func=func)
@@ -669,7 +678,7 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
         if id(node) in kept:
             emit(writer, node, [shapes[v] for v in node.inputs], shapes[node.output])
     if output in names:  # a graph that returns its input: ONNX wants a node to write it
-        output = writer.node("Identity", [output], "output", "output")
+        output = writer.node("Identity", [output], f"{output}/output", "output")
 
     helper = onnx.helper
     elem = helper.np_dtype_to_tensor_dtype(dtype)
