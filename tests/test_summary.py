@@ -42,7 +42,7 @@ def _torchinfo_leaves(torch_model, stats):
     return out
 
 
-@pytest.mark.parametrize(("arch", "size"), [("resnet18", 224), ("mobilenet_v2", 160)])
+@pytest.mark.parametrize(("arch", "size"), [("resnet18", 128), ("mobilenet_v2", 96)])
 def test_counts_equal_torchinfo_on_torchvision(arch, size):
     torchinfo = pytest.importorskip("torchinfo")
     tv = import_torchvision()
@@ -268,3 +268,20 @@ def test_cli_onnx_without_cnnmath_onnx(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CNNMATH_DEBUG", raising=False)
     status, _, err = _main(["summary", str(tmp_path / "m.onnx"), "--input", "1", "8", "8"], capsys)
     assert status == 2 and "needs cnnmath.onnx" in err
+
+
+def test_cli_onnx_file_gives_the_models_counts(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from cnnmath import onnx as cnnmath_onnx
+
+    net = models.lenet(seed=3).eval()
+    path = tmp_path / "lenet.onnx"
+    cnnmath_onnx.save(net, path, np.zeros((1, 1, 8, 8), np.float32))
+    status, out, _ = _main(["summary", str(path), "--input", "1", "8", "8"], capsys)
+    assert status == 0
+    want = summary(net, (1, 8, 8))
+    assert f"total parameters:     {want.total_parameters:,}" in out
+    assert f"total mult-adds:      {want.total_mult_adds:,}" in out
+    # the same receptive field at the output, whatever the ONNX graph names its nodes
+    rows = summary(cnnmath_onnx.load(path), (1, 8, 8)).rows
+    assert rows[-1].field.size == want.rows[-1].field.size == (16, 16)
