@@ -1168,6 +1168,10 @@ def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
         layer.weight, layer.bias = w, b
         layer.running_mean = consts[0].value.astype(w.dtype, copy=True)
         layer.running_var = consts[1].value.astype(w.dtype, copy=True)
+        info["derived"] += [
+            (consts[0].value, layer.running_mean),
+            (consts[1].value, layer.running_var),
+        ]
         layer.eval()
         return layer, [x.name]
     operands = [x, _as_operand(scale, params[0]), _as_operand(B, params[1]), mean, var]

@@ -41,6 +41,18 @@ def _sanitise(name: str, fallback: str) -> str:
     return s
 
 
+def _node_name(name: str, taken: set[str]) -> str:
+    """A readable name for a node: exporters name nodes by module path and op,
+    "/layer1/layer1.0/conv1/Conv"; the innermost module ("layer1.0.conv1" sanitised to
+    "layer1_0_conv1", or its last part "conv1") names the node, with the op appended when a
+    module holds several ops."""
+    parts = [p for p in name.split("/") if p]
+    if len(parts) < 2:
+        return name
+    module = _sanitise(parts[-2], "node")
+    return module if module not in taken else f"{module}_{parts[-1]}"
+
+
 def _static_shapes(proto: Any) -> tuple[dict[str, tuple[Any, ...]], dict[str, int]]:
     """Shapes (int or None per axis) and element types of the values onnx's shape inference
     can tell, keyed by ONNX name."""
@@ -215,7 +227,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             value, _ = module.forward_ctx()
             env[outputs[0]] = Const(np.asarray(value))
             continue
-        name = fresh(proto_node.name or outputs[0], node.op_type.lower(), g)
+        name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
         g.add(module, *refs, name=name)
         bind(outputs[0], Ref(name))
 
@@ -236,13 +248,14 @@ def _initializer_names(
     g: nn.Graph,
     arrays: dict[str, np.ndarray],
     params: dict[str, nn.Parameter],
-    derived: list[tuple[nn.Parameter, nn.Parameter]],
+    derived: list[tuple[Any, Any]],
 ) -> dict[str, str]:
     """ONNX initializer name -> the state_dict key holding it (parameters, and buffers
     holding the initializer's array)."""
     by_id = {id(p): name for name, p in params.items()}
     by_id.update({id(new): by_id[id(old)] for old, new in derived if id(old) in by_id})
     array_ids = {id(a): name for name, a in arrays.items()}
+    array_ids.update({id(new): array_ids[id(old)] for old, new in derived if id(old) in array_ids})
     names: dict[str, str] = {}
     for key, p in g.named_parameters():
         if id(p) in by_id:

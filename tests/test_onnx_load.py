@@ -1,0 +1,380 @@
+"""cnnmath.onnx.load on hand-built ONNX graphs: the geometry nn's layers cannot express
+(asymmetric pads, auto_pad, pads over half a window, ceil_mode, output_shape) against
+onnxruntime; gradients through the private op modules against finite differences; the
+refusals (op type, attribute, opset) and the security checks on untrusted files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from tests.helpers import rel_error
+
+from cnnmath.gradcheck import check_gradients
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cnnmath.onnx import load  # noqa: E402
+
+OPSET = 17
+
+
+def _model(nodes, x_shape, inits=(), dtype=TensorProto.FLOAT, opset=OPSET, out="y"):
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", dtype, list(x_shape))],
+        [helper.make_tensor_value_info(out, dtype, None)],
+        initializer=[numpy_helper.from_array(a, name) for name, a in inits],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _ort(model, x):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+rng = np.random.default_rng(0)
+W = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+B = rng.standard_normal(4).astype(np.float32)
+
+GEOMETRY = [
+    # (node, initializers, input shape)
+    (
+        helper.make_node(
+            "Conv",
+            ["x", "w", "b"],
+            ["y"],
+            pads=[1, 0, 2, 1],
+            strides=[2, 1],
+            dilations=[1, 2],
+            group=2,
+        ),
+        [("w", W), ("b", B)],
+        (2, 4, 9, 10),
+    ),
+    (
+        helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2], group=2),
+        [("w", W)],
+        (2, 4, 8, 9),
+    ),
+    (
+        helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_LOWER", strides=[3, 2], group=2),
+        [("w", W)],
+        (1, 4, 8, 7),
+    ),
+    (
+        helper.make_node(
+            "ConvTranspose",
+            ["x", "w", "b"],
+            ["y"],
+            strides=[2, 3],
+            pads=[0, 1, 2, 0],
+            output_padding=[1, 2],
+        ),
+        [("w", W.transpose(1, 0, 2, 3).copy()), ("b", B)],
+        (2, 2, 5, 4),
+    ),
+    (
+        helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], output_shape=[10, 9]),
+        [("w", W.transpose(1, 0, 2, 3).copy())],
+        (1, 2, 5, 4),
+    ),
+    (
+        helper.make_node(
+            "MaxPool",
+            ["x"],
+            ["y"],
+            kernel_shape=[3, 2],
+            pads=[0, 1, 2, 1],
+            strides=[2, 2],
+            ceil_mode=1,
+        ),
+        [],
+        (2, 3, 9, 8),
+    ),
+    (
+        helper.make_node(
+            "MaxPool", ["x"], ["y"], kernel_shape=[3, 3], dilations=[2, 2], pads=[2, 0, 1, 2]
+        ),
+        [],
+        (1, 2, 7, 7),
+    ),
+    (
+        helper.make_node(
+            "AveragePool",
+            ["x"],
+            ["y"],
+            kernel_shape=[3, 3],
+            pads=[0, 1, 2, 1],
+            strides=[2, 2],
+            ceil_mode=1,
+        ),
+        [],
+        (2, 3, 9, 8),
+    ),
+    (
+        helper.make_node(
+            "AveragePool",
+            ["x"],
+            ["y"],
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            strides=[2, 2],
+            count_include_pad=1,
+            ceil_mode=1,
+        ),
+        [],
+        (2, 3, 8, 8),
+    ),
+    (
+        helper.make_node(
+            "AveragePool", ["x"], ["y"], kernel_shape=[2, 3], auto_pad="SAME_UPPER", strides=[2, 2]
+        ),
+        [],
+        (1, 3, 7, 8),
+    ),
+    (
+        helper.make_node(
+            "AveragePool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 0, 0, 1], count_include_pad=1
+        ),
+        [],
+        (1, 2, 5, 5),
+    ),
+]
+
+
+@pytest.mark.parametrize("node, inits, shape", GEOMETRY, ids=lambda v: getattr(v, "op_type", ""))
+def test_geometry_agrees_with_onnxruntime(node, inits, shape):
+    model = _model([node], shape, inits)
+    x = rng.standard_normal(shape).astype(np.float32)
+    want = _ort(model, x)
+    got = load(model.SerializeToString())(x)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert rel_error(got, want) <= 1e-5
+
+
+def test_gradients_of_the_private_ops_match_finite_differences():
+    """Conv with asymmetric pads, a broadcast Mul by an initializer, an asymmetric average
+    pool, Transpose, Gemm with transA and a 2-D bias, Softmax: ∂ℓ/∂x and ∂ℓ/∂(initializer)."""
+    w = rng.standard_normal((3, 2, 2, 2))
+    scale = rng.standard_normal((3, 1, 1))
+    gemm_b = rng.standard_normal((3, 5))
+    gemm_c = rng.standard_normal((1, 5))
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[0, 1, 1, 0]),
+        helper.make_node("Mul", ["c", "scale"], ["m"]),
+        helper.make_node(
+            "AveragePool", ["m"], ["p"], kernel_shape=[2, 2], pads=[1, 0, 0, 0], strides=[2, 2]
+        ),
+        helper.make_node("ReduceMean", ["p"], ["r"], axes=[1, 3], keepdims=0),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0]),
+        helper.make_node("Gemm", ["t", "gb", "gc"], ["gm"], transA=1, alpha=0.5, beta=2.0),
+        helper.make_node("Softmax", ["gm"], ["y"], axis=1),
+    ]
+    inits = [("w", w), ("scale", scale), ("gb", gemm_b), ("gc", gemm_c)]
+    model = _model(nodes, (2, 2, 5, 5), inits, dtype=TensorProto.DOUBLE)
+    graph = load(model.SerializeToString())
+    x = rng.standard_normal((2, 2, 5, 5))
+
+    def backward(G, x):
+        graph(x)
+        return graph.backward(G)
+
+    check_gradients(lambda x: graph(x), backward, [x])
+    # a parameter's gradient: d⟨y, G⟩/d(scale) by central differences
+    G = rng.standard_normal(graph(x).shape)
+    key = graph.initializer_names["scale"]
+    param = dict(graph.named_parameters())[key]
+    graph.zero_grad()
+    graph(x)
+    graph.backward(G)
+    numeric = np.zeros_like(param.data)
+    for i in np.ndindex(param.shape):
+        saved = param.data[i]
+        param.data[i] = saved + 1e-6
+        up = np.sum(graph(x) * G)
+        param.data[i] = saved - 1e-6
+        down = np.sum(graph(x) * G)
+        param.data[i] = saved
+        numeric[i] = (up - down) / 2e-6
+    assert rel_error(param.grad, numeric) <= 1e-6
+
+
+def test_static_shape_chain_is_folded_at_load_time():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Shape", ["r"], ["s"]),
+        helper.make_node(
+            "Constant", [], ["i"], value=numpy_helper.from_array(np.array(0, np.int64))
+        ),
+        helper.make_node("Gather", ["s", "i"], ["b"], axis=0),
+        helper.make_node("Unsqueeze", ["b", "axes"], ["bu"]),
+        helper.make_node("Concat", ["bu", "minus1"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["r", "shape"], ["y"]),
+    ]
+    inits = [("axes", np.array([0], np.int64)), ("minus1", np.array([-1], np.int64))]
+    graph = load(_model(nodes, (3, 2, 4, 4), inits).SerializeToString())
+    assert [n.name for n in graph.walk()] == ["r", "y"]
+    x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(graph(x), np.maximum(x, 0).reshape(3, -1))
+
+
+def test_initializers_are_named_parameters():
+    model = _model(
+        [helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["y"], name="/conv1/Conv")],
+        (1, 2, 5, 5),
+        [("conv1.weight", W[:, :2] * 1), ("conv1.bias", B)],
+    )
+    graph = load(model.SerializeToString())
+    assert graph.initializer_names == {"conv1.weight": "conv1.weight", "conv1.bias": "conv1.bias"}
+    np.testing.assert_array_equal(graph.state_dict()["conv1.weight"], W[:, :2])
+    assert graph.num_parameters() == W[:, :2].size + B.size
+    assert not graph.training
+
+
+REFUSALS = [
+    (
+        helper.make_node("Erf", ["x"], ["y"], name="e"),
+        "node 'e' (Erf): op type 'Erf' is not supported",
+    ),
+    (
+        helper.make_node("Pad", ["x", "pads"], ["y"], name="p", mode="reflect"),
+        "node 'p' (Pad): attribute 'mode'",
+    ),
+    (
+        helper.make_node("Relu", ["x"], ["y"], name="r", alpha=1.0),
+        "node 'r' (Relu): attribute 'alpha' is not supported",
+    ),
+    (helper.make_node("MaxPool", ["x"], ["y", "idx"], name="m", kernel_shape=[2, 2]), None),
+    (helper.make_node("Softmax", ["x"], ["y"], name="s", axis=1), None),
+]
+
+
+@pytest.mark.parametrize("node, message", REFUSALS, ids=lambda v: getattr(v, "op_type", ""))
+def test_unsupported_is_refused_at_load_time_naming_node_op_and_attribute(node, message):
+    model = _model([node], (1, 2, 4, 4), [("pads", np.zeros(8, np.int64))])
+    if message is None:  # supported: loads
+        load(model.SerializeToString())
+        return
+    with pytest.raises(
+        ValueError, match="^cnnmath.onnx.load: " + message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        load(model.SerializeToString())
+
+
+def test_indices_output_in_use_is_refused():
+    node = helper.make_node("MaxPool", ["x"], ["p", "y"], name="m", kernel_shape=[2, 2])
+    with pytest.raises(ValueError, match="node 'm' \\(MaxPool\\): output 'y'"):
+        load(_model([node], (1, 2, 4, 4)).SerializeToString())
+
+
+def test_opsets_before_11_are_refused():
+    with pytest.raises(ValueError, match="opset 11 to .*, got 10"):
+        load(_model([helper.make_node("Relu", ["x"], ["y"])], (2,), opset=10).SerializeToString())
+
+
+# ---------------------------------------------------------------------------------------------
+# Untrusted files
+
+
+def _relu_bytes():
+    return _model([helper.make_node("Relu", ["x"], ["y"])], (2, 3)).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x00\xff garbage \x12\x34", b"", None], ids=["garbage", "empty", "truncated"]
+)
+def test_malformed_or_truncated_protobuf_is_refused(data):
+    if data is None:
+        data = _relu_bytes()[:-7]
+    with pytest.raises(ValueError, match="cnnmath.onnx.load: model:"):
+        load(data)
+
+
+def test_cycle_is_refused():
+    nodes = [
+        helper.make_node("Relu", ["x", "b"], ["a"], name="n1"),
+        helper.make_node("Relu", ["a"], ["b"], name="n2"),
+        helper.make_node("Relu", ["b"], ["y"], name="n3"),
+    ]
+    nodes[0] = helper.make_node("Add", ["x", "b"], ["a"], name="n1")
+    with pytest.raises(ValueError, match="form a cycle"):
+        load(_model(nodes, (2, 3)).SerializeToString())
+
+
+def test_value_written_twice_is_refused():
+    nodes = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Tanh", ["x"], ["y"])]
+    with pytest.raises(ValueError, match="already defined"):
+        load(_model(nodes, (2, 3)).SerializeToString())
+
+
+def test_tensor_size_disagreeing_with_its_data_is_refused():
+    model = _model(
+        [helper.make_node("Add", ["x", "c"], ["y"])], (2, 3), [("c", np.ones(3, np.float32))]
+    )
+    model.graph.initializer[0].raw_data = model.graph.initializer[0].raw_data[:8]
+    with pytest.raises(
+        ValueError,
+        match="tensor 'c': declared shape \\(3,\\).*disagrees with its data \\(8 bytes\\)",
+    ):
+        load(model.SerializeToString())
+    model.graph.initializer[0].ClearField("raw_data")
+    model.graph.initializer[0].float_data.extend([1.0, 2.0])
+    with pytest.raises(
+        ValueError, match="tensor 'c': declared shape \\(3,\\) \\(3 values\\) disagrees"
+    ):
+        load(model.SerializeToString())
+
+
+def _external_model(location):
+    model = _model(
+        [helper.make_node("Add", ["x", "c"], ["y"])],
+        (2, 3),
+        [("c", np.arange(3, dtype=np.float32))],
+    )
+    t = model.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "0"), ("length", "12")):
+        entry = t.external_data.add()
+        entry.key, entry.value = k, v
+    return model
+
+
+def test_external_data_inside_the_directory_is_read(tmp_path):
+    (tmp_path / "w.bin").write_bytes(np.arange(3, dtype="<f4").tobytes())
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_external_model("w.bin").SerializeToString())
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(load(path)(x), x + np.arange(3))
+    with pytest.raises(ValueError, match="needs the model's path"):  # bytes have no directory
+        load(path.read_bytes())
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "symlink", "dir-symlink"])
+def test_external_data_leaving_the_directory_is_refused(tmp_path, where):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.bin"
+    secret.write_bytes(bytes(12))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    location = {
+        "parent": "../outside/secret.bin",
+        "absolute": str(secret),
+        "symlink": "link.bin",
+        "dir-symlink": "sub/secret.bin",
+    }[where]
+    if where == "symlink":
+        os.symlink(secret, model_dir / "link.bin")
+    if where == "dir-symlink":
+        os.symlink(outside, model_dir / "sub")
+    path = model_dir / "m.onnx"
+    path.write_bytes(_external_model(location).SerializeToString())
+    with pytest.raises(ValueError, match="tensor 'c': external data location"):
+        load(path)

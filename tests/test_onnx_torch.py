@@ -1,0 +1,137 @@
+"""PyTorch models exported with ``torch.onnx.export`` load in cnnmath and agree with
+onnxruntime and with PyTorch itself (float32, ≤ 1e-4 relative to the logits' scale; the
+same top-1 class for each of 100 random inputs). LeNet is written here; ResNet-18 and
+MobileNetV2 are torchvision's, with random weights and randomised BatchNorm statistics so
+that the normalisation is not the identity. The exporter is the TorchScript one
+(``dynamo=False``): the dynamo exporter needs onnxscript, which is not a dependency.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from tests.helpers import rel_error
+from tests.torchvision_helper import import_torchvision
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from cnnmath import nn  # noqa: E402
+from cnnmath.onnx import load  # noqa: E402
+
+N = 100
+
+
+class LeNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = torch.nn.Conv2d(6, 16, 5)
+        self.fc1 = torch.nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = torch.nn.Linear(120, 84)
+        self.fc3 = torch.nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(x)), 2)
+        x = x.view(x.size(0), -1)  # the Shape→Gather→Unsqueeze→Concat→Reshape chain
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def _randomise_batchnorm(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            C = m.num_features
+            m.running_mean.copy_(0.1 * torch.randn(C, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(C, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(C, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(C, generator=g))
+    return model
+
+
+def _export(model, x, **kwargs):
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (x,), f, dynamo=False, input_names=["x"], output_names=["y"], **kwargs
+        )
+    return f.getvalue()
+
+
+def _check(model, x, **export_kwargs):
+    """The three runs agree; returns the cnnmath graph."""
+    model.eval()
+    data = _export(model, x, **export_kwargs)
+    with torch.no_grad():
+        want = model(x).numpy()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x.numpy()})[0]
+    graph = load(data)
+    got = graph(x.numpy())
+    assert got.dtype == np.float32
+    assert rel_error(got, want) <= 1e-4
+    assert rel_error(got, witness) <= 1e-4
+    np.testing.assert_array_equal(got.argmax(1), want.argmax(1))
+    np.testing.assert_array_equal(got.argmax(1), witness.argmax(1))
+    return graph
+
+
+def test_lenet_dynamic_batch_agrees_and_trains():
+    torch.manual_seed(0)
+    model = LeNet()
+    x = torch.randn(N, 1, 28, 28)
+    graph = _check(model, x, dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    # a dynamic batch: the flatten's shape chain runs per call; other batch sizes work
+    x7 = torch.randn(7, 1, 28, 28)
+    with torch.no_grad():
+        assert rel_error(graph(x7.numpy()), model(x7).numpy()) <= 1e-4
+    # it trains: the gradients of the loaded graph are PyTorch's (float32 scale)
+    g = np.random.default_rng(0).standard_normal((7, 10)).astype(np.float32)
+    graph.zero_grad()
+    grad_x = graph.backward(g)
+    xt = x7.clone().requires_grad_(True)
+    model.zero_grad()
+    (model(xt) * torch.from_numpy(g)).sum().backward()
+    assert rel_error(grad_x, xt.grad.numpy()) <= 1e-4
+    params = dict(graph.named_parameters())
+    for onnx_name, key in graph.initializer_names.items():
+        torch_grad = dict(model.named_parameters())[onnx_name].grad.numpy()
+        assert rel_error(params[key].grad, torch_grad) <= 1e-4, onnx_name
+
+
+def test_lenet_static_shapes_fold_the_shape_chain():
+    torch.manual_seed(1)
+    graph = _check(LeNet(), torch.randn(N, 1, 28, 28))
+    kinds = [n.module.onnx_op for n in graph.walk() if hasattr(n.module, "onnx_op")]
+    assert "Shape" not in kinds and "Gather" not in kinds and "Concat" not in kinds
+    assert [type(n.module).__name__ for n in graph.walk()][:3] == ["Conv2d", "ReLU", "MaxPool2d"]
+
+
+def test_resnet18_agrees_with_pytorch_and_onnxruntime():
+    tv = import_torchvision()
+    torch.manual_seed(2)
+    model = _randomise_batchnorm(tv.models.resnet18(num_classes=10), seed=2)
+    graph = _check(model, torch.randn(N, 3, 64, 64))
+    kinds = {type(n.module).__name__ for n in graph.walk()}
+    assert {"Conv2d", "MaxPool2d", "Add", "AdaptiveAvgPool2d", "Linear"} <= kinds
+
+
+def test_mobilenet_v2_keeps_batchnorm_and_agrees():
+    tv = import_torchvision()
+    torch.manual_seed(3)
+    model = _randomise_batchnorm(tv.models.mobilenet_v2(num_classes=10), seed=3)
+    # without constant folding the BatchNorm nodes stay, with torchvision's names
+    graph = _check(model, torch.randn(N, 3, 64, 64), do_constant_folding=False)
+    kinds = {type(n.module).__name__ for n in graph.walk()}
+    assert {"Conv2d", "BatchNorm2d", "ReLU6"} <= kinds
+    depthwise = [
+        n.module for n in graph.walk() if isinstance(n.module, nn.Conv2d) and n.module.groups > 1
+    ]
+    assert depthwise and all(m.groups == m.in_channels for m in depthwise)
+    assert graph.initializer_names["features.0.1.running_mean"].endswith("running_mean")
