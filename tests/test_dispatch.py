@@ -38,7 +38,8 @@ EXPECTED = {
     "MobileNetV2 depthwise 3x3": _plan("planes", ["planes"], "dots"),
     "MobileNetV2 depthwise s2": _plan("planes", ["planes"] * 4, "dots"),
     # conv2d's plan on the (8, 64, 64, 64) output: its grad_input is the transpose's forward
-    "conv_transpose2d upsampling": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
+    # its filter gradient has 4 × 4 positions: per_output copies nothing
+    "conv_transpose2d upsampling": _plan("im2col", ["im2col"] * 4, "per_output"),
 }
 CASES = {case.name: case for case in CONV_CASES}
 
@@ -95,6 +96,8 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
     [
         ((1, 3, 8, 8), (2, 3, 8, 8), (1, 1), (1, 1), "im2row"),  # one output position
         ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
+        ((8, 4, 31, 31), (2, 4, 28, 28), (1, 1), (1, 1), "per_output"),  # 16 positions
+        ((8, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2col_bl"),  # much flat waste
         ((1, 1, 66, 66), (2, 1, 64, 64), (1, 1), (1, 1), "per_output"),  # little flat waste
         ((4, 1, 8, 12, 12), (4, 1, 8, 10, 10), (1, 1), (1, 1), "dots"),  # depthwise grad_w
         ((4, 1, 8, 12, 12), (4, 2, 8, 10, 10), (1, 1), (1, 1), "dots"),  # multiplier 2
