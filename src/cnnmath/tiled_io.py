@@ -325,7 +325,14 @@ def compute(collections: list[Any], client: Any = None, progress: Any = None) ->
     if client is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(os.cpu_count() or 1) as pool, _local_bar(bar):
+        from threadpoolctl import threadpool_limits
+
+        # dask's threads are the parallelism: BLAS threads inside each would oversubscribe
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            ThreadPoolExecutor(os.cpu_count() or 1) as pool,
+            _local_bar(bar),
+        ):
             # leaving the pool's block waits for every running task, even after a failure
             return list(dask.compute(*collections, scheduler="threads", pool=pool))
     distributed = require("distributed", "dask", "compute")
