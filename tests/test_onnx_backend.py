@@ -6,7 +6,9 @@ that need what cnnmath does not support are listed below with the reason; the te
 that the failures are exactly these, and that each is a refusal at load time (a ValueError
 naming the node, op type and attribute, or the graph input) — never a wrong number and never
 an error while running. The expected outputs are ONNX's (computed by its reference code), an
-independent witness.
+independent witness. Cast and ConstantOfShape are read only on constants (folded at load
+time, as in the pads PyTorch computes for ``F.pad``), not as run-time ops, so their node
+tests, which feed them run-time inputs, are out of scope.
 """
 
 from __future__ import annotations

@@ -135,3 +135,50 @@ def test_mobilenet_v2_keeps_batchnorm_and_agrees():
     ]
     assert depthwise and all(m.groups == m.in_channels for m in depthwise)
     assert graph.initializer_names["features.0.1.running_mean"].endswith("running_mean")
+
+
+class Zoo(torch.nn.Module):
+    """Every activation and the geometry options PyTorch exports, in one small net."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=1)
+        self.prelu = torch.nn.PReLU(8)
+        self.up = torch.nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1, groups=2)
+        self.dw = torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.fc = torch.nn.Linear(8, 5)
+        self.acts = torch.nn.ModuleList(
+            [
+                torch.nn.LeakyReLU(0.2),
+                torch.nn.Hardswish(),
+                torch.nn.Hardsigmoid(),
+                torch.nn.ELU(0.7),
+                torch.nn.SELU(),
+                torch.nn.CELU(1.3),
+                torch.nn.GELU(),
+                torch.nn.Mish(),
+                torch.nn.Softsign(),
+                torch.nn.Softplus(),
+                torch.nn.SiLU(),
+                torch.nn.ReLU6(),
+                torch.nn.Hardtanh(-0.5, 0.5),
+            ]
+        )
+
+    def forward(self, x):
+        x = self.prelu(self.conv(x))
+        x = torch.nn.functional.pad(x, (0, 1, 1, 0))  # asymmetric: an explicit Pad
+        x = torch.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True)
+        x = self.bn(self.dw(self.up(x)))
+        for act in self.acts:
+            x = act(x) + 0.1 * x
+        x = torch.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+        x = x.mean(dim=(2, 3))  # ReduceMean over the spatial axes
+        return torch.softmax(self.fc(x), dim=1)
+
+
+def test_activation_and_geometry_zoo_agrees():
+    torch.manual_seed(4)
+    model = _randomise_batchnorm(Zoo(), seed=4)
+    _check(model, torch.randn(N, 3, 20, 18), opset_version=17)

@@ -10,6 +10,7 @@ is a ``ValueError`` whose message starts with ``cnnmath.onnx.load:`` and names w
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,10 @@ def topological_order(nodes: Sequence[Any], defined: Iterable[str]) -> list[int]
                     f"{FUNC}: node {node.name!r} ({node.op_type}): input {value!r} is not a graph "
                     "input, an initializer or an output of any node"
                 )
-    ready = [i for i in range(len(nodes)) if waiting[i] == 0]
+    ready = deque(i for i in range(len(nodes)) if waiting[i] == 0)
     order: list[int] = []
     while ready:
-        i = ready.pop(0)
+        i = ready.popleft()
         order.append(i)
         for j in readers[i]:
             waiting[j] -= 1

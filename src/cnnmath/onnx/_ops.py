@@ -22,6 +22,7 @@ import numpy as np
 from .. import nn, ops
 from ..nn import Parameter
 from ..ops import activations as act
+from ..ops.erf import erf
 from ._checks import FUNC, tensor_array
 
 
@@ -1208,7 +1209,7 @@ def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         layer = nn.GELU(approximate)
     if layer is not None and isinstance(x, Ref):
         return layer, [x.name]
-    if layer is not None:  # a constant input: the registry's f and f′, folded at load time
+    if layer is not None:  # a constant input: folded at load time, so f′ is never asked for
         return _generic(_Unary(node, [x], layer.forward, lambda v: np.ones_like(v), op), [x])
     f, df, formula = _formula(node, attrs)
     return _generic(_Unary(node, [x], f, df, formula), [x])
@@ -1243,6 +1244,14 @@ def _formula(node: Node, attrs: Attrs) -> tuple[Callable[..., Any], Callable[...
         return selu, dselu, f"{gamma}·(x if x > 0 else {alpha}·(exp(x) − 1))"
     if op == "Softplus":  # ONNX's softplus has no threshold: log(1 + eˣ) everywhere
         return (lambda x: np.logaddexp(x.dtype.type(0), x), act.sigmoid, "log(1 + exp(x))")
+    if op == "Erf":  # exporters write the exact GELU as 0.5·x·(1 + erf(x/√2)) before opset 20
+
+        def derf(x: np.ndarray) -> np.ndarray:
+            return (2 / np.sqrt(np.pi) * np.exp(-(x.astype(np.float64) ** 2))).astype(x.dtype)
+
+        return (lambda x: erf(x).astype(x.dtype, copy=False), derf, "erf(x)")
+    if op == "Abs":  # Softsign's export: x / (1 + |x|); d|x|/dx = sign(x), 0 at 0
+        return (np.abs, lambda x: np.sign(x).astype(x.dtype), "|x|")
     raise refuse(node, f"op type {op!r} is not supported")
 
 
@@ -1489,7 +1498,33 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
             "Celu",
             "Gelu",
             "Mish",
+            "Erf",
+            "Abs",
         )
     },
 }
+
+
+# Ops read only on values known at load time (the pads and shapes exporters compute from
+# constants): evaluated once while loading, never part of the graph.
+_CAST_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}
+
+
+def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
+    """The value of a ConstantOfShape or Cast node whose inputs are all constants."""
+    if node.op_type == "ConstantOfShape":
+        fill = attrs.get("value")
+        fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)[:1]
+        shape = [int(v) for v in np.ravel(np.asarray(values[0]))]
+        if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) > 1 << 26:
+            raise refuse(node, f"input 'input': expected a small non-negative shape, got {shape}")
+        return np.full(shape, fill[0], dtype=fill.dtype)
+    to = attrs.get("to")
+    attrs.get("saturate")  # concerns float8 targets only, which are refused
+    if to not in _CAST_TYPES:
+        raise refuse(node, f"attribute 'to': data type {to} is not supported")
+    return np.asarray(values[0]).astype(_CAST_TYPES[to])
+
+
+FOLD_ONLY = ("ConstantOfShape", "Cast")
 """op type -> converter. ``Constant`` is read by the loader itself."""

@@ -23,7 +23,18 @@ import numpy as np
 from .. import nn
 from .._optional import require
 from ._checks import FUNC, model_directory, parse_model, tensor_array, topological_order
-from ._ops import CONVERTERS, Attrs, Const, Node, Operand, Ref, _ConstOutput, refuse
+from ._ops import (
+    CONVERTERS,
+    FOLD_ONLY,
+    Attrs,
+    Const,
+    Node,
+    Operand,
+    Ref,
+    _ConstOutput,
+    fold,
+    refuse,
+)
 
 MIN_OPSET = 11
 _INPUT_TYPES = (1, 6, 7, 11)  # FLOAT, INT32, INT64, DOUBLE
@@ -104,8 +115,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     initializer, in their order), lists its nodes (``graph.walk()``), holds the initializers
     as parameters and buffers, and trains (``graph.backward(G)``). It is returned in
     evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name to the
-    ``state_dict`` key that holds it (its value sanitised into a node name, e.g.
-    ``"conv1.weight"`` -> ``"conv1_Conv.weight"``).
+    ``state_dict`` key that holds it. Nodes are named after the innermost module of the
+    exporter's node name ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's
+    "conv1.weight" is held at "conv1.weight" when the names allow.
 
     Opsets 11 to the newest the installed ``onnx`` knows. An op, attribute or input cnnmath
     cannot compute exactly is refused here, at load time, with a ValueError naming the node,
@@ -206,12 +218,23 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if node.op_type == "Constant":
             env[outputs[0]] = Const(_constant(node, attrs))
             continue
+        if node.op_type in FOLD_ONLY:
+            ins = [env[v] if v else None for v in proto_node.input]
+            if not all(isinstance(o, Const) for o in ins if o is not None):
+                raise refuse(
+                    node,
+                    "supported only on values known at load time (here an input is computed "
+                    "at run time)",
+                )
+            env[outputs[0]] = Const(fold(node, attrs, [getattr(o, "value", None) for o in ins]))
+            attrs.done()
+            continue
         converter = CONVERTERS.get(node.op_type)
         if converter is None:
             raise refuse(
                 node,
                 f"op type {node.op_type!r} is not supported (supported: "
-                f"{', '.join(sorted(CONVERTERS))}, Constant)",
+                f"{', '.join(sorted(CONVERTERS))}, Constant; {', '.join(FOLD_ONLY)} on constants)",
             )
         if extra and node.op_type not in ("BatchNormalization", "Dropout"):
             raise refuse(
