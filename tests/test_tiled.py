@@ -272,3 +272,71 @@ def test_resnet_blocks_tiled_equal_whole(seed):
         warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
         y = tiled.apply(net, da.from_array(x, chunks=chunks))
     assert_close(y.compute(scheduler="synchronous"), net(x), dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# tiled.stream: a collection of images, one task each
+
+
+def collection(folder, count, rng, shapes=((1, 9, 11), (1, 12, 8))):
+    paths = []
+    for k in range(count):
+        x = rng.standard_normal(shapes[k % len(shapes)])
+        path = folder / f"img{k:02d}.npy"
+        np.save(path, x)
+        paths.append(path)
+    return paths
+
+
+def small_net(rng):
+    return nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, rng=rng, dtype=np.float64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+def test_stream_gives_every_image_its_own_output_in_order(tmp_path):
+    rng = np.random.default_rng(20)
+    paths = collection(tmp_path, 9, rng)
+    net = small_net(rng)
+    got = list(tiled.stream(net, (str(p) for p in paths), window=3))
+    assert [p for p, _ in got] == [str(p) for p in paths]
+    for path, y in got:
+        assert_close(y, net(np.load(path)[None])[0])
+
+
+def test_stream_reads_the_collection_no_further_ahead_than_its_window(tmp_path):
+    paths = collection(tmp_path, 10, np.random.default_rng(21))
+    read = []
+
+    def lazily():
+        for p in paths:
+            read.append(p)
+            yield p
+
+    results = tiled.stream(small_net(np.random.default_rng(0)), lazily(), window=2)
+    next(results)
+    assert len(read) == 2  # the first two submitted, the first one yielded
+    next(results)
+    assert len(read) == 3
+    assert len(list(results)) == 8
+
+
+def test_stream_on_a_local_cluster_of_processes(cluster_client, tmp_path):
+    rng = np.random.default_rng(22)
+    paths = collection(tmp_path, 7, rng)
+    net = small_net(rng)
+    got = dict(tiled.stream(net, paths, scheduler=cluster_client))
+    assert sorted(got) == sorted(map(str, paths))
+    for path, y in got.items():
+        assert_close(y, net(np.load(path)[None])[0])
+
+
+def test_stream_names_the_image_that_failed(tmp_path):
+    paths = collection(tmp_path, 3, np.random.default_rng(23))
+    missing = tmp_path / "missing.npy"
+    with pytest.raises(RuntimeError, match=r"image '.*missing.npy' failed: FileNotFoundError"):
+        list(tiled.stream(small_net(np.random.default_rng(0)), [*paths, missing]))
+    with pytest.raises(ValueError, match=r"window: expected an int >= 1, got 0"):
+        list(tiled.stream(small_net(np.random.default_rng(0)), paths, window=0))

@@ -28,8 +28,11 @@ input chunk k; a chunking that does not is rechunked, with a :class:`TiledRechun
 from __future__ import annotations
 
 import math
+import os
 import uuid
 import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +42,7 @@ from . import nn
 from ._optional import require
 from .receptive import Geometry, NodeRef, layer_geometry, model_nodes, output_value, receptive_field
 
-__all__ = ["TiledRechunkWarning", "apply"]
+__all__ = ["TiledRechunkWarning", "apply", "load_any", "stream"]
 
 _FUNC = "tiled.apply"
 
@@ -378,3 +381,144 @@ def _tiled_graph(array: Any, program: _Program, field: Any, lead: int) -> Any:
     layers = hlg.HighLevelGraph.from_collections(name, graph, dependencies=[array])
     meta = np.empty((0,) * array.ndim, array.dtype)
     return da.Array(layers, name, chunks, meta=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collections: many images, one task each
+
+
+def load_any(path: str | os.PathLike[str]) -> np.ndarray:
+    """One image of a collection as an array: ``.npy`` (``numpy.load`` without pickle, as
+    stored), a Zarr store or TIFF (:func:`cnnmath.tiled_io.open_array`, computed: (C, H, W)
+    float in [0, 1]), or any picture :func:`cnnmath.images.load_image` reads ((C, H, W)
+    float64 in [0, 1])."""
+    from . import tiled_io
+
+    text = os.fspath(path)
+    if text.lower().endswith(".npy"):
+        return np.asarray(np.load(text, allow_pickle=False))
+    if tiled_io.is_array_path(text):
+        return np.asarray(tiled_io.open_array(text).compute(scheduler="synchronous"))
+    from .images import load_image
+
+    return load_image(text)[0]
+
+
+def _predict_one(model: nn.Module, load: Callable[[str], np.ndarray], path: str) -> np.ndarray:
+    """The task of :func:`stream`: load one image, cast it to the model's dtype, run the
+    model on it as a batch of one, and return the one output."""
+    x = np.asarray(load(path))
+    dtypes = {p.data.dtype for p in model.parameters()}
+    if dtypes:
+        x = x.astype(dtypes.pop(), copy=False)
+    if x.ndim == 3:
+        return np.asarray(_run_node(model, [x[None]]))[0]
+    return np.asarray(_run_node(model, [x]))
+
+
+def stream(
+    model: nn.Module,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    load: Callable[[str], np.ndarray] = load_any,
+    scheduler: Any = None,
+    window: int | None = None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Run ``model`` on every image of a collection, one task per image, and yield
+    ``(path, model(image))`` in the order of ``paths`` as the results arrive.
+
+    ``paths`` may be any iterable, a generator too: it is read as the work proceeds, never
+    ahead of the ``window`` images in flight (default: twice the threads that run them), so
+    a collection of any length streams through bounded memory. ``load(path)`` gives the
+    image, (C, H, W) — run as a batch of one, the output's batch axis dropped — or
+    (N, C, H, W) as it is; default :func:`load_any`. It runs inside the task, on the worker:
+    pass a module-level function (it travels by reference). The image is cast to the
+    model's dtype.
+
+    ``scheduler``: None — a pool of threads in this process (BLAS held to one thread each);
+    an address ``tcp://HOST:PORT`` or a ``distributed.Client`` — the tasks go to that
+    cluster, the model sent to every worker once. A worker lost mid-run has its task run
+    again elsewhere (dask.distributed's rescheduling); a task that raises stops the stream:
+    the tasks not yet done are cancelled and the error is raised with the path named.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for k in range(3):
+    ...     np.save(folder / f"{k}.npy", np.full((1, 4, 4), k, np.float32))
+    >>> net = nn.Sequential(nn.AvgPool2d(2))
+    >>> [(pathlib.Path(p).name, y.shape, float(y.max())) for p, y in
+    ...  stream(net, sorted(folder.glob("*.npy")))]
+    [('0.npy', (1, 2, 2), 0.0), ('1.npy', (1, 2, 2), 1.0), ('2.npy', (1, 2, 2), 2.0)]
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"tiled.stream: model: expected a cnnmath.nn.Module, got {type(model).__name__}"
+        )
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int) or window < 1
+    ):
+        raise ValueError(f"tiled.stream: window: expected an int >= 1, got {window!r}")
+    from .tiled_io import scheduler_client
+
+    with scheduler_client(scheduler) as client:
+        if client is None:
+            yield from _stream_here(model, paths, load, window)
+        else:
+            yield from _stream_cluster(client, model, paths, load, window)
+
+
+def _failed(path: str, exc: BaseException) -> RuntimeError:
+    return RuntimeError(f"tiled.stream: image '{path}' failed: {type(exc).__name__}: {exc}")
+
+
+def _stream_here(
+    model: nn.Module, paths: Iterable[Any], load: Callable[[str], np.ndarray], window: int | None
+) -> Iterator[tuple[str, np.ndarray]]:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    threads = os.cpu_count() or 1
+    pending: deque[tuple[str, Future[np.ndarray]]] = deque()
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        try:
+            for path in paths:
+                text = os.fspath(path)
+                pending.append((text, pool.submit(_predict_one, model, load, text)))
+                if len(pending) >= (window or 2 * threads):
+                    yield _take(pending)
+            while pending:
+                yield _take(pending)
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _take(pending: deque[tuple[str, Any]]) -> tuple[str, np.ndarray]:
+    path, future = pending.popleft()
+    try:
+        return path, future.result()
+    except Exception as exc:
+        raise _failed(path, exc) from exc
+
+
+def _stream_cluster(
+    client: Any,
+    model: nn.Module,
+    paths: Iterable[Any],
+    load: Callable[[str], np.ndarray],
+    window: int | None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    threads = sum(client.nthreads().values()) or 1
+    shared = client.scatter(model, broadcast=True, hash=False)
+    pending: deque[tuple[str, Any]] = deque()
+    try:
+        for path in paths:
+            text = os.fspath(path)
+            pending.append((text, client.submit(_predict_one, shared, load, text, pure=False)))
+            if len(pending) >= (window or 2 * threads):
+                yield _take(pending)
+        while pending:
+            yield _take(pending)
+    finally:
+        client.cancel([f for _, f in pending] + [shared])

@@ -79,7 +79,7 @@ def _tree_rss(proc: Any) -> int:
 
 def measure(source: Path, target: Path) -> tuple[float, int]:
     """(seconds, peak bytes of the process tree's summed RSS) of the child run."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     code = f"from cnnmath.bench.scale import child; child({str(source)!r}, {str(target)!r})"
     start = time.perf_counter()
