@@ -1,0 +1,151 @@
+"""``cnnmath filter`` on Zarr and tiled TIFF files, in-process and against a real cluster: a
+``dask scheduler`` and two ``dask worker`` processes this module starts on 127.0.0.1 (ports
+chosen by the scheduler, found through its scheduler file) and always stops.
+
+Witness: ``cnnmath.filters.filter_image`` on the whole array in memory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnmath import filters
+from helpers import assert_close
+
+zarr = pytest.importorskip("zarr")
+tifffile = pytest.importorskip("tifffile")
+distributed = pytest.importorskip("distributed")
+
+DASK = str(Path(sys.executable).with_name("dask"))
+START_TIMEOUT = 60
+
+
+def cnnmath(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "cnnmath", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def stop(procs):
+    """SIGTERM, wait a bounded time, then SIGKILL what is left."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """(address, client) of a scheduler + two single-threaded worker processes."""
+    if not Path(DASK).exists():
+        pytest.skip("the dask command is not installed beside this Python")
+    folder = tmp_path_factory.mktemp("cluster")
+    file = folder / "scheduler.json"
+    common = ["--no-dashboard"]
+    procs = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                 "--scheduler-file", str(file), *common],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT
+        while not file.exists() or not file.read_text().strip():
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                pytest.fail("the dask scheduler did not start within the timeout")
+            time.sleep(0.1)
+        time.sleep(0.2)  # the file is written in one go, but be sure it is complete
+        address = json.loads(file.read_text())["address"]
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [DASK, "worker", "--scheduler-file", str(file), "--nthreads", "1",
+                     "--nworkers", "1", "--host", "127.0.0.1",
+                     "--local-directory", str(folder), *common],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        with distributed.Client(address, timeout=START_TIMEOUT) as client:
+            client.wait_for_workers(2, timeout=START_TIMEOUT)
+            yield address, client
+    finally:
+        stop(procs)
+
+
+def gray_zarr(path, shape=(150, 130), chunks=(40, 48), seed=0):
+    x = np.random.default_rng(seed).random(shape).astype(np.float32)
+    zarr.create_array(path, shape=x.shape, chunks=chunks, dtype="float32")[:] = x
+    return x
+
+
+def test_gradient_zarr_to_zarr_on_the_cluster(tmp_path, cluster):
+    address, client = cluster
+    x = gray_zarr(tmp_path / "in.zarr")
+    out = tmp_path / "out.zarr"
+    proc = cnnmath("filter", "gradient", tmp_path / "in.zarr", "-o", out, "--scheduler", address)
+    assert proc.returncode == 0, proc.stderr
+    assert "tasks" in proc.stderr and f"wrote {out}" in proc.stderr  # the bar, the summary
+    want = filters.filter_image(x[None].astype(np.float64), ("L",), "gradient").pixels
+    got = np.asarray(zarr.open_array(out, mode="r"))
+    assert got.shape == want.shape == (1, 150, 260)
+    assert_close(got, want.astype(np.float32), np.float32)
+    # the workers, not the command's own process, ran the tiles
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+    assert any(p.startswith("cnnmath-tiled") for p in prefixes), prefixes
+    assert sorted(os.listdir(tmp_path)) == ["in.zarr", "out.zarr"]
+
+
+def test_rgb_tiled_tiff_magnitude_to_tiff_on_the_cluster(tmp_path, cluster):
+    address, _ = cluster
+    q = np.random.default_rng(1).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", q, photometric="rgb", tile=(32, 32))
+    out = tmp_path / "out.tif"
+    proc = cnnmath(
+        "filter", "gradient", tmp_path / "in.tif", "-o", out, "--magnitude", "--scheduler", address
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "converted to grayscale" in proc.stderr
+    x = (q.transpose(2, 0, 1) / 255.0).astype(np.float32)
+    want = filters.filter_image(x, ("R", "G", "B"), "gradient", magnitude=True).pixels
+    assert_close(tifffile.imread(out), want[0], np.float32)
+
+
+def test_avgpool_zarr_to_tiff_in_process_by_default(tmp_path):
+    x = gray_zarr(tmp_path / "in.zarr", shape=(101, 96), chunks=(33, 33))
+    proc = cnnmath("filter", "avgpool", tmp_path / "in.zarr", "-o", tmp_path / "o.tif", "--k", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 row(s) and 0 column(s) at the bottom/right dropped" in proc.stderr
+    assert "rechunked" in proc.stderr  # 33-row chunks moved onto multiples of k = 4
+    want = filters.filter_image(x[None], ("L",), "avgpool", k=4).pixels
+    assert_close(tifffile.imread(tmp_path / "o.tif"), want[0], np.float32)
+
+
+def test_a_picture_output_for_a_zarr_input_is_refused(tmp_path):
+    gray_zarr(tmp_path / "in.zarr", shape=(20, 20), chunks=(10, 10))
+    proc = cnnmath("filter", "gradient", tmp_path / "in.zarr", "-o", tmp_path / "o.png")
+    assert proc.returncode == 2
+    assert "written as a Zarr store (.zarr) or a tiled TIFF (.tif)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.zarr"]
