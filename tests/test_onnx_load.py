@@ -404,3 +404,72 @@ def test_fold_only_ops_on_run_time_values_are_refused():
         ValueError, match="node 'c' \\(Cast\\): supported only on values known at load time"
     ):
         load(_model([node], (2, 3)).SerializeToString())
+
+
+def test_clip_with_run_time_bounds_differentiates_to_all_three():
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.DOUBLE, s)
+        for n, s in (("x", [3, 4]), ("lo", [4]), ("hi", []))
+    ]
+    graph_proto = helper.make_graph(
+        [helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
+        "g",
+        inputs,
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)],
+    )
+    graph = load(
+        helper.make_model(
+            graph_proto, opset_imports=[helper.make_opsetid("", OPSET)]
+        ).SerializeToString()
+    )
+    x, lo, hi = rng.standard_normal((3, 4)), rng.standard_normal(4) - 0.5, np.array(0.6)
+    np.testing.assert_array_equal(graph(x, lo, hi), np.minimum(np.maximum(x, lo), hi))
+
+    def backward(G, *args):
+        graph(*args)
+        return graph.backward(G)
+
+    check_gradients(graph, backward, [x, lo, hi])
+
+
+@pytest.mark.parametrize(
+    "op, shapes",
+    [
+        ("Add", [(2, 3, 4), (3, 1)]),
+        ("Sub", [(3, 1), (2, 3, 4)]),
+        ("Mul", [(2, 3, 4), (4,)]),
+        ("Div", [(2, 1, 4), (3, 1)]),
+        ("MatMul", [(2, 3, 4), (4, 5)]),
+        ("MatMul", [(4,), (2, 4, 3)]),
+        ("PRelu", [(2, 3, 4), (3, 1)]),
+        ("Concat", [(2, 3), (2, 5)]),
+        ("Gemm", [(3, 4), (4, 2)]),
+    ],
+)
+def test_two_input_ops_differentiate_to_both_inputs_with_broadcasting(op, shapes):
+    names = ["a", "b"]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.DOUBLE, list(s)) for n, s in zip(names, shapes)
+    ]
+    kwargs = {"axis": 1} if op == "Concat" else {}
+    graph_proto = helper.make_graph(
+        [helper.make_node(op, names, ["y"], **kwargs)],
+        "g",
+        inputs,
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)],
+    )
+    graph = load(
+        helper.make_model(
+            graph_proto, opset_imports=[helper.make_opsetid("", OPSET)]
+        ).SerializeToString()
+    )
+    args = [
+        rng.standard_normal(s) + (2.5 if op == "Div" and i == 1 else 0)
+        for i, s in enumerate(shapes)
+    ]
+
+    def backward(G, *xs):
+        graph(*xs)
+        return graph.backward(G)
+
+    check_gradients(graph, backward, args)

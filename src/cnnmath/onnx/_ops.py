@@ -333,15 +333,18 @@ class _Clip(_Op):
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         x, lo, hi = args
-        below = (x < lo) if lo is not None else np.zeros(x.shape, bool)
-        above = (x > hi) if hi is not None else np.zeros(x.shape, bool)
-        if hi is not None:  # min(max(x, lo), hi) is hi wherever lo > hi
-            below = below & ~(np.asarray(lo if lo is not None else -np.inf) > hi)
-        above = above | ((lo is not None and hi is not None) & (np.asarray(lo) > hi) & ~above)
-        inside = ~below & ~above
-        g_lo = None if lo is None else _unbroadcast(np.where(below, g, 0), np.shape(lo))
-        g_hi = None if hi is None else _unbroadcast(np.where(above, g, 0), np.shape(hi))
-        return [np.where(inside, g, 0).astype(g.dtype), g_lo, g_hi]
+        m = x if lo is None else np.maximum(x, lo)
+        from_x = np.ones(x.shape, bool) if lo is None else np.broadcast_to(x >= lo, x.shape)
+        below_hi = np.ones(x.shape, bool) if hi is None else np.broadcast_to(m <= hi, x.shape)
+        zero = g.dtype.type(0)
+        g_x = np.where(from_x & below_hi, g, zero)
+        g_lo = (
+            None
+            if lo is None
+            else _unbroadcast(np.where(~from_x & below_hi, g, zero), np.shape(lo))
+        )
+        g_hi = None if hi is None else _unbroadcast(np.where(~below_hi, g, zero), np.shape(hi))
+        return [g_x, g_lo, g_hi]
 
 
 class _PRelu(_Op):
