@@ -159,12 +159,6 @@ def _window(
     return out
 
 
-def _axis(axis: int, ndim: int, node: Node, what: str = "axis") -> int:
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{FUNC}: node {node.name!r}: {what} {axis} out of range for rank {ndim}")
-    return axis % ndim
-
-
 # ---------------------------------------------------------------------------------------------
 # The generic op module
 
