@@ -60,22 +60,30 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
     """Rows start[0] .. start[0]+length[0]-1 (likewise columns) of g's last two axes, zero
     outside g; starts may be negative. A view when the range lies inside g, else a copy —
     laid out in memory as (..., C, H, W, B) if ``batch_last`` (g being (..., B, C, H, W)), so
-    that a method reading batch-last finds its layout made by the copy it needed anyway."""
+    that a method reading batch-last finds its layout made by the copy it needed anyway;
+    otherwise with the leading axes in g's own memory order (a (G, B, C, H, W) view of a
+    (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed."""
     (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
     if batch_last:
         *groups, B, C = lead
-        out = np.moveaxis(np.zeros((*groups, C, lr, lc, B), dtype=g.dtype), -1, -4)
+        out = np.moveaxis(np.empty((*groups, C, lr, lc, B), dtype=g.dtype), -1, -4)
     else:
-        out = np.zeros((*lead, lr, lc), dtype=g.dtype)
+        out = np.empty_like(g, shape=(*lead, lr, lc), order="K")
     src_r = slice(max(r0, 0), min(r0 + lr, h))
     src_c = slice(max(c0, 0), min(c0 + lc, w))
-    if src_r.start < src_r.stop and src_c.start < src_c.stop:
-        dst_r = slice(src_r.start - r0, src_r.stop - r0)
-        dst_c = slice(src_c.start - c0, src_c.stop - c0)
-        out[..., dst_r, dst_c] = g[..., src_r, src_c]
+    if src_r.start >= src_r.stop or src_c.start >= src_c.stop:
+        out.fill(0)
+        return out
+    dst_r = slice(src_r.start - r0, src_r.stop - r0)
+    dst_c = slice(src_c.start - c0, src_c.stop - c0)
+    out[..., : dst_r.start, :] = 0
+    out[..., dst_r.stop :, :] = 0
+    out[..., dst_r, : dst_c.start] = 0
+    out[..., dst_r, dst_c.stop :] = 0
+    out[..., dst_r, dst_c] = g[..., src_r, src_c]
     return out
 
 

@@ -185,7 +185,8 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     w_rows = w_rows.reshape(R, O, C, f1, f2)  # the filter of each plane's group
     P = phase_split(planes, stride)  # (R, C, sh, sw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
-    X = np.ascontiguousarray(P).reshape(R, C, stride[0] * stride[1], Hq * Wq)
+    X = P.reshape(R, C, stride[0] * stride[1], Hq * Wq)  # a copy only if it must be
+    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
@@ -199,7 +200,7 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
         view = np.lib.stride_tricks.as_strided(
             base,
             shape=(R, C, n_a, n_e, last),
-            strides=(*base.strides[:2], step_a * X.itemsize, step_e * X.itemsize, X.itemsize),
+            strides=(*base.strides[:2], step_a * unit, step_e * unit, unit),
             writeable=False,
         )
         views.append((w_rows[:, :, :, taps_a, taps_e], view))
@@ -485,12 +486,14 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     (dh, dw) = dilation
     P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
-    X = np.ascontiguousarray(P).reshape(G, B, C, dh * dw, Hq * Wq)
+    X = P.reshape(G, B, C, dh * dw, Hq * Wq)  # a copy only if it must be
+    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
     if not _all_finite(X):  # 0·inf would leak NaN from outside the windows
         return _correlate_im2row(xp, w, stride, dilation)
     span = (f1 - 1) * Wq + f2  # the flat extent the filter covers
-    w_wide = np.zeros((G, O, C, f1, Wq), dtype=w.dtype)
+    w_wide = np.empty_like(w, shape=(G, O, C, f1, Wq), order="K")  # in w's memory order
     w_wide[..., :f2] = w
+    w_wide[..., f2:] = 0
     w_flat = w_wide.reshape(G, O, C, f1 * Wq)[..., :span]
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
     # output positions are the taps of a kernel (Ho, Wo) at stride d and dilation s
@@ -504,7 +507,7 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
         view = np.lib.stride_tricks.as_strided(
             base,
             shape=(G, B, C, n_i, n_j, span),
-            strides=(*base.strides[:3], step_i * X.itemsize, step_j * X.itemsize, X.itemsize),
+            strides=(*base.strides[:3], step_i * unit, step_j * unit, unit),
             writeable=False,
         )
         out = y[:, :, :, rows, cols]
@@ -591,7 +594,7 @@ def _hits(t0: int, n: int, s: int, n_out: int) -> tuple[slice, slice] | None:
 
 def _all_finite(a: np.ndarray) -> bool:
     """Whether a (contiguous) holds no NaN or ±inf, checked in chunks to bound the mask."""
-    flat = a.reshape(-1)
+    flat = a.ravel(order="K")  # a view when a is contiguous in any order of its axes
     step = _CHUNK_BYTES
     return all(np.isfinite(flat[k : k + step]).all() for k in range(0, flat.size, step))
 
