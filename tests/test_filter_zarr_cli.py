@@ -149,3 +149,45 @@ def test_a_picture_output_for_a_zarr_input_is_refused(tmp_path):
     assert "written as a Zarr store (.zarr) or a tiled TIFF (.tif)" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.zarr"]
+
+
+def test_a_worker_killed_mid_run_is_survived(tmp_path, cluster):
+    """A third worker joins, the command starts, and once the bar shows tasks done the new
+    worker is killed (SIGKILL): its tasks are run again on the others, and the output is
+    complete and right."""
+    address, client = cluster
+    data = tmp_path / "data"
+    data.mkdir()
+    x = gray_zarr(data / "in.zarr", shape=(1024, 1024), chunks=(64, 64), seed=3)
+    victim = subprocess.Popen(
+        [DASK, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+         "--local-directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    out = data / "out.zarr"
+    run = None
+    try:
+        client.wait_for_workers(3, timeout=START_TIMEOUT)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "cnnmath", "filter", "gradient", str(data / "in.zarr"),
+             "-o", str(out), "--scheduler", address],
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        seen = ""
+        while "tasks" not in seen or " 0/" in seen[-40:]:
+            char = run.stderr.read(1)
+            if not char:
+                break
+            seen += char
+        killed_mid_run = run.poll() is None and "#" * 30 not in seen
+        victim.kill()
+        rest = run.communicate(timeout=300)[1]
+        assert run.returncode == 0, seen + rest
+        assert killed_mid_run, "the run ended before the worker could be killed"
+    finally:
+        stop([victim] + ([run] if run is not None else []))
+    want = filters.filter_image(x[None].astype(np.float64), ("L",), "gradient").pixels
+    assert_close(np.asarray(zarr.open_array(out, mode="r")), want.astype(np.float32), np.float32)
+    assert sorted(os.listdir(data)) == ["in.zarr", "out.zarr"]

@@ -79,12 +79,19 @@ output: the format follows the -o extension (.png, .jpg, .tif, .bmp); 16-bit gra
 gives 16-bit output where the format allows it (PNG, TIFF), otherwise 8 bits. The file is
 written to a temporary file and renamed, so a failure leaves no output behind.
 
+images larger than memory: a Zarr store (.zarr) or a tiled/BigTIFF input, a .zarr output,
+or --scheduler ADDRESS filters block by block through dask (each block grown by the
+operator's halo, the numbers of the whole image), in this process or on the dask.distributed
+cluster at ADDRESS, with a progress bar; the output is a Zarr store or a tiled BigTIFF of
+float pixel values in [0, 1], renamed into place only when complete (see docs/scale.md).
+
 examples:
   cnnmath filter gradient photo.jpg -o edges.png
   cnnmath filter gradient photo.jpg -o edges.png --magnitude
   cnnmath filter grayscale photo.png -o gray.png --weights bt709
   cnnmath filter avgpool photo.png -o small.png --k 4
   cnnmath filter conv photo.png -o sobel.png --kernel="1,0,-1;2,0,-2;1,0,-1"
+  cnnmath filter gradient scan.zarr -o edges.zarr --scheduler tcp://HOST:8786
 """
 
 
