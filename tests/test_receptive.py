@@ -141,22 +141,30 @@ def test_every_layer_of_the_models_matches_gradient_support(name):
 
 
 def _trunk_prefixes(name):
-    """The feature extractor of a torchvision-layout model, cut after each top-level stage
-    (the stages share the model's modules): ResNet's stem and layer1..4, MobileNetV2's
-    features.0..18. Each prefix ends in a 4-D feature map, so its field is finite."""
+    """The feature extractor of a torchvision-layout model, cut after a few stages (sharing
+    the model's modules): ResNet after its stem, layer1 and layer2 (later fields outgrow any
+    image small enough for a quick test, where only containment could be checked);
+    MobileNetV2 after features.1, .3, .6, .13 and .18. Each prefix ends in a 4-D feature map,
+    so its field is finite; each costs a float64 forward + backward."""
     model = getattr(models, name)(dtype=np.float64).eval()
     if name.startswith("resnet"):
         stages = [model.conv1, model.bn1, model.relu, model.maxpool]
         stages += [model.layer1, model.layer2, model.layer3, model.layer4]
+        cuts = (4, 5, 6)
     else:
         stages = list(model.features)
-    return model, [nn.Sequential(*stages[: k + 1]) for k in range(len(stages))]
+        cuts = (2, 4, 7, 14, 19)
+    return model, [nn.Sequential(*stages[:k]) for k in cuts]
 
 
-@pytest.mark.parametrize(("name", "size"), [("resnet18", 112), ("mobilenet_v2", 64)])
-def test_torchvision_models_fields_match_gradient_support(name, size):
+@pytest.mark.parametrize(
+    ("name", "size", "trials"), [("resnet18", 112, 12), ("mobilenet_v2", 64, 4)]
+)
+def test_torchvision_models_fields_match_gradient_support(name, size, trials):
     """Issue 14: the fields printed for resnet18 and mobilenet_v2 are the empirical ones —
-    exactly where a field fits in the image, containing the support where it reaches past."""
+    exactly where a field fits in the image, containing the support where it reaches past.
+    (Max pooling routes each window's gradient to one winner, so ResNet needs more random
+    draws than MobileNetV2, which has none, for the support to reach every tap.)"""
     rng = np.random.default_rng(7)
     model, prefixes = _trunk_prefixes(name)
     positive_weights(model, rng)
@@ -169,8 +177,8 @@ def test_torchvision_models_fields_match_gradient_support(name, size):
             int(np.clip(round(((size - 1) / 2 - field.start[a]) / field.jump[a]), 0, n - 1))
             for a, n in enumerate((h, w))
         )
-        pixels = sorted({(0, 0), centre})
-        boxes = empirical_boxes(prefix, shape, pixels, rng, trials=12)
+        pixels = [centre]  # the centre's field fits the image longest
+        boxes = empirical_boxes(prefix, shape, pixels, rng, trials=trials)
         for pixel, got in zip(pixels, boxes):
             want = tuple(field.interval(pixel[a], a) for a in range(2))
             inside = all(0 <= lo and hi < size for lo, hi in want)
@@ -181,7 +189,7 @@ def test_torchvision_models_fields_match_gradient_support(name, size):
                 assert got is not None and all(
                     lo <= g_lo and g_hi <= hi for (g_lo, g_hi), (lo, hi) in zip(got, want)
                 ), (name, len(prefix), pixel, got, want)
-    assert exact >= 4  # the early stages fit the image: compared exactly, not only bounded
+    assert exact >= 3  # these stages fit the image: compared exactly, not only bounded
 
 
 def test_resnet_stem_field_is_eleven():
