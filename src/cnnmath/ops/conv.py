@@ -436,10 +436,10 @@ def _correlate_per_output(
     W_flat[g, o, (c, u, v)] (zero for u >= f1 or v >= f2). Output (i, j) then reads one
     contiguous slice of every row, so y[:, :, :, i, j] is a single stack of products
     B × L by L × O with nothing copied. The zero weights multiply pixels outside the window,
-    which is exact only while those are finite (0·inf is NaN): an input holding NaN or ±inf
-    goes to "im2row" instead. The loop runs over output positions, so this is the method for
-    a huge kernel and a tiny output: the filter gradient's correlation, whose output is the
-    f1 × f2 filter itself.
+    which is exact only while those are finite (0·inf is NaN): a non-finite result is
+    recomputed by "im2row" (see _exact_unless_non_finite). The loop runs over output
+    positions, so this is the method for a huge kernel and a tiny output: the filter
+    gradient's correlation, whose output is the f1 × f2 filter itself.
     """
     G, B, C = xp.shape[:3]
     _, O, _, f1, f2 = w.shape
@@ -448,18 +448,19 @@ def _correlate_per_output(
     P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
     X = np.ascontiguousarray(P.transpose(0, 1, 3, 4, 2, 5, 6)).reshape(G, B, dh * dw, C * Hq * Wq)
-    if not _all_finite(X):  # 0·inf would leak NaN from outside the windows
-        return _correlate_im2row(xp, w, stride, dilation)
     span = (C - 1) * Hq * Wq + (f1 - 1) * Wq + f2  # the flat extent the filter covers
     w_flat = np.zeros((G, O, C, Hq, Wq), dtype=w.dtype)
     w_flat[..., :f1, :f2] = w
     w_flat_t = w_flat.reshape(G, O, C * Hq * Wq)[:, :, :span].transpose(0, 2, 1)
     out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
-    for i in range(Ho):
-        for j in range(Wo):
-            phase = (sh * i % dh) * dw + sw * j % dw
-            off = (sh * i // dh) * Wq + sw * j // dw
-            _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j])
+    with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
+        for i in range(Ho):
+            for j in range(Wo):
+                phase = (sh * i % dh) * dw + sw * j % dw
+                off = (sh * i // dh) * Wq + sw * j // dw
+                _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j])
+    if not _all_finite(out):  # see `_exact_unless_non_finite`
+        return _correlate_im2row(xp, w, stride, dilation)
     return out.transpose(2, 3, 4, 0, 1)
 
 
@@ -477,8 +478,9 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     while all positions read them, where "per_output" streams the whole input once per
     position. The filter gradient of a depthwise convolution (per group one image, one
     output channel, the batch as channels). The zero weights multiply pixels outside the
-    windows, exact only while those are finite: an input holding NaN or ±inf goes to
-    "im2row". Blocks of channels keep the per-channel dot products within _CHUNK_BYTES.
+    windows, exact only while those are finite: a non-finite result is recomputed by
+    "im2row" (see _exact_unless_non_finite). Blocks of channels keep the per-channel dot
+    products within _CHUNK_BYTES.
     """
     G, B, C = xp.shape[:3]
     _, O, _, f1, f2 = w.shape
@@ -488,8 +490,6 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     Hq, Wq = P.shape[-2:]
     X = P.reshape(G, B, C, dh * dw, Hq * Wq)  # a copy only if it must be
     unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
-    if not _all_finite(X):  # 0·inf would leak NaN from outside the windows
-        return _correlate_im2row(xp, w, stride, dilation)
     span = (f1 - 1) * Wq + f2  # the flat extent the filter covers
     w_wide = np.empty_like(w, shape=(G, O, C, f1, Wq), order="K")  # in w's memory order
     w_wide[..., :f2] = w
@@ -514,13 +514,16 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
         for c0 in range(0, C, channels):
             c1 = min(C, c0 + channels)
             # C order: plane pair by plane pair, every position, the run n innermost
-            dots = np.einsum(
-                "gocn,gbcijn->gbocij", w_flat[:, :, c0:c1], view[:, :, c0:c1], order="C"
-            )
+            with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
+                dots = np.einsum(
+                    "gocn,gbcijn->gbocij", w_flat[:, :, c0:c1], view[:, :, c0:c1], order="C"
+                )
             if c0 == 0:
                 np.sum(dots, axis=3, out=out)
             else:
                 out += dots.sum(axis=3)
+    if not _all_finite(y):  # see `_exact_unless_non_finite`
+        return _correlate_im2row(xp, w, stride, dilation)
     return y
 
 
@@ -590,6 +593,14 @@ def _hits(t0: int, n: int, s: int, n_out: int) -> tuple[slice, slice] | None:
     count = (k_last - k0) // s + 1
     i0 = (t0 + k0) // s
     return slice(k0, k0 + s * (count - 1) + 1, s), slice(i0, i0 + count)
+
+
+# _exact_unless_non_finite: "per_output" and "dots" multiply pixels outside the windows by
+# zero weights. That is exact while those pixels are finite; a NaN or ±inf among them makes
+# 0·inf = NaN. But every pixel they multiply, by zero or not, reaches some output, and a
+# non-finite factor makes its output non-finite (NaN or ±inf, whatever it is added to). So a
+# result that is all finite is exact, and a non-finite one is recomputed by "im2row", which
+# multiplies window pixels only: the check costs a pass over the small output, not the input.
 
 
 def _all_finite(a: np.ndarray) -> bool:
