@@ -19,7 +19,10 @@ from typing import Any
 from .. import results
 
 NAME = "verify"
-HELP = "check results 1-4 and 6 of the exercises on a photograph and random tensors"
+HELP = (
+    "check results 1-4 and 6 of the exercises (and the models' receptive fields) on a "
+    "photograph and random tensors"
+)
 ORDER = 20
 
 _ERROR_WIDTH = 13

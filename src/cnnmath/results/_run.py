@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import result1, result2, result3, result4, result6
+from . import receptive, result1, result2, result3, result4, result6
 from .claim import CheckedClaim, Claim, ClaimOutcome
 
 
@@ -26,6 +26,7 @@ def all_claims() -> list[Claim]:
         *result3.claims(),
         *result4.claims(),
         *result6.claims(),
+        *receptive.model_claims(),
     ]
     seen: set[str] = set()
     for claim in claims:

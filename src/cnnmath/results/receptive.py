@@ -32,7 +32,7 @@ import numpy as np
 
 from .claim import Claim, ClaimOutcome
 
-__all__ = ["MODELS", "FieldClaim", "claims", "verdict"]
+__all__ = ["MODELS", "FieldClaim", "claims", "model_claims", "verdict"]
 
 #: The models checked, with the input (C, H, W) each is run on (small: the check is fast).
 MODELS = {"lenet": (1, 8, 8), "resnet20": (3, 16, 16)}
@@ -204,3 +204,33 @@ def claims() -> list[Claim]:
 def _check(model_name: str, node: str, photo: np.ndarray | None = None) -> ClaimOutcome:
     field, boxes = _empirical(model_name)[node]
     return verdict(field, boxes, MODELS[model_name])
+
+
+def model_claims() -> list[Claim]:
+    """One claim per model of :data:`MODELS`, id ``rf.<model>.every_layer``: every node's
+    claim of :func:`claims` at once (the rows ``cnnmath verify`` shows; the per-node claims
+    stay available for a closer look). Its error is the total number of disagreeing box
+    edges, and its detail names the first nodes that disagree."""
+    return [
+        FieldClaim(
+            f"rf.{model_name}.every_layer",
+            0,
+            f"the receptive field of every layer of {model_name} equals its gradient support",
+            functools.partial(_check_model, model_name),
+        )
+        for model_name in MODELS
+    ]
+
+
+def _check_model(model_name: str, photo: np.ndarray | None = None) -> ClaimOutcome:
+    shape = MODELS[model_name]
+    outcomes = {
+        node: verdict(field, boxes, shape)
+        for node, (field, boxes) in _empirical(model_name).items()
+    }
+    wrong = sum(o.max_abs_error for o in outcomes.values())
+    failed = [f"node {node}: {o.detail}" for node, o in outcomes.items() if not o.passed]
+    detail = f"{len(outcomes)} layers on {shape[0]}×{shape[1]}×{shape[2]}, " + (
+        "every field equal to its support" if not failed else "; ".join(failed[:3])
+    )
+    return ClaimOutcome(float(wrong), not failed, None, detail, 0.0)
