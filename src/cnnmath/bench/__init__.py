@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="skip the training-epoch section")
     p.add_argument("--no-models", action="store_true", help="skip the ResNet-18 rows")
     p.add_argument(
+        "--no-onnx",
+        action="store_true",
+        help="skip ResNet-18 through ONNX (cnnmath, onnxruntime, ReferenceEvaluator, PyTorch)",
+    )
+    p.add_argument(
         "--memory-size",
         type=whole_number(3),
         default=None,
@@ -147,6 +152,16 @@ def _train_section(threads: int, repeats: int) -> str:
     return _rows_table(f"one training epoch, {threads} thread(s)", train.run(threads, repeats))
 
 
+def _onnx_section(torch: Any) -> str:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return 'ResNet-18 through ONNX: skipped (pip install "cnnmath[onnx]")'
+    from . import runtimes
+
+    return runtimes.format_table(runtimes.run(repeats=5, torch=torch))
+
+
 def _rows_table(title: str, rows: list[dict[str, Any]]) -> str:
     width = max([30] + [len(r["name"]) for r in rows])
     lines = [
@@ -210,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                 if n == 1 and not args.no_models and args.only is None and threadpool_limits:
                     rows = models.run(1, repeats=3, torch=torch)
                     print("\n" + _rows_table("whole models, 1 thread", rows), flush=True)
+                if n == 1 and not args.no_onnx and args.only is None and threadpool_limits:
+                    print("\n" + _onnx_section(torch), flush=True)
     finally:
         if torch is not None:
             torch.set_num_threads(original_threads)
