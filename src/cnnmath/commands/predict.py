@@ -2,6 +2,7 @@
 
     cnnmath predict model.onnx cat.jpg dog.png --labels imagenet.txt --top 5
     cnnmath predict weights.safetensors *.png --arch resnet20 --size 32 32 --json
+    cnnmath predict model.onnx photos/ 'scans/*.jpg' --scheduler tcp://HOST:8786
 
 MODEL is an ONNX file (read by ``cnnmath.onnx.load``; cnnmath runs it) or a safetensors file
 of a ``cnnmath.models`` network named by ``--arch`` (``--num-classes`` when not the builder's
@@ -19,8 +20,18 @@ default). Each image goes through the documented preprocessing, in this order:
    mean = (0.485, 0.456, 0.406), std = (0.229, 0.224, 0.225) (the torchvision models'); a
    model of other than 3 channels needs ``--mean`` and ``--std``.
 
-The images run in batches of ``--batch-size`` in eval mode, with a progress bar on stderr
-(tqdm, the ``progress`` extra; ``--quiet`` hides it). The outputs are taken as logits and turned
+An IMAGE may also name a collection: a directory (its files with an image extension,
+.png .jpg .jpeg .tif .tiff .bmp, sorted by name; not its subdirectories) or a glob pattern
+(quoted, so that cnnmath expands it: the matching files, sorted). A directory without image
+files, or a pattern that matches no file, is an error. Plain files run in batches of
+``--batch-size`` in eval mode in this process. When any IMAGE is a collection, or
+``--scheduler ADDRESS`` is given, every image is instead its own task of
+``cnnmath.tiled.stream`` — on a pool of threads here, or on the ``dask.distributed`` cluster
+at ADDRESS (the model sent to each worker once; the preprocessing, the module-level
+``_prepare``, runs on the worker) — and the results are printed in input order as they
+arrive. The numbers are the same either way (the same preprocessing and model; a batch of
+one instead of ``--batch-size``). A progress bar goes to stderr (tqdm, the ``progress``
+extra; ``--quiet`` hides it). The outputs are taken as logits and turned
 into probabilities by softmax, unless a row already is a distribution (non-negative, sums to 1:
 a model ending in Softmax) or its exponential is (LogSoftmax). For each file the top K classes
 are printed, best first, with their probabilities and label names (``--labels``: a text file,
@@ -35,9 +46,11 @@ stderr and exit status 2; predict writes no file.
 from __future__ import annotations
 
 import argparse
+import functools
+import glob
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +84,11 @@ examples:
   cnnmath predict resnet18.onnx cat.jpg --labels imagenet_classes.txt --top 5
   cnnmath predict w.safetensors a.png b.png --arch resnet20 --size 32 32 --json
   cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
+  cnnmath predict resnet18.onnx photos/ 'more/*.jpg' --scheduler tcp://127.0.0.1:8786
+
+An IMAGE that is a directory (its image files, sorted) or a quoted glob pattern is a
+collection: its images stream through cnnmath.tiled.stream one task each (threads here, or
+the cluster at --scheduler), results printed in input order as they arrive.
 """
 
 
@@ -92,11 +110,17 @@ def _real(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """MODEL IMAGE... and --labels, --top, --json, --size, --mean, --std, --arch,
-    --num-classes, --batch-size, --quiet."""
+    --num-classes, --batch-size, --scheduler, --quiet."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
     parser.add_argument("model", metavar="MODEL", help="a .onnx file, or .safetensors with --arch")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files to classify")
+    parser.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="image files to classify, or collections: a directory (its image files, sorted) "
+        "or a quoted glob pattern",
+    )
     parser.add_argument(
         "--labels",
         metavar="FILE",
@@ -164,6 +188,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"images per forward pass (default: {DEFAULT_BATCH})",
     )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="send the images, one task each, to the dask.distributed cluster at ADDRESS "
+        "(tcp://HOST:PORT); collections run on threads in this process by default",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -177,6 +208,27 @@ def _existing_file(option: str, path: str) -> Path:
     if p.is_dir():
         raise CLIError(f"{option} {path}: is a directory, not a file")
     return p
+
+
+def _expand(argument: str) -> tuple[list[str], bool]:
+    """The files an IMAGE argument names and whether it is a collection: a directory's files
+    with an image extension (sorted), a glob pattern's matching files (sorted), or itself."""
+    from ..images import FORMATS
+
+    p = Path(argument)
+    if p.is_dir():
+        files = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in FORMATS and f.is_file())
+        if not files:
+            raise CLIError(
+                f"IMAGE {argument}: the directory has no image files ({' '.join(sorted(FORMATS))})"
+            )
+        return files, True
+    if not p.exists() and glob.has_magic(argument):
+        files = sorted(f for f in glob.glob(argument) if Path(f).is_file())
+        if not files:
+            raise CLIError(f"IMAGE {argument}: no file matches the pattern")
+        return files, True
+    return [str(_existing_file("IMAGE", argument))], False
 
 
 def _read_labels(path: str) -> list[str]:
@@ -292,13 +344,22 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _prepare(
-    path: str, channels: int, size: tuple[int, int], mean: np.ndarray, std: np.ndarray
+    path: str,
+    channels: int,
+    size: tuple[int, int],
+    mean: np.ndarray,
+    std: np.ndarray,
+    dtype: np.dtype | None = None,
 ) -> np.ndarray:
+    """One image, (channels, H, W) float64 (or ``dtype``), through the documented
+    preprocessing. Module-level so that ``functools.partial(_prepare, ...)`` pickles (by
+    reference) to dask workers."""
     from ..images import load_image
 
     x, info = load_image(path)
     x = _to_channels(x, info.has_alpha, channels, path)
-    return (_resize(x, size) - mean) / std
+    x = (_resize(x, size) - mean) / std
+    return x if dtype is None else x.astype(dtype)
 
 
 # -- the outputs --------------------------------------------------------------------------------
@@ -354,19 +415,76 @@ def _report(
     return "\n".join(lines)
 
 
+class _Printer:
+    """Prints the top-K report of each image; the labels' number and --top are checked
+    against the first outputs before anything is printed."""
+
+    def __init__(self, args: argparse.Namespace, labels: list[str] | None) -> None:
+        self.args, self.labels = args, labels
+        self.k: int | None = None
+
+    def emit(self, paths: Sequence[str], scores: np.ndarray) -> None:
+        """scores (len(paths), classes, 1, ..., 1) → one report per path, in order."""
+        args = self.args
+        if (
+            scores.ndim < 2
+            or scores.shape[0] != len(paths)
+            or any(n != 1 for n in scores.shape[2:])
+        ):
+            raise CLIError(
+                f"MODEL {args.model}: expected outputs of shape (B, classes), got "
+                f"{scores.shape} for a batch of {len(paths)}"
+            )
+        scores = scores.reshape(len(paths), -1)
+        classes = scores.shape[1]
+        if self.k is None:
+            if self.labels is not None and len(self.labels) != classes:
+                raise CLIError(
+                    f"--labels {args.labels}: has {len(self.labels)} labels; the model has "
+                    f"{classes} outputs (one label per line, line i naming class i)"
+                )
+            if args.top is not None and args.top > classes:
+                raise CLIError(f"--top {args.top}: the model has only {classes} classes")
+            self.k = args.top if args.top is not None else min(5, classes)
+        probs = _probabilities(scores)
+        for path, s, p, t in zip(paths, scores, probs, _top(probs, self.k)):
+            print(_report(path, s, p, t, self.labels, args.json), flush=True)
+
+
+def _streamed(
+    model: Any, paths: list[str], load: Any, scheduler: str | None
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(path, scores of one image) through ``cnnmath.tiled.stream``, in input order; a
+    failing image's own error (a ``CLIError`` from the preprocessing) raised as it is."""
+    from ..tiled import stream
+
+    try:
+        yield from stream(model, paths, load=load, scheduler=scheduler)
+    except RuntimeError as exc:
+        if isinstance(exc.__cause__, (CLIError, ValueError, OSError)):
+            raise exc.__cause__ from None
+        raise CLIError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Classify each IMAGE with MODEL; print the top-K classes per file (text or JSON lines).
 
-    Checks first (files, options, the images' headers), then loads the model, then runs the
-    images in batches; the labels' number and --top are checked against the first batch's
-    outputs before anything is printed.
+    Checks first (files, collections expanded, options, the images' headers), then loads the
+    model, then runs the images: in batches here, or — when an IMAGE is a collection or
+    --scheduler is given — one task per image through ``cnnmath.tiled.stream``. The labels'
+    number and --top are checked against the first outputs before anything is printed.
     """
     from ..images import image_shape
     from ..train import _progress_bar
 
     _existing_file("MODEL", args.model)
-    for path in args.images:
-        _existing_file("IMAGE", path)
+    paths: list[str] = []
+    collection = False
+    for argument in args.images:
+        files, is_collection = _expand(argument)
+        paths += files
+        collection |= is_collection
+    for path in paths:
         image_shape(path)  # the header: not an image, or a bomb, is refused before any work
     labels = _read_labels(args.labels) if args.labels is not None else None
     model = _load_model(args)
@@ -376,39 +494,34 @@ def run(args: argparse.Namespace) -> int:
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
     dtype = _model_dtype(model)
     size = (args.size[0], args.size[1])
+    printer = _Printer(args, labels)
 
-    paths = list(args.images)
+    if collection or args.scheduler is not None:
+        load = functools.partial(
+            _prepare, channels=channels, size=size, mean=mean, std=std, dtype=dtype
+        )
+        bar = _progress_bar(len(paths), "predict", enabled=not args.quiet)
+        if bar is not None:
+            bar.unit = "image"  # one task per image here, not a batch
+            bar.refresh()
+        try:
+            for path, scores in _streamed(model, paths, load, args.scheduler):
+                printer.emit([path], np.asarray(scores)[None])
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return 0
+
     starts = range(0, len(paths), args.batch_size)
     bar = _progress_bar(len(starts), "predict", enabled=not args.quiet)
     try:
-        for first, start in enumerate(starts):
+        for start in starts:
             chunk = paths[start : start + args.batch_size]
             batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
             scores, _ = model.forward_ctx(batch)  # no context kept: nothing to differentiate
-            scores = np.asarray(scores)
-            if (
-                scores.ndim < 2
-                or scores.shape[0] != len(chunk)
-                or any(n != 1 for n in scores.shape[2:])
-            ):
-                raise CLIError(
-                    f"MODEL {args.model}: expected outputs of shape (B, classes), got "
-                    f"{scores.shape} for a batch of {len(chunk)}"
-                )
-            scores = scores.reshape(len(chunk), -1)
-            classes = scores.shape[1]
-            if first == 0:
-                if labels is not None and len(labels) != classes:
-                    raise CLIError(
-                        f"--labels {args.labels}: has {len(labels)} labels; the model has "
-                        f"{classes} outputs (one label per line, line i naming class i)"
-                    )
-                if args.top is not None and args.top > classes:
-                    raise CLIError(f"--top {args.top}: the model has only {classes} classes")
-                k = args.top if args.top is not None else min(5, classes)
-            probs = _probabilities(scores)
-            for path, s, p, t in zip(chunk, scores, probs, _top(probs, k)):
-                print(_report(path, s, p, t, labels, args.json))
+            printer.emit(chunk, np.asarray(scores))
             if bar is not None:
                 bar.update(1)
     finally:
