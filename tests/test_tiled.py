@@ -1,8 +1,12 @@
 """tiled.apply against the whole image in memory: the same network on the computed array.
 
-Random strided, dilated, padded and pooled networks on random (irregular) chunkings; the
-witness is ``model(x)`` on the NumPy array, which never sees a tile."""
+Random strided, dilated, padded and pooled networks and ResNet blocks on random (irregular)
+chunkings; the witness is ``model(x)`` on the NumPy array, which never sees a tile. Every
+seeded case runs twice: here with dask's synchronous scheduler, and on one module-scoped
+``LocalCluster(processes=True, n_workers=2, threads_per_worker=1)`` (issue 14's bar), where
+the cases go in batches, several arrays per ``client.compute``, to keep the file quick."""
 
+import os
 import warnings
 
 import numpy as np
@@ -56,7 +60,10 @@ def random_chunks(rng, n):
     return tuple(int(b - a) for a, b in zip(edges[:-1], edges[1:]))
 
 
-def tiled_equals_whole(seed, dtype, scheduler="synchronous", client=None):
+def random_case(seed):
+    """(tiled result, still lazy; the whole-image witness; dtype) for one seed: float64 for
+    seeds below 80, float32 from 80."""
+    dtype = np.float64 if seed < 80 else np.float32
     rng = np.random.default_rng(seed)
     size = (int(rng.integers(16, 41)), int(rng.integers(16, 41)))
     channels = int(rng.integers(1, 3))
@@ -71,22 +78,23 @@ def tiled_equals_whole(seed, dtype, scheduler="synchronous", client=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
         y = tiled.apply(net, da.from_array(x, chunks=chunks))
-    got = client.compute(y).result() if client else y.compute(scheduler=scheduler)
-    want = net(x)
+    return y, net(x), dtype
+
+
+def assert_equal_to_whole(got, want, dtype):
     assert got.dtype == want.dtype == dtype
     assert got.shape == want.shape
     assert_close(got, want, dtype)
-    return y
 
 
-@pytest.mark.parametrize("seed", range(80))
-def test_float64_tiled_equals_whole(seed):
-    tiled_equals_whole(seed, np.float64)
+RANDOM_SEEDS = range(110)  # 80 float64, 30 float32
+RESNET_SEEDS = range(12)
 
 
-@pytest.mark.parametrize("seed", range(80, 110))
-def test_float32_tiled_equals_whole(seed):
-    tiled_equals_whole(seed, np.float32)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_tiled_equals_whole(seed):
+    y, want, dtype = random_case(seed)
+    assert_equal_to_whole(y.compute(scheduler="synchronous"), want, dtype)
 
 
 def test_padding_is_applied_only_at_true_edges():
@@ -180,12 +188,6 @@ def cluster_client():
         yield client
 
 
-@pytest.mark.parametrize("seed", [0, 7, 90, 101])
-def test_on_a_local_cluster_of_processes(cluster_client, seed):
-    dtype = np.float64 if seed < 80 else np.float32
-    tiled_equals_whole(seed, dtype, client=cluster_client)
-
-
 @pytest.mark.parametrize(
     ("model", "array", "exc", "match"),
     [
@@ -255,8 +257,9 @@ def residual_block(rng, c, stride, dtype):
     return g
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_resnet_blocks_tiled_equal_whole(seed):
+def resnet_case(seed):
+    """A stem (7×7 stride-2 conv, 3×3 stride-2 max pool) and two random basic blocks:
+    (tiled result, still lazy; witness; dtype)."""
     rng = np.random.default_rng(1000 + seed)
     dtype = np.float64 if seed % 3 else np.float32
     net = nn.Sequential(
@@ -271,7 +274,46 @@ def test_resnet_blocks_tiled_equal_whole(seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
         y = tiled.apply(net, da.from_array(x, chunks=chunks))
-    assert_close(y.compute(scheduler="synchronous"), net(x), dtype)
+    return y, net(x), dtype
+
+
+@pytest.mark.parametrize("seed", RESNET_SEEDS)
+def test_resnet_blocks_tiled_equal_whole(seed):
+    y, want, dtype = resnet_case(seed)
+    assert_equal_to_whole(y.compute(scheduler="synchronous"), want, dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same seeded cases on a LocalCluster of two single-threaded worker processes
+
+BATCH = 11  # cases per client.compute: one graph submission, both workers busy
+CLUSTER_BATCHES = [
+    *(("random", RANDOM_SEEDS[i : i + BATCH]) for i in range(0, len(RANDOM_SEEDS), BATCH)),
+    ("resnet", RESNET_SEEDS),
+]
+
+
+def test_the_cluster_runs_at_least_100_seeded_cases_on_two_worker_processes(cluster_client):
+    assert sum(len(seeds) for _, seeds in CLUSTER_BATCHES) >= 100
+    pids = cluster_client.run(os.getpid)
+    assert len(pids) == 2 and os.getpid() not in pids.values()
+    assert set(cluster_client.nthreads().values()) == {1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "seeds"),
+    CLUSTER_BATCHES,
+    ids=[f"{k}{s.start}-{s.stop - 1}" for k, s in CLUSTER_BATCHES],
+)
+def test_tiled_equals_whole_on_a_local_cluster_of_processes(cluster_client, kind, seeds):
+    cases = [(random_case if kind == "random" else resnet_case)(seed) for seed in seeds]
+    futures = cluster_client.compute([y for y, _, _ in cases])
+    results = cluster_client.gather(futures)
+    for seed, got, (_, want, dtype) in zip(seeds, results, cases):
+        try:
+            assert_equal_to_whole(got, want, dtype)
+        except AssertionError as exc:
+            raise AssertionError(f"{kind} seed {seed}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
