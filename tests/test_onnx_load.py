@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 import pytest
-from tests.helpers import rel_error
 
 from cnnmath.gradcheck import check_gradients
+from helpers import rel_error
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

@@ -13,8 +13,9 @@ import warnings
 
 import numpy as np
 import pytest
-from tests.helpers import rel_error
-from tests.torchvision_helper import import_torchvision
+
+from helpers import rel_error
+from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
