@@ -473,3 +473,55 @@ def test_two_input_ops_differentiate_to_both_inputs_with_broadcasting(op, shapes
         return graph.backward(G)
 
     check_gradients(graph, backward, args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Size budget: a tiny file must not make the loader (or a run) allocate terabytes
+
+_C = np.ones((1, 1, 2, 2), np.float32)
+_BIG = 10**6
+
+
+def _on_constant(node):
+    """``node`` (output "k") computed from the constant c alone, then added to x: folded."""
+    return _model([node, helper.make_node("Add", ["x", "k"], ["y"])], (1, 1, 4, 4), [("c", _C)])
+
+
+@pytest.mark.parametrize(
+    "node, inits",
+    [
+        (
+            helper.make_node("Pad", ["c", "p"], ["k"]),
+            [("p", np.array([0, 0, _BIG, _BIG, 0, 0, _BIG, _BIG], np.int64))],
+        ),
+        (helper.make_node("MaxPool", ["c"], ["k"], kernel_shape=[1, 1], pads=[_BIG] * 4), []),
+        (
+            helper.make_node("ConvTranspose", ["c", "c"], ["k"], output_shape=[_BIG, _BIG]),
+            [],
+        ),
+    ],
+    ids=["Pad", "MaxPool", "ConvTranspose"],
+)
+def test_folding_a_huge_value_is_refused_before_allocating(node, inits):
+    model = _on_constant(node)
+    model.graph.initializer.extend(numpy_helper.from_array(a, n) for n, a in inits)
+    assert len(model.SerializeToString()) < 400
+    with pytest.raises(ValueError, match=rf"node 'k' \({node.op_type}\).*load-time budget"):
+        load(model.SerializeToString())
+
+
+def test_a_run_time_output_larger_than_memory_is_refused_naming_the_node():
+    pads = np.array([0, 0, 2**40, 2**40, 0, 0, 0, 0], np.int64)
+    node = helper.make_node("Pad", ["x", "p"], ["y"], name="big")
+    g = load(_model([node], (1, 1, 2, 2), [("p", pads)]).SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'big' \(Pad\).*memory"):
+        g(np.ones((1, 1, 2, 2), np.float32))
+
+
+def test_constant_of_shape_cap_does_not_wrap_around():
+    # np.prod of int64 [2**32, 2**32] wraps to 0, which passed the old cap
+    shape = np.array([2**32, 2**32], np.int64)
+    node = helper.make_node("ConstantOfShape", ["s"], ["k"])
+    model = _model([node, helper.make_node("Add", ["x", "k"], ["y"])], (1, 1), [("s", shape)])
+    with pytest.raises(ValueError, match=r"node 'k' \(ConstantOfShape\)"):
+        load(model.SerializeToString())

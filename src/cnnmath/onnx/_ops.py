@@ -14,7 +14,11 @@ a model is silently ignored or approximated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,13 +71,33 @@ class Attrs:
     def __init__(self, node: Node, protos: Sequence[Any]) -> None:
         self.node = node
         self.values: dict[str, Any] = {}
+        self.types: dict[str, int] = {}
         self.read: set[str] = set()
         for a in protos:
             self.values[a.name] = _attribute_value(node, a)
+            self.types[a.name] = int(a.type)
 
     def get(self, name: str, default: Any = None) -> Any:
+        """The attribute's value (``default`` when absent), refused unless it has the ONNX type
+        (and, for flags, counts and window sizes, the range) the op's schema gives it."""
         self.read.add(name)
-        return self.values.get(name, default)
+        if name not in self.values:
+            return default
+        value = self.values[name]
+        expected = _ATTRIBUTE_TYPES.get(name)
+        given = self.types[name]
+        if expected is not None and given != expected:
+            raise refuse(
+                self.node,
+                f"attribute {name!r}: expected type {_TYPE_NAMES[expected]}, "
+                f"got {_TYPE_NAMES.get(given, given)} {value!r}",
+            )
+        low, high = _ATTRIBUTE_RANGES.get(name, (None, None))
+        items = value if isinstance(value, list) else [value]
+        if any((low is not None and v < low) or (high is not None and v > high) for v in items):
+            what = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise refuse(self.node, f"attribute {name!r}: expected values {what}, got {value!r}")
+        return value
 
     def has(self, name: str) -> bool:
         return name in self.values
@@ -86,6 +110,73 @@ class Attrs:
         for name in self.values:
             if name not in self.read:
                 raise refuse(self.node, f"attribute {name!r} is not supported")
+
+
+_FLOAT, _INT, _STRING, _TENSOR, _FLOATS, _INTS = 1, 2, 3, 4, 6, 7
+_TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
+# The ONNX type of every attribute an op here reads (the schemas agree across these ops).
+_ATTRIBUTE_TYPES = {
+    **dict.fromkeys(("alpha", "beta", "epsilon", "momentum", "gamma", "ratio"), _FLOAT),
+    **dict.fromkeys(
+        (
+            "allowzero",
+            "axis",
+            "ceil_mode",
+            "count_include_pad",
+            "end",
+            "group",
+            "keepdims",
+            "noop_with_empty_axes",
+            "saturate",
+            "seed",
+            "start",
+            "storage_order",
+            "to",
+            "training_mode",
+            "transA",
+            "transB",
+            "value_int",
+        ),
+        _INT,
+    ),
+    **dict.fromkeys(
+        (
+            "axes",
+            "dilations",
+            "kernel_shape",
+            "output_padding",
+            "output_shape",
+            "pads",
+            "perm",
+            "strides",
+            "value_ints",
+        ),
+        _INTS,
+    ),
+    **dict.fromkeys(("approximate", "auto_pad", "mode"), _STRING),
+    "value": _TENSOR,
+    "value_float": _FLOAT,
+    "value_floats": _FLOATS,
+}
+# (low, high) of attributes whose schema bounds them: flags are 0 or 1, counts and sizes >= 1.
+_ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
+    **dict.fromkeys(
+        (
+            "allowzero",
+            "ceil_mode",
+            "count_include_pad",
+            "keepdims",
+            "noop_with_empty_axes",
+            "saturate",
+            "storage_order",
+            "training_mode",
+            "transA",
+            "transB",
+        ),
+        (0, 1),
+    ),
+    **dict.fromkeys(("group", "kernel_shape", "strides", "dilations"), (1, None)),
+}
 
 
 def _attribute_value(node: Node, a: Any) -> Any:
@@ -131,6 +222,52 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.reshape(shape)
 
 
+# Every value computed while loading (folding) is held to this many elements, the cap
+# ConstantOfShape always had: a file of a few hundred bytes must not allocate terabytes.
+FOLD_LIMIT = 1 << 26
+_fold_limit: ContextVar[int | None] = ContextVar("_fold_limit", default=None)
+
+
+class _TooLarge(Exception):
+    """An output refused before allocation; ``_Op.forward_ctx`` names the node."""
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (POSIX sysconf; 2**62 where unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 1 << 62
+
+
+def _guard(shape: Sequence[int], itemsize: int) -> None:
+    """Refuse an array of ``shape`` before it is allocated: more than ``FOLD_LIMIT`` elements
+    while loading, more bytes than this machine's memory at run time. Python ints: a product
+    of int64 dimensions can wrap to 0."""
+    n = math.prod(int(v) for v in shape)
+    limit = _fold_limit.get()
+    if limit is not None and n > limit:
+        raise _TooLarge(
+            f"the value computed at load time would have shape {tuple(shape)} ({n} elements), "
+            f"more than the load-time budget of {limit} elements"
+        )
+    if n * itemsize > _memory_bytes():
+        raise _TooLarge(
+            f"the output would have shape {tuple(shape)} ({n * itemsize / 2**30:.3g} GiB), "
+            f"more than this machine's memory ({_memory_bytes() / 2**30:.3g} GiB)"
+        )
+
+
+@contextmanager
+def folding() -> Iterator[None]:
+    """Within: every value computed is held to ``FOLD_LIMIT`` elements (load-time folding)."""
+    token = _fold_limit.set(FOLD_LIMIT)
+    try:
+        yield
+    finally:
+        _fold_limit.reset(token)
+
+
 def _window(
     a: np.ndarray,
     starts: Sequence[int],
@@ -154,6 +291,7 @@ def _window(
         else:
             src[axis] = slice(lo, hi)
             dst[axis] = slice(lo - start, hi - start)
+    _guard(shape, a.dtype.itemsize)
     out = np.full(shape, fill, dtype=a.dtype)
     out[tuple(dst)] = a[tuple(src)]
     return out
@@ -174,6 +312,7 @@ class _Op(nn.Module):
     def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
         super().__init__()
         self.onnx_op = node.op_type
+        self.onnx_node = node
         self._slots: list[tuple[str, Any]] = []
         for role, operand in zip(self.roles, operands):
             if operand is None:
@@ -215,7 +354,12 @@ class _Op(nn.Module):
                 f"{type(self).__name__}.forward: expected {n_inputs} inputs, got {len(inputs)}"
             )
         args = self._operands(inputs)
-        y, ctx = self.compute(*args)
+        try:
+            y, ctx = self.compute(*args)
+            if _fold_limit.get() is not None:  # outputs no window bounds (broadcasting)
+                _guard(np.shape(y), 1)
+        except _TooLarge as e:
+            raise refuse(self.onnx_node, str(e)) from None
         return y, (ctx, args)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
@@ -520,8 +664,14 @@ class _ConvTranspose(_Op):
     def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
         g = self.geo
         kw = {"stride": g["strides"], "groups": g["group"], "dilation": g["dilations"]}
-        full = ops.conv_transpose2d(x, w, None, **kw)
         starts, lengths = self._placement(x, w)
+        full_hw = [
+            s * (m - 1) + (k - 1) * d + 1
+            for m, k, s, d in zip(x.shape[2:], w.shape[2:], g["strides"], g["dilations"])
+        ]
+        _guard([x.shape[0], w.shape[1] * g["group"], *full_hw], x.dtype.itemsize)
+        _guard([x.shape[0], w.shape[1] * g["group"], *lengths], x.dtype.itemsize)
+        full = ops.conv_transpose2d(x, w, None, **kw)
         y = _window(full, starts, lengths, (2, 3))
         if b is not None:
             y += b[:, None, None]
@@ -1513,7 +1663,7 @@ def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarra
         fill = attrs.get("value")
         fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)[:1]
         shape = [int(v) for v in np.ravel(np.asarray(values[0]))]
-        if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) > 1 << 26:
+        if any(n < 0 for n in shape) or math.prod(shape) > FOLD_LIMIT:
             raise refuse(node, f"input 'input': expected a small non-negative shape, got {shape}")
         return np.full(shape, fill[0], dtype=fill.dtype)
     to = attrs.get("to")

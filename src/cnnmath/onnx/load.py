@@ -33,6 +33,7 @@ from ._ops import (
     Ref,
     _ConstOutput,
     fold,
+    folding,
     refuse,
 )
 
@@ -226,7 +227,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                     "supported only on values known at load time (here an input is computed "
                     "at run time)",
                 )
-            env[outputs[0]] = Const(fold(node, attrs, [getattr(o, "value", None) for o in ins]))
+            with folding():
+                value = fold(node, attrs, [getattr(o, "value", None) for o in ins])
+            env[outputs[0]] = Const(value)
             attrs.done()
             continue
         converter = CONVERTERS.get(node.op_type)
@@ -247,7 +250,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
         if not refs:  # every input known at load time: fold
-            value, _ = module.forward_ctx()
+            with folding():
+                value, _ = module.forward_ctx()
             env[outputs[0]] = Const(np.asarray(value))
             continue
         name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
