@@ -654,6 +654,54 @@ def test_conv_transpose2d_every_method_matches_reference(kw, method, monkeypatch
         assert_close(mine, want)
 
 
+def test_conv_transpose2d_cost_does_not_grow_with_the_stride(monkeypatch):
+    """Only the stride phases some tap reaches are computed (at most f1·f2 of them); the
+    rest of the output is zero without a correlation, or a Python step, per phase. The same
+    path is conv2d's input gradient."""
+    torch = pytest.importorskip("torch")
+    calls = []
+    original = conv_module._correlate
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(conv_module, "_correlate", spy)
+    # the per-phase Python step: one call per axis for every phase visited
+    phase_taps = conv_module.phase_taps
+
+    def phase_spy(*args, **kwargs):
+        calls.append(args)
+        return phase_taps(*args, **kwargs)
+
+    monkeypatch.setattr(conv_module, "phase_taps", phase_spy)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((1, 2, 2, 3)), rng.standard_normal((2, 3, 2, 2))
+    transposed, backward = {}, {}
+    for stride in (4, 400):
+        calls.clear()
+        y = conv_transpose2d(x, w, None, stride, 1)
+        transposed[stride] = len(calls)
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        want = torch.nn.functional.conv_transpose2d(xt, wt, stride=stride, padding=1)
+        assert_close(y, want.numpy())
+
+        # conv2d's grad_x: X (1, 2, 2s + 1, 2s + 2) seen by a 2×2 kernel at stride s
+        X = rng.standard_normal((1, 2, 2 * stride + 1, 2 * stride + 2))
+        wc = rng.standard_normal((3, 2, 2, 2))
+        g = rng.standard_normal(conv2d(X, wc, None, stride).shape)
+        calls.clear()
+        grad_x, _, _ = conv2d_backward(g, X, wc, stride)
+        backward[stride] = len(calls)
+        Xt = torch.from_numpy(X).requires_grad_()
+        torch.nn.functional.conv2d(Xt, torch.from_numpy(wc), stride=stride).backward(
+            torch.from_numpy(g)
+        )
+        assert_close(grad_x, Xt.grad.numpy())
+    assert transposed[4] == transposed[400]
+    assert backward[4] == backward[400]
+
+
 def test_conv_transpose2d_output_size_formula():
     # (H-1)s - 2p + d(f-1) + output_padding + 1, per axis
     x, w = np.zeros((1, 2, 5, 3)), np.zeros((2, 4, 4, 3))

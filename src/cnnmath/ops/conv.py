@@ -1169,17 +1169,33 @@ class _Phase(NamedTuple):
         )
 
 
+def _reached(size: int, f: int, s: int, d: int, p_before: int) -> list[int]:
+    """The phases r < min(s, size) along one axis that some tap a reaches: r ≡ d a - p (mod s).
+
+    At most f of them, however large the stride: the cost of the transposed convolution
+    follows the kernel, not s (the other phases hold zeros)."""
+    return sorted({r for r in ((d * a - p_before) % s for a in range(f)) if r < size})
+
+
+def _tiled(x_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, pads_before: Pair) -> bool:
+    """Whether the phases some tap reaches cover all of X (else the rest of X is zero)."""
+    return all(
+        len(_reached(*axis)) == min(axis[2], axis[0])
+        for axis in zip(x_hw, kernel, stride, dilation, pads_before)
+    )
+
+
 def _phases(
     x_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, pads_before: Pair
 ) -> list[_Phase]:
-    """The stride phases of X that hold input positions (all s_h·s_w of them but for tiny X)."""
+    """The stride phases of X that hold input positions and that at least one tap reaches
+    (at most f1·f2 of them, whatever the stride; a phase no tap reaches is zero)."""
     (m, n), (f1, f2), (sh, sw), (dh, dw), (pt, pl) = x_hw, kernel, stride, dilation, pads_before
     out = []
-    for rh in range(min(sh, m)):  # a phase r >= m holds no position of X
-        for rw in range(min(sw, n)):
+    for rh in _reached(m, f1, sh, dh, pt):
+        for rw in _reached(n, f2, sw, dw, pl):
             ph, pw = phase_taps(m, f1, sh, dh, pt, rh), phase_taps(n, f2, sw, dw, pl, rw)
-            if ph.positions and pw.positions:
-                out.append(_Phase(rh, rw, ph, pw))
+            out.append(_Phase(rh, rw, ph, pw))
     return out
 
 
@@ -1202,8 +1218,9 @@ def _conv_transpose(
     phase r, from output i = q - t_a, t_a = (d a - r - p)/s, so each phase is a stride-1
     correlation of g (shifted by the last tap's t_a, zero outside g: an output that does not
     exist contributes nothing) with those taps reversed and C_in, C_out swapped per group, at
-    dilation d/gcd(s, d); a phase no tap reaches gets zero. At stride 1 this is the whole
-    full correlation, cropped to X by the padding.
+    dilation d/gcd(s, d); a phase no tap reaches is never visited and stays zero (so the work
+    follows the kernel, not the stride). At stride 1 this is the whole full correlation,
+    cropped to X by the padding.
     """
     C_out, C_g, f1, f2 = weight.shape
     B = g.shape[0]
@@ -1212,16 +1229,14 @@ def _conv_transpose(
     (sh, sw) = stride
     # (G, C_in/G, C_out/G, f1, f2): per group, the filter with its channel axes swapped
     w_swapped = weight.reshape(groups, C_out // groups, C_g, f1, f2).transpose(0, 2, 1, 3, 4)
-    out = None
     x_shape = (B, C_in, m, n)
+    # phases no tap reaches are never visited: they keep the zeros they start with
+    tiled = _tiled((m, n), (f1, f2), stride, dilation, pads_before)
+    out = None if tiled else np.zeros(x_shape, dtype=g.dtype)
     for phase, bands in _input_bands(
         x_shape, weight.shape, stride, dilation, pads_before, g.itemsize
     ):
         ph, pw = phase.h, phase.w
-        if ph.n_taps == 0 or pw.n_taps == 0:
-            out = np.zeros(x_shape, dtype=g.dtype) if out is None else out
-            out[:, :, phase.rh :: sh, phase.rw :: sw] = 0
-            continue
         taps = w_swapped[..., ph.first :: ph.step, pw.first :: pw.step]
         sub = np.ascontiguousarray(taps[..., ::-1, ::-1])  # reversed: a correlation
         sub = sub.reshape(C_in, C_out // groups, ph.n_taps, pw.n_taps)
@@ -1236,7 +1251,7 @@ def _conv_transpose(
             rows = slice(phase.rh + sh * q0, phase.rh + sh * (q1 - 1) + 1, sh)
             out[:, :, rows, phase.rw :: sw] = part
             del part
-    assert out is not None
+    assert out is not None  # tiled: some phase wrote
     return out
 
 
