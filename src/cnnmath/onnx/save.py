@@ -632,7 +632,12 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     input names ("x"), the output by its walk name. Refused with a ValueError naming the node:
     a hand-written module, a layer with no ONNX form, an option ONNX cannot express. Needs the
     ``onnx`` extra. The model is checked with ``onnx.checker.check_model(full_check=True)``
-    before anything is written.
+    before anything is written. An empty Sequential is written as one Identity node.
+
+    onnxruntime runs every file written; cnnmath's own ``cnnmath.onnx.load`` cannot read back
+    yet the ops of LayerNorm (LayerNormalization), GroupNorm (InstanceNormalization),
+    Upsample (Resize), Softplus (Greater and Where) and an Add of three or more inputs (Sum):
+    it refuses them, naming the op.
 
     >>> import tempfile, onnx
     >>> model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten())
@@ -665,7 +670,10 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     names = model.input_names
     walked = list(model.walk())
     emitters = [_emitter(node) for node in walked]  # refuse before any work
-    output = model._require_output() if isinstance(model, nn.Graph) else walked[-1].output
+    if isinstance(model, nn.Graph):
+        output = model._require_output()
+    else:  # an empty Sequential is the identity: its output is its input
+        output = walked[-1].output if walked else names[0]
     shapes = _trace(model, walked, dict(zip(names, inputs)))
 
     dtype = inputs[0].dtype
