@@ -644,7 +644,7 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     save(model, folder + "/tiny.onnx", np.zeros((1, 1, 5, 5), np.float32))
     ...     proto = onnx.load(folder + "/tiny.onnx")
-    >>> [(n.op_type, n.input, n.output) for n in proto.graph.node]
+    >>> [(n.op_type, n.input, n.output) for n in proto.graph.node]  # doctest: +NORMALIZE_WHITESPACE
     [('Conv', ['x', '0.weight', '0.bias'], ['0']), ('Relu', ['0'], ['1']),
      ('Flatten', ['1'], ['2'])]
     """
