@@ -525,3 +525,104 @@ def test_constant_of_shape_cap_does_not_wrap_around():
     model = _model([node, helper.make_node("Add", ["x", "k"], ["y"])], (1, 1), [("s", shape)])
     with pytest.raises(ValueError, match=r"node 'k' \(ConstantOfShape\)"):
         load(model.SerializeToString())
+
+
+# ---------------------------------------------------------------------------------------------
+# Axes out of range are refused (as onnxruntime does), never wrapped
+
+
+@pytest.mark.parametrize(
+    "node, inits, message",
+    [
+        (helper.make_node("Softmax", ["x"], ["y"], axis=4), [], r"'axis'.*\[-4, 3\], got 4"),
+        (helper.make_node("LogSoftmax", ["x"], ["y"], axis=-5), [], r"\[-4, 3\], got -5"),
+        (
+            helper.make_node("ReduceMean", ["x"], ["y"], axes=[7]),
+            [],
+            r"'axes'.*\[-4, 3\], got 7",
+        ),
+        (helper.make_node("Flatten", ["x"], ["y"], axis=5), [], r"'axis'.*\[-4, 4\], got 5"),
+        (
+            helper.make_node("Squeeze", ["x", "a"], ["y"]),
+            [("a", np.array([4], np.int64))],
+            r"input 'axes'.*\[-4, 3\], got 4",
+        ),
+        (
+            helper.make_node("Unsqueeze", ["x", "a"], ["y"]),
+            [("a", np.array([-6], np.int64))],
+            r"input 'axes'.*\[-5, 4\], got -6",
+        ),
+        (
+            helper.make_node("Concat", ["x", "c"], ["y"], axis=4),
+            [("c", np.ones((1, 2, 3, 4), np.float32))],
+            r"'axis'.*\[-4, 3\], got 4",
+        ),
+    ],
+    ids=lambda v: getattr(v, "op_type", ""),
+)
+def test_out_of_range_axes_are_refused_at_load_time(node, inits, message):
+    model = _model([node], (1, 2, 3, 4), inits)
+    with pytest.raises(ValueError, match=rf"\({node.op_type}\): .*{message}"):
+        load(model.SerializeToString())
+
+
+def test_out_of_range_axis_of_unknown_rank_is_refused_at_run_time():
+    node = helper.make_node("Softmax", ["x"], ["y"], axis=2, name="sm")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    g = load(model.SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'sm' \(Softmax\): attribute 'axis'.*got 2"):
+        g(np.ones((2, 2), np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# Attributes of the wrong ONNX type or out of range are refused, never coerced
+
+
+def _attr(name, value, attr_type):
+    return helper.make_attribute(name, value, attr_type=attr_type)
+
+
+@pytest.mark.parametrize(
+    "op, attrs, message",
+    [
+        (
+            "MaxPool",
+            [_attr("strides", [1.5, 1.5], 6)],
+            r"'strides': expected type INTS, got FLOATS",
+        ),
+        ("MaxPool", [_attr("ceil_mode", "yes", 3)], r"'ceil_mode': expected type INT, got STRING"),
+        ("MaxPool", [_attr("ceil_mode", 2, 2)], r"'ceil_mode': expected values in \[0, 1\]"),
+        ("Conv", [_attr("group", "a", 3)], r"'group': expected type INT, got STRING"),
+        ("Conv", [_attr("group", -1, 2)], r"'group': expected values >= 1, got -1"),
+        ("Conv", [_attr("group", 1.0, 1)], r"'group': expected type INT, got FLOAT"),
+        (
+            "BatchNormalization",
+            [_attr("epsilon", "e", 3)],
+            r"'epsilon': expected type FLOAT, got STRING",
+        ),
+    ],
+)
+def test_attributes_of_the_wrong_type_or_range_are_refused(op, attrs, message):
+    c = np.ones(2, np.float32)
+    inputs = {
+        "MaxPool": (["x"], [], {"kernel_shape": [2, 2]}),
+        "Conv": (["x", "w"], [("w", np.ones((2, 2, 1, 1), np.float32))], {}),
+        "BatchNormalization": (["x", "s", "b", "m", "v"], [(k, c) for k in "sbmv"], {}),
+    }[op]
+    node = helper.make_node(op, inputs[0], ["y"], name="n", **inputs[2])
+    node.attribute.extend(attrs)
+    with pytest.raises(ValueError, match=rf"node 'n' \({op}\): attribute {message}"):
+        load(_model([node], (1, 2, 4, 4), inputs[1]).SerializeToString())
+
+
+def test_kernel_shape_given_as_int_is_refused_naming_the_type():
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="n")
+    node.attribute.append(_attr("kernel_shape", 2, 2))
+    with pytest.raises(ValueError, match=r"'kernel_shape': expected type INTS, got INT 2"):
+        load(_model([node], (1, 2, 4, 4)).SerializeToString())

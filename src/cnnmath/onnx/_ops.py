@@ -206,6 +206,21 @@ def _attribute_value(node: Node, a: Any) -> Any:
 # Helpers
 
 
+def _axis(node: Node, what: str, a: int, rank: int, end: bool = False) -> int:
+    """Axis ``a`` of a rank-``rank`` value as 0 … rank−1 (0 … rank with ``end``: Flatten's
+    split point; a negative a counts from rank), refused outside that range as onnxruntime
+    does, never wrapped."""
+    n = rank + 1 if end else rank
+    if not -rank <= a < n:
+        raise refuse(node, f"{what}: expected an axis in [{-rank}, {n - 1}], got {a}")
+    return a + rank if a < 0 else a
+
+
+def _axes(node: Node, what: str, axes: Any, rank: int) -> list[int]:
+    """The axes ``axes`` of a rank-``rank`` value, each checked by ``_axis``."""
+    return [_axis(node, what, int(a), rank) for a in np.ravel(axes)]
+
+
 def _is_float(a: np.ndarray) -> bool:
     return a.dtype in (np.float32, np.float64)
 
@@ -827,9 +842,9 @@ class _Softmax(_Op):
         self.axis, self.log, self.legacy = axis, log, legacy
 
     def _2d(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(x.ndim, 1))
         if not self.legacy:
-            return x, self.axis % max(x.ndim, 1)
-        a = self.axis % x.ndim
+            return x, a
         return x.reshape(int(np.prod(x.shape[:a], dtype=np.int64)), -1), 1
 
     def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -863,7 +878,8 @@ class _ReduceMean(_Op):
         chosen = self.axes_attr if axes is None else [int(a) for a in np.ravel(axes)]
         if not chosen:
             return None if self.noop else tuple(range(x.ndim))
-        return tuple(sorted(a % x.ndim for a in chosen))
+        what = "attribute 'axes'" if axes is None else "input 'axes'"
+        return tuple(sorted(_axes(self.onnx_node, what, chosen, x.ndim)))
 
     def compute(self, x: np.ndarray, axes: Any) -> tuple[np.ndarray, Any]:
         ax = self._axes(x, axes)
@@ -899,17 +915,18 @@ class _Reshape(_Op):
 
     def _target(self, x: np.ndarray, shape: Any) -> tuple[int, ...]:
         if self.kind == "Flatten":
-            a = self.param % x.ndim if x.ndim else 0
+            a = _axis(self.onnx_node, "attribute 'axis'", self.param, x.ndim, end=True)
             return (int(np.prod(x.shape[:a], dtype=np.int64)), -1)
         if self.kind in ("Squeeze", "Unsqueeze"):
             axes = self.param if shape is None else [int(v) for v in np.ravel(shape)]
+            what = "attribute 'axes'" if shape is None else "input 'axes'"
             if self.kind == "Squeeze":
                 if axes is None:
                     return tuple(n for n in x.shape if n != 1)
-                drop = {a % x.ndim for a in axes}
+                drop = set(_axes(self.onnx_node, what, axes, x.ndim))
                 return tuple(n for i, n in enumerate(x.shape) if i not in drop)
             rank = x.ndim + len(axes)
-            add = {a % rank for a in axes}
+            add = set(_axes(self.onnx_node, what, axes, rank))
             it = iter(x.shape)
             return tuple(1 if i in add else next(it) for i in range(rank))
         dims = [int(v) for v in np.ravel(shape)]
@@ -963,7 +980,7 @@ class _Concat(_Op):
 
     def compute(self, *xs: np.ndarray) -> tuple[np.ndarray, Any]:
         arrays = [np.asarray(x) for x in xs]
-        axis = self.axis % max(arrays[0].ndim, 1)
+        axis = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(arrays[0].ndim, 1))
         return np.concatenate(arrays, axis=axis), (axis, [a.shape[axis] for a in arrays])
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
@@ -979,7 +996,11 @@ class _Pad(_Op):
 
     def compute(self, x: np.ndarray, pads: Any, value: Any, axes: Any) -> tuple[np.ndarray, Any]:
         pads = [int(v) for v in np.ravel(pads)]
-        ax = list(range(x.ndim)) if axes is None else [int(a) % x.ndim for a in np.ravel(axes)]
+        ax = (
+            list(range(x.ndim))
+            if axes is None
+            else _axes(self.onnx_node, "input 'axes'", axes, x.ndim)
+        )
         if len(pads) != 2 * len(ax):
             raise ValueError(f"{FUNC}: Pad: pads: expected {2 * len(ax)} values, got {len(pads)}")
         begins, ends = pads[: len(ax)], pads[len(ax) :]
@@ -1022,7 +1043,7 @@ class _Gather(_Op):
 
     def compute(self, data: Any, indices: Any) -> tuple[np.ndarray, Any]:
         data = np.asarray(data)
-        axis = self.axis % data.ndim
+        axis = _axis(self.onnx_node, "attribute 'axis'", self.axis, data.ndim)
         return np.take(data, np.asarray(indices, dtype=np.int64), axis=axis), axis
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
@@ -1050,7 +1071,7 @@ class _Slice(_Op):
         ax = (
             list(range(len(starts)))
             if axes is None
-            else [int(a) % data.ndim for a in np.ravel(axes)]
+            else _axes(self.onnx_node, "input 'axes'", axes, data.ndim)
         )
         st = [1] * len(starts) if steps is None else np.ravel(steps).tolist()
         index: list[slice] = [slice(None)] * data.ndim
@@ -1491,12 +1512,20 @@ def gemm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
 def softmax(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     legacy = node.opset < 13
     axis = attrs.get("axis", 1 if legacy else -1)
+    rank = _rank(info, ins[0])
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
     log = node.op_type == "LogSoftmax"
     return _generic(_Softmax(node, ins[:1], axis, log, legacy), ins[:1])
 
 
 def reduce_mean(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     axes_attr = attrs.ints("axes", None)
+    rank = _rank(info, ins[0])
+    if rank is not None and axes_attr:
+        _axes(node, "attribute 'axes'", axes_attr, rank)
+    if rank is not None and len(ins) > 1 and isinstance(ins[1], Const):
+        _axes(node, "input 'axes'", ins[1].value, rank)
     keepdims = bool(attrs.get("keepdims", 1))
     noop = bool(attrs.get("noop_with_empty_axes", 0))
     operands = (ins + [None])[:2]
@@ -1517,8 +1546,11 @@ def reshape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) 
             _Reshape(node, [x, _plain(ins[1])], "Reshape", bool(attrs.get("allowzero", 0))),
             [x, ins[1]],
         )
+    rank = _rank(info, x)
     if op == "Flatten":
         axis = attrs.get("axis", 1)
+        if rank is not None:
+            _axis(node, "attribute 'axis'", axis, rank, end=True)
         if axis == 1 and isinstance(x, Ref) and info["float"].get(x.name, False):
             return nn.Flatten(), [x.name]
         return _generic(_Reshape(node, [x, None], "Flatten", axis), [x])
@@ -1526,6 +1558,10 @@ def reshape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) 
     operands = [x, None if len(ins) < 2 or ins[1] is None else _plain(ins[1])]
     if op == "Unsqueeze" and axes is None and operands[1] is None:
         raise refuse(node, "input 'axes' is required")
+    given = axes if axes is not None else getattr(operands[1], "value", None)
+    if rank is not None and given is not None:
+        what = "attribute 'axes'" if axes is not None else "input 'axes'"
+        _axes(node, what, given, rank + (np.size(given) if op == "Unsqueeze" else 0))
     return _generic(_Reshape(node, operands, op, axes), operands)
 
 
@@ -1537,6 +1573,9 @@ def concat(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     if not attrs.has("axis"):
         raise refuse(node, "attribute 'axis' is required")
     axis = attrs.get("axis")
+    ranks = [r for r in (_rank(info, o) for o in ins) if r is not None]
+    if ranks:
+        _axis(node, "attribute 'axis'", axis, max(ranks[0], 1))
     refs = [o for o in ins if isinstance(o, Ref)]
     if len(refs) == len(ins) and all(info["float"].get(o.name, False) for o in refs):
         return nn.Concat(axis), [o.name for o in refs]
@@ -1590,7 +1629,11 @@ def shape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
 
 def gather(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     operands = [ins[0], _plain(ins[1])]
-    return _generic(_Gather(node, operands, attrs.get("axis", 0)), operands)
+    axis = attrs.get("axis", 0)
+    rank = _rank(info, ins[0])
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, rank)
+    return _generic(_Gather(node, operands, axis), operands)
 
 
 def slice_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
