@@ -626,3 +626,11 @@ def test_kernel_shape_given_as_int_is_refused_naming_the_type():
     node.attribute.append(_attr("kernel_shape", 2, 2))
     with pytest.raises(ValueError, match=r"'kernel_shape': expected type INTS, got INT 2"):
         load(_model([node], (1, 2, 4, 4)).SerializeToString())
+
+
+def test_folding_a_broadcast_larger_than_the_budget_is_refused():
+    # (1, 2**14) + (2**14, 1) broadcasts to 2**28 elements: refused before numpy allocates 1 GiB
+    inits = [("r", np.ones((1, 2**14), np.float32)), ("s", np.ones((2**14, 1), np.float32))]
+    nodes = [helper.make_node("Add", ["r", "s"], ["k"]), helper.make_node("Add", ["x", "k"], ["y"])]
+    with pytest.raises(ValueError, match=r"node 'k' \(Add\).*268435456 elements"):
+        load(_model(nodes, (1, 1), inits).SerializeToString())

@@ -418,6 +418,7 @@ class _Binary(_Op):
 
     def compute(self, a: Any, b: Any) -> tuple[np.ndarray, Any]:
         a, b = np.asarray(a), np.asarray(b)
+        _guard(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b).itemsize)
         if self.kind == "Add":
             y = a + b
         elif self.kind == "Sub":
