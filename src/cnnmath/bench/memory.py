@@ -3,7 +3,10 @@
 A fresh interpreter (``sys.executable -c ...``) per measurement, so one run's peak cannot
 hide in another's: it builds a (1, 1, n, n) float32 image and one 3×3 filter (padding 1),
 runs the forward, the backward alone (cnnmath: ``conv2d_backward`` needs no forward) or both,
-and prints ``resource.getrusage``'s ru_maxrss (the peak resident set size). A baseline
+and prints its peak resident set size: ``VmHWM`` of ``/proc/self/status`` on Linux (the
+high-water mark of this program's own memory), else ``resource.getrusage``'s ru_maxrss. Linux
+carries ru_maxrss across ``execve``, so a child started by a big parent (a long pytest run)
+would report the parent's size instead of its own. A baseline
 process that only allocates the arrays the call must hold anyway (input and output, and the
 output gradient and input gradient for the backward) shows the floor; cnnmath's buffers are
 chunked and its backward works in bands of rows, so it stays near that floor.
@@ -48,7 +51,13 @@ SNIPPETS = {
         "y = torch.nn.functional.conv2d(tx, tw, padding=1)\ny.backward(torch.ones_like(y))"
     ),
 }
-_REPORT = "\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+_REPORT = """
+try:  # Linux: the new program's own high-water mark (ru_maxrss survives execve)
+    with open("/proc/self/status") as status:
+        print(next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")))
+except (OSError, StopIteration):
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
 
 
 def peak_mib(library: str, which: str, n: int = 8192, timeout: float = 600) -> float | None:
