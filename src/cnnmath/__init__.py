@@ -44,6 +44,7 @@ from .ops import (
 )
 from .receptive import receptive_field
 from .summary import summary
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "dropout_backward",
     "filters",
     "get_activation",
+    "get_num_threads",
     "group_norm",
     "group_norm_backward",
     "layer_norm",
@@ -90,6 +92,7 @@ __all__ = [
     "prelu",
     "prelu_backward",
     "receptive_field",
+    "set_num_threads",
     "softmax",
     "softmax_backward",
     "summary",

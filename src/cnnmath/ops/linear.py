@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_float_array, check_ndim, check_same_dtype, check_shape
+from . import _threads
 
 
 def _check(x: np.ndarray, weight: np.ndarray, *, func: str) -> None:
@@ -19,6 +20,14 @@ def _check(x: np.ndarray, weight: np.ndarray, *, func: str) -> None:
         )
 
 
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for 2-D a and b, threaded by blocks (the same bits at any thread count)."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    _threads.matmul(a, b, out)
+    return out
+
+
+@_threads.op
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """y = x Wᵀ + b, i.e. y[..., o] = Σ_i W[o, i] x[..., i] + b[o].
 
@@ -30,7 +39,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     (2, 4)
     """
     _check(x, weight, func="linear")
-    y = x @ weight.T
+    y = _product(x.reshape(-1, weight.shape[1]), weight.T).reshape(*x.shape[:-1], -1)
     if bias is not None:
         check_float_array("bias", bias, func="linear")
         check_same_dtype("linear", x=x, bias=bias)
@@ -39,6 +48,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     return y
 
 
+@_threads.op
 def linear_backward(
     grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,4 +65,5 @@ def linear_backward(
     check_shape("grad_output", grad_output, (*x.shape[:-1], weight.shape[0]), func=func)
     G2 = grad_output.reshape(-1, weight.shape[0])
     x2 = x.reshape(-1, weight.shape[1])
-    return grad_output @ weight, G2.T @ x2, G2.sum(axis=0)
+    grad_x = _product(G2, weight).reshape(x.shape)
+    return grad_x, _product(G2.T, x2), G2.sum(axis=0)

@@ -1,0 +1,259 @@
+"""Threads: how many the ops use, and how work is cut so that the count never changes a bit.
+
+The ops run on every core by default, as PyTorch's do: the window copies, the elementwise
+passes and the matrix products. Their results are the same bit for bit at one thread and at
+all cores, for two reasons kept everywhere in ``cnnmath.ops``:
+
+1. Work is cut into blocks that depend on the shapes only (`spans`), never on the thread
+   count; threads take whole blocks, and each output element is computed inside one block,
+   by the same arithmetic in the same order whichever thread runs it. A reduction across
+   blocks adds the blocks' partial results in block order.
+2. NumPy's BLAS runs on one thread inside an op (`one_blas_thread`). A multi-threaded
+   OpenBLAS product is not bit-for-bit the product of one thread (it splits the work by the
+   count), so the ops do not let it choose: they thread the products themselves, one block
+   per thread, each block a one-thread BLAS call.
+
+How many threads: ``set_num_threads(n)`` (``cnnmath.set_num_threads`` also sets NumPy's BLAS);
+by default ``OMP_NUM_THREADS`` when set, else the cores this process may run on. A limit put
+on NumPy's BLAS from outside — ``threadpoolctl.threadpool_limits(1)``, as dask's workers and
+scikit-learn do, or ``OPENBLAS_NUM_THREADS`` — is honoured: an op uses at most as many threads
+as the BLAS was allowed when the op began. (The BLAS is reached through two functions that
+``cnnmath.threads`` installs with `install_blas`: the ops import nothing but NumPy.)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+Span = tuple[int, int]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_requested: int | None = None  # set_num_threads' value; None: the default
+_blas_get: Callable[[], int] | None = None  # NumPy's BLAS thread count now
+_blas_set: Callable[[int], None] | None = None
+
+_lock = threading.Lock()
+_depth = 0  # ops running now (in any thread) that hold the BLAS at one thread
+_saved_blas = 0  # the BLAS count to restore when the last of them ends
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_local = threading.local()  # .inside: this thread runs a block of a parallel region
+
+
+def default_num_threads() -> int:
+    """``OMP_NUM_THREADS`` when it is a positive integer, else the cores this process may use."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Use n threads in the ops from now on (n >= 1). See ``cnnmath.set_num_threads``."""
+    global _requested
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n: expected a positive integer, got {n!r}")
+    _requested = n
+
+
+def get_num_threads() -> int:
+    """The thread count the ops are set to use (before any outside BLAS limit)."""
+    return _requested if _requested is not None else default_num_threads()
+
+
+def install_blas(get: Callable[[], int] | None, set_: Callable[[int], None] | None) -> None:
+    """Give the ops the functions that read and set NumPy's BLAS thread count."""
+    global _blas_get, _blas_set
+    _blas_get, _blas_set = get, set_
+
+
+def threads() -> int:
+    """The threads an op started now uses: the setting, capped by an outside BLAS limit.
+
+    Inside a block of a parallel region it is 1 (blocks never start regions of their own),
+    and so it is while another op holds the BLAS at one thread — two ops running at once
+    in two threads of the caller already use two cores.
+    """
+    if getattr(_local, "inside", False):
+        return 1
+    n = get_num_threads()
+    if _blas_get is not None and _depth == 0:
+        n = min(n, max(1, _blas_get()))
+    return n
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """NumPy's BLAS on one thread while the block runs; the previous count afterwards.
+
+    Counted across threads, so that ops running at once in several threads of the caller
+    restore the count once, when the last of them ends.
+    """
+    global _depth, _saved_blas
+    if _blas_set is None or _blas_get is None:
+        yield
+        return
+    with _lock:
+        if _depth == 0:
+            _saved_blas = _blas_get()
+            if _saved_blas != 1:
+                _blas_set(1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _saved_blas != 1:
+                _blas_set(_saved_blas)
+
+
+def op(func: F) -> F:
+    """Decorate a public op: it decides its thread count first, then runs with NumPy's BLAS on
+    one thread (module docstring, reason 2). Nested ops add nothing."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if getattr(_local, "count", None) is not None:  # already inside an op
+            return func(*args, **kwargs)
+        _local.count = threads()
+        try:
+            with one_blas_thread():
+                return func(*args, **kwargs)
+        finally:
+            _local.count = None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def current() -> int:
+    """The thread count of the op running in this thread (1 outside an op or inside a block)."""
+    if getattr(_local, "inside", False):
+        return 1
+    count = getattr(_local, "count", None)
+    return threads() if count is None else count
+
+
+def spans(total: int, block: int) -> list[Span]:
+    """[0, total) cut into consecutive blocks of ``block`` (the last may be shorter).
+
+    The cut depends on its arguments only; callers derive ``block`` from shapes and cache
+    sizes, never from the thread count (module docstring, reason 1).
+    """
+    block = max(1, block)
+    return [(i, min(total, i + block)) for i in range(0, total, block)]
+
+
+def even_spans(total: int, pieces: int) -> list[Span]:
+    """[0, total) cut into ``pieces`` blocks of nearly equal length (none empty)."""
+    pieces = max(1, min(pieces, total))
+    bounds = [total * k // pieces for k in range(pieces + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(pieces)]
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cnnmath")
+            _pool_size = n
+        return _pool
+
+
+def _forget_pool() -> None:
+    """After fork: the child has none of the parent's worker threads."""
+    global _pool, _pool_size, _depth
+    _pool, _pool_size, _depth = None, 0, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _run_block(body: Callable[[int, int], None], span: Span) -> None:
+    _local.inside = True
+    try:
+        body(*span)
+    finally:
+        _local.inside = False
+
+
+def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
+    """Run ``body(start, stop)`` for every block, on up to `current` threads at once.
+
+    The blocks must write disjoint outputs (or per-block partial results); ``body`` runs
+    NumPy calls that release the GIL (copies, ufuncs, products), so the threads overlap.
+    The calling thread takes a share itself; an exception in any block is raised here.
+    """
+    n = min(current(), len(blocks))
+    if n <= 1:
+        for span in blocks:
+            body(*span)
+        return
+    with one_blas_thread():
+        pool = _executor(n - 1)
+        # block k goes to worker k mod n: the caller is worker 0 (no hand-off for its share)
+        shares = [blocks[k::n] for k in range(n)]
+        futures = [pool.submit(_run_shares, body, share) for share in shares[1:]]
+        try:
+            _run_shares(body, shares[0])
+        finally:
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+
+def _run_shares(body: Callable[[int, int], None], share: Sequence[Span]) -> None:
+    for span in share:
+        _run_block(body, span)
+
+
+_MIN_BLOCK_FLOPS = 1 << 22  # a product block smaller than this costs more to hand off than to run
+_MAX_BLOCKS = 16  # products are cut into at most this many blocks: enough for 16 cores
+_MIN_BLOCK_WIDTH = 64  # rows or columns per block: narrower products run below BLAS speed
+
+
+def matmul(a: Any, b: Any, out: Any) -> None:
+    """out = a @ b for a (..., M, K), b (..., K, N), out (..., M, N), threaded by blocks.
+
+    The longer of M and N is cut into blocks by `product_spans` (the shapes alone decide
+    the cut) and each block is one one-thread BLAS call, so out is the same at any thread count.
+    """
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    lead = max(1, out.size // max(1, M * N))  # the stack of products (groups), if any
+    if N >= M:
+        blocks = product_spans(N, 2 * lead * M * K)
+
+        def columns(j0: int, j1: int) -> None:
+            np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
+
+        parallel(columns, blocks)
+    else:
+        blocks = product_spans(M, 2 * lead * N * K)
+
+        def rows(i0: int, i1: int) -> None:
+            np.matmul(a[..., i0:i1, :], b, out=out[..., i0:i1, :])
+
+        parallel(rows, blocks)
+
+
+def product_spans(length: int, flops_per_unit: int) -> list[Span]:
+    """Blocks along an axis of a product whose every unit of length costs flops_per_unit."""
+    total = length * max(1, flops_per_unit)
+    pieces = min(_MAX_BLOCKS, total // _MIN_BLOCK_FLOPS, length // _MIN_BLOCK_WIDTH)
+    return even_spans(length, max(1, pieces))

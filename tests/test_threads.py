@@ -1,0 +1,145 @@
+"""cnnmath.set_num_threads / get_num_threads, the limits they honour, and the block runner."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import cnnmath
+from cnnmath.ops import _threads
+from cnnmath.ops.linear import linear, linear_backward
+from threads_helper import assert_thread_invariant
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def _blas_threads() -> int:
+    return min(
+        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _restore_count():
+    before = cnnmath.get_num_threads()
+    yield
+    cnnmath.set_num_threads(before)
+
+
+def test_set_get_and_the_blas_follows():
+    cnnmath.set_num_threads(1)
+    assert cnnmath.get_num_threads() == 1
+    assert _threads._blas_get() == 1
+    cnnmath.set_num_threads(2)
+    assert cnnmath.get_num_threads() == 2
+    assert _threads._blas_get() == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None])
+def test_set_num_threads_rejects(bad):
+    with pytest.raises(ValueError, match=r"set_num_threads: n: expected a positive integer"):
+        cnnmath.set_num_threads(bad)
+
+
+def _in_child(code: str, env: dict[str, str]) -> str:
+    full = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",)}
+    full.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_omp_num_threads_is_the_default():
+    code = "import cnnmath; print(cnnmath.get_num_threads())"
+    assert _in_child(code, {"OMP_NUM_THREADS": "3"}) == "3"
+    assert _in_child(code, {}) == str(len(os.sched_getaffinity(0)))
+
+
+def test_a_blas_limit_from_outside_caps_an_op():
+    """threadpoolctl.threadpool_limits(1) (as dask's workers use): one thread in the op."""
+    cnnmath.set_num_threads(2)
+    seen: set[int] = set()
+
+    def body(i0: int, i1: int) -> None:
+        seen.add(threading.get_ident())
+
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        _threads.op(lambda: _threads.parallel(body, _threads.spans(8, 1)))()
+    assert len(seen) == 1
+    _threads.op(lambda: _threads.parallel(body, _threads.spans(8, 1)))()
+    assert len(seen) == 2
+
+
+def test_an_op_leaves_the_blas_count_as_it_found_it():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 512), dtype=np.float32)
+    w = rng.standard_normal((512, 512), dtype=np.float32)
+    cnnmath.set_num_threads(2)
+    linear(x, w)
+    assert _blas_threads() == 2
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        linear(x, w)
+        assert _blas_threads() == 1
+    assert _blas_threads() == 2
+
+
+def test_parallel_runs_every_block_once_and_raises_a_blocks_error():
+    cnnmath.set_num_threads(2)
+    hits = np.zeros(50, dtype=int)
+
+    def body(i0: int, i1: int) -> None:
+        hits[i0:i1] += 1
+
+    _threads.parallel(body, _threads.spans(50, 7))
+    assert (hits == 1).all()
+
+    def failing(i0: int, i1: int) -> None:
+        if i0 == 14:
+            raise KeyError("block 14")
+
+    with pytest.raises(KeyError, match="block 14"):
+        _threads.parallel(failing, _threads.spans(50, 7))
+
+
+def test_spans_and_even_spans_cover_the_range():
+    assert _threads.spans(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert _threads.even_spans(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert _threads.even_spans(2, 5) == [(0, 1), (1, 2)]
+
+
+def _child_linear(queue) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((512, 1024), dtype=np.float32)
+    w = rng.standard_normal((1024, 1024), dtype=np.float32)
+    queue.put(float(linear(x, w).sum()))
+
+
+def test_a_forked_child_can_run_threaded_ops():
+    """After fork the pool's threads are gone in the child; the child must build its own."""
+    cnnmath.set_num_threads(2)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((512, 1024), dtype=np.float32)
+    w = rng.standard_normal((1024, 1024), dtype=np.float32)
+    expected = float(linear(x, w).sum())  # the parent's pool exists now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_linear, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == expected
+
+
+def test_linear_is_thread_invariant():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 700), dtype=np.float32)
+    w = rng.standard_normal((900, 700), dtype=np.float32)
+    g = rng.standard_normal((300, 900), dtype=np.float32)
+    assert_thread_invariant(lambda: (linear(x, w), linear_backward(g, x, w)))
