@@ -18,10 +18,11 @@ from cnnmath import (
     reference,
 )
 from cnnmath.gradcheck import check_gradients
+from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import conv as conv_module
 from helpers import assert_close, rel_error
 
-METHODS = sorted(conv_module.METHODS)
+METHODS = sorted(engine.METHODS)
 
 # (x shape, weight shape, bias?, stride, padding, dilation)
 SAMPLES = [
@@ -57,7 +58,7 @@ def _batched(x):
 @pytest.fixture(params=METHODS)
 def method(request, monkeypatch):
     """Force the dispatch to one method, so each is tested on every sample."""
-    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: request.param)
+    monkeypatch.setattr(engine, "select_method", lambda *a, **k: request.param)
     return request.param
 
 
@@ -248,14 +249,14 @@ def test_hypothesis_against_reference(
     w = rng.standard_normal((C_out, C_in, f1, f2)).astype(dtype)
     b = rng.standard_normal(C_out).astype(dtype)
     s, p, d = (sh, sw), (ph, pw), (dh, dw)
-    original = conv_module.select_method
-    conv_module.select_method = lambda *a, **k: method
+    original = engine.select_method
+    engine.select_method = lambda *a, **k: method
     try:
         y = conv2d(x, w, b, s, p, d)
         g = rng.standard_normal(y.shape).astype(dtype)
         grads = conv2d_backward(g, x, w, s, p, d)
     finally:
-        conv_module.select_method = original
+        engine.select_method = original
     assert_close(y, reference.conv2d(x, w, b, s, p, d), dtype)
     for got, want in zip(grads, reference.conv2d_backward(g, x, w, s, p, d)):
         assert got.dtype == dtype
@@ -328,8 +329,8 @@ def test_conv_output_shape_matches_forward():
 
 
 def test_dispatch_selects_a_known_method():
-    name = conv_module.select_method((1, 1, 8, 8), (1, 1, 3, 3), (1, 1), (1, 1))
-    assert name in conv_module.METHODS
+    name = engine.select_method((1, 1, 8, 8), (1, 1, 3, 3), (1, 1), (1, 1))
+    assert name in engine.METHODS
 
 
 def test_doubled_input_doubles_output_and_gradients_are_linear():
@@ -490,13 +491,13 @@ def test_depthwise_makes_no_call_per_group(groups, monkeypatch):
     """The number of correlations does not grow with the number of groups: they all run in
     one call, as the group axis of one batched product or one broadcast."""
     calls = []
-    original = conv_module._correlate
+    original = engine._correlate
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(conv_module, "_correlate", spy)
+    monkeypatch.setattr(engine, "_correlate", spy)
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, groups, 9, 9)), rng.standard_normal((groups, 1, 3, 3))
     y = conv2d(x, w, None, 2, 1, 1, groups)
@@ -535,14 +536,14 @@ def test_hypothesis_grouped_against_reference(
     x = rng.standard_normal((B, groups * c_in, m, n))
     w = rng.standard_normal((groups * c_out, c_in, f1, f2))
     s, p, d = (sh, sw), (ph, pw), (dh, dw)
-    original = conv_module.select_method
-    conv_module.select_method = lambda *a, **k: method
+    original = engine.select_method
+    engine.select_method = lambda *a, **k: method
     try:
         y = conv2d(x, w, None, s, p, d, groups)
         g = rng.standard_normal(y.shape)
         grads = conv2d_backward(g, x, w, s, p, d, groups)
     finally:
-        conv_module.select_method = original
+        engine.select_method = original
     assert_close(y, reference.conv2d(x, w, None, s, p, d, groups))
     for got, want in zip(grads, reference.conv2d_backward(g, x, w, s, p, d, groups)):
         assert_close(got, want)
@@ -641,7 +642,7 @@ def test_conv2d_backward_and_conv_transpose2d_call_one_function(monkeypatch):
     ids=str,
 )
 def test_conv_transpose2d_every_method_matches_reference(kw, method, monkeypatch):
-    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
+    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
     rng = np.random.default_rng(11)
     groups = kw.get("groups", 1)
     x, w = rng.standard_normal((2, 4, 4, 5)), rng.standard_normal((4, 8 // groups, 3, 2))
@@ -660,13 +661,13 @@ def test_conv_transpose2d_cost_does_not_grow_with_the_stride(monkeypatch):
     path is conv2d's input gradient."""
     torch = pytest.importorskip("torch")
     calls = []
-    original = conv_module._correlate
+    original = engine._correlate
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(conv_module, "_correlate", spy)
+    monkeypatch.setattr(engine, "_correlate", spy)
     # the per-phase Python step: one call per axis for every phase visited
     phase_taps = conv_module.phase_taps
 
@@ -717,7 +718,8 @@ def _no_work(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("work started before the sizes were checked")
 
-    for name in ("_correlate", "_row_bands", "_conv_transpose"):
+    monkeypatch.setattr(engine, "_correlate", boom)
+    for name in ("_row_bands", "_conv_transpose"):
         monkeypatch.setattr(conv_module, name, boom)
 
 

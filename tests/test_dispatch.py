@@ -13,11 +13,12 @@ from cnnmath import (
     reference,
 )
 from cnnmath.bench.ops import CONV_CASES
+from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops.conv import dispatch_plan, select_method
 from helpers import assert_close
 
-METHODS = sorted(conv_module.METHODS)
+METHODS = sorted(engine.METHODS)
 
 
 def _plan(forward, grad_input, grad_weight):
@@ -74,7 +75,7 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
         chosen.append(select_method(*args, **kwargs))
         return chosen[-1]
 
-    monkeypatch.setattr(conv_module, "select_method", spy)
+    monkeypatch.setattr(engine, "select_method", spy)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = rng.standard_normal(w_shape, dtype=np.float32)
@@ -159,7 +160,7 @@ def tiny_chunks(monkeypatch):
         ("_BAND_BYTES", 64),
         ("_SCATTER_BYTES", 96),
     ]:
-        monkeypatch.setattr(conv_module, name, size)
+        monkeypatch.setattr(conv_module if name == "_BAND_BYTES" else engine, name, size)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -167,7 +168,7 @@ def tiny_chunks(monkeypatch):
     "sample", LOOP_SAMPLES, ids=[str(s[:2]) + str(s[5:]) for s in LOOP_SAMPLES]
 )
 def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chunks, monkeypatch):
-    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
+    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
     x_shape, w_shape, s, p, d, *groups = sample
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
@@ -186,7 +187,7 @@ def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chun
 def test_non_finite_values_stay_in_their_windows(method, tiny_chunks, monkeypatch):
     """per_output multiplies zeros by pixels outside each window: non-finite input must
     take its exact path; the same holds for every other method, chunked."""
-    monkeypatch.setattr(conv_module, "select_method", lambda *a, **k: method)
+    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
     x = np.ones((1, 1, 9, 9))
     x[0, 0, 0, 8] = np.inf  # read by the top-right windows only
     x[0, 0, 8, 0] = np.nan  # read by the bottom-left windows only
@@ -269,8 +270,8 @@ def test_scatter_window_is_the_padded_correlation(sample, nonfinite, tiny_chunks
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     if nonfinite == "x":
         x[0, 0, 1, 1], x[-1, -1, -1, 0] = np.inf, np.nan
-    got = conv_module._correlate(x, w, s, d, method="scatter", window=window)
-    xp = conv_module.crop_or_pad(x, *window)
+    got = engine._correlate(x, w, s, d, method="scatter", window=window)
+    xp = engine.crop_or_pad(x, *window)
     want = reference.conv2d(xp, w, None, s, 0, d)
     assert got.shape == want.shape
     assert np.array_equal(np.isnan(got), np.isnan(want))

@@ -1,0 +1,771 @@
+"""The convolution engine: the valid cross-correlation of a padded batch, its nine kernels
+(methods), the rule that picks one per shape (`select_method`) and the one entry point every
+convolution goes through (`_correlate`).
+
+``cnnmath.ops.conv`` holds the public ops and their geometry (padding, bands of rows, stride
+phases); everything here sees an already padded batch (or a window of one) and a filter,
+with a leading group axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ._geometry import Pair, output_size
+from ._windows import batch_last, crop_or_pad, phase_split, windows
+
+# ---------------------------------------------------------------------------------------------
+# The one dispatch point: every convolution, forward or backward, goes through `_correlate`.
+#
+# Each method computes the same valid cross-correlation of a padded batch, for every group g
+# at once: xp (G, B, C, H, W) with a filter w (G, O, C, f1, f2), stride s and dilation d,
+#
+#     y[g,b,o,i,j] = Σ_c Σ_a Σ_e w[g,o,c,a,e] · xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+#
+# (G = 1 for an ungrouped convolution; the group axis rides along in every product, as the
+# stack axis of np.matmul or a broadcast axis, never in a Python loop). Each method is general
+# (any shape, stride, dilation, NaN and ±inf included); they differ in speed and in what runs
+# in a Python loop (never pixels, batch elements or groups):
+#   taps        scaled additions of shifted planes, a loop over taps and channel pairs
+#   planes      the same on flat stride-phase planes: each tap a shift of a whole plane,
+#               multiplied and added in one np.einsum pass per tap (depthwise convolution)
+#   im2col      windows copied into columns, one matrix product per cache-sized chunk
+#   im2col_bl   the same on a batch-last copy of the input: long runs for small images
+#   shifted     one product per tap on shifted slices of a flat layout: nothing copied
+#   im2row      windows as rows: for a huge filter and a tiny output (filter gradients)
+#   per_output  one product per output position on a flat layout: nothing copied
+#   dots        a dot product per pair of planes and output position, planes kept in cache
+#               (the filter gradient of a depthwise convolution)
+#   scatter     every tap's contribution of each real pixel in one product, then added at
+#               the outputs it reaches: implicit padding is never multiplied (grad_x)
+# ``select_method`` picks one per shape. Every buffer bigger than the input or the output
+# is built and consumed in chunks of about _CHUNK_BYTES, so memory stays bounded.
+
+_CHUNK_BYTES = 1 << 21  # 2 MiB: a window buffer per chunk stays within the L2/L3 caches
+_SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_matmul`)
+_SKINNY_BYTES = 1 << 18  # 256 KiB: a quarter of this machine's per-core L2
+_MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
+_TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise methods' accumulator rows
+
+
+def _valid_size(
+    xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair, dilation: Pair
+) -> Pair:
+    return (
+        output_size(xp_shape[-2], w_shape[-2], stride[0], 0, 0, dilation[0]),
+        output_size(xp_shape[-1], w_shape[-1], stride[1], 0, 0, dilation[1]),
+    )
+
+
+def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Elementwise: y[:, :, o] += w[:,o,c,a,e] · (input plane c shifted to tap (a, e)), tap by tap.
+
+    No window buffer and no matrix product: C·f1·f2 scaled additions of whole planes (for
+    all groups and all O outputs at once), over blocks of output rows so the accumulator
+    stays in cache. Two passes over memory per term: it wins only where a product would be
+    one or two deep (C·f1·f2 <= 2), which BLAS runs far below its speed.
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
+    if C * f1 * f2 == 1:  # one term: nothing to accumulate, one multiplication
+        np.multiply(
+            xp[:, :, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
+            w[:, None, :, 0, 0, 0, None, None],
+            out=y,
+        )
+        return y
+    rows = max(1, min(Ho, _TAPS_CHUNK_BYTES // (G * B * O * Wo * xp.itemsize)))
+    tmp = np.empty((G, B, O, rows, Wo), dtype=xp.dtype)
+    w_oc = w[:, None, :, :, :, :, None, None]  # (G, 1, O, C, f1, f2, 1, 1): a scale per plane
+    for i0 in range(0, Ho, rows):
+        i1 = min(Ho, i0 + rows)
+        acc, t = y[:, :, :, i0:i1], tmp[:, :, :, : i1 - i0]
+        first = True
+        for a in range(f1):
+            r = slice(sh * i0 + dh * a, sh * (i1 - 1) + dh * a + 1, sh)
+            for e in range(f2):
+                c_ = slice(dw * e, dw * e + sw * (Wo - 1) + 1, sw)
+                for c in range(C):
+                    plane = xp[:, :, c, None, r, c_]  # (G, B, 1, rows, Wo)
+                    if first:
+                        np.multiply(plane, w_oc[:, :, :, c, a, e], out=acc)
+                        first = False
+                    else:
+                        np.multiply(plane, w_oc[:, :, :, c, a, e], out=t)
+                        acc += t
+    return y
+
+
+def _tap_classes(
+    kernel: Pair, stride: Pair, dilation: Pair, width: int
+) -> list[tuple[slice, slice, int, int, int, int]]:
+    """The taps of a kernel on the flat stride-phase layout, in classes that share a phase.
+
+    Tap (a, e) reads phase ((d_h a) % s_h, (d_w e) % s_w) at offset
+    (d_h a // s_h)·width + d_w e // s_w. The taps a = a0, a0 + t_h, ... (t_h = s_h/gcd(s_h, d_h))
+    share a phase, their offsets a fixed distance apart; likewise along the width. Each class
+    is (rows of taps, columns of taps, phase, offset of its first tap, distance between its
+    tap rows, distance between its tap columns): a strided grid, one view for all its taps.
+    """
+    (f1, f2), (sh, sw), (dh, dw) = kernel, stride, dilation
+    th, tw = sh // math.gcd(sh, dh), sw // math.gcd(sw, dw)
+    return [
+        (
+            slice(a0, f1, th),
+            slice(e0, f2, tw),
+            (dh * a0 % sh) * sw + dw * e0 % sw,
+            (dh * a0 // sh) * width + dw * e0 // sw,
+            dh * th // sh * width,
+            dw * tw // sw,
+        )
+        for a0 in range(min(f1, th))
+        for e0 in range(min(f2, tw))
+    ]
+
+
+def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Elementwise on flat planes: y = Σ_(a,e) Σ_c w[:,:,c,a,e] · (plane c shifted by tap (a, e)).
+
+    Split every (group, image, channel) plane into its s_h·s_w stride phases and flatten each
+    phase, so that a tap is a plain shift of the whole flat plane by
+    off = (d_h a // s_h)·Wq + d_w e // s_w (as in "shifted"). The sum builds y on a "wide"
+    grid i·Wq + j with j < Wq; columns j >= W_out are scratch, never read back. The taps that
+    share a phase lie on a strided grid of offsets (``_tap_classes``: all of them at stride
+    1), so one strided view holds every shifted plane of a class, and one ``np.einsum``
+    multiplies and adds them in a single pass per tap — out[n] += w·x[n + off] — instead of
+    a product and a sum through a temporary. The method for depthwise convolution (C = O = 1
+    per group), where a matrix product would be one deep: every group, image and output
+    channel at once. For stride 1 nothing is copied but the result. Blocks of planes keep
+    the accumulator within _TAPS_CHUNK_BYTES, in cache across the taps.
+    """
+    G, B, C, H, W = xp.shape
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    R = G * B
+    # the (group, image) planes in whichever order xp already lies in memory
+    image_major = not xp.flags.c_contiguous
+    planes = (xp.transpose(1, 0, 2, 3, 4) if image_major else xp).reshape(R, C, H, W)
+    if image_major:  # plane r = b·G + g
+        w_rows = np.broadcast_to(w[None], (B, G, O, C, f1, f2))
+    else:  # plane r = g·B + b
+        w_rows = np.broadcast_to(w[:, None], (G, B, O, C, f1, f2))
+    w_rows = w_rows.reshape(R, O, C, f1, f2)  # the filter of each plane's group
+    P = phase_split(planes, stride)  # (R, C, sh, sw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    X = P.reshape(R, C, stride[0] * stride[1], Hq * Wq)  # a copy only if it must be
+    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+    last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
+    wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
+    rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
+    classes = _tap_classes((f1, f2), stride, dilation, Wq)
+    tmp = np.empty((rows, O, last) if len(classes) > 1 else 0, dtype=xp.dtype)
+    views = []
+    for taps_a, taps_e, phase, off, step_a, step_e in classes:
+        base = X[:, :, phase, off:]
+        n_a, n_e = len(range(f1)[taps_a]), len(range(f2)[taps_e])
+        # view[r, c, a', e', n] = X[r, c, phase, off + a'·step_a + e'·step_e + n]
+        view = np.lib.stride_tricks.as_strided(
+            base,
+            shape=(R, C, n_a, n_e, last),
+            strides=(*base.strides[:2], step_a * unit, step_e * unit, unit),
+            writeable=False,
+        )
+        views.append((w_rows[:, :, :, taps_a, taps_e], view))
+    for r0 in range(0, R, rows):
+        r1 = min(R, r0 + rows)
+        acc = wide[r0:r1, :, :last]
+        for k, (w_class, view) in enumerate(views):
+            t = acc if k == 0 else tmp[: r1 - r0]
+            # Fortran order: n fastest, then the planes, the taps slowest (accumulator in cache)
+            np.einsum(
+                "rocae,rcaen->nro",
+                w_class[r0:r1],
+                view[r0:r1],
+                out=t.transpose(2, 0, 1),
+                order="F",
+            )
+            if k:
+                acc += t
+    y = wide.reshape(R, O, Ho, Wq)[..., :Wo]
+    if image_major:
+        return y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
+    return y.reshape(G, B, O, Ho, Wo)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b for a (..., M, K), b (..., K, N), out (..., M, N) (a stack of groups, or
+    one product); in column blocks if a is skinny.
+
+    A product with few rows (M < _SKINNY_ROWS) reads each element of b only M times: it runs
+    at the speed b streams in, several times faster from L2 than from L3 or memory. Taken in
+    column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
+    (measured: 6 rows gain, 16 rows lose).
+    """
+    M, K = a.shape[-2:]
+    step = max(64, _SKINNY_BYTES // (K * b.itemsize))
+    if M >= _SKINNY_ROWS or b.shape[-1] <= step:
+        np.matmul(a, b, out=out)
+        return
+    for j in range(0, b.shape[-1], step):
+        np.matmul(a, b[..., j : j + step], out=out[..., j : j + step])
+
+
+def _chunk_bytes(rows: int) -> int:
+    """Budget of a window buffer feeding a product with `rows` rows (see `_matmul`)."""
+    return _CHUNK_BYTES if rows >= _SKINNY_ROWS else _SKINNY_BYTES
+
+
+def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """im2col: copy the windows into columns cols[g, (c,a,e), (b,i,j)], then y = W · cols.
+
+    W is w as a stack of G matrices O × (C·f1·f2), one per group. The columns are built in
+    chunks of about _CHUNK_BYTES (blocks of images, or of output rows of one image), each
+    multiplied as it is built. For a 1×1 kernel at stride 1 the input already is the column
+    matrix (one batched product, nothing copied); for stride = kernel without dilation the
+    windows tile the input and the copy is a pure permutation (space-to-depth).
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    K = C * f1 * f2
+    wmat = w.reshape(G, O, K)
+    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
+    y3 = y.reshape(G, B, O, Ho * Wo)
+    if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
+        np.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), out=y3)
+        return y
+    # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
+    budget = _chunk_bytes(O)
+    per_image = G * K * Ho * Wo * xp.itemsize
+    if per_image <= budget:
+        images, rows = max(1, min(B, budget // per_image)), Ho
+    else:
+        images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
+    buffer = np.empty(G * K * images * rows * Wo, dtype=xp.dtype)
+    out = np.empty(G * O * images * rows * Wo, dtype=xp.dtype) if images > 1 else None
+    for b0 in range(0, B, images):
+        b1 = min(B, b0 + images)
+        for i0 in range(0, Ho, rows):
+            i1 = min(Ho, i0 + rows)
+            n = (b1 - b0) * (i1 - i0) * Wo
+            cols = buffer[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
+            np.copyto(cols, view[:, :, :, :, b0:b1, i0:i1])
+            if out is None:  # one image: straight into its rows of y
+                _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo])
+            else:
+                block = out[: G * O * n].reshape(G, O, n)
+                _matmul(wmat, cols.reshape(G, K, n), block)
+                y3[:, b0:b1] = block.reshape(G, O, b1 - b0, Ho * Wo).transpose(0, 2, 1, 3)
+    return y
+
+
+def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """im2col on a batch-last copy of the input: cols[g, (c,a,e), (i,j,b)], then y = W · cols.
+
+    The copy into columns runs along the innermost axis of the view; in NCHW that is one
+    row of W_out values, which for small images is too short to copy fast. With the batch
+    innermost (X[g, c, u, v, b], one transposed copy of the input) a run is W_out·B values
+    at stride 1, B at a larger stride. The product gives y as (G, O, H_out, W_out, B),
+    transposed back at the end. Chunked over output rows like "im2col".
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    K = C * f1 * f2
+    view = windows(batch_last(xp), (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
+    view = view.transpose(0, 1, 4, 5, 2, 3, 6)  # (G, C, f1, f2, Ho, Wo, B)
+    wmat = w.reshape(G, O, K)
+    out = np.empty((G, O, Ho, Wo, B), dtype=xp.dtype)
+    # rows per chunk: within the cache budget, but at least _MIN_COLUMNS columns when the
+    # budget allows it (a filter gradient has only W_out·B per row: a thin product)
+    per_row = G * K * Wo * B * xp.itemsize
+    rows = max(
+        1,
+        _chunk_bytes(O) // per_row,
+        min(-(-_MIN_COLUMNS // (Wo * B)), _CHUNK_BYTES * 4 // per_row),
+    )
+    rows = min(Ho, rows)
+    buffer = np.empty(G * K * rows * Wo * B, dtype=xp.dtype)
+    for i0 in range(0, Ho, rows):
+        i1 = min(Ho, i0 + rows)
+        n = (i1 - i0) * Wo * B
+        cols = buffer[: G * K * n].reshape(G, C, f1, f2, i1 - i0, Wo, B)
+        np.copyto(cols, view[:, :, :, :, i0:i1])
+        _matmul(wmat, cols.reshape(G, K, n), out[:, :, i0:i1].reshape(G, O, n))
+    return out.transpose(0, 4, 1, 2, 3)
+
+
+def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Shifted matrix products: y = Σ_(a,e) W_ae · (the input shifted by tap (a, e)).
+
+    Lay the input out as X[g, c, (b, u, v)] (per group, C rows, each all images one after
+    another, flat), after splitting it into its s_h·s_w stride phases so that a strided
+    window becomes a stride-1 one. On that layout tap (a, e) is a plain shift of every row by
+    off = (d_h a // s_h)·Wq + d_w e // s_w, so W_ae (a stack of G matrices O × C) multiplies
+    a slice of X itself: nothing is copied per tap. The sum builds y on a "wide" grid
+    n = (b, i, j) with j < Wq; columns j >= Wo (and rows i >= Ho) are scratch, never read
+    back. Each product is C deep, so this pays where im2col's copy costs more than its
+    product: few output channels.
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    P = phase_split(xp, stride)  # (G, B, C, sh, sw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    image = Hq * Wq
+    X = np.ascontiguousarray(P.transpose(3, 4, 0, 2, 1, 5, 6)).reshape(sh * sw, G, C, B * image)
+    shifts = [
+        ((dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
+        for a in range(f1)
+        for e in range(f2)
+    ]
+    w_taps = np.ascontiguousarray(w.transpose(3, 4, 0, 1, 2)).reshape(f1 * f2, G, O, C)
+    last = (B - 1) * image + (Ho - 1) * Wq + Wo  # wide columns past this are never needed
+    wide = np.empty((G, O, B * image), dtype=xp.dtype)
+    step = max(Wq, _SHIFTED_COLUMNS)
+    term = np.empty((G, O, min(step, last)), dtype=xp.dtype)
+    for n0 in range(0, last, step):
+        n = min(step, last - n0)
+        acc, t = wide[:, :, n0 : n0 + n], term[:, :, :n]
+        for k, (phase, off) in enumerate(shifts):
+            x_shifted = X[phase, :, :, n0 + off : n0 + off + n]
+            if k == 0:
+                np.matmul(w_taps[k], x_shifted, out=acc)
+            else:
+                np.matmul(w_taps[k], x_shifted, out=t)
+                acc += t
+    grid = wide.reshape(G, O, B, Hq, Wq)[..., :Ho, :Wo]
+    return grid.transpose(0, 2, 1, 3, 4)
+
+
+_SHIFTED_COLUMNS = 8192  # wide columns per block: the accumulator stays in L2
+
+
+def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """im2row: the windows as rows, rows[g, (b,i,j), (c,a,e)], then y = rows · Wᵀ.
+
+    im2col with the roles of the matrices swapped: one row per output position, one column
+    per filter element. Made for a huge filter and a tiny output (the filter gradient's
+    correlation): the product has B·H_out·W_out rows and is C·f1·f2 deep. The rows are
+    copied in chunks of about _CHUNK_BYTES, over blocks of images and of channels (of
+    filter rows, for one channel too large), the partial products summed.
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    # view[g, b, i, j, c, a, e] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 1, 3, 4, 2, 5, 6)
+    per_channel = G * Ho * Wo * f1 * f2 * xp.itemsize  # one image, one channel, all groups
+    if per_channel * C <= _CHUNK_BYTES:
+        images = max(1, min(B, _CHUNK_BYTES // (per_channel * C)))
+        blocks = [(0, C, 0, f1)]
+    else:
+        images = 1
+        if per_channel <= _CHUNK_BYTES:
+            channels = _CHUNK_BYTES // per_channel
+            blocks = [(c0, min(C, c0 + channels), 0, f1) for c0 in range(0, C, channels)]
+        else:
+            filter_rows = max(1, _CHUNK_BYTES // (G * Ho * Wo * f2 * xp.itemsize))
+            blocks = [
+                (c, c + 1, a0, min(f1, a0 + filter_rows))
+                for c in range(C)
+                for a0 in range(0, f1, filter_rows)
+            ]
+    out = np.empty((G, B * Ho * Wo, O), dtype=xp.dtype)
+    term = np.empty((G, images * Ho * Wo, O), dtype=xp.dtype) if len(blocks) > 1 else None
+    for b0 in range(0, B, images):
+        b1 = min(B, b0 + images)
+        acc = out[:, b0 * Ho * Wo : b1 * Ho * Wo]
+        n = acc.shape[1]
+        for k, (c0, c1, a0, a1) in enumerate(blocks):
+            windows_rows = np.ascontiguousarray(view[:, b0:b1, :, :, c0:c1, a0:a1])
+            windows_rows = windows_rows.reshape(G, n, -1)
+            w_block = w[:, :, c0:c1, a0:a1].reshape(G, O, -1)
+            if k == 0:
+                np.matmul(windows_rows, w_block.transpose(0, 2, 1), out=acc)
+            else:
+                assert term is not None
+                t = term[:, :n]
+                np.matmul(windows_rows, w_block.transpose(0, 2, 1), out=t)
+                acc += t
+    return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
+
+
+def _correlate_per_output(
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+) -> np.ndarray:
+    """One matrix product per output position: y[:, :, :, i, j] = X_ij · W_flatᵀ.
+
+    Split the input into its d_h·d_w dilation phases and flatten each image's channels and
+    pixels into one row, X[g, b, phase, (c, u, v)]; pad the filter to the same grid,
+    W_flat[g, o, (c, u, v)] (zero for u >= f1 or v >= f2). Output (i, j) then reads one
+    contiguous slice of every row, so y[:, :, :, i, j] is a single stack of products
+    B × L by L × O with nothing copied. The zero weights multiply pixels outside the window,
+    which is exact only while those are finite (0·inf is NaN): a non-finite result is
+    recomputed by "im2row" (see _exact_unless_non_finite). The loop runs over output
+    positions, so this is the method for a huge kernel and a tiny output: the filter
+    gradient's correlation, whose output is the f1 × f2 filter itself.
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    X = np.ascontiguousarray(P.transpose(0, 1, 3, 4, 2, 5, 6)).reshape(G, B, dh * dw, C * Hq * Wq)
+    span = (C - 1) * Hq * Wq + (f1 - 1) * Wq + f2  # the flat extent the filter covers
+    w_flat = np.zeros((G, O, C, Hq, Wq), dtype=w.dtype)
+    w_flat[..., :f1, :f2] = w
+    w_flat_t = w_flat.reshape(G, O, C * Hq * Wq)[:, :, :span].transpose(0, 2, 1)
+    out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
+    with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
+        for i in range(Ho):
+            for j in range(Wo):
+                phase = (sh * i % dh) * dw + sw * j % dw
+                off = (sh * i // dh) * Wq + sw * j // dw
+                _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j])
+    if not _all_finite(out):  # see `_exact_unless_non_finite`
+        return _correlate_im2row(xp, w, stride, dilation)
+    return out.transpose(2, 3, 4, 0, 1)
+
+
+def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """One dot product per pair of planes and output position, summed over the channels:
+
+        y[g,b,o,i,j] = Σ_c ⟨W[g,o,c], X[g,b,c] shifted to output (i, j)⟩.
+
+    Split the input into its d_h·d_w dilation phases (as "per_output") and flatten each
+    plane; lay the filter on the same row width Wq, W[g,o,c,(u,v)] (zero for v >= f2). Output
+    (i, j) then reads one contiguous run of its phase's plane, and the outputs that share a
+    phase lie on a strided grid of offsets (``_tap_classes`` with the roles of stride and
+    dilation swapped), one strided view for all of them. One ``np.einsum`` takes, plane pair
+    by plane pair, the dot product with every output position: both planes stay in cache
+    while all positions read them, where "per_output" streams the whole input once per
+    position. The filter gradient of a depthwise convolution (per group one image, one
+    output channel, the batch as channels). The zero weights multiply pixels outside the
+    windows, exact only while those are finite: a non-finite result is recomputed by
+    "im2row" (see _exact_unless_non_finite). Blocks of channels keep the per-channel dot
+    products within _CHUNK_BYTES.
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    (dh, dw) = dilation
+    P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
+    Hq, Wq = P.shape[-2:]
+    X = P.reshape(G, B, C, dh * dw, Hq * Wq)  # a copy only if it must be
+    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+    span = (f1 - 1) * Wq + f2  # the flat extent the filter covers
+    w_wide = np.empty_like(w, shape=(G, O, C, f1, Wq), order="K")  # in w's memory order
+    w_wide[..., :f2] = w
+    w_wide[..., f2:] = 0
+    w_flat = w_wide.reshape(G, O, C, f1 * Wq)[..., :span]
+    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
+    # output positions are the taps of a kernel (Ho, Wo) at stride d and dilation s
+    classes = _tap_classes((Ho, Wo), dilation, stride, Wq)
+    per_channel = G * B * O * Ho * Wo * xp.itemsize
+    channels = max(1, min(C, _CHUNK_BYTES // per_channel))
+    for rows, cols, phase, off, step_i, step_j in classes:
+        base = X[:, :, :, phase, off:]
+        n_i, n_j = len(range(Ho)[rows]), len(range(Wo)[cols])
+        # view[g, b, c, i', j', n] = X[g, b, c, phase, off + i'·step_i + j'·step_j + n]
+        view = np.lib.stride_tricks.as_strided(
+            base,
+            shape=(G, B, C, n_i, n_j, span),
+            strides=(*base.strides[:3], step_i * unit, step_j * unit, unit),
+            writeable=False,
+        )
+        out = y[:, :, :, rows, cols]
+        for c0 in range(0, C, channels):
+            c1 = min(C, c0 + channels)
+            # C order: plane pair by plane pair, every position, the run n innermost
+            with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
+                dots = np.einsum(
+                    "gocn,gbcijn->gbocij", w_flat[:, :, c0:c1], view[:, :, c0:c1], order="C"
+                )
+            if c0 == 0:
+                np.sum(dots, axis=3, out=out)
+            else:
+                out += dots.sum(axis=3)
+    if not _all_finite(y):  # see `_exact_unless_non_finite`
+        return _correlate_im2row(xp, w, stride, dilation)
+    return y
+
+
+def _correlate_scatter(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
+    """Input-stationary: Z = W_all · X over the pixels that hold data, then y = Σ_(a,e) Z_ae
+    added at the outputs whose window reads each pixel through tap (a, e).
+
+    The correlation is of X̃ = the ``window`` (start, length) of x, zero outside x (all of x
+    when None), as ``crop_or_pad`` would build it. W_all stacks the taps' O × C matrices,
+    (f1·f2·O) × C per group; with X batch-last, X[g, c, (u, v, b)], one product gives every
+    tap's contribution of every real pixel, Z[g, (a, e, o), (u, v, b)]. Pixel u of the window
+    meets tap a at output i = (u - d_h a)/s_h when that is a whole number in [0, H_out); each
+    tap adds its slice of Z to those outputs. The zeros outside x are never multiplied: made
+    for the input gradient's full correlation of a small output gradient, whose window is
+    mostly padding: there the zeros stand for outputs that do not exist, so they contribute
+    exactly nothing, even against a non-finite w (where an explicit 0·inf would be NaN).
+    Built in chunks of rows of X, Z at most about _SCATTER_BYTES.
+    """
+    G, B, C, h, wd = x.shape
+    _, O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    (r0, c0), (lr, lc) = window if window is not None else ((0, 0), (h, wd))
+    Ho, Wo = _valid_size((lr, lc), w.shape, stride, dilation)
+    y = np.zeros((G, O, Ho, Wo, B), dtype=x.dtype)
+    u0, u1, v0, v1 = max(r0, 0), min(r0 + lr, h), max(c0, 0), min(c0 + lc, wd)
+    if u0 < u1 and v0 < v1:
+        # X[g, c, u, v, b]: the data part of the window, batch-last
+        X = np.ascontiguousarray(x[..., u0:u1, v0:v1].transpose(0, 2, 3, 4, 1))
+        w_all = np.ascontiguousarray(w.transpose(0, 3, 4, 1, 2)).reshape(G, f1 * f2 * O, C)
+        width = (v1 - v0) * B
+        per_row = G * f1 * f2 * O * width * x.itemsize
+        rows = max(1, min(u1 - u0, _SCATTER_BYTES // per_row))
+        buffer = np.empty(G * f1 * f2 * O * rows * width, dtype=x.dtype)
+        for q0 in range(0, u1 - u0, rows):
+            q1 = min(u1 - u0, q0 + rows)
+            Z = buffer[: G * f1 * f2 * O * (q1 - q0) * width].reshape(G, f1 * f2 * O, -1)
+            _matmul(w_all, X[:, :, q0:q1].reshape(G, C, -1), Z)
+            Z = Z.reshape(G, f1, f2, O, q1 - q0, v1 - v0, B)
+            for a in range(f1):
+                hit_h = _hits(u0 + q0 - r0 - dh * a, q1 - q0, sh, Ho)
+                if hit_h is None:
+                    continue
+                for e in range(f2):
+                    hit_w = _hits(v0 - c0 - dw * e, v1 - v0, sw, Wo)
+                    if hit_w is not None:
+                        y[:, :, hit_h[1], hit_w[1]] += Z[:, a, e, :, hit_h[0], hit_w[0]]
+    return y.transpose(0, 4, 1, 2, 3)
+
+
+_SCATTER_BYTES = 1 << 22  # 4 MiB of Z per chunk: LeNet conv 2's grad_x 0.89 ms, 2.1 at 1 MiB
+
+
+def _hits(t0: int, n: int, s: int, n_out: int) -> tuple[slice, slice] | None:
+    """The pixels k in [0, n) with output i = (t0 + k)/s whole and in [0, n_out), as
+    (slice of k, slice of i); None if no pixel reaches an output."""
+    k0 = max(0, -t0)
+    k0 += -(t0 + k0) % s
+    k_last = min(n - 1, s * (n_out - 1) - t0)
+    if k0 > k_last:
+        return None
+    count = (k_last - k0) // s + 1
+    i0 = (t0 + k0) // s
+    return slice(k0, k0 + s * (count - 1) + 1, s), slice(i0, i0 + count)
+
+
+# _exact_unless_non_finite: "per_output" and "dots" multiply pixels outside the windows by
+# zero weights. That is exact while those pixels are finite; a NaN or ±inf among them makes
+# 0·inf = NaN. But every pixel they multiply, by zero or not, reaches some output, and a
+# non-finite factor makes its output non-finite (NaN or ±inf, whatever it is added to). So a
+# result that is all finite is exact, and a non-finite one is recomputed by "im2row", which
+# multiplies window pixels only: the check costs a pass over the small output, not the input.
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether a (contiguous) holds no NaN or ±inf, checked in chunks to bound the mask."""
+    flat = a.ravel(order="K")  # a view when a is contiguous in any order of its axes
+    step = _CHUNK_BYTES
+    return all(np.isfinite(flat[k : k + step]).all() for k in range(0, flat.size, step))
+
+
+_BATCH_LAST = {"im2col_bl"}  # methods that read their input batch-last (..., C, H, W, B)
+
+METHODS: dict[str, Callable[..., np.ndarray]] = {
+    "taps": _correlate_taps,
+    "planes": _correlate_planes,
+    "im2col": _correlate_im2col,
+    "im2col_bl": _correlate_im2col_bl,
+    "shifted": _correlate_shifted,
+    "im2row": _correlate_im2row,
+    "per_output": _correlate_per_output,
+    "dots": _correlate_dots,
+    "scatter": _correlate_scatter,
+}
+_WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
+
+
+def select_method(
+    xp_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    data_hw: Pair | None = None,
+) -> str:
+    """The method `_correlate` uses for these shapes: (B, C, H, W) and (O, C, f1, f2), or with
+    a leading group axis (G, B, C, H, W) and (G, O, C, f1, f2) (C and O per group). First
+    match wins; each rule is what the benchmark (``python -m cnnmath.bench``, one thread,
+    OpenBLAS) measured fastest:
+
+    1. A tiny output, fewer positions than filter taps: the filter gradient, whose "filter"
+       is the whole output gradient and whose output is the f1 × f2 filter.
+       - one position -> "im2row": the single window is the input itself, one product;
+       - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
+         unless the output has 16 positions or more and the flat layout wastes little
+         (below): im2col copies every input pixel about once per output position, where
+         "per_output" copies nothing. conv_transpose2d upsampling (8, 64, 32, 32) k4 s2
+         p1, its filter gradient (4 × 4 positions): "per_output" 85 ms against 94–106 ms
+         (one thread, a loaded machine, interleaved); ResNet-like's 3 × 3 positions stay;
+       - grouped, with at most four (image, output channel) pairs per group (the filter
+         gradient of a depthwise convolution: one of each) -> "dots": a dot product per
+         plane pair and position, each plane read from cache by all positions. MobileNetV2
+         (32, 32, 56, 56) depthwise 3×3 filter gradient: about 0.7× of "per_output"'s time,
+         which streams all planes from memory once per position (one thread, a loaded
+         machine, interleaved);
+       - the flattened (phase-split) input wastes at most a quarter over the filter's
+         area -> "per_output": a product per position, nothing copied (results 1, 2);
+       - otherwise -> "im2row" (LeNet's first layer).
+    2. Grouped, with products at most four entries per group (C·O <= 4: depthwise
+       convolution, C = O = 1) -> "planes": a matrix product one deep per group and tap is
+       all overhead; one scaled addition per tap covers every group at once.
+    3. A product at most two deep (C·f1·f2 <= 2, e.g. the input gradient of a 1×1
+       convolution from one output channel): BLAS has nothing to multiply -> "taps".
+    4. At most half of the input holds data, the rest being implicit zero padding
+       (``data_hw``: the size of the part of the window that lies in x; None: all of it),
+       as in the input gradient's full correlation of a small output gradient ->
+       "scatter": only the data is multiplied. LeNet's second layer, grad_x (G 10×10 in an
+       18×18 window, 31 % data): 0.89 ms against 1.38 ms for "im2col_bl" (1 thread); the
+       same window holding 12×12 data (44 %): 1.40 against 1.48; 14×14 (60 %): 1.62
+       against 1.48 — the adds of Z outgrow the zeros im2col multiplies past about half.
+    5. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
+       be W_out short -> "im2col_bl" (LeNet's second layer and its input gradient).
+    6. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
+       product: im2col would copy f1·f2 values per output for a product O deep ->
+       "shifted" (LeNet's first-layer input gradient).
+    7. Otherwise -> "im2col", chunked: one matrix product per cache-sized block; for a 1×1
+       kernel nothing is copied, for stride = kernel the copy is a space-to-depth.
+    """
+    if len(xp_shape) == 4:  # one group
+        xp_shape, w_shape = (1, *xp_shape), (1, *w_shape)
+    G, B, C = xp_shape[:3]
+    _, O, _, f1, f2 = w_shape
+    Ho, Wo = _valid_size(xp_shape, w_shape, stride, dilation)
+    if Ho * Wo < f1 * f2:
+        if Ho * Wo == 1:
+            return "im2row"
+        (dh, dw), (H, W) = dilation, xp_shape[-2:]
+        flat_area = -(-H // dh) * -(-W // dw)  # one phase of the input, as per_output lays it
+        little_waste = flat_area <= 1.25 * f1 * f2
+        if B >= 4 and not (Ho * Wo >= 16 and little_waste):
+            return "im2col_bl"
+        if G > 1 and B * O <= 4:
+            return "dots"
+        return "per_output" if little_waste else "im2row"
+    if G > 1 and C * O <= 4:
+        return "planes"
+    if C * f1 * f2 <= 2:
+        return "taps"
+    if data_hw is not None and 2 * data_hw[0] * data_hw[1] <= xp_shape[-2] * xp_shape[-1]:
+        return "scatter"
+    if Wo <= 14 and B >= 16 and stride == (1, 1):
+        return "im2col_bl"
+    if O <= 8 and C >= 4:
+        return "shifted"
+    return "im2col"
+
+
+def _correlate(
+    xp: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    method: str | None = None,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
+    """Valid cross-correlation of an already padded batch with a filter, for every group.
+
+    xp (G, B, C, H, W) and w (G, O, C, f1, f2) give y (G, B, O, H_out, W_out),
+    y[g,b,o,i,j] = Σ_{c,a,e} w[g,o,c,a,e]·xp[g,b,c,s_h i+d_h a, s_w j+d_w e]; a 4-D xp
+    (B, C, H, W) with w (O, C, f1, f2) is one group and gives a contiguous (B, O, H_out,
+    W_out). Computed by ``METHODS[method]`` (default: ``select_method``'s choice).
+    With ``window`` = (start, length), xp is replaced by ``crop_or_pad(xp, start, length)``,
+    whose positions outside xp are absent terms (the input gradient's outputs that do not
+    exist): a method in _WINDOWED skips them, any other multiplies an explicit copy of zeros
+    (laid out batch-last for a method in _BATCH_LAST) — the same sum while w is finite; a
+    non-finite w goes to "scatter", so no 0·inf turns into NaN.
+    """
+    if xp.ndim == 4:
+        y = _correlate(xp[None], w[None], stride, dilation, method, window)
+        return np.ascontiguousarray(y[0])
+    if window is None:
+        name = method or select_method(xp.shape, w.shape, stride, dilation)
+        return METHODS[name](xp, w, stride, dilation)
+    name = method or select_method(
+        (*xp.shape[:-2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
+    )
+    if name not in _WINDOWED and not _all_finite(w):
+        # The window's zeros are absent terms (outputs that do not exist); a method that
+        # multiplies an explicit copy of them would turn 0·inf into NaN.
+        name = "scatter"
+    if name in _WINDOWED:
+        return METHODS[name](xp, w, stride, dilation, window)
+    xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)
+    return METHODS[name](xw, w, stride, dilation)
+
+
+def _data_size(x_shape: tuple[int, ...], start: Pair, length: Pair) -> Pair:
+    """The rows and columns of the window (start, length) of x that lie inside x."""
+    rows, cols = (
+        max(0, min(s + n, size) - max(s, 0)) for s, n, size in zip(start, length, x_shape[-2:])
+    )
+    return rows, cols
+
+
+def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """(B, G·C, H, W) as a (G, B, C, H, W) view: the group axis first, for `_correlate`."""
+    B, GC, H, W = a.shape
+    return a.reshape(B, groups, GC // groups, H, W).transpose(1, 0, 2, 3, 4)
+
+
+def _merge_groups(y: np.ndarray) -> np.ndarray:
+    """`_correlate`'s (G, B, O, H, W) as a contiguous (B, G·O, H, W): block g is group g."""
+    G, B, O, H, W = y.shape
+    return np.ascontiguousarray(y.transpose(1, 0, 2, 3, 4)).reshape(B, G * O, H, W)
+
+
+def _grouped_correlate(
+    x: np.ndarray,
+    w: np.ndarray,
+    groups: int,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
+    """The grouped correlation of x (B, G·C, H, W) with w (G·O, C, f1, f2): block g of the
+    output channels reads only block g of the input channels. One `_correlate` call for all
+    groups (no loop over them); groups = 1 is the plain correlation. With ``window``, x's
+    window (start, length), zero outside x, as ``_correlate`` takes it."""
+    if groups == 1:
+        return _correlate(x, w, stride, dilation, window=window)
+    w5 = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
+    return _merge_groups(_correlate(_split_groups(x, groups), w5, stride, dilation, window=window))
+
+
+def _padded_correlate(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair],
+) -> np.ndarray:
+    """`_correlate` of x's ``window`` (start, length) made explicit (zero padding that stands
+    for X̃'s zeros, which are real terms), the copy laid out as the chosen method reads it
+    (batch-last for a method in _BATCH_LAST: one copy instead of two)."""
+    shape = (*x.shape[:-2], *window[1])
+    name = select_method(shape, w.shape, stride, dilation)
+    xw = crop_or_pad(x, *window, batch_last=name in _BATCH_LAST)
+    return _correlate(xw, w, stride, dilation, method=name)
