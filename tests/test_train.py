@@ -692,3 +692,57 @@ def test_checkpoints_hold_generators_whose_state_has_arrays(bit_generator, tmp_p
     )
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         np.testing.assert_array_equal(a, b, err_msg=k)
+
+
+def test_fit_threads_sets_cnnmaths_count_for_the_call_and_restores_it(digits):
+    """threads=n is ``cnnmath.set_num_threads(n)`` while training (seen from inside the loop,
+    through ``augment``), and the counts before the call — cnnmath's and NumPy's BLAS — are
+    back afterwards, also when training fails; the weights do not depend on n."""
+    from threadpoolctl import threadpool_info
+
+    import cnnmath
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    X, y, _, _ = digits
+    before = (cnnmath.get_num_threads(), blas())
+    results = {}
+    for n in (1, 2):
+        seen = []
+
+        def augment(x, rng, seen=seen):
+            seen.append((cnnmath.get_num_threads(), blas()))
+            return x
+
+        model = small_model(0)
+        fit(
+            model,
+            optim.Adam(model.parameters()),
+            (X[:64], y[:64]),
+            epochs=1,
+            batch_size=32,
+            augment=augment,
+            progress=False,
+            threads=n,
+        )
+        assert seen == [(n, [n] * len(before[1]))] * 2
+        assert (cnnmath.get_num_threads(), blas()) == before
+        results[n] = model.state_dict()
+    for key, value in results[1].items():
+        np.testing.assert_array_equal(value, results[2][key])
+
+    def fails(x, rng):
+        raise RuntimeError("augment failed")
+
+    with pytest.raises(RuntimeError, match="augment failed"):
+        fit(
+            small_model(0),
+            optim.SGD(small_model(0).parameters(), lr=0.1),
+            (X[:32], y[:32]),
+            epochs=1,
+            augment=fails,
+            progress=False,
+            threads=2,
+        )
+    assert (cnnmath.get_num_threads(), blas()) == before

@@ -98,7 +98,7 @@ def train_digits(
     The recipe: Adam (lr 5e-3) annealed by ``CosineAnnealingLR(T_max=epochs)`` to 0, batch
     size 32, cross-entropy with label smoothing 0.1 (``losses.cross_entropy``), random
     ±1-pixel translations of every training batch (``cnnmath.augment.random_shift``),
-    float32, BLAS on one thread; the last epoch's weights are kept; 40 epochs for LeNet, 8
+    float32, one thread; the last epoch's weights are kept; 40 epochs for LeNet, 8
     for resnet20. Per-epoch held-out loss and accuracy are measured on the test split for
     the record only: no setting, epoch or model is chosen by them (BatchNorm is in
     evaluation mode there, so the running statistics are neither used from the batch nor
@@ -128,7 +128,8 @@ def train_digits(
     checkpoint : write a checkpoint there after every epoch (default: the ``resume`` path).
     resume : continue from this checkpoint.
     limit : train on the first ``limit`` training images only (quick runs, tests).
-    threads : BLAS threads while training (see ``fit``); 1 is fastest for this small network.
+    threads : threads while training, as ``cnnmath.set_num_threads`` for the call (see
+        ``fit``); 1 by default: this network's ops are too small to split. None: as set.
 
     Every output is checked before any training: ``save`` and ``checkpoint`` must each name
     a file (not a folder) in an existing, writable folder, and not the same file; ``resume``

@@ -299,11 +299,10 @@ def fit(
     progress : a tqdm bar per epoch (stderr) and one line per epoch (stdout); False: silent.
         Without tqdm the lines still print, after a one-time note on stderr naming the
         extra: pip install "cnnmath[progress]".
-    threads : limit NumPy's BLAS to this many threads while training (through threadpoolctl,
-        when installed; the limit is lifted on return). The products of a small CNN are too
-        small to gain from threads, and spinning threads slow down badly when other work
-        shares the cores: 1 is usually fastest. None leaves BLAS as it is. The numbers do
-        not depend on it.
+    threads : train with this many threads: ``cnnmath.set_num_threads(threads)`` (the ops and
+        NumPy's BLAS) for the call, the previous counts restored on return. None leaves the
+        counts as they are. The numbers do not depend on it (the ops give the same bits at
+        any thread count).
 
     Returns
     -------
@@ -375,7 +374,7 @@ def fit(
             func=where,
         )
         history = History(saved.history)
-    with _blas_threads(threads):
+    with num_threads(threads):
         _fit(
             model,
             optimizer,
@@ -394,17 +393,23 @@ def fit(
 
 
 @contextlib.contextmanager
-def _blas_threads(threads: int | None) -> Iterator[None]:
+def num_threads(threads: int | None) -> Iterator[None]:
+    """``cnnmath.set_num_threads(threads)`` inside the block (the ops' count and NumPy's
+    BLAS), both counts as they were afterwards; None changes nothing."""
     if threads is None:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # only a matter of speed
-        yield
-        return
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield
+    from threadpoolctl import threadpool_limits
+
+    from .threads import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    with threadpool_limits(limits=threads, user_api="blas"):  # gives the BLAS its count back
+        set_num_threads(threads)
+        try:
+            yield
+        finally:
+            set_num_threads(before)
 
 
 def _fit(

@@ -1,7 +1,9 @@
 """``cnnmath bench`` (or ``python -m cnnmath.bench``): cnnmath against PyTorch on the CPU.
 
-Prints, for one thread and for all cores (the same count for NumPy's BLAS, through
-threadpoolctl, and for PyTorch, through ``torch.set_num_threads``):
+Prints, for one thread and for all cores (the same count for cnnmath, through
+``cnnmath.set_num_threads``, which sets NumPy's BLAS too, and for PyTorch, through
+``torch.set_num_threads``; ``cnnmath.bench.fair`` says how each library's samples get the
+same conditions):
 
 - conv2d forward + backward (all three gradients) on the shapes of the results, LeNet and a
   ResNet-like layer, with the method the dispatch picks for each correlation, medians of
@@ -15,10 +17,9 @@ threadpoolctl, and for PyTorch, through ``torch.set_num_threads``):
   each library in a fresh process.
 
 The header names NumPy's BLAS (threadpoolctl's internal_api, version and architecture) and
-the thread counts, so figures from different machines can be compared. PyTorch and
-threadpoolctl are used here only (``pip install threadpoolctl`` and PyTorch's CPU build);
-without PyTorch cnnmath is timed alone, without threadpoolctl only at the BLAS library's own
-thread count.
+the thread counts (cnnmath's default, ``cnnmath.get_num_threads()``), so figures from
+different machines can be compared. PyTorch is used here only (PyTorch's CPU build);
+without it cnnmath is timed alone.
 
 Bad options (``--repeats 0``, ``--threads x``) are one line on stderr naming ``cnnmath bench``
 and exit status 2, as for every other command.
@@ -27,7 +28,6 @@ and exit status 2, as for every other command.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import platform
@@ -129,16 +129,35 @@ BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", 
 
 
 def _header(torch: Any) -> str:
+    from ..threads import get_num_threads
+
     present = [f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ]
     return "\n".join(
         [
             f"cnnmath bench: Python {platform.python_version()}, NumPy {np.__version__}, "
             f"PyTorch {torch.__version__ if torch is not None else '(not installed)'}, "
-            f"{os.cpu_count()} cores ({platform.machine()})",
+            f"{os.cpu_count()} cores ({platform.machine()}), cnnmath.get_num_threads() = "
+            f"{get_num_threads()}",
             blas_line(),
             "env: "
             + (", ".join(present) if present else "none of " + " / ".join(BLAS_ENV) + " set"),
         ]
+    )
+
+
+def _threads_line(n: int, torch: Any) -> str:
+    """The counts in force, as each library reports them (``cnnmath.get_num_threads()``,
+    NumPy's BLAS through threadpoolctl, ``torch.get_num_threads()``)."""
+    from threadpoolctl import threadpool_info
+
+    from ..threads import get_num_threads
+
+    blas = sorted({i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"})
+    torch_threads = torch.get_num_threads() if torch is not None else "-"
+    return (
+        f"== {n} thread(s): cnnmath.get_num_threads() = {get_num_threads()}, NumPy BLAS "
+        f"{'/'.join(map(str, blas)) or '-'} (one thread inside cnnmath's ops), "
+        f"torch.get_num_threads() = {torch_threads} =="
     )
 
 
@@ -188,48 +207,23 @@ def main(argv: list[str] | None = None) -> int:
             "PyTorch is not installed: cnnmath alone is timed (install PyTorch's CPU build "
             "to compare)"
         )
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-        print(
-            "threadpoolctl is not installed: NumPy's BLAS keeps its own thread count, "
-            "so only the first count is run"
-        )
-        counts = counts[:1]
-    from . import memory, models, ops
+    from . import fair, memory, models, ops
 
     repeats = 3 if args.quick else args.repeats
     print(_header(torch), flush=True)
-    original_threads = torch.get_num_threads() if torch is not None else None
-    try:
-        for n in counts:
-            if torch is not None:
-                torch.set_num_threads(n)
-            limits = (
-                threadpool_limits(limits=n, user_api="blas")
-                if threadpool_limits
-                else contextlib.nullcontext()
-            )
-            with limits:
-                torch_threads = torch.get_num_threads() if torch is not None else "-"
-                print(
-                    f"\n== {n} thread(s): NumPy BLAS {n}, torch.get_num_threads() = "
-                    f"{torch_threads} ==",
-                    flush=True,
-                )
-                result = ops.run(n, repeats=repeats, only=args.only, torch=torch)
-                print(ops.format_tables(result, n), flush=True)
-                if not args.no_train and args.only is None and threadpool_limits is not None:
-                    print("\n" + _train_section(n, 3), flush=True)
-                if n == 1 and not args.no_models and args.only is None and threadpool_limits:
-                    rows = models.run(1, repeats=3, torch=torch)
-                    print("\n" + _rows_table("whole models, 1 thread", rows), flush=True)
-                if n == 1 and not args.no_onnx and args.only is None and threadpool_limits:
-                    print("\n" + _onnx_section(torch), flush=True)
-    finally:
-        if torch is not None:
-            torch.set_num_threads(original_threads)
+    whole = args.only is None
+    for n in counts:
+        with fair.same_threads(n, torch):
+            print("\n" + _threads_line(n, torch), flush=True)
+            result = ops.run(n, repeats=repeats, only=args.only, torch=torch)
+            print(ops.format_tables(result, n), flush=True)
+            if whole and not args.no_train:
+                print("\n" + _train_section(n, 3), flush=True)
+            if whole and n == 1 and not args.no_models:
+                rows = models.run(1, repeats=3, torch=torch)
+                print("\n" + _rows_table("whole models, 1 thread", rows), flush=True)
+            if whole and n == 1 and not args.no_onnx:
+                print("\n" + _onnx_section(torch), flush=True)
     if not args.no_memory and args.only is None:
         size = args.memory_size or (2048 if args.quick else 8192)
         print("\n" + memory.report(size), flush=True)

@@ -4,18 +4,20 @@ beside PyTorch at a given thread count.
 
 The PyTorch twin is built here from ``torch.nn`` with torchvision's module names (so
 torchvision is not needed) and given cnnmath's initial weights through ``state_dict``; both
-sides see the same inputs and labels in float32. Medians of ``repeats`` interleaved timings
-after one warm-up each. Without PyTorch cnnmath is timed alone (torch_s and ratio NaN).
+sides see the same inputs and labels in float32. Medians of ``repeats`` interleaved timings,
+each after an idle wait and an untimed warm-up call of the same step
+(``cnnmath.bench.fair``). Without PyTorch cnnmath is timed alone (torch_s and ratio NaN).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import time
 from typing import Any
 
 import numpy as np
+
+from . import fair
 
 __all__ = ["run", "torch_resnet18"]
 
@@ -73,27 +75,18 @@ def torch_resnet18(torch: Any, num_classes: int = 1000) -> Any:
 
 
 def _median_times(steps: list[Any], repeats: int) -> list[float]:
-    """Interleaved timings: each repeat runs every step once; the median per step."""
-    for step in steps:  # warm-up
-        step()
-    times: list[list[float]] = [[] for _ in steps]
-    for _ in range(max(1, repeats)):
-        for k, step in enumerate(steps):
-            t0 = time.perf_counter()
-            step()
-            times[k].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
+    """Interleaved timings: each repeat runs every step once, after an idle wait and an
+    untimed warm-up call of that step (``fair.timed_samples``); the median per step."""
+    return [statistics.median(t) for t in fair.timed_samples(steps, repeats)]
 
 
 def run(
     threads: int, repeats: int = 3, torch: Any = None, image_size: int = 224
 ) -> list[dict[str, Any]]:
-    """Time the two ResNet-18 rows with ``threads`` threads (NumPy's BLAS through
-    threadpoolctl, PyTorch through ``set_num_threads``); rows ``{name, cnnmath_s, torch_s,
+    """Time the two ResNet-18 rows with ``threads`` threads (``cnnmath.set_num_threads`` and
+    ``torch.set_num_threads``, both restored after); rows ``{name, cnnmath_s, torch_s,
     ratio}`` as ``cnnmath.bench.train.run``'s. ``image_size`` shrinks the images for a quick
     check that the rows run."""
-    from threadpoolctl import threadpool_limits
-
     from .. import losses, optim
     from ..models import resnet18
 
@@ -115,10 +108,7 @@ def run(
         sgd.step()
 
     steps = [forward, train_step]
-    previous = None
     if torch is not None:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
         state = {k: torch.from_numpy(v) for k, v in infer.state_dict().items()}
         t_infer, t_learner = torch_resnet18(torch), torch_resnet18(torch)
         t_infer.load_state_dict(state)
@@ -139,12 +129,8 @@ def run(
             t_sgd.step()
 
         steps += [t_forward, t_train_step]
-    try:
-        with threadpool_limits(limits=threads, user_api="blas"):
-            medians = _median_times(steps, repeats)
-    finally:
-        if torch is not None:
-            torch.set_num_threads(previous)
+    with fair.same_threads(threads, torch):
+        medians = _median_times(steps, repeats)
     size = f"3×{image_size}×{image_size}"
     names = [f"ResNet-18 forward (B=1, {size}, eval)", f"ResNet-18 train step (B=8, {size}, SGD)"]
     rows = []

@@ -1,14 +1,14 @@
 """Timings of conv2d and pooling, forward + backward, for cnnmath and PyTorch side by side.
 
 Both libraries run in this one process on the same float32 data, interleaved (one cnnmath
-timing, then one PyTorch timing, repeated), at the same thread count; the table shows
+sample, then one PyTorch sample, repeated, each after an idle wait and an untimed warm-up
+call of its own library: ``cnnmath.bench.fair``), at the same thread count; the table shows
 medians and the ratio cnnmath / PyTorch (below 1: cnnmath is faster). PyTorch is imported
 here only, never by the library.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,6 +26,7 @@ from ..ops import (
     max_pool2d_backward,
 )
 from ..ops.conv import dispatch_plan
+from . import fair
 
 
 class ConvCase(NamedTuple):
@@ -105,24 +106,10 @@ def _once(f: Callable[[], Any]) -> float:
 def interleaved(
     f: Callable[[], Any], g: Callable[[], Any] | None, repeats: int, min_time: float = 0.02
 ) -> tuple[float, float]:
-    """Median seconds per call of f and of g, timed alternately (f, g, f, g, ...).
-
-    Each sample runs the function enough times in a row to last about ``min_time``
-    (counted once from a warm-up call), so the timer's resolution does not matter.
-    Without g (no PyTorch) its time is NaN.
-    """
-    funcs = (f,) if g is None else (f, g)
-    for h in funcs:  # warm up: allocations, caches, lazy initialisation
-        h()
-    counts = [max(1, int(min_time / max(_once(h), 1e-7))) for h in funcs]
-    samples: list[list[float]] = [[] for _ in funcs]
-    for _ in range(repeats):
-        for h, count, times in zip(funcs, counts, samples):
-            t0 = time.perf_counter()
-            for _ in range(count):
-                h()
-            times.append((time.perf_counter() - t0) / count)
-    medians = [statistics.median(times) for times in samples]
+    """Median seconds per call of f and of g, timed in turns (f, g, f, g, ...), each turn
+    after an idle wait and an untimed warm-up call of that function (``fair.interleaved``).
+    Without g (no PyTorch) its time is NaN."""
+    medians = fair.interleaved([f] if g is None else [f, g], repeats, min_time)
     return medians[0], (medians[1] if g is not None else float("nan"))
 
 

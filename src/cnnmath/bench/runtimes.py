@@ -3,8 +3,9 @@
 cnnmath's ``resnet18(seed=0)`` is written with :func:`cnnmath.onnx.save`, loaded back with
 :func:`cnnmath.onnx.load`, and the same file runs in onnxruntime, in onnx's pure-NumPy
 ``ReferenceEvaluator`` and (the original network) in PyTorch, on one 3×224×224 image in
-float32. Each runtime is timed after one untimed warm-up call, so no library pays for
-another's spinning threads; medians of ``repeats`` interleaved calls, except the
+float32, cnnmath and PyTorch on one thread (``cnnmath.bench.fair.same_threads``). Each
+runtime is timed after an idle wait and one untimed warm-up call, so no library pays for
+another's spinning threads; medians of ``repeats`` consecutive calls, except the
 ``ReferenceEvaluator``, which is timed once (it takes tens of seconds). Every output is
 compared with cnnmath's, so a fast wrong answer cannot pass unnoticed.
 
@@ -25,10 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from . import fair
+
 __all__ = ["run", "format_table"]
 
 
 def _median(step: Callable[[], Any], repeats: int) -> float:
+    fair.settle()  # the previous runtime's threads stop spinning
     step()  # warm-up: the first call of each runtime pays its own set-up, never another's
     times = []
     for _ in range(max(1, repeats)):
@@ -47,8 +51,6 @@ def run(repeats: int = 5, torch: Any = None, image_size: int = 224) -> list[dict
     """Rows ``{name, seconds, vs_cnnmath, error}``: the time of one forward pass per runtime,
     its ratio to cnnmath's (runtime / cnnmath: above 1 means cnnmath is faster) and its
     largest difference from cnnmath's logits relative to their scale."""
-    from threadpoolctl import threadpool_limits
-
     from .. import onnx as cm_onnx
     from ..models import resnet18
 
@@ -56,7 +58,7 @@ def run(repeats: int = 5, torch: Any = None, image_size: int = 224) -> list[dict
     x = np.random.default_rng(0).standard_normal((1, 3, image_size, image_size))
     x = x.astype(np.float32)
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as folder, threadpool_limits(1, user_api="blas"):
+    with tempfile.TemporaryDirectory() as folder, fair.same_threads(1, torch):
         path = os.path.join(folder, "resnet18.onnx")
         cm_onnx.save(model, path, x)
         graph = cm_onnx.load(path)
@@ -84,23 +86,16 @@ def run(repeats: int = 5, torch: Any = None, image_size: int = 224) -> list[dict
         if torch is not None:
             from .models import torch_resnet18
 
-            previous = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                twin = torch_resnet18(torch)
-                twin.load_state_dict(
-                    {k: torch.from_numpy(v) for k, v in model.state_dict().items()}
-                )
-                twin.eval()
-                tx = torch.from_numpy(x)
+            twin = torch_resnet18(torch)
+            twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+            twin.eval()
+            tx = torch.from_numpy(x)
 
-                def t_forward() -> Any:
-                    with torch.no_grad():
-                        return twin(tx)
+            def t_forward() -> Any:
+                with torch.no_grad():
+                    return twin(tx)
 
-                add("PyTorch", _median(t_forward, repeats), t_forward().numpy())
-            finally:
-                torch.set_num_threads(previous)
+            add("PyTorch", _median(t_forward, repeats), t_forward().numpy())
         from onnx.reference import ReferenceEvaluator
 
         evaluator = ReferenceEvaluator(path)

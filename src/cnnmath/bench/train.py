@@ -5,9 +5,10 @@ initial weights), the same optimiser (Adam at the recipe's learning rate), the s
 (softmax cross-entropy) and the same batches (one permutation of the 1437 training images,
 the recipe's batch size, float32) in both libraries. Augmentation and evaluation are left
 out: the epoch timed is forward + loss + backward + optimiser step over every batch.
-NumPy's BLAS is limited to ``threads`` through threadpoolctl, PyTorch through
-``torch.set_num_threads``; each library runs its epoch in turn, ``repeats`` times, and the
-median is reported.
+Both libraries get the same thread count (``cnnmath.set_num_threads``,
+``torch.set_num_threads``); each runs its epoch in turn, ``repeats`` times, each epoch after
+an idle wait and an untimed warm-up epoch of its own (``cnnmath.bench.fair``), and the median
+is reported.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from typing import Any
 import numpy as np
 
 from ..recipes import RECIPE
+from . import fair
 
-__all__ = ["run"]
+__all__ = ["epochs", "run"]
 
 BATCH_SIZE = RECIPE["batch_size"]
 LR = RECIPE["lr"]
 
 
-def _cnnmath_epoch(model, optimizer, X, y, order) -> float:
+def _cnnmath_epoch(model: Any, optimizer: Any, X: Any, y: Any, order: Any) -> float:
     from .. import losses
 
     t0 = time.perf_counter()
@@ -96,12 +98,10 @@ def _import_torch() -> Any:
     return torch
 
 
-def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
-    """Time one training epoch in cnnmath and in PyTorch (if importable) with ``threads``
-    threads; return rows ``{name, cnnmath_s, torch_s, ratio}`` (median seconds per epoch,
-    ratio = cnnmath_s / torch_s; torch_s and ratio are NaN without PyTorch)."""
-    from threadpoolctl import threadpool_limits
-
+def epochs(torch: Any = None) -> tuple[Any, Any, int]:
+    """The two timed callables, one cnnmath epoch and one PyTorch epoch (None without
+    PyTorch), from the same initial weights, each carrying its model and optimiser on from
+    call to call; and N, the number of training images."""
     from .. import optim
     from ..data import load_digits
     from ..models import lenet
@@ -110,37 +110,40 @@ def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
     order = np.random.default_rng(0).permutation(X.shape[0])
     model = lenet(0)
     optimizer = optim.Adam(model.parameters(), lr=LR)
-    torch = _import_torch()
 
-    cnnmath_times, torch_times = [], []
-    with threadpool_limits(limits=threads, user_api="blas"):
-        previous = torch.get_num_threads() if torch is not None else None
-        try:
-            if torch is not None:
-                torch.set_num_threads(threads)
-                tmodel = _torch_model(torch, model)
-                toptimizer = torch.optim.Adam(tmodel.parameters(), lr=LR)
-                _torch_epoch(
-                    torch, tmodel, toptimizer, X[:BATCH_SIZE], y[:BATCH_SIZE], np.arange(BATCH_SIZE)
-                )  # warm-up
-            _cnnmath_epoch(
-                model, optimizer, X[:BATCH_SIZE], y[:BATCH_SIZE], np.arange(BATCH_SIZE)
-            )  # warm-up
-            for _ in range(max(1, repeats)):
-                cnnmath_times.append(_cnnmath_epoch(model, optimizer, X, y, order))
-                if torch is not None:
-                    torch_times.append(_torch_epoch(torch, tmodel, toptimizer, X, y, order))
-        finally:
-            if torch is not None:
-                torch.set_num_threads(previous)
-    cnnmath_s = statistics.median(cnnmath_times)
-    torch_s = statistics.median(torch_times) if torch_times else math.nan
-    name = f"digits LeNet epoch (N={X.shape[0]}, B={BATCH_SIZE}, Adam)"
+    def ours() -> None:
+        _cnnmath_epoch(model, optimizer, X, y, order)
+
+    theirs = None
+    if torch is not None:
+        tmodel = _torch_model(torch, model)
+        toptimizer = torch.optim.Adam(tmodel.parameters(), lr=LR)
+
+        def theirs() -> None:
+            _torch_epoch(torch, tmodel, toptimizer, X, y, order)
+
+    return ours, theirs, X.shape[0]
+
+
+def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
+    """Time one training epoch in cnnmath and in PyTorch (if importable) with ``threads``
+    threads for both (``cnnmath.bench.fair.same_threads``), epochs in turns, each after an
+    idle wait and an untimed warm-up epoch of the same library; return rows ``{name,
+    cnnmath_s, torch_s, ratio}`` (median seconds per epoch, ratio = cnnmath_s / torch_s;
+    torch_s and ratio are NaN without PyTorch)."""
+    torch = _import_torch()
+    with fair.same_threads(threads, torch):
+        ours, theirs, n = epochs(torch)
+        steps = [ours] if theirs is None else [ours, theirs]
+        samples = fair.timed_samples(steps, max(1, repeats))
+    cnnmath_s = statistics.median(samples[0])
+    torch_s = statistics.median(samples[1]) if theirs is not None else math.nan
+    name = f"digits LeNet epoch (N={n}, B={BATCH_SIZE}, Adam)"
     return [
         {
             "name": name,
             "cnnmath_s": cnnmath_s,
             "torch_s": torch_s,
-            "ratio": cnnmath_s / torch_s if torch_times else math.nan,
+            "ratio": cnnmath_s / torch_s if theirs is not None else math.nan,
         }
     ]

@@ -1,0 +1,122 @@
+"""Fair timings: every library's samples start from the same conditions.
+
+After a multi-threaded product OpenBLAS's idle worker busy-waits for about 0.1 s (measured
+here: one core fully busy for 100–110 ms after a two-thread sgemm; PyTorch's OpenMP threads
+for under 10 ms). A library timed right after another one shares the cores with those
+spinning threads and looks slower than it is. So before each library's timed samples the
+bench
+
+1. waits until no thread of this process is busy any more (`settle`: idle slices of 10 ms
+   until one in which the process used less than a tenth of a core, at most 1 s), so the
+   previous library's spinning has ended whatever its timeout; then
+2. calls the library once, untimed, so that its own threads are awake and its buffers and
+   caches warm, as they are for every sample after the first.
+
+`same_threads` gives cnnmath (``cnnmath.set_num_threads``, which sets NumPy's BLAS too) and
+PyTorch (``torch.set_num_threads``) the same thread count for a block and restores both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+__all__ = ["interleaved", "same_threads", "settle", "timed_samples"]
+
+#: A slice in which the process used less CPU than this (in cores) is idle.
+IDLE_CORES = 0.1
+SLICE_S = 0.01
+MAX_SETTLE_S = 1.0
+_clock = time.perf_counter  # the timer of the samples
+
+
+def settle(
+    max_s: float = MAX_SETTLE_S,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    cpu: Callable[[], float] = time.process_time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Sleep in slices of 10 ms until one in which this process used less than
+    ``IDLE_CORES`` of a core (no thread of it spins any more), or ``max_s`` passed;
+    returns the seconds waited."""
+    start = clock()
+    while True:
+        c0, t0 = cpu(), clock()
+        sleep(SLICE_S)
+        c1, t1 = cpu(), clock()
+        if (c1 - c0) < IDLE_CORES * max(t1 - t0, 1e-9) or t1 - start >= max_s:
+            return t1 - start
+
+
+def timed_samples(
+    funcs: Sequence[Callable[[], Any]],
+    repeats: int,
+    *,
+    counts: Sequence[int] | None = None,
+    idle: Callable[[], Any] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> list[list[float]]:
+    """Samples of each function's seconds per call, taken in turns (f₀, f₁, …, f₀, f₁, …).
+
+    Each turn: ``idle()`` (default `settle`), one untimed call of the function (its
+    warm-up), then ``counts[k]`` timed calls in a row (default 1), the sample being their
+    mean by ``clock`` (default ``time.perf_counter``). Returns one list of ``repeats``
+    samples per function.
+    """
+    idle = idle or settle
+    clock = clock or _clock
+    counts = [1] * len(funcs) if counts is None else list(counts)
+    samples: list[list[float]] = [[] for _ in funcs]
+    for _ in range(max(1, repeats)):
+        for f, count, times in zip(funcs, counts, samples, strict=True):
+            idle()
+            f()  # warm-up: this library's threads awake, nothing of the other one running
+            t0 = clock()
+            for _ in range(count):
+                f()
+            times.append((clock() - t0) / count)
+    return samples
+
+
+def interleaved(
+    funcs: Sequence[Callable[[], Any]],
+    repeats: int,
+    min_time: float = 0.02,
+    *,
+    idle: Callable[[], Any] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> list[float]:
+    """Median seconds per call of each function, from `timed_samples`; each sample runs the
+    function enough times in a row to last about ``min_time`` (counted from one first call),
+    so the timer's resolution does not matter."""
+    idle = idle or settle
+    clock = clock or _clock
+    counts = []
+    for f in funcs:
+        idle()
+        t0 = clock()
+        f()
+        counts.append(max(1, int(min_time / max(clock() - t0, 1e-7))))
+    samples = timed_samples(funcs, repeats, counts=counts, idle=idle, clock=clock)
+    return [statistics.median(times) for times in samples]
+
+
+@contextlib.contextmanager
+def same_threads(n: int, torch: Any = None) -> Iterator[None]:
+    """cnnmath (its ops and NumPy's BLAS, ``cnnmath.set_num_threads``) and PyTorch (when
+    given) on ``n`` threads inside the block; their counts as they were afterwards."""
+    from ..train import num_threads
+
+    before = torch.get_num_threads() if torch is not None else None
+    with num_threads(n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)

@@ -1,0 +1,138 @@
+"""The bench's fairness (cnnmath.bench.fair): each library's timed samples come after an idle
+wait and an untimed warm-up call of that same library, never straight after the other
+library; the thread counts are the same for both and restored afterwards. Checked with fake
+timed callables and a fake clock, so nothing here depends on the machine's speed."""
+
+import numpy as np
+import pytest
+
+import cnnmath
+from cnnmath.bench import fair
+
+
+class FakeMachine:
+    """A clock that advances only when a fake library runs, and a log of what ran."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.log = []
+
+    def clock(self):
+        return self.now
+
+    def settle(self):
+        self.log.append("settle")
+
+    def library(self, name, first_cost, cost):
+        """A callable whose first call after a settle costs ``first_cost`` (cold threads)
+        and every further one ``cost``."""
+
+        def call():
+            cold = self.log and self.log[-1] == "settle"
+            self.now += first_cost if cold else cost
+            self.log.append(name)
+
+        return call
+
+
+def test_each_sample_follows_a_settle_and_a_warm_up_of_the_same_library():
+    m = FakeMachine()
+    f, g = m.library("f", 100.0, 2.0), m.library("g", 50.0, 3.0)
+    samples = fair.timed_samples([f, g], 3, counts=[2, 1], idle=m.settle, clock=m.clock)
+    turn_f, turn_g = ["settle", "f", "f", "f"], ["settle", "g", "g"]
+    assert m.log == (turn_f + turn_g) * 3
+    # the cold first call of each turn is the untimed one: samples are the warm cost
+    assert samples == [[2.0, 2.0, 2.0], [3.0, 3.0, 3.0]]
+
+
+def test_interleaved_counts_calls_to_fill_min_time_and_returns_medians():
+    m = FakeMachine()
+    f, g = m.library("f", 0.004, 0.004), m.library("g", 0.01, 0.01)
+    medians = fair.interleaved([f, g], 2, min_time=0.02, idle=m.settle, clock=m.clock)
+    assert medians == pytest.approx([0.004, 0.01])
+    # counting calls: settle, one call each; then per turn settle, warm-up, 5 (f) or 2 (g) calls
+    assert m.log[:4] == ["settle", "f", "settle", "g"]
+    assert m.log[4:] == (["settle"] + ["f"] * 6 + ["settle"] + ["g"] * 3) * 2
+
+
+def test_bench_ops_interleaving_warms_each_library_before_its_samples(monkeypatch):
+    from cnnmath.bench import ops
+
+    m = FakeMachine()
+    monkeypatch.setattr(fair, "settle", m.settle)
+    monkeypatch.setattr(fair, "_clock", m.clock)
+    ours, theirs = m.library("cnnmath", 1.0, 0.5), m.library("torch", 1.0, 0.25)
+    t_ours, t_theirs = ops.interleaved(ours, theirs, 3, min_time=0.0)
+    assert (t_ours, t_theirs) == (0.5, 0.25)
+    turns = m.log[4:]
+    assert turns == ["settle", "cnnmath", "cnnmath", "settle", "torch", "torch"] * 3
+
+
+def test_settle_waits_until_the_process_is_idle():
+    now, cpu, slept = [0.0], [0.0], []
+    busy_slices = [1.0, 1.0, 0.9, 0.02]  # cores used in each 10 ms slice: a thread spins 3
+
+    def sleep(dt):
+        slept.append(dt)
+        cpu[0] += busy_slices[len(slept) - 1] * dt
+        now[0] += dt
+
+    waited = fair.settle(clock=lambda: now[0], cpu=lambda: cpu[0], sleep=sleep)
+    assert len(slept) == 4 and waited == pytest.approx(0.04)
+
+
+def test_settle_gives_up_after_max_s_when_something_keeps_a_core_busy():
+    now, cpu = [0.0], [0.0]
+
+    def sleep(dt):
+        cpu[0] += dt  # always one core busy
+        now[0] += dt
+
+    waited = fair.settle(0.1, clock=lambda: now[0], cpu=lambda: cpu[0], sleep=sleep)
+    assert 0.1 <= waited < 0.12
+
+
+def test_settle_is_short_on_a_quiet_process():
+    assert fair.settle() < 0.5
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+def test_same_threads_sets_both_libraries_and_restores_them():
+    torch = pytest.importorskip("torch")
+    before = (cnnmath.get_num_threads(), torch.get_num_threads(), _blas_threads())
+    other = 2 if before[1] != 2 else 3
+    with pytest.raises(RuntimeError), fair.same_threads(other, torch):
+        assert cnnmath.get_num_threads() == other and torch.get_num_threads() == other
+        assert _blas_threads() == {other} or len(_blas_threads()) > 1
+        raise RuntimeError("the counts come back even when the block fails")
+    assert (cnnmath.get_num_threads(), torch.get_num_threads(), _blas_threads()) == before
+
+
+def test_bench_header_names_each_librarys_thread_count(capsys):
+    pytest.importorskip("torch")
+    from cnnmath.bench import main
+
+    argv = ["--threads", "1", "--repeats", "1", "--only", "max pool 2/2/0, LeNet", "--no-memory"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("== 1 thread(s)"))
+    assert "cnnmath.get_num_threads() = 1" in line and "torch.get_num_threads() = 1" in line
+    row = next(x for x in out.splitlines() if x.startswith("max pool 2/2/0, LeNet"))
+    ratio = float(row.split()[6])
+    assert np.isfinite(ratio) and ratio > 0
+
+
+def test_bench_epoch_row_runs_at_one_thread():
+    pytest.importorskip("torch")
+    from cnnmath.bench import train as bench_train
+
+    before = cnnmath.get_num_threads()
+    (row,) = bench_train.run(1, repeats=1)
+    assert row["name"].startswith("digits LeNet epoch (N=1437, B=32")
+    assert row["cnnmath_s"] > 0 and row["torch_s"] > 0
+    assert cnnmath.get_num_threads() == before
