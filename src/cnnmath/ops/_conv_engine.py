@@ -9,11 +9,14 @@ with a leading group axis.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
+from . import _threads
 from ._geometry import Pair, output_size
 from ._windows import batch_last, crop_or_pad, phase_split, windows
 
@@ -43,12 +46,52 @@ from ._windows import batch_last, crop_or_pad, phase_split, windows
 #               the outputs it reaches: implicit padding is never multiplied (grad_x)
 # ``select_method`` picks one per shape. Every buffer bigger than the input or the output
 # is built and consumed in chunks of about _CHUNK_BYTES, so memory stays bounded.
+#
+# Threads (see ``_threads``): each method's chunks are its blocks. Their boundaries follow
+# from the shapes and the cache budgets only, so a block computes the same bits whichever
+# thread runs it and however many run; ``_threads.parallel`` hands them out, each block
+# writes its own part of the result (scratch buffers are per thread, `_scratch`), and a
+# product inside a block is one one-thread BLAS call (or `_threads.matmul`, which runs its
+# shape-fixed column blocks serially there).
 
 _CHUNK_BYTES = 1 << 21  # 2 MiB: a window buffer per chunk stays within the L2/L3 caches
 _SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_matmul`)
 _SKINNY_BYTES = 1 << 18  # 256 KiB: a quarter of this machine's per-core L2
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
 _TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise methods' accumulator rows
+_COPY_BLOCK_BYTES = 1 << 19  # a copy is cut into blocks of about this much (threads only)
+
+
+def _scratch(shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.ndarray]:
+    """A scratch buffer per thread: get() returns the calling thread's, made on first use.
+
+    Blocks running at once in two threads must not share a buffer; a block run later by the
+    same thread reuses its buffer (no fresh pages per block)."""
+    buffers: dict[int, np.ndarray] = {}
+
+    def get() -> np.ndarray:
+        key = threading.get_ident()
+        if key not in buffers:
+            buffers[key] = np.empty(shape, dtype=dtype)
+        return buffers[key]
+
+    return get
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """np.copyto(dst, src), cut along the first axis longer than one into blocks of about
+    _COPY_BLOCK_BYTES run on the op's threads (a copy is exact: any cut gives the same bits)."""
+    axis = next((k for k, n in enumerate(dst.shape) if n > 1), None)
+    if axis is None or dst.nbytes < 2 * _COPY_BLOCK_BYTES or _threads.current() == 1:
+        np.copyto(dst, src)
+        return
+    per_index = dst.nbytes // dst.shape[axis]
+    lead = (slice(None),) * axis
+
+    def block(k0: int, k1: int) -> None:
+        np.copyto(dst[(*lead, slice(k0, k1))], src[(*lead, slice(k0, k1))])
+
+    _threads.parallel(block, _threads.spans(dst.shape[axis], _COPY_BLOCK_BYTES // per_index))
 
 
 def _valid_size(
@@ -73,19 +116,23 @@ def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     (sh, sw), (dh, dw) = stride, dilation
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
-    if C * f1 * f2 == 1:  # one term: nothing to accumulate, one multiplication
-        np.multiply(
-            xp[:, :, :, : sh * (Ho - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
-            w[:, None, :, 0, 0, 0, None, None],
-            out=y,
-        )
-        return y
     rows = max(1, min(Ho, _TAPS_CHUNK_BYTES // (G * B * O * Wo * xp.itemsize)))
-    tmp = np.empty((G, B, O, rows, Wo), dtype=xp.dtype)
+    if C * f1 * f2 == 1:  # one term: nothing to accumulate, one multiplication
+
+        def product(i0: int, i1: int) -> None:
+            np.multiply(
+                xp[:, :, :, sh * i0 : sh * (i1 - 1) + 1 : sh, : sw * (Wo - 1) + 1 : sw],
+                w[:, None, :, 0, 0, 0, None, None],
+                out=y[:, :, :, i0:i1],
+            )
+
+        _threads.parallel(product, _threads.spans(Ho, rows))
+        return y
+    scratch = _scratch((G, B, O, rows, Wo), xp.dtype)
     w_oc = w[:, None, :, :, :, :, None, None]  # (G, 1, O, C, f1, f2, 1, 1): a scale per plane
-    for i0 in range(0, Ho, rows):
-        i1 = min(Ho, i0 + rows)
-        acc, t = y[:, :, :, i0:i1], tmp[:, :, :, : i1 - i0]
+
+    def block(i0: int, i1: int) -> None:  # output rows [i0, i1)
+        acc, t = y[:, :, :, i0:i1], scratch()[:, :, :, : i1 - i0]
         first = True
         for a in range(f1):
             r = slice(sh * i0 + dh * a, sh * (i1 - 1) + dh * a + 1, sh)
@@ -99,6 +146,8 @@ def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
                     else:
                         np.multiply(plane, w_oc[:, :, :, c, a, e], out=t)
                         acc += t
+
+    _threads.parallel(block, _threads.spans(Ho, rows))
     return y
 
 
@@ -164,7 +213,7 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
     classes = _tap_classes((f1, f2), stride, dilation, Wq)
-    tmp = np.empty((rows, O, last) if len(classes) > 1 else 0, dtype=xp.dtype)
+    scratch = _scratch((rows, O, last) if len(classes) > 1 else 0, xp.dtype)
     views = []
     for taps_a, taps_e, phase, off, step_a, step_e in classes:
         base = X[:, :, phase, off:]
@@ -177,9 +226,9 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             writeable=False,
         )
         views.append((w_rows[:, :, :, taps_a, taps_e], view))
-    for r0 in range(0, R, rows):
-        r1 = min(R, r0 + rows)
-        acc = wide[r0:r1, :, :last]
+
+    def block(r0: int, r1: int) -> None:  # planes [r0, r1): a block of the accumulator
+        acc, tmp = wide[r0:r1, :, :last], scratch()
         for k, (w_class, view) in enumerate(views):
             t = acc if k == 0 else tmp[: r1 - r0]
             # Fortran order: n fastest, then the planes, the taps slowest (accumulator in cache)
@@ -192,6 +241,8 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             )
             if k:
                 acc += t
+
+    _threads.parallel(block, _threads.spans(R, rows))
     y = wide.reshape(R, O, Ho, Wq)[..., :Wo]
     if image_major:
         return y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
@@ -206,14 +257,20 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     at the speed b streams in, several times faster from L2 than from L3 or memory. Taken in
     column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
     (measured: 6 rows gain, 16 rows lose).
+
+    Threaded by shape-fixed blocks (the column blocks, else `_threads.matmul`'s); inside a
+    block of a parallel region it runs the same blocks serially.
     """
     M, K = a.shape[-2:]
     step = max(64, _SKINNY_BYTES // (K * b.itemsize))
     if M >= _SKINNY_ROWS or b.shape[-1] <= step:
-        np.matmul(a, b, out=out)
+        _threads.matmul(a, b, out)
         return
-    for j in range(0, b.shape[-1], step):
-        np.matmul(a, b[..., j : j + step], out=out[..., j : j + step])
+
+    def columns(j0: int, j1: int) -> None:
+        np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
+
+    _threads.parallel(columns, _threads.spans(b.shape[-1], step))
 
 
 def _chunk_bytes(rows: int) -> int:
@@ -238,7 +295,7 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
     y3 = y.reshape(G, B, O, Ho * Wo)
     if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
-        np.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), out=y3)
+        _threads.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), y3)
         return y
     # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
     view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
@@ -248,21 +305,27 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
         images, rows = max(1, min(B, budget // per_image)), Ho
     else:
         images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
-    buffer = np.empty(G * K * images * rows * Wo, dtype=xp.dtype)
-    out = np.empty(G * O * images * rows * Wo, dtype=xp.dtype) if images > 1 else None
-    for b0 in range(0, B, images):
-        b1 = min(B, b0 + images)
-        for i0 in range(0, Ho, rows):
-            i1 = min(Ho, i0 + rows)
+    buffers = _scratch(G * K * images * rows * Wo, xp.dtype)
+    outs = _scratch(G * O * images * rows * Wo if images > 1 else 0, xp.dtype)
+    chunks = [
+        (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
+        for b0 in range(0, B, images)
+        for i0 in range(0, Ho, rows)
+    ]
+
+    def chunk(k0: int, k1: int) -> None:
+        for b0, b1, i0, i1 in chunks[k0:k1]:
             n = (b1 - b0) * (i1 - i0) * Wo
-            cols = buffer[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
-            np.copyto(cols, view[:, :, :, :, b0:b1, i0:i1])
-            if out is None:  # one image: straight into its rows of y
+            cols = buffers()[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
+            _copy(cols, view[:, :, :, :, b0:b1, i0:i1])
+            if images == 1:  # one image: straight into its rows of y
                 _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo])
             else:
-                block = out[: G * O * n].reshape(G, O, n)
+                block = outs()[: G * O * n].reshape(G, O, n)
                 _matmul(wmat, cols.reshape(G, K, n), block)
                 y3[:, b0:b1] = block.reshape(G, O, b1 - b0, Ho * Wo).transpose(0, 2, 1, 3)
+
+    _threads.parallel(chunk, _threads.spans(len(chunks), 1))
     return y
 
 
@@ -292,13 +355,15 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
         min(-(-_MIN_COLUMNS // (Wo * B)), _CHUNK_BYTES * 4 // per_row),
     )
     rows = min(Ho, rows)
-    buffer = np.empty(G * K * rows * Wo * B, dtype=xp.dtype)
-    for i0 in range(0, Ho, rows):
-        i1 = min(Ho, i0 + rows)
+    buffers = _scratch(G * K * rows * Wo * B, xp.dtype)
+
+    def chunk(i0: int, i1: int) -> None:  # output rows [i0, i1)
         n = (i1 - i0) * Wo * B
-        cols = buffer[: G * K * n].reshape(G, C, f1, f2, i1 - i0, Wo, B)
-        np.copyto(cols, view[:, :, :, :, i0:i1])
+        cols = buffers()[: G * K * n].reshape(G, C, f1, f2, i1 - i0, Wo, B)
+        _copy(cols, view[:, :, :, :, i0:i1])
         _matmul(wmat, cols.reshape(G, K, n), out[:, :, i0:i1].reshape(G, O, n))
+
+    _threads.parallel(chunk, _threads.spans(Ho, rows))
     return out.transpose(0, 4, 1, 2, 3)
 
 
@@ -331,10 +396,11 @@ def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pa
     last = (B - 1) * image + (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((G, O, B * image), dtype=xp.dtype)
     step = max(Wq, _SHIFTED_COLUMNS)
-    term = np.empty((G, O, min(step, last)), dtype=xp.dtype)
-    for n0 in range(0, last, step):
-        n = min(step, last - n0)
-        acc, t = wide[:, :, n0 : n0 + n], term[:, :, :n]
+    terms = _scratch((G, O, min(step, last)), xp.dtype)
+
+    def block(n0: int, n1: int) -> None:  # wide columns [n0, n1)
+        n = n1 - n0
+        acc, t = wide[:, :, n0:n1], terms()[:, :, :n]
         for k, (phase, off) in enumerate(shifts):
             x_shifted = X[phase, :, :, n0 + off : n0 + off + n]
             if k == 0:
@@ -342,6 +408,8 @@ def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pa
             else:
                 np.matmul(w_taps[k], x_shifted, out=t)
                 acc += t
+
+    _threads.parallel(block, _threads.spans(last, step))
     grid = wide.reshape(G, O, B, Hq, Wq)[..., :Ho, :Wo]
     return grid.transpose(0, 2, 1, 3, 4)
 
@@ -380,9 +448,9 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
                 for a0 in range(0, f1, filter_rows)
             ]
     out = np.empty((G, B * Ho * Wo, O), dtype=xp.dtype)
-    term = np.empty((G, images * Ho * Wo, O), dtype=xp.dtype) if len(blocks) > 1 else None
-    for b0 in range(0, B, images):
-        b1 = min(B, b0 + images)
+    terms = _scratch((G, images * Ho * Wo, O) if len(blocks) > 1 else 0, xp.dtype)
+
+    def images_block(b0: int, b1: int) -> None:  # images [b0, b1)
         acc = out[:, b0 * Ho * Wo : b1 * Ho * Wo]
         n = acc.shape[1]
         for k, (c0, c1, a0, a1) in enumerate(blocks):
@@ -390,12 +458,13 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             windows_rows = windows_rows.reshape(G, n, -1)
             w_block = w[:, :, c0:c1, a0:a1].reshape(G, O, -1)
             if k == 0:
-                np.matmul(windows_rows, w_block.transpose(0, 2, 1), out=acc)
+                _threads.matmul(windows_rows, w_block.transpose(0, 2, 1), acc)
             else:
-                assert term is not None
-                t = term[:, :n]
-                np.matmul(windows_rows, w_block.transpose(0, 2, 1), out=t)
+                t = terms()[:, :n]
+                _threads.matmul(windows_rows, w_block.transpose(0, 2, 1), t)
                 acc += t
+
+    _threads.parallel(images_block, _threads.spans(B, images))
     return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
 
 
@@ -426,12 +495,15 @@ def _correlate_per_output(
     w_flat[..., :f1, :f2] = w
     w_flat_t = w_flat.reshape(G, O, C * Hq * Wq)[:, :, :span].transpose(0, 2, 1)
     out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
-    with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
-        for i in range(Ho):
-            for j in range(Wo):
+
+    def positions(k0: int, k1: int) -> None:  # output positions k = i·Wo + j in [k0, k1)
+        with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
+            for i, j in (divmod(k, Wo) for k in range(k0, k1)):
                 phase = (sh * i % dh) * dw + sw * j % dw
                 off = (sh * i // dh) * Wq + sw * j // dw
                 _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j])
+
+    _threads.parallel(positions, _threads.spans(Ho * Wo, 1))
     if not _all_finite(out):  # see `_exact_unless_non_finite`
         return _correlate_im2row(xp, w, stride, dilation)
     return out.transpose(2, 3, 4, 0, 1)
@@ -470,10 +542,8 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     w_flat = w_wide.reshape(G, O, C, f1 * Wq)[..., :span]
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
     # output positions are the taps of a kernel (Ho, Wo) at stride d and dilation s
-    classes = _tap_classes((Ho, Wo), dilation, stride, Wq)
-    per_channel = G * B * O * Ho * Wo * xp.itemsize
-    channels = max(1, min(C, _CHUNK_BYTES // per_channel))
-    for rows, cols, phase, off, step_i, step_j in classes:
+    views = []
+    for rows, cols, phase, off, step_i, step_j in _tap_classes((Ho, Wo), dilation, stride, Wq):
         base = X[:, :, :, phase, off:]
         n_i, n_j = len(range(Ho)[rows]), len(range(Wo)[cols])
         # view[g, b, c, i', j', n] = X[g, b, c, phase, off + i'·step_i + j'·step_j + n]
@@ -483,18 +553,34 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
             strides=(*base.strides[:3], step_i * unit, step_j * unit, unit),
             writeable=False,
         )
-        out = y[:, :, :, rows, cols]
-        for c0 in range(0, C, channels):
-            c1 = min(C, c0 + channels)
-            # C order: plane pair by plane pair, every position, the run n innermost
-            with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
-                dots = np.einsum(
-                    "gocn,gbcijn->gbocij", w_flat[:, :, c0:c1], view[:, :, c0:c1], order="C"
-                )
-            if c0 == 0:
-                np.sum(dots, axis=3, out=out)
-            else:
-                out += dots.sum(axis=3)
+        views.append((rows, cols, view))
+    # blocks of groups (of images, for one group), each reading about _CHUNK_BYTES of planes
+    by_groups = G > 1
+    per_unit = (1 if by_groups else G) * (B if by_groups else 1) * C * Hq * Wq * dh * dw
+    unit_blocks = _threads.spans(G if by_groups else B, _CHUNK_BYTES // (per_unit * xp.itemsize))
+    per_channel = (unit_blocks[0][1] * (B if by_groups else G)) * O * Ho * Wo * xp.itemsize
+    channels = max(1, min(C, _CHUNK_BYTES // per_channel))
+
+    def block(k0: int, k1: int) -> None:  # groups (else images) [k0, k1)
+        g, b = (slice(k0, k1), slice(None)) if by_groups else (slice(None), slice(k0, k1))
+        for rows, cols, view in views:
+            out = y[g, b, :, rows, cols]
+            for c0 in range(0, C, channels):
+                c1 = min(C, c0 + channels)
+                # C order: plane pair by plane pair, every position, the run n innermost
+                with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
+                    dots = np.einsum(
+                        "gocn,gbcijn->gbocij",
+                        w_flat[g, :, c0:c1],
+                        view[g, b, c0:c1],
+                        order="C",
+                    )
+                if c0 == 0:
+                    np.sum(dots, axis=3, out=out)
+                else:
+                    out += dots.sum(axis=3)
+
+    _threads.parallel(block, unit_blocks)
     if not _all_finite(y):  # see `_exact_unless_non_finite`
         return _correlate_im2row(xp, w, stride, dilation)
     return y
@@ -536,11 +622,19 @@ def _correlate_scatter(
         per_row = G * f1 * f2 * O * width * x.itemsize
         rows = max(1, min(u1 - u0, _SCATTER_BYTES // per_row))
         buffer = np.empty(G * f1 * f2 * O * rows * width, dtype=x.dtype)
+        # the adds of a chunk, threaded over blocks of groups (of output channels for one
+        # group): each block adds every tap to its own part of y
+        per_channel = (Ho * Wo * B + f1 * f2 * rows * width) * x.itemsize
+        by_groups = G > 1
+        out_blocks = _threads.spans(
+            G if by_groups else O, _COPY_BLOCK_BYTES // (per_channel * (O if by_groups else 1))
+        )
         for q0 in range(0, u1 - u0, rows):
             q1 = min(u1 - u0, q0 + rows)
             Z = buffer[: G * f1 * f2 * O * (q1 - q0) * width].reshape(G, f1 * f2 * O, -1)
             _matmul(w_all, X[:, :, q0:q1].reshape(G, C, -1), Z)
             Z = Z.reshape(G, f1, f2, O, q1 - q0, v1 - v0, B)
+            hits = []
             for a in range(f1):
                 hit_h = _hits(u0 + q0 - r0 - dh * a, q1 - q0, sh, Ho)
                 if hit_h is None:
@@ -548,8 +642,25 @@ def _correlate_scatter(
                 for e in range(f2):
                     hit_w = _hits(v0 - c0 - dw * e, v1 - v0, sw, Wo)
                     if hit_w is not None:
-                        y[:, :, hit_h[1], hit_w[1]] += Z[:, a, e, :, hit_h[0], hit_w[0]]
+                        hits.append((a, e, hit_h, hit_w))
+            add = functools.partial(_add_hits, y, Z, hits, by_groups)
+            _threads.parallel(add, out_blocks)
     return y.transpose(0, 4, 1, 2, 3)
+
+
+def _add_hits(
+    y: np.ndarray,
+    Z: np.ndarray,
+    hits: list[tuple[int, int, tuple[slice, slice], tuple[slice, slice]]],
+    by_groups: bool,
+    k0: int,
+    k1: int,
+) -> None:
+    """Scatter's adds for groups [k0, k1) (``by_groups``), else output channels [k0, k1): a
+    disjoint part of y; tap (a, e)'s slice of Z at the outputs its pixels reach, in tap order."""
+    g, o = (slice(k0, k1), slice(None)) if by_groups else (slice(None), slice(k0, k1))
+    for a, e, (k_h, i_h), (k_w, i_w) in hits:
+        y[g, o, i_h, i_w] += Z[g, a, e, o, k_h, k_w]
 
 
 _SCATTER_BYTES = 1 << 22  # 4 MiB of Z per chunk: LeNet conv 2's grad_x 0.89 ms, 2.1 at 1 MiB

@@ -33,6 +33,7 @@ from .._checks import (
     int_pair,
     positive_int,
 )
+from . import _threads
 from ._conv_engine import (
     METHODS,
     _data_size,
@@ -197,6 +198,7 @@ def _geometry(
 # Forward
 
 
+@_threads.op
 def conv2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -257,6 +259,7 @@ def conv2d(
 # Backward
 
 
+@_threads.op
 def conv2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -626,6 +629,7 @@ def _transpose_geometry(
     return _TransposeGeometry(x4, unbatched, s, d, p, out_hw, G)
 
 
+@_threads.op
 def conv_transpose2d(
     x: np.ndarray,
     weight: np.ndarray,
@@ -692,6 +696,7 @@ def conv_transpose2d(
     return y[0] if geo.unbatched else y
 
 
+@_threads.op
 def conv_transpose2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
