@@ -86,10 +86,11 @@ def _copy(dst: np.ndarray, src: np.ndarray) -> None:
         np.copyto(dst, src)
         return
     per_index = dst.nbytes // dst.shape[axis]
-    lead = (slice(None),) * axis
+    lead: tuple[slice, ...] = (slice(None),) * axis
 
     def block(k0: int, k1: int) -> None:
-        np.copyto(dst[(*lead, slice(k0, k1))], src[(*lead, slice(k0, k1))])
+        part = lead + (slice(k0, k1),)
+        np.copyto(dst[part], src[part])
 
     _threads.parallel(block, _threads.spans(dst.shape[axis], _COPY_BLOCK_BYTES // per_index))
 
