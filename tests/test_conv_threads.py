@@ -9,6 +9,7 @@ import pytest
 
 from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from cnnmath.ops import _conv_engine as engine
+from cnnmath.ops import _windows
 from threads_helper import assert_thread_invariant
 
 METHODS = sorted(engine.METHODS)
@@ -47,9 +48,10 @@ def small_blocks(monkeypatch):
         ("_TAPS_CHUNK_BYTES", 1 << 12),
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),
-        ("_COPY_BLOCK_BYTES", 1 << 12),
+        ("_ADD_BLOCK_BYTES", 1 << 12),
     ]:
         monkeypatch.setattr(engine, name, size)
+    monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 1 << 12)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _threads
 from ._geometry import Pair, output_size
-from ._windows import batch_last, crop_or_pad, phase_split, windows
+from ._windows import batch_last, copy, crop_or_pad, phase_split, windows
 
 # ---------------------------------------------------------------------------------------------
 # The one dispatch point: every convolution, forward or backward, goes through `_correlate`.
@@ -59,7 +59,7 @@ _SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_mat
 _SKINNY_BYTES = 1 << 18  # 256 KiB: a quarter of this machine's per-core L2
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
 _TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise methods' accumulator rows
-_COPY_BLOCK_BYTES = 1 << 19  # a copy is cut into blocks of about this much (threads only)
+_ADD_BLOCK_BYTES = 1 << 19  # scatter's adds: about this much of y and Z per block
 
 
 def _scratch(shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.ndarray]:
@@ -76,23 +76,6 @@ def _scratch(shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.n
         return buffers[key]
 
     return get
-
-
-def _copy(dst: np.ndarray, src: np.ndarray) -> None:
-    """np.copyto(dst, src), cut along the first axis longer than one into blocks of about
-    _COPY_BLOCK_BYTES run on the op's threads (a copy is exact: any cut gives the same bits)."""
-    axis = next((k for k, n in enumerate(dst.shape) if n > 1), None)
-    if axis is None or dst.nbytes < 2 * _COPY_BLOCK_BYTES or _threads.current() == 1:
-        np.copyto(dst, src)
-        return
-    per_index = dst.nbytes // dst.shape[axis]
-    lead: tuple[slice, ...] = (slice(None),) * axis
-
-    def block(k0: int, k1: int) -> None:
-        part = lead + (slice(k0, k1),)
-        np.copyto(dst[part], src[part])
-
-    _threads.parallel(block, _threads.spans(dst.shape[axis], _COPY_BLOCK_BYTES // per_index))
 
 
 def _valid_size(
@@ -318,7 +301,7 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
         for b0, b1, i0, i1 in chunks[k0:k1]:
             n = (b1 - b0) * (i1 - i0) * Wo
             cols = buffers()[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
-            _copy(cols, view[:, :, :, :, b0:b1, i0:i1])
+            copy(cols, view[:, :, :, :, b0:b1, i0:i1])
             if images == 1:  # one image: straight into its rows of y
                 _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo])
             else:
@@ -361,7 +344,7 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     def chunk(i0: int, i1: int) -> None:  # output rows [i0, i1)
         n = (i1 - i0) * Wo * B
         cols = buffers()[: G * K * n].reshape(G, C, f1, f2, i1 - i0, Wo, B)
-        _copy(cols, view[:, :, :, :, i0:i1])
+        copy(cols, view[:, :, :, :, i0:i1])
         _matmul(wmat, cols.reshape(G, K, n), out[:, :, i0:i1].reshape(G, O, n))
 
     _threads.parallel(chunk, _threads.spans(Ho, rows))
@@ -628,7 +611,7 @@ def _correlate_scatter(
         per_channel = (Ho * Wo * B + f1 * f2 * rows * width) * x.itemsize
         by_groups = G > 1
         out_blocks = _threads.spans(
-            G if by_groups else O, _COPY_BLOCK_BYTES // (per_channel * (O if by_groups else 1))
+            G if by_groups else O, _ADD_BLOCK_BYTES // (per_channel * (O if by_groups else 1))
         )
         for q0 in range(0, u1 - u0, rows):
             q1 = min(u1 - u0, q0 + rows)

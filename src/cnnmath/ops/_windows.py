@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _threads
 from ._geometry import Pads, Pair
+
+COPY_BLOCK_BYTES = 1 << 19  # a copy is cut into blocks of about this much (threads only)
 
 
 def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
@@ -50,10 +53,32 @@ def windows(
     return np.lib.stride_tricks.as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 
+def copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """np.copyto(dst, src), cut along the first axis longer than one into blocks of about
+    COPY_BLOCK_BYTES run on the op's threads (a copy is exact: any cut gives the same bits)."""
+    axis = next((k for k, n in enumerate(dst.shape) if n > 1), None)
+    if axis is None or dst.nbytes < 2 * COPY_BLOCK_BYTES or _threads.current() == 1:
+        np.copyto(dst, src)
+        return
+    per_index = dst.nbytes // dst.shape[axis]
+    lead: tuple[slice, ...] = (slice(None),) * axis
+
+    def block(k0: int, k1: int) -> None:
+        part = lead + (slice(k0, k1),)
+        np.copyto(dst[part], src[part])
+
+    _threads.parallel(block, _threads.spans(dst.shape[axis], COPY_BLOCK_BYTES // per_index))
+
+
 def batch_last(xp: np.ndarray) -> np.ndarray:
     """xp (..., B, C, H, W) as a contiguous (..., C, H, W, B) array: a copy, unless B == 1 or
     xp already lies batch-last in memory (see ``crop_or_pad``)."""
-    return np.ascontiguousarray(np.moveaxis(xp, -4, -1))
+    moved = np.moveaxis(xp, -4, -1)
+    if moved.flags.c_contiguous:
+        return moved
+    out = np.empty(moved.shape, dtype=xp.dtype)
+    copy(out, moved)
+    return out
 
 
 def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False) -> np.ndarray:
@@ -83,7 +108,7 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
     out[..., dst_r.stop :, :] = 0
     out[..., dst_r, : dst_c.start] = 0
     out[..., dst_r, dst_c.stop :] = 0
-    out[..., dst_r, dst_c] = g[..., src_r, src_c]
+    copy(out[..., dst_r, dst_c], g[..., src_r, src_c])
     return out
 
 
