@@ -31,8 +31,10 @@ def _data(x_shape, w_shape, dtype=np.float32, seed=0):
 
 
 def _conv_both(x, w, s, p, d, groups):
+    b = np.linspace(-1, 1, w.shape[0]).astype(x.dtype)
+
     def run():
-        y = conv2d(x, w, None, s, p, d, groups)
+        y = conv2d(x, w, b, s, p, d, groups)
         g = np.cos(y)  # a fixed, non-constant output gradient
         return (y, *conv2d_backward(g, x, w, s, p, d, groups))
 

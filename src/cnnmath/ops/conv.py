@@ -51,7 +51,7 @@ from ._geometry import (
     phase_taps,
     resolve_padding,
 )
-from ._windows import crop_or_pad
+from ._windows import copy, crop_or_pad
 
 __all__ = [
     "METHODS",
@@ -251,7 +251,7 @@ def conv2d(
         check_shape("bias", bias, (weight.shape[0],), func="conv2d")
     y = _forward(geo, weight)
     if bias is not None:
-        y += bias[:, None, None]
+        _add_bias(y, bias)
     return y[0] if geo.unbatched else y
 
 
@@ -311,16 +311,38 @@ def conv2d_backward(
 def _grad_bias(G: np.ndarray) -> np.ndarray:
     """∂ℓ/∂b[o] = Σ_β Σ_i Σ_j G[β,o,i,j]: a product with a vector of ones over blocks of
     _SUM_BLOCK pixels (BLAS; several times NumPy's pairwise sum here), then the block sums
-    added by NumPy. Float32 rounding grows with the block, not with the image."""
+    added by NumPy. Float32 rounding grows with the block, not with the image.
+
+    The (β, o) planes are summed in shape-fixed blocks of planes on the op's threads, each
+    plane's sum inside one block; the sum over β then adds them in order (bit-stable)."""
     B, O, H, W = G.shape
     rows = G.reshape(B * O, H * W)
     blocks, rest = divmod(H * W, _SUM_BLOCK)
-    total = rows[:, blocks * _SUM_BLOCK :].sum(axis=1)
-    if blocks:
-        ones = np.ones(_SUM_BLOCK, dtype=G.dtype)
-        partial = rows[:, : blocks * _SUM_BLOCK].reshape(B * O, blocks, _SUM_BLOCK) @ ones
-        total += partial.sum(axis=1)
+    total = np.empty(B * O, dtype=G.dtype)
+    ones = np.ones(_SUM_BLOCK, dtype=G.dtype)
+
+    def planes(r0: int, r1: int) -> None:
+        part = rows[r0:r1]
+        np.sum(part[:, blocks * _SUM_BLOCK :], axis=1, out=total[r0:r1])
+        if blocks:
+            partial = part[:, : blocks * _SUM_BLOCK].reshape(r1 - r0, blocks, _SUM_BLOCK) @ ones
+            total[r0:r1] += partial.sum(axis=1)
+
+    _threads.parallel(planes, _threads.spans(B * O, _ELEMENTWISE_BYTES // (H * W * G.itemsize)))
     return total.reshape(B, O).sum(axis=0)
+
+
+def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
+    """y[β, o] += bias[o] in place, in shape-fixed blocks of images on the op's threads."""
+    per_image = math.prod(y.shape[1:]) * y.itemsize
+
+    def images(b0: int, b1: int) -> None:
+        y[b0:b1] += bias[:, None, None]
+
+    _threads.parallel(images, _threads.spans(y.shape[0], _ELEMENTWISE_BYTES // per_image))
+
+
+_ELEMENTWISE_BYTES = 1 << 20  # an elementwise pass (bias) works in blocks of about 1 MiB
 
 
 _SUM_BLOCK = 1024
@@ -518,7 +540,7 @@ def _conv_transpose(
             if out is None:
                 out = np.empty(x_shape, dtype=g.dtype)
             rows = slice(phase.rh + sh * q0, phase.rh + sh * (q1 - 1) + 1, sh)
-            out[:, :, rows, phase.rw :: sw] = part
+            copy(out[:, :, rows, phase.rw :: sw], part)
             del part
     assert out is not None  # tiled: some phase wrote
     return out
@@ -692,7 +714,7 @@ def conv_transpose2d(
         geo.x, weight, geo.groups, geo.stride, geo.dilation, geo.padding, geo.out_hw
     )
     if bias is not None:
-        y += bias[:, None, None]
+        _add_bias(y, bias)
     return y[0] if geo.unbatched else y
 
 
