@@ -16,19 +16,25 @@ the parameter).
 
 How the statistics are computed, the same way in the three ops:
 
-- Two passes: the mean, then the mean square of the centred data. Never mean(x²) − μ², which
-  cancels catastrophically when |μ| ≫ σ.
-- The data are centred on the mean rounded to x's dtype (``shift``); what that rounding
-  leaves, δ = mean(x − shift), is measured on the centred data and removed exactly:
-  σ² = mean((x − shift)²) − δ², x̂ = (x − shift − δ)/√(σ² + ε).
+- Never mean(x²) − μ² where it cancels: the sums run on x − shift, and
+  σ² = mean((x − shift)²) − δ², x̂ = (x − shift − δ)/√(σ² + ε) with δ = mean(x − shift),
+  accepted only while |δ| ≤ 2σ (cancellation then costs at most a factor 5 of the sums'
+  accuracy). The shift is chosen by a pilot, the mean and spread of each statistic's first
+  row (a fraction of x): none (x summed as it is: no subtraction pass) when every pilot mean
+  is within 2 pilot spreads of 0, as for the usual activations, else the pilot mean. When
+  the statistic's mean turns out more than 2σ from the shift (a first row unlike the rest),
+  the sums are taken again centred on the mean rounded to x's dtype: the two-pass of old.
 - x is viewed as an (R, L) matrix whose rows each lie inside one statistic (batch and group
   norm: the (n, c) planes; layer norm: the rows). Row sums run in x's dtype (a BLAS
   matrix-vector product, or ``vecdot``); the rows of a statistic are summed in float64, and
   all per-statistic arithmetic is float64. No float64 copy of a float32 tensor is made.
-- The passes after the first run over blocks of rows of about 2¹⁶ elements (256 KiB of
-  float32): the centring and its three or four row sums, then the final affine map, each
-  read a block while it is in cache. The loop is over memory blocks, not over samples,
-  channels or groups, and its length does not depend on their number but on x's size.
+- Every pass runs over blocks of rows of about 2¹⁶ elements (256 KiB of float32), on all the
+  op's threads (``_threads``): one read of x (and g) for the sums, one for the affine map
+  that writes the result. The cut depends on the shape only and every block writes its own
+  rows, so the result is the same bit for bit at any thread count; the loop is over memory
+  blocks, not over samples, channels or groups. Layer norm's rows are statistics of their
+  own: each block does all of its work while it is in cache, its ∂ℓ/∂γ and ∂ℓ/∂β partial
+  sums added in block order.
 
 Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole statistic NaN
 (every output of that channel, group or row), silently.
@@ -37,12 +43,14 @@ Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._checks import check_float_array, check_same_dtype, positive_int, real_number
+from . import _threads
 
 
 def _quiet() -> Any:
@@ -50,87 +58,160 @@ def _quiet() -> Any:
     return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
+#: NumPy's ufunc buffer (elements) inside the blocked passes. With its default of 8192, NumPy
+#: copies a broadcast (rows, 1) operand through the buffer to lengthen the inner loop when a
+#: row is shorter than the buffer; on rows of 3136 values (56²) that made the passes about
+#: 25% slower than with a buffer shorter than the rows, which leaves one inner loop per row.
+_UFUNC_BUFFER = 1024
+
+
+@contextmanager
+def _block() -> Iterator[None]:
+    """NumPy's state for one block of a pass, in whichever thread runs it (both settings are
+    per thread): `_quiet`, and a ufunc buffer of _UFUNC_BUFFER."""
+    before = np.getbufsize()
+    np.setbufsize(_UFUNC_BUFFER)
+    try:
+        with _quiet():
+            yield
+    finally:
+        np.setbufsize(before)
+
+
 # ---------------------------------------------------------------------------------------------
 # Shared kernels on the (R, L) rows view
 
 #: Elements of each array per block in the blocked passes: 2**16 (256 KiB of float32), so a
-#: block of x, of g and of the result stays in cache from one pass over it to the next.
-_BLOCK = 1 << 16  # the fastest of 2**14 .. 2**19 on the (32, 64, 56, 56) bench row
+#: block of x, of g and of the result stays in cache from one pass over it to the next. The
+#: cut depends on the shape only, so the results do not depend on the thread count.
+_BLOCK = 1 << 16
+
+#: The data are summed as they are, or centred on a shift, while |mean(x − shift)| ≤ 2σ:
+#: σ² = mean((x − shift)²) − mean(x − shift)² then loses at most a factor 1 + 2² = 5 of the
+#: sums' relative accuracy to cancellation. Beyond, the sums are taken again on the mean.
+_DRIFT = 4.0
 
 
-def _blocks(rows: int, length: int) -> list[slice]:
-    """Consecutive slices of rows, about _BLOCK elements each (at least one row)."""
-    step = max(1, _BLOCK // max(length, 1))
-    return [slice(r, min(r + step, rows)) for r in range(0, rows, step)]
+def _spans(rows: int, length: int) -> list[_threads.Span]:
+    """Consecutive spans of rows, about _BLOCK elements each (at least one row)."""
+    return _threads.spans(rows, max(1, _BLOCK // max(length, 1)))
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
-    """Σ over each row of the (R, L) matrix a, in a's dtype: one matrix-vector product."""
-    return a @ np.ones(a.shape[1], dtype=a.dtype)
+    """Σ over each row of the (R, L) matrix a (rows may be strided), in a's dtype: a
+    matrix-vector product per block of rows, on the op's threads."""
+    out = np.empty(a.shape[0], dtype=a.dtype)
+    ones = np.ones(a.shape[1], dtype=a.dtype)
+
+    def body(r0: int, r1: int) -> None:
+        with _block():
+            np.matmul(a[r0:r1], ones, out=out[r0:r1])
+
+    _threads.parallel(body, _spans(*a.shape))
+    return out
 
 
 class _Rows(NamedTuple):
     """How the rows of the (R, L) view make up the statistics."""
 
     m: int  # values per statistic
+    first: Callable[[np.ndarray], np.ndarray]  # (R, L) → (S, L): each statistic's first row
+    shape: tuple[int, ...]  # the shape of a per-statistic array (S values)
     reduce: Callable[[np.ndarray], np.ndarray]  # per-row (R,) → per-statistic, float64
     expand: Callable[[np.ndarray], np.ndarray]  # per-statistic (or -row) → (R, 1), x's dtype
 
 
 class _Moments(NamedTuple):
-    xc: np.ndarray  # x − shift, a new (R, L) array of x's dtype (shift: the mean in that dtype)
+    shift: np.ndarray | None  # per statistic, x's dtype: xc = x − shift (None: xc = x)
     mean: np.ndarray  # μ = shift + delta, float64 per statistic
-    delta: np.ndarray  # mean(xc): what rounding the shift left (≈ 0), float64
+    delta: np.ndarray  # mean(xc), float64
     var: np.ndarray  # σ² = mean(xc²) − delta², float64
     row_g: np.ndarray  # per row Σ g and Σ g·xc (2, R) in x's dtype when g is given, else (0, R)
 
 
-def _moments(x2: np.ndarray, rows: _Rows, g2: np.ndarray | None = None) -> _Moments:
-    """The two-pass statistics of the (R, L) matrix x2: one matrix-vector product for the
-    mean, then, block by block, the centred data and their row sums Σ xc, Σ xc² (and, for a
-    backward, Σ g, Σ g·xc) while the block is in cache."""
-    shift = (rows.reduce(_row_sums(x2)) / rows.m).astype(x2.dtype)
-    shift_rows = rows.expand(shift)
-    R, L = x2.shape
-    xc = np.empty((R, L), dtype=x2.dtype)
-    ones = np.ones(L, dtype=x2.dtype)
-    sums = np.empty((2 if g2 is None else 4, R), dtype=x2.dtype)
-    for b in _blocks(R, L):
-        block = xc[b]
-        np.subtract(x2[b], shift_rows[b], out=block)
-        np.matmul(block, ones, out=sums[0, b])
-        np.vecdot(block, block, out=sums[1, b])
-        if g2 is not None:
-            np.matmul(g2[b], ones, out=sums[2, b])
-            np.vecdot(g2[b], block, out=sums[3, b])
-    delta = rows.reduce(sums[0]) / rows.m
-    var = np.maximum(rows.reduce(sums[1]) / rows.m - delta * delta, 0.0)  # NaN stays NaN
-    return _Moments(xc, shift.astype(np.float64) + delta, delta, var, sums[2:])
-
-
-def _combine_(
-    buf: np.ndarray,
-    scale: np.ndarray,
-    offset: np.ndarray,
-    add: np.ndarray | None = None,
-    add_scale: np.ndarray | None = None,
+def _centred_sums(
+    x2: np.ndarray, shift_rows: np.ndarray | None, g2: np.ndarray | None = None
 ) -> np.ndarray:
-    """buf ← buf·scale + offset (+ add·add_scale), in place, block by block; scale, offset,
-    add_scale are (R, 1) of buf's dtype, add is (R, L)."""
-    R, L = buf.shape
-    blocks = _blocks(R, L)
-    term = np.empty((blocks[0].stop - blocks[0].start, L), dtype=buf.dtype) if blocks else None
-    for b in blocks:
-        block = buf[b]
-        np.multiply(block, scale[b], out=block)
-        np.add(block, offset[b], out=block)
-        if add is not None and add_scale is not None and term is not None:
-            t = term[: block.shape[0]]
-            np.multiply(add[b], add_scale[b], out=t)
-            np.add(block, t, out=block)
-        elif add is not None:
-            np.add(block, add[b], out=block)
-    return buf
+    """Per row Σ xc, Σ xc² (and Σ g, Σ g·xc), xc = x − shift (x itself for shift None):
+    (2 or 4, R) in x's dtype. One read of x (and g), block by block on the op's threads, by
+    matrix-vector products and dot products; xc exists one block at a time."""
+    R, L = x2.shape
+    sums = np.empty((2 if g2 is None else 4, R), dtype=x2.dtype)
+    ones = np.ones(L, dtype=x2.dtype)
+
+    def body(r0: int, r1: int) -> None:
+        with _block():
+            xc = x2[r0:r1] if shift_rows is None else np.subtract(x2[r0:r1], shift_rows[r0:r1])
+            np.matmul(xc, ones, out=sums[0, r0:r1])
+            np.vecdot(xc, xc, out=sums[1, r0:r1])
+            if g2 is not None:
+                np.matmul(g2[r0:r1], ones, out=sums[2, r0:r1])
+                np.vecdot(g2[r0:r1], xc, out=sums[3, r0:r1])
+
+    _threads.parallel(body, _spans(R, L))
+    return sums
+
+
+def _moments(x2: np.ndarray, rows: _Rows, g2: np.ndarray | None = None) -> _Moments:
+    """The statistics of the (R, L) matrix x2 (module docstring).
+
+    A pilot — the mean and spread of each statistic's first row, a fraction of x — chooses
+    the shift: none when every |pilot mean| ≤ 2·pilot spread (the sums of x and x² are then
+    accurate), else the pilot mean. One pass over x (and g) gives the sums; when the mean
+    turns out further than 2σ from the shift (a first row unlike the rest), the pass is
+    repeated centred on the mean itself, rounded to x's dtype."""
+    first = rows.first(x2)
+    pilot = _centred_sums(first, None).astype(np.float64) / first.shape[1]
+    pilot_mean = pilot[0].reshape(rows.shape)
+    centre = np.any(pilot_mean * pilot_mean * (1 + _DRIFT) > pilot[1].reshape(rows.shape))
+    shift = pilot_mean.astype(x2.dtype) if centre else None
+    for attempt in (0, 1):
+        sums = _centred_sums(x2, None if shift is None else rows.expand(shift), g2)
+        delta = rows.reduce(sums[0]) / rows.m
+        var = np.maximum(rows.reduce(sums[1]) / rows.m - delta * delta, 0.0)  # NaN stays NaN
+        if attempt or not np.any(delta * delta > _DRIFT * var):
+            break
+        shift = (delta if shift is None else shift.astype(np.float64) + delta).astype(x2.dtype)
+    mean = delta if shift is None else shift.astype(np.float64) + delta
+    return _Moments(shift, mean, delta, var, sums[2:])
+
+
+def _rows_or_none(rows: _Rows, a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else rows.expand(a)
+
+
+def _affine(
+    x2: np.ndarray,
+    shift: np.ndarray | None,
+    scale: np.ndarray,
+    offset: np.ndarray | None,
+    g2: np.ndarray | None = None,
+    g_scale: np.ndarray | None = None,
+) -> np.ndarray:
+    """(x − shift)·scale + offset (+ g·g_scale), a new (R, L) array, block by block on the
+    op's threads; shift, scale, offset, g_scale are (R, 1) in x's dtype (shift and offset
+    may be None: 0), g2 is (R, L).
+
+    x − shift first: x·scale + (offset − shift·scale) would lose the digits x and the
+    shift share when |μ| ≫ σ."""
+    R, L = x2.shape
+    out = np.empty((R, L), dtype=x2.dtype)
+
+    def body(r0: int, r1: int) -> None:
+        block = out[r0:r1]
+        with _block():
+            if shift is None:
+                np.multiply(x2[r0:r1], scale[r0:r1], out=block)
+            else:
+                np.subtract(x2[r0:r1], shift[r0:r1], out=block)
+                np.multiply(block, scale[r0:r1], out=block)
+            if offset is not None:
+                np.add(block, offset[r0:r1], out=block)
+            if g2 is not None and g_scale is not None:
+                np.add(block, np.multiply(g2[r0:r1], g_scale[r0:r1]), out=block)
+
+    _threads.parallel(body, _spans(R, L))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +304,7 @@ def _check_batch_norm(
     return N, C, L, training, eps
 
 
+@_threads.op
 def batch_norm(
     x: np.ndarray,
     running_mean: np.ndarray | None,
@@ -329,16 +411,17 @@ def batch_norm(
 
     if x.size == 0:
         return np.empty_like(x)
-    rows = _channel_rows(N, C, m, x.dtype)
+    x2 = x.reshape(N * C, L)
+    rows = _channel_rows(N, C, L, x.dtype)
     with _quiet():
-        mo = _moments(x.reshape(N * C, L), rows)
+        mo = _moments(x2, rows)
         scale = 1.0 / np.sqrt(mo.var + eps)
         if weight is not None:
             scale = scale * weight
         offset = -mo.delta * scale
         if bias is not None:
             offset = offset + bias
-        y = _combine_(mo.xc, rows.expand(scale), rows.expand(offset))
+        y = _affine(x2, _rows_or_none(rows, mo.shift), rows.expand(scale), rows.expand(offset))
         if running_mean is not None and running_var is not None:
             unbiased = mo.var * (m / (m - 1))
             old_mean, old_var = running_mean.astype(np.float64), running_var.astype(np.float64)
@@ -347,10 +430,13 @@ def batch_norm(
     return y.reshape(x.shape)
 
 
-def _channel_rows(N: int, C: int, m: int, dtype: Any) -> _Rows:
-    """Batch norm's rows: the N·C planes (n, c); statistic c gathers the planes of channel c."""
+def _channel_rows(N: int, C: int, L: int, dtype: Any) -> _Rows:
+    """Batch norm's rows: the N·C planes (n, c); statistic c gathers the planes of channel c,
+    the first of them (0, c)."""
     return _Rows(
-        m,
+        N * L,
+        lambda r: r[:C],
+        (C,),
         lambda r: r.reshape(N, C).sum(axis=0, dtype=np.float64),
         lambda c: np.broadcast_to(np.asarray(c).astype(dtype), (N, C)).reshape(-1, 1),
     )
@@ -364,23 +450,26 @@ def _batch_norm_eval(
     bias: np.ndarray | None,
     eps: float,
 ) -> np.ndarray:
-    """γ (x − r_μ)/√(r_σ² + ε) + β on the (N, C, L) view: three whole-array passes.
+    """γ (x − r_μ)/√(r_σ² + ε) + β on the (N, C, L) view, block by block.
 
     x − r_μ first (exact for x near r_μ), then the scale: x·a + (β − r_μ a) in two passes
     would lose the digits that r_μ and x share.
     """
-    C = x3.shape[1]
+    N, C, L = x3.shape
+    rows = _channel_rows(N, C, L, x3.dtype)
     with _quiet():
         scale = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
         if weight is not None:
             scale = scale * weight
-        y = np.subtract(x3, running_mean.reshape(1, C, 1))
-        y *= scale.astype(y.dtype).reshape(1, C, 1)
-        if bias is not None:
-            y += bias.reshape(1, C, 1)
-        return y
+        return _affine(
+            x3.reshape(N * C, L),
+            rows.expand(running_mean),
+            rows.expand(scale),
+            None if bias is None else rows.expand(bias),
+        )
 
 
+@_threads.op
 def batch_norm_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -427,26 +516,33 @@ def batch_norm_backward(
     if x.size == 0:
         return np.zeros_like(x), np.zeros(C, dtype=cast), np.zeros(C, dtype=cast)
     x2, g2 = x.reshape(N * C, L), grad_output.reshape(N * C, L)
-    rows = _channel_rows(N, C, m, x.dtype)
+    rows = _channel_rows(N, C, L, x.dtype)
     gamma = np.ones(C) if weight is None else weight.astype(np.float64)
     with _quiet():
         if not training and running_mean is not None and running_var is not None:  # checked
             invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
-            centred = np.subtract(x2, rows.expand(running_mean))
-            sum_g = rows.reduce(_row_sums(g2))
-            sum_gxhat = invstd * rows.reduce(np.vecdot(g2, centred))
-            grad_x = np.multiply(g2, rows.expand(gamma * invstd))
+            sums = _centred_sums(x2, rows.expand(running_mean), g2)
+            sum_g = rows.reduce(sums[2])
+            sum_gxhat = invstd * rows.reduce(sums[3])
+            grad_x = _affine(g2, None, rows.expand(gamma * invstd), None)
         else:
             mo = _moments(x2, rows, g2)
             invstd = 1.0 / np.sqrt(mo.var + eps)
             sum_g = rows.reduce(mo.row_g[0])
             sum_gxhat = invstd * (rows.reduce(mo.row_g[1]) - mo.delta * sum_g)
-            # γ/√(σ²+ε)·(g − mean g − x̂·mean(g x̂)) with x̂ = (xc − δ)·invstd, built in xc's
-            # buffer, block by block, as B·xc + D + A·g
+            # γ/√(σ²+ε)·(g − mean g − x̂·mean(g x̂)) with x̂ = (xc − δ)·invstd, xc = x − shift,
+            # block by block as B·xc + D + A·g
             A = gamma * invstd
             B = -A * invstd * (sum_gxhat / m)
             D = -A * (sum_g / m) - B * mo.delta
-            grad_x = _combine_(mo.xc, rows.expand(B), rows.expand(D), g2, rows.expand(A))
+            grad_x = _affine(
+                x2,
+                _rows_or_none(rows, mo.shift),
+                rows.expand(B),
+                rows.expand(D),
+                g2,
+                rows.expand(A),
+            )
     return (
         grad_x.reshape(x.shape),
         sum_gxhat.ravel().astype(cast),
@@ -485,14 +581,18 @@ def _per_channel(a: np.ndarray | None, G: int, default: float) -> np.ndarray:
 
 def _group_rows(N: int, G: int, Cg: int, L: int, dtype: Any) -> _Rows:
     """Group norm's rows: the N·C planes (n, c); statistic (n, k) gathers the C/G planes of
-    group k of sample n. Per-statistic arrays are (N, G, 1), per-plane ones (N, G, C/G)."""
+    group k of sample n, the first of them (n, k·C/G). Per-statistic arrays are (N, G, 1),
+    per-plane ones (N, G, C/G)."""
     return _Rows(
         Cg * L,
+        lambda r: r.reshape(N * G, Cg, L)[:, 0],
+        (N, G, 1),
         lambda r: r.reshape(N, G, Cg).sum(axis=2, dtype=np.float64, keepdims=True),
         lambda a: np.broadcast_to(np.asarray(a).astype(dtype), (N, G, Cg)).reshape(-1, 1),
     )
 
 
+@_threads.op
 def group_norm(
     x: np.ndarray,
     num_groups: int,
@@ -537,13 +637,16 @@ def group_norm(
     if x.size == 0:
         return np.empty_like(x)
     rows = _group_rows(N, G, C // G, L, x.dtype)
+    x2 = x.reshape(N * C, L)
     with _quiet():
-        mo = _moments(x.reshape(N * C, L), rows)
+        mo = _moments(x2, rows)
         scale = _per_channel(weight, G, 1.0) / np.sqrt(mo.var + eps)  # (N, G, C/G)
         offset = _per_channel(bias, G, 0.0) - mo.delta * scale
-        return _combine_(mo.xc, rows.expand(scale), rows.expand(offset)).reshape(x.shape)
+        y = _affine(x2, _rows_or_none(rows, mo.shift), rows.expand(scale), rows.expand(offset))
+    return y.reshape(x.shape)
 
 
+@_threads.op
 def group_norm_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -580,10 +683,10 @@ def group_norm_backward(
     Cg = C // G
     rows = _group_rows(N, G, Cg, L, x.dtype)
     m = rows.m
-    g2 = grad_output.reshape(N * C, L)
+    x2, g2 = x.reshape(N * C, L), grad_output.reshape(N * C, L)
     gamma = _per_channel(weight, G, 1.0)
     with _quiet():
-        mo = _moments(x.reshape(N * C, L), rows, g2)
+        mo = _moments(x2, rows, g2)
         invstd = 1.0 / np.sqrt(mo.var + eps)  # (N, G, 1)
         # per sample and channel, summed over space: Σ g and Σ g x̂, (N, G, C/G)
         sum_g = mo.row_g[0].astype(np.float64).reshape(N, G, Cg)
@@ -591,12 +694,14 @@ def group_norm_backward(
         sum_gxhat = invstd * (sum_gxc - mo.delta * sum_g)
         mean_ghat = (gamma * sum_g).sum(axis=2, keepdims=True) / m  # mean(ĝ) per group
         mean_ghat_xhat = (gamma * sum_gxhat).sum(axis=2, keepdims=True) / m
-        # (1/√(σ²+ε))·(γ g − mean ĝ − x̂·mean(ĝ x̂)) with x̂ = (xc − δ)·invstd, built in xc's
-        # buffer, block by block, as B·xc + D + A·g
+        # (1/√(σ²+ε))·(γ g − mean ĝ − x̂·mean(ĝ x̂)) with x̂ = (xc − δ)·invstd, xc = x − shift,
+        # block by block as B·xc + D + A·g
         A = gamma * invstd
         B = -invstd * invstd * mean_ghat_xhat
         D = -invstd * mean_ghat - B * mo.delta
-        grad_x = _combine_(mo.xc, rows.expand(B), rows.expand(D), g2, rows.expand(A))
+        grad_x = _affine(
+            x2, _rows_or_none(rows, mo.shift), rows.expand(B), rows.expand(D), g2, rows.expand(A)
+        )
     return (
         grad_x.reshape(x.shape),
         sum_gxhat.sum(axis=0).ravel().astype(cast),
@@ -652,9 +757,11 @@ def _check_layer_norm(
 
 
 def _layer_rows(R: int, K: int, dtype: Any) -> _Rows:
-    """Layer norm's rows: each of the R rows of K values is one statistic."""
+    """Layer norm's rows: each of the R rows of K values is one statistic (its own first row)."""
     return _Rows(
         K,
+        lambda r: r,
+        (R,),
         lambda r: r.astype(np.float64),
         lambda a: np.broadcast_to(np.asarray(a).astype(dtype), (R,)).reshape(-1, 1),
     )
@@ -666,9 +773,13 @@ def _layer_xhat(v: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, _Row
     rows = _layer_rows(R, K, v.dtype)
     mo = _moments(v, rows)
     invstd = 1.0 / np.sqrt(mo.var + eps)
-    return _combine_(mo.xc, rows.expand(invstd), rows.expand(-mo.delta * invstd)), invstd, rows
+    xhat = _affine(
+        v, _rows_or_none(rows, mo.shift), rows.expand(invstd), rows.expand(-mo.delta * invstd)
+    )
+    return xhat, invstd, rows
 
 
+@_threads.op
 def layer_norm(
     x: np.ndarray,
     normalized_shape: int | tuple[int, ...],
@@ -706,15 +817,23 @@ def layer_norm(
     R, K, shape, eps = _check_layer_norm("layer_norm", x, normalized_shape, weight, bias, eps)
     if x.size == 0:
         return np.empty_like(x)
-    with _quiet():
-        y, _, _ = _layer_xhat(x.reshape(R, K), eps)
-        if weight is not None:
-            y *= weight.reshape(1, K)
-        if bias is not None:
-            y += bias.reshape(1, K)
+    x2 = x.reshape(R, K)
+    y = np.empty((R, K), dtype=x.dtype)
+
+    def body(r0: int, r1: int) -> None:  # each row is its own statistic: blocks are independent
+        with _quiet():
+            block, _, _ = _layer_xhat(x2[r0:r1], eps)
+            if weight is not None:
+                block *= weight.reshape(1, K)
+            if bias is not None:
+                block += bias.reshape(1, K)
+            y[r0:r1] = block
+
+    _threads.parallel(body, _spans(R, K))
     return y.reshape(x.shape)
 
 
+@_threads.op
 def layer_norm_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -747,22 +866,35 @@ def layer_norm_backward(
     cast = x.dtype.type
     if x.size == 0:
         return np.zeros_like(x), np.zeros(shape, dtype=cast), np.zeros(shape, dtype=cast)
-    g2 = grad_output.reshape(R, K)
-    with _quiet():
-        xhat, invstd, rows = _layer_xhat(x.reshape(R, K), eps)
-        grad_weight = np.multiply(g2, xhat).sum(axis=0, dtype=np.float64)
-        grad_bias = g2.sum(axis=0, dtype=np.float64)
-        ghat = g2 if weight is None else np.multiply(g2, weight.reshape(1, K))
-        mean_ghat = _row_sums(ghat).astype(np.float64) / K
-        mean_ghat_xhat = np.vecdot(ghat, xhat).astype(np.float64) / K
-        # (1/√(σ²+ε))·(ĝ − mean ĝ − x̂·mean(ĝ x̂)), built in x̂'s buffer
-        grad_x = _combine_(
-            xhat,
-            rows.expand(-mean_ghat_xhat * invstd),
-            rows.expand(-mean_ghat * invstd),
-            ghat,
-            rows.expand(invstd),
-        )
+    x2, g2 = x.reshape(R, K), grad_output.reshape(R, K)
+    grad_x = np.empty((R, K), dtype=x.dtype)
+    blocks = _spans(R, K)
+    # per block of rows: Σ_r g x̂ and Σ_r g (float64), added in block order afterwards
+    partial = np.empty((len(blocks), 2, K))
+    index = {span: k for k, span in enumerate(blocks)}
+
+    def body(r0: int, r1: int) -> None:  # each row is its own statistic: blocks are independent
+        g = g2[r0:r1]
+        with _quiet():
+            xhat, invstd, rows = _layer_xhat(x2[r0:r1], eps)
+            k = index[r0, r1]
+            np.sum(np.multiply(g, xhat), axis=0, dtype=np.float64, out=partial[k, 0])
+            np.sum(g, axis=0, dtype=np.float64, out=partial[k, 1])
+            ghat = g if weight is None else np.multiply(g, weight.reshape(1, K))
+            mean_ghat = _row_sums(ghat).astype(np.float64) / K
+            mean_ghat_xhat = np.vecdot(ghat, xhat).astype(np.float64) / K
+            # (1/√(σ²+ε))·(ĝ − mean ĝ − x̂·mean(ĝ x̂))
+            grad_x[r0:r1] = _affine(
+                xhat,
+                None,
+                rows.expand(-mean_ghat_xhat * invstd),
+                rows.expand(-mean_ghat * invstd),
+                ghat,
+                rows.expand(invstd),
+            )
+
+    _threads.parallel(body, blocks)
+    grad_weight, grad_bias = partial.sum(axis=0)  # NumPy adds the blocks in order
     return (
         grad_x.reshape(x.shape),
         grad_weight.reshape(shape).astype(cast),
