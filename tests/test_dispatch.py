@@ -92,6 +92,65 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
     assert chosen == plan["forward"] + plan["grad_weight"] + plan["grad_input"]
 
 
+# shapes beyond the benchmark's: (x shape, weight shape, stride, padding, dilation, groups)
+EXTRA_SHAPES = [
+    ((2, 3, 17, 15), (4, 3, 3, 3), 2, 1, 1, 1),  # strided, odd sizes
+    ((2, 4, 12, 12), (4, 2, 3, 3), 1, 2, 2, 2),  # grouped, dilated
+    ((3, 8, 11, 11), (8, 1, 5, 5), 3, 2, 1, 8),  # depthwise, stride 3 (phases no tap reaches)
+    ((1, 2, 9, 9), (3, 2, 9, 9), 1, 0, 1, 1),  # one output position
+]
+
+
+def _record_kernels(monkeypatch):
+    """Wrap every kernel of the engine so that the methods actually run are recorded."""
+    ran = []
+    for name, kernel in list(engine.METHODS.items()):
+
+        def recording(*args, _name=name, _kernel=kernel, **kwargs):
+            ran.append(_name)
+            return _kernel(*args, **kwargs)
+
+        monkeypatch.setitem(engine.METHODS, name, recording)
+    return ran
+
+
+def _run_and_compare(monkeypatch, x_shape, w_shape, s, p, d, groups):
+    ran = _record_kernels(monkeypatch)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    y = conv2d(x, w, None, s, p, d, groups)
+    assert ran == dispatch_plan(x_shape, w_shape, s, p, d, groups)["forward"]
+    ran.clear()
+    conv2d_backward(np.ones_like(y), x, w, s, p, d, groups)
+    plan = dispatch_plan(x_shape, w_shape, s, p, d, groups)
+    assert ran == plan["grad_weight"] + plan["grad_input"]
+    assert len(plan["forward"]) >= 1 and len(plan["grad_input"]) >= 1
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_kernels_that_run_are_the_plan(name, monkeypatch):
+    """The methods the kernels really run (recorded inside the engine, not at the choice)
+    are dispatch_plan's report, correlation by correlation, for every benchmark shape."""
+    # a transposed case's plan is conv2d's on its output shape (`_shapes`): run as conv2d
+    x_shape, w_shape, s, p, groups = _shapes(CASES[name])
+    _run_and_compare(monkeypatch, x_shape, w_shape, s, p, 1, groups)
+
+
+@pytest.mark.parametrize("shape", EXTRA_SHAPES, ids=str)
+def test_the_kernels_that_run_are_the_plan_beyond_the_bench(shape, monkeypatch):
+    _run_and_compare(monkeypatch, *shape)
+
+
+def test_the_plan_holds_in_bands(monkeypatch):
+    """With a band budget small enough for several bands, the plan lists one method per band
+    and per stride phase's band, and exactly those run."""
+    monkeypatch.setattr(conv_module, "_BAND_BYTES", 2048)
+    plan = dispatch_plan((2, 3, 20, 18), (4, 3, 3, 3), 2, 1)
+    assert len(plan["forward"]) > 1 and len(plan["grad_input"]) > 4
+    _run_and_compare(monkeypatch, (2, 3, 20, 18), (4, 3, 3, 3), 2, 1, 1, 1)
+
+
 @pytest.mark.parametrize(
     "xp_shape, w_shape, stride, dilation, expected",
     [

@@ -839,15 +839,16 @@ def _grouped_correlate(
     stride: Pair,
     dilation: Pair,
     window: tuple[Pair, Pair] | None = None,
+    method: str | None = None,
 ) -> np.ndarray:
     """The grouped correlation of x (B, G·C, H, W) with w (G·O, C, f1, f2): block g of the
     output channels reads only block g of the input channels. One `_correlate` call for all
     groups (no loop over them); groups = 1 is the plain correlation. With ``window``, x's
-    window (start, length), zero outside x, as ``_correlate`` takes it."""
+    window (start, length), zero outside x, as ``_correlate`` takes it; ``method`` as there."""
     if groups == 1:
-        return _correlate(x, w, stride, dilation, window=window)
+        return _correlate(x, w, stride, dilation, method, window)
     w5 = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
-    return _merge_groups(_correlate(_split_groups(x, groups), w5, stride, dilation, window=window))
+    return _merge_groups(_correlate(_split_groups(x, groups), w5, stride, dilation, method, window))
 
 
 def _padded_correlate(
@@ -856,11 +857,10 @@ def _padded_correlate(
     stride: Pair,
     dilation: Pair,
     window: tuple[Pair, Pair],
+    method: str,
 ) -> np.ndarray:
-    """`_correlate` of x's ``window`` (start, length) made explicit (zero padding that stands
-    for X̃'s zeros, which are real terms), the copy laid out as the chosen method reads it
-    (batch-last for a method in _BATCH_LAST: one copy instead of two)."""
-    shape = (*x.shape[:-2], *window[1])
-    name = select_method(shape, w.shape, stride, dilation)
-    xw = crop_or_pad(x, *window, batch_last=name in _BATCH_LAST)
-    return _correlate(xw, w, stride, dilation, method=name)
+    """`_correlate` by ``method`` of x's ``window`` (start, length) made explicit (zero
+    padding that stands for X̃'s zeros, which are real terms), the copy laid out as the method
+    reads it (batch-last for a method in _BATCH_LAST: one copy instead of two)."""
+    xw = crop_or_pad(x, *window, batch_last=method in _BATCH_LAST)
+    return _correlate(xw, w, stride, dilation, method=method)

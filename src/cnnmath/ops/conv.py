@@ -33,7 +33,7 @@ from .._checks import (
     int_pair,
     positive_int,
 )
-from . import _threads
+from . import _conv_engine, _threads
 from ._conv_engine import (
     METHODS,
     _data_size,
@@ -389,26 +389,158 @@ def _row_bands(
     return out
 
 
-def _forward(geo: _Geometry, weight: np.ndarray) -> np.ndarray:
-    """Y: the correlation of X̃ with w, in bands of output rows (one band for most layers)."""
-    bands = _row_bands(
-        geo.x.shape,
-        weight.shape[2:],
-        geo.stride,
-        geo.dilation,
-        geo.pads,
-        geo.out_hw,
-        geo.x.itemsize,
-    )
+# ---------------------------------------------------------------------------------------------
+# Plans: every correlation of a pass (its band or stride phase, the window it reads, and its
+# method), decided from the shapes once; the passes execute exactly their plan, and
+# `dispatch_plan` reports it.
+
+
+class _Band(NamedTuple):
+    """One correlation of a pass: rows [r0, r1) of its output (of one stride phase, for the
+    input gradient), the window (start, length) of its input it reads, and its method."""
+
+    rows: Pair
+    start: Pair
+    length: Pair
+    method: str
+
+
+def _select(
+    groups: int,
+    xp: tuple[int, ...],
+    w: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    data_hw: Pair | None = None,
+) -> str:
+    """The engine's method for one group's shapes (the group axis added in front)."""
+    return _conv_engine.select_method((groups, *xp), (groups, *w), stride, dilation, data_hw)
+
+
+def _forward_plan(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    pads: Pads,
+    out_hw: Pair,
+    groups: int,
+    itemsize: int,
+) -> list[_Band]:
+    """conv2d's correlations: X̃'s bands of output rows, each with w."""
+    B = x_shape[0]
+    C_out, C_g, f1, f2 = w_shape
+    w_g = (C_out // groups, C_g, f1, f2)
+    return [
+        _Band(rows, start, length, _select(groups, (B, C_g, *length), w_g, stride, dilation))
+        for rows, start, length in _row_bands(
+            x_shape, (f1, f2), stride, dilation, pads, out_hw, itemsize
+        )
+    ]
+
+
+def _grad_weight_plan(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    pads: Pads,
+    out_hw: Pair,
+    groups: int,
+    itemsize: int,
+) -> list[_Band]:
+    """The filter gradient's correlations, per band of rows: X̃'s rows as C_in/G images of B
+    channels, G's as C_out/G filters, stride and dilation swapped (see `_grad_weight`)."""
+    B = x_shape[0]
+    C_out, C_g, f1, f2 = w_shape
+    return [
+        _Band(
+            (i0, i1),
+            start,
+            length,
+            _select(
+                groups,
+                (C_g, B, *length),
+                (C_out // groups, B, i1 - i0, out_hw[1]),
+                dilation,
+                stride,
+            ),
+        )
+        for (i0, i1), start, length in _row_bands(
+            x_shape, (f1, f2), stride, dilation, pads, out_hw, itemsize
+        )
+    ]
+
+
+def _input_plan(
+    g_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    pads_before: Pair,
+    out_hw: Pair,
+    groups: int,
+    itemsize: int,
+) -> list[tuple[_Phase, list[_Band]]]:
+    """The adjoint's correlations (`_conv_transpose`): per stride phase of X some tap reaches,
+    its bands of rows, each a stride-1 correlation of a window of g (zero outside g) with the
+    phase's taps."""
+    B = g_shape[0]
+    C_out, C_g, _, _ = w_shape
+    x_shape = (B, C_g * groups, *out_hw)
+    plan = []
+    for phase, bands in _input_bands(x_shape, w_shape, stride, dilation, pads_before, itemsize):
+        taps = (C_g, C_out // groups, phase.h.n_taps, phase.w.n_taps)
+        plan.append(
+            (
+                phase,
+                [
+                    _Band(
+                        rows,
+                        start,
+                        length,
+                        _select(
+                            groups,
+                            (B, C_out // groups, *length),
+                            taps,
+                            (1, 1),
+                            (phase.h.dilation, phase.w.dilation),
+                            _data_size(g_shape, start, length),
+                        ),
+                    )
+                    for rows, start, length in bands
+                ],
+            )
+        )
+    return plan
+
+
+def _forward(geo: _Geometry, weight: np.ndarray, plan: list[_Band] | None = None) -> np.ndarray:
+    """Y: the correlation of X̃ with w, in bands of output rows (one band for most layers),
+    as ``plan`` (default: `_forward_plan`'s) says."""
+    if plan is None:
+        plan = _forward_plan(
+            geo.x.shape,
+            weight.shape,
+            geo.stride,
+            geo.dilation,
+            geo.pads,
+            geo.out_hw,
+            geo.groups,
+            geo.x.itemsize,
+        )
+    bands = plan
     y = None
-    for (i0, i1), start, length in bands:
+    for (i0, i1), start, length, method in bands:
         if geo.groups == 1:
-            part = _padded_correlate(geo.x, weight, geo.stride, geo.dilation, (start, length))
+            part = _padded_correlate(
+                geo.x, weight, geo.stride, geo.dilation, (start, length), method
+            )
         else:
             w5 = weight.reshape(geo.groups, -1, *weight.shape[1:])
             x5 = _split_groups(geo.x, geo.groups)
             part = _merge_groups(
-                _padded_correlate(x5, w5, geo.stride, geo.dilation, (start, length))
+                _padded_correlate(x5, w5, geo.stride, geo.dilation, (start, length), method)
             )
         if len(bands) == 1:
             return part
@@ -419,21 +551,33 @@ def _forward(geo: _Geometry, weight: np.ndarray) -> np.ndarray:
     return y
 
 
-def _grad_weight(G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...]) -> np.ndarray:
+def _grad_weight(
+    G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...], plan: list[_Band] | None = None
+) -> np.ndarray:
     """∂ℓ/∂w: X̃ (per group, as C_in/G images of B channels) correlated with G (per group, as
     C_out/G filters of B channels), the forward's dilation as stride and its stride as
-    dilation; summed over bands of rows. One `_correlate` call for all groups per band."""
+    dilation; summed over bands of rows, in band order. One `_correlate` call for all groups
+    per band, as ``plan`` (default: `_grad_weight_plan`'s) says."""
     groups = geo.groups
     C_out, C_g, f1, f2 = w_shape
+    if plan is None:
+        plan = _grad_weight_plan(
+            geo.x.shape,
+            w_shape,
+            geo.stride,
+            geo.dilation,
+            geo.pads,
+            geo.out_hw,
+            groups,
+            geo.x.itemsize,
+        )
     gw = None
-    for (i0, i1), start, length in _row_bands(
-        geo.x.shape, (f1, f2), geo.stride, geo.dilation, geo.pads, geo.out_hw, geo.x.itemsize
-    ):
+    for (i0, i1), start, length, method in plan:
         # X̃'s rows for this band (G, C_in/G, B, h, w) and G (G, C_out/G, B, h_out, w_out):
         # the batch as channels
         images = _split_groups(geo.x, groups).transpose(0, 2, 1, 3, 4)
         filters = _split_groups(G[:, :, i0:i1], groups).transpose(0, 2, 1, 3, 4)
-        part = _padded_correlate(images, filters, geo.dilation, geo.stride, (start, length))
+        part = _padded_correlate(images, filters, geo.dilation, geo.stride, (start, length), method)
         if gw is None:
             gw = part
         else:
@@ -498,6 +642,7 @@ def _conv_transpose(
     dilation: Pair,
     pads_before: Pair,
     out_hw: Pair,
+    plan: list[tuple[_Phase, list[_Band]]] | None = None,
 ) -> np.ndarray:
     """The adjoint of the correlation: g (B, C_out, H_out, W_out) ↦ ∂⟨conv2d(X, w), g⟩/∂X of
     shape (B, C_in, m, n) = (B, C_in, *out_hw), for conv2d's weight layout w (C_out, C_in/G,
@@ -511,7 +656,8 @@ def _conv_transpose(
     exist contributes nothing) with those taps reversed and C_in, C_out swapped per group, at
     dilation d/gcd(s, d); a phase no tap reaches is never visited and stays zero (so the work
     follows the kernel, not the stride). At stride 1 this is the whole full correlation,
-    cropped to X by the padding.
+    cropped to X by the padding. The phases and bands, and each one's method, are ``plan``
+    (default: `_input_plan`'s).
     """
     C_out, C_g, f1, f2 = weight.shape
     B = g.shape[0]
@@ -524,16 +670,18 @@ def _conv_transpose(
     # phases no tap reaches are never visited: they keep the zeros they start with
     tiled = _tiled((m, n), (f1, f2), stride, dilation, pads_before)
     out = None if tiled else np.zeros(x_shape, dtype=g.dtype)
-    for phase, bands in _input_bands(
-        x_shape, weight.shape, stride, dilation, pads_before, g.itemsize
-    ):
+    if plan is None:
+        plan = _input_plan(
+            g.shape, weight.shape, stride, dilation, pads_before, out_hw, groups, g.itemsize
+        )
+    for phase, bands in plan:
         ph, pw = phase.h, phase.w
         taps = w_swapped[..., ph.first :: ph.step, pw.first :: pw.step]
         sub = np.ascontiguousarray(taps[..., ::-1, ::-1])  # reversed: a correlation
         sub = sub.reshape(C_in, C_out // groups, ph.n_taps, pw.n_taps)
-        for (q0, q1), start, length in bands:
+        for (q0, q1), start, length, method in bands:
             part = _grouped_correlate(
-                g, sub, groups, (1, 1), (ph.dilation, pw.dilation), window=(start, length)
+                g, sub, groups, (1, 1), (ph.dilation, pw.dilation), (start, length), method
             )
             if (sh, sw) == (1, 1) and len(bands) == 1:
                 return part
@@ -778,62 +926,34 @@ def dispatch_plan(
     groups: int = 1,
     itemsize: int = 4,
 ) -> dict[str, list[str]]:
-    """The methods ``_correlate`` picks for ``conv2d`` and ``conv2d_backward`` on these shapes.
+    """The methods ``conv2d`` and ``conv2d_backward`` run on these shapes: their plans.
 
     Returns {"forward": [m per band], "grad_input": [m per stride phase and band],
-    "grad_weight": [m per band]} from the very shapes the ops pass to ``select_method``
-    (``itemsize``: 4 for float32, 8 for float64); nothing is computed. For the benchmark
-    table and the test that pins each benchmark shape's choice. (``conv_transpose2d`` on
-    the output's shape runs conv2d's "grad_input" plan forward; its backward runs
-    "forward" and "grad_weight".)
+    "grad_weight": [m per band]}, built by the very functions whose plans the ops execute
+    (``itemsize``: 4 for float32, 8 for float64); nothing is computed. Two exceptions
+    depend on the data, not the shapes: a non-finite weight sends grad_input's windowed
+    correlations to "scatter", and a non-finite result of "per_output" or "dots" is
+    recomputed by "im2row". For the benchmark table and the test that pins each benchmark
+    shape's choice. (``conv_transpose2d`` on the output's shape runs conv2d's "grad_input"
+    plan forward; its backward runs "forward" and "grad_weight".)
     """
     func = "dispatch_plan"
     x4 = tuple(x_shape) if len(x_shape) == 4 else (1, *x_shape)
     B, C_in, m, n = x4
     C_out, C_g, f1, f2 = weight_shape
     G = _groups(groups, {"C_in": C_in, "C_out": C_out}, func=func)
-    O_g = C_out // G
     s, d, pads, out_hw = _conv_shapes(
         x4, tuple(weight_shape), stride, padding, dilation, itemsize, func=func
     )
-
-    def select(
-        xp: tuple[int, ...],
-        w: tuple[int, ...],
-        stride: Pair,
-        dilation: Pair,
-        data_hw: Pair | None = None,
-    ) -> str:
-        # `_correlate` sees 4-D shapes for one group, 5-D ones with the group axis first
-        if G > 1:
-            xp, w = (G, *xp), (G, *w)
-        return select_method(xp, w, stride, dilation, data_hw)
-
-    bands = _row_bands(x4, (f1, f2), s, d, pads, out_hw, itemsize)
-    forward = [select((B, C_g, *length), (O_g, C_g, f1, f2), s, d) for _, _, length in bands]
-    grad_weight = [
-        select((C_g, B, *length), (O_g, B, i1 - i0, out_hw[1]), d, s)
-        for (i0, i1), _, length in bands
-    ]
-    grad_input = []
+    w4 = (C_out, C_g, f1, f2)
     (pt, _), (pl, _) = pads
-    for phase, phase_bands in _input_bands(x4, tuple(weight_shape), s, d, (pt, pl), itemsize):
-        if phase.h.n_taps and phase.w.n_taps:
-            sub = (C_g, O_g, phase.h.n_taps, phase.w.n_taps)
-            grad_input += [
-                select(
-                    (B, O_g, *length),
-                    sub,
-                    (1, 1),
-                    (phase.h.dilation, phase.w.dilation),
-                    _data_size((B, C_out, *out_hw), start, length),
-                )
-                for _, start, length in phase_bands
-            ]
+    forward = _forward_plan(x4, w4, s, d, pads, out_hw, G, itemsize)
+    grad_weight = _grad_weight_plan(x4, w4, s, d, pads, out_hw, G, itemsize)
+    grad_input = _input_plan((B, C_out, *out_hw), w4, s, d, (pt, pl), (m, n), G, itemsize)
     return {
-        "forward": forward,
-        "grad_input": grad_input,
-        "grad_weight": grad_weight,
+        "forward": [band.method for band in forward],
+        "grad_input": [band.method for _, bands in grad_input for band in bands],
+        "grad_weight": [band.method for band in grad_weight],
     }
 
 
