@@ -25,15 +25,39 @@ Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from .._checks import batched_image, check_float_array, check_same_dtype, check_shape, int_pair
+from . import _threads
 from ._geometry import Pads, Pair, check_output_size
 from ._windows import merge_phases, split_padded
 
 _NO_DILATION = (1, 1)
+
+_SCRATCH_BYTES = 1 << 24  # work buffers up to this size are kept for the next call
+_scratch_local = threading.local()
+
+
+def _scratch(name: str, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A work buffer of this thread for ``name``, reused from block to block and call to call
+    (uninitialised). A fresh array of a few MiB costs more in page faults on its first touch
+    than the pooling arithmetic on it; kept per thread, the buffers of blocks running at
+    once never meet. Only for temporaries that do not outlive the block using them; buffers
+    larger than _SCRATCH_BYTES are not kept (a huge plane does not pin its memory)."""
+    shape = (shape,) if isinstance(shape, int) else shape
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    if size * dtype.itemsize > _SCRATCH_BYTES:
+        return np.empty(shape, dtype=dtype)
+    buffers = _scratch_local.__dict__.setdefault("buffers", {})
+    buffer = buffers.get((name, dtype))
+    if buffer is None or buffer.size < size:
+        buffer = buffers[(name, dtype)] = np.empty(max(size, 1 << 12), dtype=dtype)
+    return buffer[:size].reshape(shape)
 
 
 def _flag(name: str, value: Any, *, func: str) -> bool:
@@ -149,11 +173,48 @@ def _tap_shifts(geo: _Geometry, width: int) -> list[tuple[int, tuple[int, int]]]
     ]
 
 
+def _phase_span(r: int, s: int, p: int, m: int, count: int) -> tuple[int, int, int] | None:
+    """Positions q0 <= q < q1 of stride phase r (padded index s·q + r) that hold an index
+    s·q + r - p of x (of length m), as (q0, q1, x's index at q0); None if there are none."""
+    q0 = max(0, -((r - p) // s))
+    q1 = min(count, (m - 1 + p - r) // s + 1)
+    return (q0, q1, s * q0 + r - p) if q0 < q1 else None
+
+
+def _split(x: np.ndarray, stride: Pair, pads: Pads, fill: float) -> np.ndarray:
+    """The padded input's stride phases, flat, as ``split_padded`` lays them out
+    (X[r_h·s_w + r_w, (b, c, q, v)] = X̃[b, c, s_h·q + r_h, s_w·v + r_w], ``fill`` outside
+    x), in this thread's scratch buffer: one copy of x, only the border filled."""
+    (sh, sw), ((pt, pb), (pl, pr)) = stride, pads
+    B, C, m, n = x.shape
+    Hq, Wq = -(-(m + pt + pb) // sh), -(-(n + pl + pr) // sw)
+    X = _scratch("phases", (sh, sw, B * C, Hq, Wq), x.dtype)
+    planes = x.reshape(B * C, m, n)
+    for rh in range(sh):
+        rows = _phase_span(rh, sh, pt, m, Hq)
+        for rw in range(sw):
+            cols = _phase_span(rw, sw, pl, n, Wq)
+            phase = X[rh, rw]
+            if rows is None or cols is None:
+                phase.fill(fill)
+                continue
+            (q0, q1, u), (v0, v1, v) = rows, cols
+            phase[:, :q0] = fill
+            phase[:, q1:] = fill
+            phase[:, q0:q1, :v0] = fill
+            phase[:, q0:q1, v1:] = fill
+            phase[:, q0:q1, v0:v1] = planes[
+                :, u : u + sh * (q1 - q0 - 1) + 1 : sh, v : v + sw * (v1 - v0 - 1) + 1 : sw
+            ]
+    return X.reshape(sh * sw, B * C * Hq * Wq)
+
+
 class _Layout:
     """Where each window tap reads its values, and where its gradient goes back."""
 
-    def __init__(self, geo: _Geometry, fill: float | None):
-        """``fill``: the padding value (-inf or 0); None when no input values are needed."""
+    def __init__(self, geo: _Geometry, fill: float | None, phases: bool = False):
+        """``fill``: the padding value (-inf or 0); None when no input values are needed.
+        ``phases``: the stride phases even for tiles (what `_Choice` reads)."""
         self.geo = geo
         B, C, m, n = geo.x.shape
         (k1, k2), (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo) = (
@@ -163,7 +224,8 @@ class _Layout:
             geo.out_hw,
         )
         self.tiles = (
-            (k1, k2) == (sh, sw)
+            not phases
+            and (k1, k2) == (sh, sw)
             and geo.dilation == _NO_DILATION
             and pt == pb == pl == pr == 0
             and m == Ho * k1
@@ -184,7 +246,7 @@ class _Layout:
             self.size = B * C * self.Hq * self.Wq
             self.n = (B * C - 1) * self.Hq * self.Wq + (Ho - 1) * self.Wq + Wo
             self.grid = (self.n,)
-            self.X = None if fill is None else split_padded(geo.x, geo.stride, geo.pads, fill)
+            self.X = None if fill is None else _split(geo.x, geo.stride, geo.pads, fill)
             self.taps = _tap_shifts(geo, self.Wq)
 
     def read(self, X: np.ndarray, where: tuple[int, int]) -> np.ndarray:
@@ -196,8 +258,9 @@ class _Layout:
         return X[phase, off : off + self.n]
 
     def empty(self, dtype: Any = None) -> np.ndarray:
-        """A fresh output array, flat (wide: scratch positions included)."""
-        return np.empty(self.size, dtype=self.geo.x.dtype if dtype is None else dtype)
+        """An output array of the block, flat (wide: scratch positions included): this
+        thread's scratch buffer, valid until the next call."""
+        return _scratch("grid", self.size, self.geo.x.dtype if dtype is None else dtype)
 
     def work(self, y: np.ndarray) -> np.ndarray:
         """The part of an output array the taps compute, shaped like what they read."""
@@ -216,7 +279,9 @@ class _Layout:
         if self.tiles:
             return G
         Ho, Wo = self.geo.out_hw
-        g = np.zeros((self.size // (self.Hq * self.Wq), self.Hq, self.Wq), dtype=G.dtype)
+        g = _scratch("grad_output", (self.size // (self.Hq * self.Wq), self.Hq, self.Wq), G.dtype)
+        g[:, :Ho, Wo:] = 0
+        g[:, Ho:] = 0
         g[:, :Ho, :Wo] = G.reshape(-1, Ho, Wo)
         return g.reshape(-1)[: self.n]
 
@@ -230,7 +295,8 @@ class _Layout:
             for (_, where), term in zip(self.taps, terms):
                 np.copyto(self.read(tiles, where), term)
             return
-        grad = np.zeros((geo.stride[0] * geo.stride[1], self.size), dtype=geo.x.dtype)
+        grad = _scratch("scatter", (geo.stride[0] * geo.stride[1], self.size), geo.x.dtype)
+        grad.fill(0)
         for (_, where), term in zip(self.taps, terms):
             target = self.read(grad, where)
             if self.disjoint:  # each element is in one window at most
@@ -240,20 +306,28 @@ class _Layout:
         merge_phases(grad, geo.stride, geo.pads, out)
 
 
-_BLOCK_BYTES = 1 << 21  # 2 MiB of input per block of planes
+_BLOCK_BYTES = 1 << 20  # 1 MiB of input per block of planes
 
 
-def _blocks(geo: _Geometry):
-    """The (batch, channel) planes in blocks of about _BLOCK_BYTES, each as its own geometry
-    (pooling treats planes independently): the temporaries of a block stay in cache and are
-    reused from one block to the next, where fresh input-sized ones would fault in every
-    page on every call. Yields (first plane, last plane + 1, geometry of the block)."""
+def _plane_spans(planes: int, plane_bytes: int) -> list[_threads.Span]:
+    """``planes`` (batch, channel) planes of ``plane_bytes`` each cut into consecutive blocks
+    of about _BLOCK_BYTES (at least one plane): the temporaries of a block stay in cache and
+    are reused from one block to the next (`_scratch`). The cut depends on the shape only,
+    never on the thread count, and the blocks are what the threads take."""
+    return _threads.spans(planes, max(1, _BLOCK_BYTES // max(1, plane_bytes)))
+
+
+def _in_blocks(geo: _Geometry, body: Callable[[int, int, _Geometry], None]) -> None:
+    """Run ``body(p0, p1, block)`` on the blocks of planes (`_plane_spans`), threaded, where
+    ``block`` is the geometry of planes p0..p1-1 alone (pooling treats planes independently).
+    Each body writes planes p0..p1-1 of its outputs only."""
     B, C, m, n = geo.x.shape
     planes = geo.x.reshape(1, B * C, m, n)
-    count = max(1, _BLOCK_BYTES // (m * n * geo.x.itemsize))
-    for p0 in range(0, B * C, count):
-        p1 = min(B * C, p0 + count)
-        yield p0, p1, geo._replace(x=planes[:, p0:p1])
+
+    def run(p0: int, p1: int) -> None:
+        body(p0, p1, geo._replace(x=planes[:, p0:p1]))
+
+    _threads.parallel(run, _plane_spans(B * C, m * n * geo.x.itemsize))
 
 
 def _by_planes(x: np.ndarray, hw: Pair, dtype: Any = None) -> np.ndarray:
@@ -266,6 +340,27 @@ def _as_batch(a: np.ndarray, x: np.ndarray, unbatched: bool) -> np.ndarray:
     """(B·C, h, w) back to (B, C, h, w) like the 4-D x, or (C, h, w) for unbatched input."""
     a = a.reshape(*x.shape[:2], *a.shape[1:])
     return a[0] if unbatched else a
+
+
+def _per_block(
+    x4: np.ndarray,
+    outputs: Sequence[tuple[tuple[int, ...], Any]],
+    compute: Callable[[np.ndarray, int, int], tuple[np.ndarray, ...]],
+) -> list[np.ndarray]:
+    """Per-plane results of the 4-D x4, block by block of planes (`_plane_spans`), threaded:
+    ``outputs`` lists each result's per-plane shape and dtype, and compute(planes, p0, p1)
+    returns them for planes p0..p1-1 (``planes``: those of x4, (p1 - p0, m, n)). Returns
+    the (B·C, *shape) arrays."""
+    B, C, m, n = x4.shape
+    planes = x4.reshape(B * C, m, n)
+    results = [np.empty((B * C, *shape), dtype=dtype) for shape, dtype in outputs]
+
+    def run(p0: int, p1: int) -> None:
+        for result, part in zip(results, compute(planes[p0:p1], p0, p1)):
+            result[p0:p1] = part
+
+    _threads.parallel(run, _plane_spans(B * C, m * n * x4.itemsize))
+    return results
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,6 +408,7 @@ def max_pool2d(
     ceil_mode: bool = ...,
     return_indices: bool = ...,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+@_threads.op
 def max_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -349,12 +445,23 @@ def max_pool2d(
     geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
     y = _by_planes(geo.x, geo.out_hw)
     positions = _by_planes(geo.x, geo.out_hw, np.int64) if indices else None
-    for p0, p1, block in _blocks(geo):
-        layout = _Layout(block, -np.inf)
-        y_block = _max(layout)
-        y[p0:p1] = layout.real(y_block)[0]
-        if positions is not None:
-            positions[p0:p1] = _argmax_positions(layout, y_block)
+
+    def block(p0: int, p1: int, part: _Geometry) -> None:
+        if positions is None:
+            layout = _Layout(part, -np.inf)
+            y[p0:p1] = layout.real(_max(layout))[0]
+            return
+        layout = _Layout(part, -np.inf, phases=True)
+        choice = _Choice.of(layout)
+        if choice is None:  # -inf next to padding: the tap-by-tap rule
+            y_wide = _max(layout)
+            positions[p0:p1] = _argmax_positions(layout, y_wide)
+        else:
+            y_wide = choice.y()
+            positions[p0:p1] = choice.positions()
+        y[p0:p1] = layout.real(y_wide)[0]
+
+    _in_blocks(geo, block)
     if positions is None:
         return _as_batch(y, geo.x, geo.unbatched)
     return _as_batch(y, geo.x, geo.unbatched), _as_batch(positions, geo.x, geo.unbatched)
@@ -428,6 +535,165 @@ def _argmax_positions(layout: _Layout, y: np.ndarray) -> np.ndarray:
     return rows * geo.x.shape[3] + cols
 
 
+def _walk(views: list[np.ndarray], nan: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's walk along one axis of the windows: views[t] holds tap t's value for every
+    window; the walk keeps the first tap that is greater than all before it, or NaN.
+
+    Returns (the maximum, NaN if any tap is NaN; the chosen tap t, unsigned), in this
+    thread's scratch buffers ``name``. Boolean arithmetic, no branches: tap t replaces the
+    choice where ``take`` is set, and the choice only grows, so it is the running maximum of
+    t·take. ``nan``: the values may hold NaN (else the isnan tests are skipped).
+    """
+    shape, dtype = views[0].shape, views[0].dtype
+    index_type = np.uint8 if len(views) < 256 else np.intp
+    best = _scratch(name + " max", shape, dtype)
+    chosen = _scratch(name + " tap", shape, index_type)
+    if len(views) == 1:
+        np.copyto(best, views[0])
+        chosen.fill(0)
+        return best, chosen
+    take, step = _scratch("take", shape, bool), _scratch("step", shape, index_type)
+    np.greater(views[1], views[0], out=take)
+    if nan:
+        take |= np.isnan(views[1])
+    np.maximum(views[0], views[1], out=best)
+    np.copyto(chosen, take)
+    for t in range(2, len(views)):
+        np.greater(views[t], best, out=take)
+        if nan:
+            take |= np.isnan(views[t])
+        np.maximum(best, views[t], out=best)
+        np.multiply(take, index_type(t), out=step)
+        np.maximum(chosen, step, out=chosen)
+    return best, chosen
+
+
+class _Choice:
+    """Each window's chosen element (PyTorch's rule: the first maximum in row-major window
+    order, the last NaN if any), found one axis at a time on the stride phases.
+
+    The row-major walk of a 2-D window chooses what a walk along each row of the window,
+    then a walk over the rows' choices, chooses: the first maximum lies in the first row
+    holding the maximum, at that row's first maximum; the last NaN in the last row holding a
+    NaN, at that row's last NaN. So first every (padded) row's windows of k2 columns are
+    walked (``_walk``: k2 contiguous taps on each row phase), then the windows' k1 rows.
+    The gradient goes back the same way: to the chosen row of each window, then from each
+    row to the column that row chose (windows sharing a row share that row's choice).
+
+    Padding is -inf and never chosen while a window holds an element above -inf (a strictly
+    greater element replaces it); ``of`` returns None when x holds -inf next to padding.
+    Contiguous vector operations only: the cost is a few passes over the block.
+    """
+
+    def __init__(self, layout: _Layout, nan: bool):
+        geo = self.geo = layout.geo
+        self.layout = layout
+        (k1, k2), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+        X, Wq, size, n = layout.X, layout.Wq, layout.size, layout.n
+        # column tap e: column phase (dw·e) % sw, (dw·e) // sw columns on; row tap a: row
+        # phase (dh·a) % sh, (dh·a) // sh rows on
+        self.col_taps = [((dw * e) % sw, (dw * e) // sw) for e in range(k2)]
+        self.tiles = (k1, k2) == (sh, sw) and (dh, dw) == _NO_DILATION and layout.n == layout.size
+        self.tiles = self.tiles and (geo.out_hw[0] * k1, geo.out_hw[1] * k2) == geo.x.shape[2:]
+        self.row_taps = [((dh * a) % sh, (dh * a) // sh * Wq) for a in range(k1)]
+        # the column windows cover every position the row taps read (see _Layout)
+        self.n_c = size - max(off for _, off in self.col_taps)
+        self.by_row: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row phase: (max, col)
+        for rh in sorted({ph for ph, _ in self.row_taps}):
+            views = [X[rh * sw + ph, off : off + self.n_c] for ph, off in self.col_taps]
+            self.by_row[rh] = _walk(views, nan, f"row phase {rh}")
+        views = [self.by_row[ph][0][off : off + n] for ph, off in self.row_taps]
+        self.y_wide, self.row = _walk(views, nan, "window")  # n long
+
+    def y(self) -> np.ndarray:
+        """Y on the output grid (as ``_max``)."""
+        y = self.layout.empty()
+        y[: self.layout.n] = self.y_wide
+        return y
+
+    @classmethod
+    def of(cls, layout: _Layout) -> _Choice | None:
+        """The choice for the layout's block, or None where -inf in x could tie with the
+        padding (the tap-by-tap rule, ``_max_hits``, handles that)."""
+        x = layout.geo.x
+        lowest = x.min()  # NaN if x holds one
+        nan = bool(np.isnan(lowest))
+        if nan:
+            lowest = np.fmin.reduce(x, axis=None)  # the least number
+        if lowest == -np.inf and any(p for pair in layout.geo.pads for p in pair):
+            return None
+        return cls(layout, nan)
+
+    def positions(self) -> np.ndarray:
+        """(planes, Ho, Wo): where in its plane of x each window's choice lies, u·n + v."""
+        geo, layout, n = self.geo, self.layout, self.layout.n
+        column = np.zeros(layout.size, dtype=self.row.dtype)  # the column tap chosen
+        for a, (ph, off) in enumerate(self.row_taps):
+            column[:n] += (self.row == a) * self.by_row[ph][1][off : off + n]
+        row = np.zeros(layout.size, dtype=self.row.dtype)
+        row[:n] = self.row
+        (Ho, Wo), width = geo.out_hw, geo.x.shape[3]
+        (sh, sw), (dh, dw), (ph_, pw) = geo.stride, geo.dilation, geo.padding
+        base = (sh * np.arange(Ho) - ph_)[:, None] * width + (sw * np.arange(Wo) - pw)
+        at = layout.real(row)[0].astype(np.int64) * (dh * width)
+        at += layout.real(column)[0].astype(np.int64) * dw
+        at += base
+        return at
+
+    def gradient(self, g: np.ndarray, out: np.ndarray) -> None:
+        """∂ℓ/∂X into ``out`` (like the block's x) from G on the wide grid (finite)."""
+        geo, layout = self.geo, self.layout
+        (k1, k2), (sh, sw), size, n, n_c = geo.kernel, geo.stride, layout.size, layout.n, self.n_c
+        term = _scratch("term", n_c, g.dtype)
+        if self.tiles:  # phase (a, e) is tap (a, e); each element of x in one window
+            to_rows = _scratch("to rows", (k1, n), g.dtype)
+            shares = [g] if k1 == 1 else [to_rows[a] for a in range(k1)]
+            for _ in _routes(g, self.row, k1, lambda a: to_rows[a], "tap"):
+                pass
+            P, (Ho, Wo) = geo.x.shape[1], geo.out_hw
+            tiles = out.reshape(P, Ho, k1, Wo, k2)
+            for a in range(k1):
+                for e, share in _routes(shares[a], self.by_row[a][1], k2, lambda e: term, "tap"):
+                    np.copyto(tiles[:, :, a, :, e], share.reshape(P, Ho, Wo))
+            return
+        # to each window's chosen row: ∂ℓ/∂(row maxima), one array per row phase
+        to_rows = _scratch("to rows", (sh, size), g.dtype)
+        to_rows.fill(0)
+        for a, share in _routes(g, self.row, k1, lambda a: term[:n], "tap"):
+            ph, off = self.row_taps[a]
+            target = to_rows[ph, off : off + n]
+            np.add(target, share, out=target)
+        # from each row to the column it chose
+        grad = _scratch("scatter", (sh * sw, size), g.dtype)
+        grad.fill(0)
+        for rh, (_, column) in self.by_row.items():
+            for e, share in _routes(to_rows[rh, :n_c], column, k2, lambda e: term, "tap"):
+                ph, off = self.col_taps[e]
+                target = grad[rh * sw + ph, off : off + n_c]
+                np.add(target, share, out=target)
+        merge_phases(grad, geo.stride, geo.pads, out)
+
+
+def _routes(
+    g: np.ndarray, chosen: np.ndarray, taps: int, into: Callable[[int], np.ndarray], name: str
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (t, g·[chosen == t]) for t = taps-1, ..., 0, each written into ``into(t)`` (a
+    buffer the consumer uses before the next one; g itself when taps is 1). Of two taps,
+    the share of tap 0 is g minus tap 1's, one pass instead of two: one of the shares is g
+    and the other ±0, so the difference is exact (g finite)."""
+    if taps == 1:
+        yield 0, g
+        return
+    if taps == 2:  # chosen is 0 or 1
+        term = np.multiply(g, chosen, out=into(1))
+        yield 1, term
+        yield 0, np.subtract(g, term, out=into(0))
+        return
+    hit = _scratch(name + " hit", chosen.shape, bool)
+    for t in range(taps - 1, -1, -1):
+        yield t, np.multiply(g, np.equal(chosen, t, out=hit), out=into(t))
+
+
 def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> np.ndarray:
     """g where hit, exactly 0 elsewhere. g·hit is that (and twice as fast as a masked copy)
     while g is finite; a NaN or ±inf in g would make g·0 NaN, so then copy through the mask."""
@@ -438,6 +704,7 @@ def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> 
     return out
 
 
+@_threads.op
 def max_pool2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -461,13 +728,22 @@ def max_pool2d_backward(
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
     G_planes = G.reshape(1, -1, *geo.out_hw)
-    for p0, p1, block in _blocks(geo):
-        layout = _Layout(block, -np.inf)
+
+    def block(p0: int, p1: int, part: _Geometry) -> None:
+        layout = _Layout(part, -np.inf, phases=True)
         g = layout.grad_output(G_planes[:, p0:p1])
+        choice = _Choice.of(layout) if np.isfinite(g).all() else None
+        if choice is not None:
+            choice.gradient(g, out=grad_x[None, p0:p1])
+            return
+        # the tap-by-tap rule: a NaN or ±inf in G must reach only the chosen element
+        # (G·0 would spread NaN), or -inf lies next to padding
         term = np.empty(g.shape, dtype=g.dtype)  # one buffer for every tap's term
         g_finite = bool(np.isfinite(g).all())
         terms = (_routed(g, hit, term, g_finite) for hit in _max_hits(layout, _max(layout)))
         layout.scatter(terms, out=grad_x[None, p0:p1])
+
+    _in_blocks(geo, block)
     return _as_batch(grad_x, geo.x, geo.unbatched)
 
 
@@ -510,6 +786,7 @@ def _avg_scale(
     return (1 / D).astype(dtype)
 
 
+@_threads.op
 def avg_pool2d(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
@@ -542,8 +819,9 @@ def avg_pool2d(
     geo = _geometry(x, kernel_size, stride, padding, _NO_DILATION, ceil_mode, func=func)
     scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
     y = _by_planes(geo.x, geo.out_hw)
-    for p0, p1, block in _blocks(geo):
-        layout = _Layout(block, 0.0)
+
+    def block(p0: int, p1: int, part: _Geometry) -> None:
+        layout = _Layout(part, 0.0)
         total = layout.empty()
         out = layout.work(total)
         for k, (_, where) in enumerate(layout.taps):
@@ -552,9 +830,12 @@ def avg_pool2d(
             else:
                 out += layout.read(layout.X, where)
         np.multiply(layout.real(total)[0], scale, out=y[p0:p1])
+
+    _in_blocks(geo, block)
     return _as_batch(y, geo.x, geo.unbatched)
 
 
+@_threads.op
 def avg_pool2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -578,10 +859,13 @@ def avg_pool2d_backward(
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
     G_planes = G.reshape(1, -1, *geo.out_hw)
-    for p0, p1, block in _blocks(geo):
-        layout = _Layout(block, None)  # the average's gradient needs no input values
+
+    def block(p0: int, p1: int, part: _Geometry) -> None:
+        layout = _Layout(part, None)  # the average's gradient needs no input values
         share = layout.grad_output(G_planes[:, p0:p1] * scale)
         layout.scatter((share for _ in layout.taps), out=grad_x[None, p0:p1])
+
+    _in_blocks(geo, block)
     return _as_batch(grad_x, geo.x, geo.unbatched)
 
 
@@ -664,6 +948,7 @@ def _unpool_output_size(output_size: Any, default: list[int], s: Pair, *, func: 
     return [int(v) for v in sizes]
 
 
+@_threads.op
 def max_unpool2d(
     x: np.ndarray,
     indices: np.ndarray,
@@ -692,11 +977,18 @@ def max_unpool2d(
     """
     geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, "max_unpool2d")
     planes = geo.x.shape[0] * geo.x.shape[1]
-    y = np.zeros((planes, geo.out_hw[0] * geo.out_hw[1]), dtype=geo.x.dtype)
-    np.put_along_axis(y, geo.indices.reshape(planes, -1), geo.x.reshape(planes, -1), axis=1)
+    y = np.empty((planes, geo.out_hw[0] * geo.out_hw[1]), dtype=geo.x.dtype)
+    indices, values = geo.indices.reshape(planes, -1), geo.x.reshape(planes, -1)
+
+    def block(p0: int, p1: int) -> None:
+        y[p0:p1] = 0
+        np.put_along_axis(y[p0:p1], indices[p0:p1], values[p0:p1], axis=1)
+
+    _threads.parallel(block, _plane_spans(planes, y.shape[1] * y.itemsize))
     return _as_batch(y.reshape(planes, *geo.out_hw), geo.x, geo.unbatched)
 
 
+@_threads.op
 def max_unpool2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -717,8 +1009,13 @@ def max_unpool2d_backward(
     geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     planes = geo.x.shape[0] * geo.x.shape[1]
-    flat = G.reshape(planes, -1)
-    grad_x = np.take_along_axis(flat, geo.indices.reshape(planes, -1), axis=1)
+    flat, indices = G.reshape(planes, -1), geo.indices.reshape(planes, -1)
+    grad_x = np.empty(indices.shape, dtype=G.dtype)
+
+    def block(p0: int, p1: int) -> None:
+        grad_x[p0:p1] = np.take_along_axis(flat[p0:p1], indices[p0:p1], axis=1)
+
+    _threads.parallel(block, _plane_spans(planes, flat.shape[1] * flat.itemsize))
     return grad_x.reshape(np.shape(x))
 
 
@@ -913,6 +1210,7 @@ def adaptive_max_pool2d(
     output_size: int | tuple[int | None, int | None],
     return_indices: bool = ...,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+@_threads.op
 def adaptive_max_pool2d(
     x: np.ndarray,
     output_size: int | tuple[int | None, int | None],
@@ -938,21 +1236,25 @@ def adaptive_max_pool2d(
     func = "adaptive_max_pool2d"
     indices = _flag("return_indices", return_indices, func=func)
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
-    if out_hw == (1, 1):
-        y = x4.max(axis=(2, 3), keepdims=True)  # NaN-propagating
-        if not indices:
-            return y[0] if unbatched else y
-        at = _global_argmax(x4).reshape(y.shape)
-        return (y[0], at[0]) if unbatched else (y, at)
     kernel = _tile_kernel(x4, out_hw)
-    if kernel is not None:
+    if kernel is not None and out_hw != (1, 1):
         return max_pool2d(x, kernel, return_indices=indices)
-    if not indices:
-        return _as_batch(_adaptive_max(x4, out_hw), x4, unbatched)
-    y, positions = _adaptive_argmax(x4, out_hw)
-    return _as_batch(y, x4, unbatched), _as_batch(positions.astype(np.int64), x4, unbatched)
+
+    def compute(planes: np.ndarray, p0: int, p1: int) -> tuple[np.ndarray, ...]:
+        block = planes[None]
+        if out_hw == (1, 1):
+            y = planes.max(axis=(1, 2))[:, None, None]  # NaN-propagating
+            return (y, _global_argmax(block)[:, None, None]) if indices else (y,)
+        if not indices:
+            return (_adaptive_max(block, out_hw),)
+        return _adaptive_argmax(block, out_hw)
+
+    outputs = [(out_hw, x4.dtype)] + ([(out_hw, np.int64)] if indices else [])
+    results = [_as_batch(r, x4, unbatched) for r in _per_block(x4, outputs, compute)]
+    return (results[0], results[1]) if indices else results[0]
 
 
+@_threads.op
 def adaptive_max_pool2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -968,20 +1270,28 @@ def adaptive_max_pool2d_backward(
     func = "adaptive_max_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
-    planes, plane = x4.shape[0] * x4.shape[1], x4.shape[2] * x4.shape[3]
-    if out_hw == (1, 1):
-        grad_x = np.zeros((planes, plane), dtype=x4.dtype)
-        np.put_along_axis(grad_x, _global_argmax(x4)[:, None], G.reshape(planes, 1), axis=1)
-        return grad_x.reshape(np.shape(x))
     kernel = _tile_kernel(x4, out_hw)
-    if kernel is not None:
+    if kernel is not None and out_hw != (1, 1):
         return max_pool2d_backward(grad_output, x, kernel)
-    _, positions = _adaptive_argmax(x4, out_hw)
-    flat = positions.reshape(planes, -1) + plane * np.arange(planes)[:, None]
-    grad = np.bincount(flat.ravel(), weights=G.reshape(-1), minlength=planes * plane)
-    return grad.astype(x4.dtype).reshape(np.shape(x))
+    plane = x4.shape[2] * x4.shape[3]
+    G_planes = G.reshape(-1, out_hw[0] * out_hw[1])
+
+    def compute(planes: np.ndarray, p0: int, p1: int) -> tuple[np.ndarray]:
+        block, g = planes[None], G_planes[p0:p1]
+        if out_hw == (1, 1):
+            grad = np.zeros((p1 - p0, plane), dtype=x4.dtype)
+            np.put_along_axis(grad, _global_argmax(block)[:, None], g, axis=1)
+            return (grad,)
+        _, positions = _adaptive_argmax(block, out_hw)
+        flat = positions.reshape(p1 - p0, -1) + plane * np.arange(p1 - p0)[:, None]
+        grad = np.bincount(flat.ravel(), weights=g.reshape(-1), minlength=(p1 - p0) * plane)
+        return (grad.reshape(p1 - p0, plane),)
+
+    (grad_x,) = _per_block(x4, [((plane,), x4.dtype)], compute)
+    return grad_x.reshape(np.shape(x))
 
 
+@_threads.op
 def adaptive_avg_pool2d(
     x: np.ndarray, output_size: int | tuple[int | None, int | None]
 ) -> np.ndarray:
@@ -1000,20 +1310,25 @@ def adaptive_avg_pool2d(
     array([[[2., 3.]]])
     """
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func="adaptive_avg_pool2d")
-    if out_hw == (1, 1):
-        total = x4.sum(axis=(2, 3), keepdims=True)
-        y = total * np.asarray(1 / (x4.shape[2] * x4.shape[3]), dtype=x4.dtype)
-        return y[0] if unbatched else y
     kernel = _tile_kernel(x4, out_hw)
-    if kernel is not None:
+    if kernel is not None and out_hw != (1, 1):
         return avg_pool2d(x, kernel)
-    y, rows, cols = _adaptive_taps(x4, out_hw)
-    for taps in (cols, rows):
-        y = _window_sum(y, taps)
-        y *= _along((1 / taps.length).astype(x4.dtype), taps.axis)
+
+    def compute(planes: np.ndarray, p0: int, p1: int) -> tuple[np.ndarray]:
+        if out_hw == (1, 1):
+            total = planes.sum(axis=(1, 2))[:, None, None]
+            return (total * np.asarray(1 / (x4.shape[2] * x4.shape[3]), dtype=x4.dtype),)
+        y, rows, cols = _adaptive_taps(planes[None], out_hw)
+        for taps in (cols, rows):
+            y = _window_sum(y, taps)
+            y *= _along((1 / taps.length).astype(x4.dtype), taps.axis)
+        return (y,)
+
+    (y,) = _per_block(x4, [(out_hw, x4.dtype)], compute)
     return _as_batch(y, x4, unbatched)
 
 
+@_threads.op
 def adaptive_avg_pool2d_backward(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -1029,18 +1344,24 @@ def adaptive_avg_pool2d_backward(
     func = "adaptive_avg_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
-    if out_hw == (1, 1):
-        share = G * np.asarray(1 / (x4.shape[2] * x4.shape[3]), dtype=x4.dtype)
-        return np.broadcast_to(share, x4.shape).reshape(np.shape(x)).copy()
     kernel = _tile_kernel(x4, out_hw)
-    if kernel is not None:
+    if kernel is not None and out_hw != (1, 1):
         return avg_pool2d_backward(grad_output, x, kernel)
-    planes, (m, n) = x4.shape[0] * x4.shape[1], x4.shape[2:]
-    g = G.reshape(planes, *out_hw)
-    # the forward's two passes transposed, in reverse order: rows, then columns; each input
-    # index h sums the outputs of the consecutive windows that read it
-    for axis, size, length in ((1, m, out_hw[0]), (2, n, out_hw[1])):
-        _, window_length = _adaptive_windows(size, length)
-        g = g * _along((1 / window_length).astype(x4.dtype), axis)
-        g = _window_sum(g, _AxisTaps(axis, length, *_covering_windows(size, length)))
-    return g.reshape(np.shape(x))
+    m, n = x4.shape[2:]
+    G_planes = G.reshape(-1, *out_hw)
+
+    def compute(planes: np.ndarray, p0: int, p1: int) -> tuple[np.ndarray]:
+        g = G_planes[p0:p1]
+        if out_hw == (1, 1):
+            share = g * np.asarray(1 / (m * n), dtype=x4.dtype)
+            return (np.broadcast_to(share, (p1 - p0, m, n)),)
+        # the forward's two passes transposed, in reverse order: rows, then columns; each
+        # input index h sums the outputs of the consecutive windows that read it
+        for axis, size, length in ((1, m, out_hw[0]), (2, n, out_hw[1])):
+            _, window_length = _adaptive_windows(size, length)
+            g = g * _along((1 / window_length).astype(x4.dtype), axis)
+            g = _window_sum(g, _AxisTaps(axis, length, *_covering_windows(size, length)))
+        return (g,)
+
+    (grad_x,) = _per_block(x4, [((m, n), x4.dtype)], compute)
+    return grad_x.reshape(np.shape(x))
