@@ -352,14 +352,34 @@ class Adam(Optimizer):
             state["exp_avg"] = np.zeros_like(p.data)
             state["exp_avg_sq"] = np.zeros_like(p.data)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1 - beta1) * (g - m)  # = β1 m + (1 − β1) g, written as PyTorch's lerp
+        # Every step writes into two scratch arrays kept from step to step, nothing is
+        # allocated; the operations and their order are the formula's, so are the bits.
+        a, b = self._scratch_for(p)
+        np.subtract(g, m, out=a)
+        a *= 1 - beta1
+        m += a  # = β1 m + (1 − β1) g, written as PyTorch's lerp
+        np.multiply(g, g, out=a)
+        a *= 1 - beta2
         v *= beta2
-        v += (1 - beta2) * (g * g)
+        v += a
         bias_correction1 = 1 - beta1**t
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
         step_size = self.lr / bias_correction1
-        denom = np.sqrt(v) / bias_correction2_sqrt + self.eps
-        p.data -= step_size * m / denom  # as torch.addcdiv: (value·m)/denom
+        np.sqrt(v, out=b)
+        b /= bias_correction2_sqrt
+        b += self.eps  # the denominator √v / √(1 − β2ᵗ) + ε
+        np.multiply(m, step_size, out=a)
+        a /= b
+        p.data -= a  # as torch.addcdiv: (value·m)/denom
+
+    def _scratch_for(self, p: Parameter) -> tuple[np.ndarray, np.ndarray]:
+        """Two arrays of p's shape and dtype, made once per parameter (not optimiser state:
+        nothing in them outlives a step)."""
+        scratch = self.__dict__.setdefault("_scratch", {})
+        pair = scratch.get(id(p))
+        if pair is None or pair[0].shape != p.data.shape or pair[0].dtype != p.data.dtype:
+            pair = scratch[id(p)] = (np.empty_like(p.data), np.empty_like(p.data))
+        return pair
 
     def __repr__(self) -> str:
         return (

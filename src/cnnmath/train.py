@@ -434,6 +434,7 @@ def _fit(
     n_batches = math.ceil(N / batch_size)
 
     model.train()
+    own_backward = type(model).backward is not nn.Module.backward  # a hand-written one
     labels_checked = False
     for epoch in range(len(history), epochs):
         t0 = time.perf_counter()
@@ -462,7 +463,10 @@ def _fit(
                         f"{optimizer.lr:g}); lower the learning rate or check the data"
                     )
                 optimizer.zero_grad()
-                model.backward(grad)
+                if own_backward:
+                    model.backward(grad)
+                else:  # only the parameters' gradients: ∂ℓ/∂x of the batch is not needed
+                    model.backward(grad, input_grad=False)
                 optimizer.step()
                 total_loss += batch_loss * batch.shape[0]
                 correct += int(np.sum(np.argmax(logits, axis=1) == y_batch))

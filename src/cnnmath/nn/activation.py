@@ -58,9 +58,32 @@ class Identity(_Activation):
 
 
 class ReLU(_Activation):
-    """y = max(x, 0) elementwise (``torch.nn.ReLU``); σ′(0) = 0."""
+    """y = max(x, 0) elementwise (``torch.nn.ReLU``); σ′(0) = 0.
+
+    The backward pass is PyTorch's: ∂ℓ/∂x = G where x > 0 or x is NaN, else 0, in one pass.
+    Inside a Sequential, a ReLU followed by a MaxPool2d runs as one fused step (see
+    ``MaxPool2d``): the pooling on x, then the ReLU on the (smaller) pooled output.
+    """
 
     name = "relu"
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = max(x, 0), x any shape, float32 or float64; the context is x."""
+        x = check_float_array("x", x, func="relu")
+        return np.asarray(np.maximum(x, x.dtype.type(0))), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G where x > 0 (or NaN), 0 where x <= 0. ``FUSED``: the MaxPool2d after
+        this ReLU already applied it, G passes through."""
+        if ctx is FUSED:
+            return grad_output
+        x = ctx
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        return np.where(x <= 0, x.dtype.type(0), grad_output)
+
+
+#: The context of a ReLU whose MaxPool2d applied it (``Sequential``'s fused step).
+FUSED = object()
 
 
 class Sigmoid(_Activation):

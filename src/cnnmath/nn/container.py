@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .activation import FUSED, ReLU
 from .module import Module, Node
+from .pooling import MaxPool2d
 
 
 class Sequential(Module):
@@ -75,11 +77,24 @@ class Sequential(Module):
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, list[Any]]:
         """y = f_L(…f_1(x)): each layer's ``forward_ctx`` in order; the context is the list
-        of the layers' contexts."""
-        contexts = []
-        for layer in self._layers:
+        of the layers' contexts. A ReLU directly followed by a MaxPool2d runs as one step,
+        the ReLU on the pooled output (``MaxPool2d.forward_relu_ctx``: the same numbers,
+        a quarter of the ReLU's work)."""
+        contexts: list[Any] = []
+        layers = self._layers
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            after = layers[i + 1] if i + 1 < len(layers) else None
+            if type(layer) is ReLU and type(after) is MaxPool2d:
+                # one step, the ReLU on the pooled output (MaxPool2d.forward_relu_ctx)
+                x, ctx = after.forward_relu_ctx(x)
+                contexts += [FUSED, ctx]
+                i += 2
+                continue
             x, ctx = layer.forward_ctx(x)
             contexts.append(ctx)
+            i += 1
         return x, contexts
 
     def backward_ctx(self, ctx: list[Any], grad_output: np.ndarray) -> np.ndarray:
@@ -89,6 +104,18 @@ class Sequential(Module):
         for layer, layer_ctx in zip(reversed(self._layers), reversed(ctx), strict=True):
             grad = layer.backward_ctx(layer_ctx, grad)
         return grad
+
+    def backward_params_ctx(self, ctx: list[Any], grad_output: np.ndarray) -> None:
+        """``backward_ctx`` without ∂ℓ/∂x: the first layer computes only its parameters'
+        gradients (``Module.backward_params_ctx``)."""
+        if not self._layers:
+            return
+        grad = grad_output
+        pairs = list(zip(self._layers, ctx, strict=True))
+        for layer, layer_ctx in reversed(pairs[1:]):
+            grad = layer.backward_ctx(layer_ctx, grad)
+        first, first_ctx = pairs[0]
+        first.backward_params_ctx(first_ctx, grad)
 
     def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
         """Each layer's nodes in order, layer i named "<name>.i" and reading layer i−1's

@@ -116,6 +116,45 @@ class Conv2d(Module):
             self.bias.grad += grad_b
         return grad_x
 
+    def backward_params_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> None:
+        """∂ℓ/∂w and ∂ℓ/∂b only (no ∂ℓ/∂X: a first layer in training). ∂ℓ/∂w is the
+        correlation ``conv2d_backward`` computes for it, called directly: X with its batch
+        and channel axes swapped, correlated with G (axes swapped) as the filter, at
+        dilation s and stride d, cropped to the kernel,
+
+            ∂ℓ/∂w[o,c,a,b] = Σ_β Σ_i Σ_j G[β,o,i,j] · X̃[β, c, s·i + d·a, s·j + d·b],
+
+        and ∂ℓ/∂b[o] = Σ_{β,i,j} G[β,o,i,j]. Grouped layers and string padding take the
+        whole backward pass."""
+        x = ctx
+        if self.groups != 1 or isinstance(self.padding, str) or x.ndim != 4:
+            super().backward_params_ctx(ctx, grad_output)
+            return
+        self._check_grad_output_conv(grad_output, x)
+        f1, f2 = self.kernel_size
+        grad_w = ops.conv2d(
+            x.transpose(1, 0, 2, 3),
+            grad_output.transpose(1, 0, 2, 3),
+            None,
+            stride=self.dilation,
+            padding=self.padding,
+            dilation=self.stride,
+        )[:, :, :f1, :f2].transpose(1, 0, 2, 3)
+        self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_output.sum(axis=(0, 2, 3))
+
+    def _check_grad_output_conv(self, grad_output: Any, x: np.ndarray) -> None:
+        """G must have the forward output's shape and x's dtype (as ``conv2d_backward``
+        checks for the whole backward pass)."""
+        assert not isinstance(self.padding, str)
+        B, _, m, n = x.shape
+        (p1, p2), (s1, s2), (d1, d2) = self.padding, self.stride, self.dilation
+        f1, f2 = self.kernel_size
+        H = (m + 2 * p1 - d1 * (f1 - 1) - 1) // s1 + 1
+        W = (n + 2 * p2 - d2 * (f2 - 1) - 1) // s2 + 1
+        self._check_grad_output(grad_output, (B, self.out_channels, H, W), x.dtype)
+
     def extra_repr(self) -> str:
         """``in, out, kernel_size=(f1, f2), stride=(s1, s2)``, then padding, dilation and
         ``bias=False`` only when not the default: as ``torch.nn.Conv2d`` prints them."""

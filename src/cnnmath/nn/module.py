@@ -148,16 +148,31 @@ class Module:
         self._last_ctx = ctx
         return y
 
-    def backward(self, grad_output: np.ndarray) -> Any:
+    def backward(self, grad_output: np.ndarray, *, input_grad: bool = True) -> Any:
         """∂ℓ/∂x from G = ∂ℓ/∂y (y's shape) for the last ``forward``; adds each parameter's
-        ∂ℓ/∂θ into its ``grad`` (calling it twice adds twice)."""
+        ∂ℓ/∂θ into its ``grad`` (calling it twice adds twice).
+
+        ``input_grad=False`` (a training step, which needs only the parameters' gradients,
+        as PyTorch skips the gradient of an input that does not require it) returns None and
+        lets the layers skip what only ∂ℓ/∂x needs (``backward_params_ctx``); the
+        parameters' gradients are the same.
+        """
         ctx = vars(self).get("_last_ctx")
         if ctx is None:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: called before forward; run forward(x) first "
                 "so the layer has the input its gradient depends on"
             )
+        if not input_grad:
+            self.backward_params_ctx(ctx, grad_output)
+            return None
         return self.backward_ctx(ctx, grad_output)
+
+    def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
+        """``backward_ctx`` for a caller that needs no ∂ℓ/∂input: adds each parameter's
+        ∂ℓ/∂θ into its ``grad`` and returns None. By default the whole ``backward_ctx``;
+        a layer whose input gradient costs extra work (Conv2d) and the containers skip it."""
+        self.backward_ctx(ctx, grad_output)
 
     def __call__(self, *inputs: np.ndarray) -> np.ndarray:
         return self.forward(*inputs)

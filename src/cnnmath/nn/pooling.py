@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import ops
-from .._checks import int_pair, positive_int
+from .._checks import check_float_array, int_pair, positive_int
 from .module import Module
+
+
+class _ReluPooled(NamedTuple):
+    """The context of a fused ReLU + MaxPool2d: the ReLU's input x and the output y."""
+
+    x: np.ndarray
+    y: np.ndarray
 
 
 def _pool_arg(name: str, value: Any, *, minimum: int, func: str) -> int | tuple[int, int]:
@@ -98,9 +105,32 @@ class MaxPool2d(_Pool2d):
         return y, x
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X: each G[β,c,i,j] added to its window's (first) maximal element."""
+        """∂ℓ/∂X: each G[β,c,i,j] added to its window's (first) maximal element. After a
+        fused ReLU (`forward_relu_ctx`) G is first masked where the pooled maximum was <= 0."""
+        if isinstance(ctx, _ReluPooled):
+            y = ctx.y
+            self._check_grad_output(grad_output, y.shape, y.dtype)
+            grad_output = np.where(y == 0, y.dtype.type(0), grad_output)
+            return ops.max_pool2d_backward(grad_output, ctx.x, **self._args())
         x = ctx
         return ops.max_pool2d_backward(grad_output, x, **self._args())
+
+    def forward_relu_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """ReLU then this pooling, as one step: Y = max(max_pool2d(x), 0).
+
+        The same Y as max_pool2d(max(x, 0)) bit for bit: max(·, 0) is monotone, so it
+        commutes with the window maximum, and it runs on the pooled output, a quarter of
+        x for 2×2 windows. The gradient is the same too: where the window's maximum M is
+        > 0 its first maximal element is the same in x and in max(x, 0), and ReLU passes G
+        there; where M <= 0 the ReLU's derivative is 0 at every element of the window. So
+        ∂ℓ/∂x = max_pool2d_backward(G masked where Y = 0, x) (NaN follows PyTorch: a NaN
+        maximum passes G to the NaN, as it would through both layers).
+        """
+        x = check_float_array("x", x, func="relu")
+        m = ops.max_pool2d(x, **self._args())
+        zero = m.dtype.type(0)
+        y = np.maximum(m, zero) if np.may_share_memory(m, x) else np.maximum(m, zero, out=m)
+        return y, _ReluPooled(x, y)
 
     def extra_repr(self) -> str:
         """``kernel_size, stride, padding, dilation, ceil_mode``, as ``torch.nn.MaxPool2d``
