@@ -14,6 +14,7 @@ from cnnmath import (
 )
 from cnnmath.bench.ops import CONV_CASES
 from cnnmath.ops import _conv_engine as engine
+from cnnmath.ops import _machine as machine
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops.conv import dispatch_plan, select_method
 from helpers import assert_close
@@ -337,3 +338,81 @@ def test_scatter_window_is_the_padded_correlation(sample, nonfinite, tiny_chunks
     assert np.array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     assert_close(got[finite], want[finite])
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache sizes behind the engine's budgets (cnnmath.ops._machine)
+
+
+def _fake_cache(root, entries):
+    """A sysfs-like cache directory: index<k>/{level,type,size} for each entry."""
+    for k, (level, kind, size) in enumerate(entries):
+        d = root / f"index{k}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    return root
+
+
+def test_cache_sizes_are_read_from_sysfs(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "_from_sysconf", dict)
+    root = _fake_cache(
+        tmp_path,
+        [
+            (1, "Data", "48K"),
+            (1, "Instruction", "32K"),
+            (2, "Unified", "1280K"),
+            (3, "Unified", "30M"),
+        ],
+    )
+    caches = machine.read_caches(root)
+    assert caches == machine.Caches(1280 * 1024, 30 * 1024 * 1024)
+    b = machine.budgets(caches)
+    assert b.chunk_bytes == 4 * 1280 * 1024 and b.skinny_bytes == 640 * 1024
+    assert b.scatter_bytes == 8 * 1280 * 1024 and b.shifted_columns == 1280 * 1024 // 64
+
+
+def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "_from_sysconf", dict)
+    assert machine.read_caches(tmp_path / "missing") == machine.FALLBACK
+    # garbage sizes and an instruction cache only: still the fallback
+    root = _fake_cache(
+        tmp_path, [(2, "Unified", "lots"), (2, "Instruction", "1M"), (3, "Unified", "0")]
+    )
+    assert machine.read_caches(root) == machine.FALLBACK
+    # the fallback's budgets are the constants measured on it
+    assert machine.budgets(machine.FALLBACK) == machine.Budgets(
+        chunk_bytes=2 << 20,
+        skinny_bytes=256 << 10,
+        taps_chunk_bytes=256 << 10,
+        scatter_bytes=4 << 20,
+        shifted_columns=8192,
+    )
+
+
+def test_cache_sizes_from_sysconf_then_sysfs_per_level(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "_from_sysconf", lambda: {2: 2 << 20, 3: 16 << 20})
+    assert machine.read_caches(tmp_path / "missing") == machine.Caches(2 << 20, 16 << 20)
+    root = _fake_cache(tmp_path, [(2, "Unified", "256K")])  # sysfs wins where it has a level
+    assert machine.read_caches(root) == machine.Caches(256 << 10, 16 << 20)
+
+
+def test_a_machine_without_l3_and_degenerate_sizes(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "_from_sysconf", dict)
+    root = _fake_cache(tmp_path, [(2, "Unified", "1M")])
+    assert machine.read_caches(root) == machine.Caches(1 << 20, 1 << 20)
+    tiny = machine.budgets(machine.Caches(1024, 1024))  # clamped to a 128 KiB L2
+    assert tiny.skinny_bytes == 64 << 10 and tiny.chunk_bytes == 128 << 10
+    huge = machine.budgets(machine.Caches(1 << 30, 1 << 30))  # clamped to a 4 MiB L2
+    assert huge.chunk_bytes == 16 << 20
+
+
+def test_the_engine_uses_the_machine_budgets():
+    b = machine.BUDGETS
+    assert (engine._CHUNK_BYTES, engine._SKINNY_BYTES, engine._TAPS_CHUNK_BYTES) == (
+        b.chunk_bytes,
+        b.skinny_bytes,
+        b.taps_chunk_bytes,
+    )
+    assert (engine._SCATTER_BYTES, engine._SHIFTED_COLUMNS) == (b.scatter_bytes, b.shifted_columns)

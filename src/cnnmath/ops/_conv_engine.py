@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import _threads
+from . import _machine, _threads
 from ._geometry import Pair, output_size
 from ._windows import batch_last, copy, crop_or_pad, phase_split, windows
 
@@ -54,11 +54,13 @@ from ._windows import batch_last, copy, crop_or_pad, phase_split, windows
 # product inside a block is one one-thread BLAS call (or `_threads.matmul`, which runs its
 # shape-fixed column blocks serially there).
 
-_CHUNK_BYTES = 1 << 21  # 2 MiB: a window buffer per chunk stays within the L2/L3 caches
+# Cache budgets, derived from this machine's L2/L3 sizes (`_machine`: 2 MiB, 256 KiB,
+# 256 KiB, 4 MiB and 8192 columns on a 512 KiB-L2 core); the same at any thread count.
+_CHUNK_BYTES = _machine.BUDGETS.chunk_bytes  # a window buffer per chunk stays in L2/L3
 _SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_matmul`)
-_SKINNY_BYTES = 1 << 18  # 256 KiB: a quarter of this machine's per-core L2
+_SKINNY_BYTES = _machine.BUDGETS.skinny_bytes  # half the per-core L2
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
-_TAPS_CHUNK_BYTES = 1 << 18  # 256 KiB: the elementwise methods' accumulator rows
+_TAPS_CHUNK_BYTES = _machine.BUDGETS.taps_chunk_bytes  # the elementwise accumulator rows
 _ADD_BLOCK_BYTES = 1 << 19  # scatter's adds: about this much of y and Z per block
 
 
@@ -398,7 +400,7 @@ def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pa
     return grid.transpose(0, 2, 1, 3, 4)
 
 
-_SHIFTED_COLUMNS = 8192  # wide columns per block: the accumulator stays in L2
+_SHIFTED_COLUMNS = _machine.BUDGETS.shifted_columns  # wide columns per block: in L2
 
 
 def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
@@ -647,7 +649,7 @@ def _add_hits(
         y[g, o, i_h, i_w] += Z[g, a, e, o, k_h, k_w]
 
 
-_SCATTER_BYTES = 1 << 22  # 4 MiB of Z per chunk: LeNet conv 2's grad_x 0.89 ms, 2.1 at 1 MiB
+_SCATTER_BYTES = _machine.BUDGETS.scatter_bytes  # Z per chunk (docs/performance.md)
 
 
 def _hits(t0: int, n: int, s: int, n_out: int) -> tuple[slice, slice] | None:
@@ -701,10 +703,11 @@ def select_method(
     dilation: Pair,
     data_hw: Pair | None = None,
 ) -> str:
-    """The method `_correlate` uses for these shapes: (B, C, H, W) and (O, C, f1, f2), or with
-    a leading group axis (G, B, C, H, W) and (G, O, C, f1, f2) (C and O per group). First
-    match wins; each rule is what the benchmark (``python -m cnnmath.bench``, one thread,
-    OpenBLAS) measured fastest:
+    """The method for these shapes: (B, C, H, W) and (O, C, f1, f2), or with a leading
+    group axis (G, B, C, H, W) and (G, O, C, f1, f2) (C and O per group). First match wins;
+    each rule is what the benchmark (``python -m cnnmath.bench``, one thread, OpenBLAS)
+    measured fastest — the timings are in docs/performance.md, "How a convolution is
+    computed":
 
     1. A tiny output, fewer positions than filter taps: the filter gradient, whose "filter"
        is the whole output gradient and whose output is the f1 × f2 filter.
@@ -712,15 +715,10 @@ def select_method(
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
          unless the output has 16 positions or more and the flat layout wastes little
          (below): im2col copies every input pixel about once per output position, where
-         "per_output" copies nothing. conv_transpose2d upsampling (8, 64, 32, 32) k4 s2
-         p1, its filter gradient (4 × 4 positions): "per_output" 85 ms against 94–106 ms
-         (one thread, a loaded machine, interleaved); ResNet-like's 3 × 3 positions stay;
+         "per_output" copies nothing;
        - grouped, with at most four (image, output channel) pairs per group (the filter
          gradient of a depthwise convolution: one of each) -> "dots": a dot product per
-         plane pair and position, each plane read from cache by all positions. MobileNetV2
-         (32, 32, 56, 56) depthwise 3×3 filter gradient: about 0.7× of "per_output"'s time,
-         which streams all planes from memory once per position (one thread, a loaded
-         machine, interleaved);
+         plane pair and position, each plane read from cache by all positions;
        - the flattened (phase-split) input wastes at most a quarter over the filter's
          area -> "per_output": a product per position, nothing copied (results 1, 2);
        - otherwise -> "im2row" (LeNet's first layer).
@@ -732,10 +730,8 @@ def select_method(
     4. At most half of the input holds data, the rest being implicit zero padding
        (``data_hw``: the size of the part of the window that lies in x; None: all of it),
        as in the input gradient's full correlation of a small output gradient ->
-       "scatter": only the data is multiplied. LeNet's second layer, grad_x (G 10×10 in an
-       18×18 window, 31 % data): 0.89 ms against 1.38 ms for "im2col_bl" (1 thread); the
-       same window holding 12×12 data (44 %): 1.40 against 1.48; 14×14 (60 %): 1.62
-       against 1.48 — the adds of Z outgrow the zeros im2col multiplies past about half.
+       "scatter": only the data is multiplied (past about half, the adds of its products
+       outgrow the zeros im2col multiplies).
     5. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
        be W_out short -> "im2col_bl" (LeNet's second layer and its input gradient).
     6. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's

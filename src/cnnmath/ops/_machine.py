@@ -1,0 +1,112 @@
+"""This machine's cache sizes, and the convolution engine's block budgets derived from them.
+
+The engine cuts its work into chunks sized to stay in cache (``ops/_conv_engine.py``). The
+sizes are read once, at import, from Linux's sysfs
+(``/sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}``), else from
+``os.sysconf`` where the platform names the caches there, else they fall back to the
+machine the budgets were measured on (``FALLBACK``: 512 KiB of L2 per core, 32 MiB of L3).
+
+The budgets depend on the cache sizes only, never on the thread count: the blocks they cut
+are the blocks every thread count runs, so a result's bits never depend on the threads.
+The timings behind each factor are in docs/performance.md ("How a convolution is computed").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+KiB, MiB = 1 << 10, 1 << 20
+SYSFS = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+class Caches(NamedTuple):
+    """Bytes of L2 (per core) and L3 (the last level, shared) cache."""
+
+    l2: int
+    l3: int
+
+
+FALLBACK = Caches(512 * KiB, 32 * MiB)  # where the budgets were measured
+
+
+def _size(text: str) -> int | None:
+    """'512K', '32768K', '1M', '1048576' as bytes; None for anything else."""
+    text = text.strip().upper()
+    scale = {"K": KiB, "M": MiB, "G": 1 << 30}.get(text[-1:], 1)
+    digits = text[:-1] if scale != 1 else text
+    if not digits.isdigit() or int(digits) == 0:
+        return None
+    return int(digits) * scale
+
+
+def _from_sysfs(root: Path) -> dict[int, int]:
+    """{level: bytes} of the data or unified caches listed under ``root``."""
+    sizes: dict[int, int] = {}
+    try:
+        entries = sorted(root.glob("index*"))
+    except OSError:
+        return sizes
+    for entry in entries:
+        try:
+            level = int((entry / "level").read_text().strip())
+            kind = (entry / "type").read_text().strip()
+            size = _size((entry / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified") and size is not None:
+            sizes[level] = max(size, sizes.get(level, 0))
+    return sizes
+
+
+def _from_sysconf() -> dict[int, int]:
+    """{level: bytes} from ``os.sysconf`` where the platform names the caches (glibc's)."""
+    sizes = {}
+    for level, name in ((2, "SC_LEVEL2_CACHE_SIZE"), (3, "SC_LEVEL3_CACHE_SIZE")):
+        if name in getattr(os, "sysconf_names", {}):
+            try:
+                value = int(os.sysconf(name))
+            except (OSError, ValueError):
+                continue
+            if value > 0:
+                sizes[level] = value
+    return sizes
+
+
+def read_caches(root: Path = SYSFS) -> Caches:
+    """The L2 and L3 sizes: sysfs, else sysconf, else ``FALLBACK``, per level. A machine
+    without an L3 counts its L2 as the last level."""
+    found = {**_from_sysconf(), **_from_sysfs(root)}
+    l2 = found.get(2, FALLBACK.l2)
+    l3 = found.get(3, l2 if 2 in found else FALLBACK.l3)
+    return Caches(l2, l3)
+
+
+class Budgets(NamedTuple):
+    """The engine's cache budgets (bytes, except ``shifted_columns``)."""
+
+    chunk_bytes: int  # a window buffer per chunk (im2col, im2row, dots' channel blocks)
+    skinny_bytes: int  # a column block of a product with few rows, read once into L2
+    taps_chunk_bytes: int  # the elementwise methods' accumulator (taps, planes)
+    scatter_bytes: int  # scatter's product per chunk
+    shifted_columns: int  # shifted's accumulator columns per block
+
+
+def budgets(caches: Caches) -> Budgets:
+    """The budgets for these caches, as multiples of the per-core L2 (clamped to
+    [128 KiB, 4 MiB], so a misread size cannot make a degenerate block), a window chunk
+    also at most a quarter of the L3. On FALLBACK they are the measured constants: chunk
+    2 MiB, skinny and taps 256 KiB, scatter 4 MiB, 8192 shifted columns."""
+    l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
+    return Budgets(
+        chunk_bytes=min(4 * l2, max(caches.l3 // 4, l2)),
+        skinny_bytes=l2 // 2,
+        taps_chunk_bytes=l2 // 2,
+        scatter_bytes=8 * l2,
+        shifted_columns=l2 // 64,
+    )
+
+
+CACHES = read_caches()
+BUDGETS = budgets(CACHES)
