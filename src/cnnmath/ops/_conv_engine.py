@@ -18,7 +18,15 @@ import numpy as np
 
 from . import _machine, _threads
 from ._geometry import Pair, output_size
-from ._windows import batch_last, copy, crop_or_pad, phase_split, windows
+from ._windows import (
+    batch_last,
+    contiguous,
+    copy,
+    crop_or_pad,
+    phase_split,
+    reshaped,
+    windows,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The one dispatch point: every convolution, forward or backward, goes through `_correlate`.
@@ -193,7 +201,7 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     w_rows = w_rows.reshape(R, O, C, f1, f2)  # the filter of each plane's group
     P = phase_split(planes, stride)  # (R, C, sh, sw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
-    X = P.reshape(R, C, stride[0] * stride[1], Hq * Wq)  # a copy only if it must be
+    X = reshaped(P, (R, C, stride[0] * stride[1], Hq * Wq))  # a copy only if it must be
     unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
@@ -372,7 +380,7 @@ def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pa
     P = phase_split(xp, stride)  # (G, B, C, sh, sw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
     image = Hq * Wq
-    X = np.ascontiguousarray(P.transpose(3, 4, 0, 2, 1, 5, 6)).reshape(sh * sw, G, C, B * image)
+    X = contiguous(P.transpose(3, 4, 0, 2, 1, 5, 6)).reshape(sh * sw, G, C, B * image)
     shifts = [
         ((dh * a % sh) * sw + dw * e % sw, (dh * a // sh) * Wq + dw * e // sw)
         for a in range(f1)
@@ -475,7 +483,7 @@ def _correlate_per_output(
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
-    X = np.ascontiguousarray(P.transpose(0, 1, 3, 4, 2, 5, 6)).reshape(G, B, dh * dw, C * Hq * Wq)
+    X = contiguous(P.transpose(0, 1, 3, 4, 2, 5, 6)).reshape(G, B, dh * dw, C * Hq * Wq)
     span = (C - 1) * Hq * Wq + (f1 - 1) * Wq + f2  # the flat extent the filter covers
     w_flat = np.zeros((G, O, C, Hq, Wq), dtype=w.dtype)
     w_flat[..., :f1, :f2] = w
@@ -519,7 +527,7 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     (dh, dw) = dilation
     P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
-    X = P.reshape(G, B, C, dh * dw, Hq * Wq)  # a copy only if it must be
+    X = reshaped(P, (G, B, C, dh * dw, Hq * Wq))  # a copy only if it must be
     unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
     span = (f1 - 1) * Wq + f2  # the flat extent the filter covers
     w_wide = np.empty_like(w, shape=(G, O, C, f1, Wq), order="K")  # in w's memory order
@@ -602,7 +610,7 @@ def _correlate_scatter(
     u0, u1, v0, v1 = max(r0, 0), min(r0 + lr, h), max(c0, 0), min(c0 + lc, wd)
     if u0 < u1 and v0 < v1:
         # X[g, c, u, v, b]: the data part of the window, batch-last
-        X = np.ascontiguousarray(x[..., u0:u1, v0:v1].transpose(0, 2, 3, 4, 1))
+        X = contiguous(x[..., u0:u1, v0:v1].transpose(0, 2, 3, 4, 1))
         w_all = np.ascontiguousarray(w.transpose(0, 3, 4, 1, 2)).reshape(G, f1 * f2 * O, C)
         width = (v1 - v0) * B
         per_row = G * f1 * f2 * O * width * x.itemsize
@@ -791,7 +799,7 @@ def _correlate(
     """
     if xp.ndim == 4:
         y = _correlate(xp[None], w[None], stride, dilation, method, window)
-        return np.ascontiguousarray(y[0])
+        return contiguous(y[0])
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
         return METHODS[name](xp, w, stride, dilation)
@@ -825,7 +833,7 @@ def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
 def _merge_groups(y: np.ndarray) -> np.ndarray:
     """`_correlate`'s (G, B, O, H, W) as a contiguous (B, G·O, H, W): block g is group g."""
     G, B, O, H, W = y.shape
-    return np.ascontiguousarray(y.transpose(1, 0, 2, 3, 4)).reshape(B, G * O, H, W)
+    return contiguous(y.transpose(1, 0, 2, 3, 4)).reshape(B, G * O, H, W)
 
 
 def _grouped_correlate(

@@ -70,6 +70,26 @@ def copy(dst: np.ndarray, src: np.ndarray) -> None:
     _threads.parallel(block, _threads.spans(dst.shape[axis], COPY_BLOCK_BYTES // per_index))
 
 
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """np.ascontiguousarray(a), the copy (if one is needed) made by `copy` on the op's threads."""
+    if a.flags.c_contiguous:
+        return a
+    out = np.empty(a.shape, dtype=a.dtype)
+    copy(out, a)
+    return out
+
+
+def reshaped(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """a.reshape(shape): a view where one exists, else a contiguous copy made on the op's
+    threads (`contiguous`), where NumPy's own reshape would copy on one."""
+    try:
+        return np.reshape(a, shape, copy=False)
+    except TypeError:  # NumPy 2.0: no copy argument
+        return a.reshape(shape)
+    except ValueError:  # no view has this shape
+        return contiguous(a).reshape(shape)
+
+
 def batch_last(xp: np.ndarray) -> np.ndarray:
     """xp (..., B, C, H, W) as a contiguous (..., C, H, W, B) array: a copy, unless B == 1 or
     xp already lies batch-last in memory (see ``crop_or_pad``)."""
