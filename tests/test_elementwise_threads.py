@@ -5,12 +5,20 @@ blocked statistics choose between, against the float64 reference loops."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
-from cnnmath.ops import norm
-from helpers import rel_error
+from cnnmath import losses
+from cnnmath.ops import activations, norm
+from cnnmath.ops.activations import ACTIVATIONS
+from helpers import assert_close, rel_error
 from threads_helper import assert_thread_invariant
+
+# the modules, not the functions of the same names that cnnmath.ops re-exports
+sm = importlib.import_module("cnnmath.ops.softmax")
+dropout = importlib.import_module("cnnmath.ops.dropout")
 
 
 def _data(shape, dtype, *, seed=0, offset=0.0):
@@ -93,3 +101,96 @@ def test_a_first_sample_unlike_the_rest_is_centred_again():
     shift = norm._moments(x32.reshape(16384, 64), rows).shift
     assert shift is not None and abs(shift[0] - x.mean()) < 1e-3 * x.std()
     assert max(_first_sample_errors(torch, x, g, w)) <= 1e-5
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations, softmax, dropout, losses
+
+BIG = 1 << 22  # 4M values: 64 blocks of the elementwise passes
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_activation_and_its_derivative_is_thread_invariant(name):
+    x = _data(BIG, np.float32) * 4  # both sides of every kink and dip
+    act = ACTIVATIONS[name]
+    assert_thread_invariant(lambda: (act.f(x), act.df(x)))
+
+
+def test_a_blocked_activation_is_the_one_block_one():
+    """Cut into blocks, an activation gives what it gives on the whole array in one call
+    (here with the block larger than x): the blocks change where work is done, not what."""
+    x = _data(3 * activations._BLOCK + 5, np.float64) * 4
+    blocked = [activations.gelu(x), activations.softplus_grad(x, beta=2.0)]
+    before = activations._BLOCK
+    activations._BLOCK = x.size
+    try:
+        whole = [activations.gelu(x), activations.softplus_grad(x, beta=2.0)]
+    finally:
+        activations._BLOCK = before
+    for a, b in zip(blocked, whole):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_parameter_is_refused_before_the_blocks():
+    with pytest.raises(ValueError, match="softplus: beta"):
+        activations.softplus(_data(BIG, np.float32), beta=-1.0)
+
+
+@pytest.mark.parametrize("shape", [(64, 16, 32, 32), (1 << 20,)])
+def test_prelu_is_thread_invariant(shape):
+    x, g = _data(shape, np.float32), _data(shape, np.float32, seed=1)
+    w = _data(shape[1] if len(shape) > 1 else 1, np.float32, seed=2)
+    assert_thread_invariant(lambda: (activations.prelu(x, w), activations.prelu_backward(g, x, w)))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim"), [((4096, 1000), 1), ((8, 1000, 64), 1), ((512, 3, 128), 0)]
+)
+def test_softmax_and_log_softmax_are_thread_invariant(shape, dim):
+    x, g = _data(shape, np.float32) * 3, _data(shape, np.float32, seed=1)
+    assert_thread_invariant(
+        lambda: (
+            sm.softmax(x, dim),
+            sm.log_softmax(x, dim),
+            sm.softmax_backward(g, x, dim),
+            sm.log_softmax_backward(g, x, dim),
+            sm.softmax_backward(g, x, dim, output=sm.softmax(x, dim)),
+        )
+    )
+
+
+def test_softmax_blocks_agree_with_pytorch():
+    """The blocked slices (both cuts: whole slices, and a long trailing extent) against PyTorch."""
+    torch = pytest.importorskip("torch")
+    for shape, dim in (((300, 700), 1), ((2, 700, 300), 1)):
+        x = _data(shape, np.float64) * 3
+        assert_close(sm.softmax(x, dim), torch.softmax(torch.from_numpy(x), dim).numpy())
+        assert_close(sm.log_softmax(x, dim), torch.log_softmax(torch.from_numpy(x), dim).numpy())
+
+
+def test_dropout_is_thread_invariant_and_its_mask_follows_the_seed_alone():
+    x, g = _data(BIG, np.float32), _data(BIG, np.float32, seed=1)
+
+    def run():
+        y, mask = dropout.dropout(x, 0.3, rng=np.random.default_rng(7), return_mask=True)
+        return y, mask, dropout.dropout_backward(g, mask, 0.3)
+
+    assert_thread_invariant(run)
+    _, mask = dropout.dropout(x, 0.3, rng=np.random.default_rng(7), return_mask=True)
+    np.testing.assert_array_equal(mask, np.random.default_rng(7).random(x.shape) >= 0.3)
+
+
+def test_cross_entropy_and_nll_loss_are_thread_invariant():
+    z = _data((4096, 1000), np.float32) * 3
+    labels = np.random.default_rng(1).integers(0, 1000, 4096)
+    probs = sm.softmax(_data((4096, 1000), np.float32, seed=2), 1)
+    w = np.abs(_data(1000, np.float32, seed=3))
+    lp = sm.log_softmax(z, 1)
+    assert_thread_invariant(
+        lambda: (
+            np.array(losses.cross_entropy(z, labels, w, label_smoothing=0.1)[0]),
+            losses.cross_entropy(z, labels, w, label_smoothing=0.1)[1],
+            losses.cross_entropy(z, probs, reduction="none"),
+            losses.nll_loss(lp, labels, w)[1],
+        )
+    )

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_float_array, check_ndim, check_same_dtype, real_number
-from .ops.softmax import _dim
+from .ops import _threads
+from .ops.softmax import _dim, _log_softmax_kernel
 from .ops.softmax import log_softmax as _log_softmax_dim
-from .ops.softmax import log_softmax64 as _log_softmax64
 from .ops.softmax import softmax as _softmax_dim
 
 __all__ = [
@@ -41,7 +41,12 @@ __all__ = [
 
 _REDUCTIONS = ("mean", "sum", "none")
 
+#: Elements per block of positions when cross_entropy runs on the op's threads (whole rows
+#: of classes; the cut depends on the shape only, and the loss's sum runs after, in order).
+_BLOCK = 1 << 15
 
+
+@_threads.op
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """log softmax(z)_k = z_k − m − log Σ_j exp(z_j − m) along ``axis``, m = max_j z_j:
     :func:`cnnmath.ops.softmax.log_softmax` with the axis defaulting to the last.
@@ -55,6 +60,7 @@ def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return _log_softmax_dim(*_logits(logits, axis, "log_softmax"))
 
 
+@_threads.op
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """softmax(z)_k = exp(z_k − m) / Σ_j exp(z_j − m), m = max_j z_j, along ``axis``:
     :func:`cnnmath.ops.softmax.softmax` with the axis defaulting to the last.
@@ -72,6 +78,7 @@ def _logits(logits: Any, axis: Any, func: str) -> tuple[np.ndarray, int]:
     return logits, _dim(axis, logits.ndim, func=func, name="axis")
 
 
+@_threads.op
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean squared error ℓ = (1/N) Σ_k (p_k − t_k)² over all N elements, and ∂ℓ/∂p = 2(p − t)/N.
 
@@ -178,6 +185,7 @@ def _reduce(
         return float(np.sum(per) / denominator)
 
 
+@_threads.op
 def cross_entropy(
     logits: np.ndarray,
     target: Any,
@@ -233,8 +241,8 @@ def cross_entropy(
     reduction = _reduction(reduction, func)
     eps = real_number("label_smoothing", label_smoothing, func=func, low=0.0, high=1.0)
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
-    lp = _log_softmax64(z, -1)
     w_c = np.ones(C) if w is None else w
+    z2 = z.reshape(-1, C)  # one row per position n
     if np.issubdtype(t.dtype, np.floating):
         check_same_dtype(func, logits=logits, target=t)
         if t.shape != logits.shape:
@@ -242,27 +250,33 @@ def cross_entropy(
                 f"{func}: target: expected class probabilities of the shape of logits "
                 f"{logits.shape}, got shape {t.shape}"
             )
-        q = np.moveaxis(t, class_axis, -1).astype(np.float64)
-        if eps > 0:
-            q = q * (1.0 - eps) + eps / C
-        a = q * w_c
-        with np.errstate(invalid="ignore", over="ignore"):
-            per = -np.sum(lp * a, axis=-1)
-        denominator: Any = per.size
+        q2 = np.moveaxis(t, class_axis, -1).reshape(-1, C)
+        denominator: Any = z2.shape[0]
+
+        def coefficients(p0: int, p1: int, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            q = q2[p0:p1].astype(np.float64)
+            if eps > 0:
+                q = q * (1.0 - eps) + eps / C
+            a = q * w_c
+            return -np.sum(lp * a, axis=-1), a
+
     elif np.issubdtype(t.dtype, np.integer):
         y, keep = _class_targets(t, logits, class_axis, ignore_index, func)
+        y, keep = y.reshape(-1), keep.reshape(-1)
         w_y = np.where(keep, w_c[y], 0.0)
-        picked = np.take_along_axis(lp, y[..., None], axis=-1)[..., 0]
-        with np.errstate(invalid="ignore", over="ignore"):
-            per = np.where(keep, -w_y * picked, 0.0)
-        a = np.zeros(lp.shape)
-        np.put_along_axis(a, y[..., None], w_y[..., None], axis=-1)
-        if eps > 0:
-            with np.errstate(invalid="ignore", over="ignore"):
-                smooth = np.where(keep, -np.sum(lp * w_c, axis=-1), 0.0)
-                per = (1.0 - eps) * per + (eps / C) * smooth
-            a = (1.0 - eps) * a + (eps / C) * (keep[..., None] * w_c)
         denominator = np.sum(w_y)
+
+        def coefficients(p0: int, p1: int, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            yb, kb, wb = y[p0:p1, None], keep[p0:p1], w_y[p0:p1]
+            per = np.where(kb, -wb * np.take_along_axis(lp, yb, axis=-1)[:, 0], 0.0)
+            a = np.zeros(lp.shape)
+            np.put_along_axis(a, yb, wb[:, None], axis=-1)
+            if eps > 0:
+                smooth = np.where(kb, -np.sum(lp * w_c, axis=-1), 0.0)
+                per = (1.0 - eps) * per + (eps / C) * smooth
+                a = (1.0 - eps) * a + (eps / C) * (kb[:, None] * w_c)
+            return per, a
+
     else:
         raise ValueError(
             f"{func}: target: expected integer class indices or floating class probabilities "
@@ -270,13 +284,22 @@ def cross_entropy(
         )
     if reduction != "mean":
         denominator = 1.0
-    with np.errstate(under="ignore", invalid="ignore", over="ignore"):
-        p = np.exp(lp)
-        grad = p * _divide(np.sum(a, axis=-1, keepdims=True), denominator) - _divide(a, denominator)
-        grad = np.moveaxis(grad, -1, class_axis).astype(logits.dtype)
-    return _reduce(per, denominator, reduction, logits), grad
+    per = np.empty(z2.shape[0])
+    grad2 = np.empty(z2.shape, dtype=logits.dtype)
+
+    def rows(p0: int, p1: int) -> None:  # positions p0..p1: everything but the final sum
+        with np.errstate(under="ignore", invalid="ignore", over="ignore"):
+            lp = _log_softmax_kernel(z2[p0:p1, :, None])[:, :, 0]
+            per[p0:p1], a = coefficients(p0, p1, lp)
+            row_sums = _divide(np.sum(a, axis=-1, keepdims=True), denominator)
+            grad2[p0:p1] = np.exp(lp) * row_sums - _divide(a, denominator)
+
+    _threads.parallel(rows, _threads.spans(z2.shape[0], max(1, _BLOCK // C)))
+    grad = np.moveaxis(grad2.reshape(z.shape), -1, class_axis)
+    return _reduce(per.reshape(z.shape[:-1]), denominator, reduction, logits), grad
 
 
+@_threads.op
 def nll_loss(
     log_probs: np.ndarray,
     target: Any,
@@ -321,10 +344,12 @@ def nll_loss(
     with np.errstate(invalid="ignore", over="ignore"):
         per = np.where(keep, -w_y * picked, 0.0)
     denominator: Any = np.sum(w_y) if reduction == "mean" else 1.0
-    a = np.zeros(x.shape)
-    np.put_along_axis(a, y[..., None], w_y[..., None], axis=-1)
-    grad = np.moveaxis(0.0 - _divide(a, denominator), -1, class_axis).astype(log_probs.dtype)
-    return _reduce(per, denominator, reduction, log_probs), grad
+    # one value per position, at its target's class (0 for an ignored one): zeros elsewhere
+    grad = np.zeros(x.shape, dtype=log_probs.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        value = (0.0 - _divide(w_y, denominator)).astype(log_probs.dtype)
+    np.put_along_axis(grad, y[..., None], value[..., None], axis=-1)
+    return _reduce(per, denominator, reduction, log_probs), np.moveaxis(grad, -1, class_axis)
 
 
 def _check_labels(labels: Any, logits: np.ndarray, *, func: str) -> np.ndarray:
@@ -351,6 +376,7 @@ def _check_labels(labels: Any, logits: np.ndarray, *, func: str) -> np.ndarray:
     return y
 
 
+@_threads.op
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Softmax cross-entropy with integer labels, averaged over the batch:
 

@@ -30,15 +30,20 @@ dip below zero that makes result 4 fail (a window holding that point and one far
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._checks import check_float_array, check_same_dtype
+from . import _threads
 from .erf import erfc
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "Activation",
@@ -111,6 +116,40 @@ def _checked(x: object, func: str) -> np.ndarray:
     return check_float_array("x", x, func=func)
 
 
+#: Elements per block when an elementwise function runs on all cores. A smaller x is one
+#: block, computed as it is, without a thread; the cut depends on x's size only, and every
+#: element is computed by the same arithmetic whichever block it falls in.
+_BLOCK = 1 << 16
+
+
+def elementwise(func: F) -> F:
+    """Run the elementwise ``func(x, **params)`` on blocks of the flattened x, on the op's
+    threads, each block writing its slice of the result; a public op (``_threads.op``).
+
+    ``func`` sets its own NumPy error state, which is per thread, so it holds in every
+    block. Its arguments are checked once first, on an empty slice of x, so that a bad
+    parameter is reported before any work starts.
+    """
+
+    @functools.wraps(func)
+    def blocked(x: Any, *args: Any, **kwargs: Any) -> Any:
+        x = _checked(x, func.__name__)
+        if x.size <= _BLOCK:
+            return func(x, *args, **kwargs)
+        flat = x.reshape(-1)
+        func(flat[:0], *args, **kwargs)  # the parameters' checks
+        out = np.empty(x.shape, dtype=x.dtype)
+        into = out.reshape(-1)
+
+        def body(i0: int, i1: int) -> None:
+            into[i0:i1] = func(flat[i0:i1], *args, **kwargs)
+
+        _threads.parallel(body, _threads.spans(flat.size, _BLOCK))
+        return out
+
+    return _threads.op(blocked)  # type: ignore[return-value]
+
+
 def _wide(x: object, func: str) -> np.ndarray:
     """The checked input in float64 (no copy when it already is). The smooth activations are
     evaluated in float64 and rounded once to the input's dtype: float32 results are then
@@ -178,11 +217,13 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- identity
+@elementwise
 def identity(x: np.ndarray) -> np.ndarray:
     """σ(x) = x, elementwise, any shape; returns a copy of x (same shape and dtype)."""
     return _checked(x, "identity").copy()
 
 
+@elementwise
 def identity_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 1, elementwise, any shape, NaN included (as PyTorch: the gradient passes
     through unchanged); x's shape and dtype."""
@@ -191,12 +232,14 @@ def identity_grad(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- relu
+@elementwise
 def relu(x: np.ndarray) -> np.ndarray:
     """σ(x) = max(x, 0), elementwise, any shape; returns x's shape and dtype."""
     x = _checked(x, "relu")
     return _out(np.maximum(x, 0), x)
 
 
+@elementwise
 def relu_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 0 if x <= 0 else 1 (0 at x = 0, as PyTorch's autograd), elementwise, any shape;
     returns x's shape and dtype. At NaN it is 1, as PyTorch, whose backward masks the
@@ -207,6 +250,7 @@ def relu_grad(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- leaky_relu
+@elementwise
 def leaky_relu(x: np.ndarray, *, negative_slope: float = 0.01) -> np.ndarray:
     """σ(x) = x if x > 0 else negative_slope·x, elementwise, any shape; x's shape and dtype.
 
@@ -218,6 +262,7 @@ def leaky_relu(x: np.ndarray, *, negative_slope: float = 0.01) -> np.ndarray:
         return _out(np.where(x > 0, x, slope * x), x)
 
 
+@elementwise
 def leaky_relu_grad(x: np.ndarray, *, negative_slope: float = 0.01) -> np.ndarray:
     """σ′(x) = 1 if x > 0 else negative_slope (negative_slope at x = 0, as PyTorch),
     elementwise, any shape; returns x's shape and dtype; negative_slope at NaN, as PyTorch
@@ -228,6 +273,7 @@ def leaky_relu_grad(x: np.ndarray, *, negative_slope: float = 0.01) -> np.ndarra
 
 
 # --------------------------------------------------------------------------- sigmoid
+@elementwise
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1/(1 + exp(−x)), elementwise, any shape; returns x's shape and dtype.
 
@@ -240,6 +286,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
         return _out(_sigmoid_pair(x64)[0], x)
 
 
+@elementwise
 def sigmoid_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = σ(x)·(1 − σ(x)) = σ(x)·σ(−x), elementwise, any shape; returns x's shape and
     dtype (accurate in both tails, where 1 − σ(x) would cancel)."""
@@ -250,12 +297,14 @@ def sigmoid_grad(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- tanh
+@elementwise
 def tanh(x: np.ndarray) -> np.ndarray:
     """σ(x) = tanh(x) = (eˣ − e⁻ˣ)/(eˣ + e⁻ˣ), elementwise, any shape; x's shape and dtype."""
     x64 = _wide(x, "tanh")
     return _out(np.tanh(x64), x)
 
 
+@elementwise
 def tanh_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 1 − tanh²(x) = sech²(x), elementwise, any shape; returns x's shape and dtype.
 
@@ -267,6 +316,7 @@ def tanh_grad(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- softplus
+@elementwise
 def softplus(x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0) -> np.ndarray:
     """σ(x) = log(1 + exp(β·x))/β, and x itself where β·x > threshold (PyTorch's rule),
     elementwise, any shape; returns x's shape and dtype.
@@ -285,6 +335,7 @@ def softplus(x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0) -> np
         return _out(np.where(bx > t, x64, _softplus_exact(bx) / b), x)
 
 
+@elementwise
 def softplus_grad(x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0) -> np.ndarray:
     """σ′(x) = sigmoid(β·x), and 1 where β·x > threshold (as PyTorch), elementwise, any
     shape; returns x's shape and dtype."""
@@ -297,6 +348,7 @@ def softplus_grad(x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0) 
 
 
 # --------------------------------------------------------------------------- elu
+@elementwise
 def elu(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
     """σ(x) = x if x > 0 else α·(exp(x) − 1), with expm1 for accuracy near 0; α = 1 as
     PyTorch. Elementwise, any shape; returns x's shape and dtype."""
@@ -306,6 +358,7 @@ def elu(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
         return _out(np.where(x64 > 0, x64, a * np.expm1(np.minimum(x64, 0))), x)
 
 
+@elementwise
 def elu_grad(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
     """σ′(x) = 1 if x > 0 else α·exp(x) (α at x = 0, as PyTorch), elementwise, any shape;
     returns x's shape and dtype."""
@@ -322,6 +375,7 @@ def _approximate(approximate: object, func: str) -> str:
     return approximate
 
 
+@elementwise
 def gelu(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
     """σ(x) = x·Φ(x) = ½·x·(1 + erf(x/√2)), the exact GELU (PyTorch's default
     ``approximate="none"``), elementwise, any shape; returns x's shape and dtype.
@@ -342,6 +396,7 @@ def gelu(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
         return _out(xc * _normal_cdf(xc), x)
 
 
+@elementwise
 def gelu_grad(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
     """σ′(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π) the standard normal density,
     elementwise, any shape; returns x's shape and dtype. Zero at x ≈ −0.7518.
@@ -355,6 +410,7 @@ def gelu_grad(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- silu
+@elementwise
 def silu(x: np.ndarray) -> np.ndarray:
     """σ(x) = x·sigmoid(x) (SiLU, also called swish), elementwise, any shape; returns x's
     shape and dtype. Not monotone: it dips to about −0.278 at x ≈ −1.2785. At −∞ it returns
@@ -366,6 +422,7 @@ def silu(x: np.ndarray) -> np.ndarray:
         return _out(xc * _sigmoid_pair(xc)[0], x)
 
 
+@elementwise
 def silu_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = s·(1 + x·(1 − s)), s = sigmoid(x), elementwise, any shape; returns x's shape
     and dtype. Zero at x ≈ −1.2785."""
@@ -377,6 +434,7 @@ def silu_grad(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- mish
+@elementwise
 def mish(x: np.ndarray) -> np.ndarray:
     """σ(x) = x·tanh(softplus(x)) = x·tanh(log(1 + eˣ)) (softplus without threshold, as in
     PyTorch's mish), elementwise, any shape; returns x's shape and dtype. Not monotone: it
@@ -388,6 +446,7 @@ def mish(x: np.ndarray) -> np.ndarray:
         return _out(xc * np.tanh(_softplus_exact(xc)), x)
 
 
+@elementwise
 def mish_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = tanh(sp) + x·sech²(sp)·sigmoid(x), sp = softplus(x), elementwise, any shape;
     returns x's shape and dtype. Zero at x ≈ −1.1924."""
@@ -403,6 +462,7 @@ _GELU_TANH_K = math.sqrt(2.0 / math.pi)
 _GELU_TANH_C = 0.044715
 
 
+@elementwise
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     """σ(x) = ½·x·(1 + tanh(y)), y = √(2/π)·(x + 0.044715·x³): GELU's tanh approximation
     (``torch.nn.functional.gelu(x, approximate="tanh")``), elementwise, any shape; returns x's
@@ -421,6 +481,7 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
         return _out(np.maximum(x64, -_GAUSS_CLIP) * _sigmoid_pair(2.0 * y)[0], x)
 
 
+@elementwise
 def gelu_tanh_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = s + 2·x·s·(1 − s)·√(2/π)·(1 + 3·0.044715·x²), s = sigmoid(2y), y as in
     :func:`gelu_tanh` (the derivative of x·sigmoid(2y)), elementwise, any shape; returns x's
@@ -446,6 +507,7 @@ def _bounds(min_val: object, max_val: object, func: str) -> tuple[float, float]:
     return low, high
 
 
+@elementwise
 def hardtanh(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
     """σ(x) = min(max(x, min_val), max_val), elementwise, any shape; x's shape and dtype.
     Defaults −1, 1 as PyTorch; NaN stays NaN."""
@@ -454,6 +516,7 @@ def hardtanh(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> n
     return _out(np.minimum(np.maximum(x, low), high), x)
 
 
+@elementwise
 def hardtanh_grad(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
     """σ′(x) = 1 if min_val < x < max_val else 0 (0 at both kinks and at NaN, as PyTorch's
     vectorised backward), elementwise, any shape; returns x's shape and dtype."""
@@ -462,6 +525,7 @@ def hardtanh_grad(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0)
     return _out((x > low) & (x < high), x)
 
 
+@elementwise
 def relu6(x: np.ndarray) -> np.ndarray:
     """σ(x) = min(max(x, 0), 6) = hardtanh(x, 0, 6), elementwise, any shape; x's shape and
     dtype (MobileNet's activation)."""
@@ -469,6 +533,7 @@ def relu6(x: np.ndarray) -> np.ndarray:
     return _out(np.minimum(np.maximum(x, 0), 6), x)
 
 
+@elementwise
 def relu6_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 1 if 0 < x < 6 else 0 (0 at both kinks and at NaN, as PyTorch's vectorised
     backward), elementwise, any shape; returns x's shape and dtype."""
@@ -482,6 +547,7 @@ def _relu6_shifted(x: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
 
 
+@elementwise
 def hardsigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = min(max(x + 3, 0), 6)/6: 0 below −3, 1 above 3, x/6 + ½ between; elementwise,
     any shape; returns x's shape and dtype (evaluated in that order, as PyTorch)."""
@@ -489,6 +555,7 @@ def hardsigmoid(x: np.ndarray) -> np.ndarray:
     return _out(_relu6_shifted(x64) / 6.0, x)
 
 
+@elementwise
 def hardsigmoid_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 1/6 if −3 < x < 3 else 0 (0 at both kinks and at NaN, as PyTorch),
     elementwise, any shape; returns x's shape and dtype."""
@@ -499,6 +566,7 @@ def hardsigmoid_grad(x: np.ndarray) -> np.ndarray:
 HARDSWISH_MINIMUM_AT = -1.5
 
 
+@elementwise
 def hardswish(x: np.ndarray) -> np.ndarray:
     """σ(x) = x·min(max(x + 3, 0), 6)/6 = x·hardsigmoid(x): 0 below −3, x above 3, x(x + 3)/6
     between; elementwise, any shape; returns x's shape and dtype. Not monotone: it dips to
@@ -511,6 +579,7 @@ def hardswish(x: np.ndarray) -> np.ndarray:
     return _out(np.where(x64 >= 3.0, x64, np.where(x64 <= -3.0, 0.0, between)), x)
 
 
+@elementwise
 def hardswish_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 0 if x <= −3, 1 if x >= 3, else x/3 + ½ (so 0 at −3 and 1 at 3, and NaN at
     NaN, as PyTorch's vectorised backward), elementwise, any shape; x's shape and dtype."""
@@ -525,6 +594,7 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@elementwise
 def selu(x: np.ndarray) -> np.ndarray:
     """σ(x) = λ·x if x > 0 else λ·α·(exp(x) − 1), with PyTorch's constants α ≈ 1.67326 and
     λ ≈ 1.05070 (``SELU_ALPHA``, ``SELU_SCALE``); elementwise, any shape; x's shape and dtype."""
@@ -534,6 +604,7 @@ def selu(x: np.ndarray) -> np.ndarray:
         return _out(np.where(x64 > 0, SELU_SCALE * x64, negative), x)
 
 
+@elementwise
 def selu_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = λ if x > 0 else λ·α·exp(x) (λα at x = 0, as PyTorch), elementwise, any shape;
     returns x's shape and dtype."""
@@ -550,6 +621,7 @@ def _alpha_nonzero(alpha: object, func: str) -> float:
     return a
 
 
+@elementwise
 def celu(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
     """σ(x) = x if x > 0 else α·(exp(x/α) − 1) (continuously differentiable ELU), α = 1 as
     PyTorch (α ≠ 0); elementwise, any shape; returns x's shape and dtype."""
@@ -559,6 +631,7 @@ def celu(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
         return _out(np.where(x64 > 0, x64, a * np.expm1(np.minimum(x64, 0) / a)), x)
 
 
+@elementwise
 def celu_grad(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
     """σ′(x) = 1 if x > 0 else exp(x/α) (1 at x = 0), elementwise, any shape; returns x's
     shape and dtype."""
@@ -605,6 +678,7 @@ def _split(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, v - hi
 
 
+@elementwise
 def softsign(x: np.ndarray) -> np.ndarray:
     """σ(x) = x/(1 + |x|), elementwise, any shape; returns x's shape and dtype.
 
@@ -617,6 +691,7 @@ def softsign(x: np.ndarray) -> np.ndarray:
         return _out(np.copysign(_softsign_magnitude(np.abs(x64)), x64), x)
 
 
+@elementwise
 def softsign_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 1/(1 + |x|)², elementwise, any shape; returns x's shape and dtype (0 at ±∞,
     the limit; PyTorch's autograd gives NaN there)."""
@@ -627,6 +702,7 @@ def softsign_grad(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- logsigmoid
+@elementwise
 def logsigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = log(sigmoid(x)) = −log(1 + exp(−x)) = −softplus(−x), elementwise, any shape;
     returns x's shape and dtype. Evaluated as −log1p(exp(−x)) (x itself below −40), accurate
@@ -636,6 +712,7 @@ def logsigmoid(x: np.ndarray) -> np.ndarray:
         return _out(-_softplus_exact(-x64), x)
 
 
+@elementwise
 def logsigmoid_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 1 − sigmoid(x) = sigmoid(−x), elementwise, any shape; x's shape and dtype."""
     x64 = _wide(x, "logsigmoid_grad")
@@ -661,6 +738,23 @@ def _prelu_args(x: object, weight: object, func: str) -> tuple[np.ndarray, np.nd
     return x, w
 
 
+def _planes(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x as (planes, L) — the (n, c) planes of an (N, C, *) x for one slope per channel,
+    else single values — and each plane's slope, (planes, 1) in x's dtype."""
+    if w.size == 1:
+        return x.reshape(-1, 1), np.broadcast_to(w.reshape(1, 1), (x.size, 1))
+    planes = math.prod(x.shape[:2])
+    x2 = x.reshape(planes, -1) if x.size else x.reshape(planes, 0)
+    per_plane = np.broadcast_to(w.reshape(1, -1), (planes // w.size, w.size)).reshape(-1, 1)
+    return x2, per_plane
+
+
+def _plane_spans(x2: np.ndarray) -> list[_threads.Span]:
+    """Blocks of planes of about _BLOCK elements (the cut depends on the shape only)."""
+    return _threads.spans(x2.shape[0], max(1, _BLOCK // max(1, x2.shape[1])))
+
+
+@_threads.op
 def prelu(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """σ(x) = x if x > 0 else a_c·x, with a learnable slope a_c per channel c, as
     ``torch.nn.functional.prelu(x, weight)``.
@@ -673,10 +767,19 @@ def prelu(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     parameter with its own gradient (see :func:`prelu_backward`), like a layer's.
     """
     x, w = _prelu_args(x, weight, "prelu")
-    with _quiet():
-        return np.where(x > 0, x, w * x).astype(x.dtype, copy=False)
+    x3, slopes = _planes(x, w)
+    y = np.empty(x3.shape, dtype=x.dtype)
+
+    def body(p0: int, p1: int) -> None:
+        with _quiet():
+            v = x3[p0:p1]
+            y[p0:p1] = np.where(v > 0, v, slopes[p0:p1] * v)
+
+    _threads.parallel(body, _plane_spans(x3))
+    return y.reshape(x.shape)
 
 
+@_threads.op
 def prelu_backward(
     grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -694,19 +797,33 @@ def prelu_backward(
     check_same_dtype(func, grad_output=g, x=x)
     if g.shape != x.shape:
         raise ValueError(f"{func}: grad_output: expected the shape of x {x.shape}, got {g.shape}")
-    positive = x > 0
-    with _quiet(), np.errstate(invalid="ignore", over="ignore"):
-        grad_x = np.where(positive, g, w * g).astype(x.dtype, copy=False)
-        slope_terms = np.where(positive, 0.0, g.astype(np.float64) * x)
-        if weight.size == 1:
-            grad_w = np.sum(slope_terms).reshape(1)
-        else:
-            axes = tuple(i for i in range(x.ndim) if i != 1)
-            grad_w = np.sum(slope_terms, axis=axes)
-    return grad_x, _out(grad_w, x)
+    x3, slopes = _planes(x, w)
+    g3 = g.reshape(x3.shape)
+    grad_x = np.empty(x3.shape, dtype=x.dtype)
+    blocks = _plane_spans(x3)
+    index = {span: k for k, span in enumerate(blocks)}
+    # Σ g·x over x ≤ 0, float64: per plane (one slope per channel) or per block (one slope)
+    sums = np.zeros(len(blocks) if w.size == 1 else x3.shape[0])
+
+    def body(p0: int, p1: int) -> None:
+        with _quiet(), np.errstate(invalid="ignore", over="ignore"):
+            v, gv = x3[p0:p1], g3[p0:p1]
+            positive = v > 0
+            grad_x[p0:p1] = np.where(positive, gv, slopes[p0:p1] * gv)
+            terms = np.where(positive, 0.0, gv.astype(np.float64) * v)
+            if w.size == 1:
+                sums[index[p0, p1]] = np.sum(terms)
+            else:
+                np.sum(terms, axis=1, out=sums[p0:p1])
+
+    _threads.parallel(body, blocks)
+    with np.errstate(invalid="ignore", over="ignore"):  # blocks, then planes, in order
+        grad_w = sums.reshape(-1, w.size).sum(axis=0)
+    return grad_x.reshape(x.shape), _out(grad_w, x)
 
 
 # --------------------------------------------------------------------------- step
+@elementwise
 def step(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1 if x > 0 else 0 (Heaviside, 0 at 0), elementwise, any shape; returns x's
     shape and dtype. 0 at NaN, as ``torch.heaviside(x, 0)`` (x > 0 is false there)."""
@@ -714,6 +831,7 @@ def step(x: np.ndarray) -> np.ndarray:
     return _out(x > 0, x)
 
 
+@elementwise
 def step_grad(x: np.ndarray) -> np.ndarray:
     """σ′(x) = 0 wherever it exists (everywhere but x = 0, where 0 is returned too, and NaN),
     as PyTorch's zero gradient for thresholds; elementwise, any shape; x's shape and dtype.

@@ -9,6 +9,9 @@ The backward needs the mask m: ``dropout(..., return_mask=True)`` returns it bes
 ``dropout(..., mask=m)`` applies a given one (a fixed mask makes the op deterministic, which
 is how it is tested); ``dropout_backward(g, m, p)`` is g ⊙ m/(1 − p). With p = 1 every element
 is dropped (y = x·0, NaN for a non-finite x, as PyTorch's multiply by zero).
+
+The mask is drawn whole, by one generator in one call, so a seed gives the same mask at any
+thread count; the product with it runs on the op's threads, in blocks fixed by the size.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from .._checks import check_float_array, real_number
+from . import _threads
 
 __all__ = ["dropout", "dropout_backward", "dropout_mask"]
 
@@ -43,10 +47,25 @@ def _check_mask(mask: Any, shape: tuple[int, ...], func: str) -> np.ndarray:
     return mask
 
 
-def _scale(mask: np.ndarray, p: float, dtype: np.dtype) -> np.ndarray:
-    """m/(1 − p) in ``dtype`` (0 everywhere when p = 1)."""
-    keep = dtype.type(0.0 if p == 1.0 else 1.0 / (1.0 - p))
-    return np.where(mask, keep, dtype.type(0.0))
+#: Elements per block of the masked product on the op's threads (a smaller x is one block).
+_BLOCK = 1 << 16
+
+
+def _masked(x: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
+    """x ⊙ m/(1 − p) in x's dtype (m/(1 − p) = 0 everywhere when p = 1; inf·0 = NaN where an
+    infinite x is dropped), block by block on the op's threads."""
+    keep = x.dtype.type(0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    zero = x.dtype.type(0.0)
+    flat, flat_mask = x.reshape(-1), mask.reshape(-1)
+    out = np.empty(x.shape, dtype=x.dtype)
+    into = out.reshape(-1)
+
+    def body(i0: int, i1: int) -> None:
+        with np.errstate(invalid="ignore"):
+            np.multiply(flat[i0:i1], np.where(flat_mask[i0:i1], keep, zero), out=into[i0:i1])
+
+    _threads.parallel(body, _threads.spans(flat.size, _BLOCK))
+    return out
 
 
 def dropout_mask(shape: tuple[int, ...], p: float = 0.5, rng: Any = None) -> np.ndarray:
@@ -82,6 +101,7 @@ def dropout(
     mask: np.ndarray | None = ...,
     return_mask: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray]: ...
+@_threads.op
 def dropout(
     x: np.ndarray,
     p: float = 0.5,
@@ -115,11 +135,11 @@ def dropout(
         keep = np.ones(x.shape, dtype=bool) if mask is None else mask
     else:
         keep = dropout_mask(x.shape, p, rng) if mask is None else mask
-        with np.errstate(invalid="ignore"):  # inf·0 = NaN where an infinite x is dropped
-            y = x * _scale(keep, p, x.dtype)
+        y = _masked(x, keep, p)
     return (y, keep) if return_mask else y
 
 
+@_threads.op
 def dropout_backward(
     grad_output: np.ndarray, mask: np.ndarray, p: float = 0.5, training: bool = True
 ) -> np.ndarray:
@@ -132,5 +152,4 @@ def dropout_backward(
     mask = _check_mask(mask, g.shape, func)
     if not training:
         return g.copy()
-    with np.errstate(invalid="ignore"):
-        return g * _scale(mask, p, g.dtype)
+    return _masked(g, mask, p)
