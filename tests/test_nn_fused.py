@@ -166,3 +166,23 @@ def test_max_pool_op_still_pools_the_relu_output():
         a = np.maximum(ops.max_pool2d(x, **pool), 0)
         b = ops.max_pool2d(np.maximum(x, 0), **pool)
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet20"])
+def test_graph_backward_without_input_grad_gives_the_same_parameter_gradients(name):
+    """A Graph (a ResNet): the stem reads only the input and computes no input gradient;
+    every parameter's gradient equals the full backward pass's (float64, training mode)."""
+    from cnnmath import models
+
+    def model():
+        return getattr(models, name)(10, seed=0, dtype=np.float64).train()
+
+    x = np.random.default_rng(8).standard_normal((2, 3, 16, 16))
+    full, params_only = model(), model()
+    y = full(x)
+    np.testing.assert_array_equal(y, params_only(x))
+    g = np.random.default_rng(9).standard_normal(y.shape)
+    assert full.backward(g).shape == x.shape
+    assert params_only.backward(g, input_grad=False) is None
+    for (key, p), q in zip(full.named_parameters(), params_only.parameters(), strict=True):
+        assert rel_error(q.grad, p.grad) <= 1e-12, key

@@ -104,7 +104,7 @@ def run(
         logits = learner(x8)
         _, grad = losses.softmax_cross_entropy(logits, labels)
         sgd.zero_grad()
-        learner.backward(grad)
+        learner.backward(grad, input_grad=False)  # as PyTorch: the images need no gradient
         sgd.step()
 
     steps = [forward, train_step]

@@ -284,21 +284,41 @@ class Graph(Module):
         sum of its readers' terms (the chain rule's sum over paths). One array for a
         one-input graph, else a tuple; an input the output does not depend on gets zeros."""
         contexts, shapes = ctx
-        grads: dict[str, np.ndarray] = {self._require_output(): grad_output}
-        for node, node_ctx in zip(reversed(self._nodes), reversed(contexts), strict=True):
-            g = grads.pop(node.name, None)
-            if g is None:  # the output does not depend on this node
-                continue
-            result = node.module.backward_ctx(node_ctx, g)
-            terms = (result,) if len(node.inputs) == 1 else tuple(result)
-            for value, term in zip(node.inputs, terms, strict=True):
-                # a new array, never +=: a term may alias G or another node's gradient
-                grads[value] = grads[value] + term if value in grads else term
+        grads = self._backward(contexts, grad_output, inputs_grad=True)
         out = tuple(
             grads[v] if v in grads else np.zeros(shape, dtype)
             for v, (shape, dtype) in zip(self._inputs, shapes, strict=True)
         )
         return out[0] if len(out) == 1 else out
+
+    def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
+        """``backward_ctx`` without ∂ℓ/∂inputs: a node that reads only the graph's inputs
+        computes only its parameters' gradients (``Module.backward_params_ctx``; a ResNet's
+        stem convolution then skips its input gradient, as PyTorch does for a batch)."""
+        self._backward(ctx[0], grad_output, inputs_grad=False)
+
+    def _backward(
+        self, contexts: list[Any], grad_output: np.ndarray, *, inputs_grad: bool
+    ) -> dict[str, np.ndarray]:
+        """The nodes' backward passes in reverse order; returns the gradients of the values
+        left, the inputs' among them when ``inputs_grad``."""
+        grads: dict[str, np.ndarray] = {self._require_output(): grad_output}
+        inputs = set(self._inputs)
+        for node, node_ctx in zip(reversed(self._nodes), reversed(contexts), strict=True):
+            g = grads.pop(node.name, None)
+            if g is None:  # the output does not depend on this node
+                continue
+            if not inputs_grad and inputs.issuperset(node.inputs):
+                node.module.backward_params_ctx(node_ctx, g)
+                continue
+            result = node.module.backward_ctx(node_ctx, g)
+            terms = (result,) if len(node.inputs) == 1 else tuple(result)
+            for value, term in zip(node.inputs, terms, strict=True):
+                if not inputs_grad and value in inputs:
+                    continue
+                # a new array, never +=: a term may alias G or another node's gradient
+                grads[value] = grads[value] + term if value in grads else term
+        return grads
 
     def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
         """Each node's nodes in topological order, node v named "<name>.v"; the graph's
