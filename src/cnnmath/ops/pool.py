@@ -26,7 +26,7 @@ Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
@@ -265,6 +265,18 @@ class _Layout:
     def work(self, y: np.ndarray) -> np.ndarray:
         """The part of an output array the taps compute, shaped like what they read."""
         return y.reshape(self.grid) if self.tiles else y[: self.n]
+
+    def real_n(self, y: np.ndarray) -> np.ndarray:
+        """The real outputs (planes, Ho, Wo) of an array of the n computed outputs (phase
+        layout; a read-only view)."""
+        Ho, Wo = self.geo.out_hw
+        step = y.strides[0]
+        return np.lib.stride_tricks.as_strided(
+            y,
+            shape=(self.geo.x.shape[1], Ho, Wo),
+            strides=(self.Hq * self.Wq * step, self.Wq * step, step),
+            writeable=False,
+        )
 
     def real(self, y: np.ndarray) -> np.ndarray:
         """The real outputs (B, C, Ho, Wo) of an output array, as a view."""
@@ -577,12 +589,13 @@ class _Choice:
     holding the maximum, at that row's first maximum; the last NaN in the last row holding a
     NaN, at that row's last NaN. So first every (padded) row's windows of k2 columns are
     walked (``_walk``: k2 contiguous taps on each row phase), then the windows' k1 rows.
-    The gradient goes back the same way: to the chosen row of each window, then from each
-    row to the column that row chose (windows sharing a row share that row's choice).
+    The choices are one-byte tap indices; the position in x follows from them (``positions``)
+    and the gradient is one scatter-add of G at those positions (``scatter``).
 
     Padding is -inf and never chosen while a window holds an element above -inf (a strictly
     greater element replaces it); ``of`` returns None when x holds -inf next to padding.
-    Contiguous vector operations only: the cost is a few passes over the block.
+    Contiguous vector operations only: a few passes over the block, no input-sized float
+    temporaries but the phases.
     """
 
     def __init__(self, layout: _Layout, nan: bool):
@@ -593,8 +606,6 @@ class _Choice:
         # column tap e: column phase (dw·e) % sw, (dw·e) // sw columns on; row tap a: row
         # phase (dh·a) % sh, (dh·a) // sh rows on
         self.col_taps = [((dw * e) % sw, (dw * e) // sw) for e in range(k2)]
-        self.tiles = (k1, k2) == (sh, sw) and (dh, dw) == _NO_DILATION and layout.n == layout.size
-        self.tiles = self.tiles and (geo.out_hw[0] * k1, geo.out_hw[1] * k2) == geo.x.shape[2:]
         self.row_taps = [((dh * a) % sh, (dh * a) // sh * Wq) for a in range(k1)]
         # the column windows cover every position the row taps read (see _Layout)
         self.n_c = size - max(off for _, off in self.col_taps)
@@ -625,73 +636,38 @@ class _Choice:
         return cls(layout, nan)
 
     def positions(self) -> np.ndarray:
-        """(planes, Ho, Wo): where in its plane of x each window's choice lies, u·n + v."""
+        """(planes, Ho, Wo) intp: where in its plane of x each window's choice lies, u·n + v
+        (this thread's scratch buffer). Window (i, j) chose row tap a and, in that row, column
+        tap e: row s_h·i - p_h + d_h·a and column s_w·j - p_w + d_w·e of x."""
         geo, layout, n = self.geo, self.layout, self.layout.n
-        column = np.zeros(layout.size, dtype=self.row.dtype)  # the column tap chosen
-        for a, (ph, off) in enumerate(self.row_taps):
-            column[:n] += (self.row == a) * self.by_row[ph][1][off : off + n]
-        row = np.zeros(layout.size, dtype=self.row.dtype)
-        row[:n] = self.row
+        if len(self.row_taps) == 1:
+            ph, off = self.row_taps[0]
+            column = self.by_row[ph][1][off : off + n]
+        else:  # the column tap the chosen row chose: Σ_a [row = a]·(row a's choice)
+            column = _scratch("column", n, self.row.dtype)
+            part = _scratch("column part", n, self.row.dtype)
+            column.fill(0)
+            for a, (ph, off) in enumerate(self.row_taps):
+                hit = np.equal(self.row, a, out=_scratch("hit", n, bool))
+                column += np.multiply(hit, self.by_row[ph][1][off : off + n], out=part)
         (Ho, Wo), width = geo.out_hw, geo.x.shape[3]
         (sh, sw), (dh, dw), (ph_, pw) = geo.stride, geo.dilation, geo.padding
-        base = (sh * np.arange(Ho) - ph_)[:, None] * width + (sw * np.arange(Wo) - pw)
-        at = layout.real(row)[0].astype(np.int64) * (dh * width)
-        at += layout.real(column)[0].astype(np.int64) * dw
-        at += base
+        at = _scratch("positions", (geo.x.shape[1], Ho, Wo), np.intp)
+        np.multiply(layout.real_n(self.row), np.intp(dh * width), out=at)
+        at += layout.real_n(column) if dw == 1 else layout.real_n(column) * np.intp(dw)
+        at += (sh * np.arange(Ho) - ph_)[:, None] * width + (sw * np.arange(Wo) - pw)
         return at
 
-    def gradient(self, g: np.ndarray, out: np.ndarray) -> None:
-        """∂ℓ/∂X into ``out`` (like the block's x) from G on the wide grid (finite)."""
-        geo, layout = self.geo, self.layout
-        (k1, k2), (sh, sw), size, n, n_c = geo.kernel, geo.stride, layout.size, layout.n, self.n_c
-        term = _scratch("term", n_c, g.dtype)
-        if self.tiles:  # phase (a, e) is tap (a, e); each element of x in one window
-            to_rows = _scratch("to rows", (k1, n), g.dtype)
-            shares = [g] if k1 == 1 else [to_rows[a] for a in range(k1)]
-            for _ in _routes(g, self.row, k1, lambda a: to_rows[a], "tap"):
-                pass
-            P, (Ho, Wo) = geo.x.shape[1], geo.out_hw
-            tiles = out.reshape(P, Ho, k1, Wo, k2)
-            for a in range(k1):
-                for e, share in _routes(shares[a], self.by_row[a][1], k2, lambda e: term, "tap"):
-                    np.copyto(tiles[:, :, a, :, e], share.reshape(P, Ho, Wo))
-            return
-        # to each window's chosen row: ∂ℓ/∂(row maxima), one array per row phase
-        to_rows = _scratch("to rows", (sh, size), g.dtype)
-        to_rows.fill(0)
-        for a, share in _routes(g, self.row, k1, lambda a: term[:n], "tap"):
-            ph, off = self.row_taps[a]
-            target = to_rows[ph, off : off + n]
-            np.add(target, share, out=target)
-        # from each row to the column it chose
-        grad = _scratch("scatter", (sh * sw, size), g.dtype)
-        grad.fill(0)
-        for rh, (_, column) in self.by_row.items():
-            for e, share in _routes(to_rows[rh, :n_c], column, k2, lambda e: term, "tap"):
-                ph, off = self.col_taps[e]
-                target = grad[rh * sw + ph, off : off + n_c]
-                np.add(target, share, out=target)
-        merge_phases(grad, geo.stride, geo.pads, out)
-
-
-def _routes(
-    g: np.ndarray, chosen: np.ndarray, taps: int, into: Callable[[int], np.ndarray], name: str
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (t, g·[chosen == t]) for t = taps-1, ..., 0, each written into ``into(t)`` (a
-    buffer the consumer uses before the next one; g itself when taps is 1). Of two taps,
-    the share of tap 0 is g minus tap 1's, one pass instead of two: one of the shares is g
-    and the other ±0, so the difference is exact (g finite)."""
-    if taps == 1:
-        yield 0, g
-        return
-    if taps == 2:  # chosen is 0 or 1
-        term = np.multiply(g, chosen, out=into(1))
-        yield 1, term
-        yield 0, np.subtract(g, term, out=into(0))
-        return
-    hit = _scratch(name + " hit", chosen.shape, bool)
-    for t in range(taps - 1, -1, -1):
-        yield t, np.multiply(g, np.equal(chosen, t, out=hit), out=into(t))
+    def scatter(self, G: np.ndarray, out: np.ndarray) -> None:
+        """∂ℓ/∂X into ``out`` (the block's (1, planes, m, n)) from the block's G (1, planes,
+        Ho, Wo): G[i, j] added to the element window (i, j) chose, windows in row-major
+        order (np.add.at: unbuffered, so elements several windows chose collect them all).
+        A NaN or ±inf in G reaches only the chosen element."""
+        planes, m, n = out.shape[1:]
+        at = self.positions()
+        at += (np.arange(planes, dtype=np.intp) * (m * n))[:, None, None]
+        out.fill(0)
+        np.add.at(out.reshape(-1), at.reshape(-1), G.reshape(-1))
 
 
 def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> np.ndarray:
@@ -731,13 +707,12 @@ def max_pool2d_backward(
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
         layout = _Layout(part, -np.inf, phases=True)
-        g = layout.grad_output(G_planes[:, p0:p1])
-        choice = _Choice.of(layout) if np.isfinite(g).all() else None
+        choice = _Choice.of(layout)
         if choice is not None:
-            choice.gradient(g, out=grad_x[None, p0:p1])
+            choice.scatter(G_planes[:, p0:p1], out=grad_x[None, p0:p1])
             return
-        # the tap-by-tap rule: a NaN or ±inf in G must reach only the chosen element
-        # (G·0 would spread NaN), or -inf lies next to padding
+        # -inf next to padding: the tap-by-tap rule
+        g = layout.grad_output(G_planes[:, p0:p1])
         term = np.empty(g.shape, dtype=g.dtype)  # one buffer for every tap's term
         g_finite = bool(np.isfinite(g).all())
         terms = (_routed(g, hit, term, g_finite) for hit in _max_hits(layout, _max(layout)))
