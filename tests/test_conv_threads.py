@@ -56,9 +56,13 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 1 << 12)
 
 
+@pytest.mark.parametrize("schedule", ["chunks", "cut"])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", sorted(SHAPES))
-def test_every_method_is_thread_invariant(name, method, small_blocks, monkeypatch):
+def test_every_method_is_thread_invariant(name, method, schedule, small_blocks, monkeypatch):
+    """Both schedules of a kernel's chunks: on the threads with whole products ("chunks"),
+    or one after another with each copy and product cut into blocks ("cut")."""
+    monkeypatch.setattr(engine, "_MANY_CHUNKS", 1 if schedule == "chunks" else 10**9)
     monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
     x_shape, w_shape, s, p, d, groups = SHAPES[name]
     x, w = _data(x_shape, w_shape)
@@ -70,7 +74,7 @@ def test_every_method_is_thread_invariant(name, method, small_blocks, monkeypatc
 def test_default_dispatch_is_thread_invariant_at_real_budgets(name, dtype):
     """The budgets the ops really use: the bench-like shapes still cut into blocks."""
     x_shape, w_shape, s, p, d, groups = SHAPES[name]
-    x_shape = (4 * x_shape[0], *x_shape[1:])
+    x_shape = (16 * x_shape[0], *x_shape[1:])
     x, w = _data(x_shape, w_shape, dtype)
     assert_thread_invariant(_conv_both(x, w, s, p, d, groups))
 

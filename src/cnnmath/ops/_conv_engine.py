@@ -243,7 +243,7 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     return y.reshape(G, B, O, Ho, Wo)
 
 
-def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> None:
     """out = a @ b for a (..., M, K), b (..., K, N), out (..., M, N) (a stack of groups, or
     one product); in column blocks if a is skinny.
 
@@ -252,19 +252,44 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
     (measured: 6 rows gain, 16 rows lose).
 
-    Threaded by shape-fixed blocks (the column blocks, else `_threads.matmul`'s); inside a
-    block of a parallel region it runs the same blocks serially.
+    Threaded by shape-fixed blocks (the column blocks, else `_threads.matmul`'s when
+    ``cut``; a product that is already one of many blocks (``cut`` False, `_chunks`) runs
+    whole, at full BLAS speed); inside a block of a parallel region the blocks run serially.
     """
     M, K = a.shape[-2:]
     step = max(64, _SKINNY_BYTES // (K * b.itemsize))
     if M >= _SKINNY_ROWS or b.shape[-1] <= step:
-        _threads.matmul(a, b, out)
+        if cut:
+            _threads.matmul(a, b, out)
+        else:
+            np.matmul(a, b, out=out)
         return
 
     def columns(j0: int, j1: int) -> None:
         np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
 
     _threads.parallel(columns, _threads.spans(b.shape[-1], step))
+
+
+_MANY_CHUNKS = 8  # this many chunks or more keep a few cores busy as the threads' blocks
+
+
+def _cut(blocks: list[_threads.Span]) -> bool:
+    """Whether a kernel's chunks cut their products (`_matmul`'s ``cut``): many chunks
+    (>= _MANY_CHUNKS) are the threads' blocks, each product whole inside; a few run one
+    after another, each one's copy and product cut into blocks instead. Decided by the
+    shapes alone, so the bits never depend on the thread count."""
+    return len(blocks) < _MANY_CHUNKS
+
+
+def _run_chunks(body: Callable[[int, int], None], blocks: list[_threads.Span], cut: bool) -> None:
+    """Run a kernel's chunks as `_cut` decided: one after another if ``cut`` (each body
+    threads its own copy and product), else the chunks on the threads."""
+    if cut:
+        for span in blocks:
+            body(*span)
+    else:
+        _threads.parallel(body, blocks)
 
 
 def _chunk_bytes(rows: int) -> int:
@@ -307,19 +332,22 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
         for i0 in range(0, Ho, rows)
     ]
 
+    blocks = _threads.spans(len(chunks), 1)
+    cut = _cut(blocks)
+
     def chunk(k0: int, k1: int) -> None:
         for b0, b1, i0, i1 in chunks[k0:k1]:
             n = (b1 - b0) * (i1 - i0) * Wo
             cols = buffers()[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
             copy(cols, view[:, :, :, :, b0:b1, i0:i1])
             if images == 1:  # one image: straight into its rows of y
-                _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo])
+                _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo], cut)
             else:
                 block = outs()[: G * O * n].reshape(G, O, n)
-                _matmul(wmat, cols.reshape(G, K, n), block)
+                _matmul(wmat, cols.reshape(G, K, n), block, cut)
                 y3[:, b0:b1] = block.reshape(G, O, b1 - b0, Ho * Wo).transpose(0, 2, 1, 3)
 
-    _threads.parallel(chunk, _threads.spans(len(chunks), 1))
+    _run_chunks(chunk, blocks, cut)
     return y
 
 
@@ -350,14 +378,16 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     )
     rows = min(Ho, rows)
     buffers = _scratch(G * K * rows * Wo * B, xp.dtype)
+    blocks = _threads.spans(Ho, rows)
+    cut = _cut(blocks)
 
     def chunk(i0: int, i1: int) -> None:  # output rows [i0, i1)
         n = (i1 - i0) * Wo * B
         cols = buffers()[: G * K * n].reshape(G, C, f1, f2, i1 - i0, Wo, B)
         copy(cols, view[:, :, :, :, i0:i1])
-        _matmul(wmat, cols.reshape(G, K, n), out[:, :, i0:i1].reshape(G, O, n))
+        _matmul(wmat, cols.reshape(G, K, n), out[:, :, i0:i1].reshape(G, O, n), cut)
 
-    _threads.parallel(chunk, _threads.spans(Ho, rows))
+    _run_chunks(chunk, blocks, cut)
     return out.transpose(0, 4, 1, 2, 3)
 
 
@@ -444,6 +474,9 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     out = np.empty((G, B * Ho * Wo, O), dtype=xp.dtype)
     terms = _scratch((G, images * Ho * Wo, O) if len(blocks) > 1 else 0, xp.dtype)
 
+    image_blocks = _threads.spans(B, images)
+    cut = _cut(image_blocks)
+
     def images_block(b0: int, b1: int) -> None:  # images [b0, b1)
         acc = out[:, b0 * Ho * Wo : b1 * Ho * Wo]
         n = acc.shape[1]
@@ -452,13 +485,13 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             windows_rows = windows_rows.reshape(G, n, -1)
             w_block = w[:, :, c0:c1, a0:a1].reshape(G, O, -1)
             if k == 0:
-                _threads.matmul(windows_rows, w_block.transpose(0, 2, 1), acc)
+                _matmul(windows_rows, w_block.transpose(0, 2, 1), acc, cut)
             else:
                 t = terms()[:, :n]
-                _threads.matmul(windows_rows, w_block.transpose(0, 2, 1), t)
+                _matmul(windows_rows, w_block.transpose(0, 2, 1), t, cut)
                 acc += t
 
-    _threads.parallel(images_block, _threads.spans(B, images))
+    _run_chunks(images_block, image_blocks, cut)
     return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
 
 
@@ -490,14 +523,17 @@ def _correlate_per_output(
     w_flat_t = w_flat.reshape(G, O, C * Hq * Wq)[:, :, :span].transpose(0, 2, 1)
     out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
 
+    blocks = _threads.spans(Ho * Wo, 1)
+    cut = _cut(blocks)
+
     def positions(k0: int, k1: int) -> None:  # output positions k = i·Wo + j in [k0, k1)
         with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below
             for i, j in (divmod(k, Wo) for k in range(k0, k1)):
                 phase = (sh * i % dh) * dw + sw * j % dw
                 off = (sh * i // dh) * Wq + sw * j // dw
-                _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j])
+                _matmul(X[:, :, phase, off : off + span], w_flat_t, out[i, j], cut)
 
-    _threads.parallel(positions, _threads.spans(Ho * Wo, 1))
+    _run_chunks(positions, blocks, cut)
     if not _all_finite(out):  # see `_exact_unless_non_finite`
         return _correlate_im2row(xp, w, stride, dilation)
     return out.transpose(2, 3, 4, 0, 1)
