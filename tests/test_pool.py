@@ -632,3 +632,25 @@ def test_adaptive_max_ties_nans_and_infinities_as_torch(output_size):
     np.testing.assert_allclose(
         adaptive_max_pool2d_backward(g, x, output_size), tx.grad.numpy(), rtol=1e-12, atol=0
     )
+
+
+@pytest.mark.parametrize(
+    "shape, k, s, p",
+    [((2, 3, 6, 6), 3, 3, 1), ((2, 3, 8, 6), 2, 2, 0), ((1, 2, 9, 4), (3, 2), (3, 2), 0)],
+)
+def test_max_pool_windows_that_tile_x_or_only_nearly(shape, k, s, p):
+    """Windows that tile x take strided views of x itself; with padding (3/3/1 on 6 rows:
+    as many windows as tiles, shifted by the padding) they must not."""
+    x = np.random.default_rng(5).integers(0, 3, size=shape).astype(np.float64)  # ties
+    x[0, 1, 2, 3] = x[-1, -1, -1, -1] = np.nan
+    y, idx = max_pool2d(x, k, s, p, return_indices=True)
+    want, want_idx = reference.max_pool2d(x, k, s, p, return_indices=True)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    g = np.random.default_rng(2).standard_normal(y.shape)
+    np.testing.assert_allclose(
+        max_pool2d_backward(g, x, k, s, p),
+        reference.max_pool2d_backward(g, x, k, s, p),
+        rtol=1e-12,
+        atol=1e-12,
+    )
