@@ -32,12 +32,22 @@ def _data(shape, dtype, *, seed=0, offset=0.0):
 NORM_SHAPE = (16, 32, 28, 28)  # 2¹⁸·1.5 values: several blocks of _BLOCK in every pass
 
 
+# blocks of several planes, of a few rows, and of one large plane each
+BATCH_NORM_SHAPES = {
+    "planes 28x28": NORM_SHAPE,
+    "planes 32x32": (64, 32, 32, 32),
+    "planes 1024x1024": (2, 2, 1024, 1024),
+}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("offset", [0.0, 50.0], ids=["plain", "centred"])
-def test_batch_norm_is_thread_invariant(dtype, offset):
-    x = _data(NORM_SHAPE, dtype, offset=offset)
-    g = _data(NORM_SHAPE, dtype, seed=1)
-    C = NORM_SHAPE[1]
+@pytest.mark.parametrize("layout", sorted(BATCH_NORM_SHAPES))
+def test_batch_norm_is_thread_invariant(layout, dtype, offset):
+    shape = BATCH_NORM_SHAPES[layout]
+    x = _data(shape, dtype, offset=offset)
+    g = _data(shape, dtype, seed=1)
+    C = shape[1]
     w, b = _data(C, dtype, seed=2), _data(C, dtype, seed=3)
 
     def run():
@@ -49,6 +59,27 @@ def test_batch_norm_is_thread_invariant(dtype, offset):
         return y, rm, rv, grads, y_eval, grads_eval
 
     assert_thread_invariant(run)
+
+
+@pytest.mark.parametrize("layout", sorted(BATCH_NORM_SHAPES))
+def test_batch_norm_cuts_agree_with_pytorch(layout):
+    """Statistics, output and gradients against PyTorch in float64, for each cut."""
+    torch = pytest.importorskip("torch")
+    shape = BATCH_NORM_SHAPES[layout]
+    x, g = _data(shape, np.float64, offset=2.0), _data(shape, np.float64, seed=1)
+    C = shape[1]
+    w, b = _data(C, np.float64, seed=2), _data(C, np.float64, seed=3)
+    rm, rv = np.zeros(C), np.ones(C)
+    trm, trv = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, True)
+    ty.backward(torch.tensor(g))
+    assert_close(norm.batch_norm(x, rm, rv, w, b, True), ty.detach().numpy())
+    assert_close(rm, trm.numpy())
+    assert_close(rv, trv.numpy())
+    want = (tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy())
+    for got, expected in zip(norm.batch_norm_backward(g, x, None, None, w, training=True), want):
+        assert_close(got, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -43,8 +43,7 @@ Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -62,20 +61,9 @@ def _quiet() -> Any:
 #: copies a broadcast (rows, 1) operand through the buffer to lengthen the inner loop when a
 #: row is shorter than the buffer; on rows of 3136 values (56²) that made the passes about
 #: 25% slower than with a buffer shorter than the rows, which leaves one inner loop per row.
+#: Each block sets it (it is per thread) inside its `_quiet` errstate, whose exit restores it
+#: (as NumPy documents for ``setbufsize`` within ``errstate``).
 _UFUNC_BUFFER = 1024
-
-
-@contextmanager
-def _block() -> Iterator[None]:
-    """NumPy's state for one block of a pass, in whichever thread runs it (both settings are
-    per thread): `_quiet`, and a ufunc buffer of _UFUNC_BUFFER."""
-    before = np.getbufsize()
-    np.setbufsize(_UFUNC_BUFFER)
-    try:
-        with _quiet():
-            yield
-    finally:
-        np.setbufsize(before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +92,8 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
     ones = np.ones(a.shape[1], dtype=a.dtype)
 
     def body(r0: int, r1: int) -> None:
-        with _block():
+        with _quiet():
+            np.setbufsize(_UFUNC_BUFFER)
             np.matmul(a[r0:r1], ones, out=out[r0:r1])
 
     _threads.parallel(body, _spans(*a.shape))
@@ -140,7 +129,8 @@ def _centred_sums(
     ones = np.ones(L, dtype=x2.dtype)
 
     def body(r0: int, r1: int) -> None:
-        with _block():
+        with _quiet():
+            np.setbufsize(_UFUNC_BUFFER)
             xc = x2[r0:r1] if shift_rows is None else np.subtract(x2[r0:r1], shift_rows[r0:r1])
             np.matmul(xc, ones, out=sums[0, r0:r1])
             np.vecdot(xc, xc, out=sums[1, r0:r1])
@@ -199,7 +189,8 @@ def _affine(
 
     def body(r0: int, r1: int) -> None:
         block = out[r0:r1]
-        with _block():
+        with _quiet():
+            np.setbufsize(_UFUNC_BUFFER)
             if shift is None:
                 np.multiply(x2[r0:r1], scale[r0:r1], out=block)
             else:
