@@ -421,3 +421,54 @@ def test_schedule_load_state_dict_checks_every_key():
         assert other.state_dict() == before  # nothing changed
     other.load_state_dict(good)
     assert other.state_dict() == good and other.T_max == 6
+
+
+def _adam_formula(theta, m, v, g, t, lr, b1, b2, eps, wd, decoupled):
+    """One Adam/AdamW step of one parameter, written as the class docstring's formula."""
+    if decoupled:
+        theta = theta * (1 - lr * wd)
+    elif wd:
+        g = g + wd * theta
+    m = m + (1 - b1) * (g - m)
+    v = v * b2 + (1 - b2) * (g * g)
+    denom = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
+    return theta - (lr / (1 - b1**t)) * m / denom, m, v
+
+
+@pytest.mark.parametrize(
+    "cls, wd, dtypes",
+    [
+        (optim.Adam, 0.0, ("float32",) * 3),
+        (optim.Adam, 0.05, ("float32",) * 3),
+        (optim.AdamW, 0.05, ("float64",) * 3),
+        (optim.Adam, 0.05, ("float32", "float64", "float32")),  # mixed: parameter by parameter
+    ],
+)
+def test_adam_step_over_all_parameters_keeps_the_formulas_bits(cls, wd, dtypes):
+    """The update of all parameters at once (flat moments) gives, bit for bit, the formula
+    applied to each parameter; a state_dict taken mid-run and loaded into a new optimiser
+    continues with the same bits; the state arrays are the moments."""
+    rng = np.random.default_rng(3)
+    shapes = [(4, 3), (5,), (2, 3, 2)]
+    params = [
+        Parameter(rng.standard_normal(s).astype(d)) for s, d in zip(shapes, dtypes, strict=True)
+    ]
+    want = [(p.data.copy(), np.zeros_like(p.data), np.zeros_like(p.data)) for p in params]
+    settings = {"lr": 2e-3, "betas": (0.85, 0.995), "eps": 1e-7, "weight_decay": wd}
+    opt = cls(params, **settings)
+    for t in range(1, 7):
+        if t == 4:  # resume from a state_dict into a fresh optimiser
+            saved = opt.state_dict()
+            opt = cls(params, **settings)
+            opt.load_state_dict(saved)
+        grads = [rng.standard_normal(p.shape).astype(p.dtype) for p in params]
+        for p, g in zip(params, grads, strict=True):
+            p.grad[...] = g
+        opt.step()
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            want[i] = _adam_formula(*want[i], g, t, 2e-3, 0.85, 0.995, 1e-7, wd, cls is optim.AdamW)
+            theta, m, v = want[i]
+            np.testing.assert_array_equal(p.data, theta)
+            np.testing.assert_array_equal(opt.state[i]["exp_avg"], m)
+            np.testing.assert_array_equal(opt.state[i]["exp_avg_sq"], v)
+            assert p.data.dtype == theta.dtype == np.dtype(dtypes[i])
