@@ -11,7 +11,13 @@ g runs over the block's C_g input channels (groups = 1: every input channel; gro
 depthwise).
 ``conv_transpose2d`` is the adjoint of ``conv2d`` (SPEC.md, "Wave 2") and is the very function
 that computes ``conv2d``'s input gradient. Every forward and backward pass is made of the same
-correlation (`_correlate`), called with other arguments.
+correlation (`_correlate`, in ``_conv_engine`` with its kernels), called with other arguments.
+
+This module holds the public ops and their geometry: the padding, the bands of rows and the
+stride phases. Each pass first plans its correlations from the shapes alone (`_forward_plan`,
+`_grad_weight_plan`, `_input_plan`: every band, phase and method), then runs exactly that
+plan; ``dispatch_plan`` reports the same plans. The ops run on all cores (``_threads``), with
+the same bits at any thread count.
 """
 
 from __future__ import annotations
