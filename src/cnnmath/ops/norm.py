@@ -28,7 +28,7 @@ How the statistics are computed, the same way in the three ops:
   norm: the (n, c) planes; layer norm: the rows). Row sums run in x's dtype (a BLAS
   matrix-vector product, or ``vecdot``); the rows of a statistic are summed in float64, and
   all per-statistic arithmetic is float64. No float64 copy of a float32 tensor is made.
-- Every pass runs over blocks of rows of about 2¹⁶ elements (256 KiB of float32), on all the
+- Every pass runs over blocks of rows of about 2¹⁷ elements (512 KiB of float32), on all the
   op's threads (``_threads``): one read of x (and g) for the sums, one for the affine map
   that writes the result. The cut depends on the shape only and every block writes its own
   rows, so the result is the same bit for bit at any thread count; the loop is over memory
@@ -69,10 +69,12 @@ _UFUNC_BUFFER = 1024
 # ---------------------------------------------------------------------------------------------
 # Shared kernels on the (R, L) rows view
 
-#: Elements of each array per block in the blocked passes: 2**16 (256 KiB of float32), so a
-#: block of x, of g and of the result stays in cache from one pass over it to the next. The
-#: cut depends on the shape only, so the results do not depend on the thread count.
-_BLOCK = 1 << 16
+#: Elements of each array per block in the blocked passes: 2**17 (512 KiB of float32), so a
+#: block of x, of g and of the result stays in cache from one ufunc over it to the next; the
+#: fastest of 2**15 .. 2**18 on the (32, 64, 56, 56) bench row, where smaller blocks pay more
+#: for Python and NumPy's per-call work. The cut depends on the shape only, so the results do
+#: not depend on the thread count.
+_BLOCK = 1 << 17
 
 #: The data are summed as they are, or centred on a shift, while |mean(x − shift)| ≤ 2σ:
 #: σ² = mean((x − shift)²) − mean(x − shift)² then loses at most a factor 1 + 2² = 5 of the
