@@ -153,12 +153,20 @@ def _grad_output(grad_output: Any, x: np.ndarray, out_hw: Pair, *, func: str) ->
 #   reshaped to (B, C, Ho, k1, Wo, k2), tap (a, e) being the view [:, :, :, a, :, e]; nothing
 #   is copied.
 # - otherwise the padded input split into its s_h·s_w stride phases, each flattened over
-#   (batch, channel, row, column) (``split_padded``, one copy). The outputs then live on a
+#   (batch, channel, row, column) (``_split``, one copy). The outputs then live on a
 #   "wide" grid n = (b, c, i, j) with j < Wq, and tap (a, e) of output n is element
 #   n + offset of one phase: each tap is an operation on two long contiguous vectors.
 #   Wide positions with i >= Ho or j >= Wo are scratch: computed, never read back, and
 #   their output gradient is zero.
-# Large fresh temporaries cost page faults on every call, so each path makes as few as it can.
+# Which path runs (interleaved A/B timings, one thread, ResNet's and LeNet's activations):
+# - forward of tiles: by rows then columns (``_separable``, two strided passes, not k1·k2);
+# - max pooling's choice (return_indices, backward) with padding or overlapping windows:
+#   rows then columns on the phases (``_Choice``), one-byte tap indices, and the gradient
+#   as one scatter-add; for tiles, or -inf next to padding, the tap-by-tap rule
+#   (``_max_hits``) on the layout above.
+# All of it runs on blocks of (batch, channel) planes (``_plane_spans``), the blocks shared
+# among the threads; work buffers are kept per thread (``_scratch``): fresh multi-MiB
+# temporaries cost more in page faults on every call than the arithmetic on them.
 
 
 def _tap_shifts(geo: _Geometry, width: int) -> list[tuple[int, tuple[int, int]]]:
@@ -207,6 +215,70 @@ def _split(x: np.ndarray, stride: Pair, pads: Pads, fill: float) -> np.ndarray:
                 :, u : u + sh * (q1 - q0 - 1) + 1 : sh, v : v + sw * (v1 - v0 - 1) + 1 : sw
             ]
     return X.reshape(sh * sw, B * C * Hq * Wq)
+
+
+def _axis_taps(m: int, f: int, s: int, p: int, d: int, size: int) -> list[tuple[int, int, int]]:
+    """The taps of the ``size`` windows along an axis of length m (window i starts at s·i - p,
+    tap a reads s·i - p + d·a): for each tap that reads x somewhere, (i0, i1, first): windows
+    i0 <= i < i1 read x there, at first + s·(i - i0); the others read padding."""
+    taps = []
+    for a in range(f):
+        i0 = max(0, -(-(p - d * a) // s))
+        i1 = min(size, (m - 1 + p - d * a) // s + 1)
+        if i0 < i1:
+            taps.append((i0, i1, s * i0 - p + d * a))
+    return taps
+
+
+def _along_axis(a: np.ndarray, axis: int, index: slice) -> np.ndarray:
+    return a[(slice(None),) * axis + (index,)]
+
+
+def _reduce_taps(
+    out: np.ndarray,
+    src: np.ndarray,
+    taps: list[tuple[int, int, int]],
+    s: int,
+    axis: int,
+    ufunc: np.ufunc,
+    identity: float,
+) -> None:
+    """out = ufunc over the taps along ``axis`` (padding contributes the identity: it is
+    skipped), each tap one strided view of src."""
+    size = out.shape[axis]
+    covering = [t for t in taps if t[0] == 0 and t[1] == size]
+    if covering:
+        i0, i1, first = covering[0]
+        np.copyto(out, _along_axis(src, axis, slice(first, first + s * (size - 1) + 1, s)))
+    else:
+        out.fill(identity)
+    for tap in taps:
+        if covering and tap is covering[0]:
+            continue
+        i0, i1, first = tap
+        target = _along_axis(out, axis, slice(i0, i1))
+        ufunc(
+            target,
+            _along_axis(src, axis, slice(first, first + s * (i1 - i0 - 1) + 1, s)),
+            out=target,
+        )
+
+
+def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray) -> None:
+    """out (planes, Ho, Wo) = ufunc (np.add or np.maximum) over each window of the block's
+    planes, padding skipped: first along the rows of x (every row's windows of columns),
+    then over the windows' rows. Each tap of an axis is one strided view, no copy of x."""
+    P, m, n = geo.x.shape[1:]
+    (k1, k2), (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = (
+        geo.kernel,
+        geo.stride,
+        geo.dilation,
+        geo.padding,
+        geo.out_hw,
+    )
+    by_row = _scratch("by row", (P, m, Wo), geo.x.dtype)
+    _reduce_taps(by_row, geo.x[0], _axis_taps(n, k2, sw, pw, dw, Wo), sw, 2, ufunc, identity)
+    _reduce_taps(out, by_row, _axis_taps(m, k1, sh, ph, dh, Ho), sh, 1, ufunc, identity)
 
 
 class _Layout:
@@ -462,7 +534,10 @@ def max_pool2d(
     def block(p0: int, p1: int, part: _Geometry) -> None:
         if positions is None:
             layout = _Layout(part, -np.inf)
-            y[p0:p1] = layout.real(_max(layout))[0]
+            if layout.tiles:  # two passes over strided views of x instead of k1·k2
+                _separable(part, np.maximum, -np.inf, out=y[p0:p1])
+            else:
+                y[p0:p1] = layout.real(_max(layout))[0]
             return
         choice = _choose(part)
         if choice is None:  # tiles, or -inf next to padding: the tap-by-tap rule
@@ -830,6 +905,10 @@ def avg_pool2d(
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
         layout = _Layout(part, 0.0)
+        if layout.tiles:  # two passes over strided views of x instead of k1·k2
+            _separable(part, np.add, 0.0, out=y[p0:p1])
+            y[p0:p1] *= scale
+            return
         total = layout.empty()
         out = layout.work(total)
         for k, (_, where) in enumerate(layout.taps):
