@@ -16,6 +16,10 @@ The softmax is :mod:`cnnmath.ops.softmax`'s, evaluated stably with the log-sum-e
 float64; the loss is returned as a Python float (reductions "mean" and "sum") or an array in
 the logits' dtype ("none"), and the gradient in the logits' dtype. NaN in gives NaN out (loss
 and gradient), never an exception: the training loop decides what to do with it.
+
+cross_entropy runs on all the op's threads by blocks of positions (rows of classes), each
+computing its log-softmax, per-position losses and gradient rows; the reduction sums the
+per-position losses afterwards, in order, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations

@@ -26,6 +26,12 @@ last bit, in both dtypes (tested): result 4 then holds exactly, not just up to r
 σ is non-decreasing (the hypothesis of SPEC.md's result 4: max pooling commutes with σ
 exactly when σ keeps order), a formula, and for the non-monotone ones the location of the
 dip below zero that makes result 4 fail (a window holding that point and one far below it).
+
+Every function runs on all the op's threads (``cnnmath.set_num_threads``) for an x of more than
+``_BLOCK`` values: the flattened x is cut into blocks of that size, each computed by the same
+code as a small x, so the result is the same bit for bit at any thread count (and the same as
+the one-block result). PReLU cuts along its (batch·channel) planes and adds its slope
+gradient's per-plane sums in order.
 """
 
 from __future__ import annotations
