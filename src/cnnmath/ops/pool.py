@@ -594,7 +594,11 @@ def _max_hits(layout: _Layout, y: np.ndarray):
             nan_hits[t] = h
     claimed = np.zeros(y.shape, dtype=bool)
     hit = np.empty(y.shape, dtype=bool)
+    last = layout.taps[-1][0]
     for t, where in layout.taps:
+        if t == last and not nan_hits:  # the windows no earlier tap took: Y is here
+            yield np.logical_not(claimed, out=hit)
+            return
         np.equal(layout.read(X, where), y, out=hit)
         if real is not None:
             hit &= layout.read(real, where)
@@ -821,9 +825,20 @@ def max_pool2d_backward(
         # tiles, or -inf next to padding: the tap-by-tap rule
         layout = _Layout(part, -np.inf)
         g = layout.grad_output(G_planes[:, p0:p1])
-        term = np.empty(g.shape, dtype=g.dtype)  # one buffer for every tap's term
         g_finite = bool(np.isfinite(g).all())
-        terms = (_routed(g, hit, term, g_finite) for hit in _max_hits(layout, _max(layout)))
+        if layout.tiles:
+            y = _scratch("grid", (p1 - p0, *geo.out_hw), g.dtype)
+            _separable(part, np.maximum, -np.inf, out=y)
+            if g_finite:  # each tap's share written straight into its view of grad_x
+                (Ho, Wo), (k1, k2) = geo.out_hw, geo.kernel
+                tiles = grad_x[p0:p1].reshape(p1 - p0, Ho, k1, Wo, k2)
+                for (_, (a, e)), hit in zip(layout.taps, _max_hits(layout, y)):
+                    np.multiply(g[0], hit[0], out=tiles[:, :, a, :, e])
+                return
+        else:
+            y = _max(layout)
+        term = np.empty(g.shape, dtype=g.dtype)  # one buffer for every tap's term
+        terms = (_routed(g, hit, term, g_finite) for hit in _max_hits(layout, y))
         layout.scatter(terms, out=grad_x[None, p0:p1])
 
     _in_blocks(geo, block)
