@@ -654,3 +654,19 @@ def test_max_pool_windows_that_tile_x_or_only_nearly(shape, k, s, p):
         rtol=1e-12,
         atol=1e-12,
     )
+
+
+def test_max_pool_windows_of_more_than_255_taps_along_an_axis():
+    """The chosen tap is kept in one byte up to 255 taps per axis, in a wider integer
+    beyond: a window of 260 columns with padding, ties and a NaN."""
+    x = np.random.default_rng(6).integers(0, 4, size=(1, 2, 3, 300)).astype(np.float64)
+    x[0, 1, 2, 280] = np.nan
+    y, idx = max_pool2d(x, (2, 260), 1, (1, 100), return_indices=True)
+    want, want_idx = reference.max_pool2d(x, (2, 260), 1, (1, 100), return_indices=True)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    g = np.random.default_rng(7).standard_normal(y.shape)
+    assert_close(
+        max_pool2d_backward(g, x, (2, 260), 1, (1, 100)),
+        reference.max_pool2d_backward(g, x, (2, 260), 1, (1, 100)),
+    )

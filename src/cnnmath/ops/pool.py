@@ -644,6 +644,23 @@ def _walk(views: list[np.ndarray], nan: bool, name: str) -> tuple[np.ndarray, np
         np.copyto(best, views[0])
         chosen.fill(0)
         return best, chosen
+    # tap 1 against tap 0: the choice is 0 or 1, written as bytes straight into ``chosen``
+    first = chosen.view(bool) if index_type is np.uint8 else _scratch("take", shape, bool)
+    np.greater(views[1], views[0], out=first)
+    if nan:
+        first |= np.isnan(views[1])
+    np.maximum(views[0], views[1], out=best)
+    if index_type is not np.uint8:
+        np.copyto(chosen, first)
+    take, step = _scratch("take", shape, bool), _scratch("step", shape, index_type)
+    for t in range(2, len(views)):
+        np.greater(views[t], best, out=take)
+        if nan:
+            take |= np.isnan(views[t])
+        np.maximum(best, views[t], out=best)
+        np.multiply(take, index_type(t), out=step)
+        np.maximum(chosen, step, out=chosen)
+    return best, chosen
     if len(views) == 2:
         index_type = np.uint8
     take = (
@@ -679,8 +696,9 @@ def _column_of_row(row: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     exact in wrapping one-byte arithmetic)."""
     if len(columns) == 1:
         return columns[0]
-    column = _scratch("column", row.shape, row.dtype)
-    part = _scratch("column part", row.shape, row.dtype)
+    dtype = np.promote_types(row.dtype, columns[0].dtype)  # one byte, or intp past 255 taps
+    column = _scratch("column", row.shape, dtype)
+    part = _scratch("column part", row.shape, dtype)
     if len(columns) == 2:
         np.subtract(columns[1], columns[0], out=part)
         np.multiply(part, row, out=part)
