@@ -25,6 +25,7 @@ Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple, overload
@@ -50,7 +51,7 @@ def _scratch(name: str, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
     larger than _SCRATCH_BYTES are not kept (a huge plane does not pin its memory)."""
     shape = (shape,) if isinstance(shape, int) else shape
     dtype = np.dtype(dtype)
-    size = int(np.prod(shape))
+    size = math.prod(shape)  # (np.prod costs more than the rest of the call)
     if size * dtype.itemsize > _SCRATCH_BYTES:
         return np.empty(shape, dtype=dtype)
     buffers = _scratch_local.__dict__.setdefault("buffers", {})
