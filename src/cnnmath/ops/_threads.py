@@ -49,14 +49,22 @@ _local = threading.local()  # .inside: this thread runs a block of a parallel re
 
 
 def default_num_threads() -> int:
-    """``OMP_NUM_THREADS`` when it is a positive integer, else the cores this process may use."""
-    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
+    """``OMP_NUM_THREADS`` when it is a positive integer, else the cores this process may use
+    (read once, when first needed)."""
+    global _default
+    if _default is None:
+        value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            _default = int(value)
+        else:
+            try:
+                _default = len(os.sched_getaffinity(0))
+            except (AttributeError, OSError):  # not Linux
+                _default = os.cpu_count() or 1
+    return _default
+
+
+_default: int | None = None
 
 
 def set_num_threads(n: int) -> None:
@@ -81,16 +89,34 @@ def install_blas(get: Callable[[], int] | None, set_: Callable[[int], None] | No
 def threads() -> int:
     """The threads an op started now uses: the setting, capped by an outside BLAS limit.
 
-    Inside a block of a parallel region it is 1 (blocks never start regions of their own),
-    and so it is while another op holds the BLAS at one thread — two ops running at once
-    in two threads of the caller already use two cores.
+    Inside a block of a parallel region it is 1 (blocks never start regions of their own).
+    While other ops hold the BLAS at one thread, the limit is the count they found.
     """
     if getattr(_local, "inside", False):
         return 1
     n = get_num_threads()
-    if _blas_get is not None and _depth == 0:
-        n = min(n, max(1, _blas_get()))
-    return n
+    limit = _saved_blas if _depth else (_blas_get() if _blas_get is not None else n)
+    return min(n, max(1, limit))
+
+
+def _hold_blas() -> int:
+    """Hold NumPy's BLAS at one thread (counted across threads); return the count found."""
+    global _depth, _saved_blas
+    with _lock:
+        if _depth == 0:
+            _saved_blas = _blas_get() if _blas_get is not None else 1
+            if _saved_blas != 1 and _blas_set is not None:
+                _blas_set(1)
+        _depth += 1
+        return _saved_blas
+
+
+def _release_blas() -> None:
+    global _depth
+    with _lock:
+        _depth -= 1
+        if _depth == 0 and _saved_blas != 1 and _blas_set is not None:
+            _blas_set(_saved_blas)
 
 
 @contextmanager
@@ -100,39 +126,31 @@ def one_blas_thread() -> Iterator[None]:
     Counted across threads, so that ops running at once in several threads of the caller
     restore the count once, when the last of them ends.
     """
-    global _depth, _saved_blas
-    if _blas_set is None or _blas_get is None:
-        yield
-        return
-    with _lock:
-        if _depth == 0:
-            _saved_blas = _blas_get()
-            if _saved_blas != 1:
-                _blas_set(1)
-        _depth += 1
+    _hold_blas()
     try:
         yield
     finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0 and _saved_blas != 1:
-                _blas_set(_saved_blas)
+        _release_blas()
 
 
 def op(func: F) -> F:
     """Decorate a public op: it decides its thread count first, then runs with NumPy's BLAS on
-    one thread (module docstring, reason 2). Nested ops add nothing."""
+    one thread (module docstring, reason 2). Nested ops add nothing. (One read of the BLAS
+    count and, when it is not 1, two writes: a few microseconds per call.)"""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if getattr(_local, "count", None) is not None:  # already inside an op
+        local = _local
+        if getattr(local, "count", None) is not None:  # already inside an op
             return func(*args, **kwargs)
-        _local.count = threads()
+        limit = _hold_blas()
         try:
-            with one_blas_thread():
-                return func(*args, **kwargs)
+            inside = getattr(local, "inside", False)  # a block of another op's region
+            local.count = 1 if inside else min(get_num_threads(), max(1, limit))
+            return func(*args, **kwargs)
         finally:
-            _local.count = None
+            local.count = None
+            _release_blas()
 
     return wrapper  # type: ignore[return-value]
 
