@@ -39,7 +39,7 @@ from ._windows import merge_phases, split_padded
 
 _NO_DILATION = (1, 1)
 
-_SCRATCH_BYTES = 1 << 24  # work buffers up to this size are kept for the next call
+_SCRATCH_BYTES = 1 << 22  # work buffers up to this size are kept for the next call
 _scratch_local = threading.local()
 
 
