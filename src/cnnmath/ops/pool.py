@@ -285,9 +285,8 @@ def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray
 class _Layout:
     """Where each window tap reads its values, and where its gradient goes back."""
 
-    def __init__(self, geo: _Geometry, fill: float | None, phases: bool = False):
-        """``fill``: the padding value (-inf or 0); None when no input values are needed.
-        ``phases``: the stride phases even for tiles (what `_Choice` reads)."""
+    def __init__(self, geo: _Geometry, fill: float | None):
+        """``fill``: the padding value (-inf or 0); None when no input values are needed."""
         self.geo = geo
         B, C, m, n = geo.x.shape
         (k1, k2), (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo) = (
@@ -297,8 +296,7 @@ class _Layout:
             geo.out_hw,
         )
         self.tiles = (
-            not phases
-            and (k1, k2) == (sh, sw)
+            (k1, k2) == (sh, sw)
             and geo.dilation == _NO_DILATION
             and pt == pb == pl == pr == 0
             and m == Ho * k1
@@ -798,7 +796,7 @@ def _choose(geo: _Geometry) -> _Choice | None:
         lowest = np.fmin.reduce(x, axis=None)  # the least number
     if lowest == -np.inf and padded:
         return None
-    return _Choice(_Layout(geo, -np.inf, phases=True), nan)
+    return _Choice(_Layout(geo, -np.inf), nan)  # the phases: not tiles
 
 
 def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> np.ndarray:
