@@ -723,6 +723,67 @@ def _no_work(monkeypatch):
         monkeypatch.setattr(conv_module, name, boom)
 
 
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"stride": True}, TypeError),  # True == 1 and hash(True) == hash(1)
+        ({"stride": (1, True)}, TypeError),
+        ({"stride": 1.0}, TypeError),
+        ({"padding": (1.0, 1)}, TypeError),
+        ({"dilation": [1, 1.0]}, TypeError),
+        ({"groups": True}, TypeError),
+        ({"groups": 2}, ValueError),  # 3 input channels
+        ({"padding": "full"}, ValueError),
+    ],
+    ids=str,
+)
+def test_checks_hold_after_the_same_shapes_ran(kwargs, error):
+    """The ops keep what a shape's arguments give (geometry, plan) after a first call: an
+    argument equal to a valid one as a key but refused by the checks must still be refused,
+    with the message the first call would give, by every op."""
+    x, w = np.ones((2, 3, 6, 6), np.float32), np.ones((3, 3, 3, 3), np.float32)
+    valid = {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}
+    y = conv2d(x, w, **valid)
+    conv2d_backward(y, x, w, **valid)
+    conv_transpose2d(y, w, **valid)
+    conv_transpose2d_backward(x, y, w, **valid)
+    bad = {**valid, **kwargs}
+    calls = {
+        "conv2d": lambda: conv2d(x, w, **bad),
+        "conv2d_backward": lambda: conv2d_backward(y, x, w, **bad),
+        "conv_transpose2d": lambda: conv_transpose2d(y, w, **bad),
+        "conv_transpose2d_backward": lambda: conv_transpose2d_backward(x, y, w, **bad),
+    }
+    for func, call in calls.items():
+        if func.startswith("conv_transpose") and kwargs.get("padding") == "full":
+            continue  # conv_transpose2d takes no string padding at all (its own message)
+        with pytest.raises(error, match=rf"^{func}: (stride|padding|dilation|groups): expected"):
+            call()
+
+
+def test_array_checks_hold_after_the_same_shapes_ran():
+    """The array checks are never skipped either: a wrong dtype, a mismatched bias or output
+    gradient of a shape that already ran is refused, naming the argument."""
+    x, w = np.ones((2, 3, 6, 6), np.float32), np.ones((4, 3, 3, 3), np.float32)
+    b = np.ones(4, np.float32)
+    y = conv2d(x, w, b, padding=1)
+    conv2d_backward(y, x, w, padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d: x: expected dtype float32 or float64"):
+        conv2d(x.astype(np.int32), w, b, padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d: dtype mismatch|^conv2d: .*float64"):
+        conv2d(x, w.astype(np.float64), b, padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d: x: expected a plain numpy.ndarray"):
+        conv2d(np.ma.masked_array(x), w, b, padding=1)
+    with pytest.raises(ValueError, match=r"^conv2d: bias: expected shape \(4,\)"):
+        conv2d(x, w, b[:3], padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d: (dtype mismatch|.*bias)"):
+        conv2d(x, w, b.astype(np.float64), padding=1)
+    with pytest.raises(ValueError, match=r"^conv2d_backward: grad_output: expected shape"):
+        conv2d_backward(y[:, :3], x, w, padding=1)
+    with pytest.raises(TypeError, match=r"^conv2d_backward: (dtype mismatch|.*grad_output)"):
+        conv2d_backward(y.astype(np.float64), x, w, padding=1)
+
+
 @pytest.mark.parametrize("padding", [10**6, 10**9, (0, 10**12)])
 def test_huge_padding_is_refused_before_any_work(padding, monkeypatch):
     _no_work(monkeypatch)

@@ -72,23 +72,30 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
     x_shape, w_shape, s, p, groups = _shapes(CASES[name])
     chosen = []
 
-    def spy(*args, **kwargs):
-        chosen.append(select_method(*args, **kwargs))
-        return chosen[-1]
+    def new_spy():
+        """A new selection rule (the plans are memoized per rule: each op plans afresh)."""
 
-    monkeypatch.setattr(engine, "select_method", spy)
+        def spy(*args, **kwargs):
+            chosen.append(select_method(*args, **kwargs))
+            return chosen[-1]
+
+        monkeypatch.setattr(engine, "select_method", spy)
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = rng.standard_normal(w_shape, dtype=np.float32)
     plan = EXPECTED[name]
     if CASES[name].transpose:  # the transpose of x's gradient: forward, then its backward
         g = rng.standard_normal(conv2d(x, w, None, s, p).shape, dtype=np.float32)
-        chosen.clear()
+        new_spy()
         y = conv_transpose2d(g, w, None, s, p)
+        new_spy()
         conv_transpose2d_backward(np.ones_like(y), g, w, s, p)
         assert chosen == plan["grad_input"] + plan["grad_weight"] + plan["forward"]
         return
+    new_spy()
     y = conv2d(x, w, None, s, p, 1, groups)
+    new_spy()
     conv2d_backward(np.ones_like(y), x, w, s, p, 1, groups)
     assert chosen == plan["forward"] + plan["grad_weight"] + plan["grad_input"]
 

@@ -10,6 +10,8 @@ over stride phases only, never over pixels or batch elements.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _threads
@@ -50,16 +52,27 @@ def windows(
         *lead, rh, rw = xp.strides
         shape = (*xp.shape[:-2], ho, wo, f1, f2)
         strides = (*lead, rh * sh, rw * sw, rh * dh, rw * dw)
-    return np.lib.stride_tricks.as_strided(xp, shape=shape, strides=strides, writeable=False)
+    return strided_view(xp, shape, strides)
+
+
+def strided_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """A read-only view of ``a``'s data with this shape and these byte strides, starting at
+    a's first element: ``as_strided``'s result, built straight on a's buffer when a is
+    contiguous (about 1 µs instead of as_strided's 8, paid on every small call)."""
+    if a.flags.c_contiguous:
+        view = np.ndarray(shape, a.dtype, a, 0, strides)
+        view.flags.writeable = False
+        return view
+    return np.lib.stride_tricks.as_strided(a, shape=shape, strides=strides, writeable=False)
 
 
 def copy(dst: np.ndarray, src: np.ndarray) -> None:
     """np.copyto(dst, src), cut along the first axis longer than one into blocks of about
     COPY_BLOCK_BYTES run on the op's threads (a copy is exact: any cut gives the same bits)."""
-    axis = next((k for k, n in enumerate(dst.shape) if n > 1), None)
-    if axis is None or dst.nbytes < 2 * COPY_BLOCK_BYTES or _threads.current() == 1:
+    if dst.nbytes < 2 * COPY_BLOCK_BYTES or _threads.current() == 1:
         np.copyto(dst, src)
         return
+    axis = next(k for k, n in enumerate(dst.shape) if n > 1)  # some axis: 2+ blocks of bytes
     per_index = dst.nbytes // dst.shape[axis]
     lead: tuple[slice, ...] = (slice(None),) * axis
 
@@ -112,11 +125,14 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
+    small = g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
+    empty = np.zeros if small else np.empty  # small: zero it all at once, then one copy
     if batch_last:
         *groups, B, C = lead
-        out = np.moveaxis(np.empty((*groups, C, lr, lc, B), dtype=g.dtype), -1, -4)
+        out = np.moveaxis(empty((*groups, C, lr, lc, B), dtype=g.dtype), -1, -4)
     else:
-        out = np.empty_like(g, shape=(*lead, lr, lc), order="K")
+        like = np.zeros_like if small else np.empty_like
+        out = like(g, shape=(*lead, lr, lc), order="K")  # the lead axes in g's memory order
     src_r = slice(max(r0, 0), min(r0 + lr, h))
     src_c = slice(max(c0, 0), min(c0 + lc, w))
     if src_r.start >= src_r.stop or src_c.start >= src_c.stop:
@@ -124,6 +140,9 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
         return out
     dst_r = slice(src_r.start - r0, src_r.stop - r0)
     dst_c = slice(src_c.start - c0, src_c.stop - c0)
+    if small:
+        np.copyto(out[..., dst_r, dst_c], g[..., src_r, src_c])
+        return out
     out[..., : dst_r.start, :] = 0
     out[..., dst_r.stop :, :] = 0
     out[..., dst_r, : dst_c.start] = 0

@@ -25,8 +25,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -172,32 +172,106 @@ def _conv_shapes(
     return s, d, pads, out_hw
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _plain(*values: Any) -> bool:
+    """Whether ``values`` can key a cache of validated arguments: ints, strings and tuples of
+    ints, of exactly those types. (``True`` or ``1.0`` equal ``1`` as keys but are refused
+    by the checks, so anything else takes the uncached path, which raises where it must.)"""
+    for value in values:
+        kind = type(value)
+        if kind is tuple:
+            if not all(type(v) is int for v in value):
+                return False
+        elif not (kind is int or kind is str):
+            return False
+    return True
+
+
+def _well_formed(x: Any, weight: Any) -> bool:
+    """The array checks' common case in a few attribute reads: plain float arrays of one
+    dtype, x 3-D or 4-D and the weight 4-D. When this is False the checks run in full and
+    raise their own errors."""
+    return (
+        type(x) is np.ndarray
+        and type(weight) is np.ndarray
+        and x.dtype in _FLOATS
+        and x.dtype == weight.dtype
+        and (x.ndim == 3 or x.ndim == 4)
+        and weight.ndim == 4
+    )
+
+
 def _geometry(
     x: Any, weight: Any, stride: Any, padding: Any, dilation: Any, groups: Any, *, func: str
 ) -> _Geometry:
-    check_float_array("x", x, func=func)
-    check_float_array("weight", weight, func=func)
-    check_same_dtype(func, x=x, weight=weight)
-    x4, unbatched = batched_image("x", x, func=func)
-    check_ndim("weight", weight, (4,), func=func, layout="(C_out, C_in/groups, f1, f2)")
-    C_in, C_out = x4.shape[1], weight.shape[0]
+    if not _well_formed(x, weight):
+        check_float_array("x", x, func=func)
+        check_float_array("weight", weight, func=func)
+        check_same_dtype(func, x=x, weight=weight)
+        batched_image("x", x, func=func)
+        check_ndim("weight", weight, (4,), func=func, layout="(C_out, C_in/groups, f1, f2)")
+    args = (x.shape, weight.shape, stride, padding, dilation, groups, x.itemsize)
+    known = _plain(stride, padding, dilation, groups)
+    s, d, pads, out_hw, G = (_shape_geometry_cached if known else _shape_geometry)(*args, func)
+    unbatched = x.ndim == 3
+    return _Geometry(x[None] if unbatched else x, unbatched, s, d, pads, out_hw, G)
+
+
+def _shape_geometry(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    itemsize: int,
+    func: str,
+) -> tuple[Pair, Pair, Pads, Pair, int]:
+    """conv2d's checks of the shapes and arguments and what they give: (stride, dilation,
+    pads, output size, groups). Depends on its arguments only, so the ops keep it in
+    `_shape_geometry_cached` (an argument refused raises and is never cached)."""
+    x4 = x_shape if len(x_shape) == 4 else (1, *x_shape)
+    C_in, C_out = x4[1], w_shape[0]
     G = _groups(groups, {"C_in": C_in, "C_out": C_out}, func=func)
-    if weight.shape[1] * G != C_in:
+    if w_shape[1] * G != C_in:
         per_group = (
-            f" per group (C_in = {C_in}, groups = {G})" if G > 1 else f" (x has shape {x.shape})"
+            f" per group (C_in = {C_in}, groups = {G})" if G > 1 else f" (x has shape {x_shape})"
         )
         raise ValueError(
             f"{func}: weight: expected {C_in // G} input channels{per_group}, "
-            f"got weight of shape {weight.shape} with C_in/groups = {weight.shape[1]}"
+            f"got weight of shape {w_shape} with C_in/groups = {w_shape[1]}"
         )
-    if min(weight.shape) == 0 or min(x4.shape) == 0:
-        raise ValueError(
-            f"{func}: expected non-empty arrays, got x {x.shape}, weight {weight.shape}"
-        )
-    s, d, pads, out_hw = _conv_shapes(
-        x4.shape, weight.shape, stride, padding, dilation, x4.itemsize, func=func
-    )
-    return _Geometry(x4, unbatched, s, d, pads, out_hw, G)
+    if min(w_shape) == 0 or min(x4) == 0:
+        raise ValueError(f"{func}: expected non-empty arrays, got x {x_shape}, weight {w_shape}")
+    s, d, pads, out_hw = _conv_shapes(x4, w_shape, stride, padding, dilation, itemsize, func=func)
+    return s, d, pads, out_hw, G
+
+
+_shape_geometry_cached = functools.lru_cache(maxsize=256)(_shape_geometry)
+
+
+def _check_bias(bias: Any, x: np.ndarray, channels: int, *, func: str) -> None:
+    """bias: a float array of x's dtype and shape (channels,)."""
+    if not (type(bias) is np.ndarray and bias.dtype == x.dtype and bias.shape == (channels,)):
+        check_float_array("bias", bias, func=func)
+        check_same_dtype(func, x=x, bias=bias)
+        check_shape("bias", bias, (channels,), func=func)
+
+
+def _check_grad_output(
+    grad_output: Any, x: np.ndarray, expected: tuple[int, ...], func: str
+) -> None:
+    """grad_output: a float array of x's dtype and shape ``expected``."""
+    if not (
+        type(grad_output) is np.ndarray
+        and grad_output.dtype == x.dtype
+        and grad_output.shape == expected
+    ):
+        check_float_array("grad_output", grad_output, func=func)
+        check_same_dtype(func, grad_output=grad_output, x=x)
+        check_shape("grad_output", grad_output, expected, func=func)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,9 +326,7 @@ def conv2d(
     """
     geo = _geometry(x, weight, stride, padding, dilation, groups, func="conv2d")
     if bias is not None:
-        check_float_array("bias", bias, func="conv2d")
-        check_same_dtype("conv2d", x=x, bias=bias)
-        check_shape("bias", bias, (weight.shape[0],), func="conv2d")
+        _check_bias(bias, x, weight.shape[0], func="conv2d")
     y = _forward(geo, weight)
     if bias is not None:
         _add_bias(y, bias)
@@ -301,12 +373,10 @@ def conv2d_backward(
     """
     func = "conv2d_backward"
     geo = _geometry(x, weight, stride, padding, dilation, groups, func=func)
-    check_float_array("grad_output", grad_output, func=func)
-    check_same_dtype(func, grad_output=grad_output, x=x)
     C_out = weight.shape[0]
     B, _, m, n = geo.x.shape
     expected = (B, C_out, *geo.out_hw)
-    check_shape("grad_output", grad_output, expected[1:] if geo.unbatched else expected, func=func)
+    _check_grad_output(grad_output, x, expected[1:] if geo.unbatched else expected, func)
     G = grad_output[None] if geo.unbatched else grad_output
     grad_weight = _grad_weight(G, geo, weight.shape)
     (pt, _), (pl, _) = geo.pads
@@ -411,6 +481,28 @@ class _Band(NamedTuple):
     method: str
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _memoized_plan(make: Callable[_P, _T]) -> Callable[_P, _T]:
+    """``make`` (a plan, from shapes and arguments that are all hashable) memoized: the
+    ops plan a shape once, then look the plan up (a few microseconds on a small call saved
+    many times over). The key adds what else decides a plan: the band budget and the
+    engine's selection rule, both module attributes that may be replaced (tests do)."""
+
+    @functools.lru_cache(maxsize=256)
+    def cached(band_bytes: int, select: object, *args: Any) -> _T:
+        return make(*args)  # type: ignore[call-arg]
+
+    @functools.wraps(make)
+    def plan(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        assert not kwargs
+        return cached(_BAND_BYTES, _conv_engine.select_method, *args)
+
+    return plan
+
+
 def _select(
     groups: int,
     xp: tuple[int, ...],
@@ -423,6 +515,7 @@ def _select(
     return _conv_engine.select_method((groups, *xp), (groups, *w), stride, dilation, data_hw)
 
 
+@_memoized_plan
 def _forward_plan(
     x_shape: tuple[int, ...],
     w_shape: tuple[int, ...],
@@ -432,19 +525,20 @@ def _forward_plan(
     out_hw: Pair,
     groups: int,
     itemsize: int,
-) -> list[_Band]:
+) -> tuple[_Band, ...]:
     """conv2d's correlations: X̃'s bands of output rows, each with w."""
     B = x_shape[0]
     C_out, C_g, f1, f2 = w_shape
     w_g = (C_out // groups, C_g, f1, f2)
-    return [
+    return tuple(
         _Band(rows, start, length, _select(groups, (B, C_g, *length), w_g, stride, dilation))
         for rows, start, length in _row_bands(
             x_shape, (f1, f2), stride, dilation, pads, out_hw, itemsize
         )
-    ]
+    )
 
 
+@_memoized_plan
 def _grad_weight_plan(
     x_shape: tuple[int, ...],
     w_shape: tuple[int, ...],
@@ -454,12 +548,12 @@ def _grad_weight_plan(
     out_hw: Pair,
     groups: int,
     itemsize: int,
-) -> list[_Band]:
+) -> tuple[_Band, ...]:
     """The filter gradient's correlations, per band of rows: X̃'s rows as C_in/G images of B
     channels, G's as C_out/G filters, stride and dilation swapped (see `_grad_weight`)."""
     B = x_shape[0]
     C_out, C_g, f1, f2 = w_shape
-    return [
+    return tuple(
         _Band(
             (i0, i1),
             start,
@@ -475,9 +569,10 @@ def _grad_weight_plan(
         for (i0, i1), start, length in _row_bands(
             x_shape, (f1, f2), stride, dilation, pads, out_hw, itemsize
         )
-    ]
+    )
 
 
+@_memoized_plan
 def _input_plan(
     g_shape: tuple[int, ...],
     w_shape: tuple[int, ...],
@@ -487,7 +582,7 @@ def _input_plan(
     out_hw: Pair,
     groups: int,
     itemsize: int,
-) -> list[tuple[_Phase, list[_Band]]]:
+) -> tuple[tuple[_Phase, tuple[_Band, ...]], ...]:
     """The adjoint's correlations (`_conv_transpose`): per stride phase of X some tap reaches,
     its bands of rows, each a stride-1 correlation of a window of g (zero outside g) with the
     phase's taps."""
@@ -500,7 +595,7 @@ def _input_plan(
         plan.append(
             (
                 phase,
-                [
+                tuple(
                     _Band(
                         rows,
                         start,
@@ -515,13 +610,15 @@ def _input_plan(
                         ),
                     )
                     for rows, start, length in bands
-                ],
+                ),
             )
         )
-    return plan
+    return tuple(plan)
 
 
-def _forward(geo: _Geometry, weight: np.ndarray, plan: list[_Band] | None = None) -> np.ndarray:
+def _forward(
+    geo: _Geometry, weight: np.ndarray, plan: tuple[_Band, ...] | None = None
+) -> np.ndarray:
     """Y: the correlation of X̃ with w, in bands of output rows (one band for most layers),
     as ``plan`` (default: `_forward_plan`'s) says."""
     if plan is None:
@@ -558,7 +655,7 @@ def _forward(geo: _Geometry, weight: np.ndarray, plan: list[_Band] | None = None
 
 
 def _grad_weight(
-    G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...], plan: list[_Band] | None = None
+    G: np.ndarray, geo: _Geometry, w_shape: tuple[int, ...], plan: tuple[_Band, ...] | None = None
 ) -> np.ndarray:
     """∂ℓ/∂w: X̃ (per group, as C_in/G images of B channels) correlated with G (per group, as
     C_out/G filters of B channels), the forward's dilation as stride and its stride as
@@ -618,6 +715,7 @@ def _reached(size: int, f: int, s: int, d: int, p_before: int) -> list[int]:
     return sorted({r for r in ((d * a - p_before) % s for a in range(f)) if r < size})
 
 
+@functools.lru_cache(maxsize=256)
 def _tiled(x_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, pads_before: Pair) -> bool:
     """Whether the phases some tap reaches cover all of X (else the rest of X is zero)."""
     return all(
@@ -648,7 +746,7 @@ def _conv_transpose(
     dilation: Pair,
     pads_before: Pair,
     out_hw: Pair,
-    plan: list[tuple[_Phase, list[_Band]]] | None = None,
+    plan: tuple[tuple[_Phase, tuple[_Band, ...]], ...] | None = None,
 ) -> np.ndarray:
     """The adjoint of the correlation: g (B, C_out, H_out, W_out) ↦ ∂⟨conv2d(X, w), g⟩/∂X of
     shape (B, C_in, m, n) = (B, C_in, *out_hw), for conv2d's weight layout w (C_out, C_in/G,
@@ -747,22 +845,43 @@ def _transpose_geometry(
     *,
     func: str,
 ) -> _TransposeGeometry:
-    check_float_array("x", x, func=func)
-    check_float_array("weight", weight, func=func)
-    check_same_dtype(func, x=x, weight=weight)
-    x4, unbatched = batched_image("x", x, func=func)
-    check_ndim("weight", weight, (4,), func=func, layout="(C_in, C_out/groups, f1, f2)")
-    B, C_in, H, W = x4.shape
-    if weight.shape[0] != C_in:
+    if not _well_formed(x, weight):
+        check_float_array("x", x, func=func)
+        check_float_array("weight", weight, func=func)
+        check_same_dtype(func, x=x, weight=weight)
+        batched_image("x", x, func=func)
+        check_ndim("weight", weight, (4,), func=func, layout="(C_in, C_out/groups, f1, f2)")
+    args = (x.shape, weight.shape, stride, padding, output_padding, groups, dilation, x.itemsize)
+    known = _plain(stride, padding, output_padding, groups, dilation)
+    shapes = (_transpose_shapes_cached if known else _transpose_shapes)(*args, func)
+    unbatched = x.ndim == 3
+    return _TransposeGeometry(x[None] if unbatched else x, unbatched, *shapes)
+
+
+def _transpose_shapes(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    itemsize: int,
+    func: str,
+) -> tuple[Pair, Pair, Pair, Pair, int]:
+    """conv_transpose2d's checks of the shapes and arguments and what they give: (stride,
+    dilation, padding, output size, groups); kept in `_transpose_shapes_cached` by the ops
+    (an argument refused raises and is never cached)."""
+    x4 = x_shape if len(x_shape) == 4 else (1, *x_shape)
+    B, C_in, H, W = x4
+    if w_shape[0] != C_in:
         raise ValueError(
             f"{func}: weight: expected {C_in} input channels on axis 0 (layout (C_in, "
-            f"C_out/groups, f1, f2); x has shape {x.shape}), got weight of shape {weight.shape}"
+            f"C_out/groups, f1, f2); x has shape {x_shape}), got weight of shape {w_shape}"
         )
     G = _groups(groups, {"C_in": C_in}, func=func)
-    if min(weight.shape) == 0 or min(x4.shape) == 0:
-        raise ValueError(
-            f"{func}: expected non-empty arrays, got x {x.shape}, weight {weight.shape}"
-        )
+    if min(w_shape) == 0 or min(x4) == 0:
+        raise ValueError(f"{func}: expected non-empty arrays, got x {x_shape}, weight {w_shape}")
     if isinstance(padding, str):
         raise TypeError(
             f"{func}: padding: expected an int or a pair of ints (no 'valid' or 'same' for the "
@@ -778,7 +897,7 @@ def _transpose_geometry(
             f"(< max(stride, dilation) = {(max(s[0], d[0]), max(s[1], d[1]))} per axis), "
             f"got {op} (stride {s}, dilation {d})"
         )
-    kernel = (weight.shape[2], weight.shape[3])
+    kernel = (w_shape[2], w_shape[3])
     sizes = []
     for axis, size, s_, p_, d_, f, op_ in zip(("height", "width"), (H, W), s, p, d, kernel, op):
         out = (size - 1) * s_ - 2 * p_ + d_ * (f - 1) + op_ + 1
@@ -789,20 +908,23 @@ def _transpose_geometry(
             )
         sizes.append(out)
     out_hw = (sizes[0], sizes[1])
-    C_out = weight.shape[1] * G
+    C_out = w_shape[1] * G
     culprit = (
         "stride"
         if (H - 1) * s[0] + (W - 1) * s[1] >= sum(d_ * (f - 1) for d_, f in zip(d, kernel))
         else "dilation"
     )
-    _check_fits(func, culprit, "the output", (B, C_out, *out_hw), x4.itemsize)
+    _check_fits(func, culprit, "the output", (B, C_out, *out_hw), itemsize)
     # (H-1)s + d(f-1) + output_padding + 1 rows before p are cropped from each side: the
     # backward's conv2d reads them (a small output can be cropped from a huge one)
     uncropped = (B, C_out, out_hw[0] + 2 * p[0], out_hw[1] + 2 * p[1])
     what = "the uncropped output (before padding is cropped)"
-    _check_fits(func, culprit, what, uncropped, x4.itemsize)
+    _check_fits(func, culprit, what, uncropped, itemsize)
     s, d = _unit_where_unused(s, d, kernel, (H, W))
-    return _TransposeGeometry(x4, unbatched, s, d, p, out_hw, G)
+    return s, d, p, out_hw, G
+
+
+_transpose_shapes_cached = functools.lru_cache(maxsize=256)(_transpose_shapes)
 
 
 @_threads.op
@@ -859,11 +981,8 @@ def conv_transpose2d(
     geo = _transpose_geometry(
         x, weight, stride, padding, output_padding, groups, dilation, func=func
     )
-    C_out = weight.shape[1] * geo.groups
     if bias is not None:
-        check_float_array("bias", bias, func=func)
-        check_same_dtype(func, x=x, bias=bias)
-        check_shape("bias", bias, (C_out,), func=func)
+        _check_bias(bias, x, weight.shape[1] * geo.groups, func=func)
     y = _conv_transpose(
         geo.x, weight, geo.groups, geo.stride, geo.dilation, geo.padding, geo.out_hw
     )
@@ -903,11 +1022,9 @@ def conv_transpose2d_backward(
     geo = _transpose_geometry(
         x, weight, stride, padding, output_padding, groups, dilation, func=func
     )
-    check_float_array("grad_output", grad_output, func=func)
-    check_same_dtype(func, grad_output=grad_output, x=x)
     B = geo.x.shape[0]
     expected = (B, weight.shape[1] * geo.groups, *geo.out_hw)
-    check_shape("grad_output", grad_output, expected[1:] if geo.unbatched else expected, func=func)
+    _check_grad_output(grad_output, x, expected[1:] if geo.unbatched else expected, func)
     G = grad_output[None] if geo.unbatched else grad_output
     (ph, pw) = geo.padding
     # conv2d of G: its output is x's size (output_padding's extra rows are never read)
