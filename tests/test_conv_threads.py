@@ -51,6 +51,8 @@ def small_blocks(monkeypatch):
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),
         ("_ADD_BLOCK_BYTES", 1 << 12),
+        ("_CUT_WIDTH", 16),  # products cut into blocks of 16 columns or rows and up
+        ("_CUT_FLOPS", 1 << 12),
     ]:
         monkeypatch.setattr(engine, name, size)
     monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 1 << 12)

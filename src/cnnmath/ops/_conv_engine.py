@@ -252,40 +252,78 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> 
     column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
     (measured: 6 rows gain, 16 rows lose).
 
-    Threaded by shape-fixed blocks (the column blocks, else `_threads.matmul`'s when
-    ``cut``; a product that is already one of many blocks (``cut`` False, `_chunks`) runs
-    whole, at full BLAS speed); inside a block of a parallel region the blocks run serially.
+    Threaded by shape-fixed blocks: the skinny column blocks, else, when ``cut``, the wide
+    blocks of `_product_blocks` (a product that is already one of many blocks (``cut``
+    False, `_cut`) runs whole, at full BLAS speed); inside a block of a parallel region the
+    blocks run serially.
     """
     M, K = a.shape[-2:]
+    N = b.shape[-1]
     step = max(64, _SKINNY_BYTES // (K * b.itemsize))
-    if M >= _SKINNY_ROWS or b.shape[-1] <= step:
-        if cut:
-            _threads.matmul(a, b, out)
-        else:
+    if M >= _SKINNY_ROWS or N <= step:
+        blocks = _product_blocks(a.shape, N) if cut else []
+        if len(blocks) <= 1:
             np.matmul(a, b, out=out)
+        elif N >= M:
+
+            def columns(j0: int, j1: int) -> None:
+                np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
+
+            _threads.parallel(columns, blocks)
+        else:
+
+            def rows(i0: int, i1: int) -> None:
+                np.matmul(a[..., i0:i1, :], b, out=out[..., i0:i1, :])
+
+            _threads.parallel(rows, blocks)
         return
 
-    def columns(j0: int, j1: int) -> None:
+    def skinny(j0: int, j1: int) -> None:
         np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
 
-    _threads.parallel(columns, _threads.spans(b.shape[-1], step))
+    _threads.parallel(skinny, _threads.spans(N, step))
+
+
+_CUT_WIDTH = 512  # a product is cut into blocks at least this wide (narrower: below BLAS speed)
+_CUT_FLOPS = 1 << 25  # and of at least this many flops each (~0.3 ms on one core)
+_CUT_PIECES = 16  # and into at most this many: enough for 16 cores
+
+
+def _product_blocks(a_shape: tuple[int, ...], N: int) -> list[_threads.Span]:
+    """The blocks a product a (..., M, K) @ (..., K, N) is cut into along the longer of M
+    and N: as many as the shapes allow with each at least _CUT_WIDTH long and of _CUT_FLOPS,
+    at most _CUT_PIECES (one: not cut). The shapes alone decide, never the thread count.
+    Coarse on purpose: a one-thread product cut into narrow slabs re-reads the other factor
+    once per slab and runs below BLAS speed (64-column slabs made the one-thread ResNet-like
+    rows 5-14% slower)."""
+    M, K = a_shape[-2:]
+    lead = math.prod(a_shape[:-2])
+    length = max(M, N)
+    flops = 2 * lead * M * N * K
+    pieces = min(_CUT_PIECES, length // _CUT_WIDTH, flops // _CUT_FLOPS)
+    return _threads.even_spans(length, pieces) if pieces > 1 else [(0, length)]
 
 
 _MANY_CHUNKS = 8  # this many chunks or more keep a few cores busy as the threads' blocks
 
 
-def _cut(blocks: list[_threads.Span]) -> bool:
-    """Whether a kernel's chunks cut their products (`_matmul`'s ``cut``): many chunks
-    (>= _MANY_CHUNKS) are the threads' blocks, each product whole inside; a few run one
-    after another, each one's copy and product cut into blocks instead. Decided by the
-    shapes alone, so the bits never depend on the thread count."""
-    return len(blocks) < _MANY_CHUNKS
+def _cut(blocks: list[_threads.Span], a_shape: tuple[int, ...], N: int) -> bool:
+    """Whether a kernel's chunks cut their products (`_matmul`'s ``cut``), given the
+    largest of their products, a (``a_shape``) @ (K, N): many chunks (>= _MANY_CHUNKS) are
+    the threads' blocks, each product whole inside; one chunk runs with its copy and
+    product cut into blocks (as far as `_product_blocks` cuts it); a few run one after
+    another, cut likewise, when their products can be cut, else they are the threads'
+    blocks after all (a product cut into narrow slabs runs below BLAS speed at any thread
+    count). Decided by the shapes alone, so the bits never depend on the thread count."""
+    if len(blocks) >= _MANY_CHUNKS:
+        return False
+    return len(blocks) == 1 or len(_product_blocks(a_shape, N)) > 1
 
 
 def _run_chunks(body: Callable[[int, int], None], blocks: list[_threads.Span], cut: bool) -> None:
     """Run a kernel's chunks as `_cut` decided: one after another if ``cut`` (each body
     threads its own copy and product), else the chunks on the threads."""
-    if cut:
+    if cut or len(blocks) == 1:
         for span in blocks:
             body(*span)
     else:
@@ -333,7 +371,7 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     ]
 
     blocks = _threads.spans(len(chunks), 1)
-    cut = _cut(blocks)
+    cut = _cut(blocks, wmat.shape, images * rows * Wo)
 
     def chunk(k0: int, k1: int) -> None:
         for b0, b1, i0, i1 in chunks[k0:k1]:
@@ -379,7 +417,7 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     rows = min(Ho, rows)
     buffers = _scratch(G * K * rows * Wo * B, xp.dtype)
     blocks = _threads.spans(Ho, rows)
-    cut = _cut(blocks)
+    cut = _cut(blocks, wmat.shape, rows * Wo * B)
 
     def chunk(i0: int, i1: int) -> None:  # output rows [i0, i1)
         n = (i1 - i0) * Wo * B
@@ -475,7 +513,9 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     terms = _scratch((G, images * Ho * Wo, O) if len(blocks) > 1 else 0, xp.dtype)
 
     image_blocks = _threads.spans(B, images)
-    cut = _cut(image_blocks)
+    first = blocks[0]  # the deepest product: (images·H_out·W_out) × (its filter elements)
+    depth = (first[1] - first[0]) * (first[3] - first[2]) * f2
+    cut = _cut(image_blocks, (G, images * Ho * Wo, depth), O)
 
     def images_block(b0: int, b1: int) -> None:  # images [b0, b1)
         acc = out[:, b0 * Ho * Wo : b1 * Ho * Wo]
@@ -524,7 +564,7 @@ def _correlate_per_output(
     out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
 
     blocks = _threads.spans(Ho * Wo, 1)
-    cut = _cut(blocks)
+    cut = _cut(blocks, (G, B, span), O)
 
     def positions(k0: int, k1: int) -> None:  # output positions k = i·Wo + j in [k0, k1)
         with np.errstate(invalid="ignore"):  # a 0·inf here is recomputed below

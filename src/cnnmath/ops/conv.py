@@ -394,6 +394,9 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
     B, O, H, W = G.shape
     rows = G.reshape(B * O, H * W)
     blocks, rest = divmod(H * W, _SUM_BLOCK)
+    cut = _threads.spans(B * O, _ELEMENTWISE_BYTES // (H * W * G.itemsize))
+    if not blocks and len(cut) == 1:  # small planes, one block: NumPy's sum of each row
+        return rows.sum(axis=1).reshape(B, O).sum(axis=0)
     total = np.empty(B * O, dtype=G.dtype)
     ones = np.ones(_SUM_BLOCK, dtype=G.dtype)
 
@@ -404,7 +407,7 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
             partial = part[:, : blocks * _SUM_BLOCK].reshape(r1 - r0, blocks, _SUM_BLOCK) @ ones
             total[r0:r1] += partial.sum(axis=1)
 
-    _threads.parallel(planes, _threads.spans(B * O, _ELEMENTWISE_BYTES // (H * W * G.itemsize)))
+    _threads.parallel(planes, cut)
     return total.reshape(B, O).sum(axis=0)
 
 
