@@ -131,8 +131,11 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
         *groups, B, C = lead
         out = np.moveaxis(empty((*groups, C, lr, lc, B), dtype=g.dtype), -1, -4)
     else:
-        like = np.zeros_like if small else np.empty_like
-        out = like(g, shape=(*lead, lr, lc), order="K")  # the lead axes in g's memory order
+        shape = (*lead, lr, lc)
+        if g.flags.c_contiguous:  # (np.zeros/np.empty: a few µs less than the *_like calls)
+            out = empty(shape, dtype=g.dtype)
+        else:  # the lead axes in g's memory order
+            out = (np.zeros_like if small else np.empty_like)(g, shape=shape, order="K")
     src_r = slice(max(r0, 0), min(r0 + lr, h))
     src_c = slice(max(c0, 0), min(c0 + lc, w))
     if src_r.start >= src_r.stop or src_c.start >= src_c.stop:
