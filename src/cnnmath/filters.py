@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import batched_image, check_float_array, float_dtype, positive_int
-from .ops import conv2d, max_pool2d
+from .ops import _machine, _threads, conv2d, max_pool2d
 
 __all__ = [
     "BT601",
@@ -617,8 +617,11 @@ def filter_memory(
       planes, so a large ``padding`` (a larger output) counts in full;
 
     then 25 % and one plane more for what the count leaves out (Pillow's own buffer, small
-    temporaries). The tests hold the estimate between the peak ``tracemalloc`` measures and
-    twice it. ``k`` is accepted for the poolings' sake, whose output is smaller than x.
+    temporaries), and for gradient and conv one window buffer per thread beyond the first
+    (their products have at most three rows, so the buffer is the cache-sized block of a
+    skinny product: each thread copies its own block of windows). The tests hold the
+    estimate between the peak ``tracemalloc`` measures and three times it. ``k`` is accepted
+    for the poolings' sake, whose output is smaller than x.
     """
     if operator not in OPERATORS:
         raise ValueError(f"filter_memory: operator: expected one of {OPERATORS}, got {operator!r}")
@@ -641,4 +644,5 @@ def filter_memory(
         H_out, W_out = max(H_in - f1 + 1, 0), max(W_in - f2 + 1, 0)
         area = max(H * W, 1)
         planes = C + colour * (H_in * W_in + 2 * H_out * W_out) / area
-    return int(plane * (1.25 * planes + 1.0))
+    per_thread = _machine.BUDGETS.skinny_bytes if operator in ("gradient", "conv") else 0
+    return int(plane * (1.25 * planes + 1.0)) + (_threads.threads() - 1) * per_thread
