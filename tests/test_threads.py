@@ -143,3 +143,44 @@ def test_linear_is_thread_invariant():
     w = rng.standard_normal((900, 700), dtype=np.float32)
     g = rng.standard_normal((300, 900), dtype=np.float32)
     assert_thread_invariant(lambda: (linear(x, w), linear_backward(g, x, w)))
+
+
+def test_product_is_thread_invariant_2d_and_stacked():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((640, 300), dtype=np.float32)
+    b = rng.standard_normal((300, 500), dtype=np.float32)
+    stacked = rng.standard_normal((3, 64, 300), dtype=np.float32)
+    assert_thread_invariant(lambda: (_threads.product(a, b), _threads.product(stacked, b)))
+    np.testing.assert_allclose(_threads.product(a, b), a.astype(float) @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_an_onnx_gemm_and_matmul_run_threaded_with_the_same_bits():
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cnnmath.onnx import load
+
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((700, 600), dtype=np.float32)
+    v = rng.standard_normal((600, 400), dtype=np.float32)
+    c = rng.standard_normal(600, dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["x", "w", "c"], ["h"], transB=1),
+            helper.make_node("MatMul", ["h", "v"], ["y"]),
+        ],
+        "gemm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256, 700])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(w.T.copy(), "w"),
+            numpy_helper.from_array(c, "c"),
+            numpy_helper.from_array(v, "v"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    net = load(model.SerializeToString())
+    x = rng.standard_normal((256, 700), dtype=np.float32)
+    assert_thread_invariant(lambda: net(x))
+    expected = (x.astype(float) @ w + c) @ v
+    np.testing.assert_allclose(net(x), expected, rtol=1e-3, atol=1e-2 * np.abs(expected).max())

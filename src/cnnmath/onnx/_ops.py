@@ -26,6 +26,7 @@ import numpy as np
 from .. import nn, ops
 from ..nn import Parameter
 from ..ops import activations as act
+from ..ops._threads import product
 from ..ops.erf import erf
 from ._checks import FUNC, tensor_array
 
@@ -528,7 +529,7 @@ class _MatMul(_Op):
     roles = ("a", "b")
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
-        return np.matmul(a, b), None
+        return product(a, b), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         a, b = args
@@ -539,8 +540,8 @@ class _MatMul(_Op):
             g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
-        ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
-        gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+        ga = product(g2, np.swapaxes(b2, -1, -2))
+        gb = product(np.swapaxes(a2, -1, -2), g2)
         return [
             _unbroadcast(ga, a2.shape).reshape(a.shape),
             _unbroadcast(gb, b2.shape).reshape(b.shape),
@@ -567,7 +568,7 @@ class _Gemm(_Op):
     def compute(self, a: np.ndarray, b: np.ndarray, c: Any) -> tuple[np.ndarray, Any]:
         A = a.T if self.trans_a else a
         B = b.T if self.trans_b else b
-        y = A @ B
+        y = product(A, B)
         if self.alpha != 1.0:
             y = y * y.dtype.type(self.alpha)
         if c is not None:
@@ -578,8 +579,8 @@ class _Gemm(_Op):
         a, b, c = args
         A = a.T if self.trans_a else a
         B = b.T if self.trans_b else b
-        gA = self.alpha * (g @ B.T)
-        gB = self.alpha * (A.T @ g)
+        gA = self.alpha * product(g, B.T)
+        gB = self.alpha * product(A.T, g)
         gc = None if c is None else _unbroadcast(self.beta * g, np.shape(c))
         return [gA.T if self.trans_a else gA, gB.T if self.trans_b else gB, gc]
 

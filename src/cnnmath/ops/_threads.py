@@ -275,3 +275,17 @@ def product_spans(length: int, flops_per_unit: int) -> list[Span]:
     total = length * max(1, flops_per_unit)
     pieces = min(_MAX_BLOCKS, total // _MIN_BLOCK_FLOPS, length // _MIN_BLOCK_WIDTH)
     return even_spans(length, max(1, pieces))
+
+
+@op
+def product(a: Any, b: Any) -> Any:
+    """a @ b by NumPy's matmul rules, the same bits at any thread count: 2-D products are
+    threaded by blocks (`matmul`), stacked ones run on one BLAS thread.
+
+    For code outside the ops that multiplies matrices (the ONNX runtime's MatMul and Gemm).
+    """
+    if a.ndim == 2 and b.ndim == 2:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+        matmul(a, b, out)
+        return out
+    return np.matmul(a, b)
