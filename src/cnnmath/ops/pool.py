@@ -25,6 +25,7 @@ Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -79,6 +80,23 @@ class _Geometry(NamedTuple):
     out_hw: Pair
 
 
+def _pair(name: str, value: Any, *, minimum: int, func: str) -> Pair:
+    """``int_pair``, with the usual forms (a plain int, a tuple of two plain ints) accepted
+    without its general checks: a layer calls pooling thousands of times per epoch. Anything
+    else goes to ``int_pair``, which accepts it or raises its message."""
+    if type(value) is int and value >= minimum:
+        return (value, value)
+    if (
+        type(value) is tuple
+        and len(value) == 2
+        and type(value[0]) is int
+        and type(value[1]) is int
+        and min(value) >= minimum
+    ):
+        return value
+    return int_pair(name, value, minimum=minimum, func=func)
+
+
 def _geometry(
     x: Any,
     kernel_size: Any,
@@ -90,23 +108,34 @@ def _geometry(
     func: str,
 ) -> _Geometry:
     check_float_array("x", x, func=func)
-    x4, unbatched = batched_image("x", x, func=func)
-    k = int_pair("kernel_size", kernel_size, minimum=1, func=func)
-    s = k if stride is None else int_pair("stride", stride, minimum=1, func=func)
-    p = int_pair("padding", padding, minimum=0, func=func)
-    d = int_pair("dilation", dilation, minimum=1, func=func)
-    ceil = _flag("ceil_mode", ceil_mode, func=func)
+    x4, unbatched = (x[None], True) if x.ndim == 3 else batched_image("x", x, func=func)
+    k = _pair("kernel_size", kernel_size, minimum=1, func=func)
+    s = k if stride is None else _pair("stride", stride, minimum=1, func=func)
+    p = _pair("padding", padding, minimum=0, func=func)
+    d = _pair("dilation", dilation, minimum=1, func=func)
+    ceil = ceil_mode if ceil_mode is False else _flag("ceil_mode", ceil_mode, func=func)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(
             f"{func}: padding: expected at most half the window (<= {(k[0] // 2, k[1] // 2)}) "
             f"so every window holds a real element, got {padding!r} for kernel_size {k}"
         )
+    pads, out_hw = _sizes(x4.shape[2:], k, s, p, d, ceil, func)
+    return _Geometry(x4, unbatched, k, s, d, p, pads, out_hw)
+
+
+@functools.lru_cache(maxsize=256)
+def _sizes(
+    hw: Pair, k: Pair, s: Pair, p: Pair, d: Pair, ceil: bool, func: str
+) -> tuple[Pads, Pair]:
+    """(pads, output size) of validated arguments, or the ``ValueError`` of a window that
+    does not fit (not cached: raised again on every call). Cached: it depends on the shape
+    and the arguments only, and costs more than the pooling of a small input."""
     symmetric = ((p[0], p[0]), (p[1], p[1]))
     if not ceil:  # refuses a window larger than the padded input
-        check_output_size(x4.shape[2:], k, s, symmetric, d, func=func)
+        check_output_size(hw, k, s, symmetric, d, func=func)
     out: list[int] = []
     pads: list[Pair] = []
-    for axis, m, f, s_, p_, d_ in zip(("height", "width"), x4.shape[2:], k, s, p, d):
+    for axis, m, f, s_, p_, d_ in zip(("height", "width"), hw, k, s, p, d):
         span = d_ * (f - 1) + 1
         size = (m + 2 * p_ - span) // s_ + 1
         if ceil:  # a window may run past the padding, but must start inside it
@@ -114,12 +143,12 @@ def _geometry(
             if (size - 1) * s_ >= m + p_:
                 size -= 1
             if size < 1:  # the window outgrows the input by a stride or more
-                check_output_size(x4.shape[2:], k, s, symmetric, d, func=func)
+                check_output_size(hw, k, s, symmetric, d, func=func)
         pads.append((p_, p_ + max(0, s_ * (size - 1) + span - (m + 2 * p_))))
         out.append(size)
         if d_ > 1:
             _check_windows_hold_x(axis, m, f, s_, p_, d_, size, func=func)
-    return _Geometry(x4, unbatched, k, s, d, p, (pads[0], pads[1]), (out[0], out[1]))
+    return (pads[0], pads[1]), (out[0], out[1])
 
 
 def _check_windows_hold_x(
@@ -397,21 +426,96 @@ def _plane_spans(planes: int, plane_bytes: int) -> list[_threads.Span]:
     equal blocks as _BLOCK_BYTES goes into them, rounded up: the temporaries of a block stay
     in cache and are reused from one block to the next (`_scratch`), and equal blocks keep
     the threads equally busy. The cut depends on the shape only, never on the thread count;
-    the blocks are what the threads take."""
-    return _threads.even_spans(planes, -(-planes * plane_bytes // _BLOCK_BYTES))
+    the blocks are what the threads take. (Cached: callers must not change the list.)"""
+    return _even_blocks(planes, -(-planes * plane_bytes // _BLOCK_BYTES))
+
+
+_even_blocks = functools.lru_cache(maxsize=256)(_threads.even_spans)
 
 
 def _in_blocks(geo: _Geometry, body: Callable[[int, int, _Geometry], None]) -> None:
     """Run ``body(p0, p1, block)`` on the blocks of planes (`_plane_spans`), threaded, where
     ``block`` is the geometry of planes p0..p1-1 alone (pooling treats planes independently).
-    Each body writes planes p0..p1-1 of its outputs only."""
+    Each body writes planes p0..p1-1 of its outputs only. One block runs directly."""
     B, C, m, n = geo.x.shape
     planes = geo.x.reshape(1, B * C, m, n)
+    spans = _plane_spans(B * C, m * n * geo.x.itemsize)
+    if len(spans) == 1:
+        body(0, B * C, geo._replace(x=planes))
+        return
 
     def run(p0: int, p1: int) -> None:
         body(p0, p1, geo._replace(x=planes[:, p0:p1]))
 
-    _threads.parallel(run, _plane_spans(B * C, m * n * geo.x.itemsize))
+    _threads.parallel(run, spans)
+
+
+def _small_tiles(geo: _Geometry) -> bool:
+    """Whether the windows tile x (kernel = stride, no padding or dilation, the sizes
+    divisible) and x is one block of planes: then `_tile_reduce` and friends run on the
+    whole of x at once, without the layouts and the block machinery, whose per-call cost
+    is most of the time on small inputs (a layer pooling 8×8 activations)."""
+    B, C, m, n = geo.x.shape
+    (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
+    return (
+        geo.kernel == geo.stride
+        and geo.dilation == _NO_DILATION
+        and geo.padding == (0, 0)
+        and m == Ho * k1
+        and n == Wo * k2
+        and len(_plane_spans(B * C, m * n * geo.x.itemsize)) == 1
+    )
+
+
+def _tile_reduce(x: np.ndarray, kernel: Pair, ufunc: np.ufunc, out: np.ndarray) -> np.ndarray:
+    """out (B, C, Ho, Wo) = ufunc (np.maximum or np.add) over each k1×k2 tile of x, by rows
+    then columns, taps in order: the same operations, in the same order, as `_separable`
+    on tiles (so the same bits)."""
+    B, C, m, n = x.shape
+    (k1, k2), Wo = kernel, out.shape[3]
+    X = x.reshape(B, C, m, Wo, k2)
+    if k2 == 1:
+        by_row = X[..., 0]
+    else:
+        by_row = ufunc(X[..., 0], X[..., 1], out=_scratch("by row", (B, C, m, Wo), x.dtype))
+        for e in range(2, k2):
+            ufunc(by_row, X[..., e], out=by_row)
+    R = by_row.reshape(B, C, m // k1, k1, Wo)
+    if k1 == 1:
+        np.copyto(out, R[:, :, :, 0])
+        return out
+    ufunc(R[:, :, :, 0], R[:, :, :, 1], out=out)
+    for a in range(2, k1):
+        ufunc(out, R[:, :, :, a], out=out)
+    return out
+
+
+def _tile_max_backward(x: np.ndarray, G: np.ndarray, kernel: Pair, out: np.ndarray) -> bool:
+    """∂ℓ/∂X of max pooling on tiles into out (like x), by `_max_hits`'s rule with the
+    operations of `max_pool2d_backward`'s tiles path: tap t (row-major) takes the windows
+    where it equals Y and no earlier tap did, the last tap the rest; G·hit written into the
+    tap's view of out. Returns False, writing nothing, where Y holds NaN or G is not finite
+    (the general path's rules for those)."""
+    B, C, m, n = x.shape
+    (k1, k2), (Ho, Wo) = kernel, G.shape[2:]
+    y = _tile_reduce(x, kernel, np.maximum, _scratch("grid", G.shape, x.dtype))
+    if not np.isfinite(G).all() or np.isnan(y).any():
+        return False
+    X = x.reshape(B, C, Ho, k1, Wo, k2)
+    tiles = out.reshape(B, C, Ho, k1, Wo, k2)
+    claimed = np.zeros(y.shape, dtype=bool)
+    hit = np.empty(y.shape, dtype=bool)
+    last = (k1 - 1, k2 - 1)
+    for a in range(k1):
+        for e in range(k2):
+            if (a, e) == last:
+                np.logical_not(claimed, out=hit)
+            else:
+                np.equal(X[:, :, :, a, :, e], y, out=hit)
+                np.greater(hit, claimed, out=hit)  # equal, and no earlier tap took the window
+                claimed |= hit
+            np.multiply(G, hit, out=tiles[:, :, :, a, :, e])
+    return True
 
 
 def _by_planes(x: np.ndarray, hw: Pair, dtype: Any = None) -> np.ndarray:
@@ -443,7 +547,11 @@ def _per_block(
         for result, part in zip(results, compute(planes[p0:p1], p0, p1)):
             result[p0:p1] = part
 
-    _threads.parallel(run, _plane_spans(B * C, m * n * x4.itemsize))
+    spans = _plane_spans(B * C, m * n * x4.itemsize)
+    if len(spans) == 1:
+        run(0, B * C)
+    else:
+        _threads.parallel(run, spans)
     return results
 
 
@@ -527,6 +635,10 @@ def max_pool2d(
     func = "max_pool2d"
     indices = _flag("return_indices", return_indices, func=func)
     geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
+    if not indices and _small_tiles(geo):
+        y4 = np.empty((*geo.x.shape[:2], *geo.out_hw), dtype=geo.x.dtype)
+        _tile_reduce(geo.x, geo.kernel, np.maximum, y4)
+        return y4[0] if geo.unbatched else y4
     y = _by_planes(geo.x, geo.out_hw)
     positions = _by_planes(geo.x, geo.out_hw, np.int64) if indices else None
 
@@ -832,6 +944,8 @@ def max_pool2d_backward(
     geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
+    if _small_tiles(geo) and _tile_max_backward(geo.x, G, geo.kernel, grad_x):
+        return _as_batch(grad_x, geo.x, geo.unbatched)
     G_planes = G.reshape(1, -1, *geo.out_hw)
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
@@ -879,26 +993,58 @@ def _divisor_override(value: Any, *, func: str) -> int | None:
 def _avg_scale(
     geo: _Geometry, count_include_pad: Any, divisor_override: Any, *, func: str
 ) -> np.ndarray:
-    """1/D[i, j] in x's dtype: shape () when one divisor serves every window, else (Ho, Wo).
+    """1/D[i, j] in x's dtype: shape () when one divisor serves every window, else (Ho, Wo)
+    (`_divisors`; a cached array: read it, never write it)."""
+    include = (
+        count_include_pad
+        if count_include_pad is True
+        else _flag("count_include_pad", count_include_pad, func=func)
+    )
+    override = _divisor_override(divisor_override, func=func)
+    return _divisors(
+        geo.x.shape[2:],
+        geo.kernel,
+        geo.stride,
+        geo.padding,
+        geo.out_hw,
+        include,
+        override,
+        geo.x.dtype,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _divisors(
+    hw: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    out_hw: Pair,
+    include: bool,
+    override: int | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """1/D for `_avg_scale`, read-only (it is shared by every call with these arguments).
 
     D is separable, D[i, j] = D_h[i]·D_w[j], each factor counting the taps of window i along
     its axis that start at s·i - p: inside [-p, m + p), or inside [0, m) without the padding."""
-    include = _flag("count_include_pad", count_include_pad, func=func)
-    override = _divisor_override(divisor_override, func=func)
-    dtype = geo.x.dtype
     if override is not None:
-        return np.asarray(1 / override, dtype=dtype)
-    counts = []
-    for m, f, s, p, size in zip(geo.x.shape[2:], geo.kernel, geo.stride, geo.padding, geo.out_hw):
-        start = s * np.arange(size) - p
-        if include:
-            counts.append(np.minimum(start + f, m + p) - start)
+        scale = np.asarray(1 / override, dtype=dtype)
+    else:
+        counts = []
+        for m, f, s, p, size in zip(hw, kernel, stride, padding, out_hw):
+            start = s * np.arange(size) - p
+            if include:
+                counts.append(np.minimum(start + f, m + p) - start)
+            else:
+                counts.append(np.minimum(start + f, m) - np.maximum(start, 0))
+        D = counts[0][:, None] * counts[1][None, :]
+        if (D == D[0, 0]).all():
+            scale = np.asarray(1 / int(D[0, 0]), dtype=dtype)
         else:
-            counts.append(np.minimum(start + f, m) - np.maximum(start, 0))
-    D = counts[0][:, None] * counts[1][None, :]
-    if (D == D[0, 0]).all():
-        return np.asarray(1 / int(D[0, 0]), dtype=dtype)
-    return (1 / D).astype(dtype)
+            scale = (1 / D).astype(dtype)
+    scale.flags.writeable = False
+    return scale
 
 
 @_threads.op
@@ -933,6 +1079,11 @@ def avg_pool2d(
     func = "avg_pool2d"
     geo = _geometry(x, kernel_size, stride, padding, _NO_DILATION, ceil_mode, func=func)
     scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
+    if _small_tiles(geo):
+        y4 = np.empty((*geo.x.shape[:2], *geo.out_hw), dtype=geo.x.dtype)
+        _tile_reduce(geo.x, geo.kernel, np.add, y4)
+        y4 *= scale
+        return y4[0] if geo.unbatched else y4
     y = _by_planes(geo.x, geo.out_hw)
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
@@ -977,6 +1128,12 @@ def avg_pool2d_backward(
     scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
+    if _small_tiles(geo):  # every element in one tile: its share written, not added
+        B, C, m, n = geo.x.shape
+        (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
+        share = (G * scale).reshape(B, C, Ho, 1, Wo, 1)
+        np.copyto(grad_x.reshape(B, C, Ho, k1, Wo, k2), share)
+        return _as_batch(grad_x, geo.x, geo.unbatched)
     G_planes = G.reshape(1, -1, *geo.out_hw)
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
