@@ -722,9 +722,22 @@ def _correlate_scatter(
                     hit_w = _hits(v0 - c0 - dw * e, v1 - v0, sw, Wo)
                     if hit_w is not None:
                         hits.append((a, e, hit_h, hit_w))
-            add = functools.partial(_add_hits, y, Z, hits, by_groups)
+            y_add, Z_add = y, Z
+            if sw == 1:  # columns and batch as one run: (v, b) flat, B·count long per add
+                y_add = y.reshape(G, O, Ho, Wo * B)
+                Z_add = Z.reshape(G, f1, f2, O, q1 - q0, (v1 - v0) * B)
+                hits = [
+                    (a, e, hit_h, (_times(k_w, B), _times(i_w, B)))
+                    for a, e, hit_h, (k_w, i_w) in hits
+                ]
+            add = functools.partial(_add_hits, y_add, Z_add, hits, by_groups)
             _threads.parallel(add, out_blocks)
     return y.transpose(0, 4, 1, 2, 3)
+
+
+def _times(run: slice, B: int) -> slice:
+    """A unit-step slice of positions as the slice of their (position, image) pairs, flat."""
+    return slice(run.start * B, run.stop * B)
 
 
 def _add_hits(
