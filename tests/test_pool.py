@@ -673,26 +673,31 @@ def test_max_pool_windows_of_more_than_255_taps_along_an_axis():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, k", [((1, 1, 8, 8), 2), ((4, 3, 6, 9), (2, 3)), ((5, 4, 4), 1)])
+@pytest.mark.parametrize(
+    "shape, k", [((1, 1, 8, 8), 2), ((4, 3, 6, 9), (2, 3)), ((5, 4, 4), 1), ((4, 8, 8, 8), 2)]
+)
 def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
-    """Small inputs whose windows tile x run a direct path (no blocks, no layouts): ties,
-    NaN, -inf, signed zeros and a non-finite gradient give the same bits as the general
-    path (forced here by turning the direct one off), and the reference loops' values and
-    chosen elements."""
+    """Small inputs whose windows tile x run direct paths (no blocks, no layouts; tiny ones
+    an argmax): ties, signed zeros, -inf, NaN and a non-finite gradient give the same bits
+    as the general path (forced here by turning the direct ones off), and the reference
+    loops' values and chosen elements."""
     from cnnmath.ops import pool as pool_module
 
     rng = np.random.default_rng(7)
-    finite = rng.integers(-1, 2, size=shape).astype(dtype)
-    finite.flat[rng.choice(finite.size, 2, replace=False)] = [-np.inf, -0.0]
-    with_nan = finite.copy()
-    with_nan.flat[rng.choice(finite.size, 2, replace=False)] = np.nan
-    g_ok = rng.standard_normal(max_pool2d(finite, k).shape).astype(dtype)
+    ties = rng.integers(-1, 2, size=shape).astype(dtype)
+    ties.flat[rng.choice(ties.size, 3, replace=False)] = -0.0
+    minus_inf = ties.copy()
+    minus_inf.flat[rng.choice(ties.size, 3, replace=False)] = -np.inf
+    with_nan = minus_inf.copy()
+    with_nan.flat[rng.choice(ties.size, 2, replace=False)] = np.nan
+    g_ok = rng.standard_normal(max_pool2d(ties, k).shape).astype(dtype)
     g_bad = g_ok.copy()
     g_bad.flat[:2] = [np.inf, np.nan]
 
     def outputs(x, g):
         return [
             max_pool2d(x, k),
+            *max_pool2d(x, k, return_indices=True),
             max_pool2d_backward(g, x, k),
             avg_pool2d(x, k),
             avg_pool2d_backward(g, x, k),
@@ -700,15 +705,15 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
             avg_pool2d_backward(g, x, k, divisor_override=3),
         ]
 
-    for x, g in ((finite, g_ok), (finite, g_bad), (with_nan, g_ok)):
+    for x, g in ((ties, g_ok), (minus_inf, g_ok), (ties, g_bad), (with_nan, g_ok)):
         fast = outputs(x, g)
         with monkeypatch.context() as m:
             m.setattr(pool_module, "_small_tiles", lambda geo: False)
             general = outputs(x, g)
         for a, b in zip(fast, general):
-            assert a.dtype == b.dtype == dtype and a.shape == b.shape
+            assert a.dtype == b.dtype and a.shape == b.shape
             np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
         np.testing.assert_array_equal(_b(fast[0]), reference.max_pool2d(_b(x), k))
         want = reference.max_pool2d_backward(_b(g), _b(x), k)
-        np.testing.assert_array_equal(np.isnan(_b(fast[1])), np.isnan(want))
-        np.testing.assert_array_equal(_b(fast[1]) != 0, want != 0)
+        np.testing.assert_array_equal(np.isnan(_b(fast[3])), np.isnan(want))
+        np.testing.assert_array_equal(_b(fast[3]) != 0, want != 0)

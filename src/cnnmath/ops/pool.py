@@ -490,6 +490,19 @@ def _tile_reduce(x: np.ndarray, kernel: Pair, ufunc: np.ufunc, out: np.ndarray) 
     return out
 
 
+_TINY = 1024  # elements of x up to which `_tile_argmax` beats the tap-by-tap passes
+
+
+def _tile_argmax(x: np.ndarray, kernel: Pair) -> np.ndarray:
+    """(B, C, Ho, Wo): the tap t = a·k2 + e of each tile's first maximum in row-major order
+    (np.argmax's rule, PyTorch's where x holds no NaN). For tiny inputs: one copy of x with
+    the tiles' elements made contiguous and one argmax cost less than the passes per tap."""
+    B, C, m, n = x.shape
+    k1, k2 = kernel
+    windows = x.reshape(B, C, m // k1, k1, n // k2, k2).transpose(0, 1, 2, 4, 3, 5)
+    return windows.reshape(B, C, m // k1, n // k2, k1 * k2).argmax(axis=-1)
+
+
 def _tile_max_backward(x: np.ndarray, G: np.ndarray, kernel: Pair, out: np.ndarray) -> bool:
     """∂ℓ/∂X of max pooling on tiles into out (like x), by `_max_hits`'s rule with the
     operations of `max_pool2d_backward`'s tiles path: tap t (row-major) takes the windows
@@ -498,16 +511,28 @@ def _tile_max_backward(x: np.ndarray, G: np.ndarray, kernel: Pair, out: np.ndarr
     (the general path's rules for those)."""
     B, C, m, n = x.shape
     (k1, k2), (Ho, Wo) = kernel, G.shape[2:]
+    tiles = out.reshape(B, C, Ho, k1, Wo, k2)
+    if x.size <= _TINY and np.isfinite(np.add.reduce(G, axis=None) + np.add.reduce(x, axis=None)):
+        # x finite: its first maximum is the tap-by-tap rule's choice
+        tap = _tile_argmax(x, kernel)[:, :, :, None, :, None]
+        hit = np.equal(np.arange(k1 * k2).reshape(k1, 1, k2), tap)
+        np.multiply(G[:, :, :, None, :, None], hit, out=tiles)
+        return True
     y = _tile_reduce(x, kernel, np.maximum, _scratch("grid", G.shape, x.dtype))
-    if not np.isfinite(G).all() or np.isnan(y).any():
+    # one test for both: a sum is finite only if every term is (an overflow, or -inf in
+    # Y, merely sends the call to the general path)
+    if not np.isfinite(np.add.reduce(G, axis=None) + np.add.reduce(y, axis=None)):
         return False
     X = x.reshape(B, C, Ho, k1, Wo, k2)
-    tiles = out.reshape(B, C, Ho, k1, Wo, k2)
-    claimed = np.zeros(y.shape, dtype=bool)
-    hit = np.empty(y.shape, dtype=bool)
+    claimed = _scratch("claimed", y.shape, bool)
+    hit = _scratch("hit", y.shape, bool)
     last = (k1 - 1, k2 - 1)
     for a in range(k1):
         for e in range(k2):
+            if (a, e) == (0, 0):  # the first tap takes every window where it is the maximum
+                np.equal(X[:, :, :, 0, :, 0], y, out=claimed)
+                np.multiply(G, claimed, out=tiles[:, :, :, 0, :, 0])
+                continue
             if (a, e) == last:
                 np.logical_not(claimed, out=hit)
             else:
@@ -639,6 +664,10 @@ def max_pool2d(
         y4 = np.empty((*geo.x.shape[:2], *geo.out_hw), dtype=geo.x.dtype)
         _tile_reduce(geo.x, geo.kernel, np.maximum, y4)
         return y4[0] if geo.unbatched else y4
+    if indices and geo.x.size <= _TINY and _small_tiles(geo):
+        found = _tiny_tile_indices(geo)
+        if found is not None:
+            return found
     y = _by_planes(geo.x, geo.out_hw)
     positions = _by_planes(geo.x, geo.out_hw, np.int64) if indices else None
 
@@ -664,6 +693,24 @@ def max_pool2d(
     if positions is None:
         return _as_batch(y, geo.x, geo.unbatched)
     return _as_batch(y, geo.x, geo.unbatched), _as_batch(positions, geo.x, geo.unbatched)
+
+
+def _tiny_tile_indices(geo: _Geometry) -> tuple[np.ndarray, np.ndarray] | None:
+    """max_pool2d(..., return_indices=True) of tiles on a tiny x (`_TINY`): Y tap by tap in
+    row-major order as `_max` (the same bits), the choice by `_tile_argmax`; None where Y
+    holds NaN (the last NaN is chosen there: the general path)."""
+    x, (k1, k2), (Ho, Wo) = geo.x, geo.kernel, geo.out_hw
+    B, C, m, n = x.shape
+    X = x.reshape(B, C, Ho, k1, Wo, k2)
+    y = np.array(X[:, :, :, 0, :, 0])
+    for t in range(1, k1 * k2):
+        np.maximum(y, X[:, :, :, t // k2, :, t % k2], out=y)
+    if np.isnan(np.add.reduce(y, axis=None)):
+        return None
+    tap = _tile_argmax(x, geo.kernel)
+    at = (k1 * np.arange(Ho)[:, None] + tap // k2) * n + (k2 * np.arange(Wo) + tap % k2)
+    at = at.astype(np.int64, copy=False)
+    return (y[0], at[0]) if geo.unbatched else (y, at)
 
 
 def _max(layout: _Layout) -> np.ndarray:
