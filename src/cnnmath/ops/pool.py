@@ -819,27 +819,6 @@ def _walk(views: list[np.ndarray], nan: bool, name: str) -> tuple[np.ndarray, np
         np.multiply(take, index_type(t), out=step)
         np.maximum(chosen, step, out=chosen)
     return best, chosen
-    if len(views) == 2:
-        index_type = np.uint8
-    take = (
-        _scratch(name + " take", shape, bool) if len(views) == 2 else _scratch("take", shape, bool)
-    )
-    np.greater(views[1], views[0], out=take)
-    if nan:
-        take |= np.isnan(views[1])
-    np.maximum(views[0], views[1], out=best)
-    if len(views) == 2:  # the choice is take itself, 0 or 1
-        return best, take.view(np.uint8)
-    step = _scratch("step", shape, index_type)
-    np.copyto(chosen, take)
-    for t in range(2, len(views)):
-        np.greater(views[t], best, out=take)
-        if nan:
-            take |= np.isnan(views[t])
-        np.maximum(best, views[t], out=best)
-        np.multiply(take, index_type(t), out=step)
-        np.maximum(chosen, step, out=chosen)
-    return best, chosen
 
 
 def _position_type(geo: _Geometry) -> type[np.signedinteger[Any]]:
