@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -69,6 +70,7 @@ def test_a_blas_limit_from_outside_caps_an_op():
 
     def body(i0: int, i1: int) -> None:
         seen.add(threading.get_ident())
+        time.sleep(0.001)  # enough work to be worth handing off
 
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         _threads.op(lambda: _threads.parallel(body, _threads.spans(8, 1)))()
@@ -205,3 +207,20 @@ def test_a_whole_training_step_is_thread_invariant(name):
         return y, grads, state
 
     assert_thread_invariant(step)
+
+
+def _threads_that_ran(body_seconds: float, blocks: int) -> set[int]:
+    seen: set[int] = set()
+
+    def body(i0: int, i1: int) -> None:
+        seen.add(threading.get_ident())
+        time.sleep(body_seconds)  # releases the GIL, as NumPy's loops do
+
+    _threads.op(lambda: _threads.parallel(body, _threads.spans(blocks, 1)))()
+    return seen
+
+
+def test_a_region_too_small_to_hand_off_stays_on_the_calling_thread():
+    cnnmath.set_num_threads(2)
+    assert _threads_that_ran(0.0, 4) == {threading.get_ident()}
+    assert len(_threads_that_ran(0.002, 4)) == 2

@@ -33,12 +33,15 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
         original(body, span)
 
     before = cnnmath.get_num_threads()
+    least = _threads._MIN_PARALLEL_SECONDS
     _threads._run_block = recording
+    _threads._MIN_PARALLEL_SECONDS = 0.0  # hand every region's blocks to the threads
     try:
         cnnmath.set_num_threads(threads)
         return _arrays(fn()), seen
     finally:
         _threads._run_block = original
+        _threads._MIN_PARALLEL_SECONDS = least
         cnnmath.set_num_threads(before)
 
 

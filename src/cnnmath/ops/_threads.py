@@ -24,8 +24,10 @@ as the BLAS was allowed when the op began. (The BLAS is reached through two func
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -209,12 +211,22 @@ def _run_block(body: Callable[[int, int], None], span: Span) -> None:
         _local.inside = False
 
 
+# Handing blocks to the pool costs about 0.1 ms a region on the project's 2-core machine
+# (a future per worker and a thread wake-up): a region whose blocks hold less work than a
+# few of those runs on the calling thread, the same blocks in the same order.
+_MIN_PARALLEL_SECONDS = 4e-4
+
+
 def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
     """Run ``body(start, stop)`` for every block, on up to `current` threads at once.
 
     The blocks must write disjoint outputs (or per-block partial results); ``body`` runs
     NumPy calls that release the GIL (copies, ufuncs, products), so the threads overlap.
-    The calling thread takes a share itself; an exception in any block is raised here.
+    The calling thread runs the first block and times it: when the remaining blocks would
+    take less than ``_MIN_PARALLEL_SECONDS`` it runs them too (a hand-off would cost more
+    than it saves), else the threads take the remaining blocks one at a time, the caller
+    among them. Either way every block runs whole, once, so the result is the same; an
+    exception in any block is raised here.
     """
     n = min(current(), len(blocks))
     if n <= 1:
@@ -222,22 +234,30 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
             body(*span)
         return
     with one_blas_thread():
-        pool = _executor(n - 1)
-        # block k goes to worker k mod n: the caller is worker 0 (no hand-off for its share)
-        shares = [blocks[k::n] for k in range(n)]
-        futures = [pool.submit(_run_shares, body, share) for share in shares[1:]]
+        start = time.perf_counter()
+        _run_block(body, blocks[0])
+        rest = blocks[1:]
+        if (time.perf_counter() - start) * len(rest) < _MIN_PARALLEL_SECONDS:
+            for span in rest:
+                _run_block(body, span)
+            return
+        n = min(n, len(rest))
+        taken = itertools.count()  # next() on a count is atomic under the GIL
+
+        def take() -> None:
+            for k in iter(taken.__next__, None):
+                if k >= len(rest):
+                    return
+                _run_block(body, rest[k])
+
+        futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
         try:
-            _run_shares(body, shares[0])
+            take()
         finally:
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
                 raise error
-
-
-def _run_shares(body: Callable[[int, int], None], share: Sequence[Span]) -> None:
-    for span in share:
-        _run_block(body, span)
 
 
 _MIN_BLOCK_FLOPS = 1 << 22  # a product block smaller than this costs more to hand off than to run
