@@ -182,14 +182,21 @@ def _onnx_section(torch: Any) -> str:
 
 
 def _rows_table(title: str, rows: list[dict[str, Any]]) -> str:
+    """Rows of seconds and ratios; a row with a ``target`` ratio is marked ok or MISS."""
     width = max([30] + [len(r["name"]) for r in rows])
     lines = [
         title,
-        f"{'case':{width}s} {'cnnmath s':>10s} {'torch s':>9s} {'ratio':>6s}",
+        f"{'case':{width}s} {'cnnmath s':>10s} {'torch s':>9s} {'ratio':>6s} {'target':>6s}",
     ]
     for r in rows:
+        goal = r.get("target")
+        target = f"{goal:6.2f}" if goal is not None else f"{'-':>6s}"
+        mark = ""
+        if goal is not None and r["ratio"] == r["ratio"]:
+            mark = " ok" if r["ratio"] <= goal else " MISS"
         lines.append(
-            f"{r['name']:{width}s} {r['cnnmath_s']:10.3f} {r['torch_s']:9.3f} {r['ratio']:6.2f}"
+            f"{r['name']:{width}s} {r['cnnmath_s']:10.3f} {r['torch_s']:9.3f} "
+            f"{r['ratio']:6.2f} {target}{mark}"
         )
     return "\n".join(lines)
 

@@ -142,6 +142,7 @@ def run(
                 "cnnmath_s": medians[k],
                 "torch_s": torch_s,
                 "ratio": medians[k] / torch_s if torch is not None else math.nan,
+                "target": 1.3,
             }
         )
     return rows

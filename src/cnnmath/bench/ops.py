@@ -36,24 +36,38 @@ class ConvCase(NamedTuple):
 
     name: str
     shape: tuple[int, int, int, int, int, int, int, int]  # (N, C_in, H, W, C_out, k, stride, pad)
-    target: float  # the ratio cnnmath / PyTorch to reach at one thread
-    roofline: bool = False  # also held to half of NumPy's sgemm GFLOP/s
+    target: float  # the ratio cnnmath / PyTorch to reach at one thread (ALL_CORES_TARGET at more)
+    roofline: bool = False  # also held to a share of NumPy's sgemm GFLOP/s (`roof_share`)
     groups: int = 1
     transpose: bool = False
 
 
 CONV_CASES = [
-    ConvCase("result 1, finite differences", (1, 1, 512, 512, 2, 3, 1, 1), 0.5),
-    ConvCase("result 2, average as conv", (1, 3, 512, 512, 3, 2, 2, 0), 0.75),
-    ConvCase("result 3, grayscale", (1, 3, 512, 600, 1, 1, 1, 0), 0.75),
-    ConvCase("LeNet conv 1", (64, 1, 28, 28, 6, 5, 1, 2), 0.75),
-    ConvCase("LeNet conv 2", (64, 6, 14, 14, 16, 5, 1, 0), 1.5),
-    ConvCase("ResNet-like 3x3", (32, 64, 32, 32, 64, 3, 1, 1), 2.0, True),
-    ConvCase("ResNet-like stride 2", (32, 64, 32, 32, 128, 3, 2, 1), 2.0, True),
-    ConvCase("MobileNetV2 depthwise 3x3", (32, 32, 56, 56, 32, 3, 1, 1), 1.5, groups=32),
-    ConvCase("MobileNetV2 depthwise s2", (32, 96, 56, 56, 96, 3, 2, 1), 1.5, groups=96),
-    ConvCase("conv_transpose2d upsampling", (8, 64, 32, 32, 64, 4, 2, 1), 1.5, transpose=True),
+    ConvCase("result 1, finite differences", (1, 1, 512, 512, 2, 3, 1, 1), 0.2),
+    ConvCase("result 2, average as conv", (1, 3, 512, 512, 3, 2, 2, 0), 0.6),
+    ConvCase("result 3, grayscale", (1, 3, 512, 600, 1, 1, 1, 0), 0.6),
+    ConvCase("LeNet conv 1", (64, 1, 28, 28, 6, 5, 1, 2), 0.45),
+    ConvCase("LeNet conv 2", (64, 6, 14, 14, 16, 5, 1, 0), 1.0),
+    ConvCase("ResNet-like 3x3", (32, 64, 32, 32, 64, 3, 1, 1), 1.15, True),
+    ConvCase("ResNet-like stride 2", (32, 64, 32, 32, 128, 3, 2, 1), 1.15, True),
+    ConvCase("MobileNetV2 depthwise 3x3", (32, 32, 56, 56, 32, 3, 1, 1), 1.0, groups=32),
+    ConvCase("MobileNetV2 depthwise s2", (32, 96, 56, 56, 96, 3, 2, 1), 1.0, groups=96),
+    ConvCase("conv_transpose2d upsampling", (8, 64, 32, 32, 64, 4, 2, 1), 1.0, transpose=True),
 ]
+
+
+ALL_CORES_TARGET = 1.0  # every conv, pooling and batch-norm row at more than one thread
+
+
+def target_at(target: float, threads: int) -> float:
+    """The ratio a row must reach: its own at one thread, ALL_CORES_TARGET at more."""
+    return target if threads == 1 else ALL_CORES_TARGET
+
+
+def roof_share(threads: int) -> float:
+    """The share of NumPy's sgemm GFLOP/s a roofline row must reach: half at one thread,
+    70 % at more (the products are threaded by blocks as well as BLAS threads them)."""
+    return 0.5 if threads == 1 else 0.7
 
 
 class PoolCase(NamedTuple):
@@ -65,7 +79,7 @@ class PoolCase(NamedTuple):
     kernel: int
     stride: int
     padding: int
-    target: float = 1.0
+    target: float = 0.75
 
 
 _ACTIVATIONS = {"LeNet": (64, 6, 28, 28), "ResNet": (32, 64, 32, 32)}
@@ -218,7 +232,7 @@ def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
     }
 
 
-BATCH_NORM_CASE = ("batch_norm train, ResNet", (32, 64, 56, 56), 1.5)  # name, x shape, target
+BATCH_NORM_CASE = ("batch_norm train, ResNet", (32, 64, 56, 56), 1.0)  # name, x shape, target
 
 
 def batch_norm_row(torch: Any, repeats: int) -> dict[str, Any]:
@@ -281,12 +295,14 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
         f"{'GF/s':>6s} {'torch':>6s}  methods (forward / grad_x / grad_w)",
     ]
     for r in result["conv"]:
-        target = f"{r['target']:.2f}" if threads == 1 else "-"
+        goal = target_at(r["target"], threads)
+        target = f"{goal:.2f}"
         marks = []
-        if threads == 1 and r["ratio"] == r["ratio"]:  # a ratio target, one thread only
-            marks.append("ok" if r["ratio"] <= r["target"] else "MISS")
-        if r["roofline"]:  # at least half of NumPy's own sgemm speed, any thread count
-            marks.append("roof ok" if r["cnnmath_gflops"] >= roof / 2 else "roof MISS")
+        if r["ratio"] == r["ratio"]:  # a ratio (NaN without PyTorch)
+            marks.append("ok" if r["ratio"] <= goal else "MISS")
+        if r["roofline"]:  # a share of NumPy's own sgemm speed at this thread count
+            enough = r["cnnmath_gflops"] >= roof_share(threads) * roof
+            marks.append("roof ok" if enough else "roof MISS")
         mark = ", ".join(marks)
         lines.append(
             f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.2f} {r['torch_s'] * 1e3:9.2f} "
@@ -300,20 +316,18 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
             f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s}",
         ]
         for r in result["pool"]:
-            mark = (
-                ("ok" if r["ratio"] <= r["target"] else "MISS")
-                if threads == 1 and r["ratio"] == r["ratio"]
-                else ""
-            )
-            target = f"{r['target']:.2f}" if threads == 1 else "-"
+            goal = target_at(r["target"], threads)
+            mark = ("ok" if r["ratio"] <= goal else "MISS") if r["ratio"] == r["ratio"] else ""
+            target = f"{goal:.2f}"
             row = (
                 f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
                 f"{r['ratio']:6.2f} {target:>6s} {mark}"
             )
             lines.append(row.rstrip())
     for r in result.get("norm", []):
-        target = f"{r['target']:.2f}" if threads == 1 else "-"
-        mark = ("ok" if r["ratio"] <= r["target"] else "MISS") if threads == 1 else ""
+        goal = target_at(r["target"], threads)
+        target = f"{goal:.2f}"
+        mark = ("ok" if r["ratio"] <= goal else "MISS") if r["ratio"] == r["ratio"] else ""
         lines += [
             "",
             f"batch_norm training forward + backward {r['shape']}, float32, {threads} thread(s)",
