@@ -9,7 +9,7 @@ import pytest
 
 from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from cnnmath.ops import _conv_engine as engine
-from cnnmath.ops import _windows
+from cnnmath.ops import _threads, _windows
 from threads_helper import assert_thread_invariant
 
 METHODS = sorted(engine.METHODS)
@@ -51,10 +51,10 @@ def small_blocks(monkeypatch):
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),
         ("_ADD_BLOCK_BYTES", 1 << 12),
-        ("_CUT_WIDTH", 16),  # products cut into blocks of 16 columns or rows and up
-        ("_CUT_FLOPS", 1 << 12),
     ]:
         monkeypatch.setattr(engine, name, size)
+    monkeypatch.setattr(_threads, "_CUT_WIDTH", 16)  # products cut into blocks 16 wide and up
+    monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 12)
     monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 1 << 12)
 
 

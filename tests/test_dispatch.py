@@ -29,19 +29,19 @@ def _plan(forward, grad_input, grad_weight):
 # The choice for each benchmark shape (N, C_in, H, W, C_out, k, stride, pad), float32.
 EXPECTED = {
     "result 1, finite differences": _plan("im2col", ["im2col"], "per_output"),
-    "result 2, average as conv": _plan("im2col", ["im2col"] * 4, "per_output"),
+    "result 2, average as conv": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
     "result 3, grayscale": _plan("im2col", ["taps"], "im2row"),
-    "LeNet conv 1": _plan("im2col", ["shifted"], "im2row"),
+    "LeNet conv 1": _plan("im2col", ["shifted"], "im2row_sum"),
     "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2col_bl"),
-    "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2col_bl"),
-    "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2col_bl"),
+    "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2row_sum"),
+    "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
     # depthwise: one fused multiply-add per tap for all channels; the filter gradient one
     # dot product per (image, channel) plane and tap position
     "MobileNetV2 depthwise 3x3": _plan("planes", ["planes"], "dots"),
     "MobileNetV2 depthwise s2": _plan("planes", ["planes"] * 4, "dots"),
     # conv2d's plan on the (8, 64, 64, 64) output: its grad_input is the transpose's forward
-    # its filter gradient has 4 × 4 positions: per_output copies nothing
-    "conv_transpose2d upsampling": _plan("im2col", ["im2col"] * 4, "per_output"),
+    # its filter gradient: a sum over 8 images of 32 × 32, 64 channels × 4 × 4 positions tall
+    "conv_transpose2d upsampling": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
 }
 CASES = {case.name: case for case in CONV_CASES}
 
@@ -167,6 +167,11 @@ def test_the_plan_holds_in_bands(monkeypatch):
         ((8, 4, 31, 31), (2, 4, 28, 28), (1, 1), (1, 1), "per_output"),  # 16 positions
         ((8, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2col_bl"),  # much flat waste
         ((1, 1, 66, 66), (2, 1, 64, 64), (1, 1), (1, 1), "per_output"),  # little flat waste
+        ((1, 1, 66, 66), (2, 1, 32, 32), (1, 1), (2, 2), "im2row_sum"),  # dilated: not flat
+        ((64, 32, 34, 34), (64, 32, 32, 32), (1, 1), (1, 1), "im2row_sum"),  # ResNet grad_w
+        ((64, 8, 58, 58), (64, 8, 56, 56), (1, 1), (1, 1), "im2row_sum"),  # batch 8
+        ((64, 8, 16, 16), (64, 8, 14, 14), (1, 1), (1, 1), "im2col_bl"),  # sum only 4x taller
+        ((6, 64, 14, 14), (16, 64, 10, 10), (1, 1), (1, 1), "im2col_bl"),  # runs of 10
         ((4, 1, 8, 12, 12), (4, 1, 8, 10, 10), (1, 1), (1, 1), "dots"),  # depthwise grad_w
         ((4, 1, 8, 12, 12), (4, 2, 8, 10, 10), (1, 1), (1, 1), "dots"),  # multiplier 2
         ((4, 1, 8, 11, 11), (4, 5, 8, 10, 10), (1, 1), (1, 1), "per_output"),  # 5 outputs

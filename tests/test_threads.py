@@ -139,7 +139,21 @@ def test_a_forked_child_can_run_threaded_ops():
     assert queue.get(timeout=5) == expected
 
 
-def test_linear_is_thread_invariant():
+@pytest.fixture
+def fine_cuts(monkeypatch):
+    """Products cut into blocks 64 wide and up, so these modest shapes are cut."""
+    monkeypatch.setattr(_threads, "_CUT_WIDTH", 64)
+    monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 20)
+
+
+def test_real_cuts_are_coarse_and_depend_on_the_shapes_only():
+    assert _threads.product_spans(64, 32768, 2 * 64 * 576 * 32768) == _threads.even_spans(32768, 16)
+    assert _threads.product_spans(300, 900, 2 * 300 * 700 * 900) == [(0, 900)]  # < 2·512 long
+    assert _threads.product_spans(4096, 8, 2 * 4096 * 8 * 8) == [(0, 4096)]  # too few flops
+    assert _threads.product_spans(2048, 64, 2 * 2048 * 64 * 256) == [(0, 1024), (1024, 2048)]
+
+
+def test_linear_is_thread_invariant(fine_cuts):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((300, 700), dtype=np.float32)
     w = rng.standard_normal((900, 700), dtype=np.float32)
@@ -147,7 +161,7 @@ def test_linear_is_thread_invariant():
     assert_thread_invariant(lambda: (linear(x, w), linear_backward(g, x, w)))
 
 
-def test_product_is_thread_invariant_2d_and_stacked():
+def test_product_is_thread_invariant_2d_and_stacked(fine_cuts):
     rng = np.random.default_rng(3)
     a = rng.standard_normal((640, 300), dtype=np.float32)
     b = rng.standard_normal((300, 500), dtype=np.float32)
@@ -156,7 +170,7 @@ def test_product_is_thread_invariant_2d_and_stacked():
     np.testing.assert_allclose(_threads.product(a, b), a.astype(float) @ b, rtol=1e-4, atol=1e-3)
 
 
-def test_an_onnx_gemm_and_matmul_run_threaded_with_the_same_bits():
+def test_an_onnx_gemm_and_matmul_run_threaded_with_the_same_bits(fine_cuts):
     pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 

@@ -1,4 +1,4 @@
-"""The convolution engine: the valid cross-correlation of a padded batch, its nine kernels
+"""The convolution engine: the valid cross-correlation of a padded batch, its ten kernels
 (methods), the rule that picks one per shape (`select_method`) and the one entry point every
 convolution goes through (`_correlate`).
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -47,6 +46,7 @@ from ._windows import (
 #   im2col_bl   the same on a batch-last copy of the input: long runs for small images
 #   shifted     one product per tap on shifted slices of a flat layout: nothing copied
 #   im2row      windows as rows: for a huge filter and a tiny output (filter gradients)
+#   im2row_sum  the same for all images at once, a block of channels at a time, summed
 #   per_output  one product per output position on a flat layout: nothing copied
 #   dots        a dot product per pair of planes and output position, planes kept in cache
 #               (the filter gradient of a depthwise convolution)
@@ -72,20 +72,11 @@ _TAPS_CHUNK_BYTES = _machine.BUDGETS.taps_chunk_bytes  # the elementwise accumul
 _ADD_BLOCK_BYTES = 1 << 19  # scatter's adds: about this much of y and Z per block
 
 
-def _scratch(shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.ndarray]:
-    """A scratch buffer per thread: get() returns the calling thread's, made on first use.
-
-    Blocks running at once in two threads must not share a buffer; a block run later by the
-    same thread reuses its buffer (no fresh pages per block)."""
-    buffers: dict[int, np.ndarray] = {}
-
-    def get() -> np.ndarray:
-        key = threading.get_ident()
-        if key not in buffers:
-            buffers[key] = np.empty(shape, dtype=dtype)
-        return buffers[key]
-
-    return get
+def _scratch(name: str, shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.ndarray]:
+    """A getter of the calling thread's work buffer ``name`` of this shape
+    (`_threads.scratch`): blocks running at once in two threads never share one, and a
+    block run later by the same thread, or the next call, reuses it (no fresh pages)."""
+    return lambda: _threads.scratch(name, shape, dtype)
 
 
 def _valid_size(
@@ -122,7 +113,7 @@ def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
 
         _threads.parallel(product, _threads.spans(Ho, rows))
         return y
-    scratch = _scratch((G, B, O, rows, Wo), xp.dtype)
+    scratch = _scratch("taps terms", (G, B, O, rows, Wo), xp.dtype)
     w_oc = w[:, None, :, :, :, :, None, None]  # (G, 1, O, C, f1, f2, 1, 1): a scale per plane
 
     def block(i0: int, i1: int) -> None:  # output rows [i0, i1)
@@ -207,7 +198,7 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
     classes = _tap_classes((f1, f2), stride, dilation, Wq)
-    scratch = _scratch((rows, O, last) if len(classes) > 1 else 0, xp.dtype)
+    scratch = _scratch("planes terms", (rows, O, last) if len(classes) > 1 else 0, xp.dtype)
     views = []
     for taps_a, taps_e, phase, off, step_a, step_e in classes:
         base = X[:, :, phase, off:]
@@ -261,21 +252,10 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> 
     N = b.shape[-1]
     step = max(64, _SKINNY_BYTES // (K * b.itemsize))
     if M >= _SKINNY_ROWS or N <= step:
-        blocks = _product_blocks(a.shape, N) if cut else []
-        if len(blocks) <= 1:
-            np.matmul(a, b, out=out)
-        elif N >= M:
-
-            def columns(j0: int, j1: int) -> None:
-                np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
-
-            _threads.parallel(columns, blocks)
+        if cut:
+            _threads.matmul(a, b, out)
         else:
-
-            def rows(i0: int, i1: int) -> None:
-                np.matmul(a[..., i0:i1, :], b, out=out[..., i0:i1, :])
-
-            _threads.parallel(rows, blocks)
+            np.matmul(a, b, out=out)
         return
 
     def skinny(j0: int, j1: int) -> None:
@@ -284,24 +264,10 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> 
     _threads.parallel(skinny, _threads.spans(N, step))
 
 
-_CUT_WIDTH = 512  # a product is cut into blocks at least this wide (narrower: below BLAS speed)
-_CUT_FLOPS = 1 << 25  # and of at least this many flops each (~0.3 ms on one core)
-_CUT_PIECES = 16  # and into at most this many: enough for 16 cores
-
-
 def _product_blocks(a_shape: tuple[int, ...], N: int) -> list[_threads.Span]:
-    """The blocks a product a (..., M, K) @ (..., K, N) is cut into along the longer of M
-    and N: as many as the shapes allow with each at least _CUT_WIDTH long and of _CUT_FLOPS,
-    at most _CUT_PIECES (one: not cut). The shapes alone decide, never the thread count.
-    Coarse on purpose: a one-thread product cut into narrow slabs re-reads the other factor
-    once per slab and runs below BLAS speed (64-column slabs made the one-thread ResNet-like
-    rows 5-14% slower)."""
+    """The blocks `_threads.matmul` cuts a product a (..., M, K) @ (..., K, N) into."""
     M, K = a_shape[-2:]
-    lead = math.prod(a_shape[:-2])
-    length = max(M, N)
-    flops = 2 * lead * M * N * K
-    pieces = min(_CUT_PIECES, length // _CUT_WIDTH, flops // _CUT_FLOPS)
-    return _threads.even_spans(length, pieces) if pieces > 1 else [(0, length)]
+    return _threads.product_spans(M, N, 2 * math.prod(a_shape[:-2]) * M * N * K)
 
 
 _MANY_CHUNKS = 8  # this many chunks or more keep a few cores busy as the threads' blocks
@@ -371,8 +337,8 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     else:
         images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
     images, rows = _even(B, images), _even(Ho, rows)
-    buffers = _scratch(G * K * images * rows * Wo, xp.dtype)
-    outs = _scratch(G * O * images * rows * Wo if images > 1 else 0, xp.dtype)
+    buffers = _scratch("im2col columns", G * K * images * rows * Wo, xp.dtype)
+    outs = _scratch("im2col outputs", G * O * images * rows * Wo if images > 1 else 0, xp.dtype)
     chunks = [
         (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
         for b0 in range(0, B, images)
@@ -424,7 +390,7 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
         min(-(-_MIN_COLUMNS // (Wo * B)), _CHUNK_BYTES * 4 // per_row),
     )
     rows = _even(Ho, min(Ho, rows))
-    buffers = _scratch(G * K * rows * Wo * B, xp.dtype)
+    buffers = _scratch("im2col_bl columns", G * K * rows * Wo * B, xp.dtype)
     blocks = _threads.spans(Ho, rows)
     cut = _cut(blocks, wmat.shape, rows * Wo * B)
 
@@ -467,7 +433,7 @@ def _correlate_shifted(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pa
     last = (B - 1) * image + (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((G, O, B * image), dtype=xp.dtype)
     step = max(Wq, _SHIFTED_COLUMNS)
-    terms = _scratch((G, O, min(step, last)), xp.dtype)
+    terms = _scratch("shifted terms", (G, O, min(step, last)), xp.dtype)
 
     def block(n0: int, n1: int) -> None:  # wide columns [n0, n1)
         n = n1 - n0
@@ -519,7 +485,7 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
                 for a0 in range(0, f1, filter_rows)
             ]
     out = np.empty((G, B * Ho * Wo, O), dtype=xp.dtype)
-    terms = _scratch((G, images * Ho * Wo, O) if len(blocks) > 1 else 0, xp.dtype)
+    terms = _scratch("im2row terms", (G, images * Ho * Wo, O) if len(blocks) > 1 else 0, xp.dtype)
 
     image_blocks = _threads.spans(B, images)
     first = blocks[0]  # the deepest product: (images·H_out·W_out) × (its filter elements)
@@ -541,6 +507,69 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
                 acc += t
 
     _run_chunks(images_block, image_blocks, cut)
+    return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
+
+
+_PARTIALS = 8  # "im2row_sum" adds its channel blocks into at most this many partial sums
+
+
+def _correlate_im2row_sum(
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+) -> np.ndarray:
+    """im2row over blocks of channels, all images at once: y = Σ_blocks rows_k · W_kᵀ.
+
+    For a block k of channels, rows_k[g, (b,i,j), (c,a,e)] = xp[g, b, c, s_h i + d_h a,
+    s_w j + d_w e] (every image, every output position; the block's channels, or one
+    channel's block of filter rows) and W_k[g, o, (c,a,e)] is w's part for them. Made for
+    the filter gradient of a layer with many input channels (the correlation's images) and
+    a big batch (its channels): "im2row" would make one product per image, only H_out·W_out
+    rows tall; here each product is B·H_out·W_out rows by the block's C·f1·f2 deep, at
+    BLAS speed, and the sum runs over the long axis. Each block's rows take about
+    _CHUNK_BYTES. The blocks are summed into min(_PARTIALS, blocks) partial sums of
+    consecutive blocks, each in block order, on the threads; the partials are then added in
+    order: the shapes alone fix every addition, so the bits do not depend on the threads.
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    M = B * Ho * Wo
+    # view[g, b, i, j, c, a, e] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 1, 3, 4, 2, 5, 6)
+    per_channel = G * M * f1 * f2 * xp.itemsize
+    if per_channel <= _CHUNK_BYTES:
+        step = _even(C, max(1, _CHUNK_BYTES // per_channel))
+        blocks = [(c0, min(C, c0 + step), 0, f1) for c0 in range(0, C, step)]
+    else:
+        rows = _even(f1, max(1, _CHUNK_BYTES // (G * M * f2 * xp.itemsize)))
+        blocks = [(c, c + 1, a0, min(f1, a0 + rows)) for c in range(C) for a0 in range(0, f1, rows)]
+    groups = _threads.even_spans(len(blocks), _PARTIALS)
+    partials = np.empty((len(groups), G, M, O), dtype=xp.dtype)
+    depth = max((c1 - c0) * (a1 - a0) * f2 for c0, c1, a0, a1 in blocks)
+    columns = _scratch("im2row_sum rows", G * M * depth, xp.dtype)
+    terms = _scratch("im2row_sum terms", (G, M, O), xp.dtype)
+
+    def partial(k: int, first: int, last: int) -> None:  # blocks [first, last) into partials[k]
+        acc = partials[k]
+        for n, (c0, c1, a0, a1) in enumerate(blocks[first:last]):
+            depth = (c1 - c0) * (a1 - a0) * f2
+            rows_k = columns()[: G * M * depth].reshape(G, B, Ho, Wo, c1 - c0, a1 - a0, f2)
+            np.copyto(rows_k, view[:, :, :, :, c0:c1, a0:a1])
+            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, depth).transpose(0, 2, 1)
+            if n == 0:
+                np.matmul(rows_k.reshape(G, M, depth), w_k, out=acc)
+            else:
+                t = terms()
+                np.matmul(rows_k.reshape(G, M, depth), w_k, out=t)
+                acc += t
+
+    def body(k0: int, k1: int) -> None:  # partial sums [k0, k1)
+        for k in range(k0, k1):
+            partial(k, *groups[k])
+
+    _threads.parallel(body, _threads.spans(len(groups), 1))
+    out = partials[0]
+    for k in range(1, len(groups)):
+        out += partials[k]
     return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
 
 
@@ -795,11 +824,17 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "im2col_bl": _correlate_im2col_bl,
     "shifted": _correlate_shifted,
     "im2row": _correlate_im2row,
+    "im2row_sum": _correlate_im2row_sum,
     "per_output": _correlate_per_output,
     "dots": _correlate_dots,
     "scatter": _correlate_scatter,
 }
 _WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
+
+
+_LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall
+_LONG_RUN = 16  # and its rows copy runs of at least this many values
+_THIN = 16  # B·O of a product that runs at memory speed whatever its layout
 
 
 def select_method(
@@ -818,16 +853,22 @@ def select_method(
     1. A tiny output, fewer positions than filter taps: the filter gradient, whose "filter"
        is the whole output gradient and whose output is the f1 × f2 filter.
        - one position -> "im2row": the single window is the input itself, one product;
+       - grouped, with at most four (image, output channel) pairs per group (the filter
+         gradient of a depthwise convolution: one of each) -> "dots": a dot product per
+         plane pair and position, each plane read from cache by all positions;
+       - a sum at least _LONG_SUM times longer (C·f1·f2: the batch times the output
+         gradient's area) than the output is tall (B·H_out·W_out: the layer's input
+         channels times the filter's positions), in rows of at least _LONG_RUN values ->
+         "im2row_sum": few tall products (the ResNet layers, LeNet's first) — unless
+         "per_output" (below) wastes little and its products are thin (B·O <= _THIN): they
+         run at the speed the input streams in, and it copies nothing;
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
          unless the output has 16 positions or more and the flat layout wastes little
          (below): im2col copies every input pixel about once per output position, where
          "per_output" copies nothing;
-       - grouped, with at most four (image, output channel) pairs per group (the filter
-         gradient of a depthwise convolution: one of each) -> "dots": a dot product per
-         plane pair and position, each plane read from cache by all positions;
-       - the flattened (phase-split) input wastes at most a quarter over the filter's
-         area -> "per_output": a product per position, nothing copied (results 1, 2);
-       - otherwise -> "im2row" (LeNet's first layer).
+       - the flat input (undilated) wastes at most a quarter over the filter's area ->
+         "per_output": a product per position, nothing copied (result 1);
+       - otherwise -> "im2row".
     2. Grouped, with products at most four entries per group (C·O <= 4: depthwise
        convolution, C = O = 1) -> "planes": a matrix product one deep per group and tap is
        all overhead; one scaled addition per tap covers every group at once.
@@ -856,11 +897,14 @@ def select_method(
             return "im2row"
         (dh, dw), (H, W) = dilation, xp_shape[-2:]
         flat_area = -(-H // dh) * -(-W // dw)  # one phase of the input, as per_output lays it
-        little_waste = flat_area <= 1.25 * f1 * f2
-        if B >= 4 and not (Ho * Wo >= 16 and little_waste):
-            return "im2col_bl"
+        little_waste = flat_area <= 1.25 * f1 * f2 and dilation == (1, 1)
         if G > 1 and B * O <= 4:
             return "dots"
+        thin = little_waste and B * O <= _THIN  # per_output's products run at memory speed
+        if C * f1 * f2 >= _LONG_SUM * B * Ho * Wo and f2 >= _LONG_RUN and not thin:
+            return "im2row_sum"
+        if B >= 4 and not (Ho * Wo >= 16 and little_waste):
+            return "im2col_bl"
         return "per_output" if little_waste else "im2row"
     if G > 1 and C * O <= 4:
         return "planes"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 import threading
 import time
@@ -182,6 +183,28 @@ def even_spans(total: int, pieces: int) -> list[Span]:
     return [(bounds[k], bounds[k + 1]) for k in range(pieces)]
 
 
+_SCRATCH_BYTES = 1 << 22  # work buffers up to this size are kept for the next call
+
+
+def scratch(name: str, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
+    """This thread's work buffer ``name``, reused from block to block and call to call
+    (uninitialised). A fresh array of a few MiB costs more in page faults on its first touch
+    than the arithmetic of a LeNet-sized op on it; kept per thread, the buffers of blocks
+    running at once never meet. Only for temporaries that do not outlive the block using
+    them, one use of a name at a time in a thread; buffers larger than _SCRATCH_BYTES are
+    not kept (a huge plane does not pin its memory)."""
+    shape = (shape,) if isinstance(shape, int) else shape
+    dtype = np.dtype(dtype)
+    size = math.prod(shape)  # (np.prod costs more than the rest of the call)
+    if size * dtype.itemsize > _SCRATCH_BYTES:
+        return np.empty(shape, dtype=dtype)
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buffer = buffers.get((name, dtype))
+    if buffer is None or buffer.size < size:
+        buffer = buffers[(name, dtype)] = np.empty(max(size, 1 << 12), dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
 def _executor(n: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _lock:
@@ -260,41 +283,47 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
                 raise error
 
 
-_MIN_BLOCK_FLOPS = 1 << 22  # a product block smaller than this costs more to hand off than to run
-_MAX_BLOCKS = 16  # products are cut into at most this many blocks: enough for 16 cores
-_MIN_BLOCK_WIDTH = 64  # rows or columns per block: narrower products run below BLAS speed
+_CUT_WIDTH = 512  # a product is cut into blocks at least this wide (narrower: below BLAS speed)
+_CUT_FLOPS = 1 << 25  # and of at least this many flops each (~0.3 ms on one core)
+_CUT_PIECES = 16  # and into at most this many: enough for 16 cores
+
+
+def product_spans(M: int, N: int, flops: int) -> list[Span]:
+    """The blocks a product (..., M, K) @ (..., K, N) of ``flops`` flops is cut into, along
+    the longer of M and N: as many as the shapes allow with each at least _CUT_WIDTH long
+    and of _CUT_FLOPS, at most _CUT_PIECES (one block: not cut). The shapes alone decide.
+
+    Coarse on purpose: a one-thread product cut into narrow slabs re-reads the other factor
+    once per slab and runs below BLAS speed (docs/performance.md, "Threads")."""
+    length = max(M, N)
+    pieces = min(_CUT_PIECES, length // _CUT_WIDTH, flops // _CUT_FLOPS)
+    return even_spans(length, pieces) if pieces > 1 else [(0, length)]
 
 
 def matmul(a: Any, b: Any, out: Any) -> None:
     """out = a @ b for a (..., M, K), b (..., K, N), out (..., M, N), threaded by blocks.
 
-    The longer of M and N is cut into blocks by `product_spans` (the shapes alone decide
-    the cut) and each block is one one-thread BLAS call, so out is the same at any thread count.
+    The longer of M and N is cut by `product_spans` (the shapes alone decide the cut) and
+    each block is one one-thread BLAS call, so out is the same at any thread count.
     """
     M, K = a.shape[-2:]
     N = b.shape[-1]
     lead = max(1, out.size // max(1, M * N))  # the stack of products (groups), if any
-    if N >= M:
-        blocks = product_spans(N, 2 * lead * M * K)
+    blocks = product_spans(M, N, 2 * lead * M * N * K)
+    if len(blocks) == 1:
+        np.matmul(a, b, out=out)
+    elif N >= M:
 
         def columns(j0: int, j1: int) -> None:
             np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
 
         parallel(columns, blocks)
     else:
-        blocks = product_spans(M, 2 * lead * N * K)
 
         def rows(i0: int, i1: int) -> None:
             np.matmul(a[..., i0:i1, :], b, out=out[..., i0:i1, :])
 
         parallel(rows, blocks)
-
-
-def product_spans(length: int, flops_per_unit: int) -> list[Span]:
-    """Blocks along an axis of a product whose every unit of length costs flops_per_unit."""
-    total = length * max(1, flops_per_unit)
-    pieces = min(_MAX_BLOCKS, total // _MIN_BLOCK_FLOPS, length // _MIN_BLOCK_WIDTH)
-    return even_spans(length, max(1, pieces))
 
 
 @op

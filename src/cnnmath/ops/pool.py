@@ -26,8 +26,6 @@ Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the
 from __future__ import annotations
 
 import functools
-import math
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple, overload
 
@@ -39,27 +37,6 @@ from ._geometry import Pads, Pair, check_output_size
 from ._windows import merge_phases, split_padded
 
 _NO_DILATION = (1, 1)
-
-_SCRATCH_BYTES = 1 << 22  # work buffers up to this size are kept for the next call
-_scratch_local = threading.local()
-
-
-def _scratch(name: str, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
-    """A work buffer of this thread for ``name``, reused from block to block and call to call
-    (uninitialised). A fresh array of a few MiB costs more in page faults on its first touch
-    than the pooling arithmetic on it; kept per thread, the buffers of blocks running at
-    once never meet. Only for temporaries that do not outlive the block using them; buffers
-    larger than _SCRATCH_BYTES are not kept (a huge plane does not pin its memory)."""
-    shape = (shape,) if isinstance(shape, int) else shape
-    dtype = np.dtype(dtype)
-    size = math.prod(shape)  # (np.prod costs more than the rest of the call)
-    if size * dtype.itemsize > _SCRATCH_BYTES:
-        return np.empty(shape, dtype=dtype)
-    buffers = _scratch_local.__dict__.setdefault("buffers", {})
-    buffer = buffers.get((name, dtype))
-    if buffer is None or buffer.size < size:
-        buffer = buffers[(name, dtype)] = np.empty(max(size, 1 << 12), dtype=dtype)
-    return buffer[:size].reshape(shape)
 
 
 def _flag(name: str, value: Any, *, func: str) -> bool:
@@ -195,7 +172,7 @@ def _grad_output(grad_output: Any, x: np.ndarray, out_hw: Pair, *, func: str) ->
 #   as one scatter-add; for tiles, or -inf next to padding, the tap-by-tap rule
 #   (``_max_hits``) on the layout above.
 # All of it runs on blocks of (batch, channel) planes (``_plane_spans``), the blocks shared
-# among the threads; work buffers are kept per thread (``_scratch``): fresh multi-MiB
+# among the threads; work buffers are kept per thread (``_threads.scratch``): fresh multi-MiB
 # temporaries cost more in page faults on every call than the arithmetic on them.
 
 
@@ -226,7 +203,7 @@ def _split(x: np.ndarray, stride: Pair, pads: Pads, fill: float) -> np.ndarray:
     (sh, sw), ((pt, pb), (pl, pr)) = stride, pads
     B, C, m, n = x.shape
     Hq, Wq = -(-(m + pt + pb) // sh), -(-(n + pl + pr) // sw)
-    X = _scratch("phases", (sh, sw, B * C, Hq, Wq), x.dtype)
+    X = _threads.scratch("phases", (sh, sw, B * C, Hq, Wq), x.dtype)
     planes = x.reshape(B * C, m, n)
     for rh in range(sh):
         rows = _phase_span(rh, sh, pt, m, Hq)
@@ -306,7 +283,7 @@ def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray
         geo.padding,
         geo.out_hw,
     )
-    by_row = _scratch("by row", (P, m, Wo), geo.x.dtype)
+    by_row = _threads.scratch("by row", (P, m, Wo), geo.x.dtype)
     _reduce_taps(by_row, geo.x[0], _axis_taps(n, k2, sw, pw, dw, Wo), sw, 2, ufunc, identity)
     _reduce_taps(out, by_row, _axis_taps(m, k1, sh, ph, dh, Ho), sh, 1, ufunc, identity)
 
@@ -360,7 +337,7 @@ class _Layout:
     def empty(self, dtype: Any = None) -> np.ndarray:
         """An output array of the block, flat (wide: scratch positions included): this
         thread's scratch buffer, valid until the next call."""
-        return _scratch("grid", self.size, self.geo.x.dtype if dtype is None else dtype)
+        return _threads.scratch("grid", self.size, self.geo.x.dtype if dtype is None else dtype)
 
     def work(self, y: np.ndarray) -> np.ndarray:
         """The part of an output array the taps compute, shaped like what they read."""
@@ -391,7 +368,9 @@ class _Layout:
         if self.tiles:
             return G
         Ho, Wo = self.geo.out_hw
-        g = _scratch("grad_output", (self.size // (self.Hq * self.Wq), self.Hq, self.Wq), G.dtype)
+        g = _threads.scratch(
+            "grad_output", (self.size // (self.Hq * self.Wq), self.Hq, self.Wq), G.dtype
+        )
         g[:, :Ho, Wo:] = 0
         g[:, Ho:] = 0
         g[:, :Ho, :Wo] = G.reshape(-1, Ho, Wo)
@@ -407,7 +386,7 @@ class _Layout:
             for (_, where), term in zip(self.taps, terms):
                 np.copyto(self.read(tiles, where), term)
             return
-        grad = _scratch("scatter", (geo.stride[0] * geo.stride[1], self.size), geo.x.dtype)
+        grad = _threads.scratch("scatter", (geo.stride[0] * geo.stride[1], self.size), geo.x.dtype)
         grad.fill(0)
         for (_, where), term in zip(self.taps, terms):
             target = self.read(grad, where)
@@ -424,7 +403,7 @@ _BLOCK_BYTES = 1 << 20  # 1 MiB of input per block of planes
 def _plane_spans(planes: int, plane_bytes: int) -> list[_threads.Span]:
     """``planes`` (batch, channel) planes of ``plane_bytes`` each cut into as many nearly
     equal blocks as _BLOCK_BYTES goes into them, rounded up: the temporaries of a block stay
-    in cache and are reused from one block to the next (`_scratch`), and equal blocks keep
+    in cache and are reused from one block to the next (`_threads.scratch`), and equal blocks keep
     the threads equally busy. The cut depends on the shape only, never on the thread count;
     the blocks are what the threads take. (Cached: callers must not change the list.)"""
     return _even_blocks(planes, -(-planes * plane_bytes // _BLOCK_BYTES))
@@ -477,7 +456,7 @@ def _tile_reduce(x: np.ndarray, kernel: Pair, ufunc: np.ufunc, out: np.ndarray) 
     if k2 == 1:
         by_row = X[..., 0]
     else:
-        by_row = ufunc(X[..., 0], X[..., 1], out=_scratch("by row", (B, C, m, Wo), x.dtype))
+        by_row = ufunc(X[..., 0], X[..., 1], out=_threads.scratch("by row", (B, C, m, Wo), x.dtype))
         for e in range(2, k2):
             ufunc(by_row, X[..., e], out=by_row)
     R = by_row.reshape(B, C, m // k1, k1, Wo)
@@ -518,14 +497,14 @@ def _tile_max_backward(x: np.ndarray, G: np.ndarray, kernel: Pair, out: np.ndarr
         hit = np.equal(np.arange(k1 * k2).reshape(k1, 1, k2), tap)
         np.multiply(G[:, :, :, None, :, None], hit, out=tiles)
         return True
-    y = _tile_reduce(x, kernel, np.maximum, _scratch("grid", G.shape, x.dtype))
+    y = _tile_reduce(x, kernel, np.maximum, _threads.scratch("grid", G.shape, x.dtype))
     # one test for both: a sum is finite only if every term is (an overflow, or -inf in
     # Y, merely sends the call to the general path)
     if not np.isfinite(np.add.reduce(G, axis=None) + np.add.reduce(y, axis=None)):
         return False
     X = x.reshape(B, C, Ho, k1, Wo, k2)
-    claimed = _scratch("claimed", y.shape, bool)
-    hit = _scratch("hit", y.shape, bool)
+    claimed = _threads.scratch("claimed", y.shape, bool)
+    hit = _threads.scratch("hit", y.shape, bool)
     last = (k1 - 1, k2 - 1)
     for a in range(k1):
         for e in range(k2):
@@ -796,21 +775,21 @@ def _walk(views: list[np.ndarray], nan: bool, name: str) -> tuple[np.ndarray, np
     """
     shape, dtype = views[0].shape, views[0].dtype
     index_type = np.uint8 if len(views) < 256 else np.intp
-    best = _scratch(name + " max", shape, dtype)
-    chosen = _scratch(name + " tap", shape, index_type)
+    best = _threads.scratch(name + " max", shape, dtype)
+    chosen = _threads.scratch(name + " tap", shape, index_type)
     if len(views) == 1:
         np.copyto(best, views[0])
         chosen.fill(0)
         return best, chosen
     # tap 1 against tap 0: the choice is 0 or 1, written as bytes straight into ``chosen``
-    first = chosen.view(bool) if index_type is np.uint8 else _scratch("take", shape, bool)
+    first = chosen.view(bool) if index_type is np.uint8 else _threads.scratch("take", shape, bool)
     np.greater(views[1], views[0], out=first)
     if nan:
         first |= np.isnan(views[1])
     np.maximum(views[0], views[1], out=best)
     if index_type is not np.uint8:
         np.copyto(chosen, first)
-    take, step = _scratch("take", shape, bool), _scratch("step", shape, index_type)
+    take, step = _threads.scratch("take", shape, bool), _threads.scratch("step", shape, index_type)
     for t in range(2, len(views)):
         np.greater(views[t], best, out=take)
         if nan:
@@ -834,14 +813,14 @@ def _column_of_row(row: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     if len(columns) == 1:
         return columns[0]
     dtype = np.promote_types(row.dtype, columns[0].dtype)  # one byte, or intp past 255 taps
-    column = _scratch("column", row.shape, dtype)
-    part = _scratch("column part", row.shape, dtype)
+    column = _threads.scratch("column", row.shape, dtype)
+    part = _threads.scratch("column part", row.shape, dtype)
     if len(columns) == 2:
         np.subtract(columns[1], columns[0], out=part)
         np.multiply(part, row, out=part)
         return np.add(part, columns[0], out=column)
     column.fill(0)
-    hit = _scratch("hit", row.shape, bool)
+    hit = _threads.scratch("hit", row.shape, bool)
     for a, choice in enumerate(columns):
         column += np.multiply(np.equal(row, a, out=hit), choice, out=part)
     return column
@@ -898,7 +877,7 @@ class _Choice:
         )
         (Ho, Wo), width = geo.out_hw, geo.x.shape[3]
         (sh, sw), (dh, dw), (ph_, pw) = geo.stride, geo.dilation, geo.padding
-        at = _scratch("positions", (geo.x.shape[1], Ho, Wo), _position_type(geo))
+        at = _threads.scratch("positions", (geo.x.shape[1], Ho, Wo), _position_type(geo))
         np.multiply(layout.real_n(self.row), at.dtype.type(dh * width), out=at)
         at += layout.real_n(column) if dw == 1 else layout.real_n(column) * at.dtype.type(dw)
         at += (sh * np.arange(Ho) - ph_)[:, None] * width + (sw * np.arange(Wo) - pw)
@@ -984,7 +963,7 @@ def max_pool2d_backward(
         g = layout.grad_output(G_planes[:, p0:p1])
         g_finite = bool(np.isfinite(g).all())
         if layout.tiles:
-            y = _scratch("grid", (p1 - p0, *geo.out_hw), g.dtype)
+            y = _threads.scratch("grid", (p1 - p0, *geo.out_hw), g.dtype)
             _separable(part, np.maximum, -np.inf, out=y)
             if g_finite:  # each tap's share written straight into its view of grad_x
                 (Ho, Wo), (k1, k2) = geo.out_hw, geo.kernel
