@@ -28,10 +28,10 @@ def _plan(forward, grad_input, grad_weight):
 
 # The choice for each benchmark shape (N, C_in, H, W, C_out, k, stride, pad), float32.
 EXPECTED = {
-    "result 1, finite differences": _plan("im2col", ["im2col"], "per_output"),
+    "result 1, finite differences": _plan("im2col", ["scatter"], "per_output"),
     "result 2, average as conv": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
     "result 3, grayscale": _plan("im2col", ["taps"], "im2row"),
-    "LeNet conv 1": _plan("im2col", ["shifted"], "im2row_sum"),
+    "LeNet conv 1": _plan("im2col", ["scatter"], "im2row_sum"),
     "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2col_bl"),
     "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2row_sum"),
     "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
@@ -194,13 +194,27 @@ def test_select_method_rules(xp_shape, w_shape, stride, dilation, expected):
     [
         ((10, 10), "scatter"),  # LeNet conv 2's grad_x: 31 % of the 18×18 window is data
         ((13, 12), "scatter"),  # just at half
-        ((14, 14), "im2col_bl"),  # 60 % data: measured 1.48 ms im2col_bl, 1.62 ms scatter
+        ((14, 14), "im2col_bl"),  # 60 % data, as many channels out as in
         (None, "im2col_bl"),  # no padding
     ],
 )
 def test_select_method_scatter_rule(data_hw, expected):
-    shape = ((64, 16, 18, 18), (6, 16, 5, 5), (1, 1), (1, 1))
+    shape = ((64, 16, 18, 18), (16, 16, 5, 5), (1, 1), (1, 1))
     assert select_method(*shape, data_hw) == expected
+
+
+@pytest.mark.parametrize(
+    "w_shape, data_hw, expected",
+    [
+        ((6, 16, 5, 5), (14, 14), "scatter"),  # 60 % data, 16 -> 6 channels: 3.1 against 3.8 ms
+        ((8, 16, 5, 5), (14, 14), "scatter"),  # just halves them
+        ((9, 16, 5, 5), (14, 14), "im2col_bl"),  # less than half
+        ((6, 16, 2, 2), (14, 14), "shifted"),  # 4 taps: its adds gain too little
+        ((6, 16, 5, 5), (18, 18), "im2col_bl"),  # no padding in the window
+    ],
+)
+def test_select_method_scatter_rule_for_fewer_channels(w_shape, data_hw, expected):
+    assert select_method((64, 16, 18, 18), w_shape, (1, 1), (1, 1), data_hw) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +310,7 @@ def test_benchmark_prints_each_shape_with_its_methods(capsys):
     out = capsys.readouterr().out
     assert "BLAS:" in out and "1 thread(s)" in out
     row = next(line for line in out.splitlines() if line.startswith("LeNet conv 1"))
-    assert "im2col / shifted / im2row" in row
+    assert "im2col / scatter / im2row_sum" in row
 
 
 @pytest.mark.parametrize(

@@ -878,12 +878,15 @@ def select_method(
        (``data_hw``: the size of the part of the window that lies in x; None: all of it),
        as in the input gradient's full correlation of a small output gradient ->
        "scatter": only the data is multiplied (past about half, the adds of its products
-       outgrow the zeros im2col multiplies).
+       outgrow the zeros im2col multiplies) — and at any share of padding when the
+       correlation halves the channels or more (2·O <= C) over 9 taps or more: scatter
+       adds O-channel planes per tap where im2col copies C-channel ones (the input
+       gradient of a layer that widens, LeNet's first layer).
     5. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
        be W_out short -> "im2col_bl" (LeNet's second layer and its input gradient).
     6. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
        product: im2col would copy f1·f2 values per output for a product O deep ->
-       "shifted" (LeNet's first-layer input gradient).
+       "shifted".
     7. Otherwise -> "im2col", chunked: one matrix product per cache-sized block; for a 1×1
        kernel nothing is copied, for stride = kernel the copy is a space-to-depth.
     """
@@ -910,7 +913,10 @@ def select_method(
         return "planes"
     if C * f1 * f2 <= 2:
         return "taps"
-    if data_hw is not None and 2 * data_hw[0] * data_hw[1] <= xp_shape[-2] * xp_shape[-1]:
+    if data_hw is not None and (
+        2 * data_hw[0] * data_hw[1] <= xp_shape[-2] * xp_shape[-1]
+        or (2 * O <= C and f1 * f2 >= 9 and data_hw != tuple(xp_shape[-2:]))
+    ):
         return "scatter"
     if Wo <= 14 and B >= 16 and stride == (1, 1):
         return "im2col_bl"
