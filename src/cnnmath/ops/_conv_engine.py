@@ -24,6 +24,7 @@ from ._windows import (
     crop_or_pad,
     phase_split,
     reshaped,
+    window_phases,
     windows,
 )
 
@@ -163,7 +164,13 @@ def _tap_classes(
     ]
 
 
-def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+def _correlate_planes(
+    xp: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
     """Elementwise on flat planes: y = Σ_(a,e) Σ_c w[:,:,c,a,e] · (plane c shifted by tap (a, e)).
 
     Split every (group, image, channel) plane into its s_h·s_w stride phases and flatten each
@@ -177,10 +184,16 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     per group), where a matrix product would be one deep: every group, image and output
     channel at once. For stride 1 nothing is copied but the result. Blocks of planes keep
     the accumulator within _TAPS_CHUNK_BYTES, in cache across the taps.
+
+    With ``window`` = (start, length) the input is that window of xp, zero outside xp
+    (``crop_or_pad``'s): its phases are built from xp in one copy (`window_phases`), where
+    padding and then splitting would copy it twice.
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
-    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    start, length = window if window is not None else ((0, 0), (H, W))
+    Ho, Wo = _valid_size((*xp.shape[:-2], *length), w.shape, stride, dilation)
+    inside = min(start) >= 0 and start[0] + length[0] <= H and start[1] + length[1] <= W
     R = G * B
     # the (group, image) planes in whichever order xp already lies in memory
     image_major = not xp.flags.c_contiguous
@@ -190,9 +203,13 @@ def _correlate_planes(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     else:  # plane r = g·B + b
         w_rows = np.broadcast_to(w[:, None], (G, B, O, C, f1, f2))
     w_rows = w_rows.reshape(R, O, C, f1, f2)  # the filter of each plane's group
-    P = phase_split(planes, stride)  # (R, C, sh, sw, Hq, Wq)
+    if inside:  # a view of xp, split into phases: a copy only if it must be
+        (r0, c0), (lh, lw) = start, length
+        P = phase_split(planes[..., r0 : r0 + lh, c0 : c0 + lw], stride)  # (R, C, sh, sw, Hq, Wq)
+    else:
+        P = window_phases(planes, start, length, stride)
     Hq, Wq = P.shape[-2:]
-    X = reshaped(P, (R, C, stride[0] * stride[1], Hq * Wq))  # a copy only if it must be
+    X = reshaped(P, (R, C, stride[0] * stride[1], Hq * Wq))
     unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
@@ -830,6 +847,8 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "scatter": _correlate_scatter,
 }
 _WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
+# methods that take the window of x itself and multiply its zeros (as the explicit copy would)
+_OWN_WINDOW = {"planes"}
 
 
 _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall
@@ -932,6 +951,7 @@ def _correlate(
     dilation: Pair,
     method: str | None = None,
     window: tuple[Pair, Pair] | None = None,
+    padding: bool = False,
 ) -> np.ndarray:
     """Valid cross-correlation of an already padded batch with a filter, for every group.
 
@@ -943,11 +963,18 @@ def _correlate(
     whose positions outside xp are absent terms (the input gradient's outputs that do not
     exist): a method in _WINDOWED skips them, any other multiplies an explicit copy of zeros
     (laid out batch-last for a method in _BATCH_LAST) — the same sum while w is finite; a
-    non-finite w goes to "scatter", so no 0·inf turns into NaN.
+    non-finite w goes to "scatter", so no 0·inf turns into NaN. With ``padding`` the
+    window's zeros are real terms instead (X̃'s zero padding: `_padded_correlate`), and
+    ``method`` must be given.
     """
     if xp.ndim == 4:
-        y = _correlate(xp[None], w[None], stride, dilation, method, window)
+        y = _correlate(xp[None], w[None], stride, dilation, method, window, padding)
         return contiguous(y[0])
+    if padding and window is not None and method is not None:
+        if method in _OWN_WINDOW:
+            return METHODS[method](xp, w, stride, dilation, window)
+        xw = crop_or_pad(xp, *window, batch_last=method in _BATCH_LAST)
+        return METHODS[method](xw, w, stride, dilation)
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
         return METHODS[name](xp, w, stride, dilation)
@@ -958,7 +985,7 @@ def _correlate(
         # The window's zeros are absent terms (outputs that do not exist); a method that
         # multiplies an explicit copy of them would turn 0·inf into NaN.
         name = "scatter"
-    if name in _WINDOWED:
+    if name in _WINDOWED or name in _OWN_WINDOW:
         return METHODS[name](xp, w, stride, dilation, window)
     xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)
     return METHODS[name](xw, w, stride, dilation)
@@ -1013,6 +1040,6 @@ def _padded_correlate(
 ) -> np.ndarray:
     """`_correlate` by ``method`` of x's ``window`` (start, length) made explicit (zero
     padding that stands for X̃'s zeros, which are real terms), the copy laid out as the method
-    reads it (batch-last for a method in _BATCH_LAST: one copy instead of two)."""
-    xw = crop_or_pad(x, *window, batch_last=method in _BATCH_LAST)
-    return _correlate(xw, w, stride, dilation, method=method)
+    reads it (batch-last for a method in _BATCH_LAST: one copy instead of two; the stride
+    phases for a method in _OWN_WINDOW, built by the method from x itself)."""
+    return _correlate(x, w, stride, dilation, method, window, padding=True)

@@ -171,6 +171,48 @@ def phase_split(xp: np.ndarray, stride: Pair) -> np.ndarray:
     return split.transpose(*range(n), n + 1, n + 3, n, n + 2)
 
 
+def _pieces(start: int, length: int, size: int, s: int) -> list[tuple[slice, slice, slice]]:
+    """Along one axis, the window [start, start + length) of an axis of ``size`` in stride
+    phases: window index u = s·q + r. The indices u that hold data (start + u inside the
+    axis) as pieces (q range, r range, the axis' slice): the whole groups of s in one piece,
+    the partial groups at either end one index each."""
+    u0, u1 = max(0, -start), min(length, size - start)
+    if u0 >= u1:
+        return []
+    a = min(u1, -(-u0 // s) * s)  # the first whole group ...
+    b = a + (u1 - a) // s * s  # ... and the end of the last
+    singles = [*range(u0, a), *range(b, u1)]
+    pieces = [
+        (slice(u // s, u // s + 1), slice(u % s, u % s + 1), slice(start + u, start + u + 1))
+        for u in singles
+    ]
+    if b > a:
+        pieces.append((slice(a // s, b // s), slice(0, s), slice(start + a, start + b)))
+    return pieces
+
+
+def window_phases(x: np.ndarray, start: Pair, length: Pair, stride: Pair) -> np.ndarray:
+    """The stride phases of the window of x's last two axes (``crop_or_pad``'s window,
+    zero outside x): P[..., r_h, r_w, q, v] = window[..., s_h q + r_h, s_w v + r_w], of shape
+    (..., s_h, s_w, ceil(L_h/s_h), ceil(L_w/s_w)) — zero past the window too. Contiguous,
+    in one pass over x where padding and then splitting would copy it twice: the whole
+    groups of s_h rows by s_w columns are one copy (x's rows and columns split in (q, r)
+    pairs, a view), the partial groups at the edges a few more; on the op's threads."""
+    (sh, sw), (lh, lw) = stride, length
+    *lead, h, w = x.shape
+    n = len(lead)
+    hq, wq = -(-lh // sh), -(-lw // sw)
+    # zeros from calloc: fresh zero pages for a large P, no pass of their own
+    P = np.zeros((*lead, sh, sw, hq, wq), dtype=x.dtype)
+    rows, cols = _pieces(start[0], lh, h, sh), _pieces(start[1], lw, w, sw)
+    V = P.transpose(*range(n), n + 2, n, n + 3, n + 1)  # V[..., q, r_h, v, r_w]
+    for qs, rs, xr in rows:
+        for vs, ws, xc in cols:
+            dst = V[..., qs, rs, vs, ws]
+            copy(dst, x[..., xr, xc].reshape(dst.shape))
+    return P
+
+
 def _phase_rows(r: int, s: int, p: int, m: int, count: int) -> tuple[slice, slice] | None:
     """Rows q of stride phase r (padded row s·q + r) that hold x's row s·q + r - p, as
     (slice of q, slice of x's rows); None if the phase holds no row of x."""

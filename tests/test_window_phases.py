@@ -1,0 +1,32 @@
+"""window_phases: the stride phases of a zero-padded (or cropped) window in one copy, equal
+to padding first (crop_or_pad) and then splitting (phase_split), which copy twice."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from cnnmath.ops._windows import crop_or_pad, phase_split, window_phases
+
+
+@pytest.mark.parametrize("hw", [(7, 9), (8, 8), (5, 3), (1, 1)])
+def test_window_phases_equal_padding_then_splitting(hw):
+    x = np.random.default_rng(0).standard_normal((2, 3, *hw))
+    for r0, c0, lh, lw, sh, sw in itertools.product(
+        [-3, -1, 0, 1, 4], [-1, 0, 2], [1, 3, 6, 11], [2, 5, 10], [1, 2, 3], [1, 2, 3]
+    ):
+        expected = phase_split(crop_or_pad(x, (r0, c0), (lh, lw)), (sh, sw))
+        got = window_phases(x, (r0, c0), (lh, lw), (sh, sw))
+        assert got.shape == expected.shape and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected, err_msg=str((r0, c0, lh, lw, sh, sw)))
+
+
+def test_window_phases_keep_non_finite_values_where_they_are():
+    x = np.arange(36, dtype=np.float32).reshape(1, 1, 6, 6)
+    x[0, 0, 2, 3] = np.nan
+    x[0, 0, 5, 0] = np.inf
+    got = window_phases(x, (-1, -1), (8, 8), (2, 2))
+    # padded row 3 = x's row 2 (phase 1, q 1), padded column 4 = x's column 3 (phase 0, v 2)
+    assert np.isnan(got[0, 0, 1, 0, 1, 2]) and np.isnan(got).sum() == 1
+    assert got[0, 0, 0, 1, 3, 0] == np.inf and np.isinf(got).sum() == 1
+    assert got[0, 0, 0, 0, 0, :].tolist() == [0, 0, 0, 0]  # the padding row
