@@ -24,7 +24,7 @@ from ._windows import (
     crop_or_pad,
     phase_split,
     reshaped,
-    window_phases,
+    split_window,
     windows,
 )
 
@@ -191,9 +191,8 @@ def _correlate_planes(
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
-    start, length = window if window is not None else ((0, 0), (H, W))
+    length = window[1] if window is not None else (H, W)
     Ho, Wo = _valid_size((*xp.shape[:-2], *length), w.shape, stride, dilation)
-    inside = min(start) >= 0 and start[0] + length[0] <= H and start[1] + length[1] <= W
     R = G * B
     # the (group, image) planes in whichever order xp already lies in memory
     image_major = not xp.flags.c_contiguous
@@ -203,11 +202,7 @@ def _correlate_planes(
     else:  # plane r = g·B + b
         w_rows = np.broadcast_to(w[:, None], (G, B, O, C, f1, f2))
     w_rows = w_rows.reshape(R, O, C, f1, f2)  # the filter of each plane's group
-    if inside:  # a view of xp, split into phases: a copy only if it must be
-        (r0, c0), (lh, lw) = start, length
-        P = phase_split(planes[..., r0 : r0 + lh, c0 : c0 + lw], stride)  # (R, C, sh, sw, Hq, Wq)
-    else:
-        P = window_phases(planes, start, length, stride)
+    P = split_window(planes, window, stride)  # (R, C, sh, sw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
     X = reshaped(P, (R, C, stride[0] * stride[1], Hq * Wq))
     unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
@@ -634,7 +629,13 @@ def _correlate_per_output(
     return out.transpose(2, 3, 4, 0, 1)
 
 
-def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+def _correlate_dots(
+    xp: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
     """One dot product per pair of planes and output position, summed over the channels:
 
         y[g,b,o,i,j] = Σ_c ⟨W[g,o,c], X[g,b,c] shifted to output (i, j)⟩.
@@ -650,13 +651,15 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
     output channel, the batch as channels). The zero weights multiply pixels outside the
     windows, exact only while those are finite: a non-finite result is recomputed by
     "im2row" (see _exact_unless_non_finite). Blocks of channels keep the per-channel dot
-    products within _CHUNK_BYTES.
+    products within _CHUNK_BYTES. With ``window``, the phases are those of xp's window, zero
+    outside xp, made in one copy (as in "planes").
     """
     G, B, C = xp.shape[:3]
     _, O, _, f1, f2 = w.shape
-    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    length = window[1] if window is not None else xp.shape[-2:]
+    Ho, Wo = _valid_size((*xp.shape[:-2], *length), w.shape, stride, dilation)
     (dh, dw) = dilation
-    P = phase_split(xp, dilation)  # (G, B, C, dh, dw, Hq, Wq)
+    P = split_window(xp, window, dilation)  # (G, B, C, dh, dw, Hq, Wq)
     Hq, Wq = P.shape[-2:]
     X = reshaped(P, (G, B, C, dh * dw, Hq * Wq))  # a copy only if it must be
     unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
@@ -707,7 +710,8 @@ def _correlate_dots(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
 
     _threads.parallel(block, unit_blocks)
     if not _all_finite(y):  # see `_exact_unless_non_finite`
-        return _correlate_im2row(xp, w, stride, dilation)
+        explicit = xp if window is None else crop_or_pad(xp, *window)
+        return _correlate_im2row(explicit, w, stride, dilation)
     return y
 
 
@@ -848,7 +852,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 }
 _WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
 # methods that take the window of x itself and multiply its zeros (as the explicit copy would)
-_OWN_WINDOW = {"planes"}
+_OWN_WINDOW = {"planes", "dots"}
 
 
 _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall

@@ -213,6 +213,19 @@ def window_phases(x: np.ndarray, start: Pair, length: Pair, stride: Pair) -> np.
     return P
 
 
+def split_window(x: np.ndarray, window: tuple[Pair, Pair] | None, stride: Pair) -> np.ndarray:
+    """``phase_split`` of x's ``window`` (start, length; None: all of x), zero outside x: a
+    view when the window lies inside x and the stride divides it, else `window_phases`'
+    one copy."""
+    if window is None:
+        return phase_split(x, stride)
+    (r0, c0), (lh, lw) = window
+    h, w = x.shape[-2:]
+    if min(r0, c0) >= 0 and r0 + lh <= h and c0 + lw <= w:
+        return phase_split(x[..., r0 : r0 + lh, c0 : c0 + lw], stride)
+    return window_phases(x, (r0, c0), (lh, lw), stride)
+
+
 def _phase_rows(r: int, s: int, p: int, m: int, count: int) -> tuple[slice, slice] | None:
     """Rows q of stride phase r (padded row s·q + r) that hold x's row s·q + r - p, as
     (slice of q, slice of x's rows); None if the phase holds no row of x."""
