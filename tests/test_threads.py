@@ -238,3 +238,22 @@ def test_a_region_too_small_to_hand_off_stays_on_the_calling_thread():
     cnnmath.set_num_threads(2)
     assert _threads_that_ran(0.0, 4) == {threading.get_ident()}
     assert len(_threads_that_ran(0.002, 4)) == 2
+
+
+def test_scratch_buffers_are_per_thread_and_reused():
+    from cnnmath.ops import _conv_engine
+
+    a = _threads.scratch("test", (8, 8), np.float32)
+    assert np.shares_memory(a, _threads.scratch("test", (4,), np.float32))  # kept, reused
+    assert not np.shares_memory(a, _threads.scratch("test", (8, 8), np.float64))  # per dtype
+    other: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: other.append(_threads.scratch("test", 64, "f4")))
+    worker.start()
+    worker.join()
+    assert not np.shares_memory(a, other[0])  # per thread
+    big = (_threads._SCRATCH_BYTES // 4 + 1,)
+    assert not np.shares_memory(
+        _threads.scratch("test big", big, np.float32), _threads.scratch("test big", big, "f4")
+    )  # too large to keep between calls ...
+    get = _conv_engine._scratch("test big", big, np.dtype(np.float32))
+    assert np.shares_memory(get(), get())  # ... but one per thread for all of a call's blocks

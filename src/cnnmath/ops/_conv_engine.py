@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -74,10 +75,22 @@ _ADD_BLOCK_BYTES = 1 << 19  # scatter's adds: about this much of y and Z per blo
 
 
 def _scratch(name: str, shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.ndarray]:
-    """A getter of the calling thread's work buffer ``name`` of this shape
-    (`_threads.scratch`): blocks running at once in two threads never share one, and a
-    block run later by the same thread, or the next call, reuses it (no fresh pages)."""
-    return lambda: _threads.scratch(name, shape, dtype)
+    """A getter of the calling thread's work buffer ``name`` of this shape: blocks running
+    at once in two threads never share one, and a block run later by the same thread
+    reuses it (no fresh pages per block). Up to `_threads.scratch`'s size limit the buffer
+    is kept for the next call too; a larger one is made once per thread for this call."""
+    size = math.prod((shape,) if isinstance(shape, int) else shape) * np.dtype(dtype).itemsize
+    if size <= _threads._SCRATCH_BYTES:
+        return lambda: _threads.scratch(name, shape, dtype)
+    buffers: dict[int, np.ndarray] = {}
+
+    def get() -> np.ndarray:
+        key = threading.get_ident()
+        if key not in buffers:
+            buffers[key] = np.empty(shape, dtype=dtype)
+        return buffers[key]
+
+    return get
 
 
 def _valid_size(
@@ -856,7 +869,7 @@ _OWN_WINDOW = {"planes", "dots"}
 
 
 _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall
-_LONG_RUN = 16  # and its rows copy runs of at least this many values
+_LONG_RUN = 16  # and its rows copy runs of at least this many values (strided if dilated)
 _THIN = 16  # B·O of a product that runs at memory speed whatever its layout
 
 
@@ -882,9 +895,10 @@ def select_method(
        - a sum at least _LONG_SUM times longer (C·f1·f2: the batch times the output
          gradient's area) than the output is tall (B·H_out·W_out: the layer's input
          channels times the filter's positions), in rows of at least _LONG_RUN values ->
-         "im2row_sum": few tall products (the ResNet layers, LeNet's first) — unless
-         "per_output" (below) wastes little and its products are thin (B·O <= _THIN): they
-         run at the speed the input streams in, and it copies nothing;
+         "im2row_sum": few tall products (the ResNet layers, LeNet's first) — unless the
+         flat layout of "per_output" (below) wastes little and its products are thin
+         (B·O <= _THIN: they run at the speed the input streams in, and it copies
+         nothing); such shapes take the rules below;
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
          unless the output has 16 positions or more and the flat layout wastes little
          (below): im2col copies every input pixel about once per output position, where
@@ -906,7 +920,7 @@ def select_method(
        adds O-channel planes per tap where im2col copies C-channel ones (the input
        gradient of a layer that widens, LeNet's first layer).
     5. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
-       be W_out short -> "im2col_bl" (LeNet's second layer and its input gradient).
+       be W_out short -> "im2col_bl" (LeNet's second layer).
     6. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
        product: im2col would copy f1·f2 values per output for a product O deep ->
        "shifted".
@@ -965,16 +979,18 @@ def _correlate(
     W_out). Computed by ``METHODS[method]`` (default: ``select_method``'s choice).
     With ``window`` = (start, length), xp is replaced by ``crop_or_pad(xp, start, length)``,
     whose positions outside xp are absent terms (the input gradient's outputs that do not
-    exist): a method in _WINDOWED skips them, any other multiplies an explicit copy of zeros
-    (laid out batch-last for a method in _BATCH_LAST) — the same sum while w is finite; a
-    non-finite w goes to "scatter", so no 0·inf turns into NaN. With ``padding`` the
+    exist): a method in _WINDOWED skips them, any other multiplies zeros there (an explicit
+    copy, laid out batch-last for a method in _BATCH_LAST; built by the method itself for
+    one in _OWN_WINDOW) — the same sum while w is finite; a non-finite w goes to
+    "scatter", so no 0·inf turns into NaN. With ``padding`` the
     window's zeros are real terms instead (X̃'s zero padding: `_padded_correlate`), and
     ``method`` must be given.
     """
     if xp.ndim == 4:
         y = _correlate(xp[None], w[None], stride, dilation, method, window, padding)
         return contiguous(y[0])
-    if padding and window is not None and method is not None:
+    if padding and window is not None:
+        assert method is not None, "a padded window needs its method"
         if method in _OWN_WINDOW:
             return METHODS[method](xp, w, stride, dilation, window)
         xw = crop_or_pad(xp, *window, batch_last=method in _BATCH_LAST)

@@ -214,9 +214,9 @@ def window_phases(x: np.ndarray, start: Pair, length: Pair, stride: Pair) -> np.
 
 
 def split_window(x: np.ndarray, window: tuple[Pair, Pair] | None, stride: Pair) -> np.ndarray:
-    """``phase_split`` of x's ``window`` (start, length; None: all of x), zero outside x: a
-    view when the window lies inside x and the stride divides it, else `window_phases`'
-    one copy."""
+    """``phase_split`` of x's ``window`` (start, length; None: all of x), zero outside x.
+    A window inside x goes to ``phase_split`` (a view when the stride divides it, else its
+    padded copy); one reaching past x's edge to `window_phases`' one copy."""
     if window is None:
         return phase_split(x, stride)
     (r0, c0), (lh, lw) = window
