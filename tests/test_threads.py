@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
@@ -223,21 +224,26 @@ def test_a_whole_training_step_is_thread_invariant(name):
     assert_thread_invariant(step)
 
 
-def _threads_that_ran(body_seconds: float, blocks: int) -> set[int]:
+def _threads_that_ran(first_block_seconds: float, blocks: int, monkeypatch) -> set[int]:
+    """The threads that ran a region's blocks when its first block is measured to take
+    ``first_block_seconds`` (a fake clock: the test does not depend on the machine's load)."""
     seen: set[int] = set()
+    ticks = iter([0.0, first_block_seconds])
+    clock = types.SimpleNamespace(perf_counter=lambda: next(ticks))
+    monkeypatch.setattr(_threads, "time", clock)
 
     def body(i0: int, i1: int) -> None:
         seen.add(threading.get_ident())
-        time.sleep(body_seconds)  # releases the GIL, as NumPy's loops do
+        time.sleep(0.02)  # releases the GIL, as NumPy's loops do: time for a second thread to join
 
     _threads.op(lambda: _threads.parallel(body, _threads.spans(blocks, 1)))()
     return seen
 
 
-def test_a_region_too_small_to_hand_off_stays_on_the_calling_thread():
+def test_a_region_too_small_to_hand_off_stays_on_the_calling_thread(monkeypatch):
     cnnmath.set_num_threads(2)
-    assert _threads_that_ran(0.0, 4) == {threading.get_ident()}
-    assert len(_threads_that_ran(0.002, 4)) == 2
+    assert _threads_that_ran(1e-6, 4, monkeypatch) == {threading.get_ident()}
+    assert len(_threads_that_ran(0.002, 4, monkeypatch)) == 2
 
 
 def test_scratch_buffers_are_per_thread_and_reused():
