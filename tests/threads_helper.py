@@ -4,6 +4,7 @@ that two threads were really used (so the check cannot pass by never threading).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,10 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
 
     def recording(body: Any, span: Any) -> None:
         seen.add(threading.get_ident())
+        if threads > 1 and len(seen) < 2:
+            # until a second thread has run a block, give it time to wake and take one: on
+            # a loaded machine the caller could otherwise run a whole small region alone
+            time.sleep(0.002)
         original(body, span)
 
     before = cnnmath.get_num_threads()
