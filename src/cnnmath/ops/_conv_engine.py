@@ -199,7 +199,7 @@ def _correlate_planes(
     the accumulator within _TAPS_CHUNK_BYTES, in cache across the taps.
 
     With ``window`` = (start, length) the input is that window of xp, zero outside xp
-    (``crop_or_pad``'s): its phases are built from xp in one copy (`window_phases`), where
+    (``crop_or_pad``'s): its phases are built from xp in one copy (`split_window`), where
     padding and then splitting would copy it twice.
     """
     G, B, C, H, W = xp.shape
@@ -576,15 +576,15 @@ def _correlate_im2row_sum(
     def partial(k: int, first: int, last: int) -> None:  # blocks [first, last) into partials[k]
         acc = partials[k]
         for n, (c0, c1, a0, a1) in enumerate(blocks[first:last]):
-            depth = (c1 - c0) * (a1 - a0) * f2
-            rows_k = columns()[: G * M * depth].reshape(G, B, Ho, Wo, c1 - c0, a1 - a0, f2)
+            K = (c1 - c0) * (a1 - a0) * f2  # this block's depth
+            rows_k = columns()[: G * M * K].reshape(G, B, Ho, Wo, c1 - c0, a1 - a0, f2)
             np.copyto(rows_k, view[:, :, :, :, c0:c1, a0:a1])
-            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, depth).transpose(0, 2, 1)
+            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, K).transpose(0, 2, 1)
             if n == 0:
-                np.matmul(rows_k.reshape(G, M, depth), w_k, out=acc)
+                np.matmul(rows_k.reshape(G, M, K), w_k, out=acc)
             else:
                 t = terms()
-                np.matmul(rows_k.reshape(G, M, depth), w_k, out=t)
+                np.matmul(rows_k.reshape(G, M, K), w_k, out=t)
                 acc += t
 
     def body(k0: int, k1: int) -> None:  # partial sums [k0, k1)
@@ -989,23 +989,21 @@ def _correlate(
     if xp.ndim == 4:
         y = _correlate(xp[None], w[None], stride, dilation, method, window, padding)
         return contiguous(y[0])
-    if padding and window is not None:
-        assert method is not None, "a padded window needs its method"
-        if method in _OWN_WINDOW:
-            return METHODS[method](xp, w, stride, dilation, window)
-        xw = crop_or_pad(xp, *window, batch_last=method in _BATCH_LAST)
-        return METHODS[method](xw, w, stride, dilation)
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
         return METHODS[name](xp, w, stride, dilation)
-    name = method or select_method(
-        (*xp.shape[:-2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
-    )
-    if name not in _WINDOWED and not _all_finite(w):
-        # The window's zeros are absent terms (outputs that do not exist); a method that
-        # multiplies an explicit copy of them would turn 0·inf into NaN.
-        name = "scatter"
-    if name in _WINDOWED or name in _OWN_WINDOW:
+    if padding:
+        assert method is not None, "a padded window needs its method"
+        name = method
+    else:
+        name = method or select_method(
+            (*xp.shape[:-2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
+        )
+        if name not in _WINDOWED and not _all_finite(w):
+            # The window's zeros are absent terms (outputs that do not exist); a method that
+            # multiplies an explicit copy of them would turn 0·inf into NaN.
+            name = "scatter"
+    if name in _OWN_WINDOW or (name in _WINDOWED and not padding):
         return METHODS[name](xp, w, stride, dilation, window)
     xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)
     return METHODS[name](xw, w, stride, dilation)
