@@ -51,6 +51,29 @@ def test_relu_then_max_pool_is_torchs_with_ties(pool):
     assert rel_error(gx, tx.grad.numpy()) <= 1e-12
 
 
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("relu", [False, True], ids=["pool", "relu-pool"])
+def test_max_pool_keeps_its_choice_in_training_mode_only(pool, relu):
+    """Training mode: the forward keeps each window's choice (the indices) and the backward
+    routes G by it; eval mode: no indices kept, the backward finds the choice again from x.
+    Both give PyTorch's gradient, ties included, with and without the fused ReLU."""
+    x = tied_input((3, 4, 9, 10), seed=5)
+    layer = nn.MaxPool2d(**pool)
+    model = nn.Sequential(nn.ReLU(), layer) if relu else layer
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = F.max_pool2d(F.relu(tx) if relu else tx, **pool)
+    g = np.random.default_rng(6).standard_normal(ty.shape)
+    ty.backward(torch.from_numpy(g))
+    for training in (True, False):
+        model.train(training)
+        y, ctx = layer.forward_relu_ctx(x) if relu else layer.forward_ctx(x)
+        assert (ctx.indices is not None) == training
+        np.testing.assert_array_equal(y, ty.detach().numpy())
+        assert rel_error(layer.backward_ctx(ctx, g), tx.grad.numpy()) <= 1e-12
+        np.testing.assert_array_equal(model(x), y)
+        assert rel_error(model.backward(g), tx.grad.numpy()) <= 1e-12
+
+
 def test_fused_step_equals_the_two_layers_one_by_one_float32():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)

@@ -248,6 +248,30 @@ ERRORS = [
         TypeError,
         r"grad_output is float32, x is float64",
     ),
+    (
+        lambda: max_pool2d_backward(np.zeros((1, 2, 2, 2)), x4, 2, indices=np.zeros((1, 2, 2))),
+        TypeError,
+        r"indices: expected an integer array of grad_output's shape \(1, 2, 2, 2\)",
+    ),
+    (
+        lambda: max_pool2d_backward(np.zeros((1, 2, 2, 2)), x4, 2, indices=np.zeros((1, 2, 2, 2))),
+        TypeError,
+        r"indices: expected an integer array .* got an array of dtype float64",
+    ),
+    (
+        lambda: max_pool2d_backward(
+            np.zeros((1, 2, 2, 2)), x4, 2, indices=np.full((1, 2, 2, 2), 25)
+        ),
+        ValueError,
+        r"indices: expected positions in \[0, 25\) of a plane of x 5x5, got values from 25",
+    ),
+    (
+        lambda: max_pool2d_backward(
+            np.zeros((1, 2, 2, 2)), x4, 2, indices=-np.ones((1, 2, 2, 2), int)
+        ),
+        ValueError,
+        r"indices: expected positions in \[0, 25\)",
+    ),
 ]
 
 
@@ -256,6 +280,20 @@ def test_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern) as info:
         call()
     assert "pool2d" in str(info.value)
+
+
+def test_max_pool_backward_routes_by_the_indices_it_is_given():
+    """Given indices, the backward reads the choice from them, not from x: every window
+    naming position 0 of its plane sends all of G there, summed (and nothing elsewhere),
+    and a chosen element routed twice collects both."""
+    x = _x((2, 3, 6, 6))
+    g = _x((2, 3, 3, 3), seed=1)
+    gx = max_pool2d_backward(g, x, 2, indices=np.zeros(g.shape, dtype=np.int32))
+    np.testing.assert_allclose(gx[:, :, 0, 0], g.sum(axis=(2, 3)), rtol=1e-12)
+    gx[:, :, 0, 0] = 0
+    assert not gx.any()
+    unbatched = max_pool2d_backward(g[0], x[0], 3, 2, 1, indices=np.full(g[0].shape, 35))
+    np.testing.assert_allclose(unbatched[:, 5, 5], g[0].sum(axis=(1, 2)), rtol=1e-12)
 
 
 def _hard_max_input(shape, seed):
@@ -364,8 +402,10 @@ def test_hypothesis_max_pool_options_against_reference(
     data, k1, k2, s1, s2, d1, d2, ceil_mode, dtype
 ):
     p = (data.draw(st.integers(0, k1 // 2), label="p1"), data.draw(st.integers(0, k2 // 2)))
-    m = data.draw(st.integers(max(1, d1 * (k1 - 1) + 1 - 2 * p[0]), 9), label="m")
-    n = data.draw(st.integers(max(1, d2 * (k2 - 1) + 1 - 2 * p[1]), 9), label="n")
+    # at least one window's extent (up to 10 rows: 4 taps 3 apart, no padding)
+    m_min, n_min = (max(1, d * (k - 1) + 1 - 2 * q) for d, k, q in ((d1, k1, p[0]), (d2, k2, p[1])))
+    m = data.draw(st.integers(m_min, max(m_min, 9)), label="m")
+    n = data.draw(st.integers(n_min, max(n_min, 9)), label="n")
     x = _x((2, 2, m, n), dtype, seed=data.draw(st.integers(0, 999), label="seed"))
     opts = {"stride": (s1, s2), "padding": p, "dilation": (d1, d2), "ceil_mode": ceil_mode}
     try:
@@ -380,7 +420,9 @@ def test_hypothesis_max_pool_options_against_reference(
     assert idx.dtype == np.int64
     g = _x(y.shape, dtype, seed=7)
     gx = max_pool2d_backward(g, x, (k1, k2), **opts)
-    assert_close(gx, reference.max_pool2d_backward(g, x, (k1, k2), **opts), dtype)
+    want_gx = reference.max_pool2d_backward(g, x, (k1, k2), **opts)
+    assert_close(gx, want_gx, dtype)
+    assert_close(max_pool2d_backward(g, x, (k1, k2), **opts, indices=idx), want_gx, dtype)
 
 
 @given(
@@ -470,12 +512,14 @@ def test_chosen_element_under_every_option_as_torch(k, s, p, d, ceil_mode):
     np.testing.assert_array_equal(idx, want_idx)
     g = np.random.default_rng(2).standard_normal(y.shape)
     gx = max_pool2d_backward(g, x, k, s, p, d, ceil_mode)
+    gx_by_indices = max_pool2d_backward(g, x, k, s, p, d, ceil_mode, indices=idx)
     tx = torch.tensor(x, requires_grad=True)
     ty, ti = torch.nn.functional.max_pool2d(tx, k, s, p, d, ceil_mode, True)
     ty.backward(torch.tensor(g))
     np.testing.assert_array_equal(y, ty.detach().numpy())
     np.testing.assert_array_equal(idx, ti.numpy())
     np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx_by_indices, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,11 +692,10 @@ def test_max_pool_windows_that_tile_x_or_only_nearly(shape, k, s, p):
     np.testing.assert_array_equal(y, want)
     np.testing.assert_array_equal(idx, want_idx)
     g = np.random.default_rng(2).standard_normal(y.shape)
+    want_gx = reference.max_pool2d_backward(g, x, k, s, p)
+    np.testing.assert_allclose(max_pool2d_backward(g, x, k, s, p), want_gx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
-        max_pool2d_backward(g, x, k, s, p),
-        reference.max_pool2d_backward(g, x, k, s, p),
-        rtol=1e-12,
-        atol=1e-12,
+        max_pool2d_backward(g, x, k, s, p, indices=idx), want_gx, rtol=1e-12, atol=1e-12
     )
 
 
@@ -699,6 +742,7 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
             max_pool2d(x, k),
             *max_pool2d(x, k, return_indices=True),
             max_pool2d_backward(g, x, k),
+            max_pool2d_backward(g, x, k, indices=max_pool2d(x, k, return_indices=True)[1]),
             avg_pool2d(x, k),
             avg_pool2d_backward(g, x, k),
             avg_pool2d(x, k, divisor_override=3),
@@ -717,3 +761,5 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
         want = reference.max_pool2d_backward(_b(g), _b(x), k)
         np.testing.assert_array_equal(np.isnan(_b(fast[3])), np.isnan(want))
         np.testing.assert_array_equal(_b(fast[3]) != 0, want != 0)
+        np.testing.assert_array_equal(np.isnan(_b(fast[4])), np.isnan(want))
+        np.testing.assert_array_equal(_b(fast[4]) != 0, want != 0)

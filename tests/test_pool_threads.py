@@ -81,7 +81,8 @@ def test_max_pool(options, nan):
     def run():
         y = max_pool2d(x, **options)
         y2, indices = max_pool2d(x, **options, return_indices=True)
-        return y, y2, indices, max_pool2d_backward(g, x, **options)
+        by_indices = max_pool2d_backward(g, x, **options, indices=indices)
+        return y, y2, indices, max_pool2d_backward(g, x, **options), by_indices
 
     assert_thread_invariant(run)
 

@@ -195,20 +195,21 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
 
 
 def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
-    """Time a pooling forward + backward against PyTorch."""
-    f, fb = (
-        (max_pool2d, max_pool2d_backward)
-        if case.kind == "max"
-        else (avg_pool2d, avg_pool2d_backward)
-    )
+    """Time a pooling forward + backward against PyTorch. Max pooling runs as PyTorch's
+    autograd runs it (and as ``nn.MaxPool2d`` does in training): the forward returns each
+    window's choice with Y (``return_indices``), the backward routes G by it."""
     k, s, p = case.kernel, case.stride, case.padding
     rng = np.random.default_rng(0)
     x = rng.standard_normal(case.x_shape, dtype=np.float32)
-    g = rng.standard_normal(f(x, k, s, p).shape, dtype=np.float32)
+    g = rng.standard_normal(avg_pool2d(x, k, s, p).shape, dtype=np.float32)
 
     def ours() -> None:
-        f(x, k, s, p)
-        fb(g, x, k, s, p)
+        if case.kind == "max":
+            _, indices = max_pool2d(x, k, s, p, return_indices=True)
+            max_pool2d_backward(g, x, k, s, p, indices=indices)
+        else:
+            avg_pool2d(x, k, s, p)
+            avg_pool2d_backward(g, x, k, s, p)
 
     theirs = None
     if torch is not None:

@@ -11,11 +11,14 @@ from .._checks import check_float_array, int_pair, positive_int
 from .module import Module
 
 
-class _ReluPooled(NamedTuple):
-    """The context of a fused ReLU + MaxPool2d: the ReLU's input x and the output y."""
+class _Pooled(NamedTuple):
+    """The context of MaxPool2d: its input x, the forward's choice I in training mode
+    (``max_pool2d(..., return_indices=True)``; None in eval mode), and after a fused ReLU
+    its output y."""
 
     x: np.ndarray
-    y: np.ndarray
+    indices: np.ndarray | None
+    y: np.ndarray | None = None
 
 
 def _pool_arg(name: str, value: Any, *, minimum: int, func: str) -> int | tuple[int, int]:
@@ -99,21 +102,29 @@ class MaxPool2d(_Pool2d):
     def _args(self) -> dict[str, Any]:
         return {**super()._args(), "dilation": self.dilation, "ceil_mode": self.ceil_mode}
 
+    def _pool(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(Y, I): in training mode the forward also keeps each window's choice I, so that
+        the backward routes G by it instead of finding the maxima again (as PyTorch's
+        autograd keeps its indices); in eval mode I is None — inference skips the work of
+        the choice, and a backward there finds it again from x (the same gradient)."""
+        if self.training:
+            return ops.max_pool2d(x, **self._args(), return_indices=True)
+        return ops.max_pool2d(x, **self._args()), None
+
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = max_pool2d(x) with this layer's window, stride, padding, dilation and mode."""
-        y = ops.max_pool2d(x, **self._args())
-        return y, x
+        y, indices = self._pool(x)
+        return y, _Pooled(x, indices)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X: each G[β,c,i,j] added to its window's (first) maximal element. After a
-        fused ReLU (`forward_relu_ctx`) G is first masked where the pooled maximum was <= 0."""
-        if isinstance(ctx, _ReluPooled):
+        """∂ℓ/∂X: each G[β,c,i,j] added to its window's (first) maximal element, the one
+        the forward chose (found again from x after an eval-mode forward). After a fused
+        ReLU (`forward_relu_ctx`) G is first masked where the pooled maximum was <= 0."""
+        if ctx.y is not None:
             y = ctx.y
             self._check_grad_output(grad_output, y.shape, y.dtype)
             grad_output = np.where(y == 0, y.dtype.type(0), grad_output)
-            return ops.max_pool2d_backward(grad_output, ctx.x, **self._args())
-        x = ctx
-        return ops.max_pool2d_backward(grad_output, x, **self._args())
+        return ops.max_pool2d_backward(grad_output, ctx.x, **self._args(), indices=ctx.indices)
 
     def forward_relu_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """ReLU then this pooling, as one step: Y = max(max_pool2d(x), 0).
@@ -127,10 +138,10 @@ class MaxPool2d(_Pool2d):
         maximum passes G to the NaN, as it would through both layers).
         """
         x = check_float_array("x", x, func="relu")
-        m = ops.max_pool2d(x, **self._args())
+        m, indices = self._pool(x)
         zero = m.dtype.type(0)
         y = np.maximum(m, zero) if np.may_share_memory(m, x) else np.maximum(m, zero, out=m)
-        return y, _ReluPooled(x, y)
+        return y, _Pooled(x, indices, y)
 
     def extra_repr(self) -> str:
         """``kernel_size, stride, padding, dilation, ceil_mode``, as ``torch.nn.MaxPool2d``

@@ -239,6 +239,13 @@ def _run_block(body: Callable[[int, int], None], span: Span) -> None:
 # few of those runs on the calling thread, the same blocks in the same order.
 _MIN_PARALLEL_SECONDS = 4e-4
 
+# Regions found worth handing off, by the code of their body and their blocks: the next run
+# of the same region (the same op at the same shapes: a training loop, a model's layers)
+# hands its blocks to the threads from the start instead of running the first one alone.
+# Kept small; emptied when full.
+_handed_off: set[tuple[Any, tuple[Span, ...]]] = set()
+_HANDED_OFF_SIZE = 4096
+
 
 def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
     """Run ``body(start, stop)`` for every block, on up to `current` threads at once.
@@ -248,7 +255,9 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
     The calling thread runs the first block and times it: when the remaining blocks would
     take less than ``_MIN_PARALLEL_SECONDS`` it runs them too (a hand-off would cost more
     than it saves), else the threads take the remaining blocks one at a time, the caller
-    among them. Either way every block runs whole, once, so the result is the same; an
+    among them. A region that was worth handing off before (the same body's code and
+    blocks) is handed off from its first block, which the caller still times to decide the
+    next run. Either way every block runs whole, once, so the result is the same; an
     exception in any block is raised here.
     """
     n = min(current(), len(blocks))
@@ -256,25 +265,33 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
         for span in blocks:
             body(*span)
         return
+    code = getattr(body, "__code__", None)
+    key = (code, tuple(blocks)) if code is not None else None
     with one_blas_thread():
-        start = time.perf_counter()
-        _run_block(body, blocks[0])
-        rest = blocks[1:]
-        if (time.perf_counter() - start) * len(rest) < _MIN_PARALLEL_SECONDS:
-            for span in rest:
-                _run_block(body, span)
-            return
-        n = min(n, len(rest))
         taken = itertools.count()  # next() on a count is atomic under the GIL
 
         def take() -> None:
             for k in iter(taken.__next__, None):
-                if k >= len(rest):
+                if k >= len(blocks):
                     return
-                _run_block(body, rest[k])
+                _run_block(body, blocks[k])
 
-        futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
+        futures = []
+        if key in _handed_off:
+            futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
         try:
+            start = time.perf_counter()
+            _run_block(body, blocks[next(taken)])  # block 0, or the caller's first one
+            slow = (time.perf_counter() - start) * (len(blocks) - 1) >= _MIN_PARALLEL_SECONDS
+            if key is not None:
+                if slow:
+                    if len(_handed_off) >= _HANDED_OFF_SIZE:
+                        _handed_off.clear()
+                    _handed_off.add(key)
+                else:
+                    _handed_off.discard(key)
+            if slow and not futures:
+                futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
             take()
         finally:
             errors = [f.exception() for f in futures]

@@ -291,8 +291,9 @@ def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray
 class _Layout:
     """Where each window tap reads its values, and where its gradient goes back."""
 
-    def __init__(self, geo: _Geometry, fill: float | None):
-        """``fill``: the padding value (-inf or 0); None when no input values are needed."""
+    def __init__(self, geo: _Geometry, fill: float | None, phases: bool = False):
+        """``fill``: the padding value (-inf or 0); None when no input values are needed.
+        ``phases``: the phase layout even where the windows tile x."""
         self.geo = geo
         B, C, m, n = geo.x.shape
         (k1, k2), (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo) = (
@@ -302,7 +303,8 @@ class _Layout:
             geo.out_hw,
         )
         self.tiles = (
-            (k1, k2) == (sh, sw)
+            not phases
+            and (k1, k2) == (sh, sw)
             and geo.dilation == _NO_DILATION
             and pt == pb == pl == pr == 0
             and m == Ho * k1
@@ -658,8 +660,13 @@ def max_pool2d(
             else:
                 y[p0:p1] = layout.real(_max(layout))[0]
             return
+        if _tiled(part):
+            best, tap = _tile_walk(part)
+            _tap_positions(part, tap, out=positions[p0:p1])
+            y[p0:p1] = best
+            return
         choice = _choose(part)
-        if choice is None:  # tiles, or -inf next to padding: the tap-by-tap rule
+        if choice is None:  # -inf next to padding: the tap-by-tap rule
             layout = _Layout(part, -np.inf)
             y_wide = _max(layout)
             positions[p0:p1] = _argmax_positions(layout, y_wide)
@@ -690,6 +697,74 @@ def _tiny_tile_indices(geo: _Geometry) -> tuple[np.ndarray, np.ndarray] | None:
     at = (k1 * np.arange(Ho)[:, None] + tap // k2) * n + (k2 * np.arange(Wo) + tap % k2)
     at = at.astype(np.int64, copy=False)
     return (y[0], at[0]) if geo.unbatched else (y, at)
+
+
+def _tiled(geo: _Geometry) -> bool:
+    """Whether the windows tile x: kernel = stride, no padding or dilation, the sizes
+    divisible (each element of x in exactly one window)."""
+    (k1, k2), (m, n), (Ho, Wo) = geo.kernel, geo.x.shape[2:], geo.out_hw
+    return (
+        geo.kernel == geo.stride
+        and geo.dilation == _NO_DILATION
+        and geo.padding == (0, 0)
+        and (m, n) == (Ho * k1, Wo * k2)
+    )
+
+
+def _tile_walk(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles (`_tiled`): (Y, the tap t = a·k2 + e each window chose, one byte), each
+    (planes, Ho, Wo), by PyTorch's walk over the taps in row-major order (`_walk`) on
+    strided views of x: nothing is copied, and with no padding -inf needs no care."""
+    P = geo.x.shape[1]
+    (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
+    X = geo.x.reshape(P, Ho, k1, Wo, k2)
+    views = [X[:, :, a, :, e] for a in range(k1) for e in range(k2)]
+    return _walk(views, bool(np.isnan(geo.x.min())), "tiles")
+
+
+def _tap_positions(geo: _Geometry, tap: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out (planes, Ho, Wo) = where in its plane of x tap t = a·k2 + e of window (i, j)
+    lies, u·n + v with u = s_h·i - p_h + d_h·a, v = s_w·j - p_w + d_w·e: a table of the
+    taps' offsets d_h·a·n + d_w·e looked up, plus the windows' corners."""
+    (k1, k2), (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = (
+        geo.kernel,
+        geo.stride,
+        geo.dilation,
+        geo.padding,
+        geo.out_hw,
+    )
+    n = geo.x.shape[3]
+    offsets = np.array([dh * a * n + dw * e for a in range(k1) for e in range(k2)], out.dtype)
+    np.take(offsets, tap, out=out, mode="clip")  # (every tap is in range: no bounds check)
+    out += ((sh * np.arange(Ho) - ph) * n)[:, None] + (sw * np.arange(Wo) - pw)
+    return out
+
+
+def _check_indices(
+    indices: Any, shape: tuple[int, ...], whose: str, plane: Pair, what: str, *, func: str
+) -> None:
+    """``indices`` must be an integer array of ``shape`` (``whose`` shape) holding positions
+    u·w + v in a ``what`` of ``plane`` = (h, w): 0 <= I < h·w."""
+    if (
+        not isinstance(indices, np.ndarray)
+        or not np.issubdtype(indices.dtype, np.integer)
+        or indices.shape != shape
+    ):
+        given = (
+            f"an array of dtype {indices.dtype} and shape {indices.shape}"
+            if isinstance(indices, np.ndarray)
+            else type(indices).__name__
+        )
+        raise TypeError(
+            f"{func}: indices: expected an integer array of {whose} shape {shape} "
+            f"(as max_pool2d(..., return_indices=True) returns), got {given}"
+        )
+    size = plane[0] * plane[1]
+    if indices.size and (indices.min() < 0 or indices.max() >= size):
+        raise ValueError(
+            f"{func}: indices: expected positions in [0, {size}) of {what} "
+            f"{plane[0]}x{plane[1]}, got values from {indices.min()} to {indices.max()}"
+        )
 
 
 def _max(layout: _Layout) -> np.ndarray:
@@ -916,6 +991,24 @@ def _choose(geo: _Geometry) -> _Choice | None:
     return _Choice(_Layout(geo, -np.inf), nan)  # the phases: not tiles
 
 
+def _routed_by(G: np.ndarray, indices: np.ndarray, geo: _Geometry, out: np.ndarray) -> None:
+    """out (B·C, m, n) = 0, then out[p].flat[I[p, i, j]] += G[p, i, j] for every plane p,
+    block by block of planes (np.add.at: unbuffered, so a position named twice collects
+    both; windows in row-major order)."""
+    m, n = geo.x.shape[2:]
+    G_planes = G.reshape(out.shape[0], -1)
+    I_planes = indices.reshape(out.shape[0], -1)
+
+    def block(p0: int, p1: int, part: _Geometry) -> None:
+        at = _threads.scratch("positions", (p1 - p0, I_planes.shape[1]), np.intp)
+        np.add(I_planes[p0:p1], (np.arange(p1 - p0) * (m * n))[:, None], out=at)
+        target = out[p0:p1]
+        target.fill(0)
+        np.add.at(target.reshape(-1), at.reshape(-1), G_planes[p0:p1].reshape(-1))
+
+    _in_blocks(geo, block)
+
+
 def _routed(g: np.ndarray, hit: np.ndarray, out: np.ndarray, g_finite: bool) -> np.ndarray:
     """g where hit, exactly 0 elsewhere. g·hit is that (and twice as fast as a masked copy)
     while g is finite; a NaN or ±inf in g would make g·0 NaN, so then copy through the mask."""
@@ -935,6 +1028,7 @@ def max_pool2d_backward(
     padding: int | tuple[int, int] = 0,
     dilation: int | tuple[int, int] = 1,
     ceil_mode: bool = False,
+    indices: np.ndarray | None = None,
 ) -> np.ndarray:
     """∂ℓ/∂X for ``max_pool2d``: each G[β,c,i,j] is added to the one element of its window
     that ``max_pool2d`` chose (the first maximum in row-major order, the last NaN if any: the
@@ -944,11 +1038,29 @@ def max_pool2d_backward(
 
     grad_output: (B, C, H_out, W_out) like ``max_pool2d``'s output (same options); returns
     an array like x. A NaN or ±inf in grad_output reaches only the element its window chose.
+
+    ``indices``: the I that ``max_pool2d(..., return_indices=True)`` returned with Y (an
+    integer array of grad_output's shape, positions u·n + v in x's planes). Given, the
+    choice is read from I instead of found again in x — what PyTorch's autograd does, and
+    most of the backward's time saved: then ∂ℓ/∂X[β,c].flat[I[β,c,i,j]] += G[β,c,i,j], and
+    x is read for its shape and dtype only. I is trusted to be the forward's choice: any
+    position in the plane is accepted (and receives what is routed to it).
     """
     func = "max_pool2d_backward"
     geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
+    if indices is not None:
+        _check_indices(
+            indices,
+            np.shape(grad_output),
+            "grad_output's",
+            geo.x.shape[2:],
+            "a plane of x",
+            func=func,
+        )
+        _routed_by(G, indices[None] if geo.unbatched else indices, geo, out=grad_x)
+        return _as_batch(grad_x, geo.x, geo.unbatched)
     if _small_tiles(geo) and _tile_max_backward(geo.x, G, geo.kernel, grad_x):
         return _as_batch(grad_x, geo.x, geo.unbatched)
     G_planes = G.reshape(1, -1, *geo.out_hw)
@@ -1180,26 +1292,7 @@ def _unpool_geometry(
         out = default
     else:
         out = _unpool_output_size(output_size, default, s, func=func)
-    if (
-        not isinstance(indices, np.ndarray)
-        or not np.issubdtype(indices.dtype, np.integer)
-        or indices.shape != np.shape(x)
-    ):
-        given = (
-            f"an array of dtype {indices.dtype} and shape {indices.shape}"
-            if isinstance(indices, np.ndarray)
-            else type(indices).__name__
-        )
-        raise TypeError(
-            f"{func}: indices: expected an integer array of x's shape {np.shape(x)} "
-            f"(as max_pool2d(..., return_indices=True) returns), got {given}"
-        )
-    plane = out[0] * out[1]
-    if indices.size and (indices.min() < 0 or indices.max() >= plane):
-        raise ValueError(
-            f"{func}: indices: expected positions in [0, {plane}) of an output plane "
-            f"{out[0]}x{out[1]}, got values from {indices.min()} to {indices.max()}"
-        )
+    _check_indices(indices, np.shape(x), "x's", (out[0], out[1]), "an output plane", func=func)
     idx4 = (indices[None] if unbatched else indices).astype(np.intp, copy=False)
     return _Unpool(x4, idx4, unbatched, (out[0], out[1]))
 
