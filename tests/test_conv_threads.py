@@ -50,7 +50,6 @@ def small_blocks(monkeypatch):
         ("_TAPS_CHUNK_BYTES", 1 << 12),
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),
-        ("_ADD_BLOCK_BYTES", 1 << 12),
     ]:
         monkeypatch.setattr(engine, name, size)
     monkeypatch.setattr(_threads, "_CUT_WIDTH", 16)  # products cut into blocks 16 wide and up

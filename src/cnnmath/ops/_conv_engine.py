@@ -71,7 +71,6 @@ _SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_mat
 _SKINNY_BYTES = _machine.BUDGETS.skinny_bytes  # half the per-core L2
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
 _TAPS_CHUNK_BYTES = _machine.BUDGETS.taps_chunk_bytes  # the elementwise accumulator rows
-_ADD_BLOCK_BYTES = 1 << 19  # scatter's adds: about this much of y and Z per block
 
 
 def _scratch(name: str, shape: tuple[int, ...] | int, dtype: np.dtype) -> Callable[[], np.ndarray]:
@@ -763,14 +762,17 @@ def _correlate_scatter(
         width = (v1 - v0) * B
         per_row = G * f1 * f2 * O * width * x.itemsize
         rows = max(1, min(u1 - u0, _SCATTER_BYTES // per_row))
-        buffer = np.empty(G * f1 * f2 * O * rows * width, dtype=x.dtype)
+        # Z kept per thread across calls (up to `_threads.scratch`'s limit): a fresh
+        # multi-MiB buffer costs more in page faults than the product writing it
+        buffer = _threads.scratch("scatter Z", G * f1 * f2 * O * rows * width, x.dtype)
         # the adds of a chunk, threaded over blocks of groups (of output channels for one
-        # group): each block adds every tap to its own part of y
-        per_channel = (Ho * Wo * B + f1 * f2 * rows * width) * x.itemsize
+        # group): each block adds every tap to its own part of y, in tap order, so the
+        # blocks do not change a bit and may follow the thread count: one block per thread,
+        # as few (per-call costly) slices as can be
         by_groups = G > 1
-        out_blocks = _threads.spans(
-            G if by_groups else O, _ADD_BLOCK_BYTES // (per_channel * (O if by_groups else 1))
-        )
+        count = G if by_groups else O
+        blocks = max(1, min(count, _threads.current()))
+        out_blocks = _threads.even_spans(count, blocks)
         for q0 in range(0, u1 - u0, rows):
             q1 = min(u1 - u0, q0 + rows)
             Z = buffer[: G * f1 * f2 * O * (q1 - q0) * width].reshape(G, f1 * f2 * O, -1)
