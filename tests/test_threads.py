@@ -246,6 +246,39 @@ def test_a_region_too_small_to_hand_off_stays_on_the_calling_thread(monkeypatch)
     assert len(_threads_that_ran(0.002, 4, monkeypatch)) == 2
 
 
+def test_a_region_found_worth_handing_off_is_handed_off_from_its_first_block(monkeypatch):
+    """Once a region's first block was timed slow enough, its next run hands the blocks to
+    the threads before the caller's first block ends; once it was timed fast again, the
+    caller runs it alone. (A fake clock decides slow or fast; real time orders the blocks.)"""
+    cnnmath.set_num_threads(2)
+    monkeypatch.setattr(_threads, "_handed_off", set())
+    caller = threading.get_ident()
+    blocks = _threads.spans(4, 1)
+    events: list[tuple[int, float, float]] = []  # (thread, start, end) of each block
+
+    def body(i0: int, i1: int) -> None:
+        start = time.monotonic()
+        time.sleep(0.05)  # releases the GIL: time for a second thread to join
+        events.append((threading.get_ident(), start, time.monotonic()))
+
+    def run(first_block_seconds: float) -> tuple[float, list[float]]:
+        """(the end of the caller's first block, the starts of the other threads' blocks)"""
+        ticks = iter([0.0, first_block_seconds])
+        monkeypatch.setattr(
+            _threads, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks))
+        )
+        events.clear()
+        _threads.op(lambda: _threads.parallel(body, blocks))()
+        first_end = min(end for thread, _, end in events if thread == caller)
+        return first_end, [start for thread, start, _ in events if thread != caller]
+
+    first_end, others = run(0.002)  # slow: handed off only after the caller's first block
+    assert others and min(others) >= first_end
+    first_end, others = run(1e-6)  # known slow: handed off from the start; now timed fast
+    assert others and min(others) < first_end
+    assert run(1e-6)[1] == []  # known fast: the caller runs every block
+
+
 def test_scratch_buffers_are_per_thread_and_reused():
     from cnnmath.ops import _conv_engine
 
