@@ -15,7 +15,9 @@ from cnnmath import (
 from cnnmath.bench.ops import CONV_CASES
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _machine as machine
+from cnnmath.ops import _windows as windows_module
 from cnnmath.ops import conv as conv_module
+from cnnmath.ops import pool as pool_module
 from cnnmath.ops.conv import dispatch_plan, select_method
 from helpers import assert_close
 
@@ -397,6 +399,7 @@ def test_cache_sizes_are_read_from_sysfs(tmp_path, monkeypatch):
     b = machine.budgets(caches)
     assert b.chunk_bytes == 4 * 1280 * 1024 and b.skinny_bytes == 640 * 1024
     assert b.scatter_bytes == 8 * 1280 * 1024 and b.shifted_columns == 1280 * 1024 // 64
+    assert b.pool_block_bytes == 2 * 1280 * 1024 and b.copy_block_bytes == 1280 * 1024
 
 
 def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
@@ -414,6 +417,8 @@ def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
         taps_chunk_bytes=256 << 10,
         scatter_bytes=4 << 20,
         shifted_columns=8192,
+        pool_block_bytes=1 << 20,
+        copy_block_bytes=512 << 10,
     )
 
 
@@ -442,3 +447,7 @@ def test_the_engine_uses_the_machine_budgets():
         b.taps_chunk_bytes,
     )
     assert (engine._SCATTER_BYTES, engine._SHIFTED_COLUMNS) == (b.scatter_bytes, b.shifted_columns)
+    assert (pool_module._BLOCK_BYTES, windows_module.COPY_BLOCK_BYTES) == (
+        b.pool_block_bytes,
+        b.copy_block_bytes,
+    )

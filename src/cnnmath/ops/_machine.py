@@ -1,6 +1,7 @@
 """This machine's cache sizes, and the convolution engine's block budgets derived from them.
 
-The engine cuts its work into chunks sized to stay in cache (``ops/_conv_engine.py``). The
+The engine cuts its work into chunks sized to stay in cache (``ops/_conv_engine.py``), as
+do pooling (its blocks of planes) and the threaded copies (``ops/_windows.py``). The
 sizes are read once, at import, from Linux's sysfs
 (``/sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}``), else from
 ``os.sysconf`` where the platform names the caches there, else they fall back to the
@@ -91,13 +92,16 @@ class Budgets(NamedTuple):
     taps_chunk_bytes: int  # the elementwise methods' accumulator (taps, planes)
     scatter_bytes: int  # scatter's product per chunk
     shifted_columns: int  # shifted's accumulator columns per block
+    pool_block_bytes: int  # pooling's input per block of (batch, channel) planes
+    copy_block_bytes: int  # a threaded copy's block
 
 
 def budgets(caches: Caches) -> Budgets:
     """The budgets for these caches, as multiples of the per-core L2 (clamped to
     [128 KiB, 4 MiB], so a misread size cannot make a degenerate block), a window chunk
     also at most a quarter of the L3. On FALLBACK they are the measured constants: chunk
-    2 MiB, skinny and taps 256 KiB, scatter 4 MiB, 8192 shifted columns."""
+    2 MiB, skinny and taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling block
+    1 MiB and a copy block 512 KiB."""
     l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
     return Budgets(
         chunk_bytes=min(4 * l2, max(caches.l3 // 4, l2)),
@@ -105,6 +109,8 @@ def budgets(caches: Caches) -> Budgets:
         taps_chunk_bytes=l2 // 2,
         scatter_bytes=8 * l2,
         shifted_columns=l2 // 64,
+        pool_block_bytes=2 * l2,
+        copy_block_bytes=l2,
     )
 
 

@@ -14,10 +14,11 @@ import math
 
 import numpy as np
 
-from . import _threads
+from . import _machine, _threads
 from ._geometry import Pads, Pair
 
-COPY_BLOCK_BYTES = 1 << 19  # a copy is cut into blocks of about this much (threads only)
+# a copy is cut into blocks of about this much (threads only): one L2, 512 KiB here
+COPY_BLOCK_BYTES = _machine.BUDGETS.copy_block_bytes
 
 
 def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 
 from .._checks import batched_image, check_float_array, check_same_dtype, check_shape, int_pair
-from . import _threads
+from . import _machine, _threads
 from ._geometry import Pads, Pair, check_output_size
 from ._windows import merge_phases, split_padded
 
@@ -399,7 +399,7 @@ class _Layout:
         merge_phases(grad, geo.stride, geo.pads, out)
 
 
-_BLOCK_BYTES = 1 << 20  # 1 MiB of input per block of planes
+_BLOCK_BYTES = _machine.BUDGETS.pool_block_bytes  # input per block of planes (2 L2s: 1 MiB)
 
 
 def _plane_spans(planes: int, plane_bytes: int) -> list[_threads.Span]:
