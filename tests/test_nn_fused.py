@@ -72,6 +72,15 @@ def test_max_pool_keeps_its_choice_in_training_mode_only(pool, relu):
         assert rel_error(layer.backward_ctx(ctx, g), tx.grad.numpy()) <= 1e-12
         np.testing.assert_array_equal(model(x), y)
         assert rel_error(model.backward(g), tx.grad.numpy()) <= 1e-12
+    # the backward routes G by the kept indices, not by x: indices all naming the
+    # plane's first element send every (unmasked) G there
+    model.train(True)
+    y, ctx = layer.forward_relu_ctx(x) if relu else layer.forward_ctx(x)
+    masked = np.where(y == 0, 0.0, g) if relu else g
+    gx = layer.backward_ctx(ctx._replace(indices=np.zeros_like(ctx.indices)), g)
+    np.testing.assert_allclose(gx[:, :, 0, 0], masked.sum(axis=(2, 3)), rtol=1e-12)
+    gx[:, :, 0, 0] = 0
+    assert not gx.any()
 
 
 def test_fused_step_equals_the_two_layers_one_by_one_float32():

@@ -294,6 +294,9 @@ def test_max_pool_backward_routes_by_the_indices_it_is_given():
     assert not gx.any()
     unbatched = max_pool2d_backward(g[0], x[0], 3, 2, 1, indices=np.full(g[0].shape, 35))
     np.testing.assert_allclose(unbatched[:, 5, 5], g[0].sum(axis=(1, 2)), rtol=1e-12)
+    for dtype in (np.uint8, np.uint64, np.int16):  # any integer dtype
+        gx = max_pool2d_backward(g, x, 2, indices=np.full(g.shape, 7, dtype=dtype))
+        np.testing.assert_allclose(gx[:, :, 1, 1], g.sum(axis=(2, 3)), rtol=1e-12)
 
 
 def _hard_max_input(shape, seed):

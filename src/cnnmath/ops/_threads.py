@@ -7,7 +7,10 @@ all cores, for two reasons kept everywhere in ``cnnmath.ops``:
 1. Work is cut into blocks that depend on the shapes only (`spans`), never on the thread
    count; threads take whole blocks, and each output element is computed inside one block,
    by the same arithmetic in the same order whichever thread runs it. A reduction across
-   blocks adds the blocks' partial results in block order.
+   blocks adds the blocks' partial results in block order. (One exception is safe: work
+   whose every output element gets the same operations in the same order however it is
+   cut — elementwise adds split over disjoint outputs, as scatter's — may be cut by the
+   thread count, into as few slices as there are threads.)
 2. NumPy's BLAS runs on one thread inside an op (`one_blas_thread`). A multi-threaded
    OpenBLAS product is not bit-for-bit the product of one thread (it splits the work by the
    count), so the ops do not let it choose: they thread the products themselves, one block
@@ -243,8 +246,25 @@ _MIN_PARALLEL_SECONDS = 4e-4
 # of the same region (the same op at the same shapes: a training loop, a model's layers)
 # hands its blocks to the threads from the start instead of running the first one alone.
 # Kept small; emptied when full.
-_handed_off: set[tuple[Any, tuple[Span, ...]]] = set()
+_handed_off: set[Any] = set()
 _HANDED_OFF_SIZE = 4096
+
+
+def _region_key(body: Callable[[int, int], None], blocks: Sequence[Span]) -> Any:
+    """What tells a region apart from call to call: the code of its body, and of the
+    functions the body closes over (a generic runner — pooling's per-block wrapper, a
+    product's column blocks — runs many ops' bodies), and the span of its blocks. None for a
+    body without code (a partial): never remembered."""
+    code = getattr(body, "__code__", None)
+    if code is None:
+        return None
+    inner = []
+    for cell in getattr(body, "__closure__", None) or ():
+        try:
+            inner.append(getattr(cell.cell_contents, "__code__", None))
+        except ValueError:  # an empty cell
+            continue
+    return (code, tuple(inner), len(blocks), blocks[0], blocks[-1])
 
 
 def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
@@ -255,9 +275,9 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
     The calling thread runs the first block and times it: when the remaining blocks would
     take less than ``_MIN_PARALLEL_SECONDS`` it runs them too (a hand-off would cost more
     than it saves), else the threads take the remaining blocks one at a time, the caller
-    among them. A region that was worth handing off before (the same body's code and
-    blocks) is handed off from its first block, which the caller still times to decide the
-    next run. Either way every block runs whole, once, so the result is the same; an
+    among them. A region that was worth handing off before (`_region_key`: the same code,
+    the same blocks) is handed off from its first block, which the caller still times to
+    decide the next run. Either way every block runs whole, once, so the result is the same; an
     exception in any block is raised here.
     """
     n = min(current(), len(blocks))
@@ -265,8 +285,7 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
         for span in blocks:
             body(*span)
         return
-    code = getattr(body, "__code__", None)
-    key = (code, tuple(blocks)) if code is not None else None
+    key = _region_key(body, blocks)
     with one_blas_thread():
         taken = itertools.count()  # next() on a count is atomic under the GIL
 
@@ -280,18 +299,20 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
         if key in _handed_off:
             futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
         try:
-            start = time.perf_counter()
-            _run_block(body, blocks[next(taken)])  # block 0, or the caller's first one
-            slow = (time.perf_counter() - start) * (len(blocks) - 1) >= _MIN_PARALLEL_SECONDS
-            if key is not None:
-                if slow:
-                    if len(_handed_off) >= _HANDED_OFF_SIZE:
-                        _handed_off.clear()
-                    _handed_off.add(key)
-                else:
-                    _handed_off.discard(key)
-            if slow and not futures:
-                futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
+            first = next(taken)  # block 0, or (handed off already) the caller's first one
+            if first < len(blocks):  # (the threads may have taken every block before it)
+                start = time.perf_counter()
+                _run_block(body, blocks[first])
+                slow = (time.perf_counter() - start) * (len(blocks) - 1) >= _MIN_PARALLEL_SECONDS
+                if key is not None:
+                    if slow:
+                        if len(_handed_off) >= _HANDED_OFF_SIZE:
+                            _handed_off.clear()
+                        _handed_off.add(key)
+                    else:
+                        _handed_off.discard(key)
+                if slow and not futures:
+                    futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
             take()
         finally:
             errors = [f.exception() for f in futures]

@@ -997,7 +997,9 @@ def _routed_by(G: np.ndarray, indices: np.ndarray, geo: _Geometry, out: np.ndarr
     both; windows in row-major order)."""
     m, n = geo.x.shape[2:]
     G_planes = G.reshape(out.shape[0], -1)
-    I_planes = indices.reshape(out.shape[0], -1)
+    # any integer dtype, its values checked to lie in [0, m·n): as intp (uint64 + int64 has
+    # no integer result type)
+    I_planes = indices.reshape(out.shape[0], -1).astype(np.intp, copy=False)
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
         at = _threads.scratch("positions", (p1 - p0, I_planes.shape[1]), np.intp)
