@@ -46,7 +46,6 @@ def small_blocks(monkeypatch):
     """Cache budgets small enough that these shapes are cut into many blocks."""
     for name, size in [
         ("_CHUNK_BYTES", 1 << 13),
-        ("_SKINNY_BYTES", 1 << 12),
         ("_TAPS_CHUNK_BYTES", 1 << 12),
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),

@@ -242,7 +242,6 @@ LOOP_SAMPLES = [
 def tiny_chunks(monkeypatch):
     for name, size in [
         ("_CHUNK_BYTES", 96),
-        ("_SKINNY_BYTES", 64),
         ("_TAPS_CHUNK_BYTES", 64),
         ("_SHIFTED_COLUMNS", 5),
         ("_BAND_BYTES", 64),
@@ -397,7 +396,7 @@ def test_cache_sizes_are_read_from_sysfs(tmp_path, monkeypatch):
     caches = machine.read_caches(root)
     assert caches == machine.Caches(1280 * 1024, 30 * 1024 * 1024)
     b = machine.budgets(caches)
-    assert b.chunk_bytes == 4 * 1280 * 1024 and b.skinny_bytes == 640 * 1024
+    assert b.chunk_bytes == 4 * 1280 * 1024 and b.taps_chunk_bytes == 640 * 1024
     assert b.scatter_bytes == 8 * 1280 * 1024 and b.shifted_columns == 1280 * 1024 // 64
     assert b.pool_block_bytes == 2 * 1280 * 1024 and b.copy_block_bytes == 1280 * 1024
 
@@ -413,7 +412,6 @@ def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
     # the fallback's budgets are the constants measured on it
     assert machine.budgets(machine.FALLBACK) == machine.Budgets(
         chunk_bytes=2 << 20,
-        skinny_bytes=256 << 10,
         taps_chunk_bytes=256 << 10,
         scatter_bytes=4 << 20,
         shifted_columns=8192,
@@ -434,18 +432,14 @@ def test_a_machine_without_l3_and_degenerate_sizes(tmp_path, monkeypatch):
     root = _fake_cache(tmp_path, [(2, "Unified", "1M")])
     assert machine.read_caches(root) == machine.Caches(1 << 20, 1 << 20)
     tiny = machine.budgets(machine.Caches(1024, 1024))  # clamped to a 128 KiB L2
-    assert tiny.skinny_bytes == 64 << 10 and tiny.chunk_bytes == 128 << 10
+    assert tiny.taps_chunk_bytes == 64 << 10 and tiny.chunk_bytes == 128 << 10
     huge = machine.budgets(machine.Caches(1 << 30, 1 << 30))  # clamped to a 4 MiB L2
     assert huge.chunk_bytes == 16 << 20
 
 
 def test_the_engine_uses_the_machine_budgets():
     b = machine.BUDGETS
-    assert (engine._CHUNK_BYTES, engine._SKINNY_BYTES, engine._TAPS_CHUNK_BYTES) == (
-        b.chunk_bytes,
-        b.skinny_bytes,
-        b.taps_chunk_bytes,
-    )
+    assert (engine._CHUNK_BYTES, engine._TAPS_CHUNK_BYTES) == (b.chunk_bytes, b.taps_chunk_bytes)
     assert (engine._SCATTER_BYTES, engine._SHIFTED_COLUMNS) == (b.scatter_bytes, b.shifted_columns)
     assert (pool_module._BLOCK_BYTES, windows_module.COPY_BLOCK_BYTES) == (
         b.pool_block_bytes,

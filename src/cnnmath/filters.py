@@ -617,25 +617,29 @@ def filter_memory(
       planes, so a large ``padding`` (a larger output) counts in full;
 
     then 25 % and one plane more for what the count leaves out (Pillow's own buffer, small
-    temporaries), and for gradient and conv one window buffer per thread beyond the first
-    (their products have at most three rows, so the buffer is the cache-sized block of a
-    skinny product: each thread copies its own block of windows). The tests hold the
-    estimate between the peak ``tracemalloc`` measures and three times it. ``k`` is accepted
-    for the poolings' sake, whose output is smaller than x.
+    temporaries), and for gradient and conv, when their windows (one float64 plane per
+    filter tap: 9 for the gradient's 3×3 filters) fill more than one of the engine's
+    cache-sized chunks, one chunk per thread beyond the first (each thread copies its own
+    block of windows). The tests hold the estimate between the peak ``tracemalloc``
+    measures and three times it. ``k`` is accepted for the poolings' sake, whose output is
+    smaller than x.
     """
     if operator not in OPERATORS:
         raise ValueError(f"filter_memory: operator: expected one of {OPERATORS}, got {operator!r}")
     C, H, W = (int(n) for n in shape)
     plane = 8 * H * W
     colour = C - 1 if C in (2, 4) else C  # alpha is not convolved
+    taps = 0  # filter taps of the window copies (none: no correlation)
     if operator == "gradient":
         planes = C + (7.0 if magnitude else 11.0)
+        taps = 9  # its 3×3 finite-difference filters
     elif operator == "grayscale":
         planes = 2.0 * C + 3.0
     elif operator in ("avgpool", "maxpool"):
         planes = 2.25 * C + 0.5
     else:  # conv: the output can be larger than the input (padding)
         f1, f2 = (int(n) for n in kernel_shape) if kernel_shape is not None else (1, 1)
+        taps = f1 * f2
         if padding == "same":
             p1, p2 = f1 // 2, f2 // 2
         else:
@@ -644,5 +648,6 @@ def filter_memory(
         H_out, W_out = max(H_in - f1 + 1, 0), max(W_in - f2 + 1, 0)
         area = max(H * W, 1)
         planes = C + colour * (H_in * W_in + 2 * H_out * W_out) / area
-    per_thread = _machine.BUDGETS.skinny_bytes if operator in ("gradient", "conv") else 0
+    chunk = _machine.BUDGETS.chunk_bytes
+    per_thread = chunk if taps * plane > chunk else 0
     return int(plane * (1.25 * planes + 1.0)) + (_threads.threads() - 1) * per_thread

@@ -65,10 +65,8 @@ from ._windows import (
 # shape-fixed column blocks serially there).
 
 # Cache budgets, derived from this machine's L2/L3 sizes (`_machine`: 2 MiB, 256 KiB,
-# 256 KiB, 4 MiB and 8192 columns on a 512 KiB-L2 core); the same at any thread count.
+# 4 MiB and 8192 columns on a 512 KiB-L2 core); the same at any thread count.
 _CHUNK_BYTES = _machine.BUDGETS.chunk_bytes  # a window buffer per chunk stays in L2/L3
-_SKINNY_ROWS = 12  # products with fewer rows work in L2-sized blocks (see `_matmul`)
-_SKINNY_BYTES = _machine.BUDGETS.skinny_bytes  # half the per-core L2
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
 _TAPS_CHUNK_BYTES = _machine.BUDGETS.taps_chunk_bytes  # the elementwise accumulator rows
 
@@ -260,32 +258,19 @@ def _correlate_planes(
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> None:
     """out = a @ b for a (..., M, K), b (..., K, N), out (..., M, N) (a stack of groups, or
-    one product); in column blocks if a is skinny.
+    one product): when ``cut``, threaded by the shape-fixed wide blocks of `_product_blocks`;
+    a product that is already one of many blocks (``cut`` False, `_cut`) runs whole, at full
+    BLAS speed. Inside a block of a parallel region the blocks run serially.
 
-    A product with few rows (M < _SKINNY_ROWS) reads each element of b only M times: it runs
-    at the speed b streams in, several times faster from L2 than from L3 or memory. Taken in
-    column blocks of b of about _SKINNY_BYTES, each block is read once into L2 and used there
-    (measured: 6 rows gain, 16 rows lose).
-
-    Threaded by shape-fixed blocks: the skinny column blocks, else, when ``cut``, the wide
-    blocks of `_product_blocks` (a product that is already one of many blocks (``cut``
-    False, `_cut`) runs whole, at full BLAS speed); inside a block of a parallel region the
-    blocks run serially.
+    A product with few rows (M < 12: a layer with few output channels) runs whole too. Cut
+    into L2-sized column blocks, it measured faster on the machine the budgets were first
+    set on (6 rows gain, 16 lose) but slower on this one, together with its half-L2 window
+    chunks (docs/performance.md, "Skinny products").
     """
-    M, K = a.shape[-2:]
-    N = b.shape[-1]
-    step = max(64, _SKINNY_BYTES // (K * b.itemsize))
-    if M >= _SKINNY_ROWS or N <= step:
-        if cut:
-            _threads.matmul(a, b, out)
-        else:
-            np.matmul(a, b, out=out)
-        return
-
-    def skinny(j0: int, j1: int) -> None:
-        np.matmul(a, b[..., j0:j1], out=out[..., j0:j1])
-
-    _threads.parallel(skinny, _threads.spans(N, step))
+    if cut:
+        _threads.matmul(a, b, out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 def _product_blocks(a_shape: tuple[int, ...], N: int) -> list[_threads.Span]:
@@ -328,11 +313,6 @@ def _even(total: int, step: int) -> int:
     return -(-total // pieces)
 
 
-def _chunk_bytes(rows: int) -> int:
-    """Budget of a window buffer feeding a product with `rows` rows (see `_matmul`)."""
-    return _CHUNK_BYTES if rows >= _SKINNY_ROWS else _SKINNY_BYTES
-
-
 def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
     """im2col: copy the windows into columns cols[g, (c,a,e), (b,i,j)], then y = W · cols.
 
@@ -354,7 +334,7 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
         return y
     # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
     view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
-    budget = _chunk_bytes(O)
+    budget = _CHUNK_BYTES
     per_image = G * K * Ho * Wo * xp.itemsize
     if per_image <= budget:
         images, rows = max(1, min(B, budget // per_image)), Ho
@@ -410,7 +390,7 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     per_row = G * K * Wo * B * xp.itemsize
     rows = max(
         1,
-        _chunk_bytes(O) // per_row,
+        _CHUNK_BYTES // per_row,
         min(-(-_MIN_COLUMNS // (Wo * B)), _CHUNK_BYTES * 4 // per_row),
     )
     rows = _even(Ho, min(Ho, rows))

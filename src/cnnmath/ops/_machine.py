@@ -88,7 +88,6 @@ class Budgets(NamedTuple):
     """The engine's cache budgets (bytes, except ``shifted_columns``)."""
 
     chunk_bytes: int  # a window buffer per chunk (im2col, im2row, dots' channel blocks)
-    skinny_bytes: int  # a column block of a product with few rows, read once into L2
     taps_chunk_bytes: int  # the elementwise methods' accumulator (taps, planes)
     scatter_bytes: int  # scatter's product per chunk
     shifted_columns: int  # shifted's accumulator columns per block
@@ -100,12 +99,11 @@ def budgets(caches: Caches) -> Budgets:
     """The budgets for these caches, as multiples of the per-core L2 (clamped to
     [128 KiB, 4 MiB], so a misread size cannot make a degenerate block), a window chunk
     also at most a quarter of the L3. On FALLBACK they are the measured constants: chunk
-    2 MiB, skinny and taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling block
+    2 MiB, taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling block
     1 MiB and a copy block 512 KiB."""
     l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
     return Budgets(
         chunk_bytes=min(4 * l2, max(caches.l3 // 4, l2)),
-        skinny_bytes=l2 // 2,
         taps_chunk_bytes=l2 // 2,
         scatter_bytes=8 * l2,
         shifted_columns=l2 // 64,
