@@ -750,9 +750,7 @@ def _correlate_scatter(
         # blocks do not change a bit and may follow the thread count: one block per thread,
         # as few (per-call costly) slices as can be
         by_groups = G > 1
-        count = G if by_groups else O
-        blocks = max(1, min(count, _threads.current()))
-        out_blocks = _threads.even_spans(count, blocks)
+        out_blocks = _threads.even_spans(G if by_groups else O, _threads.current())
         for q0 in range(0, u1 - u0, rows):
             q1 = min(u1 - u0, q0 + rows)
             Z = buffer[: G * f1 * f2 * O * (q1 - q0) * width].reshape(G, f1 * f2 * O, -1)

@@ -291,9 +291,8 @@ def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray
 class _Layout:
     """Where each window tap reads its values, and where its gradient goes back."""
 
-    def __init__(self, geo: _Geometry, fill: float | None, phases: bool = False):
-        """``fill``: the padding value (-inf or 0); None when no input values are needed.
-        ``phases``: the phase layout even where the windows tile x."""
+    def __init__(self, geo: _Geometry, fill: float | None):
+        """``fill``: the padding value (-inf or 0); None when no input values are needed."""
         self.geo = geo
         B, C, m, n = geo.x.shape
         (k1, k2), (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo) = (
@@ -302,14 +301,7 @@ class _Layout:
             geo.pads,
             geo.out_hw,
         )
-        self.tiles = (
-            not phases
-            and (k1, k2) == (sh, sw)
-            and geo.dilation == _NO_DILATION
-            and pt == pb == pl == pr == 0
-            and m == Ho * k1
-            and n == Wo * k2
-        )
+        self.tiles = _tiled(geo)
         # Each input element in one window at most: the gradient is written, not added.
         self.disjoint = geo.dilation == _NO_DILATION and sh >= k1 and sw >= k2
         if self.tiles:
@@ -431,21 +423,25 @@ def _in_blocks(geo: _Geometry, body: Callable[[int, int, _Geometry], None]) -> N
     _threads.parallel(run, spans)
 
 
-def _small_tiles(geo: _Geometry) -> bool:
-    """Whether the windows tile x (kernel = stride, no padding or dilation, the sizes
-    divisible) and x is one block of planes: then `_tile_reduce` and friends run on the
-    whole of x at once, without the layouts and the block machinery, whose per-call cost
-    is most of the time on small inputs (a layer pooling 8×8 activations)."""
-    B, C, m, n = geo.x.shape
-    (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
+def _tiled(geo: _Geometry) -> bool:
+    """Whether the windows tile x: kernel = stride, no padding or dilation, the sizes
+    divisible (each element of x in exactly one window)."""
+    (k1, k2), (m, n), (Ho, Wo) = geo.kernel, geo.x.shape[2:], geo.out_hw
     return (
         geo.kernel == geo.stride
         and geo.dilation == _NO_DILATION
         and geo.padding == (0, 0)
-        and m == Ho * k1
-        and n == Wo * k2
-        and len(_plane_spans(B * C, m * n * geo.x.itemsize)) == 1
+        and (m, n) == (Ho * k1, Wo * k2)
     )
+
+
+def _small_tiles(geo: _Geometry) -> bool:
+    """Whether the windows tile x (`_tiled`) and x is one block of planes: then
+    `_tile_reduce` and friends run on the whole of x at once, without the layouts and the
+    block machinery, whose per-call cost is most of the time on small inputs (a layer
+    pooling 8×8 activations)."""
+    B, C, m, n = geo.x.shape
+    return _tiled(geo) and len(_plane_spans(B * C, m * n * geo.x.itemsize)) == 1
 
 
 def _tile_reduce(x: np.ndarray, kernel: Pair, ufunc: np.ufunc, out: np.ndarray) -> np.ndarray:
@@ -699,18 +695,6 @@ def _tiny_tile_indices(geo: _Geometry) -> tuple[np.ndarray, np.ndarray] | None:
     return (y[0], at[0]) if geo.unbatched else (y, at)
 
 
-def _tiled(geo: _Geometry) -> bool:
-    """Whether the windows tile x: kernel = stride, no padding or dilation, the sizes
-    divisible (each element of x in exactly one window)."""
-    (k1, k2), (m, n), (Ho, Wo) = geo.kernel, geo.x.shape[2:], geo.out_hw
-    return (
-        geo.kernel == geo.stride
-        and geo.dilation == _NO_DILATION
-        and geo.padding == (0, 0)
-        and (m, n) == (Ho * k1, Wo * k2)
-    )
-
-
 def _tile_walk(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
     """Tiles (`_tiled`): (Y, the tap t = a·k2 + e each window chose, one byte), each
     (planes, Ho, Wo), by PyTorch's walk over the taps in row-major order (`_walk`) on
@@ -726,14 +710,8 @@ def _tap_positions(geo: _Geometry, tap: np.ndarray, out: np.ndarray) -> np.ndarr
     """out (planes, Ho, Wo) = where in its plane of x tap t = a·k2 + e of window (i, j)
     lies, u·n + v with u = s_h·i - p_h + d_h·a, v = s_w·j - p_w + d_w·e: a table of the
     taps' offsets d_h·a·n + d_w·e looked up, plus the windows' corners."""
-    (k1, k2), (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = (
-        geo.kernel,
-        geo.stride,
-        geo.dilation,
-        geo.padding,
-        geo.out_hw,
-    )
-    n = geo.x.shape[3]
+    (k1, k2), (sh, sw), (dh, dw), (ph, pw) = geo.kernel, geo.stride, geo.dilation, geo.padding
+    (Ho, Wo), n = geo.out_hw, geo.x.shape[3]
     offsets = np.array([dh * a * n + dw * e for a in range(k1) for e in range(k2)], out.dtype)
     np.take(offsets, tap, out=out, mode="clip")  # (every tap is in range: no bounds check)
     out += ((sh * np.arange(Ho) - ph) * n)[:, None] + (sw * np.arange(Wo) - pw)
@@ -832,11 +810,7 @@ def _argmax_positions(layout: _Layout, y: np.ndarray) -> np.ndarray:
     for (t, _), hit in zip(layout.taps, _max_hits(layout, y)):
         np.copyto(work, t, where=hit)
     tap = layout.real(chosen)[0]
-    (Ho, Wo), k2 = geo.out_hw, geo.kernel[1]
-    (sh, sw), (dh, dw), (ph, pw) = geo.stride, geo.dilation, geo.padding
-    rows = (sh * np.arange(Ho) - ph)[:, None] + dh * (tap // k2)
-    cols = (sw * np.arange(Wo) - pw) + dw * (tap % k2)
-    return rows * geo.x.shape[3] + cols
+    return _tap_positions(geo, tap, out=np.empty(tap.shape, dtype=np.intp))
 
 
 def _walk(views: list[np.ndarray], nan: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -976,12 +950,10 @@ def _choose(geo: _Geometry) -> _Choice | None:
     padding, and where the windows tile x (kernel = stride, no padding or dilation, the
     sizes divisible), whose taps are strided views of x itself — there the tap-by-tap rule
     copies nothing and measured as fast or faster (LeNet's 2/2/0: 1.3 against 1.8 ms)."""
-    x = geo.x
-    (k1, k2), (sh, sw), (m, n), (Ho, Wo) = geo.kernel, geo.stride, x.shape[2:], geo.out_hw
-    padded = any(p for pair in geo.pads for p in pair)
-    tiles = (k1, k2) == (sh, sw) and (Ho * k1, Wo * k2) == (m, n)
-    if tiles and geo.dilation == _NO_DILATION and not padded:
+    if _tiled(geo):
         return None
+    x = geo.x
+    padded = any(p for pair in geo.pads for p in pair)
     lowest = x.min()  # NaN if x holds one
     nan = bool(np.isnan(lowest))
     if nan:
