@@ -172,6 +172,30 @@ def _max_errors():
             ValueError,
             "dilation",
         ),
+        ErrorCase(
+            "backward-indices-float",
+            lambda: max_pool2d_backward(
+                np.zeros((1, 2, 3, 3)), x, 2, indices=np.zeros((1, 2, 3, 3))
+            ),
+            TypeError,
+            "indices: expected an integer array",
+        ),
+        ErrorCase(
+            "backward-indices-shape",
+            lambda: max_pool2d_backward(
+                np.zeros((1, 2, 3, 3)), x, 2, indices=np.zeros((1, 2, 3), dtype=np.int64)
+            ),
+            TypeError,
+            r"indices: expected an integer array of grad_output's shape \(1, 2, 3, 3\)",
+        ),
+        ErrorCase(
+            "backward-indices-outside-the-plane",
+            lambda: max_pool2d_backward(
+                np.zeros((1, 2, 3, 3)), x, 2, indices=np.full((1, 2, 3, 3), 36)
+            ),
+            ValueError,
+            r"indices: expected positions in \[0, 36\)",
+        ),
     ]
 
 
