@@ -737,7 +737,7 @@ def _correlate_scatter(
     u0, u1, v0, v1 = max(r0, 0), min(r0 + lr, h), max(c0, 0), min(c0 + lc, wd)
     if u0 < u1 and v0 < v1:
         # X[g, c, u, v, b]: the data part of the window, batch-last
-        X = contiguous(x[..., u0:u1, v0:v1].transpose(0, 2, 3, 4, 1))
+        X = batch_last(x[..., u0:u1, v0:v1])
         w_all = np.ascontiguousarray(w.transpose(0, 3, 4, 1, 2)).reshape(G, f1 * f2 * O, C)
         width = (v1 - v0) * B
         per_row = G * f1 * f2 * O * width * x.itemsize

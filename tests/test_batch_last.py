@@ -1,0 +1,83 @@
+"""Batch-last copies: out[..., c, h, w, b] = x[..., b, c, h, w], in one copy or, when the
+images lie a multiple of 2 or 4 KiB apart (their reads would share a few cache sets), in two
+steps through runs of 16 elements. Either way the literal np.moveaxis copy, bit for bit."""
+
+import numpy as np
+import pytest
+
+from cnnmath.ops import _threads, _windows
+from cnnmath.ops._windows import batch_last, crop_or_pad
+from threads_helper import assert_thread_invariant
+
+# (shape, whether its images alias): float32 images of 16·8·8 (4 KiB apart) and 32·4·4
+# (2 KiB) in batches of 32 take the two steps; 6·14·14 (4704 B) and 16·8·8 in a batch of 8
+# (8 rows fit one set's 8 ways) do not
+SHAPES = [
+    ((32, 16, 8, 8), True),
+    ((1, 32, 32, 4, 4), True),
+    ((2, 17, 64, 4, 4), True),  # lead axes, an odd batch
+    ((64, 6, 14, 14), False),
+    ((8, 16, 8, 8), False),
+    ((32, 3, 5, 5), False),  # C·H·W = 75: no runs of 16
+]
+
+
+def _special(shape, seed=0):
+    """Random float32 with NaN, ±inf, -0.0 and subnormals scattered in (a copy keeps bits)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    flat = x.reshape(-1)
+    picks = rng.choice(flat.size, size=min(flat.size, 20), replace=False)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 1e-42] * 4, dtype=np.float32)
+    flat[picks] = special[: picks.size]
+    return x
+
+
+@pytest.mark.parametrize(("shape", "aliased"), SHAPES)
+def test_batch_last_is_the_moved_copy(shape, aliased):
+    x = _special(shape)
+    assert (_windows._batch_runs(x) is not None) == aliased
+    got = batch_last(x)
+    expected = np.ascontiguousarray(np.moveaxis(x, -4, -1))
+    assert got.flags.c_contiguous and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize(("shape", "aliased"), SHAPES)
+@pytest.mark.parametrize(
+    ("start", "grow"),
+    [((-1, -1), (2, 2)), ((-2, 0), (3, 1)), ((0, -1), (-1, 1)), ((1, 1), (-1, -1))],
+)
+def test_crop_or_pad_batch_last_is_the_padded_copy(shape, aliased, start, grow):
+    x = _special(shape, seed=1)
+    h, w = x.shape[-2:]
+    length = (h + grow[0], w + grow[1])
+    got = crop_or_pad(x, start, length, batch_last=True)
+    # the literal zero-padded window: pad every side by 2, then slice
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(2, 2), (2, 2)])
+    r0, c0 = start[0] + 2, start[1] + 2
+    expected = padded[..., r0 : r0 + length[0], c0 : c0 + length[1]]
+    assert got.shape == expected.shape
+    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(expected).tobytes()
+    if not np.shares_memory(got, x):  # a copy (not a view inside x): batch-last in memory
+        assert np.moveaxis(got, -4, -1).flags.c_contiguous
+
+
+def test_two_steps_on_the_threads_match_one_thread():
+    """A copy large enough to be cut into blocks gives the same bits at 1 and 2 threads."""
+    x = _special((32, 64, 16, 16), seed=2)  # images 64 KiB apart: aliased, 8 MiB
+    assert _windows._batch_runs(x) is not None
+    copied = _threads.op(batch_last)
+    assert_thread_invariant(lambda: copied(x))
+    assert copied(x).tobytes() == np.ascontiguousarray(np.moveaxis(x, -4, -1)).tobytes()
+
+
+def test_aliased_counts_rows_per_cache_set():
+    # 32 rows 4 KiB apart: all in one set (32 > 8 ways); 2 KiB: two sets, 16 each
+    assert _windows._aliased(32, 4096) and _windows._aliased(32, 2048)
+    # 1 KiB apart: four sets of 8, which fit; 8 rows 4 KiB apart fit one set
+    assert not _windows._aliased(32, 1024) and not _windows._aliased(8, 4096)
+    # strides that are not multiples of a line spread over many sets
+    assert not _windows._aliased(64, 4704) and not _windows._aliased(64, 6400)
+    # 6400 = 25·256: 256 rows reach 16 sets, 16 rows each
+    assert _windows._aliased(256, 6400)
