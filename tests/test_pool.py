@@ -766,3 +766,44 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
         np.testing.assert_array_equal(_b(fast[3]) != 0, want != 0)
         np.testing.assert_array_equal(np.isnan(_b(fast[4])), np.isnan(want))
         np.testing.assert_array_equal(_b(fast[4]) != 0, want != 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape, k",
+    [
+        ((3, 4, 8, 8), 2),
+        ((2, 3, 6, 12), (2, 3)),
+        ((2, 2, 9, 4), (3, 1)),
+        ((2, 2, 4, 9), (1, 3)),
+        ((2, 2, 5, 7), 1),
+        ((1, 2, 32, 16), 16),  # 256 taps: the chosen tap no longer fits a byte
+        ((2, 3, 12, 40), (3, 4)),
+    ],
+)
+def test_both_tile_walks_make_the_same_choice(shape, k, dtype, monkeypatch):
+    """Windows that tile x are walked tap by tap on views of x (`_tile_walk`) or, for
+    narrow outputs, one axis at a time along long runs (`_tile_walk_wide`). Forced either
+    way, both give the reference loops' values and chosen elements, the same bits as each
+    other, on ties, signed zeros, -inf and NaN."""
+    from cnnmath.ops import pool as pool_module
+
+    rng = np.random.default_rng(11)
+    ties = rng.integers(-1, 2, size=shape).astype(dtype)
+    ties.flat[rng.choice(ties.size, 5, replace=False)] = -0.0
+    special = ties.copy()
+    special.flat[rng.choice(ties.size, 4, replace=False)] = -np.inf
+    special.flat[rng.choice(ties.size, 4, replace=False)] = np.nan
+    for x in (ties, special):
+        found = []
+        for narrow in (0, 10**6):  # never the wide walk / always
+            with monkeypatch.context() as m:
+                m.setattr(pool_module, "_NARROW", narrow)
+                m.setattr(pool_module, "_small_tiles", lambda geo: False)
+                found.append(max_pool2d(x, k, return_indices=True))
+        (y_taps, i_taps), (y_wide, i_wide) = found
+        want, want_idx = reference.max_pool2d(x, k, return_indices=True)
+        np.testing.assert_array_equal(i_wide, want_idx)
+        np.testing.assert_array_equal(i_taps, want_idx)
+        np.testing.assert_array_equal(y_wide.view(np.uint8), y_taps.view(np.uint8))
+        np.testing.assert_array_equal(y_wide, want)

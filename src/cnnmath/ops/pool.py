@@ -698,12 +698,58 @@ def _tiny_tile_indices(geo: _Geometry) -> tuple[np.ndarray, np.ndarray] | None:
 def _tile_walk(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
     """Tiles (`_tiled`): (Y, the tap t = a·k2 + e each window chose, one byte), each
     (planes, Ho, Wo), by PyTorch's walk over the taps in row-major order (`_walk`) on
-    strided views of x: nothing is copied, and with no padding -inf needs no care."""
+    strided views of x: nothing is copied, and with no padding -inf needs no care. NumPy's
+    inner loops are then W_out long: narrower outputs take `_tile_walk_wide`."""
     P = geo.x.shape[1]
     (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
+    if Wo < _NARROW:
+        return _tile_walk_wide(geo)
     X = geo.x.reshape(P, Ho, k1, Wo, k2)
     views = [X[:, :, a, :, e] for a in range(k1) for e in range(k2)]
     return _walk(views, bool(np.isnan(geo.x.min())), "tiles")
+
+
+_NARROW = 8  # W_out below this: `_tile_walk_wide`
+
+
+def _tile_walk_wide(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """`_tile_walk` for narrow outputs (W_out < _NARROW): its walk done one axis at a time,
+    each walk along long runs of x.
+
+    First along each window row: tap e of every row of every window is one strided view of
+    x, flat (x as rows of k2), so the walk over e gives each window row's maximum R and its
+    choice e. Then down the windows: row a of window (i, j) lies a·Wo further along R than
+    row 0, so the walk over the views R[a·Wo:] gives every window's maximum and chosen row
+    on a "wide" grid (every row of x, not only each window's first), of which the windows'
+    are a strided view, never copied here. The first maximum of the first row that holds the
+    window's maximum is the first in row-major order, and the last NaN likewise: the same
+    choice as one walk over the k1·k2 taps, with NumPy's inner loops P·m·Wo long instead of
+    Wo (the small images of a LeNet: 2 or 4), for about half as much work again (the wide
+    grid, the chosen row's column): faster below 8 windows a row, slower above, measured
+    (docs/performance.md)."""
+    x = geo.x
+    P, m = x.shape[1:3]
+    (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
+    nan = bool(np.isnan(x.min()))
+    pairs = x.reshape(-1, k2)  # (P·m·Wo, k2): a view of a contiguous block of planes
+    row_max, e = _walk([pairs[:, c] for c in range(k2)], nan, "tile rows")
+    span = P * m * Wo - (k1 - 1) * Wo  # the wide grid: every start whose k1 rows lie in R
+    best, a = _walk([row_max[r * Wo : r * Wo + span] for r in range(k1)], nan, "tile columns")
+    column = _column_of_row(a, [e[r * Wo : r * Wo + span] for r in range(k1)])
+    tap = a
+    if k2 > 1:  # t = a·k2 + e, one byte while the taps are fewer than 256
+        tap = _threads.scratch("tile tap", (span,), np.uint8 if k1 * k2 < 256 else np.intp)
+        np.multiply(a, k2, out=tap, dtype=tap.dtype)
+        tap += column
+    # the windows' entries of the wide grid: row k1·i of each plane, every k1·Wo
+    return _window_starts(best, P, Ho, Wo, k1), _window_starts(tap, P, Ho, Wo, k1)
+
+
+def _window_starts(wide: np.ndarray, P: int, Ho: int, Wo: int, k1: int) -> np.ndarray:
+    """The (P, Ho, Wo) view of a wide grid (`_tile_walk_wide`) at each window's first row."""
+    step = wide.strides[0]
+    strides = (Ho * k1 * Wo * step, k1 * Wo * step, step)
+    return np.lib.stride_tricks.as_strided(wide, (P, Ho, Wo), strides, writeable=False)
 
 
 def _tap_positions(geo: _Geometry, tap: np.ndarray, out: np.ndarray) -> np.ndarray:
