@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             result = ops.run(n, repeats=repeats, only=args.only, torch=torch)
             print(ops.format_tables(result, n), flush=True)
             if whole and not args.no_train:
-                print("\n" + _train_section(n, 3), flush=True)
+                print("\n" + _train_section(n, repeats), flush=True)
             if whole and n == 1 and not args.no_models:
                 rows = models.run(1, repeats=3, torch=torch)
                 print("\n" + _rows_table("whole models, 1 thread", rows), flush=True)
