@@ -19,6 +19,7 @@ SHAPES = [
     ((64, 6, 14, 14), False),
     ((8, 16, 8, 8), False),
     ((32, 3, 5, 5), False),  # C·H·W = 75: no runs of 16
+    ((32, 64, 12, 12), True),  # 36 KiB apart, 4.5 MiB: copies cut into blocks on threads
 ]
 
 

@@ -777,7 +777,9 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
         ((2, 2, 9, 4), (3, 1)),
         ((2, 2, 4, 9), (1, 3)),
         ((2, 2, 5, 7), 1),
-        ((1, 2, 32, 16), 16),  # 256 taps: the chosen tap no longer fits a byte
+        ((1, 2, 32, 16), 16),  # 256 taps: 0 … 255, the last that fit a byte
+        ((1, 2, 17, 32), (17, 16)),  # 272 taps: the chosen tap takes a wider integer
+        ((2, 1, 600, 3), (300, 1)),  # 300 rows: so does the chosen row
         ((2, 3, 12, 40), (3, 4)),
     ],
 )

@@ -87,6 +87,24 @@ def test_max_pool(options, nan):
     assert_thread_invariant(run)
 
 
+@pytest.mark.parametrize("nan", [False, True], ids=["ties", "nan"])
+def test_max_pool_narrow_tiles(nan):
+    """Tiles fewer than 8 to a row (the digits CNN's 8×8 activations) take the walk one axis
+    at a time (`pool._tile_walk_wide`), in several blocks of planes."""
+    x = _x((128, 64, 8, 8))
+    x[1, 3, :2, :2] = -0.0
+    if nan:  # in planes of different blocks
+        x[0, 1, 5, 7] = x[60, 10, 2:4, 3] = x[127, 63, -1, -1] = np.nan
+    assert len(pool._plane_spans(128 * 64, x[0, 0].nbytes)) >= 2
+    g = _g(max_pool2d(x, 2))
+
+    def run():
+        y, indices = max_pool2d(x, 2, return_indices=True)
+        return y, indices, max_pool2d_backward(g, x, 2, indices=indices)
+
+    assert_thread_invariant(run)
+
+
 def test_max_pool_float64_and_non_finite_gradients():
     """float64 blocks; a NaN and an inf in grad_output take the tap-by-tap routing in the
     blocks that hold them, the choice by rows and columns elsewhere."""

@@ -136,8 +136,9 @@ _RUN = 16  # the first step's contiguous runs: 16 elements (one 64-byte line of 
 def _aliased(rows: int, stride: int) -> bool:
     """Whether ``rows`` reads ``stride`` bytes apart, one element of each row in turn, map
     to more lines than their cache sets hold: such rows evict one another before the next
-    element of each is read (``rows`` · gcd(stride, 4 KiB) / 4 KiB rows per set, over 8)."""
-    return rows * math.gcd(stride, _SET_PERIOD) > _WAYS * _SET_PERIOD
+    element of each is read (``rows`` · gcd(stride, 4 KiB) / 4 KiB rows per set — at least
+    a 64-byte line's worth — over 8)."""
+    return rows * max(math.gcd(stride, _SET_PERIOD), 64) > _WAYS * _SET_PERIOD
 
 
 def _batch_runs(x: np.ndarray) -> np.ndarray | None:
@@ -145,15 +146,14 @@ def _batch_runs(x: np.ndarray) -> np.ndarray | None:
     (`_aliased`) and each image's M elements are one run in memory; else None."""
     *lead, B, C, H, W = x.shape
     M = C * H * W
-    if M % _RUN or not _aliased(B, x.strides[-4]):
+    if x.size == 0 or M % _RUN or not _aliased(B, x.strides[-4]):
         return None
-    try:
-        return np.reshape(x, (*lead, B, M // _RUN, _RUN), copy=False)
-    except (TypeError, ValueError):  # NumPy 2.0 / not one run
+    if not x[(0,) * (x.ndim - 3)].flags.c_contiguous:  # an image's (C, H, W), as all of them
         return None
+    return x.reshape(*lead, B, M // _RUN, _RUN)  # a view: each image one run
 
 
-def _batch_last_copy(x: np.ndarray) -> np.ndarray:
+def _batch_last_copy(x: np.ndarray, runs: np.ndarray | None = None) -> np.ndarray:
     """x (..., B, C, H, W) copied into a new contiguous array out[..., c, h, w, b].
 
     NumPy's copy runs its inner loop along out's contiguous axis, here the batch: one
@@ -163,10 +163,11 @@ def _batch_last_copy(x: np.ndarray) -> np.ndarray:
     of an ordinary copy, measured. Then the copy goes in two steps, neither of which reads
     that way: runs of 16 contiguous elements of each image side by side, T[..., m, b, r] =
     x[..., b, 16·m + r], then T's small (b, r) blocks transposed into out. Exact either way.
+    ``runs``: `_batch_runs(x)` when the caller has it already.
     """
     moved = _batch_to_end(x)
     out = np.empty(moved.shape, dtype=x.dtype)
-    runs = _batch_runs(x)
+    runs = _batch_runs(x) if runs is None else runs
     if runs is None:
         copy(out, moved)
         return out
@@ -212,8 +213,9 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
         out[..., dst_r, : dst_c.start] = 0
         out[..., dst_r, dst_c.stop :] = 0
     src = g[..., src_r, src_c]
-    if batch_last and _batch_runs(src) is not None:  # via a batch-last copy of the window
-        copy(_batch_to_end(out)[..., dst_r, dst_c, :], _batch_last_copy(src))
+    runs = _batch_runs(src) if batch_last else None
+    if runs is not None:  # via a batch-last copy of the window, made in two steps
+        copy(_batch_to_end(out)[..., dst_r, dst_c, :], _batch_last_copy(src, runs))
     else:
         copy(out[..., dst_r, dst_c], src)
     return out

@@ -731,8 +731,10 @@ def _tile_walk_wide(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
     P, m = x.shape[1:3]
     (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
     nan = bool(np.isnan(x.min()))
-    pairs = x.reshape(-1, k2)  # (P·m·Wo, k2): a view of a contiguous block of planes
+    pairs = x.reshape(-1, k2)  # (P·m·Wo, k2): a view where the block of planes is contiguous
     row_max, e = _walk([pairs[:, c] for c in range(k2)], nan, "tile rows")
+    if k1 == 1:  # one row per window: the walk along it is the whole walk
+        return row_max.reshape(P, Ho, Wo), e.reshape(P, Ho, Wo)
     span = P * m * Wo - (k1 - 1) * Wo  # the wide grid: every start whose k1 rows lie in R
     best, a = _walk([row_max[r * Wo : r * Wo + span] for r in range(k1)], nan, "tile columns")
     column = _column_of_row(a, [e[r * Wo : r * Wo + span] for r in range(k1)])
