@@ -7,7 +7,7 @@ import pytest
 
 from cnnmath.ops import _threads, _windows
 from cnnmath.ops._windows import batch_last, crop_or_pad
-from threads_helper import assert_thread_invariant
+from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 # (shape, whether its images alias): float32 images of 16·8·8 (4 KiB apart) and 32·4·4
 # (2 KiB) in batches of 32 take the two steps; 6·14·14 (4704 B) and 16·8·8 in a batch of 8
@@ -64,9 +64,10 @@ def test_crop_or_pad_batch_last_is_the_padded_copy(shape, aliased, start, grow):
         assert np.moveaxis(got, -4, -1).flags.c_contiguous
 
 
-def test_two_steps_on_the_threads_match_one_thread():
-    """A copy large enough to be cut into blocks gives the same bits at 1 and 2 threads."""
-    x = _special((32, 64, 16, 16), seed=2)  # images 64 KiB apart: aliased, 8 MiB
+def test_two_steps_on_the_threads_match_one_thread(monkeypatch):
+    """A copy cut into blocks gives the same bits at 1 and 2 threads."""
+    pin_fallback_budgets(monkeypatch)  # 512 KiB copy blocks whatever this L2: 2 MiB is cut
+    x = _special((32, 64, 16, 16), seed=2)  # images 64 KiB apart: aliased, 2 MiB
     assert _windows._batch_runs(x) is not None
     copied = _threads.op(batch_last)
     assert_thread_invariant(lambda: copied(x))

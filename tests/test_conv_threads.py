@@ -10,7 +10,7 @@ import pytest
 from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
-from threads_helper import assert_thread_invariant
+from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 METHODS = sorted(engine.METHODS)
 
@@ -69,10 +69,15 @@ def test_every_method_is_thread_invariant(name, method, schedule, small_blocks, 
     assert_thread_invariant(_conv_both(x, w, s, p, d, groups))
 
 
+@pytest.fixture
+def fallback_budgets(monkeypatch):
+    pin_fallback_budgets(monkeypatch)
+
+
 @pytest.mark.parametrize("name", sorted(SHAPES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_default_dispatch_is_thread_invariant_at_real_budgets(name, dtype):
-    """The budgets the ops really use: the bench-like shapes still cut into blocks."""
+def test_default_dispatch_is_thread_invariant_at_real_budgets(name, dtype, fallback_budgets):
+    """Real budgets, not shrunk ones: the bench-like shapes still cut into blocks."""
     x_shape, w_shape, s, p, d, groups = SHAPES[name]
     x_shape = (16 * x_shape[0], *x_shape[1:])
     x, w = _data(x_shape, w_shape, dtype)

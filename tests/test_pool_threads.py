@@ -26,9 +26,15 @@ from cnnmath import (
     max_unpool2d_backward,
 )
 from cnnmath.ops import pool
-from threads_helper import assert_thread_invariant
+from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 SHAPE = (8, 64, 56, 56)  # ResNet's first pooling: about 7 blocks of planes in float32
+
+
+@pytest.fixture(autouse=True)
+def _fallback_budgets(monkeypatch):
+    """The blocks of planes these shapes were sized for (1 MiB), whatever this L2."""
+    pin_fallback_budgets(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

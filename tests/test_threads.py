@@ -16,7 +16,7 @@ import pytest
 import cnnmath
 from cnnmath.ops import _threads
 from cnnmath.ops.linear import linear, linear_backward
-from threads_helper import assert_thread_invariant
+from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -204,10 +204,11 @@ def test_an_onnx_gemm_and_matmul_run_threaded_with_the_same_bits(fine_cuts):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
-def test_a_whole_training_step_is_thread_invariant(name):
+def test_a_whole_training_step_is_thread_invariant(name, monkeypatch):
     """A forward and backward of a real network in training mode (conv, depthwise conv,
     batch norm, ReLU/ReLU6, pooling, linear): every gradient and running statistic the same
-    bits at 1 and 2 threads."""
+    bits at 1 and 2 threads (the 64² images cut into blocks under the fallback's budgets)."""
+    pin_fallback_budgets(monkeypatch)
     from cnnmath import models
 
     x = np.random.default_rng(5).standard_normal((2, 3, 64, 64), dtype=np.float32)

@@ -60,3 +60,22 @@ def assert_thread_invariant(fn: Callable[[], Any], *, threaded: bool = True) -> 
         assert a.tobytes() == b.tobytes(), f"result {k} differs between 1 and 2 threads"
     if threaded:
         assert len(seen) >= 2, f"expected blocks on 2 threads, ran on {len(seen)}"
+
+
+def pin_fallback_budgets(monkeypatch: Any) -> None:
+    """The cache budgets of the machine the tests' shapes were sized on (``_machine``'s
+    FALLBACK: a 512 KiB L2), in every module that reads them, whatever caches this machine
+    has: with a larger L2 the same shapes make fewer blocks, and a check that two threads
+    shared the work would have nothing to share."""
+    from cnnmath.ops import _conv_engine, _machine, _windows, pool
+
+    b = _machine.budgets(_machine.FALLBACK)
+    for module, name, size in [
+        (_conv_engine, "_CHUNK_BYTES", b.chunk_bytes),
+        (_conv_engine, "_TAPS_CHUNK_BYTES", b.taps_chunk_bytes),
+        (_conv_engine, "_SHIFTED_COLUMNS", b.shifted_columns),
+        (_conv_engine, "_SCATTER_BYTES", b.scatter_bytes),
+        (_windows, "COPY_BLOCK_BYTES", b.copy_block_bytes),
+        (pool, "_BLOCK_BYTES", b.pool_block_bytes),
+    ]:
+        monkeypatch.setattr(module, name, size)
