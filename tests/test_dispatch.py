@@ -396,7 +396,7 @@ def test_cache_sizes_are_read_from_sysfs(tmp_path, monkeypatch):
     caches = machine.read_caches(root)
     assert caches == machine.Caches(1280 * 1024, 30 * 1024 * 1024)
     b = machine.budgets(caches)
-    assert b.chunk_bytes == 4 * 1280 * 1024 and b.taps_chunk_bytes == 640 * 1024
+    assert b.chunk_bytes == 2 << 20 and b.taps_chunk_bytes == 640 * 1024  # the chunk's floor
     assert b.scatter_bytes == 8 * 1280 * 1024 and b.shifted_columns == 1280 * 1024 // 64
     assert b.pool_block_bytes == 2 * 1280 * 1024 and b.copy_block_bytes == 1280 * 1024
 
@@ -434,7 +434,12 @@ def test_a_machine_without_l3_and_degenerate_sizes(tmp_path, monkeypatch):
     tiny = machine.budgets(machine.Caches(1024, 1024))  # clamped to a 128 KiB L2
     assert tiny.taps_chunk_bytes == 64 << 10 and tiny.chunk_bytes == 128 << 10
     huge = machine.budgets(machine.Caches(1 << 30, 1 << 30))  # clamped to a 4 MiB L2
-    assert huge.chunk_bytes == 16 << 20
+    assert huge.chunk_bytes == 4 << 20
+    # a 2 MiB L2 (the Xeon of docs/performance.md): a chunk of one L2, not four
+    assert machine.budgets(machine.Caches(2 << 20, 300 << 20)).chunk_bytes == 2 << 20
+    # the floor yields to a small L3's quarter, never below one L2
+    assert machine.budgets(machine.Caches(256 << 10, 4 << 20)).chunk_bytes == 1 << 20
+    assert machine.budgets(machine.Caches(512 << 10, 512 << 10)).chunk_bytes == 512 << 10
 
 
 def test_the_engine_uses_the_machine_budgets():

@@ -65,7 +65,8 @@ from ._windows import (
 # shape-fixed column blocks serially there).
 
 # Cache budgets, derived from this machine's L2/L3 sizes (`_machine`: 2 MiB, 256 KiB,
-# 4 MiB and 8192 columns on a 512 KiB-L2 core); the same at any thread count.
+# 4 MiB and 8192 columns on a 512 KiB-L2 core; a 2 MiB chunk on a 2 MiB-L2 one too); the
+# same at any thread count.
 _CHUNK_BYTES = _machine.BUDGETS.chunk_bytes  # a window buffer per chunk stays in L2/L3
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
 _TAPS_CHUNK_BYTES = _machine.BUDGETS.taps_chunk_bytes  # the elementwise accumulator rows

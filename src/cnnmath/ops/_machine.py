@@ -95,15 +95,21 @@ class Budgets(NamedTuple):
     copy_block_bytes: int  # a threaded copy's block
 
 
+#: A window chunk is at least this big: below it the chunk's products grow thin and its
+#: per-chunk work shows (measured best on a 512 KiB-L2 machine, where it spills into L3).
+CHUNK_FLOOR = 2 * MiB
+
+
 def budgets(caches: Caches) -> Budgets:
     """The budgets for these caches, as multiples of the per-core L2 (clamped to
-    [128 KiB, 4 MiB], so a misread size cannot make a degenerate block), a window chunk
-    also at most a quarter of the L3. On FALLBACK they are the measured constants: chunk
+    [128 KiB, 4 MiB], so a misread size cannot make a degenerate block): a window chunk
+    one L2 but at least ``CHUNK_FLOOR`` (and at most a quarter of the L3), the others
+    fractions or multiples of the L2. On FALLBACK they are the measured constants: chunk
     2 MiB, taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling block
     1 MiB and a copy block 512 KiB."""
     l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
     return Budgets(
-        chunk_bytes=min(4 * l2, max(caches.l3 // 4, l2)),
+        chunk_bytes=min(max(l2, CHUNK_FLOOR), max(caches.l3 // 4, l2)),
         taps_chunk_bytes=l2 // 2,
         scatter_bytes=8 * l2,
         shifted_columns=l2 // 64,
