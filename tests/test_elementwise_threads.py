@@ -61,6 +61,17 @@ def test_batch_norm_is_thread_invariant(layout, dtype, offset):
     assert_thread_invariant(run)
 
 
+def test_the_row_sums_run_in_blocks_of_more_than_500_rows():
+    """NumPy keeps the GIL through a matmul or vecdot of at most 500 rows: the sums' blocks
+    are larger (the last one may be shorter), several where there are rows enough."""
+    spans = norm._sum_spans(2048, 56 * 56)  # the bench's (32, 64, 56, 56)
+    assert len(spans) == 5 and all(r1 - r0 == 501 for r0, r1 in spans[:-1])
+    assert spans[-1] == (2004, 2048)
+    assert norm._sum_spans(300, 56 * 56) == [(0, 300)]
+    # rows short enough that _BLOCK's blocks already hold more
+    assert norm._sum_spans(20000, 64) == norm._spans(20000, 64)
+
+
 @pytest.mark.parametrize("layout", sorted(BATCH_NORM_SHAPES))
 def test_batch_norm_cuts_agree_with_pytorch(layout):
     """Statistics, output and gradients against PyTorch in float64, for each cut."""

@@ -30,7 +30,9 @@ How the statistics are computed, the same way in the three ops:
   all per-statistic arithmetic is float64. No float64 copy of a float32 tensor is made.
 - Every pass runs over blocks of rows of about 2¹⁷ elements (512 KiB of float32), on all the
   op's threads (``_threads``): one read of x (and g) for the sums, one for the affine map
-  that writes the result. The cut depends on the shape only and every block writes its own
+  that writes the result. The sums' blocks hold more than 500 rows where x has them: NumPy
+  keeps the GIL through a matrix-vector product or ``vecdot`` of fewer, and the threads
+  would take turns. The cut depends on the shape only and every block writes its own
   rows, so the result is the same bit for bit at any thread count; the loop is over memory
   blocks, not over samples, channels or groups. Layer norm's rows are statistics of their
   own: each block does all of its work while it is in cache, its ∂ℓ/∂γ and ∂ℓ/∂β partial
@@ -87,6 +89,18 @@ def _spans(rows: int, length: int) -> list[_threads.Span]:
     return _threads.spans(rows, max(1, _BLOCK // max(length, 1)))
 
 
+#: NumPy's matmul and vecdot keep the GIL through a call over at most this many rows (its
+#: threshold for letting it go): the row sums' blocks of 41 rows of 56² ran one thread at a
+#: time (docs/performance.md, "The GIL and small products").
+_GIL_ROWS = 500
+
+
+def _sum_spans(rows: int, length: int) -> list[_threads.Span]:
+    """The blocks of the row sums: `_spans`'s, but of more than _GIL_ROWS rows each (one
+    block when there are fewer), so that the threads' products overlap."""
+    return _threads.spans(rows, max(_BLOCK // max(length, 1), _GIL_ROWS + 1))
+
+
 def _row_sums(a: np.ndarray) -> np.ndarray:
     """Σ over each row of the (R, L) matrix a (rows may be strided), in a's dtype: a
     matrix-vector product per block of rows, on the op's threads."""
@@ -98,7 +112,7 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
             np.setbufsize(_UFUNC_BUFFER)
             np.matmul(a[r0:r1], ones, out=out[r0:r1])
 
-    _threads.parallel(body, _spans(*a.shape))
+    _threads.parallel(body, _sum_spans(*a.shape))
     return out
 
 
@@ -140,7 +154,7 @@ def _centred_sums(
                 np.matmul(g2[r0:r1], ones, out=sums[2, r0:r1])
                 np.vecdot(g2[r0:r1], xc, out=sums[3, r0:r1])
 
-    _threads.parallel(body, _spans(R, L))
+    _threads.parallel(body, _sum_spans(R, L))
     return sums
 
 
