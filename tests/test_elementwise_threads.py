@@ -65,11 +65,16 @@ def test_the_row_sums_run_in_blocks_of_more_than_500_rows():
     """NumPy keeps the GIL through a matmul or vecdot of at most 500 rows: the sums' blocks
     are larger (the last one may be shorter), several where there are rows enough."""
     spans = norm._sum_spans(2048, 56 * 56)  # the bench's (32, 64, 56, 56)
-    assert len(spans) == 5 and all(r1 - r0 == 501 for r0, r1 in spans[:-1])
-    assert spans[-1] == (2004, 2048)
+    assert spans == [(0, 512), (512, 1024), (1024, 1536), (1536, 2048)]
+    assert norm._sum_spans(1500, 56 * 56) == [(0, 750), (750, 1500)]  # not 501, 501, 498
+    assert norm._sum_spans(1002, 56 * 56) == [(0, 501), (501, 1002)]
+    assert norm._sum_spans(1001, 56 * 56) == [(0, 1001)]  # halves of 500 would hold the GIL
     assert norm._sum_spans(300, 56 * 56) == [(0, 300)]
-    # rows short enough that _BLOCK's blocks already hold more
-    assert norm._sum_spans(20000, 64) == norm._spans(20000, 64)
+    assert norm._sum_spans(0, 56 * 56) == []
+    # rows short enough that _BLOCK's blocks already hold more: as many, evened out
+    spans = norm._sum_spans(20000, 64)
+    assert len(spans) == 9 and all(r1 - r0 in (2222, 2223) for r0, r1 in spans)
+    assert spans[0][0] == 0 and spans[-1][1] == 20000
 
 
 @pytest.mark.parametrize("layout", sorted(BATCH_NORM_SHAPES))

@@ -70,6 +70,8 @@ def pin_fallback_budgets(monkeypatch: Any) -> None:
     from cnnmath.ops import _conv_engine, _machine, _windows, pool
 
     b = _machine.budgets(_machine.FALLBACK)
+    monkeypatch.setattr(_machine, "CACHES", _machine.FALLBACK)
+    monkeypatch.setattr(_machine, "BUDGETS", b)  # read at call time (filters.filter_memory)
     for module, name, size in [
         (_conv_engine, "_CHUNK_BYTES", b.chunk_bytes),
         (_conv_engine, "_TAPS_CHUNK_BYTES", b.taps_chunk_bytes),

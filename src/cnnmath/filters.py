@@ -618,9 +618,10 @@ def filter_memory(
 
     then 25 % and one plane more for what the count leaves out (Pillow's own buffer, small
     temporaries), and for gradient and conv, when their windows (one float64 plane per
-    filter tap: 9 for the gradient's 3×3 filters) fill more than one of the engine's
-    cache-sized chunks, one chunk per thread beyond the first (each thread copies its own
-    block of windows). The tests hold the estimate between the peak ``tracemalloc``
+    filter tap and convolved plane: 9 for the gradient's 3×3 filters on the gray plane, 9·3
+    output planes for a 3×3 filter on RGB) fill more than one of the engine's cache-sized
+    chunks, one chunk per thread beyond the first (each thread copies its own block of
+    windows). The tests hold the estimate between the peak ``tracemalloc``
     measures and three times it. ``k`` is accepted for the poolings' sake, whose output is
     smaller than x.
     """
@@ -630,6 +631,7 @@ def filter_memory(
     plane = 8 * H * W
     colour = C - 1 if C in (2, 4) else C  # alpha is not convolved
     taps = 0  # filter taps of the window copies (none: no correlation)
+    windowed = 1.0  # planes (of H·W) whose windows are copied: the gray plane, or the colours'
     if operator == "gradient":
         planes = C + (7.0 if magnitude else 11.0)
         taps = 9  # its 3×3 finite-difference filters
@@ -648,6 +650,7 @@ def filter_memory(
         H_out, W_out = max(H_in - f1 + 1, 0), max(W_in - f2 + 1, 0)
         area = max(H * W, 1)
         planes = C + colour * (H_in * W_in + 2 * H_out * W_out) / area
+        windowed = colour * H_out * W_out / area
     chunk = _machine.BUDGETS.chunk_bytes
-    per_thread = chunk if taps * plane > chunk else 0
+    per_thread = chunk if taps * windowed * plane > chunk else 0
     return int(plane * (1.25 * planes + 1.0)) + (_threads.threads() - 1) * per_thread

@@ -30,13 +30,14 @@ How the statistics are computed, the same way in the three ops:
   all per-statistic arithmetic is float64. No float64 copy of a float32 tensor is made.
 - Every pass runs over blocks of rows of about 2¹⁷ elements (512 KiB of float32), on all the
   op's threads (``_threads``): one read of x (and g) for the sums, one for the affine map
-  that writes the result. The sums' blocks hold more than 500 rows where x has them: NumPy
-  keeps the GIL through a matrix-vector product or ``vecdot`` of fewer, and the threads
-  would take turns. The cut depends on the shape only and every block writes its own
-  rows, so the result is the same bit for bit at any thread count; the loop is over memory
-  blocks, not over samples, channels or groups. Layer norm's rows are statistics of their
-  own: each block does all of its work while it is in cache, its ∂ℓ/∂γ and ∂ℓ/∂β partial
-  sums added in block order.
+  that writes the result. Batch and group norm's sums run in blocks of more than 500 rows
+  where x has them: NumPy keeps the GIL through a matrix-vector product or ``vecdot`` of
+  fewer, and the threads would take turns. (Layer norm works block by block of 2¹⁷
+  elements, its sums inside each block.) The cut depends on the shape only and every block
+  writes its own rows, so the result is the same bit for bit at any thread count; the loop
+  is over memory blocks, not over samples, channels or groups. Layer norm's rows are
+  statistics of their own: each block does all of its work while it is in cache, its
+  ∂ℓ/∂γ and ∂ℓ/∂β partial sums added in block order.
 
 Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole statistic NaN
 (every output of that channel, group or row), silently.
@@ -71,7 +72,8 @@ _UFUNC_BUFFER = 1024
 # ---------------------------------------------------------------------------------------------
 # Shared kernels on the (R, L) rows view
 
-#: Elements of each array per block in the blocked passes: 2**17 (512 KiB of float32), so a
+#: Elements of each array per block in the blocked passes (the sums' blocks are larger:
+#: `_sum_spans`): 2**17 (512 KiB of float32), so a
 #: block of x, of g and of the result stays in cache from one ufunc over it to the next; the
 #: fastest of 2**15 .. 2**18 on the (32, 64, 56, 56) bench row, where smaller blocks pay more
 #: for Python and NumPy's per-call work. The cut depends on the shape only, so the results do
@@ -96,9 +98,13 @@ _GIL_ROWS = 500
 
 
 def _sum_spans(rows: int, length: int) -> list[_threads.Span]:
-    """The blocks of the row sums: `_spans`'s, but of more than _GIL_ROWS rows each (one
-    block when there are fewer), so that the threads' products overlap."""
-    return _threads.spans(rows, max(_BLOCK // max(length, 1), _GIL_ROWS + 1))
+    """The blocks of the row sums: as many nearly equal blocks as `_spans` makes, but none
+    of _GIL_ROWS rows or fewer (one block when there are no more rows than that), so that
+    the threads' products overlap and share the rows evenly."""
+    if rows == 0:
+        return []
+    least = max(_BLOCK // max(length, 1), _GIL_ROWS + 1)
+    return _threads.even_spans(rows, max(1, rows // least))
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
