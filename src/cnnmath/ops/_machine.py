@@ -104,10 +104,9 @@ def budgets(caches: Caches) -> Budgets:
     """The budgets for these caches, as multiples of the per-core L2 (clamped to
     [128 KiB, 4 MiB], so a misread size cannot make a degenerate block): a window chunk
     one L2 but at least ``CHUNK_FLOOR`` (and at most a quarter of the L3, but never below
-    one L2), the others
-    fractions or multiples of the L2. On FALLBACK they are the measured constants: chunk
-    2 MiB, taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling block
-    1 MiB and a copy block 512 KiB."""
+    one L2), the others fractions or multiples of the L2. On FALLBACK they are the measured
+    constants: chunk 2 MiB, taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling
+    block 1 MiB and a copy block 512 KiB."""
     l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
     return Budgets(
         chunk_bytes=min(max(l2, CHUNK_FLOOR), max(caches.l3 // 4, l2)),

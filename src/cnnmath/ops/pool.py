@@ -34,7 +34,7 @@ import numpy as np
 from .._checks import batched_image, check_float_array, check_same_dtype, check_shape, int_pair
 from . import _machine, _threads
 from ._geometry import Pads, Pair, check_output_size
-from ._windows import merge_phases, split_padded
+from ._windows import merge_phases, split_padded, strided_view
 
 _NO_DILATION = (1, 1)
 
@@ -737,12 +737,11 @@ def _tile_walk_wide(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
         return row_max.reshape(P, Ho, Wo), e.reshape(P, Ho, Wo)
     span = P * m * Wo - (k1 - 1) * Wo  # the wide grid: every start whose k1 rows lie in R
     best, a = _walk([row_max[r * Wo : r * Wo + span] for r in range(k1)], nan, "tile columns")
-    column = _column_of_row(a, [e[r * Wo : r * Wo + span] for r in range(k1)])
     tap = a
-    if k2 > 1:  # t = a·k2 + e, one byte while the taps are fewer than 256
+    if k2 > 1:  # t = a·k2 + e (e of the chosen row), one byte while the taps are under 256
         tap = _threads.scratch("tile tap", (span,), np.uint8 if k1 * k2 < 256 else np.intp)
         np.multiply(a, k2, out=tap, dtype=tap.dtype)
-        tap += column
+        tap += _column_of_row(a, [e[r * Wo : r * Wo + span] for r in range(k1)])
     # the windows' entries of the wide grid: row k1·i of each plane, every k1·Wo
     return _window_starts(best, P, Ho, Wo, k1), _window_starts(tap, P, Ho, Wo, k1)
 
@@ -750,8 +749,7 @@ def _tile_walk_wide(geo: _Geometry) -> tuple[np.ndarray, np.ndarray]:
 def _window_starts(wide: np.ndarray, P: int, Ho: int, Wo: int, k1: int) -> np.ndarray:
     """The (P, Ho, Wo) view of a wide grid (`_tile_walk_wide`) at each window's first row."""
     step = wide.strides[0]
-    strides = (Ho * k1 * Wo * step, k1 * Wo * step, step)
-    return np.lib.stride_tricks.as_strided(wide, (P, Ho, Wo), strides, writeable=False)
+    return strided_view(wide, (P, Ho, Wo), (Ho * k1 * Wo * step, k1 * Wo * step, step))
 
 
 def _tap_positions(geo: _Geometry, tap: np.ndarray, out: np.ndarray) -> np.ndarray:
