@@ -19,8 +19,10 @@ from cnnmath import (
 )
 from cnnmath.gradcheck import check_gradients
 from cnnmath.ops import _conv_engine as engine
+from cnnmath.ops import _threads
 from cnnmath.ops import conv as conv_module
 from helpers import assert_close, rel_error
+from threads_helper import assert_thread_invariant
 
 METHODS = sorted(engine.METHODS)
 
@@ -504,6 +506,34 @@ def test_depthwise_makes_no_call_per_group(groups, monkeypatch):
     conv2d_backward(np.ones_like(y), x, w, 2, 1, 1, groups)
     # forward 1, grad_weight 1, grad_input one per stride phase (4): 6 whatever the groups
     assert len(calls) == 6 and all(shape[0] == groups for shape in calls)
+
+
+@pytest.mark.parametrize("s, p", [(2, 1), (3, 2), ((2, 1), (0, 1))])
+def test_planes_copy_their_phases_block_by_block_as_all_at_once(s, p, monkeypatch):
+    """Strided phases too large for the thread's kept buffer are copied block by block,
+    each into its thread's buffer: the same bits as one copy of them all (and the same at
+    one thread and two), and the reference's values."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 8, 13, 12)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    monkeypatch.setattr(engine, "_TAPS_CHUNK_BYTES", 256)  # a few planes per block
+    calls = []
+    original = engine.flat_phases
+
+    def spy(*args, **kwargs):
+        calls.append(len(args) > 3 or "out" in kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "flat_phases", spy)
+    whole = conv2d(x, w, None, s, p, 1, 8)
+    assert calls == [False, True]  # no view: one copy, into the kept buffer
+    calls.clear()
+    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)
+    by_blocks = conv2d(x, w, None, s, p, 1, 8)
+    assert calls[0] is False and calls.count(True) > 4  # a copy per block
+    np.testing.assert_array_equal(by_blocks, whole)
+    assert_close(whole, reference.conv2d(x, w, None, s, p, 1, 8), np.float32)
+    assert_thread_invariant(lambda: conv2d(x, w, None, s, p, 1, 8))
 
 
 def test_depthwise_dispatch_uses_planes_and_dots():

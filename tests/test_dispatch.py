@@ -15,6 +15,7 @@ from cnnmath import (
 from cnnmath.bench.ops import CONV_CASES
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _machine as machine
+from cnnmath.ops import _threads
 from cnnmath.ops import _windows as windows_module
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops import pool as pool_module
@@ -248,6 +249,7 @@ def tiny_chunks(monkeypatch):
         ("_SCATTER_BYTES", 96),
     ]:
         monkeypatch.setattr(conv_module if name == "_BAND_BYTES" else engine, name, size)
+    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)  # "planes" copies phases per block
 
 
 @pytest.mark.parametrize("method", METHODS)

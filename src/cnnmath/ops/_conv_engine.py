@@ -23,6 +23,7 @@ from ._windows import (
     contiguous,
     copy,
     crop_or_pad,
+    flat_phases,
     phase_split,
     reshaped,
     split_window,
@@ -175,6 +176,29 @@ def _tap_classes(
     ]
 
 
+def _phases_copied_once(
+    x: np.ndarray,
+    window: tuple[Pair, Pair] | None,
+    step: Pair,
+    shape: tuple[int, ...],
+    name: str,
+) -> np.ndarray | None:
+    """x's flat phases (`flat_phases`, of this ``shape``) for a method that reads them
+    by blocks: a view where one exists; else, when the copy fits the calling thread's kept
+    buffer ``name`` (`_threads.scratch`), the copy made there once; else None, and each
+    block copies its own phases into its thread's buffer. A fresh copy of a large input
+    faults in a new page per 4 KiB as it is written, which costs about as much as the copy
+    (docs/performance.md, "Fresh pages")."""
+    X = flat_phases(x, window, step)
+    if X is not None:
+        return X
+    if step == (1, 1):  # a copy of whole rows (padded): it ran no faster by blocks
+        return reshaped(split_window(x, window, step), shape)
+    if math.prod(shape) * x.itemsize <= _threads._SCRATCH_BYTES:
+        return flat_phases(x, window, step, _threads.scratch(name, shape, x.dtype))
+    return None
+
+
 def _correlate_planes(
     xp: np.ndarray,
     w: np.ndarray,
@@ -197,8 +221,9 @@ def _correlate_planes(
     the accumulator within _TAPS_CHUNK_BYTES, in cache across the taps.
 
     With ``window`` = (start, length) the input is that window of xp, zero outside xp
-    (``crop_or_pad``'s): its phases are built from xp in one copy (`split_window`), where
-    padding and then splitting would copy it twice.
+    (``crop_or_pad``'s): its phases are built from xp in one copy (`window_phases`), where
+    padding and then splitting would copy it twice; phases at a stride too large for the
+    thread's kept buffer are copied block by block (`_phases_copied_once`).
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
@@ -213,37 +238,52 @@ def _correlate_planes(
     else:  # plane r = g·B + b
         w_rows = np.broadcast_to(w[:, None], (G, B, O, C, f1, f2))
     w_rows = w_rows.reshape(R, O, C, f1, f2)  # the filter of each plane's group
-    P = split_window(planes, window, stride)  # (R, C, sh, sw, Hq, Wq)
-    Hq, Wq = P.shape[-2:]
-    X = reshaped(P, (R, C, stride[0] * stride[1], Hq * Wq))
-    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+    (sh, sw), S = stride, stride[0] * stride[1]
+    Hq, Wq = -(-length[0] // sh), -(-length[1] // sw)
+    X = _phases_copied_once(planes, window, stride, (R, C, S, Hq * Wq), "planes phases")
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
     wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
     classes = _tap_classes((f1, f2), stride, dilation, Wq)
     scratch = _scratch("planes terms", (rows, O, last) if len(classes) > 1 else 0, xp.dtype)
-    views = []
-    for taps_a, taps_e, phase, off, step_a, step_e in classes:
-        base = X[:, :, phase, off:]
-        n_a, n_e = len(range(f1)[taps_a]), len(range(f2)[taps_e])
-        # view[r, c, a', e', n] = X[r, c, phase, off + a'·step_a + e'·step_e + n]
-        view = np.lib.stride_tricks.as_strided(
-            base,
-            shape=(R, C, n_a, n_e, last),
-            strides=(*base.strides[:2], step_a * unit, step_e * unit, unit),
-            writeable=False,
-        )
-        views.append((w_rows[:, :, :, taps_a, taps_e], view))
+    copied = _scratch("planes phases", (rows, C, S, Hq * Wq) if X is None else 0, xp.dtype)
+
+    def views(Xr: np.ndarray) -> list[np.ndarray]:
+        """Per tap class, the view V[r, c, a', e', n] of the planes Xr (R', C, S, Hq·Wq):
+        V[r, c, a', e', n] = Xr[r, c, phase, off + a'·step_a + e'·step_e + n]."""
+        unit = Xr.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+        out = []
+        for taps_a, taps_e, phase, off, step_a, step_e in classes:
+            base = Xr[:, :, phase, off:]
+            n_a, n_e = len(range(f1)[taps_a]), len(range(f2)[taps_e])
+            out.append(
+                np.lib.stride_tricks.as_strided(
+                    base,
+                    shape=(*base.shape[:2], n_a, n_e, last),
+                    strides=(*base.strides[:2], step_a * unit, step_e * unit, unit),
+                    writeable=False,
+                )
+            )
+        return out
+
+    w_classes = [w_rows[:, :, :, taps_a, taps_e] for taps_a, taps_e, *_ in classes]
+    whole = views(X) if X is not None else None
 
     def block(r0: int, r1: int) -> None:  # planes [r0, r1): a block of the accumulator
         acc, tmp = wide[r0:r1, :, :last], scratch()
-        for k, (w_class, view) in enumerate(views):
+        if whole is not None:
+            block_views = [view[r0:r1] for view in whole]
+        else:
+            Xr = flat_phases(planes[r0:r1], window, stride, copied()[: r1 - r0])
+            assert Xr is not None
+            block_views = views(Xr)
+        for k, (w_class, view) in enumerate(zip(w_classes, block_views, strict=True)):
             t = acc if k == 0 else tmp[: r1 - r0]
             # Fortran order: n fastest, then the planes, the taps slowest (accumulator in cache)
             np.einsum(
                 "rocae,rcaen->nro",
                 w_class[r0:r1],
-                view[r0:r1],
+                view,
                 out=t.transpose(2, 0, 1),
                 order="F",
             )

@@ -258,26 +258,73 @@ def _pieces(start: int, length: int, size: int, s: int) -> list[tuple[slice, sli
     return pieces
 
 
-def window_phases(x: np.ndarray, start: Pair, length: Pair, stride: Pair) -> np.ndarray:
+def _outside(start: int, length: int, size: int, s: int) -> list[int]:
+    """The indices u < s·ceil(length/s) of the window [start, start + length) of an axis of
+    ``size``, split in stride phases (u = s·q + r), that hold no data: before the axis, past
+    its end or past the window (`_pieces` covers the others)."""
+    u0, u1 = max(0, -start), min(length, size - start)
+    end = -(-length // s) * s
+    if u0 >= u1:
+        return list(range(end))
+    return [*range(u0), *range(u1, end)]
+
+
+def window_phases(
+    x: np.ndarray, start: Pair, length: Pair, stride: Pair, out: np.ndarray | None = None
+) -> np.ndarray:
     """The stride phases of the window of x's last two axes (``crop_or_pad``'s window,
     zero outside x): P[..., r_h, r_w, q, v] = window[..., s_h q + r_h, s_w v + r_w], of shape
     (..., s_h, s_w, ceil(L_h/s_h), ceil(L_w/s_w)) — zero past the window too. Contiguous,
     in one pass over x where padding and then splitting would copy it twice: the whole
     groups of s_h rows by s_w columns are one copy (x's rows and columns split in (q, r)
-    pairs, a view), the partial groups at the edges a few more; on the op's threads."""
+    pairs, a view), the partial groups at the edges a few more; on the op's threads.
+    Written into ``out`` (a contiguous array of P's shape and x's dtype) when given."""
     (sh, sw), (lh, lw) = stride, length
     *lead, h, w = x.shape
     n = len(lead)
     hq, wq = -(-lh // sh), -(-lw // sw)
-    # zeros from calloc: fresh zero pages for a large P, no pass of their own
-    P = np.zeros((*lead, sh, sw, hq, wq), dtype=x.dtype)
     rows, cols = _pieces(start[0], lh, h, sh), _pieces(start[1], lw, w, sw)
+    if out is None:
+        # zeros from calloc: fresh zero pages for a large P, no pass of their own
+        P = np.zeros((*lead, sh, sw, hq, wq), dtype=x.dtype)
+    else:
+        P = out
     V = P.transpose(*range(n), n + 2, n, n + 3, n + 1)  # V[..., q, r_h, v, r_w]
+    if out is not None:  # zero what no copy writes: the rows and columns outside x's data
+        for u in _outside(start[0], lh, h, sh):
+            V[..., u // sh, u % sh, :, :] = 0
+        for u in _outside(start[1], lw, w, sw):
+            V[..., u // sw, u % sw] = 0
     for qs, rs, xr in rows:
         for vs, ws, xc in cols:
             dst = V[..., qs, rs, vs, ws]
             copy(dst, x[..., xr, xc].reshape(dst.shape))
     return P
+
+
+def flat_phases(
+    x: np.ndarray,
+    window: tuple[Pair, Pair] | None,
+    stride: Pair,
+    out: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """`split_window`'s phases with each phase's plane flat: F[..., r_h·s_w + r_w, q·W_q + v]
+    = P[..., r_h, r_w, q, v], shape (..., s_h·s_w, H_q·W_q). A view of x when one exists
+    (stride 1 and a window of whole rows of x, which x holds contiguously); else the copy,
+    made in ``out`` (a contiguous array of F's shape and x's dtype) — or None without
+    ``out``, for a caller that copies by blocks into a buffer it reuses (a fresh copy of
+    a large input costs as much again in page faults as the copy itself)."""
+    *lead, h, w = x.shape
+    (r0, c0), (lh, lw) = window if window is not None else ((0, 0), (h, w))
+    (sh, sw) = stride
+    hq, wq = -(-lh // sh), -(-lw // sw)
+    whole_rows = (c0, lw) == (0, w) and x.strides[-2:] == (w * x.itemsize, x.itemsize)
+    if (sh, sw) == (1, 1) and whole_rows and 0 <= r0 and r0 + lh <= h:
+        return x[..., r0 : r0 + lh, :].reshape(*lead, 1, lh * w)
+    if out is None:
+        return None
+    window_phases(x, (r0, c0), (lh, lw), stride, out.reshape(*lead, sh, sw, hq, wq))
+    return out
 
 
 def split_window(x: np.ndarray, window: tuple[Pair, Pair] | None, stride: Pair) -> np.ndarray:
