@@ -508,32 +508,47 @@ def test_depthwise_makes_no_call_per_group(groups, monkeypatch):
     assert len(calls) == 6 and all(shape[0] == groups for shape in calls)
 
 
-@pytest.mark.parametrize("s, p", [(2, 1), (3, 2), ((2, 1), (0, 1))])
-def test_planes_copy_their_phases_block_by_block_as_all_at_once(s, p, monkeypatch):
-    """Strided phases too large for the thread's kept buffer are copied block by block,
-    each into its thread's buffer: the same bits as one copy of them all (and the same at
-    one thread and two), and the reference's values."""
+@pytest.mark.parametrize("s, p", [(2, 1), (3, 2), ((2, 1), (0, 1)), (1, 1)])
+def test_depthwise_phases_copied_block_by_block_as_all_at_once(s, p, monkeypatch):
+    """Phases too large to copy at once ("Fresh pages") are copied block by block, each into
+    its thread's buffer, by "planes" (forward) and "dots" (filter gradient): the same bits
+    as one copy of them all, fresh or into the kept buffer (and the same at one thread and
+    two), and the reference's values."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 8, 13, 12)).astype(np.float32)
     w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
-    monkeypatch.setattr(engine, "_TAPS_CHUNK_BYTES", 256)  # a few planes per block
-    calls = []
+    g = rng.standard_normal(conv2d(x, w, None, s, p, 1, 8).shape).astype(np.float32)
+    for name, size in [("_TAPS_CHUNK_BYTES", 256), ("_CHUNK_BYTES", 2048)]:  # a few per block
+        monkeypatch.setattr(engine, name, size)
+    copies = []
     original = engine.flat_phases
 
     def spy(*args, **kwargs):
-        calls.append(len(args) > 3 or "out" in kwargs)
+        if len(args) > 3 or "out" in kwargs:
+            copies.append((args + (kwargs.get("out"),))[3].shape)
         return original(*args, **kwargs)
 
+    def run():
+        copies.clear()
+        return (conv2d(x, w, None, s, p, 1, 8), *conv2d_backward(g, x, w, s, p, 1, 8)[:2])
+
     monkeypatch.setattr(engine, "flat_phases", spy)
-    whole = conv2d(x, w, None, s, p, 1, 8)
-    assert calls == [False, True]  # no view: one copy, into the kept buffer
-    calls.clear()
-    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)
-    by_blocks = conv2d(x, w, None, s, p, 1, 8)
-    assert calls[0] is False and calls.count(True) > 4  # a copy per block
-    np.testing.assert_array_equal(by_blocks, whole)
-    assert_close(whole, reference.conv2d(x, w, None, s, p, 1, 8), np.float32)
-    assert_thread_invariant(lambda: conv2d(x, w, None, s, p, 1, 8))
+    kept = run()
+    whole_copies = list(copies)
+    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)  # one fresh copy
+    fresh = run()
+    assert copies == whole_copies
+    monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)  # a copy per block
+    by_blocks = run()
+    assert len(copies) > 2 * len(whole_copies)
+    for a, b, c in zip(kept, fresh, by_blocks, strict=True):
+        np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(c, a)
+    assert_close(kept[0], reference.conv2d(x, w, None, s, p, 1, 8), np.float32)
+    want = reference.conv2d_backward(g, x, w, s, p, 1, 8)
+    assert_close(kept[1], want[0], np.float32)
+    assert_close(kept[2], want[1], np.float32)
+    assert_thread_invariant(run)
 
 
 def test_depthwise_dispatch_uses_planes_and_dots():

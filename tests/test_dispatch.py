@@ -249,7 +249,9 @@ def tiny_chunks(monkeypatch):
         ("_SCATTER_BYTES", 96),
     ]:
         monkeypatch.setattr(conv_module if name == "_BAND_BYTES" else engine, name, size)
-    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)  # "planes" copies phases per block
+    # "planes" and "dots" copy their phases block by block
+    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)
+    monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)
 
 
 @pytest.mark.parametrize("method", METHODS)

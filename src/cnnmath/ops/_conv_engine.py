@@ -25,8 +25,6 @@ from ._windows import (
     crop_or_pad,
     flat_phases,
     phase_split,
-    reshaped,
-    split_window,
     windows,
 )
 
@@ -176,6 +174,11 @@ def _tap_classes(
     ]
 
 
+#: glibc serves an allocation above its largest mmap threshold (32 MiB on 64-bit) with fresh
+#: pages every time, each faulting on its first write; below it, freed memory is reused.
+_FRESH_PAGES_BYTES = 32 << 20
+
+
 def _phases_copied_once(
     x: np.ndarray,
     window: tuple[Pair, Pair] | None,
@@ -183,19 +186,20 @@ def _phases_copied_once(
     shape: tuple[int, ...],
     name: str,
 ) -> np.ndarray | None:
-    """x's flat phases (`flat_phases`, of this ``shape``) for a method that reads them
-    by blocks: a view where one exists; else, when the copy fits the calling thread's kept
-    buffer ``name`` (`_threads.scratch`), the copy made there once; else None, and each
-    block copies its own phases into its thread's buffer. A fresh copy of a large input
-    faults in a new page per 4 KiB as it is written, which costs about as much as the copy
+    """x's flat phases (`flat_phases`, of this ``shape``) for a method that reads them by
+    blocks: a view where one exists; else the copy, made once — into the calling thread's
+    kept buffer ``name`` when it fits (`_threads.scratch`) — up to _FRESH_PAGES_BYTES; else
+    None, and each block copies its own phases into its thread's buffer: a larger copy
+    lands on fresh pages, whose faults cost about as much as the copy
     (docs/performance.md, "Fresh pages")."""
     X = flat_phases(x, window, step)
     if X is not None:
         return X
-    if step == (1, 1):  # a copy of whole rows (padded): it ran no faster by blocks
-        return reshaped(split_window(x, window, step), shape)
-    if math.prod(shape) * x.itemsize <= _threads._SCRATCH_BYTES:
+    size = math.prod(shape) * x.itemsize
+    if size <= _threads._SCRATCH_BYTES:
         return flat_phases(x, window, step, _threads.scratch(name, shape, x.dtype))
+    if size <= _FRESH_PAGES_BYTES:
+        return flat_phases(x, window, step, np.empty(shape, dtype=x.dtype))
     return None
 
 
@@ -222,8 +226,8 @@ def _correlate_planes(
 
     With ``window`` = (start, length) the input is that window of xp, zero outside xp
     (``crop_or_pad``'s): its phases are built from xp in one copy (`window_phases`), where
-    padding and then splitting would copy it twice; phases at a stride too large for the
-    thread's kept buffer are copied block by block (`_phases_copied_once`).
+    padding and then splitting would copy it twice; or block by block when that copy
+    would be large (`_phases_copied_once`).
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
@@ -685,17 +689,16 @@ def _correlate_dots(
     windows, exact only while those are finite: a non-finite result is recomputed by
     "im2row" (see _exact_unless_non_finite). Blocks of channels keep the per-channel dot
     products within _CHUNK_BYTES. With ``window``, the phases are those of xp's window, zero
-    outside xp, made in one copy (as in "planes").
+    outside xp, made in one copy (as in "planes"), or block by block when that copy would
+    be large (`_phases_copied_once`).
     """
     G, B, C = xp.shape[:3]
     _, O, _, f1, f2 = w.shape
     length = window[1] if window is not None else xp.shape[-2:]
     Ho, Wo = _valid_size((*xp.shape[:-2], *length), w.shape, stride, dilation)
     (dh, dw) = dilation
-    P = split_window(xp, window, dilation)  # (G, B, C, dh, dw, Hq, Wq)
-    Hq, Wq = P.shape[-2:]
-    X = reshaped(P, (G, B, C, dh * dw, Hq * Wq))  # a copy only if it must be
-    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+    Hq, Wq = -(-length[0] // dh), -(-length[1] // dw)
+    X = _phases_copied_once(xp, window, dilation, (G, B, C, dh * dw, Hq * Wq), "dots phases")
     span = (f1 - 1) * Wq + f2  # the flat extent the filter covers
     w_wide = np.empty_like(w, shape=(G, O, C, f1, Wq), order="K")  # in w's memory order
     w_wide[..., :f2] = w
@@ -703,28 +706,47 @@ def _correlate_dots(
     w_flat = w_wide.reshape(G, O, C, f1 * Wq)[..., :span]
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
     # output positions are the taps of a kernel (Ho, Wo) at stride d and dilation s
-    views = []
-    for rows, cols, phase, off, step_i, step_j in _tap_classes((Ho, Wo), dilation, stride, Wq):
-        base = X[:, :, :, phase, off:]
-        n_i, n_j = len(range(Ho)[rows]), len(range(Wo)[cols])
-        # view[g, b, c, i', j', n] = X[g, b, c, phase, off + i'·step_i + j'·step_j + n]
-        view = np.lib.stride_tricks.as_strided(
-            base,
-            shape=(G, B, C, n_i, n_j, span),
-            strides=(*base.strides[:3], step_i * unit, step_j * unit, unit),
-            writeable=False,
-        )
-        views.append((rows, cols, view))
+    classes = _tap_classes((Ho, Wo), dilation, stride, Wq)
+
+    def views(Xk: np.ndarray) -> list[tuple[slice, slice, np.ndarray]]:
+        """Per class of output positions, the view V[g, b, c, i', j', n] of the planes Xk
+        (G', B', C, dh·dw, Hq·Wq): V[g, b, c, i', j', n] = Xk[g, b, c, phase, off +
+        i'·step_i + j'·step_j + n]."""
+        unit = Xk.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+        out = []
+        for rows, cols, phase, off, step_i, step_j in classes:
+            base = Xk[:, :, :, phase, off:]
+            n_i, n_j = len(range(Ho)[rows]), len(range(Wo)[cols])
+            view = np.lib.stride_tricks.as_strided(
+                base,
+                shape=(*base.shape[:3], n_i, n_j, span),
+                strides=(*base.strides[:3], step_i * unit, step_j * unit, unit),
+                writeable=False,
+            )
+            out.append((rows, cols, view))
+        return out
+
     # blocks of groups (of images, for one group), each reading about _CHUNK_BYTES of planes
     by_groups = G > 1
     per_unit = (1 if by_groups else G) * (B if by_groups else 1) * C * Hq * Wq * dh * dw
     unit_blocks = _threads.spans(G if by_groups else B, _CHUNK_BYTES // (per_unit * xp.itemsize))
     per_channel = (unit_blocks[0][1] * (B if by_groups else G)) * O * Ho * Wo * xp.itemsize
     channels = max(1, min(C, _CHUNK_BYTES // per_channel))
+    whole = views(X) if X is not None else None
+    largest = max(k1 - k0 for k0, k1 in unit_blocks)
+    copied = _scratch("dots phases", largest * per_unit if X is None else 0, xp.dtype)
 
     def block(k0: int, k1: int) -> None:  # groups (else images) [k0, k1)
         g, b = (slice(k0, k1), slice(None)) if by_groups else (slice(None), slice(k0, k1))
-        for rows, cols, view in views:
+        if whole is not None:
+            block_views = [(rows, cols, view[g, b]) for rows, cols, view in whole]
+        else:  # this block's phases, copied into its thread's buffer
+            part = xp[g, b]
+            buffer = copied()[: (k1 - k0) * per_unit].reshape(*part.shape[:3], dh * dw, -1)
+            Xk = flat_phases(part, window, dilation, buffer)
+            assert Xk is not None
+            block_views = views(Xk)
+        for rows, cols, view in block_views:
             out = y[g, b, :, rows, cols]
             for c0 in range(0, C, channels):
                 c1 = min(C, c0 + channels)
@@ -733,7 +755,7 @@ def _correlate_dots(
                     dots = np.einsum(
                         "gocn,gbcijn->gbocij",
                         w_flat[g, :, c0:c1],
-                        view[g, b, c0:c1],
+                        view[:, :, c0:c1],
                         order="C",
                     )
                 if c0 == 0:

@@ -93,17 +93,6 @@ def contiguous(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def reshaped(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """a.reshape(shape): a view where one exists, else a contiguous copy made on the op's
-    threads (`contiguous`), where NumPy's own reshape would copy on one."""
-    try:
-        return np.reshape(a, shape, copy=False)
-    except TypeError:  # NumPy 2.0: no copy argument
-        return a.reshape(shape)
-    except ValueError:  # no view has this shape
-        return contiguous(a).reshape(shape)
-
-
 def _batch_to_end(a: np.ndarray) -> np.ndarray:
     """The view a (..., B, C, H, W) → (..., C, H, W, B): np.moveaxis(a, -4, -1) without its
     argument checks (about 10 µs, paid on every small call)."""
@@ -308,12 +297,12 @@ def flat_phases(
     stride: Pair,
     out: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    """`split_window`'s phases with each phase's plane flat: F[..., r_h·s_w + r_w, q·W_q + v]
-    = P[..., r_h, r_w, q, v], shape (..., s_h·s_w, H_q·W_q). A view of x when one exists
-    (stride 1 and a window of whole rows of x, which x holds contiguously); else the copy,
-    made in ``out`` (a contiguous array of F's shape and x's dtype) — or None without
-    ``out``, for a caller that copies by blocks into a buffer it reuses (a fresh copy of
-    a large input costs as much again in page faults as the copy itself)."""
+    """The stride phases of x's window (start, length; None: all of x), zero outside x,
+    each phase's plane flat: F[..., r_h·s_w + r_w, q·W_q + v] = window[..., s_h q + r_h,
+    s_w v + r_w] (`window_phases`' P), of shape (..., s_h·s_w, H_q·W_q). A view of x when
+    one exists (stride 1 and a window of whole rows of x, which x holds contiguously); else
+    the copy, made in ``out`` (a contiguous array of F's shape and x's dtype) — or None
+    without ``out``, for a caller that copies by blocks into a buffer it reuses."""
     *lead, h, w = x.shape
     (r0, c0), (lh, lw) = window if window is not None else ((0, 0), (h, w))
     (sh, sw) = stride
@@ -325,19 +314,6 @@ def flat_phases(
         return None
     window_phases(x, (r0, c0), (lh, lw), stride, out.reshape(*lead, sh, sw, hq, wq))
     return out
-
-
-def split_window(x: np.ndarray, window: tuple[Pair, Pair] | None, stride: Pair) -> np.ndarray:
-    """``phase_split`` of x's ``window`` (start, length; None: all of x), zero outside x.
-    A window inside x goes to ``phase_split`` (a view when the stride divides it, else its
-    padded copy); one reaching past x's edge to `window_phases`' one copy."""
-    if window is None:
-        return phase_split(x, stride)
-    (r0, c0), (lh, lw) = window
-    h, w = x.shape[-2:]
-    if min(r0, c0) >= 0 and r0 + lh <= h and c0 + lw <= w:
-        return phase_split(x[..., r0 : r0 + lh, c0 : c0 + lw], stride)
-    return window_phases(x, (r0, c0), (lh, lw), stride)
 
 
 def _phase_rows(r: int, s: int, p: int, m: int, count: int) -> tuple[slice, slice] | None:
