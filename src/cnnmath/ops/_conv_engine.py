@@ -246,8 +246,9 @@ def _correlate_planes(
     Hq, Wq = -(-length[0] // sh), -(-length[1] // sw)
     X = _phases_copied_once(planes, window, stride, (R, C, S, Hq * Wq), "planes phases")
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
-    wide = np.empty((R, O, Ho * Wq), dtype=xp.dtype)
+    y = np.empty((R, O, Ho, Wo), dtype=xp.dtype)
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
+    sums = _scratch("planes sums", (rows, O, Ho * Wq), xp.dtype)
     classes = _tap_classes((f1, f2), stride, dilation, Wq)
     scratch = _scratch("planes terms", (rows, O, last) if len(classes) > 1 else 0, xp.dtype)
     copied = _scratch("planes phases", (rows, C, S, Hq * Wq) if X is None else 0, xp.dtype)
@@ -274,7 +275,8 @@ def _correlate_planes(
     whole = views(X) if X is not None else None
 
     def block(r0: int, r1: int) -> None:  # planes [r0, r1): a block of the accumulator
-        acc, tmp = wide[r0:r1, :, :last], scratch()
+        wide, tmp = sums()[: r1 - r0], scratch()
+        acc = wide[:, :, :last]
         if whole is not None:
             block_views = [view[r0:r1] for view in whole]
         else:
@@ -293,9 +295,9 @@ def _correlate_planes(
             )
             if k:
                 acc += t
+        y[r0:r1] = wide.reshape(r1 - r0, O, Ho, Wq)[..., :Wo]  # the wide grid's real columns
 
     _threads.parallel(block, _threads.spans(R, rows))
-    y = wide.reshape(R, O, Ho, Wq)[..., :Wo]
     if image_major:
         return y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
     return y.reshape(G, B, O, Ho, Wo)
