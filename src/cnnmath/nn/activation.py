@@ -79,7 +79,7 @@ class ReLU(_Activation):
             return grad_output
         x = ctx
         self._check_grad_output(grad_output, x.shape, x.dtype)
-        return np.where(x <= 0, x.dtype.type(0), grad_output)
+        return ops.relu_backward(grad_output, x)
 
 
 #: The context of a ReLU whose MaxPool2d applied it (``Sequential``'s fused step).

@@ -123,7 +123,7 @@ class MaxPool2d(_Pool2d):
         if ctx.y is not None:
             y = ctx.y
             self._check_grad_output(grad_output, y.shape, y.dtype)
-            grad_output = np.where(y == 0, y.dtype.type(0), grad_output)
+            grad_output = ops.relu_backward(grad_output, y)  # y = max(M, 0): 0 where M <= 0
         return ops.max_pool2d_backward(grad_output, ctx.x, **self._args(), indices=ctx.indices)
 
     def forward_relu_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:

@@ -1,6 +1,13 @@
 """The functional core: pure functions on NumPy arrays, each forward beside its backward."""
 
-from .activations import ACTIVATIONS, Activation, get_activation, prelu, prelu_backward
+from .activations import (
+    ACTIVATIONS,
+    Activation,
+    get_activation,
+    prelu,
+    prelu_backward,
+    relu_backward,
+)
 from .conv import (
     conv2d,
     conv2d_backward,
@@ -65,6 +72,7 @@ __all__ = [
     "max_unpool2d_backward",
     "prelu",
     "prelu_backward",
+    "relu_backward",
     "softmax",
     "softmax_backward",
 ]
