@@ -538,17 +538,20 @@ def test_depthwise_phases_copied_block_by_block_as_all_at_once(s, p, monkeypatch
     monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)  # one fresh copy
     fresh = run()
     assert copies == whole_copies
-    monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)  # a copy per block
-    by_blocks = run()
+    monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)  # a copy per block, fresh buffers
+    by_fresh_blocks = run()
     assert len(copies) > 2 * len(whole_copies)
-    for a, b, c in zip(kept, fresh, by_blocks, strict=True):
-        np.testing.assert_array_equal(b, a)
-        np.testing.assert_array_equal(c, a)
+    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 2048)  # ... into kept ones
+    by_kept_blocks = run()
+    assert len(copies) > 2 * len(whole_copies)
+    for got in (fresh, by_fresh_blocks, by_kept_blocks):
+        for a, b in zip(kept, got, strict=True):
+            np.testing.assert_array_equal(b, a)
     assert_close(kept[0], reference.conv2d(x, w, None, s, p, 1, 8), np.float32)
     want = reference.conv2d_backward(g, x, w, s, p, 1, 8)
     assert_close(kept[1], want[0], np.float32)
     assert_close(kept[2], want[1], np.float32)
-    assert_thread_invariant(run)
+    assert_thread_invariant(run)  # blocks copying into kept buffers on two threads
 
 
 def test_depthwise_dispatch_uses_planes_and_dots():

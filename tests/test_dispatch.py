@@ -249,8 +249,8 @@ def tiny_chunks(monkeypatch):
         ("_SCATTER_BYTES", 96),
     ]:
         monkeypatch.setattr(conv_module if name == "_BAND_BYTES" else engine, name, size)
-    # "planes" and "dots" copy their phases block by block
-    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)
+    # "planes" and "dots" copy their phases block by block (the tiny work buffers are kept)
+    monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 512)
     monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)
 
 

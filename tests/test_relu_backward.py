@@ -61,12 +61,17 @@ def test_relu_backward_from_the_output_equals_from_the_input():
     )
 
 
-def test_relu_backward_of_strided_views():
+def test_relu_backward_of_strided_views_empty_and_0d_arrays():
+    torch = pytest.importorskip("torch")
     x, g = _data(24 * 35, np.float64, seed=2)
-    x2, g2 = x.reshape(24, 35).T, g.reshape(35, 24)  # a transposed view and a plain array
-    got = ops.relu_backward(g2, x2)
-    want = ops.relu_backward(np.ascontiguousarray(g2), np.ascontiguousarray(x2))
-    np.testing.assert_array_equal(_bits(got), _bits(want))
+    x2, g2 = x.reshape(24, 35).T, g.reshape(35, 24)[::-1]  # a transposed and a reversed view
+    want = _torch_grad(torch, np.ascontiguousarray(x2), np.ascontiguousarray(g2))
+    np.testing.assert_array_equal(_bits(ops.relu_backward(g2, x2)), _bits(want))
+    for shape in [(), (0,), (3, 0, 2)]:
+        x0, g0 = np.full(shape, -1.5, np.float32), np.full(shape, 2.0, np.float32)
+        got = ops.relu_backward(g0, x0)
+        assert got.shape == shape and got.dtype == np.float32 and not got.any()
+    assert ops.relu_backward(np.array(2.0), np.array(1.0)) == 2.0
 
 
 def test_relu_backward_is_thread_invariant():

@@ -39,6 +39,7 @@ from .ops import (
     max_unpool2d_backward,
     prelu,
     prelu_backward,
+    relu_backward,
     softmax,
     softmax_backward,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "prelu",
     "prelu_backward",
     "receptive_field",
+    "relu_backward",
     "set_num_threads",
     "softmax",
     "softmax_backward",

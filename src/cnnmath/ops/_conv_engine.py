@@ -188,16 +188,17 @@ def _phases_copied_once(
 ) -> np.ndarray | None:
     """x's flat phases (`flat_phases`, of this ``shape``) for a method that reads them by
     blocks: a view where one exists; else the copy, made once — into the calling thread's
-    kept buffer ``name`` when it fits (`_threads.scratch`) — up to _FRESH_PAGES_BYTES; else
-    None, and each block copies its own phases into its thread's buffer: a larger copy
+    kept buffer "``name``, whole" when it fits (`_threads.scratch`) — up to
+    _FRESH_PAGES_BYTES; else None, and each block copies its own phases into its thread's
+    buffer (the method's ``name``): a larger copy
     lands on fresh pages, whose faults cost about as much as the copy
     (docs/performance.md, "Fresh pages")."""
     X = flat_phases(x, window, step)
     if X is not None:
         return X
     size = math.prod(shape) * x.itemsize
-    if size <= _threads._SCRATCH_BYTES:
-        return flat_phases(x, window, step, _threads.scratch(name, shape, x.dtype))
+    if size <= _threads._SCRATCH_BYTES:  # read by the region's blocks: a name none uses
+        return flat_phases(x, window, step, _threads.scratch(name + ", whole", shape, x.dtype))
     if size <= _FRESH_PAGES_BYTES:
         return flat_phases(x, window, step, np.empty(shape, dtype=x.dtype))
     return None

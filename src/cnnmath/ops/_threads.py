@@ -195,7 +195,8 @@ def scratch(name: str, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
     than the arithmetic of a LeNet-sized op on it; kept per thread, the buffers of blocks
     running at once never meet. Only for temporaries that do not outlive the block using
     them, one use of a name at a time in a thread; buffers larger than _SCRATCH_BYTES are
-    not kept (a huge plane does not pin its memory)."""
+    not kept (a huge plane does not pin its memory). A caller may also fill one before a
+    parallel region for the region's blocks to read, under a name no block uses."""
     shape = (shape,) if isinstance(shape, int) else shape
     dtype = np.dtype(dtype)
     size = math.prod(shape)  # (np.prod costs more than the rest of the call)

@@ -259,7 +259,7 @@ def _outside(start: int, length: int, size: int, s: int) -> list[int]:
 
 
 def window_phases(
-    x: np.ndarray, start: Pair, length: Pair, stride: Pair, out: np.ndarray | None = None
+    x: np.ndarray, start: Pair, length: Pair, stride: Pair, out: np.ndarray
 ) -> np.ndarray:
     """The stride phases of the window of x's last two axes (``crop_or_pad``'s window,
     zero outside x): P[..., r_h, r_w, q, v] = window[..., s_h q + r_h, s_w v + r_w], of shape
@@ -267,28 +267,26 @@ def window_phases(
     in one pass over x where padding and then splitting would copy it twice: the whole
     groups of s_h rows by s_w columns are one copy (x's rows and columns split in (q, r)
     pairs, a view), the partial groups at the edges a few more; on the op's threads.
-    Written into ``out`` (a contiguous array of P's shape and x's dtype) when given."""
+    Written into ``out``, a contiguous array of P's shape and x's dtype (a reused buffer:
+    what the copies do not write is zeroed first), and returned."""
     (sh, sw), (lh, lw) = stride, length
     *lead, h, w = x.shape
     n = len(lead)
     hq, wq = -(-lh // sh), -(-lw // sw)
     rows, cols = _pieces(start[0], lh, h, sh), _pieces(start[1], lw, w, sw)
-    if out is None:
-        # zeros from calloc: fresh zero pages for a large P, no pass of their own
-        P = np.zeros((*lead, sh, sw, hq, wq), dtype=x.dtype)
-    else:
-        P = out
-    V = P.transpose(*range(n), n + 2, n, n + 3, n + 1)  # V[..., q, r_h, v, r_w]
-    if out is not None:  # zero what no copy writes: the rows and columns outside x's data
-        for u in _outside(start[0], lh, h, sh):
-            V[..., u // sh, u % sh, :, :] = 0
-        for u in _outside(start[1], lw, w, sw):
-            V[..., u // sw, u % sw] = 0
+    if out.shape != (*lead, sh, sw, hq, wq) or not out.flags.c_contiguous:
+        raise ValueError(f"window_phases: out: expected a contiguous {(*lead, sh, sw, hq, wq)}")
+    V = out.transpose(*range(n), n + 2, n, n + 3, n + 1)  # V[..., q, r_h, v, r_w]
+    # zero what no copy writes: the rows and columns outside x's data
+    for u in _outside(start[0], lh, h, sh):
+        V[..., u // sh, u % sh, :, :] = 0
+    for u in _outside(start[1], lw, w, sw):
+        V[..., u // sw, u % sw] = 0
     for qs, rs, xr in rows:
         for vs, ws, xc in cols:
             dst = V[..., qs, rs, vs, ws]
             copy(dst, x[..., xr, xc].reshape(dst.shape))
-    return P
+    return out
 
 
 def flat_phases(
@@ -307,11 +305,14 @@ def flat_phases(
     (r0, c0), (lh, lw) = window if window is not None else ((0, 0), (h, w))
     (sh, sw) = stride
     hq, wq = -(-lh // sh), -(-lw // sw)
+    shape = (*lead, sh * sw, hq * wq)
     whole_rows = (c0, lw) == (0, w) and x.strides[-2:] == (w * x.itemsize, x.itemsize)
     if (sh, sw) == (1, 1) and whole_rows and 0 <= r0 and r0 + lh <= h:
         return x[..., r0 : r0 + lh, :].reshape(*lead, 1, lh * w)
     if out is None:
         return None
+    if out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"flat_phases: out: expected a contiguous {shape}, got {out.shape}")
     window_phases(x, (r0, c0), (lh, lw), stride, out.reshape(*lead, sh, sw, hq, wq))
     return out
 
