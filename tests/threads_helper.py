@@ -24,10 +24,21 @@ def _arrays(result: Any) -> list[np.ndarray]:
     return []
 
 
+class _EveryRegion(set):
+    """A stand-in for `_threads._handed_off` holding every region: each region hands its
+    blocks to the threads before the caller takes its first one. Else a region of two
+    blocks (the caller times the first, then hands off) could see the caller take the
+    second before a woken worker asks, and run on one thread however the blocks are cut."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
 def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[int]]:
     """fn()'s arrays at ``threads`` threads, and the threads that ran blocks of its regions."""
     seen: set[int] = set()
     original = _threads._run_block
+    handed_off = _threads._handed_off
 
     def recording(body: Any, span: Any) -> None:
         seen.add(threading.get_ident())
@@ -40,13 +51,15 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
     before = cnnmath.get_num_threads()
     least = _threads._MIN_PARALLEL_SECONDS
     _threads._run_block = recording
-    _threads._MIN_PARALLEL_SECONDS = 0.0  # hand every region's blocks to the threads
+    _threads._MIN_PARALLEL_SECONDS = 0.0  # hand every region's blocks to the threads ...
+    _threads._handed_off = _EveryRegion()  # ... from its first block
     try:
         cnnmath.set_num_threads(threads)
         return _arrays(fn()), seen
     finally:
         _threads._run_block = original
         _threads._MIN_PARALLEL_SECONDS = least
+        _threads._handed_off = handed_off
         cnnmath.set_num_threads(before)
 
 
