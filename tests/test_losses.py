@@ -431,6 +431,25 @@ def test_dropout_eval_is_the_identity_and_p_one_drops_everything(dtype):
     assert np.array_equal(dropout(x, p=0.0, rng=np.random.default_rng(1)), x)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dropout_with_a_mask_is_x_times_the_scaled_mask_bit_for_bit(dtype):
+    """y = x · (m/(1 − p)) elementwise, as PyTorch's x·noise: a dropped inf or NaN is NaN, a
+    dropped negative a −0; over several blocks (the op's threads' cut)."""
+    from cnnmath.ops.dropout import _BLOCK, dropout, dropout_backward
+
+    n = 3 * _BLOCK + 5
+    x = _normal((n,), dtype, seed=42)
+    x[:8] = [np.inf, -np.inf, np.nan, -0.0, 0.0, -3.0, 2.0, 1e-30]
+    mask = np.random.default_rng(43).random(n) >= 0.4
+    mask[:8] = [False, True, False, False, True, False, True, True]
+    bits = np.uint64 if dtype == np.float64 else np.uint32
+    with np.errstate(invalid="ignore"):  # inf·0
+        want = x * np.where(mask, dtype(1 / 0.6), dtype(0))
+        got = dropout(x, p=0.4, mask=mask)
+        np.testing.assert_array_equal(got.view(bits), want.view(bits))
+        np.testing.assert_array_equal(dropout_backward(x, mask, p=0.4).view(bits), want.view(bits))
+
+
 def test_dropout_like_pytorch_in_distribution():
     """PyTorch's draw differs, but not its law: the kept fraction and the scale agree."""
     torch = pytest.importorskip("torch")

@@ -53,16 +53,20 @@ _BLOCK = 1 << 16
 
 def _masked(x: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
     """x ⊙ m/(1 − p) in x's dtype (m/(1 − p) = 0 everywhere when p = 1; inf·0 = NaN where an
-    infinite x is dropped), block by block on the op's threads."""
+    infinite x is dropped), block by block on the op's threads. The factor m·(1/(1 − p)) is a
+    product with the mask, not ``np.where(m, keep, 0)``: a select branches on every element
+    and mispredicts half of a random mask (10× slower; docs/performance.md, "ReLU's backward
+    without branches")."""
     keep = x.dtype.type(0.0 if p == 1.0 else 1.0 / (1.0 - p))
-    zero = x.dtype.type(0.0)
     flat, flat_mask = x.reshape(-1), mask.reshape(-1)
     out = np.empty(x.shape, dtype=x.dtype)
     into = out.reshape(-1)
 
     def body(i0: int, i1: int) -> None:
+        factor = _threads.scratch("dropout factor", i1 - i0, x.dtype)
+        np.multiply(flat_mask[i0:i1], keep, out=factor)  # exactly keep, or +0
         with np.errstate(invalid="ignore"):
-            np.multiply(flat[i0:i1], np.where(flat_mask[i0:i1], keep, zero), out=into[i0:i1])
+            np.multiply(flat[i0:i1], factor, out=into[i0:i1])
 
     _threads.parallel(body, _threads.spans(flat.size, _BLOCK))
     return out
