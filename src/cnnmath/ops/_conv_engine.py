@@ -174,6 +174,30 @@ def _tap_classes(
     ]
 
 
+def _shift_views(
+    X: np.ndarray, classes: list[tuple[slice, slice, int, int, int, int]], kernel: Pair, run: int
+) -> list[np.ndarray]:
+    """Per class of ``_tap_classes(kernel, ...)``, every shifted run of the flat phases X
+    (..., phases, n) in one read-only view:
+
+        V[..., a', e', n] = X[..., phase, off + a'·step_a + e'·step_e + n],   n < run.
+    """
+    unit = X.strides[-1]  # bytes between flat neighbours (the item size but in a view)
+    out = []
+    for taps_a, taps_e, phase, off, step_a, step_e in classes:
+        base = X[..., phase, off:]
+        n_a, n_e = len(range(kernel[0])[taps_a]), len(range(kernel[1])[taps_e])
+        out.append(
+            np.lib.stride_tricks.as_strided(
+                base,
+                shape=(*base.shape[:-1], n_a, n_e, run),
+                strides=(*base.strides[:-1], step_a * unit, step_e * unit, unit),
+                writeable=False,
+            )
+        )
+    return out
+
+
 #: glibc serves an allocation above its largest mmap threshold (32 MiB on 64-bit) with fresh
 #: pages every time, each faulting on its first write; below it, freed memory is reused.
 _FRESH_PAGES_BYTES = 32 << 20
@@ -254,26 +278,8 @@ def _correlate_planes(
     scratch = _scratch("planes terms", (rows, O, last) if len(classes) > 1 else 0, xp.dtype)
     copied = _scratch("planes phases", (rows, C, S, Hq * Wq) if X is None else 0, xp.dtype)
 
-    def views(Xr: np.ndarray) -> list[np.ndarray]:
-        """Per tap class, the view V[r, c, a', e', n] of the planes Xr (R', C, S, Hq·Wq):
-        V[r, c, a', e', n] = Xr[r, c, phase, off + a'·step_a + e'·step_e + n]."""
-        unit = Xr.strides[-1]  # bytes between flat neighbours (the item size but in a view)
-        out = []
-        for taps_a, taps_e, phase, off, step_a, step_e in classes:
-            base = Xr[:, :, phase, off:]
-            n_a, n_e = len(range(f1)[taps_a]), len(range(f2)[taps_e])
-            out.append(
-                np.lib.stride_tricks.as_strided(
-                    base,
-                    shape=(*base.shape[:2], n_a, n_e, last),
-                    strides=(*base.strides[:2], step_a * unit, step_e * unit, unit),
-                    writeable=False,
-                )
-            )
-        return out
-
     w_classes = [w_rows[:, :, :, taps_a, taps_e] for taps_a, taps_e, *_ in classes]
-    whole = views(X) if X is not None else None
+    whole = _shift_views(X, classes, (f1, f2), last) if X is not None else None
 
     def block(r0: int, r1: int) -> None:  # planes [r0, r1): a block of the accumulator
         wide, tmp = sums()[: r1 - r0], scratch()
@@ -283,7 +289,7 @@ def _correlate_planes(
         else:
             Xr = flat_phases(planes[r0:r1], window, stride, copied()[: r1 - r0])
             assert Xr is not None
-            block_views = views(Xr)
+            block_views = _shift_views(Xr, classes, (f1, f2), last)
         for k, (w_class, view) in enumerate(zip(w_classes, block_views, strict=True)):
             t = acc if k == 0 else tmp[: r1 - r0]
             # Fortran order: n fastest, then the planes, the taps slowest (accumulator in cache)
@@ -712,22 +718,10 @@ def _correlate_dots(
     classes = _tap_classes((Ho, Wo), dilation, stride, Wq)
 
     def views(Xk: np.ndarray) -> list[tuple[slice, slice, np.ndarray]]:
-        """Per class of output positions, the view V[g, b, c, i', j', n] of the planes Xk
-        (G', B', C, dh·dw, Hq·Wq): V[g, b, c, i', j', n] = Xk[g, b, c, phase, off +
-        i'·step_i + j'·step_j + n]."""
-        unit = Xk.strides[-1]  # bytes between flat neighbours (the item size but in a view)
-        out = []
-        for rows, cols, phase, off, step_i, step_j in classes:
-            base = Xk[:, :, :, phase, off:]
-            n_i, n_j = len(range(Ho)[rows]), len(range(Wo)[cols])
-            view = np.lib.stride_tricks.as_strided(
-                base,
-                shape=(*base.shape[:3], n_i, n_j, span),
-                strides=(*base.strides[:3], step_i * unit, step_j * unit, unit),
-                writeable=False,
-            )
-            out.append((rows, cols, view))
-        return out
+        """Per class of output positions (rows, columns), the flat runs of the planes Xk
+        (G', B', C, dh·dw, Hq·Wq) they read, V[g, b, c, i', j', n] (`_shift_views`)."""
+        shifted = _shift_views(Xk, classes, (Ho, Wo), span)
+        return [(rows, cols, v) for (rows, cols, *_), v in zip(classes, shifted, strict=True)]
 
     # blocks of groups (of images, for one group), each reading about _CHUNK_BYTES of planes
     by_groups = G > 1
