@@ -140,17 +140,51 @@ def _record(name, torch):
     f, df = getattr(ops, name), getattr(ops, f"{name}_grad")
     rf, rdf = getattr(ref, name), getattr(ref, f"{name}_grad")
     differentiable = ops.ACTIVATIONS[name].differentiable
+    backward = (lambda g, x, **kw: g * df(x, **kw)) if differentiable else None
+    reference_backward = (lambda g, x, **kw: g * rdf(x, **kw)) if differentiable else None
+    errors = _errors(name)
+    if name == "relu":  # relu's backward is its own op, the one nn.ReLU runs
+        backward, reference_backward = ops.relu_backward, ref.relu_backward
+        errors = _with_relu_backward_errors(errors)
     return OpRecord(
         name=name,
         op=f,
         reference=rf,
         samples=_samples(name),
         torch=torch,
-        backward=(lambda g, x, **kw: g * df(x, **kw)) if differentiable else None,
-        reference_backward=(lambda g, x, **kw: g * rdf(x, **kw)) if differentiable else None,
-        errors=_errors(name),
+        backward=backward,
+        reference_backward=reference_backward,
+        errors=errors,
         nonfinite=_NONFINITE.get(name, (np.nan, np.inf, -np.inf)),
     )
+
+
+def _with_relu_backward_errors(errors):
+    def make():
+        x = np.zeros((2, 3))
+        return [
+            *errors(),
+            ErrorCase(
+                "backward shape",
+                lambda: ops.relu_backward(np.zeros((3, 2)), x),
+                ValueError,
+                r"^relu_backward: grad_output: expected the shape of x",
+            ),
+            ErrorCase(
+                "backward dtype",
+                lambda: ops.relu_backward(np.zeros((2, 3), np.float32), x),
+                TypeError,
+                "^relu_backward: .*dtype",
+            ),
+            ErrorCase(
+                "backward int x",
+                lambda: ops.relu_backward(x, x.astype(int)),
+                TypeError,
+                "^relu_backward: x",
+            ),
+        ]
+
+    return make
 
 
 def _prelu_samples():

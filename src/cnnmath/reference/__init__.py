@@ -19,7 +19,7 @@ Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrin
 Speed is not a goal: use tiny shapes.
 """
 
-from .activations import prelu, prelu_backward
+from .activations import prelu, prelu_backward, relu_backward
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .linear import linear, linear_backward
 from .norm import (
@@ -84,6 +84,7 @@ __all__ = [
     "nll_loss",
     "prelu",
     "prelu_backward",
+    "relu_backward",
     "softmax",
     "softmax_backward",
 ]

@@ -67,6 +67,16 @@ def relu_grad(x):
     return _map(lambda v: 1.0 if v > 0 else 0.0, x)
 
 
+def relu_backward(grad_output, x):
+    """∂ℓ/∂x through relu: g where x > 0 or x is NaN, else 0 (whatever g holds)."""
+    x = np.asarray(x)
+    g = np.asarray(grad_output)
+    out = np.empty(x.shape, dtype=g.dtype)
+    for index in np.ndindex(*x.shape):
+        out[index] = 0.0 if x[index] <= 0 else g[index]
+    return out
+
+
 def leaky_relu(x, negative_slope=0.01):
     return _map(lambda v: v if v > 0 else negative_slope * v, x)
 
