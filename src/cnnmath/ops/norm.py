@@ -463,23 +463,37 @@ def _batch_norm_eval(
     bias: np.ndarray | None,
     eps: float,
 ) -> np.ndarray:
-    """γ (x − r_μ)/√(r_σ² + ε) + β on the (N, C, L) view, block by block.
+    """γ (x − r_μ)/√(r_σ² + ε) + β on the (N, C, L) view: (N, C, L) or (N·C, L), block by
+    block.
 
     x − r_μ first (exact for x near r_μ), then the scale: x·a + (β − r_μ a) in two passes
-    would lose the digits that r_μ and x share.
+    would lose the digits that r_μ and x share. An input of one block takes the three passes
+    whole, its (C, 1) coefficients broadcast over the batch: the per-row coefficients and
+    the blocks' set-up cost more than the passes on the small maps of a network's last
+    layers (same values either way: the passes are elementwise).
     """
     N, C, L = x3.shape
-    rows = _channel_rows(N, C, L, x3.dtype)
     with _quiet():
         scale = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
         if weight is not None:
             scale = scale * weight
-        return _affine(
-            x3.reshape(N * C, L),
-            rows.expand(running_mean),
-            rows.expand(scale),
-            None if bias is None else rows.expand(bias),
-        )
+    if x3.size <= _BLOCK:
+        out = np.empty(x3.shape, dtype=x3.dtype)
+        with _quiet():
+            if L >= _UFUNC_BUFFER // 2:  # long rows: one inner loop per row (_UFUNC_BUFFER)
+                np.setbufsize(_UFUNC_BUFFER)
+            np.subtract(x3, running_mean[:, None], out=out)
+            np.multiply(out, scale.astype(x3.dtype)[:, None], out=out)
+            if bias is not None:
+                np.add(out, bias[:, None], out=out)
+        return out
+    rows = _channel_rows(N, C, L, x3.dtype)
+    return _affine(
+        x3.reshape(N * C, L),
+        rows.expand(running_mean),
+        rows.expand(scale),
+        None if bias is None else rows.expand(bias),
+    )
 
 
 @_threads.op
