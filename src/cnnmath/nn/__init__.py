@@ -53,6 +53,7 @@ from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten
+from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Node, StateDictError
@@ -63,6 +64,7 @@ from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .upsample import Upsample
 
 __all__ = [
+    "fold_batch_norm",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "BatchNorm1d",

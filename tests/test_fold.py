@@ -1,0 +1,221 @@
+"""nn.fold_batch_norm: each Conv2d → BatchNorm2d pair of a model folded into one Conv2d for
+inference. Witnesses: PyTorch's own folding (``torch.nn.utils.fusion.fuse_conv_bn_eval``)
+on torchvision's networks with the same weights, the unfolded model in evaluation, and the
+cases where folding would change what the model computes (left alone)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnmath import models, nn
+from helpers import rel_error
+from torchvision_helper import import_torchvision
+
+
+def _random_statistics(model, seed=1):
+    """Running statistics and affine parameters far from BatchNorm's defaults (1, 0), so
+    that a fold that forgot one of them shows."""
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            C = m.num_features
+            if m.running_mean is not None:
+                m.running_mean[...] = rng.standard_normal(C) * 0.2
+                m.running_var[...] = rng.random(C) + 0.5
+            if m.weight is not None:
+                m.weight.data[...] = rng.random(C) + 0.5
+            if m.bias is not None:
+                m.bias.data[...] = rng.standard_normal(C) * 0.2
+    return model
+
+
+def _count(model, cls):
+    return sum(type(m) is cls for m in model.modules())
+
+
+def _pairs(model):
+    """(conv path, batch-norm path) for each BatchNorm2d reading a Conv2d's output."""
+    nodes = list(model.walk())
+    by_output = {n.output: n for n in nodes}
+    return [
+        (by_output[n.inputs[0]].name, n.name)
+        for n in nodes
+        if type(n.module) is nn.BatchNorm2d
+        and n.inputs[0] in by_output
+        and type(by_output[n.inputs[0]].module) is nn.Conv2d
+    ]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_folded_filters_are_pytorchs_fuse_conv_bn_eval(name):
+    torch = pytest.importorskip("torch")
+    tv = import_torchvision()
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = _random_statistics(getattr(models, name)(seed=0)).eval()
+    twin = getattr(tv.models, name)()
+    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()})
+    twin.eval()
+    folded = nn.fold_batch_norm(model)
+    folded_state = folded.state_dict()
+    pairs = _pairs(model)
+    assert len(pairs) == _count(model, nn.BatchNorm2d)  # every BatchNorm2d follows a conv
+    for conv_path, bn_path in pairs:
+        fused = fuse_conv_bn_eval(twin.get_submodule(conv_path), twin.get_submodule(bn_path))
+        want_w = fused.weight.detach().numpy()
+        want_b = fused.bias.detach().numpy()
+        # PyTorch folds in float32, cnnmath in float64 rounded once: a few ulps apart
+        np.testing.assert_allclose(
+            folded_state[f"{conv_path}.weight"], want_w, rtol=2e-6, atol=1e-7
+        )
+        np.testing.assert_allclose(folded_state[f"{conv_path}.bias"], want_b, rtol=2e-6, atol=1e-6)
+        assert not any(k.startswith(f"{bn_path}.") for k in folded_state)
+    assert _count(folded, nn.BatchNorm2d) == 0
+    x = np.random.default_rng(2).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        want = twin(torch.from_numpy(x)).numpy()
+    assert rel_error(folded(x), want) < 1e-5
+    assert rel_error(folded(x), model(x)) < 1e-5
+
+
+def test_float64_folding_matches_the_unfolded_model_to_rounding():
+    model = _random_statistics(models.resnet18(seed=0, dtype=np.float64)).eval()
+    x = np.random.default_rng(3).standard_normal((1, 3, 48, 48))
+    folded = nn.fold_batch_norm(model)
+    assert folded.conv1.weight.dtype == np.float64
+    assert rel_error(folded(x), model(x)) < 1e-13
+
+
+def test_the_model_itself_is_left_as_it_was():
+    model = _random_statistics(models.resnet18(seed=0)).train()
+    x = np.random.default_rng(4).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    model(x)  # a kept context, and one training step's statistics
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    context = model._last_ctx
+    folded = nn.fold_batch_norm(model)
+    assert model.training and not folded.training
+    assert model._last_ctx is context and folded._last_ctx is None
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+    assert _count(model, nn.BatchNorm2d) == 20 and _count(folded, nn.BatchNorm2d) == 0
+    assert folded.conv1.weight.data is not model.conv1.weight.data
+
+
+def test_a_conv_without_bias_gains_one_and_a_grouped_conv_folds_per_output_channel():
+    model = nn.Sequential(
+        nn.Conv2d(4, 6, 3, padding=1, groups=2, bias=False, rng=0),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
+        nn.Conv2d(6, 6, 3, stride=2, groups=6, rng=1),  # depthwise, with a bias
+        nn.BatchNorm2d(6),
+    )
+    _random_statistics(model).eval()
+    folded = nn.fold_batch_norm(model)
+    assert [type(m).__name__ for m in folded] == [
+        "Conv2d",
+        "Identity",
+        "ReLU",
+        "Conv2d",
+        "Identity",
+    ]
+    assert model[0].bias is None and folded[0].bias is not None
+    assert list(folded.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    # the fold by hand: s = γ/√(σ² + ε), w' = s w, b' = s (b − μ) + β
+    bn, conv = model[4], model[3]
+    s = bn.weight.data / np.sqrt(bn.running_var + bn.eps)
+    np.testing.assert_allclose(
+        folded[3].weight.data, conv.weight.data * s[:, None, None, None], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        folded[3].bias.data,
+        s * (conv.bias.data - bn.running_mean) + bn.bias.data,
+        rtol=1e-6,
+        atol=1e-7,
+    )
+    x = np.random.default_rng(5).standard_normal((3, 4, 9, 9)).astype(np.float32)
+    assert rel_error(folded(x), model(x)) < 1e-6
+
+
+def _graph_conv_read_twice():
+    g = nn.Graph()
+    g.add(nn.Conv2d(3, 3, 3, padding=1, rng=0), "x", name="conv")
+    g.add(nn.BatchNorm2d(3), "conv", name="bn")
+    g.set_output(g.add(nn.Add(), "bn", "conv"))  # the conv's own output is read again
+    return g
+
+
+def _graph_conv_is_output():
+    g = nn.Graph()
+    g.add(nn.Conv2d(3, 3, 3, padding=1, rng=0), "x", name="conv")
+    g.add(nn.BatchNorm2d(3), "conv", name="bn")  # a dead branch
+    g.set_output("conv")
+    return g
+
+
+def _shared_conv():
+    conv = nn.Conv2d(3, 3, 3, padding=1, rng=0)
+    return nn.Sequential(conv, nn.BatchNorm2d(3), conv)  # one filter used twice
+
+
+def _shared_bn():
+    bn = nn.BatchNorm2d(3)
+    return nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, rng=0), bn, bn)
+
+
+LEFT_ALONE = [
+    ("conv_read_twice", _graph_conv_read_twice),
+    ("conv_is_the_output", _graph_conv_is_output),
+    ("shared_conv", _shared_conv),
+    ("shared_bn", _shared_bn),
+    (
+        "batch_statistics",
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 3, 3, rng=0), nn.BatchNorm2d(3, track_running_stats=False)
+        ),
+    ),
+    (
+        "relu_between",
+        lambda: nn.Sequential(nn.Conv2d(3, 3, 3, rng=0), nn.ReLU(), nn.BatchNorm2d(3)),
+    ),
+    (
+        "transposed",
+        lambda: nn.Sequential(nn.ConvTranspose2d(3, 3, 2, stride=2, rng=0), nn.BatchNorm2d(3)),
+    ),
+    (
+        "linear_bn1d",
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(27, 4, rng=0), nn.BatchNorm1d(4)),
+    ),
+]
+
+
+@pytest.mark.parametrize("build", [c[1] for c in LEFT_ALONE], ids=[c[0] for c in LEFT_ALONE])
+def test_pairs_whose_fold_would_change_the_model_are_left_alone(build):
+    model = _random_statistics(build()).eval()
+    folded = nn.fold_batch_norm(model)
+    for cls in (nn.BatchNorm2d, nn.BatchNorm1d):
+        assert _count(folded, cls) == _count(model, cls)
+    assert folded.state_dict().keys() == model.state_dict().keys()
+    x = np.random.default_rng(6).standard_normal((2, 3, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(folded(x), model(x))
+
+
+def test_only_the_foldable_pair_of_a_graph_is_folded():
+    g = _graph_conv_read_twice()
+    g.add(nn.Conv2d(3, 2, 1, rng=1), g.output, name="head")
+    g.set_output(g.add(nn.BatchNorm2d(2), "head", name="head_bn"))
+    _random_statistics(g).eval()
+    folded = nn.fold_batch_norm(g)
+    assert type(folded.bn) is nn.BatchNorm2d and type(folded.head_bn) is nn.Identity
+    assert [n.module for n in folded.walk()][-1] is folded.head_bn
+    x = np.random.default_rng(7).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    assert rel_error(folded(x), g(x)) < 1e-6
+
+
+def test_bad_model():
+    with pytest.raises(
+        TypeError, match=r"fold_batch_norm: model: expected a cnnmath.nn.Module, got dict"
+    ):
+        nn.fold_batch_norm({})
