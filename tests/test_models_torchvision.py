@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnmath import models, weights
+from cnnmath import models, nn, weights
 from cnnmath.optim import SGD
 from helpers import rel_error
 from torchvision_helper import import_torchvision
@@ -306,7 +306,8 @@ def test_resnet20_cifar():
 
 def test_bench_resnet18_rows_run_and_twin_matches():
     """The bench's torch.nn ResNet-18 twin (no torchvision) takes cnnmath's state_dict as it
-    is and gives the same eval logits; the two bench rows run (tiny images, one repeat)."""
+    is and gives the same eval logits, and so does its folded copy (PyTorch's
+    fuse_conv_bn_eval) and cnnmath's; the three bench rows run (tiny images, one repeat)."""
     pytest.importorskip("threadpoolctl")
     from cnnmath.bench import models as bench_models
 
@@ -316,7 +317,16 @@ def test_bench_resnet18_rows_run_and_twin_matches():
     twin.eval()
     x = _input()
     with torch.no_grad():
-        assert rel_error(ours(x), twin(torch.from_numpy(x)).numpy()) <= TOL
+        want = twin(torch.from_numpy(x)).numpy()
+        assert rel_error(ours(x), want) <= TOL
+        folded_twin = bench_models.fold_torch_resnet18(torch, twin)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded_twin.modules())
+        assert rel_error(folded_twin(torch.from_numpy(x)).numpy(), want) <= TOL
+    assert rel_error(nn.fold_batch_norm(ours)(x), want) <= TOL
     rows = bench_models.run(1, repeats=1, torch=torch, image_size=32)
-    assert [r["name"][:20] for r in rows] == ["ResNet-18 forward (B", "ResNet-18 train step"]
+    assert [r["name"][:26] for r in rows] == [
+        "ResNet-18 forward (B=1, 3×",
+        "ResNet-18 train step (B=8,",
+        "ResNet-18 forward, BN fold",
+    ]
     assert all(r["cnnmath_s"] > 0 and r["torch_s"] > 0 and r["ratio"] > 0 for r in rows)

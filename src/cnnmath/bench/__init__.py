@@ -11,7 +11,8 @@ same conditions):
   NumPy's own sgemm GFLOP/s (the roofline);
 - max and average pooling forward + backward on LeNet and ResNet activations;
 - one training epoch (``cnnmath.bench.train``), where that module exists;
-- at one thread, ResNet-18 forward (batch 1, 3×224×224) and a training step (batch 8)
+- at one thread, ResNet-18 forward (batch 1, 3×224×224), a training step (batch 8) and the
+  forward with its batch norms folded into the convolutions on both sides
   (``cnnmath.bench.models``);
 - peak memory (``ru_maxrss``) of conv2d and its backward on a (1, 1, 8192, 8192) image,
   each library in a fresh process.

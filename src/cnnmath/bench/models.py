@@ -1,6 +1,8 @@
-"""Whole-model rows: ResNet-18 forward (batch 1, 3×224×224, eval mode) and one training step
-(batch 8, train mode: forward, softmax cross-entropy, backward, SGD with momentum), cnnmath
-beside PyTorch at a given thread count.
+"""Whole-model rows: ResNet-18 forward (batch 1, 3×224×224, eval mode), one training step
+(batch 8, train mode: forward, softmax cross-entropy, backward, SGD with momentum) and the
+forward again with every batch norm folded into its convolution (``nn.fold_batch_norm``
+against PyTorch's ``fuse_conv_bn_eval`` on its twin: both sides folded), cnnmath beside
+PyTorch at a given thread count.
 
 The PyTorch twin is built here from ``torch.nn`` with torchvision's module names (so
 torchvision is not needed) and given cnnmath's initial weights through ``state_dict``; both
@@ -19,7 +21,7 @@ import numpy as np
 
 from . import fair
 
-__all__ = ["run", "torch_resnet18"]
+__all__ = ["fold_torch_resnet18", "run", "torch_resnet18"]
 
 LR, MOMENTUM = 0.1, 0.9
 
@@ -74,6 +76,25 @@ def torch_resnet18(torch: Any, num_classes: int = 1000) -> Any:
     return ResNet18()
 
 
+def fold_torch_resnet18(torch: Any, model: Any) -> Any:
+    """The twin with each (conv, batch norm) pair fused by PyTorch's ``fuse_conv_bn_eval``
+    and the batch norm replaced by ``Identity`` (eval mode), in place; returns the model."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    blocks = [model] + [block for i in range(1, 5) for block in getattr(model, f"layer{i}")]
+    for block in blocks:
+        for conv, bn in (("conv1", "bn1"), ("conv2", "bn2")):
+            if hasattr(block, conv):
+                setattr(block, conv, fuse_conv_bn_eval(getattr(block, conv), getattr(block, bn)))
+                setattr(block, bn, torch.nn.Identity())
+        if getattr(block, "downsample", None) is not None:
+            down = block.downsample
+            down[0] = fuse_conv_bn_eval(down[0], down[1])
+            down[1] = torch.nn.Identity()
+    return model
+
+
 def _median_times(steps: list[Any], repeats: int) -> list[float]:
     """Interleaved timings: each repeat runs every step once, after an idle wait and an
     untimed warm-up call of that step (``fair.timed_samples``); the median per step."""
@@ -83,11 +104,11 @@ def _median_times(steps: list[Any], repeats: int) -> list[float]:
 def run(
     threads: int, repeats: int = 3, torch: Any = None, image_size: int = 224
 ) -> list[dict[str, Any]]:
-    """Time the two ResNet-18 rows with ``threads`` threads (``cnnmath.set_num_threads`` and
+    """Time the three ResNet-18 rows with ``threads`` threads (``cnnmath.set_num_threads`` and
     ``torch.set_num_threads``, both restored after); rows ``{name, cnnmath_s, torch_s,
     ratio}`` as ``cnnmath.bench.train.run``'s. ``image_size`` shrinks the images for a quick
     check that the rows run."""
-    from .. import losses, optim
+    from .. import losses, nn, optim
     from ..models import resnet18
 
     rng = np.random.default_rng(0)
@@ -96,9 +117,13 @@ def run(
     labels = rng.integers(0, 1000, 8)
     infer, learner = resnet18(seed=0).eval(), resnet18(seed=0).train()
     sgd = optim.SGD(learner.parameters(), lr=LR, momentum=MOMENTUM)
+    folded = nn.fold_batch_norm(infer)
 
     def forward() -> None:
         infer(x1)
+
+    def forward_folded() -> None:
+        folded(x1)
 
     def train_step() -> None:
         logits = learner(x8)
@@ -107,7 +132,7 @@ def run(
         learner.backward(grad, input_grad=False)  # as PyTorch: the images need no gradient
         sgd.step()
 
-    steps = [forward, train_step]
+    steps = [forward, train_step, forward_folded]
     if torch is not None:
         state = {k: torch.from_numpy(v) for k, v in infer.state_dict().items()}
         t_infer, t_learner = torch_resnet18(torch), torch_resnet18(torch)
@@ -116,6 +141,9 @@ def run(
         t_infer.eval()
         t_learner.train()
         t_sgd = torch.optim.SGD(t_learner.parameters(), lr=LR, momentum=MOMENTUM)
+        t_folded = torch_resnet18(torch)
+        t_folded.load_state_dict(state)
+        t_folded = fold_torch_resnet18(torch, t_folded)
         tx1, tx8, tlabels = torch.from_numpy(x1), torch.from_numpy(x8), torch.from_numpy(labels)
 
         def t_forward() -> None:
@@ -128,14 +156,22 @@ def run(
             loss.backward()
             t_sgd.step()
 
-        steps += [t_forward, t_train_step]
+        def t_forward_folded() -> None:
+            with torch.no_grad():
+                t_folded(tx1)
+
+        steps += [t_forward, t_train_step, t_forward_folded]
     with fair.same_threads(threads, torch):
         medians = _median_times(steps, repeats)
     size = f"3×{image_size}×{image_size}"
-    names = [f"ResNet-18 forward (B=1, {size}, eval)", f"ResNet-18 train step (B=8, {size}, SGD)"]
+    names = [
+        f"ResNet-18 forward (B=1, {size}, eval)",
+        f"ResNet-18 train step (B=8, {size}, SGD)",
+        f"ResNet-18 forward, BN folded (B=1, {size})",
+    ]
     rows = []
     for k, name in enumerate(names):
-        torch_s = medians[k + 2] if torch is not None else math.nan
+        torch_s = medians[k + len(names)] if torch is not None else math.nan
         rows.append(
             {
                 "name": name,
