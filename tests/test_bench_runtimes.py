@@ -17,6 +17,7 @@ def test_every_runtime_runs_the_file_and_agrees():
     assert names == [
         "cnnmath (its own model)",
         "cnnmath (the .onnx, loaded)",
+        "cnnmath (loaded, BN folded)",
         "onnxruntime",
         "PyTorch",
         "onnx ReferenceEvaluator (one call)",
@@ -27,3 +28,4 @@ def test_every_runtime_runs_the_file_and_agrees():
     assert rows[0]["error"] == 0.0 and rows[0]["vs_cnnmath"] == 1.0
     table = runtimes.format_table(rows, image_size=32)
     assert "target ≥ 10" in table and "target ≤ 2" in table
+    assert "both folding batch norm" in table
