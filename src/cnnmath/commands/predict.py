@@ -24,7 +24,9 @@ An IMAGE may also name a collection: a directory (its files with an image extens
 .png .jpg .jpeg .tif .tiff .bmp, sorted by name; not its subdirectories) or a glob pattern
 (quoted, so that cnnmath expands it: the matching files, sorted). A directory without image
 files, or a pattern that matches no file, is an error. Plain files run in batches of
-``--batch-size`` in eval mode in this process. When any IMAGE is a collection, or
+``--batch-size`` in eval mode in this process, each batch norm that follows a convolution
+folded into it first (``cnnmath.nn.fold_batch_norm``: the same outputs to rounding, one pass
+over the activations fewer). When any IMAGE is a collection, or
 ``--scheduler ADDRESS`` is given, every image is instead its own task of
 ``cnnmath.tiled.stream`` — on a pool of threads here, or on the ``dask.distributed`` cluster
 at ADDRESS (the model sent to each worker once; the preprocessing, the module-level
@@ -487,8 +489,9 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         image_shape(path)  # the header: not an image, or a bomb, is refused before any work
     labels = _read_labels(args.labels) if args.labels is not None else None
-    model = _load_model(args)
-    model.eval()
+    from ..nn import fold_batch_norm
+
+    model = fold_batch_norm(_load_model(args))  # eval mode; the normalisation's pass saved
     channels = _model_channels(model)
     mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
