@@ -39,9 +39,18 @@ EXCEPTIONS: dict[str, str] = {
     "test_clip_default_int8_max": "element type int8 is not supported",
     "test_clip_default_int8_min": "element type int8 is not supported",
     "test_maxpool_2d_uint8": "element type uint8 is not supported",
-    "test_training_dropout": "a bool graph input (training_mode) is not supported; training-mode Dropout is not",
-    "test_training_dropout_default": "a bool graph input (training_mode) is not supported",
-    "test_training_dropout_zero_ratio": "a bool graph input (training_mode) is not supported",
+    **{
+        f"test_{op}_{t}": f"element type {t} is not supported"
+        for op in ("equal", "greater", "greater_equal", "less", "less_equal")
+        for t in _INTS
+    },
+    "test_equal_string": "element type string is not supported",
+    "test_equal_string_broadcast": "element type string is not supported",
+    "test_clip_default_int8_min_expanded": "element type int8 is not supported",
+    "test_clip_default_int8_max_expanded": "element type int8 is not supported",
+    "test_training_dropout": "Dropout's ratio computed at run time; training-mode Dropout is not",
+    "test_training_dropout_default": "Dropout's ratio computed at run time",
+    "test_training_dropout_zero_ratio": "Dropout's ratio computed at run time",
     "test_identity_opt": "optional-typed inputs are not supported (tensors only)",
     "test_identity_sequence": "sequence-typed inputs are not supported (tensors only)",
     # 1-D and 3-D convolutions and pooling: cnnmath's ops are 2-D
@@ -72,12 +81,54 @@ EXCEPTIONS: dict[str, str] = {
     "test_training_dropout_zero_ratio_mask": "Dropout's mask output",
     "test_maxpool_with_argmax_2d_precomputed_pads": "MaxPool's Indices output",
     "test_maxpool_with_argmax_2d_precomputed_strides": "MaxPool's Indices output",
+    **{
+        f"test_layer_normalization_{case}": "LayerNormalization's Mean and InvStdDev outputs"
+        for case in (
+            *(f"{r}d_axis{a}" for r, axes in ((2, 2), (4, 4)) for a in range(axes)),
+            *(
+                f"{r}d_axis_negative_{a}"
+                for r, axes in ((2, 2), (4, 4))
+                for a in range(1, axes + 1)
+            ),
+            *(f"3d_axis{a}_epsilon" for a in range(3)),
+            *(f"3d_axis_negative_{a}_epsilon" for a in range(1, 4)),
+            "default_axis",
+        )
+    },
     # attributes and inputs
     "test_dropout_default_ratio": "Dropout's ratio computed at run time (needed for training)",
     "test_edge_pad": "Pad mode 'edge' (only 'constant')",
     "test_reflect_pad": "Pad mode 'reflect' (only 'constant')",
     "test_wrap_pad": "Pad mode 'wrap' (only 'constant')",
     "test_constant": "a graph without inputs (nothing to run)",
+    # Resize: mode "nearest" only
+    **{
+        f"test_resize_{case}": "Resize mode 'linear' or 'cubic' (only 'nearest')"
+        for case in (
+            *(
+                f"{way}_scales_{mode}{corners}"
+                for way in ("upsample", "downsample")
+                for mode in ("linear", "cubic")
+                for corners in ("", "_align_corners")
+            ),
+            "upsample_sizes_cubic",
+            "downsample_sizes_cubic",
+            "upsample_scales_cubic_A_n0p5_exclude_outside",
+            "downsample_scales_cubic_A_n0p5_exclude_outside",
+            "upsample_scales_cubic_asymmetric",
+            "tf_crop_and_resize",
+            "tf_crop_and_resize_extrapolation_value",
+            "tf_crop_and_resize_axes_2_3",
+            "tf_crop_and_resize_axes_3_2",
+            "downsample_sizes_linear_pytorch_half_pixel",
+            "downsample_scales_linear_antialias",
+            "downsample_sizes_linear_antialias",
+            "downsample_scales_cubic_antialias",
+            "downsample_sizes_cubic_antialias",
+            "downsample_scales_linear_half_pixel_symmetric",
+            "upsample_scales_linear_half_pixel_symmetric",
+        )
+    },
 }
 
 
@@ -158,6 +209,13 @@ def test_every_supported_op_is_exercised(outcomes):
         "shape",
         "gather",
         "unsqueeze",
+        "resize",
+        "where",
+        "sum",
+        "greater",
+        "less",
+        "equal",
+        "instancenorm",
     ):
         assert op in ops_run, op
     assert sum(v is None for v in outcomes.values()) >= 200

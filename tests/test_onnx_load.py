@@ -634,3 +634,588 @@ def test_folding_a_broadcast_larger_than_the_budget_is_refused():
     nodes = [helper.make_node("Add", ["r", "s"], ["k"]), helper.make_node("Add", ["x", "k"], ["y"])]
     with pytest.raises(ValueError, match=r"node 'k' \(Add\).*268435456 elements"):
         load(_model(nodes, (1, 1), inits).SerializeToString())
+
+
+# ---------------------------------------------------------------------------------------------
+# LayerNormalization, InstanceNormalization, Resize, Where and the comparisons, Sum: hand-built
+# graphs against onnxruntime (float32) and ONNX's reference evaluator (float64), gradients
+# against finite differences
+
+
+def _graph(nodes, inputs, inits=(), opset=OPSET, output="y", output_dtype=None):
+    """A model of ``nodes`` whose graph inputs are [(name, array)] (type and shape from the
+    arrays), with initializers ``inits`` [(name, array)], its output ``output`` of
+    ``output_dtype`` (the first input's by default)."""
+    dtype = np.dtype(output_dtype or inputs[0][1].dtype)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in inputs
+        ],
+        [helper.make_tensor_value_info(output, helper.np_dtype_to_tensor_dtype(dtype), None)],
+        initializer=[numpy_helper.from_array(a, n) for n, a in inits],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _witness(model, inputs):
+    """onnxruntime's output for float32 inputs, ONNX's reference evaluator's otherwise."""
+    feeds = dict(inputs)
+    if all(a.dtype != np.float64 for a in feeds.values()):
+        ort = pytest.importorskip("onnxruntime")
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        return session.run(None, feeds)[0]
+    from onnx.reference import ReferenceEvaluator
+
+    return ReferenceEvaluator(model).run(None, feeds)[0]
+
+
+def _param_gradient_by_differences(graph, args, G, param):
+    """d⟨graph(*args), G⟩/d(param) by central differences, one entry at a time."""
+    numeric = np.zeros_like(param.data)
+    for i in np.ndindex(param.shape):
+        saved = param.data[i]
+        param.data[i] = saved + 1e-6
+        up = np.sum(graph(*args) * G)
+        param.data[i] = saved - 1e-6
+        down = np.sum(graph(*args) * G)
+        param.data[i] = saved
+        numeric[i] = (up - down) / 2e-6
+    return numeric
+
+
+def _check_training(graph, args, params=()):
+    """∂ℓ/∂(each float graph input) and ∂ℓ/∂(each named initializer) against finite
+    differences."""
+    floats = [i for i, a in enumerate(args) if a.dtype == np.float64]
+
+    def f(*xs):
+        full = list(args)
+        for i, x in zip(floats, xs):
+            full[i] = x
+        return graph(*full)
+
+    def backward(G, *xs):
+        f(*xs)
+        grads = graph.backward(G)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        return tuple(grads[i] for i in floats) if len(floats) > 1 else grads[floats[0]]
+
+    check_gradients(f, backward, [args[i] for i in floats])
+    G = rng.standard_normal(graph(*args).shape)
+    named = dict(graph.named_parameters())
+    for name in params:
+        param = named[graph.initializer_names[name]]
+        graph.zero_grad()
+        graph(*args)
+        graph.backward(G)
+        assert rel_error(param.grad, _param_gradient_by_differences(graph, args, G, param)) <= 1e-6
+
+
+def _ln(axis=None, inputs=("x", "scale", "bias"), **attrs):
+    if axis is not None:
+        attrs["axis"] = axis
+    return helper.make_node("LayerNormalization", list(inputs), ["y"], name="ln", **attrs)
+
+
+LAYER_NORMS = [
+    # (id, node, X's shape, initializers as {name: shape}, the nn layer it becomes or None)
+    ("last_axis", _ln(), (2, 3, 5), {"scale": (5,), "bias": (5,)}, "LayerNorm"),
+    ("axis1", _ln(1), (2, 3, 4, 5), {"scale": (3, 4, 5), "bias": (3, 4, 5)}, "LayerNorm"),
+    ("axis_negative_2", _ln(-2, ("x", "scale")), (2, 3, 4, 5), {"scale": (4, 5)}, "LayerNorm"),
+    ("no_bias", _ln(-1, ("x", "scale")), (2, 3, 5), {"scale": (5,)}, "LayerNorm"),
+    ("axis0", _ln(0), (2, 3, 5), {"scale": (2, 3, 5), "bias": (2, 3, 5)}, "LayerNorm"),
+    ("broadcast_scale", _ln(-2), (2, 3, 4, 5), {"scale": (1, 5), "bias": (4, 1)}, None),
+    (
+        "epsilon_stash",
+        _ln(2, ("x", "scale"), epsilon=0.1, stash_type=1),
+        (2, 3, 4, 5),
+        {"scale": (4, 5)},
+        "LayerNorm",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "node, shape, inits, layer", [c[1:] for c in LAYER_NORMS], ids=[c[0] for c in LAYER_NORMS]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_normalization_against_the_witnesses_and_finite_differences(
+    node, shape, inits, layer, dtype
+):
+    arrays = [(n, (1 + rng.standard_normal(s)).astype(dtype)) for n, s in inits.items()]
+    x = (3 * rng.standard_normal(shape) + 1).astype(dtype)
+    model = _graph([node], [("x", x)], arrays)
+    graph = load(model.SerializeToString())
+    assert [type(n.module).__name__ for n in graph.walk()] == [layer or "_LayerNorm"]
+    assert rel_error(graph(x), _witness(model, [("x", x)])) <= (
+        1e-12 if dtype == np.float64 else 1e-5
+    )
+    if dtype == np.float64:
+        _check_training(graph, [x], [n for n, _ in arrays])
+
+
+def test_layer_normalization_with_a_run_time_scale_differentiates_to_it():
+    x, scale = rng.standard_normal((3, 4, 5)), rng.standard_normal((4, 5))
+    model = _graph([_ln(1, ("x", "scale"))], [("x", x), ("scale", scale)])
+    graph = load(model.SerializeToString())
+    assert rel_error(graph(x, scale), _witness(model, [("x", x), ("scale", scale)])) <= 1e-12
+    _check_training(graph, [x, scale])
+
+
+def test_layer_normalization_of_a_symbolic_axis_runs_the_op_not_the_layer():
+    # normalised over (batch, 5): a LayerNorm layer would need the batch size at load time
+    node = _ln(0, ("x", "scale"))
+    graph_proto = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", 5])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)],
+        initializer=[numpy_helper.from_array(rng.standard_normal((3, 5)), "scale")],
+    )
+    model = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", OPSET)])
+    graph = load(model.SerializeToString())
+    assert [type(n.module).__name__ for n in graph.walk()] == ["_LayerNorm"]
+    x = rng.standard_normal((3, 5))
+    assert rel_error(graph(x), _witness(model, [("x", x)])) <= 1e-12
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3, 7)], ids=["4d", "3d"])
+def test_instance_normalization_against_the_witnesses_and_finite_differences(shape, dtype):
+    C = shape[1]
+    inits = [("s", rng.uniform(0.5, 1.5, C).astype(dtype)), ("b", rng.normal(size=C).astype(dtype))]
+    node = helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=0.01)
+    x = (2 * rng.standard_normal(shape) - 1).astype(dtype)
+    model = _graph([node], [("x", x)], inits)
+    graph = load(model.SerializeToString())
+    (layer,) = [n.module for n in graph.walk()]
+    assert type(layer).__name__ == "GroupNorm" and layer.num_groups == C
+    assert rel_error(graph(x), _witness(model, [("x", x)])) <= (
+        1e-12 if dtype == np.float64 else 1e-5
+    )
+    if dtype == np.float64:
+        _check_training(graph, [x], ["s", "b"])
+
+
+def test_instance_normalization_with_run_time_scale_and_bias_differentiates_to_them():
+    x, s, b = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal(3), rng.standard_normal(3)
+    node = helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"])
+    inputs = [("x", x), ("s", s), ("b", b)]
+    model = _graph([node], inputs)
+    graph = load(model.SerializeToString())
+    assert rel_error(graph(x, s, b), _witness(model, inputs)) <= 1e-12
+    _check_training(graph, [x, s, b])
+
+
+def _resize(inputs, **attrs):
+    return helper.make_node("Resize", inputs, ["y"], name="r", **{"mode": "nearest", **attrs})
+
+
+RESIZES = [
+    # (id, node, X's shape, constant inputs, the nn layer it becomes or None)
+    (
+        "save_scales_2",  # what save writes for Upsample(scale_factor=2): an Upsample
+        _resize(["x", "", "s"], coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        (2, 3, 4, 5),
+        [("s", np.array([1, 1, 2, 2], np.float32))],
+        "Upsample",
+    ),
+    (
+        "scales_4_1",
+        _resize(["x", "", "s"], coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        (2, 3, 4, 5),
+        [("s", np.array([1, 1, 4, 1], np.float32))],
+        "Upsample",
+    ),
+    (
+        # Upsample's ⌊i·(1/49)⌋ is 0 at i = 49 (1/49 rounds down); ONNX's ⌊i/49⌋ is 1
+        "scales_49",
+        _resize(["x", "", "s"], coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        (1, 2, 3, 2),
+        [("s", np.array([1, 1, 49, 1], np.float32))],
+        None,
+    ),
+    (
+        "sizes_3x",
+        _resize(
+            ["x", "", "", "sz"], coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+        ),
+        (2, 3, 4, 5),
+        [("sz", np.array([2, 3, 12, 15], np.int64))],
+        None,
+    ),
+    (
+        "defaults_half_pixel",
+        _resize(["x", "", "s"]),
+        (1, 2, 5, 4),
+        [("s", np.array([1, 1, 3, 2], np.float32))],
+        None,
+    ),
+    (
+        "half_pixel_ceil_downsample",
+        _resize(["x", "", "s"], nearest_mode="ceil"),
+        (1, 2, 9, 7),
+        [("s", np.array([1, 1, 0.5, 0.6], np.float32))],
+        None,
+    ),
+    (
+        "align_corners_sizes",
+        _resize(["x", "", "", "sz"], coordinate_transformation_mode="align_corners"),
+        (1, 2, 3, 4),
+        [("sz", np.array([1, 2, 8, 7], np.int64))],
+        None,
+    ),
+    (
+        "pytorch_half_pixel_prefer_ceil",
+        _resize(
+            ["x", "", "s"],
+            coordinate_transformation_mode="pytorch_half_pixel",
+            nearest_mode="round_prefer_ceil",
+        ),
+        (1, 2, 4, 5),
+        [("s", np.array([1, 1, 1.5, 2.5], np.float32))],
+        None,
+    ),
+    (
+        "half_pixel_symmetric",
+        _resize(["x", "", "s"], coordinate_transformation_mode="half_pixel_symmetric"),
+        (1, 2, 5, 4),
+        [("s", np.array([1, 1, 2.4, 1.7], np.float32))],
+        None,
+    ),
+    (
+        "axes_sizes_not_larger",
+        _resize(["x", "", "", "sz"], axes=[3, 2], keep_aspect_ratio_policy="not_larger"),
+        (1, 2, 3, 4),
+        [("sz", np.array([10, 9], np.int64))],
+        None,
+    ),
+    (
+        "three_d_every_axis",
+        _resize(["x", "", "s"], coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        (2, 3, 4),
+        [("s", np.array([2, 1, 3], np.float32))],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "node, shape, consts, layer", [c[1:] for c in RESIZES], ids=[c[0] for c in RESIZES]
+)
+def test_resize_nearest_against_onnxruntime_and_finite_differences(node, shape, consts, layer):
+    x = rng.standard_normal(shape).astype(np.float32)
+    model = _graph([node], [("x", x)], consts, opset=19)
+    graph = load(model.SerializeToString())
+    assert [type(n.module).__name__ for n in graph.walk()] == [layer or "_Resize"]
+    want = _witness(model, [("x", x)])
+    got = graph(x)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)  # nearest copies: exactly the same numbers
+    x64 = x.astype(np.float64)
+    _check_training(load(_graph([node], [("x", x64)], consts, opset=19).SerializeToString()), [x64])
+
+
+def test_resize_with_sizes_computed_at_run_time():
+    """save's Upsample(size=…) form: sizes = Concat(Shape(x)[0:2], (h, w)), known only when
+    the graph runs (the batch axis is symbolic)."""
+    from cnnmath import nn
+    from cnnmath.onnx import save
+
+    upsample = nn.Upsample(size=(8, 10))
+    x = rng.standard_normal((2, 3, 4, 5))
+    path_bytes = None
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        save(nn.Sequential(upsample), folder + "/m.onnx", x)
+        path_bytes = open(folder + "/m.onnx", "rb").read()
+    graph = load(path_bytes)
+    assert "_Resize" in [type(n.module).__name__ for n in graph.walk()]
+    from onnx.reference import ReferenceEvaluator
+
+    x3 = rng.standard_normal((3, 3, 4, 5))
+    want = ReferenceEvaluator(onnx.load_from_string(path_bytes)).run(None, {"x": x3})[0]
+    np.testing.assert_array_equal(graph(x3), want)
+    _check_training(graph, [x3])
+
+
+@pytest.mark.parametrize("op", ["Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual"])
+def test_comparisons_broadcast_and_feed_where(op):
+    """y = Where(a op b, a, b·c): the comparison against the witness, bool, broadcast; the
+    gradient reaches a, b and c through Where alone."""
+    a = np.round(rng.standard_normal((2, 3, 4)), 1)
+    b = np.round(rng.standard_normal((3, 1)), 1) + 0.05  # no ties: finite differences below
+    c = rng.standard_normal(4)
+    nodes = [
+        helper.make_node(op, ["a", "b"], ["m"]),
+        helper.make_node("Mul", ["b", "c"], ["bc"]),
+        helper.make_node("Where", ["m", "a", "bc"], ["y"]),
+    ]
+    inputs = [("a", a), ("b", b), ("c", c)]
+    model = _graph(nodes, inputs)
+    graph = load(model.SerializeToString())
+    assert rel_error(graph(a, b, c), _witness(model, inputs)) <= 1e-12
+    _check_training(graph, [a, b, c])
+    # ties: Equal and the OrEquals differ from the strict ones there
+    b_tied = b.copy()
+    b_tied[0, 0], b_tied[2, 0] = a[0, 0, 0], a[1, 2, 3]
+    compare_model = _graph(nodes[:1], [("a", a), ("b", b_tied)], output="m", output_dtype=bool)
+    m = load(compare_model.SerializeToString())(a, b_tied)
+    assert m.dtype == np.bool_ and m.shape == (2, 3, 4)
+    np.testing.assert_array_equal(m, _witness(compare_model, [("a", a), ("b", b_tied)]))
+
+
+def test_where_with_a_bool_input_and_an_initializer_trains_the_initializer():
+    cond = rng.standard_normal((2, 1, 4)) > 0
+    x, y0 = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 1))
+    model = _graph(
+        [helper.make_node("Where", ["cond", "x", "y0"], ["y"])],
+        [("cond", cond), ("x", x)],
+        [("y0", y0)],
+        output_dtype=np.float64,
+    )
+    graph = load(model.SerializeToString())
+    assert rel_error(graph(cond, x), _witness(model, [("cond", cond), ("x", x)])) <= 1e-12
+    _check_training(graph, [cond, x], ["y0"])
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(2, 3, 4)],
+        [(2, 3, 4), (2, 3, 4)],
+        [(2, 3, 4), (3, 1), (4,)],
+        [(1, 4), (3, 1), (2, 1, 1), (4,)],
+    ],
+    ids=["one", "two_same", "three_broadcast", "four_broadcast"],
+)
+def test_sum_of_broadcast_inputs_against_the_witness_and_finite_differences(shapes):
+    names = [f"d{i}" for i in range(len(shapes))]
+    inputs = [(n, rng.standard_normal(s)) for n, s in zip(names, shapes)]
+    model = _graph([helper.make_node("Sum", names, ["y"])], inputs)
+    graph = load(model.SerializeToString())
+    args = [a for _, a in inputs]
+    assert rel_error(graph(*args), _witness(model, inputs)) <= 1e-12
+    _check_training(graph, args)
+
+
+def test_sum_with_an_initializer_trains_it():
+    x, c = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    model = _graph([helper.make_node("Sum", ["x", "c", "x"], ["y"])], [("x", x)], [("c", c)])
+    graph = load(model.SerializeToString())
+    assert rel_error(graph(x), _witness(model, [("x", x)])) <= 1e-12
+    _check_training(graph, [x], ["c"])
+
+
+def test_a_reshaped_initializer_stays_a_trainable_parameter():
+    """GroupNorm's export reshapes γ (C,) to (C, 1, 1) before its Mul: folded at load time, the
+    reshape is still a parameter, under the initializer's name."""
+    gamma, view = rng.standard_normal(3), np.array([3, 1, 1], np.int64)
+    nodes = [
+        helper.make_node("Reshape", ["gamma", "view"], ["g"]),
+        helper.make_node("Mul", ["x", "g"], ["y"]),
+    ]
+    x = rng.standard_normal((2, 3, 4, 4))
+    model = _graph(nodes, [("x", x)], [("gamma", gamma), ("view", view)])
+    graph = load(model.SerializeToString())
+    assert [n.name for n in graph.walk()] == ["y"]
+    key = graph.initializer_names["gamma"]
+    assert dict(graph.named_parameters())[key].shape == (3, 1, 1)
+    assert rel_error(graph(x), x * gamma[:, None, None]) <= 1e-15
+    _check_training(graph, [x], ["gamma"])
+
+
+# -- refusals of the new ops: the node, the argument, what was expected and what was given
+
+_X4 = np.zeros((1, 2, 3, 4), np.float32)
+_S2 = ("s", np.ones(2, np.float32))
+_B2 = ("b", np.zeros(2, np.float32))
+_SCALES = ("sc", np.array([1, 1, 2, 2], np.float32))
+
+NEW_OP_REFUSALS = [
+    (
+        _ln(inputs=("x", "s"), stash_type=10),
+        [("s", np.ones(4, np.float32))],
+        r"attribute 'stash_type': expected 1 \(float32\) or 11 \(float64\), got 10",
+    ),
+    (
+        _ln(4, inputs=("x", "s")),
+        [("s", np.ones(4, np.float32))],
+        r"attribute 'axis': expected an axis in \[-4, 3\], got 4",
+    ),
+    (
+        _ln(inputs=("x", "s"), epsilon=0.0),
+        [("s", np.ones(4, np.float32))],
+        r"attribute 'epsilon': expected a finite value > 0, got 0.0",
+    ),
+    (_ln(inputs=("x",)), [], r"input 'Scale': expected a value \(it is required\), got none"),
+    (
+        _ln(inputs=("x", "s", "s", "s")),
+        [("s", np.ones(4, np.float32))],
+        r"inputs: expected at most 3 \(X, Scale, B\), got 4",
+    ),
+    (
+        helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="in"),
+        [("s", np.ones(3, np.float32)), _B2],
+        r"input 's'|input 'scale': expected shape \(C,\), one value per channel \(C = 2\), got \(3,\)",
+    ),
+    (
+        helper.make_node("InstanceNormalization", ["x", "s"], ["y"], name="in"),
+        [_S2],
+        r"input 'B': expected a value \(it is required\), got none",
+    ),
+    (
+        helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="in", epsilon=-1.0),
+        [_S2, _B2],
+        r"attribute 'epsilon': expected a finite value > 0, got -1.0",
+    ),
+    (
+        _resize(["x", "", "sc"], mode="linear"),
+        [_SCALES],
+        r"attribute 'mode': expected 'nearest', got 'linear'",
+    ),
+    (
+        _resize(["x", "", "sc"], coordinate_transformation_mode="tf_crop_and_resize"),
+        [_SCALES],
+        r"attribute 'coordinate_transformation_mode': expected 'asymmetric' or 'half_pixel' or .*, got 'tf_crop_and_resize'",
+    ),
+    (
+        _resize(["x", "", "sc"], nearest_mode="nearest"),
+        [_SCALES],
+        r"attribute 'nearest_mode': expected 'round_prefer_floor' or .*, got 'nearest'",
+    ),
+    (
+        _resize(["x", "", "sc"], keep_aspect_ratio_policy="fit"),
+        [_SCALES],
+        r"attribute 'keep_aspect_ratio_policy': expected 'stretch' or .*, got 'fit'",
+    ),
+    (
+        _resize(["x", "", "sc"], antialias=1),
+        [_SCALES],
+        r"attribute 'antialias': expected 0 with mode 'nearest', got 1",
+    ),
+    (
+        _resize(["x", "", "sc"], exclude_outside=1),
+        [_SCALES],
+        r"attribute 'exclude_outside': expected 0 with mode 'nearest', got 1",
+    ),
+    (
+        _resize(["x", "", "sc"], axes=[2, -2]),
+        [("sc", np.array([2, 2], np.float32))],
+        r"attribute 'axes': expected distinct axes, got \[2, -2\]",
+    ),
+    (
+        _resize(["x", "", "sc"], axes=[4]),
+        [("sc", np.array([2], np.float32))],
+        r"attribute 'axes': expected an axis in \[-4, 3\], got 4",
+    ),
+    (
+        _resize(["x", "", "sc", "sz"]),
+        [_SCALES, ("sz", np.array([1, 2, 6, 8], np.int64))],
+        r"inputs 'scales' and 'sizes': expected exactly one of them, non-empty, got both",
+    ),
+    (
+        _resize(["x"]),
+        [],
+        r"inputs 'scales' and 'sizes': expected exactly one of them, non-empty, got neither",
+    ),
+    (
+        _resize(["x", "", "sc"]),
+        [("sc", np.array([2, 2], np.float32))],
+        r"input 'scales': expected 4 values \(one per axis of X\), got 2",
+    ),
+    (
+        _resize(["x", "", "sc"]),
+        [("sc", np.array([1, 1, -2, 2], np.float32))],
+        r"input 'scales': expected finite values > 0, got \[1.0, 1.0, -2.0, 2.0\]",
+    ),
+    (
+        _resize(["x", "", "", "sz"]),
+        [("sz", np.array([1, 2, -6, 8], np.int64))],
+        r"input 'sizes': expected sizes >= 0",
+    ),
+    (
+        _resize(["x", "", "sc", "", "e"]),
+        [_SCALES, ("e", np.ones(1, np.float32))],
+        r"inputs: expected at most 4 \(X, roi, scales, sizes\), got 5",
+    ),
+    (
+        helper.make_node("Where", ["c", "x"], ["y"], name="w"),
+        [("c", np.ones(4, np.bool_))],
+        r"input 'Y': expected a value \(it is required\), got none",
+    ),
+    (
+        helper.make_node("Where", ["c", "x", "x"], ["y"], name="w"),
+        [("c", np.ones(4, np.float32))],
+        r"input 'condition': expected a bool tensor, got dtype float32",
+    ),
+    (
+        helper.make_node("Greater", ["x", "x", "x"], ["y"], name="g"),
+        [],
+        r"inputs: expected at most 2 \(A, B\), got 3",
+    ),
+    (
+        helper.make_node("Less", ["x"], ["y"], name="l"),
+        [],
+        r"input 'B': expected a value \(it is required\), got none",
+    ),
+    (
+        helper.make_node("Sum", ["x", "", "x"], ["y"], name="s"),
+        [],
+        r"input 'data_1': expected a value, got none",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "node, inits, message", NEW_OP_REFUSALS, ids=lambda v: getattr(v, "op_type", "")
+)
+def test_new_ops_refuse_bad_attributes_and_inputs_naming_node_and_argument(node, inits, message):
+    model = _model([node], _X4.shape, inits, opset=19)
+    with pytest.raises(
+        ValueError, match=rf"^cnnmath.onnx.load: node '{node.name}' \({node.op_type}\): {message}"
+    ):
+        load(model.SerializeToString())
+
+
+def test_resize_attribute_of_the_wrong_type_is_refused():
+    node = _resize(["x", "", "sc"])
+    node.attribute.append(_attr("nearest_mode", 1, 2))
+    with pytest.raises(
+        ValueError,
+        match=r"node 'r' \(Resize\): attribute 'nearest_mode': expected type STRING, got INT 1",
+    ):
+        load(_model([node], _X4.shape, [_SCALES], opset=19).SerializeToString())
+
+
+def test_resize_with_run_time_sizes_refuses_bad_ones_when_run_naming_the_node():
+    node = _resize(["x", "", "", "sz"])
+    x = np.ones((1, 2, 3, 4), np.float32)
+    graph = load(_graph([node], [("x", x), ("sz", np.ones(4, np.int64))]).SerializeToString())
+    with pytest.raises(
+        ValueError,
+        match=r"node 'r' \(Resize\): input 'sizes': expected 4 values \(one per axis of X\), got 2",
+    ):
+        graph(x, np.array([6, 8], np.int64))
+
+
+def test_layer_normalization_statistics_outputs_in_use_are_refused():
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "s"], ["n", "mean"], name="ln"),
+        helper.make_node("Add", ["n", "mean"], ["y"]),
+    ]
+    model = _model(nodes, _X4.shape, [("s", np.ones(4, np.float32))])
+    with pytest.raises(
+        ValueError,
+        match=r"node 'ln' \(LayerNormalization\): outputs \['mean'\]: Mean and InvStdDev \(the "
+        r"statistics\) are not supported; only the output Y",
+    ):
+        load(model.SerializeToString())
+    unused = _model(nodes[:1], _X4.shape, [("s", np.ones(4, np.float32))], out="n")
+    load(unused.SerializeToString())  # written but not read: loads

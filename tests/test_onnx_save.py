@@ -241,7 +241,7 @@ def test_an_empty_sequential_saves_as_the_identity(build, tmp_path):
     np.testing.assert_array_equal(load(tmp_path / "model.onnx")(x), x)
 
 
-# -- what cnnmath's own loader cannot read back yet ---------------------------------------------
+# -- read back by cnnmath's own loader: forward and backward -------------------------------------
 
 
 def _sum_graph():
@@ -250,26 +250,71 @@ def _sum_graph():
     return g
 
 
-NOT_LOADED = [
-    ("layer_norm", lambda: nn.LayerNorm((4, 3, 3)), "LayerNormalization"),
-    ("group_norm", lambda: nn.GroupNorm(2, 4), "InstanceNormalization"),
-    ("upsample", lambda: nn.Upsample(scale_factor=2), "Resize"),
-    ("softplus", lambda: nn.Softplus(), "Greater"),
-    ("add_three", _sum_graph, "Sum"),
+# (id, the model, an ONNX op its file holds, the layer the loader makes of it or None)
+ROUND_TRIPS = [
+    ("layer_norm", lambda: _norm(nn.LayerNorm((4, 3, 3))), "LayerNormalization", nn.LayerNorm),
+    ("layer_norm_last_axis", lambda: _norm(nn.LayerNorm(3)), "LayerNormalization", nn.LayerNorm),
+    (
+        "layer_norm_plain",
+        lambda: nn.LayerNorm((3, 3), elementwise_affine=False),
+        "LayerNormalization",
+        nn.LayerNorm,
+    ),
+    ("group_norm", lambda: _norm(nn.GroupNorm(2, 4)), "InstanceNormalization", nn.GroupNorm),
+    (
+        "group_norm_nobias",
+        lambda: _norm(nn.GroupNorm(4, 4, bias=False)),
+        "InstanceNormalization",
+        nn.GroupNorm,
+    ),
+    ("upsample", lambda: nn.Upsample(scale_factor=2), "Resize", nn.Upsample),
+    ("upsample_3", lambda: nn.Upsample(scale_factor=3), "Resize", None),
+    ("upsample_1.5", lambda: nn.Upsample(scale_factor=(1.5, 2.5)), "Resize", None),
+    ("upsample_size", lambda: nn.Upsample(size=(7, 23)), "Resize", None),
+    ("softplus", lambda: nn.Softplus(), "Greater", None),
+    ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0), "Where", None),
+    ("add_three", _sum_graph, "Sum", nn.Add),
 ]
 
 
-@pytest.mark.parametrize("build, op", [c[1:] for c in NOT_LOADED], ids=[c[0] for c in NOT_LOADED])
-def test_layers_cnnmath_onnx_load_cannot_read_back_yet(build, op, tmp_path):
-    """save's docstring and the README name these; onnxruntime runs them (checked here and in
-    the per-layer test). When the loader learns an op, move its case to a round trip and
-    update both texts."""
+@pytest.mark.parametrize(
+    "build, op, layer", [c[1:] for c in ROUND_TRIPS], ids=[c[0] for c in ROUND_TRIPS]
+)
+def test_layers_read_back_by_cnnmath_onnx_load_run_and_train_as_the_original(
+    build, op, layer, tmp_path
+):
+    """save, then cnnmath's own load: the same output as the model and as onnxruntime (float32),
+    and, in float64, the same input gradient and the same gradient of every parameter the
+    model has (found by its state_dict key through ``initializer_names``)."""
     load = pytest.importorskip("cnnmath.onnx.load").load
-    x = np.random.default_rng(3).standard_normal((2, 4, 3, 3)).astype(np.float32)
-    check_against_ort(_as_model(build()), x, tmp_path, batch_too=False)
-    with pytest.raises(ValueError, match=rf"op type '{op}' is not supported"):
-        load(tmp_path / "model.onnx")
-    assert op in save.__doc__
+    rng = np.random.default_rng(3)
+    x = (4 * rng.standard_normal((2, 4, 3, 3))).astype(np.float32)  # Softplus' threshold crossed
+    model = _as_model(build())
+    proto = check_against_ort(model, x, tmp_path, batch_too=False)
+    assert op in {n.op_type for n in proto.graph.node}
+    loaded = load(tmp_path / "model.onnx")
+    if layer is not None:
+        assert layer in {type(n.module) for n in loaded.walk()}
+    assert rel_error(loaded(x), model(x)) <= RTOL
+    assert rel_error(loaded(x), run_ort(tmp_path / "model.onnx", x)) <= RTOL
+
+    model = model.to(np.float64)
+    x64 = x.astype(np.float64)
+    save(model, tmp_path / "model64.onnx", x64)
+    loaded = load(tmp_path / "model64.onnx")
+    x3 = np.concatenate([x64, -x64[:1]])  # the batch axis is symbolic: three images run too
+    assert rel_error(loaded(x3), model(x3)) <= 1e-12
+    G = rng.standard_normal(model(x3).shape)
+    model.zero_grad()
+    loaded.zero_grad()
+    model(x3)
+    want = model.backward(G)
+    loaded(x3)
+    assert rel_error(loaded.backward(G), want) <= 1e-10
+    params = dict(loaded.named_parameters())
+    for key, p in model.named_parameters():
+        got = params[loaded.initializer_names[key]].grad
+        assert rel_error(got.reshape(p.shape), p.grad) <= 1e-10, key
 
 
 def _as_model(layer):
@@ -281,6 +326,17 @@ def test_each_layer_runs_in_onnxruntime_as_in_cnnmath(build, shape, tmp_path):
     # inputs up to ±8: the activations' curved parts and Softplus' threshold are both crossed
     x = (4 * np.random.default_rng(1).standard_normal(shape)).astype(np.float32)
     check_against_ort(_as_model(build()), x, tmp_path)
+
+
+@pytest.mark.parametrize("build, shape", [c[1:] for c in LAYERS], ids=[c[0] for c in LAYERS])
+def test_each_layer_reads_back_through_cnnmath_onnx_load(build, shape, tmp_path):
+    """save's docstring says cnnmath's own loader reads every file back: each layer's file
+    loads and computes what the layer computes."""
+    load = pytest.importorskip("cnnmath.onnx.load").load
+    x = (4 * np.random.default_rng(1).standard_normal(shape)).astype(np.float32)
+    model = _as_model(build()).eval()
+    save(model, tmp_path / "m.onnx", x)
+    assert rel_error(load(tmp_path / "m.onnx")(x), model(x)) <= RTOL
 
 
 @pytest.mark.parametrize(

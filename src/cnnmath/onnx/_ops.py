@@ -1,11 +1,13 @@
 """The ONNX operators as cnnmath modules: one converter per op type, and small private
-modules for what has no ``nn`` layer (broadcasting arithmetic, reshapes, asymmetric padding).
+modules for what has no ``nn`` layer (broadcasting arithmetic, comparisons and Where,
+reshapes, asymmetric padding, nearest-neighbour Resize).
 
 A converter reads one ONNX node — its attributes and its inputs, each either a value the graph
 computes at run time (:class:`Ref`) or an array known at load time (:class:`Const`) — and
 returns the module that computes the node and the names of the run-time values it reads.
 Where an ``nn`` layer computes the op exactly (Conv2d with symmetric padding, BatchNorm2d in
-evaluation, the activations, …) the node becomes that layer, so the imported model looks like
+evaluation, LayerNorm, GroupNorm for InstanceNormalization, Upsample for a Resize by powers of
+two, the activations, …) the node becomes that layer, so the imported model looks like
 one built by hand; otherwise it becomes an :class:`_Op`, whose operands may mix run-time
 values, parameters (float initializers: trainable), buffers (Constant nodes) and integer
 constants (shapes, axes). Every attribute a converter does not read is refused, so nothing in
@@ -25,6 +27,7 @@ import numpy as np
 
 from .. import nn, ops
 from ..nn import Parameter
+from ..nn.upsample import _sum_into_sources
 from ..ops import activations as act
 from ..ops._threads import product
 from ..ops.erf import erf
@@ -117,19 +120,34 @@ _FLOAT, _INT, _STRING, _TENSOR, _FLOATS, _INTS = 1, 2, 3, 4, 6, 7
 _TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
 # The ONNX type of every attribute an op here reads (the schemas agree across these ops).
 _ATTRIBUTE_TYPES = {
-    **dict.fromkeys(("alpha", "beta", "epsilon", "momentum", "gamma", "ratio"), _FLOAT),
+    **dict.fromkeys(
+        (
+            "alpha",
+            "beta",
+            "cubic_coeff_a",
+            "epsilon",
+            "extrapolation_value",
+            "gamma",
+            "momentum",
+            "ratio",
+        ),
+        _FLOAT,
+    ),
     **dict.fromkeys(
         (
             "allowzero",
+            "antialias",
             "axis",
             "ceil_mode",
             "count_include_pad",
             "end",
+            "exclude_outside",
             "group",
             "keepdims",
             "noop_with_empty_axes",
             "saturate",
             "seed",
+            "stash_type",
             "start",
             "storage_order",
             "to",
@@ -154,7 +172,17 @@ _ATTRIBUTE_TYPES = {
         ),
         _INTS,
     ),
-    **dict.fromkeys(("approximate", "auto_pad", "mode"), _STRING),
+    **dict.fromkeys(
+        (
+            "approximate",
+            "auto_pad",
+            "coordinate_transformation_mode",
+            "keep_aspect_ratio_policy",
+            "mode",
+            "nearest_mode",
+        ),
+        _STRING,
+    ),
     "value": _TENSOR,
     "value_float": _FLOAT,
     "value_floats": _FLOATS,
@@ -164,8 +192,10 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
     **dict.fromkeys(
         (
             "allowzero",
+            "antialias",
             "ceil_mode",
             "count_include_pad",
+            "exclude_outside",
             "keepdims",
             "noop_with_empty_axes",
             "saturate",
@@ -236,6 +266,14 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         g = g.sum(axis=stretched, keepdims=True)
     return g.reshape(shape)
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` (ONNX's unidirectional rule)."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 # Every value computed while loading (folding) is held to this many elements, the cap
@@ -517,6 +555,83 @@ class _PRelu(_Op):
             np.where(neg, slope * g, g).astype(g.dtype),
             _unbroadcast(np.where(neg, g * x, 0), slope.shape),
         ]
+
+
+_COMPARISONS: dict[str, tuple[Callable[..., Any], str]] = {
+    "Greater": (np.greater, ">"),
+    "Less": (np.less, "<"),
+    "Equal": (np.equal, "="),
+    "GreaterOrEqual": (np.greater_equal, "≥"),
+    "LessOrEqual": (np.less_equal, "≤"),
+}
+
+
+class _Compare(_Op):
+    """y = (a ∘ b), a boolean, ∘ ∈ {>, <, =, ≥, ≤}, with NumPy (= ONNX multidirectional)
+    broadcasting. Piecewise constant in a and b: no gradient reaches them."""
+
+    roles = ("a", "b")
+
+    def compute(self, a: Any, b: Any) -> tuple[np.ndarray, Any]:
+        a, b = np.asarray(a), np.asarray(b)
+        _guard(np.broadcast_shapes(a.shape, b.shape), 1)
+        return np.asarray(_COMPARISONS[self.onnx_op][0](a, b)), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None, None]
+
+    def extra_repr(self) -> str:
+        """The op type and its formula."""
+        return f"onnx_op={self.onnx_op!r}, y=a {_COMPARISONS[self.onnx_op][1]} b"
+
+
+class _Where(_Op):
+    """y = x where the condition holds, else y (ONNX's Where: a bool condition, the three
+    broadcast together). ∂ℓ/∂x = G where the condition holds, ∂ℓ/∂y = G elsewhere, each summed
+    over the axes broadcasting added or stretched; none reaches the condition."""
+
+    roles = ("condition", "x", "y")
+
+    def compute(self, c: Any, x: Any, y: Any) -> tuple[np.ndarray, Any]:
+        c, x, y = np.asarray(c), np.asarray(x), np.asarray(y)
+        if c.dtype != np.bool_:
+            raise refuse(
+                self.onnx_node, f"input 'condition': expected a bool tensor, got dtype {c.dtype}"
+            )
+        _guard(np.broadcast_shapes(c.shape, x.shape, y.shape), np.result_type(x, y).itemsize)
+        return np.where(c, x, y), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        c, x, y = (np.asarray(a) for a in args)
+        zero = g.dtype.type(0)
+        return [
+            None,
+            _unbroadcast(np.where(c, g, zero), x.shape),
+            _unbroadcast(np.where(c, zero, g), y.shape),
+        ]
+
+
+class _Sum(_Op):
+    """y = x_1 + … + x_k (k ≥ 1), added left to right with NumPy (= ONNX multidirectional)
+    broadcasting. ∂ℓ/∂x_i = G summed over the axes broadcasting added or stretched for x_i
+    (Add's rule, once per input)."""
+
+    def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
+        # one role per input (ONNX names them data_0, data_1, …), so that float initializers
+        # among them are parameters, as Add's are
+        self.roles = tuple(f"data_{i}" for i in range(len(operands)))
+        super().__init__(node, operands)
+
+    def compute(self, *xs: Any) -> tuple[np.ndarray, Any]:
+        arrays = [np.asarray(x) for x in xs]
+        _guard(np.broadcast_shapes(*(a.shape for a in arrays)), np.result_type(*arrays).itemsize)
+        y = arrays[0]
+        for a in arrays[1:]:
+            y = y + a
+        return np.asarray(y), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [_unbroadcast(g, np.shape(x)) for x in args]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -827,6 +942,82 @@ class _BatchNorm(_Op):
         return [gx, gw, gb, None, None]
 
 
+class _LayerNorm(_Op):
+    """LayerNormalization: each x[i_0 … i_{a−1}, :] normalised over the axes a … r−1 (a the
+    ``axis`` attribute, negative counting from r) by ``ops.layer_norm``, then
+    y = x̂·Scale + B with Scale and B broadcast to x. Backward: ∂ℓ/∂x̂ = G·Scale through
+    ``ops.layer_norm_backward``; ∂ℓ/∂Scale = G·x̂ and ∂ℓ/∂B = G, summed over the axes the
+    broadcast stretched."""
+
+    roles = ("x", "scale", "B")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int, eps: float) -> None:
+        super().__init__(node, operands)
+        self.axis, self.eps = axis, eps
+
+    def compute(self, x: np.ndarray, scale: Any, B: Any) -> tuple[np.ndarray, Any]:
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(x.ndim, 1))
+        for name, v in (("Scale", scale), ("B", B)):
+            if v is not None and not _broadcasts_to(np.shape(v), x.shape):
+                raise refuse(
+                    self.onnx_node,
+                    f"input {name!r}: expected a shape that broadcasts to X's {x.shape}, "
+                    f"got {np.shape(v)}",
+                )
+        shape = x.shape[a:]
+        xhat = ops.layer_norm(x, shape, None, None, self.eps)
+        y = xhat * scale if B is None else xhat * scale + B
+        return np.asarray(y, dtype=x.dtype), (xhat, shape)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        xhat, shape = ctx
+        x, scale, B = args
+        g_xhat = np.asarray(g * scale, dtype=x.dtype)
+        gx = ops.layer_norm_backward(g_xhat, x, shape, None, eps=self.eps)[0]
+        return [
+            gx,
+            _unbroadcast(g * xhat, np.shape(scale)),
+            None if B is None else _unbroadcast(g, np.shape(B)),
+        ]
+
+
+class _InstanceNorm(_Op):
+    """InstanceNormalization on (N, C, D1, …): each (n, c) normalised over its D1·D2·…
+    values, then scaled and shifted per channel — ``ops.group_norm`` with one group per
+    channel, and ``ops.group_norm_backward``."""
+
+    roles = ("x", "scale", "B")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], eps: float) -> None:
+        super().__init__(node, operands)
+        self.eps = eps
+
+    def compute(self, x: np.ndarray, scale: Any, B: Any) -> tuple[np.ndarray, Any]:
+        _instance_shapes(self.onnx_node, np.shape(x), np.shape(scale), np.shape(B))
+        return ops.group_norm(x, x.shape[1], scale, B, self.eps), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, scale, _ = args
+        return list(ops.group_norm_backward(g, x, x.shape[1], scale, eps=self.eps))
+
+
+def _instance_shapes(node: Node, x: Sequence[Any], scale: Sequence[Any], B: Sequence[Any]) -> None:
+    """InstanceNormalization's shapes: input (N, C, D1, …), scale and B (C,); a None (not
+    known at load time) passes."""
+    if len(x) < 3:
+        raise refuse(
+            node, f"input 'input': expected (N, C, D1, …) with at least 3 axes, got shape {x}"
+        )
+    for name, shape in (("scale", scale), ("B", B)):
+        if len(shape) != 1 or (x[1] is not None and shape[0] != x[1]):
+            C = "C" if x[1] is None else f"C = {x[1]}"
+            raise refuse(
+                node,
+                f"input {name!r}: expected shape (C,), one value per channel ({C}), "
+                f"got {tuple(shape)}",
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # Softmax, reductions
 
@@ -1094,6 +1285,164 @@ class _Slice(_Op):
 
 
 # ---------------------------------------------------------------------------------------------
+# Resizing
+
+_TRANSFORMS = (
+    "asymmetric",
+    "half_pixel",
+    "pytorch_half_pixel",
+    "align_corners",
+    "half_pixel_symmetric",
+)
+_ROUNDINGS = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+_POLICIES = ("stretch", "not_larger", "not_smaller")
+
+
+def _nearest_source(n: int, out: int, scale: float, transform: str, rounding: str) -> np.ndarray:
+    """ONNX Resize's nearest source index of each of the ``out`` outputs along an axis of n
+    values resized by the factor s = ``scale``: output coordinate y mapped back to x by the
+    coordinate_transformation_mode,
+
+        asymmetric            x = y/s
+        half_pixel            x = (y + ½)/s − ½
+        pytorch_half_pixel    the same; x = −½ when s·n = 1
+        align_corners         x = y·(n − 1)/(s·n − 1); x = 0 when s·n = 1
+        half_pixel_symmetric  x = (y + ½)/s − ½ + (n/2)·(1 − out/(s·n))
+
+    then rounded by the nearest_mode (an integer x is its own index; otherwise ⌊x⌋, ⌈x⌉ or
+    the nearer of the two, a tie (x − ⌊x⌋ = ½) going to the floor or the ceiling) and
+    clipped to 0 … n − 1. In float64 from s as given (s = out/n for sizes), as ONNX's
+    reference evaluator computes it."""
+    y = np.arange(out, dtype=np.float64)
+    width = scale * n
+    if transform == "asymmetric":
+        x = y / scale
+    elif transform == "align_corners":
+        x = np.zeros(out) if width == 1 else y * (n - 1) / (width - 1)
+    elif transform == "pytorch_half_pixel" and width == 1:
+        x = np.full(out, -0.5)
+    else:
+        x = (y + 0.5) / scale - 0.5
+        if transform == "half_pixel_symmetric":
+            x = n / 2 * (1 - out / width) + x
+    low = np.floor(x)
+    if rounding == "floor":
+        index = low
+    elif rounding == "ceil":
+        index = np.ceil(x)
+    elif rounding == "round_prefer_floor":
+        index = np.where(x - low <= 0.5, low, low + 1)
+    else:
+        index = np.where(x - low < 0.5, low, low + 1)
+    return np.clip(index, 0, n - 1).astype(np.intp)
+
+
+def _resize_axes(node: Node, axes: list[int] | None, rank: int) -> list[int]:
+    """The axes Resize's scales or sizes name: all by default, else the distinct ``axes``."""
+    if axes is None:
+        return list(range(rank))
+    checked = _axes(node, "attribute 'axes'", axes, rank)
+    if len(set(checked)) != len(checked):
+        raise refuse(node, f"attribute 'axes': expected distinct axes, got {axes}")
+    return checked
+
+
+class _Resize(_Op):
+    """Resize, mode "nearest": along each resized axis y[…, i, …] = x[…, src(i), …], src by
+    ``_nearest_source``; the output size ⌊s·n⌋ for scales, the given size for sizes (then
+    s = size/n; keep_aspect_ratio_policy "not_larger" / "not_smaller" takes the least /
+    greatest s over the axes and the size ⌊s·n + ½⌋). Backward: the adjoint of the gather —
+    G summed into the source each output copied (``src`` is non-decreasing)."""
+
+    roles = ("x", "roi", "scales", "sizes")
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        axes: list[int] | None,
+        transform: str,
+        rounding: str,
+        policy: str,
+    ) -> None:
+        super().__init__(node, operands)
+        self.axes, self.transform, self.rounding, self.policy = axes, transform, rounding, policy
+
+    def plan(self, shape: Sequence[int], scales: Any, sizes: Any) -> list[tuple[int, int, float]]:
+        """(axis, output size, scale) of every axis scales or sizes name, for an X of
+        ``shape``; a ValueError naming the node for a bad scales or sizes."""
+        node = self.onnx_node
+        axes = _resize_axes(node, self.axes, len(shape))
+        has_scales = scales is not None and np.size(scales) > 0
+        has_sizes = sizes is not None and np.size(sizes) > 0
+        if has_scales == has_sizes:
+            raise refuse(
+                node,
+                "inputs 'scales' and 'sizes': expected exactly one of them, non-empty, got "
+                + ("both" if has_scales else "neither"),
+            )
+        what = "input 'scales'" if has_scales else "input 'sizes'"
+        values = np.ravel(np.asarray(scales if has_scales else sizes))
+        if values.size != len(axes):
+            per = "axis of X" if self.axes is None else "axis in attribute 'axes'"
+            raise refuse(
+                node, f"{what}: expected {len(axes)} values (one per {per}), got {values.size}"
+            )
+        if has_scales:
+            s = values.astype(np.float64)
+            if not np.all(np.isfinite(s) & (s > 0)):
+                raise refuse(node, f"{what}: expected finite values > 0, got {s.tolist()}")
+            plan = [(a, int(f * shape[a]), float(f)) for a, f in zip(axes, s)]
+        else:
+            if not np.issubdtype(values.dtype, np.integer):
+                raise refuse(node, f"{what}: expected int64 values, got dtype {values.dtype}")
+            if values.min() < 0 or min(shape[a] for a in axes) == 0:
+                raise refuse(
+                    node,
+                    f"{what}: expected sizes >= 0 of axes that are not empty, got "
+                    f"{values.tolist()} for X of shape {tuple(shape)}",
+                )
+            f = [int(size) / shape[a] for a, size in zip(axes, values)]
+            plan = [(a, int(size), g) for a, size, g in zip(axes, values, f)]
+            if self.policy != "stretch":
+                g = min(f) if self.policy == "not_larger" else max(f)
+                plan = [(a, int(g * shape[a] + 0.5), g) for a in axes]
+        return plan
+
+    def compute(self, x: Any, roi: Any, scales: Any, sizes: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        plan = self.plan(x.shape, scales, sizes)
+        out_shape = list(x.shape)
+        for a, out, _ in plan:
+            out_shape[a] = out
+            _guard([out], np.dtype(np.intp).itemsize)  # its index, even when x is empty
+        _guard(out_shape, x.dtype.itemsize)
+        y, gathers = x, []
+        for a, out, f in plan:
+            src = _nearest_source(x.shape[a], out, f, self.transform, self.rounding)
+            if out != x.shape[a] or not np.array_equal(src, np.arange(out)):
+                y = np.take(y, src, axis=a)
+                gathers.append((a, src))
+        return y, gathers
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        shape = np.shape(args[0])
+        for a, src in ctx:
+            if src.size == 0:
+                g = np.zeros((*g.shape[:a], shape[a], *g.shape[a + 1 :]), g.dtype)
+            else:
+                g = _sum_into_sources(g, src, shape[a], a)
+        return [g, None, None, None]
+
+    def extra_repr(self) -> str:
+        """The op type and its rule."""
+        return (
+            f"onnx_op={self.onnx_op!r}, mode='nearest', "
+            f"coordinate_transformation_mode={self.transform!r}, nearest_mode={self.rounding!r}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Converters
 
 
@@ -1118,6 +1467,38 @@ def _const(node: Node, operand: Operand, what: str) -> np.ndarray | None:
             "got a value computed at run time",
         )
     return operand.value
+
+
+def _inputs(node: Node, ins: list[Operand], names: Sequence[str], required: int) -> list[Operand]:
+    """The node's inputs, one per name of ``names`` (absent optional ones None); refused when
+    there are more than ``names`` or one of the first ``required`` is missing."""
+    if len(ins) > len(names):
+        raise refuse(
+            node,
+            f"inputs: expected at most {len(names)} ({', '.join(names)}), got {len(ins)}",
+        )
+    padded = list(ins) + [None] * (len(names) - len(ins))
+    for name, operand in zip(names[:required], padded):
+        if operand is None:
+            raise refuse(node, f"input {name!r}: expected a value (it is required), got none")
+    return padded
+
+
+def _shape(info: dict[str, Any], operand: Operand) -> tuple[Any, ...] | None:
+    """The operand's shape as far as it is known at load time (None per unknown axis)."""
+    if isinstance(operand, Const):
+        return operand.value.shape
+    if isinstance(operand, Ref):
+        return info["shapes"].get(operand.name)
+    return None
+
+
+def _epsilon(node: Node, attrs: Attrs) -> float:
+    """The ``epsilon`` attribute (default 1e-5), a finite ε > 0 as cnnmath's norms take."""
+    eps = float(attrs.get("epsilon", 1e-5))
+    if not (math.isfinite(eps) and eps > 0):
+        raise refuse(node, f"attribute 'epsilon': expected a finite value > 0, got {eps!r}")
+    return eps
 
 
 def _float_param(operand: Operand) -> Parameter | None:
@@ -1349,6 +1730,68 @@ def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
     return _generic(_BatchNorm(node, operands, eps), operands)
 
 
+def layer_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if len(info["outputs"]) > 1:
+        raise refuse(
+            node,
+            f"outputs {info['outputs'][1:]}: Mean and InvStdDev (the statistics) are not "
+            "supported; only the output Y",
+        )
+    x, scale, B = _inputs(node, ins, ("X", "Scale", "B"), 2)
+    axis = attrs.get("axis", -1)
+    eps = _epsilon(node, attrs)
+    stash = attrs.get("stash_type", 1)
+    if stash not in (1, 11):  # the statistics' type: cnnmath keeps them in float64 anyway
+        raise refuse(
+            node, f"attribute 'stash_type': expected 1 (float32) or 11 (float64), got {stash}"
+        )
+    static = _shape(info, x)
+    if static is not None:
+        a = _axis(node, "attribute 'axis'", axis, max(len(static), 1))
+    wp, bp = _float_param(scale), _float_param(B)
+    if (
+        isinstance(x, Ref)
+        and info["float"].get(x.name, False)
+        and static is not None
+        and wp is not None
+        and (B is None or bp is not None)
+    ):
+        tail = static[a:]
+        if (
+            all(isinstance(n, int) and n >= 1 for n in tail)
+            and wp.shape == tail
+            and (bp is None or bp.shape == tail)
+        ):
+            layer = nn.LayerNorm(tail, eps, True, bias=B is not None, dtype=wp.dtype)
+            layer.weight, layer.bias = wp, bp
+            return layer, [x.name]
+    operands = [x, _as_operand(scale, wp), _as_operand(B, bp)]
+    return _generic(_LayerNorm(node, operands, axis, eps), operands)
+
+
+def instance_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x, scale, B = _inputs(node, ins, ("input", "scale", "B"), 3)
+    eps = _epsilon(node, attrs)
+    static, s_shape, b_shape = _shape(info, x), _shape(info, scale), _shape(info, B)
+    if static is not None and s_shape is not None and b_shape is not None:
+        _instance_shapes(node, static, s_shape, b_shape)
+    wp, bp = _float_param(scale), _float_param(B)
+    if (
+        isinstance(x, Ref)
+        and info["float"].get(x.name, False)
+        and static is not None
+        and isinstance(static[1], int)
+        and wp is not None
+        and bp is not None
+    ):
+        C = static[1]
+        layer = nn.GroupNorm(C, C, eps, affine=True, dtype=wp.dtype)
+        layer.weight, layer.bias = wp, bp
+        return layer, [x.name]
+    operands = [x, _as_operand(scale, wp), _as_operand(B, bp)]
+    return _generic(_InstanceNorm(node, operands, eps), operands)
+
+
 def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     op, x = node.op_type, ins[0]
     layer: nn.Module | None = None
@@ -1468,6 +1911,94 @@ def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
         return nn.Add(), [a.name, b.name]
     operands = [a, b]
     return _generic(_Binary(node, operands, node.op_type), operands)
+
+
+def compare(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = [_plain(o) for o in _inputs(node, ins, ("A", "B"), 2)]  # no gradient: constants
+    return _generic(_Compare(node, operands), operands)
+
+
+def where(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    condition, x, y = _inputs(node, ins, ("condition", "X", "Y"), 3)
+    if (isinstance(condition, Const) and condition.value.dtype != np.bool_) or (
+        isinstance(condition, Ref) and info["float"].get(condition.name, False)
+    ):
+        given = f"dtype {condition.value.dtype}" if isinstance(condition, Const) else "a float one"
+        raise refuse(node, f"input 'condition': expected a bool tensor, got {given}")
+    operands = [_plain(condition), x, y]
+    return _generic(_Where(node, operands), operands)
+
+
+def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if not ins:
+        raise refuse(node, "inputs: expected at least 1 (data_0, …), got none")
+    for i, operand in enumerate(ins):
+        if operand is None:
+            raise refuse(node, f"input 'data_{i}': expected a value, got none")
+    refs = [o for o in ins if isinstance(o, Ref)]
+    shapes = {info["shapes"].get(o.name) for o in refs}
+    if (
+        len(refs) == len(ins)
+        and len(shapes) == 1
+        and None not in shapes
+        and all(info["float"].get(o.name, False) for o in refs)
+    ):  # as binary's Add: one static shape, float
+        return (nn.Add() if len(refs) > 1 else nn.Identity()), [o.name for o in refs]
+    return _generic(_Sum(node, ins), ins)
+
+
+def _power_of_two(f: float) -> bool:
+    return f > 0 and math.frexp(f)[0] == 0.5
+
+
+def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x, roi, scales, sizes = _inputs(node, ins, ("X", "roi", "scales", "sizes"), 1)
+    choices = (
+        ("mode", "nearest", ("nearest",)),
+        ("coordinate_transformation_mode", "half_pixel", _TRANSFORMS),
+        ("nearest_mode", "round_prefer_floor", _ROUNDINGS),
+        ("keep_aspect_ratio_policy", "stretch", _POLICIES),
+    )
+    chosen = []
+    for name, default, allowed in choices:
+        value = attrs.get(name, default)
+        if value not in allowed:
+            raise refuse(
+                node,
+                f"attribute {name!r}: expected {' or '.join(map(repr, allowed))}, got {value!r}",
+            )
+        chosen.append(value)
+    _, transform, rounding, policy = chosen
+    for name in ("antialias", "exclude_outside"):  # they change linear and cubic weights only
+        if attrs.get(name, 0):
+            raise refuse(node, f"attribute {name!r}: expected 0 with mode 'nearest', got 1")
+    attrs.get("cubic_coeff_a")  # mode "cubic" only, which is refused
+    attrs.get("extrapolation_value")  # "tf_crop_and_resize" only, which is refused
+    axes = attrs.ints("axes", None)
+    static = _shape(info, x)
+    if static is not None:
+        _resize_axes(node, axes, len(static))
+    operands = [x, _plain(roi), _plain(scales), _plain(sizes)]
+    module = _Resize(node, operands, axes, transform, rounding, policy)
+    if static is not None and not isinstance(scales, Ref) and not isinstance(sizes, Ref):
+        known = tuple(1 if n is None else n for n in static)  # refused now, not when run
+        module.plan(known, getattr(scales, "value", None), getattr(sizes, "value", None))
+    if (
+        isinstance(x, Ref)
+        and info["float"].get(x.name, False)
+        and static is not None
+        and len(static) == 4
+        and (transform, rounding, axes) == ("asymmetric", "floor", None)
+        and isinstance(scales, Const)
+        and scales.value.size == 4
+        and sizes is None
+    ):
+        s = [float(f) for f in np.ravel(scales.value)]
+        # Upsample's source ⌊i·(1/s)⌋ is ONNX's ⌊i/s⌋ exactly when 1/s is exact: s = 2^k
+        if s[:2] == [1.0, 1.0] and all(f >= 1 and _power_of_two(f) for f in s[2:]):
+            factor = s[2] if s[2] == s[3] else (s[2], s[3])
+            return nn.Upsample(scale_factor=factor), [x.name]
+    return _generic(module, operands)
 
 
 def matmul(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -1651,6 +2182,8 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "GlobalAveragePool": global_pool,
     "GlobalMaxPool": global_pool,
     "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
+    "InstanceNormalization": instance_norm,
     "PRelu": prelu,
     "Clip": clip,
     "Gemm": gemm,
@@ -1659,6 +2192,9 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Sub": binary,
     "Mul": binary,
     "Div": binary,
+    "Sum": sum_,
+    "Where": where,
+    **{op: compare for op in _COMPARISONS},
     "Flatten": reshape,
     "Reshape": reshape,
     "Squeeze": reshape,
@@ -1674,6 +2210,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Shape": shape,
     "Gather": gather,
     "Slice": slice_,
+    "Resize": resize,
     **{
         op: _activation
         for op in (

@@ -7,8 +7,9 @@ module). Values known at load time — initializers, Constant nodes, and whateve
 from them alone, such as the Shape → Gather → Unsqueeze → Concat → Reshape chains exporters
 write before a flatten when the shapes are static — are folded: they become constants of the
 nodes that read them, never nodes. Float initializers read as operands are parameters (the
-model trains), BatchNormalization's statistics are buffers. The graph is returned in
-evaluation mode, as ONNX describes inference.
+model trains), and so is a reshape of one folded at load time (GroupNorm's γ viewed as
+(C, 1, 1)); BatchNormalization's statistics are buffers. The graph is returned in evaluation
+mode, as ONNX describes inference.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ._ops import (
 )
 
 MIN_OPSET = 11
-_INPUT_TYPES = (1, 6, 7, 11)  # FLOAT, INT32, INT64, DOUBLE
+_INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
 
 
 def _sanitise(name: str, fallback: str) -> str:
@@ -183,7 +184,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             raise ValueError(
                 f"{FUNC}: graph input {v.name!r}: element type "
                 f"{onnx.TensorProto.DataType.Name(elem)} is not supported (float32 or float64; "
-                "int32 or int64 for shapes and indices)"
+                "int32 or int64 for shapes and indices; bool for conditions)"
             )
     if not input_names:
         raise ValueError(f"{FUNC}: graph: expected at least one input, got none")
@@ -239,7 +240,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 f"op type {node.op_type!r} is not supported (supported: "
                 f"{', '.join(sorted(CONVERTERS))}, Constant; {', '.join(FOLD_ONLY)} on constants)",
             )
-        if extra and node.op_type not in ("BatchNormalization", "Dropout"):
+        if extra and node.op_type not in ("BatchNormalization", "Dropout", "LayerNormalization"):
             raise refuse(
                 node,
                 f"output {extra[0]!r} (output {outputs.index(extra[0])}) is not "
@@ -252,7 +253,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
-            env[outputs[0]] = Const(np.asarray(value))
+            env[outputs[0]] = Const(np.asarray(value), _kept_parameter(node, ins, value, info))
             continue
         name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
         g.add(module, *refs, name=name)
@@ -269,6 +270,25 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     g.eval()
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     return g
+
+
+# Ops that fold a trainable initializer into the same numbers in another shape (GroupNorm's
+# export reshapes γ and β to (C, 1, 1) before its Mul and Add).
+_VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+
+
+def _kept_parameter(
+    node: Node, ins: list[Operand | None], value: Any, info: dict[str, Any]
+) -> nn.Parameter | None:
+    """A parameter for the folded ``value`` of a reshape of a float initializer, so that what
+    reads it trains (recorded as derived from the initializer's parameter, whose ONNX name
+    then maps to it); None for any other fold."""
+    source = ins[0] if ins else None
+    if node.op_type not in _VIEWS or not isinstance(source, Const) or source.param is None:
+        return None
+    kept = nn.Parameter(np.asarray(value))
+    info["derived"].append((source.param, kept))
+    return kept
 
 
 def _initializer_names(

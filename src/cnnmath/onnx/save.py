@@ -634,10 +634,12 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     ``onnx`` extra. The model is checked with ``onnx.checker.check_model(full_check=True)``
     before anything is written. An empty Sequential is written as one Identity node.
 
-    onnxruntime runs every file written; cnnmath's own ``cnnmath.onnx.load`` cannot read back
-    yet the ops of LayerNorm (LayerNormalization), GroupNorm (InstanceNormalization),
-    Upsample (Resize), Softplus (Greater and Where) and an Add of three or more inputs (Sum):
-    it refuses them, naming the op.
+    onnxruntime runs every file written, and cnnmath's own ``cnnmath.onnx.load`` reads every
+    one back into a graph that computes the same and trains (its weights parameters again):
+    LayerNorm's LayerNormalization as a LayerNorm, GroupNorm's InstanceNormalization as a
+    GroupNorm of the (B, G, ·) reshape, Upsample's Resize as an Upsample (factors powers of
+    two) or by ONNX's nearest rule, Softplus' Greater and Where as themselves, and the Sum of
+    an Add of three or more inputs as an Add.
 
     >>> import tempfile, onnx
     >>> model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten())
