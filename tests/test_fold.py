@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cnnmath import models, nn
+from cnnmath.nn.module import Module
 from helpers import rel_error
 from torchvision_helper import import_torchvision
 
@@ -165,7 +166,74 @@ def _shared_bn():
     return nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, rng=0), bn, bn)
 
 
+def _passes_through():
+    # an empty Sequential as the skip branch: walk has no node for it, so the Add reads a
+    # value no node writes (the conv's own output)
+    g = nn.Graph()
+    g.add(nn.Conv2d(3, 3, 3, padding=1, rng=0), "x", name="conv")
+    g.add(nn.BatchNorm2d(3), "conv", name="bn")
+    g.add(nn.Sequential(), "conv", name="skip")
+    g.set_output(g.add(nn.Add(), "bn", "skip"))
+    return g
+
+
+def _output_through_empty_sequential():
+    g = nn.Graph()
+    g.add(nn.Conv2d(3, 3, 3, padding=1, rng=0), "x", name="conv")
+    g.add(nn.BatchNorm2d(3), "conv", name="bn")  # a dead branch
+    g.set_output(g.add(nn.Sequential(), "conv", name="out"))
+    return g
+
+
+def _inner_output_not_last():
+    # a Graph whose output is not its last node, inside a Sequential: the model's output is
+    # the conv's value, though the walk's last node is the BN's reader
+    g = nn.Graph()
+    g.add(nn.Conv2d(3, 3, 3, padding=1, rng=0), "x", name="conv")
+    g.add(nn.BatchNorm2d(3), "conv", name="bn")
+    g.add(nn.ReLU(), "bn", name="aux")
+    g.set_output("conv")
+    return nn.Sequential(g)
+
+
+class _HandWritten(Module):
+    """A hand-written module applying a layer it shares with the rest of the model."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+def _bn_also_inside_hand_written():
+    bn = nn.BatchNorm2d(3)
+    return nn.Sequential(nn.Conv2d(3, 3, 1, rng=0), bn, nn.ReLU(), _HandWritten(bn))
+
+
+def _conv_also_inside_hand_written():
+    conv = nn.Conv2d(3, 3, 1, rng=0)
+    return nn.Sequential(conv, nn.BatchNorm2d(3), nn.ReLU(), _HandWritten(conv))
+
+
+class _FrozenBatchNorm2d(nn.BatchNorm2d):
+    """A subclass computes what it likes: here the identity."""
+
+    def forward_ctx(self, x):
+        return x, x
+
+
 LEFT_ALONE = [
+    ("passes_through", _passes_through),
+    ("output_through_empty_sequential", _output_through_empty_sequential),
+    ("inner_output_not_last", _inner_output_not_last),
+    ("bn_also_inside_hand_written", _bn_also_inside_hand_written),
+    ("conv_also_inside_hand_written", _conv_also_inside_hand_written),
+    (
+        "batch_norm_subclass",
+        lambda: nn.Sequential(nn.Conv2d(3, 3, 3, rng=0), _FrozenBatchNorm2d(3)),
+    ),
     ("conv_read_twice", _graph_conv_read_twice),
     ("conv_is_the_output", _graph_conv_is_output),
     ("shared_conv", _shared_conv),
@@ -212,6 +280,63 @@ def test_only_the_foldable_pair_of_a_graph_is_folded():
     assert [n.module for n in folded.walk()][-1] is folded.head_bn
     x = np.random.default_rng(7).standard_normal((2, 3, 5, 5)).astype(np.float32)
     assert rel_error(folded(x), g(x)) < 1e-6
+
+
+def test_a_mismatched_pair_is_left_as_broken_as_it_was():
+    model = nn.Sequential(nn.Conv2d(3, 6, 1, rng=0), nn.BatchNorm2d(5)).eval()
+    x = np.zeros((1, 3, 4, 4), np.float32)
+    folded = nn.fold_batch_norm(model)
+    for m in (model, folded):
+        with pytest.raises(ValueError, match="expected 5 channels on axis 1"):
+            m(x)
+
+
+def test_the_filter_is_scaled_in_float64_and_rounded_once():
+    model = _random_statistics(nn.Sequential(nn.Conv2d(8, 16, 3, rng=0), nn.BatchNorm2d(16)))
+    folded = nn.fold_batch_norm(model.eval())
+    conv, bn = model
+    s = bn.weight.data.astype(np.float64) / np.sqrt(bn.running_var.astype(np.float64) + bn.eps)
+    want = (conv.weight.data.astype(np.float64) * s[:, None, None, None]).astype(np.float32)
+    np.testing.assert_array_equal(folded[0].weight.data, want)
+    in_float32 = (
+        conv.weight.data
+        * (bn.weight.data / np.sqrt(bn.running_var + np.float32(bn.eps)))[:, None, None, None]
+    )
+    assert not np.array_equal(in_float32, want)  # the two ways differ on these numbers
+
+
+def test_a_loaded_onnx_graph_forgets_only_the_folded_initializers(tmp_path):
+    pytest.importorskip("onnx")
+    from cnnmath import onnx as cm_onnx
+
+    model = _random_statistics(models.resnet20(seed=0)).eval()
+    x = np.random.default_rng(8).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    cm_onnx.save(model, tmp_path / "m.onnx", x)
+    graph = cm_onnx.load(tmp_path / "m.onnx")
+    folded = nn.fold_batch_norm(graph)
+    assert _count(graph, nn.BatchNorm2d) == 19 and _count(folded, nn.BatchNorm2d) == 0
+    assert rel_error(folded(x), model(x)) < 1e-5
+    kept = folded.initializer_names
+    state = folded.state_dict()
+    assert kept and set(kept.values()) <= set(state)
+    assert "fc.weight" in kept.values()  # the classifier is held as the file has it
+    for name, key in kept.items():
+        np.testing.assert_array_equal(state[key], graph.state_dict()[key], err_msg=name)
+    assert not any("conv" in key or "bn" in key for key in kept.values())
+
+
+def test_a_module_that_skipped_its_base_init_is_copied():
+    class NoInit(Module):
+        def __init__(self):  # no super().__init__(): no _last_ctx attribute
+            self.conv = nn.Conv2d(3, 3, 1, rng=0)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    model = nn.Sequential(nn.Conv2d(3, 3, 1, rng=1), nn.BatchNorm2d(3), NoInit())
+    _random_statistics(model).eval()
+    x = np.random.default_rng(9).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    assert rel_error(nn.fold_batch_norm(model)(x), model(x)) < 1e-6
 
 
 def test_bad_model():

@@ -23,10 +23,10 @@ default). Each image goes through the documented preprocessing, in this order:
 An IMAGE may also name a collection: a directory (its files with an image extension,
 .png .jpg .jpeg .tif .tiff .bmp, sorted by name; not its subdirectories) or a glob pattern
 (quoted, so that cnnmath expands it: the matching files, sorted). A directory without image
-files, or a pattern that matches no file, is an error. Plain files run in batches of
-``--batch-size`` in eval mode in this process, each batch norm that follows a convolution
-folded into it first (``cnnmath.nn.fold_batch_norm``: the same outputs to rounding, one pass
-over the activations fewer). When any IMAGE is a collection, or
+files, or a pattern that matches no file, is an error. The model runs in eval mode, each
+batch norm that follows a convolution folded into it first (``cnnmath.nn.fold_batch_norm``:
+the same outputs to rounding, one pass over the activations fewer). Plain files run in
+batches of ``--batch-size`` in this process. When any IMAGE is a collection, or
 ``--scheduler ADDRESS`` is given, every image is instead its own task of
 ``cnnmath.tiled.stream`` — on a pool of threads here, or on the ``dask.distributed`` cluster
 at ADDRESS (the model sent to each worker once; the preprocessing, the module-level

@@ -42,15 +42,23 @@ def fold_batch_norm(model: Module) -> Module:
     The copy is in evaluation mode and computes what ``model.eval()`` computes, to rounding
     error (the products see the scaled filter: about one float rounding per weight). Its
     ``state_dict`` loses the folded layers' keys and gains a bias for a convolution that had
-    none. ``model`` itself is left as it was.
+    none; a folded convolution gets parameters of its own (a filter it shared with another
+    layer stays with that one, unscaled). Calling ``.train()`` on the copy does not bring the
+    folded normalisations back: train ``model`` itself and fold again. ``model`` is left as it
+    was (the copy does not take the contexts its last call kept for a backward pass).
 
     A pair is folded only where nothing else depends on the convolution's own output: the
     BatchNorm2d is the only reader of the Conv2d's output (which is not the model's output),
-    each of the two layers is used once in the model, the BatchNorm2d keeps running
+    neither layer is used anywhere else in the model (a hand-written module's inside, which
+    ``Module.walk`` sees as one node, counts as a use), the BatchNorm2d keeps running
     statistics (``track_running_stats``; without them evaluation normalises by the batch,
-    which no fixed filter can do), and both have one dtype. Every other layer, and a
-    hand-written module's inside (``Module.walk`` sees it as one node), is copied as it is.
-    The scale is computed in float64 and rounded once to the layer's dtype.
+    which no fixed filter can do) and has the Conv2d's output channels and dtype, and both are
+    exactly these classes (a subclass may compute something else). A model in which a
+    container passes a value through untouched (an empty Sequential, a Graph whose output is
+    one of its inputs) is copied without folding: its ``walk`` does not show who reads what
+    there. The scale and the new filter are computed in float64 and rounded once to the
+    layer's dtype. A graph from ``cnnmath.onnx.load`` keeps in ``initializer_names`` only the
+    initializers still held as they were.
 
     Shapes: any model whose ``walk`` lists its layers; returns a model of the same
     input and output shapes.
@@ -69,12 +77,20 @@ def fold_batch_norm(model: Module) -> Module:
             f"fold_batch_norm: model: expected a cnnmath.nn.Module, got {type(model).__name__}"
         )
     folded = _copy_without_contexts(model).eval()
-    nodes = list(folded.walk())
-    uses = Counter(id(node.module) for node in nodes)
+    inputs = folded.input_names
+    # the model's output value gets a name no layer can have, so it is found in any model
+    nodes = list(folded._walk("", inputs, _OUTPUT))
+    written = {node.output for node in nodes}
+    if nodes and (
+        _OUTPUT not in written
+        or any(v not in written and v not in inputs for n in nodes for v in n.inputs)
+    ):
+        return folded  # a pass-through container: values read under names nothing writes
+    uses = Counter(id(m) for node in nodes for m in node.module.modules())
     producer = {node.output: node for node in nodes}
     readers = Counter(value for node in nodes for value in node.inputs)
-    outputs = {_output_value(folded, nodes)}
     replaced: dict[int, Module] = {}
+    prefixes: list[str] = []
     for node in nodes:
         bn = node.module
         if type(bn) is not BatchNorm2d or len(node.inputs) != 1:
@@ -86,39 +102,55 @@ def fold_batch_norm(model: Module) -> Module:
         conv = source.module
         if (
             readers[value] != 1
-            or value in outputs
+            or value == _OUTPUT
             or uses[id(conv)] != 1
             or uses[id(bn)] != 1
             or bn.running_mean is None
             or bn.running_var is None
             or conv.dtype != bn.dtype
+            or conv.out_channels != bn.num_features
         ):
             continue
         _fold_into(conv, bn)
         replaced[id(bn)] = Identity()
+        prefixes += [f"{source.name}.", f"{node.name}."]
     _replace(folded, replaced)
+    _forget_folded_initializers(folded, tuple(prefixes))
     return folded
 
 
-def _output_value(model: Module, nodes: list[Any]) -> str | None:
-    """The name ``walk`` gives the model's output value: a Graph's output node (at the top
-    level a node's value is named by the node), else the last node's value."""
-    if isinstance(model, Graph):
-        return model._require_output()
-    return nodes[-1].output if nodes else None
+#: The name the model's output value is walked under (no layer path contains a NUL).
+_OUTPUT = "\0output"
 
 
 def _copy_without_contexts(model: Module) -> Module:
     """A deep copy of model that does not copy the contexts of its last calls (activations
-    kept for a backward pass that the copy will never run)."""
-    kept = [(m, m._last_ctx) for m in model.modules()]
-    try:
-        for m, _ in kept:
+    kept for a backward pass the copy will never run), without touching model: the memo
+    maps each context holding arrays to None. Contexts of plain values (an int) are not
+    shared objects one could tell apart, so they are copied, then cleared in the copy."""
+    memo: dict[int, Any] = {}
+    for m in model.modules():
+        ctx = vars(m).get("_last_ctx")
+        if isinstance(ctx, (np.ndarray, list, dict)) or (
+            isinstance(ctx, tuple)
+            and any(isinstance(e, (np.ndarray, list, dict, tuple)) for e in ctx)
+        ):
+            memo[id(ctx)] = None
+    copied = copy.deepcopy(model, memo)
+    for m in copied.modules():
+        if "_last_ctx" in vars(m):
             m._last_ctx = None
-        return copy.deepcopy(model)
-    finally:
-        for m, ctx in kept:
-            m._last_ctx = ctx
+    return copied
+
+
+def _forget_folded_initializers(model: Module, prefixes: tuple[str, ...]) -> None:
+    """Drop from an ONNX-loaded graph's ``initializer_names`` (initializer -> state_dict key)
+    the keys of the folded layers: they no longer hold the file's numbers, or are gone."""
+    names = getattr(model, "initializer_names", None)
+    if isinstance(names, dict) and prefixes:
+        model.initializer_names = {  # type: ignore[attr-defined]
+            k: v for k, v in names.items() if not (isinstance(v, str) and v.startswith(prefixes))
+        }
 
 
 def _fold_into(conv: Conv2d, bn: BatchNorm2d) -> None:
