@@ -52,6 +52,7 @@ def small_blocks(monkeypatch):
     ]:
         monkeypatch.setattr(engine, name, size)
     monkeypatch.setattr(_threads, "_CUT_WIDTH", 16)  # products cut into blocks 16 wide and up
+    monkeypatch.setattr(_threads, "_CUT_ROWS", 16)
     monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 12)
     monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 1 << 12)
 

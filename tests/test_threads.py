@@ -144,6 +144,7 @@ def test_a_forked_child_can_run_threaded_ops():
 def fine_cuts(monkeypatch):
     """Products cut into blocks 64 wide and up, so these modest shapes are cut."""
     monkeypatch.setattr(_threads, "_CUT_WIDTH", 64)
+    monkeypatch.setattr(_threads, "_CUT_ROWS", 64)
     monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 20)
 
 
@@ -152,6 +153,10 @@ def test_real_cuts_are_coarse_and_depend_on_the_shapes_only():
     assert _threads.product_spans(300, 900, 2 * 300 * 700 * 900) == [(0, 900)]  # < 2·512 long
     assert _threads.product_spans(4096, 8, 2 * 4096 * 8 * 8) == [(0, 4096)]  # too few flops
     assert _threads.product_spans(2048, 64, 2 * 2048 * 64 * 256) == [(0, 1024), (1024, 2048)]
+    # rows (M > N) are cut 256 tall and up: ResNet-18's last layer on one image
+    assert _threads.product_spans(512, 49, 2 * 512 * 49 * 4608) == [(0, 256), (256, 512)]
+    assert _threads.product_spans(511, 49, 2 * 511 * 49 * 4608) == [(0, 511)]
+    assert _threads.product_spans(49, 512, 2 * 512 * 49 * 4608) == [(0, 512)]  # columns: 512
 
 
 def test_linear_is_thread_invariant(fine_cuts):

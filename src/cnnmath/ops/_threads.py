@@ -323,6 +323,8 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
 
 
 _CUT_WIDTH = 512  # a product is cut into blocks at least this wide (narrower: below BLAS speed)
+_CUT_ROWS = 256  # or, cut along its rows (M > N), this tall: each block re-reads only the
+# narrow right factor (docs/performance.md, "Products of one image")
 _CUT_FLOPS = 1 << 25  # and of at least this many flops each (~0.3 ms on one core)
 _CUT_PIECES = 16  # and into at most this many: enough for 16 cores
 
@@ -330,12 +332,13 @@ _CUT_PIECES = 16  # and into at most this many: enough for 16 cores
 def product_spans(M: int, N: int, flops: int) -> list[Span]:
     """The blocks a product (..., M, K) @ (..., K, N) of ``flops`` flops is cut into, along
     the longer of M and N: as many as the shapes allow with each at least _CUT_WIDTH long
-    and of _CUT_FLOPS, at most _CUT_PIECES (one block: not cut). The shapes alone decide.
+    (_CUT_ROWS when the rows are cut) and of _CUT_FLOPS, at most _CUT_PIECES (one block: not
+    cut). The shapes alone decide.
 
     Coarse on purpose: a one-thread product cut into narrow slabs re-reads the other factor
     once per slab and runs below BLAS speed (docs/performance.md, "Threads")."""
-    length = max(M, N)
-    pieces = min(_CUT_PIECES, length // _CUT_WIDTH, flops // _CUT_FLOPS)
+    length, width = (M, _CUT_ROWS) if M > N else (N, _CUT_WIDTH)
+    pieces = min(_CUT_PIECES, length // width, flops // _CUT_FLOPS)
     return even_spans(length, pieces) if pieces > 1 else [(0, length)]
 
 
