@@ -882,13 +882,6 @@ RESIZES = [
         None,
     ),
     (
-        "half_pixel_symmetric",
-        _resize(["x", "", "s"], coordinate_transformation_mode="half_pixel_symmetric"),
-        (1, 2, 5, 4),
-        [("s", np.array([1, 1, 2.4, 1.7], np.float32))],
-        None,
-    ),
-    (
         "axes_sizes_not_larger",
         _resize(["x", "", "", "sz"], axes=[3, 2], keep_aspect_ratio_policy="not_larger"),
         (1, 2, 3, 4),
@@ -919,6 +912,186 @@ def test_resize_nearest_against_onnxruntime_and_finite_differences(node, shape, 
     np.testing.assert_array_equal(got, want)  # nearest copies: exactly the same numbers
     x64 = x.astype(np.float64)
     _check_training(load(_graph([node], [("x", x64)], consts, opset=19).SerializeToString()), [x64])
+
+
+_RESIZE_SCALES = (0.6, 0.7, 0.9, 1 / 3, 7 / 3, 2.4, 1.1, 1.2, 0.3, 1.5)
+_RESIZE_TRANSFORMS = ("asymmetric", "half_pixel", "pytorch_half_pixel", "align_corners")
+_RESIZE_ROUNDINGS = ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil")
+
+
+def _ort_output(model, inputs):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, dict(inputs))[0]
+
+
+def _same_as_onnxruntime_or_a_near_tie(model, x, rounding):
+    """cnnmath's Resize gives onnxruntime's exact output, or (round_prefer_* only) refuses
+    a coordinate within float32 rounding of a tie, naming the node."""
+    want = _ort_output(model, [("x", x)])
+    try:
+        got = load(model.SerializeToString())(x)
+    except ValueError as e:
+        assert rounding.startswith("round") and "rounding of a tie" in str(e), str(e)
+        assert "node 'r' (Resize)" in str(e)
+        return
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("transform", _RESIZE_TRANSFORMS)
+def test_resize_scales_index_and_size_arithmetic_is_onnxruntimes_float32(transform):
+    """Regression: coordinates and output lengths were computed in float64 from the float32
+    scale, so 0.6 on 9 rows picked row 4 for onnxruntime's 5 and 0.7 on 10 rows gave 6 rows
+    for its 7. Every scale, length and rounding against onnxruntime, bit for bit."""
+    for rounding in _RESIZE_ROUNDINGS:
+        for f in _RESIZE_SCALES:
+            for n in (1, 2, 3, 5, 6, 7, 9, 10, 13, 32):
+                x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+                node = _resize(
+                    ["x", "", "s"], coordinate_transformation_mode=transform, nearest_mode=rounding
+                )
+                model = _graph(
+                    [node], [("x", x)], [("s", np.array([f, 1.0], np.float32))], opset=19
+                )
+                if int(np.float32(f) * np.float32(n)) == 0:
+                    continue
+                _same_as_onnxruntime_or_a_near_tie(model, x, rounding)
+
+
+@pytest.mark.parametrize("policy", ["stretch", "not_larger", "not_smaller"])
+def test_resize_sizes_and_policies_against_onnxruntime(policy):
+    """sizes: s = size/n in float32, a policy's length s·n rounded (a tie up), as
+    onnxruntime computes them; every transform and rounding, bit for bit."""
+    for transform in _RESIZE_TRANSFORMS:
+        for rounding in _RESIZE_ROUNDINGS:
+            for shape, sizes in [((5, 4), (3, 12)), ((9, 7), (5, 4)), ((6, 10), (7, 3))]:
+                x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+                node = _resize(
+                    ["x", "", "", "sz"],
+                    coordinate_transformation_mode=transform,
+                    nearest_mode=rounding,
+                    keep_aspect_ratio_policy=policy,
+                )
+                model = _graph([node], [("x", x)], [("sz", np.array(sizes, np.int64))], opset=19)
+                _same_as_onnxruntime_or_a_near_tie(model, x, rounding)
+
+
+def test_resize_float32_regressions_pinned():
+    """The reviewed cases, against onnxruntime: scale 0.6 on 9 rows picks rows
+    [0, 1, 3, 5, 6]; 0.7 on 10 rows gives 7 rows; pytorch_half_pixel with one output row
+    reads row 0; align_corners divides by the integer length − 1."""
+    cases = [
+        ((9,), [0.6], dict(coordinate_transformation_mode="asymmetric", nearest_mode="floor")),
+        ((10,), [0.7], dict(coordinate_transformation_mode="asymmetric", nearest_mode="floor")),
+        (
+            (4,),
+            [0.3],
+            dict(coordinate_transformation_mode="pytorch_half_pixel", nearest_mode="ceil"),
+        ),
+        ((6,), [0.6], dict(coordinate_transformation_mode="align_corners")),
+    ]
+    for shape, scales, attrs in cases:
+        x = np.arange(shape[0], dtype=np.float32)
+        model = _graph(
+            [_resize(["x", "", "s"], **attrs)], [("x", x)], [("s", np.array(scales, np.float32))]
+        )
+        want = _ort_output(model, [("x", x)])
+        got = load(model.SerializeToString())(x)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_resize_to_the_same_shape_copies_the_input_as_onnxruntime_does():
+    """Scales 1.1 on 3 rows: ⌊3.3⌋ = 3 rows; onnxruntime copies X (no resampling)."""
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    node = _resize(
+        ["x", "", "s"], coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+    )
+    model = _graph([node], [("x", x)], [("s", np.array([1.1, 1.2], np.float32))], opset=19)
+    np.testing.assert_array_equal(
+        load(model.SerializeToString())(x), _ort_output(model, [("x", x)])
+    )
+
+
+def test_resize_half_pixel_symmetric_is_refused_naming_the_node():
+    x = np.zeros((2, 4), np.float32)
+    node = _resize(["x", "", "s"], coordinate_transformation_mode="half_pixel_symmetric")
+    model = _graph([node], [("x", x)], [("s", np.array([2 / 3, 2.0], np.float32))], opset=19)
+    with pytest.raises(ValueError, match=r"node 'r' \(Resize\).*half_pixel_symmetric"):
+        load(model.SerializeToString())
+
+
+def test_resize_sizes_on_an_empty_batch_as_onnxruntime():
+    x = np.zeros((0, 2, 3, 4), np.float32)
+    node = _resize(["x", "", "", "sz"])
+    model = _graph([node], [("x", x)], [("sz", np.array([0, 2, 6, 2], np.int64))], opset=19)
+    want = _ort_output(model, [("x", x)])
+    got = load(model.SerializeToString())(x)
+    assert got.shape == want.shape == (0, 2, 6, 2)
+
+
+def _resize_swap_model(k, constant_x=False):
+    """Resize by (2^k, 2^-k): X (1, 2^k) to Y (2^k, 1). Growing axis 0 first would make a
+    (2^k, 2^k) intermediate. constant_x: X a ConstantOfShape, so Resize folds at load."""
+    scales = ("s", np.array([2.0**k, 2.0**-k], np.float32))
+    if not constant_x:
+        x = np.zeros((1, 2**k), np.float32)
+        return _graph([_resize(["x", "", "s"])], [("x", x)], [scales])
+    one = helper.make_tensor("v", onnx.TensorProto.FLOAT, [1], [1.0])
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["c"], value=one),
+        helper.make_node("Resize", ["c", "", "s"], ["r"], name="r", mode="nearest"),
+        helper.make_node("Add", ["x", "r"], ["y"]),
+    ]
+    inits = [scales, ("shape", np.array([1, 2**k], np.int64))]
+    return _graph(nodes, [("x", np.zeros((2**k, 1), np.float32))], inits)
+
+
+def test_resize_shrinks_first_so_no_intermediate_outgrows_input_and_output():
+    """Regression: axes were gathered in order, so (2^k, 2^-k) built a (2^k, 2^k)
+    intermediate: 256 MiB for k = 13, a bare MemoryError (TiB) for k = 20 — from a file of
+    a few hundred bytes. Now: onnxruntime's output with little memory, and k = 20 runs and
+    folds."""
+    import tracemalloc
+
+    k = 13
+    x = rng.standard_normal((1, 2**k)).astype(np.float32)
+    model = _resize_swap_model(k)
+    graph = load(model.SerializeToString())
+    tracemalloc.start()
+    got = graph(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**22  # 4 MiB; the (2^13)² intermediate was 256 MiB
+    np.testing.assert_array_equal(got, _ort_output(model, [("x", x)]))
+    _check_training(load(_resize_swap_model(3).SerializeToString()), [rng.standard_normal((1, 8))])
+    big = load(_resize_swap_model(20).SerializeToString())
+    assert big(np.zeros((1, 2**20), np.float32)).shape == (2**20, 1)
+    folded = load(_resize_swap_model(20, constant_x=True).SerializeToString())
+    assert folded(np.zeros((2**20, 1), np.float32)).shape == (2**20, 1)
+
+
+def test_resize_too_large_is_refused_naming_the_node_at_load_and_at_run_time():
+    huge = ("s", np.array([2.0**20, 2.0**20], np.float32))
+    x = np.zeros((1, 2**10), np.float32)
+    model = _graph([_resize(["x", "", "s"])], [("x", x)], [huge])
+    with pytest.raises(ValueError, match=r"node 'r' \(Resize\).*memory"):
+        load(model.SerializeToString())  # X's shape is known: refused at load
+    for dim in model.graph.input[0].type.tensor_type.shape.dim:
+        dim.dim_param = "n"  # X's shape symbolic: refused when run
+    graph = load(model.SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'r' \(Resize\).*memory"):
+        graph(x)
+    one = helper.make_tensor("v", onnx.TensorProto.FLOAT, [1], [1.0])
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["c"], value=one),
+        helper.make_node("Resize", ["c", "", "s"], ["r"], name="r", mode="nearest"),
+        helper.make_node("Add", ["x", "r"], ["y"]),
+    ]
+    model = _graph(nodes, [("x", x)], [huge, ("shape", np.array([1, 2**10], np.int64))])
+    with pytest.raises(ValueError, match=r"node 'r' \(Resize\)"):
+        load(model.SerializeToString())
 
 
 def test_resize_with_sizes_computed_at_run_time():
@@ -1219,3 +1392,74 @@ def test_layer_normalization_statistics_outputs_in_use_are_refused():
         load(model.SerializeToString())
     unused = _model(nodes[:1], _X4.shape, [("s", np.ones(4, np.float32))], out="n")
     load(unused.SerializeToString())  # written but not read: loads
+
+
+def test_a_view_of_an_initializer_read_elsewhere_too_stays_a_fixed_buffer():
+    """Regression: W read by Add and, through a Reshape, by Mul came back as two Parameters
+    over one array (state_dict keys a.b and y.b aliased, each trained by its own optimiser
+    state). Now W is one Parameter; the view is a fixed copy (a buffer), so W's gradient
+    is that of the loaded function, as finite differences measure it."""
+    W = rng.standard_normal((3, 4))
+    nodes = [
+        helper.make_node("Add", ["x", "W"], ["a"]),
+        helper.make_node("Reshape", ["W", "shape"], ["W2"]),
+        helper.make_node("Mul", ["a", "W2"], ["y"]),
+    ]
+    x = rng.standard_normal((3, 4))
+    model = _graph(nodes, [("x", x)], [("W", W), ("shape", np.array([3, 4], np.int64))])
+    graph = load(model.SerializeToString())
+    params = graph.parameters()
+    assert len(params) == 1 and graph.num_parameters() == W.size
+    for key, b in graph.named_buffers():
+        assert not np.shares_memory(b, params[0].data), key
+    assert rel_error(graph(x), _witness(model, [("x", x)])) <= 1e-12
+    _check_training(graph, [x], ["W"])
+
+
+def test_a_chain_of_views_of_an_initializer_keeps_it_trainable_and_named():
+    """Regression: Unsqueeze of an Unsqueeze of W trained, but initializer_names lost W."""
+    W = rng.standard_normal(4)
+    nodes = [
+        helper.make_node("Unsqueeze", ["W", "axis"], ["W1"]),
+        helper.make_node("Unsqueeze", ["W1", "axis"], ["W2"]),
+        helper.make_node("Mul", ["x", "W2"], ["y"]),
+    ]
+    x = rng.standard_normal((2, 4, 3, 3))
+    model = _graph(nodes, [("x", x)], [("W", W), ("axis", np.array([1], np.int64))])
+    graph = load(model.SerializeToString())
+    assert graph.num_parameters() == W.size
+    assert "W" in graph.initializer_names
+    assert rel_error(graph(x), _witness(model, [("x", x)])) <= 1e-12
+    _check_training(graph, [x], ["W"])
+
+
+@pytest.mark.parametrize("op", ["Sum", "Add"])
+def test_sum_and_add_of_symbolic_shapes_broadcast_when_run(op):
+    """Regression: inputs declared (N, 3) and (M, 3) looked equal (unknown axes compare
+    equal) and became nn.Add, which does not broadcast: (4, 3) + (1, 3) failed where
+    onnxruntime broadcasts. nn.Add now only for fully known, equal shapes."""
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+    b = rng.standard_normal((1, 3)).astype(np.float32)
+    model = _graph([helper.make_node(op, ["a", "b"], ["y"])], [("a", a), ("b", b)])
+    for value_info, dim in zip(model.graph.input, ("N", "M")):
+        value_info.type.tensor_type.shape.dim[0].dim_param = dim
+    graph = load(model.SerializeToString())
+    assert "Add" not in [type(n.module).__name__ for n in graph.walk()]
+    assert rel_error(graph(a, b), _witness(model, [("a", a), ("b", b)])) <= 1e-6
+
+
+@pytest.mark.parametrize("op", ["Sum", "Where", "Greater"])
+def test_inputs_that_do_not_broadcast_are_refused_naming_the_node(op):
+    """Regression: NumPy's bare 'shape mismatch' came out, without the node."""
+    a = rng.standard_normal((2, 3))
+    b = rng.standard_normal(4)
+    if op == "Where":
+        c = np.ones(3, bool)
+        inputs = [("c", c), ("a", a), ("b", b)]
+        node = helper.make_node(op, ["c", "a", "b"], ["y"], name="n")
+    else:
+        inputs = [("a", a), ("b", b)]
+        node = helper.make_node(op, ["a", "b"], ["y"], name="n")
+    model = _graph([node], inputs, output_dtype=bool if op == "Greater" else np.float64)
+    with pytest.raises(ValueError, match=rf"node 'n' \({op}\): inputs: expected shapes that"):
+        load(model.SerializeToString())(*[v for _, v in inputs])

@@ -183,3 +183,76 @@ def test_activation_and_geometry_zoo_agrees():
     torch.manual_seed(4)
     model = _randomise_batchnorm(Zoo(), seed=4)
     _check(model, torch.randn(N, 3, 20, 18), opset_version=17)
+
+
+class _Interpolate(torch.nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return torch.nn.functional.interpolate(x, scale_factor=self.factor, mode="nearest")
+
+
+@pytest.mark.parametrize("factor", [0.6, 0.7, 0.9, 1 / 3, 7 / 3, 2.4, 1.1, 1.2])
+def test_exported_nearest_interpolate_picks_onnxruntimes_pixels(factor):
+    """Regression: Resize's coordinates were computed in float64 from the float32 scale;
+    ``interpolate(scale_factor=0.6)`` on 9 rows then read row 4 where PyTorch and
+    onnxruntime read row 5, and 0.7 on 10 rows gave 6 rows for their 7. cnnmath must give
+    onnxruntime's output bit for bit, for every height (and PyTorch's where onnxruntime
+    agrees with PyTorch)."""
+    for n in (3, 5, 7, 9, 10, 13, 32):
+        if int(np.float32(factor) * np.float32(n)) < 1:
+            continue
+        x = torch.randn(1, 2, n, 6)
+        data = _export(_Interpolate(factor), x, opset_version=17)
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        witness = session.run(None, {"x": x.numpy()})[0]
+        got = load(data)(x.numpy())
+        assert got.shape == witness.shape, (factor, n)
+        np.testing.assert_array_equal(got, witness)
+        with torch.no_grad():
+            want = _Interpolate(factor)(x).numpy()
+        if want.shape == witness.shape and np.array_equal(want, witness):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "norm, trained",
+    [
+        (lambda: torch.nn.GroupNorm(2, 4), []),  # γ, β under exporter-made names
+        (lambda: torch.nn.InstanceNorm2d(4, affine=True), ["1.weight", "1.bias"]),
+    ],
+    ids=["group_norm", "instance_norm_affine"],
+)
+def test_exported_norms_have_torchs_parameters_and_train_as_torch(norm, trained):
+    """Regression: GroupNorm's export normalises with InstanceNormalization whose scale and
+    B are Constant nodes (ones, zeros); they came back as trainable parameters. They are
+    buffers now: the loaded graph has PyTorch's parameter count, and after SGD steps side
+    by side (float64) computes what PyTorch does. InstanceNorm2d(affine=True)'s scale and
+    B are initializers and stay trained."""
+    from cnnmath import optim
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), norm()).double()
+    x = torch.randn(2, 2, 7, 7, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=17))
+    assert graph.num_parameters() == sum(p.numel() for p in model.parameters())
+    for key in trained:
+        assert key in graph.initializer_names
+    G = torch.randn_like(model(x))
+    torch_sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    sgd = optim.SGD(graph.parameters(), lr=0.1)
+    graph.train()
+    for _ in range(3):
+        torch_sgd.zero_grad()
+        (model(x) * G).sum().backward()
+        torch_sgd.step()
+        graph.zero_grad()
+        graph(x.numpy())
+        graph.backward(G.numpy())
+        sgd.step()
+    graph.eval()
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-10

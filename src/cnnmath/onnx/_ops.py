@@ -566,6 +566,17 @@ _COMPARISONS: dict[str, tuple[Callable[..., Any], str]] = {
 }
 
 
+def _broadcast(node: Node, roles: Sequence[str], shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The shapes' common broadcast shape; a refusal naming the node and inputs otherwise."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = ", ".join(f"{r!r} {tuple(sh)}" for r, sh in zip(roles, shapes))
+        raise refuse(
+            node, f"inputs: expected shapes that broadcast together, got {listed}"
+        ) from None
+
+
 class _Compare(_Op):
     """y = (a ∘ b), a boolean, ∘ ∈ {>, <, =, ≥, ≤}, with NumPy (= ONNX multidirectional)
     broadcasting. Piecewise constant in a and b: no gradient reaches them."""
@@ -574,7 +585,7 @@ class _Compare(_Op):
 
     def compute(self, a: Any, b: Any) -> tuple[np.ndarray, Any]:
         a, b = np.asarray(a), np.asarray(b)
-        _guard(np.broadcast_shapes(a.shape, b.shape), 1)
+        _guard(_broadcast(self.onnx_node, self.roles, [a.shape, b.shape]), 1)
         return np.asarray(_COMPARISONS[self.onnx_op][0](a, b)), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
@@ -598,7 +609,8 @@ class _Where(_Op):
             raise refuse(
                 self.onnx_node, f"input 'condition': expected a bool tensor, got dtype {c.dtype}"
             )
-        _guard(np.broadcast_shapes(c.shape, x.shape, y.shape), np.result_type(x, y).itemsize)
+        shape = _broadcast(self.onnx_node, self.roles, [c.shape, x.shape, y.shape])
+        _guard(shape, np.result_type(x, y).itemsize)
         return np.where(c, x, y), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
@@ -624,7 +636,8 @@ class _Sum(_Op):
 
     def compute(self, *xs: Any) -> tuple[np.ndarray, Any]:
         arrays = [np.asarray(x) for x in xs]
-        _guard(np.broadcast_shapes(*(a.shape for a in arrays)), np.result_type(*arrays).itemsize)
+        shape = _broadcast(self.onnx_node, self.roles, [a.shape for a in arrays])
+        _guard(shape, np.result_type(*arrays).itemsize)
         y = arrays[0]
         for a in arrays[1:]:
             y = y + a
@@ -1298,6 +1311,9 @@ _ROUNDINGS = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 _POLICIES = ("stretch", "not_larger", "not_smaller")
 
 
+_F32 = np.float32
+
+
 def _nearest_source(n: int, out: int, scale: float, transform: str, rounding: str) -> np.ndarray:
     """ONNX Resize's nearest source index of each of the ``out`` outputs along an axis of n
     values resized by the factor s = ``scale``: output coordinate y mapped back to x by the
@@ -1305,26 +1321,30 @@ def _nearest_source(n: int, out: int, scale: float, transform: str, rounding: st
 
         asymmetric            x = y/s
         half_pixel            x = (y + ½)/s − ½
-        pytorch_half_pixel    the same; x = −½ when s·n = 1
-        align_corners         x = y·(n − 1)/(s·n − 1); x = 0 when s·n = 1
-        half_pixel_symmetric  x = (y + ½)/s − ½ + (n/2)·(1 − out/(s·n))
+        pytorch_half_pixel    the same; x = 0 when out = 1
+        align_corners         x = y·(n − 1)/(out − 1); x = 0 when out = 1
 
     then rounded by the nearest_mode (an integer x is its own index; otherwise ⌊x⌋, ⌈x⌉ or
     the nearer of the two, a tie (x − ⌊x⌋ = ½) going to the floor or the ceiling) and
-    clipped to 0 … n − 1. In float64 from s as given (s = out/n for sizes), as ONNX's
-    reference evaluator computes it."""
-    y = np.arange(out, dtype=np.float64)
-    width = scale * n
-    if transform == "asymmetric":
-        x = y / scale
-    elif transform == "align_corners":
-        x = np.zeros(out) if width == 1 else y * (n - 1) / (width - 1)
-    elif transform == "pytorch_half_pixel" and width == 1:
-        x = np.full(out, -0.5)
-    else:
-        x = (y + 0.5) / scale - 0.5
-        if transform == "half_pixel_symmetric":
-            x = n / 2 * (1 - out / width) + x
+    clipped to 0 … n − 1; s = 1 copies the axis unchanged. The arithmetic is onnxruntime's,
+    float32 from s, y, out and n as float32, which is also what PyTorch computes for its
+    exported ``interpolate(mode="nearest")``. (half_pixel_symmetric is refused at load: no
+    order of its float32/float64 arithmetic tried here reproduced onnxruntime's indices.)"""
+    if scale == 1:
+        return np.minimum(np.arange(out), max(n - 1, 0)).astype(np.intp)
+    y = np.arange(out, dtype=_F32)
+    s, length, width = _F32(scale), _F32(out), _F32(n)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if transform == "asymmetric":
+            x = y / s
+        elif transform == "align_corners":
+            x = np.zeros(out, _F32) if out == 1 else y * (width - _F32(1)) / (length - _F32(1))
+        elif transform == "pytorch_half_pixel" and out <= 1:
+            x = np.zeros(out, _F32)
+        else:
+            x = (y + _F32(0.5)) / s - _F32(0.5)
+    if rounding.startswith("round") and transform != "align_corners" and out > 1:
+        _refuse_near_ties(x, y, float(s), transform)
     low = np.floor(x)
     if rounding == "floor":
         index = low
@@ -1334,7 +1354,45 @@ def _nearest_source(n: int, out: int, scale: float, transform: str, rounding: st
         index = np.where(x - low <= 0.5, low, low + 1)
     else:
         index = np.where(x - low < 0.5, low, low + 1)
-    return np.clip(index, 0, n - 1).astype(np.intp)
+    index = np.nan_to_num(index.astype(np.float64), nan=0.0)
+    return np.clip(index, 0, max(n - 1, 0)).astype(np.intp)
+
+
+class _NearTie(Exception):
+    """A rounded coordinate within float32 error of a tie; ``_Resize`` names the node."""
+
+
+def _refuse_near_ties(x: np.ndarray, y: np.ndarray, s: float, transform: str) -> None:
+    """Refuse coordinates x that float32 rounded off a value within 1e-5·max(1, |x|) of a
+    half: onnxruntime's round_prefer_* index there follows neither the float32 nor the
+    float64 value (measured against onnxruntime 1.32 over lengths 1…39 and 1…49: outside
+    these near-ties the float32 index is onnxruntime's every time). A tie computed exactly
+    (scale ½, 2, …) is not near-tie: its float32 and float64 values are equal."""
+    y64 = y.astype(np.float64)
+    x64 = y64 / s if transform == "asymmetric" else (y64 + 0.5) / s - 0.5
+    near = np.abs(x64 - (np.floor(x64) + 0.5)) <= 1e-5 * np.maximum(1.0, np.abs(x64))
+    bad = near & (x.astype(np.float64) != x64)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise _NearTie(
+            f"output index {i} maps to source coordinate {float(x64[i])!r}, within float32 "
+            f"rounding of a tie between two source indices; onnxruntime's choice there is "
+            f"not reproduced, so this scale and length are refused with a round_prefer_* "
+            f"nearest_mode (nearest_mode 'floor' or 'ceil' has no such ties)"
+        )
+
+
+def _round_half_away(v: Any) -> int:
+    """C's ``round`` of a float32 v ≥ 0: the nearer integer, a tie going up."""
+    low = np.floor(v)
+    return int(low + 1 if v - low >= 0.5 else low)
+
+
+def _float32_size(node: Node, v: Any) -> int:
+    """⌊v⌋ of a float32 output length s·n; a refusal naming the node where it is not finite."""
+    if not np.isfinite(v):
+        raise refuse(node, f"input 'scales': the output length s·n = {float(v)} is not finite")
+    return int(v)
 
 
 def _resize_axes(node: Node, axes: list[int] | None, rank: int) -> list[int]:
@@ -1347,11 +1405,26 @@ def _resize_axes(node: Node, axes: list[int] | None, rank: int) -> list[int]:
     return checked
 
 
+def _guard_indices(node: Node, plan: Sequence[tuple[int, int, float]]) -> None:
+    """Refuse, naming the node, a source-index array per resized axis (``out`` intp values)
+    larger than this machine's memory."""
+    for a, out, _ in plan:
+        n = int(out) * np.dtype(np.intp).itemsize
+        if n > _memory_bytes():
+            raise refuse(
+                node,
+                f"axis {a}: the output length {out} needs a source index of "
+                f"{n / 2**30:.3g} GiB, more than this machine's memory "
+                f"({_memory_bytes() / 2**30:.3g} GiB)",
+            )
+
+
 class _Resize(_Op):
     """Resize, mode "nearest": along each resized axis y[…, i, …] = x[…, src(i), …], src by
     ``_nearest_source``; the output size ⌊s·n⌋ for scales, the given size for sizes (then
     s = size/n; keep_aspect_ratio_policy "not_larger" / "not_smaller" takes the least /
-    greatest s over the axes and the size ⌊s·n + ½⌋). Backward: the adjoint of the gather —
+    greatest s over the axes and the size s·n rounded, a tie up), in float32 as onnxruntime
+    computes them. Backward: the adjoint of the gather —
     G summed into the source each output copied (``src`` is non-decreasing)."""
 
     roles = ("x", "roi", "scales", "sizes")
@@ -1389,25 +1462,38 @@ class _Resize(_Op):
                 node, f"{what}: expected {len(axes)} values (one per {per}), got {values.size}"
             )
         if has_scales:
-            s = values.astype(np.float64)
+            s = values.astype(_F32)
             if not np.all(np.isfinite(s) & (s > 0)):
                 raise refuse(node, f"{what}: expected finite values > 0, got {s.tolist()}")
-            plan = [(a, int(f * shape[a]), float(f)) for a, f in zip(axes, s)]
+            # onnxruntime: the size ⌊s·n⌋ in float32, s as given
+            plan = [(a, _float32_size(node, f * _F32(shape[a])), float(f)) for a, f in zip(axes, s)]
         else:
             if not np.issubdtype(values.dtype, np.integer):
                 raise refuse(node, f"{what}: expected int64 values, got dtype {values.dtype}")
-            if values.min() < 0 or min(shape[a] for a in axes) == 0:
+            bad = [(a, int(v)) for a, v in zip(axes, values) if v < 0 or (shape[a] == 0 and v != 0)]
+            if bad:
                 raise refuse(
                     node,
-                    f"{what}: expected sizes >= 0 of axes that are not empty, got "
+                    f"{what}: expected sizes >= 0, 0 for an empty axis, got "
                     f"{values.tolist()} for X of shape {tuple(shape)}",
                 )
-            f = [int(size) / shape[a] for a, size in zip(axes, values)]
-            plan = [(a, int(size), g) for a, size, g in zip(axes, values, f)]
+            # onnxruntime: s = size/n in float32 (1 for an empty axis)
+            f = [
+                _F32(int(size)) / _F32(shape[a]) if shape[a] else _F32(1)
+                for a, size in zip(axes, values)
+            ]
+            plan = [(a, int(size), float(g)) for a, size, g in zip(axes, values, f)]
             if self.policy != "stretch":
                 g = min(f) if self.policy == "not_larger" else max(f)
-                plan = [(a, int(g * shape[a] + 0.5), g) for a in axes]
+                plan = [(a, _round_half_away(g * _F32(shape[a])), float(g)) for a in axes]
         return plan
+
+    def sources(self, n: int, out: int, scale: float) -> np.ndarray:
+        """``_nearest_source`` for this node's modes; a near-tie refused naming the node."""
+        try:
+            return _nearest_source(n, out, scale, self.transform, self.rounding)
+        except _NearTie as e:
+            raise refuse(self.onnx_node, str(e)) from None
 
     def compute(self, x: Any, roi: Any, scales: Any, sizes: Any) -> tuple[np.ndarray, Any]:
         x = np.asarray(x)
@@ -1415,19 +1501,23 @@ class _Resize(_Op):
         out_shape = list(x.shape)
         for a, out, _ in plan:
             out_shape[a] = out
-            _guard([out], np.dtype(np.intp).itemsize)  # its index, even when x is empty
         _guard(out_shape, x.dtype.itemsize)
-        y, gathers = x, []
-        for a, out, f in plan:
-            src = _nearest_source(x.shape[a], out, f, self.transform, self.rounding)
+        _guard_indices(self.onnx_node, plan)  # even when X is empty
+        y, gathers = x, list[tuple[int, np.ndarray]]()
+        if tuple(out_shape) == x.shape:  # onnxruntime copies X whatever the scales
+            return y, gathers
+        # shrinking axes first: every intermediate then holds at most max(|X|, |Y|) values
+        for a, out, f in sorted(plan, key=lambda p: p[1] - x.shape[p[0]]):
+            src = self.sources(x.shape[a], out, f)
             if out != x.shape[a] or not np.array_equal(src, np.arange(out)):
+                _guard((*y.shape[:a], out, *y.shape[a + 1 :]), x.dtype.itemsize)
                 y = np.take(y, src, axis=a)
                 gathers.append((a, src))
         return y, gathers
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         shape = np.shape(args[0])
-        for a, src in ctx:
+        for a, src in reversed(ctx):  # the growing axes summed back first
             if src.size == 0:
                 g = np.zeros((*g.shape[:a], shape[a], *g.shape[a + 1 :]), g.dtype)
             else:
@@ -1748,25 +1838,40 @@ def layer_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
     static = _shape(info, x)
     if static is not None:
         a = _axis(node, "attribute 'axis'", axis, max(len(static), 1))
-    wp, bp = _float_param(scale), _float_param(B)
-    if (
-        isinstance(x, Ref)
-        and info["float"].get(x.name, False)
-        and static is not None
-        and wp is not None
-        and (B is None or bp is not None)
-    ):
+    # an initializer is trained; a Constant node's value is fixed (a buffer)
+    wp, bp = _initializer_param(scale), _initializer_param(B)
+    if isinstance(x, Ref) and info["float"].get(x.name, False) and static is not None:
         tail = static[a:]
-        if (
-            all(isinstance(n, int) and n >= 1 for n in tail)
-            and wp.shape == tail
-            and (bp is None or bp.shape == tail)
-        ):
-            layer = nn.LayerNorm(tail, eps, True, bias=B is not None, dtype=wp.dtype)
-            layer.weight, layer.bias = wp, bp
-            return layer, [x.name]
-    operands = [x, _as_operand(scale, wp), _as_operand(B, bp)]
+        whole = all(isinstance(n, int) and n >= 1 for n in tail)
+        if whole and wp is not None and wp.shape == tail and (B is None or bp is not None):
+            if bp is None or bp.shape == tail:
+                layer = nn.LayerNorm(tail, eps, True, bias=B is not None, dtype=wp.dtype)
+                layer.weight, layer.bias = wp, bp
+                return layer, [x.name]
+        if whole and _fixed(scale, 1.0, tail) and (B is None or _fixed(B, 0.0, tail)):
+            assert isinstance(scale, Const)  # no parameters: LayerNorm(elementwise_affine=False)
+            return nn.LayerNorm(tail, eps, False, dtype=scale.value.dtype), [x.name]
+    operands = [x, scale, B]
     return _generic(_LayerNorm(node, operands, axis, eps), operands)
+
+
+def _initializer_param(operand: Operand) -> Parameter | None:
+    """The Parameter of a float initializer (or a view of one); None for anything else —
+    a Constant node's value among them, which stays a buffer."""
+    if isinstance(operand, Const) and _is_float(operand.value):
+        return operand.param
+    return None
+
+
+def _fixed(operand: Operand, value: float, shape: tuple[Any, ...]) -> bool:
+    """Whether ``operand`` is a Constant node's float array of ``shape`` all ``value``."""
+    return (
+        isinstance(operand, Const)
+        and operand.param is None
+        and _is_float(operand.value)
+        and operand.value.shape == shape
+        and bool(np.all(operand.value == value))
+    )
 
 
 def instance_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -1775,7 +1880,7 @@ def instance_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, 
     static, s_shape, b_shape = _shape(info, x), _shape(info, scale), _shape(info, B)
     if static is not None and s_shape is not None and b_shape is not None:
         _instance_shapes(node, static, s_shape, b_shape)
-    wp, bp = _float_param(scale), _float_param(B)
+    wp, bp = _initializer_param(scale), _initializer_param(B)  # a Constant's: a buffer
     if (
         isinstance(x, Ref)
         and info["float"].get(x.name, False)
@@ -1788,7 +1893,18 @@ def instance_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, 
         layer = nn.GroupNorm(C, C, eps, affine=True, dtype=wp.dtype)
         layer.weight, layer.bias = wp, bp
         return layer, [x.name]
-    operands = [x, _as_operand(scale, wp), _as_operand(B, bp)]
+    if (
+        isinstance(x, Ref)
+        and info["float"].get(x.name, False)
+        and static is not None
+        and isinstance(static[1], int)
+        and _fixed(scale, 1.0, (static[1],))
+        and _fixed(B, 0.0, (static[1],))
+    ):
+        assert isinstance(scale, Const)  # fixed ones and zeros: no parameters
+        C = static[1]
+        return nn.GroupNorm(C, C, eps, affine=False, dtype=scale.value.dtype), [x.name]
+    operands = [x, scale, B]
     return _generic(_InstanceNorm(node, operands, eps), operands)
 
 
@@ -1898,13 +2014,19 @@ def clip(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     return _generic(_Clip(node, operands), operands)
 
 
+def _fully_known(shape: tuple[Any, ...] | None) -> bool:
+    """Whether every axis of ``shape`` is a known int: symbolic axes (None) of two inputs
+    may differ when run, and nn.Add does not broadcast."""
+    return shape is not None and all(isinstance(n, int) for n in shape)
+
+
 def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     a, b = ins[0], ins[1]
     if (
         node.op_type == "Add"
         and isinstance(a, Ref)
         and isinstance(b, Ref)
-        and info["shapes"].get(a.name) is not None
+        and _fully_known(info["shapes"].get(a.name))
         and info["shapes"].get(a.name) == info["shapes"].get(b.name)
         and info["float"].get(a.name, False)
     ):
@@ -1940,9 +2062,9 @@ def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     if (
         len(refs) == len(ins)
         and len(shapes) == 1
-        and None not in shapes
+        and all(_fully_known(shape) for shape in shapes)
         and all(info["float"].get(o.name, False) for o in refs)
-    ):  # as binary's Add: one static shape, float
+    ):  # as binary's Add: one fully known shape, float
         return (nn.Add() if len(refs) > 1 else nn.Identity()), [o.name for o in refs]
     return _generic(_Sum(node, ins), ins)
 
@@ -1969,6 +2091,12 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
             )
         chosen.append(value)
     _, transform, rounding, policy = chosen
+    if transform == "half_pixel_symmetric":
+        raise refuse(
+            node,
+            "attribute 'coordinate_transformation_mode': 'half_pixel_symmetric' is not "
+            "supported: its rounding is not reproduced exactly as onnxruntime computes it",
+        )
     for name in ("antialias", "exclude_outside"):  # they change linear and cubic weights only
         if attrs.get(name, 0):
             raise refuse(node, f"attribute {name!r}: expected 0 with mode 'nearest', got 1")
@@ -1982,7 +2110,18 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     module = _Resize(node, operands, axes, transform, rounding, policy)
     if static is not None and not isinstance(scales, Ref) and not isinstance(sizes, Ref):
         known = tuple(1 if n is None else n for n in static)  # refused now, not when run
-        module.plan(known, getattr(scales, "value", None), getattr(sizes, "value", None))
+        plan = module.plan(known, getattr(scales, "value", None), getattr(sizes, "value", None))
+        if None not in static and any(static[a] != out for a, out, _ in plan):
+            out_shape = list(static)
+            for a, out, _ in plan:
+                out_shape[a] = out
+            try:  # an output too large for this machine refused now, not when run
+                _guard(out_shape, 1)
+            except _TooLarge as e:
+                raise refuse(node, str(e)) from None
+            _guard_indices(node, plan)
+            for a, out, f in plan:  # a near-tie refused now too
+                module.sources(static[a], out, f)
     if (
         isinstance(x, Ref)
         and info["float"].get(x.name, False)

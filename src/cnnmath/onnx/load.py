@@ -8,14 +8,17 @@ from them alone, such as the Shape → Gather → Unsqueeze → Concat → Resha
 write before a flatten when the shapes are static — are folded: they become constants of the
 nodes that read them, never nodes. Float initializers read as operands are parameters (the
 model trains), and so is a reshape of one folded at load time (GroupNorm's γ viewed as
-(C, 1, 1)); BatchNormalization's statistics are buffers. The graph is returned in evaluation
-mode, as ONNX describes inference.
+(C, 1, 1)) when the reshape is the initializer's only reader (else a fixed copy, a buffer);
+a Constant node's values are buffers (PyTorch's GroupNorm export: InstanceNormalization's
+ones and zeros), and so are BatchNormalization's statistics. The graph is returned in
+evaluation mode, as ONNX describes inference.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +210,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         env[name] = Const(array, params.get(name))
 
     used = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
+    readers = Counter(v for n in graph.node for v in n.input if v)
+    readers.update(o.name for o in graph.output)
     for i in order:
         proto_node = graph.node[i]
         node = Node(proto_node.name or proto_node.output[0], proto_node.op_type, opset)
@@ -253,7 +258,11 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
-            env[outputs[0]] = Const(np.asarray(value), _kept_parameter(node, ins, value, info))
+            sole = bool(proto_node.input) and readers[proto_node.input[0]] == 1
+            kept = _kept_parameter(node, ins, value, info) if sole else None
+            if kept is None and node.op_type in _VIEWS:
+                value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
+            env[outputs[0]] = Const(np.asarray(value), kept)
             continue
         name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
         g.add(module, *refs, name=name)
@@ -280,9 +289,11 @@ _VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
 def _kept_parameter(
     node: Node, ins: list[Operand | None], value: Any, info: dict[str, Any]
 ) -> nn.Parameter | None:
-    """A parameter for the folded ``value`` of a reshape of a float initializer, so that what
-    reads it trains (recorded as derived from the initializer's parameter, whose ONNX name
-    then maps to it); None for any other fold."""
+    """A parameter for the folded ``value`` of a reshape of a float initializer (or of such a
+    reshape: a chain of views), so that what reads it trains (recorded as derived from the
+    initializer's parameter, whose ONNX name then maps to it); None for any other fold. The
+    caller asks only when the view is the initializer's sole reader: two Parameters over
+    one initializer would train apart (the view then stays a buffer, as any fold)."""
     source = ins[0] if ins else None
     if node.op_type not in _VIEWS or not isinstance(source, Const) or source.param is None:
         return None
@@ -300,9 +311,12 @@ def _initializer_names(
     """ONNX initializer name -> the state_dict key holding it (parameters, and buffers
     holding the initializer's array)."""
     by_id = {id(p): name for name, p in params.items()}
-    by_id.update({id(new): by_id[id(old)] for old, new in derived if id(old) in by_id})
     array_ids = {id(a): name for name, a in arrays.items()}
-    array_ids.update({id(new): array_ids[id(old)] for old, new in derived if id(old) in array_ids})
+    for old, new in derived:  # in load order: a view of a view resolves to the initializer
+        if id(old) in by_id:
+            by_id[id(new)] = by_id[id(old)]
+        if id(old) in array_ids:
+            array_ids[id(new)] = array_ids[id(old)]
     names: dict[str, str] = {}
     for key, p in g.named_parameters():
         if id(p) in by_id:

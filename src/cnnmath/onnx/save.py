@@ -15,7 +15,9 @@ as the identity. The mapping, layer by layer:
     Linear                   Gemm(x, W, b, transB=1) on (B, in); MatMul + Add on more axes
     BatchNorm1d/2d           BatchNormalization (eval: running mean and variance)
     LayerNorm, GroupNorm     LayerNormalization (opset ≥ 17); InstanceNormalization on the
-                             (B, G, ·) reshape, then the per-channel affine map
+                             (B, G, ·) reshape, then the per-channel affine map; the fixed
+                             ones and zeros (that InstanceNormalization's, LayerNorm's
+                             without affine) as Constant nodes: load reads them as buffers
     MaxPool2d, AvgPool2d     MaxPool (dilations, ceil_mode), AveragePool (count_include_pad,
                              ceil_mode; divisor_override as a Mul by k1·k2/divisor)
     Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
@@ -27,7 +29,9 @@ as the identity. The mapping, layer by layer:
     Flatten                  Flatten (start_dim=1 to the end) or Reshape with 0/−1 entries
     Dropout, Identity        Identity
     Upsample (nearest)       Resize(mode="nearest", "asymmetric", "floor"): source pixel
-                             ⌊i/s⌋, PyTorch's and cnnmath's nearest rule
+                             ⌊i/s⌋, PyTorch's and cnnmath's nearest rule; two Gathers of
+                             the layer's own source indices where a Resize of the float32
+                             factor (as onnxruntime computes it) would read other pixels
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
@@ -89,6 +93,13 @@ class _Writer:
         array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
         self.initializers[name] = self.onnx.numpy_helper.from_array(array, name)
         return name
+
+    def constant(self, name: str, value: Any) -> str:
+        """A Constant node holding ``value`` in the model's float dtype: a fixed value, which
+        ``load`` reads back as a buffer (an initializer would come back trainable)."""
+        array = np.asarray(value, dtype=self.dtype)
+        tensor = self.onnx.numpy_helper.from_array(array, name)
+        return self.node("Constant", [], name, name, value=tensor)
 
     def state(self, module: nn.Module, attr: str, node: nn.Node) -> str:
         """The initializer of ``module.<attr>`` (a Parameter or a buffer), named by its
@@ -210,7 +221,7 @@ def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     if m.weight is not None:
         scale = w.state(m, "weight", node)
     else:
-        scale = w.const(f"{node.name}/ones", np.ones(shape))
+        scale = w.constant(f"{node.name}/ones", np.ones(shape))
     inputs = [node.inputs[0], scale]
     if m.bias is not None:
         inputs.append(w.state(m, "bias", node))
@@ -238,7 +249,11 @@ def _group_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     )
     normed = w.node(
         "InstanceNormalization",
-        [grouped, w.const(f"{base}/ones", np.ones(G)), w.const(f"{base}/zeros", np.zeros(G))],
+        [
+            grouped,
+            w.constant(f"{base}/ones", np.ones(G)),
+            w.constant(f"{base}/zeros", np.zeros(G)),
+        ],
         f"{base}/normed",
         f"{base}/normed",
         epsilon=m.eps,
@@ -336,6 +351,28 @@ def _flatten(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("Reshape", [node.inputs[0], shape], node.output, node.name)
 
 
+def _upsample_sources(m: nn.Upsample, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns of an h×w input that Upsample ``m`` copies: it run on the
+    pixels' numbers."""
+    numbers = m(np.arange(h * w, dtype=np.float64).reshape(1, 1, h, w))[0, 0].astype(np.int64)
+    return numbers[:, 0] // w, numbers[0, :] % w
+
+
+def _resize_sources(scales: Sequence[float] | None, out: Sequence[int], hw: Sequence[int]) -> Any:
+    """What Resize (asymmetric, floor) reads along H and W as onnxruntime and ``load``
+    compute it (float32): the rows and columns, or None where it copies X unchanged."""
+    from ._ops import _nearest_source
+
+    picked = []
+    for i, n in enumerate(hw):
+        f = np.float32(scales[i]) if scales is not None else np.float32(out[i]) / np.float32(n)
+        size = int(f * np.float32(n)) if scales is not None else out[i]
+        if size != out[i]:
+            return "size differs"
+        picked.append(_nearest_source(n, size, float(f), "asymmetric", "floor"))
+    return None if tuple(out) == tuple(hw) else picked
+
+
 def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Upsample)
@@ -345,6 +382,34 @@ def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         "coordinate_transformation_mode": "asymmetric",
         "nearest_mode": "floor",
     }
+    in_hw = tuple(shapes[0][-2:])
+    rows, cols = _upsample_sources(m, *in_hw)
+    factors = None
+    if m.scale_factor is not None:
+        factors = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
+    resize = _resize_sources(factors, out[-2:], in_hw)
+    identity = resize is None and np.array_equal(rows, np.arange(in_hw[0]))
+    identity = identity and np.array_equal(cols, np.arange(in_hw[1]))
+    if isinstance(resize, str) or not (
+        identity
+        or (
+            resize is not None
+            and np.array_equal(resize[0], rows)
+            and np.array_equal(resize[1], cols)
+        )
+    ):
+        # Resize's float32 coordinates would read other pixels than Upsample's float64
+        # ones (a factor such as 0.6 or 49): the same copy as two Gathers of its indices
+        source = node.inputs[0]
+        for axis, index in ((2, rows), (3, cols)):
+            source = w.node(
+                "Gather",
+                [source, w.const(f"{base}/index{axis}", index, np.int64)],
+                node.output if axis == 3 else f"{base}/rows",
+                f"{base}/gather{axis}",
+                axis=axis,
+            )
+        return
     if m.scale_factor is not None:
         sh, sw = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
         scales = w.const(f"{base}/scales", [1.0, 1.0, sh, sw], np.float32)
