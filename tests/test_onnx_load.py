@@ -1448,6 +1448,39 @@ def test_sum_and_add_of_symbolic_shapes_broadcast_when_run(op):
     assert rel_error(graph(a, b), _witness(model, [("a", a), ("b", b)])) <= 1e-6
 
 
+@pytest.mark.parametrize("op", ["Sum", "Add"])
+def test_sum_and_add_of_one_named_symbolic_shape_are_nn_add(op):
+    """Inputs whose symbolic axis is the same named dimension (dim_param "N" on both) have
+    one shape at every run: the node is nn.Add, as a graph built by hand has it."""
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+    b = rng.standard_normal((4, 3)).astype(np.float32)
+    model = _graph([helper.make_node(op, ["a", "b"], ["y"])], [("a", a), ("b", b)])
+    for value_info in model.graph.input:
+        value_info.type.tensor_type.shape.dim[0].dim_param = "N"
+    graph = load(model.SerializeToString())
+    assert [type(n.module).__name__ for n in graph.walk()] == ["Add"]
+    assert rel_error(graph(a, b), _witness(model, [("a", a), ("b", b)])) <= 1e-6
+    unnamed = _graph([helper.make_node(op, ["a", "b"], ["y"])], [("a", a), ("b", b)])
+    for value_info in unnamed.graph.input:
+        value_info.type.tensor_type.shape.dim[0].ClearField("dim_value")  # unknown, unnamed
+    assert "Add" not in [type(n.module).__name__ for n in load(unnamed.SerializeToString()).walk()]
+
+
+def test_a_saved_resnets_residual_sums_load_as_nn_add(tmp_path):
+    """cnnmath's save writes the batch axis as the symbolic "batch"; shape inference carries
+    it to both inputs of each residual Add, which therefore loads as nn.Add."""
+    from cnnmath import models
+    from cnnmath.onnx import save
+
+    model = models.resnet20(seed=0).eval()
+    x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+    save(model, tmp_path / "m.onnx", x)
+    graph = load(tmp_path / "m.onnx")
+    kinds = [type(n.module).__name__ for n in graph.walk()]
+    assert kinds.count("Add") == 9 and "_Binary" not in kinds
+    np.testing.assert_array_equal(graph(x), model(x))
+
+
 @pytest.mark.parametrize("op", ["Sum", "Where", "Greater"])
 def test_inputs_that_do_not_broadcast_are_refused_naming_the_node(op):
     """Regression: NumPy's bare 'shape mismatch' came out, without the node."""

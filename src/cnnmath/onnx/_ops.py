@@ -2014,10 +2014,22 @@ def clip(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     return _generic(_Clip(node, operands), operands)
 
 
-def _fully_known(shape: tuple[Any, ...] | None) -> bool:
-    """Whether every axis of ``shape`` is a known int: symbolic axes (None) of two inputs
-    may differ when run, and nn.Add does not broadcast."""
-    return shape is not None and all(isinstance(n, int) for n in shape)
+def _one_shape(info: dict[str, Any], names: Sequence[str]) -> bool:
+    """Whether the run-time values ``names`` have one shape whenever the graph runs: the same
+    known sizes, and on a symbolic axis the same named dimension (a dim_param such as
+    "batch", which shape inference passes along). Two unnamed or differently named symbolic
+    axes may differ when run, and nn.Add does not broadcast."""
+    shapes = [info["shapes"].get(n) for n in names]
+    first = shapes[0]
+    if first is None or any(shape != first for shape in shapes):
+        return False
+    symbols = [info.get("symbols", {}).get(n) for n in names]
+    for axis, size in enumerate(first):
+        if size is None:
+            named = {s[axis] if s is not None and len(s) == len(first) else "" for s in symbols}
+            if len(named) != 1 or "" in named:
+                return False
+    return True
 
 
 def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -2026,8 +2038,7 @@ def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
         node.op_type == "Add"
         and isinstance(a, Ref)
         and isinstance(b, Ref)
-        and _fully_known(info["shapes"].get(a.name))
-        and info["shapes"].get(a.name) == info["shapes"].get(b.name)
+        and _one_shape(info, [a.name, b.name])
         and info["float"].get(a.name, False)
     ):
         return nn.Add(), [a.name, b.name]
@@ -2058,13 +2069,11 @@ def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
         if operand is None:
             raise refuse(node, f"input 'data_{i}': expected a value, got none")
     refs = [o for o in ins if isinstance(o, Ref)]
-    shapes = {info["shapes"].get(o.name) for o in refs}
     if (
         len(refs) == len(ins)
-        and len(shapes) == 1
-        and all(_fully_known(shape) for shape in shapes)
+        and _one_shape(info, [o.name for o in refs])
         and all(info["float"].get(o.name, False) for o in refs)
-    ):  # as binary's Add: one fully known shape, float
+    ):  # as binary's Add: one shape at every run, float
         return (nn.Add() if len(refs) > 1 else nn.Identity()), [o.name for o in refs]
     return _generic(_Sum(node, ins), ins)
 

@@ -69,9 +69,13 @@ def _node_name(name: str, taken: set[str]) -> str:
     return module if module not in taken else f"{module}_{parts[-1]}"
 
 
-def _static_shapes(proto: Any) -> tuple[dict[str, tuple[Any, ...]], dict[str, int]]:
+def _static_shapes(
+    proto: Any,
+) -> tuple[dict[str, tuple[Any, ...]], dict[str, int], dict[str, tuple[str, ...]]]:
     """Shapes (int or None per axis) and element types of the values onnx's shape inference
-    can tell, keyed by ONNX name."""
+    can tell, keyed by ONNX name; and for a shape with symbolic axes, each axis' symbol
+    (its dim_param, "" where it has none or is known), which inference passes along from
+    the graph's inputs ("batch" stays "batch" through a network)."""
     import onnx
 
     try:
@@ -81,6 +85,7 @@ def _static_shapes(proto: Any) -> tuple[dict[str, tuple[Any, ...]], dict[str, in
         infos = [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
     shapes: dict[str, tuple[Any, ...]] = {}
     types: dict[str, int] = {}
+    symbols: dict[str, tuple[str, ...]] = {}
     for v in infos:
         t = v.type.tensor_type
         if not v.type.HasField("tensor_type"):
@@ -90,7 +95,11 @@ def _static_shapes(proto: Any) -> tuple[dict[str, tuple[Any, ...]], dict[str, in
             shapes[v.name] = tuple(
                 int(d.dim_value) if d.HasField("dim_value") else None for d in t.shape.dim
             )
-    return shapes, types
+            if None in shapes[v.name]:
+                symbols[v.name] = tuple(
+                    "" if d.HasField("dim_value") else d.dim_param for d in t.shape.dim
+                )
+    return shapes, types, symbols
 
 
 def _constant(node: Node, attrs: Attrs) -> np.ndarray:
@@ -161,7 +170,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             f"{FUNC}: graph: expected one output, got {len(graph.output)} "
             f"({[o.name for o in graph.output]})"
         )
-    shapes, types = _static_shapes(proto)
+    shapes, types, symbols = _static_shapes(proto)
 
     taken: set[str] = set()
 
@@ -194,11 +203,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     graph_inputs = [fresh(n, "input") for n in input_names]
     g = nn.Graph(inputs=graph_inputs)
     env: dict[str, Operand] = {}
-    info: dict[str, Any] = {"shapes": {}, "float": {}, "derived": []}
+    info: dict[str, Any] = {"shapes": {}, "symbols": {}, "float": {}, "derived": []}
 
     def bind(onnx_name: str, ref: Ref) -> None:
         env[onnx_name] = ref
         info["shapes"][ref.name] = shapes.get(onnx_name)
+        info["symbols"][ref.name] = symbols.get(onnx_name)
         info["float"][ref.name] = types.get(onnx_name) in (1, 11)
 
     for onnx_name, name in zip(input_names, graph_inputs):
