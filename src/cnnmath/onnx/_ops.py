@@ -1637,12 +1637,8 @@ def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) 
 
 
 def _rank(info: dict[str, Any], operand: Operand) -> int | None:
-    if isinstance(operand, Const):
-        return operand.value.ndim
-    if isinstance(operand, Ref):
-        shape = info["shapes"].get(operand.name)
-        return None if shape is None else len(shape)
-    return None
+    shape = _shape(info, operand)
+    return None if shape is None else len(shape)
 
 
 def _check_2d(node: Node, info: dict[str, Any], x: Operand) -> None:
@@ -1881,29 +1877,15 @@ def instance_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, 
     if static is not None and s_shape is not None and b_shape is not None:
         _instance_shapes(node, static, s_shape, b_shape)
     wp, bp = _initializer_param(scale), _initializer_param(B)  # a Constant's: a buffer
-    if (
-        isinstance(x, Ref)
-        and info["float"].get(x.name, False)
-        and static is not None
-        and isinstance(static[1], int)
-        and wp is not None
-        and bp is not None
-    ):
-        C = static[1]
-        layer = nn.GroupNorm(C, C, eps, affine=True, dtype=wp.dtype)
-        layer.weight, layer.bias = wp, bp
-        return layer, [x.name]
-    if (
-        isinstance(x, Ref)
-        and info["float"].get(x.name, False)
-        and static is not None
-        and isinstance(static[1], int)
-        and _fixed(scale, 1.0, (static[1],))
-        and _fixed(B, 0.0, (static[1],))
-    ):
-        assert isinstance(scale, Const)  # fixed ones and zeros: no parameters
-        C = static[1]
-        return nn.GroupNorm(C, C, eps, affine=False, dtype=scale.value.dtype), [x.name]
+    C = static[1] if static is not None else None  # a layer needs a float run-time x, C known
+    if isinstance(x, Ref) and info["float"].get(x.name, False) and isinstance(C, int):
+        if wp is not None and bp is not None:
+            layer = nn.GroupNorm(C, C, eps, affine=True, dtype=wp.dtype)
+            layer.weight, layer.bias = wp, bp
+            return layer, [x.name]
+        if _fixed(scale, 1.0, (C,)) and _fixed(B, 0.0, (C,)):
+            assert isinstance(scale, Const)  # fixed ones and zeros: no parameters
+            return nn.GroupNorm(C, C, eps, affine=False, dtype=scale.value.dtype), [x.name]
     operands = [x, scale, B]
     return _generic(_InstanceNorm(node, operands, eps), operands)
 
@@ -2023,12 +2005,10 @@ def _one_shape(info: dict[str, Any], names: Sequence[str]) -> bool:
     first = shapes[0]
     if first is None or any(shape != first for shape in shapes):
         return False
-    symbols = [info.get("symbols", {}).get(n) for n in names]
+    symbols = [info["symbols"].get(n) or ("",) * len(first) for n in names]
     for axis, size in enumerate(first):
-        if size is None:
-            named = {s[axis] if s is not None and len(s) == len(first) else "" for s in symbols}
-            if len(named) != 1 or "" in named:
-                return False
+        if size is None and (len({s[axis] for s in symbols}) != 1 or symbols[0][axis] == ""):
+            return False
     return True
 
 

@@ -209,22 +209,40 @@ def _affine(
     R, L = x2.shape
     out = np.empty((R, L), dtype=x2.dtype)
 
+    def rows(a: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:
+        return None if a is None else a[r0:r1]
+
     def body(r0: int, r1: int) -> None:
         block = out[r0:r1]
         with _quiet():
             np.setbufsize(_UFUNC_BUFFER)
-            if shift is None:
-                np.multiply(x2[r0:r1], scale[r0:r1], out=block)
-            else:
-                np.subtract(x2[r0:r1], shift[r0:r1], out=block)
-                np.multiply(block, scale[r0:r1], out=block)
-            if offset is not None:
-                np.add(block, offset[r0:r1], out=block)
+            _affine_passes(
+                x2[r0:r1], rows(shift, r0, r1), scale[r0:r1], rows(offset, r0, r1), block
+            )
             if g2 is not None and g_scale is not None:
                 np.add(block, np.multiply(g2[r0:r1], g_scale[r0:r1]), out=block)
 
     _threads.parallel(body, _spans(R, L))
     return out
+
+
+def _affine_passes(
+    x: np.ndarray,
+    shift: np.ndarray | None,
+    scale: np.ndarray,
+    offset: np.ndarray | None,
+    out: np.ndarray,
+) -> None:
+    """out = (x − shift)·scale + offset, one ufunc pass each, the coefficients broadcast
+    against x (shift and offset may be None: 0); the caller sets NumPy's error state and
+    buffer."""
+    if shift is None:
+        np.multiply(x, scale, out=out)
+    else:
+        np.subtract(x, shift, out=out)
+        np.multiply(out, scale, out=out)
+    if offset is not None:
+        np.add(out, offset, out=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,10 +500,13 @@ def _batch_norm_eval(
         with _quiet():
             if L >= _UFUNC_BUFFER // 2:  # long rows: one inner loop per row (_UFUNC_BUFFER)
                 np.setbufsize(_UFUNC_BUFFER)
-            np.subtract(x3, running_mean[:, None], out=out)
-            np.multiply(out, scale.astype(x3.dtype)[:, None], out=out)
-            if bias is not None:
-                np.add(out, bias[:, None], out=out)
+            _affine_passes(
+                x3,
+                running_mean[:, None],
+                scale.astype(x3.dtype)[:, None],
+                None if bias is None else bias[:, None],
+                out,
+            )
         return out
     rows = _channel_rows(N, C, L, x3.dtype)
     return _affine(
