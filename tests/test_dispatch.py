@@ -274,6 +274,30 @@ def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chun
         assert_close(got, want)
 
 
+@pytest.mark.parametrize("budgets, images", [(2, 8), (1, 4)])
+def test_im2col_chunks_of_small_maps_are_wide_where_four_budgets_hold_them(
+    budgets, images, monkeypatch
+):
+    """A deep layer's 7 × 7 maps make 49 columns an image: a chunk takes enough images for
+    _WIDE_COLUMNS (384) columns, 8 here, where four budgets hold them, else what four hold."""
+    x_shape, w_shape = (8, 8, 7, 7), (8, 8, 3, 3)
+    per_image = 8 * 9 * 49 * 4  # one image's columns, float32
+    monkeypatch.setattr(engine, "_CHUNK_BYTES", budgets * per_image)
+    widths = []
+
+    def recording(a, b, out, cut=True):
+        widths.append(b.shape[-1])
+        np.matmul(a, b, out=out)
+
+    monkeypatch.setattr(engine, "_matmul", recording)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    y = engine._correlate(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), w, (1, 1), (1, 1), "im2col")
+    assert widths == [images * 49] * (8 // images)
+    assert_close(y, reference.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1), np.float32)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_non_finite_values_stay_in_their_windows(method, tiny_chunks, monkeypatch):
     """per_output multiplies zeros by pixels outside each window: non-finite input must

@@ -68,6 +68,10 @@ from ._windows import (
 # same at any thread count.
 _CHUNK_BYTES = _machine.BUDGETS.chunk_bytes  # a window buffer per chunk stays in L2/L3
 _MIN_COLUMNS = 128  # a product narrower than this runs well below BLAS speed
+# im2col's chunks of whole images hold at least this many columns when 4 budgets allow it:
+# a deep layer's product (512 × 4608 by 4608 × N) gains 10-20 % from N = 98 to 392
+# (docs/performance.md, "Wide chunks of small maps")
+_WIDE_COLUMNS = 384
 _TAPS_CHUNK_BYTES = _machine.BUDGETS.taps_chunk_bytes  # the elementwise accumulator rows
 
 
@@ -372,7 +376,8 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
 
     W is w as a stack of G matrices O × (C·f1·f2), one per group. The columns are built in
     chunks of about _CHUNK_BYTES (blocks of images, or of output rows of one image), each
-    multiplied as it is built. For a 1×1 kernel at stride 1 the input already is the column
+    multiplied as it is built; a block of small images takes up to four budgets to hold
+    _WIDE_COLUMNS columns. For a 1×1 kernel at stride 1 the input already is the column
     matrix (one batched product, nothing copied); for stride = kernel without dilation the
     windows tile the input and the copy is a pure permutation (space-to-depth).
     """
@@ -391,7 +396,10 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     budget = _CHUNK_BYTES
     per_image = G * K * Ho * Wo * xp.itemsize
     if per_image <= budget:
-        images, rows = max(1, min(B, budget // per_image)), Ho
+        # as many images as the budget holds, or enough for _WIDE_COLUMNS columns where four
+        # budgets hold them: a deep layer's small maps (7 × 7) otherwise make thin products
+        wide = min(-(-_WIDE_COLUMNS // (Ho * Wo)), 4 * budget // per_image)
+        images, rows = max(1, min(B, max(budget // per_image, wide))), Ho
     else:
         images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
     images, rows = _even(B, images), _even(Ho, rows)
