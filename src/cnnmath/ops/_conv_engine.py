@@ -371,13 +371,7 @@ def _even(total: int, step: int) -> int:
     return -(-total // pieces)
 
 
-def _correlate_im2col(
-    xp: np.ndarray,
-    w: np.ndarray,
-    stride: Pair,
-    dilation: Pair,
-    window: tuple[Pair, Pair] | None = None,
-) -> np.ndarray:
+def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
     """im2col: copy the windows into columns cols[g, (c,a,e), (b,i,j)], then y = W · cols.
 
     W is w as a stack of G matrices O × (C·f1·f2), one per group. The columns are built in
@@ -386,25 +380,19 @@ def _correlate_im2col(
     _WIDE_COLUMNS columns. For a 1×1 kernel at stride 1 the input already is the column
     matrix (one batched product, nothing copied); for stride = kernel without dilation the
     windows tile the input and the copy is a pure permutation (space-to-depth).
-
-    With ``window`` = (start, length) the input is that window of xp, zero outside xp (as
-    ``crop_or_pad`` makes it): each chunk pads only the rows its windows read, into a band
-    that stays in cache, where a padded copy of the whole input would be one more pass over
-    memory, made before the chunks and outside their threads (docs/performance.md, "Padding
-    by chunks").
     """
     G, B, C = xp.shape[:3]
-    start, length = window if window is not None else ((0, 0), xp.shape[-2:])
     _, O, _, f1, f2 = w.shape
-    Ho, Wo = _valid_size((G, B, C, *length), w.shape, stride, dilation)
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     K = C * f1 * f2
     wmat = w.reshape(G, O, K)
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
     y3 = y.reshape(G, B, O, Ho * Wo)
     if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
-        columns = crop_or_pad(xp, start, length) if window is not None else xp
-        _threads.matmul(wmat[:, None], columns.reshape(G, B, C, Ho * Wo), y3)
+        _threads.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), y3)
         return y
+    # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
     budget = _CHUNK_BYTES
     per_image = G * K * Ho * Wo * xp.itemsize
     if per_image <= budget:
@@ -415,14 +403,7 @@ def _correlate_im2col(
     else:
         images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
     images, rows = _even(B, images), _even(Ho, rows)
-    (sh, sw), (dh, dw) = stride, dilation
-
-    def band_rows(i0: int, i1: int) -> Pair:  # the window's rows [u0, u1) outputs i0..i1-1 read
-        return sh * i0, sh * (i1 - 1) + dh * (f1 - 1) + 1
-
-    band_size = G * images * C * (band_rows(0, rows)[1]) * length[1]
     buffers = _scratch("im2col columns", G * K * images * rows * Wo, xp.dtype)
-    bands = _scratch("im2col band", band_size if window is not None else 0, xp.dtype)
     outs = _scratch("im2col outputs", G * O * images * rows * Wo if images > 1 else 0, xp.dtype)
     chunks = [
         (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
@@ -436,19 +417,8 @@ def _correlate_im2col(
     def chunk(k0: int, k1: int) -> None:
         for b0, b1, i0, i1 in chunks[k0:k1]:
             n = (b1 - b0) * (i1 - i0) * Wo
-            u0, u1 = band_rows(i0, i1)
-            band_shape = (G, b1 - b0, C, u1 - u0, length[1])
-            # the rows these outputs read, zero outside xp (a view where they lie inside it)
-            band = crop_or_pad(
-                xp[:, b0:b1],
-                (start[0] + u0, start[1]),
-                (u1 - u0, length[1]),
-                out=bands()[: math.prod(band_shape)].reshape(band_shape) if window else None,
-            )
-            # view[g, c, a, e, b, i, j] = band[g, b, c, s_h i + d_h a, s_w j + d_w e]
-            view = windows(band, (f1, f2), stride, dilation, (i1 - i0, Wo))
             cols = buffers()[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
-            copy(cols, view.transpose(0, 2, 5, 6, 1, 3, 4))
+            copy(cols, view[:, :, :, :, b0:b1, i0:i1])
             if images == 1:  # one image: straight into its rows of y
                 _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo], cut)
             else:
@@ -610,11 +580,7 @@ _PARTIALS = 8  # "im2row_sum" adds its channel blocks into at most this many par
 
 
 def _correlate_im2row_sum(
-    xp: np.ndarray,
-    w: np.ndarray,
-    stride: Pair,
-    dilation: Pair,
-    window: tuple[Pair, Pair] | None = None,
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
 ) -> np.ndarray:
     """im2row over blocks of channels, all images at once: y = Σ_blocks rows_k · W_kᵀ.
 
@@ -628,16 +594,13 @@ def _correlate_im2row_sum(
     _CHUNK_BYTES. The blocks are summed into min(_PARTIALS, blocks) partial sums of
     consecutive blocks, each in block order, on the threads; the partials are then added in
     order: the shapes alone fix every addition, so the bits do not depend on the threads.
-
-    With ``window`` = (start, length) the input is that window of xp, zero outside xp: each
-    block pads only its channels (and filter rows) into a band, as "im2col" does by chunks.
     """
     G, B, C = xp.shape[:3]
-    start, length = window if window is not None else ((0, 0), xp.shape[-2:])
     _, O, _, f1, f2 = w.shape
-    Ho, Wo = _valid_size((G, B, C, *length), w.shape, stride, dilation)
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     M = B * Ho * Wo
-    (sh, _), (dh, _) = stride, dilation
+    # view[g, b, i, j, c, a, e] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
+    view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 1, 3, 4, 2, 5, 6)
     per_channel = G * M * f1 * f2 * xp.itemsize
     if per_channel <= _CHUNK_BYTES:
         step = _even(C, max(1, _CHUNK_BYTES // per_channel))
@@ -650,27 +613,13 @@ def _correlate_im2row_sum(
     depth = max((c1 - c0) * (a1 - a0) * f2 for c0, c1, a0, a1 in blocks)
     columns = _scratch("im2row_sum rows", G * M * depth, xp.dtype)
     terms = _scratch("im2row_sum terms", (G, M, O), xp.dtype)
-    c_most, a_most = (max(b[1] - b[0] for b in blocks), max(b[3] - b[2] for b in blocks))
-    band_size = G * B * c_most * (dh * (a_most - 1) + sh * (Ho - 1) + 1) * length[1]
-    bands = _scratch("im2row_sum band", band_size if window is not None else 0, xp.dtype)
 
     def partial(k: int, first: int, last: int) -> None:  # blocks [first, last) into partials[k]
         acc = partials[k]
         for n, (c0, c1, a0, a1) in enumerate(blocks[first:last]):
             K = (c1 - c0) * (a1 - a0) * f2  # this block's depth
-            # the block's channels, in the rows its filter rows read (zero outside xp)
-            u0, u1 = dh * a0, dh * (a1 - 1) + sh * (Ho - 1) + 1
-            band_shape = (G, B, c1 - c0, u1 - u0, length[1])
-            band = crop_or_pad(
-                xp[:, :, c0:c1],
-                (start[0] + u0, start[1]),
-                (u1 - u0, length[1]),
-                out=bands()[: math.prod(band_shape)].reshape(band_shape) if window else None,
-            )
-            # view[g, b, i, j, c, a, e] = band[g, b, c, s_h i + d_h a, s_w j + d_w e]
-            view = windows(band, (a1 - a0, f2), stride, dilation, (Ho, Wo))
             rows_k = columns()[: G * M * K].reshape(G, B, Ho, Wo, c1 - c0, a1 - a0, f2)
-            np.copyto(rows_k, view.transpose(0, 1, 3, 4, 2, 5, 6))
+            np.copyto(rows_k, view[:, :, :, :, c0:c1, a0:a1])
             w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, K).transpose(0, 2, 1)
             if n == 0:
                 np.matmul(rows_k.reshape(G, M, K), w_k, out=acc)
@@ -964,7 +913,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 }
 _WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
 # methods that take the window of x itself and multiply its zeros (as the explicit copy would)
-_OWN_WINDOW = {"planes", "dots", "im2col", "im2row_sum"}
+_OWN_WINDOW = {"planes", "dots"}
 
 
 _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall

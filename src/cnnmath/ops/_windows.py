@@ -167,30 +167,20 @@ def _batch_last_copy(x: np.ndarray, runs: np.ndarray | None = None) -> np.ndarra
     return out
 
 
-def crop_or_pad(
-    g: np.ndarray,
-    start: Pair,
-    length: Pair,
-    batch_last: bool = False,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
+def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False) -> np.ndarray:
     """Rows start[0] .. start[0]+length[0]-1 (likewise columns) of g's last two axes, zero
     outside g; starts may be negative. A view when the range lies inside g, else a copy —
     laid out in memory as (..., C, H, W, B) if ``batch_last`` (g being (..., B, C, H, W)), so
     that a method reading batch-last finds its layout made by the copy it needed anyway;
     otherwise with the leading axes in g's own memory order (a (G, B, C, H, W) view of a
-    (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed.
-    ``out``: a contiguous buffer of the result's shape to copy into instead (not with
-    ``batch_last``), as a kernel's cache-sized band of its input."""
+    (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed."""
     (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
     small = g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
     empty = np.zeros if small else np.empty  # small: zero it all at once, then one copy
-    if out is not None:
-        small = False  # zero out's border only
-    elif batch_last:
+    if batch_last:
         *groups, B, C = lead
         out = _batch_from_end(empty((*groups, C, lr, lc, B), dtype=g.dtype))
     else:
