@@ -22,6 +22,8 @@ SHAPES = {
     "depthwise": ((8, 32, 30, 30), (32, 1, 3, 3), 1, 1, 1, 32),
     "depthwise s2": ((8, 32, 31, 31), (32, 1, 3, 3), 2, 1, 1, 32),
     "dilated": ((4, 8, 24, 24), (8, 8, 3, 3), 1, 2, 2, 1),
+    # im2col's chunks of several small images, wider than the budget (_WIDE_COLUMNS)
+    "small maps": ((16, 8, 5, 5), (8, 8, 3, 3), 1, 1, 1, 1),
 }
 
 
