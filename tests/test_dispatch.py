@@ -295,7 +295,9 @@ def test_im2col_chunks_of_small_maps_are_wide_where_four_budgets_hold_them(
     w = rng.standard_normal(w_shape, dtype=np.float32)
     y = engine._correlate(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), w, (1, 1), (1, 1), "im2col")
     assert widths == [images * 49] * (8 // images)
-    assert_close(y, reference.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1), np.float32)
+    assert_close(
+        y, reference.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1), np.float32
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
