@@ -768,6 +768,33 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
         np.testing.assert_array_equal(_b(fast[4]) != 0, want != 0)
 
 
+@pytest.mark.parametrize(
+    "shape, k",
+    [((3, 4, 8, 8), 2), ((2, 3, 6, 12), (2, 3)), ((2, 2, 9, 4), (3, 1)), ((2, 3, 8, 4), (2, 4))],
+)
+@pytest.mark.parametrize("divisor_override", [None, 3])
+def test_avg_pool_backward_on_tiles_in_blocks(shape, k, divisor_override, monkeypatch):
+    """Windows that tile x: each share written over its tile (repeated along the tile's row,
+    the row copied down), whole or block by block of planes (budget shrunk to 3 planes a
+    block), one tile a row included ((2, 4) on 4 columns): the reference loops' gradient,
+    the same bits either way."""
+    from cnnmath.ops import pool as pool_module
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(shape)
+    g = rng.standard_normal(avg_pool2d(x, k).shape)
+    whole = avg_pool2d_backward(g, x, k, divisor_override=divisor_override)
+    np.testing.assert_allclose(
+        whole,
+        reference.avg_pool2d_backward(g, x, k, divisor_override=divisor_override),
+        rtol=1e-14,
+        atol=0,
+    )
+    monkeypatch.setattr(pool_module, "_BLOCK_BYTES", 3 * shape[2] * shape[3] * 8)
+    blocked = avg_pool2d_backward(g, x, k, divisor_override=divisor_override)
+    np.testing.assert_array_equal(blocked.view(np.uint8), whole.view(np.uint8))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "shape, k",

@@ -1265,21 +1265,35 @@ def avg_pool2d_backward(
     scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
+    G_planes = G.reshape(-1, *geo.out_hw)
     if _small_tiles(geo):  # every element in one tile: its share written, not added
-        B, C, m, n = geo.x.shape
-        (k1, k2), (Ho, Wo) = geo.kernel, geo.out_hw
-        share = (G * scale).reshape(B, C, Ho, 1, Wo, 1)
-        np.copyto(grad_x.reshape(B, C, Ho, k1, Wo, k2), share)
+        _tile_shares(G_planes * scale, geo.kernel, grad_x)
         return _as_batch(grad_x, geo.x, geo.unbatched)
-    G_planes = G.reshape(1, -1, *geo.out_hw)
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
+        if _tiled(part):
+            _tile_shares(G_planes[p0:p1] * scale, part.kernel, grad_x[p0:p1])
+            return
         layout = _Layout(part, None)  # the average's gradient needs no input values
-        share = layout.grad_output(G_planes[:, p0:p1] * scale)
+        share = layout.grad_output(G_planes[None, p0:p1] * scale)
         layout.scatter((share for _ in layout.taps), out=grad_x[None, p0:p1])
 
     _in_blocks(geo, block)
     return _as_batch(grad_x, geo.x, geo.unbatched)
+
+
+def _tile_shares(share: np.ndarray, kernel: Pair, out: np.ndarray) -> None:
+    """out (P, m, n) = share (P, Ho, Wo) written over each window's k1 × k2 tile (windows that
+    tile x): each share repeated along its tile's row, then the row copied to the tile's k1
+    rows, so that NumPy's inner loops run along whole rows. (Broadcast over each tile at
+    once, a share's copy ran k2 elements at a time: 2.2 times as long on LeNet's 2 × 2.)"""
+    P, Ho, Wo = share.shape
+    k1, k2 = kernel
+    if Wo == 1:  # one tile a row: the broadcast's inner loops are whole rows already
+        np.copyto(out.reshape(P, Ho, k1, k2), share[:, :, None, :])
+        return
+    rows = np.repeat(share, k2, axis=2)
+    np.copyto(out.reshape(P, Ho, k1, Wo * k2), rows[:, :, None, :])
 
 
 # ---------------------------------------------------------------------------------------------
