@@ -413,11 +413,21 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
 
 
 def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
-    """y[β, o] += bias[o] in place, in shape-fixed blocks of images on the op's threads."""
+    """y[β, o] += bias[o] in place, in shape-fixed blocks of images on the op's threads.
+
+    Each image is one row of C_out·H·W values, and the bias is repeated into such a row
+    once: a broadcast of bias[o] over each plane ran NumPy's inner loops H·W long (about
+    twice the time on LeNet's 28 × 28 maps and ResNet's 7 × 7). Same bits."""
     per_image = math.prod(y.shape[1:]) * y.itemsize
+    area = math.prod(y.shape[2:])
+    flat = y.reshape(y.shape[0], -1) if y.flags.c_contiguous and area > 1 else None
+    row = np.repeat(bias, area) if flat is not None else None
 
     def images(b0: int, b1: int) -> None:
-        y[b0:b1] += bias[:, None, None]
+        if flat is not None:
+            flat[b0:b1] += row
+        else:
+            y[b0:b1] += bias[:, None, None]
 
     _threads.parallel(images, _threads.spans(y.shape[0], _ELEMENTWISE_BYTES // per_image))
 
