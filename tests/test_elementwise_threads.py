@@ -37,6 +37,7 @@ BATCH_NORM_SHAPES = {
     "planes 28x28": NORM_SHAPE,
     "planes 32x32": (64, 32, 32, 32),
     "planes 1024x1024": (2, 2, 1024, 1024),
+    "small planes 7x7": (24, 512, 7, 7),  # image by image (`_channel_affine`), 5 a block
 }
 
 
