@@ -266,8 +266,8 @@ def _channel_affine(
     so that NumPy's inner loops run C·L long, where per plane they ran L long and cost more
     than the arithmetic. Blocks of whole images on the op's threads; the same values as
     plane by plane. New/old (docs/performance.md, "Short inner loops"): 7 × 7 maps at
-    batch 8 0.54–0.85, 14 × 14 0.64–0.88; 28 × 28 (1.2–1.3) and one image (1.1–1.2, its
-    coefficients repeated for nothing) keep the planes."""
+    batch 8 0.54–0.92 of the time, 14 × 14 0.57–0.94; 28 × 28 (1.2–1.3) and one image
+    (1.1–1.2, its coefficients repeated for nothing) keep the planes."""
     N, C, L = x3.shape
     if N < 2 or L >= _SHORT_PLANE or C * L > _BLOCK:
         return None
