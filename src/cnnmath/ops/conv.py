@@ -420,14 +420,13 @@ def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
     twice the time on LeNet's 28 × 28 maps and ResNet's 7 × 7). Same bits."""
     per_image = math.prod(y.shape[1:]) * y.itemsize
     area = math.prod(y.shape[2:])
-    flat = y.reshape(y.shape[0], -1) if y.flags.c_contiguous and area > 1 else None
-    row = np.repeat(bias, area) if flat is not None else None
+    if y.flags.c_contiguous and area > 1:
+        target, term = y.reshape(y.shape[0], -1), np.repeat(bias, area)
+    else:
+        target, term = y, bias[:, None, None]
 
     def images(b0: int, b1: int) -> None:
-        if flat is not None:
-            flat[b0:b1] += row
-        else:
-            y[b0:b1] += bias[:, None, None]
+        target[b0:b1] += term
 
     _threads.parallel(images, _threads.spans(y.shape[0], _ELEMENTWISE_BYTES // per_image))
 

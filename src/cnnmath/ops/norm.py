@@ -217,10 +217,14 @@ def _affine(
         with _quiet():
             np.setbufsize(_UFUNC_BUFFER)
             _affine_passes(
-                x2[r0:r1], rows(shift, r0, r1), scale[r0:r1], rows(offset, r0, r1), block
+                x2[r0:r1],
+                rows(shift, r0, r1),
+                scale[r0:r1],
+                rows(offset, r0, r1),
+                block,
+                rows(g2, r0, r1),
+                rows(g_scale, r0, r1),
             )
-            if g2 is not None and g_scale is not None:
-                np.add(block, np.multiply(g2[r0:r1], g_scale[r0:r1]), out=block)
 
     _threads.parallel(body, _spans(R, L))
     return out
@@ -232,10 +236,12 @@ def _affine_passes(
     scale: np.ndarray,
     offset: np.ndarray | None,
     out: np.ndarray,
+    g: np.ndarray | None = None,
+    g_scale: np.ndarray | None = None,
 ) -> None:
-    """out = (x − shift)·scale + offset, one ufunc pass each, the coefficients broadcast
-    against x (shift and offset may be None: 0); the caller sets NumPy's error state and
-    buffer."""
+    """out = (x − shift)·scale + offset (+ g·g_scale), one ufunc pass each, the
+    coefficients broadcast against x (shift, offset and g may be None: 0); the caller sets
+    NumPy's error state and buffer."""
     if shift is None:
         np.multiply(x, scale, out=out)
     else:
@@ -243,10 +249,18 @@ def _affine_passes(
         np.multiply(out, scale, out=out)
     if offset is not None:
         np.add(out, offset, out=out)
+    if g is not None and g_scale is not None:
+        np.add(out, np.multiply(g, g_scale), out=out)
 
 
 #: Planes shorter than this (values): batch norm's passes run image by image (`_channel_affine`)
 _SHORT_PLANE = 256
+
+
+def _by_images(N: int, C: int, L: int) -> bool:
+    """Whether `_channel_affine` takes a batch (N, C, L) image by image: a batch (N >= 2)
+    of small planes (L < _SHORT_PLANE), each image's C·L values within a block."""
+    return N >= 2 and L < _SHORT_PLANE and C * L <= _BLOCK
 
 
 def _channel_affine(
@@ -256,37 +270,49 @@ def _channel_affine(
     offset: np.ndarray | None,
     g3: np.ndarray | None = None,
     g_scale: np.ndarray | None = None,
-) -> np.ndarray | None:
+) -> np.ndarray:
     """`_affine` for batch norm's per-channel coefficients ((C,) arrays, cast to x's dtype;
-    shift, offset and g may be None) on the (N, C, L) array x3 (and g3), as (N·C, L) — for
-    a batch of small planes (N >= 2, L < _SHORT_PLANE, an image's C·L values within a
-    block); None for any other shape (the caller's blocks of planes then).
+    shift, offset and g may be None) on the (N, C, L) array x3 (and g3), as (N·C, L).
 
-    Each image is one row and each coefficient is repeated into a row of C·L values once,
-    so that NumPy's inner loops run C·L long, where per plane they ran L long and cost more
-    than the arithmetic. Blocks of whole images on the op's threads; the same values as
-    plane by plane. New/old (docs/performance.md, "Short inner loops"): 7 × 7 maps at
-    batch 8 0.54–0.92 of the time, 14 × 14 0.57–0.94; 28 × 28 (1.2–1.3) and one image
-    (1.1–1.2, its coefficients repeated for nothing) keep the planes."""
+    A batch of small planes (`_by_images`) runs image by image: each image is one row and
+    each coefficient is repeated into a row of C·L values once, so that NumPy's inner loops
+    run C·L long, where per plane they ran L long and cost more than the arithmetic. Blocks
+    of whole images on the op's threads. Other shapes take `_affine`'s blocks of planes.
+    The same values either way. New/old (docs/performance.md, "Short inner loops"): 7 × 7
+    maps at batch 8 0.54–0.92 of the time, 14 × 14 0.57–0.94; 28 × 28 (1.2–1.3) and one
+    image (1.1–1.2, its coefficients repeated for nothing) keep the planes."""
     N, C, L = x3.shape
-    if N < 2 or L >= _SHORT_PLANE or C * L > _BLOCK:
-        return None
+    if not _by_images(N, C, L):
+        rows = _channel_rows(N, C, L, x3.dtype)
+        return _affine(
+            x3.reshape(N * C, L),
+            _rows_or_none(rows, shift),
+            rows.expand(scale),
+            _rows_or_none(rows, offset),
+            None if g3 is None else g3.reshape(N * C, L),
+            _rows_or_none(rows, g_scale),
+        )
 
-    def row(c: np.ndarray | None) -> np.ndarray | None:
-        return None if c is None else np.repeat(np.asarray(c).astype(x3.dtype), L)
+    def row(c: np.ndarray) -> np.ndarray:  # a coefficient per value of an image
+        return np.repeat(np.asarray(c).astype(x3.dtype), L)
 
-    shift_r, scale_r, offset_r, g_scale_r = row(shift), row(scale), row(offset), row(g_scale)
-    assert scale_r is not None
     x2 = x3.reshape(N, C * L)
     g2 = None if g3 is None else g3.reshape(N, C * L)
+    shift_r, offset_r, g_scale_r = (None if c is None else row(c) for c in (shift, offset, g_scale))
+    scale_r = row(scale)
     out = np.empty((N, C * L), dtype=x3.dtype)
 
     def body(n0: int, n1: int) -> None:
-        block = out[n0:n1]
         with _quiet():
-            _affine_passes(x2[n0:n1], shift_r, scale_r, offset_r, block)
-            if g2 is not None and g_scale_r is not None:
-                np.add(block, np.multiply(g2[n0:n1], g_scale_r), out=block)
+            _affine_passes(
+                x2[n0:n1],
+                shift_r,
+                scale_r,
+                offset_r,
+                out[n0:n1],
+                None if g2 is None else g2[n0:n1],
+                g_scale_r,
+            )
 
     _threads.parallel(body, _threads.spans(N, max(1, _BLOCK // (C * L))))
     return out.reshape(N * C, L)
@@ -500,8 +526,6 @@ def batch_norm(
         if bias is not None:
             offset = offset + bias
         y = _channel_affine(x.reshape(N, C, L), mo.shift, scale, offset)
-        if y is None:
-            y = _affine(x2, _rows_or_none(rows, mo.shift), rows.expand(scale), rows.expand(offset))
         if running_mean is not None and running_var is not None:
             unbiased = mo.var * (m / (m - 1))
             old_mean, old_var = running_mean.astype(np.float64), running_var.astype(np.float64)
@@ -544,10 +568,7 @@ def _batch_norm_eval(
         scale = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
         if weight is not None:
             scale = scale * weight
-    by_images = _channel_affine(x3, running_mean, scale, bias)
-    if by_images is not None:
-        return by_images.reshape(x3.shape)
-    if x3.size <= _BLOCK:  # one block: the passes whole, (C, 1) coefficients broadcast
+    if x3.size <= _BLOCK and not _by_images(N, C, L):  # the passes whole, (C, 1) coefficients
         out = np.empty(x3.shape, dtype=x3.dtype)
         with _quiet():
             if L >= _UFUNC_BUFFER // 2:  # long rows: one inner loop per row (_UFUNC_BUFFER)
@@ -560,13 +581,7 @@ def _batch_norm_eval(
                 out,
             )
         return out
-    rows = _channel_rows(N, C, L, x3.dtype)
-    return _affine(
-        x3.reshape(N * C, L),
-        rows.expand(running_mean),
-        rows.expand(scale),
-        None if bias is None else rows.expand(bias),
-    )
+    return _channel_affine(x3, running_mean, scale, bias).reshape(x3.shape)
 
 
 @_threads.op
@@ -625,8 +640,6 @@ def batch_norm_backward(
             sum_g = rows.reduce(sums[2])
             sum_gxhat = invstd * rows.reduce(sums[3])
             grad_x = _channel_affine(grad_output.reshape(N, C, L), None, gamma * invstd, None)
-            if grad_x is None:
-                grad_x = _affine(g2, None, rows.expand(gamma * invstd), None)
         else:
             mo = _moments(x2, rows, g2)
             invstd = 1.0 / np.sqrt(mo.var + eps)
@@ -640,15 +653,6 @@ def batch_norm_backward(
             grad_x = _channel_affine(
                 x.reshape(N, C, L), mo.shift, B, D, grad_output.reshape(N, C, L), A
             )
-            if grad_x is None:
-                grad_x = _affine(
-                    x2,
-                    _rows_or_none(rows, mo.shift),
-                    rows.expand(B),
-                    rows.expand(D),
-                    g2,
-                    rows.expand(A),
-                )
     return (
         grad_x.reshape(x.shape),
         sum_gxhat.ravel().astype(cast),
