@@ -322,6 +322,30 @@ def test_step_has_zero_derivative_and_is_skipped_by_gradient_checks():
     assert not a.differentiable and "step" not in DIFFERENTIABLE
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("relu", {}), ("relu6", {}), ("hardtanh", {}), ("hardtanh", {"min_val": -0.5, "max_val": 2})],
+)
+def test_clamps_are_pytorchs_to_the_bit(name, kwargs, dtype):
+    """relu, relu6 and hardtanh give PyTorch's bits, the sign of zero included (−0 stays −0
+    inside the bounds, where np.maximum(−0, 0) would give +0), NaN and ±inf kept, on an
+    array of several blocks and on a strided view."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    witness = {"relu": F.relu, "relu6": F.relu6, "hardtanh": F.hardtanh}[name]
+    rng = np.random.default_rng(3)
+    special = [-0.0, 0.0, np.nan, np.inf, -np.inf, 6.0, -1.0, 1.0, 2.0, -0.5, 1e-30, -1e-30]
+    x = np.concatenate([special, 4 * rng.standard_normal(3 * (1 << 16))]).astype(dtype)
+    f = getattr(activations, name)
+    for arr in (x, x.reshape(-1, 4)[:, ::2]):
+        got = f(arr, **kwargs)
+        want = witness(torch.from_numpy(np.ascontiguousarray(arr)), **kwargs).numpy()
+        assert got.dtype == arr.dtype and got.shape == arr.shape
+        assert got.tobytes() == want.tobytes()
+    assert np.signbit(f(np.array([-0.0], dtype=dtype), **kwargs))[0]
+
+
 def test_kinks_take_pytorchs_one_sided_values():
     zero = np.zeros(3)
     np.testing.assert_array_equal(activations.relu_grad(zero), 0)
