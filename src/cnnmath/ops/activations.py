@@ -164,8 +164,8 @@ def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     ``np.clip`` with both bounds finite or infinite, never None, runs NumPy's clip loop:
     one pass, about half the time of ``np.maximum`` against a scalar and a third of the
     maximum-then-minimum pair with its temporary (docs/performance.md, "Clamps"). It keeps
-    NaN, and keeps −0 where the bounds allow it, as PyTorch's clamps do (``np.maximum(−0,
-    0)`` gives +0)."""
+    NaN, and from NumPy 2.1 on keeps −0 where the bounds allow it, as PyTorch's clamps do
+    (NumPy 2.0's clip, and ``np.maximum(−0, 0)``, give +0)."""
     out = np.empty(x.shape, dtype=x.dtype)
     if x.size <= _BLOCK:
         np.clip(x, low, high, out=out)
@@ -264,7 +264,7 @@ def identity_grad(x: np.ndarray) -> np.ndarray:
 @_threads.op
 def relu(x: np.ndarray) -> np.ndarray:
     """σ(x) = max(x, 0), elementwise, any shape; returns x's shape and dtype (−0 stays −0,
-    as PyTorch's ``relu``)."""
+    as PyTorch's ``relu``, from NumPy 2.1 on: `_clamp`)."""
     return _clamp(_checked(x, "relu"), 0.0, math.inf)
 
 
@@ -586,7 +586,7 @@ def _bounds(min_val: object, max_val: object, func: str) -> tuple[float, float]:
 @_threads.op
 def hardtanh(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
     """σ(x) = min(max(x, min_val), max_val), elementwise, any shape; x's shape and dtype.
-    Defaults −1, 1 as PyTorch; NaN stays NaN, −0 inside the bounds stays −0."""
+    Defaults −1, 1 as PyTorch; NaN stays NaN, −0 inside the bounds stays −0 (NumPy 2.1 on)."""
     x = _checked(x, "hardtanh")
     return _clamp(x, *_bounds(min_val, max_val, "hardtanh"))
 
@@ -603,7 +603,7 @@ def hardtanh_grad(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0)
 @_threads.op
 def relu6(x: np.ndarray) -> np.ndarray:
     """σ(x) = min(max(x, 0), 6) = hardtanh(x, 0, 6), elementwise, any shape; x's shape and
-    dtype (MobileNet's activation; −0 stays −0, as PyTorch's)."""
+    dtype (MobileNet's activation; −0 stays −0, as PyTorch's, from NumPy 2.1 on)."""
     return _clamp(_checked(x, "relu6"), 0.0, 6.0)
 
 
