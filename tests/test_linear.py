@@ -48,6 +48,23 @@ def test_without_bias():
     np.testing.assert_allclose(linear(x, w), x @ w.T, rtol=1e-15)
 
 
+@pytest.mark.parametrize("x_shape, out_features", [((0, 3), 4), ((2, 0, 3), 4), ((2, 0), 4)])
+def test_empty_inputs_as_pytorch(x_shape, out_features):
+    """No rows give no rows; in_features = 0 gives y = b and zero gradients (PyTorch's)."""
+    torch = pytest.importorskip("torch")
+    x, w, b = _data(x_shape, out_features)
+    y = linear(x, w, b)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.linear(tx, tw, tb)
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    g = np.ones(y.shape)
+    ty.backward(torch.tensor(g))
+    for got, t in zip(linear_backward(g, x, w), (tx, tw, tb)):
+        assert got.shape == tuple(t.shape)
+        np.testing.assert_array_equal(got, t.grad.numpy())
+
+
 ERRORS = [
     (
         lambda: linear(np.zeros((2, 3)), np.zeros((4, 5))),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._checks import check_float_array, check_ndim, check_same_dtype, check_shape
@@ -32,18 +34,23 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     """y = x Wᵀ + b, i.e. y[..., o] = Σ_i W[o, i] x[..., i] + b[o].
 
     x : (*, in_features); weight W : (out_features, in_features); bias b : (out_features,)
-    or None. Returns (*, out_features) in x's dtype.
+    or None. Returns (*, out_features) in x's dtype. Empty is allowed as in PyTorch: no
+    rows give no rows, in_features = 0 gives y = b (zeros without a bias).
 
     >>> import numpy as np
     >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.zeros(4)).shape
     (2, 4)
     """
     _check(x, weight, func="linear")
-    y = _product(x.reshape(-1, weight.shape[1]), weight.T).reshape(*x.shape[:-1], -1)
     if bias is not None:
         check_float_array("bias", bias, func="linear")
         check_same_dtype("linear", x=x, bias=bias)
         check_shape("bias", bias, (weight.shape[0],), func="linear")
+    out_features, in_features = weight.shape
+    # explicit sizes, not -1: an empty batch (or in_features = 0) has no size to infer
+    rows = math.prod(x.shape[:-1])
+    y = _product(x.reshape(rows, in_features), weight.T).reshape(*x.shape[:-1], out_features)
+    if bias is not None:
         y = y + bias
     return y
 
@@ -63,7 +70,8 @@ def linear_backward(
     check_float_array("grad_output", grad_output, func=func)
     check_same_dtype(func, grad_output=grad_output, x=x)
     check_shape("grad_output", grad_output, (*x.shape[:-1], weight.shape[0]), func=func)
-    G2 = grad_output.reshape(-1, weight.shape[0])
-    x2 = x.reshape(-1, weight.shape[1])
+    rows = math.prod(x.shape[:-1])
+    G2 = grad_output.reshape(rows, weight.shape[0])
+    x2 = x.reshape(rows, weight.shape[1])
     grad_x = _product(G2, weight).reshape(x.shape)
     return grad_x, _product(G2.T, x2), G2.sum(axis=0)
