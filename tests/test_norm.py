@@ -357,6 +357,31 @@ def test_float32_is_accurate_when_the_mean_dwarfs_the_spread(op):
         assert rel_error(one_pass, true) > 1e-2
 
 
+@pytest.mark.parametrize("op", ["batch_norm", "group_norm", "layer_norm"])
+def test_float32_squares_past_float32s_range_are_summed_in_float64(op):
+    """|x| ~ 1e30: x² overflows float32 (the per-row sums would be inf, σ² inf and x̂ zero),
+    but fits in float64, where the sums are then taken: x̂ and the gradients are right."""
+    torch = _torch()
+    F = torch.nn.functional
+    x = (1e30 * randn(4, 6, 3, 5)).astype(np.float32)
+    g = randn(4, 6, 3, 5, seed=1).astype(np.float32)
+    tx = torch.tensor(x.astype(np.float64), requires_grad=True)  # float64: x² fits
+    if op == "batch_norm":
+        y = batch_norm(x, None, None, training=True)
+        grad_x = batch_norm_backward(g, x, None, None, training=True)[0]
+        ty = F.batch_norm(tx, None, None, training=True)
+    elif op == "group_norm":
+        y, grad_x = group_norm(x, 3), group_norm_backward(g, x, 3)[0]
+        ty = F.group_norm(tx, 3)
+    else:
+        y, grad_x = layer_norm(x, (3, 5)), layer_norm_backward(g, x, (3, 5))[0]
+        ty = F.layer_norm(tx, (3, 5))
+    ty.backward(torch.tensor(g.astype(np.float64)))
+    assert np.abs(y).max() > 0.5  # the overflow gave x̂ = 0 everywhere
+    assert_close(y, ty.detach().numpy(), np.float32)
+    assert_close(grad_x, tx.grad.numpy(), np.float32)
+
+
 def test_evaluation_batch_norm_folds_into_the_preceding_convolution():
     """Eval BN after a convolution is one convolution: w' = w γ/√(r_σ²+ε) per output
     channel, b' = (b − r_μ) γ/√(r_σ²+ε) + β (a composition of affine maps)."""

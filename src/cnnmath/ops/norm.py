@@ -40,7 +40,9 @@ How the statistics are computed, the same way in the three ops:
   ∂ℓ/∂γ and ∂ℓ/∂β partial sums added in block order.
 
 Non-finite values propagate as in PyTorch: a NaN or ±inf in x makes its whole statistic NaN
-(every output of that channel, group or row), silently.
+(every output of that channel, group or row), silently. Finite float32 data whose squares
+overflow float32 (|x| above about 1e19) are summed again in float64 and stay right, where
+PyTorch's float32 norms give NaN or zeros; float64 squares past float64's range give NaN.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ from . import _threads
 
 
 def _quiet() -> Any:
-    """inf − inf and overflowing squares are NaN/inf by contract (they propagate, as in PyTorch)."""
+    """inf − inf and non-finite sums are NaN/inf by contract (they propagate, as in PyTorch;
+    float32 squares that overflow are summed again in float64: `_centred_sums`)."""
     return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
@@ -137,31 +140,52 @@ class _Moments(NamedTuple):
     mean: np.ndarray  # μ = shift + delta, float64 per statistic
     delta: np.ndarray  # mean(xc), float64
     var: np.ndarray  # σ² = mean(xc²) − delta², float64
-    row_g: np.ndarray  # per row Σ g and Σ g·xc (2, R) in x's dtype when g is given, else (0, R)
+    row_g: np.ndarray  # per row Σ g and Σ g·xc (2, R), x's dtype or float64, when g is given
+    wide: bool  # the sums were taken in float64: x's squares overflow its float32
 
 
 def _centred_sums(
-    x2: np.ndarray, shift_rows: np.ndarray | None, g2: np.ndarray | None = None
+    x2: np.ndarray,
+    shift_rows: np.ndarray | None,
+    g2: np.ndarray | None = None,
+    dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """Per row Σ xc, Σ xc² (and Σ g, Σ g·xc), xc = x − shift (x itself for shift None):
-    (2 or 4, R) in x's dtype. One read of x (and g), block by block on the op's threads, by
-    matrix-vector products and dot products; xc exists one block at a time."""
+    (2 or 4, R) in x's dtype (or ``dtype``: each block cast to it first). One read of x (and
+    g), block by block on the op's threads, by matrix-vector products and dot products; xc
+    exists one block at a time.
+
+    Float32 data whose sums overflow while every value is finite (|x| above about 1e19
+    squares past float32's range) are summed again in float64, where such squares fit: the
+    statistics are then right instead of an infinite variance that zeroes x̂. (PyTorch's
+    float32 norms give NaN or 0 there; float64 data whose squares overflow float64 give NaN,
+    as PyTorch's.)"""
+    dtype = x2.dtype if dtype is None else np.dtype(dtype)
     R, L = x2.shape
-    sums = np.empty((2 if g2 is None else 4, R), dtype=x2.dtype)
-    ones = np.ones(L, dtype=x2.dtype)
+    sums = np.empty((2 if g2 is None else 4, R), dtype=dtype)
+    ones = np.ones(L, dtype=dtype)
 
     def body(r0: int, r1: int) -> None:
         with _quiet():
             np.setbufsize(_UFUNC_BUFFER)
-            xc = x2[r0:r1] if shift_rows is None else np.subtract(x2[r0:r1], shift_rows[r0:r1])
+            xb = x2[r0:r1].astype(dtype, copy=False)
+            xc = xb if shift_rows is None else np.subtract(xb, shift_rows[r0:r1], dtype=dtype)
             np.matmul(xc, ones, out=sums[0, r0:r1])
             np.vecdot(xc, xc, out=sums[1, r0:r1])
             if g2 is not None:
-                np.matmul(g2[r0:r1], ones, out=sums[2, r0:r1])
-                np.vecdot(g2[r0:r1], xc, out=sums[3, r0:r1])
+                gb = g2[r0:r1].astype(dtype, copy=False)
+                np.matmul(gb, ones, out=sums[2, r0:r1])
+                np.vecdot(gb, xc, out=sums[3, r0:r1])
 
     _threads.parallel(body, _sum_spans(R, L))
+    if dtype != np.float64 and not np.isfinite(sums).all() and _all_finite(x2, g2):
+        return _centred_sums(x2, shift_rows, g2, np.dtype(np.float64))
     return sums
+
+
+def _all_finite(*arrays: np.ndarray | None) -> bool:
+    """Whether every given array holds only finite values (None: nothing to check)."""
+    return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def _moments(x2: np.ndarray, rows: _Rows, g2: np.ndarray | None = None) -> _Moments:
@@ -185,7 +209,21 @@ def _moments(x2: np.ndarray, rows: _Rows, g2: np.ndarray | None = None) -> _Mome
             break
         shift = (delta if shift is None else shift.astype(np.float64) + delta).astype(x2.dtype)
     mean = delta if shift is None else shift.astype(np.float64) + delta
-    return _Moments(shift, mean, delta, var, sums[2:])
+    return _Moments(shift, mean, delta, var, sums[2:], sums.dtype != x2.dtype)
+
+
+def _again_in_float64(func: Callable[..., Any], dtype: np.dtype, *args: Any, **kwargs: Any) -> Any:
+    """func's results on float64 copies of its array arguments, rounded back to ``dtype``.
+
+    For a backward whose float32 data have squares past float32's range (`_Moments.wide`):
+    its coefficients, σ⁻³ and the like for σ of 1e19 and more, would underflow float32 in
+    the affine passes; in float64 they do not. Rare, so a copy is cheap enough."""
+
+    def wide(a: Any) -> Any:
+        return a.astype(np.float64) if isinstance(a, np.ndarray) else a
+
+    results = func(*map(wide, args), **{k: wide(v) for k, v in kwargs.items()})
+    return tuple(r.astype(dtype) for r in results)
 
 
 def _rows_or_none(rows: _Rows, a: np.ndarray | None) -> np.ndarray | None:
@@ -642,6 +680,18 @@ def batch_norm_backward(
             grad_x = _channel_affine(grad_output.reshape(N, C, L), None, gamma * invstd, None)
         else:
             mo = _moments(x2, rows, g2)
+            if mo.wide:
+                return _again_in_float64(
+                    batch_norm_backward,
+                    x.dtype,
+                    grad_output,
+                    x,
+                    None,
+                    None,
+                    weight,
+                    training=True,
+                    eps=eps,
+                )
             invstd = 1.0 / np.sqrt(mo.var + eps)
             sum_g = rows.reduce(mo.row_g[0])
             sum_gxhat = invstd * (rows.reduce(mo.row_g[1]) - mo.delta * sum_g)
@@ -797,6 +847,10 @@ def group_norm_backward(
     gamma = _per_channel(weight, G, 1.0)
     with _quiet():
         mo = _moments(x2, rows, g2)
+        if mo.wide:
+            return _again_in_float64(
+                group_norm_backward, x.dtype, grad_output, x, num_groups, weight, eps=eps
+            )
         invstd = 1.0 / np.sqrt(mo.var + eps)  # (N, G, 1)
         # per sample and channel, summed over space: Σ g and Σ g x̂, (N, G, C/G)
         sum_g = mo.row_g[0].astype(np.float64).reshape(N, G, Cg)
