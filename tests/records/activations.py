@@ -1,7 +1,8 @@
 """Records for cnnmath.ops.activations: every registry entry with a PyTorch counterpart, gelu's
 tanh form, and prelu (with its learnable slope).
 
-The backward of σ is ``g · σ′(x)``. Samples hold at least 34 elements: PyTorch's CPU kernels
+The backward of σ is ``g · σ′(x)``, except relu's, hardtanh's and relu6's, which are ops of
+their own (``relu_backward``, ``hardtanh_backward``: a select, 0 outside whatever g holds). Samples hold at least 34 elements: PyTorch's CPU kernels
 treat the tail of a tensor shorter than two vectors with scalar code whose NaN handling differs
 from the vectorised code's for elu, selu, celu, hardswish, hardtanh and relu6 (gradient 1 at
 NaN instead of NaN, or of 0); cnnmath follows the vectorised code, which is what nearly every
@@ -15,6 +16,8 @@ slopes; tests/test_activations.py checks them against PyTorch on its dense grid.
 returns the mathematical limit and PyTorch an artefact NaN (∞·0, ∞/∞): ±∞ for gelu, gelu_tanh,
 silu, mish and softsign; −∞ for hardswish.
 """
+
+import functools
 
 import numpy as np
 
@@ -145,7 +148,13 @@ def _record(name, torch):
     errors = _errors(name)
     if name == "relu":  # relu's backward is its own op, the one nn.ReLU runs
         backward, reference_backward = ops.relu_backward, ref.relu_backward
-        errors = _with_relu_backward_errors(errors)
+        errors = _with_backward_errors(errors, ops.relu_backward)
+    elif name == "hardtanh":  # so is hardtanh's (nn.ReLU6 runs it with (0, 6))
+        backward, reference_backward = ops.hardtanh_backward, ref.hardtanh_backward
+        errors = _with_backward_errors(errors, ops.hardtanh_backward)
+    elif name == "relu6":
+        backward = functools.partial(ops.hardtanh_backward, min_val=0.0, max_val=6.0)
+        reference_backward = functools.partial(ref.hardtanh_backward, min_val=0.0, max_val=6.0)
     return OpRecord(
         name=name,
         op=f,
@@ -159,28 +168,30 @@ def _record(name, torch):
     )
 
 
-def _with_relu_backward_errors(errors):
+def _with_backward_errors(errors, backward):
+    name = backward.__name__
+
     def make():
         x = np.zeros((2, 3))
         return [
             *errors(),
             ErrorCase(
                 "backward shape",
-                lambda: ops.relu_backward(np.zeros((3, 2)), x),
+                lambda: backward(np.zeros((3, 2)), x),
                 ValueError,
-                r"^relu_backward: grad_output: expected the shape of x",
+                rf"^{name}: grad_output: expected the shape of x",
             ),
             ErrorCase(
                 "backward dtype",
-                lambda: ops.relu_backward(np.zeros((2, 3), np.float32), x),
+                lambda: backward(np.zeros((2, 3), np.float32), x),
                 TypeError,
-                "^relu_backward: .*dtype",
+                f"^{name}: .*dtype",
             ),
             ErrorCase(
                 "backward int x",
-                lambda: ops.relu_backward(x, x.astype(int)),
+                lambda: backward(x, x.astype(int)),
                 TypeError,
-                "^relu_backward: x",
+                f"^{name}: x",
             ),
         ]
 

@@ -133,9 +133,16 @@ class GELU(_Activation):
 
 
 class ReLU6(_Activation):
-    """y = min(max(x, 0), 6) elementwise (``torch.nn.ReLU6``)."""
+    """y = min(max(x, 0), 6) elementwise (``torch.nn.ReLU6``); the backward is PyTorch's:
+    ∂ℓ/∂x = G where 0 < x < 6, else 0, in one select (``ops.hardtanh_backward``)."""
 
     name = "relu6"
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G where 0 < x < 6, 0 elsewhere (at both kinks and at NaN)."""
+        x = ctx
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        return ops.hardtanh_backward(grad_output, x, min_val=0.0, max_val=6.0)
 
 
 class Hardsigmoid(_Activation):

@@ -68,6 +68,7 @@ __all__ = [
     "hardswish",
     "hardswish_grad",
     "hardtanh",
+    "hardtanh_backward",
     "hardtanh_grad",
     "identity",
     "identity_grad",
@@ -278,7 +279,7 @@ def relu_grad(x: np.ndarray) -> np.ndarray:
     return _out(np.where(x <= 0, 0.0, 1.0), x)
 
 
-#: Elements per block of `relu_backward`: its comparison and bit masks stay in L2.
+#: Elements per block of `_select` (relu's and hardtanh's backward): its masks stay in L2.
 _SELECT_BLOCK = 1 << 15
 #: The unsigned integer of a float's width, and the signed one its masks are made in.
 _BITS = {4: (np.uint32, np.int32), 8: (np.uint64, np.int64)}
@@ -294,13 +295,57 @@ def relu_backward(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
     included, where g·σ′(x) would give NaN). Also right with y in place of x, since
     y <= 0 exactly where x <= 0. Returns a new array of x's shape and dtype.
 
-    Computed as a select without branches: ``np.where`` branches on every element, and
-    with the signs of real activations, half one way and half the other at random, it
-    mispredicts every other one (about 7 ns an element against 2 here). Per block,
-    m = (x <= 0) − 1 in integers of g's width is 0 or all ones, and ∂ℓ/∂x is the bits of
-    g AND m.
-    """
-    func = "relu_backward"
+    Computed as a select without branches (`_select`)."""
+    zero = _checked(x, "relu_backward").dtype.type(0)
+
+    def kept(xb: np.ndarray, mask: np.ndarray) -> None:
+        np.less_equal(xb, zero, out=mask.view(np.bool_))  # False at NaN
+        np.add(mask, -1, out=mask)  # dropped 1 → 0, kept 0 → −1
+
+    return _select(grad_output, x, kept, "relu_backward")
+
+
+@_threads.op
+def hardtanh_backward(
+    grad_output: np.ndarray, x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0
+) -> np.ndarray:
+    """∂ℓ/∂x through y = hardtanh(x, min_val, max_val), given g = ∂ℓ/∂y (x's shape and dtype):
+
+        ∂ℓ/∂x = g where min_val < x < max_val,   +0 elsewhere (at both kinks and at NaN)
+
+    exactly PyTorch's hardtanh backward, relu6's with (0, 6) (0 replaces g outside, whatever
+    g holds, where g·σ′(x) would give NaN for an infinite g). Also right with y in place of
+    x: y lies strictly between the bounds exactly where x does. Returns a new array of x's
+    shape and dtype; a select without branches (`_select`)."""
+    func = "hardtanh_backward"
+    dtype = _checked(x, func).dtype
+    low, high = (dtype.type(b) for b in _bounds(min_val, max_val, func))
+
+    def kept(xb: np.ndarray, mask: np.ndarray) -> None:
+        inside, below = mask.view(np.bool_), _threads.scratch(func, mask.size, np.bool_)
+        np.greater(xb, low, out=inside)
+        np.less(xb, high, out=below)
+        np.logical_and(inside, below, out=inside)  # False at NaN
+        np.negative(mask, out=mask)  # kept 1 → −1
+
+    return _select(grad_output, x, kept, func)
+
+
+def _select(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    kept: Callable[[np.ndarray, np.ndarray], None],
+    func: str,
+) -> np.ndarray:
+    """g where ``kept(x, mask)`` writes −1 into the int8 mask, +0 where it writes 0, block
+    by block on the op's threads (after checking g against x).
+
+    A select without branches: ``np.where`` branches on every element, and with the signs
+    of real activations, half one way and half the other at random, it mispredicts every
+    other one (about 7 ns an element against 2 here). Per block, the mask widened to
+    integers of g's width is 0 or all ones, and ∂ℓ/∂x is the bits of g AND it. (The mask is
+    made in int8, on the comparisons' own bytes: a comparison's bools cast straight to the
+    wide integers cost more than the comparison.)"""
     x = _checked(x, func)
     g = check_float_array("grad_output", grad_output, func=func)
     check_same_dtype(func, grad_output=g, x=x)
@@ -311,15 +356,14 @@ def relu_backward(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
     g_bits = np.ascontiguousarray(g).reshape(-1).view(unsigned)
     x_flat = np.ascontiguousarray(x).reshape(-1)
     out_bits = out.reshape(-1).view(unsigned)
-    zero, one = x.dtype.type(0), signed(1)
 
     def body(i0: int, i1: int) -> None:
         n = i1 - i0
-        at_most_zero = _threads.scratch("relu_backward x <= 0", n, np.bool_)
-        mask = _threads.scratch("relu_backward mask", n, signed)
-        np.less_equal(x_flat[i0:i1], zero, out=at_most_zero)  # False at NaN
-        np.subtract(at_most_zero, one, out=mask, dtype=signed)
-        np.bitwise_and(g_bits[i0:i1], mask.view(unsigned), out=out_bits[i0:i1])
+        small = _threads.scratch(f"{func} mask", n, np.int8)
+        wide = _threads.scratch(f"{func} wide mask", n, signed)
+        kept(x_flat[i0:i1], small)
+        np.copyto(wide, small)  # −1 stays all ones
+        np.bitwise_and(g_bits[i0:i1], wide.view(unsigned), out=out_bits[i0:i1])
 
     _threads.parallel(body, _threads.spans(x_flat.size, _SELECT_BLOCK))
     return out

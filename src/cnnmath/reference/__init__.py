@@ -19,7 +19,7 @@ Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrin
 Speed is not a goal: use tiny shapes.
 """
 
-from .activations import prelu, prelu_backward, relu_backward
+from .activations import hardtanh_backward, prelu, prelu_backward, relu_backward
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .linear import linear, linear_backward
 from .norm import (
@@ -83,6 +83,7 @@ __all__ = [
     "max_unpool2d_backward",
     "nll_loss",
     "prelu",
+    "hardtanh_backward",
     "prelu_backward",
     "relu_backward",
     "softmax",

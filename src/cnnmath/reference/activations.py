@@ -184,6 +184,16 @@ def hardtanh_grad(x, min_val=-1.0, max_val=1.0):
     return _map(lambda v: 1.0 if min_val < v < max_val else 0.0, x)
 
 
+def hardtanh_backward(grad_output, x, min_val=-1.0, max_val=1.0):
+    """∂ℓ/∂x through hardtanh: g where min_val < x < max_val, else 0 (whatever g holds)."""
+    x = np.asarray(x)
+    g = np.asarray(grad_output)
+    out = np.empty(x.shape, dtype=g.dtype)
+    for index in np.ndindex(*x.shape):
+        out[index] = g[index] if min_val < x[index] < max_val else 0.0
+    return out
+
+
 def relu6(x):
     return hardtanh(x, 0.0, 6.0)
 
