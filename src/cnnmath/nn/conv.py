@@ -127,8 +127,8 @@ class Conv2d(Module):
         and ∂ℓ/∂b[o] = Σ_{β,i,j} G[β,o,i,j]. Grouped layers and string padding take the
         whole backward pass."""
         x = ctx
-        if self.groups != 1 or isinstance(self.padding, str) or x.ndim != 4:
-            super().backward_params_ctx(ctx, grad_output)
+        if self.groups != 1 or isinstance(self.padding, str) or x.ndim != 4 or not len(x):
+            super().backward_params_ctx(ctx, grad_output)  # (an empty batch: zero gradients)
             return
         self._check_grad_output_conv(grad_output, x)
         f1, f2 = self.kernel_size

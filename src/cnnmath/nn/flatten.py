@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,8 @@ class Flatten(Module):
                 f"end_dim={self.end_dim}, got shape {x.shape}"
             )
         shape = x.shape
-        y = x.reshape(*shape[:start], -1, *shape[end + 1 :]) if x.ndim else x.reshape(1)
+        merged = math.prod(shape[start : end + 1])  # not -1: an empty batch has none to infer
+        y = x.reshape(*shape[:start], merged, *shape[end + 1 :]) if x.ndim else x.reshape(1)
         return y, shape
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:

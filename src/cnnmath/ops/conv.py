@@ -243,8 +243,11 @@ def _shape_geometry(
             f"{func}: weight: expected {C_in // G} input channels{per_group}, "
             f"got weight of shape {w_shape} with C_in/groups = {w_shape[1]}"
         )
-    if min(w_shape) == 0 or min(x4) == 0:
-        raise ValueError(f"{func}: expected non-empty arrays, got x {x_shape}, weight {w_shape}")
+    if min(w_shape) == 0 or min(x4[1:]) == 0:  # an empty batch is allowed (PyTorch's too)
+        raise ValueError(
+            f"{func}: expected non-empty channels, kernel and image, got x {x_shape}, "
+            f"weight {w_shape}"
+        )
     s, d, pads, out_hw = _conv_shapes(x4, w_shape, stride, padding, dilation, itemsize, func=func)
     return s, d, pads, out_hw, G
 
@@ -301,7 +304,8 @@ def conv2d(
 
     Parameters
     ----------
-    x : (B, C_in, m, n) float32 or float64, or one unbatched image (C_in, m, n).
+    x : (B, C_in, m, n) float32 or float64, or one unbatched image (C_in, m, n). B may be 0
+        (an empty output, and empty or zero gradients, as PyTorch's); the other sizes not.
     weight : (C_out, C_in/groups, f1, f2), same dtype as x. Not flipped (cross-correlation).
     bias : (C_out,) or None.
     stride, dilation : int or (height, width) pair, each >= 1.
@@ -327,6 +331,8 @@ def conv2d(
     geo = _geometry(x, weight, stride, padding, dilation, groups, func="conv2d")
     if bias is not None:
         _check_bias(bias, x, weight.shape[0], func="conv2d")
+    if geo.x.shape[0] == 0:  # an empty batch: an empty output
+        return np.zeros((0, weight.shape[0], *geo.out_hw), dtype=x.dtype)
     y = _forward(geo, weight)
     if bias is not None:
         _add_bias(y, bias)
@@ -378,10 +384,20 @@ def conv2d_backward(
     expected = (B, C_out, *geo.out_hw)
     _check_grad_output(grad_output, x, expected[1:] if geo.unbatched else expected, func)
     G = grad_output[None] if geo.unbatched else grad_output
+    if B == 0:  # an empty batch: no input gradient, zero parameter gradients
+        return _empty_batch_gradients(x, weight.shape, C_out)
     grad_weight = _grad_weight(G, geo, weight.shape)
     (pt, _), (pl, _) = geo.pads
     grad_x = _conv_transpose(G, weight, geo.groups, geo.stride, geo.dilation, (pt, pl), (m, n))
     return (grad_x[0] if geo.unbatched else grad_x), grad_weight, _grad_bias(G)
+
+
+def _empty_batch_gradients(
+    x: np.ndarray, w_shape: tuple[int, ...], C_out: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gradients of an empty batch: an empty grad_x, zero grad_weight and grad_bias."""
+    zeros = functools.partial(np.zeros, dtype=x.dtype)
+    return zeros(x.shape), zeros(w_shape), zeros(C_out)
 
 
 def _grad_bias(G: np.ndarray) -> np.ndarray:
@@ -893,8 +909,11 @@ def _transpose_shapes(
             f"C_out/groups, f1, f2); x has shape {x_shape}), got weight of shape {w_shape}"
         )
     G = _groups(groups, {"C_in": C_in}, func=func)
-    if min(w_shape) == 0 or min(x4) == 0:
-        raise ValueError(f"{func}: expected non-empty arrays, got x {x_shape}, weight {w_shape}")
+    if min(w_shape) == 0 or min(x4[1:]) == 0:  # an empty batch is allowed (PyTorch's too)
+        raise ValueError(
+            f"{func}: expected non-empty channels, kernel and image, got x {x_shape}, "
+            f"weight {w_shape}"
+        )
     if isinstance(padding, str):
         raise TypeError(
             f"{func}: padding: expected an int or a pair of ints (no 'valid' or 'same' for the "
@@ -967,7 +986,8 @@ def conv_transpose2d(
 
     Parameters
     ----------
-    x : (B, C_in, H, W) float32 or float64, or one unbatched image (C_in, H, W).
+    x : (B, C_in, H, W) float32 or float64, or one unbatched image (C_in, H, W); B may be 0,
+        as in ``conv2d``.
     weight : (C_in, C_out/groups, f1, f2) — PyTorch's layout, conv2d's with the roles of
         input and output swapped; same dtype as x.
     bias : (C_out,) or None.
@@ -996,6 +1016,8 @@ def conv_transpose2d(
     )
     if bias is not None:
         _check_bias(bias, x, weight.shape[1] * geo.groups, func=func)
+    if geo.x.shape[0] == 0:  # an empty batch: an empty output
+        return np.zeros((0, weight.shape[1] * geo.groups, *geo.out_hw), dtype=x.dtype)
     y = _conv_transpose(
         geo.x, weight, geo.groups, geo.stride, geo.dilation, geo.padding, geo.out_hw
     )
@@ -1039,6 +1061,8 @@ def conv_transpose2d_backward(
     expected = (B, weight.shape[1] * geo.groups, *geo.out_hw)
     _check_grad_output(grad_output, x, expected[1:] if geo.unbatched else expected, func)
     G = grad_output[None] if geo.unbatched else grad_output
+    if B == 0:  # an empty batch: no input gradient, zero parameter gradients
+        return _empty_batch_gradients(x, weight.shape, expected[1])
     (ph, pw) = geo.padding
     # conv2d of G: its output is x's size (output_padding's extra rows are never read)
     as_conv = _Geometry(

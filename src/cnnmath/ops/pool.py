@@ -409,8 +409,11 @@ _even_blocks = functools.lru_cache(maxsize=256)(_threads.even_spans)
 def _in_blocks(geo: _Geometry, body: Callable[[int, int, _Geometry], None]) -> None:
     """Run ``body(p0, p1, block)`` on the blocks of planes (`_plane_spans`), threaded, where
     ``block`` is the geometry of planes p0..p1-1 alone (pooling treats planes independently).
-    Each body writes planes p0..p1-1 of its outputs only. One block runs directly."""
+    Each body writes planes p0..p1-1 of its outputs only. One block runs directly; no planes
+    (an empty batch), none."""
     B, C, m, n = geo.x.shape
+    if B * C == 0:
+        return
     planes = geo.x.reshape(1, B * C, m, n)
     spans = _plane_spans(B * C, m * n * geo.x.itemsize)
     if len(spans) == 1:
@@ -1069,6 +1072,8 @@ def max_pool2d_backward(
     func = "max_pool2d_backward"
     geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
+    if x.size == 0:  # an empty batch: nothing to route
+        return np.zeros(x.shape, dtype=x.dtype)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
     if indices is not None:
         _check_indices(
@@ -1264,6 +1269,8 @@ def avg_pool2d_backward(
     geo = _geometry(x, kernel_size, stride, padding, _NO_DILATION, ceil_mode, func=func)
     scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
+    if x.size == 0:  # an empty batch: nothing to route
+        return np.zeros(x.shape, dtype=x.dtype)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
     G_planes = G.reshape(-1, *geo.out_hw)
     if _small_tiles(geo):  # every element in one tile: its share written, not added
@@ -1416,6 +1423,8 @@ def max_unpool2d_backward(
     func = "max_unpool2d_backward"
     geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
+    if x.size == 0:  # an empty batch: nothing to route
+        return np.zeros(x.shape, dtype=x.dtype)
     planes = geo.x.shape[0] * geo.x.shape[1]
     flat, indices = G.reshape(planes, -1), geo.indices.reshape(planes, -1)
     grad_x = np.empty(indices.shape, dtype=G.dtype)
@@ -1678,6 +1687,8 @@ def adaptive_max_pool2d_backward(
     func = "adaptive_max_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
+    if x.size == 0:  # an empty batch: nothing to route
+        return np.zeros(x.shape, dtype=x.dtype)
     kernel = _tile_kernel(x4, out_hw)
     if kernel is not None and out_hw != (1, 1):
         return max_pool2d_backward(grad_output, x, kernel)
@@ -1752,6 +1763,8 @@ def adaptive_avg_pool2d_backward(
     func = "adaptive_avg_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
+    if x.size == 0:  # an empty batch: nothing to route
+        return np.zeros(x.shape, dtype=x.dtype)
     kernel = _tile_kernel(x4, out_hw)
     if kernel is not None and out_hw != (1, 1):
         return avg_pool2d_backward(grad_output, x, kernel)
