@@ -268,6 +268,9 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, signum):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a test run started in the background by a non-interactive shell inherits SIGINT
+        # ignored, and Python keeps it so (no KeyboardInterrupt): give the child Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout.readline() == "writing\n"

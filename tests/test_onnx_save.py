@@ -563,6 +563,13 @@ ERRORS = [
         r"expected 1 array\(s\), one per model input \('x',\), got 2",
     ),
     (lambda: "not a model", X, {}, TypeError, r"model: expected a cnnmath.nn.Module, got str"),
+    (
+        lambda: nn.Sequential(nn.ReLU(), nn.CELU()),
+        X.astype(np.float64),
+        {},
+        ValueError,
+        r"node '1' \(CELU\): ONNX's Celu is defined for float32 only, got a float64 model",
+    ),
 ]
 
 

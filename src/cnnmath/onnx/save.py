@@ -22,7 +22,8 @@ as the identity. The mapping, layer by layer:
                              ceil_mode; divisor_override as a Mul by k1·k2/divisor)
     Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
                              when the output size divides the input's
-    activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu, Softsign,
+    activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu (float32:
+                             ONNX's only type for it), Softsign,
                              HardSigmoid, HardSwish, Clip (ReLU6), Softplus (β, threshold kept
                              exactly with Where); GELU, Mish and SiLU as their formulas (the
                              Gelu and Mish ops from opsets 20 and 18)
@@ -478,6 +479,17 @@ def _simple(op: str, **fixed: Any) -> _Emit:
     return emit
 
 
+def _celu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.CELU)
+    if w.dtype != np.float32:  # ONNX defines Celu on tensor(float) only
+        raise ValueError(
+            f"save: model: node {node.name!r} (CELU): ONNX's Celu is defined for float32 only, "
+            f"got a {np.dtype(w.dtype).name} model; export it in float32"
+        )
+    w.node("Celu", [node.inputs[0]], node.output, node.name, alpha=m.alpha)
+
+
 def _relu6(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     lo = w.const(f"{node.name}/min", 0.0)
     hi = w.const(f"{node.name}/max", 6.0)
@@ -583,7 +595,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Softsign: _simple("Softsign"),
     nn.LeakyReLU: _simple("LeakyRelu", alpha=lambda m: m.negative_slope),
     nn.ELU: _simple("Elu", alpha=lambda m: m.alpha),
-    nn.CELU: _simple("Celu", alpha=lambda m: m.alpha),
+    nn.CELU: _celu,
     nn.SELU: _simple("Selu", alpha=_act.SELU_ALPHA, gamma=_act.SELU_SCALE),
     nn.Hardsigmoid: _simple("HardSigmoid", alpha=1.0 / 6.0, beta=0.5),
     nn.Hardswish: _simple("HardSwish"),
@@ -699,12 +711,15 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     ``onnx`` extra. The model is checked with ``onnx.checker.check_model(full_check=True)``
     before anything is written. An empty Sequential is written as one Identity node.
 
-    onnxruntime runs every file written, and cnnmath's own ``cnnmath.onnx.load`` reads every
-    one back into a graph that computes the same and trains (its weights parameters again):
-    LayerNorm's LayerNormalization as a LayerNorm, GroupNorm's InstanceNormalization as a
-    GroupNorm of the (B, G, ·) reshape, Upsample's Resize as an Upsample (factors powers of
-    two) or by ONNX's nearest rule, Softplus' Greater and Where as themselves, and the Sum of
-    an Add of three or more inputs as an Add.
+    onnxruntime runs every float32 file written (its CPU kernels for Conv, the pools and
+    several activations are float32 only, so a float64 file is for ``load`` and runtimes
+    with double kernels; ONNX stores attributes such as LeakyReLU's slope in float32 either
+    way), and cnnmath's own ``cnnmath.onnx.load`` reads every one back into a graph that
+    computes the same and trains (its weights parameters again): LayerNorm's
+    LayerNormalization as a LayerNorm, GroupNorm's InstanceNormalization as a GroupNorm of
+    the (B, G, ·) reshape, Upsample's Resize as an Upsample (factors powers of two) or by
+    ONNX's nearest rule, Softplus' Greater and Where as themselves, and the Sum of an Add of
+    three or more inputs as an Add.
 
     >>> import tempfile, onnx
     >>> model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten())
