@@ -165,8 +165,8 @@ def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     ``np.clip`` with both bounds finite or infinite, never None, runs NumPy's clip loop:
     one pass, about half the time of ``np.maximum`` against a scalar and a third of the
     maximum-then-minimum pair with its temporary (docs/performance.md, "Clamps"). It keeps
-    NaN, and from NumPy 2.1 on keeps −0 where the bounds allow it, as PyTorch's clamps do
-    (NumPy 2.0's clip, and ``np.maximum(−0, 0)``, give +0)."""
+    NaN, and keeps −0 where the bounds allow it, as PyTorch's clamps do — at a lower bound
+    of 0 from NumPy 2.1 on (NumPy 2.0's clip there, and ``np.maximum(−0, 0)``, give +0)."""
     out = np.empty(x.shape, dtype=x.dtype)
     if x.size <= _BLOCK:
         np.clip(x, low, high, out=out)
@@ -630,7 +630,8 @@ def _bounds(min_val: object, max_val: object, func: str) -> tuple[float, float]:
 @_threads.op
 def hardtanh(x: np.ndarray, *, min_val: float = -1.0, max_val: float = 1.0) -> np.ndarray:
     """σ(x) = min(max(x, min_val), max_val), elementwise, any shape; x's shape and dtype.
-    Defaults −1, 1 as PyTorch; NaN stays NaN, −0 inside the bounds stays −0 (NumPy 2.1 on)."""
+    Defaults −1, 1 as PyTorch; NaN stays NaN, −0 inside the bounds stays −0 (at a min_val
+    of 0 from NumPy 2.1 on: `_clamp`)."""
     x = _checked(x, "hardtanh")
     return _clamp(x, *_bounds(min_val, max_val, "hardtanh"))
 
