@@ -138,6 +138,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     its op type and the attribute; so are malformed files (truncated protobuf, a cycle, a
     tensor whose declared size disagrees with its data, external data outside the model's
     directory). Nothing in a model file is executed.
+
+    The inputs' declared sizes are not enforced: like a cnnmath model, the graph runs on any
+    batch size and on other image sizes where its ops allow them (onnxruntime refuses a size
+    that a file fixes). Their declared element types are checked at load time (float32 or
+    float64; int32, int64 or bool for shapes, indices and conditions), the arrays given
+    when the graph runs.
     """
     onnx = require("onnx", "onnx", "cnnmath.onnx.load")
     if isinstance(model, (bytes, bytearray, memoryview)):
