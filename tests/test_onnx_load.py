@@ -406,6 +406,21 @@ def test_fold_only_ops_on_run_time_values_are_refused():
         load(_model([node], (2, 3)).SerializeToString())
 
 
+def test_a_float16_weight_is_refused_at_load_and_a_cast_one_runs():
+    """A float16 operand (here a Conv weight beside float32 data, which onnxruntime refuses
+    at load too) is refused by load, naming the node and the input; the same weight Cast to
+    float first is folded and runs as onnxruntime runs it."""
+    w16 = W.astype(np.float16)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    with pytest.raises(ValueError, match="node 'conv' \\(Conv\\): input 'w': float16 values"):
+        load(_model([conv], (1, 2, 5, 5), [("w", w16)]).SerializeToString())
+    cast = helper.make_node("Cast", ["w"], ["w32"], name="cast", to=TensorProto.FLOAT)
+    conv = helper.make_node("Conv", ["x", "w32"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    model = _model([cast, conv], (1, 2, 5, 5), [("w", w16)])
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    assert rel_error(load(model.SerializeToString())(x), _ort(model, x)) < 1e-6
+
+
 def test_clip_with_run_time_bounds_differentiates_to_all_three():
     inputs = [
         helper.make_tensor_value_info(n, TensorProto.DOUBLE, s)

@@ -137,7 +137,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     cannot compute exactly is refused here, at load time, with a ValueError naming the node,
     its op type and the attribute; so are malformed files (truncated protobuf, a cycle, a
     tensor whose declared size disagrees with its data, external data outside the model's
-    directory). Nothing in a model file is executed.
+    directory), and float16 constants read by any op but Cast (and Resize's scales).
+    Nothing in a model file is executed.
 
     The inputs' declared sizes are not enforced: like a cnnmath model, the graph runs on any
     batch size and on other image sizes where its ops allow them (onnxruntime refuses a size
@@ -268,6 +269,17 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 "supported: only the first output",
             )
         ins = [env[v] if v else None for v in proto_node.input]
+        half = [
+            v
+            for v, o in zip(proto_node.input, ins)
+            if isinstance(o, Const) and np.asarray(o.value).dtype == np.float16
+        ]
+        if half and node.op_type not in _HALF_OPERANDS:
+            raise refuse(
+                node,
+                f"input {half[0]!r}: float16 values are not supported as an operand (cnnmath "
+                "computes in float32 or float64; Cast them to float first)",
+            )
         info["outputs"] = outputs[:1] + extra
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
@@ -295,6 +307,11 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     g.eval()
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     return g
+
+
+#: Ops that may read a float16 constant (Resize's scales, which ONNX allows in float16);
+#: any other op is refused one at load time, not when the graph runs.
+_HALF_OPERANDS = frozenset({"Resize"})
 
 
 # Ops that fold a trainable initializer into the same numbers in another shape (GroupNorm's
