@@ -547,6 +547,8 @@ def _per_block(
     B, C, m, n = x4.shape
     planes = x4.reshape(B * C, m, n)
     results = [np.empty((B * C, *shape), dtype=dtype) for shape, dtype in outputs]
+    if B * C == 0:  # an empty batch: nothing to compute
+        return results
 
     def run(p0: int, p1: int) -> None:
         for result, part in zip(results, compute(planes[p0:p1], p0, p1)):
@@ -1017,10 +1019,10 @@ def _routed_by(G: np.ndarray, indices: np.ndarray, geo: _Geometry, out: np.ndarr
     block by block of planes (np.add.at: unbuffered, so a position named twice collects
     both; windows in row-major order)."""
     m, n = geo.x.shape[2:]
-    G_planes = G.reshape(out.shape[0], -1)
+    G_planes = G.reshape(out.shape[0], G.shape[-2] * G.shape[-1])  # (not -1: B·C may be 0)
     # any integer dtype, its values checked to lie in [0, m·n): as intp (uint64 + int64 has
     # no integer result type)
-    I_planes = indices.reshape(out.shape[0], -1).astype(np.intp, copy=False)
+    I_planes = indices.reshape(out.shape[0], G_planes.shape[1]).astype(np.intp, copy=False)
 
     def block(p0: int, p1: int, part: _Geometry) -> None:
         at = _threads.scratch("positions", (p1 - p0, I_planes.shape[1]), np.intp)
@@ -1072,8 +1074,6 @@ def max_pool2d_backward(
     func = "max_pool2d_backward"
     geo = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
-    if x.size == 0:  # an empty batch: nothing to route
-        return np.zeros(x.shape, dtype=x.dtype)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
     if indices is not None:
         _check_indices(
@@ -1269,8 +1269,6 @@ def avg_pool2d_backward(
     geo = _geometry(x, kernel_size, stride, padding, _NO_DILATION, ceil_mode, func=func)
     scale = _avg_scale(geo, count_include_pad, divisor_override, func=func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
-    if x.size == 0:  # an empty batch: nothing to route
-        return np.zeros(x.shape, dtype=x.dtype)
     grad_x = _by_planes(geo.x, geo.x.shape[2:])
     G_planes = G.reshape(-1, *geo.out_hw)
     if _small_tiles(geo):  # every element in one tile: its share written, not added
@@ -1393,7 +1391,8 @@ def max_unpool2d(
     geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, "max_unpool2d")
     planes = geo.x.shape[0] * geo.x.shape[1]
     y = np.empty((planes, geo.out_hw[0] * geo.out_hw[1]), dtype=geo.x.dtype)
-    indices, values = geo.indices.reshape(planes, -1), geo.x.reshape(planes, -1)
+    size = geo.x.shape[2] * geo.x.shape[3]  # (not -1: planes may be 0)
+    indices, values = geo.indices.reshape(planes, size), geo.x.reshape(planes, size)
 
     def block(p0: int, p1: int) -> None:
         y[p0:p1] = 0
@@ -1423,10 +1422,9 @@ def max_unpool2d_backward(
     func = "max_unpool2d_backward"
     geo = _unpool_geometry(x, indices, kernel_size, stride, padding, output_size, func)
     G = _grad_output(grad_output, x, geo.out_hw, func=func)
-    if x.size == 0:  # an empty batch: nothing to route
-        return np.zeros(x.shape, dtype=x.dtype)
     planes = geo.x.shape[0] * geo.x.shape[1]
-    flat, indices = G.reshape(planes, -1), geo.indices.reshape(planes, -1)
+    flat = G.reshape(planes, geo.out_hw[0] * geo.out_hw[1])  # (not -1: planes may be 0)
+    indices = geo.indices.reshape(planes, geo.x.shape[2] * geo.x.shape[3])
     grad_x = np.empty(indices.shape, dtype=G.dtype)
 
     def block(p0: int, p1: int) -> None:
@@ -1600,7 +1598,7 @@ def _tile_kernel(x4: np.ndarray, out_hw: Pair) -> Pair | None:
 def _global_argmax(x4: np.ndarray) -> np.ndarray:
     """(planes,) positions of each plane's chosen element: the first maximum, or the last
     NaN (np.argmax picks the first maximum, a NaN counting as one)."""
-    X = x4.reshape(x4.shape[0] * x4.shape[1], -1)
+    X = x4.reshape(x4.shape[0] * x4.shape[1], x4.shape[2] * x4.shape[3])
     at = X.argmax(axis=1)
     nan = np.isnan(X)
     has_nan = nan.any(axis=1)
@@ -1687,8 +1685,6 @@ def adaptive_max_pool2d_backward(
     func = "adaptive_max_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
-    if x.size == 0:  # an empty batch: nothing to route
-        return np.zeros(x.shape, dtype=x.dtype)
     kernel = _tile_kernel(x4, out_hw)
     if kernel is not None and out_hw != (1, 1):
         return max_pool2d_backward(grad_output, x, kernel)
@@ -1763,8 +1759,6 @@ def adaptive_avg_pool2d_backward(
     func = "adaptive_avg_pool2d_backward"
     x4, unbatched, out_hw = _adaptive_geometry(x, output_size, func=func)
     G = _grad_output(grad_output, x, out_hw, func=func)
-    if x.size == 0:  # an empty batch: nothing to route
-        return np.zeros(x.shape, dtype=x.dtype)
     kernel = _tile_kernel(x4, out_hw)
     if kernel is not None and out_hw != (1, 1):
         return avg_pool2d_backward(grad_output, x, kernel)
