@@ -4,12 +4,16 @@ Every method is forced in turn (as tests/test_conv.py does) on shapes large enou
 into several blocks, forward and backward, plain, grouped, depthwise and transposed.
 """
 
+import threading
+
 import numpy as np
 import pytest
 
+import cnnmath
 from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
+from cnnmath.ops import conv as conv_module
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 METHODS = sorted(engine.METHODS)
@@ -43,6 +47,15 @@ def _conv_both(x, w, s, p, d, groups):
     return run
 
 
+@pytest.fixture(params=["side by side", "in turn"])
+def passes(request, monkeypatch):
+    """A backward's two passes on a thread each (at two threads, these shapes' default),
+    or one after the other, each threaded by its own blocks."""
+    if request.param == "in turn":
+        monkeypatch.setattr(conv_module, "_SIDE_BY_SIDE_BYTES", -1)
+    return request.param
+
+
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Cache budgets small enough that these shapes are cut into many blocks."""
@@ -62,7 +75,9 @@ def small_blocks(monkeypatch):
 @pytest.mark.parametrize("schedule", ["chunks", "cut"])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", sorted(SHAPES))
-def test_every_method_is_thread_invariant(name, method, schedule, small_blocks, monkeypatch):
+def test_every_method_is_thread_invariant(
+    name, method, schedule, small_blocks, passes, monkeypatch
+):
     """Both schedules of a kernel's chunks: on the threads with whole products ("chunks"),
     or one after another with each copy and product cut into blocks ("cut")."""
     monkeypatch.setattr(engine, "_MANY_CHUNKS", 1 if schedule == "chunks" else 10**9)
@@ -79,7 +94,9 @@ def fallback_budgets(monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_default_dispatch_is_thread_invariant_at_real_budgets(name, dtype, fallback_budgets):
+def test_default_dispatch_is_thread_invariant_at_real_budgets(
+    name, dtype, fallback_budgets, passes
+):
     """Real budgets, not shrunk ones: the bench-like shapes still cut into blocks."""
     x_shape, w_shape, s, p, d, groups = SHAPES[name]
     x_shape = (16 * x_shape[0], *x_shape[1:])
@@ -88,7 +105,7 @@ def test_default_dispatch_is_thread_invariant_at_real_budgets(name, dtype, fallb
 
 
 @pytest.mark.parametrize("groups", [1, 4])
-def test_conv_transpose2d_is_thread_invariant(groups, small_blocks):
+def test_conv_transpose2d_is_thread_invariant(groups, small_blocks, passes):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 16, 12, 12)).astype(np.float32)
     w = rng.standard_normal((16, 32 // groups, 4, 4)).astype(np.float32)
@@ -99,3 +116,69 @@ def test_conv_transpose2d_is_thread_invariant(groups, small_blocks):
         return (y, *conv_transpose2d_backward(np.sin(y), x, w, 2, 1, 0, groups))
 
     assert_thread_invariant(run)
+
+
+SMALL, BIG = conv_module._SMALL_PASS_MACS - 1, conv_module._SMALL_PASS_MACS
+FITS, TOO_BIG = conv_module._SIDE_BY_SIDE_BYTES, conv_module._SIDE_BY_SIDE_BYTES + 1
+
+
+@pytest.mark.parametrize(
+    ("threads", "macs", "nbytes", "side_by_side"),
+    [
+        (1, SMALL, FITS, False),  # one thread: nothing to share
+        (2, SMALL, FITS, True),
+        (2, BIG, FITS, True),  # two threads: both busy either way, the passes' blocks idle one
+        (2, SMALL, TOO_BIG, False),  # a huge image: one pass's copies at a time
+        (4, SMALL, FITS, True),
+        (4, BIG, FITS, False),  # more threads: a big pass uses them all by its blocks
+    ],
+)
+def test_when_a_backwards_passes_run_side_by_side(threads, macs, nbytes, side_by_side, monkeypatch):
+    monkeypatch.setattr(_threads, "current", lambda: threads)
+    calls = []
+
+    def spy(first, second):
+        calls.append(1)
+        return first(), second()
+
+    monkeypatch.setattr(_threads, "side_by_side", spy)
+    assert conv_module._two_passes(lambda: "w", lambda: "x", macs, nbytes) == ("w", "x")
+    assert bool(calls) == side_by_side
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_both_backwards_run_their_passes_side_by_side_at_two_threads(transpose, monkeypatch):
+    """conv2d_backward and conv_transpose2d_backward on LeNet-sized shapes: the filter
+    gradient on the caller, the input gradient beside it on a second thread, and the same
+    bits as at one thread."""
+    ran = {}
+    original = _threads.side_by_side
+
+    def where(name, task):
+        def run():
+            ran[name] = threading.get_ident()
+            return task()
+
+        return run
+
+    def spy(first, second):
+        return original(where("weight", first), where("input", second))
+
+    monkeypatch.setattr(_threads, "side_by_side", spy)
+    x, w = _data((16, 6, 14, 14), (6, 16, 5, 5) if transpose else (16, 6, 5, 5))
+    op, forward = (
+        (conv_transpose2d_backward, conv_transpose2d) if transpose else (conv2d_backward, conv2d)
+    )
+    g = np.cos(forward(x, w))
+    before = cnnmath.get_num_threads()
+    try:
+        cnnmath.set_num_threads(1)
+        expected = op(g, x, w)
+        assert not ran
+        cnnmath.set_num_threads(2)
+        got = op(g, x, w)
+    finally:
+        cnnmath.set_num_threads(before)
+    assert ran["weight"] == threading.get_ident() != ran["input"]
+    for a, b in zip(expected, got, strict=True):
+        assert a.tobytes() == b.tobytes()

@@ -111,6 +111,58 @@ def test_parallel_runs_every_block_once_and_raises_a_blocks_error():
         _threads.parallel(failing, _threads.spans(50, 7))
 
 
+def test_side_by_side_runs_both_at_once_and_returns_them_in_order():
+    cnnmath.set_num_threads(2)
+    meet = threading.Barrier(2, timeout=10)  # passes only if both run at the same time
+    where = {}
+
+    def task(name: str):
+        def run():
+            where[name] = threading.get_ident()
+            meet.wait()
+            assert _threads.current() == 1  # each runs as a block: its regions serially
+            return name
+
+        return run
+
+    assert _threads.side_by_side(task("first"), task("second")) == ("first", "second")
+    assert where["first"] == threading.get_ident() != where["second"]
+
+
+def test_side_by_side_at_one_thread_runs_them_in_turn_on_the_caller():
+    cnnmath.set_num_threads(1)
+    order = []
+
+    def task(name: str):
+        def run():
+            order.append((name, threading.get_ident()))
+            return name
+
+        return run
+
+    assert _threads.side_by_side(task("a"), task("b")) == ("a", "b")
+    assert order == [("a", threading.get_ident()), ("b", threading.get_ident())]
+
+
+@pytest.mark.parametrize("failing", ["first", "second"])
+def test_side_by_side_raises_an_error_after_both_ran(failing):
+    cnnmath.set_num_threads(2)
+    finished = []
+
+    def task(name: str):
+        def run():
+            time.sleep(0.05 if name != failing else 0)  # the other one still running
+            if name == failing:
+                raise KeyError(name)
+            finished.append(name)
+
+        return run
+
+    with pytest.raises(KeyError, match=failing):
+        _threads.side_by_side(task("first"), task("second"))
+    assert finished == [{"first": "second", "second": "first"}[failing]]
+
+
 def test_spans_and_even_spans_cover_the_range():
     assert _threads.spans(10, 4) == [(0, 4), (4, 8), (8, 10)]
     assert _threads.even_spans(10, 3) == [(0, 3), (3, 6), (6, 10)]

@@ -322,6 +322,39 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
                 raise error
 
 
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+
+def side_by_side(first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A, _B]:
+    """(first(), second()): two independent computations at once, ``second`` on a worker
+    thread and ``first`` on the caller, when the op runs on two threads or more; one after
+    the other otherwise.
+
+    Each runs as a block of a parallel region (its own regions run serially, on its one
+    thread), so each result has the bits it has at one thread. Both always run to the end;
+    an exception of either is raised here, ``first``'s before ``second``'s.
+    """
+    n = current()
+    if n < 2:
+        return first(), second()
+    tasks: tuple[Callable[[], Any], ...] = (first, second)
+    results: list[Any] = [None, None]
+
+    def run(k: int, _: int) -> None:  # task k, as block [k, k + 1)
+        results[k] = tasks[k]()
+
+    with one_blas_thread():
+        future = _executor(n - 1).submit(_run_block, run, (1, 2))
+        try:
+            _run_block(run, (0, 1))
+        finally:
+            error = future.exception()
+        if error is not None:
+            raise error
+    return results[0], results[1]
+
+
 _CUT_WIDTH = 512  # a product is cut into blocks at least this wide (narrower: below BLAS speed)
 _CUT_ROWS = 256  # or, cut along its rows (M > N), this tall: each block re-reads only the
 # narrow right factor (docs/performance.md, "Products of one image")

@@ -386,10 +386,42 @@ def conv2d_backward(
     G = grad_output[None] if geo.unbatched else grad_output
     if B == 0:  # an empty batch: no input gradient, zero parameter gradients
         return _empty_batch_gradients(x, weight.shape, C_out)
-    grad_weight = _grad_weight(G, geo, weight.shape)
     (pt, _), (pl, _) = geo.pads
-    grad_x = _conv_transpose(G, weight, geo.groups, geo.stride, geo.dilation, (pt, pl), (m, n))
+    grad_weight, grad_x = _two_passes(
+        lambda: _grad_weight(G, geo, weight.shape),
+        lambda: _conv_transpose(G, weight, geo.groups, geo.stride, geo.dilation, (pt, pl), (m, n)),
+        G.size * math.prod(weight.shape[1:]),
+        geo.x.nbytes + G.nbytes,
+    )
     return (grad_x[0] if geo.unbatched else grad_x), grad_weight, _grad_bias(G)
+
+
+# A backward's two correlations, the filter gradient and the input gradient, are
+# independent. Run one after the other, each threaded by its own blocks, the second core
+# idles through every copy, add and product too small to cut (a LeNet layer's whole
+# backward); run side by side on one thread each (`_threads.side_by_side`), both cores work
+# throughout, and each result keeps its one-thread bits. At more than two threads that would
+# leave the other cores idle, so there only passes too small to be cut into blocks (under
+# _SMALL_PASS_MACS multiply-adds: `_threads.product_spans` cuts none below 2^26 flops) go side by
+# side; above _SIDE_BY_SIDE_BYTES of input and output gradient the passes run one after the
+# other, so that their bands of copies are never held at once (the memory of a huge image).
+# Timings in docs/performance.md, "Two passes side by side".
+_SMALL_PASS_MACS = 1 << 25
+_SIDE_BY_SIDE_BYTES = 1 << 26
+
+
+def _two_passes(
+    weight_pass: Callable[[], np.ndarray],
+    input_pass: Callable[[], np.ndarray],
+    macs: int,
+    nbytes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(weight_pass(), input_pass()): side by side or one after the other, as the comment
+    above says, from the passes' multiply-adds and the bytes of their operands."""
+    n = _threads.current()
+    if n >= 2 and nbytes <= _SIDE_BY_SIDE_BYTES and (n == 2 or macs < _SMALL_PASS_MACS):
+        return _threads.side_by_side(weight_pass, input_pass)
+    return weight_pass(), input_pass()
 
 
 def _empty_batch_gradients(
@@ -1068,8 +1100,12 @@ def conv_transpose2d_backward(
     as_conv = _Geometry(
         G, False, geo.stride, geo.dilation, ((ph, ph), (pw, pw)), geo.x.shape[2:], geo.groups
     )
-    grad_weight = _grad_weight(geo.x, as_conv, weight.shape)
-    grad_x = _forward(as_conv, weight)
+    grad_weight, grad_x = _two_passes(
+        lambda: _grad_weight(geo.x, as_conv, weight.shape),
+        lambda: _forward(as_conv, weight),
+        geo.x.size * math.prod(weight.shape[1:]),
+        geo.x.nbytes + G.nbytes,
+    )
     return (grad_x[0] if geo.unbatched else grad_x), grad_weight, _grad_bias(G)
 
 
