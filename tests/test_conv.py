@@ -878,3 +878,22 @@ def test_a_stride_past_the_input_reads_one_window():
         assert_close(got, want)
     z = conv_transpose2d(g, w, None, 10**18, 1)  # a 1×1 input: the stride is never used
     assert_close(z, conv_transpose2d(g, w, None, 7, 1))
+
+
+def test_the_bias_is_added_exactly_one_after_another_call():
+    """y = correlation + b to the bit, for a batch (the bias repeated into a kept row) and
+    one image (broadcast), small planes and large, each call after one of another shape
+    and bias: a kept row never carries an earlier call's values."""
+    rng = np.random.default_rng(3)
+    for x_shape, w_shape in [
+        ((4, 2, 9, 9), (5, 2, 3, 3)),
+        ((1, 3, 300, 200), (2, 3, 1, 1)),
+        ((3, 2, 7, 7), (4, 2, 3, 3)),
+        ((2, 3, 64, 64), (3, 3, 1, 1)),
+        ((5, 1, 8, 8), (5, 1, 3, 3)),
+    ]:
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        w = rng.standard_normal(w_shape).astype(np.float32)
+        b = rng.standard_normal(w_shape[0]).astype(np.float32)
+        plain = conv2d(x, w, None, 1, 1)
+        assert conv2d(x, w, b, 1, 1).tobytes() == (plain + b[:, None, None]).tobytes()

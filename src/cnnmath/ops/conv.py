@@ -463,13 +463,17 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
 def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
     """y[β, o] += bias[o] in place, in shape-fixed blocks of images on the op's threads.
 
-    Each image is one row of C_out·H·W values, and the bias is repeated into such a row
-    once: a broadcast of bias[o] over each plane ran NumPy's inner loops H·W long (about
-    twice the time on LeNet's 28 × 28 maps and ResNet's 7 × 7). Same bits."""
+    In a batch, each image is one row of C_out·H·W values, and the bias is repeated into
+    such a row once (in a kept work buffer: fresh pages for it cost more than the add): a
+    broadcast of bias[o] over each plane ran NumPy's inner loops H·W long (about twice the
+    time on LeNet's 28 × 28 maps and ResNet's 7 × 7). One image broadcasts: the repeat would
+    cost as much as the add it serves. Same bits either way."""
     per_image = math.prod(y.shape[1:]) * y.itemsize
     area = math.prod(y.shape[2:])
-    if y.flags.c_contiguous and area > 1:
-        target, term = y.reshape(y.shape[0], -1), np.repeat(bias, area)
+    if y.flags.c_contiguous and area > 1 and y.shape[0] > 1:
+        target = y.reshape(y.shape[0], -1)
+        term = _threads.scratch("bias row", target.shape[1], y.dtype)
+        term.reshape(bias.shape[0], area)[...] = bias[:, None]
     else:
         target, term = y, bias[:, None, None]
 
