@@ -163,6 +163,29 @@ def test_side_by_side_raises_an_error_after_both_ran(failing):
     assert finished == [{"first": "second", "second": "first"}[failing]]
 
 
+def test_parallel_does_not_wait_for_a_worker_that_never_started():
+    """A region whose caller took every block returns without waiting for a worker still
+    busy elsewhere (another caller's work, or a thread not yet awake): that worker would
+    find no block left."""
+    cnnmath.set_num_threads(2)
+    release = threading.Event()
+    busy = _threads._executor(1).submit(release.wait, 10)  # the one worker, taken
+    try:
+        hits = np.zeros(6, dtype=int)
+
+        def body(i0: int, i1: int) -> None:
+            hits[i0:i1] += 1
+
+        start = time.perf_counter()
+        _threads.parallel(body, _threads.spans(6, 1))
+        waited = time.perf_counter() - start
+    finally:
+        release.set()
+        busy.result()
+    assert (hits == 1).all()
+    assert waited < 5, f"parallel waited {waited:.1f} s for a worker with nothing to do"
+
+
 def test_spans_and_even_spans_cover_the_range():
     assert _threads.spans(10, 4) == [(0, 4), (4, 8), (8, 10)]
     assert _threads.even_spans(10, 3) == [(0, 3), (3, 6), (6, 10)]
