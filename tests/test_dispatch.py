@@ -33,10 +33,10 @@ def _plan(forward, grad_input, grad_weight):
 
 # The choice for each benchmark shape (N, C_in, H, W, C_out, k, stride, pad), float32.
 EXPECTED = {
-    "result 1, finite differences": _plan("im2col", ["scatter"], "per_output"),
+    "result 1, finite differences": _plan("im2col", ["scatter_rows"], "per_output"),
     "result 2, average as conv": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
     "result 3, grayscale": _plan("im2col", ["taps"], "im2row"),
-    "LeNet conv 1": _plan("im2col", ["scatter"], "im2row_sum"),
+    "LeNet conv 1": _plan("im2col", ["scatter_rows"], "im2row_sum"),
     "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2col_bl"),
     "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2row_sum"),
     "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
@@ -219,8 +219,8 @@ def test_select_method_scatter_rule(data_hw, expected):
 @pytest.mark.parametrize(
     "w_shape, data_hw, expected",
     [
-        ((6, 16, 5, 5), (14, 14), "scatter"),  # 60 % data, 16 -> 6 channels: 3.1 against 3.8 ms
-        ((8, 16, 5, 5), (14, 14), "scatter"),  # just halves them
+        ((6, 16, 5, 5), (14, 14), "scatter_rows"),  # 60 % data, 16 -> 6 channels (below)
+        ((8, 16, 5, 5), (14, 14), "scatter_rows"),  # just halves them
         ((9, 16, 5, 5), (14, 14), "im2col_bl"),  # less than half
         ((6, 16, 2, 2), (14, 14), "shifted"),  # 4 taps: its adds gain too little
         ((6, 16, 5, 5), (18, 18), "im2col_bl"),  # no padding in the window
@@ -228,6 +228,22 @@ def test_select_method_scatter_rule(data_hw, expected):
 )
 def test_select_method_scatter_rule_for_fewer_channels(w_shape, data_hw, expected):
     assert select_method((64, 16, 18, 18), w_shape, (1, 1), (1, 1), data_hw) == expected
+
+
+@pytest.mark.parametrize(
+    "xp_shape, w_shape, data_hw, expected",
+    [
+        # LeNet's second layer at padding 2: 2.8 against scatter's 3.8 ms (one thread)
+        ((64, 16, 18, 18), (6, 16, 5, 5), (14, 14), "scatter_rows"),
+        ((64, 16, 18, 18), (6, 16, 5, 5), (14, 13), "scatter"),  # over a quarter is padding
+        ((64, 16, 18, 18), (6, 16, 5, 5), (8, 14), "scatter_rows"),  # under half is data
+        ((64, 16, 18, 18), (6, 16, 5, 1), (8, 14), "scatter"),  # f2 = 1: nothing to gain
+        ((8, 32, 10, 10), (16, 32, 3, 3), (8, 8), "scatter_rows"),  # the digits CNN's
+        ((8, 64, 10, 10), (16, 64, 3, 3), (8, 8), "scatter"),  # scatter's product is deep
+    ],
+)
+def test_select_method_scatter_rows_rule(xp_shape, w_shape, data_hw, expected):
+    assert select_method(xp_shape, w_shape, (1, 1), (1, 1), data_hw) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +367,7 @@ def test_benchmark_prints_each_shape_with_its_methods(capsys):
     out = capsys.readouterr().out
     assert "BLAS:" in out and "1 thread(s)" in out
     row = next(line for line in out.splitlines() if line.startswith("LeNet conv 1"))
-    assert "im2col / scatter / im2row_sum" in row
+    assert "im2col / scatter_rows / im2row_sum" in row
 
 
 @pytest.mark.parametrize(
@@ -389,15 +405,16 @@ WINDOWS = [
 # (A non-finite w is not this correlation: the window's zeros are absent outputs there, and
 # tests/test_conv.py checks that case end to end against the reference backward.)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the reference computes 0·inf
+@pytest.mark.parametrize("method", sorted(engine._WINDOWED))
 @pytest.mark.parametrize("nonfinite", [None, "x"])
 @pytest.mark.parametrize("sample", WINDOWS, ids=[str(s[4]) for s in WINDOWS])
-def test_scatter_window_is_the_padded_correlation(sample, nonfinite, tiny_chunks):
+def test_scatter_window_is_the_padded_correlation(sample, nonfinite, method, tiny_chunks):
     x_shape, w_shape, s, d, window = sample
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     if nonfinite == "x":
         x[0, 0, 1, 1], x[-1, -1, -1, 0] = np.inf, np.nan
-    got = engine._correlate(x, w, s, d, method="scatter", window=window)
+    got = engine._correlate(x, w, s, d, method=method, window=window)
     xp = engine.crop_or_pad(x, *window)
     want = reference.conv2d(xp, w, None, s, 0, d)
     assert got.shape == want.shape
@@ -405,6 +422,22 @@ def test_scatter_window_is_the_padded_correlation(sample, nonfinite, tiny_chunks
     assert np.array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     assert_close(got[finite], want[finite])
+
+
+def test_a_nonfinite_filter_leaves_scatter_rows_for_scatter():
+    """scatter_rows multiplies the window's zero columns, so an infinite weight would make
+    NaN of outputs that only padding reaches: `_correlate` runs scatter instead, whose sum
+    leaves the padding out (the input gradient's absent outputs)."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    w[1, 2, 0, 2] = np.inf
+    window, s = ((-2, -2), (10, 9)), (1, 1)
+    with np.errstate(invalid="ignore"):
+        alone = engine.METHODS["scatter_rows"](x[None], w[None], s, s, window)[0]
+        routed = engine._correlate(x, w, s, s, method="scatter_rows", window=window)
+        scatter = engine._correlate(x, w, s, s, method="scatter", window=window)
+    assert np.isnan(alone).sum() > np.isnan(scatter).sum()  # the zero columns' 0·inf
+    assert routed.tobytes() == scatter.tobytes()
 
 
 # ---------------------------------------------------------------------------------------------

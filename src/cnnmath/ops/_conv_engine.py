@@ -1,4 +1,4 @@
-"""The convolution engine: the valid cross-correlation of a padded batch, its ten kernels
+"""The convolution engine: the valid cross-correlation of a padded batch, its eleven kernels
 (methods), the rule that picks one per shape (`select_method`) and the one entry point every
 convolution goes through (`_correlate`).
 
@@ -53,6 +53,8 @@ from ._windows import (
 #               (the filter gradient of a depthwise convolution)
 #   scatter     every tap's contribution of each real pixel in one product, then added at
 #               the outputs it reaches: implicit padding is never multiplied (grad_x)
+#   scatter_rows  the same along the rows only, im2col along the width: a product f2 times
+#               deeper and smaller, f1 adds instead of f1·f2 (grad_x of LeNet-sized layers)
 # ``select_method`` picks one per shape. Every buffer bigger than the input or the output
 # is built and consumed in chunks of about _CHUNK_BYTES, so memory stays bounded.
 #
@@ -846,6 +848,71 @@ def _correlate_scatter(
     return y.transpose(0, 4, 1, 2, 3)
 
 
+def _correlate_scatter_rows(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
+    """Scatter along the rows, im2col along the width: Z = W_rows · cols over the rows that
+    hold data, then y = Σ_a Z_a added at the output rows that tap row a reaches.
+
+    The correlation is of X̃ = the ``window`` (start, length) of x, zero outside x (all of x
+    when None). cols[g, (c, e), (u, j, b)] = X̃[g, b, c, u, s_w j + d_w e] for the window's
+    rows u that lie in x only (batch-last, like im2col_bl's columns, the width's zeros
+    copied in), and W_rows[g, (a, o), (c, e)] = w[g, o, c, a, e]: one product gives every
+    filter row's contribution of every data row, Z[g, (a, o), (u, j, b)], and row u meets
+    filter row a at output i = (u - d_h a)/s_h when that is a whole number in [0, H_out),
+    as in "scatter" — whose product is only C deep and f2 times larger. The rows outside x
+    are never multiplied (they stand for outputs that do not exist: the input gradient's);
+    the width's zeros are, so a non-finite w goes to "scatter" (`_correlate`). Built in
+    chunks of data rows, cols and Z at most about _SCATTER_BYTES together.
+    """
+    G, B, C, h, wd = x.shape
+    _, O, _, f1, f2 = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    (r0, c0), (lr, lc) = window if window is not None else ((0, 0), (h, wd))
+    Ho, Wo = _valid_size((lr, lc), w.shape, stride, dilation)
+    y = np.zeros((G, O, Ho, Wo * B), dtype=x.dtype)
+    u0, u1 = max(r0, 0), min(r0 + lr, h)
+    if u0 < u1:
+        X = batch_last(x[..., u0:u1, :])  # X[g, c, q, v, b]: the window's data rows
+        # tap e reads x's column v = c0 + d_w e + s_w j for output j: those inside x
+        taps = [_hits(-(c0 + dw * e), wd, sw, Wo) for e in range(f2)]
+        w_rows = np.ascontiguousarray(w.transpose(0, 3, 1, 2, 4)).reshape(G, f1 * O, C * f2)
+        width = Wo * B
+        per_row = G * (C * f2 + f1 * O) * width * x.itemsize
+        rows = max(1, min(u1 - u0, _SCATTER_BYTES // per_row))
+        columns = _threads.scratch("scatter_rows cols", G * C * f2 * rows * width, x.dtype)
+        products = _threads.scratch("scatter_rows Z", G * f1 * O * rows * width, x.dtype)
+        by_groups = G > 1  # the adds' blocks, as scatter's
+        out_blocks = _threads.even_spans(G if by_groups else O, _threads.current())
+        for q0 in range(0, u1 - u0, rows):
+            q1 = min(u1 - u0, q0 + rows)
+            n = (q1 - q0) * width
+            cols = columns[: G * C * f2 * n].reshape(G, C, f2, q1 - q0, Wo, B)
+            for e, tap in enumerate(taps):  # cols[g, c, e, q, j, b] = X̃[g, b, c, q, j, e]
+                if tap is None:
+                    cols[:, :, e] = 0
+                    continue
+                (k, j) = tap
+                cols[:, :, e, :, : j.start] = 0
+                cols[:, :, e, :, j.stop :] = 0
+                copy(cols[:, :, e, :, j], X[:, :, q0:q1, k])
+            Z = products[: G * f1 * O * n].reshape(G, f1 * O, n)
+            _matmul(w_rows, cols.reshape(G, C * f2, n), Z)
+            hits = []
+            for a in range(f1):
+                hit_h = _hits(u0 + q0 - r0 - dh * a, q1 - q0, sh, Ho)
+                if hit_h is not None:
+                    hits.append((a, 0, hit_h, (slice(None), slice(None))))
+            Z_add = Z.reshape(G, f1, 1, O, q1 - q0, width)
+            add = functools.partial(_add_hits, y, Z_add, hits, by_groups)
+            _threads.parallel(add, out_blocks)
+    return y.reshape(G, O, Ho, Wo, B).transpose(0, 4, 1, 2, 3)
+
+
 def _times(run: slice, B: int) -> slice:
     """A unit-step slice of positions as the slice of their (position, image) pairs, flat."""
     return slice(run.start * B, run.stop * B)
@@ -897,7 +964,8 @@ def _all_finite(a: np.ndarray) -> bool:
     return all(np.isfinite(flat[k : k + step]).all() for k in range(0, flat.size, step))
 
 
-_BATCH_LAST = {"im2col_bl"}  # methods that read their input batch-last (..., C, H, W, B)
+# methods that read their input batch-last (..., C, H, W, B)
+_BATCH_LAST = {"im2col_bl", "scatter_rows"}
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "taps": _correlate_taps,
@@ -910,12 +978,16 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "per_output": _correlate_per_output,
     "dots": _correlate_dots,
     "scatter": _correlate_scatter,
+    "scatter_rows": _correlate_scatter_rows,
 }
-_WINDOWED = {"scatter"}  # methods that take the window of x itself: its padding is implicit
+# methods that take the window of x itself: its padding is implicit (never multiplied) ...
+_WINDOWED = {"scatter", "scatter_rows"}
+_WIDTH_ZEROS = {"scatter_rows"}  # ... but for the zero columns, which these multiply
 # methods that take the window of x itself and multiply its zeros (as the explicit copy would)
 _OWN_WINDOW = {"planes", "dots"}
 
 
+_SHALLOW = 32  # "scatter_rows" for scatter's shapes whose product is at most this deep
 _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall
 _LONG_RUN = 16  # and its rows copy runs of at least this many values (strided if dilated)
 _THIN = 16  # B·O of a product that runs at memory speed whatever its layout
@@ -966,7 +1038,11 @@ def select_method(
        outgrow the zeros im2col multiplies) — and at any share of padding when the
        correlation halves the channels or more (2·O <= C) over 9 taps or more: scatter
        adds O-channel planes per tap where im2col copies C-channel ones (the input
-       gradient of a layer that widens, LeNet's first layer).
+       gradient of a layer that widens, LeNet's first layer). Where scatter's product would
+       be shallow (C <= _SHALLOW: it runs at the speed it writes its f1·f2·O rows) and at
+       most a quarter of the window's width is padding -> "scatter_rows": its product is
+       f2 times deeper and smaller, and it multiplies only the width's few zeros (LeNet's
+       first layer, result 1, the digits CNN's second layer).
     5. Small images (W_out <= 14) in a batch of 16 or more, stride 1: im2col's rows would
        be W_out short -> "im2col_bl" (LeNet's second layer).
     6. Few output channels (O <= 8) and enough input channels (C >= 4) for each tap's
@@ -1002,6 +1078,8 @@ def select_method(
         2 * data_hw[0] * data_hw[1] <= xp_shape[-2] * xp_shape[-1]
         or (2 * O <= C and f1 * f2 >= 9 and data_hw != tuple(xp_shape[-2:]))
     ):
+        if C <= _SHALLOW and f2 > 1 and 4 * data_hw[1] >= 3 * xp_shape[-1]:
+            return "scatter_rows"
         return "scatter"
     if Wo <= 14 and B >= 16 and stride == (1, 1):
         return "im2col_bl"
@@ -1047,7 +1125,7 @@ def _correlate(
         name = method or select_method(
             (*xp.shape[:-2], *window[1]), w.shape, stride, dilation, _data_size(xp.shape, *window)
         )
-        if name not in _WINDOWED and not _all_finite(w):
+        if (name not in _WINDOWED or name in _WIDTH_ZEROS) and not _all_finite(w):
             # The window's zeros are absent terms (outputs that do not exist); a method that
             # multiplies an explicit copy of them would turn 0·inf into NaN.
             name = "scatter"
