@@ -146,14 +146,20 @@ def test_side_by_side_at_one_thread_runs_them_in_turn_on_the_caller():
 
 @pytest.mark.parametrize("failing", ["first", "second"])
 def test_side_by_side_raises_an_error_after_both_ran(failing):
+    """The other computation, once started, runs to its end before the error is raised."""
     cnnmath.set_num_threads(2)
     finished = []
+    second_started = threading.Event()
 
     def task(name: str):
         def run():
-            time.sleep(0.05 if name != failing else 0)  # the other one still running
+            if name == "second":
+                second_started.set()
             if name == failing:
+                if name == "first":  # raise only once the worker has taken the second
+                    assert second_started.wait(10)
                 raise KeyError(name)
+            time.sleep(0.05)  # still running when the other one fails
             finished.append(name)
 
         return run
@@ -163,11 +169,28 @@ def test_side_by_side_raises_an_error_after_both_ran(failing):
     assert finished == [{"first": "second", "second": "first"}[failing]]
 
 
-def test_parallel_does_not_wait_for_a_worker_that_never_started():
+def test_side_by_side_runs_the_second_itself_when_the_worker_is_busy():
+    """The pool's worker held by another caller's work: the caller does not wait for it."""
+    cnnmath.set_num_threads(2)
+    release = threading.Event()
+    busy = _threads._executor(1).submit(release.wait, 10)  # the one worker, taken
+    try:
+        start = time.perf_counter()
+        got = _threads.side_by_side(lambda: threading.get_ident(), lambda: threading.get_ident())
+        waited = time.perf_counter() - start
+    finally:
+        release.set()
+        busy.result()
+    assert got == (threading.get_ident(), threading.get_ident())
+    assert waited < 5, f"side_by_side waited {waited:.1f} s for a busy worker"
+
+
+def test_parallel_does_not_wait_for_a_worker_that_never_started(monkeypatch):
     """A region whose caller took every block returns without waiting for a worker still
     busy elsewhere (another caller's work, or a thread not yet awake): that worker would
     find no block left."""
     cnnmath.set_num_threads(2)
+    monkeypatch.setattr(_threads, "_MIN_PARALLEL_SECONDS", 0.0)  # the blocks are handed off
     release = threading.Event()
     busy = _threads._executor(1).submit(release.wait, 10)  # the one worker, taken
     try:

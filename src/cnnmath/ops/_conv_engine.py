@@ -1105,10 +1105,11 @@ def _correlate(
     W_out). Computed by ``METHODS[method]`` (default: ``select_method``'s choice).
     With ``window`` = (start, length), xp is replaced by ``crop_or_pad(xp, start, length)``,
     whose positions outside xp are absent terms (the input gradient's outputs that do not
-    exist): a method in _WINDOWED skips them, any other multiplies zeros there (an explicit
-    copy, laid out batch-last for a method in _BATCH_LAST; built by the method itself for
-    one in _OWN_WINDOW) — the same sum while w is finite; a non-finite w goes to
-    "scatter", so no 0·inf turns into NaN. With ``padding`` the
+    exist): a method in _WINDOWED skips them (one in _WIDTH_ZEROS only the rows outside xp),
+    any other multiplies zeros there (an explicit copy, laid out batch-last for a method in
+    _BATCH_LAST; built by the method itself for one in _OWN_WINDOW) — the same sum while w
+    is finite; a non-finite w goes to "scatter" from any method that multiplies some of
+    those zeros, so no 0·inf turns into NaN. With ``padding`` the
     window's zeros are real terms instead (X̃'s zero padding: `_padded_correlate`), and
     ``method`` must be given.
     """

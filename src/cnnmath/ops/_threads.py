@@ -335,8 +335,11 @@ def side_by_side(first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A,
     the other otherwise.
 
     Each runs as a block of a parallel region (its own regions run serially, on its one
-    thread), so each result has the bits it has at one thread. Both always run to the end;
-    an exception of either is raised here, ``first``'s before ``second``'s.
+    thread), so each result has the bits it has at one thread. When the worker has not
+    started ``second`` by the time ``first`` is done (it is busy with another caller's
+    work), the caller runs ``second`` itself. Both always run to the end, unless ``first``
+    raises before the worker took ``second``; an exception of either is raised here,
+    ``first``'s before ``second``'s.
     """
     n = current()
     if n < 2:
@@ -352,7 +355,11 @@ def side_by_side(first: Callable[[], _A], second: Callable[[], _B]) -> tuple[_A,
         try:
             _run_block(run, (0, 1))
         finally:
-            error = future.exception()
+            # a worker still busy elsewhere (another caller's region) has not started it:
+            # the caller runs it, rather than wait for that worker
+            error = None if future.cancel() else future.exception()
+        if future.cancelled():
+            _run_block(run, (1, 2))
         if error is not None:
             raise error
     return results[0], results[1]
