@@ -209,6 +209,18 @@ def test_parallel_does_not_wait_for_a_worker_that_never_started(monkeypatch):
     assert waited < 5, f"parallel waited {waited:.1f} s for a worker with nothing to do"
 
 
+def test_a_pool_replaced_by_a_larger_one_still_takes_work(monkeypatch):
+    """A thread that got the pool just before another asked for more workers can still
+    submit to it."""
+    monkeypatch.setattr(_threads, "_pool", None)
+    monkeypatch.setattr(_threads, "_pool_size", 0)
+    held = _threads._executor(1)
+    larger = _threads._executor(3)
+    assert larger is not held
+    assert held.submit(lambda: 7).result(timeout=10) == 7
+    assert _threads._executor(2) is larger  # large enough: kept
+
+
 def test_spans_and_even_spans_cover_the_range():
     assert _threads.spans(10, 4) == [(0, 4), (4, 8), (8, 10)]
     assert _threads.even_spans(10, 3) == [(0, 3), (3, 6), (6, 10)]

@@ -210,11 +210,11 @@ def scratch(name: str, shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
+    """The pool, with at least n workers. A smaller one is replaced, not shut down: another
+    thread may hold it and be about to submit (its workers end when it is collected)."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cnnmath")
             _pool_size = n
         return _pool
