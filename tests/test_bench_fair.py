@@ -136,3 +136,76 @@ def test_bench_epoch_row_runs_at_one_thread():
     assert row["name"].startswith("digits LeNet epoch (N=1437, B=32")
     assert row["cnnmath_s"] > 0 and row["torch_s"] > 0
     assert cnnmath.get_num_threads() == before
+
+
+def _fresh_pages(pages):
+    """A call that maps ``pages`` pages of 4 KiB afresh (no huge pages) and writes each."""
+    import mmap
+
+    def call():
+        with mmap.mmap(-1, pages * 4096) as m:
+            if hasattr(mmap, "MADV_NOHUGEPAGE"):
+                m.madvise(mmap.MADV_NOHUGEPAGE)
+            m[::4096] = b"\1" * pages
+
+    return call
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="Linux only")
+def test_page_faults_per_call_counts_the_pages_a_call_maps_afresh():
+    # the kernel's count (getrusage) against the pages the call is known to touch first
+    assert 1024 <= fair.page_faults_per_call(_fresh_pages(1024)) < 1024 + 64
+    assert 256 <= fair.page_faults_per_call(_fresh_pages(256), calls=2) < 256 + 64
+    kept = np.zeros(1 << 20, np.float32)
+    assert fair.page_faults_per_call(lambda: kept.fill(1.0)) < 16  # memory already mapped
+
+
+def test_bench_rows_carry_each_librarys_page_faults_and_the_huge_page_policy(capsys, monkeypatch):
+    pytest.importorskip("torch")
+    from cnnmath.bench import main
+
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")  # restored after the test
+    argv = ["--threads", "1", "--repeats", "1", "--only", "avg pool 2/2/0, LeNet", "--no-memory"]
+    assert main([*argv, "--torch-huge-pages"]) == 0
+    out = capsys.readouterr().out
+    assert "asked for by NumPy" in out and "by PyTorch yes" in out
+    import os
+
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
+    lines = out.splitlines()
+    at = next(k for k, x in enumerate(lines) if x.startswith("avg pool 2/2/0, LeNet"))
+    row, header = lines[at], lines[at - 1]  # the pooling table's column names
+    assert header.split()[-2:] == ["faults", "torch"]
+    ours, theirs = (float(v) for v in row.split()[8:10])
+    assert ours >= 0 and theirs >= 0
+
+
+def test_torch_huge_pages_cut_pytorchs_page_faults():
+    # the switch --torch-huge-pages relies on: PyTorch reads THP_MEM_ALLOC_ENABLE and then
+    # backs a large tensor with 2 MiB pages (where the system allows them at all)
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            mode = f.read()
+    except OSError:
+        pytest.skip("no transparent huge pages on this system")
+    if "[never]" in mode:
+        pytest.skip("transparent huge pages switched off on this system")
+    script = (
+        "import torch\n"
+        "from cnnmath.bench.fair import page_faults_per_call\n"
+        "print(page_faults_per_call(lambda: torch.ones(8 << 20), calls=4))\n"
+    )
+
+    def faults(value):
+        env = {**__import__("os").environ, "THP_MEM_ALLOC_ENABLE": value}
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+        assert run.returncode == 0, run.stderr.decode()
+        return float(run.stdout)
+
+    small_pages, huge_pages = faults("0"), faults("1")
+    assert small_pages >= 0.9 * (32 << 20) / 4096  # 32 MiB in 4 KiB pages, each faulting
+    assert huge_pages < small_pages / 10

@@ -17,6 +17,10 @@ same conditions):
 - peak memory (``ru_maxrss``) of conv2d and its backward on a (1, 1, 8192, 8192) image,
   each library in a fresh process.
 
+Each conv, pooling and batch-norm row also counts the minor page faults a call of each library
+costs; ``--torch-huge-pages`` gives PyTorch the 2 MiB pages NumPy asks for by default
+(``cnnmath.bench.fair``).
+
 The header names NumPy's BLAS (threadpoolctl's internal_api, version and architecture) and
 the thread counts (cnnmath's default, ``cnnmath.get_num_threads()``), so figures from
 different machines can be compared. PyTorch is used here only (PyTorch's CPU build);
@@ -78,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         help="skip ResNet-18 through ONNX (cnnmath, onnxruntime, ReferenceEvaluator, PyTorch)",
     )
     p.add_argument(
+        "--torch-huge-pages",
+        action="store_true",
+        help="PyTorch backs its large allocations with 2 MiB huge pages, as NumPy does by "
+        "default (THP_MEM_ALLOC_ENABLE=1), so that it pays as few page faults",
+    )
+    p.add_argument(
         "--memory-size",
         type=whole_number(3),
         default=None,
@@ -127,12 +137,17 @@ def blas_line() -> str:
 #: slows the single-threaded copies between products, so two-thread figures come out bimodal;
 #: OPENBLAS_THREAD_TIMEOUT=4 makes the worker sleep at once (see docs/performance.md).
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS")
+#: Settings that decide how many page faults each library pays (glibc's malloc thresholds,
+#: PyTorch's huge pages): ``cnnmath.bench.fair``, and docs/performance.md, "Page faults".
+PAGES_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "THP_MEM_ALLOC_ENABLE")
+_THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
 def _header(torch: Any) -> str:
     from ..threads import get_num_threads
 
-    present = [f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ]
+    names = BLAS_ENV + PAGES_ENV
+    present = [f"{k}={os.environ[k]}" for k in names if k in os.environ]
     return "\n".join(
         [
             f"cnnmath bench: Python {platform.python_version()}, NumPy {np.__version__}, "
@@ -140,9 +155,29 @@ def _header(torch: Any) -> str:
             f"{os.cpu_count()} cores ({platform.machine()}), cnnmath.get_num_threads() = "
             f"{get_num_threads()}",
             blas_line(),
-            "env: "
-            + (", ".join(present) if present else "none of " + " / ".join(BLAS_ENV) + " set"),
+            "env: " + (", ".join(present) if present else "none of " + " / ".join(names) + " set"),
+            pages_line(),
         ]
+    )
+
+
+def pages_line() -> str:
+    """Which library asks for transparent huge pages for its large allocations: the
+    system's mode, NumPy's (``numpy._core.multiarray._get_madvise_hugepage``), PyTorch's
+    (``THP_MEM_ALLOC_ENABLE``)."""
+    try:
+        with open(_THP_MODE) as f:
+            system = f.read().strip()
+    except OSError:
+        system = "unknown"
+    multiarray = importlib.import_module("numpy._core.multiarray")
+    getter = getattr(multiarray, "_get_madvise_hugepage", None)
+    numpy_asks = "yes" if getter is not None and getter() else "no"
+    torch_asks = "yes" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "no"
+    return (
+        f"huge pages: system {system}; asked for by NumPy {numpy_asks}, by PyTorch "
+        f"{torch_asks} (--torch-huge-pages); the faults columns count each library's page "
+        "faults per call"
     )
 
 
@@ -207,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     stderr ("cnnmath bench: error: argument --repeats: ...") and raises ``SystemExit(2)``."""
     args = _parser().parse_args(argv)  # bad options: one line on stderr, SystemExit(2)
     counts = args.threads
+    if args.torch_huge_pages:  # read by PyTorch at its first allocation: set before importing it
+        os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
     torch: Any = None
     try:
         torch = importlib.import_module("torch")

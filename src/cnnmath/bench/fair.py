@@ -12,6 +12,16 @@ bench
 2. calls the library once, untimed, so that its own threads are awake and its buffers and
    caches warm, as they are for every sample after the first.
 
+Page faults are the one condition left as each library meets it by default, unless asked
+otherwise: a block of memory freed and allocated again may come back as fresh pages that
+fault on their first write (glibc hands large freed blocks back to the system). NumPy asks
+for 2 MiB transparent huge pages for its large arrays (one fault per 2 MiB), PyTorch does not
+by default (one per 4 KiB) and allocates its outputs and gradients afresh on every call, so
+on a VM, where a fault is expensive, some PyTorch rows are mostly faults. The bench counts
+them (`page_faults_per_call`, a column of every row); ``cnnmath bench --torch-huge-pages``
+gives PyTorch NumPy's policy through its own switch (``THP_MEM_ALLOC_ENABLE=1``). Figures in
+docs/performance.md, "Page faults".
+
 `same_threads` gives cnnmath (``cnnmath.set_num_threads``, which sets NumPy's BLAS too) and
 PyTorch (``torch.set_num_threads``) the same thread count for a block and restores both.
 """
@@ -24,7 +34,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["interleaved", "same_threads", "settle", "timed_samples"]
+__all__ = [
+    "interleaved",
+    "page_faults_per_call",
+    "same_threads",
+    "settle",
+    "timed_samples",
+]
 
 #: A slice in which the process used less CPU than this (in cores) is idle.
 IDLE_CORES = 0.1
@@ -120,3 +136,18 @@ def same_threads(n: int, torch: Any = None) -> Iterator[None]:
         finally:
             if torch is not None:
                 torch.set_num_threads(before)
+
+
+def page_faults_per_call(f: Callable[[], Any], calls: int = 3) -> float:
+    """Minor page faults of the whole process (every thread: ``getrusage``'s ru_minflt) per
+    call of f, over ``calls`` calls after an untimed first one; NaN where ``resource`` (Unix
+    only) is missing."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    f()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        f()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls

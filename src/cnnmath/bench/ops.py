@@ -127,6 +127,13 @@ def interleaved(
     return medians[0], (medians[1] if g is not None else float("nan"))
 
 
+def faults(f: Callable[[], Any], g: Callable[[], Any] | None) -> tuple[float, float]:
+    """Minor page faults per call of f and of g (``fair.page_faults_per_call``; NaN for a
+    missing g): what each library pays for memory it maps afresh."""
+    theirs = fair.page_faults_per_call(g) if g is not None else float("nan")
+    return fair.page_faults_per_call(f), theirs
+
+
 def _plan_text(plan: dict[str, list[str]]) -> str:
     parts = []
     for key in ("forward", "grad_input", "grad_weight"):
@@ -174,6 +181,7 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
             torch_f(tx, tw, tb, *args).backward(tg)
 
     t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    pf_ours, pf_theirs = faults(ours, theirs)
     flops = conv_flops(case.shape, G, case.transpose)
     if case.transpose:  # conv2d's plan on the output: its grad_input is this forward
         plan = dispatch_plan(y.shape, w_shape, s, p, groups=G)
@@ -186,6 +194,7 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
         "cnnmath_s": t_ours,
         "torch_s": t_theirs,
         "ratio": t_ours / t_theirs,
+        "faults": (pf_ours, pf_theirs),
         "target": case.target,
         "cnnmath_gflops": flops / t_ours / 1e9,
         "torch_gflops": flops / t_theirs / 1e9,
@@ -223,12 +232,14 @@ def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
             tf(tx, k, s, p).backward(tg)
 
     t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    pf_ours, pf_theirs = faults(ours, theirs)
     return {
         "name": case.name,
         "shape": case.x_shape,
         "cnnmath_s": t_ours,
         "torch_s": t_theirs,
         "ratio": t_ours / t_theirs,
+        "faults": (pf_ours, pf_theirs),
         "target": case.target,
     }
 
@@ -263,12 +274,14 @@ def batch_norm_row(torch: Any, repeats: int) -> dict[str, Any]:
             torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, True).backward(tg)
 
     t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    pf_ours, pf_theirs = faults(ours, theirs)
     return {
         "name": name,
         "shape": shape,
         "cnnmath_s": t_ours,
         "torch_s": t_theirs,
         "ratio": t_ours / t_theirs,
+        "faults": (pf_ours, pf_theirs),
         "target": target,
     }
 
@@ -287,13 +300,15 @@ def run(
 
 
 def format_tables(result: dict[str, Any], threads: int) -> str:
-    """The conv and pool tables as text, one row per case, ms and ratios, targets marked."""
+    """The conv and pool tables as text, one row per case, ms and ratios, targets marked,
+    and each library's minor page faults per call (`faults`)."""
     roof = result["sgemm_gflops"]
     lines = [
         f"conv2d forward + backward (all three gradients), float32, {threads} thread(s); "
         f"NumPy sgemm roofline {roof:.1f} GFLOP/s",
         f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
-        f"{'GF/s':>6s} {'torch':>6s}  methods (forward / grad_x / grad_w)",
+        f"{'GF/s':>6s} {'torch':>6s} {'faults':>7s} {'torch':>7s}  "
+        "methods (forward / grad_x / grad_w)",
     ]
     for r in result["conv"]:
         goal = target_at(r["target"], threads)
@@ -308,13 +323,14 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
         lines.append(
             f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.2f} {r['torch_s'] * 1e3:9.2f} "
             f"{r['ratio']:6.2f} {target:>6s} {r['cnnmath_gflops']:6.1f} "
-            f"{r['torch_gflops']:6.1f}  {r['methods']} {mark}".rstrip()
+            f"{r['torch_gflops']:6.1f} {_faults_text(r)}  {r['methods']} {mark}".rstrip()
         )
     if result["pool"]:
         lines += [
             "",
             f"pooling forward + backward, float32, {threads} thread(s)",
-            f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s}",
+            f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
+            f"{'faults':>7s} {'torch':>7s}",
         ]
         for r in result["pool"]:
             goal = target_at(r["target"], threads)
@@ -322,7 +338,7 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
             target = f"{goal:.2f}"
             row = (
                 f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
-                f"{r['ratio']:6.2f} {target:>6s} {mark}"
+                f"{r['ratio']:6.2f} {target:>6s} {_faults_text(r)} {mark}"
             )
             lines.append(row.rstrip())
     for r in result.get("norm", []):
@@ -332,7 +348,15 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
         lines += [
             "",
             f"batch_norm training forward + backward {r['shape']}, float32, {threads} thread(s)",
+            f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
+            f"{'faults':>7s} {'torch':>7s}",
             f"{r['name']:30s} {r['cnnmath_s'] * 1e3:10.3f} {r['torch_s'] * 1e3:9.3f} "
-            f"{r['ratio']:6.2f} {target:>6s} {mark}".rstrip(),
+            f"{r['ratio']:6.2f} {target:>6s} {_faults_text(r)} {mark}".rstrip(),
         ]
     return "\n".join(lines)
+
+
+def _faults_text(row: dict[str, Any]) -> str:
+    """A row's page faults per call, cnnmath's then PyTorch's, as two 7-wide columns."""
+    ours, theirs = row["faults"]
+    return f"{ours:7.0f} {theirs:7.0f}"
