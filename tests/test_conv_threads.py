@@ -14,6 +14,7 @@ from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
 from cnnmath.ops import conv as conv_module
+from cnnmath.train import num_threads
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 METHODS = sorted(engine.METHODS)
@@ -182,3 +183,37 @@ def test_both_backwards_run_their_passes_side_by_side_at_two_threads(transpose, 
     assert ran["weight"] == threading.get_ident() != ran["input"]
     for a, b in zip(expected, got, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_a_few_chunks_are_the_threads_blocks_unless_their_products_cut_finer(monkeypatch):
+    """`_cut`: one chunk always cuts its product; a few chunks run on the threads with whole
+    products unless each product is cut into more blocks than there are chunks (the
+    transposed upsampling's four phase chunks of 64 × 256 by 256 × 2048, each product two
+    blocks, ran one after another with a hand-off between each copy and half-product)."""
+    pin_fallback_budgets(monkeypatch)
+    one, four, two = [(0, 1)], [(k, k + 1) for k in range(4)], [(0, 1), (1, 2)]
+    assert len(engine._product_blocks((1, 64, 256), 2048)) == 2
+    assert engine._cut(one, (1, 64, 256), 2048)
+    assert not engine._cut(four, (1, 64, 256), 2048)
+    assert len(engine._product_blocks((1, 64, 576), 4096)) == 8
+    assert engine._cut(two, (1, 64, 576), 4096)
+    assert not engine._cut([(k, k + 1) for k in range(engine._MANY_CHUNKS)], (1, 64, 576), 4096)
+
+
+def test_conv_transpose2ds_phase_chunks_run_on_the_threads_with_whole_products(monkeypatch):
+    pin_fallback_budgets(monkeypatch)
+    widths = []
+    real = np.matmul
+
+    def recording(a, b, *args, **kwargs):
+        widths.append(b.shape[-1])
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(engine.np, "matmul", recording)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 64, 32, 32), dtype=np.float32)
+    w = rng.standard_normal((64, 64, 4, 4), dtype=np.float32)
+    with num_threads(2):
+        conv_transpose2d(x, w, None, 2, 1)
+    # four phases, each four chunks of two images (2 · 32 · 32 columns), none cut
+    assert sorted(set(widths)) == [2048] and len(widths) == 16

@@ -347,12 +347,14 @@ def _cut(blocks: list[_threads.Span], a_shape: tuple[int, ...], N: int) -> bool:
     largest of their products, a (``a_shape``) @ (K, N): many chunks (>= _MANY_CHUNKS) are
     the threads' blocks, each product whole inside; one chunk runs with its copy and
     product cut into blocks (as far as `_product_blocks` cuts it); a few run one after
-    another, cut likewise, when their products can be cut, else they are the threads'
-    blocks after all (a product cut into narrow slabs runs below BLAS speed at any thread
-    count). Decided by the shapes alone, so the bits never depend on the thread count."""
+    another, cut likewise, when each product is cut into more blocks than there are
+    chunks, else they are the threads' blocks after all: as many cores busy, without a
+    hand-off between each chunk's copy and product (a product cut into narrow slabs runs
+    below BLAS speed at any thread count). Decided by the shapes alone, so the bits never
+    depend on the thread count."""
     if len(blocks) >= _MANY_CHUNKS:
         return False
-    return len(blocks) == 1 or len(_product_blocks(a_shape, N)) > 1
+    return len(blocks) == 1 or len(_product_blocks(a_shape, N)) > len(blocks)
 
 
 def _run_chunks(body: Callable[[int, int], None], blocks: list[_threads.Span], cut: bool) -> None:
