@@ -430,14 +430,18 @@ def test_hypothesis_batch_norm_matches_torch(shape, affine, training, seed):
 @pytest.mark.parametrize("block", [1, 7, 40])
 def test_blocked_passes_agree_across_block_boundaries(block, monkeypatch):
     """The passes after the first run over blocks of rows: with blocks of 1, 7 and 40
-    elements (one row, a partial last block, several rows) every op still agrees with the
-    literal loops."""
+    elements (one row, a partial last block, several rows; evaluation's blocks too) every
+    op still agrees with the literal loops."""
     import cnnmath.ops.norm as norm
 
     monkeypatch.setattr(norm, "_BLOCK", block)
+    monkeypatch.setattr(norm, "_EVAL_BLOCK", block)  # evaluation's own blocks
     x, g = randn(3, 4, 2, 5) * 3 + 1, randn(3, 4, 2, 5, seed=1)
     w, b = randn(4, seed=2), randn(4, seed=3)
     rm, rv = randn(4, seed=4), np.full(4, 0.7)
+    assert_close(
+        norm.batch_norm(x, rm, rv, w, b, False), reference.batch_norm(x, rm, rv, w, b, False)
+    )
     r1, v1, r2, v2 = rm.copy(), rv.copy(), rm.copy(), rv.copy()
     assert_close(
         norm.batch_norm(x, r1, v1, w, b, True), reference.batch_norm(x, r2, v2, w, b, True)

@@ -83,15 +83,21 @@ _UFUNC_BUFFER = 1024
 #: not depend on the thread count.
 _BLOCK = 1 << 17
 
+#: The blocks of batch norm's evaluation passes (no sums between them): 2**19 elements (2 MiB
+#: of float32); MobileNetV2's and ResNet-18's batch-1 maps took 0.63–0.9 of their time with
+#: 2**17 (docs/performance.md, "Batch norm in evaluation").
+_EVAL_BLOCK = 1 << 19
+
 #: The data are summed as they are, or centred on a shift, while |mean(x − shift)| ≤ 2σ:
 #: σ² = mean((x − shift)²) − mean(x − shift)² then loses at most a factor 1 + 2² = 5 of the
 #: sums' relative accuracy to cancellation. Beyond, the sums are taken again on the mean.
 _DRIFT = 4.0
 
 
-def _spans(rows: int, length: int) -> list[_threads.Span]:
-    """Consecutive spans of rows, about _BLOCK elements each (at least one row)."""
-    return _threads.spans(rows, max(1, _BLOCK // max(length, 1)))
+def _spans(rows: int, length: int, block: int = 0) -> list[_threads.Span]:
+    """Consecutive spans of rows, about ``block`` (default _BLOCK) elements each (at least
+    one row)."""
+    return _threads.spans(rows, max(1, (block or _BLOCK) // max(length, 1)))
 
 
 #: NumPy's matmul and vecdot keep the GIL through a call over at most this many rows (its
@@ -237,10 +243,11 @@ def _affine(
     offset: np.ndarray | None,
     g2: np.ndarray | None = None,
     g_scale: np.ndarray | None = None,
+    block: int = 0,
 ) -> np.ndarray:
-    """(x − shift)·scale + offset (+ g·g_scale), a new (R, L) array, block by block on the
-    op's threads; shift, scale, offset, g_scale are (R, 1) in x's dtype (shift and offset
-    may be None: 0), g2 is (R, L).
+    """(x − shift)·scale + offset (+ g·g_scale), a new (R, L) array, block by block (about
+    ``block`` elements, default _BLOCK) on the op's threads; shift, scale, offset, g_scale
+    are (R, 1) in x's dtype (shift and offset may be None: 0), g2 is (R, L).
 
     x − shift first: x·scale + (offset − shift·scale) would lose the digits x and the
     shift share when |μ| ≫ σ."""
@@ -264,7 +271,7 @@ def _affine(
                 rows(g_scale, r0, r1),
             )
 
-    _threads.parallel(body, _spans(R, L))
+    _threads.parallel(body, _spans(R, L, block))
     return out
 
 
@@ -308,9 +315,11 @@ def _channel_affine(
     offset: np.ndarray | None,
     g3: np.ndarray | None = None,
     g_scale: np.ndarray | None = None,
+    block: int = 0,
 ) -> np.ndarray:
-    """`_affine` for batch norm's per-channel coefficients ((C,) arrays, cast to x's dtype;
-    shift, offset and g may be None) on the (N, C, L) array x3 (and g3), as (N·C, L).
+    """`_affine` (blocks of ``block`` elements, default _BLOCK) for batch norm's per-channel
+    coefficients ((C,) arrays, cast to x's dtype; shift, offset and g may be None) on the
+    (N, C, L) array x3 (and g3), as (N·C, L).
 
     A batch of small planes (`_by_images`) runs image by image: each image is one row and
     each coefficient is repeated into a row of C·L values once, so that NumPy's inner loops
@@ -329,6 +338,7 @@ def _channel_affine(
             _rows_or_none(rows, offset),
             None if g3 is None else g3.reshape(N * C, L),
             _rows_or_none(rows, g_scale),
+            block,
         )
 
     def row(c: np.ndarray) -> np.ndarray:  # a coefficient per value of an image
@@ -599,14 +609,16 @@ def _batch_norm_eval(
     would lose the digits that r_μ and x share. An input of one block takes the three passes
     whole, its (C, 1) coefficients broadcast over the batch: the per-row coefficients and
     the blocks' set-up cost more than the passes on the small maps of a network's last
-    layers (same values either way: the passes are elementwise).
+    layers (same values either way: the passes are elementwise). The blocks here are
+    _EVAL_BLOCK, four times training's: inference's three passes meet no sums between them,
+    and a network's batch-1 maps are one to a few such blocks.
     """
     N, C, L = x3.shape
     with _quiet():
         scale = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
         if weight is not None:
             scale = scale * weight
-    if x3.size <= _BLOCK and not _by_images(N, C, L):  # the passes whole, (C, 1) coefficients
+    if x3.size <= _EVAL_BLOCK and not _by_images(N, C, L):  # the passes whole, (C, 1) coefficients
         out = np.empty(x3.shape, dtype=x3.dtype)
         with _quiet():
             if L >= _UFUNC_BUFFER // 2:  # long rows: one inner loop per row (_UFUNC_BUFFER)
@@ -619,7 +631,7 @@ def _batch_norm_eval(
                 out,
             )
         return out
-    return _channel_affine(x3, running_mean, scale, bias).reshape(x3.shape)
+    return _channel_affine(x3, running_mean, scale, bias, block=_EVAL_BLOCK).reshape(x3.shape)
 
 
 @_threads.op
