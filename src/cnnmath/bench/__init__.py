@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         "--torch-huge-pages",
         action="store_true",
         help="PyTorch backs its large allocations with 2 MiB huge pages, as NumPy does by "
-        "default (THP_MEM_ALLOC_ENABLE=1), so that it pays as few page faults",
+        "default (THP_MEM_ALLOC_ENABLE=1, read by PyTorch at its first allocation), so that "
+        "it pays as few page faults",
     )
     p.add_argument(
         "--memory-size",
@@ -170,8 +171,11 @@ def pages_line() -> str:
             system = f.read().strip()
     except OSError:
         system = "unknown"
-    multiarray = importlib.import_module("numpy._core.multiarray")
-    getter = getattr(multiarray, "_get_madvise_hugepage", None)
+    try:
+        multiarray = importlib.import_module("numpy._core.multiarray")
+        getter = getattr(multiarray, "_get_madvise_hugepage", None)
+    except ImportError:
+        getter = None
     numpy_asks = "yes" if getter is not None and getter() else "no"
     torch_asks = "yes" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "no"
     return (

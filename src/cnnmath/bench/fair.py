@@ -18,9 +18,9 @@ fault on their first write (glibc hands large freed blocks back to the system). 
 for 2 MiB transparent huge pages for its large arrays (one fault per 2 MiB), PyTorch does not
 by default (one per 4 KiB) and allocates its outputs and gradients afresh on every call, so
 on a VM, where a fault is expensive, some PyTorch rows are mostly faults. The bench counts
-them (`page_faults_per_call`, a column of every row); ``cnnmath bench --torch-huge-pages``
-gives PyTorch NumPy's policy through its own switch (``THP_MEM_ALLOC_ENABLE=1``). Figures in
-docs/performance.md, "Page faults".
+them (`page_faults_per_call`, columns of the conv, pooling and batch-norm rows); ``cnnmath
+bench --torch-huge-pages`` gives PyTorch NumPy's policy through its own switch
+(``THP_MEM_ALLOC_ENABLE=1``). Figures in docs/performance.md, "Page faults".
 
 `same_threads` gives cnnmath (``cnnmath.set_num_threads``, which sets NumPy's BLAS too) and
 PyTorch (``torch.set_num_threads``) the same thread count for a block and restores both.
