@@ -158,6 +158,16 @@ def test_page_faults_per_call_counts_the_pages_a_call_maps_afresh():
     assert 256 <= fair.page_faults_per_call(_fresh_pages(256), calls=2) < 256 + 64
     kept = np.zeros(1 << 20, np.float32)
     assert fair.page_faults_per_call(lambda: kept.fill(1.0)) < 16  # memory already mapped
+    assert 256 <= fair.page_faults_per_call(_fresh_pages(256), calls=0) < 256 + 64  # one call
+
+
+def test_page_faults_per_call_is_nan_without_the_resource_module(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "resource", None)  # as on Windows: import fails
+    calls = []
+    assert np.isnan(fair.page_faults_per_call(lambda: calls.append(1)))
+    assert calls == []  # nothing run for a count it cannot take
 
 
 def test_bench_rows_carry_each_librarys_page_faults_and_the_huge_page_policy(capsys, monkeypatch):
@@ -169,9 +179,11 @@ def test_bench_rows_carry_each_librarys_page_faults_and_the_huge_page_policy(cap
     assert main([*argv, "--torch-huge-pages"]) == 0
     out = capsys.readouterr().out
     assert "asked for by NumPy" in out and "by PyTorch yes" in out
+    # PyTorch was imported before main set the switch: the header says it may not hold
+    assert "set after PyTorch was imported" in out
     import os
 
-    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == "0"  # the caller's environment restored
     lines = out.splitlines()
     at = next(k for k, x in enumerate(lines) if x.startswith("avg pool 2/2/0, LeNet"))
     row, header = lines[at], lines[at - 1]  # the pooling table's column names
@@ -192,8 +204,8 @@ def test_torch_huge_pages_cut_pytorchs_page_faults():
             mode = f.read()
     except OSError:
         pytest.skip("no transparent huge pages on this system")
-    if "[never]" in mode:
-        pytest.skip("transparent huge pages switched off on this system")
+    if "[madvise]" not in mode:  # "always": huge pages without asking; "never": none at all
+        pytest.skip(f"the system's huge-page mode is not madvise: {mode.strip()}")
     script = (
         "import torch\n"
         "from cnnmath.bench.fair import page_faults_per_call\n"

@@ -200,7 +200,7 @@ def test_a_few_chunks_are_the_threads_blocks_unless_their_products_cut_finer(mon
     assert not engine._cut([(k, k + 1) for k in range(engine._MANY_CHUNKS)], (1, 64, 576), 4096)
 
 
-def test_conv_transpose2ds_phase_chunks_run_on_the_threads_with_whole_products(monkeypatch):
+def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
     pin_fallback_budgets(monkeypatch)
     widths = []
     real = np.matmul

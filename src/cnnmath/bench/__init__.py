@@ -36,6 +36,7 @@ import argparse
 import importlib
 import os
 import platform
+import sys
 from typing import Any
 
 import numpy as np
@@ -85,8 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         "--torch-huge-pages",
         action="store_true",
         help="PyTorch backs its large allocations with 2 MiB huge pages, as NumPy does by "
-        "default (THP_MEM_ALLOC_ENABLE=1, read by PyTorch at its first allocation), so that "
-        "it pays as few page faults",
+        "default (THP_MEM_ALLOC_ENABLE=1, read by PyTorch at its first allocation; the memory "
+        "section's processes inherit it), so that it pays as few page faults as NumPy",
     )
     p.add_argument(
         "--memory-size",
@@ -140,11 +141,12 @@ def blas_line() -> str:
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS")
 #: Settings that decide how many page faults each library pays (glibc's malloc thresholds,
 #: PyTorch's huge pages): ``cnnmath.bench.fair``, and docs/performance.md, "Page faults".
-PAGES_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "THP_MEM_ALLOC_ENABLE")
+THP_SWITCH = "THP_MEM_ALLOC_ENABLE"  # PyTorch's: 2 MiB pages for its large allocations
+PAGES_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", THP_SWITCH)
 _THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
-def _header(torch: Any) -> str:
+def _header(torch: Any, late: bool = False) -> str:
     from ..threads import get_num_threads
 
     names = BLAS_ENV + PAGES_ENV
@@ -157,15 +159,16 @@ def _header(torch: Any) -> str:
             f"{get_num_threads()}",
             blas_line(),
             "env: " + (", ".join(present) if present else "none of " + " / ".join(names) + " set"),
-            pages_line(),
+            pages_line(late),
         ]
     )
 
 
-def pages_line() -> str:
+def pages_line(late: bool = False) -> str:
     """Which library asks for transparent huge pages for its large allocations: the
     system's mode, NumPy's (``numpy._core.multiarray._get_madvise_hugepage``), PyTorch's
-    (``THP_MEM_ALLOC_ENABLE``)."""
+    (``THP_MEM_ALLOC_ENABLE``; ``late``: set after PyTorch was imported, which may have read
+    it already)."""
     try:
         with open(_THP_MODE) as f:
             system = f.read().strip()
@@ -177,7 +180,9 @@ def pages_line() -> str:
     except ImportError:
         getter = None
     numpy_asks = "yes" if getter is not None and getter() else "no"
-    torch_asks = "yes" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "no"
+    torch_asks = "yes" if os.environ.get(THP_SWITCH) == "1" else "no"
+    if late:
+        torch_asks += " (set after PyTorch was imported: it may keep the policy it read first)"
     return (
         f"huge pages: system {system}; asked for by NumPy {numpy_asks}, by PyTorch "
         f"{torch_asks} (--torch-huge-pages); the faults columns count each library's page "
@@ -245,9 +250,25 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its tables; returns 0. A bad option prints one line on
     stderr ("cnnmath bench: error: argument --repeats: ...") and raises ``SystemExit(2)``."""
     args = _parser().parse_args(argv)  # bad options: one line on stderr, SystemExit(2)
-    counts = args.threads
+    before = os.environ.get(THP_SWITCH)
+    late = args.torch_huge_pages and "torch" in sys.modules  # PyTorch may have read it already
     if args.torch_huge_pages:  # read by PyTorch at its first allocation: set before importing it
-        os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+        os.environ[THP_SWITCH] = "1"
+    try:
+        _run(args, late)
+    finally:
+        if args.torch_huge_pages:  # the caller's environment as it was
+            if before is None:
+                os.environ.pop(THP_SWITCH, None)
+            else:
+                os.environ[THP_SWITCH] = before
+    return 0
+
+
+def _run(args: argparse.Namespace, late: bool) -> None:
+    """The bench's sections, as ``main`` parsed them (``late``: --torch-huge-pages was given
+    after PyTorch had been imported)."""
+    counts = args.threads
     torch: Any = None
     try:
         torch = importlib.import_module("torch")
@@ -259,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import fair, memory, models, ops
 
     repeats = 3 if args.quick else args.repeats
-    print(_header(torch), flush=True)
+    print(_header(torch, late), flush=True)
     whole = args.only is None
     for n in counts:
         with fair.same_threads(n, torch):
@@ -276,4 +297,3 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_memory and args.only is None:
         size = args.memory_size or (2048 if args.quick else 8192)
         print("\n" + memory.report(size), flush=True)
-    return 0

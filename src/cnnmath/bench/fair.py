@@ -16,7 +16,8 @@ Page faults are the one condition left as each library meets it by default, unle
 otherwise: a block of memory freed and allocated again may come back as fresh pages that
 fault on their first write (glibc hands large freed blocks back to the system). NumPy asks
 for 2 MiB transparent huge pages for its large arrays (one fault per 2 MiB), PyTorch does not
-by default (one per 4 KiB) and allocates its outputs and gradients afresh on every call, so
+by default (one per 4 KiB where the system gives huge pages only to those who ask, its
+"madvise" mode) and allocates its outputs and gradients afresh on every call, so
 on a VM, where a fault is expensive, some PyTorch rows are mostly faults. The bench counts
 them (`page_faults_per_call`, columns of the conv, pooling and batch-norm rows); ``cnnmath
 bench --torch-huge-pages`` gives PyTorch NumPy's policy through its own switch
@@ -140,12 +141,13 @@ def same_threads(n: int, torch: Any = None) -> Iterator[None]:
 
 def page_faults_per_call(f: Callable[[], Any], calls: int = 3) -> float:
     """Minor page faults of the whole process (every thread: ``getrusage``'s ru_minflt) per
-    call of f, over ``calls`` calls after an untimed first one; NaN where ``resource`` (Unix
-    only) is missing."""
+    call of f, over ``calls`` calls (at least one) after an uncounted first one; NaN where
+    ``resource`` (Unix only) is missing."""
     try:
         import resource
     except ImportError:
         return float("nan")
+    calls = max(1, calls)
     f()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(calls):

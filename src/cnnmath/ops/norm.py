@@ -84,8 +84,8 @@ _UFUNC_BUFFER = 1024
 _BLOCK = 1 << 17
 
 #: The blocks of batch norm's evaluation passes (no sums between them): 2**19 elements (2 MiB
-#: of float32); MobileNetV2's and ResNet-18's batch-1 maps took 0.63–0.9 of their time with
-#: 2**17 (docs/performance.md, "Batch norm in evaluation").
+#: of float32); MobileNetV2's and ResNet-18's batch-1 maps take 0.63–0.92 of the time they
+#: took in 2**17 (docs/performance.md, "Batch norm in evaluation").
 _EVAL_BLOCK = 1 << 19
 
 #: The data are summed as they are, or centred on a shift, while |mean(x − shift)| ≤ 2σ:
@@ -362,7 +362,7 @@ def _channel_affine(
                 g_scale_r,
             )
 
-    _threads.parallel(body, _threads.spans(N, max(1, _BLOCK // (C * L))))
+    _threads.parallel(body, _threads.spans(N, max(1, (block or _BLOCK) // (C * L))))
     return out.reshape(N * C, L)
 
 
