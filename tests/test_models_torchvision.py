@@ -328,5 +328,29 @@ def test_bench_resnet18_rows_run_and_twin_matches():
         "ResNet-18 forward (B=1, 3×",
         "ResNet-18 train step (B=8,",
         "ResNet-18 forward, BN fold",
+        "MobileNetV2 forward (B=1, ",
     ]
     assert all(r["cnnmath_s"] > 0 and r["torch_s"] > 0 and r["ratio"] > 0 for r in rows)
+    assert [r["target"] for r in rows] == [1.3, 1.3, 1.3, None]
+
+
+def test_bench_mobilenet_v2_twin_is_torchvisions_and_cnnmaths():
+    """The bench's torch.nn MobileNetV2 twin has torchvision's state_dict keys and shapes, and
+    with cnnmath's weights it gives torchvision's eval logits and cnnmath's."""
+    from cnnmath.bench import models as bench_models
+
+    ours = models.mobilenet_v2(seed=3).eval()
+    state = {k: torch.from_numpy(v) for k, v in ours.state_dict().items()}
+    twin, reference = bench_models.torch_mobilenet_v2(torch), tv.models.mobilenet_v2()
+    assert {k: tuple(v.shape) for k, v in twin.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in reference.state_dict().items()
+    }
+    twin.load_state_dict(state)
+    reference.load_state_dict(state)
+    twin.eval()
+    reference.eval()
+    x = _input()
+    with torch.no_grad():
+        want = reference(torch.from_numpy(x)).numpy()
+        assert rel_error(twin(torch.from_numpy(x)).numpy(), want) <= TOL
+    assert rel_error(ours(x), want) <= TOL

@@ -12,7 +12,8 @@ same conditions):
 - max and average pooling forward + backward on LeNet and ResNet activations;
 - one training epoch (``cnnmath.bench.train``), where that module exists;
 - at one thread, ResNet-18 forward (batch 1, 3×224×224), a training step (batch 8) and the
-  forward with its batch norms folded into the convolutions on both sides
+  forward with its batch norms folded into the convolutions on both sides, and
+  MobileNetV2's batch-1 forward (its depthwise layers; shown without a target)
   (``cnnmath.bench.models``);
 - peak memory (``ru_maxrss``) of conv2d and its backward on a (1, 1, 8192, 8192) image,
   each library in a fresh process.

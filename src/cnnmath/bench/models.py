@@ -1,10 +1,11 @@
 """Whole-model rows: ResNet-18 forward (batch 1, 3×224×224, eval mode), one training step
 (batch 8, train mode: forward, softmax cross-entropy, backward, SGD with momentum) and the
 forward again with every batch norm folded into its convolution (``nn.fold_batch_norm``
-against PyTorch's ``fuse_conv_bn_eval`` on its twin: both sides folded), cnnmath beside
-PyTorch at a given thread count.
+against PyTorch's ``fuse_conv_bn_eval`` on its twin: both sides folded), and MobileNetV2's
+forward (batch 1, eval mode: its depthwise convolutions, no target), cnnmath beside PyTorch
+at a given thread count.
 
-The PyTorch twin is built here from ``torch.nn`` with torchvision's module names (so
+The PyTorch twins are built here from ``torch.nn`` with torchvision's module names (so
 torchvision is not needed) and given cnnmath's initial weights through ``state_dict``; both
 sides see the same inputs and labels in float32. Medians of ``repeats`` interleaved timings,
 each after an idle wait and an untimed warm-up call of the same step
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import fair
 
-__all__ = ["fold_torch_resnet18", "run", "torch_resnet18"]
+__all__ = ["fold_torch_resnet18", "run", "torch_mobilenet_v2", "torch_resnet18"]
 
 LR, MOMENTUM = 0.1, 0.9
 
@@ -76,6 +77,54 @@ def torch_resnet18(torch: Any, num_classes: int = 1000) -> Any:
     return ResNet18()
 
 
+def torch_mobilenet_v2(torch: Any, num_classes: int = 1000) -> Any:
+    """torchvision's MobileNetV2 layout written with ``torch.nn`` (same module names and
+    ``state_dict`` keys as ``cnnmath.models.mobilenet_v2``): inverted residual blocks
+    1×1 expansion → 3×3 depthwise → 1×1 projection, a residual sum where the shape allows."""
+    from ..models.mobilenet import INVERTED_RESIDUAL_SETTING
+
+    tnn = torch.nn
+    Module: Any = tnn.Module
+
+    def conv_bn_relu6(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> Any:
+        conv = tnn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False)
+        return tnn.Sequential(conv, tnn.BatchNorm2d(cout), tnn.ReLU6(inplace=True))
+
+    class InvertedResidual(Module):
+        def __init__(self, inp: int, oup: int, stride: int, t: int) -> None:
+            super().__init__()
+            hidden = inp * t
+            self.use_res_connect = stride == 1 and inp == oup
+            layers = [conv_bn_relu6(inp, hidden, 1)] if t != 1 else []
+            layers += [
+                conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+                tnn.Conv2d(hidden, oup, 1, bias=False),
+                tnn.BatchNorm2d(oup),
+            ]
+            self.conv = tnn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    class MobileNetV2(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            features, cin = [conv_bn_relu6(3, 32, 3, 2)], 32
+            for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+                for i in range(n):
+                    features.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                    cin = c
+            features.append(conv_bn_relu6(cin, 1280, 1))
+            self.features = tnn.Sequential(*features)
+            self.classifier = tnn.Sequential(tnn.Dropout(0.2), tnn.Linear(1280, num_classes))
+
+        def forward(self, x: Any) -> Any:
+            x = tnn.functional.adaptive_avg_pool2d(self.features(x), 1)
+            return self.classifier(torch.flatten(x, 1))
+
+    return MobileNetV2()
+
+
 def fold_torch_resnet18(torch: Any, model: Any) -> Any:
     """The twin with each (conv, batch norm) pair fused by PyTorch's ``fuse_conv_bn_eval``
     and the batch norm replaced by ``Identity`` (eval mode), in place; returns the model."""
@@ -104,12 +153,13 @@ def _median_times(steps: list[Any], repeats: int) -> list[float]:
 def run(
     threads: int, repeats: int = 3, torch: Any = None, image_size: int = 224
 ) -> list[dict[str, Any]]:
-    """Time the three ResNet-18 rows with ``threads`` threads (``cnnmath.set_num_threads`` and
-    ``torch.set_num_threads``, both restored after); rows ``{name, cnnmath_s, torch_s,
-    ratio}`` as ``cnnmath.bench.train.run``'s. ``image_size`` shrinks the images for a quick
-    check that the rows run."""
+    """Time the three ResNet-18 rows and MobileNetV2's forward with ``threads`` threads
+    (``cnnmath.set_num_threads`` and ``torch.set_num_threads``, both restored after); rows
+    ``{name, cnnmath_s, torch_s, ratio, target}`` as ``cnnmath.bench.train.run``'s
+    (MobileNetV2's target None: shown, not judged). ``image_size`` shrinks the images for a
+    quick check that the rows run."""
     from .. import losses, nn, optim
-    from ..models import resnet18
+    from ..models import mobilenet_v2, resnet18
 
     rng = np.random.default_rng(0)
     x1 = rng.standard_normal((1, 3, image_size, image_size)).astype(np.float32)
@@ -118,6 +168,7 @@ def run(
     infer, learner = resnet18(seed=0).eval(), resnet18(seed=0).train()
     sgd = optim.SGD(learner.parameters(), lr=LR, momentum=MOMENTUM)
     folded = nn.fold_batch_norm(infer)
+    mobile = mobilenet_v2(seed=0).eval()
 
     def forward() -> None:
         infer(x1)
@@ -132,7 +183,10 @@ def run(
         learner.backward(grad, input_grad=False)  # as PyTorch: the images need no gradient
         sgd.step()
 
-    steps = [forward, train_step, forward_folded]
+    def forward_mobile() -> None:
+        mobile(x1)
+
+    steps = [forward, train_step, forward_folded, forward_mobile]
     if torch is not None:
         state = {k: torch.from_numpy(v) for k, v in infer.state_dict().items()}
         t_infer, t_learner = torch_resnet18(torch), torch_resnet18(torch)
@@ -145,6 +199,9 @@ def run(
         t_folded.load_state_dict(state)
         t_folded = fold_torch_resnet18(torch, t_folded)
         tx1, tx8, tlabels = torch.from_numpy(x1), torch.from_numpy(x8), torch.from_numpy(labels)
+        t_mobile = torch_mobilenet_v2(torch)
+        t_mobile.load_state_dict({k: torch.from_numpy(v) for k, v in mobile.state_dict().items()})
+        t_mobile.eval()
 
         def t_forward() -> None:
             with torch.no_grad():
@@ -160,7 +217,11 @@ def run(
             with torch.no_grad():
                 t_folded(tx1)
 
-        steps += [t_forward, t_train_step, t_forward_folded]
+        def t_forward_mobile() -> None:
+            with torch.no_grad():
+                t_mobile(tx1)
+
+        steps += [t_forward, t_train_step, t_forward_folded, t_forward_mobile]
     with fair.same_threads(threads, torch):
         medians = _median_times(steps, repeats)
     size = f"3×{image_size}×{image_size}"
@@ -168,7 +229,9 @@ def run(
         f"ResNet-18 forward (B=1, {size}, eval)",
         f"ResNet-18 train step (B=8, {size}, SGD)",
         f"ResNet-18 forward, BN folded (B=1, {size})",
+        f"MobileNetV2 forward (B=1, {size}, eval)",
     ]
+    targets = [1.3, 1.3, 1.3, None]  # MobileNetV2's: the depthwise layers, for information
     rows = []
     for k, name in enumerate(names):
         torch_s = medians[k + len(names)] if torch is not None else math.nan
@@ -178,7 +241,7 @@ def run(
                 "cnnmath_s": medians[k],
                 "torch_s": torch_s,
                 "ratio": medians[k] / torch_s if torch is not None else math.nan,
-                "target": 1.3,
+                "target": targets[k],
             }
         )
     return rows
