@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import subprocess
@@ -347,6 +348,7 @@ def _threads_that_ran(first_block_seconds: float, blocks: int, monkeypatch) -> s
     ticks = iter([0.0, first_block_seconds])
     clock = types.SimpleNamespace(perf_counter=lambda: next(ticks))
     monkeypatch.setattr(_threads, "time", clock)
+    monkeypatch.setattr(_threads, "_timings", {})  # a region never run before
 
     def body(i0: int, i1: int) -> None:
         seen.add(threading.get_ident())
@@ -362,12 +364,62 @@ def test_a_region_too_small_to_hand_off_stays_on_the_calling_thread(monkeypatch)
     assert len(_threads_that_ran(0.002, 4, monkeypatch)) == 2
 
 
-def test_a_region_found_worth_handing_off_is_handed_off_from_its_first_block(monkeypatch):
-    """Once a region's first block was timed slow enough, its next run hands the blocks to
-    the threads before the caller's first block ends; once it was timed fast again, the
-    caller runs it alone. (A fake clock decides slow or fast; real time orders the blocks.)"""
+def test_a_probe_remembers_a_region_worth_handing_off_and_no_other(monkeypatch):
     cnnmath.set_num_threads(2)
-    monkeypatch.setattr(_threads, "_handed_off", set())
+    blocks = _threads.spans(4, 1)
+
+    def body(i0: int, i1: int) -> None:
+        pass
+
+    key = _threads._region_key(body, blocks)
+    for first_block_seconds, remembered in ((1e-6, False), (0.002, True)):
+        ticks = iter([0.0, first_block_seconds])
+        clock = types.SimpleNamespace(perf_counter=functools.partial(next, ticks))
+        monkeypatch.setattr(_threads, "time", clock)
+        monkeypatch.setattr(_threads, "_timings", {})
+        _threads.op(lambda: _threads.parallel(body, blocks))()
+        assert (key in _threads._timings) == remembered
+
+
+def _ways(timing: _threads._Timing, runs: int, alone: float, shared: float) -> list[bool]:
+    """Whether each of ``runs`` runs was handed to the threads, each run taking ``alone`` or
+    ``shared`` seconds as it went."""
+    ways = []
+    for _ in range(runs):
+        way = timing.share()
+        timing.record(way, shared if way else alone)
+        ways.append(way)
+    return ways
+
+
+def test_a_remembered_region_alternates_then_runs_the_faster_way_and_rechecks_the_other():
+    explore, recheck = _threads._EXPLORE, _threads._RECHECK
+    assert explore % 2 == 0 < explore < recheck
+    # the caller alone far faster; the threads faster; the caller alone 5 % faster: noise
+    for alone, shared, threads in ((0.004, 0.010, False), (0.010, 0.004, True), (95, 100, True)):
+        timing = _threads._Timing()
+        ways = _ways(timing, 3 * recheck, alone, shared)
+        assert ways[:explore] == [True, False] * (explore // 2)  # threads first
+        for run, way in enumerate(ways[explore:], start=explore + 1):
+            assert way == (threads != (run % recheck == 0)), run
+        assert timing.alone == pytest.approx(alone) and timing.shared == pytest.approx(shared)
+
+
+def test_a_remembered_region_follows_a_change_in_which_way_is_faster():
+    """The caller alone measured faster; then the threads get faster (the other core came
+    free): the rechecks move the threads' time, and the region changes its way."""
+    timing = _threads._Timing()
+    _ways(timing, 4 * _threads._RECHECK, alone=0.004, shared=0.010)
+    later = _ways(timing, 4 * _threads._RECHECK, alone=0.004, shared=0.001)
+    assert not later[0]  # at first still the caller alone ...
+    assert sum(later[-_threads._RECHECK :]) == _threads._RECHECK - 1  # ... at last the threads
+
+
+def test_a_remembered_region_runs_the_way_its_timing_says(monkeypatch):
+    """Measured faster on the caller alone: every block on the calling thread. Measured
+    faster on the threads: handed off before the caller's first block ends. Each run's time
+    is recorded for its way. (Real time orders the blocks; the timing is set by hand.)"""
+    cnnmath.set_num_threads(2)
     caller = threading.get_ident()
     blocks = _threads.spans(4, 1)
     events: list[tuple[int, float, float]] = []  # (thread, start, end) of each block
@@ -377,22 +429,22 @@ def test_a_region_found_worth_handing_off_is_handed_off_from_its_first_block(mon
         time.sleep(0.05)  # releases the GIL: time for a second thread to join
         events.append((threading.get_ident(), start, time.monotonic()))
 
-    def run(first_block_seconds: float) -> tuple[float, list[float]]:
-        """(the end of the caller's first block, the starts of the other threads' blocks)"""
-        ticks = iter([0.0, first_block_seconds])
-        monkeypatch.setattr(
-            _threads, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks))
-        )
-        events.clear()
-        _threads.op(lambda: _threads.parallel(body, blocks))()
-        first_end = min(end for thread, _, end in events if thread == caller)
-        return first_end, [start for thread, start, _ in events if thread != caller]
+    timing = _threads._Timing()
+    timing.runs = _threads._EXPLORE  # past its first runs
+    monkeypatch.setattr(_threads, "_timings", {_threads._region_key(body, blocks): timing})
 
-    first_end, others = run(0.002)  # slow: handed off only after the caller's first block
-    assert others and min(others) >= first_end
-    first_end, others = run(1e-6)  # known slow: handed off from the start; now timed fast
+    timing.alone, timing.shared = 0.001, 0.002
+    _threads.op(lambda: _threads.parallel(body, blocks))()
+    assert {thread for thread, _, _ in events} == {caller}
+    assert timing.alone > 0.001 and timing.shared == 0.002  # this run's 0.2 s, weighed in
+
+    events.clear()
+    timing.alone, timing.shared = 0.002, 0.001
+    _threads.op(lambda: _threads.parallel(body, blocks))()
+    first_end = min(end for thread, _, end in events if thread == caller)
+    others = [start for thread, start, _ in events if thread != caller]
     assert others and min(others) < first_end
-    assert run(1e-6)[1] == []  # known fast: the caller runs every block
+    assert timing.alone == 0.002 and timing.shared > 0.001
 
 
 def test_scratch_buffers_are_per_thread_and_reused():

@@ -24,21 +24,32 @@ def _arrays(result: Any) -> list[np.ndarray]:
     return []
 
 
-class _EveryRegion(set):
-    """A stand-in for `_threads._handed_off` holding every region: each region hands its
-    blocks to the threads before the caller takes its first one. Else a region of two
-    blocks (the caller times the first, then hands off) could see the caller take the
-    second before a woken worker asks, and run on one thread however the blocks are cut."""
+class _AlwaysShared(_threads._Timing):
+    """A region's timing that always hands the blocks to the threads, and keeps no times."""
 
-    def __contains__(self, key: object) -> bool:
+    def share(self) -> bool:
         return True
+
+    def record(self, shared: bool, seconds: float) -> None:
+        pass
+
+
+class _EveryRegion(dict):
+    """A stand-in for `_threads._timings` holding every region, each handing its blocks to
+    the threads before the caller takes its first one. Else a region of two blocks (the
+    caller times the first, then hands off) could see the caller take the second before a
+    woken worker asks, and run on one thread however the blocks are cut; or a region
+    measured faster on the caller alone could run there."""
+
+    def get(self, key: object, default: object = None) -> _threads._Timing:
+        return _AlwaysShared()
 
 
 def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[int]]:
     """fn()'s arrays at ``threads`` threads, and the threads that ran blocks of its regions."""
     seen: set[int] = set()
     original = _threads._run_block
-    handed_off = _threads._handed_off
+    timings = _threads._timings
 
     def recording(body: Any, span: Any) -> None:
         seen.add(threading.get_ident())
@@ -52,14 +63,14 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
     least = _threads._MIN_PARALLEL_SECONDS
     _threads._run_block = recording
     _threads._MIN_PARALLEL_SECONDS = 0.0  # hand every region's blocks to the threads ...
-    _threads._handed_off = _EveryRegion()  # ... from its first block
+    _threads._timings = _EveryRegion()  # ... from its first block
     try:
         cnnmath.set_num_threads(threads)
         return _arrays(fn()), seen
     finally:
         _threads._run_block = original
         _threads._MIN_PARALLEL_SECONDS = least
-        _threads._handed_off = handed_off
+        _threads._timings = timings
         cnnmath.set_num_threads(before)
 
 

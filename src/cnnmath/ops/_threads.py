@@ -243,12 +243,58 @@ def _run_block(body: Callable[[int, int], None], span: Span) -> None:
 # few of those runs on the calling thread, the same blocks in the same order.
 _MIN_PARALLEL_SECONDS = 4e-4
 
-# Regions found worth handing off, by the code of their body and their blocks: the next run
-# of the same region (the same op at the same shapes: a training loop, a model's layers)
-# hands its blocks to the threads from the start instead of running the first one alone.
-# Kept small; emptied when full.
-_handed_off: set[Any] = set()
-_HANDED_OFF_SIZE = 4096
+# A region worth handing off by that measure may still run slower on the threads than on
+# the caller alone: blocks running at once contend for the GIL between their NumPy calls
+# (each call takes it back when it ends), and on a virtual machine a contended take waits
+# for a sleeping thread to be woken; with the other core busy elsewhere, a block handed to
+# it waits for that core. What that costs depends on the machine, its load and the length
+# of the region's calls, so it is measured, region by region (`_Timing`; docs/performance.md,
+# "Threads that lose").
+_EXPLORE = 4  # a remembered region's first runs alternate: threads, caller, threads, caller
+_RECHECK = 32  # then it runs the faster way, but the other one once in this many runs
+_ALONE_BY = 0.9  # the caller alone is the faster way below this share of the threads' time
+
+
+class _Timing:
+    """A remembered region's seconds per run on the threads (``shared``) and on the calling
+    thread alone (``alone``), each a running mean weighing its newest run a third (the
+    machine's speed drifts), and its ``runs`` so far."""
+
+    __slots__ = ("alone", "runs", "shared")
+
+    def __init__(self) -> None:
+        self.alone: float | None = None
+        self.shared: float | None = None
+        self.runs = 0
+
+    def share(self) -> bool:
+        """Whether this run hands the blocks to the threads: the two ways in turn for the
+        first `_EXPLORE` runs, then the faster one (the threads unless the caller alone
+        took under `_ALONE_BY` of their time: a small lead is noise), and the other every
+        `_RECHECK`-th run, so that a change in the machine's load is seen."""
+        self.runs += 1
+        if self.runs <= _EXPLORE:
+            return self.runs % 2 == 1
+        if self.shared is None or self.alone is None:  # (a run that raised records nothing)
+            return self.shared is None
+        threads = self.alone >= _ALONE_BY * self.shared
+        return (not threads) if self.runs % _RECHECK == 0 else threads
+
+    def record(self, shared: bool, seconds: float) -> None:
+        """Weigh in one run's seconds for the way it ran."""
+        old = self.shared if shared else self.alone
+        new = seconds if old is None else old + (seconds - old) / 3
+        if shared:
+            self.shared = new
+        else:
+            self.alone = new
+
+
+# Regions found worth handing off, by the code of their body and their blocks (the same op
+# at the same shapes: a training loop, a model's layers), with what they measured. Kept
+# small; emptied when full.
+_timings: dict[Any, _Timing] = {}
+_TIMINGS_SIZE = 4096
 
 
 def _region_key(body: Callable[[int, int], None], blocks: Sequence[Span]) -> Any:
@@ -273,14 +319,16 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
 
     The blocks must write disjoint outputs (or per-block partial results); ``body`` runs
     NumPy calls that release the GIL (copies, ufuncs, products), so the threads overlap.
-    The calling thread runs the first block and times it: when the remaining blocks would
+    The first run of a region (`_region_key`: the same code, the same blocks) is a probe:
+    the calling thread runs the first block and times it; when the remaining blocks would
     take less than ``_MIN_PARALLEL_SECONDS`` it runs them too (a hand-off would cost more
     than it saves), else the threads take the remaining blocks one at a time, the caller
-    among them. A region that was worth handing off before (`_region_key`: the same code,
-    the same blocks) is handed off from its first block, which the caller still times to
-    decide the next run. Either way every block runs whole, once, so the result is the same; an
-    exception in any block is raised here. A worker that has not started when the blocks run
-    out is cancelled, not waited for (another caller's region may hold it).
+    among them, and the region is remembered. A remembered region runs either way, each
+    timed (`_Timing`): handed to the threads from its first block, or all on the calling
+    thread where that measured faster. Every block runs whole, once, whichever thread runs
+    it, so the result is the same; an exception in any block is raised here. A worker that
+    has not started when the blocks run out is cancelled, not waited for (another caller's
+    region may hold it).
     """
     n = min(current(), len(blocks))
     if n <= 1:
@@ -288,7 +336,15 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
             body(*span)
         return
     key = _region_key(body, blocks)
+    timing = _timings.get(key) if key is not None else None
+    shared = timing.share() if timing is not None else False
     with one_blas_thread():
+        start = time.perf_counter()
+        if timing is not None and not shared:  # measured faster on the caller alone
+            for span in blocks:
+                _run_block(body, span)
+            timing.record(False, time.perf_counter() - start)
+            return
         taken = itertools.count()  # next() on a count is atomic under the GIL
 
         def take() -> None:
@@ -297,29 +353,26 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
                     return
                 _run_block(body, blocks[k])
 
-        futures = []
-        if key in _handed_off:
-            futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
+        futures = [_executor(n - 1).submit(take) for _ in range(n - 1)] if shared else []
         try:
             first = next(taken)  # block 0, or (handed off already) the caller's first one
             if first < len(blocks):  # (the threads may have taken every block before it)
-                start = time.perf_counter()
                 _run_block(body, blocks[first])
-                slow = (time.perf_counter() - start) * (len(blocks) - 1) >= _MIN_PARALLEL_SECONDS
-                if key is not None:
-                    if slow:
-                        if len(_handed_off) >= _HANDED_OFF_SIZE:
-                            _handed_off.clear()
-                        _handed_off.add(key)
-                    else:
-                        _handed_off.discard(key)
-                if slow and not futures:
+                if timing is None and (  # the probe: is the rest worth handing off?
+                    (time.perf_counter() - start) * (len(blocks) - 1) >= _MIN_PARALLEL_SECONDS
+                ):
+                    if key is not None:
+                        if len(_timings) >= _TIMINGS_SIZE:
+                            _timings.clear()
+                        _timings[key] = _Timing()
                     futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
             take()
         finally:
             # a worker that has not started yet finds no block left: cancel it rather than
             # wait for its thread to wake (0.1-0.2 ms after an idle spell, spikes past 1 ms)
             errors = [None if f.cancel() else f.exception() for f in futures]
+        if timing is not None:
+            timing.record(True, time.perf_counter() - start)
         for error in errors:
             if error is not None:
                 raise error
