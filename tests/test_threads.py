@@ -371,7 +371,7 @@ def test_a_probe_remembers_a_region_worth_handing_off_and_no_other(monkeypatch):
     def body(i0: int, i1: int) -> None:
         pass
 
-    key = _threads._region_key(body, blocks)
+    key = (_threads._region_key(body, blocks), 2)  # remembered per thread count
     for first_block_seconds, remembered in ((1e-6, False), (0.002, True)):
         ticks = iter([0.0, first_block_seconds])
         clock = types.SimpleNamespace(perf_counter=functools.partial(next, ticks))
@@ -395,14 +395,24 @@ def _ways(timing: _threads._Timing, runs: int, alone: float, shared: float) -> l
 def test_a_remembered_region_alternates_then_runs_the_faster_way_and_rechecks_the_other():
     explore, recheck = _threads._EXPLORE, _threads._RECHECK
     assert explore % 2 == 0 < explore < recheck
-    # the caller alone far faster; the threads faster; the caller alone 5 % faster: noise
-    for alone, shared, threads in ((0.004, 0.010, False), (0.010, 0.004, True), (95, 100, True)):
+    # the caller alone far faster; the threads faster; the caller alone 5 % faster (noise:
+    # the threads) and 15 % faster (the caller alone)
+    cases = ((0.004, 0.010, False), (0.010, 0.004, True), (95, 100, True), (85, 100, False))
+    for alone, shared, threads in cases:
         timing = _threads._Timing()
         ways = _ways(timing, 3 * recheck, alone, shared)
         assert ways[:explore] == [True, False] * (explore // 2)  # threads first
         for run, way in enumerate(ways[explore:], start=explore + 1):
             assert way == (threads != (run % recheck == 0)), run
         assert timing.alone == pytest.approx(alone) and timing.shared == pytest.approx(shared)
+
+
+def test_a_timing_weighs_its_newest_run_a_third():
+    timing = _threads._Timing()
+    timing.record(True, 3.0)
+    timing.record(True, 0.0)
+    timing.record(False, 6.0)
+    assert (timing.shared, timing.alone) == (2.0, 6.0)
 
 
 def test_a_remembered_region_follows_a_change_in_which_way_is_faster():
@@ -431,12 +441,14 @@ def test_a_remembered_region_runs_the_way_its_timing_says(monkeypatch):
 
     timing = _threads._Timing()
     timing.runs = _threads._EXPLORE  # past its first runs
-    monkeypatch.setattr(_threads, "_timings", {_threads._region_key(body, blocks): timing})
+    key = (_threads._region_key(body, blocks), 2)
+    monkeypatch.setattr(_threads, "_timings", {key: timing})
 
     timing.alone, timing.shared = 0.001, 0.002
     _threads.op(lambda: _threads.parallel(body, blocks))()
     assert {thread for thread, _, _ in events} == {caller}
     assert timing.alone > 0.001 and timing.shared == 0.002  # this run's 0.2 s, weighed in
+    assert _threads._timings[key] is timing  # still worth a hand-off: kept
 
     events.clear()
     timing.alone, timing.shared = 0.002, 0.001
@@ -445,6 +457,49 @@ def test_a_remembered_region_runs_the_way_its_timing_says(monkeypatch):
     others = [start for thread, start, _ in events if thread != caller]
     assert others and min(others) < first_end
     assert timing.alone == 0.002 and timing.shared > 0.001
+
+
+def test_a_remembered_region_runs_its_blocks_as_blocks_and_records_no_run_that_raised(
+    monkeypatch,
+):
+    """Either way the blocks run as blocks (an op inside one runs on one thread), an
+    exception in a block is raised, and a run that raised records no time."""
+    cnnmath.set_num_threads(2)
+    blocks = _threads.spans(4, 1)
+    inside: list[bool] = []
+
+    def body(i0: int, i1: int) -> None:
+        inside.append(_threads.current() == 1)
+        time.sleep(0.01)
+        if i0 == 3:
+            raise ZeroDivisionError("block 3")
+
+    for shared in (False, True):
+        timing = _threads._Timing()
+        timing.runs = _threads._EXPLORE
+        timing.alone, timing.shared = (0.002, 0.001) if shared else (0.001, 0.002)
+        monkeypatch.setattr(_threads, "_timings", {(_threads._region_key(body, blocks), 2): timing})
+        inside.clear()
+        with pytest.raises(ZeroDivisionError, match="block 3"):
+            _threads.op(lambda: _threads.parallel(body, blocks))()
+        assert inside and all(inside)
+        assert (timing.alone, timing.shared) == ((0.002, 0.001) if shared else (0.001, 0.002))
+
+
+def test_a_remembered_region_found_too_small_on_the_caller_alone_is_probed_again(monkeypatch):
+    cnnmath.set_num_threads(2)
+    blocks = _threads.spans(4, 1)
+
+    def body(i0: int, i1: int) -> None:
+        pass
+
+    timing = _threads._Timing()
+    timing.runs = _threads._EXPLORE
+    timing.alone, timing.shared = 0.001, 0.002  # the caller alone: it runs there ...
+    key = (_threads._region_key(body, blocks), 2)
+    monkeypatch.setattr(_threads, "_timings", {key: timing})
+    _threads.op(lambda: _threads.parallel(body, blocks))()
+    assert key not in _threads._timings  # ... in far less than the probe's bound: forgotten
 
 
 def test_scratch_buffers_are_per_thread_and_reused():

@@ -221,9 +221,10 @@ def _executor(n: int) -> ThreadPoolExecutor:
 
 
 def _forget_pool() -> None:
-    """After fork: the child has none of the parent's worker threads."""
+    """After fork: the child has none of the parent's worker threads (nor its timings)."""
     global _pool, _pool_size, _depth
     _pool, _pool_size, _depth = None, 0, 0
+    _timings.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -271,11 +272,13 @@ class _Timing:
         """Whether this run hands the blocks to the threads: the two ways in turn for the
         first `_EXPLORE` runs, then the faster one (the threads unless the caller alone
         took under `_ALONE_BY` of their time: a small lead is noise), and the other every
-        `_RECHECK`-th run, so that a change in the machine's load is seen."""
+        `_RECHECK`-th run, so that a change in the machine's load is seen; a way with no
+        time yet first. (Unlocked: two threads running the region at once may lose a count
+        or a sample, which shifts the schedule only.)"""
         self.runs += 1
         if self.runs <= _EXPLORE:
             return self.runs % 2 == 1
-        if self.shared is None or self.alone is None:  # (a run that raised records nothing)
+        if self.shared is None or self.alone is None:  # (a run that raised recorded nothing)
             return self.shared is None
         threads = self.alone >= _ALONE_BY * self.shared
         return (not threads) if self.runs % _RECHECK == 0 else threads
@@ -323,27 +326,33 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
     the calling thread runs the first block and times it; when the remaining blocks would
     take less than ``_MIN_PARALLEL_SECONDS`` it runs them too (a hand-off would cost more
     than it saves), else the threads take the remaining blocks one at a time, the caller
-    among them, and the region is remembered. A remembered region runs either way, each
-    timed (`_Timing`): handed to the threads from its first block, or all on the calling
-    thread where that measured faster. Every block runs whole, once, whichever thread runs
-    it, so the result is the same; an exception in any block is raised here. A worker that
-    has not started when the blocks run out is cancelled, not waited for (another caller's
-    region may hold it).
+    among them, and the region is remembered, per thread count. A remembered region runs
+    either way, each timed (`_Timing`): handed to the threads from its first block, or all
+    on the calling thread where that measured faster — and forgotten (probed again next
+    time) when such a run took less than the probe's bound. Every block runs whole, once,
+    whichever thread runs it, so the result is the same; an exception in any block is
+    raised here. A worker that has not started when the blocks run out is cancelled, not
+    waited for (another caller's region may hold it).
     """
     n = min(current(), len(blocks))
     if n <= 1:
         for span in blocks:
             body(*span)
         return
-    key = _region_key(body, blocks)
-    timing = _timings.get(key) if key is not None else None
+    code = _region_key(body, blocks)
+    key = None if code is None else (code, n)  # times at one thread count say nothing of another
+    timing = _timings.get(key)  # (None is never stored)
     shared = timing.share() if timing is not None else False
     with one_blas_thread():
         start = time.perf_counter()
         if timing is not None and not shared:  # measured faster on the caller alone
             for span in blocks:
                 _run_block(body, span)
-            timing.record(False, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            if seconds < _MIN_PARALLEL_SECONDS:  # no longer worth a hand-off: probe it again
+                _timings.pop(key, None)
+            else:
+                timing.record(False, seconds)
             return
         taken = itertools.count()  # next() on a count is atomic under the GIL
 
@@ -371,7 +380,7 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
             # a worker that has not started yet finds no block left: cancel it rather than
             # wait for its thread to wake (0.1-0.2 ms after an idle spell, spikes past 1 ms)
             errors = [None if f.cancel() else f.exception() for f in futures]
-        if timing is not None:
+        if timing is not None and not any(errors):  # (a run that raised records nothing)
             timing.record(True, time.perf_counter() - start)
         for error in errors:
             if error is not None:
