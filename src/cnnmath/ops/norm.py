@@ -362,7 +362,7 @@ def _channel_affine(
                 g_scale_r,
             )
 
-    _threads.parallel(body, _threads.spans(N, max(1, (block or _BLOCK) // (C * L))))
+    _threads.parallel(body, _spans(N, C * L, block))
     return out.reshape(N * C, L)
 
 
