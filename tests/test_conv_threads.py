@@ -154,10 +154,17 @@ def test_both_backwards_run_their_passes_side_by_side_at_two_threads(transpose, 
     bits as at one thread."""
     ran = {}
     original = _threads.side_by_side
+    taken = threading.Event()  # the input gradient has started
 
     def where(name, task):
         def run():
             ran[name] = threading.get_ident()
+            if name == "input":
+                taken.set()
+            else:
+                # on a loaded machine the caller could finish first and, the worker not yet
+                # awake, run the second pass itself (side_by_side's fallback): wait for it
+                taken.wait(timeout=10)
             return task()
 
         return run
