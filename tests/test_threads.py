@@ -72,7 +72,7 @@ def test_a_blas_limit_from_outside_caps_an_op():
 
     def body(i0: int, i1: int) -> None:
         seen.add(threading.get_ident())
-        time.sleep(0.001)  # enough work to be worth handing off
+        time.sleep(0.005)  # worth handing off, and time for a loaded machine's worker to wake
 
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         _threads.op(lambda: _threads.parallel(body, _threads.spans(8, 1)))()
