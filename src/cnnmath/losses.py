@@ -410,7 +410,8 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
         raise ValueError(f"{func}: logits: expected B >= 1 and K >= 1, got shape {logits.shape}")
     y = _check_labels(labels, logits, func=func)
     # The training loop's loss, called once per batch: written out directly (the general
-    # cross_entropy's options cost 0.3 ms a call on a (32, 10) batch, about 3 % of an epoch).
+    # cross_entropy's options cost a few % of an epoch: docs/performance.md, "Where a training
+    # epoch goes").
     B = logits.shape[0]
     rows = np.arange(B)
     with np.errstate(invalid="ignore"):  # NaN and ±inf logits: a NaN loss, no warning

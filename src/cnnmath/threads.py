@@ -37,9 +37,10 @@ def _get_set(lib: Any) -> tuple[Any, Any]:
     """Fast reader and writer of one BLAS's thread count.
 
     An op reads the count once and writes it twice, so these run on every call: for
-    OpenBLAS on its own threads they are the library's two C functions (0.1–0.3 µs against
-    0.6–0.9 µs through threadpoolctl's methods, which also ignore a write from any thread
-    but the first that wrote, where cnnmath's ops may run in any thread of the caller).
+    OpenBLAS on its own threads they are the library's two C functions, several times quicker
+    than threadpoolctl's methods (docs/performance.md, "Where a training epoch goes"), which
+    also ignore a write from any thread but the first that wrote, where cnnmath's ops may run
+    in any thread of the caller.
     """
     try:
         if lib.internal_api == "openblas" and lib.threading_layer != "openmp":

@@ -59,7 +59,8 @@ def windows(
 def strided_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
     """A read-only view of ``a``'s data with this shape and these byte strides, starting at
     a's first element: ``as_strided``'s result, built straight on a's buffer when a is
-    contiguous (about 1 µs instead of as_strided's 8, paid on every small call)."""
+    contiguous, without as_strided's checks, which cost several times more on every small
+    call (docs/performance.md, "How a convolution is computed")."""
     if a.flags.c_contiguous:
         view = np.ndarray(shape, a.dtype, a, 0, strides)
         view.flags.writeable = False
@@ -95,7 +96,8 @@ def contiguous(a: np.ndarray) -> np.ndarray:
 
 def _batch_to_end(a: np.ndarray) -> np.ndarray:
     """The view a (..., B, C, H, W) → (..., C, H, W, B): np.moveaxis(a, -4, -1) without its
-    argument checks (about 10 µs, paid on every small call)."""
+    argument checks, paid on every small call (docs/performance.md, "How a convolution is
+    computed")."""
     n = a.ndim
     return a.transpose(*range(n - 4), n - 3, n - 2, n - 1, n - 4)
 

@@ -55,8 +55,8 @@ def _masked(x: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
     """x ⊙ m/(1 − p) in x's dtype (m/(1 − p) = 0 everywhere when p = 1; inf·0 = NaN where an
     infinite x is dropped), block by block on the op's threads. The factor m·(1/(1 − p)) is a
     product with the mask, not ``np.where(m, keep, 0)``: a select branches on every element
-    and mispredicts half of a random mask (10× slower; docs/performance.md, "ReLU's backward
-    without branches")."""
+    and mispredicts half of a random mask (docs/performance.md, "ReLU's backward without
+    branches")."""
     keep = x.dtype.type(0.0 if p == 1.0 else 1.0 / (1.0 - p))
     flat, flat_mask = x.reshape(-1), mask.reshape(-1)
     out = np.empty(x.shape, dtype=x.dtype)

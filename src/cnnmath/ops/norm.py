@@ -65,8 +65,9 @@ def _quiet() -> Any:
 
 #: NumPy's ufunc buffer (elements) inside the blocked passes. With its default of 8192, NumPy
 #: copies a broadcast (rows, 1) operand through the buffer to lengthen the inner loop when a
-#: row is shorter than the buffer; on rows of 3136 values (56²) that made the passes about
-#: 25% slower than with a buffer shorter than the rows, which leaves one inner loop per row.
+#: row is shorter than the buffer; on rows of 3136 values (56²) that made the passes slower
+#: than a buffer shorter than the rows, which leaves one inner loop per row (docs/performance.md,
+#: "Inference: batch norm folded").
 #: Each block sets it (it is per thread) inside its `_quiet` errstate, whose exit restores it
 #: (as NumPy documents for ``setbufsize`` within ``errstate``).
 _UFUNC_BUFFER = 1024
