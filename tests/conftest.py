@@ -2,7 +2,10 @@
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from cnnmath.ops import _threads
 
 # "ci" (the default) is derandomized: the same examples every run, so CI cannot turn red on a
 # draw nobody has seen; "thorough" explores new random examples (run it before a release:
@@ -16,3 +19,10 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=400, deadline=None)
 settings.load_profile(os.environ.get("CNNMATH_HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_thread_timings(monkeypatch):
+    """Each test starts with no measured region or op call (`_threads._timings`): what one
+    test's calls measured on this machine's load must not decide how the next one's run."""
+    monkeypatch.setattr(_threads, "_timings", {})

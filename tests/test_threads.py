@@ -23,8 +23,12 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 def _blas_threads() -> int:
+    """NumPy's BLAS thread count (not another library's BLAS: SciPy's, once imported, keeps
+    its own count, 1 where the process is pinned to one core)."""
     return min(
-        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+        lib["num_threads"]
+        for lib in threadpoolctl.threadpool_info()
+        if lib["user_api"] == "blas" and "numpy" in lib["filepath"]
     )
 
 
@@ -500,6 +504,125 @@ def test_a_remembered_region_found_too_small_on_the_caller_alone_is_probed_again
     monkeypatch.setattr(_threads, "_timings", {key: timing})
     _threads.op(lambda: _threads.parallel(body, blocks))()
     assert key not in _threads._timings  # ... in far less than the probe's bound: forgotten
+
+
+def _fake_op(monkeypatch, seconds_at):
+    """An op (`_threads.op`) that records the thread count it ran at, on a fake clock that
+    each call moves on by ``seconds_at[count]``."""
+    now = [0.0]
+    counts: list[int] = []
+    monkeypatch.setattr(_threads, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    @_threads.op
+    def fake(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        counts.append(_threads.current())
+        now[0] += seconds_at[_threads.current()]
+        return x
+
+    return fake, counts
+
+
+@pytest.mark.parametrize(("alone", "threads"), [(0.001, 0.002), (0.002, 0.001)])
+def test_an_op_call_alternates_then_runs_on_the_thread_count_measured_faster(
+    alone, threads, monkeypatch
+):
+    """The first call on the threads is the probe; then the two ways alternate, and the
+    faster one runs, with the other on every `_RECHECK`-th run."""
+    cnnmath.set_num_threads(2)
+    fake, counts = _fake_op(monkeypatch, {1: alone, 2: threads})
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    calls = 1 + 2 * _threads._RECHECK
+    for _ in range(calls):
+        assert fake(x) is x
+    faster = 2 if threads < alone else 1
+    expected = [2] + [2, 1] * (_threads._EXPLORE // 2)
+    for run in range(_threads._EXPLORE + 1, calls):
+        expected.append(faster if run % _threads._RECHECK else 3 - faster)
+    assert counts == expected
+    (timing,) = _threads._timings.values()
+    assert (timing.alone, timing.shared) == pytest.approx((alone, threads))
+
+
+def test_an_op_call_is_measured_per_shape_dtype_and_value(monkeypatch):
+    cnnmath.set_num_threads(2)
+    fake, counts = _fake_op(monkeypatch, {1: 0.001, 2: 0.002})
+    x = np.zeros((2, _threads._MIN_OP_ELEMENTS), dtype=np.float32)
+    for call in (
+        lambda: fake(x),
+        lambda: fake(x.T),  # another shape
+        lambda: fake(x.astype(np.float64)),  # another dtype
+        lambda: fake(x, 2.0),  # another value
+        lambda: fake(x, scale=2.0),  # passed by name
+    ):
+        for _ in range(3):  # the probe, then the threads and the caller alone in turn
+            call()
+    assert counts == [2, 2, 1] * 5
+    assert len(_threads._timings) == 5
+
+
+def test_an_op_call_is_not_measured_when_small_quick_slow_or_without_a_key(monkeypatch):
+    """Arrays all under _MIN_OP_ELEMENTS; a probe under _MIN_OP_SECONDS or over
+    _MAX_OP_SECONDS; an argument that is not an array or a plain value (a list, an
+    object), or a tuple holding an array: every call runs on the threads, nothing kept."""
+    cnnmath.set_num_threads(2)
+    big = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    small = big[:-1]
+    cases = [
+        ({1: 0.001, 2: 0.002}, (small,)),
+        ({1: 0.0001, 2: 0.0001}, (big,)),
+        ({1: 0.06, 2: 0.06}, (big,)),
+        ({1: 0.001, 2: 0.002}, (big, [1, 2])),
+        ({1: 0.001, 2: 0.002}, (big, object())),
+        ({1: 0.001, 2: 0.002}, (big, (big,))),
+    ]
+    for seconds_at, args in cases:
+        fake, counts = _fake_op(monkeypatch, seconds_at)
+        for _ in range(4):
+            fake(*args)
+        assert counts == [2] * 4, args
+        assert not _threads._timings, args
+
+
+def test_an_op_call_too_quick_on_its_way_is_forgotten_and_probed_again(monkeypatch):
+    cnnmath.set_num_threads(2)
+    seconds_at = {1: 0.001, 2: 0.002}
+    fake, counts = _fake_op(monkeypatch, seconds_at)
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    fake(x)  # the probe: remembered
+    assert len(_threads._timings) == 1
+    seconds_at[2] = 0.0001
+    fake(x)  # on the threads, under _MIN_OP_SECONDS: forgotten
+    assert not _threads._timings
+    seconds_at[2] = 0.002
+    fake(x)  # probed again
+    fake(x)
+    assert counts == [2, 2, 2, 2] and len(_threads._timings) == 1
+
+
+def test_an_op_call_that_raised_records_nothing(monkeypatch):
+    cnnmath.set_num_threads(2)
+    now = [0.0]
+    failing = [True]
+    monkeypatch.setattr(_threads, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    @_threads.op
+    def fake(x: np.ndarray) -> None:
+        now[0] += 0.002
+        if failing[0]:
+            raise KeyError("inside")
+
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    with pytest.raises(KeyError, match="inside"):
+        fake(x)  # a probe that raised: nothing kept
+    assert not _threads._timings
+    failing[0] = False
+    fake(x)
+    (timing,) = _threads._timings.values()
+    failing[0] = True
+    for _ in range(2):  # one run each way
+        with pytest.raises(KeyError, match="inside"):
+            fake(x)
+    assert timing.runs == 2 and timing.shared is None and timing.alone is None
 
 
 def test_scratch_buffers_are_per_thread_and_reused():

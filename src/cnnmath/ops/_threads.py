@@ -142,7 +142,8 @@ def one_blas_thread() -> Iterator[None]:
 def op(func: F) -> F:
     """Decorate a public op: it decides its thread count first, then runs with NumPy's BLAS on
     one thread (module docstring, reason 2). Nested ops add nothing. (One read of the BLAS
-    count and, when it is not 1, two writes: a few microseconds per call.)"""
+    count and, when it is not 1, two writes: a few microseconds per call.) At two threads
+    or more the call is measured (`_measured_call`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -152,13 +153,83 @@ def op(func: F) -> F:
         limit = _hold_blas()
         try:
             inside = getattr(local, "inside", False)  # a block of another op's region
-            local.count = 1 if inside else min(get_num_threads(), max(1, limit))
-            return func(*args, **kwargs)
+            n = 1 if inside else min(get_num_threads(), max(1, limit))
+            if n == 1:
+                local.count = 1
+                return func(*args, **kwargs)
+            return _measured_call(func, n, args, kwargs)
         finally:
             local.count = None
             _release_blas()
 
     return wrapper  # type: ignore[return-value]
+
+
+# A whole op may also run slower on n threads than on one, where a region's own measure
+# cannot see it: a backward's two passes side by side (`side_by_side`), or many regions each
+# too close to call. So a call of an op is measured as a region is (`_Timing`), keyed by the
+# op and its arguments' shapes, dtypes and values (`_call_key`): its first run on the
+# threads is the probe, and a call that took _MIN_OP_SECONDS to _MAX_OP_SECONDS is
+# remembered; later calls alternate between n threads and one, then run the faster way
+# (docs/performance.md, "Ops that lose"). Below the bound there is nothing to gain; above
+# it the op's regions are long enough to be measured on their own, and a run on one thread
+# to compare would cost more than the threads could lose.
+_MIN_OP_SECONDS = 4e-4
+_MAX_OP_SECONDS = 0.05
+_MIN_OP_ELEMENTS = 1 << 15  # a call whose arrays are all smaller is not measured
+
+
+_PLAIN = {int, float, bool, str, tuple, type(None), np.float32, np.float64, np.int64, np.intp}
+
+
+def _call_key(func: Callable[..., Any], n: int, args: tuple[Any, ...], kwargs: Any) -> Any:
+    """What tells a call of ``func`` at n threads apart: each array argument's shape and
+    dtype, each plain one's value (a tuple's too: one holding an array cannot be hashed,
+    and `_measured_call` takes it for no key); None for any other argument (never
+    remembered). Written out flat: it runs on every measured call."""
+    key: list[Any] = [func, n]
+    for value in (*args, *kwargs.values()):
+        kind = type(value)
+        if kind is np.ndarray:
+            key += (value.shape, value.dtype.char)
+        elif kind in _PLAIN:
+            key.append(value)
+        else:
+            return None
+    if kwargs:
+        key.append(tuple(kwargs))
+    return tuple(key)
+
+
+def _measured_call(func: Callable[..., Any], n: int, args: Any, kwargs: Any) -> Any:
+    """func(*args, **kwargs) on n threads, or on one where its call measured faster there."""
+    for a in args:
+        if isinstance(a, np.ndarray) and a.size >= _MIN_OP_ELEMENTS:
+            break
+    else:  # small arrays only: too quick to measure, and the key would cost a tiny op 20 %
+        _local.count = n
+        return func(*args, **kwargs)
+    key = _call_key(func, n, args, kwargs)
+    try:
+        timing = _timings.get(key)  # (None is never stored)
+    except TypeError:  # a tuple holding an array
+        key = timing = None
+    shared = timing.share() if timing is not None else True
+    _local.count = n if shared else 1
+    start = time.perf_counter()
+    result = func(*args, **kwargs)
+    seconds = time.perf_counter() - start
+    if timing is not None:
+        if seconds < _MIN_OP_SECONDS:  # no longer worth measuring: probed again
+            _timings.pop(key, None)
+        else:
+            timing.record(shared, seconds)
+    elif key is not None and _MIN_OP_SECONDS <= seconds <= _MAX_OP_SECONDS:
+        # the probe's run is not recorded: a first call pays for buffers and regions' probes
+        if len(_timings) >= _TIMINGS_SIZE:
+            _timings.clear()
+        _timings[key] = _Timing()
+    return result
 
 
 def current() -> int:
