@@ -23,6 +23,8 @@ settings.load_profile(os.environ.get("CNNMATH_HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(autouse=True)
 def _fresh_thread_timings(monkeypatch):
-    """Each test starts with no measured region or op call (`_threads._timings`): what one
-    test's calls measured on this machine's load must not decide how the next one's run."""
+    """Each test starts with no measured region or op call (`_threads._timings`,
+    `_threads._op_timings`): what one test's calls measured on this machine's load must not
+    decide how the next one's run."""
     monkeypatch.setattr(_threads, "_timings", {})
+    monkeypatch.setattr(_threads, "_op_timings", {})

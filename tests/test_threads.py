@@ -539,7 +539,7 @@ def test_an_op_call_alternates_then_runs_on_the_thread_count_measured_faster(
     for run in range(_threads._EXPLORE + 1, calls):
         expected.append(faster if run % _threads._RECHECK else 3 - faster)
     assert counts == expected
-    (timing,) = _threads._timings.values()
+    (timing,) = _threads._op_timings.values()
     assert (timing.alone, timing.shared) == pytest.approx((alone, threads))
 
 
@@ -557,7 +557,7 @@ def test_an_op_call_is_measured_per_shape_dtype_and_value(monkeypatch):
         for _ in range(3):  # the probe, then the threads and the caller alone in turn
             call()
     assert counts == [2, 2, 1] * 5
-    assert len(_threads._timings) == 5
+    assert len(_threads._op_timings) == 5
 
 
 def test_an_op_call_is_not_measured_when_small_quick_slow_or_without_a_key(monkeypatch):
@@ -580,7 +580,7 @@ def test_an_op_call_is_not_measured_when_small_quick_slow_or_without_a_key(monke
         for _ in range(4):
             fake(*args)
         assert counts == [2] * 4, args
-        assert not _threads._timings, args
+        assert not _threads._op_timings, args
 
 
 def test_an_op_call_too_quick_on_its_way_is_forgotten_and_probed_again(monkeypatch):
@@ -589,14 +589,14 @@ def test_an_op_call_too_quick_on_its_way_is_forgotten_and_probed_again(monkeypat
     fake, counts = _fake_op(monkeypatch, seconds_at)
     x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
     fake(x)  # the probe: remembered
-    assert len(_threads._timings) == 1
+    assert len(_threads._op_timings) == 1
     seconds_at[2] = 0.0001
     fake(x)  # on the threads, under _MIN_OP_SECONDS: forgotten
-    assert not _threads._timings
+    assert not _threads._op_timings
     seconds_at[2] = 0.002
     fake(x)  # probed again
     fake(x)
-    assert counts == [2, 2, 2, 2] and len(_threads._timings) == 1
+    assert counts == [2, 2, 2, 2] and len(_threads._op_timings) == 1
 
 
 def test_an_op_call_that_raised_records_nothing(monkeypatch):
@@ -614,15 +614,105 @@ def test_an_op_call_that_raised_records_nothing(monkeypatch):
     x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
     with pytest.raises(KeyError, match="inside"):
         fake(x)  # a probe that raised: nothing kept
-    assert not _threads._timings
+    assert not _threads._op_timings
     failing[0] = False
     fake(x)
-    (timing,) = _threads._timings.values()
+    (timing,) = _threads._op_timings.values()
     failing[0] = True
     for _ in range(2):  # one run each way
         with pytest.raises(KeyError, match="inside"):
             fake(x)
     assert timing.runs == 2 and timing.shared is None and timing.alone is None
+
+
+def test_an_op_call_is_keyed_without_its_unkeyed_arguments_nor_a_nan(monkeypatch):
+    """A keyword argument the op names ``unkeyed`` (a step count) is left out of the key:
+    one timing for every value. A NaN is never equal to itself: such a call is not kept."""
+    cnnmath.set_num_threads(2)
+    now = [0.0]
+    monkeypatch.setattr(_threads, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    @_threads.op(unkeyed=("step",))
+    def fake(x: np.ndarray, scale: float = 1.0, *, step: int = 0) -> None:
+        now[0] += 0.002
+
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    for step in range(5):
+        fake(x, step=step)
+    (timing,) = _threads._op_timings.values()
+    assert timing.runs == 4
+    for _ in range(3):
+        fake(x, float("nan"))
+    assert len(_threads._op_timings) == 1
+
+
+def test_batch_norm_steps_with_a_cumulative_average_are_one_call_to_measure(monkeypatch):
+    """``momentum=None`` passes a step count that grows every training step: left out of
+    the key, the steps share one timing (a fake clock: every reading 2 ms later)."""
+    from cnnmath.ops import batch_norm
+
+    cnnmath.set_num_threads(2)
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 0.002
+        return now[0]
+
+    monkeypatch.setattr(_threads, "time", types.SimpleNamespace(perf_counter=tick))
+    x = np.random.default_rng(0).standard_normal((4, 8, 32, 32), dtype=np.float32)
+    mean, var = np.zeros(8, np.float32), np.ones(8, np.float32)
+    for step in range(1, 6):
+        batch_norm(x, mean, var, None, None, True, None, num_batches_tracked=step)
+    (timing,) = _threads._op_timings.values()
+    assert timing.runs == 4
+
+
+def test_an_op_call_over_the_ceiling_on_the_threads_is_forgotten(monkeypatch):
+    cnnmath.set_num_threads(2)
+    seconds_at = {1: 0.04, 2: 0.03}
+    fake, counts = _fake_op(monkeypatch, seconds_at)
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    fake(x)
+    assert len(_threads._op_timings) == 1
+    seconds_at[1] = 0.08  # one thread may take longer: it is compared, not forgotten ...
+    fake(x)
+    fake(x)
+    assert len(_threads._op_timings) == 1
+    seconds_at[2] = 0.06  # ... but the threads past the ceiling: their regions decide
+    fake(x)
+    assert not _threads._op_timings and counts == [2, 2, 1, 2]
+
+
+def test_an_op_call_counts_arrays_passed_by_name(monkeypatch):
+    cnnmath.set_num_threads(2)
+    fake, counts = _fake_op(monkeypatch, {1: 0.001, 2: 0.002})
+    for _ in range(3):
+        fake(x=np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32))
+    assert counts == [2, 2, 1] and len(_threads._op_timings) == 1
+
+
+def test_new_op_calls_push_out_the_oldest_call_and_no_region(monkeypatch):
+    cnnmath.set_num_threads(2)
+    monkeypatch.setattr(_threads, "_TIMINGS_SIZE", 3)
+    region = object()
+    _threads._timings[region] = _threads._Timing()
+    fake, _ = _fake_op(monkeypatch, {1: 0.001, 2: 0.002})
+    for k in range(1, 6):
+        fake(np.zeros(_threads._MIN_OP_ELEMENTS + k, dtype=np.float32))
+    assert [key[2][0] for key in _threads._op_timings] == [
+        (_threads._MIN_OP_ELEMENTS + k,) for k in (3, 4, 5)
+    ]
+    assert region in _threads._timings
+
+
+def test_the_thread_invariance_helper_forces_the_threads_for_op_calls_too(monkeypatch):
+    """`run_at` runs every op call on the threads, however its timing reads."""
+    from threads_helper import run_at
+
+    fake, counts = _fake_op(monkeypatch, {1: 0.001, 2: 0.002})
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    run_at(2, lambda: [fake(x) for _ in range(6)])
+    assert counts == [2] * 6
 
 
 def test_scratch_buffers_are_per_thread_and_reused():

@@ -39,7 +39,8 @@ class _EveryRegion(dict):
     the threads before the caller takes its first one. Else a region of two blocks (the
     caller times the first, then hands off) could see the caller take the second before a
     woken worker asks, and run on one thread however the blocks are cut; or a region
-    measured faster on the caller alone could run there."""
+    measured faster on the caller alone could run there. (Also the stand-in for
+    `_threads._op_timings`: every op call on the threads.)"""
 
     def get(self, key: object, default: object = None) -> _threads._Timing:
         return _AlwaysShared()
@@ -49,7 +50,7 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
     """fn()'s arrays at ``threads`` threads, and the threads that ran blocks of its regions."""
     seen: set[int] = set()
     original = _threads._run_block
-    timings = _threads._timings
+    timings, op_timings = _threads._timings, _threads._op_timings
 
     def recording(body: Any, span: Any) -> None:
         seen.add(threading.get_ident())
@@ -64,13 +65,14 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
     _threads._run_block = recording
     _threads._MIN_PARALLEL_SECONDS = 0.0  # hand every region's blocks to the threads ...
     _threads._timings = _EveryRegion()  # ... from its first block
+    _threads._op_timings = _EveryRegion()  # and every op call on the threads
     try:
         cnnmath.set_num_threads(threads)
         return _arrays(fn()), seen
     finally:
         _threads._run_block = original
         _threads._MIN_PARALLEL_SECONDS = least
-        _threads._timings = timings
+        _threads._timings, _threads._op_timings = timings, op_timings
         cnnmath.set_num_threads(before)
 
 

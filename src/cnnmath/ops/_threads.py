@@ -32,10 +32,10 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -139,11 +139,23 @@ def one_blas_thread() -> Iterator[None]:
         _release_blas()
 
 
-def op(func: F) -> F:
-    """Decorate a public op: it decides its thread count first, then runs with NumPy's BLAS on
-    one thread (module docstring, reason 2). Nested ops add nothing. (One read of the BLAS
-    count and, when it is not 1, two writes: a few microseconds per call.) At two threads
-    or more the call is measured (`_measured_call`)."""
+@overload
+def op(func: F, *, unkeyed: Iterable[str] = ()) -> F: ...
+@overload
+def op(func: None = None, *, unkeyed: Iterable[str] = ()) -> Callable[[F], F]: ...
+
+
+def op(func: F | None = None, *, unkeyed: Iterable[str] = ()) -> F | Callable[[F], F]:
+    """Decorate a public op (``@op``, or ``@op(unkeyed=names)``): it decides its thread count
+    first, then runs with NumPy's BLAS on one thread (module docstring, reason 2). Nested ops
+    add nothing. (One read of the BLAS count and, when it is not 1, two writes: a few
+    microseconds per call.) At two threads or more a call with an array of _MIN_OP_ELEMENTS
+    values or more is measured against one thread (`_measured_call`); ``unkeyed`` names
+    keyword arguments that do not change what a call costs (a step count), left out of the
+    call's key so that each new value is not a new call to measure."""
+    if func is None:
+        return functools.partial(op, unkeyed=unkeyed)
+    skip = frozenset(unkeyed)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -157,12 +169,12 @@ def op(func: F) -> F:
             if n == 1:
                 local.count = 1
                 return func(*args, **kwargs)
-            return _measured_call(func, n, args, kwargs)
+            return _measured_call(func, n, args, kwargs, skip)
         finally:
             local.count = None
             _release_blas()
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 # A whole op may also run slower on n threads than on one, where a region's own measure
@@ -170,10 +182,10 @@ def op(func: F) -> F:
 # too close to call. So a call of an op is measured as a region is (`_Timing`), keyed by the
 # op and its arguments' shapes, dtypes and values (`_call_key`): its first run on the
 # threads is the probe, and a call that took _MIN_OP_SECONDS to _MAX_OP_SECONDS is
-# remembered; later calls alternate between n threads and one, then run the faster way
-# (docs/performance.md, "Ops that lose"). Below the bound there is nothing to gain; above
-# it the op's regions are long enough to be measured on their own, and a run on one thread
-# to compare would cost more than the threads could lose.
+# remembered (in `_op_timings`); later calls alternate between n threads and one, then run
+# the faster way (docs/performance.md, "Ops that lose"). Below the bound there is nothing to
+# gain; above it the op's regions are long enough to be measured on their own, and a run on
+# one thread to compare would cost more than the threads could lose.
 _MIN_OP_SECONDS = 4e-4
 _MAX_OP_SECONDS = 0.05
 _MIN_OP_ELEMENTS = 1 << 15  # a call whose arrays are all smaller is not measured
@@ -182,36 +194,46 @@ _MIN_OP_ELEMENTS = 1 << 15  # a call whose arrays are all smaller is not measure
 _PLAIN = {int, float, bool, str, tuple, type(None), np.float32, np.float64, np.int64, np.intp}
 
 
-def _call_key(func: Callable[..., Any], n: int, args: tuple[Any, ...], kwargs: Any) -> Any:
+def _call_key(
+    func: Callable[..., Any],
+    n: int,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    skip: frozenset[str] = frozenset(),
+) -> Any:
     """What tells a call of ``func`` at n threads apart: each array argument's shape and
     dtype, each plain one's value (a tuple's too: one holding an array cannot be hashed,
-    and `_measured_call` takes it for no key); None for any other argument (never
-    remembered). Written out flat: it runs on every measured call."""
+    and `_measured_call` takes it for no key), keyword arguments by name, but for those in
+    ``skip``; None for any other argument, or a NaN (never equal to itself): never
+    remembered. Written out flat: it runs on every measured call."""
     key: list[Any] = [func, n]
-    for value in (*args, *kwargs.values()):
+    names = [name for name in kwargs if name not in skip] if kwargs else []
+    for value in (*args, *[kwargs[name] for name in names]):
         kind = type(value)
         if kind is np.ndarray:
-            key += (value.shape, value.dtype.char)
-        elif kind in _PLAIN:
+            key.append((value.shape, value.dtype.char))
+        elif kind in _PLAIN and value == value:
             key.append(value)
         else:
             return None
-    if kwargs:
-        key.append(tuple(kwargs))
+    if names:
+        key.append(tuple(names))
     return tuple(key)
 
 
-def _measured_call(func: Callable[..., Any], n: int, args: Any, kwargs: Any) -> Any:
+def _measured_call(
+    func: Callable[..., Any], n: int, args: Any, kwargs: Any, skip: frozenset[str]
+) -> Any:
     """func(*args, **kwargs) on n threads, or on one where its call measured faster there."""
-    for a in args:
+    for a in (*args, *kwargs.values()):
         if isinstance(a, np.ndarray) and a.size >= _MIN_OP_ELEMENTS:
             break
     else:  # small arrays only: too quick to measure, and the key would cost a tiny op 20 %
         _local.count = n
         return func(*args, **kwargs)
-    key = _call_key(func, n, args, kwargs)
+    key = _call_key(func, n, args, kwargs, skip)
     try:
-        timing = _timings.get(key)  # (None is never stored)
+        timing = _op_timings.get(key)  # (None is never stored)
     except TypeError:  # a tuple holding an array
         key = timing = None
     shared = timing.share() if timing is not None else True
@@ -220,15 +242,15 @@ def _measured_call(func: Callable[..., Any], n: int, args: Any, kwargs: Any) -> 
     result = func(*args, **kwargs)
     seconds = time.perf_counter() - start
     if timing is not None:
-        if seconds < _MIN_OP_SECONDS:  # no longer worth measuring: probed again
-            _timings.pop(key, None)
+        if seconds < _MIN_OP_SECONDS or (shared and seconds > _MAX_OP_SECONDS):
+            _op_timings.pop(key, None)  # out of the bounds now: probed again
         else:
             timing.record(shared, seconds)
     elif key is not None and _MIN_OP_SECONDS <= seconds <= _MAX_OP_SECONDS:
         # the probe's run is not recorded: a first call pays for buffers and regions' probes
-        if len(_timings) >= _TIMINGS_SIZE:
-            _timings.clear()
-        _timings[key] = _Timing()
+        if len(_op_timings) >= _TIMINGS_SIZE:  # the oldest goes (a dict keeps its order)
+            _op_timings.pop(next(iter(_op_timings)), None)
+        _op_timings[key] = _Timing()
     return result
 
 
@@ -296,6 +318,7 @@ def _forget_pool() -> None:
     global _pool, _pool_size, _depth
     _pool, _pool_size, _depth = None, 0, 0
     _timings.clear()
+    _op_timings.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -368,6 +391,9 @@ class _Timing:
 # at the same shapes: a training loop, a model's layers), with what they measured. Kept
 # small; emptied when full.
 _timings: dict[Any, _Timing] = {}
+# Op calls found worth measuring (`_measured_call`), kept apart: a flood of new calls (a
+# model fed ever new shapes) pushes out the oldest calls only, never the regions.
+_op_timings: dict[Any, _Timing] = {}
 _TIMINGS_SIZE = 4096
 
 
