@@ -397,17 +397,25 @@ def _ways(timing: _threads._Timing, runs: int, alone: float, shared: float) -> l
 
 
 def test_a_remembered_region_alternates_then_runs_the_faster_way_and_rechecks_the_other():
-    explore, recheck = _threads._EXPLORE, _threads._RECHECK
-    assert explore % 2 == 0 < explore < recheck
-    # the caller alone far faster; the threads faster; the caller alone 5 % faster (noise:
-    # the threads) and 15 % faster (the caller alone)
-    cases = ((0.004, 0.010, False), (0.010, 0.004, True), (95, 100, True), (85, 100, False))
-    for alone, shared, threads in cases:
+    explore, near, far = _threads._EXPLORE, _threads._RECHECK, _threads._RECHECK_FAR
+    assert explore % 2 == 0 < explore < near < far and _threads._FAR == 1.5
+    # (alone, shared, the threads run, rechecks every): the caller alone far faster; the
+    # threads far faster; the threads exactly _FAR faster; the threads a little less; the
+    # caller alone 5 % faster (noise: the threads) and 15 % faster (the caller alone)
+    cases = (
+        (0.004, 0.010, False, far),
+        (0.010, 0.004, True, far),
+        (0.015, 0.010, True, far),
+        (0.0149, 0.010, True, near),
+        (95, 100, True, near),
+        (85, 100, False, near),
+    )
+    for alone, shared, threads, every in cases:
         timing = _threads._Timing()
-        ways = _ways(timing, 3 * recheck, alone, shared)
+        ways = _ways(timing, 3 * far, alone, shared)
         assert ways[:explore] == [True, False] * (explore // 2)  # threads first
         for run, way in enumerate(ways[explore:], start=explore + 1):
-            assert way == (threads != (run % recheck == 0)), run
+            assert way == (threads != (run % every == 0)), (alone, shared, run)
         assert timing.alone == pytest.approx(alone) and timing.shared == pytest.approx(shared)
 
 
@@ -422,11 +430,12 @@ def test_a_timing_weighs_its_newest_run_a_third():
 def test_a_remembered_region_follows_a_change_in_which_way_is_faster():
     """The caller alone measured faster; then the threads get faster (the other core came
     free): the rechecks move the threads' time, and the region changes its way."""
+    far = _threads._RECHECK_FAR
     timing = _threads._Timing()
-    _ways(timing, 4 * _threads._RECHECK, alone=0.004, shared=0.010)
-    later = _ways(timing, 4 * _threads._RECHECK, alone=0.004, shared=0.001)
+    _ways(timing, far, alone=0.004, shared=0.010)
+    later = _ways(timing, 4 * far, alone=0.004, shared=0.001)
     assert not later[0]  # at first still the caller alone ...
-    assert sum(later[-_threads._RECHECK :]) == _threads._RECHECK - 1  # ... at last the threads
+    assert sum(later[-far:]) == far - 1  # ... at last the threads, far faster
 
 
 def test_a_remembered_region_runs_the_way_its_timing_says(monkeypatch):
@@ -522,22 +531,27 @@ def _fake_op(monkeypatch, seconds_at):
     return fake, counts
 
 
-@pytest.mark.parametrize(("alone", "threads"), [(0.001, 0.002), (0.002, 0.001)])
+@pytest.mark.parametrize(
+    ("alone", "threads", "far"),
+    [(0.001, 0.002, True), (0.002, 0.001, True), (0.0012, 0.001, False)],
+)
 def test_an_op_call_alternates_then_runs_on_the_thread_count_measured_faster(
-    alone, threads, monkeypatch
+    alone, threads, far, monkeypatch
 ):
     """The first call on the threads is the probe; then the two ways alternate, and the
-    faster one runs, with the other on every `_RECHECK`-th run."""
+    faster one runs, with the other on every `_RECHECK`-th run (`_RECHECK_FAR`-th when
+    one way takes _FAR times the other's time)."""
     cnnmath.set_num_threads(2)
     fake, counts = _fake_op(monkeypatch, {1: alone, 2: threads})
     x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
-    calls = 1 + 2 * _threads._RECHECK
+    every = _threads._RECHECK_FAR if far else _threads._RECHECK
+    calls = 1 + 2 * every
     for _ in range(calls):
         assert fake(x) is x
     faster = 2 if threads < alone else 1
     expected = [2] + [2, 1] * (_threads._EXPLORE // 2)
     for run in range(_threads._EXPLORE + 1, calls):
-        expected.append(faster if run % _threads._RECHECK else 3 - faster)
+        expected.append(faster if run % every else 3 - faster)
     assert counts == expected
     (timing,) = _threads._op_timings.values()
     assert (timing.alone, timing.shared) == pytest.approx((alone, threads))

@@ -346,7 +346,9 @@ _MIN_PARALLEL_SECONDS = 4e-4
 # of the region's calls, so it is measured, region by region (`_Timing`; docs/performance.md,
 # "Threads that lose").
 _EXPLORE = 4  # a remembered region's first runs alternate: threads, caller, threads, caller
-_RECHECK = 32  # then it runs the faster way, but the other one once in this many runs
+_RECHECK = 32  # then it runs the faster way, but the other one once in this many runs,
+_RECHECK_FAR = 128  # or in this many when one way takes _FAR times the other's time or more:
+_FAR = 1.5  # each recheck costs a run the slower way, and a wide gap is no noise
 _ALONE_BY = 0.9  # the caller alone is the faster way below this share of the threads' time
 
 
@@ -366,7 +368,8 @@ class _Timing:
         """Whether this run hands the blocks to the threads: the two ways in turn for the
         first `_EXPLORE` runs, then the faster one (the threads unless the caller alone
         took under `_ALONE_BY` of their time: a small lead is noise), and the other every
-        `_RECHECK`-th run, so that a change in the machine's load is seen; a way with no
+        `_RECHECK`-th run (`_RECHECK_FAR`-th, the two _FAR apart), so that a change in the
+        machine's load is seen (the way that runs is timed every run); a way with no
         time yet first. (Unlocked: two threads running the region at once may lose a count
         or a sample, which shifts the schedule only.)"""
         self.runs += 1
@@ -375,7 +378,9 @@ class _Timing:
         if self.shared is None or self.alone is None:  # (a run that raised recorded nothing)
             return self.shared is None
         threads = self.alone >= _ALONE_BY * self.shared
-        return (not threads) if self.runs % _RECHECK == 0 else threads
+        slow, fast = (self.alone, self.shared) if threads else (self.shared, self.alone)
+        every = _RECHECK_FAR if slow >= _FAR * fast else _RECHECK
+        return (not threads) if self.runs % every == 0 else threads
 
     def record(self, shared: bool, seconds: float) -> None:
         """Weigh in one run's seconds for the way it ran."""
