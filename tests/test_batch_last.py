@@ -5,8 +5,8 @@ steps through runs of 16 elements. Either way the literal np.moveaxis copy, bit 
 import numpy as np
 import pytest
 
-from cnnmath.ops import _threads, _windows
-from cnnmath.ops._windows import batch_last, crop_or_pad
+from cnnmath.ops import _conv_engine, _threads, _windows
+from cnnmath.ops._windows import batch_last, channels_last, crop_or_pad
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 # (shape, whether its images alias): float32 images of 16·8·8 (4 KiB apart) and 32·4·4
@@ -83,3 +83,36 @@ def test_aliased_counts_rows_per_cache_set():
     assert not _windows._aliased(64, 4704) and not _windows._aliased(64, 6400)
     # 6400 = 25·256: 256 rows reach 16 sets, 16 rows each
     assert _windows._aliased(256, 6400)
+
+
+@pytest.mark.parametrize(("shape", "aliased"), SHAPES)
+def test_channels_last_is_the_moved_copy(shape, aliased):
+    """channels_last(x)[..., b, h, w, c] = x[..., b, c, h, w]; a swapped view of a batch
+    (the filter gradient's images) comes out as that batch laid out batch-last."""
+    x = _special(shape, seed=3)
+    got = channels_last(x)
+    expected = np.ascontiguousarray(np.moveaxis(x, -3, -1))
+    assert got.flags.c_contiguous and got.tobytes() == expected.tobytes()
+    swapped = np.swapaxes(x, -4, -3)  # channels as the batch, the batch as the channels
+    assert channels_last(swapped).tobytes() == batch_last(x).tobytes()
+
+
+def test_a_channels_last_method_reads_its_padded_window_without_a_second_copy(monkeypatch):
+    """`_correlate` lays a padded window out as the method reads it: channels_last on it is
+    a view, and the window holds x zero-padded."""
+    x = _special((2, 3, 5, 6), seed=4).astype(np.float64)
+    x[~np.isfinite(x)] = 1.0
+    seen = []
+
+    def spy(xw, w, stride, dilation):
+        seen.append((xw, channels_last(xw)))
+        return _conv_engine._correlate_im2row_cl(xw, w, stride, dilation)
+
+    monkeypatch.setitem(_conv_engine.METHODS, "im2row_cl", spy)
+    w = np.ones((1, 4, 3, 2, 2))
+    window = ((-1, -2), (7, 9))
+    _conv_engine._correlate(x[None], w, (1, 1), (1, 1), "im2row_cl", window, padding=True)
+    (xw, laid_out), *_ = seen
+    assert np.shares_memory(laid_out, xw)
+    expected = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 1)))[None]
+    assert xw.shape == expected.shape and np.array_equal(xw, expected)

@@ -37,7 +37,7 @@ EXPECTED = {
     "result 2, average as conv": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
     "result 3, grayscale": _plan("im2col", ["taps"], "im2row"),
     "LeNet conv 1": _plan("im2col", ["scatter_rows"], "im2row_sum"),
-    "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2col_bl"),
+    "LeNet conv 2": _plan("im2col_bl", ["scatter"], "im2row_cl"),
     "ResNet-like 3x3": _plan("im2col", ["im2col"], "im2row_sum"),
     "ResNet-like stride 2": _plan("im2col", ["im2col"] * 4, "im2row_sum"),
     # depthwise: one fused multiply-add per tap for all channels; the filter gradient one
@@ -176,15 +176,19 @@ def test_the_plan_holds_in_bands(monkeypatch):
     "xp_shape, w_shape, stride, dilation, expected",
     [
         ((1, 3, 8, 8), (2, 3, 8, 8), (1, 1), (1, 1), "im2row"),  # one output position
-        ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
+        ((8, 4, 10, 10), (2, 4, 6, 6), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
+        ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2row_cl"),  # runs 32 > 3·8
+        ((8, 4, 20, 10), (2, 4, 8, 8), (1, 1), (2, 1), "im2row_cl"),  # rows dilated: same
+        ((8, 4, 10, 10), (2, 4, 5, 5), (1, 1), (1, 2), "im2col_bl"),  # columns: runs of 4
         ((8, 4, 31, 31), (2, 4, 28, 28), (1, 1), (1, 1), "per_output"),  # 16 positions
-        ((8, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2col_bl"),  # much flat waste
+        ((8, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2row_cl"),  # much flat waste
+        ((16, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2col_bl"),  # runs 68 < 8·16
         ((1, 1, 66, 66), (2, 1, 64, 64), (1, 1), (1, 1), "per_output"),  # little flat waste
         ((1, 1, 66, 66), (2, 1, 32, 32), (1, 1), (2, 2), "im2row_sum"),  # dilated: not flat
         ((64, 32, 34, 34), (64, 32, 32, 32), (1, 1), (1, 1), "im2row_sum"),  # ResNet grad_w
         ((64, 8, 58, 58), (64, 8, 56, 56), (1, 1), (1, 1), "im2row_sum"),  # batch 8
         ((64, 8, 16, 16), (64, 8, 14, 14), (1, 1), (1, 1), "im2col_bl"),  # sum only 4x taller
-        ((6, 64, 14, 14), (16, 64, 10, 10), (1, 1), (1, 1), "im2col_bl"),  # runs of 10
+        ((6, 64, 14, 14), (16, 64, 10, 10), (1, 1), (1, 1), "im2row_cl"),  # LeNet conv 2
         ((4, 1, 8, 12, 12), (4, 1, 8, 10, 10), (1, 1), (1, 1), "dots"),  # depthwise grad_w
         ((4, 1, 8, 12, 12), (4, 2, 8, 10, 10), (1, 1), (1, 1), "dots"),  # multiplier 2
         ((4, 1, 8, 11, 11), (4, 5, 8, 10, 10), (1, 1), (1, 1), "per_output"),  # 5 outputs

@@ -1,4 +1,4 @@
-"""The convolution engine: the valid cross-correlation of a padded batch, its eleven kernels
+"""The convolution engine: the valid cross-correlation of a padded batch, its twelve kernels
 (methods), the rule that picks one per shape (`select_method`) and the one entry point every
 convolution goes through (`_correlate`).
 
@@ -20,6 +20,7 @@ from . import _machine, _threads
 from ._geometry import Pair, output_size
 from ._windows import (
     batch_last,
+    channels_last,
     contiguous,
     copy,
     crop_or_pad,
@@ -48,6 +49,7 @@ from ._windows import (
 #   shifted     one product per tap on shifted slices of a flat layout: nothing copied
 #   im2row      windows as rows: for a huge filter and a tiny output (filter gradients)
 #   im2row_sum  the same for all images at once, a block of channels at a time, summed
+#   im2row_cl   im2row on channels-last copies: a row of taps is one run of f2·C values
 #   per_output  one product per output position on a flat layout: nothing copied
 #   dots        a dot product per pair of planes and output position, planes kept in cache
 #               (the filter gradient of a depthwise convolution)
@@ -643,6 +645,48 @@ def _correlate_im2row_sum(
     return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
 
 
+def _correlate_im2row_cl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+    """im2row on channels-last copies: rows[g, (b,i,j), (a,e,c)], then y = Σ_k rows_k · F_kᵀ.
+
+    rows[g, (b,i,j), (a,e,c)] = X[g, b, s_h i + d_h a, s_w j + d_w e, c] for X the input laid
+    out channels-last, X[g, b, u, v, c] = xp[g, b, c, u, v], and F[g, o, (a,e,c)] = w[g, o, c,
+    a, e], the filter laid out the same way. A window's row of taps is then one run in X, f2·C
+    values long at d_w = 1 (C at a larger dilation), where "im2col_bl" copies runs of W_out·B
+    and "im2row" runs of f2. Made for the filter gradient of a layer with few input channels
+    (the correlation's images, B) and a big batch (its channels, C), LeNet's second layer:
+    rows 30 values long become 640. The product is B·H_out·W_out tall (the filter's C_in·f1·f2
+    entries), O wide and f1·f2·C deep; taken in chunks of filter rows a whose rows hold about
+    _CHUNK_BYTES, the partial products added in chunk order (the shapes alone fix the chunks,
+    so the bits do not depend on the thread count).
+    """
+    G, B, C = xp.shape[:3]
+    _, O, _, f1, f2 = w.shape
+    Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
+    M = B * Ho * Wo
+    X = channels_last(xp)  # (G, B, H, W, C)
+    F = channels_last(w)  # (G, O, f1, f2, C)
+    # view[g, b, i, j, a, e, c] = X[g, b, s_h i + d_h a, s_w j + d_w e, c]
+    view = windows(X, (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
+    per_filter_row = G * M * f2 * C * xp.itemsize
+    step = _even(f1, max(1, _CHUNK_BYTES // per_filter_row))
+    out = np.empty((G, M, O), dtype=xp.dtype)
+    columns = _scratch("im2row_cl rows", G * M * step * f2 * C, xp.dtype)
+    terms = _scratch("im2row_cl terms", (G, M, O) if step < f1 else 0, xp.dtype)
+    for a0 in range(0, f1, step):
+        a1 = min(f1, a0 + step)
+        K = (a1 - a0) * f2 * C
+        rows = columns()[: G * M * K].reshape(G, B, Ho, Wo, a1 - a0, f2, C)
+        copy(rows, view[:, :, :, :, a0:a1])
+        F_k = F[:, :, a0:a1].reshape(G, O, K).transpose(0, 2, 1)
+        if a0 == 0:
+            _matmul(rows.reshape(G, M, K), F_k, out)
+        else:
+            t = terms()
+            _matmul(rows.reshape(G, M, K), F_k, t)
+            out += t
+    return out.reshape(G, B, Ho, Wo, O).transpose(0, 1, 4, 2, 3)
+
+
 def _correlate_per_output(
     xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
 ) -> np.ndarray:
@@ -966,8 +1010,9 @@ def _all_finite(a: np.ndarray) -> bool:
     return all(np.isfinite(flat[k : k + step]).all() for k in range(0, flat.size, step))
 
 
-# methods that read their input batch-last (..., C, H, W, B)
+# methods that read their input batch-last (..., C, H, W, B), or channels-last (..., B, H, W, C)
 _BATCH_LAST = {"im2col_bl", "scatter_rows"}
+_CHANNELS_LAST = {"im2row_cl"}
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "taps": _correlate_taps,
@@ -977,6 +1022,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "shifted": _correlate_shifted,
     "im2row": _correlate_im2row,
     "im2row_sum": _correlate_im2row_sum,
+    "im2row_cl": _correlate_im2row_cl,
     "per_output": _correlate_per_output,
     "dots": _correlate_dots,
     "scatter": _correlate_scatter,
@@ -1024,7 +1070,9 @@ def select_method(
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
          unless the output has 16 positions or more and the flat layout wastes little
          (below): im2col copies every input pixel about once per output position, where
-         "per_output" copies nothing;
+         "per_output" copies nothing. Where "im2row_cl" copies longer runs (f2·C at d_w = 1,
+         else C: the forward's output width times its batch) -> "im2row_cl" (LeNet's second
+         layer and the digits CNN's: runs of 640 and 256 values instead of 30 and 24);
        - the flat input (undilated) wastes at most a quarter over the filter's area ->
          "per_output": a product per position, nothing copied (result 1);
        - otherwise -> "im2row".
@@ -1070,7 +1118,8 @@ def select_method(
         if C * f1 * f2 >= _LONG_SUM * B * Ho * Wo and f2 >= _LONG_RUN and not thin:
             return "im2row_sum"
         if B >= 4 and not (Ho * Wo >= 16 and little_waste):
-            return "im2col_bl"
+            run_cl = f2 * C if dilation[1] == 1 else C  # im2row_cl's copy runs
+            return "im2row_cl" if run_cl > Wo * B else "im2col_bl"
         return "per_output" if little_waste else "im2row"
     if G > 1 and C * O <= 4:
         return "planes"
@@ -1109,11 +1158,11 @@ def _correlate(
     whose positions outside xp are absent terms (the input gradient's outputs that do not
     exist): a method in _WINDOWED skips them (one in _WIDTH_ZEROS only the rows outside xp),
     any other multiplies zeros there (an explicit copy, laid out batch-last for a method in
-    _BATCH_LAST; built by the method itself for one in _OWN_WINDOW) — the same sum while w
-    is finite; a non-finite w goes to "scatter" from any method that multiplies some of
-    those zeros, so no 0·inf turns into NaN. With ``padding`` the
-    window's zeros are real terms instead (X̃'s zero padding: `_padded_correlate`), and
-    ``method`` must be given.
+    _BATCH_LAST, channels-last for one in _CHANNELS_LAST; built by the method itself for
+    one in _OWN_WINDOW) — the same sum while w is finite; a non-finite w goes to "scatter"
+    from any method that multiplies some of those zeros, so no 0·inf turns into NaN. With
+    ``padding`` the window's zeros are real terms instead (X̃'s zero padding:
+    `_padded_correlate`), and ``method`` must be given.
     """
     if xp.ndim == 4:
         y = _correlate(xp[None], w[None], stride, dilation, method, window, padding)
@@ -1134,7 +1183,10 @@ def _correlate(
             name = "scatter"
     if name in _OWN_WINDOW or (name in _WINDOWED and not padding):
         return METHODS[name](xp, w, stride, dilation, window)
-    xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)
+    if name in _CHANNELS_LAST:  # the copy laid out (G, B, H, W, C), as the method reads it
+        xw = crop_or_pad(np.swapaxes(xp, 1, 2), *window, batch_last=True).swapaxes(1, 2)
+    else:
+        xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)
     return METHODS[name](xw, w, stride, dilation)
 
 
@@ -1187,6 +1239,7 @@ def _padded_correlate(
 ) -> np.ndarray:
     """`_correlate` by ``method`` of x's ``window`` (start, length) made explicit (zero
     padding that stands for X̃'s zeros, which are real terms), the copy laid out as the method
-    reads it (batch-last for a method in _BATCH_LAST: one copy instead of two; the stride
-    phases for a method in _OWN_WINDOW, built by the method from x itself)."""
+    reads it (batch-last for a method in _BATCH_LAST, channels-last for one in
+    _CHANNELS_LAST: one copy instead of two; the stride phases for a method in _OWN_WINDOW,
+    built by the method from x itself)."""
     return _correlate(x, w, stride, dilation, method, window, padding=True)

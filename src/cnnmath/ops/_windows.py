@@ -117,6 +117,12 @@ def batch_last(xp: np.ndarray) -> np.ndarray:
     return _batch_last_copy(xp)
 
 
+def channels_last(xp: np.ndarray) -> np.ndarray:
+    """xp (..., B, C, H, W) as a contiguous (..., B, H, W, C) array: `batch_last` of xp with
+    its B and C axes swapped (a copy, unless xp already lies channels-last in memory)."""
+    return batch_last(np.swapaxes(xp, -4, -3))
+
+
 # A level-1 data cache maps an address to a set by its bits below 4 KiB on x86 cores (and
 # most others), each set holding 8 lines (12 on newer cores: 8 is the safe count).
 _SET_PERIOD = 4096
