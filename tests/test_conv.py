@@ -537,7 +537,9 @@ def test_depthwise_phases_copied_block_by_block_as_all_at_once(s, p, monkeypatch
     whole_copies = list(copies)
     monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)  # one fresh copy
     fresh = run()
-    assert copies == whole_copies
+    # at two threads the backward's passes run side by side: their copies interleave in
+    # either order, so the lists are compared as multisets
+    assert sorted(copies) == sorted(whole_copies)
     monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)  # a copy per block, fresh buffers
     by_fresh_blocks = run()
     assert len(copies) > 2 * len(whole_copies)
