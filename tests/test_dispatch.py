@@ -176,13 +176,13 @@ def test_the_plan_holds_in_bands(monkeypatch):
     "xp_shape, w_shape, stride, dilation, expected",
     [
         ((1, 3, 8, 8), (2, 3, 8, 8), (1, 1), (1, 1), "im2row"),  # one output position
-        ((8, 4, 10, 10), (2, 4, 6, 6), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
-        ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2row_cl"),  # runs 32 > 3·8
-        ((8, 4, 20, 10), (2, 4, 8, 8), (1, 1), (2, 1), "im2row_cl"),  # rows dilated: same
-        ((8, 4, 10, 10), (2, 4, 5, 5), (1, 1), (1, 2), "im2col_bl"),  # columns: runs of 4
+        ((8, 4, 10, 10), (2, 4, 8, 8), (1, 1), (1, 1), "im2col_bl"),  # tiny output, batch
+        ((4, 12, 10, 10), (2, 12, 8, 8), (1, 1), (1, 1), "im2row_cl"),  # runs 96 = 8 · 3·4
+        ((4, 11, 10, 10), (2, 11, 8, 8), (1, 1), (1, 1), "im2col_bl"),  # runs 88 < 8 · 3·4
+        ((4, 32, 20, 10), (2, 32, 8, 8), (1, 1), (2, 1), "im2row_cl"),  # rows dilated: same
+        ((4, 32, 10, 20), (2, 32, 8, 8), (1, 1), (1, 2), "im2col_bl"),  # columns: runs of 32
         ((8, 4, 31, 31), (2, 4, 28, 28), (1, 1), (1, 1), "per_output"),  # 16 positions
-        ((8, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2row_cl"),  # much flat waste
-        ((16, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2col_bl"),  # runs 68 < 8·16
+        ((8, 4, 24, 24), (2, 4, 17, 17), (1, 1), (1, 1), "im2col_bl"),  # much flat waste
         ((1, 1, 66, 66), (2, 1, 64, 64), (1, 1), (1, 1), "per_output"),  # little flat waste
         ((1, 1, 66, 66), (2, 1, 32, 32), (1, 1), (2, 2), "im2row_sum"),  # dilated: not flat
         ((64, 32, 34, 34), (64, 32, 32, 32), (1, 1), (1, 1), "im2row_sum"),  # ResNet grad_w

@@ -1039,6 +1039,7 @@ _SHALLOW = 32  # "scatter_rows" for scatter's shapes whose product is at most th
 _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its output is tall
 _LONG_RUN = 16  # and its rows copy runs of at least this many values (strided if dilated)
 _THIN = 16  # B·O of a product that runs at memory speed whatever its layout
+_MUCH_LONGER = 8  # "im2row_cl" over "im2col_bl" where its copy runs are this many times longer
 
 
 def select_method(
@@ -1070,9 +1071,9 @@ def select_method(
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
          unless the output has 16 positions or more and the flat layout wastes little
          (below): im2col copies every input pixel about once per output position, where
-         "per_output" copies nothing. Where "im2row_cl" copies longer runs (f2·C at d_w = 1,
-         else C: the forward's output width times its batch) -> "im2row_cl" (LeNet's second
-         layer and the digits CNN's: runs of 640 and 256 values instead of 30 and 24);
+         "per_output" copies nothing. Where "im2row_cl" copies runs _MUCH_LONGER times
+         longer or more (f2·C at d_w = 1, else C: the forward's output width times its
+         batch) -> "im2row_cl" (LeNet's second layer: runs of 640 values instead of 30);
        - the flat input (undilated) wastes at most a quarter over the filter's area ->
          "per_output": a product per position, nothing copied (result 1);
        - otherwise -> "im2row".
@@ -1119,7 +1120,7 @@ def select_method(
             return "im2row_sum"
         if B >= 4 and not (Ho * Wo >= 16 and little_waste):
             run_cl = f2 * C if dilation[1] == 1 else C  # im2row_cl's copy runs
-            return "im2row_cl" if run_cl > Wo * B else "im2col_bl"
+            return "im2row_cl" if run_cl >= _MUCH_LONGER * Wo * B else "im2col_bl"
         return "per_output" if little_waste else "im2row"
     if G > 1 and C * O <= 4:
         return "planes"

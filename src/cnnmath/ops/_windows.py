@@ -169,7 +169,9 @@ def _batch_last_copy(x: np.ndarray, runs: np.ndarray | None = None) -> np.ndarra
         copy(out, moved)
         return out
     *lead, B, m, r = runs.shape
-    T = np.empty((*lead, m, B, r), dtype=x.dtype)
+    # T kept per thread (`_threads.scratch`): two fresh buffers a call, freed together, can
+    # be handed back to the system and fault in again on every call
+    T = _threads.scratch("batch-last runs", (*lead, m, B, r), x.dtype)
     copy(T, np.swapaxes(runs, -3, -2))
     copy(out.reshape(*lead, m, r, B), np.swapaxes(T, -2, -1))
     return out
