@@ -116,3 +116,57 @@ def test_a_channels_last_method_reads_its_padded_window_without_a_second_copy(mo
     assert np.shares_memory(laid_out, xw)
     expected = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 1)))[None]
     assert xw.shape == expected.shape and np.array_equal(xw, expected)
+
+
+@pytest.mark.parametrize("batch_last_layout", [False, True])
+def test_crop_or_pad_into_a_kept_buffer_zeroes_its_border(batch_last_layout):
+    """A window made in a work buffer that holds old values (NaN here) is still the literal
+    zero-padded window, in the layout asked for; a second call reuses the buffer."""
+    x = _special((4, 3, 9, 10), seed=5)
+    _threads.scratch("test window", 4 * 3 * 12 * 14, np.float32).fill(np.nan)
+    got = crop_or_pad(x, (-1, -2), (12, 14), batch_last_layout, "test window")
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 2), (2, 2)))
+    assert np.ascontiguousarray(got).tobytes() == padded.tobytes()
+    if batch_last_layout:
+        assert np.moveaxis(got, -4, -1).flags.c_contiguous
+    again = crop_or_pad(x, (-1, -2), (12, 14), batch_last_layout, "test window")
+    assert np.shares_memory(again, got)
+
+
+def test_crop_or_pad_into_a_kept_buffer_keeps_the_lead_axes_memory_order():
+    """A (G, B, C, H, W) view of a (B, G·C, H, W) batch is padded row by row into the work
+    buffer, laid out as a fresh copy would be (np.empty_like's order "K")."""
+    x = _special((3, 8, 5, 6), seed=6)
+    view = x.reshape(3, 2, 4, 5, 6).transpose(1, 0, 2, 3, 4)
+    got = crop_or_pad(view, (-1, 0), (7, 7), scratch="test window")
+    fresh = crop_or_pad(view, (-1, 0), (7, 7))
+    assert got.strides == fresh.strides
+    assert got.tobytes() == fresh.tobytes()
+
+
+@pytest.mark.parametrize(("shape", "aliased"), SHAPES)
+def test_batch_last_into_a_kept_buffer(shape, aliased):
+    x = _special(shape, seed=7)
+    got = batch_last(x, "test batch-last")
+    assert got.tobytes() == np.ascontiguousarray(np.moveaxis(x, -4, -1)).tobytes()
+    assert np.shares_memory(batch_last(x, "test batch-last"), got) == (x.nbytes <= 1 << 22)
+
+
+def test_a_padded_window_is_made_in_the_same_buffer_call_after_call(monkeypatch):
+    """`_correlate`'s explicit window is kept per thread: two calls hand the method the same
+    memory (a fresh window on every call can fault in anew: docs/performance.md)."""
+    seen = []
+    original = _conv_engine.METHODS["im2col"]
+
+    def spy(xw, *args):
+        seen.append(xw)
+        return original(xw, *args)
+
+    monkeypatch.setitem(_conv_engine.METHODS, "im2col", spy)
+    x = _special((2, 3, 16, 16), seed=8)
+    x[~np.isfinite(x)] = 0
+    w = np.ones((4, 3, 3, 3), np.float32)
+    first = _conv_engine._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
+    second = _conv_engine._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
+    assert len(seen) == 2 and np.shares_memory(seen[0], seen[1])
+    assert np.array_equal(first, second)

@@ -449,7 +449,8 @@ def _correlate_im2col_bl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     _, O, _, f1, f2 = w.shape
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     K = C * f1 * f2
-    view = windows(batch_last(xp), (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
+    X = batch_last(xp, "im2col_bl input")
+    view = windows(X, (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
     view = view.transpose(0, 1, 4, 5, 2, 3, 6)  # (G, C, f1, f2, Ho, Wo, B)
     wmat = w.reshape(G, O, K)
     out = np.empty((G, O, Ho, Wo, B), dtype=xp.dtype)
@@ -615,6 +616,11 @@ def _correlate_im2row_sum(
         rows = _even(f1, max(1, _CHUNK_BYTES // (G * M * f2 * xp.itemsize)))
         blocks = [(c, c + 1, a0, min(f1, a0 + rows)) for c in range(C) for a0 in range(0, f1, rows)]
     groups = _threads.even_spans(len(blocks), _PARTIALS)
+    if not w.flags.c_contiguous:  # (a filter gradient's filter: the output gradient, moved)
+        # copied once into a kept buffer the blocks read, each block's part then a view
+        w_c = _threads.scratch("im2row_sum filter", w.shape, w.dtype)
+        copy(w_c, w)
+        w = w_c
     partials = np.empty((len(groups), G, M, O), dtype=xp.dtype)
     depth = max((c1 - c0) * (a1 - a0) * f2 for c0, c1, a0, a1 in blocks)
     columns = _scratch("im2row_sum rows", G * M * depth, xp.dtype)
@@ -663,8 +669,8 @@ def _correlate_im2row_cl(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: 
     _, O, _, f1, f2 = w.shape
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     M = B * Ho * Wo
-    X = channels_last(xp)  # (G, B, H, W, C)
-    F = channels_last(w)  # (G, O, f1, f2, C)
+    X = channels_last(xp, "im2row_cl input")  # (G, B, H, W, C)
+    F = channels_last(w, "im2row_cl filter")  # (G, O, f1, f2, C)
     # view[g, b, i, j, a, e, c] = X[g, b, s_h i + d_h a, s_w j + d_w e, c]
     view = windows(X, (f1, f2), stride, dilation, (Ho, Wo), batch_last=True)
     per_filter_row = G * M * f2 * C * xp.itemsize
@@ -710,7 +716,8 @@ def _correlate_per_output(
     Hq, Wq = P.shape[-2:]
     X = contiguous(P.transpose(0, 1, 3, 4, 2, 5, 6)).reshape(G, B, dh * dw, C * Hq * Wq)
     span = (C - 1) * Hq * Wq + (f1 - 1) * Wq + f2  # the flat extent the filter covers
-    w_flat = np.zeros((G, O, C, Hq, Wq), dtype=w.dtype)
+    w_flat = _threads.scratch("per_output filter", (G, O, C, Hq, Wq), w.dtype)
+    w_flat.fill(0)
     w_flat[..., :f1, :f2] = w
     w_flat_t = w_flat.reshape(G, O, C * Hq * Wq)[:, :, :span].transpose(0, 2, 1)
     out = np.empty((Ho, Wo, G, B, O), dtype=xp.dtype)
@@ -853,7 +860,7 @@ def _correlate_scatter(
     u0, u1, v0, v1 = max(r0, 0), min(r0 + lr, h), max(c0, 0), min(c0 + lc, wd)
     if u0 < u1 and v0 < v1:
         # X[g, c, u, v, b]: the data part of the window, batch-last
-        X = batch_last(x[..., u0:u1, v0:v1])
+        X = batch_last(x[..., u0:u1, v0:v1], "scatter input")
         w_all = np.ascontiguousarray(w.transpose(0, 3, 4, 1, 2)).reshape(G, f1 * f2 * O, C)
         width = (v1 - v0) * B
         per_row = G * f1 * f2 * O * width * x.itemsize
@@ -923,7 +930,8 @@ def _correlate_scatter_rows(
     y = np.zeros((G, O, Ho, Wo * B), dtype=x.dtype)
     u0, u1 = max(r0, 0), min(r0 + lr, h)
     if u0 < u1:
-        X = batch_last(x[..., u0:u1, :])  # X[g, c, q, v, b]: the window's data rows
+        # X[g, c, q, v, b]: the window's data rows
+        X = batch_last(x[..., u0:u1, :], "scatter_rows input")
         # tap e reads x's column v = c0 + d_w e + s_w j for output j: those inside x
         taps = [_hits(-(c0 + dw * e), wd, sw, Wo) for e in range(f2)]
         w_rows = np.ascontiguousarray(w.transpose(0, 3, 1, 2, 4)).reshape(G, f1 * O, C * f2)
@@ -1028,6 +1036,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "scatter": _correlate_scatter,
     "scatter_rows": _correlate_scatter_rows,
 }
+_WINDOW = "padded window"  # the work buffer of `_correlate`'s explicit window
 # methods that take the window of x itself: its padding is implicit (never multiplied) ...
 _WINDOWED = {"scatter", "scatter_rows"}
 _WIDTH_ZEROS = {"scatter_rows"}  # ... but for the zero columns, which these multiply
@@ -1184,10 +1193,11 @@ def _correlate(
             name = "scatter"
     if name in _OWN_WINDOW or (name in _WINDOWED and not padding):
         return METHODS[name](xp, w, stride, dilation, window)
+    # the window's copy in a kept buffer: a fresh one on every call can fault in anew
     if name in _CHANNELS_LAST:  # the copy laid out (G, B, H, W, C), as the method reads it
-        xw = crop_or_pad(np.swapaxes(xp, 1, 2), *window, batch_last=True).swapaxes(1, 2)
+        xw = crop_or_pad(np.swapaxes(xp, 1, 2), *window, True, _WINDOW).swapaxes(1, 2)
     else:
-        xw = crop_or_pad(xp, *window, batch_last=name in _BATCH_LAST)
+        xw = crop_or_pad(xp, *window, name in _BATCH_LAST, _WINDOW)
     return METHODS[name](xw, w, stride, dilation)
 
 

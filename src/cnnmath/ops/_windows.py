@@ -10,7 +10,9 @@ over stride phases only, never over pixels or batch elements.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -108,19 +110,23 @@ def _batch_from_end(a: np.ndarray) -> np.ndarray:
     return a.transpose(*range(n - 4), n - 1, n - 4, n - 3, n - 2)
 
 
-def batch_last(xp: np.ndarray) -> np.ndarray:
+def batch_last(xp: np.ndarray, scratch: str | None = None) -> np.ndarray:
     """xp (..., B, C, H, W) as a contiguous (..., C, H, W, B) array: a copy, unless B == 1 or
-    xp already lies batch-last in memory (see ``crop_or_pad``)."""
+    xp already lies batch-last in memory (see ``crop_or_pad``). With ``scratch``, the copy is
+    made in the calling thread's work buffer of that name (`_threads.scratch`), for a caller
+    that is done with it before it asks again."""
     moved = _batch_to_end(xp)
     if moved.flags.c_contiguous:
         return moved
-    return _batch_last_copy(xp)
+    out = None if scratch is None else _threads.scratch(scratch, moved.shape, xp.dtype)
+    return _batch_last_copy(xp, out=out)
 
 
-def channels_last(xp: np.ndarray) -> np.ndarray:
+def channels_last(xp: np.ndarray, scratch: str | None = None) -> np.ndarray:
     """xp (..., B, C, H, W) as a contiguous (..., B, H, W, C) array: `batch_last` of xp with
-    its B and C axes swapped (a copy, unless xp already lies channels-last in memory)."""
-    return batch_last(np.swapaxes(xp, -4, -3))
+    its B and C axes swapped (a copy, unless xp already lies channels-last in memory; made
+    in the work buffer ``scratch`` as there)."""
+    return batch_last(np.swapaxes(xp, -4, -3), scratch)
 
 
 # A level-1 data cache maps an address to a set by its bits below 4 KiB on x86 cores (and
@@ -150,8 +156,11 @@ def _batch_runs(x: np.ndarray) -> np.ndarray | None:
     return x.reshape(*lead, B, M // _RUN, _RUN)  # a view: each image one run
 
 
-def _batch_last_copy(x: np.ndarray, runs: np.ndarray | None = None) -> np.ndarray:
-    """x (..., B, C, H, W) copied into a new contiguous array out[..., c, h, w, b].
+def _batch_last_copy(
+    x: np.ndarray, runs: np.ndarray | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """x (..., B, C, H, W) copied into a contiguous array out[..., c, h, w, b] (a new one
+    unless ``out`` is given).
 
     NumPy's copy runs its inner loop along out's contiguous axis, here the batch: one
     element of each image in turn. When the images lie a multiple of 2 or 4 KiB apart (a
@@ -163,7 +172,8 @@ def _batch_last_copy(x: np.ndarray, runs: np.ndarray | None = None) -> np.ndarra
     ``runs``: `_batch_runs(x)` when the caller has it already.
     """
     moved = _batch_to_end(x)
-    out = np.empty(moved.shape, dtype=x.dtype)
+    if out is None:
+        out = np.empty(moved.shape, dtype=x.dtype)
     runs = _batch_runs(x) if runs is None else runs
     if runs is None:
         copy(out, moved)
@@ -177,28 +187,43 @@ def _batch_last_copy(x: np.ndarray, runs: np.ndarray | None = None) -> np.ndarra
     return out
 
 
-def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = False) -> np.ndarray:
+def crop_or_pad(
+    g: np.ndarray,
+    start: Pair,
+    length: Pair,
+    batch_last: bool = False,
+    scratch: str | None = None,
+) -> np.ndarray:
     """Rows start[0] .. start[0]+length[0]-1 (likewise columns) of g's last two axes, zero
     outside g; starts may be negative. A view when the range lies inside g, else a copy —
     laid out in memory as (..., C, H, W, B) if ``batch_last`` (g being (..., B, C, H, W)), so
     that a method reading batch-last finds its layout made by the copy it needed anyway;
     otherwise with the leading axes in g's own memory order (a (G, B, C, H, W) view of a
-    (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed."""
+    (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed. With
+    ``scratch``, the copy is made in the calling thread's work buffer of that name
+    (`_threads.scratch`: for a window the caller is done with before it asks again)."""
     (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
-    small = g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
-    empty = np.zeros if small else np.empty  # small: zero it all at once, then one copy
+    # small: zeroed whole at once, then one copy; a kept buffer holds old values: its
+    # border is zeroed below, as a large one's
+    small = scratch is None and g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
+    empty: Callable[..., np.ndarray] = np.zeros if small else np.empty
+    if scratch is not None:
+        empty = functools.partial(_threads.scratch, scratch)
     if batch_last:
         *groups, B, C = lead
         out = _batch_from_end(empty((*groups, C, lr, lc, B), dtype=g.dtype))
-    else:
+    elif g.flags.c_contiguous:  # (np.zeros/np.empty: a few µs less than the *_like calls)
+        out = empty((*lead, lr, lc), dtype=g.dtype)
+    elif scratch is None:  # the lead axes in g's memory order
         shape = (*lead, lr, lc)
-        if g.flags.c_contiguous:  # (np.zeros/np.empty: a few µs less than the *_like calls)
-            out = empty(shape, dtype=g.dtype)
-        else:  # the lead axes in g's memory order
-            out = (np.zeros_like if small else np.empty_like)(g, shape=shape, order="K")
+        out = (np.zeros_like if small else np.empty_like)(g, shape=shape, order="K")
+    else:  # likewise, in the work buffer
+        order = sorted(range(len(lead)), key=lambda k: -g.strides[k])
+        buffer = empty((*(lead[k] for k in order), lr, lc), dtype=g.dtype)
+        out = buffer.transpose(*np.argsort(order), len(lead), len(lead) + 1)
     src_r = slice(max(r0, 0), min(r0 + lr, h))
     src_c = slice(max(c0, 0), min(c0 + lc, w))
     if src_r.start >= src_r.stop or src_c.start >= src_c.stop:
@@ -214,7 +239,8 @@ def crop_or_pad(g: np.ndarray, start: Pair, length: Pair, batch_last: bool = Fal
     src = g[..., src_r, src_c]
     runs = _batch_runs(src) if batch_last else None
     if runs is not None:  # via a batch-last copy of the window, made in two steps
-        copy(_batch_to_end(out)[..., dst_r, dst_c, :], _batch_last_copy(src, runs))
+        moved = _threads.scratch("batch-last window", _batch_to_end(src).shape, src.dtype)
+        copy(_batch_to_end(out)[..., dst_r, dst_c, :], _batch_last_copy(src, runs, moved))
     else:
         copy(out[..., dst_r, dst_c], src)
     return out
