@@ -118,8 +118,14 @@ def test_a_channels_last_method_reads_its_padded_window_without_a_second_copy(mo
     assert xw.shape == expected.shape and np.array_equal(xw, expected)
 
 
+@pytest.fixture
+def kept_windows(monkeypatch):
+    """Windows of 128 bytes or more count as large: made in the work buffer when asked."""
+    monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 64)
+
+
 @pytest.mark.parametrize("batch_last_layout", [False, True])
-def test_crop_or_pad_into_a_kept_buffer_zeroes_its_border(batch_last_layout):
+def test_crop_or_pad_into_a_kept_buffer_zeroes_its_border(batch_last_layout, kept_windows):
     """A window made in a work buffer that holds old values (NaN here) is still the literal
     zero-padded window, in the layout asked for; a second call reuses the buffer."""
     x = _special((4, 3, 9, 10), seed=5)
@@ -133,15 +139,26 @@ def test_crop_or_pad_into_a_kept_buffer_zeroes_its_border(batch_last_layout):
     assert np.shares_memory(again, got)
 
 
-def test_crop_or_pad_into_a_kept_buffer_keeps_the_lead_axes_memory_order():
+def test_crop_or_pad_into_a_kept_buffer_keeps_the_lead_axes_memory_order(kept_windows):
     """A (G, B, C, H, W) view of a (B, G·C, H, W) batch is padded row by row into the work
     buffer, laid out as a fresh copy would be (np.empty_like's order "K")."""
     x = _special((3, 8, 5, 6), seed=6)
     view = x.reshape(3, 2, 4, 5, 6).transpose(1, 0, 2, 3, 4)
     got = crop_or_pad(view, (-1, 0), (7, 7), scratch="test window")
     fresh = crop_or_pad(view, (-1, 0), (7, 7))
-    assert got.strides == fresh.strides
+    assert got.strides == fresh.strides and not np.shares_memory(got, fresh)
     assert got.tobytes() == fresh.tobytes()
+    assert np.shares_memory(crop_or_pad(view, (-1, 0), (7, 7), scratch="test window"), got)
+
+
+def test_a_small_window_is_made_fresh_even_when_a_buffer_is_named():
+    """Under 2·COPY_BLOCK_BYTES a fresh zeroed copy measured faster than a kept buffer."""
+    x = _special((2, 3, 5, 6), seed=9)
+    assert x.nbytes < 2 * _windows.COPY_BLOCK_BYTES
+    first = crop_or_pad(x, (-1, -1), (7, 8), scratch="test window")
+    second = crop_or_pad(x, (-1, -1), (7, 8), scratch="test window")
+    assert not np.shares_memory(first, second)
+    assert first.tobytes() == np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).tobytes()
 
 
 @pytest.mark.parametrize(("shape", "aliased"), SHAPES)
@@ -152,7 +169,7 @@ def test_batch_last_into_a_kept_buffer(shape, aliased):
     assert np.shares_memory(batch_last(x, "test batch-last"), got) == (x.nbytes <= 1 << 22)
 
 
-def test_a_padded_window_is_made_in_the_same_buffer_call_after_call(monkeypatch):
+def test_a_padded_window_is_made_in_the_same_buffer_call_after_call(monkeypatch, kept_windows):
     """`_correlate`'s explicit window is kept per thread: two calls hand the method the same
     memory (a fresh window on every call can fault in anew: docs/performance.md)."""
     seen = []

@@ -200,17 +200,18 @@ def crop_or_pad(
     that a method reading batch-last finds its layout made by the copy it needed anyway;
     otherwise with the leading axes in g's own memory order (a (G, B, C, H, W) view of a
     (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed. With
-    ``scratch``, the copy is made in the calling thread's work buffer of that name
-    (`_threads.scratch`: for a window the caller is done with before it asks again)."""
+    ``scratch``, a copy of 2·COPY_BLOCK_BYTES or more is made in the calling thread's work
+    buffer of that name (`_threads.scratch`: for a window the caller is done with before it
+    asks again); a smaller one is made fresh."""
     (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
-    # small: zeroed whole at once, then one copy; a kept buffer holds old values: its
-    # border is zeroed below, as a large one's
-    small = scratch is None and g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
+    # small: zeroed whole at once, then one copy (a fresh small array faults little, and
+    # took less time than a kept one zeroed); else only the border is zeroed, below
+    small = g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
     empty: Callable[..., np.ndarray] = np.zeros if small else np.empty
-    if scratch is not None:
+    if scratch is not None and not small:
         empty = functools.partial(_threads.scratch, scratch)
     if batch_last:
         *groups, B, C = lead
