@@ -120,8 +120,8 @@ def test_a_channels_last_method_reads_its_padded_window_without_a_second_copy(mo
 
 @pytest.fixture
 def kept_windows(monkeypatch):
-    """Windows of 128 bytes or more count as large: made in the work buffer when asked."""
-    monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 64)
+    """Windows of 64 bytes or more go into the work buffer when one is named."""
+    monkeypatch.setattr(_windows, "KEPT_WINDOW_BYTES", 64)
 
 
 @pytest.mark.parametrize("batch_last_layout", [False, True])
@@ -144,6 +144,7 @@ def test_crop_or_pad_into_a_kept_buffer_keeps_the_lead_axes_memory_order(kept_wi
     buffer, laid out as a fresh copy would be (np.empty_like's order "K")."""
     x = _special((3, 8, 5, 6), seed=6)
     view = x.reshape(3, 2, 4, 5, 6).transpose(1, 0, 2, 3, 4)
+    _threads.scratch("test window", 2 * 3 * 4 * 7 * 7, np.float32).fill(np.nan)
     got = crop_or_pad(view, (-1, 0), (7, 7), scratch="test window")
     fresh = crop_or_pad(view, (-1, 0), (7, 7))
     assert got.strides == fresh.strides and not np.shares_memory(got, fresh)
@@ -152,9 +153,9 @@ def test_crop_or_pad_into_a_kept_buffer_keeps_the_lead_axes_memory_order(kept_wi
 
 
 def test_a_small_window_is_made_fresh_even_when_a_buffer_is_named():
-    """Under 2·COPY_BLOCK_BYTES a fresh zeroed copy measured faster than a kept buffer."""
+    """Under KEPT_WINDOW_BYTES a fresh zeroed copy measured faster than a kept buffer."""
     x = _special((2, 3, 5, 6), seed=9)
-    assert x.nbytes < 2 * _windows.COPY_BLOCK_BYTES
+    assert 2 * 3 * 7 * 8 * x.itemsize < _windows.KEPT_WINDOW_BYTES
     first = crop_or_pad(x, (-1, -1), (7, 8), scratch="test window")
     second = crop_or_pad(x, (-1, -1), (7, 8), scratch="test window")
     assert not np.shares_memory(first, second)
@@ -166,7 +167,8 @@ def test_batch_last_into_a_kept_buffer(shape, aliased):
     x = _special(shape, seed=7)
     got = batch_last(x, "test batch-last")
     assert got.tobytes() == np.ascontiguousarray(np.moveaxis(x, -4, -1)).tobytes()
-    assert np.shares_memory(batch_last(x, "test batch-last"), got) == (x.nbytes <= 1 << 22)
+    kept = x.nbytes <= _threads._SCRATCH_BYTES
+    assert np.shares_memory(batch_last(x, "test batch-last"), got) == kept
 
 
 def test_a_padded_window_is_made_in_the_same_buffer_call_after_call(monkeypatch, kept_windows):

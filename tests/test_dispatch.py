@@ -203,7 +203,34 @@ def test_the_plan_holds_in_bands(monkeypatch):
     ],
 )
 def test_select_method_rules(xp_shape, w_shape, stride, dilation, expected):
-    assert select_method(xp_shape, w_shape, stride, dilation) == expected
+    """(The tiny outputs here are filter gradients' correlations, as `_grad_weight_plan`
+    asks for them.)"""
+    assert select_method(xp_shape, w_shape, stride, dilation, filter_gradient=True) == expected
+
+
+@pytest.mark.parametrize(
+    "xp_shape, w_shape, stride, filter_gradient, expected",
+    [
+        ((4, 12, 10, 10), (2, 12, 8, 8), (1, 1), True, "im2row_cl"),
+        ((4, 12, 10, 10), (2, 12, 8, 8), (1, 1), False, "im2col_bl"),  # not a filter gradient
+        # a strided correlation (a dilated layer's filter gradient): im2col_bl's runs are B
+        ((4, 3, 10, 17), (2, 3, 8, 8), (1, 2), True, "im2col_bl"),  # 24 < 8 · 4
+        ((4, 4, 10, 17), (2, 4, 8, 8), (1, 2), True, "im2row_cl"),  # 32 = 8 · 4
+        # deep layers on 2 × 2 maps: the forward's output is tiny too, its filter is not
+        ((32, 256, 4, 4), (256, 256, 3, 3), (1, 1), False, "im2col_bl"),
+        ((8, 512, 4, 4), (512, 512, 3, 3), (1, 1), False, "im2col_bl"),
+    ],
+)
+def test_im2row_cl_only_for_filter_gradients_with_much_longer_runs(
+    xp_shape, w_shape, stride, filter_gradient, expected
+):
+    got = select_method(xp_shape, w_shape, stride, (1, 1), filter_gradient=filter_gradient)
+    assert got == expected
+
+
+def test_deep_layers_on_tiny_maps_keep_im2col_bl_outside_the_filter_gradient():
+    plan = dispatch_plan((8, 512, 2, 2), (512, 512, 3, 3), 1, 1)
+    assert plan["forward"] == ["im2col_bl"] and plan["grad_input"] == ["im2col_bl"]
 
 
 @pytest.mark.parametrize(
@@ -527,3 +554,28 @@ def test_the_engine_uses_the_machine_budgets():
         b.pool_block_bytes,
         b.copy_block_bytes,
     )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_method_returns_a_view_of_its_window(method, monkeypatch):
+    """`_correlate` makes an explicit window in a kept work buffer, which the next call
+    rewrites: a result sharing memory with it would change under the caller's feet."""
+    monkeypatch.setattr(windows_module, "KEPT_WINDOW_BYTES", 64)
+    seen = []
+    kernel = engine.METHODS[method]
+
+    def spy(xw, *args):
+        result = kernel(xw, *args)
+        seen.append(np.shares_memory(result, xw))
+        return result
+
+    monkeypatch.setitem(engine.METHODS, method, spy)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 4, 9, 8))
+    w = rng.standard_normal((5, 4, 3, 3))
+    for window in [((-1, -1), (11, 10)), ((-2, 0), (12, 8))]:
+        y = engine._padded_correlate(x, w, (1, 1), (1, 1), window, method)
+        want = reference.conv2d(np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), w)
+        r0, c0 = window[0][0] + 2, window[0][1] + 2
+        assert_close(y, want[:, :, r0 : r0 + y.shape[2], c0 : c0 + y.shape[3]])
+    assert seen == [False, False]

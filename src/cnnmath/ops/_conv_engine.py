@@ -616,8 +616,10 @@ def _correlate_im2row_sum(
         rows = _even(f1, max(1, _CHUNK_BYTES // (G * M * f2 * xp.itemsize)))
         blocks = [(c, c + 1, a0, min(f1, a0 + rows)) for c in range(C) for a0 in range(0, f1, rows)]
     groups = _threads.even_spans(len(blocks), _PARTIALS)
-    if not w.flags.c_contiguous:  # (a filter gradient's filter: the output gradient, moved)
-        # copied once into a kept buffer the blocks read, each block's part then a view
+    if not w.flags.c_contiguous and w.nbytes <= _threads._SCRATCH_BYTES:
+        # (a filter gradient's filter: the output gradient, moved) copied once into a kept
+        # buffer the blocks read, each block's part then a view; a larger one is copied by
+        # each block, its part only
         w_c = _threads.scratch("im2row_sum filter", w.shape, w.dtype)
         copy(w_c, w)
         w = w_c
@@ -1057,6 +1059,7 @@ def select_method(
     stride: Pair,
     dilation: Pair,
     data_hw: Pair | None = None,
+    filter_gradient: bool = False,
 ) -> str:
     """The method for these shapes: (B, C, H, W) and (O, C, f1, f2), or with a leading
     group axis (G, B, C, H, W) and (G, O, C, f1, f2) (C and O per group). First match wins;
@@ -1080,9 +1083,12 @@ def select_method(
        - a batch of 4 or more (the layer's C_in) -> "im2col_bl": columns W_out·B long —
          unless the output has 16 positions or more and the flat layout wastes little
          (below): im2col copies every input pixel about once per output position, where
-         "per_output" copies nothing. Where "im2row_cl" copies runs _MUCH_LONGER times
+         "per_output" copies nothing. For a filter gradient (``filter_gradient``: a deep
+         layer's forward on 2 × 2 maps has a tiny output too, but a filter that "im2row_cl"
+         would copy whole on every call) whose "im2row_cl" copies runs _MUCH_LONGER times
          longer or more (f2·C at d_w = 1, else C: the forward's output width times its
-         batch) -> "im2row_cl" (LeNet's second layer: runs of 640 values instead of 30);
+         batch, against im2col_bl's W_out·B at s_w = 1, else B) -> "im2row_cl" (LeNet's
+         second layer: runs of 640 values instead of 30);
        - the flat input (undilated) wastes at most a quarter over the filter's area ->
          "per_output": a product per position, nothing copied (result 1);
        - otherwise -> "im2row".
@@ -1128,8 +1134,11 @@ def select_method(
         if C * f1 * f2 >= _LONG_SUM * B * Ho * Wo and f2 >= _LONG_RUN and not thin:
             return "im2row_sum"
         if B >= 4 and not (Ho * Wo >= 16 and little_waste):
-            run_cl = f2 * C if dilation[1] == 1 else C  # im2row_cl's copy runs
-            return "im2row_cl" if run_cl >= _MUCH_LONGER * Wo * B else "im2col_bl"
+            run_cl = f2 * C if dilation[1] == 1 else C  # the two methods' copy runs
+            run_bl = Wo * B if stride[1] == 1 else B
+            if filter_gradient and run_cl >= _MUCH_LONGER * run_bl:
+                return "im2row_cl"
+            return "im2col_bl"
         return "per_output" if little_waste else "im2row"
     if G > 1 and C * O <= 4:
         return "planes"
@@ -1172,7 +1181,9 @@ def _correlate(
     one in _OWN_WINDOW) — the same sum while w is finite; a non-finite w goes to "scatter"
     from any method that multiplies some of those zeros, so no 0·inf turns into NaN. With
     ``padding`` the window's zeros are real terms instead (X̃'s zero padding:
-    `_padded_correlate`), and ``method`` must be given.
+    `_padded_correlate`), and ``method`` must be given. An explicit window is made in this
+    thread's kept work buffer (`crop_or_pad`'s ``scratch``), rewritten by the next call: so
+    no method may return a view of its input (none does; a test holds every one to it).
     """
     if xp.ndim == 4:
         y = _correlate(xp[None], w[None], stride, dilation, method, window, padding)

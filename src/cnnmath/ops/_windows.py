@@ -124,8 +124,8 @@ def batch_last(xp: np.ndarray, scratch: str | None = None) -> np.ndarray:
 
 def channels_last(xp: np.ndarray, scratch: str | None = None) -> np.ndarray:
     """xp (..., B, C, H, W) as a contiguous (..., B, H, W, C) array: `batch_last` of xp with
-    its B and C axes swapped (a copy, unless xp already lies channels-last in memory; made
-    in the work buffer ``scratch`` as there)."""
+    its B and C axes swapped (a copy, unless C == 1 or xp already lies channels-last in
+    memory; made in the work buffer ``scratch`` as there)."""
     return batch_last(np.swapaxes(xp, -4, -3), scratch)
 
 
@@ -187,6 +187,13 @@ def _batch_last_copy(
     return out
 
 
+# A padded window this large or larger goes into a kept work buffer when the caller names
+# one: a fresh one can fault in anew on every call of a loop (result 1's 1 MiB window did).
+# Below it a fresh window, zeroed whole and copied once, measured 5-45 µs faster than a
+# kept one with its border zeroed (docs/performance.md, "In a script without PyTorch").
+KEPT_WINDOW_BYTES = 1 << 19
+
+
 def crop_or_pad(
     g: np.ndarray,
     start: Pair,
@@ -200,18 +207,18 @@ def crop_or_pad(
     that a method reading batch-last finds its layout made by the copy it needed anyway;
     otherwise with the leading axes in g's own memory order (a (G, B, C, H, W) view of a
     (B, G·C, H, W) array is copied row by row, not gathered), only the border zeroed. With
-    ``scratch``, a copy of 2·COPY_BLOCK_BYTES or more is made in the calling thread's work
+    ``scratch``, a copy of KEPT_WINDOW_BYTES or more is made in the calling thread's work
     buffer of that name (`_threads.scratch`: for a window the caller is done with before it
     asks again); a smaller one is made fresh."""
     (r0, c0), (lr, lc) = start, length
     *lead, h, w = g.shape
     if r0 >= 0 and c0 >= 0 and r0 + lr <= h and c0 + lc <= w:
         return g[..., r0 : r0 + lr, c0 : c0 + lc]
-    # small: zeroed whole at once, then one copy (a fresh small array faults little, and
-    # took less time than a kept one zeroed); else only the border is zeroed, below
-    small = g.itemsize * math.prod(lead) * lr * lc < 2 * COPY_BLOCK_BYTES
+    size = g.itemsize * math.prod(lead) * lr * lc
+    small = size < 2 * COPY_BLOCK_BYTES  # zeroed whole at once, then one copy
     empty: Callable[..., np.ndarray] = np.zeros if small else np.empty
-    if scratch is not None and not small:
+    if scratch is not None and size >= KEPT_WINDOW_BYTES:  # its border zeroed below
+        small = False
         empty = functools.partial(_threads.scratch, scratch)
     if batch_last:
         *groups, B, C = lead

@@ -575,9 +575,12 @@ def _select(
     stride: Pair,
     dilation: Pair,
     data_hw: Pair | None = None,
+    filter_gradient: bool = False,
 ) -> str:
     """The engine's method for one group's shapes (the group axis added in front)."""
-    return _conv_engine.select_method((groups, *xp), (groups, *w), stride, dilation, data_hw)
+    return _conv_engine.select_method(
+        (groups, *xp), (groups, *w), stride, dilation, data_hw, filter_gradient
+    )
 
 
 @_memoized_plan
@@ -629,6 +632,7 @@ def _grad_weight_plan(
                 (C_out // groups, B, i1 - i0, out_hw[1]),
                 dilation,
                 stride,
+                filter_gradient=True,
             ),
         )
         for (i0, i1), start, length in _row_bands(
