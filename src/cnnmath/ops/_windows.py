@@ -223,12 +223,9 @@ def crop_or_pad(
     if batch_last:
         *groups, B, C = lead
         out = _batch_from_end(empty((*groups, C, lr, lc, B), dtype=g.dtype))
-    elif g.flags.c_contiguous:  # (np.zeros/np.empty: a few µs less than the *_like calls)
+    elif g.flags.c_contiguous:
         out = empty((*lead, lr, lc), dtype=g.dtype)
-    elif scratch is None:  # the lead axes in g's memory order
-        shape = (*lead, lr, lc)
-        out = (np.zeros_like if small else np.empty_like)(g, shape=shape, order="K")
-    else:  # likewise, in the work buffer
+    else:  # the lead axes in g's memory order (as np.empty_like's order "K" lays them)
         order = sorted(range(len(lead)), key=lambda k: -g.strides[k])
         buffer = empty((*(lead[k] for k in order), lr, lc), dtype=g.dtype)
         out = buffer.transpose(*np.argsort(order), len(lead), len(lead) + 1)
