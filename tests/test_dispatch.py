@@ -579,3 +579,51 @@ def test_no_method_returns_a_view_of_its_window(method, monkeypatch):
         r0, c0 = window[0][0] + 2, window[0][1] + 2
         assert_close(y, want[:, :, r0 : r0 + y.shape[2], c0 : c0 + y.shape[3]])
     assert seen == [False, False]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("image_major", [False, True], ids=["group-major", "image-major"])
+@pytest.mark.parametrize("window", [None, ((-1, -2), (10, 11))], ids=["whole", "window"])
+@pytest.mark.parametrize("tiny", [False, True], ids=["budgets", "tiny-chunks"])
+def test_every_method_writes_into_a_strided_out(method, image_major, window, tiny, request):
+    """`_correlate(..., out=)` as the input gradient's stride phases use it: the result lands
+    in a strided view of a larger array (a phase's rows and columns), the same bits as
+    without ``out``, and nothing outside the view is written; in whole blocks of images
+    and in tiny chunks."""
+    if tiny:
+        request.getfixturevalue("tiny_chunks")
+    G, B, C, O = 2, 3, 2, 3
+    rng = np.random.default_rng(7)
+    if image_major:  # the (G, B, ...) view of a (B, G·C, ...) batch, as `_split_groups` makes
+        xp = rng.standard_normal((B, G, C, 9, 10)).transpose(1, 0, 2, 3, 4)
+    else:
+        xp = rng.standard_normal((G, B, C, 9, 10))
+    w = rng.standard_normal((G, O, C, 3, 2))
+    want = engine._correlate(xp, w, (1, 1), (1, 1), method, window)
+    Ho, Wo = want.shape[-2:]
+    whole = np.full((B, G, O, 2 * Ho + 1, 2 * Wo), np.nan)
+    out = whole.transpose(1, 0, 2, 3, 4)[..., 1::2, ::2]
+    got = engine._correlate(xp, w, (1, 1), (1, 1), method, window, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    written = np.zeros(whole.shape, dtype=bool)
+    written[..., 1::2, ::2] = True
+    assert np.isnan(whole[~written]).all()
+
+
+def test_planes_view_numbers_the_planes_of_out_or_declines():
+    """The planes of `_correlate_planes` are r = b·G + g (image-major) or g·B + b: a view of
+    ``out`` where its strides allow that numbering, else None (the method then copies)."""
+    whole = np.arange(2 * 3 * 4 * 5 * 6.0).reshape(3, 2, 4, 5, 6)  # (B, G, O, H, W)
+    out = whole.transpose(1, 0, 2, 3, 4)[..., ::2, 1:]  # (G, B, O, H', W'): a phase
+    planes = engine._planes_view(out, image_major=True)
+    assert planes is not None and np.shares_memory(planes, whole)
+    for b in range(3):
+        for g in range(2):
+            np.testing.assert_array_equal(planes[b * 2 + g], out[g, b])
+    assert engine._planes_view(out, image_major=False) is None
+    one_group = whole[:, :1].transpose(1, 0, 2, 3, 4)  # G = 1: either numbering is b
+    for image_major in (False, True):
+        planes = engine._planes_view(one_group, image_major)
+        assert planes is not None
+        np.testing.assert_array_equal(planes, whole[:, 0])

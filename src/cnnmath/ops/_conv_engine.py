@@ -13,6 +13,7 @@ import functools
 import math
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -242,6 +243,7 @@ def _correlate_planes(
     stride: Pair,
     dilation: Pair,
     window: tuple[Pair, Pair] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Elementwise on flat planes: y = Σ_(a,e) Σ_c w[:,:,c,a,e] · (plane c shifted by tap (a, e)).
 
@@ -260,7 +262,9 @@ def _correlate_planes(
     With ``window`` = (start, length) the input is that window of xp, zero outside xp
     (``crop_or_pad``'s): its phases are built from xp in one copy (`window_phases`), where
     padding and then splitting would copy it twice; or block by block when that copy
-    would be large (`_phases_copied_once`).
+    would be large (`_phases_copied_once`). With ``out``, a (G, B, O, H_out, W_out) view of
+    any strides (an input gradient's stride phase inside the whole gradient), each block's
+    real columns go straight there while they are in cache, and ``out`` is returned.
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
@@ -279,7 +283,8 @@ def _correlate_planes(
     Hq, Wq = -(-length[0] // sh), -(-length[1] // sw)
     X = _phases_copied_once(planes, window, stride, (R, C, S, Hq * Wq), "planes phases")
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
-    y = np.empty((R, O, Ho, Wo), dtype=xp.dtype)
+    direct = _planes_view(out, image_major) if out is not None else None
+    y = np.empty((R, O, Ho, Wo), dtype=xp.dtype) if direct is None else direct
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
     sums = _scratch("planes sums", (rows, O, Ho * Wq), xp.dtype)
     classes = _tap_classes((f1, f2), stride, dilation, Wq)
@@ -313,9 +318,34 @@ def _correlate_planes(
         y[r0:r1] = wide.reshape(r1 - r0, O, Ho, Wq)[..., :Wo]  # the wide grid's real columns
 
     _threads.parallel(block, _threads.spans(R, rows))
-    if image_major:
-        return y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
-    return y.reshape(G, B, O, Ho, Wo)
+    if direct is not None:
+        assert out is not None
+        return out
+    y5 = (
+        y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
+        if image_major
+        else y.reshape(G, B, O, Ho, Wo)
+    )
+    if out is None:
+        return y5
+    copy(out, y5)
+    return out
+
+
+def _planes_view(out: np.ndarray, image_major: bool) -> np.ndarray | None:
+    """``out`` (G, B, O, H, W) as the (R, O, H, W) planes of `_correlate_planes`, r = b·G + g
+    (``image_major``) else g·B + b, where a view can number them so; else None."""
+    lead = out.transpose(1, 0, 2, 3, 4) if image_major else out
+    (n_outer, n_inner), (outer, inner) = lead.shape[:2], lead.strides[:2]
+    if n_inner == 1:
+        step = outer
+    elif n_outer == 1 or outer == inner * n_inner:
+        step = inner
+    else:
+        return None
+    return np.lib.stride_tricks.as_strided(
+        lead, (n_outer * n_inner, *lead.shape[2:]), (step, *lead.strides[2:])
+    )
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> None:
@@ -377,7 +407,9 @@ def _even(total: int, step: int) -> int:
     return -(-total // pieces)
 
 
-def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+def _correlate_im2col(
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair, out: np.ndarray | None = None
+) -> np.ndarray:
     """im2col: copy the windows into columns cols[g, (c,a,e), (b,i,j)], then y = W · cols.
 
     W is w as a stack of G matrices O × (C·f1·f2), one per group. The columns are built in
@@ -385,18 +417,23 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     multiplied as it is built; a block of small images takes up to four budgets to hold
     _WIDE_COLUMNS columns. For a 1×1 kernel at stride 1 the input already is the column
     matrix (one batched product, nothing copied); for stride = kernel without dilation the
-    windows tile the input and the copy is a pure permutation (space-to-depth).
+    windows tile the input and the copy is a pure permutation (space-to-depth). With
+    ``out`` (y's shape, any strides), each chunk's product is copied there from a kept
+    block while it is in cache, and ``out`` is returned.
     """
     G, B, C = xp.shape[:3]
     _, O, _, f1, f2 = w.shape
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     K = C * f1 * f2
     wmat = w.reshape(G, O, K)
-    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
-    y3 = y.reshape(G, B, O, Ho * Wo)
     if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
-        _threads.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), y3)
-        return y
+        y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
+        _threads.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), y.reshape(G, B, O, -1))
+        if out is None:
+            return y
+        copy(out, y)
+        return out
+    y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype) if out is None else out
     # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
     view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
     budget = _CHUNK_BYTES
@@ -409,8 +446,9 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
     else:
         images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
     images, rows = _even(B, images), _even(Ho, rows)
+    straight = images == 1 and out is None  # the product straight into y's rows
     buffers = _scratch("im2col columns", G * K * images * rows * Wo, xp.dtype)
-    outs = _scratch("im2col outputs", G * O * images * rows * Wo if images > 1 else 0, xp.dtype)
+    outs = _scratch("im2col outputs", 0 if straight else G * O * images * rows * Wo, xp.dtype)
     chunks = [
         (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
         for b0 in range(0, B, images)
@@ -425,12 +463,13 @@ def _correlate_im2col(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
             n = (b1 - b0) * (i1 - i0) * Wo
             cols = buffers()[: G * K * n].reshape(G, C, f1, f2, b1 - b0, i1 - i0, Wo)
             copy(cols, view[:, :, :, :, b0:b1, i0:i1])
-            if images == 1:  # one image: straight into its rows of y
-                _matmul(wmat, cols.reshape(G, K, n), y3[:, b0, :, i0 * Wo : i1 * Wo], cut)
+            if straight:  # one image: its rows of y are contiguous
+                y_rows = y[:, b0, :, i0:i1].reshape(G, O, n)
+                _matmul(wmat, cols.reshape(G, K, n), y_rows, cut)
             else:
-                block = outs()[: G * O * n].reshape(G, O, n)
-                _matmul(wmat, cols.reshape(G, K, n), block, cut)
-                y3[:, b0:b1] = block.reshape(G, O, b1 - b0, Ho * Wo).transpose(0, 2, 1, 3)
+                block = outs()[: G * O * n].reshape(G, O, b1 - b0, i1 - i0, Wo)
+                _matmul(wmat, cols.reshape(G, K, n), block.reshape(G, O, n), cut)
+                y[:, b0:b1, :, i0:i1] = block.transpose(0, 2, 1, 3, 4)
 
     _run_chunks(chunk, blocks, cut)
     return y
@@ -1044,6 +1083,8 @@ _WINDOWED = {"scatter", "scatter_rows"}
 _WIDTH_ZEROS = {"scatter_rows"}  # ... but for the zero columns, which these multiply
 # methods that take the window of x itself and multiply its zeros (as the explicit copy would)
 _OWN_WINDOW = {"planes", "dots"}
+# ... and these write into a given ``out`` themselves, each block while it is in cache
+_INTO = {"planes", "im2col"}
 
 
 _SHALLOW = 32  # "scatter_rows" for scatter's shapes whose product is at most this deep
@@ -1166,6 +1207,7 @@ def _correlate(
     method: str | None = None,
     window: tuple[Pair, Pair] | None = None,
     padding: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Valid cross-correlation of an already padded batch with a filter, for every group.
 
@@ -1184,13 +1226,16 @@ def _correlate(
     `_padded_correlate`), and ``method`` must be given. An explicit window is made in this
     thread's kept work buffer (`crop_or_pad`'s ``scratch``), rewritten by the next call: so
     no method may return a view of its input (none does; a test holds every one to it).
+    With ``out`` (y's shape, any strides), y is written there and ``out`` returned: by the
+    method itself for one in _INTO, else copied from its result.
     """
     if xp.ndim == 4:
-        y = _correlate(xp[None], w[None], stride, dilation, method, window, padding)
-        return contiguous(y[0])
+        out5 = None if out is None else out[None]
+        y = _correlate(xp[None], w[None], stride, dilation, method, window, padding, out5)
+        return out if out is not None else contiguous(y[0])
     if window is None:
         name = method or select_method(xp.shape, w.shape, stride, dilation)
-        return METHODS[name](xp, w, stride, dilation)
+        return _into(out, name, xp, w, stride, dilation)
     if padding:
         assert method is not None, "a padded window needs its method"
         name = method
@@ -1203,13 +1248,24 @@ def _correlate(
             # multiplies an explicit copy of them would turn 0·inf into NaN.
             name = "scatter"
     if name in _OWN_WINDOW or (name in _WINDOWED and not padding):
-        return METHODS[name](xp, w, stride, dilation, window)
+        return _into(out, name, xp, w, stride, dilation, window)
     # the window's copy in a kept buffer: a fresh one on every call can fault in anew
     if name in _CHANNELS_LAST:  # the copy laid out (G, B, H, W, C), as the method reads it
         xw = crop_or_pad(np.swapaxes(xp, 1, 2), *window, True, _WINDOW).swapaxes(1, 2)
     else:
         xw = crop_or_pad(xp, *window, name in _BATCH_LAST, _WINDOW)
-    return METHODS[name](xw, w, stride, dilation)
+    return _into(out, name, xw, w, stride, dilation)
+
+
+def _into(out: np.ndarray | None, name: str, *args: Any) -> np.ndarray:
+    """``METHODS[name](*args)``, written into ``out`` when one is given (see `_correlate`)."""
+    if out is not None and name in _INTO:
+        return METHODS[name](*args, out=out)
+    y = METHODS[name](*args)
+    if out is None:
+        return y
+    copy(out, y)
+    return out
 
 
 def _data_size(x_shape: tuple[int, ...], start: Pair, length: Pair) -> Pair:
@@ -1240,15 +1296,23 @@ def _grouped_correlate(
     dilation: Pair,
     window: tuple[Pair, Pair] | None = None,
     method: str | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The grouped correlation of x (B, G·C, H, W) with w (G·O, C, f1, f2): block g of the
     output channels reads only block g of the input channels. One `_correlate` call for all
     groups (no loop over them); groups = 1 is the plain correlation. With ``window``, x's
-    window (start, length), zero outside x, as ``_correlate`` takes it; ``method`` as there."""
+    window (start, length), zero outside x, as ``_correlate`` takes it; ``method`` as there;
+    with ``out`` (B, G·O, H_out, W_out) of any strides, the result is written there."""
     if groups == 1:
-        return _correlate(x, w, stride, dilation, method, window)
+        return _correlate(x, w, stride, dilation, method, window, out=out)
     w5 = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
-    return _merge_groups(_correlate(_split_groups(x, groups), w5, stride, dilation, method, window))
+    xg = _split_groups(x, groups)
+    if out is not None:
+        out5 = _split_groups(out, groups)
+        assert np.may_share_memory(out5, out), "splitting an axis is a view"
+        _correlate(xg, w5, stride, dilation, method, window, out=out5)
+        return out
+    return _merge_groups(_correlate(xg, w5, stride, dilation, method, window))
 
 
 def _padded_correlate(

@@ -57,7 +57,7 @@ from ._geometry import (
     phase_taps,
     resolve_padding,
 )
-from ._windows import copy, crop_or_pad
+from ._windows import crop_or_pad
 
 __all__ = [
     "METHODS",
@@ -853,16 +853,16 @@ def _conv_transpose(
         sub = np.ascontiguousarray(taps[..., ::-1, ::-1])  # reversed: a correlation
         sub = sub.reshape(C_in, C_out // groups, ph.n_taps, pw.n_taps)
         for (q0, q1), start, length, method in bands:
-            part = _grouped_correlate(
-                g, sub, groups, (1, 1), (ph.dilation, pw.dilation), (start, length), method
-            )
+            window = (start, length)
+            dilation_hw = (ph.dilation, pw.dilation)
             if (sh, sw) == (1, 1) and len(bands) == 1:
-                return part
+                return _grouped_correlate(g, sub, groups, (1, 1), dilation_hw, window, method)
             if out is None:
                 out = np.empty(x_shape, dtype=g.dtype)
+            # the phase's rows of X: written there by the correlation, not copied after it
             rows = slice(phase.rh + sh * q0, phase.rh + sh * (q1 - 1) + 1, sh)
-            copy(out[:, :, rows, phase.rw :: sw], part)
-            del part
+            part = out[:, :, rows, phase.rw :: sw]
+            _grouped_correlate(g, sub, groups, (1, 1), dilation_hw, window, method, part)
     assert out is not None  # tiled: some phase wrote
     return out
 
