@@ -1322,10 +1322,11 @@ def _padded_correlate(
     dilation: Pair,
     window: tuple[Pair, Pair],
     method: str,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """`_correlate` by ``method`` of x's ``window`` (start, length) made explicit (zero
     padding that stands for X̃'s zeros, which are real terms), the copy laid out as the method
     reads it (batch-last for a method in _BATCH_LAST, channels-last for one in
     _CHANNELS_LAST: one copy instead of two; the stride phases for a method in _OWN_WINDOW,
-    built by the method from x itself)."""
-    return _correlate(x, w, stride, dilation, method, window, padding=True)
+    built by the method from x itself); written into ``out`` when given (as there)."""
+    return _correlate(x, w, stride, dilation, method, window, padding=True, out=out)
