@@ -627,3 +627,25 @@ def test_planes_view_numbers_the_planes_of_out_or_declines():
         planes = engine._planes_view(one_group, image_major)
         assert planes is not None
         np.testing.assert_array_equal(planes, whole[:, 0])
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_a_forward_in_bands_writes_each_band_into_y(groups, monkeypatch):
+    """Several bands of output rows: each band's correlation is given its rows of Y as
+    ``out`` (no band's result held beside Y), and Y is the reference's."""
+    monkeypatch.setattr(conv_module, "_BAND_BYTES", 64)
+    outs = []
+    into = engine._into
+
+    def spy(out, name, *args):
+        outs.append(out)
+        return into(out, name, *args)
+
+    monkeypatch.setattr(engine, "_into", spy)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 4, 9, 7))
+    w = rng.standard_normal((6, 4 // groups, 3, 3))
+    y = conv2d(x, w, None, 1, 1, 1, groups)
+    assert_close(y, reference.conv2d(x, w, None, 1, 1, 1, groups))
+    assert len(outs) == 9  # one band per output row
+    assert all(out is not None and np.shares_memory(out, y) for out in outs)
