@@ -9,15 +9,18 @@ from cnnmath.ops import _conv_engine, _threads, _windows
 from cnnmath.ops._windows import batch_last, channels_last, crop_or_pad
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
-# (shape, whether its images alias): float32 images of 16·8·8 (4 KiB apart) and 32·4·4
-# (2 KiB) in batches of 32 take the two steps; 6·14·14 (4704 B) and 16·8·8 in a batch of 8
-# (8 rows fit one set's 8 ways) do not
+# (shape, whether its images alias): float32 images of 16·8·8 (4 KiB apart) in a batch of
+# 32 and 32·4·4 (2 KiB) in one of 64 take the two steps (32 rows a cache set); 6·14·14
+# (4704 B), 16·8·8 in a batch of 16 and 32·4·4 in one of 32 (16 rows a set) do not, nor
+# 96 depthwise planes of 112² (50176 B: 24 rows a set)
 SHAPES = [
     ((32, 16, 8, 8), True),
-    ((1, 32, 32, 4, 4), True),
-    ((2, 17, 64, 4, 4), True),  # lead axes, an odd batch
+    ((1, 64, 32, 4, 4), True),
+    ((2, 33, 64, 4, 4), True),  # lead axes, an odd batch
     ((64, 6, 14, 14), False),
-    ((8, 16, 8, 8), False),
+    ((16, 16, 8, 8), False),
+    ((32, 32, 4, 4), False),
+    ((96, 1, 112, 112), False),
     ((32, 3, 5, 5), False),  # C·H·W = 75: no runs of 16
     ((32, 64, 12, 12), True),  # 36 KiB apart, 4.5 MiB: copies cut into blocks on threads
 ]
@@ -75,14 +78,15 @@ def test_two_steps_on_the_threads_match_one_thread(monkeypatch):
 
 
 def test_aliased_counts_rows_per_cache_set():
-    # 32 rows 4 KiB apart: all in one set (32 > 8 ways); 2 KiB: two sets, 16 each
-    assert _windows._aliased(32, 4096) and _windows._aliased(32, 2048)
-    # 1 KiB apart: four sets of 8, which fit; 8 rows 4 KiB apart fit one set
-    assert not _windows._aliased(32, 1024) and not _windows._aliased(8, 4096)
+    # 32 rows 4 KiB apart: all in one set; 64 rows 2 KiB apart: two sets, 32 each
+    assert _windows._aliased(32, 4096) and _windows._aliased(64, 2048)
+    # 32 rows 2 KiB apart: 16 a set; 1 KiB: 8 a set; 16 rows 4 KiB apart: 16 in one set
+    assert not _windows._aliased(32, 2048) and not _windows._aliased(32, 1024)
+    assert not _windows._aliased(16, 4096) and not _windows._aliased(31, 4096)
     # strides that are not multiples of a line spread over many sets
     assert not _windows._aliased(64, 4704) and not _windows._aliased(64, 6400)
-    # 6400 = 25·256: 256 rows reach 16 sets, 16 rows each
-    assert _windows._aliased(256, 6400)
+    # 6400 = 25·256: 256 rows reach 16 sets, 16 rows each; 512 rows, 32 each
+    assert not _windows._aliased(256, 6400) and _windows._aliased(512, 6400)
 
 
 @pytest.mark.parametrize(("shape", "aliased"), SHAPES)

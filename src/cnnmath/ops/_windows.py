@@ -130,18 +130,19 @@ def channels_last(xp: np.ndarray, scratch: str | None = None) -> np.ndarray:
 
 
 # A level-1 data cache maps an address to a set by its bits below 4 KiB on x86 cores (and
-# most others), each set holding 8 lines (12 on newer cores: 8 is the safe count).
+# most others), each set holding 8 lines (12 on newer cores). Rows that share a set evict
+# one another past its ways, but the next level catches most of it: a one-step copy lost
+# to the two steps only from 32 rows a set (docs/performance.md, "Batch-last copies").
 _SET_PERIOD = 4096
-_WAYS = 8
+_ROWS_PER_SET = 32
 _RUN = 16  # the first step's contiguous runs: 16 elements (one 64-byte line of float32)
 
 
 def _aliased(rows: int, stride: int) -> bool:
-    """Whether ``rows`` reads ``stride`` bytes apart, one element of each row in turn, map
-    to more lines than their cache sets hold: such rows evict one another before the next
-    element of each is read (``rows`` · gcd(stride, 4 KiB) / 4 KiB rows per set — at least
-    a 64-byte line's worth — over 8)."""
-    return rows * max(math.gcd(stride, _SET_PERIOD), 64) > _WAYS * _SET_PERIOD
+    """Whether ``rows`` reads ``stride`` bytes apart, one element of each row in turn, crowd
+    their cache sets so that each read misses: ``rows`` · gcd(stride, 4 KiB) / 4 KiB rows
+    per set — at least a 64-byte line's worth — of _ROWS_PER_SET or more."""
+    return rows * max(math.gcd(stride, _SET_PERIOD), 64) >= _ROWS_PER_SET * _SET_PERIOD
 
 
 def _batch_runs(x: np.ndarray) -> np.ndarray | None:
