@@ -228,6 +228,36 @@ def test_im2row_cl_only_for_filter_gradients_with_much_longer_runs(
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    "xp_shape, w_shape, stride, expected",
+    [
+        # depthwise (G, B, 1, H, W) with (G, 1, 1, 3, 3): planes' passes H_out·W_q long
+        # against 1.5× that many G·f1·f2 of einsum_cl's
+        ((960, 1, 1, 9, 9), (960, 1, 1, 3, 3), (1, 1), "einsum_cl"),  # 8640 >= 1.5 · 63
+        ((192, 1, 1, 30, 30), (192, 1, 1, 3, 3), (1, 1), "einsum_cl"),  # 1728 >= 1.5 · 840
+        ((144, 1, 1, 58, 58), (144, 1, 1, 3, 3), (2, 2), "einsum_cl"),  # 1296 >= 1.5 · 812
+        ((144, 1, 1, 58, 58), (144, 1, 1, 3, 3), (1, 1), "planes"),  # 1296 < 1.5 · 3248
+        ((96, 32, 1, 58, 58), (96, 1, 1, 3, 3), (2, 2), "planes"),  # the bench's s2: 864 < 1218
+        ((32, 32, 1, 58, 58), (32, 1, 1, 3, 3), (1, 1), "planes"),  # the bench's 3×3
+        # a stride-2 input gradient's phase with four taps, or one: planes, then einsum_cl
+        ((144, 8, 1, 29, 29), (144, 1, 1, 2, 2), (1, 1), "planes"),  # 576 < 1.5 · 812
+        ((576, 8, 1, 8, 8), (576, 1, 1, 1, 1), (1, 1), "einsum_cl"),  # 576 >= 1.5 · 64
+        # two channels per group, or two outputs: planes (einsum_cl is for C = O = 1)
+        ((480, 1, 2, 9, 9), (480, 1, 2, 3, 3), (1, 1), "planes"),
+        ((480, 1, 1, 9, 9), (480, 2, 1, 3, 3), (1, 1), "planes"),
+    ],
+)
+def test_deep_depthwise_layers_on_small_maps_take_einsum_cl(xp_shape, w_shape, stride, expected):
+    assert select_method(xp_shape, w_shape, stride, (1, 1)) == expected
+
+
+def test_mobilenet_deep_blocks_plan_einsum_cl():
+    """MobileNetV2's 960-channel depthwise layer on 7 × 7 (batch 1): einsum_cl forward and
+    for its input gradient; the filter gradient stays with dots."""
+    plan = dispatch_plan((1, 960, 7, 7), (960, 1, 3, 3), 1, 1, groups=960)
+    assert plan == _plan("einsum_cl", ["einsum_cl"], "dots")
+
+
 def test_deep_layers_on_tiny_maps_keep_im2col_bl_outside_the_filter_gradient():
     plan = dispatch_plan((8, 512, 2, 2), (512, 512, 3, 3), 1, 1)
     assert plan["forward"] == ["im2col_bl"] and plan["grad_input"] == ["im2col_bl"]

@@ -1,4 +1,4 @@
-"""The convolution engine: the valid cross-correlation of a padded batch, its twelve kernels
+"""The convolution engine: the valid cross-correlation of a padded batch, its thirteen kernels
 (methods), the rule that picks one per shape (`select_method`) and the one entry point every
 convolution goes through (`_correlate`).
 
@@ -346,6 +346,70 @@ def _planes_view(out: np.ndarray, image_major: bool) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(
         lead, (n_outer * n_inner, *lead.shape[2:]), (step, *lead.strides[2:])
     )
+
+
+def _correlate_einsum_cl(
+    xp: np.ndarray,
+    w: np.ndarray,
+    stride: Pair,
+    dilation: Pair,
+    window: tuple[Pair, Pair] | None = None,
+) -> np.ndarray:
+    """One ``np.einsum`` over every tap on a channels-last copy of the input:
+
+        y[b,i,j,g,o] = Σ_(a,e) Σ_c X[b, s_h i + d_h a, s_w j + d_w e, g, c] · w[g,o,c,a,e]
+
+    with X (B, H, W, G, C) laid out group and channel innermost. The method for a depthwise
+    layer (C = O = 1 per group) with many groups on small maps: there "planes" runs its
+    elementwise passes along one plane of H_out·W_q values at a time, a few dozen on a
+    deep layer's 7 × 7 map, each pass paying NumPy's loop overhead for so few; here every
+    pass runs along all G groups at once (960 values on MobileNetV2's last blocks), and a
+    stride needs no phase split: a strided window still reads G contiguous values. Shape-
+    fixed chunks of images, or of one image's output rows, each one ``einsum``, threaded.
+
+    With ``window`` = (start, length) the input is that window of xp, zero outside xp: for
+    C = 1 the channels-last copy and the window are one copy (`crop_or_pad`). Other shapes
+    (C > 1) are computed as well, copied twice: the method is chosen only for C = O = 1.
+    """
+    G, B, C, H, W = xp.shape
+    _, O, _, f1, f2 = w.shape
+    length = window[1] if window is not None else (H, W)
+    Ho, Wo = _valid_size((*xp.shape[:-2], *length), w.shape, stride, dilation)
+    if C == 1:  # (G, B, h, w) laid out (B, h, w, G): one copy makes window and layout
+        planes = xp[:, :, 0]
+        if window is not None:
+            planes = crop_or_pad(planes, *window, True, "einsum_cl window")
+        X = batch_last(planes, "einsum_cl input")[..., None]
+    else:
+        xw = xp if window is None else crop_or_pad(xp, *window)
+        X = contiguous(xw.transpose(1, 3, 4, 0, 2))
+    (sh, sw), (dh, dw) = stride, dilation
+    sB, sH, sW, sG, sC = X.strides
+    view = np.lib.stride_tricks.as_strided(
+        X,
+        (B, Ho, Wo, f1, f2, G, C),
+        (sB, sh * sH, sw * sW, dh * sH, dw * sW, sG, sC),
+        writeable=False,
+    )
+    taps = np.ascontiguousarray(w.transpose(3, 4, 0, 1, 2))  # (f1, f2, G, O, C)
+    y = np.empty((B, Ho, Wo, G, O), dtype=xp.dtype)
+    per_row = Wo * G * O * xp.itemsize
+    if Ho * per_row <= _TAPS_CHUNK_BYTES:  # whole images per chunk
+        images, rows = max(1, _TAPS_CHUNK_BYTES // (Ho * per_row)), Ho
+    else:
+        images, rows = 1, max(1, _TAPS_CHUNK_BYTES // per_row)
+    chunks = [
+        (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
+        for b0 in range(0, B, images)
+        for i0 in range(0, Ho, rows)
+    ]
+
+    def block(k0: int, k1: int) -> None:
+        for b0, b1, i0, i1 in chunks[k0:k1]:
+            np.einsum("bijaegc,aegoc->bijgo", view[b0:b1, i0:i1], taps, out=y[b0:b1, i0:i1])
+
+    _threads.parallel(block, _threads.spans(len(chunks), 1))
+    return y.transpose(3, 0, 4, 1, 2)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> None:
@@ -1076,13 +1140,14 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     "dots": _correlate_dots,
     "scatter": _correlate_scatter,
     "scatter_rows": _correlate_scatter_rows,
+    "einsum_cl": _correlate_einsum_cl,
 }
 _WINDOW = "padded window"  # the work buffer of `_correlate`'s explicit window
 # methods that take the window of x itself: its padding is implicit (never multiplied) ...
 _WINDOWED = {"scatter", "scatter_rows"}
 _WIDTH_ZEROS = {"scatter_rows"}  # ... but for the zero columns, which these multiply
 # methods that take the window of x itself and multiply its zeros (as the explicit copy would)
-_OWN_WINDOW = {"planes", "dots"}
+_OWN_WINDOW = {"planes", "dots", "einsum_cl"}
 # ... and these write into a given ``out`` themselves, each block while it is in cache
 _INTO = {"planes", "im2col"}
 
@@ -1135,7 +1200,12 @@ def select_method(
        - otherwise -> "im2row".
     2. Grouped, with products at most four entries per group (C·O <= 4: depthwise
        convolution, C = O = 1) -> "planes": a matrix product one deep per group and tap is
-       all overhead; one scaled addition per tap covers every group at once.
+       all overhead; one scaled addition per tap covers every group at once. Where a plane
+       is short beside the number of groups times the taps (depthwise, G·f1·f2 >=
+       1.5·H_out·W_q: a 3 × 3 layer's deep blocks, 192 groups on 28 × 28 and beyond)
+       -> "einsum_cl": its passes run along the G groups instead of along one plane, but
+       it copies its input channels-last and its output back, paid once for all the taps
+       (so a stride phase of the input gradient, with a few taps, needs more groups).
     3. A product at most two deep (C·f1·f2 <= 2, e.g. the input gradient of a 1×1
        convolution from one output channel): BLAS has nothing to multiply -> "taps".
     4. At most half of the input holds data, the rest being implicit zero padding
@@ -1182,6 +1252,9 @@ def select_method(
             return "im2col_bl"
         return "per_output" if little_waste else "im2row"
     if G > 1 and C * O <= 4:
+        plane_run = Ho * -(-xp_shape[-1] // stride[1])  # "planes"' passes: H_out·W_q long
+        if C == O == 1 and 2 * G * f1 * f2 >= 3 * plane_run:
+            return "einsum_cl"
         return "planes"
     if C * f1 * f2 <= 2:
         return "taps"
