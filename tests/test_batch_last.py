@@ -7,7 +7,7 @@ import pytest
 
 from cnnmath.ops import _conv_engine, _threads, _windows
 from cnnmath.ops._windows import batch_last, channels_last, crop_or_pad
-from threads_helper import assert_thread_invariant, pin_fallback_budgets
+from threads_helper import assert_thread_invariant, pin_fallback_budgets, run_at
 
 # (shape, whether its images alias): float32 images of 16·8·8 (4 KiB apart) in a batch of
 # 32 and 32·4·4 (2 KiB) in one of 64 take the two steps (32 rows a cache set); 6·14·14
@@ -193,3 +193,26 @@ def test_a_padded_window_is_made_in_the_same_buffer_call_after_call(monkeypatch,
     second = _conv_engine._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
     assert len(seen) == 2 and np.shares_memory(seen[0], seen[1])
     assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 0, 1, 2), (1, 2, 3, 0)])
+def test_a_threaded_copy_cuts_along_the_outermost_axis_in_memory(order, monkeypatch):
+    """`copy` on threads cuts dst into blocks along the axis with the largest stride, so
+    each block is one stretch of memory (a batch-last destination is a transposed view:
+    cut along its first axis, every block would write into every cache line)."""
+    monkeypatch.setattr(_windows, "COPY_BLOCK_BYTES", 1 << 12)
+    memory = np.zeros((6, 8, 10, 12), dtype=np.float32)
+    dst = memory.transpose(*np.argsort(order))  # memory's axes seen in another order
+    src = np.arange(dst.size, dtype=np.float32).reshape(dst.shape)
+    outer = int(np.argmax(dst.strides))
+    cuts = []
+    copyto = np.copyto
+
+    def spy(a, b):
+        cuts.append([k for k in range(a.ndim) if a.shape[k] != dst.shape[k]])
+        copyto(a, b)
+
+    monkeypatch.setattr(np, "copyto", spy)
+    run_at(2, lambda: _windows.copy(dst, src))
+    assert np.array_equal(dst, src)
+    assert len(cuts) > 1 and all(cut in ([outer], []) for cut in cuts)

@@ -23,6 +23,7 @@ from cnnmath.ops import conv as conv_module
 from cnnmath.ops import pool as pool_module
 from cnnmath.ops.conv import dispatch_plan, select_method
 from helpers import assert_close
+from threads_helper import assert_thread_invariant
 
 METHODS = sorted(engine.METHODS)
 
@@ -251,11 +252,46 @@ def test_deep_depthwise_layers_on_small_maps_take_einsum_cl(xp_shape, w_shape, s
     assert select_method(xp_shape, w_shape, stride, (1, 1)) == expected
 
 
+@pytest.mark.parametrize(
+    "xp_shape, w_shape, dilation, expected",
+    [
+        # a depthwise filter gradient (G, 1, B, H, W) by (G, 1, B, H_out, W_out), dilated by
+        # the layer's stride: dots takes a dot product per plane and position, einsum_cl
+        # runs along the G groups
+        ((960, 1, 8, 9, 9), (960, 1, 8, 7, 7), 1, "einsum_cl"),  # 8 · 960 >= 49
+        ((144, 1, 8, 57, 57), (144, 1, 8, 28, 28), 2, "einsum_cl"),  # 1152 >= 784
+        ((96, 1, 32, 57, 57), (96, 1, 32, 28, 28), 2, "dots"),  # the bench's s2: 768 < 784
+        ((32, 1, 32, 58, 58), (32, 1, 32, 56, 56), 1, "dots"),  # the bench's 3×3
+        ((960, 1, 8, 9, 9), (960, 2, 8, 7, 7), 1, "dots"),  # a depth multiplier of 2
+    ],
+)
+def test_depthwise_filter_gradients_on_small_maps_take_einsum_cl(
+    xp_shape, w_shape, dilation, expected
+):
+    d = (dilation, dilation)
+    assert select_method(xp_shape, w_shape, (1, 1), d, filter_gradient=True) == expected
+
+
 def test_mobilenet_deep_blocks_plan_einsum_cl():
-    """MobileNetV2's 960-channel depthwise layer on 7 × 7 (batch 1): einsum_cl forward and
-    for its input gradient; the filter gradient stays with dots."""
+    """MobileNetV2's 960-channel depthwise layer on 7 × 7 (batch 1): einsum_cl for all
+    three correlations."""
     plan = dispatch_plan((1, 960, 7, 7), (960, 1, 3, 3), 1, 1, groups=960)
-    assert plan == _plan("einsum_cl", ["einsum_cl"], "dots")
+    assert plan == _plan("einsum_cl", ["einsum_cl"], "einsum_cl")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_einsum_cl_filter_gradient_sums_in_blocks_the_same_at_any_thread_count(dtype):
+    """A depthwise filter gradient is one small output with a long sum over the batch:
+    einsum_cl sums it in shape-fixed blocks of images added in block order, the same bits
+    at one thread and two, and the reference's values."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((12, 48, 10, 10)).astype(dtype)
+    w = rng.standard_normal((48, 1, 3, 3)).astype(dtype)
+    assert dispatch_plan(x.shape, w.shape, 2, 1, groups=48)["grad_weight"] == ["einsum_cl"]
+    g = rng.standard_normal(conv2d(x, w, None, 2, 1, 1, 48).shape).astype(dtype)
+    assert_thread_invariant(lambda: conv2d_backward(g, x, w, 2, 1, 1, 48)[1:2])
+    want = reference.conv2d_backward(g, x, w, 2, 1, 1, 48)[1]
+    assert_close(conv2d_backward(g, x, w, 2, 1, 1, 48)[1], want, dtype)
 
 
 def test_deep_layers_on_tiny_maps_keep_im2col_bl_outside_the_filter_gradient():

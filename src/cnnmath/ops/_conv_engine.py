@@ -58,6 +58,8 @@ from ._windows import (
 #               the outputs it reaches: implicit padding is never multiplied (grad_x)
 #   scatter_rows  the same along the rows only, im2col along the width: a product f2 times
 #               deeper and smaller, f1 adds instead of f1·f2 (grad_x of LeNet-sized layers)
+#   einsum_cl   one np.einsum over all taps on a copy with the group axis innermost: its
+#               passes run along the groups (depthwise layers with many groups, small maps)
 # ``select_method`` picks one per shape. Every buffer bigger than the input or the output
 # is built and consumed in chunks of about _CHUNK_BYTES, so memory stays bounded.
 #
@@ -355,44 +357,44 @@ def _correlate_einsum_cl(
     dilation: Pair,
     window: tuple[Pair, Pair] | None = None,
 ) -> np.ndarray:
-    """One ``np.einsum`` over every tap on a channels-last copy of the input:
+    """``np.einsum`` over every tap on a copy of the input with its group axis innermost:
 
-        y[b,i,j,g,o] = Σ_(a,e) Σ_c X[b, s_h i + d_h a, s_w j + d_w e, g, c] · w[g,o,c,a,e]
+        y[b,i,j,o,g] = Σ_c Σ_(a,e) X[b, c, s_h i + d_h a, s_w j + d_w e, g] · T[c,a,e,o,g]
 
-    with X (B, H, W, G, C) laid out group and channel innermost. The method for a depthwise
-    layer (C = O = 1 per group) with many groups on small maps: there "planes" runs its
-    elementwise passes along one plane of H_out·W_q values at a time, a few dozen on a
-    deep layer's 7 × 7 map, each pass paying NumPy's loop overhead for so few; here every
-    pass runs along all G groups at once (960 values on MobileNetV2's last blocks), and a
-    stride needs no phase split: a strided window still reads G contiguous values. Shape-
-    fixed chunks of images, or of one image's output rows, each one ``einsum``, threaded.
+    with X (B, C, H, W, G) and the filter T (C, f1, f2, O, G) laid out group last. For a
+    depthwise layer (C = O = 1 per group) with many groups on small maps: there "planes"
+    runs its elementwise passes along one plane of H_out·W_q values at a time, a few dozen
+    on a deep layer's 7 × 7 map, each pass paying NumPy's loop overhead for so few; here
+    every pass runs along all G groups at once (960 values on MobileNetV2's last blocks),
+    and a stride needs no phase split: a strided window still reads G contiguous values.
+    The same for such a layer's filter gradient (C = the batch, the output gradient as the
+    filter, a 3 × 3 output), where "dots" takes a dot product per plane and position.
 
-    With ``window`` = (start, length) the input is that window of xp, zero outside xp: for
-    C = 1 the channels-last copy and the window are one copy (`crop_or_pad`). Other shapes
-    (C > 1) are computed as well, copied twice: the method is chosen only for C = O = 1.
+    Shape-fixed chunks of images, or of one image's output rows, each one ``einsum``,
+    threaded; an output of one chunk with a long sum over c (a filter gradient) is summed
+    instead in up to _PARTIALS shape-fixed blocks of c, added in block order. With
+    ``window`` = (start, length) the input is that window of xp, zero outside xp: its copy
+    and the layout are one copy (`crop_or_pad`) where B·C merge into one axis (always when
+    B or C is 1).
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
     length = window[1] if window is not None else (H, W)
     Ho, Wo = _valid_size((*xp.shape[:-2], *length), w.shape, stride, dilation)
-    if C == 1:  # (G, B, h, w) laid out (B, h, w, G): one copy makes window and layout
-        planes = xp[:, :, 0]
-        if window is not None:
-            planes = crop_or_pad(planes, *window, True, "einsum_cl window")
-        X = batch_last(planes, "einsum_cl input")[..., None]
-    else:
-        xw = xp if window is None else crop_or_pad(xp, *window)
-        X = contiguous(xw.transpose(1, 3, 4, 0, 2))
+    planes = xp.reshape(G, B * C, H, W)  # a copy only if B and C lie apart (never chosen)
+    if window is not None:  # (G, B·C, h, w) laid out (B·C, h, w, G)
+        planes = crop_or_pad(planes, *window, True, "einsum_cl window")
+    X = batch_last(planes, "einsum_cl input").reshape(B, C, *length, G)
     (sh, sw), (dh, dw) = stride, dilation
-    sB, sH, sW, sG, sC = X.strides
+    sB, sC, sH, sW, sG = X.strides
     view = np.lib.stride_tricks.as_strided(
         X,
-        (B, Ho, Wo, f1, f2, G, C),
-        (sB, sh * sH, sw * sW, dh * sH, dw * sW, sG, sC),
+        (B, C, Ho, Wo, f1, f2, G),
+        (sB, sC, sh * sH, sw * sW, dh * sH, dw * sW, sG),
         writeable=False,
     )
-    taps = np.ascontiguousarray(w.transpose(3, 4, 0, 1, 2))  # (f1, f2, G, O, C)
-    y = np.empty((B, Ho, Wo, G, O), dtype=xp.dtype)
+    taps = np.ascontiguousarray(w.transpose(2, 3, 4, 1, 0))  # (C, f1, f2, O, G)
+    y = np.empty((B, Ho, Wo, O, G), dtype=xp.dtype)
     per_row = Wo * G * O * xp.itemsize
     if Ho * per_row <= _TAPS_CHUNK_BYTES:  # whole images per chunk
         images, rows = max(1, _TAPS_CHUNK_BYTES // (Ho * per_row)), Ho
@@ -403,13 +405,26 @@ def _correlate_einsum_cl(
         for b0 in range(0, B, images)
         for i0 in range(0, Ho, rows)
     ]
+    subscripts = "bcijaeg,caeog->bijog"
+    if len(chunks) == 1 and C > 1:  # one small output, a long sum: blocks of the sum
+        blocks = _threads.even_spans(C, _PARTIALS)
+        partials = np.empty((len(blocks), *y.shape), dtype=y.dtype)
+
+        def part(k0: int, k1: int) -> None:
+            for k in range(k0, k1):
+                c0, c1 = blocks[k]
+                np.einsum(subscripts, view[:, c0:c1], taps[c0:c1], out=partials[k])
+
+        _threads.parallel(part, _threads.spans(len(blocks), 1))
+        np.add.reduce(partials, axis=0, out=y)
+        return y.transpose(4, 0, 3, 1, 2)
 
     def block(k0: int, k1: int) -> None:
         for b0, b1, i0, i1 in chunks[k0:k1]:
-            np.einsum("bijaegc,aegoc->bijgo", view[b0:b1, i0:i1], taps, out=y[b0:b1, i0:i1])
+            np.einsum(subscripts, view[b0:b1, :, i0:i1], taps, out=y[b0:b1, i0:i1])
 
     _threads.parallel(block, _threads.spans(len(chunks), 1))
-    return y.transpose(3, 0, 4, 1, 2)
+    return y.transpose(4, 0, 3, 1, 2)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> None:
@@ -1157,6 +1172,7 @@ _LONG_SUM = 8  # "im2row_sum" when its sum is this many times longer than its ou
 _LONG_RUN = 16  # and its rows copy runs of at least this many values (strided if dilated)
 _THIN = 16  # B·O of a product that runs at memory speed whatever its layout
 _MUCH_LONGER = 8  # "im2row_cl" over "im2col_bl" where its copy runs are this many times longer
+_SHORT_PLANES = 8  # a depthwise filter gradient's "einsum_cl" where 8·G >= the planes' area
 
 
 def select_method(
@@ -1178,7 +1194,9 @@ def select_method(
        - one position -> "im2row": the single window is the input itself, one product;
        - grouped, with at most four (image, output channel) pairs per group (the filter
          gradient of a depthwise convolution: one of each) -> "dots": a dot product per
-         plane pair and position, each plane read from cache by all positions;
+         plane pair and position, each plane read from cache by all positions — unless
+         one of each and the planes are small beside the groups (_SHORT_PLANES·G >=
+         f1·f2, the output gradient's area) -> "einsum_cl", its passes along the groups;
        - a sum at least _LONG_SUM times longer (C·f1·f2: the batch times the output
          gradient's area) than the output is tall (B·H_out·W_out: the layer's input
          channels times the filter's positions), in rows of at least _LONG_RUN values ->
@@ -1239,7 +1257,9 @@ def select_method(
         (dh, dw), (H, W) = dilation, xp_shape[-2:]
         flat_area = -(-H // dh) * -(-W // dw)  # one phase of the input, as per_output lays it
         little_waste = flat_area <= 1.25 * f1 * f2 and dilation == (1, 1)
-        if G > 1 and B * O <= 4:
+        if G > 1 and B * O <= 4:  # depthwise: a filter gradient
+            if B == O == 1 and _SHORT_PLANES * G >= f1 * f2:
+                return "einsum_cl"
             return "dots"
         thin = little_waste and B * O <= _THIN  # per_output's products run at memory speed
         if C * f1 * f2 >= _LONG_SUM * B * Ho * Wo and f2 >= _LONG_RUN and not thin:

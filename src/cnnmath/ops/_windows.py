@@ -71,12 +71,18 @@ def strided_view(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]
 
 
 def copy(dst: np.ndarray, src: np.ndarray) -> None:
-    """np.copyto(dst, src), cut along the first axis longer than one into blocks of about
-    COPY_BLOCK_BYTES run on the op's threads (a copy is exact: any cut gives the same bits)."""
+    """np.copyto(dst, src), cut into blocks of about COPY_BLOCK_BYTES run on the op's
+    threads (a copy is exact: any cut gives the same bits) along dst's outermost axis in
+    memory (of those longer than one): a block is then one stretch of dst's memory, where
+    a cut along an axis that lies innermost (a transposed view: a batch-last or
+    channels-last copy) would have every block write into every cache line of dst, the
+    threads contending for each line (2x the time of one thread, measured)."""
     if dst.nbytes < 2 * COPY_BLOCK_BYTES or _threads.current() == 1:
         np.copyto(dst, src)
         return
-    axis = next(k for k, n in enumerate(dst.shape) if n > 1)  # some axis: 2+ blocks of bytes
+    axis = max(
+        (k for k, n in enumerate(dst.shape) if n > 1), key=lambda k: abs(dst.strides[k])
+    )  # some axis: 2+ blocks of bytes
     per_index = dst.nbytes // dst.shape[axis]
     lead: tuple[slice, ...] = (slice(None),) * axis
 
