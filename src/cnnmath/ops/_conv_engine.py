@@ -266,7 +266,10 @@ def _correlate_planes(
     padding and then splitting would copy it twice; or block by block when that copy
     would be large (`_phases_copied_once`). With ``out``, a (G, B, O, H_out, W_out) view of
     any strides (an input gradient's stride phase inside the whole gradient), each block's
-    real columns go straight there while they are in cache, and ``out`` is returned.
+    real columns go straight there while they are in cache where a view of ``out`` can
+    number the planes (`_planes_view`: out's images and groups in xp's order, as for an
+    output gradient in NCHW order), else the whole result is copied there after; ``out``
+    is returned.
     """
     G, B, C, H, W = xp.shape
     _, O, _, f1, f2 = w.shape
@@ -285,6 +288,7 @@ def _correlate_planes(
     Hq, Wq = -(-length[0] // sh), -(-length[1] // sw)
     X = _phases_copied_once(planes, window, stride, (R, C, S, Hq * Wq), "planes phases")
     last = (Ho - 1) * Wq + Wo  # wide columns past this are never needed
+    assert out is None or out.shape == (G, B, O, Ho, Wo), "out must have y's shape"
     direct = _planes_view(out, image_major) if out is not None else None
     y = np.empty((R, O, Ho, Wo), dtype=xp.dtype) if direct is None else direct
     rows = max(1, min(R, _TAPS_CHUNK_BYTES // (O * last * xp.itemsize)))
@@ -505,6 +509,7 @@ def _correlate_im2col(
     Ho, Wo = _valid_size(xp.shape, w.shape, stride, dilation)
     K = C * f1 * f2
     wmat = w.reshape(G, O, K)
+    assert out is None or out.shape == (G, B, O, Ho, Wo), "out must have y's shape"
     if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
         y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
         _threads.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), y.reshape(G, B, O, -1))
@@ -1357,6 +1362,7 @@ def _into(out: np.ndarray | None, name: str, *args: Any) -> np.ndarray:
     y = METHODS[name](*args)
     if out is None:
         return y
+    assert out.shape == y.shape, "out must have the result's shape (a copy would broadcast)"
     copy(out, y)
     return out
 
