@@ -324,18 +324,14 @@ def _correlate_planes(
         y[r0:r1] = wide.reshape(r1 - r0, O, Ho, Wq)[..., :Wo]  # the wide grid's real columns
 
     _threads.parallel(block, _threads.spans(R, rows))
-    if direct is not None:
-        assert out is not None
+    if out is not None and direct is not None:
         return out
     y5 = (
         y.reshape(B, G, O, Ho, Wo).transpose(1, 0, 2, 3, 4)
         if image_major
         else y.reshape(G, B, O, Ho, Wo)
     )
-    if out is None:
-        return y5
-    copy(out, y5)
-    return out
+    return _delivered(y5, out)
 
 
 def _planes_view(out: np.ndarray, image_major: bool) -> np.ndarray | None:
@@ -513,10 +509,7 @@ def _correlate_im2col(
     if (f1, f2) == (1, 1) and stride == (1, 1):  # the input is the column matrix
         y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype)
         _threads.matmul(wmat[:, None], xp.reshape(G, B, C, Ho * Wo), y.reshape(G, B, O, -1))
-        if out is None:
-            return y
-        copy(out, y)
-        return out
+        return _delivered(y, out)
     y = np.empty((G, B, O, Ho, Wo), dtype=xp.dtype) if out is None else out
     # view[g, c, a, e, b, i, j] = xp[g, b, c, s_h i + d_h a, s_w j + d_w e]
     view = windows(xp, (f1, f2), stride, dilation, (Ho, Wo)).transpose(0, 2, 5, 6, 1, 3, 4)
@@ -1359,7 +1352,12 @@ def _into(out: np.ndarray | None, name: str, *args: Any) -> np.ndarray:
     """``METHODS[name](*args)``, written into ``out`` when one is given (see `_correlate`)."""
     if out is not None and name in _INTO:
         return METHODS[name](*args, out=out)
-    y = METHODS[name](*args)
+    return _delivered(METHODS[name](*args), out)
+
+
+def _delivered(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """y, or with ``out`` y copied into it and ``out`` returned: a result where the caller
+    asked for it."""
     if out is None:
         return y
     assert out.shape == y.shape, "out must have the result's shape (a copy would broadcast)"

@@ -704,20 +704,20 @@ def _forward(
     G = geo.groups
     w5 = weight.reshape(G, -1, *weight.shape[1:])
     x5 = _split_groups(geo.x, G)
-    # one band: the correlation's own result; several: each band written into its rows of
-    # Y by the correlation (no band held beside Y)
-    shape = (geo.x.shape[0], weight.shape[0], *geo.out_hw)
-    y = None if len(plan) == 1 else np.empty(shape, dtype=geo.x.dtype)
+    if len(plan) == 1:  # one band: the correlation's own result
+        ((_, start, length, method),) = plan
+        if G == 1:
+            return _padded_correlate(
+                geo.x, weight, geo.stride, geo.dilation, (start, length), method
+            )
+        return _merge_groups(
+            _padded_correlate(x5, w5, geo.stride, geo.dilation, (start, length), method)
+        )
+    # several: each band written into its rows of Y by the correlation (none held beside Y)
+    y = np.empty((geo.x.shape[0], weight.shape[0], *geo.out_hw), dtype=geo.x.dtype)
     for (i0, i1), start, length, method in plan:
-        window = (start, length)
-        if y is None:
-            if G == 1:
-                return _padded_correlate(geo.x, weight, geo.stride, geo.dilation, window, method)
-            part = _padded_correlate(x5, w5, geo.stride, geo.dilation, window, method)
-            return _merge_groups(part)
         rows = _split_groups(y[:, :, i0:i1], G)
-        _padded_correlate(x5, w5, geo.stride, geo.dilation, window, method, rows)
-    assert y is not None
+        _padded_correlate(x5, w5, geo.stride, geo.dilation, (start, length), method, rows)
     return y
 
 
