@@ -6,7 +6,14 @@ import itertools
 import numpy as np
 import pytest
 
-from cnnmath.ops._windows import crop_or_pad, flat_phases, phase_split, window_phases
+from cnnmath.ops._windows import (
+    crop_or_pad,
+    flat_phases,
+    merge_phases,
+    phase_split,
+    split_padded,
+    window_phases,
+)
 
 
 @pytest.mark.parametrize("hw", [(7, 9), (8, 8), (5, 3), (1, 1)])
@@ -74,3 +81,52 @@ def test_a_buffer_that_is_not_contiguous_is_refused():
         window_phases(x, (0, 0), (8, 7), (2, 1), np.empty((2, 3, 1, 2, 8, 7))[:, :, :, :, :4])
     with pytest.raises(ValueError, match="flat_phases: out: expected a contiguous"):
         flat_phases(x, None, (2, 1), np.empty((3, 2, 2, 28)).transpose(1, 0, 2, 3))
+
+
+def test_stride_2_copies_all_of_x_at_once_even_with_odd_padding(monkeypatch):
+    """At stride 2 x's rows pair up whatever the padding: a padding of 1 puts row 0 in phase
+    1 and row 1 in phase 0 of the next q, a fixed step, so x is one copy — where copies
+    of whole aligned groups and single edge rows and columns took nine. At stride 3 with
+    a padding of 1 the groups straddle q unevenly: edges stay apart."""
+    import cnnmath.ops._windows as windows
+
+    copies = []
+    real_copy = windows.copy
+    monkeypatch.setattr(
+        windows, "copy", lambda dst, src: (copies.append(dst.shape), real_copy(dst, src))
+    )
+    x = np.random.default_rng(4).standard_normal((4, 5, 56, 56)).astype(np.float32)
+    out = np.empty((4, 5, 2, 2, 29, 29), np.float32)
+    window_phases(x, (-1, -1), (58, 58), (2, 2), out)
+    assert copies == [(4, 5, 28, 2, 28, 2)]
+    np.testing.assert_array_equal(out, phase_split(crop_or_pad(x, (-1, -1), (58, 58)), (2, 2)))
+    copies.clear()
+    window_phases(x[..., :55, :55], (-1, -1), (57, 57), (2, 2), np.empty((4, 5, 2, 2, 29, 29)))
+    assert len(copies) == 4  # the odd last row and column
+    copies.clear()
+    window_phases(x, (-1, -1), (58, 58), (3, 3), np.empty((4, 5, 3, 3, 20, 20), np.float32))
+    assert len(copies) > 1
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 2, 8, 8), (2, 1, 1, 5)])
+def test_split_padded_and_merge_phases_are_inverse(shape):
+    """split_padded pads with the fill and splits (against np.pad + phase_split, bool too);
+    merge_phases writes every element of x back from the phases."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    flags = rng.random(shape) < 0.5
+    for (sh, sw), (pt, pb, pl, pr) in itertools.product(
+        [(1, 1), (2, 2), (2, 3), (3, 2)], [(0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 2, 1), (2, 2, 0, 1)]
+    ):
+        pads = ((pt, pb), (pl, pr))
+        for a, fill in ((x, -np.inf), (flags, False)):
+            X = split_padded(a, (sh, sw), pads, fill)
+            padded = np.pad(a, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
+            hq, wq = -(-padded.shape[2] // sh), -(-padded.shape[3] // sw)
+            extended = np.full((*shape[:2], hq * sh, wq * sw), fill, dtype=a.dtype)
+            extended[:, :, : padded.shape[2], : padded.shape[3]] = padded
+            expected = phase_split(extended, (sh, sw)).transpose(2, 3, 0, 1, 4, 5)
+            np.testing.assert_array_equal(X, expected.reshape(X.shape))
+            back = np.empty_like(a)
+            merge_phases(X, (sh, sw), pads, back)
+            np.testing.assert_array_equal(back, a)

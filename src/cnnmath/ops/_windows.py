@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -275,23 +276,38 @@ def phase_split(xp: np.ndarray, stride: Pair) -> np.ndarray:
     return split.transpose(*range(n), n + 1, n + 3, n, n + 2)
 
 
-def _pieces(start: int, length: int, size: int, s: int) -> list[tuple[slice, slice, slice]]:
+class _Piece(NamedTuple):
+    """A run of x's indices along one axis copied into the phases as n groups of k:
+    x index ``x.start + k·m + t`` goes to phase row (q, r) = ``at`` + m·(1, 0) + t·``step``.
+    A group is k consecutive window indices (u = s·q + r), so its entries lie one q apart
+    from the next group's; within a group the step (dq, dr) must be one fixed pair, which
+    holds for whole aligned groups (0, 1), for singles (k = 1), and at stride 2 for a pair
+    that straddles two q (u odd: (q, 1) then (q + 1, 0), step (1, -1))."""
+
+    x: slice
+    n: int
+    k: int
+    at: tuple[int, int]
+    step: tuple[int, int]
+
+
+def _pieces(start: int, length: int, size: int, s: int) -> list[_Piece]:
     """Along one axis, the window [start, start + length) of an axis of ``size`` in stride
-    phases: window index u = s·q + r. The indices u that hold data (start + u inside the
-    axis) as pieces (q range, r range, the axis' slice): the whole groups of s in one piece,
-    the partial groups at either end one index each."""
+    phases: the window indices u that hold data (start + u inside the axis) as few pieces
+    (`_Piece`) as there can be: all whole groups of s in one piece — at stride 2 whatever
+    u they start at (zero padding of 1 starts the data at u = 1) — and the indices left
+    over at either end one piece each."""
     u0, u1 = max(0, -start), min(length, size - start)
     if u0 >= u1:
         return []
-    a = min(u1, -(-u0 // s) * s)  # the first whole group ...
+    a = u0 if s <= 2 else min(u1, -(-u0 // s) * s)  # the first whole group ...
     b = a + (u1 - a) // s * s  # ... and the end of the last
     singles = [*range(u0, a), *range(b, u1)]
-    pieces = [
-        (slice(u // s, u // s + 1), slice(u % s, u % s + 1), slice(start + u, start + u + 1))
-        for u in singles
-    ]
+    pieces = [_Piece(slice(start + u, start + u + 1), 1, 1, divmod(u, s), (0, 0)) for u in singles]
     if b > a:
-        pieces.append((slice(a // s, b // s), slice(0, s), slice(start + a, start + b)))
+        (q0, r0), (q1, r1) = divmod(a, s), divmod(a + 1, s)
+        step = (q1 - q0, r1 - r0) if s > 1 else (0, 0)
+        pieces.append(_Piece(slice(start + a, start + b), (b - a) // s, s, (q0, r0), step))
     return pieces
 
 
@@ -312,16 +328,16 @@ def window_phases(
     """The stride phases of the window of x's last two axes (``crop_or_pad``'s window,
     zero outside x): P[..., r_h, r_w, q, v] = window[..., s_h q + r_h, s_w v + r_w], of shape
     (..., s_h, s_w, ceil(L_h/s_h), ceil(L_w/s_w)) — zero past the window too. Contiguous,
-    in one pass over x where padding and then splitting would copy it twice: the whole
-    groups of s_h rows by s_w columns are one copy (x's rows and columns split in (q, r)
-    pairs, a view), the partial groups at the edges a few more; on the op's threads.
-    Written into ``out``, a contiguous array of P's shape and x's dtype (a reused buffer:
-    what the copies do not write is zeroed first), and returned."""
+    in one pass over x where padding and then splitting would copy it twice: x's rows and
+    columns in groups of s (`_pieces`), each group's place in P a strided view of P, so
+    that the whole groups are one copy — at stride 2 all of x in one copy, padded or not —
+    and the partial groups at the edges a few more; on the op's threads. Written into
+    ``out``, a contiguous array of P's shape and x's dtype (a reused buffer: what the
+    copies do not write is zeroed first), and returned."""
     (sh, sw), (lh, lw) = stride, length
     *lead, h, w = x.shape
     n = len(lead)
     hq, wq = -(-lh // sh), -(-lw // sw)
-    rows, cols = _pieces(start[0], lh, h, sh), _pieces(start[1], lw, w, sw)
     if out.shape != (*lead, sh, sw, hq, wq) or not out.flags.c_contiguous:
         raise ValueError(f"window_phases: out: expected a contiguous {(*lead, sh, sw, hq, wq)}")
     V = out.transpose(*range(n), n + 2, n, n + 3, n + 1)  # V[..., q, r_h, v, r_w]
@@ -330,10 +346,17 @@ def window_phases(
         V[..., u // sh, u % sh, :, :] = 0
     for u in _outside(start[1], lw, w, sw):
         V[..., u // sw, u % sw] = 0
-    for qs, rs, xr in rows:
-        for vs, ws, xc in cols:
-            dst = V[..., qs, rs, vs, ws]
-            copy(dst, x[..., xr, xc].reshape(dst.shape))
+    *lead_strides, s_rh, s_rw, s_qh, s_qw = out.strides
+    for row in _pieces(start[0], lh, h, sh):
+        for col in _pieces(start[1], lw, w, sw):
+            (qh, rh), (dqh, drh) = row.at, row.step
+            (qw, rw), (dqw, drw) = col.at, col.step
+            place = np.lib.stride_tricks.as_strided(  # (..., n_h, k_h, n_w, k_w) in P
+                out[..., rh, rw, qh, qw],
+                (*lead, row.n, row.k, col.n, col.k),
+                (*lead_strides, s_qh, dqh * s_qh + drh * s_rh, s_qw, dqw * s_qw + drw * s_rw),
+            )
+            copy(place, x[..., row.x, col.x].reshape(place.shape))
     return out
 
 
