@@ -305,9 +305,10 @@ def _pieces(start: int, length: int, size: int, s: int) -> list[_Piece]:
     singles = [*range(u0, a), *range(b, u1)]
     pieces = [_Piece(slice(start + u, start + u + 1), 1, 1, divmod(u, s), (0, 0)) for u in singles]
     if b > a:
-        (q0, r0), (q1, r1) = divmod(a, s), divmod(a + 1, s)
-        step = (q1 - q0, r1 - r0) if s > 1 else (0, 0)
-        pieces.append(_Piece(slice(start + a, start + b), (b - a) // s, s, (q0, r0), step))
+        (q0, r0), (q1, r1) = divmod(a, s), divmod(a + 1, s)  # (at s = 1, k = 1: no step)
+        pieces.append(
+            _Piece(slice(start + a, start + b), (b - a) // s, s, (q0, r0), (q1 - q0, r1 - r0))
+        )
     return pieces
 
 
