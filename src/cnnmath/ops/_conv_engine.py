@@ -24,6 +24,7 @@ from ._windows import (
     channels_last,
     contiguous,
     copy,
+    copy_runs,
     crop_or_pad,
     flat_phases,
     phase_split,
@@ -60,6 +61,9 @@ from ._windows import (
 #               deeper and smaller, f1 adds instead of f1·f2 (grad_x of LeNet-sized layers)
 #   einsum_cl   one np.einsum over all taps on a copy with the group axis innermost: its
 #               passes run along the groups (depthwise layers with many groups, small maps)
+# Beside them one kernel of the adjoint (the input gradient), not of this correlation:
+#   depth_to_space  where the windows tile the input (kernel = stride), all taps in one
+#               product and each input value written once (``conv`` plans it, `_tiles`)
 # ``select_method`` picks one per shape. Every buffer bigger than the input or the output
 # is built and consumed in chunks of about _CHUNK_BYTES, so memory stays bounded.
 #
@@ -1119,6 +1123,59 @@ def _hits(t0: int, n: int, s: int, n_out: int) -> tuple[slice, slice] | None:
     count = (k_last - k0) // s + 1
     i0 = (t0 + k0) // s
     return slice(k0, k0 + s * (count - 1) + 1, s), slice(i0, i0 + count)
+
+
+def depth_to_space(g: np.ndarray, w: np.ndarray, out_hw: Pair) -> np.ndarray:
+    """The adjoint of a correlation whose windows tile its input (stride = kernel, no
+    dilation, nothing padded before): g (B, O, H_out, W_out) and w (O, C, f1, f2) give
+    X (B, C, m, n) = (B, C, *out_hw), every position of X reached by one output and one tap:
+
+        X[b, c, f1·i + a, f2·j + e] = Σ_o w[o, c, a, e] · g[b, o, i, j]
+
+    for i < H_out, j < W_out (m ≥ f1·H_out, n ≥ f2·W_out); the rows and columns beyond,
+    which no window reads, are zero. The same sums as the stride phases' correlations, each
+    X value one product's entry: per chunk of about _CHUNK_BYTES (images, or output rows
+    of one image) one product T[b, (i, j), (c, a, e)] = g[b]ᵀ · w, whose rows hold for
+    each (c, a) the f2 values X has side by side, then one copy puts those runs in place
+    (`copy_runs`). The phases would write every cache line of X f1·f2 times, a few values
+    each time (docs/performance.md, "Kernels that tile the input")."""
+    B, O, Ho, Wo = g.shape
+    _, C, f1, f2 = w.shape
+    m, n = out_hw
+    K = C * f1 * f2
+    assert m >= f1 * Ho and n >= f2 * Wo, "the windows must lie inside X"
+    out = np.empty((B, C, m, n), dtype=g.dtype)
+    per_image = Ho * Wo * K * g.itemsize
+    if per_image <= _CHUNK_BYTES:
+        images, rows = min(B, _CHUNK_BYTES // per_image), Ho
+    else:
+        images, rows = 1, max(1, _CHUNK_BYTES // (Wo * K * g.itemsize))
+    images, rows = _even(B, images), _even(Ho, rows)
+    chunks = [
+        (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
+        for b0 in range(0, B, images)
+        for i0 in range(0, Ho, rows)
+    ]
+    w_rows = w.reshape(O, K)
+    terms = _scratch("depth_to_space terms", images * rows * Wo * K, g.dtype)
+    blocks = _threads.spans(len(chunks), 1)
+    cut = _cut(blocks, (images, rows * Wo, O), K)
+
+    def chunk(k0: int, k1: int) -> None:
+        for b0, b1, i0, i1 in chunks[k0:k1]:
+            nb, nr = b1 - b0, i1 - i0
+            T = terms()[: nb * nr * Wo * K].reshape(nb, nr * Wo, K)
+            g_rows = g[b0:b1, :, i0:i1].reshape(nb, O, nr * Wo)
+            _matmul(g_rows.transpose(0, 2, 1), w_rows, T, cut)
+            place = out[b0:b1, :, f1 * i0 : f1 * i1, : f2 * Wo].reshape(nb, C, nr, f1, Wo, f2)
+            copy_runs(place, T.reshape(nb, nr, Wo, C, f1, f2).transpose(0, 3, 1, 4, 2, 5))
+
+    _run_chunks(chunk, blocks, cut)
+    if f1 * Ho < m:
+        out[:, :, f1 * Ho :] = 0
+    if f2 * Wo < n:
+        out[:, :, : f1 * Ho, f2 * Wo :] = 0
+    return out
 
 
 # _exact_unless_non_finite: "per_output" and "dots" multiply pixels outside the windows by

@@ -94,6 +94,28 @@ def copy(dst: np.ndarray, src: np.ndarray) -> None:
     _threads.parallel(block, _threads.spans(dst.shape[axis], COPY_BLOCK_BYTES // per_index))
 
 
+# bytes NumPy's copy loops move as one item, whole (its sizes of a plain integer or complex)
+_WHOLE_ITEMS = (8, 16)
+
+
+def copy_runs(dst: np.ndarray, src: np.ndarray) -> None:
+    """`copy`(dst, src) for views whose last axis is a run of r values that lies
+    contiguous in both (stride = itemsize): each run is moved as one item of r·itemsize
+    bytes where NumPy copies such items whole (8 and 16 bytes), so that the copy's inner
+    loop runs along the next axis instead of along the run (r values per inner loop: ten
+    times slower, docs/performance.md, "Kernels that tile the input"); for other sizes,
+    one strided copy per place in the run."""
+    r = dst.shape[-1]
+    assert src.shape == dst.shape and src.dtype == dst.dtype, "a copy, not a broadcast"
+    assert dst.strides[-1] == src.strides[-1] == dst.itemsize, "the runs must be contiguous"
+    if r * dst.itemsize in _WHOLE_ITEMS:
+        run = np.dtype((np.void, r * dst.itemsize))
+        copy(dst.view(run)[..., 0], src.view(run)[..., 0])
+        return
+    for e in range(r):
+        copy(dst[..., e], src[..., e])
+
+
 def contiguous(a: np.ndarray) -> np.ndarray:
     """np.ascontiguousarray(a), the copy (if one is needed) made by `copy` on the op's threads."""
     if a.flags.c_contiguous:

@@ -641,6 +641,31 @@ def _grad_weight_plan(
     )
 
 
+_DEPTH_TO_SPACE = "depth_to_space"  # the input gradient's method where the windows tile X
+
+
+def _tiles(
+    kernel: Pair,
+    stride: Pair,
+    dilation: Pair,
+    pads_before: Pair,
+    g_hw: tuple[int, ...],
+    out_hw: Pair,
+    groups: int,
+) -> bool:
+    """Whether the windows tile X (``_conv_engine.depth_to_space`` applies): stride =
+    kernel (not 1 × 1, where X is already the one product's result), no dilation, nothing
+    padded before X and every window inside X, one group (a product per group would be one
+    BLAS call per image and group)."""
+    return (
+        groups == 1
+        and stride == kernel != (1, 1)
+        and dilation == (1, 1)
+        and pads_before == (0, 0)
+        and all(f * h <= m for f, h, m in zip(kernel, g_hw, out_hw))
+    )
+
+
 @_memoized_plan
 def _input_plan(
     g_shape: tuple[int, ...],
@@ -651,12 +676,16 @@ def _input_plan(
     out_hw: Pair,
     groups: int,
     itemsize: int,
-) -> tuple[tuple[_Phase, tuple[_Band, ...]], ...]:
+) -> tuple[tuple[_Phase | None, tuple[_Band, ...]], ...]:
     """The adjoint's correlations (`_conv_transpose`): per stride phase of X some tap reaches,
     its bands of rows, each a stride-1 correlation of a window of g (zero outside g) with the
-    phase's taps."""
+    phase's taps. Where the windows tile X (`_tiles`) instead one band of no phase (None),
+    "depth_to_space": all taps in one product, each value of X written once."""
     B = g_shape[0]
-    C_out, C_g, _, _ = w_shape
+    C_out, C_g, f1, f2 = w_shape
+    if _tiles((f1, f2), stride, dilation, pads_before, g_shape[2:], out_hw, groups):
+        Ho, Wo = g_shape[2:]
+        return ((None, (_Band((0, Ho), (0, 0), (Ho, Wo), _DEPTH_TO_SPACE),)),)
     x_shape = (B, C_g * groups, *out_hw)
     plan = []
     for phase, bands in _input_bands(x_shape, w_shape, stride, dilation, pads_before, itemsize):
@@ -813,7 +842,7 @@ def _conv_transpose(
     dilation: Pair,
     pads_before: Pair,
     out_hw: Pair,
-    plan: tuple[tuple[_Phase, tuple[_Band, ...]], ...] | None = None,
+    plan: tuple[tuple[_Phase | None, tuple[_Band, ...]], ...] | None = None,
 ) -> np.ndarray:
     """The adjoint of the correlation: g (B, C_out, H_out, W_out) ↦ ∂⟨conv2d(X, w), g⟩/∂X of
     shape (B, C_in, m, n) = (B, C_in, *out_hw), for conv2d's weight layout w (C_out, C_in/G,
@@ -830,6 +859,12 @@ def _conv_transpose(
     cropped to X by the padding. The phases and bands, and each one's method, are ``plan``
     (default: `_input_plan`'s).
     """
+    if plan is None:
+        plan = _input_plan(
+            g.shape, weight.shape, stride, dilation, pads_before, out_hw, groups, g.itemsize
+        )
+    if plan and plan[0][0] is None:  # the windows tile X (`_tiles`)
+        return _conv_engine.depth_to_space(g, weight, out_hw)
     C_out, C_g, f1, f2 = weight.shape
     B = g.shape[0]
     m, n = out_hw
@@ -841,11 +876,8 @@ def _conv_transpose(
     # phases no tap reaches are never visited: they keep the zeros they start with
     tiled = _tiled((m, n), (f1, f2), stride, dilation, pads_before)
     out = None if tiled else np.zeros(x_shape, dtype=g.dtype)
-    if plan is None:
-        plan = _input_plan(
-            g.shape, weight.shape, stride, dilation, pads_before, out_hw, groups, g.itemsize
-        )
     for phase, bands in plan:
+        assert phase is not None
         ph, pw = phase.h, phase.w
         taps = w_swapped[..., ph.first :: ph.step, pw.first :: pw.step]
         sub = np.ascontiguousarray(taps[..., ::-1, ::-1])  # reversed: a correlation
