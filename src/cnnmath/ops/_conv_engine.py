@@ -1,6 +1,7 @@
 """The convolution engine: the valid cross-correlation of a padded batch, its thirteen kernels
 (methods), the rule that picks one per shape (`select_method`) and the one entry point every
-convolution goes through (`_correlate`).
+convolution goes through (`_correlate`); beside them `depth_to_space`, the adjoint where the
+windows tile the input.
 
 ``cnnmath.ops.conv`` holds the public ops and their geometry (padding, bands of rows, stride
 phases); everything here sees an already padded batch (or a window of one) and a filter,
