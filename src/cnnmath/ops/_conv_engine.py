@@ -1221,6 +1221,8 @@ _WIDTH_ZEROS = {"scatter_rows"}  # ... but for the zero columns, which these mul
 _OWN_WINDOW = {"planes", "dots", "einsum_cl"}
 # ... and these write into a given ``out`` themselves, each block while it is in cache
 _INTO = {"planes", "im2col"}
+# methods given a window that copy it whole, zeros and all, in its own memory order
+COPIES_WINDOW = set(METHODS) - _WINDOWED - _OWN_WINDOW - _BATCH_LAST - _CHANNELS_LAST
 
 
 _SHALLOW = 32  # "scatter_rows" for scatter's shapes whose product is at most this deep

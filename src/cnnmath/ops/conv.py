@@ -876,6 +876,7 @@ def _conv_transpose(
     # phases no tap reaches are never visited: they keep the zeros they start with
     tiled = _tiled((m, n), (f1, f2), stride, dilation, pads_before)
     out = None if tiled else np.zeros(x_shape, dtype=g.dtype)
+    shared = _shared_window(g, weight, plan)
     for phase, bands in plan:
         assert phase is not None
         ph, pw = phase.h, phase.w
@@ -883,7 +884,10 @@ def _conv_transpose(
         sub = np.ascontiguousarray(taps[..., ::-1, ::-1])  # reversed: a correlation
         sub = sub.reshape(C_in, C_out // groups, ph.n_taps, pw.n_taps)
         for (q0, q1), start, length, method in bands:
-            window = (start, length)
+            source, window = g, (start, length)
+            if shared is not None and not _inside(start, length, g.shape[-2:]):
+                (source, (t, l)), (r0, c0) = shared, start
+                window = ((r0 - t, c0 - l), length)
             dilation_hw = (ph.dilation, pw.dilation)
             if (sh, sw) == (1, 1) and len(bands) == 1:
                 return _grouped_correlate(g, sub, groups, (1, 1), dilation_hw, window, method)
@@ -892,9 +896,46 @@ def _conv_transpose(
             # the phase's rows of X: written there by the correlation, not copied after it
             rows = slice(phase.rh + sh * q0, phase.rh + sh * (q1 - 1) + 1, sh)
             part = out[:, :, rows, phase.rw :: sw]
-            _grouped_correlate(g, sub, groups, (1, 1), dilation_hw, window, method, part)
+            _grouped_correlate(source, sub, groups, (1, 1), dilation_hw, window, method, part)
     assert out is not None  # tiled: some phase wrote
     return out
+
+
+def _shared_window(
+    g: np.ndarray, weight: np.ndarray, plan: tuple[tuple[_Phase | None, tuple[_Band, ...]], ...]
+) -> tuple[np.ndarray, Pair] | None:
+    """A zero-padded copy of g for the stride phases' windows that reach outside g, and the
+    window start its index 0 stands for; None where there is nothing to share.
+
+    Each stride phase reads its own window of g, zero outside g; a method that copies the
+    window whole (`_conv_engine.COPIES_WINDOW`) pads g once per phase. Where two phases or
+    more, in one band each, would, g is padded once to the union of their windows and
+    each of them reads a view of that copy (a window inside g is read from g itself, where
+    a 1 × 1 phase needs no copy at all). Not for a non-finite filter: there the window's
+    zeros must stay absent terms (`_correlate` sends such a filter to "scatter")."""
+    h, w = g.shape[-2:]
+    bands = [band for _, phase_bands in plan for band in phase_bands]
+    outside = [band for band in bands if not _inside(band.start, band.length, (h, w))]
+    if (
+        len(outside) < 2
+        or len(bands) != len(plan)
+        or any(band.method not in _conv_engine.COPIES_WINDOW for band in outside)
+        or not _conv_engine._all_finite(weight)
+    ):
+        return None
+    r0 = min(band.start[0] for band in outside)
+    c0 = min(band.start[1] for band in outside)
+    r1 = max(band.start[0] + band.length[0] for band in outside)
+    c1 = max(band.start[1] + band.length[1] for band in outside)
+    return crop_or_pad(g, (r0, c0), (r1 - r0, c1 - c0), scratch=_SHARED_WINDOW), (r0, c0)
+
+
+def _inside(start: Pair, length: Pair, hw: Pair) -> bool:
+    """Whether the window (start, length) lies inside an (h, w) plane."""
+    return all(0 <= s0 and s0 + n <= size for s0, n, size in zip(start, length, hw))
+
+
+_SHARED_WINDOW = "phases' window"  # the work buffer of `_shared_window`
 
 
 def _input_bands(
