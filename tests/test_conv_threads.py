@@ -29,7 +29,7 @@ SHAPES = {
     "dilated": ((4, 8, 24, 24), (8, 8, 3, 3), 1, 2, 2, 1),
     # im2col's chunks of several small images, wider than the budget (_WIDE_COLUMNS)
     "small maps": ((16, 8, 5, 5), (8, 8, 3, 3), 1, 1, 1, 1),
-    # kernel = stride: grad_x is "depth_to_space", in chunks of rows and images
+    # kernel = stride: grad_x is "depth_to_space" (in chunks of rows with small_blocks)
     "tiles": ((6, 8, 22, 21), (12, 8, 2, 2), 2, 0, 1, 1),
 }
 

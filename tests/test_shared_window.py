@@ -10,14 +10,28 @@ from cnnmath.ops import _windows
 from cnnmath.ops import conv as conv_module
 from helpers import assert_close
 
-# (x shape, weight shape, stride, padding, dilation, groups)
+# (x shape, weight shape, stride, padding, dilation, groups): every one shares a window
 SHAPES = [
     ((4, 8, 16, 16), (12, 8, 3, 3), 2, 1, 1, 1),  # a ResNet downsampling layer
-    ((2, 6, 15, 13), (4, 6, 3, 3), 2, 1, 1, 1),  # odd sizes
-    ((2, 6, 20, 20), (6, 2, 3, 3), 2, 2, 2, 3),  # grouped, dilated
-    ((2, 4, 17, 17), (5, 4, 5, 5), 3, 2, 1, 1),
+    ((4, 16, 20, 20), (16, 8, 3, 3), 2, 1, 1, 2),  # grouped
+    ((2, 4, 17, 17), (5, 4, 5, 5), 3, 2, 1, 1),  # nine phases
     ((2, 4, 12, 14), (4, 4, 4, 3), (2, 1), 1, 1, 1),
 ]
+
+
+def _recording(monkeypatch, check=None):
+    """Record what each `_shared_window` call returns (``check`` asserts on it first)."""
+    returned = []
+    shared_window = conv_module._shared_window
+
+    def recording(*args):
+        returned.append(shared_window(*args))
+        if check is not None:
+            check(returned[-1])
+        return returned[-1]
+
+    monkeypatch.setattr(conv_module, "_shared_window", recording)
+    return returned
 
 
 def _gradient(x_shape, w_shape, s, p, d, groups, dtype=np.float32, w_fill=None):
@@ -32,7 +46,9 @@ def _gradient(x_shape, w_shape, s, p, d, groups, dtype=np.float32, w_fill=None):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_same_bits_as_a_window_per_phase(shape, monkeypatch):
+    returned = _recording(monkeypatch)
     _, _, _, shared = _gradient(*shape)
+    assert len(returned) == 1 and returned[0] is not None
     monkeypatch.setattr(conv_module, "_shared_window", lambda *args: None)
     _, _, _, per_phase = _gradient(*shape)
     np.testing.assert_array_equal(shared, per_phase)
@@ -71,23 +87,19 @@ def test_one_padded_copy_for_the_phases_that_reach_past_g(monkeypatch):
 def test_a_non_finite_filter_keeps_its_absent_terms(monkeypatch):
     """With an inf in w the phases' padding must not be multiplied (0·inf = NaN): no shared
     copy, and grad_x is NaN exactly where the loops make it NaN."""
-    monkeypatch.setattr(conv_module, "_shared_window", _refusing(conv_module._shared_window))
+
+    def refuse(result):
+        assert result is None, "a non-finite filter got a shared padded window"
+
+    returned = _recording(monkeypatch, refuse)
     shape = SHAPES[0]
     g, x, w, got = _gradient(*shape, dtype=np.float64, w_fill=np.inf)
+    assert returned == [None]
     want = reference.conv2d_backward(g, x, w, *shape[2:])[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     assert_close(got[finite], want[finite])
-
-
-def _refusing(shared_window):
-    def check(g, weight, plan):
-        result = shared_window(g, weight, plan)
-        assert result is None, "a non-finite filter got a shared padded window"
-        return result
-
-    return check
 
 
 def test_conv_transpose2d_upsampling_shares_the_window(monkeypatch):
@@ -97,14 +109,7 @@ def test_conv_transpose2d_upsampling_shares_the_window(monkeypatch):
     x = rng.standard_normal((2, 4, 6, 5))
     w = rng.standard_normal((4, 3, 4, 4))
     b = rng.standard_normal(3)
-    calls = []
-    shared_window = conv_module._shared_window
-
-    def recording(*args):
-        calls.append(shared_window(*args))
-        return calls[-1]
-
-    monkeypatch.setattr(conv_module, "_shared_window", recording)
+    returned = _recording(monkeypatch)
     y = conv_transpose2d(x, w, b, 2, 1)
-    assert len(calls) == 1 and calls[0] is not None
+    assert len(returned) == 1 and returned[0] is not None
     assert_close(y, reference.conv_transpose2d(x, w, b, 2, 1))

@@ -491,6 +491,20 @@ def _even(total: int, step: int) -> int:
     return -(-total // pieces)
 
 
+def _image_chunks(
+    B: int, Ho: int, images: int, rows: int
+) -> tuple[int, int, list[tuple[int, int, int, int]]]:
+    """Chunks of ``images`` whole images, or (``images`` = 1) of ``rows`` output rows of one
+    image, both evened out (`_even`): (images, rows, [(b0, b1, i0, i1), ...])."""
+    images, rows = _even(B, images), _even(Ho, rows)
+    chunks = [
+        (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
+        for b0 in range(0, B, images)
+        for i0 in range(0, Ho, rows)
+    ]
+    return images, rows, chunks
+
+
 def _correlate_im2col(
     xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -527,15 +541,10 @@ def _correlate_im2col(
         images, rows = max(1, min(B, max(budget // per_image, wide))), Ho
     else:
         images, rows = 1, max(1, min(Ho, budget // (G * K * Wo * xp.itemsize)))
-    images, rows = _even(B, images), _even(Ho, rows)
+    images, rows, chunks = _image_chunks(B, Ho, images, rows)
     straight = images == 1 and out is None  # the product straight into y's rows
     buffers = _scratch("im2col columns", G * K * images * rows * Wo, xp.dtype)
     outs = _scratch("im2col outputs", 0 if straight else G * O * images * rows * Wo, xp.dtype)
-    chunks = [
-        (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
-        for b0 in range(0, B, images)
-        for i0 in range(0, Ho, rows)
-    ]
 
     blocks = _threads.spans(len(chunks), 1)
     cut = _cut(blocks, wmat.shape, images * rows * Wo)
@@ -1129,7 +1138,8 @@ def _hits(t0: int, n: int, s: int, n_out: int) -> tuple[slice, slice] | None:
 def depth_to_space(g: np.ndarray, w: np.ndarray, out_hw: Pair) -> np.ndarray:
     """The adjoint of a correlation whose windows tile its input (stride = kernel, no
     dilation, nothing padded before): g (B, O, H_out, W_out) and w (O, C, f1, f2) give
-    X (B, C, m, n) = (B, C, *out_hw), every position of X reached by one output and one tap:
+    X (B, C, m, n) = (B, C, *out_hw), every position of X reached by at most one output and
+    one tap:
 
         X[b, c, f1·i + a, f2·j + e] = Σ_o w[o, c, a, e] · g[b, o, i, j]
 
@@ -1151,12 +1161,7 @@ def depth_to_space(g: np.ndarray, w: np.ndarray, out_hw: Pair) -> np.ndarray:
         images, rows = min(B, _CHUNK_BYTES // per_image), Ho
     else:
         images, rows = 1, max(1, _CHUNK_BYTES // (Wo * K * g.itemsize))
-    images, rows = _even(B, images), _even(Ho, rows)
-    chunks = [
-        (b0, min(B, b0 + images), i0, min(Ho, i0 + rows))
-        for b0 in range(0, B, images)
-        for i0 in range(0, Ho, rows)
-    ]
+    images, rows, chunks = _image_chunks(B, Ho, images, rows)
     w_rows = w.reshape(O, K)
     terms = _scratch("depth_to_space terms", images * rows * Wo * K, g.dtype)
     blocks = _threads.spans(len(chunks), 1)

@@ -104,9 +104,12 @@ def copy_runs(dst: np.ndarray, src: np.ndarray) -> None:
     bytes where NumPy copies such items whole (8 and 16 bytes), so that the copy's inner
     loop runs along the next axis instead of along the run (r values per inner loop: ten
     times slower, docs/performance.md, "Kernels that tile the input"); for other sizes,
-    one strided copy per place in the run."""
+    one strided copy per place in the run (a run of one value may have any stride)."""
     r = dst.shape[-1]
     assert src.shape == dst.shape and src.dtype == dst.dtype, "a copy, not a broadcast"
+    if r == 1:  # a run of one value: any stride
+        copy(dst[..., 0], src[..., 0])
+        return
     assert dst.strides[-1] == src.strides[-1] == dst.itemsize, "the runs must be contiguous"
     if r * dst.itemsize in _WHOLE_ITEMS:
         run = np.dtype((np.void, r * dst.itemsize))

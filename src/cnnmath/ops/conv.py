@@ -11,7 +11,9 @@ g runs over the block's C_g input channels (groups = 1: every input channel; gro
 depthwise).
 ``conv_transpose2d`` is the adjoint of ``conv2d`` (SPEC.md, "Wave 2") and is the very function
 that computes ``conv2d``'s input gradient. Every forward and backward pass is made of the same
-correlation (`_correlate`, in ``_conv_engine`` with its kernels), called with other arguments.
+correlation (`_correlate`, in ``_conv_engine`` with its kernels), called with other arguments,
+but for one shortcut of the input gradient where the windows tile X (kernel = stride):
+``_conv_engine.depth_to_space``, one product and one copy.
 
 This module holds the public ops and their geometry: the padding, the bands of rows and the
 stride phases. Each pass first plans its correlations from the shapes alone (`_forward_plan`,
@@ -364,7 +366,8 @@ def conv2d_backward(
           ∂ℓ/∂X̃[β,k·C_in/G+g,u,v] = Σ_o Σ_a Σ_c w[o,g,a,c] · G[β,o,i,j]
       over the o of block k and s(i-1)+d(a-1)+1 = u, s(j-1)+d(c-1)+1 = v. Computed without
       the inserted zeros: per stride phase of X, one stride-1 correlation of G with the taps
-      that reach that phase (see ``_conv_transpose``).
+      that reach that phase (see ``_conv_transpose``); where the windows tile X (kernel =
+      stride, no dilation, no padding before, one group) every tap's terms in one product.
     - grad_weight = ∂ℓ/∂w: correlate X̃ (batch and channel axes swapped) with G used as the
       filter, G's dilation being the forward stride s and the stride the forward dilation d;
       the sum over the batch is the sum over the correlation's channels; block k of the
@@ -856,8 +859,9 @@ def _conv_transpose(
     exist contributes nothing) with those taps reversed and C_in, C_out swapped per group, at
     dilation d/gcd(s, d); a phase no tap reaches is never visited and stays zero (so the work
     follows the kernel, not the stride). At stride 1 this is the whole full correlation,
-    cropped to X by the padding. The phases and bands, and each one's method, are ``plan``
-    (default: `_input_plan`'s).
+    cropped to X by the padding. Where the windows tile X (`_tiles`) each phase holds one
+    tap, and all of them are one product instead (``_conv_engine.depth_to_space``). The
+    phases and bands, and each one's method, are ``plan`` (default: `_input_plan`'s).
     """
     if plan is None:
         plan = _input_plan(
@@ -1093,7 +1097,8 @@ def conv_transpose2d(
     output dropped. It is, by definition, the input gradient of ``conv2d`` with the same
     ``weight``, stride, padding, dilation and groups, and the same code computes both
     (``_conv_transpose``; ``conv2d_backward``'s grad_x is this function): per stride phase of
-    the output, one stride-1 correlation, never multiplying inserted zeros.
+    the output, one stride-1 correlation, never multiplying inserted zeros (kernel = stride,
+    no dilation or padding, one group: every tap's terms in one product instead).
 
     Parameters
     ----------
