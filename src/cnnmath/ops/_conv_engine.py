@@ -714,6 +714,21 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
 
 
 _PARTIALS = 8  # "im2row_sum" adds its channel blocks into at most this many partial sums
+_FEW_COLUMNS = 3  # a product this narrow or narrower: one matrix-vector product per column
+
+
+def _times_transposed(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out (G, M, N) = a (G, M, K) · bᵀ for b (G, N, K): one BLAS product, or for N up to
+    _FEW_COLUMNS one matrix-vector product per column of out. A product with a long K and
+    so few columns (the filter gradient of a layer with C_out of 1 to 3) runs at memory
+    speed, and the matrix-vector products skip the matrix product's packing of both
+    factors, though each reads a once: faster up to three columns, slower from four
+    (docs/performance.md, "Thin products")."""
+    if b.shape[1] > _FEW_COLUMNS:
+        np.matmul(a, b.transpose(0, 2, 1), out=out)
+        return
+    for o in range(b.shape[1]):
+        np.matmul(a, contiguous(b[:, o, :, None]), out=out[:, :, o : o + 1])
 
 
 def _correlate_im2row_sum(
@@ -764,13 +779,11 @@ def _correlate_im2row_sum(
             K = (c1 - c0) * (a1 - a0) * f2  # this block's depth
             rows_k = columns()[: G * M * K].reshape(G, B, Ho, Wo, c1 - c0, a1 - a0, f2)
             np.copyto(rows_k, view[:, :, :, :, c0:c1, a0:a1])
-            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, K).transpose(0, 2, 1)
-            if n == 0:
-                np.matmul(rows_k.reshape(G, M, K), w_k, out=acc)
-            else:
-                t = terms()
-                np.matmul(rows_k.reshape(G, M, K), w_k, out=t)
-                acc += t
+            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, K)
+            product = acc if n == 0 else terms()
+            _times_transposed(rows_k.reshape(G, M, K), w_k, product)
+            if n:
+                acc += product
 
     def body(k0: int, k1: int) -> None:  # partial sums [k0, k1)
         for k in range(k0, k1):
