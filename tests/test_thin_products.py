@@ -1,37 +1,49 @@
-"""Products with one to three columns (a filter gradient for C_out <= 3) as matrix-vector
-products, one per column (`_conv_engine._times_transposed`): against float64 products and
-the reference loops, at every width around the switch."""
+"""Products with one to three rows or columns (a layer with C_out <= 3: its forward, its
+filter gradient) as one vector-matrix or matrix-vector product per row or column
+(`_conv_engine._matmul`): against float64 products and the reference loops, at every
+width around the switch, whole and cut into blocks."""
 
 import numpy as np
 import pytest
 
 from cnnmath import conv2d, conv2d_backward, reference
 from cnnmath.ops import _conv_engine as engine
+from cnnmath.ops import _threads
 from helpers import assert_close
 
 
+@pytest.mark.parametrize("cut", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("groups", [1, 3])
-@pytest.mark.parametrize("N", [1, 2, 3, 4, 5])
-def test_times_transposed_is_the_product(N, groups, dtype):
-    rng = np.random.default_rng(N)
-    a = rng.standard_normal((groups, 7, 3000)).astype(dtype)
-    b = rng.standard_normal((groups, 2 * N, 3000)).astype(dtype)[:, ::2]  # rows apart
-    out = np.full((groups, 7, N), np.nan, dtype=dtype)
-    engine._times_transposed(a, b, out)
-    want = np.matmul(a.astype(np.float64), b.astype(np.float64).transpose(0, 2, 1))
+@pytest.mark.parametrize("thin", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("side", ["rows", "columns"])
+def test_thin_products_are_the_product(side, thin, groups, dtype, cut, monkeypatch):
+    monkeypatch.setattr(_threads, "_CUT_WIDTH", 16)  # cut into blocks 16 wide and up
+    monkeypatch.setattr(_threads, "_CUT_ROWS", 16)
+    monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 10)
+    rng = np.random.default_rng(thin)
+    M, K, N = (thin, 300, 2000) if side == "rows" else (2000, 300, thin)
+    a = rng.standard_normal((groups, M, 2 * K)).astype(dtype)[:, :, ::2]  # strided
+    b = rng.standard_normal((groups, N, K)).astype(dtype).transpose(0, 2, 1)
+    out = np.full((groups, M, N), np.nan, dtype=dtype)
+    engine._matmul(a, b, out, cut)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64))
     assert_close(out, want, dtype)
 
 
+@pytest.mark.parametrize("method", ["im2row_sum", "im2row", "im2col", "im2col_bl"])
 @pytest.mark.parametrize("c_out", [1, 2, 3, 4])
-def test_thin_filter_gradients_match_the_reference_loops(c_out, monkeypatch):
-    """The filter gradient by "im2row_sum" (its blocks summed) for layers of one to four
-    output channels, in blocks small enough to need several partial sums."""
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: "im2row_sum")
+def test_thin_layers_match_the_reference_loops(c_out, method, monkeypatch):
+    """Forward and gradients of layers of one to four output channels, by methods whose
+    products are then thin, in blocks small enough for several chunks and partial sums."""
+    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
     monkeypatch.setattr(engine, "_CHUNK_BYTES", 4096)
     rng = np.random.default_rng(c_out)
     x = rng.standard_normal((3, 5, 17, 19))
     w = rng.standard_normal((c_out, 5, 3, 3))
-    g = rng.standard_normal(conv2d(x, w, None, 2, 1).shape)
-    got = conv2d_backward(g, x, w, 2, 1)[1]
-    assert_close(got, reference.conv2d_backward(g, x, w, 2, 1)[1])
+    b = rng.standard_normal(c_out)
+    y = conv2d(x, w, b, 2, 1)
+    assert_close(y, reference.conv2d(x, w, b, 2, 1))
+    g = rng.standard_normal(y.shape)
+    for got, want in zip(conv2d_backward(g, x, w, 2, 1), reference.conv2d_backward(g, x, w, 2, 1)):
+        assert_close(got, want)

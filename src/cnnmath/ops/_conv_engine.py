@@ -442,11 +442,41 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> 
     into L2-sized column blocks, it measured faster on the machine the budgets were first
     set on (6 rows gain, 16 lose) but slower on this one, together with its half-L2 window
     chunks (docs/performance.md, "Skinny products").
+
+    A product with at most _FEW_COLUMNS rows or columns (a layer with one to three output
+    channels, forward or filter gradient) is one vector-matrix product per row, or one
+    matrix-vector product per column (`_thin`): BLAS's matrix product packs both factors
+    first, which costs more than such a product's arithmetic (docs/performance.md, "Thin
+    products").
     """
-    if cut:
+    M, N = a.shape[-2], b.shape[-1]
+    if min(M, N) <= _FEW_COLUMNS:
+        blocks = _product_blocks(a.shape, N) if cut else [(0, max(M, N))]
+
+        def part(k0: int, k1: int) -> None:
+            _thin(a, b, out, k0, k1)
+
+        _threads.parallel(part, blocks)
+    elif cut:
         _threads.matmul(a, b, out)
     else:
         np.matmul(a, b, out=out)
+
+
+_FEW_COLUMNS = 3  # a product this narrow or narrower: one matrix-vector product per column
+
+
+def _thin(a: np.ndarray, b: np.ndarray, out: np.ndarray, k0: int, k1: int) -> None:
+    """Block [k0, k1) of the columns (for few rows) or of the rows (for few columns) of
+    out = a @ b, as one matrix-vector product per row or column of out (`_matmul`)."""
+    M, N = a.shape[-2], b.shape[-1]
+    if M <= N:  # few rows: each row of out is a row of a times b
+        for i in range(M):
+            np.matmul(a[..., i : i + 1, :], b[..., k0:k1], out=out[..., i : i + 1, k0:k1])
+    else:  # few columns: each column of out is a times a column of b
+        for j in range(N):
+            column = contiguous(b[..., j : j + 1])
+            np.matmul(a[..., k0:k1, :], column, out=out[..., k0:k1, j : j + 1])
 
 
 def _product_blocks(a_shape: tuple[int, ...], N: int) -> list[_threads.Span]:
@@ -714,21 +744,6 @@ def _correlate_im2row(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pai
 
 
 _PARTIALS = 8  # "im2row_sum" adds its channel blocks into at most this many partial sums
-_FEW_COLUMNS = 3  # a product this narrow or narrower: one matrix-vector product per column
-
-
-def _times_transposed(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out (G, M, N) = a (G, M, K) · bᵀ for b (G, N, K): one BLAS product, or for N up to
-    _FEW_COLUMNS one matrix-vector product per column of out. A product with a long K and
-    so few columns (the filter gradient of a layer with C_out of 1 to 3) runs at memory
-    speed, and the matrix-vector products skip the matrix product's packing of both
-    factors, though each reads a once: faster up to three columns, slower from four
-    (docs/performance.md, "Thin products")."""
-    if b.shape[1] > _FEW_COLUMNS:
-        np.matmul(a, b.transpose(0, 2, 1), out=out)
-        return
-    for o in range(b.shape[1]):
-        np.matmul(a, contiguous(b[:, o, :, None]), out=out[:, :, o : o + 1])
 
 
 def _correlate_im2row_sum(
@@ -779,9 +794,9 @@ def _correlate_im2row_sum(
             K = (c1 - c0) * (a1 - a0) * f2  # this block's depth
             rows_k = columns()[: G * M * K].reshape(G, B, Ho, Wo, c1 - c0, a1 - a0, f2)
             np.copyto(rows_k, view[:, :, :, :, c0:c1, a0:a1])
-            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, K)
+            w_k = w[:, :, c0:c1, a0:a1].reshape(G, O, K).transpose(0, 2, 1)
             product = acc if n == 0 else terms()
-            _times_transposed(rows_k.reshape(G, M, K), w_k, product)
+            _matmul(rows_k.reshape(G, M, K), w_k, product, cut=False)
             if n:
                 acc += product
 
