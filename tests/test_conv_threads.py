@@ -31,7 +31,7 @@ SHAPES = {
     "small maps": ((16, 8, 5, 5), (8, 8, 3, 3), 1, 1, 1, 1),
     # kernel = stride: grad_x is "depth_to_space" (in chunks of rows with small_blocks)
     "tiles": ((6, 8, 22, 21), (12, 8, 2, 2), 2, 0, 1, 1),
-    # three output channels: products one row or column at a time (`_conv_engine._thin`)
+    # three output channels: filter-gradient products one column at a time (`_matmul`)
     "thin": ((8, 8, 20, 20), (3, 8, 3, 3), 1, 1, 1, 1),
 }
 

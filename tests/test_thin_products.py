@@ -1,7 +1,7 @@
-"""Products with one to three rows or columns (a layer with C_out <= 3: its forward, its
-filter gradient) as one vector-matrix or matrix-vector product per row or column
-(`_conv_engine._matmul`): against float64 products and the reference loops, at every
-width around the switch, whole and cut into blocks."""
+"""Products with one to three columns (a filter gradient for C_out <= 3) as one
+matrix-vector product per column (`_conv_engine._matmul`): against float64 products and
+the reference loops, at every width around the switch (few rows and few columns), whole
+and cut into blocks."""
 
 import numpy as np
 import pytest

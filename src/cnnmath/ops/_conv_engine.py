@@ -443,40 +443,36 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, cut: bool = True) -> 
     set on (6 rows gain, 16 lose) but slower on this one, together with its half-L2 window
     chunks (docs/performance.md, "Skinny products").
 
-    A product with at most _FEW_COLUMNS rows or columns (a layer with one to three output
-    channels, forward or filter gradient) is one vector-matrix product per row, or one
-    matrix-vector product per column (`_thin`): BLAS's matrix product packs both factors
-    first, which costs more than such a product's arithmetic (docs/performance.md, "Thin
+    A product with at most _FEW_COLUMNS columns and more rows (the filter gradient of a
+    layer with one to three output channels) is one matrix-vector product per column
+    (`_columns`): BLAS's matrix product packs both factors first, which costs more than
+    such a product's arithmetic. Not for few rows (such a layer's forward), though faster
+    there too: a vector-matrix product's bits for one column depend on how many columns
+    it is given, and tiled inference (``cnnmath.tiled``) needs a column of the forward to
+    come out the same in a tile as in the whole image (docs/performance.md, "Thin
     products").
     """
     M, N = a.shape[-2], b.shape[-1]
-    if min(M, N) <= _FEW_COLUMNS:
-        blocks = _product_blocks(a.shape, N) if cut else [(0, max(M, N))]
+    if N <= _FEW_COLUMNS < M:
+        blocks = _product_blocks(a.shape, N) if cut else [(0, M)]
 
-        def part(k0: int, k1: int) -> None:
-            _thin(a, b, out, k0, k1)
+        def rows(i0: int, i1: int) -> None:
+            _columns(a[..., i0:i1, :], b, out[..., i0:i1, :])
 
-        _threads.parallel(part, blocks)
+        _threads.parallel(rows, blocks)
     elif cut:
         _threads.matmul(a, b, out)
     else:
         np.matmul(a, b, out=out)
 
 
-_FEW_COLUMNS = 3  # a product this narrow or narrower: one matrix-vector product per column
+_FEW_COLUMNS = 3  # a product this narrow: one matrix-vector product per column
 
 
-def _thin(a: np.ndarray, b: np.ndarray, out: np.ndarray, k0: int, k1: int) -> None:
-    """Block [k0, k1) of the columns (for few rows) or of the rows (for few columns) of
-    out = a @ b, as one matrix-vector product per row or column of out (`_matmul`)."""
-    M, N = a.shape[-2], b.shape[-1]
-    if M <= N:  # few rows: each row of out is a row of a times b
-        for i in range(M):
-            np.matmul(a[..., i : i + 1, :], b[..., k0:k1], out=out[..., i : i + 1, k0:k1])
-    else:  # few columns: each column of out is a times a column of b
-        for j in range(N):
-            column = contiguous(b[..., j : j + 1])
-            np.matmul(a[..., k0:k1, :], column, out=out[..., k0:k1, j : j + 1])
+def _columns(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b as one matrix-vector product per column of b (`_matmul`)."""
+    for j in range(b.shape[-1]):
+        np.matmul(a, contiguous(b[..., j : j + 1]), out=out[..., j : j + 1])
 
 
 def _product_blocks(a_shape: tuple[int, ...], N: int) -> list[_threads.Span]:
