@@ -221,3 +221,37 @@ def test_torch_huge_pages_cut_pytorchs_page_faults():
     small_pages, huge_pages = faults("0"), faults("1")
     assert small_pages >= 0.9 * (32 << 20) / 4096  # 32 MiB in 4 KiB pages, each faulting
     assert huge_pages < small_pages / 10
+
+
+def test_only_picks_the_sections_whose_names_hold_the_text():
+    from cnnmath.bench import MEMORY_NAMES, MODELS_TITLE, ONNX_NAMES, TRAIN_NAMES, _wanted
+    from cnnmath.bench.models import row_names
+
+    models = (MODELS_TITLE, *row_names())
+    sections = {"train": TRAIN_NAMES, "models": models, "onnx": ONNX_NAMES, "memory": MEMORY_NAMES}
+
+    def picked(only):
+        return {name for name, names in sections.items() if _wanted(only, names)}
+
+    assert picked(None) == set(sections)  # no --only: every section
+    assert picked("epoch") == {"train"}
+    assert picked("ResNet-18") == {"models", "onnx"}
+    assert picked("mobilenetv2") == {"models"}  # case ignored, as for the ops' rows
+    assert picked("onnx") == {"onnx"}
+    assert picked("MEMORY") == {"memory"}
+    assert picked("max pool 2/2/0, LeNet") == set()  # an ops row only
+    assert row_names(64)[0] == "ResNet-18 forward (B=1, 3×64×64, eval)"
+
+
+def test_only_epoch_runs_the_epoch_and_no_ops_table(capsys):
+    pytest.importorskip("torch")
+    from cnnmath.bench import main
+
+    argv = ["--threads", "1", "--repeats", "1", "--only", "epoch", "--no-models", "--no-onnx"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "one training epoch, 1 thread(s)" in out
+    row = next(x for x in out.splitlines() if x.startswith("digits LeNet epoch"))
+    assert float(row.split()[-3]) > 0  # the ratio column
+    assert "conv2d forward + backward" not in out and "pooling forward" not in out
+    assert "peak memory" not in out  # --only epoch leaves the memory section out

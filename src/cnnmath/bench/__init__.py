@@ -27,6 +27,11 @@ the thread counts (cnnmath's default, ``cnnmath.get_num_threads()``), so figures
 different machines can be compared. PyTorch is used here only (PyTorch's CPU build);
 without it cnnmath is timed alone.
 
+``--only TEXT`` runs the rows and sections whose names contain TEXT, ignoring case: a
+conv, pooling or batch-norm row by its name, the other sections by their titles and rows'
+names (``--only epoch``: the training epoch; ``--only ResNet-18``: the whole models and
+ONNX; ``--only memory``: peak memory).
+
 Bad options (``--repeats 0``, ``--threads x``) are one line on stderr naming ``cnnmath bench``
 and exit status 2, as for every other command.
 """
@@ -34,6 +39,7 @@ and exit status 2, as for every other command.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import platform
@@ -73,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         default=None,
-        help="run only the cases whose name contains this text (e.g. ResNet)",
+        help="run only the rows and sections whose name contains this text, ignoring case "
+        "(e.g. ResNet, epoch, memory)",
     )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory section")
     p.add_argument("--no-train", action="store_true", help="skip the training-epoch section")
@@ -207,6 +214,22 @@ def _threads_line(n: int, torch: Any) -> str:
     )
 
 
+#: What ``--only`` matches for the sections other than the conv, pooling and batch-norm
+#: tables (whose rows it matches by name, ``cnnmath.bench.ops``): a section's title and its
+#: rows' names, so that "--only epoch" runs the training epoch, "--only ResNet-18" the
+#: whole-model and ONNX sections, "--only memory" the peak-memory one.
+TRAIN_NAMES = ("one training epoch", "digits LeNet epoch")
+MODELS_TITLE = "whole models, 1 thread"  # its rows: ``cnnmath.bench.models.row_names()``
+ONNX_NAMES = ("ResNet-18 forward through ONNX", "onnxruntime", "onnx ReferenceEvaluator")
+MEMORY_NAMES = ("peak memory",)
+
+
+def _wanted(only: str | None, names: tuple[str, ...]) -> bool:
+    """Whether ``--only`` (None: everything) asks for a section with these names: its text
+    is part of one of them, ignoring case (as for the rows of ``cnnmath.bench.ops``)."""
+    return only is None or any(only.lower() in name.lower() for name in names)
+
+
 def _train_section(threads: int, repeats: int) -> str:
     try:
         train = importlib.import_module(".train", __name__)
@@ -282,19 +305,21 @@ def _run(args: argparse.Namespace, late: bool) -> None:
 
     repeats = 3 if args.quick else args.repeats
     print(_header(torch, late), flush=True)
-    whole = args.only is None
+    want = functools.partial(_wanted, args.only)
     for n in counts:
         with fair.same_threads(n, torch):
             print("\n" + _threads_line(n, torch), flush=True)
             result = ops.run(n, repeats=repeats, only=args.only, torch=torch)
-            print(ops.format_tables(result, n), flush=True)
-            if whole and not args.no_train:
+            tables = ops.format_tables(result, n)
+            if tables:
+                print(tables, flush=True)
+            if not args.no_train and want(TRAIN_NAMES):
                 print("\n" + _train_section(n, repeats), flush=True)
-            if whole and n == 1 and not args.no_models:
+            if n == 1 and not args.no_models and want((MODELS_TITLE, *models.row_names())):
                 rows = models.run(1, repeats=3, torch=torch)
-                print("\n" + _rows_table("whole models, 1 thread", rows), flush=True)
-            if whole and n == 1 and not args.no_onnx:
+                print("\n" + _rows_table(MODELS_TITLE, rows), flush=True)
+            if n == 1 and not args.no_onnx and want(ONNX_NAMES):
                 print("\n" + _onnx_section(torch), flush=True)
-    if not args.no_memory and args.only is None:
+    if not args.no_memory and want(MEMORY_NAMES):
         size = args.memory_size or (2048 if args.quick else 8192)
         print("\n" + memory.report(size), flush=True)

@@ -150,6 +150,17 @@ def _median_times(steps: list[Any], repeats: int) -> list[float]:
     return [statistics.median(t) for t in fair.timed_samples(steps, repeats)]
 
 
+def row_names(image_size: int = 224) -> list[str]:
+    """The names of `run`'s rows, in its order (``cnnmath bench --only`` matches them)."""
+    size = f"3×{image_size}×{image_size}"
+    return [
+        f"ResNet-18 forward (B=1, {size}, eval)",
+        f"ResNet-18 train step (B=8, {size}, SGD)",
+        f"ResNet-18 forward, BN folded (B=1, {size})",
+        f"MobileNetV2 forward (B=1, {size}, eval)",
+    ]
+
+
 def run(
     threads: int, repeats: int = 3, torch: Any = None, image_size: int = 224
 ) -> list[dict[str, Any]]:
@@ -224,13 +235,7 @@ def run(
         steps += [t_forward, t_train_step, t_forward_folded, t_forward_mobile]
     with fair.same_threads(threads, torch):
         medians = _median_times(steps, repeats)
-    size = f"3×{image_size}×{image_size}"
-    names = [
-        f"ResNet-18 forward (B=1, {size}, eval)",
-        f"ResNet-18 train step (B=8, {size}, SGD)",
-        f"ResNet-18 forward, BN folded (B=1, {size})",
-        f"MobileNetV2 forward (B=1, {size}, eval)",
-    ]
+    names = row_names(image_size)
     targets = [1.3, 1.3, 1.3, None]  # MobileNetV2's: the depthwise layers, for information
     rows = []
     for k, name in enumerate(names):

@@ -301,15 +301,18 @@ def run(
 
 def format_tables(result: dict[str, Any], threads: int) -> str:
     """The conv and pool tables as text, one row per case, ms and ratios, targets marked,
-    and each library's minor page faults per call (`faults`)."""
+    and each library's minor page faults per call (`faults`); a table without rows (``--only``
+    left none) is left out, and with no rows at all the text is empty."""
     roof = result["sgemm_gflops"]
-    lines = [
-        f"conv2d forward + backward (all three gradients), float32, {threads} thread(s); "
-        f"NumPy sgemm roofline {roof:.1f} GFLOP/s",
-        f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
-        f"{'GF/s':>6s} {'torch':>6s} {'faults':>7s} {'torch':>7s}  "
-        "methods (forward / grad_x / grad_w)",
-    ]
+    lines = []
+    if result["conv"]:
+        lines += [
+            f"conv2d forward + backward (all three gradients), float32, {threads} thread(s); "
+            f"NumPy sgemm roofline {roof:.1f} GFLOP/s",
+            f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
+            f"{'GF/s':>6s} {'torch':>6s} {'faults':>7s} {'torch':>7s}  "
+            "methods (forward / grad_x / grad_w)",
+        ]
     for r in result["conv"]:
         goal = target_at(r["target"], threads)
         target = f"{goal:.2f}"
@@ -327,7 +330,7 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
         )
     if result["pool"]:
         lines += [
-            "",
+            *([""] if lines else []),
             f"pooling forward + backward, float32, {threads} thread(s)",
             f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
             f"{'faults':>7s} {'torch':>7s}",
@@ -346,7 +349,7 @@ def format_tables(result: dict[str, Any], threads: int) -> str:
         target = f"{goal:.2f}"
         mark = ("ok" if r["ratio"] <= goal else "MISS") if r["ratio"] == r["ratio"] else ""
         lines += [
-            "",
+            *([""] if lines else []),
             f"batch_norm training forward + backward {r['shape']}, float32, {threads} thread(s)",
             f"{'case':30s} {'cnnmath ms':>10s} {'torch ms':>9s} {'ratio':>6s} {'target':>6s} "
             f"{'faults':>7s} {'torch':>7s}",
