@@ -62,10 +62,34 @@ def test_bench_ops_interleaving_warms_each_library_before_its_samples(monkeypatc
     monkeypatch.setattr(fair, "settle", m.settle)
     monkeypatch.setattr(fair, "_clock", m.clock)
     ours, theirs = m.library("cnnmath", 1.0, 0.5), m.library("torch", 1.0, 0.25)
-    t_ours, t_theirs = ops.interleaved(ours, theirs, 3, min_time=0.0)
-    assert (t_ours, t_theirs) == (0.5, 0.25)
+    t_ours, t_theirs, ratio = ops.interleaved(ours, theirs, 3, min_time=0.0)
+    assert (t_ours, t_theirs, ratio) == (0.5, 0.25, 2.0)
     turns = m.log[4:]
     assert turns == ["settle", "cnnmath", "cnnmath", "settle", "torch", "torch"] * 3
+
+
+def test_paired_ratio_divides_out_a_drift_between_turns():
+    import statistics
+
+    # cnnmath takes twice PyTorch's time in every turn; the machine slows by half between
+    # the two samples of turn 2 and stays slow: the medians pair a fast turn with a slow one
+    ours = [2.0, 2.0, 2.0, 3.0, 3.0]
+    theirs = [1.0, 1.0, 1.5, 1.5, 1.5]
+    assert statistics.median(ours) / statistics.median(theirs) == pytest.approx(4 / 3)
+    assert fair.paired_ratio(ours, theirs) == 2.0
+    assert np.isnan(fair.paired_ratio([], []))
+    with pytest.raises(ValueError):
+        fair.paired_ratio([1.0, 2.0], [1.0])  # samples of different turns
+
+
+def test_bench_ops_ratio_is_nan_without_pytorch(monkeypatch):
+    from cnnmath.bench import ops
+
+    m = FakeMachine()
+    monkeypatch.setattr(fair, "settle", m.settle)
+    monkeypatch.setattr(fair, "_clock", m.clock)
+    t_ours, t_theirs, ratio = ops.interleaved(m.library("cnnmath", 1.0, 0.5), None, 2, 0.0)
+    assert t_ours == 0.5 and np.isnan(t_theirs) and np.isnan(ratio)
 
 
 def test_settle_waits_until_the_process_is_idle():

@@ -37,7 +37,9 @@ from typing import Any
 
 __all__ = [
     "interleaved",
+    "interleaved_samples",
     "page_faults_per_call",
+    "paired_ratio",
     "same_threads",
     "settle",
     "timed_samples",
@@ -99,17 +101,17 @@ def timed_samples(
     return samples
 
 
-def interleaved(
+def interleaved_samples(
     funcs: Sequence[Callable[[], Any]],
     repeats: int,
     min_time: float = 0.02,
     *,
     idle: Callable[[], Any] | None = None,
     clock: Callable[[], float] | None = None,
-) -> list[float]:
-    """Median seconds per call of each function, from `timed_samples`; each sample runs the
-    function enough times in a row to last about ``min_time`` (counted from one first call),
-    so the timer's resolution does not matter."""
+) -> list[list[float]]:
+    """`timed_samples` where each sample runs its function enough times in a row to last
+    about ``min_time`` (counted from one first call), so the timer's resolution does not
+    matter: one list of ``repeats`` samples (seconds per call) per function."""
     idle = idle or settle
     clock = clock or _clock
     counts = []
@@ -118,8 +120,32 @@ def interleaved(
         t0 = clock()
         f()
         counts.append(max(1, int(min_time / max(clock() - t0, 1e-7))))
-    samples = timed_samples(funcs, repeats, counts=counts, idle=idle, clock=clock)
+    return timed_samples(funcs, repeats, counts=counts, idle=idle, clock=clock)
+
+
+def interleaved(
+    funcs: Sequence[Callable[[], Any]],
+    repeats: int,
+    min_time: float = 0.02,
+    *,
+    idle: Callable[[], Any] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> list[float]:
+    """Median seconds per call of each function, from `interleaved_samples`."""
+    samples = interleaved_samples(funcs, repeats, min_time, idle=idle, clock=clock)
     return [statistics.median(times) for times in samples]
+
+
+def paired_ratio(ours: Sequence[float], theirs: Sequence[float]) -> float:
+    """The median over turns of ours[k] / theirs[k]: the ratio of two functions' samples
+    taken in the same turns (`timed_samples`), each pair back to back.
+
+    The machine's speed drifts between turns (a shared VM's by 10-30 % within a minute);
+    a ratio taken inside a turn divides the drift out, where the ratio of two medians can
+    pair a fast turn of one with a slow turn of the other (docs/performance.md, "How the
+    bench is fair"). NaN without samples."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,8 @@ The PyTorch twins are built here from ``torch.nn`` with torchvision's module nam
 torchvision is not needed) and given cnnmath's initial weights through ``state_dict``; both
 sides see the same inputs and labels in float32. Medians of ``repeats`` interleaved timings,
 each after an idle wait and an untimed warm-up call of the same step
-(``cnnmath.bench.fair``). Without PyTorch cnnmath is timed alone (torch_s and ratio NaN).
+(``cnnmath.bench.fair``); each ratio is the median of the turns' own ratios
+(``fair.paired_ratio``). Without PyTorch cnnmath is timed alone (torch_s and ratio NaN).
 """
 
 from __future__ import annotations
@@ -144,12 +145,6 @@ def fold_torch_resnet18(torch: Any, model: Any) -> Any:
     return model
 
 
-def _median_times(steps: list[Any], repeats: int) -> list[float]:
-    """Interleaved timings: each repeat runs every step once, after an idle wait and an
-    untimed warm-up call of that step (``fair.timed_samples``); the median per step."""
-    return [statistics.median(t) for t in fair.timed_samples(steps, repeats)]
-
-
 def row_names(image_size: int = 224) -> list[str]:
     """The names of `run`'s rows, in its order (``cnnmath bench --only`` matches them)."""
     size = f"3×{image_size}×{image_size}"
@@ -234,18 +229,18 @@ def run(
 
         steps += [t_forward, t_train_step, t_forward_folded, t_forward_mobile]
     with fair.same_threads(threads, torch):
-        medians = _median_times(steps, repeats)
+        samples = fair.timed_samples(steps, repeats)
     names = row_names(image_size)
     targets = [1.3, 1.3, 1.3, None]  # MobileNetV2's: the depthwise layers, for information
     rows = []
     for k, name in enumerate(names):
-        torch_s = medians[k + len(names)] if torch is not None else math.nan
+        theirs = samples[k + len(names)] if torch is not None else None
         rows.append(
             {
                 "name": name,
-                "cnnmath_s": medians[k],
-                "torch_s": torch_s,
-                "ratio": medians[k] / torch_s if torch is not None else math.nan,
+                "cnnmath_s": statistics.median(samples[k]),
+                "torch_s": statistics.median(theirs) if theirs is not None else math.nan,
+                "ratio": fair.paired_ratio(samples[k], theirs) if theirs is not None else math.nan,
                 "target": targets[k],
             }
         )

@@ -3,12 +3,15 @@
 Both libraries run in this one process on the same float32 data, interleaved (one cnnmath
 sample, then one PyTorch sample, repeated, each after an idle wait and an untimed warm-up
 call of its own library: ``cnnmath.bench.fair``), at the same thread count; the table shows
-medians and the ratio cnnmath / PyTorch (below 1: cnnmath is faster). PyTorch is imported
+medians and the ratio cnnmath / PyTorch (below 1: cnnmath is faster), the median of each
+turn's own ratio (``fair.paired_ratio``). PyTorch is imported
 here only, never by the library.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -119,12 +122,19 @@ def _once(f: Callable[[], Any]) -> float:
 
 def interleaved(
     f: Callable[[], Any], g: Callable[[], Any] | None, repeats: int, min_time: float = 0.02
-) -> tuple[float, float]:
-    """Median seconds per call of f and of g, timed in turns (f, g, f, g, ...), each turn
-    after an idle wait and an untimed warm-up call of that function (``fair.interleaved``).
-    Without g (no PyTorch) its time is NaN."""
-    medians = fair.interleaved([f] if g is None else [f, g], repeats, min_time)
-    return medians[0], (medians[1] if g is not None else float("nan"))
+) -> tuple[float, float, float]:
+    """(median seconds per call of f, of g, the ratio f / g): f and g timed in turns (f, g,
+    f, g, ...), each turn after an idle wait and an untimed warm-up call of that function
+    (``fair.interleaved_samples``); the ratio is the median of the turns' own ratios
+    (``fair.paired_ratio``). Without g (no PyTorch) its time and the ratio are NaN."""
+    samples = fair.interleaved_samples([f] if g is None else [f, g], repeats, min_time)
+    if g is None:
+        return statistics.median(samples[0]), math.nan, math.nan
+    return (
+        statistics.median(samples[0]),
+        statistics.median(samples[1]),
+        fair.paired_ratio(samples[0], samples[1]),
+    )
 
 
 def faults(f: Callable[[], Any], g: Callable[[], Any] | None) -> tuple[float, float]:
@@ -180,7 +190,7 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
             tx.grad = tw.grad = tb.grad = None
             torch_f(tx, tw, tb, *args).backward(tg)
 
-    t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
     pf_ours, pf_theirs = faults(ours, theirs)
     flops = conv_flops(case.shape, G, case.transpose)
     if case.transpose:  # conv2d's plan on the output: its grad_input is this forward
@@ -193,7 +203,7 @@ def conv_row(case: ConvCase, torch: Any, repeats: int) -> dict[str, Any]:
         "shape": case.shape,
         "cnnmath_s": t_ours,
         "torch_s": t_theirs,
-        "ratio": t_ours / t_theirs,
+        "ratio": ratio,
         "faults": (pf_ours, pf_theirs),
         "target": case.target,
         "cnnmath_gflops": flops / t_ours / 1e9,
@@ -231,14 +241,14 @@ def pool_row(case: PoolCase, torch: Any, repeats: int) -> dict[str, Any]:
             tx.grad = None
             tf(tx, k, s, p).backward(tg)
 
-    t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
     pf_ours, pf_theirs = faults(ours, theirs)
     return {
         "name": case.name,
         "shape": case.x_shape,
         "cnnmath_s": t_ours,
         "torch_s": t_theirs,
-        "ratio": t_ours / t_theirs,
+        "ratio": ratio,
         "faults": (pf_ours, pf_theirs),
         "target": case.target,
     }
@@ -273,14 +283,14 @@ def batch_norm_row(torch: Any, repeats: int) -> dict[str, Any]:
             tx.grad = tw.grad = tb.grad = None
             torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, True).backward(tg)
 
-    t_ours, t_theirs = interleaved(ours, theirs, repeats)
+    t_ours, t_theirs, ratio = interleaved(ours, theirs, repeats)
     pf_ours, pf_theirs = faults(ours, theirs)
     return {
         "name": name,
         "shape": shape,
         "cnnmath_s": t_ours,
         "torch_s": t_theirs,
-        "ratio": t_ours / t_theirs,
+        "ratio": ratio,
         "faults": (pf_ours, pf_theirs),
         "target": target,
     }

@@ -129,8 +129,9 @@ def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
     """Time one training epoch in cnnmath and in PyTorch (if importable) with ``threads``
     threads for both (``cnnmath.bench.fair.same_threads``), epochs in turns, each after an
     idle wait and an untimed warm-up epoch of the same library; return rows ``{name,
-    cnnmath_s, torch_s, ratio}`` (median seconds per epoch, ratio = cnnmath_s / torch_s;
-    torch_s and ratio are NaN without PyTorch)."""
+    cnnmath_s, torch_s, ratio}`` (median seconds per epoch; the ratio cnnmath / PyTorch is
+    the median of each turn's own, ``fair.paired_ratio``; torch_s and ratio are NaN without
+    PyTorch)."""
     torch = _import_torch()
     with fair.same_threads(threads, torch):
         ours, theirs, n = epochs(torch)
@@ -144,7 +145,7 @@ def run(threads: int, repeats: int = 3) -> list[dict[str, Any]]:
             "name": name,
             "cnnmath_s": cnnmath_s,
             "torch_s": torch_s,
-            "ratio": cnnmath_s / torch_s if theirs is not None else math.nan,
+            "ratio": fair.paired_ratio(*samples) if theirs is not None else math.nan,
             "target": 1.0,  # at one thread and at all cores
         }
     ]
