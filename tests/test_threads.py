@@ -746,3 +746,29 @@ def test_scratch_buffers_are_per_thread_and_reused():
     )  # too large to keep between calls ...
     get = _conv_engine._scratch("test big", big, np.dtype(np.float32))
     assert np.shares_memory(get(), get())  # ... but one per thread for all of a call's blocks
+
+
+def test_an_op_never_remembered_makes_no_key_until_a_call_is_kept(monkeypatch):
+    """An op none of whose calls was kept runs and is timed first; its key is made only for
+    a call to keep (`_measured_call`), and from then on before each call, to look it up."""
+    cnnmath.set_num_threads(2)
+    keys = []
+    call_key = _threads._call_key
+
+    def counting(*args):
+        keys.append(args[0])
+        return call_key(*args)
+
+    monkeypatch.setattr(_threads, "_call_key", counting)
+    seconds_at = {1: 0.0001, 2: 0.0001}  # under _MIN_OP_SECONDS: never kept
+    fake, counts = _fake_op(monkeypatch, seconds_at)
+    x = np.zeros(_threads._MIN_OP_ELEMENTS, dtype=np.float32)
+    for _ in range(3):
+        fake(x)
+    assert keys == [] and counts == [2, 2, 2] and not _threads._op_timings
+    seconds_at.update({1: 0.001, 2: 0.002})  # now worth measuring: the probe is kept ...
+    fake(x)
+    assert keys == [fake.__wrapped__] and len(_threads._op_timings) == 1
+    fake(x)  # ... and looked up before each next call, which alternate: threads, alone
+    fake(x)
+    assert len(keys) == 3 and counts == [2, 2, 2, 2, 2, 1]

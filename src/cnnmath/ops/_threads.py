@@ -224,13 +224,27 @@ def _call_key(
 def _measured_call(
     func: Callable[..., Any], n: int, args: Any, kwargs: Any, skip: frozenset[str]
 ) -> Any:
-    """func(*args, **kwargs) on n threads, or on one where its call measured faster there."""
+    """func(*args, **kwargs) on n threads, or on one where its call measured faster there.
+
+    An op none of whose calls was ever remembered (`_remembered_ops`: most calls of most
+    ops are quicker than _MIN_OP_SECONDS) is run and timed before its key is made: the key
+    is needed only to remember this call, and costs a small op as much again (a batch
+    norm's five arrays, a few microseconds). The arguments' shapes, dtypes and values are
+    the same after the call as before, so the key is too."""
     for a in (*args, *kwargs.values()):
         if isinstance(a, np.ndarray) and a.size >= _MIN_OP_ELEMENTS:
             break
     else:  # small arrays only: too quick to measure, and the key would cost a tiny op 20 %
         _local.count = n
         return func(*args, **kwargs)
+    if func not in _remembered_ops:  # nothing to look up: the probe, keyed if it is kept
+        _local.count = n
+        start = time.perf_counter()
+        result = func(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        if _MIN_OP_SECONDS <= seconds <= _MAX_OP_SECONDS:
+            _remember(_call_key(func, n, args, kwargs, skip))
+        return result
     key = _call_key(func, n, args, kwargs, skip)
     try:
         timing = _op_timings.get(key)  # (None is never stored)
@@ -246,12 +260,25 @@ def _measured_call(
             _op_timings.pop(key, None)  # out of the bounds now: probed again
         else:
             timing.record(shared, seconds)
-    elif key is not None and _MIN_OP_SECONDS <= seconds <= _MAX_OP_SECONDS:
-        # the probe's run is not recorded: a first call pays for buffers and regions' probes
-        if len(_op_timings) >= _TIMINGS_SIZE:  # the oldest goes (a dict keeps its order)
-            _op_timings.pop(next(iter(_op_timings)), None)
-        _op_timings[key] = _Timing()
+    elif _MIN_OP_SECONDS <= seconds <= _MAX_OP_SECONDS:
+        _remember(key)
     return result
+
+
+def _remember(key: Any) -> None:
+    """Keep a probed op call's key (`_call_key`'s; None, or one holding an array, is not
+    kept) with a fresh `_Timing`: the probe's run is not recorded, a first call pays for
+    buffers and regions' probes."""
+    if key is None:
+        return
+    try:
+        hash(key)
+    except TypeError:  # a tuple holding an array
+        return
+    if len(_op_timings) >= _TIMINGS_SIZE:  # the oldest goes (a dict keeps its order)
+        _op_timings.pop(next(iter(_op_timings)), None)
+    _op_timings[key] = _Timing()
+    _remembered_ops.add(key[0])
 
 
 def current() -> int:
@@ -319,6 +346,7 @@ def _forget_pool() -> None:
     _pool, _pool_size, _depth = None, 0, 0
     _timings.clear()
     _op_timings.clear()
+    _remembered_ops.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -399,6 +427,9 @@ _timings: dict[Any, _Timing] = {}
 # Op calls found worth measuring (`_measured_call`), kept apart: a flood of new calls (a
 # model fed ever new shapes) pushes out the oldest calls only, never the regions.
 _op_timings: dict[Any, _Timing] = {}
+# The ops some call of which was ever kept in `_op_timings` (a call key's first item): only
+# their calls need a key before they run (`_measured_call`).
+_remembered_ops: set[Callable[..., Any]] = set()
 _TIMINGS_SIZE = 4096
 
 
@@ -445,48 +476,65 @@ def parallel(body: Callable[[int, int], None], blocks: Sequence[Span]) -> None:
     key = None if code is None else (code, n)  # times at one thread count say nothing of another
     timing = _timings.get(key)  # (None is never stored)
     shared = timing.share() if timing is not None else False
-    with one_blas_thread():
+    _hold_blas()  # (as `one_blas_thread`, without a generator's cost on every region)
+    try:
         start = time.perf_counter()
-        if timing is not None and not shared:  # measured faster on the caller alone
-            for span in blocks:
-                _run_block(body, span)
+        if timing is not None and shared:
+            _hand_off(body, blocks, 0, n)  # raises what a block raised: then nothing recorded
+            timing.record(True, time.perf_counter() - start)
+        elif timing is not None:  # measured faster on the caller alone
+            _run_blocks(body, blocks, 0)
             seconds = time.perf_counter() - start
             if seconds < _MIN_PARALLEL_SECONDS:  # no longer worth a hand-off: probe it again
                 _timings.pop(key, None)
             else:
                 timing.record(False, seconds)
-            return
-        taken = itertools.count()  # next() on a count is atomic under the GIL
+        else:  # the probe: block 0 on the caller; is the rest worth handing off?
+            _run_block(body, blocks[0])
+            if (time.perf_counter() - start) * (len(blocks) - 1) < _MIN_PARALLEL_SECONDS:
+                _run_blocks(body, blocks, 1)
+                return
+            if key is not None:
+                if len(_timings) >= _TIMINGS_SIZE:
+                    _timings.clear()
+                _timings[key] = _Timing()
+            _hand_off(body, blocks, 1, n)
+    finally:
+        _release_blas()
 
-        def take() -> None:
-            for k in iter(taken.__next__, None):
-                if k >= len(blocks):
-                    return
-                _run_block(body, blocks[k])
 
-        futures = [_executor(n - 1).submit(take) for _ in range(n - 1)] if shared else []
-        try:
-            first = next(taken)  # block 0, or (handed off already) the caller's first one
-            if first < len(blocks):  # (the threads may have taken every block before it)
-                _run_block(body, blocks[first])
-                if timing is None and (  # the probe: is the rest worth handing off?
-                    (time.perf_counter() - start) * (len(blocks) - 1) >= _MIN_PARALLEL_SECONDS
-                ):
-                    if key is not None:
-                        if len(_timings) >= _TIMINGS_SIZE:
-                            _timings.clear()
-                        _timings[key] = _Timing()
-                    futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
-            take()
-        finally:
-            # a worker that has not started yet finds no block left: cancel it rather than
-            # wait for its thread to wake (0.1-0.2 ms after an idle spell, spikes past 1 ms)
-            errors = [None if f.cancel() else f.exception() for f in futures]
-        if timing is not None and not any(errors):  # (a run that raised records nothing)
-            timing.record(True, time.perf_counter() - start)
-        for error in errors:
-            if error is not None:
-                raise error
+def _run_blocks(body: Callable[[int, int], None], blocks: Sequence[Span], first: int) -> None:
+    """Blocks [first, ...) one after another on the calling thread, as blocks of a region."""
+    _local.inside = True
+    try:
+        for span in blocks[first:]:
+            body(*span)
+    finally:
+        _local.inside = False
+
+
+def _hand_off(body: Callable[[int, int], None], blocks: Sequence[Span], first: int, n: int) -> None:
+    """Blocks [first, ...) on n threads, the caller among them, each taking the next block
+    not yet taken; an exception in any block is raised here once all have stopped. A worker
+    that has not started when the blocks run out is cancelled, not waited for (another
+    caller's region may hold it; its thread wakes 0.1-0.2 ms after an idle spell, spikes
+    past 1 ms)."""
+    taken = itertools.count(first)  # next() on a count is atomic under the GIL
+
+    def take() -> None:
+        for k in iter(taken.__next__, None):
+            if k >= len(blocks):
+                return
+            _run_block(body, blocks[k])
+
+    futures = [_executor(n - 1).submit(take) for _ in range(n - 1)]
+    try:
+        take()
+    finally:
+        errors = [None if f.cancel() else f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 _A = TypeVar("_A")
