@@ -28,3 +28,4 @@ def _fresh_thread_timings(monkeypatch):
     decide how the next one's run."""
     monkeypatch.setattr(_threads, "_timings", {})
     monkeypatch.setattr(_threads, "_op_timings", {})
+    monkeypatch.setattr(_threads, "_remembered_ops", set())

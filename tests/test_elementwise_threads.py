@@ -179,6 +179,37 @@ def test_a_blocked_activation_is_the_one_block_one():
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_clamp_is_one_pass_per_thread(monkeypatch):
+    """relu, relu6 and hardtanh: one np.clip over all of x at one thread (no region), one
+    contiguous piece per thread at more (docs/performance.md, "Fewer, longer passes")."""
+    import cnnmath
+    from cnnmath.ops import _threads
+
+    regions = []
+    parallel = _threads.parallel
+
+    def recording(body, blocks):
+        regions.append(list(blocks))
+        parallel(body, blocks)
+
+    monkeypatch.setattr(_threads, "parallel", recording)
+    x = _data(4 * activations._BLOCK + 3, np.float32) * 8
+    before = cnnmath.get_num_threads()
+    try:
+        cnnmath.set_num_threads(1)
+        one = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
+        assert regions == []
+        cnnmath.set_num_threads(2)
+        two = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
+    finally:
+        cnnmath.set_num_threads(before)
+    half = x.size // 2
+    assert regions == [[(0, half), (half, x.size)]] * 3
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one[1], np.clip(x, 0, 6))
+
+
 def test_a_bad_parameter_is_refused_before_the_blocks():
     with pytest.raises(ValueError, match="softplus: beta"):
         activations.softplus(_data(BIG, np.float32), beta=-1.0)

@@ -28,10 +28,10 @@ exactly when σ keeps order), a formula, and for the non-monotone ones the locat
 dip below zero that makes result 4 fail (a window holding that point and one far below it).
 
 Every function runs on all the op's threads (``cnnmath.set_num_threads``) for an x of more than
-``_BLOCK`` values: the flattened x is cut into blocks of that size, each computed by the same
-code as a small x, so the result is the same bit for bit at any thread count (and the same as
-the one-block result). PReLU cuts along its (batch·channel) planes and adds its slope
-gradient's per-plane sums in order.
+``_BLOCK`` values: the flattened x is cut into blocks of that size (the clamps, a single pass:
+one piece per thread), each computed by the same code as a small x, so the result is the
+same bit for bit at any thread count (and the same as the one-block result). PReLU cuts
+along its (batch·channel) planes and adds its slope gradient's per-plane sums in order.
 """
 
 from __future__ import annotations
@@ -159,16 +159,23 @@ def elementwise(func: F) -> F:
 
 
 def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
-    """min(max(x, low), high) into a new array of x's shape and dtype, one ``np.clip`` per
-    block of `elementwise`'s size on the op's threads (x already checked).
+    """min(max(x, low), high) into a new array of x's shape and dtype, one ``np.clip`` over
+    all of x, or on n threads one per thread over a contiguous n-th of it (x already
+    checked): an elementwise pass may be cut by the thread count, every element getting the
+    same operation whatever the cut (`_threads`' module docstring).
 
     ``np.clip`` with both bounds finite or infinite, never None, runs NumPy's clip loop:
     one pass, about half the time of ``np.maximum`` against a scalar and a third of the
     maximum-then-minimum pair with its temporary (docs/performance.md, "Clamps"). It keeps
     NaN, and keeps −0 where the bounds allow it, as PyTorch's clamps do — at a lower bound
-    of 0 from NumPy 2.1 on (NumPy 2.0's clip there, and ``np.maximum(−0, 0)``, give +0)."""
+    of 0 from NumPy 2.1 on (NumPy 2.0's clip there, and ``np.maximum(−0, 0)``, give +0).
+    Not in cache-sized blocks: one pass has nothing to keep in cache, and each ``np.clip``
+    call costs about as much as 20 000 values (blocks of 2^16 took 1.4–1.6 times as long as
+    one call on MobileNetV2's and ResNet's maps: docs/performance.md, "Fewer, longer
+    passes")."""
     out = np.empty(x.shape, dtype=x.dtype)
-    if x.size <= _BLOCK:
+    n = _threads.current()
+    if x.size <= _BLOCK or n == 1:
         np.clip(x, low, high, out=out)
         return out
     flat, into = x.reshape(-1), out.reshape(-1)
@@ -176,7 +183,7 @@ def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     def body(i0: int, i1: int) -> None:
         np.clip(flat[i0:i1], low, high, out=into[i0:i1])
 
-    _threads.parallel(body, _threads.spans(flat.size, _BLOCK))
+    _threads.parallel(body, _threads.even_spans(flat.size, n))
     return out
 
 
@@ -279,8 +286,10 @@ def relu_grad(x: np.ndarray) -> np.ndarray:
     return _out(np.where(x <= 0, 0.0, 1.0), x)
 
 
-#: Elements per block of `_select` (relu's and hardtanh's backward): its masks stay in L2.
-_SELECT_BLOCK = 1 << 15
+#: Elements per block of `_select` (relu's and hardtanh's backward): enough work per block
+#: (its six NumPy calls cost about 5 µs each) that the calls' own cost does not show; 2^15
+#: took 1.2–1.75 times as long (docs/performance.md, "Fewer, longer passes").
+_SELECT_BLOCK = 1 << 18
 #: The unsigned integer of a float's width, and the signed one its masks are made in.
 _BITS = {4: (np.uint32, np.int32), 8: (np.uint64, np.int64)}
 
