@@ -576,7 +576,7 @@ def test_cache_sizes_are_read_from_sysfs(tmp_path, monkeypatch):
     b = machine.budgets(caches)
     assert b.chunk_bytes == 2 << 20 and b.taps_chunk_bytes == 640 * 1024  # the chunk's floor
     assert b.scatter_bytes == 8 * 1280 * 1024 and b.shifted_columns == 1280 * 1024 // 64
-    assert b.pool_block_bytes == 2 * 1280 * 1024 and b.copy_block_bytes == 1280 * 1024
+    assert b.pool_block_bytes == 4 * 1280 * 1024 and b.copy_block_bytes == 1280 * 1024
 
 
 def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
@@ -593,7 +593,7 @@ def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
         taps_chunk_bytes=256 << 10,
         scatter_bytes=4 << 20,
         shifted_columns=8192,
-        pool_block_bytes=1 << 20,
+        pool_block_bytes=2 << 20,
         copy_block_bytes=512 << 10,
     )
 

@@ -97,11 +97,11 @@ def test_max_pool(options, nan):
 def test_max_pool_narrow_tiles(nan):
     """Tiles fewer than 8 to a row (the digits CNN's 8×8 activations) take the walk one axis
     at a time (`pool._tile_walk_wide`), in several blocks of planes."""
-    x = _x((128, 64, 8, 8))
+    x = _x((256, 64, 8, 8))
     x[1, 3, :2, :2] = -0.0
     if nan:  # in planes of different blocks
-        x[0, 1, 5, 7] = x[60, 10, 2:4, 3] = x[127, 63, -1, -1] = np.nan
-    assert len(pool._plane_spans(128 * 64, x[0, 0].nbytes)) >= 2
+        x[0, 1, 5, 7] = x[60, 10, 2:4, 3] = x[255, 63, -1, -1] = np.nan
+    assert len(pool._plane_spans(256 * 64, x[0, 0].nbytes)) >= 2
     g = _g(max_pool2d(x, 2))
 
     def run():

@@ -106,14 +106,14 @@ def budgets(caches: Caches) -> Budgets:
     one L2 but at least ``CHUNK_FLOOR`` (and at most a quarter of the L3, but never below
     one L2), the others fractions or multiples of the L2. On FALLBACK they are the measured
     constants: chunk 2 MiB, taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling
-    block 1 MiB and a copy block 512 KiB."""
+    block 2 MiB and a copy block 512 KiB."""
     l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
     return Budgets(
         chunk_bytes=min(max(l2, CHUNK_FLOOR), max(caches.l3 // 4, l2)),
         taps_chunk_bytes=l2 // 2,
         scatter_bytes=8 * l2,
         shifted_columns=l2 // 64,
-        pool_block_bytes=2 * l2,
+        pool_block_bytes=4 * l2,
         copy_block_bytes=l2,
     )
 
