@@ -228,3 +228,30 @@ def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
         conv_transpose2d(x, w, None, 2, 1)
     # four phases, each four chunks of two images (2 · 32 · 32 columns), none cut
     assert sorted(set(widths)) == [2048] and len(widths) == 16
+
+
+def test_the_bias_add_is_one_pass_per_thread(monkeypatch):
+    """conv2d's bias: one add over the batch at one thread, one per thread over a
+    contiguous share of the images at two (each share _MIN_PIECE values or more), the same
+    bits (docs/performance.md, "Fewer, longer passes")."""
+    regions = []
+    parallel = _threads.parallel
+
+    def recording(body, blocks):
+        if body.__name__ == "images":  # `_add_bias`'s region
+            regions.append(list(blocks))
+        parallel(body, blocks)
+
+    monkeypatch.setattr(_threads, "parallel", recording)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 4, 34, 34), dtype=np.float32)
+    w = rng.standard_normal((16, 4, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(16, dtype=np.float32)
+    with num_threads(1):
+        one = conv2d(x, w, b, padding=1)
+    with num_threads(2):
+        two = conv2d(x, w, b, padding=1)
+    assert 12 * 16 * 34 * 34 >= 2 * conv_module._MIN_PIECE
+    assert regions == [[(0, 12)], [(0, 6), (6, 12)]]
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, conv2d(x, w, None, padding=1) + b[:, None, None])

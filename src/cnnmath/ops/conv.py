@@ -441,12 +441,14 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
     planes of a LeNet, where NumPy's loop per row costs more than the row), then the block
     sums added by NumPy. Float32 rounding grows with the block, not with the image.
 
-    The (β, o) planes are summed in shape-fixed blocks of planes on the op's threads, each
-    plane's sum inside one block; the sum over β then adds them in order (bit-stable)."""
+    The (β, o) planes are summed in shape-fixed blocks of about _SUM_BYTES of planes on the
+    op's threads, each plane's sum inside one block (a matrix-vector product's bits for one
+    row can depend on how many rows it is given, so the blocks must not follow the thread
+    count); the sum over β then adds them in order (bit-stable)."""
     B, O, H, W = G.shape
     rows = G.reshape(B * O, H * W)
     blocks, rest = divmod(H * W, _SUM_BLOCK)
-    cut = _threads.spans(B * O, _ELEMENTWISE_BYTES // (H * W * G.itemsize))
+    cut = _threads.spans(B * O, _SUM_BYTES // (H * W * G.itemsize))
     ones = np.ones(_SUM_BLOCK, dtype=G.dtype)
     if not blocks and len(cut) == 1:  # small planes, one block: one product
         return (rows @ ones[:rest]).reshape(B, O).sum(axis=0)
@@ -464,14 +466,17 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
 
 
 def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
-    """y[β, o] += bias[o] in place, in shape-fixed blocks of images on the op's threads.
+    """y[β, o] += bias[o] in place: one add over the batch at one thread, one per thread
+    over a contiguous n-th of the images at n, each of _MIN_PIECE values or more (an
+    elementwise pass: any cut gives the same bits; one pass has nothing to keep in cache,
+    and each call costs as much as many values: docs/performance.md, "Fewer, longer
+    passes").
 
     In a batch, each image is one row of C_out·H·W values, and the bias is repeated into
     such a row once (in a kept work buffer: fresh pages for it cost more than the add): a
     broadcast of bias[o] over each plane ran NumPy's inner loops H·W long (about twice the
     time on LeNet's 28 × 28 maps and ResNet's 7 × 7). One image broadcasts: the repeat would
     cost as much as the add it serves. Same bits either way."""
-    per_image = math.prod(y.shape[1:]) * y.itemsize
     area = math.prod(y.shape[2:])
     if y.flags.c_contiguous and area > 1 and y.shape[0] > 1:
         target = y.reshape(y.shape[0], -1)
@@ -483,10 +488,14 @@ def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
     def images(b0: int, b1: int) -> None:
         target[b0:b1] += term
 
-    _threads.parallel(images, _threads.spans(y.shape[0], _ELEMENTWISE_BYTES // per_image))
+    pieces = min(_threads.current(), max(1, y.size // _MIN_PIECE))
+    _threads.parallel(images, _threads.even_spans(y.shape[0], pieces))
 
 
-_ELEMENTWISE_BYTES = 1 << 20  # an elementwise pass (bias) works in blocks of about 1 MiB
+_MIN_PIECE = 1 << 16  # values per thread below which the bias add stays on one thread
+
+
+_SUM_BYTES = 1 << 22  # the bias gradient sums blocks of planes of about 4 MiB
 
 
 _SUM_BLOCK = 1024
