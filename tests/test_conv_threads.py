@@ -232,8 +232,9 @@ def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
 
 def test_the_bias_add_is_one_pass_per_thread(monkeypatch):
     """conv2d's bias: one add over the batch at one thread, one per thread over a
-    contiguous share of the images at two (each share _MIN_PIECE values or more), the same
-    bits (docs/performance.md, "Fewer, longer passes")."""
+    contiguous share of the images at two where each share holds `_threads._PASS_VALUES`
+    values or more (here made small), the same bits (docs/performance.md, "Fewer, longer
+    passes")."""
     regions = []
     parallel = _threads.parallel
 
@@ -243,6 +244,7 @@ def test_the_bias_add_is_one_pass_per_thread(monkeypatch):
         parallel(body, blocks)
 
     monkeypatch.setattr(_threads, "parallel", recording)
+    monkeypatch.setattr(_threads, "_PASS_VALUES", 1 << 16)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((12, 4, 34, 34), dtype=np.float32)
     w = rng.standard_normal((16, 4, 3, 3), dtype=np.float32)
@@ -251,7 +253,7 @@ def test_the_bias_add_is_one_pass_per_thread(monkeypatch):
         one = conv2d(x, w, b, padding=1)
     with num_threads(2):
         two = conv2d(x, w, b, padding=1)
-    assert 12 * 16 * 34 * 34 >= 2 * conv_module._MIN_PIECE
+    assert 12 * 16 * 34 * 34 >= 2 * _threads._PASS_VALUES
     assert regions == [[(0, 12)], [(0, 6), (6, 12)]]
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(one, conv2d(x, w, None, padding=1) + b[:, None, None])

@@ -180,8 +180,9 @@ def test_a_blocked_activation_is_the_one_block_one():
 
 
 def test_a_clamp_is_one_pass_per_thread(monkeypatch):
-    """relu, relu6 and hardtanh: one np.clip over all of x at one thread (no region), one
-    contiguous piece per thread at more (docs/performance.md, "Fewer, longer passes")."""
+    """relu, relu6 and hardtanh: one np.clip over all of x at one thread (no region), and at
+    two threads while a half would be under `_threads._PASS_VALUES`; one contiguous piece
+    per thread above (docs/performance.md, "Fewer, longer passes")."""
     import cnnmath
     from cnnmath.ops import _threads
 
@@ -194,17 +195,22 @@ def test_a_clamp_is_one_pass_per_thread(monkeypatch):
 
     monkeypatch.setattr(_threads, "parallel", recording)
     x = _data(4 * activations._BLOCK + 3, np.float32) * 8
+    assert x.size < 2 * _threads._PASS_VALUES
     before = cnnmath.get_num_threads()
     try:
         cnnmath.set_num_threads(1)
         one = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
-        assert regions == []
         cnnmath.set_num_threads(2)
         two = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
+        assert regions == []  # halves too short to hand off: one call at two threads too
+        monkeypatch.setattr(_threads, "_PASS_VALUES", activations._BLOCK)
+        cut = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
     finally:
         cnnmath.set_num_threads(before)
     half = x.size // 2
     assert regions == [[(0, half), (half, x.size)]] * 3
+    for a, b in zip(one, cut):
+        np.testing.assert_array_equal(a, b)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one[1], np.clip(x, 0, 6))

@@ -306,6 +306,23 @@ def even_spans(total: int, pieces: int) -> list[Span]:
     return [(bounds[k], bounds[k + 1]) for k in range(pieces)]
 
 
+#: Values per thread below which one pass over an array (a clamp, a bias add) stays whole
+#: on the calling thread: about 0.4 ms of such a pass on the project's machine, the least a
+#: hand-off must save (`_MIN_PARALLEL_SECONDS`); a shorter piece is never handed off, and
+#: cutting it would only add a region's cost.
+_PASS_VALUES = 1 << 21
+
+
+def pass_spans(count: int, values: int) -> list[Span]:
+    """``count`` units (values, images) of a single elementwise pass over ``values`` values,
+    as one contiguous piece per thread (`current`), each of _PASS_VALUES values or more, or
+    one piece. For passes whose every element gets the same operation however they are cut
+    (module docstring, the exception to reason 1): one call per thread, where cache-sized
+    blocks would pay a NumPy call's own cost per block (docs/performance.md, "Fewer, longer
+    passes")."""
+    return even_spans(count, min(current(), max(1, values // _PASS_VALUES)))
+
+
 _SCRATCH_BYTES = 1 << 22  # work buffers up to this size are kept for the next call
 
 

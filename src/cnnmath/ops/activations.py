@@ -28,10 +28,11 @@ exactly when σ keeps order), a formula, and for the non-monotone ones the locat
 dip below zero that makes result 4 fail (a window holding that point and one far below it).
 
 Every function runs on all the op's threads (``cnnmath.set_num_threads``) for an x of more than
-``_BLOCK`` values: the flattened x is cut into blocks of that size (the clamps, a single pass:
-one piece per thread), each computed by the same code as a small x, so the result is the
-same bit for bit at any thread count (and the same as the one-block result). PReLU cuts
-along its (batch·channel) planes and adds its slope gradient's per-plane sums in order.
+``_BLOCK`` values: the flattened x is cut into blocks of that size (the clamps, a single
+pass: one piece per thread, for a large x only), each computed by the same code as a small
+x, so the result is the same bit for bit at any thread count (and the same as the one-block
+result). PReLU cuts along its (batch·channel) planes and adds its slope gradient's
+per-plane sums in order.
 """
 
 from __future__ import annotations
@@ -160,9 +161,9 @@ def elementwise(func: F) -> F:
 
 def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """min(max(x, low), high) into a new array of x's shape and dtype, one ``np.clip`` over
-    all of x, or on n threads one per thread over a contiguous n-th of it (x already
-    checked): an elementwise pass may be cut by the thread count, every element getting the
-    same operation whatever the cut (`_threads`' module docstring).
+    all of x, or one per thread over a contiguous share of it where each share is long
+    enough to hand off (`_threads.pass_spans`; x already checked): an elementwise pass may
+    be cut by the thread count, every element getting the same operation whatever the cut.
 
     ``np.clip`` with both bounds finite or infinite, never None, runs NumPy's clip loop:
     one pass, about half the time of ``np.maximum`` against a scalar and a third of the
@@ -174,8 +175,8 @@ def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     one call on MobileNetV2's and ResNet's maps: docs/performance.md, "Fewer, longer
     passes")."""
     out = np.empty(x.shape, dtype=x.dtype)
-    n = _threads.current()
-    if x.size <= _BLOCK or n == 1:
+    pieces = _threads.pass_spans(x.size, x.size)
+    if len(pieces) == 1:
         np.clip(x, low, high, out=out)
         return out
     flat, into = x.reshape(-1), out.reshape(-1)
@@ -183,7 +184,7 @@ def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     def body(i0: int, i1: int) -> None:
         np.clip(flat[i0:i1], low, high, out=into[i0:i1])
 
-    _threads.parallel(body, _threads.even_spans(flat.size, n))
+    _threads.parallel(body, pieces)
     return out
 
 

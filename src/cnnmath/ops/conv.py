@@ -466,11 +466,10 @@ def _grad_bias(G: np.ndarray) -> np.ndarray:
 
 
 def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
-    """y[β, o] += bias[o] in place: one add over the batch at one thread, one per thread
-    over a contiguous n-th of the images at n, each of _MIN_PIECE values or more (an
-    elementwise pass: any cut gives the same bits; one pass has nothing to keep in cache,
-    and each call costs as much as many values: docs/performance.md, "Fewer, longer
-    passes").
+    """y[β, o] += bias[o] in place: one add over the batch, or one per thread over a
+    contiguous share of the images where each share is long enough to hand off
+    (`_threads.pass_spans`: an elementwise pass, any cut gives the same bits; one pass has
+    nothing to keep in cache, and each call costs as much as many values).
 
     In a batch, each image is one row of C_out·H·W values, and the bias is repeated into
     such a row once (in a kept work buffer: fresh pages for it cost more than the add): a
@@ -488,11 +487,7 @@ def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
     def images(b0: int, b1: int) -> None:
         target[b0:b1] += term
 
-    pieces = min(_threads.current(), max(1, y.size // _MIN_PIECE))
-    _threads.parallel(images, _threads.even_spans(y.shape[0], pieces))
-
-
-_MIN_PIECE = 1 << 16  # values per thread below which the bias add stays on one thread
+    _threads.parallel(images, _threads.pass_spans(y.shape[0], y.size))
 
 
 _SUM_BYTES = 1 << 22  # the bias gradient sums blocks of planes of about 4 MiB
