@@ -171,7 +171,7 @@ def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
     NaN, and keeps −0 where the bounds allow it, as PyTorch's clamps do — at a lower bound
     of 0 from NumPy 2.1 on (NumPy 2.0's clip there, and ``np.maximum(−0, 0)``, give +0).
     Not in cache-sized blocks: one pass has nothing to keep in cache, and each ``np.clip``
-    call costs about as much as 20 000 values (blocks of 2^16 took 1.4–1.6 times as long as
+    call costs about as much as 25 000 values (blocks of 2^16 took 1.4–1.6 times as long as
     one call on MobileNetV2's and ResNet's maps: docs/performance.md, "Fewer, longer
     passes")."""
     out = np.empty(x.shape, dtype=x.dtype)
