@@ -154,7 +154,7 @@ def test_a_first_sample_unlike_the_rest_is_centred_again():
 # ---------------------------------------------------------------------------------------------
 # Activations, softmax, dropout, losses
 
-BIG = 1 << 20  # 16 blocks of the elementwise passes
+BIG = 1 << 20  # 16 blocks of the elementwise passes (the clamps: one, `_threads.pass_spans`)
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -195,6 +195,8 @@ def test_a_clamp_is_one_pass_per_thread(monkeypatch):
 
     monkeypatch.setattr(_threads, "parallel", recording)
     x = _data(4 * activations._BLOCK + 3, np.float32) * 8
+    half = x.size // 2
+    x[half - 3 : half + 3] = [-0.0, np.nan, -np.inf, np.inf, -0.0, -np.nan]  # at the cut
     assert x.size < 2 * _threads._PASS_VALUES
     before = cnnmath.get_num_threads()
     try:
@@ -205,12 +207,14 @@ def test_a_clamp_is_one_pass_per_thread(monkeypatch):
         assert regions == []  # halves too short to hand off: one call at two threads too
         monkeypatch.setattr(_threads, "_PASS_VALUES", activations._BLOCK)
         cut = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
+        regions.clear()
+        assert_thread_invariant(lambda: (activations.relu6(x), activations.hardtanh(x)))
     finally:
         cnnmath.set_num_threads(before)
-    half = x.size // 2
-    assert regions == [[(0, half), (half, x.size)]] * 3
+    assert regions and all(blocks == [(0, half), (half, x.size)] for blocks in regions)
     for a, b in zip(one, cut):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one[1], np.clip(x, 0, 6))

@@ -28,12 +28,12 @@ from cnnmath import (
 from cnnmath.ops import pool
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
-SHAPE = (8, 64, 56, 56)  # ResNet's first pooling: about 7 blocks of planes in float32
+SHAPE = (8, 64, 56, 56)  # ResNet's first pooling: 4 blocks of planes in float32
 
 
 @pytest.fixture(autouse=True)
 def _fallback_budgets(monkeypatch):
-    """The blocks of planes these shapes were sized for (1 MiB), whatever this L2."""
+    """The fallback's blocks of planes (2 MiB), whatever this L2."""
     pin_fallback_budgets(monkeypatch)
 
 

@@ -40,7 +40,8 @@ class _EveryRegion(dict):
     caller times the first, then hands off) could see the caller take the second before a
     woken worker asks, and run on one thread however the blocks are cut; or a region
     measured faster on the caller alone could run there. (Also the stand-in for
-    `_threads._op_timings`: every op call on the threads.)"""
+    `_threads._op_timings`: every op call whose timing is looked up runs on the threads; an
+    op none of whose calls was kept runs there anyway, `_threads._measured_call`.)"""
 
     def get(self, key: object, default: object = None) -> _threads._Timing:
         return _AlwaysShared()

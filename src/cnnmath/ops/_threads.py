@@ -315,11 +315,11 @@ _PASS_VALUES = 1 << 21
 
 def pass_spans(count: int, values: int) -> list[Span]:
     """``count`` units (values, images) of a single elementwise pass over ``values`` values,
-    as one contiguous piece per thread (`current`), each of _PASS_VALUES values or more, or
-    one piece. For passes whose every element gets the same operation however they are cut
-    (module docstring, the exception to reason 1): one call per thread, where cache-sized
-    blocks would pay a NumPy call's own cost per block (docs/performance.md, "Fewer, longer
-    passes")."""
+    as one contiguous piece per thread (`current`), each of about _PASS_VALUES values or
+    more (pieces of whole units), or one piece. For passes whose every element gets the
+    same operation however they are cut (module docstring, the exception to reason 1): one
+    call per thread, where cache-sized blocks would pay a NumPy call's own cost per block
+    (docs/performance.md, "Fewer, longer passes")."""
     return even_spans(count, min(current(), max(1, values // _PASS_VALUES)))
 
 
@@ -445,7 +445,8 @@ _timings: dict[Any, _Timing] = {}
 # model fed ever new shapes) pushes out the oldest calls only, never the regions.
 _op_timings: dict[Any, _Timing] = {}
 # The ops some call of which was ever kept in `_op_timings` (a call key's first item): only
-# their calls need a key before they run (`_measured_call`).
+# their calls need a key before they run (`_measured_call`). Never pruned (an op whose kept
+# calls were all pushed out just keeps paying for its keys): the ops are a few dozen.
 _remembered_ops: set[Callable[..., Any]] = set()
 _TIMINGS_SIZE = 4096
 

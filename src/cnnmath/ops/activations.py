@@ -29,10 +29,10 @@ dip below zero that makes result 4 fail (a window holding that point and one far
 
 Every function runs on all the op's threads (``cnnmath.set_num_threads``) for an x of more than
 ``_BLOCK`` values: the flattened x is cut into blocks of that size (the clamps, a single
-pass: one piece per thread, for a large x only), each computed by the same code as a small
-x, so the result is the same bit for bit at any thread count (and the same as the one-block
-result). PReLU cuts along its (batch·channel) planes and adds its slope gradient's
-per-plane sums in order.
+pass: one piece per thread, each of about ``_threads._PASS_VALUES`` values, else one call),
+each computed by the same code as a small x, so the result is the same bit for bit at any
+thread count (and the same as the one-block result). PReLU cuts along its (batch·channel)
+planes and adds its slope gradient's per-plane sums in order.
 """
 
 from __future__ import annotations
