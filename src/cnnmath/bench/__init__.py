@@ -225,8 +225,8 @@ MEMORY_NAMES = ("peak memory",)
 
 
 def _wanted(only: str | None, names: tuple[str, ...]) -> bool:
-    """Whether ``--only`` (None: everything) asks for a section with these names: its text
-    is part of one of them, ignoring case (as for the rows of ``cnnmath.bench.ops``)."""
+    """Whether ``--only`` (None: everything) asks for a section or row with these names: its
+    text is part of one of them, ignoring case (the rows of ``cnnmath.bench.ops`` too)."""
     return only is None or any(only.lower() in name.lower() for name in names)
 
 

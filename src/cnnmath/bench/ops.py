@@ -4,8 +4,8 @@ Both libraries run in this one process on the same float32 data, interleaved (on
 sample, then one PyTorch sample, repeated, each after an idle wait and an untimed warm-up
 call of its own library: ``cnnmath.bench.fair``), at the same thread count; the table shows
 medians and the ratio cnnmath / PyTorch (below 1: cnnmath is faster), the median of each
-turn's own ratio (``fair.paired_ratio``). PyTorch is imported
-here only, never by the library.
+turn's own ratio (``fair.paired_ratio``). PyTorch is imported here only, never by the
+library.
 """
 
 from __future__ import annotations
@@ -299,14 +299,16 @@ def batch_norm_row(torch: Any, repeats: int) -> dict[str, Any]:
 def run(
     threads: int, repeats: int = 5, only: str | None = None, torch: Any = None
 ) -> dict[str, Any]:
-    """All conv and pool rows at ``threads`` threads (the caller limits both libraries)."""
-    want = (lambda name: only.lower() in name.lower()) if only else (lambda name: True)
-    conv = [conv_row(c, torch, repeats) for c in CONV_CASES if want(c.name)]
+    """All conv and pool rows at ``threads`` threads (the caller limits both libraries);
+    with ``only``, those whose name holds it, ignoring case (as ``--only`` picks sections)."""
+    from . import _wanted
+
+    conv = [conv_row(c, torch, repeats) for c in CONV_CASES if _wanted(only, (c.name,))]
     return {
         "sgemm_gflops": sgemm_gflops() if conv else math.nan,  # the conv table's roofline
         "conv": conv,
-        "pool": [pool_row(c, torch, repeats) for c in POOL_CASES if want(c.name)],
-        "norm": [batch_norm_row(torch, repeats)] if want(BATCH_NORM_CASE[0]) else [],
+        "pool": [pool_row(c, torch, repeats) for c in POOL_CASES if _wanted(only, (c.name,))],
+        "norm": [batch_norm_row(torch, repeats)] if _wanted(only, BATCH_NORM_CASE[:1]) else [],
     }
 
 
