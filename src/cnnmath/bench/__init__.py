@@ -50,6 +50,7 @@ import numpy as np
 
 from ..commands._args import whole_number
 from ..commands._common import OneLineParser
+from . import kernels
 
 __all__ = ["main"]
 
@@ -166,6 +167,7 @@ def _header(torch: Any, late: bool = False) -> str:
             f"{os.cpu_count()} cores ({platform.machine()}), cnnmath.get_num_threads() = "
             f"{get_num_threads()}",
             blas_line(),
+            *filter(None, [kernels.forced_kernels_line()]),
             "env: " + (", ".join(present) if present else "none of " + " / ".join(names) + " set"),
             pages_line(late),
         ]
