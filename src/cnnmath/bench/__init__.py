@@ -147,7 +147,7 @@ def blas_line() -> str:
 #: VM, OpenBLAS's idle worker busy-waits after each call (OPENBLAS_THREAD_TIMEOUT unset) and
 #: slows the single-threaded copies between products, so two-thread figures come out bimodal;
 #: OPENBLAS_THREAD_TIMEOUT=4 makes the worker sleep at once (see docs/performance.md).
-BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS")
+BLAS_ENV = (*kernels.CORETYPE_ENV, "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS")
 #: Settings that decide how many page faults each library pays (glibc's malloc thresholds,
 #: PyTorch's huge pages): ``cnnmath.bench.fair``, and docs/performance.md, "Page faults".
 THP_SWITCH = "THP_MEM_ALLOC_ENABLE"  # PyTorch's: 2 MiB pages for its large allocations
@@ -159,6 +159,7 @@ def _header(torch: Any, late: bool = False) -> str:
     from ..threads import get_num_threads
 
     names = BLAS_ENV + PAGES_ENV
+    forced = kernels.forced_kernels_line()  # None where no variable forces OpenBLAS's kernels
     present = [f"{k}={os.environ[k]}" for k in names if k in os.environ]
     return "\n".join(
         [
@@ -167,7 +168,7 @@ def _header(torch: Any, late: bool = False) -> str:
             f"{os.cpu_count()} cores ({platform.machine()}), cnnmath.get_num_threads() = "
             f"{get_num_threads()}",
             blas_line(),
-            *filter(None, [kernels.forced_kernels_line()]),
+            *([forced] if forced else []),
             "env: " + (", ".join(present) if present else "none of " + " / ".join(names) + " set"),
             pages_line(late),
         ]
