@@ -2,7 +2,7 @@
 accuracy on the 360 held-out test images, as a last line ``test accuracy 0.9xx``.
 
     cnnmath train                                  # the recipe: LeNet, 40 epochs, seed 0
-    cnnmath train --arch resnet20                  # He et al.'s ResNet-20 (BatchNorm), 8 epochs
+    cnnmath train --arch resnet20                  # He et al.'s ResNet-20 (BatchNorm), 16 epochs
     cnnmath train --epochs 10 --seed 3 --save digits.safetensors
     cnnmath train --checkpoint run.ckpt            # stop it any time, then:
     cnnmath train --resume run.ckpt                # continues to the same final weights
