@@ -293,3 +293,38 @@ def test_residual_graph_is_the_union_over_paths():
         want = tuple(out.interval(pixel[a], a) for a in range(2))
         assert all(0 <= lo and hi < 72 for lo, hi in want)
         assert got == want, (pixel, got, want)
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_output_size_is_pytorchs_pooling_size(ceil_mode):
+    torch = pytest.importorskip("torch")
+    from cnnmath.receptive import AxisWindow
+
+    checked = 0
+    for n in range(1, 10):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for d in range(1, 3):
+                    for p in range(0, k // 2 + 1):
+                        window = AxisWindow(k, s, p, p, d, ceil_mode)
+                        x = torch.zeros(1, 1, n, 1)
+                        try:
+                            want = torch.nn.functional.max_pool2d(
+                                x, (k, 1), (s, 1), (p, 0), (d, 1), ceil_mode
+                            ).shape[2]
+                        except RuntimeError:  # PyTorch refuses: the window outgrows the input
+                            want = 0
+                        assert window.output_size(n) == want, (n, k, s, d, p)
+                        checked += want == 1 and n < d * (k - 1) + 1 - 2 * p
+    assert checked > 0 if ceil_mode else checked == 0  # windows longer than the padded input
+
+
+def test_batch_norm_without_running_statistics_reads_the_whole_image():
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64),
+        nn.BatchNorm2d(2, track_running_stats=False, dtype=np.float64),
+    ).eval()
+    assert receptive_field(net, (1, 12, 12))[-1].whole
+    assert not receptive_field(nn.Sequential(net[0], nn.BatchNorm2d(2)).eval(), (1, 12, 12))[
+        -1
+    ].whole

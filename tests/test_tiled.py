@@ -233,6 +233,15 @@ def cluster_client():
             ValueError,
             r"node '1' \(Flatten\) reads the whole image",
         ),
+        (  # no running statistics: it normalises by the batch's even in eval mode
+            nn.Sequential(
+                nn.Conv2d(1, 2, 3, dtype=np.float64),
+                nn.BatchNorm2d(2, track_running_stats=False, dtype=np.float64),
+            ).eval(),
+            da.zeros((1, 1, 12, 12), chunks=(1, 1, 6, 6)),
+            ValueError,
+            r"node '1' \(BatchNorm2d\) reads the whole image",
+        ),
     ],
 )
 def test_bad_input(model, array, exc, match):
@@ -382,3 +391,28 @@ def test_stream_names_the_image_that_failed(tmp_path):
         list(tiled.stream(small_net(np.random.default_rng(0)), [*paths, missing]))
     with pytest.raises(ValueError, match=r"window: expected an int >= 1, got 0"):
         list(tiled.stream(small_net(np.random.default_rng(0)), paths, window=0))
+
+
+def test_no_output_block_is_empty():
+    # 4 × 4 pooling, chunks of 4 and 5 on 23 × 19: the last chunks hold no whole window
+    x = np.random.default_rng(0).standard_normal((1, 1, 23, 19))
+    net = nn.MaxPool2d(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 4, 5)))
+    assert 0 not in y.chunks[2] + y.chunks[3]
+    assert y.chunks[2:] == ((1, 1, 1, 1, 1), (1, 1, 2))
+    assert float(y.max().compute(scheduler="synchronous")) == net(x).max()
+    assert np.array_equal(y.compute(scheduler="synchronous"), net(x))
+
+
+@pytest.mark.parametrize("size", [5, 6, 11, 12])
+def test_ceil_mode_window_overhanging_the_input(size):
+    # kernel 4 dilated by 2 spans 7 > 5: with ceil_mode the window that starts inside the
+    # input still counts, so a 5 × 5 input gives one output (PyTorch's rule)
+    net = nn.MaxPool2d(4, stride=3, dilation=2, ceil_mode=True)
+    x = np.random.default_rng(size).standard_normal((1, 1, size, size))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 3, 4)))
+    assert np.array_equal(y.compute(scheduler="synchronous"), net(x))

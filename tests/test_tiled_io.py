@@ -134,3 +134,18 @@ def test_filter_array_equals_filter_image(channels, operator, options, dtype):
     assert got.shape == expected.shape
     assert_close(got, expected, dtype)
     assert notes == want.notes
+
+
+@pytest.mark.parametrize(("operator", "options"), [("maxpool", {"k": 4}), ("avgpool", {"k": 4})])
+def test_minmax_scaling_where_a_chunk_holds_no_whole_window(operator, options):
+    # 23 × 19 in chunks of 4 × 5: the last rows and columns hold no whole 4 × 4 window, so
+    # their chunks have no output (an empty chunk would break dask's min and max)
+    x = np.random.default_rng(0).random((1, 23, 19))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pixels, _ = tiled_io.filter_array(
+            da.from_array(x, chunks=(1, 4, 5)), operator, scale="minmax", **options
+        )
+    assert 0 not in pixels.chunks[1] + pixels.chunks[2]
+    want = filters.filter_image(x, LAYOUTS[1], operator, scale="minmax", **options).pixels
+    assert_close(pixels.compute(scheduler="synchronous"), want, np.float64)

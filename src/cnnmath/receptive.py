@@ -55,12 +55,12 @@ class AxisWindow(NamedTuple):
         """floor((n + p_b + p_a − d(f−1) − 1)/s) + 1, or with ``ceil_mode`` the ceiling, less
         one when the last window would start past the input and its leading padding."""
         span = n + self.pad_before + self.pad_after - self.dilation * (self.kernel - 1) - 1
-        if span < 0:
-            return 0
         if not self.ceil_mode:
-            return span // self.stride + 1
-        out = -(-span // self.stride) + 1
-        if (out - 1) * self.stride >= n + self.pad_before:
+            return span // self.stride + 1 if span >= 0 else 0
+        # a window longer than the padded input still gives one output when it starts
+        # inside it and overhangs by less than a stride (as the pooling ops count)
+        out = max(0, -(-span // self.stride) + 1)
+        if out and (out - 1) * self.stride >= n + self.pad_before:
             out -= 1
         return out
 
@@ -102,7 +102,9 @@ def layer_geometry(module: Any) -> Geometry:
     ``Dropout`` and ``BatchNorm2d`` are pointwise; ``Flatten``, ``Linear``, adaptive pooling
     and group/layer norm are global. In training mode ``Dropout`` draws a fresh mask (not a
     function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
-    the whole image: the first is refused, the second is global.
+    the whole image: the first is refused, the second is global. So is a ``BatchNorm2d``
+    built with ``track_running_stats=False`` in any mode: it keeps no running statistics,
+    so it normalises by the batch's in eval mode too.
 
     >>> layer_geometry(nn.Conv2d(1, 1, 3, stride=2, padding=1)).axes[0]
     AxisWindow(kernel=3, stride=2, pad_before=1, pad_after=1, dilation=1, ceil_mode=False)
@@ -141,8 +143,14 @@ def layer_geometry(module: Any) -> Geometry:
             f"receptive_field: model: {name} in training mode draws a random mask; "
             "call model.eval() first"
         )
-    if name.startswith("BatchNorm") and getattr(module, "training", False):
-        return Geometry("global", reason="batch_norm in training mode uses the batch statistics")
+    if name.startswith("BatchNorm") and (
+        getattr(module, "training", False) or getattr(module, "running_mean", 0) is None
+    ):
+        return Geometry(
+            "global",
+            reason="batch_norm in training mode, or without running statistics, uses the "
+            "batch statistics",
+        )
     if name in _POINTWISE or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}:
         return Geometry("pointwise")
     raise ValueError(

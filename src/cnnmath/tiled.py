@@ -22,7 +22,9 @@ layer only.
 One task per output block reads the input blocks its rows and columns need and runs the
 whole network (one fused overlap, not one per layer). Input chunk boundaries fall on
 multiples of the total jump J, so output block k holds the pixels whose field is centred in
-input chunk k; a chunking that does not is rechunked, with a :class:`TiledRechunkWarning`.
+input chunk k (an input chunk where no field is centred, as at the end of a pooled axis,
+gives no output block rather than an empty one); a chunking that does not is rechunked,
+with a :class:`TiledRechunkWarning`.
 """
 
 from __future__ import annotations
@@ -126,15 +128,6 @@ def _run_tile(
     program: _Program, ph: _AxisPlan, pw: _AxisPlan, rows: list[list[np.ndarray]]
 ) -> np.ndarray:
     """One output block: the needed parts of the input blocks, joined, through the network."""
-    first = rows[0][0]
-    if ph.out[0] == ph.out[1] or pw.out[0] == pw.out[1]:
-        shape = (
-            *first.shape[:-3],
-            program.out_channels,
-            ph.out[1] - ph.out[0],
-            pw.out[1] - pw.out[0],
-        )
-        return np.zeros(shape, first.dtype)
     joined = [
         np.concatenate([b[..., h0:h1, w0:w1] for b, (_, w0, w1) in zip(row, pw.blocks)], axis=-1)
         for row, (_, h0, h1) in zip(rows, ph.blocks)
@@ -252,7 +245,8 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
 
         output boundaries  O_k = clip(⌈(B_k − c)/J⌉, 0, H_out)   for input boundaries B_k,
 
-    which needs B_k on multiples of J: otherwise, and when C is split, the array is
+    which needs B_k on multiples of J (an input chunk with O_k = O_(k+1) gets no output
+    block: the output has no empty chunks): otherwise, and when C is split, the array is
     rechunked first, with a :class:`TiledRechunkWarning`. The graph has one task per output
     block, which reads the input blocks it needs directly; an array chunked only along N
     goes through ``map_blocks``.
@@ -347,12 +341,13 @@ def _tiled_graph(array: Any, program: _Program, field: Any, lead: int) -> Any:
             + [min(max(math.ceil((b - centre) / jump), 0), n_out) for b in bounds[1:-1]]
             + [n_out]
         )
+        # an input chunk where no output's field is centred gets no output block: a chunk of
+        # size 0 is legal in dask, but its reductions (min, max) fail on one
         plans.append(
             [
                 _plan_axis(program, axis, (outs[k], outs[k + 1]), bounds)
-                if outs[k] < outs[k + 1]
-                else _AxisPlan((outs[k], outs[k]), ((k, 0, 0),), {}, ())
                 for k in range(len(chunks))
+                if outs[k] < outs[k + 1]
             ]
         )
     name = f"cnnmath-tiled-{uuid.uuid4().hex}"
