@@ -331,7 +331,9 @@ def test_tensor_size_disagreeing_with_its_data_is_refused():
         load(model.SerializeToString())
 
 
-def _external_model(location):
+def _external_model(location, offset="0", length="12"):
+    """Add(x, c), c's three floats stored in the file ``location`` at ``offset``, ``length``
+    bytes (None: no length, read to the end of the file)."""
     model = _model(
         [helper.make_node("Add", ["x", "c"], ["y"])],
         (2, 3),
@@ -340,9 +342,10 @@ def _external_model(location):
     t = model.graph.initializer[0]
     t.ClearField("raw_data")
     t.data_location = TensorProto.EXTERNAL
-    for k, v in (("location", location), ("offset", "0"), ("length", "12")):
-        entry = t.external_data.add()
-        entry.key, entry.value = k, v
+    for k, v in (("location", location), ("offset", offset), ("length", length)):
+        if v is not None:
+            entry = t.external_data.add()
+            entry.key, entry.value = k, v
     return model
 
 
@@ -354,6 +357,34 @@ def test_external_data_inside_the_directory_is_read(tmp_path):
     np.testing.assert_array_equal(load(path)(x), x + np.arange(3))
     with pytest.raises(ValueError, match="needs the model's path"):  # bytes have no directory
         load(path.read_bytes())
+
+
+@pytest.mark.parametrize("offset", [13, 2**62, 2**64, -1])
+@pytest.mark.parametrize("length", [None, "0"])
+def test_external_data_offset_past_the_file_is_refused_naming_the_tensor(tmp_path, offset, length):
+    """An offset beyond the file's 12 bytes, with or without a length (without one the data
+    runs from the offset to the file's end): the range refusal, not seek's OSError or
+    OverflowError."""
+    (tmp_path / "w.bin").write_bytes(np.arange(3, dtype="<f4").tobytes())
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_external_model("w.bin", str(offset), length).SerializeToString())
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor 'c': external data range offset={offset} length={length} lies outside "
+        r"the file 'w.bin' \(12 bytes\)",
+    ):
+        load(path)
+
+
+def test_external_data_without_a_length_runs_from_the_offset_to_the_files_end(tmp_path):
+    (tmp_path / "w.bin").write_bytes(bytes(4) + np.arange(3, dtype="<f4").tobytes())
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_external_model("w.bin", "4", None).SerializeToString())
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(load(path)(x), x + np.arange(3))
+    path.write_bytes(_external_model("w.bin", "16", None).SerializeToString())
+    with pytest.raises(ValueError, match=r"tensor 'c': declared shape .* \(0 bytes\)"):
+        load(path)  # the offset at the file's end: no bytes, refused as too few
 
 
 @pytest.mark.parametrize("where", ["parent", "absolute", "symlink", "dir-symlink"])

@@ -18,7 +18,7 @@ gradients between them; it is not a general autodiff.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -125,6 +125,17 @@ class Concat(Module):
         return f"dim={self.dim}"
 
 
+def _recount(index: dict[int, int], value: Any, step: int) -> None:
+    """Add ``step`` to the count of ``value`` in a Graph's child index if it is a Module."""
+    if isinstance(value, Module):
+        key = id(value)
+        count = index.get(key, 0) + step
+        if count > 0:
+            index[key] = count
+        else:
+            index.pop(key, None)
+
+
 class _GraphNode(NamedTuple):
     name: str
     module: Module
@@ -169,7 +180,48 @@ class Graph(Module):
             raise ValueError(f"Graph: inputs: expected distinct names, got {names}")
         self._inputs: tuple[str, ...] = names
         self._nodes: list[_GraphNode] = []
+        self._value_names: set[str] = set(names)  # inputs and nodes, kept by add
         self._output: str | None = None
+
+    # -- the children, counted as they are assigned --------------------------------------------
+    # ``add`` must tell whether a module is already a child. Scanning the attributes for it
+    # costs a pass over every node's child per add (quadratic in the nodes); instead the
+    # graph counts, per module id, the public attributes holding that module, kept by
+    # __setattr__ / __delattr__ and built from the attributes when absent. A copy (copy,
+    # deepcopy, pickle) does not carry the counts (``__getstate__``): it rebuilds its own.
+
+    def _child_index(self) -> dict[int, int]:
+        """id(module) -> how many public attributes of the graph hold that module."""
+        index = vars(self).get("_children_by_id")
+        if index is None:
+            index = {}
+            for _, child in self.named_children():
+                index[id(child)] = index.get(id(child), 0) + 1
+            self._children_by_id = index
+        return index
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would then let any attribute be assigned
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            index = None if name.startswith("_") else vars(self).get("_children_by_id")
+            if index is None:
+                super().__setattr__(name, value)
+                return
+            old = vars(self).get(name)
+            super().__setattr__(name, value)
+            _recount(index, old, -1)
+            _recount(index, vars(self).get(name), 1)
+
+        def __delattr__(self, name: str) -> None:
+            index = None if name.startswith("_") else vars(self).get("_children_by_id")
+            old = vars(self).get(name)
+            super().__delattr__(name)
+            if index is not None:
+                _recount(index, old, -1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The attributes, without the child counts (ids are this object's, not a copy's)."""
+        return {k: v for k, v in vars(self).items() if k != "_children_by_id"}
 
     @staticmethod
     def _check_value_name(arg: str, name: Any, taken: set[str]) -> None:
@@ -199,7 +251,13 @@ class Graph(Module):
         return self._output
 
     def _values(self) -> set[str]:
-        return set(self._inputs) | {n.name for n in self._nodes}
+        """The names of the graph's values (inputs and nodes), kept by ``add``; rebuilt
+        when the nodes were replaced from outside (the names are distinct: a count tells)."""
+        known: set[str] | None = vars(self).get("_value_names")
+        if known is None or len(known) != len(self._inputs) + len(self._nodes):
+            known = set(self._inputs) | {n.name for n in self._nodes}
+            self._value_names = known
+        return known
 
     def add(self, module: Module, *inputs: str, name: str | None = None) -> str:
         """Add a node computing ``module(*values named inputs)``; returns its name.
@@ -225,7 +283,9 @@ class Graph(Module):
                     f"Graph.add: inputs: {value!r} is not a value of this graph; expected one "
                     f"of {sorted(values)} (add a node before the nodes that read it)"
                 )
-        child_name = next((n for n, c in self.named_children() if c is module), None)
+        child_name = None
+        if id(module) in self._child_index():  # a child: the scan finds its first name
+            child_name = next((n for n, c in self.named_children() if c is module), None)
         register = child_name is None and not getattr(module, "functional", False)
 
         def clashes(candidate: str) -> bool:  # would shadow an attribute of the graph
@@ -244,6 +304,7 @@ class Graph(Module):
         if register:
             setattr(self, name, module)
         self._nodes.append(_GraphNode(name, module, tuple(inputs)))
+        values.add(name)
         return name
 
     def set_output(self, value: str) -> None:

@@ -89,7 +89,8 @@ def _external_bytes(tensor: Any, base: Path | None) -> bytes:
     except ValueError:
         raise ValueError(f"{FUNC}: {where}: external data offset/length are not integers") from None
     size = resolved.stat().st_size
-    if offset < 0 or (length is not None and (length < 0 or offset + length > size)):
+    beyond = length is not None and (length < 0 or offset + length > size)
+    if offset < 0 or offset > size or beyond:  # no length: from the offset to the file's end
         raise ValueError(
             f"{FUNC}: {where}: external data range offset={offset} length={length} lies outside "
             f"the file {location!r} ({size} bytes)"

@@ -11,7 +11,9 @@ two, the activations, …) the node becomes that layer, so the imported model lo
 one built by hand; otherwise it becomes an :class:`_Op`, whose operands may mix run-time
 values, parameters (float initializers: trainable), buffers (Constant nodes) and integer
 constants (shapes, axes). Every attribute a converter does not read is refused, so nothing in
-a model is silently ignored or approximated.
+a model is silently ignored or approximated; the loader checks a node's inputs against its
+op's ONNX signature (``SIGNATURES``) before its converter reads them, so a converter sees
+one operand per input name, every required one present.
 """
 
 from __future__ import annotations
@@ -1136,15 +1138,45 @@ class _Reshape(_Op):
             it = iter(x.shape)
             return tuple(1 if i in add else next(it) for i in range(rank))
         dims = [int(v) for v in np.ravel(shape)]
+        _check_reshape(self.onnx_node, dims, x.ndim, bool(self.param))
         if not self.param:  # allowzero = 0: a 0 copies the input's dimension
             dims = [x.shape[i] if v == 0 else v for i, v in enumerate(dims)]
         return tuple(dims)
 
     def compute(self, x: np.ndarray, shape: Any = None) -> tuple[np.ndarray, Any]:
-        return np.reshape(x, self._target(x, shape)), None
+        target = self._target(x, shape)
+        try:
+            return np.reshape(x, target), None
+        except ValueError:
+            raise refuse(
+                self.onnx_node,
+                f"input 'shape': expected a shape of {x.size} values (those of 'data', shape "
+                f"{x.shape}), got {list(target)}",
+            ) from None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         return [g.reshape(np.shape(args[0])), None]
+
+
+def _check_reshape(node: Node, dims: Sequence[int], rank: int | None, allowzero: bool) -> None:
+    """Reshape's ``shape`` input ``dims`` for a ``data`` of rank ``rank`` (None: not known):
+    values >= −1, at most one −1; unless allowzero, a 0 copies data's dimension at the same
+    index, which must exist; with allowzero, a 0 is a 0 and cannot stand beside a −1."""
+    if any(v < -1 for v in dims) or dims.count(-1) > 1:
+        raise refuse(
+            node, f"input 'shape': expected values >= -1 with at most one -1, got {list(dims)}"
+        )
+    zeros = [i for i, v in enumerate(dims) if v == 0]
+    if allowzero and zeros and -1 in dims:
+        raise refuse(
+            node, f"input 'shape': expected no -1 beside a 0 with allowzero=1, got {list(dims)}"
+        )
+    if not allowzero and rank is not None and zeros and zeros[-1] >= rank:
+        raise refuse(
+            node,
+            f"input 'shape': a 0 copies the dimension of 'data' at its index, but {list(dims)} "
+            f"has a 0 at index {zeros[-1]} and 'data' has rank {rank}",
+        )
 
 
 class _ConstOutput(_Op):
@@ -1186,7 +1218,17 @@ class _Concat(_Op):
 
     def compute(self, *xs: np.ndarray) -> tuple[np.ndarray, Any]:
         arrays = [np.asarray(x) for x in xs]
-        axis = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(arrays[0].ndim, 1))
+        first = arrays[0]
+        axis = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(first.ndim, 1))
+        others = first.shape[:axis] + first.shape[axis + 1 :]
+        for i, a in enumerate(arrays):
+            rest = a.shape[:axis] + a.shape[axis + 1 :]
+            if a.ndim == 0 or a.ndim != first.ndim or rest != others:
+                raise refuse(
+                    self.onnx_node,
+                    f"input {i}: expected input 0's rank (>= 1) and shape {first.shape} except "
+                    f"along axis {axis}, got shape {a.shape}",
+                )
         return np.concatenate(arrays, axis=axis), (axis, [a.shape[axis] for a in arrays])
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
@@ -1250,7 +1292,16 @@ class _Gather(_Op):
     def compute(self, data: Any, indices: Any) -> tuple[np.ndarray, Any]:
         data = np.asarray(data)
         axis = _axis(self.onnx_node, "attribute 'axis'", self.axis, data.ndim)
-        return np.take(data, np.asarray(indices, dtype=np.int64), axis=axis), axis
+        idx = np.asarray(indices, dtype=np.int64)
+        n = data.shape[axis]
+        outside = idx[(idx < -n) | (idx >= n)]
+        if outside.size:
+            raise refuse(
+                self.onnx_node,
+                f"input 'indices': expected values in [{-n}, {n - 1}] (axis {axis} of 'data', "
+                f"shape {data.shape}), got {int(outside[0])}",
+            )
+        return np.take(data, idx, axis=axis), axis
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         data, idx, axis = np.asarray(args[0]), np.asarray(args[1], dtype=np.int64), ctx
@@ -1266,26 +1317,52 @@ class _Gather(_Op):
         return [gd, None]
 
 
+def _slice_axis(n: int, start: int, end: int, step: int) -> slice:
+    """ONNX Slice along an axis of n values, as a Python slice: start and end += n where
+    negative, then start clamped to [0, n] for a positive step and [0, n − 1] for a negative
+    one, end to [0, n] and [−1, n − 1] (an end of −1: through the first value, inclusive)."""
+    start = start + n if start < 0 else start
+    end = end + n if end < 0 else end
+    if step > 0:
+        return slice(min(max(start, 0), n), min(max(end, 0), n), step)
+    start, end = min(max(start, 0), n - 1), min(max(end, -1), n - 1)
+    return slice(start, None if end < 0 else end, step)
+
+
 class _Slice(_Op):
+    """ONNX Slice: data[start_i : end_i : step_i] along each of ``axes`` (the first
+    len(starts) axes by default), the bounds clamped as the specification says
+    (``_slice_axis``). ∂ℓ/∂data is G scattered back into zeros."""
+
     roles = ("data", "starts", "ends", "axes", "steps")
 
     def compute(
         self, data: Any, starts: Any, ends: Any, axes: Any, steps: Any
     ) -> tuple[np.ndarray, Any]:
         data = np.asarray(data)
-        starts, ends = np.ravel(starts).tolist(), np.ravel(ends).tolist()
-        ax = (
-            list(range(len(starts)))
-            if axes is None
-            else _axes(self.onnx_node, "input 'axes'", axes, data.ndim)
-        )
-        st = [1] * len(starts) if steps is None else np.ravel(steps).tolist()
+        node = self.onnx_node
+        starts, ends = [int(v) for v in np.ravel(starts)], [int(v) for v in np.ravel(ends)]
+        k = len(starts)
+        if axes is None and k > data.ndim:
+            raise refuse(
+                node,
+                f"input 'starts': expected at most {data.ndim} values (one per axis of 'data', "
+                f"shape {data.shape}), got {k}",
+            )
+        ax = list(range(k)) if axes is None else _axes(node, "input 'axes'", axes, data.ndim)
+        st = [1] * k if steps is None else [int(v) for v in np.ravel(steps)]
+        for what, values in (("ends", ends), ("axes", ax), ("steps", st)):
+            if len(values) != k:
+                raise refuse(
+                    node, f"input {what!r}: expected {k} values (one per start), got {len(values)}"
+                )
+        if len(set(ax)) != k:
+            raise refuse(node, f"input 'axes': expected distinct axes, got {ax}")
+        if 0 in st:
+            raise refuse(node, f"input 'steps': expected non-zero values, got {st}")
         index: list[slice] = [slice(None)] * data.ndim
         for a, b, e, s in zip(ax, starts, ends, st):
-            n = data.shape[a]
-            b, e = max(min(b, n), -n - 1), max(min(e, n), -n - 1)
-            # a negative step running past the first element: down to it, inclusive
-            index[a] = slice(b, None if s < 0 and e < -n else e, s)
+            index[a] = _slice_axis(data.shape[a], b, e, s)
         return data[tuple(index)], tuple(index)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
@@ -1561,17 +1638,48 @@ def _const(node: Node, operand: Operand, what: str) -> np.ndarray | None:
 
 def _inputs(node: Node, ins: list[Operand], names: Sequence[str], required: int) -> list[Operand]:
     """The node's inputs, one per name of ``names`` (absent optional ones None); refused when
-    there are more than ``names`` or one of the first ``required`` is missing."""
+    there are more than ``names`` or one of the first ``required`` is missing (not listed,
+    or listed as the empty name)."""
     if len(ins) > len(names):
+        listed = f" ({', '.join(names)})" if names else ""
         raise refuse(
             node,
-            f"inputs: expected at most {len(names)} ({', '.join(names)}), got {len(ins)}",
+            f"inputs: expected at most {len(names)}{listed}, got {len(ins)} (opset {node.opset})",
         )
     padded = list(ins) + [None] * (len(names) - len(ins))
-    for name, operand in zip(names[:required], padded):
+    for i, (name, operand) in enumerate(zip(names[:required], padded)):
         if operand is None:
-            raise refuse(node, f"input {name!r}: expected a value (it is required), got none")
+            why = f"input {i} is the empty name" if i < len(ins) else f"{len(ins)} listed"
+            raise refuse(
+                node,
+                f"input {name!r}: expected a value (it is required), got none ({why}; "
+                f"required: {', '.join(names[:required])})",
+            )
     return padded
+
+
+def check_inputs(node: Node, ins: list[Operand]) -> list[Operand]:
+    """The node's inputs checked against its op's ONNX signature at the node's opset
+    (``SIGNATURES``): every required input present, no more than the op has; returned with
+    absent optional inputs as None, one per input name (a variadic op's as listed: at least
+    one, none empty). An op type without a signature is returned unchecked (the caller
+    refuses it)."""
+    versions = SIGNATURES.get(node.op_type)
+    if versions is None:
+        return list(ins)
+    names, required = next(
+        (names.split(), required)
+        for since, names, required in reversed(versions)
+        if since <= node.opset
+    )
+    if node.op_type not in VARIADIC:
+        return _inputs(node, ins, names, required)
+    for i, operand in enumerate(ins or [None]):
+        if operand is None:  # ONNX names Sum's data_0, data_1, …; Concat's inputs
+            label = f"data_{i}" if names[0] == "data_0" else f"{names[0]}[{i}]"
+            why = "the empty name" if ins else "at least one input is required"
+            raise refuse(node, f"input {label!r}: expected a value, got none ({why})")
+    return list(ins)
 
 
 def _shape(info: dict[str, Any], operand: Operand) -> tuple[Any, ...] | None:
@@ -1653,7 +1761,7 @@ def conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs)
     geo["group"] = group = attrs.get("group", 1)
-    x, w, b = (ins + [None, None])[:3]
+    x, w, b = ins
     wp, bp = _float_param(w), _float_param(b)
     (pt, pl, pb, pr) = geo["pads"]
     if (
@@ -1698,9 +1806,16 @@ def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str,
     geo["group"] = group = attrs.get("group", 1)
     geo["output_padding"] = attrs.ints("output_padding", [0, 0]) or [0, 0]
     geo["output_shape"] = attrs.ints("output_shape", None)
+    for name in ("output_padding", "output_shape"):
+        if geo[name] is not None and len(geo[name]) != 2:
+            raise refuse(
+                node,
+                f"attribute {name!r}: expected 2 values (one per spatial axis; only 2-D is "
+                f"supported), got {geo[name]}",
+            )
     if geo["auto_pad"] == "VALID":
         geo["auto_pad"] = "NOTSET"
-    x, w, b = (ins + [None, None])[:3]
+    x, w, b = ins
     wp, bp = _float_param(w), _float_param(b)
     (pt, pl, pb, pr), (s, d, op) = (
         geo["pads"],
@@ -1733,6 +1848,10 @@ def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str,
         layer.weight = wp
         layer.bias = bp
         return layer, [x.name]
+    if _rank(info, w) not in (None, 4):
+        raise refuse(
+            node, "input 'W': only 2-D transposed convolutions (a 4-D weight) are supported"
+        )
     return _generic(
         _ConvTranspose(node, [x, _as_operand(w, wp), _as_operand(b, bp)], geo), [x, w, b]
     )
@@ -1793,7 +1912,7 @@ def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
         )
     eps = float(attrs.get("epsilon", 1e-5))
     momentum = float(attrs.get("momentum", 0.9))
-    x, scale, B, mean, var = (ins + [None] * 5)[:5]
+    x, scale, B, mean, var = ins
     params = [_float_param(o) for o in (scale, B)]
     consts = [o for o in (mean, var) if isinstance(o, Const) and _is_float(o.value)]
     rank = _rank(info, x)
@@ -1823,7 +1942,7 @@ def layer_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
             f"outputs {info['outputs'][1:]}: Mean and InvStdDev (the statistics) are not "
             "supported; only the output Y",
         )
-    x, scale, B = _inputs(node, ins, ("X", "Scale", "B"), 2)
+    x, scale, B = ins
     axis = attrs.get("axis", -1)
     eps = _epsilon(node, attrs)
     stash = attrs.get("stash_type", 1)
@@ -1871,7 +1990,7 @@ def _fixed(operand: Operand, value: float, shape: tuple[Any, ...]) -> bool:
 
 
 def instance_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    x, scale, B = _inputs(node, ins, ("input", "scale", "B"), 3)
+    x, scale, B = ins
     eps = _epsilon(node, attrs)
     static, s_shape, b_shape = _shape(info, x), _shape(info, scale), _shape(info, B)
     if static is not None and s_shape is not None and b_shape is not None:
@@ -1967,7 +2086,7 @@ def _formula(node: Node, attrs: Attrs) -> tuple[Callable[..., Any], Callable[...
 
 
 def prelu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    x, slope = ins[0], ins[1]
+    x, slope = ins
     sp = _float_param(slope)
     rank = _rank(info, x)
     if isinstance(x, Ref) and sp is not None and rank is not None and rank >= 2:
@@ -1983,7 +2102,7 @@ def prelu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
 
 
 def clip(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    x, lo, hi = (ins + [None, None])[:3]
+    x, lo, hi = ins
     lo_v = None if lo is None else (lo.value if isinstance(lo, Const) else "runtime")
     hi_v = None if hi is None else (hi.value if isinstance(hi, Const) else "runtime")
     if isinstance(x, Ref) and isinstance(lo_v, np.ndarray) and lo_v.size == 1 and float(lo_v) == 0:
@@ -2013,7 +2132,7 @@ def _one_shape(info: dict[str, Any], names: Sequence[str]) -> bool:
 
 
 def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    a, b = ins[0], ins[1]
+    a, b = ins
     if (
         node.op_type == "Add"
         and isinstance(a, Ref)
@@ -2027,12 +2146,12 @@ def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
 
 
 def compare(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    operands = [_plain(o) for o in _inputs(node, ins, ("A", "B"), 2)]  # no gradient: constants
+    operands = [_plain(o) for o in ins]  # no gradient: constants
     return _generic(_Compare(node, operands), operands)
 
 
 def where(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    condition, x, y = _inputs(node, ins, ("condition", "X", "Y"), 3)
+    condition, x, y = ins
     if (isinstance(condition, Const) and condition.value.dtype != np.bool_) or (
         isinstance(condition, Ref) and info["float"].get(condition.name, False)
     ):
@@ -2043,11 +2162,6 @@ def where(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
 
 
 def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    if not ins:
-        raise refuse(node, "inputs: expected at least 1 (data_0, …), got none")
-    for i, operand in enumerate(ins):
-        if operand is None:
-            raise refuse(node, f"input 'data_{i}': expected a value, got none")
     refs = [o for o in ins if isinstance(o, Ref)]
     if (
         len(refs) == len(ins)
@@ -2063,7 +2177,7 @@ def _power_of_two(f: float) -> bool:
 
 
 def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    x, roi, scales, sizes = _inputs(node, ins, ("X", "roi", "scales", "sizes"), 1)
+    x, roi, scales, sizes = ins
     choices = (
         ("mode", "nearest", ("nearest",)),
         ("coordinate_transformation_mode", "half_pixel", _TRANSFORMS),
@@ -2130,7 +2244,7 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
 
 
 def matmul(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    a, b = ins[0], ins[1]
+    a, b = ins
     bp = _float_param(b)
     if isinstance(a, Ref) and bp is not None and bp.data.ndim == 2 and (_rank(info, a) or 0) >= 2:
         K, N = bp.shape
@@ -2143,7 +2257,7 @@ def matmul(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
 
 
 def gemm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    a, b, c = (ins + [None])[:3]
+    a, b, c = ins
     alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
     trans_a, trans_b = bool(attrs.get("transA", 0)), bool(attrs.get("transB", 0))
     bp, cp = _float_param(b), _float_param(c)
@@ -2202,12 +2316,12 @@ def _plain(o: Operand) -> Operand:
 def reshape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     op = node.op_type
     x = ins[0]
-    if op == "Reshape":
-        return _generic(
-            _Reshape(node, [x, _plain(ins[1])], "Reshape", bool(attrs.get("allowzero", 0))),
-            [x, ins[1]],
-        )
     rank = _rank(info, x)
+    if op == "Reshape":
+        allowzero = bool(attrs.get("allowzero", 0))
+        if isinstance(ins[1], Const):  # refused now, not when run
+            _check_reshape(node, [int(v) for v in np.ravel(ins[1].value)], rank, allowzero)
+        return _generic(_Reshape(node, [x, _plain(ins[1])], "Reshape", allowzero), [x, ins[1]])
     if op == "Flatten":
         axis = attrs.get("axis", 1)
         if rank is not None:
@@ -2385,3 +2499,73 @@ def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarra
 
 FOLD_ONLY = ("ConstantOfShape", "Cast")
 """op type -> converter. ``Constant`` is read by the loader itself."""
+
+
+# The inputs of every op read here, from the ONNX operator specification: per op, the
+# versions of its signature as (the opset it starts at, its input names in order, how many of
+# them are required); a later input is optional. The opsets are those the loader reads (11
+# on); an input an op gained later (Squeeze's axes at 13) exists from that opset on.
+SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
+    **dict.fromkeys(("Add", "Sub", "Mul", "Div", "MatMul", *_COMPARISONS), ((1, "A B", 2),)),
+    **dict.fromkeys(("Conv", "ConvTranspose"), ((1, "X W B", 2),)),
+    **dict.fromkeys(
+        (
+            "MaxPool",
+            "AveragePool",
+            "GlobalAveragePool",
+            "GlobalMaxPool",
+            "Relu",
+            "LeakyRelu",
+            "Sigmoid",
+            "HardSigmoid",
+            "HardSwish",
+            "Softplus",
+            "Elu",
+            "Selu",
+            "Celu",
+            "Gelu",
+            "Mish",
+            "Abs",
+        ),
+        ((1, "X", 1),),
+    ),
+    **dict.fromkeys(
+        (
+            "Tanh",
+            "Softsign",
+            "Erf",
+            "Softmax",
+            "LogSoftmax",
+            "Flatten",
+            "Identity",
+            "Cast",
+            "ConstantOfShape",
+        ),
+        ((1, "input", 1),),
+    ),
+    **dict.fromkeys(("Shape", "Transpose"), ((1, "data", 1),)),
+    "BatchNormalization": (
+        (1, "X scale B mean var", 5),
+        (14, "X scale B input_mean input_var", 5),
+    ),
+    "LayerNormalization": ((1, "X Scale B", 2),),
+    "InstanceNormalization": ((1, "input scale B", 3),),
+    "PRelu": ((1, "X slope", 2),),
+    "Clip": ((1, "input min max", 1),),
+    "Gemm": ((1, "A B C", 2),),
+    "Sum": ((1, "data_0", 1),),
+    "Concat": ((1, "inputs", 1),),
+    "Where": ((1, "condition X Y", 3),),
+    "Reshape": ((1, "data shape", 2),),
+    "Squeeze": ((1, "data", 1), (13, "data axes", 1)),
+    "Unsqueeze": ((1, "data", 1), (13, "data axes", 2)),
+    "Pad": ((1, "data pads constant_value", 2), (18, "data pads constant_value axes", 2)),
+    "ReduceMean": ((1, "data", 1), (18, "data axes", 1)),
+    "Dropout": ((1, "data", 1), (12, "data ratio training_mode", 1)),
+    "Gather": ((1, "data indices", 2),),
+    "Slice": ((1, "data starts ends axes steps", 3),),
+    "Resize": ((1, "X roi scales sizes", 3), (13, "X roi scales sizes", 1)),
+    "Constant": ((1, "", 0),),
+}
+#: The ops whose one input name stands for any number of inputs (at least one).
+VARIADIC = frozenset({"Sum", "Concat"})

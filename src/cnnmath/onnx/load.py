@@ -36,6 +36,7 @@ from ._ops import (
     Operand,
     Ref,
     _ConstOutput,
+    check_inputs,
     fold,
     folding,
     refuse,
@@ -55,6 +56,33 @@ def _sanitise(name: str, fallback: str) -> str:
     if s[0].isdigit():
         s = "v" + s
     return s
+
+
+class _Names:
+    """Fresh identifiers for a graph's values: ``fresh(name, fallback, g)`` is ``name``
+    sanitised, with "_1", "_2", … appended while it is taken (by an earlier value, or an
+    attribute of the graph ``g``). Names and attributes are only ever added while loading,
+    so the search for a base name resumes where its last one stopped: linear in the nodes,
+    not quadratic, when many share a name."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+        self._resume: dict[str, int] = {}  # base name -> the suffix its search resumes at
+
+    def __call__(self, name: str, fallback: str, g: nn.Graph | None = None) -> str:
+        base = _sanitise(name, fallback)
+        k = self._resume.get(base, 0)
+        candidate = base if k == 0 else f"{base}_{k}"
+        while not self._free(candidate, g):
+            k += 1
+            candidate = f"{base}_{k}"
+        self._resume[base] = k
+        self.taken.add(candidate)
+        return candidate
+
+    def _free(self, candidate: str, g: nn.Graph | None) -> bool:
+        """Whether ``candidate`` is neither taken nor an attribute of ``g``."""
+        return candidate not in self.taken and (g is None or not hasattr(g, candidate))
 
 
 def _node_name(name: str, taken: set[str]) -> str:
@@ -179,16 +207,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         )
     shapes, types, symbols = _static_shapes(proto)
 
-    taken: set[str] = set()
-
-    def fresh(name: str, fallback: str, g: nn.Graph | None = None) -> str:
-        base_name = _sanitise(name, fallback)
-        candidate, k = base_name, 0
-        while candidate in taken or (g is not None and hasattr(g, candidate)):
-            k += 1
-            candidate = f"{base_name}_{k}"
-        taken.add(candidate)
-        return candidate
+    fresh = _Names()
+    taken = fresh.taken
 
     for v in graph.input:
         if v.name in initializers:
@@ -231,19 +251,26 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     readers.update(o.name for o in graph.output)
     for i in order:
         proto_node = graph.node[i]
-        node = Node(proto_node.name or proto_node.output[0], proto_node.op_type, opset)
+        outputs = [o for o in proto_node.output]
+        label = proto_node.name or next(filter(None, outputs), f"#{i}")  # '#i': no name at all
+        node = Node(label, proto_node.op_type, opset)
         if proto_node.domain not in ("", "ai.onnx"):
             raise refuse(
                 node, f"domain {proto_node.domain!r} is not supported (only ONNX's own ops)"
             )
+        if not outputs or not outputs[0]:
+            raise refuse(
+                node,
+                f"outputs: expected at least one, the first named (node {i} of the graph), "
+                f"got {outputs or 'none'}",
+            )
+        ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
         attrs = Attrs(node, proto_node.attribute)
-        outputs = [o for o in proto_node.output]
         extra = [o for o in outputs[1:] if o and o in used]
         if node.op_type == "Constant":
             env[outputs[0]] = Const(_constant(node, attrs))
             continue
         if node.op_type in FOLD_ONLY:
-            ins = [env[v] if v else None for v in proto_node.input]
             if not all(isinstance(o, Const) for o in ins if o is not None):
                 raise refuse(
                     node,
@@ -268,7 +295,6 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 f"output {extra[0]!r} (output {outputs.index(extra[0])}) is not "
                 "supported: only the first output",
             )
-        ins = [env[v] if v else None for v in proto_node.input]
         half = [
             v
             for v, o in zip(proto_node.input, ins)
