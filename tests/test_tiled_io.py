@@ -149,3 +149,43 @@ def test_minmax_scaling_where_a_chunk_holds_no_whole_window(operator, options):
     assert 0 not in pixels.chunks[1] + pixels.chunks[2]
     want = filters.filter_image(x, LAYOUTS[1], operator, scale="minmax", **options).pixels
     assert_close(pixels.compute(scheduler="synchronous"), want, np.float64)
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_a_damaged_block_is_an_error_naming_the_file_and_writes_nothing(tmp_path, suffix):
+    x = np.random.default_rng(4).random((64, 64)).astype(np.float32)
+    source = tmp_path / f"in{suffix}"
+    if suffix == ".zarr":
+        zarr.create_array(source, shape=x.shape, chunks=(32, 32), dtype="float32")[:] = x
+        chunk = max(
+            (p for p in source.rglob("*") if p.is_file() and "zarr" not in p.name),
+            key=lambda p: p.stat().st_size,
+        )
+        chunk.write_bytes(b"garbage")  # the metadata stays readable: only a task finds it
+    else:
+        tifffile.imwrite(source, x, tile=(32, 32), compression="zlib")
+        with tifffile.TiffFile(source) as tif:
+            page = tif.pages.first
+            offset, count = page.dataoffsets[1], page.databytecounts[1]
+        data = bytearray(source.read_bytes())
+        data[offset : offset + count] = b"\xff" * count
+        source.write_bytes(bytes(data))
+    y = tiled_io.open_array(source)  # lazy: nothing decoded yet
+    out = tmp_path / "out.zarr"
+    with pytest.raises(ValueError, match=rf"'{source}' holds a block that cannot be read"):
+        tiled_io.save_array(y, out)
+    assert listing(tmp_path) == [source.name]
+
+
+def test_an_unwritable_folder_is_named_not_the_temporary(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".out.zarr.x.part"))
+
+    monkeypatch.setattr(tiled_io.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(tiled_io.tempfile, "mkstemp", refuse)
+    x = da.zeros((8, 8), chunks=4)
+    for name in ("out.zarr", "out.tif"):
+        with pytest.raises(PermissionError, match=r"the folder '.*' is not writable") as info:
+            tiled_io.save_array(x, tmp_path / name, tile=16)
+        assert ".part" not in str(info.value)
+    assert listing(tmp_path) == []

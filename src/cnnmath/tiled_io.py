@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import default_dir_mode, default_file_mode
+from ._files import UnwritableDirectory, default_dir_mode, default_file_mode
 from ._optional import require
 
 __all__ = [
@@ -113,8 +113,38 @@ class _TiffRegion:
     def __getitem__(self, index: Any) -> np.ndarray:
         tifffile = require("tifffile", "dask", "reading a TIFF lazily")
         zarr = require("zarr", "dask", "reading a TIFF lazily")
-        with tifffile.imread(self.path, aszarr=True) as store:
+        with _undecodable(self.path), tifffile.imread(self.path, aszarr=True) as store:
             return np.asarray(zarr.open(store, mode="r")[index])
+
+
+class _ZarrRegion:
+    """A Zarr array for ``dask.array.from_array`` whose reads that fail to decode (a damaged
+    chunk) raise a ValueError naming the store."""
+
+    def __init__(self, path: str, z: Any) -> None:
+        self.path = path
+        self.z = z
+        self.shape = tuple(z.shape)
+        self.dtype = z.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        with _undecodable(self.path):
+            return np.asarray(self.z[index])
+
+
+@contextlib.contextmanager
+def _undecodable(path: str) -> Iterator[None]:
+    """A block's read that fails — a chunk or tile whose bytes do not decode (the codecs
+    raise RuntimeError, zlib.error, ValueError, …) — as a ValueError naming the file: the
+    metadata read at open, the damage is found only when a task reads the block."""
+    try:
+        yield
+    except Exception as exc:
+        raise ValueError(
+            f"open_array: path: '{path}' holds a block that cannot be read: the file is "
+            f"damaged or truncated ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _tiff_array(path: str) -> tuple[Any, str]:
@@ -177,7 +207,14 @@ def open_array(path: str | os.PathLike[str]) -> Any:
             raise ValueError(
                 f"open_array: path: '{text}' is not a readable Zarr array ({exc})"
             ) from None
-        x = da.from_zarr(z)
+        x = da.from_array(
+            _ZarrRegion(text, z),
+            chunks=z.chunks,
+            lock=False,
+            asarray=True,
+            meta=np.empty((0,) * z.ndim, z.dtype),
+            name=f"zarr-{_tokenize_path(text)}",
+        )
         axes = "YX" if x.ndim == 2 else "CYX"
     elif fmt == "tiff":
         x, axes = _tiff_array(text)
@@ -366,12 +403,20 @@ def _regular(x: Any) -> Any:
 
 
 def _temporary_beside(target: Path, directory: bool) -> Path:
+    """A new ``.NAME.XXXX.part`` folder or file beside ``target``; a folder where it cannot
+    be made is named in the error (the temporary name means nothing to the user)."""
     prefix = f".{target.name[:40]}."
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=target.parent))
-        os.chmod(tmp, default_dir_mode())
-        return tmp
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
+    try:
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=target.parent))
+            os.chmod(tmp, default_dir_mode())
+            return tmp
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise UnwritableDirectory(
+            f"save_array: path: the folder '{target.parent}' is not writable "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
     os.close(fd)
     return Path(name)
 
