@@ -235,6 +235,49 @@ def test_conv_transpose_with_a_weight_not_4d_is_refused_as_conv_is():
         load(model.SerializeToString())
 
 
+@pytest.mark.parametrize("op", ["Conv", "ConvTranspose"])
+@pytest.mark.parametrize("weight_known", [True, False])
+def test_a_kernel_shape_other_than_the_weights_is_refused(op, weight_known):
+    """ConvTranspose ignored it (Conv checked only when run); onnxruntime refuses both: at
+    load when the weight is an initializer, when run when it is a graph input."""
+    node = helper.make_node(op, ["x", "w"], ["y"], name="c", kernel_shape=[2, 2])
+    w = np.ones((3, 3, 3, 3), np.float32)
+    if weight_known:
+        model = _model([node], _X, [("w", w)])
+    else:
+        model = _model([node], [*_X, ("w", TensorProto.FLOAT, None)])
+    feeds = {"x": np.zeros((1, 3, 4, 4), np.float32), "w": w}
+    with pytest.raises(Exception):  # noqa: B017
+        _session(model).run(None, feeds if not weight_known else {"x": feeds["x"]})
+    message = rf"node 'c' \({op}\): attribute 'kernel_shape': expected the weight's \[3, 3\], got"
+    if weight_known:
+        with pytest.raises(Refusal, match=message):
+            load(model.SerializeToString())
+    else:
+        graph = load(model.SerializeToString())
+        with pytest.raises(ValueError, match=message):
+            graph(feeds["x"], w)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("pads", [[2, 0, 0, 0], [0, 0, 0, 3], [0, 3, 0, 0], [0, 0, 2, 0]])
+def test_pool_pads_as_large_as_the_window_are_refused(op, pads):
+    """A window could then lie wholly in the padding (the average's 0/0 gave NaN here);
+    onnxruntime refuses the node too. One pad less is run, as onnxruntime runs it."""
+    x = rng.standard_normal((1, 3, 4, 4)).astype(np.float32)
+    node = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[2, 3], pads=pads)
+    model = _model([node], _X)
+    with pytest.raises(Exception):  # noqa: B017
+        _session(model).run(None, {"x": x})
+    with pytest.raises(Refusal, match=r"node 'pool' .*attribute 'pads': expected each pad"):
+        load(model.SerializeToString())
+    fewer = [p - 1 if p else 0 for p in pads]
+    node = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[2, 3], pads=fewer)
+    model = _model([node], _X)
+    want = _session(model).run(None, {"x": x})[0]
+    np.testing.assert_allclose(load(model.SerializeToString())(x), want, rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------
 # Gather indices, Reshape zeros, Concat shapes
 

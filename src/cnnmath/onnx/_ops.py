@@ -749,11 +749,7 @@ class _Conv(_Op):
 
     def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
         g = self.geo
-        if g["kernel_shape"] is not None and list(w.shape[2:]) != g["kernel_shape"]:
-            raise ValueError(
-                f"{FUNC}: Conv: kernel_shape {g['kernel_shape']} disagrees with the weight's "
-                f"shape {w.shape}"
-            )
+        _check_kernel_shape(self.onnx_node, g, w.shape)
         (pt, pb), (pl, pr) = self._pads(x, w)
         if pt == pb and pl == pr:
             xin, padding, crop = x, (pt, pl), None
@@ -809,6 +805,7 @@ class _ConvTranspose(_Op):
         return starts, lengths
 
     def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
+        _check_kernel_shape(self.onnx_node, self.geo, w.shape)
         g = self.geo
         kw = {"stride": g["strides"], "groups": g["group"], "dilation": g["dilations"]}
         starts, lengths = self._placement(x, w)
@@ -1744,6 +1741,18 @@ def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) 
     }
 
 
+def _check_kernel_shape(node: Node, geo: dict[str, Any], w_shape: tuple[Any, ...] | None) -> None:
+    """Refuse a ``kernel_shape`` attribute that disagrees with the 4-D weight's spatial axes,
+    as onnxruntime does: at load where the weight's shape is known, else when it runs."""
+    k = geo["kernel_shape"]
+    if k is None or w_shape is None or len(w_shape) != 4 or None in w_shape[2:]:
+        return
+    if list(w_shape[2:]) != list(k):
+        raise refuse(
+            node, f"attribute 'kernel_shape': expected the weight's {list(w_shape[2:])}, got {k}"
+        )
+
+
 def _rank(info: dict[str, Any], operand: Operand) -> int | None:
     shape = _shape(info, operand)
     return None if shape is None else len(shape)
@@ -1762,6 +1771,7 @@ def conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     geo = _geometry(node, attrs)
     geo["group"] = group = attrs.get("group", 1)
     x, w, b = ins
+    _check_kernel_shape(node, geo, _shape(info, w))
     wp, bp = _float_param(w), _float_param(b)
     (pt, pl, pb, pr) = geo["pads"]
     if (
@@ -1816,6 +1826,7 @@ def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str,
     if geo["auto_pad"] == "VALID":
         geo["auto_pad"] = "NOTSET"
     x, w, b = ins
+    _check_kernel_shape(node, geo, _shape(info, w))
     wp, bp = _float_param(w), _float_param(b)
     (pt, pl, pb, pr), (s, d, op) = (
         geo["pads"],
@@ -1868,6 +1879,13 @@ def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     else:
         geo["count_include_pad"] = attrs.get("count_include_pad", 0)
     k, s, d, (pt, pl, pb, pr) = geo["kernel_shape"], geo["strides"], geo["dilations"], geo["pads"]
+    if any(p >= k[i % 2] for i, p in enumerate(geo["pads"])):
+        # a window could lie wholly in the padding: no value to take (−∞ for the maximum,
+        # 0/0 for an average without the pads); onnxruntime refuses the node too
+        raise refuse(
+            node,
+            f"attribute 'pads': expected each pad smaller than the window {k}, got {geo['pads']}",
+        )
     symmetric = (
         geo["auto_pad"] in ("NOTSET", "VALID")
         and pt == pb
