@@ -35,13 +35,62 @@ SAMPLES = [
 # (arguments after "explain", a piece of the one error line)
 ERROR_ARGS = [
     (["conv", "--size", "2", "2", "--kernel", "5"], "expected a window that fits"),
-    (["conv", "--size", "0", "3"], "expected a whole number >= 1"),
-    (["conv", "--size", "33", "3"], "expected at most 32 cells"),
-    (["conv", "--stride", "0"], "expected a whole number >= 1"),
-    (["conv", "--padding", "-1"], "expected a whole number >= 0"),
+    (["conv", "--size", "0", "3"], "--size: expected a whole number from 1 to 32, got 0"),
+    (["conv", "--size", "33", "3"], "--size: expected a whole number from 1 to 32, got 33"),
+    (["conv", "--stride", "0"], "--stride: expected a whole number from 1 to 16, got 0"),
+    (["conv", "--padding", "-1"], "--padding: expected a whole number from 0 to 16, got -1"),
     (["pool", "--kernel", "2", "--padding", "2"], "padding"),
     (["dense"], "invalid choice"),
     (["transposed", "--size", "1", "1", "--kernel", "1", "--padding", "1"], "fits"),
+]
+
+# Refusals of the limits, run in-process (no drawing, no subprocess): (argv, error piece).
+# The first two are the audit's: they ran for minutes (9,216 frames; a 640×640 output).
+LIMIT_ARGS = [
+    (
+        ["conv", "--size", "32", "32", "--kernel", "1", "--padding", "32"],
+        "argument --padding: expected a whole number from 0 to 16, got 32",
+    ),
+    (
+        ["transposed", "--size", "32", "32", "--stride", "20", "--kernel", "20"],
+        "argument --stride: expected a whole number from 1 to 16, got 20",
+    ),
+    (["conv", "--kernel", "17"], "argument --kernel: expected a whole number from 1 to 16, got 17"),
+    (["conv", "--kernel", "0"], "argument --kernel: expected a whole number from 1 to 16, got 0"),
+    (
+        ["conv", "--kernel", "3.5"],
+        "argument --kernel: expected a whole number from 1 to 16, got '3.5'",
+    ),
+    (["conv", "--stride", "17"], "argument --stride: expected a whole number from 1 to 16, got 17"),
+    (
+        ["conv", "--padding", "17"],
+        "argument --padding: expected a whole number from 0 to 16, got 17",
+    ),
+    (
+        ["conv", "--dilation", "0"],
+        "argument --dilation: expected a whole number from 1 to 16, got 0",
+    ),
+    (
+        ["conv", "--dilation", "17"],
+        "argument --dilation: expected a whole number from 1 to 16, got 17",
+    ),
+    (
+        ["conv", "--size", "3", "33"],
+        "argument --size: expected a whole number from 1 to 32, got 33",
+    ),
+    (
+        ["conv", "--size", "32", "32", "--padding", "1"],
+        "expected at most 100 output cells H_out·W_out (one frame each), got 32×32 = 1024",
+    ),
+    (["pool", "--size", "32", "32", "--kernel", "2"], "got 31×31 = 961"),
+    (
+        ["transposed", "--size", "11", "10"],
+        "size: expected at most 100 input cells H·W for transposed (one frame each), got 11×10",
+    ),
+    (
+        ["transposed", "--size", "10", "10", "--stride", "7", "--kernel", "2"],
+        "expected a transposed output of at most 64 cells per side",
+    ),
 ]
 
 
@@ -233,3 +282,174 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _main(argv, capsys):
+    """``cnnmath explain ARGV`` in this process: (exit status, stderr lines)."""
+    from cnnmath.cli import main
+
+    try:
+        status = main(["explain", *argv])
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("args, message", LIMIT_ARGS)
+def test_cli_refuses_what_it_cannot_draw_quickly(tmp_path, monkeypatch, capsys, args, message):
+    """One line naming the option, the range and the value; before any probe; no file."""
+    monkeypatch.delenv("CNNMATH_DEBUG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(explain, "_probe", _no_probe)
+    status, err = _main(args, capsys)
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith("cnnmath explain: error: "), err
+    assert message in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _no_probe(*args):
+    raise AssertionError("probed before the limits were checked")
+
+
+def test_help_states_the_limits(capsys):
+    from cnnmath.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for piece in (
+        "input height and width, 1..32 each",
+        "--kernel K 1..16 (default 3)",
+        "--stride S 1..16 (default 1)",
+        "--padding P 0..16 (default 0)",
+        "--dilation D 1..16 (default 1)",
+        "frames at most 100",
+        "(H - 1)*s + d*(k - 1) + 1 (and the same with W), at most 64",
+    ):
+        assert piece in text
+
+
+# (read_map's arguments, the exception, a piece of its message naming the argument)
+API_REFUSALS = [
+    (dict(kind="dense"), ValueError, "kind: expected one of conv, pool, transposed"),
+    (dict(size=(5,)), ValueError, r"size: expected \(H, W\)"),
+    (dict(size=(0, 5)), ValueError, "size\\[0\\]: expected an int from 1 to 32, got 0"),
+    (dict(size=(5, 33)), ValueError, "size\\[1\\]: expected an int from 1 to 32, got 33"),
+    (dict(size=(5, True)), TypeError, "size\\[1\\]: expected an int from 1 to 32, got bool"),
+    (dict(kernel=0), ValueError, "kernel: expected an int from 1 to 16, got 0"),
+    (dict(kernel=17), ValueError, "kernel: expected an int from 1 to 16, got 17"),
+    (dict(kernel=3.0), TypeError, "kernel: expected an int from 1 to 16, got float"),
+    (dict(stride=0), ValueError, "stride: expected an int from 1 to 16, got 0"),
+    (dict(stride=20), ValueError, "stride: expected an int from 1 to 16, got 20"),
+    (dict(padding=-1), ValueError, "padding: expected an int from 0 to 16, got -1"),
+    (dict(padding=32), ValueError, "padding: expected an int from 0 to 16, got 32"),
+    (dict(dilation=0), ValueError, "dilation: expected an int from 1 to 16, got 0"),
+    (dict(dilation=np.int64(10**12)), ValueError, "dilation: expected an int from 1 to 16"),
+    (dict(size=(2, 2), kernel=5), ValueError, "kernel: expected a window that fits"),
+    (
+        dict(size=(11, 10), kernel=1),
+        ValueError,
+        "size, kernel, stride, padding, dilation: expected at most 100 output cells",
+    ),
+    (dict(kind="pool", size=(12, 12), kernel=2), ValueError, ".*got 11×11 = 121"),
+    (
+        dict(kind="transposed", size=(32, 32)),
+        ValueError,
+        "size: expected at most 100 input cells H·W for transposed",
+    ),
+    (
+        dict(kind="transposed", size=(1, 10), stride=7, kernel=2),
+        ValueError,
+        "size, stride, kernel, dilation: expected a transposed output of at most 64 cells per "
+        "side .* got 65",
+    ),
+    (
+        dict(kind="transposed", size=(2, 2), kernel=16, dilation=5),
+        ValueError,
+        ".*got 77",
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, error, message", API_REFUSALS)
+def test_read_map_refuses_outside_the_limits_before_probing(monkeypatch, changes, error, message):
+    monkeypatch.setattr(explain, "_probe", _no_probe)
+    args = dict(kind="conv", size=(5, 5), kernel=3, stride=1, padding=0, dilation=1) | changes
+    with pytest.raises(error, match=f"^explain: {message}"):
+        explain.read_map(**args)
+
+
+@pytest.mark.parametrize(
+    "kind, size, k, s, p, d",
+    [
+        ("conv", (10, 10), 1, 1, 0, 1),  # 100 frames, the most
+        ("conv", (32, 32), 16, 16, 16, 1),  # size, kernel, stride, padding at their largest
+        ("conv", (32, 32), 2, 16, 0, 16),  # dilation at its largest
+        ("conv", (32, 32), 10, 6, 16, 1),  # 100 frames from the largest padded input
+        ("pool", (32, 32), 16, 5, 8, 1),
+        ("transposed", (10, 10), 1, 7, 0, 1),  # 100 frames, output 64 a side
+        ("transposed", (1, 1), 16, 1, 7, 4),  # 1 frame, output 47: 61 with its ring
+    ],
+)
+def test_the_limits_themselves_are_accepted(kind, size, k, s, p, d):
+    m = explain.read_map(kind, size, k, stride=s, padding=p, dilation=d)
+    frames = m.size if kind == "transposed" else m.out_size
+    assert frames[0] * frames[1] <= explain.MAX_FRAMES
+    assert max(m.size) + 2 * m.padding <= explain.MAX_GRID
+    assert max(m.out_size) + 2 * m.padding <= explain.MAX_GRID
+
+
+def _hand_built(kind="conv", size=(11, 11), out=(11, 11)):
+    reads = np.zeros((*out, *size), dtype=bool)
+    return explain.ReadMap(kind, size, 1, 1, 0, 1, out, reads, "")
+
+
+@pytest.mark.parametrize(
+    "m, message",
+    [
+        (_hand_built(), "expected at most 100 output cells"),
+        (_hand_built("transposed"), "expected at most 100 input cells"),
+        (_hand_built(size=(3, 3), out=(4, 4)), "m: expected out_size \\(3, 3\\)"),
+    ],
+)
+def test_pictures_of_a_hand_built_map_outside_the_limits_are_refused(tmp_path, m, message):
+    with pytest.raises(ValueError, match=message):
+        explain.frames(m)
+    with pytest.raises(ValueError, match=message):
+        explain.write_pictures(m, tmp_path / "a.gif")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind, size, k, s, p, d", [SAMPLES[1], SAMPLES[8], SAMPLES[9]])
+def test_frames_are_the_full_redraw_of_each_frame(kind, size, k, s, p, d):
+    """frames() draws the grids once and repaints the coloured cells: pixel for pixel the
+    picture of drawing every cell of every frame afresh."""
+    from PIL import ImageDraw
+
+    m = explain.read_map(kind, size, k, stride=s, padding=p, dilation=d)
+    got = explain.frames(m)
+    cell = explain._cell_px(m)
+    (H, W), (Ho, Wo) = m.size, m.out_size
+    in_ring, out_ring = (0, p) if kind == "transposed" else (p, 0)
+    left, right = (10, 22), (10 + (W + 2 * in_ring) * cell + 3 * cell + 10, 22)
+    targets = [(i, j) for i in range(Ho) for j in range(Wo)]
+    currents = [(a, b) for a in range(H) for b in range(W)] if kind == "transposed" else targets
+    assert len(got) == len(currents)
+    for n, current in enumerate(currents):
+        want = got[n].copy()
+        draw = ImageDraw.Draw(want)
+        window = {
+            t: (explain._READ if explain._inside(t, m) else explain._READ_PAD)
+            for t in m.taps(current)
+        }
+        if kind == "transposed":
+            explain._grid(draw, left, (H, W), in_ring, cell, {current: explain._CURRENT})
+            explain._grid(draw, right, (Ho, Wo), out_ring, cell, window)
+        else:
+            done = {t: explain._DONE for t in targets[:n]}
+            explain._grid(draw, left, (H, W), in_ring, cell, window)
+            explain._grid(
+                draw, right, (Ho, Wo), out_ring, cell, {**done, current: explain._CURRENT}
+            )
+        assert np.array_equal(np.asarray(want), np.asarray(got[n])), f"frame {n}"

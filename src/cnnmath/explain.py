@@ -24,6 +24,20 @@ spreading into a window of the output, the cells cut off by p drawn outside the 
 :func:`write_pictures` writes an animated GIF (one frame per output cell, or per input cell
 for the transposed case) and a PNG strip of some of its frames, each file whole or not at
 all. Needs Pillow (``pip install "cnnmath[image]"``).
+
+The pictures are for reading, so their size is bounded, and with it the time and memory a
+call takes (at most about 2 s and 160 MB on a 2-core machine, most of it Pillow's GIF
+encoding); the limits are checked before anything is probed or drawn, and an input outside
+them raises ``ValueError`` naming the argument(s), the range and the value given:
+
+    size          1..MAX_SIZE (32) cells per side
+    kernel        1..MAX_KERNEL (16)      stride    1..MAX_STRIDE (16)
+    padding       0..MAX_PADDING (16)     dilation  1..MAX_DILATION (16)
+    frames        at most MAX_FRAMES (100): output cells H_out·W_out for conv and pool,
+                  input cells H·W for transposed (one frame each)
+    drawn grid    at most MAX_GRID (64) cells per side, padding ring included: for
+                  transposed the uncropped output (H − 1)·s + d(k − 1) + 1 (conv and pool
+                  stay within it by the bounds above)
 """
 
 from __future__ import annotations
@@ -35,18 +49,53 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import output_file, positive_int
+from ._checks import _describe, output_file
 from ._files import atomic_output
 from ._optional import require
 
-__all__ = ["KINDS", "MAX_SIZE", "ReadMap", "frames", "read_map", "write_pictures"]
+__all__ = [
+    "KINDS",
+    "MAX_DILATION",
+    "MAX_FRAMES",
+    "MAX_GRID",
+    "MAX_KERNEL",
+    "MAX_PADDING",
+    "MAX_SIZE",
+    "MAX_STRIDE",
+    "ReadMap",
+    "frames",
+    "read_map",
+    "write_pictures",
+]
 
 #: The ops that can be drawn: convolution, max pooling, transposed convolution.
 KINDS = ("conv", "pool", "transposed")
 
-#: The largest input side (and padding) drawn: a picture of more cells is unreadable, and the
-#: probe holds (H·W)² numbers.
+#: The largest input side drawn: a picture of more cells is unreadable, and the probe holds
+#: (H·W)² numbers.
 MAX_SIZE = 32
+
+#: The largest kernel, stride, padding and dilation: half the largest input side, enough for
+#: every window that fits a drawable input.
+MAX_KERNEL = MAX_STRIDE = MAX_PADDING = MAX_DILATION = MAX_SIZE // 2
+
+#: The most frames in the animation (output cells for conv/pool, input cells for transposed):
+#: 10×10 cells, 70 s of animation at 0.7 s a frame. Drawing and GIF-encoding a frame costs
+#: up to about 15 ms, so this bounds a call to about 2 s.
+MAX_FRAMES = 100
+
+#: The largest side of a drawn grid, its padding ring included (at that size a cell is 6
+#: pixels, the smallest drawn). Conv and pool stay within it (H + 2p <= 32 + 2·16); it bounds
+#: the transposed output, (H − 1)·s + d(k − 1) + 1 before the padding crops it.
+MAX_GRID = 2 * MAX_SIZE
+
+#: The ranges of the op's arguments, (lowest, highest).
+_RANGES = {
+    "kernel": (1, MAX_KERNEL),
+    "stride": (1, MAX_STRIDE),
+    "padding": (0, MAX_PADDING),
+    "dilation": (1, MAX_DILATION),
+}
 
 #: Frames in the PNG strip (evenly spaced over the animation, first and last included).
 STRIP_FRAMES = 8
@@ -129,6 +178,60 @@ def _probe(kind: str, H: int, W: int, k: int, s: int, p: int, d: int) -> np.ndar
     return (y[:, 0] != 0).transpose(1, 2, 0).reshape(Ho, Wo, H, W)
 
 
+def _int_in(name: str, value: Any, low: int, high: int) -> int:
+    """A plain int in low..high (booleans refused); the error names ``name`` and the range."""
+    expected = f"expected an int from {low} to {high}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"explain: {name}: {expected}, got {_describe(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"explain: {name}: {expected}, got {int(value)}")
+    return int(value)
+
+
+def _check_limits(
+    kind: str, size: Any, kernel: Any, stride: Any, padding: Any, dilation: Any
+) -> tuple[tuple[int, int], int, int, int, int, tuple[int, int]]:
+    """Every limit of the module docstring, from the arguments alone (no probing, no
+    drawing); returns ((H, W), k, s, p, d, (H_out, W_out)) or raises naming the argument."""
+    func = "explain"
+    if kind not in KINDS:
+        raise ValueError(f"{func}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise ValueError(f"{func}: size: expected (H, W), got {size!r}")
+    H, W = (_int_in(f"size[{i}]", n, 1, MAX_SIZE) for i, n in enumerate(size))
+    args = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    k, s, p, d = (_int_in(name, args[name], *_RANGES[name]) for name in _RANGES)
+    out = (_out_size(kind, H, k, s, p, d), _out_size(kind, W, k, s, p, d))
+    given = f"size {H}×{W}, kernel {k}, stride {s}, padding {p}, dilation {d}"
+    if min(out) < 1:
+        span = d * (k - 1) + 1
+        raise ValueError(
+            f"{func}: kernel: expected a window that fits, got an output of "
+            f"{out[0]}×{out[1]} (window span d(k − 1) + 1 = {span} on a {H}×{W} input, "
+            f"padding {p})"
+        )
+    if kind == "transposed":
+        if H * W > MAX_FRAMES:
+            raise ValueError(
+                f"{func}: size: expected at most {MAX_FRAMES} input cells H·W for transposed "
+                f"(one frame each), got {H}×{W} = {H * W}"
+            )
+        grid = max(out) + 2 * p  # (n − 1)·s + d(k − 1) + 1: the output before the crop
+        if grid > MAX_GRID:
+            raise ValueError(
+                f"{func}: size, stride, kernel, dilation: expected a transposed output of at "
+                f"most {MAX_GRID} cells per side with its padding ring, (n − 1)·s + d(k − 1) "
+                f"+ 1, got {grid} ({given})"
+            )
+    elif out[0] * out[1] > MAX_FRAMES:
+        raise ValueError(
+            f"{func}: size, kernel, stride, padding, dilation: expected at most {MAX_FRAMES} "
+            f"output cells H_out·W_out (one frame each), got {out[0]}×{out[1]} = "
+            f"{out[0] * out[1]} ({given}); a smaller size or a larger stride draws fewer"
+        )
+    return (H, W), k, s, p, d, out
+
+
 def read_map(
     kind: str,
     size: tuple[int, int],
@@ -143,9 +246,16 @@ def read_map(
     ----------
     kind : "conv" (``conv2d``), "pool" (``max_pool2d``) or "transposed"
         (``conv_transpose2d``), one input and one output channel.
-    size : (H, W), the input's side lengths, 1..MAX_SIZE each.
-    kernel, stride, dilation : ints >= 1; padding : int >= 0 (at most MAX_SIZE; pooling
-        allows at most half the window, as PyTorch does — the op says so).
+    size : (H, W), the input's side lengths, 1..MAX_SIZE (32) each.
+    kernel, stride, dilation : ints 1..16 (MAX_KERNEL, MAX_STRIDE, MAX_DILATION);
+        padding : int 0..16 (MAX_PADDING; pooling allows at most half the window, as
+        PyTorch does — the op says so).
+
+    The picture has one frame per output cell (conv, pool) or input cell (transposed): at
+    most MAX_FRAMES (100) of them. The transposed output before the padding crops it,
+    (H − 1)·s + d(k − 1) + 1, is at most MAX_GRID (64) per side. An argument outside these
+    limits, or a window that does not fit, raises ``ValueError`` (``TypeError`` for a
+    non-int) naming it, before anything is probed.
 
     Returns
     -------
@@ -157,32 +267,10 @@ def read_map(
     >>> m.out_size, int(m.reads[0, 0].sum()), int(m.reads[1, 1].sum())
     ((2, 2), 4, 9)
     """
-    func = "explain"
-    if kind not in KINDS:
-        raise ValueError(f"{func}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
-    if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise ValueError(f"{func}: size: expected (H, W), got {size!r}")
-    H, W = (positive_int(f"size[{i}]", n, func=func) for i, n in enumerate(size))
-    for name, n in (("size[0]", H), ("size[1]", W)):
-        if n > MAX_SIZE:
-            raise ValueError(f"{func}: {name}: expected at most {MAX_SIZE} cells, got {n}")
-    k = positive_int("kernel", kernel, func=func)
-    s = positive_int("stride", stride, func=func)
-    p = positive_int("padding", padding, func=func, minimum=0)
-    d = positive_int("dilation", dilation, func=func)
-    if p > MAX_SIZE:
-        raise ValueError(f"{func}: padding: expected at most {MAX_SIZE}, got {p}")
-    out = (_out_size(kind, H, k, s, p, d), _out_size(kind, W, k, s, p, d))
-    if min(out) < 1:
-        span = d * (k - 1) + 1
-        raise ValueError(
-            f"{func}: kernel: expected a window that fits, got an output of "
-            f"{out[0]}×{out[1]} (window span d(k − 1) + 1 = {span} on a {H}×{W} input, "
-            f"padding {p})"
-        )
+    (H, W), k, s, p, d, out = _check_limits(kind, size, kernel, stride, padding, dilation)
     reads = _probe(kind, H, W, k, s, p, d)
     if reads.shape[:2] != out:
-        raise RuntimeError(f"{func}: the op's output is {reads.shape[:2]}, the formula's {out}")
+        raise RuntimeError(f"explain: the op's output is {reads.shape[:2]}, the formula's {out}")
     result = ReadMap(kind, (H, W), k, s, p, d, out, reads, _formula(kind, (H, W), k, s, p, d))
     _check_against_formula(result)
     return result
@@ -257,6 +345,24 @@ def _grid(
             )
 
 
+def _paint(
+    draw: Any,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+    ring: int,
+    cell: int,
+    colours: dict[tuple[int, int], tuple[int, int, int]],
+) -> None:
+    """Refill the insides of the cells in ``colours`` on a grid :func:`_grid` drew: the
+    pixels :func:`_grid` with these ``colours`` draws (the outlines stay as they were)."""
+    x0, y0 = origin
+    rows, cols = shape
+    for (r, c), fill in colours.items():
+        if -ring <= r < rows + ring and -ring <= c < cols + ring:
+            left, top = x0 + (c + ring) * cell, y0 + (r + ring) * cell
+            draw.rectangle([left + 1, top + 1, left + cell - 1, top + cell - 1], fill=fill)
+
+
 def frames(m: ReadMap) -> list[Any]:
     """The animation: one PIL image per output cell (conv, pool) or input cell (transposed).
 
@@ -264,7 +370,12 @@ def frames(m: ReadMap) -> list[Any]:
     the input cells it reads in blue (light blue where its window lies in the padding, the
     gray ring). Transposed: the input cell in orange, the output cells it spreads into in
     blue (light blue where the padding p cuts them off, the gray ring around the output).
+
+    ``m`` is held to :func:`read_map`'s limits (at most MAX_FRAMES frames, grids of at most
+    MAX_GRID cells a side): a :class:`ReadMap` built by hand outside them raises
+    ``ValueError`` before anything is drawn.
     """
+    _check_drawable(m)
     Image = require("PIL.Image", "image", "explain's pictures")
     ImageDraw = require("PIL.ImageDraw", "image", "explain's pictures")
     cell = _cell_px(m)
@@ -281,21 +392,28 @@ def frames(m: ReadMap) -> list[Any]:
     caption = f"{names[m.kind]}  k={m.kernel} s={m.stride} p={p} d={m.dilation}"
     left_org, right_org = (margin, label), (margin + left_w + gap, label)
 
+    # The caption and the two empty grids are the same in every frame: drawn once, and each
+    # frame repaints only its coloured cells (up to 2·64² cells a grid, k² coloured ones).
+    blank = Image.new("RGB", (width, height), _WHITE)
+    draw = ImageDraw.Draw(blank)
+    draw.text((margin, 4), f"{caption}   input {H}x{W} -> output {Ho}x{Wo}", fill=(0, 0, 0))
+    _grid(draw, left_org, (H, W), in_ring, cell, {})
+    _grid(draw, right_org, (Ho, Wo), out_ring, cell, {})
+
     images = []
     sources = [(a, b) for a in range(H) for b in range(W)]
     targets = [(i, j) for i in range(Ho) for j in range(Wo)]
     for n, current in enumerate(sources if m.kind == "transposed" else targets):
-        image = Image.new("RGB", (width, height), _WHITE)
+        image = blank.copy()
         draw = ImageDraw.Draw(image)
-        draw.text((margin, 4), f"{caption}   input {H}x{W} -> output {Ho}x{Wo}", fill=(0, 0, 0))
         window = {t: (_READ if _inside(t, m) else _READ_PAD) for t in m.taps(current)}
         if m.kind == "transposed":
-            _grid(draw, left_org, (H, W), in_ring, cell, {current: _CURRENT})
-            _grid(draw, right_org, (Ho, Wo), out_ring, cell, window)
+            _paint(draw, left_org, (H, W), in_ring, cell, {current: _CURRENT})
+            _paint(draw, right_org, (Ho, Wo), out_ring, cell, window)
         else:
             done = {t: _DONE for t in targets[:n]}
-            _grid(draw, left_org, (H, W), in_ring, cell, window)
-            _grid(draw, right_org, (Ho, Wo), out_ring, cell, {**done, current: _CURRENT})
+            _paint(draw, left_org, (H, W), in_ring, cell, window)
+            _paint(draw, right_org, (Ho, Wo), out_ring, cell, {**done, current: _CURRENT})
         mid = label + max(left_h, right_h) // 2
         arrow_x = margin + left_w + gap // 2
         draw.line([arrow_x - cell, mid, arrow_x + cell, mid], fill=_GRID, width=2)
@@ -305,6 +423,17 @@ def frames(m: ReadMap) -> list[Any]:
         )
         images.append(image)
     return images
+
+
+def _check_drawable(m: ReadMap) -> None:
+    """The limits of :func:`read_map`, for a map that may have been built by hand."""
+    size, *_, out = _check_limits(m.kind, m.size, m.kernel, m.stride, m.padding, m.dilation)
+    shape = getattr(m.reads, "shape", None)
+    if tuple(m.out_size) != out or shape != (*out, *size):
+        raise ValueError(
+            f"explain: m: expected out_size {out} and reads of shape {(*out, *size)} for "
+            f"these arguments, got {m.out_size} and {shape}"
+        )
 
 
 def _inside(t: tuple[int, int], m: ReadMap) -> bool:
@@ -329,7 +458,8 @@ def write_pictures(
     ``STRIP_FRAMES`` of its frames to ``png`` (default: ``gif`` with the suffix .png).
 
     Both files are written to temporary names and renamed into place only when both are
-    complete: a failure leaves neither half-written (an earlier file stays as it was).
+    complete: a failure leaves neither half-written (an earlier file stays as it was). A
+    map outside :func:`read_map`'s limits raises ``ValueError`` before anything is drawn.
     Returns the two paths written.
     """
     gif_path = output_file("output", gif, func="explain")

@@ -8,8 +8,7 @@ PNG strip beside it (see ``cnnmath.explain``); the paths written go to stdout la
 from __future__ import annotations
 
 import argparse
-
-from ._args import whole_number
+from collections.abc import Callable
 
 NAME = "explain"
 HELP = "draw which input cells each output cell reads (GIF + PNG strip), probed from the op"
@@ -21,30 +20,84 @@ runs on one one-hot image per input cell, and a cell is shown as read exactly wh
 reaches the output cell. "transposed" is drawn as the adjoint: each input cell spreads into a
 window of the output (cells cut off by the padding drawn in the gray ring). Both files are
 written whole or not at all. Needs Pillow: pip install "cnnmath[image]".
+
+Limits, so that the picture stays readable and a run takes a few seconds at most (checked
+before anything is probed or drawn; the error names the option and the range):
+  --size H W        1..{size} each
+  --kernel 1..{kernel}, --stride 1..{stride}, --padding 0..{padding}, --dilation 1..{dilation}
+  frames            at most {frames}, one per output cell H_out*W_out for conv and pool,
+                    one per input cell H*W for transposed
+  transposed        the output before the padding crops it, (H - 1)*s + d*(k - 1) + 1
+                    (and the same with W), at most {grid}
 """
+
+
+def _whole_number_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type=`` accepting integers ``low..high``; the message gives the range and
+    what was given.
+
+    >>> _whole_number_in(1, 16)("3")
+    3
+    """
+
+    def parse(text: str) -> int:
+        expected = f"expected a whole number from {low} to {high}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{expected}, got {value}")
+        return value
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The op, --size H W, --kernel, --stride, --padding, --dilation, -o."""
-    from ..explain import KINDS, MAX_SIZE
+    from ..explain import (
+        KINDS,
+        MAX_DILATION,
+        MAX_FRAMES,
+        MAX_GRID,
+        MAX_KERNEL,
+        MAX_PADDING,
+        MAX_SIZE,
+        MAX_STRIDE,
+    )
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = _EPILOG
+    parser.epilog = _EPILOG.format(
+        size=MAX_SIZE,
+        kernel=MAX_KERNEL,
+        stride=MAX_STRIDE,
+        padding=MAX_PADDING,
+        dilation=MAX_DILATION,
+        frames=MAX_FRAMES,
+        grid=MAX_GRID,
+    )
     parser.add_argument("kind", choices=KINDS, help="the op to draw")
     parser.add_argument(
         "--size",
         nargs=2,
-        type=whole_number(1),
+        type=_whole_number_in(1, MAX_SIZE),
         metavar=("H", "W"),
         default=[5, 5],
-        help=f"input height and width, at most {MAX_SIZE} each (default 5 5)",
+        help=f"input height and width, 1..{MAX_SIZE} each (default 5 5)",
     )
-    parser.add_argument("--kernel", type=whole_number(1), default=3, metavar="K", help="default 3")
-    parser.add_argument("--stride", type=whole_number(1), default=1, metavar="S", help="default 1")
-    parser.add_argument("--padding", type=whole_number(0), default=0, metavar="P", help="default 0")
-    parser.add_argument(
-        "--dilation", type=whole_number(1), default=1, metavar="D", help="default 1"
-    )
+    for flag, metavar, low, high, default in (
+        ("--kernel", "K", 1, MAX_KERNEL, 3),
+        ("--stride", "S", 1, MAX_STRIDE, 1),
+        ("--padding", "P", 0, MAX_PADDING, 0),
+        ("--dilation", "D", 1, MAX_DILATION, 1),
+    ):
+        parser.add_argument(
+            flag,
+            type=_whole_number_in(low, high),
+            default=default,
+            metavar=metavar,
+            help=f"{low}..{high} (default {default})",
+        )
     parser.add_argument(
         "-o",
         "--output",
