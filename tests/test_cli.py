@@ -6,6 +6,7 @@ it is on PATH) in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -13,6 +14,7 @@ import pkgutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +310,127 @@ def test_bench_usage_errors_are_one_line_on_stderr(argv, phrase):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cnnmath bench: error: "), proc.stderr
     assert phrase in lines[0] and "python -m" not in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files a user hands in are untrusted: anything but a regular file is refused before it is
+# opened (a FIFO's open blocks until a writer comes; /dev/zero reads until memory runs out).
+
+
+@contextlib.contextmanager
+def fifo_that_cannot_hang(path: Path):
+    """A FIFO at ``path``. Should a command open it for reading anyway, a writer comes after a
+    few seconds and goes at once, so the reader sees an empty file and the test fails instead
+    of blocking the run for ever."""
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def unblock() -> None:
+        if done.wait(3):
+            return
+        while not done.is_set():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO while no reader
+            except OSError:
+                pass
+            else:
+                os.close(fd)
+            done.wait(0.1)
+
+    thread = threading.Thread(target=unblock, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        thread.join()
+
+
+# (argv with {bad} the path under test, the argument the message must name, what is written
+# when nothing is refused); {png} a readable image, {weights} lenet's weights, {tmp} a folder
+NOT_REGULAR = [
+    (["filter", "gradient", "{bad}.png", "-o", "{tmp}/o.png"], "INPUT", "o.png"),
+    (["filter", "gradient", "{bad}.tif", "-o", "{tmp}/o.zarr"], "INPUT", "o.zarr"),  # lazy
+    (
+        ["filter", "conv", "{png}", "-o", "{tmp}/o.png", "--kernel-file", "{bad}.npy"],
+        "--kernel-file",
+        "o.png",
+    ),
+    (["predict", "{weights}", "{bad}.png", "--arch", "lenet"], "IMAGE", None),
+    (["predict", "{bad}.safetensors", "{png}", "--arch", "lenet"], "MODEL", None),
+    (["predict", "{bad}.onnx", "{png}"], "MODEL", None),
+    (
+        ["predict", "{weights}", "{png}", "--arch", "lenet", "--labels", "{bad}.txt"],
+        "--labels",
+        None,
+    ),
+    (["summary", "{bad}.safetensors", "--arch", "lenet", "--input", "1", "8", "8"], "MODEL", None),
+    (["summary", "{bad}.onnx", "--input", "1", "8", "8"], "MODEL", None),
+    (["train", "--resume", "{bad}.ckpt", "--quiet"], "--resume", None),
+    (["explore", "{bad}.safetensors", "--arch", "lenet", "-o", "{tmp}/page"], "MODEL", "page"),
+    (["explore", "lenet", "-o", "{tmp}/page", "--quiet"], "-o", None),
+]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize(
+    ("argv", "argument", "written"),
+    NOT_REGULAR,
+    ids=[
+        f"{a[0]} {arg}" + next((w[5:] for w in a if w.startswith("{bad}")), "/index.html")
+        for a, arg, _ in NOT_REGULAR
+    ],
+)
+def test_a_fifo_or_a_device_as_an_input_file_is_refused_before_it_is_opened(
+    tmp_path, capsys, kind, argv, argument, written
+):
+    pytest.importorskip("safetensors")
+    from PIL import Image
+
+    from cnnmath import models, weights
+    from cnnmath.cli import main
+
+    if kind == "device" and not Path(os.devnull).exists():
+        pytest.skip("no character device to link to")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "in.png")
+    weights.save(models.lenet(0), tmp_path / "w.safetensors")
+    bad = tmp_path / "bad"
+    words = [
+        a.format(bad=bad, png=tmp_path / "in.png", weights=tmp_path / "w.safetensors", tmp=tmp_path)
+        for a in argv
+    ]
+    if argument == "-o":  # the index.html the page would replace
+        target = tmp_path / "page" / "index.html"
+        target.parent.mkdir()
+    else:
+        target = Path(next(w for w in words if w.startswith(str(bad))))
+    with contextlib.ExitStack() as stack:
+        if kind == "fifo":
+            stack.enter_context(fifo_that_cannot_hang(target))
+            what = "is a FIFO (named pipe), not a regular file"
+        else:  # reading /dev/null ends at once: it stands in for /dev/zero, which never ends
+            target.symlink_to(os.devnull)
+            what = f"(a link to {os.devnull}) is a character device, not a regular file"
+        status = main(words)
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"cnnmath {argv[0]}: error: {argument}: '{target}' {what}"), err
+    assert target.is_fifo() if kind == "fifo" else target.is_symlink()  # left as it was
+    if written is not None:
+        assert not (tmp_path / written).exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [
+        (["--input", "1", "8", "8", "--batch", "10" * 10], "--input 1 8 8 with --batch 1010"),
+        (["--input", "3", "9" * 20, "8"], f"--input 3 {'9' * 20} 8 with --batch 1:"),
+    ],
+)
+def test_summary_of_an_input_no_memory_holds_names_the_options(capsys, argv, phrase):
+    from cnnmath.cli import main
+
+    assert main(["summary", "lenet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"cnnmath summary: error: {phrase}"), err
+    assert "GiB are available; give a smaller --input or --batch" in err

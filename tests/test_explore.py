@@ -277,3 +277,60 @@ def test_cli_refuses_to_overwrite_a_page_it_did_not_write(tmp_path):
     proc = cli("lenet", "-o", "site", cwd=tmp_path)
     assert proc.returncode == 2 and "was not written by cnnmath explore" in proc.stderr
     assert (tmp_path / "site" / "index.html").read_text() == "<html>my homepage</html>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers the page cannot show, files that are no file: refused, naming the argument
+
+
+def test_nan_or_inf_weights_are_refused_naming_the_tensor():
+    model = models.lenet(0)
+    model[2].weight.data[0, 0, 0, 0] = np.nan
+    model[2].weight.data[1, 0, 0, 0] = np.inf
+    x = np.zeros((1, 1, 8, 8), model[0].weight.data.dtype)
+    with pytest.raises(ValueError, match=r"^explore: model: tensor '2\.weight' holds 2 NaN or inf"):
+        explore.explore_data(model, x)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_outputs_that_overflow_are_refused_naming_the_node():
+    conv = nn.Conv2d(1, 1, 3, padding=1, rng=0)
+    big = np.finfo(conv.weight.data.dtype).max / 4  # finite, but nine of them sum past the max
+    conv.weight.data[...] = big
+    x = np.ones((2, 1, 4, 4), conv.weight.data.dtype)
+    with pytest.raises(ValueError, match=r"node '0' \(Conv2d\) computes NaN or inf for 'input 1'"):
+        explore.explore_data(nn.Sequential(conv), x)
+
+
+def _explore(capsys, *args):
+    from cnnmath.cli import main
+
+    status = main(["explore", *map(str, args)])
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1, out
+    return status, out.err
+
+
+def test_cli_nan_weights_are_one_line_naming_model_and_tensor(tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    from cnnmath import weights
+
+    state = models.lenet(0).state_dict()
+    state["0.weight"] = np.full_like(state["0.weight"], np.nan)
+    weights.save(state, tmp_path / "nan.safetensors")
+    path = tmp_path / "nan.safetensors"
+    status, err = _explore(capsys, path, "--arch", "lenet", "-o", tmp_path / "out")
+    assert status == 2 and "JSON" not in err
+    assert err.startswith(f"cnnmath explore: error: MODEL '{path}': tensor '0.weight' holds ")
+    assert "expected finite weights" in err and not (tmp_path / "out").exists()
+
+
+def test_cli_missing_model_and_a_folder_named_index_html_name_the_argument(tmp_path, capsys):
+    missing = tmp_path / "nothere.safetensors"
+    status, err = _explore(capsys, missing, "--arch", "lenet", "-o", tmp_path / "out")
+    assert status == 2 and err == f"cnnmath explore: error: MODEL: no such file: '{missing}'\n"
+    (tmp_path / "site" / "index.html").mkdir(parents=True)
+    status, err = _explore(capsys, "lenet", "-o", tmp_path / "site")
+    index = tmp_path / "site" / "index.html"
+    assert status == 2 and err.startswith(f"cnnmath explore: error: -o: '{index}' is a directory")
+    assert "Errno" not in err and index.is_dir() and list(index.iterdir()) == []

@@ -327,6 +327,11 @@ def _setup_inputs(tmp_path):
     bomb_png(tmp_path / "bomb.png")
     rgb16_png(tmp_path / "rgb16.png")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "k.npy", np.ones((3, 3)))
+    whole = (tmp_path / "k.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(whole[:-50])  # data shorter than the header says
+    (tmp_path / "cut_header.npy").write_bytes(whole[:8] + b"\xff\xff" + whole[10:20])
+    (tmp_path / "zip.npy").write_bytes(b"PK\x03\x04 not really a zip archive")
     (tmp_path / "sub").mkdir()
 
 
@@ -356,7 +361,22 @@ BAD = [
     (["conv", "in.png", "-o", "out.png", "--kernel", "1,a"], "not a list of numbers"),
     (["conv", "in.png", "-o", "out.png", "--kernel", "0,0;0,0"], "all zeros"),
     (["conv", "in.png", "-o", "out.png", "--kernel-file", "none.npy"], "no such file"),
-    (["conv", "in.png", "-o", "out.png", "--kernel-file", "objects.npy"], "without pickle"),
+    (
+        ["conv", "in.png", "-o", "out.png", "--kernel-file", "objects.npy"],
+        "--kernel-file: 'objects.npy' holds Python objects, which cannot be read without pickle",
+    ),
+    (
+        ["conv", "in.png", "-o", "out.png", "--kernel-file", "cut.npy"],
+        "--kernel-file: 'cut.npy' is a damaged or truncated .npy file (Failed to read all data",
+    ),
+    (
+        ["conv", "in.png", "-o", "out.png", "--kernel-file", "cut_header.npy"],
+        "--kernel-file: 'cut_header.npy' is a damaged or truncated .npy file (EOF",
+    ),
+    (
+        ["conv", "in.png", "-o", "out.png", "--kernel-file", "zip.npy"],
+        "--kernel-file: expected a .npy file holding one array, got an archive 'zip.npy'",
+    ),
     (["conv", "in.png", "-o", "out.png", "--kernel", "1", "--padding", "-1"], "--padding"),
     (["grayscale", "in.png", "-o", "out.png", "--weights", "1,2"], "--weights: expected"),
 ]

@@ -151,6 +151,24 @@ def test_a_picture_output_for_a_zarr_input_is_refused(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["in.zarr"]
 
 
+def test_a_damaged_chunk_and_a_missing_output_folder_are_one_line_naming_the_argument(tmp_path):
+    gray_zarr(tmp_path / "in.zarr", shape=(40, 40), chunks=(20, 20))
+    out = tmp_path / "nowhere" / "o.zarr"
+    proc = cnnmath("filter", "gradient", tmp_path / "in.zarr", "-o", out)
+    assert proc.returncode == 2, proc.stderr
+    assert f"-o: the folder '{out.parent}' does not exist" in proc.stderr
+    chunk = max(
+        (p for p in (tmp_path / "in.zarr").rglob("*") if p.is_file() and "zarr" not in p.name),
+        key=lambda p: p.stat().st_size,
+    )
+    chunk.write_bytes(b"garbage")  # the metadata still reads: a task finds the damage
+    proc = cnnmath("filter", "gradient", tmp_path / "in.zarr", "-o", tmp_path / "o.zarr")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"INPUT: '{tmp_path / 'in.zarr'}' holds a block that cannot be read" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.zarr"]
+
+
 def test_a_worker_killed_mid_run_is_survived(tmp_path, cluster):
     """A third worker joins, the command starts, and once the bar shows tasks done the new
     worker is killed (SIGKILL): its tasks are run again on the others, and the output is

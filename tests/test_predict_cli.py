@@ -267,9 +267,14 @@ def test_progress_bar_goes_to_stderr_only(onnx_model, colours, capsys):
 
 
 ERRORS = [
-    (["{missing}", "{red}"], r"MODEL .*nothing\.onnx: no such file"),
-    (["{model}", "{red}", "{missing_png}"], r"IMAGE .*nope\.png: no such file"),
-    (["{model}", "{text_file}"], r"is not an image file"),
+    (["{missing}", "{red}"], r"MODEL: no such file: '.*nothing\.onnx'"),
+    (["{model}", "{red}", "{missing_png}"], r"IMAGE: no such file: '.*nope\.png'"),
+    (["{model}", "{folder}"], r"IMAGE .*sub: the directory has no image files"),
+    (
+        ["{model}", "{truncated}", "--mean", "0", "--std", "1"],
+        r"error: IMAGE: '.*truncated\.png' could not be decoded: the file is truncated",
+    ),
+    (["{model}", "{text_file}"], r"error: IMAGE: '.*notes\.txt' is not an image file"),
     (["{model}", "{red}", "--top", "0"], r"--top: expected a whole number >= 1, got 0"),
     (
         ["{model}", "{red}", "--top", "4", "--mean", "0", "--std", "1"],
@@ -290,8 +295,17 @@ ERRORS = [
         ["{model}", "{red}", "--labels", "{two_labels}", "--mean", "0", "--std", "1"],
         r"--labels .*: has 2 labels; the model has 3 outputs",
     ),
-    (["{model}", "{red}", "--labels", "{missing}"], r"--labels .*: no such file"),
+    (["{model}", "{red}", "--labels", "{missing}"], r"--labels: no such file: '.*nothing"),
+    (["{model}", "{red}", "--labels", "{tmp}"], r"--labels: '.*' is a directory, not a text"),
     (["{model}", "{red}", "--mean", "0", "0"], r"--mean: expected 1 or 3 values .*got 2"),
+    (
+        ["{lenet}", "{red}", "--arch", "lenet", "--size", "8", "8", "--mean", "0", "1"],
+        r"--mean: expected 1 value \(the model takes 1-channel images\), got 2: 0\.0 1\.0$",
+    ),
+    (
+        ["{lenet}", "{red}", "--arch", "lenet", "--size", "20", "20", "--mean", "0", "--std", "1"],
+        r"MODEL .*lenet\.safetensors: cannot classify 1x20x20 images \(--size 20 20\): Linear",
+    ),
     (["{model}", "{red}", "--std", "1", "0", "1"], r"--std: expected values > 0"),
     (["{model}", "{red}", "--mean", "nan"], r"--mean: expected a finite number, got 'nan'"),
     (["{model}", "{red}", "--size", "0", "3"], r"--size: expected a whole number >= 1, got 0"),
@@ -308,11 +322,18 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, request, tmp_path, caps
     (tmp_path / "two.txt").write_text("a\nb\n", encoding="utf-8")
     weights.save(models.resnet20(num_classes=3), tmp_path / "w.safetensors")
     weights.save(models.lenet(0), tmp_path / "lenet.safetensors")
+    (tmp_path / "sub").mkdir()
+    red = solid(tmp_path / "red.png", (200, 0, 0))
+    with open(red, "rb") as f:
+        (tmp_path / "truncated.png").write_bytes(f.read()[:50])  # the header, part of the data
     places = {
+        "tmp": tmp_path,
+        "folder": tmp_path / "sub",
+        "truncated": tmp_path / "truncated.png",
         "missing": tmp_path / "nothing.onnx",
         "missing_png": tmp_path / "nope.png",
         "model": request.getfixturevalue("onnx_model") if "{model}" in args else None,
-        "red": solid(tmp_path / "red.png", (200, 0, 0)),
+        "red": red,
         "text_file": tmp_path / "notes.txt",
         "two_labels": tmp_path / "two.txt",
         "weights": tmp_path / "w.safetensors",
@@ -330,3 +351,30 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, request, tmp_path, caps
     assert out.err.count("\n") == 1 and "Traceback" not in out.err
     assert re.search(pattern, out.err), out.err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_size_the_memory_cannot_hold_is_refused_before_any_image_is_resized(
+    tmp_path, capsys, monkeypatch
+):
+    import cnnmath.commands.predict as command
+
+    weights.save(models.lenet(0), tmp_path / "lenet.safetensors")
+    red = solid(tmp_path / "red.png", (200, 0, 0))
+
+    resize = command._resize
+
+    def not_resized(*args, **kwargs):
+        raise AssertionError("an image was resized before --size was checked")
+
+    monkeypatch.setattr(command, "memory_limit", lambda: 2**30)  # 1 GiB available
+    monkeypatch.setattr(command, "_resize", not_resized)
+    argv = [tmp_path / "lenet.safetensors", red, "--arch", "lenet", "--mean", "0", "--std", "1"]
+    status, out, err = predict(capsys, *argv, "--size", "20000", "20000", "--quiet")
+    assert status == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(
+        "cnnmath predict: error: --size 20000 20000: one image of 1x20000x20000 pixels would need"
+    )
+    assert "1 GiB are available" in err
+    monkeypatch.setattr(command, "_resize", resize)
+    status, out, err = predict(capsys, *argv, "--size", "8", "8", "--quiet")  # what fits runs
+    assert status == 0 and out.startswith(red), err

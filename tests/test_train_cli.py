@@ -96,6 +96,17 @@ def test_resume_from_missing_or_corrupt_file_exits_2(tmp_path, capsys, content):
     assert main(["train", "--epochs", "1", "--limit", "32", "--quiet", "--resume", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
+    assert err.startswith("cnnmath train: error: --resume: ")
+
+
+def test_resume_from_an_image_names_the_option_and_says_what_it_expected(tmp_path, capsys):
+    path = tmp_path / "photo.png"  # the PNG signature read as a header length: far too long
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200))
+    assert main(["train", "--epochs", "1", "--limit", "32", "--quiet", "--resume", str(path)]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"cnnmath train: error: --resume: {path}: not a valid safetensors")
+    assert "first 8 bytes give a header of" in line and "codec" not in line
+    assert line.endswith("expected a checkpoint written by --checkpoint")
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypatch):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -299,6 +302,11 @@ def test_overwrite_is_atomic_and_leaves_no_temporary(tmp_path, monkeypatch):
             "metadata: expected a dict of str to str",
         ),
         (lambda p: weights.load(object(), p), TypeError, "model: expected a model"),
+        (
+            lambda p: weights.save({"w": np.zeros(2), "__metadata__": np.zeros(2)}, p),
+            ValueError,
+            "^save: model_or_state_dict: the tensor name '__metadata__' is reserved",
+        ),
     ],
 )
 def test_bad_arguments(tmp_path, call, error, pattern):
@@ -391,3 +399,73 @@ def test_a_path_that_cannot_be_written_is_refused_before_serialising(tmp_path, t
     with pytest.raises((ValueError, IsADirectoryError), match=r"^save: path: "):
         weights.save({"a": np.zeros(2)}, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "loop", "loop2"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths that are no regular file: refused before anything opens them
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    path = tmp_path / "pipe.safetensors"
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def unblock():  # were it opened, a writer comes and goes: an empty read, not a hang
+        if done.wait(3):
+            return
+        while not done.is_set():
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader: nothing to unblock
+                pass
+            done.wait(0.1)
+
+    thread = threading.Thread(target=unblock, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ValueError, match=r"^read: path: '.*pipe\.safetensors' is a FIFO"):
+            weights.load_state_dict(path)
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_a_directory_and_a_missing_file_name_the_path(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"^read: path: '.*' is a directory, not a"):
+        weights.read(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^read: path: no such file: '.*nope'"):
+        weights.read(tmp_path / "nope")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_link_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    link = tmp_path / "zero.safetensors"
+    link.symlink_to("/dev/zero")
+    code = (
+        "import resource, sys\n"  # should it read, it fails at 1 GiB instead of eating memory
+        "resource.setrlimit(resource.RLIMIT_AS, (2**30 + 2**29,) * 2)\n"
+        "from cnnmath import weights\n"
+        "try:\n"
+        "    weights.read(sys.argv[1])\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(link)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(
+        f"read: path: '{link}' (a link to /dev/zero) is a character device, not a regular file"
+    ), proc.stdout
+
+
+def test_a_file_that_is_not_safetensors_says_why_in_words(tmp_path):
+    path = tmp_path / "photo.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # its first 8 bytes: a huge length
+    with pytest.raises(ValueError, match="not a valid safetensors weights file") as info:
+        weights.read(path)
+    assert "first 8 bytes give a header of" in str(info.value)
+    assert "codec" not in str(info.value)
+    path.write_bytes((8).to_bytes(8, "little") + b"\xff" * 8)  # not UTF-8 text
+    with pytest.raises(ValueError, match="the header is not UTF-8 JSON text"):
+        weights.read(path)

@@ -1,11 +1,14 @@
-"""Small file-system helpers shared by the modules that write files."""
+"""Small file-system helpers shared by the modules that read and write files."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 
@@ -60,3 +63,78 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Bi
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Input files: untrusted paths, checked before anything opens them.
+
+#: What a path that is not a regular file is, in words: (stat test, name).
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def regular_file(
+    name: str, path: str | os.PathLike, *, func: str | None = None, expected: str = "a file"
+) -> Path:
+    """Check that ``path`` names a regular file, after following symlinks; return it as a Path.
+
+    Only ``os.stat`` looks at it, nothing opens it, so a FIFO (whose ``open`` blocks until a
+    writer comes), a device (``/dev/zero`` reads without end) or a socket is refused before
+    anything could hang. Errors name ``func`` (when given) and ``name``, say what was
+    expected (``expected``, e.g. ``"an image file"``) and what ``path`` is:
+    ``FileNotFoundError`` (missing, or a parent is no folder), ``IsADirectoryError``,
+    ``ValueError`` (a FIFO, device or socket; a symlink loop), ``PermissionError`` and other
+    ``OSError`` (its reason); ``TypeError`` when ``path`` is not a path.
+    """
+    where = f"{func}: {name}: " if func else f"{name}: "
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{where}expected a file path (str or os.PathLike), got {type(path).__name__}"
+        )
+    text = os.fspath(path)
+    try:
+        info = os.stat(text)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"{where}no such file: '{text}'") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(
+                f"{where}'{text}' is a symlink loop (its links never reach a file); expected "
+                f"{expected}"
+            ) from None
+        reason = exc.strerror or type(exc).__name__
+        raise type(exc)(f"{where}cannot read '{text}' ({reason})") from None
+    except ValueError as exc:  # an embedded NUL byte
+        raise ValueError(f"{where}expected {expected}, got the path {text!r} ({exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(f"{where}'{text}' is a directory, not {expected}")
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((words for test, words in _SPECIAL_KINDS if test(info.st_mode)), "no file")
+        real = os.path.realpath(text)
+        via = f" (a link to {real})" if os.path.islink(text) else ""
+        raise ValueError(
+            f"{where}'{text}'{via} is {kind}, not a regular file; expected {expected} "
+            "(reading it could block or never end)"
+        )
+    return Path(text)
+
+
+def read_regular(
+    name: str, path: str | os.PathLike, *, func: str | None = None, expected: str = "a file"
+) -> bytes:
+    """The bytes of ``path``, a regular file (``regular_file``'s checks and errors).
+
+    Opened without blocking and checked again on the open descriptor, so a path swapped for a
+    FIFO or a device between the check and the ``open`` is refused as well.
+    """
+    checked = regular_file(name, path, func=func, expected=expected)
+    fd = os.open(checked, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            where = f"{func}: {name}: " if func else f"{name}: "
+            raise ValueError(f"{where}'{os.fspath(path)}' is not a regular file")
+        return handle.read()

@@ -40,11 +40,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._checks import output_file
-from ._files import atomic_output
+from ._files import atomic_output, read_regular
 from ._optional import require
 from .nn import key_mismatch
 
 __all__ = ["Loaded", "load", "load_state_dict", "read", "save", "write_atomically"]
+
+
+#: The header key safetensors keeps for the metadata map: no tensor may have this name.
+_RESERVED = "__metadata__"
 
 
 def _safetensors_numpy():
@@ -115,10 +119,18 @@ def save(
 
     Arrays are stored with their own dtype and shape (made C-contiguous); nothing is pickled.
     The header's keys are sorted, so identical weights and metadata give identical files.
-    The path is checked before anything is serialised (see ``write_atomically``).
+    The path is checked before anything is serialised (see ``write_atomically``). A tensor
+    named ``"__metadata__"`` is refused (``ValueError``): the format reserves that name for
+    the header's metadata, so ``read`` could not read the file back.
     """
     st = _safetensors_numpy()
     state = _as_state_dict(model_or_state_dict, "save")
+    if _RESERVED in state:
+        raise ValueError(
+            f"save: model_or_state_dict: the tensor name {_RESERVED!r} is reserved by the "
+            "safetensors format (it holds the header's metadata; pass metadata= for that); "
+            "give the tensor another name"
+        )
     meta = _check_metadata(metadata, "save")
     target = output_file("path", path, func="save")
     # np.ascontiguousarray would turn a 0-d array (an optimiser's step count) into shape (1,)
@@ -146,23 +158,36 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
     The file is read once, so the arrays and the metadata come from the same version of it.
     A file that is not valid safetensors (garbage, truncated, inconsistent header) raises
     ``ValueError`` naming the path; so does a bfloat16 tensor (NumPy has no such dtype: the
-    message says how to convert it); a missing file ``FileNotFoundError``.
+    message says how to convert it); a missing file ``FileNotFoundError``, a directory
+    ``IsADirectoryError``. A path that is not a regular file (a FIFO, whose reading would
+    block, or a device such as ``/dev/zero``, which never ends) raises ``ValueError`` naming
+    ``path`` before anything opens it.
     """
     st = _safetensors_numpy()
     name = os.fspath(path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = read_regular("path", path, func="read", expected="a safetensors file")
 
     def corrupt(exc: Exception) -> ValueError:
         return ValueError(
             f"{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
         )
 
+    if len(raw) < 8:
+        raise corrupt(ValueError(f"{len(raw)} bytes, fewer than the 8 of the header length"))
+    header_len = int.from_bytes(raw[:8], "little")
+    if header_len > len(raw) - 8:
+        raise corrupt(
+            ValueError(
+                f"its first 8 bytes give a header of {header_len} bytes, more than the "
+                f"{len(raw) - 8} that follow them"
+            )
+        )
     try:
-        (header_len,) = np.frombuffer(raw, dtype="<u8", count=1)
-        header = json.loads(raw[8 : 8 + int(header_len)])
+        header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
+    except UnicodeDecodeError as exc:
+        raise corrupt(ValueError(f"the header is not UTF-8 JSON text ({exc.reason})")) from exc
     except Exception as exc:
         raise corrupt(exc) from exc
     bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ._args import whole_number
+from ._common import CLIError
 
 NAME = "explore"
 HELP = "write an offline page to explore a network's feature maps, receptive fields and sums"
@@ -19,7 +20,34 @@ digits for a 1x8x8 input, otherwise the bundled photograph resized (mirrored, th
 The page is one self-contained HTML file (no network, no build step): one panel per layer;
 hover a unit to highlight its receptive field in the input; click it to see the kernel and
 the weighted sum that made it. Needs the extras: pip install "cnnmath[all]".
+
+Weights that hold NaN or inf (a training run that diverged, a damaged file) are refused,
+naming MODEL and the tensor, as is a layer whose outputs overflow to inf: the page shows
+finite numbers only. MODEL must be a regular file (not a FIFO or a device), and an
+index.html already in DIR must be a page this command wrote.
 """
+
+#: ``cnnmath.explore``'s parameter names, as the options of this command.
+_OPTIONS = {
+    "out_dir": "-o",
+    "images": "--images",
+    "input_shape": "--input",
+    "inputs": "--images/--input",
+}
+
+
+def _cli_error(exc: Exception) -> CLIError:
+    """``cnnmath.explore``'s message naming this command's argument instead of the function's
+    parameter ("explore: out_dir: ..." becomes "-o: ...")."""
+    text = str(exc)
+    prefix = "explore: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+        name, sep, rest = text.partition(": ")
+        option = _OPTIONS.get(name.split("[", 1)[0])
+        if sep and option is not None:
+            text = f"{option}: {rest}"
+    return CLIError(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +83,16 @@ def run(args: argparse.Namespace) -> int:
     """Build the page; print the path of its index.html; return 0."""
     from ..explore import build_explorer
 
-    index = build_explorer(
-        args.out,
-        args.model,
-        arch=args.arch,
-        input_shape=args.input,
-        images=args.images,
-        progress=not args.quiet,
-    )
+    try:
+        index = build_explorer(
+            args.out,
+            args.model,
+            arch=args.arch,
+            input_shape=args.input,
+            images=args.images,
+            progress=not args.quiet,
+        )
+    except (ValueError, TypeError, OSError) as exc:
+        raise _cli_error(exc) from None
     print(index)
     return 0

@@ -19,9 +19,11 @@ The operators and the pixel scaling are the library's (``cnnmath.filters.filter_
 
 Options belong to operators (``OPTIONS``): --magnitude to gradient, --weights to gradient and
 grayscale, --k to the poolings, --kernel, --kernel-file and --padding to conv; any other
-pairing is a one-line error (exit 2). The output path is checked (its folder exists and is
-writable, it is no directory and no symlink loop) before the image is read, and the image is
-refused before it is decoded when the filter would need more memory than is available.
+pairing is a one-line error (exit 2). INPUT and --kernel-file must be regular files (a FIFO
+or a device is refused before it is opened). The output path is checked (its folder exists
+and is writable, it is no directory and no symlink loop) before the image is read, and the
+image is refused before it is decoded when the filter would need more memory than is
+available.
 """
 
 from __future__ import annotations
@@ -30,14 +32,13 @@ import argparse
 import os
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 
 from .._checks import output_file
 from ..filters import OPERATORS, SCALES, filter_image, filter_memory, image_kernel, luma_weights
 from ._args import whole_number
-from ._common import CLIError
+from ._common import CLIError, input_file
 
 NAME = "filter"
 HELP = "apply a filter from the results (gradient, grayscale, pooling, any kernel) to an image"
@@ -235,29 +236,37 @@ def parse_kernel(text: str) -> np.ndarray:
 
 
 def load_kernel(path: str) -> np.ndarray:
-    """A 2-D kernel from a ``.npy`` file (``numpy.load(..., allow_pickle=False)``), float64."""
-    if Path(path).is_dir():
-        raise CLIError(f"--kernel-file: '{path}' is a directory, not a .npy file")
-    if not Path(path).is_file():
-        raise CLIError(f"--kernel-file: no such file: '{path}'")
+    """A 2-D kernel from a ``.npy`` file (``numpy.load(..., allow_pickle=False)``), float64.
+
+    Refused with a ``CLIError`` naming --kernel-file: anything but a regular file (checked
+    before it is opened: a FIFO would block), a file without NumPy's magic bytes, an ``.npz``
+    archive, an array of objects (reading it would need pickle, which could run code), and a
+    damaged or truncated ``.npy`` file (a header or data shorter than it says).
+    """
+    input_file("--kernel-file", path, expected="a .npy file")
     with open(path, "rb") as f:  # np.load would take any other file for a pickle
         magic = f.read(6)
-    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # PK: an .npz archive
+    if magic.startswith(b"PK"):  # a zip archive: an .npz holds several arrays, not one
+        raise CLIError(
+            f"--kernel-file: expected a .npy file holding one array, got an archive '{path}'"
+        )
+    if magic != b"\x93NUMPY":
         raise CLIError(
             f"--kernel-file: '{path}' is not a .npy file (it does not start with "
             "NumPy's magic bytes; save the kernel with numpy.save)"
         )
     try:
         loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # object arrays need pickle: refused
-        raise CLIError(f"--kernel-file: '{path}' cannot be read without pickle ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise CLIError(f"--kernel-file: '{path}' is not a .npy file ({exc})") from None
-    if not isinstance(loaded, np.ndarray):
-        loaded.close()
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, ValueError) and "pickle" in str(exc):  # an array of objects
+            raise CLIError(
+                f"--kernel-file: '{path}' holds Python objects, which cannot be read without "
+                f"pickle (refused: it could run code); expected an array of numbers ({exc})"
+            ) from None
         raise CLIError(
-            f"--kernel-file: expected a .npy file holding one array, got an archive '{path}'"
-        )
+            f"--kernel-file: '{path}' is a damaged or truncated .npy file ({exc}); save the "
+            "kernel again with numpy.save"
+        ) from None
     return _kernel(loaded, "--kernel-file")
 
 
@@ -279,15 +288,12 @@ def _weights(text: str) -> tuple[float, float, float]:
 
 
 def _check_paths(input_path: str, output_path: str) -> str:
-    """INPUT is a file, OUTPUT a writable file path of a known format that is not INPUT;
-    returns the output's format. Checked before anything is read."""
+    """INPUT is a regular file (not a FIFO or a device), OUTPUT a writable file path of a
+    known format that is not INPUT; returns the output's format. Checked before anything is
+    read."""
     from ..images import image_format
 
-    source = Path(input_path)
-    if not source.exists():
-        raise CLIError(f"INPUT: no such file: '{input_path}'")
-    if source.is_dir():
-        raise CLIError(f"INPUT: '{input_path}' is a directory, not an image file")
+    source = input_file("INPUT", input_path, expected="an image file")  # no FIFO, no device
     try:
         fmt = image_format(output_path)
     except ValueError as exc:
@@ -365,6 +371,8 @@ def _run_lazy(
         )
     if os.path.exists(args.output) and os.path.samefile(args.input, args.output):
         raise CLIError(f"-o: '{args.output}' is the input; write to another path")
+    if os.path.exists(args.input) and not os.path.isdir(args.input):  # a file, not a store:
+        input_file("INPUT", args.input, expected="a TIFF file")  # no FIFO, no device
     try:
         x = tiled_io.open_array(args.input)
     except (ValueError, TypeError, OSError) as exc:
@@ -388,7 +396,11 @@ def _run_lazy(
         except ValueError as exc:
             raise CLIError(str(exc).replace("filter_array: k: ", "--k: ", 1)) from None
         progress = None if args.quiet else sys.stderr
-        tiled_io.save_array(pixels, args.output, scheduler=client, progress=progress)
+        try:
+            tiled_io.save_array(pixels, args.output, scheduler=client, progress=progress)
+        except (ValueError, TypeError, OSError) as exc:  # the library's names, as options
+            text = str(exc).replace("save_array: path: ", "-o: ", 1)
+            raise CLIError(text.replace("open_array: path: ", "INPUT: ", 1)) from None
     if not args.quiet:
         for note in [*notes, *(str(w.message) for w in caught)]:
             print(f"cnnmath filter: {note}", file=sys.stderr)

@@ -39,10 +39,13 @@ a model ending in Softmax) or its exponential is (LogSoftmax). For each file the
 are printed, best first, with their probabilities and label names (``--labels``: a text file,
 one name per line, line i naming class i), or with ``--json`` one JSON object per line.
 
-Everything that can be checked before the model runs is: the files exist, the images' headers
-are readable, the options agree with each other; the number of labels and ``--top`` are
-checked against the model's outputs before anything is printed. Errors are one line on
-stderr and exit status 2; predict writes no file.
+Everything that can be checked before the model runs is: the files exist and are regular files
+(a FIFO or a device such as ``/dev/zero`` is refused before it is opened), the images' headers
+are readable, the options agree with each other, and a ``--size`` whose batch (with the
+model's largest layer output) needs more memory than is available is refused before any image
+is resized; the number of labels and ``--top`` are checked against the model's outputs before
+anything is printed. Errors are one line on stderr naming the argument (MODEL, IMAGE, an
+option) and exit status 2; predict writes no file.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ._args import whole_number
-from ._common import CLIError
+from ._common import CLIError, activation_numbers, input_file, memory_limit
 
 NAME = "predict"
 HELP = "classify image files with a trained model (.onnx, or .safetensors with --arch)"
@@ -148,7 +151,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_SIZE),
         metavar=("H", "W"),
         help=f"resize every image to H x W pixels (default: {DEFAULT_SIZE[0]} "
-        f"{DEFAULT_SIZE[1]}); the aspect ratio is not kept",
+        f"{DEFAULT_SIZE[1]}); the aspect ratio is not kept; a size whose batch would not fit "
+        "in the memory available is refused before any image is resized",
     )
     parser.add_argument(
         "--mean",
@@ -203,13 +207,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- checks before any work ---------------------------------------------------------------
 
 
-def _existing_file(option: str, path: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"{option} {path}: no such file")
-    if p.is_dir():
-        raise CLIError(f"{option} {path}: is a directory, not a file")
-    return p
+def _existing_file(option: str, path: str, expected: str = "a file") -> Path:
+    """``path`` when it is a regular file (``_common.input_file``): a FIFO or a device is
+    refused before anything opens it, as a missing file or a directory is."""
+    return input_file(option, path, expected=expected)
 
 
 def _expand(argument: str) -> tuple[list[str], bool]:
@@ -230,13 +231,18 @@ def _expand(argument: str) -> tuple[list[str], bool]:
         if not files:
             raise CLIError(f"IMAGE {argument}: no file matches the pattern")
         return files, True
-    return [str(_existing_file("IMAGE", argument))], False
+    return [str(_existing_file("IMAGE", argument, "an image file"))], False
 
 
 def _read_labels(path: str) -> list[str]:
-    _existing_file("--labels", path)
+    from .._files import read_regular
+
+    try:  # checked as a regular file before it is opened (a FIFO would block, /dev/zero never end)
+        raw = read_regular("--labels", path, expected="a text file of class names")
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CLIError(f"--labels {path}: not UTF-8 text ({exc.reason})") from None
     labels = [line.rstrip("\r") for line in text.split("\n")]
@@ -261,8 +267,10 @@ def _statistics(
     elif len(given) in (1, channels):
         values = np.resize(np.asarray(given, dtype=np.float64), channels)
     else:
+        wanted = "1 value" if channels == 1 else f"1 or {channels} values"
         raise CLIError(
-            f"{option}: expected 1 or {channels} values (the model's channels), got {len(given)}"
+            f"{option}: expected {wanted} (the model takes {channels}-channel images), got "
+            f"{len(given)}: {' '.join(map(str, given))}"
         )
     if option == "--std" and np.any(values <= 0):
         raise CLIError(f"--std: expected values > 0, got {' '.join(map(str, values))}")
@@ -299,6 +307,30 @@ def _load_model(args: argparse.Namespace) -> Any:
     return model
 
 
+def _check_size(
+    args: argparse.Namespace, model: Any, channels: int, dtype: np.dtype, batch: int
+) -> None:
+    """Refuse, before any image is resized, a ``--size`` whose batch of ``batch`` images and
+    largest layer output (``_common.activation_numbers``) need more than the memory available
+    (``_common.memory_limit``): a lower estimate, so what is refused could not have run."""
+    H, W = args.size
+    itemsize = np.dtype(dtype).itemsize
+    numbers = batch * channels * H * W
+    need = numbers * (8 + itemsize)  # the float64 preprocessing and its copy in the model's dtype
+    acts = activation_numbers(model, (channels, H, W))
+    if acts is not None:
+        need += batch * acts[1] * itemsize  # the largest output of a layer
+    have = memory_limit()
+    if need > have:
+        what = f"{batch} images" if batch > 1 else "one image"
+        raise CLIError(
+            f"--size {H} {W}: {what} of {channels}x{H}x{W} pixels would need about "
+            f"{need / 2**30:.3g} GiB in the model, and {have / 2**30:.3g} GiB are available; "
+            "give the size the model was trained on (e.g. 224 224, or 32 32 for resnet20)"
+            + (" or a smaller --batch-size" if batch > 1 else "")
+        )
+
+
 def _model_channels(model: Any) -> int:
     """The channels of the model's input: its first layer's ``in_channels`` (3 without one)."""
     first = next(iter(model.walk()), None)
@@ -312,6 +344,15 @@ def _model_dtype(model: Any) -> np.dtype:
 
 
 # -- preprocessing ----------------------------------------------------------------------------
+
+
+def _image_error(path: str, exc: Exception) -> CLIError:
+    """``cnnmath.images``' message, naming the argument (IMAGE) rather than the function."""
+    text = str(exc)
+    for prefix in ("load_image: path: ", "image_shape: path: "):
+        if text.startswith(prefix):
+            return CLIError(f"IMAGE: {text[len(prefix) :]}")
+    return CLIError(f"IMAGE {path}: {text}")
 
 
 def _to_channels(x: np.ndarray, has_alpha: bool, channels: int, path: str) -> np.ndarray:
@@ -358,7 +399,10 @@ def _prepare(
     reference) to dask workers."""
     from ..images import load_image
 
-    x, info = load_image(path)
+    try:
+        x, info = load_image(path)
+    except (ValueError, OSError) as exc:
+        raise _image_error(path, exc) from None
     x = _to_channels(x, info.has_alpha, channels, path)
     x = (_resize(x, size) - mean) / std
     return x if dtype is None else x.astype(dtype)
@@ -479,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
     from ..images import image_shape
     from ..train import _progress_bar
 
-    _existing_file("MODEL", args.model)
+    _existing_file("MODEL", args.model, "a .onnx or .safetensors file")
     paths: list[str] = []
     collection = False
     for argument in args.images:
@@ -487,7 +531,10 @@ def run(args: argparse.Namespace) -> int:
         paths += files
         collection |= is_collection
     for path in paths:
-        image_shape(path)  # the header: not an image, or a bomb, is refused before any work
+        try:  # the header: not an image, or a bomb, is refused before any work
+            image_shape(path)
+        except (ValueError, OSError) as exc:
+            raise _image_error(path, exc) from None
     labels = _read_labels(args.labels) if args.labels is not None else None
     from ..nn import fold_batch_norm
 
@@ -497,9 +544,14 @@ def run(args: argparse.Namespace) -> int:
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
     dtype = _model_dtype(model)
     size = (args.size[0], args.size[1])
+    streamed = collection or args.scheduler is not None
+    if args.scheduler is None:  # on a cluster the workers' memory counts, not this machine's
+        _check_size(
+            args, model, channels, dtype, 1 if streamed else min(len(paths), args.batch_size)
+        )
     printer = _Printer(args, labels)
 
-    if collection or args.scheduler is not None:
+    if streamed:
         load = functools.partial(
             _prepare, channels=channels, size=size, mean=mean, std=std, dtype=dtype
         )
@@ -523,7 +575,13 @@ def run(args: argparse.Namespace) -> int:
         for start in starts:
             chunk = paths[start : start + args.batch_size]
             batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
-            scores, _ = model.forward_ctx(batch)  # no context kept: nothing to differentiate
+            try:  # no context kept: nothing to differentiate
+                scores, _ = model.forward_ctx(batch)
+            except ValueError as exc:  # the network's layers do not fit this input size
+                raise CLIError(
+                    f"MODEL {args.model}: cannot classify {channels}x{size[0]}x{size[1]} images "
+                    f"(--size {size[0]} {size[1]}): {exc}"
+                ) from None
             printer.emit(chunk, np.asarray(scores))
             if bar is not None:
                 bar.update(1)

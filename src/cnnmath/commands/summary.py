@@ -6,17 +6,23 @@
 
 One row per layer: output shape, parameters, mult-adds (torchinfo's counting rules), kernel,
 stride, groups, trainable, and the receptive field (size, jump, start); then the totals.
+
+A MODEL file must be a regular file (a FIFO or a device is refused before it is opened), and
+an ``--input`` and ``--batch`` whose input and layer outputs need more memory than is
+available are refused, naming both, before the model runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
+import math
 from typing import Any
 
+import numpy as np
+
 from ._args import whole_number
-from ._common import CLIError
+from ._common import CLIError, activation_numbers, input_file, memory_limit
 
 NAME = "summary"
 HELP = "print a model's layers: shapes, parameters, mult-adds, receptive fields"
@@ -69,8 +75,7 @@ def _load_model(args: argparse.Namespace) -> Any:
             )
         if args.arch not in archs:
             raise CLIError(f"--arch: expected one of {', '.join(sorted(archs))}, got {args.arch!r}")
-        if not os.path.isfile(path):
-            raise CLIError(f"MODEL {path}: no such file")
+        input_file("MODEL", path, expected="a .safetensors file")
         from ..weights import load
 
         model = archs[args.arch]()
@@ -85,8 +90,7 @@ def _load_model(args: argparse.Namespace) -> Any:
             onnx = None
         if onnx is None or not callable(getattr(onnx, "load", None)):
             raise CLIError(f"MODEL {path}: reading .onnx files needs cnnmath.onnx, not available")
-        if not os.path.isfile(path):
-            raise CLIError(f"MODEL {path}: no such file")
+        input_file("MODEL", path, expected="an .onnx file")
         return onnx.load(path)
     if path not in archs:
         raise CLIError(
@@ -105,5 +109,25 @@ def run(args: argparse.Namespace) -> int:
             f"--input: expected C H W (or F for flat inputs), got {len(args.input)} numbers"
         )
     model = _load_model(args)
+    _check_memory(args, model)
     print(summary(model, (args.batch, *args.input)))
     return 0
+
+
+def _check_memory(args: argparse.Namespace, model: Any) -> None:
+    """Refuse, before the model runs, a ``--batch`` and ``--input`` whose input and layer
+    outputs (all kept for the table; their shapes from ``cnnmath.receptive_field`` where it
+    can follow the model, else the input alone) need more than the memory available."""
+    params = model.parameters()
+    itemsize = (params[0].dtype if params else np.dtype(np.float32)).itemsize
+    per_input = math.prod(args.input)
+    acts = activation_numbers(model, tuple(args.input)) if len(args.input) == 3 else None
+    need = args.batch * (per_input + (acts[0] if acts is not None else 0)) * itemsize
+    have = memory_limit()
+    if need > have:
+        shape = " ".join(map(str, args.input))
+        raise CLIError(
+            f"--input {shape} with --batch {args.batch}: the input and the layers' outputs "
+            f"would take about {need / 2**30:.3g} GiB, and {have / 2**30:.3g} GiB are "
+            "available; give a smaller --input or --batch"
+        )

@@ -11,10 +11,9 @@ accuracy on the 360 held-out test images, as a last line ``test accuracy 0.9xx``
 from __future__ import annotations
 
 import argparse
-import os
 
 from ._args import whole_number
-from ._common import CLIError
+from ._common import CLIError, input_file
 
 NAME = "train"
 HELP = (
@@ -86,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     Every path is checked before any training, each error naming its option: ``--save`` and
     ``--checkpoint`` must name files in existing, writable folders (not a folder, not the same
     file as each other, nor ``--save`` the ``--resume`` file that checkpoints go to without
-    ``--checkpoint``), and ``--resume`` must be a checkpoint whose metadata passes the checks
-    of ``cnnmath.checkpoint.read_checkpoint``.
+    ``--checkpoint``), and ``--resume`` must be a regular file (not a FIFO or a device) and a
+    checkpoint whose metadata passes the checks of ``cnnmath.checkpoint.read_checkpoint``.
     """
     from .._checks import output_file
     from ..checkpoint import _same_file, read_checkpoint
@@ -99,9 +98,14 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             output_file(f"--{option}", path, func=None)
     if args.resume is not None:
-        if not os.path.isfile(args.resume):
-            raise CLIError(f"--resume {args.resume}: no such file")
-        read_checkpoint(args.resume, func="--resume")
+        input_file("--resume", args.resume, expected="a checkpoint written by --checkpoint")
+        try:
+            read_checkpoint(args.resume, func="--resume")
+        except (ValueError, TypeError, OSError) as exc:
+            text = str(exc)
+            if not text.startswith("--resume"):  # the safetensors reader's, naming the file only
+                text = f"--resume: {text}; expected a checkpoint written by --checkpoint"
+            raise CLIError(text) from None
     checkpoints_to, option = (
         (args.checkpoint, "--checkpoint") if args.checkpoint is not None else (args.resume, "")
     )

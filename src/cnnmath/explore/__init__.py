@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import nn
 from .._checks import writable_directory
-from .._files import atomic_output
+from .._files import atomic_output, regular_file
 
 __all__ = [
     "DEFAULT_DIR",
@@ -131,7 +131,9 @@ def explore_data(
     flat list per input), "op"}``. The fields are :func:`cnnmath.receptive_field`'s rows.
 
     Raises ``ValueError`` when the record would hold more than :data:`MAX_NUMBERS` numbers
-    (fewer inputs or a smaller input size make it fit).
+    (fewer inputs or a smaller input size make it fit), and when a weight, an input or a
+    node's output is NaN or infinite (naming it): the page's sums and colours need finite
+    numbers, and JSON has none for NaN.
     """
     from .._checks import check_float_array
     from ..receptive import model_nodes, receptive_field
@@ -144,6 +146,12 @@ def explore_data(
     names = list(labels) if labels is not None else [f"input {k + 1}" for k in range(len(x))]
     if len(names) != len(x):
         raise ValueError(f"{_FUNC}: labels: expected {len(x)} names, got {len(names)}")
+    _check_finite(model, "model")
+    bad_inputs = [names[k] for k in range(len(x)) if not np.isfinite(x[k]).all()]
+    if bad_inputs:
+        raise ValueError(
+            f"{_FUNC}: inputs: expected finite numbers, got NaN or inf in {bad_inputs[:3]}"
+        )
     model.eval()
     nodes = model_nodes(model)
     fields = receptive_field(model, x.shape[1:])
@@ -173,6 +181,13 @@ def explore_data(
     ]
     for k, node in enumerate(nodes, start=1):
         y = np.asarray(node.module(*[values[v] for v in node.inputs]))
+        if np.issubdtype(y.dtype, np.inexact) and not np.isfinite(y).all():
+            first = names[int(np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(1))[0])]
+            raise ValueError(
+                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) computes "
+                f"NaN or inf for {first!r} (the values overflow {y.dtype}); the page shows "
+                "finite numbers only"
+            )
         values[node.output] = y
         index[node.output] = k
         op = _op(node.module)
@@ -194,6 +209,20 @@ def explore_data(
             }
         )
     return {"title": title, "labels": names, "nodes": record}
+
+
+def _check_finite(model: nn.Module, what: str) -> None:
+    """Refuse a model whose weights or buffers hold NaN or inf, naming ``what`` and the first
+    such tensor: a diverged training run or a damaged file, which the page cannot show."""
+    for key, value in model.state_dict().items():
+        array = np.asarray(value)
+        if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+            count = int(array.size - np.count_nonzero(np.isfinite(array)))
+            raise ValueError(
+                f"{_FUNC}: {what}: tensor {key!r} holds {count} NaN or infinite value(s) of "
+                f"{array.size}; expected finite weights (NaN or inf come from a training run "
+                "that diverged, or a damaged file): the page shows finite numbers only"
+            )
 
 
 def _asset(name: str) -> str:
@@ -268,7 +297,9 @@ def load_model(
     A name of :mod:`cnnmath.models` (``lenet``, ``resnet20``, ...): that network with its
     default arguments and seed 0, untrained. A path ending in ``.safetensors``: weights for
     ``arch`` (a digits recipe, ``lenet`` or ``resnet20``, or a name of ``cnnmath.models``),
-    loaded by :func:`cnnmath.weights.load` (never pickle; keys and shapes checked).
+    loaded by :func:`cnnmath.weights.load` (never pickle; keys and shapes checked). The file
+    must be a regular file (a FIFO or a device is refused before anything opens it), and
+    weights holding NaN or inf are refused (``ValueError`` naming MODEL and the tensor).
     """
     from .. import models, recipes
     from ..weights import load
@@ -302,7 +333,9 @@ def load_model(
                 f"{_FUNC}: --arch: expected one of "
                 f"{', '.join(sorted(set(recipes.ARCHS) | set(names)))}, got {arch!r}"
             )
+        regular_file("MODEL", model, func=_FUNC, expected="a .safetensors file")
         load(net, model)
+        _check_finite(net, f"MODEL '{model}'")
         return net, f"{arch} with the weights of {os.path.basename(model)}", shape
     if model in names:
         if arch is not None:
@@ -332,7 +365,9 @@ def build_explorer(
     Inputs: the digits of classes 0..images−1 for a (1, 8, 8) input, otherwise the bundled
     photograph resized to ``input_shape`` (its luma for one channel), mirrored, then noise.
     ``out_dir`` is created if missing; an ``index.html`` there that this command did not
-    write is refused (``ValueError``), and the page is written whole or not at all.
+    write is refused (``ValueError``), as is one that is no regular file (a directory:
+    ``IsADirectoryError``; a FIFO or a device: ``ValueError``), and the page is written
+    whole or not at all.
     Returns the path of index.html.
     """
     out = Path(os.path.abspath(out_dir))
@@ -340,7 +375,9 @@ def build_explorer(
         raise ValueError(f"{_FUNC}: out_dir: '{out}' exists and is not a folder")
     index = out / "index.html"
     if index.exists():
-        head = index.read_text(encoding="utf-8", errors="replace")[:2000]
+        regular_file("out_dir", index, func=_FUNC, expected=f"a page written by {GENERATOR}")
+        with open(index, "rb") as existing_page:  # its head only: the generator tag is there
+            head = existing_page.read(8000).decode("utf-8", errors="replace")
         if f'content="{GENERATOR}' not in head:
             raise ValueError(
                 f"{_FUNC}: out_dir: '{index}' exists and was not written by {GENERATOR}; "
