@@ -37,7 +37,7 @@ ERROR_ARGS = [
     (["conv", "--size", "2", "2", "--kernel", "5"], "expected a window that fits"),
     (["conv", "--size", "0", "3"], "--size: expected a whole number from 1 to 32, got 0"),
     (["conv", "--size", "33", "3"], "--size: expected a whole number from 1 to 32, got 33"),
-    (["conv", "--stride", "0"], "--stride: expected a whole number from 1 to 16, got 0"),
+    (["conv", "--stride", "0"], "--stride: expected a whole number from 1 to 32, got 0"),
     (["conv", "--padding", "-1"], "--padding: expected a whole number from 0 to 16, got -1"),
     (["pool", "--kernel", "2", "--padding", "2"], "padding"),
     (["dense"], "invalid choice"),
@@ -53,26 +53,26 @@ LIMIT_ARGS = [
     ),
     (
         ["transposed", "--size", "32", "32", "--stride", "20", "--kernel", "20"],
-        "argument --stride: expected a whole number from 1 to 16, got 20",
+        "expected at most 100 input cells H·W for transposed (one frame each), got 32×32",
     ),
-    (["conv", "--kernel", "17"], "argument --kernel: expected a whole number from 1 to 16, got 17"),
-    (["conv", "--kernel", "0"], "argument --kernel: expected a whole number from 1 to 16, got 0"),
+    (["conv", "--kernel", "33"], "argument --kernel: expected a whole number from 1 to 32, got 33"),
+    (["conv", "--kernel", "0"], "argument --kernel: expected a whole number from 1 to 32, got 0"),
     (
         ["conv", "--kernel", "3.5"],
-        "argument --kernel: expected a whole number from 1 to 16, got '3.5'",
+        "argument --kernel: expected a whole number from 1 to 32, got '3.5'",
     ),
-    (["conv", "--stride", "17"], "argument --stride: expected a whole number from 1 to 16, got 17"),
+    (["conv", "--stride", "33"], "argument --stride: expected a whole number from 1 to 32, got 33"),
     (
         ["conv", "--padding", "17"],
         "argument --padding: expected a whole number from 0 to 16, got 17",
     ),
     (
         ["conv", "--dilation", "0"],
-        "argument --dilation: expected a whole number from 1 to 16, got 0",
+        "argument --dilation: expected a whole number from 1 to 32, got 0",
     ),
     (
-        ["conv", "--dilation", "17"],
-        "argument --dilation: expected a whole number from 1 to 16, got 17",
+        ["conv", "--dilation", "33"],
+        "argument --dilation: expected a whole number from 1 to 32, got 33",
     ),
     (
         ["conv", "--size", "3", "33"],
@@ -320,10 +320,10 @@ def test_help_states_the_limits(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for piece in (
         "input height and width, 1..32 each",
-        "--kernel K 1..16 (default 3)",
-        "--stride S 1..16 (default 1)",
+        "--kernel K 1..32 (default 3)",
+        "--stride S 1..32 (default 1)",
         "--padding P 0..16 (default 0)",
-        "--dilation D 1..16 (default 1)",
+        "--dilation D 1..32 (default 1)",
         "frames at most 100",
         "(H - 1)*s + d*(k - 1) + 1 (and the same with W), at most 64",
     ):
@@ -337,15 +337,15 @@ API_REFUSALS = [
     (dict(size=(0, 5)), ValueError, "size\\[0\\]: expected an int from 1 to 32, got 0"),
     (dict(size=(5, 33)), ValueError, "size\\[1\\]: expected an int from 1 to 32, got 33"),
     (dict(size=(5, True)), TypeError, "size\\[1\\]: expected an int from 1 to 32, got bool"),
-    (dict(kernel=0), ValueError, "kernel: expected an int from 1 to 16, got 0"),
-    (dict(kernel=17), ValueError, "kernel: expected an int from 1 to 16, got 17"),
-    (dict(kernel=3.0), TypeError, "kernel: expected an int from 1 to 16, got float"),
-    (dict(stride=0), ValueError, "stride: expected an int from 1 to 16, got 0"),
-    (dict(stride=20), ValueError, "stride: expected an int from 1 to 16, got 20"),
+    (dict(kernel=0), ValueError, "kernel: expected an int from 1 to 32, got 0"),
+    (dict(kernel=33), ValueError, "kernel: expected an int from 1 to 32, got 33"),
+    (dict(kernel=3.0), TypeError, "kernel: expected an int from 1 to 32, got float"),
+    (dict(stride=0), ValueError, "stride: expected an int from 1 to 32, got 0"),
+    (dict(stride=40), ValueError, "stride: expected an int from 1 to 32, got 40"),
     (dict(padding=-1), ValueError, "padding: expected an int from 0 to 16, got -1"),
     (dict(padding=32), ValueError, "padding: expected an int from 0 to 16, got 32"),
-    (dict(dilation=0), ValueError, "dilation: expected an int from 1 to 16, got 0"),
-    (dict(dilation=np.int64(10**12)), ValueError, "dilation: expected an int from 1 to 16"),
+    (dict(dilation=0), ValueError, "dilation: expected an int from 1 to 32, got 0"),
+    (dict(dilation=np.int64(10**12)), ValueError, "dilation: expected an int from 1 to 32"),
     (dict(size=(2, 2), kernel=5), ValueError, "kernel: expected a window that fits"),
     (
         dict(size=(11, 10), kernel=1),
@@ -384,8 +384,9 @@ def test_read_map_refuses_outside_the_limits_before_probing(monkeypatch, changes
     "kind, size, k, s, p, d",
     [
         ("conv", (10, 10), 1, 1, 0, 1),  # 100 frames, the most
-        ("conv", (32, 32), 16, 16, 16, 1),  # size, kernel, stride, padding at their largest
-        ("conv", (32, 32), 2, 16, 0, 16),  # dilation at its largest
+        ("conv", (32, 32), 32, 32, 16, 1),  # size, kernel, stride, padding at their largest
+        ("conv", (32, 32), 32, 1, 0, 1),  # a dense layer as a convolution: one frame
+        ("conv", (32, 32), 2, 16, 1, 32),  # dilation at its largest
         ("conv", (32, 32), 10, 6, 16, 1),  # 100 frames from the largest padded input
         ("pool", (32, 32), 16, 5, 8, 1),
         ("transposed", (10, 10), 1, 7, 0, 1),  # 100 frames, output 64 a side

@@ -162,11 +162,13 @@ def test_a_damaged_chunk_and_a_missing_output_folder_are_one_line_naming_the_arg
         key=lambda p: p.stat().st_size,
     )
     chunk.write_bytes(b"garbage")  # the metadata still reads: a task finds the damage
-    proc = cnnmath("filter", "gradient", tmp_path / "in.zarr", "-o", tmp_path / "o.zarr")
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert f"INPUT: '{tmp_path / 'in.zarr'}' holds a block that cannot be read" in proc.stderr
-    assert sorted(os.listdir(tmp_path)) == ["in.zarr"]
+    for scale in ("abs", "minmax"):  # minmax reads every block before the write starts
+        args = ("filter", "gradient", tmp_path / "in.zarr", "-o", tmp_path / "o.zarr")
+        proc = cnnmath(*args, "--scale", scale)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"INPUT: '{tmp_path / 'in.zarr'}' holds a block that cannot be read" in proc.stderr
+        assert sorted(os.listdir(tmp_path)) == ["in.zarr"]
 
 
 def test_a_worker_killed_mid_run_is_survived(tmp_path, cluster):

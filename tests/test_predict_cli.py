@@ -304,7 +304,8 @@ ERRORS = [
     ),
     (
         ["{lenet}", "{red}", "--arch", "lenet", "--size", "20", "20", "--mean", "0", "--std", "1"],
-        r"MODEL .*lenet\.safetensors: cannot classify 1x20x20 images \(--size 20 20\): Linear",
+        r"MODEL .*lenet\.safetensors: failed on a batch of 1x20x20 images \(--size 20 20\): "
+        r"Linear",
     ),
     (["{model}", "{red}", "--std", "1", "0", "1"], r"--std: expected values > 0"),
     (["{model}", "{red}", "--mean", "nan"], r"--mean: expected a finite number, got 'nan'"),

@@ -123,12 +123,15 @@ def int_pair(name: str, value: Any, *, minimum: int, func: str) -> tuple[int, in
     return pair
 
 
-def positive_int(name: str, value: Any, *, func: str, minimum: int = 1) -> int:
-    """A plain int ``>= minimum`` (booleans refused)."""
+def positive_int(
+    name: str, value: Any, *, func: str, minimum: int = 1, maximum: int | None = None
+) -> int:
+    """A plain int ``>= minimum`` and, when given, ``<= maximum`` (booleans refused)."""
+    expected = f"an int >= {minimum}" if maximum is None else f"an int from {minimum} to {maximum}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name}: expected an int >= {minimum}, got {_describe(value)}")
-    if value < minimum:
-        raise ValueError(f"{func}: {name}: expected an int >= {minimum}, got {value}")
+        raise TypeError(f"{func}: {name}: expected {expected}, got {_describe(value)}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{func}: {name}: expected {expected}, got {int(value)}")
     return int(value)
 
 

@@ -31,8 +31,8 @@ encoding); the limits are checked before anything is probed or drawn, and an inp
 them raises ``ValueError`` naming the argument(s), the range and the value given:
 
     size          1..MAX_SIZE (32) cells per side
-    kernel        1..MAX_KERNEL (16)      stride    1..MAX_STRIDE (16)
-    padding       0..MAX_PADDING (16)     dilation  1..MAX_DILATION (16)
+    kernel        1..MAX_KERNEL (32)      stride    1..MAX_STRIDE (32)
+    padding       0..MAX_PADDING (16)     dilation  1..MAX_DILATION (32)
     frames        at most MAX_FRAMES (100): output cells H_out·W_out for conv and pool,
                   input cells H·W for transposed (one frame each)
     drawn grid    at most MAX_GRID (64) cells per side, padding ring included: for
@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import _describe, output_file
+from ._checks import output_file, positive_int
 from ._files import atomic_output
 from ._optional import require
 
@@ -75,9 +75,12 @@ KINDS = ("conv", "pool", "transposed")
 #: (H·W)² numbers.
 MAX_SIZE = 32
 
-#: The largest kernel, stride, padding and dilation: half the largest input side, enough for
-#: every window that fits a drawable input.
-MAX_KERNEL = MAX_STRIDE = MAX_PADDING = MAX_DILATION = MAX_SIZE // 2
+#: The largest kernel, stride and dilation: the largest input side (a 32 × 32 kernel on a
+#: 32 × 32 input is a dense layer, one frame); the frames and the drawn grid bound the rest.
+MAX_KERNEL = MAX_STRIDE = MAX_DILATION = MAX_SIZE
+
+#: The largest padding: half the largest side, so a padded input is at most MAX_GRID a side.
+MAX_PADDING = MAX_SIZE // 2
 
 #: The most frames in the animation (output cells for conv/pool, input cells for transposed):
 #: 10×10 cells, 70 s of animation at 0.7 s a frame. Drawing and GIF-encoding a frame costs
@@ -178,16 +181,6 @@ def _probe(kind: str, H: int, W: int, k: int, s: int, p: int, d: int) -> np.ndar
     return (y[:, 0] != 0).transpose(1, 2, 0).reshape(Ho, Wo, H, W)
 
 
-def _int_in(name: str, value: Any, low: int, high: int) -> int:
-    """A plain int in low..high (booleans refused); the error names ``name`` and the range."""
-    expected = f"expected an int from {low} to {high}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"explain: {name}: {expected}, got {_describe(value)}")
-    if not low <= value <= high:
-        raise ValueError(f"explain: {name}: {expected}, got {int(value)}")
-    return int(value)
-
-
 def _check_limits(
     kind: str, size: Any, kernel: Any, stride: Any, padding: Any, dilation: Any
 ) -> tuple[tuple[int, int], int, int, int, int, tuple[int, int]]:
@@ -198,9 +191,12 @@ def _check_limits(
         raise ValueError(f"{func}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     if not isinstance(size, (tuple, list)) or len(size) != 2:
         raise ValueError(f"{func}: size: expected (H, W), got {size!r}")
-    H, W = (_int_in(f"size[{i}]", n, 1, MAX_SIZE) for i, n in enumerate(size))
+    H, W = (positive_int(f"size[{i}]", n, func=func, maximum=MAX_SIZE) for i, n in enumerate(size))
     args = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
-    k, s, p, d = (_int_in(name, args[name], *_RANGES[name]) for name in _RANGES)
+    k, s, p, d = (
+        positive_int(name, args[name], func=func, minimum=low, maximum=high)
+        for name, (low, high) in _RANGES.items()
+    )
     out = (_out_size(kind, H, k, s, p, d), _out_size(kind, W, k, s, p, d))
     given = f"size {H}×{W}, kernel {k}, stride {s}, padding {p}, dilation {d}"
     if min(out) < 1:
@@ -247,7 +243,7 @@ def read_map(
     kind : "conv" (``conv2d``), "pool" (``max_pool2d``) or "transposed"
         (``conv_transpose2d``), one input and one output channel.
     size : (H, W), the input's side lengths, 1..MAX_SIZE (32) each.
-    kernel, stride, dilation : ints 1..16 (MAX_KERNEL, MAX_STRIDE, MAX_DILATION);
+    kernel, stride, dilation : ints 1..32 (MAX_KERNEL, MAX_STRIDE, MAX_DILATION);
         padding : int 0..16 (MAX_PADDING; pooling allows at most half the window, as
         PyTorch does — the op says so).
 

@@ -23,6 +23,7 @@ interleaved) is presented channels first. Integer samples become float32 in [0, 
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import shutil
@@ -140,6 +141,8 @@ def _undecodable(path: str) -> Iterator[None]:
     metadata read at open, the damage is found only when a task reads the block."""
     try:
         yield
+    except (MemoryError, FileNotFoundError, PermissionError):
+        raise  # not damage: the store went away, or cannot be read, or memory ran out
     except Exception as exc:
         raise ValueError(
             f"open_array: path: '{path}' holds a block that cannot be read: the file is "
@@ -192,7 +195,9 @@ def open_array(path: str | os.PathLike[str]) -> Any:
     the metadata: every block is read when a task needs it.
 
     Raises FileNotFoundError when ``path`` does not exist, ValueError (naming the path) for a
-    file that is not a readable array of such a shape, TypeError for other sample types.
+    file that is not a readable array of such a shape, TypeError for other sample types. A
+    chunk or tile whose bytes do not decode is found only when a task reads it: computing
+    the array then raises ValueError naming the path.
     """
     text = os.fspath(path)
     fmt = array_format(text)
@@ -413,6 +418,8 @@ def _temporary_beside(target: Path, directory: bool) -> Path:
             return tmp
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
     except OSError as exc:
+        if not (isinstance(exc, PermissionError) or exc.errno == errno.EROFS):
+            raise
         raise UnwritableDirectory(
             f"save_array: path: the folder '{target.parent}' is not writable "
             f"({exc.strerror or type(exc).__name__})"

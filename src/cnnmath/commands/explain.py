@@ -8,7 +8,8 @@ PNG strip beside it (see ``cnnmath.explain``); the paths written go to stdout la
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+
+from ._args import whole_number
 
 NAME = "explain"
 HELP = "draw which input cells each output cell reads (GIF + PNG strip), probed from the op"
@@ -30,27 +31,6 @@ before anything is probed or drawn; the error names the option and the range):
   transposed        the output before the padding crops it, (H - 1)*s + d*(k - 1) + 1
                     (and the same with W), at most {grid}
 """
-
-
-def _whole_number_in(low: int, high: int) -> Callable[[str], int]:
-    """An argparse ``type=`` accepting integers ``low..high``; the message gives the range and
-    what was given.
-
-    >>> _whole_number_in(1, 16)("3")
-    3
-    """
-
-    def parse(text: str) -> int:
-        expected = f"expected a whole number from {low} to {high}"
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{expected}, got {value}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size",
         nargs=2,
-        type=_whole_number_in(1, MAX_SIZE),
+        type=whole_number(1, MAX_SIZE),
         metavar=("H", "W"),
         default=[5, 5],
         help=f"input height and width, 1..{MAX_SIZE} each (default 5 5)",
@@ -93,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         parser.add_argument(
             flag,
-            type=_whole_number_in(low, high),
+            type=whole_number(low, high),
             default=default,
             metavar=metavar,
             help=f"{low}..{high} (default {default})",

@@ -393,14 +393,13 @@ def _run_lazy(
                 padding=args.padding,
                 scale=args.scale,
             )
-        except ValueError as exc:
-            raise CLIError(str(exc).replace("filter_array: k: ", "--k: ", 1)) from None
+        except ValueError as exc:  # --scale minmax reads the blocks here
+            raise _lazy_error(exc) from None
         progress = None if args.quiet else sys.stderr
         try:
             tiled_io.save_array(pixels, args.output, scheduler=client, progress=progress)
-        except (ValueError, TypeError, OSError) as exc:  # the library's names, as options
-            text = str(exc).replace("save_array: path: ", "-o: ", 1)
-            raise CLIError(text.replace("open_array: path: ", "INPUT: ", 1)) from None
+        except (ValueError, TypeError, OSError) as exc:
+            raise _lazy_error(exc) from None
     if not args.quiet:
         for note in [*notes, *(str(w.message) for w in caught)]:
             print(f"cnnmath filter: {note}", file=sys.stderr)
@@ -411,6 +410,20 @@ def _run_lazy(
             file=sys.stderr,
         )
     return 0
+
+
+def _lazy_error(exc: Exception) -> CLIError:
+    """The block-by-block path's error, the library's argument names turned into the
+    command's (``filter_array: k`` is --k, ``save_array: path`` -o, ``open_array: path``
+    INPUT: a block found damaged when a task read it)."""
+    text = str(exc)
+    for library, option in (
+        ("filter_array: k: ", "--k: "),
+        ("save_array: path: ", "-o: "),
+        ("open_array: path: ", "INPUT: "),
+    ):
+        text = text.replace(library, option, 1)
+    return CLIError(text)
 
 
 def run(args: argparse.Namespace) -> int:

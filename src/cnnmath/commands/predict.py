@@ -577,10 +577,10 @@ def run(args: argparse.Namespace) -> int:
             batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
             try:  # no context kept: nothing to differentiate
                 scores, _ = model.forward_ctx(batch)
-            except ValueError as exc:  # the network's layers do not fit this input size
+            except ValueError as exc:  # e.g. the network's layers do not fit this size
                 raise CLIError(
-                    f"MODEL {args.model}: cannot classify {channels}x{size[0]}x{size[1]} images "
-                    f"(--size {size[0]} {size[1]}): {exc}"
+                    f"MODEL {args.model}: failed on a batch of {channels}x{size[0]}x{size[1]} "
+                    f"images (--size {size[0]} {size[1]}): {exc}"
                 ) from None
             printer.emit(chunk, np.asarray(scores))
             if bar is not None:
