@@ -1,6 +1,7 @@
 """cnnmath.filters (results 1-3 as filters) against their literal matrices, NumPy slicing,
 block means, the luma formula, the reference loops and PyTorch."""
 
+import math
 import re
 
 import numpy as np
@@ -383,6 +384,25 @@ def test_filter_image_gradient_is_the_forward_difference_mapped_to_pixels():
     assert got.alpha is None
     magnitude = filter_image(x, ("L",), "gradient", magnitude=True, scale="clip")
     assert_close(magnitude.pixels[0], np.clip(np.hypot(d1, d2), 0, 1))
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0), (1.0, -0.5, 0.25)])
+def test_filter_image_gradient_range_follows_the_luma_weights(weights):
+    # the gray plane Σ w_c X_c spans [Σ min(w, 0), Σ max(w, 0)], its differences ± that width
+    from cnnmath.filters import filter_image
+
+    x = _picture(3)
+    got = filter_image(x, ("R", "G", "B"), "gradient", weights=weights)
+    gray = np.tensordot(np.array(weights), x, axes=1)
+    lo, hi = sum(min(w, 0.0) for w in weights), sum(max(w, 0.0) for w in weights)
+    d1 = np.vstack([gray[1:] - gray[:-1], -gray[-1:]])
+    d2 = np.hstack([gray[:, 1:] - gray[:, :-1], -gray[:, -1:]])
+    spread = hi - lo
+    expected = (np.concatenate([d1, d2], axis=1) + spread) / (2 * spread)
+    assert_close(got.pixels[0], expected)
+    assert 0 < got.pixels.min() and got.pixels.max() < 1  # nothing saturated
+    magnitude = filter_image(x, ("R", "G", "B"), "gradient", weights=weights, magnitude=True)
+    assert_close(magnitude.pixels[0], np.hypot(d1, d2) / (math.sqrt(2) * spread))
 
 
 def test_filter_image_colour_gradient_says_it_went_gray_and_drops_alpha():

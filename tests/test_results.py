@@ -212,6 +212,27 @@ def test_a_wrong_gradient_filter_fails_result_1(monkeypatch):
         assert not outcome.passed and outcome.max_abs_error > 0.1, claim.id
 
 
+def test_a_nan_in_a_later_case_fails_the_claim(monkeypatch):
+    # NaN compares false with everything: the worst case must still be the NaN one,
+    # whichever order the cases come in
+    from cnnmath.results._common import identity
+
+    assert not identity({"a": 0.0, "b": math.nan}).passed
+    assert not identity({"b": math.nan, "a": 0.0}).passed
+    real = result1.image_gradient
+    calls = []
+
+    def nan_on_the_third(x):
+        calls.append(1)
+        y1, y2 = real(x)
+        return (y1 * math.nan, y2) if len(calls) == 3 else (y1, y2)
+
+    monkeypatch.setattr(result1, "image_gradient", nan_on_the_third)
+    outcomes = [claim.check() for claim in result1.claims()]
+    assert len(calls) >= 3
+    assert not all(o.passed for o in outcomes)
+
+
 def test_a_wrong_jacobian_fails_result_6(monkeypatch):
     from cnnmath.mlp import MLP
 

@@ -109,6 +109,8 @@ CASES = [
     ("gradient", {}),
     ("gradient", {"magnitude": True, "scale": "abs"}),
     ("gradient", {"weights": (0.5, 0.25, 0.25), "scale": "minmax"}),
+    ("gradient", {"weights": (1.0, -0.5, 0.25)}),  # the range follows the weights
+    ("gradient", {"weights": (1.0, 1.0, 1.0), "magnitude": True}),
     ("grayscale", {}),
     ("avgpool", {"k": 3}),
     ("maxpool", {"k": 2}),

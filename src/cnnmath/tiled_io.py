@@ -637,11 +637,13 @@ def filter_array(
             )
         y = tiled.apply(nn.Sequential(*layers), source)
         y1, y2 = y[0:1], y[1:2]
+        plane = (0.0, 1.0) if gray_input else filters.kernel_bounds(w_rgb)
+        bounds = filters.gradient_bounds(plane, magnitude)
         if magnitude:
-            y, bounds = da.sqrt(y1 * y1 + y2 * y2), (0.0, math.sqrt(2.0))
+            y = da.sqrt(y1 * y1 + y2 * y2)
         else:
             notes.append("output: Y1 (vertical differences) left, Y2 (horizontal) right")
-            y, bounds = da.concatenate([y1, y2], axis=2), (-1.0, 1.0)
+            y = da.concatenate([y1, y2], axis=2)
     elif operator == "grayscale":
         alpha = x[-1:] if has_alpha else None
         if gray_input:
@@ -649,7 +651,7 @@ def filter_array(
             y = x[:1]
         else:
             y = tiled.apply(luma, x[:3])
-            bounds = (sum(min(v, 0.0) for v in w_rgb), sum(max(v, 0.0) for v in w_rgb))
+            bounds = filters.kernel_bounds(w_rgb)
     elif operator in ("avgpool", "maxpool"):
         k = positive_int("k", k, func=func)
         H, W = x.shape[1:]
@@ -673,7 +675,7 @@ def filter_array(
         if has_alpha:
             notes.append("alpha channel dropped")
         y = tiled.apply(_conv(w[None, None], padding, dt), colour[:, None])[:, 0]
-        bounds = (float(np.minimum(w, 0).sum()), float(np.maximum(w, 0).sum()))
+        bounds = filters.kernel_bounds(w)
     if scale == "minmax":
         lo, hi = (float(v) for v in da.compute(y.min(), y.max()))
         pixels = (y - lo) / (hi - lo) if hi > lo else da.full_like(y, 0.5)

@@ -73,7 +73,8 @@ avgpool, ...) is an error, not silently ignored.
 
 pixel scaling (--scale), with [lo, hi] the range the operator can produce from pixels
 in [0, 1] (for a kernel w: lo = sum of its negative weights, hi = sum of its positive
-weights; gradient: [-1, 1]; magnitude: [0, sqrt 2]; grayscale, pooling: [0, 1]):
+weights; gradient: [-1, 1]; magnitude: [0, sqrt 2] (both scaled by the gray plane's
+width hi - lo under other --weights: 1 for BT.601 and BT.709); grayscale, pooling: [0, 1]):
 {scales}
 
 output: the format follows the -o extension (.png, .jpg, .tif, .bmp); 16-bit gray input

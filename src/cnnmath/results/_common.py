@@ -27,12 +27,15 @@ def rel_error(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def identity(errors: dict[str, float], tolerance: float = TOLERANCE) -> ClaimOutcome:
-    """An identity checked on several named cases: the worst case decides.
+    """An identity checked on several named cases: the worst case decides, and a NaN error
+    (a case that produced NaN) is the worst of all.
 
     >>> identity({"a": 0.0, "b": 3e-13}).passed
     True
+    >>> identity({"a": 0.0, "b": float("nan")}).passed
+    False
     """
-    worst = max(errors, key=lambda name: errors[name])
+    worst = max(errors, key=lambda name: (math.isnan(errors[name]), errors[name]))
     error = errors[worst]
     cases = f"{len(errors)} cases"
     if any("photograph" in name for name in errors):
