@@ -152,8 +152,8 @@ def numerical_jacobian(
     (index,) = _indices(wrt, len(args))
     n_out = np.size(func(*args))
 
-    def flat(out):
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+    def flat(out):  # a copy: an output that is a view of the input moves with x_k
+        return np.array(out, dtype=np.float64).reshape(-1)
 
     jacobian = np.zeros((n_out, args[index].size), dtype=np.float64)
     for k in range(args[index].size):
