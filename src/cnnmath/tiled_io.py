@@ -153,7 +153,6 @@ def _undecodable(path: str) -> Iterator[None]:
 def _tiff_array(path: str) -> tuple[Any, str]:
     """The first series of a TIFF as a dask array, and its axes (tifffile's letters)."""
     tifffile = require("tifffile", "dask", "reading a TIFF lazily")
-    da = require("dask.array", "dask", "reading a TIFF lazily")
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -168,14 +167,21 @@ def _tiff_array(path: str) -> tuple[Any, str]:
     chunks = tuple(
         rows if a == "Y" else cols if a == "X" else n for a, n in zip(axes, shape, strict=True)
     )
+    return _lazy_region(_TiffRegion(path, shape, dtype), chunks, "tiff"), axes
+
+
+def _lazy_region(region: Any, chunks: tuple[int, ...], kind: str) -> Any:
+    """A region object (``_TiffRegion``, ``_ZarrRegion``: each read opens what it needs) as a
+    dask array of ``chunks``, named for the file's contents as of now."""
+    da = require("dask.array", "dask", "reading lazily")
     return da.from_array(
-        _TiffRegion(path, shape, dtype),
+        region,
         chunks=chunks,
         lock=False,
         asarray=True,
-        meta=np.empty((0,) * len(shape), dtype),
-        name=f"tiff-{_tokenize_path(path)}",
-    ), axes
+        meta=np.empty((0,) * region.ndim, region.dtype),
+        name=f"{kind}-{_tokenize_path(region.path)}",
+    )
 
 
 def _tokenize_path(path: str) -> str:
@@ -205,21 +211,13 @@ def open_array(path: str | os.PathLike[str]) -> Any:
         raise FileNotFoundError(f"open_array: path: no such file or store: '{text}'")
     if fmt == "zarr":
         zarr = require("zarr", "dask", "reading a Zarr store")
-        da = require("dask.array", "dask", "reading a Zarr store")
         try:
             z = zarr.open_array(text, mode="r")
         except Exception as exc:  # zarr raises several types for a foreign folder
             raise ValueError(
                 f"open_array: path: '{text}' is not a readable Zarr array ({exc})"
             ) from None
-        x = da.from_array(
-            _ZarrRegion(text, z),
-            chunks=z.chunks,
-            lock=False,
-            asarray=True,
-            meta=np.empty((0,) * z.ndim, z.dtype),
-            name=f"zarr-{_tokenize_path(text)}",
-        )
+        x = _lazy_region(_ZarrRegion(text, z), z.chunks, "zarr")
         axes = "YX" if x.ndim == 2 else "CYX"
     elif fmt == "tiff":
         x, axes = _tiff_array(text)

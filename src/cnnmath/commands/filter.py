@@ -377,7 +377,7 @@ def _run_lazy(
     try:
         x = tiled_io.open_array(args.input)
     except (ValueError, TypeError, OSError) as exc:
-        raise CLIError(str(exc).replace("open_array: path: ", "INPUT: ", 1)) from None
+        raise _option_error(exc) from None
     with (
         tiled_io.scheduler_client(args.scheduler) as client,
         warnings.catch_warnings(record=True) as caught,
@@ -395,12 +395,12 @@ def _run_lazy(
                 scale=args.scale,
             )
         except ValueError as exc:  # --scale minmax reads the blocks here
-            raise _lazy_error(exc) from None
+            raise _option_error(exc) from None
         progress = None if args.quiet else sys.stderr
         try:
             tiled_io.save_array(pixels, args.output, scheduler=client, progress=progress)
         except (ValueError, TypeError, OSError) as exc:
-            raise _lazy_error(exc) from None
+            raise _option_error(exc) from None
     if not args.quiet:
         for note in [*notes, *(str(w.message) for w in caught)]:
             print(f"cnnmath filter: {note}", file=sys.stderr)
@@ -413,16 +413,20 @@ def _run_lazy(
     return 0
 
 
-def _lazy_error(exc: Exception) -> CLIError:
-    """The block-by-block path's error, the library's argument names turned into the
-    command's (``filter_array: k`` is --k, ``save_array: path`` -o, ``open_array: path``
-    INPUT: a block found damaged when a task read it)."""
+#: The library's "function: parameter: " prefixes, as this command's arguments.
+_OPTION_NAMES = (
+    ("filter_image: k: ", "--k: "),
+    ("filter_array: k: ", "--k: "),
+    ("save_array: path: ", "-o: "),
+    ("open_array: path: ", "INPUT: "),  # also a block found damaged when a task read it
+)
+
+
+def _option_error(exc: Exception) -> CLIError:
+    """The library's error naming this command's argument instead of the function's
+    parameter (``_OPTION_NAMES``)."""
     text = str(exc)
-    for library, option in (
-        ("filter_array: k: ", "--k: "),
-        ("save_array: path: ", "-o: "),
-        ("open_array: path: ", "INPUT: "),
-    ):
+    for library, option in _OPTION_NAMES:
         text = text.replace(library, option, 1)
     return CLIError(text)
 
@@ -473,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
             scale=args.scale,
         )
     except ValueError as exc:
-        raise CLIError(str(exc).replace("filter_image: k: ", "--k: ", 1)) from None
+        raise _option_error(exc) from None
     notes.extend(result.notes)
     pixels = result.pixels
     if result.alpha is not None:

@@ -207,12 +207,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- checks before any work ---------------------------------------------------------------
 
 
-def _existing_file(option: str, path: str, expected: str = "a file") -> Path:
-    """``path`` when it is a regular file (``_common.input_file``): a FIFO or a device is
-    refused before anything opens it, as a missing file or a directory is."""
-    return input_file(option, path, expected=expected)
-
-
 def _expand(argument: str) -> tuple[list[str], bool]:
     """The files an IMAGE argument names and whether it is a collection: a directory's files
     with an image extension (sorted), a glob pattern's matching files (sorted), or itself."""
@@ -231,7 +225,7 @@ def _expand(argument: str) -> tuple[list[str], bool]:
         if not files:
             raise CLIError(f"IMAGE {argument}: no file matches the pattern")
         return files, True
-    return [str(_existing_file("IMAGE", argument, "an image file"))], False
+    return [str(input_file("IMAGE", argument, expected="an image file"))], False
 
 
 def _read_labels(path: str) -> list[str]:
@@ -523,7 +517,7 @@ def run(args: argparse.Namespace) -> int:
     from ..images import image_shape
     from ..train import _progress_bar
 
-    _existing_file("MODEL", args.model, "a .onnx or .safetensors file")
+    input_file("MODEL", args.model, expected="a .onnx or .safetensors file")
     paths: list[str] = []
     collection = False
     for argument in args.images:

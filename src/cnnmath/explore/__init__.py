@@ -181,8 +181,9 @@ def explore_data(
     ]
     for k, node in enumerate(nodes, start=1):
         y = np.asarray(node.module(*[values[v] for v in node.inputs]))
-        if np.issubdtype(y.dtype, np.inexact) and not np.isfinite(y).all():
-            first = names[int(np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(1))[0])]
+        finite = np.isfinite(y).reshape(len(y), -1).all(axis=1) if y.dtype.kind in "fc" else None
+        if finite is not None and not finite.all():
+            first = names[int(np.flatnonzero(~finite)[0])]
             raise ValueError(
                 f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) computes "
                 f"NaN or inf for {first!r} (the values overflow {y.dtype}); the page shows "
