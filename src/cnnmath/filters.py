@@ -42,11 +42,9 @@ __all__ = [
     "filter_image",
     "filter_memory",
     "finite_difference",
-    "gradient_bounds",
     "grayscale_filter",
     "image_gradient",
     "image_kernel",
-    "kernel_bounds",
     "luma_weights",
     "to_grayscale",
     "to_pixels",
@@ -415,23 +413,23 @@ SCALES = {
 }
 
 
-def kernel_bounds(w: Any) -> tuple[float, float]:
+def _kernel_bounds(w: Any) -> tuple[float, float]:
     """[lo, hi] = [Σ min(w, 0), Σ max(w, 0)]: the values Σ w·x takes for x in [0, 1] (a
     kernel's window, or luma weights over R, G, B).
 
-    >>> kernel_bounds([0.5, -0.25, 1.0])
+    >>> _kernel_bounds([0.5, -0.25, 1.0])
     (-0.25, 1.5)
     """
     a = np.asarray(w, dtype=np.float64)
     return float(np.minimum(a, 0).sum()), float(np.maximum(a, 0).sum())
 
 
-def gradient_bounds(plane: tuple[float, float], magnitude: bool) -> tuple[float, float]:
+def _gradient_bounds(plane: tuple[float, float], magnitude: bool) -> tuple[float, float]:
     """The range of result 1's differences of a plane with values in ``plane`` = [lo, hi]:
     Y1, Y2 in [−(hi − lo), hi − lo]; the magnitude √(Y1² + Y2²) in [0, √2·(hi − lo)]
     (a gray image in [0, 1]: [−1, 1] and [0, √2]).
 
-    >>> gradient_bounds((0.0, 1.0), magnitude=False)
+    >>> _gradient_bounds((0.0, 1.0), magnitude=False)
     (-1.0, 1.0)
     """
     spread = plane[1] - plane[0]
@@ -536,7 +534,7 @@ def filter_image(
       ``magnitude`` the one image sqrt(Y1² + Y2²), [0, √2]. Colour is turned to gray first
       with result 3 (``weights``), alpha dropped; the gray plane then spans
       [g_lo, g_hi] = [Σ min(w, 0), Σ max(w, 0)] and the ranges widen with it, to
-      ±(g_hi − g_lo) and [0, √2·(g_hi − g_lo)] (:func:`gradient_bounds`).
+      ±(g_hi − g_lo) and [0, √2·(g_hi − g_lo)] (``_gradient_bounds``).
     - ``grayscale`` (result 3): Y′ = w_R R + w_G G + w_B B, [Σ min(w, 0), Σ max(w, 0)]; alpha
       kept; gray input is returned unchanged.
     - ``avgpool`` (result 2, as a convolution) / ``maxpool``: k×k windows, stride k, every
@@ -579,7 +577,7 @@ def filter_image(
                 "luma weights (result 3: a 1x1 convolution) before taking differences"
             )
         y1, y2 = image_gradient(gray)
-        bounds = gradient_bounds((0.0, 1.0) if gray_input else kernel_bounds(w_rgb), magnitude)
+        bounds = _gradient_bounds((0.0, 1.0) if gray_input else _kernel_bounds(w_rgb), magnitude)
         if magnitude:
             y = np.sqrt(y1 * y1 + y2 * y2)
         else:
@@ -592,7 +590,7 @@ def filter_image(
             y = x[:1]
         else:
             y = to_grayscale(x[:3], w_rgb)
-            bounds = kernel_bounds(w_rgb)
+            bounds = _kernel_bounds(w_rgb)
     elif operator in ("avgpool", "maxpool"):
         k = positive_int("k", k, func=func)
         H, W = x.shape[1:]
@@ -616,7 +614,7 @@ def filter_image(
             notes.append("alpha channel dropped")
         # each channel alone: the C channels become a batch of C one-channel images
         y = conv2d(colour[:, None], w[None, None].astype(x.dtype), padding=padding)[:, 0]
-        bounds = kernel_bounds(w)
+        bounds = _kernel_bounds(w)
     return Filtered(to_pixels(y, bounds, scale), alpha, tuple(notes))
 
 

@@ -635,8 +635,8 @@ def filter_array(
             )
         y = tiled.apply(nn.Sequential(*layers), source)
         y1, y2 = y[0:1], y[1:2]
-        plane = (0.0, 1.0) if gray_input else filters.kernel_bounds(w_rgb)
-        bounds = filters.gradient_bounds(plane, magnitude)
+        plane = (0.0, 1.0) if gray_input else filters._kernel_bounds(w_rgb)
+        bounds = filters._gradient_bounds(plane, magnitude)
         if magnitude:
             y = da.sqrt(y1 * y1 + y2 * y2)
         else:
@@ -649,7 +649,7 @@ def filter_array(
             y = x[:1]
         else:
             y = tiled.apply(luma, x[:3])
-            bounds = filters.kernel_bounds(w_rgb)
+            bounds = filters._kernel_bounds(w_rgb)
     elif operator in ("avgpool", "maxpool"):
         k = positive_int("k", k, func=func)
         H, W = x.shape[1:]
@@ -673,7 +673,7 @@ def filter_array(
         if has_alpha:
             notes.append("alpha channel dropped")
         y = tiled.apply(_conv(w[None, None], padding, dt), colour[:, None])[:, 0]
-        bounds = filters.kernel_bounds(w)
+        bounds = filters._kernel_bounds(w)
     if scale == "minmax":
         lo, hi = (float(v) for v in da.compute(y.min(), y.max()))
         pixels = (y - lo) / (hi - lo) if hi > lo else da.full_like(y, 0.5)
