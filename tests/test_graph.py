@@ -276,3 +276,50 @@ def test_a_graph_with_two_inputs_wants_both():
     g.set_output(g.add(nn.Add(), "a", "b"))
     with pytest.raises(TypeError, match=r"2 input\(s\)"):
         g(np.zeros(2))
+
+
+def test_replacing_a_child_rewires_its_nodes():
+    """Assigning a new module to a child's attribute changes what forward and backward run
+    (witness: the new layer applied by hand); a node reading a wiring op or another child
+    is untouched, and a non-module or a deletion is refused naming the attribute."""
+    g = nn.Graph()
+    g.add(nn.Linear(3, 3, rng=0, dtype=np.float64), "x", name="fc")
+    g.add(nn.Add(), "fc", "x")
+    g.set_output("add")
+    new = nn.Linear(3, 3, rng=1, dtype=np.float64)
+    g.fc = new
+    x = _input((2, 3))
+    assert np.allclose(g(x), new(x) + x)
+    assert [n.module for n in g.nodes][0] is new
+    assert [k for k, _ in g.named_parameters()] == ["fc.weight", "fc.bias"]
+    g.zero_grad()
+    g(x)
+    g.backward(np.ones((2, 3)))
+    assert np.allclose(new.weight.grad, np.ones((2, 3)).T @ x)
+    with pytest.raises(TypeError, match=r"fc: node\(s\) \['fc'\].*got NoneType"):
+        g.fc = None
+    with pytest.raises(AttributeError, match=r"fc: node\(s\) \['fc'\].*nn.Identity"):
+        del g.fc
+    with pytest.raises(ValueError, match="fc: the module contains this graph"):
+        g.fc = nn.Sequential(g)
+    assert g.fc is new
+    assert np.allclose(g(x), new(x) + x)
+
+
+def test_sequential_item_assignment():
+    """seq[i] = layer replaces layer i in forward, the parameters and the state dict
+    (negative indices as a list's); a non-module, a bad index or a cycle is refused."""
+    seq = nn.Sequential(nn.Linear(2, 3, rng=0, dtype=np.float64), nn.ReLU())
+    new = nn.Linear(2, 4, rng=1, dtype=np.float64)
+    seq[-2] = new
+    x = _input((5, 2))
+    assert np.array_equal(seq(x), np.maximum(new(x), 0))
+    assert seq.state_dict()["0.weight"].shape == (4, 2)
+    with pytest.raises(TypeError, match=r"layers\[1\]: expected a cnnmath.nn.Module, got int"):
+        seq[1] = 3
+    with pytest.raises(IndexError, match=r"index: expected an int in \[-2, 2\), got 2"):
+        seq[2] = nn.ReLU()
+    with pytest.raises(TypeError, match="index: expected an int, got '0'"):
+        seq["0"] = nn.ReLU()
+    with pytest.raises(ValueError, match="contains this Sequential"):
+        seq[0] = nn.Sequential(seq)

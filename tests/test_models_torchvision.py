@@ -354,3 +354,58 @@ def test_bench_mobilenet_v2_twin_is_torchvisions_and_cnnmaths():
         want = reference(torch.from_numpy(x)).numpy()
         assert rel_error(twin(torch.from_numpy(x)).numpy(), want) <= TOL
     assert rel_error(ours(x), want) <= TOL
+
+
+FINE_TUNING = {
+    # (model, the replacement written as code, applied to either library's nn namespace)
+    "resnet18.fc": ("resnet18", lambda m, n: setattr(m, "fc", n.Linear(512, 10))),
+    "resnet18.layer1.0.conv1": (
+        "resnet18",
+        lambda m, n: setattr(m.layer1[0], "conv1", n.Conv2d(64, 64, 3, padding=1, bias=True)),
+    ),
+    "mobilenet_v2.classifier.1": (
+        "mobilenet_v2",
+        lambda m, n: m.classifier.__setitem__(1, n.Linear(1280, 10)),
+    ),
+    "mobilenet_v2.features.18": (
+        "mobilenet_v2",
+        lambda m, n: m.features.__setitem__(18, n.Identity()),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FINE_TUNING))
+def test_replacing_a_layer_as_in_fine_tuning(case):
+    """PyTorch's fine-tuning idiom — assign a new layer to a child attribute or a Sequential
+    position — changes what forward runs, on both sides: after the same replacement,
+    torchvision's weights load (the keys agree) and give the same eval outputs, and the
+    gradients reach the new layer's parameters (witness: torch autograd). MobileNetV2 without
+    its last 1×1 block has 320 channels for a 1280-input classifier, so that case replaces the
+    classifier too."""
+    name, replace = FINE_TUNING[case]
+    torch.manual_seed(0)
+    theirs = getattr(tv.models, name)()
+    ours = getattr(models, name)(seed=1)
+    for model, namespace in ((theirs, torch.nn), (ours, nn)):
+        replace(model, namespace)
+        if case == "mobilenet_v2.features.18":
+            model.classifier[1] = namespace.Linear(320, 7)
+    theirs.eval()
+    ours.eval()
+    ours.load_state_dict(_numpy_state(theirs))
+    x = _input(60)
+    x_t = torch.from_numpy(x)
+    out_t = theirs(x_t)
+    G = np.random.default_rng(61).standard_normal(out_t.shape).astype(np.float32)
+    (out_t * torch.from_numpy(G)).sum().backward()
+    out = ours(x)
+    assert out.shape == tuple(out_t.shape)
+    assert rel_error(out, out_t.detach().numpy()) <= TOL
+    ours.zero_grad()
+    ours.backward(G)
+    prefix = case.split(".", 1)[1] if case != "mobilenet_v2.features.18" else "classifier.1"
+    new = dict(theirs.named_parameters())
+    for key, p in ours.named_parameters():
+        if key.startswith(prefix + "."):
+            assert rel_error(p.grad, new[key].grad.numpy()) <= TOL, key
+    assert any(k.startswith(prefix + ".") for k, _ in ours.named_parameters())

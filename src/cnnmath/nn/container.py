@@ -22,8 +22,8 @@ class Sequential(Module):
     :class:`Module`); its parameters then collect the gradients of every use, and
     ``state_dict`` lists them under each position, as PyTorch's does.
 
-    Supports ``len``, iteration and indexing (an int gives a layer, a slice a Sequential
-    sharing the layers).
+    Supports ``len``, iteration, indexing (an int gives a layer, a slice a Sequential
+    sharing the layers) and assigning a layer to an int index.
 
     >>> from cnnmath import nn
     >>> nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU())
@@ -48,7 +48,23 @@ class Sequential(Module):
     def append(self, layer: Module) -> Sequential:
         """Add a layer at the end; returns self. A layer may be added again (a shared layer),
         but not one that contains this Sequential (a cycle)."""
-        i = len(self._layers)
+        self._check_layer(len(self._layers), layer)
+        self._layers.append(layer)
+        return self
+
+    def __setitem__(self, index: int, layer: Module) -> None:
+        """Replace the layer at ``index`` (``model.classifier[1] = nn.Linear(1280, 10)``,
+        PyTorch's fine-tuning idiom); forward, the parameters and the state dict follow."""
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"Sequential: index: expected an int, got {index!r}")
+        n = len(self._layers)
+        if not -n <= index < n:
+            raise IndexError(f"Sequential: index: expected an int in [{-n}, {n}), got {index}")
+        i = int(index) % n
+        self._check_layer(i, layer)
+        self._layers[i] = layer
+
+    def _check_layer(self, i: int, layer: Any) -> None:
         if not isinstance(layer, Module):
             raise TypeError(
                 f"Sequential: layers[{i}]: expected a cnnmath.nn.Module, got "
@@ -59,8 +75,6 @@ class Sequential(Module):
                 f"Sequential: layers[{i}]: {type(layer).__name__} contains this Sequential; a "
                 "model cannot contain itself"
             )
-        self._layers.append(layer)
-        return self
 
     def __len__(self) -> int:
         return len(self._layers)

@@ -140,6 +140,7 @@ class _GraphNode(NamedTuple):
     name: str
     module: Module
     inputs: tuple[str, ...]
+    attr: str | None = None  # the graph's attribute holding module (None for a wiring op)
 
 
 class Graph(Module):
@@ -156,7 +157,9 @@ class Graph(Module):
     are "<name>.weight"), unless it already is a child — as in a subclass that assigns its
     layers in ``__init__`` with torchvision's names and then wires them — or is a wiring op
     (``functional``). The same module may be used by several nodes: each call keeps its own
-    context, and shared parameters collect every use's gradient.
+    context, and shared parameters collect every use's gradient. Assigning a new module to
+    a child's attribute (``model.fc = nn.Linear(512, 10)``) makes the nodes that applied the
+    old one apply the new one, as the same assignment does to a PyTorch model's forward.
 
     >>> from cnnmath import nn
     >>> g = nn.Graph()
@@ -203,21 +206,51 @@ class Graph(Module):
     if not TYPE_CHECKING:  # hidden from mypy, which would then let any attribute be assigned
 
         def __setattr__(self, name: str, value: Any) -> None:
-            index = None if name.startswith("_") else vars(self).get("_children_by_id")
-            if index is None:
+            if name.startswith("_"):
                 super().__setattr__(name, value)
                 return
+            self._rewire(name, value)
+            index = vars(self).get("_children_by_id")
             old = vars(self).get(name)
             super().__setattr__(name, value)
-            _recount(index, old, -1)
-            _recount(index, vars(self).get(name), 1)
+            if index is not None:
+                _recount(index, old, -1)
+                _recount(index, vars(self).get(name), 1)
 
         def __delattr__(self, name: str) -> None:
+            if not name.startswith("_") and self._readers_of(name):
+                raise AttributeError(
+                    f"{type(self).__name__}: {name}: node(s) {self._readers_of(name)} apply "
+                    "this module; it cannot be deleted (assign nn.Identity() to bypass it)"
+                )
             index = None if name.startswith("_") else vars(self).get("_children_by_id")
             old = vars(self).get(name)
             super().__delattr__(name)
             if index is not None:
                 _recount(index, old, -1)
+
+    def _readers_of(self, attr: str) -> list[str]:
+        """The names of the nodes that apply the module held by the attribute ``attr``."""
+        return [n.name for n in vars(self).get("_nodes", ()) if n.attr == attr]
+
+    def _rewire(self, attr: str, value: Any) -> None:
+        """Make the nodes that apply ``self.<attr>`` apply ``value`` instead, so that
+        replacing a child (``model.fc = nn.Linear(512, 10)``, PyTorch's fine-tuning idiom)
+        changes what forward runs, as it changes the parameters and the state dict."""
+        readers = self._readers_of(attr)
+        if not readers:
+            return
+        if not isinstance(value, Module):
+            raise TypeError(
+                f"{type(self).__name__}: {attr}: node(s) {readers} apply this attribute's "
+                f"module; expected a cnnmath.nn.Module to replace it, got {type(value).__name__}"
+            )
+        if any(m is self for m in value.modules()):
+            raise ValueError(
+                f"{type(self).__name__}: {attr}: the module contains this graph; a model "
+                "cannot contain itself"
+            )
+        self._nodes = [n._replace(module=value) if n.attr == attr else n for n in self._nodes]
 
     def __getstate__(self) -> dict[str, Any]:
         """The attributes, without the child counts (ids are this object's, not a copy's)."""
@@ -303,7 +336,8 @@ class Graph(Module):
                 raise ValueError(f"Graph.add: name: {name!r} is already an attribute of the graph")
         if register:
             setattr(self, name, module)
-        self._nodes.append(_GraphNode(name, module, tuple(inputs)))
+        attr = name if register else child_name
+        self._nodes.append(_GraphNode(name, module, tuple(inputs), attr))
         values.add(name)
         return name
 
