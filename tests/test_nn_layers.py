@@ -310,3 +310,29 @@ def test_conv_transpose_default_initialisation_and_upsample_blocks():
 def test_layer_bad_input(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+@pytest.mark.parametrize("mode", ["scale_factor", "size"])
+def test_upsample_reads_torchs_pixels_for_any_factor(mode):
+    """Nearest upsampling by non-integer factors and sizes reads exactly the pixels
+    torch.nn.Upsample reads (its float32 products decide some: 1.3 on 31 pixels, 2.2 on 3),
+    and the backward sums G as torch's autograd does; widths 1–39, factors 0.3–4.9."""
+    factors = [*np.round(np.arange(0.3, 5.0, 0.2), 2), 1.3, 2.2, 1 / 3, 7 / 3, 49.0]
+    for s in factors:
+        for n in range(1, 40):
+            if mode == "scale_factor":
+                if int(np.floor(n * s)) < 1:
+                    continue
+                kw = {"scale_factor": (float(s), 1.0)}
+            else:
+                kw = {"size": (max(1, round(n * s)), n)}
+            x = np.arange(n * 2, dtype=np.float32).reshape(1, 1, n, 2)
+            up, twin = nn.Upsample(**kw), torch.nn.Upsample(**kw)
+            x_t = torch.from_numpy(x).requires_grad_()
+            want = twin(x_t)
+            got = up(x)
+            assert got.shape == tuple(want.shape), (s, n)
+            np.testing.assert_array_equal(got, want.detach().numpy(), err_msg=f"{s}, {n}")
+            G = np.random.default_rng(n).standard_normal(got.shape).astype(np.float32)
+            want.backward(torch.from_numpy(G))
+            assert rel_error(up.backward(G), x_t.grad.numpy()) <= 1e-5, (s, n)  # float32 sums

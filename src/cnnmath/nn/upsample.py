@@ -12,10 +12,19 @@ from .module import Module
 __all__ = ["Upsample"]
 
 
-def _source_index(n_in: int, n_out: int, scale: float) -> np.ndarray:
-    """PyTorch's "nearest" source pixel of each output pixel: ⌊i·scale⌋ clipped to n_in − 1,
-    with scale = 1/scale_factor when a factor is given, else n_in/n_out."""
-    return np.minimum(np.floor(np.arange(n_out) * scale).astype(np.intp), n_in - 1)
+def _source_index(n_in: int, n_out: int, ratio: np.float32) -> np.ndarray:
+    """PyTorch's "nearest" source pixel of each output pixel i: ⌊i·r⌋ clipped to n_in − 1,
+    computed as PyTorch computes it — in float32, r = float32(1/scale_factor) when a factor
+    is given, else float32(n_in)/n_out — except that n_out = n_in copies and n_out = 2·n_in
+    takes i // 2 exactly. The float32 rounding decides some pixels: a factor of 1.3 on 31
+    pixels reads pixel 30 for output 39, where exact arithmetic gives 29."""
+    i = np.arange(n_out)
+    if n_out == n_in:
+        return i
+    if n_out == 2 * n_in:
+        return i // 2
+    product = i.astype(np.float32) * np.float32(ratio)  # float32 rounding, as floorf(i·r)
+    return np.minimum(np.floor(product).astype(np.intp), n_in - 1)
 
 
 def _sum_into_sources(g: np.ndarray, index: np.ndarray, n_in: int, axis: int) -> np.ndarray:
@@ -51,7 +60,9 @@ class Upsample(Module):
 
         Y[β, c, i, j] = X[β, c, ⌊i·r_h⌋, ⌊j·r_w⌋],  r = 1/scale_factor (or n_in/n_out for ``size``)
 
-    so an integer factor s copies each pixel into an s×s block. Backward: the adjoint,
+    so an integer factor s copies each pixel into an s×s block. The products are rounded to
+    float32 as PyTorch rounds them, so a non-integer factor reads the same pixels as
+    ``torch.nn.Upsample`` (e.g. 2.2 on 3 pixels reads 0, 0, 1, 1, 2, 2). Backward: the adjoint,
     ∂ℓ/∂X[β,c,a,b] = Σ of G over the output pixels copied from (a, b) — the sum over its
     block for an integer factor. Give exactly one of ``size`` (int or pair: the output's
     H, W) and ``scale_factor`` (a positive number or a pair); output H_out = ⌊m·s_h⌋.
@@ -112,11 +123,12 @@ class Upsample(Module):
                 (floats[0], floats[1]) if isinstance(scale_factor, tuple) else floats[0]
             )
 
-    def _plan(self, m: int, n: int) -> tuple[tuple[int, int], tuple[float, float]]:
-        """The output size and the source-index ratio per axis for an m×n input."""
+    def _plan(self, m: int, n: int) -> tuple[tuple[int, int], tuple[np.float32, np.float32]]:
+        """The output size and the source-index ratio per axis for an m×n input (float32,
+        as PyTorch's kernel holds it; see ``_source_index``)."""
         if self.size is not None:
             out = self.size if isinstance(self.size, tuple) else (self.size, self.size)
-            return out, (m / out[0], n / out[1])
+            return out, (np.float32(m) / np.float32(out[0]), np.float32(n) / np.float32(out[1]))
         assert self.scale_factor is not None
         s = self.scale_factor
         sh, sw = s if isinstance(s, tuple) else (s, s)
@@ -126,7 +138,7 @@ class Upsample(Module):
                 f"Upsample.forward: x: an input of {m}×{n} pixels scaled by {self.scale_factor} "
                 f"has no output pixel"
             )
-        return out, (1.0 / sh, 1.0 / sw)
+        return out, (np.float32(1.0 / sh), np.float32(1.0 / sw))
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = X at the nearest source pixels; the context is (x's shape, the two index maps)."""
