@@ -328,3 +328,17 @@ def test_batch_norm_without_running_statistics_reads_the_whole_image():
     assert not receptive_field(nn.Sequential(net[0], nn.BatchNorm2d(2)).eval(), (1, 12, 12))[
         -1
     ].whole
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "mobilenet_v2"])
+def test_every_printed_shape_is_the_computed_one(name):
+    """Each node's output shape in the table is the shape its value has when the model's
+    walk is run node by node (ResNet-20's option-A shortcuts add channels: 16 → 32)."""
+    model = getattr(models, name)().eval()
+    shape = (3, 32, 32)
+    x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
+    env = {"x": x}
+    fields = receptive_field(model, shape)
+    for node in model.walk():
+        env[node.output] = node.module(*(env[v] for v in node.inputs))
+        assert fields[node.name].shape == env[node.output].shape[1:], node.name

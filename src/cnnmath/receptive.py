@@ -329,6 +329,11 @@ def _union(fields: list[_AxisField], node: str) -> _AxisField:
 
 
 def _channels(module: Any, inputs: list[tuple[int, ...]]) -> int:
+    """The output's channels: ``out_channels``, or a module's own ``output_channels(C)``
+    (a layer that adds channels without a fixed count, as ResNet-20's ShortcutA), the
+    inputs' sum for a Concat, else the input's."""
+    if callable(getattr(module, "output_channels", None)):
+        return int(module.output_channels(inputs[0][0]))
     if hasattr(module, "out_channels"):
         return int(module.out_channels)
     if type(module).__name__ == "Concat":

@@ -252,6 +252,11 @@ class ShortcutA(nn.Module):
         super().__init__()
         self.pad = positive_int("pad", pad, func="ShortcutA", minimum=0)
 
+    def output_channels(self, in_channels: int) -> int:
+        """C + 2·pad, the output's channels for C input channels (for the receptive field's
+        shapes)."""
+        return in_channels + 2 * self.pad
+
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """The subsampled, channel-padded identity; the context is x's shape and dtype."""
         check_float_array("x", x, func="ShortcutA.forward")
