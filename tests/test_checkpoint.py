@@ -223,7 +223,8 @@ def test_a_missing_metadata_field_is_named(tmp_path, good, field):
 def test_history_records_are_checked_one_by_one(tmp_path, good):
     records = json.loads(good[1]["history"])
     cases = [
-        ({"loss": float("nan")}, r"\[0\]\['loss'\]: expected a finite number >= 0, got nan"),
+        ({"loss": float("nan")}, r"\[0\]\['loss'\]: expected a finite number, got nan"),
+        ({"val_loss": float("inf"), "val_accuracy": 0.5}, r"\[0\]\['val_loss'\]: .* or NaN"),
         ({"train_accuracy": 1.5}, r"\[0\]\['train_accuracy'\]: .*<= 1, got 1.5"),
         ({"lr": "0.1"}, r"\[0\]\['lr'\]"),
         ({"epoch": 2}, r"\[0\]\['epoch'\]: expected 1, got 2"),
@@ -254,6 +255,10 @@ def test_crafted_tensors_are_refused(tmp_path, good):
         r"does not fit this model/optimiser/scheduler: .*0.weight.*shape",
     )
     short = {k: v for k, v in tensors.items() if k != "optimizer.0.momentum_buffer"}
+    refuses(
+        crafted(tmp_path, good, tensors=short),
+        r"does not fit.*missing key\(s\) \['0.momentum_buffer'\] \(step 6",
+    )
     other = {**short, "optimizer.9.momentum_buffer": tensors["optimizer.0.momentum_buffer"]}
     refuses(crafted(tmp_path, good, tensors=other), r"does not fit.*'9.momentum_buffer'")
 
@@ -331,3 +336,37 @@ def test_checkpoints_are_written_atomically_and_never_pickled(tmp_path, monkeypa
         )
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]
+
+
+def test_history_of_a_negative_or_undefined_loss_resumes(tmp_path, good):
+    """A user's loss may be negative, and a held-out loss NaN (every label ignore_index):
+    fit records them, and the records resume (to the uninterrupted run's weights)."""
+    records = json.loads(good[1]["history"])
+    history = json.dumps(
+        [{**records[0], "loss": -0.91}, {**records[1], "val_loss": float("nan"), "val_accuracy": 0}]
+    )
+    straight = tiny()
+    train(straight, *setup(straight))
+    resumed = tiny()
+    got = train(resumed, *setup(resumed), resume=crafted(tmp_path, good, history=history))
+    assert got[0]["loss"] == -0.91 and np.isnan(got[1]["val_loss"])
+    for key, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "garbage"])
+def test_an_unreadable_checkpoint_is_named_by_fit_and_resume(tmp_path, kind):
+    """The file's own errors name the caller's function and argument, as the metadata's do,
+    keeping their types (FileNotFoundError, IsADirectoryError, ValueError)."""
+    path = tmp_path / "run.ckpt"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "garbage":
+        path.write_bytes(b"not a checkpoint at all")
+    expected = {"missing": FileNotFoundError, "folder": IsADirectoryError, "garbage": ValueError}
+    model = tiny()
+    with pytest.raises(expected[kind], match=r"^fit: resume: ") as info:
+        train(model, *setup(model), resume=path)
+    assert str(path) in str(info.value)
+    with pytest.raises(expected[kind], match=r"^read_checkpoint: "):
+        read_checkpoint(path)

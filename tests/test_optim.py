@@ -151,16 +151,11 @@ def test_state_dict_is_a_copy_and_zero_grad():
 def test_load_state_dict_errors_name_the_key():
     params = _params(np.float64)
     opt = optim.SGD(params, lr=0.1, momentum=0.9)
-    good = opt.state_dict() | {"step": np.array(1), "0.momentum_buffer": np.zeros((3, 4))}
-    assert set(good) == {
-        "step",
-        "lr",
-        "momentum",
-        "weight_decay",
-        "nesterov",
-        "dampening",
-        "0.momentum_buffer",
-    }
+    buffers = {f"{i}.momentum_buffer": np.zeros(s) for i, s in enumerate(SHAPES)}
+    good = opt.state_dict() | {"step": np.array(1)} | buffers
+    assert set(good) == {"step", "lr", "momentum", "weight_decay", "nesterov", "dampening"} | set(
+        buffers
+    )
     opt.load_state_dict(good)
     with pytest.raises(ValueError, match=r"'0\.momentum_buffer'.*\(3, 4\).*\(4, 3\)"):
         opt.load_state_dict(dict(good, **{"0.momentum_buffer": np.zeros((4, 3))}))
@@ -180,8 +175,41 @@ def test_load_state_dict_errors_name_the_key():
         opt.load_state_dict(dict(good, lr=np.array(-1.0)))
     with pytest.raises(ValueError, match=r"nesterov"):
         opt.load_state_dict(dict(good, nesterov=np.array(1.0), dampening=np.array(0.5)))
+    with pytest.raises(ValueError, match=r"'nesterov'\]: expected 0.0 or 1.0 \(a flag\), got 0.5"):
+        opt.load_state_dict(dict(good, nesterov=np.array(0.5)))
+    with pytest.raises(ValueError, match=r"'nesterov'\]: expected 0.0 or 1.0.*got nan"):
+        opt.load_state_dict(dict(good, nesterov=np.array(np.nan)))
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['0.momentum_buffer'\] \(step 1"):
+        opt.load_state_dict({k: v for k, v in good.items() if k != "0.momentum_buffer"})
     assert opt.hyperparameters()["lr"] == 0.1 and not opt.nesterov  # unchanged
     assert opt.step_count == 1
+
+
+def test_load_state_dict_refuses_a_partial_state():
+    """Adam's two moments come together and exist for every parameter once a step is taken:
+    half a state (which would crash the next step) or a state without one parameter's
+    moments at step > 0 (which would resume with the wrong bias correction) is refused,
+    changing nothing; an SGD without momentum has no buffer to require."""
+    params = _params(np.float64)
+    for p in params:
+        p.grad[...] = 1.0
+    opt = optim.Adam(params, lr=0.1)
+    opt.step()
+    good = opt.state_dict()
+    before = {k: v.copy() for k, v in good.items()}
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['0.exp_avg_sq'\] \(step 1"):
+        opt.load_state_dict({k: v for k, v in good.items() if k != "0.exp_avg_sq"})
+    no_moments = {k: v for k, v in good.items() if not k.startswith("1.")}
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['1.exp_avg', '1.exp_avg_sq'\]"):
+        opt.load_state_dict(no_moments)
+    for key, value in opt.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+    opt.step()  # still whole: the step runs
+    fresh = optim.Adam(params, lr=0.1).state_dict()  # step 0, no moments yet: accepted
+    optim.Adam(params, lr=0.1).load_state_dict(fresh)
+    plain = optim.SGD(params, lr=0.1)
+    plain.step()
+    optim.SGD(params, lr=0.1).load_state_dict(plain.state_dict())
 
 
 ERROR_INPUTS = [

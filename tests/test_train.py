@@ -564,6 +564,23 @@ def test_bad_training_data(digits, change, error, pattern):
         ({"model": print}, TypeError, "model: expected a cnnmath.nn.Module"),
         ({"augment": 3}, TypeError, "augment: expected a callable"),
         ({"checkpoint": "/no/such/dir/c.ckpt"}, FileNotFoundError, "/no/such/dir"),
+        (
+            {"loss": functools.partial(losses.cross_entropy, reduction="none")},
+            TypeError,
+            r"^fit: loss: expected a real scalar loss \(reduction 'mean' or 'sum'\), got "
+            r"ndarray of shape \(32,\)",
+        ),
+        (
+            {"loss": lambda z, y: losses.cross_entropy(z, y)[0]},
+            TypeError,
+            r"^fit: loss: expected a function returning \(loss, ∂loss/∂logits\), got a float",
+        ),
+        (
+            {"loss": lambda z, y: (1.0, z[:, :3])},
+            ValueError,
+            r"^fit: loss: expected ∂loss/∂logits of the logits' shape \(32, 10\), got shape "
+            r"\(32, 3\)",
+        ),
     ],
 )
 def test_bad_arguments(digits, kwargs, error, pattern):

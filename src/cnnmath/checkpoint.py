@@ -297,19 +297,26 @@ def _check_history(history: Any, epoch: int) -> list[dict[str, Any]]:
         if record["epoch"] != i + 1 or not _whole(record["epoch"], 1):
             raise _BadField(f"{at}['epoch']: expected {i + 1}, got {record['epoch']!r:.40}")
         checks = {
-            "loss": _real(record["loss"]),
+            # a loss is any finite number (a user's loss may be negative: fit stops on a
+            # non-finite one), a held-out loss may be NaN (a set whose labels are all
+            # ignore_index has no mean), the rest are >= 0
+            "loss": _real(record["loss"], low=-math.inf),
             "train_accuracy": _real(record["train_accuracy"], high=1.0),
             "lr": _real(record["lr"]),
             "seconds": _real(record["seconds"]),
         }
         held_out = (record["val_loss"], record["val_accuracy"])
         if held_out != (None, None):
-            checks["val_loss"] = _real(record["val_loss"])
+            val_loss = record["val_loss"]
+            checks["val_loss"] = _real(val_loss, low=-math.inf) or (
+                isinstance(val_loss, float) and math.isnan(val_loss)
+            )
             checks["val_accuracy"] = _real(record["val_accuracy"], high=1.0)
         for key, ok in checks.items():
             if not ok:
+                kind = {"loss": "a finite number", "val_loss": "a finite number or NaN"}
                 raise _BadField(
-                    f"{at}[{key!r}]: expected a finite number >= 0"
+                    f"{at}[{key!r}]: expected {kind.get(key, 'a finite number >= 0')}"
                     + (" and <= 1" if "accuracy" in key else "")
                     + (" (or null with the other val_ key)" if key.startswith("val_") else "")
                     + f", got {record[key]!r:.40}"
@@ -328,11 +335,11 @@ def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -
     every tensor named "model.*" or "optimizer.*" with finite model weights.
 
     Raises ``ValueError`` "FUNC: PATH: metadata 'FIELD': what was expected, what was found"
-    (``func`` prefixes the message); a file that is not safetensors ``ValueError`` naming the
-    path; a missing file ``FileNotFoundError``.
+    (``func`` prefixes every message); a file that is not safetensors ``ValueError`` naming
+    the path; a missing file ``FileNotFoundError``, a directory ``IsADirectoryError``.
     """
     name = os.fspath(path)
-    tensors, meta = weights.read(path)
+    tensors, meta = weights._read(path, who=func)
     fmt = meta.get("format")
     if fmt in _OLDER_FORMATS:
         raise ValueError(

@@ -120,6 +120,10 @@ class Optimizer:
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def _buffers_used(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The buffers a step makes for every parameter under ``settings``."""
+        return self._buffers
+
     # -- hyperparameters ---------------------------------------------------------------------
     _flags: tuple[str, ...] = ()  # hyperparameters that are bools (stored as 0.0 / 1.0)
 
@@ -176,6 +180,10 @@ class Optimizer:
                     f"{owner}: state_dict[{name!r}]: expected a 0-d float array, got dtype "
                     f"{value.dtype} shape {value.shape}"
                 )
+            if name in self._flags and value not in (0.0, 1.0):
+                raise ValueError(
+                    f"{owner}: state_dict[{name!r}]: expected 0.0 or 1.0 (a flag), got {value}"
+                )
             settings[name] = bool(value) if name in self._flags else float(value)
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state_dict.items():
@@ -196,6 +204,16 @@ class Optimizer:
                     f"{p.dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
                 )
             new_state[int(index)][name] = buf.copy()
+        needed = self._buffers_used(settings)
+        for i, state in enumerate(new_state):
+            # a parameter's buffers come as a set (a step makes all of them), and after a
+            # step every parameter has them: a partial state would fail or resume inexactly
+            if (state or int(step) > 0) and needed and set(state) != set(needed):
+                missing = [f"{i}.{b}" for b in needed if b not in state]
+                raise ValueError(
+                    f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: every "
+                    f"parameter has {list(needed)} once a step is taken)"
+                )
         before = self.hyperparameters()
         try:
             self._configure(**settings)
@@ -267,6 +285,10 @@ class SGD(Optimizer):
         self.lr = settings["lr"]
         self.momentum, self.weight_decay, self.dampening = momentum, weight_decay, dampening
         self.nesterov = nesterov
+
+    def _buffers_used(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The momentum buffer, when momentum μ > 0."""
+        return self._buffers if settings["momentum"] != 0 else ()
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         d_p = p.grad

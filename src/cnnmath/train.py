@@ -182,8 +182,36 @@ def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, batch_size: int = 5
     return float(np.mean(predict(model, X, batch_size) == y))
 
 
+def _loss_and_grad(result: Any, logits: np.ndarray, func: str) -> tuple[float, np.ndarray]:
+    """(ℓ, G) as the loss function returned them, checked: a pair, ℓ a real scalar (a
+    reduced loss: a per-example one has no single gradient step), G of the logits' shape."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"{func}: loss: expected a function returning (loss, ∂loss/∂logits), got a "
+            f"{type(result).__name__} from it"
+        )
+    value, grad = result
+    if np.ndim(value) != 0 or not np.isrealobj(value) or np.asarray(value).dtype.kind not in "fiu":
+        raise TypeError(
+            f"{func}: loss: expected a real scalar loss (reduction 'mean' or 'sum'), got "
+            f"{type(value).__name__} of shape {np.shape(value)}"
+        )
+    if np.shape(grad) != logits.shape:
+        raise ValueError(
+            f"{func}: loss: expected ∂loss/∂logits of the logits' shape {logits.shape}, got "
+            f"shape {np.shape(grad)}"
+        )
+    return float(value), grad
+
+
 def _validation(
-    model: nn.Module, X: np.ndarray, y: np.ndarray, loss_fn: Callable, batch_size: int = 512
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    loss_fn: Callable,
+    batch_size: int = 512,
+    *,
+    func: str = "fit",
 ) -> tuple[float, float]:
     """(mean loss, accuracy) on held-out data, in evaluation mode."""
     was_training = getattr(model, "training", False)
@@ -193,7 +221,8 @@ def _validation(
         for k in range(0, X.shape[0], batch_size):
             logits = model(X[k : k + batch_size])
             labels = y[k : k + batch_size]
-            total_loss += float(loss_fn(logits, labels)[0]) * labels.shape[0]
+            value, _ = _loss_and_grad(loss_fn(logits, labels), logits, func)
+            total_loss += value * labels.shape[0]
             correct += int(np.sum(np.argmax(logits, axis=1) == labels))
     finally:
         model.train(was_training)
@@ -454,8 +483,7 @@ def _fit(
                     if val_data is not None:
                         _check_labels_fit("val_data", val_data[1], logits.shape[1], func=func)
                     labels_checked = True
-                batch_loss, grad = loss_fn(logits, y_batch)
-                batch_loss = float(batch_loss)
+                batch_loss, grad = _loss_and_grad(loss_fn(logits, y_batch), logits, func)
                 if not math.isfinite(batch_loss):
                     raise TrainingDiverged(
                         f"{func}: training diverged at epoch {epoch + 1}, batch "
@@ -485,7 +513,9 @@ def _fit(
             "lr": lr,
         }
         if val_data is not None:
-            record["val_loss"], record["val_accuracy"] = _validation(model, *val_data, loss_fn)
+            record["val_loss"], record["val_accuracy"] = _validation(
+                model, *val_data, loss_fn, func=func
+            )
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
         if progress:

@@ -163,13 +163,25 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
     block, or a device such as ``/dev/zero``, which never ends) raises ``ValueError`` naming
     ``path`` before anything opens it.
     """
+    return _read(path, who=None)
+
+
+def _read(
+    path: str | os.PathLike, *, who: str | None
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``read``, its errors starting "WHO: " when ``who`` is given (a caller's function and
+    argument, "fit: resume"), else "read: path: " (file errors) or the path (content)."""
     st = _safetensors_numpy()
     name = os.fspath(path)
-    raw = read_regular("path", path, func="read", expected="a safetensors file")
+    if who is None:
+        raw = read_regular("path", path, func="read", expected="a safetensors file")
+    else:
+        raw = read_regular(who, path, expected="a safetensors file")
+    prefix = "" if who is None else f"{who}: "
 
     def corrupt(exc: Exception) -> ValueError:
         return ValueError(
-            f"{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
+            f"{prefix}{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
         )
 
     if len(raw) < 8:
@@ -193,8 +205,9 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
     bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]
     if bf16:
         raise ValueError(
-            f"{name}: tensor(s) {bf16} are stored as bfloat16, which NumPy cannot hold; save "
-            "them as float32 from PyTorch ({k: v.float() for k, v in state_dict.items()})"
+            f"{prefix}{name}: tensor(s) {bf16} are stored as bfloat16, which NumPy cannot "
+            "hold; save them as float32 from PyTorch "
+            "({k: v.float() for k, v in state_dict.items()})"
         )
     try:
         tensors = st.load(raw)

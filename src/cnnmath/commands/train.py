@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
             read_checkpoint(args.resume, func="--resume")
         except (ValueError, TypeError, OSError) as exc:
             text = str(exc)
-            if not text.startswith("--resume"):  # the safetensors reader's, naming the file only
-                text = f"--resume: {text}; expected a checkpoint written by --checkpoint"
+            if "not a valid safetensors" in text:  # e.g. an image given for a checkpoint
+                text += "; expected a checkpoint written by --checkpoint"
             raise CLIError(text) from None
     checkpoints_to, option = (
         (args.checkpoint, "--checkpoint") if args.checkpoint is not None else (args.resume, "")
