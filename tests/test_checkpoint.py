@@ -224,6 +224,7 @@ def test_history_records_are_checked_one_by_one(tmp_path, good):
     records = json.loads(good[1]["history"])
     cases = [
         ({"loss": float("nan")}, r"\[0\]\['loss'\]: expected a finite number, got nan"),
+        ({"loss": 10**400}, r"\[0\]\['loss'\]: expected a finite number, got 1000"),
         ({"val_loss": float("inf"), "val_accuracy": 0.5}, r"\[0\]\['val_loss'\]: .* or NaN"),
         ({"train_accuracy": 1.5}, r"\[0\]\['train_accuracy'\]: .*<= 1, got 1.5"),
         ({"lr": "0.1"}, r"\[0\]\['lr'\]"),

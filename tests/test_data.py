@@ -8,12 +8,14 @@ spelled out byte by byte), plain and gzipped, for the reader.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 
 import numpy as np
 import pytest
 
 from cnnmath import data
+from helpers import fifo_never_hangs
 
 sklearn = pytest.importorskip("sklearn")
 
@@ -145,8 +147,27 @@ def test_read_idx_corrupt_gzip(tmp_path):
 
 
 def test_read_idx_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"^read_idx: path: no such file"):
         data.read_idx(tmp_path / "nope.idx")
+
+
+def test_read_idx_corrupt_deflate_data_is_a_value_error(tmp_path):
+    """A gzip header over data that is not deflate (zlib's own error) names the path."""
+    path = tmp_path / "bad.idx.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 30)
+    with pytest.raises(ValueError, match=r"read_idx: .*bad.idx.gz: corrupt gzip data"):
+        data.read_idx(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_read_idx_refuses_what_is_not_a_file(tmp_path):
+    """A FIFO would block the read, a device never end: refused before anything opens it."""
+    with fifo_never_hangs(tmp_path / "pipe.idx") as fifo:
+        with pytest.raises(ValueError, match=r"^read_idx: path: .*a FIFO \(named pipe\)"):
+            data.read_idx(fifo)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(ValueError, match=r"^read_idx: path: .*a character device"):
+            data.read_idx("/dev/zero")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,17 +18,19 @@ import numpy as np
 import pytest
 
 PIL = pytest.importorskip("PIL")
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 from cnnmath._checks import writable_directory  # noqa: E402
 from cnnmath.images import (  # noqa: E402
     ImageInfo,
     image_format,
+    image_shape,
     load_image,
     sample_image,
     sample_image_path,
     save_image,
 )
+from helpers import fifo_never_hangs  # noqa: E402
 
 RNG = np.random.default_rng(5)
 
@@ -336,6 +338,13 @@ SAVE_ERRORS = [
         FileNotFoundError,
         "output directory does not exist: .*nodir",
     ),
+    (  # libjpeg's limit: Pillow would fail mid-write with "broken data stream"
+        np.zeros((1, 1, 65501)),
+        "wide.jpg",
+        {},
+        ValueError,
+        "JPEG holds at most 65500 pixels a side, got 1×65501; write PNG or TIFF",
+    ),
 ]
 
 
@@ -503,3 +512,41 @@ def test_image_shape_reads_the_header_only(tmp_path, monkeypatch):
     monkeypatch.setattr(Image.Image, "load", no_decoding)
     assert image_shape(tmp_path / "rgba.png") == (4, 3, 5)
     assert image_shape(tmp_path / "p.png") == (3, 3, 5)  # a palette comes back as RGB
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 5, 6, 7, 8])
+def test_image_shape_is_the_shape_load_image_returns(tmp_path, orientation):
+    """image_shape reads the header alone, yet agrees with load_image for a picture turned
+    a quarter by its EXIF tag (5-8 swap H and W, as ImageOps.exif_transpose does)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "e.jpg"
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(path, exif=exif)
+    with Image.open(path) as im:
+        want = ImageOps.exif_transpose(im).size[::-1]
+    assert image_shape(path) == (3, *want) == load_image(path)[0].shape
+
+
+def test_image_shape_refuses_what_load_image_refuses(tmp_path):
+    """16-bit colour or gray + alpha and 32-bit samples: the same ValueError from the
+    header as from load_image, so a caller checking first is not told a shape in vain."""
+    cases = {
+        "rgb16.png": png16(np.full((2, 3, 3), 40000, dtype=np.uint16), 2),
+        "la16.png": png16(np.full((2, 3, 2), 40000, dtype=np.uint16), 4),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    Image.fromarray(np.zeros((3, 4), np.float32)).save(tmp_path / "float.tif")
+    for name, pattern in [("rgb16.png", "16-bit"), ("la16.png", "16-bit"), ("float.tif", "32")]:
+        for reader in (image_shape, load_image):
+            with pytest.raises(ValueError, match=rf"^{reader.__name__}: path: .*{pattern}"):
+                reader(tmp_path / name)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    """A named pipe would block Pillow's read until a writer came: refused before opening."""
+    for reader in (image_shape, load_image):
+        with fifo_never_hangs(tmp_path / f"{reader.__name__}.png") as fifo:
+            with pytest.raises(ValueError, match=rf"^{reader.__name__}: path: .*a FIFO"):
+                reader(fifo)

@@ -580,7 +580,9 @@ def test_graph_add_tells_children_apart_through_assignment_deletion_and_copies()
     assert g.add(relu, "act_1") == "relu" and g.relu is relu
     g.other = tanh  # one module under two names: the first ("act") is its child name
     assert g.add(tanh, "relu") == "act_2"
-    del g.act  # now a child as "other" only
+    with pytest.raises(AttributeError, match="act: node"):  # nodes apply it: not deleted
+        del g.act
+    g.act = nn.Identity()  # replaced instead (its nodes follow): tanh a child as "other" only
     assert g.add(tanh, "x") == "other"
     assert g._child_index() == _children_by_scan(g)
     assert [n.name for n in g.nodes] == ["act", "act_1", "relu", "act_2", "other"]

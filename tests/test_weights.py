@@ -11,13 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
 
 from cnnmath import weights
 from cnnmath.models import lenet
+from helpers import fifo_never_hangs
 
 pytest.importorskip("safetensors")
 
@@ -406,28 +406,9 @@ def test_a_path_that_cannot_be_written_is_refused_before_serialising(tmp_path, t
 
 
 def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
-    path = tmp_path / "pipe.safetensors"
-    os.mkfifo(path)
-    done = threading.Event()
-
-    def unblock():  # were it opened, a writer comes and goes: an empty read, not a hang
-        if done.wait(3):
-            return
-        while not done.is_set():
-            try:
-                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError:  # no reader: nothing to unblock
-                pass
-            done.wait(0.1)
-
-    thread = threading.Thread(target=unblock, daemon=True)
-    thread.start()
-    try:
+    with fifo_never_hangs(tmp_path / "pipe.safetensors") as path:
         with pytest.raises(ValueError, match=r"^read: path: '.*pipe\.safetensors' is a FIFO"):
             weights.load_state_dict(path)
-    finally:
-        done.set()
-        thread.join()
 
 
 def test_a_directory_and_a_missing_file_name_the_path(tmp_path):
@@ -468,4 +449,24 @@ def test_a_file_that_is_not_safetensors_says_why_in_words(tmp_path):
     assert "codec" not in str(info.value)
     path.write_bytes((8).to_bytes(8, "little") + b"\xff" * 8)  # not UTF-8 text
     with pytest.raises(ValueError, match="the header is not UTF-8 JSON text"):
+        weights.read(path)
+
+
+def test_metadata_naming_a_dtype_is_not_a_tensor(tmp_path):
+    """The header's "__metadata__" entry is no tensor, whatever its values say."""
+    path = tmp_path / "m.safetensors"
+    weights.save({"w": np.ones(2, np.float32)}, path, metadata={"dtype": "BF16"})
+    tensors, meta = weights.read(path)
+    assert meta == {"dtype": "BF16"} and np.array_equal(tensors["w"], [1, 1])
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+def test_float8_files_get_the_message_that_says_how_to_convert(tmp_path, dtype):
+    """A valid float8 file (written by safetensors.torch) is not "corrupt": NumPy has no
+    such dtype, and the message says so and how to convert."""
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "f8.safetensors"
+    safetensors_torch.save_file({"q": torch.ones(2, dtype=getattr(torch, dtype))}, str(path))
+    with pytest.raises(ValueError, match=r"\['q'\] are stored as float8 e[45]m[32].*v\.float"):
         weights.read(path)

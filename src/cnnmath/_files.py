@@ -131,10 +131,25 @@ def read_regular(
     Opened without blocking and checked again on the open descriptor, so a path swapped for a
     FIFO or a device between the check and the ``open`` is refused as well.
     """
+    with open_regular(name, path, func=func, expected=expected) as handle:
+        return handle.read()
+
+
+@contextlib.contextmanager
+def open_regular(
+    name: str, path: str | os.PathLike, *, func: str | None = None, expected: str = "a file"
+) -> Iterator[BinaryIO]:
+    """``path`` opened for reading in binary, a regular file (``regular_file``'s checks and
+    errors), for a reader that must not take the whole file at once (an image's header is
+    judged before its pixels).
+
+    Opened without blocking and checked again on the open descriptor, so a path swapped for a
+    FIFO or a device between the check and the ``open`` is refused as well.
+    """
     checked = regular_file(name, path, func=func, expected=expected)
     fd = os.open(checked, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             where = f"{func}: {name}: " if func else f"{name}: "
             raise ValueError(f"{where}'{os.fspath(path)}' is not a regular file")
-        return handle.read()
+        yield handle

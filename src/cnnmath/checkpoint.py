@@ -258,13 +258,13 @@ def _whole(value: Any, minimum: int) -> bool:
 
 
 def _real(value: Any, low: float = 0.0, high: float | None = None) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= low
-        and (high is None or value <= high)
-    )
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a JSON integer past float's range (10**400)
+        return False
+    return finite and value >= low and (high is None or value <= high)
 
 
 def _check_run(run: Any) -> dict[str, Any]:

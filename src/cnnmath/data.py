@@ -17,11 +17,13 @@ import functools
 import gzip
 import math
 import os
+import zlib
 from typing import Any
 
 import numpy as np
 
 from ._checks import float_dtype
+from ._files import read_regular
 from ._optional import require
 from .images import sample_image, sample_image_path
 
@@ -116,12 +118,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_bytes(path: str | os.PathLike) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = read_regular("path", path, func="read_idx", expected="an IDX file")
     if raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"read_idx: {os.fspath(path)}: corrupt gzip data ({exc})") from exc
     return raw
 
@@ -137,8 +138,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     A file that does not start with two zero bytes and a known type, or holds fewer or more
     element bytes than its header announces (the sizes multiplied exactly, so sizes whose
-    product overflows 64 bits cannot pass for a short file), raises ``ValueError`` naming
-    the path.
+    product overflows 64 bits cannot pass for a short file), or corrupt gzip data, raises
+    ``ValueError`` naming the path; so does a path that is not a regular file (a FIFO would
+    block, ``/dev/zero`` never end) before anything opens it. A missing file raises
+    ``FileNotFoundError``.
     """
     name = os.fspath(path)
     raw = _read_bytes(path)

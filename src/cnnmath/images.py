@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_float_array, check_ndim, output_file
-from ._files import UnwritableDirectory, atomic_output
+from ._files import UnwritableDirectory, atomic_output, open_regular
 from ._optional import require
 
 # Formats save_image writes, by file extension, and what each can hold.
@@ -162,17 +162,21 @@ def _opened(path: Path, func: str, max_pixels: int | None) -> Iterator[Any]:
     """
     Image = _pillow()
     where = f"{func}: path: '{path}'"
-    if not path.exists():
-        raise FileNotFoundError(f"{func}: path: no such file: '{path}'")
-    if path.is_dir():
-        raise IsADirectoryError(f"{where} is a directory, not an image file")
     limits = [n for n in (Image.MAX_IMAGE_PIXELS, max_pixels) if n is not None]
     limit = min(limits) if limits else None
+    # a regular file, opened without blocking: a FIFO would hang Pillow's read, a device
+    # such as /dev/zero never end
+    with open_regular("path", path, func=func, expected="an image file") as handle:
+        yield from _opened_handle(handle, where, limit)
+
+
+def _opened_handle(handle: Any, where: str, limit: int | None) -> Iterator[Any]:
+    Image = _pillow()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            im = Image.open(path)
+            im = Image.open(handle)
         except Image.UnidentifiedImageError:
             raise ValueError(
                 f"{where} is not an image file that Pillow can read "
@@ -204,6 +208,26 @@ def _opened(path: Path, func: str, max_pixels: int | None) -> Iterator[Any]:
                 ) from None
 
 
+def _readable_bits(im: Any, where: str) -> int:
+    """The stored bits per sample, from the header; ValueError for the samples
+    ``load_image`` refuses (16-bit colour or alpha, 32-bit integer or float)."""
+    rawmodes = _tile_rawmodes(im)
+    bits = _stored_bits(im, rawmodes)
+    if bits == 16 and im.mode not in _SIXTEEN_BIT_GRAY + ("I",):
+        raise ValueError(
+            f"{where} has 16-bit colour or alpha samples ({rawmodes[0]}); "
+            "Pillow can only read 16-bit grayscale exactly — convert the file to "
+            "8 bits per channel or to 16-bit gray"
+        )
+    if bits == 32 or im.mode == "F":
+        kind = "float" if im.mode == "F" else "integer"
+        raise ValueError(
+            f"{where} has 32-bit {kind} samples; supported are 8-bit L, "
+            "LA, RGB, RGBA and 16-bit grayscale"
+        )
+    return bits
+
+
 def _channels_of(im: Any) -> int:
     """How many channels ``load_image`` returns for the stored mode (see its table)."""
     mode = im.mode
@@ -222,10 +246,19 @@ def image_shape(path: str | os.PathLike, *, max_pixels: int | None = None) -> tu
     """(C, H, W) of the array ``load_image`` would return, read from the header alone.
 
     Nothing is decoded, so a size can be judged (memory, a limit) before the pixels cost
-    anything. Errors as ``load_image``'s.
+    anything. Errors as ``load_image``'s, its refusals (16-bit colour, 32-bit samples)
+    included; an EXIF orientation that turns the picture a quarter swaps H and W, as
+    ``load_image`` does (in a PNG, where the tag precedes the pixels).
     """
-    with _opened(Path(path), "image_shape", max_pixels) as im:
+    path = Path(path)
+    with _opened(path, "image_shape", max_pixels) as im:
+        _readable_bits(im, f"image_shape: path: '{path}'")
         width, height = im.size
+        # Pillow finds a PNG's eXIf chunk after the pixels only by decoding them: a header
+        # read sees the tag where it precedes them, as writers put it
+        header_exif = im.format != "PNG" or "exif" in im.info
+        if header_exif and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # see _upright
+            width, height = height, width
         return _channels_of(im), height, width
 
 
@@ -299,21 +332,8 @@ def load_image(
     path = Path(path)
     where = f"load_image: path: '{path}'"
     with _opened(path, "load_image", max_pixels) as im:
-        rawmodes = _tile_rawmodes(im)
-        bits = _stored_bits(im, rawmodes)
+        bits = _readable_bits(im, where)
         file_format, stored_mode = im.format, im.mode
-        if bits == 16 and stored_mode not in _SIXTEEN_BIT_GRAY + ("I",):
-            raise ValueError(
-                f"{where} has 16-bit colour or alpha samples ({rawmodes[0]}); "
-                "Pillow can only read 16-bit grayscale exactly — convert the file to "
-                "8 bits per channel or to 16-bit gray"
-            )
-        if bits == 32 or stored_mode == "F":
-            kind = "float" if stored_mode == "F" else "integer"
-            raise ValueError(
-                f"{where} has 32-bit {kind} samples; supported are 8-bit L, "
-                "LA, RGB, RGBA and 16-bit grayscale"
-            )
         frames = getattr(im, "n_frames", 1)
         im.load()
         upright, turned = _upright(im)
@@ -375,6 +395,10 @@ def image_format(path: str | os.PathLike) -> str:
     return FORMATS[ext]
 
 
+#: the longest side a format's encoder writes (libjpeg's limit; PNG, TIFF, BMP: 2³¹ − 1)
+_MAX_SIDE = {"JPEG": 65500}
+
+
 def save_image(
     x: np.ndarray, path: str | os.PathLike, *, bit_depth: int = 8, quality: int = 95
 ) -> Path:
@@ -421,6 +445,11 @@ def save_image(
         raise ValueError(
             f"save_image: x: {fmt} cannot store {_MODE_OF_CHANNELS[C]} (alpha); drop the alpha "
             "channel (x[:-1]) or write PNG or TIFF"
+        )
+    if fmt in _MAX_SIDE and max(x.shape[1:]) > _MAX_SIDE[fmt]:
+        raise ValueError(
+            f"save_image: x: {fmt} holds at most {_MAX_SIDE[fmt]} pixels a side, got "
+            f"{x.shape[1]}×{x.shape[2]}; write PNG or TIFF"
         )
     if x.size and not np.all(np.isfinite(x)):
         raise ValueError("save_image: x: expected finite values, got NaN or infinity")

@@ -152,13 +152,22 @@ def _sorted_header(serialized: bytes) -> bytes:
     return len(text).to_bytes(8, "little") + text + serialized[8 + n :]
 
 
+#: safetensors' names of the float formats NumPy has no dtype for, in words
+_DTYPE_WORDS = {"BF16": "bfloat16", "F8_E4M3": "float8 e4m3", "F8_E5M2": "float8 e5m2"}
+
+
+def _numpy_lacks(dtype: Any) -> bool:
+    """A safetensors dtype NumPy cannot hold: bfloat16 and the 8-, 6- and 4-bit floats."""
+    return isinstance(dtype, str) and (dtype == "BF16" or dtype.startswith(("F8_", "F6_", "F4")))
+
+
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read a safetensors file: (``{name: array}``, the header's ``"__metadata__"`` or ``{}``).
 
     The file is read once, so the arrays and the metadata come from the same version of it.
     A file that is not valid safetensors (garbage, truncated, inconsistent header) raises
-    ``ValueError`` naming the path; so does a bfloat16 tensor (NumPy has no such dtype: the
-    message says how to convert it); a missing file ``FileNotFoundError``, a directory
+    ``ValueError`` naming the path; so does a bfloat16 or float8 tensor (NumPy has no such
+    dtype: the message says how to convert it); a missing file ``FileNotFoundError``, a directory
     ``IsADirectoryError``. A path that is not a regular file (a FIFO, whose reading would
     block, or a device such as ``/dev/zero``, which never ends) raises ``ValueError`` naming
     ``path`` before anything opens it.
@@ -202,10 +211,16 @@ def _read(
         raise corrupt(ValueError(f"the header is not UTF-8 JSON text ({exc.reason})")) from exc
     except Exception as exc:
         raise corrupt(exc) from exc
-    bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]
-    if bf16:
+    narrow = {
+        k: v["dtype"]
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and _numpy_lacks(v.get("dtype"))
+    }
+    if narrow:
+        kinds = sorted(set(narrow.values()))
         raise ValueError(
-            f"{prefix}{name}: tensor(s) {bf16} are stored as bfloat16, which NumPy cannot "
+            f"{prefix}{name}: tensor(s) {list(narrow)} are stored as "
+            f"{' and '.join(_DTYPE_WORDS.get(d, d) for d in kinds)}, which NumPy cannot "
             "hold; save them as float32 from PyTorch "
             "({k: v.float() for k, v in state_dict.items()})"
         )
