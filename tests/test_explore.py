@@ -334,3 +334,80 @@ def test_cli_missing_model_and_a_folder_named_index_html_name_the_argument(tmp_p
     index = tmp_path / "site" / "index.html"
     assert status == 2 and err.startswith(f"cnnmath explore: error: -o: '{index}' is a directory")
     assert "Errno" not in err and index.is_dir() and list(index.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks larger than the page
+
+
+@pytest.fixture(scope="module")
+def resnet18_record():
+    model = models.resnet18().eval()
+    x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    return model, x, explore.explore_data(model, x, title="resnet18")
+
+
+def test_a_large_network_embeds_weights_up_to_the_budget(resnet18_record):
+    """ResNet-18's 11.7 million weights do not fit: layers in walk order keep theirs until
+    MAX_WEIGHTS, the rest say how many they left out; every node's values are still there
+    (the last is the model's own output)."""
+    model, x, data = resnet18_record
+    modules = dict(model.named_modules())
+    embedded, omitted = 0, []
+    for node in data["nodes"][1:]:
+        op = node["op"]
+        if op["kind"] not in ("conv", "linear"):
+            continue
+        m = modules[node["name"]]
+        size = m.weight.data.size + (0 if m.bias is None else m.bias.data.size)
+        if op["weight"] is None:
+            assert op["bias"] is None and op["omitted"] == size
+            omitted.append(node["name"])
+        else:
+            embedded += size
+            np.testing.assert_allclose(op["weight"], m.weight.data.ravel(), rtol=1e-5, atol=1e-7)
+    assert 0 < embedded <= explore.MAX_WEIGHTS
+    assert "layer4.1.conv2" in omitted and "conv1" not in omitted
+    want = model(x)
+    got = np.array(data["nodes"][-1]["values"][0])
+    assert np.abs(got - want.ravel()).max() <= 1e-5 * np.abs(want).max()
+
+
+@needs_browser
+def test_click_on_a_layer_without_weights_says_so(resnet18_record, tmp_path):
+    """The page draws such a layer and explains a click without a weighted sum, with no
+    console output (no script error)."""
+    _, _, data = resnet18_record
+    k = next(i for i, n in enumerate(data["nodes"]) if n["name"] == "layer4.1.conv2")
+    page = tmp_path / "index.html"
+    page.write_text(explore.page_html(data), encoding="utf-8")
+    dom, console = browse(page, f"click={k},5,0,0", tmp_path)
+    assert console == []
+    assert _attr(dom, "detail", "data-unit") == f"{k},5,0,0"
+    assert _attr(dom, "detail", "data-sum") is None
+    assert "2359296 weights are not embedded" in dom
+
+
+def test_default_inputs_fit_the_page(tmp_path, monkeypatch):
+    """Without --images or --input, a network too large for 6 inputs gets as many as fit,
+    and one too large for a single 64×64 input is drawn at 32×32; given explicitly, the
+    sizes are kept and refused when they cannot fit."""
+    per_image_32 = sum(
+        int(np.prod(row.shape)) for row in receptive_field(models.resnet18().eval(), (3, 32, 32))
+    )
+    monkeypatch.setattr(explore, "MAX_NUMBERS", explore.MAX_WEIGHTS + 2 * per_image_32 + 10)
+    index = explore.build_explorer(tmp_path / "a", "resnet18")
+    page = index.read_text(encoding="utf-8")
+    assert '"labels":["photograph","photograph, mirrored"]' in page
+    assert '"shape":[3,32,32]' in page and '"shape":[3,64,64]' not in page
+    with pytest.raises(ValueError, match="more than .* numbers"):
+        explore.build_explorer(tmp_path / "b", "resnet18", images=3, input_shape=(3, 32, 32))
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_input_the_model_cannot_read_names_the_option(tmp_path):
+    proc = cli("lenet", "--input", "3", "8", "8", "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("cnnmath explore: error: --images/--input: node '0' (Conv2d) ")
+    assert "cannot read inputs of shape (3, 8, 8)" in proc.stderr
+    assert not (tmp_path / "out").exists()

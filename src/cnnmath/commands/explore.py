@@ -70,11 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs=3,
         type=whole_number(1),
         metavar=("C", "H", "W"),
-        help="input shape (default 1 8 8 for the digits networks, 3 32 32 for resnet20, "
-        "else 3 64 64)",
+        help="input shape (default 1 8 8 for the digits networks, 3 32 32 for resnet20 "
+        "and resnet50, else 3 64 64)",
     )
     parser.add_argument(
-        "--images", type=whole_number(1), default=6, metavar="N", help="inputs, 1-10 (default 6)"
+        "--images",
+        type=whole_number(1),
+        metavar="N",
+        help="inputs, 1-10 (default 6, or as many as the page holds for a large network)",
     )
     parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections.abc import Sequence
 from importlib import resources
@@ -57,6 +58,10 @@ EPOCHS = 8
 GENERATOR = "cnnmath explore"
 #: The most numbers the page embeds (values of every node for every input, and weights).
 MAX_NUMBERS = 4_000_000
+#: The most weights it embeds, layers in walk order: a layer whose weights would pass it
+#: (ResNet-18's deep convolutions hold 2.4 million each) is drawn and its units explained
+#: from its geometry, without its weighted sum.
+MAX_WEIGHTS = 1_000_000
 
 _FUNC = "explore"
 
@@ -67,8 +72,22 @@ def _numbers(a: np.ndarray) -> list[float]:
     return [float(v) for v in np.char.mod("%.6g", flat)]
 
 
-def _op(module: Any) -> dict[str, Any]:
-    """What a node computes, for the page's click: geometry and weights where it has them."""
+def _weights(module: Any, budget: int) -> dict[str, Any]:
+    """The layer's weight and bias as flat lists if both fit in ``budget`` numbers, else
+    None and how many they are (``omitted``): the page then says they were left out."""
+    bias = getattr(module, "bias", None)
+    size = module.weight.data.size + (0 if bias is None else bias.data.size)
+    if size > budget:
+        return {"weight": None, "bias": None, "omitted": int(size)}
+    return {
+        "weight": _numbers(module.weight.data),
+        "bias": None if bias is None else _numbers(bias.data),
+    }
+
+
+def _op(module: Any, budget: int) -> dict[str, Any]:
+    """What a node computes, for the page's click: geometry and weights where it has them
+    (at most ``budget`` numbers of weights, see :data:`MAX_WEIGHTS`)."""
     from ..receptive import layer_geometry
 
     kind = type(module).__name__
@@ -82,25 +101,21 @@ def _op(module: Any) -> dict[str, Any]:
             "dilation": [a.dilation for a in axes],
         }
         if kind == "Conv2d":
-            bias = getattr(module, "bias", None)
             return {
                 "kind": "conv",
                 **window,
                 "groups": int(getattr(module, "groups", 1)),
                 "weight_shape": list(module.weight.data.shape),
-                "weight": _numbers(module.weight.data),
-                "bias": None if bias is None else _numbers(bias.data),
+                **_weights(module, budget),
             }
         if kind in ("MaxPool2d", "AvgPool2d"):
             return {"kind": "maxpool" if kind == "MaxPool2d" else "avgpool", **window}
         return {"kind": "window", **window}
     if kind == "Linear":
-        bias = getattr(module, "bias", None)
         return {
             "kind": "linear",
             "weight_shape": list(module.weight.data.shape),
-            "weight": _numbers(module.weight.data),
-            "bias": None if bias is None else _numbers(bias.data),
+            **_weights(module, budget),
         }
     if geometry.kind == "pointwise":
         return {"kind": "pointwise"}
@@ -130,6 +145,10 @@ def explore_data(
     "shape" (C, H, W) or (F,), "field" {"size", "jump", "start", "whole"}, "values" (one
     flat list per input), "op"}``. The fields are :func:`cnnmath.receptive_field`'s rows.
 
+    A convolution's or linear layer's ``op`` holds its weights while they fit in
+    :data:`MAX_WEIGHTS` (layers in walk order); past it ``"weight"`` and ``"bias"`` are None
+    and ``"omitted"`` counts them.
+
     Raises ``ValueError`` when the record would hold more than :data:`MAX_NUMBERS` numbers
     (fewer inputs or a smaller input size make it fit), and when a weight, an input or a
     node's output is NaN or infinite (naming it): the page's sums and colours need finite
@@ -158,6 +177,7 @@ def explore_data(
     values: dict[str, np.ndarray] = {nodes[0].inputs[0]: x}
     index = {nodes[0].inputs[0]: 0}
     count = x.size
+    weights_left = MAX_WEIGHTS
 
     def field(k: int) -> dict[str, Any]:
         f = fields[k]
@@ -180,7 +200,13 @@ def explore_data(
         }
     ]
     for k, node in enumerate(nodes, start=1):
-        y = np.asarray(node.module(*[values[v] for v in node.inputs]))
+        try:
+            y = np.asarray(node.module(*[values[v] for v in node.inputs]))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{_FUNC}: inputs: node {node.name!r} ({type(node.module).__name__}) cannot "
+                f"read inputs of shape {x.shape[1:]}: {exc}"
+            ) from None
         finite = np.isfinite(y).reshape(len(y), -1).all(axis=1) if y.dtype.kind in "fc" else None
         if finite is not None and not finite.all():
             first = names[int(np.flatnonzero(~finite)[0])]
@@ -191,8 +217,10 @@ def explore_data(
             )
         values[node.output] = y
         index[node.output] = k
-        op = _op(node.module)
-        count += y.size + len(op.get("weight", ()))
+        op = _op(node.module, weights_left)
+        embedded = len(op.get("weight") or ()) + len(op.get("bias") or ())
+        weights_left -= embedded
+        count += y.size + embedded
         if count > MAX_NUMBERS:
             raise ValueError(
                 f"{_FUNC}: inputs: the page would hold more than {MAX_NUMBERS:,} numbers "
@@ -210,6 +238,15 @@ def explore_data(
             }
         )
     return {"title": title, "labels": names, "nodes": record}
+
+
+def _fitting_images(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """How many inputs of ``shape`` the page holds: every node's values for each input
+    (shapes from ``receptive_field``, nothing run) beside the weights' share."""
+    from ..receptive import receptive_field
+
+    per_input = sum(math.prod(row.shape) for row in receptive_field(model, shape))
+    return (MAX_NUMBERS - MAX_WEIGHTS) // per_input
 
 
 def _check_finite(model: nn.Module, what: str) -> None:
@@ -358,13 +395,17 @@ def build_explorer(
     *,
     arch: str | None = None,
     input_shape: Sequence[int] | None = None,
-    images: int = 6,
+    images: int | None = None,
     progress: bool = False,
 ) -> Path:
     """Write the explorer of ``model`` (see :func:`load_model`) to ``out_dir/index.html``.
 
     Inputs: the digits of classes 0..images−1 for a (1, 8, 8) input, otherwise the bundled
     photograph resized to ``input_shape`` (its luma for one channel), mirrored, then noise.
+    By default as many of 6 inputs as the page's :data:`MAX_NUMBERS` holds (at least one),
+    at the model's default input size halved (not below 32) while not even one fits: so
+    every model of ``cnnmath.models`` draws a page, ResNet-50 at 32×32. An ``images`` or
+    ``input_shape`` given is kept, and refused when the page cannot hold it.
     ``out_dir`` is created if missing; an ``index.html`` there that this command did not
     write is refused (``ValueError``), as is one that is no regular file (a directory:
     ``IsADirectoryError``; a FIFO or a device: ``ValueError``), and the page is written
@@ -388,9 +429,10 @@ def build_explorer(
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     writable_directory("out_dir", existing, func=_FUNC)
-    if not 1 <= images <= 10:
+    if images is not None and not 1 <= images <= 10:
         raise ValueError(f"{_FUNC}: images: expected 1 to 10, got {images}")
     net, title, default_shape = load_model(model, arch=arch, progress=progress)
+    net.eval()  # as explore_data runs it (and receptive_field reads it)
     from .._checks import positive_int
 
     shape = tuple(
@@ -399,6 +441,10 @@ def build_explorer(
     )
     if len(shape) != 3:
         raise ValueError(f"{_FUNC}: input_shape: expected (C, H, W), got {tuple(shape)}")
+    while input_shape is None and min(shape[1:]) > 32 and _fitting_images(net, shape) < 1:
+        shape = (shape[0], shape[1] // 2, shape[2] // 2)  # a deep network's default, halved
+    if images is None:
+        images = max(1, min(6, _fitting_images(net, shape)))
     C, H, W = shape
     if (C, H, W) == (1, 8, 8):
         inputs, labels = _digit_inputs(images)

@@ -290,7 +290,9 @@
     if (canvas) canvas.classList.add("selected");
     const node = nodes[k], v = valueAt(k, c, i, j);
     let shown = null;
-    if (node.op.kind === "conv") shown = explainConv(k, c, i, j);
+    const omitted = node.op.weight === null;
+    if (omitted) shown = null;
+    else if (node.op.kind === "conv") shown = explainConv(k, c, i, j);
     else if (node.op.kind === "linear") shown = explainLinear(k, c);
     else if (node.op.kind === "maxpool" || node.op.kind === "avgpool") shown = explainPool(k, c, i, j);
     let html = `<div><b>${unitName(k, c, i, j)}</b> = ${fmt(v)} (computed by cnnmath)</div>`;
@@ -298,6 +300,11 @@
       html += shown.html + `<div class="small">recomputed here from the embedded weights and inputs; ` +
         `difference from cnnmath's value: ${fmt(Math.abs(shown.total - v))}</div>`;
       detail.dataset.sum = String(shown.total);
+    } else if (omitted) {
+      html += `<div class="small">${node.layer} of weight shape ${node.op.weight_shape.join("×")}: ` +
+        `its ${node.op.omitted} weights are not embedded (the page keeps its size down), so ` +
+        `the weighted sum is not shown</div>`;
+      delete detail.dataset.sum;
     } else if (node.op.kind === "pointwise" && node.reads.length === 1) {
       html += `<div>${node.layer} applied to ${fmt(valueAt(node.reads[0], c, i, j))} (the same unit of node ${nodes[node.reads[0]].name})</div>`;
       delete detail.dataset.sum;
