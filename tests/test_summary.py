@@ -250,7 +250,8 @@ def test_cli_safetensors_with_arch(tmp_path, capsys):
         (["lenet", "--arch", "lenet", "--input", "1", "8", "8"], "--arch: only for"),
         (["lenet", "--input", "8", "8"], "--input: expected C H W"),
         (["lenet", "--input", "1", "0", "8"], "expected a whole number >= 1, got 0"),
-        (["lenet", "--input", "1", "2", "2"], "node '7' (MaxPool2d) cannot run"),
+        (["lenet", "--input", "1", "2", "2"], "error: --input: node '7' (MaxPool2d) cannot run"),
+        (["lenet", "--input", "1", "4", "4"], "error: --input: node '9' (Linear) cannot run"),
     ],
 )
 def test_cli_errors_are_one_line(argv, phrase, tmp_path, monkeypatch, capsys):

@@ -167,6 +167,7 @@ def test_out_that_is_a_file_is_an_error(tmp_path):
     (tmp_path / "report").write_text("a file")
     proc = cnnmath_cli("tour", "--out", "report", cwd=tmp_path)
     assert proc.returncode == 2
+    assert proc.stderr.startswith("cnnmath tour: error: --out: '")
     assert "exists and is not a folder" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

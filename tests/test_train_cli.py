@@ -157,7 +157,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
         )
         == 2
     )
-    assert "run of 3 epochs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"cnnmath train: error: --resume: {ckpt} comes from a run of 3 epochs")
+    assert "this one has --epochs 4" in err and err.rstrip().endswith("resume with --epochs 3")
 
 
 # ---------------------------------------------------------------------------------------------

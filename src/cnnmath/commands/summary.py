@@ -110,7 +110,14 @@ def run(args: argparse.Namespace) -> int:
         )
     model = _load_model(args)
     _check_memory(args, model)
-    print(summary(model, (args.batch, *args.input)))
+    try:
+        table = summary(model, (args.batch, *args.input))
+    except ValueError as exc:
+        text = str(exc)
+        if not text.startswith("summary: input_shape"):
+            raise
+        raise CLIError(f"--input: {text.split(': ', 2)[2]}") from None
+    print(table)
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import CLIError
+
 NAME = "tour"
 HELP = "run every result on a photograph, train a small CNN, and write an HTML report"
 ORDER = 10
@@ -51,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     """Build the report into ``args.out``; print the path of its index.html; return 0."""
     from ..tour import build_tour
 
-    index = build_tour(args.out, quick=args.quick, progress=not args.quiet)
+    try:
+        index = build_tour(args.out, quick=args.quick, progress=not args.quiet)
+    except (ValueError, OSError) as exc:
+        text = str(exc)
+        if not text.startswith("out_dir: "):
+            raise
+        raise CLIError(f"--out: {text.removeprefix('out_dir: ')}") from None
     print(index)
     return 0

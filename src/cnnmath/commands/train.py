@@ -100,12 +100,18 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         input_file("--resume", args.resume, expected="a checkpoint written by --checkpoint")
         try:
-            read_checkpoint(args.resume, func="--resume")
+            saved = read_checkpoint(args.resume, func="--resume")
         except (ValueError, TypeError, OSError) as exc:
             text = str(exc)
             if "not a valid safetensors" in text:  # e.g. an image given for a checkpoint
                 text += "; expected a checkpoint written by --checkpoint"
             raise CLIError(text) from None
+        if saved.run["epochs"] != args.epochs:  # train_digits would say "epochs=": the option
+            raise CLIError(
+                f"--resume: {args.resume} comes from a run of {saved.run['epochs']} epochs, "
+                f"this one has --epochs {args.epochs}; the learning-rate schedule spans the "
+                f"run, so resume with --epochs {saved.run['epochs']}"
+            )
     checkpoints_to, option = (
         (args.checkpoint, "--checkpoint") if args.checkpoint is not None else (args.resume, "")
     )
