@@ -416,3 +416,33 @@ def test_ceil_mode_window_overhanging_the_input(size):
         warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
         y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 3, 4)))
     assert np.array_equal(y.compute(scheduler="synchronous"), net(x))
+
+
+def _self_concat(dim):
+    g = nn.Graph()
+    g.add(nn.Conv2d(2, 2, 3, padding=1, rng=0, dtype=np.float64), "x", name="conv")
+    g.add(nn.Concat(dim=dim), "conv", "x", name="cat")
+    g.set_output("cat")
+    return g
+
+
+@pytest.mark.parametrize("dim", [0, 2, 3, -1, -2])
+def test_concat_off_the_channels_is_refused(dim):
+    """A Concat along the batch or a spatial axis does not keep pixels in place: its output
+    is not tiles of its inputs' tiles, so it is refused instead of giving a wrong shape."""
+    g = _self_concat(dim)
+    x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
+    assert g(x).shape[dim % 4] == (2 if dim % 4 == 0 else 8)  # it runs untiled
+    with pytest.raises(ValueError, match=rf"Concat\(dim={dim}\) joins its inputs along"):
+        receptive_field(g, x.shape)
+    with pytest.raises(ValueError, match=rf"Concat\(dim={dim}\)"):
+        tiled.apply(g, da.from_array(x, chunks=(1, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("dim", [1, -3])
+def test_channel_concat_tiles_exactly(dim):
+    g = _self_concat(dim)
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 7))
+    y = tiled.apply(g, da.from_array(x, chunks=(1, 2, 4, 3)))
+    assert y.shape == (1, 4, 9, 7)
+    assert_close(y.compute(scheduler="synchronous"), g(x))

@@ -98,7 +98,7 @@ def layer_geometry(module: Any) -> Geometry:
 
     Layers with ``kernel_size`` (convolutions, max/avg pooling) are windows, read from their
     ``kernel_size``, ``stride``, ``padding`` (int, pair, "valid", "same"), ``dilation`` and
-    ``ceil_mode``; activations, ``Identity``, ``Add``, ``Concat`` and, in eval mode,
+    ``ceil_mode``; activations, ``Identity``, ``Add``, a channel ``Concat`` and, in eval mode,
     ``Dropout`` and ``BatchNorm2d`` are pointwise; ``Flatten``, ``Linear``, adaptive pooling
     and group/layer norm are global. In training mode ``Dropout`` draws a fresh mask (not a
     function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
@@ -150,6 +150,12 @@ def layer_geometry(module: Any) -> Geometry:
             "global",
             reason="batch_norm in training mode, or without running statistics, uses the "
             "batch statistics",
+        )
+    if name == "Concat" and getattr(module, "dim", 1) not in (1, -3):
+        raise ValueError(
+            f"receptive_field: model: Concat(dim={module.dim}) joins its inputs along the "
+            "batch or a spatial axis, so its pixels do not line up with its inputs'; only "
+            "a channel Concat (dim 1 of (B, C, H, W)) is supported"
         )
     if name in _POINTWISE or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}:
         return Geometry("pointwise")
