@@ -14,7 +14,6 @@ import pkgutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import pytest
 
 import cnnmath
 import cnnmath.commands
+from helpers import fifo_never_hangs
 
 # The commands the issue asks for: all reachable from `cnnmath --help`.
 REQUIRED = ("tour", "verify", "filter", "train", "bench")
@@ -317,35 +317,6 @@ def test_bench_usage_errors_are_one_line_on_stderr(argv, phrase):
 # opened (a FIFO's open blocks until a writer comes; /dev/zero reads until memory runs out).
 
 
-@contextlib.contextmanager
-def fifo_that_cannot_hang(path: Path):
-    """A FIFO at ``path``. Should a command open it for reading anyway, a writer comes after a
-    few seconds and goes at once, so the reader sees an empty file and the test fails instead
-    of blocking the run for ever."""
-    os.mkfifo(path)
-    done = threading.Event()
-
-    def unblock() -> None:
-        if done.wait(3):
-            return
-        while not done.is_set():
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO while no reader
-            except OSError:
-                pass
-            else:
-                os.close(fd)
-            done.wait(0.1)
-
-    thread = threading.Thread(target=unblock, daemon=True)
-    thread.start()
-    try:
-        yield path
-    finally:
-        done.set()
-        thread.join()
-
-
 # (argv with {bad} the path under test, the argument the message must name, what is written
 # when nothing is refused); {png} a readable image, {weights} lenet's weights, {tmp} a folder
 NOT_REGULAR = [
@@ -406,7 +377,7 @@ def test_a_fifo_or_a_device_as_an_input_file_is_refused_before_it_is_opened(
         target = Path(next(w for w in words if w.startswith(str(bad))))
     with contextlib.ExitStack() as stack:
         if kind == "fifo":
-            stack.enter_context(fifo_that_cannot_hang(target))
+            stack.enter_context(fifo_never_hangs(target))
             what = "is a FIFO (named pipe), not a regular file"
         else:  # reading /dev/null ends at once: it stands in for /dev/zero, which never ends
             target.symlink_to(os.devnull)
