@@ -357,6 +357,20 @@ BAD = [
     (["gradient", "in.png", "-o", "out.gif"], "unsupported image extension '.gif'"),
     (["gradient", "in.png"], "-o/--output"),
     (["conv", "in.png", "-o", "out.png"], "conv needs a kernel"),
+    (
+        [
+            "conv",
+            "in.png",
+            "-o",
+            "o.png",
+            "--kernel",
+            ";".join(["1,1,1,1,1"] * 5),
+            "--padding",
+            "valid",
+        ],
+        "error: --kernel: effective kernel height 5 (size 5, dilation 1) is larger than the "
+        "padded input height 4",
+    ),
     (["conv", "in.png", "-o", "out.png", "--kernel", "1,2;3"], "same number of values"),
     (["conv", "in.png", "-o", "out.png", "--kernel", "1,a"], "not a list of numbers"),
     (["conv", "in.png", "-o", "out.png", "--kernel", "0,0;0,0"], "all zeros"),

@@ -419,6 +419,7 @@ _OPTION_NAMES = (
     ("filter_array: k: ", "--k: "),
     ("save_array: path: ", "-o: "),
     ("open_array: path: ", "INPUT: "),  # also a block found damaged when a task read it
+    ("conv2d: kernel_size: ", "--kernel: "),  # a kernel larger than the (padded) image
 )
 
 
