@@ -6,6 +6,7 @@ in a screenshot), and a click recomputes the weighted sum that cnnmath computed.
 from __future__ import annotations
 
 import html.parser
+import json
 import re
 import shutil
 import subprocess
@@ -411,3 +412,19 @@ def test_cli_input_the_model_cannot_read_names_the_option(tmp_path):
     assert proc.stderr.startswith("cnnmath explore: error: --images/--input: node '0' (Conv2d) ")
     assert "cannot read inputs of shape (3, 8, 8)" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_default_input_count_is_as_many_as_the_page_holds(tmp_path):
+    """ResNet-20 by default: the page holds MAX_NUMBERS, less the weights it embeds, in
+    inputs of 3×32×32 — measured on a one-input record, not taken from the code's estimate."""
+    model = models.resnet20().eval()
+    one = explore.explore_data(model, np.zeros((1, 3, 32, 32), np.float32))
+    per_input = sum(len(n["values"][0]) for n in one["nodes"])
+    embedded = sum(
+        len(n["op"].get("weight") or ()) + len(n["op"].get("bias") or ()) for n in one["nodes"]
+    )
+    want = min(6, (explore.MAX_NUMBERS - embedded) // per_input)
+    assert want == 5  # the case this test is about: fewer than 6, more than the old 4
+    page = explore.build_explorer(tmp_path / "p", "resnet20").read_text(encoding="utf-8")
+    labels = re.search(r'"labels":(\[[^]]*\])', page).group(1)
+    assert len(json.loads(labels)) == want

@@ -514,14 +514,20 @@ def test_image_shape_reads_the_header_only(tmp_path, monkeypatch):
     assert image_shape(tmp_path / "p.png") == (3, 3, 5)  # a palette comes back as RGB
 
 
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif"])
 @pytest.mark.parametrize("orientation", [1, 3, 5, 6, 7, 8])
-def test_image_shape_is_the_shape_load_image_returns(tmp_path, orientation):
+def test_image_shape_is_the_shape_load_image_returns(tmp_path, orientation, ext):
     """image_shape reads the header alone, yet agrees with load_image for a picture turned
-    a quarter by its EXIF tag (5-8 swap H and W, as ImageOps.exif_transpose does)."""
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path = tmp_path / "e.jpg"
-    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(path, exif=exif)
+    a quarter by its EXIF tag (5-8 swap H and W, as ImageOps.exif_transpose does), in
+    every format that carries the tag (TIFF's reader turns the size itself)."""
+    path = tmp_path / f"e.{ext}"
+    picture = Image.fromarray(np.zeros((5, 7, 3), np.uint8))
+    if ext == "tif":
+        picture.save(path, tiffinfo={0x0112: orientation})
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        picture.save(path, exif=exif)
     with Image.open(path) as im:
         want = ImageOps.exif_transpose(im).size[::-1]
     assert image_shape(path) == (3, *want) == load_image(path)[0].shape

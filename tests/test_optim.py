@@ -209,7 +209,10 @@ def test_load_state_dict_refuses_a_partial_state():
     optim.Adam(params, lr=0.1).load_state_dict(fresh)
     plain = optim.SGD(params, lr=0.1)
     plain.step()
-    optim.SGD(params, lr=0.1).load_state_dict(plain.state_dict())
+    plain.momentum = 0.9  # raised mid-run: no buffer yet, the next step makes them
+    raised = optim.SGD(params, lr=0.1)
+    raised.load_state_dict(plain.state_dict())
+    assert raised.momentum == 0.9 and raised.state == [{}, {}, {}]
 
 
 ERROR_INPUTS = [

@@ -433,10 +433,22 @@ def test_concat_off_the_channels_is_refused(dim):
     g = _self_concat(dim)
     x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
     assert g(x).shape[dim % 4] == (2 if dim % 4 == 0 else 8)  # it runs untiled
-    with pytest.raises(ValueError, match=rf"Concat\(dim={dim}\) joins its inputs along"):
+    with pytest.raises(ValueError, match=rf"'cat' \(Concat\(dim={dim}\)\) joins inputs of"):
         receptive_field(g, x.shape)
     with pytest.raises(ValueError, match=rf"Concat\(dim={dim}\)"):
         tiled.apply(g, da.from_array(x, chunks=(1, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("dim", [1, -1])
+def test_a_feature_concat_after_flatten_is_pointwise(dim):
+    """Concat along the features of (B, F) values (torch.cat(..., dim=-1) after a Flatten)
+    keeps every value in place: its field is the whole input, its shape the sum."""
+    g = nn.Graph()
+    g.add(nn.Flatten(), "x", name="flat")
+    g.add(nn.Concat(dim=dim), "flat", "flat", name="cat")
+    g.set_output("cat")
+    out = receptive_field(g, (2, 3, 3)).output
+    assert out.shape == g(np.zeros((1, 2, 3, 3))).shape[1:] == (36,) and out.whole
 
 
 @pytest.mark.parametrize("dim", [1, -3])

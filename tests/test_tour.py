@@ -368,3 +368,14 @@ def test_receptive_field_boxes_of_the_digits_cnn():
         "7": (0, 0, 11, 11),  # pool cells 2..3 → conv5 rows 2..3 → pool4 1..4 → 2..9, ± 2
     }
     assert data.digit.shape == (8, 8) and 0 <= data.label <= 9
+
+
+def test_out_under_a_file_names_the_option(tmp_path):
+    """A parent that is no folder is refused by the builder's own check: the message still
+    names --out, not the library's parameter."""
+    (tmp_path / "notes.txt").write_text("a file")
+    proc = cnnmath_cli("tour", "--quick", "--out", "notes.txt/report", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("cnnmath tour: error: --out: "), proc.stderr
+    assert "build_tour" not in proc.stderr and "out_dir" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

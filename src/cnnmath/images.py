@@ -254,10 +254,11 @@ def image_shape(path: str | os.PathLike, *, max_pixels: int | None = None) -> tu
     with _opened(path, "image_shape", max_pixels) as im:
         _readable_bits(im, f"image_shape: path: '{path}'")
         width, height = im.size
-        # Pillow finds a PNG's eXIf chunk after the pixels only by decoding them: a header
-        # read sees the tag where it precedes them, as writers put it
-        header_exif = im.format != "PNG" or "exif" in im.info
-        if header_exif and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # see _upright
+        # Pillow's TIFF reader gives the upright size already; a PNG's eXIf chunk after the
+        # pixels is found only by decoding them, so a header read sees the tag where it
+        # precedes them, as writers put it
+        turns = im.format != "TIFF" and (im.format != "PNG" or "exif" in im.info)
+        if turns and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # see _upright
             width, height = height, width
         return _channels_of(im), height, width
 

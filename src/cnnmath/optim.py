@@ -73,6 +73,9 @@ class Optimizer:
     """
 
     _buffers: tuple[str, ...] = ()
+    #: whether the first step makes the buffers (Adam's moments); SGD's momentum buffers
+    #: appear at the first step with μ > 0, which may come late (μ raised mid-run)
+    _buffers_from_step_one = False
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         owner = type(self).__name__
@@ -120,10 +123,6 @@ class Optimizer:
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
-    def _buffers_used(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
-        """The buffers a step makes for every parameter under ``settings``."""
-        return self._buffers
-
     # -- hyperparameters ---------------------------------------------------------------------
     _flags: tuple[str, ...] = ()  # hyperparameters that are bools (stored as 0.0 / 1.0)
 
@@ -154,8 +153,10 @@ class Optimizer:
         buffers.
 
         Raises ValueError naming the key for a missing key ("step" and every
-        hyperparameter are required), an unknown key, or a buffer whose shape or dtype
-        differs from its parameter's. Nothing is changed unless everything fits.
+        hyperparameter are required; the buffers of every parameter come all or none, and
+        Adam's all once a step is taken), an unknown key, a buffer whose shape or dtype
+        differs from its parameter's, or a flag other than 0.0 or 1.0. Nothing is changed
+        unless everything fits.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
@@ -204,16 +205,19 @@ class Optimizer:
                     f"{p.dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
                 )
             new_state[int(index)][name] = buf.copy()
-        needed = self._buffers_used(settings)
-        for i, state in enumerate(new_state):
-            # a parameter's buffers come as a set (a step makes all of them), and after a
-            # step every parameter has them: a partial state would fail or resume inexactly
-            if (state or int(step) > 0) and needed and set(state) != set(needed):
-                missing = [f"{i}.{b}" for b in needed if b not in state]
-                raise ValueError(
-                    f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: every "
-                    f"parameter has {list(needed)} once a step is taken)"
-                )
+        # A step makes every buffer of every parameter, so they come all or none: all once
+        # any exists, and Adam's moments once a step is taken (its first makes them). A
+        # partial state would fail at the next step or resume inexactly.
+        if any(new_state) or (self._buffers_from_step_one and step > 0):
+            for i, state in enumerate(new_state):
+                missing = [f"{i}.{b}" for b in self._buffers if b not in state]
+                if missing:
+                    raise ValueError(
+                        f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
+                        f"every parameter has {list(self._buffers)} once one has, or "
+                        "none does"
+                        + (" before the first step)" if self._buffers_from_step_one else ")")
+                    )
         before = self.hyperparameters()
         try:
             self._configure(**settings)
@@ -286,10 +290,6 @@ class SGD(Optimizer):
         self.momentum, self.weight_decay, self.dampening = momentum, weight_decay, dampening
         self.nesterov = nesterov
 
-    def _buffers_used(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
-        """The momentum buffer, when momentum μ > 0."""
-        return self._buffers if settings["momentum"] != 0 else ()
-
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         d_p = p.grad
         if self.weight_decay != 0:
@@ -336,6 +336,7 @@ class Adam(Optimizer):
     """
 
     _buffers = ("exp_avg", "exp_avg_sq")
+    _buffers_from_step_one = True
     _decoupled = False
 
     def __init__(

@@ -98,7 +98,7 @@ def layer_geometry(module: Any) -> Geometry:
 
     Layers with ``kernel_size`` (convolutions, max/avg pooling) are windows, read from their
     ``kernel_size``, ``stride``, ``padding`` (int, pair, "valid", "same"), ``dilation`` and
-    ``ceil_mode``; activations, ``Identity``, ``Add``, a channel ``Concat`` and, in eval mode,
+    ``ceil_mode``; activations, ``Identity``, ``Add``, ``Concat`` and, in eval mode,
     ``Dropout`` and ``BatchNorm2d`` are pointwise; ``Flatten``, ``Linear``, adaptive pooling
     and group/layer norm are global. In training mode ``Dropout`` draws a fresh mask (not a
     function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
@@ -150,12 +150,6 @@ def layer_geometry(module: Any) -> Geometry:
             "global",
             reason="batch_norm in training mode, or without running statistics, uses the "
             "batch statistics",
-        )
-    if name == "Concat" and getattr(module, "dim", 1) not in (1, -3):
-        raise ValueError(
-            f"receptive_field: model: Concat(dim={module.dim}) joins its inputs along the "
-            "batch or a spatial axis, so its pixels do not line up with its inputs'; only "
-            "a channel Concat (dim 1 of (B, C, H, W)) is supported"
         )
     if name in _POINTWISE or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}:
         return Geometry("pointwise")
@@ -334,16 +328,32 @@ def _union(fields: list[_AxisField], node: str) -> _AxisField:
     return _AxisField(r=int(hi - lo) + 1, j=fields[0].j, c=(lo + hi) / 2, n=fields[0].n)
 
 
+def _check_concat_axis(node: Any, shape: tuple[int, ...], func: str) -> None:
+    """A Concat is pointwise only along axis 1 of its batched inputs — channels of
+    (B, C, H, W), features of (B, F) — where every pixel stays in place; along the batch
+    or a spatial axis it is refused."""
+    module = node.module
+    if type(module).__name__ != "Concat":
+        return
+    rank = len(shape) + 1  # with the batch axis
+    dim = int(getattr(module, "dim", 1))
+    if -rank <= dim < rank and dim % rank == 1:
+        return
+    raise ValueError(
+        f"{func}: model: node {node.name!r} (Concat(dim={dim})) joins inputs of shape "
+        f"(B, {', '.join(map(str, shape))}) along the batch or a spatial axis, so its pixels "
+        "do not line up with its inputs'; only a Concat along channels (dim 1) is supported"
+    )
+
+
 def _channels(module: Any, inputs: list[tuple[int, ...]]) -> int:
     """The output's channels: ``out_channels``, or a module's own ``output_channels(C)``
-    (a layer that adds channels without a fixed count, as ResNet-20's ShortcutA), the
-    inputs' sum for a Concat, else the input's."""
+    (a layer that adds channels without a fixed count, as ResNet-20's ShortcutA), else the
+    input's."""
     if callable(getattr(module, "output_channels", None)):
         return int(module.output_channels(inputs[0][0]))
     if hasattr(module, "out_channels"):
         return int(module.out_channels)
-    if type(module).__name__ == "Concat":
-        return sum(s[0] for s in inputs)
     return inputs[0][0]
 
 
@@ -357,6 +367,8 @@ def _output_shape(
         return (int(module.out_features),)
     if name.startswith("Adaptive"):
         return (shapes[0][0], *_pair(module.output_size))
+    if name == "Concat":  # along axis 1 (_check_concat_axis): channels, or features
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
     if len(shapes[0]) != 3:
         return shapes[0]
     return (_channels(module, shapes), *hw)
@@ -407,6 +419,7 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
         if missing:
             raise ValueError(f"{func}: model: node {node.name!r} reads unknown values {missing}")
         ins = [values[v] for v in node.inputs]
+        _check_concat_axis(node, ins[0][0], func)
         geometry = layer_geometry(node.module)
         whole = any(w for _, _, w in ins)
         if geometry.kind == "window":

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         index = build_tour(args.out, quick=args.quick, progress=not args.quiet)
     except (ValueError, OSError) as exc:
-        text = str(exc)
+        text = str(exc).removeprefix("build_tour: ")
         if not text.startswith("out_dir: "):
             raise
         raise CLIError(f"--out: {text.removeprefix('out_dir: ')}") from None

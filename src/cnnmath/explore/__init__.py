@@ -242,11 +242,17 @@ def explore_data(
 
 def _fitting_images(model: nn.Module, shape: tuple[int, ...]) -> int:
     """How many inputs of ``shape`` the page holds: every node's values for each input
-    (shapes from ``receptive_field``, nothing run) beside the weights' share."""
-    from ..receptive import receptive_field
+    (shapes from ``receptive_field``, nothing run) beside the weights it embeds."""
+    from ..receptive import model_nodes, receptive_field
 
     per_input = sum(math.prod(row.shape) for row in receptive_field(model, shape))
-    return (MAX_NUMBERS - MAX_WEIGHTS) // per_input
+    weights_left = MAX_WEIGHTS
+    for node in model_nodes(model):  # as explore_data embeds them: in walk order, to the budget
+        module = node.module
+        if type(module).__name__ in ("Conv2d", "Linear"):
+            size = sum(p.data.size for p in module.parameters())
+            weights_left -= size if size <= weights_left else 0
+    return (MAX_NUMBERS - (MAX_WEIGHTS - weights_left)) // per_input
 
 
 def _check_finite(model: nn.Module, what: str) -> None:

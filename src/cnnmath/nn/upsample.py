@@ -62,10 +62,14 @@ class Upsample(Module):
 
     so an integer factor s copies each pixel into an s×s block. The products are rounded to
     float32 as PyTorch rounds them, so a non-integer factor reads the same pixels as
-    ``torch.nn.Upsample`` (e.g. 2.2 on 3 pixels reads 0, 0, 1, 1, 2, 2). Backward: the adjoint,
-    ∂ℓ/∂X[β,c,a,b] = Σ of G over the output pixels copied from (a, b) — the sum over its
-    block for an integer factor. Give exactly one of ``size`` (int or pair: the output's
-    H, W) and ``scale_factor`` (a positive number or a pair); output H_out = ⌊m·s_h⌋.
+    ``torch.nn.Upsample`` (e.g. 2.2 on 3 pixels reads 0, 0, 1, 1, 2, 2). One exception:
+    PyTorch's CPU kernel takes n_out = n_in and n_out = 2·n_in as exact copies on some
+    tensor sizes but not on others, so a factor within about 1e-4 of 1 or 2 (1.0001,
+    2.00001) may read a neighbouring pixel there; this layer always takes them exactly.
+    Backward: the adjoint, ∂ℓ/∂X[β,c,a,b] = Σ of G over the output pixels copied from
+    (a, b) — the sum over its block for an integer factor. Give exactly one of ``size``
+    (int or pair: the output's H, W) and ``scale_factor`` (a positive number or a pair);
+    output H_out = ⌊m·s_h⌋.
     Input (B, C, m, n) or (C, m, n); dtype preserved.
 
     >>> Upsample(scale_factor=2)(np.arange(4.0).reshape(1, 1, 2, 2))[0, 0]
