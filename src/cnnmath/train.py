@@ -191,7 +191,7 @@ def _loss_and_grad(result: Any, logits: np.ndarray, func: str) -> tuple[float, n
             f"{type(result).__name__} from it"
         )
     value, grad = result
-    if np.ndim(value) != 0 or not np.isrealobj(value) or np.asarray(value).dtype.kind not in "fiu":
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "fiu":
         raise TypeError(
             f"{func}: loss: expected a real scalar loss (reduction 'mean' or 'sum'), got "
             f"{type(value).__name__} of shape {np.shape(value)}"

@@ -72,13 +72,22 @@ def _numbers(a: np.ndarray) -> list[float]:
     return [float(v) for v in np.char.mod("%.6g", flat)]
 
 
+def _weight_count(module: Any) -> int:
+    """How many numbers the page would embed for the layer: a convolution's or linear
+    layer's weight and bias (the ones a click recomputes a sum from), else none."""
+    if type(module).__name__ not in ("Conv2d", "Linear"):
+        return 0
+    bias = getattr(module, "bias", None)
+    return int(module.weight.data.size + (0 if bias is None else bias.data.size))
+
+
 def _weights(module: Any, budget: int) -> dict[str, Any]:
     """The layer's weight and bias as flat lists if both fit in ``budget`` numbers, else
     None and how many they are (``omitted``): the page then says they were left out."""
     bias = getattr(module, "bias", None)
-    size = module.weight.data.size + (0 if bias is None else bias.data.size)
+    size = _weight_count(module)
     if size > budget:
-        return {"weight": None, "bias": None, "omitted": int(size)}
+        return {"weight": None, "bias": None, "omitted": size}
     return {
         "weight": _numbers(module.weight.data),
         "bias": None if bias is None else _numbers(bias.data),
@@ -248,10 +257,8 @@ def _fitting_images(model: nn.Module, shape: tuple[int, ...]) -> int:
     per_input = sum(math.prod(row.shape) for row in receptive_field(model, shape))
     weights_left = MAX_WEIGHTS
     for node in model_nodes(model):  # as explore_data embeds them: in walk order, to the budget
-        module = node.module
-        if type(module).__name__ in ("Conv2d", "Linear"):
-            size = sum(p.data.size for p in module.parameters())
-            weights_left -= size if size <= weights_left else 0
+        size = _weight_count(node.module)
+        weights_left -= size if size <= weights_left else 0
     return (MAX_NUMBERS - (MAX_WEIGHTS - weights_left)) // per_input
 
 

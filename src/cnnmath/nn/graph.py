@@ -218,10 +218,11 @@ class Graph(Module):
                 _recount(index, vars(self).get(name), 1)
 
         def __delattr__(self, name: str) -> None:
-            if not name.startswith("_") and self._readers_of(name):
+            readers = [] if name.startswith("_") else self._readers_of(name)
+            if readers:
                 raise AttributeError(
-                    f"{type(self).__name__}: {name}: node(s) {self._readers_of(name)} apply "
-                    "this module; it cannot be deleted (assign nn.Identity() to bypass it)"
+                    f"{type(self).__name__}: {name}: node(s) {readers} apply this module; it "
+                    "cannot be deleted (assign nn.Identity() to bypass it)"
                 )
             index = None if name.startswith("_") else vars(self).get("_children_by_id")
             old = vars(self).get(name)
