@@ -336,3 +336,57 @@ def test_upsample_reads_torchs_pixels_for_any_factor(mode):
             G = np.random.default_rng(n).standard_normal(got.shape).astype(np.float32)
             want.backward(torch.from_numpy(G))
             assert rel_error(up.backward(G), x_t.grad.numpy()) <= 1e-5, (s, n)  # float32 sums
+
+
+@pytest.mark.parametrize(
+    "kw", [{"scale_factor": (1, 2)}, {"size": (4, 6)}, {"scale_factor": 1}, {"scale_factor": 2}]
+)
+def test_upsample_output_is_a_writable_array_like_torchs(kw):
+    """torch's output takes in-place updates for every factor; a height factor of 1 used to
+    give a read-only broadcast view."""
+    x = _input((1, 2, 4, 3))
+    y, want = nn.Upsample(**kw)(x), torch.nn.Upsample(**kw)(torch.from_numpy(x))
+    y += 1.0
+    assert np.array_equal(y, (want + 1.0).numpy())
+
+
+def test_batchnorm_trains_on_an_empty_batch_as_torch():
+    """N = 0 in training: an empty output and gradient, running statistics as they were
+    (the count of batches still grows, as torch's); refused before with the one-value
+    message meant for m = 1."""
+    ours = nn.BatchNorm2d(3, momentum=None, dtype=np.float64)
+    twin = torch.nn.BatchNorm2d(3, momentum=None).double()
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = np.zeros((0, 3, 4, 4))
+    y, want = ours(x), twin(torch.from_numpy(x))
+    assert y.shape == tuple(want.shape) == x.shape
+    assert ours.backward(np.zeros_like(y)).shape == x.shape
+    for key, value in twin.state_dict().items():
+        assert np.array_equal(ours.state_dict()[key], value.numpy()), key
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        ours(np.zeros((1, 3, 1, 1)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Flatten(),
+        lambda: nn.Dropout(0.5).eval(),
+        lambda: nn.Dropout(0.0),
+        lambda: nn.Dropout(0.5, rng=0),
+        lambda: nn.Upsample(scale_factor=2),
+    ],
+)
+def test_shape_free_layers_refuse_a_gradient_unlike_their_output(make):
+    """G must have the output's shape and dtype, as for every other layer (torch's autograd
+    refuses the rest): Flatten took any G of the right size (a transposed one was silently
+    reshaped), Dropout in evaluation any G at all, and a float32 G for float64 values came
+    back cast."""
+    layer = make()
+    x = _input((2, 3, 2, 2))
+    y = layer(x)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+    wrong = [np.ones(y.shape[::-1]), np.ones(7), np.ones(y.shape, dtype=np.float32)]
+    for G in wrong:
+        with pytest.raises(ValueError, match=r"backward: grad_output: expected the forward"):
+            layer.backward(G)

@@ -140,3 +140,18 @@ def test_buffers_round_trip_through_a_weights_file(tmp_path):
         got = b.state_dict()[key]
         assert got.dtype == value.dtype
         np.testing.assert_array_equal(got, value)
+
+
+def test_named_parameters_prefix_is_joined_with_a_dot_as_torchs():
+    """named_parameters("net") gives "net.0.weight", as named_buffers, named_modules and
+    torch's named_parameters do (it gave "net0.weight")."""
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    twin = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    for prefix in ("net", ""):
+        assert [k for k, _ in ours.named_parameters(prefix)] == [
+            k for k, _ in twin.named_parameters(prefix)
+        ]
+        assert [k for k, _ in ours.named_buffers(prefix)] == [
+            k for k, _ in twin.named_buffers(prefix)
+        ]

@@ -342,3 +342,36 @@ def test_every_printed_shape_is_the_computed_one(name):
     for node in model.walk():
         env[node.output] = node.module(*(env[v] for v in node.inputs))
         assert fields[node.name].shape == env[node.output].shape[1:], node.name
+
+
+def test_prelu_and_batch_norm_1d_are_pointwise():
+    """PReLU (one slope per channel) and BatchNorm1d in evaluation (running statistics) act
+    value by value: their fields are their inputs', checked against the gradient's support;
+    before, both were refused as unknown and blanked summary's field column."""
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64),
+        nn.PReLU(3, dtype=np.float64),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 2, 3, dtype=np.float64),
+        nn.Flatten(),
+        nn.Linear(2 * 4 * 4, 5, dtype=np.float64),
+        nn.BatchNorm1d(5, dtype=np.float64),
+    ).eval()
+    positive_weights(model, rng)
+    assert check_every_layer(model, (2, 12, 12), rng) >= 2
+    fields = receptive_field(model, (2, 12, 12))
+    assert fields["1"].size == fields["0"].size == (3, 3)
+    assert fields["6"].whole and fields["6"].shape == (5,)
+
+
+@pytest.mark.parametrize("output_size", [(None, 3), (2, None), (None, None)])
+def test_adaptive_pooling_keeps_the_sizes_given_as_none(output_size):
+    """AdaptiveAvgPool2d((None, k)) keeps the input's height: the printed shape is the one
+    the forward pass gives (it raised a TypeError in receptive_field and summary)."""
+    from cnnmath.summary import summary
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.AdaptiveAvgPool2d(output_size))
+    y = net(np.zeros((1, 1, 9, 7)))
+    assert receptive_field(net, (1, 9, 7))["1"].shape == y.shape[1:]
+    assert f"{'×'.join(map(str, y.shape))}" in str(summary(net, (1, 1, 9, 7)))

@@ -81,7 +81,17 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(value), int(value)
 
 
-_POINTWISE = {"Identity", "Dropout", "Dropout2d", "Add", "Concat", "Mul", "BatchNorm2d"}
+_POINTWISE = {
+    "Identity",
+    "Dropout",
+    "Dropout2d",
+    "Add",
+    "Concat",
+    "Mul",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "PReLU",
+}
 _GLOBAL = {
     "Flatten": "Flatten merges the spatial axes",
     "Linear": "Linear mixes every feature",
@@ -365,8 +375,10 @@ def _output_shape(
         return (math.prod(shapes[0]),)
     if name == "Linear":
         return (int(module.out_features),)
-    if name.startswith("Adaptive"):
-        return (shapes[0][0], *_pair(module.output_size))
+    if name.startswith("Adaptive"):  # a None in output_size keeps that axis's input size
+        size = module.output_size
+        sizes = size if isinstance(size, tuple) else (size, size)
+        return (shapes[0][0], *(n if s is None else int(s) for s, n in zip(sizes, shapes[0][1:])))
     if name == "Concat":  # along axis 1 (_check_concat_axis): channels, or features
         return (sum(s[0] for s in shapes), *shapes[0][1:])
     if len(shapes[0]) != 3:

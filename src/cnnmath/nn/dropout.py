@@ -44,17 +44,13 @@ class Dropout(Module):
         else:
             keep = self.rng.random(x.shape) >= self.p
             scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * scale, scale
+        return x * scale, (scale, x.shape, x.dtype)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """G·mask/(1 − p) with the forward pass's mask (G itself in eval mode)."""
-        scale = ctx
-        check_float_array("grad_output", grad_output, func="Dropout.backward")
-        if scale.ndim and grad_output.shape != scale.shape:
-            raise ValueError(
-                f"Dropout.backward: grad_output: expected shape {scale.shape}, "
-                f"got {grad_output.shape}"
-            )
+        """G·mask/(1 − p) with the forward pass's mask (G itself in eval mode); G of the
+        output's shape and dtype."""
+        scale, shape, dtype = ctx
+        self._check_grad_output(grad_output, shape, dtype)
         return grad_output * scale
 
     def extra_repr(self) -> str:

@@ -41,18 +41,12 @@ class Flatten(Module):
         shape = x.shape
         merged = math.prod(shape[start : end + 1])  # not -1: an empty batch has none to infer
         y = x.reshape(*shape[:start], merged, *shape[end + 1 :]) if x.ndim else x.reshape(1)
-        return y, shape
+        return y, (shape, y.shape, x.dtype)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """G reshaped back to the input's shape."""
-        shape = ctx
-        func = "Flatten.backward"
-        check_float_array("grad_output", grad_output, func=func)
-        if grad_output.size != int(np.prod(shape)):
-            raise ValueError(
-                f"{func}: grad_output: expected {int(np.prod(shape))} elements (input shape "
-                f"{shape}), got shape {grad_output.shape}"
-            )
+        """G, of the output's shape and dtype, reshaped back to the input's shape."""
+        shape, out_shape, dtype = ctx
+        self._check_grad_output(grad_output, out_shape, dtype)
         return grad_output.reshape(shape)
 
     def extra_repr(self) -> str:

@@ -272,7 +272,7 @@ class Module:
         A Parameter shared by several modules is listed once, under its first name (as
         PyTorch's default)."""
         seen: set[int] = set()
-        for name, p in self._walk_parameters(prefix):
+        for name, p in self._walk_parameters(prefix + "." if prefix else ""):
             if id(p) not in seen:
                 seen.add(id(p))
                 yield name, p

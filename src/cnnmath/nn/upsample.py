@@ -145,7 +145,8 @@ class Upsample(Module):
         return out, (np.float32(1.0 / sh), np.float32(1.0 / sw))
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = X at the nearest source pixels; the context is (x's shape, the two index maps)."""
+        """Y = X at the nearest source pixels; the context is (x's shape and dtype, the two
+        index maps)."""
         func = "Upsample.forward"
         check_float_array("x", x, func=func)
         if x.ndim not in (3, 4):
@@ -160,10 +161,11 @@ class Upsample(Module):
             # s2 elements long: 2-3 times the time)
             lead = x.shape[:-2]
             y = np.repeat(x, s2, axis=-1)
-            y = np.broadcast_to(y[..., :, None, :], (*lead, m, s1, w)).reshape(*lead, h, w)
+            if s1 > 1:  # (at s1 = 1 the reshape would keep the broadcast's read-only view)
+                y = np.broadcast_to(y[..., :, None, :], (*lead, m, s1, w)).reshape(*lead, h, w)
         else:
             y = x[..., rows, :][..., cols]
-        return y, (x.shape, rows, cols)
+        return y, (x.shape, x.dtype, rows, cols)
 
     @staticmethod
     def _integer_copy(rows: np.ndarray, cols: np.ndarray, s1: int, s2: int) -> bool:
@@ -174,13 +176,8 @@ class Upsample(Module):
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X: G summed over the output pixels copied from each input pixel."""
-        shape, rows, cols = ctx
-        check_float_array("grad_output", grad_output, func="Upsample.backward")
-        want = (*shape[:-2], rows.size, cols.size)
-        if grad_output.shape != want:
-            raise ValueError(
-                f"Upsample.backward: grad_output: expected shape {want}, got {grad_output.shape}"
-            )
+        shape, dtype, rows, cols = ctx
+        self._check_grad_output(grad_output, (*shape[:-2], rows.size, cols.size), dtype)
         g = _sum_into_sources(grad_output, rows, shape[-2], grad_output.ndim - 2)
         return _sum_into_sources(g, cols, shape[-1], grad_output.ndim - 1)
 

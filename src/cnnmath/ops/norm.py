@@ -506,7 +506,8 @@ def batch_norm(
 
     Returns
     -------
-    y : x's shape and dtype.
+    y : x's shape and dtype. An empty batch in training gives an empty y and leaves the
+        running statistics as they are (as PyTorch).
 
     Raises
     ------
@@ -536,7 +537,7 @@ def batch_norm(
         return _batch_norm_eval(x3, running_mean, running_var, weight, bias, eps).reshape(x.shape)
 
     m = N * L
-    if m <= 1:
+    if m == 1:  # an empty batch is allowed: an empty output, running statistics untouched
         raise ValueError(
             f"{func}: x: expected more than 1 value per channel when training (N times the "
             f"spatial size), got x of shape {x.shape}"
@@ -673,7 +674,7 @@ def batch_norm_backward(
     )
     _check_grad_output(grad_output, x, func=func)
     m = N * L
-    if training and m <= 1:
+    if training and m == 1:
         raise ValueError(
             f"{func}: x: expected more than 1 value per channel when training, got x of shape "
             f"{x.shape}"
