@@ -234,3 +234,17 @@ def test_float32_warns():
 
     with pytest.warns(UserWarning, match="input 0 has dtype float32"):
         check_gradients(cube, cube_backward32, [x32], eps=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("wrt", [(0, 1), True, None, 1.0])
+def test_jacobian_wrt_is_one_index(wrt):
+    """numerical_jacobian differentiates one input: a pair failed with "too many values to
+    unpack" and True was taken as input 1."""
+    with pytest.raises(TypeError, match=r"numerical_jacobian: wrt: expected one input index"):
+        numerical_jacobian(matvec, [A, V], wrt=wrt)
+
+
+@pytest.mark.parametrize("wrt", [[True], "1", [0.5], 2.0])
+def test_vjp_wrt_must_be_indices(wrt):
+    with pytest.raises(TypeError, match=r"numerical_vjp: wrt: expected an input index"):
+        numerical_vjp(matvec, [A, V], np.ones(A.shape[0]), wrt=wrt)

@@ -47,11 +47,26 @@ def _copies(inputs: Sequence) -> list[np.ndarray]:
     return [np.array(a, copy=True, order="C") for a in inputs]
 
 
-def _indices(wrt, n_inputs: int) -> list[int]:
-    """``wrt`` as a list of input indices: None means all, an int means that one."""
-    if wrt is None:
+def _indices(wrt, n_inputs: int, *, func: str, one: bool = False) -> list[int]:
+    """``wrt`` as a list of input indices: None means all, an int means that one; with
+    ``one`` only a single int is accepted."""
+    if wrt is None and not one:
         return list(range(n_inputs))
-    chosen = [wrt] if isinstance(wrt, (int, np.integer)) else list(wrt)
+
+    def is_index(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+    chosen = [wrt] if is_index(wrt) else None
+    if chosen is None and not one and not isinstance(wrt, (str, bytes)):
+        try:
+            chosen = list(wrt)
+        except TypeError:  # not iterable
+            chosen = None
+        if chosen is not None and not all(is_index(i) for i in chosen):
+            chosen = None
+    if chosen is None:
+        expected = "one input index (an int)" if one else "an input index or a list of them"
+        raise TypeError(f"{func}: wrt: expected {expected}, got {wrt!r}")
     result = []
     for index in chosen:
         if not -n_inputs <= index < n_inputs:
@@ -113,7 +128,7 @@ def numerical_vjp(
     list of float64 arrays, one per differentiated input, each of that input's shape.
     """
     args = _copies(inputs)
-    indices = _indices(wrt, len(args))
+    indices = _indices(wrt, len(args), func="numerical_vjp")
     weights = np.asarray(grad_output, dtype=np.float64)
     out_shape = np.shape(func(*args))
     if out_shape != weights.shape:
@@ -149,7 +164,7 @@ def numerical_jacobian(
     float64 array of shape ``(func(*inputs).size, inputs[wrt].size)``.
     """
     args = _copies(inputs)
-    (index,) = _indices(wrt, len(args))
+    (index,) = _indices(wrt, len(args), func="numerical_jacobian", one=True)
     n_out = np.size(func(*args))
 
     def flat(out):  # a copy: an output that is a view of the input moves with x_k
@@ -226,7 +241,7 @@ def check_gradients(
         analytic and numerical values.
     """
     originals = [np.asarray(a) for a in inputs]
-    indices = _indices(wrt, len(originals))
+    indices = _indices(wrt, len(originals), func="check_gradients")
     for i, a in enumerate(originals):
         exempt = i not in indices and not np.issubdtype(a.dtype, np.inexact)
         if a.dtype != np.float64 and not exempt:

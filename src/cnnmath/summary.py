@@ -12,8 +12,10 @@ parameter arrays θ_1, …, θ_m (its ``weight`` and ``bias``) is counted as
 and layers without parameters (activations, pooling, Add, …) count no mult-adds. These are
 torchinfo's rules, kept so that the totals compare with it number for number; for a
 convolution they are the true count of multiply-adds, C_out·(C_in/G)·f1·f2·H·W per sample
-plus the bias, for a Linear layer too, while a norm's "mult-adds" are only its two affine
-parameters per sample (its statistics are not counted) — read them as a size, not a cost.
+plus the bias, for a Linear layer too. A transposed convolution is counted by the same rule
+over its (larger) output, s1·s2 times its true count C_in·(C_out/G)·f1·f2 per *input* pixel;
+a norm's "mult-adds" are only its two affine parameters per sample (its statistics are not
+counted) — read these as a size, not a cost.
 
 The receptive field of each node (size r, jump j and start c per axis: output pixel i reads
 input pixels c + i·j ± (r − 1)/2) comes from :func:`cnnmath.receptive_field`, in evaluation
