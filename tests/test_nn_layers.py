@@ -390,3 +390,30 @@ def test_shape_free_layers_refuse_a_gradient_unlike_their_output(make):
     for G in wrong:
         with pytest.raises(ValueError, match=r"backward: grad_output: expected the forward"):
             layer.backward(G)
+
+
+@pytest.mark.parametrize(
+    "layer, attribute",
+    [
+        (lambda: nn.Conv2d(3, 4, 3), "in_channels=3"),
+        (lambda: nn.Conv2d(4, 4, 3, groups=2), "in_channels=4"),
+        (lambda: nn.ConvTranspose2d(3, 4, 3), "in_channels=3"),
+        (lambda: nn.GroupNorm(1, 3), "num_channels=3"),
+    ],
+)
+def test_input_with_other_channels_is_named_as_the_input(layer, attribute):
+    """An input of 2 channels to a 3-channel layer names x and the layer's channels (torch:
+    "expected input[1, 2, 5, 5] to have 3 channels"); it blamed the layer's own weight."""
+    for shape in ((1, 2, 5, 5), (2, 5, 5)):
+        with pytest.raises(ValueError, match=rf"forward: x: expected \d channels .*{attribute}"):
+            layer()(np.zeros(shape, dtype=np.float32))
+
+
+def test_sizes_given_as_lists_as_torch():
+    x = _input((1, 2, 5, 4))
+    for ours, theirs in (
+        (nn.AdaptiveAvgPool2d([2, 3]), torch.nn.AdaptiveAvgPool2d([2, 3])),
+        (nn.AdaptiveMaxPool2d([None, 3]), torch.nn.AdaptiveMaxPool2d([None, 3])),
+        (nn.Upsample(size=[4, 6]), torch.nn.Upsample(size=[4, 6])),
+    ):
+        np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).numpy(), rtol=1e-12)

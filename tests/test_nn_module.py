@@ -155,3 +155,22 @@ def test_named_parameters_prefix_is_joined_with_a_dot_as_torchs():
         assert [k for k, _ in ours.named_buffers(prefix)] == [
             k for k, _ in twin.named_buffers(prefix)
         ]
+
+
+def test_a_child_held_twice_is_one_child_but_two_state_entries_as_torchs():
+    """named_children / children list a module once, under its first name; state_dict and
+    repr list it under every name (torch's rules)."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.Module(), torch.nn.Module()
+    ours.bn = nn.BatchNorm2d(2)
+    ours.alias = ours.bn
+    theirs.bn = torch.nn.BatchNorm2d(2)
+    theirs.alias = theirs.bn
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert len(ours.children()) == len(list(theirs.children())) == 1
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours).replace("Module", "") == repr(theirs).replace("Module", "")
+    seq = nn.Sequential(ours.bn, nn.ReLU(), ours.bn)
+    twin = torch.nn.Sequential(theirs.bn, torch.nn.ReLU(), theirs.bn)
+    assert [n for n, _ in seq.named_children()] == [n for n, _ in twin.named_children()]
+    assert list(seq.state_dict()) == list(twin.state_dict())

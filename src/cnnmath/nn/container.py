@@ -22,8 +22,10 @@ class Sequential(Module):
     :class:`Module`); its parameters then collect the gradients of every use, and
     ``state_dict`` lists them under each position, as PyTorch's does.
 
-    Supports ``len``, iteration, indexing (an int gives a layer, a slice a Sequential
-    sharing the layers) and assigning a layer to an int index.
+    Supports ``len``, iteration, indexing (an int gives a layer by position, a slice a
+    Sequential sharing the layers and keeping their names, as PyTorch's: ``model[1:]`` of
+    three layers holds "1" and "2", so its ``state_dict`` loads into torch's slice) and
+    assigning a layer to an int index (the position keeps its name).
 
     >>> from cnnmath import nn
     >>> nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU())
@@ -36,20 +38,27 @@ class Sequential(Module):
     def __init__(self, *layers: Module) -> None:
         super().__init__()
         self._layers: list[Module] = []
+        self._names: list[str] = []  # "0", "1", …; a slice keeps its layers' names
         for layer in layers:
             self.append(layer)
 
-    def named_children(self) -> Iterator[tuple[str, Module]]:
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
         """("0", first layer), ("1", second layer), …: the layers in order, named by position
-        (as ``torch.nn.Sequential``, and as the keys of ``state_dict``)."""
-        for i, layer in enumerate(self._layers):
-            yield str(i), layer
+        (as ``torch.nn.Sequential``, and as the keys of ``state_dict``); a layer held at two
+        positions comes under each."""
+        yield from zip(self._names, self._layers)
 
     def append(self, layer: Module) -> Sequential:
-        """Add a layer at the end; returns self. A layer may be added again (a shared layer),
-        but not one that contains this Sequential (a cycle)."""
+        """Add a layer at the end, named by its position (or, in a slice whose names are
+        taken, the next free number); returns self. A layer may be added again (a shared
+        layer), but not one that contains this Sequential (a cycle)."""
         self._check_layer(len(self._layers), layer)
+        taken = set(self._names)
+        name = len(self._layers)
+        while str(name) in taken:
+            name += 1
         self._layers.append(layer)
+        self._names.append(str(name))
         return self
 
     def __setitem__(self, index: int, layer: Module) -> None:
@@ -86,6 +95,7 @@ class Sequential(Module):
         if isinstance(index, slice):
             view = Sequential()
             view._layers = self._layers[index]  # shares the layers
+            view._names = self._names[index]
             return view
         return self._layers[index]
 
@@ -132,12 +142,13 @@ class Sequential(Module):
         first.backward_params_ctx(first_ctx, grad)
 
     def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
-        """Each layer's nodes in order, layer i named "<name>.i" and reading layer i−1's
-        value; the last layer's value is named ``output`` when given."""
+        """Each layer's nodes in order, layer i named "<name>.<its name>" ("<name>.i" but in a
+        slice) and reading layer i−1's value; the last layer's value is named ``output`` when
+        given."""
         values = inputs
         last = len(self._layers) - 1
-        for i, layer in enumerate(self._layers):
-            path = f"{name}.{i}" if name else str(i)
+        for i, (child, layer) in enumerate(zip(self._names, self._layers)):
+            path = f"{name}.{child}" if name else child
             out = output if (i == last and output is not None) else path
             yield from layer._walk(path, values, out)
             values = (out,)

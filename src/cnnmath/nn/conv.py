@@ -100,6 +100,8 @@ class Conv2d(Module):
         """Y = conv2d(x, weight, bias) with this layer's stride, padding and dilation; the
         context is x."""
         self._check_input_dtype(x, self.weight.dtype)
+        if x.ndim in (3, 4):
+            self._check_input_channels(x, self.in_channels, "in_channels")
         bias = self.bias.data if self.bias is not None else None
         y = ops.conv2d(x, self.weight.data, bias, **self._geometry_args())
         return y, x
@@ -264,6 +266,8 @@ class ConvTranspose2d(Module):
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Y = conv_transpose2d(x, weight, bias) with this layer's geometry; the context is x."""
         self._check_input_dtype(x, self.weight.dtype)
+        if x.ndim in (3, 4):
+            self._check_input_channels(x, self.in_channels, "in_channels")
         bias = self.bias.data if self.bias is not None else None
         return ops.conv_transpose2d(x, self.weight.data, bias, **self._geometry_args()), x
 

@@ -198,7 +198,7 @@ class Graph(Module):
         index = vars(self).get("_children_by_id")
         if index is None:
             index = {}
-            for _, child in self.named_children():
+            for _, child in self._child_items():
                 index[id(child)] = index.get(id(child), 0) + 1
             self._children_by_id = index
         return index

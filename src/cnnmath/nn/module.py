@@ -207,6 +207,17 @@ class Module:
                 f"convert x with x.astype(numpy.{dtype}) or the model with .to(numpy.{x.dtype})"
             )
 
+    def _check_input_channels(self, x: np.ndarray, channels: int, attribute: str) -> None:
+        """x (C, H, W) or (B, C, H, W), or (N, C, …) for a norm, must hold the layer's
+        ``channels`` (its ``attribute``) on its channel axis; other ranks are left to the op.
+        The op would otherwise blame the layer's own weight for the user's input."""
+        axis = x.ndim - 3 if attribute.endswith("in_channels") else 1
+        if x.ndim >= 2 and 0 <= axis and x.shape[axis] != channels:
+            raise ValueError(
+                f"{type(self).__name__}.forward: x: expected {channels} channels on axis {axis} "
+                f"({attribute}={channels}), got shape {x.shape}"
+            )
+
     # -- the walk ----------------------------------------------------------------------------
     def walk(self, inputs: Iterable[str] | None = None) -> Iterator[Node]:
         """The model node by node, in topological order, down to its leaf layers and ops.
@@ -236,11 +247,22 @@ class Module:
         yield Node(name, self, tuple(inputs), output or name)
 
     # -- structure ---------------------------------------------------------------------------
-    def named_children(self) -> Iterator[tuple[str, Module]]:
-        """(name, child module) pairs in assignment order."""
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
+        """(name, child module) for every public attribute holding a module, in assignment
+        order: a module held under two names comes twice (``state_dict`` and ``repr`` list
+        it under each, as PyTorch's do)."""
         for name, value in vars(self).items():
             if isinstance(value, Module) and not name.startswith("_"):
                 yield name, value
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, child module) pairs in assignment order, each module once, under its first
+        name (as PyTorch's)."""
+        seen: set[int] = set()
+        for name, child in self._child_items():
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
 
     def children(self) -> list[Module]:
         """The direct sub-modules, in ``named_children`` order."""
@@ -432,7 +454,7 @@ class Module:
             yield prefix + name, self, name, p
         for name, value in self._own_buffers(persistent_only=True):
             yield prefix + name, self, name, value
-        for name, child in self.named_children():
+        for name, child in self._child_items():
             yield from child._state_items(prefix + name + ".")
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -501,7 +523,7 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        children = list(self.named_children())
+        children = list(self._child_items())
         head = f"{type(self).__name__}({self.extra_repr()}"
         if not children:
             return head + ")"

@@ -199,6 +199,8 @@ class GroupNorm(Module):
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """y = group_norm(x, num_groups, γ, β, eps); the context is x."""
+        if self.weight is not None and isinstance(x, np.ndarray):  # (without γ: any C, as torch)
+            self._check_input_channels(x, self.num_channels, "num_channels")
         weight = self.weight.data if self.weight is not None else None
         bias = self.bias.data if self.bias is not None else None
         return ops.group_norm(x, self.num_groups, weight, bias, self.eps), x

@@ -216,6 +216,8 @@ class _AdaptivePool2d(Module):
     def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
         super().__init__()
         func = type(self).__name__
+        if isinstance(output_size, list):  # torch takes a list as a pair too
+            output_size = tuple(output_size)
         sizes = output_size if isinstance(output_size, tuple) else (output_size, output_size)
         if len(sizes) != 2 or not all(
             n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1)

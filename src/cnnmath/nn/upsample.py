@@ -97,6 +97,7 @@ class Upsample(Module):
             )
         self.size: int | tuple[int, int] | None = None
         self.scale_factor: float | tuple[float, float] | None = None
+        size = tuple(size) if isinstance(size, list) else size  # torch takes a list too
         if size is not None:
             if isinstance(size, tuple):
                 if len(size) != 2:
