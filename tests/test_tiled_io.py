@@ -100,8 +100,36 @@ def test_refusals(tmp_path):
     with pytest.raises(ValueError, match=r"expected an image .* got an array of shape"):
         tiled_io.open_array(tmp_path / "5d.zarr")
     zarr.create_array(tmp_path / "i.zarr", shape=(4, 4), dtype="int32")
-    with pytest.raises(TypeError, match="expected 8- or 16-bit unsigned or float samples"):
+    with pytest.raises(TypeError, match="expected uint8, uint16, float32 or float64 samples"):
         tiled_io.open_array(tmp_path / "i.zarr")
+    zarr.create_array(tmp_path / "h.zarr", shape=(4, 4), dtype="float16")
+    with pytest.raises(TypeError, match="float64 samples, got float16"):
+        tiled_io.open_array(tmp_path / "h.zarr")
+
+
+@pytest.mark.parametrize("name", ["x.zarr", "x.tif"])
+def test_save_refuses_what_open_cannot_read_before_writing(tmp_path, name):
+    """Five channels (open_array reads C in 1-4) and an empty image were written, or failed
+    inside tifffile with a message naming nothing; a float tile failed in NumPy. Nothing is
+    left on disk."""
+    for x, match in (
+        (da.zeros((5, 20, 20)), r"save_array: x: expected a non-empty shape .* C in 1-4"),
+        (da.zeros((1, 0, 5)), r"save_array: x: expected a non-empty shape"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            tiled_io.save_array(x, tmp_path / name)
+    for tile in (16.0, True):
+        with pytest.raises(TypeError, match=r"save_array: tile: expected an int"):
+            tiled_io.save_array(da.zeros((20, 20)), tmp_path / name, tile=tile)
+    assert listing(tmp_path) == []
+
+
+def test_save_through_a_symlink_names_the_link(tmp_path):
+    tiled_io.save_array(da.zeros((8, 8), chunks=4), tmp_path / "real.zarr")
+    (tmp_path / "link.zarr").symlink_to(tmp_path / "real.zarr")
+    with pytest.raises(ValueError, match=r"link\.zarr' is a symbolic link; give the path"):
+        tiled_io.save_array(da.ones((8, 8), chunks=4), tmp_path / "link.zarr")
+    assert not tiled_io.open_array(tmp_path / "real.zarr").any()
 
 
 LAYOUTS = {1: ("L",), 2: ("L", "A"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}

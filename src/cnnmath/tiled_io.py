@@ -238,14 +238,14 @@ def open_array(path: str | os.PathLike[str]) -> Any:
     if x.dtype.kind in "ui":
         if x.dtype.kind == "i" or x.dtype.itemsize > 2:
             raise TypeError(
-                f"open_array: path: expected 8- or 16-bit unsigned or float samples, got "
+                f"open_array: path: expected uint8, uint16, float32 or float64 samples, got "
                 f"{x.dtype} in '{text}'"
             )
         scale = float(2 ** (8 * x.dtype.itemsize) - 1)
         x = x.astype(np.float32) / np.float32(scale)
     elif x.dtype not in (np.float32, np.float64):
         raise TypeError(
-            f"open_array: path: expected 8- or 16-bit unsigned or float samples, got "
+            f"open_array: path: expected uint8, uint16, float32 or float64 samples, got "
             f"{x.dtype} in '{text}'"
         )
     return x
@@ -442,7 +442,11 @@ def _replace(tmp: Path, target: Path) -> None:
 
 
 def _check_target(target: Path, fmt: str) -> None:
-    if target.is_symlink() or (target.exists() and fmt == "zarr" and not target.is_dir()):
+    if target.is_symlink():  # replaced atomically, a link would lose its target's data
+        raise ValueError(
+            f"save_array: path: '{target}' is a symbolic link; give the path it points to"
+        )
+    if target.exists() and fmt == "zarr" and not target.is_dir():
         raise ValueError(f"save_array: path: '{target}' exists and is not a Zarr store")
     if target.is_dir() and (
         fmt != "zarr"
@@ -497,8 +501,18 @@ def save_array(
     da = require("dask.array", "dask", "save_array")
     if not isinstance(x, da.Array):
         raise TypeError(f"save_array: x: expected a dask.array.Array, got {type(x).__name__}")
-    if x.ndim not in (2, 3) or any(math.isnan(s) for s in x.shape):
-        raise ValueError(f"save_array: x: expected shape (H, W) or (C, H, W), got {x.shape}")
+    if (
+        x.ndim not in (2, 3)
+        or any(math.isnan(s) for s in x.shape)
+        or 0 in x.shape
+        or (x.ndim == 3 and x.shape[0] > 4)
+    ):  # what open_array reads back
+        raise ValueError(
+            f"save_array: x: expected a non-empty shape (H, W) or (C, H, W) with C in 1-4, got "
+            f"{x.shape}"
+        )
+    if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
+        raise TypeError(f"save_array: tile: expected an int, got {tile!r}")
     target = Path(os.path.abspath(os.fspath(path)))
     fmt = array_format(target) if not target.is_dir() else "zarr"
     if fmt is None:
