@@ -39,9 +39,12 @@ ERROR_ARGS = [
     (["conv", "--size", "33", "3"], "--size: expected a whole number from 1 to 32, got 33"),
     (["conv", "--stride", "0"], "--stride: expected a whole number from 1 to 32, got 0"),
     (["conv", "--padding", "-1"], "--padding: expected a whole number from 0 to 16, got -1"),
-    (["pool", "--kernel", "2", "--padding", "2"], "padding"),
+    (["pool", "--kernel", "2", "--padding", "2"], "padding: expected at most half the kernel"),
     (["dense"], "invalid choice"),
-    (["transposed", "--size", "1", "1", "--kernel", "1", "--padding", "1"], "fits"),
+    (
+        ["transposed", "--size", "1", "1", "--kernel", "1", "--padding", "1"],
+        "padding: expected at most half the transposed output",
+    ),
 ]
 
 # Refusals of the limits, run in-process (no drawing, no subprocess): (argv, error piece).
@@ -346,7 +349,18 @@ API_REFUSALS = [
     (dict(padding=32), ValueError, "padding: expected an int from 0 to 16, got 32"),
     (dict(dilation=0), ValueError, "dilation: expected an int from 1 to 32, got 0"),
     (dict(dilation=np.int64(10**12)), ValueError, "dilation: expected an int from 1 to 32"),
-    (dict(size=(2, 2), kernel=5), ValueError, "kernel: expected a window that fits"),
+    (dict(size=(2, 2), kernel=5), ValueError, "kernel, dilation, padding: expected a window"),
+    (dict(size=(5, 5), kernel=3, dilation=3), ValueError, ".*dilation, padding: expected a window"),
+    (
+        dict(kind="pool", size=(5, 5), kernel=3, padding=2),
+        ValueError,
+        r"padding: expected at most half the kernel for pool \(k // 2 = 1\), got 2",
+    ),
+    (
+        dict(kind="transposed", size=(5, 5), kernel=1, padding=3),
+        ValueError,
+        r"padding: expected at most half the transposed output before its crop",
+    ),
     (
         dict(size=(11, 10), kernel=1),
         ValueError,

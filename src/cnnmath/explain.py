@@ -197,14 +197,25 @@ def _check_limits(
         positive_int(name, args[name], func=func, minimum=low, maximum=high)
         for name, (low, high) in _RANGES.items()
     )
+    if kind == "pool" and p > k // 2:  # max_pool2d's rule: every window holds a real cell
+        raise ValueError(
+            f"{func}: padding: expected at most half the kernel for pool (k // 2 = {k // 2}), "
+            f"got {p} for kernel {k}"
+        )
     out = (_out_size(kind, H, k, s, p, d), _out_size(kind, W, k, s, p, d))
     given = f"size {H}×{W}, kernel {k}, stride {s}, padding {p}, dilation {d}"
     if min(out) < 1:
         span = d * (k - 1) + 1
+        if kind == "transposed":  # (n − 1)·s + d(k − 1) + 1 cells before the crop of 2p
+            raise ValueError(
+                f"{func}: padding: expected at most half the transposed output before its "
+                f"crop, ((n − 1)·s + d(k − 1)) / 2, got an output of {out[0]}×{out[1]} "
+                f"({given})"
+            )
         raise ValueError(
-            f"{func}: kernel: expected a window that fits, got an output of "
-            f"{out[0]}×{out[1]} (window span d(k − 1) + 1 = {span} on a {H}×{W} input, "
-            f"padding {p})"
+            f"{func}: kernel, dilation, padding: expected a window that fits, got an output of "
+            f"{out[0]}×{out[1]} (window span d(k − 1) + 1 = {span} on a {H}×{W} input with "
+            f"padding {p}; {given})"
         )
     if kind == "transposed":
         if H * W > MAX_FRAMES:
