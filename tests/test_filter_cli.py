@@ -368,8 +368,7 @@ BAD = [
             "--padding",
             "valid",
         ],
-        "error: --kernel: effective kernel height 5 (size 5, dilation 1) is larger than the "
-        "padded input height 4",
+        "error: --kernel: 5x5 is larger than the image (",
     ),
     (["conv", "in.png", "-o", "out.png", "--kernel", "1,2;3"], "same number of values"),
     (["conv", "in.png", "-o", "out.png", "--kernel", "1,a"], "not a list of numbers"),

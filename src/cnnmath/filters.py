@@ -460,6 +460,20 @@ def to_pixels(y: np.ndarray, bounds: tuple[float, float], scale: str = "range") 
     return np.clip(out, 0.0, 1.0)
 
 
+def _check_kernel_fits(w: np.ndarray, hw: tuple[int, int], padding: Any, *, func: str) -> None:
+    """Refuse a kernel (f1, f2) larger than the H×W image padded by ``padding`` (an int, or
+    "valid": 0; "same" always fits), naming ``kernel`` rather than the op's kernel_size."""
+    if isinstance(padding, str) and padding == "same":
+        return
+    p = 0 if isinstance(padding, str) else int(padding)
+    (f1, f2), (H, W) = w.shape, hw
+    if f1 > H + 2 * p or f2 > W + 2 * p:
+        raise ValueError(
+            f"{func}: kernel: {f1}x{f2} is larger than the image ({H}x{W} pixels) with padding "
+            f"{p} on each side"
+        )
+
+
 def image_kernel(w: Any, *, func: str | None = None, name: str = "kernel") -> np.ndarray:
     """A kernel whose output can be mapped to pixels: non-empty 2-D (f1, f2), finite, not all
     zero, with an absolute sum that does not overflow; returned as float64.
@@ -609,6 +623,7 @@ def filter_image(
         if kernel is None:
             raise ValueError(f"{func}: kernel: the conv operator needs a 2-D kernel, got None")
         w = image_kernel(kernel, func=func)
+        _check_kernel_fits(w, x.shape[1:], padding, func=func)
         colour = x[:-1] if has_alpha else x
         if has_alpha:
             notes.append("alpha channel dropped")

@@ -683,6 +683,7 @@ def filter_array(
         if kernel is None:
             raise ValueError(f"{func}: kernel: the conv operator needs a 2-D kernel, got None")
         w = filters.image_kernel(kernel, func=func)
+        filters._check_kernel_fits(w, x.shape[1:], padding, func=func)
         colour = x[:-1] if has_alpha else x
         if has_alpha:
             notes.append("alpha channel dropped")

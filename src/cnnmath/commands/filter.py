@@ -354,30 +354,49 @@ def _lazy(args: argparse.Namespace) -> bool:
     return wants_lazy(args.input, args.output, args.scheduler)
 
 
+#: Block side for a picture sent through dask (decoded whole: the blocks only spread the
+#: filtering over the workers).
+_PICTURE_BLOCK = 1024
+
+
 def _run_lazy(
     args: argparse.Namespace, kernel: np.ndarray | None, weights: tuple[float, float, float] | None
 ) -> int:
     """A Zarr/TIFF image larger than memory: read block by block, filtered through
     ``cnnmath.tiled`` (each block grown by the operator's halo), written whole or not at all,
-    here or on the cluster at --scheduler; a progress bar on stderr."""
+    here or on the cluster at --scheduler; a progress bar on stderr. Any other picture
+    (PNG, JPEG, a striped TIFF, …) going to a Zarr store or through --scheduler is read
+    whole by ``load_image``, as the in-memory path reads it, and cut into blocks."""
     import warnings
 
     from .. import tiled_io
+    from .._optional import require
+    from ..images import load_image
     from ..tiled import TiledRechunkWarning
 
     if not tiled_io.is_array_path(args.output):
         raise CLIError(
-            "-o: a Zarr or tiled TIFF input is filtered block by block and written as a Zarr "
-            f"store (.zarr) or a tiled TIFF (.tif); got '{args.output}'"
+            "-o: through dask (a Zarr or tiled TIFF input, or --scheduler) the output is a "
+            f"Zarr store (.zarr) or a tiled TIFF (.tif); got '{args.output}'"
         )
     if os.path.exists(args.output) and os.path.samefile(args.input, args.output):
         raise CLIError(f"-o: '{args.output}' is the input; write to another path")
-    if os.path.exists(args.input) and not os.path.isdir(args.input):  # a file, not a store:
-        input_file("INPUT", args.input, expected="a TIFF file")  # no FIFO, no device
-    try:
-        x = tiled_io.open_array(args.input)
-    except (ValueError, TypeError, OSError) as exc:
-        raise _option_error(exc) from None
+    if tiled_io.array_format(args.input) is None:  # a picture: decoded whole, in memory
+        da = require("dask.array", "dask", "filter")
+        input_file("INPUT", args.input, expected="an image file")
+        _check_memory(args, kernel)
+        try:
+            pixels, _ = load_image(args.input)
+        except ValueError as exc:
+            raise _input_error(exc) from None
+        x = da.from_array(pixels, chunks=(pixels.shape[0], _PICTURE_BLOCK, _PICTURE_BLOCK))
+    else:
+        if os.path.exists(args.input) and not os.path.isdir(args.input):  # a file:
+            input_file("INPUT", args.input, expected="a TIFF file")  # no FIFO, no device
+        try:
+            x = tiled_io.open_array(args.input)
+        except (ValueError, TypeError, OSError) as exc:
+            raise _option_error(exc) from None
     with (
         tiled_io.scheduler_client(args.scheduler) as client,
         warnings.catch_warnings(record=True) as caught,
@@ -419,7 +438,8 @@ _OPTION_NAMES = (
     ("filter_array: k: ", "--k: "),
     ("save_array: path: ", "-o: "),
     ("open_array: path: ", "INPUT: "),  # also a block found damaged when a task read it
-    ("conv2d: kernel_size: ", "--kernel: "),  # a kernel larger than the (padded) image
+    ("filter_image: kernel: ", "--kernel: "),  # a kernel larger than the (padded) image
+    ("filter_array: kernel: ", "--kernel: "),
 )
 
 
