@@ -285,9 +285,18 @@ ERRORS = [
         ["{weights}", "{red}"],
         r"a \.safetensors file holds weights only; name the network with --arch",
     ),
-    (
+    (  # the key lists are cut short (they ran to kilobytes) and the message asks about --arch
         ["{weights}", "{red}", "--arch", "resnet18", "--num-classes", "3"],
-        r"does not match the model",
+        r"^cnnmath predict: error: MODEL: load: .*w\.safetensors does not match the model: "
+        r"missing key\(s\) \['layer2\.0\.downsample\.0\.weight', .{1,400}\] and \d+ more and "
+        r"unexpected key\(s\) "
+        r"\[.{1,400}\] and \d+ more \(the model has 122 keys, the file 116\); is it the weights "
+        r"of --arch resnet18 with --num-classes 3\?$",
+    ),
+    (
+        ["{lenet}", "{red}", "--arch", "resnet20"],
+        r"error: MODEL: .* \(the model has 116 keys, the file 10\); is it the weights of "
+        r"--arch resnet20\?$",
     ),
     (["{model}", "{red}", "--arch", "lenet"], r"--arch and --num-classes apply to \.safetensors"),
     (["{text_file}", "{red}"], r"expected a \.onnx file, or a \.safetensors file with --arch"),

@@ -268,7 +268,8 @@ def load(model: Any, path: str | os.PathLike, strict: bool = True) -> Loaded:
     missing, unexpected, mismatch = key_mismatch(own, tensors)
     if strict and mismatch:
         raise ValueError(
-            f"load: {name} does not match the model: {mismatch} (the model has {list(own)})"
+            f"load: {name} does not match the model: {mismatch} (the model has {len(own)} "
+            f"keys, the file {len(tensors)})"
         )
     converted: dict[str, np.ndarray] = {}
     for key, want in own.items():  # in the model's order, so the first bad key is reported

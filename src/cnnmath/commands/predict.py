@@ -297,7 +297,16 @@ def _load_model(args: argparse.Namespace) -> Any:
     if args.num_classes is not None:
         kwargs["classes" if args.arch == "lenet" else "num_classes"] = args.num_classes
     model = build(**kwargs)
-    weights.load(model, path)
+    try:
+        weights.load(model, path)
+    except (KeyError, ValueError, TypeError) as exc:
+        if "does not match the model" not in str(exc) and "expected shape" not in str(exc):
+            raise  # an unreadable file: the reader's own message
+        raise CLIError(
+            f"MODEL: {exc}; is it the weights of --arch {args.arch}"
+            + (f" with --num-classes {args.num_classes}" if args.num_classes else "")
+            + "?"
+        ) from None
     return model
 
 

@@ -33,15 +33,24 @@ def key_mismatch(expected: Iterable[str], given: Iterable[str]) -> tuple[list[st
 
     ``missing`` are expected keys not given, ``unexpected`` given keys not expected (each in
     its own order); ``words`` describes both ("missing key(s) [...] and unexpected key(s)
-    [...]"), or is "" when the sets are equal.
+    [...]", the first _LISTED of each and how many more: a whole other network's keys
+    would make a message of kilobytes), or is "" when the sets are equal.
     """
     expected, given = list(expected), list(given)
     expected_set, given_set = set(expected), set(given)
     missing = [k for k in expected if k not in given_set]
     unexpected = [k for k in given if k not in expected_set]
-    parts = [f"missing key(s) {missing}"] * bool(missing)
-    parts += [f"unexpected key(s) {unexpected}"] * bool(unexpected)
+
+    def listed(keys: list[str]) -> str:
+        more = len(keys) - _LISTED
+        return f"{keys[:_LISTED]}" + (f" and {more} more" if more > 0 else "")
+
+    parts = [f"missing key(s) {listed(missing)}"] * bool(missing)
+    parts += [f"unexpected key(s) {listed(unexpected)}"] * bool(unexpected)
     return missing, unexpected, " and ".join(parts)
+
+
+_LISTED = 8  # keys a mismatch message lists of each kind
 
 
 class Node(NamedTuple):
