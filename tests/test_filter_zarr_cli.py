@@ -230,6 +230,11 @@ def test_a_picture_input_goes_to_a_zarr_store(tmp_path):
     want = filters.filter_image(x, ("R", "G", "B"), "gradient").pixels
     assert_close(np.asarray(zarr.open_array(tmp_path / "out.zarr", mode="r")), want, np.float64)
     assert sorted(os.listdir(tmp_path)) == ["out.zarr", "p.png"]
+    from PIL import Image
+
+    Image.open(tmp_path / "p.png").convert("P").save(tmp_path / "palette.png")
+    proc = cnnmath("filter", "gradient", tmp_path / "palette.png", "-o", tmp_path / "o2.zarr")
+    assert proc.returncode == 0 and "input: palette (P) expanded to RGB" in proc.stderr
 
 
 def test_a_picture_input_runs_on_the_cluster(tmp_path, cluster):

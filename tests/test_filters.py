@@ -446,6 +446,8 @@ def test_filter_image_conv_is_scipys_correlation_per_channel():
     got = filter_image(x, ("R", "G", "B"), "conv", kernel=w, padding=1)
     expected = np.stack([signal.correlate2d(c, w, mode="same") for c in x])
     assert_close(got.pixels, (expected + 4.0) / 8.0)  # range [-4, 4]
+    pair = filter_image(x, ("R", "G", "B"), "conv", kernel=w, padding=(1, 1))  # as conv2d's
+    assert_close(pair.pixels, (expected + 4.0) / 8.0)
 
 
 @pytest.mark.parametrize(
@@ -457,6 +459,15 @@ def test_filter_image_conv_is_scipys_correlation_per_channel():
         (lambda f: f(_picture(1), ("L",), "maxpool", k=7), r"k: the window 7x7 is larger"),
         (lambda f: f(_picture(1), ("L",), "conv", kernel=[[0.0]]), r"kernel: the kernel is all"),
         (lambda f: f(_picture(1), ("L",), "conv", kernel=[1.0]), r"expected a non-empty 2-D"),
+        (
+            lambda f: f(_picture(1), ("L",), "conv", kernel=np.ones((9, 2)), padding=(0, 1)),
+            r"^filter_image: kernel: 9x2 is larger than the image \(\d+x\d+ pixels\) with "
+            r"padding 0x1$",
+        ),
+        (
+            lambda f: f(_picture(1), ("L",), "conv", kernel=np.ones((3, 3)), padding=-3),
+            r"^conv2d: padding: expected values >= 0, got -3",
+        ),
     ],
 )
 def test_filter_image_bad_input(call, pattern):

@@ -344,10 +344,11 @@ def test_upsample_reads_torchs_pixels_for_any_factor(mode):
 def test_upsample_output_is_a_writable_array_like_torchs(kw):
     """torch's output takes in-place updates for every factor; a height factor of 1 used to
     give a read-only broadcast view."""
-    x = _input((1, 2, 4, 3))
-    y, want = nn.Upsample(**kw)(x), torch.nn.Upsample(**kw)(torch.from_numpy(x))
-    y += 1.0
-    assert np.array_equal(y, (want + 1.0).numpy())
+    for shape in ((1, 2, 4, 3), (1, 2, 1, 3)):  # one row: the broadcast's view too
+        x = _input(shape)
+        y, want = nn.Upsample(**kw)(x), torch.nn.Upsample(**kw)(torch.from_numpy(x))
+        y += 1.0
+        assert np.array_equal(y, (want + 1.0).numpy())
 
 
 def test_batchnorm_trains_on_an_empty_batch_as_torch():

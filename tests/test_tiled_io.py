@@ -118,6 +118,9 @@ def test_save_refuses_what_open_cannot_read_before_writing(tmp_path, name):
     ):
         with pytest.raises(ValueError, match=match):
             tiled_io.save_array(x, tmp_path / name)
+    for dtype in ("float16", "int32", "bool"):
+        with pytest.raises(TypeError, match=rf"save_array: x: expected uint8, .* got {dtype}"):
+            tiled_io.save_array(da.zeros((20, 20), dtype=dtype), tmp_path / name)
     for tile in (16.0, True):
         with pytest.raises(TypeError, match=r"save_array: tile: expected an int"):
             tiled_io.save_array(da.zeros((20, 20)), tmp_path / name, tile=tile)

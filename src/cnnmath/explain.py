@@ -255,8 +255,8 @@ def read_map(
         (``conv_transpose2d``), one input and one output channel.
     size : (H, W), the input's side lengths, 1..MAX_SIZE (32) each.
     kernel, stride, dilation : ints 1..32 (MAX_KERNEL, MAX_STRIDE, MAX_DILATION);
-        padding : int 0..16 (MAX_PADDING; pooling allows at most half the window, as
-        PyTorch does — the op says so).
+        padding : int 0..16 (MAX_PADDING; pooling allows at most k // 2, as PyTorch
+        does, checked here with the other limits).
 
     The picture has one frame per output cell (conv, pool) or input cell (transposed): at
     most MAX_FRAMES (100) of them. The transposed output before the padding crops it,

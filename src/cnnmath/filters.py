@@ -461,16 +461,27 @@ def to_pixels(y: np.ndarray, bounds: tuple[float, float], scale: str = "range") 
 
 
 def _check_kernel_fits(w: np.ndarray, hw: tuple[int, int], padding: Any, *, func: str) -> None:
-    """Refuse a kernel (f1, f2) larger than the H×W image padded by ``padding`` (an int, or
-    "valid": 0; "same" always fits), naming ``kernel`` rather than the op's kernel_size."""
-    if isinstance(padding, str) and padding == "same":
+    """Refuse a kernel (f1, f2) larger than the H×W image padded by ``padding`` ("valid": 0,
+    an int or a pair of ints; "same" always fits), naming ``kernel`` rather than the op's
+    kernel_size. Any other padding is left for ``conv2d`` to refuse, naming padding."""
+    if isinstance(padding, str):
+        if padding != "valid":
+            return
+        padding = 0
+
+    def whole(p: Any) -> bool:
+        return bool(
+            isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) and p >= 0
+        )
+
+    pair = tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
+    if len(pair) != 2 or not all(whole(p) for p in pair):
         return
-    p = 0 if isinstance(padding, str) else int(padding)
-    (f1, f2), (H, W) = w.shape, hw
-    if f1 > H + 2 * p or f2 > W + 2 * p:
+    (f1, f2), (H, W), (p1, p2) = w.shape, hw, pair
+    if f1 > H + 2 * p1 or f2 > W + 2 * p2:
         raise ValueError(
             f"{func}: kernel: {f1}x{f2} is larger than the image ({H}x{W} pixels) with padding "
-            f"{p} on each side"
+            f"{p1}x{p2}"
         )
 
 

@@ -70,7 +70,7 @@ def _indices(wrt, n_inputs: int, *, func: str, one: bool = False) -> list[int]:
     result = []
     for index in chosen:
         if not -n_inputs <= index < n_inputs:
-            raise IndexError(f"wrt index {index} out of range for {n_inputs} inputs")
+            raise IndexError(f"{func}: wrt: index {index} out of range for {n_inputs} inputs")
         result.append(int(index) % n_inputs)
     return result
 

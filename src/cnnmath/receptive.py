@@ -108,9 +108,11 @@ def layer_geometry(module: Any) -> Geometry:
 
     Layers with ``kernel_size`` (convolutions, max/avg pooling) are windows, read from their
     ``kernel_size``, ``stride``, ``padding`` (int, pair, "valid", "same"), ``dilation`` and
-    ``ceil_mode``; activations, ``Identity``, ``Add``, ``Concat`` and, in eval mode,
-    ``Dropout`` and ``BatchNorm2d`` are pointwise; ``Flatten``, ``Linear``, adaptive pooling
-    and group/layer norm are global. In training mode ``Dropout`` draws a fresh mask (not a
+    ``ceil_mode``; activations (``PReLU`` too), ``Identity``, ``Add``, ``Concat`` and, in
+    eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` are pointwise; ``Flatten``,
+    ``Linear``, adaptive pooling and group/layer norm are global (adaptive pooling on both
+    axes even where ``output_size`` keeps one with None: a bound, not the exact field).
+    In training mode ``Dropout`` draws a fresh mask (not a
     function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
     the whole image: the first is refused, the second is global. So is a ``BatchNorm2d``
     built with ``track_running_stats=False`` in any mode: it keeps no running statistics,

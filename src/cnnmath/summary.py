@@ -13,7 +13,8 @@ and layers without parameters (activations, pooling, Add, …) count no mult-add
 torchinfo's rules, kept so that the totals compare with it number for number; for a
 convolution they are the true count of multiply-adds, C_out·(C_in/G)·f1·f2·H·W per sample
 plus the bias, for a Linear layer too. A transposed convolution is counted by the same rule
-over its (larger) output, s1·s2 times its true count C_in·(C_out/G)·f1·f2 per *input* pixel;
+over its (larger) output, H_out·W_out / (H·W) (about s1·s2) times its true count
+C_in·(C_out/G)·f1·f2 per *input* pixel;
 a norm's "mult-adds" are only its two affine parameters per sample (its statistics are not
 counted) — read these as a size, not a cost.
 

@@ -511,6 +511,10 @@ def save_array(
             f"save_array: x: expected a non-empty shape (H, W) or (C, H, W) with C in 1-4, got "
             f"{x.shape}"
         )
+    if x.dtype not in (np.uint8, np.uint16, np.float32, np.float64):  # open_array's samples
+        raise TypeError(
+            f"save_array: x: expected uint8, uint16, float32 or float64 values, got {x.dtype}"
+        )
     if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)):
         raise TypeError(f"save_array: tile: expected an int, got {tile!r}")
     target = Path(os.path.abspath(os.fspath(path)))

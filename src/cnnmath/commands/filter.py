@@ -364,9 +364,10 @@ def _run_lazy(
 ) -> int:
     """A Zarr/TIFF image larger than memory: read block by block, filtered through
     ``cnnmath.tiled`` (each block grown by the operator's halo), written whole or not at all,
-    here or on the cluster at --scheduler; a progress bar on stderr. Any other picture
-    (PNG, JPEG, a striped TIFF, …) going to a Zarr store or through --scheduler is read
-    whole by ``load_image``, as the in-memory path reads it, and cut into blocks."""
+    here or on the cluster at --scheduler; a progress bar on stderr. A picture that is
+    neither a Zarr store nor a TIFF (PNG, JPEG, …) going to a Zarr store or through
+    --scheduler is read whole by ``load_image``, as the in-memory path reads it (its notes
+    too), and cut into blocks; its values stay float64, as load_image gives them."""
     import warnings
 
     from .. import tiled_io
@@ -381,14 +382,17 @@ def _run_lazy(
         )
     if os.path.exists(args.output) and os.path.samefile(args.input, args.output):
         raise CLIError(f"-o: '{args.output}' is the input; write to another path")
+    input_notes: list[str] = []
     if tiled_io.array_format(args.input) is None:  # a picture: decoded whole, in memory
         da = require("dask.array", "dask", "filter")
         input_file("INPUT", args.input, expected="an image file")
         _check_memory(args, kernel)
         try:
-            pixels, _ = load_image(args.input)
+            pixels, info = load_image(args.input)
         except ValueError as exc:
             raise _input_error(exc) from None
+        if info.converted:
+            input_notes.append(f"input: {info.converted}")
         x = da.from_array(pixels, chunks=(pixels.shape[0], _PICTURE_BLOCK, _PICTURE_BLOCK))
     else:
         if os.path.exists(args.input) and not os.path.isdir(args.input):  # a file:
@@ -421,7 +425,7 @@ def _run_lazy(
         except (ValueError, TypeError, OSError) as exc:
             raise _option_error(exc) from None
     if not args.quiet:
-        for note in [*notes, *(str(w.message) for w in caught)]:
+        for note in [*input_notes, *notes, *(str(w.message) for w in caught)]:
             print(f"cnnmath filter: {note}", file=sys.stderr)
         C, H, W = pixels.shape
         print(

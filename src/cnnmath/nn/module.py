@@ -497,7 +497,8 @@ class Module:
         missing, unexpected, mismatch = key_mismatch(own, state_dict)
         if strict and mismatch:
             raise StateDictError(
-                f"{func}: state_dict: {mismatch}; expected exactly the keys {list(own)}"
+                f"{func}: state_dict: {mismatch}; expected exactly the module's {len(own)} keys, "
+                f"got {len(state_dict)}"
             )
         values = {}
         for key, target in own.items():

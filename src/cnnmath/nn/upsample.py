@@ -162,8 +162,10 @@ class Upsample(Module):
             # s2 elements long: 2-3 times the time)
             lead = x.shape[:-2]
             y = np.repeat(x, s2, axis=-1)
-            if s1 > 1:  # (at s1 = 1 the reshape would keep the broadcast's read-only view)
+            if s1 > 1:
                 y = np.broadcast_to(y[..., :, None, :], (*lead, m, s1, w)).reshape(*lead, h, w)
+            if not y.flags.writeable:  # the reshape kept the broadcast's view (one row, or s1 = 1)
+                y = y.copy()
         else:
             y = x[..., rows, :][..., cols]
         return y, (x.shape, x.dtype, rows, cols)
