@@ -8,6 +8,7 @@ that the normalisation is not the identity. The exporter is the TorchScript one
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 
@@ -256,3 +257,92 @@ def test_exported_norms_have_torchs_parameters_and_train_as_torch(norm, trained)
     with torch.no_grad():
         want = model(x).numpy()
     assert rel_error(graph(x.numpy()), want) <= 1e-10
+
+
+class _Elementary(torch.nn.Module):
+    """The elementary ops of an export, each on values in its domain: Sqrt, Reciprocal, Exp,
+    Log, Neg, and Pow with a constant and with a trained exponent."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3)
+        self.p = torch.nn.Parameter(torch.tensor([1.5, 0.5, 2.0]).reshape(3, 1, 1))
+
+    def forward(self, x):
+        z = self.conv(x)
+        s = torch.sigmoid(z) + 0.25  # in (0.25, 1.25): positive
+        return (
+            torch.sqrt(s)
+            + torch.reciprocal(s)
+            + torch.exp(-z.abs())
+            + torch.log(s)
+            + s**self.p
+            + z**2
+        )
+
+
+def _trains_as_torch(model, x, graph):
+    """One backward of ⟨model(x), G⟩: cnnmath's gradients of x and of every parameter equal
+    PyTorch's autograd's (float64). A parameter is found by its ONNX name
+    (``initializer_names``), or, where the exporter stored a (transposed) copy under a name
+    of its own (a Linear's weight before MatMul), by its values."""
+    G = torch.randn_like(model(x))
+    xt = x.clone().requires_grad_()
+    model.zero_grad()
+    (model(xt) * G).sum().backward()
+    graph.train()
+    graph.zero_grad()
+    graph(x.numpy())
+    grad_x = graph.backward(G.numpy())
+    assert rel_error(grad_x, xt.grad.numpy()) <= 1e-10
+    ours = dict(graph.named_parameters())
+    assert len(ours) == len(list(model.parameters()))
+    for name, p in model.named_parameters():
+        want = p.grad.numpy()
+        if name in graph.initializer_names:
+            got = ours[graph.initializer_names[name]].grad
+        else:
+            value = p.detach().numpy()
+            (got,) = [
+                grad
+                for q in ours.values()
+                for data, grad in ((q.data, q.grad), (q.data.T, q.grad.T))
+                if data.shape == value.shape and np.array_equal(data, value)
+            ]
+        assert rel_error(got, want) <= 1e-10, name
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+def test_elementary_ops_agree_and_train_as_torch(opset):
+    torch.manual_seed(6)
+    model = _Elementary().double()
+    x = torch.randn(2, 2, 6, 5, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset))
+    ops = {m.onnx_op for m in graph.modules() if hasattr(m, "onnx_op")}
+    assert {"Sqrt", "Reciprocal", "Exp", "Log", "Neg", "Pow"} <= ops
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    _trains_as_torch(model, x, graph)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_convnext_block_agrees_and_trains_as_torch(opset):
+    """torchvision's ConvNeXt block: before opset 17 its LayerNorm is exported as ReduceMean,
+    Sub, Pow, Add, Sqrt and Div (from 17 as LayerNormalization); both load, agree with
+    PyTorch and onnxruntime, and train as PyTorch."""
+    CNBlock = import_torchvision().models.convnext.CNBlock
+
+    torch.manual_seed(7)
+    model = CNBlock(8, 0.5, 0.0).double().eval()
+    x = torch.randn(2, 8, 7, 6, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset))
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    model32, x32 = copy.deepcopy(model).float(), x.float()
+    data32 = _export(model32, x32, opset_version=opset)
+    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x32.numpy()})[0]
+    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    _trains_as_torch(model, x, graph)

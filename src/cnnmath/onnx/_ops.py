@@ -485,6 +485,44 @@ class _Binary(_Op):
         return [_unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)]
 
 
+class _Pow(_Op):
+    """y = x^p elementwise, NumPy (= ONNX multidirectional) broadcasting, in x's dtype (ONNX's
+    Pow: the exponent may be of another type, an integer one included).
+
+    ∂y/∂x = p·x^(p−1); ∂y/∂p = y·log x, taken as 0 where x = 0 and p ≥ 0 (PyTorch's rule: the
+    limit of a vanishing power), computed only when p is a parameter or a run-time value."""
+
+    roles = ("x", "p")
+
+    def compute(self, x: Any, p: Any) -> tuple[np.ndarray, Any]:
+        x, p = np.asarray(x), np.asarray(p)
+        _guard(np.broadcast_shapes(x.shape, p.shape), x.itemsize)
+        if np.issubdtype(x.dtype, np.integer):  # an integer power: exact, as ONNX's
+            y = np.power(x, p.astype(x.dtype) if np.issubdtype(p.dtype, np.integer) else p)
+            return np.asarray(y).astype(x.dtype), None
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = np.power(x, p.astype(x.dtype, copy=False))
+        return np.asarray(y), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, p = np.asarray(args[0]), np.asarray(args[1])
+        if not np.issubdtype(x.dtype, np.floating):
+            return [None, None]
+        q = p.astype(x.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            gx = g * q * np.power(x, q - 1)
+            gp = None
+            if self._slots[1][0] in ("input", "param") and np.issubdtype(p.dtype, np.floating):
+                y = np.power(x, q)
+                gp = g * np.where((x == 0) & (q >= 0), 0, y * np.log(x))
+                gp = _unbroadcast(gp, p.shape)
+        return [_unbroadcast(gx, x.shape), gp]
+
+    def extra_repr(self) -> str:
+        """The op type and its formula."""
+        return f"onnx_op={self.onnx_op!r}, y=x^p"
+
+
 class _Unary(_Op):
     """y = f(x) elementwise with its derivative f′ (the activations without a matching layer)."""
 
@@ -2100,7 +2138,31 @@ def _formula(node: Node, attrs: Attrs) -> tuple[Callable[..., Any], Callable[...
         return (lambda x: erf(x).astype(x.dtype, copy=False), derf, "erf(x)")
     if op == "Abs":  # Softsign's export: x / (1 + |x|); d|x|/dx = sign(x), 0 at 0
         return (np.abs, lambda x: np.sign(x).astype(x.dtype), "|x|")
+    if op in _ELEMENTARY:
+        return _ELEMENTARY[op]
     raise refuse(node, f"op type {op!r} is not supported")
+
+
+def _quiet(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """f with NumPy's warnings off: outside its domain an elementary function gives ONNX's
+    (and PyTorch's) NaN or ±inf, which is the answer, not an accident to warn about."""
+
+    def quiet(x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return f(x)
+
+    return quiet
+
+
+# The elementary functions exporters write where a layer has no op of its own (LayerNorm
+# before opset 17: ReduceMean, Sub, Pow, Add, Sqrt, Div), each with its derivative.
+_ELEMENTARY: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
+    "Sqrt": (_quiet(np.sqrt), _quiet(lambda x: 0.5 / np.sqrt(x)), "√x"),
+    "Reciprocal": (_quiet(np.reciprocal), _quiet(lambda x: -1 / (x * x)), "1/x"),
+    "Exp": (_quiet(np.exp), _quiet(np.exp), "exp(x)"),
+    "Log": (_quiet(np.log), _quiet(np.reciprocal), "log(x)"),
+    "Neg": (np.negative, lambda x: np.full_like(x, -1), "−x"),
+}
 
 
 def prelu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -2161,6 +2223,11 @@ def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
         return nn.Add(), [a.name, b.name]
     operands = [a, b]
     return _generic(_Binary(node, operands, node.op_type), operands)
+
+
+def pow_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = list(ins)
+    return _generic(_Pow(node, operands), operands)
 
 
 def compare(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -2452,6 +2519,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Sub": binary,
     "Mul": binary,
     "Div": binary,
+    "Pow": pow_,
     "Sum": sum_,
     "Where": where,
     **{op: compare for op in _COMPARISONS},
@@ -2489,6 +2557,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
             "Mish",
             "Erf",
             "Abs",
+            *_ELEMENTARY,
         )
     },
 }
@@ -2525,6 +2594,9 @@ FOLD_ONLY = ("ConstantOfShape", "Cast")
 # on); an input an op gained later (Squeeze's axes at 13) exists from that opset on.
 SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     **dict.fromkeys(("Add", "Sub", "Mul", "Div", "MatMul", *_COMPARISONS), ((1, "A B", 2),)),
+    "Pow": ((1, "X Y", 2),),
+    **dict.fromkeys(("Sqrt", "Reciprocal", "Neg"), ((1, "X", 1),)),
+    **dict.fromkeys(("Exp", "Log"), ((1, "input", 1),)),
     **dict.fromkeys(("Conv", "ConvTranspose"), ((1, "X W B", 2),)),
     **dict.fromkeys(
         (
