@@ -1300,9 +1300,9 @@ NEW_OP_REFUSALS = [
         r"attribute 'epsilon': expected a finite value > 0, got -1.0",
     ),
     (
-        _resize(["x", "", "sc"], mode="linear"),
+        _resize(["x", "", "sc"], mode="cubic"),
         [_SCALES],
-        r"attribute 'mode': expected 'nearest', got 'linear'",
+        r"attribute 'mode': expected 'nearest' or 'linear', got 'cubic'",
     ),
     (
         _resize(["x", "", "sc"], coordinate_transformation_mode="tf_crop_and_resize"),
@@ -1323,6 +1323,11 @@ NEW_OP_REFUSALS = [
         _resize(["x", "", "sc"], antialias=1),
         [_SCALES],
         r"attribute 'antialias': expected 0 with mode 'nearest', got 1",
+    ),
+    (
+        _resize(["x", "", "sc"], mode="linear", antialias=1),
+        [_SCALES],
+        r"attribute 'antialias': expected 0 with mode 'linear', got 1",
     ),
     (
         _resize(["x", "", "sc"], exclude_outside=1),

@@ -613,3 +613,56 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "cnnmath\[onnx\]"'):
         save(nn.ReLU(), tmp_path / "m.onnx", X)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(scale_factor=2),
+        dict(scale_factor=1.5),
+        dict(scale_factor=(0.5, 2.5)),
+        dict(size=(7, 11)),
+        dict(size=1),
+    ],
+    ids=str,
+)
+def test_bilinear_upsample_round_trips_through_load_and_onnxruntime(
+    kwargs, align_corners, tmp_path
+):
+    """Upsample(mode="bilinear") is written as a linear Resize: onnxruntime and load
+    compute the layer's output (float32, to a few units of the last place: onnxruntime
+    divides by the factor where the layer multiplies by its inverse), and a float64 file
+    loads to the layer's output and gradient."""
+    load = pytest.importorskip("cnnmath.onnx.load").load
+    rng = np.random.default_rng(6)
+    layer = nn.Upsample(**kwargs, mode="bilinear", align_corners=align_corners)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=0), layer)
+    x = rng.standard_normal((2, 2, 6, 8)).astype(np.float32)
+    want = model(x)
+    save(model, tmp_path / "u.onnx", x)
+    assert rel_error(run_ort(tmp_path / "u.onnx", x), want) <= 2e-6
+    assert rel_error(load(tmp_path / "u.onnx")(x), want) <= 2e-6
+    model64, x64 = model.to(np.float64), x.astype(np.float64)
+    save(model64, tmp_path / "u64.onnx", x64)
+    loaded = load(tmp_path / "u64.onnx")
+    assert rel_error(loaded(x64), model64(x64)) <= 1e-12
+    G = rng.standard_normal(want.shape)
+    model64(x64)
+    loaded(x64)
+    assert rel_error(loaded.backward(G), model64.backward(G)) <= 1e-12
+
+
+def test_bilinear_upsample_whose_float32_size_differs_is_refused(tmp_path):
+    """2.3 on 50 rows: the layer has ⌊114.99999999999999⌋ = 114 rows, onnxruntime's float32
+    product rounds to 115: the file would compute another size, so nothing is written."""
+    layer = nn.Upsample(scale_factor=2.3, mode="bilinear")
+    x = np.zeros((1, 1, 50, 50), np.float32)
+    assert layer(x).shape == (1, 1, 114, 114)
+    with pytest.raises(
+        ValueError,
+        match=r"save: model: node '0' \(Upsample\): a Resize by scale_factor 2.3 gives "
+        r"115×115 pixels .*the layer 114×114; give the layer size=\(114, 114\)",
+    ):
+        save(nn.Sequential(layer), tmp_path / "u.onnx", x)
+    assert not (tmp_path / "u.onnx").exists()

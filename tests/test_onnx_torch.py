@@ -346,3 +346,63 @@ def test_convnext_block_agrees_and_trains_as_torch(opset):
     witness = session.run(None, {"x": x32.numpy()})[0]
     assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
     _trains_as_torch(model, x, graph)
+
+
+class _Bilinear(torch.nn.Module):
+    def __init__(self, align_corners, **geometry):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3)
+        self.align_corners, self.geometry = align_corners, geometry
+
+    def forward(self, x):
+        y = torch.nn.functional.interpolate(
+            self.conv(x), mode="bilinear", align_corners=self.align_corners, **self.geometry
+        )
+        return torch.tanh(y)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize(
+    "geometry", [dict(scale_factor=2.0), dict(scale_factor=(1.5, 0.5)), dict(size=(7, 3))], ids=str
+)
+def test_bilinear_interpolate_agrees_and_trains_as_torch(opset, align_corners, geometry):
+    """F.interpolate(mode="bilinear") is exported as a linear Resize (pytorch_half_pixel or
+    align_corners, by scales or sizes): it loads, agrees with PyTorch (float64) and with
+    onnxruntime (float32), and its backward is PyTorch's autograd."""
+    torch.manual_seed(8)
+    model = _Bilinear(align_corners, **geometry).double()
+    x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset))
+    assert any(getattr(m, "onnx_op", None) == "Resize" for m in graph.modules())
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    model32, x32 = copy.deepcopy(model).float(), x.float()
+    data32 = _export(model32, x32, opset_version=opset)
+    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x32.numpy()})[0]
+    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    _trains_as_torch(model, x, graph)
+
+
+def test_segmentation_network_agrees():
+    """torchvision's LR-ASPP (MobileNetV3 backbone, its head upsampling bilinearly), random
+    weights and BatchNorm statistics: the loaded graph gives PyTorch's and onnxruntime's
+    per-pixel class scores."""
+    segmentation = import_torchvision().models.segmentation
+
+    class Out(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)["out"]
+
+    torch.manual_seed(9)
+    net = segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=4)
+    model = Out(_randomise_batchnorm(net, seed=9)).eval()
+    x = torch.randn(2, 3, 64, 48)
+    graph = _check(model, x, opset_version=17)
+    assert graph(x.numpy()).shape == (2, 4, 64, 48)

@@ -1,4 +1,4 @@
-"""Upsample: nearest-neighbour resizing of a batch of images."""
+"""Upsample: nearest-neighbour or bilinear resizing of a batch of images."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_float_array, positive_int
+from ..ops.interpolate import (
+    linear_taps,
+    resample_linear,
+    resample_linear_backward,
+    sum_into_sources,
+)
 from .module import Module
 
 __all__ = ["Upsample"]
@@ -27,36 +33,11 @@ def _source_index(n_in: int, n_out: int, ratio: np.float32) -> np.ndarray:
     return np.minimum(np.floor(product).astype(np.intp), n_in - 1)
 
 
-def _sum_into_sources(g: np.ndarray, index: np.ndarray, n_in: int, axis: int) -> np.ndarray:
-    """The adjoint of ``take(·, index, axis)``: each source slice receives the sum of the
-    output slices copied from it (0 for a source no output reads). ``index`` is
-    non-decreasing, so the copies of one source are one run, summed by ``add.reduceat`` —
-    or, when every source is copied s times (an integer factor), as the sum of the s
-    strided views g[k::s] along the axis: whole rows a pass, where add.reduceat's runs of s
-    made NumPy's inner loops s long (a 2× upsampling's backward: 0.07–0.10 of the time)."""
-    s, rest = divmod(index.size, n_in)
-    if not rest and np.array_equal(index, np.arange(index.size) // s):
-        view: list[Any] = [slice(None)] * g.ndim
-        view[axis] = slice(0, None, s)
-        total = g[tuple(view)].copy()
-        for k in range(1, s):  # the copies in order, as add.reduceat adds them
-            view[axis] = slice(k, None, s)
-            total += g[tuple(view)]
-        return total
-    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-    sums = np.add.reduceat(g, starts, axis=axis)
-    shape = list(g.shape)
-    shape[axis] = n_in
-    out = np.zeros(shape, g.dtype)
-    target: list[Any] = [slice(None)] * g.ndim
-    target[axis] = index[starts]
-    out[tuple(target)] = sums
-    return out
-
-
 class Upsample(Module):
-    """Nearest-neighbour upsampling, as ``torch.nn.Upsample(size, scale_factor,
-    mode="nearest")``:
+    """Resizing by a factor or to a size, as ``torch.nn.Upsample(size, scale_factor, mode,
+    align_corners)``, in one of two modes.
+
+    ``mode="nearest"`` (the default) copies the nearest source pixel:
 
         Y[β, c, i, j] = X[β, c, ⌊i·r_h⌋, ⌊j·r_w⌋],  r = 1/scale_factor (or n_in/n_out for ``size``)
 
@@ -67,9 +48,16 @@ class Upsample(Module):
     tensor sizes but not on others, so a factor within about 1e-4 of 1 or 2 (1.0001,
     2.00001) may read a neighbouring pixel there; this layer always takes them exactly.
     Backward: the adjoint, ∂ℓ/∂X[β,c,a,b] = Σ of G over the output pixels copied from
-    (a, b) — the sum over its block for an integer factor. Give exactly one of ``size``
-    (int or pair: the output's H, W) and ``scale_factor`` (a positive number or a pair);
-    output H_out = ⌊m·s_h⌋.
+    (a, b) — the sum over its block for an integer factor.
+
+    ``mode="bilinear"`` mixes the four pixels around each output pixel's source point
+    (``cnnmath.ops.interpolate_bilinear``: half-pixel centres, or with ``align_corners=True``
+    the corner pixels' centres kept in place; ``align_corners`` None means False, as in
+    PyTorch, and must stay None for "nearest"). PyTorch's kernel fuses its multiply-adds,
+    so the two libraries differ in the last bits (a few units of float32's rounding).
+
+    Give exactly one of ``size`` (int or pair: the output's H, W) and ``scale_factor`` (a
+    positive number or a pair); output H_out = ⌊m·s_h⌋.
     Input (B, C, m, n) or (C, m, n); dtype preserved.
 
     >>> Upsample(scale_factor=2)(np.arange(4.0).reshape(1, 1, 2, 2))[0, 0]
@@ -77,6 +65,8 @@ class Upsample(Module):
            [0., 0., 1., 1.],
            [2., 2., 3., 3.],
            [2., 2., 3., 3.]])
+    >>> Upsample(size=(1, 4), mode="bilinear")(np.array([[[0.0, 1.0]]]))[0]
+    array([[0.  , 0.25, 0.75, 1.  ]])
     """
 
     def __init__(
@@ -84,12 +74,23 @@ class Upsample(Module):
         size: int | tuple[int, int] | None = None,
         scale_factor: float | tuple[float, float] | None = None,
         mode: str = "nearest",
+        align_corners: bool | None = None,
     ) -> None:
         super().__init__()
         func = "Upsample"
-        if mode != "nearest":
-            raise ValueError(f"{func}: mode: expected 'nearest' (the one mode here), got {mode!r}")
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"{func}: mode: expected 'nearest' or 'bilinear', got {mode!r}")
         self.mode = mode
+        if mode == "nearest" and align_corners is not None:
+            raise ValueError(
+                f"{func}: align_corners: expected None with mode 'nearest' (it concerns the "
+                f"interpolating modes), got {align_corners!r}"
+            )
+        if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
+            raise TypeError(
+                f"{func}: align_corners: expected True, False or None, got {align_corners!r}"
+            )
+        self.align_corners = None if align_corners is None else bool(align_corners)
         if (size is None) == (scale_factor is None):
             raise ValueError(
                 f"{func}: expected exactly one of size and scale_factor, got size={size!r}, "
@@ -146,14 +147,19 @@ class Upsample(Module):
         return out, (np.float32(1.0 / sh), np.float32(1.0 / sw))
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = X at the nearest source pixels; the context is (x's shape and dtype, the two
-        index maps)."""
+        """Y = X at the nearest source pixels, or bilinearly resampled; the context is (x's
+        shape and dtype, the rows' and columns' index maps or taps)."""
         func = "Upsample.forward"
         check_float_array("x", x, func=func)
         if x.ndim not in (3, 4):
             raise ValueError(f"{func}: x: expected shape (B, C, H, W) or (C, H, W), got {x.shape}")
         m, n = x.shape[-2:]
         (h, w), (rh, rw) = self._plan(m, n)
+        if self.mode == "bilinear":
+            sh, sw = self._factors()
+            taps_h = linear_taps(m, h, sh, bool(self.align_corners), x.dtype)
+            taps_w = linear_taps(n, w, sw, bool(self.align_corners), x.dtype)
+            return resample_linear(x, taps_h, taps_w), (x.shape, x.dtype, taps_h, taps_w)
         rows, cols = _source_index(m, h, rh), _source_index(n, w, rw)
         s1, s2 = h // m if h % m == 0 else 0, w // n if w % n == 0 else 0
         if s1 and s2 and self._integer_copy(rows, cols, s1, s2):
@@ -170,6 +176,13 @@ class Upsample(Module):
             y = x[..., rows, :][..., cols]
         return y, (x.shape, x.dtype, rows, cols)
 
+    def _factors(self) -> tuple[float | None, float | None]:
+        """The factors the bilinear coordinates use (1/s, as PyTorch), None for ``size``."""
+        s = self.scale_factor
+        if s is None:
+            return None, None
+        return s if isinstance(s, tuple) else (s, s)
+
     @staticmethod
     def _integer_copy(rows: np.ndarray, cols: np.ndarray, s1: int, s2: int) -> bool:
         return bool(
@@ -178,15 +191,21 @@ class Upsample(Module):
         )
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X: G summed over the output pixels copied from each input pixel."""
+        """∂ℓ/∂X: G summed over the output pixels copied from each input pixel (weighted by
+        what each took from it, for "bilinear")."""
         shape, dtype, rows, cols = ctx
-        self._check_grad_output(grad_output, (*shape[:-2], rows.size, cols.size), dtype)
-        g = _sum_into_sources(grad_output, rows, shape[-2], grad_output.ndim - 2)
-        return _sum_into_sources(g, cols, shape[-1], grad_output.ndim - 1)
+        n_rows, n_cols = (
+            (rows.i0.size, cols.i0.size) if self.mode == "bilinear" else (rows.size, cols.size)
+        )
+        self._check_grad_output(grad_output, (*shape[:-2], n_rows, n_cols), dtype)
+        if self.mode == "bilinear":
+            return resample_linear_backward(grad_output, rows, cols, shape[-2:])
+        g = sum_into_sources(grad_output, rows, shape[-2], grad_output.ndim - 2)
+        return sum_into_sources(g, cols, shape[-1], grad_output.ndim - 1)
 
     def extra_repr(self) -> str:
-        """``scale_factor=…`` (as floats) or ``size=…``, then ``mode='nearest'``, as
-        ``torch.nn.Upsample`` prints them."""
+        """``scale_factor=…`` (as floats) or ``size=…``, then ``mode=…``, as
+        ``torch.nn.Upsample`` prints them (without align_corners, as it)."""
         if self.scale_factor is not None:
             info = f"scale_factor={self.scale_factor!r}"
         else:

@@ -29,10 +29,10 @@ import numpy as np
 
 from .. import nn, ops
 from ..nn import Parameter
-from ..nn.upsample import _sum_into_sources
 from ..ops import activations as act
 from ..ops._threads import product
 from ..ops.erf import erf
+from ..ops.interpolate import sum_into_sources, taps_at
 from ._checks import FUNC, tensor_array
 
 
@@ -1426,6 +1426,30 @@ _POLICIES = ("stretch", "not_larger", "not_smaller")
 _F32 = np.float32
 
 
+def _linear_source(n: int, out: int, scale: float, transform: str, dtype: Any) -> np.ndarray:
+    """ONNX Resize's source coordinate u of each of the ``out`` outputs along an axis of n
+    values resized by s = ``scale``, in ``dtype`` (the data's: float32 as onnxruntime, float64
+    for a float64 model): half_pixel u = (i + ½)/s − ½; pytorch_half_pixel the same, 0 when
+    out = 1; align_corners u = i·(n − 1)/(out − 1), 0 when out = 1; asymmetric u = i/s.
+
+    align_corners divides by the output's own length, as onnxruntime and PyTorch do; the
+    ONNX specification's reference divides by n·s − 1 (n·s unrounded), which differs where
+    n·s is not whole — a PyTorch export of ``align_corners=True`` with a scale factor means
+    onnxruntime's."""
+    dt = np.dtype(dtype)
+    i = np.arange(out, dtype=dt)
+    s = dt.type(scale)
+    if transform == "align_corners":
+        if out == 1:
+            return np.zeros(1, dt)
+        return i * (dt.type(n - 1) / dt.type(out - 1))
+    if transform == "asymmetric":
+        return i / s
+    if transform == "pytorch_half_pixel" and out == 1:
+        return np.zeros(1, dt)
+    return (i + dt.type(0.5)) / s - dt.type(0.5)
+
+
 def _nearest_source(n: int, out: int, scale: float, transform: str, rounding: str) -> np.ndarray:
     """ONNX Resize's nearest source index of each of the ``out`` outputs along an axis of n
     values resized by the factor s = ``scale``: output coordinate y mapped back to x by the
@@ -1537,7 +1561,13 @@ class _Resize(_Op):
     s = size/n; keep_aspect_ratio_policy "not_larger" / "not_smaller" takes the least /
     greatest s over the axes and the size s·n rounded, a tie up), in float32 as onnxruntime
     computes them. Backward: the adjoint of the gather —
-    G summed into the source each output copied (``src`` is non-decreasing)."""
+    G summed into the source each output copied (``src`` is non-decreasing).
+
+    Mode "linear": along each resized axis, in turn, y[…, i, …] = λ0·x[…, i0, …] +
+    λ1·x[…, i1, …] around the source coordinate u of ``_linear_source`` (clamped to the
+    axis: past an edge the edge value, as onnxruntime; ``cnnmath.ops.interpolate.taps_at``),
+    so on two axes the bilinear resize of PyTorch's ``interpolate``. Backward: the adjoint,
+    axis by axis (``resample_linear_backward``'s rule)."""
 
     roles = ("x", "roi", "scales", "sizes")
 
@@ -1549,9 +1579,11 @@ class _Resize(_Op):
         transform: str,
         rounding: str,
         policy: str,
+        mode: str = "nearest",
     ) -> None:
         super().__init__(node, operands)
         self.axes, self.transform, self.rounding, self.policy = axes, transform, rounding, policy
+        self.mode = mode
 
     def plan(self, shape: Sequence[int], scales: Any, sizes: Any) -> list[tuple[int, int, float]]:
         """(axis, output size, scale) of every axis scales or sizes name, for an X of
@@ -1618,6 +1650,9 @@ class _Resize(_Op):
         y, gathers = x, list[tuple[int, np.ndarray]]()
         if tuple(out_shape) == x.shape:  # onnxruntime copies X whatever the scales
             return y, gathers
+        if self.mode == "linear":
+            by_sizes = scales is None or np.size(scales) == 0
+            return self._linear(x, plan, by_sizes and self.policy == "stretch")
         # shrinking axes first: every intermediate then holds at most max(|X|, |Y|) values
         for a, out, f in sorted(plan, key=lambda p: p[1] - x.shape[p[0]]):
             src = self.sources(x.shape[a], out, f)
@@ -1627,17 +1662,62 @@ class _Resize(_Op):
                 gathers.append((a, src))
         return y, gathers
 
+    def _linear(
+        self, x: np.ndarray, plan: list[tuple[int, int, float]], exact_ratio: bool
+    ) -> tuple[np.ndarray, Any]:
+        """Mode "linear": the taps of every resized axis applied in turn, shrinking axes
+        first; the context lists (axis, taps, input size) for the backward. With
+        ``exact_ratio`` (sizes given, stretched) the factor is out/n in x's dtype, not the
+        plan's float32 one, so that a float64 model's coordinates are float64 throughout."""
+        y, passes = x, list[tuple[int, Any, int]]()
+        if not np.issubdtype(x.dtype, np.floating):
+            raise refuse(self.onnx_node, f"input 'X': expected float values, got {x.dtype}")
+        for a, out, f in sorted(plan, key=lambda p: p[1] - x.shape[p[0]]):
+            n = y.shape[a]
+            if n == 0 or out == 0:
+                shape = list(y.shape)
+                shape[a] = out
+                y = np.zeros(shape, x.dtype)
+                passes.append((a, None, n))
+                continue
+            if exact_ratio:
+                f = float(x.dtype.type(out) / x.dtype.type(n))
+            taps = taps_at(_linear_source(n, out, f, self.transform, x.dtype), n, x.dtype)
+            _guard((*y.shape[:a], out, *y.shape[a + 1 :]), x.dtype.itemsize)
+            w = [1] * y.ndim
+            w[a] = out
+            t = np.take(y, taps.i0, axis=a) * taps.lambda0.reshape(w)
+            t += np.take(y, taps.i1, axis=a) * taps.lambda1.reshape(w)
+            y = t
+            passes.append((a, taps, n))
+        return y, ("linear", passes)
+
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         shape = np.shape(args[0])
+        if isinstance(ctx, tuple) and ctx and ctx[0] == "linear":
+            for a, taps, n in reversed(ctx[1]):
+                if taps is None:
+                    g = np.zeros((*g.shape[:a], n, *g.shape[a + 1 :]), g.dtype)
+                    continue
+                w = [1] * g.ndim
+                w[a] = taps.i0.size
+                part = sum_into_sources(g * taps.lambda0.reshape(w), taps.i0, n, a)
+                g = part + sum_into_sources(g * taps.lambda1.reshape(w), taps.i1, n, a)
+            return [g, None, None, None]
         for a, src in reversed(ctx):  # the growing axes summed back first
             if src.size == 0:
                 g = np.zeros((*g.shape[:a], shape[a], *g.shape[a + 1 :]), g.dtype)
             else:
-                g = _sum_into_sources(g, src, shape[a], a)
+                g = sum_into_sources(g, src, shape[a], a)
         return [g, None, None, None]
 
     def extra_repr(self) -> str:
         """The op type and its rule."""
+        if self.mode == "linear":
+            return (
+                f"onnx_op={self.onnx_op!r}, mode='linear', "
+                f"coordinate_transformation_mode={self.transform!r}"
+            )
         return (
             f"onnx_op={self.onnx_op!r}, mode='nearest', "
             f"coordinate_transformation_mode={self.transform!r}, nearest_mode={self.rounding!r}"
@@ -2264,7 +2344,7 @@ def _power_of_two(f: float) -> bool:
 def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     x, roi, scales, sizes = ins
     choices = (
-        ("mode", "nearest", ("nearest",)),
+        ("mode", "nearest", ("nearest", "linear")),
         ("coordinate_transformation_mode", "half_pixel", _TRANSFORMS),
         ("nearest_mode", "round_prefer_floor", _ROUNDINGS),
         ("keep_aspect_ratio_policy", "stretch", _POLICIES),
@@ -2278,7 +2358,7 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
                 f"attribute {name!r}: expected {' or '.join(map(repr, allowed))}, got {value!r}",
             )
         chosen.append(value)
-    _, transform, rounding, policy = chosen
+    mode, transform, rounding, policy = chosen
     if transform == "half_pixel_symmetric":
         raise refuse(
             node,
@@ -2287,7 +2367,7 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
         )
     for name in ("antialias", "exclude_outside"):  # they change linear and cubic weights only
         if attrs.get(name, 0):
-            raise refuse(node, f"attribute {name!r}: expected 0 with mode 'nearest', got 1")
+            raise refuse(node, f"attribute {name!r}: expected 0 with mode {mode!r}, got 1")
     attrs.get("cubic_coeff_a")  # mode "cubic" only, which is refused
     attrs.get("extrapolation_value")  # "tf_crop_and_resize" only, which is refused
     axes = attrs.ints("axes", None)
@@ -2295,7 +2375,7 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     if static is not None:
         _resize_axes(node, axes, len(static))
     operands = [x, _plain(roi), _plain(scales), _plain(sizes)]
-    module = _Resize(node, operands, axes, transform, rounding, policy)
+    module = _Resize(node, operands, axes, transform, rounding, policy, mode)
     if static is not None and not isinstance(scales, Ref) and not isinstance(sizes, Ref):
         known = tuple(1 if n is None else n for n in static)  # refused now, not when run
         plan = module.plan(known, getattr(scales, "value", None), getattr(sizes, "value", None))
@@ -2309,13 +2389,14 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
                 raise refuse(node, str(e)) from None
             _guard_indices(node, plan)
             for a, out, f in plan:  # a near-tie refused now too
-                module.sources(static[a], out, f)
+                if mode == "nearest":
+                    module.sources(static[a], out, f)
     if (
         isinstance(x, Ref)
         and info["float"].get(x.name, False)
         and static is not None
         and len(static) == 4
-        and (transform, rounding, axes) == ("asymmetric", "floor", None)
+        and (mode, transform, rounding, axes) == ("nearest", "asymmetric", "floor", None)
         and isinstance(scales, Const)
         and scales.value.size == 4
         and sizes is None

@@ -33,6 +33,10 @@ as the identity. The mapping, layer by layer:
                              ⌊i/s⌋, PyTorch's and cnnmath's nearest rule; two Gathers of
                              the layer's own source indices where a Resize of the float32
                              factor (as onnxruntime computes it) would read other pixels
+    Upsample (bilinear)      Resize(mode="linear", "half_pixel", or "align_corners" with
+                             sizes): PyTorch's coordinates; the scales form for a factor, as
+                             the layer's coordinates use 1/s (refused where onnxruntime's
+                             float32 output size ⌊s·n⌋ would differ from the layer's)
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
@@ -374,9 +378,38 @@ def _resize_sources(scales: Sequence[float] | None, out: Sequence[int], hw: Sequ
     return None if tuple(out) == tuple(hw) else picked
 
 
+def _upsample_bilinear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Upsample(mode="bilinear") as a linear Resize: align_corners's coordinates depend only
+    on the sizes; half_pixel's use the factor when the layer has one (1/s, where sizes would
+    give n/out) — so that onnxruntime computes the same output size ⌊s·n⌋ is checked."""
+    m = node.module
+    assert isinstance(m, nn.Upsample)
+    attrs = {
+        "mode": "linear",
+        "coordinate_transformation_mode": "align_corners" if m.align_corners else "half_pixel",
+    }
+    if m.scale_factor is None or m.align_corners:
+        _resize_by_sizes(w, node, out, attrs)
+        return
+    sh, sw = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
+    in_hw = tuple(shapes[0][-2:])
+    sizes = [int(np.float32(f) * np.float32(n)) for f, n in zip((sh, sw), in_hw)]
+    if sizes != list(out[-2:]):
+        raise ValueError(
+            f"save: model: node {node.name!r} (Upsample): a Resize by scale_factor "
+            f"{m.scale_factor!r} gives {sizes[0]}×{sizes[1]} pixels in float32 (onnxruntime), "
+            f"the layer {out[-2]}×{out[-1]}; give the layer size=({out[-2]}, {out[-1]})"
+        )
+    scales = w.const(f"{node.name}/scales", [1.0, 1.0, sh, sw], np.float32)
+    w.node("Resize", [node.inputs[0], "", scales], node.output, node.name, **attrs)
+
+
 def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Upsample)
+    if m.mode == "bilinear":
+        _upsample_bilinear(w, node, shapes, out)
+        return
     base = node.name
     attrs = {
         "mode": "nearest",
@@ -416,7 +449,13 @@ def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         scales = w.const(f"{base}/scales", [1.0, 1.0, sh, sw], np.float32)
         w.node("Resize", [node.inputs[0], "", scales], node.output, base, **attrs)
         return
-    # sizes must name every axis before opset 18: (B, C) of the input, then (h, w)
+    _resize_by_sizes(w, node, out, attrs)
+
+
+def _resize_by_sizes(w: _Writer, node: nn.Node, out: tuple, attrs: dict[str, str]) -> None:
+    """A Resize to the output's (h, w) by its ``sizes`` input: before opset 18 sizes name
+    every axis, so (B, C) are read from the input's shape (B is symbolic)."""
+    base = node.name
     shape = w.node("Shape", [node.inputs[0]], f"{base}/shape", f"{base}/shape")
     lead = w.node(
         "Slice",

@@ -17,6 +17,7 @@ from .conv import (
     conv_transpose2d_backward,
 )
 from .dropout import dropout, dropout_backward
+from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
 from .norm import (
     batch_norm,
@@ -61,6 +62,8 @@ __all__ = [
     "get_activation",
     "group_norm",
     "group_norm_backward",
+    "interpolate_bilinear",
+    "interpolate_bilinear_backward",
     "layer_norm",
     "layer_norm_backward",
     "linear",
