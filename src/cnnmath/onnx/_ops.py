@@ -1686,8 +1686,9 @@ class _Resize(_Op):
             _guard((*y.shape[:a], out, *y.shape[a + 1 :]), x.dtype.itemsize)
             w = [1] * y.ndim
             w[a] = out
-            t = np.take(y, taps.i0, axis=a) * taps.lambda0.reshape(w)
-            t += np.take(y, taps.i1, axis=a) * taps.lambda1.reshape(w)
+            with np.errstate(invalid="ignore", over="ignore"):  # 0·inf is NaN, as onnxruntime
+                t = np.take(y, taps.i0, axis=a) * taps.lambda0.reshape(w)
+                t += np.take(y, taps.i1, axis=a) * taps.lambda1.reshape(w)
             y = t
             passes.append((a, taps, n))
         return y, ("linear", passes)
@@ -1701,8 +1702,9 @@ class _Resize(_Op):
                     continue
                 w = [1] * g.ndim
                 w[a] = taps.i0.size
-                part = sum_into_sources(g * taps.lambda0.reshape(w), taps.i0, n, a)
-                g = part + sum_into_sources(g * taps.lambda1.reshape(w), taps.i1, n, a)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    part = sum_into_sources(g * taps.lambda0.reshape(w), taps.i0, n, a)
+                    g = part + sum_into_sources(g * taps.lambda1.reshape(w), taps.i1, n, a)
             return [g, None, None, None]
         for a, src in reversed(ctx):  # the growing axes summed back first
             if src.size == 0:

@@ -83,15 +83,21 @@ def linear_taps(
         else:
             r = dt.type(n_in) / dt.type(n_out)
         u = np.maximum(r * (i + dt.type(0.5)) - dt.type(0.5), dt.type(0))
-    return taps_at(u, n_in, dt)
+    # PyTorch's rule past the last pixel: i0 = n_in − 1 and λ1 = u − i0 unclamped, both taps
+    # on that pixel (λ0 + λ1 = 1: the same value, and a NaN pattern as PyTorch's for ±inf)
+    i0 = np.minimum(np.floor(u).astype(np.intp), n_in - 1)
+    lambda1 = (u - i0.astype(dt)).astype(dt)
+    return Taps(i0, np.minimum(i0 + 1, n_in - 1), (dt.type(1) - lambda1).astype(dt), lambda1)
 
 
 def _along(x: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
-    """λ0·take(x, i0) + λ1·take(x, i1) along ``axis`` (−1 or −2)."""
+    """λ0·take(x, i0) + λ1·take(x, i1) along ``axis`` (−1 or −2); a 0·inf is NaN, as in
+    PyTorch, without a warning."""
     shape = (-1, 1) if axis == -2 else (-1,)
     y = np.take(x, taps.i0, axis=axis)
-    y *= taps.lambda0.reshape(shape)
-    y += np.take(x, taps.i1, axis=axis) * taps.lambda1.reshape(shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y *= taps.lambda0.reshape(shape)
+        y += np.take(x, taps.i1, axis=axis) * taps.lambda1.reshape(shape)
     return y
 
 
@@ -133,8 +139,9 @@ def sum_into_sources(g: np.ndarray, index: np.ndarray, n_in: int, axis: int) -> 
 def _along_backward(g: np.ndarray, taps: Taps, n_in: int, axis: int) -> np.ndarray:
     """The adjoint of ``_along``: Σ λ0·G into i0 plus Σ λ1·G into i1."""
     shape = (-1, 1) if axis == -2 else (-1,)
-    out = sum_into_sources(g * taps.lambda0.reshape(shape), taps.i0, n_in, axis)
-    out += sum_into_sources(g * taps.lambda1.reshape(shape), taps.i1, n_in, axis)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = sum_into_sources(g * taps.lambda0.reshape(shape), taps.i0, n_in, axis)
+        out += sum_into_sources(g * taps.lambda1.reshape(shape), taps.i1, n_in, axis)
     return out
 
 

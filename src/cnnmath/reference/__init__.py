@@ -21,6 +21,7 @@ Speed is not a goal: use tiny shapes.
 
 from .activations import hardtanh_backward, prelu, prelu_backward, relu_backward
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
 from .norm import (
     batch_norm,
@@ -71,6 +72,8 @@ __all__ = [
     "dropout_backward",
     "group_norm",
     "group_norm_backward",
+    "interpolate_bilinear",
+    "interpolate_bilinear_backward",
     "layer_norm",
     "layer_norm_backward",
     "linear",

@@ -1,0 +1,96 @@
+"""Bilinear resizing as literal loops: every output pixel's four weights written out.
+
+Source coordinate of output index i along an axis of n inputs resized to N outputs
+(0-based): with align_corners u = i·(n − 1)/(N − 1) (0 when N = 1); else
+u = max(0, (i + ½)·r − ½), r = 1/scale_factor when a factor is given, else n/N. Then
+i0 = ⌊u⌋ clipped to n − 1, i1 = min(i0 + 1, n − 1), λ1 = u − i0, λ0 = 1 − λ1, and
+
+    Y[β, c, i, j] = Σ_{a ∈ {0,1}} Σ_{e ∈ {0,1}} λa(i) · λe(j) · X[β, c, ia(i), ie(j)].
+
+Coordinates and sums in float64; the result in x's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _out_size(n, size, factor):
+    return int(size) if size is not None else int(math.floor(n * factor))
+
+
+def _weights(n, N, factor, align_corners):
+    """[(i0, λ0, i1, λ1)] for each of the N outputs."""
+    out = []
+    for i in range(N):
+        if align_corners:
+            u = i * (n - 1) / (N - 1) if N > 1 else 0.0
+        else:
+            r = 1.0 / factor if factor is not None else n / N
+            u = max(0.0, (i + 0.5) * r - 0.5)
+        i0 = min(int(math.floor(u)), n - 1)
+        i1 = min(i0 + 1, n - 1)
+        lam1 = u - i0
+        out.append((i0, 1.0 - lam1, i1, lam1))
+    return out
+
+
+def _geometry(shape, size, scale_factor, align_corners):
+    m, n = shape[-2:]
+    sizes = (None, None)
+    factors = (None, None)
+    if size is not None:
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    else:
+        factors = (
+            tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
+        )
+    H = _out_size(m, sizes[0], factors[0])
+    W = _out_size(n, sizes[1], factors[1])
+    return (
+        _weights(m, H, factors[0], align_corners),
+        _weights(n, W, factors[1], align_corners),
+    )
+
+
+def interpolate_bilinear(x, size=None, scale_factor=None, align_corners=False):
+    """Bilinear resize of x (B, C, m, n) or (C, m, n) by the formula above."""
+    batched = x.ndim == 4
+    x4 = x if batched else x[None]
+    rows, cols = _geometry(x.shape, size, scale_factor, align_corners)
+    B, C = x4.shape[:2]
+    y = np.zeros((B, C, len(rows), len(cols)))
+    for b in range(B):
+        for c in range(C):
+            for i, (r0, wr0, r1, wr1) in enumerate(rows):
+                for j, (c0, wc0, c1, wc1) in enumerate(cols):
+                    total = 0.0
+                    for r, wr in ((r0, wr0), (r1, wr1)):
+                        for cc, wc in ((c0, wc0), (c1, wc1)):
+                            total += wr * wc * float(x4[b, c, r, cc])
+                    y[b, c, i, j] = total
+    y = y.astype(x.dtype)
+    return y if batched else y[0]
+
+
+def interpolate_bilinear_backward(
+    grad_output, input_shape, size=None, scale_factor=None, align_corners=False
+):
+    """∂ℓ/∂X: each G[β, c, i, j] handed to the four input pixels output (i, j) read, times the
+    weight it gave each."""
+    batched = len(input_shape) == 4
+    g4 = grad_output if batched else grad_output[None]
+    rows, cols = _geometry(tuple(input_shape), size, scale_factor, align_corners)
+    B, C = g4.shape[:2]
+    gx = np.zeros((B, C, *input_shape[-2:]))
+    for b in range(B):
+        for c in range(C):
+            for i, (r0, wr0, r1, wr1) in enumerate(rows):
+                for j, (c0, wc0, c1, wc1) in enumerate(cols):
+                    for r, wr in ((r0, wr0), (r1, wr1)):
+                        for cc, wc in ((c0, wc0), (c1, wc1)):
+                            gx[b, c, r, cc] += wr * wc * float(g4[b, c, i, j])
+    gx = gx.astype(grad_output.dtype)
+    return gx if batched else gx[0]
