@@ -202,6 +202,7 @@ def test_every_supported_op_is_exercised(outcomes):
         "mul",
         "div",
         "pow",
+        "lrn",
         "sqrt",
         "reciprocal",
         "exp",

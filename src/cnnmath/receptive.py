@@ -91,6 +91,7 @@ _POINTWISE = {
     "BatchNorm1d",
     "BatchNorm2d",
     "PReLU",
+    "LocalResponseNorm",  # mixes channels, pixel by pixel
 }
 _GLOBAL = {
     "Flatten": "Flatten merges the spatial axes",
@@ -108,7 +109,8 @@ def layer_geometry(module: Any) -> Geometry:
 
     Layers with ``kernel_size`` (convolutions, max/avg pooling) are windows, read from their
     ``kernel_size``, ``stride``, ``padding`` (int, pair, "valid", "same"), ``dilation`` and
-    ``ceil_mode``; activations (``PReLU`` too), ``Identity``, ``Add``, ``Concat`` and, in
+    ``ceil_mode``; activations (``PReLU`` too), ``Identity``, ``Add``, ``Concat``,
+    ``LocalResponseNorm`` (it mixes channels, pixel by pixel) and, in
     eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` are pointwise; ``Flatten``,
     ``Linear``, adaptive pooling and group/layer norm are global (adaptive pooling on both
     axes even where ``output_size`` keeps one with None: a bound, not the exact field).

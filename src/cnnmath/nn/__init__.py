@@ -58,7 +58,7 @@ from .graph import Add, Concat, Graph
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
-from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .upsample import Upsample
@@ -74,6 +74,7 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "LayerNorm",
+    "LocalResponseNorm",
     "PReLU",
     "ReLU6",
     "SELU",

@@ -1,4 +1,5 @@
-"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), GroupNorm, LayerNorm."""
+"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), GroupNorm, LayerNorm,
+LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ._common import _float_dtype, _real_arg
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
 
 
 def _flag(cls: str, name: str, value: Any) -> bool:
@@ -283,3 +284,37 @@ class LayerNorm(Module):
             f"{self.normalized_shape}, eps={self.eps}, "
             f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels, as ``torch.nn.LocalResponseNorm``
+    (AlexNet, GoogLeNet): y = x · (k + (α/n)·Σ_{c' ∈ W(c)} x_{c'}²)^(−β) over a window of
+    n = ``size`` neighbouring channels (``ops.local_response_norm``). No parameters.
+    Input (B, C, ...) with at least one axis after C.
+
+    >>> LocalResponseNorm(2)
+    LocalResponseNorm(2, alpha=0.0001, beta=0.75, k=1.0)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        func = "LocalResponseNorm"
+        self.size = positive_int("size", size, func=func)
+        self.alpha = _real_arg(func, "alpha", alpha)
+        self.beta = _real_arg(func, "beta", beta)
+        self.k = _real_arg(func, "k", k)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = local_response_norm(x, size, alpha, beta, k); the context is x."""
+        return ops.local_response_norm(x, self.size, self.alpha, self.beta, self.k), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x through each window's energy."""
+        self._check_grad_output(grad_output, ctx.shape, ctx.dtype)
+        return ops.local_response_norm_backward(
+            grad_output, ctx, self.size, self.alpha, self.beta, self.k
+        )
+
+    def extra_repr(self) -> str:
+        """``n, alpha=…, beta=…, k=…`` as ``torch.nn.LocalResponseNorm`` prints."""
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

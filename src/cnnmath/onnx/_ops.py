@@ -2108,6 +2108,50 @@ def layer_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
     return _generic(_LayerNorm(node, operands, axis, eps), operands)
 
 
+class _LRN(_Op):
+    """ONNX's LRN with an even size: its window is ⌊(n − 1)/2⌋ channels before c and
+    ⌈(n − 1)/2⌉ after, one channel further forward than PyTorch's (an odd size is the
+    ``nn.LocalResponseNorm`` layer itself)."""
+
+    roles = ("x",)
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], size: int, coefficients: tuple
+    ) -> None:
+        super().__init__(node, operands)
+        self.size, self.coefficients = size, coefficients
+        self.window = ((size - 1) // 2, size // 2)
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        alpha, beta, k = self.coefficients
+        return ops.local_response_norm(x, self.size, alpha, beta, k, self.window), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        alpha, beta, k = self.coefficients
+        return [
+            ops.local_response_norm_backward(g, args[0], self.size, alpha, beta, k, self.window)
+        ]
+
+
+def lrn(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x = ins[0]
+    size = attrs.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise refuse(node, f"attribute 'size': expected a positive int, got {size!r}")
+    coefficients = []
+    for name, default in (("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)):
+        value = attrs.get(name, default)
+        if not isinstance(value, float) or not math.isfinite(value):
+            raise refuse(node, f"attribute {name!r}: expected a finite float, got {value!r}")
+        coefficients.append(value)
+    rank = _rank(info, x)
+    if rank is not None and rank < 3:
+        raise refuse(node, f"input 'X': expected rank >= 3 (N, C, D1, ...), got rank {rank}")
+    if size % 2 == 1 and isinstance(x, Ref):
+        return nn.LocalResponseNorm(size, *coefficients), [x.name]
+    return _generic(_LRN(node, [x], size, tuple(coefficients)), [x])
+
+
 def _initializer_param(operand: Operand) -> Parameter | None:
     """The Parameter of a float initializer (or a view of one); None for anything else —
     a Constant node's value among them, which stays a buffer."""
@@ -2603,6 +2647,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Mul": binary,
     "Div": binary,
     "Pow": pow_,
+    "LRN": lrn,
     "Sum": sum_,
     "Where": where,
     **{op: compare for op in _COMPARISONS},
@@ -2723,6 +2768,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     ),
     "LayerNormalization": ((1, "X Scale B", 2),),
     "InstanceNormalization": ((1, "input scale B", 3),),
+    "LRN": ((1, "X", 1),),
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),
     "Gemm": ((1, "A B C", 2),),

@@ -37,6 +37,7 @@ as the identity. The mapping, layer by layer:
                              sizes): PyTorch's coordinates; the scales form for a factor, as
                              the layer's coordinates use 1/s (refused where onnxruntime's
                              float32 output size ⌊s·n⌋ would differ from the layer's)
+    LocalResponseNorm        LRN (odd sizes: an even size's ONNX window differs)
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
@@ -212,6 +213,19 @@ def _batch_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         w.state(m, "running_var", node),
     ]
     w.node("BatchNormalization", inputs, node.output, node.name, epsilon=m.eps)
+
+
+def _local_response_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.LocalResponseNorm)
+    if m.size % 2 == 0:
+        raise ValueError(
+            f"save: model: node {node.name!r} (LocalResponseNorm({m.size})): ONNX's LRN window "
+            "for an even size reaches one channel further forward than PyTorch's and this "
+            "layer's; only odd sizes have an ONNX form"
+        )
+    attrs = {"size": m.size, "alpha": m.alpha, "beta": m.beta, "bias": m.k}
+    w.node("LRN", [node.inputs[0]], node.output, node.name, **attrs)
 
 
 def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -616,6 +630,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.BatchNorm1d: _batch_norm,
     nn.BatchNorm2d: _batch_norm,
     nn.LayerNorm: _layer_norm,
+    nn.LocalResponseNorm: _local_response_norm,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,
     nn.AvgPool2d: _avg_pool,

@@ -19,6 +19,7 @@ from .conv import (
 from .dropout import dropout, dropout_backward
 from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
+from .lrn import local_response_norm, local_response_norm_backward
 from .norm import (
     batch_norm,
     batch_norm_backward,
@@ -68,6 +69,8 @@ __all__ = [
     "layer_norm_backward",
     "linear",
     "linear_backward",
+    "local_response_norm",
+    "local_response_norm_backward",
     "log_softmax",
     "log_softmax_backward",
     "max_pool2d",

@@ -23,6 +23,7 @@ from .activations import hardtanh_backward, prelu, prelu_backward, relu_backward
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
+from .lrn import local_response_norm, local_response_norm_backward
 from .norm import (
     batch_norm,
     batch_norm_backward,
@@ -78,6 +79,8 @@ __all__ = [
     "layer_norm_backward",
     "linear",
     "linear_backward",
+    "local_response_norm",
+    "local_response_norm_backward",
     "log_softmax",
     "log_softmax_backward",
     "max_pool2d",
