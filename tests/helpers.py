@@ -50,3 +50,36 @@ def fifo_never_hangs(path):
     finally:
         done.set()
         thread.join()
+
+
+def trains_as_torch(model, x, graph):
+    """One backward of ⟨model(x), G⟩: cnnmath's gradients of x and of every parameter equal
+    PyTorch's autograd's (float64). A parameter is found by its ONNX name
+    (``initializer_names``), or, where the exporter stored a (transposed) copy under a name
+    of its own (a Linear's weight before MatMul), by its values."""
+    import torch
+
+    G = torch.randn_like(model(x))
+    xt = x.clone().requires_grad_()
+    model.zero_grad()
+    (model(xt) * G).sum().backward()
+    graph.train()
+    graph.zero_grad()
+    graph(x.numpy())
+    grad_x = graph.backward(G.numpy())
+    assert rel_error(grad_x, xt.grad.numpy()) <= 1e-10
+    ours = dict(graph.named_parameters())
+    assert len(ours) == len(list(model.parameters()))
+    for name, p in model.named_parameters():
+        want = p.grad.numpy()
+        if name in graph.initializer_names:
+            got = ours[graph.initializer_names[name]].grad
+        else:
+            value = p.detach().numpy()
+            (got,) = [
+                grad
+                for q in ours.values()
+                for data, grad in ((q.data, q.grad), (q.data.T, q.grad.T))
+                if data.shape == value.shape and np.array_equal(data, value)
+            ]
+        assert rel_error(got, want) <= 1e-10, name

@@ -99,9 +99,6 @@ EXCEPTIONS: dict[str, str] = {
     },
     # attributes and inputs
     "test_dropout_default_ratio": "Dropout's ratio computed at run time (needed for training)",
-    "test_edge_pad": "Pad mode 'edge' (only 'constant')",
-    "test_reflect_pad": "Pad mode 'reflect' (only 'constant')",
-    "test_wrap_pad": "Pad mode 'wrap' (only 'constant')",
     "test_constant": "a graph without inputs (nothing to run)",
     # Resize: modes "nearest" and "linear"
     **{

@@ -243,7 +243,7 @@ REFUSALS = [
         "node 'e' (Einsum): op type 'Einsum' is not supported",
     ),
     (
-        helper.make_node("Pad", ["x", "pads"], ["y"], name="p", mode="reflect"),
+        helper.make_node("Pad", ["x", "pads"], ["y"], name="p", mode="mirror"),
         "node 'p' (Pad): attribute 'mode'",
     ),
     (

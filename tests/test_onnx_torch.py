@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from helpers import rel_error
+from helpers import rel_error, trains_as_torch
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -281,37 +281,6 @@ class _Elementary(torch.nn.Module):
         )
 
 
-def _trains_as_torch(model, x, graph):
-    """One backward of ⟨model(x), G⟩: cnnmath's gradients of x and of every parameter equal
-    PyTorch's autograd's (float64). A parameter is found by its ONNX name
-    (``initializer_names``), or, where the exporter stored a (transposed) copy under a name
-    of its own (a Linear's weight before MatMul), by its values."""
-    G = torch.randn_like(model(x))
-    xt = x.clone().requires_grad_()
-    model.zero_grad()
-    (model(xt) * G).sum().backward()
-    graph.train()
-    graph.zero_grad()
-    graph(x.numpy())
-    grad_x = graph.backward(G.numpy())
-    assert rel_error(grad_x, xt.grad.numpy()) <= 1e-10
-    ours = dict(graph.named_parameters())
-    assert len(ours) == len(list(model.parameters()))
-    for name, p in model.named_parameters():
-        want = p.grad.numpy()
-        if name in graph.initializer_names:
-            got = ours[graph.initializer_names[name]].grad
-        else:
-            value = p.detach().numpy()
-            (got,) = [
-                grad
-                for q in ours.values()
-                for data, grad in ((q.data, q.grad), (q.data.T, q.grad.T))
-                if data.shape == value.shape and np.array_equal(data, value)
-            ]
-        assert rel_error(got, want) <= 1e-10, name
-
-
 @pytest.mark.parametrize("opset", [11, 13, 17])
 def test_elementary_ops_agree_and_train_as_torch(opset):
     torch.manual_seed(6)
@@ -323,7 +292,7 @@ def test_elementary_ops_agree_and_train_as_torch(opset):
     with torch.no_grad():
         want = model(x).numpy()
     assert rel_error(graph(x.numpy()), want) <= 1e-12
-    _trains_as_torch(model, x, graph)
+    trains_as_torch(model, x, graph)
 
 
 @pytest.mark.parametrize("opset", [13, 17])
@@ -345,7 +314,7 @@ def test_convnext_block_agrees_and_trains_as_torch(opset):
     session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
     witness = session.run(None, {"x": x32.numpy()})[0]
     assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
-    _trains_as_torch(model, x, graph)
+    trains_as_torch(model, x, graph)
 
 
 class _Bilinear(torch.nn.Module):
@@ -383,7 +352,7 @@ def test_bilinear_interpolate_agrees_and_trains_as_torch(opset, align_corners, g
     session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
     witness = session.run(None, {"x": x32.numpy()})[0]
     assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
-    _trains_as_torch(model, x, graph)
+    trains_as_torch(model, x, graph)
 
 
 def test_segmentation_network_agrees():

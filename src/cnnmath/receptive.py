@@ -109,7 +109,11 @@ def layer_geometry(module: Any) -> Geometry:
 
     Layers with ``kernel_size`` (convolutions, max/avg pooling) are windows, read from their
     ``kernel_size``, ``stride``, ``padding`` (int, pair, "valid", "same"), ``dilation`` and
-    ``ceil_mode``; activations (``PReLU`` too), ``Identity``, ``Add``, ``Concat``,
+    ``ceil_mode``; a padding layer (``ZeroPad2d``, ``ReflectionPad2d``, …) is a 1×1 window
+    with its border. A border of the image's own pixels (those layers, or a ``Conv2d``'s
+    ``padding_mode``) counts as padding, as zeros do: the field of a pixel near the edge
+    reaches past the image, where the reflected or repeated pixels stand; activations
+    (``PReLU`` too), ``Identity``, ``Add``, ``Concat``,
     ``LocalResponseNorm`` (it mixes channels, pixel by pixel) and, in
     eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` are pointwise; ``Flatten``,
     ``Linear``, adaptive pooling and group/layer norm are global (adaptive pooling on both
@@ -150,6 +154,17 @@ def layer_geometry(module: Any) -> Geometry:
             for f, s, (pb, pa), d in zip(kernel, stride, pads, dilation)
         )
         return Geometry("window", (axes[0], axes[1]))
+    if isinstance(module, nn.Pad2d):  # a 1×1 window with the layer's border
+        left, right, top, bottom = module.padding
+        if min(module.padding) < 0:
+            raise ValueError(
+                f"receptive_field: model: {name} crops (a negative padding, "
+                f"{module.padding}), which is not supported"
+            )
+        return Geometry(
+            "window",
+            (AxisWindow(1, 1, top, bottom, 1, False), AxisWindow(1, 1, left, right, 1, False)),
+        )
     if name in _GLOBAL:
         return Geometry("global", reason=_GLOBAL[name])
     if name.startswith("Dropout") and getattr(module, "training", False):

@@ -193,6 +193,13 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
                 f"whole image ({geo.reason}), so no tile can be computed alone; apply the "
                 "spatial part of the network tiled and the rest to its (smaller) output"
             )
+        mode = getattr(node.module, "padding_mode", getattr(node.module, "mode", "zeros"))
+        if isinstance(node.module, (nn.Conv2d, nn.Pad2d)) and mode not in ("zeros", "constant"):
+            raise ValueError(
+                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) pads with "
+                f"the image's own pixels (mode {mode!r}), which tiles do not reproduce at "
+                "the image's edges yet; only zero or constant borders are tiled"
+            )
         if len(node.inputs) > 1 and geo.kind == "window":
             raise ValueError(
                 f"{_FUNC}: model: node {node.name!r} slides a window over several inputs"

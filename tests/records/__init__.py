@@ -2,6 +2,6 @@
 
 from importlib import import_module
 
-FAMILIES = ("conv", "pool", "interpolate", "linear", "lrn", "norm", "activations", "losses")
+FAMILIES = ("conv", "pool", "interpolate", "linear", "lrn", "pad", "norm", "activations", "losses")
 
 RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]

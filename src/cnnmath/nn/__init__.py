@@ -1,7 +1,7 @@
 """Layers with explicit forward and backward passes, composed by ``Sequential`` and ``Graph``.
 
 Every layer is a :class:`Module`, with one concern per file as in ``torch.nn`` (module,
-parameter, conv, linear, pooling, activation, dropout, flatten, container, graph). A layer
+parameter, conv, linear, pooling, padding, activation, dropout, flatten, container, graph). A layer
 computes ``forward_ctx(x) -> (y, ctx)``, keeping what its backward needs from that call in
 ``ctx``, and ``backward_ctx(ctx, G)``, with ``G = ∂ℓ/∂y`` of the output's shape, returns
 ``∂ℓ/∂x`` and *adds* each parameter's gradient into ``parameter.grad`` (the chain rule's sum
@@ -59,6 +59,14 @@ from .linear import Linear
 from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
+from .padding import (
+    CircularPad2d,
+    ConstantPad2d,
+    Pad2d,
+    ReflectionPad2d,
+    ReplicationPad2d,
+    ZeroPad2d,
+)
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .upsample import Upsample
@@ -107,6 +115,12 @@ __all__ = [
     "StateDictError",
     "Tanh",
     "Upsample",
+    "CircularPad2d",
+    "ConstantPad2d",
+    "Pad2d",
+    "ReflectionPad2d",
+    "ReplicationPad2d",
+    "ZeroPad2d",
     "activation_layer",
     "as_generator",
 ]

@@ -8,9 +8,13 @@ import numpy as np
 
 from .. import ops
 from .._checks import int_pair, positive_int
+from ..ops._geometry import resolve_padding
 from ._common import _float_dtype, _pair_repr, _uniform, as_generator
 from .module import Module
 from .parameter import Parameter
+
+#: Conv2d's border modes, PyTorch's names: zeros, or ``ops.pad2d``'s reflect, replicate, circular.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class Conv2d(Module):
@@ -27,6 +31,11 @@ class Conv2d(Module):
     H_out = floor((m + 2p − d(f1−1) − 1)/s) + 1. ``padding`` may be an int, a pair,
     ``"valid"`` or ``"same"`` (stride 1).
 
+    ``padding_mode`` says what the border X̃ holds, as in PyTorch: ``"zeros"`` (the default),
+    or the image's own pixels ``"reflect"``-ed, ``"replicate"``-d or wrapped around
+    (``"circular"``): X̃ = ``ops.pad2d(X, pads, mode)`` and Y the unpadded correlation of X̃;
+    the backward adds each border cell's gradient into the pixel it copied.
+
     >>> Conv2d(1, 6, 5, padding=2, rng=0)
     Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
     """
@@ -41,12 +50,19 @@ class Conv2d(Module):
         dilation: int | tuple[int, int] = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         *,
         rng: Any = None,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
         func = "Conv2d"
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(
+                f"{func}: padding_mode: expected one of {', '.join(PADDING_MODES)}, got "
+                f"{padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
         self.in_channels = positive_int("in_channels", in_channels, func=func)
         self.out_channels = positive_int("out_channels", out_channels, func=func)
         self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
@@ -91,31 +107,50 @@ class Conv2d(Module):
     def _geometry_args(self) -> dict[str, Any]:
         return {
             "stride": self.stride,
-            "padding": self.padding,
+            "padding": self.padding if self.padding_mode == "zeros" else 0,
             "dilation": self.dilation,
             "groups": self.groups,
         }
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def border(self) -> tuple[int, int, int, int]:
+        """The padding as PyTorch's (left, right, top, bottom) — ``"same"`` resolved for the
+        kernel (the extra cell of an even kernel after)."""
+        (top, bottom), (left, right) = resolve_padding(
+            self.padding, self.kernel_size, self.dilation, self.stride, func="Conv2d"
+        )
+        return left, right, top, bottom
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        """X̃: x with the layer's border, when ``padding_mode`` is not ``"zeros"`` (the zeros
+        are the correlation's own padding)."""
+        if self.padding_mode == "zeros":
+            return x
+        return ops.pad2d(x, self.border(), self.padding_mode)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = conv2d(x, weight, bias) with this layer's stride, padding and dilation; the
-        context is x."""
+        context is x (and X̃, the padded x, under a ``padding_mode``)."""
         self._check_input_dtype(x, self.weight.dtype)
         if x.ndim in (3, 4):
             self._check_input_channels(x, self.in_channels, "in_channels")
         bias = self.bias.data if self.bias is not None else None
-        y = ops.conv2d(x, self.weight.data, bias, **self._geometry_args())
-        return y, x
+        x_pad = self._padded(x)
+        y = ops.conv2d(x_pad, self.weight.data, bias, **self._geometry_args())
+        return y, (x if x_pad is x else (x, x_pad))
 
-    def backward_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X from G = ∂ℓ/∂Y; adds ∂ℓ/∂w and ∂ℓ/∂b (Σ over batch and space of G) into the
-        parameters' grads (see ``ops.conv2d_backward``)."""
-        x = ctx
+        parameters' grads (see ``ops.conv2d_backward``); through the border's copies
+        (``ops.pad2d_backward``) when ``padding_mode`` is not ``"zeros"``."""
+        x, x_pad = ctx if isinstance(ctx, tuple) else (ctx, ctx)
         grad_x, grad_w, grad_b = ops.conv2d_backward(
-            grad_output, x, self.weight.data, **self._geometry_args()
+            grad_output, x_pad, self.weight.data, **self._geometry_args()
         )
         self.weight.grad += grad_w
         if self.bias is not None:
             self.bias.grad += grad_b
+        if x_pad is not x:
+            grad_x = ops.pad2d_backward(grad_x, x, self.border(), self.padding_mode)
         return grad_x
 
     def backward_params_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> None:
@@ -129,7 +164,13 @@ class Conv2d(Module):
         and ∂ℓ/∂b[o] = Σ_{β,i,j} G[β,o,i,j]. Grouped layers and string padding take the
         whole backward pass."""
         x = ctx
-        if self.groups != 1 or isinstance(self.padding, str) or x.ndim != 4 or not len(x):
+        if (
+            self.groups != 1
+            or isinstance(self.padding, str)
+            or isinstance(x, tuple)  # a padding_mode's border: the whole backward pass
+            or x.ndim != 4
+            or not len(x)
+        ):
             super().backward_params_ctx(ctx, grad_output)  # (an empty batch: zero gradients)
             return
         self._check_grad_output_conv(grad_output, x)
@@ -175,6 +216,8 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 

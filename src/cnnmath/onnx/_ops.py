@@ -33,6 +33,7 @@ from ..ops import activations as act
 from ..ops._threads import product
 from ..ops.erf import erf
 from ..ops.interpolate import sum_into_sources, taps_at
+from ..ops.pad import pad_axes, pad_axes_backward
 from ._checks import FUNC, tensor_array
 
 
@@ -1272,12 +1273,19 @@ class _Concat(_Op):
 
 
 class _Pad(_Op):
-    """Pad with a constant: pads = [begin_1 … begin_k, end_1 … end_k] over ``axes`` (all by
-    default); a negative entry crops."""
+    """Pad: pads = [begin_1 … begin_k, end_1 … end_k] over ``axes`` (all by default); a
+    negative entry crops. With a constant (``value``), or in ``mode`` "reflect", "replicate"
+    or "circular" (ONNX's reflect, edge and wrap: ``cnnmath.ops.pad``'s index maps)."""
 
     roles = ("x", "pads", "value", "axes")
 
-    def compute(self, x: np.ndarray, pads: Any, value: Any, axes: Any) -> tuple[np.ndarray, Any]:
+    def __init__(self, node: Node, operands: Sequence[Operand], mode: str = "constant") -> None:
+        super().__init__(node, operands)
+        self.mode = mode
+
+    def _widths(
+        self, x: np.ndarray, pads: Any, axes: Any
+    ) -> tuple[list[int], list[int], list[int]]:
         pads = [int(v) for v in np.ravel(pads)]
         ax = (
             list(range(x.ndim))
@@ -1286,19 +1294,40 @@ class _Pad(_Op):
         )
         if len(pads) != 2 * len(ax):
             raise ValueError(f"{FUNC}: Pad: pads: expected {2 * len(ax)} values, got {len(pads)}")
-        begins, ends = pads[: len(ax)], pads[len(ax) :]
+        return ax, pads[: len(ax)], pads[len(ax) :]
+
+    def compute(self, x: np.ndarray, pads: Any, value: Any, axes: Any) -> tuple[np.ndarray, Any]:
+        ax, begins, ends = self._widths(x, pads, axes)
+        shape = list(np.shape(x))
+        for a, b, e in zip(ax, begins, ends):
+            shape[a] += b + e
+        if min(shape, default=0) >= 0:
+            _guard(shape, np.asarray(x).itemsize)
+        if self.mode != "constant":
+            try:
+                y = pad_axes(x, list(zip(begins, ends)), ax, self.mode)
+            except ValueError as e:  # the op's own words, naming this node
+                raise refuse(self.onnx_node, str(e).replace("pad_axes: ", "")) from None
+            return y, (ax, begins, ends)
         fill = 0.0 if value is None or np.size(value) == 0 else np.ravel(value)[0]
         lengths = [x.shape[a] + b + e for a, b, e in zip(ax, begins, ends)]
-        return _window(x, [-b for b in begins], lengths, ax, fill), (ax, begins)
+        return _window(x, [-b for b in begins], lengths, ax, fill), (ax, begins, ends)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        ax, begins = ctx
+        ax, begins, ends = ctx
         x, value = args[0], args[2]
+        if self.mode != "constant":
+            return [pad_axes_backward(g, x, list(zip(begins, ends)), ax, self.mode)] + [None] * 3
         gx = _window(g, begins, [x.shape[a] for a in ax], ax)
         gv = None
         if value is not None and _is_float(np.asarray(value)) and min(begins, default=0) >= 0:
             gv = np.full(np.shape(value), g.sum() - gx.sum())
         return [gx, None, gv, None]
+
+    def extra_repr(self) -> str:
+        """The op type, and the mode unless constant."""
+        mode = "" if self.mode == "constant" else f", mode={self.mode!r}"
+        return f"onnx_op={self.onnx_op!r}{mode}"
 
 
 class _Shape(_Op):
@@ -2570,12 +2599,43 @@ def concat(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return _generic(_Concat(node, operands, axis), operands)
 
 
+#: ONNX's Pad modes in cnnmath.ops.pad's (PyTorch's) names.
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+_PAD_LAYERS = {
+    "reflect": nn.ReflectionPad2d,
+    "replicate": nn.ReplicationPad2d,
+    "circular": nn.CircularPad2d,
+}
+
+
 def pad(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    mode = attrs.get("mode", "constant")
-    if mode != "constant":
-        raise refuse(node, f"attribute 'mode': only 'constant' is supported, got {mode!r}")
+    onnx_mode = attrs.get("mode", "constant")
+    if onnx_mode not in _PAD_MODES:
+        raise refuse(
+            node,
+            f"attribute 'mode': expected one of {', '.join(map(repr, _PAD_MODES))}, got "
+            f"{onnx_mode!r}",
+        )
+    mode = _PAD_MODES[onnx_mode]
     operands = [_plain(o) if o is not None else None for o in (ins + [None] * 4)[:4]]
-    return _generic(_Pad(node, operands), operands)
+    x, pads, _, axes = operands
+    if (
+        mode != "constant"
+        and isinstance(x, Ref)
+        and info["float"].get(x.name, False)
+        and _rank(info, x) == 4
+        and isinstance(pads, Const)
+        and (axes is None or isinstance(axes, Const))
+    ):  # PyTorch's padding layers: the image's own pixels around H and W
+        widths = dict.fromkeys(range(4), (0, 0))
+        ax = list(range(4)) if axes is None else _axes(node, "input 'axes'", axes.value, 4)
+        p = [int(v) for v in np.ravel(pads.value)]
+        if len(p) == 2 * len(ax):
+            widths.update({a: (p[i], p[len(ax) + i]) for i, a in enumerate(ax)})
+            if widths[0] == widths[1] == (0, 0):
+                (top, bottom), (left, right) = widths[2], widths[3]
+                return _PAD_LAYERS[mode]((left, right, top, bottom)), [x.name]
+    return _generic(_Pad(node, operands, mode), operands)
 
 
 def dropout(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:

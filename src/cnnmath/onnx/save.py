@@ -11,7 +11,10 @@ deployed network runs: BatchNorm by its running statistics (``BatchNormalization
 as the identity. The mapping, layer by layer:
 
     Conv2d, ConvTranspose2d  Conv, ConvTranspose (explicit pads: "same" is d(f−1) split with
-                             the extra zero after, as cnnmath and PyTorch pad)
+                             the extra zero after, as cnnmath and PyTorch pad); a Conv2d's
+                             padding_mode other than zeros as a Pad, then an unpadded Conv
+    ZeroPad2d, …Pad2d        Pad, mode constant (with the value), reflect, edge (replicate)
+                             or wrap (circular: opset ≥ 19)
     Linear                   Gemm(x, W, b, transB=1) on (B, in); MatMul + Add on more axes
     BatchNorm1d/2d           BatchNormalization (eval: running mean and variance)
     LayerNorm, GroupNorm     LayerNormalization (opset ≥ 17); InstanceNormalization on the
@@ -135,13 +138,54 @@ def _pair(value: int | tuple[int, int]) -> list[int]:
     return [value, value] if isinstance(value, int) else list(value)
 
 
+#: cnnmath's (PyTorch's) padding modes in ONNX's names; "wrap" arrived in opset 19.
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_node(
+    w: _Writer,
+    x: str,
+    output: str,
+    name: str,
+    mode: str,
+    border: tuple[int, int, int, int],
+    rank: int,
+    value: float = 0.0,
+) -> str:
+    """A Pad of the last two axes by PyTorch's (left, right, top, bottom) in ``mode``."""
+    if mode == "circular" and w.opset < 19:
+        raise ValueError(
+            f"save: opset: circular padding (node {name!r}) needs opset 19 or later (Pad's "
+            f"mode 'wrap'), got {w.opset}"
+        )
+    left, right, top, bottom = border
+    zeros = [0] * (rank - 2)
+    pads = w.const(f"{name}/pads", zeros + [top, left] + zeros + [bottom, right], np.int64)
+    inputs = [x, pads]
+    if mode == "constant" and value != 0.0:
+        inputs.append(w.const(f"{name}/value", value))
+    return w.node("Pad", inputs, output, name, mode=_PAD_MODES[mode])
+
+
+def _pad(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Pad2d)
+    rank = len(shapes[0])
+    _pad_node(w, node.inputs[0], node.output, node.name, m.mode, m.padding, rank, m.value)
+
+
 def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Conv2d)
     (top, bottom), (left, right) = resolve_padding(
         m.padding, m.kernel_size, m.dilation, m.stride, func="save"
     )
-    inputs = [node.inputs[0], w.state(m, "weight", node)]
+    x = node.inputs[0]
+    if m.padding_mode != "zeros":  # the border first, then an unpadded Conv
+        border = (left, right, top, bottom)
+        x = _pad_node(w, x, f"{node.name}/pad", f"{node.name}/pad", m.padding_mode, border, 4)
+        top = bottom = left = right = 0
+    inputs = [x, w.state(m, "weight", node)]
     if m.bias is not None:
         inputs.append(w.state(m, "bias", node))
     w.node(
@@ -638,6 +682,12 @@ _EMITTERS: dict[type, _Emit] = {
     nn.AdaptiveMaxPool2d: _adaptive_pool,
     nn.Flatten: _flatten,
     nn.Upsample: _upsample,
+    nn.ZeroPad2d: _pad,
+    nn.ConstantPad2d: _pad,
+    nn.ReflectionPad2d: _pad,
+    nn.ReplicationPad2d: _pad,
+    nn.CircularPad2d: _pad,
+    nn.Pad2d: _pad,
     nn.Add: _add,
     nn.Concat: _concat,
     nn.Dropout: _identity,  # eval mode

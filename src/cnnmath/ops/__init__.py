@@ -28,6 +28,7 @@ from .norm import (
     layer_norm,
     layer_norm_backward,
 )
+from .pad import pad2d, pad2d_backward
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -77,6 +78,8 @@ __all__ = [
     "max_pool2d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "pad2d",
+    "pad2d_backward",
     "prelu",
     "prelu_backward",
     "hardtanh_backward",

@@ -32,6 +32,7 @@ from .norm import (
     layer_norm,
     layer_norm_backward,
 )
+from .pad import pad2d, pad2d_backward
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -88,6 +89,8 @@ __all__ = [
     "max_unpool2d",
     "max_unpool2d_backward",
     "nll_loss",
+    "pad2d",
+    "pad2d_backward",
     "prelu",
     "hardtanh_backward",
     "prelu_backward",

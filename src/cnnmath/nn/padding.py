@@ -1,0 +1,132 @@
+"""Padding layers: a border of a constant, or of the image's own pixels reflected, replicated
+or wrapped around (``cnnmath.ops.pad2d``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..ops.pad import PAD_MODES, pad_widths
+from .module import Module
+
+__all__ = [
+    "CircularPad2d",
+    "ConstantPad2d",
+    "Pad2d",
+    "ReflectionPad2d",
+    "ReplicationPad2d",
+    "ZeroPad2d",
+]
+
+
+class Pad2d(Module):
+    """The padding layers' common part: x̃ = ``ops.pad2d(x, padding, mode, value)`` on an
+    image (C, H, W) or a batch (B, C, H, W), ``padding`` an int or PyTorch's (left, right,
+    top, bottom); negative entries crop. No parameters. Its subclasses are PyTorch's layers,
+    one per mode.
+
+    >>> Pad2d(1, mode="replicate")(np.array([[[1.0, 2.0]]]))
+    array([[[1., 1., 2., 2.],
+            [1., 1., 2., 2.],
+            [1., 1., 2., 2.]]])
+    """
+
+    def __init__(
+        self, padding: int | tuple[int, int, int, int], mode: str = "constant", value: float = 0.0
+    ) -> None:
+        super().__init__()
+        func = type(self).__name__
+        self.padding = pad_widths(padding, func=func)
+        if mode not in PAD_MODES:
+            raise ValueError(f"{func}: mode: expected one of {', '.join(PAD_MODES)}, got {mode!r}")
+        self.mode = mode
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"{func}: value: expected a real number, got {value!r}")
+        self.value = float(value)
+
+    def _check_image(self, x: Any) -> None:
+        if not isinstance(x, np.ndarray) or x.ndim not in (3, 4):
+            shape = getattr(x, "shape", type(x).__name__)
+            raise ValueError(
+                f"{type(self).__name__}.forward: x: expected an image (C, H, W) or a batch "
+                f"(B, C, H, W), got {shape}"
+            )
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """x̃ = pad2d(x, padding, mode, value); the context is x."""
+        self._check_image(x)
+        return ops.pad2d(x, self.padding, self.mode, self.value), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x: each border cell of G added into the pixel it copied."""
+        return ops.pad2d_backward(grad_output, ctx, self.padding, self.mode)
+
+    def extra_repr(self) -> str:
+        """``(left, right, top, bottom)`` as PyTorch's padding layers print it."""
+        return str(self.padding)
+
+
+class ZeroPad2d(Pad2d):
+    """A border of zeros, as ``torch.nn.ZeroPad2d(padding)``.
+
+    >>> ZeroPad2d((1, 0, 0, 0))(np.ones((1, 1, 2)))
+    array([[[0., 1., 1.]]])
+    """
+
+    def __init__(self, padding: int | tuple[int, int, int, int]) -> None:
+        super().__init__(padding, "constant", 0.0)
+
+
+class ConstantPad2d(Pad2d):
+    """A border of ``value``, as ``torch.nn.ConstantPad2d(padding, value)``.
+
+    >>> ConstantPad2d(1, 3.5)
+    ConstantPad2d(padding=(1, 1, 1, 1), value=3.5)
+    """
+
+    def __init__(self, padding: int | tuple[int, int, int, int], value: float) -> None:
+        super().__init__(padding, "constant", value)
+
+    def extra_repr(self) -> str:
+        """``padding=(left, right, top, bottom), value=v`` as PyTorch prints it."""
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ReflectionPad2d(Pad2d):
+    """The image mirrored about its edge pixels (the edge not repeated), as
+    ``torch.nn.ReflectionPad2d(padding)``: x̃[i] = x[|i − top|] above the image, and likewise
+    on every side. Each pad must be smaller than the image's side.
+
+    >>> ReflectionPad2d((2, 2, 0, 0))(np.array([[[1.0, 2.0, 3.0]]]))
+    array([[[3., 2., 1., 2., 3., 2., 1.]]])
+    """
+
+    def __init__(self, padding: int | tuple[int, int, int, int]) -> None:
+        super().__init__(padding, "reflect")
+
+
+class ReplicationPad2d(Pad2d):
+    """The edge pixels repeated outwards, as ``torch.nn.ReplicationPad2d(padding)``.
+
+    >>> ReplicationPad2d((2, 1, 0, 0))(np.array([[[1.0, 2.0, 3.0]]]))
+    array([[[1., 1., 1., 2., 3., 3.]]])
+    """
+
+    def __init__(self, padding: int | tuple[int, int, int, int]) -> None:
+        super().__init__(padding, "replicate")
+
+
+class CircularPad2d(Pad2d):
+    """The image tiled periodically (the left border is the image's right edge), as
+    ``torch.nn.CircularPad2d(padding)``.
+
+    >>> CircularPad2d((2, 1, 0, 0))(np.array([[[1.0, 2.0, 3.0]]]))
+    array([[[2., 3., 1., 2., 3., 1.]]])
+    """
+
+    def __init__(self, padding: int | tuple[int, int, int, int]) -> None:
+        super().__init__(padding, "circular")
