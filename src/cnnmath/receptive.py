@@ -90,6 +90,7 @@ _POINTWISE = {
     "Mul",
     "BatchNorm1d",
     "BatchNorm2d",
+    "InstanceNorm2d",  # in eval mode with running statistics (else global, below)
     "PReLU",
     "LocalResponseNorm",  # mixes channels, pixel by pixel
 }
@@ -115,8 +116,9 @@ def layer_geometry(module: Any) -> Geometry:
     reaches past the image, where the reflected or repeated pixels stand; activations
     (``PReLU`` too), ``Identity``, ``Add``, ``Concat``,
     ``LocalResponseNorm`` (it mixes channels, pixel by pixel) and, in
-    eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` are pointwise; ``Flatten``,
-    ``Linear``, adaptive pooling and group/layer norm are global (adaptive pooling on both
+    eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` (``InstanceNorm2d`` with
+    running statistics) are pointwise; ``Flatten``,
+    ``Linear``, adaptive pooling and group/layer/instance norm are global (adaptive pooling on both
     axes even where ``output_size`` keeps one with None: a bound, not the exact field).
     In training mode ``Dropout`` draws a fresh mask (not a
     function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
@@ -179,6 +181,12 @@ def layer_geometry(module: Any) -> Geometry:
             "global",
             reason="batch_norm in training mode, or without running statistics, uses the "
             "batch statistics",
+        )
+    if name == "InstanceNorm2d" and (
+        getattr(module, "training", False) or getattr(module, "running_mean", 0) is None
+    ):
+        return Geometry(
+            "global", reason="instance norm normalises each image by its own statistics"
         )
     if name in _POINTWISE or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}:
         return Geometry("pointwise")

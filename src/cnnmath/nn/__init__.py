@@ -58,7 +58,14 @@ from .graph import Add, Concat, Graph
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
-from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
+from .normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+    LocalResponseNorm,
+)
 from .padding import (
     CircularPad2d,
     ConstantPad2d,
@@ -79,6 +86,7 @@ __all__ = [
     "BatchNorm2d",
     "CELU",
     "GroupNorm",
+    "InstanceNorm2d",
     "Hardsigmoid",
     "Hardswish",
     "LayerNorm",

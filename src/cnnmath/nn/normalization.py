@@ -1,5 +1,5 @@
-"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), GroupNorm, LayerNorm,
-LocalResponseNorm."""
+"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), InstanceNorm2d,
+GroupNorm, LayerNorm, LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from ._common import _float_dtype, _real_arg
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "GroupNorm",
+    "InstanceNorm2d",
+    "LayerNorm",
+    "LocalResponseNorm",
+]
 
 
 def _flag(cls: str, name: str, value: Any) -> bool:
@@ -163,6 +170,110 @@ class BatchNorm1d(_BatchNorm):
     ``torch.nn.BatchNorm1d``."""
 
     _axes = (2, 3)
+
+
+class InstanceNorm2d(_BatchNorm):
+    """Instance normalisation, as ``torch.nn.InstanceNorm2d`` (style transfer, image-to-image
+    generators): each image's channel normalised over its own pixels,
+
+        y[n, c] = γ_c (x[n, c] − μ_nc)/√(σ²_nc + ε) + β_c,   μ_nc, σ²_nc over (H, W) (biased),
+
+    which is ``ops.group_norm`` with one group per channel. PyTorch's defaults: no
+    parameters (``affine=False``; with ``affine=True``, γ = 1 and β = 0 of shape (C,)) and no
+    running statistics (``track_running_stats=False``), so training and evaluation agree.
+    With ``track_running_stats=True`` training also updates the buffers as PyTorch does —
+    each image's statistics folded in by ``momentum`` and the results averaged over the batch,
+
+        running_mean ← (1 − f) running_mean + f · mean_n μ_nc,
+        running_var ← (1 − f) running_var + f · mean_n σ²_nc · HW/(HW − 1),
+
+    f = ``momentum`` (None: 0, the buffers kept; ``num_batches_tracked`` is not counted) —
+    and evaluation normalises by those buffers (the batch-norm affine map).
+    Input (N, C, H, W) or one image (C, H, W); with neither γ nor buffers any C is taken.
+
+    >>> InstanceNorm2d(3)
+    InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=False)
+    """
+
+    _axes = (3, 4)
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        *,
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, bias=bias, dtype=dtype
+        )
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = group_norm(x, C, γ, β, eps), or the affine map by the running statistics in
+        evaluation when they are tracked; training with tracked statistics updates them. The
+        context is (x as a batch, whether one image came, the statistics used or None)."""
+        func = "InstanceNorm2d.forward"
+        check_float_array("x", x, func=func)
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{func}: x: expected shape (N, C, H, W) or (C, H, W), got {x.shape}")
+        one = x.ndim == 3
+        xb = x[None] if one else x
+        if (self.affine or self.track_running_stats) and xb.shape[1] != self.num_features:
+            raise ValueError(
+                f"{func}: x: expected {self.num_features} channels (num_features), got shape "
+                f"{x.shape}"
+            )
+        if (self.affine or self.track_running_stats) and x.dtype != self.dtype:
+            raise TypeError(f"{func}: x: expected dtype {self.dtype} (the layer's), got {x.dtype}")
+        weight = self.weight.data if self.weight is not None else None
+        bias = self.bias.data if self.bias is not None else None
+        rm, rv = self.running_mean, self.running_var
+        if rm is not None and rv is not None and not self.training:
+            y = ops.batch_norm(xb, rm, rv, weight, bias, training=False, eps=self.eps)
+            stats: Any = (rm.copy(), rv.copy())
+        else:
+            if rm is not None and rv is not None:
+                self._update_running_stats(xb, rm, rv)
+            y = ops.group_norm(xb, xb.shape[1], weight, bias, self.eps)
+            stats = None
+        return (y[0] if one else y), (xb, one, stats)
+
+    def _update_running_stats(self, x: np.ndarray, rm: np.ndarray, rv: np.ndarray) -> None:
+        HW = x.shape[2] * x.shape[3]
+        if HW < 2:
+            raise ValueError(
+                f"InstanceNorm2d.forward: x: expected more than one pixel per image to update "
+                f"the running variance in training, got shape {x.shape}"
+            )
+        f = 0.0 if self.momentum is None else self.momentum
+        t = x.dtype.type
+        mean = x.mean(axis=(2, 3))
+        var = x.var(axis=(2, 3), ddof=1)
+        rm[...] = (t(1 - f) * rm + t(f) * mean).mean(axis=0)
+        rv[...] = (t(1 - f) * rv + t(f) * var).mean(axis=0)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x through each image's statistics (or of the affine map, in evaluation with
+        running statistics); adds ∂ℓ/∂γ and ∂ℓ/∂β."""
+        x, one, stats = ctx
+        self._check_grad_output(grad_output, x.shape[1:] if one else x.shape, x.dtype)
+        g = grad_output[None] if one else grad_output
+        weight = self.weight.data if self.weight is not None else None
+        if stats is None:
+            grad_x, grad_w, grad_b = ops.group_norm_backward(g, x, x.shape[1], weight, eps=self.eps)
+        else:
+            grad_x, grad_w, grad_b = ops.batch_norm_backward(
+                g, x, stats[0], stats[1], weight, training=False, eps=self.eps
+            )
+        if self.weight is not None:
+            self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x[0] if one else grad_x
 
 
 class GroupNorm(Module):

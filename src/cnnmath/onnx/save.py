@@ -40,6 +40,8 @@ as the identity. The mapping, layer by layer:
                              sizes): PyTorch's coordinates; the scales form for a factor, as
                              the layer's coordinates use 1/s (refused where onnxruntime's
                              float32 output size ⌊s·n⌋ would differ from the layer's)
+    InstanceNorm2d           InstanceNormalization (fixed ones and zeros without affine),
+                             BatchNormalization when it tracks running statistics
     LocalResponseNorm        LRN (odd sizes: an even size's ONNX window differs)
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
@@ -239,7 +241,7 @@ def _linear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 def _batch_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
-    assert isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))
+    assert isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d))
     if m.running_mean is None or m.running_var is None:
         raise ValueError(
             f"save: model: node {node.name!r} ({type(m).__name__} with "
@@ -257,6 +259,25 @@ def _batch_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         w.state(m, "running_var", node),
     ]
     w.node("BatchNormalization", inputs, node.output, node.name, epsilon=m.eps)
+
+
+def _instance_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """InstanceNormalization (each image by its own statistics), or BatchNormalization by the
+    running statistics when the layer tracks them (its evaluation form)."""
+    m = node.module
+    assert isinstance(m, nn.InstanceNorm2d)
+    C = shapes[0][1]
+    if m.running_mean is not None:
+        _batch_norm(w, node, shapes, out)
+        return
+    scale = w.state(m, "weight", node) if m.weight is not None else None
+    bias = w.state(m, "bias", node) if m.bias is not None else None
+    inputs = [
+        node.inputs[0],
+        scale or w.constant(f"{node.name}/ones", np.ones(C)),
+        bias or w.constant(f"{node.name}/zeros", np.zeros(C)),
+    ]
+    w.node("InstanceNormalization", inputs, node.output, node.name, epsilon=m.eps)
 
 
 def _local_response_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -675,6 +696,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.BatchNorm2d: _batch_norm,
     nn.LayerNorm: _layer_norm,
     nn.LocalResponseNorm: _local_response_norm,
+    nn.InstanceNorm2d: _instance_norm,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,
     nn.AvgPool2d: _avg_pool,
