@@ -83,3 +83,20 @@ def trains_as_torch(model, x, graph):
                 if data.shape == value.shape and np.array_equal(data, value)
             ]
         assert rel_error(got, want) <= 1e-10, name
+
+
+def torch_onnx_export(model, x, **kwargs):
+    """The bytes of ``torch.onnx.export(model, (x,))`` with PyTorch's TorchScript exporter
+    (``dynamo=False``: the dynamo one needs onnxscript), input "x", output "y"."""
+    import io
+    import warnings
+
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (x,), buffer, dynamo=False, input_names=["x"], output_names=["y"], **kwargs
+        )
+    return buffer.getvalue()

@@ -5,14 +5,12 @@ residual block, upsampling) through ONNX both ways, against PyTorch and onnxrunt
 from __future__ import annotations
 
 import copy
-import io
-import warnings
 
 import numpy as np
 import pytest
 
 from cnnmath import nn
-from helpers import rel_error, trains_as_torch
+from helpers import rel_error, torch_onnx_export, trains_as_torch
 
 torch = pytest.importorskip("torch")
 
@@ -125,11 +123,7 @@ def _style_net():
 
 
 def _export(model, x, opset):
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=opset, input_names=["x"])
-    return buffer.getvalue()
+    return torch_onnx_export(model, x, opset_version=opset)
 
 
 @pytest.mark.parametrize("opset", [11, 17])

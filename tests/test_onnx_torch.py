@@ -9,13 +9,11 @@ that the normalisation is not the identity. The exporter is the TorchScript one
 from __future__ import annotations
 
 import copy
-import io
-import warnings
 
 import numpy as np
 import pytest
 
-from helpers import rel_error, trains_as_torch
+from helpers import rel_error, torch_onnx_export, trains_as_torch
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -57,13 +55,7 @@ def _randomise_batchnorm(model, seed=0):
 
 
 def _export(model, x, **kwargs):
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (x,), f, dynamo=False, input_names=["x"], output_names=["y"], **kwargs
-        )
-    return f.getvalue()
+    return torch_onnx_export(model, x, **kwargs)
 
 
 def _check(model, x, **export_kwargs):

@@ -6,15 +6,13 @@ in the op records (tests/records/pad.py)."""
 from __future__ import annotations
 
 import copy
-import io
-import warnings
 
 import numpy as np
 import pytest
 
 from cnnmath import nn, ops
 from cnnmath.ops.pad import pad_axes, pad_axes_backward
-from helpers import rel_error, trains_as_torch
+from helpers import rel_error, torch_onnx_export, trains_as_torch
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -215,11 +213,7 @@ class _Bordered(torch.nn.Module):
 
 
 def _export(model, x, opset):
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=opset, input_names=["x"])
-    return buffer.getvalue()
+    return torch_onnx_export(model, x, opset_version=opset)
 
 
 @pytest.mark.parametrize("opset", [11, 13, 17, 19])
