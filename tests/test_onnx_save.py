@@ -222,6 +222,10 @@ LAYERS = [
     ("softplus", lambda: nn.Softplus(), (2, 4, 3, 3)),
     ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0), (2, 4, 3, 3)),
     ("gelu_tanh", lambda: nn.GELU("tanh"), (2, 4, 3, 3)),
+    ("pixel_shuffle", lambda: nn.PixelShuffle(2), (2, 8, 3, 5)),
+    ("pixel_shuffle_5d", lambda: nn.PixelShuffle(2), (2, 3, 8, 2, 3)),
+    ("pixel_unshuffle", lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
+    ("pixel_unshuffle_5d", lambda: nn.PixelUnshuffle(3), (2, 2, 1, 3, 6)),
 ] + [(name, cls, (2, 4, 3, 3)) for name, cls in nn.ACTIVATION_LAYERS.items()]
 
 
@@ -274,6 +278,18 @@ ROUND_TRIPS = [
     ("softplus", lambda: nn.Softplus(), "Greater", None),
     ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=3.0), "Where", None),
     ("add_three", _sum_graph, "Sum", None),  # the batch axis is symbolic: no nn.Add
+    (
+        "pixel_shuffle",
+        lambda: nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, rng=0), nn.PixelShuffle(2)),
+        "DepthToSpace",
+        nn.PixelShuffle,
+    ),
+    (  # opset 17: SpaceToDepth has no channel order of PyTorch's yet
+        "pixel_unshuffle",
+        lambda: nn.Sequential(nn.Conv2d(4, 2, 3, padding=1, rng=0), nn.PixelUnshuffle(3)),
+        "Transpose",
+        None,
+    ),
 ]
 
 
@@ -430,6 +446,24 @@ def test_newer_opsets_write_the_native_ops(layer, tmp_path):
     assert {n.op_type for n in proto.graph.node} == {"Gelu" if "GELU" in repr(layer) else "Mish"}
     old = check_against_ort(nn.Sequential(layer), x, tmp_path, opset=17)
     assert {"Gelu", "Mish"}.isdisjoint(n.op_type for n in old.graph.node)
+
+
+def test_pixel_unshuffle_is_space_to_depth_from_opset_28(tmp_path):
+    """SpaceToDepth gained PyTorch's channel order (mode "CRD") in opset 28: from there the
+    layer is that one node, which onnxruntime runs and load reads back as the layer."""
+    load = pytest.importorskip("cnnmath.onnx.load").load
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 6)).astype(np.float32)
+    model = nn.Sequential(nn.PixelUnshuffle(2))
+    proto = check_against_ort(model, x, tmp_path, opset=28)
+    (node,) = proto.graph.node
+    assert node.op_type == "SpaceToDepth"
+    assert {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} == {
+        "blocksize": 2,
+        "mode": b"CRD",
+    }
+    loaded = load(tmp_path / "model.onnx")
+    assert [type(n.module) for n in loaded.walk()] == [nn.PixelUnshuffle]
+    np.testing.assert_array_equal(loaded(x), run_ort(tmp_path / "model.onnx", x))
 
 
 def test_float64_models_are_written_in_double(tmp_path):

@@ -367,3 +367,74 @@ def test_segmentation_network_agrees():
     x = torch.randn(2, 3, 64, 48)
     graph = _check(model, x, opset_version=17)
     assert graph(x.numpy()).shape == (2, 4, 64, 48)
+
+
+class _ESPCN(torch.nn.Module):
+    """ESPCN, as the super-resolution network of PyTorch's ONNX export tutorial but with
+    the paper's tanh: features at low resolution, then r² channels per output channel
+    shuffled into r×r blocks (a smaller width, for speed)."""
+
+    def __init__(self, r=3):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 16, 5, padding=2)
+        self.conv2 = torch.nn.Conv2d(16, 8, 3, padding=1)
+        self.conv3 = torch.nn.Conv2d(8, r * r, 3, padding=1)
+        self.shuffle = torch.nn.PixelShuffle(r)
+
+    def forward(self, x):
+        x = torch.tanh(self.conv2(torch.tanh(self.conv1(x))))
+        return self.shuffle(self.conv3(x))
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+def test_espcn_super_resolution_agrees_and_trains_as_torch(opset):
+    """PyTorch exports PixelShuffle as DepthToSpace(mode="CRD"): it loads as the
+    nn.PixelShuffle layer; the network gives PyTorch's output (float64) and onnxruntime's
+    (float32), three times the input's size, and its gradients are PyTorch's autograd's."""
+    torch.manual_seed(10)
+    model = _ESPCN(3).double().eval()
+    x = torch.randn(2, 1, 7, 6, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset))
+    assert [type(n.module).__name__ for n in graph.walk()][-1] == "PixelShuffle"
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = graph(x.numpy())
+    assert got.shape == (2, 1, 21, 18)
+    assert rel_error(got, want) <= 1e-12
+    model32, x32 = copy.deepcopy(model).float(), x.float()
+    data32 = _export(model32, x32, opset_version=opset)
+    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x32.numpy()})[0]
+    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    trains_as_torch(model, x, graph)
+
+
+class _Unshuffle(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+        self.unshuffle = torch.nn.PixelUnshuffle(2)
+        self.head = torch.nn.Conv2d(12, 4, 1)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.unshuffle(self.conv(x))))
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+def test_pixel_unshuffle_export_agrees_and_trains_as_torch(opset):
+    """PyTorch exports PixelUnshuffle as Reshape, Transpose, Reshape (ONNX's SpaceToDepth
+    orders the channels otherwise until opset 28): the three load, agree with PyTorch and
+    onnxruntime, and train as PyTorch."""
+    torch.manual_seed(11)
+    model = _Unshuffle().double()
+    x = torch.randn(2, 2, 6, 8, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset))
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    model32, x32 = copy.deepcopy(model).float(), x.float()
+    data32 = _export(model32, x32, opset_version=opset)
+    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x32.numpy()})[0]
+    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    trains_as_torch(model, x, graph)

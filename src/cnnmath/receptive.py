@@ -113,28 +113,32 @@ def layer_geometry(module: Any) -> Geometry:
     ``ceil_mode``; a padding layer (``ZeroPad2d``, ``ReflectionPad2d``, …) is a 1×1 window
     with its border. A border of the image's own pixels (those layers, or a ``Conv2d``'s
     ``padding_mode``) counts as padding, as zeros do: the field of a pixel near the edge
-    reaches past the image, where the reflected or repeated pixels stand; activations
-    (``PReLU`` too), ``Identity``, ``Add``, ``Concat``,
-    ``LocalResponseNorm`` (it mixes channels, pixel by pixel) and, in
+    reaches past the image, where the reflected or repeated pixels stand.
+    ``PixelUnshuffle(r)`` is an r×r window of stride r (each output pixel, over its r²
+    channels, holds one block of input pixels); activations (``PReLU`` too), ``Identity``,
+    ``Add``, ``Concat``, ``LocalResponseNorm`` (it mixes channels, pixel by pixel) and, in
     eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` (``InstanceNorm2d`` with
-    running statistics) are pointwise; ``Flatten``,
-    ``Linear``, adaptive pooling and group/layer/instance norm are global (adaptive pooling on both
-    axes even where ``output_size`` keeps one with None: a bound, not the exact field).
-    In training mode ``Dropout`` draws a fresh mask (not a
-    function of the pixels) and ``BatchNorm2d`` normalises by the batch's statistics over
-    the whole image: the first is refused, the second is global. So is a ``BatchNorm2d``
-    built with ``track_running_stats=False`` in any mode: it keeps no running statistics,
-    so it normalises by the batch's in eval mode too.
+    running statistics) are pointwise; ``Flatten``, ``Linear``, adaptive pooling and
+    group/layer/instance norm are global (adaptive pooling on both axes even where
+    ``output_size`` keeps one with None: a bound, not the exact field). Layers that upsample
+    (``ConvTranspose2d``, ``PixelShuffle``) are refused. In training mode ``Dropout`` draws a
+    fresh mask (not a function of the pixels) and ``BatchNorm2d`` normalises by the batch's
+    statistics over the whole image: the first is refused, the second is global. So is a
+    ``BatchNorm2d`` built with ``track_running_stats=False`` in any mode: it keeps no running
+    statistics, so it normalises by the batch's in eval mode too.
 
     >>> layer_geometry(nn.Conv2d(1, 1, 3, stride=2, padding=1)).axes[0]
     AxisWindow(kernel=3, stride=2, pad_before=1, pad_after=1, dilation=1, ceil_mode=False)
     """
     name = type(module).__name__
-    if name in ("ConvTranspose2d", "MaxUnpool2d"):
+    if name in ("ConvTranspose2d", "MaxUnpool2d", "PixelShuffle"):
         raise ValueError(
             f"receptive_field: model: {name} upsamples (a fractional jump), which is not "
             "supported yet"
         )
+    if name == "PixelUnshuffle":  # output (h, w), over its r² channels, reads one r×r block
+        r = int(module.downscale_factor)
+        return Geometry("window", (AxisWindow(r, r, 0, 0), AxisWindow(r, r, 0, 0)))
     if hasattr(module, "kernel_size"):
         kernel = _pair(module.kernel_size)
         stride = _pair(getattr(module, "stride", None) or kernel)
@@ -383,6 +387,20 @@ def _check_concat_axis(node: Any, shape: tuple[int, ...], func: str) -> None:
     )
 
 
+def _check_blocks(node: Any, hw: list[int], func: str) -> None:
+    """A PixelUnshuffle(r) runs only on heights and widths divisible by r (its windows tile
+    the image exactly); any other size is refused, as the layer refuses it."""
+    module = node.module
+    if type(module).__name__ != "PixelUnshuffle":
+        return
+    r = int(module.downscale_factor)
+    if hw[0] % r or hw[1] % r:
+        raise ValueError(
+            f"{func}: input_shape: node {node.name!r} (PixelUnshuffle(downscale_factor={r})) "
+            f"expected a height and width divisible by {r}, got {hw[0]}×{hw[1]}"
+        )
+
+
 def _channels(module: Any, inputs: list[tuple[int, ...]]) -> int:
     """The output's channels: ``out_channels``, or a module's own ``output_channels(C)``
     (a layer that adds channels without a fixed count, as ResNet-20's ShortcutA), else the
@@ -468,6 +486,7 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
                     f"a window over a value of shape {ins[0][0]} without spatial axes"
                 )
             assert geometry.axes is not None
+            _check_blocks(node, [f.n for f in ins[0][1]], func)
             axes = tuple(_through_window(f, w, node.name) for f, w in zip(ins[0][1], geometry.axes))
         elif geometry.kind == "pointwise":
             axes = tuple(_union([v[1][k] for v in ins], node.name) for k in range(2))

@@ -2,6 +2,17 @@
 
 from importlib import import_module
 
-FAMILIES = ("conv", "pool", "interpolate", "linear", "lrn", "pad", "norm", "activations", "losses")
+FAMILIES = (
+    "conv",
+    "pool",
+    "interpolate",
+    "linear",
+    "lrn",
+    "pad",
+    "pixel_shuffle",
+    "norm",
+    "activations",
+    "losses",
+)
 
 RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]

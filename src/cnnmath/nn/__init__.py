@@ -75,6 +75,7 @@ from .padding import (
     ZeroPad2d,
 )
 from .parameter import Parameter
+from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .upsample import Upsample
 
@@ -115,6 +116,8 @@ __all__ = [
     "Mish",
     "Module",
     "Parameter",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ReLU",
     "Sequential",
     "SiLU",

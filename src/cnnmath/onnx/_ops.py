@@ -1,6 +1,6 @@
 """The ONNX operators as cnnmath modules: one converter per op type, and small private
 modules for what has no ``nn`` layer (broadcasting arithmetic, comparisons and Where,
-reshapes, asymmetric padding, nearest-neighbour Resize).
+reshapes, asymmetric padding, nearest-neighbour Resize, DepthToSpace's other channel order).
 
 A converter reads one ONNX node — its attributes and its inputs, each either a value the graph
 computes at run time (:class:`Ref`) or an array known at load time (:class:`Const`) — and
@@ -141,6 +141,7 @@ _ATTRIBUTE_TYPES = {
             "allowzero",
             "antialias",
             "axis",
+            "blocksize",
             "ceil_mode",
             "count_include_pad",
             "end",
@@ -209,7 +210,7 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
         ),
         (0, 1),
     ),
-    **dict.fromkeys(("group", "kernel_shape", "strides", "dilations"), (1, None)),
+    **dict.fromkeys(("blocksize", "group", "kernel_shape", "strides", "dilations"), (1, None)),
 }
 
 
@@ -2181,6 +2182,108 @@ def lrn(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> B
     return _generic(_LRN(node, [x], size, tuple(coefficients)), [x])
 
 
+def _regroup(x: np.ndarray, first: int, second: int) -> np.ndarray:
+    """The channels of x (N, first·second, H, W) as a (first, second) grid, transposed:
+    channel a·second + b moves to b·first + a."""
+    N, _, H, W = x.shape
+    grid = x.reshape(N, first, second, H, W).swapaxes(1, 2)
+    return np.array(grid).reshape(N, first * second, H, W)
+
+
+class _SpaceDepth(_Op):
+    """DepthToSpace and SpaceToDepth with block size b on a 4-D x (N, C, H, W), through
+    ``ops.pixel_shuffle`` / ``ops.pixel_unshuffle``, whose channel order c·b² + i·b + j is
+    the ops' mode "CRD", and a regrouping of the channels for the other order,
+    (i·b + j)·C' + c, mode "DCR" (the default; SpaceToDepth's only one before opset 28):
+
+        DepthToSpace DCR:  Y = pixel_shuffle(regroup(X, b², C/b²), b)
+        SpaceToDepth DCR:  Y = regroup(pixel_unshuffle(X, b), C, b²)
+
+    Each gradient is the inverse permutation: the same steps undone in reverse order."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], blocksize: int, mode: str) -> None:
+        super().__init__(node, operands)
+        self.blocksize, self.mode = blocksize, mode
+
+    def _check(self, x: np.ndarray) -> None:
+        if np.ndim(x) != 4 or not _is_float(np.asarray(x)):
+            raise refuse(
+                self.onnx_node,
+                f"input 'input': expected a 4-D (N, C, H, W) float array, got shape "
+                f"{np.shape(x)} and dtype {np.asarray(x).dtype}",
+            )
+        b = self.blocksize
+        if self.onnx_op == "DepthToSpace" and x.shape[1] % (b * b):
+            raise refuse(
+                self.onnx_node,
+                f"input 'input': expected channels divisible by blocksize² = {b * b}, got "
+                f"shape {x.shape}",
+            )
+        if self.onnx_op == "SpaceToDepth" and (x.shape[2] % b or x.shape[3] % b):
+            raise refuse(
+                self.onnx_node,
+                f"input 'input': expected height and width divisible by blocksize = {b}, got "
+                f"shape {x.shape}",
+            )
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        self._check(x)
+        b, C, dcr = self.blocksize, x.shape[1], self.mode == "DCR"
+        if self.onnx_op == "SpaceToDepth":
+            y = ops.pixel_unshuffle(x, b)
+            return (_regroup(y, C, b * b) if dcr else y), C
+        return ops.pixel_shuffle(_regroup(x, b * b, C // (b * b)) if dcr else x, b), C
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        b, C, dcr = self.blocksize, ctx, self.mode == "DCR"
+        if self.onnx_op == "SpaceToDepth":
+            return [ops.pixel_unshuffle_backward(_regroup(g, b * b, C) if dcr else g, b)]
+        gx = ops.pixel_shuffle_backward(g, b)
+        return [_regroup(gx, C // (b * b), b * b) if dcr else gx]
+
+    def extra_repr(self) -> str:
+        """The ONNX op type, block size and mode."""
+        return f"onnx_op={self.onnx_op!r}, blocksize={self.blocksize}, mode={self.mode!r}"
+
+
+def space_depth(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """DepthToSpace and SpaceToDepth, mode "DCR" (the default) or "CRD" (SpaceToDepth has a
+    mode from opset 28 on). "CRD" on a 4-D float value computed at run time is PyTorch's
+    ``pixel_shuffle`` (DepthToSpace: how PyTorch exports it) or ``pixel_unshuffle``
+    (SpaceToDepth): the ``nn.PixelShuffle`` / ``nn.PixelUnshuffle`` layer. The rest are
+    :class:`_SpaceDepth` ops."""
+    x = ins[0]
+    b = attrs.get("blocksize")
+    if b is None:
+        raise refuse(node, "attribute 'blocksize' is required")
+    mode = "DCR"
+    if node.op_type == "DepthToSpace" or node.opset >= 28:  # else 'mode' is refused as unread
+        mode = attrs.get("mode", "DCR")
+    if mode not in ("DCR", "CRD"):
+        raise refuse(node, f"attribute 'mode': expected 'DCR' or 'CRD', got {mode!r}")
+    rank = _rank(info, x)
+    if rank is not None and rank != 4:
+        raise refuse(node, f"input 'input': expected rank 4 (N, C, H, W), got rank {rank}")
+    shape = _shape(info, x) or (None,) * 4
+    if node.op_type == "DepthToSpace" and isinstance(shape[1], int) and shape[1] % (b * b):
+        raise refuse(
+            node,
+            f"input 'input': expected channels divisible by blocksize² = {b * b}, got {shape[1]}",
+        )
+    if node.op_type == "SpaceToDepth" and any(isinstance(n, int) and n % b for n in shape[2:]):
+        raise refuse(
+            node,
+            f"input 'input': expected height and width divisible by blocksize = {b}, got "
+            f"shape {shape}",
+        )
+    if mode == "CRD" and rank == 4 and isinstance(x, Ref) and info["float"].get(x.name, False):
+        layer = nn.PixelShuffle(b) if node.op_type == "DepthToSpace" else nn.PixelUnshuffle(b)
+        return layer, [x.name]
+    return _generic(_SpaceDepth(node, [x], b, mode), [x])
+
+
 def _initializer_param(operand: Operand) -> Parameter | None:
     """The Parameter of a float initializer (or a view of one); None for anything else —
     a Constant node's value among them, which stays a buffer."""
@@ -2708,6 +2811,8 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Div": binary,
     "Pow": pow_,
     "LRN": lrn,
+    "DepthToSpace": space_depth,
+    "SpaceToDepth": space_depth,
     "Sum": sum_,
     "Where": where,
     **{op: compare for op in _COMPARISONS},
@@ -2829,6 +2934,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "LayerNormalization": ((1, "X Scale B", 2),),
     "InstanceNormalization": ((1, "input scale B", 3),),
     "LRN": ((1, "X", 1),),
+    **dict.fromkeys(("DepthToSpace", "SpaceToDepth"), ((1, "input", 1),)),
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),
     "Gemm": ((1, "A B C", 2),),

@@ -43,6 +43,11 @@ as the identity. The mapping, layer by layer:
     InstanceNorm2d           InstanceNormalization (fixed ones and zeros without affine),
                              BatchNormalization when it tracks running statistics
     LocalResponseNorm        LRN (odd sizes: an even size's ONNX window differs)
+    PixelShuffle             DepthToSpace(mode="CRD"), PyTorch's channel order (on other
+                             ranks than 4-D: Reshape, Transpose, Reshape)
+    PixelUnshuffle           SpaceToDepth(mode="CRD") from opset 28; before 28 (SpaceToDepth
+                             then had only the other channel order, "DCR") and on other
+                             ranks than 4-D: Reshape, Transpose, Reshape, as PyTorch writes it
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
@@ -291,6 +296,63 @@ def _local_response_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) ->
         )
     attrs = {"size": m.size, "alpha": m.alpha, "beta": m.beta, "bias": m.k}
     w.node("LRN", [node.inputs[0]], node.output, node.name, **attrs)
+
+
+def _blocks(w: _Writer, node: nn.Node, shape: tuple, r: int, shuffle: bool) -> None:
+    """pixel_shuffle (``shuffle``) or pixel_unshuffle of a (…, C, H, W) value as ONNX's
+    Reshape, Transpose, Reshape: the block's rows and columns split off their axes (or the
+    channels), moved, and merged. A 0 in a Reshape's shape copies the axis before C (the
+    symbolic batch among them)."""
+    base, n = node.name, len(shape) - 3
+    C, H, W = shape[-3:]
+    if shuffle:  # …, c, i, j, h, w → …, c, h, i, w, j
+        c = C // (r * r)
+        split, perm, merged = [c, r, r, H, W], [n, n + 3, n + 1, n + 4, n + 2], [c, H * r, W * r]
+    else:  # …, c, h, i, w, j → …, c, i, j, h, w
+        h, w_ = H // r, W // r
+        split, perm, merged = [C, h, r, w_, r], [n, n + 2, n + 4, n + 1, n + 3], [C * r * r, h, w_]
+    blocks = w.node(
+        "Reshape",
+        [node.inputs[0], w.const(f"{base}/split", [0] * n + split, np.int64)],
+        f"{base}/blocks",
+        f"{base}/blocks",
+    )
+    moved = w.node("Transpose", [blocks], f"{base}/moved", f"{base}/moved", perm=[*range(n), *perm])
+    w.node(
+        "Reshape", [moved, w.const(f"{base}/merged", [0] * n + merged, np.int64)], node.output, base
+    )
+
+
+def _pixel_shuffle(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.PixelShuffle)
+    if len(shapes[0]) == 4:
+        w.node(
+            "DepthToSpace",
+            [node.inputs[0]],
+            node.output,
+            node.name,
+            blocksize=m.upscale_factor,
+            mode="CRD",
+        )
+    else:
+        _blocks(w, node, shapes[0], m.upscale_factor, shuffle=True)
+
+
+def _pixel_unshuffle(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.PixelUnshuffle)
+    if len(shapes[0]) == 4 and w.opset >= 28:  # SpaceToDepth's mode arrived in opset 28
+        w.node(
+            "SpaceToDepth",
+            [node.inputs[0]],
+            node.output,
+            node.name,
+            blocksize=m.downscale_factor,
+            mode="CRD",
+        )
+    else:
+        _blocks(w, node, shapes[0], m.downscale_factor, shuffle=False)
 
 
 def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -697,6 +759,8 @@ _EMITTERS: dict[type, _Emit] = {
     nn.LayerNorm: _layer_norm,
     nn.LocalResponseNorm: _local_response_norm,
     nn.InstanceNorm2d: _instance_norm,
+    nn.PixelShuffle: _pixel_shuffle,
+    nn.PixelUnshuffle: _pixel_unshuffle,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,
     nn.AvgPool2d: _avg_pool,

@@ -29,6 +29,12 @@ from .norm import (
     layer_norm_backward,
 )
 from .pad import pad2d, pad2d_backward
+from .pixel_shuffle import (
+    pixel_shuffle,
+    pixel_shuffle_backward,
+    pixel_unshuffle,
+    pixel_unshuffle_backward,
+)
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -80,6 +86,10 @@ __all__ = [
     "max_unpool2d_backward",
     "pad2d",
     "pad2d_backward",
+    "pixel_shuffle",
+    "pixel_shuffle_backward",
+    "pixel_unshuffle",
+    "pixel_unshuffle_backward",
     "prelu",
     "prelu_backward",
     "hardtanh_backward",

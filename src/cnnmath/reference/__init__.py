@@ -33,6 +33,12 @@ from .norm import (
     layer_norm_backward,
 )
 from .pad import pad2d, pad2d_backward
+from .pixel_shuffle import (
+    pixel_shuffle,
+    pixel_shuffle_backward,
+    pixel_unshuffle,
+    pixel_unshuffle_backward,
+)
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -91,6 +97,10 @@ __all__ = [
     "nll_loss",
     "pad2d",
     "pad2d_backward",
+    "pixel_shuffle",
+    "pixel_shuffle_backward",
+    "pixel_unshuffle",
+    "pixel_unshuffle_backward",
     "prelu",
     "hardtanh_backward",
     "prelu_backward",

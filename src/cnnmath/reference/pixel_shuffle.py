@@ -1,0 +1,79 @@
+"""Pixel shuffle and unshuffle as literal loops over every index.
+
+For an upscale factor r (0-based, 0 ≤ i, j < r), pixel_shuffle copies
+
+    Y[β, c, h·r + i, w·r + j] = X[β, c·r² + i·r + j, h, w]
+
+for every β of the axes before the channels (flattened to one here), every output channel c
+and every input pixel (h, w); pixel_unshuffle copies the other way,
+Y[β, c·r² + i·r + j, h, w] = X[β, c, h·r + i, w·r + j]. Each backward is the adjoint of its
+copy written out: every G value added to the gradient of the one input it was copied from,
+∂ℓ/∂X[source] += G[destination], over every destination.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _planes(a):
+    """a as (B, C, H, W), B the product of the axes before C (0 for an empty batch)."""
+    return a.reshape(math.prod(a.shape[:-3]), *a.shape[-3:])
+
+
+def _moves(B, C, H, W, r):
+    """Every (β, c_in, h, w, c_out, p, q) of pixel_shuffle from (B, C·r², H, W): input
+    element (β, c_in, h, w) lands at output (β, c_out, p, q)."""
+    for b in range(B):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    for i in range(r):
+                        for j in range(r):
+                            yield b, c * r * r + i * r + j, h, w, c, h * r + i, w * r + j
+
+
+def pixel_shuffle(x, upscale_factor):
+    r = upscale_factor
+    x4 = _planes(x)
+    B, C_in, H, W = x4.shape
+    C = C_in // (r * r)
+    y = np.zeros((B, C, H * r, W * r))
+    for b, c_in, h, w, c, p, q in _moves(B, C, H, W, r):
+        y[b, c, p, q] = float(x4[b, c_in, h, w])
+    return y.reshape(*x.shape[:-3], C, H * r, W * r).astype(x.dtype)
+
+
+def pixel_shuffle_backward(grad_output, upscale_factor):
+    r = upscale_factor
+    g4 = _planes(grad_output)
+    B, C, H_out, W_out = g4.shape
+    H, W = H_out // r, W_out // r
+    gx = np.zeros((B, C * r * r, H, W))
+    for b, c_in, h, w, c, p, q in _moves(B, C, H, W, r):
+        gx[b, c_in, h, w] += float(g4[b, c, p, q])
+    return gx.reshape(*grad_output.shape[:-3], C * r * r, H, W).astype(grad_output.dtype)
+
+
+def pixel_unshuffle(x, downscale_factor):
+    r = downscale_factor
+    x4 = _planes(x)
+    B, C, H_in, W_in = x4.shape
+    H, W = H_in // r, W_in // r
+    y = np.zeros((B, C * r * r, H, W))
+    for b, c_out, h, w, c, p, q in _moves(B, C, H, W, r):
+        y[b, c_out, h, w] = float(x4[b, c, p, q])
+    return y.reshape(*x.shape[:-3], C * r * r, H, W).astype(x.dtype)
+
+
+def pixel_unshuffle_backward(grad_output, downscale_factor):
+    r = downscale_factor
+    g4 = _planes(grad_output)
+    B, C_out, H, W = g4.shape
+    C = C_out // (r * r)
+    gx = np.zeros((B, C, H * r, W * r))
+    for b, c_out, h, w, c, p, q in _moves(B, C, H, W, r):
+        gx[b, c, p, q] += float(g4[b, c_out, h, w])
+    return gx.reshape(*grad_output.shape[:-3], C, H * r, W * r).astype(grad_output.dtype)
