@@ -226,6 +226,11 @@ LAYERS = [
     ("pixel_shuffle_5d", lambda: nn.PixelShuffle(2), (2, 3, 8, 2, 3)),
     ("pixel_unshuffle", lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
     ("pixel_unshuffle_5d", lambda: nn.PixelUnshuffle(3), (2, 2, 1, 3, 6)),
+    ("softmax_channels", lambda: nn.Softmax(dim=1), (2, 4, 3, 3)),
+    ("softmax_implicit", lambda: nn.Softmax(), (2, 4, 3, 3)),
+    ("log_softmax_last", lambda: nn.LogSoftmax(dim=-1), (2, 4, 3, 5)),
+    ("dropout2d", lambda: nn.Sequential(nn.Dropout2d(0.5, rng=0), nn.ReLU()), (2, 4, 3, 3)),
+    ("hardtanh_wide", lambda: nn.Hardtanh(-2, 3), (2, 4, 3, 3)),
 ] + [(name, cls, (2, 4, 3, 3)) for name, cls in nn.ACTIVATION_LAYERS.items()]
 
 

@@ -102,6 +102,7 @@ _GLOBAL = {
     "GroupNorm": "group_norm's statistics run over the whole image",
     "LayerNorm": "layer_norm's statistics run over the whole image",
     "Softmax": "softmax normalises over a whole axis",
+    "LogSoftmax": "log_softmax normalises over a whole axis",
 }
 
 
@@ -116,7 +117,8 @@ def layer_geometry(module: Any) -> Geometry:
     reaches past the image, where the reflected or repeated pixels stand.
     ``PixelUnshuffle(r)`` is an r×r window of stride r (each output pixel, over its r²
     channels, holds one block of input pixels); activations (``PReLU`` too), ``Identity``,
-    ``Add``, ``Concat``, ``LocalResponseNorm`` (it mixes channels, pixel by pixel) and, in
+    ``Add``, ``Concat``, ``LocalResponseNorm`` and ``Softmax``/``LogSoftmax`` over the
+    channels (they mix channels, pixel by pixel; over another axis they are global) and, in
     eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` (``InstanceNorm2d`` with
     running statistics) are pointwise; ``Flatten``, ``Linear``, adaptive pooling and
     group/layer/instance norm are global (adaptive pooling on both axes even where
@@ -171,6 +173,8 @@ def layer_geometry(module: Any) -> Geometry:
             "window",
             (AxisWindow(1, 1, top, bottom, 1, False), AxisWindow(1, 1, left, right, 1, False)),
         )
+    if name in ("Softmax", "LogSoftmax") and getattr(module, "dim", None) in (None, 1, -3):
+        return Geometry("pointwise")  # over each pixel's channels (None: 1, for an image batch)
     if name in _GLOBAL:
         return Geometry("global", reason=_GLOBAL[name])
     if name.startswith("Dropout") and getattr(module, "training", False):

@@ -36,14 +36,18 @@ from .activation import (
     SELU,
     Hardsigmoid,
     Hardswish,
+    Hardtanh,
     Identity,
     LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
     Mish,
     PReLU,
     ReLU,
     ReLU6,
     Sigmoid,
     SiLU,
+    Softmax,
     Softplus,
     Softsign,
     Tanh,
@@ -51,7 +55,7 @@ from .activation import (
 )
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
-from .dropout import Dropout
+from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph
@@ -107,6 +111,11 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "Dropout",
+    "Dropout2d",
+    "Hardtanh",
+    "LogSigmoid",
+    "LogSoftmax",
+    "Softmax",
     "Flatten",
     "Identity",
     "IncompatibleKeys",

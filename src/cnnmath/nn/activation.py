@@ -281,6 +281,105 @@ class Softplus(_Activation):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
+class Hardtanh(_Activation):
+    """y = min(max(x, min_val), max_val) elementwise (``torch.nn.Hardtanh``, defaults −1 and
+    1); ∂ℓ/∂x = G strictly between the bounds, 0 elsewhere (``ops.hardtanh_backward``).
+
+    >>> Hardtanh(-2, 3)
+    Hardtanh(min_val=-2, max_val=3)
+    """
+
+    name = "hardtanh"
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        low = _real_arg("Hardtanh", "min_val", min_val)
+        high = _real_arg("Hardtanh", "max_val", max_val)
+        if not low < high:
+            raise ValueError(
+                f"Hardtanh: max_val: expected a number above min_val={min_val!r}, got {max_val!r}"
+            )
+        self.min_val, self.max_val = min_val, max_val  # as given: PyTorch's repr echoes them
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.hardtanh(x, min_val=float(self.min_val), max_val=float(self.max_val))
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G where min_val < x < max_val, 0 elsewhere (at both kinks and at NaN)."""
+        x = ctx
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        return ops.hardtanh_backward(
+            grad_output, x, min_val=float(self.min_val), max_val=float(self.max_val)
+        )
+
+    def extra_repr(self) -> str:
+        """``min_val=…, max_val=…`` as ``torch.nn.Hardtanh`` prints them."""
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class LogSigmoid(_Activation):
+    """y = log(1/(1 + e^(−x))) = −softplus(−x) elementwise (``torch.nn.LogSigmoid``);
+    σ′(x) = sigmoid(−x)."""
+
+    name = "logsigmoid"
+
+
+def _softmax_dim(dim: int | None, ndim: int) -> int:
+    """``dim``, or PyTorch's implicit choice for None: 0 for 0-, 1- and 3-D inputs, else 1."""
+    if dim is not None:
+        return dim
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """y = softmax(x) along ``dim`` (``torch.nn.Softmax``): y_k = e^(x_k) / Σ_j e^(x_j) over
+    each slice, computed stably (``ops.softmax``); ∂ℓ/∂x = y ⊙ (G − Σ_k G_k y_k).
+    ``dim=None`` takes PyTorch's implicit axis (0 for a 0-, 1- or 3-D input, else 1);
+    ``dim=1`` on (N, C, H, W) turns each pixel's logits into class probabilities.
+
+    >>> Softmax(dim=1)
+    Softmax(dim=1)
+    """
+
+    log = False
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
+            raise TypeError(f"{type(self).__name__}: dim: expected an int or None, got {dim!r}")
+        self.dim = None if dim is None else int(dim)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = softmax (or log_softmax) of x along ``dim``; the context is (x, dim, y)."""
+        check_float_array("x", x, func=f"{type(self).__name__}.forward")
+        dim = _softmax_dim(self.dim, x.ndim)
+        y = (ops.log_softmax if self.log else ops.softmax)(x, dim)
+        return y, (x, dim, y)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x from the forward's y (as PyTorch's backward, which reads only y)."""
+        x, dim, y = ctx
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        back = ops.log_softmax_backward if self.log else ops.softmax_backward
+        return back(grad_output, x, dim, output=y)
+
+    def extra_repr(self) -> str:
+        """``dim=…`` as PyTorch prints it."""
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """y = log softmax(x) along ``dim`` (``torch.nn.LogSoftmax``): y_k = x_k − log Σ_j e^(x_j),
+    computed stably (``ops.log_softmax``); ∂ℓ/∂x = G − softmax(x) Σ_k G_k. The input of
+    ``losses.nll_loss``.
+
+    >>> LogSoftmax(dim=1)
+    LogSoftmax(dim=1)
+    """
+
+    log = True
+
+
 ACTIVATION_LAYERS: dict[str, type[_Activation]] = {
     cls.name: cls
     for cls in (
@@ -300,6 +399,8 @@ ACTIVATION_LAYERS: dict[str, type[_Activation]] = {
         SELU,
         CELU,
         Softsign,
+        Hardtanh,
+        LogSigmoid,
     )
 }
 

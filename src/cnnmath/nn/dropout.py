@@ -25,24 +25,29 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
         super().__init__()
+        func = type(self).__name__
         if isinstance(p, (bool, np.bool_)) or not isinstance(
             p, (int, float, np.floating, np.integer)
         ):
-            raise TypeError(f"Dropout: p: expected a probability in [0, 1], got {p!r}")
+            raise TypeError(f"{func}: p: expected a probability in [0, 1], got {p!r}")
         if not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"Dropout: p: expected a probability in [0, 1], got {p!r}")
+            raise ValueError(f"{func}: p: expected a probability in [0, 1], got {p!r}")
         self.p = float(p)
-        self.register_generator("rng", as_generator(rng, func="Dropout"))
+        self.register_generator("rng", as_generator(rng, func=func))
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """One Bernoulli draw per element."""
+        return x.shape
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Training: x·mask/(1 − p), mask ~ Bernoulli(1 − p) per element; eval: x."""
-        check_float_array("x", x, func="Dropout.forward")
+        check_float_array("x", x, func=f"{type(self).__name__}.forward")
         if not self.training or self.p == 0.0:
             scale = np.ones((), dtype=x.dtype)
         elif self.p == 1.0:
-            scale = np.zeros(x.shape, dtype=x.dtype)
+            scale = np.zeros(self._mask_shape(x), dtype=x.dtype)
         else:
-            keep = self.rng.random(x.shape) >= self.p
+            keep = self.rng.random(self._mask_shape(x)) >= self.p
             scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
         return x * scale, (scale, x.shape, x.dtype)
 
@@ -56,3 +61,22 @@ class Dropout(Module):
     def extra_repr(self) -> str:
         """``p=…, inplace=False`` (never in place here), as ``torch.nn.Dropout`` prints."""
         return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout, as ``torch.nn.Dropout2d``: in training each whole feature map
+    x[n, c] is kept with probability 1 − p and scaled by 1/(1 − p), or zeroed — one draw per
+    (n, c), as neighbouring pixels of a map are too correlated for per-pixel dropout to
+    regularise. Evaluation: the identity. Input (N, C, H, W), or (N, C, L) as PyTorch takes
+    a 3-D input (a map per (n, c)).
+
+    >>> Dropout2d(0.2)
+    Dropout2d(p=0.2, inplace=False)
+    """
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim not in (3, 4):
+            raise ValueError(
+                f"Dropout2d.forward: x: expected shape (N, C, H, W) or (N, C, L), got {x.shape}"
+            )
+        return x.shape[:2] + (1,) * (x.ndim - 2)

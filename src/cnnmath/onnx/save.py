@@ -31,7 +31,9 @@ as the identity. The mapping, layer by layer:
                              exactly with Where); GELU, Mish and SiLU as their formulas (the
                              Gelu and Mish ops from opsets 20 and 18)
     Flatten                  Flatten (start_dim=1 to the end) or Reshape with 0/−1 entries
-    Dropout, Identity        Identity
+    Dropout(2d), Identity    Identity
+    Softmax, LogSoftmax      Softmax, LogSoftmax (one axis: opset ≥ 13)
+    Hardtanh, LogSigmoid     Clip; Neg, Softplus, Neg (−softplus(−x), finite far below 0)
     Upsample (nearest)       Resize(mode="nearest", "asymmetric", "floor"): source pixel
                              ⌊i/s⌋, PyTorch's and cnnmath's nearest rule; two Gathers of
                              the layer's own source indices where a Resize of the float32
@@ -676,6 +678,31 @@ def _relu6(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("Clip", [node.inputs[0], lo, hi], node.output, node.name)
 
 
+def _hardtanh(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Hardtanh)
+    lo = w.const(f"{node.name}/min", float(m.min_val))
+    hi = w.const(f"{node.name}/max", float(m.max_val))
+    w.node("Clip", [node.inputs[0], lo, hi], node.output, node.name)
+
+
+def _logsigmoid(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """−softplus(−x): Log(Sigmoid(x)) would round to −∞ where x is far below zero."""
+    base = node.name
+    neg = w.node("Neg", [node.inputs[0]], f"{base}/neg", f"{base}/neg")
+    soft = w.node("Softplus", [neg], f"{base}/softplus", f"{base}/softplus")
+    w.node("Neg", [soft], node.output, base)
+
+
+def _softmax(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Softmax)
+    ndim = len(shapes[0])
+    dim = m.dim if m.dim is not None else (0 if ndim in (0, 1, 3) else 1)
+    op = "LogSoftmax" if isinstance(m, nn.LogSoftmax) else "Softmax"
+    w.node(op, [node.inputs[0]], node.output, node.name, axis=dim)  # one axis from opset 13
+
+
 def _prelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.PReLU)
@@ -777,6 +804,11 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Add: _add,
     nn.Concat: _concat,
     nn.Dropout: _identity,  # eval mode
+    nn.Dropout2d: _identity,
+    nn.Softmax: _softmax,
+    nn.LogSoftmax: _softmax,
+    nn.Hardtanh: _hardtanh,
+    nn.LogSigmoid: _logsigmoid,
     nn.Identity: _identity,
     ShortcutA: _shortcut_a,
     nn.ReLU: _simple("Relu"),

@@ -1,0 +1,105 @@
+"""Softmax, LogSoftmax, Hardtanh, LogSigmoid and Dropout2d against PyTorch's layers: repr,
+forward, backward (autograd), and where they sit in a network (receptive fields, losses).
+Their ONNX forms are checked with the other layers in tests/test_onnx_save.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnmath import nn
+from helpers import rel_error
+
+torch = pytest.importorskip("torch")
+
+PAIRS = [
+    (lambda: nn.Softmax(dim=1), lambda: torch.nn.Softmax(dim=1)),
+    (lambda: nn.Softmax(dim=-1), lambda: torch.nn.Softmax(dim=-1)),
+    (lambda: nn.LogSoftmax(dim=1), lambda: torch.nn.LogSoftmax(dim=1)),
+    (lambda: nn.LogSoftmax(dim=2), lambda: torch.nn.LogSoftmax(dim=2)),
+    (lambda: nn.Hardtanh(), lambda: torch.nn.Hardtanh()),
+    (lambda: nn.Hardtanh(-2, 3), lambda: torch.nn.Hardtanh(-2, 3)),
+    (lambda: nn.Hardtanh(0.0, 0.5), lambda: torch.nn.Hardtanh(0.0, 0.5)),
+    (lambda: nn.LogSigmoid(), lambda: torch.nn.LogSigmoid()),
+]
+
+
+@pytest.mark.parametrize("index", range(len(PAIRS)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layers_are_torchs(index, dtype):
+    ours, theirs = PAIRS[index][0](), PAIRS[index][1]()
+    assert repr(ours) == repr(theirs)
+    rng = np.random.default_rng(index)
+    x = (3.0 * rng.standard_normal((2, 4, 3, 5))).astype(dtype)
+    x[0, 0, 0, :3] = [-1.0, 1.0, 3.0]  # Hardtanh's kinks: a zero gradient there, as torch
+    x[1, 1, 1, :2] = [-200.0, 200.0]  # LogSigmoid's tails
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    y = ours(x)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    assert y.dtype == dtype
+    assert rel_error(y, yt.detach().numpy()) <= tol
+    G = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.from_numpy(G))
+    assert rel_error(ours.backward(G), xt.grad.numpy()) <= tol
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3, 4])
+def test_softmax_without_dim_takes_torchs_implicit_axis(ndim):
+    x = np.random.default_rng(ndim).standard_normal((2, 3, 4, 5)[:ndim])
+    with pytest.warns(UserWarning):  # torch warns that the choice is implicit
+        want = torch.nn.Softmax()(torch.from_numpy(x)).numpy()
+    assert rel_error(nn.Softmax()(x), want) <= 1e-14
+
+
+def test_log_softmax_layer_feeds_nll_loss_as_cross_entropy():
+    from cnnmath import losses
+
+    logits = np.random.default_rng(1).standard_normal((5, 3))
+    labels = np.array([0, 2, 1, 1, 0])
+    layer = nn.LogSoftmax(dim=1)
+    loss, _ = losses.nll_loss(layer(logits), labels)
+    want = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
+    assert abs(float(loss) - want.item()) <= 1e-14
+
+
+def test_dropout2d_zeroes_whole_maps_and_scales_the_rest():
+    """Per (n, c) one draw: each map is all zeros or x/(1 − p); about p of them are dropped;
+    the backward applies the same maps; evaluation is the identity; repr as torch's."""
+    assert repr(nn.Dropout2d(0.3)) == repr(torch.nn.Dropout2d(0.3))
+    p = 0.3
+    layer = nn.Dropout2d(p, rng=0)
+    x = np.random.default_rng(2).standard_normal((40, 50, 3, 4)) + 5.0  # never zero
+    y = layer(x)
+    kept = (y != 0).reshape(40, 50, -1)
+    assert np.all(kept.all(axis=2) | (~kept).all(axis=2))  # whole maps only
+    k = kept[:, :, 0]
+    np.testing.assert_allclose(y[k], x[k] / (1 - p), rtol=1e-15)
+    assert abs((~k).mean() - p) < 0.03  # 2000 draws: σ ≈ 0.01
+    G = np.ones_like(y)
+    np.testing.assert_array_equal(layer.backward(G) != 0, y != 0)
+    layer.eval()
+    np.testing.assert_array_equal(layer(x), x)
+    layer.train()
+    z = layer(x[:, :, 0])  # (N, C, L): a map per (n, c), as torch takes a 3-D input
+    assert np.all((z == 0).all(axis=2) | (z != 0).all(axis=2))
+    with pytest.raises(ValueError, match=r"Dropout2d.forward: x: expected shape"):
+        layer(x[0, 0])
+
+
+def test_layer_arguments_are_checked_naming_them():
+    with pytest.raises(ValueError, match=r"Hardtanh: max_val: expected a number above"):
+        nn.Hardtanh(1.0, -1.0)
+    with pytest.raises(TypeError, match=r"Softmax: dim: expected an int or None"):
+        nn.Softmax(dim=1.5)
+    with pytest.raises(ValueError, match=r"Dropout2d: p: expected a probability"):
+        nn.Dropout2d(1.5)
+
+
+def test_receptive_field_softmax_over_channels_is_pointwise_over_space_global():
+    from cnnmath.receptive import layer_geometry
+
+    assert layer_geometry(nn.Softmax(dim=1)).kind == "pointwise"
+    assert layer_geometry(nn.LogSoftmax()).kind == "pointwise"
+    assert layer_geometry(nn.Softmax(dim=-1)).kind == "global"
+    assert layer_geometry(nn.Hardtanh()).kind == "pointwise"
