@@ -55,15 +55,13 @@ EXCEPTIONS: dict[str, str] = {
     "test_training_dropout_zero_ratio": "Dropout's ratio computed at run time",
     "test_identity_opt": "optional-typed inputs are not supported (tensors only)",
     "test_identity_sequence": "sequence-typed inputs are not supported (tensors only)",
-    # 1-D and 3-D convolutions and pooling: cnnmath's ops are 2-D
-    "test_averagepool_1d_default": "1-D pooling (only 2-D)",
+    # 3-D convolutions and pooling, 1-D transposed convolution: not among the layers
     "test_averagepool_3d_default": "3-D pooling (only 2-D)",
     "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False": "3-D pooling",
     "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True": "3-D pooling",
     "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False": "3-D pooling",
     "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True": "3-D pooling",
     "test_averagepool_3d_dilations_small": "3-D pooling",
-    "test_maxpool_1d_default": "1-D pooling (only 2-D)",
     "test_maxpool_3d_default": "3-D pooling",
     "test_maxpool_3d_dilations": "3-D pooling",
     "test_maxpool_3d_dilations_use_ref_impl": "3-D pooling",

@@ -106,6 +106,10 @@ _GLOBAL = {
 }
 
 
+#: The 1-D layers: they run on signals (N, C, L), which have no receptive field here.
+SIGNAL_LAYERS = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+
+
 def layer_geometry(module: Any) -> Geometry:
     """The spatial geometry of one leaf layer (a node of ``Module.walk``).
 
@@ -133,6 +137,11 @@ def layer_geometry(module: Any) -> Geometry:
     AxisWindow(kernel=3, stride=2, pad_before=1, pad_after=1, dilation=1, ceil_mode=False)
     """
     name = type(module).__name__
+    if isinstance(module, SIGNAL_LAYERS):
+        raise ValueError(
+            f"receptive_field: model: {name} works on signals (N, C, L); receptive fields are "
+            "computed for networks of images (N, C, H, W)"
+        )
     if name in ("ConvTranspose2d", "MaxUnpool2d", "PixelShuffle"):
         raise ValueError(
             f"receptive_field: model: {name} upsamples (a fractional jump), which is not "

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import nn
 from ._checks import positive_int
-from .receptive import Field, receptive_field
+from .receptive import SIGNAL_LAYERS, Field, receptive_field
 
 __all__ = ["LayerRow", "Summary", "summary"]
 
@@ -192,8 +192,9 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def _batched(input_shape: Sequence[int], func: str) -> tuple[int, ...]:
-    """(B, …): 1 or 3 axes are one sample (B = 1 is put in front); 2 or 4 include B."""
+def _batched(input_shape: Sequence[int], func: str, signal: bool = False) -> tuple[int, ...]:
+    """(B, …): 1 or 3 axes are one sample (B = 1 is put in front); 2 or 4 include B. For a
+    model of signals (its first layer 1-D), (C, L) is one sample and (B, C, L) includes B."""
     try:
         shape = tuple(input_shape)
     except TypeError:
@@ -206,6 +207,8 @@ def _batched(input_shape: Sequence[int], func: str) -> tuple[int, ...]:
             f"model of flat inputs), got {input_shape!r}"
         )
     shape = tuple(positive_int(f"input_shape[{i}]", s, func=func) for i, s in enumerate(shape))
+    if signal and len(shape) in (2, 3):
+        return (1, *shape) if len(shape) == 2 else shape
     return (1, *shape) if len(shape) in (1, 3) else shape
 
 
@@ -223,7 +226,8 @@ def summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
     """The per-layer table of ``model`` on inputs of ``input_shape``.
 
     ``input_shape`` is (C, H, W) or (B, C, H, W) — or (F,) / (B, F) for a model that starts
-    with a Linear layer; B = 1 when omitted. The model runs once on zeros of that shape (of
+    with a Linear layer, (C, L) / (B, C, L) for one that starts with a 1-D layer (Conv1d, …);
+    B = 1 when omitted. The model runs once on zeros of that shape (of
     its parameters' dtype, float32 without parameters), node by node along ``model.walk()``,
     in evaluation mode; every module's ``training`` flag is restored afterwards and nothing
     else of the model changes (no running statistics are updated).
@@ -246,10 +250,10 @@ def summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
     func = "summary"
     if not isinstance(model, nn.Module):
         raise TypeError(f"{func}: model: expected a cnnmath.nn.Module, got {type(model).__name__}")
-    shape = _batched(input_shape, func)
     nodes = list(model.walk())
     if not nodes:
         raise ValueError(f"{func}: model: expected at least one layer, got none")
+    shape = _batched(input_shape, func, signal=isinstance(nodes[0].module, SIGNAL_LAYERS))
     params = model.parameters()
     dtype = params[0].dtype if params else np.dtype(np.float32)
 

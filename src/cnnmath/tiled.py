@@ -293,6 +293,7 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
         )
     shape = tuple(int(s) for s in array.shape)
     first = model_nodes(model_or_op)[0].module
+    layer_geometry(first)  # a layer tiles cannot run (a signal's) refused before the array's checks
     if hasattr(first, "in_channels") and first.in_channels != shape[-3]:
         raise ValueError(
             f"{_FUNC}: array: expected {first.in_channels} channels (axis {array.ndim - 3}) for "

@@ -59,6 +59,7 @@ from .dropout import Dropout, Dropout2d
 from .flatten import Flatten
 from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph
+from .layers1d import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, Conv1d, MaxPool1d
 from .linear import Linear
 from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
@@ -108,7 +109,12 @@ __all__ = [
     "GELU",
     "ACTIVATION_LAYERS",
     "AvgPool2d",
+    "Conv1d",
     "Conv2d",
+    "MaxPool1d",
+    "AvgPool1d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveMaxPool1d",
     "ConvTranspose2d",
     "Dropout",
     "Dropout2d",

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import FLOAT_DTYPES
+from .._checks import FLOAT_DTYPES, positive_int
+from .parameter import Parameter
 
 
 def as_generator(rng: Any, *, func: str = "rng") -> np.random.Generator:
@@ -58,3 +59,50 @@ def _real_arg(cls: str, name: str, value: Any, *, positive: bool = False) -> flo
 
 def _pair_repr(pair: tuple[int, int]) -> str:
     return f"({pair[0]}, {pair[1]})"
+
+
+def _channels(func: str, in_channels: Any, out_channels: Any, groups: Any) -> tuple[int, int, int]:
+    """A convolution's (in_channels, out_channels, groups): positive ints, both channel
+    counts multiples of groups."""
+    sizes = {
+        name: positive_int(name, value, func=func)
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        )
+    }
+    for name in ("in_channels", "out_channels"):
+        if sizes[name] % sizes["groups"]:
+            raise ValueError(
+                f"{func}: {name}: expected a multiple of groups={sizes['groups']}, "
+                f"got {sizes[name]}"
+            )
+    return sizes["in_channels"], sizes["out_channels"], sizes["groups"]
+
+
+#: A convolution's border modes, PyTorch's names: zeros, or ``ops.pad2d``'s reflect,
+#: replicate, circular.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _padding_mode(func: str, mode: Any) -> str:
+    if mode not in PADDING_MODES:
+        raise ValueError(
+            f"{func}: padding_mode: expected one of {', '.join(PADDING_MODES)}, got {mode!r}"
+        )
+    return str(mode)
+
+
+def _conv_parameters(
+    func: str, shape: tuple[int, ...], bias: Any, rng: Any, dtype: Any
+) -> tuple[Parameter, Parameter | None]:
+    """A convolution's weight of ``shape`` (C_out, C_in/G, *kernel) and bias (C_out,) or
+    None, both ~ U(−1/√fan_in, 1/√fan_in) with fan_in = C_in/G · Π kernel."""
+    if not isinstance(bias, bool):
+        raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
+    dt = _float_dtype(dtype, func=func)
+    generator = as_generator(rng, func=func)
+    bound = 1.0 / np.sqrt(int(np.prod(shape[1:])))
+    weight = Parameter(_uniform(generator, bound, shape, dt))
+    return weight, (Parameter(_uniform(generator, bound, shape[:1], dt)) if bias else None)

@@ -7,14 +7,19 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._checks import int_pair, positive_int
+from .._checks import int_pair
 from ..ops._geometry import resolve_padding
-from ._common import _float_dtype, _pair_repr, _uniform, as_generator
+from ._common import (
+    _channels,
+    _conv_parameters,
+    _float_dtype,
+    _padding_mode,
+    _pair_repr,
+    _uniform,
+    as_generator,
+)
 from .module import Module
 from .parameter import Parameter
-
-#: Conv2d's border modes, PyTorch's names: zeros, or ``ops.pad2d``'s reflect, replicate, circular.
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class Conv2d(Module):
@@ -57,24 +62,13 @@ class Conv2d(Module):
     ) -> None:
         super().__init__()
         func = "Conv2d"
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(
-                f"{func}: padding_mode: expected one of {', '.join(PADDING_MODES)}, got "
-                f"{padding_mode!r}"
-            )
-        self.padding_mode = padding_mode
-        self.in_channels = positive_int("in_channels", in_channels, func=func)
-        self.out_channels = positive_int("out_channels", out_channels, func=func)
+        self.padding_mode = _padding_mode(func, padding_mode)
+        self.in_channels, self.out_channels, self.groups = _channels(
+            func, in_channels, out_channels, groups
+        )
         self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
         self.stride = int_pair("stride", stride, minimum=1, func=func)
         self.dilation = int_pair("dilation", dilation, minimum=1, func=func)
-        self.groups = positive_int("groups", groups, func=func)
-        for name in ("in_channels", "out_channels"):
-            if getattr(self, name) % self.groups:
-                raise ValueError(
-                    f"{func}: {name}: expected a multiple of groups={self.groups}, "
-                    f"got {getattr(self, name)}"
-                )
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(
@@ -87,17 +81,8 @@ class Conv2d(Module):
             self.padding: tuple[int, int] | str = padding
         else:
             self.padding = int_pair("padding", padding, minimum=0, func=func)
-        if not isinstance(bias, bool):
-            raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
-        dt = _float_dtype(dtype, func=func)
-        generator = as_generator(rng, func=func)
-        f1, f2 = self.kernel_size
-        fan_in = self.in_channels // self.groups * f1 * f2
-        bound = 1.0 / np.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels // self.groups, f1, f2)
-        self.weight = Parameter(_uniform(generator, bound, shape, dt))
-        bias_shape = (self.out_channels,)
-        self.bias = Parameter(_uniform(generator, bound, bias_shape, dt)) if bias else None
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight, self.bias = _conv_parameters(func, shape, bias, rng, dtype)
 
     @property
     def dtype(self) -> np.dtype:
@@ -258,20 +243,14 @@ class ConvTranspose2d(Module):
     ) -> None:
         super().__init__()
         func = "ConvTranspose2d"
-        self.in_channels = positive_int("in_channels", in_channels, func=func)
-        self.out_channels = positive_int("out_channels", out_channels, func=func)
+        self.in_channels, self.out_channels, self.groups = _channels(
+            func, in_channels, out_channels, groups
+        )
         self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
         self.stride = int_pair("stride", stride, minimum=1, func=func)
         self.padding = int_pair("padding", padding, minimum=0, func=func)
         self.output_padding = int_pair("output_padding", output_padding, minimum=0, func=func)
         self.dilation = int_pair("dilation", dilation, minimum=1, func=func)
-        self.groups = positive_int("groups", groups, func=func)
-        for name in ("in_channels", "out_channels"):
-            if getattr(self, name) % self.groups:
-                raise ValueError(
-                    f"{func}: {name}: expected a multiple of groups={self.groups}, "
-                    f"got {getattr(self, name)}"
-                )
         for axis in (0, 1):
             if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
                 raise ValueError(

@@ -1916,7 +1916,68 @@ def _check_2d(node: Node, info: dict[str, Any], x: Operand) -> None:
         )
 
 
+def _geometry1d(node: Node, attrs: Attrs) -> tuple[int | None, int, int, Any]:
+    """(kernel, stride, dilation, pad) of a 1-D Conv or pool: a symmetric pad, or "same"."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID"):
+        raise refuse(
+            node,
+            f"attribute 'auto_pad': expected NOTSET or VALID for a 1-D window, got {auto_pad!r}",
+        )
+    kernel = attrs.ints("kernel_shape", None)
+    values = {}
+    for name, default, n in (
+        ("strides", [1], 1),
+        ("dilations", [1], 1),
+        ("pads", [0, 0], 2),
+    ):
+        value = attrs.ints(name, default) or default
+        if len(value) != n or min(value) < (0 if name == "pads" else 1):
+            raise refuse(
+                node, f"attribute {name!r}: expected {n} value(s) of a 1-D window, got {value}"
+            )
+        values[name] = value
+    pb, pe = values["pads"] if auto_pad == "NOTSET" else (0, 0)
+    if kernel is not None and len(kernel) != 1:
+        raise refuse(node, f"attribute 'kernel_shape': expected one value, got {kernel}")
+    k = None if kernel is None else kernel[0]
+    stride, dilation = values["strides"][0], values["dilations"][0]
+    if pb == pe:
+        return k, stride, dilation, pb
+    total = 0 if k is None else dilation * (k - 1)
+    if stride == 1 and (pb, pe) == (total // 2, total - total // 2):
+        return k, stride, dilation, "same"  # PyTorch's "same": the extra cell after
+    raise refuse(
+        node,
+        "attribute 'pads': a 1-D window pads both ends alike (or as padding 'same'), got "
+        f"{[pb, pe]}",
+    )
+
+
+def _conv1d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """A Conv of a signal (N, C, L) with a constant weight (C_out, C_in/G, k): nn.Conv1d."""
+    k, stride, dilation, pad = _geometry1d(node, attrs)
+    group = attrs.get("group", 1)
+    x, w, b = ins
+    wp, bp = _float_param(w), _float_param(b)
+    if not isinstance(x, Ref) or wp is None or wp.data.ndim != 3 or (b is not None and bp is None):
+        raise refuse(
+            node, "a 1-D convolution needs a constant 3-D weight (and bias) on a run-time input"
+        )
+    C_out, C_per, f = wp.shape
+    if k is not None and k != f:
+        raise refuse(node, f"attribute 'kernel_shape': {[k]} disagrees with the weight's {[f]}")
+    layer = nn.Conv1d(
+        C_per * group, C_out, f, stride, pad, dilation, group, bias=b is not None, dtype=wp.dtype
+    )
+    layer.weight = wp
+    layer.bias = bp
+    return layer, [x.name]
+
+
 def conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if _rank(info, ins[0]) == 3:
+        return _conv1d(node, attrs, ins, info)
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs)
     geo["group"] = group = attrs.get("group", 1)
@@ -2018,7 +2079,30 @@ def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str,
     )
 
 
+def _pool1d(node: Node, attrs: Attrs, x: Operand) -> Built:
+    """A MaxPool or AveragePool of a signal (N, C, L): nn.MaxPool1d / nn.AvgPool1d."""
+    k, stride, dilation, pad = _geometry1d(node, attrs)
+    if k is None:
+        raise refuse(node, "attribute 'kernel_shape' is required")
+    ceil = bool(attrs.get("ceil_mode", 0))
+    if not isinstance(x, Ref) or not isinstance(pad, int) or pad > k // 2:
+        raise refuse(
+            node, f"a 1-D window on a run-time input with pads at most half the window, got {pad}"
+        )
+    if node.op_type == "MaxPool":
+        attrs.get("storage_order")
+        return nn.MaxPool1d(k, stride, pad, dilation, ceil_mode=ceil), [x.name]
+    if dilation != 1:
+        raise refuse(
+            node, f"attribute 'dilations': a 1-D average pools every tap, got {[dilation]}"
+        )
+    include = bool(attrs.get("count_include_pad", 0))
+    return nn.AvgPool1d(k, stride, pad, ceil_mode=ceil, count_include_pad=include), [x.name]
+
+
 def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if _rank(info, ins[0]) == 3:
+        return _pool1d(node, attrs, ins[0])
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs, pool=True)
     geo["ceil_mode"] = attrs.get("ceil_mode", 0)
@@ -2064,6 +2148,9 @@ def global_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
     if isinstance(x, Ref) and _rank(info, x) == 4:
         layer = nn.AdaptiveAvgPool2d(1) if kind == "avg" else nn.AdaptiveMaxPool2d(1)
         return layer, [x.name]
+    if isinstance(x, Ref) and _rank(info, x) == 3:  # a signal (N, C, L)
+        signal = nn.AdaptiveAvgPool1d(1) if kind == "avg" else nn.AdaptiveMaxPool1d(1)
+        return signal, [x.name]
     return _generic(_GlobalPool(node, [x], kind), [x])
 
 

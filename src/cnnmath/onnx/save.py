@@ -15,6 +15,7 @@ as the identity. The mapping, layer by layer:
                              padding_mode other than zeros as a Pad, then an unpadded Conv
     ZeroPad2d, …Pad2d        Pad, mode constant (with the value), reflect, edge (replicate)
                              or wrap (circular: opset ≥ 19)
+    Conv1d, MaxPool1d, …     Conv, MaxPool, AveragePool, Global*Pool with 1-D attributes
     Linear                   Gemm(x, W, b, transB=1) on (B, in); MatMul + Add on more axes
     BatchNorm1d/2d           BatchNormalization (eval: running mean and variance)
     LayerNorm, GroupNorm     LayerNormalization (opset ≥ 17); InstanceNormalization on the
@@ -184,15 +185,23 @@ def _pad(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 
 def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Conv2d and Conv1d: a Conv with their explicit pads, or a Pad in their padding_mode
+    and then an unpadded Conv."""
     m = node.module
-    assert isinstance(m, nn.Conv2d)
-    (top, bottom), (left, right) = resolve_padding(
-        m.padding, m.kernel_size, m.dilation, m.stride, func="save"
-    )
+    assert isinstance(m, (nn.Conv2d, nn.Conv1d))
+    if isinstance(m, nn.Conv1d):
+        (left, right), top, bottom = m.border(), 0, 0
+        kernel, strides, dilations = [m.kernel_size], [m.stride], [m.dilation]
+    else:
+        (top, bottom), (left, right) = resolve_padding(
+            m.padding, m.kernel_size, m.dilation, m.stride, func="save"
+        )
+        kernel, strides, dilations = list(m.kernel_size), list(m.stride), list(m.dilation)
     x = node.inputs[0]
     if m.padding_mode != "zeros":  # the border first, then an unpadded Conv
         border = (left, right, top, bottom)
-        x = _pad_node(w, x, f"{node.name}/pad", f"{node.name}/pad", m.padding_mode, border, 4)
+        pad = f"{node.name}/pad"
+        x = _pad_node(w, x, pad, pad, m.padding_mode, border, len(shapes[0]))
         top = bottom = left = right = 0
     inputs = [x, w.state(m, "weight", node)]
     if m.bias is not None:
@@ -202,10 +211,10 @@ def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         inputs,
         node.output,
         node.name,
-        kernel_shape=list(m.kernel_size),
-        strides=list(m.stride),
-        pads=[top, left, bottom, right],
-        dilations=list(m.dilation),
+        kernel_shape=kernel,
+        strides=strides,
+        pads=[left, right] if isinstance(m, nn.Conv1d) else [top, left, bottom, right],
+        dilations=dilations,
         group=m.groups,
     )
 
@@ -482,6 +491,45 @@ def _adaptive_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     window = [H // h, W // w_out]
     op = "MaxPool" if is_max else "AveragePool"
     w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=window, strides=window)
+
+
+def _pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, (nn.MaxPool1d, nn.AvgPool1d))
+    attrs: dict[str, Any] = {
+        "kernel_shape": [m.kernel_size],
+        "strides": [m.stride],
+        "pads": [m.padding, m.padding],
+        "ceil_mode": int(m.ceil_mode),
+    }
+    if isinstance(m, nn.MaxPool1d):
+        w.node("MaxPool", [node.inputs[0]], node.output, node.name, dilations=[m.dilation], **attrs)
+        return
+    attrs["count_include_pad"] = int(m.count_include_pad)
+    w.node("AveragePool", [node.inputs[0]], node.output, node.name, **attrs)
+
+
+def _adaptive_pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d))
+    is_max = isinstance(m, nn.AdaptiveMaxPool1d)
+    L, n = shapes[0][-1], out[-1]
+    if n == 1:
+        w.node(
+            "GlobalMaxPool" if is_max else "GlobalAveragePool",
+            [node.inputs[0]],
+            node.output,
+            node.name,
+        )
+        return
+    if L % n:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({type(m).__name__}({m.output_size})) on a "
+            f"signal of length {L} has cells of unequal sizes, which no ONNX pooling window "
+            "gives; export with an input whose length the output size divides"
+        )
+    op = "MaxPool" if is_max else "AveragePool"
+    w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=[L // n], strides=[L // n])
 
 
 def _flatten(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -779,6 +827,11 @@ def _gelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 _EMITTERS: dict[type, _Emit] = {
     nn.Conv2d: _conv,
+    nn.Conv1d: _conv,
+    nn.MaxPool1d: _pool1d,
+    nn.AvgPool1d: _pool1d,
+    nn.AdaptiveAvgPool1d: _adaptive_pool1d,
+    nn.AdaptiveMaxPool1d: _adaptive_pool1d,
     nn.ConvTranspose2d: _conv_transpose,
     nn.Linear: _linear,
     nn.BatchNorm1d: _batch_norm,
