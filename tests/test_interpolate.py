@@ -27,6 +27,8 @@ GEOMETRIES = [
     dict(scale_factor=(1, 0.7)),
     dict(scale_factor=(1.5, 3.3)),
     dict(scale_factor=(2.5, 0.5)),
+    dict(scale_factor=1.1),  # ⌊n·1.1⌋ = n below 10 pixels: PyTorch copies such an axis
+    dict(scale_factor=(1.3, 0.9)),
 ]
 
 

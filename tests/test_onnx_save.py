@@ -226,6 +226,9 @@ LAYERS = [
     ("pixel_shuffle_5d", lambda: nn.PixelShuffle(2), (2, 3, 8, 2, 3)),
     ("pixel_unshuffle", lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
     ("pixel_unshuffle_5d", lambda: nn.PixelUnshuffle(3), (2, 2, 1, 3, 6)),
+    # an axis that keeps its length (⌊3·1.3⌋ = 3) is copied, by PyTorch and by the file
+    ("bilinear_keeps_rows", lambda: nn.Upsample(scale_factor=1.3, mode="bilinear"), (2, 4, 3, 4)),
+    ("bilinear_keeps_both", lambda: nn.Upsample(scale_factor=1.1, mode="bilinear"), (2, 4, 4, 4)),
     ("softmax_channels", lambda: nn.Softmax(dim=1), (2, 4, 3, 3)),
     ("softmax_implicit", lambda: nn.Softmax(), (2, 4, 3, 3)),
     ("log_softmax_last", lambda: nn.LogSoftmax(dim=-1), (2, 4, 3, 5)),

@@ -287,6 +287,41 @@ def test_elementary_ops_agree_and_train_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
+class _ZeroPower(torch.nn.Module):
+    """relu(x)^p with a trained exponent that reaches 0 while relu(x) holds exact zeros."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.tensor([0.0, 2.0, 0.0]).reshape(1, 3, 1))
+
+    def forward(self, x):
+        return torch.relu(x) ** self.p
+
+
+def test_pow_with_a_zero_exponent_at_zero_has_torchs_finite_gradient():
+    """∂(x^p)/∂x at p = 0 is 0, also at x = 0 (not 0·0⁻¹ = NaN), as PyTorch's."""
+    model = _ZeroPower().double()
+    x = torch.tensor([[[-1.0, 0.0, 2.0]] * 3], dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=17))
+    trains_as_torch(model, x, graph)
+
+
+def test_an_integer_pow_to_a_negative_power_is_refused_naming_the_node():
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Pow", ["x", "p"], ["y"], name="power")],
+        "pow",
+        [helper.make_tensor_value_info("x", TensorProto.INT32, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [3])],
+        [helper.make_tensor("p", TensorProto.INT32, [1], [-1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    loaded = load(model.SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'power' \(Pow\): .* negative integer power"):
+        loaded(np.array([2, 1, -1], np.int32))
+
+
 @pytest.mark.parametrize("opset", [13, 17])
 def test_convnext_block_agrees_and_trains_as_torch(opset):
     """torchvision's ConvNeXt block: before opset 17 its LayerNorm is exported as ReduceMean,

@@ -16,6 +16,7 @@ def _samples():
         Sample("one-pixel", (randn(2, 1, 1, 1, seed=4),), dict(size=(3, 2))),
         Sample("to-one", (randn(1, 2, 5, 4, seed=5),), dict(size=1, align_corners=True)),
         Sample("unbatched", (randn(3, 4, 4, seed=6),), dict(scale_factor=1.5)),
+        Sample("keeps-length", (randn(1, 2, 3, 4, seed=7),), dict(scale_factor=1.3)),
     ]
 
 

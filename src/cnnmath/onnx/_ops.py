@@ -491,8 +491,10 @@ class _Pow(_Op):
     """y = x^p elementwise, NumPy (= ONNX multidirectional) broadcasting, in x's dtype (ONNX's
     Pow: the exponent may be of another type, an integer one included).
 
-    ∂y/∂x = p·x^(p−1); ∂y/∂p = y·log x, taken as 0 where x = 0 and p ≥ 0 (PyTorch's rule: the
-    limit of a vanishing power), computed only when p is a parameter or a run-time value."""
+    ∂y/∂x = p·x^(p−1), 0 where p = 0 (x⁰ = 1 is constant, also at x = 0, as PyTorch);
+    ∂y/∂p = y·log x, taken as 0 where x = 0 and p ≥ 0 (PyTorch's rule: the limit of a
+    vanishing power), computed only when p is a parameter or a run-time value. An integer
+    base to a negative integer power is refused."""
 
     roles = ("x", "p")
 
@@ -500,6 +502,12 @@ class _Pow(_Op):
         x, p = np.asarray(x), np.asarray(p)
         _guard(np.broadcast_shapes(x.shape, p.shape), x.itemsize)
         if np.issubdtype(x.dtype, np.integer):  # an integer power: exact, as ONNX's
+            if np.issubdtype(p.dtype, np.integer) and np.any(p < 0):
+                raise refuse(
+                    self.onnx_node,
+                    "input 'Y': an integer base to a negative integer power (a fraction "
+                    "rounded to an integer) is not supported",
+                )
             y = np.power(x, p.astype(x.dtype) if np.issubdtype(p.dtype, np.integer) else p)
             return np.asarray(y).astype(x.dtype), None
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -512,7 +520,7 @@ class _Pow(_Op):
             return [None, None]
         q = p.astype(x.dtype, copy=False)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            gx = g * q * np.power(x, q - 1)
+            gx = g * np.where(q == 0, 0, q * np.power(x, q - 1))  # x⁰ is constant: 0 at x = 0 too
             gp = None
             if self._slots[1][0] in ("input", "param") and np.issubdtype(p.dtype, np.floating):
                 y = np.power(x, q)

@@ -584,6 +584,8 @@ def _upsample_bilinear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> N
         return
     sh, sw = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
     in_hw = tuple(shapes[0][-2:])
+    # an axis that keeps its length is copied by the layer (as PyTorch), by Resize at scale 1
+    sh, sw = (1.0 if n == o else f for f, n, o in zip((sh, sw), in_hw, out[-2:]))
     sizes = [int(np.float32(f) * np.float32(n)) for f, n in zip((sh, sw), in_hw)]
     if sizes != list(out[-2:]):
         raise ValueError(

@@ -70,7 +70,9 @@ def linear_taps(
       - ``align_corners``: u = i·(n_in − 1)/(n_out − 1) (0 when n_out = 1): the corner pixels'
         centres stay where they are;
       - else u = max(0, (i + ½)·r − ½), r = 1/scale_factor when a factor is given, else
-        n_in/n_out: pixel centres mapped to pixel centres ("half pixel").
+        n_in/n_out: pixel centres mapped to pixel centres ("half pixel");
+      - an axis that keeps its length (n_out = n_in) is copied, taps (i, i) with weights
+        (1, 0), whatever the factor (PyTorch's rule: ⌊n·1.1⌋ = n for n < 10 copies).
     """
     dt = np.dtype(dtype)
     i = np.arange(n_out, dtype=dt)
@@ -83,6 +85,9 @@ def linear_taps(
         else:
             r = dt.type(n_in) / dt.type(n_out)
         u = np.maximum(r * (i + dt.type(0.5)) - dt.type(0.5), dt.type(0))
+    if n_out == n_in:  # PyTorch copies an axis that keeps its length, whatever the factor
+        copy = np.arange(n_out)
+        return Taps(copy, copy, np.ones(n_out, dt), np.zeros(n_out, dt))
     # PyTorch's rule past the last pixel: i0 = n_in − 1 and λ1 = u − i0 unclamped, both taps
     # on that pixel (λ0 + λ1 = 1: the same value, and a NaN pattern as PyTorch's for ±inf)
     i0 = np.minimum(np.floor(u).astype(np.intp), n_in - 1)

@@ -25,6 +25,9 @@ def _weights(n, N, factor, align_corners):
     """[(i0, λ0, i1, λ1)] for each of the N outputs."""
     out = []
     for i in range(N):
+        if N == n:  # an axis that keeps its length is copied, whatever the factor
+            out.append((i, 1.0, i, 0.0))
+            continue
         if align_corners:
             u = i * (n - 1) / (N - 1) if N > 1 else 0.0
         else:
