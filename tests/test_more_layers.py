@@ -103,3 +103,19 @@ def test_receptive_field_softmax_over_channels_is_pointwise_over_space_global():
     assert layer_geometry(nn.LogSoftmax()).kind == "pointwise"
     assert layer_geometry(nn.Softmax(dim=-1)).kind == "global"
     assert layer_geometry(nn.Hardtanh()).kind == "pointwise"
+
+
+def test_tiled_refuses_a_softmax_over_axis_1_of_one_image():
+    """dim=1 is the channels of a batch but H of a (C, H, W) image: tiles would normalise
+    each tile's rows alone, so an unbatched array is refused; a batch tiles exactly."""
+    pytest.importorskip("dask")
+    import dask.array as da
+
+    from cnnmath import tiled
+
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, rng=0), nn.Softmax(dim=1))
+    x = np.random.default_rng(3).standard_normal((2, 12, 16)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"Softmax\(dim=1\)\) normalises over H"):
+        tiled.apply(net, da.from_array(x, chunks=(2, 4, 8)))
+    got = tiled.apply(net, da.from_array(x[None], chunks=(1, 2, 4, 8))).compute()
+    np.testing.assert_allclose(got, net(x[None]), rtol=1e-6, atol=1e-7)

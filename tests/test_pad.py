@@ -91,6 +91,7 @@ def _layers():
     pairs = [
         (nn.ZeroPad2d((1, 2, 0, 3)), torch.nn.ZeroPad2d((1, 2, 0, 3))),
         (nn.ConstantPad2d(2, -1.5), torch.nn.ConstantPad2d(2, -1.5)),
+        (nn.ConstantPad2d(1, 3), torch.nn.ConstantPad2d(1, 3)),  # repr: value=3, as given
         (nn.ReflectionPad2d((2, 1, 3, 0)), torch.nn.ReflectionPad2d((2, 1, 3, 0))),
         (nn.ReplicationPad2d(3), torch.nn.ReplicationPad2d(3)),
         (nn.CircularPad2d((1, 3, 2, 2)), torch.nn.CircularPad2d((1, 3, 2, 2))),
@@ -99,7 +100,7 @@ def _layers():
     return pairs
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_padding_layers_are_torchs(index, dtype):
     ours, theirs = _layers()[index]

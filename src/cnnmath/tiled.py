@@ -294,6 +294,14 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     shape = tuple(int(s) for s in array.shape)
     first = model_nodes(model_or_op)[0].module
     layer_geometry(first)  # a layer tiles cannot run (a signal's) refused before the array's checks
+    for node in model_nodes(model_or_op):
+        if array.ndim == 3 and isinstance(node.module, nn.Softmax) and node.module.dim == 1:
+            # a softmax over axis 1: the channels of a batch, but H of one (C, H, W) image
+            raise ValueError(
+                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}(dim=1)) "
+                "normalises over H of an unbatched (C, H, W) image; give the array a batch "
+                "axis, or the layer dim=-3 for the channels"
+            )
     if hasattr(first, "in_channels") and first.in_channels != shape[-3]:
         raise ValueError(
             f"{_FUNC}: array: expected {first.in_channels} channels (axis {array.ndim - 3}) for "

@@ -46,7 +46,7 @@ class Pad2d(Module):
             value, (int, float, np.integer, np.floating)
         ):
             raise TypeError(f"{func}: value: expected a real number, got {value!r}")
-        self.value = float(value)
+        self.value = value  # as given: PyTorch's repr echoes it (value=3, value=3.5)
 
     def _check_image(self, x: Any) -> None:
         if not isinstance(x, np.ndarray) or x.ndim not in (3, 4):
@@ -59,7 +59,7 @@ class Pad2d(Module):
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """x̃ = pad2d(x, padding, mode, value); the context is x."""
         self._check_image(x)
-        return ops.pad2d(x, self.padding, self.mode, self.value), x
+        return ops.pad2d(x, self.padding, self.mode, float(self.value)), x
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂x: each border cell of G added into the pixel it copied."""
