@@ -100,3 +100,20 @@ def torch_onnx_export(model, x, **kwargs):
             model, (x,), buffer, dynamo=False, input_names=["x"], output_names=["y"], **kwargs
         )
     return buffer.getvalue()
+
+
+def loads_as_onnxruntime(model, x, **kwargs):
+    """A float32 copy of the torch ``model`` exported (onnxruntime has no float64 Conv):
+    cnnmath's load of the file gives onnxruntime's output on float32 ``x``, to 1e-5 of its
+    scale."""
+    import copy
+
+    import onnxruntime as ort
+
+    from cnnmath.onnx import load
+
+    x32 = x.float()
+    data = torch_onnx_export(copy.deepcopy(model).float(), x32, **kwargs)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x32.numpy()})[0]
+    assert rel_error(load(data)(x32.numpy()), witness) <= 1e-5

@@ -8,12 +8,10 @@ that the normalisation is not the identity. The exporter is the TorchScript one
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
-from helpers import rel_error, torch_onnx_export, trains_as_torch
+from helpers import loads_as_onnxruntime, rel_error, torch_onnx_export, trains_as_torch
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -336,11 +334,7 @@ def test_convnext_block_agrees_and_trains_as_torch(opset):
     with torch.no_grad():
         want = model(x).numpy()
     assert rel_error(graph(x.numpy()), want) <= 1e-12
-    model32, x32 = copy.deepcopy(model).float(), x.float()
-    data32 = _export(model32, x32, opset_version=opset)
-    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
-    witness = session.run(None, {"x": x32.numpy()})[0]
-    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    loads_as_onnxruntime(model, x, opset_version=opset)
     trains_as_torch(model, x, graph)
 
 
@@ -374,11 +368,7 @@ def test_bilinear_interpolate_agrees_and_trains_as_torch(opset, align_corners, g
     with torch.no_grad():
         want = model(x).numpy()
     assert rel_error(graph(x.numpy()), want) <= 1e-12
-    model32, x32 = copy.deepcopy(model).float(), x.float()
-    data32 = _export(model32, x32, opset_version=opset)
-    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
-    witness = session.run(None, {"x": x32.numpy()})[0]
-    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    loads_as_onnxruntime(model, x, opset_version=opset)
     trains_as_torch(model, x, graph)
 
 
@@ -436,11 +426,7 @@ def test_espcn_super_resolution_agrees_and_trains_as_torch(opset):
     got = graph(x.numpy())
     assert got.shape == (2, 1, 21, 18)
     assert rel_error(got, want) <= 1e-12
-    model32, x32 = copy.deepcopy(model).float(), x.float()
-    data32 = _export(model32, x32, opset_version=opset)
-    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
-    witness = session.run(None, {"x": x32.numpy()})[0]
-    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    loads_as_onnxruntime(model, x, opset_version=opset)
     trains_as_torch(model, x, graph)
 
 
@@ -467,9 +453,5 @@ def test_pixel_unshuffle_export_agrees_and_trains_as_torch(opset):
     with torch.no_grad():
         want = model(x).numpy()
     assert rel_error(graph(x.numpy()), want) <= 1e-12
-    model32, x32 = copy.deepcopy(model).float(), x.float()
-    data32 = _export(model32, x32, opset_version=opset)
-    session = ort.InferenceSession(data32, providers=["CPUExecutionProvider"])
-    witness = session.run(None, {"x": x32.numpy()})[0]
-    assert rel_error(load(data32)(x32.numpy()), witness) <= 1e-5
+    loads_as_onnxruntime(model, x, opset_version=opset)
     trains_as_torch(model, x, graph)

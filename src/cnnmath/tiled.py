@@ -292,9 +292,10 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
             f"{_FUNC}: array: expected the model's dtype {dtypes.pop()}, got {array.dtype}"
         )
     shape = tuple(int(s) for s in array.shape)
-    first = model_nodes(model_or_op)[0].module
+    nodes = model_nodes(model_or_op)
+    first = nodes[0].module
     layer_geometry(first)  # a layer tiles cannot run (a signal's) refused before the array's checks
-    for node in model_nodes(model_or_op):
+    for node in nodes:
         if array.ndim == 3 and isinstance(node.module, nn.Softmax) and node.module.dim == 1:
             # a softmax over axis 1: the channels of a batch, but H of one (C, H, W) image
             raise ValueError(

@@ -112,23 +112,21 @@ class Conv1d(Module):
         )
         return left, right
 
-    def _args(self) -> dict[str, Any]:
+    def _pad_mode(self) -> str | None:
+        """``ops.pad2d``'s mode for the border X̃ takes before an unpadded correlation, or
+        None where the correlation's own symmetric zeros are the border."""
+        if self.padding_mode != "zeros":
+            return self.padding_mode
         left, right = self.border()
-        zeros = self.padding_mode == "zeros" and left == right
+        return None if left == right else "constant"  # "same" with an even kernel
+
+    def _args(self) -> dict[str, Any]:
         return {
             "stride": (1, self.stride),
-            "padding": (0, left) if zeros else 0,
+            "padding": (0, self.border()[0]) if self._pad_mode() is None else 0,
             "dilation": (1, self.dilation),
             "groups": self.groups,
         }
-
-    def _padded(self, x4: np.ndarray) -> np.ndarray:
-        """X̃ when the border is not the correlation's own symmetric zeros."""
-        left, right = self.border()
-        if self.padding_mode == "zeros" and left == right:
-            return x4
-        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-        return ops.pad2d(x4, (left, right, 0, 0), mode)
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = the correlation of X̃ with the weight, plus the bias; the context is (x as an
@@ -141,7 +139,8 @@ class Conv1d(Module):
                 f"{func}: x: expected {self.in_channels} channels (in_channels), got shape "
                 f"{x.shape}"
             )
-        x_pad = self._padded(x4)
+        mode = self._pad_mode()
+        x_pad = x4 if mode is None else ops.pad2d(x4, (*self.border(), 0, 0), mode)
         bias = self.bias.data if self.bias is not None else None
         y = ops.conv2d(x_pad, self.weight.data[:, :, None, :], bias, **self._args())
         return _as_signal(y, one), (x4, x_pad, one)
@@ -156,8 +155,8 @@ class Conv1d(Module):
         self.weight.grad += grad_w[:, :, 0, :]
         if self.bias is not None:
             self.bias.grad += grad_b
-        if x_pad is not x4:
-            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        mode = self._pad_mode()
+        if mode is not None:
             grad_x = ops.pad2d_backward(grad_x, x4, (*self.border(), 0, 0), mode)
         return _as_signal(grad_x, one)
 

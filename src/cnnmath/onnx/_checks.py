@@ -19,6 +19,9 @@ import numpy as np
 
 FUNC = "cnnmath.onnx.load"
 
+#: ONNX's Pad modes in cnnmath.ops.pad's (PyTorch's) names; save writes the inverse.
+PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
 # ONNX TensorProto.DataType -> (NumPy dtype, the typed field that holds the values)
 _DTYPES: dict[int, tuple[Any, str]] = {
     1: (np.float32, "float_data"),

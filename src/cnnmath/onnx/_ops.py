@@ -34,7 +34,7 @@ from ..ops._threads import product
 from ..ops.erf import erf
 from ..ops.interpolate import sum_into_sources, taps_at
 from ..ops.pad import pad_axes, pad_axes_backward
-from ._checks import FUNC, tensor_array
+from ._checks import FUNC, PAD_MODES, tensor_array
 
 
 class Ref(NamedTuple):
@@ -2797,8 +2797,6 @@ def concat(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return _generic(_Concat(node, operands, axis), operands)
 
 
-#: ONNX's Pad modes in cnnmath.ops.pad's (PyTorch's) names.
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 _PAD_LAYERS = {
     "reflect": nn.ReflectionPad2d,
     "replicate": nn.ReplicationPad2d,
@@ -2808,13 +2806,13 @@ _PAD_LAYERS = {
 
 def pad(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     onnx_mode = attrs.get("mode", "constant")
-    if onnx_mode not in _PAD_MODES:
+    if onnx_mode not in PAD_MODES:
         raise refuse(
             node,
-            f"attribute 'mode': expected one of {', '.join(map(repr, _PAD_MODES))}, got "
+            f"attribute 'mode': expected one of {', '.join(map(repr, PAD_MODES))}, got "
             f"{onnx_mode!r}",
         )
-    mode = _PAD_MODES[onnx_mode]
+    mode = PAD_MODES[onnx_mode]
     operands = [_plain(o) if o is not None else None for o in (ins + [None] * 4)[:4]]
     x, pads, _, axes = operands
     if (

@@ -77,6 +77,7 @@ from .._optional import require
 from ..models.resnet import ShortcutA
 from ..ops import activations as _act
 from ..ops._geometry import resolve_padding
+from ._checks import PAD_MODES
 
 __all__ = ["MIN_OPSET", "save"]
 
@@ -149,7 +150,7 @@ def _pair(value: int | tuple[int, int]) -> list[int]:
 
 
 #: cnnmath's (PyTorch's) padding modes in ONNX's names; "wrap" arrived in opset 19.
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_PAD_MODES = {mode: onnx_mode for onnx_mode, mode in PAD_MODES.items()}
 
 
 def _pad_node(
