@@ -360,3 +360,19 @@ def test_tiled_runs_constant_borders_and_refuses_the_image_s_own():
     for layer in (nn.ReflectionPad2d(1), nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular")):
         with pytest.raises(ValueError, match=r"pads with the image's own pixels"):
             tiled.apply(nn.Sequential(layer), da.from_array(x, chunks=(1, 1, 16, 12)))
+
+
+def test_pad_axes_refuses_bad_input_naming_it():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"pad_axes: widths: expected one \(before, after\) pair"):
+        pad_axes(x, [(1, 1)], axes=[0, 1])
+    with pytest.raises(ValueError, match=r"pad_axes: axes: expected axes of x \(ndim 2\), got 2"):
+        pad_axes(x, [(1, 1)], axes=[2])
+    with pytest.raises(ValueError, match=r"pad_axes: axes: expected distinct axes"):
+        pad_axes(x, [(1, 1), (0, 1)], axes=[1, -1])
+    with pytest.raises(TypeError, match=r"pad_axes: x: expected an integer or float array"):
+        pad_axes(np.zeros(3, bool), [(1, 1)], axes=[0])
+    with pytest.raises(ValueError, match=r"pad_axes: mode: expected one of"):
+        pad_axes(x, [(1, 1)], axes=[0], mode="edge")
+    with pytest.raises(ValueError, match=r"pad_axes_backward: grad_output: expected the padded"):
+        pad_axes_backward(np.zeros((2, 3)), x, [(1, 1)], axes=[0])
