@@ -24,12 +24,13 @@ reduces to 1/√fan_in, and the bias is U(−1/√fan_in, 1/√fan_in), so
 Randomness comes from ``rng=``: a ``numpy.random.Generator``, an int seed, or None (fresh
 entropy). The draws are NumPy's, so a seed reproduces weights here, not PyTorch's own draws.
 :mod:`cnnmath.nn.init` re-initialises a weight in place as ``torch.nn.init`` does
-(``kaiming_normal_``, ``xavier_uniform_``, ``dirac_``, …).
+(``kaiming_normal_``, ``xavier_uniform_``, ``dirac_``, …); :mod:`cnnmath.nn.utils` clips
+gradients (``clip_grad_norm_``, ``clip_grad_value_``) and flattens parameters to one vector.
 """
 
 from __future__ import annotations
 
-from . import init
+from . import init, utils
 from ._common import as_generator
 from .activation import (
     ACTIVATION_LAYERS,
@@ -90,6 +91,7 @@ from .upsample import Upsample
 __all__ = [
     "fold_batch_norm",
     "init",
+    "utils",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "BatchNorm1d",
