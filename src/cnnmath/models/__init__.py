@@ -8,8 +8,29 @@ package sits just above ``nn`` in the stack: it imports only ``cnnmath.models``,
 
 from __future__ import annotations
 
+from .alexnet import alexnet
 from .lenet import lenet
 from .mobilenet import mobilenet_v2
 from .resnet import resnet18, resnet20, resnet34, resnet50
+from .squeezenet import squeezenet1_0, squeezenet1_1
+from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
-__all__ = ["lenet", "mobilenet_v2", "resnet18", "resnet20", "resnet34", "resnet50"]
+__all__ = [
+    "alexnet",
+    "lenet",
+    "mobilenet_v2",
+    "resnet18",
+    "resnet20",
+    "resnet34",
+    "resnet50",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+]
