@@ -8,8 +8,9 @@ computes ``forward_ctx(x) -> (y, ctx)``, keeping what its backward needs from th
 over every use, as PyTorch's autograd accumulates). ``model(x)`` and ``model.backward(G)``
 do the same for one top-level call. A :class:`Graph` wires modules into a DAG (residual
 sums, concatenations, shared layers); ``Module.walk()`` lists any model node by node down
-to its layers and ops. The numbers come from :mod:`cnnmath.ops`; this package only wires
-them up and keeps state.
+to its layers and ops. A model written by hand keeps its blocks in a :class:`ModuleList` or
+:class:`ModuleDict`, which register them without calling them. The numbers come from
+:mod:`cnnmath.ops`; this package only wires them up and keeps state.
 
 Parameter names, shapes, default initialisation and ``repr`` follow ``torch.nn``: a
 ``Sequential`` here and the same architecture in PyTorch have the same ``state_dict`` keys
@@ -65,6 +66,7 @@ from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph
 from .layers1d import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, Conv1d, MaxPool1d
 from .linear import Linear
+from .lists import ModuleDict, ModuleList
 from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .normalization import (
@@ -136,6 +138,8 @@ __all__ = [
     "MaxPool2d",
     "Mish",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Parameter",
     "PixelShuffle",
     "PixelUnshuffle",
