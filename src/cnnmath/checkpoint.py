@@ -282,6 +282,10 @@ def _check_run(run: Any) -> dict[str, Any]:
     return run
 
 
+def _accuracy(value: Any) -> bool:
+    return value is None or _real(value, high=1.0)
+
+
 def _check_history(history: Any, epoch: int) -> list[dict[str, Any]]:
     if not isinstance(history, list):
         raise _BadField(f"expected a JSON array of epoch records, got {history!r:.60}")
@@ -300,24 +304,26 @@ def _check_history(history: Any, epoch: int) -> list[dict[str, Any]]:
             # a loss is any finite number (a user's loss may be negative: fit stops on a
             # non-finite one), a held-out loss may be NaN (a set whose labels are all
             # ignore_index has no mean), the rest are >= 0
+            # (an accuracy is null where the targets were not class indices)
             "loss": _real(record["loss"], low=-math.inf),
-            "train_accuracy": _real(record["train_accuracy"], high=1.0),
+            "train_accuracy": _accuracy(record["train_accuracy"]),
             "lr": _real(record["lr"]),
             "seconds": _real(record["seconds"]),
         }
-        held_out = (record["val_loss"], record["val_accuracy"])
-        if held_out != (None, None):
+        if record["val_loss"] is not None:
             val_loss = record["val_loss"]
             checks["val_loss"] = _real(val_loss, low=-math.inf) or (
                 isinstance(val_loss, float) and math.isnan(val_loss)
             )
-            checks["val_accuracy"] = _real(record["val_accuracy"], high=1.0)
+            checks["val_accuracy"] = _accuracy(record["val_accuracy"])
+        elif record["val_accuracy"] is not None:
+            checks["val_loss"] = False
         for key, ok in checks.items():
             if not ok:
                 kind = {"loss": "a finite number", "val_loss": "a finite number or NaN"}
                 raise _BadField(
                     f"{at}[{key!r}]: expected {kind.get(key, 'a finite number >= 0')}"
-                    + (" and <= 1" if "accuracy" in key else "")
+                    + (" and <= 1, or null" if "accuracy" in key else "")
                     + (" (or null with the other val_ key)" if key.startswith("val_") else "")
                     + f", got {record[key]!r:.40}"
                 )

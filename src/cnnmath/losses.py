@@ -7,9 +7,13 @@ Names, arguments and defaults are those of ``torch.nn.functional``:
                     ∂ℓ_n/∂z_n = softmax(z_n)·Σ_c a[n,c] − a[n]
     nll_loss:       ℓ_n = −w[y_n] x[n, y_n],   ∂ℓ_n/∂x_n = −w[y_n] e_{y_n}
 
-where n runs over the samples (and their extra spatial positions), a[n, c] is the target
-distribution times the class weights (see :func:`cross_entropy`) and the reduction divides
-the sum by PyTorch's denominator. ``softmax_cross_entropy(logits, labels)`` is the mean
+and the element-by-element losses of regression, multi-label classification and
+distillation (``mse_loss``, ``l1_loss``, ``smooth_l1_loss``, ``huber_loss``,
+``binary_cross_entropy_with_logits``, ``binary_cross_entropy``, ``kl_div``; the formulas are
+in their docstrings), all with PyTorch's ``reduction`` argument. Above, n runs over the
+samples (and their extra spatial positions), a[n, c] is the target distribution times the
+class weights (see :func:`cross_entropy`) and the reduction divides the sum by PyTorch's
+denominator. ``softmax_cross_entropy(logits, labels)`` is the mean
 cross-entropy of a (B, K) batch, kept for the training loop.
 
 The softmax is :mod:`cnnmath.ops.softmax`'s, evaluated stably with the log-sum-exp shift in
@@ -29,21 +33,36 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_float_array, check_ndim, check_same_dtype, real_number
+from ._pointwise_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    smooth_l1_loss,
+)
+from ._reductions import _divide, _reduce, _reduction
 from .ops import _threads
 from .ops.softmax import _dim, _log_softmax_kernel
 from .ops.softmax import log_softmax as _log_softmax_dim
 from .ops.softmax import softmax as _softmax_dim
 
 __all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "mse_loss",
+    "smooth_l1_loss",
     "log_softmax",
     "mse",
     "nll_loss",
     "softmax",
     "softmax_cross_entropy",
 ]
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 #: Elements per block of positions when cross_entropy runs on the op's threads (whole rows
 #: of classes; the cut depends on the shape only, and the loss's sum runs after, in order).
@@ -112,12 +131,6 @@ def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, grad
 
 
-def _reduction(reduction: Any, func: str) -> str:
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"{func}: reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
-    return reduction
-
-
 def _class_last(x: np.ndarray, name: str, func: str) -> tuple[np.ndarray, int]:
     """``x`` (C,), (N, C) or (N, C, d1, ...) with its class axis moved last, and that axis."""
     if x.ndim == 0:
@@ -168,25 +181,6 @@ def _class_targets(
             f"{int(target[where])}"
         )
     return np.where(keep, target, 0).astype(np.intp), keep
-
-
-def _divide(a: np.ndarray, d: Any) -> np.ndarray:
-    """a / d, with 0 where a is 0 (so an all-ignored batch, d = 0, has gradient 0 as PyTorch)."""
-    a = np.asarray(a, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.divide(a, d, out=np.zeros_like(a), where=a != 0)
-
-
-def _reduce(
-    per: np.ndarray, denominator: Any, reduction: str, like: np.ndarray
-) -> float | np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if reduction == "none":
-            with np.errstate(under="ignore"):
-                return np.asarray(per).astype(like.dtype)
-        if reduction == "sum":
-            return float(np.sum(per))
-        return float(np.sum(per) / denominator)
 
 
 @_threads.op

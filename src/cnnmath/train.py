@@ -80,8 +80,10 @@ class History(list):
     - ``epoch`` (1-based), ``lr`` (the learning rate used in that epoch), ``seconds``;
     - ``loss``: the mean training loss over the epoch's examples (as the loss function
       computes it, on the augmented batches), ``train_accuracy``: the fraction of those
-      batches' examples the model classified right *before* each update;
-    - ``val_loss``, ``val_accuracy``: on ``val_data`` after the epoch, None without it.
+      batches' examples (or, for per-pixel class indices, of their labelled pixels) the model
+      classified right *before* each update — None when the targets are not class indices;
+    - ``val_loss``, ``val_accuracy``: on ``val_data`` after the epoch, None without it (the
+      accuracy also None when the targets are not class indices).
     """
 
     @property
@@ -103,8 +105,12 @@ class History(list):
 # Checking the data
 
 
-def _check_data(name: str, data: Any, *, func: str) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y): X a float array with N >= 1 rows, all finite; y (N,) integers >= 0."""
+def _check_data(
+    name: str, data: Any, *, func: str, any_targets: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y): X a float array with N >= 1 rows, all finite; y integer class indices >= 0 of
+    shape (N,) or (N, d1, ...) (per pixel), or with ``any_targets`` (a loss of the user's)
+    any integer or float array with N rows."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{func}: {name}: expected a pair (X, y), got {type(data).__name__}")
     X, y = data
@@ -114,19 +120,23 @@ def _check_data(name: str, data: Any, *, func: str) -> tuple[np.ndarray, np.ndar
             f"{func}: {name}: expected X with a leading batch axis of N >= 1 examples, got "
             f"shape {X.shape}"
         )
-    if (
-        not isinstance(y, np.ndarray)
-        or y.dtype == np.bool_
-        or not np.issubdtype(y.dtype, np.integer)
-    ):
+    integer = isinstance(y, np.ndarray) and y.dtype != np.bool_ and y.dtype.kind in "iu"
+    if any_targets:
+        if not isinstance(y, np.ndarray) or y.dtype.kind not in "iuf":
+            raise TypeError(
+                f"{func}: {name}: expected y as an integer or float array of targets, got "
+                f"{y.dtype if isinstance(y, np.ndarray) else type(y).__name__}"
+            )
+    elif not integer:
+        got = y.dtype if isinstance(y, np.ndarray) else type(y).__name__
         raise TypeError(
-            f"{func}: {name}: expected y as an integer array of class indices, got "
-            f"{y.dtype if isinstance(y, np.ndarray) else type(y).__name__}"
+            f"{func}: {name}: expected y as an integer array of class indices, got {got}"
+            + ("; for other targets pass loss= (e.g. losses.mse_loss)" if got != "bool" else "")
         )
-    if y.shape != (X.shape[0],):
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
         raise ValueError(
-            f"{func}: {name}: expected y of shape ({X.shape[0]},), one label per example of X "
-            f"{X.shape}, got {y.shape}"
+            f"{func}: {name}: expected y of shape ({X.shape[0]},) or ({X.shape[0]}, …), "
+            f"targets for each example of X {X.shape}, got {y.shape}"
         )
     bad = ~np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1)
     if bad.any():
@@ -134,21 +144,41 @@ def _check_data(name: str, data: Any, *, func: str) -> tuple[np.ndarray, np.ndar
             f"{func}: {name}: X has non-finite values (NaN or inf) in {int(bad.sum())} "
             f"example(s), the first at index {int(np.argmax(bad))}"
         )
-    if y.min() < 0:
-        first = int(np.argmax(y < 0))
+    if integer and not any_targets and y.size and y.min() < 0:
+        first = tuple(int(i) for i in np.argwhere(y < 0)[0])
+        at = ", ".join(map(str, first))
         raise ValueError(
-            f"{func}: {name}: expected class indices >= 0 in y, got y[{first}] = {int(y[first])}"
+            f"{func}: {name}: expected class indices >= 0 in y, got y[{at}] = {int(y[first])}"
         )
-    return X, y.astype(np.int64, copy=False)
+    return X, (y.astype(np.int64, copy=False) if integer else y)
 
 
 def _check_labels_fit(name: str, y: np.ndarray, K: int, *, func: str) -> None:
-    if y.max() >= K:
-        first = int(np.argmax(y >= K))
+    if y.size and y.max() >= K:
+        first = tuple(int(i) for i in np.argwhere(y >= K)[0])
+        at = ", ".join(map(str, first))
         raise ValueError(
             f"{func}: {name}: expected class indices in [0, {K - 1}] for a model with K = {K} "
-            f"outputs, got y[{first}] = {int(y[first])}"
+            f"outputs, got y[{at}] = {int(y[first])}"
         )
+
+
+def _hits(logits: np.ndarray, labels: np.ndarray) -> tuple[int, int] | None:
+    """(right, counted): the examples (or, for labels (B, d1, …) against logits
+    (B, K, d1, …), the pixels) whose argmax over the class axis 1 is their label, counting
+    only labels in [0, K) (an ignore_index is not counted); None when the labels are not class
+    indices of these logits."""
+    if labels.dtype.kind not in "iu" or logits.ndim != labels.ndim + 1:
+        return None
+    if logits.shape[:1] + logits.shape[2:] != labels.shape:
+        return None
+    counted = (labels >= 0) & (labels < logits.shape[1])
+    right = (np.argmax(logits, axis=1) == labels) & counted
+    return int(np.sum(right)), int(np.sum(counted))
+
+
+def _fraction(right: int, counted: int, classes: bool) -> float | None:
+    return right / counted if classes and counted else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,21 +242,24 @@ def _validation(
     batch_size: int = 512,
     *,
     func: str = "fit",
-) -> tuple[float, float]:
-    """(mean loss, accuracy) on held-out data, in evaluation mode."""
+) -> tuple[float, float | None]:
+    """(mean loss, accuracy or None) on held-out data, in evaluation mode."""
     was_training = getattr(model, "training", False)
     model.eval()
-    total_loss, correct = 0.0, 0
+    total_loss, right, counted, classes = 0.0, 0, 0, True
     try:
         for k in range(0, X.shape[0], batch_size):
             logits = model(X[k : k + batch_size])
             labels = y[k : k + batch_size]
             value, _ = _loss_and_grad(loss_fn(logits, labels), logits, func)
             total_loss += value * labels.shape[0]
-            correct += int(np.sum(np.argmax(logits, axis=1) == labels))
+            hits = _hits(logits, labels)
+            classes = classes and hits is not None
+            if hits is not None:
+                right, counted = right + hits[0], counted + hits[1]
     finally:
         model.train(was_training)
-    return total_loss / X.shape[0], correct / X.shape[0]
+    return total_loss / X.shape[0], _fraction(right, counted, classes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,12 +292,13 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:
     width = len(str(epochs))
-    line = (
-        f"epoch {record['epoch']:{width}d}/{epochs}  loss {record['loss']:.4f}  "
-        f"train acc {record['train_accuracy']:.4f}"
-    )
-    if record["val_accuracy"] is not None:
-        line += f"  held-out loss {record['val_loss']:.4f}  acc {record['val_accuracy']:.4f}"
+    line = f"epoch {record['epoch']:{width}d}/{epochs}  loss {record['loss']:.4f}"
+    if record["train_accuracy"] is not None:
+        line += f"  train acc {record['train_accuracy']:.4f}"
+    if record["val_loss"] is not None:
+        line += f"  held-out loss {record['val_loss']:.4f}"
+        if record["val_accuracy"] is not None:
+            line += f"  acc {record['val_accuracy']:.4f}"
     return line + f"  lr {record['lr']:.2e}  {record['seconds']:.1f} s"
 
 
@@ -296,8 +330,11 @@ def fit(
         ones, Dropout drops) and in evaluation mode for ``val_data`` (BatchNorm uses and
         keeps its running statistics), then back; it is left in training mode.
     optimizer : a :mod:`cnnmath.optim` optimiser over ``model.parameters()``.
-    train_data : (X, y): X (N, …) float array in the model's dtype, all finite; y (N,)
-        integer class indices in [0, K).
+    train_data : (X, y): X (N, …) float array in the model's dtype, all finite. With the
+        default loss, y holds integer class indices in [0, K): (N,) for logits (N, K), or
+        (N, d1, …) per pixel for logits (N, K, d1, …) (segmentation). With ``loss=``, y is
+        any integer or float array of N rows the loss understands (regression values,
+        multi-label 0/1 targets, masks with an ignore_index).
     epochs : total number of epochs (>= 1), counting those a resumed checkpoint already did.
     batch_size : B; the last batch of an epoch holds the N mod B remaining examples.
     seed : seed of the loop's generator ``np.random.default_rng(seed)``, which draws each
@@ -307,8 +344,11 @@ def fit(
         (in evaluation mode). Nothing here picks an epoch by it: the weights returned are the
         last epoch's.
     loss : ``(logits, labels) -> (loss, ∂loss/∂logits)`` with a scalar loss, default
-        ``losses.softmax_cross_entropy``; label smoothing ε is
-        ``functools.partial(losses.cross_entropy, label_smoothing=ε)``.
+        ``losses.softmax_cross_entropy`` (``losses.cross_entropy`` for per-pixel labels);
+        label smoothing ε is ``functools.partial(losses.cross_entropy, label_smoothing=ε)``,
+        regression ``losses.mse_loss``, multi-label ``losses.binary_cross_entropy_with_logits``.
+        Accuracy is recorded where y holds class indices of the logits (per example, or per
+        pixel counting labels in [0, K) only); for other targets it is None.
     augment : ``(x_batch, rng) -> x_batch``, applied to every training batch (e.g.
         ``cnnmath.augment.random_shift``); it must draw its randomness from the ``rng`` it is
         given.
@@ -350,9 +390,10 @@ def fit(
             f"{func}: model: expected a cnnmath.nn.Module (e.g. a Sequential), got "
             f"{type(model).__name__}"
         )
-    X, y = _check_data("train_data", train_data, func=func)
+    any_targets = loss is not None
+    X, y = _check_data("train_data", train_data, func=func, any_targets=any_targets)
     if val_data is not None:
-        val_data = _check_data("val_data", val_data, func=func)
+        val_data = _check_data("val_data", val_data, func=func, any_targets=any_targets)
     epochs = positive_int("epochs", epochs, func=func)
     batch_size = positive_int("batch_size", batch_size, func=func)
     seed = positive_int("seed", seed, func=func, minimum=0)
@@ -378,7 +419,12 @@ def fit(
         output_file("checkpoint", checkpoint, func=func)
     if threads is not None:
         threads = positive_int("threads", threads, func=func)
-    loss_fn = loss if loss is not None else losses.softmax_cross_entropy
+    if loss is not None:
+        loss_fn = loss
+    elif y.ndim == 1:
+        loss_fn = losses.softmax_cross_entropy
+    else:  # class indices per pixel: the mean over the pixels of logits (N, K, d1, …)
+        loss_fn = losses.cross_entropy
 
     run = {
         "epochs": epochs,
@@ -464,12 +510,14 @@ def _fit(
 
     model.train()
     own_backward = type(model).backward is not nn.Module.backward  # a hand-written one
-    labels_checked = False
+    # the default losses' class indices are checked against the model's K once; a user's loss
+    # checks its own targets (which may hold an ignore_index, or not be classes at all)
+    labels_checked = loss_fn not in (losses.softmax_cross_entropy, losses.cross_entropy)
     for epoch in range(len(history), epochs):
         t0 = time.perf_counter()
         lr = float(optimizer.lr)  # this epoch's rate (set by the scheduler after the last one)
         order = rng.permutation(N)
-        total_loss, correct = 0.0, 0
+        total_loss, right, counted, classes = 0.0, 0, 0, True
         bar = _progress_bar(n_batches, f"epoch {epoch + 1}/{epochs}", progress)
         try:
             for k in range(n_batches):
@@ -497,7 +545,10 @@ def _fit(
                     model.backward(grad, input_grad=False)
                 optimizer.step()
                 total_loss += batch_loss * batch.shape[0]
-                correct += int(np.sum(np.argmax(logits, axis=1) == y_batch))
+                hits = _hits(logits, y_batch)
+                classes = classes and hits is not None
+                if hits is not None:
+                    right, counted = right + hits[0], counted + hits[1]
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
@@ -507,7 +558,7 @@ def _fit(
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "loss": total_loss / N,
-            "train_accuracy": correct / N,
+            "train_accuracy": _fraction(right, counted, classes),
             "val_loss": None,
             "val_accuracy": None,
             "lr": lr,
