@@ -1,7 +1,7 @@
-"""Optimisers with PyTorch's exact update rules: SGD (momentum, Nesterov, weight decay), Adam
-and AdamW; and learning-rate schedules with ``torch.optim.lr_scheduler``'s names and rules
-(``LambdaLR``, ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``; see
-``LRScheduler``).
+"""Optimisers with PyTorch's exact update rules: SGD (momentum, Nesterov, weight decay), Adam,
+AdamW and RMSprop; and learning-rate schedules with ``torch.optim.lr_scheduler``'s names and
+rules (``LambdaLR``, ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``,
+``LinearLR``, ``SequentialLR`` and ``ReduceLROnPlateau``; see ``LRScheduler``).
 
 An optimiser holds a list of :class:`cnnmath.nn.Parameter` and updates ``p.data`` in place
 from ``p.grad`` at each ``step()``. With g = p.grad, θ = p.data, λ the weight decay, t the
@@ -29,6 +29,7 @@ hyperparameters as 0-d float64 arrays ("lr", "momentum", "weight_decay", "nester
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -47,8 +48,12 @@ __all__ = [
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
+    "LinearLR",
     "MultiStepLR",
     "Optimizer",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "SequentialLR",
     "StepLR",
 ]
 
@@ -73,6 +78,9 @@ class Optimizer:
     """
 
     _buffers: tuple[str, ...] = ()
+    #: the rate when the first learning-rate scheduler was made (None before): the base rate
+    #: η₀ of every scheduler of this optimiser, as PyTorch's param_group["initial_lr"]
+    initial_lr: float | None = None
     #: whether the first step makes the buffers (Adam's moments); SGD's momentum buffers
     #: appear at the first step with μ > 0, which may come late (μ raised mid-run)
     _buffers_from_step_one = False
@@ -520,6 +528,105 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop`` (the optimiser of MobileNet's and EfficientNet's
+    recipes): a running mean of g² scales each coordinate's step,
+
+        g ← g + λθ;  v ← αv + (1 − α)g²
+        centered:  ḡ ← αḡ + (1 − α)g,  σ = √(v − ḡ²) + ε      else  σ = √v + ε
+        momentum μ > 0:  b ← μb + g/σ,  θ ← θ − ηb             else  θ ← θ − η·g/σ
+
+    (v, ḡ and b start at 0). Parameters: ``lr`` η (0.01), ``alpha`` α in [0, 1] (0.99),
+    ``eps`` ε >= 0 (1e-8), ``weight_decay`` λ >= 0, ``momentum`` μ >= 0, ``centered``.
+    Buffers: "square_avg" v, and "momentum_buffer" b (μ > 0), "grad_avg" ḡ (centered).
+    """
+
+    _buffers_from_step_one = True
+    _flags = ("centered",)
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(params, lr)
+        self._configure(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+        )
+
+    def hyperparameters(self) -> dict[str, float | bool]:
+        """{"lr", "alpha", "eps", "weight_decay", "momentum", "centered"} (torch's names)."""
+        return {
+            "lr": self.lr,
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "momentum": self.momentum,
+            "centered": self.centered,
+        }
+
+    def _configure(self, **settings: Any) -> None:
+        owner = "RMSprop"
+        alpha = _real(owner, "alpha", settings["alpha"], high=1.0)
+        eps = _real(owner, "eps", settings["eps"])
+        weight_decay = _real(owner, "weight_decay", settings["weight_decay"])
+        momentum = _real(owner, "momentum", settings["momentum"])
+        centered = settings["centered"]
+        if not isinstance(centered, bool):
+            raise TypeError(f"{owner}: centered: expected a bool, got {centered!r}")
+        self.lr = settings["lr"]
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+        # the buffers these settings make (a state_dict must bring all of them, or none)
+        self._buffers = (
+            "square_avg",
+            *(("momentum_buffer",) if momentum > 0 else ()),
+            *(("grad_avg",) if centered else ()),
+        )
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        g = p.grad
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p.data
+        for name in self._buffers:
+            if name not in state:
+                state[name] = np.zeros_like(p.data)
+        v = state["square_avg"]
+        v *= self.alpha
+        v += (1 - self.alpha) * (g * g)
+        if self.centered:
+            g_avg = state["grad_avg"]
+            g_avg += (1 - self.alpha) * (g - g_avg)  # PyTorch's lerp toward g
+            sigma = np.sqrt(v - g_avg * g_avg)
+        else:
+            sigma = np.sqrt(v)
+        sigma += self.eps
+        if self.momentum > 0:
+            b = state["momentum_buffer"]
+            b *= self.momentum
+            b += g / sigma
+            p.data -= self.lr * b
+        else:
+            p.data -= self.lr * (g / sigma)
+
+    def __repr__(self) -> str:
+        return (
+            f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay}, momentum={self.momentum}, "
+            f"centered={self.centered})"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Learning-rate schedules (torch.optim.lr_scheduler)
 
@@ -555,7 +662,12 @@ class LRScheduler:
                 f"got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.base_lrs: list[float] = [optimizer.lr]
+        # PyTorch's "initial_lr": the rate the first scheduler of this optimiser found, the
+        # base of every later one (a warm-up and the schedule after it share η₀)
+        initial = optimizer.initial_lr
+        if initial is None:
+            initial = optimizer.initial_lr = optimizer.lr
+        self.base_lrs: list[float] = [initial]
         self.last_epoch = -1
         self._last_lr: list[float] = [optimizer.lr]
         self._is_initial = True
@@ -568,6 +680,17 @@ class LRScheduler:
     def _next_lr(self, lr: float) -> float:
         """η_t for t = ``last_epoch`` (already advanced), from the current rate ``lr`` = η_{t−1}."""
         raise NotImplementedError
+
+    def _first_lr(self) -> float:
+        """η_0 from ``base_lrs`` alone (PyTorch's closed form at epoch 0): where a
+        :class:`SequentialLR` hands over to this schedule."""
+        return self.base_lrs[0]
+
+    def _restart(self) -> None:
+        """Start again at epoch 0 with the rate ``_first_lr()`` (PyTorch's ``step(0)``)."""
+        self.last_epoch = 0
+        self.optimizer.lr = self._first_lr()
+        self._last_lr = [self.optimizer.lr]
 
     def get_lr(self) -> list[float]:
         """The rate for ``last_epoch`` computed from the optimiser's current rate, without
@@ -697,6 +820,9 @@ class LambdaLR(LRScheduler):
         )
         return self.base_lrs[0] * factor
 
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * real_number("lr_lambda(0)", self.lr_lambda(0), func="LambdaLR")
+
 
 class StepLR(LRScheduler):
     """Multiply the rate by γ every ``step_size`` epochs, as ``torch.optim.lr_scheduler.StepLR``:
@@ -772,6 +898,9 @@ class MultiStepLR(LRScheduler):
         times = Counter(self.milestones)[self.last_epoch]
         return lr * self.gamma**times if times else lr
 
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * self.gamma ** self.milestones.count(0)
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the rate by γ every epoch, as ``torch.optim.lr_scheduler.ExponentialLR``:
@@ -841,3 +970,321 @@ class CosineAnnealingLR(LRScheduler):
         return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (
             lr - eta_min
         ) + eta_min
+
+
+class LinearLR(LRScheduler):
+    """Scale the rate linearly from ``start_factor``·η₀ to ``end_factor``·η₀ over
+    ``total_iters`` epochs, then keep it (a warm-up), as ``torch.optim.lr_scheduler.LinearLR``:
+
+        η_t = η₀ · (s + (e − s) · min(t, T) / T)      (the closed form)
+
+    computed, as PyTorch does, by the chainable recursion η_t = η_{t−1} · (1 + (e − s) /
+    (T·s + (t − 1)(e − s))) for 0 < t ≤ T. ``start_factor`` s in (0, 1] (1/3),
+    ``end_factor`` e in [0, 1] (1), ``total_iters`` T >= 1 (5).
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = LinearLR(opt, start_factor=0.25, total_iters=3)
+    >>> [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(4)]
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    start_factor: float
+    end_factor: float
+    total_iters: int
+    _hyper_names = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+    ) -> None:
+        self._set(start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "LinearLR"
+        start = real_number("start_factor", settings["start_factor"], func=owner, high=1.0)
+        if start <= 0:
+            raise ValueError(f"{owner}: start_factor: expected a number in (0, 1], got {start}")
+        return {
+            "start_factor": start,
+            "end_factor": real_number(
+                "end_factor", settings["end_factor"], func=owner, low=0.0, high=1.0
+            ),
+            "total_iters": positive_int("total_iters", settings["total_iters"], func=owner),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        t, s, e = self.last_epoch, self.start_factor, self.end_factor
+        if t == 0:
+            return lr * s
+        if t > self.total_iters:
+            return lr
+        return lr * (1.0 + (e - s) / (self.total_iters * s + (t - 1) * (e - s)))
+
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * self.start_factor
+
+
+class SequentialLR(LRScheduler):
+    """One schedule after another, switching at the ``milestones`` epochs, as
+    ``torch.optim.lr_scheduler.SequentialLR`` (the warm-up-then-cosine recipe)::
+
+        warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        cosine = CosineAnnealingLR(opt, T_max=epochs - 5)
+        schedule = SequentialLR(opt, [warmup, cosine], milestones=[5])
+
+    Epochs t < m₁ follow the first schedule; at t = m₁ the second starts at its own epoch 0
+    (its rate η_0 from η₀, whatever the first had reached), and so on. Made after its
+    schedules, it resets the rate to η₀ and restarts the first one, as PyTorch's does.
+    ``state_dict()`` holds the milestones, its own epoch and each schedule's state.
+    """
+
+    _hyper_names = ("milestones",)
+    milestones: list[int]
+
+    def __init__(
+        self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int]
+    ) -> None:
+        owner = "SequentialLR"
+        if not isinstance(schedulers, (list, tuple)) or not schedulers:
+            raise TypeError(
+                f"{owner}: schedulers: expected a non-empty list of schedulers, got "
+                f"{schedulers!r:.100}"
+            )
+        for i, child in enumerate(schedulers):
+            if not isinstance(child, LRScheduler) or isinstance(
+                child, (SequentialLR, ReduceLROnPlateau)
+            ):
+                raise TypeError(
+                    f"{owner}: schedulers[{i}]: expected an epoch schedule (LinearLR, "
+                    f"CosineAnnealingLR, …), got {type(child).__name__}"
+                )
+            if child.optimizer is not optimizer:
+                raise ValueError(
+                    f"{owner}: schedulers[{i}]: it drives another optimiser than the one given"
+                )
+        self._set(milestones=milestones)
+        if len(self.milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"{owner}: milestones: expected {len(schedulers) - 1} epoch(s), one per switch "
+                f"between the {len(schedulers)} schedulers, got {len(self.milestones)}"
+            )
+        self.schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self.base_lrs = [optimizer.initial_lr if optimizer.initial_lr is not None else optimizer.lr]
+        optimizer.lr = self.base_lrs[0]
+        for child in self.schedulers:
+            child.last_epoch -= 1
+        first = self.schedulers[0]
+        first._is_initial = True
+        try:
+            first.step()
+        finally:
+            first._is_initial = False
+        self.last_epoch = 0
+        self._last_lr = first.get_last_lr()
+        self._is_initial = False
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        milestones = settings["milestones"]
+        if not isinstance(milestones, (list, tuple)):
+            raise TypeError(
+                f"SequentialLR: milestones: expected a list of epochs, got {milestones!r:.100}"
+            )
+        epochs = [
+            positive_int(f"milestones[{i}]", m, func="SequentialLR")
+            for i, m in enumerate(milestones)
+        ]
+        if any(a >= b for a, b in zip(epochs, epochs[1:])):
+            raise ValueError(f"SequentialLR: milestones: expected increasing epochs, got {epochs}")
+        return {"milestones": epochs}
+
+    def step(self) -> None:
+        """Advance one epoch: the schedule in charge steps, or, at a milestone, the next one
+        starts at its epoch 0."""
+        self.last_epoch += 1
+        k = bisect.bisect_right(self.milestones, self.last_epoch)
+        child = self.schedulers[k]
+        if k > 0 and self.milestones[k - 1] == self.last_epoch:
+            child._restart()
+        else:
+            child.step()
+        self._last_lr = child.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base class's keys and "_schedulers", each schedule's ``state_dict()``."""
+        return {**super().state_dict(), "_schedulers": [c.state_dict() for c in self.schedulers]}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``: this schedule's keys, then each schedule's state (all
+        or nothing)."""
+        owner = "SequentialLR.load_state_dict"
+        if not isinstance(state_dict, Mapping) or "_schedulers" not in state_dict:
+            raise ValueError(f"{owner}: state_dict: missing key '_schedulers'")
+        children = state_dict["_schedulers"]
+        if not isinstance(children, list) or len(children) != len(self.schedulers):
+            raise ValueError(
+                f"{owner}: state_dict['_schedulers']: expected a list of "
+                f"{len(self.schedulers)} scheduler states, got {children!r:.100}"
+            )
+        before = self.state_dict()
+        try:
+            super().load_state_dict({k: v for k, v in state_dict.items() if k != "_schedulers"})
+            for child, child_state in zip(self.schedulers, children, strict=True):
+                child.load_state_dict(child_state)
+        except (TypeError, ValueError):
+            super().load_state_dict({k: v for k, v in before.items() if k != "_schedulers"})
+            for child, child_state in zip(self.schedulers, before["_schedulers"], strict=True):
+                child.load_state_dict(child_state)
+            raise
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Cut the rate when a metric stops improving, as
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metric)`` after each epoch (``fit``
+    passes the held-out loss, or the training loss without ``val_data``).
+
+    A metric m improves on the best b when, for ``mode`` "min" (or "max"),
+
+        "rel":  m < b·(1 − threshold)      (m > b·(1 + threshold))
+        "abs":  m < b − threshold          (m > b + threshold)
+
+    After more than ``patience`` epochs without improvement the rate becomes
+    max(η·factor, min_lr) (unchanged if that moves it by ``eps`` or less), and the next
+    ``cooldown`` epochs count no bad epochs. ``factor`` in [0, 1), ``patience`` and
+    ``cooldown`` ints >= 0, ``threshold`` and ``min_lr`` >= 0.
+    """
+
+    _hyper_names = (
+        "mode",
+        "factor",
+        "patience",
+        "threshold",
+        "threshold_mode",
+        "cooldown",
+        "min_lr",
+        "eps",
+    )
+    mode: str
+    factor: float
+    patience: int
+    threshold: float
+    threshold_mode: str
+    cooldown: int
+    min_lr: float
+    eps: float
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"ReduceLROnPlateau: optimizer: expected a cnnmath.optim optimiser, got "
+                f"{type(optimizer).__name__}"
+            )
+        self._set(
+            mode=mode,
+            factor=factor,
+            patience=patience,
+            threshold=threshold,
+            threshold_mode=threshold_mode,
+            cooldown=cooldown,
+            min_lr=min_lr,
+            eps=eps,
+        )
+        self.optimizer = optimizer
+        self.base_lrs = [optimizer.lr]
+        self._last_lr = [optimizer.lr]
+        self.last_epoch = 0
+        self._is_initial = False
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "ReduceLROnPlateau"
+        for name, allowed in (("mode", ("min", "max")), ("threshold_mode", ("rel", "abs"))):
+            if settings[name] not in allowed:
+                raise ValueError(
+                    f"{owner}: {name}: expected {allowed[0]!r} or {allowed[1]!r}, got "
+                    f"{settings[name]!r}"
+                )
+        return {
+            "mode": settings["mode"],
+            "factor": real_number(
+                "factor", settings["factor"], func=owner, low=0.0, high=1.0, high_open=True
+            ),
+            "patience": positive_int("patience", settings["patience"], func=owner, minimum=0),
+            "threshold": real_number("threshold", settings["threshold"], func=owner, low=0.0),
+            "threshold_mode": settings["threshold_mode"],
+            "cooldown": positive_int("cooldown", settings["cooldown"], func=owner, minimum=0),
+            "min_lr": real_number("min_lr", settings["min_lr"], func=owner, low=0.0),
+            "eps": real_number("eps", settings["eps"], func=owner, low=0.0),
+        }
+
+    def _improves(self, m: float) -> bool:
+        b, th = self.best, self.threshold
+        if self.mode == "min":
+            return m < (b * (1 - th) if self.threshold_mode == "rel" else b - th)
+        return m > (b * (1 + th) if self.threshold_mode == "rel" else b + th)
+
+    def step(self, metric: float) -> None:  # type: ignore[override]
+        """One epoch's ``metric`` (a real number; NaN never improves): keep, or cut, the rate."""
+        if isinstance(metric, (bool, np.bool_)) or not isinstance(
+            metric, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"ReduceLROnPlateau.step: metric: expected a number, got {metric!r}")
+        m = float(metric)
+        self.last_epoch += 1
+        if self._improves(m):
+            self.best, self.num_bad_epochs = m, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            old = self.optimizer.lr
+            new = max(old * self.factor, self.min_lr)
+            if old - new > self.eps:
+                self.optimizer.lr = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [self.optimizer.lr]
+
+    _counters = ("best", "num_bad_epochs", "cooldown_counter")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base class's keys and "best", "num_bad_epochs", "cooldown_counter"."""
+        return {**super().state_dict(), **{k: getattr(self, k) for k in self._counters}}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()`` (``best`` may be ±inf: no metric seen yet)."""
+        owner = "ReduceLROnPlateau.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{owner}: state_dict: expected a mapping, got {state_dict!r:.60}")
+        for key in self._counters:
+            if key not in state_dict:
+                raise ValueError(f"{owner}: state_dict: missing key {key!r}")
+        best = state_dict["best"]
+        if isinstance(best, bool) or not isinstance(best, (int, float)) or math.isnan(best):
+            raise ValueError(f"{owner}: state_dict['best']: expected a number, got {best!r:.40}")
+        counts = [
+            positive_int(f"state_dict[{k!r}]", state_dict[k], func=owner, minimum=0)
+            for k in self._counters[1:]
+        ]
+        super().load_state_dict({k: v for k, v in state_dict.items() if k not in self._counters})
+        self.best = float(best)
+        self.num_bad_epochs, self.cooldown_counter = counts

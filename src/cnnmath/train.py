@@ -353,9 +353,10 @@ def fit(
         ``cnnmath.augment.random_shift``); it must draw its randomness from the ``rng`` it is
         given.
     scheduler : a :class:`cnnmath.optim.LRScheduler` of ``optimizer`` (e.g.
-        ``CosineAnnealingLR(optimizer, T_max=epochs)``), stepped once after every epoch, as
-        in PyTorch; epoch e runs at the rate it set. Without it the optimiser's lr is left
-        alone.
+        ``CosineAnnealingLR(optimizer, T_max=epochs)``, or a warm-up first with
+        ``SequentialLR``), stepped once after every epoch, as in PyTorch; epoch e runs at the
+        rate it set. ``ReduceLROnPlateau`` is stepped with the epoch's held-out loss (its
+        training loss without ``val_data``). Without it the optimiser's lr is left alone.
     checkpoint : path of a checkpoint written (atomically) after every epoch, see
         :mod:`cnnmath.checkpoint`. Checked before any training: it must name a file (not a
         folder) in an existing, writable folder.
@@ -571,7 +572,9 @@ def _fit(
         history.append(record)
         if progress:
             print(_epoch_line(record, epochs), flush=True)
-        if scheduler is not None:
+        if isinstance(scheduler, optim.ReduceLROnPlateau):  # stepped with the epoch's loss
+            scheduler.step(record["loss"] if record["val_loss"] is None else record["val_loss"])
+        elif scheduler is not None:
             scheduler.step()
         if checkpoint is not None:
             _checkpoint.save_checkpoint(

@@ -1,0 +1,368 @@
+"""RMSprop and the schedules LinearLR, SequentialLR and ReduceLROnPlateau against
+torch.optim: parameter trajectories and learning-rate sequences step by step, state_dict
+round trips mid-run, fit driving them, and bad settings named."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cnnmath import nn
+from cnnmath.optim import (
+    SGD,
+    Adam,
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    RMSprop,
+    SequentialLR,
+    StepLR,
+)
+
+torch = pytest.importorskip("torch")
+sched = torch.optim.lr_scheduler
+# torch's schedulers are stepped here without optimiser steps between: only rates compared
+pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    return [nn.Parameter(rng.normal(size=(3, 4))), nn.Parameter(rng.normal(size=(4,)))]
+
+
+def _torch_params(params):
+    return [torch.from_numpy(p.data.copy()).requires_grad_() for p in params]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"lr": 0.05, "alpha": 0.9},
+        {"momentum": 0.8},
+        {"centered": True},
+        {"centered": True, "momentum": 0.5, "weight_decay": 0.1, "eps": 1e-3},
+    ],
+)
+def test_rmsprop_trajectory_is_torchs(kwargs):
+    ours = _params()
+    theirs = _torch_params(ours)
+    opt, topt = RMSprop(ours, **kwargs), torch.optim.RMSprop(theirs, **kwargs)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        grads = [rng.normal(size=p.shape) for p in ours]
+        for p, t, g in zip(ours, theirs, grads, strict=True):
+            p.grad[...] = g
+            t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+        for p, t in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-15)
+    # its buffers are torch's state, under torch's names
+    for i, t in enumerate(theirs):
+        for name, value in topt.state[t].items():
+            if name != "step":
+                np.testing.assert_allclose(
+                    opt.state_dict()[f"{i}.{name}"], value.numpy(), rtol=1e-12
+                )
+
+
+def test_rmsprop_resumes_from_its_state_dict():
+    a, b = _params(), _params()
+    opt_a = RMSprop(a, momentum=0.9, centered=True)
+    for _ in range(3):
+        for p in a:
+            p.grad[...] = 1.0
+        opt_a.step()
+    for p, q in zip(a, b, strict=True):
+        q.data[...] = p.data
+    opt_b = RMSprop(b, momentum=0.9, centered=True)
+    opt_b.load_state_dict(opt_a.state_dict())
+    for opt, params in ((opt_a, a), (opt_b, b)):
+        for p in params:
+            p.grad[...] = 0.5
+        opt.step()
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    with pytest.raises(ValueError, match="grad_avg"):
+        RMSprop(_params(), momentum=0.9, centered=True).load_state_dict(
+            {k: v for k, v in opt_a.state_dict().items() if not k.endswith("grad_avg")}
+        )
+
+
+def _rates(ours_sched, torch_sched, epochs, metric=None):
+    got, want = [ours_sched.get_last_lr()[0]], [torch_sched.get_last_lr()[0]]
+    for t in range(epochs):
+        if metric is None:
+            ours_sched.step()
+            torch_sched.step()
+        else:
+            ours_sched.step(metric[t])
+            torch_sched.step(metric[t])
+        got.append(ours_sched.get_last_lr()[0])
+        want.append(torch_sched.get_last_lr()[0])
+    return got, want
+
+
+def _pair(lr=0.5):
+    ours = SGD(_params(), lr=lr)
+    theirs = torch.optim.SGD(_torch_params(_params()), lr=lr)
+    return ours, theirs
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"start_factor": 0.1, "total_iters": 3},
+        {"start_factor": 1.0, "end_factor": 0.2, "total_iters": 4},
+    ],
+)
+def test_linear_lr_is_torchs(kwargs):
+    ours, theirs = _pair()
+    got, want = _rates(LinearLR(ours, **kwargs), sched.LinearLR(theirs, **kwargs), 9)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    s, e, T = (
+        kwargs.get("start_factor", 1 / 3),
+        kwargs.get("end_factor", 1.0),
+        kwargs.get("total_iters", 5),
+    )
+    closed = [0.5 * (s + (e - s) * min(t, T) / T) for t in range(10)]
+    np.testing.assert_allclose(got, closed, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("build", "milestones"),
+    [
+        (
+            lambda o, S: [
+                S.LinearLR(o, start_factor=0.1, total_iters=3),
+                S.CosineAnnealingLR(o, T_max=6),
+            ],
+            [3],
+        ),
+        (
+            lambda o, S: [
+                S.LinearLR(o, start_factor=0.5, total_iters=2),
+                S.StepLR(o, step_size=2, gamma=0.5),
+                S.ExponentialLR(o, gamma=0.9),
+            ],
+            [2, 6],
+        ),
+        (
+            lambda o, S: [
+                S.MultiStepLR(o, milestones=[0, 2], gamma=0.5),
+                S.LambdaLR(o, lambda t: 1 / (t + 1)),
+            ],
+            [4],
+        ),
+    ],
+)
+def test_sequential_lr_is_torchs(build, milestones):
+    import types
+
+    ours_ns = types.SimpleNamespace(
+        LinearLR=LinearLR,
+        CosineAnnealingLR=CosineAnnealingLR,
+        StepLR=StepLR,
+        ExponentialLR=ExponentialLR,
+        MultiStepLR=MultiStepLR,
+        LambdaLR=LambdaLR,
+    )
+    ours, theirs = _pair()
+    ours_sched = SequentialLR(ours, build(ours, ours_ns), milestones)
+    theirs_sched = sched.SequentialLR(theirs, build(theirs, sched), milestones)
+    got, want = _rates(ours_sched, theirs_sched, 12)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert ours.lr == pytest.approx(theirs.param_groups[0]["lr"], rel=1e-12)
+
+
+def test_a_second_scheduler_starts_from_the_initial_rate_as_torchs():
+    ours, theirs = _pair()
+    a, ta = StepLR(ours, 1, 0.5), sched.StepLR(theirs, 1, 0.5)
+    a.step()
+    ta.step()
+    b, tb = ExponentialLR(ours, 0.9), sched.ExponentialLR(theirs, 0.9)
+    assert b.base_lrs == tb.base_lrs == [0.5]
+
+
+def test_sequential_lr_resumes_mid_run():
+    def make(opt):
+        return SequentialLR(
+            opt, [LinearLR(opt, 0.2, total_iters=3), CosineAnnealingLR(opt, T_max=5)], [3]
+        )
+
+    a, b = SGD(_params(), lr=1.0), SGD(_params(), lr=1.0)
+    sa, sb = make(a), make(b)
+    for _ in range(4):
+        sa.step()
+    import json
+
+    sb.load_state_dict(json.loads(json.dumps(sa.state_dict())))
+    b.lr = a.lr  # the rate is the optimiser's state
+    for _ in range(5):
+        sa.step()
+        sb.step()
+        assert sa.get_last_lr() == sb.get_last_lr()
+
+
+METRICS = [1.0, 0.9, 0.9, 0.95, 0.9, 0.91, 0.89999, 0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+@pytest.mark.parametrize("threshold_mode", ["rel", "abs"])
+@pytest.mark.parametrize("cooldown", [0, 2])
+def test_reduce_on_plateau_is_torchs(mode, threshold_mode, cooldown):
+    ours, theirs = _pair()
+    kwargs = dict(
+        mode=mode,
+        factor=0.5,
+        patience=1,
+        threshold=0.01,
+        threshold_mode=threshold_mode,
+        cooldown=cooldown,
+        min_lr=0.01,
+    )
+    metric = METRICS if mode == "min" else [-m for m in METRICS]
+    got, want = _rates(
+        ReduceLROnPlateau(ours, **kwargs),
+        sched.ReduceLROnPlateau(theirs, **kwargs),
+        len(metric),
+        metric,
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    assert min(got) < 0.5  # the scripted plateaus do cut the rate
+
+
+def test_reduce_on_plateau_resumes_and_fit_steps_it_with_the_held_out_loss(tmp_path):
+    import json
+
+    a = SGD(_params(), lr=1.0)
+    s = ReduceLROnPlateau(a, patience=0)
+    s.step(1.0)
+    state = json.loads(json.dumps(s.state_dict()))
+    fresh = ReduceLROnPlateau(SGD(_params(), lr=1.0), patience=0)
+    fresh.load_state_dict(state)
+    assert fresh.best == 1.0 and fresh.state_dict() == s.state_dict()
+    untouched = ReduceLROnPlateau(SGD(_params(), lr=1.0))
+    assert json.loads(json.dumps(untouched.state_dict()))["best"] == math.inf
+
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    y = np.zeros(16, np.int64)
+    model = nn.Sequential(nn.Linear(3, 2, rng=0, dtype=np.float64))
+    opt = SGD(model.parameters(), lr=0.0)  # no learning: the held-out loss stays flat
+    plateau = ReduceLROnPlateau(opt, patience=1, factor=0.5, min_lr=0.0)
+    opt.lr = 0.0
+    history = fit(
+        model,
+        opt,
+        (X, y),
+        epochs=4,
+        batch_size=8,
+        val_data=(X, y),
+        scheduler=plateau,
+        progress=False,
+    )
+    assert plateau.last_epoch == 4 and plateau.best == pytest.approx(history[0]["val_loss"])
+
+
+def test_fit_with_warmup_then_cosine_resumes_exactly(tmp_path):
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(1).normal(size=(20, 4))
+    y = np.random.default_rng(2).integers(0, 3, size=20)
+
+    def run(epochs, **kw):
+        model = nn.Sequential(nn.Linear(4, 3, rng=0, dtype=np.float64))
+        opt = Adam(model.parameters(), lr=0.1)
+        s = SequentialLR(
+            opt, [LinearLR(opt, 0.1, total_iters=2), CosineAnnealingLR(opt, T_max=4)], [2]
+        )
+        history = fit(
+            model, opt, (X, y), epochs=epochs, batch_size=8, scheduler=s, progress=False, **kw
+        )
+        return model, history
+
+    whole, history = run(6)
+    np.testing.assert_allclose(
+        [r["lr"] for r in history],
+        [
+            0.01,
+            0.055,
+            0.1,
+            0.1 * (1 + math.cos(math.pi / 4)) / 2,
+            0.05,
+            0.1 * (1 + math.cos(3 * math.pi / 4)) / 2,
+        ],
+        rtol=1e-12,
+    )
+    path = tmp_path / "run.ckpt"
+    run(3, checkpoint=path)
+    resumed, _ = run(6, resume=path)
+    for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: RMSprop(_params(), alpha=1.5), ValueError, ["alpha", "1.5"]),
+        (lambda: RMSprop(_params(), centered=1), TypeError, ["centered", "1"]),
+        (
+            lambda: LinearLR(SGD(_params(), lr=1.0), start_factor=0),
+            ValueError,
+            ["start_factor", "0"],
+        ),
+        (lambda: LinearLR(SGD(_params(), lr=1.0), end_factor=2), ValueError, ["end_factor", "2"]),
+        (lambda: LinearLR(SGD(_params(), lr=1.0), total_iters=0), ValueError, ["total_iters", "0"]),
+        (
+            lambda: (lambda o: SequentialLR(o, [StepLR(o, 1), StepLR(o, 2)], [1, 2]))(
+                SGD(_params(), lr=1.0)
+            ),
+            ValueError,
+            ["milestones", "1 epoch"],
+        ),
+        (
+            lambda: (lambda o: SequentialLR(o, [StepLR(o, 1), StepLR(o, 2)], [0]))(
+                SGD(_params(), lr=1.0)
+            ),
+            ValueError,
+            ["milestones[0]", "0"],
+        ),
+        (
+            lambda: SequentialLR(SGD(_params(), lr=1.0), [StepLR(SGD(_params(), lr=1.0), 1)], []),
+            ValueError,
+            ["schedulers[0]", "another optimiser"],
+        ),
+        (
+            lambda: (lambda o: SequentialLR(o, [ReduceLROnPlateau(o)], []))(SGD(_params(), lr=1.0)),
+            TypeError,
+            ["schedulers[0]", "ReduceLROnPlateau"],
+        ),
+        (
+            lambda: ReduceLROnPlateau(SGD(_params(), lr=1.0), mode="lowest"),
+            ValueError,
+            ["mode", "'lowest'"],
+        ),
+        (
+            lambda: ReduceLROnPlateau(SGD(_params(), lr=1.0), factor=1.0),
+            ValueError,
+            ["factor", "1.0"],
+        ),
+        (
+            lambda: ReduceLROnPlateau(SGD(_params(), lr=1.0)).step("0.3"),
+            TypeError,
+            ["metric", "'0.3'"],
+        ),
+    ],
+)
+def test_bad_settings_are_named(call, error, words):
+    with pytest.raises(error) as caught:
+        call()
+    for word in words:
+        assert word in str(caught.value)
