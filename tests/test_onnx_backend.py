@@ -6,9 +6,10 @@ that need what cnnmath does not support are listed below with the reason; the te
 that the failures are exactly these, and that each is a refusal at load time (a ValueError
 naming the node, op type and attribute, or the graph input) — never a wrong number and never
 an error while running. The expected outputs are ONNX's (computed by its reference code), an
-independent witness. Cast and ConstantOfShape are read only on constants (folded at load
-time, as in the pads PyTorch computes for ``F.pad``), not as run-time ops, so their node
-tests, which feed them run-time inputs, are out of scope.
+independent witness. Cast, ConstantOfShape and Range are read only on constants (folded at
+load time, as in the pads PyTorch computes for ``F.pad`` and the window indices of its
+``F.unfold``), not as run-time ops, so their node tests, which feed them run-time inputs, are
+out of scope.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ EXCEPTIONS: dict[str, str] = {
     "test_training_dropout": "Dropout's ratio computed at run time; training-mode Dropout is not",
     "test_training_dropout_default": "Dropout's ratio computed at run time",
     "test_training_dropout_zero_ratio": "Dropout's ratio computed at run time",
+    **{
+        f"test_col2im{case}": "Col2Im's image and block shapes given at run time (constants only)"
+        for case in ("", "_strides", "_pads", "_dilations", "_5d")
+    },
     "test_identity_opt": "optional-typed inputs are not supported (tensors only)",
     "test_identity_sequence": "sequence-typed inputs are not supported (tensors only)",
     # 3-D convolutions and pooling, 1-D transposed convolution: not among the layers

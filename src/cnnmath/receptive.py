@@ -142,6 +142,11 @@ def layer_geometry(module: Any) -> Geometry:
             f"receptive_field: model: {name} works on signals (N, C, L); receptive fields are "
             "computed for networks of images (N, C, H, W)"
         )
+    if name in ("Unfold", "Fold"):
+        raise ValueError(
+            f"receptive_field: model: {name} turns images into columns of windows (or back), "
+            "not an image into an image; receptive fields are not defined through it"
+        )
     if name in ("ConvTranspose2d", "MaxUnpool2d", "PixelShuffle"):
         raise ValueError(
             f"receptive_field: model: {name} upsamples (a fractional jump), which is not "

@@ -10,6 +10,7 @@ FAMILIES = (
     "lrn",
     "pad",
     "pixel_shuffle",
+    "unfold",
     "norm",
     "activations",
     "losses",

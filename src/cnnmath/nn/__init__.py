@@ -88,6 +88,7 @@ from .padding import (
 from .parameter import Parameter
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .unfold import Fold, Unfold
 from .upsample import Upsample
 
 __all__ = [
@@ -131,6 +132,8 @@ __all__ = [
     "LogSoftmax",
     "Softmax",
     "Flatten",
+    "Fold",
+    "Unfold",
     "Identity",
     "IncompatibleKeys",
     "LeakyReLU",

@@ -62,8 +62,7 @@ class ModuleList(Module):
         top = n + 1 if end else n
         if not -n <= index < top:
             raise IndexError(
-                f"ModuleList: index: expected an int in [{-n}, {top}), got {index} "
-                f"({n} module(s))"
+                f"ModuleList: index: expected an int in [{-n}, {top}), got {index} ({n} module(s))"
             )
         return int(index) + n if index < 0 else int(index)
 

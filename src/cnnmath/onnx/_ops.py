@@ -2379,6 +2379,41 @@ def space_depth(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
     return _generic(_SpaceDepth(node, [x], b, mode), [x])
 
 
+def col2im(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Col2Im on a 3-D value computed at run time, 2 spatial axes and symmetric pads (how
+    PyTorch exports ``F.fold``, opset 18 on): the ``nn.Fold`` layer."""
+    x = ins[0]
+    shapes = {}
+    for name, operand in (("image_shape", ins[1]), ("block_shape", ins[2])):
+        const = _const(node, operand, name)
+        sizes = [int(v) for v in np.ravel(np.asarray(const))] if const is not None else []
+        if len(sizes) != 2 or min(sizes) < 1:
+            raise refuse(
+                node, f"input {name!r}: expected 2 positive sizes (2 spatial axes), got {sizes}"
+            )
+        shapes[name] = tuple(sizes)
+    pads = list(attrs.get("pads", [0, 0, 0, 0]))
+    if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3] or min(pads) < 0:
+        raise refuse(
+            node, f"attribute 'pads': expected [top, left, top, left] (symmetric), got {pads}"
+        )
+    geometry = {}
+    for name, key in (("dilation", "dilations"), ("stride", "strides")):
+        value = list(attrs.get(key, [1, 1]))
+        if len(value) != 2 or min(value) < 1:
+            raise refuse(node, f"attribute {key!r}: expected 2 values >= 1, got {value}")
+        geometry[name] = tuple(value)
+    rank = _rank(info, x)
+    if not isinstance(x, Ref) or (rank is not None and rank != 3):
+        raise refuse(
+            node, "input 'input': expected a 3-D value (N, C·k1·k2, L) computed at run time"
+        )
+    layer = nn.Fold(
+        shapes["image_shape"], shapes["block_shape"], padding=(pads[0], pads[1]), **geometry
+    )
+    return layer, [x.name]
+
+
 def _initializer_param(operand: Operand) -> Parameter | None:
     """The Parameter of a float initializer (or a view of one); None for anything else —
     a Constant node's value among them, which stays a buffer."""
@@ -2905,6 +2940,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Pow": pow_,
     "LRN": lrn,
     "DepthToSpace": space_depth,
+    "Col2Im": col2im,
     "SpaceToDepth": space_depth,
     "Sum": sum_,
     "Where": where,
@@ -2955,7 +2991,15 @@ _CAST_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bo
 
 
 def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
-    """The value of a ConstantOfShape or Cast node whose inputs are all constants."""
+    """The value of a ConstantOfShape, Cast or Range node whose inputs are all constants."""
+    if node.op_type == "Range":  # start + i·delta for i < ⌈(limit − start)/delta⌉
+        start, limit, delta = (np.asarray(v) for v in values)
+        if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
+            raise refuse(node, "inputs: expected scalars start, limit and a non-zero delta")
+        n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
+        if n > FOLD_LIMIT:
+            raise refuse(node, f"output: expected at most {FOLD_LIMIT} values, got {n}")
+        return (start + np.arange(n, dtype=start.dtype) * delta).astype(start.dtype)
     if node.op_type == "ConstantOfShape":
         fill = attrs.get("value")
         fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)[:1]
@@ -2970,7 +3014,7 @@ def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarra
     return np.asarray(values[0]).astype(_CAST_TYPES[to])
 
 
-FOLD_ONLY = ("ConstantOfShape", "Cast")
+FOLD_ONLY = ("ConstantOfShape", "Cast", "Range")
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
 
@@ -3028,6 +3072,8 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "InstanceNormalization": ((1, "input scale B", 3),),
     "LRN": ((1, "X", 1),),
     **dict.fromkeys(("DepthToSpace", "SpaceToDepth"), ((1, "input", 1),)),
+    "Col2Im": ((18, "input image_shape block_shape", 3),),
+    "Range": ((11, "start limit delta", 3),),
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),
     "Gemm": ((1, "A B C", 2),),

@@ -51,6 +51,9 @@ as the identity. The mapping, layer by layer:
     PixelUnshuffle           SpaceToDepth(mode="CRD") from opset 28; before 28 (SpaceToDepth
                              then had only the other channel order, "DCR") and on other
                              ranks than 4-D: Reshape, Transpose, Reshape, as PyTorch writes it
+    Unfold                   Pad, a Gather of the window rows and one of the window columns,
+                             Transpose, Reshape (copies: every value lands as in the layer)
+    Fold                     Col2Im (opset ≥ 18)
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
@@ -365,6 +368,66 @@ def _pixel_unshuffle(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> Non
         )
     else:
         _blocks(w, node, shapes[0], m.downscale_factor, shuffle=False)
+
+
+def _unfold(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Unfold as the windows gathered: Pad (zeros), Gather of the rows s_h·i + d_h·a along H
+    and of the columns s_w·j + d_w·b along W, a Transpose to (N, C, k1, k2, H_out, W_out)
+    and a Reshape to (N, C·k1·k2, L). Copies only: every value, NaN and ±inf too, lands as
+    in the layer."""
+    m = node.module
+    assert isinstance(m, nn.Unfold)
+    if len(shapes[0]) != 4:
+        raise ValueError(
+            f"save: model: node {node.name!r} (Unfold): expected a batch (N, C, H, W), got "
+            f"shape {shapes[0]}"
+        )
+    (k1, k2), (dh, dw), (ph, pw), (sh, sw) = (
+        _pair(v) for v in (m.kernel_size, m.dilation, m.padding, m.stride)
+    )
+    C, H, W = shapes[0][1], shapes[0][2] + 2 * ph, shapes[0][3] + 2 * pw
+    ho, wo = (H - dh * (k1 - 1) - 1) // sh + 1, (W - dw * (k2 - 1) - 1) // sw + 1
+    base, x = node.name, node.inputs[0]
+    if ph or pw:
+        x = _pad_node(w, x, f"{base}/pad", f"{base}/pad", "constant", (pw, pw, ph, ph), 4)
+    rows = np.arange(ho)[:, None] * sh + np.arange(k1)[None, :] * dh
+    cols = np.arange(wo)[:, None] * sw + np.arange(k2)[None, :] * dw
+    x = w.node(
+        "Gather", [x, w.const(f"{base}/rows", rows, np.int64)], f"{base}/r", f"{base}/r", axis=2
+    )
+    x = w.node(
+        "Gather", [x, w.const(f"{base}/cols", cols, np.int64)], f"{base}/c", f"{base}/c", axis=4
+    )
+    x = w.node("Transpose", [x], f"{base}/t", f"{base}/t", perm=[0, 1, 3, 5, 2, 4])
+    shape = w.const(f"{base}/shape", [0, C * k1 * k2, ho * wo], np.int64)
+    w.node("Reshape", [x, shape], node.output, base)
+
+
+def _fold(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Fold)
+    if w.opset < 18:
+        raise ValueError(
+            f"save: opset: Fold (node {node.name!r}) needs opset 18 or later (Col2Im), got "
+            f"{w.opset}"
+        )
+    if len(shapes[0]) != 3:
+        raise ValueError(
+            f"save: model: node {node.name!r} (Fold): expected a batch (N, C·k1·k2, L), got "
+            f"shape {shapes[0]}"
+        )
+    (ph, pw), base = _pair(m.padding), node.name
+    image = w.const(f"{base}/image_shape", list(_pair(m.output_size)), np.int64)
+    block = w.const(f"{base}/block_shape", list(_pair(m.kernel_size)), np.int64)
+    w.node(
+        "Col2Im",
+        [node.inputs[0], image, block],
+        node.output,
+        base,
+        dilations=list(_pair(m.dilation)),
+        pads=[ph, pw, ph, pw],
+        strides=list(_pair(m.stride)),
+    )
 
 
 def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -844,6 +907,8 @@ _EMITTERS: dict[type, _Emit] = {
     nn.InstanceNorm2d: _instance_norm,
     nn.PixelShuffle: _pixel_shuffle,
     nn.PixelUnshuffle: _pixel_unshuffle,
+    nn.Unfold: _unfold,
+    nn.Fold: _fold,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,
     nn.AvgPool2d: _avg_pool,

@@ -48,6 +48,7 @@ from .pool import (
     max_unpool2d_backward,
 )
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
+from .unfold import fold, fold_backward, unfold, unfold_backward
 
 __all__ = [
     "ACTIVATIONS",
@@ -90,6 +91,10 @@ __all__ = [
     "pixel_shuffle_backward",
     "pixel_unshuffle",
     "pixel_unshuffle_backward",
+    "fold",
+    "fold_backward",
+    "unfold",
+    "unfold_backward",
     "prelu",
     "prelu_backward",
     "hardtanh_backward",

@@ -61,6 +61,7 @@ from .softmax import (
     softmax,
     softmax_backward,
 )
+from .unfold import fold, fold_backward, unfold, unfold_backward
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -101,6 +102,10 @@ __all__ = [
     "pixel_shuffle_backward",
     "pixel_unshuffle",
     "pixel_unshuffle_backward",
+    "fold",
+    "fold_backward",
+    "unfold",
+    "unfold_backward",
     "prelu",
     "hardtanh_backward",
     "prelu_backward",
