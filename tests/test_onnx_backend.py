@@ -60,7 +60,7 @@ EXCEPTIONS: dict[str, str] = {
     },
     "test_identity_opt": "optional-typed inputs are not supported (tensors only)",
     "test_identity_sequence": "sequence-typed inputs are not supported (tensors only)",
-    # 3-D convolutions and pooling, 1-D transposed convolution: not among the layers
+    # 3-D convolutions and pooling: not among the layers
     "test_averagepool_3d_default": "3-D pooling (only 2-D)",
     "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False": "3-D pooling",
     "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True": "3-D pooling",
@@ -71,7 +71,7 @@ EXCEPTIONS: dict[str, str] = {
     "test_maxpool_3d_dilations": "3-D pooling",
     "test_maxpool_3d_dilations_use_ref_impl": "3-D pooling",
     "test_maxpool_3d_dilations_use_ref_impl_large": "3-D pooling",
-    "test_convtranspose_1d": "1-D transposed convolution (only 2-D)",
+    "test_convtranspose_1d": "1-D transposed convolution of a weight given at run time",
     "test_convtranspose_3d": "3-D transposed convolution (only 2-D)",
     # several graph outputs: a cnnmath Graph has one output
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (3 outputs)",

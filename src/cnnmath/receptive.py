@@ -93,6 +93,7 @@ _POINTWISE = {
     "InstanceNorm2d",  # in eval mode with running statistics (else global, below)
     "PReLU",
     "LocalResponseNorm",  # mixes channels, pixel by pixel
+    "ChannelShuffle",  # permutes channels, pixel by pixel
 }
 _GLOBAL = {
     "Flatten": "Flatten merges the spatial axes",
@@ -107,7 +108,17 @@ _GLOBAL = {
 
 
 #: The 1-D layers: they run on signals (N, C, L), which have no receptive field here.
-SIGNAL_LAYERS = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+SIGNAL_LAYERS = (
+    nn.Conv1d,
+    nn.ConvTranspose1d,
+    nn.MaxPool1d,
+    nn.AvgPool1d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveMaxPool1d,
+    nn.Pad1d,
+    nn.Dropout1d,
+    nn.InstanceNorm1d,
+)
 
 
 def layer_geometry(module: Any) -> Geometry:

@@ -60,11 +60,18 @@ from .activation import (
 )
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
-from .dropout import Dropout, Dropout2d
-from .flatten import Flatten
+from .dropout import Dropout, Dropout1d, Dropout2d
+from .flatten import Flatten, Unflatten
 from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph
-from .layers1d import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, Conv1d, MaxPool1d
+from .layers1d import (
+    AdaptiveAvgPool1d,
+    AdaptiveMaxPool1d,
+    AvgPool1d,
+    Conv1d,
+    ConvTranspose1d,
+    MaxPool1d,
+)
 from .linear import Linear
 from .lists import ModuleDict, ModuleList
 from .module import IncompatibleKeys, Module, Node, StateDictError
@@ -73,25 +80,45 @@ from .normalization import (
     BatchNorm1d,
     BatchNorm2d,
     GroupNorm,
+    InstanceNorm1d,
     InstanceNorm2d,
     LayerNorm,
     LocalResponseNorm,
 )
 from .padding import (
+    CircularPad1d,
     CircularPad2d,
+    ConstantPad1d,
     ConstantPad2d,
+    Pad1d,
     Pad2d,
+    ReflectionPad1d,
     ReflectionPad2d,
+    ReplicationPad1d,
     ReplicationPad2d,
+    ZeroPad1d,
     ZeroPad2d,
 )
 from .parameter import Parameter
-from .pixel_shuffle import PixelShuffle, PixelUnshuffle
+from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .unfold import Fold, Unfold
-from .upsample import Upsample
+from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "ChannelShuffle",
+    "CircularPad1d",
+    "ConstantPad1d",
+    "ConvTranspose1d",
+    "Dropout1d",
+    "InstanceNorm1d",
+    "Pad1d",
+    "ReflectionPad1d",
+    "ReplicationPad1d",
+    "Unflatten",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+    "ZeroPad1d",
     "fold_batch_norm",
     "init",
     "utils",

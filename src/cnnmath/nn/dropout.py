@@ -80,3 +80,20 @@ class Dropout2d(Dropout):
                 f"Dropout2d.forward: x: expected shape (N, C, H, W) or (N, C, L), got {x.shape}"
             )
         return x.shape[:2] + (1,) * (x.ndim - 2)
+
+
+class Dropout1d(Dropout):
+    """Channel dropout for signals, as ``torch.nn.Dropout1d``: in training each whole channel
+    x[n, c] of a (N, C, L) batch (or x[c] of one (C, L) signal) is kept with probability
+    1 − p and scaled by 1/(1 − p), or zeroed. Evaluation: the identity.
+
+    >>> Dropout1d(0.2)
+    Dropout1d(p=0.2, inplace=False)
+    """
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"Dropout1d.forward: x: expected shape (N, C, L) or (C, L), got {x.shape}"
+            )
+        return x.shape[:-1] + (1,)

@@ -1,4 +1,4 @@
-"""Flatten: merge axes (a reshape and its inverse)."""
+"""Flatten and Unflatten: merge axes, or split one (reshapes, and their inverses)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,62 @@ class Flatten(Module):
     def extra_repr(self) -> str:
         """``start_dim=a, end_dim=b``, as ``torch.nn.Flatten`` prints them."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size``, as ``torch.nn.Unflatten``: (B, 400) →
+    (B, 16, 5, 5) with ``Unflatten(1, (16, 5, 5))`` (one entry may be −1, inferred). The
+    inverse of Flatten; backward reshapes G back.
+
+    >>> Unflatten(1, (16, 5, 5))(np.zeros((4, 400))).shape
+    (4, 16, 5, 5)
+    """
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]) -> None:
+        super().__init__()
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"Unflatten: dim: expected an int, got {dim!r}")
+        sizes = unflattened_size
+        if (
+            not isinstance(sizes, (tuple, list))
+            or not sizes
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in sizes)
+            or any(v < 1 and v != -1 for v in sizes)
+            or sum(v == -1 for v in sizes) > 1
+        ):
+            raise ValueError(
+                f"Unflatten: unflattened_size: expected a tuple of sizes >= 1 (one may be -1), "
+                f"got {unflattened_size!r}"
+            )
+        self.dim, self.unflattened_size = int(dim), tuple(int(v) for v in sizes)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """x reshaped with axis ``dim`` split (a view when x is contiguous)."""
+        func = "Unflatten.forward"
+        check_float_array("x", x, func=func)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(
+                f"{func}: dim: expected an axis of x (shape {x.shape}), got {self.dim}"
+            )
+        d = self.dim % x.ndim
+        n, sizes = x.shape[d], list(self.unflattened_size)
+        known = math.prod(v for v in sizes if v != -1)
+        if -1 in sizes and known and n % known == 0:
+            sizes[sizes.index(-1)] = n // known
+        if math.prod(sizes) != n or -1 in sizes:
+            raise ValueError(
+                f"{func}: x: expected axis {self.dim} of size {math.prod(self.unflattened_size)}"
+                f" (unflattened_size {self.unflattened_size}), got shape {x.shape}"
+            )
+        y = x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
+        return y, (x.shape, y.shape, x.dtype)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """G reshaped back to the input's shape."""
+        shape, out_shape, dtype = ctx
+        self._check_grad_output(grad_output, out_shape, dtype)
+        return grad_output.reshape(shape)
+
+    def extra_repr(self) -> str:
+        """``dim=d, unflattened_size=(…)``, as ``torch.nn.Unflatten`` prints them."""
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

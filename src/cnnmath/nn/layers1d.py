@@ -1,5 +1,5 @@
-"""1-D layers (signals: audio, sensor series, text embeddings): Conv1d, MaxPool1d, AvgPool1d,
-AdaptiveAvgPool1d, AdaptiveMaxPool1d, as ``torch.nn``'s.
+"""1-D layers (signals: audio, sensor series, text embeddings): Conv1d, ConvTranspose1d,
+MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d, as ``torch.nn``'s.
 
 A signal (N, C, L) is an image (N, C, 1, L) of height one, and a 1-D window of k taps is a
 1×k window: each layer runs the 2-D op on that view (no copy) and drops the unit axis again,
@@ -17,10 +17,18 @@ import numpy as np
 from .. import ops
 from .._checks import check_float_array
 from ..ops._geometry import resolve_padding
-from ._common import _channels, _conv_parameters, _padding_mode
+from ._common import _channels, _conv_parameters, _padding_mode, as_generator
 from .module import Module
+from .parameter import Parameter
 
-__all__ = ["AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AvgPool1d", "Conv1d", "MaxPool1d"]
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveMaxPool1d",
+    "AvgPool1d",
+    "Conv1d",
+    "ConvTranspose1d",
+    "MaxPool1d",
+]
 
 
 def _one(name: str, value: Any, *, minimum: int, func: str) -> int:
@@ -178,6 +186,120 @@ class Conv1d(Module):
             s += ", bias=False"
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class ConvTranspose1d(Module):
+    """1-D transposed convolution, as ``torch.nn.ConvTranspose1d`` (a 1-D decoder's, a
+    vocoder's upsampling): the adjoint of Conv1d's input-to-output map, each input sample
+    scattering x[β, c, i]·w[c, o, :] into the output at s·i − p with taps d apart,
+
+        Y[β, o, y] = Σ_c Σ_{i, a: s·i − p + d·a = y} X[β, c, i]·w[c, o, a] + b[o]   (per group),
+        L_out = (L − 1)·s − 2p + d(k − 1) + output_padding + 1.
+
+    Parameters ``weight`` (C_in, C_out/G, k) and ``bias`` (C_out,) ~ U(±1/√fan_in),
+    fan_in = (C_out/G)·k, as PyTorch's. Input (N, C_in, L) or (C_in, L). Runs
+    ``ops.conv_transpose2d`` on the (N, C, 1, L) view.
+
+    >>> ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=1, rng=0)
+    ConvTranspose1d(4, 2, kernel_size=(3,), stride=(2,), padding=(1,), output_padding=(1,))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int],
+        stride: int | tuple[int] = 1,
+        padding: int | tuple[int] = 0,
+        output_padding: int | tuple[int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int] = 1,
+        *,
+        rng: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "ConvTranspose1d"
+        self.in_channels, self.out_channels, self.groups = _channels(
+            func, in_channels, out_channels, groups
+        )
+        self.kernel_size = _one("kernel_size", kernel_size, minimum=1, func=func)
+        self.stride = _one("stride", stride, minimum=1, func=func)
+        self.padding = _one("padding", padding, minimum=0, func=func)
+        self.output_padding = _one("output_padding", output_padding, minimum=0, func=func)
+        self.dilation = _one("dilation", dilation, minimum=1, func=func)
+        if self.output_padding >= max(self.stride, self.dilation):
+            raise ValueError(
+                f"{func}: output_padding: expected less than stride ({self.stride}) or "
+                f"dilation ({self.dilation}), got {self.output_padding}"
+            )
+        if not isinstance(bias, bool):
+            raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
+        shape = (self.in_channels, self.out_channels // self.groups, self.kernel_size)
+        generator = as_generator(rng, func=func)
+        self.weight, _ = _conv_parameters(func, shape, False, generator, dtype)
+        self.bias = None
+        if bias:  # (C_out,), drawn after the weight with the weight's bound, as PyTorch's
+            bound = 1.0 / np.sqrt(shape[1] * shape[2])
+            values = generator.uniform(-bound, bound, size=self.out_channels)
+            self.bias = Parameter(values.astype(self.weight.dtype))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype, which the input must have."""
+        return self.weight.dtype
+
+    def _args(self) -> dict[str, Any]:
+        return {
+            "stride": (1, self.stride),
+            "padding": (0, self.padding),
+            "output_padding": (0, self.output_padding),
+            "groups": self.groups,
+            "dilation": (1, self.dilation),
+        }
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Y = conv_transpose2d on the (N, C, 1, L) view; the context is (x as an image,
+        whether one signal came)."""
+        func = "ConvTranspose1d.forward"
+        x4, one = _as_image(func, x)
+        self._check_input_dtype(x, self.weight.dtype)
+        if x4.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{func}: x: expected {self.in_channels} channels (in_channels), got shape "
+                f"{x.shape}"
+            )
+        bias = self.bias.data if self.bias is not None else None
+        y = ops.conv_transpose2d(x4, self.weight.data[:, :, None, :], bias, **self._args())
+        return _as_signal(y, one), (x4, one)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X from G; adds ∂ℓ/∂w and ∂ℓ/∂b into the parameters' grads."""
+        x4, one = ctx
+        g, _ = _as_image("ConvTranspose1d.backward", grad_output, "grad_output")
+        grad_x, grad_w, grad_b = ops.conv_transpose2d_backward(
+            g, x4, self.weight.data[:, :, None, :], **self._args()
+        )
+        self.weight.grad += grad_w[:, :, 0, :]
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return _as_signal(grad_x, one)
+
+    def extra_repr(self) -> str:
+        """As ``torch.nn.ConvTranspose1d`` prints: one-element tuples, defaults left out."""
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size=({self.kernel_size},), "
+            f"stride=({self.stride},)"
+        )
+        for name, default in (("padding", 0), ("dilation", 1), ("output_padding", 0)):
+            if getattr(self, name) != default:
+                s += f", {name}=({getattr(self, name)},)"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
         return s
 
 

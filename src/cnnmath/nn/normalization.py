@@ -276,6 +276,31 @@ class InstanceNorm2d(_BatchNorm):
         return grad_x[0] if one else grad_x
 
 
+class InstanceNorm1d(InstanceNorm2d):
+    """Instance normalisation of signals, as ``torch.nn.InstanceNorm1d``: each channel of
+    each signal normalised over its own L samples (PyTorch's defaults and running
+    statistics as :class:`InstanceNorm2d`, which runs on the (…, C, 1, L) view). Input
+    (N, C, L) or one signal (C, L).
+
+    >>> InstanceNorm1d(4, affine=True)
+    InstanceNorm1d(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=False)
+    """
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """InstanceNorm2d's forward on x[..., None, :]."""
+        check_float_array("x", x, func="InstanceNorm1d.forward")
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"InstanceNorm1d.forward: x: expected shape (N, C, L) or (C, L), got {x.shape}"
+            )
+        y, ctx = super().forward_ctx(x[..., None, :])
+        return y[..., 0, :], ctx
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """InstanceNorm2d's backward on G[..., None, :]."""
+        return super().backward_ctx(ctx, grad_output[..., None, :])[..., 0, :]
+
+
 class GroupNorm(Module):
     """Group normalisation, as ``torch.nn.GroupNorm``: channels split into ``num_groups``
     groups; each sample's group normalised by its own mean and (biased) variance over the

@@ -1,5 +1,6 @@
 """PixelShuffle and PixelUnshuffle: r² channels to an r×r block of pixels (sub-pixel
-convolution, ESPCN's upsampling) and back."""
+convolution, ESPCN's upsampling) and back; ChannelShuffle: ShuffleNet's permutation of the
+channels between groups."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .. import ops
 from .._checks import positive_int
 from .module import Module
 
-__all__ = ["PixelShuffle", "PixelUnshuffle"]
+__all__ = ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle"]
 
 
 class PixelShuffle(Module):
@@ -88,3 +89,33 @@ class PixelUnshuffle(Module):
     def extra_repr(self) -> str:
         """``downscale_factor=r``, as ``torch.nn.PixelUnshuffle`` prints it."""
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """ShuffleNet's channel shuffle, as ``torch.nn.ChannelShuffle(groups)``: the C = g·k
+    channels, as g groups of k, dealt out one from each group in turn,
+    Y[n, j·g + i] = X[n, i·k + j] (``ops.channel_shuffle``). No parameters; backward: the
+    inverse permutation. Input (N, C, …) with at least 3 axes.
+
+    >>> ChannelShuffle(3)
+    ChannelShuffle(groups=3)
+    """
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = positive_int("groups", groups, func="ChannelShuffle")
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Y = channel_shuffle(x, g); the context is Y's shape and dtype."""
+        y = ops.channel_shuffle(x, self.groups)
+        return y, (y.shape, y.dtype)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X: G's channels put back where they came from."""
+        shape, dtype = ctx
+        self._check_grad_output(grad_output, shape, dtype)
+        return ops.channel_shuffle_backward(grad_output, self.groups)
+
+    def extra_repr(self) -> str:
+        """``groups=g``, as ``torch.nn.ChannelShuffle`` prints it."""
+        return f"groups={self.groups}"

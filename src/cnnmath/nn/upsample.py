@@ -15,7 +15,7 @@ from ..ops.interpolate import (
 )
 from .module import Module
 
-__all__ = ["Upsample"]
+__all__ = ["Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
 
 
 def _source_index(n_in: int, n_out: int, ratio: np.float32) -> np.ndarray:
@@ -211,3 +211,34 @@ class Upsample(Module):
         else:
             info = f"size={self.size!r}"
         return f"{info}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample(size, scale_factor, mode="nearest")``, as ``torch.nn.UpsamplingNearest2d``.
+
+    >>> UpsamplingNearest2d(scale_factor=2)
+    UpsamplingNearest2d(scale_factor=2.0, mode='nearest')
+    """
+
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        scale_factor: float | tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(size, scale_factor, "nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(size, scale_factor, mode="bilinear", align_corners=True)`` — the corner
+    pixels' centres kept, as ``torch.nn.UpsamplingBilinear2d`` (older U-Nets').
+
+    >>> UpsamplingBilinear2d(size=(4, 5))
+    UpsamplingBilinear2d(size=(4, 5), mode='bilinear')
+    """
+
+    def __init__(
+        self,
+        size: int | tuple[int, int] | None = None,
+        scale_factor: float | tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(size, scale_factor, "bilinear", align_corners=True)

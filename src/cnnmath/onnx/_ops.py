@@ -2029,7 +2029,44 @@ def _as_operand(operand: Operand, param: Parameter | None) -> Operand:
     return operand
 
 
+def _conv_transpose1d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """A ConvTranspose of a signal (N, C, L) with a constant weight (C_in, C_out/G, k), both
+    ends padded alike: nn.ConvTranspose1d."""
+    if attrs.get("auto_pad", "NOTSET") != "NOTSET" or attrs.ints("output_shape", None):
+        raise refuse(node, "a 1-D transposed convolution needs explicit pads, no output_shape")
+    k, stride, dilation, pad = _geometry1d(node, attrs)
+    op = attrs.ints("output_padding", [0]) or [0]
+    group = attrs.get("group", 1)
+    x, w, b = ins
+    wp, bp = _float_param(w), _float_param(b)
+    if (
+        not isinstance(x, Ref)
+        or wp is None
+        or wp.data.ndim != 3
+        or (b is not None and bp is None)
+        or isinstance(pad, str)
+        or len(op) != 1
+        or op[0] >= max(stride, dilation)
+    ):
+        raise refuse(
+            node,
+            "a 1-D transposed convolution needs a constant 3-D weight (and bias) on a run-time "
+            "input, pads alike at both ends and one output_padding below stride or dilation",
+        )
+    C_in, C_per, f = wp.shape
+    if k is not None and k != f:
+        raise refuse(node, f"attribute 'kernel_shape': {[k]} disagrees with the weight's {[f]}")
+    layer = nn.ConvTranspose1d(
+        C_in, C_per * group, f, stride, pad, op[0], group, b is not None, dilation, dtype=wp.dtype
+    )
+    layer.weight = wp
+    layer.bias = bp
+    return layer, [x.name]
+
+
 def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if _rank(info, ins[0]) == 3:
+        return _conv_transpose1d(node, attrs, ins, info)
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs)
     geo["group"] = group = attrs.get("group", 1)

@@ -54,6 +54,10 @@ as the identity. The mapping, layer by layer:
     Unfold                   Pad, a Gather of the window rows and one of the window columns,
                              Transpose, Reshape (copies: every value lands as in the layer)
     Fold                     Col2Im (opset ≥ 18)
+    ChannelShuffle           Reshape, Transpose, Reshape
+    Unflatten                Reshape
+    1-D layers               Conv, ConvTranspose, MaxPool, AveragePool, Pad, Identity
+                             (Dropout1d), InstanceNormalization on (N, C, L)
     Add, Concat              Add (Sum for more than two inputs), Concat
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
@@ -427,6 +431,67 @@ def _fold(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         dilations=list(_pair(m.dilation)),
         pads=[ph, pw, ph, pw],
         strides=list(_pair(m.stride)),
+    )
+
+
+def _channel_shuffle(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """ChannelShuffle as Reshape (N, g, C/g, …), Transpose of the two, Reshape back."""
+    m = node.module
+    assert isinstance(m, nn.ChannelShuffle)
+    C, rest, base, g = shapes[0][1], list(shapes[0][2:]), node.name, m.groups
+    split = w.const(f"{base}/split", [0, g, C // g, *rest], np.int64)
+    x = w.node("Reshape", [node.inputs[0], split], f"{base}/groups", f"{base}/groups")
+    perm = [0, 2, 1, *range(3, len(rest) + 3)]
+    x = w.node("Transpose", [x], f"{base}/dealt", f"{base}/dealt", perm=perm)
+    merged = w.const(f"{base}/merged", [0, C, *rest], np.int64)
+    w.node("Reshape", [x, merged], node.output, base)
+
+
+def _unflatten(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Unflatten)
+    if m.dim % len(shapes[0]) == 0:
+        raise ValueError(
+            f"save: model: node {node.name!r} (Unflatten): splitting the batch axis has no "
+            "ONNX form with a symbolic batch"
+        )
+    shape = w.const(f"{node.name}/shape", [0, *out[1:]], np.int64)
+    w.node("Reshape", [node.inputs[0], shape], node.output, node.name)
+
+
+def _pad1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Pad1d)
+    if m.mode == "circular" and w.opset < 19:
+        raise ValueError(
+            f"save: opset: circular padding (node {node.name!r}) needs opset 19 or later (Pad's "
+            f"mode 'wrap'), got {w.opset}"
+        )
+    zeros = [0] * (len(shapes[0]) - 1)
+    pads = w.const(f"{node.name}/pads", [*zeros, m.padding[0], *zeros, m.padding[1]], np.int64)
+    inputs = [node.inputs[0], pads]
+    if m.mode == "constant" and m.value != 0:
+        inputs.append(w.const(f"{node.name}/value", m.value))
+    w.node("Pad", inputs, node.output, node.name, mode=_PAD_MODES[m.mode])
+
+
+def _conv_transpose1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.ConvTranspose1d)
+    inputs = [node.inputs[0], w.state(m, "weight", node)]
+    if m.bias is not None:
+        inputs.append(w.state(m, "bias", node))
+    w.node(
+        "ConvTranspose",
+        inputs,
+        node.output,
+        node.name,
+        kernel_shape=[m.kernel_size],
+        strides=[m.stride],
+        pads=[m.padding, m.padding],
+        output_padding=[m.output_padding],
+        dilations=[m.dilation],
+        group=m.groups,
     )
 
 
@@ -908,6 +973,11 @@ _EMITTERS: dict[type, _Emit] = {
     nn.PixelShuffle: _pixel_shuffle,
     nn.PixelUnshuffle: _pixel_unshuffle,
     nn.Unfold: _unfold,
+    nn.ChannelShuffle: _channel_shuffle,
+    nn.Unflatten: _unflatten,
+    nn.Pad1d: _pad1d,
+    nn.ConvTranspose1d: _conv_transpose1d,
+    nn.InstanceNorm1d: _instance_norm,
     nn.Fold: _fold,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,

@@ -30,6 +30,8 @@ from .norm import (
 )
 from .pad import pad2d, pad2d_backward
 from .pixel_shuffle import (
+    channel_shuffle,
+    channel_shuffle_backward,
     pixel_shuffle,
     pixel_shuffle_backward,
     pixel_unshuffle,
@@ -61,6 +63,8 @@ __all__ = [
     "avg_pool2d_backward",
     "batch_norm",
     "batch_norm_backward",
+    "channel_shuffle",
+    "channel_shuffle_backward",
     "conv2d",
     "conv2d_backward",
     "conv_output_shape",

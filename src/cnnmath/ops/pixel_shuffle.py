@@ -26,6 +26,8 @@ import numpy as np
 from .._checks import check_float_array, positive_int
 
 __all__ = [
+    "channel_shuffle",
+    "channel_shuffle_backward",
     "pixel_shuffle",
     "pixel_shuffle_backward",
     "pixel_unshuffle",
@@ -122,3 +124,49 @@ def pixel_unshuffle_backward(grad_output: np.ndarray, downscale_factor: int) -> 
     func = "pixel_unshuffle_backward"
     r = positive_int("downscale_factor", downscale_factor, func=func)
     return _shuffle(func, "grad_output", grad_output, r, "downscale_factor")
+
+
+def _channel_groups(func: str, name: str, x: np.ndarray, g: int) -> np.ndarray:
+    """x (N, C, …) with C = g·k as Y[n, j·g + i, …] = X[n, i·k + j, …] (0 ≤ i < g, 0 ≤ j < k)."""
+    x = check_float_array(name, x, func=func)
+    if x.ndim < 3:
+        raise ValueError(
+            f"{func}: {name}: expected shape (N, C, …) with at least 3 axes, got {x.shape}"
+        )
+    N, C, *rest = x.shape
+    if C % g:
+        raise ValueError(
+            f"{func}: {name}: expected channels (axis 1) divisible by groups = {g}, got {C} "
+            f"(shape {x.shape})"
+        )
+    grouped = x.reshape(N, g, C // g, *rest).swapaxes(1, 2)  # n, j, i, …
+    return np.array(grouped).reshape(x.shape)
+
+
+def channel_shuffle(x: np.ndarray, groups: int) -> np.ndarray:
+    """ShuffleNet's channel shuffle, as ``torch.nn.functional.channel_shuffle``: the C = g·k
+    channels of x (N, C, …), read as g groups of k, are dealt out one from each group in
+    turn, Y[n, j·g + i] = X[n, i·k + j] (0 ≤ i < g, 0 ≤ j < k), so that the next grouped
+    convolution's groups each see channels of every group of the last. A permutation (a
+    new array of x's shape and dtype); its inverse is the shuffle with k groups.
+
+    >>> channel_shuffle(np.arange(6.0).reshape(1, 6, 1), 2)[0, :, 0]
+    array([0., 3., 1., 4., 2., 5.])
+    """
+    func = "channel_shuffle"
+    g = positive_int("groups", groups, func=func)
+    return _channel_groups(func, "x", x, g)
+
+
+def channel_shuffle_backward(grad_output: np.ndarray, groups: int) -> np.ndarray:
+    """∂ℓ/∂X of ``channel_shuffle(X, g)`` given G: the inverse permutation,
+    ∂ℓ/∂X[n, i·k + j] = G[n, j·g + i], which is the shuffle of G with k = C/g groups."""
+    func = "channel_shuffle_backward"
+    g = positive_int("groups", groups, func=func)
+    check_float_array("grad_output", grad_output, func=func)
+    C = grad_output.shape[1] if grad_output.ndim >= 3 else 0
+    if grad_output.ndim >= 3 and C % g:
+        raise ValueError(
+            f"{func}: grad_output: expected channels (axis 1) divisible by groups = {g}, got {C}"
+        )
+    return _channel_groups(func, "grad_output", grad_output, C // g if C else 1)
