@@ -177,6 +177,25 @@ def test_layer_is_torchs(name, ours, theirs, shape, exact):
     _same(ours(), theirs(), _x(shape), exact=exact)
 
 
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (nn.Threshold(0.5, 7.0), tnn.Threshold(0.5, 7.0)),
+        (nn.Hardshrink(0.5), tnn.Hardshrink(0.5)),
+        (nn.Softshrink(0.5), tnn.Softshrink(0.5)),
+        (nn.Tanhshrink(), tnn.Tanhshrink()),
+    ],
+)
+def test_kinks_and_non_finite_values_are_torchs(ours, theirs):
+    # 40 values: PyTorch's vectorised kernels (a short tensor's scalar tail treats NaN apart)
+    x = np.resize(np.array([np.nan, np.inf, -np.inf, 0.5, -0.5, 0.2, 0.0, 3.0]), 40)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = theirs(tx)
+    ty.sum().backward()
+    np.testing.assert_array_equal(ours(x), ty.detach().numpy())
+    np.testing.assert_allclose(ours.backward(np.ones_like(x)), tx.grad.numpy(), rtol=1e-15)
+
+
 def test_instance_norm1d_tracks_running_statistics_as_torch():
     ours = nn.InstanceNorm1d(3, affine=True, track_running_stats=True, dtype=np.float64)
     theirs = tnn.InstanceNorm1d(3, affine=True, track_running_stats=True).double()
@@ -328,6 +347,11 @@ def test_receptive_fields():
             ["InstanceNorm1d", "(N, C, L)"],
         ),
         (lambda: nn.Dropout1d(0.5)(np.zeros((1, 3, 2, 2))), ValueError, ["Dropout1d", "(N, C, L)"]),
+        (lambda: nn.Hardshrink(-1), ValueError, ["Hardshrink", "lambd", "-1"]),
+        (lambda: nn.Threshold("a", 1), TypeError, ["Threshold", "threshold", "'a'"]),
+        (lambda: nn.GLU()(np.zeros((2, 5))), ValueError, ["glu", "even", "(2, 5)"]),
+        (lambda: nn.GLU(3)(np.zeros((2, 4))), ValueError, ["glu", "dim", "3"]),
+        (lambda: nn.Softmax2d()(np.zeros((2, 4))), ValueError, ["Softmax2d", "(2, 4)"]),
     ],
 )
 def test_bad_arguments_are_named(call, error, words):

@@ -94,6 +94,11 @@ _POINTWISE = {
     "PReLU",
     "LocalResponseNorm",  # mixes channels, pixel by pixel
     "ChannelShuffle",  # permutes channels, pixel by pixel
+    "Softmax2d",  # over each pixel's channels
+    "Threshold",
+    "Hardshrink",
+    "Softshrink",
+    "Tanhshrink",
 }
 _GLOBAL = {
     "Flatten": "Flatten merges the spatial axes",
@@ -198,7 +203,11 @@ def layer_geometry(module: Any) -> Geometry:
             "window",
             (AxisWindow(1, 1, top, bottom, 1, False), AxisWindow(1, 1, left, right, 1, False)),
         )
-    if name in ("Softmax", "LogSoftmax") and getattr(module, "dim", None) in (None, 1, -3):
+    if name in ("Softmax", "LogSoftmax", "Softmin") and getattr(module, "dim", None) in (
+        None,
+        1,
+        -3,
+    ):
         return Geometry("pointwise")  # over each pixel's channels (None: 1, for an image batch)
     if name in _GLOBAL:
         return Geometry("global", reason=_GLOBAL[name])

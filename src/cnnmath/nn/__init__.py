@@ -38,7 +38,9 @@ from .activation import (
     CELU,
     ELU,
     GELU,
+    GLU,
     SELU,
+    Hardshrink,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
@@ -53,9 +55,14 @@ from .activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
+    Softmin,
     Softplus,
+    Softshrink,
     Softsign,
     Tanh,
+    Tanhshrink,
+    Threshold,
     activation_layer,
 )
 from .container import Sequential
@@ -106,6 +113,13 @@ from .unfold import Fold, Unfold
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "GLU",
+    "Hardshrink",
+    "Softmax2d",
+    "Softmin",
+    "Softshrink",
+    "Tanhshrink",
+    "Threshold",
     "ChannelShuffle",
     "CircularPad1d",
     "ConstantPad1d",

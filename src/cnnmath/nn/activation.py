@@ -380,6 +380,150 @@ class LogSoftmax(Softmax):
     log = True
 
 
+class Softmin(Softmax):
+    """y = softmin(x) = softmax(−x) along ``dim`` (``torch.nn.Softmin``): the smallest
+    entries get the most weight; ∂ℓ/∂x = −y ⊙ (G − Σ_k G_k y_k).
+
+    >>> Softmin(dim=1)
+    Softmin(dim=1)
+    """
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = softmax(−x) along ``dim``; the context is (x, dim, y)."""
+        check_float_array("x", x, func="Softmin.forward")
+        dim = _softmax_dim(self.dim, x.ndim)
+        y = ops.softmax(-x, dim)
+        return y, (x, dim, y)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = −(softmax's backward at −x)."""
+        x, dim, y = ctx
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        return -ops.softmax_backward(grad_output, -x, dim, output=y)
+
+
+class Softmax2d(Softmax):
+    """Softmax over the channels of each pixel (``torch.nn.Softmax2d``): ``Softmax(dim=-3)``
+    on (N, C, H, W) or (C, H, W).
+
+    >>> Softmax2d()
+    Softmax2d()
+    """
+
+    def __init__(self) -> None:
+        super().__init__(-3)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = softmax(x) over axis −3; x must be (N, C, H, W) or (C, H, W)."""
+        if isinstance(x, np.ndarray) and x.ndim not in (3, 4):
+            raise ValueError(
+                f"Softmax2d.forward: x: expected shape (N, C, H, W) or (C, H, W), got {x.shape}"
+            )
+        return super().forward_ctx(x)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class _Shrink(_Activation):
+    """The shrinks' common part: σ with parameter λ >= 0 (``lambd``) and the shared σ′."""
+
+    _shrink = ""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = _real_arg(type(self).__name__, "lambd", lambd)
+        if self.lambd < 0:
+            raise ValueError(f"{type(self).__name__}: lambd: expected a number >= 0, got {lambd!r}")
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return getattr(_act, self._shrink)(x, lambd=self.lambd)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.shrink_grad(x, lambd=self.lambd)
+
+    def extra_repr(self) -> str:
+        """``λ``, as PyTorch's shrinks print it."""
+        return f"{self.lambd}"
+
+
+class Hardshrink(_Shrink):
+    """y = x where |x| > λ, else 0 (``torch.nn.Hardshrink``, λ = 0.5); σ′ = 1 outside
+    [−λ, λ], 0 inside (the kinks too)."""
+
+    _shrink = "hardshrink"
+
+
+class Softshrink(_Shrink):
+    """y = x − λ·sign(x) where |x| > λ, else 0 — soft thresholding (``torch.nn.Softshrink``,
+    λ = 0.5); σ′ = 1 outside [−λ, λ], 0 inside."""
+
+    _shrink = "softshrink"
+
+
+class Tanhshrink(_Activation):
+    """y = x − tanh(x) (``torch.nn.Tanhshrink``); σ′(x) = tanh²(x)."""
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.tanhshrink(x)
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.tanhshrink_grad(x)
+
+
+class Threshold(_Activation):
+    """y = x where x > threshold, else ``value`` (``torch.nn.Threshold(threshold, value)``);
+    σ′ = 1 above the threshold, 0 at and below it.
+
+    >>> Threshold(0.1, 20)
+    Threshold(threshold=0.1, value=20)
+    """
+
+    def __init__(self, threshold: float, value: float) -> None:
+        super().__init__()
+        _real_arg("Threshold", "threshold", threshold)
+        _real_arg("Threshold", "value", value)
+        self.threshold, self.value = threshold, value  # as given: PyTorch's repr echoes them
+
+    def _f(self, x: np.ndarray) -> np.ndarray:
+        return _act.threshold(x, threshold=float(self.threshold), value=float(self.value))
+
+    def _df(self, x: np.ndarray) -> np.ndarray:
+        return _act.threshold_grad(x, threshold=float(self.threshold), value=float(self.value))
+
+    def extra_repr(self) -> str:
+        """``threshold=…, value=…``, as ``torch.nn.Threshold`` prints them."""
+        return f"threshold={self.threshold}, value={self.value}"
+
+
+class GLU(Module):
+    """The gated linear unit (``torch.nn.GLU``, gated CNNs' gate): x split in halves a, b
+    along ``dim`` (default −1), y = a ⊙ sigmoid(b) (``ops.glu``); backward
+    ``ops.glu_backward``.
+
+    >>> GLU(dim=1)(np.zeros((2, 6, 3))).shape
+    (2, 3, 3)
+    """
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"GLU: dim: expected an int, got {dim!r}")
+        self.dim = int(dim)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = glu(x, dim); the context is x."""
+        return _act.glu(x, self.dim), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = glu_backward(G, x, dim)."""
+        return _act.glu_backward(grad_output, ctx, self.dim)
+
+    def extra_repr(self) -> str:
+        """``dim=…`` as PyTorch prints it."""
+        return f"dim={self.dim}"
+
+
 ACTIVATION_LAYERS: dict[str, type[_Activation]] = {
     cls.name: cls
     for cls in (

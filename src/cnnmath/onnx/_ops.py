@@ -127,10 +127,12 @@ _ATTRIBUTE_TYPES = {
         (
             "alpha",
             "beta",
+            "bias",
             "cubic_coeff_a",
             "epsilon",
             "extrapolation_value",
             "gamma",
+            "lambd",
             "momentum",
             "ratio",
         ),
@@ -2590,6 +2592,20 @@ _ELEMENTARY: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
 }
 
 
+def shrink(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Shrink with bias 0 (``nn.Hardshrink``) or bias = lambd (``nn.Softshrink``) on a value
+    computed at run time; other biases are refused."""
+    x, lambd, bias = ins[0], attrs.get("lambd", 0.5), attrs.get("bias", 0.0)
+    if lambd < 0 or not isinstance(x, Ref) or bias not in (0.0, lambd):
+        raise refuse(
+            node,
+            f"attributes: expected lambd >= 0 and bias 0 or lambd (hard or soft shrinkage) on "
+            f"a run-time input, got lambd={lambd}, bias={bias}",
+        )
+    layer = nn.Softshrink(lambd) if bias == lambd and lambd > 0 else nn.Hardshrink(lambd)
+    return layer, [x.name]
+
+
 def prelu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     x, slope = ins
     sp = _float_param(slope)
@@ -2978,6 +2994,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "LRN": lrn,
     "DepthToSpace": space_depth,
     "Col2Im": col2im,
+    "Shrink": shrink,
     "SpaceToDepth": space_depth,
     "Sum": sum_,
     "Where": where,
@@ -3110,6 +3127,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "LRN": ((1, "X", 1),),
     **dict.fromkeys(("DepthToSpace", "SpaceToDepth"), ((1, "input", 1),)),
     "Col2Im": ((18, "input image_shape block_shape", 3),),
+    "Shrink": ((9, "input", 1),),
     "Range": ((11, "start limit delta", 3),),
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),

@@ -33,7 +33,10 @@ as the identity. The mapping, layer by layer:
                              Gelu and Mish ops from opsets 20 and 18)
     Flatten                  Flatten (start_dim=1 to the end) or Reshape with 0/−1 entries
     Dropout(2d), Identity    Identity
-    Softmax, LogSoftmax      Softmax, LogSoftmax (one axis: opset ≥ 13)
+    Softmax, LogSoftmax      Softmax, LogSoftmax (one axis: opset ≥ 13); Softmax2d as Softmax
+                             on axis −3, Softmin as Neg then Softmax
+    Threshold, Tanhshrink    Where(x ≤ threshold, value, x); x − Tanh(x)
+    Hardshrink, Softshrink   Shrink (bias 0, or bias λ)
     Hardtanh, LogSigmoid     Clip; Neg, Softplus, Neg (−softplus(−x), finite far below 0)
     Upsample (nearest)       Resize(mode="nearest", "asymmetric", "floor"): source pixel
                              ⌊i/s⌋, PyTorch's and cnnmath's nearest rule; two Gathers of
@@ -882,6 +885,42 @@ def _softmax(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node(op, [node.inputs[0]], node.output, node.name, axis=dim)  # one axis from opset 13
 
 
+def _softmin(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """softmax(−x): Neg, then Softmax on the layer's axis."""
+    m = node.module
+    assert isinstance(m, nn.Softmin)
+    ndim = len(shapes[0])
+    dim = m.dim if m.dim is not None else (0 if ndim in (0, 1, 3) else 1)
+    neg = w.node("Neg", [node.inputs[0]], f"{node.name}/neg", f"{node.name}/neg")
+    w.node("Softmax", [neg], node.output, node.name, axis=dim)
+
+
+def _threshold(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Where(x <= threshold, value, x): NaN stays NaN, as the layer's."""
+    m = node.module
+    assert isinstance(m, nn.Threshold)
+    base = node.name
+    th = w.constant(f"{base}/threshold", float(m.threshold))
+    value = w.constant(f"{base}/value", float(m.value))
+    at_most = w.node("LessOrEqual", [node.inputs[0], th], f"{base}/at_most", f"{base}/at_most")
+    w.node("Where", [at_most, value, node.inputs[0]], node.output, base)
+
+
+def _tanhshrink(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    base = node.name
+    tanh = w.node("Tanh", [node.inputs[0]], f"{base}/tanh", f"{base}/tanh")
+    w.node("Sub", [node.inputs[0], tanh], node.output, base)
+
+
+def _shrink(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """ONNX's Shrink: bias 0 for Hardshrink, bias λ for Softshrink (a NaN input gives 0 in
+    ONNX's Shrink, NaN in the layers)."""
+    m = node.module
+    assert isinstance(m, (nn.Hardshrink, nn.Softshrink))
+    bias = m.lambd if isinstance(m, nn.Softshrink) else 0.0
+    w.node("Shrink", [node.inputs[0]], node.output, node.name, bias=bias, lambd=m.lambd)
+
+
 def _prelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.PReLU)
@@ -978,6 +1017,12 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Pad1d: _pad1d,
     nn.ConvTranspose1d: _conv_transpose1d,
     nn.InstanceNorm1d: _instance_norm,
+    nn.Softmax2d: _softmax,
+    nn.Softmin: _softmin,
+    nn.Threshold: _threshold,
+    nn.Tanhshrink: _tanhshrink,
+    nn.Hardshrink: _shrink,
+    nn.Softshrink: _shrink,
     nn.Fold: _fold,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,

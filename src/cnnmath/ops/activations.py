@@ -55,6 +55,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = [
     "Activation",
     "ACTIVATIONS",
+    "glu",
+    "glu_backward",
+    "hardshrink",
+    "shrink_grad",
+    "softshrink",
+    "tanhshrink",
+    "tanhshrink_grad",
+    "threshold",
+    "threshold_grad",
     "celu",
     "celu_grad",
     "elu",
@@ -847,6 +856,114 @@ def logsigmoid_grad(x: np.ndarray) -> np.ndarray:
     x64 = _wide(x, "logsigmoid_grad")
     with _quiet():
         return _out(_sigmoid_pair(x64)[1], x)
+
+
+# --------------------------------------------------------------------------- shrinks
+def _shrink_args(x: object, lambd: object, func: str) -> tuple[np.ndarray, float]:
+    x = _checked(x, func)
+    lam = _real("lambd", lambd, func)
+    if lam < 0:
+        raise ValueError(f"{func}: lambd: expected a number >= 0, got {lambd!r}")
+    return x, lam
+
+
+def _outside(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Where x is not in [low, high] — NaN included, as PyTorch's backward tests
+    ``low <= x <= high`` to zero the gradient."""
+    return ~((x >= low) & (x <= high))
+
+
+@elementwise
+def hardshrink(x: np.ndarray, *, lambd: float = 0.5) -> np.ndarray:
+    """σ(x) = x where |x| > λ, else 0 (``torch.nn.functional.hardshrink``), λ >= 0."""
+    x, lam = _shrink_args(x, lambd, "hardshrink")
+    return _out(np.where(_outside(x, -lam, lam), x, 0), x)
+
+
+@elementwise
+def softshrink(x: np.ndarray, *, lambd: float = 0.5) -> np.ndarray:
+    """σ(x) = x − λ for x > λ, x + λ for x < −λ, else 0 (``torch.nn.functional.softshrink``,
+    soft thresholding), λ >= 0."""
+    x, lam = _shrink_args(x, lambd, "softshrink")
+    with np.errstate(under="ignore", invalid="ignore"):  # 0·x: 0 inside (−0 below 0), NaN kept
+        return _out(np.where(x > lam, x - lam, np.where(x < -lam, x + lam, 0 * x)), x)
+
+
+@elementwise
+def shrink_grad(x: np.ndarray, *, lambd: float = 0.5) -> np.ndarray:
+    """σ′ of both shrinks: 1 where |x| > λ, 0 inside [−λ, λ] (the kinks too) and at NaN —
+    the rule of PyTorch's vectorised backward, which every element of a long array meets."""
+    x, lam = _shrink_args(x, lambd, "shrink_grad")
+    return _out((np.abs(x) > lam).astype(np.float64), x)
+
+
+@elementwise
+def tanhshrink(x: np.ndarray) -> np.ndarray:
+    """σ(x) = x − tanh(x) (``torch.nn.functional.tanhshrink``)."""
+    x64 = _wide(x, "tanhshrink")
+    return _out(x64 - np.tanh(x64), x)
+
+
+@elementwise
+def tanhshrink_grad(x: np.ndarray) -> np.ndarray:
+    """σ′(x) = 1 − (1 − tanh²x) = tanh²x."""
+    x64 = _wide(x, "tanhshrink_grad")
+    return _out(np.tanh(x64) ** 2, x)
+
+
+@elementwise
+def threshold(x: np.ndarray, *, threshold: float, value: float) -> np.ndarray:
+    """σ(x) = x where x > threshold, else ``value`` (``torch.nn.functional.threshold``; a NaN
+    stays NaN, as PyTorch tests x <= threshold)."""
+    x = _checked(x, "threshold")
+    th, v = _real("threshold", threshold, "threshold"), _real("value", value, "threshold")
+    return _out(np.where(x <= th, v, x), x)
+
+
+@elementwise
+def threshold_grad(x: np.ndarray, *, threshold: float, value: float) -> np.ndarray:
+    """σ′(x) = 0 where x <= threshold, else 1 (1 at NaN, as PyTorch's backward)."""
+    x = _checked(x, "threshold_grad")
+    th = _real("threshold", threshold, "threshold_grad")
+    _real("value", value, "threshold_grad")
+    return _out(np.where(x <= th, 0.0, 1.0), x)
+
+
+def _halves(x: object, dim: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
+    x = _checked(x, func)
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{func}: dim: expected an int, got {dim!r}")
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"{func}: dim: expected an axis of x (shape {x.shape}), got {dim}")
+    axis = int(dim) % x.ndim
+    if x.shape[axis] % 2:
+        raise ValueError(
+            f"{func}: x: expected an even size along dim {dim} (two halves), got shape {x.shape}"
+        )
+    a, b = np.split(x, 2, axis=axis)
+    return a, b, axis
+
+
+def glu(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """The gated linear unit (``torch.nn.functional.glu``): x split in halves a, b along
+    ``dim``, y = a ⊙ sigmoid(b); y has half x's size along ``dim``."""
+    a, b, _ = _halves(x, dim, "glu")
+    with _quiet():
+        return _out(a * sigmoid(b), a)
+
+
+def glu_backward(grad_output: np.ndarray, x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """∂ℓ/∂x of y = glu(x, dim): ∂ℓ/∂a = G ⊙ σ(b), ∂ℓ/∂b = G ⊙ a ⊙ σ(b)(1 − σ(b)),
+    concatenated back along ``dim``."""
+    a, b, axis = _halves(x, dim, "glu_backward")
+    g = _checked(grad_output, "glu_backward")
+    if g.shape != a.shape:
+        raise ValueError(
+            f"glu_backward: grad_output: expected the output's shape {a.shape}, got {g.shape}"
+        )
+    s = sigmoid(b)
+    with _quiet():
+        return _out(np.concatenate([g * s, g * a * s * (1 - s)], axis=axis), x)
 
 
 # --------------------------------------------------------------------------- prelu
