@@ -16,6 +16,7 @@ from cnnmath.optim import (
     LambdaLR,
     LinearLR,
     MultiStepLR,
+    OneCycleLR,
     ReduceLROnPlateau,
     RMSprop,
     SequentialLR,
@@ -305,6 +306,91 @@ def test_fit_with_warmup_then_cosine_resumes_exactly(tmp_path):
     run(3, checkpoint=path)
     resumed, _ = run(6, resume=path)
     for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"anneal_strategy": "linear", "pct_start": 0.25},
+        {"three_phase": True, "div_factor": 10.0, "final_div_factor": 100.0},
+        {"cycle_momentum": False},
+        {
+            "base_momentum": 0.8,
+            "max_momentum": 0.9,
+            "three_phase": True,
+            "anneal_strategy": "linear",
+        },
+    ],
+)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_one_cycle_is_torchs_with_its_momentum(kwargs, optimizer):
+    def make(params, lib):
+        if optimizer == "sgd":
+            return (SGD if lib is None else torch.optim.SGD)(params, lr=0.1, momentum=0.9)
+        if optimizer == "adam":
+            return (Adam if lib is None else torch.optim.Adam)(params, lr=0.1)
+        return (RMSprop if lib is None else torch.optim.RMSprop)(params, lr=0.1, momentum=0.5)
+
+    ours, theirs = make(_params(), None), make(_torch_params(_params()), torch)
+    a = OneCycleLR(ours, max_lr=2.0, total_steps=20, **kwargs)
+    b = sched.OneCycleLR(theirs, max_lr=2.0, total_steps=20, **kwargs)
+    rates, momentum = [], []
+    for step in range(20):  # the rate and momentum each batch trains with
+        group = theirs.param_groups[0]
+        want = group["betas"][0] if optimizer == "adam" else group["momentum"]
+        got = ours.betas[0] if optimizer == "adam" else ours.momentum
+        momentum.append((got, want))
+        rates.append((ours.lr, group["lr"]))
+        if step < 19:
+            a.step()
+            b.step()
+    np.testing.assert_allclose(*zip(*rates), rtol=1e-12)
+    np.testing.assert_allclose(*zip(*momentum), rtol=1e-12)
+    assert (
+        len(set(r for r, _ in rates)) > 10
+        and (len(set(m for m, _ in momentum)) > 3) == a.cycle_momentum
+    )
+    a.step()  # step T (after the last batch): η_min, where PyTorch extrapolates
+    assert a.get_last_lr()[0] == pytest.approx(2.0 / a.div_factor / a.final_div_factor)
+    with pytest.raises(ValueError, match="past total_steps = 20"):
+        a.step()
+
+
+def test_one_cycle_rates_over_a_whole_run_are_torchs():
+    ours, theirs = _pair()
+    kwargs = dict(max_lr=1.0, epochs=3, steps_per_epoch=4, cycle_momentum=False)
+    got, want = _rates(OneCycleLR(ours, **kwargs), sched.OneCycleLR(theirs, **kwargs), 11)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert got[-1] == pytest.approx(1.0 / 25 / 1e4)
+
+
+def test_fit_steps_one_cycle_after_every_batch_and_resumes(tmp_path):
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(3).normal(size=(20, 4))
+    y = np.random.default_rng(4).integers(0, 3, size=20)
+
+    def run(epochs, **kw):
+        model = nn.Sequential(nn.Linear(4, 3, rng=0, dtype=np.float64))
+        opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        s = OneCycleLR(opt, max_lr=0.5, epochs=4, steps_per_epoch=3)
+        history = fit(
+            model, opt, (X, y), epochs=epochs, batch_size=8, scheduler=s, progress=False, **kw
+        )
+        return model, s, history
+
+    model, s, history = run(4)
+    assert s.last_epoch == 12  # 3 batches × 4 epochs
+    reference, _ = _pair()
+    walk = OneCycleLR(reference, max_lr=0.5, total_steps=12)
+    rates = [walk.get_last_lr()[0]] + [walk.step() or walk.get_last_lr()[0] for _ in range(11)]
+    np.testing.assert_allclose([r["lr"] for r in history], rates[::3], rtol=1e-14)
+    path = tmp_path / "run.ckpt"
+    run(2, checkpoint=path)
+    resumed, _, _ = run(4, resume=path)
+    for key, value in model.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[key], value)
 
 

@@ -1,7 +1,8 @@
 """Optimisers with PyTorch's exact update rules: SGD (momentum, Nesterov, weight decay), Adam,
 AdamW and RMSprop; and learning-rate schedules with ``torch.optim.lr_scheduler``'s names and
 rules (``LambdaLR``, ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``,
-``LinearLR``, ``SequentialLR`` and ``ReduceLROnPlateau``; see ``LRScheduler``).
+``LinearLR``, ``SequentialLR``, ``ReduceLROnPlateau`` and ``OneCycleLR``; see
+``LRScheduler``).
 
 An optimiser holds a list of :class:`cnnmath.nn.Parameter` and updates ``p.data`` in place
 from ``p.grad`` at each ``step()``. With g = p.grad, θ = p.data, λ the weight decay, t the
@@ -50,6 +51,7 @@ __all__ = [
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "OneCycleLR",
     "Optimizer",
     "RMSprop",
     "ReduceLROnPlateau",
@@ -1288,3 +1290,193 @@ class ReduceLROnPlateau(LRScheduler):
         super().load_state_dict({k: v for k, v in state_dict.items() if k not in self._counters})
         self.best = float(best)
         self.num_bad_epochs, self.cooldown_counter = counts
+
+
+def _momentum_name(optimizer: Optimizer) -> str:
+    """The optimiser's momentum-like setting OneCycleLR cycles: SGD's and RMSprop's
+    ``momentum``, Adam's and AdamW's β1."""
+    return "beta1" if isinstance(optimizer, Adam) else "momentum"
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin), as ``torch.optim.lr_scheduler.OneCycleLR``: stepped
+    after every *batch* (``fit`` does so), the rate climbs from η_max/div_factor to
+    η_max over the first ``pct_start`` of the ``total_steps`` and anneals to
+    η_max/(div_factor·final_div_factor) over the rest,
+
+        η(step) = anneal(start, end, (step − s0)/(s1 − s0)) within the phase [s0, s1],
+        phases (two):   [0, p·T − 1]: η_max/d → η_max,   [p·T − 1, T − 1]: η_max → η_min
+        (three_phase):  … → η_max → η_max/d over [p·T − 1, 2p·T − 2], then → η_min,
+
+    "cos": anneal = end + (start − end)(1 + cos(π·pct))/2; "linear": start + (end − start)·pct.
+    With ``cycle_momentum`` (the default, as PyTorch) the optimiser's momentum (β1 for Adam)
+    runs the other way, max_momentum → base_momentum → max_momentum. ``total_steps``, or
+    ``epochs``·``steps_per_epoch``. The step after the last batch (step T, which sets a rate
+    no batch uses) keeps η_min where PyTorch extrapolates the last phase (below 0 for
+    "linear"); a step beyond it is an error, as in PyTorch.
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.1, momentum=0.9)
+    >>> s = OneCycleLR(opt, max_lr=1.0, total_steps=4, anneal_strategy="linear")
+    >>> rates = [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(3)]
+    >>> [round(r, 4) for r in rates]
+    [0.04, 0.7143, 0.3571, 0.0]
+    """
+
+    per_batch = True
+    max_lr: float
+    total_steps: int
+    pct_start: float
+    anneal_strategy: str
+    cycle_momentum: bool
+    base_momentum: float
+    max_momentum: float
+    div_factor: float
+    final_div_factor: float
+    three_phase: bool
+    _hyper_names = (
+        "max_lr",
+        "total_steps",
+        "pct_start",
+        "anneal_strategy",
+        "cycle_momentum",
+        "base_momentum",
+        "max_momentum",
+        "div_factor",
+        "final_div_factor",
+        "three_phase",
+    )
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float,
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ) -> None:
+        owner = "OneCycleLR"
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError(
+                    f"{owner}: total_steps: expected total_steps, or epochs and steps_per_epoch"
+                )
+            total_steps = positive_int("epochs", epochs, func=owner) * positive_int(
+                "steps_per_epoch", steps_per_epoch, func=owner
+            )
+        self._set(
+            max_lr=max_lr,
+            total_steps=total_steps,
+            pct_start=pct_start,
+            anneal_strategy=anneal_strategy,
+            cycle_momentum=cycle_momentum,
+            base_momentum=base_momentum,
+            max_momentum=max_momentum,
+            div_factor=div_factor,
+            final_div_factor=final_div_factor,
+            three_phase=three_phase,
+        )
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser, got "
+                f"{type(optimizer).__name__}"
+            )
+        if self.cycle_momentum:
+            self._set_momentum(optimizer, self.max_momentum)
+        optimizer.lr = self.max_lr / self.div_factor  # PyTorch's initial_lr
+        optimizer.initial_lr = optimizer.lr
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "OneCycleLR"
+        strategy = settings["anneal_strategy"]
+        if strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"{owner}: anneal_strategy: expected 'cos' or 'linear', got {strategy!r}"
+            )
+        flags = {}
+        for name in ("cycle_momentum", "three_phase"):
+            if not isinstance(settings[name], bool):
+                raise TypeError(f"{owner}: {name}: expected a bool, got {settings[name]!r}")
+            flags[name] = settings[name]
+        pct = real_number("pct_start", settings["pct_start"], func=owner, low=0.0, high=1.0)
+        return {
+            "max_lr": real_number("max_lr", settings["max_lr"], func=owner, low=0.0),
+            "total_steps": positive_int("total_steps", settings["total_steps"], func=owner),
+            "pct_start": pct,
+            "anneal_strategy": strategy,
+            "base_momentum": real_number(
+                "base_momentum", settings["base_momentum"], func=owner, low=0.0
+            ),
+            "max_momentum": real_number(
+                "max_momentum", settings["max_momentum"], func=owner, low=0.0
+            ),
+            "div_factor": real_number(
+                "div_factor", settings["div_factor"], func=owner, low=0.0, low_open=True
+            ),
+            "final_div_factor": real_number(
+                "final_div_factor", settings["final_div_factor"], func=owner, low=0.0, low_open=True
+            ),
+            **flags,
+        }
+
+    def _set_momentum(self, optimizer: Optimizer, value: float) -> None:
+        name = _momentum_name(optimizer)
+        settings = dict(optimizer.hyperparameters())
+        if name not in settings:
+            raise ValueError(
+                f"OneCycleLR: cycle_momentum: {type(optimizer).__name__} has no momentum to "
+                "cycle; pass cycle_momentum=False"
+            )
+        settings[name] = value
+        optimizer._configure(**settings)
+
+    def _phases(self) -> list[tuple[float, float, float, float, float]]:
+        """(end step, start lr, end lr, start momentum, end momentum) of each phase."""
+        T, p = self.total_steps, self.pct_start
+        initial = self.max_lr / self.div_factor
+        low = initial / self.final_div_factor
+        top, bottom = self.max_momentum, self.base_momentum
+        if self.three_phase:
+            return [
+                (p * T - 1, initial, self.max_lr, top, bottom),
+                (2 * p * T - 2, self.max_lr, initial, bottom, top),
+                (T - 1, initial, low, top, top),
+            ]
+        return [
+            (p * T - 1, initial, self.max_lr, top, bottom),
+            (T - 1, self.max_lr, low, bottom, top),
+        ]
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _next_lr(self, lr: float) -> float:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(
+                f"OneCycleLR.step: stepped {step} times, past total_steps = {self.total_steps}"
+            )
+        start = 0.0
+        phases = self._phases()
+        for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
+            if step <= end or i == len(phases) - 1:
+                pct = min((step - start) / (end - start), 1.0)  # step T: the end, not beyond
+                if self.cycle_momentum:
+                    self._set_momentum(self.optimizer, self._anneal(m0, m1, pct))
+                return self._anneal(lr0, lr1, pct)
+            start = end
+        raise AssertionError("unreachable")
+
+    def _first_lr(self) -> float:
+        return self.max_lr / self.div_factor

@@ -356,7 +356,9 @@ def fit(
         ``CosineAnnealingLR(optimizer, T_max=epochs)``, or a warm-up first with
         ``SequentialLR``), stepped once after every epoch, as in PyTorch; epoch e runs at the
         rate it set. ``ReduceLROnPlateau`` is stepped with the epoch's held-out loss (its
-        training loss without ``val_data``). Without it the optimiser's lr is left alone.
+        training loss without ``val_data``), ``OneCycleLR`` after every batch (make it with
+        ``epochs`` and ``steps_per_epoch = ceil(N / batch_size)``; the record's ``lr`` is then
+        the epoch's first). Without it the optimiser's lr is left alone.
     checkpoint : path of a checkpoint written (atomically) after every epoch, see
         :mod:`cnnmath.checkpoint`. Checked before any training: it must name a file (not a
         folder) in an existing, writable folder.
@@ -511,6 +513,7 @@ def _fit(
 
     model.train()
     own_backward = type(model).backward is not nn.Module.backward  # a hand-written one
+    per_batch = getattr(scheduler, "per_batch", False)  # OneCycleLR: a step after each batch
     # the default losses' class indices are checked against the model's K once; a user's loss
     # checks its own targets (which may hold an ignore_index, or not be classes at all)
     labels_checked = loss_fn not in (losses.softmax_cross_entropy, losses.cross_entropy)
@@ -545,6 +548,8 @@ def _fit(
                 else:  # only the parameters' gradients: ∂ℓ/∂x of the batch is not needed
                     model.backward(grad, input_grad=False)
                 optimizer.step()
+                if per_batch:
+                    scheduler.step()  # type: ignore[union-attr]
                 total_loss += batch_loss * batch.shape[0]
                 hits = _hits(logits, y_batch)
                 classes = classes and hits is not None
@@ -574,7 +579,7 @@ def _fit(
             print(_epoch_line(record, epochs), flush=True)
         if isinstance(scheduler, optim.ReduceLROnPlateau):  # stepped with the epoch's loss
             scheduler.step(record["loss"] if record["val_loss"] is None else record["val_loss"])
-        elif scheduler is not None:
+        elif scheduler is not None and not per_batch:
             scheduler.step()
         if checkpoint is not None:
             _checkpoint.save_checkpoint(
