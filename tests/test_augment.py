@@ -1,5 +1,5 @@
-"""cnnmath.augment: random shifts, against explicit per-image slicing; bad input refused before
-any random number is drawn."""
+"""cnnmath.augment: random shifts and flips, against explicit per-image slicing with the same
+draws; bad input refused before any random number is drawn."""
 
 from __future__ import annotations
 
@@ -101,3 +101,43 @@ def test_random_shift_float32_stays_float32():
     for beta in range(2):
         for c in range(3):
             assert set(out[beta, c].ravel()) <= set(x[beta, c].ravel()) | {0.0}
+
+
+def test_random_flip_mirrors_the_images_its_draws_pick():
+    from cnnmath.augment import random_flip
+
+    x = np.random.default_rng(0).standard_normal((64, 2, 3, 5))
+    out = random_flip(x, np.random.default_rng(7), p=0.3)
+    draws = np.random.default_rng(7).random(64)  # the same stream: one uniform per image
+    for b in range(64):  # the literal witness, image by image
+        want = x[b, :, :, ::-1] if draws[b] < 0.3 else x[b]
+        np.testing.assert_array_equal(out[b], want)
+    assert 0 < (draws < 0.3).sum() < 64
+    np.testing.assert_array_equal(random_flip(x, np.random.default_rng(1), p=0.0), x)
+    np.testing.assert_array_equal(random_flip(x, np.random.default_rng(1), p=1.0), x[..., ::-1])
+
+
+def test_random_flip_is_torchvisions_hflip():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 6))
+    from cnnmath.augment import random_flip
+
+    # torchvision's hflip is torch.flip over the last axis
+    np.testing.assert_array_equal(
+        random_flip(x, np.random.default_rng(0), p=1.0),
+        torch.flip(torch.from_numpy(x), [-1]).numpy(),
+    )
+
+
+def test_compose_applies_in_order_from_one_stream():
+    from cnnmath.augment import compose, random_flip, random_shift
+
+    x = np.random.default_rng(0).standard_normal((8, 1, 6, 6))
+    both = compose(random_flip, lambda x, rng: random_shift(x, rng, 2))
+    rng = np.random.default_rng(3)
+    want = random_shift(random_flip(x, rng), rng, 2)
+    np.testing.assert_array_equal(both(x, np.random.default_rng(3)), want)
+    with pytest.raises(TypeError, match=r"compose: augments\[1\]"):
+        compose(random_flip, 3)
+    with pytest.raises(ValueError, match="p"):
+        random_flip(x, np.random.default_rng(0), p=1.5)
