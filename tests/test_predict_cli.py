@@ -367,17 +367,18 @@ def test_a_size_the_memory_cannot_hold_is_refused_before_any_image_is_resized(
     tmp_path, capsys, monkeypatch
 ):
     import cnnmath.commands.predict as command
+    import cnnmath.images
 
     weights.save(models.lenet(0), tmp_path / "lenet.safetensors")
     red = solid(tmp_path / "red.png", (200, 0, 0))
 
-    resize = command._resize
+    resize = cnnmath.images.resize
 
     def not_resized(*args, **kwargs):
         raise AssertionError("an image was resized before --size was checked")
 
     monkeypatch.setattr(command, "memory_limit", lambda: 2**30)  # 1 GiB available
-    monkeypatch.setattr(command, "_resize", not_resized)
+    monkeypatch.setattr(cnnmath.images, "resize", not_resized)
     argv = [tmp_path / "lenet.safetensors", red, "--arch", "lenet", "--mean", "0", "--std", "1"]
     status, out, err = predict(capsys, *argv, "--size", "20000", "20000", "--quiet")
     assert status == 2 and out == "" and err.count("\n") == 1, err
@@ -385,6 +386,6 @@ def test_a_size_the_memory_cannot_hold_is_refused_before_any_image_is_resized(
         "cnnmath predict: error: --size 20000 20000: one image of 1x20000x20000 pixels would need"
     )
     assert "1 GiB are available" in err
-    monkeypatch.setattr(command, "_resize", resize)
+    monkeypatch.setattr(cnnmath.images, "resize", resize)
     status, out, err = predict(capsys, *argv, "--size", "8", "8", "--quiet")  # what fits runs
     assert status == 0 and out.startswith(red), err

@@ -4,6 +4,8 @@
   pixels, ten classes), scaled to [0, 1], with one fixed stratified 80/20 train/test split.
 - ``read_idx(path)`` / ``load_mnist(images_path, labels_path)`` — MNIST's IDX files, plain
   or gzip-compressed, for users who have them (nothing is downloaded).
+- ``load_image_folder(root, size)`` — your own labelled images, one folder per class (the
+  layout of torchvision's ``ImageFolder``), resized to one size.
 - ``sample_image()`` — the photograph used by ``cnnmath verify`` and the tour (from
   ``cnnmath.images``).
 
@@ -29,7 +31,9 @@ from .images import sample_image, sample_image_path
 
 __all__ = [
     "DIGITS_TEST_SIZE",
+    "IMAGE_EXTENSIONS",
     "load_digits",
+    "load_image_folder",
     "load_mnist",
     "read_idx",
     "sample_image",
@@ -209,3 +213,94 @@ def load_mnist(
         )
     X = (images.astype(dt) / dt.type(255)).reshape(images.shape[0], 1, *images.shape[1:])
     return X, labels.astype(np.int64)
+
+
+#: The file endings ``load_image_folder`` reads as images (torchvision's ImageFolder's list).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _class_files(root: str, classes: list[str]) -> list[tuple[str, int]]:
+    """(path, class index) of every image file under each class folder, the folders in the
+    given order, the files (recursively) in sorted path order."""
+    samples = []
+    for k, name in enumerate(classes):
+        found = []
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, name), followlinks=True):
+            dirnames.sort()
+            for f in sorted(filenames):
+                if f.lower().endswith(IMAGE_EXTENSIONS):
+                    found.append(os.path.join(dirpath, f))
+        if not found:
+            raise ValueError(
+                f"load_image_folder: root: class folder {name!r} holds no image file "
+                f"(endings {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        samples += [(path, k) for path in found]
+    return samples
+
+
+def load_image_folder(
+    root: str | os.PathLike,
+    size: tuple[int, int],
+    *,
+    channels: int = 3,
+    dtype: Any = np.float32,
+    max_pixels: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labelled images from a folder per class — ``root/cat/1.png``, ``root/dog/a/2.jpg`` —
+    as one batch: (X, y, classes), as torchvision's ``ImageFolder`` orders them.
+
+    ``classes`` are the sub-folders of ``root``, sorted by name; class k's examples are the
+    image files found under its folder (recursively; endings in :data:`IMAGE_EXTENSIONS`),
+    in sorted path order. Each image is read by :func:`cnnmath.images.load_image` (pixels in
+    [0, 1]; files are untrusted: corrupt files and decompression bombs are refused, naming
+    the file), given ``channels`` channels (:func:`cnnmath.images.to_channels`: alpha
+    dropped, gray repeated, or BT.601 luma) and resized to ``size`` = (H, W) with Pillow's
+    bilinear filter (:func:`cnnmath.images.resize`; the aspect ratio is not kept).
+
+    Returns X (N, channels, H, W) in ``dtype``, y (N,) int64 class indices, and the class
+    names. Normalise X (subtract a mean, divide by a std) as the model expects. The batch's
+    size is checked against the memory available before any image is decoded.
+
+    >>> X, y, classes = load_image_folder(root, (32, 32))        # doctest: +SKIP
+    >>> fit(model, optimizer, (X, y), epochs=10)                  # doctest: +SKIP
+    """
+    from .images import available_memory, load_image, resize, to_channels
+
+    func = "load_image_folder"
+    if not isinstance(root, (str, os.PathLike)) or not os.path.isdir(root):
+        raise ValueError(f"{func}: root: expected a folder of class folders, got {root!r}")
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in size
+        )
+    ):
+        raise ValueError(f"{func}: size: expected (H, W), two ints >= 1, got {size!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"{func}: channels: expected 1 (gray) or 3 (colour), got {channels!r}")
+    dt = float_dtype("dtype", dtype, func=func)
+    root = os.fspath(root)
+    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{func}: root: expected class folders in '{root}', found none")
+    samples = _class_files(root, classes)
+    H, W = int(size[0]), int(size[1])
+    need = len(samples) * channels * H * W * dt.itemsize
+    have = available_memory()
+    if have is not None and need > have:
+        raise MemoryError(
+            f"{func}: size: {len(samples)} images of {channels}x{H}x{W} need "
+            f"{need / 2**30:.3g} GiB, and {have / 2**30:.3g} GiB are available"
+        )
+    X = np.empty((len(samples), channels, H, W), dtype=dt)
+    for i, (path, _) in enumerate(samples):  # one file at a time: each is decoded by Pillow
+        x, info = load_image(path, max_pixels=max_pixels)
+        try:
+            x = to_channels(x, info.has_alpha, channels)
+        except ValueError as exc:
+            raise ValueError(f"{func}: '{path}': {exc}") from None
+        X[i] = resize(x, (H, W))
+    y = np.array([k for _, k in samples], dtype=np.int64)
+    return X, y, classes

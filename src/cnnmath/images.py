@@ -479,3 +479,37 @@ def save_image(
     except UnwritableDirectory as exc:
         raise UnwritableDirectory(f"save_image: path: {exc}") from None
     return path
+
+
+def to_channels(x: np.ndarray, has_alpha: bool, channels: int) -> np.ndarray:
+    """An image x (C, H, W) in [0, 1] with ``channels`` channels for a model: its alpha
+    dropped (``has_alpha``, as ``ImageInfo.has_alpha`` says), gray repeated for a colour
+    model, BT.601 luma (result 3, ``filters.to_grayscale``) for a gray one. Any other
+    mismatch is a ValueError naming both counts."""
+    from .filters import to_grayscale
+
+    if has_alpha:
+        x = x[:-1]
+    if x.shape[0] == channels:
+        return x
+    if x.shape[0] == 1 and channels == 3:
+        return np.repeat(x, 3, axis=0)
+    if x.shape[0] == 3 and channels == 1:
+        return to_grayscale(x)
+    raise ValueError(f"has {x.shape[0]} colour channel(s); expected {channels}")
+
+
+def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Each channel of x (C, H, W) resized to size = (H′, W′) by Pillow's bilinear filter,
+    computed on 32-bit floats (Pillow has no multi-channel float mode, so a channel at a
+    time; it averages over the source pixels when shrinking); float64 out. x itself when
+    it already has that size."""
+    Image = _pillow()
+    h, w = size
+    if x.shape[1:] == (h, w):
+        return x
+    planes = [
+        np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+        for c in x
+    ]
+    return np.stack(planes).astype(np.float64)

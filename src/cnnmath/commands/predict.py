@@ -359,34 +359,13 @@ def _image_error(path: str, exc: Exception) -> CLIError:
 
 
 def _to_channels(x: np.ndarray, has_alpha: bool, channels: int, path: str) -> np.ndarray:
-    """x (C, H, W) in [0, 1] with the model's channel count: alpha dropped, gray repeated
-    for a colour model, BT.601 luma (result 3) for a gray one."""
-    from ..filters import to_grayscale
+    """x (C, H, W) in [0, 1] with the model's channel count (``images.to_channels``)."""
+    from ..images import to_channels
 
-    if has_alpha:
-        x = x[:-1]
-    if x.shape[0] == channels:
-        return x
-    if x.shape[0] == 1 and channels == 3:
-        return np.repeat(x, 3, axis=0)
-    if x.shape[0] == 3 and channels == 1:
-        return to_grayscale(x)
-    raise CLIError(f"IMAGE {path}: has {x.shape[0]} colour channel(s); the model takes {channels}")
-
-
-def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Each channel resized to size = (H, W) by Pillow's bilinear filter (on 32-bit floats)."""
-    from ..images import _pillow
-
-    Image = _pillow()
-    h, w = size
-    if x.shape[1:] == (h, w):
-        return x
-    planes = [  # a channel at a time: Pillow has no multi-channel float mode
-        np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
-        for c in x
-    ]
-    return np.stack(planes).astype(np.float64)
+    try:
+        return to_channels(x, has_alpha, channels)
+    except ValueError as exc:
+        raise CLIError(f"IMAGE {path}: {exc} (the model's)") from None
 
 
 def _prepare(
@@ -400,14 +379,14 @@ def _prepare(
     """One image, (channels, H, W) float64 (or ``dtype``), through the documented
     preprocessing. Module-level so that ``functools.partial(_prepare, ...)`` pickles (by
     reference) to dask workers."""
-    from ..images import load_image
+    from ..images import load_image, resize
 
     try:
         x, info = load_image(path)
     except (ValueError, OSError) as exc:
         raise _image_error(path, exc) from None
     x = _to_channels(x, info.has_alpha, channels, path)
-    x = (_resize(x, size) - mean) / std
+    x = (resize(x, size) - mean) / std
     return x if dtype is None else x.astype(dtype)
 
 
