@@ -58,7 +58,11 @@ def run_at(threads: int, fn: Callable[[], Any]) -> tuple[list[np.ndarray], set[i
         if threads > 1 and len(seen) < 2:
             # until a second thread has run a block, give it time to wake and take one: on
             # a loaded machine the caller could otherwise run a whole small region alone
-            time.sleep(0.002)
+            # (a fixed 2 ms once let a CI run's worker miss every block of a region). The
+            # wait ends as soon as the second thread starts a block, or after 0.5 s.
+            deadline = time.monotonic() + 0.5
+            while len(seen) < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
         original(body, span)
 
     before = cnnmath.get_num_threads()
