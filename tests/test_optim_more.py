@@ -1,4 +1,4 @@
-"""RMSprop and the schedules LinearLR, SequentialLR and ReduceLROnPlateau against
+"""RMSprop and the schedules LinearLR, SequentialLR, ReduceLROnPlateau and OneCycleLR against
 torch.optim: parameter trajectories and learning-rate sequences step by step, state_dict
 round trips mid-run, fit driving them, and bad settings named."""
 
@@ -443,7 +443,7 @@ def test_fit_steps_one_cycle_after_every_batch_and_resumes(tmp_path):
         (
             lambda: ReduceLROnPlateau(SGD(_params(), lr=1.0)).step("0.3"),
             TypeError,
-            ["metric", "'0.3'"],
+            ["metrics", "'0.3'"],
         ),
     ],
 )
@@ -452,3 +452,265 @@ def test_bad_settings_are_named(call, error, words):
         call()
     for word in words:
         assert word in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resuming before a SequentialLR's later schedules start; RMSprop's buffers across settings;
+# OneCycleLR's phases of no length; fit's checks of a per-batch schedule
+
+
+def _warmup_then_cosine(opt, S):
+    return S.SequentialLR(
+        opt, [S.LinearLR(opt, 0.2, total_iters=3), S.CosineAnnealingLR(opt, T_max=5)], [3]
+    )
+
+
+def test_sequential_lr_resumes_before_the_second_schedule_starts():
+    """Stopped during the warm-up, the cosine schedule has not started: its last_epoch is -1
+    (PyTorch's too), and the state loads into a fresh SequentialLR, which then gives the
+    uninterrupted run's rates (PyTorch's)."""
+    import json
+    import types
+
+    ours_ns = types.SimpleNamespace(
+        SequentialLR=SequentialLR, LinearLR=LinearLR, CosineAnnealingLR=CosineAnnealingLR
+    )
+    ours, theirs = _pair()
+    a, ta = _warmup_then_cosine(ours, ours_ns), _warmup_then_cosine(theirs, sched)
+    a.step()
+    ta.step()
+    saved = json.loads(json.dumps(a.state_dict()))
+    assert (
+        [c["last_epoch"] for c in saved["_schedulers"]]
+        == [c["last_epoch"] for c in ta.state_dict()["_schedulers"]]
+        == [1, -1]
+    )
+    fresh = SGD(_params(), lr=0.5)
+    b = _warmup_then_cosine(fresh, ours_ns)
+    b.load_state_dict(saved)
+    fresh.lr = ours.lr  # the rate is the optimiser's state
+    got, want = [], []
+    for _ in range(8):
+        b.step()
+        ta.step()
+        got.append(b.get_last_lr()[0])
+        want.append(ta.get_last_lr()[0])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # -1 is accepted only for a schedule inside a SequentialLR, and a bad schedule state is
+    # named by its place; nothing is changed
+    alone = CosineAnnealingLR(SGD(_params(), lr=0.5), T_max=5)
+    with pytest.raises(ValueError, match=r"last_epoch'\]: expected an int >= 0, got -1"):
+        alone.load_state_dict(saved["_schedulers"][1])
+    bad = json.loads(json.dumps(saved))
+    bad["_schedulers"][1]["T_max"] = 0
+    before = b.state_dict()
+    with pytest.raises(ValueError, match=r"\['_schedulers'\]\[1\]: .*T_max"):
+        b.load_state_dict(bad)
+    assert b.state_dict() == before
+
+
+def test_fit_resumes_a_warmup_then_cosine_run_stopped_during_the_warmup(tmp_path):
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(1).normal(size=(20, 4))
+    y = np.random.default_rng(2).integers(0, 3, size=20)
+
+    def run(epochs, **kw):
+        model = nn.Sequential(nn.Linear(4, 3, rng=0, dtype=np.float64))
+        opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        s = SequentialLR(
+            opt, [LinearLR(opt, 0.1, total_iters=3), CosineAnnealingLR(opt, T_max=3)], [3]
+        )
+        history = fit(
+            model, opt, (X, y), epochs=epochs, batch_size=8, scheduler=s, progress=False, **kw
+        )
+        return model, history
+
+    whole, history = run(6)
+    path = tmp_path / "run.ckpt"
+    run(1, checkpoint=path)  # epoch 1 of a 3-epoch warm-up
+    resumed, resumed_history = run(6, resume=path)
+    assert [r["lr"] for r in resumed_history] == [r["lr"] for r in history]
+    for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value)
+
+
+def test_rmsprop_checkpoint_settings_win_and_a_momentum_cycled_to_zero_keeps_its_buffer():
+    """OneCycleLR cycles RMSprop's momentum 0.9 → 0 → 0.9: at the peak the momentum is 0 and
+    the buffer stays (PyTorch keeps it and uses it again). The whole trajectory is PyTorch's; a
+    state taken at the peak loads into an RMSprop made with other settings (the checkpoint's
+    win, as for SGD and Adam) and into a fresh run, which continues bit for bit."""
+    kwargs = dict(
+        max_lr=0.05,
+        total_steps=10,
+        pct_start=0.4,
+        base_momentum=0.0,
+        max_momentum=0.9,
+        anneal_strategy="linear",
+    )
+
+    def make(params):
+        opt = RMSprop(params, lr=0.01, centered=True)
+        return opt, OneCycleLR(opt, **kwargs)
+
+    ours = _params()
+    theirs = _torch_params(ours)
+    opt, s = make(ours)
+    topt = torch.optim.RMSprop(theirs, lr=0.01, centered=True)
+    ts = sched.OneCycleLR(topt, **kwargs)
+    grads = [[np.random.default_rng(10 + k).normal(size=p.shape) for p in ours] for k in range(9)]
+    saved = None
+    for k in range(9):
+        for p, t, g in zip(ours, theirs, grads[k], strict=True):
+            p.grad[...] = g
+            t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
+        for p, t in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-15)
+        if k == 2:  # the next batch runs at the peak: momentum 0
+            assert opt.momentum == topt.param_groups[0]["momentum"] == 0.0
+            saved = opt.state_dict(), s.state_dict(), [p.data.copy() for p in ours]
+    assert saved is not None
+    opt_state, sched_state, data = saved
+    assert "0.momentum_buffer" in opt_state and "0.grad_avg" in opt_state
+    other = RMSprop(_params(), lr=1.0)  # no momentum, not centered: the checkpoint's settings win
+    other.load_state_dict(opt_state)
+    assert other.hyperparameters() == {
+        "lr": opt_state["lr"].item(),
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": True,
+    }
+    resumed = [nn.Parameter(d.copy()) for d in data]
+    opt2, s2 = make(resumed)
+    opt2.load_state_dict(opt_state)
+    s2.load_state_dict(sched_state)
+    for k in range(3, 9):
+        for p, g in zip(resumed, grads[k], strict=True):
+            p.grad[...] = g
+        opt2.step()
+        s2.step()
+    for p, q in zip(ours, resumed, strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    # the buffers the loaded settings use are still required
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['0.grad_avg'\]"):
+        other.load_state_dict({k: v for k, v in opt_state.items() if k != "0.grad_avg"})
+    lacking = {k: v for k, v in opt_state.items() if not k.endswith("grad_avg")}
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['0.grad_avg'\]"):
+        other.load_state_dict(lacking)
+    other.load_state_dict(lacking | {"centered": np.array(0.0)})  # not centered: not needed
+
+
+def _one_cycle_closed_form(step, T, p, max_lr, div, final_div):
+    """The cosine 1cycle rate of two phases, [0, pT − 1] up and [pT − 1, T − 1] down, written
+    from the policy's definition (a phase of no length at its end)."""
+    initial = max_lr / div
+    low = initial / final_div
+    up_end = p * T - 1
+    if step <= up_end:
+        start, end, s0, s1 = initial, max_lr, 0.0, up_end
+    else:
+        start, end, s0, s1 = max_lr, low, up_end, T - 1
+    pct = 1.0 if s1 == s0 else min((step - s0) / (s1 - s0), 1.0)
+    return end + (start - end) * (1 + math.cos(math.pi * pct)) / 2
+
+
+@pytest.mark.parametrize("pct_start, total_steps", [(0.1, 10), (0.5, 2), (1.0, 6)])
+def test_one_cycle_phase_of_no_length_is_at_its_end(pct_start, total_steps):
+    """p·T = 1 makes PyTorch divide 0 by 0 at step 0 (ZeroDivisionError); here the one-step
+    climb runs at η_max. p = 1 does so at step T, which keeps η_min. Every other step is
+    PyTorch's where PyTorch has one, and the policy's closed form throughout."""
+    ours, theirs = _pair()
+    kw = dict(max_lr=1.0, total_steps=total_steps, pct_start=pct_start, cycle_momentum=False)
+    s = OneCycleLR(ours, **kw)
+    got = [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(total_steps)]
+    want = [_one_cycle_closed_form(k, total_steps, pct_start, 1.0, 25.0, 1e4) for k in range(11)]
+    np.testing.assert_allclose(got, want[: total_steps + 1], rtol=1e-12)
+    if pct_start * total_steps == 1:
+        assert got[0] == 1.0
+        with pytest.raises(ZeroDivisionError):
+            sched.OneCycleLR(theirs, **kw)
+    else:
+        ts = sched.OneCycleLR(theirs, **kw)
+        theirs_rates = [ts.get_last_lr()[0]]
+        for _ in range(total_steps - 1):
+            ts.step()
+            theirs_rates.append(ts.get_last_lr()[0])
+        np.testing.assert_allclose(got[:total_steps], theirs_rates, rtol=1e-12)
+        assert got[-1] == pytest.approx(1.0 / 25 / 1e4)
+        with pytest.raises(ZeroDivisionError):
+            ts.step()  # step T in a last phase of no length
+
+
+def test_reduce_on_plateau_takes_metrics_by_torchs_name():
+    ours, theirs = _pair()
+    a, b = ReduceLROnPlateau(ours, patience=0), sched.ReduceLROnPlateau(theirs, patience=0)
+    for value in (1.0, 2.0, 3.0):
+        a.step(metrics=value)
+        b.step(metrics=value)
+    assert a.get_last_lr() == pytest.approx(b.get_last_lr(), rel=1e-14) and ours.lr < 0.5
+
+
+def test_fit_steps_a_sequential_lr_holding_one_cycle_after_every_batch():
+    """A warm-up in front of a OneCycleLR: the SequentialLR is stepped after every batch, as a
+    PyTorch loop stepping it per batch does (the rates and momenta each batch trains with)."""
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(5).normal(size=(12, 4))
+    y = np.random.default_rng(6).integers(0, 3, size=12)
+    model = nn.Sequential(nn.Linear(4, 3, rng=0, dtype=np.float64))
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def build(o, S):
+        warm = S.LinearLR(o, 0.5, total_iters=2)
+        return S.SequentialLR(o, [warm, S.OneCycleLR(o, max_lr=0.5, total_steps=8)], [2])
+
+    import types
+
+    s = build(
+        opt,
+        types.SimpleNamespace(SequentialLR=SequentialLR, LinearLR=LinearLR, OneCycleLR=OneCycleLR),
+    )
+    assert s.per_batch and not LinearLR(SGD(_params(), lr=0.1)).per_batch
+    seen = []
+    real_step = opt.step
+
+    def spy():
+        seen.append((opt.lr, opt.momentum))
+        real_step()
+
+    opt.step = spy
+    fit(model, opt, (X, y), epochs=3, batch_size=4, scheduler=s, progress=False)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    ts = build(topt, sched)
+    want = []
+    for _ in range(9):
+        want.append((topt.param_groups[0]["lr"], topt.param_groups[0]["momentum"]))
+        ts.step()
+    np.testing.assert_allclose(seen, want, rtol=1e-12)
+    assert s.last_epoch == 9
+
+
+def test_fit_refuses_a_one_cycle_shorter_than_the_run_before_training():
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(3).normal(size=(20, 4))
+    y = np.random.default_rng(4).integers(0, 3, size=20)
+    model = nn.Sequential(nn.Linear(4, 3, rng=0, dtype=np.float64))
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    short = OneCycleLR(opt, max_lr=0.5, epochs=4, steps_per_epoch=20 // 8)  # floor, not ceil
+    with pytest.raises(
+        ValueError,
+        match=r"total_steps=8, fewer than the 12 batches.*"
+        r"epochs=4, steps_per_epoch=3",
+    ):
+        fit(model, opt, (X, y), epochs=4, batch_size=8, scheduler=short, progress=False)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    assert short.last_epoch == 0

@@ -157,6 +157,16 @@ class Optimizer:
                 out[f"{i}.{name}"] = buf.copy()
         return out
 
+    def _required_buffers(
+        self, settings: Mapping[str, Any], states: list[dict[str, np.ndarray]], step: int
+    ) -> tuple[str, ...]:
+        """The buffers every parameter must bring in a loaded state with these ``settings``:
+        a step makes every buffer of every parameter, so all of them once any exists, and
+        (``_buffers_from_step_one``, Adam's moments) once a step is taken."""
+        if any(states) or (self._buffers_from_step_one and step > 0):
+            return self._buffers
+        return ()
+
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()``: the step, the hyperparameters (as PyTorch restores its
         param_groups, so a checkpoint's learning rate wins over the constructor's) and the
@@ -215,19 +225,17 @@ class Optimizer:
                     f"{p.dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
                 )
             new_state[int(index)][name] = buf.copy()
-        # A step makes every buffer of every parameter, so they come all or none: all once
-        # any exists, and Adam's moments once a step is taken (its first makes them). A
-        # partial state would fail at the next step or resume inexactly.
-        if any(new_state) or (self._buffers_from_step_one and step > 0):
-            for i, state in enumerate(new_state):
-                missing = [f"{i}.{b}" for b in self._buffers if b not in state]
-                if missing:
-                    raise ValueError(
-                        f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
-                        f"every parameter has {list(self._buffers)} once one has, or "
-                        "none does"
-                        + (" before the first step)" if self._buffers_from_step_one else ")")
-                    )
+        # A partial state would fail at the next step or resume inexactly.
+        required = self._required_buffers(settings, new_state, int(step))
+        for i, state in enumerate(new_state):
+            missing = [f"{i}.{b}" for b in required if b not in state]
+            if missing:
+                raise ValueError(
+                    f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
+                    f"every parameter has {list(required)} once one has, or "
+                    "none does"
+                    + (" before the first step)" if self._buffers_from_step_one else ")")
+                )
         before = self.hyperparameters()
         try:
             self._configure(**settings)
@@ -540,9 +548,12 @@ class RMSprop(Optimizer):
 
     (v, ḡ and b start at 0). Parameters: ``lr`` η (0.01), ``alpha`` α in [0, 1] (0.99),
     ``eps`` ε >= 0 (1e-8), ``weight_decay`` λ >= 0, ``momentum`` μ >= 0, ``centered``.
-    Buffers: "square_avg" v, and "momentum_buffer" b (μ > 0), "grad_avg" ḡ (centered).
+    Buffers: "square_avg" v, and "momentum_buffer" b (μ > 0), "grad_avg" ḡ (centered), each
+    made by the first step whose settings use it and kept afterwards (as PyTorch keeps them:
+    a momentum that OneCycleLR cycles down to 0 and back up finds its buffer again).
     """
 
+    _buffers = ("square_avg", "momentum_buffer", "grad_avg")
     _buffers_from_step_one = True
     _flags = ("centered",)
 
@@ -589,18 +600,30 @@ class RMSprop(Optimizer):
         self.lr = settings["lr"]
         self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
         self.momentum, self.centered = momentum, centered
-        # the buffers these settings make (a state_dict must bring all of them, or none)
-        self._buffers = (
+
+    @staticmethod
+    def _in_use(momentum: float, centered: bool) -> tuple[str, ...]:
+        """The buffers a step with these settings reads."""
+        return (
             "square_avg",
             *(("momentum_buffer",) if momentum > 0 else ()),
             *(("grad_avg",) if centered else ()),
         )
 
+    def _required_buffers(
+        self, settings: Mapping[str, Any], states: list[dict[str, np.ndarray]], step: int
+    ) -> tuple[str, ...]:
+        """Once a step is taken, the buffers the loaded settings use (the checkpoint's settings
+        win over the constructor's), and any buffer one parameter has, all of them have."""
+        used = self._in_use(settings["momentum"], settings["centered"]) if step > 0 else ()
+        held = {name for state in states for name in state}
+        return tuple(name for name in self._buffers if name in used or name in held)
+
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         g = p.grad
         if self.weight_decay != 0:
             g = g + self.weight_decay * p.data
-        for name in self._buffers:
+        for name in self._in_use(self.momentum, self.centered):
             if name not in state:
                 state[name] = np.zeros_like(p.data)
         v = state["square_avg"]
@@ -655,6 +678,8 @@ class LRScheduler:
 
     #: Names of the hyperparameters, in the constructor's order (keys of ``state_dict()``).
     _hyper_names: tuple[str, ...] = ()
+    #: Whether ``fit`` steps it after every batch (OneCycleLR) instead of after every epoch.
+    per_batch: bool = False
 
     def __init__(self, optimizer: Optimizer) -> None:
         owner = type(self).__name__
@@ -749,6 +774,11 @@ class LRScheduler:
         Raises ValueError/TypeError naming the key for a missing or unknown key or a value of
         the wrong kind; nothing is changed unless everything fits.
         """
+        self._load(state_dict, first_epoch=0)
+
+    def _load(self, state_dict: Mapping[str, Any], *, first_epoch: int) -> None:
+        """``load_state_dict`` accepting ``last_epoch >= first_epoch``: -1 for a schedule of a
+        :class:`SequentialLR` whose turn has not come yet (as PyTorch leaves it)."""
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
             raise TypeError(
@@ -765,7 +795,7 @@ class LRScheduler:
                     f"{', '.join(map(repr, expected))}"
                 )
         last_epoch = positive_int(
-            "state_dict['last_epoch']", state_dict["last_epoch"], func=owner, minimum=0
+            "state_dict['last_epoch']", state_dict["last_epoch"], func=owner, minimum=first_epoch
         )
         rates = {}
         for key in ("base_lrs", "_last_lr"):
@@ -1041,8 +1071,11 @@ class SequentialLR(LRScheduler):
 
     Epochs t < m₁ follow the first schedule; at t = m₁ the second starts at its own epoch 0
     (its rate η_0 from η₀, whatever the first had reached), and so on. Made after its
-    schedules, it resets the rate to η₀ and restarts the first one, as PyTorch's does.
-    ``state_dict()`` holds the milestones, its own epoch and each schedule's state.
+    schedules, it resets the rate to η₀ and restarts the first one, as PyTorch's does; a
+    schedule whose turn has not come sits at ``last_epoch = -1``, as in PyTorch.
+    ``state_dict()`` holds the milestones, its own epoch and each schedule's state. ``fit``
+    steps it after every batch when one of its schedules asks for that (a OneCycleLR): the
+    milestones and the other schedules then count batches.
     """
 
     _hyper_names = ("milestones",)
@@ -1076,6 +1109,7 @@ class SequentialLR(LRScheduler):
                 f"between the {len(schedulers)} schedulers, got {len(self.milestones)}"
             )
         self.schedulers = list(schedulers)
+        self.per_batch = any(child.per_batch for child in self.schedulers)
         self.optimizer = optimizer
         self.base_lrs = [optimizer.initial_lr if optimizer.initial_lr is not None else optimizer.lr]
         optimizer.lr = self.base_lrs[0]
@@ -1136,18 +1170,21 @@ class SequentialLR(LRScheduler):
         before = self.state_dict()
         try:
             super().load_state_dict({k: v for k, v in state_dict.items() if k != "_schedulers"})
-            for child, child_state in zip(self.schedulers, children, strict=True):
-                child.load_state_dict(child_state)
+            for i, (child, child_state) in enumerate(zip(self.schedulers, children, strict=True)):
+                try:
+                    child._load(child_state, first_epoch=-1)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"{owner}: state_dict['_schedulers'][{i}]: {error}") from None
         except (TypeError, ValueError):
             super().load_state_dict({k: v for k, v in before.items() if k != "_schedulers"})
             for child, child_state in zip(self.schedulers, before["_schedulers"], strict=True):
-                child.load_state_dict(child_state)
+                child._load(child_state, first_epoch=-1)
             raise
 
 
 class ReduceLROnPlateau(LRScheduler):
     """Cut the rate when a metric stops improving, as
-    ``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metric)`` after each epoch (``fit``
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metrics)`` after each epoch (``fit``
     passes the held-out loss, or the training loss without ``val_data``).
 
     A metric m improves on the best b when, for ``mode`` "min" (or "max"),
@@ -1243,13 +1280,14 @@ class ReduceLROnPlateau(LRScheduler):
             return m < (b * (1 - th) if self.threshold_mode == "rel" else b - th)
         return m > (b * (1 + th) if self.threshold_mode == "rel" else b + th)
 
-    def step(self, metric: float) -> None:  # type: ignore[override]
-        """One epoch's ``metric`` (a real number; NaN never improves): keep, or cut, the rate."""
-        if isinstance(metric, (bool, np.bool_)) or not isinstance(
-            metric, (int, float, np.integer, np.floating)
+    def step(self, metrics: float) -> None:  # type: ignore[override]
+        """One epoch's ``metrics`` value (a real number, PyTorch's argument name; NaN never
+        improves): keep, or cut, the rate."""
+        if isinstance(metrics, (bool, np.bool_)) or not isinstance(
+            metrics, (int, float, np.integer, np.floating)
         ):
-            raise TypeError(f"ReduceLROnPlateau.step: metric: expected a number, got {metric!r}")
-        m = float(metric)
+            raise TypeError(f"ReduceLROnPlateau.step: metrics: expected a number, got {metrics!r}")
+        m = float(metrics)
         self.last_epoch += 1
         if self._improves(m):
             self.best, self.num_bad_epochs = m, 0
@@ -1313,7 +1351,9 @@ class OneCycleLR(LRScheduler):
     runs the other way, max_momentum → base_momentum → max_momentum. ``total_steps``, or
     ``epochs``·``steps_per_epoch``. The step after the last batch (step T, which sets a rate
     no batch uses) keeps η_min where PyTorch extrapolates the last phase (below 0 for
-    "linear"); a step beyond it is an error, as in PyTorch.
+    "linear"); a step beyond it is an error, as in PyTorch. A phase of no length is at its end
+    where PyTorch divides 0 by 0: with p·T = 1 the climb is step 0 alone, which runs at η_max
+    (PyTorch raises ZeroDivisionError), and with p = 1 step T is η_min.
 
     >>> from cnnmath import nn
     >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.1, momentum=0.9)
@@ -1471,7 +1511,9 @@ class OneCycleLR(LRScheduler):
         phases = self._phases()
         for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
             if step <= end or i == len(phases) - 1:
-                pct = min((step - start) / (end - start), 1.0)  # step T: the end, not beyond
+                span = end - start
+                # step T: the end, not beyond; a phase of no length: its end
+                pct = 1.0 if span == 0 else min((step - start) / span, 1.0)
                 if self.cycle_momentum:
                     self._set_momentum(self.optimizer, self._anneal(m0, m1, pct))
                 return self._anneal(lr0, lr1, pct)

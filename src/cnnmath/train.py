@@ -356,9 +356,11 @@ def fit(
         ``CosineAnnealingLR(optimizer, T_max=epochs)``, or a warm-up first with
         ``SequentialLR``), stepped once after every epoch, as in PyTorch; epoch e runs at the
         rate it set. ``ReduceLROnPlateau`` is stepped with the epoch's held-out loss (its
-        training loss without ``val_data``), ``OneCycleLR`` after every batch (make it with
-        ``epochs`` and ``steps_per_epoch = ceil(N / batch_size)``; the record's ``lr`` is then
-        the epoch's first). Without it the optimiser's lr is left alone.
+        training loss without ``val_data``), ``OneCycleLR`` (or a ``SequentialLR`` holding
+        one) after every batch (make it with ``epochs`` and ``steps_per_epoch = ceil(N /
+        batch_size)``: fewer total steps than the run's batches is refused before training;
+        the record's ``lr`` is then the epoch's first). Without it the optimiser's lr is left
+        alone.
     checkpoint : path of a checkpoint written (atomically) after every epoch, see
         :mod:`cnnmath.checkpoint`. Checked before any training: it must name a file (not a
         folder) in an existing, writable folder.
@@ -417,6 +419,14 @@ def fit(
             raise ValueError(
                 f"{func}: scheduler: it drives another optimiser than the one given; make it "
                 "with this optimizer"
+            )
+        batches = math.ceil(X.shape[0] / batch_size)
+        if isinstance(scheduler, optim.OneCycleLR) and scheduler.total_steps < epochs * batches:
+            # refused now rather than by its step past total_steps, late in the run
+            raise ValueError(
+                f"{func}: scheduler: OneCycleLR has total_steps={scheduler.total_steps}, fewer "
+                f"than the {epochs * batches} batches of {epochs} epochs of {batches}; make it "
+                f"with epochs={epochs}, steps_per_epoch={batches}"
             )
     if checkpoint is not None:
         output_file("checkpoint", checkpoint, func=func)
