@@ -29,6 +29,9 @@ def folder(tmp_path):
     _write(root / "dog" / "b.png", "RGB", (12, 9), 0)
     _write(root / "dog" / "a.png", "L", (7, 7), 1)
     _write(root / "dog" / "puppies" / "c.bmp", "RGB", (5, 11), 2)
+    _write(root / "dog" / "puppies" / "x" / "d.png", "RGB", (6, 6), 7)
+    _write(root / "dog" / "puppies-2" / "e.png", "RGB", (6, 6), 8)  # '-' sorts before '/'
+
     _write(root / "cat" / "z.png", "RGBA", (10, 10), 3)
     _write(root / "cat" / "y.tif", "RGB", (8, 8), 4)
     _write(root / "bird" / "x.png", "RGB", (20, 6), 5)
@@ -40,7 +43,8 @@ def folder(tmp_path):
 def test_order_labels_and_pixels_are_torchvisions(folder, tmp_path):
     tv = import_torchvision()
     X, y, classes = load_image_folder(folder, (8, 6), dtype=np.float64)
-    # torchvision takes hidden folders as classes too: give it the folder without one
+    # torchvision takes hidden folders as classes too (here they are not, as documented):
+    # give it the folder without one
     os.rename(folder / ".ipynb_checkpoints", tmp_path / "hidden")
     T = tv.transforms
     theirs = tv.datasets.ImageFolder(
@@ -57,7 +61,7 @@ def test_order_labels_and_pixels_are_torchvisions(folder, tmp_path):
 
 def test_gray_channels_and_float32(folder):
     X, y, _ = load_image_folder(folder, (5, 5), channels=1)
-    assert X.dtype == np.float32 and X.shape == (6, 1, 5, 5)
+    assert X.dtype == np.float32 and X.shape == (8, 1, 5, 5)
     assert 0 <= X.min() and X.max() <= 1
 
 

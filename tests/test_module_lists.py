@@ -64,6 +64,37 @@ def test_list_edits_give_torchs_keys(edit):
     )
 
 
+def test_containers_take_containers_as_torchs():
+    ours, theirs = _pair(2)
+    other, t_other = _pair(1)
+    for a, b in ((ours, theirs), (nn.ModuleList(ours), torch.nn.ModuleList(theirs))):
+        assert len(a) == len(b) == 2
+    assert list((ours + other).state_dict()) == list((theirs + t_other).state_dict())
+    ours += other
+    theirs += t_other
+    ours.extend(other)
+    theirs.extend(t_other)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) and len(ours) == 4
+    assert ours.pop(1) is not None and len(ours) == 3
+    assert list(ours.state_dict()) == [
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "2.weight",
+        "2.bias",
+    ]
+    a = nn.ModuleDict({"x": nn.ReLU()})
+    a.update(nn.ModuleDict({"y": nn.Tanh()}))
+    assert nn.ModuleDict(a).keys() == ["x", "y"]
+
+    class Blocks(nn.ModuleList):
+        pass
+
+    t_blocks = type("Blocks", (tnn.ModuleList,), {})
+    assert repr(Blocks([nn.ReLU()])) == repr(t_blocks([tnn.ReLU()]))
+
+
 def test_negative_insert_is_a_lists():
     # PyTorch's insert(-1, m) files m under the key "-1"; here it goes before the last
     # module, as list.insert does

@@ -241,6 +241,10 @@ def test_reduce_on_plateau_is_torchs(mode, threshold_mode, cooldown):
 def test_reduce_on_plateau_resumes_and_fit_steps_it_with_the_held_out_loss(tmp_path):
     import json
 
+    zero_d = ReduceLROnPlateau(SGD(_params(), lr=1.0), patience=0)
+    zero_d.step(np.array(2.0))  # a 0-d array, as PyTorch takes a 0-d tensor
+    assert zero_d.best == 2.0
+
     a = SGD(_params(), lr=1.0)
     s = ReduceLROnPlateau(a, patience=0)
     s.step(1.0)

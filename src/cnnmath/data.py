@@ -225,8 +225,10 @@ def _class_files(root: str, classes: list[str]) -> list[tuple[str, int]]:
     samples = []
     for k, name in enumerate(classes):
         found = []
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, name), followlinks=True):
-            dirnames.sort()
+        # the folders in sorted order of their whole paths, as torchvision's (so "a-b" comes
+        # before "a/x"), each folder's files sorted by name
+        walk = sorted(os.walk(os.path.join(root, name), followlinks=True))
+        for dirpath, _, filenames in walk:
             for f in sorted(filenames):
                 if f.lower().endswith(IMAGE_EXTENSIONS):
                     found.append(os.path.join(dirpath, f))
@@ -250,12 +252,15 @@ def load_image_folder(
     """Labelled images from a folder per class — ``root/cat/1.png``, ``root/dog/a/2.jpg`` —
     as one batch: (X, y, classes), as torchvision's ``ImageFolder`` orders them.
 
-    ``classes`` are the sub-folders of ``root``, sorted by name; class k's examples are the
-    image files found under its folder (recursively; endings in :data:`IMAGE_EXTENSIONS`),
-    in sorted path order. Each image is read by :func:`cnnmath.images.load_image` (pixels in
-    [0, 1]; files are untrusted: corrupt files and decompression bombs are refused, naming
-    the file), given ``channels`` channels (:func:`cnnmath.images.to_channels`: alpha
-    dropped, gray repeated, or BT.601 luma) and resized to ``size`` = (H, W) with Pillow's
+    ``classes`` are the sub-folders of ``root``, sorted by name, except hidden ones (a
+    leading ".", such as ``.ipynb_checkpoints``, which torchvision would count as a class);
+    class k's examples are the image files found under its folder (recursively; endings in
+    :data:`IMAGE_EXTENSIONS`), folders in sorted order of their paths and each folder's files
+    sorted, as torchvision walks them. Each image is read by
+    :func:`cnnmath.images.load_image` (pixels in [0, 1]; files are untrusted: corrupt files
+    and decompression bombs are refused, naming the file), given ``channels`` channels
+    (:func:`cnnmath.images.to_channels`: alpha dropped, gray repeated, or BT.601 luma) and
+    resized to ``size`` = (H, W) with Pillow's
     bilinear filter (:func:`cnnmath.images.resize`; the aspect ratio is not kept).
 
     Returns X (N, channels, H, W) in ``dtype``, y (N,) int64 class indices, and the class

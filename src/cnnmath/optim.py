@@ -685,8 +685,8 @@ class LRScheduler:
         owner = type(self).__name__
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
-                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, AdamW), "
-                f"got {type(optimizer).__name__}"
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, AdamW, "
+                f"RMSprop), got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
         # PyTorch's "initial_lr": the rate the first scheduler of this optimiser found, the
@@ -1283,6 +1283,8 @@ class ReduceLROnPlateau(LRScheduler):
     def step(self, metrics: float) -> None:  # type: ignore[override]
         """One epoch's ``metrics`` value (a real number, PyTorch's argument name; NaN never
         improves): keep, or cut, the rate."""
+        if isinstance(metrics, np.ndarray) and metrics.shape == ():
+            metrics = metrics[()]  # a 0-d array, as PyTorch takes a 0-d tensor
         if isinstance(metrics, (bool, np.bool_)) or not isinstance(
             metrics, (int, float, np.integer, np.floating)
         ):

@@ -1,6 +1,6 @@
 """AlexNet as torchvision builds it (the single-tower variant of Krizhevsky's "one weird
 trick" paper, 2014): five convolutions with three max pools, then three fully connected
-layers. ``state_dict`` keys and ``repr`` are torchvision's.
+layers. ``state_dict`` keys and ``repr`` are torchvision's (ReLU's ``inplace=True`` aside).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ convolution feeding 1×1 and 3×3 expand convolutions side by side, their output
 no fully connected layer — a 1×1 convolution to the classes, then a global average.
 
 Module names, ``state_dict`` keys ("features.3.expand3x3.weight") and ``repr`` are
-torchvision's, so its weights load as they are.
+torchvision's (ReLU's ``inplace=True`` aside), so its weights load as they are.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 (padding 1) with ReLU, each stage closed by a 2×2 max pool, then three fully connected layers.
 
 Module names, ``state_dict`` keys ("features.0.weight", "classifier.6.bias") and ``repr`` are
-torchvision's, so its weights load as they are. The flatten between ``avgpool`` and
-``classifier`` is wiring, as torchvision writes it in ``forward``.
+torchvision's (ReLU's ``inplace=True`` aside), so its weights load as they are. The flatten
+between ``avgpool`` and ``classifier`` is wiring, as torchvision writes it in ``forward``.
 """
 
 from __future__ import annotations

@@ -74,12 +74,14 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         """Append each of ``modules`` in order; returns self."""
-        if isinstance(modules, Module) or not isinstance(modules, Iterable):
+        if (isinstance(modules, Module) and not isinstance(modules, ModuleList)) or not isinstance(
+            modules, Iterable
+        ):
             raise TypeError(
                 f"ModuleList: modules: expected an iterable of modules, got "
                 f"{type(modules).__name__}"
             )
-        for module in modules:
+        for module in list(modules):  # a list first: ``blocks.extend(blocks)`` doubles once
             self.append(module)
         return self
 
@@ -112,10 +114,20 @@ class ModuleList(Module):
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        """A new ModuleList of this one's modules, then ``other``'s."""
+        return ModuleList(self._modules_list).extend(other)
+
+    def pop(self, index: int = -1) -> Module:
+        """Remove the module at ``index`` (the last by default) and return it; the later
+        modules are renumbered."""
+        return self._modules_list.pop(self._index(index))
+
     def __repr__(self) -> str:
+        name = type(self).__name__
         if not self._modules_list:
-            return "ModuleList()"
-        lines = ["ModuleList("]
+            return f"{name}()"
+        lines = [f"{name}("]
         reprs = [repr(m) for m in self._modules_list]
         start = 0
         while start < len(reprs):
@@ -143,7 +155,7 @@ class ModuleDict(Module):
     ['cls.weight', 'cls.bias', 'box.weight', 'box.bias']
     """
 
-    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+    def __init__(self, modules: Mapping[str, Module] | ModuleDict | None = None) -> None:
         super().__init__()
         self._modules_dict: dict[str, Module] = {}
         if modules is not None:
@@ -193,10 +205,13 @@ class ModuleDict(Module):
         """(name, module) pairs, in insertion order."""
         return list(self._modules_dict.items())
 
-    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+    def update(
+        self, modules: Mapping[str, Module] | ModuleDict | Iterable[tuple[str, Module]]
+    ) -> None:
         """Add or replace entries from a mapping or from (name, module) pairs, in order."""
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
-        if isinstance(modules, Module) or not isinstance(pairs, Iterable):
+        is_dict = isinstance(modules, (Mapping, ModuleDict))
+        pairs = modules.items() if is_dict else modules  # type: ignore[union-attr]
+        if (isinstance(modules, Module) and not is_dict) or not isinstance(pairs, Iterable):
             raise TypeError(
                 f"ModuleDict: modules: expected a mapping or (name, module) pairs, got "
                 f"{type(modules).__name__}"

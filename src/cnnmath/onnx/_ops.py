@@ -2594,7 +2594,8 @@ _ELEMENTARY: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
 
 def shrink(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """Shrink with bias 0 (``nn.Hardshrink``) or bias = lambd (``nn.Softshrink``) on a value
-    computed at run time; other biases are refused."""
+    computed at run time; other biases are refused. A NaN input stays NaN here, as in
+    PyTorch's layers, where onnxruntime's Shrink gives 0."""
     x, lambd, bias = ins[0], attrs.get("lambd", 0.5), attrs.get("bias", 0.0)
     if lambd < 0 or not isinstance(x, Ref) or bias not in (0.0, lambd):
         raise refuse(
