@@ -231,8 +231,16 @@ def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 
 def _conv_transpose(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """ConvTranspose2d and ConvTranspose1d: a ConvTranspose with their geometry (one value
+    per spatial axis; both ends of an axis padded alike)."""
     m = node.module
-    assert isinstance(m, nn.ConvTranspose2d)
+    assert isinstance(m, (nn.ConvTranspose2d, nn.ConvTranspose1d))
+    if isinstance(m, nn.ConvTranspose1d):
+        kernel, strides, pads = [m.kernel_size], [m.stride], [m.padding, m.padding]
+        output_padding, dilations = [m.output_padding], [m.dilation]
+    else:
+        kernel, strides, pads = list(m.kernel_size), list(m.stride), _pads(m.padding)
+        output_padding, dilations = list(m.output_padding), list(m.dilation)
     inputs = [node.inputs[0], w.state(m, "weight", node)]
     if m.bias is not None:
         inputs.append(w.state(m, "bias", node))
@@ -241,11 +249,11 @@ def _conv_transpose(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None
         inputs,
         node.output,
         node.name,
-        kernel_shape=list(m.kernel_size),
-        strides=list(m.stride),
-        pads=_pads(m.padding),
-        output_padding=list(m.output_padding),
-        dilations=list(m.dilation),
+        kernel_shape=kernel,
+        strides=strides,
+        pads=pads,
+        output_padding=output_padding,
+        dilations=dilations,
         group=m.groups,
     )
 
@@ -476,26 +484,6 @@ def _pad1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     if m.mode == "constant" and m.value != 0:
         inputs.append(w.const(f"{node.name}/value", m.value))
     w.node("Pad", inputs, node.output, node.name, mode=_PAD_MODES[m.mode])
-
-
-def _conv_transpose1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    m = node.module
-    assert isinstance(m, nn.ConvTranspose1d)
-    inputs = [node.inputs[0], w.state(m, "weight", node)]
-    if m.bias is not None:
-        inputs.append(w.state(m, "bias", node))
-    w.node(
-        "ConvTranspose",
-        inputs,
-        node.output,
-        node.name,
-        kernel_shape=[m.kernel_size],
-        strides=[m.stride],
-        pads=[m.padding, m.padding],
-        output_padding=[m.output_padding],
-        dilations=[m.dilation],
-        group=m.groups,
-    )
 
 
 def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -1015,7 +1003,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.ChannelShuffle: _channel_shuffle,
     nn.Unflatten: _unflatten,
     nn.Pad1d: _pad1d,
-    nn.ConvTranspose1d: _conv_transpose1d,
+    nn.ConvTranspose1d: _conv_transpose,
     nn.InstanceNorm1d: _instance_norm,
     nn.Softmax2d: _softmax,
     nn.Softmin: _softmin,
