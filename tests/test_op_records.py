@@ -6,9 +6,14 @@ installed), and finite differences in float64.
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+
 import numpy as np
 import pytest
 
+import cnnmath.ops
 from cnnmath.gradcheck import check_gradients
 from helpers import assert_close
 from opinfo import as_tuple, cast, first, present
@@ -58,6 +63,52 @@ def test_every_record_has_samples_and_error_inputs():
     for record in RECORDS:
         assert record.samples(), f"{record.name}: no samples"
         assert record.errors(), f"{record.name}: no error inputs"
+
+
+# Public functions of cnnmath.ops that are not ops with a record, and why.
+NOT_OPS = {
+    "get_activation": "a registry lookup; the ops it returns have records",
+    "conv_output_shape": "geometry, checked in test_conv against the reference's formula",
+    "crop_or_pad": "geometry of conv_transpose2d's output_padding, checked in test_conv",
+    "dispatch_plan": "the engine's plan, checked in test_dispatch",
+    "select_method": "the engine's choice of kernel, checked in test_dispatch",
+    "dropout_mask": "draws the mask; dropout's record runs dropout_fixed_mask on a fixed one",
+    "erf": "a scalar special function, checked against math.erf in test_erf",
+    "erfc": "a scalar special function, checked against math.erfc in test_erf",
+    "linear_taps": "interpolate_bilinear's weights, which its record covers",
+    "resample_linear": "interpolate_bilinear along one axis, which its record covers",
+    "sum_into_sources": "interpolate_bilinear's adjoint along one axis, covered by its record",
+    "taps_at": "interpolate_bilinear's sample positions, covered by its record",
+    "pad_axes": "pad2d's argument parsing, checked in test_pad",
+    "pad_widths": "pad2d's argument parsing, checked in test_pad",
+}
+
+
+def _public_functions():
+    """Every function a public module of cnnmath.ops lists in its ``__all__``."""
+    modules = [cnnmath.ops] + [
+        importlib.import_module(f"cnnmath.ops.{m.name}")
+        for m in pkgutil.iter_modules(cnnmath.ops.__path__)
+        if not m.name.startswith("_")
+    ]
+    return {
+        name
+        for module in modules
+        for name in getattr(module, "__all__", ())
+        if inspect.isfunction(getattr(module, name))
+    }
+
+
+def test_every_public_op_has_a_record():
+    """A new forward op in cnnmath.ops gets a record (reference loop, PyTorch, finite
+    differences, errors) or a line in NOT_OPS saying why not."""
+    recorded = {r.name for r in RECORDS}
+    forwards = {n for n in _public_functions() if not n.endswith(("_backward", "_grad"))}
+    assert "conv2d" in forwards and "channel_shuffle" in forwards  # the walk found the ops
+    missing = sorted(forwards - recorded - set(NOT_OPS))
+    assert not missing, f"public ops without an op record: {missing}"
+    stale = sorted(set(NOT_OPS) - forwards)
+    assert not stale, f"NOT_OPS names what cnnmath.ops no longer exports: {stale}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

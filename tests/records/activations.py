@@ -1,5 +1,6 @@
 """Records for cnnmath.ops.activations: every registry entry with a PyTorch counterpart, gelu's
-tanh form, and prelu (with its learnable slope).
+tanh form, prelu (with its learnable slope), and the ops outside the registry: the shrinks,
+threshold and glu.
 
 The backward of σ is ``g · σ′(x)``, except relu's, hardtanh's and relu6's, which are ops of
 their own (``relu_backward``, ``hardtanh_backward``: a select, 0 outside whatever g holds). Samples hold at least 34 elements: PyTorch's CPU kernels
@@ -23,7 +24,7 @@ import numpy as np
 
 from cnnmath.ops import activations as ops
 from cnnmath.reference import activations as ref
-from opinfo import ErrorCase, OpRecord, Sample, randn
+from opinfo import ErrorCase, OpRecord, Sample, randn, torch_functional
 
 # Dips of the non-monotone ones, kept a step away from any kink.
 _DIPS = {
@@ -241,7 +242,148 @@ def _make_records():
             errors=_prelu_errors,
         )
     )
+    return records + _shrink_records() + [_threshold_record(), _glu_record()]
+
+
+def _elementwise_samples(name, options):
+    """The registry entries' samples (all of at least 34 elements) with each keyword set."""
+    base = _samples(name)
+
+    def make():
+        return [
+            Sample(f"{sample.name}-{'-'.join(f'{k}{v}' for k, v in kw.items())}", sample.arrays, kw)
+            for sample in base()
+            for kw in options
+        ]
+
+    return make
+
+
+def _shrink_records():
+    """hardshrink, softshrink (σ′ both ``shrink_grad``) and tanhshrink, against PyTorch; the
+    NaN rule of the shrinks' gradient is that of PyTorch's vectorised kernel, which samples of
+    34 elements or more exercise."""
+
+    def errors(f, df, name, takes_lambd):
+        def make():
+            x = np.ones(3)
+            cases = [
+                ErrorCase("int", lambda: f(np.arange(3)), TypeError, rf"^{name}: x: expected"),
+                ErrorCase("list", lambda: df([1.0]), TypeError, r"_grad: x: expected a numpy"),
+            ]
+            if takes_lambd:
+                cases += [
+                    ErrorCase(
+                        "negative-lambd",
+                        lambda: f(x, lambd=-0.1),
+                        ValueError,
+                        rf"^{name}: lambd: expected a number >= 0, got -0.1",
+                    ),
+                    ErrorCase("str-lambd", lambda: df(x, lambd="1"), TypeError, "lambd"),
+                ]
+            return cases
+
+        return make
+
+    records = []
+    for name, takes_lambd in (("hardshrink", True), ("softshrink", True), ("tanhshrink", False)):
+        f = getattr(ops, name)
+        df = ops.shrink_grad if takes_lambd else ops.tanhshrink_grad
+        rdf = ref.shrink_grad if takes_lambd else ref.tanhshrink_grad
+        options = [{"lambd": 0.5}, {"lambd": 1.7}, {"lambd": 0.0}] if takes_lambd else [{}]
+        records.append(
+            OpRecord(
+                name=name,
+                op=f,
+                reference=getattr(ref, name),
+                samples=_elementwise_samples(name, options),
+                torch=torch_functional(name),
+                backward=functools.partial(lambda g, x, df=df, **kw: g * df(x, **kw), df=df),
+                reference_backward=functools.partial(
+                    lambda g, x, rdf=rdf, **kw: g * rdf(x, **kw), rdf=rdf
+                ),
+                errors=errors(f, df, name, takes_lambd),
+            )
+        )
     return records
+
+
+def _threshold_record():
+    def errors():
+        x = np.ones(3)
+        return [
+            ErrorCase(
+                "missing value",
+                lambda: ops.threshold(x, threshold=0.5),
+                TypeError,
+                "value",
+            ),
+            ErrorCase(
+                "str threshold",
+                lambda: ops.threshold(x, threshold="1", value=0.0),
+                TypeError,
+                "threshold",
+            ),
+            ErrorCase(
+                "int x",
+                lambda: ops.threshold_grad(np.arange(3), threshold=0.0, value=0.0),
+                TypeError,
+                r"^threshold_grad: x: expected",
+            ),
+        ]
+
+    return OpRecord(
+        name="threshold",
+        op=ops.threshold,
+        reference=ref.threshold,
+        samples=_elementwise_samples(
+            "threshold",
+            [
+                {"threshold": 0.1, "value": 20.0},
+                {"threshold": -1.3, "value": -1.3},
+                {"threshold": 2.0, "value": 0.0},
+            ],
+        ),
+        torch=torch_functional("threshold"),
+        backward=lambda g, x, **kw: g * ops.threshold_grad(x, **kw),
+        reference_backward=lambda g, x, **kw: g * ref.threshold_grad(x, **kw),
+        errors=errors,
+    )
+
+
+def _glu_record():
+    def samples():
+        return [
+            Sample("last-axis-40", (3 * randn(40, seed=41),)),
+            Sample("channels", (2 * randn(2, 6, 3, 4, seed=42),), {"dim": 1}),
+            Sample("rows", (2 * randn(4, 10, seed=43),), {"dim": 0}),
+            Sample("negative-dim", (2 * randn(3, 8, 2, seed=44),), {"dim": -2}),
+        ]
+
+    def errors():
+        x = np.ones((3, 4))
+        return [
+            ErrorCase("odd", lambda: ops.glu(x, 0), ValueError, r"^glu: x: expected an even size"),
+            ErrorCase("dim range", lambda: ops.glu(x, 2), ValueError, r"dim: expected an axis"),
+            ErrorCase("dim float", lambda: ops.glu(x, 1.0), TypeError, r"dim: expected an int"),
+            ErrorCase(
+                "grad shape",
+                lambda: ops.glu_backward(np.ones((3, 4)), x, 1),
+                ValueError,
+                r"^glu_backward: grad_output: expected the output's shape \(3, 2\)",
+            ),
+        ]
+
+    return OpRecord(
+        name="glu",
+        op=ops.glu,
+        reference=ref.glu,
+        samples=samples,
+        torch=torch_functional("glu"),
+        backward=ops.glu_backward,
+        reference_backward=ref.glu_backward,
+        errors=errors,
+    )
 
 
 RECORDS = _make_records()

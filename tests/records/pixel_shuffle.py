@@ -4,6 +4,8 @@ import numpy as np
 
 from cnnmath import reference
 from cnnmath.ops import (
+    channel_shuffle,
+    channel_shuffle_backward,
     pixel_shuffle,
     pixel_shuffle_backward,
     pixel_unshuffle,
@@ -69,7 +71,43 @@ def _unshuffle_errors():
     ]
 
 
+def _channel_shuffle_samples():
+    return [
+        Sample("shufflenet-2", (randn(2, 6, 3, 4),), dict(groups=2)),
+        Sample("three-groups", (randn(1, 12, 2, 3, seed=1),), dict(groups=3)),
+        Sample("one-group", (randn(2, 4, 3, 3, seed=2),), dict(groups=1)),
+        Sample("one-per-group", (randn(2, 5, 4, seed=3),), dict(groups=5)),
+        Sample("5-d", (randn(2, 4, 2, 3, 2, seed=4),), dict(groups=2)),
+    ]
+
+
+def _channel_shuffle_errors():
+    x = np.zeros((1, 6, 2, 2))
+    return [
+        ErrorCase("zero", lambda: channel_shuffle(x, 0), ValueError, "groups: expected"),
+        ErrorCase("bool", lambda: channel_shuffle(x, True), TypeError, "groups: expected"),
+        ErrorCase("split", lambda: channel_shuffle(x, 4), ValueError, "divisible by groups"),
+        ErrorCase("int", lambda: channel_shuffle(x.astype(int), 2), TypeError, "x: expected"),
+        ErrorCase(
+            "grad split",
+            lambda: channel_shuffle_backward(np.zeros((1, 6, 2)), 4),
+            ValueError,
+            r"^channel_shuffle_backward: grad_output: expected channels \(axis 1\) divisible",
+        ),
+    ]
+
+
 RECORDS = [
+    OpRecord(
+        name="channel_shuffle",
+        op=channel_shuffle,
+        reference=reference.channel_shuffle,
+        samples=_channel_shuffle_samples,
+        torch=torch_functional("channel_shuffle"),
+        backward=lambda g, x, **kw: channel_shuffle_backward(g, **kw),
+        reference_backward=lambda g, x, **kw: reference.channel_shuffle_backward(g, **kw),
+        errors=_channel_shuffle_errors,
+    ),
     OpRecord(
         name="pixel_shuffle",
         op=pixel_shuffle,

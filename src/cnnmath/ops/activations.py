@@ -948,7 +948,7 @@ def glu(x: np.ndarray, dim: int = -1) -> np.ndarray:
     """The gated linear unit (``torch.nn.functional.glu``): x split in halves a, b along
     ``dim``, y = a ⊙ sigmoid(b); y has half x's size along ``dim``."""
     a, b, _ = _halves(x, dim, "glu")
-    with _quiet():
+    with np.errstate(under="ignore", invalid="ignore"):  # ∞·0 is NaN, as in PyTorch
         return _out(a * sigmoid(b), a)
 
 
@@ -962,7 +962,7 @@ def glu_backward(grad_output: np.ndarray, x: np.ndarray, dim: int = -1) -> np.nd
             f"glu_backward: grad_output: expected the output's shape {a.shape}, got {g.shape}"
         )
     s = sigmoid(b)
-    with _quiet():
+    with np.errstate(under="ignore", invalid="ignore"):
         return _out(np.concatenate([g * s, g * a * s * (1 - s)], axis=axis), x)
 
 

@@ -19,7 +19,21 @@ Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrin
 Speed is not a goal: use tiny shapes.
 """
 
-from .activations import hardtanh_backward, prelu, prelu_backward, relu_backward
+from .activations import (
+    glu,
+    glu_backward,
+    hardshrink,
+    hardtanh_backward,
+    prelu,
+    prelu_backward,
+    relu_backward,
+    shrink_grad,
+    softshrink,
+    tanhshrink,
+    tanhshrink_grad,
+    threshold,
+    threshold_grad,
+)
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
@@ -34,6 +48,8 @@ from .norm import (
 )
 from .pad import pad2d, pad2d_backward
 from .pixel_shuffle import (
+    channel_shuffle,
+    channel_shuffle_backward,
     pixel_shuffle,
     pixel_shuffle_backward,
     pixel_unshuffle,
@@ -72,6 +88,8 @@ __all__ = [
     "avg_pool2d_backward",
     "batch_norm",
     "batch_norm_backward",
+    "channel_shuffle",
+    "channel_shuffle_backward",
     "conv2d",
     "conv2d_backward",
     "conv_transpose2d",
@@ -79,6 +97,8 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "dropout_backward",
+    "glu",
+    "glu_backward",
     "group_norm",
     "group_norm_backward",
     "interpolate_bilinear",
@@ -107,9 +127,16 @@ __all__ = [
     "unfold",
     "unfold_backward",
     "prelu",
+    "hardshrink",
     "hardtanh_backward",
     "prelu_backward",
     "relu_backward",
+    "shrink_grad",
+    "softshrink",
+    "tanhshrink",
+    "tanhshrink_grad",
+    "threshold",
+    "threshold_grad",
     "softmax",
     "softmax_backward",
 ]

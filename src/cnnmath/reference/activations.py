@@ -278,3 +278,73 @@ def prelu_backward(grad_output, x, weight):
             gx[index] = a[c] * g
             ga[c] += g * v
     return gx.astype(x.dtype), ga.reshape(np.shape(weight)).astype(x.dtype)
+
+
+def hardshrink(x, lambd=0.5):
+    """y = 0 for −λ ≤ x ≤ λ, else x (a NaN fails both tests and passes through)."""
+    return _map(lambda v: 0.0 if -lambd <= v <= lambd else v, x)
+
+
+def softshrink(x, lambd=0.5):
+    """y = x − λ for x > λ, x + λ for x < −λ, else 0 (NaN passes through)."""
+
+    def one(v):
+        if v > lambd:
+            return v - lambd
+        if v < -lambd:
+            return v + lambd
+        return v if math.isnan(v) else 0.0
+
+    return _map(one, x)
+
+
+def shrink_grad(x, lambd=0.5):
+    """σ′ of both shrinks: 1 for |x| > λ, else 0 (the kinks ±λ and NaN included)."""
+    return _map(lambda v: 1.0 if abs(v) > lambd else 0.0, x)
+
+
+def tanhshrink(x):
+    return _map(lambda v: v - math.tanh(v), x)
+
+
+def tanhshrink_grad(x):
+    """d/dx (x − tanh x) = 1 − (1 − tanh²x) = tanh²x."""
+    return _map(lambda v: math.tanh(v) ** 2, x)
+
+
+def threshold(x, threshold, value):
+    """y = x for x > threshold, else value; a NaN is not ≤ threshold and passes through."""
+    return _map(lambda v: value if v <= threshold else v, x)
+
+
+def threshold_grad(x, threshold, value):
+    """1 where x passes through (x > threshold, or NaN), 0 where it was replaced."""
+    return _map(lambda v: 0.0 if v <= threshold else 1.0, x)
+
+
+def glu(x, dim=-1):
+    """y[…, i, …] = a_i·sigmoid(b_i) with a_i = x[…, i, …] and b_i = x[…, i + m, …], m half of
+    x's size along ``dim``; every output element computed on its own."""
+    x = np.asarray(x)
+    axis = dim % x.ndim
+    m = x.shape[axis] // 2
+    out_shape = x.shape[:axis] + (m,) + x.shape[axis + 1 :]
+    y = np.empty(out_shape, dtype=np.float64)
+    for index in np.ndindex(*out_shape):
+        partner = index[:axis] + (index[axis] + m,) + index[axis + 1 :]
+        y[index] = float(x[index]) * _sigmoid(float(x[partner]))
+    return y.astype(x.dtype)
+
+
+def glu_backward(grad_output, x, dim=-1):
+    """∂ℓ/∂a_i = g_i·sigmoid(b_i), ∂ℓ/∂b_i = g_i·a_i·sigmoid(b_i)·(1 − sigmoid(b_i))."""
+    x = np.asarray(x)
+    axis = dim % x.ndim
+    m = x.shape[axis] // 2
+    gx = np.empty(x.shape, dtype=np.float64)
+    for index in np.ndindex(*grad_output.shape):
+        partner = index[:axis] + (index[axis] + m,) + index[axis + 1 :]
+        g, a, s = float(grad_output[index]), float(x[index]), _sigmoid(float(x[partner]))
+        gx[index] = g * s
+        gx[partner] = g * a * s * (1.0 - s)
+    return gx.astype(x.dtype)

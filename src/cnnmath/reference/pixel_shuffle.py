@@ -9,6 +9,9 @@ and every input pixel (h, w); pixel_unshuffle copies the other way,
 Y[β, c·r² + i·r + j, h, w] = X[β, c, h·r + i, w·r + j]. Each backward is the adjoint of its
 copy written out: every G value added to the gradient of the one input it was copied from,
 ∂ℓ/∂X[source] += G[destination], over every destination.
+
+channel_shuffle with g groups of k = C/g channels copies Y[n, j·g + i, …] = X[n, i·k + j, …]
+for every i < g, j < k and every n and position; its backward is the same adjoint.
 """
 
 from __future__ import annotations
@@ -77,3 +80,30 @@ def pixel_unshuffle_backward(grad_output, downscale_factor):
     for b, c_out, h, w, c, p, q in _moves(B, C, H, W, r):
         gx[b, c, p, q] += float(g4[b, c_out, h, w])
     return gx.reshape(*grad_output.shape[:-3], C, H * r, W * r).astype(grad_output.dtype)
+
+
+def _channel_moves(C, groups):
+    """Every (source, destination) channel pair of channel_shuffle with C channels."""
+    k = C // groups
+    for i in range(groups):
+        for j in range(k):
+            yield i * k + j, j * groups + i
+
+
+def channel_shuffle(x, groups):
+    y = np.zeros(x.shape)
+    for n in range(x.shape[0]):
+        for source, destination in _channel_moves(x.shape[1], groups):
+            for position in np.ndindex(*x.shape[2:]):
+                y[(n, destination) + position] = float(x[(n, source) + position])
+    return y.astype(x.dtype)
+
+
+def channel_shuffle_backward(grad_output, groups):
+    g = grad_output
+    gx = np.zeros(g.shape)
+    for n in range(g.shape[0]):
+        for source, destination in _channel_moves(g.shape[1], groups):
+            for position in np.ndindex(*g.shape[2:]):
+                gx[(n, source) + position] += float(g[(n, destination) + position])
+    return gx.astype(g.dtype)
