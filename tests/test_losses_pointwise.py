@@ -63,6 +63,39 @@ def test_regression_losses_are_torchs(name, kwargs, reduction):
     _check(getattr(losses, name), getattr(F, name), x32, t32, reduction, rtol=1e-5, **kwargs)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("l1_loss", {}), ("mse_loss", {}), ("huber_loss", {}), ("huber_loss", {"delta": 0.4})],
+)
+def test_element_weights_are_torchs(name, kwargs, reduction):
+    # l1 and mse average over Σw, huber over the element count: PyTorch's two rules
+    x, t = _data(seed=5)
+    w = np.random.default_rng(6).uniform(0.0, 3.0, size=x.shape)
+    w[0, 0] = 0.0
+    _check(getattr(losses, name), getattr(F, name), x, t, reduction, weight=w, **kwargs)
+    x32, t32, w32 = x.astype(np.float32), t.astype(np.float32), w.astype(np.float32)
+    fn, torch_fn = getattr(losses, name), getattr(F, name)
+    _check(fn, torch_fn, x32, t32, reduction, rtol=1e-5, weight=w32, **kwargs)
+
+
+def test_element_weights_count_an_element_w_times():
+    # an independent reading of "mean" as the weighted average: integer weights repeat elements
+    x, t = _data(shape=(6,), seed=7)
+    w = np.array([1.0, 3.0, 0.0, 2.0, 1.0, 1.0])
+    repeats = w.astype(int)
+    for name in ("l1_loss", "mse_loss"):
+        weighted, _ = getattr(losses, name)(x, t, weight=w)
+        repeated, _ = getattr(losses, name)(np.repeat(x, repeats), np.repeat(t, repeats))
+        assert weighted == pytest.approx(repeated, rel=1e-14)
+
+
+def test_all_zero_weights_give_nan_as_torch():
+    x, t = _data(shape=(3,))
+    for name in ("l1_loss", "mse_loss"):
+        _check(getattr(losses, name), getattr(F, name), x, t, "mean", weight=np.zeros(3))
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs"),
     [("l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}), ("huber_loss", {"delta": 0.5})],
@@ -224,6 +257,16 @@ def test_nan_in_gives_nan_out():
             ["pos_weight", "(2,)", "(2, 3)"],
         ),
         (lambda: losses.l1_loss(np.zeros(3, int), np.zeros(3, int)), TypeError, ["input", "int"]),
+        (
+            lambda: losses.mse_loss(np.zeros((2, 3)), np.zeros((2, 3)), weight=np.ones(3)),
+            ValueError,
+            ["mse_loss", "weight", "(2, 3)", "(3,)"],
+        ),
+        (
+            lambda: losses.huber_loss(np.zeros(3), np.zeros(3), weight=np.ones(3, np.float32)),
+            TypeError,
+            ["huber_loss", "weight", "float32"],
+        ),
     ],
 )
 def test_bad_input_is_named(call, error, words):

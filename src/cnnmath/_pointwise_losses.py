@@ -44,11 +44,11 @@ def _pair(func: str, input: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _finish(
-    per: np.ndarray, d: np.ndarray, input: np.ndarray, reduction: str, n: int
+    per: np.ndarray, d: np.ndarray, input: np.ndarray, reduction: str, n: float
 ) -> tuple[float | np.ndarray, np.ndarray]:
     """(reduce(ℓ_k), ∂/∂x_k), with "mean" dividing both by n (NaN for n = 0, as PyTorch's)."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
-        grad = (d / n if reduction == "mean" and n else d).astype(input.dtype)
+        grad = (d / n if reduction == "mean" else d).astype(input.dtype)
     if reduction == "mean" and n == 0:
         return np.nan, grad
     return _reduce(per, n, reduction, input), grad
@@ -71,33 +71,73 @@ def _broadcast(func: str, name: str, value: Any, input: np.ndarray) -> np.ndarra
     return out.astype(np.float64)
 
 
+def _element_weight(func: str, weight: Any, input: np.ndarray) -> np.ndarray | None:
+    """An optional weight w_k per element: a float array of input's shape and dtype (as
+    PyTorch, which refuses any other size), as float64."""
+    if weight is None:
+        return None
+    check_float_array("weight", weight, func=func)
+    check_same_dtype(func, input=input, weight=weight)
+    if weight.shape != input.shape:
+        raise ValueError(
+            f"{func}: weight: expected the shape of input {input.shape}, got {weight.shape}"
+        )
+    return weight.astype(np.float64)
+
+
+def _weighted_mean(
+    func: str,
+    per: np.ndarray,
+    d: np.ndarray,
+    input: np.ndarray,
+    reduction: str,
+    weight: Any,
+) -> tuple[float | np.ndarray, np.ndarray]:
+    """reduce(w_k ℓ_k), "mean" the weighted average Σ w_k ℓ_k / Σ w_k (n without weights)."""
+    w = _element_weight(func, weight, input)
+    if w is None:
+        return _finish(per, d, input, reduction, input.size)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _finish(w * per, w * d, input, reduction, float(np.sum(w)))
+
+
 def l1_loss(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean"
+    input: np.ndarray,
+    target: np.ndarray,
+    reduction: str = "mean",
+    weight: np.ndarray | None = None,
 ) -> tuple[float | np.ndarray, np.ndarray]:
     """Mean absolute error: ℓ_k = |x_k − t_k|, ∂ℓ_k/∂x_k = sign(x_k − t_k) (0 where x = t, as
-    PyTorch's subgradient).
+    PyTorch's subgradient). With ``weight`` w (input's shape) the elements count w_k times:
+    ℓ_k = w_k |x_k − t_k|, and "mean" is the weighted average Σ_k ℓ_k / Σ_k w_k (as PyTorch).
 
     >>> import numpy as np
     >>> l1_loss(np.array([1.0, -3.0]), np.array([0.0, 0.0]))[0]
     2.0
+    >>> l1_loss(np.array([1.0, -3.0]), np.array([0.0, 0.0]), weight=np.array([3.0, 1.0]))[0]
+    1.5
     """
     func = "l1_loss"
     reduction = _reduction(reduction, func)
     x, t = _pair(func, input, target)
     r = x - t
-    return _finish(np.abs(r), np.sign(r), input, reduction, x.size)
+    return _weighted_mean(func, np.abs(r), np.sign(r), input, reduction, weight)
 
 
 def mse_loss(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean"
+    input: np.ndarray,
+    target: np.ndarray,
+    reduction: str = "mean",
+    weight: np.ndarray | None = None,
 ) -> tuple[float | np.ndarray, np.ndarray]:
-    """Mean squared error: ℓ_k = (x_k − t_k)², ∂ℓ_k/∂x_k = 2(x_k − t_k)."""
+    """Mean squared error: ℓ_k = (x_k − t_k)², ∂ℓ_k/∂x_k = 2(x_k − t_k). With ``weight`` w
+    (input's shape): ℓ_k = w_k (x_k − t_k)², "mean" Σ_k ℓ_k / Σ_k w_k (as PyTorch)."""
     func = "mse_loss"
     reduction = _reduction(reduction, func)
     x, t = _pair(func, input, target)
     r = x - t
     with np.errstate(over="ignore"):
-        return _finish(r * r, 2 * r, input, reduction, x.size)
+        return _weighted_mean(func, r * r, 2 * r, input, reduction, weight)
 
 
 def smooth_l1_loss(
@@ -125,12 +165,20 @@ def smooth_l1_loss(
 
 
 def huber_loss(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean", delta: float = 1.0
+    input: np.ndarray,
+    target: np.ndarray,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: np.ndarray | None = None,
 ) -> tuple[float | np.ndarray, np.ndarray]:
     """Huber loss, with r = x − t and δ > 0:
 
     ℓ_k = r²/2          if |r| ≤ δ,    δ·(|r| − δ/2)   otherwise;
     ∂ℓ_k/∂x_k = r       if |r| ≤ δ,    δ·sign(r)       otherwise.
+
+    With ``weight`` w (input's shape) each ℓ_k is multiplied by w_k; "mean" then still divides
+    by the number of elements n, not by Σ w_k — PyTorch's rule for this loss, unlike its
+    weighted ``l1_loss`` and ``mse_loss``.
     """
     func = "huber_loss"
     reduction = _reduction(reduction, func)
@@ -142,6 +190,9 @@ def huber_loss(
     with np.errstate(over="ignore", invalid="ignore"):
         per = np.where(inside, 0.5 * r * r, delta * (a - 0.5 * delta))
         d = np.where(inside, r, delta * np.sign(r))
+        w = _element_weight(func, weight, input)
+        if w is not None:
+            per, d = w * per, w * d
     return _finish(per, d, input, reduction, x.size)
 
 
