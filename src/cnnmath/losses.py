@@ -14,7 +14,9 @@ in their docstrings), all with PyTorch's ``reduction`` argument. Above, n runs o
 samples (and their extra spatial positions), a[n, c] is the target distribution times the
 class weights (see :func:`cross_entropy`) and the reduction divides the sum by PyTorch's
 denominator. ``softmax_cross_entropy(logits, labels)`` is the mean
-cross-entropy of a (B, K) batch, kept for the training loop.
+cross-entropy of a (B, K) batch, kept for the training loop. Each loss is also a class named
+as ``torch.nn``'s loss module (``CrossEntropyLoss(label_smoothing=0.1)``, ``MSELoss()``, …)
+that fixes its options and is called as the function is.
 
 The softmax is :mod:`cnnmath.ops.softmax`'s, evaluated stably with the log-sum-exp shift in
 float64; the loss is returned as a Python float (reductions "mean" and "sum") or an array in
@@ -33,6 +35,17 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_float_array, check_ndim, check_same_dtype, real_number
+from ._loss_modules import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from ._pointwise_losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -49,6 +62,15 @@ from .ops.softmax import log_softmax as _log_softmax_dim
 from .ops.softmax import softmax as _softmax_dim
 
 __all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "NLLLoss",
+    "SmoothL1Loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",

@@ -1,0 +1,185 @@
+"""The losses as objects, as ``torch.nn``'s loss modules: ``criterion = CrossEntropyLoss(
+label_smoothing=0.1)`` fixes the options once, and ``loss, grad = criterion(logits, y)`` is
+``losses.cross_entropy(logits, y, label_smoothing=0.1)`` — the same ``(loss, ∂loss/∂input)``
+pair every loss in :mod:`cnnmath.losses` returns, so ``model.backward(grad)`` follows, and
+``train.fit(..., loss=criterion)`` takes one.
+
+They are plain callables, not :class:`cnnmath.nn.Module` s: they hold no parameters, and their
+``weight`` / ``pos_weight`` are not written into a model's ``state_dict`` (PyTorch keeps them
+as buffers of the loss module, which training scripts do not save). The options after
+``weight`` are keyword-only, because PyTorch's positional order still holds its deprecated
+``size_average`` and ``reduce``, which are not taken here. ``reduction`` is checked when the
+object is built; every other option is checked by the loss function on the first call, with
+that function's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._pointwise_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    smooth_l1_loss,
+)
+from ._reductions import _reduction
+
+LossValue = tuple[float | np.ndarray, np.ndarray]
+
+
+class _Loss:
+    """A loss function with its keyword options bound; calling it returns (loss, grad)."""
+
+    _function: Callable[..., LossValue]
+
+    def __init__(self, **options: Any) -> None:
+        _reduction(options["reduction"], type(self).__name__)
+        self.options = options
+
+    def __call__(self, input: np.ndarray, target: Any) -> LossValue:
+        return type(self)._function(input, target, **self.options)
+
+    def forward(self, input: np.ndarray, target: Any) -> LossValue:
+        """The same as calling the object (PyTorch's spelling)."""
+        return self(input, target)
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CrossEntropyLoss(_Loss):
+    """``losses.cross_entropy`` (logits (N, K, …), class indices or probabilities) with
+    ``weight`` per class, ``ignore_index``, ``reduction`` and ``label_smoothing`` fixed.
+
+    >>> import numpy as np
+    >>> criterion = CrossEntropyLoss(label_smoothing=0.1)
+    >>> criterion
+    CrossEntropyLoss()
+    >>> loss, grad = criterion(np.zeros((2, 4)), np.array([0, 3]))
+    >>> round(loss, 6), grad.shape
+    (1.386294, (2, 4))
+    """
+
+    @staticmethod
+    def _function(input: np.ndarray, target: Any, **options: Any) -> LossValue:
+        from .losses import cross_entropy  # losses imports this module for its namespace
+
+        return cross_entropy(input, target, **options)
+
+    def __init__(
+        self,
+        weight: np.ndarray | None = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+
+
+class NLLLoss(_Loss):
+    """``losses.nll_loss`` (log-probabilities (N, K, …), class indices) with ``weight``,
+    ``ignore_index`` and ``reduction`` fixed."""
+
+    @staticmethod
+    def _function(input: np.ndarray, target: Any, **options: Any) -> LossValue:
+        from .losses import nll_loss
+
+        return nll_loss(input, target, **options)
+
+    def __init__(
+        self, weight: np.ndarray | None = None, *, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
+
+
+class L1Loss(_Loss):
+    """``losses.l1_loss``: mean absolute error, ``reduction`` fixed."""
+
+    _function = staticmethod(l1_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class MSELoss(_Loss):
+    """``losses.mse_loss``: mean squared error, ``reduction`` fixed."""
+
+    _function = staticmethod(mse_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """``losses.smooth_l1_loss`` with ``reduction`` and ``beta`` fixed."""
+
+    _function = staticmethod(smooth_l1_loss)
+
+    def __init__(self, *, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction=reduction, beta=beta)
+
+
+class HuberLoss(_Loss):
+    """``losses.huber_loss`` with ``reduction`` and ``delta`` fixed."""
+
+    _function = staticmethod(huber_loss)
+
+    def __init__(self, *, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction, delta=delta)
+
+
+class BCELoss(_Loss):
+    """``losses.binary_cross_entropy`` (probabilities in [0, 1]) with ``weight`` and
+    ``reduction`` fixed."""
+
+    _function = staticmethod(binary_cross_entropy)
+
+    def __init__(self, weight: np.ndarray | None = None, *, reduction: str = "mean") -> None:
+        super().__init__(weight=weight, reduction=reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``losses.binary_cross_entropy_with_logits`` with ``weight``, ``reduction`` and
+    ``pos_weight`` fixed: the multi-label and mask loss on raw scores."""
+
+    _function = staticmethod(binary_cross_entropy_with_logits)
+
+    def __init__(
+        self,
+        weight: np.ndarray | None = None,
+        *,
+        reduction: str = "mean",
+        pos_weight: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(weight=weight, reduction=reduction, pos_weight=pos_weight)
+
+
+class KLDivLoss(_Loss):
+    """``losses.kl_div`` (input log-probabilities) with ``reduction`` and ``log_target``
+    fixed; ``reduction="batchmean"`` is the Kullback–Leibler divergence per example."""
+
+    _function = staticmethod(kl_div)
+
+    def __init__(self, *, reduction: str = "mean", log_target: bool = False) -> None:
+        if reduction != "batchmean":
+            _reduction(reduction, "KLDivLoss")
+        self.options = {"reduction": reduction, "log_target": log_target}
