@@ -11,6 +11,7 @@ FAMILIES = (
     "pad",
     "pixel_shuffle",
     "unfold",
+    "grid_sample",
     "norm",
     "activations",
     "losses",

@@ -17,6 +17,7 @@ from .conv import (
     conv_transpose2d_backward,
 )
 from .dropout import dropout, dropout_backward
+from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
 from .lrn import local_response_norm, local_response_norm_backward
@@ -53,6 +54,10 @@ from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backwar
 from .unfold import fold, fold_backward, unfold, unfold_backward
 
 __all__ = [
+    "affine_grid",
+    "affine_grid_backward",
+    "grid_sample",
+    "grid_sample_backward",
     "ACTIVATIONS",
     "Activation",
     "adaptive_avg_pool2d",

@@ -35,6 +35,7 @@ from .activations import (
     threshold_grad,
 )
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
 from .linear import linear, linear_backward
 from .lrn import local_response_norm, local_response_norm_backward
@@ -80,6 +81,10 @@ from .softmax import (
 from .unfold import fold, fold_backward, unfold, unfold_backward
 
 __all__ = [
+    "affine_grid",
+    "affine_grid_backward",
+    "grid_sample",
+    "grid_sample_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d",

@@ -1,0 +1,164 @@
+"""affine_grid and grid_sample as loops over every output point, one scalar at a time.
+
+For output point (i, j) of image n, the grid gives normalised coordinates (g_x, g_y); on an
+axis of n pixels the pixel coordinate is u = (g + 1)(n − 1)/2 when the corners' centres are
+±1 (``align_corners``), u = ((g + 1)n − 1)/2 when the corners' outer edges are. Outside the
+image, "zeros" reads 0, "border" moves u to the nearest edge pixel and "reflection" folds u
+back across the edge it passed (the corner centres, or the outer edges half a pixel further
+out), again and again until it is inside, then moves it onto the edge pixel if it lies
+beyond. Bilinear sampling weighs the four pixels around u by their closeness along each axis;
+nearest reads the pixel whose centre is nearest, a tie going to the even one.
+
+The backward passes are the chain rule written out per point: the four weights' slopes in
+u_x and u_y, times the pixel values and the output gradient, times du/dg (the scale (n − 1)/2
+or n/2, the sign of each fold, and 0 where u was moved onto an edge or lies on one).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _pixel(g, n, align_corners):
+    """(u, du/dg)."""
+    if align_corners:
+        return (g + 1.0) * (n - 1) / 2.0, (n - 1) / 2.0
+    return ((g + 1.0) * n - 1.0) / 2.0, n / 2.0
+
+
+def _fold(u, low, high):
+    """u folded into [low, high] by repeated reflection, and the product of the folds' signs."""
+    if low == high:
+        return low, 0.0
+    sign = 1.0
+    while u < low or u > high:
+        if u < low:
+            u = 2 * low - u
+        else:
+            u = 2 * high - u
+        sign = -sign
+    return u, sign
+
+
+def _coordinate(g, n, padding_mode, align_corners):
+    """The pixel coordinate sampled on an axis of n pixels, and its slope in g."""
+    u, slope = _pixel(g, n, align_corners)
+    if padding_mode == "reflection":
+        low, high = (0.0, n - 1.0) if align_corners else (-0.5, n - 0.5)
+        u, sign = _fold(u, low, high)
+        slope *= sign
+    if padding_mode in ("border", "reflection"):
+        if u <= 0:
+            u, slope = 0.0, 0.0
+        elif u >= n - 1:
+            u, slope = float(n - 1), 0.0
+    return u, slope
+
+
+def _value(x, n, c, row, col):
+    H, W = x.shape[2:]
+    if 0 <= row < H and 0 <= col < W:
+        return float(x[n, c, row, col])
+    return 0.0
+
+
+def _point(x, grid, n, i, j, padding_mode, align_corners):
+    H, W = x.shape[2:]
+    ux, sx = _coordinate(float(grid[n, i, j, 0]), W, padding_mode, align_corners)
+    uy, sy = _coordinate(float(grid[n, i, j, 1]), H, padding_mode, align_corners)
+    return ux, sx, uy, sy
+
+
+def _corners(ux, uy):
+    """The four (row, col, weight, ∂weight/∂u_x, ∂weight/∂u_y) around (u_x, u_y)."""
+    col, row = math.floor(ux), math.floor(uy)
+    out = []
+    for dr in (0, 1):
+        for dc in (0, 1):
+            ax = 1.0 - abs(ux - (col + dc))
+            ay = 1.0 - abs(uy - (row + dr))
+            slope_x = 1.0 if dc else -1.0
+            slope_y = 1.0 if dr else -1.0
+            out.append((row + dr, col + dc, ax * ay, slope_x * ay, ax * slope_y))
+    return out
+
+
+def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    N, C = x.shape[:2]
+    _, Ho, Wo, _ = grid.shape
+    y = np.zeros((N, C, Ho, Wo))
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                ux, _, uy, _ = _point(x, grid, n, i, j, padding_mode, align_corners)
+                for c in range(C):
+                    if mode == "nearest":
+                        row, col = round(uy), round(ux)  # Python rounds ties to even
+                        y[n, c, i, j] = _value(x, n, c, row, col)
+                        continue
+                    total = 0.0
+                    for row, col, w, _, _ in _corners(ux, uy):
+                        total += w * _value(x, n, c, row, col)
+                    y[n, c, i, j] = total
+    return y.astype(x.dtype)
+
+
+def grid_sample_backward(
+    grad_output, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+):
+    N, C, H, W = x.shape
+    _, Ho, Wo, _ = grid.shape
+    gx = np.zeros(x.shape)
+    gg = np.zeros(grid.shape)
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                ux, sx, uy, sy = _point(x, grid, n, i, j, padding_mode, align_corners)
+                for c in range(C):
+                    g = float(grad_output[n, c, i, j])
+                    if mode == "nearest":
+                        row, col = round(uy), round(ux)  # Python rounds ties to even
+                        if 0 <= row < H and 0 <= col < W:
+                            gx[n, c, row, col] += g
+                        continue
+                    for row, col, w, dwx, dwy in _corners(ux, uy):
+                        if 0 <= row < H and 0 <= col < W:
+                            gx[n, c, row, col] += w * g
+                            v = float(x[n, c, row, col])
+                            gg[n, i, j, 0] += g * v * dwx * sx
+                            gg[n, i, j, 1] += g * v * dwy * sy
+    return gx.astype(x.dtype), gg.astype(grid.dtype)
+
+
+def _normalised(k, n, align_corners):
+    """The normalised coordinate of pixel k's centre on an axis of n pixels."""
+    if align_corners:
+        return -1.0 + 2.0 * k / (n - 1) if n > 1 else 0.0
+    return (2.0 * k + 1.0) / n - 1.0
+
+
+def affine_grid(theta, size, align_corners=False):
+    N, _, H, W = size
+    grid = np.zeros((N, H, W, 2))
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                point = (_normalised(j, W, align_corners), _normalised(i, H, align_corners), 1.0)
+                for a in range(2):
+                    grid[n, i, j, a] = sum(float(theta[n, a, b]) * point[b] for b in range(3))
+    return grid.astype(theta.dtype)
+
+
+def affine_grid_backward(grad_grid, size, align_corners=False):
+    N, _, H, W = size
+    grad = np.zeros((N, 2, 3))
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                point = (_normalised(j, W, align_corners), _normalised(i, H, align_corners), 1.0)
+                for a in range(2):
+                    for b in range(3):
+                        grad[n, a, b] += float(grad_grid[n, i, j, a]) * point[b]
+    return grad.astype(grad_grid.dtype)
