@@ -109,10 +109,13 @@ from .padding import (
 from .parameter import Parameter
 from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .sampling import AffineGrid, GridSample
 from .unfold import Fold, Unfold
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "AffineGrid",
+    "GridSample",
     "GLU",
     "Hardshrink",
     "Softmax2d",

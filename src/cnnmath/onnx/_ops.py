@@ -140,6 +140,7 @@ _ATTRIBUTE_TYPES = {
     ),
     **dict.fromkeys(
         (
+            "align_corners",
             "allowzero",
             "antialias",
             "axis",
@@ -186,6 +187,7 @@ _ATTRIBUTE_TYPES = {
             "keep_aspect_ratio_policy",
             "mode",
             "nearest_mode",
+            "padding_mode",
         ),
         _STRING,
     ),
@@ -197,6 +199,7 @@ _ATTRIBUTE_TYPES = {
 _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
     **dict.fromkeys(
         (
+            "align_corners",
             "allowzero",
             "antialias",
             "ceil_mode",
@@ -2607,6 +2610,73 @@ def shrink(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return layer, [x.name]
 
 
+#: GridSample's modes by their names before opset 20 and from 20 on.
+_GRID_MODES = {"bilinear": "bilinear", "linear": "bilinear", "nearest": "nearest"}
+
+
+def grid_sample(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """GridSample on a 4-D image and a grid both computed at run time (a spatial
+    transformer, as PyTorch exports ``F.grid_sample``): ``nn.GridSample``. Bilinear
+    ("bilinear" before opset 20, "linear" from 20) and nearest; cubic is refused."""
+    x, grid = ins
+    mode = attrs.get("mode", "linear" if node.opset >= 20 else "bilinear")
+    padding_mode = attrs.get("padding_mode", "zeros")
+    align_corners = attrs.get("align_corners", 0)
+    if mode not in _GRID_MODES or (mode == "linear") != (node.opset >= 20):
+        names = "'linear' or 'nearest'" if node.opset >= 20 else "'bilinear' or 'nearest'"
+        raise refuse(
+            node, f"attribute 'mode': expected {names} at opset {node.opset}, got {mode!r}"
+        )
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise refuse(
+            node,
+            f"attribute 'padding_mode': expected 'zeros', 'border' or 'reflection', got "
+            f"{padding_mode!r}",
+        )
+    for role, operand, rank in (("X", x, 4), ("grid", grid, 4)):
+        given = _rank(info, operand)
+        if not isinstance(operand, Ref) or (given is not None and given != rank):
+            raise refuse(
+                node,
+                f"input {role!r}: expected a 4-D value computed at run time (2-D sampling), "
+                f"got {'rank ' + str(given) if given is not None else 'a constant'}",
+            )
+    assert isinstance(x, Ref) and isinstance(grid, Ref)
+    layer = nn.GridSample(_GRID_MODES[mode], padding_mode, bool(align_corners))
+    return layer, [x.name, grid.name]
+
+
+def affine_grid(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """AffineGrid (opset 20) of θ computed at run time: for a ``size`` (N, C, H, W) known at
+    load time, as PyTorch exports ``F.affine_grid(theta, x.size())``, ``nn.AffineGrid(size)``;
+    for ``size = Shape(image)`` of a 4-D run-time value, as cnnmath saves it,
+    ``nn.AffineGrid()`` reading that image's shape."""
+    theta, size = ins
+    if not isinstance(theta, Ref):
+        raise refuse(node, "input 'theta': expected a value computed at run time")
+    source = info["producers"].get(size.name) if isinstance(size, Ref) else None
+    if (
+        source is not None
+        and isinstance(source[0], _Shape)
+        and (source[0].start, source[0].end) == (0, None)
+    ):
+        image = source[1][0]  # size = Shape(image): the grid of the image's size, as saved
+        if _rank(info, Ref(image)) in (None, 4):
+            return nn.AffineGrid(align_corners=bool(attrs.get("align_corners", 0))), [
+                theta.name,
+                image,
+            ]
+    const = _const(node, size, "size")
+    sizes = [int(v) for v in np.ravel(np.asarray(const))] if const is not None else []
+    if len(sizes) != 4 or min(sizes) < 1:
+        raise refuse(
+            node,
+            f"input 'size': expected (N, C, H, W), 4 sizes >= 1 known at load time (2-D "
+            f"grids) or the Shape of a 4-D value, got {sizes or 'a value computed at run time'}",
+        )
+    return nn.AffineGrid(tuple(sizes), bool(attrs.get("align_corners", 0))), [theta.name]
+
+
 def prelu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     x, slope = ins
     sp = _float_param(slope)
@@ -2996,6 +3066,8 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "DepthToSpace": space_depth,
     "Col2Im": col2im,
     "Shrink": shrink,
+    "GridSample": grid_sample,
+    "AffineGrid": affine_grid,
     "SpaceToDepth": space_depth,
     "Sum": sum_,
     "Where": where,
@@ -3129,6 +3201,8 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     **dict.fromkeys(("DepthToSpace", "SpaceToDepth"), ((1, "input", 1),)),
     "Col2Im": ((18, "input image_shape block_shape", 3),),
     "Shrink": ((9, "input", 1),),
+    "GridSample": ((16, "X grid", 2),),
+    "AffineGrid": ((20, "theta size", 2),),
     "Range": ((11, "start limit delta", 3),),
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),

@@ -230,7 +230,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     graph_inputs = [fresh(n, "input") for n in input_names]
     g = nn.Graph(inputs=graph_inputs)
     env: dict[str, Operand] = {}
-    info: dict[str, Any] = {"shapes": {}, "symbols": {}, "float": {}, "derived": []}
+    info: dict[str, Any] = {
+        "shapes": {},
+        "symbols": {},
+        "float": {},
+        "derived": [],
+        "producers": {},  # node name -> (module, input names)
+    }
 
     def bind(onnx_name: str, ref: Ref) -> None:
         env[onnx_name] = ref
@@ -320,6 +326,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             continue
         name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
         g.add(module, *refs, name=name)
+        info["producers"][name] = (module, refs)
         bind(outputs[0], Ref(name))
 
     out = env.get(graph.output[0].name)

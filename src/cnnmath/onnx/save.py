@@ -62,6 +62,8 @@ as the identity. The mapping, layer by layer:
     1-D layers               Conv, ConvTranspose, MaxPool, AveragePool, Pad, Identity
                              (Dropout1d), InstanceNormalization on (N, C, L)
     Add, Concat              Add (Sum for more than two inputs), Concat
+    GridSample               GridSample (opset ≥ 16; mode "linear" from 20, "bilinear" before)
+    AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
@@ -421,11 +423,7 @@ def _unfold(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 def _fold(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Fold)
-    if w.opset < 18:
-        raise ValueError(
-            f"save: opset: Fold (node {node.name!r}) needs opset 18 or later (Col2Im), got "
-            f"{w.opset}"
-        )
+    _needs(w, node, "Col2Im", 18)
     if len(shapes[0]) != 3:
         raise ValueError(
             f"save: model: node {node.name!r} (Fold): expected a batch (N, C·k1·k2, L), got "
@@ -796,6 +794,36 @@ def _concat(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("Concat", node.inputs, node.output, node.name, axis=m.dim)
 
 
+def _needs(w: _Writer, node: nn.Node, op: str, opset: int) -> None:
+    if w.opset < opset:
+        raise ValueError(
+            f"save: opset: {type(node.module).__name__} (node {node.name!r}) needs opset "
+            f"{opset} or later ({op}), got {w.opset}"
+        )
+
+
+def _grid_sample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.GridSample)
+    _needs(w, node, "GridSample", 16)
+    mode = m.mode if m.mode == "nearest" else ("linear" if w.opset >= 20 else "bilinear")
+    attrs = {"mode": mode, "padding_mode": m.padding_mode, "align_corners": int(m.align_corners)}
+    w.node("GridSample", node.inputs, node.output, node.name, **attrs)
+
+
+def _affine_grid(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.AffineGrid)
+    _needs(w, node, "AffineGrid", 20)
+    base = node.name
+    if m.size is None:  # the size of the image read: Shape(image), whatever its batch
+        size = w.node("Shape", [node.inputs[1]], f"{base}/size", f"{base}/size")
+    else:
+        size = w.const(f"{base}/size", list(m.size), np.int64)
+    attrs = {"align_corners": int(m.align_corners)}
+    w.node("AffineGrid", [node.inputs[0], size], node.output, base, **attrs)
+
+
 def _identity(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("Identity", [node.inputs[0]], node.output, node.name)
 
@@ -1027,6 +1055,8 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Pad2d: _pad,
     nn.Add: _add,
     nn.Concat: _concat,
+    nn.GridSample: _grid_sample,
+    nn.AffineGrid: _affine_grid,
     nn.Dropout: _identity,  # eval mode
     nn.Dropout2d: _identity,
     nn.Softmax: _softmax,
