@@ -58,6 +58,20 @@ EXCEPTIONS: dict[str, str] = {
         f"test_col2im{case}": "Col2Im's image and block shapes given at run time (constants only)"
         for case in ("", "_strides", "_pads", "_dilations", "_5d")
     },
+    **{
+        f"test_affine_grid_{case}": "AffineGrid's size given at run time (a constant or the "
+        "Shape of a value only)"
+        for case in ("2d", "2d_align_corners", "3d", "3d_align_corners")
+    },
+    **{
+        f"test_gridsample_bicubic{case}": "bicubic sampling is not implemented"
+        for case in ("", "_align_corners_0_additional_1", "_align_corners_1_additional_1")
+    },
+    **{
+        f"test_gridsample_volumetric_{mode}_align_corners_{a}": "volumetric (3-D) sampling"
+        for mode in ("bilinear", "nearest")
+        for a in (0, 1)
+    },
     "test_shrink_hard": "an opset 9 model (the loader reads opsets 11 on)",
     "test_shrink_soft": "an opset 9 model (the loader reads opsets 11 on)",
     "test_identity_opt": "optional-typed inputs are not supported (tensors only)",
@@ -232,6 +246,7 @@ def test_every_supported_op_is_exercised(outcomes):
         "less",
         "equal",
         "instancenorm",
+        "gridsample",
     ):
         assert op in ops_run, op
     assert sum(v is None for v in outcomes.values()) >= 200

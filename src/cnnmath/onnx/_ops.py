@@ -2622,7 +2622,8 @@ def grid_sample(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
     mode = attrs.get("mode", "linear" if node.opset >= 20 else "bilinear")
     padding_mode = attrs.get("padding_mode", "zeros")
     align_corners = attrs.get("align_corners", 0)
-    if mode not in _GRID_MODES or (mode == "linear") != (node.opset >= 20):
+    renamed = "bilinear" if node.opset >= 20 else "linear"  # the other opsets' name
+    if mode not in _GRID_MODES or mode == renamed:
         names = "'linear' or 'nearest'" if node.opset >= 20 else "'bilinear' or 'nearest'"
         raise refuse(
             node, f"attribute 'mode': expected {names} at opset {node.opset}, got {mode!r}"
