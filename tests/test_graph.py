@@ -323,3 +323,38 @@ def test_sequential_item_assignment():
         seq["0"] = nn.ReLU()
     with pytest.raises(ValueError, match="contains this Sequential"):
         seq[0] = nn.Sequential(seq)
+
+
+@pytest.mark.parametrize(
+    ("shape_a", "shape_b"),
+    [((2, 3, 1, 1), (2, 3, 4, 5)), ((2, 3, 4, 5), (2, 3, 4, 5)), ((3, 1, 1), (2, 3, 4, 5))],
+)
+def test_mul_broadcasts_and_its_gradients_are_torchs(shape_a, shape_b):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    mul = nn.Mul()
+    y = mul(a, b)
+    G = rng.standard_normal(y.shape)
+    grad_a, grad_b = mul.backward(G)
+    ta, tb = (torch.from_numpy(v).requires_grad_() for v in (a, b))
+    (ta * tb * torch.from_numpy(G)).sum().backward()
+    np.testing.assert_array_equal(y, (ta * tb).detach().numpy())
+    assert grad_a.shape == shape_a and grad_b.shape == shape_b
+    assert rel_error(grad_a, ta.grad.numpy()) <= 1e-14
+    assert rel_error(grad_b, tb.grad.numpy()) <= 1e-14
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "exc", "words"),
+    [
+        (np.ones((2, 3)), np.ones((2, 4)), ValueError, ["Mul.forward", "b", "(2, 3)", "(2, 4)"]),
+        (np.ones(2), np.ones(2, np.float32), TypeError, ["Mul.forward", "float64", "float32"]),
+        (np.ones(2, int), np.ones(2), TypeError, ["Mul.forward", "a"]),
+    ],
+)
+def test_mul_bad_input_is_named(a, b, exc, words):
+    with pytest.raises(exc) as caught:
+        nn.Mul()(a, b)
+    for word in words:
+        assert word in str(caught.value)

@@ -25,7 +25,7 @@ class _LazyTorchvision:
 
 tv = _LazyTorchvision()
 
-NAMES = ["resnet18", "mobilenet_v2"]
+NAMES = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
 SHAPE = (2, 3, 64, 64)  # small images keep the numpy side fast
 TOL = 1e-4  # float32 through ~20 layers and batch statistics of few elements
 TOL64 = 1e-8  # float64; MobileNetV2 at 64×64 has channels of near-zero batch variance
@@ -71,7 +71,9 @@ def test_layout_matches_torchvision(name):
     """repr (torchvision's ReLU prints inplace=True), parameter count, state_dict keys,
     shapes and dtypes are torchvision's."""
     ours, theirs = _build(name)
-    assert repr(ours) == repr(theirs).replace("inplace=True", "")
+    # cnnmath's Dropout is never in place: MobileNetV3's classifier prints inplace=False here
+    want = repr(theirs).replace("Dropout(p=0.2, inplace=True)", "Dropout(p=0.2, inplace=False)")
+    assert repr(ours) == want.replace("inplace=True", "")
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
     got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
     want = {k: (v.shape, v.dtype) for k, v in _numpy_state(theirs).items()}
@@ -93,7 +95,9 @@ def test_initialisation_is_torchvisions(name):
             assert np.all(value == 1), key
         elif key.endswith("running_mean"):
             assert np.all(value == 0), key
-    fc = "fc" if name.startswith("resnet") else "classifier.1"
+    fc = {"mobilenet_v2": "classifier.1"}.get(
+        name, "fc" if name.startswith("resnet") else "classifier.3"
+    )
     w, b = state[f"{fc}.weight"], state[f"{fc}.bias"]
     if name.startswith("resnet"):
         bound = 1 / np.sqrt(w.shape[1])
@@ -145,7 +149,7 @@ def test_train_forward_float32(name):
     """Train mode, float32, from torchvision's trained weights: the same logits (batch
     statistics) and the same updated running statistics and num_batches_tracked (dropout off:
     its masks are random on both sides)."""
-    kw = {"dropout": 0.0} if name == "mobilenet_v2" else {}
+    kw = {"dropout": 0.0} if name.startswith("mobilenet") else {}
     theirs = _trained_torchvision(name, **kw).train()
     ours = getattr(models, name)(num_classes=10, seed=1, **kw).train()
     ours.load_state_dict(_numpy_state(theirs))
@@ -171,9 +175,15 @@ def test_train_step_matches_torchvision(name):
     In float64 on both sides: with 64×64 images the last stages normalise over 8 values per
     channel, and torchvision's own float32 gradients differ from its float64 ones by ~6 %
     (ResNet-18) or far more (MobileNetV2), so a float32 comparison would measure rounding,
-    not the code."""
-    kw = {"dropout": 0.0} if name == "mobilenet_v2" else {}
+    not the code. PyTorch's float64 Hardsigmoid backward multiplies by 1/6 rounded to float32
+    (a relative error of 3e-8, which MobileNetV3's squeeze-and-excitation gates pass on to
+    their 1×1 convolutions' gradients): torchvision's gates run as relu6(x + 3)/6 here, the
+    same function, differentiated exactly."""
+    kw = {"dropout": 0.0} if name.startswith("mobilenet") else {}
     theirs = _trained_torchvision(name, **kw).double().train()
+    for module in theirs.modules():
+        if isinstance(module, torch.nn.Hardsigmoid):
+            module.forward = lambda x: torch.nn.functional.relu6(x + 3.0) / 6.0
     ours = getattr(models, name)(num_classes=10, seed=1, dtype=np.float64, **kw).train()
     ours.load_state_dict(_numpy_state(theirs))
     opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -211,7 +221,7 @@ def test_train_step_matches_torchvision(name):
 def test_cnnmath_weights_into_torchvision(name):
     """And back: cnnmath's seeded weights, its running statistics moved by two train-mode
     batches, loaded into torchvision give the same outputs in eval and in train mode."""
-    kw = {"dropout": 0.0} if name == "mobilenet_v2" else {}  # no random masks in train mode
+    kw = {"dropout": 0.0} if name.startswith("mobilenet") else {}  # no random masks in train mode
     ours = getattr(models, name)(num_classes=10, seed=5, **kw).train()
     for seed in (40, 41):
         ours(_input(seed))
@@ -409,3 +419,69 @@ def test_replacing_a_layer_as_in_fine_tuning(case):
         if key.startswith(prefix + "."):
             assert rel_error(p.grad, new[key].grad.numpy()) <= TOL, key
     assert any(k.startswith(prefix + ".") for k, _ in ours.named_parameters())
+
+
+def test_squeeze_excitation_gradients_are_finite_differences():
+    """The gate's two paths into ∂ℓ/∂x (the direct s ⊙ G and the one through the pooled
+    average), and fc1's and fc2's gradients, against central differences."""
+    from cnnmath.models.mobilenetv3 import SqueezeExcitation
+    from cnnmath.testing import check_module
+
+    block = SqueezeExcitation(6, 4, dtype=np.float64)
+    for conv in (block.fc1, block.fc2):  # biases away from 0 so the gate is not flat
+        conv.bias.data[...] = np.linspace(-1.0, 1.0, conv.bias.data.size)
+    x = np.random.default_rng(0).standard_normal((2, 6, 5, 4))
+    report = check_module(block, x)
+    assert report.passed, str(report)
+    assert len(report.cases) == 5  # the input and fc1's and fc2's weights and biases
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small"])
+def test_onnx_both_ways(name, tmp_path):
+    """cnnmath's model saves (squeeze-and-excitation as GlobalAveragePool, Conv, Relu,
+    HardSigmoid, Mul) and onnxruntime agrees; torchvision's export loads back as a graph
+    whose gates are Hardsigmoid and nn.Mul nodes, and which computes and trains as
+    torchvision's model."""
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+    from helpers import torch_onnx_export
+
+    ours = getattr(models, name)(num_classes=10, seed=2).eval()
+    x = _input(60)
+    path = tmp_path / "m.onnx"
+    save(ours, path, x)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert rel_error(ours(x), session.run(None, {"x": x})[0]) <= 1e-5
+    np.testing.assert_allclose(load(path)(x), ours(x), rtol=1e-5, atol=1e-6)
+
+    theirs = _trained_torchvision(name, dropout=0.0).double().eval()
+    xt = torch.from_numpy(x.astype(np.float64))
+    preserve = torch.onnx.TrainingMode.PRESERVE  # BatchNorm kept as a layer, not folded
+    graph = load(torch_onnx_export(theirs, xt, opset_version=17, training=preserve))
+    kinds = [type(node.module).__name__ for node in graph.walk()]
+    assert kinds.count("Mul") == kinds.count("Hardsigmoid") == 9  # the nine gates
+    # the file holds ε = 0.001 and the gate's 1/6 as float32 attributes: give torchvision's
+    # model the same ε, and its gates the exact 1/6 (see the train-step test)
+    for module in theirs.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eps = float(np.float32(module.eps))
+        if isinstance(module, torch.nn.Hardsigmoid):
+            module.forward = lambda v: torch.nn.functional.relu6(v + 3.0) / 6.0
+    graph.eval()
+    with torch.no_grad():
+        assert rel_error(graph(xt.numpy()), theirs(xt).numpy()) <= 1e-10
+    theirs.train()
+    graph.train()
+    G = torch.from_numpy(np.random.default_rng(61).standard_normal((SHAPE[0], 10)))
+    x_grad = xt.clone().requires_grad_()
+    theirs.zero_grad()  # the SGD steps that trained it left their gradients
+    (theirs(x_grad) * G).sum().backward()
+    graph.zero_grad()
+    graph(xt.numpy())
+    assert rel_error(graph.backward(G.numpy()), x_grad.grad.numpy()) <= 1e-10
+    grads = {key: p.grad.numpy() for key, p in theirs.named_parameters()}
+    floor = 1e-6 * max(np.abs(g).max() for g in grads.values())  # as in the train-step test
+    ours = dict(graph.named_parameters())
+    for key, want in grads.items():
+        got = ours[graph.initializer_names[key]].grad
+        assert np.abs(got - want).max() / max(np.abs(want).max(), floor) <= TOL64, key

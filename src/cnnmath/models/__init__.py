@@ -11,6 +11,7 @@ from __future__ import annotations
 from .alexnet import alexnet
 from .lenet import lenet
 from .mobilenet import mobilenet_v2
+from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
 from .resnet import resnet18, resnet20, resnet34, resnet50
 from .squeezenet import squeezenet1_0, squeezenet1_1
 from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
@@ -19,6 +20,8 @@ __all__ = [
     "alexnet",
     "lenet",
     "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
     "resnet18",
     "resnet20",
     "resnet34",

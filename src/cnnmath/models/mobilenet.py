@@ -40,7 +40,8 @@ def _make_divisible(v: float, divisor: int = 8) -> int:
 
 class Conv2dNormActivation(nn.Sequential):
     """torchvision's ``Conv2dNormActivation``: Conv2d (padding (k − 1)/2, no bias) →
-    BatchNorm2d → ReLU6, children "0", "1", "2"."""
+    BatchNorm2d (``eps``, ``momentum``) → ``activation`` (ReLU6 by default, none for None),
+    children "0", "1" and "2"."""
 
     def __init__(
         self,
@@ -50,9 +51,12 @@ class Conv2dNormActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         *,
+        activation: type[nn.Module] | None = nn.ReLU6,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
         dtype: Any = np.float32,
     ) -> None:
-        super().__init__(
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 out_channels,
@@ -63,9 +67,11 @@ class Conv2dNormActivation(nn.Sequential):
                 bias=False,
                 dtype=dtype,
             ),
-            nn.BatchNorm2d(out_channels, dtype=dtype),
-            nn.ReLU6(),
-        )
+            nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum, dtype=dtype),
+        ]
+        if activation is not None:
+            layers.append(activation())
+        super().__init__(*layers)
 
 
 class InvertedResidual(nn.Graph):

@@ -25,7 +25,7 @@ import numpy as np
 from .._checks import check_float_array
 from .module import Module, Node, _join
 
-__all__ = ["Add", "Concat", "Graph"]
+__all__ = ["Add", "Concat", "Graph", "Mul"]
 
 
 class Add(Module):
@@ -63,6 +63,60 @@ class Add(Module):
         """(G, G, …): the sum's Jacobian with respect to each input is the identity."""
         check_float_array("grad_output", grad_output, func="Add.backward")
         return (grad_output,) * ctx
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of an operand of ``shape`` that broadcasting stretched to g's shape: g
+    summed over the axes broadcasting added or stretched (the adjoint of the stretch)."""
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    return g.reshape(shape)
+
+
+class Mul(Module):
+    """y = a ⊙ b, elementwise with NumPy's broadcasting (``scale * x``): a squeeze-and-
+    excitation block's per-channel scale (B, C, 1, 1) times its input (B, C, H, W), or a
+    gate times a signal. Both inputs float, of one dtype. Backward: ∂ℓ/∂a = G ⊙ b and
+    ∂ℓ/∂b = G ⊙ a, each summed over the axes broadcasting stretched it along. A wiring op
+    (``functional``), like :class:`Add`.
+
+    >>> Mul()(np.full((1, 2, 1, 1), 0.5), np.ones((1, 2, 3, 3))).shape
+    (1, 2, 3, 3)
+    """
+
+    functional = True
+
+    def forward_ctx(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:
+        """a ⊙ b; the context is (a, b)."""
+        func = "Mul.forward"
+        check_float_array("a", a, func=func)
+        check_float_array("b", b, func=func)
+        if a.dtype != b.dtype:
+            raise TypeError(f"{func}: b: expected a's dtype {a.dtype}, got {b.dtype}")
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(
+                f"{func}: b: expected a shape that broadcasts with a's {a.shape}, got {b.shape}"
+            ) from None
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            return np.multiply(a, b), (a, b, shape)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(unbroadcast(G ⊙ b), unbroadcast(G ⊙ a))."""
+        a, b, shape = ctx
+        check_float_array("grad_output", grad_output, func="Mul.backward")
+        if grad_output.shape != shape:
+            raise ValueError(
+                f"Mul.backward: grad_output: expected the output's shape {shape}, got "
+                f"{grad_output.shape}"
+            )
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            return unbroadcast(grad_output * b, a.shape), unbroadcast(grad_output * a, b.shape)
 
 
 class Concat(Module):

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import nn, ops
 from ..nn import Parameter
+from ..nn.graph import unbroadcast
 from ..ops import activations as act
 from ..ops._threads import product
 from ..ops.erf import erf
@@ -265,18 +266,6 @@ def _is_float(a: np.ndarray) -> bool:
     return a.dtype in (np.float32, np.float64)
 
 
-def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The gradient of an operand of ``shape`` broadcast to g's shape: g summed over the axes
-    broadcasting added or stretched."""
-    extra = g.ndim - len(shape)
-    if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if stretched:
-        g = g.sum(axis=stretched, keepdims=True)
-    return g.reshape(shape)
-
-
 def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     """Whether an array of ``shape`` broadcasts to ``target`` (ONNX's unidirectional rule)."""
     try:
@@ -489,7 +478,7 @@ class _Binary(_Op):
             ga, gb = g * b, g * a
         else:
             ga, gb = g / b, -g * a / (b * b)
-        return [_unbroadcast(ga, a.shape), _unbroadcast(gb, b.shape)]
+        return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)]
 
 
 class _Pow(_Op):
@@ -530,8 +519,8 @@ class _Pow(_Op):
             if self._slots[1][0] in ("input", "param") and np.issubdtype(p.dtype, np.floating):
                 y = np.power(x, q)
                 gp = g * np.where((x == 0) & (q >= 0), 0, y * np.log(x))
-                gp = _unbroadcast(gp, p.shape)
-        return [_unbroadcast(gx, x.shape), gp]
+                gp = unbroadcast(gp, p.shape)
+        return [unbroadcast(gx, x.shape), gp]
 
     def extra_repr(self) -> str:
         """The op type and its formula."""
@@ -587,11 +576,9 @@ class _Clip(_Op):
         zero = g.dtype.type(0)
         g_x = np.where(from_x & below_hi, g, zero)
         g_lo = (
-            None
-            if lo is None
-            else _unbroadcast(np.where(~from_x & below_hi, g, zero), np.shape(lo))
+            None if lo is None else unbroadcast(np.where(~from_x & below_hi, g, zero), np.shape(lo))
         )
-        g_hi = None if hi is None else _unbroadcast(np.where(~below_hi, g, zero), np.shape(hi))
+        g_hi = None if hi is None else unbroadcast(np.where(~below_hi, g, zero), np.shape(hi))
         return [g_x, g_lo, g_hi]
 
 
@@ -608,7 +595,7 @@ class _PRelu(_Op):
         neg = x < 0
         return [
             np.where(neg, slope * g, g).astype(g.dtype),
-            _unbroadcast(np.where(neg, g * x, 0), slope.shape),
+            unbroadcast(np.where(neg, g * x, 0), slope.shape),
         ]
 
 
@@ -673,8 +660,8 @@ class _Where(_Op):
         zero = g.dtype.type(0)
         return [
             None,
-            _unbroadcast(np.where(c, g, zero), x.shape),
-            _unbroadcast(np.where(c, zero, g), y.shape),
+            unbroadcast(np.where(c, g, zero), x.shape),
+            unbroadcast(np.where(c, zero, g), y.shape),
         ]
 
 
@@ -699,7 +686,7 @@ class _Sum(_Op):
         return np.asarray(y), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        return [_unbroadcast(g, np.shape(x)) for x in args]
+        return [unbroadcast(g, np.shape(x)) for x in args]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -726,8 +713,8 @@ class _MatMul(_Op):
         ga = product(g2, np.swapaxes(b2, -1, -2))
         gb = product(np.swapaxes(a2, -1, -2), g2)
         return [
-            _unbroadcast(ga, a2.shape).reshape(a.shape),
-            _unbroadcast(gb, b2.shape).reshape(b.shape),
+            unbroadcast(ga, a2.shape).reshape(a.shape),
+            unbroadcast(gb, b2.shape).reshape(b.shape),
         ]
 
 
@@ -764,7 +751,7 @@ class _Gemm(_Op):
         B = b.T if self.trans_b else b
         gA = self.alpha * product(g, B.T)
         gB = self.alpha * product(A.T, g)
-        gc = None if c is None else _unbroadcast(self.beta * g, np.shape(c))
+        gc = None if c is None else unbroadcast(self.beta * g, np.shape(c))
         return [gA.T if self.trans_a else gA, gB.T if self.trans_b else gB, gc]
 
 
@@ -1041,8 +1028,8 @@ class _LayerNorm(_Op):
         gx = ops.layer_norm_backward(g_xhat, x, shape, None, eps=self.eps)[0]
         return [
             gx,
-            _unbroadcast(g * xhat, np.shape(scale)),
-            None if B is None else _unbroadcast(g, np.shape(B)),
+            unbroadcast(g * xhat, np.shape(scale)),
+            None if B is None else unbroadcast(g, np.shape(B)),
         ]
 
 
@@ -2510,6 +2497,12 @@ def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         layer = nn.Mish()
     elif op == "HardSwish":
         layer = nn.Hardswish()
+    elif (
+        op == "HardSigmoid"
+        and attrs.get("alpha", 0.2) == _ONE_SIXTH_FLOAT32
+        and attrs.get("beta", 0.5) == 0.5
+    ):  # PyTorch's Hardsigmoid, 1/6 as a float32 attribute: the layer, with 1/6 exact
+        layer = nn.Hardsigmoid()
     elif op == "LeakyRelu":
         layer = nn.LeakyReLU(attrs.get("alpha", 0.01))
     elif op == "Elu":
@@ -2529,6 +2522,10 @@ def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         return _generic(_Unary(node, [x], layer.forward, lambda v: np.ones_like(v), op), [x])
     f, df, formula = _formula(node, attrs)
     return _generic(_Unary(node, [x], f, df, formula), [x])
+
+
+#: How an ONNX file holds PyTorch's Hardsigmoid slope 1/6 (a float attribute is float32).
+_ONE_SIXTH_FLOAT32 = float(np.float32(1 / 6))
 
 
 def _formula(node: Node, attrs: Attrs) -> tuple[Callable[..., Any], Callable[..., Any], str]:
@@ -2734,6 +2731,14 @@ def binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
         and info["float"].get(a.name, False)
     ):
         return nn.Add(), [a.name, b.name]
+    if (
+        node.op_type == "Mul"
+        and isinstance(a, Ref)
+        and isinstance(b, Ref)
+        and info["float"].get(a.name, False)
+        and info["float"].get(b.name, False)
+    ):  # a gate times a signal (squeeze-and-excitation): nn.Mul broadcasts as ONNX's Mul
+        return nn.Mul(), [a.name, b.name]
     operands = [a, b]
     return _generic(_Binary(node, operands, node.op_type), operands)
 

@@ -61,7 +61,7 @@ as the identity. The mapping, layer by layer:
     Unflatten                Reshape
     1-D layers               Conv, ConvTranspose, MaxPool, AveragePool, Pad, Identity
                              (Dropout1d), InstanceNormalization on (N, C, L)
-    Add, Concat              Add (Sum for more than two inputs), Concat
+    Add, Concat, Mul         Add (Sum for more than two inputs), Concat, Mul (broadcasting)
     GridSample               GridSample (opset ≥ 16; mode "linear" from 20, "bilinear" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
@@ -788,6 +788,10 @@ def _add(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node(op, node.inputs, node.output, node.name)
 
 
+def _mul(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    w.node("Mul", node.inputs, node.output, node.name)
+
+
 def _concat(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Concat)
@@ -1055,6 +1059,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Pad2d: _pad,
     nn.Add: _add,
     nn.Concat: _concat,
+    nn.Mul: _mul,
     nn.GridSample: _grid_sample,
     nn.AffineGrid: _affine_grid,
     nn.Dropout: _identity,  # eval mode
