@@ -25,7 +25,17 @@ class _LazyTorchvision:
 
 tv = _LazyTorchvision()
 
-NAMES = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
+NAMES = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"]
+
+
+def _deterministic(name):
+    """The options that turn a model's random layers off in train mode (dropout, and
+    EfficientNet's stochastic depth), whose draws differ between the two libraries."""
+    if name.startswith("efficientnet"):
+        return {"dropout": 0.0, "stochastic_depth_prob": 0.0}
+    return {"dropout": 0.0} if name.startswith("mobilenet") else {}
+
+
 SHAPE = (2, 3, 64, 64)  # small images keep the numpy side fast
 TOL = 1e-4  # float32 through ~20 layers and batch statistics of few elements
 TOL64 = 1e-8  # float64; MobileNetV2 at 64×64 has channels of near-zero batch variance
@@ -66,13 +76,16 @@ def _input(seed=10):
     return np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", [*NAMES, "resnet34", "resnet50"])
+@pytest.mark.parametrize(
+    "name",
+    [*NAMES, "resnet34", "resnet50", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"],
+)
 def test_layout_matches_torchvision(name):
     """repr (torchvision's ReLU prints inplace=True), parameter count, state_dict keys,
     shapes and dtypes are torchvision's."""
     ours, theirs = _build(name)
     # cnnmath's Dropout is never in place: MobileNetV3's classifier prints inplace=False here
-    want = repr(theirs).replace("Dropout(p=0.2, inplace=True)", "Dropout(p=0.2, inplace=False)")
+    want = repr(theirs).replace(", inplace=True)\n", ", inplace=False)\n")  # Dropout(p=…)
     assert repr(ours) == want.replace("inplace=True", "")
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
     got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
@@ -95,7 +108,7 @@ def test_initialisation_is_torchvisions(name):
             assert np.all(value == 1), key
         elif key.endswith("running_mean"):
             assert np.all(value == 0), key
-    fc = {"mobilenet_v2": "classifier.1"}.get(
+    fc = {"mobilenet_v2": "classifier.1", "efficientnet_b0": "classifier.1"}.get(
         name, "fc" if name.startswith("resnet") else "classifier.3"
     )
     w, b = state[f"{fc}.weight"], state[f"{fc}.bias"]
@@ -103,6 +116,10 @@ def test_initialisation_is_torchvisions(name):
         bound = 1 / np.sqrt(w.shape[1])
         assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
         assert np.abs(b).max() <= bound and np.any(b != 0)
+    elif name.startswith("efficientnet"):  # U(±1/√out_features), bias 0
+        bound = 1 / np.sqrt(w.shape[0])
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        assert np.all(b == 0)
     else:
         assert abs(w.std() / 0.01 - 1) < 0.05 and np.all(b == 0)
     again = getattr(models, name)(seed=3).state_dict()
@@ -149,7 +166,7 @@ def test_train_forward_float32(name):
     """Train mode, float32, from torchvision's trained weights: the same logits (batch
     statistics) and the same updated running statistics and num_batches_tracked (dropout off:
     its masks are random on both sides)."""
-    kw = {"dropout": 0.0} if name.startswith("mobilenet") else {}
+    kw = _deterministic(name)
     theirs = _trained_torchvision(name, **kw).train()
     ours = getattr(models, name)(num_classes=10, seed=1, **kw).train()
     ours.load_state_dict(_numpy_state(theirs))
@@ -179,7 +196,7 @@ def test_train_step_matches_torchvision(name):
     (a relative error of 3e-8, which MobileNetV3's squeeze-and-excitation gates pass on to
     their 1×1 convolutions' gradients): torchvision's gates run as relu6(x + 3)/6 here, the
     same function, differentiated exactly."""
-    kw = {"dropout": 0.0} if name.startswith("mobilenet") else {}
+    kw = _deterministic(name)
     theirs = _trained_torchvision(name, **kw).double().train()
     for module in theirs.modules():
         if isinstance(module, torch.nn.Hardsigmoid):
@@ -221,7 +238,7 @@ def test_train_step_matches_torchvision(name):
 def test_cnnmath_weights_into_torchvision(name):
     """And back: cnnmath's seeded weights, its running statistics moved by two train-mode
     batches, loaded into torchvision give the same outputs in eval and in train mode."""
-    kw = {"dropout": 0.0} if name.startswith("mobilenet") else {}  # no random masks in train mode
+    kw = _deterministic(name)  # no random masks in train mode mode
     ours = getattr(models, name)(num_classes=10, seed=5, **kw).train()
     for seed in (40, 41):
         ours(_input(seed))

@@ -87,6 +87,39 @@ def test_dropout2d_zeroes_whole_maps_and_scales_the_rest():
         layer(x[0, 0])
 
 
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_stochastic_depth_drops_whole_examples_or_the_whole_batch(mode):
+    """torchvision.ops.StochasticDepth's law: "row" keeps each example whole with
+    probability 1 − p, scaled by 1/(1 − p), "batch" keeps or drops all at once; the backward
+    applies the same scale; evaluation, and p = 0, are the identity; p = 1 drops all."""
+    from torchvision_helper import import_torchvision
+
+    torchvision = import_torchvision()
+    p = 0.25
+    assert repr(nn.StochasticDepth(p, mode)) == repr(torchvision.ops.StochasticDepth(p, mode))
+    layer = nn.StochasticDepth(p, mode, rng=1)
+    x = np.random.default_rng(3).standard_normal((400, 2, 3, 3)) + 5.0  # never zero
+    draws = []
+    for _ in range(1 if mode == "row" else 400):
+        y = layer(x)
+        kept = (y != 0).reshape(len(x), -1)
+        assert np.all(kept.all(axis=1) | (~kept).all(axis=1))  # whole examples only
+        np.testing.assert_allclose(y[kept[:, 0]], x[kept[:, 0]] / (1 - p), rtol=1e-15)
+        np.testing.assert_array_equal(layer.backward(np.ones_like(y)) != 0, y != 0)
+        if mode == "batch":
+            assert kept.all() or not kept.any()
+            draws.append(kept.all())
+        else:
+            draws = list(kept[:, 0])
+    assert abs(1 - np.mean(draws) - p) < 0.07  # 400 draws: σ ≈ 0.02
+    layer.eval()
+    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(nn.StochasticDepth(0.0, mode)(x), x)
+    np.testing.assert_array_equal(nn.StochasticDepth(1.0, mode)(x), 0)
+    with pytest.raises(ValueError, match=r"StochasticDepth: mode: expected 'row' or 'batch'"):
+        nn.StochasticDepth(0.1, "column")
+
+
 def test_layer_arguments_are_checked_naming_them():
     with pytest.raises(ValueError, match=r"Hardtanh: max_val: expected a number above"):
         nn.Hardtanh(1.0, -1.0)

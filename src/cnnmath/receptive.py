@@ -85,6 +85,7 @@ _POINTWISE = {
     "Identity",
     "Dropout",
     "Dropout2d",
+    "StochasticDepth",
     "Add",
     "Concat",
     "Mul",

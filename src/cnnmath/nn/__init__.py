@@ -67,7 +67,7 @@ from .activation import (
 )
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
-from .dropout import Dropout, Dropout1d, Dropout2d
+from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
 from .flatten import Flatten, Unflatten
 from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph, Mul
@@ -114,6 +114,7 @@ from .unfold import Fold, Unfold
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "StochasticDepth",
     "Mul",
     "AffineGrid",
     "GridSample",

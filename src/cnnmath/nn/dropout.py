@@ -97,3 +97,32 @@ class Dropout1d(Dropout):
                 f"Dropout1d.forward: x: expected shape (N, C, L) or (C, L), got {x.shape}"
             )
         return x.shape[:-1] + (1,)
+
+
+class StochasticDepth(Dropout):
+    """Stochastic depth (Huang et al. 2016), as ``torchvision.ops.StochasticDepth``: in
+    training a residual branch's output x is dropped whole for some examples — with
+    ``mode="row"`` each example n keeps x[n] with probability 1 − p (scaled by 1/(1 − p)) or
+    is zeroed; with ``mode="batch"`` one draw keeps or zeroes the whole batch — so that the
+    block computes the identity for those examples (the branch is added to its input after
+    this layer). Evaluation: the identity. EfficientNet raises p linearly with depth.
+
+    >>> StochasticDepth(0.1, "row")
+    StochasticDepth(p=0.1, mode=row)
+    """
+
+    def __init__(self, p: float, mode: str, *, rng: Any = None) -> None:
+        super().__init__(p, rng=rng)
+        if mode not in ("row", "batch"):
+            raise ValueError(f"StochasticDepth: mode: expected 'row' or 'batch', got {mode!r}")
+        self.mode = mode
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim == 0:
+            raise ValueError("StochasticDepth.forward: x: expected a batch (N, …), got a scalar")
+        lead = x.shape[:1] if self.mode == "row" else (1,)
+        return lead + (1,) * (x.ndim - 1)
+
+    def extra_repr(self) -> str:
+        """``p=…, mode=…``, as torchvision prints it."""
+        return f"p={self.p}, mode={self.mode}"

@@ -32,7 +32,7 @@ as the identity. The mapping, layer by layer:
                              exactly with Where); GELU, Mish and SiLU as their formulas (the
                              Gelu and Mish ops from opsets 20 and 18)
     Flatten                  Flatten (start_dim=1 to the end) or Reshape with 0/−1 entries
-    Dropout(2d), Identity    Identity
+    Dropout(2d), Identity    Identity (StochasticDepth too)
     Softmax, LogSoftmax      Softmax, LogSoftmax (one axis: opset ≥ 13); Softmax2d as Softmax
                              on axis −3, Softmin as Neg then Softmax
     Threshold, Tanhshrink    Where(x ≤ threshold, value, x); x − Tanh(x)
@@ -1064,6 +1064,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.AffineGrid: _affine_grid,
     nn.Dropout: _identity,  # eval mode
     nn.Dropout2d: _identity,
+    nn.StochasticDepth: _identity,
     nn.Softmax: _softmax,
     nn.LogSoftmax: _softmax,
     nn.Hardtanh: _hardtanh,
