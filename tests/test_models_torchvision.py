@@ -25,7 +25,14 @@ class _LazyTorchvision:
 
 tv = _LazyTorchvision()
 
-NAMES = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"]
+NAMES = [
+    "resnet18",
+    "resnext50_32x4d",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+]
 
 
 def _deterministic(name):
@@ -76,10 +83,21 @@ def _input(seed=10):
     return np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [*NAMES, "resnet34", "resnet50", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"],
-)
+LAYOUT_ONLY = [
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+]
+
+
+@pytest.mark.parametrize("name", [*NAMES, *LAYOUT_ONLY])
 def test_layout_matches_torchvision(name):
     """repr (torchvision's ReLU prints inplace=True), parameter count, state_dict keys,
     shapes and dtypes are torchvision's."""
@@ -109,10 +127,10 @@ def test_initialisation_is_torchvisions(name):
         elif key.endswith("running_mean"):
             assert np.all(value == 0), key
     fc = {"mobilenet_v2": "classifier.1", "efficientnet_b0": "classifier.1"}.get(
-        name, "fc" if name.startswith("resnet") else "classifier.3"
+        name, "fc" if name.startswith(("resnet", "resnext")) else "classifier.3"
     )
     w, b = state[f"{fc}.weight"], state[f"{fc}.bias"]
-    if name.startswith("resnet"):
+    if fc == "fc":
         bound = 1 / np.sqrt(w.shape[1])
         assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
         assert np.abs(b).max() <= bound and np.any(b != 0)
@@ -140,7 +158,7 @@ def test_torchvision_weights_eval_logits(name, tmp_path):
         int(
             state[
                 "bn1.num_batches_tracked"
-                if name == "resnet18"
+                if name.startswith("res")
                 else "features.0.1.num_batches_tracked"
             ]
         )
@@ -248,7 +266,7 @@ def test_cnnmath_weights_into_torchvision(name):
         int(
             ours.state_dict()[
                 "bn1.num_batches_tracked"
-                if name == "resnet18"
+                if name.startswith("res")
                 else "features.0.1.num_batches_tracked"
             ]
         )

@@ -13,7 +13,18 @@ from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, eff
 from .lenet import lenet
 from .mobilenet import mobilenet_v2
 from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
-from .resnet import resnet18, resnet20, resnet34, resnet50
+from .resnet import (
+    resnet18,
+    resnet20,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    resnext50_32x4d,
+    resnext101_32x8d,
+    wide_resnet50_2,
+    wide_resnet101_2,
+)
 from .squeezenet import squeezenet1_0, squeezenet1_1
 from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
@@ -31,6 +42,12 @@ __all__ = [
     "resnet20",
     "resnet34",
     "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
     "squeezenet1_0",
     "squeezenet1_1",
     "vgg11",

@@ -52,9 +52,11 @@ def kaiming_normal_fan_out(conv: nn.Conv2d, rng: np.random.Generator) -> None:
         conv.bias.data[...] = 0
 
 
-def _conv(c_in: int, c_out: int, k: int, stride: int, dtype: Any) -> nn.Conv2d:
+def _conv(c_in: int, c_out: int, k: int, stride: int, dtype: Any, groups: int = 1) -> nn.Conv2d:
     # torchvision's conv3x3 / conv1x1: padding k//2, no bias (a BatchNorm follows)
-    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False, dtype=dtype)
+    return nn.Conv2d(
+        c_in, c_out, k, stride=stride, padding=k // 2, groups=groups, bias=False, dtype=dtype
+    )
 
 
 class BasicBlock(nn.Graph):
@@ -101,7 +103,9 @@ class Bottleneck(nn.Graph):
 
         out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + identity)
 
-    conv1 1×1 to ``planes``, conv2 3×3 at ``stride``, conv3 1×1 to 4·planes.
+    conv1 1×1 to the width w = ⌊planes · width_per_group/64⌋ · groups, conv2 3×3 at
+    ``stride`` in ``groups`` groups (ResNeXt's cardinality), conv3 1×1 to 4·planes. ResNet
+    has w = planes (one group of 64); Wide ResNet doubles the width per group.
     """
 
     expansion = 4
@@ -113,13 +117,15 @@ class Bottleneck(nn.Graph):
         stride: int = 1,
         downsample: nn.Module | None = None,
         *,
+        groups: int = 1,
+        width_per_group: int = 64,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        width = planes
+        width = int(planes * (width_per_group / 64.0)) * groups
         self.conv1 = _conv(inplanes, width, 1, 1, dtype)
         self.bn1 = nn.BatchNorm2d(width, dtype=dtype)
-        self.conv2 = _conv(width, width, 3, stride, dtype)
+        self.conv2 = _conv(width, width, 3, stride, dtype, groups)
         self.bn2 = nn.BatchNorm2d(width, dtype=dtype)
         self.conv3 = _conv(width, planes * self.expansion, 1, 1, dtype)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion, dtype=dtype)
@@ -162,6 +168,8 @@ class ResNet(nn.Graph):
         layers: tuple[int, int, int, int],
         num_classes: int = 1000,
         *,
+        groups: int = 1,
+        width_per_group: int = 64,
         seed: int = 0,
         dtype: Any = np.float32,
     ) -> None:
@@ -169,7 +177,17 @@ class ResNet(nn.Graph):
         func = type(self).__name__
         num_classes = positive_int("num_classes", num_classes, func=func)
         seed = positive_int("seed", seed, func=func, minimum=0)
+        groups = positive_int("groups", groups, func=func)
+        width_per_group = positive_int("width_per_group", width_per_group, func=func)
+        if block is BasicBlock and (groups, width_per_group) != (1, 64):
+            raise ValueError(
+                f"{func}: groups, width_per_group: BasicBlock supports only groups=1 and "
+                f"width_per_group=64, got {groups} and {width_per_group}"
+            )
         rng = np.random.default_rng(seed)
+        self._block_options: dict[str, Any] = (
+            {} if block is BasicBlock else {"groups": groups, "width_per_group": width_per_group}
+        )
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False, dtype=dtype)
         self.bn1 = nn.BatchNorm2d(64, dtype=dtype)
@@ -203,10 +221,13 @@ class ResNet(nn.Graph):
                 _conv(self.inplanes, planes * block.expansion, 1, stride, dtype),
                 nn.BatchNorm2d(planes * block.expansion, dtype=dtype),
             )
-        stage = nn.Sequential(block(self.inplanes, planes, stride, downsample, dtype=dtype))
+        options = self._block_options
+        stage = nn.Sequential(
+            block(self.inplanes, planes, stride, downsample, dtype=dtype, **options)
+        )
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            stage.append(block(self.inplanes, planes, dtype=dtype))
+            stage.append(block(self.inplanes, planes, dtype=dtype, **options))
         return stage
 
 
@@ -231,6 +252,51 @@ def resnet50(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32)
     """ResNet-50 (Bottleneck × (3, 4, 6, 3), stride on the 3×3 as torchvision's v1.5),
     torchvision's ``resnet50()`` (25 557 032 parameters for 1000 classes)."""
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, seed=seed, dtype=dtype)
+
+
+def resnet101(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNet-101 (Bottleneck × (3, 4, 23, 3)), torchvision's ``resnet101()`` (44 549 160
+    parameters for 1000 classes)."""
+    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, seed=seed, dtype=dtype)
+
+
+def resnet152(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNet-152 (Bottleneck × (3, 8, 36, 3)), torchvision's ``resnet152()`` (60 192 808
+    parameters for 1000 classes)."""
+    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, seed=seed, dtype=dtype)
+
+
+def resnext50_32x4d(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNeXt-50 32×4d (Xie et al. 2017: ResNet-50 whose 3×3 convolutions run in 32 groups
+    of 4 channels per 64 planes), torchvision's ``resnext50_32x4d()`` (25 028 904 parameters
+    for 1000 classes)."""
+    return ResNet(
+        Bottleneck, (3, 4, 6, 3), num_classes, groups=32, width_per_group=4, seed=seed, dtype=dtype
+    )
+
+
+def resnext101_32x8d(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNeXt-101 32×8d, torchvision's ``resnext101_32x8d()`` (88 791 336 parameters for
+    1000 classes)."""
+    return ResNet(
+        Bottleneck, (3, 4, 23, 3), num_classes, groups=32, width_per_group=8, seed=seed, dtype=dtype
+    )
+
+
+def wide_resnet50_2(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016: ResNet-50 with twice the bottleneck
+    width), torchvision's ``wide_resnet50_2()`` (68 883 240 parameters for 1000 classes)."""
+    return ResNet(
+        Bottleneck, (3, 4, 6, 3), num_classes, width_per_group=128, seed=seed, dtype=dtype
+    )
+
+
+def wide_resnet101_2(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """Wide ResNet-101-2, torchvision's ``wide_resnet101_2()`` (126 886 696 parameters for
+    1000 classes)."""
+    return ResNet(
+        Bottleneck, (3, 4, 23, 3), num_classes, width_per_group=128, seed=seed, dtype=dtype
+    )
 
 
 class ShortcutA(nn.Module):
