@@ -358,3 +358,20 @@ def test_mul_bad_input_is_named(a, b, exc, words):
         nn.Mul()(a, b)
     for word in words:
         assert word in str(caught.value)
+
+
+def test_narrow_is_torchs_and_its_gradient_is_the_adjoint():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 3, 4))
+    for dim, start, length in ((1, 0, 3), (1, 3, 3), (-1, 1, 2), (2, 2, 1)):
+        layer = nn.Narrow(dim, start, length)
+        y = layer(x)
+        np.testing.assert_array_equal(y, torch.from_numpy(x).narrow(dim, start, length).numpy())
+        G = rng.standard_normal(y.shape)
+        assert np.vdot(G, y) == pytest.approx(np.vdot(layer.backward(G), x), rel=1e-14)
+    assert repr(nn.Narrow(1, 2, 3)) == "Narrow(dim=1, start=2, length=3)"
+    with pytest.raises(ValueError, match=r"Narrow.forward: x: expected at least start \+ length"):
+        nn.Narrow(1, 4, 3)(x)
+    with pytest.raises(ValueError, match=r"Narrow: start: expected"):
+        nn.Narrow(1, -1, 3)

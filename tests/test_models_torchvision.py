@@ -28,6 +28,7 @@ tv = _LazyTorchvision()
 NAMES = [
     "resnet18",
     "resnext50_32x4d",
+    "shufflenet_v2_x0_5",
     "mobilenet_v2",
     "mobilenet_v3_small",
     "mobilenet_v3_large",
@@ -83,7 +84,19 @@ def _input(seed=10):
     return np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32)
 
 
+def _first_bn(name):
+    """The state_dict key of the stem's BatchNorm's batch count."""
+    if name.startswith("res"):
+        return "bn1.num_batches_tracked"
+    if name.startswith("shufflenet"):
+        return "conv1.1.num_batches_tracked"
+    return "features.0.1.num_batches_tracked"
+
+
 LAYOUT_ONLY = [
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
     "resnet34",
     "resnet50",
     "resnet101",
@@ -114,20 +127,24 @@ def test_layout_matches_torchvision(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_initialisation_is_torchvisions(name):
-    """The draws differ, their laws must not: conv weights N(0, 2/fan_out), BN 1 and 0, the
-    classifier as torchvision's (mobilenet N(0, 0.01²) bias 0, resnet U(±1/√fan_in))."""
+    """The draws differ, their laws must not: conv weights N(0, 2/fan_out) (ShuffleNetV2,
+    which torchvision leaves at PyTorch's default, U(±1/√fan_in)), BN 1 and 0, the classifier
+    as torchvision's (mobilenet N(0, 0.01²) bias 0, resnet U(±1/√fan_in))."""
     state = getattr(models, name)(seed=3).state_dict()
     for key, value in state.items():
         if value.ndim == 4 and value.size >= 4096:  # enough draws for a 10 % std check
             fan_out = value.shape[0] * value.shape[2] * value.shape[3]
-            assert abs(value.std() / np.sqrt(2 / fan_out) - 1) < 0.1, key
-            assert abs(value.mean()) < 0.1 * np.sqrt(2 / fan_out), key
+            std = np.sqrt(2 / fan_out)
+            if name.startswith("shufflenet"):
+                std = 1 / np.sqrt(3 * value[0].size)  # U(±b): b/√3, b = 1/√fan_in
+            assert abs(value.std() / std - 1) < 0.1, key
+            assert abs(value.mean()) < 0.1 * std, key
         elif key.endswith("running_var"):
             assert np.all(value == 1), key
         elif key.endswith("running_mean"):
             assert np.all(value == 0), key
     fc = {"mobilenet_v2": "classifier.1", "efficientnet_b0": "classifier.1"}.get(
-        name, "fc" if name.startswith(("resnet", "resnext")) else "classifier.3"
+        name, "fc" if name.startswith(("resnet", "resnext", "shufflenet")) else "classifier.3"
     )
     w, b = state[f"{fc}.weight"], state[f"{fc}.bias"]
     if fc == "fc":
@@ -143,7 +160,9 @@ def test_initialisation_is_torchvisions(name):
     again = getattr(models, name)(seed=3).state_dict()
     other = getattr(models, name)(seed=4).state_dict()
     assert all(np.array_equal(again[k], v) for k, v in state.items())
-    first = "conv1.weight" if fc == "fc" else "features.0.0.weight"
+    first = {"fc": "conv1.weight", "shufflenet": "conv1.0.weight"}.get(
+        "shufflenet" if name.startswith("shufflenet") else fc, "features.0.0.weight"
+    )
     assert not np.array_equal(other[first], state[first])
 
 
@@ -154,16 +173,7 @@ def test_torchvision_weights_eval_logits(name, tmp_path):
     safetensors_torch = pytest.importorskip("safetensors.torch")
     theirs = _trained_torchvision(name).eval()
     state = {k: v.contiguous() for k, v in theirs.state_dict().items()}
-    assert (
-        int(
-            state[
-                "bn1.num_batches_tracked"
-                if name.startswith("res")
-                else "features.0.1.num_batches_tracked"
-            ]
-        )
-        == 2
-    )
+    assert int(state[_first_bn(name)]) == 2
     path = tmp_path / f"{name}.safetensors"
     safetensors_torch.save_file(state, str(path))
     ours = getattr(models, name)(num_classes=10, seed=1).eval()
@@ -262,16 +272,7 @@ def test_cnnmath_weights_into_torchvision(name):
         ours(_input(seed))
     theirs = getattr(tv.models, name)(num_classes=10, **kw)
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
-    assert (
-        int(
-            ours.state_dict()[
-                "bn1.num_batches_tracked"
-                if name.startswith("res")
-                else "features.0.1.num_batches_tracked"
-            ]
-        )
-        == 2
-    )
+    assert int(ours.state_dict()[_first_bn(name)]) == 2
     x = _input(50)
     want = theirs.train()(torch.from_numpy(x)).detach().numpy()
     assert rel_error(ours(x), want) <= TOL
@@ -471,12 +472,18 @@ def test_squeeze_excitation_gradients_are_finite_differences():
     assert len(report.cases) == 5  # the input and fc1's and fc2's weights and biases
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v3_small"])
-def test_onnx_both_ways(name, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "wiring"),
+    [
+        ("mobilenet_v3_small", {"Mul": 9, "Hardsigmoid": 9}),  # the gates
+        ("shufflenet_v2_x0_5", {"Narrow": 26}),  # the halves of the 13 stride-1 units
+    ],
+)
+def test_onnx_both_ways(name, wiring, tmp_path):
     """cnnmath's model saves (squeeze-and-excitation as GlobalAveragePool, Conv, Relu,
-    HardSigmoid, Mul) and onnxruntime agrees; torchvision's export loads back as a graph
-    whose gates are Hardsigmoid and nn.Mul nodes, and which computes and trains as
-    torchvision's model."""
+    HardSigmoid, Mul; ShuffleNet's halves as Slice) and onnxruntime agrees; torchvision's
+    export loads back as a graph of cnnmath's layers and wiring ops (the gates as Hardsigmoid
+    and nn.Mul, the halves as nn.Narrow), which computes and trains as torchvision's model."""
     ort = pytest.importorskip("onnxruntime")
     from cnnmath.onnx import load, save
     from helpers import torch_onnx_export
@@ -489,12 +496,12 @@ def test_onnx_both_ways(name, tmp_path):
     assert rel_error(ours(x), session.run(None, {"x": x})[0]) <= 1e-5
     np.testing.assert_allclose(load(path)(x), ours(x), rtol=1e-5, atol=1e-6)
 
-    theirs = _trained_torchvision(name, dropout=0.0).double().eval()
+    theirs = _trained_torchvision(name, **_deterministic(name)).double().eval()
     xt = torch.from_numpy(x.astype(np.float64))
     preserve = torch.onnx.TrainingMode.PRESERVE  # BatchNorm kept as a layer, not folded
     graph = load(torch_onnx_export(theirs, xt, opset_version=17, training=preserve))
     kinds = [type(node.module).__name__ for node in graph.walk()]
-    assert kinds.count("Mul") == kinds.count("Hardsigmoid") == 9  # the nine gates
+    assert {kind: kinds.count(kind) for kind in wiring} == wiring
     # the file holds ε = 0.001 and the gate's 1/6 as float32 attributes: give torchvision's
     # model the same ε, and its gates the exact 1/6 (see the train-step test)
     for module in theirs.modules():

@@ -70,7 +70,7 @@ from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
 from .flatten import Flatten, Unflatten
 from .fold import fold_batch_norm
-from .graph import Add, Concat, Graph, Mul
+from .graph import Add, Concat, Graph, Mul, Narrow
 from .layers1d import (
     AdaptiveAvgPool1d,
     AdaptiveMaxPool1d,
@@ -114,6 +114,7 @@ from .unfold import Fold, Unfold
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "Narrow",
     "StochasticDepth",
     "Mul",
     "AffineGrid",

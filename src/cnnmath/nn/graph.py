@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .._checks import check_float_array
+from .._checks import check_float_array, positive_int
 from .module import Module, Node, _join
 
-__all__ = ["Add", "Concat", "Graph", "Mul"]
+__all__ = ["Add", "Concat", "Graph", "Mul", "Narrow"]
 
 
 class Add(Module):
@@ -117,6 +117,61 @@ class Mul(Module):
             )
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             return unbroadcast(grad_output * b, a.shape), unbroadcast(grad_output * a, b.shape)
+
+
+class Narrow(Module):
+    """y = x[…, start : start + length, …] along axis ``dim`` (``torch.narrow``; one piece of
+    ``x.chunk(k, dim)``, as ShuffleNetV2 splits its channels in halves). Backward: G placed
+    back at those indices, zeros elsewhere. A wiring op (``functional``), like :class:`Add`.
+
+    >>> Narrow(1, 2, 3)(np.arange(6.0).reshape(1, 6))
+    array([[2., 3., 4.]])
+    """
+
+    functional = True
+
+    def __init__(self, dim: int, start: int, length: int) -> None:
+        super().__init__()
+        func = "Narrow"
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{func}: dim: expected an int, got {dim!r}")
+        self.dim = int(dim)
+        self.start = positive_int("start", start, func=func, minimum=0)
+        self.length = positive_int("length", length, func=func, minimum=0)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The slice; the context is x's shape and dtype."""
+        func = "Narrow.forward"
+        check_float_array("x", x, func=func)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(
+                f"{func}: dim: expected an axis of x (shape {x.shape}), got {self.dim}"
+            )
+        axis = self.dim % x.ndim
+        if self.start + self.length > x.shape[axis]:
+            raise ValueError(
+                f"{func}: x: expected at least start + length = {self.start + self.length} "
+                f"entries along dim {self.dim}, got shape {x.shape}"
+            )
+        index = (slice(None),) * axis + (slice(self.start, self.start + self.length),)
+        return x[index].copy(), (x.shape, x.dtype, index)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """Zeros of x's shape holding G at the slice."""
+        shape, dtype, index = ctx
+        check_float_array("grad_output", grad_output, func="Narrow.backward")
+        grad = np.zeros(shape, dtype)
+        if grad[index].shape != grad_output.shape:
+            raise ValueError(
+                f"Narrow.backward: grad_output: expected the output's shape {grad[index].shape},"
+                f" got {grad_output.shape}"
+            )
+        grad[index] = grad_output
+        return grad
+
+    def extra_repr(self) -> str:
+        """``dim=d, start=s, length=n``."""
+        return f"dim={self.dim}, start={self.start}, length={self.length}"
 
 
 class Concat(Module):

@@ -3046,7 +3046,35 @@ def gather(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
 
 def slice_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     operands = [ins[0]] + [None if o is None else _plain(o) for o in (ins + [None] * 5)[1:5]]
+    narrow = _as_narrow(ins, info)
+    if narrow is not None:
+        return narrow
     return _generic(_Slice(node, operands), operands)
+
+
+def _as_narrow(ins: list[Operand], info: dict[str, Any]) -> Built | None:
+    """A Slice of a float run-time value along one axis of known size, with constant bounds
+    and step 1 (how PyTorch exports ``x.chunk`` and ``x[:, a:b]``): ``nn.Narrow``."""
+    x, rest = ins[0], (ins + [None] * 5)[1:5]
+    shape = _shape(info, x)
+    if not isinstance(x, Ref) or not info["float"].get(x.name, False) or shape is None:
+        return None
+    values = [None if o is None else getattr(o, "value", "runtime") for o in rest]
+    if any(isinstance(v, str) for v in values) or values[0] is None or values[1] is None:
+        return None
+    starts, ends = np.ravel(values[0]), np.ravel(values[1])
+    axes = np.ravel(values[2]) if values[2] is not None else np.arange(starts.size)
+    steps = np.ravel(values[3]) if values[3] is not None else np.ones(starts.size)
+    if starts.size != 1 or axes.size != 1 or steps.size != 1 or int(steps[0]) != 1:
+        return None
+    if not -len(shape) <= int(axes[0]) < len(shape):
+        return None
+    axis = int(axes[0]) % len(shape)
+    n = shape[axis]
+    if not isinstance(n, (int, np.integer)) or axis == 0:  # the batch axis may vary
+        return None
+    piece = _slice_axis(int(n), int(starts[0]), int(ends[0]), 1)
+    return nn.Narrow(axis, piece.start, max(piece.stop - piece.start, 0)), [x.name]
 
 
 CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Built]] = {

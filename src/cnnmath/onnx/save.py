@@ -62,6 +62,7 @@ as the identity. The mapping, layer by layer:
     1-D layers               Conv, ConvTranspose, MaxPool, AveragePool, Pad, Identity
                              (Dropout1d), InstanceNormalization on (N, C, L)
     Add, Concat, Mul         Add (Sum for more than two inputs), Concat, Mul (broadcasting)
+    Narrow                   Slice along its axis
     GridSample               GridSample (opset ≥ 16; mode "linear" from 20, "bilinear" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
@@ -788,6 +789,16 @@ def _add(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node(op, node.inputs, node.output, node.name)
 
 
+def _narrow(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Narrow)
+    base = node.name
+    starts = w.const(f"{base}/starts", [m.start], np.int64)
+    ends = w.const(f"{base}/ends", [m.start + m.length], np.int64)
+    axes = w.const(f"{base}/axes", [m.dim], np.int64)
+    w.node("Slice", [node.inputs[0], starts, ends, axes], node.output, base)
+
+
 def _mul(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("Mul", node.inputs, node.output, node.name)
 
@@ -1060,6 +1071,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Add: _add,
     nn.Concat: _concat,
     nn.Mul: _mul,
+    nn.Narrow: _narrow,
     nn.GridSample: _grid_sample,
     nn.AffineGrid: _affine_grid,
     nn.Dropout: _identity,  # eval mode
