@@ -375,3 +375,30 @@ def test_narrow_is_torchs_and_its_gradient_is_the_adjoint():
         nn.Narrow(1, 4, 3)(x)
     with pytest.raises(ValueError, match=r"Narrow: start: expected"):
         nn.Narrow(1, -1, 3)
+
+
+def test_a_sequential_of_named_layers_is_torchs():
+    """Sequential(OrderedDict(...)) and add_module: torch's repr, keys and attribute access,
+    and its state_dict loads into torch's model to the same outputs."""
+    from collections import OrderedDict
+
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(
+        OrderedDict(conv0=nn.Conv2d(2, 3, 3, rng=0, dtype=np.float64), relu0=nn.ReLU())
+    )
+    ours.add_module("pool0", nn.MaxPool2d(2))
+    theirs = torch.nn.Sequential(
+        OrderedDict(conv0=torch.nn.Conv2d(2, 3, 3).double(), relu0=torch.nn.ReLU())
+    )
+    theirs.add_module("pool0", torch.nn.MaxPool2d(2))
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["conv0.weight", "conv0.bias"]
+    assert ours.conv0 is ours[0] and ours.pool0 is ours[2]
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-12)
+    assert list(ours[1:].state_dict()) == [] and repr(ours[:1]).startswith("Sequential(\n  (conv0)")
+    with pytest.raises(ValueError, match=r"Sequential.add_module: name: 'relu0' is already"):
+        ours.add_module("relu0", nn.ReLU())
+    with pytest.raises(ValueError, match=r"name: expected a non-empty str without '.'"):
+        ours.add_module("a.b", nn.ReLU())

@@ -29,6 +29,7 @@ NAMES = [
     "resnet18",
     "resnext50_32x4d",
     "shufflenet_v2_x0_5",
+    "densenet121",
     "mobilenet_v2",
     "mobilenet_v3_small",
     "mobilenet_v3_large",
@@ -90,10 +91,15 @@ def _first_bn(name):
         return "bn1.num_batches_tracked"
     if name.startswith("shufflenet"):
         return "conv1.1.num_batches_tracked"
+    if name.startswith("densenet"):
+        return "features.norm0.num_batches_tracked"
     return "features.0.1.num_batches_tracked"
 
 
 LAYOUT_ONLY = [
+    "densenet161",
+    "densenet169",
+    "densenet201",
     "shufflenet_v2_x1_0",
     "shufflenet_v2_x1_5",
     "shufflenet_v2_x2_0",
@@ -125,44 +131,56 @@ def test_layout_matches_torchvision(name):
     assert got == want
 
 
+# Each model's initialisation laws, as torchvision's code sets them: the convolutions'
+# ("fan_out": N(0, 2/fan_out); "fan_in": N(0, 2/fan_in); "default": PyTorch's U(±1/√fan_in)),
+# and the classifier's key and law ("default": weight and bias U(±1/√fan_in); "bias 0":
+# that weight, bias 0; "normal": N(0, 0.01²), bias 0; "out": U(±1/√fan_out), bias 0).
+INIT = {
+    "resnet18": ("fan_out", "fc", "default"),
+    "resnext50_32x4d": ("fan_out", "fc", "default"),
+    "shufflenet_v2_x0_5": ("default", "fc", "default"),
+    "densenet121": ("fan_in", "classifier", "bias 0"),
+    "mobilenet_v2": ("fan_out", "classifier.1", "normal"),
+    "mobilenet_v3_small": ("fan_out", "classifier.3", "normal"),
+    "mobilenet_v3_large": ("fan_out", "classifier.3", "normal"),
+    "efficientnet_b0": ("fan_out", "classifier.1", "out"),
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_initialisation_is_torchvisions(name):
-    """The draws differ, their laws must not: conv weights N(0, 2/fan_out) (ShuffleNetV2,
-    which torchvision leaves at PyTorch's default, U(±1/√fan_in)), BN 1 and 0, the classifier
-    as torchvision's (mobilenet N(0, 0.01²) bias 0, resnet U(±1/√fan_in))."""
+    """The draws differ, their laws must not (INIT): the convolutions', BatchNorm's 1 and 0,
+    the classifier's; the same seed gives the same weights, another seed others."""
+    conv_law, fc, fc_law = INIT[name]
     state = getattr(models, name)(seed=3).state_dict()
     for key, value in state.items():
         if value.ndim == 4 and value.size >= 4096:  # enough draws for a 10 % std check
-            fan_out = value.shape[0] * value.shape[2] * value.shape[3]
-            std = np.sqrt(2 / fan_out)
-            if name.startswith("shufflenet"):
-                std = 1 / np.sqrt(3 * value[0].size)  # U(±b): b/√3, b = 1/√fan_in
+            fan_in, fan_out = value[0].size, value.shape[0] * value.shape[2] * value.shape[3]
+            std = {
+                "fan_out": np.sqrt(2 / fan_out),
+                "fan_in": np.sqrt(2 / fan_in),
+                "default": 1 / np.sqrt(3 * fan_in),  # U(±b) has std b/√3
+            }[conv_law]
             assert abs(value.std() / std - 1) < 0.1, key
             assert abs(value.mean()) < 0.1 * std, key
         elif key.endswith("running_var"):
             assert np.all(value == 1), key
         elif key.endswith("running_mean"):
             assert np.all(value == 0), key
-    fc = {"mobilenet_v2": "classifier.1", "efficientnet_b0": "classifier.1"}.get(
-        name, "fc" if name.startswith(("resnet", "resnext", "shufflenet")) else "classifier.3"
-    )
     w, b = state[f"{fc}.weight"], state[f"{fc}.bias"]
-    if fc == "fc":
-        bound = 1 / np.sqrt(w.shape[1])
-        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
-        assert np.abs(b).max() <= bound and np.any(b != 0)
-    elif name.startswith("efficientnet"):  # U(±1/√out_features), bias 0
-        bound = 1 / np.sqrt(w.shape[0])
-        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
-        assert np.all(b == 0)
-    else:
+    if fc_law == "normal":
         assert abs(w.std() / 0.01 - 1) < 0.05 and np.all(b == 0)
+    else:
+        bound = 1 / np.sqrt(w.shape[0] if fc_law == "out" else w.shape[1])
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        if fc_law == "default":
+            assert np.abs(b).max() <= bound and np.any(b != 0)
+        else:
+            assert np.all(b == 0)
     again = getattr(models, name)(seed=3).state_dict()
     other = getattr(models, name)(seed=4).state_dict()
     assert all(np.array_equal(again[k], v) for k, v in state.items())
-    first = {"fc": "conv1.weight", "shufflenet": "conv1.0.weight"}.get(
-        "shufflenet" if name.startswith("shufflenet") else fc, "features.0.0.weight"
-    )
+    first = next(k for k, v in state.items() if v.ndim == 4)
     assert not np.array_equal(other[first], state[first])
 
 

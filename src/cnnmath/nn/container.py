@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,9 @@ class Sequential(Module):
     Supports ``len``, iteration, indexing (an int gives a layer by position, a slice a
     Sequential sharing the layers and keeping their names, as PyTorch's: ``model[1:]`` of
     three layers holds "1" and "2", so its ``state_dict`` loads into torch's slice) and
-    assigning a layer to an int index (the position keeps its name).
+    assigning a layer to an int index (the position keeps its name). Layers may be named
+    instead, as PyTorch's ``Sequential(OrderedDict([("conv0", conv), …]))`` and
+    ``add_module("conv0", conv)`` name them: "conv0.weight", ``model.conv0``.
 
     >>> from cnnmath import nn
     >>> nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU())
@@ -35,12 +37,40 @@ class Sequential(Module):
     )
     """
 
-    def __init__(self, *layers: Module) -> None:
+    def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
         super().__init__()
         self._layers: list[Module] = []
-        self._names: list[str] = []  # "0", "1", …; a slice keeps its layers' names
-        for layer in layers:
+        self._names: list[str] = []  # "0", "1", … or given names; a slice keeps its layers'
+        if len(layers) == 1 and isinstance(layers[0], Mapping):  # Sequential(OrderedDict(…))
+            for name, named in layers[0].items():
+                self.add_module(name, named)
+            return
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                self._check_layer(i, layer)  # raises: a Mapping is taken only alone, above
+                continue
             self.append(layer)
+
+    def add_module(self, name: str, layer: Module) -> None:
+        """Add a layer at the end under ``name`` (``torch.nn.Sequential``'s
+        ``add_module``, and ``Sequential(OrderedDict([(name, layer), …]))``): its parameters
+        are "<name>.weight", … and ``model.<name>`` returns it, as in PyTorch."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(
+                f"Sequential.add_module: name: expected a non-empty str without '.' (a "
+                f"state_dict name), got {name!r}"
+            )
+        if name in self._names:
+            raise ValueError(f"Sequential.add_module: name: {name!r} is already a layer's name")
+        self._check_layer(len(self._layers), layer)
+        self._layers.append(layer)
+        self._names.append(name)
+
+    def __getattr__(self, name: str) -> Any:
+        names = self.__dict__.get("_names", ())
+        if name in names:  # a named layer, as torch's Sequential(OrderedDict(…)) exposes it
+            return self.__dict__["_layers"][names.index(name)]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def _child_items(self) -> Iterator[tuple[str, Module]]:
         """("0", first layer), ("1", second layer), …: the layers in order, named by position
