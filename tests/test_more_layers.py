@@ -152,3 +152,38 @@ def test_tiled_refuses_a_softmax_over_axis_1_of_one_image():
         tiled.apply(net, da.from_array(x, chunks=(2, 4, 8)))
     got = tiled.apply(net, da.from_array(x[None], chunks=(1, 2, 4, 8))).compute()
     np.testing.assert_allclose(got, net(x[None]), rtol=1e-6, atol=1e-7)
+
+
+def test_layer_norm_2d_and_permute_are_torchvisions():
+    """LayerNorm2d (ConvNeXt's, over each pixel's channels) and Permute against torchvision's
+    classes: repr, forward and autograd gradients of x, γ and β."""
+    from torchvision_helper import import_torchvision
+
+    torchvision = import_torchvision()
+    from torchvision.models.convnext import LayerNorm2d as TorchLayerNorm2d
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 5, 3, 4))
+    ours = nn.LayerNorm2d(5, eps=1e-6, dtype=np.float64)
+    ours.weight.data[...] = rng.standard_normal(5)
+    ours.bias.data[...] = rng.standard_normal(5)
+    theirs = TorchLayerNorm2d(5, eps=1e-6).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert repr(ours) == repr(theirs)
+    G = rng.standard_normal(x.shape)
+    xt = torch.from_numpy(x).requires_grad_()
+    y = theirs(xt)
+    (y * torch.from_numpy(G)).sum().backward()
+    ours.zero_grad()
+    np.testing.assert_allclose(ours(x), y.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.backward(G), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10)
+
+    permute = nn.Permute((0, 2, 3, 1))
+    assert repr(permute) == repr(torchvision.ops.Permute([0, 2, 3, 1])) == "Permute()"
+    np.testing.assert_array_equal(permute(x), x.transpose(0, 2, 3, 1))
+    back = permute.backward(G.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(back, G)
+    with pytest.raises(ValueError, match=r"Permute: dims: expected a permutation"):
+        nn.Permute((0, 2, 2, 1))

@@ -9,6 +9,7 @@ package sits just above ``nn`` in the stack: it imports only ``cnnmath.models``,
 from __future__ import annotations
 
 from .alexnet import alexnet
+from .convnext import convnext_base, convnext_large, convnext_small, convnext_tiny
 from .densenet import densenet121, densenet161, densenet169, densenet201
 from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
 from .lenet import lenet
@@ -37,6 +38,10 @@ from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19
 
 __all__ = [
     "alexnet",
+    "convnext_base",
+    "convnext_large",
+    "convnext_small",
+    "convnext_tiny",
     "densenet121",
     "densenet161",
     "densenet169",

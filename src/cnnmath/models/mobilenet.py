@@ -7,6 +7,7 @@ Module names, ``state_dict`` keys and ``repr`` are torchvision's ("features.3.co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,9 @@ def _make_divisible(v: float, divisor: int = 8) -> int:
 
 
 class Conv2dNormActivation(nn.Sequential):
-    """torchvision's ``Conv2dNormActivation``: Conv2d (padding (k − 1)/2, no bias) →
-    BatchNorm2d (``eps``, ``momentum``) → ``activation`` (ReLU6 by default, none for None),
-    children "0", "1" and "2"."""
+    """torchvision's ``Conv2dNormActivation``: Conv2d (padding (k − 1)/2 unless given, no
+    bias unless ``bias``) → ``norm(out_channels)`` (BatchNorm2d with ``eps``, ``momentum``
+    by default) → ``activation`` (ReLU6 by default, none for None), children "0", "1", "2"."""
 
     def __init__(
         self,
@@ -52,6 +53,9 @@ class Conv2dNormActivation(nn.Sequential):
         groups: int = 1,
         *,
         activation: type[nn.Module] | None = nn.ReLU6,
+        norm: Callable[[int], nn.Module] | None = None,
+        padding: int | None = None,
+        bias: bool = False,
         eps: float = 1e-5,
         momentum: float = 0.1,
         dtype: Any = np.float32,
@@ -62,12 +66,14 @@ class Conv2dNormActivation(nn.Sequential):
                 out_channels,
                 kernel_size,
                 stride=stride,
-                padding=(kernel_size - 1) // 2,
+                padding=(kernel_size - 1) // 2 if padding is None else padding,
                 groups=groups,
-                bias=False,
+                bias=bias,
                 dtype=dtype,
             ),
-            nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum, dtype=dtype),
+            norm(out_channels)
+            if norm is not None
+            else nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum, dtype=dtype),
         ]
         if activation is not None:
             layers.append(activation())

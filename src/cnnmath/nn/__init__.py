@@ -68,7 +68,7 @@ from .activation import (
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
-from .flatten import Flatten, Unflatten
+from .flatten import Flatten, Permute, Unflatten
 from .fold import fold_batch_norm
 from .graph import Add, Concat, Graph, Mul, Narrow
 from .layers1d import (
@@ -90,6 +90,7 @@ from .normalization import (
     InstanceNorm1d,
     InstanceNorm2d,
     LayerNorm,
+    LayerNorm2d,
     LocalResponseNorm,
 )
 from .padding import (
@@ -114,6 +115,8 @@ from .unfold import Fold, Unfold
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "LayerNorm2d",
+    "Permute",
     "Narrow",
     "StochasticDepth",
     "Mul",

@@ -111,3 +111,40 @@ class Unflatten(Module):
     def extra_repr(self) -> str:
         """``dim=d, unflattened_size=(…)``, as ``torch.nn.Unflatten`` prints them."""
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Permute(Module):
+    """Reorder the axes, y = x.transpose(dims), as ``torchvision.ops.Permute``: ConvNeXt's
+    (N, C, H, W) → (N, H, W, C), so that LayerNorm and Linear act on each pixel's channels,
+    and back. Backward: G transposed by the inverse permutation. Its ``repr`` prints no
+    arguments, as torchvision's does.
+
+    >>> Permute((0, 2, 3, 1))(np.zeros((2, 3, 4, 5))).shape
+    (2, 4, 5, 3)
+    """
+
+    def __init__(self, dims: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        if not isinstance(dims, (tuple, list)) or sorted(
+            int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool) else -1
+            for d in dims
+        ) != list(range(len(dims))):
+            raise ValueError(f"Permute: dims: expected a permutation of 0, …, n − 1, got {dims!r}")
+        self.dims = tuple(int(d) for d in dims)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """x with its axes in the order ``dims`` (a new contiguous array)."""
+        func = "Permute.forward"
+        check_float_array("x", x, func=func)
+        if x.ndim != len(self.dims):
+            raise ValueError(
+                f"{func}: x: expected {len(self.dims)} axes (dims={self.dims}), got shape {x.shape}"
+            )
+        return np.ascontiguousarray(x.transpose(self.dims)), (x.shape, x.dtype)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """G transposed back: ∂ℓ/∂x = Gᵀ by the inverse permutation."""
+        shape, dtype = ctx
+        out_shape = tuple(shape[d] for d in self.dims)
+        self._check_grad_output(grad_output, out_shape, dtype)
+        return np.ascontiguousarray(grad_output.transpose(np.argsort(self.dims)))

@@ -422,6 +422,35 @@ class LayerNorm(Module):
         )
 
 
+class LayerNorm2d(LayerNorm):
+    """LayerNorm over the channels of each pixel of (N, C, H, W), as torchvision's
+    ``LayerNorm2d`` (ConvNeXt's): x permuted to (N, H, W, C), normalised over C with γ, β of
+    shape (C,), permuted back — y[n, :, i, j] = γ ⊙ (x[n, :, i, j] − μ)/√(σ² + ε) + β with
+    μ, σ² over the C channels of that pixel.
+
+    >>> LayerNorm2d(8, eps=1e-6)
+    LayerNorm2d((8,), eps=1e-06, elementwise_affine=True, bias=True)
+    """
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The channels-last LayerNorm of x, returned channels first."""
+        check_float_array("x", x, func="LayerNorm2d.forward")
+        if x.ndim != 4:
+            raise ValueError(f"LayerNorm2d.forward: x: expected (N, C, H, W), got shape {x.shape}")
+        y, ctx = super().forward_ctx(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2)), ctx
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """LayerNorm's backward on G permuted channels-last, permuted back."""
+        if grad_output.ndim != 4:
+            raise ValueError(
+                f"LayerNorm2d.backward: grad_output: expected (N, C, H, W), got shape "
+                f"{grad_output.shape}"
+            )
+        g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1))
+        return np.ascontiguousarray(super().backward_ctx(ctx, g).transpose(0, 3, 1, 2))
+
+
 class LocalResponseNorm(Module):
     """Local response normalisation across channels, as ``torch.nn.LocalResponseNorm``
     (AlexNet, GoogLeNet): y = x · (k + (α/n)·Σ_{c' ∈ W(c)} x_{c'}²)^(−β) over a window of

@@ -66,6 +66,8 @@ as the identity. The mapping, layer by layer:
     GridSample               GridSample (opset ≥ 16; mode "linear" from 20, "bilinear" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
+    LayerNorm2d, Permute     Transpose, LayerNormalization, Transpose; Transpose
+    LayerScale (ConvNeXt)    Mul by the block's layer_scale
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes
@@ -87,6 +89,7 @@ from .. import nn
 from .._checks import output_file
 from .._files import atomic_output
 from .._optional import require
+from ..models.convnext import LayerScale
 from ..models.resnet import ShortcutA
 from ..ops import activations as _act
 from ..ops._geometry import resolve_padding
@@ -488,20 +491,35 @@ def _pad1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.LayerNorm)
-    if w.opset < 17:
-        raise ValueError(
-            f"save: opset: LayerNorm (node {node.name!r}) needs opset 17 or later "
-            f"(LayerNormalization), got {w.opset}"
-        )
-    shape = m.normalized_shape
+    _needs(w, node, "LayerNormalization", 17)
+    shape, base = m.normalized_shape, node.name
     if m.weight is not None:
         scale = w.state(m, "weight", node)
     else:
-        scale = w.constant(f"{node.name}/ones", np.ones(shape))
-    inputs = [node.inputs[0], scale]
+        scale = w.constant(f"{base}/ones", np.ones(shape))
+    x, output = node.inputs[0], node.output
+    if isinstance(m, nn.LayerNorm2d):  # over each pixel's channels: channels last and back
+        x = w.node("Transpose", [x], f"{base}/nhwc", f"{base}/nhwc", perm=[0, 2, 3, 1])
+        output = f"{base}/normed"
+    inputs = [x, scale]
     if m.bias is not None:
         inputs.append(w.state(m, "bias", node))
-    w.node("LayerNormalization", inputs, node.output, node.name, axis=-len(shape), epsilon=m.eps)
+    w.node("LayerNormalization", inputs, output, base, axis=-len(shape), epsilon=m.eps)
+    if isinstance(m, nn.LayerNorm2d):
+        w.node("Transpose", [output], node.output, f"{base}/nchw", perm=[0, 3, 1, 2])
+
+
+def _permute(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, nn.Permute)
+    w.node("Transpose", [node.inputs[0]], node.output, node.name, perm=list(m.dims))
+
+
+def _layer_scale(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, LayerScale)
+    gamma = w.state(m._owner, "layer_scale", node)
+    w.node("Mul", [node.inputs[0], gamma], node.output, node.name)
 
 
 def _channel_view(w: _Writer, name: str, ndim: int, C: int) -> str:
@@ -1038,6 +1056,9 @@ _EMITTERS: dict[type, _Emit] = {
     nn.BatchNorm1d: _batch_norm,
     nn.BatchNorm2d: _batch_norm,
     nn.LayerNorm: _layer_norm,
+    nn.LayerNorm2d: _layer_norm,
+    nn.Permute: _permute,
+    LayerScale: _layer_scale,
     nn.LocalResponseNorm: _local_response_norm,
     nn.InstanceNorm2d: _instance_norm,
     nn.PixelShuffle: _pixel_shuffle,
