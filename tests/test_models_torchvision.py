@@ -5,6 +5,8 @@ and SGD-with-momentum updates; and cnnmath's weights give the same outputs in to
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,7 @@ NAMES = [
     "shufflenet_v2_x0_5",
     "densenet121",
     "convnext_tiny",
+    "mnasnet0_5",
     "mobilenet_v2",
     "mobilenet_v3_small",
     "mobilenet_v3_large",
@@ -45,12 +48,17 @@ def _deterministic(name):
         return {"dropout": 0.0, "stochastic_depth_prob": 0.0}
     if name.startswith("convnext"):
         return {"stochastic_depth_prob": 0.0}
-    return {"dropout": 0.0} if name.startswith("mobilenet") else {}
+    return {"dropout": 0.0} if name.startswith(("mobilenet", "mnasnet")) else {}
 
 
 SHAPE = (2, 3, 64, 64)  # small images keep the numpy side fast
 TOL = 1e-4  # float32 through ~20 layers and batch statistics of few elements
 TOL64 = 1e-8  # float64; MobileNetV2 at 64×64 has channels of near-zero batch variance
+# MNASNet's second step: its first step agrees to 1e-10, and that rounding (in gradients
+# whose true value is 0) moves the weights, which reach ~100 after training, by ~1e-17;
+# the 2×2 maps of its last stages (8 values per BatchNorm channel) amplify it ~10⁴-fold in
+# the next gradients (up to 1.2e-7 measured). The first step is held to TOL64.
+TOL64_OF = {"mnasnet0_5": 1e-6}
 
 
 def _build(name, **kw):
@@ -81,6 +89,19 @@ def _trained_torchvision(name, steps=2, **kw):
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if name.startswith("mnasnet"):
+        # MNASNet's BatchNorm momentum is 1 − 0.9997: two steps leave the running statistics
+        # at their defaults, far from these weights' activations (eval logits overflow).
+        # Recompute them as the average of two batches, as a calibration pass would.
+        with torch.no_grad():
+            norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None
+            for step in range(2):
+                model(torch.randn(SHAPE, generator=torch.Generator().manual_seed(100 + step)))
+            for m in norms:
+                m.momentum = 1 - 0.9997
     return model
 
 
@@ -98,10 +119,15 @@ def _first_bn(name):
         return "features.norm0.num_batches_tracked"
     if name.startswith("convnext"):
         return None  # LayerNorm only
+    if name.startswith("mnasnet"):
+        return "layers.1.num_batches_tracked"
     return "features.0.1.num_batches_tracked"
 
 
 LAYOUT_ONLY = [
+    "mnasnet0_75",
+    "mnasnet1_0",
+    "mnasnet1_3",
     "convnext_small",
     "convnext_base",
     "densenet161",
@@ -142,13 +168,15 @@ def test_layout_matches_torchvision(name):
 # ("fan_out": N(0, 2/fan_out); "fan_in": N(0, 2/fan_in); "default": PyTorch's U(±1/√fan_in);
 # "trunc": N(0, 0.02²) cut at ±2), and the classifier's key and law ("default": weight and
 # bias U(±1/√fan_in); "bias 0": that weight, bias 0; "normal": N(0, 0.01²), bias 0; "out":
-# U(±1/√fan_out), bias 0; "trunc": N(0, 0.02²), bias 0).
+# U(±1/√fan_out), bias 0; "out, sigmoid gain": U(±√(3/fan_out)), bias 0; "trunc":
+# N(0, 0.02²), bias 0).
 INIT = {
     "resnet18": ("fan_out", "fc", "default"),
     "resnext50_32x4d": ("fan_out", "fc", "default"),
     "shufflenet_v2_x0_5": ("default", "fc", "default"),
     "densenet121": ("fan_in", "classifier", "bias 0"),
     "convnext_tiny": ("trunc", "classifier.2", "trunc"),
+    "mnasnet0_5": ("fan_out", "classifier.1", "out, sigmoid gain"),
     "mobilenet_v2": ("fan_out", "classifier.1", "normal"),
     "mobilenet_v3_small": ("fan_out", "classifier.3", "normal"),
     "mobilenet_v3_large": ("fan_out", "classifier.3", "normal"),
@@ -182,7 +210,10 @@ def test_initialisation_is_torchvisions(name):
         std = 0.01 if fc_law == "normal" else 0.02
         assert abs(w.std() / std - 1) < 0.05 and np.all(b == 0)
     else:
-        bound = 1 / np.sqrt(w.shape[0] if fc_law == "out" else w.shape[1])
+        bound = {
+            "out": 1 / np.sqrt(w.shape[0]),
+            "out, sigmoid gain": np.sqrt(3 / w.shape[0]),
+        }.get(fc_law, 1 / np.sqrt(w.shape[1]))
         assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
         if fc_law == "default":
             assert np.abs(b).max() <= bound and np.any(b != 0)
@@ -264,6 +295,7 @@ def test_train_step_matches_torchvision(name):
     opt_o = SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     named = dict(theirs.named_parameters())
     for step in range(2):
+        tol = TOL64_OF.get(name, TOL64) if step else TOL64
         x = _input(20 + step).astype(np.float64)
         G = np.random.default_rng(30 + step).standard_normal((SHAPE[0], 10))
         opt_t.zero_grad()
@@ -272,7 +304,7 @@ def test_train_step_matches_torchvision(name):
         ours.zero_grad()
         out_o = ours(x)
         ours.backward(G)
-        assert rel_error(out_o, out_t.detach().numpy()) <= TOL64
+        assert rel_error(out_o, out_t.detach().numpy()) <= tol
         # a BN bias feeding a train-mode BN has zero true gradient (the normalisation
         # removes a per-channel constant): rounding noise on both sides, so each error is
         # measured against at least 1e-6 of the model's largest gradient
@@ -281,14 +313,14 @@ def test_train_step_matches_torchvision(name):
         for key, p in ours.named_parameters():
             want = grads[key]
             err = np.abs(p.grad - want).max() / max(np.abs(want).max(), floor)
-            assert err <= TOL64, (step, key, err)
+            assert err <= tol, (step, key, err)
         opt_t.step()
         opt_o.step()
         want_state = _numpy_state(theirs)
         for key, value in ours.state_dict().items():
             want = want_state[key]
             err = np.abs(value - want).max() / max(np.abs(want).max(), 1.0)
-            assert err <= TOL64, (step, key, err)
+            assert err <= tol, (step, key, err)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -300,7 +332,9 @@ def test_cnnmath_weights_into_torchvision(name):
     for seed in (40, 41):
         ours(_input(seed))
     theirs = getattr(tv.models, name)(num_classes=10, **kw)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    state = OrderedDict((k, torch.from_numpy(v)) for k, v in ours.state_dict().items())
+    state._metadata = theirs.state_dict()._metadata  # MNASNet's loader reads its version
+    theirs.load_state_dict(state)
     assert _first_bn(name) is None or int(ours.state_dict()[_first_bn(name)]) == 2
     x = _input(50)
     want = theirs.train()(torch.from_numpy(x)).detach().numpy()
