@@ -398,7 +398,18 @@ def test_a_sequential_of_named_layers_is_torchs():
     x = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
     np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-12)
     assert list(ours[1:].state_dict()) == [] and repr(ours[:1]).startswith("Sequential(\n  (conv0)")
-    with pytest.raises(ValueError, match=r"Sequential.add_module: name: 'relu0' is already"):
-        ours.add_module("relu0", nn.ReLU())
+    # replacing a named layer, by attribute or by add_module, as in torch: in place
+    ours.conv0 = nn.Conv2d(2, 5, 3, rng=1, dtype=np.float64)
+    theirs.conv0 = torch.nn.Conv2d(2, 5, 3).double()
+    ours.add_module("relu0", nn.Sigmoid())
+    theirs.add_module("relu0", torch.nn.Sigmoid())
+    assert repr(ours) == repr(theirs)
+    assert ours.state_dict()["conv0.weight"].shape == (5, 2, 3, 3)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"name: 'training' is already an attribute"):
+        ours.add_module("training", nn.ReLU())
+    with pytest.raises(TypeError, match=r"Sequential: conv0: expected a cnnmath.nn.Module"):
+        ours.conv0 = 3
     with pytest.raises(ValueError, match=r"name: expected a non-empty str without '.'"):
         ours.add_module("a.b", nn.ReLU())

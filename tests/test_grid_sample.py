@@ -17,32 +17,38 @@ def _theta(*rows):
     return np.array([rows], dtype=np.float64)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize(("mode", "padding_mode"), MODES)
-def test_kinks_edges_and_ties_are_torchs(mode, padding_mode, align_corners):
+def test_kinks_edges_and_ties_are_torchs(mode, padding_mode, align_corners, dtype):
+    """In float32 too: the coordinates are computed in the grid's dtype, so each point falls
+    on the side of an edge or a tie that PyTorch's float32 kernel puts it (a point one ulp
+    past ±1 among them)."""
     torch = pytest.importorskip("torch")
     H, W = 4, 5
-    x = np.random.default_rng(0).normal(size=(1, 2, H, W))
+    x = np.random.default_rng(0).normal(size=(1, 2, H, W)).astype(dtype)
     # every pixel centre, the half-way points between them (nearest's ties), the edges ±1,
     # and points past them by whole and half pixels
     step_x = 2 / (W - 1) if align_corners else 2 / W
     step_y = 2 / (H - 1) if align_corners else 2 / H
     gx = np.arange(-2 * W - 2, 2 * W + 3) * step_x / 2 + (0 if align_corners else step_x / 2)
     gy = np.arange(-2 * H - 2, 2 * H + 3) * step_y / 2 + (0 if align_corners else step_y / 2)
-    gx = np.concatenate([gx, [-1.0, 1.0]])
-    gy = np.concatenate([gy, [-1.0, 1.0]])
-    grid = np.stack(np.meshgrid(gx, gy), axis=-1)[None]
+    past = np.nextafter(np.float32(1), np.float32(2))  # 1.0000001
+    gx = np.concatenate([gx, [-1.0, 1.0, past, -past]])
+    gy = np.concatenate([gy, [-1.0, 1.0, past, -past]])
+    grid = np.stack(np.meshgrid(gx, gy), axis=-1)[None].astype(dtype)
     kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
     y = grid_sample(x, grid, **kw)
     tx = torch.from_numpy(x).requires_grad_()
     tg = torch.from_numpy(grid).requires_grad_()
     ty = torch.nn.functional.grid_sample(tx, tg, **kw)
-    G = np.random.default_rng(1).normal(size=y.shape)
+    G = np.random.default_rng(1).normal(size=y.shape).astype(dtype)
     ty.backward(torch.from_numpy(G))
     grad_x, grad_grid = grid_sample_backward(G, x, grid, **kw)
-    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grad_x, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grad_grid, tg.grad.numpy(), rtol=1e-12, atol=1e-12)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_x, tx.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_grid, tg.grad.numpy(), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
@@ -118,3 +124,17 @@ def test_non_finite_grid_points_follow_the_documented_rule():
             np.ones((1, 2, 1, others.shape[2])), x, others, mode, padding_mode
         )
         np.testing.assert_array_equal(grad_x, want)
+
+
+def test_an_empty_batch_samples_nothing_and_an_empty_image_is_refused():
+    torch = pytest.importorskip("torch")
+    x, grid = np.zeros((0, 2, 3, 3)), np.zeros((0, 4, 5, 2))
+    y = grid_sample(x, grid)
+    want = torch.nn.functional.grid_sample(
+        torch.from_numpy(x), torch.from_numpy(grid), align_corners=False
+    )
+    assert y.shape == tuple(want.shape) == (0, 2, 4, 5)
+    grad_x, grad_grid = grid_sample_backward(np.zeros(y.shape), x, grid)
+    assert grad_x.shape == x.shape and grad_grid.shape == grid.shape
+    with pytest.raises(ValueError, match=r"grid_sample: x: expected an image of at least one"):
+        grid_sample(np.zeros((1, 1, 0, 3)), np.zeros((1, 2, 2, 2)))

@@ -106,11 +106,22 @@ def test_fit_trains_with_a_loss_object_as_torch_with_its_module():
     np.testing.assert_allclose(model[0].weight.data, layer.weight.detach().numpy(), rtol=1e-12)
 
 
+def test_huber_loss_takes_reduction_and_delta_by_position_as_torch():
+    x, t = np.linspace(-2, 2, 6), np.zeros(6)
+    loss, _ = losses.HuberLoss("sum", 0.5)(x, t)
+    want = torch.nn.HuberLoss("sum", 0.5)(torch.from_numpy(x), torch.from_numpy(t)).item()
+    assert loss == pytest.approx(want, rel=1e-14)
+
+
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
         (lambda: losses.MSELoss(reduction="avg"), ValueError, ["MSELoss", "reduction", "'avg'"]),
-        (lambda: losses.KLDivLoss(reduction="batch"), ValueError, ["KLDivLoss", "'batch'"]),
+        (
+            lambda: losses.KLDivLoss(reduction="batch"),
+            ValueError,
+            ["KLDivLoss", "'batchmean'", "'batch'"],
+        ),
         (lambda: losses.L1Loss("mean"), TypeError, ["positional"]),
         (lambda: losses.CrossEntropyLoss(None, -100), TypeError, ["positional"]),
         (

@@ -90,10 +90,13 @@ def test_element_weights_count_an_element_w_times():
         assert weighted == pytest.approx(repeated, rel=1e-14)
 
 
-def test_all_zero_weights_give_nan_as_torch():
+def test_all_zero_weights_give_nan_and_weights_summing_to_zero_infinity_as_torch():
     x, t = _data(shape=(3,))
     for name in ("l1_loss", "mse_loss"):
         _check(getattr(losses, name), getattr(F, name), x, t, "mean", weight=np.zeros(3))
+        w = np.array([1.0, -1.0, 0.0])  # Σw = 0, Σwℓ ≠ 0: ±∞
+        _check(getattr(losses, name), getattr(F, name), x, t, "mean", weight=w)
+        assert np.isinf(getattr(losses, name)(x, t, weight=w)[0])
 
 
 @pytest.mark.parametrize(

@@ -480,6 +480,10 @@ FINE_TUNING = {
         "mobilenet_v2",
         lambda m, n: m.features.__setitem__(18, n.Identity()),
     ),
+    "densenet121.features.conv0": (  # a named layer of a Sequential(OrderedDict(...))
+        "densenet121",
+        lambda m, n: setattr(m.features, "conv0", n.Conv2d(3, 64, 5, 2, 2, bias=False)),
+    ),
 }
 
 

@@ -8,7 +8,8 @@ They are plain callables, not :class:`cnnmath.nn.Module` s: they hold no paramet
 ``weight`` / ``pos_weight`` are not written into a model's ``state_dict`` (PyTorch keeps them
 as buffers of the loss module, which training scripts do not save). The options after
 ``weight`` are keyword-only, because PyTorch's positional order still holds its deprecated
-``size_average`` and ``reduce``, which are not taken here. ``reduction`` is checked when the
+``size_average`` and ``reduce``, which are not taken here (``HuberLoss``, which never had
+them, takes ``reduction`` and ``delta`` by position too). ``reduction`` is checked when the
 object is built; every other option is checked by the loss function on the first call, with
 that function's message.
 """
@@ -143,7 +144,7 @@ class HuberLoss(_Loss):
 
     _function = staticmethod(huber_loss)
 
-    def __init__(self, *, reduction: str = "mean", delta: float = 1.0) -> None:
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction, delta=delta)
 
 
@@ -180,6 +181,9 @@ class KLDivLoss(_Loss):
     _function = staticmethod(kl_div)
 
     def __init__(self, *, reduction: str = "mean", log_target: bool = False) -> None:
-        if reduction != "batchmean":
-            _reduction(reduction, "KLDivLoss")
+        if reduction not in ("mean", "sum", "none", "batchmean"):
+            raise ValueError(
+                f"KLDivLoss: reduction: expected 'mean', 'sum', 'none' or 'batchmean', got "
+                f"{reduction!r}"
+            )
         self.options = {"reduction": reduction, "log_target": log_target}

@@ -46,12 +46,11 @@ def _pair(func: str, input: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
 def _finish(
     per: np.ndarray, d: np.ndarray, input: np.ndarray, reduction: str, n: float
 ) -> tuple[float | np.ndarray, np.ndarray]:
-    """(reduce(ℓ_k), ∂/∂x_k), with "mean" dividing both by n (NaN for n = 0, as PyTorch's)."""
+    """(reduce(ℓ_k), ∂/∂x_k), with "mean" dividing both by n as PyTorch does: NaN for no
+    elements (0/0), ±∞ for weights that sum to 0 but not all 0."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
         grad = (d / n if reduction == "mean" else d).astype(input.dtype)
-    if reduction == "mean" and n == 0:
-        return np.nan, grad
-    return _reduce(per, n, reduction, input), grad
+    return _reduce(per, np.float64(n), reduction, input), grad
 
 
 def _broadcast(func: str, name: str, value: Any, input: np.ndarray) -> np.ndarray | None:

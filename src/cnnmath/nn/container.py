@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -60,8 +60,15 @@ class Sequential(Module):
                 f"Sequential.add_module: name: expected a non-empty str without '.' (a "
                 f"state_dict name), got {name!r}"
             )
-        if name in self._names:
-            raise ValueError(f"Sequential.add_module: name: {name!r} is already a layer's name")
+        if name in self._names:  # as torch's: the layer of that name is replaced in place
+            self._check_layer(self._names.index(name), layer)
+            self._layers[self._names.index(name)] = layer
+            return
+        if name in vars(self) or hasattr(type(self), name):
+            raise ValueError(
+                f"Sequential.add_module: name: {name!r} is already an attribute of the "
+                "Sequential (a layer under it could not be reached as model.<name>)"
+            )
         self._check_layer(len(self._layers), layer)
         self._layers.append(layer)
         self._names.append(name)
@@ -71,6 +78,20 @@ class Sequential(Module):
         if name in names:  # a named layer, as torch's Sequential(OrderedDict(…)) exposes it
             return self.__dict__["_layers"][names.index(name)]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would then let any attribute be assigned
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            names = self.__dict__.get("_names", ())
+            if name in names:  # ``model.features.conv0 = nn.Conv2d(1, 64, …)``: replaced
+                if not isinstance(value, Module):
+                    raise TypeError(
+                        f"Sequential: {name}: expected a cnnmath.nn.Module to replace the "
+                        f"layer, got {type(value).__name__} {value!r}"
+                    )
+                self.add_module(name, value)
+                return
+            super().__setattr__(name, value)
 
     def _child_items(self) -> Iterator[tuple[str, Module]]:
         """("0", first layer), ("1", second layer), …: the layers in order, named by position

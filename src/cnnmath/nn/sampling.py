@@ -75,13 +75,13 @@ class AffineGrid(Module):
                 )
         size = self.size if self.size is not None else like[0].shape
         grid = ops.affine_grid(theta, size, self.align_corners)
-        return grid, (size, None if self.size is not None else like[0])
+        return grid, (size, None if self.size is not None else like[0].dtype)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
         """∂ℓ/∂θ, and 0 for the image whose shape was read."""
-        size, like = ctx
+        size, like_dtype = ctx
         grad_theta = ops.affine_grid_backward(grad_output, size, self.align_corners)
-        return grad_theta if like is None else (grad_theta, np.zeros_like(like))
+        return grad_theta if like_dtype is None else (grad_theta, np.zeros(size, like_dtype))
 
     def extra_repr(self) -> str:
         size = "" if self.size is None else f"size={self.size}, "

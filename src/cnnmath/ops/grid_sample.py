@@ -23,14 +23,17 @@ pass gives ∂ℓ/∂X (each output's gradient shared out to the pixels it read,
 weights) and ∂ℓ/∂grid (the bilinear weights' slopes times the pixel values, times du/dg: the
 scale (n − 1)/2 or n/2, times ±1 or 0 from the padding; 0 for "nearest", which is piecewise
 constant). As in PyTorch, a coordinate clamped onto an edge — or exactly on one — has du/dg
-= 0 under "border" and "reflection". "bicubic" and 5-D (volumetric) sampling are not
-implemented.
+= 0 under "border" and "reflection". The coordinates are computed in the grid's dtype with
+PyTorch's formulas, so that a float32 point on an edge or half-way between pixels falls on
+the same side as in PyTorch; the sums are in float64. "bicubic" and 5-D (volumetric)
+sampling are not implemented.
 
 Non-finite grid points, where PyTorch's CPU kernels disagree with each other (its vectorised
 and scalar code clamp a NaN to opposite edges): a NaN coordinate, or ±∞ under "reflection"
 (which has no image), samples NaN and has a NaN grid gradient and no share of ∂ℓ/∂X; ±∞ under
 "zeros" lies outside (reads 0, slope 0) and under "border" clamps to the edge, as the limits
-say. Every finite point agrees with PyTorch, edges and ties included.
+say. Every finite point agrees with PyTorch, edges and ties included (in float32 to the
+rounding of its sums).
 
 ``affine_grid(θ, size)`` is the grid of an affine map: with (x_j, y_i) the normalised
 coordinates of output pixel (i, j) — x_j = −1 + 2j/(W − 1) with ``align_corners=True``,
@@ -199,19 +202,22 @@ def _taps(ux: np.ndarray, uy: np.ndarray, H: int, W: int, mode: str) -> list[_Ta
         corners = [(np.rint(ux), np.rint(uy), np.ones_like(ux), flat_slope, flat_slope)]
     else:
         x0, y0 = np.floor(ux), np.floor(uy)
-        fx, fy = ux - x0, uy - y0  # distances from the top-left pixel
+        x1, y1 = x0 + 1, y0 + 1
+        east, west = ux - x0, x1 - ux  # the distances to the pixels on the left and right
+        south, north = uy - y0, y1 - uy
         corners = [
-            (x0, y0, (1 - fx) * (1 - fy), -(1 - fy), -(1 - fx)),
-            (x0 + 1, y0, fx * (1 - fy), 1 - fy, -fx),
-            (x0, y0 + 1, (1 - fx) * fy, -fy, 1 - fx),
-            (x0 + 1, y0 + 1, fx * fy, fy, fx),
+            (x0, y0, west * north, -north, -west),
+            (x1, y0, east * north, north, -east),
+            (x0, y1, west * south, -south, west),
+            (x1, y1, east * south, south, east),
         ]
     taps = []
     with np.errstate(invalid="ignore"):
         for cx, cy, weight, d_ux, d_uy in corners:
             inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1)
-            flat = np.where(inside, cy * W + cx, 0).astype(np.intp)
-            taps.append(_Tap(flat, inside, weight, d_ux, d_uy))
+            row = np.where(inside, cy, 0).astype(np.intp)  # integers first: a float32 index
+            col = np.where(inside, cx, 0).astype(np.intp)  # is exact only below 2²⁴
+            taps.append(_Tap(row * W + col, inside, weight, d_ux, d_uy))
     return taps
 
 
@@ -243,7 +249,11 @@ def _parse(
         )
     align = _flag("align_corners", align_corners, func)
     N, _, H, W = x.shape
-    g = grid.reshape(N, -1, 2).astype(np.float64)
+    if H == 0 or W == 0:
+        raise ValueError(f"{func}: x: expected an image of at least one pixel, got {x.shape}")
+    # the coordinates in the grid's dtype, by PyTorch's formulas: a float32 point on an edge
+    # or half-way between pixels falls on the same side as in PyTorch
+    g = grid.reshape(N, grid.shape[1] * grid.shape[2], 2)
     with np.errstate(invalid="ignore", over="ignore"):
         ux, slope_x = _source(g[..., 0], W, padding_mode, align)
         uy, slope_y = _source(g[..., 1], H, padding_mode, align)
