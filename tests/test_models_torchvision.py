@@ -34,6 +34,7 @@ NAMES = [
     "densenet121",
     "convnext_tiny",
     "mnasnet0_5",
+    "regnet_y_400mf",
     "mobilenet_v2",
     "mobilenet_v3_small",
     "mobilenet_v3_large",
@@ -121,10 +122,15 @@ def _first_bn(name):
         return None  # LayerNorm only
     if name.startswith("mnasnet"):
         return "layers.1.num_batches_tracked"
+    if name.startswith("regnet"):
+        return "stem.1.num_batches_tracked"
     return "features.0.1.num_batches_tracked"
 
 
 LAYOUT_ONLY = [
+    "regnet_x_400mf",
+    "regnet_x_1_6gf",
+    "regnet_y_800mf",
     "mnasnet0_75",
     "mnasnet1_0",
     "mnasnet1_3",
@@ -177,6 +183,7 @@ INIT = {
     "densenet121": ("fan_in", "classifier", "bias 0"),
     "convnext_tiny": ("trunc", "classifier.2", "trunc"),
     "mnasnet0_5": ("fan_out", "classifier.1", "out, sigmoid gain"),
+    "regnet_y_400mf": ("fan_out", "fc", "normal"),
     "mobilenet_v2": ("fan_out", "classifier.1", "normal"),
     "mobilenet_v3_small": ("fan_out", "classifier.3", "normal"),
     "mobilenet_v3_large": ("fan_out", "classifier.3", "normal"),
@@ -605,3 +612,18 @@ def test_onnx_both_ways(name, wiring, tmp_path):
             ]
         want = grads[key]
         assert np.abs(got - want).max() / max(np.abs(want).max(), floor) <= TOL64, key
+
+
+def test_regnet_stage_widths_follow_torchvisions_rule_for_every_design():
+    """The quantised linear rule (cnnmath.models.regnet.stages) against torchvision's
+    BlockParams for all fourteen designs, the large ones included (their layers are the small
+    ones' code)."""
+    from cnnmath.models.regnet import DESIGNS, stages
+
+    import_torchvision()
+    from torchvision.models.regnet import BlockParams
+
+    for name, design in DESIGNS.items():
+        params = BlockParams.from_init_params(**design._asdict())
+        want = list(zip(params.widths, params.depths, params.group_widths))
+        assert stages(design) == want, name

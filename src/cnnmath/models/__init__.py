@@ -16,6 +16,22 @@ from .lenet import lenet
 from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
 from .mobilenet import mobilenet_v2
 from .mobilenetv3 import mobilenet_v3_large, mobilenet_v3_small
+from .regnet import (
+    regnet_x_1_6gf,
+    regnet_x_3_2gf,
+    regnet_x_8gf,
+    regnet_x_16gf,
+    regnet_x_32gf,
+    regnet_x_400mf,
+    regnet_x_800mf,
+    regnet_y_1_6gf,
+    regnet_y_3_2gf,
+    regnet_y_8gf,
+    regnet_y_16gf,
+    regnet_y_32gf,
+    regnet_y_400mf,
+    regnet_y_800mf,
+)
 from .resnet import (
     resnet18,
     resnet20,
@@ -59,6 +75,20 @@ __all__ = [
     "mobilenet_v2",
     "mobilenet_v3_large",
     "mobilenet_v3_small",
+    "regnet_x_400mf",
+    "regnet_x_800mf",
+    "regnet_x_1_6gf",
+    "regnet_x_3_2gf",
+    "regnet_x_8gf",
+    "regnet_x_16gf",
+    "regnet_x_32gf",
+    "regnet_y_400mf",
+    "regnet_y_800mf",
+    "regnet_y_1_6gf",
+    "regnet_y_3_2gf",
+    "regnet_y_8gf",
+    "regnet_y_16gf",
+    "regnet_y_32gf",
     "resnet18",
     "resnet20",
     "resnet34",
