@@ -179,6 +179,9 @@ class RegNet(nn.Graph):
 
     Initialisation as torchvision's: convolutions N(0, 2/fan_out), BatchNorm 1 and 0, fc
     N(0, 0.01²) with bias 0. Input (B, 3, H, W); output (B, num_classes).
+
+    >>> regnet_y_400mf(10).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
+    (1, 10)
     """
 
     def __init__(
@@ -220,8 +223,10 @@ def _builder(name: str, design: Design) -> Any:
         return RegNet(design, num_classes, seed=seed, dtype=dtype)
 
     build.__name__ = build.__qualname__ = name
+    _, kind, size = name.split("_", 2)  # "regnet_y_1_6gf" -> RegNetY-1.6GF
+    title = f"RegNet{kind.upper()}-{size.replace('_', '.').upper()}"
     build.__doc__ = (
-        f"{name.upper().replace('_', '-', 1)}, torchvision's ``{name}()``: depth "
+        f"{title}, torchvision's ``{name}()``: depth "
         f"{design.depth}, w₀ = {design.w_0}, w_a = {design.w_a}, w_m = {design.w_m}, group "
         f"width {design.group_width}"
         + (f", squeeze-and-excitation ratio {design.se_ratio}" if design.se_ratio else "")
