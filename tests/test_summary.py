@@ -243,7 +243,7 @@ def test_cli_safetensors_with_arch(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "phrase"),
     [
-        (["nope", "--input", "1", "8", "8"], "MODEL: expected one of alexnet, lenet, mobilenet_v2"),
+        (["nope", "--input", "1", "8", "8"], "MODEL: expected one of alexnet, convnext_base"),
         (["w.safetensors", "--input", "1", "8", "8"], "name its architecture with --arch"),
         (["w.safetensors", "--arch", "vgg", "--input", "1", "8", "8"], "--arch: expected one of"),
         (["missing.safetensors", "--arch", "lenet", "--input", "1", "8", "8"], "no such file"),
