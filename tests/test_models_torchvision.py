@@ -35,6 +35,7 @@ NAMES = [
     "convnext_tiny",
     "mnasnet0_5",
     "regnet_y_400mf",
+    "googlenet",
     "mobilenet_v2",
     "mobilenet_v3_small",
     "mobilenet_v3_large",
@@ -49,7 +50,7 @@ def _deterministic(name):
         return {"dropout": 0.0, "stochastic_depth_prob": 0.0}
     if name.startswith("convnext"):
         return {"stochastic_depth_prob": 0.0}
-    return {"dropout": 0.0} if name.startswith(("mobilenet", "mnasnet")) else {}
+    return {"dropout": 0.0} if name.startswith(("mobilenet", "mnasnet", "googlenet")) else {}
 
 
 SHAPE = (2, 3, 64, 64)  # small images keep the numpy side fast
@@ -62,8 +63,17 @@ TOL64 = 1e-8  # float64; MobileNetV2 at 64×64 has channels of near-zero batch v
 TOL64_OF = {"mnasnet0_5": 1e-6}
 
 
+#: torchvision's options that give the network cnnmath builds: GoogLeNet without its
+#: auxiliary classifiers (which a one-output graph does not have), initialised as when trained
+TORCHVISION_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True}}
+
+
+def _torchvision(name, **kw):
+    return getattr(tv.models, name)(**TORCHVISION_OPTIONS.get(name, {}), **kw)
+
+
 def _build(name, **kw):
-    return getattr(models, name)(**kw), getattr(tv.models, name)(**kw)
+    return getattr(models, name)(**kw), _torchvision(name, **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +92,7 @@ def _trained_torchvision(name, steps=2, **kw):
     """torchvision's model at its own random init, then a few SGD steps in train mode so
     the running statistics and num_batches_tracked are not the defaults."""
     torch.manual_seed(0)
-    model = getattr(tv.models, name)(num_classes=10, **kw)
+    model = _torchvision(name, num_classes=10, **kw)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     for step in range(steps):
         x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(step))
@@ -124,6 +134,8 @@ def _first_bn(name):
         return "layers.1.num_batches_tracked"
     if name.startswith("regnet"):
         return "stem.1.num_batches_tracked"
+    if name == "googlenet":
+        return "conv1.bn.num_batches_tracked"
     return "features.0.1.num_batches_tracked"
 
 
@@ -170,12 +182,13 @@ def test_layout_matches_torchvision(name):
     assert got == want
 
 
-# Each model's initialisation laws, as torchvision's code sets them: the convolutions'
-# ("fan_out": N(0, 2/fan_out); "fan_in": N(0, 2/fan_in); "default": PyTorch's U(±1/√fan_in);
-# "trunc": N(0, 0.02²) cut at ±2), and the classifier's key and law ("default": weight and
-# bias U(±1/√fan_in); "bias 0": that weight, bias 0; "normal": N(0, 0.01²), bias 0; "out":
-# U(±1/√fan_out), bias 0; "out, sigmoid gain": U(±√(3/fan_out)), bias 0; "trunc":
-# N(0, 0.02²), bias 0).
+# Each model's initialisation laws, as torchvision's code sets them.
+# The convolutions': "fan_out" N(0, 2/fan_out); "fan_in" N(0, 2/fan_in); "default" PyTorch's
+# U(±1/√fan_in); "trunc" N(0, 0.02²) cut at ±2; "trunc 0.01" N(0, 0.01²) cut at ±2.
+# The classifier's key and law: "default" weight and bias U(±1/√fan_in); "bias 0" that
+# weight, bias 0; "normal" N(0, 0.01²), bias 0; "out" U(±1/√fan_out), bias 0; "out, sigmoid
+# gain" U(±√(3/fan_out)), bias 0; "trunc" N(0, 0.02²), bias 0; "trunc 0.01, default bias"
+# N(0, 0.01²), bias U(±1/√fan_in).
 INIT = {
     "resnet18": ("fan_out", "fc", "default"),
     "resnext50_32x4d": ("fan_out", "fc", "default"),
@@ -184,6 +197,7 @@ INIT = {
     "convnext_tiny": ("trunc", "classifier.2", "trunc"),
     "mnasnet0_5": ("fan_out", "classifier.1", "out, sigmoid gain"),
     "regnet_y_400mf": ("fan_out", "fc", "normal"),
+    "googlenet": ("trunc 0.01", "fc", "trunc 0.01, default bias"),
     "mobilenet_v2": ("fan_out", "classifier.1", "normal"),
     "mobilenet_v3_small": ("fan_out", "classifier.3", "normal"),
     "mobilenet_v3_large": ("fan_out", "classifier.3", "normal"),
@@ -205,6 +219,7 @@ def test_initialisation_is_torchvisions(name):
                 "fan_in": np.sqrt(2 / fan_in),
                 "default": 1 / np.sqrt(3 * fan_in),  # U(±b) has std b/√3
                 "trunc": 0.02,
+                "trunc 0.01": 0.01,
             }[conv_law]
             assert abs(value.std() / std - 1) < 0.1, key
             assert abs(value.mean()) < 0.1 * std, key
@@ -216,6 +231,10 @@ def test_initialisation_is_torchvisions(name):
     if fc_law in ("normal", "trunc"):
         std = 0.01 if fc_law == "normal" else 0.02
         assert abs(w.std() / std - 1) < 0.05 and np.all(b == 0)
+    elif fc_law == "trunc 0.01, default bias":
+        bound = 1 / np.sqrt(w.shape[1])
+        assert abs(w.std() / 0.01 - 1) < 0.05
+        assert np.abs(b).max() <= bound and np.any(b != 0)
     else:
         bound = {
             "out": 1 / np.sqrt(w.shape[0]),
@@ -338,7 +357,7 @@ def test_cnnmath_weights_into_torchvision(name):
     ours = getattr(models, name)(num_classes=10, seed=5, **kw).train()
     for seed in (40, 41):
         ours(_input(seed))
-    theirs = getattr(tv.models, name)(num_classes=10, **kw)
+    theirs = _torchvision(name, num_classes=10, **kw)
     state = OrderedDict((k, torch.from_numpy(v)) for k, v in ours.state_dict().items())
     state._metadata = theirs.state_dict()._metadata  # MNASNet's loader reads its version
     theirs.load_state_dict(state)
@@ -627,3 +646,29 @@ def test_regnet_stage_widths_follow_torchvisions_rule_for_every_design():
         params = BlockParams.from_init_params(**design._asdict())
         want = list(zip(params.widths, params.depths, params.group_widths))
         assert stages(design) == want, name
+
+
+def test_googlenet_transform_input_is_torchvisions_and_saves_to_onnx(tmp_path):
+    """transform_input=True (torchvision's trained GoogLeNet's setting) gives torchvision's
+    eval logits with the same weights, and saves as Mul and Add that onnxruntime runs; the
+    auxiliary classifiers are refused by name."""
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import save
+
+    theirs = _trained_torchvision("googlenet").eval()
+    theirs.transform_input = True
+    ours = models.googlenet(10, transform_input=True, seed=1).eval()
+    ours.load_state_dict(_numpy_state(theirs))
+    x = _input(70)
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x)).numpy()
+    assert rel_error(ours(x), want) <= TOL
+    plain = models.googlenet(10, seed=1).eval()  # without the transform: other logits
+    plain.load_state_dict(_numpy_state(theirs))
+    assert rel_error(plain(x), want) > 100 * TOL
+    path = tmp_path / "googlenet.onnx"
+    save(ours, path, x)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert rel_error(session.run(None, {"x": x})[0], want) <= TOL
+    with pytest.raises(ValueError, match=r"GoogLeNet: aux_logits: only False is supported"):
+        models.googlenet(aux_logits=True)

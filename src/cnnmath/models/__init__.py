@@ -12,6 +12,7 @@ from .alexnet import alexnet
 from .convnext import convnext_base, convnext_large, convnext_small, convnext_tiny
 from .densenet import densenet121, densenet161, densenet169, densenet201
 from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
+from .googlenet import googlenet
 from .lenet import lenet
 from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
 from .mobilenet import mobilenet_v2
@@ -67,6 +68,7 @@ __all__ = [
     "efficientnet_b1",
     "efficientnet_b2",
     "efficientnet_b3",
+    "googlenet",
     "lenet",
     "mnasnet0_5",
     "mnasnet0_75",

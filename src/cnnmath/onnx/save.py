@@ -68,6 +68,7 @@ as the identity. The mapping, layer by layer:
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
     LayerNorm2d, Permute     Transpose, LayerNormalization, Transpose; Transpose
     LayerScale (ConvNeXt)    Mul by the block's layer_scale
+    TransformInput           Mul and Add of fixed per-channel constants (GoogLeNet's)
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes
@@ -90,6 +91,7 @@ from .._checks import output_file
 from .._files import atomic_output
 from .._optional import require
 from ..models.convnext import LayerScale
+from ..models.googlenet import TransformInput
 from ..models.resnet import ShortcutA
 from ..ops import activations as _act
 from ..ops._geometry import resolve_padding
@@ -513,6 +515,17 @@ def _permute(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Permute)
     w.node("Transpose", [node.inputs[0]], node.output, node.name, perm=list(m.dims))
+
+
+def _transform_input(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    m = node.module
+    assert isinstance(m, TransformInput)
+    scale, shift = m.scale_shift(w.dtype)
+    base = node.name
+    scaled = w.node(
+        "Mul", [node.inputs[0], w.constant(f"{base}/scale", scale)], f"{base}/scaled", f"{base}/mul"
+    )
+    w.node("Add", [scaled, w.constant(f"{base}/shift", shift)], node.output, base)
 
 
 def _layer_scale(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -1059,6 +1072,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.LayerNorm2d: _layer_norm,
     nn.Permute: _permute,
     LayerScale: _layer_scale,
+    TransformInput: _transform_input,
     nn.LocalResponseNorm: _local_response_norm,
     nn.InstanceNorm2d: _instance_norm,
     nn.PixelShuffle: _pixel_shuffle,
