@@ -65,7 +65,10 @@ TOL64_OF = {"mnasnet0_5": 1e-6}
 
 #: torchvision's options that give the network cnnmath builds: GoogLeNet without its
 #: auxiliary classifiers (which a one-output graph does not have), initialised as when trained
-TORCHVISION_OPTIONS = {"googlenet": {"aux_logits": False, "init_weights": True}}
+TORCHVISION_OPTIONS = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+}
 
 
 def _torchvision(name, **kw):
@@ -140,6 +143,7 @@ def _first_bn(name):
 
 
 LAYOUT_ONLY = [
+    "inception_v3",  # needs 75×75 inputs at least: its numbers are checked below
     "regnet_x_400mf",
     "regnet_x_1_6gf",
     "regnet_y_800mf",
@@ -672,3 +676,43 @@ def test_googlenet_transform_input_is_torchvisions_and_saves_to_onnx(tmp_path):
     assert rel_error(session.run(None, {"x": x})[0], want) <= TOL
     with pytest.raises(ValueError, match=r"GoogLeNet: aux_logits: only False is supported"):
         models.googlenet(aux_logits=True)
+
+
+@pytest.mark.parametrize("transform_input", [False, True])
+def test_inception_v3_computes_and_trains_as_torchvision(transform_input):
+    """Inception v3 (which needs more than 64×64) on 128×128 images: with torchvision's
+    weights and random BatchNorm statistics, the same eval logits (float32); in train mode,
+    float64, the same logits, input gradient and parameter gradients."""
+    torch.manual_seed(3)
+    theirs = _torchvision("inception_v3", num_classes=10, transform_input=transform_input)
+    with torch.no_grad():
+        for m in theirs.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    ours = models.inception_v3(10, transform_input=transform_input, seed=1)
+    ours.load_state_dict(_numpy_state(theirs))
+    x = np.random.default_rng(80).standard_normal((2, 3, 128, 128)).astype(np.float32)
+    theirs.eval()
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x)).numpy()
+    assert rel_error(ours.eval()(x), want) <= TOL
+
+    theirs = theirs.double().train()
+    theirs.dropout.p = 0.0
+    ours = models.inception_v3(10, transform_input=transform_input, dropout=0.0, dtype=np.float64)
+    ours.load_state_dict(_numpy_state(theirs))
+    ours.train()
+    x64 = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    G = np.random.default_rng(81).standard_normal((2, 10))
+    out = theirs(x64)
+    (out * torch.from_numpy(G)).sum().backward()
+    assert rel_error(ours(x.astype(np.float64)), out.detach().numpy()) <= TOL64
+    assert rel_error(ours.backward(G), x64.grad.numpy()) <= TOL64
+    grads = {k: p.grad.numpy() for k, p in theirs.named_parameters()}
+    floor = 1e-6 * max(np.abs(g).max() for g in grads.values())  # as in the train-step test
+    for key, p in ours.named_parameters():
+        err = np.abs(p.grad - grads[key]).max() / max(np.abs(grads[key]).max(), floor)
+        assert err <= TOL64, (key, err)

@@ -13,6 +13,7 @@ from .convnext import convnext_base, convnext_large, convnext_small, convnext_ti
 from .densenet import densenet121, densenet161, densenet169, densenet201
 from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
 from .googlenet import googlenet
+from .inception import inception_v3
 from .lenet import lenet
 from .mnasnet import mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
 from .mobilenet import mobilenet_v2
@@ -69,6 +70,7 @@ __all__ = [
     "efficientnet_b2",
     "efficientnet_b3",
     "googlenet",
+    "inception_v3",
     "lenet",
     "mnasnet0_5",
     "mnasnet0_75",

@@ -66,10 +66,10 @@ class BasicConv2d(nn.Graph):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int,
+        kernel_size: int | tuple[int, int],
         *,
         stride: int = 1,
-        padding: int = 0,
+        padding: int | tuple[int, int] = 0,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
