@@ -40,6 +40,7 @@ NAMES = [
     "mobilenet_v3_small",
     "mobilenet_v3_large",
     "efficientnet_b0",
+    "efficientnet_v2_s",
 ]
 
 
@@ -168,6 +169,9 @@ LAYOUT_ONLY = [
     "efficientnet_b1",
     "efficientnet_b2",
     "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",  # BatchNorm ε 0.001, momentum 0.01 from B5 on
+    "efficientnet_v2_m",
 ]
 
 
@@ -206,6 +210,7 @@ INIT = {
     "mobilenet_v3_small": ("fan_out", "classifier.3", "normal"),
     "mobilenet_v3_large": ("fan_out", "classifier.3", "normal"),
     "efficientnet_b0": ("fan_out", "classifier.1", "out"),
+    "efficientnet_v2_s": ("fan_out", "classifier.1", "out"),
 }
 
 
@@ -716,3 +721,40 @@ def test_inception_v3_computes_and_trains_as_torchvision(transform_input):
     for key, p in ours.named_parameters():
         err = np.abs(p.grad - grads[key]).max() / max(np.abs(grads[key]).max(), floor)
         assert err <= TOL64, (key, err)
+
+
+def test_efficientnet_stages_are_torchvisions_for_every_variant():
+    """B0–B7's scaled stages and V2-S/M/L's, block kind included, against torchvision's own
+    configuration (the variants too large to build in a test among them)."""
+    import sys
+
+    from cnnmath.models import efficientnet as ours
+
+    import_torchvision()
+    e = sys.modules["torchvision.models.efficientnet"]
+    multipliers = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2), 3: (1.2, 1.4), 4: (1.4, 1.8)}
+    multipliers |= {5: (1.6, 2.2), 6: (1.8, 2.6), 7: (2.0, 3.1)}
+    cases = {f"efficientnet_b{b}": ours.scaled(*m) for b, m in multipliers.items()}
+    cases |= {"efficientnet_v2_s": ours.V2_S, "efficientnet_v2_m": ours.V2_M}
+    cases |= {"efficientnet_v2_l": ours.V2_L}
+    for name, setting in cases.items():
+        kw = (
+            dict(zip(("width_mult", "depth_mult"), multipliers[int(name[-1])]))
+            if "_b" in name
+            else {}
+        )
+        conf, last_channel = e._efficientnet_conf(name, **kw)
+        want = [
+            (
+                c.expand_ratio,
+                c.kernel,
+                c.stride,
+                c.input_channels,
+                c.out_channels,
+                c.num_layers,
+                isinstance(c, e.FusedMBConvConfig),
+            )
+            for c in conf
+        ]
+        assert [tuple(cfg) for cfg in setting] == want, name
+        assert last_channel == (1280 if "_v2" in name else None), name

@@ -11,7 +11,19 @@ from __future__ import annotations
 from .alexnet import alexnet
 from .convnext import convnext_base, convnext_large, convnext_small, convnext_tiny
 from .densenet import densenet121, densenet161, densenet169, densenet201
-from .efficientnet import efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3
+from .efficientnet import (
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+    efficientnet_b5,
+    efficientnet_b6,
+    efficientnet_b7,
+    efficientnet_v2_l,
+    efficientnet_v2_m,
+    efficientnet_v2_s,
+)
 from .googlenet import googlenet
 from .inception import inception_v3
 from .lenet import lenet
@@ -69,6 +81,13 @@ __all__ = [
     "efficientnet_b1",
     "efficientnet_b2",
     "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_v2_l",
+    "efficientnet_v2_m",
+    "efficientnet_v2_s",
     "googlenet",
     "inception_v3",
     "lenet",
