@@ -164,6 +164,7 @@ LAYOUT_ONLY = [
     "resnet101",
     "resnet152",
     "resnext101_32x8d",
+    "resnext101_64x4d",
     "wide_resnet50_2",
     "wide_resnet101_2",
     "efficientnet_b1",

@@ -43,6 +43,7 @@ from .regnet import (
     regnet_y_8gf,
     regnet_y_16gf,
     regnet_y_32gf,
+    regnet_y_128gf,
     regnet_y_400mf,
     regnet_y_800mf,
 )
@@ -55,6 +56,7 @@ from .resnet import (
     resnet152,
     resnext50_32x4d,
     resnext101_32x8d,
+    resnext101_64x4d,
     wide_resnet50_2,
     wide_resnet101_2,
 )
@@ -112,6 +114,7 @@ __all__ = [
     "regnet_y_8gf",
     "regnet_y_16gf",
     "regnet_y_32gf",
+    "regnet_y_128gf",
     "resnet18",
     "resnet20",
     "resnet34",
@@ -120,6 +123,7 @@ __all__ = [
     "resnet152",
     "resnext50_32x4d",
     "resnext101_32x8d",
+    "resnext101_64x4d",
     "wide_resnet50_2",
     "wide_resnet101_2",
     "shufflenet_v2_x0_5",

@@ -44,6 +44,7 @@ __all__ = [
     "regnet_y_8gf",
     "regnet_y_16gf",
     "regnet_y_32gf",
+    "regnet_y_128gf",
 ]
 
 
@@ -251,6 +252,7 @@ DESIGNS = {
     "regnet_y_8gf": Design(17, 192, 76.82, 2.19, 56, 0.25),
     "regnet_y_16gf": Design(18, 200, 106.23, 2.48, 112, 0.25),
     "regnet_y_32gf": Design(20, 232, 115.89, 2.53, 232, 0.25),
+    "regnet_y_128gf": Design(27, 456, 160.83, 2.52, 264, 0.25),
 }
 
 regnet_x_400mf = _builder("regnet_x_400mf", DESIGNS["regnet_x_400mf"])
@@ -267,3 +269,4 @@ regnet_y_3_2gf = _builder("regnet_y_3_2gf", DESIGNS["regnet_y_3_2gf"])
 regnet_y_8gf = _builder("regnet_y_8gf", DESIGNS["regnet_y_8gf"])
 regnet_y_16gf = _builder("regnet_y_16gf", DESIGNS["regnet_y_16gf"])
 regnet_y_32gf = _builder("regnet_y_32gf", DESIGNS["regnet_y_32gf"])
+regnet_y_128gf = _builder("regnet_y_128gf", DESIGNS["regnet_y_128gf"])

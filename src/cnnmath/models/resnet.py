@@ -283,6 +283,14 @@ def resnext101_32x8d(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.
     )
 
 
+def resnext101_64x4d(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+    """ResNeXt-101 64×4d, torchvision's ``resnext101_64x4d()`` (83 455 272 parameters for
+    1000 classes)."""
+    return ResNet(
+        Bottleneck, (3, 4, 23, 3), num_classes, groups=64, width_per_group=4, seed=seed, dtype=dtype
+    )
+
+
 def wide_resnet50_2(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
     """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016: ResNet-50 with twice the bottleneck
     width), torchvision's ``wide_resnet50_2()`` (68 883 240 parameters for 1000 classes)."""
