@@ -413,3 +413,13 @@ def test_a_sequential_of_named_layers_is_torchs():
         ours.conv0 = 3
     with pytest.raises(ValueError, match=r"name: expected a non-empty str without '.'"):
         ours.add_module("a.b", nn.ReLU())
+    # a new module attribute is a new last layer; del by name keeps the names, del by index
+    # renames by position: as torch's
+    ours.head = nn.Conv2d(5, 1, 1, rng=2, dtype=np.float64)
+    theirs.head = torch.nn.Conv2d(5, 1, 1).double()
+    assert repr(ours) == repr(theirs)
+    del ours.relu0, theirs.relu0
+    assert repr(ours) == repr(theirs) and list(ours.state_dict()) == list(theirs.state_dict())
+    del ours[0], theirs[0]
+    assert repr(ours) == repr(theirs) and list(ours.state_dict()) == list(theirs.state_dict())
+    assert nn.Permute((0, -1, 1, 2))(x).shape == (1, 6, 2, 6)

@@ -138,3 +138,31 @@ def test_an_empty_batch_samples_nothing_and_an_empty_image_is_refused():
     assert grad_x.shape == x.shape and grad_grid.shape == grid.shape
     with pytest.raises(ValueError, match=r"grid_sample: x: expected an image of at least one"):
         grid_sample(np.zeros((1, 1, 0, 3)), np.zeros((1, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_float32_points_an_ulp_from_a_pixel_fall_where_pytorchs_fused_kernel_puts_them(
+    padding_mode,
+):
+    """With align_corners=False PyTorch's float32 kernel computes (g + 1)·(n/2) − 0.5 in one
+    rounding: −6/11 in float32 lands an ulp below pixel 2, not on it. Every k/n and k/(2n)
+    and the ulps beside them, on rows of 7, 11 and 13 pixels."""
+    torch = pytest.importorskip("torch")
+    f32 = np.float32
+    for n in (7, 11, 13):
+        points = set()
+        for k in range(-4 * n, 4 * n + 1):
+            for v in (k / (2 * n), k / n):
+                p = f32(v)
+                points |= {p, np.nextafter(p, f32(9)), np.nextafter(p, f32(-9))}
+        g = np.array(sorted(points), f32)
+        grid = np.stack([g, np.zeros_like(g)], -1)[None, None]
+        x = (np.arange(n, dtype=f32) ** 2).reshape(1, 1, 1, n)  # other slopes each side
+        kw = dict(mode="bilinear", padding_mode=padding_mode, align_corners=False)
+        y = grid_sample(x, grid, **kw)
+        tg = torch.from_numpy(grid).requires_grad_()
+        ty = torch.nn.functional.grid_sample(torch.from_numpy(x), tg, **kw)
+        ty.sum().backward()
+        _, grad_grid = grid_sample_backward(np.ones(y.shape, f32), x, grid, **kw)
+        np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(grad_grid, tg.grad.numpy(), rtol=1e-5, atol=1e-3)

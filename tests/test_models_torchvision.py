@@ -759,3 +759,17 @@ def test_efficientnet_stages_are_torchvisions_for_every_variant():
         ]
         assert [tuple(cfg) for cfg in setting] == want, name
         assert last_channel == (1280 if "_v2" in name else None), name
+
+
+def test_regnet_se_biases_keep_pytorchs_default_law_as_torchvisions():
+    """torchvision's RegNet initialises only the convolution weights: the SE convolutions'
+    biases keep U(±1/√fan_in), drawn here from the seed."""
+    state = models.regnet_y_400mf(seed=3).state_dict()
+    keys = [k for k in state if ".se.fc" in k and k.endswith(".bias")]
+    assert len(keys) == 2 * 16
+    for key in keys:
+        weight = state[key[: -len("bias")] + "weight"]
+        bound = 1 / np.sqrt(weight[0].size)
+        assert 0.3 * bound < np.abs(state[key]).max() <= bound, key
+    again = models.regnet_y_400mf(seed=3).state_dict()
+    assert all(np.array_equal(again[k], state[k]) for k in keys)

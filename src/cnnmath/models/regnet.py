@@ -178,7 +178,8 @@ class RegNet(nn.Graph):
         stem (SimpleStemIN to 32) → trunk_output (the stages, block1 … block4) → avgpool
         → flatten → fc
 
-    Initialisation as torchvision's: convolutions N(0, 2/fan_out), BatchNorm 1 and 0, fc
+    Initialisation as torchvision's: convolution weights N(0, 2/fan_out) (the SE
+    convolutions' biases keep PyTorch's default U(±1/√fan_in)), BatchNorm 1 and 0, fc
     N(0, 0.01²) with bias 0. Input (B, 3, H, W); output (B, num_classes).
 
     >>> regnet_y_400mf(10).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
@@ -206,7 +207,14 @@ class RegNet(nn.Graph):
         self.fc = nn.Linear(width, num_classes, dtype=dtype)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                kaiming_normal_fan_out(module, rng)
+                bias = module.bias
+                if bias is not None:  # torchvision leaves the SE convolutions' biases at
+                    f1, f2 = module.kernel_size  # PyTorch's default, U(±1/√fan_in)
+                    bound = 1.0 / np.sqrt(module.in_channels // module.groups * f1 * f2)
+                    drawn = rng.uniform(-bound, bound, size=bias.shape).astype(bias.dtype)
+                kaiming_normal_fan_out(module, rng)  # the weight (and a bias set to 0)
+                if bias is not None:
+                    bias.data[...] = drawn
             elif isinstance(module, nn.Linear):
                 w = module.weight.data
                 w[...] = rng.normal(0.0, 0.01, size=w.shape).astype(w.dtype)

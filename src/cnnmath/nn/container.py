@@ -91,7 +91,29 @@ class Sequential(Module):
                     )
                 self.add_module(name, value)
                 return
+            if isinstance(value, Module) and "_names" in self.__dict__ and not name.startswith("_"):
+                self.add_module(name, value)  # a new module attribute is a new last layer, as torch
+                return
             super().__setattr__(name, value)
+
+        def __delattr__(self, name: str) -> None:
+            names = self.__dict__.get("_names", ())
+            if name in names:  # ``del model.features.relu0``: the layer leaves, no renaming
+                i = names.index(name)
+                del self._layers[i], self._names[i]
+                return
+            super().__delattr__(name)
+
+    def __delitem__(self, index: int) -> None:
+        """Remove the layer at ``index``; the rest are renamed "0", "1", … by position, as
+        torch's ``del seq[i]`` renames them (named layers included)."""
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"Sequential: index: expected an int, got {index!r}")
+        n = len(self._layers)
+        if not -n <= index < n:
+            raise IndexError(f"Sequential: index: expected an int in [{-n}, {n}), got {index}")
+        del self._layers[int(index) % n]
+        self._names = [str(i) for i in range(n - 1)]
 
     def _child_items(self) -> Iterator[tuple[str, Module]]:
         """("0", first layer), ("1", second layer), …: the layers in order, named by position

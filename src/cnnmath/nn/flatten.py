@@ -125,12 +125,19 @@ class Permute(Module):
 
     def __init__(self, dims: tuple[int, ...] | list[int]) -> None:
         super().__init__()
-        if not isinstance(dims, (tuple, list)) or sorted(
-            int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool) else -1
-            for d in dims
-        ) != list(range(len(dims))):
-            raise ValueError(f"Permute: dims: expected a permutation of 0, …, n − 1, got {dims!r}")
-        self.dims = tuple(int(d) for d in dims)
+        n = len(dims) if isinstance(dims, (tuple, list)) else 0
+        axes = [
+            int(d) % n
+            if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and -n <= d < n
+            else -1
+            for d in (dims if n else ())
+        ]
+        if not n or sorted(axes) != list(range(n)):
+            raise ValueError(
+                f"Permute: dims: expected a permutation of the axes (negative ones counted from "
+                f"the end, as torch.permute), got {dims!r}"
+            )
+        self.dims = tuple(axes)
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """x with its axes in the order ``dims`` (a new contiguous array)."""

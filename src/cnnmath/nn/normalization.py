@@ -435,8 +435,11 @@ class LayerNorm2d(LayerNorm):
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """The channels-last LayerNorm of x, returned channels first."""
         check_float_array("x", x, func="LayerNorm2d.forward")
-        if x.ndim != 4:
-            raise ValueError(f"LayerNorm2d.forward: x: expected (N, C, H, W), got shape {x.shape}")
+        if x.ndim != 4 or (x.shape[1],) != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm2d.forward: x: expected (N, C, H, W) with C = "
+                f"{self.normalized_shape[0]}, got shape {x.shape}"
+            )
         y, ctx = super().forward_ctx(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
         return np.ascontiguousarray(y.transpose(0, 3, 1, 2)), ctx
 

@@ -24,7 +24,8 @@ weights) and ∂ℓ/∂grid (the bilinear weights' slopes times the pixel values
 scale (n − 1)/2 or n/2, times ±1 or 0 from the padding; 0 for "nearest", which is piecewise
 constant). As in PyTorch, a coordinate clamped onto an edge — or exactly on one — has du/dg
 = 0 under "border" and "reflection". The coordinates are computed in the grid's dtype with
-PyTorch's formulas, so that a float32 point on an edge or half-way between pixels falls on
+PyTorch's formulas (in float32 with ``align_corners=False`` its fused multiply-add, one
+rounding), so that a float32 point on an edge, a pixel or half-way between pixels falls on
 the same side as in PyTorch; the sums are in float64. "bicubic" and 5-D (volumetric)
 sampling are not implemented.
 
@@ -169,7 +170,9 @@ def _source(
     """The pixel coordinate u of normalised coordinates g on an axis of n pixels, and du/dg."""
     if align_corners:
         u, scale = (g + 1) / 2 * (n - 1), (n - 1) / 2
-    else:
+    elif g.dtype == np.float32:  # PyTorch's float32 kernel: a fused (g + 1)·(n/2) − 0.5,
+        u, scale = ((g + 1).astype(np.float64) * (n / 2) - 0.5).astype(np.float32), n / 2
+    else:  # rounded once (the float64 product of float32 values is exact)
         u, scale = ((g + 1) * n - 1) / 2, n / 2
     slope = np.full_like(u, scale)
     if padding_mode == "zeros":  # ±∞ lies outside: read 0 there, with slope 0
