@@ -58,6 +58,20 @@ class TransformInput(nn.Module):
         return grad_output * ctx
 
 
+def checked_heads(func: str, aux_logits: Any, transform_input: Any, reason: str) -> bool:
+    """GoogLeNet's and Inception v3's input and output options checked: ``aux_logits`` must
+    be False (a graph has one output; ``reason`` says why that costs nothing), and
+    ``transform_input``, a bool, is returned."""
+    if aux_logits is not False:
+        raise ValueError(
+            f"{func}: aux_logits: only False is supported (a graph has one output; {reason}), "
+            f"got {aux_logits!r}"
+        )
+    if not isinstance(transform_input, (bool, np.bool_)):
+        raise TypeError(f"{func}: transform_input: expected a bool, got {transform_input!r}")
+    return bool(transform_input)
+
+
 class BasicConv2d(nn.Graph):
     """torchvision's ``BasicConv2d``: conv (no bias) → bn (ε = 0.001) → ReLU (a wiring op,
     torchvision's ``F.relu``)."""
@@ -164,15 +178,9 @@ class GoogLeNet(nn.Graph):
         num_classes = positive_int("num_classes", num_classes, func=func)
         dropout = real_number("dropout", dropout, func=func)
         seed = positive_int("seed", seed, func=func, minimum=0)
-        if aux_logits is not False:
-            raise ValueError(
-                f"{func}: aux_logits: only False is supported (a graph has one output; "
-                f"torchvision's trained GoogLeNet drops them too), got {aux_logits!r}"
-            )
-        if not isinstance(transform_input, (bool, np.bool_)):
-            raise TypeError(f"{func}: transform_input: expected a bool, got {transform_input!r}")
+        reason = "torchvision's trained GoogLeNet drops them too"
+        self.transform_input = checked_heads(func, aux_logits, transform_input, reason)
         rng = np.random.default_rng(seed)
-        self.transform_input = bool(transform_input)
         self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3, dtype=dtype)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, 1, dtype=dtype)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import nn
 from .._checks import positive_int, real_number
-from .googlenet import BasicConv2d, TransformInput
+from .googlenet import BasicConv2d, TransformInput, checked_heads
 from .resnet import _wiring
 
 __all__ = [
@@ -196,15 +196,9 @@ class Inception3(nn.Graph):
         num_classes = positive_int("num_classes", num_classes, func=func)
         dropout = real_number("dropout", dropout, func=func)
         seed = positive_int("seed", seed, func=func, minimum=0)
-        if aux_logits is not False:
-            raise ValueError(
-                f"{func}: aux_logits: only False is supported (a graph has one output; "
-                f"the auxiliary classifier serves training only), got {aux_logits!r}"
-            )
-        if not isinstance(transform_input, (bool, np.bool_)):
-            raise TypeError(f"{func}: transform_input: expected a bool, got {transform_input!r}")
+        reason = "the auxiliary classifier serves training only"
+        self.transform_input = checked_heads(func, aux_logits, transform_input, reason)
         rng = np.random.default_rng(seed)
-        self.transform_input = bool(transform_input)
         c = {"dtype": dtype}
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2, **c)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3, **c)

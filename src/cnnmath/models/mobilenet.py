@@ -39,6 +39,25 @@ def _make_divisible(v: float, divisor: int = 8) -> int:
     return new_v
 
 
+def normal_linear_(linear: nn.Linear, rng: np.random.Generator) -> None:
+    """torchvision's classifier initialisation in MobileNet and RegNet: the weight
+    N(0, 0.01²), drawn from ``rng`` in place; the bias, if any, 0."""
+    w = linear.weight.data
+    w[...] = rng.normal(0.0, 0.01, size=w.shape).astype(w.dtype)
+    if linear.bias is not None:
+        linear.bias.data[...] = 0
+
+
+def init_fan_out_normal(model: nn.Module, rng: np.random.Generator) -> None:
+    """MobileNetV2's and V3's initialisation loop: every convolution kaiming normal
+    (fan_out, bias 0), every Linear :func:`normal_linear_`, in ``model.modules()`` order."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            kaiming_normal_fan_out(module, rng)
+        elif isinstance(module, nn.Linear):
+            normal_linear_(module, rng)
+
+
 class Conv2dNormActivation(nn.Sequential):
     """torchvision's ``Conv2dNormActivation``: Conv2d (padding (k − 1)/2 unless given, no
     bias unless ``bias``) → ``norm(out_channels)`` (BatchNorm2d with ``eps``, ``momentum``
@@ -153,14 +172,7 @@ class MobileNetV2(nn.Graph):
             nn.Dropout(p=dropout, rng=rng),
             nn.Linear(last_channel, num_classes, rng=rng, dtype=dtype),
         )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                kaiming_normal_fan_out(module, rng)
-            elif isinstance(module, nn.Linear):
-                w = module.weight.data
-                w[...] = rng.normal(0.0, 0.01, size=w.shape).astype(w.dtype)
-                if module.bias is not None:
-                    module.bias.data[...] = 0
+        init_fan_out_normal(self, rng)
         out = self.add(self.features, "x")
         out = self.add(_wiring(nn.AdaptiveAvgPool2d((1, 1))), out, name="pool")
         out = self.add(_wiring(nn.Flatten()), out, name="flatten")

@@ -20,8 +20,8 @@ import numpy as np
 
 from .. import nn
 from .._checks import positive_int, real_number
-from .mobilenet import Conv2dNormActivation, _make_divisible
-from .resnet import _wiring, kaiming_normal_fan_out
+from .mobilenet import Conv2dNormActivation, _make_divisible, init_fan_out_normal
+from .resnet import _wiring
 
 __all__ = [
     "MobileNetV3",
@@ -203,14 +203,7 @@ class MobileNetV3(nn.Graph):
             nn.Dropout(p=dropout, rng=rng),
             nn.Linear(last_channel, num_classes, rng=rng, dtype=dtype),
         )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                kaiming_normal_fan_out(module, rng)
-            elif isinstance(module, nn.Linear):
-                w = module.weight.data
-                w[...] = rng.normal(0.0, 0.01, size=w.shape).astype(w.dtype)
-                if module.bias is not None:
-                    module.bias.data[...] = 0
+        init_fan_out_normal(self, rng)
         out = self.add(self.features, "x")
         out = self.add(self.avgpool, out)
         out = self.add(_wiring(nn.Flatten()), out, name="flatten")

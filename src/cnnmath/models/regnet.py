@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import nn
 from .._checks import positive_int
-from .mobilenet import Conv2dNormActivation, _make_divisible
+from .mobilenet import Conv2dNormActivation, _make_divisible, normal_linear_
 from .mobilenetv3 import SqueezeExcitation
 from .resnet import _wiring, kaiming_normal_fan_out
 
@@ -216,10 +216,7 @@ class RegNet(nn.Graph):
                 if bias is not None:
                     bias.data[...] = drawn
             elif isinstance(module, nn.Linear):
-                w = module.weight.data
-                w[...] = rng.normal(0.0, 0.01, size=w.shape).astype(w.dtype)
-                if module.bias is not None:
-                    module.bias.data[...] = 0
+                normal_linear_(module, rng)
         out = "x"
         for layer in (self.stem, self.trunk_output, self.avgpool):
             out = self.add(layer, out)
