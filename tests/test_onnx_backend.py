@@ -119,24 +119,9 @@ EXCEPTIONS: dict[str, str] = {
     # attributes and inputs
     "test_dropout_default_ratio": "Dropout's ratio computed at run time (needed for training)",
     "test_constant": "a graph without inputs (nothing to run)",
-    # Resize: modes "nearest" and "linear"
-    **{
-        f"test_resize_{case}": "Resize mode 'cubic' (only 'nearest' and 'linear')"
-        for case in (
-            *(
-                f"{way}_scales_cubic{corners}"
-                for way in ("upsample", "downsample")
-                for corners in ("", "_align_corners")
-            ),
-            "upsample_sizes_cubic",
-            "downsample_sizes_cubic",
-            "upsample_scales_cubic_A_n0p5_exclude_outside",
-            "downsample_scales_cubic_A_n0p5_exclude_outside",
-            "upsample_scales_cubic_asymmetric",
-            "downsample_scales_cubic_antialias",
-            "downsample_sizes_cubic_antialias",
-        )
-    },
+    # Resize: modes "nearest", "linear" and "cubic", without antialias
+    "test_resize_downsample_scales_cubic_antialias": "Resize's antialias",
+    "test_resize_downsample_sizes_cubic_antialias": "Resize's antialias",
     **{
         f"test_resize_{case}": "Resize's 'tf_crop_and_resize' (its roi and extrapolation)"
         for case in (
@@ -255,10 +240,11 @@ def test_every_supported_op_is_exercised(outcomes):
 # Where ONNX's reference and onnxruntime disagree, cnnmath computes what onnxruntime (and
 # PyTorch, whose exports these files are) compute: the test checks that it does.
 FOLLOWS_ONNXRUNTIME: dict[str, str] = {
-    # 4 pixels resized by 0.6 to 2 with align_corners: the reference divides by
-    # length_resized − 1 with length_resized = 4·0.6 = 2.4 unrounded; onnxruntime and
+    # 4 pixels resized by 0.6 to 2 (0.8 to 3, cubic) with align_corners: the reference divides by
+    # length_resized − 1 with length_resized = 4·0.6 = 2.4 (3.2) unrounded; onnxruntime and
     # PyTorch by the output's 2 − 1
     "test_resize_downsample_scales_linear_align_corners": "align_corners' output length",
+    "test_resize_downsample_scales_cubic_align_corners": "align_corners' output length",
 }
 
 

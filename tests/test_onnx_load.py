@@ -1065,6 +1065,43 @@ def test_resize_to_the_same_shape_copies_the_input_as_onnxruntime_does():
     )
 
 
+@pytest.mark.parametrize("transform", _RESIZE_TRANSFORMS)
+def test_resize_cubic_against_onnxruntime_and_finite_differences(transform):
+    """Mode "cubic" for every coordinate rule, both common kernels (a = −0.75, PyTorch's and
+    ONNX's default; −0.5, TensorFlow's), with and without exclude_outside, growing and
+    shrinking, by scales and by sizes: onnxruntime's output (float32, to its rounding), and
+    in float64 gradients that agree with finite differences."""
+    cases = [
+        ((1, 2, 5, 7), "s", np.array([1, 1, 2.0, 1.5], np.float32)),
+        ((2, 1, 6, 4), "s", np.array([1, 1, 0.5, 0.75], np.float32)),
+        ((1, 1, 3, 9), "s", np.array([1, 1, 3.3, 0.4], np.float32)),
+        ((1, 2, 8, 8), "s", np.array([1, 1, 1.1, 0.9], np.float32)),
+        ((1, 1, 4, 5), "sz", np.array([1, 1, 9, 2], np.int64)),
+    ]
+    for a in (-0.75, -0.5):
+        for exclude in (0, 1):
+            for shape, role, value in cases:
+                node = _resize(
+                    ["x", "", "s"] if role == "s" else ["x", "", "", "sz"],
+                    mode="cubic",
+                    coordinate_transformation_mode=transform,
+                    cubic_coeff_a=a,
+                    exclude_outside=exclude,
+                )
+                x = rng.standard_normal(shape).astype(np.float32)
+                model = _graph([node], [("x", x)], [(role, value)], opset=19)
+                want = _ort_output(model, [("x", x)])
+                got = load(model.SerializeToString())(x)
+                assert got.shape == want.shape and got.dtype == np.float32
+                assert np.abs(got - want).max() <= 2e-5 * max(1.0, np.abs(want).max())
+    x64 = rng.standard_normal((1, 2, 4, 3))
+    node = _resize(
+        ["x", "", "s"], mode="cubic", coordinate_transformation_mode=transform, exclude_outside=1
+    )
+    model = _graph([node], [("x", x64)], [("s", np.array([1, 1, 1.5, 2.5], np.float32))], opset=19)
+    _check_training(load(model.SerializeToString()), [x64])
+
+
 def test_resize_half_pixel_symmetric_is_refused_naming_the_node():
     x = np.zeros((2, 4), np.float32)
     node = _resize(["x", "", "s"], coordinate_transformation_mode="half_pixel_symmetric")
@@ -1300,9 +1337,19 @@ NEW_OP_REFUSALS = [
         r"attribute 'epsilon': expected a finite value > 0, got -1.0",
     ),
     (
-        _resize(["x", "", "sc"], mode="cubic"),
+        _resize(["x", "", "sc"], mode="bicubic"),
         [_SCALES],
-        r"attribute 'mode': expected 'nearest' or 'linear', got 'cubic'",
+        r"attribute 'mode': expected 'nearest' or 'linear' or 'cubic', got 'bicubic'",
+    ),
+    (
+        _resize(["x", "", "sc"], mode="cubic", cubic_coeff_a=float("nan")),
+        [_SCALES],
+        r"attribute 'cubic_coeff_a': expected a finite number, got nan",
+    ),
+    (
+        _resize(["x", "", "sc"], mode="cubic", antialias=1),
+        [_SCALES],
+        r"attribute 'antialias': expected 0 with mode 'cubic', got 1",
     ),
     (
         _resize(["x", "", "sc"], coordinate_transformation_mode="tf_crop_and_resize"),

@@ -229,6 +229,12 @@ LAYERS = [
     # an axis that keeps its length (⌊3·1.3⌋ = 3) is copied, by PyTorch and by the file
     ("bilinear_keeps_rows", lambda: nn.Upsample(scale_factor=1.3, mode="bilinear"), (2, 4, 3, 4)),
     ("bilinear_keeps_both", lambda: nn.Upsample(scale_factor=1.1, mode="bilinear"), (2, 4, 4, 4)),
+    # bicubic resamples such an axis by 1/1.3 (PyTorch), and so does the file's Resize
+    (
+        "bicubic_keeps_rows",
+        lambda: nn.Upsample(scale_factor=(1.3, 2.0), mode="bicubic"),
+        (2, 4, 3, 4),
+    ),
     ("softmax_channels", lambda: nn.Softmax(dim=1), (2, 4, 3, 3)),
     ("softmax_implicit", lambda: nn.Softmax(), (2, 4, 3, 3)),
     ("log_softmax_last", lambda: nn.LogSoftmax(dim=-1), (2, 4, 3, 5)),
@@ -657,6 +663,7 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize(
     "kwargs",
@@ -669,16 +676,16 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     ],
     ids=str,
 )
-def test_bilinear_upsample_round_trips_through_load_and_onnxruntime(
-    kwargs, align_corners, tmp_path
+def test_interpolating_upsample_round_trips_through_load_and_onnxruntime(
+    kwargs, align_corners, mode, tmp_path
 ):
-    """Upsample(mode="bilinear") is written as a linear Resize: onnxruntime and load
-    compute the layer's output (float32, to a few units of the last place: onnxruntime
-    divides by the factor where the layer multiplies by its inverse), and a float64 file
-    loads to the layer's output and gradient."""
+    """Upsample(mode="bilinear" / "bicubic") is written as a linear / cubic Resize:
+    onnxruntime and load compute the layer's output (float32, to a few units of the last
+    place: onnxruntime divides by the factor where the layer multiplies by its inverse), and
+    a float64 file loads to the layer's output and gradient."""
     load = pytest.importorskip("cnnmath.onnx.load").load
     rng = np.random.default_rng(6)
-    layer = nn.Upsample(**kwargs, mode="bilinear", align_corners=align_corners)
+    layer = nn.Upsample(**kwargs, mode=mode, align_corners=align_corners)
     model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=0), layer)
     x = rng.standard_normal((2, 2, 6, 8)).astype(np.float32)
     want = model(x)
@@ -693,6 +700,21 @@ def test_bilinear_upsample_round_trips_through_load_and_onnxruntime(
     model64(x64)
     loaded(x64)
     assert rel_error(loaded.backward(G), model64.backward(G)) <= 1e-12
+
+
+def test_bicubic_upsample_that_keeps_the_shape_is_refused(tmp_path):
+    """Bicubic by 1.1 on 4×4 pixels keeps the shape but resamples (PyTorch's rule);
+    onnxruntime copies a Resize to X's own shape, so nothing is written."""
+    layer = nn.Upsample(scale_factor=1.1, mode="bicubic")
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 4)).astype(np.float32)
+    assert layer(x).shape == x.shape and not np.allclose(layer(x), x)
+    with pytest.raises(
+        ValueError,
+        match=r"save: model: node '0' \(Upsample\): bicubic by scale_factor 1.1 keeps the "
+        r"4×4 pixels and resamples them by 1/s; a Resize to X's own shape copies X",
+    ):
+        save(nn.Sequential(layer), tmp_path / "u.onnx", x)
+    assert not (tmp_path / "u.onnx").exists()
 
 
 def test_bilinear_upsample_whose_float32_size_differs_is_refused(tmp_path):

@@ -338,30 +338,32 @@ def test_convnext_block_agrees_and_trains_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
-class _Bilinear(torch.nn.Module):
-    def __init__(self, align_corners, **geometry):
+class _Interpolating(torch.nn.Module):
+    def __init__(self, mode, align_corners, **geometry):
         super().__init__()
         self.conv = torch.nn.Conv2d(2, 3, 3)
-        self.align_corners, self.geometry = align_corners, geometry
+        self.mode, self.align_corners, self.geometry = mode, align_corners, geometry
 
     def forward(self, x):
         y = torch.nn.functional.interpolate(
-            self.conv(x), mode="bilinear", align_corners=self.align_corners, **self.geometry
+            self.conv(x), mode=self.mode, align_corners=self.align_corners, **self.geometry
         )
         return torch.tanh(y)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("opset", [11, 13, 17])
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize(
     "geometry", [dict(scale_factor=2.0), dict(scale_factor=(1.5, 0.5)), dict(size=(7, 3))], ids=str
 )
-def test_bilinear_interpolate_agrees_and_trains_as_torch(opset, align_corners, geometry):
-    """F.interpolate(mode="bilinear") is exported as a linear Resize (pytorch_half_pixel or
-    align_corners, by scales or sizes): it loads, agrees with PyTorch (float64) and with
-    onnxruntime (float32), and its backward is PyTorch's autograd."""
+def test_interpolate_agrees_and_trains_as_torch(opset, align_corners, geometry, mode):
+    """F.interpolate(mode="bilinear" / "bicubic") is exported as a linear / cubic Resize
+    (pytorch_half_pixel or align_corners, by scales or sizes; cubic_coeff_a = −0.75): it
+    loads, agrees with PyTorch (float64) and with onnxruntime (float32), and its backward is
+    PyTorch's autograd."""
     torch.manual_seed(8)
-    model = _Bilinear(align_corners, **geometry).double()
+    model = _Interpolating(mode, align_corners, **geometry).double()
     x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
     graph = load(_export(model, x, opset_version=opset))
     assert any(getattr(m, "onnx_op", None) == "Resize" for m in graph.modules())

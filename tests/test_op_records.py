@@ -76,6 +76,12 @@ NOT_OPS = {
     "erf": "a scalar special function, checked against math.erf in test_erf",
     "erfc": "a scalar special function, checked against math.erfc in test_erf",
     "linear_taps": "interpolate_bilinear's weights, which its record covers",
+    "cubic_taps": "interpolate_bicubic's taps, which its record covers",
+    "cubic_taps_at": "interpolate_bicubic's taps at any coordinates (ONNX's Resize: checked "
+    "against onnxruntime in test_onnx_load)",
+    "cubic_weights": "the cubic kernel's weights, checked against its formula in test_interpolate",
+    "resample_along": "both resamplers along one axis, covered by their records",
+    "resample_cubic": "interpolate_bicubic along both axes, which its record covers",
     "resample_linear": "interpolate_bilinear along one axis, which its record covers",
     "sum_into_sources": "interpolate_bilinear's adjoint along one axis, covered by its record",
     "taps_at": "interpolate_bilinear's sample positions, covered by its record",

@@ -1,9 +1,14 @@
-"""Records for cnnmath.ops.interpolate (bilinear resizing)."""
+"""Records for cnnmath.ops.interpolate (bilinear and bicubic resizing)."""
 
 import numpy as np
 
 from cnnmath import reference
-from cnnmath.ops import interpolate_bilinear, interpolate_bilinear_backward
+from cnnmath.ops import (
+    interpolate_bicubic,
+    interpolate_bicubic_backward,
+    interpolate_bilinear,
+    interpolate_bilinear_backward,
+)
 from opinfo import ErrorCase, OpRecord, Sample, randn
 
 
@@ -20,30 +25,42 @@ def _samples():
     ]
 
 
-def _torch(torch, x, **kwargs):
-    if x.dim() == 3:  # PyTorch's bilinear mode wants a batch axis
-        return torch.nn.functional.interpolate(x[None], mode="bilinear", **kwargs)[0]
-    return torch.nn.functional.interpolate(x, mode="bilinear", **kwargs)
-
-
-def _errors():
-    x = np.zeros((1, 1, 4, 4))
+def _cubic_samples():
     return [
-        ErrorCase("both", lambda: interpolate_bilinear(x, 2, 2), ValueError, "exactly one"),
-        ErrorCase("neither", lambda: interpolate_bilinear(x), ValueError, "exactly one"),
-        ErrorCase("size", lambda: interpolate_bilinear(x, (2, 0)), ValueError, "size"),
-        ErrorCase(
-            "factor", lambda: interpolate_bilinear(x, scale_factor=0), ValueError, "scale_factor"
-        ),
-        ErrorCase("ndim", lambda: interpolate_bilinear(x[0, 0], 2), ValueError, "x: expected"),
-        ErrorCase("int", lambda: interpolate_bilinear(x.astype(int), 2), TypeError, "x"),
-        ErrorCase(
-            "grad shape",
-            lambda: interpolate_bilinear_backward(np.zeros((1, 1, 3, 3)), x.shape, size=2),
-            ValueError,
-            "grad_output",
-        ),
+        *_samples(),
+        Sample("far-shrink", (randn(1, 2, 9, 8, seed=8),), dict(size=(2, 3))),
+        Sample("edges", (randn(1, 1, 2, 3, seed=9),), dict(scale_factor=(3.5, 2.5))),
     ]
+
+
+def _torch_in(mode):
+    def run(torch, x, **kwargs):
+        if x.dim() == 3:  # PyTorch's interpolating modes want a batch axis
+            return torch.nn.functional.interpolate(x[None], mode=mode, **kwargs)[0]
+        return torch.nn.functional.interpolate(x, mode=mode, **kwargs)
+
+    return run
+
+
+def _errors_of(forward, backward):
+    def errors():
+        x = np.zeros((1, 1, 4, 4))
+        return [
+            ErrorCase("both", lambda: forward(x, 2, 2), ValueError, "exactly one"),
+            ErrorCase("neither", lambda: forward(x), ValueError, "exactly one"),
+            ErrorCase("size", lambda: forward(x, (2, 0)), ValueError, "size"),
+            ErrorCase("factor", lambda: forward(x, scale_factor=0), ValueError, "scale_factor"),
+            ErrorCase("ndim", lambda: forward(x[0, 0], 2), ValueError, "x: expected"),
+            ErrorCase("int", lambda: forward(x.astype(int), 2), TypeError, "x"),
+            ErrorCase(
+                "grad shape",
+                lambda: backward(np.zeros((1, 1, 3, 3)), x.shape, size=2),
+                ValueError,
+                "grad_output",
+            ),
+        ]
+
+    return errors
 
 
 RECORDS = [
@@ -52,11 +69,23 @@ RECORDS = [
         op=interpolate_bilinear,
         reference=reference.interpolate_bilinear,
         samples=_samples,
-        torch=_torch,
+        torch=_torch_in("bilinear"),
         backward=lambda g, x, **kw: interpolate_bilinear_backward(g, x.shape, **kw),
         reference_backward=lambda g, x, **kw: reference.interpolate_bilinear_backward(
             g, x.shape, **kw
         ),
-        errors=_errors,
+        errors=_errors_of(interpolate_bilinear, interpolate_bilinear_backward),
+    ),
+    OpRecord(
+        name="interpolate_bicubic",
+        op=interpolate_bicubic,
+        reference=reference.interpolate_bicubic,
+        samples=_cubic_samples,
+        torch=_torch_in("bicubic"),
+        backward=lambda g, x, **kw: interpolate_bicubic_backward(g, x.shape, **kw),
+        reference_backward=lambda g, x, **kw: reference.interpolate_bicubic_backward(
+            g, x.shape, **kw
+        ),
+        errors=_errors_of(interpolate_bicubic, interpolate_bicubic_backward),
     ),
 ]

@@ -1,4 +1,4 @@
-"""Upsample: nearest-neighbour or bilinear resizing of a batch of images."""
+"""Upsample: nearest-neighbour, bilinear or bicubic resizing of a batch of images."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import numpy as np
 
 from .._checks import check_float_array, positive_int
 from ..ops.interpolate import (
+    cubic_taps,
     linear_taps,
+    resample_cubic,
+    resample_cubic_backward,
     resample_linear,
     resample_linear_backward,
     sum_into_sources,
@@ -35,7 +38,7 @@ def _source_index(n_in: int, n_out: int, ratio: np.float32) -> np.ndarray:
 
 class Upsample(Module):
     """Resizing by a factor or to a size, as ``torch.nn.Upsample(size, scale_factor, mode,
-    align_corners)``, in one of two modes.
+    align_corners)``, in one of three modes.
 
     ``mode="nearest"`` (the default) copies the nearest source pixel:
 
@@ -55,6 +58,10 @@ class Upsample(Module):
     the corner pixels' centres kept in place; ``align_corners`` None means False, as in
     PyTorch, and must stay None for "nearest"). PyTorch's kernel fuses its multiply-adds,
     so the two libraries differ in the last bits (a few units of float32's rounding).
+
+    ``mode="bicubic"`` mixes the 4×4 pixels around it with the cubic convolution weights
+    (``cnnmath.ops.interpolate_bicubic``, a = −0.75 as PyTorch; the same ``align_corners``
+    rule). Its weights can be negative: the output may overshoot the input's range.
 
     Give exactly one of ``size`` (int or pair: the output's H, W) and ``scale_factor`` (a
     positive number or a pair); output H_out = ⌊m·s_h⌋.
@@ -78,8 +85,10 @@ class Upsample(Module):
     ) -> None:
         super().__init__()
         func = "Upsample"
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"{func}: mode: expected 'nearest' or 'bilinear', got {mode!r}")
+        if mode not in ("nearest", "bilinear", "bicubic"):
+            raise ValueError(
+                f"{func}: mode: expected 'nearest', 'bilinear' or 'bicubic', got {mode!r}"
+            )
         self.mode = mode
         if mode == "nearest" and align_corners is not None:
             raise ValueError(
@@ -147,8 +156,8 @@ class Upsample(Module):
         return out, (np.float32(1.0 / sh), np.float32(1.0 / sw))
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = X at the nearest source pixels, or bilinearly resampled; the context is (x's
-        shape and dtype, the rows' and columns' index maps or taps)."""
+        """Y = X at the nearest source pixels, or bilinearly or bicubically resampled; the
+        context is (x's shape and dtype, the rows' and columns' index maps or taps)."""
         func = "Upsample.forward"
         check_float_array("x", x, func=func)
         if x.ndim not in (3, 4):
@@ -160,6 +169,11 @@ class Upsample(Module):
             taps_h = linear_taps(m, h, sh, bool(self.align_corners), x.dtype)
             taps_w = linear_taps(n, w, sw, bool(self.align_corners), x.dtype)
             return resample_linear(x, taps_h, taps_w), (x.shape, x.dtype, taps_h, taps_w)
+        if self.mode == "bicubic":
+            sh, sw = self._factors()
+            cubic_h = cubic_taps(m, h, sh, bool(self.align_corners), x.dtype)
+            cubic_w = cubic_taps(n, w, sw, bool(self.align_corners), x.dtype)
+            return resample_cubic(x, cubic_h, cubic_w), (x.shape, x.dtype, cubic_h, cubic_w)
         rows, cols = _source_index(m, h, rh), _source_index(n, w, rw)
         s1, s2 = h // m if h % m == 0 else 0, w // n if w % n == 0 else 0
         if s1 and s2 and self._integer_copy(rows, cols, s1, s2):
@@ -177,7 +191,8 @@ class Upsample(Module):
         return y, (x.shape, x.dtype, rows, cols)
 
     def _factors(self) -> tuple[float | None, float | None]:
-        """The factors the bilinear coordinates use (1/s, as PyTorch), None for ``size``."""
+        """The factors the interpolating modes' coordinates use (1/s, as PyTorch), None for
+        ``size``."""
         s = self.scale_factor
         if s is None:
             return None, None
@@ -192,14 +207,19 @@ class Upsample(Module):
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X: G summed over the output pixels copied from each input pixel (weighted by
-        what each took from it, for "bilinear")."""
+        what each took from it, for "bilinear" and "bicubic")."""
         shape, dtype, rows, cols = ctx
-        n_rows, n_cols = (
-            (rows.i0.size, cols.i0.size) if self.mode == "bilinear" else (rows.size, cols.size)
-        )
+        if self.mode == "bilinear":
+            n_rows, n_cols = rows.i0.size, cols.i0.size
+        elif self.mode == "bicubic":
+            n_rows, n_cols = rows.source.shape[1], cols.source.shape[1]
+        else:
+            n_rows, n_cols = rows.size, cols.size
         self._check_grad_output(grad_output, (*shape[:-2], n_rows, n_cols), dtype)
         if self.mode == "bilinear":
             return resample_linear_backward(grad_output, rows, cols, shape[-2:])
+        if self.mode == "bicubic":
+            return resample_cubic_backward(grad_output, rows, cols, shape[-2:])
         g = sum_into_sources(grad_output, rows, shape[-2], grad_output.ndim - 2)
         return sum_into_sources(g, cols, shape[-1], grad_output.ndim - 1)
 

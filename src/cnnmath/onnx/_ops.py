@@ -1,6 +1,7 @@
 """The ONNX operators as cnnmath modules: one converter per op type, and small private
 modules for what has no ``nn`` layer (broadcasting arithmetic, comparisons and Where,
-reshapes, asymmetric padding, nearest-neighbour Resize, DepthToSpace's other channel order).
+reshapes, asymmetric padding, Resize in its nearest, linear and cubic modes, DepthToSpace's
+other channel order).
 
 A converter reads one ONNX node — its attributes and its inputs, each either a value the graph
 computes at run time (:class:`Ref`) or an array known at load time (:class:`Const`) — and
@@ -33,7 +34,13 @@ from ..nn.graph import unbroadcast
 from ..ops import activations as act
 from ..ops._threads import product
 from ..ops.erf import erf
-from ..ops.interpolate import sum_into_sources, taps_at
+from ..ops.interpolate import (
+    cubic_taps_at,
+    resample_along,
+    resample_along_backward,
+    sum_into_sources,
+    taps_at,
+)
 from ..ops.pad import pad_axes, pad_axes_backward
 from ._checks import FUNC, PAD_MODES, tensor_array
 
@@ -1596,8 +1603,12 @@ class _Resize(_Op):
     Mode "linear": along each resized axis, in turn, y[…, i, …] = λ0·x[…, i0, …] +
     λ1·x[…, i1, …] around the source coordinate u of ``_linear_source`` (clamped to the
     axis: past an edge the edge value, as onnxruntime; ``cnnmath.ops.interpolate.taps_at``),
-    so on two axes the bilinear resize of PyTorch's ``interpolate``. Backward: the adjoint,
-    axis by axis (``resample_linear_backward``'s rule)."""
+    so on two axes the bilinear resize of PyTorch's ``interpolate``. Mode "cubic": the four
+    values ⌊u⌋ − 1 … ⌊u⌋ + 2 (clipped to the axis), u unclamped, with the cubic convolution
+    weights of ``cubic_coeff_a`` (``cubic_taps_at``; with ``exclude_outside`` the taps
+    outside the axis get weight 0 and the rest are renormalised) — PyTorch's bicubic
+    ``interpolate`` for a = −0.75 and "half_pixel". Backward of both: the adjoint, axis by
+    axis (``resample_linear_backward``'s rule)."""
 
     roles = ("x", "roi", "scales", "sizes")
 
@@ -1610,10 +1621,12 @@ class _Resize(_Op):
         rounding: str,
         policy: str,
         mode: str = "nearest",
+        cubic: tuple[float, bool] = (-0.75, False),
     ) -> None:
         super().__init__(node, operands)
         self.axes, self.transform, self.rounding, self.policy = axes, transform, rounding, policy
         self.mode = mode
+        self.cubic_coeff_a, self.exclude_outside = cubic
 
     def plan(self, shape: Sequence[int], scales: Any, sizes: Any) -> list[tuple[int, int, float]]:
         """(axis, output size, scale) of every axis scales or sizes name, for an X of
@@ -1680,9 +1693,9 @@ class _Resize(_Op):
         y, gathers = x, list[tuple[int, np.ndarray]]()
         if tuple(out_shape) == x.shape:  # onnxruntime copies X whatever the scales
             return y, gathers
-        if self.mode == "linear":
+        if self.mode != "nearest":
             by_sizes = scales is None or np.size(scales) == 0
-            return self._linear(x, plan, by_sizes and self.policy == "stretch")
+            return self._interpolated(x, plan, by_sizes and self.policy == "stretch")
         # shrinking axes first: every intermediate then holds at most max(|X|, |Y|) values
         for a, out, f in sorted(plan, key=lambda p: p[1] - x.shape[p[0]]):
             src = self.sources(x.shape[a], out, f)
@@ -1692,11 +1705,21 @@ class _Resize(_Op):
                 gathers.append((a, src))
         return y, gathers
 
-    def _linear(
+    def _stencil(self, n: int, out: int, f: float, dtype: np.dtype) -> tuple[Any, Any]:
+        """The (indices, weights) of the taps along an axis of n values resized to ``out``
+        by the factor f, for this node's mode: two taps for "linear", four for "cubic"."""
+        u = _linear_source(n, out, f, self.transform, dtype)
+        if self.mode == "cubic":
+            cubic = cubic_taps_at(u, n, self.cubic_coeff_a, self.exclude_outside)
+            return cubic.source, cubic.weight
+        taps = taps_at(u, n, dtype)
+        return (taps.i0, taps.i1), (taps.lambda0, taps.lambda1)
+
+    def _interpolated(
         self, x: np.ndarray, plan: list[tuple[int, int, float]], exact_ratio: bool
     ) -> tuple[np.ndarray, Any]:
-        """Mode "linear": the taps of every resized axis applied in turn, shrinking axes
-        first; the context lists (axis, taps, input size) for the backward. With
+        """Modes "linear" and "cubic": the taps of every resized axis applied in turn,
+        shrinking axes first; the context lists (axis, taps, input size) for the backward. With
         ``exact_ratio`` (sizes given, stretched) the factor is out/n in x's dtype, not the
         plan's float32 one, so that a float64 model's coordinates are float64 throughout."""
         y, passes = x, list[tuple[int, Any, int]]()
@@ -1712,29 +1735,21 @@ class _Resize(_Op):
                 continue
             if exact_ratio:
                 f = float(x.dtype.type(out) / x.dtype.type(n))
-            taps = taps_at(_linear_source(n, out, f, self.transform, x.dtype), n, x.dtype)
+            index, weight = self._stencil(n, out, f, x.dtype)
             _guard((*y.shape[:a], out, *y.shape[a + 1 :]), x.dtype.itemsize)
-            w = [1] * y.ndim
-            w[a] = out
-            with np.errstate(invalid="ignore", over="ignore"):  # 0·inf is NaN, as onnxruntime
-                t = np.take(y, taps.i0, axis=a) * taps.lambda0.reshape(w)
-                t += np.take(y, taps.i1, axis=a) * taps.lambda1.reshape(w)
-            y = t
-            passes.append((a, taps, n))
-        return y, ("linear", passes)
+            y = resample_along(y, index, weight, a)  # 0·inf is NaN, as onnxruntime
+            passes.append((a, (index, weight), n))
+        return y, ("interpolated", passes)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         shape = np.shape(args[0])
-        if isinstance(ctx, tuple) and ctx and ctx[0] == "linear":
+        if isinstance(ctx, tuple) and ctx and ctx[0] == "interpolated":
             for a, taps, n in reversed(ctx[1]):
                 if taps is None:
                     g = np.zeros((*g.shape[:a], n, *g.shape[a + 1 :]), g.dtype)
                     continue
-                w = [1] * g.ndim
-                w[a] = taps.i0.size
-                with np.errstate(invalid="ignore", over="ignore"):
-                    part = sum_into_sources(g * taps.lambda0.reshape(w), taps.i0, n, a)
-                    g = part + sum_into_sources(g * taps.lambda1.reshape(w), taps.i1, n, a)
+                index, weight = taps
+                g = resample_along_backward(g, index, weight, n, a)
             return [g, None, None, None]
         for a, src in reversed(ctx):  # the growing axes summed back first
             if src.size == 0:
@@ -1749,6 +1764,12 @@ class _Resize(_Op):
             return (
                 f"onnx_op={self.onnx_op!r}, mode='linear', "
                 f"coordinate_transformation_mode={self.transform!r}"
+            )
+        if self.mode == "cubic":
+            return (
+                f"onnx_op={self.onnx_op!r}, mode='cubic', "
+                f"coordinate_transformation_mode={self.transform!r}, "
+                f"cubic_coeff_a={self.cubic_coeff_a!r}, exclude_outside={self.exclude_outside}"
             )
         return (
             f"onnx_op={self.onnx_op!r}, mode='nearest', "
@@ -2782,7 +2803,7 @@ def _power_of_two(f: float) -> bool:
 def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     x, roi, scales, sizes = ins
     choices = (
-        ("mode", "nearest", ("nearest", "linear")),
+        ("mode", "nearest", ("nearest", "linear", "cubic")),
         ("coordinate_transformation_mode", "half_pixel", _TRANSFORMS),
         ("nearest_mode", "round_prefer_floor", _ROUNDINGS),
         ("keep_aspect_ratio_policy", "stretch", _POLICIES),
@@ -2803,17 +2824,22 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
             "attribute 'coordinate_transformation_mode': 'half_pixel_symmetric' is not "
             "supported: its rounding is not reproduced exactly as onnxruntime computes it",
         )
-    for name in ("antialias", "exclude_outside"):  # they change linear and cubic weights only
-        if attrs.get(name, 0):
-            raise refuse(node, f"attribute {name!r}: expected 0 with mode {mode!r}, got 1")
-    attrs.get("cubic_coeff_a")  # mode "cubic" only, which is refused
+    if attrs.get("antialias", 0):  # a wider filter when shrinking: not implemented
+        raise refuse(node, f"attribute 'antialias': expected 0 with mode {mode!r}, got 1")
+    exclude_outside = attrs.get("exclude_outside", 0)
+    if exclude_outside and mode != "cubic":  # it changes the cubic weights only
+        raise refuse(node, f"attribute 'exclude_outside': expected 0 with mode {mode!r}, got 1")
+    a = float(attrs.get("cubic_coeff_a", -0.75))  # mode "cubic" only
+    if not np.isfinite(a):
+        raise refuse(node, f"attribute 'cubic_coeff_a': expected a finite number, got {a}")
     attrs.get("extrapolation_value")  # "tf_crop_and_resize" only, which is refused
     axes = attrs.ints("axes", None)
     static = _shape(info, x)
     if static is not None:
         _resize_axes(node, axes, len(static))
     operands = [x, _plain(roi), _plain(scales), _plain(sizes)]
-    module = _Resize(node, operands, axes, transform, rounding, policy, mode)
+    cubic = (a, bool(exclude_outside))
+    module = _Resize(node, operands, axes, transform, rounding, policy, mode, cubic)
     if static is not None and not isinstance(scales, Ref) and not isinstance(sizes, Ref):
         known = tuple(1 if n is None else n for n in static)  # refused now, not when run
         plan = module.plan(known, getattr(scales, "value", None), getattr(sizes, "value", None))

@@ -46,6 +46,7 @@ as the identity. The mapping, layer by layer:
                              sizes): PyTorch's coordinates; the scales form for a factor, as
                              the layer's coordinates use 1/s (refused where onnxruntime's
                              float32 output size ⌊s·n⌋ would differ from the layer's)
+    Upsample (bicubic)       Resize(mode="cubic", cubic_coeff_a=−0.75, the same coordinates)
     InstanceNorm2d           InstanceNormalization (fixed ones and zeros without affine),
                              BatchNormalization when it tracks running statistics
     LocalResponseNorm        LRN (odd sizes: an even size's ONNX window differs)
@@ -719,23 +720,33 @@ def _resize_sources(scales: Sequence[float] | None, out: Sequence[int], hw: Sequ
     return None if tuple(out) == tuple(hw) else picked
 
 
-def _upsample_bilinear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """Upsample(mode="bilinear") as a linear Resize: align_corners's coordinates depend only
-    on the sizes; half_pixel's use the factor when the layer has one (1/s, where sizes would
-    give n/out) — so that onnxruntime computes the same output size ⌊s·n⌋ is checked."""
+def _upsample_interpolated(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Upsample(mode="bilinear" or "bicubic") as a linear or cubic Resize (a = −0.75, as
+    PyTorch's): align_corners's coordinates depend only on the sizes; half_pixel's use the
+    factor when the layer has one (1/s, where sizes would give n/out) — so that onnxruntime
+    computes the same output size ⌊s·n⌋ is checked."""
     m = node.module
     assert isinstance(m, nn.Upsample)
-    attrs = {
-        "mode": "linear",
+    attrs: dict[str, Any] = {
+        "mode": "linear" if m.mode == "bilinear" else "cubic",
         "coordinate_transformation_mode": "align_corners" if m.align_corners else "half_pixel",
     }
+    if m.mode == "bicubic":
+        attrs["cubic_coeff_a"] = -0.75
     if m.scale_factor is None or m.align_corners:
         _resize_by_sizes(w, node, out, attrs)
         return
     sh, sw = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
     in_hw = tuple(shapes[0][-2:])
-    # an axis that keeps its length is copied by the layer (as PyTorch), by Resize at scale 1
-    sh, sw = (1.0 if n == o else f for f, n, o in zip((sh, sw), in_hw, out[-2:]))
+    if m.mode == "bilinear":
+        # an axis that keeps its length is copied by the layer (as PyTorch), by Resize at scale 1
+        sh, sw = (1.0 if n == o else f for f, n, o in zip((sh, sw), in_hw, out[-2:]))
+    elif in_hw == tuple(out[-2:]) and (sh, sw) != (1.0, 1.0):
+        raise ValueError(
+            f"save: model: node {node.name!r} (Upsample): bicubic by scale_factor "
+            f"{m.scale_factor!r} keeps the {in_hw[0]}×{in_hw[1]} pixels and resamples them by "
+            f"1/s; a Resize to X's own shape copies X (onnxruntime)"
+        )
     sizes = [int(np.float32(f) * np.float32(n)) for f, n in zip((sh, sw), in_hw)]
     if sizes != list(out[-2:]):
         raise ValueError(
@@ -750,8 +761,8 @@ def _upsample_bilinear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> N
 def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.Upsample)
-    if m.mode == "bilinear":
-        _upsample_bilinear(w, node, shapes, out)
+    if m.mode != "nearest":
+        _upsample_interpolated(w, node, shapes, out)
         return
     base = node.name
     attrs = {
@@ -795,7 +806,7 @@ def _upsample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     _resize_by_sizes(w, node, out, attrs)
 
 
-def _resize_by_sizes(w: _Writer, node: nn.Node, out: tuple, attrs: dict[str, str]) -> None:
+def _resize_by_sizes(w: _Writer, node: nn.Node, out: tuple, attrs: dict[str, Any]) -> None:
     """A Resize to the output's (h, w) by its ``sizes`` input: before opset 18 sizes name
     every axis, so (B, C) are read from the input's shape (B is symbolic)."""
     base = node.name

@@ -18,7 +18,12 @@ from .conv import (
 )
 from .dropout import dropout, dropout_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
-from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
+from .interpolate import (
+    interpolate_bicubic,
+    interpolate_bicubic_backward,
+    interpolate_bilinear,
+    interpolate_bilinear_backward,
+)
 from .linear import linear, linear_backward
 from .lrn import local_response_norm, local_response_norm_backward
 from .norm import (
@@ -80,6 +85,8 @@ __all__ = [
     "get_activation",
     "group_norm",
     "group_norm_backward",
+    "interpolate_bicubic",
+    "interpolate_bicubic_backward",
     "interpolate_bilinear",
     "interpolate_bilinear_backward",
     "layer_norm",

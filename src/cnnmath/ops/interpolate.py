@@ -1,4 +1,4 @@
-"""Resizing images by interpolation: nearest copies' adjoint and bilinear resampling.
+"""Resizing images by interpolation: nearest copies' adjoint, bilinear and bicubic resampling.
 
 Bilinear resampling maps output pixel i of an axis to a source coordinate u_i of the input
 and mixes the two pixels around it,
@@ -14,6 +14,11 @@ pass is the adjoint: each input pixel receives the weighted sum of the output gr
 that read it, ∂ℓ/∂x[r] = Σ_{i: i0_i = r} λ0_i G_i + Σ_{i: i1_i = r} λ1_i G_i per axis. Both
 index maps are non-decreasing, so those sums are runs (``sum_into_sources``): no loop over
 pixels.
+
+Bicubic resampling mixes four pixels per axis, ⌊u⌋ − 1 … ⌊u⌋ + 2 (clipped to the axis: past
+an edge the edge pixel is read again), with the weights of the cubic convolution kernel
+(``cubic_weights``); its taps are ``CubicTaps``, its adjoint the same sums of runs, one per
+tap. Both resamplers run ``resample_along``: Σ_k weight[k]·take(x, index[k]) along one axis.
 """
 
 from __future__ import annotations
@@ -25,10 +30,20 @@ import numpy as np
 from .._checks import check_float_array
 
 __all__ = [
+    "CubicTaps",
     "Taps",
+    "cubic_taps",
+    "cubic_taps_at",
+    "cubic_weights",
+    "interpolate_bicubic",
+    "interpolate_bicubic_backward",
     "interpolate_bilinear",
     "interpolate_bilinear_backward",
     "linear_taps",
+    "resample_along",
+    "resample_along_backward",
+    "resample_cubic",
+    "resample_cubic_backward",
     "resample_linear",
     "resample_linear_backward",
     "sum_into_sources",
@@ -57,6 +72,23 @@ def taps_at(u: np.ndarray, n_in: int, dtype: Any = np.float32) -> Taps:
     return Taps(i0, np.minimum(i0 + 1, n_in - 1), (dt.type(1) - lambda1).astype(dt), lambda1)
 
 
+def _source_coordinates(
+    n_in: int, n_out: int, scale_factor: float | None, align_corners: bool, dt: np.dtype
+) -> np.ndarray:
+    """PyTorch's source coordinate u of each output pixel i, in ``dt`` arithmetic:
+    u = i·(n_in − 1)/(n_out − 1) (0 when n_out = 1) with ``align_corners``, else
+    u = (i + ½)·r − ½ with r = 1/scale_factor when a factor is given, else n_in/n_out."""
+    i = np.arange(n_out, dtype=dt)
+    if align_corners:
+        r = dt.type(n_in - 1) / dt.type(n_out - 1) if n_out > 1 else dt.type(0)
+        return r * i
+    if scale_factor is not None and scale_factor > 0:
+        r = dt.type(1.0 / scale_factor)
+    else:
+        r = dt.type(n_in) / dt.type(n_out)
+    return r * (i + dt.type(0.5)) - dt.type(0.5)
+
+
 def linear_taps(
     n_in: int,
     n_out: int,
@@ -75,16 +107,9 @@ def linear_taps(
         (1, 0), whatever the factor (PyTorch's rule: ⌊n·1.1⌋ = n for n < 10 copies).
     """
     dt = np.dtype(dtype)
-    i = np.arange(n_out, dtype=dt)
-    if align_corners:
-        r = dt.type(n_in - 1) / dt.type(n_out - 1) if n_out > 1 else dt.type(0)
-        u = r * i
-    else:
-        if scale_factor is not None and scale_factor > 0:
-            r = dt.type(1.0 / scale_factor)
-        else:
-            r = dt.type(n_in) / dt.type(n_out)
-        u = np.maximum(r * (i + dt.type(0.5)) - dt.type(0.5), dt.type(0))
+    u = _source_coordinates(n_in, n_out, scale_factor, align_corners, dt)
+    if not align_corners:
+        u = np.maximum(u, dt.type(0))
     if n_out == n_in:  # PyTorch copies an axis that keeps its length, whatever the factor
         copy = np.arange(n_out)
         return Taps(copy, copy, np.ones(n_out, dt), np.zeros(n_out, dt))
@@ -95,22 +120,109 @@ def linear_taps(
     return Taps(i0, np.minimum(i0 + 1, n_in - 1), (dt.type(1) - lambda1).astype(dt), lambda1)
 
 
-def _along(x: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
-    """λ0·take(x, i0) + λ1·take(x, i1) along ``axis`` (−1 or −2); a 0·inf is NaN, as in
-    PyTorch, without a warning."""
-    shape = (-1, 1) if axis == -2 else (-1,)
-    y = np.take(x, taps.i0, axis=axis)
+class CubicTaps(NamedTuple):
+    """Cubic convolution along one axis: output i = Σ_{k=0..3} weight[k, i]·x[source[k, i]]."""
+
+    source: np.ndarray  # (4, n_out) intp: ⌊u⌋ − 1 + k clipped to the axis; rows non-decreasing
+    weight: np.ndarray  # (4, n_out), in the data's dtype
+
+
+def cubic_weights(t: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """The cubic convolution kernel's weights of the taps ⌊u⌋ − 1, ⌊u⌋, ⌊u⌋ + 1, ⌊u⌋ + 2 of a
+    source coordinate u with fraction t = u − ⌊u⌋ ∈ [0, 1], i.e. W at the distances
+    1 + t, t, 1 − t, 2 − t, where
+
+        W(d) = (a + 2)|d|³ − (a + 3)|d|² + 1       for |d| ≤ 1,
+        W(d) = a|d|³ − 5a|d|² + 8a|d| − 4a         for 1 < |d| < 2,  0 beyond;
+
+    a = −0.75 is PyTorch's (and ONNX's default), −0.5 Catmull–Rom's. The four sum to 1, and
+    t = 0 gives (0, 1, 0, 0): pixels are reproduced. Computed in t's dtype, in Horner form
+    as PyTorch's kernel; returns (4, *t.shape)."""
+    dt = t.dtype
+    a_, one = dt.type(a), dt.type(1)
+
+    def near(d: np.ndarray) -> np.ndarray:
+        return ((a_ + 2) * d - (a_ + 3)) * d * d + one
+
+    def far(d: np.ndarray) -> np.ndarray:
+        return ((a_ * d - 5 * a_) * d + 8 * a_) * d - 4 * a_
+
+    s = one - t
+    return np.stack([far(t + one), near(t), near(s), far(s + one)]).astype(dt, copy=False)
+
+
+def cubic_taps_at(
+    u: np.ndarray, n_in: int, a: float = -0.75, exclude_outside: bool = False
+) -> CubicTaps:
+    """The bicubic taps of source coordinates ``u`` (one per output pixel, non-decreasing, in
+    the data's dtype) on an axis of ``n_in`` pixels: ⌊u⌋ (at most n_in − 1), t = u − ⌊u⌋
+    (clipped to [0, 1]), the weights ``cubic_weights(t, a)`` and the taps ⌊u⌋ − 1 + k
+    clipped to [0, n_in − 1] (past an edge the edge pixel is read again). With
+    ``exclude_outside`` (ONNX's option) a tap outside the axis gets weight 0 and the others
+    are divided by their sum instead."""
+    dt = u.dtype
+    floor = np.minimum(np.floor(u), dt.type(n_in - 1))
+    t = np.clip(u - floor, dt.type(0), dt.type(1))
+    weight = cubic_weights(t, a)
+    with np.errstate(invalid="ignore"):  # a NaN coordinate: its taps are any pixel
+        start = np.nan_to_num(floor, nan=0.0).astype(np.intp) - 1
+    taps = start + np.arange(4)[:, None]
+    if exclude_outside:
+        weight = np.where((taps >= 0) & (taps < n_in), weight, dt.type(0))
+        weight = (weight / weight.sum(axis=0)).astype(dt, copy=False)
+    return CubicTaps(np.clip(taps, 0, n_in - 1), weight)
+
+
+def cubic_taps(
+    n_in: int,
+    n_out: int,
+    scale_factor: float | None = None,
+    align_corners: bool = False,
+    dtype: Any = np.float32,
+) -> CubicTaps:
+    """PyTorch's bicubic taps along one axis of ``n_in`` pixels resized to ``n_out``: the
+    source coordinates of ``linear_taps`` without its clamp at 0 (u = (i + ½)·r − ½, or
+    i·(n_in − 1)/(n_out − 1) with ``align_corners``), then ``cubic_taps_at`` with a = −0.75.
+    Unlike the bilinear mode, an axis that keeps its length under a factor r ≠ 1 (1.1 on 5
+    pixels) is resampled, as PyTorch does."""
+    dt = np.dtype(dtype)
+    return cubic_taps_at(_source_coordinates(n_in, n_out, scale_factor, align_corners, dt), n_in)
+
+
+def resample_along(x: np.ndarray, index: Any, weight: Any, axis: int) -> np.ndarray:
+    """y = Σ_k weight[k]·take(x, index[k], axis): x resampled along one ``axis`` by taps
+    ``index`` (K arrays of n_out source indices, each non-decreasing) and ``weight`` (K arrays
+    of n_out weights in x's dtype), the taps added in order; a 0·inf is NaN, as in PyTorch,
+    without a warning. y has x's shape with n_out along ``axis``."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    y = np.take(x, index[0], axis=axis)
     with np.errstate(invalid="ignore", over="ignore"):
-        y *= taps.lambda0.reshape(shape)
-        y += np.take(x, taps.i1, axis=axis) * taps.lambda1.reshape(shape)
+        y *= weight[0].reshape(shape)
+        for k in range(1, len(index)):
+            y += np.take(x, index[k], axis=axis) * weight[k].reshape(shape)
     return y
+
+
+def _linear(taps: Taps) -> tuple[Any, Any]:
+    return (taps.i0, taps.i1), (taps.lambda0, taps.lambda1)
 
 
 def resample_linear(x: np.ndarray, rows: Taps, cols: Taps) -> np.ndarray:
     """Y = bilinear resampling of x (…, m, n) by the taps of its rows (H_out of them, on m
     pixels) and columns (W_out, on n): along the width, then the height. Returns (…, H_out,
     W_out) in x's dtype (the taps' weights must have it)."""
-    return _along(_along(x, cols, -1), rows, -2)
+    return resample_along(resample_along(x, *_linear(cols), -1), *_linear(rows), -2)
+
+
+def resample_cubic(x: np.ndarray, rows: CubicTaps, cols: CubicTaps) -> np.ndarray:
+    """Y = bicubic resampling of x (…, m, n) by the taps of its rows and columns,
+
+        Y[…, i, j] = Σ_k Σ_l w_rows[k, i]·w_cols[l, j]·x[…, source_rows[k, i], source_cols[l, j]],
+
+    along the width, then the height (PyTorch's order). Returns (…, H_out, W_out) in x's
+    dtype (the taps' weights must have it)."""
+    return resample_along(resample_along(x, *cols, -1), *rows, -2)
 
 
 def sum_into_sources(g: np.ndarray, index: np.ndarray, n_in: int, axis: int) -> np.ndarray:
@@ -141,12 +253,17 @@ def sum_into_sources(g: np.ndarray, index: np.ndarray, n_in: int, axis: int) -> 
     return out
 
 
-def _along_backward(g: np.ndarray, taps: Taps, n_in: int, axis: int) -> np.ndarray:
-    """The adjoint of ``_along``: Σ λ0·G into i0 plus Σ λ1·G into i1."""
-    shape = (-1, 1) if axis == -2 else (-1,)
+def resample_along_backward(
+    g: np.ndarray, index: Any, weight: Any, n_in: int, axis: int
+) -> np.ndarray:
+    """The adjoint of ``resample_along`` for an axis of ``n_in`` values: Σ_k, summed into the
+    sources index[k], of weight[k]·G (``sum_into_sources``)."""
+    shape = [1] * g.ndim
+    shape[axis] = -1
     with np.errstate(invalid="ignore", over="ignore"):
-        out = sum_into_sources(g * taps.lambda0.reshape(shape), taps.i0, n_in, axis)
-        out += sum_into_sources(g * taps.lambda1.reshape(shape), taps.i1, n_in, axis)
+        out = sum_into_sources(g * weight[0].reshape(shape), index[0], n_in, axis)
+        for k in range(1, len(index)):
+            out += sum_into_sources(g * weight[k].reshape(shape), index[k], n_in, axis)
     return out
 
 
@@ -156,8 +273,19 @@ def resample_linear_backward(
     """∂ℓ/∂x of ``resample_linear(x, rows, cols)`` for x (…, m, n), ``input_hw`` = (m, n),
     given G = ∂ℓ/∂Y (…, H_out, W_out): the adjoint of the height pass, then of the width
     pass. Returns (…, m, n) in G's dtype."""
-    g = _along_backward(grad_output, rows, input_hw[0], -2)
-    return _along_backward(g, cols, input_hw[1], -1)
+    g = resample_along_backward(grad_output, *_linear(rows), input_hw[0], -2)
+    return resample_along_backward(g, *_linear(cols), input_hw[1], -1)
+
+
+def resample_cubic_backward(
+    grad_output: np.ndarray, rows: CubicTaps, cols: CubicTaps, input_hw: tuple[int, int]
+) -> np.ndarray:
+    """∂ℓ/∂x of ``resample_cubic(x, rows, cols)`` for x (…, m, n), ``input_hw`` = (m, n),
+    given G = ∂ℓ/∂Y (…, H_out, W_out): each input pixel receives Σ w_rows·w_cols·G over the
+    outputs that read it (an edge pixel once per clipped tap), the height's adjoint first.
+    Returns (…, m, n) in G's dtype."""
+    g = resample_along_backward(grad_output, *rows, input_hw[0], -2)
+    return resample_along_backward(g, *cols, input_hw[1], -1)
 
 
 def _plan(
@@ -167,7 +295,11 @@ def _plan(
     scale_factor: float | tuple[float, float] | None,
     align_corners: bool,
     dtype: np.dtype,
-) -> tuple[Taps, Taps]:
+    taps: Any = linear_taps,
+) -> tuple[Any, Any]:
+    """The taps (``linear_taps`` or ``cubic_taps``) of the rows and the columns of an image
+    of ``x_shape`` resized to ``size`` or by ``scale_factor``; a ValueError naming the
+    argument for a bad one."""
     if len(x_shape) not in (3, 4):
         raise ValueError(f"{func}: x: expected shape (B, C, H, W) or (C, H, W), got {x_shape}")
     if (size is None) == (scale_factor is None):
@@ -208,8 +340,8 @@ def _plan(
                 "has no output pixel"
             )
     return (
-        linear_taps(m, out[0], factors[0], align_corners, dtype),
-        linear_taps(n, out[1], factors[1], align_corners, dtype),
+        taps(m, out[0], factors[0], align_corners, dtype),
+        taps(n, out[1], factors[1], align_corners, dtype),
     )
 
 
@@ -257,3 +389,54 @@ def interpolate_bilinear_backward(
     if G.shape != expected:
         raise ValueError(f"{func}: grad_output: expected shape {expected}, got {G.shape}")
     return resample_linear_backward(G, rows, cols, (shape[-2], shape[-1]))
+
+
+def interpolate_bicubic(
+    x: np.ndarray,
+    size: int | tuple[int, int] | None = None,
+    scale_factor: float | tuple[float, float] | None = None,
+    align_corners: bool = False,
+) -> np.ndarray:
+    """Bicubic resizing, as ``torch.nn.functional.interpolate(x, size, scale_factor,
+    mode="bicubic", align_corners)``:
+
+        Y[β,c,i,j] = Σ_{k=0..3} Σ_{l=0..3} w_h[k, i] · w_w[l, j] · X[β, c, r_k(i), s_l(j)]
+
+    with each axis's taps from ``cubic_taps``: the source coordinate u of ``linear_taps``
+    (unclamped), the pixels ⌊u⌋ − 1 … ⌊u⌋ + 2 clipped to the image and the cubic
+    convolution weights with a = −0.75 (``cubic_weights``). The weights can be negative, so
+    Y may overshoot X's range near edges (as PyTorch's; clip it for images). Arguments as
+    ``interpolate_bilinear``; x: (B, C, m, n) or (C, m, n), float32/float64; Y in x's dtype.
+
+    >>> interpolate_bicubic(np.array([[[0.0, 1.0]]]), size=(1, 4))[0, 0]
+    array([-0.10546875,  0.2265625 ,  0.7734375 ,  1.10546875])
+    """
+    func = "interpolate_bicubic"
+    x = check_float_array("x", x, func=func)
+    rows, cols = _plan(func, x.shape, size, scale_factor, bool(align_corners), x.dtype, cubic_taps)
+    return resample_cubic(x, rows, cols)
+
+
+def interpolate_bicubic_backward(
+    grad_output: np.ndarray,
+    input_shape: tuple[int, ...],
+    size: int | tuple[int, int] | None = None,
+    scale_factor: float | tuple[float, float] | None = None,
+    align_corners: bool = False,
+) -> np.ndarray:
+    """∂ℓ/∂X of ``interpolate_bicubic(X, size, scale_factor, align_corners)`` for X of
+    ``input_shape``, given G = ∂ℓ/∂Y: ∂ℓ/∂X[β,c,u,v] = Σ_{i,j} G[β,c,i,j] · (the weight
+    output (i, j) gave input pixel (u, v), summed over the taps clipped onto it). G must
+    have Y's shape; the result has ``input_shape`` and G's dtype.
+
+    Always the adjoint of the forward. (PyTorch's bicubic backward differs in one case: when
+    a ``scale_factor`` ≠ 1 keeps the image's shape, e.g. 1.1 on 5×7 pixels, its forward
+    resamples by 1/1.1 but its backward returns G unchanged.)"""
+    func = "interpolate_bicubic_backward"
+    G = check_float_array("grad_output", grad_output, func=func)
+    shape = tuple(int(v) for v in input_shape)
+    rows, cols = _plan(func, shape, size, scale_factor, bool(align_corners), G.dtype, cubic_taps)
+    expected = (*shape[:-2], rows.source.shape[1], cols.source.shape[1])
+    if G.shape != expected:
+        raise ValueError(f"{func}: grad_output: expected shape {expected}, got {G.shape}")
+    return resample_cubic_backward(G, rows, cols, (shape[-2], shape[-1]))

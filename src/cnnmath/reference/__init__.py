@@ -36,7 +36,12 @@ from .activations import (
 )
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
-from .interpolate import interpolate_bilinear, interpolate_bilinear_backward
+from .interpolate import (
+    interpolate_bicubic,
+    interpolate_bicubic_backward,
+    interpolate_bilinear,
+    interpolate_bilinear_backward,
+)
 from .linear import linear, linear_backward
 from .lrn import local_response_norm, local_response_norm_backward
 from .norm import (
@@ -106,6 +111,8 @@ __all__ = [
     "glu_backward",
     "group_norm",
     "group_norm_backward",
+    "interpolate_bicubic",
+    "interpolate_bicubic_backward",
     "interpolate_bilinear",
     "interpolate_bilinear_backward",
     "layer_norm",

@@ -1,4 +1,4 @@
-"""Bilinear resizing as literal loops: every output pixel's four weights written out.
+"""Bilinear and bicubic resizing as literal loops: every output pixel's weights written out.
 
 Source coordinate of output index i along an axis of n inputs resized to N outputs
 (0-based): with align_corners u = i·(n − 1)/(N − 1) (0 when N = 1); else
@@ -6,6 +6,12 @@ u = max(0, (i + ½)·r − ½), r = 1/scale_factor when a factor is given, else 
 i0 = ⌊u⌋ clipped to n − 1, i1 = min(i0 + 1, n − 1), λ1 = u − i0, λ0 = 1 − λ1, and
 
     Y[β, c, i, j] = Σ_{a ∈ {0,1}} Σ_{e ∈ {0,1}} λa(i) · λe(j) · X[β, c, ia(i), ie(j)].
+
+Bicubic: u as above but never clamped at 0; f = ⌊u⌋ (at most n − 1), t = u − f clipped to
+[0, 1], and the four pixels f − 1, f, f + 1, f + 2, each clipped to [0, n − 1], weighted by
+Keys' kernel W(d) at their distances d = 1 + t, t, 1 − t, 2 − t from u (a = −0.75):
+
+    W(d) = (a + 2)|d|³ − (a + 3)|d|² + 1 for |d| ≤ 1,  a|d|³ − 5a|d|² + 8a|d| − 4a for 1 < |d| < 2.
 
 Coordinates and sums in float64; the result in x's dtype.
 """
@@ -40,7 +46,34 @@ def _weights(n, N, factor, align_corners):
     return out
 
 
-def _geometry(shape, size, scale_factor, align_corners):
+def _keys(d, a=-0.75):
+    d = abs(d)
+    if d <= 1:
+        return (a + 2) * d**3 - (a + 3) * d**2 + 1
+    if d < 2:
+        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+    return 0.0
+
+
+def _cubic_weights(n, N, factor, align_corners):
+    """[[(pixel, weight) × 4]] for each of the N outputs."""
+    out = []
+    for i in range(N):
+        if align_corners:
+            u = i * (n - 1) / (N - 1) if N > 1 else 0.0
+        else:
+            r = 1.0 / factor if factor is not None else n / N
+            u = (i + 0.5) * r - 0.5
+        f = min(math.floor(u), n - 1)
+        t = min(max(u - f, 0.0), 1.0)
+        taps = []
+        for k, d in zip((-1, 0, 1, 2), (1 + t, t, 1 - t, 2 - t)):
+            taps.append((min(max(f + k, 0), n - 1), _keys(d)))
+        out.append(taps)
+    return out
+
+
+def _geometry(shape, size, scale_factor, align_corners, weights=None):
     m, n = shape[-2:]
     sizes = (None, None)
     factors = (None, None)
@@ -52,9 +85,10 @@ def _geometry(shape, size, scale_factor, align_corners):
         )
     H = _out_size(m, sizes[0], factors[0])
     W = _out_size(n, sizes[1], factors[1])
+    weights = weights or _weights
     return (
-        _weights(m, H, factors[0], align_corners),
-        _weights(n, W, factors[1], align_corners),
+        weights(m, H, factors[0], align_corners),
+        weights(n, W, factors[1], align_corners),
     )
 
 
@@ -94,6 +128,47 @@ def interpolate_bilinear_backward(
                 for j, (c0, wc0, c1, wc1) in enumerate(cols):
                     for r, wr in ((r0, wr0), (r1, wr1)):
                         for cc, wc in ((c0, wc0), (c1, wc1)):
+                            gx[b, c, r, cc] += wr * wc * float(g4[b, c, i, j])
+    gx = gx.astype(grad_output.dtype)
+    return gx if batched else gx[0]
+
+
+def interpolate_bicubic(x, size=None, scale_factor=None, align_corners=False):
+    """Bicubic resize of x (B, C, m, n) or (C, m, n): the 16 weighted pixels of each output."""
+    batched = x.ndim == 4
+    x4 = x if batched else x[None]
+    rows, cols = _geometry(x.shape, size, scale_factor, align_corners, _cubic_weights)
+    B, C = x4.shape[:2]
+    y = np.zeros((B, C, len(rows), len(cols)))
+    for b in range(B):
+        for c in range(C):
+            for i, row_taps in enumerate(rows):
+                for j, col_taps in enumerate(cols):
+                    total = 0.0
+                    for r, wr in row_taps:
+                        for cc, wc in col_taps:
+                            total += wr * wc * float(x4[b, c, r, cc])
+                    y[b, c, i, j] = total
+    y = y.astype(x.dtype)
+    return y if batched else y[0]
+
+
+def interpolate_bicubic_backward(
+    grad_output, input_shape, size=None, scale_factor=None, align_corners=False
+):
+    """∂ℓ/∂X: each G[β, c, i, j] handed to the 16 input pixels output (i, j) read, times the
+    weight it gave each (a pixel read by several clipped taps receives each share)."""
+    batched = len(input_shape) == 4
+    g4 = grad_output if batched else grad_output[None]
+    rows, cols = _geometry(tuple(input_shape), size, scale_factor, align_corners, _cubic_weights)
+    B, C = g4.shape[:2]
+    gx = np.zeros((B, C, *input_shape[-2:]))
+    for b in range(B):
+        for c in range(C):
+            for i, row_taps in enumerate(rows):
+                for j, col_taps in enumerate(cols):
+                    for r, wr in row_taps:
+                        for cc, wc in col_taps:
                             gx[b, c, r, cc] += wr * wc * float(g4[b, c, i, j])
     gx = gx.astype(grad_output.dtype)
     return gx if batched else gx[0]
