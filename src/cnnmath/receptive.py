@@ -100,7 +100,13 @@ _POINTWISE = {
     "Hardshrink",
     "Softshrink",
     "Tanhshrink",
+    "LayerNorm2d",  # normalises each pixel's channels
+    "LayerScale",  # ConvNeXt's γ ⊙ x, one γ per channel
 }
+#: What may run on a channels-last value (N, H, W, C) between ConvNeXt's two Permutes: the
+#: layers that act on each pixel's channels alone (LayerNorm and Linear over the last axis).
+_CHANNELS_LAST = {"LayerNorm", "Linear", "Identity", "Dropout", "StochasticDepth", "Add", "Mul"}
+_TO_LAST, _TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
 _GLOBAL = {
     "Flatten": "Flatten merges the spatial axes",
     "Linear": "Linear mixes every feature",
@@ -148,7 +154,10 @@ def layer_geometry(module: Any) -> Geometry:
     fresh mask (not a function of the pixels) and ``BatchNorm2d`` normalises by the batch's
     statistics over the whole image: the first is refused, the second is global. So is a
     ``BatchNorm2d`` built with ``track_running_stats=False`` in any mode: it keeps no running
-    statistics, so it normalises by the batch's in eval mode too.
+    statistics, so it normalises by the batch's in eval mode too. ``LayerNorm2d`` and
+    ConvNeXt's ``LayerScale`` act on each pixel's channels: pointwise. (``Permute`` and the
+    layers on a channels-last value between two of them are handled by ``receptive_field``,
+    which tracks the layout.)
 
     >>> layer_geometry(nn.Conv2d(1, 1, 3, stride=2, padding=1)).axes[0]
     AxisWindow(kernel=3, stride=2, pad_before=1, pad_after=1, dilation=1, ceil_mode=False)
@@ -481,7 +490,10 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
 
     (with the old j on the right), a pointwise layer keeps (r, j, c), a node of several
     inputs takes the union of their fields, and a global layer gives every output the union
-    of all its input's fields, r ← r + (n − 1)·j, c ← c + (n − 1)·j/2, j ← 0.
+    of all its input's fields, r ← r + (n − 1)·j, c ← c + (n − 1)·j/2, j ← 0. A ``Permute``
+    to channels-last (dims [0, 2, 3, 1]) and back, with only per-pixel layers between
+    (LayerNorm over the channels, Linear, activations: ConvNeXt's blocks), is pointwise; the
+    table shows those values' shapes as (H, W, C).
 
     Returns a :class:`ReceptiveFields` — the input's row first, then one per node in walk
     order — that prints as a table.
@@ -506,15 +518,30 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
     shape = tuple(positive_int(f"input_shape[{i}]", s, func=func) for i, s in enumerate(shape))[-3:]
     nodes = model_nodes(model)
     start = nodes[0].inputs[0]
-    values: dict[str, tuple[tuple[int, ...], tuple[_AxisField, _AxisField], bool]] = {
-        start: (shape, (_AxisField(1, 1, 0.0, shape[1]), _AxisField(1, 1, 0.0, shape[2])), False)
+    # value → (its shape, its fields per axis, whether whole, whether channels-last)
+    values: dict[str, tuple[tuple[int, ...], tuple[_AxisField, _AxisField], bool, bool]] = {
+        start: (
+            shape,
+            (_AxisField(1, 1, 0.0, shape[1]), _AxisField(1, 1, 0.0, shape[2])),
+            False,
+            False,
+        )
     }
     rows = [Field("(input)", "-", shape, (1, 1), (1, 1), (0.0, 0.0))]
     for node in nodes:
         missing = [v for v in node.inputs if v not in values]
         if missing:
             raise ValueError(f"{func}: model: node {node.name!r} reads unknown values {missing}")
-        ins = [values[v] for v in node.inputs]
+        ins = [values[v][:3] for v in node.inputs]
+        last = _channels_last(node, [values[v] for v in node.inputs], func)
+        if last is not None:  # a Permute, or a per-pixel layer on a channels-last value
+            shape, pair, whole = ins[0]
+            axes = tuple(_union([v[1][k] for v in ins], node.name) for k in range(2))
+            pair = (axes[0], axes[1])
+            out_shape = _channels_last_shape(node.module, shape, last)
+            values[node.output] = (out_shape, pair, any(w for _, _, w in ins), last)
+            rows.append(_row(node, out_shape, pair, any(w for _, _, w in ins)))
+            continue
         _check_concat_axis(node, ins[0][0], func)
         geometry = layer_geometry(node.module)
         whole = any(w for _, _, w in ins)
@@ -540,16 +567,64 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
         else:
             axes = (axes[0]._replace(n=0), axes[1]._replace(n=0))
         pair = (axes[0], axes[1])
-        values[node.output] = (out_shape, pair, whole)
-        rows.append(
-            Field(
-                node.name,
-                type(node.module).__name__,
-                out_shape,
-                (pair[0].r, pair[1].r),
-                (pair[0].j, pair[1].j),
-                (pair[0].c, pair[1].c),
-                whole,
-            )
-        )
+        values[node.output] = (out_shape, pair, whole, False)
+        rows.append(_row(node, out_shape, pair, whole))
     return ReceptiveFields(rows)
+
+
+def _row(
+    node: NodeRef, shape: tuple[int, ...], pair: tuple[_AxisField, _AxisField], whole: bool
+) -> Field:
+    return Field(
+        node.name,
+        type(node.module).__name__,
+        shape,
+        (pair[0].r, pair[1].r),
+        (pair[0].j, pair[1].j),
+        (pair[0].c, pair[1].c),
+        whole,
+    )
+
+
+def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
+    """Whether the node's output is channels-last (N, H, W, C), for a ``Permute`` between the
+    two layouts or a layer on a channels-last value; None for any other node (channels
+    first). ConvNeXt's blocks permute to channels-last, normalise and mix each pixel's
+    channels (LayerNorm, Linear over the last axis: pointwise), and permute back; any other
+    Permute, or a layer on a channels-last value that is not per-pixel, is refused."""
+    module = node.module
+    name = type(module).__name__
+    last = any(v[3] for v in ins)
+    if name == "Permute":
+        dims = tuple(module.dims)
+        if len(ins[0][0]) == 3 and dims == (_TO_FIRST if last else _TO_LAST):
+            return not last
+        raise ValueError(
+            f"{func}: model: node {node.name!r} (Permute(dims={list(dims)})) moves a spatial "
+            f"axis; only the moves between channels first and channels last "
+            f"({list(_TO_LAST)} and back) keep the pixels in place"
+        )
+    if not last:
+        return None
+    pointwise = name in _CHANNELS_LAST or name in {
+        cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()
+    }
+    if name == "LayerNorm" and tuple(module.normalized_shape) != ins[0][0][-1:]:
+        pointwise = False  # statistics over more than each pixel's channels
+    if not pointwise or not all(v[3] for v in ins):
+        raise ValueError(
+            f"{func}: model: node {node.name!r} ({name}) runs on a channels-last value "
+            f"(after a Permute); only layers acting on each pixel's channels (LayerNorm over "
+            f"them, Linear, activations, Add, Mul) are supported there"
+        )
+    return True
+
+
+def _channels_last_shape(module: Any, shape: tuple[int, ...], last: bool) -> tuple[int, ...]:
+    """The output shape (without the batch axis) of a node of ``_channels_last``."""
+    name = type(module).__name__
+    if name == "Permute":
+        return (shape[1], shape[2], shape[0]) if last else (shape[2], shape[0], shape[1])
+    if name == "Linear":
+        return (*shape[:-1], int(module.out_features))
+    return shape

@@ -51,6 +51,7 @@ class LayerScale(nn.Module):
         return self._owner.layer_scale.data * x, x
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = γ ⊙ G; ∂ℓ/∂γ += Σ_{β,u,v} G ⊙ x, accumulated into γ's ``grad``."""
         gamma = self._owner.layer_scale
         gamma.grad += np.sum(grad_output * ctx, axis=(0, 2, 3)).reshape(gamma.shape)
         return gamma.data * grad_output

@@ -46,6 +46,8 @@ class TransformInput(nn.Module):
         return scale, shift
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """x' = x · (σ/0.5) + (μ − 0.5)/0.5 per channel, x (B, 3, H, W); the context is the
+        scale σ/0.5 (1, 3, 1, 1)."""
         check_float_array("x", x, func="TransformInput.forward")
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(
@@ -55,6 +57,7 @@ class TransformInput(nn.Module):
         return x * scale + shift, scale
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G · (σ/0.5) per channel."""
         return grad_output * ctx
 
 
