@@ -16,6 +16,7 @@ from helpers import rel_error
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from cnnmath import nn  # noqa: E402
 from cnnmath.onnx import load  # noqa: E402
 
 OPSET = 17
@@ -1479,6 +1480,104 @@ def test_resize_with_run_time_sizes_refuses_bad_ones_when_run_naming_the_node():
         match=r"node 'r' \(Resize\): input 'sizes': expected 4 values \(one per axis of X\), got 2",
     ):
         graph(x, np.array([6, 8], np.int64))
+
+
+def _split(outputs, opset, inits=(), **attrs):
+    """x (2, 7, 3, 4) → Split along the channels, the parts joined again with Mul/Add (one
+    graph output); onnxruntime's answer beside cnnmath's."""
+    names = ["x", "sp"] if any(n == "sp" for n, _ in inits) else ["x"]
+    nodes = [helper.make_node("Split", names, list(outputs), name="split", **attrs)]
+    used = [o for o in outputs if o]
+    nodes.append(helper.make_node("Concat", used, ["y"], axis=1))
+    return _model(nodes, (2, 7, 3, 4), inits, opset=opset)
+
+
+@pytest.mark.parametrize(
+    "outputs, opset, inits, attrs, sizes",
+    [
+        (["a", "b", "c"], 18, [], dict(axis=1, num_outputs=3), [3, 3, 1]),  # ⌈7/3⌉, then less
+        (["a", "b"], 11, [], dict(axis=1, split=[5, 2]), [5, 2]),  # sizes as an attribute
+        (["a", "b", "c"], 13, [("sp", np.array([0, 6, 1], np.int64))], dict(axis=-3), [0, 6, 1]),
+        (["a", "", "c"], 13, [("sp", np.array([2, 4, 1], np.int64))], dict(axis=1), [2, 4, 1]),
+        (["a"], 13, [], dict(axis=1), [7]),
+    ],
+)
+def test_split_against_numpy_onnxruntime_and_finite_differences(
+    outputs, opset, inits, attrs, sizes
+):
+    """Each output a Narrow of the channels (an unnamed one not built), the parts as
+    ``np.split`` cuts them and as onnxruntime does (which crashes on an unnamed output, so
+    that case is compared with NumPy alone), and the gradient through the parts (float64)
+    against finite differences."""
+    x = rng.standard_normal((2, 7, 3, 4)).astype(np.float32)
+    model = _split(outputs, opset, inits, **attrs)
+    graph = load(model.SerializeToString())
+    narrows = [n.module for n in graph.walk() if isinstance(n.module, nn.Narrow)]
+    assert [m.length for m in narrows] == [size for size, o in zip(sizes, outputs) if o]
+    parts = np.split(x, np.cumsum(sizes)[:-1], axis=1)
+    want = np.concatenate([p for p, o in zip(parts, outputs) if o], axis=1)
+    np.testing.assert_array_equal(graph(x), want)
+    if all(outputs):
+        np.testing.assert_array_equal(graph(x), _ort(model, x))
+    model64 = _split(outputs, opset, inits, **attrs)
+    model64.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    model64.graph.output[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    _check_training(load(model64.SerializeToString()), [x.astype(np.float64)])
+
+
+def test_split_of_a_constant_is_folded():
+    """A Split of an initializer: its parts are constants of the graph (folded at load)."""
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Split", ["w"], ["w1", "w2"], name="split", axis=0),
+        helper.make_node("Mul", ["w1", "w2"], ["p"]),
+        helper.make_node("Add", ["x", "p"], ["y"]),
+    ]
+    model = _model(nodes, (2, 3), [("w", w)])
+    graph = load(model.SerializeToString())
+    assert not any(type(n.module).__name__ == "_Slice" for n in graph.walk())
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(graph(x), x + w[:2] * w[2:], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "outputs, opset, inits, attrs, message",
+    [
+        (
+            ["a", "b"],
+            13,
+            [("sp", np.array([3, 3], np.int64))],
+            dict(axis=1),
+            r"node 'split' \(Split\): split: expected 2 sizes >= 0 \(one per output\) adding up "
+            r"to the length 7 along axis 1, got \[3, 3\]",
+        ),
+        (
+            ["a", "b"],
+            13,
+            [],
+            dict(axis=1),
+            r"split: expected 2 sizes >= 0 \(one per output\) adding up to the length 7 along "
+            r"axis 1, got \[3, 3\]",  # 7 channels in two equal parts
+        ),
+        (
+            ["a", "b"],
+            18,
+            [],
+            dict(axis=1, num_outputs=3),
+            r"attribute 'num_outputs': expected the number of outputs \(2\) and no 'split', got 3",
+        ),
+        (
+            ["a", "b"],
+            13,
+            [],
+            dict(axis=4),
+            r"attribute 'axis': expected an axis in \[-4, 3\], got 4",
+        ),
+    ],
+)
+def test_split_refusals_name_the_node_and_the_argument(outputs, opset, inits, attrs, message):
+    with pytest.raises(ValueError, match=message):
+        load(_split(outputs, opset, inits, **attrs).SerializeToString())
 
 
 def test_layer_normalization_statistics_outputs_in_use_are_refused():

@@ -374,6 +374,41 @@ def test_interpolate_agrees_and_trains_as_torch(opset, align_corners, geometry, 
     trains_as_torch(model, x, graph)
 
 
+class _Splits(torch.nn.Module):
+    """x.split into uneven parts and x.chunk, the parts recombined (a squeeze-excite-like
+    gate from one part, a residual from another)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 7, 3, padding=1)
+
+    def forward(self, x):
+        a, b, c = self.conv(x).split([2, 4, 1], dim=1)
+        p, q = b.chunk(2, dim=1)
+        return torch.tanh(a) * p + torch.sigmoid(q) * c
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_split_and_chunk_load_as_narrows_and_train_as_torch(opset):
+    """PyTorch exports x.split / x.chunk as ONNX Split (sizes an attribute before opset 13,
+    an input from 13; opset 18's num_outputs): each output becomes an nn.Narrow, and the
+    graph agrees with PyTorch (float64) and onnxruntime and trains as PyTorch's autograd."""
+    torch.manual_seed(11)
+    model = _Splits().double()
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    data = _export(model, x, opset_version=opset)
+    import onnx
+
+    assert "Split" in {n.op_type for n in onnx.load_from_string(data).graph.node}
+    graph = load(data)
+    assert sum(isinstance(n.module, nn.Narrow) for n in graph.walk()) >= 5
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=opset)
+    trains_as_torch(model, x, graph)
+
+
 def test_segmentation_network_agrees():
     """torchvision's LR-ASPP (MobileNetV3 backbone, its head upsampling bilinearly), random
     weights and BatchNorm statistics: the loaded graph gives PyTorch's and onnxruntime's

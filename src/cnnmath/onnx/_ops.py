@@ -160,6 +160,7 @@ _ATTRIBUTE_TYPES = {
             "group",
             "keepdims",
             "noop_with_empty_axes",
+            "num_outputs",
             "saturate",
             "seed",
             "stash_type",
@@ -182,6 +183,7 @@ _ATTRIBUTE_TYPES = {
             "output_shape",
             "pads",
             "perm",
+            "split",
             "strides",
             "value_ints",
         ),
@@ -223,7 +225,9 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
         ),
         (0, 1),
     ),
-    **dict.fromkeys(("blocksize", "group", "kernel_shape", "strides", "dilations"), (1, None)),
+    **dict.fromkeys(
+        ("blocksize", "group", "kernel_shape", "strides", "dilations", "num_outputs"), (1, None)
+    ),
 }
 
 
@@ -3070,6 +3074,51 @@ def gather(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return _generic(_Gather(node, operands, axis), operands)
 
 
+def split(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Split: X cut along ``axis`` into consecutive parts, one per output, of the sizes
+    ``split`` (an input at opset 1 and from 13, an attribute in between), else — from opset
+    18 — ``num_outputs`` parts of ⌈n/k⌉ (the last one shorter), else k equal parts for k
+    outputs. Each part is a Slice: ``nn.Narrow`` on a float run-time value along an axis of
+    known length other than the batch's (as PyTorch's ``x.split`` and ``x.chunk``), a
+    Slice op otherwise (folded when X is a constant). The first part is returned; the others
+    go to ``info["more"]`` as (output name, built) for the loader to add."""
+    x, given = (ins + [None])[:2]
+    outputs = info["all_outputs"]
+    shape = _shape(info, x)
+    if shape is None:
+        raise refuse(node, "input 'input': expected a value of known rank")
+    axis = _axis(node, "attribute 'axis'", int(attrs.get("axis", 0)), len(shape))
+    n, k = shape[axis], len(outputs)
+    sizes = attrs.ints("split", None)
+    if given is not None:
+        sizes = [int(v) for v in np.ravel(np.asarray(_const(node, given, "split")))]
+    parts = attrs.get("num_outputs", None)
+    if not isinstance(n, (int, np.integer)):
+        raise refuse(node, f"input 'input': expected a known length along axis {axis}")
+    if parts is not None and (sizes is not None or parts != k):
+        raise refuse(
+            node,
+            f"attribute 'num_outputs': expected the number of outputs ({k}) and no 'split', "
+            f"got {parts}" + (" and a 'split'" if sizes is not None else ""),
+        )
+    if sizes is None:
+        chunk = -(-int(n) // k) if parts is not None else int(n) // k
+        sizes = [max(min(chunk, int(n) - i * chunk), 0) for i in range(k)]
+    if len(sizes) != k or sum(sizes) != n or min(sizes) < 0:
+        raise refuse(
+            node,
+            f"split: expected {k} sizes >= 0 (one per output) adding up to the length {n} "
+            f"along axis {axis}, got {sizes}",
+        )
+    built = []
+    for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes):
+        operands = [x, *(Const(np.array([v], np.int64)) for v in (start, start + size, axis))]
+        narrow = _as_narrow(operands, info)
+        built.append(narrow or _generic(_Slice(node, [*operands, None]), [*operands, None]))
+    info["more"] = [(name, part) for name, part in zip(outputs[1:], built[1:]) if name]
+    return built[0]
+
+
 def slice_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     operands = [ins[0]] + [None if o is None else _plain(o) for o in (ins + [None] * 5)[1:5]]
     narrow = _as_narrow(ins, info)
@@ -3147,6 +3196,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Shape": shape,
     "Gather": gather,
     "Slice": slice_,
+    "Split": split,
     "Resize": resize,
     **{
         op: _activation
@@ -3278,6 +3328,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Dropout": ((1, "data", 1), (12, "data ratio training_mode", 1)),
     "Gather": ((1, "data indices", 2),),
     "Slice": ((1, "data starts ends axes steps", 3),),
+    "Split": ((1, "input split", 1), (2, "input", 1), (13, "input split", 1)),
     "Resize": ((1, "X roi scales sizes", 3), (13, "X roi scales sizes", 1)),
     "Constant": ((1, "", 0),),
 }

@@ -295,7 +295,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 f"op type {node.op_type!r} is not supported (supported: "
                 f"{', '.join(sorted(CONVERTERS))}, Constant; {', '.join(FOLD_ONLY)} on constants)",
             )
-        if extra and node.op_type not in ("BatchNormalization", "Dropout", "LayerNormalization"):
+        if extra and node.op_type not in (
+            "BatchNormalization",
+            "Dropout",
+            "LayerNormalization",
+            "Split",
+        ):
             raise refuse(
                 node,
                 f"output {extra[0]!r} (output {outputs.index(extra[0])}) is not "
@@ -313,8 +318,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 "computes in float32 or float64; Cast them to float first)",
             )
         info["outputs"] = outputs[:1] + extra
+        info["all_outputs"] = outputs
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
+        more = info.pop("more", [])  # a Split's outputs after its first: (name, built)
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
@@ -323,11 +330,20 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
             env[outputs[0]] = Const(np.asarray(value), kept)
-            continue
-        name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
-        g.add(module, *refs, name=name)
-        info["producers"][name] = (module, refs)
-        bind(outputs[0], Ref(name))
+        else:
+            name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
+            g.add(module, *refs, name=name)
+            info["producers"][name] = (module, refs)
+            bind(outputs[0], Ref(name))
+        for output, (module, refs) in more:
+            if not refs:
+                with folding():
+                    env[output] = Const(np.array(module.forward_ctx()[0]))
+                continue
+            name = fresh(_node_name(output, taken), node.op_type.lower(), g)
+            g.add(module, *refs, name=name)
+            info["producers"][name] = (module, refs)
+            bind(output, Ref(name))
 
     out = env.get(graph.output[0].name)
     if isinstance(out, Const):  # e.g. the Shape of a static input: a constant, returned
