@@ -1482,6 +1482,66 @@ def test_resize_with_run_time_sizes_refuses_bad_ones_when_run_naming_the_node():
         graph(x, np.array([6, 8], np.int64))
 
 
+_REDUCE_OPS = (
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceProd",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceSumSquare",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+)
+
+
+@pytest.mark.parametrize("op", _REDUCE_OPS)
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("axes, keepdims", [([1, 3], 1), ([-1], 0), (None, 1)])
+def test_reductions_against_onnxruntime_and_finite_differences(op, opset, axes, keepdims):
+    """Every Reduce op, axes as an attribute (before opset 18; ReduceSum's an input from
+    13) or an input, kept or dropped: onnxruntime's output in float32, and in float64 the
+    gradient against finite differences (positive inputs without ties, so that L1, the log
+    and max/min are differentiable there)."""
+    by_input = opset >= 18 or op == "ReduceSum"
+    inits = [("axes", np.array(axes, np.int64))] if by_input and axes is not None else []
+    attrs = (
+        dict(keepdims=keepdims) if by_input or axes is None else dict(axes=axes, keepdims=keepdims)
+    )
+    names = ["x", "axes"] if inits else ["x"]
+    node = helper.make_node(op, names, ["y"], name="r", **attrs)
+    x = rng.uniform(0.5, 1.5, (2, 3, 4, 5)).astype(np.float32)
+    model = _graph([node], [("x", x)], inits, opset=opset)
+    got = load(model.SerializeToString())(x)
+    want = _ort_output(model, [("x", x)])
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert rel_error(got, want) <= 2e-6
+    x64 = x.astype(np.float64)
+    _check_training(
+        load(_graph([node], [("x", x64)], inits, opset=opset).SerializeToString()), [x64]
+    )
+
+
+@pytest.mark.parametrize(
+    ("op", "torch_op"), [("ReduceMax", "amax"), ("ReduceMin", "amin"), ("ReduceProd", "prod")]
+)
+def test_reduction_gradients_at_ties_and_zeros_are_pytorchs(op, torch_op):
+    """Where the derivative is not the smooth one: ties of the max or min share G equally
+    (torch.amax/amin's rule), and a product with one or two zeros among its factors is
+    differentiated exactly (torch.prod's)."""
+    torch = pytest.importorskip("torch")
+    x = np.array([[3.0, 1.0, 3.0, 0.0], [2.0, 0.0, 0.0, 5.0], [1.0, 1.0, 1.0, 1.0]])
+    node = helper.make_node(op, ["x"], ["y"], name="r", axes=[1], keepdims=0)
+    graph = load(_graph([node], [("x", x)], opset=13).SerializeToString())
+    G = np.array([1.0, -2.0, 0.5])
+    xt = torch.tensor(x, requires_grad=True)
+    y = getattr(torch, torch_op)(xt, dim=1) if op != "ReduceProd" else xt.prod(dim=1)
+    (y * torch.tensor(G)).sum().backward()
+    assert rel_error(graph(x), y.detach().numpy()) <= 1e-15
+    np.testing.assert_allclose(graph.backward(G), xt.grad.numpy(), rtol=1e-15)
+
+
 def _split(outputs, opset, inits=(), **attrs):
     """x (2, 7, 3, 4) → Split along the channels, the parts joined again with Mul/Add (one
     graph output); onnxruntime's answer beside cnnmath's."""

@@ -409,6 +409,38 @@ def test_split_and_chunk_load_as_narrows_and_train_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
+class _Reductions(torch.nn.Module):
+    """Features L2-normalised over the channels, a max-pooled and a summed summary: the
+    reductions PyTorch exports as ReduceL2, ReduceMax and ReduceSum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        f = self.conv(x)
+        f = f / f.norm(dim=1, keepdim=True)
+        return f.amax(dim=(2, 3)) + f.sum(dim=(2, 3)) + torch.logsumexp(f, dim=3).mean(dim=2)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_reductions_load_and_train_as_torch(opset):
+    torch.manual_seed(12)
+    model = _Reductions().double()
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    data = _export(model, x, opset_version=opset)
+    import onnx
+
+    ops_used = {n.op_type for n in onnx.load_from_string(data).graph.node}
+    assert {"ReduceL2", "ReduceMax", "ReduceSum", "ReduceLogSumExp"} <= ops_used, ops_used
+    graph = load(data)
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=opset)
+    trains_as_torch(model, x, graph)
+
+
 def test_segmentation_network_agrees():
     """torchvision's LR-ASPP (MobileNetV3 backbone, its head upsampling bilinearly), random
     weights and BatchNorm statistics: the loaded graph gives PyTorch's and onnxruntime's

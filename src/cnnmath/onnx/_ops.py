@@ -1114,8 +1114,81 @@ class _Softmax(_Op):
         return [back(g.reshape(x2.shape), x2, dim, output=y2).reshape(args[0].shape)]
 
 
-class _ReduceMean(_Op):
-    """The mean over ``axes`` (all when absent, unless noop_with_empty_axes), keepdims."""
+def _lowest(dtype: np.dtype) -> Any:
+    """The identity of max over ``dtype`` (ONNX's ReduceMax of no values): −∞, the least
+    integer, or False."""
+    if dtype == np.bool_:
+        return False
+    return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
+
+
+def _highest(dtype: np.dtype) -> Any:
+    if dtype == np.bool_:
+        return True
+    return np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).max
+
+
+def _reduce_max(x: np.ndarray, ax: tuple[int, ...], keep: bool) -> np.ndarray:
+    return np.max(x, axis=ax, keepdims=keep, initial=_lowest(x.dtype))
+
+
+def _reduce_min(x: np.ndarray, ax: tuple[int, ...], keep: bool) -> np.ndarray:
+    return np.min(x, axis=ax, keepdims=keep, initial=_highest(x.dtype))
+
+
+def _reduce_sum_square(x: np.ndarray, ax: tuple[int, ...], keep: bool) -> np.ndarray:
+    return np.sum(x * x, axis=ax, keepdims=keep)
+
+
+def _reduce_log_sum_exp(x: np.ndarray, ax: tuple[int, ...], keep: bool) -> np.ndarray:
+    top = _reduce_max(x, ax, True)
+    top = np.where(np.isfinite(top), top, 0)  # ±inf or NaN: the plain formula's answer
+    with np.errstate(divide="ignore"):
+        y = np.log(np.sum(np.exp(x - top), axis=ax, keepdims=True)) + top
+    return y if keep else np.squeeze(y, axis=ax)
+
+
+#: ReduceX → y(x, axes, keepdims), each as ONNX defines it.
+_REDUCTIONS: dict[str, Callable[[np.ndarray, tuple[int, ...], bool], np.ndarray]] = {
+    "ReduceMean": lambda x, ax, keep: np.mean(x, axis=ax, keepdims=keep),
+    "ReduceSum": lambda x, ax, keep: np.sum(x, axis=ax, keepdims=keep),
+    "ReduceMax": _reduce_max,
+    "ReduceMin": _reduce_min,
+    "ReduceProd": lambda x, ax, keep: np.prod(x, axis=ax, keepdims=keep),
+    "ReduceSumSquare": _reduce_sum_square,
+    "ReduceL1": lambda x, ax, keep: np.sum(np.abs(x), axis=ax, keepdims=keep),
+    "ReduceL2": lambda x, ax, keep: np.sqrt(_reduce_sum_square(x, ax, keep)),
+    "ReduceLogSum": lambda x, ax, keep: np.log(np.sum(x, axis=ax, keepdims=keep)),
+    "ReduceLogSumExp": _reduce_log_sum_exp,
+}
+
+
+def _others_product(x: np.ndarray, ax: tuple[int, ...]) -> np.ndarray:
+    """∂(Π_{axes} x)/∂x: for each element the product of the others over ``axes``, as the
+    product of the exclusive running products from the left and from the right (no
+    division, so a zero among the values is exact)."""
+    if x.size == 0:
+        return np.zeros_like(x)
+    rest = [a for a in range(x.ndim) if a not in ax]
+    moved = np.transpose(x, (*rest, *ax))
+    flat = moved.reshape(*moved.shape[: len(rest)], -1)
+    one = np.ones((*flat.shape[:-1], 1), x.dtype)
+    left = np.cumprod(np.concatenate([one, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([one, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return np.transpose((left * right).reshape(moved.shape), np.argsort((*rest, *ax)))
+
+
+class _Reduce(_Op):
+    """ReduceMean, ReduceSum, ReduceProd, ReduceMax, ReduceMin, ReduceSumSquare, ReduceL1,
+    ReduceL2, ReduceLogSum, ReduceLogSumExp over ``axes`` (all when absent, unless
+    noop_with_empty_axes), keepdims; over no values the identity (0, 1, −∞ for max, +∞ for
+    min, log 0 = −∞), as ONNX defines it. Backward, with Y broadcast back over the axes:
+
+        mean  G/n            sum  G              sum of squares  2x·G
+        L1    sign(x)·G      L2   x/Y·G (0 where Y = 0)
+        prod  G·Π of the other elements (exclusive products: exact with zeros)
+        max, min  G shared equally by the elements equal to Y (PyTorch's amax/amin rule)
+        log sum  G/Σx = G·exp(−Y)   log-sum-exp  exp(x − Y)·G (softmax over the axes)."""
 
     roles = ("x", "axes")
 
@@ -1141,16 +1214,39 @@ class _ReduceMean(_Op):
         ax = self._axes(x, axes)
         if ax is None:
             return x, None
-        return np.asarray(x.mean(axis=ax, keepdims=self.keepdims), dtype=x.dtype), ax
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = _REDUCTIONS[self.onnx_op](x, ax, self.keepdims)
+        return np.asarray(y, dtype=x.dtype), ax
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         x, ax = args[0], ctx
         if ax is None:
             return [g, None]
-        count = int(np.prod([x.shape[a] for a in ax]))
+        y = self.compute(x, args[1])[0]
         if not self.keepdims:
-            g = np.expand_dims(g, ax)
-        return [np.broadcast_to(g / count, x.shape).astype(x.dtype), None]
+            g, y = np.expand_dims(g, ax), np.expand_dims(y, ax)
+        op = self.onnx_op
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if op == "ReduceMean":
+                share = g / int(np.prod([x.shape[a] for a in ax]))
+            elif op == "ReduceSum":
+                share = g
+            elif op == "ReduceSumSquare":
+                share = 2 * x * g
+            elif op == "ReduceL1":
+                share = np.sign(x) * g
+            elif op == "ReduceL2":
+                share = np.where(y == 0, 0, x / np.where(y == 0, 1, y)) * g
+            elif op == "ReduceLogSum":
+                share = g * np.exp(-y)  # 1/Σx
+            elif op == "ReduceLogSumExp":
+                share = np.exp(x - y) * g
+            elif op == "ReduceProd":
+                share = _others_product(x, ax) * g
+            else:  # max, min: shared by the ties
+                hit = x == y
+                share = hit * (g / np.sum(hit, axis=ax, keepdims=True))
+        return [np.broadcast_to(share, x.shape).astype(x.dtype), None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2928,7 +3024,7 @@ def softmax(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) 
     return _generic(_Softmax(node, ins[:1], axis, log, legacy), ins[:1])
 
 
-def reduce_mean(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+def reduce(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     axes_attr = attrs.ints("axes", None)
     rank = _rank(info, ins[0])
     if rank is not None and axes_attr:
@@ -2939,7 +3035,7 @@ def reduce_mean(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
     noop = bool(attrs.get("noop_with_empty_axes", 0))
     operands = (ins + [None])[:2]
     operands = [operands[0], None if operands[1] is None else _plain(operands[1])]
-    return _generic(_ReduceMean(node, operands, keepdims, noop, axes_attr), operands)
+    return _generic(_Reduce(node, operands, keepdims, noop, axes_attr), operands)
 
 
 def _plain(o: Operand) -> Operand:
@@ -3188,7 +3284,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Transpose": transpose,
     "Concat": concat,
     "Pad": pad,
-    "ReduceMean": reduce_mean,
+    **dict.fromkeys(_REDUCTIONS, reduce),
     "Softmax": softmax,
     "LogSoftmax": softmax,
     "Dropout": dropout,
@@ -3324,7 +3420,10 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Squeeze": ((1, "data", 1), (13, "data axes", 1)),
     "Unsqueeze": ((1, "data", 1), (13, "data axes", 2)),
     "Pad": ((1, "data pads constant_value", 2), (18, "data pads constant_value axes", 2)),
-    "ReduceMean": ((1, "data", 1), (18, "data axes", 1)),
+    **dict.fromkeys(
+        set(_REDUCTIONS) - {"ReduceSum"}, ((1, "data", 1), (18, "data axes", 1))
+    ),
+    "ReduceSum": ((1, "data", 1), (13, "data axes", 1)),
     "Dropout": ((1, "data", 1), (12, "data ratio training_mode", 1)),
     "Gather": ((1, "data indices", 2),),
     "Slice": ((1, "data starts ends axes steps", 3),),
