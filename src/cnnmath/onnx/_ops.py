@@ -3420,9 +3420,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Squeeze": ((1, "data", 1), (13, "data axes", 1)),
     "Unsqueeze": ((1, "data", 1), (13, "data axes", 2)),
     "Pad": ((1, "data pads constant_value", 2), (18, "data pads constant_value axes", 2)),
-    **dict.fromkeys(
-        set(_REDUCTIONS) - {"ReduceSum"}, ((1, "data", 1), (18, "data axes", 1))
-    ),
+    **dict.fromkeys(set(_REDUCTIONS) - {"ReduceSum"}, ((1, "data", 1), (18, "data axes", 1))),
     "ReduceSum": ((1, "data", 1), (13, "data axes", 1)),
     "Dropout": ((1, "data", 1), (12, "data ratio training_mode", 1)),
     "Gather": ((1, "data indices", 2),),
