@@ -75,6 +75,9 @@ def _model(seed, **options):
         {"align_corners": True},
         {"mode": "nearest", "padding_mode": "border"},
         {"padding_mode": "reflection", "align_corners": True},
+        {"mode": "bicubic", "padding_mode": "reflection"},
+        {"mode": "bicubic", "padding_mode": "border", "align_corners": True},
+        {"mode": "bicubic"},
     ],
 )
 def test_the_graph_computes_and_trains_as_torch(options):
@@ -177,7 +180,11 @@ def test_saving_below_the_ops_opset_is_refused_by_name(tmp_path, module, opset, 
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
-        (lambda: nn.GridSample("bicubic"), ValueError, ["GridSample", "mode", "'bicubic'"]),
+        (
+            lambda: nn.GridSample("area"),
+            ValueError,
+            ["GridSample: mode: expected 'bilinear', 'nearest' or 'bicubic', got 'area'"],
+        ),
         (lambda: nn.GridSample(padding_mode="wrap"), ValueError, ["padding_mode", "'wrap'"]),
         (lambda: nn.AffineGrid(align_corners=1), TypeError, ["AffineGrid", "align_corners"]),
         (lambda: nn.AffineGrid((1, 2, 3)), ValueError, ["AffineGrid", "size", "(1, 2, 3)"]),
