@@ -1,16 +1,21 @@
 """affine_grid and grid_sample beyond the op records: the points the records' random grids
 avoid (exactly on pixel centres, on the edges, on nearest's ties) against PyTorch, and the
 geometry a spatial transformer relies on (the identity map copies, a quarter turn is
-np.rot90, a shift by whole pixels moves the image)."""
+np.rot90, a shift by whole pixels moves the image). Bicubic, whose sampling is smooth even
+there, also against finite differences and the reference loop on those points."""
 
 import itertools
 
 import numpy as np
 import pytest
 
+from cnnmath import reference
+from cnnmath.gradcheck import check_gradients
 from cnnmath.ops import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
+from helpers import assert_close
 
-MODES = list(itertools.product(("bilinear", "nearest"), ("zeros", "border", "reflection")))
+PADDING_MODES = ("zeros", "border", "reflection")
+MODES = list(itertools.product(("bilinear", "nearest", "bicubic"), PADDING_MODES))
 
 
 def _theta(*rows):
@@ -51,7 +56,7 @@ def test_kinks_edges_and_ties_are_torchs(mode, padding_mode, align_corners, dtyp
     np.testing.assert_allclose(grad_grid, tg.grad.numpy(), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 def test_the_identity_map_copies_the_image(mode):
     x = np.random.default_rng(2).normal(size=(2, 3, 5, 7)).astype(np.float32)
     identity = np.repeat(_theta([1, 0, 0], [0, 1, 0]), 2, axis=0).astype(np.float32)
@@ -115,9 +120,10 @@ def test_non_finite_grid_points_follow_the_documented_rule():
         elif padding_mode == "zeros":
             np.testing.assert_array_equal(y[..., 1:3], 0)
             np.testing.assert_array_equal(grad_grid[0, 0, 1:3], 0)
-        else:  # border: (0.2, +∞) reads the bottom row, (−∞, 0.5) the left column
-            edges = np.array([[[[0.2, 1.0], [-1.0, 0.5]]]])
-            np.testing.assert_array_equal(y[..., 1:3], grid_sample(x, edges, mode, "border"))
+        else:  # border: (0.2, +∞) reads the bottom row, (−∞, 0.5) the left column, as points
+            edges = np.array([[[[0.2, 5.0], [-5.0, 0.5]]]])  # far enough for bicubic's taps
+            want = grid_sample(x, edges, mode, "border")  # bicubic: 4 weights of the edge, rounded
+            np.testing.assert_allclose(y[..., 1:3], want, rtol=1e-15, atol=0)
         # the NaN point shares nothing out: ∂ℓ/∂X is that of the other points alone
         others = grid[:, :, 1:] if padding_mode != "reflection" else grid[:, :, 3:]
         want, _ = grid_sample_backward(
@@ -140,9 +146,10 @@ def test_an_empty_batch_samples_nothing_and_an_empty_image_is_refused():
         grid_sample(np.zeros((1, 1, 0, 3)), np.zeros((1, 2, 2, 2)))
 
 
-@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
 def test_float32_points_an_ulp_from_a_pixel_fall_where_pytorchs_fused_kernel_puts_them(
-    padding_mode,
+    padding_mode, mode
 ):
     """With align_corners=False PyTorch's float32 kernel computes (g + 1)·(n/2) − 0.5 in one
     rounding: −6/11 in float32 lands an ulp below pixel 2, not on it. Every k/n and k/(2n)
@@ -158,7 +165,7 @@ def test_float32_points_an_ulp_from_a_pixel_fall_where_pytorchs_fused_kernel_put
         g = np.array(sorted(points), f32)
         grid = np.stack([g, np.zeros_like(g)], -1)[None, None]
         x = (np.arange(n, dtype=f32) ** 2).reshape(1, 1, 1, n)  # other slopes each side
-        kw = dict(mode="bilinear", padding_mode=padding_mode, align_corners=False)
+        kw = dict(mode=mode, padding_mode=padding_mode, align_corners=False)
         y = grid_sample(x, grid, **kw)
         tg = torch.from_numpy(grid).requires_grad_()
         ty = torch.nn.functional.grid_sample(torch.from_numpy(x), tg, **kw)
@@ -166,3 +173,109 @@ def test_float32_points_an_ulp_from_a_pixel_fall_where_pytorchs_fused_kernel_put
         _, grad_grid = grid_sample_backward(np.ones(y.shape, f32), x, grid, **kw)
         np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(grad_grid, tg.grad.numpy(), rtol=1e-5, atol=1e-3)
+
+
+def _special_points(H, W, align_corners, far=7.0):
+    """A grid (1, P, 1, 2) of pixel centres, the edges ±1, half-pixels, points one and two
+    pixels past the edges and far outside, on each axis, crossed with a few on the other."""
+
+    def axis(n):
+        step = 2 / (n - 1) if align_corners and n > 1 else 2 / n
+        start = -1.0 if align_corners else -1.0 + step / 2
+        return np.concatenate([start + step * np.arange(-2, n + 2), [-1.0, 1.0, 0.37, -far, far]])
+
+    gx, gy = axis(W), axis(H)
+    points = [(a, b) for a in gx for b in (gy[0], gy[3], 0.37, -far)]
+    points += [(a, b) for a in (gx[1], -0.61, far) for b in gy]
+    return np.array(points)[None, :, None, :]
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_bicubic_gradients_are_finite_differences_on_pixels_and_edges_too(
+    padding_mode, align_corners
+):
+    """The cubic kernel is C¹ (its slope is A at distance 1 and 0 at 0 and 2), and each
+    padding extends the image (by zeros, its edge, its mirror) before the kernel sums over
+    it, so bicubic sampling is C¹ in the grid everywhere: on pixel centres and edges, where
+    bilinear has kinks, ∂ℓ/∂grid is still the finite difference. The same points against the
+    reference loop, which weighs by distances, not by t."""
+    x = np.random.default_rng(8).normal(size=(1, 2, 4, 5))
+    grid = _special_points(4, 5, align_corners)
+    kw = dict(mode="bicubic", padding_mode=padding_mode, align_corners=align_corners)
+    errors = check_gradients(
+        lambda x, g: grid_sample(x, g, **kw),
+        lambda G, x, g: grid_sample_backward(G, x, g, **kw),
+        [x, grid],
+        eps=1e-7,  # f'' jumps there: the central difference errs by O(ε·jump)
+        rtol=1e-6,
+    )
+    assert max(errors) <= 1e-6
+    G = np.random.default_rng(9).normal(size=(1, 2, grid.shape[1], 1))
+    assert_close(grid_sample(x, grid, **kw), reference.grid_sample(x, grid, **kw))
+    for got, want in zip(
+        grid_sample_backward(G, x, grid, **kw), reference.grid_sample_backward(G, x, grid, **kw)
+    ):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bicubic_on_small_images_and_far_points_is_torchs(dtype):
+    """Images of one and two pixels a side, where reflection folds a tap many times and
+    every tap of a point is padded; points far outside (±7, ±1e4) and on the edges."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    worst = 0.0
+    for (H, W), padding_mode, align_corners in itertools.product(
+        [(1, 1), (1, 2), (2, 1), (2, 3), (3, 2)], PADDING_MODES, (False, True)
+    ):
+        x = rng.normal(size=(2, 3, H, W)).astype(dtype)
+        grid = np.concatenate(
+            [
+                _special_points(H, W, align_corners, far=1e4),
+                _special_points(H, W, align_corners),
+            ]
+        ).astype(dtype)
+        kw = dict(mode="bicubic", padding_mode=padding_mode, align_corners=align_corners)
+        y = grid_sample(x, grid, **kw)
+        G = rng.normal(size=y.shape).astype(dtype)
+        tx, tg = torch.from_numpy(x).requires_grad_(), torch.from_numpy(grid).requires_grad_()
+        ty = torch.nn.functional.grid_sample(tx, tg, **kw)
+        ty.backward(torch.from_numpy(G))
+        got = (y, *grid_sample_backward(G, x, grid, **kw))
+        for a, b in zip(got, (ty.detach(), tx.grad, tg.grad)):
+            assert a.dtype == dtype
+            # relative to the data's scale, 1 (a one-pixel image's grid gradient is 0,
+            # PyTorch's and ours rounding noise)
+            worst = max(worst, np.abs(a - b.numpy()).max() / max(np.abs(b.numpy()).max(), 1))
+    assert worst <= (1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_bicubic_uses_pytorchs_kernel_parameter():
+    """A = −0.75, not Keys's −0.5 (0.5625 and −0.0625 below): half a pixel from a lone 1
+    the sample is k₁(½) = (A + 2)/8 − (A + 3)/4 + 1 = 0.59375, a pixel and a half from it
+    k₂(3/2) = A·(27/8 − 45/4 + 12 − 4) = −0.09375."""
+    row = np.zeros((1, 1, 1, 5))
+    row[..., 2] = 1.0
+    grid = np.array([[[[-0.2, 0.0], [0.2, 0.0]]]])  # u = 1.5 and 2.5 (align_corners=False)
+    y = grid_sample(row, grid, "bicubic")
+    np.testing.assert_allclose(y.ravel(), [0.59375, 0.59375], rtol=0, atol=1e-15)
+    row[..., 2], row[..., 3] = 0.0, 1.0
+    np.testing.assert_allclose(grid_sample(row, grid, "bicubic")[..., 0], -0.09375, atol=1e-15)
+
+
+def test_pytorchs_bicubic_samples_nan_at_infinity_where_cnnmath_takes_the_limit():
+    """The documented difference: PyTorch's t = ∞ − ∞ is NaN in every padding mode; cnnmath
+    reads 0 under "zeros" and the edge under "border" (as its bilinear does), NaN under
+    "reflection". Should PyTorch change, this fails and the module docstring needs a look."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(11).normal(size=(1, 1, 3, 3))
+    grid = np.array([[[[0.2, np.inf], [-np.inf, 0.5]]]])
+    for padding_mode in PADDING_MODES:
+        kw = dict(mode="bicubic", padding_mode=padding_mode, align_corners=False)
+        theirs = torch.nn.functional.grid_sample(
+            torch.from_numpy(x), torch.from_numpy(grid), **kw
+        ).numpy()
+        assert np.isnan(theirs).all()
+        ours = grid_sample(x, grid, **kw)
+        assert np.isnan(ours).all() == (padding_mode == "reflection")

@@ -64,10 +64,6 @@ EXCEPTIONS: dict[str, str] = {
         for case in ("2d", "2d_align_corners", "3d", "3d_align_corners")
     },
     **{
-        f"test_gridsample_bicubic{case}": "bicubic sampling is not implemented"
-        for case in ("", "_align_corners_0_additional_1", "_align_corners_1_additional_1")
-    },
-    **{
         f"test_gridsample_volumetric_{mode}_align_corners_{a}": "volumetric (3-D) sampling"
         for mode in ("bilinear", "nearest")
         for a in (0, 1)

@@ -75,6 +75,9 @@ def _model(seed, **options):
         {"align_corners": True},
         {"mode": "nearest", "padding_mode": "border"},
         {"padding_mode": "reflection", "align_corners": True},
+        {"mode": "bicubic", "padding_mode": "reflection"},
+        {"mode": "bicubic", "padding_mode": "border", "align_corners": True},
+        {"mode": "bicubic"},
     ],
 )
 def test_the_graph_computes_and_trains_as_torch(options):
@@ -104,13 +107,20 @@ def test_the_wiring_ops_are_not_children_and_print_their_options():
     assert repr(nn.GridSample("nearest", "reflection")) == (
         "GridSample(mode='nearest', padding_mode='reflection', align_corners=False)"
     )
+    assert repr(nn.GridSample("bicubic", align_corners=True)) == (
+        "GridSample(mode='bicubic', padding_mode='zeros', align_corners=True)"
+    )
 
 
-def test_pytorchs_onnx_export_loads_runs_and_trains():
-    model = _model(3)
+@pytest.mark.parametrize("options", [{}, {"mode": "bicubic", "padding_mode": "reflection"}])
+def test_pytorchs_onnx_export_loads_runs_and_trains(options):
+    model = _model(3, **options)
     x = torch.randn(2, 2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     loads_as_onnxruntime(model, x, opset_version=20)
-    graph = load(torch_onnx_export(model, x, opset_version=20))
+    data = torch_onnx_export(model, x, opset_version=20)
+    if options:  # ONNX's name from opset 20
+        assert b"cubic" in data and b"bicubic" not in data
+    graph = load(data)
     np.testing.assert_allclose(graph(x.numpy()), model(x).detach().numpy(), rtol=1e-10)
     trains_as_torch(model, x, graph)
 
@@ -150,6 +160,70 @@ def test_grid_sample_alone_saves_before_opset_20_as_bilinear(tmp_path):
     assert rel_error(g(x, grid), witness) <= 1e-5
 
 
+class TorchFlow(torch.nn.Module):
+    """A grid computed from the image by a convolution (a flow field), sampled bicubically:
+    no AffineGrid, so PyTorch exports it before opset 20 too."""
+
+    def __init__(self, **options):
+        super().__init__()
+        self.flow = torch.nn.Conv2d(2, 2, 3, padding=1)
+        self.options = options
+
+    def forward(self, x):
+        grid = 1.5 * torch.tanh(self.flow(x)).permute(0, 2, 3, 1)
+        return torch.nn.functional.grid_sample(x, grid, mode="bicubic", **self.options)
+
+
+@pytest.mark.parametrize("opset", [16, 20])
+def test_pytorchs_bicubic_export_loads_runs_and_trains_at_either_name(opset):
+    """PyTorch writes the mode "bicubic" before opset 20 and "cubic" from 20."""
+    torch.manual_seed(9)
+    model = TorchFlow(padding_mode="border", align_corners=True).double()
+    x = torch.randn(2, 2, 6, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    loads_as_onnxruntime(model, x, opset_version=opset)
+    data = torch_onnx_export(model, x, opset_version=opset)
+    assert (b"bicubic" in data) == (opset < 20) and b"cubic" in data
+    graph = load(data)
+    np.testing.assert_allclose(graph(x.numpy()), model(x).detach().numpy(), rtol=1e-10)
+    trains_as_torch(model, x, graph)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("opset", [16, 20])
+def test_bicubic_saves_as_cubic_runs_in_onnxruntime_and_loads_back(
+    tmp_path, opset, padding_mode, align_corners
+):
+    """ONNX's cubic is PyTorch's (A = −0.75, each tap padded alone): onnxruntime agrees on
+    points inside, on the edges and outside. The mode is "bicubic" before opset 20, "cubic"
+    from 20; the loader reads each name at its own opsets only."""
+    ort = pytest.importorskip("onnxruntime")
+    g = nn.Graph(("x", "grid"))
+    g.add(nn.GridSample("bicubic", padding_mode, align_corners), "x", "grid", name="sample")
+    g.set_output("sample")
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 3, 5, 6)).astype(np.float32)
+    grid = rng.uniform(-2.5, 2.5, size=(2, 4, 7, 2)).astype(np.float32)
+    grid[0, 0, :4] = [[-1, -1], [1, 1], [0, 0], [1, -1]]
+    path = tmp_path / "sample.onnx"
+    save(g, path, (x, grid), opset=opset)
+    data = path.read_bytes()
+    name = b"bicubic" if opset < 20 else b"cubic"
+    assert name in data and (b"bicubic" in data) == (opset < 20)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    witness = session.run(None, {"x": x, "grid": grid})[0]
+    assert rel_error(g(x, grid), witness) <= 1e-5
+    back = load(data)
+    np.testing.assert_array_equal(back(x, grid), g(x, grid))
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load_from_string(data)
+    (mode,) = [a for n in model.graph.node for a in n.attribute if a.name == "mode"]
+    mode.s = b"cubic" if opset < 20 else b"bicubic"  # the other opsets' name
+    names = "'bilinear', 'nearest' or 'bicubic'" if opset < 20 else "'linear', 'nearest' or 'cubic'"
+    with pytest.raises(ValueError, match=f"attribute 'mode': expected {names} at opset {opset}"):
+        load(model.SerializeToString())
+
+
 @pytest.mark.parametrize(
     ("module", "opset", "words"),
     [
@@ -177,7 +251,11 @@ def test_saving_below_the_ops_opset_is_refused_by_name(tmp_path, module, opset, 
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
-        (lambda: nn.GridSample("bicubic"), ValueError, ["GridSample", "mode", "'bicubic'"]),
+        (
+            lambda: nn.GridSample("area"),
+            ValueError,
+            ["GridSample: mode: expected 'bilinear', 'nearest' or 'bicubic', got 'area'"],
+        ),
         (lambda: nn.GridSample(padding_mode="wrap"), ValueError, ["padding_mode", "'wrap'"]),
         (lambda: nn.AffineGrid(align_corners=1), TypeError, ["AffineGrid", "align_corners"]),
         (lambda: nn.AffineGrid((1, 2, 3)), ValueError, ["AffineGrid", "size", "(1, 2, 3)"]),

@@ -1,7 +1,8 @@
 """Records for cnnmath.ops.grid_sample: affine_grid and grid_sample (gradients in X and in
-the grid), every mode × padding mode × align_corners, grids reaching well outside [−1, 1] so
-that padding, clamping and repeated reflections are met. Random grids keep every point a
-finite-difference step away from the kinks (integer pixel coordinates, the edges)."""
+the grid), every mode (bilinear, nearest, bicubic) × padding mode × align_corners, grids
+reaching well outside [−1, 1] so that padding, clamping and repeated reflections are met.
+Random grids keep every point a finite-difference step away from the kinks (integer pixel
+coordinates, the edges; bicubic's weights are smooth there, its second derivative is not)."""
 
 import warnings
 
@@ -19,7 +20,7 @@ def _grid(N, H, W, seed, reach=2.6):
 def _grid_samples():
     samples = []
     seed = 0
-    for mode in ("bilinear", "nearest"):
+    for mode in ("bilinear", "nearest", "bicubic"):
         for padding_mode in ("zeros", "border", "reflection"):
             for align_corners in (False, True):
                 seed += 1
@@ -39,6 +40,21 @@ def _grid_samples():
             "one-column-border",
             (randn(1, 2, 4, 1, seed=22), _grid(1, 5, 2, 22)),
             dict(padding_mode="border"),
+        ),
+        Sample(
+            "bicubic-one-row-reflection",
+            (randn(2, 1, 1, 5, seed=23), _grid(2, 3, 4, 23, 4.0)),
+            dict(mode="bicubic", padding_mode="reflection", align_corners=True),
+        ),
+        Sample(
+            "bicubic-one-column-reflection",
+            (randn(1, 2, 4, 1, seed=24), _grid(1, 5, 2, 24)),
+            dict(mode="bicubic", padding_mode="reflection"),
+        ),
+        Sample(
+            "bicubic-2x2-border",
+            (randn(1, 2, 2, 2, seed=25), _grid(1, 3, 3, 25)),
+            dict(mode="bicubic", padding_mode="border", align_corners=True),
         ),
     ]
     return samples
@@ -63,7 +79,12 @@ def _grid_errors():
         ErrorCase("grid last", lambda: grid_sample(x, g[..., :1]), ValueError, r"grid: expected"),
         ErrorCase("batch", lambda: grid_sample(x, g[:1]), ValueError, r"N = 2 \(x's batch\)"),
         ErrorCase("dtype", lambda: grid_sample(x, g.astype(np.float32)), TypeError, "dtype"),
-        ErrorCase("bicubic", lambda: grid_sample(x, g, "bicubic"), ValueError, r"mode: expected"),
+        ErrorCase(
+            "area",
+            lambda: grid_sample(x, g, "area"),
+            ValueError,
+            r"^grid_sample: mode: expected 'bilinear', 'nearest' or 'bicubic', got 'area'$",
+        ),
         ErrorCase(
             "padding", lambda: grid_sample(x, g, padding_mode="wrap"), ValueError, "padding_mode"
         ),

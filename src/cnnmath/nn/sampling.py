@@ -90,12 +90,12 @@ class AffineGrid(Module):
 
 class GridSample(Module):
     """Sample X (N, C, H, W) at a grid's points (N, H_out, W_out, 2) in normalised
-    coordinates: Y (N, C, H_out, W_out) (``ops.grid_sample``: ``mode`` "bilinear" or
-    "nearest", ``padding_mode`` "zeros", "border" or "reflection"). Two inputs, X and the
+    coordinates: Y (N, C, H_out, W_out) (``ops.grid_sample``: ``mode`` "bilinear", "nearest"
+    or "bicubic", ``padding_mode`` "zeros", "border" or "reflection"). Two inputs, X and the
     grid; backward gives both gradients. A wiring op (``functional``).
 
-    >>> GridSample(mode="nearest")
-    GridSample(mode='nearest', padding_mode='zeros', align_corners=False)
+    >>> GridSample(mode="bicubic")
+    GridSample(mode='bicubic', padding_mode='zeros', align_corners=False)
     """
 
     functional = True
@@ -106,7 +106,9 @@ class GridSample(Module):
         super().__init__()
         func = "GridSample"
         if mode not in MODES:
-            raise ValueError(f"{func}: mode: expected 'bilinear' or 'nearest', got {mode!r}")
+            raise ValueError(
+                f"{func}: mode: expected 'bilinear', 'nearest' or 'bicubic', got {mode!r}"
+            )
         if padding_mode not in PADDING_MODES:
             raise ValueError(
                 f"{func}: padding_mode: expected 'zeros', 'border' or 'reflection', got "

@@ -2728,21 +2728,32 @@ def shrink(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return layer, [x.name]
 
 
-#: GridSample's modes by their names before opset 20 and from 20 on.
-_GRID_MODES = {"bilinear": "bilinear", "linear": "bilinear", "nearest": "nearest"}
+#: GridSample's modes by their names before opset 20 and from 20 on (ONNX's cubic is
+#: PyTorch's bicubic: A = −0.75, each tap padded on its own).
+_GRID_MODES = {
+    "bilinear": "bilinear",
+    "linear": "bilinear",
+    "nearest": "nearest",
+    "bicubic": "bicubic",
+    "cubic": "bicubic",
+}
 
 
 def grid_sample(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """GridSample on a 4-D image and a grid both computed at run time (a spatial
-    transformer, as PyTorch exports ``F.grid_sample``): ``nn.GridSample``. Bilinear
-    ("bilinear" before opset 20, "linear" from 20) and nearest; cubic is refused."""
+    transformer, as PyTorch exports ``F.grid_sample``): ``nn.GridSample``. Bilinear, nearest
+    and bicubic ("bilinear" and "bicubic" before opset 20, "linear" and "cubic" from 20)."""
     x, grid = ins
     mode = attrs.get("mode", "linear" if node.opset >= 20 else "bilinear")
     padding_mode = attrs.get("padding_mode", "zeros")
     align_corners = attrs.get("align_corners", 0)
-    renamed = "bilinear" if node.opset >= 20 else "linear"  # the other opsets' name
-    if mode not in _GRID_MODES or mode == renamed:
-        names = "'linear' or 'nearest'" if node.opset >= 20 else "'bilinear' or 'nearest'"
+    renamed = ("bilinear", "bicubic") if node.opset >= 20 else ("linear", "cubic")  # the others'
+    if mode not in _GRID_MODES or mode in renamed:
+        names = (
+            "'linear', 'nearest' or 'cubic'"
+            if node.opset >= 20
+            else "'bilinear', 'nearest' or 'bicubic'"
+        )
         raise refuse(
             node, f"attribute 'mode': expected {names} at opset {node.opset}, got {mode!r}"
         )

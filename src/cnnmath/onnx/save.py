@@ -64,7 +64,8 @@ as the identity. The mapping, layer by layer:
                              (Dropout1d), InstanceNormalization on (N, C, L)
     Add, Concat, Mul         Add (Sum for more than two inputs), Concat, Mul (broadcasting)
     Narrow                   Slice along its axis
-    GridSample               GridSample (opset ≥ 16; mode "linear" from 20, "bilinear" before)
+    GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
+                             "bicubic" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
     LayerNorm2d, Permute     Transpose, LayerNormalization, Transpose; Transpose
@@ -863,7 +864,8 @@ def _grid_sample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.GridSample)
     _needs(w, node, "GridSample", 16)
-    mode = m.mode if m.mode == "nearest" else ("linear" if w.opset >= 20 else "bilinear")
+    names = {"bilinear": ("bilinear", "linear"), "bicubic": ("bicubic", "cubic")}  # (< 20, ≥ 20)
+    mode = m.mode if m.mode == "nearest" else names[m.mode][w.opset >= 20]
     attrs = {"mode": mode, "padding_mode": m.padding_mode, "align_corners": int(m.align_corners)}
     w.node("GridSample", node.inputs, node.output, node.name, **attrs)
 

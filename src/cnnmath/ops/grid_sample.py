@@ -18,23 +18,35 @@ clamps. ``mode="bilinear"`` mixes the four pixels around (u_x, u_y),
     y = Σ_{a, b ∈ {0, 1}} (1 − |u_x − x_a|)(1 − |u_y − y_b|) · X[y_b, x_a],
     x_0 = ⌊u_x⌋, x_1 = x_0 + 1 (and so for y),
 
-``mode="nearest"`` reads the pixel at (round(u_x), round(u_y)), ties to even. The backward
-pass gives ∂ℓ/∂X (each output's gradient shared out to the pixels it read, by the same
-weights) and ∂ℓ/∂grid (the bilinear weights' slopes times the pixel values, times du/dg: the
-scale (n − 1)/2 or n/2, times ±1 or 0 from the padding; 0 for "nearest", which is piecewise
-constant). As in PyTorch, a coordinate clamped onto an edge — or exactly on one — has du/dg
-= 0 under "border" and "reflection". The coordinates are computed in the grid's dtype with
-PyTorch's formulas (in float32 with ``align_corners=False`` its fused multiply-add, one
-rounding), so that a float32 point on an edge, a pixel or half-way between pixels falls on
-the same side as in PyTorch; the sums are in float64. "bicubic" and 5-D (volumetric)
-sampling are not implemented.
+``mode="nearest"`` reads the pixel at (round(u_x), round(u_y)), ties to even.
+``mode="bicubic"`` mixes the 4 × 4 pixels around the unpadded u, by the cubic convolution
+kernel w with A = −0.75 (PyTorch's and ONNX's):
+
+    y = Σ_{a, b = −1..2} w_a(t_x) w_b(t_y) · X[pad(y_0 + b), pad(x_0 + a)],
+    x_0 = ⌊u_x⌋, t_x = u_x − x_0 (and so for y),
+    w_{−1}(t) = k₂(t + 1), w_0(t) = k₁(t), w_1(t) = k₁(1 − t), w_2(t) = k₂(2 − t),
+    k₁(s) = (A + 2)s³ − (A + 3)s² + 1,  k₂(s) = As³ − 5As² + 8As − 4A,
+
+where ``padding_mode`` moves each tap's pixel on its own (border clamps it, reflection
+reflects then clamps; under "zeros" a pixel outside reads 0), the weights still those of the
+unmoved u. The backward pass gives ∂ℓ/∂X (each output's gradient shared out to the pixels it
+read, by the same weights) and ∂ℓ/∂grid (the weights' slopes times the pixel values, times
+du/dg: the scale (n − 1)/2 or n/2, for "bilinear" times ±1 or 0 from the padding; 0 for
+"nearest", which is piecewise constant; "bicubic"'s taps move by whole pixels, so its du/dg
+is the scale alone). As in PyTorch, a bilinear coordinate clamped onto an edge — or exactly
+on one — has du/dg = 0 under "border" and "reflection". The coordinates are computed in the
+grid's dtype with PyTorch's formulas (in float32 with ``align_corners=False`` its fused
+multiply-add, one rounding), so that a float32 point on an edge, a pixel or half-way between
+pixels falls on the same side as in PyTorch; the sums are in float64. 5-D (volumetric)
+sampling is not implemented.
 
 Non-finite grid points, where PyTorch's CPU kernels disagree with each other (its vectorised
 and scalar code clamp a NaN to opposite edges): a NaN coordinate, or ±∞ under "reflection"
 (which has no image), samples NaN and has a NaN grid gradient and no share of ∂ℓ/∂X; ±∞ under
 "zeros" lies outside (reads 0, slope 0) and under "border" clamps to the edge, as the limits
-say. Every finite point agrees with PyTorch, edges and ties included (in float32 to the
-rounding of its sums).
+say — in every mode, bicubic included, although PyTorch's bicubic samples NaN at every ±∞
+(its t = ∞ − ∞). Every finite point agrees with PyTorch, edges and ties included (in float32
+to the rounding of its sums).
 
 ``affine_grid(θ, size)`` is the grid of an affine map: with (x_j, y_i) the normalised
 coordinates of output pixel (i, j) — x_j = −1 + 2j/(W − 1) with ``align_corners=True``,
@@ -58,7 +70,7 @@ __all__ = [
     "grid_sample_backward",
 ]
 
-MODES = ("bilinear", "nearest")
+MODES = ("bilinear", "nearest", "bicubic")
 PADDING_MODES = ("zeros", "border", "reflection")
 
 
@@ -164,28 +176,53 @@ def _clamp(u: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(u, 0, n - 1), inside.astype(np.float64)
 
 
-def _source(
-    g: np.ndarray, n: int, padding_mode: str, align_corners: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _unnormalise(g: np.ndarray, n: int, align_corners: bool) -> tuple[np.ndarray, float]:
     """The pixel coordinate u of normalised coordinates g on an axis of n pixels, and du/dg."""
     if align_corners:
-        u, scale = (g + 1) / 2 * (n - 1), (n - 1) / 2
-    elif g.dtype == np.float32:  # PyTorch's float32 kernel: a fused (g + 1)·(n/2) − 0.5,
-        u, scale = ((g + 1).astype(np.float64) * (n / 2) - 0.5).astype(np.float32), n / 2
-    else:  # rounded once (the float64 product of float32 values is exact)
-        u, scale = ((g + 1) * n - 1) / 2, n / 2
-    slope = np.full_like(u, scale)
-    if padding_mode == "zeros":  # ±∞ lies outside: read 0 there, with slope 0
-        infinite = np.isinf(u)
-        u, slope = np.where(infinite, -2.0, u), np.where(infinite, 0.0, slope)
+        return (g + 1) / 2 * (n - 1), (n - 1) / 2
+    if g.dtype == np.float32:  # PyTorch's float32 kernel: a fused (g + 1)·(n/2) − 0.5,
+        return ((g + 1).astype(np.float64) * (n / 2) - 0.5).astype(np.float32), n / 2
+    return ((g + 1) * n - 1) / 2, n / 2  # rounded once (the float64 product is exact)
+
+
+def _pad(
+    u: np.ndarray, n: int, padding_mode: str, align_corners: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """u moved inside [0, n − 1] by "border" or "reflection" (left as it is by "zeros"), and
+    du'/du."""
+    slope = np.ones_like(u)
     if padding_mode == "reflection":
         twice = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
-        u, d = _reflect(u, *twice)
-        slope = slope * d
+        u, slope = _reflect(u, *twice)
     if padding_mode in ("border", "reflection"):
         u, d = _clamp(u, n)
         slope = slope * d
     return u, slope
+
+
+def _source(
+    g: np.ndarray, n: int, padding_mode: str, align_corners: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The padded pixel coordinate u of normalised coordinates g on an axis of n pixels, and
+    du/dg (bilinear's and nearest's)."""
+    u, scale = _unnormalise(g, n, align_corners)
+    slope = np.full_like(u, scale)
+    if padding_mode == "zeros":  # ±∞ lies outside: read 0 there, with slope 0
+        infinite = np.isinf(u)
+        u, slope = np.where(infinite, -2.0, u), np.where(infinite, 0.0, slope)
+    u, d = _pad(u, n, padding_mode, align_corners)
+    return u, slope * d
+
+
+def _cubic_source(
+    g: np.ndarray, n: int, padding_mode: str, align_corners: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bicubic's unpadded pixel coordinate u and du/dg: ±∞ becomes a point past that edge
+    where every tap lies outside (−3 or n + 2, slope 0), or NaN under "reflection"."""
+    u, scale = _unnormalise(g, n, align_corners)
+    infinite = np.isinf(u)
+    beyond = np.full_like(u, np.nan) if padding_mode == "reflection" else np.clip(u, -3, n + 2)
+    return np.where(infinite, beyond, u), np.where(infinite, 0.0, scale)
 
 
 class _Tap(NamedTuple):
@@ -197,6 +234,14 @@ class _Tap(NamedTuple):
     weight: np.ndarray
     d_ux: np.ndarray
     d_uy: np.ndarray
+
+
+def _tap(cx: np.ndarray, cy: np.ndarray, H: int, W: int, *weights: np.ndarray) -> _Tap:
+    """The tap at pixel (cx, cy) with its weight and the weight's slopes."""
+    inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1)
+    row = np.where(inside, cy, 0).astype(np.intp)  # integers first: a float32 index
+    col = np.where(inside, cx, 0).astype(np.intp)  # is exact only below 2²⁴
+    return _Tap(row * W + col, inside, *weights)
 
 
 def _taps(ux: np.ndarray, uy: np.ndarray, H: int, W: int, mode: str) -> list[_Tap]:
@@ -214,14 +259,52 @@ def _taps(ux: np.ndarray, uy: np.ndarray, H: int, W: int, mode: str) -> list[_Ta
             (x0, y1, west * south, -south, west),
             (x1, y1, east * south, south, east),
         ]
-    taps = []
     with np.errstate(invalid="ignore"):
-        for cx, cy, weight, d_ux, d_uy in corners:
-            inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1)
-            row = np.where(inside, cy, 0).astype(np.intp)  # integers first: a float32 index
-            col = np.where(inside, cx, 0).astype(np.intp)  # is exact only below 2²⁴
-            taps.append(_Tap(row * W + col, inside, weight, d_ux, d_uy))
-    return taps
+        return [_tap(cx, cy, H, W, *weights) for cx, cy, *weights in corners]
+
+
+# The cubic convolution kernel's parameter: PyTorch's and ONNX's (Keys's is −0.5)
+A = -0.75
+
+
+def _near(s: np.ndarray) -> np.ndarray:  # the kernel at distance |s| ≤ 1
+    return ((A + 2) * s - (A + 3)) * s * s + 1
+
+
+def _far(s: np.ndarray) -> np.ndarray:  # at distance 1 ≤ |s| ≤ 2
+    return ((A * s - 5 * A) * s + 8 * A) * s - 4 * A
+
+
+def _near_slope(s: np.ndarray) -> np.ndarray:
+    return (3 * (A + 2) * s - 2 * (A + 3)) * s
+
+
+def _far_slope(s: np.ndarray) -> np.ndarray:
+    return (3 * A * s - 10 * A) * s + 8 * A
+
+
+def _cubic(t: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The weights of the taps at −1, 0, 1, 2 for a point t ∈ [0, 1) past tap 0 (float64),
+    and their slopes in t."""
+    weights = [_far(t + 1), _near(t), _near(1 - t), _far(2 - t)]
+    return weights, [_far_slope(t + 1), _near_slope(t), -_near_slope(1 - t), -_far_slope(2 - t)]
+
+
+def _cubic_taps(
+    ux: np.ndarray, uy: np.ndarray, H: int, W: int, padding_mode: str, align_corners: bool
+) -> list[_Tap]:
+    """The 4 × 4 taps around unpadded (u_x, u_y), each tap's pixel padded on its own."""
+    x0, y0 = np.floor(ux), np.floor(uy)
+    wx, dx = _cubic((ux - x0).astype(np.float64))
+    wy, dy = _cubic((uy - y0).astype(np.float64))
+    with np.errstate(invalid="ignore"):  # the tap's coordinates in the grid's dtype, as PyTorch
+        cols = [_pad(x0 + (k - 1), W, padding_mode, align_corners)[0] for k in range(4)]
+        rows = [_pad(y0 + (k - 1), H, padding_mode, align_corners)[0] for k in range(4)]
+        return [
+            _tap(cols[a], rows[b], H, W, wx[a] * wy[b], dx[a] * wy[b], wx[a] * dy[b])
+            for b in range(4)
+            for a in range(4)
+        ]
 
 
 class _Geometry(NamedTuple):
@@ -244,7 +327,7 @@ def _parse(
             f"(x's batch), got {grid.shape}"
         )
     if mode not in MODES:
-        raise ValueError(f"{func}: mode: expected 'bilinear' or 'nearest', got {mode!r}")
+        raise ValueError(f"{func}: mode: expected 'bilinear', 'nearest' or 'bicubic', got {mode!r}")
     if padding_mode not in PADDING_MODES:
         raise ValueError(
             f"{func}: padding_mode: expected 'zeros', 'border' or 'reflection', "
@@ -257,12 +340,16 @@ def _parse(
     # the coordinates in the grid's dtype, by PyTorch's formulas: a float32 point on an edge
     # or half-way between pixels falls on the same side as in PyTorch
     g = grid.reshape(N, grid.shape[1] * grid.shape[2], 2)
+    source = _cubic_source if mode == "bicubic" else _source
     with np.errstate(invalid="ignore", over="ignore"):
-        ux, slope_x = _source(g[..., 0], W, padding_mode, align)
-        uy, slope_y = _source(g[..., 1], H, padding_mode, align)
+        ux, slope_x = source(g[..., 0], W, padding_mode, align)
+        uy, slope_y = source(g[..., 1], H, padding_mode, align)
+        if mode == "bicubic":
+            taps = _cubic_taps(ux, uy, H, W, padding_mode, align)
+        else:
+            taps = _taps(ux, uy, H, W, mode)
         undefined = np.isnan(ux) | np.isnan(uy)
-        geometry = _Geometry(_taps(ux, uy, H, W, mode), slope_x, slope_y, undefined)
-    return x, grid, geometry
+    return x, grid, _Geometry(taps, slope_x, slope_y, undefined)
 
 
 def _read(planes: np.ndarray, tap: _Tap) -> np.ndarray:
@@ -336,7 +423,7 @@ def grid_sample_backward(
             inside = np.broadcast_to(tap.inside[:, None, :], G.shape)
             indices.append((plane_start + tap.flat[:, None, :])[inside])
             shares.append((tap.weight[:, None, :] * G)[inside])
-            if mode == "bilinear":
+            if mode != "nearest":
                 weighted = np.einsum("ncp,ncp->np", G, _read(planes, tap))
                 gx += tap.d_ux * weighted
                 gy += tap.d_uy * weighted

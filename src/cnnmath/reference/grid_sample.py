@@ -7,11 +7,15 @@ image, "zeros" reads 0, "border" moves u to the nearest edge pixel and "reflecti
 back across the edge it passed (the corner centres, or the outer edges half a pixel further
 out), again and again until it is inside, then moves it onto the edge pixel if it lies
 beyond. Bilinear sampling weighs the four pixels around u by their closeness along each axis;
-nearest reads the pixel whose centre is nearest, a tie going to the even one.
+nearest reads the pixel whose centre is nearest, a tie going to the even one. Bicubic weighs
+the 4 × 4 pixels around the unmoved u (two whole pixels each way at most) by the cubic
+convolution kernel of their distances along each axis, and only then moves each of those
+pixels as above ("zeros" reads 0 for one outside).
 
 The backward passes are the chain rule written out per point: the four weights' slopes in
 u_x and u_y, times the pixel values and the output gradient, times du/dg (the scale (n − 1)/2
-or n/2, the sign of each fold, and 0 where u was moved onto an edge or lies on one).
+or n/2, the sign of each fold, and 0 where u was moved onto an edge or lies on one); bicubic's
+the kernel's slopes times (n − 1)/2 or n/2 alone, its pixels being moved whole.
 """
 
 from __future__ import annotations
@@ -85,6 +89,47 @@ def _corners(ux, uy):
     return out
 
 
+A = -0.75  # the cubic convolution kernel's parameter, as in PyTorch
+
+
+def _kernel(s):
+    """The cubic convolution kernel at distance s and its slope in s."""
+    d, sign = abs(s), (1.0 if s >= 0 else -1.0)
+    if d <= 1:
+        value = (A + 2) * d**3 - (A + 3) * d**2 + 1
+        return value, sign * (3 * (A + 2) * d**2 - 2 * (A + 3) * d)
+    if d < 2:
+        value = A * d**3 - 5 * A * d**2 + 8 * A * d - 4 * A
+        return value, sign * (3 * A * d**2 - 10 * A * d + 8 * A)
+    return 0.0, 0.0
+
+
+def _moved(k, n, padding_mode, align_corners):
+    """Where bicubic reads pixel k of an axis of n pixels."""
+    if padding_mode == "reflection":
+        low, high = (0.0, n - 1.0) if align_corners else (-0.5, n - 0.5)
+        k = _fold(float(k), low, high)[0]
+    if padding_mode in ("border", "reflection"):
+        k = min(max(k, 0), n - 1)
+    return int(k)
+
+
+def _cubic_taps(x, grid, n, i, j, padding_mode, align_corners):
+    """The 16 (row, col, weight, ∂weight/∂g_x, ∂weight/∂g_y) around grid point (n, i, j)."""
+    H, W = x.shape[2:]
+    ux, sx = _pixel(float(grid[n, i, j, 0]), W, align_corners)
+    uy, sy = _pixel(float(grid[n, i, j, 1]), H, align_corners)
+    out = []
+    for row in range(math.floor(uy) - 1, math.floor(uy) + 3):
+        for col in range(math.floor(ux) - 1, math.floor(ux) + 3):
+            ax, dax = _kernel(ux - col)
+            ay, day = _kernel(uy - row)
+            moved_row = _moved(row, H, padding_mode, align_corners)
+            moved_col = _moved(col, W, padding_mode, align_corners)
+            out.append((moved_row, moved_col, ax * ay, dax * ay * sx, ax * day * sy))
+    return out
+
+
 def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
     N, C = x.shape[:2]
     _, Ho, Wo, _ = grid.shape
@@ -94,6 +139,10 @@ def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=Fa
             for j in range(Wo):
                 ux, _, uy, _ = _point(x, grid, n, i, j, padding_mode, align_corners)
                 for c in range(C):
+                    if mode == "bicubic":
+                        taps = _cubic_taps(x, grid, n, i, j, padding_mode, align_corners)
+                        y[n, c, i, j] = sum(w * _value(x, n, c, r, k) for r, k, w, _, _ in taps)
+                        continue
                     if mode == "nearest":
                         row, col = round(uy), round(ux)  # Python rounds ties to even
                         y[n, c, i, j] = _value(x, n, c, row, col)
@@ -118,6 +167,15 @@ def grid_sample_backward(
                 ux, sx, uy, sy = _point(x, grid, n, i, j, padding_mode, align_corners)
                 for c in range(C):
                     g = float(grad_output[n, c, i, j])
+                    if mode == "bicubic":
+                        taps = _cubic_taps(x, grid, n, i, j, padding_mode, align_corners)
+                        for row, col, w, dwx, dwy in taps:
+                            if 0 <= row < H and 0 <= col < W:
+                                gx[n, c, row, col] += w * g
+                                v = float(x[n, c, row, col])
+                                gg[n, i, j, 0] += g * v * dwx
+                                gg[n, i, j, 1] += g * v * dwy
+                        continue
                     if mode == "nearest":
                         row, col = round(uy), round(ux)  # Python rounds ties to even
                         if 0 <= row < H and 0 <= col < W:
