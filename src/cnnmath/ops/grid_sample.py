@@ -62,6 +62,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array, check_ndim, check_same_dtype
+from .interpolate import cubic_weights
 
 __all__ = [
     "affine_grid",
@@ -267,26 +268,19 @@ def _taps(ux: np.ndarray, uy: np.ndarray, H: int, W: int, mode: str) -> list[_Ta
 A = -0.75
 
 
-def _near(s: np.ndarray) -> np.ndarray:  # the kernel at distance |s| ≤ 1
-    return ((A + 2) * s - (A + 3)) * s * s + 1
-
-
-def _far(s: np.ndarray) -> np.ndarray:  # at distance 1 ≤ |s| ≤ 2
-    return ((A * s - 5 * A) * s + 8 * A) * s - 4 * A
-
-
-def _near_slope(s: np.ndarray) -> np.ndarray:
+def _near_slope(s: np.ndarray) -> np.ndarray:  # the kernel's slope at distance |s| ≤ 1
     return (3 * (A + 2) * s - 2 * (A + 3)) * s
 
 
-def _far_slope(s: np.ndarray) -> np.ndarray:
+def _far_slope(s: np.ndarray) -> np.ndarray:  # at distance 1 ≤ |s| ≤ 2
     return (3 * A * s - 10 * A) * s + 8 * A
 
 
 def _cubic(t: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The weights of the taps at −1, 0, 1, 2 for a point t ∈ [0, 1) past tap 0 (float64),
-    and their slopes in t."""
-    weights = [_far(t + 1), _near(t), _near(1 - t), _far(2 - t)]
+    """The weights of the taps at −1, 0, 1, 2 for a point t ∈ [0, 1) past tap 0 (float64:
+    ``cubic_weights``, the kernel's two pieces at distances 1 + t, t, 1 − t, 2 − t), and their
+    slopes in t."""
+    weights = list(cubic_weights(t, A))
     return weights, [_far_slope(t + 1), _near_slope(t), -_near_slope(1 - t), -_far_slope(2 - t)]
 
 
