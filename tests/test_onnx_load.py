@@ -1542,6 +1542,79 @@ def test_reduction_gradients_at_ties_and_zeros_are_pytorchs(op, torch_op):
     np.testing.assert_allclose(graph.backward(G), xt.grad.numpy(), rtol=1e-15)
 
 
+@pytest.mark.parametrize("op", ["Max", "Min", "Mean"])
+def test_elementwise_max_min_mean_broadcast_and_differentiate(op):
+    """Three inputs of shapes (2, 3, 4), (3, 1) and (4,): onnxruntime's values, and in
+    float64 the gradients of every input against finite differences (no ties)."""
+    shapes = [(2, 3, 4), (3, 1), (4,)]
+    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    names = ["x", "b", "c"]
+    node = helper.make_node(op, names, ["y"], name="r")
+    model = _graph([node], list(zip(names, xs)), opset=13)
+    np.testing.assert_allclose(
+        load(model.SerializeToString())(*xs), _ort_output(model, list(zip(names, xs))), rtol=1e-6
+    )
+    x64 = [x.astype(np.float64) for x in xs]
+    graph = load(_graph([node], list(zip(names, x64)), opset=13).SerializeToString())
+    _check_training(graph, x64)
+
+
+def test_max_min_share_the_gradient_at_ties_as_torch_maximum():
+    """Two equal inputs share G half and half (torch.maximum / minimum's rule); elsewhere
+    the larger (smaller) one takes all of it; a NaN wins, as ONNX and torch say."""
+    torch = pytest.importorskip("torch")
+    a = np.array([1.0, 2.0, 3.0, np.nan])
+    b = np.array([1.0, 5.0, 0.0, 2.0])
+    G = np.array([1.0, 2.0, 3.0, 4.0])
+    for op, fn in (("Max", torch.maximum), ("Min", torch.minimum)):
+        node = helper.make_node(op, ["a", "b"], ["y"], name="r")
+        graph = load(_graph([node], [("a", a), ("b", b)], opset=13).SerializeToString())
+        at, bt = (torch.tensor(v, requires_grad=True) for v in (a, b))
+        y = fn(at, bt)
+        (y * torch.tensor(G)).sum().backward()
+        np.testing.assert_array_equal(graph(a, b), y.detach().numpy())
+        got = graph.backward(G)
+        np.testing.assert_array_equal(got[0][:3], at.grad.numpy()[:3])
+        np.testing.assert_array_equal(got[1][:3], bt.grad.numpy()[:3])
+
+
+def test_expand_and_tile_against_onnxruntime_and_finite_differences():
+    """Expand to (2, 3, 4) from (3, 1) (a 1 in the target keeps an axis: (1, 1) expands
+    (3, 1) to itself) and Tile by (2, 1, 3): onnxruntime's values; the gradients (sums over
+    the copies) against finite differences."""
+    x = rng.standard_normal((3, 1)).astype(np.float32)
+    for node, inits in (
+        (helper.make_node("Expand", ["x", "s"], ["y"], name="e"), [("s", np.array([2, 3, 4]))]),
+        (helper.make_node("Expand", ["x", "s"], ["y"], name="e"), [("s", np.array([1, 1]))]),
+        (
+            helper.make_node("Tile", ["x3", "r"], ["y"], name="t"),
+            [("r", np.array([2, 1, 3])), ("three", np.array([1, 3, 1]))],
+        ),
+    ):
+        nodes = [node]
+        if node.op_type == "Tile":
+            nodes = [helper.make_node("Reshape", ["x", "three"], ["x3"]), node]
+        model = _graph(nodes, [("x", x)], inits, opset=13)
+        got = load(model.SerializeToString())(x)
+        np.testing.assert_array_equal(got, _ort_output(model, [("x", x)]))
+        x64 = x.astype(np.float64)
+        _check_training(
+            load(_graph(nodes, [("x", x64)], inits, opset=13).SerializeToString()), [x64]
+        )
+
+
+def test_tile_refuses_repeats_of_the_wrong_length_naming_the_node():
+    x = np.zeros((2, 3), np.float32)
+    node = helper.make_node("Tile", ["x", "r"], ["y"], name="t")
+    model = _graph([node], [("x", x)], [("r", np.array([2, 2, 2]))], opset=13)
+    with pytest.raises(
+        ValueError,
+        match=r"node 't' \(Tile\): input 'repeats': expected 2 counts >= 0 \(one per axis of "
+        r"the input, shape \(2, 3\)\), got \[2, 2, 2\]",
+    ):
+        load(model.SerializeToString())(x)
+
+
 def _split(outputs, opset, inits=(), **attrs):
     """x (2, 7, 3, 4) → Split along the channels, the parts joined again with Mul/Add (one
     graph output); onnxruntime's answer beside cnnmath's."""

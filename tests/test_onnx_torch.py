@@ -441,6 +441,39 @@ def test_reductions_load_and_train_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
+class _Broadcasts(torch.nn.Module):
+    """torch.maximum of two feature maps, a channel gate expanded over the image, and a
+    pattern repeated (x.repeat): PyTorch exports Max, Expand and Tile."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.other = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        f = torch.maximum(self.conv(x), self.other(x))
+        gate = torch.sigmoid(f.mean(dim=(2, 3), keepdim=True)).expand(-1, -1, 6, 4)
+        return f * gate + f[:, :, :3, :2].repeat(1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_maximum_expand_and_repeat_load_and_train_as_torch(opset):
+    torch.manual_seed(13)
+    model = _Broadcasts().double()
+    x = torch.randn(2, 3, 6, 4, dtype=torch.float64)
+    data = _export(model, x, opset_version=opset)
+    import onnx
+
+    ops_used = {n.op_type for n in onnx.load_from_string(data).graph.node}
+    assert {"Max", "Expand", "Tile"} <= ops_used, ops_used
+    graph = load(data)
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=opset)
+    trains_as_torch(model, x, graph)
+
+
 def test_segmentation_network_agrees():
     """torchvision's LR-ASPP (MobileNetV3 backbone, its head upsampling bilinearly), random
     weights and BatchNorm statistics: the loaded graph gives PyTorch's and onnxruntime's

@@ -700,6 +700,87 @@ class _Sum(_Op):
         return [unbroadcast(g, np.shape(x)) for x in args]
 
 
+class _Extremum(_Sum):
+    """Max / Min / Mean of x_1 … x_k (k ≥ 1), elementwise with NumPy (= ONNX
+    multidirectional) broadcasting; a NaN in any input gives NaN (ONNX's rule). Backward:
+    Mean gives each input G/k; Max and Min give G to the inputs equal to the result, shared
+    equally among ties (torch.maximum's rule for two: half each), each summed back over the
+    axes broadcasting stretched."""
+
+    def __init__(self, node: Node, operands: Sequence[Operand], kind: str) -> None:
+        super().__init__(node, operands)
+        self.kind = kind
+
+    def compute(self, *xs: Any) -> tuple[np.ndarray, Any]:
+        arrays = [np.asarray(x) for x in xs]
+        shape = _broadcast(self.onnx_node, self.roles, [a.shape for a in arrays])
+        _guard(shape, np.result_type(*arrays).itemsize)
+        if self.kind == "Mean":
+            return np.asarray(
+                super().compute(*arrays)[0] / len(arrays), np.result_type(*arrays)
+            ), None
+        pick = np.maximum if self.kind == "Max" else np.minimum  # NaN-propagating
+        y = arrays[0]
+        for a in arrays[1:]:
+            y = pick(y, a)
+        return np.asarray(y), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        if self.kind == "Mean":
+            return [unbroadcast(g / len(args), np.shape(x)) for x in args]
+        y = self.compute(*args)[0]
+        hits = [np.asarray(x) == y for x in args]
+        ties = np.sum(np.broadcast_arrays(*hits), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(ties > 0, g / np.maximum(ties, 1), 0)
+        return [
+            unbroadcast((hit * share).astype(g.dtype), np.shape(x)) for x, hit in zip(args, hits)
+        ]
+
+
+class _Expand(_Op):
+    """Expand: x broadcast against ``shape`` (ONNX's rule: the result has the broadcast of
+    x's shape and the given one, so a 1 in ``shape`` keeps x's axis). Backward: G summed
+    over the axes broadcasting added or stretched."""
+
+    roles = ("input", "shape")
+
+    def compute(self, x: Any, shape: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        target = tuple(int(v) for v in np.ravel(shape))
+        out = _broadcast(self.onnx_node, ("input", "shape"), [x.shape, target])
+        _guard(out, x.dtype.itemsize)
+        return np.broadcast_to(x, out).copy(), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [unbroadcast(g, np.shape(args[0])), None]
+
+
+class _Tile(_Op):
+    """Tile: x repeated ``repeats[a]`` times along each axis a (``np.tile``; PyTorch's
+    ``x.repeat``). Backward: the sum of G's tiles — G reshaped to (r_0, n_0, r_1, n_1, …)
+    and summed over the r axes."""
+
+    roles = ("input", "repeats")
+
+    def compute(self, x: Any, repeats: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        r = [int(v) for v in np.ravel(repeats)]
+        if len(r) != x.ndim or min(r, default=0) < 0:
+            raise refuse(
+                self.onnx_node,
+                f"input 'repeats': expected {x.ndim} counts >= 0 (one per axis of the input, "
+                f"shape {x.shape}), got {r}",
+            )
+        _guard(tuple(n * k for n, k in zip(x.shape, r)), x.dtype.itemsize)
+        return np.tile(x, r), r
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        shape = np.shape(args[0])
+        split = [v for pair in zip(ctx, shape) for v in pair]
+        return [g.reshape(split).sum(axis=tuple(range(0, 2 * len(shape), 2))), None]
+
+
 # ---------------------------------------------------------------------------------------------
 # Dense
 
@@ -2907,6 +2988,20 @@ def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     return _generic(_Sum(node, ins), ins)
 
 
+def extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    return _generic(_Extremum(node, ins, node.op_type), ins)
+
+
+def expand(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_Expand(node, operands), operands)
+
+
+def tile(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_Tile(node, operands), operands)
+
+
 def _power_of_two(f: float) -> bool:
     return f > 0 and math.frexp(f)[0] == 0.5
 
@@ -3304,6 +3399,9 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Gather": gather,
     "Slice": slice_,
     "Split": split,
+    **dict.fromkeys(("Max", "Min", "Mean"), extremum),
+    "Expand": expand,
+    "Tile": tile,
     "Resize": resize,
     **{
         op: _activation
@@ -3424,7 +3522,9 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),
     "Gemm": ((1, "A B C", 2),),
-    "Sum": ((1, "data_0", 1),),
+    **dict.fromkeys(("Sum", "Max", "Min", "Mean"), ((1, "data_0", 1),)),
+    "Expand": ((8, "input shape", 2),),
+    "Tile": ((1, "input repeats", 2),),
     "Concat": ((1, "inputs", 1),),
     "Where": ((1, "condition X Y", 3),),
     "Reshape": ((1, "data shape", 2),),
@@ -3441,4 +3541,4 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Constant": ((1, "", 0),),
 }
 #: The ops whose one input name stands for any number of inputs (at least one).
-VARIADIC = frozenset({"Sum", "Concat"})
+VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean"})
