@@ -431,11 +431,41 @@ def test_cnnmath_models_round_trip_through_save(arch, tmp_path):
 
 
 def test_fold_only_ops_on_run_time_values_are_refused():
-    node = helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.DOUBLE)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("ConstantOfShape", ["s"], ["y"], name="c"),
+    ]
     with pytest.raises(
-        ValueError, match="node 'c' \\(Cast\\): supported only on values known at load time"
+        ValueError,
+        match="node 'c' \\(ConstantOfShape\\): supported only on values known at load time",
     ):
-        load(_model([node], (2, 3)).SerializeToString())
+        load(_model(nodes, ("batch", 3)).SerializeToString())
+
+
+def test_cast_at_run_time_between_floats_and_to_masks():
+    """Cast of a run-time value: float32 → float64 → float32 carries the gradient back
+    (the product's gradient, 2x); a Cast to the type a value has is an Identity; float → int64
+    truncates toward zero and bool marks non-zeros, as onnxruntime, with no gradient."""
+    x = np.array([[-1.7, -0.2, 0.0, 0.4, 2.9, 3.0]], np.float32)
+    for to in (TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL, TensorProto.DOUBLE):
+        node = helper.make_node("Cast", ["x"], ["y"], name="c", to=to)
+        model = _model([node], x.shape)
+        model.graph.output[0].type.tensor_type.elem_type = to
+        got = load(model.SerializeToString())(x)
+        want = _ort(model, x)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    nodes = [
+        helper.make_node("Cast", ["x"], ["d"], name="up", to=TensorProto.DOUBLE),
+        helper.make_node("Mul", ["d", "d"], ["d2"]),
+        helper.make_node("Cast", ["d2"], ["y"], name="down", to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["y"], ["z"], name="same", to=TensorProto.FLOAT),
+    ]
+    graph = load(_model(nodes, x.shape, out="z").SerializeToString())
+    assert [type(n.module).__name__ for n in graph.walk()] == ["_Cast", "Mul", "_Cast", "Identity"]
+    np.testing.assert_array_equal(graph(x), x * x)
+    G = np.ones_like(x)
+    np.testing.assert_allclose(graph.backward(G), 2 * x, rtol=1e-6)
 
 
 def test_a_float16_weight_is_refused_at_load_and_a_cast_one_runs():

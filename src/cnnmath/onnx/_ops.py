@@ -738,6 +738,30 @@ class _Extremum(_Sum):
         ]
 
 
+class _Cast(_Op):
+    """Cast to ``dtype`` (float32, float64, int32, int64 or bool) at run time: NumPy's
+    ``astype`` (float → int truncates toward zero, as ONNX). Backward: between float types G
+    cast back; from or to an integer or bool type the result is piecewise constant, so 0."""
+
+    roles = ("input",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], dtype: Any) -> None:
+        super().__init__(node, operands)
+        self.dtype = np.dtype(dtype)
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        with np.errstate(invalid="ignore"):
+            return np.asarray(x).astype(self.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        smooth = _is_float(np.asarray(args[0])) and np.issubdtype(self.dtype, np.floating)
+        return [g if smooth else None]
+
+    def extra_repr(self) -> str:
+        """The op type and the target type."""
+        return f"onnx_op={self.onnx_op!r}, to={self.dtype.name}"
+
+
 class _Expand(_Op):
     """Expand: x broadcast against ``shape`` (ONNX's rule: the result has the broadcast of
     x's shape and the given one, so a 1 in ``shape`` keeps x's axis). Backward: G summed
@@ -2988,6 +3012,20 @@ def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     return _generic(_Sum(node, ins), ins)
 
 
+def cast(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Cast: folded on a constant; at run time ``_Cast``, or an ``nn.Identity`` when the
+    value already has the type (PyTorch's exports cast comparisons to bool)."""
+    to = attrs.get("to")
+    attrs.get("saturate")  # concerns float8 targets only, which are refused
+    if to not in _CAST_TYPES:
+        raise refuse(node, f"attribute 'to': data type {to} is not supported")
+    x = ins[0]
+    if isinstance(x, Ref) and info["types"].get(x.name) == to:
+        return nn.Identity(), [x.name]
+    operands = [_plain(x)]
+    return _generic(_Cast(node, operands, _CAST_TYPES[to]), operands)
+
+
 def extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     return _generic(_Extremum(node, ins, node.op_type), ins)
 
@@ -3402,6 +3440,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     **dict.fromkeys(("Max", "Min", "Mean"), extremum),
     "Expand": expand,
     "Tile": tile,
+    "Cast": cast,
     "Resize": resize,
     **{
         op: _activation
@@ -3433,7 +3472,7 @@ _CAST_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bo
 
 
 def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
-    """The value of a ConstantOfShape, Cast or Range node whose inputs are all constants."""
+    """The value of a ConstantOfShape or Range node whose inputs are all constants."""
     if node.op_type == "Range":  # start + i·delta for i < ⌈(limit − start)/delta⌉
         start, limit, delta = (np.asarray(v) for v in values)
         if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
@@ -3449,14 +3488,10 @@ def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarra
         if any(n < 0 for n in shape) or math.prod(shape) > FOLD_LIMIT:
             raise refuse(node, f"input 'input': expected a small non-negative shape, got {shape}")
         return np.full(shape, fill[0], dtype=fill.dtype)
-    to = attrs.get("to")
-    attrs.get("saturate")  # concerns float8 targets only, which are refused
-    if to not in _CAST_TYPES:
-        raise refuse(node, f"attribute 'to': data type {to} is not supported")
-    return np.asarray(values[0]).astype(_CAST_TYPES[to])
+    raise refuse(node, f"op type {node.op_type!r} is not folded")
 
 
-FOLD_ONLY = ("ConstantOfShape", "Cast", "Range")
+FOLD_ONLY = ("ConstantOfShape", "Range")
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
 

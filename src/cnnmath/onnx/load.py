@@ -234,6 +234,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         "shapes": {},
         "symbols": {},
         "float": {},
+        "types": {},  # node name -> ONNX element type
         "derived": [],
         "producers": {},  # node name -> (module, input names)
     }
@@ -243,6 +244,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         info["shapes"][ref.name] = shapes.get(onnx_name)
         info["symbols"][ref.name] = symbols.get(onnx_name)
         info["float"][ref.name] = types.get(onnx_name) in (1, 11)
+        info["types"][ref.name] = types.get(onnx_name)
 
     for onnx_name, name in zip(input_names, graph_inputs):
         bind(onnx_name, Ref(name))
@@ -358,9 +360,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     return g
 
 
-#: Ops that may read a float16 constant (Resize's scales, which ONNX allows in float16);
+#: Ops that may read a float16 constant (Resize's scales, which ONNX allows in float16, and
+#: a Cast of a float16 weight to float);
 #: any other op is refused one at load time, not when the graph runs.
-_HALF_OPERANDS = frozenset({"Resize"})
+_HALF_OPERANDS = frozenset({"Resize", "Cast"})
 
 
 # Ops that fold a trainable initializer into the same numbers in another shape (GroupNorm's
