@@ -1645,6 +1645,25 @@ def test_tile_refuses_repeats_of_the_wrong_length_naming_the_node():
         load(model.SerializeToString())(x)
 
 
+def test_sin_cos_and_the_piecewise_constant_ops_differentiate():
+    """sin, cos (derivatives cos, −sin) against finite differences; floor, ceil, round and
+    sign pass no gradient (as PyTorch's), so y = sin x · cos x + ⌊x⌋ + ⌈x⌉ + round(x) +
+    sign(x) has the derivative cos 2x."""
+    x = rng.uniform(-3, 3, (3, 4)) + 0.25  # away from the jumps of the step functions
+    nodes = [
+        helper.make_node("Sin", ["x"], ["s"]),
+        helper.make_node("Cos", ["x"], ["c"]),
+        helper.make_node("Mul", ["s", "c"], ["sc"]),
+        *(helper.make_node(op, ["x"], [op]) for op in ("Floor", "Ceil", "Round", "Sign")),
+        helper.make_node("Sum", ["sc", "Floor", "Ceil", "Round", "Sign"], ["y"]),
+    ]
+    graph = load(_graph(nodes, [("x", x)], opset=13).SerializeToString())
+    want = np.sin(x) * np.cos(x) + np.floor(x) + np.ceil(x) + np.round(x) + np.sign(x)
+    assert rel_error(graph(x), want) <= 1e-15
+    assert rel_error(graph.backward(np.ones_like(x)), np.cos(2 * x)) <= 1e-14
+    _check_training(graph, [x])
+
+
 def _split(outputs, opset, inits=(), **attrs):
     """x (2, 7, 3, 4) → Split along the channels, the parts joined again with Mul/Add (one
     graph output); onnxruntime's answer beside cnnmath's."""

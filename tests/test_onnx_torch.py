@@ -474,6 +474,30 @@ def test_maximum_expand_and_repeat_load_and_train_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
+class _Labels(torch.nn.Module):
+    """Per-pixel class labels, as a segmentation network's last step: argmax over the
+    channels of its scores (an int64 map)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 5, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x).argmax(dim=1)
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_argmax_labels_are_torchs(opset):
+    torch.manual_seed(14)
+    model = _Labels().eval()
+    x = torch.randn(2, 3, 6, 5)
+    graph = load(_export(model, x, opset_version=opset))
+    got = graph(x.numpy())
+    assert got.dtype == np.int64
+    with torch.no_grad():
+        np.testing.assert_array_equal(got, model(x).numpy())
+
+
 def test_segmentation_network_agrees():
     """torchvision's LR-ASPP (MobileNetV3 backbone, its head upsampling bilinearly), random
     weights and BatchNorm statistics: the loaded graph gives PyTorch's and onnxruntime's

@@ -163,6 +163,7 @@ _ATTRIBUTE_TYPES = {
             "num_outputs",
             "saturate",
             "seed",
+            "select_last_index",
             "stash_type",
             "start",
             "storage_order",
@@ -218,6 +219,7 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
             "keepdims",
             "noop_with_empty_axes",
             "saturate",
+            "select_last_index",
             "storage_order",
             "training_mode",
             "transA",
@@ -616,6 +618,9 @@ _COMPARISONS: dict[str, tuple[Callable[..., Any], str]] = {
     "Equal": (np.equal, "="),
     "GreaterOrEqual": (np.greater_equal, "≥"),
     "LessOrEqual": (np.less_equal, "≤"),
+    "And": (np.logical_and, "and"),
+    "Or": (np.logical_or, "or"),
+    "Xor": (np.logical_xor, "xor"),
 }
 
 
@@ -631,8 +636,9 @@ def _broadcast(node: Node, roles: Sequence[str], shapes: list[tuple[int, ...]]) 
 
 
 class _Compare(_Op):
-    """y = (a ∘ b), a boolean, ∘ ∈ {>, <, =, ≥, ≤}, with NumPy (= ONNX multidirectional)
-    broadcasting. Piecewise constant in a and b: no gradient reaches them."""
+    """y = (a ∘ b), a boolean, ∘ ∈ {>, <, =, ≥, ≤} or the logical and, or, xor of two
+    booleans, with NumPy (= ONNX multidirectional) broadcasting. Piecewise constant in a and
+    b: no gradient reaches them."""
 
     roles = ("a", "b")
 
@@ -760,6 +766,36 @@ class _Cast(_Op):
     def extra_repr(self) -> str:
         """The op type and the target type."""
         return f"onnx_op={self.onnx_op!r}, to={self.dtype.name}"
+
+
+class _ArgExtremum(_Op):
+    """ArgMax / ArgMin: the index (int64) of the largest / smallest value along ``axis``,
+    the first one among ties (the last with ``select_last_index``); a NaN counts as the
+    largest and the smallest (NumPy's and onnxruntime's rule). No gradient: indices."""
+
+    roles = ("data",)
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], axis: int, keepdims: bool, last: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.keepdims, self.last = axis, keepdims, last
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(x.ndim, 1))
+        if x.shape[a] == 0:
+            raise refuse(self.onnx_node, f"input 'data': axis {a} is empty (no index to give)")
+        find = np.argmax if self.onnx_op == "ArgMax" else np.argmin
+        if self.last:  # the last of the ties: the first in the reversed axis
+            index = x.shape[a] - 1 - find(np.flip(x, axis=a), axis=a)
+        else:
+            index = find(x, axis=a)
+        index = index.astype(np.int64)
+        return (np.expand_dims(index, a) if self.keepdims else index), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
 
 
 class _Expand(_Op):
@@ -2815,6 +2851,14 @@ _ELEMENTARY: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
     "Exp": (_quiet(np.exp), _quiet(np.exp), "exp(x)"),
     "Log": (_quiet(np.log), _quiet(np.reciprocal), "log(x)"),
     "Neg": (np.negative, lambda x: np.full_like(x, -1), "−x"),
+    "Sin": (_quiet(np.sin), _quiet(np.cos), "sin(x)"),
+    "Cos": (_quiet(np.cos), _quiet(lambda x: -np.sin(x)), "cos(x)"),
+    # piecewise constant: derivative 0 (as PyTorch's floor, ceil, round and sign)
+    "Floor": (np.floor, np.zeros_like, "⌊x⌋"),
+    "Ceil": (np.ceil, np.zeros_like, "⌈x⌉"),
+    "Round": (np.round, np.zeros_like, "round(x), halves to even"),
+    "Sign": (np.sign, np.zeros_like, "sign(x)"),
+    "Not": (np.logical_not, np.zeros_like, "not x"),
 }
 
 
@@ -3024,6 +3068,15 @@ def cast(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
         return nn.Identity(), [x.name]
     operands = [_plain(x)]
     return _generic(_Cast(node, operands, _CAST_TYPES[to]), operands)
+
+
+def arg_extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    axis = int(attrs.get("axis", 0))
+    keepdims, last = bool(attrs.get("keepdims", 1)), bool(attrs.get("select_last_index", 0))
+    rank = _rank(info, ins[0])
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
+    return _generic(_ArgExtremum(node, ins[:1], axis, keepdims, last), ins[:1])
 
 
 def extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -3441,6 +3494,8 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Expand": expand,
     "Tile": tile,
     "Cast": cast,
+    "ArgMax": arg_extremum,
+    "ArgMin": arg_extremum,
     "Resize": resize,
     **{
         op: _activation
@@ -3502,7 +3557,9 @@ FOLD_ONLY = ("ConstantOfShape", "Range")
 SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     **dict.fromkeys(("Add", "Sub", "Mul", "Div", "MatMul", *_COMPARISONS), ((1, "A B", 2),)),
     "Pow": ((1, "X Y", 2),),
-    **dict.fromkeys(("Sqrt", "Reciprocal", "Neg"), ((1, "X", 1),)),
+    **dict.fromkeys(("Sqrt", "Reciprocal", "Neg", "Floor", "Ceil", "Round", "Not"), ((1, "X", 1),)),
+    **dict.fromkeys(("Sin", "Cos", "Sign"), ((1, "input", 1),)),
+    **dict.fromkeys(("ArgMax", "ArgMin"), ((1, "data", 1),)),
     **dict.fromkeys(("Exp", "Log"), ((1, "input", 1),)),
     **dict.fromkeys(("Conv", "ConvTranspose"), ((1, "X W B", 2),)),
     **dict.fromkeys(
