@@ -338,6 +338,23 @@ def test_convnext_block_agrees_and_trains_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
+def _exported_agrees_and_trains(model, x, opset, ops):
+    """The float64 ``model`` exported at ``opset`` uses ``ops``; its graph gives PyTorch's
+    output (1e-12) and onnxruntime's, and trains as PyTorch's autograd. Returns the graph."""
+    import onnx
+
+    data = _export(model, x, opset_version=opset)
+    used = {n.op_type for n in onnx.load_from_string(data).graph.node}
+    assert ops <= used, used
+    graph = load(data)
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert rel_error(graph(x.numpy()), want) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=opset)
+    trains_as_torch(model, x, graph)
+    return graph
+
+
 class _Interpolating(torch.nn.Module):
     def __init__(self, mode, align_corners, **geometry):
         super().__init__()
@@ -365,13 +382,8 @@ def test_interpolate_agrees_and_trains_as_torch(opset, align_corners, geometry, 
     torch.manual_seed(8)
     model = _Interpolating(mode, align_corners, **geometry).double()
     x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
-    graph = load(_export(model, x, opset_version=opset))
+    graph = _exported_agrees_and_trains(model, x, opset, {"Resize"})
     assert any(getattr(m, "onnx_op", None) == "Resize" for m in graph.modules())
-    with torch.no_grad():
-        want = model(x).numpy()
-    assert rel_error(graph(x.numpy()), want) <= 1e-12
-    loads_as_onnxruntime(model, x, opset_version=opset)
-    trains_as_torch(model, x, graph)
 
 
 class _Splits(torch.nn.Module):
@@ -396,17 +408,8 @@ def test_split_and_chunk_load_as_narrows_and_train_as_torch(opset):
     torch.manual_seed(11)
     model = _Splits().double()
     x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
-    data = _export(model, x, opset_version=opset)
-    import onnx
-
-    assert "Split" in {n.op_type for n in onnx.load_from_string(data).graph.node}
-    graph = load(data)
+    graph = _exported_agrees_and_trains(model, x, opset, {"Split"})
     assert sum(isinstance(n.module, nn.Narrow) for n in graph.walk()) >= 5
-    with torch.no_grad():
-        want = model(x).numpy()
-    assert rel_error(graph(x.numpy()), want) <= 1e-12
-    loads_as_onnxruntime(model, x, opset_version=opset)
-    trains_as_torch(model, x, graph)
 
 
 class _Reductions(torch.nn.Module):
@@ -428,17 +431,9 @@ def test_reductions_load_and_train_as_torch(opset):
     torch.manual_seed(12)
     model = _Reductions().double()
     x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
-    data = _export(model, x, opset_version=opset)
-    import onnx
-
-    ops_used = {n.op_type for n in onnx.load_from_string(data).graph.node}
-    assert {"ReduceL2", "ReduceMax", "ReduceSum", "ReduceLogSumExp"} <= ops_used, ops_used
-    graph = load(data)
-    with torch.no_grad():
-        want = model(x).numpy()
-    assert rel_error(graph(x.numpy()), want) <= 1e-12
-    loads_as_onnxruntime(model, x, opset_version=opset)
-    trains_as_torch(model, x, graph)
+    _exported_agrees_and_trains(
+        model, x, opset, {"ReduceL2", "ReduceMax", "ReduceSum", "ReduceLogSumExp"}
+    )
 
 
 class _Broadcasts(torch.nn.Module):
@@ -461,17 +456,7 @@ def test_maximum_expand_and_repeat_load_and_train_as_torch(opset):
     torch.manual_seed(13)
     model = _Broadcasts().double()
     x = torch.randn(2, 3, 6, 4, dtype=torch.float64)
-    data = _export(model, x, opset_version=opset)
-    import onnx
-
-    ops_used = {n.op_type for n in onnx.load_from_string(data).graph.node}
-    assert {"Max", "Expand", "Tile"} <= ops_used, ops_used
-    graph = load(data)
-    with torch.no_grad():
-        want = model(x).numpy()
-    assert rel_error(graph(x.numpy()), want) <= 1e-12
-    loads_as_onnxruntime(model, x, opset_version=opset)
-    trains_as_torch(model, x, graph)
+    _exported_agrees_and_trains(model, x, opset, {"Max", "Expand", "Tile"})
 
 
 class _Labels(torch.nn.Module):

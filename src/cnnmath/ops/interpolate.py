@@ -345,6 +345,27 @@ def _plan(
     )
 
 
+def _backward_plan(
+    func: str,
+    grad_output: Any,
+    input_shape: tuple[int, ...],
+    size: Any,
+    scale_factor: Any,
+    align_corners: Any,
+    taps: Any,
+) -> tuple[np.ndarray, tuple[int, int], Any, Any]:
+    """G checked against the output shape the resize of ``input_shape`` has; returns G,
+    the input's (m, n) and the rows' and columns' taps."""
+    G = check_float_array("grad_output", grad_output, func=func)
+    shape = tuple(int(v) for v in input_shape)
+    rows, cols = _plan(func, shape, size, scale_factor, bool(align_corners), G.dtype, taps)
+    n_out = [t.i0.size if isinstance(t, Taps) else t.source.shape[1] for t in (rows, cols)]
+    expected = (*shape[:-2], *n_out)
+    if G.shape != expected:
+        raise ValueError(f"{func}: grad_output: expected shape {expected}, got {G.shape}")
+    return G, (shape[-2], shape[-1]), rows, cols
+
+
 def interpolate_bilinear(
     x: np.ndarray,
     size: int | tuple[int, int] | None = None,
@@ -382,13 +403,10 @@ def interpolate_bilinear_backward(
     output (i, j) gave input pixel (u, v)), the adjoint taken axis by axis. G must have Y's
     shape; the result has ``input_shape`` and G's dtype."""
     func = "interpolate_bilinear_backward"
-    G = check_float_array("grad_output", grad_output, func=func)
-    shape = tuple(int(v) for v in input_shape)
-    rows, cols = _plan(func, shape, size, scale_factor, bool(align_corners), G.dtype)
-    expected = (*shape[:-2], rows.i0.size, cols.i0.size)
-    if G.shape != expected:
-        raise ValueError(f"{func}: grad_output: expected shape {expected}, got {G.shape}")
-    return resample_linear_backward(G, rows, cols, (shape[-2], shape[-1]))
+    G, shape, rows, cols = _backward_plan(
+        func, grad_output, input_shape, size, scale_factor, align_corners, linear_taps
+    )
+    return resample_linear_backward(G, rows, cols, shape)
 
 
 def interpolate_bicubic(
@@ -433,10 +451,7 @@ def interpolate_bicubic_backward(
     a ``scale_factor`` ≠ 1 keeps the image's shape, e.g. 1.1 on 5×7 pixels, its forward
     resamples by 1/1.1 but its backward returns G unchanged.)"""
     func = "interpolate_bicubic_backward"
-    G = check_float_array("grad_output", grad_output, func=func)
-    shape = tuple(int(v) for v in input_shape)
-    rows, cols = _plan(func, shape, size, scale_factor, bool(align_corners), G.dtype, cubic_taps)
-    expected = (*shape[:-2], rows.source.shape[1], cols.source.shape[1])
-    if G.shape != expected:
-        raise ValueError(f"{func}: grad_output: expected shape {expected}, got {G.shape}")
-    return resample_cubic_backward(G, rows, cols, (shape[-2], shape[-1]))
+    G, shape, rows, cols = _backward_plan(
+        func, grad_output, input_shape, size, scale_factor, align_corners, cubic_taps
+    )
+    return resample_cubic_backward(G, rows, cols, shape)
