@@ -1664,6 +1664,43 @@ def test_sin_cos_and_the_piecewise_constant_ops_differentiate():
     _check_training(graph, [x])
 
 
+@pytest.mark.parametrize(
+    "op, attrs",
+    [
+        ("Swish", dict(alpha=0.5)),
+        ("Swish", {}),
+        ("ThresholdedRelu", dict(alpha=0.3)),
+        ("LpNormalization", dict(axis=1, p=2)),
+        ("LpNormalization", dict(axis=-1, p=1)),
+    ],
+)
+def test_swish_thresholded_relu_and_lp_normalization_differentiate(op, attrs):
+    """onnxruntime's values (float32) and the gradient against finite differences
+    (float64, away from ThresholdedRelu's jump); a zero vector normalises to 0, as
+    onnxruntime gives, with gradient 0."""
+    x = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    x[np.abs(np.abs(x) - 0.3) < 0.05] += 0.2  # no value at the threshold's jump
+    x[0, :, 0] = 0.0  # a zero vector along axis 1 (and zeros along the last axis)
+    x[1, 0, :] = 0.0
+    node = helper.make_node(op, ["x"], ["y"], name="n", **attrs)
+    opset = 24 if op == "Swish" else 13
+    model = _graph([node], [("x", x)], opset=opset)
+    got = load(model.SerializeToString())(x)
+    if op != "Swish":  # onnxruntime has no Swish kernel yet: its formula instead
+        np.testing.assert_allclose(got, _ort_output(model, [("x", x)]), rtol=1e-6, atol=1e-7)
+    else:
+        a = attrs.get("alpha", 1.0)
+        np.testing.assert_allclose(got, x / (1 + np.exp(-a * x)), rtol=1e-6)
+    x64 = x.astype(np.float64)
+    graph = load(_graph([node], [("x", x64)], opset=opset).SerializeToString())
+    if op == "LpNormalization":  # off the zero vectors, where the norm is not differentiable
+        graph(x64)
+        g = graph.backward(np.ones_like(x64))
+        assert not np.any(g[0, :, 0] if attrs["axis"] == 1 else g[1, 0, :])  # the zero vector
+        x64 = x64 + (x64 == 0) * 0.7
+    _check_training(graph, [x64])
+
+
 def _split(outputs, opset, inits=(), **attrs):
     """x (2, 7, 3, 4) → Split along the channels, the parts joined again with Mul/Add (one
     graph output); onnxruntime's answer beside cnnmath's."""

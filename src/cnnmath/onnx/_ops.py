@@ -155,12 +155,15 @@ _ATTRIBUTE_TYPES = {
             "blocksize",
             "ceil_mode",
             "count_include_pad",
+            "detect_negative",
+            "detect_positive",
             "end",
             "exclude_outside",
             "group",
             "keepdims",
             "noop_with_empty_axes",
             "num_outputs",
+            "p",
             "saturate",
             "seed",
             "select_last_index",
@@ -796,6 +799,97 @@ class _ArgExtremum(_Op):
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         return [None]
+
+
+class _Size(_Op):
+    """Size: the number of elements of the input, an int64 scalar. No gradient."""
+
+    roles = ("data",)
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        return np.asarray(np.size(x), np.int64), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
+
+
+class _Predicate(_Op):
+    """IsNaN, IsInf (``detect_negative`` / ``detect_positive``): a bool mask. No gradient."""
+
+    roles = ("X",)
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], negative: bool, positive: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.negative, self.positive = negative, positive
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if self.onnx_op == "IsNaN":
+            return np.isnan(x), None
+        return (np.isneginf(x) & self.negative) | (np.isposinf(x) & self.positive), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
+
+
+class _Hardmax(_Op):
+    """Hardmax along ``axis`` (opset ≥ 13): 1 at the first largest value, 0 elsewhere.
+    Piecewise constant: no gradient reaches the input."""
+
+    roles = ("input",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int) -> None:
+        super().__init__(node, operands)
+        self.axis = axis
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(x.ndim, 1))
+        y = np.zeros_like(x)
+        if x.size:
+            np.put_along_axis(y, np.expand_dims(np.argmax(x, axis=a), a), 1, axis=a)
+        return y, None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
+
+
+class _LpNormalization(_Op):
+    """y = x / ‖x‖_p along ``axis``, p ∈ {1, 2}; a zero vector gives 0. Backward, with
+    n = ‖x‖_p and s = Σ_axis G·y: ∂ℓ/∂x = (G − y·s)/n for p = 2 and (G − sign(x)·s)/n for
+    p = 1 (0 for a zero vector)."""
+
+    roles = ("input",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int, p: int) -> None:
+        super().__init__(node, operands)
+        self.axis, self.p = axis, p
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(x.ndim, 1))
+        if self.p == 1:
+            n = np.sum(np.abs(x), axis=a, keepdims=True)
+        else:
+            n = np.sqrt(np.sum(x * x, axis=a, keepdims=True))
+        return _safe_divide(x, n).astype(x.dtype), (a, n)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        a, n = ctx
+        x = np.asarray(args[0])
+        y = _safe_divide(x, n)
+        s = np.sum(g * y, axis=a, keepdims=True)
+        direction = y if self.p == 2 else np.sign(x)
+        return [_safe_divide(g - direction * s, n)]
+
+
+def _safe_divide(a: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """a/n, and 0 where n = 0 (a zero vector normalises to 0, as ONNX's reference and
+    onnxruntime give; its gradient there is taken as 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n == 0, 0, a / np.where(n == 0, 1, n))
 
 
 class _Expand(_Op):
@@ -2759,6 +2853,8 @@ def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         layer = nn.Mish()
     elif op == "HardSwish":
         layer = nn.Hardswish()
+    elif op == "Swish" and attrs.get("alpha", 1.0) == 1.0:  # x·σ(x)
+        layer = nn.SiLU()
     elif (
         op == "HardSigmoid"
         and attrs.get("alpha", 0.2) == _ONE_SIXTH_FLOAT32
@@ -2827,6 +2923,24 @@ def _formula(node: Node, attrs: Attrs) -> tuple[Callable[..., Any], Callable[...
         return (lambda x: erf(x).astype(x.dtype, copy=False), derf, "erf(x)")
     if op == "Abs":  # Softsign's export: x / (1 + |x|); d|x|/dx = sign(x), 0 at 0
         return (np.abs, lambda x: np.sign(x).astype(x.dtype), "|x|")
+    if op == "Swish":  # x·σ(αx)
+        alpha = attrs.get("alpha", 1.0)
+
+        def swish(x: np.ndarray) -> np.ndarray:
+            return x * act.sigmoid(x.dtype.type(alpha) * x)
+
+        def dswish(x: np.ndarray) -> np.ndarray:
+            s = act.sigmoid(x.dtype.type(alpha) * x)
+            return s + alpha * x * s * (1 - s)
+
+        return swish, dswish, f"x·σ({alpha}·x)"
+    if op == "ThresholdedRelu":  # x where x > α, else 0
+        alpha = attrs.get("alpha", 1.0)
+        return (
+            lambda x: np.where(x > alpha, x, 0).astype(x.dtype),
+            lambda x: (x > alpha).astype(x.dtype),
+            f"x if x > {alpha} else 0",
+        )
     if op in _ELEMENTARY:
         return _ELEMENTARY[op]
     raise refuse(node, f"op type {op!r} is not supported")
@@ -3059,10 +3173,21 @@ def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
 def cast(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """Cast: folded on a constant; at run time ``_Cast``, or an ``nn.Identity`` when the
     value already has the type (PyTorch's exports cast comparisons to bool)."""
-    to = attrs.get("to")
     attrs.get("saturate")  # concerns float8 targets only, which are refused
-    if to not in _CAST_TYPES:
-        raise refuse(node, f"attribute 'to': data type {to} is not supported")
+    if node.op_type == "CastLike":  # the type of the second input
+        like = ins[1]
+        if isinstance(like, Const):
+            to = _ONNX_TYPES.get(np.dtype(like.value.dtype))
+        else:
+            to = info["types"].get(like.name) if isinstance(like, Ref) else None
+        if to not in _CAST_TYPES:
+            raise refuse(
+                node, "input 'target_type': expected float32, float64, int32, int64 or bool"
+            )
+    else:
+        to = attrs.get("to")
+        if to not in _CAST_TYPES:
+            raise refuse(node, f"attribute 'to': data type {to} is not supported")
     x = ins[0]
     if isinstance(x, Ref) and info["types"].get(x.name) == to:
         return nn.Identity(), [x.name]
@@ -3077,6 +3202,29 @@ def arg_extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, A
     if rank is not None:
         _axis(node, "attribute 'axis'", axis, max(rank, 1))
     return _generic(_ArgExtremum(node, ins[:1], axis, keepdims, last), ins[:1])
+
+
+def size(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    return _generic(_Size(node, [_plain(ins[0])]), [_plain(ins[0])])
+
+
+def predicate(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    negative = bool(attrs.get("detect_negative", 1)) if node.op_type == "IsInf" else False
+    positive = bool(attrs.get("detect_positive", 1)) if node.op_type == "IsInf" else False
+    return _generic(_Predicate(node, ins[:1], negative, positive), ins[:1])
+
+
+def hardmax(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if node.opset < 13:  # before 13: x flattened to 2-D at axis (default 1), as Softmax's
+        raise refuse(node, f"opset {node.opset}: expected 13 or later (Hardmax along an axis)")
+    return _generic(_Hardmax(node, ins[:1], int(attrs.get("axis", -1))), ins[:1])
+
+
+def lp_normalization(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    p = int(attrs.get("p", 2))
+    if p not in (1, 2):
+        raise refuse(node, f"attribute 'p': expected 1 or 2, got {p}")
+    return _generic(_LpNormalization(node, ins[:1], int(attrs.get("axis", -1)), p), ins[:1])
 
 
 def extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -3515,15 +3663,23 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
             "Mish",
             "Erf",
             "Abs",
+            "Swish",
+            "ThresholdedRelu",
             *_ELEMENTARY,
         )
     },
+    "CastLike": cast,
+    "Size": size,
+    "Hardmax": hardmax,
+    "LpNormalization": lp_normalization,
+    **dict.fromkeys(("IsNaN", "IsInf"), predicate),
 }
 
 
 # Ops read only on values known at load time (the pads and shapes exporters compute from
 # constants): evaluated once while loading, never part of the graph.
 _CAST_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}
+_ONNX_TYPES = {np.dtype(t): code for code, t in _CAST_TYPES.items()}
 
 
 def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
@@ -3560,6 +3716,11 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     **dict.fromkeys(("Sqrt", "Reciprocal", "Neg", "Floor", "Ceil", "Round", "Not"), ((1, "X", 1),)),
     **dict.fromkeys(("Sin", "Cos", "Sign"), ((1, "input", 1),)),
     **dict.fromkeys(("ArgMax", "ArgMin"), ((1, "data", 1),)),
+    "CastLike": ((15, "input target_type", 2),),
+    "Size": ((1, "data", 1),),
+    **dict.fromkeys(("IsNaN", "IsInf", "Swish"), ((1, "X", 1),)),
+    **dict.fromkeys(("Hardmax", "LpNormalization"), ((1, "input", 1),)),
+    "ThresholdedRelu": ((10, "X", 1),),
     **dict.fromkeys(("Exp", "Log"), ((1, "input", 1),)),
     **dict.fromkeys(("Conv", "ConvTranspose"), ((1, "X W B", 2),)),
     **dict.fromkeys(
