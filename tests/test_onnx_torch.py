@@ -483,6 +483,43 @@ def test_argmax_labels_are_torchs(opset):
         np.testing.assert_array_equal(got, model(x).numpy())
 
 
+class _WithLoss(torch.nn.Module):
+    """A per-pixel classifier and its loss in one graph (a training export): class weights,
+    an ignored label (−1), and the chosen reduction."""
+
+    def __init__(self, loss, reduction):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        labels = torch.tensor([[[0, 1, 2, 3, -1]] * 6, [[3, 3, 2, 1, 0]] * 6])
+        self.register_buffer("labels", labels)
+        self.register_buffer("w", torch.tensor([1.0, 2.0, 0.5, 1.5]))
+        self.loss, self.reduction = loss, reduction
+
+    def forward(self, x):
+        z = self.conv(x)
+        if self.loss == "nll":  # (log_softmax then nll_loss would be exported fused)
+            z = torch.log(torch.softmax(z, dim=1))
+        f = (
+            torch.nn.functional.nll_loss
+            if self.loss == "nll"
+            else torch.nn.functional.cross_entropy
+        )
+        return f(z, self.labels, weight=self.w, ignore_index=-1, reduction=self.reduction)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll"])
+def test_losses_in_the_graph_train_as_torch(loss, reduction):
+    """F.cross_entropy and F.nll_loss are exported as SoftmaxCrossEntropyLoss and
+    NegativeLogLikelihoodLoss: the loaded graph's loss is PyTorch's, and its backward gives
+    PyTorch's gradients of the input and the convolution's parameters."""
+    torch.manual_seed(15)
+    model = _WithLoss(loss, reduction).double()
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    op = "NegativeLogLikelihoodLoss" if loss == "nll" else "SoftmaxCrossEntropyLoss"
+    _exported_agrees_and_trains(model, x, 13, {op})
+
+
 def test_segmentation_network_agrees():
     """torchvision's LR-ASPP (MobileNetV3 backbone, its head upsampling bilinearly), random
     weights and BatchNorm statistics: the loaded graph gives PyTorch's and onnxruntime's

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import nn, ops
+from .. import losses, nn, ops
 from ..nn import Parameter
 from ..nn.graph import unbroadcast
 from ..ops import activations as act
@@ -160,6 +160,7 @@ _ATTRIBUTE_TYPES = {
             "end",
             "exclude_outside",
             "group",
+            "ignore_index",
             "keepdims",
             "noop_with_empty_axes",
             "num_outputs",
@@ -202,6 +203,7 @@ _ATTRIBUTE_TYPES = {
             "mode",
             "nearest_mode",
             "padding_mode",
+            "reduction",
         ),
         _STRING,
     ),
@@ -890,6 +892,45 @@ def _safe_divide(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     onnxruntime give; its gradient there is taken as 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(n == 0, 0, a / np.where(n == 0, 1, n))
+
+
+class _Loss(_Op):
+    """SoftmaxCrossEntropyLoss(scores, labels, weights) and NegativeLogLikelihoodLoss(input,
+    target, weight): PyTorch's ``cross_entropy`` / ``nll_loss`` (``cnnmath.losses``), which
+    ONNX defines the same way — classes on axis 1 of (N, C, d1, …), per-class weights,
+    ``ignore_index``, "mean" divided by the summed weights of the targets counted, "sum",
+    "none". Backward: the loss's gradient times G (G broadcast over the classes for "none");
+    nothing reaches the labels or the weights."""
+
+    roles = ("scores", "labels", "weights")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], reduction: str, ignore: int | None
+    ) -> None:
+        super().__init__(node, operands)
+        self.reduction, self.ignore = reduction, ignore
+
+    def compute(self, x: Any, y: Any, w: Any) -> tuple[np.ndarray, Any]:
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim < 2:
+            raise refuse(self.onnx_node, f"input 0: expected (N, C, …), got shape {x.shape}")
+        # no ignore_index: none of the labels (all in [0, C)) equals the stand-in
+        ignore = np.iinfo(np.int64).min if self.ignore is None else self.ignore
+        f = losses.cross_entropy if self.onnx_op == "SoftmaxCrossEntropyLoss" else losses.nll_loss
+        w = None if w is None else np.asarray(w, x.dtype)
+        try:
+            loss, grad = f(x, y, weight=w, ignore_index=ignore, reduction=self.reduction)
+        except ValueError as e:
+            raise refuse(self.onnx_node, str(e)) from None
+        return np.asarray(loss, x.dtype), grad
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        G = np.asarray(g)
+        return [ctx * (np.expand_dims(G, 1) if self.reduction == "none" else G), None, None]
+
+    def extra_repr(self) -> str:
+        """The op type and its options."""
+        return f"onnx_op={self.onnx_op!r}, reduction={self.reduction!r}, ignore_index={self.ignore}"
 
 
 class _Expand(_Op):
@@ -3227,6 +3268,17 @@ def lp_normalization(node: Node, attrs: Attrs, ins: list[Operand], info: dict[st
     return _generic(_LpNormalization(node, ins[:1], int(attrs.get("axis", -1)), p), ins[:1])
 
 
+def loss(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    reduction = attrs.get("reduction", "mean")
+    if reduction not in ("mean", "sum", "none"):
+        raise refuse(
+            node, f"attribute 'reduction': expected 'mean', 'sum' or 'none', got {reduction!r}"
+        )
+    ignore = attrs.get("ignore_index", None)
+    operands = [ins[0], _plain(ins[1]), None if len(ins) < 3 else _plain(ins[2])]
+    return _generic(_Loss(node, operands, reduction, ignore), operands)
+
+
 def extremum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     return _generic(_Extremum(node, ins, node.op_type), ins)
 
@@ -3670,6 +3722,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     },
     "CastLike": cast,
     "Size": size,
+    **dict.fromkeys(("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss"), loss),
     "Hardmax": hardmax,
     "LpNormalization": lp_normalization,
     **dict.fromkeys(("IsNaN", "IsInf"), predicate),
@@ -3717,6 +3770,8 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     **dict.fromkeys(("Sin", "Cos", "Sign"), ((1, "input", 1),)),
     **dict.fromkeys(("ArgMax", "ArgMin"), ((1, "data", 1),)),
     "CastLike": ((15, "input target_type", 2),),
+    "SoftmaxCrossEntropyLoss": ((12, "scores labels weights", 2),),
+    "NegativeLogLikelihoodLoss": ((12, "input target weight", 2),),
     "Size": ((1, "data", 1),),
     **dict.fromkeys(("IsNaN", "IsInf", "Swish"), ((1, "X", 1),)),
     **dict.fromkeys(("Hardmax", "LpNormalization"), ((1, "input", 1),)),
