@@ -328,6 +328,7 @@ def test_every_supported_op_is_exercised(outcomes):
         "sign",
         "sce",
         "nllloss",
+        "basic",  # test_basic_deform_conv_*
     ):
         assert op in ops_run, op
     assert sum(v is None for v in outcomes.values()) >= 200

@@ -4,6 +4,7 @@ from importlib import import_module
 
 FAMILIES = (
     "conv",
+    "deform_conv",
     "pool",
     "interpolate",
     "linear",

@@ -67,6 +67,7 @@ from .activation import (
 )
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
+from .deform_conv import DeformConv2d
 from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
 from .flatten import Flatten, Permute, Unflatten
 from .fold import fold_batch_norm
@@ -170,6 +171,7 @@ __all__ = [
     "AvgPool2d",
     "Conv1d",
     "Conv2d",
+    "DeformConv2d",
     "MaxPool1d",
     "AvgPool1d",
     "AdaptiveAvgPool1d",

@@ -164,6 +164,7 @@ _ATTRIBUTE_TYPES = {
             "keepdims",
             "noop_with_empty_axes",
             "num_outputs",
+            "offset_group",
             "p",
             "saturate",
             "seed",
@@ -233,7 +234,16 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
         (0, 1),
     ),
     **dict.fromkeys(
-        ("blocksize", "group", "kernel_shape", "strides", "dilations", "num_outputs"), (1, None)
+        (
+            "blocksize",
+            "group",
+            "kernel_shape",
+            "strides",
+            "dilations",
+            "num_outputs",
+            "offset_group",
+        ),
+        (1, None),
     ),
 }
 
@@ -2412,6 +2422,86 @@ def conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     return _generic(_Conv(node, [x, _as_operand(w, wp), _as_operand(b, bp)], geo), [x, w, b])
 
 
+class _DeformConv(_Op):
+    """DeformConv (opset 19): ``ops.deform_conv2d`` on X, W, offset, B and mask, any of W,
+    B, mask computed at run time; the gradients of all five from
+    ``ops.deform_conv2d_backward``."""
+
+    roles = ("X", "W", "offset", "B", "mask")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], options: dict[str, Any]) -> None:
+        super().__init__(node, operands)
+        self.options = options
+
+    def compute(self, x: Any, w: Any, offset: Any, b: Any, mask: Any) -> tuple[np.ndarray, Any]:
+        try:
+            return ops.deform_conv2d(x, offset, w, b, mask=mask, **self.options), None
+        except (ValueError, TypeError) as e:
+            raise refuse(self.onnx_node, str(e)) from None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, w, offset, b, mask = args
+        gx, goffset, gw, gb, gmask = ops.deform_conv2d_backward(
+            g, x, offset, w, mask=mask, **self.options
+        )
+        return [gx, gw, goffset, None if b is None else gb, gmask]
+
+
+def deform_conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """DeformConv with symmetric pads: ``nn.DeformConv2d`` when the weight (and bias) are
+    initializers and X, the offsets (and mask) run-time values, as torchvision's exports
+    have them; ``_DeformConv`` otherwise."""
+    _check_2d(node, info, ins[0])
+    geo = _geometry(node, attrs)
+    group = attrs.get("group", 1)
+    offset_group = attrs.get("offset_group", 1)
+    (pt, pl, pb, pr) = geo["pads"]
+    if geo["auto_pad"] != "NOTSET" or pt != pb or pl != pr:
+        raise refuse(node, f"attribute 'pads': expected equal pads at both ends, got {geo['pads']}")
+    x, w, offset, b, mask = (ins + [None] * 5)[:5]
+    wp, bp = _float_param(w), _float_param(b)
+    options = {
+        "stride": tuple(geo["strides"]),
+        "padding": (pt, pl),
+        "dilation": tuple(geo["dilations"]),
+    }
+    shape = _shape(info, offset)
+    if shape is not None and isinstance(shape[1], int) and wp is not None:
+        k = wp.shape[2] * wp.shape[3]
+        if shape[1] != 2 * k * offset_group:
+            raise refuse(
+                node,
+                f"attribute 'offset_group': {offset_group} groups of {k} taps need "
+                f"{2 * k * offset_group} offset channels, the offset has {shape[1]}",
+            )
+    if (
+        isinstance(x, Ref)
+        and isinstance(offset, Ref)
+        and (mask is None or isinstance(mask, Ref))
+        and wp is not None
+        and wp.data.ndim == 4
+        and (b is None or bp is not None)
+        and (geo["kernel_shape"] is None or geo["kernel_shape"] == list(wp.shape[2:]))
+    ):
+        C_out, C_per, f1, f2 = wp.shape
+        layer = nn.DeformConv2d(
+            C_per * group,
+            C_out,
+            (f1, f2),
+            options["stride"],
+            options["padding"],
+            options["dilation"],
+            group,
+            bias=b is not None,
+            dtype=wp.dtype,
+        )
+        layer.weight = wp
+        layer.bias = bp
+        return layer, [x.name, offset.name] + ([] if mask is None else [mask.name])
+    operands = [x, _as_operand(w, wp), offset, _as_operand(b, bp), mask]
+    return _generic(_DeformConv(node, operands, options), operands)
+
+
 def _as_operand(operand: Operand, param: Parameter | None) -> Operand:
     if isinstance(operand, Const) and param is not None:
         return Const(operand.value, param)
@@ -3647,6 +3737,7 @@ def _as_narrow(ins: list[Operand], info: dict[str, Any]) -> Built | None:
 
 CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Built]] = {
     "Conv": conv,
+    "DeformConv": deform_conv,
     "ConvTranspose": conv_transpose,
     "MaxPool": pool,
     "AveragePool": pool,
@@ -3778,6 +3869,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "ThresholdedRelu": ((10, "X", 1),),
     **dict.fromkeys(("Exp", "Log"), ((1, "input", 1),)),
     **dict.fromkeys(("Conv", "ConvTranspose"), ((1, "X W B", 2),)),
+    "DeformConv": ((19, "X W offset B mask", 3),),
     **dict.fromkeys(
         (
             "MaxPool",

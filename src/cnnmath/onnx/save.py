@@ -64,6 +64,7 @@ as the identity. The mapping, layer by layer:
                              (Dropout1d), InstanceNormalization on (N, C, L)
     Add, Concat, Mul         Add (Sum for more than two inputs), Concat, Mul (broadcasting)
     Narrow                   Slice along its axis
+    DeformConv2d             DeformConv (opset ≥ 19; offset_group from the offsets' channels)
     GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
                              "bicubic" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
@@ -860,6 +861,30 @@ def _needs(w: _Writer, node: nn.Node, op: str, opset: int) -> None:
         )
 
 
+def _deform_conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """DeformConv2d: a DeformConv (opset ≥ 19) of X, W, the offsets, B and the mask."""
+    m = node.module
+    assert isinstance(m, nn.DeformConv2d)
+    _needs(w, node, "DeformConv", 19)
+    x, offset, *mask = node.inputs
+    bias = w.state(m, "bias", node) if m.bias is not None else ""
+    inputs = [x, w.state(m, "weight", node), offset, bias, *mask]
+    (ph, pw), groups = m.padding, m.groups
+    offset_group = shapes[1][1] // (2 * m.kernel_size[0] * m.kernel_size[1])
+    w.node(
+        "DeformConv",
+        inputs if mask or m.bias is not None else inputs[:3],
+        node.output,
+        node.name,
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=[ph, pw, ph, pw],
+        dilations=list(m.dilation),
+        group=groups,
+        offset_group=offset_group,
+    )
+
+
 def _grid_sample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.GridSample)
@@ -1072,6 +1097,7 @@ def _gelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 _EMITTERS: dict[type, _Emit] = {
     nn.Conv2d: _conv,
+    nn.DeformConv2d: _deform_conv,
     nn.Conv1d: _conv,
     nn.MaxPool1d: _pool1d,
     nn.AvgPool1d: _pool1d,

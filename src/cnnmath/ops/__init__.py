@@ -16,6 +16,7 @@ from .conv import (
     conv_transpose2d,
     conv_transpose2d_backward,
 )
+from .deform_conv import deform_conv2d, deform_conv2d_backward
 from .dropout import dropout, dropout_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
@@ -76,6 +77,8 @@ __all__ = [
     "channel_shuffle",
     "channel_shuffle_backward",
     "conv2d",
+    "deform_conv2d",
+    "deform_conv2d_backward",
     "conv2d_backward",
     "conv_output_shape",
     "conv_transpose2d",

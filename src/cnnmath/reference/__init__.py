@@ -35,6 +35,7 @@ from .activations import (
     threshold_grad,
 )
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from .deform_conv import deform_conv2d, deform_conv2d_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
     interpolate_bicubic,
@@ -101,6 +102,8 @@ __all__ = [
     "channel_shuffle",
     "channel_shuffle_backward",
     "conv2d",
+    "deform_conv2d",
+    "deform_conv2d_backward",
     "conv2d_backward",
     "conv_transpose2d",
     "conv_transpose2d_backward",
