@@ -123,6 +123,47 @@ def int_pair(name: str, value: Any, *, minimum: int, func: str) -> tuple[int, in
     return pair
 
 
+def int_triple(name: str, value: Any, *, minimum: int, func: str) -> tuple[int, int, int]:
+    """An int or a triple of ints, each ``>= minimum``, as a (depth, height, width) tuple."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}: expected an int or a triple of ints, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        triple = (int(value),) * 3
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 3
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        triple = (int(value[0]), int(value[1]), int(value[2]))
+    else:
+        raise TypeError(
+            f"{func}: {name}: expected an int or a triple (depth, height, width) of ints, "
+            f"got {value!r}"
+        )
+    if min(triple) < minimum:
+        raise ValueError(f"{func}: {name}: expected values >= {minimum}, got {value!r}")
+    return triple
+
+
+def batched_volume(name: str, x: np.ndarray, *, func: str) -> tuple[np.ndarray, bool]:
+    """Accept (N, C, D, H, W) or one unbatched (C, D, H, W) volume; return the 5-D view and a
+    flag. A 3-D array is refused with the indexing that adds the missing axes, as
+    ``batched_image`` refuses a 2-D one."""
+    check_ndim(
+        name,
+        x,
+        (4, 5),
+        func=func,
+        layout="(N, C, D, H, W), or (C, D, H, W) for one volume",
+        hint=f"for a single-channel volume add the axes with {name}[None, None]"
+        if x.ndim == 3
+        else "",
+    )
+    if x.ndim == 4:
+        return x[None], True
+    return x, False
+
+
 def positive_int(
     name: str, value: Any, *, func: str, minimum: int = 1, maximum: int | None = None
 ) -> int:

@@ -132,6 +132,18 @@ SIGNAL_LAYERS = (
     nn.InstanceNorm1d,
 )
 
+#: The 3-D layers: they run on volumes (N, C, D, H, W), whose receptive fields have a depth
+#: this module does not track.
+VOLUME_LAYERS = (
+    nn.Conv3d,
+    nn.MaxPool3d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool3d,
+    nn.BatchNorm3d,
+    nn.Dropout3d,
+)
+
 
 def layer_geometry(module: Any) -> Geometry:
     """The spatial geometry of one leaf layer (a node of ``Module.walk``).
@@ -167,6 +179,11 @@ def layer_geometry(module: Any) -> Geometry:
         raise ValueError(
             f"receptive_field: model: {name} works on signals (N, C, L); receptive fields are "
             "computed for networks of images (N, C, H, W)"
+        )
+    if isinstance(module, VOLUME_LAYERS):
+        raise ValueError(
+            f"receptive_field: model: {name} works on volumes (N, C, D, H, W); receptive "
+            "fields are computed for networks of images (N, C, H, W)"
         )
     if name in ("Unfold", "Fold"):
         raise ValueError(

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import nn
 from ._checks import positive_int
-from .receptive import SIGNAL_LAYERS, Field, receptive_field
+from .receptive import SIGNAL_LAYERS, VOLUME_LAYERS, Field, receptive_field
 
 __all__ = ["LayerRow", "Summary", "summary"]
 
@@ -192,15 +192,22 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def _batched(input_shape: Sequence[int], func: str, signal: bool = False) -> tuple[int, ...]:
+def _batched(
+    input_shape: Sequence[int], func: str, signal: bool = False, volume: bool = False
+) -> tuple[int, ...]:
     """(B, …): 1 or 3 axes are one sample (B = 1 is put in front); 2 or 4 include B. For a
-    model of signals (its first layer 1-D), (C, L) is one sample and (B, C, L) includes B."""
+    model of signals (its first layer 1-D), (C, L) is one sample and (B, C, L) includes B;
+    for a model of volumes (its first layer 3-D), (C, D, H, W) is one sample and
+    (B, C, D, H, W) includes B."""
     try:
         shape = tuple(input_shape)
     except TypeError:
         raise TypeError(
             f"{func}: input_shape: expected a sequence of ints, got {input_shape!r}"
         ) from None
+    if volume and len(shape) in (4, 5):
+        shape = tuple(positive_int(f"input_shape[{i}]", s, func=func) for i, s in enumerate(shape))
+        return (1, *shape) if len(shape) == 4 else shape
     if len(shape) not in (1, 2, 3, 4):
         raise ValueError(
             f"{func}: input_shape: expected (C, H, W) or (B, C, H, W) (or (F,) / (B, F) for a "
@@ -253,7 +260,13 @@ def summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
     nodes = list(model.walk())
     if not nodes:
         raise ValueError(f"{func}: model: expected at least one layer, got none")
-    shape = _batched(input_shape, func, signal=isinstance(nodes[0].module, SIGNAL_LAYERS))
+    first = nodes[0].module
+    shape = _batched(
+        input_shape,
+        func,
+        signal=isinstance(first, SIGNAL_LAYERS),
+        volume=isinstance(first, VOLUME_LAYERS),
+    )
     params = model.parameters()
     dtype = params[0].dtype if params else np.dtype(np.float32)
 
@@ -303,6 +316,8 @@ def summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
 
 def _fields(model: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, Field], str]:
     """The receptive field of each node by name, or ({}, why not)."""
+    if len(shape) == 5:
+        return {}, "receptive fields are computed for images (N, C, H, W), not volumes"
     if len(shape) != 4:
         return {}, "the input has no spatial axes"
     try:

@@ -16,6 +16,7 @@ FAMILIES = (
     "norm",
     "activations",
     "losses",
+    "volumetric",
 )
 
 RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]

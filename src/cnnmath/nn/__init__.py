@@ -80,6 +80,15 @@ from .layers1d import (
     ConvTranspose1d,
     MaxPool1d,
 )
+from .layers3d import (
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    BatchNorm3d,
+    Conv3d,
+    Dropout3d,
+    MaxPool3d,
+)
 from .linear import Linear
 from .lists import ModuleDict, ModuleList
 from .module import IncompatibleKeys, Module, Node, StateDictError
@@ -116,6 +125,13 @@ from .unfold import Fold, Unfold
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+    "AvgPool3d",
+    "BatchNorm3d",
+    "Conv3d",
+    "Dropout3d",
+    "MaxPool3d",
     "LayerNorm2d",
     "Permute",
     "Narrow",

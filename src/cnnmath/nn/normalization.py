@@ -92,7 +92,8 @@ class _BatchNorm(Module):
         func = f"{type(self).__name__}.forward"
         check_float_array("x", x, func=func)
         if x.ndim not in self._axes:
-            shapes = " or ".join(["(N, C)", "(N, C, L)", "(N, C, H, W)"][n - 2] for n in self._axes)
+            layouts = ["(N, C)", "(N, C, L)", "(N, C, H, W)", "(N, C, D, H, W)"]
+            shapes = " or ".join(layouts[n - 2] for n in self._axes)
             raise ValueError(f"{func}: x: expected shape {shapes}, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(

@@ -58,6 +58,18 @@ from .pool import (
 )
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 from .unfold import fold, fold_backward, unfold, unfold_backward
+from .volumetric import (
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+    conv3d,
+    conv3d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+)
 
 __all__ = [
     "affine_grid",
@@ -120,4 +132,14 @@ __all__ = [
     "relu_backward",
     "softmax",
     "softmax_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
+    "conv3d",
+    "conv3d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
 ]

@@ -85,6 +85,18 @@ from .softmax import (
     softmax_backward,
 )
 from .unfold import fold, fold_backward, unfold, unfold_backward
+from .volumetric import (
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+    conv3d,
+    conv3d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+)
 
 __all__ = [
     "affine_grid",
@@ -154,4 +166,14 @@ __all__ = [
     "threshold_grad",
     "softmax",
     "softmax_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
+    "conv3d",
+    "conv3d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
 ]

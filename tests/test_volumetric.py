@@ -1,0 +1,395 @@
+"""The volumetric (3-D) layers (Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d,
+AdaptiveMaxPool3d, BatchNorm3d, Dropout3d) against PyTorch's (repr, state_dict, forward,
+autograd), max pooling's tie rule, a small 3-D CNN that trains as PyTorch's, and the tools that
+walk a model (summary runs it; receptive fields refuse volumes, naming the layer). The ops
+themselves are checked by their records (tests/records/volumetric.py: reference loops,
+PyTorch, finite differences, non-finite values, views, errors)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnmath import nn, ops, optim, reference
+from cnnmath.gradcheck import check_gradients
+from helpers import assert_close, rel_error
+
+torch = pytest.importorskip("torch")
+
+DTYPES = [np.float32, np.float64]
+
+# (layer keywords, input shape (N, C, D, H, W))
+CONVS = [
+    (dict(in_channels=3, out_channels=4, kernel_size=3, padding=1), (2, 3, 6, 7, 5)),
+    (
+        dict(in_channels=2, out_channels=6, kernel_size=(3, 2, 3), stride=(2, 1, 2), dilation=2),
+        (2, 2, 9, 6, 8),
+    ),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=(2, 3, 4), padding="same", bias=False),
+        (1, 4, 5, 6, 6),
+    ),
+    (
+        dict(in_channels=4, out_channels=6, kernel_size=3, padding=(1, 0, 2), groups=2),
+        (2, 4, 5, 5, 4),
+    ),
+    (
+        dict(in_channels=3, out_channels=3, kernel_size=3, stride=2, padding=1, groups=3),
+        (2, 3, 7, 6, 6),
+    ),
+    (dict(in_channels=2, out_channels=3, kernel_size=1, padding="valid"), (1, 2, 3, 4, 5)),
+]
+
+
+def _torch_dtype(dtype):
+    return torch.float64 if dtype == np.float64 else torch.float32
+
+
+def _tol(dtype):
+    return 1e-5 if dtype == np.float32 else 1e-12
+
+
+@pytest.mark.parametrize("index", range(len(CONVS)))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one volume"])
+def test_conv3d_is_torchs(index, dtype, batched):
+    kwargs, shape = CONVS[index]
+    torch.manual_seed(index)
+    theirs = torch.nn.Conv3d(**kwargs).to(_torch_dtype(dtype))
+    ours = nn.Conv3d(**kwargs, dtype=dtype, rng=index)
+    assert repr(ours) == repr(theirs)
+    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in state.items()
+    }
+    ours.load_state_dict(state)
+    rng = np.random.default_rng(index)
+    x = rng.standard_normal(shape if batched else shape[1:]).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    y = ours(x)
+    assert y.shape == tuple(yt.shape) and y.dtype == dtype
+    assert rel_error(y, yt.detach().numpy()) <= _tol(dtype)
+    G = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.from_numpy(G))
+    ours.zero_grad()
+    grad_x = ours.backward(G)
+    assert grad_x.dtype == dtype
+    assert rel_error(grad_x, xt.grad.numpy()) <= _tol(dtype)
+    for name, p in theirs.named_parameters():
+        assert rel_error(dict(ours.named_parameters())[name].grad, p.grad.numpy()) <= _tol(dtype)
+
+
+def test_conv3d_init_law_is_torchs():
+    """weight and bias ~ U(−1/√fan_in, 1/√fan_in), fan_in = (C_in/G)·f0·f1·f2: the bound is
+    reached to within a few percent and never exceeded."""
+    layer = nn.Conv3d(8, 16, (3, 2, 3), groups=2, rng=0, dtype=np.float64)
+    bound = 1 / np.sqrt(4 * 3 * 2 * 3)
+    w = layer.weight.data
+    assert w.shape == (16, 4, 3, 2, 3)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert np.abs(layer.bias.data).max() <= bound
+
+
+def test_conv3d_layer_matches_finite_differences():
+    layer = nn.Conv3d(
+        2, 3, (2, 3, 2), stride=(1, 2, 1), padding=1, dilation=(2, 1, 1), rng=1, dtype=np.float64
+    )
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 5, 4))
+    w, b = layer.weight.data, layer.bias.data
+    args = dict(stride=(1, 2, 1), padding=1, dilation=(2, 1, 1))
+    check_gradients(
+        lambda x, w, b: ops.conv3d(x, w, b, **args),
+        lambda g, x, w, b: ops.conv3d_backward(g, x, w, **args),
+        [x, w, b],
+    )
+
+
+POOLS = [
+    (lambda: nn.MaxPool3d(2), lambda: torch.nn.MaxPool3d(2), (2, 3, 6, 6, 7)),
+    (
+        lambda: nn.MaxPool3d((3, 2, 3), stride=(2, 1, 2), padding=(1, 1, 0), ceil_mode=True),
+        lambda: torch.nn.MaxPool3d((3, 2, 3), stride=(2, 1, 2), padding=(1, 1, 0), ceil_mode=True),
+        (2, 2, 7, 6, 8),
+    ),
+    (
+        lambda: nn.MaxPool3d(3, stride=2, padding=1, dilation=(2, 1, 2)),
+        lambda: torch.nn.MaxPool3d(3, stride=2, padding=1, dilation=(2, 1, 2)),
+        (1, 2, 8, 7, 9),
+    ),
+    (lambda: nn.AvgPool3d(2), lambda: torch.nn.AvgPool3d(2), (2, 3, 6, 6, 7)),
+    (
+        lambda: nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        lambda: torch.nn.AvgPool3d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        (2, 2, 6, 7, 6),
+    ),
+    (
+        lambda: nn.AvgPool3d((2, 3, 2), stride=1, padding=1, divisor_override=5),
+        lambda: torch.nn.AvgPool3d((2, 3, 2), stride=1, padding=1, divisor_override=5),
+        (1, 2, 4, 5, 4),
+    ),
+    (lambda: nn.AdaptiveAvgPool3d(1), lambda: torch.nn.AdaptiveAvgPool3d(1), (2, 3, 5, 6, 7)),
+    (
+        lambda: nn.AdaptiveAvgPool3d((3, None, 2)),
+        lambda: torch.nn.AdaptiveAvgPool3d((3, None, 2)),
+        (2, 3, 5, 6, 7),
+    ),
+    (
+        lambda: nn.AdaptiveMaxPool3d((2, 4, 3)),
+        lambda: torch.nn.AdaptiveMaxPool3d((2, 4, 3)),
+        (2, 3, 5, 6, 7),
+    ),
+]
+
+
+@pytest.mark.parametrize("index", range(len(POOLS)))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one volume"])
+def test_pools3d_are_torchs(index, dtype, batched):
+    make_ours, make_theirs, shape = POOLS[index]
+    ours, theirs = make_ours(), make_theirs()
+    assert repr(ours) == repr(theirs)
+    rng = np.random.default_rng(index)
+    x = rng.standard_normal(shape if batched else shape[1:]).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    y = ours(x)
+    assert y.shape == tuple(yt.shape) and y.dtype == dtype
+    assert rel_error(y, yt.detach().numpy()) <= _tol(dtype)
+    G = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.from_numpy(G))
+    assert rel_error(ours.backward(G), xt.grad.numpy()) <= _tol(dtype)
+
+
+TIES = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=1, padding=1),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=(2, 3, 2), stride=(1, 2, 1), dilation=(2, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("kw", TIES, ids=[str(k) for k in TIES])
+def test_max_pool3d_ties_choose_torchs_element(kw):
+    """Values drawn from {0, 1, 2}: most windows hold several maxima; the chosen element (the
+    indices, and where the gradient goes) is PyTorch's — the first in (depth, row, column)
+    order — and the literal oracle's."""
+    x = np.random.default_rng(7).integers(0, 3, (2, 3, 7, 6, 7)).astype(np.float64)
+    y, indices = ops.max_pool3d(x, **kw, return_indices=True)
+    yt, it = torch.nn.functional.max_pool3d(torch.tensor(x), **kw, return_indices=True)
+    np.testing.assert_array_equal(y, yt.numpy())
+    np.testing.assert_array_equal(indices, it.numpy())
+    _, want = reference.max_pool3d(x, **kw, return_indices=True)
+    np.testing.assert_array_equal(indices, want)
+    G = np.random.default_rng(8).standard_normal(y.shape)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool3d(xt, **kw).backward(torch.tensor(G))
+    np.testing.assert_array_equal(ops.max_pool3d_backward(G, x, **kw), xt.grad.numpy())
+    np.testing.assert_array_equal(
+        ops.max_pool3d_backward(G, x, **kw, indices=indices), xt.grad.numpy()
+    )
+
+
+def test_max_pool3d_window_of_minus_infinity_chooses_its_first_element_as_torch():
+    """A window whose real elements are all −∞ (next to the −∞ padding): the choice is the
+    window's first element inside x, never the padding."""
+    x = np.full((1, 1, 4, 4, 4), -np.inf)
+    x[0, 0, 3, 3, 3] = 1.0
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    _, indices = ops.max_pool3d(x, **kw, return_indices=True)
+    _, it = torch.nn.functional.max_pool3d(torch.tensor(x), **kw, return_indices=True)
+    np.testing.assert_array_equal(indices, it.numpy())
+
+
+def test_adaptive_max_pool3d_ties_choose_torchs_element():
+    x = np.random.default_rng(9).integers(0, 2, (2, 2, 5, 7, 6)).astype(np.float64)
+    _, indices = ops.adaptive_max_pool3d(x, (3, 4, 4), return_indices=True)
+    _, it = torch.nn.functional.adaptive_max_pool3d(torch.tensor(x), (3, 4, 4), return_indices=True)
+    np.testing.assert_array_equal(indices, it.numpy())
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm3d_is_torchs(momentum):
+    """Two training steps (running statistics with the unbiased variance, the momentum or the
+    cumulative average), the gradients of the last, then evaluation by the running statistics."""
+    theirs = torch.nn.BatchNorm3d(3, momentum=momentum).double()
+    ours = nn.BatchNorm3d(3, momentum=momentum, dtype=np.float64)
+    assert repr(ours) == repr(theirs)
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    with torch.no_grad():
+        theirs.weight.uniform_(0.5, 1.5)
+        theirs.bias.uniform_(-0.5, 0.5)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(0)
+    for step in range(2):
+        x = rng.standard_normal((2, 3, 4, 5, 3)) * 2 + step
+        xt = torch.tensor(x, requires_grad=True)
+        yt = theirs(xt)
+        theirs.zero_grad()
+        ours.zero_grad()
+        y = ours(x)
+        assert_close(y, yt.detach().numpy())
+        G = rng.standard_normal(y.shape)
+        yt.backward(torch.tensor(G))
+        assert_close(ours.backward(G), xt.grad.numpy())
+    assert_close(ours.weight.grad, theirs.weight.grad.numpy())
+    assert_close(ours.bias.grad, theirs.bias.grad.numpy())
+    for key, value in theirs.state_dict().items():
+        assert_close(ours.state_dict()[key], value.numpy())
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal((1, 3, 2, 3, 4))
+    assert_close(ours(x), theirs(torch.tensor(x)).detach().numpy())
+
+
+def test_dropout3d_drops_whole_volumes():
+    layer = nn.Dropout3d(0.5, rng=0)
+    x = np.ones((4, 6, 3, 4, 5))
+    y = layer(x)
+    per_volume = y.reshape(4, 6, -1)
+    assert set(np.unique(per_volume)) <= {0.0, 2.0}
+    assert (per_volume.min(axis=2) == per_volume.max(axis=2)).all()  # one draw per (n, c)
+    assert 0 < (per_volume[:, :, 0] == 0).sum() < 24
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), y)
+    assert repr(layer) == repr(torch.nn.Dropout3d(0.5))
+    layer.eval()
+    np.testing.assert_array_equal(layer(x), x)
+
+
+def _small_cnns(seed=0):
+    torch.manual_seed(seed)
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv3d(2, 4, 3, padding=1),
+        torch.nn.BatchNorm3d(4),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool3d(2),
+        torch.nn.Conv3d(4, 6, (2, 3, 3), stride=(1, 2, 1), padding=(0, 1, 1)),
+        torch.nn.AdaptiveAvgPool3d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 3),
+    ).double()
+    ours = nn.Sequential(
+        nn.Conv3d(2, 4, 3, padding=1, dtype=np.float64),
+        nn.BatchNorm3d(4, dtype=np.float64),
+        nn.ReLU(),
+        nn.MaxPool3d(2),
+        nn.Conv3d(4, 6, (2, 3, 3), stride=(1, 2, 1), padding=(0, 1, 1), dtype=np.float64),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(6, 3, dtype=np.float64),
+    )
+    assert repr(ours) == repr(theirs)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+def test_a_small_3d_cnn_trains_as_torch():
+    """Conv3d → BatchNorm3d → ReLU → MaxPool3d → Conv3d → AdaptiveAvgPool3d → Flatten → Linear:
+    three SGD steps (momentum) on a cross-entropy loss; after each the loss, every parameter's
+    gradient (relative to the largest) and then every parameter and buffer equal PyTorch's
+    (float64)."""
+    ours, theirs = _small_cnns()
+    rng = np.random.default_rng(0)
+    opt = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+    named = dict(ours.named_parameters())
+    for _ in range(3):
+        x = rng.standard_normal((4, 2, 6, 8, 8))
+        labels = rng.integers(0, 3, 4)
+        logits_t = theirs(torch.tensor(x))
+        loss_t = torch.nn.functional.cross_entropy(logits_t, torch.tensor(labels))
+        topt.zero_grad()
+        loss_t.backward()
+        topt.step()
+        opt.zero_grad()
+        logits = ours(x)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        loss = -np.log(p[np.arange(4), labels]).mean()
+        G = p.copy()
+        G[np.arange(4), labels] -= 1
+        ours.backward(G / 4)
+        assert abs(loss - loss_t.item()) <= 1e-12 * max(1, abs(loss))
+        # relative to the largest gradient: the first convolution's bias, followed by batch
+        # normalisation, has a gradient of zero up to rounding in both libraries
+        scale = max(np.abs(param.grad.numpy()).max() for param in theirs.parameters())
+        for name, param in theirs.named_parameters():
+            diff = np.abs(named[name].grad - param.grad.numpy()).max()
+            assert diff <= 1e-10 * scale, name
+        opt.step()
+        for key, value in theirs.state_dict().items():
+            assert rel_error(ours.state_dict()[key], value.detach().numpy()) <= 1e-10, key
+
+
+def test_tools_run_or_refuse_volumes():
+    from cnnmath.receptive import receptive_field
+    from cnnmath.summary import summary
+
+    ours, _ = _small_cnns()
+    s = summary(ours, (2, 6, 8, 8))  # one volume: the batch axis put in front
+    assert s.input_shape == (1, 2, 6, 8, 8)
+    assert [r.output_shape for r in s.rows][:4] == [(1, 4, 6, 8, 8)] * 3 + [(1, 4, 3, 4, 4)]
+    assert s.rows[-1].output_shape == (1, 3)
+    assert s.total_parameters == sum(p.size for p in ours.parameters())
+    assert "not volumes" in s.field_note
+    assert summary(ours, (3, 2, 6, 8, 8)).input_shape == (3, 2, 6, 8, 8)
+    with pytest.raises(ValueError, match=r"Conv3d works on volumes \(N, C, D, H, W\)"):
+        receptive_field(ours, (1, 2, 6, 8))
+    with pytest.raises(ValueError, match=r"MaxPool3d works on volumes"):
+        receptive_field(nn.Sequential(nn.ReLU(), nn.MaxPool3d(2)), (1, 2, 6, 8))
+
+
+@pytest.mark.parametrize(
+    "make, exception, match",
+    [
+        (lambda: nn.Conv3d(3, 4, (3, 3)), TypeError, r"Conv3d: kernel_size: .*triple"),
+        (lambda: nn.Conv3d(3, 4, 3, stride=0), ValueError, r"Conv3d: stride: expected values >= 1"),
+        (
+            lambda: nn.Conv3d(3, 4, 3, groups=2),
+            ValueError,
+            r"Conv3d: in_channels: expected a multiple of groups=2",
+        ),
+        (lambda: nn.Conv3d(3, 4, 3, padding="full"), ValueError, r"Conv3d: padding: expected"),
+        (
+            lambda: nn.Conv3d(3, 4, 3, stride=2, padding="same"),
+            ValueError,
+            r"'same' needs stride 1",
+        ),
+        (
+            lambda: nn.Conv3d(3, 4, 3, padding_mode="reflect"),
+            ValueError,
+            r"Conv3d: padding_mode: expected 'zeros'",
+        ),
+        (
+            lambda: nn.MaxPool3d(2, padding=2),
+            ValueError,
+            r"MaxPool3d: padding: expected at most half",
+        ),
+        (lambda: nn.MaxPool3d(2, return_indices=True), ValueError, r"return_indices"),
+        (lambda: nn.AvgPool3d(2, divisor_override=0), ValueError, r"divisor_override"),
+        (
+            lambda: nn.AdaptiveAvgPool3d((2, 2)),
+            ValueError,
+            r"AdaptiveAvgPool3d: output_size: .*triple",
+        ),
+    ],
+)
+def test_3d_layers_refuse_bad_arguments_naming_them(make, exception, match):
+    with pytest.raises(exception, match=match):
+        make()
+
+
+def test_3d_layers_refuse_bad_input_naming_it():
+    conv = nn.Conv3d(3, 4, 3, rng=0)
+    with pytest.raises(ValueError, match=r"Conv3d.forward: x: expected shape \(N, C, D, H, W\)"):
+        conv(np.zeros((3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"Conv3d.forward: x: expected 3 channels"):
+        conv(np.zeros((1, 2, 5, 5, 5), np.float32))
+    with pytest.raises(TypeError, match=r"dtype"):
+        conv(np.zeros((1, 3, 5, 5, 5)))
+    with pytest.raises(
+        ValueError, match=r"BatchNorm3d.forward: x: expected shape \(N, C, D, H, W\)"
+    ):
+        nn.BatchNorm3d(3)(np.zeros((2, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"max_pool3d: x: .*x\[None, None\]"):
+        nn.MaxPool3d(2)(np.zeros((4, 4, 4)))
