@@ -19,7 +19,7 @@ from ._common import _channels, _conv_parameters
 from .dropout import Dropout
 from .module import Module
 from .normalization import _BatchNorm
-from .pooling import _flag, _Pooled
+from .pooling import _AdaptivePool2d, _flag, _Pooled
 
 __all__ = [
     "AdaptiveAvgPool3d",
@@ -283,37 +283,8 @@ class AvgPool3d(_Pool3d):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class _AdaptivePool3d(Module):
-    _op: Any
-    _backward: Any
-
-    def __init__(self, output_size: int | tuple[int | None, int | None, int | None]) -> None:
-        super().__init__()
-        func = type(self).__name__
-        if isinstance(output_size, list):
-            output_size = tuple(output_size)
-        sizes = output_size if isinstance(output_size, tuple) else (output_size,) * 3
-        if len(sizes) != 3 or not all(
-            n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1)
-            for n in sizes
-        ):
-            raise ValueError(
-                f"{func}: output_size: expected an int >= 1 or a triple of them (None keeps "
-                f"the input's size), got {output_size!r}"
-            )
-        self.output_size = output_size
-
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = the adaptive pooling of x to ``output_size``; the context is x."""
-        return type(self)._op(x, self.output_size), x
-
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X from G (see the op's backward)."""
-        return type(self)._backward(grad_output, ctx, self.output_size)
-
-    def extra_repr(self) -> str:
-        """``output_size=…`` as given, as ``torch.nn`` prints it."""
-        return f"output_size={self.output_size}"
+class _AdaptivePool3d(_AdaptivePool2d):
+    _axes = 3
 
 
 class AdaptiveAvgPool3d(_AdaptivePool3d):

@@ -210,22 +210,27 @@ class AvgPool2d(_Pool2d):
 
 
 class _AdaptivePool2d(Module):
+    """An adaptive pooling layer over ``_axes`` spatial axes (2 here; 3 for the volumetric
+    layers): ``output_size`` an int or one size per axis, None keeping the input's."""
+
     _op: Any
     _backward: Any
+    _axes = 2
 
-    def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
+    def __init__(self, output_size: Any) -> None:
         super().__init__()
         func = type(self).__name__
-        if isinstance(output_size, list):  # torch takes a list as a pair too
+        if isinstance(output_size, list):  # torch takes a list as a tuple too
             output_size = tuple(output_size)
-        sizes = output_size if isinstance(output_size, tuple) else (output_size, output_size)
-        if len(sizes) != 2 or not all(
+        sizes = output_size if isinstance(output_size, tuple) else (output_size,) * self._axes
+        if len(sizes) != self._axes or not all(
             n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1)
             for n in sizes
         ):
+            several = "a pair" if self._axes == 2 else "a triple"
             raise ValueError(
-                f"{func}: output_size: expected an int >= 1 or a pair of them (None keeps the "
-                f"input's size), got {output_size!r}"
+                f"{func}: output_size: expected an int >= 1 or {several} of them (None keeps "
+                f"the input's size), got {output_size!r}"
             )
         self.output_size = output_size
 

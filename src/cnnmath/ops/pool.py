@@ -1452,26 +1452,36 @@ def _adaptive_geometry(x: Any, output_size: Any, *, func: str) -> tuple[np.ndarr
     if min(x4.shape[2:]) < 1:
         raise ValueError(f"{func}: x: expected height and width >= 1, got shape {np.shape(x)}")
 
+    out = _adaptive_sizes(output_size, x4.shape[2:], "a pair (height, width)", func=func)
+    return x4, unbatched, (out[0], out[1])
+
+
+def _adaptive_sizes(
+    output_size: Any, spatial: tuple[int, ...], several: str, *, func: str
+) -> list[int]:
+    """An adaptive pooling's output sizes: ``output_size`` an int, or one int or None (the
+    input's size kept) per axis of ``spatial``; ``several`` names the tuple in errors."""
+
     def entry(v: Any) -> bool:
         return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
 
     if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
-        sizes = [output_size, output_size]
+        sizes = [output_size] * len(spatial)
     elif (
         isinstance(output_size, (tuple, list))
-        and len(output_size) == 2
+        and len(output_size) == len(spatial)
         and all(entry(v) for v in output_size)
     ):
         sizes = list(output_size)
     else:
         raise TypeError(
-            f"{func}: output_size: expected an int or a pair (height, width) of ints or None "
-            f"(None keeps the input's size), got {output_size!r}"
+            f"{func}: output_size: expected an int or {several} of ints or None (None keeps "
+            f"the input's size), got {output_size!r}"
         )
-    out = [m if v is None else int(v) for v, m in zip(sizes, x4.shape[2:])]
+    out = [m if v is None else int(v) for v, m in zip(sizes, spatial)]
     if min(out) < 1:
         raise ValueError(f"{func}: output_size: expected sizes >= 1, got {output_size!r}")
-    return x4, unbatched, (out[0], out[1])
+    return out
 
 
 def _adaptive_windows(m: int, n: int) -> tuple[np.ndarray, np.ndarray]:

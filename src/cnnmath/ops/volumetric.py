@@ -41,10 +41,12 @@ from .._checks import (
 from . import _threads
 from .conv import _MAX_INDEX, _check_fits, conv2d, conv2d_backward
 from .pool import (
+    _adaptive_sizes,
     _adaptive_windows,
     _AxisTaps,
     _check_windows_hold_x,
     _covering_windows,
+    _divisor_override,
     _flag,
     _window_sum,
     adaptive_avg_pool2d,
@@ -610,16 +612,6 @@ def max_pool3d_backward(
     return _as_given(_scatter(G, positions, geo.x), geo.unbatched)
 
 
-def _divisor_override(value: Any, *, func: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: divisor_override: expected None or a nonzero int, got {value!r}")
-    if value == 0:
-        raise ValueError(f"{func}: divisor_override: expected a nonzero int, got 0")
-    return int(value)
-
-
 def _avg_scale(
     geo: _PoolGeometry, count_include_pad: Any, divisor_override: Any, *, func: str
 ) -> np.ndarray:
@@ -723,25 +715,7 @@ def _adaptive_geometry(x: Any, output_size: Any, *, func: str) -> tuple[np.ndarr
     if min(x5.shape[2:]) < 1:
         raise ValueError(f"{func}: x: expected depth, height and width >= 1, got {x.shape}")
 
-    def entry(v: Any) -> bool:
-        return v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
-
-    if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
-        sizes = [output_size] * 3
-    elif (
-        isinstance(output_size, (tuple, list))
-        and len(output_size) == 3
-        and all(entry(v) for v in output_size)
-    ):
-        sizes = list(output_size)
-    else:
-        raise TypeError(
-            f"{func}: output_size: expected an int or a triple (depth, height, width) of ints "
-            f"or None (None keeps the input's size), got {output_size!r}"
-        )
-    out = [size if v is None else int(v) for v, size in zip(sizes, x5.shape[2:])]
-    if min(out) < 1:
-        raise ValueError(f"{func}: output_size: expected sizes >= 1, got {output_size!r}")
+    out = _adaptive_sizes(output_size, x5.shape[2:], "a triple (depth, height, width)", func=func)
     return x5, unbatched, (out[0], out[1], out[2])
 
 
