@@ -393,3 +393,79 @@ def test_3d_layers_refuse_bad_input_naming_it():
         nn.BatchNorm3d(3)(np.zeros((2, 3, 4, 4), np.float32))
     with pytest.raises(ValueError, match=r"max_pool3d: x: .*x\[None, None\]"):
         nn.MaxPool3d(2)(np.zeros((4, 4, 4)))
+
+
+def _volume_cnn(dtype):
+    """Every 3-D layer once: Conv3d (grouped, "same"), BatchNorm3d, ReLU, MaxPool3d (ceil),
+    Conv3d (strided), AvgPool3d (divisor override), AdaptiveAvgPool3d(1), a linear head."""
+    return nn.Sequential(
+        nn.Conv3d(2, 4, 3, padding="same", groups=2, rng=0, dtype=dtype),
+        nn.BatchNorm3d(4, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool3d(2, ceil_mode=True),
+        nn.Conv3d(4, 6, (1, 3, 3), stride=(1, 2, 1), padding=(0, 1, 1), rng=1, dtype=dtype),
+        nn.AvgPool3d((1, 2, 2), stride=1, divisor_override=3),
+        nn.Dropout3d(0.5),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(6, 3, rng=2, dtype=dtype),
+    ).eval()
+
+
+def test_volumes_save_to_onnx_and_load_back(tmp_path):
+    """A 3-D CNN is written with ONNX's Conv, BatchNormalization, MaxPool, AveragePool and
+    GlobalAveragePool over three spatial axes: onnxruntime computes the model's output, and
+    the loader reads the file back as the same 3-D layers, whose float64 gradient is the
+    model's."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+
+    rng = np.random.default_rng(7)
+    model = _volume_cnn(np.float32)
+    bn = model[1]
+    bn.running_mean[...] = rng.standard_normal(4)
+    bn.running_var[...] = rng.uniform(0.5, 2, 4)
+    x = rng.standard_normal((2, 2, 5, 7, 6)).astype(np.float32)
+    save(model, tmp_path / "v.onnx", x)
+    session = ort.InferenceSession(str(tmp_path / "v.onnx"), providers=["CPUExecutionProvider"])
+    want = model(x)
+    assert rel_error(session.run(None, {session.get_inputs()[0].name: x})[0], want) <= 1e-5
+    loaded = load(tmp_path / "v.onnx")
+    kinds = {type(n.module).__name__ for n in loaded.walk()}
+    assert {"Conv3d", "BatchNorm3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d"} <= kinds
+    assert rel_error(loaded(x), want) <= 1e-6
+    model64, x64 = model.to(np.float64), x.astype(np.float64)
+    save(model64, tmp_path / "v64.onnx", x64)
+    loaded64 = load(tmp_path / "v64.onnx")
+    G = rng.standard_normal(want.shape)
+    model64(x64)
+    loaded64(x64)
+    assert rel_error(loaded64.backward(G), model64.backward(G)) <= 1e-12
+
+
+def test_pytorchs_export_of_a_3d_cnn_loads_and_trains_as_torch():
+    """torch.onnx.export of a Conv3d / MaxPool3d / AvgPool3d / global pooling network (no
+    batch norm: the exporter folds an eval-mode one into the convolution; the save test
+    above covers BatchNorm3d): cnnmath's graph gives PyTorch's output (float64) and
+    onnxruntime's, and its gradients are PyTorch's autograd's."""
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import load
+    from helpers import loads_as_onnxruntime, torch_onnx_export, trains_as_torch
+
+    torch.manual_seed(8)
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(2, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool3d(2),
+        torch.nn.Conv3d(4, 4, (1, 3, 3), padding=(0, 1, 1), groups=2),
+        torch.nn.AvgPool3d((1, 2, 2), stride=1, padding=(0, 1, 1), count_include_pad=False),
+        torch.nn.AdaptiveAvgPool3d(1),
+        torch.nn.Flatten(),
+    ).double()
+    x = torch.randn(2, 2, 4, 6, 6, dtype=torch.float64)
+    graph = load(torch_onnx_export(model, x, opset_version=17))
+    with torch.no_grad():
+        assert rel_error(graph(x.numpy()), model(x).numpy()) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=17)
+    trains_as_torch(model, x, graph)

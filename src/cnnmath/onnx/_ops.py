@@ -2315,6 +2315,102 @@ def _rank(info: dict[str, Any], operand: Operand) -> int | None:
     return None if shape is None else len(shape)
 
 
+Triple = tuple[int, int, int]
+
+
+def _geometry3d(node: Node, attrs: Attrs) -> tuple[list[int] | None, Triple, Triple, Triple]:
+    """(kernel or None, strides, dilations, pads) of a 3-D Conv or pool, each a triple: the
+    pads equal at both ends of each axis (auto_pad NOTSET or VALID), as the layers hold them."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID"):
+        raise refuse(
+            node,
+            f"attribute 'auto_pad': expected NOTSET or VALID for a 3-D window, got {auto_pad!r}",
+        )
+    kernel = attrs.ints("kernel_shape", None)
+    values: dict[str, list[int]] = {}
+    for name, default, n, low in (
+        ("strides", [1, 1, 1], 3, 1),
+        ("dilations", [1, 1, 1], 3, 1),
+        ("pads", [0] * 6, 6, 0),
+    ):
+        value = attrs.ints(name, default) or default
+        if len(value) != n or min(value) < low:
+            raise refuse(
+                node, f"attribute {name!r}: expected {n} values >= {low} (3-D), got {value}"
+            )
+        values[name] = value
+    if kernel is not None and len(kernel) != 3:
+        raise refuse(node, f"attribute 'kernel_shape': expected 3 sizes (3-D), got {kernel}")
+    pads = [0] * 6 if auto_pad == "VALID" else values["pads"]
+    if pads[:3] != pads[3:]:
+        raise refuse(
+            node, f"attribute 'pads': expected equal pads at both ends of each axis, got {pads}"
+        )
+    s, d = values["strides"], values["dilations"]
+    return kernel, (s[0], s[1], s[2]), (d[0], d[1], d[2]), (pads[0], pads[1], pads[2])
+
+
+def _conv3d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """A Conv of a volume (N, C, D, H, W) with a constant 5-D weight (and bias) on a run-time
+    input: ``nn.Conv3d``."""
+    kernel, strides, dilations, pads = _geometry3d(node, attrs)
+    group = attrs.get("group", 1)
+    x, w, b = ins
+    wp, bp = _float_param(w), _float_param(b)
+    if (
+        not isinstance(x, Ref)
+        or wp is None
+        or wp.data.ndim != 5
+        or (b is not None and bp is None)
+        or (kernel is not None and list(kernel) != list(wp.shape[2:]))
+    ):
+        raise refuse(
+            node,
+            "a 3-D convolution needs a constant 5-D weight (and bias) matching kernel_shape, "
+            "on a run-time input",
+        )
+    C_out, C_per, k0, k1, k2 = wp.shape
+    layer = nn.Conv3d(
+        C_per * group,
+        C_out,
+        (k0, k1, k2),
+        strides,
+        pads,
+        dilations,
+        group,
+        b is not None,
+        dtype=wp.dtype,
+    )
+    layer.weight, layer.bias = wp, bp
+    return layer, [x.name]
+
+
+def _pool3d(node: Node, attrs: Attrs, x: Operand) -> Built:
+    """MaxPool / AveragePool of a volume: ``nn.MaxPool3d`` / ``nn.AvgPool3d`` (pads equal at
+    both ends and at most half the window, as the layers take them)."""
+    kernel, strides, dilations, pads = _geometry3d(node, attrs)
+    if kernel is None:
+        raise refuse(node, "attribute 'kernel_shape' is required")
+    ceil = bool(attrs.get("ceil_mode", 0))
+    if not isinstance(x, Ref) or any(p > f // 2 for p, f in zip(pads, kernel)):
+        raise refuse(
+            node,
+            f"a 3-D pooling needs a run-time input and pads of at most half the window "
+            f"{kernel}, got {list(pads)}",
+        )
+    if node.op_type == "MaxPool":
+        attrs.get("storage_order")  # only orders the Indices output, which is refused if used
+        k = (kernel[0], kernel[1], kernel[2])
+        return nn.MaxPool3d(k, strides, pads, dilations, ceil_mode=ceil), [x.name]
+    if dilations != (1, 1, 1):
+        raise refuse(node, f"attribute 'dilations': expected 1s for AveragePool, got {dilations}")
+    include = bool(attrs.get("count_include_pad", 0))
+    k = (kernel[0], kernel[1], kernel[2])
+    layer = nn.AvgPool3d(k, strides, pads, ceil_mode=ceil, count_include_pad=include)
+    return layer, [x.name]
+
+
 def _check_2d(node: Node, info: dict[str, Any], x: Operand) -> None:
     rank = _rank(info, x)
     if rank is not None and rank != 4:
@@ -2385,6 +2481,8 @@ def _conv1d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) 
 def conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     if _rank(info, ins[0]) == 3:
         return _conv1d(node, attrs, ins, info)
+    if _rank(info, ins[0]) == 5:
+        return _conv3d(node, attrs, ins, info)
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs)
     geo["group"] = group = attrs.get("group", 1)
@@ -2627,6 +2725,8 @@ def _pool1d(node: Node, attrs: Attrs, x: Operand) -> Built:
 def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     if _rank(info, ins[0]) == 3:
         return _pool1d(node, attrs, ins[0])
+    if _rank(info, ins[0]) == 5:
+        return _pool3d(node, attrs, ins[0])
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs, pool=True)
     geo["ceil_mode"] = attrs.get("ceil_mode", 0)
@@ -2675,6 +2775,9 @@ def global_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
     if isinstance(x, Ref) and _rank(info, x) == 3:  # a signal (N, C, L)
         signal = nn.AdaptiveAvgPool1d(1) if kind == "avg" else nn.AdaptiveMaxPool1d(1)
         return signal, [x.name]
+    if isinstance(x, Ref) and _rank(info, x) == 5:  # a volume (N, C, D, H, W)
+        volume = nn.AdaptiveAvgPool3d(1) if kind == "avg" else nn.AdaptiveMaxPool3d(1)
+        return volume, [x.name]
     return _generic(_GlobalPool(node, [x], kind), [x])
 
 
@@ -2695,11 +2798,11 @@ def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
     params = [_float_param(o) for o in (scale, B)]
     consts = [o for o in (mean, var) if isinstance(o, Const) and _is_float(o.value)]
     rank = _rank(info, x)
-    if isinstance(x, Ref) and None not in params and len(consts) == 2 and rank in (2, 3, 4):
+    if isinstance(x, Ref) and None not in params and len(consts) == 2 and rank in (2, 3, 4, 5):
         w, b = params
         assert w is not None and b is not None
         C = w.size
-        cls = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
+        cls = {5: nn.BatchNorm3d, 4: nn.BatchNorm2d}.get(rank, nn.BatchNorm1d)
         layer = cls(C, eps=eps, momentum=1.0 - momentum, dtype=w.dtype)
         layer.weight, layer.bias = w, b
         layer.running_mean = consts[0].value.astype(w.dtype, copy=True)

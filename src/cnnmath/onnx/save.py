@@ -64,6 +64,9 @@ as the identity. The mapping, layer by layer:
                              (Dropout1d), InstanceNormalization on (N, C, L)
     Add, Concat, Mul         Add (Sum for more than two inputs), Concat, Mul (broadcasting)
     Narrow                   Slice along its axis
+    Conv3d, MaxPool3d,       Conv, MaxPool, AveragePool with three spatial axes; adaptive
+    AvgPool3d, adaptive 3-D  pooling as GlobalAveragePool / GlobalMaxPool or tiling windows;
+    pooling, BatchNorm3d     BatchNormalization
     DeformConv2d             DeformConv (opset ≥ 19; offset_group from the offsets' channels)
     GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
                              "bicubic" before)
@@ -287,7 +290,7 @@ def _linear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 def _batch_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
-    assert isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d))
+    assert isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm2d))
     if m.running_mean is None or m.running_var is None:
         raise ValueError(
             f"save: model: node {node.name!r} ({type(m).__name__} with "
@@ -660,6 +663,94 @@ def _pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         return
     attrs["count_include_pad"] = int(m.count_include_pad)
     w.node("AveragePool", [node.inputs[0]], node.output, node.name, **attrs)
+
+
+def _triple(v: Any) -> list[int]:
+    return list(v) if isinstance(v, tuple) else [int(v)] * 3
+
+
+def _conv3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Conv3d: a Conv with three spatial axes; "same" as its pads (the odd one after)."""
+    m = node.module
+    assert isinstance(m, nn.Conv3d)
+    if isinstance(m.padding, str):
+        totals = (
+            [0] * 3
+            if m.padding == "valid"
+            else [d * (f - 1) for f, d in zip(m.kernel_size, m.dilation)]
+        )
+        pads = [t // 2 for t in totals] + [t - t // 2 for t in totals]
+    else:
+        pads = list(m.padding) * 2
+    inputs = [node.inputs[0], w.state(m, "weight", node)]
+    if m.bias is not None:
+        inputs.append(w.state(m, "bias", node))
+    w.node(
+        "Conv",
+        inputs,
+        node.output,
+        node.name,
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=pads,
+        dilations=list(m.dilation),
+        group=m.groups,
+    )
+
+
+def _pool3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """MaxPool3d / AvgPool3d: MaxPool / AveragePool with three spatial axes (a divisor
+    override as the plain mean rescaled, as for AvgPool2d)."""
+    m = node.module
+    assert isinstance(m, (nn.MaxPool3d, nn.AvgPool3d))
+    kernel = _triple(m.kernel_size)
+    attrs: dict[str, Any] = {
+        "kernel_shape": kernel,
+        "strides": _triple(m.stride),
+        "pads": _triple(m.padding) * 2,
+        "ceil_mode": int(m.ceil_mode),
+    }
+    if isinstance(m, nn.MaxPool3d):
+        attrs["dilations"] = _triple(m.dilation)
+        w.node("MaxPool", [node.inputs[0]], node.output, node.name, **attrs)
+        return
+    divisor = m.divisor_override
+    if divisor is not None and m.ceil_mode:
+        raise ValueError(
+            f"save: model: node {node.name!r} (AvgPool3d): divisor_override with ceil_mode has "
+            "no ONNX form (AveragePool divides a clipped last window by its own size)"
+        )
+    attrs["count_include_pad"] = int(m.count_include_pad or divisor is not None)
+    if divisor is None:
+        w.node("AveragePool", [node.inputs[0]], node.output, node.name, **attrs)
+        return
+    mean = w.node(
+        "AveragePool", [node.inputs[0]], f"{node.name}/mean", f"{node.name}/pool", **attrs
+    )
+    factor = w.const(f"{node.name}/rescale", float(np.prod(kernel)) / divisor)
+    w.node("Mul", [mean, factor], node.output, node.name)
+
+
+def _adaptive_pool3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """AdaptiveAvgPool3d / AdaptiveMaxPool3d: a global pooling to 1×1×1, else a pooling
+    whose windows tile the volume (the output sizes dividing the input's)."""
+    m = node.module
+    assert isinstance(m, (nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d))
+    is_max = isinstance(m, nn.AdaptiveMaxPool3d)
+    size, cells = shapes[0][-3:], out[-3:]
+    if tuple(cells) == (1, 1, 1):
+        op = "GlobalMaxPool" if is_max else "GlobalAveragePool"
+        w.node(op, [node.inputs[0]], node.output, node.name)
+        return
+    if any(n % c for n, c in zip(size, cells)):
+        raise ValueError(
+            f"save: model: node {node.name!r} ({type(m).__name__}({m.output_size!r})) on a "
+            f"{'×'.join(map(str, size))} input has cells of unequal sizes, which no ONNX "
+            "pooling window gives; export with an input whose size the output size divides"
+        )
+    window = [n // c for n, c in zip(size, cells)]
+    op = "MaxPool" if is_max else "AveragePool"
+    w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=window, strides=window)
 
 
 def _adaptive_pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -1107,6 +1198,13 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Linear: _linear,
     nn.BatchNorm1d: _batch_norm,
     nn.BatchNorm2d: _batch_norm,
+    nn.BatchNorm3d: _batch_norm,
+    nn.Conv3d: _conv3d,
+    nn.MaxPool3d: _pool3d,
+    nn.AvgPool3d: _pool3d,
+    nn.AdaptiveAvgPool3d: _adaptive_pool3d,
+    nn.AdaptiveMaxPool3d: _adaptive_pool3d,
+    nn.Dropout3d: _identity,
     nn.LayerNorm: _layer_norm,
     nn.LayerNorm2d: _layer_norm,
     nn.Permute: _permute,
