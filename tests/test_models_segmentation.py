@@ -2,7 +2,8 @@
 repr, state_dict keys and shapes, parameter count; torchvision's weights (random, BatchNorm
 statistics randomised) give torchvision's ``out`` in eval mode, and in float64 train mode the
 same gradients. Their parts too: ResizeLike against F.interpolate and finite differences, the
-dilated ResNet and MobileNetV3 backbones against torchvision's."""
+dilated ResNet and MobileNetV3 backbones against torchvision's, the ONNX export against
+onnxruntime and cnnmath's loader."""
 
 from __future__ import annotations
 
@@ -373,3 +374,52 @@ def test_graph_structure():
     assert list(dict(deeplab.backbone.named_children())) == [
         "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"
     ]  # fmt: skip
+
+
+# -- ONNX -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large"])
+def test_onnx_save_runs_in_onnxruntime_and_loads(name, tmp_path):
+    """cnnmath.onnx.save writes ResizeLike as a Resize whose sizes come from the shapes at
+    run time: onnxruntime's output agrees (for another batch size too), and cnnmath's
+    loader reads the file back to the same function."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+
+    model = getattr(models, name)(4, seed=1).eval()
+    x = np.random.default_rng(7).standard_normal((2, 3, 64, 48)).astype(np.float32)
+    path = tmp_path / "model.onnx"
+    save(model, path, x)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops[-1] == "Resize" and ops.count("Resize") == ops.count("Shape") // 2
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (x, x[:1]):
+        got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+        assert rel_error(got, model(batch)) <= 1e-5
+    assert rel_error(load(path).eval()(x), model(x)) <= 1e-5
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_onnx_resize_like_both_coordinate_modes(align_corners, tmp_path):
+    """ResizeLike alone, up along one axis and down along the other, to the size of another
+    input of the graph: onnxruntime's Resize ("half_pixel" clamps at 0 as PyTorch's, or
+    "align_corners") gives the node's output."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import save
+
+    g = nn.Graph(("x", "like"))
+    g.add(nn.ResizeLike(align_corners=align_corners), "x", "like", name="resize")
+    g.set_output("resize")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 5, 9)).astype(np.float32)
+    like = rng.standard_normal((2, 1, 12, 4)).astype(np.float32)
+    path = tmp_path / "resize.onnx"
+    save(g, path, (x, like))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    got = session.run(None, dict(zip(names, (x, like), strict=True)))[0]
+    assert got.shape == (2, 3, 12, 4)
+    assert rel_error(got, g(x, like)) <= 1e-6
