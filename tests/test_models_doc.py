@@ -44,6 +44,13 @@ def test_parameter_counts_are_torchvisions_published_figures():
                 assert "27 161 264" in row[3]
                 weights = torchvision.models.get_model_weights(name)
                 assert next(iter(weights)).meta["num_params"] == 27_161_264
+            elif name in ("fcn_resnet50", "deeplabv3_resnet50"):  # published with aux heads
+                build = getattr(torchvision.models.segmentation, name)
+                model = build(weights=None, weights_backbone=None, aux_loss=False)
+                assert sum(p.numel() for p in model.parameters()) == count, name
+                published = next(iter(torchvision.models.get_model_weights(name)))
+                figure = f"{published.meta['num_params']:,}".replace(",", " ")
+                assert f"{figure} for `{name}`" in row[3], name
             else:
                 weights = torchvision.models.get_model_weights(name)
                 assert next(iter(weights)).meta["num_params"] == count, name

@@ -60,6 +60,14 @@ from .resnet import (
     wide_resnet50_2,
     wide_resnet101_2,
 )
+from .segmentation import (
+    deeplabv3_mobilenet_v3_large,
+    deeplabv3_resnet50,
+    deeplabv3_resnet101,
+    fcn_resnet50,
+    fcn_resnet101,
+    lraspp_mobilenet_v3_large,
+)
 from .shufflenet import (
     shufflenet_v2_x0_5,
     shufflenet_v2_x1_0,
@@ -79,6 +87,9 @@ __all__ = [
     "densenet161",
     "densenet169",
     "densenet201",
+    "deeplabv3_mobilenet_v3_large",
+    "deeplabv3_resnet50",
+    "deeplabv3_resnet101",
     "efficientnet_b0",
     "efficientnet_b1",
     "efficientnet_b2",
@@ -90,9 +101,12 @@ __all__ = [
     "efficientnet_v2_l",
     "efficientnet_v2_m",
     "efficientnet_v2_s",
+    "fcn_resnet50",
+    "fcn_resnet101",
     "googlenet",
     "inception_v3",
     "lenet",
+    "lraspp_mobilenet_v3_large",
     "mnasnet0_5",
     "mnasnet0_75",
     "mnasnet1_0",

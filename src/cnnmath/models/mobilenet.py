@@ -59,9 +59,10 @@ def init_fan_out_normal(model: nn.Module, rng: np.random.Generator) -> None:
 
 
 class Conv2dNormActivation(nn.Sequential):
-    """torchvision's ``Conv2dNormActivation``: Conv2d (padding (k − 1)/2 unless given, no
+    """torchvision's ``Conv2dNormActivation``: Conv2d (padding d·(k − 1)/2 unless given, no
     bias unless ``bias``) → ``norm(out_channels)`` (BatchNorm2d with ``eps``, ``momentum``
-    by default) → ``activation`` (ReLU6 by default, none for None), children "0", "1", "2"."""
+    by default) → ``activation`` (ReLU6 by default, none for None), children "0", "1", "2";
+    d is the convolution's ``dilation``."""
 
     def __init__(
         self,
@@ -74,6 +75,7 @@ class Conv2dNormActivation(nn.Sequential):
         activation: type[nn.Module] | None = nn.ReLU6,
         norm: Callable[[int], nn.Module] | None = None,
         padding: int | None = None,
+        dilation: int = 1,
         bias: bool = False,
         eps: float = 1e-5,
         momentum: float = 0.1,
@@ -85,7 +87,8 @@ class Conv2dNormActivation(nn.Sequential):
                 out_channels,
                 kernel_size,
                 stride=stride,
-                padding=(kernel_size - 1) // 2 if padding is None else padding,
+                padding=(kernel_size - 1) // 2 * dilation if padding is None else padding,
+                dilation=dilation,
                 groups=groups,
                 bias=bias,
                 dtype=dtype,
@@ -97,6 +100,7 @@ class Conv2dNormActivation(nn.Sequential):
         if activation is not None:
             layers.append(activation())
         super().__init__(*layers)
+        self.out_channels = out_channels  # as torchvision's (its segmentation models read it)
 
 
 class InvertedResidual(nn.Graph):

@@ -35,7 +35,8 @@ _EPS, _MOMENTUM = 0.001, 0.01
 
 class BlockConfig(NamedTuple):
     """One inverted residual block: input channels, depthwise kernel, expanded channels,
-    output channels, squeeze-and-excitation, hard-swish (else ReLU), stride."""
+    output channels, squeeze-and-excitation, hard-swish (else ReLU), stride, and the
+    depthwise convolution's dilation (a dilated block runs at stride 1 instead)."""
 
     input_channels: int
     kernel: int
@@ -44,6 +45,15 @@ class BlockConfig(NamedTuple):
     use_se: bool
     use_hs: bool
     stride: int
+    dilation: int = 1
+
+
+def dilated(setting: tuple[BlockConfig, ...]) -> tuple[BlockConfig, ...]:
+    """torchvision's ``dilated=True``: the last stage (C4: the last stride-2 block and those
+    after it) at dilation 2. Its stride-2 block then keeps stride 1, so the features stop at
+    output stride 16 instead of 32, each depthwise kernel seeing what it saw before."""
+    last = max(i for i, cnf in enumerate(setting) if cnf.stride > 1)
+    return setting[:last] + tuple(cnf._replace(dilation=2) for cnf in setting[last:])
 
 
 # The paper's Tables 1 and 2, as torchvision lists them (width multiplier 1, no dilation).
@@ -114,6 +124,11 @@ class InvertedResidual(nn.Graph):
             → [SqueezeExcitation(expanded, _make_divisible(expanded / 4))]
             → Conv2dNormActivation 1×1 to the output channels, no activation
     y = x + block(x) when stride = 1 and the channels agree, else block(x)
+
+    A block with dilation d > 1 runs its depthwise convolution at stride 1 and dilation d
+    (the residual rule still reads the configured stride, as torchvision's), and
+    ``_is_cn`` marks a configured stride > 1: where torchvision's segmentation models find
+    the stages' ends.
     """
 
     def __init__(self, cnf: BlockConfig, *, dtype: Any = np.float32) -> None:
@@ -132,8 +147,9 @@ class InvertedResidual(nn.Graph):
                 cnf.expanded_channels,
                 cnf.expanded_channels,
                 cnf.kernel,
-                cnf.stride,
+                1 if cnf.dilation > 1 else cnf.stride,
                 groups=cnf.expanded_channels,
+                dilation=cnf.dilation,
                 activation=act,
                 **norm,
             )
@@ -149,6 +165,7 @@ class InvertedResidual(nn.Graph):
         self.block = nn.Sequential(*layers)
         self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
         self.out_channels = cnf.out_channels
+        self._is_cn = cnf.stride > 1
         out = self.add(self.block, "x")
         if self.use_res_connect:
             out = self.add(nn.Add(), out, "x")
@@ -210,25 +227,47 @@ class MobileNetV3(nn.Graph):
         self.set_output(self.add(self.classifier, out))
 
 
+def _dilated_setting(
+    setting: tuple[BlockConfig, ...], flag: Any, func: str
+) -> tuple[BlockConfig, ...]:
+    if not isinstance(flag, (bool, np.bool_)):
+        raise TypeError(f"{func}: dilated: expected a bool, got {flag!r}")
+    return dilated(setting) if flag else setting
+
+
 def mobilenet_v3_large(
-    num_classes: int = 1000, dropout: float = 0.2, *, seed: int = 0, dtype: Any = np.float32
+    num_classes: int = 1000,
+    dropout: float = 0.2,
+    *,
+    dilated: bool = False,
+    seed: int = 0,
+    dtype: Any = np.float32,
 ) -> MobileNetV3:
     """MobileNetV3-Large, torchvision's ``mobilenet_v3_large()``: 5 483 032 parameters for
     1000 classes, the same ``state_dict`` keys and ``repr`` (``inplace=True`` aside).
+    ``dilated=True`` dilates the last stage (:func:`dilated`), as torchvision's option.
 
     >>> mobilenet_v3_large(10).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
     (1, 10)
     """
-    return MobileNetV3(LARGE, 1280, num_classes, dropout, seed=seed, dtype=dtype)
+    setting = _dilated_setting(LARGE, dilated, "mobilenet_v3_large")
+    return MobileNetV3(setting, 1280, num_classes, dropout, seed=seed, dtype=dtype)
 
 
 def mobilenet_v3_small(
-    num_classes: int = 1000, dropout: float = 0.2, *, seed: int = 0, dtype: Any = np.float32
+    num_classes: int = 1000,
+    dropout: float = 0.2,
+    *,
+    dilated: bool = False,
+    seed: int = 0,
+    dtype: Any = np.float32,
 ) -> MobileNetV3:
     """MobileNetV3-Small, torchvision's ``mobilenet_v3_small()``: 2 542 856 parameters for
     1000 classes, the same ``state_dict`` keys and ``repr`` (``inplace=True`` aside).
+    ``dilated=True`` dilates the last stage (:func:`dilated`), as torchvision's option.
 
     >>> mobilenet_v3_small(10).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
     (1, 10)
     """
-    return MobileNetV3(SMALL, 1024, num_classes, dropout, seed=seed, dtype=dtype)
+    setting = _dilated_setting(SMALL, dilated, "mobilenet_v3_small")
+    return MobileNetV3(setting, 1024, num_classes, dropout, seed=seed, dtype=dtype)

@@ -11,6 +11,7 @@ no ``state_dict``, but in ``walk()`` like every other node.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -52,10 +53,21 @@ def kaiming_normal_fan_out(conv: nn.Conv2d, rng: np.random.Generator) -> None:
         conv.bias.data[...] = 0
 
 
-def _conv(c_in: int, c_out: int, k: int, stride: int, dtype: Any, groups: int = 1) -> nn.Conv2d:
-    # torchvision's conv3x3 / conv1x1: padding k//2, no bias (a BatchNorm follows)
+def _conv(
+    c_in: int, c_out: int, k: int, stride: int, dtype: Any, groups: int = 1, dilation: int = 1
+) -> nn.Conv2d:
+    # torchvision's conv3x3 / conv1x1: padding d·(k//2) keeps the size at stride 1, no bias (a
+    # BatchNorm follows)
     return nn.Conv2d(
-        c_in, c_out, k, stride=stride, padding=k // 2, groups=groups, bias=False, dtype=dtype
+        c_in,
+        c_out,
+        k,
+        stride=stride,
+        padding=dilation * (k // 2),
+        dilation=dilation,
+        groups=groups,
+        bias=False,
+        dtype=dtype,
     )
 
 
@@ -67,7 +79,8 @@ class BasicBlock(nn.Graph):
 
     conv1 is 3×3 at ``stride``, conv2 3×3; ``downsample`` (a Sequential(conv 1×1, BN) or None)
     matches the shortcut's shape when the stride or the width changes. One ReLU module is
-    used twice, as in torchvision.
+    used twice, as in torchvision. Like torchvision's, it has no dilated form: ``dilation``
+    must be 1.
     """
 
     expansion = 1
@@ -79,9 +92,15 @@ class BasicBlock(nn.Graph):
         stride: int = 1,
         downsample: nn.Module | None = None,
         *,
+        dilation: int = 1,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
+        if dilation != 1:
+            raise ValueError(
+                f"BasicBlock: dilation: only 1 is supported (as torchvision's BasicBlock), got "
+                f"{dilation!r}"
+            )
         self.conv1 = _conv(inplanes, planes, 3, stride, dtype)
         self.bn1 = nn.BatchNorm2d(planes, dtype=dtype)
         self.relu = nn.ReLU()
@@ -105,7 +124,9 @@ class Bottleneck(nn.Graph):
 
     conv1 1×1 to the width w = ⌊planes · width_per_group/64⌋ · groups, conv2 3×3 at
     ``stride`` in ``groups`` groups (ResNeXt's cardinality), conv3 1×1 to 4·planes. ResNet
-    has w = planes (one group of 64); Wide ResNet doubles the width per group.
+    has w = planes (one group of 64); Wide ResNet doubles the width per group. ``dilation``
+    d spreads conv2's taps d pixels apart (padding d keeps the size at stride 1): the
+    segmentation backbones' atrous form.
     """
 
     expansion = 4
@@ -119,13 +140,14 @@ class Bottleneck(nn.Graph):
         *,
         groups: int = 1,
         width_per_group: int = 64,
+        dilation: int = 1,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
         self.conv1 = _conv(inplanes, width, 1, 1, dtype)
         self.bn1 = nn.BatchNorm2d(width, dtype=dtype)
-        self.conv2 = _conv(width, width, 3, stride, dtype, groups)
+        self.conv2 = _conv(width, width, 3, stride, dtype, groups, dilation)
         self.bn2 = nn.BatchNorm2d(width, dtype=dtype)
         self.conv3 = _conv(width, planes * self.expansion, 1, 1, dtype)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion, dtype=dtype)
@@ -160,6 +182,13 @@ class ResNet(nn.Graph):
         → layer3 (256, /2) → layer4 (512, /2) → avgpool (1×1) → flatten → fc
 
     Input (B, 3, H, W); output (B, num_classes) logits. Build it with :func:`resnet18` etc.
+
+    ``replace_stride_with_dilation`` (three bools, for layer2, layer3, layer4; torchvision's
+    option) keeps a stage at stride 1 and multiplies the dilation d by the stride it drops
+    instead: the stage's first block still uses the previous d (its downsample is a stride-1
+    1×1 convolution), the others the new one. With (False, True, True) the output stride is 8
+    instead of 32, and each 3×3 of layer3 and layer4 sees what it saw before — the
+    segmentation models' backbone. Bottleneck blocks only (BasicBlock has no dilation).
     """
 
     def __init__(
@@ -170,11 +199,13 @@ class ResNet(nn.Graph):
         *,
         groups: int = 1,
         width_per_group: int = 64,
+        replace_stride_with_dilation: Sequence[bool] | None = None,
         seed: int = 0,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
         func = type(self).__name__
+        dilate = _dilated_stages(func, replace_stride_with_dilation)
         num_classes = positive_int("num_classes", num_classes, func=func)
         seed = positive_int("seed", seed, func=func, minimum=0)
         groups = positive_int("groups", groups, func=func)
@@ -189,14 +220,15 @@ class ResNet(nn.Graph):
             {} if block is BasicBlock else {"groups": groups, "width_per_group": width_per_group}
         )
         self.inplanes = 64
+        self.dilation = 1
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False, dtype=dtype)
         self.bn1 = nn.BatchNorm2d(64, dtype=dtype)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, 64, layers[0], 1, dtype)
-        self.layer2 = self._make_layer(block, 128, layers[1], 2, dtype)
-        self.layer3 = self._make_layer(block, 256, layers[2], 2, dtype)
-        self.layer4 = self._make_layer(block, 512, layers[3], 2, dtype)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2, dtype, dilate[0])
+        self.layer3 = self._make_layer(block, 256, layers[2], 2, dtype, dilate[1])
+        self.layer4 = self._make_layer(block, 512, layers[3], 2, dtype, dilate[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes, rng=rng, dtype=dtype)
         _init_weights(self, rng)
@@ -214,7 +246,12 @@ class ResNet(nn.Graph):
         blocks: int,
         stride: int,
         dtype: Any,
+        dilate: bool = False,
     ) -> nn.Sequential:
+        previous_dilation = self.dilation
+        if dilate:  # the stride traded for dilation: stride 1, taps `stride` times further apart
+            self.dilation *= stride
+            stride = 1
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
@@ -222,13 +259,35 @@ class ResNet(nn.Graph):
                 nn.BatchNorm2d(planes * block.expansion, dtype=dtype),
             )
         options = self._block_options
-        stage = nn.Sequential(
-            block(self.inplanes, planes, stride, downsample, dtype=dtype, **options)
+        first = block(
+            self.inplanes,
+            planes,
+            stride,
+            downsample,
+            dilation=previous_dilation,
+            dtype=dtype,
+            **options,
         )
+        stage = nn.Sequential(first)
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            stage.append(block(self.inplanes, planes, dtype=dtype, **options))
+            stage.append(
+                block(self.inplanes, planes, dilation=self.dilation, dtype=dtype, **options)
+            )
         return stage
+
+
+def _dilated_stages(func: str, replace: Any) -> tuple[bool, bool, bool]:
+    """``replace_stride_with_dilation`` checked: None (no stage dilated) or three bools."""
+    if replace is None:
+        return (False, False, False)
+    flags = tuple(replace) if isinstance(replace, (list, tuple)) else None
+    if flags is None or len(flags) != 3 or not all(isinstance(f, (bool, np.bool_)) for f in flags):
+        raise ValueError(
+            f"{func}: replace_stride_with_dilation: expected None or three bools (layer2, "
+            f"layer3, layer4), got {replace!r}"
+        )
+    return (bool(flags[0]), bool(flags[1]), bool(flags[2]))
 
 
 def resnet18(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
@@ -248,16 +307,43 @@ def resnet34(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32)
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, seed=seed, dtype=dtype)
 
 
-def resnet50(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+def resnet50(
+    num_classes: int = 1000,
+    *,
+    replace_stride_with_dilation: Sequence[bool] | None = None,
+    seed: int = 0,
+    dtype: Any = np.float32,
+) -> ResNet:
     """ResNet-50 (Bottleneck × (3, 4, 6, 3), stride on the 3×3 as torchvision's v1.5),
-    torchvision's ``resnet50()`` (25 557 032 parameters for 1000 classes)."""
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, seed=seed, dtype=dtype)
+    torchvision's ``resnet50()`` (25 557 032 parameters for 1000 classes);
+    ``replace_stride_with_dilation`` as :class:`ResNet`'s."""
+    return ResNet(
+        Bottleneck,
+        (3, 4, 6, 3),
+        num_classes,
+        replace_stride_with_dilation=replace_stride_with_dilation,
+        seed=seed,
+        dtype=dtype,
+    )
 
 
-def resnet101(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:
+def resnet101(
+    num_classes: int = 1000,
+    *,
+    replace_stride_with_dilation: Sequence[bool] | None = None,
+    seed: int = 0,
+    dtype: Any = np.float32,
+) -> ResNet:
     """ResNet-101 (Bottleneck × (3, 4, 23, 3)), torchvision's ``resnet101()`` (44 549 160
-    parameters for 1000 classes)."""
-    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, seed=seed, dtype=dtype)
+    parameters for 1000 classes); ``replace_stride_with_dilation`` as :class:`ResNet`'s."""
+    return ResNet(
+        Bottleneck,
+        (3, 4, 23, 3),
+        num_classes,
+        replace_stride_with_dilation=replace_stride_with_dilation,
+        seed=seed,
+        dtype=dtype,
+    )
 
 
 def resnet152(num_classes: int = 1000, *, seed: int = 0, dtype: Any = np.float32) -> ResNet:

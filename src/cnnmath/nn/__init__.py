@@ -122,7 +122,7 @@ from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .sampling import AffineGrid, GridSample
 from .unfold import Fold, Unfold
-from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
     "AdaptiveAvgPool3d",
@@ -222,6 +222,7 @@ __all__ = [
     "StateDictError",
     "Tanh",
     "Upsample",
+    "ResizeLike",
     "CircularPad2d",
     "ConstantPad2d",
     "Pad2d",

@@ -1,4 +1,5 @@
-"""Upsample: nearest-neighbour, bilinear or bicubic resizing of a batch of images."""
+"""Upsample: nearest-neighbour, bilinear or bicubic resizing of a batch of images; ResizeLike:
+bilinear resizing to another value's size."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..ops.interpolate import (
 )
 from .module import Module
 
-__all__ = ["Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
+__all__ = ["ResizeLike", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
 
 
 def _source_index(n_in: int, n_out: int, ratio: np.float32) -> np.ndarray:
@@ -262,3 +263,74 @@ class UpsamplingBilinear2d(Upsample):
         scale_factor: float | tuple[float, float] | None = None,
     ) -> None:
         super().__init__(size, scale_factor, "bilinear", align_corners=True)
+
+
+class ResizeLike(Module):
+    """x resized bilinearly to the height and width of a second input ``like``, as
+    ``F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)``: a
+    segmentation network's logits brought back to the image's size, or a pooled branch
+    spread over the feature map it came from. With (m, n) = x's size and (H, W) = like's,
+
+        Y[β, c, i, j] = Σ_{a, b} λ_i(a) μ_j(b) X[β, c, a, b],
+
+    the row weights λ_i the two taps around the source coordinate u_i = max(0, (i + ½)·m/H − ½)
+    (half-pixel centres; u_i = i·(m − 1)/(H − 1) with ``align_corners=True``), the column
+    weights μ_j the same along the width (``ops.interpolate``'s ``linear_taps``). Only
+    like's shape is read: like's values get no gradient (zeros), and
+    ∂ℓ/∂X[β, c, a, b] = Σ_{i, j} λ_i(a) μ_j(b) G[β, c, i, j], the forward's adjoint.
+
+    Inputs x (B, C, m, n) or (C, m, n) and like (…, H, W), of any float dtype; output x's
+    leading axes with (H, W), in x's dtype. A wiring op (``functional``): torchvision writes
+    it in ``forward``, so it is in neither ``repr`` nor ``state_dict``.
+
+    >>> ResizeLike()(np.array([[[[0.0, 1.0]]]]), np.zeros((1, 5, 1, 4)))[0, 0]
+    array([[0.  , 0.25, 0.75, 1.  ]])
+    """
+
+    functional = True
+
+    def __init__(self, mode: str = "bilinear", align_corners: bool = False) -> None:
+        super().__init__()
+        if mode != "bilinear":
+            raise ValueError(f"ResizeLike: mode: expected 'bilinear', got {mode!r}")
+        if not isinstance(align_corners, (bool, np.bool_)):
+            raise TypeError(f"ResizeLike: align_corners: expected a bool, got {align_corners!r}")
+        self.mode = mode
+        self.align_corners = bool(align_corners)
+
+    def forward_ctx(self, x: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, Any]:
+        """x resampled to like's (H, W); the context is both inputs' shapes and dtypes and
+        the rows' and columns' taps."""
+        func = "ResizeLike.forward"
+        check_float_array("x", x, func=func)
+        check_float_array("like", like, func=func)
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{func}: x: expected shape (B, C, H, W) or (C, H, W), got {x.shape}")
+        if like.ndim < 2 or min(like.shape[-2:]) < 1:
+            raise ValueError(
+                f"{func}: like: expected an array whose last two axes (H, W) are ≥ 1, got shape "
+                f"{like.shape}"
+            )
+        (m, n), (h, w) = x.shape[-2:], like.shape[-2:]
+        taps_h = linear_taps(m, h, None, self.align_corners, x.dtype)
+        taps_w = linear_taps(n, w, None, self.align_corners, x.dtype)
+        y = resample_linear(x, taps_h, taps_w)
+        return y, (x.shape, like.shape, like.dtype, taps_h, taps_w)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(∂ℓ/∂x, zeros of like's shape): G sent back through the taps; like's values do not
+        enter the output."""
+        x_shape, like_shape, like_dtype, taps_h, taps_w = ctx
+        func = "ResizeLike.backward"
+        check_float_array("grad_output", grad_output, func=func)
+        want = (*x_shape[:-2], taps_h.i0.size, taps_w.i0.size)
+        if grad_output.shape != want:
+            raise ValueError(
+                f"{func}: grad_output: expected the output's shape {want}, got {grad_output.shape}"
+            )
+        grad = resample_linear_backward(grad_output, taps_h, taps_w, x_shape[-2:])
+        return grad, np.zeros(like_shape, like_dtype)
+
+    def extra_repr(self) -> str:
+        """``mode='bilinear', align_corners=False``."""
+        return f"mode={self.mode!r}, align_corners={self.align_corners}"

@@ -71,6 +71,8 @@ as the identity. The mapping, layer by layer:
     GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
                              "bicubic" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
+    ResizeLike               Resize(mode="linear", "half_pixel" or "align_corners") to the
+                             sizes Concat(Shape(x)[:−2], Shape(like)[−2:]), read at run time
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
     LayerNorm2d, Permute     Transpose, LayerNormalization, Transpose; Transpose
     LayerScale (ConvNeXt)    Mul by the block's layer_scale
@@ -999,6 +1001,35 @@ def _affine_grid(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("AffineGrid", [node.inputs[0], size], node.output, base, **attrs)
 
 
+def _resize_like(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """ResizeLike as a linear Resize by ``sizes``, x's leading axes and like's last two read
+    from their shapes when the model runs (a segmentation model's logits follow the image's
+    size, whatever it is)."""
+    m = node.module
+    assert isinstance(m, nn.ResizeLike)
+    base = node.name
+    x, like = node.inputs
+    x_shape = w.node("Shape", [x], f"{base}/x_shape", f"{base}/x_shape")
+    like_shape = w.node("Shape", [like], f"{base}/like_shape", f"{base}/like_shape")
+    minus_two = w.const(f"{base}/minus_two", [-2], np.int64)
+    lead = w.node(
+        "Slice",
+        [x_shape, w.const(f"{base}/zero", [0], np.int64), minus_two],
+        f"{base}/lead",
+        f"{base}/lead",
+    )
+    hw = w.node(
+        "Slice",
+        [like_shape, minus_two, w.const(f"{base}/end", [_INT64_MAX], np.int64)],
+        f"{base}/hw",
+        f"{base}/hw",
+    )
+    sizes = w.node("Concat", [lead, hw], f"{base}/sizes", f"{base}/sizes", axis=0)
+    transform = "align_corners" if m.align_corners else "half_pixel"
+    attrs = {"mode": "linear", "coordinate_transformation_mode": transform}
+    w.node("Resize", [x, "", "", sizes], node.output, base, **attrs)
+
+
 def _identity(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("Identity", [node.inputs[0]], node.output, node.name)
 
@@ -1246,6 +1277,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Narrow: _narrow,
     nn.GridSample: _grid_sample,
     nn.AffineGrid: _affine_grid,
+    nn.ResizeLike: _resize_like,
     nn.Dropout: _identity,  # eval mode
     nn.Dropout2d: _identity,
     nn.StochasticDepth: _identity,
