@@ -243,6 +243,12 @@ def test_lookup_by_name():
         (nn.Sequential(nn.Conv2d(1, 1, 7)), (1, 5, 5), ValueError, "outgrows its input of size 5"),
         (nn.Sequential(nn.Dropout(0.5)), (1, 5, 5), ValueError, r"call model.eval\(\)"),
         ("conv", (1, 5, 5), TypeError, "model: expected a cnnmath.nn.Module, got str"),
+        (
+            nn.Sequential(nn.Upsample(scale_factor=2, mode="bicubic")),
+            (1, 5, 5),
+            ValueError,
+            r"Upsample upsamples \(a fractional jump\)",
+        ),
     ],
 )
 def test_bad_input(model, shape, exc, match):

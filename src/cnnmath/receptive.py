@@ -162,10 +162,10 @@ def layer_geometry(module: Any) -> Geometry:
     running statistics) are pointwise; ``Flatten``, ``Linear``, adaptive pooling and
     group/layer/instance norm are global (adaptive pooling on both axes even where
     ``output_size`` keeps one with None: a bound, not the exact field). Layers that upsample
-    (``ConvTranspose2d``, ``PixelShuffle``) are refused. In training mode ``Dropout`` draws a
-    fresh mask (not a function of the pixels) and ``BatchNorm2d`` normalises by the batch's
-    statistics over the whole image: the first is refused, the second is global. So is a
-    ``BatchNorm2d`` built with ``track_running_stats=False`` in any mode: it keeps no running
+    (``ConvTranspose2d``, ``PixelShuffle``, ``Upsample``, ``ResizeLike``) are refused. In
+    training mode ``Dropout`` draws a fresh mask (not a function of the pixels) and
+    ``BatchNorm2d`` normalises by the batch's statistics over the whole image: the first is
+    refused, the second is global. So is a ``BatchNorm2d`` built with ``track_running_stats=False`` in any mode: it keeps no running
     statistics, so it normalises by the batch's in eval mode too. ``LayerNorm2d`` and
     ConvNeXt's ``LayerScale`` act on each pixel's channels: pointwise. (``Permute`` and the
     layers on a channels-last value between two of them are handled by ``receptive_field``,
@@ -190,7 +190,7 @@ def layer_geometry(module: Any) -> Geometry:
             f"receptive_field: model: {name} turns images into columns of windows (or back), "
             "not an image into an image; receptive fields are not defined through it"
         )
-    if name in ("ConvTranspose2d", "MaxUnpool2d", "PixelShuffle"):
+    if name in ("ConvTranspose2d", "MaxUnpool2d", "PixelShuffle", "Upsample", "ResizeLike"):
         raise ValueError(
             f"receptive_field: model: {name} upsamples (a fractional jump), which is not "
             "supported yet"
