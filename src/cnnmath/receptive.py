@@ -165,8 +165,9 @@ def layer_geometry(module: Any) -> Geometry:
     (``ConvTranspose2d``, ``PixelShuffle``, ``Upsample``, ``ResizeLike``) are refused. In
     training mode ``Dropout`` draws a fresh mask (not a function of the pixels) and
     ``BatchNorm2d`` normalises by the batch's statistics over the whole image: the first is
-    refused, the second is global. So is a ``BatchNorm2d`` built with ``track_running_stats=False`` in any mode: it keeps no running
-    statistics, so it normalises by the batch's in eval mode too. ``LayerNorm2d`` and
+    refused, the second is global. So is a ``BatchNorm2d`` built with
+    ``track_running_stats=False`` in any mode: it keeps no running statistics, so it
+    normalises by the batch's in eval mode too. ``LayerNorm2d`` and
     ConvNeXt's ``LayerScale`` act on each pixel's channels: pointwise. (``Permute`` and the
     layers on a channels-last value between two of them are handled by ``receptive_field``,
     which tracks the layout.)
