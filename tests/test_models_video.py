@@ -4,14 +4,14 @@ shapes; the initialisation laws of torchvision's VideoResNet; torchvision's rand
 with random BatchNorm statistics, give the same eval logits here (float32 and float64); in
 train mode (float64) the same logits, input gradient, parameter gradients and running
 statistics. Clips are small, (N, 3, T, H, W) with T = 4 and 32×32 frames, so the file runs in
-seconds."""
+seconds; and cnnmath.summary, receptive_field and ``cnnmath summary`` handle the 3-D layers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cnnmath import models, summary
+from cnnmath import models, receptive_field, summary
 from cnnmath.models.video import midplanes
 from helpers import rel_error
 from torchvision_helper import import_torchvision
@@ -185,3 +185,45 @@ def test_time_axis_follows_each_models_strides():
     for name, shape in want.items():
         rows = {r.name: r for r in summary(getattr(models, name)(10), (3, 8, 32, 32)).rows}
         assert rows["layer4.1.relu"].output_shape == shape, name
+
+
+def test_summary_shows_three_dimensional_windows_and_counts():
+    """cnnmath.summary on an (3, T, H, W) clip: kernels and strides keep their depth
+    ((3, 7, 7) prints 3×7×7, (1, 2, 2) 1×2×2, (3, 3, 3) 3), a Conv3d's mult-adds are its
+    weights times the output's positions (torchinfo's rule), the totals are the model's, and
+    the receptive field is left out with the reason."""
+    model = models.r2plus1d_18(10)
+    table = summary(model, (3, 4, 32, 32))
+    rows = {r.name: r for r in table.rows}
+    stem = rows["stem.0"]
+    assert (stem.kernel, stem.stride, stem.output_shape) == (
+        (1, 7, 7),
+        (1, 2, 2),
+        (1, 45, 4, 16, 16),
+    )
+    assert rows["stem.3"].kernel == (3, 1, 1)
+    assert stem.mult_adds == 45 * 3 * 49 * (4 * 16 * 16)
+    assert rows["layer2.0.downsample.0"].stride == (2, 2, 2)
+    assert table.total_parameters == model.num_parameters()
+    text = str(table)
+    line = next(s for s in text.splitlines() if s.startswith("stem.0 "))
+    assert " 1×7×7 " in line and " 1×2×2 " in line
+    r3d = str(summary(models.r3d_18(10), (3, 4, 32, 32)))
+    line = next(s for s in r3d.splitlines() if s.startswith("layer1.0.conv1.0 "))
+    assert "Conv3DSimple" in line and " 3 " in line and "3×3" not in line
+    assert "not volumes" in text
+    with pytest.raises(ValueError, match=r"receptive_field: model: Conv3d works on volumes"):
+        receptive_field(model, (3, 4, 32, 32))
+
+
+def test_cli_summary_takes_a_clip_and_refuses_an_image_shape(capsys):
+    """``cnnmath summary mc3_18 --input 3 4 32 32`` prints the table (the published count for
+    400 classes); ``--input 3 32 32`` is refused by name before the model runs."""
+    from cnnmath.cli import main
+
+    assert main(["summary", "mc3_18", "--input", "3", "4", "32", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "input 1×3×4×32×32" in out and "total parameters:     11,695,440" in out
+    assert main(["summary", "mc3_18", "--input", "3", "32", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "--input: Conv3d 'stem.0' takes video clips or volumes: expected C T H W" in err
