@@ -140,6 +140,36 @@ def test_torchvision_weights_give_torchvisions_eval_logits(name, dtype):
     assert rel_error(got, want) <= (TOL32 if dtype == np.float32 else TOL64)
 
 
+def test_weights_cross_as_safetensors_files_both_ways(tmp_path):
+    """torchvision's state_dict saved by safetensors.torch loads with cnnmath.weights.load (no
+    key renamed) and gives its eval logits; cnnmath's seeded weights, their running statistics
+    moved by a train-mode clip, saved by cnnmath.weights.save, load strictly into torchvision
+    and give cnnmath's eval logits (MC3-18, the smallest)."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    from cnnmath import weights
+
+    torch.manual_seed(8)
+    theirs = _randomise_batchnorm(_torchvision("mc3_18", num_classes=10), seed=9).eval()
+    path = tmp_path / "theirs.safetensors"
+    safetensors_torch.save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, path)
+    ours = models.mc3_18(num_classes=10, seed=1).eval()
+    weights.load(ours, path)
+    x = _clip(10)
+    with torch.no_grad():
+        assert rel_error(ours(x), theirs(torch.from_numpy(x)).numpy()) <= TOL32
+
+    ours = models.mc3_18(num_classes=10, seed=2).train()
+    ours(_clip(11))
+    ours.eval()
+    path = tmp_path / "ours.safetensors"
+    weights.save(ours, path)
+    theirs = _torchvision("mc3_18", num_classes=10)
+    theirs.load_state_dict(safetensors_torch.load_file(path), strict=True)
+    assert int(theirs.state_dict()["stem.1.num_batches_tracked"]) == 1
+    with torch.no_grad():
+        assert rel_error(theirs.eval()(torch.from_numpy(x)).numpy(), ours(x)) <= TOL32
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_train_step_matches_torchvision_float64(name):
     """Train mode, float64, from torchvision's random weights and random BatchNorm statistics:
