@@ -60,8 +60,8 @@ class LayerRow:
     parameters: int
     trainable: int
     mult_adds: int
-    kernel: tuple[int, int] | None
-    stride: tuple[int, int] | None
+    kernel: tuple[int, ...] | None
+    stride: tuple[int, ...] | None
     groups: int | None
     field: Field | None
     output_bytes: int
@@ -176,19 +176,22 @@ def _bytes(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 
 
-def _pair_text(p: tuple[int, int] | None) -> str:
+def _pair_text(p: tuple[int, ...] | None) -> str:
+    """The text of a window: 3 for (3, 3) or (3, 3, 3), 3×7×7 where its sides differ."""
     if p is None:
         return "-"
-    return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
+    return str(p[0]) if len(set(p)) == 1 else "×".join(map(str, p))
 
 
 def _start(c: float) -> str:
     return str(int(c)) if float(c).is_integer() else f"{c:g}"
 
 
-def _pair(value: Any) -> tuple[int, int]:
+def _pair(value: Any) -> tuple[int, ...]:
+    """A window's sides: a pair for an int, every axis of a tuple (a 3-D window keeps its
+    depth: (3, 7, 7), not (3, 7))."""
     if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
+        return tuple(int(v) for v in value)
     return int(value), int(value)
 
 

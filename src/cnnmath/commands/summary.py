@@ -1,6 +1,7 @@
 """``cnnmath summary MODEL --input C H W``: the per-layer table of a model (``cnnmath.summary``).
 
     cnnmath summary resnet18 --input 3 224 224
+    cnnmath summary r3d_18 --input 3 16 112 112          # a clip: C T H W
     cnnmath summary weights.safetensors --arch resnet20 --input 3 32 32
     cnnmath summary model.onnx --input 1 28 28          # when cnnmath.onnx can load it
 
@@ -50,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="N",
-        help="the shape of one input: C H W for images (F for flat inputs)",
+        help="the shape of one input: C H W for images, C T H W for video clips (F for flat "
+        "inputs)",
     )
     parser.add_argument(
         "--batch", type=whole_number(1), default=1, metavar="B", help="batch size (default 1)"
@@ -104,11 +106,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the summary of MODEL on a batch of ``--batch`` inputs of shape ``--input``."""
     from ..summary import summary
 
-    if len(args.input) not in (1, 3):
+    if len(args.input) not in (1, 3, 4):
         raise CLIError(
-            f"--input: expected C H W (or F for flat inputs), got {len(args.input)} numbers"
+            "--input: expected C H W (C T H W for video clips, F for flat inputs), got "
+            f"{len(args.input)} numbers"
         )
     model = _load_model(args)
+    _check_clip_input(args, model)
     _check_memory(args, model)
     try:
         table = summary(model, (args.batch, *args.input))
@@ -119,6 +123,19 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--input: {text.split(': ', 2)[2]}") from None
     print(table)
     return 0
+
+
+def _check_clip_input(args: argparse.Namespace, model: Any) -> None:
+    """A model of clips (its first layer 3-D: r3d_18, …) needs C T H W: with C H W the batch
+    B put in front would be read as the channels of one clip."""
+    from ..receptive import VOLUME_LAYERS
+
+    first = next(iter(model.walk()), None)
+    if len(args.input) == 3 and first is not None and isinstance(first.module, VOLUME_LAYERS):
+        raise CLIError(
+            f"--input: {type(first.module).__name__} {first.name!r} takes video clips or "
+            f"volumes: expected C T H W, got {' '.join(map(str, args.input))}"
+        )
 
 
 def _check_memory(args: argparse.Namespace, model: Any) -> None:

@@ -76,6 +76,7 @@ from .shufflenet import (
 )
 from .squeezenet import squeezenet1_0, squeezenet1_1
 from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
+from .video import mc3_18, r2plus1d_18, r3d_18
 
 __all__ = [
     "alexnet",
@@ -107,6 +108,7 @@ __all__ = [
     "inception_v3",
     "lenet",
     "lraspp_mobilenet_v3_large",
+    "mc3_18",
     "mnasnet0_5",
     "mnasnet0_75",
     "mnasnet1_0",
@@ -114,6 +116,8 @@ __all__ = [
     "mobilenet_v2",
     "mobilenet_v3_large",
     "mobilenet_v3_small",
+    "r2plus1d_18",
+    "r3d_18",
     "regnet_x_400mf",
     "regnet_x_800mf",
     "regnet_x_1_6gf",

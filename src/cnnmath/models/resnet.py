@@ -41,12 +41,13 @@ def _wiring(module: nn.Module) -> nn.Module:
     return module
 
 
-def kaiming_normal_fan_out(conv: nn.Conv2d, rng: np.random.Generator) -> None:
+def kaiming_normal_fan_out(conv: nn.Conv2d | nn.Conv3d, rng: np.random.Generator) -> None:
     """torchvision's convolution initialisation, ``kaiming_normal_(mode="fan_out",
-    nonlinearity="relu")``: w ~ N(0, 2/fan_out) with fan_out = C_out·f1·f2 (PyTorch's
-    fan_out ignores groups); a bias, if any, is set to 0. Draws from ``rng`` in place."""
-    f1, f2 = conv.kernel_size
-    std = np.sqrt(2.0 / (conv.out_channels * f1 * f2))
+    nonlinearity="relu")``: w ~ N(0, 2/fan_out) with fan_out = C_out·f1·f2 (C_out·f0·f1·f2
+    for a Conv3d; PyTorch's fan_out ignores groups); a bias, if any, is set to 0. Draws from
+    ``rng`` in place."""
+    taps = int(np.prod(conv.kernel_size))
+    std = np.sqrt(2.0 / (conv.out_channels * taps))
     w = conv.weight.data
     w[...] = rng.normal(0.0, std, size=w.shape).astype(w.dtype)
     if conv.bias is not None:
