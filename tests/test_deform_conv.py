@@ -202,3 +202,33 @@ def test_onnx_round_trip_through_onnxruntime(tmp_path):
     with pytest.raises(ValueError, match=r"DeformConv2d \(node 'deform'\) needs opset 19"):
         save(block, tmp_path / "old.onnx", x, opset=17)
     assert not (tmp_path / "old.onnx").exists()
+
+
+def test_onnx_offset_group_that_contradicts_the_offsets_is_refused():
+    """offset_group=1 with 36 offset channels for a 3×3 kernel (two groups' worth): refused
+    at load when the offset's shape is known, when the graph runs when it is not (as
+    onnxruntime refuses it), instead of inferring two groups from the offsets."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cnnmath.onnx import load
+
+    w = np.ones((4, 2, 3, 3), np.float32)
+    node = helper.make_node("DeformConv", ["X", "W", "offset"], ["Y"], name="d", offset_group=1)
+    message = r"node 'd' \(DeformConv\): attribute 'offset_group': 1 groups of 9 taps need 18"
+    for offset_shape in ([1, 36, 3, 3], None):
+        graph = helper.make_graph(
+            [node],
+            "g",
+            [
+                helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 2, 5, 5]),
+                helper.make_tensor_value_info("offset", TensorProto.FLOAT, offset_shape),
+            ],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(w, "W")],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+        with pytest.raises(ValueError, match=message):
+            load(model.SerializeToString())(
+                np.zeros((1, 2, 5, 5), np.float32), np.zeros((1, 36, 3, 3), np.float32)
+            )

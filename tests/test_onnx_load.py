@@ -1553,6 +1553,23 @@ def test_reductions_against_onnxruntime_and_finite_differences(op, opset, axes, 
     )
 
 
+@pytest.mark.parametrize("op", _REDUCE_OPS)
+def test_reductions_over_no_axes_keep_their_per_element_part(op):
+    """noop_with_empty_axes=1 and no axes: nothing is summed, but each op still applies its
+    per-element part (ReduceSumSquare gives x², ReduceL1 |x|, ReduceLogSum log x), as
+    onnxruntime does; the gradient against finite differences."""
+    node = helper.make_node(op, ["x"], ["y"], name="r", noop_with_empty_axes=1)
+    x = rng.uniform(0.5, 1.5, (2, 3)).astype(np.float32)
+    if op in ("ReduceL1", "ReduceL2", "ReduceSumSquare"):
+        x[0, 0] = -0.7
+    model = _graph([node], [("x", x)], opset=18)
+    got = load(model.SerializeToString())(x)
+    assert got.shape == x.shape
+    np.testing.assert_allclose(got, _ort_output(model, [("x", x)]), rtol=1e-6)
+    x64 = x.astype(np.float64)
+    _check_training(load(_graph([node], [("x", x64)], opset=18).SerializeToString()), [x64])
+
+
 @pytest.mark.parametrize(
     ("op", "torch_op"), [("ReduceMax", "amax"), ("ReduceMin", "amin"), ("ReduceProd", "prod")]
 )

@@ -469,3 +469,37 @@ def test_pytorchs_export_of_a_3d_cnn_loads_and_trains_as_torch():
         assert rel_error(graph(x.numpy()), model(x).numpy()) <= 1e-12
     loads_as_onnxruntime(model, x, opset_version=17)
     trains_as_torch(model, x, graph)
+
+
+def test_conv3d_same_with_an_even_kernel_round_trips_through_onnx(tmp_path):
+    """Conv3d(padding="same") with an even kernel saves with uneven pads (the odd one
+    after); onnxruntime runs the file, and the loader reads it back as padding="same" —
+    as it reads auto_pad SAME_UPPER at stride 1."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import helper
+
+    from cnnmath.onnx import load, save
+
+    layer = nn.Conv3d(2, 3, (2, 3, 4), padding="same", dilation=(1, 2, 1), rng=0)
+    x = np.random.default_rng(9).standard_normal((1, 2, 4, 5, 6)).astype(np.float32)
+    save(nn.Sequential(layer), tmp_path / "s.onnx", x)
+    session = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"])
+    assert rel_error(session.run(None, {session.get_inputs()[0].name: x})[0], layer(x)) <= 1e-5
+    loaded = load(tmp_path / "s.onnx")
+    (conv,) = [n.module for n in loaded.walk()]
+    assert isinstance(conv, nn.Conv3d) and conv.padding == "same"
+    assert rel_error(loaded(x), layer(x)) <= 1e-6
+    import onnx
+
+    model = onnx.load(str(tmp_path / "s.onnx"))
+    node = model.graph.node[0]
+    del node.attribute[:]
+    node.attribute.extend(
+        [
+            helper.make_attribute("auto_pad", "SAME_UPPER"),
+            helper.make_attribute("kernel_shape", [2, 3, 4]),
+            helper.make_attribute("dilations", [1, 2, 1]),
+        ]
+    )
+    assert rel_error(load(model.SerializeToString())(x), layer(x)) <= 1e-6

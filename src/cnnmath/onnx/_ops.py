@@ -786,7 +786,8 @@ class _Cast(_Op):
 class _ArgExtremum(_Op):
     """ArgMax / ArgMin: the index (int64) of the largest / smallest value along ``axis``,
     the first one among ties (the last with ``select_last_index``); a NaN counts as the
-    largest and the smallest (NumPy's and onnxruntime's rule). No gradient: indices."""
+    largest and the smallest (NumPy's rule; onnxruntime's for the first index, ONNX's
+    reference evaluator's for both). No gradient: indices."""
 
     roles = ("data",)
 
@@ -1466,9 +1467,10 @@ def _others_product(x: np.ndarray, ax: tuple[int, ...]) -> np.ndarray:
 
 class _Reduce(_Op):
     """ReduceMean, ReduceSum, ReduceProd, ReduceMax, ReduceMin, ReduceSumSquare, ReduceL1,
-    ReduceL2, ReduceLogSum, ReduceLogSumExp over ``axes`` (all when absent, unless
-    noop_with_empty_axes), keepdims; over no values the identity (0, 1, −∞ for max, +∞ for
-    min, log 0 = −∞), as ONNX defines it. Backward, with Y broadcast back over the axes:
+    ReduceL2, ReduceLogSum, ReduceLogSumExp over ``axes`` (all when absent; with
+    noop_with_empty_axes none, the per-element part still applied: x², |x|, log x),
+    keepdims; over no values the identity (0, 1, −∞ for max, +∞ for min, log 0 = −∞), as
+    ONNX defines it. Backward, with Y broadcast back over the axes:
 
         mean  G/n            sum  G              sum of squares  2x·G
         L1    sign(x)·G      L2   x/Y·G (0 where Y = 0)
@@ -1489,25 +1491,23 @@ class _Reduce(_Op):
         super().__init__(node, operands)
         self.keepdims, self.noop, self.axes_attr = keepdims, noop, axes_attr
 
-    def _axes(self, x: np.ndarray, axes: Any) -> tuple[int, ...] | None:
+    def _axes(self, x: np.ndarray, axes: Any) -> tuple[int, ...]:
+        """The reduced axes; none (the empty tuple) for noop_with_empty_axes without axes,
+        where each op still applies its per-element part (x², |x|, log x, …), as ONNX says."""
         chosen = self.axes_attr if axes is None else [int(a) for a in np.ravel(axes)]
         if not chosen:
-            return None if self.noop else tuple(range(x.ndim))
+            return () if self.noop else tuple(range(x.ndim))
         what = "attribute 'axes'" if axes is None else "input 'axes'"
         return tuple(sorted(_axes(self.onnx_node, what, chosen, x.ndim)))
 
     def compute(self, x: np.ndarray, axes: Any) -> tuple[np.ndarray, Any]:
         ax = self._axes(x, axes)
-        if ax is None:
-            return x, None
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             y = _REDUCTIONS[self.onnx_op](x, ax, self.keepdims)
         return np.asarray(y, dtype=x.dtype), ax
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         x, ax = args[0], ctx
-        if ax is None:
-            return [g, None]
         y = self.compute(x, args[1])[0]
         if not self.keepdims:
             g, y = np.expand_dims(g, ax), np.expand_dims(y, ax)
@@ -2318,11 +2318,16 @@ def _rank(info: dict[str, Any], operand: Operand) -> int | None:
 Triple = tuple[int, int, int]
 
 
-def _geometry3d(node: Node, attrs: Attrs) -> tuple[list[int] | None, Triple, Triple, Triple]:
-    """(kernel or None, strides, dilations, pads) of a 3-D Conv or pool, each a triple: the
-    pads equal at both ends of each axis (auto_pad NOTSET or VALID), as the layers hold them."""
+def _geometry3d(
+    node: Node, attrs: Attrs, same: tuple[list[int], Triple] | None = None
+) -> tuple[list[int] | None, Triple, Triple, Triple | str]:
+    """(kernel or None, strides, dilations, pads) of a 3-D Conv or pool: the pads a triple,
+    equal at both ends of each axis (auto_pad NOTSET or VALID), as the layers hold them; or,
+    given ``same`` = (a convolution's kernel, its dilations), "same" for stride 1 with
+    auto_pad SAME_UPPER or the pads PyTorch's "same" gives (d(k − 1)/2 before, the odd one
+    after), as cnnmath saves ``Conv3d(padding="same")``."""
     auto_pad = attrs.get("auto_pad", "NOTSET")
-    if auto_pad not in ("NOTSET", "VALID"):
+    if auto_pad not in ("NOTSET", "VALID") and not (same and auto_pad == "SAME_UPPER"):
         raise refuse(
             node,
             f"attribute 'auto_pad': expected NOTSET or VALID for a 3-D window, got {auto_pad!r}",
@@ -2343,21 +2348,32 @@ def _geometry3d(node: Node, attrs: Attrs) -> tuple[list[int] | None, Triple, Tri
     if kernel is not None and len(kernel) != 3:
         raise refuse(node, f"attribute 'kernel_shape': expected 3 sizes (3-D), got {kernel}")
     pads = [0] * 6 if auto_pad == "VALID" else values["pads"]
-    if pads[:3] != pads[3:]:
-        raise refuse(
-            node, f"attribute 'pads': expected equal pads at both ends of each axis, got {pads}"
-        )
     s, d = values["strides"], values["dilations"]
-    return kernel, (s[0], s[1], s[2]), (d[0], d[1], d[2]), (pads[0], pads[1], pads[2])
+    strides, dilations = (s[0], s[1], s[2]), (d[0], d[1], d[2])
+    if same is not None and strides == (1, 1, 1):
+        totals = [dd * (k - 1) for k, dd in zip(*same)]
+        torch_same = [t // 2 for t in totals] + [t - t // 2 for t in totals]
+        if auto_pad == "SAME_UPPER" or (pads == torch_same and pads[:3] != pads[3:]):
+            return kernel, strides, dilations, "same"
+    if auto_pad == "SAME_UPPER" or pads[:3] != pads[3:]:
+        raise refuse(
+            node,
+            f"attribute 'pads': expected equal pads at both ends of each axis (or PyTorch's "
+            f"'same' for a stride-1 convolution), got {pads}",
+        )
+    return kernel, strides, dilations, (pads[0], pads[1], pads[2])
 
 
 def _conv3d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """A Conv of a volume (N, C, D, H, W) with a constant 5-D weight (and bias) on a run-time
     input: ``nn.Conv3d``."""
-    kernel, strides, dilations, pads = _geometry3d(node, attrs)
-    group = attrs.get("group", 1)
     x, w, b = ins
     wp, bp = _float_param(w), _float_param(b)
+    k_w = [int(n) for n in wp.shape[2:]] if wp is not None and wp.data.ndim == 5 else [1, 1, 1]
+    d_attr = attrs.ints("dilations", [1, 1, 1]) or [1, 1, 1]
+    dil = (d_attr + [1, 1, 1])[:3]
+    kernel, strides, dilations, pads = _geometry3d(node, attrs, (k_w, (dil[0], dil[1], dil[2])))
+    group = attrs.get("group", 1)
     if (
         not isinstance(x, Ref)
         or wp is None
@@ -2390,6 +2406,7 @@ def _pool3d(node: Node, attrs: Attrs, x: Operand) -> Built:
     """MaxPool / AveragePool of a volume: ``nn.MaxPool3d`` / ``nn.AvgPool3d`` (pads equal at
     both ends and at most half the window, as the layers take them)."""
     kernel, strides, dilations, pads = _geometry3d(node, attrs)
+    assert not isinstance(pads, str)  # "same" only for a convolution
     if kernel is None:
         raise refuse(node, "attribute 'kernel_shape' is required")
     ceil = bool(attrs.get("ceil_mode", 0))
@@ -2527,11 +2544,14 @@ class _DeformConv(_Op):
 
     roles = ("X", "W", "offset", "B", "mask")
 
-    def __init__(self, node: Node, operands: Sequence[Operand], options: dict[str, Any]) -> None:
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], options: dict[str, Any], offset_group: int
+    ) -> None:
         super().__init__(node, operands)
-        self.options = options
+        self.options, self.offset_group = options, offset_group
 
     def compute(self, x: Any, w: Any, offset: Any, b: Any, mask: Any) -> tuple[np.ndarray, Any]:
+        _check_offset_group(self.onnx_node, self.offset_group, np.shape(w), np.shape(offset))
         try:
             return ops.deform_conv2d(x, offset, w, b, mask=mask, **self.options), None
         except (ValueError, TypeError) as e:
@@ -2547,8 +2567,8 @@ class _DeformConv(_Op):
 
 def deform_conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """DeformConv with symmetric pads: ``nn.DeformConv2d`` when the weight (and bias) are
-    initializers and X, the offsets (and mask) run-time values, as torchvision's exports
-    have them; ``_DeformConv`` otherwise."""
+    initializers, X, the offsets (and mask) run-time values, and the offsets' channel count
+    is known to match ``offset_group``; ``_DeformConv`` otherwise (which checks it when run)."""
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs)
     group = attrs.get("group", 1)
@@ -2564,16 +2584,13 @@ def deform_conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         "dilation": tuple(geo["dilations"]),
     }
     shape = _shape(info, offset)
-    if shape is not None and isinstance(shape[1], int) and wp is not None:
-        k = wp.shape[2] * wp.shape[3]
-        if shape[1] != 2 * k * offset_group:
-            raise refuse(
-                node,
-                f"attribute 'offset_group': {offset_group} groups of {k} taps need "
-                f"{2 * k * offset_group} offset channels, the offset has {shape[1]}",
-            )
+    known = wp is not None and shape is not None and isinstance(shape[1], (int, np.integer))
+    if known:  # refused now; otherwise when the graph runs (_DeformConv)
+        assert wp is not None and shape is not None
+        _check_offset_group(node, offset_group, wp.shape, shape)
     if (
-        isinstance(x, Ref)
+        known
+        and isinstance(x, Ref)
         and isinstance(offset, Ref)
         and (mask is None or isinstance(mask, Ref))
         and wp is not None
@@ -2597,7 +2614,22 @@ def deform_conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         layer.bias = bp
         return layer, [x.name, offset.name] + ([] if mask is None else [mask.name])
     operands = [x, _as_operand(w, wp), offset, _as_operand(b, bp), mask]
-    return _generic(_DeformConv(node, operands, options), operands)
+    return _generic(_DeformConv(node, operands, options, offset_group), operands)
+
+
+def _check_offset_group(
+    node: Node, offset_group: int, w_shape: Sequence[Any], offset_shape: Sequence[Any]
+) -> None:
+    """Refuse an offset whose channels are not 2·kh·kw per offset group (the op would infer
+    another group count from the offset; onnxruntime refuses it)."""
+    k = int(w_shape[2]) * int(w_shape[3]) if len(w_shape) == 4 else 0
+    if len(offset_shape) < 2 or offset_shape[1] != 2 * k * offset_group:
+        raise refuse(
+            node,
+            f"attribute 'offset_group': {offset_group} groups of {k} taps need "
+            f"{2 * k * offset_group} offset channels, the offset has shape "
+            f"{tuple(offset_shape)}",
+        )
 
 
 def _as_operand(operand: Operand, param: Parameter | None) -> Operand:
