@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .._checks import check_float_array, int_triple, positive_int
+from .._checks import check_float_array, int_triple
 from ._common import _channels, _conv_parameters
 from .dropout import Dropout
 from .module import Module
 from .normalization import _BatchNorm
-from .pooling import _AdaptivePool2d, _flag, _Pooled
+from .pooling import _AdaptivePool2d, _Averaging, _flag, _Pooled
 
 __all__ = [
     "AdaptiveAvgPool3d",
@@ -233,7 +233,7 @@ class MaxPool3d(_Pool3d):
         )
 
 
-class AvgPool3d(_Pool3d):
+class AvgPool3d(_Averaging, _Pool3d):
     """Average pooling over 3-D windows, as ``torch.nn.AvgPool3d``: Y = (1/D) Σ over the
     f0×f1×f2 window of X padded with 0; D is ``divisor_override`` if given, else the taps
     inside the padded input (``count_include_pad``, the default) or inside x. Backward
@@ -253,22 +253,10 @@ class AvgPool3d(_Pool3d):
         divisor_override: int | None = None,
     ) -> None:
         super().__init__(kernel_size, stride, padding)
-        func = "AvgPool3d"
-        self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
-        self.count_include_pad = _flag(func, "count_include_pad", count_include_pad)
-        self.divisor_override = (
-            None
-            if divisor_override is None
-            else positive_int("divisor_override", divisor_override, func=func)
-        )
+        self._set_averaging(ceil_mode, count_include_pad, divisor_override)
 
     def _args(self) -> dict[str, Any]:
-        return {
-            **super()._args(),
-            "ceil_mode": self.ceil_mode,
-            "count_include_pad": self.count_include_pad,
-            "divisor_override": self.divisor_override,
-        }
+        return {**super()._args(), **self._averaging()}
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = avg_pool3d(x); the context is x."""

@@ -152,7 +152,33 @@ class MaxPool2d(_Pool2d):
         )
 
 
-class AvgPool2d(_Pool2d):
+class _Averaging:
+    """The averaging options of AvgPool2d and AvgPool3d, checked and set once for both."""
+
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: int | None
+
+    def _set_averaging(self, ceil_mode: Any, count_include_pad: Any, divisor_override: Any) -> None:
+        func = type(self).__name__
+        self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
+        self.count_include_pad = _flag(func, "count_include_pad", count_include_pad)
+        self.divisor_override = (
+            None
+            if divisor_override is None
+            else positive_int("divisor_override", divisor_override, func=func)
+        )
+
+    def _averaging(self) -> dict[str, Any]:
+        """The options as the pooling ops take them."""
+        return {
+            "ceil_mode": self.ceil_mode,
+            "count_include_pad": self.count_include_pad,
+            "divisor_override": self.divisor_override,
+        }
+
+
+class AvgPool2d(_Averaging, _Pool2d):
     """Average pooling, as ``torch.nn.AvgPool2d``: Y[β,c,i,j] = (1/D) Σ over the k1×k2
     window of X padded with 0, where the divisor D is ``divisor_override`` if given, else
     k1·k2 with ``count_include_pad`` (the default) and the number of in-image elements of the
@@ -176,22 +202,10 @@ class AvgPool2d(_Pool2d):
         divisor_override: int | None = None,
     ) -> None:
         super().__init__(kernel_size, stride, padding)
-        func = "AvgPool2d"
-        self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
-        self.count_include_pad = _flag(func, "count_include_pad", count_include_pad)
-        self.divisor_override = (
-            None
-            if divisor_override is None
-            else positive_int("divisor_override", divisor_override, func=func)
-        )
+        self._set_averaging(ceil_mode, count_include_pad, divisor_override)
 
     def _args(self) -> dict[str, Any]:
-        return {
-            **super()._args(),
-            "ceil_mode": self.ceil_mode,
-            "count_include_pad": self.count_include_pad,
-            "divisor_override": self.divisor_override,
-        }
+        return {**super()._args(), **self._averaging()}
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = avg_pool2d(x) with this layer's window, stride, padding and divisor rule."""

@@ -32,6 +32,7 @@ from .. import losses, nn, ops
 from ..nn import Parameter
 from ..nn.graph import unbroadcast
 from ..ops import activations as act
+from ..ops._geometry import same_pads
 from ..ops._threads import product
 from ..ops.erf import erf
 from ..ops.interpolate import (
@@ -744,12 +745,12 @@ class _Extremum(_Sum):
         y = arrays[0]
         for a in arrays[1:]:
             y = pick(y, a)
-        return np.asarray(y), None
+        return np.asarray(y), y  # the context: the result, which the ties are found against
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         if self.kind == "Mean":
             return [unbroadcast(g / len(args), np.shape(x)) for x in args]
-        y = self.compute(*args)[0]
+        y = ctx
         hits = [np.asarray(x) == y for x in args]
         ties = np.sum(np.broadcast_arrays(*hits), axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -887,12 +888,12 @@ class _LpNormalization(_Op):
             n = np.sum(np.abs(x), axis=a, keepdims=True)
         else:
             n = np.sqrt(np.sum(x * x, axis=a, keepdims=True))
-        return _safe_divide(x, n).astype(x.dtype), (a, n)
+        y = _safe_divide(x, n)
+        return y.astype(x.dtype), (a, n, y)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        a, n = ctx
+        a, n, y = ctx
         x = np.asarray(args[0])
-        y = _safe_divide(x, n)
         s = np.sum(g * y, axis=a, keepdims=True)
         direction = y if self.p == 2 else np.sign(x)
         return [_safe_divide(g - direction * s, n)]
@@ -1503,12 +1504,11 @@ class _Reduce(_Op):
     def compute(self, x: np.ndarray, axes: Any) -> tuple[np.ndarray, Any]:
         ax = self._axes(x, axes)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            y = _REDUCTIONS[self.onnx_op](x, ax, self.keepdims)
-        return np.asarray(y, dtype=x.dtype), ax
+            y = np.asarray(_REDUCTIONS[self.onnx_op](x, ax, self.keepdims), dtype=x.dtype)
+        return y, (ax, y)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        x, ax = args[0], ctx
-        y = self.compute(x, args[1])[0]
+        x, (ax, y) = args[0], ctx
         if not self.keepdims:
             g, y = np.expand_dims(g, ax), np.expand_dims(y, ax)
         op = self.onnx_op
@@ -2351,8 +2351,8 @@ def _geometry3d(
     s, d = values["strides"], values["dilations"]
     strides, dilations = (s[0], s[1], s[2]), (d[0], d[1], d[2])
     if same is not None and strides == (1, 1, 1):
-        totals = [dd * (k - 1) for k, dd in zip(*same)]
-        torch_same = [t // 2 for t in totals] + [t - t // 2 for t in totals]
+        pairs = same_pads(*same)
+        torch_same = [before for before, _ in pairs] + [after for _, after in pairs]
         if auto_pad == "SAME_UPPER" or (pads == torch_same and pads[:3] != pads[3:]):
             return kernel, strides, dilations, "same"
     if auto_pad == "SAME_UPPER" or pads[:3] != pads[3:]:

@@ -246,6 +246,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         info["float"][ref.name] = types.get(onnx_name) in (1, 11)
         info["types"][ref.name] = types.get(onnx_name)
 
+    def add(module: nn.Module, refs: list[str], label: str, onnx_name: str, op: str) -> None:
+        """The node computing ``onnx_name``, named after ``label``, into the graph."""
+        name = fresh(_node_name(label, taken), op.lower(), g)
+        g.add(module, *refs, name=name)
+        info["producers"][name] = (module, refs)
+        bind(onnx_name, Ref(name))
+
     for onnx_name, name in zip(input_names, graph_inputs):
         bind(onnx_name, Ref(name))
     params: dict[str, nn.Parameter] = {}
@@ -333,19 +340,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
             env[outputs[0]] = Const(np.asarray(value), kept)
         else:
-            name = fresh(_node_name(proto_node.name or outputs[0], taken), node.op_type.lower(), g)
-            g.add(module, *refs, name=name)
-            info["producers"][name] = (module, refs)
-            bind(outputs[0], Ref(name))
+            add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type)
         for output, (module, refs) in more:
             if not refs:
                 with folding():
                     env[output] = Const(np.array(module.forward_ctx()[0]))
                 continue
-            name = fresh(_node_name(output, taken), node.op_type.lower(), g)
-            g.add(module, *refs, name=name)
-            info["producers"][name] = (module, refs)
-            bind(output, Ref(name))
+            add(module, refs, output, output, node.op_type)
 
     out = env.get(graph.output[0].name)
     if isinstance(out, Const):  # e.g. the Shape of a static input: a constant, returned

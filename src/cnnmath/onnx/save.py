@@ -102,7 +102,7 @@ from ..models.convnext import LayerScale
 from ..models.googlenet import TransformInput
 from ..models.resnet import ShortcutA
 from ..ops import activations as _act
-from ..ops._geometry import resolve_padding
+from ..ops._geometry import resolve_padding, same_pads
 from ._checks import PAD_MODES
 
 __all__ = ["MIN_OPSET", "save"]
@@ -675,15 +675,11 @@ def _conv3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """Conv3d: a Conv with three spatial axes; "same" as its pads (the odd one after)."""
     m = node.module
     assert isinstance(m, nn.Conv3d)
-    if isinstance(m.padding, str):
-        totals = (
-            [0] * 3
-            if m.padding == "valid"
-            else [d * (f - 1) for f, d in zip(m.kernel_size, m.dilation)]
-        )
-        pads = [t // 2 for t in totals] + [t - t // 2 for t in totals]
+    if m.padding == "same":
+        pairs: Any = same_pads(m.kernel_size, m.dilation)
     else:
-        pads = list(m.padding) * 2
+        pairs = [(p, p) for p in ((0, 0, 0) if m.padding == "valid" else m.padding)]
+    pads = [before for before, _ in pairs] + [after for _, after in pairs]
     inputs = [node.inputs[0], w.state(m, "weight", node)]
     if m.bias is not None:
         inputs.append(w.state(m, "bias", node))

@@ -10,6 +10,7 @@ for an input of size m, kernel size f, stride s, dilation d.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .._checks import int_pair
@@ -21,6 +22,13 @@ Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 def output_size(m: int, f: int, s: int, p_before: int, p_after: int, d: int = 1) -> int:
     """floor((m + p_before + p_after - d(f-1) - 1) / s) + 1 (may be <= 0: the caller checks)."""
     return (m + p_before + p_after - d * (f - 1) - 1) // s + 1
+
+
+def same_pads(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """PyTorch's ``padding="same"`` per axis (stride 1): d(f − 1) in total, ``total // 2``
+    before and the rest after — the extra zero of an even effective kernel after."""
+    totals = [d * (f - 1) for f, d in zip(kernel, dilation)]
+    return tuple((t // 2, t - t // 2) for t in totals)
 
 
 def resolve_padding(padding: Any, kernel: Pair, dilation: Pair, stride: Pair, *, func: str) -> Pads:
@@ -38,10 +46,7 @@ def resolve_padding(padding: Any, kernel: Pair, dilation: Pair, stride: Pair, *,
                     f"{func}: padding: 'same' needs stride 1, got stride={stride}; "
                     "give explicit padding for strided convolutions"
                 )
-            pads = []
-            for f, d in zip(kernel, dilation):
-                total = d * (f - 1)
-                pads.append((total // 2, total - total // 2))
+            pads = same_pads(kernel, dilation)
             return pads[0], pads[1]
         raise ValueError(
             f"{func}: padding: expected an int, a pair, 'valid' or 'same', got {padding!r}"

@@ -39,6 +39,7 @@ from .._checks import (
     positive_int,
 )
 from . import _threads
+from ._geometry import same_pads
 from .conv import _MAX_INDEX, _check_fits, conv2d, conv2d_backward
 from .pool import (
     _adaptive_sizes,
@@ -130,8 +131,7 @@ def _conv_pads(padding: Any, kernel: Triple, d: Triple, s: Triple, *, func: str)
                     f"{func}: padding: 'same' needs stride 1, got stride={s}; "
                     "give explicit padding for strided convolutions"
                 )
-            totals = [d_ * (f - 1) for f, d_ in zip(kernel, d)]
-            return tuple((t // 2, t - t // 2) for t in totals)
+            return same_pads(kernel, d)
         raise ValueError(
             f"{func}: padding: expected an int, a triple, 'valid' or 'same', got {padding!r}"
         )
