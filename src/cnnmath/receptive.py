@@ -282,6 +282,12 @@ def model_nodes(model: Any) -> list[NodeRef]:
         raise TypeError(
             f"receptive_field: model: expected a cnnmath.nn.Module, got {type(model).__name__}"
         )
+    outputs = model.outputs if isinstance(model, nn.Graph) else ()
+    if len(outputs) > 1:
+        raise ValueError(
+            f"receptive_field: model: expected one output, got {len(outputs)} {outputs} (in "
+            "evaluation mode, a training-only head is not an output)"
+        )
     nodes = [NodeRef(n.name, n.module, tuple(n.inputs), n.output) for n in model.walk()]
     if not nodes:
         raise ValueError("receptive_field: model: expected at least one layer, got none")

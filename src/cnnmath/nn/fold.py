@@ -78,11 +78,15 @@ def fold_batch_norm(model: Module) -> Module:
         )
     folded = _copy_without_contexts(model).eval()
     inputs = folded.input_names
-    # the model's output value gets a name no layer can have, so it is found in any model
-    nodes = list(folded._walk("", inputs, _OUTPUT))
+    if isinstance(folded, Graph) and len(folded.outputs) > 1:
+        outputs = set(folded.outputs)  # the top level's outputs keep their node names
+        nodes = list(folded._walk("", inputs, None))
+    else:  # the output gets a name no layer can have, so it is found in any model
+        outputs = {_OUTPUT}
+        nodes = list(folded._walk("", inputs, _OUTPUT))
     written = {node.output for node in nodes}
     if nodes and (
-        _OUTPUT not in written
+        not outputs & written
         or any(v not in written and v not in inputs for n in nodes for v in n.inputs)
     ):
         return folded  # a pass-through container: values read under names nothing writes
@@ -102,7 +106,7 @@ def fold_batch_norm(model: Module) -> Module:
         conv = source.module
         if (
             readers[value] != 1
-            or value == _OUTPUT
+            or value in outputs
             or uses[id(conv)] != 1
             or uses[id(bn)] != 1
             or bn.running_mean is None

@@ -7,7 +7,8 @@ the output, the chain rule gives each value's gradient as a sum over the nodes t
     ∂ℓ/∂y_u = Σ_{v reads u} (∂y_v/∂y_u)ᵀ ∂ℓ/∂y_v,
 
 which, unrolled, is the sum over every path from u to the output of the product of the
-Jacobians along the path: result 6's chain rule (a product of Jacobians along the one path of
+Jacobians along the path (for several outputs y_1, …, y_m and a loss of all of them, the
+outputs' own gradients G_k = ∂ℓ/∂y_k start the sum): result 6's chain rule (a product of Jacobians along the one path of
 an MLP) generalised to a DAG. The backward pass visits nodes in reverse topological order,
 so a value's gradient is complete — every reader has added its term — before it is used.
 A parameter used by several nodes (a shared layer) likewise collects the sum of its uses'
@@ -262,6 +263,11 @@ class Graph(Module):
     them in reverse and *adds* the gradients of a value read by several nodes (see the
     module docstring: the chain rule's sum over paths, result 6 on a DAG).
 
+    A graph may return several values (``set_output(a, b)``: a network with auxiliary heads,
+    an ONNX file of several outputs) as a tuple, and its backward then takes one gradient per
+    output. Forward runs only the nodes its outputs need, so a head that is not an output in
+    the current mode costs nothing.
+
     A module added to a graph becomes its child under the node's name (so its parameters
     are "<name>.weight"), unless it already is a child — as in a subclass that assigns its
     layers in ``__init__`` with torchvision's names and then wires them — or is a wiring op
@@ -293,7 +299,7 @@ class Graph(Module):
         self._inputs: tuple[str, ...] = names
         self._nodes: list[_GraphNode] = []
         self._value_names: set[str] = set(names)  # inputs and nodes, kept by add
-        self._output: str | None = None
+        self._outputs: tuple[str, ...] = ()
 
     # -- the children, counted as they are assigned --------------------------------------------
     # ``add`` must tell whether a module is already a child. Scanning the attributes for it
@@ -390,8 +396,28 @@ class Graph(Module):
 
     @property
     def output(self) -> str | None:
-        """The name of the value the graph returns (set with :meth:`set_output`)."""
-        return self._output
+        """The name of the value the graph returns (set with :meth:`set_output`); None
+        before it is set. A graph of several outputs names them in :attr:`outputs`."""
+        outputs = self.outputs
+        if len(outputs) > 1:
+            raise ValueError(
+                f"{type(self).__name__}.output: the graph has {len(outputs)} outputs "
+                f"{outputs}; read graph.outputs"
+            )
+        return outputs[0] if outputs else None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of the values the graph returns, in return order (set with
+        :meth:`set_output`; empty before). Those it returns in its current mode:
+        a model whose extra outputs serve training only (GoogLeNet's auxiliary
+        classifiers) returns fewer in evaluation mode (:meth:`_active_outputs`)."""
+        return self._active_outputs()
+
+    def _active_outputs(self) -> tuple[str, ...]:
+        """The outputs this call returns: all of them; a subclass may return fewer in some
+        mode (GoogLeNet's auxiliary heads, in training only)."""
+        return self._outputs
 
     def _values(self) -> set[str]:
         """The names of the graph's values (inputs and nodes), kept by ``add``; rebuilt
@@ -451,63 +477,133 @@ class Graph(Module):
         values.add(name)
         return name
 
-    def set_output(self, value: str) -> None:
-        """Make the value named ``value`` (a node or an input) the graph's output."""
-        if not isinstance(value, str) or value not in self._values():
-            raise ValueError(
-                f"Graph.set_output: value: expected one of {sorted(self._values())}, got {value!r}"
-            )
-        self._output = value
+    def set_output(self, *values: str) -> None:
+        """Make the values named ``values`` (nodes or inputs, distinct) the graph's outputs.
 
-    def _require_output(self) -> str:
-        if self._output is None:
+        One name: ``forward`` returns that array and ``backward`` takes its gradient G.
+        Several (a network with auxiliary heads, an ONNX graph of several outputs):
+        ``forward`` returns a tuple of arrays in this order, and ``backward`` takes a tuple
+        of their gradients (G_1, …, G_m), None for an output the loss does not read; an
+        output that later nodes also read adds its G to theirs, as any value read twice.
+        Such a graph is a model's top level: it cannot be a node of another model.
+        """
+        if not values:
+            raise ValueError("Graph.set_output: values: expected at least one value name, got none")
+        known = self._values()
+        for value in values:
+            if not isinstance(value, str) or value not in known:
+                raise ValueError(
+                    f"Graph.set_output: values: expected names among {sorted(known)}, got {value!r}"
+                )
+        if len(set(values)) != len(values):
+            raise ValueError(f"Graph.set_output: values: expected distinct names, got {values}")
+        self._outputs = tuple(values)
+
+    def _require_outputs(self) -> tuple[str, ...]:
+        outputs = self._active_outputs()
+        if not outputs:
             raise RuntimeError(
                 f"{type(self).__name__}: the graph has no output; call set_output(name) after "
                 "adding its nodes"
             )
-        return self._output
+        return outputs
 
-    def forward_ctx(self, *inputs: np.ndarray) -> tuple[np.ndarray, Any]:
-        """The output value after running every node in topological order; the context is
-        each node's context and the inputs' shapes and dtypes."""
-        output = self._require_output()
+    def _schedule(self) -> tuple[tuple[str, ...], list[bool]]:
+        """The outputs of this call, and for each node whether they need it: a node whose
+        value reaches no output (an auxiliary head in evaluation mode) is not run."""
+        outputs = self._require_outputs()
+        needed = set(outputs)
+        run = [False] * len(self._nodes)
+        for k in range(len(self._nodes) - 1, -1, -1):
+            node = self._nodes[k]
+            if node.name in needed:
+                run[k] = True
+                needed.update(node.inputs)
+        return outputs, run
+
+    def forward_ctx(self, *inputs: np.ndarray) -> tuple[Any, Any]:
+        """The output value (a tuple of them for several outputs) after running, in
+        topological order, every node the outputs need; the context is each node's context
+        (None for a node not run) and the inputs' and outputs' shapes and dtypes."""
+        outputs, run = self._schedule()
         if len(inputs) != len(self._inputs):
             raise TypeError(
                 f"{type(self).__name__}.forward: expected {len(self._inputs)} input(s) "
                 f"{self._inputs}, got {len(inputs)}"
             )
         env = dict(zip(self._inputs, inputs, strict=True))
-        contexts = []
-        for node in self._nodes:
-            env[node.name], ctx = node.module.forward_ctx(*(env[v] for v in node.inputs))
-            contexts.append(ctx)
+        contexts: list[Any] = [None] * len(self._nodes)
+        for k, node in enumerate(self._nodes):
+            if not run[k]:
+                continue
+            y, contexts[k] = node.module.forward_ctx(*(env[v] for v in node.inputs))
+            if isinstance(y, tuple) and isinstance(node.module, Graph):
+                raise TypeError(
+                    f"{type(self).__name__}.forward: node {node.name!r}: its graph returns "
+                    f"{len(y)} outputs; a graph of several outputs cannot be a node of "
+                    "another model"
+                )
+            env[node.name] = y
         shapes = [(np.shape(x), np.asarray(x).dtype) for x in inputs]
-        return env[output], (contexts, shapes)
+        ys = tuple(env[v] for v in outputs)
+        meta = [(np.shape(y), np.asarray(y).dtype) for y in ys]
+        return (ys[0] if len(ys) == 1 else ys), (contexts, shapes, outputs, meta)
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
-        """∂ℓ/∂inputs from G = ∂ℓ/∂output: nodes in reverse order, each value's gradient the
-        sum of its readers' terms (the chain rule's sum over paths). One array for a
-        one-input graph, else a tuple; an input the output does not depend on gets zeros."""
-        contexts, shapes = ctx
-        grads = self._backward(contexts, grad_output, inputs_grad=True)
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> Any:
+        """∂ℓ/∂inputs from G = ∂ℓ/∂output (a tuple of the outputs' gradients, None for an
+        output the loss does not read, for several outputs): nodes in reverse order, each
+        value's gradient the sum of its readers' terms (the chain rule's sum over paths).
+        One array for a one-input graph, else a tuple; an input the outputs do not depend on
+        gets zeros."""
+        contexts, shapes = ctx[:2]
+        grads = self._backward(ctx, grad_output, inputs_grad=True)
         out = tuple(
             grads[v] if v in grads else np.zeros(shape, dtype)
             for v, (shape, dtype) in zip(self._inputs, shapes, strict=True)
         )
         return out[0] if len(out) == 1 else out
 
-    def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
+    def backward_params_ctx(self, ctx: Any, grad_output: Any) -> None:
         """``backward_ctx`` without ∂ℓ/∂inputs: a node that reads only the graph's inputs
         computes only its parameters' gradients (``Module.backward_params_ctx``; a ResNet's
         stem convolution then skips its input gradient, as PyTorch does for a batch)."""
-        self._backward(ctx[0], grad_output, inputs_grad=False)
+        self._backward(ctx, grad_output, inputs_grad=False)
 
-    def _backward(
-        self, contexts: list[Any], grad_output: np.ndarray, *, inputs_grad: bool
-    ) -> dict[str, np.ndarray]:
+    def _output_grads(self, ctx: Any, grad_output: Any) -> dict[str, np.ndarray]:
+        """The outputs' gradients by value name, checked against the outputs of the call
+        ``ctx`` (a tuple of as many, None where the loss does not read the output)."""
+        _, _, outputs, meta = ctx
+        if len(outputs) == 1:
+            return {outputs[0]: grad_output}
+        func = f"{type(self).__name__}.backward"
+        if not isinstance(grad_output, (tuple, list)) or len(grad_output) != len(outputs):
+            given = (
+                f"{len(grad_output)} values"
+                if isinstance(grad_output, (tuple, list))
+                else type(grad_output).__name__
+            )
+            raise TypeError(
+                f"{func}: grad_output: expected a tuple of {len(outputs)} gradients, one per "
+                f"output {outputs} (None for an output the loss does not read), got {given}"
+            )
+        grads: dict[str, np.ndarray] = {}
+        for i, (value, g, (shape, dtype)) in enumerate(zip(outputs, grad_output, meta)):
+            if g is None:
+                continue
+            check_float_array(f"grad_output[{i}]", g, func=func)
+            if g.shape != shape or g.dtype != dtype:
+                raise ValueError(
+                    f"{func}: grad_output[{i}]: expected output {value!r}'s shape {shape} and "
+                    f"dtype {dtype}, got shape {g.shape} and dtype {g.dtype}"
+                )
+            grads[value] = g
+        return grads
+
+    def _backward(self, ctx: Any, grad_output: Any, *, inputs_grad: bool) -> dict[str, np.ndarray]:
         """The nodes' backward passes in reverse order; returns the gradients of the values
         left, the inputs' among them when ``inputs_grad``."""
-        grads: dict[str, np.ndarray] = {self._require_output(): grad_output}
+        contexts = ctx[0]
+        grads = self._output_grads(ctx, grad_output)
         inputs = set(self._inputs)
         for node, node_ctx in zip(reversed(self._nodes), reversed(contexts), strict=True):
             g = grads.pop(node.name, None)
@@ -526,16 +622,25 @@ class Graph(Module):
         return grads
 
     def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
-        """Each node's nodes in topological order, node v named "<name>.v"; the graph's
-        inputs are the given values and its output value is named ``output`` when given."""
-        result = self._require_output()
+        """Each node's nodes in topological order, node v named "<name>.v", but those no
+        output needs (as forward); the graph's inputs are the given values and its output
+        value is named ``output`` when given (a node of another model: one output)."""
+        outputs, run = self._schedule()
+        if output is not None and len(outputs) > 1:
+            raise ValueError(
+                f"{type(self).__name__}.walk: the graph has {len(outputs)} outputs {outputs}; "
+                "a graph of several outputs is a model's top level, not a node of another model"
+            )
+        result = outputs[0]
         if len(inputs) != len(self._inputs):
             raise ValueError(
                 f"{type(self).__name__}.walk: inputs: expected {len(self._inputs)} name(s), "
                 f"got {inputs}"
             )
         env = dict(zip(self._inputs, inputs, strict=True))
-        for node in self._nodes:
+        for node, needed in zip(self._nodes, run, strict=True):
+            if not needed:
+                continue
             path = _join(name, node.name)
             out = output if (node.name == result and output is not None) else path
             yield from node.module._walk(path, tuple(env[v] for v in node.inputs), out)

@@ -3501,6 +3501,12 @@ def loss(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
         )
     ignore = attrs.get("ignore_index", None)
     operands = [ins[0], _plain(ins[1]), None if len(ins) < 3 else _plain(ins[2])]
+    outputs = info["all_outputs"]
+    if node.op_type == "SoftmaxCrossEntropyLoss" and len(outputs) > 1 and outputs[1]:
+        # its second output, log_prob: log softmax of the scores over the classes (axis 1)
+        log_softmax = Node(node.name, "LogSoftmax", node.opset)
+        built = _generic(_Softmax(log_softmax, ins[:1], 1, True, False), ins[:1])
+        info["more"] = [(outputs[1], built)]
     return _generic(_Loss(node, operands, reduction, ignore), operands)
 
 

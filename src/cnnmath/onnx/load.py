@@ -154,7 +154,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     """The ONNX model ``model`` (a path, or the file's bytes) as a cnnmath Graph.
 
     The graph runs (``graph(x)``, one input array per ONNX graph input that is not an
-    initializer, in their order), lists its nodes (``graph.walk()``), holds the initializers
+    initializer, in their order; a tuple of arrays back, in the file's order, for a graph
+    of several outputs), lists its nodes (``graph.walk()``), holds the initializers
     as parameters and buffers, and trains (``graph.backward(G)``). It is returned in
     evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name to the
     ``state_dict`` key that holds it. Nodes are named after the innermost module of the
@@ -200,11 +201,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     initializers = {t.name: tensor_array(t, base) for t in graph.initializer}
     input_names = [v.name for v in graph.input if v.name not in initializers]
     order = topological_order(graph.node, [*input_names, *initializers])
-    if len(graph.output) != 1:
-        raise ValueError(
-            f"{FUNC}: graph: expected one output, got {len(graph.output)} "
-            f"({[o.name for o in graph.output]})"
-        )
+    if not graph.output:
+        raise ValueError(f"{FUNC}: graph: expected at least one output, got none")
     shapes, types, symbols = _static_shapes(proto)
 
     fresh = _Names()
@@ -308,6 +306,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             "BatchNormalization",
             "Dropout",
             "LayerNormalization",
+            "SoftmaxCrossEntropyLoss",
             "Split",
         ):
             raise refuse(
@@ -330,7 +329,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         info["all_outputs"] = outputs
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
-        more = info.pop("more", [])  # a Split's outputs after its first: (name, built)
+        more = info.pop("more", [])  # a node's outputs after its first: (name, built)
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
@@ -348,14 +347,19 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 continue
             add(module, refs, output, output, node.op_type)
 
-    out = env.get(graph.output[0].name)
-    if isinstance(out, Const):  # e.g. the Shape of a static input: a constant, returned
-        node = Node("output", "Constant", opset)
-        module = _ConstOutput(node, [Ref(graph_inputs[0]), Const(out.value)])
-        out = Ref(g.add(module, graph_inputs[0], name=fresh("output", "output", g)))
-    if not isinstance(out, Ref):
-        raise ValueError(f"{FUNC}: graph: the output {graph.output[0].name!r} is not computed")
-    g.set_output(out.name)
+    returned: list[str] = []
+    for declared in graph.output:
+        out = env.get(declared.name)
+        if isinstance(out, Const):  # e.g. the Shape of a static input: a constant, returned
+            node = Node("output", "Constant", opset)
+            module = _ConstOutput(node, [Ref(graph_inputs[0]), Const(out.value)])
+            out = Ref(g.add(module, graph_inputs[0], name=fresh("output", "output", g)))
+        if not isinstance(out, Ref):
+            raise ValueError(f"{FUNC}: graph: the output {declared.name!r} is not computed")
+        if out.name in returned:  # two outputs of one value (an Identity read as its input)
+            out = Ref(g.add(nn.Identity(), out.name, name=fresh(declared.name, "identity", g)))
+        returned.append(out.name)
+    g.set_output(*returned)
     g.eval()
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     return g

@@ -88,8 +88,9 @@ with a message naming the node and its class. The file is checked with
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -1357,25 +1358,29 @@ def _example_inputs(model: nn.Module, example_input: Any) -> tuple[np.ndarray, .
     return tuple(arrays)
 
 
-def _trace(
-    model: nn.Module, nodes: list[nn.Node], inputs: dict[str, np.ndarray]
-) -> dict[str, tuple[int, ...]]:
-    """Every value's shape: the nodes run one by one in eval mode (the modes put back)."""
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode for the block, every module's mode put back after."""
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        env = dict(inputs)
-        for node in nodes:
-            env[node.output] = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
+        yield
     finally:
         for m, mode in modes:
             m.training = mode
+
+
+def _trace(nodes: list[nn.Node], inputs: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    """Every value's shape: the nodes run one by one (the caller sets eval mode)."""
+    env = dict(inputs)
+    for node in nodes:
+        env[node.output] = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
     return {name: np.shape(value) for name, value in env.items()}
 
 
-def _needed(nodes: list[nn.Node], output: str) -> list[nn.Node]:
-    """The nodes the output depends on, in walk order (a graph's dead branches are dropped)."""
-    wanted = {output}
+def _needed(nodes: list[nn.Node], outputs: tuple[str, ...]) -> list[nn.Node]:
+    """The nodes the outputs depend on, in walk order (a graph's dead branches are dropped)."""
+    wanted = set(outputs)
     kept = []
     for node in reversed(nodes):
         if node.output in wanted:
@@ -1400,10 +1405,13 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
 
     Each walked node becomes ONNX nodes (see the module docstring's table); weights are
     initializers named by their ``state_dict`` keys; graph inputs are named by the model's
-    input names ("x"), the output by its walk name. Refused with a ValueError naming the node:
-    a hand-written module, a layer with no ONNX form, an option ONNX cannot express. Needs the
-    ``onnx`` extra. The model is checked with ``onnx.checker.check_model(full_check=True)``
-    before anything is written. An empty Sequential is written as one Identity node.
+    input names ("x"), the output by its walk name — a Graph of several outputs
+    (``set_output(a, b)``) writes them all, in its order, those it returns in eval mode
+    (GoogLeNet's training-only auxiliary heads are not written). Refused with a ValueError
+    naming the node: a hand-written module, a layer with no ONNX form, an option ONNX cannot
+    express. Needs the ``onnx`` extra. The model is checked with
+    ``onnx.checker.check_model(full_check=True)`` before anything is written. An empty
+    Sequential is written as one Identity node.
 
     onnxruntime runs every float32 file written (its CPU kernels for Conv, the pools and
     several activations are float32 only, so a float64 file is for ``load`` and runtimes
@@ -1444,25 +1452,30 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
         raise TypeError(f"{func}: model: expected a cnnmath.nn.Module, got {type(model).__name__}")
     inputs = _example_inputs(model, example_input)
     names = model.input_names
-    walked = list(model.walk())
-    emitters = [_emitter(node) for node in walked]  # refuse before any work
-    if isinstance(model, nn.Graph):
-        output = model._require_output()
-    else:  # an empty Sequential is the identity: its output is its input
-        output = walked[-1].output if walked else names[0]
-    shapes = _trace(model, walked, dict(zip(names, inputs)))
+    with _evaluating(model):  # the evaluation form: a training-only head is not written
+        walked = list(model.walk())
+        emitters = [_emitter(node) for node in walked]  # refuse before any work
+        if isinstance(model, nn.Graph):
+            outputs = model._require_outputs()
+        else:  # an empty Sequential is the identity: its output is its input
+            outputs = (walked[-1].output if walked else names[0],)
+        shapes = _trace(walked, dict(zip(names, inputs)))
 
     dtype = inputs[0].dtype
     keys = {id(p): key for key, p in model.named_parameters()}
     for key, b in model.named_buffers():
         keys.setdefault(id(b), key)
     writer = _Writer(onnx, opset, dtype, keys)
-    kept = {id(node) for node in _needed(walked, output)}
+    kept = {id(node) for node in _needed(walked, outputs)}
     for node, emit in zip(walked, emitters):
         if id(node) in kept:
             emit(writer, node, [shapes[v] for v in node.inputs], shapes[node.output])
-    if output in names:  # a graph that returns its input: ONNX wants a node to write it
-        output = writer.node("Identity", [output], f"{output}/output", "output")
+    written = []
+    for i, output in enumerate(outputs):
+        if output in names:  # a graph that returns its input: ONNX wants a node to write it
+            label = "output" if len(outputs) == 1 else f"output_{i}"
+            output = writer.node("Identity", [output], f"{output}/output", label)
+        written.append(output)
 
     helper = onnx.helper
     elem = helper.np_dtype_to_tensor_dtype(dtype)
@@ -1474,7 +1487,7 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
         writer.nodes,
         type(model).__name__,
         graph_inputs,
-        [helper.make_tensor_value_info(output, elem, None)],
+        [helper.make_tensor_value_info(output, elem, None) for output in written],
         initializer=list(writer.initializers.values()),
     )
     opsets = [helper.make_opsetid("", opset)]
@@ -1485,9 +1498,10 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
         producer_name="cnnmath",
         producer_version=_version(),
     )
-    # the output's shape as ONNX infers it (the batch axis symbolic where it flows through)
+    # the outputs' shapes as ONNX infers them (the batch axis symbolic where it flows through)
     inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-    proto.graph.output[0].CopyFrom(inferred.graph.output[0])
+    for declared, known in zip(proto.graph.output, inferred.graph.output, strict=True):
+        declared.CopyFrom(known)
     size = proto.ByteSize()
     if size > _MAX_BYTES:
         raise ValueError(
