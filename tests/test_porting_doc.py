@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "porting.md"
 
 def test_the_examples_run_and_do_what_the_page_says():
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     namespace: dict = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -28,6 +28,14 @@ def test_the_examples_run_and_do_what_the_page_says():
     first, last = map(float, re.search(r"loss (\S+) -> (\S+)", out.getvalue()).groups())
     assert 0.6 < first < 0.8 and last < 0.1  # "from about 0.7 to below 0.1"
     assert namespace["history"][-1]["train_accuracy"] is None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(blocks[2], namespace)
+    main, aux = map(
+        float, re.search(r"main head (\S+), auxiliary head (\S+)", out.getvalue()).groups()
+    )
+    assert main > 0.92 and aux > 0.88  # "about 0.94 … and 0.91"
+    assert isinstance(namespace["g"](namespace["X_test"][:2]), tuple)
 
 
 def test_every_name_in_the_table_exists():
