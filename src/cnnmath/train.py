@@ -7,7 +7,8 @@ Sequential, a Graph such as a ResNet, a hand-written module) with an optimiser o
     π  ← rng.permutation(N)                             (shuffling by the seed)
     for each batch I = π[kB : (k+1)B]:
         x  ← augment(X[I], rng)                         (if an augmentation is given)
-        z  ← model(x);  ℓ, G ← loss(z, y[I])            (G = ∂ℓ/∂z)
+        z  ← model(x);  ℓ, G ← loss(z, y[I])            (G = ∂ℓ/∂z; for several outputs
+                                                         ℓ = Σ_k w_k loss(z_k, y[I]))
         zero the gradients; model.backward(G); optimizer.step()
     scheduler.step()                                    (if a scheduler is given)
 
@@ -37,7 +38,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -195,7 +196,7 @@ def predict(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> np.ndarra
     model.eval()
     try:
         out = [
-            np.argmax(model(X[k : k + batch_size]), axis=1)
+            np.argmax(_main(model(X[k : k + batch_size])), axis=1)
             for k in range(0, X.shape[0], batch_size)
         ]
     finally:
@@ -210,6 +211,61 @@ def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, batch_size: int = 5
     """
     X, y = _check_data("(X, y)", (X, y), func="evaluate")
     return float(np.mean(predict(model, X, batch_size) == y))
+
+
+def _main(z: Any) -> np.ndarray:
+    """A model's main output: the first of several (the logits before auxiliary heads'), or
+    its only one."""
+    return z[0] if isinstance(z, tuple) else z
+
+
+def _output_weights(weights: Any, *, func: str) -> tuple[float, ...] | None:
+    """``output_weights`` checked: None, or finite numbers >= 0 (at least one)."""
+    if weights is None:
+        return None
+    try:
+        values = tuple(float(w) for w in weights)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{func}: output_weights: expected a sequence of numbers, got {weights!r}"
+        ) from None
+    if not values or not all(math.isfinite(w) and w >= 0 for w in values):
+        raise ValueError(
+            f"{func}: output_weights: expected one or more finite numbers >= 0, got {weights!r}"
+        )
+    return values
+
+
+def _weighted_loss(
+    loss_fn: Callable, z: Any, labels: np.ndarray, weights: tuple[float, ...] | None, func: str
+) -> tuple[float, Any]:
+    """(ℓ, G) of a model's output z: ℓ = Σ_k w_k loss(z_k, y) over its outputs z_k (one
+    output, weight 1, without ``weights``), G = (w_k ∂loss/∂z_k)_k (None where w_k = 0; one
+    array for one output)."""
+    outputs = z if isinstance(z, tuple) else (z,)
+    if weights is None:
+        if len(outputs) > 1:
+            raise ValueError(
+                f"{func}: model: it returns {len(outputs)} outputs; pass output_weights with "
+                "a weight for each output's loss (torchvision's recipes: GoogLeNet (1, 0.3, "
+                "0.3), Inception v3 (1, 0.4), the segmentation networks' aux head (1, 0.5))"
+            )
+        weights = (1.0,)
+    if len(weights) != len(outputs):
+        raise ValueError(
+            f"{func}: output_weights: expected one weight per model output ({len(outputs)}), "
+            f"got {len(weights)}: {weights}"
+        )
+    total = 0.0
+    grads: list[np.ndarray | None] = []
+    for out, w in zip(outputs, weights):
+        if w == 0:
+            grads.append(None)
+            continue
+        value, grad = _loss_and_grad(loss_fn(out, labels), out, func)
+        total += w * value
+        grads.append(grad if w == 1 else grad * np.asarray(w, grad.dtype))
+    return total, (grads[0] if len(grads) == 1 else tuple(grads))
 
 
 def _loss_and_grad(result: Any, logits: np.ndarray, func: str) -> tuple[float, np.ndarray]:
@@ -249,7 +305,7 @@ def _validation(
     total_loss, right, counted, classes = 0.0, 0, 0, True
     try:
         for k in range(0, X.shape[0], batch_size):
-            logits = model(X[k : k + batch_size])
+            logits = _main(model(X[k : k + batch_size]))
             labels = y[k : k + batch_size]
             value, _ = _loss_and_grad(loss_fn(logits, labels), logits, func)
             total_loss += value * labels.shape[0]
@@ -318,6 +374,7 @@ def fit(
     resume: str | os.PathLike | None = None,
     progress: bool = True,
     threads: int | None = None,
+    output_weights: Sequence[float] | None = None,
 ) -> History:
     """Train ``model`` in place by mini-batch descent for ``epochs`` epochs; return the History.
 
@@ -377,6 +434,13 @@ def fit(
         NumPy's BLAS) for the call, the previous counts restored on return. None leaves the
         counts as they are. The numbers do not depend on it (the ops give the same bits at
         any thread count).
+    output_weights : for a model of several outputs (a Graph with ``set_output(a, b, …)``,
+        ``googlenet(aux_logits=True)``): w_k for each output's loss, trained on
+        ℓ = Σ_k w_k loss(z_k, y) with the same labels y for every output (torchvision's
+        recipes: GoogLeNet (1, 0.3, 0.3), Inception v3 (1, 0.4), a segmentation network's
+        aux head (1, 0.5)); one weight per output the model returns in training mode.
+        Needed for such a model. The recorded loss is ℓ; the accuracies, the held-out loss
+        and ``predict`` / ``evaluate`` read the main (first) output only.
 
     Returns
     -------
@@ -432,6 +496,7 @@ def fit(
         output_file("checkpoint", checkpoint, func=func)
     if threads is not None:
         threads = positive_int("threads", threads, func=func)
+    weights = _output_weights(output_weights, func=func)
     if loss is not None:
         loss_fn = loss
     elif y.ndim == 1:
@@ -476,6 +541,7 @@ def fit(
             augment,
             checkpoint,
             progress,
+            weights,
         )
     return history
 
@@ -513,6 +579,7 @@ def _fit(
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None,
     checkpoint: str | os.PathLike | None,
     progress: bool,
+    weights: tuple[float, ...] | None = None,
 ) -> None:
     """The epochs from ``len(history)`` to ``run["epochs"]``, appending to ``history``."""
     func = "fit"
@@ -539,13 +606,14 @@ def _fit(
                 x_batch, y_batch = X[batch], y[batch]
                 if augment is not None:
                     x_batch = augment(x_batch, rng)
-                logits = model(x_batch)
+                z = model(x_batch)
+                logits = _main(z)
                 if not labels_checked:
                     _check_labels_fit("train_data", y, logits.shape[1], func=func)
                     if val_data is not None:
                         _check_labels_fit("val_data", val_data[1], logits.shape[1], func=func)
                     labels_checked = True
-                batch_loss, grad = _loss_and_grad(loss_fn(logits, y_batch), logits, func)
+                batch_loss, grad = _weighted_loss(loss_fn, z, y_batch, weights, func)
                 if not math.isfinite(batch_loss):
                     raise TrainingDiverged(
                         f"{func}: training diverged at epoch {epoch + 1}, batch "
