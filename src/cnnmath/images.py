@@ -12,6 +12,9 @@ CMYK and other Pillow modes are converted explicitly on the way in (see ``load_i
 Pillow has no 16-bit colour mode (it would silently keep only the top 8 bits), so a 16-bit
 colour file is refused with an error rather than read wrongly.
 
+A segmentation's class per pixel goes out as a label map (``save_label_map``): a palette PNG
+whose stored values are the class indices, shown in PASCAL VOC's colours (``voc_palette``).
+
 The photograph is matplotlib's bundled sample ``grace_hopper.jpg`` (512 wide, 600 high, RGB),
 so nothing is downloaded.
 """
