@@ -29,6 +29,8 @@ from cnnmath.images import (  # noqa: E402
     sample_image,
     sample_image_path,
     save_image,
+    save_label_map,
+    voc_palette,
 )
 from helpers import fifo_never_hangs  # noqa: E402
 
@@ -556,3 +558,83 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
         with fifo_never_hangs(tmp_path / f"{reader.__name__}.png") as fifo:
             with pytest.raises(ValueError, match=rf"^{reader.__name__}: path: .*a FIFO"):
                 reader(fifo)
+
+
+# ---------------------------------------------------------------------------------------------
+# Label maps: palette PNGs of class indices
+
+#: PASCAL VOC 2012's class colours as its documentation lists them (background, aeroplane,
+#: bicycle, ..., tvmonitor) and the "void" border (255): the witness for the bit formula.
+VOC_COLOURS = {
+    0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0), 4: (0, 0, 128),
+    5: (128, 0, 128), 6: (0, 128, 128), 7: (128, 128, 128), 8: (64, 0, 0), 9: (192, 0, 0),
+    10: (64, 128, 0), 11: (192, 128, 0), 12: (64, 0, 128), 13: (192, 0, 128),
+    14: (64, 128, 128), 15: (192, 128, 128), 16: (0, 64, 0), 17: (128, 64, 0),
+    18: (0, 192, 0), 19: (128, 192, 0), 20: (0, 64, 128), 255: (224, 224, 192),
+}  # fmt: skip
+
+
+def test_voc_palette_is_pascal_vocs_colour_map():
+    palette = voc_palette()
+    assert palette.shape == (256, 3) and palette.dtype == np.uint8
+    for k, rgb in VOC_COLOURS.items():
+        assert tuple(palette[k]) == rgb, k
+    assert len({tuple(c) for c in palette}) == 256  # every class its own colour
+    np.testing.assert_array_equal(voc_palette(21), palette[:21])
+    for bad in (0, 257, 2.0, True):
+        with pytest.raises(ValueError, match=r"^voc_palette: n: expected an int in \[1, 256\]"):
+            voc_palette(bad)
+
+
+def test_label_map_is_a_palette_png_of_the_indices(tmp_path):
+    labels = RNG.integers(0, 256, (7, 13))
+    labels[0, :2] = [0, 255]
+    path = save_label_map(labels, tmp_path / "m.png")
+    data = path.read_bytes()
+    # IHDR from the PNG specification: bit depth 8, colour type 3 (palette)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (13, 7) and (data[24], data[25]) == (8, 3)
+    with Image.open(path) as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.asarray(im), labels)  # the stored indices
+        palette = np.array(im.getpalette(), np.uint8).reshape(-1, 3)
+        rgb = np.asarray(im.convert("RGB"))
+    assert len(palette) == 256
+    for k, colour in VOC_COLOURS.items():
+        assert tuple(palette[k]) == colour
+    assert tuple(rgb[0, 0]) == (0, 0, 0) and tuple(rgb[0, 1]) == (224, 224, 192)
+
+
+@pytest.mark.parametrize(
+    "labels, name, error, pattern",
+    [
+        (np.zeros((2, 2)), "m.png", TypeError, r"labels: expected an integer numpy array"),
+        ([[0, 1]], "m.png", TypeError, r"labels: expected an integer numpy array .* list"),
+        (np.zeros((1, 2, 2), int), "m.png", ValueError, r"labels: expected shape \(H, W\)"),
+        (np.zeros((0, 2), int), "m.png", ValueError, r"labels: expected shape \(H, W\)"),
+        (np.array([[0, 256]]), "m.png", ValueError, r"0 to 255, got \[0, 256\]"),
+        (np.array([[-1, 3]]), "m.png", ValueError, r"0 to 255, got \[-1, 3\]"),
+        (np.zeros((2, 2), int), "m.jpg", ValueError, r"path: expected a .png file"),
+        (np.zeros((2, 2), int), "no/m.png", FileNotFoundError, r"does not exist"),
+    ],
+)
+def test_save_label_map_errors(tmp_path, labels, name, error, pattern):
+    with pytest.raises(error, match=rf"^save_label_map: .*{pattern}"):
+        save_label_map(labels, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_label_map_replaces_atomically_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "keep.png"
+    save_label_map(np.zeros((2, 2), np.uint8), target)
+    before = target.read_bytes()
+
+    def broken_save(self, fp, *args, **kwargs):
+        fp.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_label_map(np.ones((2, 2), np.uint8), target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png"]

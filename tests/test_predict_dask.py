@@ -109,6 +109,45 @@ def test_directory_on_a_scheduler_and_two_workers_equals_the_plain_files(
     assert len(client.scheduler_info()["workers"]) == 2
 
 
+def test_segmentation_masks_on_a_scheduler_equal_the_plain_files(
+    collection, cluster, tmp_path, capsys
+):
+    """A per-pixel model (its output (B, K, H, W)): the areas and the mask files from the
+    cluster — the logits computed on the workers, resized to each image's size here — are
+    those of the plain files run in batches, byte for byte; their correctness against torch
+    is checked in test_predict_segmentation."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("cnnmath.onnx.load")
+    from cnnmath.onnx.save import save
+
+    address, _ = cluster
+    _, folder = collection
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, stride=2, padding=1, rng=1), nn.ReLU(), nn.Conv2d(6, 4, 1, rng=2)
+    )
+    save(net, tmp_path / "seg.onnx", np.zeros((1, 3, 12, 12), np.float32))
+    files = sorted(str(folder / f) for f in os.listdir(folder) if f.startswith("img"))
+    runs = {}
+    for name, images, extra in [
+        ("plain", files, ["--batch-size", "4"]),
+        ("cluster", [str(folder)], ["--scheduler", address]),
+    ]:
+        status = main(["predict", str(tmp_path / "seg.onnx"), *images, *SIZE, "--json",
+                       "--quiet", "--masks", str(tmp_path / name), *extra])  # fmt: skip
+        out = capsys.readouterr()
+        assert status == 0, out.err
+        runs[name] = [json.loads(line) for line in out.out.splitlines()]
+    assert [r["file"] for r in runs["cluster"]] == files
+    for got, want in zip(runs["cluster"], runs["plain"]):
+        assert got["areas"] == want["areas"] and got["size"] == want["size"]
+        assert got["mask"] == str(tmp_path / "cluster" / os.path.basename(got["file"]))
+        with open(got["mask"], "rb") as a, open(want["mask"], "rb") as b:
+            assert a.read() == b.read()
+    with Image.open(runs["cluster"][1]["mask"]) as im:  # img01: 16 x 10, gray
+        assert im.mode == "P" and im.size == (10, 16)
+    assert any(len(r["areas"]) > 1 for r in runs["plain"])  # not one flat class each
+
+
 def test_progress_bar_counts_images_on_stderr(collection, capsys):
     pytest.importorskip("tqdm")
     model, folder = collection

@@ -1,12 +1,15 @@
-"""``cnnmath predict MODEL IMAGE...``: a trained classifier on image files, top-K classes each.
+"""``cnnmath predict MODEL IMAGE...``: a trained model on image files — a classifier's top-K
+classes per image, or a segmentation model's class per pixel (the areas, and masks as PNG).
 
     cnnmath predict model.onnx cat.jpg dog.png --labels imagenet.txt --top 5
     cnnmath predict weights.safetensors *.png --arch resnet20 --size 32 32 --json
     cnnmath predict model.onnx photos/ 'scans/*.jpg' --scheduler tcp://HOST:8786
+    cnnmath predict fcn.safetensors street.jpg --arch fcn_resnet50 --size 520 520 --masks out/
 
 MODEL is an ONNX file (read by ``cnnmath.onnx.load``; cnnmath runs it) or a safetensors file
 of a ``cnnmath.models`` network named by ``--arch`` (``--num-classes`` when not the builder's
-default). Each image goes through the documented preprocessing, in this order:
+default: 1000 for the ImageNet classifiers, 21 for the segmentation networks, 10 for lenet
+and resnet20). Each image goes through the documented preprocessing, in this order:
 
 1. decoded by ``cnnmath.images.load_image`` (pixels in [0, 1]; an animated file's first
    frame, an EXIF orientation applied);
@@ -33,19 +36,48 @@ at ADDRESS (the model sent to each worker once; the preprocessing, the module-le
 ``_prepare``, runs on the worker) — and the results are printed in input order as they
 arrive. The numbers are the same either way (the same preprocessing and model; a batch of
 one instead of ``--batch-size``). A progress bar goes to stderr (tqdm, the ``progress``
-extra; ``--quiet`` hides it). The outputs are taken as logits and turned
-into probabilities by softmax, unless a row already is a distribution (non-negative, sums to 1:
-a model ending in Softmax) or its exponential is (LogSoftmax). For each file the top K classes
-are printed, best first, with their probabilities and label names (``--labels``: a text file,
-one name per line, line i naming class i), or with ``--json`` one JSON object per line.
+extra; ``--quiet`` hides it).
+
+What the model's output is decides what is printed:
+
+- (B, K), or (B, K, 1, ..., 1): a classifier. The outputs are taken as logits and turned
+  into probabilities by softmax, unless a row already is a distribution (non-negative, sums
+  to 1: a model ending in Softmax) or its exponential is (LogSoftmax). For each file the top
+  K classes are printed, best first, with their probabilities and label names (``--labels``:
+  a text file, one name per line, line i naming class i), or with ``--json`` one JSON object
+  per line: ``{"file", "top": [{"class", "label", "probability", "score"}]}``.
+- (B, K, H, W) with H·W > 1: a segmentation model (torchvision's ``out``: K ≥ 2 class
+  logits per pixel, at any resolution). Each image's logits are resized to the image's own
+  size as decoded (before ``--size``; read from its header, ``cnnmath.images.image_shape``)
+  by bilinear interpolation on the logits — ``cnnmath.ops.interpolate_bilinear``, half-pixel
+  centres, torch's ``F.interpolate(..., mode="bilinear", align_corners=False)`` — in
+  float64, and each pixel's class is the argmax over K (softmax is monotone, so the argmax of
+  the probabilities too; on a tie the lower index). For each file the classes present are
+  printed, largest area first (a tie: the lower index), with the fraction of the image's
+  pixels each covers and its label name (all of them; the first K with ``--top K``); with
+  ``--json``: ``{"file", "size": [H, W], "mask", "areas": [{"class", "label", "fraction",
+  "pixels"}]}``, ``"mask"`` the PNG written or null.
+
+``--masks DIR`` (segmentation models only: with a classifier it is an error) writes each
+image's classes to ``DIR/STEM.png``, STEM the image's file name without its extension: a
+palette PNG (``cnnmath.images.save_label_map``) whose stored pixel values are the class
+indices (so K ≤ 256), with PASCAL VOC's colour map as its palette (class 0 black, 1 dark
+red, 2 green, …; ``cnnmath.images.voc_palette``). DIR is created if missing. Two different
+input files whose stems are the same, or differ only by case (one file on macOS and Windows),
+would write one mask: that is refused before any work, naming both — rename one, or run
+them separately; so is a mask that would replace an input file. Each mask is written to a
+temporary file in DIR and renamed once whole, before its image's report is printed: an
+error stops the run with no partial file, the masks of the images already reported kept.
 
 Everything that can be checked before the model runs is: the files exist and are regular files
 (a FIFO or a device such as ``/dev/zero`` is refused before it is opened), the images' headers
-are readable, the options agree with each other, and a ``--size`` whose batch (with the
-model's largest layer output) needs more memory than is available is refused before any image
-is resized; the number of labels and ``--top`` are checked against the model's outputs before
-anything is printed. Errors are one line on stderr naming the argument (MODEL, IMAGE, an
-option) and exit status 2; predict writes no file.
+are readable, the options agree with each other, ``--masks``' folder can be written (or
+made) and its masks' names are distinct, and a ``--size`` whose batch (with the model's
+largest layer output) needs more memory than is available is refused before any image is
+resized; the number of labels and ``--top`` (and, for ``--masks``, that the model is a
+segmentation model with at most 256 classes) are checked against the model's first
+outputs before anything is printed or written. Errors are one line on stderr naming the
+argument (MODEL, IMAGE, an option) and exit status 2; predict writes no file but the masks.
 """
 
 from __future__ import annotations
@@ -55,6 +87,7 @@ import functools
 import glob
 import json
 import math
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,7 +98,7 @@ from ._args import whole_number
 from ._common import CLIError, activation_numbers, input_file, memory_limit
 
 NAME = "predict"
-HELP = "classify image files with a trained model (.onnx, or .safetensors with --arch)"
+HELP = "classify image files, or segment them per pixel (.onnx, or .safetensors with --arch)"
 ORDER = 44
 
 #: torchvision's ImageNet normalisation, the default for 3-channel models.
@@ -75,6 +108,11 @@ DEFAULT_SIZE = (224, 224)
 DEFAULT_BATCH = 16
 #: How far a row may be from summing to 1 and still be read as probabilities.
 _DISTRIBUTION_TOLERANCE = 1e-4
+#: The classes a mask can hold: a palette PNG stores one byte per pixel.
+MAX_MASK_CLASSES = 256
+#: Numbers of float64 logits resized at once to an image's size (64 MiB): a large photograph
+#: takes its classes a few at a time, never K full-size planes.
+_RESIZE_CHUNK = 2**23
 
 _EPILOG = f"""\
 preprocessing, per image: decode (pixels in [0, 1]) -> the model's channels (alpha dropped;
@@ -82,14 +120,25 @@ gray repeated for a colour model; BT.601 luma for a gray one) -> resize to --siz
 Pillow's bilinear filter (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}, aspect ratio not kept)
 -> (x - mean) / std per channel (default: ImageNet's mean {" ".join(map(str, IMAGENET_MEAN))},
 std {" ".join(map(str, IMAGENET_STD))}; required for models of other than 3 channels).
-Outputs are logits turned into probabilities by softmax (kept as they are when a row already
-sums to 1).
+Outputs (B, K) are logits turned into probabilities by softmax (kept as they are when a row
+already sums to 1); the top K classes are printed.
+
+segmentation: an output (B, K, H, W) with H*W > 1 (per-pixel class logits, torchvision's
+"out") is resized to each image's own size (bilinear on the logits, half-pixel centres, as
+torch's F.interpolate with align_corners=False); each pixel's class is the argmax over K.
+Printed: the classes present, largest area first, with their fraction of the pixels (--top
+K: the K largest). --masks DIR writes DIR/STEM.png per image, STEM the image's name without
+its extension (DIR made if missing): a palette PNG whose pixel values are the class indices
+(K <= 256), its palette PASCAL VOC's colour map. Two inputs with the same stem are refused
+(rename one); each mask is written whole (a temporary file renamed) or not at all.
 
 examples:
   cnnmath predict resnet18.onnx cat.jpg --labels imagenet_classes.txt --top 5
   cnnmath predict w.safetensors a.png b.png --arch resnet20 --size 32 32 --json
   cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
   cnnmath predict resnet18.onnx photos/ 'more/*.jpg' --scheduler tcp://127.0.0.1:8786
+  cnnmath predict fcn.safetensors street.jpg --arch fcn_resnet50 --size 520 520 --masks m/
+  cnnmath predict deeplabv3.onnx photos/ --size 520 520 --labels voc.txt --masks m/ --json
 
 An IMAGE that is a directory (its image files, sorted) or a quoted glob pattern is a
 collection: its images stream through cnnmath.tiled.stream one task each (threads here, or
@@ -114,7 +163,7 @@ def _real(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL IMAGE... and --labels, --top, --json, --size, --mean, --std, --arch,
+    """MODEL IMAGE... and --labels, --top, --json, --masks, --size, --mean, --std, --arch,
     --num-classes, --batch-size, --scheduler, --quiet."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
@@ -123,8 +172,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "images",
         metavar="IMAGE",
         nargs="+",
-        help="image files to classify, or collections: a directory (its image files, sorted) "
-        "or a quoted glob pattern",
+        help="image files to classify or segment, or collections: a directory (its image "
+        "files, sorted) or a quoted glob pattern",
     )
     parser.add_argument(
         "--labels",
@@ -139,10 +188,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="K",
         help="how many classes to print per image, best first (default: 5, or all the "
-        "classes of a model with fewer); more than the model's classes is an error",
+        "classes of a model with fewer; for a segmentation model, the K largest areas, "
+        "default all the classes present); more than the model's classes is an error",
     )
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per image and line instead of text"
+    )
+    parser.add_argument(
+        "--masks",
+        metavar="DIR",
+        default=None,
+        help="segmentation models only: write each image's class per pixel to DIR/STEM.png "
+        "(created if missing), a palette PNG of class indices in PASCAL VOC's colours",
     )
     parser.add_argument(
         "--size",
@@ -185,7 +242,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="outputs of the --arch network (default: the builder's, 1000 for the ImageNet "
-        "networks, 10 for lenet and resnet20)",
+        "networks, 21 for the segmentation networks, 10 for lenet and resnet20)",
     )
     parser.add_argument(
         "--batch-size",
@@ -245,6 +302,44 @@ def _read_labels(path: str) -> list[str]:
     if not labels:
         raise CLIError(f"--labels {path}: the file has no labels (one name per line)")
     return labels
+
+
+def _mask_targets(directory: str, paths: list[str], inputs: list[str]) -> dict[str, Path]:
+    """The mask file of each image, ``DIR/STEM.png``, checked before any work: DIR a folder
+    that can be written, or one that can be made (its nearest existing ancestor a writable
+    folder); no two different files to one mask name (compared case-folded, as macOS and
+    Windows compare names); no mask over one of ``inputs`` (images, model, labels)."""
+    from .._checks import writable_directory
+
+    folder = Path(directory)
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent  # the nearest ancestor there is; made into DIR later
+    try:
+        writable_directory("--masks", existing, func=None)
+    except (OSError, ValueError) as exc:
+        made = "" if existing == folder else f" (to make {directory} in it)"
+        raise CLIError(f"{exc}{made}") from None
+    targets: dict[str, Path] = {}
+    first: dict[str, str] = {}  # a mask name, case-folded → the first image that takes it
+    for path in paths:
+        other = first.setdefault((Path(path).stem + ".png").casefold(), path)
+        target = folder / (Path(other).stem + ".png")  # one file, one name
+        if other != path and os.path.realpath(other) != os.path.realpath(path):
+            raise CLIError(
+                f"--masks {directory}: IMAGE {other} and IMAGE {path} would both write the "
+                f"mask {target} (masks are named after the image's name without its "
+                "extension); rename one, or segment them in separate runs"
+            )
+        targets[path] = target
+    protected = {os.path.realpath(f) for f in inputs}
+    for path, target in targets.items():
+        if os.path.realpath(target) in protected:
+            raise CLIError(
+                f"--masks {directory}: the mask of IMAGE {path} would replace the input file "
+                f"{target}; write the masks to another folder"
+            )
+    return targets
 
 
 def _statistics(
@@ -443,40 +538,185 @@ def _report(
     return "\n".join(lines)
 
 
+def _label_map(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """logits (K, h, w) → (H, W) = ``size`` class indices (int64): each class's plane resized
+    to H × W by ``ops.interpolate_bilinear`` (half-pixel centres, torch's
+    ``align_corners=False``) in float64, then the argmax over K (the lower index on a tie).
+
+    The classes are resized a group at a time (``_RESIZE_CHUNK`` numbers) and the running
+    maximum kept, so a photograph of many megapixels never holds K full-size planes."""
+    from ..ops import interpolate_bilinear
+
+    z = np.asarray(logits, dtype=np.float64)
+    K = z.shape[0]
+    H, W = size
+    if z.shape[1:] == (H, W):
+        return np.argmax(z, axis=0)
+    group = max(1, _RESIZE_CHUNK // (H * W))
+    planes = interpolate_bilinear(z[:group], size=(H, W))
+    arg = np.argmax(planes, axis=0)
+    best = np.take_along_axis(planes, arg[None], axis=0)[0]
+    for k0 in range(group, K, group):  # over groups of classes, never over pixels
+        planes = interpolate_bilinear(z[k0 : k0 + group], size=(H, W))
+        a = np.argmax(planes, axis=0)
+        m = np.take_along_axis(planes, a[None], axis=0)[0]
+        better = m > best  # strictly: an earlier class keeps a tie
+        best = np.where(better, m, best)
+        arg = np.where(better, a + k0, arg)
+    return arg
+
+
+def _area_report(
+    path: str,
+    labels_map: np.ndarray,
+    classes: int,
+    k: int,
+    labels: list[str] | None,
+    mask: Path | None,
+    as_json: bool,
+) -> str:
+    """The classes present in ``labels_map``, largest area first (a tie: the lower index),
+    the first ``k`` of them, with the fraction of the pixels each covers."""
+    counts = np.bincount(labels_map.ravel(), minlength=classes)
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0][:k]
+    total = labels_map.size
+    if as_json:
+        entries = [
+            {
+                "class": int(c),
+                "label": labels[c] if labels else None,
+                "fraction": float(counts[c] / total),
+                "pixels": int(counts[c]),
+            }
+            for c in order
+        ]
+        record = {
+            "file": path,
+            "size": list(labels_map.shape),
+            "mask": None if mask is None else str(mask),
+            "areas": entries,
+        }
+        return json.dumps(record, ensure_ascii=False)
+    width = len(str(len(order)))
+    lines = [path if mask is None else f"{path} -> {mask}"]
+    for rank, c in enumerate(order, start=1):
+        name = labels[c] if labels else f"class {c}"
+        lines.append(f"  {rank:>{width}}  {counts[c] / total:.4f}  {name}")
+    return "\n".join(lines)
+
+
+def _per_pixel(model: str, outputs: np.ndarray, batch: int) -> bool:
+    """Whether ``outputs`` are per-pixel, (B, K, H, W) with H·W > 1 (a segmentation model),
+    rather than a classifier's (B, K) or (B, K, 1, ..., 1); anything else is an error."""
+    if outputs.ndim >= 2 and outputs.shape[0] == batch:
+        if all(n == 1 for n in outputs.shape[2:]):
+            return False
+        if outputs.ndim == 4:
+            return True
+    hint = ""
+    if outputs.ndim >= 1 and outputs.shape[0] == 1 and batch > 1:
+        hint = (
+            "; one output for several images: a file exported for a batch of one (a size "
+            "fixed in it, as torch.onnx.export of an upsampling head fixes it)? Give "
+            "--batch-size 1, or export with a dynamic batch axis"
+        )
+    raise CLIError(
+        f"MODEL {model}: expected outputs of shape (B, classes), or (B, classes, H, W) per "
+        f"pixel (a segmentation model), got {outputs.shape} for a batch of {batch}{hint}"
+    )
+
+
 class _Printer:
-    """Prints the top-K report of each image; the labels' number and --top are checked
-    against the first outputs before anything is printed."""
+    """Prints the report of each image — a classifier's top K, a segmentation model's areas
+    (and writes its masks) — after checking the labels' number, --top and --masks against the
+    first outputs, before anything is printed or written."""
 
-    def __init__(self, args: argparse.Namespace, labels: list[str] | None) -> None:
-        self.args, self.labels = args, labels
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        labels: list[str] | None,
+        sizes: dict[str, tuple[int, int]],
+        masks: dict[str, Path] | None,
+    ) -> None:
+        self.args, self.labels, self.sizes, self.masks = args, labels, sizes, masks
         self.k: int | None = None
+        self.folder_made = False
 
-    def emit(self, paths: Sequence[str], scores: np.ndarray) -> None:
-        """scores (len(paths), classes, 1, ..., 1) → one report per path, in order."""
+    def _first(self, classes: int, per_pixel: bool) -> int:
+        """The checks against the model's first outputs; returns the K to print."""
         args = self.args
-        if (
-            scores.ndim < 2
-            or scores.shape[0] != len(paths)
-            or any(n != 1 for n in scores.shape[2:])
-        ):
+        if per_pixel and classes < 2:
             raise CLIError(
-                f"MODEL {args.model}: expected outputs of shape (B, classes), got "
-                f"{scores.shape} for a batch of {len(paths)}"
+                f"MODEL {args.model}: its per-pixel output has {classes} channel; expected the "
+                "logits of K >= 2 classes per pixel (a label map or a single binary logit is "
+                "not read)"
             )
-        scores = scores.reshape(len(paths), -1)
-        classes = scores.shape[1]
+        if not per_pixel and self.masks is not None:
+            raise CLIError(
+                f"--masks {args.masks}: MODEL {args.model} is a classifier (one score per class "
+                "and image); masks need a segmentation model, whose output is per pixel, "
+                "(B, classes, H, W)"
+            )
+        if per_pixel and self.masks is not None and classes > MAX_MASK_CLASSES:
+            raise CLIError(
+                f"--masks {args.masks}: the model has {classes} classes; a mask (a palette PNG, "
+                f"one byte per pixel) holds at most {MAX_MASK_CLASSES}; leave out --masks to "
+                "print the areas"
+            )
+        if self.labels is not None and len(self.labels) != classes:
+            raise CLIError(
+                f"--labels {args.labels}: has {len(self.labels)} labels; the model has "
+                f"{classes} outputs (one label per line, line i naming class i)"
+            )
+        if args.top is not None and args.top > classes:
+            raise CLIError(f"--top {args.top}: the model has only {classes} classes")
+        if args.top is not None:
+            return int(args.top)
+        return classes if per_pixel else min(5, classes)
+
+    def emit(self, paths: Sequence[str], outputs: np.ndarray) -> None:
+        """outputs (len(paths), classes, ...) → one report per path, in order."""
+        per_pixel = _per_pixel(self.args.model, outputs, len(paths))
+        classes = outputs.shape[1]
         if self.k is None:
-            if self.labels is not None and len(self.labels) != classes:
-                raise CLIError(
-                    f"--labels {args.labels}: has {len(self.labels)} labels; the model has "
-                    f"{classes} outputs (one label per line, line i naming class i)"
-                )
-            if args.top is not None and args.top > classes:
-                raise CLIError(f"--top {args.top}: the model has only {classes} classes")
-            self.k = args.top if args.top is not None else min(5, classes)
+            self.k = self._first(classes, per_pixel)
+        if per_pixel:
+            for path, logits in zip(paths, outputs):
+                self._segment(path, logits, self.k)
+            return
+        scores = outputs.reshape(len(paths), -1)
         probs = _probabilities(scores)
         for path, s, p, t in zip(paths, scores, probs, _top(probs, self.k)):
-            print(_report(path, s, p, t, self.labels, args.json), flush=True)
+            print(_report(path, s, p, t, self.labels, self.args.json), flush=True)
+
+    def _segment(self, path: str, logits: np.ndarray, k: int) -> None:
+        """One image's class per pixel at its own size; its mask written, then its areas."""
+        args = self.args
+        if not np.all(np.isfinite(logits)):
+            raise CLIError(
+                f"MODEL {args.model}: gave NaN or infinite logits for IMAGE {path}; no class "
+                "can be read from them"
+            )
+        labels_map = _label_map(logits, self.sizes[path])
+        mask = None
+        if self.masks is not None:
+            mask = self.masks[path]
+            self._write(mask, labels_map)
+        print(
+            _area_report(path, labels_map, len(logits), k, self.labels, mask, args.json), flush=True
+        )
+
+    def _write(self, mask: Path, labels_map: np.ndarray) -> None:
+        from ..images import save_label_map
+
+        try:
+            if not self.folder_made:  # made at the first mask: a refusal before leaves none
+                os.makedirs(self.args.masks, exist_ok=True)
+                self.folder_made = True
+            save_label_map(labels_map, mask)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"--masks {self.args.masks}: {exc}") from None
 
 
 def _streamed(
@@ -495,12 +735,14 @@ def _streamed(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Classify each IMAGE with MODEL; print the top-K classes per file (text or JSON lines).
+    """Run MODEL on each IMAGE; print a classifier's top-K classes per file, or a segmentation
+    model's areas per file (and write its masks with --masks), as text or JSON lines.
 
-    Checks first (files, collections expanded, options, the images' headers), then loads the
-    model, then runs the images: in batches here, or — when an IMAGE is a collection or
-    --scheduler is given — one task per image through ``cnnmath.tiled.stream``. The labels'
-    number and --top are checked against the first outputs before anything is printed.
+    Checks first (files, collections expanded, options, the images' headers, the masks'
+    folder and names), then loads the model, then runs the images: in batches here, or —
+    when an IMAGE is a collection or --scheduler is given — one task per image through
+    ``cnnmath.tiled.stream``. The labels' number, --top and --masks are checked against the
+    first outputs before anything is printed or written.
     """
     from ..images import image_shape
     from ..train import _progress_bar
@@ -512,12 +754,18 @@ def run(args: argparse.Namespace) -> int:
         files, is_collection = _expand(argument)
         paths += files
         collection |= is_collection
+    sizes: dict[str, tuple[int, int]] = {}  # (H, W) as decoded: where a mask's pixels go
     for path in paths:
         try:  # the header: not an image, or a bomb, is refused before any work
-            image_shape(path)
+            _, height, width = image_shape(path)
         except (ValueError, OSError) as exc:
             raise _image_error(path, exc) from None
+        sizes[path] = (height, width)
     labels = _read_labels(args.labels) if args.labels is not None else None
+    masks = None
+    if args.masks is not None:
+        inputs = [*paths, args.model, *([args.labels] if args.labels is not None else [])]
+        masks = _mask_targets(args.masks, paths, inputs)
     from ..nn import fold_batch_norm
 
     model = fold_batch_norm(_load_model(args))  # eval mode; the normalisation's pass saved
@@ -531,7 +779,7 @@ def run(args: argparse.Namespace) -> int:
         _check_size(
             args, model, channels, dtype, 1 if streamed else min(len(paths), args.batch_size)
         )
-    printer = _Printer(args, labels)
+    printer = _Printer(args, labels, sizes, masks)
 
     if streamed:
         load = functools.partial(
