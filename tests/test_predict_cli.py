@@ -389,3 +389,27 @@ def test_a_size_the_memory_cannot_hold_is_refused_before_any_image_is_resized(
     monkeypatch.setattr(cnnmath.images, "resize", resize)
     status, out, err = predict(capsys, *argv, "--size", "8", "8", "--quiet")  # what fits runs
     assert status == 0 and out.startswith(red), err
+
+
+def test_a_model_of_several_outputs_is_read_by_its_first(tmp_path, onnx_model, colours, capsys):
+    """The brightest-channel classifier with its pooled colours returned as a second output
+    (a 4-D (B, 3, 1, 1) that alone would read as a classifier of other scores): the report is
+    the one-output file's, in batches and streamed from a directory."""
+    from cnnmath.onnx.save import save
+
+    g = nn.Graph()
+    g.pool = nn.AdaptiveAvgPool2d(1)
+    g.head = nn.Sequential(nn.Flatten(), brightest_channel_model()[2])
+    pooled = g.add(g.pool, "x")
+    g.set_output(g.add(g.head, pooled), g.add(nn.Tanh(), pooled, name="extra"))
+    two = tmp_path / "two.onnx"
+    save(g, two, np.zeros((1, 3, 4, 4), np.float32))
+    files = [f for f, _ in colours]
+    options = ["--size", 4, 4, "--mean", 0, "--std", 1, "--top", 3, "--json", "--quiet"]
+    _, want, _ = predict(capsys, onnx_model, *files, *options)
+    status, got, err = predict(capsys, two, *files, *options)
+    assert status == 0, err
+    assert got == want and len(got.splitlines()) == 3
+    status, streamed, err = predict(capsys, two, tmp_path, *options)  # one task per image
+    assert status == 0, err
+    assert sorted(streamed.splitlines()) == sorted(want.splitlines())

@@ -416,16 +416,20 @@ def load_any(path: str | os.PathLike[str]) -> np.ndarray:
     return load_image(text)[0]
 
 
-def _predict_one(model: nn.Module, load: Callable[[str], np.ndarray], path: str) -> np.ndarray:
+def _predict_one(model: nn.Module, load: Callable[[str], np.ndarray], path: str) -> Any:
     """The task of :func:`stream`: load one image, cast it to the model's dtype, run the
-    model on it as a batch of one, and return the one output."""
+    model on it as a batch of one, and return the one output (a tuple of them for a model
+    of several outputs)."""
     x = np.asarray(load(path))
     dtypes = {p.data.dtype for p in model.parameters()}
     if dtypes:
         x = x.astype(dtypes.pop(), copy=False)
-    if x.ndim == 3:
-        return np.asarray(_run_node(model, [x[None]]))[0]
-    return np.asarray(_run_node(model, [x]))
+    one = x.ndim == 3
+    y = _run_node(model, [x[None] if one else x])
+    ys = tuple(
+        np.asarray(v)[0] if one else np.asarray(v) for v in (y if isinstance(y, tuple) else (y,))
+    )
+    return ys if isinstance(y, tuple) else ys[0]
 
 
 def stream(
@@ -443,9 +447,10 @@ def stream(
     ahead of the ``window`` images in flight (default: twice the threads that run them), so
     a collection of any length streams through bounded memory. ``load(path)`` gives the
     image, (C, H, W) — run as a batch of one, the output's batch axis dropped — or
-    (N, C, H, W) as it is; default :func:`load_any`. It runs inside the task, on the worker:
-    pass a module-level function (it travels by reference). The image is cast to the
-    model's dtype.
+    (N, C, H, W) as it is; default :func:`load_any`. It runs inside the task, on the
+    worker: pass a module-level function (it travels by reference). The image is cast to
+    the model's dtype. A model of several outputs (a Graph with ``set_output(a, b)``)
+    gives a tuple of them in place of ``model(image)``.
 
     ``scheduler``: None — a pool of threads in this process (BLAS held to one thread each);
     an address ``tcp://HOST:PORT`` or a ``distributed.Client`` — the tasks go to that

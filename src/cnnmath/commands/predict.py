@@ -38,7 +38,9 @@ arrive. The numbers are the same either way (the same preprocessing and model; a
 one instead of ``--batch-size``). A progress bar goes to stderr (tqdm, the ``progress``
 extra; ``--quiet`` hides it).
 
-What the model's output is decides what is printed:
+What the model's output is decides what is printed (a model of several outputs — an ONNX
+file with several, a segmentation network with its auxiliary head — is read by its first,
+the main one):
 
 - (B, K), or (B, K, 1, ..., 1): a classifier. The outputs are taken as logits and turned
   into probabilities by softmax, unless a row already is a distribution (non-negative, sums
@@ -745,7 +747,7 @@ def run(args: argparse.Namespace) -> int:
     first outputs before anything is printed or written.
     """
     from ..images import image_shape
-    from ..train import _progress_bar
+    from ..train import _main, _progress_bar
 
     input_file("MODEL", args.model, expected="a .onnx or .safetensors file")
     paths: list[str] = []
@@ -791,7 +793,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
         try:
             for path, scores in _streamed(model, paths, load, args.scheduler):
-                printer.emit([path], np.asarray(scores)[None])
+                printer.emit([path], np.asarray(_main(scores))[None])
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -812,7 +814,7 @@ def run(args: argparse.Namespace) -> int:
                     f"MODEL {args.model}: failed on a batch of {channels}x{size[0]}x{size[1]} "
                     f"images (--size {size[0]} {size[1]}): {exc}"
                 ) from None
-            printer.emit(chunk, np.asarray(scores))
+            printer.emit(chunk, np.asarray(_main(scores)))
             if bar is not None:
                 bar.update(1)
     finally:
