@@ -542,6 +542,40 @@ def test_segmentation_network_agrees():
     assert graph(x.numpy()).shape == (2, 4, 64, 48)
 
 
+@pytest.mark.parametrize("opset", [11, 17])
+@pytest.mark.parametrize("axes", [{0: "batch"}, {0: "batch", 2: "height", 3: "width"}])
+def test_segmentation_network_with_dynamic_axes_runs_at_other_sizes(opset, axes):
+    """torchvision's LR-ASPP exported with a dynamic batch (and size): its upsampling reads
+    the input's size at run time (Shape, Gather, Concat, a Cast of that int64 to int64,
+    Resize). The loaded graph gives onnxruntime's scores at other batch sizes (and image
+    sizes), and PyTorch's."""
+    segmentation = import_torchvision().models.segmentation
+
+    class Out(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)["out"]
+
+    torch.manual_seed(10)
+    net = segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=3)
+    model = Out(_randomise_batchnorm(net, seed=10)).eval()
+    data = _export(model, torch.randn(2, 3, 64, 48), opset_version=opset, dynamic_axes={"x": axes})
+    graph = load(data)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    sizes = [(1, 64, 48), (3, 64, 48)] + ([(2, 40, 56)] if 2 in axes else [])
+    for n, h, w in sizes:
+        x = torch.randn(n, 3, h, w)
+        got = graph(x.numpy())
+        with torch.no_grad():
+            want = model(x).numpy()
+        assert got.shape == (n, 3, h, w)
+        assert rel_error(got, session.run(None, {"x": x.numpy()})[0]) <= 1e-4
+        assert rel_error(got, want) <= 1e-4
+
+
 class _ESPCN(torch.nn.Module):
     """ESPCN, as the super-resolution network of PyTorch's ONNX export tutorial but with
     the paper's tanh: features at low resolution, then r² channels per output channel

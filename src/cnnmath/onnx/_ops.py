@@ -3437,8 +3437,9 @@ def sum_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
 
 
 def cast(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    """Cast: folded on a constant; at run time ``_Cast``, or an ``nn.Identity`` when the
-    value already has the type (PyTorch's exports cast comparisons to bool)."""
+    """Cast: folded on a constant; at run time ``_Cast``, or an ``nn.Identity`` when a float
+    value already has the type (PyTorch's exports cast a size computed at run time to the
+    int64 it already is: that stays a ``_Cast``, nn.Identity holding floats only)."""
     attrs.get("saturate")  # concerns float8 targets only, which are refused
     if node.op_type == "CastLike":  # the type of the second input
         like = ins[1]
@@ -3455,7 +3456,7 @@ def cast(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
         if to not in _CAST_TYPES:
             raise refuse(node, f"attribute 'to': data type {to} is not supported")
     x = ins[0]
-    if isinstance(x, Ref) and info["types"].get(x.name) == to:
+    if isinstance(x, Ref) and info["types"].get(x.name) == to and to in _FLOAT_TYPES:
         return nn.Identity(), [x.name]
     operands = [_plain(x)]
     return _generic(_Cast(node, operands, _CAST_TYPES[to]), operands)
@@ -3964,6 +3965,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
 # Ops read only on values known at load time (the pads and shapes exporters compute from
 # constants): evaluated once while loading, never part of the graph.
 _CAST_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}
+_FLOAT_TYPES = (1, 11)  # ONNX's FLOAT and DOUBLE
 _ONNX_TYPES = {np.dtype(t): code for code, t in _CAST_TYPES.items()}
 
 

@@ -357,7 +357,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if not isinstance(out, Ref):
             raise ValueError(f"{FUNC}: graph: the output {declared.name!r} is not computed")
         if out.name in returned:  # two outputs of one value (an Identity read as its input)
-            out = Ref(g.add(nn.Identity(), out.name, name=fresh(declared.name, "identity", g)))
+            node = Node(declared.name, "Identity", opset)
+            module, refs = CONVERTERS["Identity"](node, Attrs(node, []), [out], info)
+            out = Ref(g.add(module, *refs, name=fresh(declared.name, "identity", g)))
         returned.append(out.name)
     g.set_output(*returned)
     g.eval()
