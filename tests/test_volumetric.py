@@ -735,3 +735,128 @@ def test_conv3d_same_with_an_even_kernel_round_trips_through_onnx(tmp_path):
         ]
     )
     assert rel_error(load(model.SerializeToString())(x), layer(x)) <= 1e-6
+
+
+def _decoder(dtype):
+    """A 3-D encoder–decoder's layers once each: Conv3d in every non-zero padding_mode
+    (reflect, replicate with an even 'same' kernel, circular), ConvTranspose3d upsampling
+    (grouped, output_padding) and one dilated without a bias."""
+    return nn.Sequential(
+        nn.Conv3d(2, 4, 3, padding=1, padding_mode="reflect", rng=0, dtype=dtype),
+        nn.ReLU(),
+        nn.ConvTranspose3d(
+            4, 4, 3, stride=2, padding=1, output_padding=1, groups=2, rng=1, dtype=dtype
+        ),
+        nn.Conv3d(4, 3, (2, 3, 2), padding="same", padding_mode="replicate", rng=2, dtype=dtype),
+        nn.ConvTranspose3d(
+            3, 2, (2, 1, 3), stride=(1, 2, 1), dilation=(2, 1, 1), bias=False, rng=3, dtype=dtype
+        ),
+        nn.Conv3d(
+            2,
+            2,
+            3,
+            stride=(1, 2, 2),
+            padding=(1, 0, 2),
+            padding_mode="circular",
+            rng=4,
+            dtype=dtype,
+        ),
+    )
+
+
+def test_conv_transpose3d_and_padding_modes_save_to_onnx_and_load_back(tmp_path):
+    """ConvTranspose3d saves as a ConvTranspose with three spatial axes and a Conv3d's
+    padding_mode as a Pad (reflect, edge, wrap) of those axes before an unpadded Conv:
+    onnxruntime computes the model's output, and the loader reads the ConvTranspose back as
+    ConvTranspose3d, whose float64 gradients (input and parameters) are the model's."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+
+    model = _decoder(np.float32)
+    x = np.random.default_rng(12).standard_normal((2, 2, 3, 4, 3)).astype(np.float32)
+    save(model, tmp_path / "d.onnx", x, opset=19)  # Pad's mode "wrap" arrived in opset 19
+    saved = onnx.load(str(tmp_path / "d.onnx"))
+    kinds = [n.op_type for n in saved.graph.node]
+    assert kinds.count("ConvTranspose") == 2 and kinds.count("Pad") == 3
+    pad_modes = [a.s.decode() for n in saved.graph.node if n.op_type == "Pad" for a in n.attribute]
+    assert pad_modes == ["reflect", "edge", "wrap"]
+    session = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
+    want = model(x)
+    assert rel_error(session.run(None, {session.get_inputs()[0].name: x})[0], want) <= 1e-5
+    loaded = load(tmp_path / "d.onnx")
+    layers = [n.module for n in loaded.walk() if isinstance(n.module, nn.ConvTranspose3d)]
+    assert [repr(m) for m in layers] == [
+        repr(m) for m in model if isinstance(m, nn.ConvTranspose3d)
+    ]
+    assert rel_error(loaded(x), want) <= 1e-6
+    model64, x64 = model.to(np.float64), x.astype(np.float64)
+    save(model64, tmp_path / "d64.onnx", x64, opset=19)
+    loaded64 = load(tmp_path / "d64.onnx")
+    G = np.random.default_rng(13).standard_normal(want.shape)
+    model64.zero_grad()
+    loaded64.zero_grad()
+    model64(x64)
+    loaded64(x64)
+    assert rel_error(loaded64.backward(G), model64.backward(G)) <= 1e-12
+    ours = dict(loaded64.named_parameters())
+    for name, p in model64.named_parameters():
+        assert rel_error(ours[loaded64.initializer_names[name]].grad, p.grad) <= 1e-12, name
+
+
+def test_circular_conv3d_needs_opset_19_to_save(tmp_path):
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import save
+
+    model = nn.Sequential(nn.Conv3d(1, 1, 3, padding=1, padding_mode="circular", rng=0))
+    with pytest.raises(ValueError, match=r"save: opset: circular padding .* needs opset 19"):
+        save(model, tmp_path / "c.onnx", np.zeros((1, 1, 3, 3, 3), np.float32), opset=17)
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_pytorchs_export_of_a_3d_decoder_loads_and_trains_as_torch():
+    """torch.onnx.export of ConvTranspose3d layers (grouped with output_padding; dilated
+    without a bias) and of Conv3d with padding_mode reflect and replicate: each
+    ConvTranspose loads as nn.ConvTranspose3d, and the graph gives PyTorch's output (float64)
+    and onnxruntime's (float32), with PyTorch's autograd's gradients."""
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import load
+    from helpers import loads_as_onnxruntime, torch_onnx_export, trains_as_torch
+
+    torch.manual_seed(14)
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(2, 4, 3, padding=1, padding_mode="reflect"),
+        torch.nn.ReLU(),
+        torch.nn.ConvTranspose3d(4, 4, 3, stride=2, padding=1, output_padding=1, groups=2),
+        torch.nn.Conv3d(4, 3, (1, 3, 3), padding=(0, 1, 1), padding_mode="replicate"),
+        torch.nn.ConvTranspose3d(3, 2, (2, 1, 3), stride=(1, 2, 1), dilation=(2, 1, 1), bias=False),
+    ).double()
+    x = torch.randn(2, 2, 3, 4, 3, dtype=torch.float64)
+    graph = load(torch_onnx_export(model, x, opset_version=17))
+    found = [repr(n.module) for n in graph.walk() if isinstance(n.module, nn.ConvTranspose3d)]
+    assert found == [repr(m) for m in model if isinstance(m, torch.nn.ConvTranspose3d)]
+    with torch.no_grad():
+        assert rel_error(graph(x.numpy()), model(x).numpy()) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=17)
+    trains_as_torch(model, x, graph)
+
+
+def test_a_3d_conv_transpose_with_output_shape_is_refused_naming_it(tmp_path):
+    """ONNX's output_shape (and auto_pad SAME_*) have no ConvTranspose3d form: the loader
+    refuses the node, naming it and the attribute, rather than guessing the pads."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    from cnnmath.onnx import load, save
+
+    layer = nn.ConvTranspose3d(2, 2, 2, stride=2, rng=0)
+    x = np.zeros((1, 2, 2, 2, 2), np.float32)
+    save(nn.Sequential(layer), tmp_path / "t.onnx", x)
+    model = onnx.load(str(tmp_path / "t.onnx"))
+    model.graph.node[0].attribute.append(helper.make_attribute("output_shape", [4, 4, 4]))
+    with pytest.raises(ValueError, match=r"\(ConvTranspose\): .*no output_shape"):
+        load(model.SerializeToString())
+    del model.graph.node[0].attribute[-1]
+    model.graph.node[0].attribute.append(helper.make_attribute("auto_pad", "SAME_UPPER"))
+    with pytest.raises(ValueError, match=r"\(ConvTranspose\): attribute 'auto_pad'"):
+        load(model.SerializeToString())
