@@ -136,10 +136,10 @@ class Conv3d(Module):
     def border(self) -> tuple[tuple[int, int], ...]:
         """The padding as (before, after) on depth, height and width — ``"same"`` resolved for
         the kernel (the extra cell of an even kernel after, as PyTorch)."""
-        if self.padding == "same":
-            return same_pads(self.kernel_size, self.dilation)
-        if self.padding == "valid":
-            return ((0, 0),) * 3
+        if isinstance(self.padding, str):
+            if self.padding == "same":
+                return same_pads(self.kernel_size, self.dilation)
+            return ((0, 0),) * 3  # "valid"
         return tuple((p, p) for p in self.padding)
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
