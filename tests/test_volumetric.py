@@ -1,9 +1,10 @@
-"""The volumetric (3-D) layers (Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d,
-AdaptiveMaxPool3d, BatchNorm3d, Dropout3d) against PyTorch's (repr, state_dict, forward,
-autograd), max pooling's tie rule, a small 3-D CNN that trains as PyTorch's, and the tools that
-walk a model (summary runs it; receptive fields refuse volumes, naming the layer). The ops
-themselves are checked by their records (tests/records/volumetric.py: reference loops,
-PyTorch, finite differences, non-finite values, views, errors)."""
+"""The volumetric (3-D) layers (Conv3d with every padding_mode, ConvTranspose3d, MaxPool3d,
+AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d, BatchNorm3d, Dropout3d) against PyTorch's
+(repr, state_dict, forward, autograd), max pooling's tie rule, a small 3-D CNN that trains as PyTorch's, and the tools that
+walk a model (summary runs it; receptive fields refuse volumes, naming the layer), ONNX both
+ways. The ops themselves (conv3d, conv_transpose3d, the poolings) are checked by their records
+(tests/records/volumetric.py: reference loops, PyTorch, finite differences, non-finite values,
+views, errors)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,187 @@ def test_conv3d_layer_matches_finite_differences():
         lambda g, x, w, b: ops.conv3d_backward(g, x, w, **args),
         [x, w, b],
     )
+
+
+PADDING_MODES = ["reflect", "replicate", "circular"]
+
+# Conv3d under a padding_mode: (layer keywords, input shape (N, C, D, H, W))
+PADDED_CONVS = [
+    (dict(in_channels=2, out_channels=3, kernel_size=3, padding=1), (2, 2, 5, 6, 7)),
+    (
+        dict(in_channels=4, out_channels=6, kernel_size=(2, 3, 4), padding="same", groups=2),
+        (1, 4, 4, 5, 6),
+    ),  # uneven: the extra cell of an even kernel after
+    (
+        dict(in_channels=2, out_channels=4, kernel_size=3, stride=2, padding=(2, 1, 0)),
+        (2, 2, 5, 6, 5),
+    ),
+    (
+        dict(in_channels=3, out_channels=2, kernel_size=(3, 2, 3), padding=(1, 1, 2), dilation=2),
+        (1, 3, 6, 5, 6),
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("index", range(len(PADDED_CONVS)))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv3d_padding_modes_are_torchs(mode, index, dtype):
+    """Conv3d(padding_mode=...) against torch.nn.Conv3d with the same mode: repr, forward,
+    ∂ℓ/∂x (the border cells' gradients folded back into the voxels they copied) and the
+    parameters' gradients; a batch and one unbatched volume."""
+    kwargs, shape = PADDED_CONVS[index]
+    torch.manual_seed(index)
+    theirs = torch.nn.Conv3d(**kwargs, padding_mode=mode).to(_torch_dtype(dtype))
+    ours = nn.Conv3d(**kwargs, padding_mode=mode, dtype=dtype, rng=index)
+    assert repr(ours) == repr(theirs)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(index)
+    for x_shape in (shape, shape[1:]):
+        x = rng.standard_normal(x_shape).astype(dtype)
+        xt = torch.tensor(x, requires_grad=True)
+        yt = theirs(xt)
+        y = ours(x)
+        assert y.shape == tuple(yt.shape) and y.dtype == dtype
+        assert rel_error(y, yt.detach().numpy()) <= _tol(dtype)
+        G = rng.standard_normal(y.shape).astype(dtype)
+        theirs.zero_grad()
+        yt.backward(torch.from_numpy(G))
+        ours.zero_grad()
+        grad_x = ours.backward(G)
+        assert grad_x.shape == x.shape and grad_x.dtype == dtype
+        assert rel_error(grad_x, xt.grad.numpy()) <= _tol(dtype)
+        for name, p in theirs.named_parameters():
+            got = dict(ours.named_parameters())[name].grad
+            assert rel_error(got, p.grad.numpy()) <= _tol(dtype), name
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_conv3d_padding_mode_layer_matches_finite_differences(mode):
+    """The layer's ∂ℓ/∂x through the border's copies, against central differences of its own
+    forward (float64): a witness that needs neither PyTorch nor the op's backward."""
+    layer = nn.Conv3d(2, 2, (3, 2, 3), padding=(1, 1, 2), padding_mode=mode, rng=3)
+    layer = layer.to(np.float64)
+    x = np.random.default_rng(4).standard_normal((1, 2, 3, 4, 3))
+
+    def backward(g, x):
+        layer(x)
+        return layer.backward(g)
+
+    check_gradients(lambda x: layer(x), backward, [x])
+
+
+# ConvTranspose3d: (layer keywords, input shape (N, C, D, H, W))
+TRANSPOSED = [
+    (dict(in_channels=3, out_channels=4, kernel_size=3), (2, 3, 3, 4, 3)),
+    (
+        dict(in_channels=4, out_channels=2, kernel_size=3, stride=2, padding=1, output_padding=1),
+        (2, 4, 3, 3, 4),
+    ),  # 2x upsampling, as in a 3-D U-Net's decoder
+    (
+        dict(
+            in_channels=2,
+            out_channels=3,
+            kernel_size=(2, 3, 2),
+            stride=(2, 1, 3),
+            padding=(1, 0, 1),
+            output_padding=(1, 0, 2),
+            dilation=(1, 2, 1),
+        ),
+        (1, 2, 4, 3, 3),
+    ),
+    (
+        dict(in_channels=4, out_channels=6, kernel_size=2, stride=2, groups=2, bias=False),
+        (2, 4, 2, 3, 3),
+    ),
+    (
+        dict(in_channels=3, out_channels=3, kernel_size=3, padding=(2, 1, 0), dilation=(2, 1, 1)),
+        (1, 3, 4, 3, 3),
+    ),  # output_padding below dilation, stride 1
+]
+
+
+@pytest.mark.parametrize("index", range(len(TRANSPOSED)))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one volume"])
+def test_conv_transpose3d_is_torchs(index, dtype, batched):
+    kwargs, shape = TRANSPOSED[index]
+    torch.manual_seed(index)
+    theirs = torch.nn.ConvTranspose3d(**kwargs).to(_torch_dtype(dtype))
+    ours = nn.ConvTranspose3d(**kwargs, dtype=dtype, rng=index)
+    assert repr(ours) == repr(theirs)
+    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in state.items()
+    }
+    ours.load_state_dict(state)
+    rng = np.random.default_rng(index)
+    x = rng.standard_normal(shape if batched else shape[1:]).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    y = ours(x)
+    assert y.shape == tuple(yt.shape) and y.dtype == dtype
+    assert rel_error(y, yt.detach().numpy()) <= _tol(dtype)
+    G = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.from_numpy(G))
+    ours.zero_grad()
+    grad_x = ours.backward(G)
+    assert grad_x.dtype == dtype
+    assert rel_error(grad_x, xt.grad.numpy()) <= _tol(dtype)
+    for name, p in theirs.named_parameters():
+        assert rel_error(dict(ours.named_parameters())[name].grad, p.grad.numpy()) <= _tol(dtype)
+
+
+def test_conv_transpose3d_init_law_is_torchs():
+    """weight (C_in, C_out/G, f0, f1, f2) and bias ~ U(−1/√fan_in, 1/√fan_in) with PyTorch's
+    fan_in = weight.shape[1]·f0·f1·f2 = (C_out/G)·f0·f1·f2 (not C_in): PyTorch's own draws
+    fill the same interval, and ours reach its bound to within a few percent."""
+    ours = nn.ConvTranspose3d(6, 8, (3, 2, 3), groups=2, rng=0, dtype=np.float64)
+    torch.manual_seed(0)
+    theirs = torch.nn.ConvTranspose3d(6, 8, (3, 2, 3), groups=2)
+    assert ours.weight.shape == tuple(theirs.weight.shape) == (6, 4, 3, 2, 3)
+    bound = 1 / np.sqrt(4 * 3 * 2 * 3)
+    for w in (ours.weight.data, theirs.weight.detach().numpy()):
+        assert bound * 0.95 < np.abs(w).max() <= bound
+    for b in (ours.bias.data, theirs.bias.detach().numpy()):
+        assert np.abs(b).max() <= bound
+
+
+def test_conv_transpose3d_is_the_adjoint_of_conv3d():
+    """⟨conv3d(Y, w), x⟩ = ⟨Y, conv_transpose3d(x, w)⟩ for the same weight, stride, padding,
+    dilation and groups (SPEC.md, Wave 2), whatever the output_padding picks (it only adds
+    planes conv3d never reads); float64, to rounding."""
+    rng = np.random.default_rng(11)
+    kw = dict(stride=(2, 3, 1), padding=(1, 0, 2), dilation=(1, 1, 2), groups=2)
+    w = rng.standard_normal((4, 3, 3, 2, 3))
+    x = rng.standard_normal((2, 4, 3, 4, 5))
+    for output_padding in [(0, 0, 0), (1, 2, 1)]:
+        y_t = ops.conv_transpose3d(x, w, output_padding=output_padding, **kw)
+        Y = rng.standard_normal(y_t.shape)
+        y = ops.conv3d(Y, w, **kw)[:, :, : x.shape[2], : x.shape[3], : x.shape[4]]
+        assert y.shape == x.shape
+        lhs, rhs = float(np.sum(y * x)), float(np.sum(Y * y_t))
+        assert abs(lhs - rhs) <= 1e-12 * np.sqrt(np.sum(y**2) * np.sum(x**2))
+
+
+def test_conv_transpose3d_layer_matches_finite_differences():
+    layer = nn.ConvTranspose3d(
+        2, 2, (2, 3, 2), stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1), rng=1
+    ).to(np.float64)
+    x = np.random.default_rng(2).standard_normal((2, 2, 2, 3, 2))
+    w, b = layer.weight.data, layer.bias.data
+    args = dict(stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1))
+    check_gradients(
+        lambda x, w, b: ops.conv_transpose3d(x, w, b, **args),
+        lambda g, x, w, b: ops.conv_transpose3d_backward(g, x, w, **args),
+        [x, w, b],
+    )
+
+    def backward(g, x):
+        layer(x)
+        return layer.backward(g)
+
+    check_gradients(lambda x: layer(x), backward, [x])
 
 
 POOLS = [
@@ -337,6 +519,12 @@ def test_tools_run_or_refuse_volumes():
         receptive_field(ours, (1, 2, 6, 8))
     with pytest.raises(ValueError, match=r"MaxPool3d works on volumes"):
         receptive_field(nn.Sequential(nn.ReLU(), nn.MaxPool3d(2)), (1, 2, 6, 8))
+    with pytest.raises(ValueError, match=r"ConvTranspose3d works on volumes"):
+        receptive_field(nn.Sequential(nn.ReLU(), nn.ConvTranspose3d(2, 2, 2)), (1, 2, 6, 8))
+    decoder = nn.Sequential(nn.ConvTranspose3d(2, 3, 2, stride=2, rng=0), nn.ReLU())
+    s = summary(decoder, (2, 3, 4, 5))
+    assert [r.output_shape for r in s.rows] == [(1, 3, 6, 8, 10)] * 2
+    assert s.total_parameters == 2 * 3 * 8 + 3
 
 
 @pytest.mark.parametrize(
@@ -356,9 +544,41 @@ def test_tools_run_or_refuse_volumes():
             r"'same' needs stride 1",
         ),
         (
-            lambda: nn.Conv3d(3, 4, 3, padding_mode="reflect"),
+            lambda: nn.Conv3d(3, 4, 3, padding_mode="mirror"),
             ValueError,
-            r"Conv3d: padding_mode: expected 'zeros'",
+            r"Conv3d: padding_mode: expected one of zeros, reflect, replicate, circular, "
+            r"got 'mirror'",
+        ),
+        (
+            lambda: nn.ConvTranspose3d(3, 4, (3, 3)),
+            TypeError,
+            r"ConvTranspose3d: kernel_size: .*triple",
+        ),
+        (
+            lambda: nn.ConvTranspose3d(3, 4, 3, groups=2),
+            ValueError,
+            r"ConvTranspose3d: in_channels: expected a multiple of groups=2",
+        ),
+        (
+            lambda: nn.ConvTranspose3d(3, 4, 3, stride=2, output_padding=(0, 2, 0)),
+            ValueError,
+            r"ConvTranspose3d: output_padding: expected less than stride or dilation",
+        ),
+        (
+            lambda: nn.ConvTranspose3d(3, 4, 3, padding="same"),
+            TypeError,
+            r"ConvTranspose3d: padding: .*no 'valid' or 'same'",
+        ),
+        (
+            lambda: nn.ConvTranspose3d(3, 4, 3, padding_mode="reflect"),
+            ValueError,
+            r"ConvTranspose3d: padding_mode: expected 'zeros'",
+        ),
+        (lambda: nn.ConvTranspose3d(3, 4, 3, bias=1), TypeError, r"ConvTranspose3d: bias"),
+        (
+            lambda: nn.ConvTranspose3d(3, 4, 3, dtype=np.int32),
+            TypeError,
+            r"ConvTranspose3d: dtype",
         ),
         (
             lambda: nn.MaxPool3d(2, padding=2),
@@ -393,6 +613,18 @@ def test_3d_layers_refuse_bad_input_naming_it():
         nn.BatchNorm3d(3)(np.zeros((2, 3, 4, 4), np.float32))
     with pytest.raises(ValueError, match=r"max_pool3d: x: .*x\[None, None\]"):
         nn.MaxPool3d(2)(np.zeros((4, 4, 4)))
+    transposed = nn.ConvTranspose3d(3, 4, 3, rng=0)
+    with pytest.raises(
+        ValueError, match=r"ConvTranspose3d.forward: x: expected shape \(N, C, D, H, W\)"
+    ):
+        transposed(np.zeros((3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"ConvTranspose3d.forward: x: expected 3 channels"):
+        transposed(np.zeros((1, 2, 5, 5, 5), np.float32))
+    with pytest.raises(TypeError, match=r"dtype"):
+        transposed(np.zeros((1, 3, 5, 5, 5)))
+    reflect = nn.Conv3d(3, 4, 3, padding=2, padding_mode="reflect", rng=0)
+    with pytest.raises(ValueError, match=r"reflect needs each pad smaller than the axis"):
+        reflect(np.zeros((1, 3, 2, 5, 5), np.float32))
 
 
 def _volume_cnn(dtype):
@@ -503,3 +735,128 @@ def test_conv3d_same_with_an_even_kernel_round_trips_through_onnx(tmp_path):
         ]
     )
     assert rel_error(load(model.SerializeToString())(x), layer(x)) <= 1e-6
+
+
+def _decoder(dtype):
+    """A 3-D encoder–decoder's layers once each: Conv3d in every non-zero padding_mode
+    (reflect, replicate with an even 'same' kernel, circular), ConvTranspose3d upsampling
+    (grouped, output_padding) and one dilated without a bias."""
+    return nn.Sequential(
+        nn.Conv3d(2, 4, 3, padding=1, padding_mode="reflect", rng=0, dtype=dtype),
+        nn.ReLU(),
+        nn.ConvTranspose3d(
+            4, 4, 3, stride=2, padding=1, output_padding=1, groups=2, rng=1, dtype=dtype
+        ),
+        nn.Conv3d(4, 3, (2, 3, 2), padding="same", padding_mode="replicate", rng=2, dtype=dtype),
+        nn.ConvTranspose3d(
+            3, 2, (2, 1, 3), stride=(1, 2, 1), dilation=(2, 1, 1), bias=False, rng=3, dtype=dtype
+        ),
+        nn.Conv3d(
+            2,
+            2,
+            3,
+            stride=(1, 2, 2),
+            padding=(1, 0, 2),
+            padding_mode="circular",
+            rng=4,
+            dtype=dtype,
+        ),
+    )
+
+
+def test_conv_transpose3d_and_padding_modes_save_to_onnx_and_load_back(tmp_path):
+    """ConvTranspose3d saves as a ConvTranspose with three spatial axes and a Conv3d's
+    padding_mode as a Pad (reflect, edge, wrap) of those axes before an unpadded Conv:
+    onnxruntime computes the model's output, and the loader reads the ConvTranspose back as
+    ConvTranspose3d, whose float64 gradients (input and parameters) are the model's."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+
+    model = _decoder(np.float32)
+    x = np.random.default_rng(12).standard_normal((2, 2, 3, 4, 3)).astype(np.float32)
+    save(model, tmp_path / "d.onnx", x, opset=19)  # Pad's mode "wrap" arrived in opset 19
+    saved = onnx.load(str(tmp_path / "d.onnx"))
+    kinds = [n.op_type for n in saved.graph.node]
+    assert kinds.count("ConvTranspose") == 2 and kinds.count("Pad") == 3
+    pad_modes = [a.s.decode() for n in saved.graph.node if n.op_type == "Pad" for a in n.attribute]
+    assert pad_modes == ["reflect", "edge", "wrap"]
+    session = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
+    want = model(x)
+    assert rel_error(session.run(None, {session.get_inputs()[0].name: x})[0], want) <= 1e-5
+    loaded = load(tmp_path / "d.onnx")
+    layers = [n.module for n in loaded.walk() if isinstance(n.module, nn.ConvTranspose3d)]
+    assert [repr(m) for m in layers] == [
+        repr(m) for m in model if isinstance(m, nn.ConvTranspose3d)
+    ]
+    assert rel_error(loaded(x), want) <= 1e-6
+    model64, x64 = model.to(np.float64), x.astype(np.float64)
+    save(model64, tmp_path / "d64.onnx", x64, opset=19)
+    loaded64 = load(tmp_path / "d64.onnx")
+    G = np.random.default_rng(13).standard_normal(want.shape)
+    model64.zero_grad()
+    loaded64.zero_grad()
+    model64(x64)
+    loaded64(x64)
+    assert rel_error(loaded64.backward(G), model64.backward(G)) <= 1e-12
+    ours = dict(loaded64.named_parameters())
+    for name, p in model64.named_parameters():
+        assert rel_error(ours[loaded64.initializer_names[name]].grad, p.grad) <= 1e-12, name
+
+
+def test_circular_conv3d_needs_opset_19_to_save(tmp_path):
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import save
+
+    model = nn.Sequential(nn.Conv3d(1, 1, 3, padding=1, padding_mode="circular", rng=0))
+    with pytest.raises(ValueError, match=r"save: opset: circular padding .* needs opset 19"):
+        save(model, tmp_path / "c.onnx", np.zeros((1, 1, 3, 3, 3), np.float32), opset=17)
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_pytorchs_export_of_a_3d_decoder_loads_and_trains_as_torch():
+    """torch.onnx.export of ConvTranspose3d layers (grouped with output_padding; dilated
+    without a bias) and of Conv3d with padding_mode reflect and replicate: each
+    ConvTranspose loads as nn.ConvTranspose3d, and the graph gives PyTorch's output (float64)
+    and onnxruntime's (float32), with PyTorch's autograd's gradients."""
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import load
+    from helpers import loads_as_onnxruntime, torch_onnx_export, trains_as_torch
+
+    torch.manual_seed(14)
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(2, 4, 3, padding=1, padding_mode="reflect"),
+        torch.nn.ReLU(),
+        torch.nn.ConvTranspose3d(4, 4, 3, stride=2, padding=1, output_padding=1, groups=2),
+        torch.nn.Conv3d(4, 3, (1, 3, 3), padding=(0, 1, 1), padding_mode="replicate"),
+        torch.nn.ConvTranspose3d(3, 2, (2, 1, 3), stride=(1, 2, 1), dilation=(2, 1, 1), bias=False),
+    ).double()
+    x = torch.randn(2, 2, 3, 4, 3, dtype=torch.float64)
+    graph = load(torch_onnx_export(model, x, opset_version=17))
+    found = [repr(n.module) for n in graph.walk() if isinstance(n.module, nn.ConvTranspose3d)]
+    assert found == [repr(m) for m in model if isinstance(m, torch.nn.ConvTranspose3d)]
+    with torch.no_grad():
+        assert rel_error(graph(x.numpy()), model(x).numpy()) <= 1e-12
+    loads_as_onnxruntime(model, x, opset_version=17)
+    trains_as_torch(model, x, graph)
+
+
+def test_a_3d_conv_transpose_with_output_shape_is_refused_naming_it(tmp_path):
+    """ONNX's output_shape (and auto_pad SAME_*) have no ConvTranspose3d form: the loader
+    refuses the node, naming it and the attribute, rather than guessing the pads."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    from cnnmath.onnx import load, save
+
+    layer = nn.ConvTranspose3d(2, 2, 2, stride=2, rng=0)
+    x = np.zeros((1, 2, 2, 2, 2), np.float32)
+    save(nn.Sequential(layer), tmp_path / "t.onnx", x)
+    model = onnx.load(str(tmp_path / "t.onnx"))
+    model.graph.node[0].attribute.append(helper.make_attribute("output_shape", [4, 4, 4]))
+    with pytest.raises(ValueError, match=r"\(ConvTranspose\): .*no output_shape"):
+        load(model.SerializeToString())
+    del model.graph.node[0].attribute[-1]
+    model.graph.node[0].attribute.append(helper.make_attribute("auto_pad", "SAME_UPPER"))
+    with pytest.raises(ValueError, match=r"\(ConvTranspose\): attribute 'auto_pad'"):
+        load(model.SerializeToString())

@@ -30,6 +30,8 @@ from .ops import (
     conv_output_shape,
     conv_transpose2d,
     conv_transpose2d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
     dropout,
     dropout_backward,
     get_activation,
@@ -118,6 +120,8 @@ __all__ = [
     "avg_pool3d_backward",
     "conv3d",
     "conv3d_backward",
+    "conv_transpose3d",
+    "conv_transpose3d_backward",
     "max_pool3d",
     "max_pool3d_backward",
 ]

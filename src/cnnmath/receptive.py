@@ -136,6 +136,7 @@ SIGNAL_LAYERS = (
 #: this module does not track.
 VOLUME_LAYERS = (
     nn.Conv3d,
+    nn.ConvTranspose3d,
     nn.MaxPool3d,
     nn.AvgPool3d,
     nn.AdaptiveAvgPool3d,

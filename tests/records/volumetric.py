@@ -1,5 +1,6 @@
-"""Records for cnnmath.ops.volumetric: conv3d (grouped, depthwise, dilated, 'same') and 3-D max,
-average and adaptive pooling. Samples stay tiny: the literal oracle loops over every index of
+"""Records for cnnmath.ops.volumetric and cnnmath.ops.conv_transpose3d: conv3d (grouped,
+depthwise, dilated, 'same'), conv_transpose3d (strided, output_padding, grouped, dilated) and
+3-D max, average and adaptive pooling. Samples stay tiny: the literal oracle loops over every index of
 a 5-D array. Max pooling needs distinct values in a window for a unique gradient, which
 standard-normal draws give with probability 1 (ties are tested in test_volumetric.py)."""
 
@@ -14,6 +15,8 @@ from cnnmath import (
     avg_pool3d_backward,
     conv3d,
     conv3d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
     max_pool3d,
     max_pool3d_backward,
     reference,
@@ -165,6 +168,167 @@ def _conv_errors():
             lambda: conv3d_backward(np.zeros((1, 3, 2, 3, 4)), x, w),
             ValueError,
             r"conv3d_backward: grad_output: expected shape \(1, 3, 2, 3, 3\)",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# conv_transpose3d: (x shape, weight shape (C_in, C_out/groups, f0, f1, f2), bias?, options)
+
+_TRANSPOSE = [
+    ((2, 2, 3, 3, 4), (2, 3, 2, 3, 2), True, {}),
+    ((1, 2, 3, 2, 3), (2, 2, 3, 3, 3), True, {"stride": 2, "padding": 1, "output_padding": 1}),
+    ((1, 3, 2, 3, 3), (3, 2, 2, 2, 2), True, {"stride": 2}),  # 2x upsampling, windows tile
+    (
+        (1, 2, 3, 3, 2),
+        (2, 2, 2, 3, 2),
+        True,
+        {"stride": (2, 1, 3), "padding": (1, 1, 0), "output_padding": (1, 0, 2)},
+    ),
+    ((1, 2, 3, 3, 3), (2, 2, 2, 2, 3), True, {"dilation": (2, 1, 2), "output_padding": (1, 0, 1)}),
+    ((1, 2, 4, 3, 3), (2, 2, 3, 2, 2), True, {"padding": (2, 1, 0), "dilation": (2, 1, 1)}),
+    ((1, 4, 2, 3, 3), (4, 3, 2, 2, 2), True, {"stride": 2, "groups": 2}),
+    ((2, 3, 2, 3, 3), (3, 1, 3, 3, 3), False, {"stride": 2, "padding": 1, "groups": 3}),
+    (
+        (2, 3, 3, 2),
+        (2, 3, 2, 2, 3),
+        True,
+        {"stride": (1, 2, 1), "padding": (0, 1, 1)},
+    ),  # (C, D, H, W)
+    ((1, 2, 3, 2, 2), (2, 2, 1, 3, 3), True, {"padding": (1, 0, 0)}),  # depth cropped
+]
+
+
+def _transpose_samples():
+    samples = []
+    for k, (xs, ws, has_bias, kw) in enumerate(_TRANSPOSE):
+        x, w = randn(*xs, seed=3300 + k), randn(*ws, seed=3400 + k)
+        b = randn(ws[1] * kw.get("groups", 1), seed=3500 + k) if has_bias else None
+        name = _name(xs, ws, kw=kw) + ("" if has_bias else "-nobias")
+        samples.append(Sample(name, (x, w, b), kw))
+    return samples
+
+
+def _transpose_reference(x, w, b, **kw):
+    if x.ndim == 5:
+        return reference.conv_transpose3d(x, w, b, **kw)
+    return reference.conv_transpose3d(x[None], w, b, **kw)[0]
+
+
+def _transpose_reference_backward(g, x, w, b, **kw):
+    batched = x.ndim == 5
+    gx, gw, gb = reference.conv_transpose3d_backward(
+        g if batched else g[None], x if batched else x[None], w, **kw
+    )
+    gx = gx if batched else gx[0]
+    return (gx, gw, gb) if b is not None else (gx, gw)
+
+
+def _transpose_backward(g, x, w, b, **kw):
+    grads = conv_transpose3d_backward(g, x, w, **kw)
+    return grads if b is not None else grads[:2]
+
+
+def _transpose_errors():
+    x, w = np.zeros((1, 2, 3, 4, 4)), np.zeros((2, 3, 3, 3, 3))
+    return [
+        ErrorCase(
+            "stride-0",
+            lambda: conv_transpose3d(x, w, stride=0),
+            ValueError,
+            "stride: expected values >= 1",
+        ),
+        ErrorCase(
+            "stride-pair",
+            lambda: conv_transpose3d(x, w, stride=(1, 2)),
+            TypeError,
+            r"stride: .*triple",
+        ),
+        ErrorCase(
+            "padding-negative", lambda: conv_transpose3d(x, w, padding=-1), ValueError, "padding"
+        ),
+        ErrorCase(
+            "padding-string",
+            lambda: conv_transpose3d(x, w, padding="same"),
+            TypeError,
+            r"padding: .*no 'valid' or 'same'.*got 'same'",
+        ),
+        ErrorCase("dilation-0", lambda: conv_transpose3d(x, w, dilation=0), ValueError, "dilation"),
+        ErrorCase(
+            "output_padding-too-large",
+            lambda: conv_transpose3d(x, w, stride=2, output_padding=(0, 0, 2)),
+            ValueError,
+            r"output_padding: expected values smaller than stride or dilation "
+            r".*\(2, 2, 2\).*got \(0, 0, 2\)",
+        ),
+        ErrorCase(
+            "output_padding-stride-1",
+            lambda: conv_transpose3d(x, w, output_padding=(1, 0, 0)),
+            ValueError,
+            r"output_padding: .*\(1, 1, 1\) per axis.*got \(1, 0, 0\)",
+        ),
+        ErrorCase(
+            "groups-C_in",
+            lambda: conv_transpose3d(
+                np.zeros((1, 3, 3, 4, 4)), np.zeros((3, 1, 3, 3, 3)), groups=2
+            ),
+            ValueError,
+            r"groups: expected a divisor of C_in = 3, got groups = 2",
+        ),
+        ErrorCase(
+            "weight-channels",
+            lambda: conv_transpose3d(x, np.zeros((3, 2, 3, 3, 3))),
+            ValueError,
+            r"weight: expected 2 input channels on axis 0 \(layout \(C_in, C_out/groups",
+        ),
+        ErrorCase(
+            "4-D weight",
+            lambda: conv_transpose3d(x, w[:, :, 0]),
+            ValueError,
+            r"weight: expected a 5-D array \(C_in, C_out/groups, f0, f1, f2\), got 4-D",
+        ),
+        ErrorCase(
+            "output-not-positive",
+            lambda: conv_transpose3d(x, w, padding=(3, 0, 0)),
+            ValueError,
+            r"padding: the output depth .* = -1 is not positive",
+        ),
+        ErrorCase(
+            "3-D input", lambda: conv_transpose3d(x[0, 0], w), ValueError, r"x\[None, None\]"
+        ),
+        ErrorCase(
+            "mixed dtype", lambda: conv_transpose3d(x.astype(np.float32), w), TypeError, "dtype"
+        ),
+        ErrorCase("int input", lambda: conv_transpose3d(x.astype(int), w), TypeError, "float"),
+        ErrorCase(
+            "bias-length",
+            lambda: conv_transpose3d(x, w, np.zeros(2)),
+            ValueError,
+            r"bias: expected shape \(3,\)",
+        ),
+        ErrorCase(
+            "stride-beyond-memory",
+            lambda: conv_transpose3d(x, w, stride=10**6),
+            ValueError,
+            r"conv_transpose3d: stride: the output would have shape \(1, 3, 2000003, 3000003, ",
+        ),
+        ErrorCase(
+            "stride-beyond-index",
+            lambda: conv_transpose3d(x, w, stride=10**20),
+            ValueError,
+            r"stride: expected values at most \d+ \(the largest array index\)",
+        ),
+        ErrorCase(
+            "backward-grad-shape",
+            lambda: conv_transpose3d_backward(np.zeros((1, 3, 5, 6, 5)), x, w),
+            ValueError,
+            r"conv_transpose3d_backward: grad_output: expected shape \(1, 3, 5, 6, 6\)",
+        ),
+        ErrorCase(
+            "backward-mixed-dtype",
+            lambda: conv_transpose3d_backward(np.zeros((1, 3, 5, 6, 6), np.float32), x, w),
+            TypeError,
+            "dtype",
         ),
     ]
 
@@ -344,6 +508,17 @@ RECORDS = [
         reference_backward=_conv_reference_backward,
         grad_args=(0, 1, 2),
         errors=_conv_errors,
+    ),
+    OpRecord(
+        name="conv_transpose3d",
+        op=conv_transpose3d,
+        reference=_transpose_reference,
+        samples=_transpose_samples,
+        torch=torch_functional("conv_transpose3d"),
+        backward=_transpose_backward,
+        reference_backward=_transpose_reference_backward,
+        grad_args=(0, 1, 2),
+        errors=_transpose_errors,
     ),
     OpRecord(
         name="max_pool3d",

@@ -86,6 +86,7 @@ from .layers3d import (
     AvgPool3d,
     BatchNorm3d,
     Conv3d,
+    ConvTranspose3d,
     Dropout3d,
     MaxPool3d,
 )
@@ -193,6 +194,7 @@ __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveMaxPool1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "Dropout",
     "Dropout2d",
     "Hardtanh",

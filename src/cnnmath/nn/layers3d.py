@@ -1,10 +1,12 @@
 """Volumetric (3-D) layers for video and medical volumes (N, C, D, H, W), as ``torch.nn``'s:
-Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d, BatchNorm3d, Dropout3d.
+Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d,
+BatchNorm3d, Dropout3d.
 
 The numbers come from :mod:`cnnmath.ops.volumetric` (a 3-D correlation as the sum over its
-depth taps of 2-D ones); parameters, buffers, state_dict keys and reprs are PyTorch's, so
-weights move between the two libraries as they are: Conv3d's weight is
-(C_out, C_in/groups, f0, f1, f2).
+depth taps of 2-D ones) and :mod:`cnnmath.ops.conv_transpose3d` (its adjoint, tap by tap);
+parameters, buffers, state_dict keys and reprs are PyTorch's, so weights move between the two
+libraries as they are: Conv3d's weight is (C_out, C_in/groups, f0, f1, f2), ConvTranspose3d's
+(C_in, C_out/groups, f0, f1, f2).
 """
 
 from __future__ import annotations
@@ -15,10 +17,20 @@ import numpy as np
 
 from .. import ops
 from .._checks import check_float_array, int_triple
-from ._common import _channels, _conv_parameters
+from ..ops._geometry import same_pads
+from ..ops.pad import pad_axes, pad_axes_backward
+from ._common import (
+    _channels,
+    _conv_parameters,
+    _float_dtype,
+    _padding_mode,
+    _uniform,
+    as_generator,
+)
 from .dropout import Dropout
 from .module import Module
 from .normalization import _BatchNorm
+from .parameter import Parameter
 from .pooling import _AdaptivePool2d, _Averaging, _flag, _Pooled
 
 __all__ = [
@@ -27,6 +39,7 @@ __all__ = [
     "AvgPool3d",
     "BatchNorm3d",
     "Conv3d",
+    "ConvTranspose3d",
     "Dropout3d",
     "MaxPool3d",
 ]
@@ -54,10 +67,16 @@ class Conv3d(Module):
         Y[β,o,t,i,j] = Σ_g Σ_e Σ_a Σ_c w[o,g,e,a,c] · X̃[β, k·C_g+g, s0·t+d0·e, s1·i+d1·a, s2·j+d2·c]
                        + b[o]   (0-based; groups as ``Conv2d``),
 
-    X̃ zero-padded (``padding``: an int, a triple, ``"valid"`` or ``"same"`` for stride 1;
-    ``padding_mode`` "zeros" only). Parameters ``weight`` (C_out, C_in/G, f0, f1, f2) and
-    ``bias`` (C_out,) ~ U(−1/√fan_in, 1/√fan_in), fan_in = (C_in/G)·f0·f1·f2, PyTorch's law.
-    Input (N, C_in, D, H, W) or (C_in, D, H, W). Runs ``ops.conv3d``.
+    X̃ padded (``padding``: an int, a triple, ``"valid"`` or ``"same"`` for stride 1).
+    Parameters ``weight`` (C_out, C_in/G, f0, f1, f2) and ``bias`` (C_out,)
+    ~ U(−1/√fan_in, 1/√fan_in), fan_in = (C_in/G)·f0·f1·f2, PyTorch's law. Input
+    (N, C_in, D, H, W) or (C_in, D, H, W). Runs ``ops.conv3d``.
+
+    ``padding_mode`` says what the border X̃ holds, as in PyTorch: ``"zeros"`` (the default),
+    or the volume's own voxels ``"reflect"``-ed, ``"replicate"``-d or wrapped around
+    (``"circular"``) on the depth, height and width axes: X̃ = ``ops.pad.pad_axes(X, pads,
+    (-3, -2, -1), mode)`` and Y the unpadded correlation of X̃; the backward adds each border
+    cell's gradient into the voxel it copied (``pad_axes_backward``).
 
     >>> Conv3d(2, 4, 3, padding=1, rng=0)
     Conv3d(2, 4, kernel_size=(3, 3, 3), stride=(1, 1, 1), padding=(1, 1, 1))
@@ -97,12 +116,7 @@ class Conv3d(Module):
             self.padding: tuple[int, int, int] | str = padding
         else:
             self.padding = int_triple("padding", padding, minimum=0, func=func)
-        if padding_mode != "zeros":
-            raise ValueError(
-                f"{func}: padding_mode: expected 'zeros' (the only border of the 3-D "
-                f"convolution here), got {padding_mode!r}"
-            )
-        self.padding_mode = "zeros"
+        self.padding_mode = _padding_mode(func, padding_mode)
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         self.weight, self.bias = _conv_parameters(func, shape, bias, rng, dtype)
 
@@ -114,27 +128,44 @@ class Conv3d(Module):
     def _args(self) -> dict[str, Any]:
         return {
             "stride": self.stride,
-            "padding": self.padding,
+            "padding": self.padding if self.padding_mode == "zeros" else 0,
             "dilation": self.dilation,
             "groups": self.groups,
         }
 
+    def border(self) -> tuple[tuple[int, int], ...]:
+        """The padding as (before, after) on depth, height and width — ``"same"`` resolved for
+        the kernel (the extra cell of an even kernel after, as PyTorch)."""
+        if isinstance(self.padding, str):
+            if self.padding == "same":
+                return same_pads(self.kernel_size, self.dilation)
+            return ((0, 0),) * 3  # "valid"
+        return tuple((p, p) for p in self.padding)
+
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = conv3d(x, weight, bias); the context is x."""
+        """Y = conv3d(x, weight, bias); the context is x (and X̃, the padded x, under a
+        ``padding_mode``)."""
         func = "Conv3d.forward"
         _volume_input(func, x, self.in_channels)
         self._check_input_dtype(x, self.weight.dtype)
         bias = self.bias.data if self.bias is not None else None
-        return ops.conv3d(x, self.weight.data, bias, **self._args()), x
+        if self.padding_mode == "zeros":  # the zeros are the correlation's own padding
+            return ops.conv3d(x, self.weight.data, bias, **self._args()), x
+        x_pad = pad_axes(x, self.border(), (-3, -2, -1), self.padding_mode)
+        return ops.conv3d(x_pad, self.weight.data, bias, **self._args()), (x, x_pad)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X from G; adds ∂ℓ/∂w and ∂ℓ/∂b into the parameters' grads."""
+        """∂ℓ/∂X from G; adds ∂ℓ/∂w and ∂ℓ/∂b into the parameters' grads; through the
+        border's copies (``pad_axes_backward``) under a ``padding_mode``."""
+        x, x_pad = ctx if isinstance(ctx, tuple) else (ctx, ctx)
         grad_x, grad_w, grad_b = ops.conv3d_backward(
-            grad_output, ctx, self.weight.data, **self._args()
+            grad_output, x_pad, self.weight.data, **self._args()
         )
         self.weight.grad += grad_w
         if self.bias is not None:
             self.bias.grad += grad_b
+        if x_pad is not x:
+            grad_x = pad_axes_backward(grad_x, x, self.border(), (-3, -2, -1), self.padding_mode)
         return grad_x
 
     def extra_repr(self) -> str:
@@ -149,6 +180,135 @@ class Conv3d(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1, 1):
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class ConvTranspose3d(Module):
+    """3-D transposed convolution layer, as ``torch.nn.ConvTranspose3d``: the adjoint of
+    Conv3d's map from input to output (its ``grad_x``), each input voxel scattering
+    ``x[β,h,t,i,j]·w[h,o,:,:,:]`` into the output at (s0·t − p0, s1·i − p1, s2·j − p2) with
+    taps d apart (0-based; per group with ``groups`` = G; see ``ops.conv_transpose3d``):
+
+        Y[β, k·C_out/G + o, s0·t + d0·e − p0, s1·i + d1·a − p1, s2·j + d2·c − p2]
+            += x[β,h,t,i,j] · w[h,o,e,a,c]   (+ b[o]).
+
+    Parameters: ``weight`` (C_in, C_out/G, f0, f1, f2), ``bias`` (C_out,) unless
+    ``bias=False``, both ~ U(−1/√fan_in, 1/√fan_in) with PyTorch's fan_in = weight.shape[1]·
+    f0·f1·f2 = (C_out/G)·f0·f1·f2. Input (N, C_in, D, H, W) or (C_in, D, H, W); output depth
+    D_out = (D − 1)·s0 − 2p0 + d0(f0 − 1) + output_padding0 + 1 (likewise H_out, W_out).
+    ``output_padding`` (< stride or dilation) picks among the input sizes a strided Conv3d
+    maps to the same output size. ``padding_mode``: "zeros" only, as in PyTorch.
+
+    >>> ConvTranspose3d(16, 8, 2, stride=2, rng=0)  # 2x upsampling of a volume
+    ConvTranspose3d(16, 8, kernel_size=(2, 2, 2), stride=(2, 2, 2))
+    >>> ConvTranspose3d(16, 8, 2, stride=2, rng=0)(np.ones((1, 16, 3, 4, 5), np.float32)).shape
+    (1, 8, 6, 8, 10)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int, int],
+        stride: int | tuple[int, int, int] = 1,
+        padding: int | tuple[int, int, int] = 0,
+        output_padding: int | tuple[int, int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int, int] = 1,
+        padding_mode: str = "zeros",
+        *,
+        rng: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "ConvTranspose3d"
+        self.in_channels, self.out_channels, self.groups = _channels(
+            func, in_channels, out_channels, groups
+        )
+        self.kernel_size = int_triple("kernel_size", kernel_size, minimum=1, func=func)
+        self.stride = int_triple("stride", stride, minimum=1, func=func)
+        if isinstance(padding, str):
+            raise TypeError(
+                f"{func}: padding: expected an int or a triple of ints (no 'valid' or 'same' "
+                f"for the transposed convolution, as in PyTorch), got {padding!r}"
+            )
+        self.padding = int_triple("padding", padding, minimum=0, func=func)
+        self.output_padding = int_triple("output_padding", output_padding, minimum=0, func=func)
+        self.dilation = int_triple("dilation", dilation, minimum=1, func=func)
+        if any(q >= max(s, d) for q, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(
+                f"{func}: output_padding: expected less than stride or dilation on each axis "
+                f"(stride {self.stride}, dilation {self.dilation}), got {self.output_padding}"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"{func}: padding_mode: expected 'zeros' (the only border of a transposed "
+                f"convolution, as in PyTorch), got {padding_mode!r}"
+            )
+        self.padding_mode = "zeros"
+        if not isinstance(bias, bool):
+            raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
+        dt = _float_dtype(dtype, func=func)
+        generator = as_generator(rng, func=func)
+        per_group = self.out_channels // self.groups
+        shape = (self.in_channels, per_group, *self.kernel_size)
+        bound = 1.0 / np.sqrt(int(np.prod(shape[1:])))
+        self.weight = Parameter(_uniform(generator, bound, shape, dt))
+        bias_shape = (self.out_channels,)
+        self.bias = Parameter(_uniform(generator, bound, bias_shape, dt)) if bias else None
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype, which the input must have."""
+        return self.weight.dtype
+
+    def _args(self) -> dict[str, Any]:
+        return {
+            "stride": self.stride,
+            "padding": self.padding,
+            "output_padding": self.output_padding,
+            "groups": self.groups,
+            "dilation": self.dilation,
+        }
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Y = conv_transpose3d(x, weight, bias) with this layer's geometry; the context is x."""
+        _volume_input("ConvTranspose3d.forward", x, self.in_channels)
+        self._check_input_dtype(x, self.weight.dtype)
+        bias = self.bias.data if self.bias is not None else None
+        return ops.conv_transpose3d(x, self.weight.data, bias, **self._args()), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X (a Conv3d of G with the same weight) from G = ∂ℓ/∂Y; adds ∂ℓ/∂w and
+        ∂ℓ/∂b = Σ G over batch and space (see ``ops.conv_transpose3d_backward``)."""
+        grad_x, grad_w, grad_b = ops.conv_transpose3d_backward(
+            grad_output, ctx, self.weight.data, **self._args()
+        )
+        self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """As ``torch.nn.ConvTranspose3d`` prints: ``in, out, kernel_size, stride``, then
+        padding, dilation, output_padding, groups and ``bias=False`` when not the default."""
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0, 0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0, 0):
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:

@@ -2673,9 +2673,55 @@ def _conv_transpose1d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[s
     return layer, [x.name]
 
 
+def _conv_transpose3d(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """A ConvTranspose of a volume (N, C, D, H, W) with a constant 5-D weight (C_in, C_out/G,
+    f0, f1, f2) (and bias) on a run-time input, both ends of each axis padded alike:
+    ``nn.ConvTranspose3d``."""
+    if attrs.ints("output_shape", None):
+        raise refuse(node, "a 3-D transposed convolution needs explicit pads, no output_shape")
+    kernel, strides, dilations, pads = _geometry3d(node, attrs)
+    assert not isinstance(pads, str)  # "same" only for a convolution
+    op = attrs.ints("output_padding", [0, 0, 0]) or [0, 0, 0]
+    group = attrs.get("group", 1)
+    x, w, b = ins
+    wp, bp = _float_param(w), _float_param(b)
+    if (
+        not isinstance(x, Ref)
+        or wp is None
+        or wp.data.ndim != 5
+        or (b is not None and bp is None)
+        or (kernel is not None and list(kernel) != list(wp.shape[2:]))
+        or len(op) != 3
+        or any(q >= max(s, d) for q, s, d in zip(op, strides, dilations))
+    ):
+        raise refuse(
+            node,
+            "a 3-D transposed convolution needs a constant 5-D weight (and bias) matching "
+            "kernel_shape on a run-time input, and 3 output_padding values below stride or "
+            f"dilation, got output_padding {op}",
+        )
+    C_in, C_per, k0, k1, k2 = wp.shape
+    layer = nn.ConvTranspose3d(
+        C_in,
+        C_per * group,
+        (k0, k1, k2),
+        strides,
+        pads,
+        (op[0], op[1], op[2]),
+        group,
+        b is not None,
+        dilations,
+        dtype=wp.dtype,
+    )
+    layer.weight, layer.bias = wp, bp
+    return layer, [x.name]
+
+
 def conv_transpose(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     if _rank(info, ins[0]) == 3:
         return _conv_transpose1d(node, attrs, ins, info)
+    if 5 in (_rank(info, ins[0]), _rank(info, ins[1])):
+        return _conv_transpose3d(node, attrs, ins, info)
     _check_2d(node, info, ins[0])
     geo = _geometry(node, attrs)
     geo["group"] = group = attrs.get("group", 1)

@@ -66,7 +66,9 @@ as the identity. The mapping, layer by layer:
     Narrow                   Slice along its axis
     Conv3d, MaxPool3d,       Conv, MaxPool, AveragePool with three spatial axes; adaptive
     AvgPool3d, adaptive 3-D  pooling as GlobalAveragePool / GlobalMaxPool or tiling windows;
-    pooling, BatchNorm3d     BatchNormalization
+    pooling, BatchNorm3d     BatchNormalization; a Conv3d's padding_mode other than zeros as
+                             a Pad of the three axes, then an unpadded Conv
+    ConvTranspose3d          ConvTranspose with three spatial axes
     DeformConv2d             DeformConv (opset ≥ 19; offset_group from the offsets' channels)
     GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
                              "bicubic" before)
@@ -248,13 +250,16 @@ def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 
 def _conv_transpose(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """ConvTranspose2d and ConvTranspose1d: a ConvTranspose with their geometry (one value
-    per spatial axis; both ends of an axis padded alike)."""
+    """ConvTranspose1d, 2d and 3d: a ConvTranspose with their geometry (one value per
+    spatial axis; both ends of an axis padded alike)."""
     m = node.module
-    assert isinstance(m, (nn.ConvTranspose2d, nn.ConvTranspose1d))
+    assert isinstance(m, (nn.ConvTranspose2d, nn.ConvTranspose1d, nn.ConvTranspose3d))
     if isinstance(m, nn.ConvTranspose1d):
         kernel, strides, pads = [m.kernel_size], [m.stride], [m.padding, m.padding]
         output_padding, dilations = [m.output_padding], [m.dilation]
+    elif isinstance(m, nn.ConvTranspose3d):
+        kernel, strides, pads = list(m.kernel_size), list(m.stride), list(m.padding) * 2
+        output_padding, dilations = list(m.output_padding), list(m.dilation)
     else:
         kernel, strides, pads = list(m.kernel_size), list(m.stride), _pads(m.padding)
         output_padding, dilations = list(m.output_padding), list(m.dilation)
@@ -673,7 +678,8 @@ def _triple(v: Any) -> list[int]:
 
 
 def _conv3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """Conv3d: a Conv with three spatial axes; "same" as its pads (the odd one after)."""
+    """Conv3d: a Conv with three spatial axes; "same" as its pads (the odd one after); a
+    padding_mode other than zeros as a Pad of those axes, then an unpadded Conv (as Conv2d)."""
     m = node.module
     assert isinstance(m, nn.Conv3d)
     if m.padding == "same":
@@ -681,7 +687,19 @@ def _conv3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     else:
         pairs = [(p, p) for p in ((0, 0, 0) if m.padding == "valid" else m.padding)]
     pads = [before for before, _ in pairs] + [after for _, after in pairs]
-    inputs = [node.inputs[0], w.state(m, "weight", node)]
+    x = node.inputs[0]
+    if m.padding_mode != "zeros":  # the border first, then an unpadded Conv
+        name = f"{node.name}/pad"
+        if m.padding_mode == "circular" and w.opset < 19:
+            raise ValueError(
+                f"save: opset: circular padding (node {name!r}) needs opset 19 or later (Pad's "
+                f"mode 'wrap'), got {w.opset}"
+            )
+        zeros = [0] * (len(shapes[0]) - 3)  # the batch and channel axes
+        widths = w.const(f"{name}/pads", zeros + pads[:3] + zeros + pads[3:], np.int64)
+        x = w.node("Pad", [x, widths], name, name, mode=_PAD_MODES[m.padding_mode])
+        pads = [0] * 6
+    inputs = [x, w.state(m, "weight", node)]
     if m.bias is not None:
         inputs.append(w.state(m, "bias", node))
     w.node(
@@ -1228,6 +1246,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.BatchNorm2d: _batch_norm,
     nn.BatchNorm3d: _batch_norm,
     nn.Conv3d: _conv3d,
+    nn.ConvTranspose3d: _conv_transpose,
     nn.MaxPool3d: _pool3d,
     nn.AvgPool3d: _pool3d,
     nn.AdaptiveAvgPool3d: _adaptive_pool3d,

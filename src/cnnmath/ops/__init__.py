@@ -16,6 +16,7 @@ from .conv import (
     conv_transpose2d,
     conv_transpose2d_backward,
 )
+from .conv_transpose3d import conv_transpose3d, conv_transpose3d_backward
 from .deform_conv import deform_conv2d, deform_conv2d_backward
 from .dropout import dropout, dropout_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
@@ -140,6 +141,8 @@ __all__ = [
     "avg_pool3d_backward",
     "conv3d",
     "conv3d_backward",
+    "conv_transpose3d",
+    "conv_transpose3d_backward",
     "max_pool3d",
     "max_pool3d_backward",
 ]

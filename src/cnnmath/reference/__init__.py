@@ -94,6 +94,8 @@ from .volumetric import (
     avg_pool3d_backward,
     conv3d,
     conv3d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
     max_pool3d,
     max_pool3d_backward,
 )
@@ -174,6 +176,8 @@ __all__ = [
     "avg_pool3d_backward",
     "conv3d",
     "conv3d_backward",
+    "conv_transpose3d",
+    "conv_transpose3d_backward",
     "max_pool3d",
     "max_pool3d_backward",
 ]

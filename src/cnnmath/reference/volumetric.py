@@ -1,5 +1,5 @@
-"""Volumetric (3-D) convolution and pooling as literal loops over every index (the oracle for
-cnnmath.ops.volumetric).
+"""Volumetric (3-D) convolution, transposed convolution and pooling as literal loops over every
+index (the oracle for cnnmath.ops.volumetric and cnnmath.ops.conv_transpose3d).
 
 Every function takes (N, C, D, H, W) input and re-derives its own geometry here, from the
 definitions (PyTorch's, stated in each docstring); nothing is shared with cnnmath.ops, nor with
@@ -159,6 +159,133 @@ def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     (a0, _), (b0, _), (c0, _) = pads
     D, H, W = x.shape[2:]
     gx = gX[:, :, a0 : a0 + D, b0 : b0 + H, c0 : c0 + W]
+    return gx.astype(x.dtype), gw.astype(x.dtype), gb.astype(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Transposed convolution
+# ---------------------------------------------------------------------------------------
+
+
+def _transpose_setup(x, weight, stride, padding, output_padding, dilation, groups):
+    """(s, d, p, output size, C_in/G, C_out/G) of a transposed convolution: per axis
+    ``(m - 1)s - 2p + d(f - 1) + output_padding + 1``, output_padding below stride or
+    dilation."""
+    N, C_in, D, H, W = x.shape
+    w_in, per_group, f0, f1, f2 = weight.shape
+    if w_in != C_in or C_in % groups:
+        raise ValueError(f"groups {groups} and weight {weight.shape} do not fit C_in {C_in}")
+    s = _triple(stride, "stride")
+    d = _triple(dilation, "dilation")
+    p = _triple(padding, "padding")
+    q = _triple(output_padding, "output_padding")
+    out = []
+    for m, f, s_, d_, p_, q_ in zip((D, H, W), (f0, f1, f2), s, d, p, q):
+        if q_ >= max(s_, d_):
+            raise ValueError(f"output_padding {q} must be smaller than stride or dilation")
+        size = (m - 1) * s_ - 2 * p_ + d_ * (f - 1) + q_ + 1
+        if size < 1:
+            raise ValueError(f"the output size {size} is not positive")
+        out.append(size)
+    return s, d, p, tuple(out), C_in // groups, per_group
+
+
+def conv_transpose3d(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed 3-D convolution as a scatter: every input voxel spreads, weighted by the
+    filter, into the output.
+
+    For every input element ``x[β,h,t,i,j]`` (0-based), every output channel ``o`` of its
+    group's block and every tap ``(e, a, c)``:
+
+        ``Y[β, k·C_out/G + o, s0·t + d0·e - p0, s1·i + d1·a - p1, s2·j + d2·c - p2]
+        += x[β,h,t,i,j] · w[h,o,e,a,c]``
+
+    with k = floor(h / (C_in/G)) the block of input channel h, positions outside the output
+    dropped; then ``Y[β,o,·,·,·] += b[o]``. x (N, C_in, D, H, W), weight (C_in, C_out/G, f0,
+    f1, f2); output size per axis ``(m - 1)s - 2p + d(f - 1) + output_padding + 1``.
+    """
+    x = np.asarray(x)
+    w = np.asarray(weight, dtype=np.float64)
+    s, d, p, out, in_per_group, out_per_group = _transpose_setup(
+        x, w, stride, padding, output_padding, dilation, groups
+    )
+    N, C_in, D, H, W = x.shape
+    f0, f1, f2 = w.shape[2:]
+    y = np.zeros((N, out_per_group * groups, *out))
+    for beta in range(N):
+        for h in range(C_in):
+            k = h // in_per_group
+            for t in range(D):
+                for i in range(H):
+                    for j in range(W):
+                        voxel = float(x[beta, h, t, i, j])
+                        for o in range(out_per_group):
+                            for e in range(f0):
+                                for a in range(f1):
+                                    for c in range(f2):
+                                        u = s[0] * t + d[0] * e - p[0]
+                                        v = s[1] * i + d[1] * a - p[1]
+                                        z = s[2] * j + d[2] * c - p[2]
+                                        if 0 <= u < out[0] and 0 <= v < out[1] and 0 <= z < out[2]:
+                                            y[beta, k * out_per_group + o, u, v, z] += (
+                                                voxel * w[h, o, e, a, c]
+                                            )
+    if bias is not None:
+        for o in range(y.shape[1]):
+            y[:, o] += float(bias[o])
+    return y.astype(x.dtype)
+
+
+def conv_transpose3d_backward(
+    grad_output, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Gradients of :func:`conv_transpose3d`, following each term of its scatter back: every
+    term ``Y[β, k·C_out/G + o, u, v, z] += x[β,h,t,i,j] · w[h,o,e,a,c]`` (u, v, z inside the
+    output, as there) with ``G = grad_output[β, k·C_out/G + o, u, v, z]`` gives
+    ``∂x[β,h,t,i,j] += G · w[h,o,e,a,c]`` and ``∂w[h,o,e,a,c] += G · x[β,h,t,i,j]``;
+    ``∂b[o] += G`` for every output element of channel o. Returns (grad_x, grad_weight,
+    grad_bias)."""
+    x = np.asarray(x)
+    w = np.asarray(weight, dtype=np.float64)
+    G = np.asarray(grad_output, dtype=np.float64)
+    s, d, p, out, in_per_group, out_per_group = _transpose_setup(
+        x, w, stride, padding, output_padding, dilation, groups
+    )
+    N, C_in, D, H, W = x.shape
+    if G.shape != (N, out_per_group * groups, *out):
+        raise ValueError(
+            f"grad_output has shape {G.shape}, expected {(N, out_per_group * groups, *out)}"
+        )
+    f0, f1, f2 = w.shape[2:]
+    gx = np.zeros(x.shape)
+    gw = np.zeros(w.shape)
+    for beta in range(N):
+        for h in range(C_in):
+            k = h // in_per_group
+            for t in range(D):
+                for i in range(H):
+                    for j in range(W):
+                        voxel = float(x[beta, h, t, i, j])
+                        for o in range(out_per_group):
+                            for e in range(f0):
+                                for a in range(f1):
+                                    for c in range(f2):
+                                        u = s[0] * t + d[0] * e - p[0]
+                                        v = s[1] * i + d[1] * a - p[1]
+                                        z = s[2] * j + d[2] * c - p[2]
+                                        if 0 <= u < out[0] and 0 <= v < out[1] and 0 <= z < out[2]:
+                                            g = G[beta, k * out_per_group + o, u, v, z]
+                                            gx[beta, h, t, i, j] += g * w[h, o, e, a, c]
+                                            gw[h, o, e, a, c] += g * voxel
+    gb = np.zeros(G.shape[1])
+    for o in range(G.shape[1]):
+        for beta in range(N):
+            for u in range(out[0]):
+                for v in range(out[1]):
+                    for z in range(out[2]):
+                        gb[o] += G[beta, o, u, v, z]
     return gx.astype(x.dtype), gw.astype(x.dtype), gb.astype(x.dtype)
 
 
