@@ -290,3 +290,57 @@ def test_save_writes_every_output_and_reads_back(tmp_path):
         assert rel_error(theirs, mine) <= 1e-6
     for mine, back in zip(want, load(path)(x), strict=True):
         assert rel_error(back, mine) <= 1e-6
+
+
+def test_a_sequential_refuses_a_layer_of_several_outputs():
+    net = nn.Sequential(_heads(), nn.ReLU())
+    with pytest.raises(TypeError, match=r"layer '0' returns 3 outputs; .*not a layer of a Seq"):
+        net(np.zeros((1, 2, 4, 4)))
+
+
+def test_an_integer_output_takes_none_for_its_gradient():
+    """An ONNX file returning x's shape beside relu(x): the shape's gradient must be None."""
+    from onnx import TensorProto, helper
+
+    from cnnmath.onnx import load
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Shape", ["x"], ["s"])]
+    graph = helper.make_graph(
+        nodes,
+        "shape_too",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [
+            helper.make_tensor_value_info("r", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+        ],
+    )
+    g = load(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    )
+    x = np.array([[-1, 2, -3], [4, -5, 6]], np.float32)
+    r, s = g(x)
+    np.testing.assert_array_equal(s, [2, 3])
+    G = np.ones_like(r)
+    with pytest.raises(TypeError, match=r"grad_output\[1\]: output .* holds int64 values, .*None"):
+        g.backward((G, np.zeros(2, np.int64)))
+    np.testing.assert_array_equal(g.backward((G, None)), (x > 0).astype(np.float32))
+
+
+class _WrongDouble(_Counting):
+    """y = 2x with a backward of 3G: a wrong gradient check_module must see."""
+
+    def backward_ctx(self, ctx, grad_output):
+        return 3 * grad_output
+
+
+def test_check_module_checks_every_output():
+    from cnnmath.testing import check_module
+
+    x = np.random.default_rng(7).standard_normal((1, 2, 4, 4))
+    assert check_module(_heads(seed=8), x).passed
+    g = nn.Graph()
+    g.conv = nn.Conv2d(2, 2, 1, rng=0, dtype=np.float64)
+    c = g.add(g.conv, "x")
+    g.set_output(c, g.add(_WrongDouble(), c, name="wrong"))  # the second output's path is wrong
+    report = check_module(g, x)
+    assert not report.passed

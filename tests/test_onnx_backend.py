@@ -114,7 +114,7 @@ EXCEPTIONS: dict[str, str] = {
             "silu_with_past_state",
         )
     },
-    "test_convtranspose_3d": "3-D transposed convolution (only 2-D)",
+    "test_convtranspose_3d": "3-D transposed convolution of a weight given at run time",
     # a node's outputs after its first that cnnmath does not compute
     "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (3 outputs)",
     "test_batchnorm_example_training_mode": "training-mode BatchNormalization (3 outputs)",

@@ -386,6 +386,13 @@ def _central(phi: Callable[[], float], a: np.ndarray, k: int, eps: float) -> flo
     return (plus - minus) / (upper - lower)
 
 
+def _outputs(y: Any) -> tuple[np.ndarray, ...]:
+    """A module's output as float64 copies, one per output (a tuple for several)."""
+    return tuple(
+        np.array(v, dtype=np.float64, copy=True) for v in (y if isinstance(y, tuple) else (y,))
+    )
+
+
 def check_module(
     module: nn.Module,
     x: np.ndarray,
@@ -399,8 +406,9 @@ def check_module(
     """Gradcheck ``module`` at ``x``: ∂φ/∂x and ∂φ/∂θ for every parameter θ, from its
     ``backward``, against central finite differences of its ``forward`` (step ``eps``),
     with φ = Σ module(x)·G for a random, non-uniform upstream gradient G (seeded by
-    ``seed``); a gradient passes when max|backward − numerical| ≤ rtol·max|numerical| + atol
-    (the absolute part absorbs the rounding of finite differences where the gradient is 0).
+    ``seed``; φ = Σ_k Σ y_k·G_k over the outputs of a module of several); a gradient
+    passes when max|backward − numerical| ≤ rtol·max|numerical| + atol (the absolute part
+    absorbs the rounding of finite differences where the gradient is 0).
     An all-ones G would be blind: Σ of a batch-normalised output is constant, so every
     gradient of it is zero whatever the backward does.
 
@@ -437,24 +445,25 @@ def check_module(
     m = copy.deepcopy(module).to(np.float64)
     x64 = np.array(x, dtype=np.float64, copy=True)
 
-    first = np.array(m.forward(x64), dtype=np.float64, copy=True)
-    if not np.array_equal(m.forward(x64.copy()), first, equal_nan=True):
+    first = _outputs(m.forward(x64))
+    again = _outputs(m.forward(x64.copy()))
+    if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(again, first, strict=True)):
         raise ValueError(
             f"{func}: module: its forward gives different outputs for the same input (Dropout "
             "in training mode?); call module.eval() or fix its randomness first"
         )
     rng = np.random.default_rng(seed)
-    grad_output = rng.standard_normal(first.shape)
+    grads = tuple(rng.standard_normal(y.shape) for y in first)  # one G per output
 
     m.zero_grad()
     m.forward(x64)
-    grad_x = m.backward(grad_output.copy())
+    grad_x = m.backward(tuple(g.copy() for g in grads) if len(grads) > 1 else grads[0].copy())
     named = list(m.named_parameters())
     tensors: list[tuple[str, np.ndarray, Any]] = [("the input", x64, grad_x)]
     tensors += [(name, p.data, np.array(p.grad, copy=True)) for name, p in named]
 
     def phi() -> float:
-        return float(np.sum(np.asarray(m.forward(x64), dtype=np.float64) * grad_output))
+        return float(sum(np.sum(y * g) for y, g in zip(_outputs(m.forward(x64)), grads)))
 
     cases = []
     for name, data, analytic in tensors:

@@ -190,6 +190,12 @@ class Sequential(Module):
                 i += 2
                 continue
             x, ctx = layer.forward_ctx(x)
+            if isinstance(x, tuple):
+                raise TypeError(
+                    f"{type(self).__name__}.forward: layer {self._names[i]!r} returns "
+                    f"{len(x)} outputs; a graph of several outputs is a model's top level, "
+                    "not a layer of a Sequential"
+                )
             contexts.append(ctx)
             i += 1
         return x, contexts

@@ -591,6 +591,11 @@ class Graph(Module):
         for i, (value, g, (shape, dtype)) in enumerate(zip(outputs, grad_output, meta)):
             if g is None:
                 continue
+            if not np.issubdtype(dtype, np.floating):
+                raise TypeError(
+                    f"{func}: grad_output[{i}]: output {value!r} holds {dtype} values, which "
+                    "have no gradient; expected None in its place"
+                )
             check_float_array(f"grad_output[{i}]", g, func=func)
             if g.shape != shape or g.dtype != dtype:
                 raise ValueError(

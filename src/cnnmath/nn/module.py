@@ -157,9 +157,10 @@ class Module:
         self._last_ctx = ctx
         return y
 
-    def backward(self, grad_output: np.ndarray, *, input_grad: bool = True) -> Any:
-        """∂ℓ/∂x from G = ∂ℓ/∂y (y's shape) for the last ``forward``; adds each parameter's
-        ∂ℓ/∂θ into its ``grad`` (calling it twice adds twice).
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Any:
+        """∂ℓ/∂x from G = ∂ℓ/∂y (y's shape; a tuple, one per output, for a Graph of several
+        outputs) for the last ``forward``; adds each parameter's ∂ℓ/∂θ into its ``grad``
+        (calling it twice adds twice).
 
         ``input_grad=False`` (a training step, which needs only the parameters' gradients,
         as PyTorch skips the gradient of an input that does not require it) returns None and
