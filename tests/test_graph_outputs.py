@@ -244,6 +244,7 @@ def test_an_onnx_file_of_two_outputs_loads_as_a_graph_of_two_outputs():
     with torch.no_grad():
         want = model(torch.from_numpy(x))
     assert isinstance(got, tuple) and len(got) == 2
+    assert g.onnx_output_names == ("logits", "features")
     for mine, theirs, torchs in zip(got, witness, want, strict=True):
         assert mine.shape == theirs.shape and rel_error(mine, theirs) <= 1e-5
         assert rel_error(mine, torchs.numpy()) <= 1e-5

@@ -155,9 +155,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
 
     The graph runs (``graph(x)``, one input array per ONNX graph input that is not an
     initializer, in their order; a tuple of arrays back, in the file's order, for a graph
-    of several outputs), lists its nodes (``graph.walk()``), holds the initializers
-    as parameters and buffers, and trains (``graph.backward(G)``). It is returned in
-    evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name to the
+    of several outputs: ``graph.onnx_output_names`` names each as the file does, in that
+    order, ``graph.outputs`` by its node), lists its nodes (``graph.walk()``), holds the
+    initializers as parameters and buffers, and trains (``graph.backward(G)``). It is
+    returned in evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name to the
     ``state_dict`` key that holds it. Nodes are named after the innermost module of the
     exporter's node name ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's
     "conv1.weight" is held at "conv1.weight" when the names allow.
@@ -362,6 +363,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             out = Ref(g.add(module, *refs, name=fresh(declared.name, "identity", g)))
         returned.append(out.name)
     g.set_output(*returned)
+    g.onnx_output_names = tuple(o.name for o in graph.output)  # type: ignore[attr-defined]
     g.eval()
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     return g
