@@ -423,3 +423,26 @@ def test_a_sequential_of_named_layers_is_torchs():
     del ours[0], theirs[0]
     assert repr(ours) == repr(theirs) and list(ours.state_dict()) == list(theirs.state_dict())
     assert nn.Permute((0, -1, 1, 2))(x).shape == (1, 6, 2, 6)
+
+
+def test_an_empty_sequential_inside_a_model_walks_as_an_identity_node(tmp_path):
+    """Its value is written by a node (it was read but never written: save raised KeyError),
+    and the saved file computes relu(x) in onnxruntime."""
+    g = nn.Graph()
+    g.skip = nn.Sequential()
+    g.act = nn.ReLU()
+    g.set_output(g.add(g.act, g.add(g.skip, "x")))
+    nodes = list(g.walk())
+    assert [(n.name, type(n.module).__name__, n.inputs) for n in nodes] == [
+        ("skip", "Identity", ("x",)),
+        ("act", "ReLU", ("skip",)),
+    ]
+    assert list(nn.Sequential().walk()) == []  # alone it is the model: nothing to walk
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import save
+
+    save(g, tmp_path / "skip.onnx", np.zeros((1, 2), np.float32))
+    x = np.array([[-1.0, 2.0]], np.float32)
+    got = ort.InferenceSession(str(tmp_path / "skip.onnx")).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, [[0.0, 2.0]])

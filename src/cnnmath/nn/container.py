@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .activation import FUSED, ReLU
+from .activation import FUSED, Identity, ReLU
 from .module import Module, Node
 from .pooling import MaxPool2d
 
@@ -223,7 +223,11 @@ class Sequential(Module):
     def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
         """Each layer's nodes in order, layer i named "<name>.<its name>" ("<name>.i" but in a
         slice) and reading layer i−1's value; the last layer's value is named ``output`` when
-        given."""
+        given. An empty Sequential inside a model is one Identity node (the identity map it
+        computes), so that the value it writes is written by a node."""
+        if not self._layers and name:  # empty, inside a model: its value is its input's
+            yield Node(name, Identity(), tuple(inputs), output or name)
+            return
         values = inputs
         last = len(self._layers) - 1
         for i, (child, layer) in enumerate(zip(self._names, self._layers)):
