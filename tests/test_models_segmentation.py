@@ -1,7 +1,9 @@
 """cnnmath's segmentation models (FCN, DeepLabV3, LR-ASPP) against torchvision 0.28.0: the same
 repr, state_dict keys and shapes, parameter count; torchvision's weights (random, BatchNorm
 statistics randomised) give torchvision's ``out`` in eval mode, and in float64 train mode the
-same gradients. Their parts too: ResizeLike against F.interpolate and finite differences, the
+same gradients. With the auxiliary classifier (``aux_loss=True``): torchvision's layout and
+published parameter counts, its (out, aux) in both modes, and the gradients of its reference
+loss CE(out) + 0.5·CE(aux) through ``backward`` of both outputs' gradients. Their parts too: ResizeLike against F.interpolate and finite differences, the
 dilated ResNet and MobileNetV3 backbones against torchvision's, the ONNX export against
 onnxruntime and cnnmath's loader."""
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnmath import models, nn
+from cnnmath import losses, models, nn
 from cnnmath.gradcheck import check_gradients
 from helpers import rel_error
 from torchvision_helper import import_torchvision
@@ -31,6 +33,15 @@ PARAMETERS = {
     "deeplabv3_mobilenet_v3_large": 11_025_477,
     "lraspp_mobilenet_v3_large": 3_221_538,
 }
+#: builder -> torchvision's parameter count with aux_loss=True for 21 classes (the published
+#: figure of its trained weights, which include the auxiliary classifier)
+AUX_PARAMETERS = {
+    "fcn_resnet50": 35_322_218,
+    "fcn_resnet101": 54_314_346,
+    "deeplabv3_resnet50": 42_004_074,
+    "deeplabv3_resnet101": 60_996_202,
+    "deeplabv3_mobilenet_v3_large": 11_029_328,
+}
 RUN = [
     "fcn_resnet50",
     "deeplabv3_resnet50",
@@ -49,8 +60,23 @@ RESIZE_SAMPLES = [
 ]
 
 ERRORS = [
-    (lambda: models.fcn_resnet50(aux_loss=True), ValueError, "aux_loss: only False"),
-    (lambda: models.deeplabv3_mobilenet_v3_large(aux_loss=True), ValueError, "aux_loss"),
+    (lambda: models.fcn_resnet50(aux_loss="yes"), TypeError, "aux_loss: expected a bool or None"),
+    (
+        lambda: models.lraspp_mobilenet_v3_large(aux_loss=True),
+        ValueError,
+        "aux_loss: LR-ASPP has no auxiliary classifier",
+    ),
+    (  # an aux_classifier needs a backbone that names its "aux" layer
+        lambda: models.segmentation.FCN(
+            models.segmentation.IntermediateLayerGetter(
+                nn.Sequential(nn.Conv2d(3, 4, 1)), {"0": "out"}
+            ),
+            models.segmentation.FCNHead(4, 2),
+            models.segmentation.FCNHead(4, 2),
+        ),
+        ValueError,
+        "FCN: backbone: expected an IntermediateLayerGetter whose return_layers name an 'aux'",
+    ),
     (lambda: models.lraspp_mobilenet_v3_large(0), ValueError, "num_classes"),
     (lambda: nn.ResizeLike(mode="nearest"), ValueError, "mode: expected 'bilinear'"),
     (lambda: nn.ResizeLike(align_corners=None), TypeError, "align_corners: expected a bool"),
@@ -113,9 +139,9 @@ def _randomise_batchnorm(model, seed=0):
     return model
 
 
-def _torchvision(name, **kw):
+def _torchvision(name, aux_loss=False, **kw):
     tv = import_torchvision()
-    options = {} if name.startswith("lraspp") else {"aux_loss": False}
+    options = {} if name.startswith("lraspp") else {"aux_loss": aux_loss}
     torch.manual_seed(0)
     return getattr(tv.models.segmentation, name)(
         weights=None, weights_backbone=None, **options, **kw
@@ -332,6 +358,139 @@ def test_train_step_float64(name):
     for key, value in ours.state_dict().items():
         err = np.abs(value - want_state[key]).max() / max(np.abs(want_state[key]).max(), 1.0)
         assert err <= TOL64, key
+
+
+# -- the auxiliary classifier (aux_loss=True) --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(AUX_PARAMETERS))
+def test_aux_layout_matches_torchvision(name):
+    """With aux_loss=True: repr, state_dict keys (in order: "aux_classifier.…" last), shapes
+    and dtypes, the backbone's return_layers, and the parameter count, which is torchvision's
+    published figure for its trained weights."""
+    ours, theirs = getattr(models, name)(aux_loss=True), _torchvision(name, aux_loss=True)
+    assert repr(ours) == _want_repr(theirs)
+    assert ours.backbone.return_layers == theirs.backbone.return_layers
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
+    published = next(iter(import_torchvision().models.get_model_weights(name)))
+    assert ours.num_parameters() == AUX_PARAMETERS[name] == published.meta["num_params"]
+    got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
+    want = {k: (v.shape, v.dtype) for k, v in _numpy_state(theirs).items()}
+    assert list(got) == list(want)
+    assert got == want
+
+
+AUX_SHAPE = (2, 3, 48, 40)  # not square: a resize that swapped H and W would show
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_mobilenet_v3_large"])
+def test_aux_outputs_and_train_step_float64(name):
+    """torchvision's weights (aux_loss=True, BatchNorm randomised, dropout off on both sides)
+    loaded strictly, float64: training mode returns (out, aux) as torchvision's dict; one
+    step of torchvision's reference loss CE(out) + 0.5·CE(aux) (ignore_index 255, as its
+    training script) gives, through backward((G_out, 0.5·G_aux)), every parameter's gradient
+    and the running statistics as autograd; evaluation mode returns both too, as torchvision.
+    PyTorch's float64 Hardsigmoid backward is replaced as in test_train_step_float64."""
+    theirs = _torchvision(name, aux_loss=True, num_classes=CLASSES)
+    theirs = _randomise_batchnorm(theirs).double().train()
+    for module in theirs.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(module, torch.nn.Hardsigmoid):
+            module.forward = lambda x: F.relu6(x + 3.0) / 6.0
+    ours = getattr(models, name)(CLASSES, aux_loss=True, seed=1, dtype=np.float64).train()
+    for module in ours.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    ours.load_state_dict(_numpy_state(theirs))
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(AUX_SHAPE)
+    target = rng.integers(0, CLASSES, (AUX_SHAPE[0], *AUX_SHAPE[2:]))
+    target[:, :5, :7] = 255  # unlabelled pixels, as in torchvision's reference training
+
+    result = theirs(torch.from_numpy(x))
+    assert list(result) == ["out", "aux"]
+    target_t = torch.from_numpy(target)
+    loss_t = F.cross_entropy(result["out"], target_t, ignore_index=255)
+    loss_t = loss_t + 0.5 * F.cross_entropy(result["aux"], target_t, ignore_index=255)
+    loss_t.backward()
+    outs = ours(x)
+    assert isinstance(outs, tuple) and ours.outputs == ("resize", "aux_resize")
+    (l_out, g_out), (l_aux, g_aux) = (
+        losses.cross_entropy(y, target, ignore_index=255) for y in outs
+    )
+    ours.zero_grad()
+    ours.backward((g_out, 0.5 * g_aux), input_grad=False)
+    for mine, key in zip(outs, ("out", "aux"), strict=True):
+        assert mine.shape == (AUX_SHAPE[0], CLASSES, *AUX_SHAPE[2:])
+        assert rel_error(mine, result[key].detach().numpy()) <= TOL64, key
+    assert abs(l_out + 0.5 * l_aux - loss_t.item()) <= TOL64 * loss_t.item()
+    # a parameter whose true gradient is 0 (MobileNetV3's BatchNorm biases before a residual
+    # sum that only convolutions into train-mode BatchNorm read) holds rounding noise:
+    # measured against 1e-6 of the largest gradient, as in test_train_step_float64
+    grads = {k: p.grad.numpy() for k, p in theirs.named_parameters()}
+    floor = 1e-6 * max(np.abs(g).max() for g in grads.values())
+    for key, p in ours.named_parameters():
+        err = np.abs(p.grad - grads[key]).max() / max(np.abs(grads[key]).max(), floor)
+        assert err <= 1e-8, (key, err)
+    want_state = _numpy_state(theirs)
+    for key, value in ours.state_dict().items():
+        err = np.abs(value - want_state[key]).max() / max(np.abs(want_state[key]).max(), 1.0)
+        assert err <= TOL64, key
+
+    theirs.eval()
+    ours.eval()
+    x = rng.standard_normal((1, *AUX_SHAPE[1:]))
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x))
+    got = ours(x)
+    assert isinstance(got, tuple) and len(got) == 2
+    assert rel_error(got[0], want["out"].numpy()) <= TOL64
+    assert rel_error(got[1], want["aux"].numpy()) <= TOL64
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_mobilenet_v3_large"])
+def test_aux_head_is_added_to_the_same_model(name):
+    """The auxiliary head draws after the others: every other weight is the aux_loss=False
+    model's of the same seed; the head has PyTorch's default U(±1/√fan_in) law; the backbone
+    runs as two nodes sharing its blocks, the aux one ending at the stage torchvision reads
+    (ResNet's layer3; MobileNetV3's block 4, output stride 8)."""
+    model = getattr(models, name)(aux_loss=True, seed=2)
+    state, plain = model.state_dict(), getattr(models, name)(seed=2).state_dict()
+    head = [k for k in state if k.startswith("aux_classifier.")]
+    assert set(state) - set(plain) == set(head)
+    assert all(np.array_equal(state[k], v) for k, v in plain.items())
+    weight, bias = state["aux_classifier.0.weight"], state["aux_classifier.4.bias"]
+    bound = 1 / np.sqrt(weight[0].size)
+    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.99 * bound
+    assert np.abs(bias).max() <= 1 / np.sqrt(weight.shape[0]) and np.any(bias != 0)
+    assert [n.name for n in model.nodes] == [
+        "backbone_aux", "backbone_out", "classifier", "resize", "aux_classifier", "aux_resize"
+    ]  # fmt: skip
+    walked = [n.name for n in model.walk()]
+    last = "layer3" if name.startswith("fcn") else "4"
+    aux_blocks = {w.split(".")[1] for w in walked if w.startswith("backbone_aux.")}
+    assert last in aux_blocks and not any(w.startswith(f"backbone_out.{last}.") for w in walked)
+
+
+def test_aux_model_saves_both_outputs_to_onnx(tmp_path):
+    """cnnmath.onnx.save writes both outputs (the aux one is returned in evaluation mode
+    too): onnxruntime computes each as cnnmath, and cnnmath's loader returns both."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+
+    model = models.deeplabv3_mobilenet_v3_large(3, aux_loss=True, seed=1).eval()
+    x = np.random.default_rng(10).standard_normal((2, 3, 48, 40)).astype(np.float32)
+    path = tmp_path / "deeplab_aux.onnx"
+    save(model, path, x)
+    assert [o.name for o in onnx.load(str(path)).graph.output] == ["resize", "aux_resize"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = model(x)
+    for got, mine in zip(session.run(None, {"x": x}), want, strict=True):
+        assert got.shape == mine.shape and rel_error(got, mine) <= 1e-5
+    for back, mine in zip(load(path).eval()(x), want, strict=True):
+        assert rel_error(back, mine) <= 1e-5
 
 
 def test_initialisation():

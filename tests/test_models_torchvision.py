@@ -64,8 +64,9 @@ TOL64 = 1e-8  # float64; MobileNetV2 at 64×64 has channels of near-zero batch v
 TOL64_OF = {"mnasnet0_5": 1e-6}
 
 
-#: torchvision's options that give the network cnnmath builds: GoogLeNet without its
-#: auxiliary classifiers (which a one-output graph does not have), initialised as when trained
+#: torchvision's options that give the network cnnmath builds by default: GoogLeNet and
+#: Inception v3 without their auxiliary classifiers (cnnmath's default aux_logits=False;
+#: torchvision's is True; with them: test_models_aux.py), initialised as when trained
 TORCHVISION_OPTIONS = {
     "googlenet": {"aux_logits": False, "init_weights": True},
     "inception_v3": {"aux_logits": False, "init_weights": True},
@@ -660,8 +661,8 @@ def test_regnet_stage_widths_follow_torchvisions_rule_for_every_design():
 
 def test_googlenet_transform_input_is_torchvisions_and_saves_to_onnx(tmp_path):
     """transform_input=True (torchvision's trained GoogLeNet's setting) gives torchvision's
-    eval logits with the same weights, and saves as Mul and Add that onnxruntime runs; the
-    auxiliary classifiers are refused by name."""
+    eval logits with the same weights, and saves as Mul and Add that onnxruntime runs; a
+    non-bool aux_logits is refused by name (the heads themselves: test_models_aux.py)."""
     ort = pytest.importorskip("onnxruntime")
     from cnnmath.onnx import save
 
@@ -680,8 +681,8 @@ def test_googlenet_transform_input_is_torchvisions_and_saves_to_onnx(tmp_path):
     save(ours, path, x)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert rel_error(session.run(None, {"x": x})[0], want) <= TOL
-    with pytest.raises(ValueError, match=r"GoogLeNet: aux_logits: only False is supported"):
-        models.googlenet(aux_logits=True)
+    with pytest.raises(TypeError, match=r"GoogLeNet: aux_logits: expected a bool, got 'no'"):
+        models.googlenet(aux_logits="no")
 
 
 @pytest.mark.parametrize("transform_input", [False, True])

@@ -6,10 +6,16 @@ strided convolution with a strided max pool, so that the channels grow as the re
 falls without a representational bottleneck.
 
 Module names, ``state_dict`` keys and ``repr`` are torchvision's ("Mixed_6b.branch7x7_2
-.conv.weight", ``InceptionA`` … ``InceptionE``, ``BasicConv2d``). As for GoogLeNet the
-auxiliary classifier is not built (``aux_logits=True`` is refused; torchvision's trained
-Inception v3 keeps it only for training) and its trained weights expect
-``transform_input=True``. Inputs are at least 75×75 (299×299 in training).
+.conv.weight", ``InceptionA`` … ``InceptionE``, ``BasicConv2d``). With ``aux_logits=True``
+the auxiliary classifier ``AuxLogits`` (an :class:`InceptionAux` on Mixed_6e's 17×17
+features) is built too: training mode returns (logits, aux) — torchvision's
+``InceptionOutputs`` order — and evaluation mode the logits alone, the head not computed.
+torchvision's class defaults to ``aux_logits=True``; cnnmath's stays False, so that a model
+built without options keeps returning one array. torchvision's trained Inception v3 weights
+include the head ("AuxLogits.fc.weight", …): they load strictly into
+``inception_v3(aux_logits=True)``. Its trained weights expect ``transform_input=True``.
+Inputs are at least 75×75; the auxiliary head needs 299×299 (Mixed_6e at 17×17, which its
+5×5/3 average pool and 5×5 convolution reduce to 1×1).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import numpy as np
 
 from .. import nn
 from .._checks import positive_int, real_number
-from .googlenet import BasicConv2d, TransformInput, checked_heads
+from .googlenet import BasicConv2d, TransformInput, _AuxHeads, checked_heads, init_trunc_normal
 from .resnet import _wiring
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "InceptionC",
     "InceptionD",
     "InceptionE",
+    "InceptionAux",
     "inception_v3",
 ]
 
@@ -169,16 +176,50 @@ class InceptionE(nn.Graph):
         self.set_output(self.add(nn.Concat(1), *outputs, name="cat"))
 
 
-class Inception3(nn.Graph):
-    """torchvision's ``Inception3`` without its auxiliary classifier::
+class InceptionAux(nn.Graph):
+    """Inception v3's auxiliary classifier, torchvision's ``InceptionAux``::
+
+        5×5/3 average pool → conv0 (BasicConv2d 1×1, C → 128) → conv1 (BasicConv2d 5×5,
+        128 → 768) → adaptive average pool to 1×1 → flatten → fc (768 → num_classes)
+
+    (the pools and the flatten are wiring, as torchvision's functional calls). On Mixed_6e's
+    17×17 map the pool gives 5×5 and conv1 1×1; a smaller map is too small for the 5×5
+    kernels. Input (B, C, H, W), H, W ≥ 17; output (B, num_classes).
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, *, rng: Any = None, dtype: Any = np.float32
+    ) -> None:
+        super().__init__()
+        self.conv0 = BasicConv2d(in_channels, 128, 1, dtype=dtype)
+        self.conv1 = BasicConv2d(128, 768, 5, dtype=dtype)
+        self.fc = nn.Linear(768, num_classes, rng=rng, dtype=dtype)
+        out = self.add(_wiring(nn.AvgPool2d(5, stride=3)), "x", name="avg_pool")
+        out = _chain(self, ("conv0", "conv1"), out)
+        out = self.add(_wiring(nn.AdaptiveAvgPool2d((1, 1))), out, name="adaptive_avg_pool")
+        self.set_output(self.add(self.fc, self.add(_wiring(nn.Flatten()), out, name="flatten")))
+
+
+class Inception3(_AuxHeads):
+    """torchvision's ``Inception3``::
 
         [transform_input] → Conv2d_1a_3x3 /2 → 2a → 2b → maxpool1 → 3b 1×1 → 4a 3×3
         → maxpool2 → Mixed_5b, 5c, 5d (A) → 6a (B) → 6b … 6e (C) → 7a (D) → 7b, 7c (E)
         → avgpool → dropout → flatten → fc
 
+    With ``aux_logits=True``, ``AuxLogits`` = InceptionAux(768) reads Mixed_6e's output:
+    training mode returns (logits, aux) — torchvision's order — and ``backward`` takes both
+    gradients (None for one the loss ignores); evaluation mode returns the logits and skips
+    the head. torchvision's reference loss is CE(logits) + 0.4·CE(aux).
+
     Initialisation as torchvision's: every convolution and fc weight truncated normal
-    (σ = 0.1, cut at ±2), BatchNorm 1 and 0, fc's bias PyTorch's default. Input
-    (B, 3, H, W), H, W ≥ 75; output (B, num_classes).
+    (σ = 0.1, cut at ±2) but the auxiliary fc's (σ = 0.001), BatchNorm 1 and 0, the Linear
+    biases PyTorch's default. (torchvision also marks AuxLogits.conv1 with σ = 0.01, on the
+    BasicConv2d rather than its Conv2d, so its initialisation loop, which reads σ from the
+    Conv2d, draws that convolution with σ = 0.1: so does cnnmath.) The head draws from its
+    own generator (seed sequence (seed, 1)), so that the rest of the network has the same
+    weights with or without it. Input (B, 3, H, W), H, W ≥ 75 (299 with the head in
+    training mode); output (B, num_classes).
     """
 
     def __init__(
@@ -196,8 +237,7 @@ class Inception3(nn.Graph):
         num_classes = positive_int("num_classes", num_classes, func=func)
         dropout = real_number("dropout", dropout, func=func)
         seed = positive_int("seed", seed, func=func, minimum=0)
-        reason = "the auxiliary classifier serves training only"
-        self.transform_input = checked_heads(func, aux_logits, transform_input, reason)
+        self.aux_logits, self.transform_input = checked_heads(func, aux_logits, transform_input)
         rng = np.random.default_rng(seed)
         c = {"dtype": dtype}
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2, **c)
@@ -215,24 +255,33 @@ class Inception3(nn.Graph):
         self.Mixed_6c = InceptionC(768, 160, **c)
         self.Mixed_6d = InceptionC(768, 160, **c)
         self.Mixed_6e = InceptionC(768, 192, **c)
+        if self.aux_logits:
+            aux_rng = np.random.default_rng([seed, 1])
+            self.AuxLogits = InceptionAux(768, num_classes, rng=aux_rng, dtype=dtype)
         self.Mixed_7a = InceptionD(768, **c)
         self.Mixed_7b = InceptionE(1280, **c)
         self.Mixed_7c = InceptionE(2048, **c)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=dropout, rng=rng)
         self.fc = nn.Linear(2048, num_classes, rng=rng, dtype=dtype)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(module.weight, std=0.1, rng=rng)
+        head = self.AuxLogits.modules() if self.aux_logits else []
+        in_head = {id(m) for m in head}
+        init_trunc_normal([m for m in self.modules() if id(m) not in in_head], 0.1, rng)
+        if self.aux_logits:
+            init_trunc_normal(head, 0.1, aux_rng, {id(self.AuxLogits.fc): 0.001})
         out = "x"
         if self.transform_input:
             out = self.add(TransformInput(), out, name="transform_input")
         for name, _ in list(self.named_children()):
-            if name != "fc":
+            if name not in ("fc", "AuxLogits"):
                 out = self.add(getattr(self, name), out)
             if name == "dropout":
                 out = self.add(_wiring(nn.Flatten()), out, name="flatten")
-        self.set_output(self.add(self.fc, out))
+        logits = self.add(self.fc, out)
+        if self.aux_logits:
+            self.set_output(logits, self.add(self.AuxLogits, "Mixed_6e"))
+        else:
+            self.set_output(logits)
 
 
 def inception_v3(
@@ -245,8 +294,11 @@ def inception_v3(
     dtype: Any = np.float32,
 ) -> Inception3:
     """Inception v3, torchvision's ``inception_v3(aux_logits=False)``: 23 834 568 parameters
-    for 1000 classes, the same ``state_dict`` keys and ``repr`` (``inplace=True`` aside). For
-    torchvision's trained weights pass ``transform_input=True``, as torchvision does.
+    for 1000 classes, the same ``state_dict`` keys and ``repr`` (``inplace=True`` aside). With
+    ``aux_logits=True`` (torchvision's class default, not cnnmath's) the auxiliary classifier
+    too (27 161 264 parameters, torchvision's published count): training mode returns
+    (logits, aux) on 299×299 images, evaluation mode the logits. For torchvision's trained
+    weights pass ``aux_logits=True, transform_input=True``, as torchvision builds it.
 
     >>> inception_v3(10).eval()(np.zeros((1, 3, 75, 75), np.float32)).shape
     (1, 10)

@@ -21,8 +21,15 @@ and a bilinear resize (:class:`cnnmath.nn.ResizeLike`) brings them to the image'
 
 Module names, ``state_dict`` keys and ``repr`` are torchvision's ("backbone.layer4.2.conv2
 .weight", "classifier.0.convs.4.1.weight", ``IntermediateLayerGetter``), so torchvision's
-weights load as they are. A graph here has one output: torchvision's ``out``; the auxiliary
-classifier (``aux_loss=True``, a second FCNHead used only for a training loss) is not built.
+weights load as they are. The model returns torchvision's ``out``; with ``aux_loss=True``
+(FCN and DeepLabV3) it also has torchvision's auxiliary classifier ``aux_classifier``, an
+:class:`FCNHead` on earlier features (the ResNet's layer3, 1024 channels; MobileNetV3's
+block at output stride 8), its logits resized to the image too, and returns the tuple
+(out, aux) in both modes where torchvision returns the dict {"out": …, "aux": …}; its
+``backward`` takes (G_out, G_aux), None for one the loss ignores. torchvision's reference
+loss is CE(out) + 0.5·CE(aux). torchvision's trained FCN and DeepLabV3 weights include the
+head: they load strictly with ``aux_loss=True``. LR-ASPP has no auxiliary classifier, in
+torchvision as here.
 """
 
 from __future__ import annotations
@@ -272,29 +279,61 @@ class LRASPPHead(nn.Graph):
 
 
 class _SimpleSegmentationModel(nn.Graph):
-    """torchvision's ``_SimpleSegmentationModel`` without its auxiliary classifier::
+    """torchvision's ``_SimpleSegmentationModel``::
 
-        y = resize(classifier(backbone(x)) to x's H × W)
+        out = resize(classifier(backbone(x)) to x's H × W)
+        aux = resize(aux_classifier(backbone up to the "aux" layer(x)) to x's H × W)
 
-    (bilinear, half-pixel: :class:`nn.ResizeLike`). Input (N, 3, H, W); output (N,
-    num_classes, H, W), torchvision's ``out``."""
+    (bilinear, half-pixel: :class:`nn.ResizeLike`). Without an ``aux_classifier`` the
+    backbone is one node and the model returns ``out``; with one, the backbone
+    (an :class:`IntermediateLayerGetter` whose ``return_layers`` name an "aux" layer) runs as
+    two nodes sharing its blocks — "backbone_aux", its children up to that layer, and
+    "backbone_out", the rest, reading the first — and the model returns (out, aux) in both
+    modes, torchvision's dict in that order. Input (N, 3, H, W); each output (N,
+    num_classes, H, W)."""
 
-    def __init__(self, backbone: nn.Module, classifier: nn.Module) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        classifier: nn.Module,
+        aux_classifier: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.classifier = classifier
-        out = self.add(self.classifier, self.add(self.backbone, "x"))
-        self.set_output(self.add(nn.ResizeLike(), out, "x", name="resize"))
+        if aux_classifier is None:
+            out = self.add(self.classifier, self.add(self.backbone, "x"))
+            self.set_output(self.add(nn.ResizeLike(), out, "x", name="resize"))
+            return
+        if not isinstance(backbone, IntermediateLayerGetter) or "aux" not in (
+            backbone.return_layers.values()
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: backbone: expected an IntermediateLayerGetter whose "
+                f"return_layers name an 'aux' layer for the aux_classifier, got "
+                f"{getattr(backbone, 'return_layers', type(backbone).__name__)}"
+            )
+        self.aux_classifier = aux_classifier
+        names = [name for name, _ in backbone.named_children()]
+        (layer,) = (k for k, v in backbone.return_layers.items() if v == "aux")
+        cut = names.index(layer) + 1
+        # the backbone's two outputs as two nodes, each a slice of its blocks (sharing them)
+        aux = self.add(_wiring(backbone[:cut]), "x", name="backbone_aux")
+        features = self.add(_wiring(backbone[cut:]), aux, name="backbone_out")
+        out = self.add(nn.ResizeLike(), self.add(self.classifier, features), "x", name="resize")
+        aux = self.add(self.aux_classifier, aux)
+        self.set_output(out, self.add(nn.ResizeLike(), aux, "x", name="aux_resize"))
 
 
 class FCN(_SimpleSegmentationModel):
     """torchvision's ``FCN``: a dilated backbone, an :class:`FCNHead`, the logits resized to
-    the input's size."""
+    the input's size; optionally an auxiliary :class:`FCNHead` (outputs (out, aux))."""
 
 
 class DeepLabV3(_SimpleSegmentationModel):
     """torchvision's ``DeepLabV3``: a dilated backbone, a :class:`DeepLabHead` (ASPP), the
-    logits resized to the input's size."""
+    logits resized to the input's size; optionally an auxiliary :class:`FCNHead` (outputs
+    (out, aux))."""
 
 
 class LRASPP(nn.Graph):
@@ -327,16 +366,14 @@ class LRASPP(nn.Graph):
         self.set_output(self.add(nn.ResizeLike(), out, "x", name="resize"))
 
 
-def _checked(func: str, num_classes: Any, aux_loss: Any, seed: Any) -> tuple[int, int]:
-    """num_classes and seed checked; ``aux_loss`` must be False or None (off)."""
+def _checked(func: str, num_classes: Any, aux_loss: Any, seed: Any) -> tuple[int, bool, int]:
+    """num_classes and seed checked; ``aux_loss`` a bool or None (off, as torchvision's
+    builders without weights), returned as a bool."""
     num_classes = positive_int("num_classes", num_classes, func=func)
     seed = positive_int("seed", seed, func=func, minimum=0)
-    if aux_loss is not None and aux_loss is not False:
-        raise ValueError(
-            f"{func}: aux_loss: only False is supported (a graph has one output, torchvision's "
-            f"'out'; the auxiliary FCNHead only adds a training loss), got {aux_loss!r}"
-        )
-    return num_classes, seed
+    if aux_loss is not None and not isinstance(aux_loss, (bool, np.bool_)):
+        raise TypeError(f"{func}: aux_loss: expected a bool or None, got {aux_loss!r}")
+    return num_classes, bool(aux_loss), seed
 
 
 def _head_rng(seed: int) -> np.random.Generator:
@@ -362,17 +399,22 @@ def _resnet_model(
     seed: Any,
     dtype: Any,
 ) -> _Model:
-    num_classes, seed = _checked(func, num_classes, aux_loss, seed)
+    num_classes, aux, seed = _checked(func, num_classes, aux_loss, seed)
     build = resnet50 if depth == 50 else resnet101
     resnet = build(replace_stride_with_dilation=(False, True, True), seed=seed, dtype=dtype)
-    backbone = IntermediateLayerGetter(resnet, {"layer4": "out"})
+    return_layers = {"layer4": "out"}
+    if aux:
+        return_layers["layer3"] = "aux"
+    backbone = IntermediateLayerGetter(resnet, return_layers)
     rng = _head_rng(seed)
     classifier: nn.Module
     if head == "fcn":
         classifier = FCNHead(2048, num_classes, rng=rng, dtype=dtype)
     else:
         classifier = DeepLabHead(2048, num_classes, rng=rng, dtype=dtype)
-    return cls(backbone, classifier)
+    # drawn after the classifier: the rest of the model is the same with or without it
+    aux_classifier = FCNHead(1024, num_classes, rng=rng, dtype=dtype) if aux else None
+    return cls(backbone, classifier, aux_classifier)
 
 
 def fcn_resnet50(
@@ -380,10 +422,15 @@ def fcn_resnet50(
 ) -> FCN:
     """FCN on a ResNet-50 dilated in layer3 and layer4 (output stride 8), torchvision's
     ``fcn_resnet50(aux_loss=False)``: 32 957 013 parameters for 21 classes. The backbone is
-    :func:`resnet50`'s (seeded by ``seed``), the head PyTorch's default initialisation.
+    :func:`resnet50`'s (seeded by ``seed``), the heads PyTorch's default initialisation.
+    ``aux_loss=True`` adds the auxiliary FCNHead on layer3 (35 322 218 parameters,
+    torchvision's published count for its trained weights) and returns (out, aux).
 
     >>> fcn_resnet50(3).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
     (1, 3, 32, 32)
+    >>> x = np.zeros((1, 3, 32, 32), np.float32)
+    >>> [y.shape for y in fcn_resnet50(3, aux_loss=True).eval()(x)]
+    [(1, 3, 32, 32), (1, 3, 32, 32)]
     """
     return _resnet_model(FCN, 50, "fcn", "fcn_resnet50", num_classes, aux_loss, seed, dtype)
 
@@ -392,7 +439,8 @@ def fcn_resnet101(
     num_classes: int = 21, aux_loss: bool | None = False, *, seed: int = 0, dtype: Any = np.float32
 ) -> FCN:
     """FCN on a dilated ResNet-101, torchvision's ``fcn_resnet101(aux_loss=False)``
-    (51 949 141 parameters for 21 classes)."""
+    (51 949 141 parameters for 21 classes; 54 314 346 with ``aux_loss=True``, which returns
+    (out, aux))."""
     return _resnet_model(FCN, 101, "fcn", "fcn_resnet101", num_classes, aux_loss, seed, dtype)
 
 
@@ -401,7 +449,8 @@ def deeplabv3_resnet50(
 ) -> DeepLabV3:
     """DeepLabV3 on a ResNet-50 dilated in layer3 and layer4, ASPP at rates 12, 24, 36,
     torchvision's ``deeplabv3_resnet50(aux_loss=False)`` (39 638 869 parameters for 21
-    classes)."""
+    classes; 42 004 074 with ``aux_loss=True``, an FCNHead on layer3, which returns (out,
+    aux))."""
     func = "deeplabv3_resnet50"
     return _resnet_model(DeepLabV3, 50, "deeplab", func, num_classes, aux_loss, seed, dtype)
 
@@ -410,7 +459,8 @@ def deeplabv3_resnet101(
     num_classes: int = 21, aux_loss: bool | None = False, *, seed: int = 0, dtype: Any = np.float32
 ) -> DeepLabV3:
     """DeepLabV3 on a dilated ResNet-101, torchvision's ``deeplabv3_resnet101(aux_loss=False)``
-    (58 630 997 parameters for 21 classes)."""
+    (58 630 997 parameters for 21 classes; 60 996 202 with ``aux_loss=True``, which returns
+    (out, aux))."""
     func = "deeplabv3_resnet101"
     return _resnet_model(DeepLabV3, 101, "deeplab", func, num_classes, aux_loss, seed, dtype)
 
@@ -429,29 +479,46 @@ def deeplabv3_mobilenet_v3_large(
 ) -> DeepLabV3:
     """DeepLabV3 on a dilated MobileNetV3-Large (its ``features``, output stride 16: blocks
     "0" … "16" under ``backbone``), torchvision's ``deeplabv3_mobilenet_v3_large(
-    aux_loss=False)`` (11 025 477 parameters for 21 classes)."""
+    aux_loss=False)`` (11 025 477 parameters for 21 classes). ``aux_loss=True`` adds
+    torchvision's auxiliary FCNHead on block "4" (40 channels, output stride 8; 11 029 328
+    parameters) and returns (out, aux)."""
     func = "deeplabv3_mobilenet_v3_large"
-    num_classes, seed = _checked(func, num_classes, aux_loss, seed)
+    num_classes, aux, seed = _checked(func, num_classes, aux_loss, seed)
     features, stages = _mobilenet_features(seed, dtype)
-    out_pos = stages[-1]
-    backbone = IntermediateLayerGetter(features, {str(out_pos): "out"})
+    out_pos, aux_pos = stages[-1], stages[-4]  # torchvision's: aux_pos the stride-8 stage
+    return_layers = {str(out_pos): "out"}
+    if aux:
+        return_layers[str(aux_pos)] = "aux"
+    backbone = IntermediateLayerGetter(features, return_layers)
     channels = _out_channels(features[out_pos])
-    classifier = DeepLabHead(channels, num_classes, rng=_head_rng(seed), dtype=dtype)
-    return DeepLabV3(backbone, classifier)
+    rng = _head_rng(seed)
+    classifier = DeepLabHead(channels, num_classes, rng=rng, dtype=dtype)
+    aux_classifier = None
+    if aux:
+        aux_channels = _out_channels(features[aux_pos])
+        aux_classifier = FCNHead(aux_channels, num_classes, rng=rng, dtype=dtype)
+    return DeepLabV3(backbone, classifier, aux_classifier)
 
 
 def lraspp_mobilenet_v3_large(
-    num_classes: int = 21, *, seed: int = 0, dtype: Any = np.float32
+    num_classes: int = 21, aux_loss: bool | None = None, *, seed: int = 0, dtype: Any = np.float32
 ) -> LRASPP:
     """LR-ASPP on a dilated MobileNetV3-Large: ``low`` the stride-8 features of block "4"
     (40 channels), ``high`` those of the last block "16" (960), torchvision's
-    ``lraspp_mobilenet_v3_large()`` (3 221 538 parameters for 21 classes).
+    ``lraspp_mobilenet_v3_large()`` (3 221 538 parameters for 21 classes). It has no
+    auxiliary classifier: ``aux_loss=True`` is refused, as torchvision refuses it
+    (NotImplementedError there); False and None are accepted, as there.
 
     >>> lraspp_mobilenet_v3_large(3).eval()(np.zeros((1, 3, 32, 32), np.float32)).shape
     (1, 3, 32, 32)
     """
     func = "lraspp_mobilenet_v3_large"
-    num_classes, seed = _checked(func, num_classes, None, seed)
+    num_classes, aux, seed = _checked(func, num_classes, aux_loss, seed)
+    if aux:
+        raise ValueError(
+            f"{func}: aux_loss: LR-ASPP has no auxiliary classifier (torchvision's raises "
+            "NotImplementedError too); expected False or None, got True"
+        )
     features, stages = _mobilenet_features(seed, dtype)
     low_pos, high_pos = stages[-4], stages[-1]
     backbone = IntermediateLayerGetter(features, {str(low_pos): "low", str(high_pos): "high"})
