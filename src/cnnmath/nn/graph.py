@@ -8,12 +8,12 @@ the output, the chain rule gives each value's gradient as a sum over the nodes t
 
 which, unrolled, is the sum over every path from u to the output of the product of the
 Jacobians along the path (for several outputs y_1, …, y_m and a loss of all of them, the
-outputs' own gradients G_k = ∂ℓ/∂y_k start the sum): result 6's chain rule (a product of Jacobians along the one path of
-an MLP) generalised to a DAG. The backward pass visits nodes in reverse topological order,
-so a value's gradient is complete — every reader has added its term — before it is used.
-A parameter used by several nodes (a shared layer) likewise collects the sum of its uses'
-terms in ``grad``. Backward passes stay closed-form: the graph only routes and adds
-gradients between them; it is not a general autodiff.
+outputs' own gradients G_k = ∂ℓ/∂y_k start the sum): result 6's chain rule (a product of
+Jacobians along the one path of an MLP) generalised to a DAG. The backward pass visits nodes
+in reverse topological order, so a value's gradient is complete — every reader has added its
+term — before it is used. A parameter used by several nodes (a shared layer) likewise
+collects the sum of its uses' terms in ``grad``. Backward passes stay closed-form: the graph
+only routes and adds gradients between them; it is not a general autodiff.
 """
 
 from __future__ import annotations
