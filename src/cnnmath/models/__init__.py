@@ -60,6 +60,7 @@ from .resnet import (
     wide_resnet50_2,
     wide_resnet101_2,
 )
+from .s3d import s3d
 from .segmentation import (
     deeplabv3_mobilenet_v3_large,
     deeplabv3_resnet50,
@@ -142,6 +143,7 @@ __all__ = [
     "resnext50_32x4d",
     "resnext101_32x8d",
     "resnext101_64x4d",
+    "s3d",
     "wide_resnet50_2",
     "wide_resnet101_2",
     "shufflenet_v2_x0_5",
