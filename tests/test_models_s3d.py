@@ -141,6 +141,10 @@ def test_feature_map_size_and_the_smallest_clip():
             theirs.avgpool(torch.zeros(shape))
         with pytest.raises(ValueError):
             ours.avgpool(np.zeros(shape, np.float32))
+    # the model refuses a clip one frame or pixel short by name, before any layer runs
+    for clip in [(1, 3, MIN_FRAMES - 1, MIN_SIZE, MIN_SIZE), (3, MIN_FRAMES, MIN_SIZE, 208)]:
+        with pytest.raises(ValueError, match=r"S3D.forward: x: .*at least 13 frames of 209×209"):
+            ours(np.zeros(clip, np.float32))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -236,6 +236,39 @@ class S3D(nn.Graph):
         out = self.add(_wiring(nn.AdaptiveAvgPool3d(1)), out, name="mean")
         self.set_output(self.add(_wiring(nn.Flatten()), out, name="flatten"))
 
+    def forward_ctx(self, *inputs: np.ndarray) -> tuple[Any, Any]:
+        """The graph's forward, after checking that the clip's features (T′ × H′ × W′, the
+        class docstring's sizes) hold the average pool's window: a small clip is refused by
+        name, with the least clip, rather than deep inside the pool."""
+        x, kernel = (inputs[0] if inputs else None), getattr(self.avgpool, "kernel_size", None)
+        if isinstance(x, np.ndarray) and x.ndim in (4, 5) and kernel is not None:
+            T, H, W = x.shape[-3:]
+            if min(_frames(T) - kernel[0], _side(H) - kernel[1], _side(W) - kernel[2]) < 0:
+                least = "13 frames of 209×209" if tuple(kernel) == (2, 7, 7) else f"a {kernel} pool"
+                raise ValueError(
+                    f"{type(self).__name__}.forward: x: expected a clip whose features hold the "
+                    f"{'×'.join(map(str, kernel))} average pool (at least {least}), got shape "
+                    f"{x.shape}"
+                )
+        return super().forward_ctx(*inputs)
+
+
+def _halved(n: int, ceils: int) -> int:
+    """⌊⌈…⌈n/2⌉…/2⌉/2⌋ with ``ceils`` ceilings: what a chain of stride-2 layers leaves."""
+    for _ in range(ceils):
+        n = (n + 1) // 2
+    return n // 2
+
+
+def _frames(t: int) -> int:
+    """T′ = ⌊⌈⌈T/2⌉/2⌉/2⌋: the frames left after the features' strides in time."""
+    return _halved(t, 2)
+
+
+def _side(h: int) -> int:
+    """H′ = ⌊⌈⌈⌈⌈H/2⌉/2⌉/2⌉/2⌉/2⌋: the rows (or columns) left after the strides in space."""
+    return _halved(h, 4)
+
 
 def s3d(
     num_classes: int = 400, dropout: float = 0.2, *, seed: int = 0, dtype: Any = np.float32
