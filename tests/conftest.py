@@ -29,3 +29,15 @@ def _fresh_thread_timings(monkeypatch):
     monkeypatch.setattr(_threads, "_timings", {})
     monkeypatch.setattr(_threads, "_op_timings", {})
     monkeypatch.setattr(_threads, "_remembered_ops", set())
+
+
+@pytest.fixture
+def one_torch_thread():
+    """PyTorch at one thread for the test (its count put back after): a witness model's
+    numbers then do not depend on how torch splits its reductions, and it does not compete
+    with cnnmath's own threads."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -117,3 +117,22 @@ def loads_as_onnxruntime(model, x, **kwargs):
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     witness = session.run(None, {"x": x32.numpy()})[0]
     assert rel_error(load(data)(x32.numpy()), witness) <= 1e-5
+
+
+def randomise_batchnorm(model, seed=0):
+    """Every torch BatchNorm (1-D, 2-D, 3-D) of ``model`` given random γ ~ 0.5 + U(0, 1),
+    β ~ 0.1·N(0, 1) and running statistics (mean 0.1·N(0, 1), variance 0.5 + U(0, 1)), in
+    module order from ``torch.Generator().manual_seed(seed)``: eval mode then does more than
+    the identity, and a witness model's BatchNorm is not at its defaults. Returns model."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                C = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(C, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(C, generator=g))
+                m.weight.copy_(0.5 + torch.rand(C, generator=g))
+                m.bias.copy_(0.1 * torch.randn(C, generator=g))
+    return model

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cnnmath import losses, models, nn
-from helpers import rel_error
+from helpers import randomise_batchnorm, rel_error
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -51,12 +51,7 @@ def test_bad_inputs_raise(call, error, match):
         call()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _torchvision(name, **kw):
@@ -76,24 +71,10 @@ def _numpy_state(module):
     return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def _randomise_batchnorm(model, seed=0):
-    """Running statistics and affine parameters away from their defaults."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                C = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(C, generator=g))
-                m.weight.copy_(0.5 + torch.rand(C, generator=g))
-                m.bias.copy_(0.1 * torch.randn(C, generator=g))
-    return model
-
-
 def _pair(name, **kw):
     """torchvision's float64 model (aux on, dropout off, BatchNorm randomised) and cnnmath's
     with its state_dict loaded strictly; every dropout of both is p = 0."""
-    theirs = _randomise_batchnorm(_torchvision(name, num_classes=CLASSES, **kw)).double()
+    theirs = randomise_batchnorm(_torchvision(name, num_classes=CLASSES, **kw)).double()
     ours = getattr(models, name)(CLASSES, aux_logits=True, seed=1, dtype=np.float64, **kw)
     ours.load_state_dict(_numpy_state(theirs))  # strict: the same keys, shapes and dtypes
     assert all(m.p == 0 for m in theirs.modules() if isinstance(m, torch.nn.Dropout))

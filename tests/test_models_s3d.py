@@ -21,7 +21,7 @@ import pytest
 
 from cnnmath import losses, models, nn, optim
 from cnnmath.models.s3d import MIN_FRAMES, MIN_SIZE
-from helpers import rel_error
+from helpers import randomise_batchnorm, rel_error
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -34,30 +34,11 @@ TOL64 = 1e-10
 TOL64_TRAIN = 1e-8  # train-mode BatchNorm over few values per channel amplifies rounding
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _torchvision(**kw):
     return import_torchvision().models.video.s3d(**kw)
-
-
-def _randomise_batchnorm(model, seed=0):
-    """Random γ, β and running statistics, so eval mode does more than the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                C = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(C, generator=g))
-                m.weight.copy_(0.5 + torch.rand(C, generator=g))
-                m.bias.copy_(0.1 * torch.randn(C, generator=g))
-    return model
 
 
 def _numpy_state(module):
@@ -153,7 +134,7 @@ def test_torchvision_weights_give_torchvisions_eval_logits(dtype):
     state_dict (no key renamed), give the same eval logits on the smallest clip, 13 frames of
     209×209 (float32 ≤ 1e-4 of their scale, float64 ≤ 1e-10)."""
     torch.manual_seed(1)
-    theirs = _randomise_batchnorm(_torchvision(num_classes=10), seed=2).eval()
+    theirs = randomise_batchnorm(_torchvision(num_classes=10), seed=2).eval()
     if dtype == np.float64:
         theirs = theirs.double()
     ours = models.s3d(num_classes=10, seed=5, dtype=dtype).eval()
@@ -176,7 +157,7 @@ def test_train_step_matches_torchvision_float64():
     pool leaves 2×2 positions and the closing mean averages them; the last BatchNorms
     normalise 18 values per channel."""
     torch.manual_seed(4)
-    theirs = _randomise_batchnorm(_torchvision(num_classes=10, dropout=0.0), seed=5)
+    theirs = randomise_batchnorm(_torchvision(num_classes=10, dropout=0.0), seed=5)
     theirs = theirs.double().train()
     ours = models.s3d(num_classes=10, dropout=0.0, seed=1, dtype=np.float64).train()
     ours.load_state_dict(_numpy_state(theirs), strict=True)
@@ -225,7 +206,7 @@ def test_weights_cross_as_safetensors_files_both_ways(tmp_path):
     from cnnmath import weights
 
     torch.manual_seed(8)
-    theirs = _randomise_batchnorm(_torchvision(num_classes=10), seed=9).eval()
+    theirs = randomise_batchnorm(_torchvision(num_classes=10), seed=9).eval()
     path = tmp_path / "theirs.safetensors"
     safetensors_torch.save_file({k: v.contiguous() for k, v in theirs.state_dict().items()}, path)
     ours = models.s3d(num_classes=10, seed=1).eval()

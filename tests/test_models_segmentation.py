@@ -14,7 +14,7 @@ import pytest
 
 from cnnmath import losses, models, nn
 from cnnmath.gradcheck import check_gradients
-from helpers import rel_error
+from helpers import randomise_batchnorm, rel_error
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -116,27 +116,7 @@ def test_bad_inputs_raise(call, error, match):
         call()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _randomise_batchnorm(model, seed=0):
-    """Running statistics and affine parameters away from their defaults, so eval mode
-    tests them."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                C = m.num_features
-                m.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(C, generator=g))
-                m.weight.copy_(0.5 + torch.rand(C, generator=g))
-                m.bias.copy_(0.1 * torch.randn(C, generator=g))
-    return model
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _torchvision(name, aux_loss=False, **kw):
@@ -229,7 +209,7 @@ def test_dilated_resnet_follows_torchvisions_rule():
     ]
     assert dilations == [[1] * 4, [1] + [2] * 5, [2, 4, 4]]
     assert ours.layer3[0].conv2.stride == (1, 1) and ours.layer4[0].downsample[0].stride == (1, 1)
-    theirs = _randomise_batchnorm(
+    theirs = randomise_batchnorm(
         tv.models.resnet50(num_classes=10, replace_stride_with_dilation=list(flags))
     ).eval()
     assert repr(ours) == _want_repr(theirs)
@@ -251,7 +231,7 @@ def test_dilated_mobilenet_v3_is_torchvisions(name):
     repr and parameters as torchvision's, and its eval logits from its weights."""
     tv = import_torchvision()
     ours = getattr(models, name)(10, dilated=True, seed=1).eval()
-    theirs = _randomise_batchnorm(getattr(tv.models, name)(num_classes=10, dilated=True)).eval()
+    theirs = randomise_batchnorm(getattr(tv.models, name)(num_classes=10, dilated=True)).eval()
     assert repr(ours) == _want_repr(theirs)
     ours.load_state_dict(_numpy_state(theirs))
     x = np.random.default_rng(3).standard_normal((2, 3, 64, 64)).astype(np.float32)
@@ -283,7 +263,7 @@ def test_torchvision_weights_eval(name, tmp_path):
     """torchvision's random weights with randomised BatchNorm statistics: in float32 through
     a safetensors file (cnnmath.weights.load, no key renamed), in float64 through
     load_state_dict — torchvision's ``out`` (N, classes, H, W) in eval mode."""
-    theirs = _randomise_batchnorm(_torchvision(name, num_classes=CLASSES)).eval()
+    theirs = randomise_batchnorm(_torchvision(name, num_classes=CLASSES)).eval()
     x = np.random.default_rng(4).standard_normal(SHAPE)
     safetensors_torch = pytest.importorskip("safetensors.torch")
     from cnnmath import weights
@@ -309,7 +289,7 @@ def test_odd_input_size():
     """An image whose size no stride divides: the logits still come back at its size, as
     torchvision's (the resize reads the input's shape)."""
     name = "lraspp_mobilenet_v3_large"
-    theirs = _randomise_batchnorm(_torchvision(name, num_classes=3)).eval().double()
+    theirs = randomise_batchnorm(_torchvision(name, num_classes=3)).eval().double()
     ours = models.lraspp_mobilenet_v3_large(3, dtype=np.float64).eval()
     ours.load_state_dict(_numpy_state(theirs))
     x = np.random.default_rng(5).standard_normal((1, 3, 37, 50))
@@ -326,7 +306,7 @@ def test_train_step_float64(name):
     input gradient, every parameter's gradient and the updated running statistics. PyTorch's
     float64 Hardsigmoid backward multiplies by a float32 1/6: its gates run as relu6(x + 3)/6,
     the same function differentiated exactly (as in test_models_torchvision.py)."""
-    theirs = _randomise_batchnorm(_torchvision(name, num_classes=CLASSES)).double().train()
+    theirs = randomise_batchnorm(_torchvision(name, num_classes=CLASSES)).double().train()
     for module in theirs.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -392,7 +372,7 @@ def test_aux_outputs_and_train_step_float64(name):
     and the running statistics as autograd; evaluation mode returns both too, as torchvision.
     PyTorch's float64 Hardsigmoid backward is replaced as in test_train_step_float64."""
     theirs = _torchvision(name, aux_loss=True, num_classes=CLASSES)
-    theirs = _randomise_batchnorm(theirs).double().train()
+    theirs = randomise_batchnorm(theirs).double().train()
     for module in theirs.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0

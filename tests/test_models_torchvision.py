@@ -81,12 +81,7 @@ def _build(name, **kw):
     return getattr(models, name)(**kw), _torchvision(name, **kw)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _numpy_state(module):

@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import loads_as_onnxruntime, rel_error, torch_onnx_export, trains_as_torch
+from helpers import (
+    loads_as_onnxruntime,
+    randomise_batchnorm,
+    rel_error,
+    torch_onnx_export,
+    trains_as_torch,
+)
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -38,18 +44,6 @@ class LeNet(torch.nn.Module):
         x = torch.nn.functional.avg_pool2d(torch.tanh(self.conv2(x)), 2)
         x = x.view(x.size(0), -1)  # the Shape→Gather→Unsqueeze→Concat→Reshape chain
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-
-
-def _randomise_batchnorm(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            C = m.num_features
-            m.running_mean.copy_(0.1 * torch.randn(C, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(C, generator=g))
-            m.weight.data.copy_(0.5 + torch.rand(C, generator=g))
-            m.bias.data.copy_(0.1 * torch.randn(C, generator=g))
-    return model
 
 
 def _export(model, x, **kwargs):
@@ -108,7 +102,7 @@ def test_lenet_static_shapes_fold_the_shape_chain():
 def test_resnet18_agrees_with_pytorch_and_onnxruntime():
     tv = import_torchvision()
     torch.manual_seed(2)
-    model = _randomise_batchnorm(tv.models.resnet18(num_classes=10), seed=2)
+    model = randomise_batchnorm(tv.models.resnet18(num_classes=10), seed=2)
     graph = _check(model, torch.randn(N, 3, 64, 64))
     kinds = {type(n.module).__name__ for n in graph.walk()}
     assert {"Conv2d", "MaxPool2d", "Add", "AdaptiveAvgPool2d", "Linear"} <= kinds
@@ -117,7 +111,7 @@ def test_resnet18_agrees_with_pytorch_and_onnxruntime():
 def test_mobilenet_v2_keeps_batchnorm_and_agrees():
     tv = import_torchvision()
     torch.manual_seed(3)
-    model = _randomise_batchnorm(tv.models.mobilenet_v2(num_classes=10), seed=3)
+    model = randomise_batchnorm(tv.models.mobilenet_v2(num_classes=10), seed=3)
     # without constant folding the BatchNorm nodes stay, with torchvision's names
     graph = _check(model, torch.randn(N, 3, 64, 64), do_constant_folding=False)
     kinds = {type(n.module).__name__ for n in graph.walk()}
@@ -172,7 +166,7 @@ class Zoo(torch.nn.Module):
 
 def test_activation_and_geometry_zoo_agrees():
     torch.manual_seed(4)
-    model = _randomise_batchnorm(Zoo(), seed=4)
+    model = randomise_batchnorm(Zoo(), seed=4)
     _check(model, torch.randn(N, 3, 20, 18), opset_version=17)
 
 
@@ -536,7 +530,7 @@ def test_segmentation_network_agrees():
 
     torch.manual_seed(9)
     net = segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=4)
-    model = Out(_randomise_batchnorm(net, seed=9)).eval()
+    model = Out(randomise_batchnorm(net, seed=9)).eval()
     x = torch.randn(2, 3, 64, 48)
     graph = _check(model, x, opset_version=17)
     assert graph(x.numpy()).shape == (2, 4, 64, 48)
@@ -561,7 +555,7 @@ def test_segmentation_network_with_dynamic_axes_runs_at_other_sizes(opset, axes)
 
     torch.manual_seed(10)
     net = segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=3)
-    model = Out(_randomise_batchnorm(net, seed=10)).eval()
+    model = Out(randomise_batchnorm(net, seed=10)).eval()
     data = _export(model, torch.randn(2, 3, 64, 48), opset_version=opset, dynamic_axes={"x": axes})
     graph = load(data)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
