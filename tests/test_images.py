@@ -535,6 +535,60 @@ def test_image_shape_is_the_shape_load_image_returns(tmp_path, orientation, ext)
     assert image_shape(path) == (3, *want) == load_image(path)[0].shape
 
 
+def _png_with_trailing_exif(path, payload):
+    """A 5×7 RGB PNG with an eXIf chunk of ``payload`` after its pixel data (before IEND),
+    where Pillow finds it only by decoding the pixels."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(path)
+    data = path.read_bytes()
+    crc = zlib.crc32(b"eXIf" + payload) & 0xFFFFFFFF
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload + struct.pack(">I", crc)
+    end = data.rindex(b"IEND") - 4
+    path.write_bytes(data[:end] + chunk + data[end:])
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_image_shape_sees_a_png_orientation_wherever_load_image_does(
+    tmp_path, monkeypatch, orientation
+):
+    """An XMP tiff:Orientation before the pixels (as Pillow writes a PNG's XMP) and an eXIf
+    chunk after them (found by walking the chunks, not decoding): the shape load_image
+    returns, read without decoding (a mask sized from it once came out turned). A trailing
+    chunk that is not EXIF is refused by both, as corrupt."""
+    from PIL import PngImagePlugin
+
+    from cnnmath.images import image_shape
+
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        '22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe.com/'
+        f'tiff/1.0/" tiff:Orientation="{orientation}"/></rdf:RDF></x:xmpmeta>'
+    )
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(tmp_path / "xmp.png", pnginfo=info)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    _png_with_trailing_exif(tmp_path / "tail.png", exif.tobytes().removeprefix(b"Exif\x00\x00"))
+    _png_with_trailing_exif(tmp_path / "junk.png", b"not a TIFF block")
+    want = {name: load_image(tmp_path / name)[0].shape for name in ("xmp.png", "tail.png")}
+    turned = (3, 7, 5) if orientation in (6, 8) else (3, 5, 7)
+    assert want == {"xmp.png": turned, "tail.png": turned}
+    corrupt = r"junk\.png' could not be decoded: the file is truncated or corrupt"
+    with pytest.raises(ValueError, match=r"^load_image: .*" + corrupt):
+        load_image(tmp_path / "junk.png")
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    assert {name: image_shape(tmp_path / name) for name in want} == want
+    with pytest.raises(ValueError, match=r"^image_shape: .*" + corrupt):
+        image_shape(tmp_path / "junk.png")
+
+
 def test_image_shape_refuses_what_load_image_refuses(tmp_path):
     """16-bit colour or gray + alpha and 32-bit samples: the same ValueError from the
     header as from load_image, so a caller checking first is not told a shape in vain."""

@@ -251,19 +251,66 @@ def image_shape(path: str | os.PathLike, *, max_pixels: int | None = None) -> tu
     Nothing is decoded, so a size can be judged (memory, a limit) before the pixels cost
     anything. Errors as ``load_image``'s, its refusals (16-bit colour, 32-bit samples)
     included; an EXIF orientation that turns the picture a quarter swaps H and W, as
-    ``load_image`` does (in a PNG, where the tag precedes the pixels).
+    ``load_image`` does (in a PNG too: an EXIF or XMP tag before the pixels, an eXIf chunk
+    after them, found without decoding them).
     """
     path = Path(path)
     with _opened(path, "image_shape", max_pixels) as im:
         _readable_bits(im, f"image_shape: path: '{path}'")
         width, height = im.size
-        # Pillow's TIFF reader gives the upright size already; a PNG's eXIf chunk after the
-        # pixels is found only by decoding them, so a header read sees the tag where it
-        # precedes them, as writers put it
-        turns = im.format != "TIFF" and (im.format != "PNG" or "exif" in im.info)
-        if turns and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # see _upright
+        if im.format == "TIFF":  # Pillow's TIFF reader gives the upright size already
+            orientation = 1
+        elif im.format != "PNG" or "exif" in im.info:
+            orientation = im.getexif().get(0x0112, 1)  # EXIF, else XMP's tiff:Orientation
+        else:  # a PNG's eXIf chunk after the pixels (Pillow decodes them to find it), or XMP
+            orientation = _trailing_png_orientation(path)
+            if orientation is None:
+                orientation = _xmp_orientation(im.info.get("XML:com.adobe.xmp", ""))
+        if orientation in (5, 6, 7, 8):  # a quarter turn (see _upright)
             width, height = height, width
         return _channels_of(im), height, width
+
+
+#: Chunks walked at most looking for a PNG's trailing eXIf (a bound on a crafted file).
+_MAX_PNG_CHUNKS = 1 << 20
+
+
+def _xmp_orientation(xmp: Any) -> int:
+    """The tiff:Orientation of an XMP packet (an attribute or an element, as Pillow reads
+    it when a file has no EXIF tag), 1 when it has none."""
+    import re
+
+    text = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp)
+    found = re.search(r'tiff:Orientation(?:="|>)([0-9])', text)
+    return int(found[1]) if found else 1
+
+
+def _trailing_png_orientation(path: Path) -> Any:
+    """The EXIF orientation tag of a PNG's eXIf chunk that follows its pixel data (None when
+    it has no such chunk or tag), read by walking the chunks' 8-byte headers and seeking over
+    their data: the pixels are not decoded. A malformed chunk list ends the walk (the decoder
+    judges it); an eXIf chunk that is not EXIF raises SyntaxError, which ``_opened`` reports
+    as ``load_image`` does."""
+    from PIL import Image
+
+    with open_regular("path", path, func="image_shape") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        for _ in range(_MAX_PNG_CHUNKS):
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IEND" or length > 0x7FFFFFFF:
+                return None
+            if kind == b"eXIf":
+                exif = Image.Exif()
+                with warnings.catch_warnings():  # a short block: Pillow warns and reads less
+                    warnings.simplefilter("ignore")
+                    exif.load(f.read(length))  # not a TIFF block: SyntaxError, as decoding
+                return exif.get(0x0112)
+            f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return None
 
 
 def available_memory() -> int | None:
