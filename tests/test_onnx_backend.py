@@ -450,3 +450,42 @@ def test_where_the_reference_and_onnxruntime_differ_cnnmath_gives_onnxruntimes_a
         for inputs, _ in case.data_sets:
             witness = session.run(None, dict(zip(names, inputs)))[0]
             np.testing.assert_allclose(graph(*inputs), witness, rtol=1e-6, atol=1e-7)
+
+
+def test_node_tests_written_back_by_save_give_the_expected_outputs(outcomes, tmp_path):
+    """Every passing node test of opset 14 or later on float inputs of a batch axis (what
+    save's example input is): cnnmath.onnx.save writes the loaded graph back — its ops as
+    read, at the file's opset (the default) — and the file, loaded again, gives ONNX's
+    expected outputs (save checks it with onnx.checker and ONNX's shape and type inference)."""
+    from onnx.backend.test.loader import load_model_tests
+
+    from cnnmath.onnx import save
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = {
+            c.name: c for c in load_model_tests(kind="node") if outcomes.get(c.name, 1) is None
+        }
+    written = 0
+    for name, case in sorted(cases.items()):
+        opset = {o.domain: o.version for o in case.model.opset_import}.get("")
+        inputs, outputs = _arrays(case.data_sets[0])
+        floats = {x.dtype for x in inputs if isinstance(x, np.ndarray) and x.ndim >= 2}
+        if (
+            opset is None
+            or opset < 14
+            or len(floats) != 1
+            or len(inputs) != sum(isinstance(x, np.ndarray) and x.ndim >= 2 for x in inputs)
+            or floats - {np.dtype(np.float32), np.dtype(np.float64)}
+        ):
+            continue
+        path = tmp_path / f"{name}.onnx"
+        save(load(case.model.SerializeToString()), path, tuple(inputs))
+        got = load(path)(*inputs)
+        for value, expected in zip(got if isinstance(got, tuple) else (got,), outputs, strict=True):
+            np.testing.assert_allclose(
+                value, expected, rtol=case.rtol, atol=case.atol, err_msg=name
+            )
+            assert value.dtype == expected.dtype, name
+        written += 1
+    assert written >= 190

@@ -631,3 +631,60 @@ def test_pixel_unshuffle_export_agrees_and_trains_as_torch(opset):
     assert rel_error(graph(x.numpy()), want) <= 1e-12
     loads_as_onnxruntime(model, x, opset_version=opset)
     trains_as_torch(model, x, graph)
+
+
+def test_a_loaded_network_trained_here_saves_as_onnx_with_its_new_weights(tmp_path):
+    """ONNX in and out: torchvision's ShuffleNetV2 exported with a dynamic batch (its channel
+    shuffle a Reshape, Transpose, Reshape chain on sizes read at run time), loaded, one SGD
+    step taken here, saved (its ops written as read, at the file's opset) — onnxruntime's
+    logits of the written file are cnnmath's after the step, at another batch size."""
+    from cnnmath import optim
+    from cnnmath.onnx import save
+
+    tv = import_torchvision()
+    torch.manual_seed(11)
+    model = randomise_batchnorm(tv.models.shufflenet_v2_x0_5(num_classes=5), seed=11).eval()
+    data = _export(model, torch.randn(2, 3, 64, 64), dynamic_axes={"x": {0: "batch"}})
+    graph = load(data)
+    kinds = {type(n.module).__name__ for n in graph.walk()}
+    assert {"_Reshape", "_Transpose"} <= kinds  # ops written back as read, not as layers
+    x = np.random.default_rng(12).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    before = graph(x)
+    graph.zero_grad()
+    graph.backward(np.random.default_rng(13).standard_normal(before.shape).astype(np.float32))
+    optim.SGD(graph.parameters(), lr=0.5).step()
+    x3 = np.random.default_rng(14).standard_normal((3, 3, 64, 64)).astype(np.float32)
+    after = graph(x3)
+    assert rel_error(after, session_run(data, x3)) > 1e-3  # the step changed the logits
+    save(graph, tmp_path / "tuned.onnx", x)
+    assert rel_error(session_run((tmp_path / "tuned.onnx").read_bytes(), x3), after) <= 1e-5
+
+
+def session_run(data, x):
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_ops_written_as_read_keep_the_opset_they_were_read_at(tmp_path):
+    """A graph read from an opset-13 file cannot be written at 13 (cnnmath writes 14 on) nor
+    at 17 (its ops' meaning is 13's): both refused, naming the opset; an opset-17 file's graph
+    is written at 17 by default and refused at 18, naming the node."""
+    from cnnmath.onnx import save
+
+    class Shuffle(torch.nn.Module):
+        def forward(self, x):
+            n, c, h, w = x.shape
+            return x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+    x = torch.randn(2, 4, 3, 3)
+    old = load(_export(Shuffle(), x, opset_version=13, dynamic_axes={"x": {0: "batch"}}))
+    with pytest.raises(ValueError, match=r"read from an opset-13 ONNX file.*opsets 14 to"):
+        save(old, tmp_path / "a.onnx", x.numpy())
+    with pytest.raises(ValueError, match=r"was read from an opset-13 file .*expected opset=13"):
+        save(old, tmp_path / "a.onnx", x.numpy(), opset=17)
+    new = load(_export(Shuffle(), x, opset_version=17, dynamic_axes={"x": {0: "batch"}}))
+    with pytest.raises(ValueError, match=r"opset-17 file .*expected opset=17.*got 18"):
+        save(new, tmp_path / "a.onnx", x.numpy(), opset=18)
+    assert not (tmp_path / "a.onnx").exists()
+    save(new, tmp_path / "b.onnx", x.numpy())
+    y = session_run((tmp_path / "b.onnx").read_bytes(), x.numpy())
+    np.testing.assert_array_equal(y, Shuffle()(x).numpy())

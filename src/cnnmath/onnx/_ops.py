@@ -389,6 +389,9 @@ class _Op(nn.Module):
     ``gradients(ctx, operands, G)`` -> one gradient (or None) per operand."""
 
     roles: tuple[str, ...] = ()
+    #: the node's attributes as read (serialized AttributeProtos), set by the loader when
+    #: the op is that node on its own inputs (``reads_as_given``): save writes it back
+    onnx_attributes: tuple[bytes, ...] | None = None
 
     def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
         super().__init__()
@@ -457,6 +460,32 @@ class _Op(nn.Module):
                 p = getattr(self, value)
                 p.grad += np.asarray(g, dtype=p.dtype).reshape(p.shape)
         return out[0] if len(out) == 1 else tuple(out)
+
+    def reads_as_given(self, node: Node, ins: Sequence[Operand]) -> bool:
+        """Whether this op is ONNX node ``node`` computing on exactly its inputs ``ins``
+        (each run-time input, parameter, buffer or constant in its place, absent inputs
+        absent), so that writing it back as ``node`` with its attributes is the same
+        computation (``cnnmath.onnx.save``; ``onnx_attributes`` set by the loader)."""
+        if self.onnx_node != node or len(self._slots) < len(ins):
+            return False
+        for i, (kind, value) in enumerate(self._slots):
+            given = ins[i] if i < len(ins) else None
+            if given is None or isinstance(given, Ref):
+                if kind != ("none" if given is None else "input"):
+                    return False
+            elif kind == "param":
+                if getattr(self, value) is not given.param:
+                    return False
+            elif kind == "buffer":
+                if given.param is not None or getattr(self, value) is not given.value:
+                    return False
+            elif kind != "const" or not (
+                np.shape(value) == np.shape(given.value)
+                and np.asarray(value).dtype == np.asarray(given.value).dtype
+                and np.array_equal(value, given.value)
+            ):
+                return False
+        return True
 
     def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
         raise NotImplementedError

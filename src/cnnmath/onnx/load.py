@@ -36,6 +36,7 @@ from ._ops import (
     Operand,
     Ref,
     _ConstOutput,
+    _Op,
     check_inputs,
     fold,
     folding,
@@ -331,6 +332,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
         more = info.pop("more", [])  # a node's outputs after its first: (name, built)
+        if isinstance(module, _Op) and not more and module.reads_as_given(node, ins):
+            # the node itself: cnnmath.onnx.save writes it back as read
+            module.onnx_attributes = tuple(a.SerializeToString() for a in proto_node.attribute)
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()

@@ -79,6 +79,9 @@ as the identity. The mapping, layer by layer:
     LayerNorm2d, Permute     Transpose, LayerNormalization, Transpose; Transpose
     LayerScale (ConvNeXt)    Mul by the block's layer_scale
     TransformInput           Mul and Add of fixed per-channel constants (GoogLeNet's)
+    an op of onnx.load       the node it was read as (op type, attributes, inputs), its
+    without a layer          parameters' current values as initializers, at the opset of
+    (Reshape, Transpose, …)  the file it came from: a loaded graph, trained here, writes back
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes
@@ -107,6 +110,7 @@ from ..models.resnet import ShortcutA
 from ..ops import activations as _act
 from ..ops._geometry import resolve_padding, same_pads
 from ._checks import PAD_MODES
+from ._ops import _ConstOutput, _Op
 
 __all__ = ["MIN_OPSET", "save"]
 
@@ -134,6 +138,19 @@ class _Writer:
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""
         made = self.onnx.helper.make_node(op, list(inputs), [output], name=name, **attrs)
+        self.nodes.append(made)
+        return output
+
+    def node_as_read(
+        self, op: str, inputs: Sequence[str], output: str, name: str, attributes: Sequence[bytes]
+    ) -> str:
+        """Append ``op(inputs) -> output`` with ``attributes`` as they were read (serialized
+        AttributeProtos); returns ``output``."""
+        made = self.onnx.helper.make_node(op, list(inputs), [output], name=name)
+        for raw in attributes:
+            attribute = self.onnx.AttributeProto()
+            attribute.ParseFromString(raw)
+            made.attribute.append(attribute)
         self.nodes.append(made)
         return output
 
@@ -1322,11 +1339,60 @@ _EMITTERS: dict[type, _Emit] = {
 }
 
 
+def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """An op of ``cnnmath.onnx.load`` that is one ONNX node on its own inputs, written back as
+    that node: its op type and attributes as read, its run-time inputs by their walk names,
+    its parameters and buffers as initializers named by their ``state_dict`` keys (their
+    current values: what training changed is written), its constants as initializers. The
+    node's semantics are those of the opset it was read at, so the file must be of that
+    opset."""
+    m = node.module
+    assert isinstance(m, _Op) and m.onnx_attributes is not None
+    if m.onnx_node.opset != w.opset:
+        raise ValueError(
+            f"save: opset: node {node.name!r} ({m.onnx_op}) was read from an opset-"
+            f"{m.onnx_node.opset} file and is written as read; expected opset="
+            f"{m.onnx_node.opset} (the default for a model read from one file), got {w.opset}"
+        )
+    runtime = iter(node.inputs)
+    inputs = []
+    for i, (kind, value) in enumerate(m._slots):
+        if kind == "input":
+            inputs.append(next(runtime))
+        elif kind == "none":
+            inputs.append("")
+        elif kind in ("param", "buffer"):
+            inputs.append(w.state(m, value, node))
+        else:
+            role = m.roles[i] if i < len(m.roles) else str(i)
+            name = f"{node.name}.{role}"
+            w.initializers[name] = w.onnx.numpy_helper.from_array(np.asarray(value), name)
+            inputs.append(name)
+    while inputs and not inputs[-1]:  # absent trailing inputs are left out
+        inputs.pop()
+    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes)
+
+
+def _const_output(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """A loaded graph's output known at load time (a static Shape): a Constant node."""
+    m = node.module
+    assert isinstance(m, _ConstOutput)
+    kind, value = m._slots[1]
+    array = np.asarray(getattr(m, value) if kind == "buffer" else value)
+    tensor = w.onnx.numpy_helper.from_array(array, node.output)
+    w.node("Constant", [], node.output, node.name, value=tensor)
+
+
 def _emitter(node: nn.Node) -> _Emit:
     """The emitter of the node's class: its own, or a layer class's it derives from without
-    changing the computation (same ``forward_ctx``); otherwise a ValueError naming it."""
+    changing the computation (same ``forward_ctx``); an op of ``cnnmath.onnx.load`` that is
+    one ONNX node as read (``_as_read``); otherwise a ValueError naming it."""
     module = node.module
     cls = type(module)
+    if isinstance(module, _Op) and module.onnx_attributes is not None:
+        return _as_read
+    if isinstance(module, _ConstOutput):
+        return _const_output
     if module.hand_written:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "
@@ -1389,12 +1455,17 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
             m.training = mode
 
 
-def _trace(nodes: list[nn.Node], inputs: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
-    """Every value's shape: the nodes run one by one (the caller sets eval mode)."""
+def _trace(
+    nodes: list[nn.Node], inputs: dict[str, np.ndarray]
+) -> tuple[dict[str, tuple[int, ...]], dict[str, np.dtype]]:
+    """Every value's shape and dtype: the nodes run one by one (the caller sets eval mode)."""
     env = dict(inputs)
     for node in nodes:
         env[node.output] = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
-    return {name: np.shape(value) for name, value in env.items()}
+    return (
+        {name: np.shape(value) for name, value in env.items()},
+        {name: np.asarray(value).dtype for name, value in env.items()},
+    )
 
 
 def _needed(nodes: list[nn.Node], outputs: tuple[str, ...]) -> list[nn.Node]:
@@ -1408,7 +1479,9 @@ def _needed(nodes: list[nn.Node], outputs: tuple[str, ...]) -> list[nn.Node]:
     return kept[::-1]
 
 
-def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: int = 17) -> None:
+def save(
+    model: nn.Module, path: str | os.PathLike, example_input: Any, opset: int | None = None
+) -> None:
     """Write ``model`` (a Sequential, a Graph, a ``cnnmath.models`` network: anything built
     from cnnmath's layers) as the ONNX file ``path``, in its evaluation form.
 
@@ -1420,7 +1493,9 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     example_input : a (B, …) float32 or float64 array, or a tuple of them for a Graph of
         several inputs, of the model's dtype: the model runs on it once to learn the shapes.
         Axis 0 is written as the symbolic "batch" axis, the others as given.
-    opset : the ONNX opset, ``MIN_OPSET`` (14) to the newest the installed ``onnx`` knows.
+    opset : the ONNX opset, ``MIN_OPSET`` (14) to the newest the installed ``onnx`` knows;
+        None (the default): 17, or, for a model read by ``cnnmath.onnx.load`` whose ops are
+        written back as read, the opset of the file it was read from.
 
     Each walked node becomes ONNX nodes (see the module docstring's table); weights are
     initializers named by their ``state_dict`` keys; graph inputs are named by the model's
@@ -1457,6 +1532,10 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     require("onnx.numpy_helper", "onnx", "cnnmath.onnx.save")
     require("onnx.shape_inference", "onnx", "cnnmath.onnx.save")
     newest = int(onnx.defs.onnx_opset_version())
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{func}: model: expected a cnnmath.nn.Module, got {type(model).__name__}")
+    if opset is None:
+        opset = _read_opset(model, newest)
     if (
         isinstance(opset, (bool, np.bool_))
         or not isinstance(opset, (int, np.integer))
@@ -1467,8 +1546,6 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
             f"installed onnx knows), got {opset!r}"
         )
     opset = int(opset)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: model: expected a cnnmath.nn.Module, got {type(model).__name__}")
     inputs = _example_inputs(model, example_input)
     names = model.input_names
     with _evaluating(model):  # the evaluation form: a training-only head is not written
@@ -1478,7 +1555,7 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
             outputs = model._require_outputs()
         else:  # an empty Sequential is the identity: its output is its input
             outputs = (walked[-1].output if walked else names[0],)
-        shapes = _trace(walked, dict(zip(names, inputs)))
+        shapes, dtypes = _trace(walked, dict(zip(names, inputs)))
 
     dtype = inputs[0].dtype
     keys = {id(p): key for key, p in model.named_parameters()}
@@ -1506,7 +1583,12 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
         writer.nodes,
         type(model).__name__,
         graph_inputs,
-        [helper.make_tensor_value_info(output, elem, None) for output in written],
+        [
+            helper.make_tensor_value_info(
+                written_name, helper.np_dtype_to_tensor_dtype(dtypes[output]), None
+            )
+            for written_name, output in zip(written, outputs)
+        ],
         initializer=list(writer.initializers.values()),
     )
     opsets = [helper.make_opsetid("", opset)]
@@ -1531,6 +1613,36 @@ def save(model: nn.Module, path: str | os.PathLike, example_input: Any, opset: i
     data = proto.SerializeToString()
     with atomic_output(target) as handle:
         handle.write(data)
+
+
+#: The opset written when neither the caller nor the model says.
+DEFAULT_OPSET = 17
+
+
+def _read_opset(model: nn.Module, newest: int) -> int:
+    """The opset of the file the model's as-read ops came from (``cnnmath.onnx.load``), else
+    ``DEFAULT_OPSET``; a ValueError when they came from several, or from one older than
+    ``MIN_OPSET``."""
+    read = {
+        m.onnx_node.opset
+        for m in model.modules()
+        if isinstance(m, _Op) and m.onnx_attributes is not None
+    }
+    if len(read) > 1:
+        raise ValueError(
+            f"save: model: holds ONNX ops read at opsets {sorted(read)}, each written as read; "
+            "they cannot share one file"
+        )
+    if not read:
+        return DEFAULT_OPSET
+    (found,) = read
+    if not MIN_OPSET <= found <= newest:
+        raise ValueError(
+            f"save: model: read from an opset-{found} ONNX file, whose ops are written back as "
+            f"read; cnnmath writes opsets {MIN_OPSET} to {newest}: export the model again at "
+            f"one of those"
+        )
+    return found
 
 
 def _version() -> str:
