@@ -415,3 +415,23 @@ def test_antialias_is_checked():
             forward(np.zeros((1, 1, 4, 4)), size=2, antialias="yes")
         with pytest.raises(TypeError, match=r"_backward: antialias: expected True or False"):
             backward(np.zeros((1, 1, 2, 2)), (1, 1, 4, 4), size=2, antialias=None)
+
+
+@pytest.mark.parametrize("mode", OPS)
+def test_antialias_nonfinite_gradients_as_in_torch(mode):
+    """An infinite or NaN upstream gradient reaches the pixels of its output's window only
+    (the band's padding taps stay out, as PyTorch's loop over the window): the NaN pattern
+    and the finite values equal PyTorch's autograd."""
+    forward, backward = OPS[mode]
+    x = np.random.default_rng(14).standard_normal((1, 2, 13, 11))
+    size = (4, 5)  # windows of unequal length: padded bands
+    y = forward(x, size=size, antialias=True)
+    for value in (np.inf, -np.inf, np.nan):
+        G = np.random.default_rng(15).standard_normal(y.shape)
+        G[0, 0, 1, 2] = G[0, 1, 3, 4] = G[0, 1, 0, 0] = value
+        xt, theirs = _aa_torch(x, mode, False, dict(size=size))
+        theirs.backward(torch.tensor(G))
+        want, got = xt.grad.numpy(), backward(G, x.shape, size=size, antialias=True)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-13, atol=1e-13)
