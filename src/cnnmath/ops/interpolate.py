@@ -254,7 +254,12 @@ def antialias_taps(
     kernel, past the edges renormalised rather than clamped (bilinear: the plain taps; bicubic:
     other weights than ``cubic_taps``). An axis that keeps its length is copied, whatever the
     factor (PyTorch skips it). Weights computed in float64 and returned in ``dtype``; taps
-    padded to a common K with weight 0 and ``valid`` False."""
+    padded to a common K with weight 0 and ``valid`` False.
+
+    >>> taps = antialias_taps(8, 4, dtype=np.float64)  # shrinking by 2
+    >>> taps.source[:, 1], taps.weight[:, 1] * 8
+    (array([1, 2, 3, 4]), array([1., 3., 3., 1.]))
+    """
     dt = np.dtype(dtype)
     if n_out == n_in:
         copy = np.arange(n_out)[None]
@@ -532,8 +537,9 @@ def interpolate_bilinear(
 
     >>> interpolate_bilinear(np.array([[[0.0, 1.0]]]), size=(1, 4))[0, 0]
     array([0.  , 0.25, 0.75, 1.  ])
-    >>> interpolate_bilinear(np.array([[[0.0, 1.0, 2.0, 3.0]]]), size=(1, 2), antialias=True)
-    array([[[0.5, 2.5]]])
+    >>> y = interpolate_bilinear(np.arange(8.0)[None, None], size=(1, 4), antialias=True)
+    >>> np.round(y, 4)  # inside: pixels 2i − 1 … 2i + 2 by (1, 3, 3, 1)/8; at the edges (3, 3, 1)/7
+    array([[[0.7143, 2.5   , 4.5   , 6.2857]]])
     """
     func = "interpolate_bilinear"
     x = check_float_array("x", x, func=func)
