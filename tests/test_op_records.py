@@ -82,6 +82,8 @@ NOT_OPS = {
     "antialias_kernel": "the antialiasing filters, checked against their formulas in "
     "test_interpolate",
     "resample_band": "the antialiased modes along both axes, which the aa-* samples cover",
+    "antialias_taps_at": "ONNX Resize's antialiased taps, checked against onnxruntime and ONNX's "
+    "reference in test_onnx_load",
     "cubic_taps_at": "interpolate_bicubic's taps at any coordinates (ONNX's Resize: checked "
     "against onnxruntime in test_onnx_load)",
     "cubic_weights": "the cubic kernel's weights, checked against its formula in test_interpolate",

@@ -29,6 +29,7 @@ taps are ``BandTaps``: a band of K source pixels per output, K about 2·r·(half
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "Taps",
     "antialias_kernel",
     "antialias_taps",
+    "antialias_taps_at",
     "cubic_taps",
     "cubic_taps_at",
     "cubic_weights",
@@ -284,6 +286,52 @@ def antialias_taps(
     weight = np.where(total != 0, weight / np.where(total != 0, total, 1.0), weight)
     source = np.minimum(j0 + k, n_in - 1)
     return BandTaps(source, weight.astype(dt), None if valid.all() else valid)
+
+
+def antialias_taps_at(
+    u: np.ndarray,
+    n_in: int,
+    scale: float,
+    mode: str = "linear",
+    a: float = -0.75,
+    exclude_outside: bool = False,
+) -> BandTaps:
+    """ONNX Resize's antialiased taps (``antialias=1``) at source coordinates ``u`` (one per
+    output, non-decreasing, in the data's dtype) on an axis of ``n_in`` values resized by the
+    factor ``scale`` (output/input): with s = min(scale, 1) and half-width h = 1 (``"linear"``,
+    the triangle max(0, 1 − |d|)) or 2 (``"cubic"``, Keys' kernel of ``a``), each output reads
+    the K = 2 − 2·q pixels p + q … p + 1 − q, q = ⌊−h/s⌋ + 1, around p = ⌊u⌋ (u − 1 for a
+    whole u), weighted by the kernel at s·(pixel − u) and divided by their sum; a pixel
+    outside the axis reads the edge value, or with ``exclude_outside`` gets weight 0 (the rest
+    renormalised). A growing axis (s = 1) has the plain kernel. Unlike PyTorch's
+    (``antialias_taps``), the edge is padded, not renormalised, unless ``exclude_outside``;
+    the coordinate u is ONNX's (``coordinate_transformation_mode``). Weights computed in
+    float64 from u, returned in u's dtype."""
+    dt = u.dtype
+    s = min(float(scale), 1.0)
+    q = math.floor(-(1.0 if mode == "linear" else 2.0) / s) + 1
+    K = 2 - 2 * q
+    u64 = u.astype(np.float64)
+    p = np.floor(u64)
+    whole = p == u64  # the pixel left of u is u − 1 (ONNX's rule; weights W(s·(j − u)) alike)
+    ratio = np.where(whole, 1.0, u64 - p)
+    offsets = np.arange(q, q + K)[:, None]
+    d = np.abs((offsets - ratio) * s)
+    if mode == "linear":
+        weight = np.clip(1.0 - d, 0.0, 1.0)
+    else:
+        near = ((a + 2) * d - (a + 3)) * d * d + 1
+        far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+        weight = np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+    weight = weight / weight.sum(axis=0)
+    with np.errstate(invalid="ignore"):  # a NaN coordinate: its taps are any pixel
+        start = np.nan_to_num(np.where(whole, p - 1, p), nan=0.0).astype(np.intp)
+    taps = start + offsets
+    if exclude_outside:
+        weight = np.where((taps >= 0) & (taps < n_in), weight, 0.0)
+        total = weight.sum(axis=0)
+        weight = weight / np.where(total == 0, 1.0, total)
+    return BandTaps(np.clip(taps, 0, n_in - 1), weight.astype(dt), None)
 
 
 def resample_along(
