@@ -253,10 +253,11 @@ def antialias_taps(
     with the weights W((j − c + ½)/max(r, 1)) divided by their sum. A shrinking axis (r > 1)
     has its kernel stretched by r — an average over the r input pixels each output covers,
     which removes what the output's grid cannot hold; a growing one (r ≤ 1) has the plain
-    kernel, past the edges renormalised rather than clamped (bilinear: the plain taps; bicubic:
-    other weights than ``cubic_taps``). An axis that keeps its length is copied, whatever the
-    factor (PyTorch skips it). Weights computed in float64 and returned in ``dtype``; taps
-    padded to a common K with weight 0 and ``valid`` False.
+    kernel, past the edges renormalised rather than clamped (bilinear without
+    ``align_corners``: ``linear_taps``' weights; bicubic: other weights than ``cubic_taps``).
+    An axis that keeps its length is copied, whatever the factor (PyTorch skips it). Weights
+    computed in float64 and returned in ``dtype``; taps padded to a common K with weight 0 and
+    ``valid`` False.
 
     >>> taps = antialias_taps(8, 4, dtype=np.float64)  # shrinking by 2
     >>> taps.source[:, 1], taps.weight[:, 1] * 8
