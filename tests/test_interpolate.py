@@ -231,3 +231,207 @@ def test_ops_exports_the_pairs():
     assert ops.interpolate_bilinear_backward is interpolate_bilinear_backward
     assert ops.interpolate_bicubic is interpolate_bicubic
     assert ops.interpolate_bicubic_backward is interpolate_bicubic_backward
+
+
+# ---------------------------------------------------------------------------------------------
+# antialias=True: PyTorch's _upsample_bilinear2d_aa / _upsample_bicubic2d_aa
+
+#: (input H, W) → geometries: shrinking by 2 and 3, non-integer factors (7 → 3, 100 → 33),
+#: one axis up and one down, sizes and factors, wide windows
+AA_CASES = [
+    ((8, 12), dict(scale_factor=0.5)),
+    ((9, 12), dict(scale_factor=(1 / 3, 0.25))),
+    ((7, 7), dict(size=(3, 3))),
+    ((100, 33), dict(size=(33, 10))),
+    ((100, 66), dict(scale_factor=(0.33, 0.5))),
+    ((6, 20), dict(size=(13, 7))),  # height grows, width shrinks
+    ((20, 6), dict(scale_factor=(0.35, 2.5))),  # height shrinks, width grows
+    ((9, 8), dict(size=(4, 8))),  # the width kept
+    ((5, 6), dict(size=(11, 13))),  # both grow
+    ((31, 17), dict(size=(2, 3))),
+    ((12, 13), dict(scale_factor=0.7)),
+    ((6, 7), dict(size=(1, 3))),  # one output row
+]
+
+
+def _aa_torch(x, mode, align_corners, geometry):
+    xt = torch.tensor(x, requires_grad=True)
+    y = torch.nn.functional.interpolate(
+        xt, mode=mode, align_corners=align_corners, antialias=True, **geometry
+    )
+    return xt, y
+
+
+@pytest.mark.parametrize("mode", OPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("hw, geometry", AA_CASES, ids=str)
+def test_antialias_agrees_with_torch_forward_and_backward(mode, dtype, align_corners, hw, geometry):
+    forward, backward = OPS[mode]
+    rng = np.random.default_rng(sum(hw))
+    x = rng.standard_normal((2, 3, *hw)).astype(dtype)
+    xt, want = _aa_torch(x, mode, align_corners, geometry)
+    kw = dict(geometry, align_corners=align_corners, antialias=True)
+    y = forward(x, **kw)
+    assert y.shape == tuple(want.shape) and y.dtype == dtype
+    tol = {np.float32: 1e-5, np.float64: 1e-13}[dtype]  # float32: PyTorch's float32 weights
+    assert rel_error(y, want.detach().numpy()) <= tol
+    G = rng.standard_normal(y.shape).astype(dtype)
+    want.backward(torch.tensor(G))
+    gx = backward(G, x.shape, **kw)
+    assert gx.shape == x.shape and gx.dtype == dtype
+    assert rel_error(gx, xt.grad.numpy()) <= tol
+
+
+@pytest.mark.parametrize("mode", OPS)
+@pytest.mark.parametrize("hw, geometry", AA_CASES, ids=str)
+def test_antialias_matches_the_reference_loops_and_is_the_adjoint(mode, hw, geometry):
+    from cnnmath import reference
+
+    forward, backward = OPS[mode]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, *hw))
+    for align_corners in (False, True):
+        kw = dict(geometry, align_corners=align_corners, antialias=True)
+        y = forward(x, **kw)
+        assert rel_error(y, getattr(reference, f"interpolate_{mode}")(x, **kw)) <= 1e-13
+        G = rng.standard_normal(y.shape)
+        gx = backward(G, x.shape, **kw)
+        ref = getattr(reference, f"interpolate_{mode}_backward")(G, x.shape, **kw)
+        assert rel_error(gx, ref) <= 1e-13
+        assert np.vdot(y, G) == pytest.approx(np.vdot(x, gx), rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", OPS)
+def test_antialias_gradient_is_the_finite_difference_one(mode):
+    from cnnmath.gradcheck import check_gradients
+
+    forward, backward = OPS[mode]
+    x = np.random.default_rng(8).standard_normal((1, 2, 9, 7))
+    for geometry in (dict(size=(4, 3)), dict(size=(13, 2), align_corners=True)):
+        kw = dict(geometry, antialias=True)
+        errors = check_gradients(
+            lambda a, kw=kw: forward(a, **kw),
+            lambda g, a, kw=kw: backward(g, a.shape, **kw),
+            [x],
+        )
+        assert max(errors) <= 1e-6
+
+
+@pytest.mark.parametrize("mode", OPS)
+@pytest.mark.parametrize("hw, size", [((7, 3), (3, 1)), ((9, 1), (4, 1)), ((8, 5), (16, 1))])
+def test_antialias_width_one_is_torchs_transposed(mode, hw, size):
+    """PyTorch 2.13's CPU forward repeats its first output row when its vertical pass has
+    width 1 (a wrong number, its backward is right): cnnmath's result there is PyTorch's on
+    the transposed image, where the same filters run in the other order, and the adjoint of
+    the backward PyTorch computes."""
+    forward, backward = OPS[mode]
+    x = np.random.default_rng(9).standard_normal((1, 2, *hw))
+    y = forward(x, size=size, antialias=True)
+    xt, theirs = _aa_torch(x, mode, False, dict(size=size))
+    transposed = torch.nn.functional.interpolate(
+        torch.tensor(x.transpose(0, 1, 3, 2)), size=size[::-1], mode=mode, antialias=True
+    )
+    assert rel_error(y, transposed.numpy().transpose(0, 1, 3, 2)) <= 1e-13
+    rows = theirs.detach().numpy()
+    assert np.all(rows == rows[..., :1, :])  # the bug this test works around
+    assert rel_error(y, rows) > 1e-3
+    G = np.random.default_rng(10).standard_normal(y.shape)
+    theirs.backward(torch.tensor(G))
+    assert rel_error(backward(G, x.shape, size=size, antialias=True), xt.grad.numpy()) <= 1e-13
+
+
+@pytest.mark.parametrize("mode", OPS)
+def test_antialias_kept_length_under_a_factor_is_copied_and_its_gradient_the_adjoint(mode):
+    """A factor of 1.1 keeps 8 pixels: PyTorch's forward copies that axis (as cnnmath's),
+    but its backward resamples it by 1/1.1 — not the adjoint of its forward. cnnmath's
+    backward is (the gradient of what the forward computes)."""
+    forward, backward = OPS[mode]
+    x = np.random.default_rng(11).standard_normal((1, 1, 8, 8))
+    geometry = dict(scale_factor=(0.5, 1.1), antialias=True)
+    y = forward(x, **geometry)
+    xt, theirs = _aa_torch(x, mode, False, dict(scale_factor=(0.5, 1.1)))
+    assert rel_error(y, theirs.detach().numpy()) <= 1e-13
+    np.testing.assert_array_equal(y, forward(x, size=(4, 8), antialias=True))
+    G = np.random.default_rng(12).standard_normal(y.shape)
+    gx = backward(G, x.shape, **geometry)
+    assert np.vdot(y, G) == pytest.approx(np.vdot(x, gx), rel=1e-12)
+    theirs.backward(torch.tensor(G))
+    assert rel_error(gx, xt.grad.numpy()) > 1e-3
+
+
+def test_antialias_filters_are_pytorchs_kernels():
+    """Shrinking by 2 averages 4 pixels with triangle weights (¼, ¾, ¾, ¼)/2 — plain bilinear
+    reads 2 — and the bicubic filter is Keys' with a = −0.5 (PyTorch's), stretched by 2; a
+    growing axis keeps plain bilinear's weights, not plain bicubic's (a = −0.75, clamped)."""
+    from cnnmath.ops.interpolate import antialias_kernel, antialias_taps
+
+    taps = antialias_taps(8, 4, dtype=np.float64)
+    M = np.zeros((4, 8))
+    np.add.at(M, (np.broadcast_to(np.arange(4), taps.source.shape), taps.source), taps.weight)
+    np.testing.assert_allclose(M[1, 1:5], np.array([1, 3, 3, 1]) / 8, rtol=1e-15)
+    np.testing.assert_allclose(M[0, :3], np.array([3, 3, 1]) / 7, rtol=1e-15)  # the edge
+    d = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    a = -0.5
+    keys = [
+        (a + 2) * t**3 - (a + 3) * t**2 + 1
+        if t < 1
+        else a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a
+        if t < 2
+        else 0
+        for t in d
+    ]
+    np.testing.assert_allclose(antialias_kernel(d, "bicubic"), keys, atol=1e-15)
+    np.testing.assert_allclose(antialias_kernel(-d, "bilinear"), [1, 0.5, 0, 0, 0, 0])
+    x = np.random.default_rng(13).standard_normal((1, 2, 5, 6))
+    for align_corners, bilinear_same in ((False, True), (True, False)):
+        kw = dict(size=(11, 13), align_corners=align_corners)
+        plain = interpolate_bilinear(x, **kw)
+        same = rel_error(interpolate_bilinear(x, **kw, antialias=True), plain) < 1e-14
+        assert bool(same) is bilinear_same
+        assert (
+            rel_error(interpolate_bicubic(x, **kw, antialias=True), interpolate_bicubic(x, **kw))
+            > 1e-3
+        )
+
+
+@pytest.mark.parametrize("mode", OPS)
+def test_antialias_keeps_constants_and_removes_what_the_grid_cannot_hold(mode):
+    """The weights of each output sum to 1 (a constant stays); a stripe pattern of period 2
+    shrunk by 2 becomes its mean under antialiasing, where plain resampling keeps stripes."""
+    forward, _ = OPS[mode]
+    x = np.full((1, 1, 9, 14), -1.5)
+    np.testing.assert_allclose(forward(x, size=(4, 5), antialias=True), -1.5, rtol=1e-14)
+    stripes = np.tile([0.0, 1.0], 16)[None, None, None, :].repeat(4, axis=2)
+    y = forward(stripes, size=(4, 8), antialias=True)
+    np.testing.assert_allclose(y[..., 2:-2], 0.5, atol=1e-12)  # away from the edges
+
+
+def test_antialias_is_checked():
+    for forward, backward in OPS.values():
+        with pytest.raises(
+            TypeError, match=r"interpolate_bi\w+: antialias: expected True or False"
+        ):
+            forward(np.zeros((1, 1, 4, 4)), size=2, antialias="yes")
+        with pytest.raises(TypeError, match=r"_backward: antialias: expected True or False"):
+            backward(np.zeros((1, 1, 2, 2)), (1, 1, 4, 4), size=2, antialias=None)
+
+
+@pytest.mark.parametrize("mode", OPS)
+def test_antialias_nonfinite_gradients_as_in_torch(mode):
+    """An infinite or NaN upstream gradient reaches the pixels of its output's window only
+    (the band's padding taps stay out, as PyTorch's loop over the window): the NaN pattern
+    and the finite values equal PyTorch's autograd."""
+    forward, backward = OPS[mode]
+    x = np.random.default_rng(14).standard_normal((1, 2, 13, 11))
+    size = (4, 5)  # windows of unequal length: padded bands
+    y = forward(x, size=size, antialias=True)
+    for value in (np.inf, -np.inf, np.nan):
+        G = np.random.default_rng(15).standard_normal(y.shape)
+        G[0, 0, 1, 2] = G[0, 1, 3, 4] = G[0, 1, 0, 0] = value
+        xt, theirs = _aa_torch(x, mode, False, dict(size=size))
+        theirs.backward(torch.tensor(G))
+        want, got = xt.grad.numpy(), backward(G, x.shape, size=size, antialias=True)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-13, atol=1e-13)

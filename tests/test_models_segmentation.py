@@ -80,6 +80,7 @@ ERRORS = [
     (lambda: models.lraspp_mobilenet_v3_large(0), ValueError, "num_classes"),
     (lambda: nn.ResizeLike(mode="nearest"), ValueError, "mode: expected 'bilinear'"),
     (lambda: nn.ResizeLike(align_corners=None), TypeError, "align_corners: expected a bool"),
+    (lambda: nn.ResizeLike(antialias=1), TypeError, "antialias: expected a bool"),
     (lambda: nn.ResizeLike()(np.zeros((4, 4)), np.zeros((8, 8))), ValueError, r"x: expected"),
     (lambda: nn.ResizeLike()(np.zeros((1, 1, 4, 4)), np.zeros(8)), ValueError, "like: expected"),
     (
@@ -180,6 +181,37 @@ def test_resize_like_finite_differences(x_shape, like_shape, align_corners):
 
     errors = check_gradients(layer, backward, [x, like])
     assert max(errors) <= 1e-8
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_resize_like_antialias_is_interpolates(align_corners):
+    """ResizeLike(antialias=True) is F.interpolate(x, size=like.shape[-2:], mode="bilinear",
+    antialias=True): forward and ∂ℓ/∂x (float64), shrinking one axis by a non-integer factor
+    and growing the other; the backward agrees with finite differences."""
+    rng = np.random.default_rng(2)
+    x, like = rng.standard_normal((2, 3, 17, 5)), rng.standard_normal((1, 1, 6, 9))
+    layer = nn.ResizeLike(align_corners=align_corners, antialias=True)
+    assert repr(layer) == (
+        f"ResizeLike(mode='bilinear', align_corners={align_corners}, antialias=True)"
+    )
+    y, ctx = layer.forward_ctx(x, like)
+    G = rng.standard_normal(y.shape)
+    gx, glike = layer.backward_ctx(ctx, G)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = F.interpolate(
+        xt, size=(6, 9), mode="bilinear", align_corners=align_corners, antialias=True
+    )
+    (yt * torch.from_numpy(G)).sum().backward()
+    assert rel_error(y, yt.detach().numpy()) <= 1e-13
+    assert rel_error(gx, xt.grad.numpy()) <= 1e-13
+    assert glike.shape == like.shape and not glike.any()
+    plain = nn.ResizeLike(align_corners=align_corners)(x, like)
+    assert rel_error(y, plain) > 1e-2  # the shrinking axis averages, plain bilinear samples
+
+    def backward(G, x):
+        return layer.backward_ctx(layer.forward_ctx(x, like)[1], G)[0]
+
+    assert max(check_gradients(lambda x: layer(x, like), backward, [x])) <= 1e-8
 
 
 def test_resize_like_is_wiring():

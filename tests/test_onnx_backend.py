@@ -142,9 +142,7 @@ EXCEPTIONS: dict[str, str] = {
     # attributes and inputs
     "test_dropout_default_ratio": "Dropout's ratio computed at run time (needed for training)",
     "test_constant": "a graph without inputs (nothing to run)",
-    # Resize: modes "nearest", "linear" and "cubic", without antialias
-    "test_resize_downsample_scales_cubic_antialias": "Resize's antialias",
-    "test_resize_downsample_sizes_cubic_antialias": "Resize's antialias",
+    # Resize: modes "nearest", "linear" and "cubic" (antialiased too)
     **{
         f"test_resize_{case}": "Resize's 'tf_crop_and_resize' (its roi and extrapolation)"
         for case in (
@@ -194,8 +192,6 @@ EXCEPTIONS: dict[str, str] = {
             ),
         )
     },
-    "test_resize_downsample_scales_linear_antialias": "Resize's antialias",
-    "test_resize_downsample_sizes_linear_antialias": "Resize's antialias",
     "test_resize_downsample_scales_linear_half_pixel_symmetric": "'half_pixel_symmetric'",
     "test_resize_upsample_scales_linear_half_pixel_symmetric": "'half_pixel_symmetric'",
 }

@@ -1133,6 +1133,137 @@ def test_resize_cubic_against_onnxruntime_and_finite_differences(transform):
     _check_training(load(model.SerializeToString()), [x64])
 
 
+#: (X's shape, the input's role, its value): shrinking by 2 and by ONNX's node tests' 0.6, by
+#: 1/3 and a non-integer factor, far (wide windows), one axis up and one down, sizes 7 → 3
+_ANTIALIAS_CASES = [
+    ((1, 2, 8, 8), "s", np.array([1, 1, 0.5, 0.5], np.float32)),
+    ((1, 1, 4, 4), "s", np.array([1, 1, 0.6, 0.6], np.float32)),
+    ((2, 1, 9, 12), "s", np.array([1, 1, 1 / 3, 0.75], np.float32)),
+    ((1, 1, 20, 9), "s", np.array([1, 1, 0.15, 2.5], np.float32)),
+    ((1, 2, 7, 10), "sz", np.array([1, 2, 3, 4], np.int64)),
+    ((1, 1, 6, 30), "sz", np.array([1, 1, 13, 7], np.int64)),
+]
+
+
+def _antialias_node(role, mode, transform, **attrs):
+    inputs = ["x", "", "s"] if role == "s" else ["x", "", "", "sz"]
+    return _resize(
+        inputs, mode=mode, antialias=1, coordinate_transformation_mode=transform, **attrs
+    )
+
+
+def _antialias_reference(model, x64, mode, a, exclude, transform, role, value):
+    """ONNX's reference output in float64. Mode "cubic" runs the reference's own resize
+    (``op_resize._interpolate_nd`` with its antialiased cubic coefficients) with a as a Python
+    float: through the evaluator, the float32 attribute cubic_coeff_a turns Keys' kernel into
+    float32 arithmetic (NumPy 2's promotion), an error of 1e-7 that is not ONNX's definition."""
+    if mode != "cubic":
+        return _witness(model, [("x", x64)])
+    from onnx.reference.ops import op_resize
+
+    return op_resize._interpolate_nd(
+        x64,
+        lambda ratio, scale: op_resize._cubic_coeffs_antialias(ratio, scale, A=a),
+        scale_factors=[float(f) for f in value] if role == "s" else None,
+        output_size=[int(n) for n in value] if role == "sz" else None,
+        exclude_outside=bool(exclude),
+        coordinate_transformation_mode=transform,
+    )
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+@pytest.mark.parametrize("transform", _RESIZE_TRANSFORMS)
+def test_resize_antialias_against_onnxruntime_and_the_reference(mode, transform):
+    """antialias=1: a shrinking axis's kernel stretched by 1/s, every coordinate rule, with
+    and without exclude_outside, both common cubic kernels: onnxruntime's output in float32
+    (to its float32 weights), and in float64 ONNX's reference evaluator's (to rounding) where
+    the two agree (not align_corners by a factor whose n·s is fractional: the reference then
+    divides by n·s − 1, onnxruntime by the output length − 1)."""
+    for a in (-0.75, -0.5) if mode == "cubic" else (-0.75,):
+        for exclude in (0, 1):
+            for shape, role, value in _ANTIALIAS_CASES:
+                node = _antialias_node(
+                    role, mode, transform, cubic_coeff_a=a, exclude_outside=exclude
+                )
+                x = rng.standard_normal(shape).astype(np.float32)
+                model = _graph([node], [("x", x)], [(role, value)], opset=19)
+                want = _ort_output(model, [("x", x)])
+                got = load(model.SerializeToString())(x)
+                assert got.shape == want.shape and got.dtype == np.float32
+                assert rel_error(got, want) <= 2e-6, (shape, value, a, exclude)
+                fractional = role == "s" and any(
+                    float(f) * n != int(float(f) * n) for f, n in zip(value, shape)
+                )
+                if transform == "align_corners" and fractional:
+                    continue
+                x64 = x.astype(np.float64)
+                model = _graph([node], [("x", x64)], [(role, value)], opset=19)
+                got = load(model.SerializeToString())(x64)
+                want = _antialias_reference(model, x64, mode, a, exclude, transform, role, value)
+                assert rel_error(got, want) <= 1e-12, (shape, value, a, exclude)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_resize_antialias_gradients_agree_with_finite_differences(mode):
+    x64 = rng.standard_normal((1, 2, 9, 5))
+    for exclude in (0, 1):
+        node = _antialias_node("s", mode, "half_pixel", exclude_outside=exclude)
+        scales = np.array([1, 1, 0.45, 1.6], np.float32)
+        model = _graph([node], [("x", x64)], [("s", scales)], opset=19)
+        _check_training(load(model.SerializeToString()), [x64])
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_resize_antialias_copies_an_axis_that_keeps_its_length_as_onnxruntime(mode):
+    """Scale 1.05 on 8 rows gives 8 rows: onnxruntime copies them with antialias (its plain
+    modes resample them by 1/1.05), and so does cnnmath; ONNX's reference resamples them."""
+    x = rng.standard_normal((1, 1, 8, 8)).astype(np.float32)
+    node = _antialias_node("s", mode, "half_pixel")
+    model = _graph([node], [("x", x)], [("s", np.array([1, 1, 1.05, 0.5], np.float32))], opset=19)
+    got = load(model.SerializeToString())(x)
+    assert rel_error(got, _ort_output(model, [("x", x)])) <= 2e-6
+    copied = _graph([node], [("x", x)], [("s", np.array([1, 1, 1, 0.5], np.float32))], opset=19)
+    np.testing.assert_array_equal(got, load(copied.SerializeToString())(x))
+    from onnx.reference import ReferenceEvaluator
+
+    assert rel_error(got, ReferenceEvaluator(model).run(None, {"x": x})[0]) > 1e-2
+
+
+@pytest.mark.parametrize(
+    "mode, a", [("linear", -0.75), ("cubic", -0.5)], ids=["bilinear", "bicubic"]
+)
+def test_resize_antialias_with_exclude_outside_is_pytorchs_interpolate(mode, a):
+    """With exclude_outside=1 and "half_pixel", an antialiased Resize by sizes is PyTorch's
+    ``interpolate(antialias=True)`` (its bicubic with a = −0.5): the weights renormalised over
+    the pixels inside, as PyTorch's, where exclude_outside=0 pads the edge."""
+    torch = pytest.importorskip("torch")
+    x64 = rng.standard_normal((2, 3, 17, 12))
+    for size in ((8, 5), (5, 25), (33, 4)):
+        node = _antialias_node("sz", mode, "half_pixel", cubic_coeff_a=a, exclude_outside=1)
+        sizes = np.array([2, 3, *size], np.int64)
+        model = _graph([node], [("x", x64)], [("sz", sizes)], opset=19)
+        want = torch.nn.functional.interpolate(
+            torch.tensor(x64), size=size, mode="bi" + mode, antialias=True
+        ).numpy()
+        got = load(model.SerializeToString())(x64)
+        assert rel_error(got, want) <= 1e-12
+        padded = _antialias_node("sz", mode, "half_pixel", cubic_coeff_a=a)
+        model = _graph([padded], [("x", x64)], [("sz", sizes)], opset=19)
+        assert rel_error(load(model.SerializeToString())(x64), want) > 1e-3
+
+
+def test_resize_antialias_before_opset_18_is_refused_naming_the_node():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    node = _antialias_node("s", "linear", "half_pixel")
+    model = _graph([node], [("x", x)], [("s", np.array([1, 1, 0.5, 0.5], np.float32))], opset=17)
+    with pytest.raises(
+        ValueError,
+        match=r"node 'r' \(Resize\): attribute 'antialias': Resize has it from opset 18 on, "
+        r"this model's opset is 17",
+    ):
+        load(model.SerializeToString())
+
+
 def test_resize_half_pixel_symmetric_is_refused_naming_the_node():
     x = np.zeros((2, 4), np.float32)
     node = _resize(["x", "", "s"], coordinate_transformation_mode="half_pixel_symmetric")
@@ -1378,11 +1509,6 @@ NEW_OP_REFUSALS = [
         r"attribute 'cubic_coeff_a': expected a finite number, got nan",
     ),
     (
-        _resize(["x", "", "sc"], mode="cubic", antialias=1),
-        [_SCALES],
-        r"attribute 'antialias': expected 0 with mode 'cubic', got 1",
-    ),
-    (
         _resize(["x", "", "sc"], coordinate_transformation_mode="tf_crop_and_resize"),
         [_SCALES],
         r"attribute 'coordinate_transformation_mode': expected 'asymmetric' or 'half_pixel' or .*, got 'tf_crop_and_resize'",
@@ -1402,10 +1528,10 @@ NEW_OP_REFUSALS = [
         [_SCALES],
         r"attribute 'antialias': expected 0 with mode 'nearest', got 1",
     ),
-    (
-        _resize(["x", "", "sc"], mode="linear", antialias=1),
+    (  # plain linear resampling clamps: exclude_outside would change nothing
+        _resize(["x", "", "sc"], mode="linear", exclude_outside=1),
         [_SCALES],
-        r"attribute 'antialias': expected 0 with mode 'linear', got 1",
+        r"attribute 'exclude_outside': expected 0 with mode 'linear', got 1",
     ),
     (
         _resize(["x", "", "sc"], exclude_outside=1),

@@ -730,3 +730,58 @@ def test_bilinear_upsample_whose_float32_size_differs_is_refused(tmp_path):
     ):
         save(nn.Sequential(layer), tmp_path / "u.onnx", x)
     assert not (tmp_path / "u.onnx").exists()
+
+
+def _antialiased_resize_like(align_corners=False):
+    g = nn.Graph(("x", "like"))
+    conv = g.add(nn.Conv2d(2, 3, 3, padding=1, rng=0), "x", name="conv")
+    layer = nn.ResizeLike(align_corners=align_corners, antialias=True)
+    g.set_output(g.add(layer, conv, "like", name="resize"))
+    return g
+
+
+def test_antialiased_resize_like_saves_as_resize_antialias_and_round_trips(tmp_path):
+    """ResizeLike(antialias=True) — F.interpolate(antialias=True) to another input's size —
+    is written as Resize(linear, antialias=1, exclude_outside=1): onnxruntime and load compute
+    the layer's output, shrinking one axis by a non-integer factor and growing the other, at
+    another batch size too, and a float64 file loads to the layer's output and gradient."""
+    load = pytest.importorskip("cnnmath.onnx.load").load
+    rng = np.random.default_rng(9)
+    g = _antialiased_resize_like()
+    x = rng.standard_normal((2, 2, 17, 6)).astype(np.float32)
+    like = rng.standard_normal((2, 1, 5, 11)).astype(np.float32)
+    path = tmp_path / "aa.onnx"
+    save(g, path, (x, like), opset=18)
+    (resize,) = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in resize.attribute}
+    assert attrs["antialias"] == 1 and attrs["exclude_outside"] == 1
+    assert attrs["coordinate_transformation_mode"] == b"half_pixel"
+    for batch in (2, 1):
+        want = g(x[:batch], like[:batch])
+        assert rel_error(run_ort(path, x[:batch], like[:batch]), want) <= 2e-6
+        assert rel_error(load(path)(x[:batch], like[:batch]), want) <= 2e-6
+    g64, x64, like64 = g.to(np.float64), x.astype(np.float64), like.astype(np.float64)
+    save(g64, tmp_path / "aa64.onnx", (x64, like64), opset=18)
+    loaded = load(tmp_path / "aa64.onnx")
+    assert rel_error(loaded(x64, like64), g64(x64, like64)) <= 1e-12
+    G = rng.standard_normal(g64(x64, like64).shape)
+    loaded(x64, like64)
+    assert rel_error(loaded.backward(G)[0], g64.backward(G)[0]) <= 1e-12
+
+
+def test_antialiased_resize_like_refused_before_opset_18_and_with_align_corners(tmp_path):
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    like = np.zeros((1, 1, 3, 3), np.float32)
+    with pytest.raises(
+        ValueError,
+        match=r"save: opset: ResizeLike \(node 'resize'\) needs opset 18 or later \(Resize's "
+        r"antialias\), got 17",
+    ):
+        save(_antialiased_resize_like(), tmp_path / "a.onnx", (x, like), opset=17)
+    with pytest.raises(
+        ValueError,
+        match=r"save: model: node 'resize' \(ResizeLike\): antialias with align_corners .* no "
+        r"coordinate_transformation_mode",
+    ):
+        save(_antialiased_resize_like(True), tmp_path / "a.onnx", (x, like), opset=18)
+    assert os.listdir(tmp_path) == []

@@ -380,6 +380,25 @@ def test_interpolate_agrees_and_trains_as_torch(opset, align_corners, geometry, 
     assert any(getattr(m, "onnx_op", None) == "Resize" for m in graph.modules())
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialiased_interpolate_export_refused_by_torch_or_agrees(mode):
+    """F.interpolate(antialias=True): PyTorch 2.13's TorchScript exporter (dynamo=False)
+    refuses aten::_upsample_bilinear2d_aa / _upsample_bicubic2d_aa at opset 18 (there is no
+    file to load). Should a later PyTorch export it, the file must load and agree with
+    PyTorch (float64) and onnxruntime, and this test then checks it."""
+    from torch.onnx.errors import UnsupportedOperatorError
+
+    torch.manual_seed(9)
+    model = _Interpolating(mode, False, size=(3, 4), antialias=True).double()
+    x = torch.randn(2, 2, 9, 11, dtype=torch.float64)
+    try:
+        _export(model, x, opset_version=18)
+    except UnsupportedOperatorError as e:
+        assert f"_upsample_{mode}2d_aa" in str(e)
+        return
+    _exported_agrees_and_trains(model, x, 18, {"Resize"})
+
+
 class _Splits(torch.nn.Module):
     """x.split into uneven parts and x.chunk, the parts recombined (a squeeze-excite-like
     gate from one part, a residual from another)."""

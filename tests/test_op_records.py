@@ -77,6 +77,13 @@ NOT_OPS = {
     "erfc": "a scalar special function, checked against math.erfc in test_erf",
     "linear_taps": "interpolate_bilinear's weights, which its record covers",
     "cubic_taps": "interpolate_bicubic's taps, which its record covers",
+    "antialias_taps": "the antialiased modes' taps, which the interpolate records' aa-* samples "
+    "cover",
+    "antialias_kernel": "the antialiasing filters, checked against their formulas in "
+    "test_interpolate",
+    "resample_band": "the antialiased modes along both axes, which the aa-* samples cover",
+    "antialias_taps_at": "ONNX Resize's antialiased taps, checked against onnxruntime and ONNX's "
+    "reference in test_onnx_load",
     "cubic_taps_at": "interpolate_bicubic's taps at any coordinates (ONNX's Resize: checked "
     "against onnxruntime in test_onnx_load)",
     "cubic_weights": "the cubic kernel's weights, checked against its formula in test_interpolate",

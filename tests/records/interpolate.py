@@ -22,6 +22,28 @@ def _samples():
         Sample("to-one", (randn(1, 2, 5, 4, seed=5),), dict(size=1, align_corners=True)),
         Sample("unbatched", (randn(3, 4, 4, seed=6),), dict(scale_factor=1.5)),
         Sample("keeps-length", (randn(1, 2, 3, 4, seed=7),), dict(scale_factor=1.3)),
+        *_antialias_samples(),
+    ]
+
+
+def _antialias_samples():
+    """antialias=True (PyTorch's _upsample_*_aa): shrinking by 2, to a size, one axis up and
+    one down, align_corners, far shrinking (wide windows), one output row, unbatched. No
+    width-1 output (PyTorch 2.13's forward repeats its first row there) and no kept length
+    under a factor ≠ 1 (its backward resamples that axis, its forward copies it)."""
+    aa = dict(antialias=True)
+    return [
+        Sample("aa-half", (randn(2, 3, 8, 10, seed=10),), dict(scale_factor=0.5, **aa)),
+        Sample("aa-size", (randn(1, 2, 9, 7, seed=11),), dict(size=(4, 3), **aa)),
+        Sample("aa-mixed", (randn(1, 2, 5, 12, seed=12),), dict(size=(11, 4), **aa)),
+        Sample(
+            "aa-corners",
+            (randn(1, 2, 9, 8, seed=13),),
+            dict(size=(4, 3), align_corners=True, **aa),
+        ),
+        Sample("aa-far", (randn(1, 1, 20, 15, seed=14),), dict(size=(3, 2), **aa)),
+        Sample("aa-one-row", (randn(1, 2, 6, 7, seed=15),), dict(size=(1, 3), **aa)),
+        Sample("aa-unbatched", (randn(3, 7, 9, seed=16),), dict(scale_factor=(0.4, 0.6), **aa)),
     ]
 
 
@@ -52,6 +74,13 @@ def _errors_of(forward, backward):
             ErrorCase("factor", lambda: forward(x, scale_factor=0), ValueError, "scale_factor"),
             ErrorCase("ndim", lambda: forward(x[0, 0], 2), ValueError, "x: expected"),
             ErrorCase("int", lambda: forward(x.astype(int), 2), TypeError, "x"),
+            ErrorCase("antialias", lambda: forward(x, 2, antialias="yes"), TypeError, "antialias"),
+            ErrorCase(
+                "grad antialias",
+                lambda: backward(np.zeros((1, 1, 2, 2)), x.shape, size=2, antialias=1),
+                TypeError,
+                "antialias",
+            ),
             ErrorCase(
                 "grad shape",
                 lambda: backward(np.zeros((1, 1, 3, 3)), x.shape, size=2),

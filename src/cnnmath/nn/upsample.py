@@ -9,8 +9,11 @@ import numpy as np
 
 from .._checks import check_float_array, positive_int
 from ..ops.interpolate import (
+    antialias_taps,
     cubic_taps,
     linear_taps,
+    resample_band,
+    resample_band_backward,
     resample_cubic,
     resample_cubic_backward,
     resample_linear,
@@ -279,6 +282,10 @@ class ResizeLike(Module):
     like's shape is read: like's values get no gradient (zeros), and
     ∂ℓ/∂X[β, c, a, b] = Σ_{i, j} λ_i(a) μ_j(b) G[β, c, i, j], the forward's adjoint.
 
+    ``antialias=True`` is ``F.interpolate(..., antialias=True)``: where like is smaller, each
+    output averages every input pixel it covers under a triangle stretched by m/H (n/W)
+    (``ops.interpolate_bilinear``'s ``antialias``; PyTorch's ``_upsample_bilinear2d_aa``).
+
     Inputs x (B, C, m, n) or (C, m, n) and like (…, H, W), of any float dtype; output x's
     leading axes with (H, W), in x's dtype. A wiring op (``functional``): torchvision writes
     it in ``forward``, so it is in neither ``repr`` nor ``state_dict``.
@@ -289,14 +296,19 @@ class ResizeLike(Module):
 
     functional = True
 
-    def __init__(self, mode: str = "bilinear", align_corners: bool = False) -> None:
+    def __init__(
+        self, mode: str = "bilinear", align_corners: bool = False, antialias: bool = False
+    ) -> None:
         super().__init__()
         if mode != "bilinear":
             raise ValueError(f"ResizeLike: mode: expected 'bilinear', got {mode!r}")
         if not isinstance(align_corners, (bool, np.bool_)):
             raise TypeError(f"ResizeLike: align_corners: expected a bool, got {align_corners!r}")
+        if not isinstance(antialias, (bool, np.bool_)):
+            raise TypeError(f"ResizeLike: antialias: expected a bool, got {antialias!r}")
         self.mode = mode
         self.align_corners = bool(align_corners)
+        self.antialias = bool(antialias)
 
     def forward_ctx(self, x: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, Any]:
         """x resampled to like's (H, W); the context is both inputs' shapes and dtypes and
@@ -312,6 +324,11 @@ class ResizeLike(Module):
                 f"{like.shape}"
             )
         (m, n), (h, w) = x.shape[-2:], like.shape[-2:]
+        if self.antialias:
+            band_h = antialias_taps(m, h, None, self.align_corners, x.dtype)
+            band_w = antialias_taps(n, w, None, self.align_corners, x.dtype)
+            y = resample_band(x, band_h, band_w)
+            return y, (x.shape, like.shape, like.dtype, band_h, band_w)
         taps_h = linear_taps(m, h, None, self.align_corners, x.dtype)
         taps_w = linear_taps(n, w, None, self.align_corners, x.dtype)
         y = resample_linear(x, taps_h, taps_w)
@@ -323,14 +340,19 @@ class ResizeLike(Module):
         x_shape, like_shape, like_dtype, taps_h, taps_w = ctx
         func = "ResizeLike.backward"
         check_float_array("grad_output", grad_output, func=func)
-        want = (*x_shape[:-2], taps_h.i0.size, taps_w.i0.size)
+        n_out = [t.source.shape[1] if self.antialias else t.i0.size for t in (taps_h, taps_w)]
+        want = (*x_shape[:-2], *n_out)
         if grad_output.shape != want:
             raise ValueError(
                 f"{func}: grad_output: expected the output's shape {want}, got {grad_output.shape}"
             )
-        grad = resample_linear_backward(grad_output, taps_h, taps_w, x_shape[-2:])
+        if self.antialias:
+            grad = resample_band_backward(grad_output, taps_h, taps_w, x_shape[-2:])
+        else:
+            grad = resample_linear_backward(grad_output, taps_h, taps_w, x_shape[-2:])
         return grad, np.zeros(like_shape, like_dtype)
 
     def extra_repr(self) -> str:
-        """``mode='bilinear', align_corners=False``."""
-        return f"mode={self.mode!r}, align_corners={self.align_corners}"
+        """``mode='bilinear', align_corners=False`` (and ``antialias=True`` when set)."""
+        aa = ", antialias=True" if self.antialias else ""
+        return f"mode={self.mode!r}, align_corners={self.align_corners}{aa}"

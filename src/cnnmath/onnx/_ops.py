@@ -36,6 +36,7 @@ from ..ops._geometry import same_pads
 from ..ops._threads import product
 from ..ops.erf import erf
 from ..ops.interpolate import (
+    antialias_taps_at,
     cubic_taps_at,
     resample_along,
     resample_along_backward,
@@ -2023,7 +2024,15 @@ class _Resize(_Op):
     weights of ``cubic_coeff_a`` (``cubic_taps_at``; with ``exclude_outside`` the taps
     outside the axis get weight 0 and the rest are renormalised) — PyTorch's bicubic
     ``interpolate`` for a = −0.75 and "half_pixel". Backward of both: the adjoint, axis by
-    axis (``resample_linear_backward``'s rule)."""
+    axis (``resample_linear_backward``'s rule).
+
+    ``antialias=1`` (opset ≥ 18), modes "linear" and "cubic": a shrinking axis's kernel is
+    stretched by 1/s (``cnnmath.ops.interpolate.antialias_taps_at``: the kernel at s·(j − u)
+    over every pixel it covers, normalised, edges padded — or with ``exclude_outside``
+    renormalised over the pixels inside, which with "half_pixel" is PyTorch's
+    ``interpolate(antialias=True)``, bicubic with cubic_coeff_a = −0.5). An axis that keeps
+    its length is copied whatever its scale, as onnxruntime does (ONNX's reference resamples
+    it by 1/s)."""
 
     roles = ("x", "roi", "scales", "sizes")
 
@@ -2037,11 +2046,13 @@ class _Resize(_Op):
         policy: str,
         mode: str = "nearest",
         cubic: tuple[float, bool] = (-0.75, False),
+        antialias: bool = False,
     ) -> None:
         super().__init__(node, operands)
         self.axes, self.transform, self.rounding, self.policy = axes, transform, rounding, policy
         self.mode = mode
         self.cubic_coeff_a, self.exclude_outside = cubic
+        self.antialias = antialias
 
     def plan(self, shape: Sequence[int], scales: Any, sizes: Any) -> list[tuple[int, int, float]]:
         """(axis, output size, scale) of every axis scales or sizes name, for an X of
@@ -2122,8 +2133,12 @@ class _Resize(_Op):
 
     def _stencil(self, n: int, out: int, f: float, dtype: np.dtype) -> tuple[Any, Any]:
         """The (indices, weights) of the taps along an axis of n values resized to ``out``
-        by the factor f, for this node's mode: two taps for "linear", four for "cubic"."""
+        by the factor f, for this node's mode: two taps for "linear", four for "cubic", the
+        widened band of ``antialias_taps_at`` with antialias."""
         u = _linear_source(n, out, f, self.transform, dtype)
+        if self.antialias:
+            band = antialias_taps_at(u, n, f, self.mode, self.cubic_coeff_a, self.exclude_outside)
+            return band.source, band.weight
         if self.mode == "cubic":
             cubic = cubic_taps_at(u, n, self.cubic_coeff_a, self.exclude_outside)
             return cubic.source, cubic.weight
@@ -2147,6 +2162,8 @@ class _Resize(_Op):
                 shape[a] = out
                 y = np.zeros(shape, x.dtype)
                 passes.append((a, None, n))
+                continue
+            if self.antialias and out == n:  # onnxruntime copies it, whatever the scale
                 continue
             if exact_ratio:
                 f = float(x.dtype.type(out) / x.dtype.type(n))
@@ -2175,16 +2192,19 @@ class _Resize(_Op):
 
     def extra_repr(self) -> str:
         """The op type and its rule."""
+        aa = ", antialias=1" if self.antialias else ""
         if self.mode == "linear":
+            excluded = f", exclude_outside={self.exclude_outside}" if self.antialias else ""
             return (
                 f"onnx_op={self.onnx_op!r}, mode='linear', "
-                f"coordinate_transformation_mode={self.transform!r}"
+                f"coordinate_transformation_mode={self.transform!r}{excluded}{aa}"
             )
         if self.mode == "cubic":
             return (
                 f"onnx_op={self.onnx_op!r}, mode='cubic', "
                 f"coordinate_transformation_mode={self.transform!r}, "
                 f"cubic_coeff_a={self.cubic_coeff_a!r}, exclude_outside={self.exclude_outside}"
+                f"{aa}"
             )
         return (
             f"onnx_op={self.onnx_op!r}, mode='nearest', "
@@ -3628,10 +3648,18 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
             "attribute 'coordinate_transformation_mode': 'half_pixel_symmetric' is not "
             "supported: its rounding is not reproduced exactly as onnxruntime computes it",
         )
-    if attrs.get("antialias", 0):  # a wider filter when shrinking: not implemented
-        raise refuse(node, f"attribute 'antialias': expected 0 with mode {mode!r}, got 1")
+    antialias = bool(attrs.get("antialias", 0))  # a kernel widened when shrinking
+    if antialias and mode == "nearest":
+        raise refuse(node, "attribute 'antialias': expected 0 with mode 'nearest', got 1")
+    if antialias and node.opset < 18:
+        raise refuse(
+            node,
+            f"attribute 'antialias': Resize has it from opset 18 on, this model's opset is "
+            f"{node.opset}",
+        )
     exclude_outside = attrs.get("exclude_outside", 0)
-    if exclude_outside and mode != "cubic":  # it changes the cubic weights only
+    # it changes the cubic weights and the antialiased ones only (plain linear clamps anyway)
+    if exclude_outside and mode != "cubic" and not antialias:
         raise refuse(node, f"attribute 'exclude_outside': expected 0 with mode {mode!r}, got 1")
     a = float(attrs.get("cubic_coeff_a", -0.75))  # mode "cubic" only
     if not np.isfinite(a):
@@ -3643,7 +3671,7 @@ def resize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
         _resize_axes(node, axes, len(static))
     operands = [x, _plain(roi), _plain(scales), _plain(sizes)]
     cubic = (a, bool(exclude_outside))
-    module = _Resize(node, operands, axes, transform, rounding, policy, mode, cubic)
+    module = _Resize(node, operands, axes, transform, rounding, policy, mode, cubic, antialias)
     if static is not None and not isinstance(scales, Ref) and not isinstance(sizes, Ref):
         known = tuple(1 if n is None else n for n in static)  # refused now, not when run
         plan = module.plan(known, getattr(scales, "value", None), getattr(sizes, "value", None))

@@ -74,7 +74,9 @@ as the identity. The mapping, layer by layer:
                              "bicubic" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
     ResizeLike               Resize(mode="linear", "half_pixel" or "align_corners") to the
-                             sizes Concat(Shape(x)[:−2], Shape(like)[−2:]), read at run time
+                             sizes Concat(Shape(x)[:−2], Shape(like)[−2:]), read at run time;
+                             antialias=True with antialias=1 and exclude_outside=1 (opset ≥
+                             18; "half_pixel" only)
     ShortcutA (resnet20)     Slice with step 2, then Pad of the channel axis
     LayerNorm2d, Permute     Transpose, LayerNormalization, Transpose; Transpose
     LayerScale (ConvNeXt)    Mul by the block's layer_scale
@@ -1039,6 +1041,14 @@ def _resize_like(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     size, whatever it is)."""
     m = node.module
     assert isinstance(m, nn.ResizeLike)
+    if m.antialias:
+        _needs(w, node, "Resize's antialias", 18)
+        if m.align_corners:
+            raise ValueError(
+                f"save: model: node {node.name!r} (ResizeLike): antialias with align_corners "
+                "centres output i at r·(i + ½), r = (n − 1)/(N − 1) (PyTorch's rule), which no "
+                "coordinate_transformation_mode of ONNX's Resize gives"
+            )
     base = node.name
     x, like = node.inputs
     x_shape = w.node("Shape", [x], f"{base}/x_shape", f"{base}/x_shape")
@@ -1058,7 +1068,10 @@ def _resize_like(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     )
     sizes = w.node("Concat", [lead, hw], f"{base}/sizes", f"{base}/sizes", axis=0)
     transform = "align_corners" if m.align_corners else "half_pixel"
-    attrs = {"mode": "linear", "coordinate_transformation_mode": transform}
+    attrs: dict[str, Any] = {"mode": "linear", "coordinate_transformation_mode": transform}
+    if m.antialias:
+        # ONNX's antialiased weights renormalised over the pixels inside: PyTorch's
+        attrs.update(antialias=1, exclude_outside=1)
     w.node("Resize", [x, "", "", sizes], node.output, base, **attrs)
 
 

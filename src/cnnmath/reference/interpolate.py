@@ -13,6 +13,15 @@ Keys' kernel W(d) at their distances d = 1 + t, t, 1 − t, 2 − t from u (a = 
 
     W(d) = (a + 2)|d|³ − (a + 3)|d|² + 1 for |d| ≤ 1,  a|d|³ − 5a|d|² + 8a|d| − 4a for 1 < |d| < 2.
 
+Antialiased (PyTorch's ``antialias=True``): r = input pixels per output pixel ((n − 1)/(N − 1)
+with align_corners, 0 when N = 1; else 1/scale_factor or n/N), stretch t = max(r, 1), half-width
+h = 1 (bilinear, triangle K(d) = max(0, 1 − |d|)) or 2 (bicubic, Keys' W with a = −0.5); output
+i is centred at c = r·(i + ½) and reads pixels j0 ≤ j < j1,
+
+    j0 = max(⌊c − h·t + ½⌋, 0),  j1 = min(⌊c + h·t + ½⌋, n),  weight K((j − c + ½)/t) / Σ of them.
+
+An axis that keeps its length is copied (N = n), whatever the factor.
+
 Coordinates and sums in float64; the result in x's dtype.
 """
 
@@ -73,6 +82,43 @@ def _cubic_weights(n, N, factor, align_corners):
     return out
 
 
+def _aa_weights(mode):
+    """The antialiased [[(pixel, weight), …]] of each output, by the formula above."""
+    h = 1 if mode == "bilinear" else 2
+
+    def kernel(d):
+        d = abs(d)
+        if mode == "bilinear":
+            return 1.0 - d if d < 1 else 0.0
+        a = -0.5
+        if d < 1:
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        if d < 2:
+            return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+        return 0.0
+
+    def weights(n, N, factor, align_corners):
+        out = []
+        for i in range(N):
+            if N == n:
+                out.append([(i, 1.0)])
+                continue
+            if align_corners:
+                r = (n - 1) / (N - 1) if N > 1 else 0.0
+            else:
+                r = 1.0 / factor if factor is not None else n / N
+            t = max(r, 1.0)
+            c = r * (i + 0.5)
+            j0 = max(math.floor(c - h * t + 0.5), 0)
+            j1 = min(math.floor(c + h * t + 0.5), n)
+            raw = [(j, kernel((j - c + 0.5) / t)) for j in range(j0, j1)]
+            total = sum(w for _, w in raw)
+            out.append([(j, w / total) for j, w in raw])
+        return out
+
+    return weights
+
+
 def _geometry(shape, size, scale_factor, align_corners, weights=None):
     m, n = shape[-2:]
     sizes = (None, None)
@@ -92,8 +138,10 @@ def _geometry(shape, size, scale_factor, align_corners, weights=None):
     )
 
 
-def interpolate_bilinear(x, size=None, scale_factor=None, align_corners=False):
+def interpolate_bilinear(x, size=None, scale_factor=None, align_corners=False, antialias=False):
     """Bilinear resize of x (B, C, m, n) or (C, m, n) by the formula above."""
+    if antialias:
+        return _taps_forward(x, size, scale_factor, align_corners, _aa_weights("bilinear"))
     batched = x.ndim == 4
     x4 = x if batched else x[None]
     rows, cols = _geometry(x.shape, size, scale_factor, align_corners)
@@ -113,10 +161,13 @@ def interpolate_bilinear(x, size=None, scale_factor=None, align_corners=False):
 
 
 def interpolate_bilinear_backward(
-    grad_output, input_shape, size=None, scale_factor=None, align_corners=False
+    grad_output, input_shape, size=None, scale_factor=None, align_corners=False, antialias=False
 ):
     """∂ℓ/∂X: each G[β, c, i, j] handed to the four input pixels output (i, j) read, times the
-    weight it gave each."""
+    weight it gave each (antialiased: to every pixel of its window)."""
+    if antialias:
+        weights = _aa_weights("bilinear")
+        return _taps_backward(grad_output, input_shape, size, scale_factor, align_corners, weights)
     batched = len(input_shape) == 4
     g4 = grad_output if batched else grad_output[None]
     rows, cols = _geometry(tuple(input_shape), size, scale_factor, align_corners)
@@ -133,11 +184,19 @@ def interpolate_bilinear_backward(
     return gx if batched else gx[0]
 
 
-def interpolate_bicubic(x, size=None, scale_factor=None, align_corners=False):
-    """Bicubic resize of x (B, C, m, n) or (C, m, n): the 16 weighted pixels of each output."""
+def interpolate_bicubic(x, size=None, scale_factor=None, align_corners=False, antialias=False):
+    """Bicubic resize of x (B, C, m, n) or (C, m, n): the 16 weighted pixels of each output
+    (antialiased: every pixel of its window)."""
+    weights = _aa_weights("bicubic") if antialias else _cubic_weights
+    return _taps_forward(x, size, scale_factor, align_corners, weights)
+
+
+def _taps_forward(x, size, scale_factor, align_corners, weights):
+    """Y[β, c, i, j] = Σ over the row taps (r, wr) of i and column taps (cc, wc) of j of
+    wr·wc·X[β, c, r, cc]."""
     batched = x.ndim == 4
     x4 = x if batched else x[None]
-    rows, cols = _geometry(x.shape, size, scale_factor, align_corners, _cubic_weights)
+    rows, cols = _geometry(x.shape, size, scale_factor, align_corners, weights)
     B, C = x4.shape[:2]
     y = np.zeros((B, C, len(rows), len(cols)))
     for b in range(B):
@@ -154,13 +213,19 @@ def interpolate_bicubic(x, size=None, scale_factor=None, align_corners=False):
 
 
 def interpolate_bicubic_backward(
-    grad_output, input_shape, size=None, scale_factor=None, align_corners=False
+    grad_output, input_shape, size=None, scale_factor=None, align_corners=False, antialias=False
 ):
     """∂ℓ/∂X: each G[β, c, i, j] handed to the 16 input pixels output (i, j) read, times the
     weight it gave each (a pixel read by several clipped taps receives each share)."""
+    weights = _aa_weights("bicubic") if antialias else _cubic_weights
+    return _taps_backward(grad_output, input_shape, size, scale_factor, align_corners, weights)
+
+
+def _taps_backward(grad_output, input_shape, size, scale_factor, align_corners, weights):
+    """∂ℓ/∂X[β, c, r, cc] = Σ over the outputs (i, j) that read (r, cc) of wr·wc·G[β, c, i, j]."""
     batched = len(input_shape) == 4
     g4 = grad_output if batched else grad_output[None]
-    rows, cols = _geometry(tuple(input_shape), size, scale_factor, align_corners, _cubic_weights)
+    rows, cols = _geometry(tuple(input_shape), size, scale_factor, align_corners, weights)
     B, C = g4.shape[:2]
     gx = np.zeros((B, C, *input_shape[-2:]))
     for b in range(B):
