@@ -121,3 +121,93 @@ def test_trigonometric_and_hyperbolic_functions_and_their_derivatives(op):
     if op in ("Asin", "Acos", "Acosh", "Atanh"):
         outside = np.array([[-2.0, 0.5 if op == "Acosh" else 2.0]])
         assert np.isnan(load(_graph([node], [("x", outside)]).SerializeToString())(outside)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Mod, CumSum, GatherElements, Range
+
+
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod_values_against_the_reference_and_gradients_against_torch(fmod):
+    """Mod of floats with mixed signs: fmod = 0 has the divisor's sign (Python's %),
+    fmod = 1 the dividend's (C's fmod), as ONNX's reference and onnxruntime (fmod = 1; its
+    opset-13 kernel refuses fmod = 0 on floats); integers too. The gradient to both inputs,
+    broadcasting, is torch.remainder's / torch.fmod's."""
+    torch = pytest.importorskip("torch")
+    a = rng.uniform(-5, 5, (3, 4))
+    b = rng.choice([-1, 1], 4) * rng.uniform(0.5, 2, 4)
+    node = helper.make_node("Mod", ["a", "b"], ["y"], name="mod", fmod=fmod)
+    inputs = [("a", a), ("b", b)]
+    model = _graph([node], inputs, opset=13)
+    graph = load(model.SerializeToString())
+    got = graph(a, b)
+    np.testing.assert_array_equal(got, (np.fmod if fmod else np.mod)(a, b))
+    reference = _graph([node], inputs, opset=28)
+    np.testing.assert_array_equal(got, _reference(reference, inputs)[0])
+    if fmod:
+        f32 = [(n, v.astype(np.float32)) for n, v in inputs]
+        np.testing.assert_array_equal(
+            load(_graph([node], f32, opset=13).SerializeToString())(*(v for _, v in f32)),
+            _ort(_graph([node], f32, opset=13), f32)[0],
+        )
+    ints = [("a", np.array([-7, -3, 3, 7], np.int64)), ("b", np.array([3, -3, -2, 2], np.int64))]
+    int_model = _graph([node], ints, opset=13)
+    np.testing.assert_array_equal(load(int_model.SerializeToString())(*(v for _, v in ints)),
+                                  _ort(int_model, ints)[0])  # fmt: skip
+    at, bt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    G = torch.randn(3, 4, dtype=torch.float64)
+    ((torch.fmod if fmod else torch.remainder)(at, bt) * G).sum().backward()
+    graph.train()
+    graph(a, b)
+    ga, gb = graph.backward(G.numpy())
+    assert rel_error(ga, at.grad.numpy()) <= 1e-14
+    assert rel_error(gb, bt.grad.numpy()) <= 1e-14
+    _trains(graph, [a, b])
+
+
+@pytest.mark.parametrize("exclusive", [0, 1])
+@pytest.mark.parametrize("reverse", [0, 1])
+def test_cumsum_against_onnxruntime_and_finite_differences(exclusive, reverse):
+    """Every combination of exclusive and reverse, the axis an initializer (negative) or a
+    run-time input; the gradient (the cumulative sum of G the other way) by differences."""
+    x = rng.standard_normal((3, 4, 5))
+    node = helper.make_node("CumSum", ["x", "axis"], ["y"], name="cs", exclusive=exclusive,
+                            reverse=reverse)  # fmt: skip
+    axis = np.array(-2, np.int64)
+    x32 = x.astype(np.float32)
+    for inputs, inits in (([("x", x32)], [("axis", axis)]), ([("x", x32), ("axis", axis)], [])):
+        model = _graph([node], inputs, inits)
+        got = load(model.SerializeToString())(*(a for _, a in inputs))
+        np.testing.assert_allclose(got, _ort(model, inputs)[0], rtol=1e-6, atol=1e-6)
+    graph = load(_graph([node], [("x", x)], [("axis", axis)]).SerializeToString())
+    _trains(graph, [x])
+
+
+def test_gather_elements_against_onnxruntime_and_its_scatter_add_gradient():
+    """Negative indices, indices shorter than data along another axis, and an index read
+    twice (its gradient collects both terms), against onnxruntime and finite differences."""
+    data = rng.standard_normal((3, 4))
+    indices = np.array([[0, -1, 1], [2, 2, 0]], np.int64)  # (2, 3): shorter along both axes
+    node = helper.make_node("GatherElements", ["data", "i"], ["y"], name="ge", axis=1)
+    d32 = data.astype(np.float32)
+    model = _graph([node], [("data", d32)], [("i", indices)])
+    np.testing.assert_array_equal(load(model.SerializeToString())(d32),
+                                  _ort(model, [("data", d32)])[0])  # fmt: skip
+    graph = load(_graph([node], [("data", data)], [("i", indices)]).SerializeToString())
+    graph(data)
+    g = graph.backward(np.ones((2, 3)))
+    np.testing.assert_array_equal(g, [[1, 1, 0, 1], [1, 0, 2, 0], [0, 0, 0, 0]])
+    _trains(graph, [data])
+
+
+def test_range_at_run_time_against_onnxruntime():
+    """Range of run-time scalars (float and integer, negative delta, an empty result)."""
+    node = helper.make_node("Range", ["a", "b", "d"], ["y"], name="r")
+    for a, b, d in ((1.5, 4.0, 0.5), (10, 4, -2), (0, 5, 2), (3, 1, 1)):
+        dtype = np.float32 if isinstance(a, float) else np.int64
+        inputs = [(n, np.array(v, dtype)) for n, v in zip("abd", (a, b, d))]
+        model = _graph([node], inputs, opset=11)
+        got = load(model.SerializeToString())(*(v for _, v in inputs))
+        want = _ort(model, inputs)[0]
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

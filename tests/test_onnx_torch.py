@@ -637,3 +637,23 @@ def test_pixel_unshuffle_export_agrees_and_trains_as_torch(opset):
     assert rel_error(graph(x.numpy()), want) <= 1e-12
     loads_as_onnxruntime(model, x, opset_version=opset)
     trains_as_torch(model, x, graph)
+
+
+class _Positions(torch.nn.Module):
+    """x weighted by its column index, ``torch.arange(width)``: with a dynamic width the
+    export computes the Range from the input's Shape at run time."""
+
+    def forward(self, x):
+        return x * torch.arange(x.shape[-1], dtype=x.dtype)
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_a_range_of_a_dynamic_size_runs_at_other_sizes(opset):
+    model = _Positions()
+    x = torch.randn(2, 3, 5, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset, dynamic_axes={"x": {2: "width"}}))
+    assert "Range" in {m.onnx_op for m in graph.modules() if hasattr(m, "onnx_op")}
+    for width in (5, 8, 1):
+        xw = torch.randn(2, 3, width, dtype=torch.float64)
+        np.testing.assert_array_equal(graph(xw.numpy()), model(xw).numpy())
+    trains_as_torch(model, x, graph)

@@ -160,6 +160,8 @@ _ATTRIBUTE_TYPES = {
             "detect_positive",
             "end",
             "exclude_outside",
+            "exclusive",
+            "fmod",
             "group",
             "ignore_index",
             "keepdims",
@@ -167,11 +169,12 @@ _ATTRIBUTE_TYPES = {
             "num_outputs",
             "offset_group",
             "p",
+            "reverse",
             "saturate",
             "seed",
             "select_last_index",
-            "stash_type",
             "start",
+            "stash_type",
             "storage_order",
             "to",
             "training_mode",
@@ -223,8 +226,11 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
             "ceil_mode",
             "count_include_pad",
             "exclude_outside",
+            "exclusive",
+            "fmod",
             "keepdims",
             "noop_with_empty_axes",
+            "reverse",
             "saturate",
             "select_last_index",
             "storage_order",
@@ -1367,6 +1373,181 @@ def _instance_shapes(node: Node, x: Sequence[Any], scale: Sequence[Any], B: Sequ
                 f"input {name!r}: expected shape (C,), one value per channel ({C}), "
                 f"got {tuple(shape)}",
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# GroupNormalization; QuantizeLinear and DequantizeLinear; TopK; Mod, CumSum, GatherElements,
+# Range; LpPool and GlobalLpPool
+
+
+def _one_int(node: Node, name: str, v: Any) -> int:
+    """A scalar integer input given as a 0-D tensor or a 1-D tensor of one value (TopK's K,
+    CumSum's axis)."""
+    v = np.asarray(v)
+    if v.size != 1 or v.ndim > 1 or not np.issubdtype(v.dtype, np.integer):
+        raise refuse(
+            node,
+            f"input {name!r}: expected one integer (a 0-D or 1-element tensor), got {v.dtype} "
+            f"of shape {v.shape}",
+        )
+    return int(v.reshape(()))
+
+
+class _Mod(_Op):
+    """Mod, elementwise with NumPy (= ONNX multidirectional) broadcasting: with ``fmod`` = 0
+    r = a − ⌊a/b⌋·b, the sign of b (``numpy.mod``, integers and floats alike: the
+    definition of opset 28, which opsets 10 and 13 gave for integers only); with ``fmod`` = 1
+    r = a − trunc(a/b)·b, the sign of a (C's fmod, ``numpy.fmod``). A float b = 0 gives
+    NaN; an integer b = 0 gives 0 (NumPy's; ONNX leaves it undefined). Backward, for floats
+    (as PyTorch's remainder and fmod): ∂r/∂a = 1, ∂r/∂b = −⌊a/b⌋ (fmod = 0) or −trunc(a/b),
+    each summed over the axes broadcasting stretched; integers have no gradient."""
+
+    roles = ("A", "B")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], fmod: bool) -> None:
+        super().__init__(node, operands)
+        self.fmod = fmod
+
+    def compute(self, a: Any, b: Any) -> tuple[np.ndarray, Any]:
+        a, b = np.asarray(a), np.asarray(b)
+        if a.dtype != b.dtype:
+            raise refuse(
+                self.onnx_node, f"inputs: expected A and B of one type, got {a.dtype} and {b.dtype}"
+            )
+        _guard(_broadcast(self.onnx_node, self.roles, [a.shape, b.shape]), a.itemsize)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.fmod(a, b) if self.fmod else np.mod(a, b)), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        a, b = np.asarray(args[0]), np.asarray(args[1])
+        if not _is_float(a):
+            return [None, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.trunc(a / b) if self.fmod else np.floor(a / b)
+        return [unbroadcast(g, a.shape), unbroadcast(-g * q, b.shape)]
+
+    def extra_repr(self) -> str:
+        """The op type and its formula."""
+        return f"onnx_op={self.onnx_op!r}, fmod={int(self.fmod)}"
+
+
+def _cumsum(x: np.ndarray, a: int, exclusive: bool, reverse: bool) -> np.ndarray:
+    """y_i = Σ x_j along axis ``a`` over j ≤ i (j < i: ``exclusive``; j ≥ i and j > i with
+    ``reverse``), accumulated in x's type."""
+    if reverse:
+        x = np.flip(x, axis=a)
+    y = np.cumsum(x, axis=a, dtype=x.dtype)
+    if exclusive:  # shifted one along: a 0 first, the last sum dropped
+        y = _window(y, [-1], [x.shape[a]], [a])
+    return np.flip(y, axis=a) if reverse else y
+
+
+class _CumSum(_Op):
+    """CumSum along ``axis`` (an input: one integer, at load or run time): y_i = Σ_{j ≤ i} x_j,
+    Σ_{j < i} with ``exclusive``, and from the other end (j ≥ i, j > i) with ``reverse``.
+    Backward: ∂ℓ/∂x_j = Σ_{i ≥ j} G_i — the cumulative sum of G with the same ``exclusive``
+    and the opposite ``reverse``."""
+
+    roles = ("x", "axis")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], exclusive: bool, reverse: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.exclusive, self.reverse = exclusive, reverse
+
+    def compute(self, x: Any, axis: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        a = _axis(self.onnx_node, "input 'axis'", _one_int(self.onnx_node, "axis", axis), x.ndim)
+        return _cumsum(x, a, self.exclusive, self.reverse), a
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [_cumsum(g, ctx, self.exclusive, not self.reverse), None]
+
+    def extra_repr(self) -> str:
+        """The op type and its flags."""
+        return (
+            f"onnx_op={self.onnx_op!r}, exclusive={int(self.exclusive)}, "
+            f"reverse={int(self.reverse)}"
+        )
+
+
+class _GatherElements(_Op):
+    """GatherElements along ``axis`` a: out[i] = data[i with i_a replaced by indices[i]],
+    out of indices' shape (data's rank; along the other axes no longer than data's), an
+    index in [−n, n − 1] (n = data's length along a; a negative one counts from the end).
+    Backward: G scatter-added into data's shape at the indices gathered (an index read
+    twice gets both terms)."""
+
+    roles = ("data", "indices")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int) -> None:
+        super().__init__(node, operands)
+        self.axis = axis
+
+    def compute(self, data: Any, indices: Any) -> tuple[np.ndarray, Any]:
+        data, indices = np.asarray(data), np.asarray(indices)
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(data.ndim, 1))
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise refuse(
+                self.onnx_node, f"input 'indices': expected int32 or int64, got {indices.dtype}"
+            )
+        if (
+            data.ndim == 0
+            or indices.ndim != data.ndim
+            or any(m > n for i, (m, n) in enumerate(zip(indices.shape, data.shape)) if i != a)
+        ):
+            raise refuse(
+                self.onnx_node,
+                f"input 'indices': expected data's rank {data.ndim} and no axis but {a} longer "
+                f"than data's {data.shape}, got shape {indices.shape}",
+            )
+        n = data.shape[a]
+        if indices.size and (indices.min() < -n or indices.max() >= n):
+            raise refuse(
+                self.onnx_node,
+                f"input 'indices': expected values in [{-n}, {n - 1}] (axis {a} of data's "
+                f"{data.shape}), got values from {indices.min()} to {indices.max()}",
+            )
+        index = np.where(indices < 0, indices + n, indices).astype(np.intp)
+        where = list(np.indices(index.shape, sparse=True))
+        where[a] = index
+        return data[tuple(where)], tuple(where)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        data = np.asarray(args[0])
+        if not _is_float(data):
+            return [None, None]
+        gd = np.zeros(data.shape, g.dtype)
+        np.add.at(gd, ctx, g)
+        return [gd, None]
+
+
+class _Range(_Op):
+    """Range: start + i·delta for i = 0 … n − 1, n = max(⌈(limit − start)/delta⌉, 0), in
+    start's type (start, limit and delta are scalars of one type; delta ≠ 0), at load time
+    (folded) or at run time. No gradient (as PyTorch's arange)."""
+
+    roles = ("start", "limit", "delta")
+
+    def compute(self, start: Any, limit: Any, delta: Any) -> tuple[np.ndarray, Any]:
+        start, limit, delta = (np.asarray(v) for v in (start, limit, delta))
+        if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
+            raise refuse(
+                self.onnx_node,
+                "inputs: expected scalars start, limit and a non-zero delta, got shapes "
+                f"{start.shape}, {limit.shape}, {delta.shape} and delta {delta}",
+            )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            span = (float(limit) - float(start)) / float(delta)
+        if not math.isfinite(span):
+            raise refuse(self.onnx_node, f"inputs: expected finite values, got span {span}")
+        n = max(math.ceil(span), 0)
+        _guard([n], start.itemsize)
+        return (start + np.arange(n, dtype=start.dtype) * delta).astype(start.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None, None, None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3932,6 +4113,34 @@ def _as_narrow(ins: list[Operand], info: dict[str, Any]) -> Built | None:
     return nn.Narrow(axis, piece.start, max(piece.stop - piece.start, 0)), [x.name]
 
 
+def mod(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = list(ins)
+    return _generic(_Mod(node, operands, bool(attrs.get("fmod", 0))), operands)
+
+
+def cum_sum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    exclusive, reverse = bool(attrs.get("exclusive", 0)), bool(attrs.get("reverse", 0))
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_CumSum(node, operands, exclusive, reverse), operands)
+
+
+def gather_elements(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    axis = int(attrs.get("axis", 0))
+    rank = _rank(info, ins[0])
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_GatherElements(node, operands, axis), operands)
+
+
+def range_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Range: folded at load time on constants (the window indices PyTorch's exports compute),
+    else ``_Range`` at run time. ``stash_type`` concerns float16 and bfloat16 only."""
+    attrs.get("stash_type")
+    operands = [_plain(o) for o in ins]
+    return _generic(_Range(node, operands), operands)
+
+
 CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Built]] = {
     "Conv": conv,
     "DeformConv": deform_conv,
@@ -4014,6 +4223,10 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Hardmax": hardmax,
     "LpNormalization": lp_normalization,
     **dict.fromkeys(("IsNaN", "IsInf"), predicate),
+    "Mod": mod,
+    "CumSum": cum_sum,
+    "GatherElements": gather_elements,
+    "Range": range_,
 }
 
 
@@ -4025,15 +4238,7 @@ _ONNX_TYPES = {np.dtype(t): code for code, t in _CAST_TYPES.items()}
 
 
 def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
-    """The value of a ConstantOfShape or Range node whose inputs are all constants."""
-    if node.op_type == "Range":  # start + i·delta for i < ⌈(limit − start)/delta⌉
-        start, limit, delta = (np.asarray(v) for v in values)
-        if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
-            raise refuse(node, "inputs: expected scalars start, limit and a non-zero delta")
-        n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
-        if n > FOLD_LIMIT:
-            raise refuse(node, f"output: expected at most {FOLD_LIMIT} values, got {n}")
-        return (start + np.arange(n, dtype=start.dtype) * delta).astype(start.dtype)
+    """The value of a ConstantOfShape node whose input is a constant."""
     if node.op_type == "ConstantOfShape":
         fill = attrs.get("value")
         fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)[:1]
@@ -4044,7 +4249,7 @@ def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarra
     raise refuse(node, f"op type {node.op_type!r} is not folded")
 
 
-FOLD_ONLY = ("ConstantOfShape", "Range")
+FOLD_ONLY = ("ConstantOfShape",)
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
 
@@ -4117,6 +4322,9 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "GridSample": ((16, "X grid", 2),),
     "AffineGrid": ((20, "theta size", 2),),
     "Range": ((11, "start limit delta", 3),),
+    "Mod": ((10, "A B", 2),),
+    "CumSum": ((11, "x axis", 2),),
+    "GatherElements": ((11, "data indices", 2),),
     **dict.fromkeys(
         ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"),
         ((7, "input", 1),),
