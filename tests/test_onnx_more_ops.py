@@ -81,6 +81,50 @@ def _kinds(graph):
 
 
 # ---------------------------------------------------------------------------------------------
+# TopK
+
+
+@pytest.mark.parametrize("largest", [1, 0])
+@pytest.mark.parametrize("axis", [1, -1])
+def test_top_k_values_and_indices_against_onnxruntime_and_finite_differences(largest, axis):
+    """Both outputs against onnxruntime (float32, ties broken to the lower index, K an
+    initializer and a run-time input); the values' gradient, scattered back to the indices,
+    against finite differences (float64)."""
+    x = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    x[0, 1, 1] = x[0, 2, 1] = x[0, 1, 2] = x[0, 1, 4] = 3.0  # ties along both axes
+    k = np.array([3], np.int64)
+    node = helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top", axis=axis,
+                            largest=largest)  # fmt: skip
+    for inputs, inits in (([("x", x)], [("k", k)]), ([("x", x), ("k", k)], [])):
+        model = _graph([node], inputs, inits, outputs=("v", "i"),
+                       output_dtypes=(np.float32, np.int64))  # fmt: skip
+        graph = load(model.SerializeToString())
+        values, indices = graph(*(a for _, a in inputs))
+        want_v, want_i = _ort(model, inputs)
+        np.testing.assert_array_equal(values, want_v)
+        np.testing.assert_array_equal(indices, want_i)
+        assert indices.dtype == np.int64
+    x64 = x.astype(np.float64) + rng.uniform(0, 1e-3, x.shape)  # no ties: differentiable
+    model = _graph([node], [("x", x64)], [("k", k)], outputs=("v",))
+    graph = load(model.SerializeToString())
+    _trains(graph, [x64])
+
+
+def test_top_k_matches_torch_topk_with_its_gradient():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
+    node = helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top")
+    model = _graph([node], [("x", x.detach().numpy())], [("k", np.array([4]))], outputs=("v",))
+    graph = load(model.SerializeToString())
+    values, _ = x.topk(4)
+    G = torch.randn_like(values)
+    (values * G).sum().backward()
+    graph.train()
+    np.testing.assert_array_equal(graph(x.detach().numpy()), values.detach().numpy())
+    np.testing.assert_array_equal(graph.backward(G.numpy()), x.grad.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
 # Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh
 
 _TRIG = {

@@ -639,6 +639,42 @@ def test_pixel_unshuffle_export_agrees_and_trains_as_torch(opset):
     trains_as_torch(model, x, graph)
 
 
+class _Indexing(torch.nn.Module):
+    """After a convolution: TopK's values and indices (as a float and to gather by:
+    GatherElements), CumSum, fmod (Mod), and Tan, Asin, Acos, Atan on their domains."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3)
+
+    def forward(self, x):
+        z = self.conv(x)
+        t = 0.9 * torch.tanh(z)  # in (−0.9, 0.9)
+        values, indices = z.topk(2, dim=1)
+        return torch.cat(
+            [
+                values,
+                torch.gather(z, 1, indices) * indices.to(z.dtype),
+                torch.cumsum(z, 2),
+                torch.fmod(z, 0.7),
+                torch.tan(t),
+                torch.asin(t),
+                torch.acos(t),
+                torch.atan(z),
+            ],
+            dim=1,
+        )
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_topk_gather_cumsum_fmod_and_trigonometry_agree_and_train_as_torch(opset):
+    torch.manual_seed(8)
+    model = _Indexing().double().eval()
+    x = torch.randn(2, 2, 6, 5, dtype=torch.float64)
+    ops = {"TopK", "GatherElements", "CumSum", "Mod", "Tan", "Asin", "Acos", "Atan"}
+    _exported_agrees_and_trains(model, x, opset, ops)
+
+
 class _Positions(torch.nn.Module):
     """x weighted by its column index, ``torch.arange(width)``: with a dynamic width the
     export computes the Range from the input's Shape at run time."""

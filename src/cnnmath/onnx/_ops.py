@@ -165,6 +165,7 @@ _ATTRIBUTE_TYPES = {
             "group",
             "ignore_index",
             "keepdims",
+            "largest",
             "noop_with_empty_axes",
             "num_outputs",
             "offset_group",
@@ -173,6 +174,7 @@ _ATTRIBUTE_TYPES = {
             "saturate",
             "seed",
             "select_last_index",
+            "sorted",
             "start",
             "stash_type",
             "storage_order",
@@ -229,10 +231,12 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
             "exclusive",
             "fmod",
             "keepdims",
+            "largest",
             "noop_with_empty_axes",
             "reverse",
             "saturate",
             "select_last_index",
+            "sorted",
             "storage_order",
             "training_mode",
             "transA",
@@ -1391,6 +1395,67 @@ def _one_int(node: Node, name: str, v: Any) -> int:
             f"of shape {v.shape}",
         )
     return int(v.reshape(()))
+
+
+def _sorted_order(x: np.ndarray, a: int, largest: bool) -> np.ndarray:
+    """Indices along axis ``a`` ordering x from largest to smallest (``largest``) or smallest
+    to largest, equal values by increasing index (ONNX's TopK rule). A NaN counts as larger
+    than every number (NumPy's sort puts it last). The largest-first order is the stable
+    ascending sort of x reversed along the axis, mapped back and reversed: no negation, so
+    unsigned and the most negative integers sort right."""
+    if not largest:
+        return np.argsort(x, axis=a, kind="stable")
+    n = x.shape[a]
+    flipped = np.argsort(np.flip(x, axis=a), axis=a, kind="stable")
+    return np.flip(n - 1 - flipped, axis=a)
+
+
+class _TopK(_Op):
+    """TopK: the K largest (``largest`` = 1) or smallest values of X along ``axis`` and their
+    indices (int64), in sorted order (also for ``sorted`` = 0, where ONNX leaves the order
+    open), equal values by increasing index. K is a one-value input, 0 ≤ K ≤ the axis'
+    length, known at load time or computed at run time. Values: X's shape with K along the
+    axis; ∂ℓ/∂X is G scattered back to the indices (0 elsewhere: the indices are distinct).
+    ``output`` picks the node's output this module computes (0: Values, 1: Indices, no
+    gradient)."""
+
+    roles = ("X", "K")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], axis: int, largest: bool, output: int
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.largest, self.output = axis, largest, output
+
+    def compute(self, x: Any, k: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise refuse(self.onnx_node, "input 'X': expected at least one axis, got a scalar")
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, x.ndim)
+        K = _one_int(self.onnx_node, "K", k)
+        if not 0 <= K <= x.shape[a]:
+            raise refuse(
+                self.onnx_node,
+                f"input 'K': expected 0 ≤ K ≤ {x.shape[a]} (X's length along axis {a}), got {K}",
+            )
+        index = np.take(_sorted_order(x, a, self.largest), np.arange(K), axis=a)
+        if self.output == 1:
+            return index.astype(np.int64), None
+        return np.take_along_axis(x, index, axis=a), (a, index)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        if ctx is None:  # the indices
+            return [None, None]
+        a, index = ctx
+        x = np.asarray(args[0])
+        gx = np.zeros(x.shape, g.dtype)
+        np.put_along_axis(gx, index, g, axis=a)
+        return [gx, None]
+
+    def extra_repr(self) -> str:
+        """The op type, the axis and which end."""
+        which = "Values" if self.output == 0 else "Indices"
+        return f"onnx_op={self.onnx_op!r}, axis={self.axis}, largest={self.largest}, {which}"
 
 
 class _Mod(_Op):
@@ -4113,6 +4178,24 @@ def _as_narrow(ins: list[Operand], info: dict[str, Any]) -> Built | None:
     return nn.Narrow(axis, piece.start, max(piece.stop - piece.start, 0)), [x.name]
 
 
+def top_k(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """TopK: Values (``_TopK``); its Indices, when read, a second ``_TopK`` handed to the
+    loader through ``info["more"]`` as (output name, built)."""
+    x, k = ins
+    axis, largest = int(attrs.get("axis", -1)), bool(attrs.get("largest", 1))
+    attrs.get("sorted")  # the values come sorted either way (sorted = 0 leaves the order open)
+    rank = _rank(info, x)
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
+    operands = [x, _plain(k)]
+    outputs = info["all_outputs"]
+    if len(outputs) > 1 and outputs[1]:
+        indices = [_plain(x), _plain(k)]
+        built = _generic(_TopK(node, indices, axis, largest, 1), indices)
+        info["more"] = [(outputs[1], built)]
+    return _generic(_TopK(node, operands, axis, largest, 0), operands)
+
+
 def mod(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     operands = list(ins)
     return _generic(_Mod(node, operands, bool(attrs.get("fmod", 0))), operands)
@@ -4223,6 +4306,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Hardmax": hardmax,
     "LpNormalization": lp_normalization,
     **dict.fromkeys(("IsNaN", "IsInf"), predicate),
+    "TopK": top_k,
     "Mod": mod,
     "CumSum": cum_sum,
     "GatherElements": gather_elements,
@@ -4322,6 +4406,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "GridSample": ((16, "X grid", 2),),
     "AffineGrid": ((20, "theta size", 2),),
     "Range": ((11, "start limit delta", 3),),
+    "TopK": ((10, "X K", 2),),
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),
     "GatherElements": ((11, "data indices", 2),),

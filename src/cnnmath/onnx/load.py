@@ -309,6 +309,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             "LayerNormalization",
             "SoftmaxCrossEntropyLoss",
             "Split",
+            "TopK",
         ):
             raise refuse(
                 node,
