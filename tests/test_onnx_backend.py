@@ -378,6 +378,7 @@ def test_every_supported_op_is_exercised(outcomes):
         "mod",
         "cumsum",
         "range",
+        "lppool",
     ):
         assert op in ops_run, op
     for name in ("test_maxpool_3d_default", "test_averagepool_3d_default"):  # volumes

@@ -255,3 +255,74 @@ def test_range_at_run_time_against_onnxruntime():
         want = _ort(model, inputs)[0]
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# LpPool, GlobalLpPool
+
+
+def _lp(kernel, **attrs):
+    return helper.make_node("LpPool", ["x"], ["y"], name="lp", kernel_shape=kernel, **attrs)
+
+
+LP_POOLS = [
+    ("1d_p3", _lp([3], p=3, strides=[2]), (2, 3, 9)),
+    ("2d_p2", _lp([2, 2], p=2), (2, 3, 5, 6)),
+    ("2d_p1_pads", _lp([3, 3], p=1, pads=[1, 0, 2, 1]), (1, 2, 5, 5)),
+    ("2d_p4_dilated", _lp([2, 3], p=4, dilations=[2, 1], strides=[1, 2]), (1, 2, 6, 7)),
+    ("2d_same_lower", _lp([2, 2], auto_pad="SAME_LOWER", strides=[2, 2]), (1, 2, 5, 5)),
+    ("2d_ceil", _lp([2, 2], p=3, strides=[2, 2], ceil_mode=1), (1, 2, 5, 7)),
+    ("3d_p2", _lp([2, 2, 2], strides=[1, 2, 1]), (1, 2, 3, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("node, shape", [c[1:] for c in LP_POOLS], ids=[c[0] for c in LP_POOLS])
+def test_lp_pool_against_onnxruntime_and_finite_differences(node, shape):
+    x = rng.standard_normal(shape)
+    x32 = x.astype(np.float32)
+    model = _graph([node], [("x", x32)], opset=18)
+    got = load(model.SerializeToString())(x32)
+    assert got.dtype == np.float32
+    assert rel_error(got, _ort(model, [("x", x32)])[0]) <= 1e-6
+    graph = load(_graph([node], [("x", x)], opset=18).SerializeToString())
+    _trains(graph, [x])
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_lp_pool_is_torchs_lp_pool2d_of_the_absolute_value(p):
+    """ONNX's LpPool sums |x|^p, PyTorch's LPPool2d x^p: on |x| they agree, in value and in
+    autograd's gradient through the absolute value (sign(x)·…, 0 at 0)."""
+    torch = pytest.importorskip("torch")
+    x = torch.randn(2, 3, 7, 8, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.lp_pool2d(x.abs(), p, (3, 2), stride=(2, 2))
+    G = torch.randn_like(y)
+    (y * G).sum().backward()
+    node = _lp([3, 2], p=p, strides=[2, 2])
+    graph = load(_graph([node], [("x", x.detach().numpy())], opset=18).SerializeToString())
+    graph.train()
+    assert rel_error(graph(x.detach().numpy()), y.detach().numpy()) <= 1e-12
+    assert rel_error(graph.backward(G.numpy()), x.grad.numpy()) <= 1e-12
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_global_lp_pool_against_onnxruntime_and_finite_differences(p):
+    x = rng.standard_normal((2, 3, 4, 5))
+    node = helper.make_node("GlobalLpPool", ["x"], ["y"], name="glp", p=p)
+    x32 = x.astype(np.float32)
+    model = _graph([node], [("x", x32)], opset=18)
+    got = load(model.SerializeToString())(x32)
+    assert got.shape == (2, 3, 1, 1)
+    assert rel_error(got, _ort(model, [("x", x32)])[0]) <= 1e-6
+    graph = load(_graph([node], [("x", x)], opset=18).SerializeToString())
+    _trains(graph, [x])
+
+
+def test_lp_pool_of_a_window_of_zeros_has_gradient_zero():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, :2, :2] = [[1.0, -2.0], [0.5, 0.0]]
+    graph = load(_graph([_lp([2, 2], strides=[2, 2])], [("x", x)], opset=18).SerializeToString())
+    y = graph(x)
+    np.testing.assert_allclose(y[0, 0], [[np.sqrt(5.25), 0], [0, 0]])
+    g = graph.backward(np.ones_like(y))
+    np.testing.assert_allclose(g[0, 0, :2, :2], x[0, 0, :2, :2] / np.sqrt(5.25))
+    assert not np.any(g[0, 0, 2:]) and not np.any(g[0, 0, :, 2:])

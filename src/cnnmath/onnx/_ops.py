@@ -1615,6 +1615,133 @@ class _Range(_Op):
         return [None, None, None]
 
 
+def _lp_power(x: np.ndarray, p: int) -> np.ndarray:
+    """|x|^p."""
+    return np.abs(x) if p == 1 else (x * x if p == 2 else np.abs(x) ** p)
+
+
+def _lp_backward(x: np.ndarray, y: np.ndarray, g: np.ndarray, p: int) -> tuple[Any, Any]:
+    """The two factors of ∂y/∂x for y = (Σ|x|^p)^(1/p): G·y^(1−p) per output (0 where y = 0:
+    a window of zeros, where the norm has no derivative) and |x|^(p−1)·sign(x) per input."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        per_output = g if p == 1 else np.where(y > 0, g * y ** (1 - p), 0).astype(g.dtype)
+    per_input = np.sign(x) if p == 1 else (x if p == 2 else np.abs(x) ** (p - 1) * np.sign(x))
+    return per_output, per_input
+
+
+class _LpPool(_Op):
+    """LpPool on (N, C, D1, …, Dk), k = len(kernel_shape) spatial axes:
+
+        y[n, c, o] = (Σ_{t in the window} |x_pad[n, c, s·o + d·t]|^p)^(1/p),
+
+    x_pad x padded with zeros (``pads``, or auto_pad's SAME_UPPER / SAME_LOWER), windows of
+    ``kernel_shape`` taps spaced ``dilations`` apart every ``strides``; output size
+    ⌊(D + pb + pe − d(k − 1) − 1)/s⌋ + 1 per axis (⌈·⌉ with ``ceil_mode``, a last window
+    starting inside x or its begin padding, as MaxPool's). The sum is a loop over the kernel's
+    taps of strided views, never over pixels. Backward:
+    ∂y/∂x = (|x|/y)^(p−1)·sign(x), summed over the windows x lies in (0 where y = 0)."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], geo: dict[str, Any], p: int):
+        super().__init__(node, operands)
+        self.geo, self.p = geo, p
+
+    def _layout(self, x: np.ndarray) -> tuple[list[int], list[int], list[int]]:
+        g = self.geo
+        k = len(g["kernel_shape"])
+        if x.ndim != k + 2:
+            raise refuse(
+                self.onnx_node,
+                f"input 'X': expected (N, C) and {k} spatial axes (kernel_shape "
+                f"{g['kernel_shape']}), got shape {x.shape}",
+            )
+        begins, lengths, outs = [], [], []
+        for i, m in enumerate(x.shape[2:]):
+            kk, s, d = g["kernel_shape"][i], g["strides"][i], g["dilations"][i]
+            if g["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+                pb, pe = _same_pads(m, kk, s, d, g["auto_pad"] == "SAME_UPPER")
+            else:
+                pb, pe = g["pads"][i], g["pads"][i + k]
+            out, length = _pool_extent(m, kk, s, d, pb, pe, g["ceil_mode"])
+            if out < 1:
+                raise refuse(
+                    self.onnx_node,
+                    f"input 'X': the window ({kk}, dilation {d}) is larger than the padded "
+                    f"input ({m} + {pb} + {pe}) along axis {i + 2}",
+                )
+            begins.append(pb)
+            lengths.append(length)
+            outs.append(out)
+        return begins, lengths, outs
+
+    def _taps(self, outs: Sequence[int]) -> Iterator[tuple[slice, ...]]:
+        """For each tap t of the kernel, the strided view of the padded input it reads."""
+        g = self.geo
+        for tap in np.ndindex(*g["kernel_shape"]):
+            yield (slice(None), slice(None)) + tuple(
+                slice(d * t, d * t + s * (o - 1) + 1, s)
+                for t, d, s, o in zip(tap, g["dilations"], g["strides"], outs)
+            )
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        begins, lengths, outs = self._layout(x)
+        axes = range(2, x.ndim)
+        xp = _window(_lp_power(x, self.p), [-b for b in begins], lengths, axes)
+        total = np.zeros((*x.shape[:2], *outs), x.dtype)
+        for view in self._taps(outs):
+            total += xp[view]
+        y = total if self.p == 1 else (np.sqrt(total) if self.p == 2 else total ** (1 / self.p))
+        return y.astype(x.dtype), (y, begins, lengths, outs)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        y, begins, lengths, outs = ctx
+        x = np.asarray(args[0])
+        per_output, per_input = _lp_backward(x, y, g, self.p)
+        gp = np.zeros((*x.shape[:2], *lengths), g.dtype)
+        for view in self._taps(outs):
+            gp[view] += per_output
+        gx = _window(gp, begins, x.shape[2:], range(2, x.ndim))
+        return [(gx * per_input).astype(x.dtype)]
+
+    def extra_repr(self) -> str:
+        """The op type, p and the window."""
+        g = self.geo
+        return (
+            f"onnx_op={self.onnx_op!r}, p={self.p}, kernel_shape={g['kernel_shape']}, "
+            f"strides={g['strides']}, dilations={g['dilations']}"
+        )
+
+
+class _GlobalLpPool(_Op):
+    """GlobalLpPool: y[n, c] = (Σ over every spatial position |x[n, c, …]|^p)^(1/p), the
+    spatial axes kept as size 1. Backward: ∂y/∂x = (|x|/y)^(p−1)·sign(x) (0 where y = 0)."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], p: int) -> None:
+        super().__init__(node, operands)
+        self.p = p
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if x.ndim < 2:
+            raise refuse(self.onnx_node, f"input 'X': expected (N, C, …), got shape {x.shape}")
+        total = np.sum(_lp_power(x, self.p), axis=tuple(range(2, x.ndim)), keepdims=True)
+        y = total if self.p == 1 else (np.sqrt(total) if self.p == 2 else total ** (1 / self.p))
+        return y.astype(x.dtype), y
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x = np.asarray(args[0])
+        per_output, per_input = _lp_backward(x, ctx, g, self.p)
+        return [(per_output * per_input).astype(x.dtype)]
+
+    def extra_repr(self) -> str:
+        """The op type and p."""
+        return f"onnx_op={self.onnx_op!r}, p={self.p}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Softmax, reductions
 
@@ -4224,6 +4351,54 @@ def range_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return _generic(_Range(node, operands), operands)
 
 
+def _lp_order(node: Node, attrs: Attrs) -> int:
+    """LpPool's and GlobalLpPool's ``p``, an integer ≥ 1."""
+    p = attrs.get("p", 2)
+    if p < 1:
+        raise refuse(node, f"attribute 'p': expected an integer >= 1, got {p}")
+    return int(p)
+
+
+def lp_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """LpPool (``_LpPool``) over as many spatial axes as ``kernel_shape`` has sizes."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise refuse(
+            node,
+            "attribute 'auto_pad': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, "
+            f"got {auto_pad!r}",
+        )
+    kernel = attrs.ints("kernel_shape", None)
+    if not kernel:
+        raise refuse(node, "attribute 'kernel_shape' is required")
+    k = len(kernel)
+    rank = _rank(info, ins[0])
+    if rank is not None and rank != k + 2:
+        raise refuse(
+            node,
+            f"attribute 'kernel_shape': expected {rank - 2} sizes (X has rank {rank}), "
+            f"got {kernel}",
+        )
+    geo: dict[str, Any] = {"auto_pad": auto_pad, "kernel_shape": kernel}
+    for name, default, n, low in (
+        ("strides", [1] * k, k, 1),
+        ("dilations", [1] * k, k, 1),
+        ("pads", [0] * 2 * k, 2 * k, 0),
+    ):
+        value = attrs.ints(name, default) or default
+        if len(value) != n or min(value) < low:
+            raise refuse(node, f"attribute {name!r}: expected {n} values >= {low}, got {value}")
+        geo[name] = value
+    if auto_pad == "VALID":
+        geo["pads"] = [0] * 2 * k
+    geo["ceil_mode"] = bool(attrs.get("ceil_mode", 0))
+    return _generic(_LpPool(node, ins[:1], geo, _lp_order(node, attrs)), ins[:1])
+
+
+def global_lp_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    return _generic(_GlobalLpPool(node, ins[:1], _lp_order(node, attrs)), ins[:1])
+
+
 CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Built]] = {
     "Conv": conv,
     "DeformConv": deform_conv,
@@ -4311,6 +4486,8 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "CumSum": cum_sum,
     "GatherElements": gather_elements,
     "Range": range_,
+    "LpPool": lp_pool,
+    "GlobalLpPool": global_lp_pool,
 }
 
 
@@ -4410,6 +4587,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),
     "GatherElements": ((11, "data indices", 2),),
+    **dict.fromkeys(("LpPool", "GlobalLpPool"), ((1, "X", 1),)),
     **dict.fromkeys(
         ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"),
         ((7, "input", 1),),
