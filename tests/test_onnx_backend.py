@@ -365,6 +365,7 @@ def test_every_supported_op_is_exercised(outcomes):
         "sce",
         "nllloss",
         "basic",  # test_basic_deform_conv_*
+        "group",  # test_group_normalization_*
         "top",  # test_top_k*
         "tan",
         "asin",

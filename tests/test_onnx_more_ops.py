@@ -81,6 +81,101 @@ def _kinds(graph):
 
 
 # ---------------------------------------------------------------------------------------------
+# GroupNormalization
+
+
+def _gn(groups, inputs=("x", "s", "b"), **attrs):
+    return helper.make_node("GroupNormalization", list(inputs), ["y"], name="gn",
+                            num_groups=groups, **attrs)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "opset, groups, layer",
+    [(21, 3, "GroupNorm"), (21, 6, "GroupNorm"), (18, 6, "GroupNorm"), (18, 2, "_GroupNorm")],
+)
+def test_group_normalization_against_the_witnesses_and_finite_differences(
+    opset, groups, layer, dtype
+):
+    """Per-channel scale and bias (opset 21; opset 18 with one group per channel) load as
+    nn.GroupNorm holding the initializers; opset 18's per-group ones with fewer groups than
+    channels as the op, trained per group. Values against onnxruntime (float32) and the
+    reference (float64); ∂x and ∂(scale, bias) against finite differences."""
+    C = 6
+    n = groups if opset < 21 else C
+    s, b = (rng.uniform(0.5, 1.5, n).astype(dtype), rng.standard_normal(n).astype(dtype))
+    x = (2 * rng.standard_normal((2, C, 3, 4)) + 1).astype(dtype)
+    # stash_type = 11: the reference normalises float64 in float64 (cnnmath always does)
+    stash = {"stash_type": 11} if opset >= 21 and dtype == np.float64 else {}
+    node = _gn(groups, epsilon=0.01, **stash)
+    model = _graph([node], [("x", x)], [("s", s), ("b", b)], opset=opset)
+    graph = load(model.SerializeToString())
+    assert _kinds(graph) == [layer]
+    witness = (_ort if dtype == np.float32 else _reference)(model, [("x", x)])[0]
+    assert rel_error(graph(x), witness) <= (1e-12 if dtype == np.float64 else 1e-5)
+    assert {graph.initializer_names[k] for k in ("s", "b")} == {
+        name for name, _ in graph.named_parameters()
+    }
+    if dtype == np.float64:
+        _trains(graph, [x])
+        named = dict(graph.named_parameters())
+        for key in ("s", "b"):
+            param = named[graph.initializer_names[key]]
+            G = rng.standard_normal(x.shape)
+            graph.zero_grad()
+            graph(x)
+            graph.backward(G)
+            numeric = np.zeros_like(param.data)
+            for i in np.ndindex(param.shape):
+                saved = param.data[i]
+                param.data[i] = saved + 1e-6
+                up = np.sum(graph(x) * G)
+                param.data[i] = saved - 1e-6
+                down = np.sum(graph(x) * G)
+                param.data[i] = saved
+                numeric[i] = (up - down) / 2e-6
+            assert param.shape == (n,)
+            assert rel_error(param.grad, numeric) <= 1e-6
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_group_normalization_with_run_time_scale_and_bias_differentiates_to_them(opset):
+    C, groups = 4, 2
+    n = groups if opset < 21 else C
+    x, s, b = rng.standard_normal((2, C, 5)), rng.standard_normal(n), rng.standard_normal(n)
+    inputs = [("x", x), ("s", s), ("b", b)]
+    model = _graph(
+        [_gn(groups, **({"stash_type": 11} if opset >= 21 else {}))], inputs, opset=opset
+    )
+    graph = load(model.SerializeToString())
+    assert _kinds(graph) == ["_GroupNorm"]
+    assert rel_error(graph(x, s, b), _reference(model, inputs)[0]) <= 1e-12
+    _trains(graph, [x, s, b])
+
+
+def test_group_normalization_matches_torch_group_norm():
+    """ONNX's per-channel GroupNormalization is torch.nn.GroupNorm: values and gradients."""
+    torch = pytest.importorskip("torch")
+    layer = torch.nn.GroupNorm(2, 6, eps=1e-4).double()
+    with torch.no_grad():
+        layer.weight.uniform_(0.5, 1.5)
+        layer.bias.normal_()
+    x = torch.randn(3, 6, 4, 4, dtype=torch.float64, requires_grad=True)
+    inits = [("s", layer.weight.detach().numpy()), ("b", layer.bias.detach().numpy())]
+    model = _graph([_gn(2, epsilon=1e-4)], [("x", x.detach().numpy())], inits)
+    graph = load(model.SerializeToString())
+    G = torch.randn(3, 6, 4, 4, dtype=torch.float64)
+    (layer(x) * G).sum().backward()
+    graph.train()
+    got = graph(x.detach().numpy())
+    assert rel_error(got, layer(x).detach().numpy()) <= 1e-11
+    assert rel_error(graph.backward(G.numpy()), x.grad.numpy()) <= 1e-11
+    named = dict(graph.named_parameters())
+    for key, p in (("s", layer.weight), ("b", layer.bias)):
+        assert rel_error(named[graph.initializer_names[key]].grad, p.grad.numpy()) <= 1e-11
+
+
+# ---------------------------------------------------------------------------------------------
 # TopK
 
 

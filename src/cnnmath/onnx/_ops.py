@@ -167,6 +167,7 @@ _ATTRIBUTE_TYPES = {
             "keepdims",
             "largest",
             "noop_with_empty_axes",
+            "num_groups",
             "num_outputs",
             "offset_group",
             "p",
@@ -251,6 +252,7 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
             "kernel_shape",
             "strides",
             "dilations",
+            "num_groups",
             "num_outputs",
             "offset_group",
         ),
@@ -1382,6 +1384,78 @@ def _instance_shapes(node: Node, x: Sequence[Any], scale: Sequence[Any], B: Sequ
 # ---------------------------------------------------------------------------------------------
 # GroupNormalization; QuantizeLinear and DequantizeLinear; TopK; Mod, CumSum, GatherElements,
 # Range; LpPool and GlobalLpPool
+
+
+class _GroupNorm(_Op):
+    """GroupNormalization on X (N, C, D1, …), G = ``num_groups`` dividing C: each sample's
+    group k of C/G consecutive channels is normalised over its m = (C/G)·D1·D2·… values,
+
+        y[n, c] = scale_c · (x[n, c] − μ_nk) / √(σ²_nk + ε) + bias_c     (c in group k),
+
+    μ_nk the mean and σ²_nk the biased variance (``ops.group_norm``). From opset 21 scale and
+    bias are (C,), one value per channel; at opset 18 they are (G,), one per group
+    (scale_c = scale_k), and their gradients are the sums of their channels'. Backward by
+    ``ops.group_norm_backward``."""
+
+    roles = ("x", "scale", "bias")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], groups: int, eps: float, per_group: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.groups, self.eps, self.per_group = groups, eps, per_group
+
+    def _per_channel(self, v: Any, C: int) -> np.ndarray:
+        """scale or bias as (C,): a per-group one repeated over its group's channels."""
+        v = np.asarray(v)
+        return np.repeat(v, C // self.groups) if self.per_group else v
+
+    def compute(self, x: np.ndarray, scale: Any, bias: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        _group_shapes(self.onnx_node, x.shape, np.shape(scale), np.shape(bias), self.groups)
+        C = x.shape[1]
+        s, b = self._per_channel(scale, C), self._per_channel(bias, C)
+        return ops.group_norm(x, self.groups, s, b, self.eps), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, scale, _ = args
+        C = x.shape[1]
+        gx, gs, gb = ops.group_norm_backward(
+            g, x, self.groups, self._per_channel(scale, C), eps=self.eps
+        )
+        if self.per_group:  # one value per group: the sum over its channels
+            gs, gb = (v.reshape(self.groups, -1).sum(axis=1) for v in (gs, gb))
+        return [gx, gs, gb]
+
+    def extra_repr(self) -> str:
+        """The op type, the groups and what scale and bias hold."""
+        per = "group" if self.per_group else "channel"
+        return f"onnx_op={self.onnx_op!r}, num_groups={self.groups}, eps={self.eps}, per={per!r}"
+
+
+def _group_shapes(
+    node: Node, x: Sequence[Any], scale: Sequence[Any], bias: Sequence[Any], groups: int
+) -> None:
+    """GroupNormalization's shapes: X (N, C, …) with C a multiple of num_groups; scale and
+    bias (C,) from opset 21, (num_groups,) at opset 18. A None (not known at load) passes."""
+    if len(x) < 2:
+        raise refuse(node, f"input 'X': expected (N, C, D1, …) with at least 2 axes, got {x}")
+    C = x[1]
+    if C is not None and C % groups:
+        raise refuse(
+            node,
+            f"attribute 'num_groups': expected a divisor of the {C} channels of X, got {groups}",
+        )
+    per_group = node.opset < 21
+    n = groups if per_group else C
+    what = f"one per group, num_groups = {groups}" if per_group else f"one per channel, C = {C}"
+    for name, shape in (("scale", scale), ("bias", bias)):
+        if len(shape) != 1 or (n is not None and shape[0] is not None and shape[0] != n):
+            raise refuse(
+                node,
+                f"input {name!r}: expected shape ({'G' if per_group else 'C'},) ({what}; "
+                f"opset {node.opset}), got {tuple(shape)}",
+            )
 
 
 def _one_int(node: Node, name: str, v: Any) -> int:
@@ -4305,6 +4379,43 @@ def _as_narrow(ins: list[Operand], info: dict[str, Any]) -> Built | None:
     return nn.Narrow(axis, piece.start, max(piece.stop - piece.start, 0)), [x.name]
 
 
+def group_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """GroupNormalization: ``nn.GroupNorm`` on a float run-time X of known channels whose
+    scale and bias are one initializer per channel each (opset 21, or opset 18 with one
+    group per channel, where per group is per channel) — the layer trains them — or a
+    Constant's ones and zeros (a GroupNorm without affine). Otherwise ``_GroupNorm``: a
+    run-time scale or bias, and opset 18's per-group scale and bias with fewer groups than
+    channels, which stay per group (repeating them per channel would let the channels of a
+    group part ways when trained, leaving the function family the file defines)."""
+    x, scale, bias = ins
+    groups = attrs.get("num_groups")
+    if groups is None:
+        raise refuse(node, "attribute 'num_groups' is required")
+    eps = _epsilon(node, attrs)
+    stash = attrs.get("stash_type", 1)
+    if stash not in (1, 11):  # the statistics' type: cnnmath keeps them in float64 anyway
+        raise refuse(
+            node, f"attribute 'stash_type': expected 1 (float32) or 11 (float64), got {stash}"
+        )
+    per_group = node.opset < 21
+    static, s_shape, b_shape = _shape(info, x), _shape(info, scale), _shape(info, bias)
+    if static is not None and s_shape is not None and b_shape is not None:
+        _group_shapes(node, static, s_shape, b_shape, groups)
+    C = static[1] if static is not None and len(static) >= 2 else None
+    if isinstance(x, Ref) and info["float"].get(x.name, False) and isinstance(C, int):
+        wp, bp = _initializer_param(scale), _initializer_param(bias)
+        if wp is not None and bp is not None and (not per_group or groups == C):
+            layer = nn.GroupNorm(groups, C, eps, affine=True, dtype=wp.dtype)
+            layer.weight, layer.bias = wp, bp
+            return layer, [x.name]
+        n = groups if per_group else C
+        if _fixed(scale, 1.0, (n,)) and _fixed(bias, 0.0, (n,)):
+            assert isinstance(scale, Const)  # fixed ones and zeros: no parameters
+            return nn.GroupNorm(groups, C, eps, affine=False, dtype=scale.value.dtype), [x.name]
+    operands = [x, scale, bias]
+    return _generic(_GroupNorm(node, operands, groups, eps, per_group), operands)
+
+
 def top_k(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """TopK: Values (``_TopK``); its Indices, when read, a second ``_TopK`` handed to the
     loader through ``info["more"]`` as (output name, built)."""
@@ -4481,6 +4592,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Hardmax": hardmax,
     "LpNormalization": lp_normalization,
     **dict.fromkeys(("IsNaN", "IsInf"), predicate),
+    "GroupNormalization": group_norm,
     "TopK": top_k,
     "Mod": mod,
     "CumSum": cum_sum,
@@ -4583,6 +4695,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "GridSample": ((16, "X grid", 2),),
     "AffineGrid": ((20, "theta size", 2),),
     "Range": ((11, "start limit delta", 3),),
+    "GroupNormalization": ((18, "X scale bias", 3),),
     "TopK": ((10, "X K", 2),),
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),
