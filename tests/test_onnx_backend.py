@@ -198,6 +198,28 @@ EXCEPTIONS: dict[str, str] = {
     "test_resize_downsample_sizes_linear_antialias": "Resize's antialias",
     "test_resize_downsample_scales_linear_half_pixel_symmetric": "'half_pixel_symmetric'",
     "test_resize_upsample_scales_linear_half_pixel_symmetric": "'half_pixel_symmetric'",
+    # quantization: int8, uint8, int16 and uint16 only
+    **{
+        f"test_{op}_{t}": f"quantized type {t} is not supported"
+        for op, types in (
+            (
+                "dequantizelinear",
+                ("e4m3fn", "e4m3fn_float16", "e4m3fn_zero_point", "e5m2", "float4e2m1"),
+            ),
+            ("quantizelinear", ("e4m3fn", "e5m2", "float4e2m1")),
+        )
+        for t in types
+    },
+    **{
+        f"test_{op}_{t}": f"quantized type {t} is not supported"
+        for op in ("dequantizelinear", "quantizelinear")
+        for t in ("uint4", "int4", "uint2", "int2")
+    },
+    **{
+        f"test_dynamicquantizelinear{case}_expanded": "a Cast to uint8 (DynamicQuantizeLinear's "
+        "zero point computed at run time)"
+        for case in ("", "_max_adjusted", "_min_adjusted")
+    },
     **{
         f"test_mod_{case}": "element type float16 is not supported"
         for case in (
@@ -366,6 +388,8 @@ def test_every_supported_op_is_exercised(outcomes):
         "nllloss",
         "basic",  # test_basic_deform_conv_*
         "group",  # test_group_normalization_*
+        "quantizelinear",
+        "dequantizelinear",
         "top",  # test_top_k*
         "tan",
         "asin",

@@ -16,7 +16,7 @@ from cnnmath.gradcheck import check_gradients
 from helpers import rel_error
 
 onnx = pytest.importorskip("onnx")
-from onnx import helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from cnnmath.onnx import load  # noqa: E402
 
@@ -173,6 +173,219 @@ def test_group_normalization_matches_torch_group_norm():
     named = dict(graph.named_parameters())
     for key, p in (("s", layer.weight), ("b", layer.bias)):
         assert rel_error(named[graph.initializer_names[key]].grad, p.grad.numpy()) <= 1e-11
+
+
+# ---------------------------------------------------------------------------------------------
+# QuantizeLinear and DequantizeLinear
+
+
+def _qdq(dtype, axis=1, block=0, scale_shape=(), zero=True, opset=21):
+    """x → QuantizeLinear → (q, an output) → DequantizeLinear → y, sharing scale and zero
+    point (initializers of ``scale_shape``)."""
+    scale = rng.uniform(0.02, 0.1, scale_shape).astype(np.float32)
+    info = np.iinfo(dtype)
+    z = rng.integers(info.min // 4, info.max // 4, scale_shape, endpoint=True).astype(dtype)
+    names = ["x", "s", "z"] if zero else ["x", "s"]
+    attrs = {"axis": axis, **({"block_size": block} if block else {})}
+    nodes = [
+        helper.make_node("QuantizeLinear", names, ["q"], name="quantize", **attrs),
+        helper.make_node("DequantizeLinear", ["q", *names[1:]], ["y"], name="dequantize", **attrs),
+    ]
+    inits = [("s", scale), ("z", z)] if zero else [("s", scale)]
+    return nodes, inits
+
+
+@pytest.mark.parametrize(
+    "dtype, axis, block, scale_shape",
+    [
+        (np.uint8, 1, 0, ()),
+        (np.int8, 1, 0, (3,)),
+        (np.int8, -1, 0, (5,)),
+        (np.uint16, 0, 0, (2,)),
+        (np.int16, 1, 0, ()),
+        (np.int8, 2, 2, (2, 3, 2, 5)),  # blocks of 2 along an axis of 4
+        (np.uint8, 3, 2, (2, 3, 4, 3)),  # blocks of 2 along an axis of 5: the last one short
+    ],
+)
+def test_quantize_dequantize_is_the_specifications_arithmetic(dtype, axis, block, scale_shape):
+    """Both outputs — the quantized integers and the fake-quantized floats — equal ONNX's
+    reference evaluator's exactly (and onnxruntime's where it computes the type), per tensor,
+    per axis and per block; the values include values beyond the type's range (saturated)."""
+    nodes, inits = _qdq(dtype, axis, block, scale_shape)
+    s = np.asarray(inits[0][1])
+    info = np.iinfo(dtype)
+    x = (rng.standard_normal((2, 3, 4, 5)) * 0.8 * (int(info.max) - info.min) * s.max()).astype(
+        np.float32
+    )
+    model = _graph(nodes, [("x", x)], inits, outputs=("q", "y"), output_dtypes=(dtype, np.float32))
+    graph = load(model.SerializeToString())
+    q, y = graph(x)
+    want_q, want_y = _reference(model, [("x", x)])
+    assert q.dtype == dtype and y.dtype == np.float32
+    np.testing.assert_array_equal(q, want_q)
+    np.testing.assert_array_equal(y, want_y)
+    assert q.min() == info.min or q.max() == info.max  # something saturated
+    if block == 0 and dtype in (np.uint8, np.int8):
+        ort_q, ort_y = _ort(model, [("x", x)])
+        np.testing.assert_array_equal(q, ort_q)
+        np.testing.assert_array_equal(y, ort_y)
+
+
+def test_quantize_rounds_halves_to_even():
+    """x/scale = ±0.5, ±1.5, 2.5 (exact: scale 2⁻¹) round to 0, ±2, 2, as ONNX's rint."""
+    x = np.array([0.25, 0.75, 1.25, -0.25, -0.75], np.float32)
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="q")
+    inits = [("s", np.float32(0.5)), ("z", np.int8(0))]
+    model = _graph([node], [("x", x)], inits, output_dtypes=[np.int8])
+    np.testing.assert_array_equal(load(model.SerializeToString())(x), [0, 2, 2, 0, -2])
+    np.testing.assert_array_equal(_ort(model, [("x", x)])[0], [0, 2, 2, 0, -2])
+
+
+def test_quantize_without_a_zero_point_writes_uint8_or_output_dtype():
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    s = np.float32(0.01)
+    for attrs, dtype in (({}, np.uint8), ({"output_dtype": TensorProto.INT8}, np.int8)):
+        node = helper.make_node("QuantizeLinear", ["x", "s"], ["y"], name="q", **attrs)
+        model = _graph([node], [("x", x)], [("s", np.array(s))], output_dtypes=[dtype])
+        got = load(model.SerializeToString())(x)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, _reference(model, [("x", x)])[0])
+
+
+def test_dequantized_weights_are_folded_into_trainable_float_weights():
+    """An int8 weight with its DequantizeLinear (per output channel, axis 0) is folded at load
+    time: the Conv loads as nn.Conv2d whose weight is the dequantized array, a parameter."""
+    w = rng.integers(-127, 127, (4, 2, 3, 3), endpoint=True).astype(np.int8)
+    ws = rng.uniform(0.01, 0.02, 4).astype(np.float32)
+    wz = np.zeros(4, np.int8)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=0),
+        helper.make_node("Conv", ["x", "wf"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+    ]
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    model = _graph(nodes, [("x", x)], [("w", w), ("ws", ws), ("wz", wz)], opset=13)
+    graph = load(model.SerializeToString())
+    assert _kinds(graph) == ["Conv2d"]
+    (weight,) = [p for _, p in graph.named_parameters()]
+    np.testing.assert_array_equal(weight.data, w.astype(np.float32) * ws.reshape(4, 1, 1, 1))
+    assert rel_error(graph(x), _ort(model, [("x", x)])[0]) <= 1e-6
+
+
+def _calibration_reader(shape, count, seed):
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            data = np.random.default_rng(seed).standard_normal((count, *shape))
+            self.batches = iter([{"x": d[None].astype(np.float32)} for d in data])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    return Reader()
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("activations", ["QUInt8", "QInt8"])
+def test_a_statically_quantized_torch_network_runs_as_onnxruntime_and_the_spec(
+    tmp_path, per_channel, activations
+):
+    """A small conv net exported from PyTorch, quantized by onnxruntime's ``quantize_static``
+    to the QDQ format (int8 weights, per tensor or per channel; uint8 or int8 activations,
+    calibrated on random data): cnnmath's output equals ONNX's reference evaluator's
+    (the specification's arithmetic, in float32 like cnnmath) and onnxruntime's, which fuses
+    the pairs into int8 kernels. Tolerance: one quantization step of the output, at no more
+    than 1% of the values — two correct float32 computations summing in different orders
+    can fall on either side of a rounding boundary, and onnxruntime's fused kernels requantize
+    with fixed-point multipliers; anything else (a wrong zero point, axis or rounding rule)
+    moves many values by a step or more. Today the three agree exactly. The weights are
+    folded at load time; backward refuses to pass QuantizeLinear, naming it."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from helpers import torch_onnx_export
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 8, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
+    ).eval()
+    float_path, qdq_path = tmp_path / "float.onnx", tmp_path / "qdq.onnx"
+    x = torch.randn(2, 1, 12, 12)
+    float_path.write_bytes(torch_onnx_export(net, x, opset_version=19,
+                                             dynamic_axes={"x": {0: "batch"}}))  # fmt: skip
+    quantize_static(
+        str(float_path),
+        str(qdq_path),
+        _calibration_reader((1, 12, 12), 16, seed=1),
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=getattr(QuantType, activations),
+        weight_type=QuantType.QInt8,
+    )
+    model = onnx.load(str(qdq_path))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in model.graph.node}
+    graph = load(qdq_path)
+    kinds = _kinds(graph)
+    assert {"Conv2d", "Linear"} <= set(kinds)  # the int8 weights folded to float layers
+    assert kinds.count("_Dequantize") == kinds.count("_Quantize")  # activations only
+
+    xs = np.random.default_rng(2).standard_normal((32, 1, 12, 12)).astype(np.float32)
+    got = graph(xs)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    last_q = [n for n in model.graph.node if n.op_type == "QuantizeLinear"][-1]
+    step = float(inits[last_q.input[1]])  # the output's quantization step
+    session = ort.InferenceSession(str(qdq_path), providers=["CPUExecutionProvider"])
+    for witness in (_reference(model, [("x", xs)])[0], session.run(None, {"x": xs})[0]):
+        diff = np.abs(got - witness)
+        assert diff.max() <= step * (1 + 1e-5)
+        assert np.mean(diff > step * 1e-3) <= 0.01
+
+    graph.train()
+    graph(xs[:2])
+    with pytest.raises(RuntimeError, match=r"\(QuantizeLinear\): backward: .* zero almost"):
+        graph.backward(np.ones_like(got[:2]))
+
+
+def test_backward_through_quantize_is_refused_but_a_leading_one_is_passed():
+    """y = DQ(Q(x))·w: the graph's input gradient would cross QuantizeLinear, so backward
+    refuses, naming the node; a training step (input_grad=False) needs only w's gradient,
+    which lies after it, and gets it."""
+    nodes, inits = _qdq(np.int8)
+    nodes.append(helper.make_node("Mul", ["y", "w"], ["out"], name="scale"))
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    w = rng.standard_normal(3).astype(np.float32)
+    model = _graph(nodes, [("x", x)], [*inits, ("w", w)], outputs=("out",))
+    graph = load(model.SerializeToString())
+    graph.train()
+    y = graph(x)
+    with pytest.raises(RuntimeError, match=r"node 'quantize' \(QuantizeLinear\): backward"):
+        graph.backward(np.ones_like(y))
+    graph.zero_grad()
+    graph(x)
+    graph.backward(np.ones_like(y), input_grad=False)
+    (param,) = [p for _, p in graph.named_parameters()]
+    fake = _reference(_graph(nodes[:2], [("x", x)], inits), [("x", x)])[0]
+    np.testing.assert_allclose(param.grad, fake.sum(axis=0), rtol=1e-6)
+
+
+def test_int8_graph_inputs_are_read_by_dequantize_only():
+    """A quantized input (int8) loads when DequantizeLinear reads it; read by another op it is
+    refused at load time, naming the input and its element type."""
+    q = rng.integers(-128, 127, (2, 3), endpoint=True).astype(np.int8)
+    node = helper.make_node("DequantizeLinear", ["q", "s"], ["y"], name="dq")
+    model = _graph([node], [("q", q)], [("s", np.float32(0.5))], output_dtypes=[np.float32])
+    np.testing.assert_array_equal(load(model.SerializeToString())(q), q * np.float32(0.5))
+    neg = helper.make_node("Neg", ["q"], ["y"], name="neg")
+    with pytest.raises(ValueError, match=r"graph input 'q': element type INT8 is not supported"):
+        load(_graph([neg], [("q", q)]).SerializeToString())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,3 +634,79 @@ def test_lp_pool_of_a_window_of_zeros_has_gradient_zero():
     g = graph.backward(np.ones_like(y))
     np.testing.assert_allclose(g[0, 0, :2, :2], x[0, 0, :2, :2] / np.sqrt(5.25))
     assert not np.any(g[0, 0, 2:]) and not np.any(g[0, 0, :, 2:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals: at load time, naming node, op type and what was expected
+
+_X = np.zeros((2, 4, 3, 3), np.float32)
+
+REFUSALS = [
+    (_gn(2, ("x", "s", "b")), 21, [("s", np.ones(2, np.float32)), ("b", np.zeros(2, np.float32))],
+     r"input 'scale': expected shape \(C,\) \(one per channel, C = 4; opset 21\), got \(2,\)"),
+    (_gn(3), 21, [("s", np.ones(4, np.float32)), ("b", np.zeros(4, np.float32))],
+     r"attribute 'num_groups': expected a divisor of the 4 channels of X, got 3"),
+    (helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], name="gn"), 21,
+     [("s", np.ones(4, np.float32)), ("b", np.zeros(4, np.float32))],
+     r"attribute 'num_groups' is required"),
+    (helper.make_node("QuantizeLinear", ["x", "s"], ["y"], name="q",
+                      output_dtype=TensorProto.INT4), 21, [("s", np.float32(0.1))],
+     r"quantized type INT4 is not supported \(int8, uint8, int16 or uint16\)"),
+    (helper.make_node("QuantizeLinear", ["x", "s"], ["y"], name="q",
+                      output_dtype=TensorProto.FLOAT8E4M3FN), 21, [("s", np.float32(0.1))],
+     r"quantized type FLOAT8E4M3FN is not supported"),
+    (helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="q", axis=1), 21,
+     [("s", np.full(3, 0.1, np.float32)), ("z", np.zeros(3, np.int8))],
+     r"input 'y_scale': expected a scalar \(per tensor\) or shape \(4,\) \(per axis 1"),
+    (helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="q", axis=4), 21,
+     [("s", np.full(3, 0.1, np.float32)), ("z", np.zeros(3, np.int8))],
+     r"attribute 'axis': expected an axis in \[-4, 3\], got 4"),
+    (helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="q",
+                      output_dtype=TensorProto.UINT8), 21,
+     [("s", np.float32(0.1)), ("z", np.int8(0))],
+     r"attribute 'output_dtype': expected the zero point's type INT8, got UINT8"),
+    (helper.make_node("TopK", ["x", "k"], ["v"], name="t", axis=1), 11,
+     [("k", np.array([5]))], r"input 'K': expected 0 ≤ K ≤ 4 \(X's length along axis 1\)"),
+    (helper.make_node("TopK", ["x", "k"], ["v"], name="t", largest=2), 11,
+     [("k", np.array([1]))], r"attribute 'largest': expected values in \[0, 1\], got 2"),
+    (helper.make_node("CumSum", ["x", "a"], ["y"], name="c"), 14,
+     [("a", np.array(4))], r"input 'axis': expected an axis in \[-4, 3\], got 4"),
+    (helper.make_node("CumSum", ["x", "a"], ["y"], name="c"), 14,
+     [("a", np.array([1, 2]))], r"input 'axis': expected one integer"),
+    (helper.make_node("GatherElements", ["x", "i"], ["y"], name="g", axis=1), 13,
+     [("i", np.full((2, 4, 3, 3), 4))], r"input 'indices': expected values in \[-4, 3\]"),
+    (helper.make_node("Mod", ["x", "m"], ["y"], name="m"), 13,
+     [("m", np.array(2.0))], r"inputs: expected A and B of one type, got float32 and float64"),
+    (_lp([2, 2], p=0), 18, [], r"attribute 'p': expected an integer >= 1, got 0"),
+    (_lp([2, 2, 2]), 18, [], r"attribute 'kernel_shape': expected 2 sizes \(X has rank 4\)"),
+    (helper.make_node("LpPool", ["x"], ["y"], name="lp"), 18, [],
+     r"attribute 'kernel_shape' is required"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "node, opset, inits, message", REFUSALS, ids=lambda v: getattr(v, "op_type", "")
+)
+def test_refusals_name_the_node_and_what_was_expected(node, opset, inits, message):
+    model = _graph([node], [("x", _X)], inits, opset=opset, outputs=(node.output[0],))
+    with pytest.raises(
+        ValueError, match=rf"^cnnmath.onnx.load: node '{node.name}' \({node.op_type}\): {message}"
+    ):
+        graph = load(model.SerializeToString())
+        graph(_X)  # refused when run, for what only the run-time shapes tell
+
+
+def test_a_float8_initializer_is_refused_naming_its_type():
+    """A float8 weight and its DequantizeLinear: refused while reading the tensor, by name."""
+    node = helper.make_node("DequantizeLinear", ["w", "s"], ["y"], name="dq")
+    w = helper.make_tensor("w", TensorProto.FLOAT8E4M3FN, [2], [1.0, 2.0])
+    graph = helper.make_graph(
+        [node, helper.make_node("Add", ["x", "y"], ["z"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])],
+        [w, numpy_helper.from_array(np.float32(0.5), "s")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    with pytest.raises(ValueError, match=r"tensor 'w': data type FLOAT8E4M3FN \(17\) is not"):
+        load(model.SerializeToString())
