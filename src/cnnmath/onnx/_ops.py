@@ -1,7 +1,7 @@
 """The ONNX operators as cnnmath modules: one converter per op type, and small private
 modules for what has no ``nn`` layer (broadcasting arithmetic, comparisons and Where,
 reshapes, asymmetric padding, Resize in its nearest, linear and cubic modes, DepthToSpace's
-other channel order).
+other channel order, quantization, TopK, p-norm pooling).
 
 A converter reads one ONNX node — its attributes and its inputs, each either a value the graph
 computes at run time (:class:`Ref`) or an array known at load time (:class:`Const`) — and
