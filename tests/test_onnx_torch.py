@@ -707,3 +707,59 @@ def test_ops_written_as_read_keep_the_opset_they_were_read_at(tmp_path):
     save(new, tmp_path / "b.onnx", x.numpy())
     y = session_run((tmp_path / "b.onnx").read_bytes(), x.numpy())
     np.testing.assert_array_equal(y, Shuffle()(x).numpy())
+
+
+class _Indexing(torch.nn.Module):
+    """After a convolution: TopK's values and indices (as a float and to gather by:
+    GatherElements), CumSum, fmod (Mod), and Tan, Asin, Acos, Atan on their domains."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3)
+
+    def forward(self, x):
+        z = self.conv(x)
+        t = 0.9 * torch.tanh(z)  # in (−0.9, 0.9)
+        values, indices = z.topk(2, dim=1)
+        return torch.cat(
+            [
+                values,
+                torch.gather(z, 1, indices) * indices.to(z.dtype),
+                torch.cumsum(z, 2),
+                torch.fmod(z, 0.7),
+                torch.tan(t),
+                torch.asin(t),
+                torch.acos(t),
+                torch.atan(z),
+            ],
+            dim=1,
+        )
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_topk_gather_cumsum_fmod_and_trigonometry_agree_and_train_as_torch(opset):
+    torch.manual_seed(8)
+    model = _Indexing().double().eval()
+    x = torch.randn(2, 2, 6, 5, dtype=torch.float64)
+    ops = {"TopK", "GatherElements", "CumSum", "Mod", "Tan", "Asin", "Acos", "Atan"}
+    _exported_agrees_and_trains(model, x, opset, ops)
+
+
+class _Positions(torch.nn.Module):
+    """x weighted by its column index, ``torch.arange(width)``: with a dynamic width the
+    export computes the Range from the input's Shape at run time."""
+
+    def forward(self, x):
+        return x * torch.arange(x.shape[-1], dtype=x.dtype)
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_a_range_of_a_dynamic_size_runs_at_other_sizes(opset):
+    model = _Positions()
+    x = torch.randn(2, 3, 5, dtype=torch.float64)
+    graph = load(_export(model, x, opset_version=opset, dynamic_axes={"x": {2: "width"}}))
+    assert "Range" in {m.onnx_op for m in graph.modules() if hasattr(m, "onnx_op")}
+    for width in (5, 8, 1):
+        xw = torch.randn(2, 3, width, dtype=torch.float64)
+        np.testing.assert_array_equal(graph(xw.numpy()), model(xw).numpy())
+    trains_as_torch(model, x, graph)

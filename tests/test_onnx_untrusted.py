@@ -71,11 +71,12 @@ def _signature(op, opset):
 
 
 def _first_opset(op):
-    """The first opset from 17 on in which onnx.defs defines ``op`` (Mish: 18, Gelu: 20)."""
+    """The first opset from 17 on in which onnx.defs defines ``op`` (Mish: 18, Gelu: 20), not
+    as a deprecated version (GroupNormalization: 21; ONNX's checker refuses its opset 18)."""
     for opset in range(17, onnx.defs.onnx_opset_version() + 1):
         try:
-            onnx.defs.get_schema(op, opset)
-            return opset
+            if not onnx.defs.get_schema(op, opset).deprecated:
+                return opset
         except Exception:
             continue
     raise AssertionError(op)

@@ -27,6 +27,7 @@ _DTYPES: dict[int, tuple[Any, str]] = {
     1: (np.float32, "float_data"),
     2: (np.uint8, "int32_data"),
     3: (np.int8, "int32_data"),
+    4: (np.uint16, "int32_data"),
     5: (np.int16, "int32_data"),
     6: (np.int32, "int32_data"),
     7: (np.int64, "int64_data"),
@@ -103,14 +104,24 @@ def _external_bytes(tensor: Any, base: Path | None) -> bytes:
         return f.read(size - offset if length is None else length)
 
 
+def _type_name(code: int) -> str:
+    """ONNX's name of element type ``code`` (FLOAT8E4M3FN, INT4, …) and the code."""
+    import onnx
+
+    try:
+        return f"{onnx.TensorProto.DataType.Name(code)} ({code})"
+    except ValueError:
+        return str(code)
+
+
 def tensor_array(tensor: Any, base: Path | None = None) -> np.ndarray:
     """A TensorProto as a fresh NumPy array, after checking that its declared shape and its
     data agree (a mismatch, a negative dimension or an unsupported type is refused)."""
     where = f"tensor {tensor.name!r}"
     if tensor.data_type not in _DTYPES:
         raise ValueError(
-            f"{FUNC}: {where}: data type {tensor.data_type} is not supported (expected float32, "
-            "float64, float16, bool or an integer type)"
+            f"{FUNC}: {where}: data type {_type_name(tensor.data_type)} is not supported "
+            "(expected float32, float64, float16, bool or an 8-, 16-, 32- or 64-bit integer type)"
         )
     dtype, field = _DTYPES[tensor.data_type]
     dims = tuple(int(d) for d in tensor.dims)

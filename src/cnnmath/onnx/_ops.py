@@ -1,7 +1,7 @@
 """The ONNX operators as cnnmath modules: one converter per op type, and small private
 modules for what has no ``nn`` layer (broadcasting arithmetic, comparisons and Where,
 reshapes, asymmetric padding, Resize in its nearest, linear and cubic modes, DepthToSpace's
-other channel order).
+other channel order, quantization, TopK, p-norm pooling).
 
 A converter reads one ONNX node — its attributes and its inputs, each either a value the graph
 computes at run time (:class:`Ref`) or an array known at load time (:class:`Const`) — and
@@ -154,6 +154,7 @@ _ATTRIBUTE_TYPES = {
             "allowzero",
             "antialias",
             "axis",
+            "block_size",
             "blocksize",
             "ceil_mode",
             "count_include_pad",
@@ -161,18 +162,26 @@ _ATTRIBUTE_TYPES = {
             "detect_positive",
             "end",
             "exclude_outside",
+            "exclusive",
+            "fmod",
             "group",
             "ignore_index",
             "keepdims",
+            "largest",
             "noop_with_empty_axes",
+            "num_groups",
             "num_outputs",
             "offset_group",
+            "output_dtype",
             "p",
+            "precision",
+            "reverse",
             "saturate",
             "seed",
             "select_last_index",
-            "stash_type",
+            "sorted",
             "start",
+            "stash_type",
             "storage_order",
             "to",
             "training_mode",
@@ -224,10 +233,15 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
             "ceil_mode",
             "count_include_pad",
             "exclude_outside",
+            "exclusive",
+            "fmod",
             "keepdims",
+            "largest",
             "noop_with_empty_axes",
+            "reverse",
             "saturate",
             "select_last_index",
+            "sorted",
             "storage_order",
             "training_mode",
             "transA",
@@ -242,6 +256,7 @@ _ATTRIBUTE_RANGES: dict[str, tuple[int | None, int | None]] = {
             "kernel_shape",
             "strides",
             "dilations",
+            "num_groups",
             "num_outputs",
             "offset_group",
         ),
@@ -1397,6 +1412,611 @@ def _instance_shapes(node: Node, x: Sequence[Any], scale: Sequence[Any], B: Sequ
                 f"input {name!r}: expected shape (C,), one value per channel ({C}), "
                 f"got {tuple(shape)}",
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# GroupNormalization; QuantizeLinear and DequantizeLinear; TopK; Mod, CumSum, GatherElements,
+# Range; LpPool and GlobalLpPool
+
+
+class _GroupNorm(_Op):
+    """GroupNormalization on X (N, C, D1, …), G = ``num_groups`` dividing C: each sample's
+    group k of C/G consecutive channels is normalised over its m = (C/G)·D1·D2·… values,
+
+        y[n, c] = scale_c · (x[n, c] − μ_nk) / √(σ²_nk + ε) + bias_c     (c in group k),
+
+    μ_nk the mean and σ²_nk the biased variance (``ops.group_norm``). From opset 21 scale and
+    bias are (C,), one value per channel; at opset 18 they are (G,), one per group
+    (scale_c = scale_k), and their gradients are the sums of their channels'. Backward by
+    ``ops.group_norm_backward``."""
+
+    roles = ("x", "scale", "bias")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], groups: int, eps: float, per_group: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.groups, self.eps, self.per_group = groups, eps, per_group
+
+    def _per_channel(self, v: Any, C: int) -> np.ndarray:
+        """scale or bias as (C,): a per-group one repeated over its group's channels."""
+        v = np.asarray(v)
+        return np.repeat(v, C // self.groups) if self.per_group else v
+
+    def compute(self, x: np.ndarray, scale: Any, bias: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        _group_shapes(self.onnx_node, x.shape, np.shape(scale), np.shape(bias), self.groups)
+        C = x.shape[1]
+        s, b = self._per_channel(scale, C), self._per_channel(bias, C)
+        return ops.group_norm(x, self.groups, s, b, self.eps), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, scale, _ = args
+        C = x.shape[1]
+        gx, gs, gb = ops.group_norm_backward(
+            g, x, self.groups, self._per_channel(scale, C), eps=self.eps
+        )
+        if self.per_group:  # one value per group: the sum over its channels
+            gs, gb = (v.reshape(self.groups, -1).sum(axis=1) for v in (gs, gb))
+        return [gx, gs, gb]
+
+    def extra_repr(self) -> str:
+        """The op type, the groups and what scale and bias hold."""
+        per = "group" if self.per_group else "channel"
+        return f"onnx_op={self.onnx_op!r}, num_groups={self.groups}, eps={self.eps}, per={per!r}"
+
+
+def _group_shapes(
+    node: Node, x: Sequence[Any], scale: Sequence[Any], bias: Sequence[Any], groups: int
+) -> None:
+    """GroupNormalization's shapes: X (N, C, …) with C a multiple of num_groups; scale and
+    bias (C,) from opset 21, (num_groups,) at opset 18. A None (not known at load) passes."""
+    if len(x) < 2:
+        raise refuse(node, f"input 'X': expected (N, C, D1, …) with at least 2 axes, got {x}")
+    C = x[1]
+    if C is not None and C % groups:
+        raise refuse(
+            node,
+            f"attribute 'num_groups': expected a divisor of the {C} channels of X, got {groups}",
+        )
+    per_group = node.opset < 21
+    n = groups if per_group else C
+    what = f"one per group, num_groups = {groups}" if per_group else f"one per channel, C = {C}"
+    for name, shape in (("scale", scale), ("bias", bias)):
+        if len(shape) != 1 or (n is not None and shape[0] is not None and shape[0] != n):
+            raise refuse(
+                node,
+                f"input {name!r}: expected shape ({'G' if per_group else 'C'},) ({what}; "
+                f"opset {node.opset}), got {tuple(shape)}",
+            )
+
+
+#: The integer types QuantizeLinear writes and DequantizeLinear reads, by ONNX type code,
+#: with their ranges (a saturated result is clipped to them). DequantizeLinear reads int32
+#: too (a bias quantized with scale x_scale·w_scale).
+_QUANTIZED = {2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16}
+_QUANT_CODES = {np.dtype(t): code for code, t in _QUANTIZED.items()}
+
+
+def _type_name(code: Any) -> str:
+    """The ONNX name of element type ``code`` (INT4, FLOAT8E4M3FN, …), or the code itself."""
+    try:
+        from onnx import TensorProto
+
+        return str(TensorProto.DataType.Name(int(code)))
+    except Exception:
+        return str(code)
+
+
+def _quant_param(
+    node: Node, name: str, v: np.ndarray, shape: tuple[int, ...], axis: int, block: int
+) -> np.ndarray:
+    """A scale or zero point shaped to broadcast against x of ``shape``: per tensor (a scalar
+    or one value), per axis (1-D, one value per index of x's ``axis``) or, with ``block`` > 0,
+    blocked (x's rank, ⌈D_axis/block⌉ along the axis and x's sizes elsewhere: each value
+    repeated over its block of ``block`` consecutive indices)."""
+    v = np.asarray(v)
+    if block == 0 and v.size == 1 and v.ndim <= 1:  # per tensor: the axis is not read
+        return v.reshape(())
+    a = _axis(node, "attribute 'axis'", axis, max(len(shape), 1))
+    if block == 0:
+        if v.ndim != 1 or v.shape[0] != shape[a]:
+            raise refuse(
+                node,
+                f"input {name!r}: expected a scalar (per tensor) or shape ({shape[a]},) (per "
+                f"axis {a} of x's {shape}), got {v.shape}",
+            )
+        return v.reshape([-1 if i == a else 1 for i in range(len(shape))])
+    blocks = -(-shape[a] // block)
+    want = tuple(blocks if i == a else n for i, n in enumerate(shape))
+    if v.shape != want:
+        raise refuse(
+            node,
+            f"input {name!r}: expected shape {want} (blocks of {block} along axis {a} of x's "
+            f"{shape}), got {v.shape}",
+        )
+    return np.repeat(v, block, axis=a).take(np.arange(shape[a]), axis=a)
+
+
+class _Dequantize(_Op):
+    """DequantizeLinear: y = (x − zero_point)·scale, in the scale's type (float32 or float64;
+    every int8, uint8, int16 and uint16 value and difference is exact there), with scale and
+    zero point per tensor, per axis or per block (``_quant_param``); no zero point is 0.
+    On a constant x (an int8 weight) the node is folded at load time into the float array it
+    stands for. ∂ℓ/∂x is not defined (x is an integer); scale and zero point are the
+    quantization's fixed constants, not trained."""
+
+    roles = ("x", "x_scale", "x_zero_point")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], axis: int, block: int, dtype: Any
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.block = axis, block
+        self.dtype = None if dtype is None else np.dtype(dtype)
+
+    def compute(self, x: Any, scale: Any, zero: Any) -> tuple[np.ndarray, Any]:
+        x, scale = np.asarray(x), np.asarray(scale)
+        if x.dtype not in (*_QUANT_CODES, np.dtype(np.int32)):
+            raise refuse(
+                self.onnx_node,
+                f"input 'x': expected int8, uint8, int16, uint16 or int32 values, got {x.dtype}",
+            )
+        if not _is_float(scale):
+            raise refuse(
+                self.onnx_node, f"input 'x_scale': expected float32 or float64, got {scale.dtype}"
+            )
+        if zero is not None and np.asarray(zero).dtype != x.dtype:
+            raise refuse(
+                self.onnx_node,
+                f"input 'x_zero_point': expected x's type {x.dtype}, got {np.asarray(zero).dtype}",
+            )
+        s = _quant_param(self.onnx_node, "x_scale", scale, x.shape, self.axis, self.block)
+        y = x.astype(scale.dtype)
+        if zero is not None:
+            z = _quant_param(self.onnx_node, "x_zero_point", zero, x.shape, self.axis, self.block)
+            y = y - z.astype(scale.dtype)
+        y = y * s
+        return (y if self.dtype is None else y.astype(self.dtype)), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None, None, None]
+
+
+class _Quantize(_Op):
+    """QuantizeLinear: y = saturate(round(x / scale) + zero_point), round halving to even
+    (NumPy's ``rint``, as ONNX), saturate clipping to the range of y's type — the zero
+    point's (int8, uint8, int16 or uint16), else ``output_dtype``'s, else uint8 — with scale
+    and zero point per tensor, per axis or per block (``_quant_param``). x / scale is
+    computed in NumPy's promotion of their types (``precision``, when given, casts both to
+    float32 or float64 first). A QuantizeLinear → DequantizeLinear pair on an activation is
+    fake quantization: the value rounded to the grid scale·(q − zero_point).
+
+    No gradient: y is an integer and round() is piecewise constant, so ONNX's derivative is
+    zero almost everywhere (the straight-through estimator of quantization-aware training is
+    a different function, which ONNX does not define). Rather than return zeros for
+    everything before the node — a training step that silently changes nothing —
+    ``backward`` raises, naming the node; a backward that needs only the parameters' gradients
+    passes a QuantizeLinear that reads only the graph's inputs (no parameter lies before it).
+    """
+
+    roles = ("x", "y_scale", "y_zero_point")
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        axis: int,
+        block: int,
+        dtype: Any,
+        precision: Any,
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.block, self.dtype = axis, block, np.dtype(dtype)
+        self.precision = None if precision is None else np.dtype(precision)
+
+    def compute(self, x: Any, scale: Any, zero: Any) -> tuple[np.ndarray, Any]:
+        x, scale = np.asarray(x), np.asarray(scale)
+        dtype = self.dtype if zero is None else np.asarray(zero).dtype
+        if dtype not in _QUANT_CODES:
+            raise refuse(
+                self.onnx_node,
+                f"input 'y_zero_point': expected int8, uint8, int16 or uint16, got {dtype}",
+            )
+        if not _is_float(scale):
+            raise refuse(
+                self.onnx_node, f"input 'y_scale': expected float32 or float64, got {scale.dtype}"
+            )
+        s = _quant_param(self.onnx_node, "y_scale", scale, x.shape, self.axis, self.block)
+        if self.precision is not None:
+            x, s = x.astype(self.precision), s.astype(self.precision)
+        elif not _is_float(x):  # an int32 x: divided in the scale's type
+            x = x.astype(scale.dtype)
+        bounds = np.iinfo(dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            q = np.rint(x / s)
+            if zero is not None:
+                z = _quant_param(
+                    self.onnx_node, "y_zero_point", zero, x.shape, self.axis, self.block
+                )
+                q = q + z.astype(q.dtype)
+            return np.clip(q, bounds.min, bounds.max).astype(dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        raise RuntimeError(
+            f"{FUNC}: node {self.onnx_node.name!r} (QuantizeLinear): backward: the output is "
+            "an integer rounded from x, piecewise constant, so its gradient is zero almost "
+            "everywhere (the only one ONNX defines) and nothing before this node would learn. "
+            "Train the float model (the file before quantization) instead, or remove the "
+            "QuantizeLinear/DequantizeLinear pairs; quantization-aware training's "
+            "straight-through estimator is not ONNX's definition"
+        )
+
+    def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
+        """Nothing to do: reached only when every input is a graph input, and no parameter
+        lies before the node."""
+
+    def extra_repr(self) -> str:
+        """The op type and the quantized type."""
+        return f"onnx_op={self.onnx_op!r}, dtype={self.dtype.name}"
+
+
+def _one_int(node: Node, name: str, v: Any) -> int:
+    """A scalar integer input given as a 0-D tensor or a 1-D tensor of one value (TopK's K,
+    CumSum's axis)."""
+    v = np.asarray(v)
+    if v.size != 1 or v.ndim > 1 or not np.issubdtype(v.dtype, np.integer):
+        raise refuse(
+            node,
+            f"input {name!r}: expected one integer (a 0-D or 1-element tensor), got {v.dtype} "
+            f"of shape {v.shape}",
+        )
+    return int(v.reshape(()))
+
+
+def _sorted_order(x: np.ndarray, a: int, largest: bool) -> np.ndarray:
+    """Indices along axis ``a`` ordering x from largest to smallest (``largest``) or smallest
+    to largest, equal values by increasing index (ONNX's TopK rule). A NaN counts as larger
+    than every number (NumPy's sort puts it last). The largest-first order is the stable
+    ascending sort of x reversed along the axis, mapped back and reversed: no negation, so
+    unsigned and the most negative integers sort right."""
+    if not largest:
+        return np.argsort(x, axis=a, kind="stable")
+    n = x.shape[a]
+    flipped = np.argsort(np.flip(x, axis=a), axis=a, kind="stable")
+    return np.flip(n - 1 - flipped, axis=a)
+
+
+class _TopK(_Op):
+    """TopK: the K largest (``largest`` = 1) or smallest values of X along ``axis`` and their
+    indices (int64), in sorted order (also for ``sorted`` = 0, where ONNX leaves the order
+    open), equal values by increasing index. K is a one-value input, 0 ≤ K ≤ the axis'
+    length, known at load time or computed at run time. Values: X's shape with K along the
+    axis; ∂ℓ/∂X is G scattered back to the indices (0 elsewhere: the indices are distinct).
+    ``output`` picks the node's output this module computes (0: Values, 1: Indices, no
+    gradient)."""
+
+    roles = ("X", "K")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], axis: int, largest: bool, output: int
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.largest, self.output = axis, largest, output
+
+    def compute(self, x: Any, k: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise refuse(self.onnx_node, "input 'X': expected at least one axis, got a scalar")
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, x.ndim)
+        K = _one_int(self.onnx_node, "K", k)
+        if not 0 <= K <= x.shape[a]:
+            raise refuse(
+                self.onnx_node,
+                f"input 'K': expected 0 ≤ K ≤ {x.shape[a]} (X's length along axis {a}), got {K}",
+            )
+        index = np.take(_sorted_order(x, a, self.largest), np.arange(K), axis=a)
+        if self.output == 1:
+            return index.astype(np.int64), None
+        return np.take_along_axis(x, index, axis=a), (a, index)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        if ctx is None:  # the indices
+            return [None, None]
+        a, index = ctx
+        x = np.asarray(args[0])
+        gx = np.zeros(x.shape, g.dtype)
+        np.put_along_axis(gx, index, g, axis=a)
+        return [gx, None]
+
+    def extra_repr(self) -> str:
+        """The op type, the axis and which end."""
+        which = "Values" if self.output == 0 else "Indices"
+        return f"onnx_op={self.onnx_op!r}, axis={self.axis}, largest={self.largest}, {which}"
+
+
+class _Mod(_Op):
+    """Mod, elementwise with NumPy (= ONNX multidirectional) broadcasting: with ``fmod`` = 0
+    r = a − ⌊a/b⌋·b, the sign of b (``numpy.mod``, integers and floats alike: the
+    definition of opset 28, which opsets 10 and 13 gave for integers only); with ``fmod`` = 1
+    r = a − trunc(a/b)·b, the sign of a (C's fmod, ``numpy.fmod``). A float b = 0 gives
+    NaN; an integer b = 0 gives 0 (NumPy's; ONNX leaves it undefined). Backward, for floats
+    (as PyTorch's remainder and fmod): ∂r/∂a = 1, ∂r/∂b = −⌊a/b⌋ (fmod = 0) or −trunc(a/b),
+    each summed over the axes broadcasting stretched; integers have no gradient."""
+
+    roles = ("A", "B")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], fmod: bool) -> None:
+        super().__init__(node, operands)
+        self.fmod = fmod
+
+    def compute(self, a: Any, b: Any) -> tuple[np.ndarray, Any]:
+        a, b = np.asarray(a), np.asarray(b)
+        if a.dtype != b.dtype:
+            raise refuse(
+                self.onnx_node, f"inputs: expected A and B of one type, got {a.dtype} and {b.dtype}"
+            )
+        _guard(_broadcast(self.onnx_node, self.roles, [a.shape, b.shape]), a.itemsize)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.fmod(a, b) if self.fmod else np.mod(a, b)), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        a, b = np.asarray(args[0]), np.asarray(args[1])
+        if not _is_float(a):
+            return [None, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.trunc(a / b) if self.fmod else np.floor(a / b)
+        return [unbroadcast(g, a.shape), unbroadcast(-g * q, b.shape)]
+
+    def extra_repr(self) -> str:
+        """The op type and its formula."""
+        return f"onnx_op={self.onnx_op!r}, fmod={int(self.fmod)}"
+
+
+def _cumsum(x: np.ndarray, a: int, exclusive: bool, reverse: bool) -> np.ndarray:
+    """y_i = Σ x_j along axis ``a`` over j ≤ i (j < i: ``exclusive``; j ≥ i and j > i with
+    ``reverse``), accumulated in x's type."""
+    if reverse:
+        x = np.flip(x, axis=a)
+    y = np.cumsum(x, axis=a, dtype=x.dtype)
+    if exclusive:  # shifted one along: a 0 first, the last sum dropped
+        y = _window(y, [-1], [x.shape[a]], [a])
+    return np.flip(y, axis=a) if reverse else y
+
+
+class _CumSum(_Op):
+    """CumSum along ``axis`` (an input: one integer, at load or run time): y_i = Σ_{j ≤ i} x_j,
+    Σ_{j < i} with ``exclusive``, and from the other end (j ≥ i, j > i) with ``reverse``.
+    Backward: ∂ℓ/∂x_j = Σ_{i ≥ j} G_i — the cumulative sum of G with the same ``exclusive``
+    and the opposite ``reverse``."""
+
+    roles = ("x", "axis")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], exclusive: bool, reverse: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.exclusive, self.reverse = exclusive, reverse
+
+    def compute(self, x: Any, axis: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        a = _axis(self.onnx_node, "input 'axis'", _one_int(self.onnx_node, "axis", axis), x.ndim)
+        return _cumsum(x, a, self.exclusive, self.reverse), a
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [_cumsum(g, ctx, self.exclusive, not self.reverse), None]
+
+    def extra_repr(self) -> str:
+        """The op type and its flags."""
+        return (
+            f"onnx_op={self.onnx_op!r}, exclusive={int(self.exclusive)}, "
+            f"reverse={int(self.reverse)}"
+        )
+
+
+class _GatherElements(_Op):
+    """GatherElements along ``axis`` a: out[i] = data[i with i_a replaced by indices[i]],
+    out of indices' shape (data's rank; along the other axes no longer than data's), an
+    index in [−n, n − 1] (n = data's length along a; a negative one counts from the end).
+    Backward: G scatter-added into data's shape at the indices gathered (an index read
+    twice gets both terms)."""
+
+    roles = ("data", "indices")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], axis: int) -> None:
+        super().__init__(node, operands)
+        self.axis = axis
+
+    def compute(self, data: Any, indices: Any) -> tuple[np.ndarray, Any]:
+        data, indices = np.asarray(data), np.asarray(indices)
+        a = _axis(self.onnx_node, "attribute 'axis'", self.axis, max(data.ndim, 1))
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise refuse(
+                self.onnx_node, f"input 'indices': expected int32 or int64, got {indices.dtype}"
+            )
+        if (
+            data.ndim == 0
+            or indices.ndim != data.ndim
+            or any(m > n for i, (m, n) in enumerate(zip(indices.shape, data.shape)) if i != a)
+        ):
+            raise refuse(
+                self.onnx_node,
+                f"input 'indices': expected data's rank {data.ndim} and no axis but {a} longer "
+                f"than data's {data.shape}, got shape {indices.shape}",
+            )
+        n = data.shape[a]
+        if indices.size and (indices.min() < -n or indices.max() >= n):
+            raise refuse(
+                self.onnx_node,
+                f"input 'indices': expected values in [{-n}, {n - 1}] (axis {a} of data's "
+                f"{data.shape}), got values from {indices.min()} to {indices.max()}",
+            )
+        index = np.where(indices < 0, indices + n, indices).astype(np.intp)
+        where = list(np.indices(index.shape, sparse=True))
+        where[a] = index
+        return data[tuple(where)], tuple(where)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        data = np.asarray(args[0])
+        if not _is_float(data):
+            return [None, None]
+        gd = np.zeros(data.shape, g.dtype)
+        np.add.at(gd, ctx, g)
+        return [gd, None]
+
+
+class _Range(_Op):
+    """Range: start + i·delta for i = 0 … n − 1, n = max(⌈(limit − start)/delta⌉, 0), in
+    start's type (start, limit and delta are scalars of one type; delta ≠ 0), at load time
+    (folded) or at run time. No gradient (as PyTorch's arange)."""
+
+    roles = ("start", "limit", "delta")
+
+    def compute(self, start: Any, limit: Any, delta: Any) -> tuple[np.ndarray, Any]:
+        start, limit, delta = (np.asarray(v) for v in (start, limit, delta))
+        if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
+            raise refuse(
+                self.onnx_node,
+                "inputs: expected scalars start, limit and a non-zero delta, got shapes "
+                f"{start.shape}, {limit.shape}, {delta.shape} and delta {delta}",
+            )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            span = (float(limit) - float(start)) / float(delta)
+        if not math.isfinite(span):
+            raise refuse(self.onnx_node, f"inputs: expected finite values, got span {span}")
+        n = max(math.ceil(span), 0)
+        _guard([n], start.itemsize)
+        return (start + np.arange(n, dtype=start.dtype) * delta).astype(start.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None, None, None]
+
+
+def _lp_power(x: np.ndarray, p: int) -> np.ndarray:
+    """|x|^p."""
+    return np.abs(x) if p == 1 else (x * x if p == 2 else np.abs(x) ** p)
+
+
+def _lp_backward(x: np.ndarray, y: np.ndarray, g: np.ndarray, p: int) -> tuple[Any, Any]:
+    """The two factors of ∂y/∂x for y = (Σ|x|^p)^(1/p): G·y^(1−p) per output (0 where y = 0:
+    a window of zeros, where the norm has no derivative) and |x|^(p−1)·sign(x) per input."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        per_output = g if p == 1 else np.where(y > 0, g * y ** (1 - p), 0).astype(g.dtype)
+    per_input = np.sign(x) if p == 1 else (x if p == 2 else np.abs(x) ** (p - 1) * np.sign(x))
+    return per_output, per_input
+
+
+class _LpPool(_Op):
+    """LpPool on (N, C, D1, …, Dk), k = len(kernel_shape) spatial axes:
+
+        y[n, c, o] = (Σ_{t in the window} |x_pad[n, c, s·o + d·t]|^p)^(1/p),
+
+    x_pad x padded with zeros (``pads``, or auto_pad's SAME_UPPER / SAME_LOWER), windows of
+    ``kernel_shape`` taps spaced ``dilations`` apart every ``strides``; output size
+    ⌊(D + pb + pe − d(k − 1) − 1)/s⌋ + 1 per axis (⌈·⌉ with ``ceil_mode``, a last window
+    starting inside x or its begin padding, as MaxPool's). The sum is a loop over the kernel's
+    taps of strided views, never over pixels. Backward:
+    ∂y/∂x = (|x|/y)^(p−1)·sign(x), summed over the windows x lies in (0 where y = 0)."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], geo: dict[str, Any], p: int):
+        super().__init__(node, operands)
+        self.geo, self.p = geo, p
+
+    def _layout(self, x: np.ndarray) -> tuple[list[int], list[int], list[int]]:
+        g = self.geo
+        k = len(g["kernel_shape"])
+        if x.ndim != k + 2:
+            raise refuse(
+                self.onnx_node,
+                f"input 'X': expected (N, C) and {k} spatial axes (kernel_shape "
+                f"{g['kernel_shape']}), got shape {x.shape}",
+            )
+        begins, lengths, outs = [], [], []
+        for i, m in enumerate(x.shape[2:]):
+            kk, s, d = g["kernel_shape"][i], g["strides"][i], g["dilations"][i]
+            if g["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+                pb, pe = _same_pads(m, kk, s, d, g["auto_pad"] == "SAME_UPPER")
+            else:
+                pb, pe = g["pads"][i], g["pads"][i + k]
+            out, length = _pool_extent(m, kk, s, d, pb, pe, g["ceil_mode"])
+            if out < 1:
+                raise refuse(
+                    self.onnx_node,
+                    f"input 'X': the window ({kk}, dilation {d}) is larger than the padded "
+                    f"input ({m} + {pb} + {pe}) along axis {i + 2}",
+                )
+            begins.append(pb)
+            lengths.append(length)
+            outs.append(out)
+        return begins, lengths, outs
+
+    def _taps(self, outs: Sequence[int]) -> Iterator[tuple[slice, ...]]:
+        """For each tap t of the kernel, the strided view of the padded input it reads."""
+        g = self.geo
+        for tap in np.ndindex(*g["kernel_shape"]):
+            yield (slice(None), slice(None)) + tuple(
+                slice(d * t, d * t + s * (o - 1) + 1, s)
+                for t, d, s, o in zip(tap, g["dilations"], g["strides"], outs)
+            )
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        begins, lengths, outs = self._layout(x)
+        axes = range(2, x.ndim)
+        xp = _window(_lp_power(x, self.p), [-b for b in begins], lengths, axes)
+        total = np.zeros((*x.shape[:2], *outs), x.dtype)
+        for view in self._taps(outs):
+            total += xp[view]
+        y = total if self.p == 1 else (np.sqrt(total) if self.p == 2 else total ** (1 / self.p))
+        return y.astype(x.dtype), (y, begins, lengths, outs)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        y, begins, lengths, outs = ctx
+        x = np.asarray(args[0])
+        per_output, per_input = _lp_backward(x, y, g, self.p)
+        gp = np.zeros((*x.shape[:2], *lengths), g.dtype)
+        for view in self._taps(outs):
+            gp[view] += per_output
+        gx = _window(gp, begins, x.shape[2:], range(2, x.ndim))
+        return [(gx * per_input).astype(x.dtype)]
+
+    def extra_repr(self) -> str:
+        """The op type, p and the window."""
+        g = self.geo
+        return (
+            f"onnx_op={self.onnx_op!r}, p={self.p}, kernel_shape={g['kernel_shape']}, "
+            f"strides={g['strides']}, dilations={g['dilations']}"
+        )
+
+
+class _GlobalLpPool(_Op):
+    """GlobalLpPool: y[n, c] = (Σ over every spatial position |x[n, c, …]|^p)^(1/p), the
+    spatial axes kept as size 1. Backward: ∂y/∂x = (|x|/y)^(p−1)·sign(x) (0 where y = 0)."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], p: int) -> None:
+        super().__init__(node, operands)
+        self.p = p
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if x.ndim < 2:
+            raise refuse(self.onnx_node, f"input 'X': expected (N, C, …), got shape {x.shape}")
+        total = np.sum(_lp_power(x, self.p), axis=tuple(range(2, x.ndim)), keepdims=True)
+        y = total if self.p == 1 else (np.sqrt(total) if self.p == 2 else total ** (1 / self.p))
+        return y.astype(x.dtype), y
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x = np.asarray(args[0])
+        per_output, per_input = _lp_backward(x, ctx, g, self.p)
+        return [(per_output * per_input).astype(x.dtype)]
+
+    def extra_repr(self) -> str:
+        """The op type and p."""
+        return f"onnx_op={self.onnx_op!r}, p={self.p}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3328,6 +3948,15 @@ _ELEMENTARY: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
     "Neg": (np.negative, lambda x: np.full_like(x, -1), "−x"),
     "Sin": (_quiet(np.sin), _quiet(np.cos), "sin(x)"),
     "Cos": (_quiet(np.cos), _quiet(lambda x: -np.sin(x)), "cos(x)"),
+    "Tan": (_quiet(np.tan), _quiet(lambda x: 1 + np.tan(x) ** 2), "tan(x)"),
+    "Asin": (_quiet(np.arcsin), _quiet(lambda x: 1 / np.sqrt(1 - x * x)), "asin(x)"),
+    "Acos": (_quiet(np.arccos), _quiet(lambda x: -1 / np.sqrt(1 - x * x)), "acos(x)"),
+    "Atan": (_quiet(np.arctan), _quiet(lambda x: 1 / (1 + x * x)), "atan(x)"),
+    "Sinh": (_quiet(np.sinh), _quiet(np.cosh), "sinh(x)"),
+    "Cosh": (_quiet(np.cosh), _quiet(np.sinh), "cosh(x)"),
+    "Asinh": (_quiet(np.arcsinh), _quiet(lambda x: 1 / np.sqrt(x * x + 1)), "asinh(x)"),
+    "Acosh": (_quiet(np.arccosh), _quiet(lambda x: 1 / np.sqrt((x - 1) * (x + 1))), "acosh(x)"),
+    "Atanh": (_quiet(np.arctanh), _quiet(lambda x: 1 / (1 - x * x)), "atanh(x)"),
     # piecewise constant: derivative 0 (as PyTorch's floor, ceil, round and sign)
     "Floor": (np.floor, np.zeros_like, "⌊x⌋"),
     "Ceil": (np.ceil, np.zeros_like, "⌈x⌉"),
@@ -3980,6 +4609,234 @@ def _as_narrow(ins: list[Operand], info: dict[str, Any]) -> Built | None:
     return nn.Narrow(axis, piece.start, max(piece.stop - piece.start, 0)), [x.name]
 
 
+def group_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """GroupNormalization: ``nn.GroupNorm`` on a float run-time X of known channels whose
+    scale and bias are one initializer per channel each (opset 21, or opset 18 with one
+    group per channel, where per group is per channel) — the layer trains them — or a
+    Constant's ones and zeros (a GroupNorm without affine). Otherwise ``_GroupNorm``: a
+    run-time scale or bias, and opset 18's per-group scale and bias with fewer groups than
+    channels, which stay per group (repeating them per channel would let the channels of a
+    group part ways when trained, leaving the function family the file defines)."""
+    x, scale, bias = ins
+    groups = attrs.get("num_groups")
+    if groups is None:
+        raise refuse(node, "attribute 'num_groups' is required")
+    eps = _epsilon(node, attrs)
+    stash = attrs.get("stash_type", 1)
+    if stash not in (1, 11):  # the statistics' type: cnnmath keeps them in float64 anyway
+        raise refuse(
+            node, f"attribute 'stash_type': expected 1 (float32) or 11 (float64), got {stash}"
+        )
+    per_group = node.opset < 21
+    static, s_shape, b_shape = _shape(info, x), _shape(info, scale), _shape(info, bias)
+    if static is not None and s_shape is not None and b_shape is not None:
+        _group_shapes(node, static, s_shape, b_shape, groups)
+    C = static[1] if static is not None and len(static) >= 2 else None
+    if isinstance(x, Ref) and info["float"].get(x.name, False) and isinstance(C, int):
+        wp, bp = _initializer_param(scale), _initializer_param(bias)
+        if wp is not None and bp is not None and (not per_group or groups == C):
+            layer = nn.GroupNorm(groups, C, eps, affine=True, dtype=wp.dtype)
+            layer.weight, layer.bias = wp, bp
+            return layer, [x.name]
+        n = groups if per_group else C
+        if _fixed(scale, 1.0, (n,)) and _fixed(bias, 0.0, (n,)):
+            assert isinstance(scale, Const)  # fixed ones and zeros: no parameters
+            return nn.GroupNorm(groups, C, eps, affine=False, dtype=scale.value.dtype), [x.name]
+    operands = [x, scale, bias]
+    return _generic(_GroupNorm(node, operands, groups, eps, per_group), operands)
+
+
+def _element_type(info: dict[str, Any], operand: Operand) -> int | None:
+    """The ONNX element type of an operand, where known at load time."""
+    if isinstance(operand, Const):
+        dtype = np.dtype(operand.value.dtype)
+        return _QUANT_CODES.get(dtype, _ONNX_TYPES.get(dtype))
+    if isinstance(operand, Ref):
+        return info["types"].get(operand.name)
+    return None
+
+
+def _quantization(node: Node, attrs: Attrs) -> tuple[int, int]:
+    """(axis, block_size) of a QuantizeLinear or DequantizeLinear."""
+    axis = int(attrs.get("axis", 1))
+    block = int(attrs.get("block_size", 0))
+    if block < 0:
+        raise refuse(node, f"attribute 'block_size': expected a value >= 0, got {block}")
+    return axis, block
+
+
+def _check_quantization_axis(
+    node: Node, info: dict[str, Any], x: Operand, scale: Operand, axis: int, block: int
+) -> None:
+    """Refuse at load time an ``axis`` outside x's rank where it is read (a scale per axis or
+    per block) and both are known; a per-tensor scale ignores it."""
+    rank = _rank(info, x)
+    per_tensor = isinstance(scale, Const) and scale.value.size == 1 and scale.value.ndim <= 1
+    if rank is not None and isinstance(scale, Const) and (block or not per_tensor):
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
+
+
+def _output_float(node: Node, attrs: Attrs) -> Any:
+    """The ``output_dtype`` attribute of a DequantizeLinear (0: the scale's type)."""
+    code = attrs.get("output_dtype", 0)
+    if code and code not in _FLOAT_TYPES:
+        raise refuse(
+            node,
+            f"attribute 'output_dtype': expected FLOAT or DOUBLE, got {_type_name(code)}",
+        )
+    return _CAST_TYPES[code] if code else None
+
+
+def dequantize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """DequantizeLinear (``_Dequantize``): folded at load time on a constant x (an int8
+    weight becomes the float array it stands for), at run time on a value a QuantizeLinear
+    wrote or a graph input. x of type int8, uint8, int16, uint16 or int32; the float8, 4-bit
+    and 2-bit types are refused, naming the type."""
+    x, scale, zero = ins
+    axis, block = _quantization(node, attrs)
+    dtype = _output_float(node, attrs)
+    for name, operand in (("x", x), ("x_zero_point", zero)):
+        code = _element_type(info, operand)
+        if code is not None and code not in (*_QUANTIZED, 6):
+            raise refuse(
+                node,
+                f"input {name!r}: element type {_type_name(code)} is not supported (int8, "
+                "uint8, int16, uint16 or int32)",
+            )
+    _check_quantization_axis(node, info, x, scale, axis, block)
+    operands = [_plain(x), _plain(scale), _plain(zero)]  # the quantization's fixed constants
+    return _generic(_Dequantize(node, operands, axis, block, dtype), operands)
+
+
+_PRECISIONS = {0: None, 1: np.float32, 11: np.float64}
+
+
+def quantize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """QuantizeLinear (``_Quantize``) to int8, uint8, int16 or uint16: the zero point's type,
+    else ``output_dtype``'s (opset 21 on), else uint8. The float8, 4-bit and 2-bit types are
+    refused, naming the type; ``saturate`` concerns float8 only."""
+    x, scale, zero = ins
+    axis, block = _quantization(node, attrs)
+    attrs.get("saturate")  # float8 targets only, which are refused
+    precision = attrs.get("precision", 0)
+    if precision not in _PRECISIONS:
+        raise refuse(
+            node, f"attribute 'precision': expected FLOAT or DOUBLE, got {_type_name(precision)}"
+        )
+    code = attrs.get("output_dtype", 0)
+    given = _element_type(info, zero)
+    if code and given is not None and code != given:
+        raise refuse(
+            node,
+            f"attribute 'output_dtype': expected the zero point's type {_type_name(given)}, "
+            f"got {_type_name(code)}",
+        )
+    code = given or code or 2  # uint8 by default
+    if code not in _QUANTIZED:
+        raise refuse(
+            node,
+            f"quantized type {_type_name(code)} is not supported (int8, uint8, int16 or uint16)",
+        )
+    _check_quantization_axis(node, info, x, scale, axis, block)
+    operands = [_plain(x), _plain(scale), _plain(zero)]
+    module = _Quantize(node, operands, axis, block, _QUANTIZED[code], _PRECISIONS[precision])
+    return _generic(module, operands)
+
+
+def top_k(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """TopK: Values (``_TopK``); its Indices, when read, a second ``_TopK`` handed to the
+    loader through ``info["more"]`` as (output name, built)."""
+    x, k = ins
+    axis, largest = int(attrs.get("axis", -1)), bool(attrs.get("largest", 1))
+    attrs.get("sorted")  # the values come sorted either way (sorted = 0 leaves the order open)
+    rank = _rank(info, x)
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
+    operands = [x, _plain(k)]
+    outputs = info["all_outputs"]
+    if len(outputs) > 1 and outputs[1]:
+        indices = [_plain(x), _plain(k)]
+        built = _generic(_TopK(node, indices, axis, largest, 1), indices)
+        info["more"] = [(outputs[1], built)]
+    return _generic(_TopK(node, operands, axis, largest, 0), operands)
+
+
+def mod(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    operands = list(ins)
+    return _generic(_Mod(node, operands, bool(attrs.get("fmod", 0))), operands)
+
+
+def cum_sum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    exclusive, reverse = bool(attrs.get("exclusive", 0)), bool(attrs.get("reverse", 0))
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_CumSum(node, operands, exclusive, reverse), operands)
+
+
+def gather_elements(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    axis = int(attrs.get("axis", 0))
+    rank = _rank(info, ins[0])
+    if rank is not None:
+        _axis(node, "attribute 'axis'", axis, max(rank, 1))
+    operands = [ins[0], _plain(ins[1])]
+    return _generic(_GatherElements(node, operands, axis), operands)
+
+
+def range_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Range: folded at load time on constants (the window indices PyTorch's exports compute),
+    else ``_Range`` at run time. ``stash_type`` concerns float16 and bfloat16 only."""
+    attrs.get("stash_type")
+    operands = [_plain(o) for o in ins]
+    return _generic(_Range(node, operands), operands)
+
+
+def _lp_order(node: Node, attrs: Attrs) -> int:
+    """LpPool's and GlobalLpPool's ``p``, an integer ≥ 1."""
+    p = attrs.get("p", 2)
+    if p < 1:
+        raise refuse(node, f"attribute 'p': expected an integer >= 1, got {p}")
+    return int(p)
+
+
+def lp_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """LpPool (``_LpPool``) over as many spatial axes as ``kernel_shape`` has sizes."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise refuse(
+            node,
+            "attribute 'auto_pad': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, "
+            f"got {auto_pad!r}",
+        )
+    kernel = attrs.ints("kernel_shape", None)
+    if not kernel:
+        raise refuse(node, "attribute 'kernel_shape' is required")
+    k = len(kernel)
+    rank = _rank(info, ins[0])
+    if rank is not None and rank != k + 2:
+        raise refuse(
+            node,
+            f"attribute 'kernel_shape': expected {rank - 2} sizes (X has rank {rank}), "
+            f"got {kernel}",
+        )
+    geo: dict[str, Any] = {"auto_pad": auto_pad, "kernel_shape": kernel}
+    for name, default, n, low in (
+        ("strides", [1] * k, k, 1),
+        ("dilations", [1] * k, k, 1),
+        ("pads", [0] * 2 * k, 2 * k, 0),
+    ):
+        value = attrs.ints(name, default) or default
+        if len(value) != n or min(value) < low:
+            raise refuse(node, f"attribute {name!r}: expected {n} values >= {low}, got {value}")
+        geo[name] = value
+    if auto_pad == "VALID":
+        geo["pads"] = [0] * 2 * k
+    geo["ceil_mode"] = bool(attrs.get("ceil_mode", 0))
+    return _generic(_LpPool(node, ins[:1], geo, _lp_order(node, attrs)), ins[:1])
+
+
+def global_lp_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    return _generic(_GlobalLpPool(node, ins[:1], _lp_order(node, attrs)), ins[:1])
+
+
 CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Built]] = {
     "Conv": conv,
     "DeformConv": deform_conv,
@@ -4062,6 +4919,16 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Hardmax": hardmax,
     "LpNormalization": lp_normalization,
     **dict.fromkeys(("IsNaN", "IsInf"), predicate),
+    "GroupNormalization": group_norm,
+    "QuantizeLinear": quantize,
+    "DequantizeLinear": dequantize,
+    "TopK": top_k,
+    "Mod": mod,
+    "CumSum": cum_sum,
+    "GatherElements": gather_elements,
+    "Range": range_,
+    "LpPool": lp_pool,
+    "GlobalLpPool": global_lp_pool,
 }
 
 
@@ -4073,15 +4940,7 @@ _ONNX_TYPES = {np.dtype(t): code for code, t in _CAST_TYPES.items()}
 
 
 def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
-    """The value of a ConstantOfShape or Range node whose inputs are all constants."""
-    if node.op_type == "Range":  # start + i·delta for i < ⌈(limit − start)/delta⌉
-        start, limit, delta = (np.asarray(v) for v in values)
-        if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
-            raise refuse(node, "inputs: expected scalars start, limit and a non-zero delta")
-        n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
-        if n > FOLD_LIMIT:
-            raise refuse(node, f"output: expected at most {FOLD_LIMIT} values, got {n}")
-        return (start + np.arange(n, dtype=start.dtype) * delta).astype(start.dtype)
+    """The value of a ConstantOfShape node whose input is a constant."""
     if node.op_type == "ConstantOfShape":
         fill = attrs.get("value")
         fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)[:1]
@@ -4092,7 +4951,7 @@ def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarra
     raise refuse(node, f"op type {node.op_type!r} is not folded")
 
 
-FOLD_ONLY = ("ConstantOfShape", "Range")
+FOLD_ONLY = ("ConstantOfShape",)
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
 
@@ -4165,6 +5024,18 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "GridSample": ((16, "X grid", 2),),
     "AffineGrid": ((20, "theta size", 2),),
     "Range": ((11, "start limit delta", 3),),
+    "GroupNormalization": ((18, "X scale bias", 3),),
+    "QuantizeLinear": ((10, "x y_scale y_zero_point", 2),),
+    "DequantizeLinear": ((10, "x x_scale x_zero_point", 2),),
+    "TopK": ((10, "X K", 2),),
+    "Mod": ((10, "A B", 2),),
+    "CumSum": ((11, "x axis", 2),),
+    "GatherElements": ((11, "data indices", 2),),
+    **dict.fromkeys(("LpPool", "GlobalLpPool"), ((1, "X", 1),)),
+    **dict.fromkeys(
+        ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"),
+        ((7, "input", 1),),
+    ),
     "PRelu": ((1, "X slope", 2),),
     "Clip": ((1, "input min max", 1),),
     "Gemm": ((1, "A B C", 2),),

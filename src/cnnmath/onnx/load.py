@@ -45,6 +45,9 @@ from ._ops import (
 
 MIN_OPSET = 11
 _INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
+# UINT8, INT8, UINT16, INT16: quantized values, an input only of the ops that read them
+_QUANTIZED_INPUT_TYPES = (2, 3, 4, 5)
+_QUANTIZATION_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
 
 def _sanitise(name: str, fallback: str) -> str:
@@ -174,7 +177,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     The inputs' declared sizes are not enforced: like a cnnmath model, the graph runs on any
     batch size and on other image sizes where its ops allow them (onnxruntime refuses a size
     that a file fixes). Their declared element types are checked at load time (float32 or
-    float64; int32, int64 or bool for shapes, indices and conditions), the arrays given
+    float64; int32, int64 or bool for shapes, indices and conditions; int8, uint8, int16 or
+    uint16 for an input read only by QuantizeLinear and DequantizeLinear), the arrays given
     when the graph runs.
     """
     onnx = require("onnx", "onnx", "cnnmath.onnx.load")
@@ -219,11 +223,15 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 "maps or optionals"
             )
         elem = v.type.tensor_type.elem_type
-        if elem not in _INPUT_TYPES:
+        quantized = elem in _QUANTIZED_INPUT_TYPES and all(
+            n.op_type in _QUANTIZATION_OPS for n in graph.node if v.name in n.input
+        )
+        if elem not in _INPUT_TYPES and not quantized:
             raise ValueError(
                 f"{FUNC}: graph input {v.name!r}: element type "
                 f"{onnx.TensorProto.DataType.Name(elem)} is not supported (float32 or float64; "
-                "int32 or int64 for shapes and indices; bool for conditions)"
+                "int32 or int64 for shapes and indices; bool for conditions; int8, uint8, "
+                "int16 or uint16 read only by QuantizeLinear and DequantizeLinear)"
             )
     if not input_names:
         raise ValueError(f"{FUNC}: graph: expected at least one input, got none")
@@ -310,6 +318,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             "LayerNormalization",
             "SoftmaxCrossEntropyLoss",
             "Split",
+            "TopK",
         ):
             raise refuse(
                 node,
