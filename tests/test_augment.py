@@ -141,3 +141,240 @@ def test_compose_applies_in_order_from_one_stream():
         compose(random_flip, 3)
     with pytest.raises(ValueError, match="p"):
         random_flip(x, np.random.default_rng(0), p=1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# RandomResizedCrop: the deterministic halves against torchvision's
+# functional transforms on the same parameters, image by image; the draws against
+# torchvision's get_params by two-sample tests at fixed seeds; the random transforms as
+# their deterministic halves of a replayed stream.
+
+from cnnmath.augment import (  # noqa: E402
+    random_resized_crop,
+    random_resized_crop_boxes,
+    resized_crop,
+)
+
+
+def torchvision_v2():
+    """torchvision.transforms.v2.functional and torchvision.transforms (for get_params)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from torchvision_helper import import_torchvision
+
+    tv = import_torchvision()
+    from torchvision.transforms.v2 import functional as F
+
+    return F, tv.transforms
+
+
+# Boxes (top, left, height, width) on 13×17 images: enlarged, shrunk, one side kept, the whole
+# image, one pixel, boxes on every edge
+BOXES = np.array(
+    [
+        [0, 0, 13, 17],
+        [2, 3, 5, 7],
+        [0, 0, 1, 1],
+        [12, 16, 1, 1],
+        [4, 0, 9, 17],
+        [0, 10, 13, 7],
+        [1, 2, 11, 4],
+        [6, 5, 3, 12],
+    ]
+)
+
+
+@pytest.mark.parametrize("size", [None, 8, (20, 31), (13, 5), (1, 1)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_resized_crop_is_torchvisions_box_by_box(size, dtype):
+    F, _ = torchvision_v2()
+    import torch
+
+    x = np.random.default_rng(0).random((len(BOXES), 3, 13, 17)).astype(dtype)
+    out = resized_crop(x, BOXES, size)
+    hw = (13, 17) if size is None else (size, size) if isinstance(size, int) else size
+    assert out.shape == (len(BOXES), 3, *hw) and out.dtype == dtype
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    for b, box in enumerate(BOXES):
+        want = F.resized_crop(torch.from_numpy(x[b]), *map(int, box), list(hw), antialias=False)
+        np.testing.assert_allclose(out[b], want.numpy(), rtol=0, atol=tol, err_msg=f"box {box}")
+
+
+def test_resized_crop_stays_inside_the_box():
+    """Enlarging a box repeats its edge pixels, never reads the neighbours outside it: a box
+    of constant value inside a noisy image resizes to that constant."""
+    x = np.random.default_rng(1).random((2, 1, 10, 10))
+    x[0, :, 3:6, 2:4] = 0.25
+    x[1, :, 0:2, 8:10] = 0.75
+    out = resized_crop(x, np.array([[3, 2, 3, 2], [0, 8, 2, 2]]), (9, 7))
+    np.testing.assert_array_equal(out[0], 0.25)
+    np.testing.assert_array_equal(out[1], 0.75)
+    # the whole image at its own size is the image
+    np.testing.assert_array_equal(resized_crop(x, np.array([[0, 0, 10, 10]] * 2)), x)
+
+
+def test_random_resized_crop_is_resized_crop_of_its_boxes():
+    x = np.random.default_rng(0).random((16, 3, 20, 24)).astype(np.float32)
+    out = random_resized_crop(x, np.random.default_rng(5), size=(12, 10), scale=(0.2, 0.9))
+    boxes = random_resized_crop_boxes(np.random.default_rng(5), x.shape, scale=(0.2, 0.9))
+    np.testing.assert_array_equal(out, resized_crop(x, boxes, (12, 10)))
+    assert out.dtype == np.float32 and out.shape == (16, 3, 12, 10)
+    assert len({tuple(b) for b in boxes}) > 12  # every image its own draw
+    again = random_resized_crop(x, np.random.default_rng(5), size=(12, 10), scale=(0.2, 0.9))
+    np.testing.assert_array_equal(out, again)  # the same seed, the same crops
+    assert random_resized_crop(x, np.random.default_rng(0)).shape == x.shape  # size = (H, W)
+
+
+def box_statistics(boxes, H, W, aspect):
+    """Area fraction, log aspect, and the place of top and left among the places possible."""
+    top, left, h, w = boxes.T.astype(np.float64)
+    return {
+        "area": h * w / (H * W),
+        "log aspect": np.log(aspect(h, w)),
+        "top": (top + 0.5) / (H - h + 1),
+        "left": (left + 0.5) / (W - w + 1),
+    }
+
+
+N_DRAWS, H_DRAW, W_DRAW = 4000, 24, 32
+
+
+@pytest.fixture(scope="module")
+def torchvision_crop_boxes():
+    """4000 RandomResizedCrop.get_params boxes of a 24×32 image (torch's generator, seed 0)."""
+    _, transforms = torchvision_v2()
+    import torch
+
+    torch.manual_seed(0)
+    image = torch.zeros(3, H_DRAW, W_DRAW)
+    get = transforms.RandomResizedCrop.get_params
+    return np.array([get(image, (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(N_DRAWS)])
+
+
+def test_random_resized_crop_boxes_are_drawn_as_torchvisions(torchvision_crop_boxes):
+    """The same distribution as torchvision's get_params: two-sample Kolmogorov–Smirnov tests
+    of area fraction, log aspect w/h and placement (fixed seeds); a scale 0.15 in place of
+    0.08 is told apart, so the test can fail."""
+    ks_2samp = pytest.importorskip("scipy.stats").ks_2samp
+    shape = (N_DRAWS, 3, H_DRAW, W_DRAW)
+    ours = random_resized_crop_boxes(np.random.default_rng(0), shape)
+    aspect = lambda h, w: w / h
+    theirs = box_statistics(torchvision_crop_boxes, H_DRAW, W_DRAW, aspect)
+    mine = box_statistics(ours, H_DRAW, W_DRAW, aspect)
+    for key in theirs:
+        assert ks_2samp(theirs[key], mine[key]).pvalue > 1e-3, key
+    wrong = random_resized_crop_boxes(np.random.default_rng(0), shape, scale=(0.15, 1.0))
+    wrong_area = box_statistics(wrong, H_DRAW, W_DRAW, aspect)["area"]
+    assert ks_2samp(theirs["area"], wrong_area).pvalue < 1e-6
+
+
+def test_random_resized_crop_boxes_lie_in_their_ranges():
+    """Inside the image; area fraction and aspect within scale and ratio up to the rounding
+    of the sides (|side − √(…)| <= ½); top uniform over its places (mean ½ of the range)."""
+    H, W = 30, 40
+    boxes = random_resized_crop_boxes(
+        np.random.default_rng(3), (3000, 1, H, W), (0.3, 0.7), (0.5, 2)
+    )
+    top, left, h, w = boxes.T
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= H).all() and (left + w <= W).all()
+    assert ((w - 0.5) * (h - 0.5) <= 0.7 * H * W).all() and (
+        (w + 0.5) * (h + 0.5) >= 0.3 * H * W
+    ).all()
+    assert ((w - 0.5) / (h + 0.5) <= 2).all() and ((w + 0.5) / (h - 0.5) >= 0.5).all()
+    places = (top + 0.5) / (H - h + 1)  # uniform on (0, 1) up to discreteness: mean ½, var 1/12
+    assert abs(places.mean() - 0.5) < 4 * np.sqrt(1 / 12 / 3000)
+    assert boxes.dtype == np.intp
+
+
+@pytest.mark.parametrize(
+    ("H", "W", "scale", "ratio"),
+    [
+        (4, 400, (0.9, 1.0), (3 / 4, 4 / 3)),
+        (400, 4, (0.9, 1.0), (3 / 4, 4 / 3)),
+        (9, 9, (2, 3), (0.5, 2)),
+    ],
+    ids=["wide", "tall", "too-large"],
+)
+def test_random_resized_crop_boxes_fall_back_as_torchvision(H, W, scale, ratio):
+    """No try fits: torchvision's central crop of the image's aspect clamped to the ratios
+    (deterministic, so equal to get_params')."""
+    _, transforms = torchvision_v2()
+    import torch
+
+    want = transforms.RandomResizedCrop.get_params(torch.zeros(1, H, W), scale, ratio)
+    boxes = random_resized_crop_boxes(np.random.default_rng(0), (5, 1, H, W), scale, ratio)
+    assert (boxes == np.array(want)).all(), (boxes[0], want)
+
+
+# Error inputs of the new transforms: (call, exception, message pattern); each refused before
+# any number is drawn from _RNG.
+_C3 = np.full((2, 3, 4, 4), 0.5)
+NEW_ERRORS = [
+    (
+        lambda: resized_crop(_C3, np.array([[0, 0, 5, 4], [0, 0, 1, 1]])),
+        ValueError,
+        r"resized_crop: boxes: expected boxes inside the 4×4 images .* got \(0, 0, 5, 4\) at row 0",
+    ),
+    (
+        lambda: resized_crop(_C3, np.array([[0, 0, 1, 1]])),
+        ValueError,
+        r"resized_crop: boxes: expected shape \(B, 4\) = \(2, 4\) .* got \(1, 4\)",
+    ),
+    (
+        lambda: resized_crop(_C3, np.zeros((2, 4))),
+        TypeError,
+        r"resized_crop: boxes: expected an integer numpy.ndarray .* of dtype float64",
+    ),
+    (
+        lambda: resized_crop(_C3, np.array([[0, 0, 0, 1], [0, 0, 1, 1]])),
+        ValueError,
+        r"height, width >= 1",
+    ),
+    (
+        lambda: resized_crop(_C3, np.array([[0, 0, 1, 1]] * 2), (0, 3)),
+        ValueError,
+        r"resized_crop: size: expected values >= 1",
+    ),
+    (
+        lambda: random_resized_crop(_C3, _RNG, scale=(0.5, 0.1)),
+        ValueError,
+        r"random_resized_crop: scale: expected min <= max, got \(0.5, 0.1\)",
+    ),
+    (
+        lambda: random_resized_crop(_C3, _RNG, ratio=(0, 1)),
+        ValueError,
+        r"random_resized_crop: ratio\[0\]: expected a finite number > 0, got 0",
+    ),
+    (
+        lambda: random_resized_crop(_C3, _RNG, scale=0.5),
+        TypeError,
+        r"random_resized_crop: scale: expected a pair \(min, max\)",
+    ),
+    (
+        lambda: random_resized_crop(_C3, _RNG, size=2.5),
+        TypeError,
+        r"random_resized_crop: size: expected an int or a pair",
+    ),
+    (
+        lambda: random_resized_crop(_C3, 0),
+        TypeError,
+        r"random_resized_crop: rng: expected a numpy.random.Generator",
+    ),
+    (
+        lambda: random_resized_crop_boxes(_RNG, (2, 4, 4)),
+        ValueError,
+        r"random_resized_crop_boxes: shape: expected a batch's shape \(B, C, H, W\)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "pattern"), NEW_ERRORS, ids=[p[:50] for *_, p in NEW_ERRORS]
+)
+def test_new_transforms_bad_input(call, error, pattern):
+    state = _RNG.bit_generator.state
+    with pytest.raises(error, match=pattern):
+        call()
+    assert _RNG.bit_generator.state == state  # refused before drawing anything

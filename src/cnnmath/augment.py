@@ -3,22 +3,43 @@
 An augmentation is a function ``(x_batch, rng) -> x_batch`` that ``cnnmath.train.fit`` applies
 to every training batch. It draws all its randomness from the ``numpy.random.Generator`` it is
 given — the training loop's one stream — so a run is repeatable from its seed and resumes from a
-checkpoint exactly (the generator's state is part of the checkpoint).
+checkpoint exactly (the generator's state is part of the checkpoint). Every image of a batch
+gets its own draw, as torchvision's per-sample transform applied image by image would give it,
+and each augmentation works on the whole batch at once (no loop over images or pixels).
+
+    random_shift            RandomCrop(H, padding=s)       whole-pixel shifts, zeros shifted in
+    random_flip             RandomHorizontalFlip(p)
+    random_resized_crop     RandomResizedCrop(size)        a box per image, resized bilinearly
+    compose                 Compose([...])
+
+Their deterministic halves have torchvision's functional names and can be called alone:
+``resized_crop`` (boxes given); the draw of the boxes is ``random_resized_crop_boxes``
+(torchvision's ``get_params``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from ._checks import check_float_array, check_ndim, positive_int, real_number
+from ._checks import check_float_array, check_ndim, int_pair, positive_int, real_number
+from .ops.interpolate import Taps
 
-__all__ = ["compose", "random_flip", "random_shift"]
+__all__ = [
+    "compose",
+    "random_flip",
+    "random_resized_crop",
+    "random_resized_crop_boxes",
+    "random_shift",
+    "resized_crop",
+]
 
 
-def _batch(x: np.ndarray, rng: object, func: str) -> None:
-    """x a (B, C, H, W) float batch and rng a Generator, or the error naming which is not."""
+def _image_batch(x: Any, func: str) -> None:
+    """x a (B, C, H, W) float batch, or the error naming what it is instead."""
     check_float_array("x", x, func=func)
     check_ndim(
         "x",
@@ -28,12 +49,22 @@ def _batch(x: np.ndarray, rng: object, func: str) -> None:
         layout="(B, C, H, W)",
         hint="for one image add the batch axis with x[None]" if x.ndim == 3 else "",
     )
+
+
+def _rng(rng: Any, func: str) -> None:
+    """rng a numpy.random.Generator, or the error saying how to make one."""
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
             f"{func}: rng: expected a numpy.random.Generator, got "
             f"{type(rng).__name__} {rng!r}; make one with numpy.random.default_rng("
             "seed)"
         )
+
+
+def _batch(x: Any, rng: Any, func: str) -> None:
+    """x a (B, C, H, W) float batch and rng a Generator, or the error naming which is not."""
+    _image_batch(x, func)
+    _rng(rng, func)
 
 
 def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 1) -> np.ndarray:
@@ -108,3 +139,270 @@ def compose(*augments: Callable[[np.ndarray, np.random.Generator], np.ndarray]) 
         return x
 
     return composed
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks shared by the transforms below
+
+
+def _interval(
+    name: str,
+    value: Any,
+    func: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> tuple[float, float]:
+    """A pair (min, max) of finite numbers with min <= max, each within the bounds."""
+    if not isinstance(value, (tuple, list, np.ndarray)) or np.ndim(value) != 1 or len(value) != 2:
+        raise TypeError(f"{func}: {name}: expected a pair (min, max) of numbers, got {value!r}")
+    lo = real_number(f"{name}[0]", value[0], func=func, low=low, high=high, low_open=low_open)
+    hi = real_number(f"{name}[1]", value[1], func=func, low=low, high=high, low_open=low_open)
+    if lo > hi:
+        raise ValueError(f"{func}: {name}: expected min <= max, got {tuple(value)!r}")
+    return lo, hi
+
+
+def _image_shape(shape: Any, func: str) -> tuple[int, int, int]:
+    """(B, H, W) of a batch shape (B, C, H, W) — x.shape — with B >= 0 and H, W >= 1."""
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 4
+        or any(
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) for v in shape
+        )
+        or min(shape) < 0
+        or min(shape[2:]) < 1
+    ):
+        raise ValueError(
+            f"{func}: shape: expected a batch's shape (B, C, H, W) — x.shape — with H, W >= 1, "
+            f"got {shape!r}"
+        )
+    return int(shape[0]), int(shape[2]), int(shape[3])
+
+
+def _boxes(
+    boxes: Any, x: np.ndarray, func: str, *, minimum: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(top, left, height, width), each (B,) intp, of a (B, 4) integer array of boxes lying
+    inside x's images, with height and width >= ``minimum``."""
+    B, _, H, W = x.shape
+    if not isinstance(boxes, np.ndarray) or boxes.dtype.kind not in "iu":
+        raise TypeError(
+            f"{func}: boxes: expected an integer numpy.ndarray (B, 4) of (top, left, height, "
+            f"width), got {type(boxes).__name__}"
+            + (f" of dtype {boxes.dtype}" if isinstance(boxes, np.ndarray) else "")
+        )
+    if boxes.shape != (B, 4):
+        raise ValueError(
+            f"{func}: boxes: expected shape (B, 4) = {(B, 4)} (one (top, left, height, width) "
+            f"per image), got {boxes.shape}"
+        )
+    top, left, height, width = (boxes[:, k].astype(np.intp) for k in range(4))
+    bad = (
+        (top < 0)
+        | (left < 0)
+        | (height < minimum)
+        | (width < minimum)
+        | (top + height > H)
+        | (left + width > W)
+    )
+    if bad.any():
+        b = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{func}: boxes: expected boxes inside the {H}×{W} images (top, left >= 0, height, "
+            f"width >= {minimum}, top + height <= {H}, left + width <= {W}), got "
+            f"{tuple(int(v) for v in boxes[b])} at row {b}"
+        )
+    return top, left, height, width
+
+
+# ---------------------------------------------------------------------------------------------
+# RandomResizedCrop: a box per image, resized bilinearly
+
+_TRIES = 10  # torchvision's get_params tries ten boxes before its fallback
+
+
+def _tries(
+    rng: np.random.Generator,
+    B: int,
+    area: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ten tries of every image at once: s ~ U(scale), r = exp(U(log ratio)) (B, 10) each,
+    and the sides (rint(√(area·s·r)), rint(√(area·s/r))) — Python's round, ties to even, as
+    torchvision's ``int(round(...))``. Draws 20B uniforms: the B×10 fractions, then the ratios."""
+    s = rng.uniform(scale[0], scale[1], size=(B, _TRIES))
+    r = np.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1]), size=(B, _TRIES)))
+    target = area * s
+    return np.rint(np.sqrt(target * r)).astype(np.intp), np.rint(np.sqrt(target / r)).astype(
+        np.intp
+    )
+
+
+def _first(ok: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Whether each row of ``ok`` (B, 10) has a True, and the values at its first True."""
+    k = np.argmax(ok, axis=1)
+    rows = np.arange(ok.shape[0])
+    return np.asarray(ok.any(axis=1)), [v[rows, k] for v in values]
+
+
+def random_resized_crop_boxes(
+    rng: np.random.Generator,
+    shape: Sequence[int],
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> np.ndarray:
+    """The boxes ``random_resized_crop`` cuts: for each image of a batch of ``shape`` (B, C, H,
+    W), torchvision's ``RandomResizedCrop.get_params`` rule, all images at once.
+
+    Try k = 1 … 10: s ~ U(scale), r = exp(U(log r_min, log r_max)) (log-uniform aspect),
+    w = round(√(H·W·s·r)), h = round(√(H·W·s/r)); the first try with 0 < w ≤ W and 0 < h ≤ H
+    is placed uniformly, top ~ U{0, …, H − h}, left ~ U{0, …, W − w}. An image none of whose
+    tries fits gets the central crop of the image's aspect clamped to ``ratio``: W/H < r_min
+    gives w = W, h = round(W / r_min); W/H > r_max gives h = H, w = round(H · r_max); else the
+    whole image; top = ⌊(H − h)/2⌋, left = ⌊(W − w)/2⌋. The box's area fraction is ≈ s and its
+    aspect w/h ≈ r, to the rounding of the sides.
+
+    Returns (B, 4) intp rows (top, left, height, width). Draws 20B uniforms from ``rng`` (the
+    ten tries' fractions, then their log-ratios: every try is drawn, used or not), then 2B
+    integers (the tops, then the lefts; a fallback image's are drawn and not used) — a fixed
+    count whatever the tries give. ``scale``: 0 <= min <= max (fractions of the image's area);
+    ``ratio``: 0 < min <= max (width / height).
+
+    >>> boxes = random_resized_crop_boxes(np.random.default_rng(0), (2, 3, 32, 32))
+    >>> boxes.shape, bool((boxes[:, 0] + boxes[:, 2] <= 32).all())
+    ((2, 4), True)
+    """
+    func = "random_resized_crop_boxes"
+    _rng(rng, func)
+    B, H, W = _image_shape(shape, func)
+    scale = _interval("scale", scale, func, low=0.0)
+    ratio = _interval("ratio", ratio, func, low=0.0, low_open=True)
+    return _resized_crop_boxes(rng, B, H, W, scale, ratio)
+
+
+def _resized_crop_boxes(
+    rng: np.random.Generator,
+    B: int,
+    H: int,
+    W: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+) -> np.ndarray:
+    """``random_resized_crop_boxes`` of checked arguments."""
+    w_try, h_try = _tries(rng, B, H * W, scale, ratio)
+    fits = (w_try > 0) & (w_try <= W) & (h_try > 0) & (h_try <= H)
+    found, (h, w) = _first(fits, h_try, w_try)
+    in_ratio = W / H  # the fallback: the central crop of the image's aspect clamped to ratio
+    if in_ratio < ratio[0]:
+        fallback = (int(round(W / ratio[0])), W)
+    elif in_ratio > ratio[1]:
+        fallback = (H, int(round(H * ratio[1])))
+    else:
+        fallback = (H, W)
+    h = np.where(found, h, fallback[0])
+    w = np.where(found, w, fallback[1])
+    top = np.where(found, rng.integers(0, H - h + 1), (H - h) // 2)
+    left = np.where(found, rng.integers(0, W - w + 1), (W - w) // 2)
+    return np.stack([top, left, h, w], axis=1).astype(np.intp)
+
+
+def _crop_taps(start: np.ndarray, length: np.ndarray, n_out: int, dt: np.dtype) -> Taps:
+    """PyTorch's bilinear taps (``ops.interpolate.linear_taps``, align_corners=False) of a
+    window [start, start + length) of each image resized to n_out, (B, n_out) arrays holding
+    indices into the whole image: u = max(0, (i + ½)·length/n_out − ½) in ``dt`` arithmetic,
+    i0 = min(⌊u⌋, length − 1), i1 = min(i0 + 1, length − 1), λ1 = u − i0, λ0 = 1 − λ1; a window
+    of length n_out is copied. The taps stay inside the window, as the crop then resize does."""
+    n = length[:, None]
+    r = n.astype(dt) / dt.type(n_out)
+    u = np.maximum(r * (np.arange(n_out, dtype=dt) + dt.type(0.5)) - dt.type(0.5), dt.type(0))
+    i0 = np.minimum(np.floor(u).astype(np.intp), n - 1)
+    lambda1 = (u - i0.astype(dt)).astype(dt)
+    copy = n == n_out  # PyTorch copies an axis that keeps its length
+    i0 = np.where(copy, np.arange(n_out), i0)
+    lambda1 = np.where(copy, dt.type(0), lambda1).astype(dt)
+    i1 = np.minimum(i0 + 1, n - 1)
+    offset = start[:, None]
+    return Taps(i0 + offset, i1 + offset, (dt.type(1) - lambda1).astype(dt), lambda1)
+
+
+def _along(y: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
+    """λ0·take(y, i0) + λ1·take(y, i1) along ``axis`` (2: rows, 3: columns), each image by its
+    own taps (``ops.interpolate.resample_along`` with per-image indices)."""
+    shape = [taps.i0.shape[0], 1, 1, 1]
+    shape[axis] = taps.i0.shape[1]
+    out = np.take_along_axis(y, taps.i0.reshape(shape), axis=axis) * taps.lambda0.reshape(shape)
+    out += np.take_along_axis(y, taps.i1.reshape(shape), axis=axis) * taps.lambda1.reshape(shape)
+    return out
+
+
+def resized_crop(
+    x: np.ndarray, boxes: np.ndarray, size: int | tuple[int, int] | None = None
+) -> np.ndarray:
+    """Cut box β out of image β and resize it bilinearly to ``size``: torchvision's
+    ``resized_crop(img, top, left, height, width, size, antialias=False)`` for every image at
+    once (``crop`` then ``interpolate(mode="bilinear", align_corners=False)``).
+
+    For box (t, l, h, w) and output (H_out, W_out), along the width then the height (PyTorch's
+    order), output pixel j reads the crop's columns
+
+        Y[j] = λ0_j · X[l + i0_j] + λ1_j · X[l + i1_j],   u_j = max(0, (j + ½)·w/W_out − ½),
+        i0_j = min(⌊u_j⌋, w − 1), i1_j = min(i0_j + 1, w − 1), λ1_j = u_j − i0_j, λ0_j = 1 − λ1_j
+
+    (and so for the rows with t, h, H_out): the half-pixel rule of ``ops.interpolate_bilinear``
+    with each image's own taps, which stay inside the box — at a box's edge the edge pixel is
+    repeated, never its neighbour outside the box (``grid_sample`` on the box's affine grid
+    would read that neighbour when a box is enlarged, so the taps are gathered directly: one
+    ``take_along_axis`` per tap and axis for the whole batch). No antialiasing: a box larger
+    than ``size`` is sampled, not averaged (torchvision's v2 default is ``antialias=True``).
+
+    x : (B, C, H, W) float32 or float64. boxes : (B, 4) integers (top, left, height, width),
+    each box inside its image with height, width >= 1. size : an int, a pair (H_out, W_out) of
+    ints >= 1, or None for the input's (H, W). Returns (B, C, H_out, W_out) in x's dtype.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> resized_crop(x, np.array([[1, 1, 2, 2]]), 2)[0, 0]  # the centre 2×2, unchanged
+    array([[ 5.,  6.],
+           [ 9., 10.]])
+    """
+    func = "resized_crop"
+    _image_batch(x, func)
+    top, left, height, width = _boxes(boxes, x, func, minimum=1)
+    H_out, W_out = x.shape[2:] if size is None else int_pair("size", size, minimum=1, func=func)
+    dt = x.dtype
+    y = _along(x, _crop_taps(left, width, W_out, dt), axis=3)
+    return _along(y, _crop_taps(top, height, H_out, dt), axis=2)
+
+
+def random_resized_crop(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    size: int | tuple[int, int] | None = None,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> np.ndarray:
+    """ImageNet's crop: from each image a random box of area fraction ≈ s ~ U(scale) and aspect
+    w/h ≈ r, log r ~ U(log ratio), placed uniformly, resized bilinearly to ``size`` —
+    torchvision's ``RandomResizedCrop(size, scale, ratio, antialias=False)`` applied image by
+    image: ``resized_crop(x, random_resized_crop_boxes(rng, x.shape, scale, ratio), size)``
+    (the two functions give the rule and the resampling).
+
+    x : (B, C, H, W) float32 or float64; rng : a ``numpy.random.Generator``; size : an int, a
+    pair (H_out, W_out), or None (default) for the input's (H, W). Returns (B, C, H_out, W_out)
+    in x's dtype. Draws 20B uniforms, then 2B integers from ``rng``
+    (``random_resized_crop_boxes``).
+
+    >>> x = np.random.default_rng(0).random((4, 3, 32, 32))
+    >>> random_resized_crop(x, np.random.default_rng(1), size=24).shape
+    (4, 3, 24, 24)
+    """
+    func = "random_resized_crop"
+    _batch(x, rng, func)
+    out_size = x.shape[2:] if size is None else int_pair("size", size, minimum=1, func=func)
+    scale = _interval("scale", scale, func, low=0.0)
+    ratio = _interval("ratio", ratio, func, low=0.0, low_open=True)
+    B, _, H, W = x.shape
+    return resized_crop(x, _resized_crop_boxes(rng, B, H, W, scale, ratio), out_size)
