@@ -144,12 +144,17 @@ def test_compose_applies_in_order_from_one_stream():
 
 
 # ---------------------------------------------------------------------------------------------
-# RandomResizedCrop: the deterministic halves against torchvision's
+# RandomResizedCrop, ColorJitter: the deterministic halves against torchvision's
 # functional transforms on the same parameters, image by image; the draws against
 # torchvision's get_params by two-sample tests at fixed seeds; the random transforms as
 # their deterministic halves of a replayed stream.
 
 from cnnmath.augment import (  # noqa: E402
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    color_jitter,
     random_resized_crop,
     random_resized_crop_boxes,
     resized_crop,
@@ -308,6 +313,153 @@ def test_random_resized_crop_boxes_fall_back_as_torchvision(H, W, scale, ratio):
     assert (boxes == np.array(want)).all(), (boxes[0], want)
 
 
+# --- colour
+
+
+def colour_batch(B, C, dtype, seed=0):
+    """RGB in [0, 1] with the HSV conversion's special cases: grays, ties between the
+    largest channels, values on the sector boundaries, pure black and white."""
+    x = np.random.default_rng(seed).random((B, C, 7, 9))
+    x[: B // 4] = np.round(x[: B // 4] * 4) / 4  # ties and exact sector edges
+    x[B // 4 : B // 3, :, :3] = x[B // 4 : B // 3, :1, :3]  # gray pixels
+    x[0, :, 0, 0], x[0, :, 0, 1] = 0.0, 1.0
+    return x.astype(dtype)
+
+
+ADJUST = [  # (ours, torchvision's name, factor range)
+    (adjust_brightness, "adjust_brightness", (0.0, 2.0)),
+    (adjust_contrast, "adjust_contrast", (0.0, 2.0)),
+    (adjust_saturation, "adjust_saturation", (0.0, 2.0)),
+    (adjust_hue, "adjust_hue", (-0.5, 0.5)),
+]
+
+
+@pytest.mark.parametrize(("ours", "name", "factors"), ADJUST, ids=[a[1] for a in ADJUST])
+@pytest.mark.parametrize("C", [3, 1])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adjust_is_torchvisions_image_by_image(ours, name, factors, C, dtype):
+    F, _ = torchvision_v2()
+    import torch
+
+    x = colour_batch(24, C, dtype)
+    f = np.random.default_rng(1).uniform(*factors, size=24)
+    f[:3] = [factors[0], factors[1], (factors[0] + factors[1]) / 2]  # the ends, the middle
+    out = ours(x, f)
+    assert out.shape == x.shape and out.dtype == dtype
+    # torchvision computes hue in float32 whatever the input's dtype
+    tol = 2e-6 if dtype == np.float32 or name == "adjust_hue" else 1e-15
+    for b in range(24):
+        want = getattr(F, name)(torch.from_numpy(x[b]), float(f[b])).numpy()
+        np.testing.assert_allclose(out[b], want, rtol=0, atol=tol, err_msg=f"image {b}")
+    same = ours(x, float(f[5]))  # one number for every image
+    np.testing.assert_array_equal(same[5], out[5])
+
+
+def test_adjust_hue_float32_is_torchvisions_bit_for_bit():
+    F, _ = torchvision_v2()
+    import torch
+
+    x = colour_batch(16, 3, np.float32, seed=2)
+    f = np.linspace(-0.5, 0.5, 16)
+    out = adjust_hue(x, f)
+    want = np.stack([F.adjust_hue(torch.from_numpy(x[b]), float(f[b])).numpy() for b in range(16)])
+    np.testing.assert_array_equal(out, want)
+
+
+def test_adjust_known_values():
+    red = np.array([[[[1.0]], [[0.0]], [[0.0]]]])
+    np.testing.assert_allclose(adjust_hue(red, 1 / 3).ravel(), [0, 1, 0], atol=1e-15)
+    np.testing.assert_allclose(
+        adjust_hue(np.repeat(red, 3, 0), np.array([1 / 3, -1 / 3, 0.5]))[:, :, 0, 0],
+        [[0, 1, 0], [0, 0, 1], [0, 1, 1]],
+        atol=1e-15,
+    )
+    np.testing.assert_array_equal(adjust_saturation(red, 1.0), red)
+    np.testing.assert_array_equal(adjust_brightness(red, 0.0), 0 * red)
+    x = colour_batch(4, 3, np.float64)
+    np.testing.assert_allclose(
+        adjust_contrast(x, 0.0),
+        np.broadcast_to(
+            (0.2989 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean(axis=(1, 2))[
+                :, None, None, None
+            ],
+            x.shape,
+        ),
+        atol=1e-15,
+    )
+    np.testing.assert_allclose(adjust_hue(x, 0.0), x, rtol=0, atol=1e-14)  # HSV and back
+
+
+def replay_color_jitter(x, seed, ranges):
+    """color_jitter written out with torchvision: the documented draws from the same stream
+    (4B uniforms whose argsort is each image's order; B factors per operation used), then
+    torchvision's functionals image by image in that image's order."""
+    F, _ = torchvision_v2()
+    import torch
+
+    rng = np.random.default_rng(seed)
+    B = x.shape[0]
+    order = np.argsort(rng.random((B, 4)), axis=1)
+    factors = [None if r is None else rng.uniform(*r, size=B) for r in ranges]
+    names = ["adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue"]
+    out = []
+    for b in range(B):
+        image = torch.from_numpy(x[b])
+        for k in order[b]:
+            if factors[k] is not None:
+                image = getattr(F, names[k])(image, float(factors[k][b]))
+        out.append(image.numpy())
+    return np.stack(out), order
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_color_jitter_is_torchvisions_in_each_images_order(dtype):
+    """Every image its own factors and its own order of the four operations, as torchvision's
+    ColorJitter gives one image: the output matches the replay of the documented draws. A
+    strong jitter (clipping, hue) makes the orders matter: one order for the whole batch
+    does not match, so the test can fail."""
+    F, _ = torchvision_v2()
+    import torch
+
+    x = colour_batch(48, 3, dtype)
+    out = color_jitter(
+        x, np.random.default_rng(4), brightness=0.8, contrast=0.8, saturation=(0.0, 3.0), hue=0.4
+    )
+    ranges = [(0.19999999999999996, 1.8), (0.19999999999999996, 1.8), (0.0, 3.0), (-0.4, 0.4)]
+    want, order = replay_color_jitter(x, 4, ranges)
+    assert out.dtype == dtype and out.shape == x.shape
+    # torchvision's hue is float32 arithmetic, its rounding scaled by the operations after it
+    np.testing.assert_allclose(out, want, rtol=0, atol=2e-6 if dtype == np.float32 else 1e-5)
+    assert len({tuple(o) for o in order}) > 12  # many different orders among 48 images
+    # the same factors in torchvision's fixed order 0, 1, 2, 3 disagree somewhere
+    rng = np.random.default_rng(4)
+    rng.random((48, 4))
+    factors = [rng.uniform(*r, size=48) for r in ranges]
+    fixed = [torch.from_numpy(x[b]) for b in range(48)]
+    for k, name in enumerate(
+        ["adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue"]
+    ):
+        fixed = [getattr(F, name)(image, float(factors[k][b])) for b, image in enumerate(fixed)]
+    assert np.abs(np.stack([f.numpy() for f in fixed]) - out).max() > 0.05
+
+
+def test_color_jitter_skips_the_operations_at_zero():
+    x = colour_batch(12, 3, np.float64)
+    np.testing.assert_array_equal(color_jitter(x, np.random.default_rng(0)), x)
+    only_hue, _ = replay_color_jitter(x, 2, [None, None, None, (-0.2, 0.2)])
+    np.testing.assert_allclose(
+        color_jitter(x, np.random.default_rng(2), hue=0.2), only_hue, atol=2e-6
+    )
+    only_brightness, _ = replay_color_jitter(x, 3, [(0.5, 0.5), None, None, None])
+    # brightness (0.5, 0.5): every factor 0.5, drawn all the same
+    np.testing.assert_array_equal(
+        color_jitter(x, np.random.default_rng(3), brightness=(0.5, 0.5)), only_brightness
+    )
+    one = colour_batch(6, 1, np.float32)  # gray images: brightness and contrast only
+    out = color_jitter(one, np.random.default_rng(1), 0.5, 0.5, 0.5, 0.5)
+    assert out.shape == one.shape and out.dtype == np.float32
+
+
 # Error inputs of the new transforms: (call, exception, message pattern); each refused before
 # any number is drawn from _RNG.
 _C3 = np.full((2, 3, 4, 4), 0.5)
@@ -366,6 +518,61 @@ NEW_ERRORS = [
         lambda: random_resized_crop_boxes(_RNG, (2, 4, 4)),
         ValueError,
         r"random_resized_crop_boxes: shape: expected a batch's shape \(B, C, H, W\)",
+    ),
+    (
+        lambda: color_jitter(_C3 * 3, _RNG, 0.5),
+        ValueError,
+        r"color_jitter: x: expected values in \[0, 1\] .*before normalising.*max 1.5",
+    ),
+    (
+        lambda: color_jitter(np.full((2, 2, 4, 4), 0.5), _RNG, 0.5),
+        ValueError,
+        r"color_jitter: x: expected 1 \(gray\) or 3 \(RGB\) channels, got 2",
+    ),
+    (
+        lambda: color_jitter(_C3, _RNG, hue=0.6),
+        ValueError,
+        r"color_jitter: hue: expected a number in \[0, 0.5\]",
+    ),
+    (
+        lambda: color_jitter(_C3, _RNG, hue=(-0.6, 0.1)),
+        ValueError,
+        r"color_jitter: hue\[0\]: expected a finite number >= -0.5 and <= 0.5, got -0.6",
+    ),
+    (
+        lambda: color_jitter(_C3, _RNG, brightness=-1),
+        ValueError,
+        r"color_jitter: brightness: expected a finite number >= 0, got -1",
+    ),
+    (
+        lambda: color_jitter(_C3, _RNG, contrast="a"),
+        TypeError,
+        r"color_jitter: contrast: expected a real number, got str 'a'",
+    ),
+    (
+        lambda: color_jitter(_C3[:, :, 0], _RNG),
+        ValueError,
+        r"color_jitter: x: expected a 4-D array .* add the batch axis",
+    ),
+    (
+        lambda: adjust_hue(_C3, 0.7),
+        ValueError,
+        r"adjust_hue: hue_factor: expected a finite number >= -0.5 and <= 0.5, got 0.7",
+    ),
+    (
+        lambda: adjust_brightness(_C3, np.array([1.0, -1.0])),
+        ValueError,
+        r"adjust_brightness: brightness_factor: expected factors >= 0, got -1.0 at index 1",
+    ),
+    (
+        lambda: adjust_contrast(_C3, np.ones(3)),
+        ValueError,
+        r"adjust_contrast: contrast_factor: expected a number or one per image, shape \(2,\)",
+    ),
+    (
+        lambda: adjust_saturation(_C3 - 1, 1.0),
+        ValueError,
+        r"adjust_saturation: x: expected values in \[0, 1\]",
     ),
 ]
 
