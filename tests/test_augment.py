@@ -144,7 +144,7 @@ def test_compose_applies_in_order_from_one_stream():
 
 
 # ---------------------------------------------------------------------------------------------
-# RandomResizedCrop, ColorJitter: the deterministic halves against torchvision's
+# RandomResizedCrop, ColorJitter, RandomErasing: the deterministic halves against torchvision's
 # functional transforms on the same parameters, image by image; the draws against
 # torchvision's get_params by two-sample tests at fixed seeds; the random transforms as
 # their deterministic halves of a replayed stream.
@@ -155,6 +155,11 @@ from cnnmath.augment import (  # noqa: E402
     adjust_hue,
     adjust_saturation,
     color_jitter,
+    compose,
+    erase,
+    random_erasing,
+    random_erasing_boxes,
+    random_flip,
     random_resized_crop,
     random_resized_crop_boxes,
     resized_crop,
@@ -460,6 +465,141 @@ def test_color_jitter_skips_the_operations_at_zero():
     assert out.shape == one.shape and out.dtype == np.float32
 
 
+# --- erasing
+
+
+def v_dtype(dtype):
+    import torch
+
+    return torch.float64 if dtype == np.float64 else torch.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_erase_is_torchvisions_box_by_box(dtype):
+    F, _ = torchvision_v2()
+    import torch
+
+    x = np.random.default_rng(0).standard_normal((len(BOXES), 3, 13, 17)).astype(dtype)
+    boxes = np.vstack([BOXES[:-1], [[3, 4, 0, 5]]])  # the last erases nothing
+    noise = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
+    for value in [0, (0.5, -1.0, 2.0), noise]:
+        out = erase(x, boxes, value)
+        assert out.dtype == dtype
+        for b, (t, l, h, w) in enumerate(boxes):
+            if value is noise:  # torchvision's v: the box's own values
+                v = torch.from_numpy(noise[b, :, t : t + h, l : l + w])
+            else:
+                v = torch.tensor(np.atleast_1d(value), dtype=v_dtype(dtype))[:, None, None]
+            want = F.erase(torch.from_numpy(x[b]), int(t), int(l), int(h), int(w), v)
+            np.testing.assert_array_equal(out[b], want.numpy())
+    np.testing.assert_array_equal(erase(x, boxes * [1, 1, 0, 1]), x)  # heights 0: nothing
+
+
+@pytest.fixture(scope="module")
+def torchvision_erasing_boxes():
+    """4000 RandomErasing.get_params boxes of a 24×32 image, and 2000 of a 3×3 one (where
+    most tries fail), torch's generator at seed 0; an image left alone is height 0."""
+    _, transforms = torchvision_v2()
+    import torch
+
+    torch.manual_seed(0)
+    get = transforms.RandomErasing.get_params
+
+    def draw(n, H, W):
+        image = torch.zeros(3, H, W)
+        boxes = np.array([get(image, (0.02, 0.33), (0.3, 3.3), value=[0.0])[:4] for _ in range(n)])
+        boxes[(boxes[:, 2] == H) & (boxes[:, 3] == W)] = 0  # get_params' "leave it"
+        return boxes
+
+    return draw(N_DRAWS, H_DRAW, W_DRAW), draw(2000, 3, 3)
+
+
+def test_random_erasing_boxes_are_drawn_as_torchvisions(torchvision_erasing_boxes):
+    ks_2samp = pytest.importorskip("scipy.stats").ks_2samp
+    theirs, theirs_small = torchvision_erasing_boxes
+    ours = random_erasing_boxes(np.random.default_rng(0), (N_DRAWS, 3, H_DRAW, W_DRAW), p=1.0)
+    aspect = lambda h, w: h / w  # torchvision's erasing ratio is height / width
+    a = box_statistics(theirs[theirs[:, 2] > 0], H_DRAW, W_DRAW, aspect)
+    b = box_statistics(ours[ours[:, 2] > 0], H_DRAW, W_DRAW, aspect)
+    for key in a:
+        assert ks_2samp(a[key], b[key]).pvalue > 1e-3, key
+    # on 3×3 images most tries fail: the fraction left alone (after ten failures) agrees, as
+    # binomial proportions (within 4.5 standard deviations of their difference)
+    small = random_erasing_boxes(np.random.default_rng(1), (2000, 3, 3, 3), p=1.0)
+    left_alone = [np.mean(s[:, 2] == 0) for s in (theirs_small, small)]
+    spread = np.sqrt(2 * left_alone[0] * (1 - left_alone[0]) / 2000)
+    assert 0.05 < left_alone[0] < 0.95 and abs(left_alone[0] - left_alone[1]) < 4.5 * spread
+    sizes = lambda s: {tuple(v) for v in s[s[:, 2] > 0][:, 2:]}
+    assert sizes(small) == sizes(theirs_small)  # the same box sizes possible: 1×1, 1×2, 2×1, 2×2
+    # a wrong ratio convention (width / height) is told apart
+    assert ks_2samp(a["log aspect"], -b["log aspect"] + 0.4).pvalue < 1e-6
+
+
+def test_random_erasing_erases_with_probability_p():
+    x = np.random.default_rng(0).random((2000, 1, 16, 16)) + 1  # positive: erased pixels are 0
+    out = random_erasing(x, np.random.default_rng(7), p=0.3, scale=(0.1, 0.2))
+    erased = (out == 0).any(axis=(1, 2, 3))
+    assert abs(erased.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 2000)
+    boxes = random_erasing_boxes(np.random.default_rng(7), x.shape, p=0.3, scale=(0.1, 0.2))
+    np.testing.assert_array_equal(out, erase(x, boxes))  # the boxes of the same draws
+    np.testing.assert_array_equal(erased, boxes[:, 2] > 0)
+    area = (out == 0).sum(axis=(1, 2, 3))[erased] / 256
+    assert (area > 0.1 - 0.1).all() and (area < 0.2 + 0.1).all()  # ≈ scale, to the rounding
+    np.testing.assert_array_equal(random_erasing(x, np.random.default_rng(0), p=0.0), x)
+
+
+def test_random_erasing_values():
+    x = np.zeros((50, 3, 8, 8), np.float32)
+    out = random_erasing(x, np.random.default_rng(1), p=1.0, value=(1.0, 2.0, 3.0))
+    for c in range(3):
+        assert set(np.unique(out[:, c])) == {0.0, c + 1.0}
+    noisy = random_erasing(x, np.random.default_rng(1), p=1.0, value="random")
+    rng = np.random.default_rng(1)
+    boxes = random_erasing_boxes(rng, x.shape, p=1.0)
+    noise = rng.standard_normal(x.shape, dtype=np.float32)  # drawn after the boxes
+    np.testing.assert_array_equal(noisy, erase(x, boxes, noise))
+    assert noisy.dtype == np.float32 and 0.9 < noisy[noisy != 0].std() < 1.1
+
+
+# --- together
+
+
+def test_fit_runs_with_the_augmentations_composed():
+    from cnnmath import nn, optim
+    from cnnmath.train import fit
+
+    rng = np.random.default_rng(0)
+    X = rng.random((24, 3, 12, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 24)
+    augment = compose(
+        lambda x, r: random_resized_crop(x, r, scale=(0.5, 1.0)),
+        random_flip,
+        lambda x, r: color_jitter(x, r, 0.4, 0.4, 0.4, 0.1),
+        lambda x, r: random_erasing(x, r, p=0.5),
+    )
+
+    def run():
+        model = nn.Sequential(
+            nn.Conv2d(3, 4, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(400, 3, rng=1)
+        )
+        history = fit(
+            model,
+            optim.SGD(model.parameters(), lr=0.05),
+            (X, y),
+            epochs=2,
+            batch_size=8,
+            seed=3,
+            augment=augment,
+            progress=False,
+            threads=1,
+        )
+        return [r["loss"] for r in history], model.state_dict()
+
+    (loss_a, weights_a), (loss_b, weights_b) = run(), run()
+    assert len(loss_a) == 2 and all(np.isfinite(loss_a))
+    assert loss_a == loss_b and all(np.array_equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
 # Error inputs of the new transforms: (call, exception, message pattern); each refused before
 # any number is drawn from _RNG.
 _C3 = np.full((2, 3, 4, 4), 0.5)
@@ -573,6 +713,46 @@ NEW_ERRORS = [
         lambda: adjust_saturation(_C3 - 1, 1.0),
         ValueError,
         r"adjust_saturation: x: expected values in \[0, 1\]",
+    ),
+    (
+        lambda: erase(_C3, np.array([[0, 0, 1, 1]] * 2), (1.0, 2.0)),
+        ValueError,
+        r"erase: value: expected a number or one per channel \(3\), got 2 values",
+    ),
+    (
+        lambda: erase(_C3, np.array([[0, 0, 1, 1]] * 2), "random"),
+        ValueError,
+        r"erase: value: expected a number or one per channel, got 'random'",
+    ),
+    (
+        lambda: erase(_C3, np.array([[0, 0, 1, 1]] * 2), np.zeros((2, 2, 4, 4))),
+        ValueError,
+        r"erase: value: expected an array broadcastable to x's shape",
+    ),
+    (
+        lambda: random_erasing(_C3, _RNG, value="noise"),
+        ValueError,
+        r"random_erasing: value: expected a number, one per channel or 'random', got 'noise'",
+    ),
+    (
+        lambda: random_erasing(_C3, _RNG, p=2),
+        ValueError,
+        r"random_erasing: p: expected a finite number >= 0 and <= 1, got 2",
+    ),
+    (
+        lambda: random_erasing(_C3, _RNG, scale=(0.1, 1.5)),
+        ValueError,
+        r"random_erasing: scale\[1\]: expected a finite number >= 0 and <= 1, got 1.5",
+    ),
+    (
+        lambda: random_erasing(_C3.astype(int), _RNG),
+        TypeError,
+        r"random_erasing: x: expected dtype float32 or float64, got int64",
+    ),
+    (
+        lambda: random_erasing_boxes(np.random.RandomState(0), _C3.shape),
+        TypeError,
+        r"random_erasing_boxes: rng: expected a numpy.random.Generator, got RandomState",
     ),
 ]
 
