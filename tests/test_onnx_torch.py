@@ -686,7 +686,9 @@ def session_run(data, x):
 def test_ops_written_as_read_keep_the_opset_they_were_read_at(tmp_path):
     """A graph read from an opset-13 file cannot be written at 13 (cnnmath writes 14 on) nor
     at 17 (its ops' meaning is 13's): both refused, naming the opset; an opset-17 file's graph
-    is written at 17 by default and refused at 18, naming the node."""
+    is written at 17 by default and refused at 18, naming the node. The file's input
+    declarations are kept: its fixed axes (exported with a fixed batch, whose constants may
+    hold it) stay fixed and must be the example's; its symbolic ones keep their names."""
     from cnnmath.onnx import save
 
     class Shuffle(torch.nn.Module):
@@ -698,7 +700,7 @@ def test_ops_written_as_read_keep_the_opset_they_were_read_at(tmp_path):
     old = load(_export(Shuffle(), x, opset_version=13, dynamic_axes={"x": {0: "batch"}}))
     with pytest.raises(ValueError, match=r"read from an opset-13 ONNX file.*opsets 14 to"):
         save(old, tmp_path / "a.onnx", x.numpy())
-    with pytest.raises(ValueError, match=r"was read from an opset-13 file .*expected opset=13"):
+    with pytest.raises(ValueError, match=r"was read from an opset-13 file .*writes opsets 14 on"):
         save(old, tmp_path / "a.onnx", x.numpy(), opset=17)
     new = load(_export(Shuffle(), x, opset_version=17, dynamic_axes={"x": {0: "batch"}}))
     with pytest.raises(ValueError, match=r"opset-17 file .*expected opset=17.*got 18"):
@@ -707,6 +709,16 @@ def test_ops_written_as_read_keep_the_opset_they_were_read_at(tmp_path):
     save(new, tmp_path / "b.onnx", x.numpy())
     y = session_run((tmp_path / "b.onnx").read_bytes(), x.numpy())
     np.testing.assert_array_equal(y, Shuffle()(x).numpy())
+    import onnx
+
+    dims = onnx.load(tmp_path / "b.onnx").graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 4, 3, 3]
+    fixed = load(_export(Shuffle(), x, opset_version=17))  # batch 2 fixed in the file
+    with pytest.raises(ValueError, match=r"fixed size 2 on axis 0 .*got shape \(3, 4, 3, 3\)"):
+        save(fixed, tmp_path / "c.onnx", np.zeros((3, 4, 3, 3), np.float32))
+    save(fixed, tmp_path / "c.onnx", x.numpy())
+    dims = onnx.load(tmp_path / "c.onnx").graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [2, 4, 3, 3]
 
 
 class _Indexing(torch.nn.Module):
@@ -763,3 +775,37 @@ def test_a_range_of_a_dynamic_size_runs_at_other_sizes(opset):
         xw = torch.randn(2, 3, width, dtype=torch.float64)
         np.testing.assert_array_equal(graph(xw.numpy()), model(xw).numpy())
     trains_as_torch(model, x, graph)
+
+
+def test_a_written_back_graph_reads_and_writes_again_with_its_fixed_values_fixed(tmp_path):
+    """A clamp (Clip with Constant bounds) and an interpolate (Resize with Constant scales),
+    loaded, saved, loaded, saved: the bounds and scales stay fixed values (Constant nodes,
+    not initializers that would come back trainable), so the parameters are the network's
+    four and the second save writes the ops as read again; onnxruntime agrees throughout."""
+    import torch.nn.functional as F
+
+    from cnnmath.onnx import save
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.head = torch.nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            y = self.head(self.conv(x).clamp(-1.0, 2.0))
+            return F.interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+    torch.manual_seed(15)
+    x = torch.randn(2, 3, 8, 8)
+    data = _export(Head().eval(), x, opset_version=17, dynamic_axes={"x": {0: "batch"}})
+    save(load(data), tmp_path / "once.onnx", x.numpy())
+    again = load(tmp_path / "once.onnx")
+    assert sorted(k for k, _ in again.named_parameters()) == [
+        "conv.bias", "conv.weight", "head.bias", "head.weight"
+    ]  # fmt: skip
+    save(again, tmp_path / "twice.onnx", x.numpy())
+    x3 = np.random.default_rng(16).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    want = session_run(data, x3)
+    assert rel_error(session_run((tmp_path / "twice.onnx").read_bytes(), x3), want) <= 1e-6
+    assert rel_error(load(tmp_path / "twice.onnx")(x3), want) <= 1e-5

@@ -162,10 +162,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     of several outputs: ``graph.onnx_output_names`` names each as the file does, in that
     order, ``graph.outputs`` by its node), lists its nodes (``graph.walk()``), holds the
     initializers as parameters and buffers, and trains (``graph.backward(G)``). It is
-    returned in evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name to the
-    ``state_dict`` key that holds it. Nodes are named after the innermost module of the
-    exporter's node name ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's
-    "conv1.weight" is held at "conv1.weight" when the names allow.
+    returned in evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name
+    to the ``state_dict`` key that holds it; ``graph.onnx_opset`` and
+    ``graph.onnx_input_dims`` (per input, its declared axes: an int fixed, a str symbolic)
+    are the file's, which ``cnnmath.onnx.save`` keeps when it writes the graph back. Nodes
+    are named after the innermost module of the exporter's node name
+    ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's "conv1.weight" is held
+    at "conv1.weight" when the names allow.
 
     Opsets 11 to the newest the installed ``onnx`` knows. An op, attribute or input cnnmath
     cannot compute exactly is refused here, at load time, with a ValueError naming the node,
@@ -377,9 +380,24 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         returned.append(out.name)
     g.set_output(*returned)
     g.onnx_output_names = tuple(o.name for o in graph.output)  # type: ignore[attr-defined]
+    g.onnx_opset = opset  # type: ignore[attr-defined]
+    declared = {v.name: v for v in graph.input}
+    g.onnx_input_dims = {  # type: ignore[attr-defined]
+        name: _declared_dims(declared[onnx_name])
+        for onnx_name, name in zip(input_names, graph_inputs)
+    }
     g.eval()
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     return g
+
+
+def _declared_dims(value: Any) -> tuple[int | str, ...] | None:
+    """A graph input's declared axes: an int for a fixed one, its symbol for a named one
+    ("" for an unnamed free axis); None when the file declares no shape."""
+    t = value.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return tuple(int(d.dim_value) if d.HasField("dim_value") else d.dim_param for d in t.shape.dim)
 
 
 #: Ops that may read a float16 constant (Resize's scales, which ONNX allows in float16, and

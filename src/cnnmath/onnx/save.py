@@ -136,6 +136,7 @@ class _Writer:
         self.nodes: list[Any] = []
         self.initializers: dict[str, Any] = {}
         self._sources: dict[str, int] = {}  # initializer name -> id of the array it holds
+        self._fixed: set[str] = set()  # values written by a Constant node (``fixed``)
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""
@@ -168,6 +169,16 @@ class _Writer:
         array = np.asarray(value, dtype=self.dtype)
         tensor = self.onnx.numpy_helper.from_array(array, name)
         return self.node("Constant", [], name, name, value=tensor)
+
+    def fixed(self, name: str, array: np.ndarray) -> str:
+        """A Constant node holding ``array`` as it is (its own dtype), written once per name:
+        a buffer of a loaded op, which ``load`` then reads back as a buffer again (an
+        initializer would come back trainable)."""
+        if name not in self._fixed:
+            self._fixed.add(name)
+            tensor = self.onnx.numpy_helper.from_array(np.asarray(array), name)
+            self.node("Constant", [], name, name, value=tensor)
+        return name
 
     def state(self, module: nn.Module, attr: str, node: nn.Node) -> str:
         """The initializer of ``module.<attr>`` (a Parameter or a buffer), named by its
@@ -1355,12 +1366,19 @@ _EMITTERS: dict[type, _Emit] = {
 def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """An op of ``cnnmath.onnx.load`` that is one ONNX node on its own inputs, written back as
     that node: its op type and attributes as read, its run-time inputs by their walk names,
-    its parameters and buffers as initializers named by their ``state_dict`` keys (their
-    current values: what training changed is written), its constants as initializers. The
+    its parameters as initializers named by their ``state_dict`` keys (their current values:
+    what training changed is written), its fixed float values (buffers) as Constant nodes so
+    that they stay fixed when read again, its other constants as initializers. The
     node's semantics are those of the opset it was read at, so the file must be of that
     opset."""
     m = node.module
     assert isinstance(m, _Op) and m.onnx_attributes is not None
+    if m.onnx_node.opset < MIN_OPSET:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({m.onnx_op}) was read from an opset-"
+            f"{m.onnx_node.opset} file and is written as read; cnnmath writes opsets "
+            f"{MIN_OPSET} on: export the model again at one of those"
+        )
     if m.onnx_node.opset != w.opset:
         raise ValueError(
             f"save: opset: node {node.name!r} ({m.onnx_op}) was read from an opset-"
@@ -1374,8 +1392,14 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             inputs.append(next(runtime))
         elif kind == "none":
             inputs.append("")
-        elif kind in ("param", "buffer"):
+        elif kind == "param":
             inputs.append(w.state(m, value, node))
+        elif kind == "buffer":  # a fixed float value (a Constant node's): fixed again
+            inputs.append(
+                w.fixed(
+                    w.keys.get(id(getattr(m, value)), f"{node.name}.{value}"), getattr(m, value)
+                )
+            )
         else:
             role = m.roles[i] if i < len(m.roles) else str(i)
             name = f"{node.name}.{role}"
@@ -1561,6 +1585,8 @@ def save(
     opset = int(opset)
     inputs = _example_inputs(model, example_input)
     names = model.input_names
+    declared = getattr(model, "onnx_input_dims", None)
+    dims = [_input_dims(name, x, declared) for name, x in zip(names, inputs)]  # before running
     with _evaluating(model):  # the evaluation form: a training-only head is not written
         walked = list(model.walk())
         emitters = [_emitter(node) for node in walked]  # refuse before any work
@@ -1588,10 +1614,7 @@ def save(
 
     helper = onnx.helper
     elem = helper.np_dtype_to_tensor_dtype(dtype)
-    graph_inputs = [
-        helper.make_tensor_value_info(name, elem, ["batch", *x.shape[1:]])
-        for name, x in zip(names, inputs)
-    ]
+    graph_inputs = [helper.make_tensor_value_info(name, elem, d) for name, d in zip(names, dims)]
     graph = helper.make_graph(
         writer.nodes,
         type(model).__name__,
@@ -1628,13 +1651,42 @@ def save(
         handle.write(data)
 
 
+def _input_dims(name: str, x: np.ndarray, declared: Any) -> list[int | str]:
+    """The axes an input is declared with: ("batch", the other sizes of x) for a model of
+    cnnmath's; for a graph ``cnnmath.onnx.load`` read, the file's own (``onnx_input_dims``:
+    a fixed axis stays fixed — its constants may hold it — and must be x's; a symbolic one
+    keeps its name)."""
+    dims = declared.get(name) if isinstance(declared, dict) else None
+    if dims is None:
+        return ["batch", *x.shape[1:]]
+    if len(dims) != x.ndim:
+        raise ValueError(
+            f"save: example_input: expected {len(dims)} axes for input {name!r} (as the file "
+            f"the model was read from declares it), got shape {x.shape}"
+        )
+    out: list[int | str] = []
+    for axis, (d, n) in enumerate(zip(dims, x.shape)):
+        if isinstance(d, int):
+            if d != n:
+                raise ValueError(
+                    f"save: example_input: input {name!r} has a fixed size {d} on axis {axis} "
+                    f"in the file the model was read from (its constants may depend on it); "
+                    f"expected that size, got shape {x.shape}"
+                )
+            out.append(d)
+        else:
+            out.append(d or ("batch" if axis == 0 else f"{name}_{axis}"))
+    return out
+
+
 #: The opset written when neither the caller nor the model says.
 DEFAULT_OPSET = 17
 
 
 def _read_opset(model: nn.Module, newest: int) -> int:
     """The opset of the file the model's as-read ops came from (``cnnmath.onnx.load``), else
-    ``DEFAULT_OPSET``; a ValueError when they came from several, or from one older than
+    of the file the model was read from where cnnmath writes it, else ``DEFAULT_OPSET``; a
+    ValueError when they came from several, or from one older than
     ``MIN_OPSET``."""
     read = {
         m.onnx_node.opset
@@ -1646,8 +1698,9 @@ def _read_opset(model: nn.Module, newest: int) -> int:
             f"save: model: holds ONNX ops read at opsets {sorted(read)}, each written as read; "
             "they cannot share one file"
         )
-    if not read:
-        return DEFAULT_OPSET
+    if not read:  # a graph read from a file keeps its opset where cnnmath can write it
+        found = getattr(model, "onnx_opset", None)
+        return found if isinstance(found, int) and MIN_OPSET <= found <= newest else DEFAULT_OPSET
     (found,) = read
     if not MIN_OPSET <= found <= newest:
         raise ValueError(
