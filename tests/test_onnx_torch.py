@@ -805,6 +805,11 @@ def test_a_written_back_graph_reads_and_writes_again_with_its_fixed_values_fixed
         "conv.bias", "conv.weight", "head.bias", "head.weight"
     ]  # fmt: skip
     save(again, tmp_path / "twice.onnx", x.numpy())
+    # converted to float64, its Resize's scales (float32 in ONNX) would no longer be read as
+    # they are written: refused, naming the input and the dtype it was read in
+    with pytest.raises(ValueError, match=r"input 'x' is float32 in the file .* got float64"):
+        save(load(data).to(np.float64), tmp_path / "f64.onnx", x.numpy().astype(np.float64))
+    assert not (tmp_path / "f64.onnx").exists()
     x3 = np.random.default_rng(16).standard_normal((3, 3, 8, 8)).astype(np.float32)
     want = session_run(data, x3)
     assert rel_error(session_run((tmp_path / "twice.onnx").read_bytes(), x3), want) <= 1e-6

@@ -408,6 +408,8 @@ class _Op(nn.Module):
     #: the node's attributes as read (serialized AttributeProtos), set by the loader when
     #: the op is that node on its own inputs (``reads_as_given``): save writes it back
     onnx_attributes: tuple[bytes, ...] | None = None
+    #: the dtypes of its held values (``held_dtypes``) when the loader set onnx_attributes
+    onnx_dtypes: tuple[Any, ...] = ()
 
     def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
         super().__init__()
@@ -502,6 +504,20 @@ class _Op(nn.Module):
             ):
                 return False
         return True
+
+    def held_dtypes(self) -> tuple[Any, ...]:
+        """The dtypes of the values the op holds (parameters, buffers, constants), in slot
+        order: ``Module.to`` changes the float ones, which a node written as read would
+        then contradict (a Resize's scales must stay float32)."""
+        out = []
+        for kind, value in self._slots:
+            if kind == "param":
+                out.append(getattr(self, value).dtype)
+            elif kind == "buffer":
+                out.append(getattr(self, value).dtype)
+            elif kind == "const":
+                out.append(np.asarray(value).dtype)
+        return tuple(out)
 
     def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
         raise NotImplementedError

@@ -347,6 +347,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if isinstance(module, _Op) and not more and module.reads_as_given(node, ins):
             # the node itself: cnnmath.onnx.save writes it back as read
             module.onnx_attributes = tuple(a.SerializeToString() for a in proto_node.attribute)
+            module.onnx_dtypes = module.held_dtypes()
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
@@ -384,6 +385,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     declared = {v.name: v for v in graph.input}
     g.onnx_input_dims = {  # type: ignore[attr-defined]
         name: _declared_dims(declared[onnx_name])
+        for onnx_name, name in zip(input_names, graph_inputs)
+    }
+    g.onnx_input_types = {  # type: ignore[attr-defined]
+        name: declared[onnx_name].type.tensor_type.elem_type
         for onnx_name, name in zip(input_names, graph_inputs)
     }
     g.eval()

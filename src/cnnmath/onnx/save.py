@@ -1379,6 +1379,13 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             f"{m.onnx_node.opset} file and is written as read; cnnmath writes opsets "
             f"{MIN_OPSET} on: export the model again at one of those"
         )
+    if m.held_dtypes() != m.onnx_dtypes:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({m.onnx_op}) holds values read as "
+            f"{[str(d) for d in m.onnx_dtypes]}, now {[str(d) for d in m.held_dtypes()]} "
+            "(the model was converted with .to()); written as read it would mean something "
+            "else: save the model in the dtype it was read in"
+        )
     if m.onnx_node.opset != w.opset:
         raise ValueError(
             f"save: opset: node {node.name!r} ({m.onnx_op}) was read from an opset-"
@@ -1587,6 +1594,7 @@ def save(
     names = model.input_names
     declared = getattr(model, "onnx_input_dims", None)
     dims = [_input_dims(name, x, declared) for name, x in zip(names, inputs)]  # before running
+    _check_read_types(model, names, inputs)
     with _evaluating(model):  # the evaluation form: a training-only head is not written
         walked = list(model.walk())
         emitters = [_emitter(node) for node in walked]  # refuse before any work
@@ -1677,6 +1685,25 @@ def _input_dims(name: str, x: np.ndarray, declared: Any) -> list[int | str]:
         else:
             out.append(d or ("batch" if axis == 0 else f"{name}_{axis}"))
     return out
+
+
+def _check_read_types(model: nn.Module, names: Sequence[str], inputs: Sequence[np.ndarray]) -> None:
+    """A graph ``cnnmath.onnx.load`` read is written in the float type its file declared for
+    its inputs: converted with ``.to()``, the ops it writes back as read (a Cast, a
+    Resize's float32 scales, a Concat with a constant) would contradict the new type."""
+    declared = getattr(model, "onnx_input_types", None)
+    if not isinstance(declared, dict) or not any(
+        isinstance(m, _Op) and m.onnx_attributes is not None for m in model.modules()
+    ):
+        return
+    for name, x in zip(names, inputs):
+        elem = declared.get(name)
+        if elem in (1, 11) and x.dtype != (np.float32 if elem == 1 else np.float64):
+            raise ValueError(
+                f"save: example_input: input {name!r} is {'float32' if elem == 1 else 'float64'} "
+                f"in the file the model was read from, whose ops are written back as read; got "
+                f"{x.dtype} (a model converted with .to() is saved in the dtype it was read in)"
+            )
 
 
 #: The opset written when neither the caller nor the model says.
