@@ -136,3 +136,25 @@ def randomise_batchnorm(model, seed=0):
                 m.weight.copy_(0.5 + torch.rand(C, generator=g))
                 m.bias.copy_(0.1 * torch.randn(C, generator=g))
     return model
+
+
+def check_input_gradients(graph, args, wrt=None):
+    """∂⟨graph(*args), G⟩ with respect to the float64 arguments ``wrt`` (indices; default:
+    every float64 one), from ``graph.backward``, against central finite differences."""
+    from cnnmath.gradcheck import check_gradients
+
+    wrt = [i for i, a in enumerate(args) if a.dtype == np.float64] if wrt is None else wrt
+
+    def f(*xs):
+        full = list(args)
+        for i, x in zip(wrt, xs):
+            full[i] = x
+        return graph(*full)
+
+    def backward(G, *xs):
+        f(*xs)
+        grads = graph.backward(G)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        return tuple(grads[i] for i in wrt) if len(wrt) > 1 else grads[wrt[0]]
+
+    check_gradients(f, backward, [args[i] for i in wrt])

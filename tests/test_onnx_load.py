@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cnnmath.gradcheck import check_gradients
-from helpers import rel_error
+from helpers import check_input_gradients, rel_error
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -773,21 +773,7 @@ def _param_gradient_by_differences(graph, args, G, param):
 def _check_training(graph, args, params=()):
     """∂ℓ/∂(each float graph input) and ∂ℓ/∂(each named initializer) against finite
     differences."""
-    floats = [i for i, a in enumerate(args) if a.dtype == np.float64]
-
-    def f(*xs):
-        full = list(args)
-        for i, x in zip(floats, xs):
-            full[i] = x
-        return graph(*full)
-
-    def backward(G, *xs):
-        f(*xs)
-        grads = graph.backward(G)
-        grads = grads if isinstance(grads, tuple) else (grads,)
-        return tuple(grads[i] for i in floats) if len(floats) > 1 else grads[floats[0]]
-
-    check_gradients(f, backward, [args[i] for i in floats])
+    check_input_gradients(graph, args)
     G = rng.standard_normal(graph(*args).shape)
     named = dict(graph.named_parameters())
     for name in params:
