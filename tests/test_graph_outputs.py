@@ -274,6 +274,34 @@ def test_the_same_value_twice_among_an_onnx_files_outputs():
     assert len(set(g.outputs)) == 2
 
 
+def test_an_integer_value_twice_among_the_outputs_saves_and_runs(tmp_path):
+    """Two outputs of one int64 value (an ArgMax and its Identity): loaded, saved (the copy
+    written as the Identity it was read as), and onnxruntime gives both, equal to cnnmath's."""
+    from onnx import TensorProto, helper
+
+    from cnnmath.onnx import load, save
+
+    ort = pytest.importorskip("onnxruntime")
+    nodes = [
+        helper.make_node("ArgMax", ["x"], ["a"], axis=1),
+        helper.make_node("Identity", ["a"], ["a_again"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "argmax_twice",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 4])],
+        [helper.make_tensor_value_info(n, TensorProto.INT64, None) for n in ("a", "a_again")],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    g = load(proto.SerializeToString())
+    x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+    save(g, tmp_path / "twice.onnx", x)
+    got = ort.InferenceSession(str(tmp_path / "twice.onnx")).run(None, {"x": x})
+    for mine, theirs in zip(g(x), got, strict=True):
+        np.testing.assert_array_equal(theirs, mine)
+        np.testing.assert_array_equal(theirs, x.argmax(1)[:, None])
+
+
 def test_save_writes_every_output_and_reads_back(tmp_path):
     """cnnmath.onnx.save of a graph of three outputs (one an output that later nodes read):
     onnxruntime's outputs equal cnnmath's, and cnnmath's load of the file returns them too."""

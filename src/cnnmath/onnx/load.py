@@ -377,6 +377,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if out.name in returned:  # two outputs of one value (an Identity read as its input)
             node = Node(declared.name, "Identity", opset)
             module, refs = CONVERTERS["Identity"](node, Attrs(node, []), [out], info)
+            if isinstance(module, _Op) and module.reads_as_given(node, [out]):
+                module.onnx_attributes, module.onnx_dtypes = (), module.held_dtypes()
             out = Ref(g.add(module, *refs, name=fresh(declared.name, "identity", g)))
         returned.append(out.name)
     g.set_output(*returned)
