@@ -548,6 +548,23 @@ def test_random_erasing_erases_with_probability_p():
     np.testing.assert_array_equal(random_erasing(x, np.random.default_rng(0), p=0.0), x)
 
 
+def test_random_erasing_with_no_box_that_fits_erases_nothing():
+    """Images where none of the ten tries fits (short, wide images; or every try taller than
+    the image) get the empty box and are left as they are, as torchvision's RandomErasing
+    leaves them (the places were once drawn from an empty range and raised)."""
+    tv = pytest.importorskip("torchvision_helper").import_torchvision()
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).random((4, 3, 2, 64))
+    for seed in range(20):
+        boxes = random_erasing_boxes(np.random.default_rng(seed), x.shape, p=1.0)
+        fits = (boxes[:, 2] > 0) & (boxes[:, 2] < 2)
+        assert ((boxes == 0).all(axis=1) | fits).all()
+    tall = random_erasing(x, np.random.default_rng(0), p=1.0, scale=(0.9, 1.0), ratio=(3.0, 3.3))
+    np.testing.assert_array_equal(tall, x)
+    erasing = tv.transforms.v2.RandomErasing(p=1.0, scale=(0.9, 1.0), ratio=(3.0, 3.3))
+    np.testing.assert_array_equal(erasing(torch.from_numpy(x)).numpy(), x)  # the witness agrees
+
+
 def test_random_erasing_values():
     x = np.zeros((50, 3, 8, 8), np.float32)
     out = random_erasing(x, np.random.default_rng(1), p=1.0, value=(1.0, 2.0, 3.0))

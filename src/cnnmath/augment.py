@@ -812,6 +812,9 @@ def _erasing_boxes(
     erased = rng.random(B) < p
     h_try, w_try = _tries(rng, B, H * W, scale, ratio)  # r is height / width here
     found, (h, w) = _first((h_try < H) & (w_try < W), h_try, w_try)
+    # an image none of whose tries fits keeps an empty box; its place is still drawn (a
+    # fixed count of draws), from a range that must not be empty
+    h, w = np.where(found, h, 0), np.where(found, w, 0)
     top = rng.integers(0, H - h + 1)
     left = rng.integers(0, W - w + 1)
     keep = erased & found
