@@ -244,7 +244,9 @@ class S3D(nn.Graph):
         if isinstance(x, np.ndarray) and x.ndim in (4, 5) and kernel is not None:
             T, H, W = x.shape[-3:]
             if min(_frames(T) - kernel[0], _side(H) - kernel[1], _side(W) - kernel[2]) < 0:
-                least = "13 frames of 209×209" if tuple(kernel) == (2, 7, 7) else f"a {kernel} pool"
+                least = f"a {kernel} pool"
+                if tuple(kernel) == (2, 7, 7):
+                    least = f"{MIN_FRAMES} frames of {MIN_SIZE}×{MIN_SIZE}"
                 raise ValueError(
                     f"{type(self).__name__}.forward: x: expected a clip whose features hold the "
                     f"{'×'.join(map(str, kernel))} average pool (at least {least}), got shape "

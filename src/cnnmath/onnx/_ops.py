@@ -509,15 +509,11 @@ class _Op(nn.Module):
         """The dtypes of the values the op holds (parameters, buffers, constants), in slot
         order: ``Module.to`` changes the float ones, which a node written as read would
         then contradict (a Resize's scales must stay float32)."""
-        out = []
-        for kind, value in self._slots:
-            if kind == "param":
-                out.append(getattr(self, value).dtype)
-            elif kind == "buffer":
-                out.append(getattr(self, value).dtype)
-            elif kind == "const":
-                out.append(np.asarray(value).dtype)
-        return tuple(out)
+        return tuple(
+            getattr(self, value).dtype if kind in ("param", "buffer") else np.asarray(value).dtype
+            for kind, value in self._slots
+            if kind in ("param", "buffer", "const")
+        )
 
     def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
         raise NotImplementedError

@@ -1402,11 +1402,8 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         elif kind == "param":
             inputs.append(w.state(m, value, node))
         elif kind == "buffer":  # a fixed float value (a Constant node's): fixed again
-            inputs.append(
-                w.fixed(
-                    w.keys.get(id(getattr(m, value)), f"{node.name}.{value}"), getattr(m, value)
-                )
-            )
+            held = getattr(m, value)
+            inputs.append(w.fixed(w.keys.get(id(held), f"{node.name}.{value}"), held))
         else:
             role = m.roles[i] if i < len(m.roles) else str(i)
             name = f"{node.name}.{role}"
