@@ -277,7 +277,7 @@ LAYER_ERRORS = [
     (lambda: nn.PReLU(0), ValueError, "num_parameters"),
     (lambda: nn.ConvTranspose2d(2, 2, 3, stride=2, output_padding=2), ValueError, "output_padding"),
     (lambda: nn.ConvTranspose2d(2, 3, 3, groups=2), ValueError, "out_channels.*groups=2"),
-    (lambda: nn.MaxPool2d(2, return_indices=True), ValueError, "return_indices.*ops.max_pool2d"),
+    (lambda: nn.MaxPool2d(2, return_indices=1), TypeError, "return_indices.*bool"),
     (lambda: nn.MaxPool2d(2, ceil_mode=1), TypeError, "ceil_mode"),
     (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, "divisor_override"),
     (lambda: nn.Upsample(scale_factor=2, mode="area"), ValueError, "mode"),

@@ -274,6 +274,7 @@ class NodeRef(NamedTuple):
     module: Any
     inputs: tuple[str, ...]
     output: str
+    extra_outputs: tuple[str, ...] = ()  # MaxPool2d(return_indices=True)'s indices
 
 
 def model_nodes(model: Any) -> list[NodeRef]:
@@ -289,7 +290,9 @@ def model_nodes(model: Any) -> list[NodeRef]:
             f"receptive_field: model: expected one output, got {len(outputs)} {outputs} (in "
             "evaluation mode, a training-only head is not an output)"
         )
-    nodes = [NodeRef(n.name, n.module, tuple(n.inputs), n.output) for n in model.walk()]
+    nodes = [
+        NodeRef(n.name, n.module, tuple(n.inputs), n.output, n.extra_outputs) for n in model.walk()
+    ]
     if not nodes:
         raise ValueError("receptive_field: model: expected at least one layer, got none")
     for node in nodes:
@@ -592,7 +595,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
         else:
             axes = (axes[0]._replace(n=0), axes[1]._replace(n=0))
         pair = (axes[0], axes[1])
-        values[node.output] = (out_shape, pair, whole, False)
+        for value in (node.output, *node.extra_outputs):  # the indices: Y's pixels' fields
+            values[value] = (out_shape, pair, whole, False)
         rows.append(_row(node, out_shape, pair, whole))
     return ReceptiveFields(rows)
 

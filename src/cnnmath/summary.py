@@ -50,7 +50,7 @@ class LayerRow:
     rules, see the module docstring; counted at every use); ``kernel``, ``stride`` and
     ``groups`` (None for a layer without a window); ``field``, the receptive field of the
     node's output (None when it is unknown for this model); ``output_bytes``, the size of the
-    output array.
+    output array (and of the indices, for ``MaxPool2d(return_indices=True)``).
     """
 
     name: str
@@ -298,6 +298,11 @@ def summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
                     f"{func}: input_shape: node {node.name!r} ({type(node.module).__name__}) "
                     f"cannot run on an input of shape {shape}: {exc}"
                 ) from exc
+            if node.extra_outputs:  # (Y, I) of MaxPool2d(return_indices=True): a row for Y
+                values.update(zip((node.output, *node.extra_outputs), y))
+                extra = sum(np.asarray(v).nbytes for v in y[1:])
+                rows.append(_row(node, np.asarray(y[0]), seen, fields, extra))
+                continue
             values[node.output] = y
             rows.append(_row(node, np.asarray(y), seen, fields))
     finally:
@@ -330,7 +335,10 @@ def _fields(model: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, Field],
     return {f.name: f for f in list(found)[1:]}, ""
 
 
-def _row(node: nn.Node, y: np.ndarray, seen: set[int], fields: dict[str, Field]) -> LayerRow:
+def _row(
+    node: nn.Node, y: np.ndarray, seen: set[int], fields: dict[str, Field], extra_bytes: int = 0
+) -> LayerRow:
+    """The node's row; ``y`` its (first) output, ``extra_bytes`` its other outputs' size."""
     module: Any = node.module
     own = [p for _, p in module.named_parameters()]
     first_use = id(module) not in seen
@@ -351,5 +359,5 @@ def _row(node: nn.Node, y: np.ndarray, seen: set[int], fields: dict[str, Field])
         stride=stride,
         groups=groups,
         field=fields.get(node.name),
-        output_bytes=y.nbytes,
+        output_bytes=y.nbytes + extra_bytes,
     )

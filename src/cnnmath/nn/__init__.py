@@ -120,7 +120,7 @@ from .padding import (
 )
 from .parameter import Parameter
 from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
-from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
 from .sampling import AffineGrid, GridSample
 from .unfold import Fold, Unfold
 from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
@@ -209,6 +209,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
+    "MaxUnpool2d",
     "Mish",
     "Module",
     "ModuleDict",

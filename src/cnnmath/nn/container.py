@@ -183,7 +183,7 @@ class Sequential(Module):
         while i < len(layers):
             layer = layers[i]
             after = layers[i + 1] if i + 1 < len(layers) else None
-            if type(layer) is ReLU and type(after) is MaxPool2d:
+            if type(layer) is ReLU and type(after) is MaxPool2d and not after.return_indices:
                 # one step, the ReLU on the pooled output (MaxPool2d.forward_relu_ctx)
                 x, ctx = after.forward_relu_ctx(x)
                 contexts += [FUSED, ctx]
@@ -193,8 +193,11 @@ class Sequential(Module):
             if isinstance(x, tuple):
                 raise TypeError(
                     f"{type(self).__name__}.forward: layer {self._names[i]!r} returns "
-                    f"{len(x)} outputs; a graph of several outputs is a model's top level, "
-                    "not a layer of a Sequential"
+                    f"{len(x)} outputs; a Sequential passes one array from layer to layer, so "
+                    "such a layer is not a layer of a Sequential: a graph of several outputs "
+                    "is a model's top level, and MaxPool2d(return_indices=True)'s indices for "
+                    "a MaxUnpool2d need a Graph, where each output is a value "
+                    "(y, indices = graph.add(pool, ...))"
                 )
             contexts.append(ctx)
             i += 1

@@ -252,6 +252,12 @@ class _GraphNode(NamedTuple):
     module: Module
     inputs: tuple[str, ...]
     attr: str | None = None  # the graph's attribute holding module (None for a wiring op)
+    extra: tuple[str, ...] = ()  # the values of the module's outputs after its first
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The names of the values the node writes: its own, then its extra outputs'."""
+        return (self.name, *self.extra)
 
 
 class Graph(Module):
@@ -393,7 +399,7 @@ class Graph(Module):
     @property
     def nodes(self) -> list[Node]:
         """This graph's own nodes (not recursing into containers), in topological order."""
-        return [Node(n.name, n.module, n.inputs, n.name) for n in self._nodes]
+        return [Node(n.name, n.module, n.inputs, n.name, n.extra) for n in self._nodes]
 
     @property
     def output(self) -> str | None:
@@ -424,17 +430,26 @@ class Graph(Module):
         """The names of the graph's values (inputs and nodes), kept by ``add``; rebuilt
         when the nodes were replaced from outside (the names are distinct: a count tells)."""
         known: set[str] | None = vars(self).get("_value_names")
-        if known is None or len(known) != len(self._inputs) + len(self._nodes):
-            known = set(self._inputs) | {n.name for n in self._nodes}
+        count = len(self._inputs) + sum(1 + len(n.extra) for n in self._nodes)
+        if known is None or len(known) != count:
+            known = set(self._inputs) | {v for n in self._nodes for v in n.values}
             self._value_names = known
         return known
 
-    def add(self, module: Module, *inputs: str, name: str | None = None) -> str:
+    def add(self, module: Module, *inputs: str, name: str | None = None) -> Any:
         """Add a node computing ``module(*values named inputs)``; returns its name.
 
-        ``inputs`` name graph inputs or earlier nodes. ``name`` defaults to the module's
-        child name if it is a child of this graph, else to its class name in lower case
-        ("add"); "_1", "_2", … is appended for a repeated use ("relu", "relu_1").
+        ``inputs`` name graph inputs or earlier nodes' values. ``name`` defaults to the
+        module's child name if it is a child of this graph, else to its class name in lower
+        case ("add"); "_1", "_2", … is appended for a repeated use ("relu", "relu_1").
+
+        A layer of several outputs (``MaxPool2d(return_indices=True)``, whose ``extra_outputs``
+        label the values after its first) writes one value per output, as PyTorch's
+        ``y, indices = pool(x)`` unpacks them: its first is named by the node, the others
+        "<name>_<label>" ("pool_indices"), and ``add`` returns the tuple of these names, so
+        ``y, indices = g.add(nn.MaxPool2d(2, return_indices=True), "conv1", name="pool")``
+        reads as the PyTorch line. An integer value (the indices) takes no gradient: its
+        readers return None for it (``MaxUnpool2d``).
         """
         if not isinstance(module, Module):
             raise TypeError(
@@ -471,12 +486,15 @@ class Graph(Module):
             self._check_value_name("name", name, values)
             if clashes(name):
                 raise ValueError(f"Graph.add: name: {name!r} is already an attribute of the graph")
+        extra = tuple(f"{name}_{label}" for label in module.extra_outputs)
+        for value in extra:
+            self._check_value_name("name", value, values | {name})
         if register:
             setattr(self, name, module)
         attr = name if register else child_name
-        self._nodes.append(_GraphNode(name, module, tuple(inputs), attr))
-        values.add(name)
-        return name
+        self._nodes.append(_GraphNode(name, module, tuple(inputs), attr, extra))
+        values.update((name, *extra))
+        return (name, *extra) if extra else name
 
     def set_output(self, *values: str) -> None:
         """Make the values named ``values`` (nodes or inputs, distinct) the graph's outputs.
@@ -517,7 +535,7 @@ class Graph(Module):
         run = [False] * len(self._nodes)
         for k in range(len(self._nodes) - 1, -1, -1):
             node = self._nodes[k]
-            if node.name in needed:
+            if not needed.isdisjoint(node.values):
                 run[k] = True
                 needed.update(node.inputs)
         return outputs, run
@@ -544,6 +562,15 @@ class Graph(Module):
                     f"{len(y)} outputs; a graph of several outputs cannot be a node of "
                     "another model"
                 )
+            if node.extra:  # a layer of several outputs: one value each
+                if not isinstance(y, tuple) or len(y) != 1 + len(node.extra):
+                    raise TypeError(
+                        f"{type(self).__name__}.forward: node {node.name!r}: expected "
+                        f"{1 + len(node.extra)} outputs {node.values} from "
+                        f"{type(node.module).__name__}, got {type(y).__name__}"
+                    )
+                env.update(zip(node.values, y))
+                continue
             env[node.name] = y
         shapes = [(np.shape(x), np.asarray(x).dtype) for x in inputs]
         ys = tuple(env[v] for v in outputs)
@@ -612,8 +639,12 @@ class Graph(Module):
         grads = self._output_grads(ctx, grad_output)
         inputs = set(self._inputs)
         for node, node_ctx in zip(reversed(self._nodes), reversed(contexts), strict=True):
-            g = grads.pop(node.name, None)
-            if g is None:  # the output does not depend on this node
+            g: Any = grads.pop(node.name, None)
+            if node.extra:  # (G_1, G_2, …): None for an output no loss term reads
+                g = (g, *(grads.pop(v, None) for v in node.extra))
+                if all(t is None for t in g):
+                    continue
+            elif g is None:  # the output does not depend on this node
                 continue
             if not inputs_grad and inputs.issuperset(node.inputs):
                 node.module.backward_params_ctx(node_ctx, g)
@@ -621,8 +652,8 @@ class Graph(Module):
             result = node.module.backward_ctx(node_ctx, g)
             terms = (result,) if len(node.inputs) == 1 else tuple(result)
             for value, term in zip(node.inputs, terms, strict=True):
-                if not inputs_grad and value in inputs:
-                    continue
+                if term is None or (not inputs_grad and value in inputs):
+                    continue  # None: an integer input (indices), which takes no gradient
                 # a new array, never +=: a term may alias G or another node's gradient
                 grads[value] = grads[value] + term if value in grads else term
         return grads
@@ -648,6 +679,13 @@ class Graph(Module):
             if not needed:
                 continue
             path = _join(name, node.name)
-            out = output if (node.name == result and output is not None) else path
-            yield from node.module._walk(path, tuple(env[v] for v in node.inputs), out)
-            env[node.name] = out
+            outs = [
+                output if (v == result and output is not None) else _join(name, v)
+                for v in node.values
+            ]
+            reads = tuple(env[v] for v in node.inputs)
+            if node.extra:  # a layer (never a container) of several outputs
+                yield Node(path, node.module, reads, outs[0], tuple(outs[1:]))
+            else:
+                yield from node.module._walk(path, reads, outs[0])
+            env.update(zip(node.values, outs))

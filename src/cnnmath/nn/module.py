@@ -57,12 +57,15 @@ class Node(NamedTuple):
     """One step of a model's walk (:meth:`Module.walk`): the node's ``name`` (its path, as
     "layer1.0.conv1"; a module used twice gets "relu" and "relu_1"), the ``module`` that
     computes it (a leaf layer or op: never a container), the names of the values it reads
-    (``inputs``, in argument order) and of the value it writes (``output``)."""
+    (``inputs``, in argument order) and of the value it writes (``output``); a layer of
+    several outputs (``MaxPool2d(return_indices=True)``: Y, then the indices) names the
+    values after its first in ``extra_outputs`` (empty for a layer of one output)."""
 
     name: str
     module: Module
     inputs: tuple[str, ...]
     output: str
+    extra_outputs: tuple[str, ...] = ()
 
 
 class _HandWrittenCall:
@@ -112,6 +115,11 @@ class Module:
     """
 
     training: bool = True
+    #: Labels of the values a layer returns after its first, e.g. ("indices",) for
+    #: ``MaxPool2d(return_indices=True)``, whose ``forward_ctx`` then returns a tuple
+    #: (Y, I) and whose ``backward_ctx`` takes a tuple of gradients (None for I). A
+    #: :class:`Graph` gives each its own value, "<node>_<label>"; empty: one output.
+    extra_outputs: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.training = True
@@ -239,7 +247,7 @@ class Module:
         A node's inputs are always written earlier in the walk (or are model inputs).
 
         >>> from cnnmath import nn
-        >>> [n[:1] + n[2:] for n in nn.Sequential(nn.Linear(2, 2), nn.ReLU()).walk()]
+        >>> [n[:1] + n[2:4] for n in nn.Sequential(nn.Linear(2, 2), nn.ReLU()).walk()]
         [('0', ('x',), '0'), ('1', ('0',), '1')]
         """
         names = tuple(inputs) if inputs is not None else self.input_names
@@ -254,7 +262,8 @@ class Module:
         """Nodes of this module called as node ``name`` on values ``inputs``, its result
         named ``output`` (None: named by the node). A leaf yields itself."""
         name = name or type(self).__name__.lower()
-        yield Node(name, self, tuple(inputs), output or name)
+        out = output or name
+        yield Node(name, self, tuple(inputs), out, tuple(f"{out}_{x}" for x in self.extra_outputs))
 
     # -- structure ---------------------------------------------------------------------------
     def _child_items(self) -> Iterator[tuple[str, Module]]:

@@ -72,11 +72,21 @@ class MaxPool2d(_Pool2d):
     Input (B, C, m, n) or (C, m, n); output (B, C, H_out, W_out) with
     H_out = ⌊(m + 2p − d(k1 − 1) − 1)/s⌋ + 1 (⌈·⌉ with ``ceil_mode``, a last window that
     starts in the padding dropped). The backward pass routes each G[β,c,i,j] to the window's
-    first maximal element. ``return_indices=True`` is refused here (a layer returns one
-    array); ``ops.max_pool2d(..., return_indices=True)`` gives the indices.
+    first maximal element.
+
+    ``return_indices=True`` (SegNet's encoder, for a :class:`MaxUnpool2d` in the decoder)
+    makes the layer return the pair (Y, I), as PyTorch's: I int64 of Y's shape, the
+    position u·n + v in its (m, n) plane of x of the element window (i, j) chose (0-based,
+    padding not counted; the first maximum in row-major window order, or the last NaN).
+    In a :class:`Graph` the two are two values, ``y, indices = g.add(pool, "conv1")``
+    (``extra_outputs`` = ("indices",)); the backward takes (G, None) — I is an integer,
+    which takes no gradient — or G alone. A :class:`Sequential` passes one array from layer
+    to layer, so it cannot carry I: it refuses the layer, pointing to a Graph.
 
     >>> MaxPool2d(2)
     MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> MaxPool2d(2, return_indices=True)(np.array([[[[1.0, 4.0], [3.0, 2.0]]]]))
+    (array([[[[4.]]]]), array([[[[1]]]]))
     """
 
     def __init__(
@@ -91,35 +101,49 @@ class MaxPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding)
         func = "MaxPool2d"
         self.dilation = _pool_arg("dilation", dilation, minimum=1, func=func)
-        if _flag(func, "return_indices", return_indices):
-            raise ValueError(
-                f"{func}: return_indices: expected False (a layer returns one array; use "
-                "cnnmath.ops.max_pool2d(..., return_indices=True) for the indices), got True"
-            )
-        self.return_indices = False
+        self.return_indices = _flag(func, "return_indices", return_indices)
         self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
 
     def _args(self) -> dict[str, Any]:
         return {**super()._args(), "dilation": self.dilation, "ceil_mode": self.ceil_mode}
 
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """("indices",) with ``return_indices``: the layer returns (Y, I); else ()."""
+        return ("indices",) if self.return_indices else ()
+
     def _pool(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(Y, I): in training mode the forward also keeps each window's choice I, so that
-        the backward routes G by it instead of finding the maxima again (as PyTorch's
-        autograd keeps its indices); in eval mode I is None — inference skips the work of
-        the choice, and a backward there finds it again from x (the same gradient)."""
-        if self.training:
+        """(Y, I): in training mode (and whenever the indices are returned) the forward also
+        keeps each window's choice I, so that the backward routes G by it instead of finding
+        the maxima again (as PyTorch's autograd keeps its indices); in eval mode I is None —
+        inference skips the work of the choice, and a backward there finds it again from x
+        (the same gradient)."""
+        if self.training or self.return_indices:
             return ops.max_pool2d(x, **self._args(), return_indices=True)
         return ops.max_pool2d(x, **self._args()), None
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = max_pool2d(x) with this layer's window, stride, padding, dilation and mode."""
+    def forward_ctx(self, x: np.ndarray) -> tuple[Any, Any]:
+        """Y = max_pool2d(x) with this layer's window, stride, padding, dilation and mode;
+        the pair (Y, I) with ``return_indices``."""
         y, indices = self._pool(x)
-        return y, _Pooled(x, indices)
+        return ((y, indices) if self.return_indices else y), _Pooled(x, indices)
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> np.ndarray:
         """∂ℓ/∂X: each G[β,c,i,j] added to its window's (first) maximal element, the one
         the forward chose (found again from x after an eval-mode forward). After a fused
-        ReLU (`forward_relu_ctx`) G is first masked where the pooled maximum was <= 0."""
+        ReLU (`forward_relu_ctx`) G is first masked where the pooled maximum was <= 0.
+        With ``return_indices`` grad_output is G or (G, G_I), G_I None (or zeros from an
+        op that reads I: the indices are integers, without gradient), G None when only I
+        was read (then ∂ℓ/∂X = 0)."""
+        if self.return_indices and isinstance(grad_output, (tuple, list)):
+            if len(grad_output) != 2:
+                raise TypeError(
+                    "MaxPool2d.backward: grad_output: expected G or (G, None), one gradient "
+                    f"per output (Y, indices), got {len(grad_output)} values"
+                )
+            grad_output = grad_output[0]
+            if grad_output is None:
+                return np.zeros_like(ctx.x)
         if ctx.y is not None:
             y = ctx.y
             self._check_grad_output(grad_output, y.shape, y.dtype)
@@ -280,3 +304,80 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
 
     _op = staticmethod(ops.adaptive_max_pool2d)
     _backward = staticmethod(ops.adaptive_max_pool2d_backward)
+
+
+class MaxUnpool2d(Module):
+    """Max unpooling, as ``torch.nn.MaxUnpool2d``: the partial inverse of a
+    :class:`MaxPool2d` with ``return_indices=True`` (SegNet's decoder upsampling).
+
+    Y[β,c] = 0 except Y[β,c].flat[I[β,c,i,j]] = X[β,c,i,j]: each value goes back to the
+    position u·W_out + v its index names in its (H_out, W_out) plane (the later one in
+    row-major order where two coincide, as PyTorch's CPU kernel). kernel_size, stride
+    (default kernel_size) and padding are the pool's; they give the output size
+    H_out = (h − 1)·s − 2p + k1 (likewise W_out), unless ``output_size`` picks one of the
+    sizes within a stride of it (the pool's input size when the pool dropped a remainder).
+
+    ``forward(x, indices, output_size=None)`` as PyTorch's: x (B, C, h, w) or (C, h, w)
+    float, indices an integer array of x's shape. ``output_size`` is (H, W) or
+    (N, C, H, W) — as ints, or as a 1-D integer array — or, since a :class:`Graph` node
+    reads values, a float array whose shape ends in (H, W): the tensor the pool read,
+    SegNet's ``output_size=x.size()``, as ``g.add(unpool, "dec", "pool_indices", "conv1")``.
+    Backward: ∂ℓ/∂X[β,c,i,j] = G[β,c].flat[I[β,c,i,j]] (a gather); None for the indices
+    (integers: no gradient) and for ``output_size`` (only its shape is read).
+
+    >>> MaxUnpool2d(2)(np.array([[[5.0]]]), np.array([[[3]]]))
+    array([[[0., 0.],
+            [0., 5.]]])
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        super().__init__()
+        func = "MaxUnpool2d"
+        self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
+        self.stride = (
+            self.kernel_size if stride is None else int_pair("stride", stride, minimum=1, func=func)
+        )
+        self.padding = int_pair("padding", padding, minimum=0, func=func)
+
+    def _args(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+
+    @staticmethod
+    def _size(output_size: Any) -> Any:
+        """output_size as the op takes it: None, a tuple of ints, or a float array's shape."""
+        if isinstance(output_size, np.ndarray):
+            if np.issubdtype(output_size.dtype, np.floating):
+                return output_size.shape
+            if np.issubdtype(output_size.dtype, np.integer) and output_size.ndim == 1:
+                return tuple(int(v) for v in output_size)
+            raise TypeError(
+                "MaxUnpool2d.forward: output_size: expected None, (H, W) or (N, C, H, W) as "
+                "ints or a 1-D integer array, or a float array whose shape ends in (H, W), got "
+                f"an array of dtype {output_size.dtype} and shape {output_size.shape}"
+            )
+        return output_size
+
+    def forward_ctx(
+        self, x: np.ndarray, indices: np.ndarray, output_size: Any = None
+    ) -> tuple[np.ndarray, Any]:
+        """Y = max_unpool2d(x, indices) with this layer's geometry (and output size)."""
+        size = self._size(output_size)
+        y = ops.max_unpool2d(x, indices, **self._args(), output_size=size)
+        return y, (x, indices, size, output_size is not None)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
+        """(∂ℓ/∂X, None[, None]): G gathered at the indices; no gradient for the indices."""
+        x, indices, size, sized = ctx
+        grad_x = ops.max_unpool2d_backward(
+            grad_output, x, indices, **self._args(), output_size=size
+        )
+        return (grad_x, None, None) if sized else (grad_x, None)
+
+    def extra_repr(self) -> str:
+        """``kernel_size, stride, padding`` as pairs, as ``torch.nn.MaxUnpool2d`` prints them."""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
