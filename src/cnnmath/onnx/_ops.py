@@ -3098,7 +3098,7 @@ def _pool3d(node: Node, attrs: Attrs, x: Operand) -> Built:
             f"{kernel}, got {list(pads)}",
         )
     if node.op_type == "MaxPool":
-        attrs.get("storage_order")  # only orders the Indices output, which is refused if used
+        attrs.get("storage_order")  # only orders the Indices output, here not read
         k = (kernel[0], kernel[1], kernel[2])
         return nn.MaxPool3d(k, strides, pads, dilations, ceil_mode=ceil), [x.name]
     if dilations != (1, 1, 1):
@@ -3482,6 +3482,10 @@ def _pool1d(node: Node, attrs: Attrs, x: Operand) -> Built:
 
 
 def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    if node.op_type == "MaxPool" and len(info["outputs"]) > 1:  # Indices read (SegNet)
+        from ._unpool import max_pool_indices
+
+        return max_pool_indices(node, attrs, ins, info)
     if _rank(info, ins[0]) == 3:
         return _pool1d(node, attrs, ins[0])
     if _rank(info, ins[0]) == 5:
@@ -3491,7 +3495,7 @@ def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
     geo["ceil_mode"] = attrs.get("ceil_mode", 0)
     x = ins[0]
     if node.op_type == "MaxPool":
-        attrs.get("storage_order")  # only orders the Indices output, which is refused if used
+        attrs.get("storage_order")  # only orders the Indices output, here not read
         geo["count_include_pad"] = 0
     else:
         geo["count_include_pad"] = attrs.get("count_include_pad", 0)
@@ -3523,6 +3527,12 @@ def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
                 count_include_pad=bool(geo["count_include_pad"]),
             ), [x.name]
     return _generic(_Pool(node, [x], geo), [x])
+
+
+def max_unpool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    from ._unpool import max_unpool as convert  # with MaxPool's Indices: ONNX's flattening
+
+    return convert(node, attrs, ins, info)
 
 
 def global_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
@@ -4854,6 +4864,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "DeformConv": deform_conv,
     "ConvTranspose": conv_transpose,
     "MaxPool": pool,
+    "MaxUnpool": max_unpool,
     "AveragePool": pool,
     "GlobalAveragePool": global_pool,
     "GlobalMaxPool": global_pool,
@@ -5040,6 +5051,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "QuantizeLinear": ((10, "x y_scale y_zero_point", 2),),
     "DequantizeLinear": ((10, "x x_scale x_zero_point", 2),),
     "TopK": ((10, "X K", 2),),
+    "MaxUnpool": ((9, "X I output_shape", 2),),
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),
     "GatherElements": ((11, "data indices", 2),),

@@ -257,12 +257,21 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         info["float"][ref.name] = types.get(onnx_name) in (1, 11)
         info["types"][ref.name] = types.get(onnx_name)
 
-    def add(module: nn.Module, refs: list[str], label: str, onnx_name: str, op: str) -> None:
-        """The node computing ``onnx_name``, named after ``label``, into the graph."""
+    def add(
+        module: nn.Module, refs: list[str], label: str, onnx_name: str, op: str, more: Any = ()
+    ) -> None:
+        """The node computing ``onnx_name``, named after ``label``, into the graph; ``more``
+        names the ONNX outputs of its extra outputs (MaxPool's Indices)."""
         name = fresh(_node_name(label, taken), op.lower(), g)
-        g.add(module, *refs, name=name)
+        while any(f"{name}_{x}" in taken for x in module.extra_outputs):
+            name = fresh(name, op.lower(), g)
+        added = g.add(module, *refs, name=name)
+        values = (added,) if isinstance(added, str) else added
+        taken.update(values)
         info["producers"][name] = (module, refs)
-        bind(onnx_name, Ref(name))
+        for onnx_value, value in zip((onnx_name, *more), values):
+            if onnx_value:
+                bind(onnx_value, Ref(value))
 
     for onnx_name, name in zip(input_names, graph_inputs):
         bind(onnx_name, Ref(name))
@@ -319,6 +328,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             "BatchNormalization",
             "Dropout",
             "LayerNormalization",
+            "MaxPool",
             "SoftmaxCrossEntropyLoss",
             "Split",
             "TopK",
@@ -357,7 +367,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
             env[outputs[0]] = Const(np.asarray(value), kept)
         else:
-            add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type)
+            add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type, outputs[1:])
         for output, (module, refs) in more:
             if not refs:
                 with folding():

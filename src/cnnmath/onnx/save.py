@@ -137,6 +137,9 @@ class _Writer:
         self.initializers: dict[str, Any] = {}
         self._sources: dict[str, int] = {}  # initializer name -> id of the array it holds
         self._fixed: set[str] = set()  # values written by a Constant node (``fixed``)
+        # MaxPool2d(return_indices=True)'s indices -> H·W of its input plane: the file's
+        # value holds ONNX's flattening over the whole tensor, cnnmath's each plane's
+        self.plane_indices: dict[str, int] = {}
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""
@@ -145,11 +148,18 @@ class _Writer:
         return output
 
     def node_as_read(
-        self, op: str, inputs: Sequence[str], output: str, name: str, attributes: Sequence[bytes]
+        self,
+        op: str,
+        inputs: Sequence[str],
+        output: str,
+        name: str,
+        attributes: Sequence[bytes],
+        more: Sequence[str] = (),
     ) -> str:
-        """Append ``op(inputs) -> output`` with ``attributes`` as they were read (serialized
-        AttributeProtos); returns ``output``."""
-        made = self.onnx.helper.make_node(op, list(inputs), [output], name=name)
+        """Append ``op(inputs) -> output`` (and the outputs ``more`` after it: MaxPool's
+        Indices) with ``attributes`` as they were read (serialized AttributeProtos); returns
+        ``output``."""
+        made = self.onnx.helper.make_node(op, list(inputs), [output, *more], name=name)
         for raw in attributes:
             attribute = self.onnx.AttributeProto()
             attribute.ParseFromString(raw)
@@ -623,18 +633,67 @@ def _group_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 
 def _max_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """MaxPool; with ``return_indices`` its two outputs, Y and Indices. ONNX flattens the
+    indices over the whole (N, C, H, W) input, PyTorch and cnnmath over each (H, W) plane:
+    the file's Indices value holds ONNX's, which the MaxUnpool nodes written for
+    ``MaxUnpool2d`` read, and a graph output of them is written as the plane's index,
+    Mod(I, H·W) (``_Writer.plane_indices``)."""
     m = node.module
     assert isinstance(m, nn.MaxPool2d)
-    w.node(
+    made = w.onnx.helper.make_node(
         "MaxPool",
         [node.inputs[0]],
-        node.output,
-        node.name,
+        [node.output, *node.extra_outputs],
+        name=node.name,
         kernel_shape=_pair(m.kernel_size),
         strides=_pair(m.stride),
         pads=_pads(m.padding),
         dilations=_pair(m.dilation),
         ceil_mode=int(m.ceil_mode),
+    )
+    w.nodes.append(made)
+    for indices in node.extra_outputs:
+        w.plane_indices[indices] = shapes[0][-2] * shapes[0][-1]
+
+
+def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """MaxUnpool(X, I[, output_shape]) with the layer's kernel_shape, strides and pads: I is
+    the Indices of a MaxPool written for ``MaxPool2d(return_indices=True)`` (ONNX's
+    flattening over the whole tensor, in which each index names the same element), and
+    output_shape, for a third input, Shape of that value (a float tensor whose size the
+    layer takes) or the value itself (an integer (N, C, H, W))."""
+    m = node.module
+    assert isinstance(m, nn.MaxUnpool2d)
+    indices = node.inputs[1]
+    if indices not in w.plane_indices:
+        raise ValueError(
+            f"save: model: node {node.name!r} (MaxUnpool2d) reads indices {indices!r} that no "
+            "MaxPool2d(return_indices=True) of the model writes; ONNX's MaxUnpool reads a "
+            "MaxPool's Indices (flattened over the whole tensor), which only those give"
+        )
+    inputs = [node.inputs[0], indices]
+    if len(node.inputs) > 2:
+        size = node.inputs[2]
+        if len(shapes[2]) == 1 and shapes[2][0] == len(out):  # an integer (N, C, H, W)
+            inputs.append(size)
+        elif len(shapes[2]) == len(out):  # a tensor of the output's shape
+            inputs.append(
+                w.node("Shape", [size], f"{node.name}/output_shape", f"{node.name}/shape")
+            )
+        else:
+            raise ValueError(
+                f"save: model: node {node.name!r} (MaxUnpool2d): output_size {size!r} of shape "
+                f"{shapes[2]} has no ONNX form; expected a tensor of the output's rank "
+                f"{len(out)} or the integer sizes (N, C, H, W)"
+            )
+    w.node(
+        "MaxUnpool",
+        inputs,
+        node.output,
+        node.name,
+        kernel_shape=_pair(m.kernel_size),
+        strides=_pair(m.stride),
+        pads=_pads(m.padding),
     )
 
 
@@ -1317,6 +1376,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Fold: _fold,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,
+    nn.MaxUnpool2d: _max_unpool,
     nn.AvgPool2d: _avg_pool,
     nn.AdaptiveAvgPool2d: _adaptive_pool,
     nn.AdaptiveMaxPool2d: _adaptive_pool,
@@ -1411,7 +1471,7 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             inputs.append(name)
     while inputs and not inputs[-1]:  # absent trailing inputs are left out
         inputs.pop()
-    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes)
+    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, node.extra_outputs)
 
 
 def _const_output(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -1502,7 +1562,11 @@ def _trace(
     """Every value's shape and dtype: the nodes run one by one (the caller sets eval mode)."""
     env = dict(inputs)
     for node in nodes:
-        env[node.output] = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
+        y = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
+        if node.extra_outputs:  # (Y, I) of MaxPool2d(return_indices=True)
+            env.update(zip((node.output, *node.extra_outputs), y))
+        else:
+            env[node.output] = y
     return (
         {name: np.shape(value) for name, value in env.items()},
         {name: np.asarray(value).dtype for name, value in env.items()},
@@ -1514,7 +1578,7 @@ def _needed(nodes: list[nn.Node], outputs: tuple[str, ...]) -> list[nn.Node]:
     wanted = set(outputs)
     kept = []
     for node in reversed(nodes):
-        if node.output in wanted:
+        if not wanted.isdisjoint((node.output, *node.extra_outputs)):
             kept.append(node)
             wanted.update(node.inputs)
     return kept[::-1]
@@ -1615,6 +1679,9 @@ def save(
         if output in names:  # a graph that returns its input: ONNX wants a node to write it
             label = "output" if len(outputs) == 1 else f"output_{i}"
             output = writer.node("Identity", [output], f"{output}/output", label)
+        elif output in writer.plane_indices:  # pool indices: each plane's, as cnnmath's
+            plane = writer.const(f"{output}/plane_size", writer.plane_indices[output], np.int64)
+            output = writer.node("Mod", [output, plane], f"{output}/plane", f"{output}/plane")
         written.append(output)
 
     helper = onnx.helper
@@ -1642,8 +1709,15 @@ def save(
     )
     # the outputs' shapes as ONNX infers them (the batch axis symbolic where it flows through)
     inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-    for declared, known in zip(proto.graph.output, inferred.graph.output, strict=True):
+    for declared, known, output in zip(
+        proto.graph.output, inferred.graph.output, outputs, strict=True
+    ):
         declared.CopyFrom(known)
+        if not declared.type.tensor_type.HasField("shape"):  # (MaxUnpool's output_shape
+            # computed at run time): the traced shape, its batch axis symbolic
+            dims = ["batch", *shapes[output][1:]] if shapes[output] else []
+            shape = helper.make_tensor_type_proto(elem, dims).tensor_type.shape
+            declared.type.tensor_type.shape.CopyFrom(shape)
     size = proto.ByteSize()
     if size > _MAX_BYTES:
         raise ValueError(

@@ -1,0 +1,224 @@
+"""ONNX's MaxPool with its Indices output read, and MaxUnpool: SegNet-style decoders.
+
+ONNX flattens an index over the whole tensor, not over one (n, c) plane as PyTorch's
+``return_indices`` and :class:`cnnmath.nn.MaxPool2d` do: for a pool input X of shape
+(N, C, H, W), the element (n, c, u, v) has index
+
+    storage_order 0 (row major):     ((n·C + c)·H + u)·W + v  = (n·C + c)·H·W + u·W + v
+    storage_order 1 (column major):  (n·C + c)·H·W + u + v·H
+
+(padding not counted; https://onnx.ai/onnx/operators/onnx__MaxPool.html). MaxUnpool reads
+such indices: Y = 0 of the output shape except Y.flat[I] = X (row major over the whole
+tensor), the output shape (N, C, (h − 1)·s − (p_begin + p_end) + k, …) unless the input
+``output_shape`` gives it. Where ONNX's reference code and onnxruntime differ — with an
+``output_shape``, the reference scatters into the inferred shape and then pads it —
+cnnmath follows onnxruntime and PyTorch: the indices are positions in the output itself,
+which is what a MaxPool of that shape wrote.
+
+The ops here keep ONNX's flattening, so a loaded graph returns and reads the indices as the
+file means them; :func:`cnnmath.onnx.save` writes them back as the nodes they were read as.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ._ops import (
+    Attrs,
+    Built,
+    Node,
+    Operand,
+    Ref,
+    _check_2d,
+    _generic,
+    _geometry,
+    _Op,
+    _plain,
+    refuse,
+)
+
+
+def _plane_offsets(N: int, C: int, plane: int) -> np.ndarray:
+    """(n·C + c)·plane for each (n, c), shaped (N, C, 1, 1): where plane (n, c) starts."""
+    return (np.arange(N * C, dtype=np.int64) * plane).reshape(N, C, 1, 1)
+
+
+class _MaxPoolIndices(_Op):
+    """MaxPool whose Indices output is read: (Y, I), Y = ``ops.max_pool2d`` of the window
+    (symmetric pads ≤ k // 2), I (int64, Y's shape) the chosen element's index in ONNX's
+    flattening of X (module docstring; ``storage_order`` 0 or 1). Backward: each G[n,c,i,j]
+    to the chosen element (``max_pool2d_backward`` by the indices); I takes no gradient."""
+
+    roles = ("X",)
+    extra_outputs = ("indices",)
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], geo: dict[str, Any], storage_order: int
+    ) -> None:
+        super().__init__(node, operands)
+        self.geo, self.storage_order = geo, storage_order
+
+    def compute(self, x: Any) -> tuple[Any, Any]:
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise refuse(self.onnx_node, f"input 'X': expected (N, C, H, W), got shape {x.shape}")
+        y, plane = ops.max_pool2d(x, **self.geo, return_indices=True)
+        N, C, H, W = x.shape
+        if self.storage_order:  # column major within the plane: u + v·H
+            plane_onnx = plane // W + (plane % W) * H
+        else:
+            plane_onnx = plane
+        return (y, plane_onnx + _plane_offsets(N, C, H * W)), plane
+
+    def gradients(self, ctx: Any, args: list[Any], g: Any) -> list[Any]:
+        G = g[0] if isinstance(g, tuple) else g
+        x = np.asarray(args[0])
+        if G is None:  # only the indices were read
+            return [np.zeros_like(x)]
+        return [ops.max_pool2d_backward(G, x, **self.geo, indices=ctx)]
+
+    def extra_repr(self) -> str:
+        """The op type and the window."""
+        return f"onnx_op={self.onnx_op!r}, {self.geo}, storage_order={self.storage_order}"
+
+
+def max_pool_indices(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """MaxPool of an image (N, C, H, W) with Indices read: ``_MaxPoolIndices``. Its window
+    must be one ``max_pool2d`` computes (symmetric pads at most half the window, auto_pad
+    NOTSET or VALID); otherwise refused, naming the attribute (a signal's or a volume's
+    indices too)."""
+    x = ins[0]
+    _check_2d(node, info, x)
+    geo = _geometry(node, attrs, pool=True)
+    geo["ceil_mode"] = attrs.get("ceil_mode", 0)
+    k, s, d, (pt, pl, pb, pr) = geo["kernel_shape"], geo["strides"], geo["dilations"], geo["pads"]
+    if geo["auto_pad"] not in ("NOTSET", "VALID"):
+        raise refuse(
+            node,
+            f"attribute 'auto_pad': expected NOTSET or VALID with the Indices output read, "
+            f"got {geo['auto_pad']!r}",
+        )
+    if pt != pb or pl != pr or pt > k[0] // 2 or pl > k[1] // 2:
+        raise refuse(
+            node,
+            "attribute 'pads': expected equal pads at both ends of each axis, at most half the "
+            f"window {k}, with the Indices output read; got {geo['pads']}",
+        )
+    order = attrs.get("storage_order", 0)
+    if order not in (0, 1):
+        raise refuse(node, f"attribute 'storage_order': expected 0 or 1, got {order}")
+    if not isinstance(x, Ref):
+        raise refuse(node, "input 'X': expected a value computed at run time, got a constant")
+    window = {
+        "kernel_size": tuple(k),
+        "stride": tuple(s),
+        "padding": (pt, pl),
+        "dilation": tuple(d),
+        "ceil_mode": bool(geo["ceil_mode"]),
+    }
+    return _MaxPoolIndices(node, [x], window, int(order)), [x.name]
+
+
+class _MaxUnpool(_Op):
+    """MaxUnpool: Y = 0 except Y.flat[I] = X (ONNX's flattening over the whole tensor; the
+    later of two equal indices wins, as onnxruntime's loop), Y of ``output_shape`` or else
+    (N, C, (h − 1)·s − (p_begin + p_end) + k, …) per spatial axis. X float (N, C, …), I an
+    integer array of X's shape with 0 ≤ I < the size of Y. Backward: ∂ℓ/∂X = G.flat[I]
+    (a gather); none for I and output_shape (integers)."""
+
+    roles = ("X", "I", "output_shape")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], kernel: list[int], strides: list[int],
+        pads: list[int],
+    ) -> None:  # fmt: skip
+        super().__init__(node, operands)
+        self.kernel, self.strides, self.pads = kernel, strides, pads
+
+    def _shape(self, x: np.ndarray, output_shape: Any) -> tuple[int, ...]:
+        k = len(self.kernel)
+        if output_shape is None:
+            shape = list(x.shape[:2]) + [
+                (n - 1) * s - (self.pads[i] + self.pads[i + k]) + f
+                for i, (n, s, f) in enumerate(zip(x.shape[2:], self.strides, self.kernel))
+            ]
+            if min(shape[2:]) < 1:
+                raise refuse(
+                    self.onnx_node,
+                    f"attributes: expected an output of size >= 1, got {tuple(shape)} from X "
+                    f"of shape {x.shape}",
+                )
+            return tuple(shape)
+        given = np.asarray(output_shape)
+        if (
+            not np.issubdtype(given.dtype, np.integer)
+            or given.shape != (x.ndim,)
+            or tuple(int(v) for v in given[:2]) != x.shape[:2]
+            or given.min() < 1
+        ):
+            raise refuse(
+                self.onnx_node,
+                f"input 'output_shape': expected {x.ndim} integers >= 1 starting with X's "
+                f"(N, C) = {x.shape[:2]}, got {given.dtype} {given.tolist()}",
+            )
+        return tuple(int(v) for v in given)
+
+    def compute(self, x: Any, indices: Any, output_shape: Any = None) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        k = len(self.kernel)
+        if x.ndim != k + 2 or not np.issubdtype(x.dtype, np.floating):
+            raise refuse(
+                self.onnx_node,
+                f"input 'X': expected a float tensor (N, C) + {k} spatial axes, got {x.dtype} "
+                f"of shape {x.shape}",
+            )
+        indices = np.asarray(indices)
+        if not np.issubdtype(indices.dtype, np.integer) or indices.shape != x.shape:
+            raise refuse(
+                self.onnx_node,
+                f"input 'I': expected an integer tensor of X's shape {x.shape}, got "
+                f"{indices.dtype} of shape {indices.shape}",
+            )
+        shape = self._shape(x, output_shape)
+        size = math.prod(shape)
+        if indices.size and (indices.min() < 0 or indices.max() >= size):
+            raise refuse(
+                self.onnx_node,
+                f"input 'I': expected indices in [0, {size}) (the output {shape}, flattened), "
+                f"got values from {indices.min()} to {indices.max()}",
+            )
+        flat = indices.reshape(-1).astype(np.intp, copy=False)
+        y = np.zeros(size, dtype=x.dtype)
+        y[flat] = x.reshape(-1)  # repeated indices: the last assignment wins
+        return y.reshape(shape), flat
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x = np.asarray(args[0])
+        return [np.asarray(g).reshape(-1)[ctx].reshape(x.shape), None, None]
+
+    def extra_repr(self) -> str:
+        """The op type and the window."""
+        return (
+            f"onnx_op={self.onnx_op!r}, kernel_shape={self.kernel}, strides={self.strides}, "
+            f"pads={self.pads}"
+        )
+
+
+def max_unpool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """MaxUnpool (``_MaxUnpool``) over as many spatial axes as ``kernel_shape`` has sizes."""
+    kernel = attrs.ints("kernel_shape", None)
+    if not kernel:
+        raise refuse(node, "attribute 'kernel_shape' is required")
+    n = len(kernel)
+    strides = attrs.ints("strides", [1] * n) or [1] * n
+    pads = attrs.ints("pads", [0] * 2 * n) or [0] * 2 * n
+    for name, value, size, low in (("strides", strides, n, 1), ("pads", pads, 2 * n, 0)):
+        if len(value) != size or min(value) < low:
+            raise refuse(node, f"attribute {name!r}: expected {size} values >= {low}, got {value}")
+    operands = [ins[0], _plain(ins[1]), _plain(ins[2]) if len(ins) > 2 else None]
+    return _generic(_MaxUnpool(node, operands, kernel, strides, pads), operands)
