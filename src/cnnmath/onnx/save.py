@@ -1715,8 +1715,8 @@ def save(
         declared.CopyFrom(known)
         if not declared.type.tensor_type.HasField("shape"):  # (MaxUnpool's output_shape
             # computed at run time): the traced shape, its batch axis symbolic
-            dims = ["batch", *shapes[output][1:]] if shapes[output] else []
-            shape = helper.make_tensor_type_proto(elem, dims).tensor_type.shape
+            axes: list[int | str] = ["batch", *shapes[output][1:]] if shapes[output] else []
+            shape = helper.make_tensor_type_proto(elem, axes).tensor_type.shape
             declared.type.tensor_type.shape.CopyFrom(shape)
     size = proto.ByteSize()
     if size > _MAX_BYTES:
