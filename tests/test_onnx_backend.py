@@ -123,8 +123,6 @@ EXCEPTIONS: dict[str, str] = {
     "test_training_dropout_default_mask": "Dropout's mask output",
     "test_training_dropout_mask": "Dropout's mask output",
     "test_training_dropout_zero_ratio_mask": "Dropout's mask output",
-    "test_maxpool_with_argmax_2d_precomputed_pads": "MaxPool's Indices output",
-    "test_maxpool_with_argmax_2d_precomputed_strides": "MaxPool's Indices output",
     **{
         f"test_layer_normalization_{case}": "LayerNormalization's Mean and InvStdDev outputs"
         for case in (
@@ -400,6 +398,7 @@ def test_every_supported_op_is_exercised(outcomes):
         "cumsum",
         "range",
         "lppool",
+        "maxunpool",
     ):
         assert op in ops_run, op
     for name in ("test_maxpool_3d_default", "test_averagepool_3d_default"):  # volumes
@@ -415,6 +414,9 @@ FOLLOWS_ONNXRUNTIME: dict[str, str] = {
     # PyTorch by the output's 2 − 1
     "test_resize_downsample_scales_linear_align_corners": "align_corners' output length",
     "test_resize_downsample_scales_cubic_align_corners": "align_corners' output length",
+    # MaxUnpool with output_shape: the reference scatters into the inferred shape and pads it;
+    # onnxruntime (and PyTorch) read the indices as positions in the output itself
+    "test_maxunpool_export_with_output_shape": "MaxUnpool's indices in output_shape",
 }
 
 

@@ -23,7 +23,10 @@ as the identity. The mapping, layer by layer:
                              ones and zeros (that InstanceNormalization's, LayerNorm's
                              without affine) as Constant nodes: load reads them as buffers
     MaxPool2d, AvgPool2d     MaxPool (dilations, ceil_mode), AveragePool (count_include_pad,
-                             ceil_mode; divisor_override as a Mul by k1·k2/divisor)
+                             ceil_mode; divisor_override as a Mul by k1·k2/divisor);
+                             return_indices: MaxPool's second output (ONNX's indices over
+                             N·C·H·W; a graph output of them as Mod(I, H·W), each plane's)
+    MaxUnpool2d              MaxUnpool (its output_size as Shape of the tensor given)
     Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
                              when the output size divides the input's
     activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu (float32:
