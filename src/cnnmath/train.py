@@ -7,12 +7,14 @@ Sequential, a Graph such as a ResNet, a hand-written module) with an optimiser o
     π  ← rng.permutation(N)                             (shuffling by the seed)
     for each batch I = π[kB : (k+1)B]:
         x  ← augment(X[I], rng)                         (if an augmentation is given)
-        z  ← model(x);  ℓ, G ← loss(z, y[I])            (G = ∂ℓ/∂z; for several outputs
-                                                         ℓ = Σ_k w_k loss(z_k, y[I]))
+        x, a ← mix(x, y[I], rng)                        (if a mix is given: MixUp / CutMix,
+                                                         soft labels a (B, K); else a = y[I])
+        z  ← model(x);  ℓ, G ← loss(z, a)               (G = ∂ℓ/∂z; for several outputs
+                                                         ℓ = Σ_k w_k loss(z_k, a))
         zero the gradients; model.backward(G); optimizer.step()
     scheduler.step()                                    (if a scheduler is given)
 
-All randomness of the loop — the permutations and the augmentation — comes from one
+All randomness of the loop — the permutations, the augmentation and the mix — comes from one
 ``numpy.random.Generator``, ``np.random.default_rng(seed)``; the model's initial weights
 come from the model's own seed. After every epoch a checkpoint (:mod:`cnnmath.checkpoint`)
 can hold the weights, the optimiser's and the scheduler's state, the epoch, that generator's
@@ -46,6 +48,7 @@ import numpy as np
 from . import checkpoint as _checkpoint
 from . import losses, nn, optim
 from ._checks import check_float_array, output_file, positive_int
+from .augment import Mix
 
 __all__ = [
     "History",
@@ -83,6 +86,9 @@ class History(list):
       computes it, on the augmented batches), ``train_accuracy``: the fraction of those
       batches' examples (or, for per-pixel class indices, of their labelled pixels) the model
       classified right *before* each update — None when the targets are not class indices;
+      with ``fit(..., mix=...)`` both are on the mixed batches, and an example counts as right
+      when the model's class is the argmax of its mixed label (the class with the larger
+      share, the lower index on a tie), as torchvision's reference scripts count it;
     - ``val_loss``, ``val_accuracy``: on ``val_data`` after the epoch, None without it (the
       accuracy also None when the targets are not class indices).
     """
@@ -176,6 +182,57 @@ def _hits(logits: np.ndarray, labels: np.ndarray) -> tuple[int, int] | None:
     counted = (labels >= 0) & (labels < logits.shape[1])
     right = (np.argmax(logits, axis=1) == labels) & counted
     return int(np.sum(right)), int(np.sum(counted))
+
+
+#: Losses that take class indices only, refused by ``fit(..., mix=...)``, whose labels are
+#: class probabilities (B, K).
+_INDEX_ONLY_LOSSES: tuple[Any, ...] = (losses.softmax_cross_entropy, losses.nll_loss)
+
+
+def _index_only(loss: Any) -> bool:
+    """Whether ``loss`` (or the function a functools.partial wraps) takes class indices only."""
+    inner = getattr(loss, "func", loss)  # a functools.partial's function
+    return isinstance(inner, losses.NLLLoss) or any(inner is f for f in _INDEX_ONLY_LOSSES)
+
+
+def _mixed(result: Any, x: np.ndarray, K: int | None, func: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x̃, ỹ) as the mix returned them, checked: a pair, x̃ of x's shape and dtype, ỹ class
+    probabilities (B, K) of x's dtype (K the model's outputs, once known)."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"{func}: mix: expected a function (x, y, rng) -> (x, y_soft) returning a pair, "
+            f"got a {type(result).__name__} from it"
+        )
+    x_mixed, y_soft = result
+    if not isinstance(x_mixed, np.ndarray) or x_mixed.shape != x.shape or x_mixed.dtype != x.dtype:
+        got = (
+            f"shape {x_mixed.shape} of dtype {x_mixed.dtype}"
+            if isinstance(x_mixed, np.ndarray)
+            else type(x_mixed).__name__
+        )
+        raise ValueError(
+            f"{func}: mix: expected images of the batch's shape {x.shape} and dtype {x.dtype}, "
+            f"got {got}"
+        )
+    B = x.shape[0]
+    if (
+        not isinstance(y_soft, np.ndarray)
+        or y_soft.dtype != x.dtype
+        or y_soft.ndim != 2
+        or y_soft.shape[0] != B
+        or (K is not None and y_soft.shape[1] != K)
+    ):
+        got = (
+            f"shape {y_soft.shape} of dtype {y_soft.dtype}"
+            if isinstance(y_soft, np.ndarray)
+            else type(y_soft).__name__
+        )
+        shape = f"(B, K) = ({B}, K)" if K is None else f"(B, K) = ({B}, {K}), K the model's outputs"
+        raise ValueError(
+            f"{func}: mix: expected soft labels of shape {shape}, of dtype {x.dtype} (give the "
+            f"mix num_classes = K), got {got}"
+        )
+    return x_mixed, y_soft
 
 
 def _fraction(right: int, counted: int, classes: bool) -> float | None:
@@ -369,6 +426,7 @@ def fit(
     val_data: tuple[np.ndarray, np.ndarray] | None = None,
     loss: Callable[[np.ndarray, np.ndarray], tuple[float | np.ndarray, np.ndarray]] | None = None,
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    mix: Mix | None = None,
     scheduler: optim.LRScheduler | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
@@ -409,6 +467,20 @@ def fit(
     augment : ``(x_batch, rng) -> x_batch``, applied to every training batch (e.g.
         ``cnnmath.augment.random_shift``); it must draw its randomness from the ``rng`` it is
         given.
+    mix : ``(x_batch, y_batch, rng) -> (x_batch, y_soft)``, a label-aware augmentation applied
+        to every training batch after ``augment``: MixUp / CutMix, e.g.
+        ``functools.partial(cnnmath.augment.random_mix, num_classes=K)`` (torchvision's
+        ``RandomChoice([MixUp, CutMix])``). It gets the batch's class indices y (B,) and
+        returns soft labels y_soft (B, K), class probabilities in the model's dtype, on
+        which that batch's loss is computed: the default loss is then ``losses.cross_entropy``,
+        ℓ = −(1/B) Σ_β Σ_c y_soft[β, c] log softmax(z_β)_c (PyTorch's ``CrossEntropyLoss``
+        with probabilities); a ``loss=`` of yours must take probabilities too (a loss of
+        class indices only — ``softmax_cross_entropy``, ``nll_loss``, ``NLLLoss`` — is
+        refused by name). Needs y as (N,) class indices. It draws from the loop's generator,
+        so a run with a mix repeats from its seed and resumes from a checkpoint exactly
+        (the checkpoint does not record which mix was used: resume with the same one).
+        ``train_accuracy`` counts a mixed example right when the model picks the argmax of
+        its soft label (see :class:`History`); ``val_data`` is not mixed.
     scheduler : a :class:`cnnmath.optim.LRScheduler` of ``optimizer`` (e.g.
         ``CosineAnnealingLR(optimizer, T_max=epochs)``, or a warm-up first with
         ``SequentialLR``), stepped once after every epoch, as in PyTorch; epoch e runs at the
@@ -470,7 +542,7 @@ def fit(
         raise TypeError(
             f"{func}: optimizer: expected a cnnmath.optim optimiser, got {type(optimizer).__name__}"
         )
-    for name, value in (("loss", loss), ("augment", augment)):
+    for name, value in (("loss", loss), ("augment", augment), ("mix", mix)):
         if value is not None and not callable(value):
             raise TypeError(f"{func}: {name}: expected a callable or None, got {value!r}")
     if scheduler is not None:
@@ -497,11 +569,23 @@ def fit(
     if threads is not None:
         threads = positive_int("threads", threads, func=func)
     weights = _output_weights(output_weights, func=func)
+    if mix is not None:
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise ValueError(
+                f"{func}: train_data: expected y as (N,) integer class indices for mix= (MixUp "
+                f"and CutMix mix whole images' labels), got shape {y.shape} of dtype {y.dtype}"
+            )
+        if loss is not None and _index_only(loss):
+            name = getattr(getattr(loss, "func", loss), "__name__", type(loss).__name__)
+            raise ValueError(
+                f"{func}: loss: expected a loss taking class probabilities (B, K), as mix= "
+                f"gives, e.g. losses.cross_entropy, got {name}, which takes class indices only"
+            )
     if loss is not None:
         loss_fn = loss
-    elif y.ndim == 1:
+    elif y.ndim == 1 and mix is None:
         loss_fn = losses.softmax_cross_entropy
-    else:  # class indices per pixel: the mean over the pixels of logits (N, K, d1, …)
+    else:  # soft labels of a mix, or class indices per pixel (the mean over the pixels)
         loss_fn = losses.cross_entropy
 
     run = {
@@ -539,6 +623,7 @@ def fit(
             history,
             loss_fn,
             augment,
+            mix,
             checkpoint,
             progress,
             weights,
@@ -577,6 +662,7 @@ def _fit(
     history: History,
     loss_fn: Callable[[np.ndarray, np.ndarray], tuple[float | np.ndarray, np.ndarray]],
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None,
+    mix: Mix | None,
     checkpoint: str | os.PathLike | None,
     progress: bool,
     weights: tuple[float, ...] | None = None,
@@ -594,6 +680,7 @@ def _fit(
     # the default losses' class indices are checked against the model's K once; a user's loss
     # checks its own targets (which may hold an ignore_index, or not be classes at all)
     labels_checked = loss_fn not in (losses.softmax_cross_entropy, losses.cross_entropy)
+    K = None  # the model's number of classes, read from the first batch's logits with a mix
     for epoch in range(len(history), epochs):
         t0 = time.perf_counter()
         lr = float(optimizer.lr)  # this epoch's rate (set by the scheduler after the last one)
@@ -606,8 +693,13 @@ def _fit(
                 x_batch, y_batch = X[batch], y[batch]
                 if augment is not None:
                     x_batch = augment(x_batch, rng)
+                if mix is not None:
+                    x_batch, y_batch = _mixed(mix(x_batch, y_batch, rng), x_batch, K, func)
                 z = model(x_batch)
                 logits = _main(z)
+                if mix is not None and K is None:  # the soft labels' K against the model's
+                    K = logits.shape[1]
+                    _mixed((x_batch, y_batch), x_batch, K, func)
                 if not labels_checked:
                     _check_labels_fit("train_data", y, logits.shape[1], func=func)
                     if val_data is not None:
@@ -629,7 +721,8 @@ def _fit(
                 if per_batch:
                     scheduler.step()  # type: ignore[union-attr]
                 total_loss += batch_loss * batch.shape[0]
-                hits = _hits(logits, y_batch)
+                # a mixed example is right when the model picks its soft label's argmax
+                hits = _hits(logits, y_batch if mix is None else np.argmax(y_batch, axis=1))
                 classes = classes and hits is not None
                 if hits is not None:
                     right, counted = right + hits[0], counted + hits[1]
