@@ -212,8 +212,8 @@ _ATTRIBUTE_TYPES = {
         (
             "approximate",
             "auto_pad",
-            "equation",
             "coordinate_transformation_mode",
+            "equation",
             "keep_aspect_ratio_policy",
             "mode",
             "nearest_mode",
