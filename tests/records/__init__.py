@@ -17,6 +17,7 @@ FAMILIES = (
     "activations",
     "losses",
     "volumetric",
+    "einsum",
 )
 
 RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]

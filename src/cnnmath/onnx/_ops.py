@@ -34,6 +34,7 @@ from ..nn.graph import unbroadcast
 from ..ops import activations as act
 from ..ops._geometry import same_pads
 from ..ops._threads import product
+from ..ops.einsum import einsum_shape, split_equation
 from ..ops.erf import erf
 from ..ops.interpolate import (
     antialias_taps_at,
@@ -45,6 +46,7 @@ from ..ops.interpolate import (
 )
 from ..ops.pad import pad_axes, pad_axes_backward
 from ._checks import FUNC, PAD_MODES, tensor_array
+from ._scatter import REDUCTIONS, scatter_nd, scatter_nd_backward
 
 
 class Ref(NamedTuple):
@@ -211,6 +213,7 @@ _ATTRIBUTE_TYPES = {
             "approximate",
             "auto_pad",
             "coordinate_transformation_mode",
+            "equation",
             "keep_aspect_ratio_policy",
             "mode",
             "nearest_mode",
@@ -1902,6 +1905,89 @@ class _Range(_Op):
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         return [None, None, None]
+
+
+class _ConstantOfShape(_Op):
+    """ConstantOfShape: an array of the shape its input gives (1-D, int64), every element
+    ``fill`` (the ``value`` attribute's one element, in its type), at load time (folded, within
+    the load-time budget) or at run time (within this machine's memory). No gradient."""
+
+    roles = ("shape",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], fill: np.ndarray) -> None:
+        super().__init__(node, operands)
+        self.fill = fill
+
+    def compute(self, shape: Any) -> tuple[np.ndarray, Any]:
+        shape = np.asarray(shape)
+        dims = [int(v) for v in shape.reshape(-1)]
+        if (
+            shape.ndim != 1
+            or not np.issubdtype(shape.dtype, np.integer)
+            or min(dims, default=0) < 0
+        ):
+            raise refuse(
+                self.onnx_node,
+                f"input 'input': expected a 1-D integer shape of sizes >= 0, got {dims} "
+                f"(dtype {shape.dtype}, {shape.ndim}-D)",
+            )
+        _guard(dims, self.fill.dtype.itemsize)
+        return np.full(dims, self.fill, dtype=self.fill.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
+
+
+class _Einsum(_Op):
+    """Einsum: y = ``ops.einsum(equation, *inputs)`` on any number of inputs; the gradient of
+    each is ``ops.einsum_backward``'s (the einsum of G with the others onto its labels)."""
+
+    def __init__(self, node: Node, operands: Sequence[Operand], equation: str) -> None:
+        self.roles = tuple(f"inputs_{i}" for i in range(len(operands)))  # params train
+        super().__init__(node, operands)
+        self.equation = equation
+
+    def compute(self, *xs: Any) -> tuple[np.ndarray, Any]:
+        try:
+            shape = einsum_shape(self.equation, *(np.shape(x) for x in xs))
+            _guard(shape, np.asarray(xs[0]).itemsize)
+            return ops.einsum(self.equation, *xs), None
+        except (TypeError, ValueError) as e:
+            raise refuse(self.onnx_node, str(e)) from None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return list(ops.einsum_backward(self.equation, g, *args))
+
+    def extra_repr(self) -> str:
+        """The op type and its equation."""
+        return f"onnx_op={self.onnx_op!r}, equation={self.equation!r}"
+
+
+class _ScatterND(_Op):
+    """ScatterND: a copy of data with the slices indices lists replaced by (or combined
+    with) updates (``_scatter``); gradients for reductions "none" and "add"."""
+
+    roles = ("data", "indices", "updates")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], reduction: str) -> None:
+        super().__init__(node, operands)
+        self.reduction = reduction
+
+    def compute(self, data: Any, indices: Any, updates: Any) -> tuple[np.ndarray, Any]:
+        try:
+            arrays = np.asarray(data), np.asarray(indices), np.asarray(updates)
+            return scatter_nd(*arrays, self.reduction)
+        except ValueError as e:
+            raise refuse(self.onnx_node, str(e)) from None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        if not _is_float(np.asarray(args[0])):
+            return [None, None, None]
+        try:
+            g_data, g_updates = scatter_nd_backward(g, ctx, self.reduction)
+        except ValueError as e:
+            raise refuse(self.onnx_node, f"backward: {e}") from None
+        return [g_data, None, g_updates]
 
 
 def _lp_power(x: np.ndarray, p: int) -> np.ndarray:
@@ -4811,6 +4897,41 @@ def range_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return _generic(_Range(node, operands), operands)
 
 
+def constant_of_shape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """ConstantOfShape: folded at load time on a constant shape (the pads PyTorch computes for
+    ``F.pad``), else ``_ConstantOfShape`` at run time (swin_t's attention masks)."""
+    value = attrs.get("value")
+    fill = np.zeros((), np.float32) if value is None else np.asarray(value)
+    if fill.size != 1 or fill.dtype not in _ONNX_TYPES:
+        raise refuse(
+            node,
+            f"attribute 'value': expected one element of float32, float64, int32, int64 or "
+            f"bool, got shape {fill.shape} of {fill.dtype}",
+        )
+    operands = [_plain(ins[0])]
+    return _generic(_ConstantOfShape(node, operands, fill.reshape(())), operands)
+
+
+def einsum(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Einsum: its equation checked at load time (the operands' shapes when it runs)."""
+    equation = attrs.get("equation")
+    try:
+        split_equation(equation, len(ins), prefix="attribute 'equation'")
+    except (TypeError, ValueError) as e:
+        raise refuse(node, str(e)) from None
+    return _generic(_Einsum(node, ins, equation), ins)
+
+
+def scatter_nd_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    reduction = attrs.get("reduction", "none")
+    if reduction not in REDUCTIONS:
+        raise refuse(
+            node, f"attribute 'reduction': expected one of {list(REDUCTIONS)}, got {reduction!r}"
+        )
+    operands = [ins[0], _plain(ins[1]), ins[2]]
+    return _generic(_ScatterND(node, operands, reduction), operands)
+
+
 def _lp_order(node: Node, attrs: Attrs) -> int:
     """LpPool's and GlobalLpPool's ``p``, an integer ≥ 1."""
     p = attrs.get("p", 2)
@@ -4952,30 +5073,17 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Range": range_,
     "LpPool": lp_pool,
     "GlobalLpPool": global_lp_pool,
+    "ConstantOfShape": constant_of_shape,
+    "Einsum": einsum,
+    "ScatterND": scatter_nd_,
 }
+"""op type -> converter. ``Constant`` is read by the loader itself."""
 
 
-# Ops read only on values known at load time (the pads and shapes exporters compute from
-# constants): evaluated once while loading, never part of the graph.
+# The element types a Cast (and ConstantOfShape's value) may have: ONNX code -> NumPy type.
 _CAST_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}
 _FLOAT_TYPES = (1, 11)  # ONNX's FLOAT and DOUBLE
 _ONNX_TYPES = {np.dtype(t): code for code, t in _CAST_TYPES.items()}
-
-
-def fold(node: Node, attrs: Attrs, values: list[np.ndarray | None]) -> np.ndarray:
-    """The value of a ConstantOfShape node whose input is a constant."""
-    if node.op_type == "ConstantOfShape":
-        fill = attrs.get("value")
-        fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)[:1]
-        shape = [int(v) for v in np.ravel(np.asarray(values[0]))]
-        if any(n < 0 for n in shape) or math.prod(shape) > FOLD_LIMIT:
-            raise refuse(node, f"input 'input': expected a small non-negative shape, got {shape}")
-        return np.full(shape, fill[0], dtype=fill.dtype)
-    raise refuse(node, f"op type {node.op_type!r} is not folded")
-
-
-FOLD_ONLY = ("ConstantOfShape",)
-"""op type -> converter. ``Constant`` is read by the loader itself."""
 
 
 # The inputs of every op read here, from the ONNX operator specification: per op, the
@@ -5055,6 +5163,8 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),
     "GatherElements": ((11, "data indices", 2),),
+    "Einsum": ((12, "Inputs", 1),),
+    "ScatterND": ((11, "data indices updates", 3),),
     **dict.fromkeys(("LpPool", "GlobalLpPool"), ((1, "X", 1),)),
     **dict.fromkeys(
         ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"),
@@ -5082,4 +5192,4 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Constant": ((1, "", 0),),
 }
 #: The ops whose one input name stands for any number of inputs (at least one).
-VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean"})
+VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean", "Einsum"})

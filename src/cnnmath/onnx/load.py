@@ -29,7 +29,6 @@ from .._optional import require
 from ._checks import FUNC, model_directory, parse_model, tensor_array, topological_order
 from ._ops import (
     CONVERTERS,
-    FOLD_ONLY,
     Attrs,
     Const,
     Node,
@@ -38,7 +37,6 @@ from ._ops import (
     _ConstOutput,
     _Op,
     check_inputs,
-    fold,
     folding,
     refuse,
 )
@@ -305,24 +303,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if node.op_type == "Constant":
             env[outputs[0]] = Const(_constant(node, attrs))
             continue
-        if node.op_type in FOLD_ONLY:
-            if not all(isinstance(o, Const) for o in ins if o is not None):
-                raise refuse(
-                    node,
-                    "supported only on values known at load time (here an input is computed "
-                    "at run time)",
-                )
-            with folding():
-                value = fold(node, attrs, [getattr(o, "value", None) for o in ins])
-            env[outputs[0]] = Const(value)
-            attrs.done()
-            continue
         converter = CONVERTERS.get(node.op_type)
         if converter is None:
             raise refuse(
                 node,
                 f"op type {node.op_type!r} is not supported (supported: "
-                f"{', '.join(sorted(CONVERTERS))}, Constant; {', '.join(FOLD_ONLY)} on constants)",
+                f"{', '.join(sorted(CONVERTERS))}, Constant)",
             )
         if extra and node.op_type not in (
             "BatchNormalization",

@@ -19,6 +19,7 @@ from .conv import (
 from .conv_transpose3d import conv_transpose3d, conv_transpose3d_backward
 from .deform_conv import deform_conv2d, deform_conv2d_backward
 from .dropout import dropout, dropout_backward
+from .einsum import einsum, einsum_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
     interpolate_bicubic,
@@ -98,6 +99,8 @@ __all__ = [
     "conv_transpose2d_backward",
     "dropout",
     "dropout_backward",
+    "einsum",
+    "einsum_backward",
     "get_activation",
     "group_norm",
     "group_norm_backward",

@@ -36,6 +36,7 @@ from .activations import (
 )
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .deform_conv import deform_conv2d, deform_conv2d_backward
+from .einsum import einsum, einsum_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
     interpolate_bicubic,
@@ -124,6 +125,8 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "dropout_backward",
+    "einsum",
+    "einsum_backward",
     "glu",
     "glu_backward",
     "group_norm",

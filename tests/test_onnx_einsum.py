@@ -1,0 +1,292 @@
+"""ONNX's Einsum, ConstantOfShape at run time and ScatterND (what maxvit_t's and swin_t's
+exports need) load, agree with PyTorch and onnxruntime, train as PyTorch, refuse what they
+cannot compute naming the node, and save back as read: onnxruntime runs the written file to
+the same numbers. Witnesses: torch (float64 and its autograd), onnxruntime (float32 and
+float64), central finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import (
+    check_input_gradients,
+    loads_as_onnxruntime,
+    rel_error,
+    torch_onnx_export,
+    trains_as_torch,
+)
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cnnmath.onnx import load, save  # noqa: E402
+
+F32, F64, I64 = TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.INT64
+
+
+def _model(nodes, inputs, output_type=F64, inits=(), opset=17):
+    """A model of ``nodes`` on graph inputs [(name, ONNX type)] (shapes undeclared) and
+    initializers [(name, array)], output "y"."""
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, t, None) for n, t in inputs],
+        [helper.make_tensor_value_info("y", output_type, None)],
+        initializer=[numpy_helper.from_array(a, n) for n, a in inits],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _onnxruntime(data, feeds):
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)[0]
+
+
+def _ops(graph):
+    return {getattr(n.module, "onnx_op", None) for n in graph.walk()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Einsum
+
+
+class _Attention(torch.nn.Module):
+    """Three einsums: a projection by a weight (an initializer: it must train), scores, and
+    their softmax-weighted sum, as maxvit_t's attention writes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(4, 5))
+
+    def forward(self, x):
+        q = torch.einsum("bci,io->bco", x, self.w)
+        scores = torch.einsum("bio,bjo->bij", q, q)
+        return torch.einsum("bij,bjo->bio", scores.softmax(-1), q)
+
+
+def test_an_einsum_attention_agrees_and_trains_as_torch():
+    torch.manual_seed(0)
+    model = _Attention().double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    graph = load(torch_onnx_export(model, x, opset_version=17))
+    assert "Einsum" in _ops(graph)
+    assert set(graph.initializer_names) == {"w"}  # the weight is a parameter
+    with torch.no_grad():
+        assert rel_error(graph(x.numpy()), model(x).numpy()) <= 1e-12
+    trains_as_torch(model, x, graph)
+    loads_as_onnxruntime(model, x, opset_version=17)
+
+
+EQUATIONS = [
+    ("ij,jk", [(2, 3), (3, 4)]),
+    ("bij, bjk -> bik", [(2, 2, 3), (2, 3, 4)]),
+    ("...ij,...jk->...ik", [(2, 2, 3), (3, 4)]),
+    ("...ii->...i", [(2, 3, 3)]),
+    ("ii", [(3, 3)]),
+    ("i,i", [(4,)] * 2),
+    ("ij->ji", [(2, 3)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+    ("ij,k->i", [(2, 3), (4,)]),
+]
+
+
+@pytest.mark.parametrize("equation, shapes", EQUATIONS, ids=[e for e, _ in EQUATIONS])
+def test_einsum_nodes_agree_with_onnxruntime_and_finite_differences(equation, shapes):
+    names = [f"x{i}" for i in range(len(shapes))]
+    node = helper.make_node("Einsum", names, ["y"], equation=equation)
+    data = _model([node], [(n, F64) for n in names]).SerializeToString()
+    rng = np.random.default_rng(1)
+    args = [rng.standard_normal(s) for s in shapes]
+    graph = load(data)
+    want = _onnxruntime(data, dict(zip(names, args)))
+    got = graph(*args)
+    assert got.shape == want.shape and got.dtype == np.float64
+    assert rel_error(got, want) <= 1e-12
+    check_input_gradients(graph, args)
+
+
+@pytest.mark.parametrize(
+    "equation, n, message",
+    [
+        ("ij;jk", 2, r"attribute 'equation': expected terms of letters .* \(found ';'"),
+        ("ij,jk", 1, r"attribute 'equation': expected one comma-separated term per operand \(1\)"),
+        ("ij->ik", 1, r"attribute 'equation': expected output labels .* \['k'\] do not, got"),
+        (None, 1, r"attribute 'equation': expected a str, got NoneType"),
+    ],
+)
+def test_a_bad_equation_is_refused_at_load_naming_the_node(equation, n, message):
+    names = [f"x{i}" for i in range(n)]
+    kwargs = {} if equation is None else dict(equation=equation)
+    node = helper.make_node("Einsum", names, ["y"], name="e", **kwargs)
+    with pytest.raises(ValueError, match=r"^cnnmath.onnx.load: node 'e' \(Einsum\): " + message):
+        load(_model([node], [(m, F64) for m in names]).SerializeToString())
+
+
+def test_operands_that_do_not_fit_the_equation_are_refused_naming_the_node():
+    node = helper.make_node("Einsum", ["a", "b"], ["y"], name="e", equation="ij,jk->ik")
+    graph = load(_model([node], [("a", F64), ("b", F64)]).SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'e' \(Einsum\): .*operands\[1\]: expected size 3"):
+        graph(np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"node 'e' \(Einsum\): .*expected dtype float32"):
+        graph(np.zeros((2, 3), np.int64), np.zeros((3, 2), np.int64))
+
+
+# ---------------------------------------------------------------------------------------------
+# ConstantOfShape at run time
+
+
+class _Ones(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 + torch.ones(x.shape[0], x.shape[1], dtype=x.dtype)
+
+
+def test_a_constant_of_a_run_time_shape_follows_the_batch():
+    """``torch.ones(x.shape[0], …)`` with a dynamic batch: a ConstantOfShape of a shape the
+    graph computes, run per call (onnxruntime's numbers at batches 3 and 5); the gradient
+    reaches x through the other term only (PyTorch's)."""
+    model = _Ones()
+    x = torch.randn(3, 4)
+    data = torch_onnx_export(model, x, opset_version=17, dynamic_axes={"x": {0: "b"}})
+    graph = load(data)
+    assert "ConstantOfShape" in _ops(graph)
+    for batch in (3, 5):
+        x = np.random.default_rng(batch).standard_normal((batch, 4)).astype(np.float32)
+        assert rel_error(graph(x), _onnxruntime(data, {"x": x})) <= 1e-7
+    x64 = torch.randn(5, 4, dtype=torch.float64)
+    trains_as_torch(model, x64, load(torch_onnx_export(model, x64, dynamic_axes={"x": {0: "b"}})))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, np.array([7], np.int32), np.array([2.5], np.float64), np.array([1], np.int64)],
+    ids=["default", "int32", "float64", "int64"],
+)
+def test_constant_of_shape_fills_with_the_value_in_its_type(value):
+    kwargs = {} if value is None else dict(value=numpy_helper.from_array(value))
+    out_type = F32 if value is None else helper.np_dtype_to_tensor_dtype(value.dtype)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("ConstantOfShape", ["s"], ["y"], **kwargs),
+    ]
+    data = _model(nodes, [("x", F64)], out_type).SerializeToString()
+    graph = load(data)
+    for shape in ((2, 3), (0, 4), (5,)):
+        x = np.ones(shape)
+        got, want = graph(x), _onnxruntime(data, {"x": x})
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_run_time_shape_larger_than_memory_is_refused_naming_the_node_and_the_size():
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"], name="big")
+    graph = load(_model([node], [("s", I64)], F32).SerializeToString())
+    with pytest.raises(
+        ValueError,
+        match=r"node 'big' \(ConstantOfShape\): .*shape \(1099511627776, 1099511627776\).*GiB",
+    ):
+        graph(np.array([2**40, 2**40], np.int64))
+    with pytest.raises(ValueError, match=r"node 'big' \(ConstantOfShape\): .*sizes >= 0"):
+        graph(np.array([2, -1], np.int64))
+    np.testing.assert_array_equal(graph(np.array([2, 1], np.int64)), np.zeros((2, 1), np.float32))
+    # a constant shape is folded at load time, within the load-time budget
+    s = np.array([2**20, 2**20], np.int64)
+    with pytest.raises(ValueError, match=r"node 'big' \(ConstantOfShape\): .*load-time budget"):
+        load(_model([node], [("x", F32)], F32, inits=[("s", s)]).SerializeToString())
+
+
+# ---------------------------------------------------------------------------------------------
+# ScatterND
+
+
+class _Assign(torch.nn.Module):
+    """An index assignment into a new zero tensor, as swin_t writes its attention masks:
+    exported as ConstantOfShape, Range, …, ScatterND."""
+
+    def forward(self, x):
+        m = x.new_zeros(x.shape)
+        m[:, 1:3] = x[:, :2] * 3
+        return m + x
+
+
+def test_an_index_assignment_agrees_and_trains_as_torch():
+    model = _Assign()
+    x = torch.randn(2, 5, dtype=torch.float64)
+    graph = load(torch_onnx_export(model, x, opset_version=17, dynamic_axes={"x": {0: "b"}}))
+    assert {"ScatterND", "ConstantOfShape"} <= _ops(graph)
+    x4 = torch.randn(4, 5, dtype=torch.float64)
+    assert rel_error(graph(x4.numpy()), model(x4).numpy()) <= 1e-12
+    trains_as_torch(model, x4, graph)
+    loads_as_onnxruntime(model, x, opset_version=17, dynamic_axes={"x": {0: "b"}})
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+def test_scatter_nd_reductions_are_onnxruntimes(reduction):
+    """Rows of indices address the first k axes (k = 1 and 2), a place listed twice combines
+    both updates (not for "none": ONNX leaves that undefined), negative rows count from the
+    end; gradients ("none", "add") against finite differences, the others' backward refused
+    naming the node."""
+    kwargs = {} if reduction == "none" else dict(reduction=reduction)
+    node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], name="s", **kwargs)
+    data = _model([node], [("data", F64), ("indices", I64), ("updates", F64)], opset=18)
+    data = data.SerializeToString()
+    graph = load(data)
+    rng = np.random.default_rng(3)
+    twice = reduction != "none"
+    for indices in (np.array([[0], [-1]] + [[0]] * twice), np.array([[1, 2], [0, -3]])):
+        x = rng.standard_normal((3, 4, 2))
+        updates = rng.standard_normal(indices.shape[:-1] + x.shape[indices.shape[-1] :])
+        feeds = dict(data=x, indices=indices, updates=updates)
+        got = graph(x, indices, updates)
+        assert rel_error(got, _onnxruntime(data, feeds)) <= 1e-15
+        if reduction in ("none", "add"):
+            check_input_gradients(graph, [x, indices, updates], wrt=[0, 2])
+        else:
+            with pytest.raises(
+                ValueError, match=rf"node 's' \(ScatterND\): backward: .*{reduction}"
+            ):
+                graph.backward(np.ones_like(got))
+
+
+def test_scatter_nd_refuses_indices_outside_data_naming_the_node():
+    node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], name="s")
+    graph = load(
+        _model([node], [("data", F64), ("indices", I64), ("updates", F64)]).SerializeToString()
+    )
+    x = np.zeros((3, 2))
+    with pytest.raises(
+        ValueError, match=r"node 's' \(ScatterND\): input 'indices': .*\[-3, 2\] for axis 0.*got 3"
+    ):
+        graph(x, np.array([[3]]), np.zeros((1, 2)))
+    with pytest.raises(
+        ValueError, match=r"node 's' \(ScatterND\): input 'updates': expected shape \(1, 2\)"
+    ):
+        graph(x, np.array([[1]]), np.zeros((1, 3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved back as read
+
+
+@pytest.mark.parametrize(
+    "model, dynamic",
+    [(_Attention(), False), (_Ones(), True), (_Assign(), True)],
+    ids=["einsum", "constant-of-shape", "scatter-nd"],
+)
+def test_graphs_of_these_ops_save_and_run_in_onnxruntime_as_here(model, dynamic, tmp_path):
+    """Each op written back as the node it was read as (Einsum with its equation,
+    ConstantOfShape with its value, ScatterND); onnxruntime's output of the written file is
+    cnnmath's, at another batch size where the axis is dynamic."""
+    x = torch.randn(2, 3, 4) if isinstance(model, _Attention) else torch.randn(2, 5)
+    axes = {"x": {0: "b"}} if dynamic else None
+    graph = load(torch_onnx_export(model, x, opset_version=17, dynamic_axes=axes))
+    save(graph, tmp_path / "m.onnx", x.numpy())
+    written = onnx.load(tmp_path / "m.onnx")
+    ops = _ops(graph) & {"Einsum", "ConstantOfShape", "ScatterND"}
+    assert ops and ops <= {n.op_type for n in written.graph.node}
+    x3 = np.random.default_rng(4).standard_normal((3 if dynamic else 2, *x.shape[1:]))
+    x3 = x3.astype(np.float32)
+    got = _onnxruntime((tmp_path / "m.onnx").read_bytes(), {"x": x3})
+    assert rel_error(got, graph(x3)) <= 1e-7
