@@ -289,4 +289,5 @@ def test_graphs_of_these_ops_save_and_run_in_onnxruntime_as_here(model, dynamic,
     x3 = np.random.default_rng(4).standard_normal((3 if dynamic else 2, *x.shape[1:]))
     x3 = x3.astype(np.float32)
     got = _onnxruntime((tmp_path / "m.onnx").read_bytes(), {"x": x3})
-    assert rel_error(got, graph(x3)) <= 1e-7
+    # float32 sums in another order: a few units in the last place (1.02e-7 seen for one draw)
+    assert rel_error(got, graph(x3)) <= 1e-6
