@@ -396,19 +396,40 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "phrase"), BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, argv, phrase):
-    _setup_inputs(tmp_path)
-    before = sorted(p.name for p in tmp_path.iterdir())
-    proc = cnnmath("filter", *argv, cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+def _assert_one_line_and_nothing_written(tmp_path, before, code, stderr, phrase):
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("cnnmath filter: error: ")
     assert phrase in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no temp file
     assert (tmp_path / "in.png").read_bytes()  # the input is untouched
+
+
+@pytest.mark.parametrize(("argv", "phrase"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, monkeypatch, capsys, argv, phrase):
+    # in-process (a subprocess each cost a second); the process itself is run below
+    from cnnmath.cli import main
+
+    _setup_inputs(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["filter", *argv])
+    except SystemExit as exc:  # an argparse error, as the process would exit
+        code = exc.code
+    _assert_one_line_and_nothing_written(tmp_path, before, code, capsys.readouterr().err, phrase)
+
+
+@pytest.mark.parametrize("case", [2, 1], ids=["usage", "run"])
+def test_bad_input_is_one_line_exit_2_from_the_process(tmp_path, case):
+    # an argparse error and an error found while running, through python -m cnnmath
+    argv, phrase = BAD[case]
+    _setup_inputs(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = cnnmath("filter", *argv, cwd=tmp_path)
+    _assert_one_line_and_nothing_written(tmp_path, before, proc.returncode, proc.stderr, phrase)
 
 
 # ---------------------------------------------------------------------------------------------
