@@ -240,3 +240,41 @@ def test_indices_read_by_two_unpools_and_returned():
     alone = nn.MaxPool2d(2)
     alone(x)
     np.testing.assert_array_equal(grad, 2 * alone.backward(np.ones((1, 2, 2, 2))))
+
+
+def _torch_pool_unpool(x, conv, bn, **pool):
+    """PyTorch's eval-mode Conv2d → BatchNorm2d → max_pool2d(return_indices) → max_unpool2d
+    with the cnnmath layers' weights: the witness of the folded graph."""
+    F = torch.nn.functional
+    t = F.conv2d(torch.tensor(x), torch.tensor(conv.weight.data), torch.tensor(conv.bias.data))
+    t = F.batch_norm(t, torch.tensor(bn.running_mean), torch.tensor(bn.running_var),
+                     torch.tensor(bn.weight.data), torch.tensor(bn.bias.data), eps=bn.eps)  # fmt: skip
+    y, i = F.max_pool2d(t, return_indices=True, **pool)
+    return F.max_unpool2d(y, i, pool["kernel_size"]).numpy(), i.numpy()
+
+
+@pytest.mark.parametrize("outputs", [("un",), ("pool_indices",)])
+def test_fold_batch_norm_folds_before_a_pool_whose_indices_are_read(outputs):
+    """Bug: the indices, read by the unpool (or the graph's output), looked written by no
+    node, so nothing was folded."""
+    from cnnmath.nn import fold_batch_norm
+
+    rng = np.random.default_rng(5)
+    g = nn.Graph()
+    conv = g.add(nn.Conv2d(2, 3, 3, rng=0, dtype=np.float64), "x", name="conv")
+    bn = nn.BatchNorm2d(3, dtype=np.float64)
+    bn.running_mean[:] = rng.standard_normal(3)
+    bn.running_var[:] = rng.uniform(0.5, 2, 3)
+    g.add(bn, conv, name="bn")
+    y, i = g.add(nn.MaxPool2d(2, return_indices=True), "bn", name="pool")
+    g.add(nn.MaxUnpool2d(2), y, i, name="un")
+    g.set_output(*outputs)
+    folded = fold_batch_norm(g)
+    assert type(folded.bn) is nn.Identity
+    x = rng.standard_normal((2, 2, 8, 8))
+    want = _torch_pool_unpool(x, g.conv, bn, kernel_size=2)
+    got = folded(x)
+    if outputs == ("un",):
+        np.testing.assert_allclose(got, want[0], rtol=1e-12, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want[1])
