@@ -278,3 +278,39 @@ def test_fold_batch_norm_folds_before_a_pool_whose_indices_are_read(outputs):
         np.testing.assert_allclose(got, want[0], rtol=1e-12, atol=1e-12)
     else:
         np.testing.assert_array_equal(got, want[1])
+
+
+def _pool_then_conv():
+    g = nn.Graph()
+    y, _ = g.add(nn.MaxPool2d(2, return_indices=True), "x", name="pool")
+    g.add(nn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=np.float64), y, name="conv")
+    g.set_output("conv")
+    F = torch.nn.functional
+    w, b = (torch.tensor(p.data) for p in (g.conv.weight, g.conv.bias))
+    return g.eval(), lambda x: F.conv2d(F.max_pool2d(torch.tensor(x), 2), w, b, padding=1)
+
+
+def test_tiled_runs_a_pool_whose_indices_nobody_reads():
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    g, witness = _pool_then_conv()
+    x = np.random.default_rng(6).standard_normal((1, 2, 16, 16))
+    out = tiled.apply(g, da.from_array(x, chunks=(1, 2, 8, 8))).compute()
+    np.testing.assert_allclose(out, witness(x).numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["graph", "lone"])
+def test_tiled_refuses_a_pool_whose_indices_are_returned_naming_it(model):
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    if model == "graph":
+        g = nn.Graph()
+        g.add(nn.MaxPool2d(2, return_indices=True), "x", name="pool")
+        g.set_output("pool_indices")
+    else:
+        g = nn.MaxPool2d(2, return_indices=True)
+    x = da.from_array(np.ones((1, 2, 8, 8)), chunks=(1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"tiled.apply: model: node '(pool|maxpool2d)'.*returns"):
+        tiled.apply(g, x)
