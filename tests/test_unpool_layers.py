@@ -314,3 +314,21 @@ def test_tiled_refuses_a_pool_whose_indices_are_returned_naming_it(model):
     x = da.from_array(np.ones((1, 2, 8, 8)), chunks=(1, 2, 4, 4))
     with pytest.raises(ValueError, match=r"tiled.apply: model: node '(pool|maxpool2d)'.*returns"):
         tiled.apply(g, x)
+
+
+def test_explore_records_the_pool_output_per_input():
+    """Bug: the (Y, I) pair was stacked into one array: wrong shapes, or a conv after the
+    pool refused the user's inputs."""
+    from cnnmath.explore import explore_data
+
+    g, witness = _pool_then_conv()
+    x = np.random.default_rng(7).standard_normal((3, 2, 8, 8))
+    nodes = explore_data(g, x)["nodes"]
+    assert [n["name"] for n in nodes] == ["(input)", "pool", "conv"]
+    assert nodes[1]["shape"] == [2, 4, 4] and len(nodes[1]["values"]) == 3
+    pooled = torch.nn.functional.max_pool2d(torch.tensor(x), 2).numpy()
+    np.testing.assert_allclose(np.array(nodes[1]["values"]), pooled.reshape(3, -1), rtol=1e-5)
+    assert nodes[2]["shape"] == [3, 4, 4] and nodes[2]["reads"] == [1]
+    np.testing.assert_allclose(
+        np.array(nodes[2]["values"]), witness(x).numpy().reshape(3, -1), rtol=1e-5, atol=1e-5
+    )
