@@ -332,3 +332,22 @@ def test_explore_records_the_pool_output_per_input():
     np.testing.assert_allclose(
         np.array(nodes[2]["values"]), witness(x).numpy().reshape(3, -1), rtol=1e-5, atol=1e-5
     )
+
+
+def test_default_name_moves_past_a_taken_indices_name():
+    """Bug: a default-named pool whose "<name>_indices" was taken was refused."""
+    g = nn.Graph()
+    g.add(nn.ReLU(), "x", name="maxpool2d_indices")
+    assert g.add(nn.MaxPool2d(2, return_indices=True), "x") == (
+        "maxpool2d_1",
+        "maxpool2d_1_indices",
+    )
+    assert g.add(nn.MaxPool2d(2, return_indices=True), "x") == (
+        "maxpool2d_2",
+        "maxpool2d_2_indices",
+    )
+    g.set_output("maxpool2d_2", "maxpool2d_2_indices")
+    x = np.random.default_rng(10).standard_normal((1, 2, 4, 4))
+    ty, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    for mine, theirs in zip(g(x), (ty, ti), strict=True):
+        np.testing.assert_array_equal(mine, theirs.numpy())
