@@ -351,3 +351,16 @@ def test_default_name_moves_past_a_taken_indices_name():
     ty, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
     for mine, theirs in zip(g(x), (ty, ti), strict=True):
         np.testing.assert_array_equal(mine, theirs.numpy())
+
+
+def test_unpool_output_size_from_an_unbatched_float_array_as_torch():
+    x = np.random.default_rng(8).standard_normal((3, 7, 7))
+    y, i = nn.MaxPool2d(2, return_indices=True)(x)
+    got = nn.MaxUnpool2d(2)(y, i, x)  # (C, H, W): its last two sizes
+    ty, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    want = torch.nn.functional.max_unpool2d(ty, ti, 2, output_size=x.shape[-2:]).numpy()
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"output_size.*\(9, 9\).*float64 and shape \(3, 9, 9\)"):
+        nn.MaxUnpool2d(2)(y, i, np.ones((3, 9, 9)))
+    with pytest.raises(TypeError, match=r"output_size: .*2 or more axes.*shape \(7,\)"):
+        nn.MaxUnpool2d(2)(y, i, np.ones(7))
