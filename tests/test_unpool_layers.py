@@ -364,3 +364,17 @@ def test_unpool_output_size_from_an_unbatched_float_array_as_torch():
         nn.MaxUnpool2d(2)(y, i, np.ones((3, 9, 9)))
     with pytest.raises(TypeError, match=r"output_size: .*2 or more axes.*shape \(7,\)"):
         nn.MaxUnpool2d(2)(y, i, np.ones(7))
+
+
+def test_check_module_of_a_graph_returning_the_indices_passes_none_for_them():
+    """Bug: a random G for the integer output, which Graph.backward refuses."""
+    from cnnmath.testing import check_module
+
+    g = nn.Graph()
+    g.add(nn.Conv2d(2, 3, 3, padding=1, rng=0), "x", name="c")
+    y, i = g.add(nn.MaxPool2d(2, return_indices=True), "c", name="pool")
+    g.add(nn.MaxUnpool2d(2), y, i, "c", name="un")
+    g.set_output("un", i)
+    report = check_module(g, np.random.default_rng(9).standard_normal((2, 2, 6, 6)))
+    assert report.passed, report
+    assert [c.description for c in report.cases] == ["the input", "c.weight", "c.bias"]
