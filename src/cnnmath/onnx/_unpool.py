@@ -10,9 +10,10 @@ ONNX flattens an index over the whole tensor, not over one (n, c) plane as PyTor
 (padding not counted; https://onnx.ai/onnx/operators/onnx__MaxPool.html). MaxUnpool reads
 such indices: Y = 0 of the output shape except Y.flat[I] = X (row major over the whole
 tensor), the output shape (N, C, (h − 1)·s − (p_begin + p_end) + k, …) unless the input
-``output_shape`` gives it, no smaller on any axis, as onnxruntime requires (the reference
-pads up to it): PyTorch's smaller sizes, within a stride of it, are written with larger
-pads (:func:`cnnmath.onnx.save`). Where ONNX's reference code and onnxruntime differ — with an
+``output_shape`` gives it, of at least as many elements, as onnxruntime requires (it
+compares the element counts, not each axis; the reference pads the inferred shape up to
+it): PyTorch's smaller sizes, within a stride of it, are written with larger pads
+(:func:`cnnmath.onnx.save`). Where ONNX's reference code and onnxruntime differ — with an
 ``output_shape``, the reference scatters into the inferred shape and then pads it —
 cnnmath follows onnxruntime and PyTorch: the indices are positions in the output itself,
 which is what a MaxPool of that shape wrote.
@@ -144,8 +145,8 @@ class _MaxUnpool(_Op):
         self.kernel, self.strides, self.pads = kernel, strides, pads
 
     def _shape(self, x: np.ndarray, output_shape: Any) -> tuple[int, ...]:
-        """Y's shape: ``output_shape``, or the one the attributes infer (the least
-        ``output_shape`` may give, as onnxruntime checks); refused before allocation
+        """Y's shape: ``output_shape``, or the one the attributes infer (whose element count
+        is the least ``output_shape`` may give, as onnxruntime checks); refused before allocation
         (``_guard``) where it would not fit in memory."""
         k = len(self.kernel)
         inferred = list(x.shape[:2]) + [
@@ -174,12 +175,13 @@ class _MaxUnpool(_Op):
                 f"(N, C) = {x.shape[:2]}, got {given.dtype} {given.tolist()}",
             )
         shape = tuple(int(v) for v in given)
-        if any(g < n for g, n in zip(shape[2:], inferred[2:])):
+        least = math.prod(inferred) if min(inferred) >= 0 else -1  # onnxruntime's Size()
+        if math.prod(shape) < least:
             raise refuse(
                 self.onnx_node,
-                f"input 'output_shape': expected at least the shape {tuple(inferred)} that "
-                f"kernel_shape, strides and pads give X of shape {x.shape} (onnxruntime's "
-                f"check; PyTorch's smaller sizes are written with larger pads), got {shape}",
+                f"input 'output_shape': expected at least as many elements as the shape "
+                f"{tuple(inferred)} that kernel_shape, strides and pads give X of shape "
+                f"{x.shape} ({least}: onnxruntime's check), got {shape}",
             )
         _guard(shape, x.dtype.itemsize)
         return shape

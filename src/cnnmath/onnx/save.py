@@ -104,6 +104,7 @@ with a message naming the node and its class. The file is checked with
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -700,24 +701,25 @@ def _max_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 def _unpool_pads(node: nn.Node, m: nn.MaxUnpool2d, h: tuple, out: tuple) -> list[int]:
     """MaxUnpool's pads [top, left, bottom, right]: the layer's, except where ``output_size``
     is below the default size n_d = (h − 1)·s − 2p + k by d (PyTorch takes any size within
-    a stride of it). onnxruntime reads pads only to check output_shape ≥ (h − 1)·s −
-    (p_begin + p_end) + k, each pad < k: the d rows go to the end pad (the rest, past
-    k − 1, to the begin pad); refused, naming the node, when 2(k − 1) rows cannot hold them."""
-    begin, end = [], []
+    a stride of it). onnxruntime reads pads only to check that output_shape holds at least
+    as many elements as (h − 1)·s − (p_begin + p_end) + k gives, each pad < k: the d rows
+    go to the end pad (past k − 1, to the begin pad); refused, naming the node, when pads of
+    at most k − 1 cannot pass that check."""
+    begin, end, inferred = [], [], []
     for n, s, k, p, size in zip(h, m.stride, m.kernel_size, m.padding, out[-2:]):
-        total = 2 * p + max(0, (n - 1) * s - 2 * p + k - size)
+        total = min(2 * (k - 1), 2 * p + max(0, (n - 1) * s - 2 * p + k - size))
         after = min(k - 1, max(p, total - p))
-        if total - after > k - 1:
-            raise ValueError(
-                f"save: model: node {node.name!r} (MaxUnpool2d): output_size {tuple(out[-2:])} "
-                f"is {total - 2 * p} below the default size for kernel {m.kernel_size}, stride "
-                f"{m.stride}, padding {m.padding} on input {tuple(h)}; ONNX's MaxUnpool "
-                f"reaches it only through pads, each smaller than the kernel (at most "
-                f"{2 * (k - 1)} in all, {total} needed): expected an output_size of at least "
-                f"{(n - 1) * s - 2 * (k - 1) + k} on that axis"
-            )
         begin.append(total - after)
         end.append(after)
+        inferred.append((n - 1) * s - total + k)
+    if min(inferred) >= 0 and math.prod(inferred) > math.prod(out[-2:]):
+        raise ValueError(
+            f"save: model: node {node.name!r} (MaxUnpool2d): output_size {tuple(out[-2:])} has "
+            f"no ONNX form: ONNX's MaxUnpool reaches sizes below the default (kernel "
+            f"{m.kernel_size}, stride {m.stride} on input {tuple(h)}) only through pads, each "
+            f"smaller than the kernel, and onnxruntime wants at least as many elements as "
+            f"those give, {tuple(inferred)}"
+        )
     return begin + end
 
 
