@@ -240,3 +240,141 @@ def test_indices_read_by_two_unpools_and_returned():
     alone = nn.MaxPool2d(2)
     alone(x)
     np.testing.assert_array_equal(grad, 2 * alone.backward(np.ones((1, 2, 2, 2))))
+
+
+def _torch_pool_unpool(x, conv, bn, **pool):
+    """PyTorch's eval-mode Conv2d → BatchNorm2d → max_pool2d(return_indices) → max_unpool2d
+    with the cnnmath layers' weights: the witness of the folded graph."""
+    F = torch.nn.functional
+    t = F.conv2d(torch.tensor(x), torch.tensor(conv.weight.data), torch.tensor(conv.bias.data))
+    t = F.batch_norm(t, torch.tensor(bn.running_mean), torch.tensor(bn.running_var),
+                     torch.tensor(bn.weight.data), torch.tensor(bn.bias.data), eps=bn.eps)  # fmt: skip
+    y, i = F.max_pool2d(t, return_indices=True, **pool)
+    return F.max_unpool2d(y, i, pool["kernel_size"]).numpy(), i.numpy()
+
+
+@pytest.mark.parametrize("outputs", [("un",), ("pool_indices",)])
+def test_fold_batch_norm_folds_before_a_pool_whose_indices_are_read(outputs):
+    """Bug: the indices, read by the unpool (or the graph's output), looked written by no
+    node, so nothing was folded."""
+    from cnnmath.nn import fold_batch_norm
+
+    rng = np.random.default_rng(5)
+    g = nn.Graph()
+    conv = g.add(nn.Conv2d(2, 3, 3, rng=0, dtype=np.float64), "x", name="conv")
+    bn = nn.BatchNorm2d(3, dtype=np.float64)
+    bn.running_mean[:] = rng.standard_normal(3)
+    bn.running_var[:] = rng.uniform(0.5, 2, 3)
+    g.add(bn, conv, name="bn")
+    y, i = g.add(nn.MaxPool2d(2, return_indices=True), "bn", name="pool")
+    g.add(nn.MaxUnpool2d(2), y, i, name="un")
+    g.set_output(*outputs)
+    folded = fold_batch_norm(g)
+    assert type(folded.bn) is nn.Identity
+    x = rng.standard_normal((2, 2, 8, 8))
+    want = _torch_pool_unpool(x, g.conv, bn, kernel_size=2)
+    got = folded(x)
+    if outputs == ("un",):
+        np.testing.assert_allclose(got, want[0], rtol=1e-12, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want[1])
+
+
+def _pool_then_conv():
+    g = nn.Graph()
+    y, _ = g.add(nn.MaxPool2d(2, return_indices=True), "x", name="pool")
+    g.add(nn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=np.float64), y, name="conv")
+    g.set_output("conv")
+    F = torch.nn.functional
+    w, b = (torch.tensor(p.data) for p in (g.conv.weight, g.conv.bias))
+    return g.eval(), lambda x: F.conv2d(F.max_pool2d(torch.tensor(x), 2), w, b, padding=1)
+
+
+def test_tiled_runs_a_pool_whose_indices_nobody_reads():
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    g, witness = _pool_then_conv()
+    x = np.random.default_rng(6).standard_normal((1, 2, 16, 16))
+    out = tiled.apply(g, da.from_array(x, chunks=(1, 2, 8, 8))).compute()
+    np.testing.assert_allclose(out, witness(x).numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["graph", "lone"])
+def test_tiled_refuses_a_pool_whose_indices_are_returned_naming_it(model):
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    if model == "graph":
+        g = nn.Graph()
+        g.add(nn.MaxPool2d(2, return_indices=True), "x", name="pool")
+        g.set_output("pool_indices")
+    else:
+        g = nn.MaxPool2d(2, return_indices=True)
+    x = da.from_array(np.ones((1, 2, 8, 8)), chunks=(1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"tiled.apply: model: node '(pool|maxpool2d)'.*returns"):
+        tiled.apply(g, x)
+
+
+def test_explore_records_the_pool_output_per_input():
+    """Bug: the (Y, I) pair was stacked into one array: wrong shapes, or a conv after the
+    pool refused the user's inputs."""
+    from cnnmath.explore import explore_data
+
+    g, witness = _pool_then_conv()
+    x = np.random.default_rng(7).standard_normal((3, 2, 8, 8))
+    nodes = explore_data(g, x)["nodes"]
+    assert [n["name"] for n in nodes] == ["(input)", "pool", "conv"]
+    assert nodes[1]["shape"] == [2, 4, 4] and len(nodes[1]["values"]) == 3
+    pooled = torch.nn.functional.max_pool2d(torch.tensor(x), 2).numpy()
+    np.testing.assert_allclose(np.array(nodes[1]["values"]), pooled.reshape(3, -1), rtol=1e-5)
+    assert nodes[2]["shape"] == [3, 4, 4] and nodes[2]["reads"] == [1]
+    np.testing.assert_allclose(
+        np.array(nodes[2]["values"]), witness(x).numpy().reshape(3, -1), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_default_name_moves_past_a_taken_indices_name():
+    """Bug: a default-named pool whose "<name>_indices" was taken was refused."""
+    g = nn.Graph()
+    g.add(nn.ReLU(), "x", name="maxpool2d_indices")
+    assert g.add(nn.MaxPool2d(2, return_indices=True), "x") == (
+        "maxpool2d_1",
+        "maxpool2d_1_indices",
+    )
+    assert g.add(nn.MaxPool2d(2, return_indices=True), "x") == (
+        "maxpool2d_2",
+        "maxpool2d_2_indices",
+    )
+    g.set_output("maxpool2d_2", "maxpool2d_2_indices")
+    x = np.random.default_rng(10).standard_normal((1, 2, 4, 4))
+    ty, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    for mine, theirs in zip(g(x), (ty, ti), strict=True):
+        np.testing.assert_array_equal(mine, theirs.numpy())
+
+
+def test_unpool_output_size_from_an_unbatched_float_array_as_torch():
+    x = np.random.default_rng(8).standard_normal((3, 7, 7))
+    y, i = nn.MaxPool2d(2, return_indices=True)(x)
+    got = nn.MaxUnpool2d(2)(y, i, x)  # (C, H, W): its last two sizes
+    ty, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    want = torch.nn.functional.max_unpool2d(ty, ti, 2, output_size=x.shape[-2:]).numpy()
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"output_size.*\(9, 9\).*float64 and shape \(3, 9, 9\)"):
+        nn.MaxUnpool2d(2)(y, i, np.ones((3, 9, 9)))
+    with pytest.raises(TypeError, match=r"output_size: .*2 or more axes.*shape \(7,\)"):
+        nn.MaxUnpool2d(2)(y, i, np.ones(7))
+
+
+def test_check_module_of_a_graph_returning_the_indices_passes_none_for_them():
+    """Bug: a random G for the integer output, which Graph.backward refuses."""
+    from cnnmath.testing import check_module
+
+    g = nn.Graph()
+    g.add(nn.Conv2d(2, 3, 3, padding=1, rng=0), "x", name="c")
+    y, i = g.add(nn.MaxPool2d(2, return_indices=True), "c", name="pool")
+    g.add(nn.MaxUnpool2d(2), y, i, "c", name="un")
+    g.set_output("un", i)
+    report = check_module(g, np.random.default_rng(9).standard_normal((2, 2, 6, 6)))
+    assert report.passed, report
+    assert [c.description for c in report.cases] == ["the input", "c.weight", "c.bias"]

@@ -406,7 +406,8 @@ def check_module(
     """Gradcheck ``module`` at ``x``: ∂φ/∂x and ∂φ/∂θ for every parameter θ, from its
     ``backward``, against central finite differences of its ``forward`` (step ``eps``),
     with φ = Σ module(x)·G for a random, non-uniform upstream gradient G (seeded by
-    ``seed``; φ = Σ_k Σ y_k·G_k over the outputs of a module of several); a gradient
+    ``seed``; φ = Σ_k Σ y_k·G_k over the float outputs of a module of several, an integer
+    one — pool indices — given None: it takes no gradient); a gradient
     passes when max|backward − numerical| ≤ rtol·max|numerical| + atol (the absolute part
     absorbs the rounding of finite differences where the gradient is 0).
     An all-ones G would be blind: Σ of a batch-normalised output is constant, so every
@@ -445,7 +446,9 @@ def check_module(
     m = copy.deepcopy(module).to(np.float64)
     x64 = np.array(x, dtype=np.float64, copy=True)
 
-    first = _outputs(m.forward(x64))
+    raw = m.forward(x64)
+    floats = [np.asarray(v).dtype.kind in "fc" for v in (raw if isinstance(raw, tuple) else (raw,))]
+    first = _outputs(raw)
     again = _outputs(m.forward(x64.copy()))
     if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(again, first, strict=True)):
         raise ValueError(
@@ -453,17 +456,20 @@ def check_module(
             "in training mode?); call module.eval() or fix its randomness first"
         )
     rng = np.random.default_rng(seed)
-    grads = tuple(rng.standard_normal(y.shape) for y in first)  # one G per output
+    # one G per output; None for an integer one (pool indices), which takes no gradient
+    grads = tuple(rng.standard_normal(y.shape) if f else None for y, f in zip(first, floats))
 
     m.zero_grad()
     m.forward(x64)
-    grad_x = m.backward(tuple(g.copy() for g in grads) if len(grads) > 1 else grads[0].copy())
+    upstream = tuple(None if g is None else g.copy() for g in grads)
+    grad_x = m.backward(upstream if len(upstream) > 1 else upstream[0])
     named = list(m.named_parameters())
     tensors: list[tuple[str, np.ndarray, Any]] = [("the input", x64, grad_x)]
     tensors += [(name, p.data, np.array(p.grad, copy=True)) for name, p in named]
 
     def phi() -> float:
-        return float(sum(np.sum(y * g) for y, g in zip(_outputs(m.forward(x64)), grads)))
+        outputs = _outputs(m.forward(x64))
+        return float(sum(np.sum(y * g) for y, g in zip(outputs, grads) if g is not None))
 
     cases = []
     for name, data, analytic in tensors:

@@ -82,10 +82,14 @@ class _AxisPlan:
 
 
 def _run_node(module: Any, inputs: list[np.ndarray]) -> np.ndarray:
-    """The layer's own forward, without keeping anything for a backward pass."""
+    """The layer's own forward, without keeping anything for a backward pass; of a layer of
+    several outputs (``MaxPool2d(return_indices=True)``), its first, Y (``_program`` has
+    checked that nothing reads the others)."""
     if hasattr(module, "forward_ctx") and not getattr(module, "hand_written", False):
-        return module.forward_ctx(*inputs)[0]
-    return module(*inputs)
+        y = module.forward_ctx(*inputs)[0]
+    else:
+        y = module(*inputs)
+    return y[0] if getattr(module, "extra_outputs", ()) else y
 
 
 def _run(
@@ -200,6 +204,8 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
                 f"the image's own pixels (mode {mode!r}), which tiles do not reproduce at "
                 "the image's edges yet; only zero or constant borders are tiled"
             )
+        if node.extra_outputs:
+            _check_extra_outputs_unread(model, nodes, node)
         if len(node.inputs) > 1 and geo.kind == "window":
             raise ValueError(
                 f"{_FUNC}: model: node {node.name!r} slides a window over several inputs"
@@ -223,6 +229,27 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
         readers,
     )
     return program, fields[index + 1]
+
+
+def _check_extra_outputs_unread(model: nn.Module, nodes: list[NodeRef], node: NodeRef) -> None:
+    """A layer of several outputs runs tiled for its first, Y, alone: its others (pool
+    indices: positions within the tile's plane, not the image's) must be read by no node
+    and be no output of the model; else a ValueError naming the node and the reader."""
+    extra = set(node.extra_outputs)
+    outputs = set(model.outputs) if isinstance(model, nn.Graph) else extra
+    reader = next((n for n in nodes if extra & set(n.inputs)), None)
+    if reader is None and not extra & outputs:
+        return
+    what = (
+        f"node {reader.name!r} ({type(reader.module).__name__}) reads"
+        if reader is not None
+        else "the model returns"
+    )
+    raise ValueError(
+        f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) writes "
+        f"{sorted(extra)}, and {what} them; a tile's indices are positions within the tile, "
+        "not the whole image, so only a model that reads none of them is tiled"
+    )
 
 
 def _aligned(chunks: tuple[int, ...], jump: int) -> tuple[int, ...]:

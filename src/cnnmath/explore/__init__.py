@@ -150,9 +150,11 @@ def explore_data(
     Returns
     -------
     ``{"title", "labels", "nodes"}``; ``nodes[0]`` is the input, then one per node of
-    ``model.walk()``, each ``{"name", "layer", "reads" (indices of the nodes it reads),
-    "shape" (C, H, W) or (F,), "field" {"size", "jump", "start", "whole"}, "values" (one
-    flat list per input), "op"}``. The fields are :func:`cnnmath.receptive_field`'s rows.
+    ``model.walk()`` (of a layer of several outputs, ``MaxPool2d(return_indices=True)``,
+    its first, Y; a node reading its indices "reads" that node), each ``{"name", "layer",
+    "reads" (indices of the nodes it reads), "shape" (C, H, W) or (F,), "field" {"size",
+    "jump", "start", "whole"}, "values" (one flat list per input), "op"}``.
+    The fields are :func:`cnnmath.receptive_field`'s rows.
 
     A convolution's or linear layer's ``op`` holds its weights while they fit in
     :data:`MAX_WEIGHTS` (layers in walk order); past it ``"weight"`` and ``"bias"`` are None
@@ -210,12 +212,19 @@ def explore_data(
     ]
     for k, node in enumerate(nodes, start=1):
         try:
-            y = np.asarray(node.module(*[values[v] for v in node.inputs]))
+            result = node.module(*[values[v] for v in node.inputs])
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"{_FUNC}: inputs: node {node.name!r} ({type(node.module).__name__}) cannot "
                 f"read inputs of shape {x.shape[1:]}: {exc}"
             ) from None
+        if node.extra_outputs:  # (Y, I, …): the page shows Y; later readers get the rest
+            y = np.asarray(result[0])
+            for name, extra in zip(node.extra_outputs, result[1:], strict=True):
+                values[name] = np.asarray(extra)
+                index[name] = k
+        else:
+            y = np.asarray(result)
         finite = np.isfinite(y).reshape(len(y), -1).all(axis=1) if y.dtype.kind in "fc" else None
         if finite is not None and not finite.all():
             first = names[int(np.flatnonzero(~finite)[0])]

@@ -84,14 +84,14 @@ def fold_batch_norm(model: Module) -> Module:
     else:  # the output gets a name no layer can have, so it is found in any model
         outputs = {_OUTPUT}
         nodes = list(folded._walk("", inputs, _OUTPUT))
-    written = {node.output for node in nodes}
+    written = {v for node in nodes for v in (node.output, *node.extra_outputs)}
     if nodes and (
         not outputs & written
         or any(v not in written and v not in inputs for n in nodes for v in n.inputs)
     ):
         return folded  # a pass-through container: values read under names nothing writes
     uses = Counter(id(m) for node in nodes for m in node.module.modules())
-    producer = {node.output: node for node in nodes}
+    producer = {v: node for node in nodes for v in (node.output, *node.extra_outputs)}
     readers = Counter(value for node in nodes for value in node.inputs)
     replaced: dict[int, Module] = {}
     prefixes: list[str] = []

@@ -446,7 +446,8 @@ class Graph(Module):
         A layer of several outputs (``MaxPool2d(return_indices=True)``, whose ``extra_outputs``
         label the values after its first) writes one value per output, as PyTorch's
         ``y, indices = pool(x)`` unpacks them: its first is named by the node, the others
-        "<name>_<label>" ("pool_indices"), and ``add`` returns the tuple of these names, so
+        "<name>_<label>" ("pool_indices"; a default name moves on to one whose values are all
+        free), and ``add`` returns the tuple of these names, so
         ``y, indices = g.add(nn.MaxPool2d(2, return_indices=True), "conv1", name="pool")``
         reads as the PyTorch line. An integer value (the indices) takes no gradient: its
         readers return None for it (``MaxUnpool2d``).
@@ -476,10 +477,14 @@ class Graph(Module):
         def clashes(candidate: str) -> bool:  # would shadow an attribute of the graph
             return register and hasattr(self, candidate)
 
+        def taken(candidate: str) -> bool:  # the name, or one of its extra outputs' names
+            extra = (f"{candidate}_{label}" for label in module.extra_outputs)
+            return candidate in values or clashes(candidate) or any(v in values for v in extra)
+
         if name is None:
             base = child_name or type(module).__name__.lower()
             name, k = base, 0
-            while name in values or clashes(name):
+            while taken(name):
                 k += 1
                 name = f"{base}_{k}"
         else:

@@ -320,8 +320,9 @@ class MaxUnpool2d(Module):
     ``forward(x, indices, output_size=None)`` as PyTorch's: x (B, C, h, w) or (C, h, w)
     float, indices an integer array of x's shape. ``output_size`` is (H, W) or
     (N, C, H, W) — as ints, or as a 1-D integer array — or, since a :class:`Graph` node
-    reads values, a float array whose shape ends in (H, W): the tensor the pool read,
-    SegNet's ``output_size=x.size()``, as ``g.add(unpool, "dec", "pool_indices", "conv1")``.
+    reads values, a float array of 2 or more axes whose last two are (H, W) (only they are
+    read): the tensor the pool read, batched (B, C, H, W) or not (C, H, W), SegNet's
+    ``output_size=x.size()``, as ``g.add(unpool, "dec", "pool_indices", "conv1")``.
     Backward: ∂ℓ/∂X[β,c,i,j] = G[β,c].flat[I[β,c,i,j]] (a gather); None for the indices
     (integers: no gradient) and for ``output_size`` (only its shape is read).
 
@@ -349,16 +350,18 @@ class MaxUnpool2d(Module):
 
     @staticmethod
     def _size(output_size: Any) -> Any:
-        """output_size as the op takes it: None, a tuple of ints, or a float array's shape."""
+        """output_size as the op takes it: None, a tuple of ints, or a float array's last
+        two sizes (H, W)."""
         if isinstance(output_size, np.ndarray):
-            if np.issubdtype(output_size.dtype, np.floating):
-                return output_size.shape
+            if np.issubdtype(output_size.dtype, np.floating) and output_size.ndim >= 2:
+                return output_size.shape[-2:]
             if np.issubdtype(output_size.dtype, np.integer) and output_size.ndim == 1:
                 return tuple(int(v) for v in output_size)
             raise TypeError(
                 "MaxUnpool2d.forward: output_size: expected None, (H, W) or (N, C, H, W) as "
-                "ints or a 1-D integer array, or a float array whose shape ends in (H, W), got "
-                f"an array of dtype {output_size.dtype} and shape {output_size.shape}"
+                "ints or a 1-D integer array, or a float array of 2 or more axes whose last two "
+                f"are (H, W), got an array of dtype {output_size.dtype} and shape "
+                f"{output_size.shape}"
             )
         return output_size
 
@@ -367,7 +370,15 @@ class MaxUnpool2d(Module):
     ) -> tuple[np.ndarray, Any]:
         """Y = max_unpool2d(x, indices) with this layer's geometry (and output size)."""
         size = self._size(output_size)
-        y = ops.max_unpool2d(x, indices, **self._args(), output_size=size)
+        try:
+            y = ops.max_unpool2d(x, indices, **self._args(), output_size=size)
+        except (TypeError, ValueError) as e:
+            if not isinstance(output_size, np.ndarray) or "output_size" not in str(e):
+                raise
+            raise type(e)(
+                f"{e} (read from output_size, an array of dtype {output_size.dtype} and shape "
+                f"{output_size.shape})"
+            ) from None
         return y, (x, indices, size, output_size is not None)
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:

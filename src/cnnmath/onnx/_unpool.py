@@ -10,7 +10,10 @@ ONNX flattens an index over the whole tensor, not over one (n, c) plane as PyTor
 (padding not counted; https://onnx.ai/onnx/operators/onnx__MaxPool.html). MaxUnpool reads
 such indices: Y = 0 of the output shape except Y.flat[I] = X (row major over the whole
 tensor), the output shape (N, C, (h − 1)·s − (p_begin + p_end) + k, …) unless the input
-``output_shape`` gives it. Where ONNX's reference code and onnxruntime differ — with an
+``output_shape`` gives it, of at least as many elements, as onnxruntime requires (it
+compares the element counts, not each axis; the reference pads the inferred shape up to
+it): PyTorch's smaller sizes, within a stride of it, are written with larger pads
+(:func:`cnnmath.onnx.save`). Where ONNX's reference code and onnxruntime differ — with an
 ``output_shape``, the reference scatters into the inferred shape and then pads it —
 cnnmath follows onnxruntime and PyTorch: the indices are positions in the output itself,
 which is what a MaxPool of that shape wrote.
@@ -37,6 +40,7 @@ from ._ops import (
     _check_2d,
     _generic,
     _geometry,
+    _guard,
     _Op,
     _plain,
     refuse,
@@ -141,19 +145,23 @@ class _MaxUnpool(_Op):
         self.kernel, self.strides, self.pads = kernel, strides, pads
 
     def _shape(self, x: np.ndarray, output_shape: Any) -> tuple[int, ...]:
+        """Y's shape: ``output_shape``, or the one the attributes infer (whose element count
+        is the least ``output_shape`` may give, as onnxruntime checks); refused before allocation
+        (``_guard``) where it would not fit in memory."""
         k = len(self.kernel)
+        inferred = list(x.shape[:2]) + [
+            (n - 1) * s - (self.pads[i] + self.pads[i + k]) + f
+            for i, (n, s, f) in enumerate(zip(x.shape[2:], self.strides, self.kernel))
+        ]
         if output_shape is None:
-            shape = list(x.shape[:2]) + [
-                (n - 1) * s - (self.pads[i] + self.pads[i + k]) + f
-                for i, (n, s, f) in enumerate(zip(x.shape[2:], self.strides, self.kernel))
-            ]
-            if min(shape[2:]) < 1:
+            if min(inferred[2:]) < 1:
                 raise refuse(
                     self.onnx_node,
-                    f"attributes: expected an output of size >= 1, got {tuple(shape)} from X "
-                    f"of shape {x.shape}",
+                    f"attributes: expected an output of size >= 1, got {tuple(inferred)} from "
+                    f"X of shape {x.shape}",
                 )
-            return tuple(shape)
+            _guard(inferred, x.dtype.itemsize)
+            return tuple(inferred)
         given = np.asarray(output_shape)
         if (
             not np.issubdtype(given.dtype, np.integer)
@@ -166,7 +174,17 @@ class _MaxUnpool(_Op):
                 f"input 'output_shape': expected {x.ndim} integers >= 1 starting with X's "
                 f"(N, C) = {x.shape[:2]}, got {given.dtype} {given.tolist()}",
             )
-        return tuple(int(v) for v in given)
+        shape = tuple(int(v) for v in given)
+        least = math.prod(inferred) if min(inferred) >= 0 else -1  # onnxruntime's Size()
+        if math.prod(shape) < least:
+            raise refuse(
+                self.onnx_node,
+                f"input 'output_shape': expected at least as many elements as the shape "
+                f"{tuple(inferred)} that kernel_shape, strides and pads give X of shape "
+                f"{x.shape} ({least}: onnxruntime's check), got {shape}",
+            )
+        _guard(shape, x.dtype.itemsize)
+        return shape
 
     def compute(self, x: Any, indices: Any, output_shape: Any = None) -> tuple[np.ndarray, Any]:
         x = np.asarray(x)

@@ -25,8 +25,13 @@ as the identity. The mapping, layer by layer:
     MaxPool2d, AvgPool2d     MaxPool (dilations, ceil_mode), AveragePool (count_include_pad,
                              ceil_mode; divisor_override as a Mul by k1·k2/divisor);
                              return_indices: MaxPool's second output (ONNX's indices over
-                             N·C·H·W; a graph output of them as Mod(I, H·W), each plane's)
-    MaxUnpool2d              MaxUnpool (its output_size as Shape of the tensor given)
+                             N·C·H·W; a graph output of them as Mod(I, H·W), each plane's,
+                             under its own name)
+    MaxUnpool2d              MaxUnpool, the indices rebased to its output plane where it
+                             differs from the pool's input plane; output_size as
+                             Concat(Shape(x)[:2], its (H, W)), a size below the default
+                             through the pads (onnxruntime's check: output ≥ the size pads
+                             give, each pad < the kernel)
     Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
                              when the output size divides the input's
     activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu (float32:
@@ -99,6 +104,7 @@ with a message naming the node and its class. The file is checked with
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -140,9 +146,13 @@ class _Writer:
         self.initializers: dict[str, Any] = {}
         self._sources: dict[str, int] = {}  # initializer name -> id of the array it holds
         self._fixed: set[str] = set()  # values written by a Constant node (``fixed``)
-        # MaxPool2d(return_indices=True)'s indices -> H·W of its input plane: the file's
-        # value holds ONNX's flattening over the whole tensor, cnnmath's each plane's
-        self.plane_indices: dict[str, int] = {}
+        # MaxPool2d(return_indices=True)'s indices (cnnmath's, each plane's) -> the file's
+        # value of ONNX's flattening over the whole tensor, and the pool's input value
+        self.plane_indices: dict[str, tuple[str, str]] = {}
+        self.written_planes: set[str] = set()  # those the file holds as cnnmath's (Mod)
+        self.fixed_planes = True  # every input's sizes but the batch fixed: H·W constants
+        self.shapes: dict[str, tuple[int, ...]] = {}  # every value's traced shape
+        self.dtypes: dict[str, np.dtype] = {}  # and dtype
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""
@@ -169,6 +179,33 @@ class _Writer:
             made.attribute.append(attribute)
         self.nodes.append(made)
         return output
+
+    def plane_size(self, value: str, base: str) -> str:
+        """H·W of ``value``'s last two axes as an int64 scalar: a constant when the model's
+        input sizes are fixed (only the batch axis varies), else
+        ReduceProd(Slice(Shape(value), −2, end)) at run time (nodes named ``base``/…)."""
+        if self.fixed_planes:
+            h, w = self.shapes[value][-2:]
+            return self.const(f"{base}/plane_size", h * w, np.int64)
+        shape = self.node("Shape", [value], f"{base}/shape", f"{base}/shape")
+        return self.hw_product(shape, base)
+
+    def hw_product(self, shape: str, base: str) -> str:
+        """The product of the last two entries of the 1-D int64 value ``shape`` (a scalar)."""
+        start = self.const(f"{base}/start", [-2], np.int64)
+        end = self.const(f"{base}/end", [_INT64_MAX], np.int64)
+        hw = self.node("Slice", [shape, start, end], f"{base}/hw", f"{base}/hw")
+        return self.node("ReduceProd", [hw], f"{base}/plane_size", f"{base}/prod", keepdims=0)
+
+    def plane_value(self, value: str) -> str:
+        """The pool indices ``value`` as cnnmath holds them, each (H, W) plane's index:
+        Mod(I, H·W) of the file's whole-tensor Indices, written once, named ``value``."""
+        if value not in self.written_planes:
+            self.written_planes.add(value)
+            whole, pooled = self.plane_indices[value]
+            plane = self.plane_size(pooled, f"{value}/input")
+            self.node("Mod", [whole, plane], value, f"{value}/plane")
+        return value
 
     def const(self, name: str, value: Any, dtype: Any = None) -> str:
         """An initializer holding ``value`` (the model's float dtype unless ``dtype``)."""
@@ -637,16 +674,18 @@ def _group_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 def _max_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """MaxPool; with ``return_indices`` its two outputs, Y and Indices. ONNX flattens the
-    indices over the whole (N, C, H, W) input, PyTorch and cnnmath over each (H, W) plane:
-    the file's Indices value holds ONNX's, which the MaxUnpool nodes written for
-    ``MaxUnpool2d`` read, and a graph output of them is written as the plane's index,
-    Mod(I, H·W) (``_Writer.plane_indices``)."""
+    indices over the whole (N, C, H, W) input, (n·C + c)·H·W + p, PyTorch and cnnmath over
+    each (H, W) plane, p: the file's Indices value ("<indices>/whole") holds ONNX's, which
+    the MaxUnpool nodes written for ``MaxUnpool2d`` read (rebased to their own plane), and
+    the indices as cnnmath has them, Mod(I, H·W), are written under their own name where a
+    graph output or another node reads them (``_Writer.plane_value``)."""
     m = node.module
     assert isinstance(m, nn.MaxPool2d)
+    wholes = [f"{indices}/whole" for indices in node.extra_outputs]
     made = w.onnx.helper.make_node(
         "MaxPool",
         [node.inputs[0]],
-        [node.output, *node.extra_outputs],
+        [node.output, *wholes],
         name=node.name,
         kernel_shape=_pair(m.kernel_size),
         strides=_pair(m.stride),
@@ -655,16 +694,67 @@ def _max_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         ceil_mode=int(m.ceil_mode),
     )
     w.nodes.append(made)
-    for indices in node.extra_outputs:
-        w.plane_indices[indices] = shapes[0][-2] * shapes[0][-1]
+    for indices, whole in zip(node.extra_outputs, wholes):
+        w.plane_indices[indices] = (whole, node.inputs[0])
+
+
+def _unpool_pads(node: nn.Node, m: nn.MaxUnpool2d, h: tuple, out: tuple) -> list[int]:
+    """MaxUnpool's pads [top, left, bottom, right]: the layer's, except where ``output_size``
+    is below the default size n_d = (h − 1)·s − 2p + k by d (PyTorch takes any size within
+    a stride of it). onnxruntime reads pads only to check that output_shape holds at least
+    as many elements as (h − 1)·s − (p_begin + p_end) + k gives, each pad < k: the d rows
+    go to the end pad (past k − 1, to the begin pad); refused, naming the node, when pads of
+    at most k − 1 cannot pass that check."""
+    begin, end, inferred = [], [], []
+    for n, s, k, p, size in zip(h, m.stride, m.kernel_size, m.padding, out[-2:]):
+        total = min(2 * (k - 1), 2 * p + max(0, (n - 1) * s - 2 * p + k - size))
+        after = min(k - 1, max(p, total - p))
+        begin.append(total - after)
+        end.append(after)
+        inferred.append((n - 1) * s - total + k)
+    if min(inferred) >= 0 and math.prod(inferred) > math.prod(out[-2:]):
+        raise ValueError(
+            f"save: model: node {node.name!r} (MaxUnpool2d): output_size {tuple(out[-2:])} has "
+            f"no ONNX form: ONNX's MaxUnpool reaches sizes below the default (kernel "
+            f"{m.kernel_size}, stride {m.stride} on input {tuple(h)}) only through pads, each "
+            f"smaller than the kernel, and onnxruntime wants at least as many elements as "
+            f"those give, {tuple(inferred)}"
+        )
+    return begin + end
+
+
+def _unpool_plane(w: _Writer, node: nn.Node, out: tuple, size_hw: str | None) -> str:
+    """H·W of the MaxUnpool's output plane as an int64 scalar: a constant where the sizes are
+    fixed, else the product of ``size_hw`` (output_size's (H, W)) or of
+    (h − 1)·s − 2p + k per axis from X's run-time shape."""
+    m = node.module
+    assert isinstance(m, nn.MaxUnpool2d)
+    base = node.name
+    if w.fixed_planes:
+        return w.const(f"{base}/plane_size", out[-2] * out[-1], np.int64)
+    if size_hw is None:
+        x_shape = w.node("Shape", [node.inputs[0]], f"{base}/x_shape", f"{base}/x_shape")
+        start = w.const(f"{base}/x_start", [-2], np.int64)
+        stop = w.const(f"{base}/x_end", [_INT64_MAX], np.int64)
+        hw = w.node("Slice", [x_shape, start, stop], f"{base}/x_hw", f"{base}/x_hw")
+        one = w.const(f"{base}/one", [1, 1], np.int64)
+        stride = w.const(f"{base}/stride", list(m.stride), np.int64)
+        extra = [k - 2 * p for k, p in zip(m.kernel_size, m.padding)]
+        tail = w.const(f"{base}/kernel_less_pads", extra, np.int64)
+        less = w.node("Sub", [hw, one], f"{base}/x_hw_less_one", f"{base}/sub")
+        times = w.node("Mul", [less, stride], f"{base}/strided", f"{base}/mul_stride")
+        size_hw = w.node("Add", [times, tail], f"{base}/out_hw", f"{base}/add_kernel")
+    return w.node("ReduceProd", [size_hw], f"{base}/plane_size", f"{base}/prod", keepdims=0)
 
 
 def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """MaxUnpool(X, I[, output_shape]) with the layer's kernel_shape, strides and pads: I is
-    the Indices of a MaxPool written for ``MaxPool2d(return_indices=True)`` (ONNX's
-    flattening over the whole tensor, in which each index names the same element), and
-    output_shape, for a third input, Shape of that value (a float tensor whose size the
-    layer takes) or the value itself (an integer (N, C, H, W))."""
+    """MaxUnpool(X, I', output_shape) with the layer's kernel_shape and strides. I is the
+    Indices of a MaxPool written for ``MaxPool2d(return_indices=True)`` (ONNX's flattening
+    over the pool's input, (n·C + c)·HW_in + p), and MaxUnpool writes Y.flat[I'] over its own
+    output, so the index is rebased to the output's plane where the two planes differ:
+    I' = (I mod HW_in) + (I div HW_in)·HW_out. output_shape, for a third input, is
+    Concat(Shape(X)[:2], its (H, W)): of Shape of a float tensor (whose last two sizes the
+    layer takes) or of the integer sizes; ``_unpool_pads`` gives the pads."""
     m = node.module
     assert isinstance(m, nn.MaxUnpool2d)
     indices = node.inputs[1]
@@ -674,21 +764,51 @@ def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             "MaxPool2d(return_indices=True) of the model writes; ONNX's MaxUnpool reads a "
             "MaxPool's Indices (flattened over the whole tensor), which only those give"
         )
-    inputs = [node.inputs[0], indices]
+    if any(p >= k for p, k in zip(m.padding, m.kernel_size)):
+        raise ValueError(
+            f"save: model: node {node.name!r} (MaxUnpool2d): padding {m.padding} has no ONNX "
+            f"form; expected each pad smaller than the kernel {m.kernel_size} (onnxruntime's "
+            "MaxUnpool refuses larger pads)"
+        )
+    whole, pooled = w.plane_indices[indices]
+    base = node.name
+    size_hw = None  # the output's (H, W) as a 1-D int64 value, when output_size is given
     if len(node.inputs) > 2:
         size = node.inputs[2]
-        if len(shapes[2]) == 1 and shapes[2][0] == len(out):  # an integer (N, C, H, W)
-            inputs.append(size)
-        elif len(shapes[2]) == len(out):  # a tensor of the output's shape
-            inputs.append(
-                w.node("Shape", [size], f"{node.name}/output_shape", f"{node.name}/shape")
-            )
+        given = shapes[2]
+        if len(given) == 1 and given[0] in (2, 4):  # integer (H, W) or (N, C, H, W)
+            start = w.const(f"{base}/size_start", [given[0] - 2], np.int64)
+            stop = w.const(f"{base}/size_end", [given[0]], np.int64)
+            size_hw = w.node("Slice", [size, start, stop], f"{base}/size_hw", f"{base}/size_hw")
+        elif len(given) >= 2 and w.dtypes.get(size, np.dtype(np.int64)).kind == "f":
+            shape = w.node("Shape", [size], f"{base}/size_shape", f"{base}/size_shape")
+            start = w.const(f"{base}/size_start", [-2], np.int64)
+            stop = w.const(f"{base}/size_end", [_INT64_MAX], np.int64)
+            size_hw = w.node("Slice", [shape, start, stop], f"{base}/size_hw", f"{base}/size_hw")
         else:
             raise ValueError(
                 f"save: model: node {node.name!r} (MaxUnpool2d): output_size {size!r} of shape "
-                f"{shapes[2]} has no ONNX form; expected a tensor of the output's rank "
-                f"{len(out)} or the integer sizes (N, C, H, W)"
+                f"{given} has no ONNX form; expected a float tensor whose shape ends in (H, W) "
+                "or the integer sizes (H, W) or (N, C, H, W)"
             )
+    inputs = [node.inputs[0], whole]
+    if w.shapes[pooled][-2:] != tuple(out[-2:]) or not w.fixed_planes:  # rebase the index
+        hw_in = w.plane_size(pooled, f"{base}/pool_plane")
+        hw_out = _unpool_plane(w, node, out, size_hw)
+        plane = w.node("Div", [whole, hw_in], f"{base}/index_plane", f"{base}/div")
+        at = w.node("Mod", [whole, hw_in], f"{base}/index_in_plane", f"{base}/mod")
+        start_of = w.node("Mul", [plane, hw_out], f"{base}/plane_start", f"{base}/mul")
+        inputs[1] = w.node("Add", [start_of, at], f"{base}/indices", f"{base}/add")
+    pads = _pads(m.padding)
+    if size_hw is not None:
+        nc_start = w.const(f"{base}/nc_start", [0], np.int64)
+        nc_end = w.const(f"{base}/nc_end", [2], np.int64)
+        x_shape = w.node("Shape", [node.inputs[0]], f"{base}/input_shape", f"{base}/input_shape")
+        nc = w.node("Slice", [x_shape, nc_start, nc_end], f"{base}/nc", f"{base}/nc")
+        inputs.append(
+            w.node("Concat", [nc, size_hw], f"{base}/output_shape", f"{base}/output_shape", axis=0)
+        )
+        pads = _unpool_pads(node, m, shapes[0][-2:], out)
     w.node(
         "MaxUnpool",
         inputs,
@@ -696,7 +816,7 @@ def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         node.name,
         kernel_shape=_pair(m.kernel_size),
         strides=_pair(m.stride),
-        pads=_pads(m.padding),
+        pads=pads,
     )
 
 
@@ -1609,9 +1729,10 @@ def save(
     initializers named by their ``state_dict`` keys; graph inputs are named by the model's
     input names ("x"), the output by its walk name — a Graph of several outputs
     (``set_output(a, b)``) writes them all, in its order, those it returns in eval mode
-    (GoogLeNet's training-only auxiliary heads are not written). Refused with a ValueError
-    naming the node: a hand-written module, a layer with no ONNX form, an option ONNX cannot
-    express. Needs the ``onnx`` extra. The model is checked with
+    (GoogLeNet's training-only auxiliary heads are not written); a lone layer of several
+    outputs (``MaxPool2d(return_indices=True)``: Y and "<name>_indices") writes them all.
+    Refused with a ValueError naming the node: a hand-written module, a layer with no ONNX
+    form, an option ONNX cannot express. Needs the ``onnx`` extra. The model is checked with
     ``onnx.checker.check_model(full_check=True)`` before anything is written. An empty
     Sequential is written as one Identity node.
 
@@ -1664,8 +1785,10 @@ def save(
         emitters = [_emitter(node) for node in walked]  # refuse before any work
         if isinstance(model, nn.Graph):
             outputs = model._require_outputs()
+        elif walked:  # a lone layer of several outputs returns them all: (Y, I)
+            outputs = (walked[-1].output, *walked[-1].extra_outputs)
         else:  # an empty Sequential is the identity: its output is its input
-            outputs = (walked[-1].output if walked else names[0],)
+            outputs = (names[0],)
         shapes, dtypes = _trace(walked, dict(zip(names, inputs)))
 
     dtype = inputs[0].dtype
@@ -1673,9 +1796,16 @@ def save(
     for key, b in model.named_buffers():
         keys.setdefault(id(b), key)
     writer = _Writer(onnx, opset, dtype, keys)
+    writer.shapes, writer.dtypes = shapes, dtypes
+    writer.fixed_planes = all(isinstance(d, int) for axes in dims for d in axes[1:])
     kept = {id(node) for node in _needed(walked, outputs)}
     for node, emit in zip(walked, emitters):
         if id(node) in kept:
+            for i, value in enumerate(node.inputs):  # pool indices read as cnnmath's
+                if value in writer.plane_indices and not (
+                    i == 1 and isinstance(node.module, nn.MaxUnpool2d)
+                ):
+                    writer.plane_value(value)
             emit(writer, node, [shapes[v] for v in node.inputs], shapes[node.output])
     written = []
     for i, output in enumerate(outputs):
@@ -1683,8 +1813,7 @@ def save(
             label = "output" if len(outputs) == 1 else f"output_{i}"
             output = writer.node("Identity", [output], f"{output}/output", label)
         elif output in writer.plane_indices:  # pool indices: each plane's, as cnnmath's
-            plane = writer.const(f"{output}/plane_size", writer.plane_indices[output], np.int64)
-            output = writer.node("Mod", [output, plane], f"{output}/plane", f"{output}/plane")
+            output = writer.plane_value(output)
         written.append(output)
 
     helper = onnx.helper
@@ -1717,8 +1846,10 @@ def save(
     ):
         declared.CopyFrom(known)
         if not declared.type.tensor_type.HasField("shape"):  # (MaxUnpool's output_shape
-            # computed at run time): the traced shape, its batch axis symbolic
-            axes: list[int | str] = ["batch", *shapes[output][1:]] if shapes[output] else []
+            # computed at run time): the traced shape, its batch axis symbolic (its other
+            # axes too when the model's inputs have symbolic sizes)
+            rest = shapes[output][1:] if writer.fixed_planes else [None] * len(shapes[output][1:])
+            axes: list[Any] = ["batch", *rest] if shapes[output] else []
             shape = helper.make_tensor_type_proto(elem, axes).tensor_type.shape
             declared.type.tensor_type.shape.CopyFrom(shape)
     size = proto.ByteSize()
