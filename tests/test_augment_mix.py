@@ -519,3 +519,64 @@ def test_bad_arguments_draw_nothing():
     with pytest.raises(ValueError):
         random_mixup(X0, Y0, rng, alpha=0, num_classes=K)
     assert rng.bit_generator.state == state
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions from the review of the mix merge (notes/s33/review-mix)
+
+
+EMPTY = np.zeros((4, 3, 0, 5))
+
+
+@pytest.mark.parametrize(
+    "call, func",
+    [
+        (lambda rng: random_cutmix(EMPTY, Y0[:4] % 3, rng, num_classes=3), "random_cutmix"),
+        (lambda rng: random_mix(EMPTY, Y0[:4] % 3, rng, num_classes=3), "random_mix"),
+        (
+            lambda rng: random_mix(EMPTY, Y0[:4] % 3, rng, num_classes=3, mixup_alpha=0),
+            "random_mix",
+        ),
+        (lambda rng: random_cutmix(EMPTY.transpose(0, 1, 3, 2), Y0[:4], rng, num_classes=K), ""),
+        (lambda rng: cutmix(EMPTY, Y0[:4] % 3, (0, 0, 0, 0), 3), "cutmix"),
+    ],
+)
+def test_cutmix_on_images_without_pixels_is_refused_before_any_draw(call, func):
+    rng = RNG(0)
+    state = rng.bit_generator.state
+    with pytest.raises(ValueError, match=rf"{func}: x: expected images with H, W >= 1.*got"):
+        call(rng)
+    assert rng.bit_generator.state == state
+
+
+def test_mixup_alone_takes_images_without_pixels():
+    x_mixed, y_mixed = random_mix(
+        EMPTY, np.array([0, 1, 2, 0]), RNG(0), num_classes=3, cutmix_alpha=0
+    )
+    assert x_mixed.shape == EMPTY.shape and y_mixed.shape == (4, 3)
+
+
+@pytest.mark.parametrize("box", [np.array(3), (0, 0, [1], 1), None, "0012"])
+def test_cutmix_names_a_malformed_box(box):
+    with pytest.raises(TypeError, match=r"^cutmix: box: expected 4 integers"):
+        cutmix(X0, Y0, box, K)
+
+
+def test_random_mix_with_one_alpha_zero_draws_only_the_others_draws():
+    """One α = 0: no choice is drawn, only the other mix's draws (the docstring's word)."""
+    x, y, _ = batch()
+    for kwargs, alone in (
+        ({"mixup_alpha": 0}, functools.partial(random_cutmix, alpha=1.0)),
+        ({"cutmix_alpha": 0}, functools.partial(random_mixup, alpha=1.0)),
+    ):
+        a, b = RNG(9), RNG(9)
+        np.testing.assert_array_equal(
+            random_mix(x, y, a, num_classes=K, **kwargs)[1], alone(x, y, b, num_classes=K)[1]
+        )
+        assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_augment_names_are_alphabetical():
+    from cnnmath import augment
+
+    assert augment.__all__ == sorted(augment.__all__)

@@ -61,10 +61,10 @@ __all__ = [
     "cutmix",
     "erase",
     "mixup",
-    "random_erasing",
-    "random_erasing_boxes",
     "random_cutmix",
     "random_cutmix_box",
+    "random_erasing",
+    "random_erasing_boxes",
     "random_flip",
     "random_mix",
     "random_mixup",
@@ -955,9 +955,15 @@ def _mix_rolled(a: np.ndarray, lam: float) -> np.ndarray:
     return np.roll(a, 1, axis=0) * dt(1.0 - lam) + a * dt(lam)
 
 
-def _mix_inputs(x: Any, y: Any, num_classes: Any, func: str) -> np.ndarray:
-    """x checked as a (B, C, H, W) float batch and y as its labels: their probabilities."""
+def _mix_inputs(x: Any, y: Any, num_classes: Any, func: str, *, box: bool = False) -> np.ndarray:
+    """x checked as a (B, C, H, W) float batch (with H, W >= 1 where a box is cut from it)
+    and y as its labels: their probabilities."""
     _image_batch(x, func)
+    if box and min(x.shape[2:]) < 1:
+        raise ValueError(
+            f"{func}: x: expected images with H, W >= 1 for CutMix's box (B, C, H, W), got "
+            f"shape {x.shape}"
+        )
     return _probabilities(y, x, num_classes, func)
 
 
@@ -993,9 +999,13 @@ def mixup(
 
 def _cutmix_box(box: Any, H: int, W: int, func: str) -> tuple[int, int, int, int]:
     """(top, left, height, width), whole numbers, a box inside an H×W image (sides >= 0)."""
-    sequence = isinstance(box, (tuple, list, np.ndarray))
-    values = np.asarray(box) if sequence else np.zeros(0)
-    booleans = sequence and any(isinstance(v, (bool, np.bool_)) for v in box)
+    values = np.zeros(0)
+    if isinstance(box, (tuple, list, np.ndarray)):
+        try:
+            values = np.asarray(box)
+        except ValueError:  # ragged: numpy's "inhomogeneous shape"
+            pass
+    booleans = values.shape == (4,) and any(isinstance(v, (bool, np.bool_)) for v in box)
     if values.shape != (4,) or values.dtype.kind not in "iu" or booleans:
         raise TypeError(f"{func}: box: expected 4 integers (top, left, height, width), got {box!r}")
     top, left, height, width = (int(v) for v in values)
@@ -1023,11 +1033,11 @@ def cutmix(
     draws it); λ is the fraction of each image that stays its own, torchvision's
     ``lam_adjusted`` (the Beta draw only sizes the box).
 
-    x : (B, C, H, W) float32 or float64. y : (B,) integer class indices in [0, num_classes),
-    or (B, K) class probabilities of x's dtype. box : (top, left, height, width), integers,
-    inside the images; torchvision's box (x1, y1, x2, y2) is (y1, x1, y2 − y1, x2 − x1); an
-    empty box (height or width 0) leaves the batch as it is, λ = 1. num_classes : K, needed
-    for class indices. Returns (x̃ like x, ỹ (B, K) in x's dtype).
+    x : (B, C, H, W) float32 or float64, H, W >= 1. y : (B,) integer class indices in
+    [0, num_classes), or (B, K) class probabilities of x's dtype. box : (top, left, height,
+    width), integers, inside the images; torchvision's box (x1, y1, x2, y2) is (y1, x1,
+    y2 − y1, x2 − x1); an empty box (height or width 0) leaves the batch as it is, λ = 1.
+    num_classes : K, needed for class indices. Returns (x̃ like x, ỹ (B, K) in x's dtype).
 
     >>> x = np.stack([np.zeros((1, 2, 2)), np.ones((1, 2, 2))])
     >>> x_mixed, y_mixed = cutmix(x, np.array([0, 1]), (0, 0, 1, 2), num_classes=2)
@@ -1035,7 +1045,7 @@ def cutmix(
     ([[1.0, 1.0], [0.0, 0.0]], [0.5, 0.5])
     """
     func = "cutmix"
-    a = _mix_inputs(x, y, num_classes, func)
+    a = _mix_inputs(x, y, num_classes, func, box=True)
     return _cutmix(x, a, _cutmix_box(box, x.shape[2], x.shape[3], func))
 
 
@@ -1142,17 +1152,18 @@ def random_cutmix(
     alpha), num_classes)``, torchvision v2's ``CutMix(alpha=α, num_classes=K)`` on a batch
     (one box for the whole batch, λ = 1 − its area / (H·W)).
 
-    x : (B, C, H, W) float32 or float64; y : (B,) class indices or (B, K) probabilities of
-    x's dtype; rng : a ``numpy.random.Generator``; alpha : α > 0; num_classes : K (needed for
-    class indices). Returns (x̃, ỹ (B, K)) as ``cutmix``. Draws what ``random_cutmix_box``
-    draws (one Beta variate, two integers), after every argument is checked.
+    x : (B, C, H, W) float32 or float64, H, W >= 1; y : (B,) class indices or (B, K)
+    probabilities of x's dtype; rng : a ``numpy.random.Generator``; alpha : α > 0;
+    num_classes : K (needed for class indices). Returns (x̃, ỹ (B, K)) as ``cutmix``. Draws
+    what ``random_cutmix_box`` draws (one Beta variate, two integers), after every argument
+    is checked.
 
     >>> x, y = np.zeros((4, 3, 8, 8)), np.array([0, 1, 2, 0])
     >>> [a.shape for a in random_cutmix(x, y, np.random.default_rng(0), num_classes=3)]
     [(4, 3, 8, 8), (4, 3)]
     """
     func = "random_cutmix"
-    a = _mix_inputs(x, y, num_classes, func)
+    a = _mix_inputs(x, y, num_classes, func, box=True)
     _rng(rng, func)
     box = _draw_cutmix_box(rng, x.shape[2], x.shape[3], _alpha(alpha, func))
     return _cutmix(x, a, box)
@@ -1173,11 +1184,13 @@ def random_mix(
     ``--mixup-alpha`` / ``--cutmix-alpha``). An α of 0 leaves that one out, as the recipe
     does (``mixup_alpha=0`` gives CutMix on every batch); not both.
 
-    x : (B, C, H, W) float32 or float64; y : (B,) class indices or (B, K) probabilities of
-    x's dtype; rng : a ``numpy.random.Generator``; num_classes : K (needed for class
-    indices); mixup_alpha, cutmix_alpha : α >= 0 of each, at least one > 0. Returns (x̃,
-    ỹ (B, K)) as ``mixup`` / ``cutmix``. Draws one integer (the choice, from the ones left
-    in, MixUp first), then the chosen one's draws (``random_mixup`` / ``random_cutmix``).
+    x : (B, C, H, W) float32 or float64 (H, W >= 1 unless cutmix_alpha = 0); y : (B,) class
+    indices or (B, K) probabilities of x's dtype; rng : a ``numpy.random.Generator``;
+    num_classes : K (needed for class indices); mixup_alpha, cutmix_alpha : α >= 0 of each,
+    at least one > 0. Returns (x̃, ỹ (B, K)) as ``mixup`` / ``cutmix``. With both α > 0 it
+    draws one integer (the choice, MixUp 0, CutMix 1), then the chosen one's draws
+    (``random_mixup`` / ``random_cutmix``); with one α = 0 it draws no choice, only the
+    other one's draws. Every argument is checked before the first draw.
     For ``fit``: ``mix=functools.partial(random_mix, num_classes=10, mixup_alpha=0.2)``.
 
     >>> x, y = np.zeros((4, 3, 8, 8)), np.array([0, 1, 2, 0])
@@ -1185,8 +1198,6 @@ def random_mix(
     [(4, 3, 8, 8), (4, 3)]
     """
     func = "random_mix"
-    a = _mix_inputs(x, y, num_classes, func)
-    _rng(rng, func)
     alphas = {
         "mixup": _alpha(mixup_alpha, func, "mixup_alpha", zero=True),
         "cutmix": _alpha(cutmix_alpha, func, "cutmix_alpha", zero=True),
@@ -1197,7 +1208,10 @@ def random_mix(
             f"{func}: mixup_alpha, cutmix_alpha: expected at least one > 0 (an α of 0 leaves "
             f"that mix out), got {mixup_alpha!r} and {cutmix_alpha!r}"
         )
-    name = chosen[int(rng.integers(len(chosen)))]
+    a = _mix_inputs(x, y, num_classes, func, box="cutmix" in chosen)
+    _rng(rng, func)
+    # the choice is drawn only between two (numpy's integers(1) would draw nothing either)
+    name = chosen[int(rng.integers(2))] if len(chosen) == 2 else chosen[0]
     if name == "mixup":
         return _random_mixup(x, a, rng, alphas[name])
     return _cutmix(x, a, _draw_cutmix_box(rng, x.shape[2], x.shape[3], alphas[name]))
