@@ -420,7 +420,7 @@ RNG = np.random.default_rng
 
 def _fit_with(**kwargs):
     X, y = kwargs.pop("data", tiny_data())
-    model = tiny_model()
+    model = kwargs.pop("model", tiny_model())
     fit(
         model,
         optim.SGD(model.parameters(), lr=0.1),
@@ -499,7 +499,7 @@ ERRORS = [
     (
         lambda: _fit_with(mix=lambda x, y, rng: (x, np.eye(3, dtype=np.float32)[y])),
         ValueError,
-        "fit: mix: expected soft labels .* of dtype float64.*float32",
+        "fit: mix: expected soft labels of dtype float64, .*got float32$",
     ),
 ]
 
@@ -580,3 +580,131 @@ def test_augment_names_are_alphabetical():
     from cnnmath import augment
 
     assert augment.__all__ == sorted(augment.__all__)
+
+
+def test_validation_with_a_mix_feeds_the_loss_one_hot_labels():
+    """With a mix the loss sees probabilities, so validation gives it the one-hot rows of
+    val_data's class indices: a loss of probabilities only (soft-target BCE) trains and
+    validates, its held-out loss is torch's BCEWithLogits on the one-hot rows; the accuracy
+    stays against the indices."""
+    torch = pytest.importorskip("torch")
+    X, y = tiny_data()
+    X_val, y_val = X[::-1] * 0.5, np.array([2, 0, 1, 1, 0, 2, 2, 1, 0, 0, 1, 2])
+    model = tiny_model()
+    history = fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.1),
+        (X, y),
+        epochs=2,
+        batch_size=4,
+        mix=MIX3,
+        loss=losses.binary_cross_entropy_with_logits,
+        val_data=(X_val, y_val),
+        progress=False,
+    )
+    logits = model(X_val)  # no layer of the tiny model depends on the mode
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.from_numpy(logits), torch.from_numpy(np.eye(3)[y_val])
+    ).item()
+    assert abs(history[-1]["val_loss"] - expected) <= 1e-12 * expected
+    assert history[-1]["val_accuracy"] == np.mean(logits.argmax(axis=1) == y_val)
+
+
+def test_validation_with_a_mix_and_the_default_loss_is_the_loss_on_class_indices():
+    """The default loss with a mix, cross_entropy, gives the same value on one-hot rows as
+    on the class indices (exactly)."""
+    X, y = tiny_data()
+    model = tiny_model()
+    history = fit(
+        model,
+        optim.SGD(model.parameters(), lr=0.1),
+        (X, y),
+        epochs=1,
+        batch_size=4,
+        mix=MIX3,
+        val_data=(X, y),
+        progress=False,
+    )
+    assert history[0]["val_loss"] == losses.softmax_cross_entropy(model(X), y)[0]
+
+
+N_R7 = 40
+
+
+def r7_data():
+    """The review's r7: 40 examples, one label out of range (y[37] = 3, K = 3)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.random((N_R7, 3, 6, 6)), rng.integers(0, 3, N_R7)
+    y[37] = 3
+    return X, y
+
+
+def _counting_fit(data, seed, loss=None, val_data=None):
+    """fit with a mix, counting the mix's and the loss's calls; the weights before and
+    after."""
+    calls = {"mix": 0, "loss": 0}
+
+    def mix(x, y, rng):
+        calls["mix"] += 1
+        return MIX3(x, y, rng)
+
+    def counting(logits, target):
+        calls["loss"] += 1
+        return (loss or losses.cross_entropy)(logits, target)
+
+    model = tiny_model()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    try:
+        fit(
+            model,
+            optim.SGD(model.parameters(), lr=0.1),
+            data,
+            epochs=1,
+            batch_size=4,
+            seed=seed,
+            mix=mix,
+            loss=None if loss is None else counting,
+            val_data=val_data,
+            progress=False,
+        )
+    finally:
+        after = model.state_dict()
+        assert all(np.array_equal(before[k], after[k]) for k in before)
+        assert calls == {"mix": 0, "loss": 0}
+
+
+@pytest.mark.parametrize("loss", [None, losses.cross_entropy], ids=["default", "user"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 20])  # seed 20 puts y[37] in the first batch
+def test_labels_out_of_range_with_a_mix_are_refused_before_any_step(seed, loss):
+    X, y = r7_data()
+    with pytest.raises(ValueError, match=r"^fit: train_data: .*\[0, 2\].* got y\[37\] = 3$"):
+        _counting_fit((X, y), seed, loss)
+    y[37] = 0
+    with pytest.raises(ValueError, match=r"^fit: val_data: .*\[0, 2\].* got y\[5\] = 7$"):
+        _counting_fit((X, y), seed, loss, val_data=(X[:8], np.array([0, 1, 2, 0, 1, 7, 0, 0])))
+    y[37] = -1
+    with pytest.raises(ValueError, match=r"^fit: train_data: .*>= 0 in y, got y\[37\] = -1$"):
+        _counting_fit((X, y), seed, loss)
+    y[37] = 0
+    with pytest.raises(ValueError, match=r"^fit: val_data: .*>= 0 in y, got y\[1\] = -2$"):
+        _counting_fit((X, y), seed, loss, val_data=(X[:2], np.array([0, -2])))
+
+
+def test_val_data_with_a_mix_needs_class_indices():
+    X, y = tiny_data()
+    with pytest.raises(ValueError, match=r"fit: val_data: expected y as \(N,\) integer class"):
+        _counting_fit((X, y), 0, losses.cross_entropy, val_data=(X, np.eye(3)[y]))
+
+
+def test_a_mix_of_the_wrong_dtype_is_told_the_dtype_only():
+    X, y = tiny_data(np.float32)
+
+    def mix64(x, yb, rng):
+        x_mixed, y_soft = MIX3(x, yb, rng)
+        return x_mixed, y_soft.astype(np.float64)
+
+    with pytest.raises(ValueError, match="dtype") as info:
+        _fit_with(mix=mix64, data=(X, y), model=tiny_model(np.float32))
+    assert "num_classes" not in str(info.value)
+    with pytest.raises(ValueError, match=r"give the mix num_classes = K"):
+        _fit_with(mix=lambda x, yb, rng: (x, yb))  # class indices back

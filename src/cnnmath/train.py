@@ -151,13 +151,18 @@ def _check_data(
             f"{func}: {name}: X has non-finite values (NaN or inf) in {int(bad.sum())} "
             f"example(s), the first at index {int(np.argmax(bad))}"
         )
-    if integer and not any_targets and y.size and y.min() < 0:
+    if integer and not any_targets:
+        _check_labels_nonnegative(name, y, func=func)
+    return X, (y.astype(np.int64, copy=False) if integer else y)
+
+
+def _check_labels_nonnegative(name: str, y: np.ndarray, *, func: str) -> None:
+    if y.size and y.min() < 0:
         first = tuple(int(i) for i in np.argwhere(y < 0)[0])
         at = ", ".join(map(str, first))
         raise ValueError(
             f"{func}: {name}: expected class indices >= 0 in y, got y[{at}] = {int(y[first])}"
         )
-    return X, (y.astype(np.int64, copy=False) if integer else y)
 
 
 def _check_labels_fit(name: str, y: np.ndarray, K: int, *, func: str) -> None:
@@ -215,13 +220,18 @@ def _mixed(result: Any, x: np.ndarray, K: int | None, func: str) -> tuple[np.nda
             f"got {got}"
         )
     B = x.shape[0]
-    if (
-        not isinstance(y_soft, np.ndarray)
-        or y_soft.dtype != x.dtype
-        or y_soft.ndim != 2
-        or y_soft.shape[0] != B
-        or (K is not None and y_soft.shape[1] != K)
-    ):
+    shape_ok = (
+        isinstance(y_soft, np.ndarray)
+        and y_soft.ndim == 2
+        and y_soft.shape[0] == B
+        and (K is None or y_soft.shape[1] == K)
+    )
+    if shape_ok and y_soft.dtype.kind == "f" and y_soft.dtype != x.dtype:
+        raise ValueError(
+            f"{func}: mix: expected soft labels of dtype {x.dtype}, the images' (and the "
+            f"model's), got {y_soft.dtype}"
+        )
+    if not shape_ok or y_soft.dtype != x.dtype:
         got = (
             f"shape {y_soft.shape} of dtype {y_soft.dtype}"
             if isinstance(y_soft, np.ndarray)
@@ -233,6 +243,24 @@ def _mixed(result: Any, x: np.ndarray, K: int | None, func: str) -> tuple[np.nda
             f"mix num_classes = K), got {got}"
         )
     return x_mixed, y_soft
+
+
+def _num_classes(model: nn.Module, x: np.ndarray, func: str) -> int:
+    """K, the number of classes of the model's logits (B, K) for the batch x, read from its
+    logits for x[:1] in evaluation mode (no BatchNorm statistics updated, no Dropout draw);
+    the model's mode is restored afterwards."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        logits = _main(model(x[:1]))
+    finally:
+        model.train(was_training)
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2:
+        raise ValueError(
+            f"{func}: model: expected logits (B, K) for mix= (one class distribution per "
+            f"image), got shape {np.shape(logits)}"
+        )
+    return int(logits.shape[1])
 
 
 def _fraction(right: int, counted: int, classes: bool) -> float | None:
@@ -355,8 +383,11 @@ def _validation(
     batch_size: int = 512,
     *,
     func: str = "fit",
+    one_hot: bool = False,
 ) -> tuple[float, float | None]:
-    """(mean loss, accuracy or None) on held-out data, in evaluation mode."""
+    """(mean loss, accuracy or None) on held-out data, in evaluation mode; with ``one_hot``
+    the loss gets class indices y (N,) as one-hot rows in the logits' dtype (the soft-label
+    form a mix trains on), the accuracy still the indices'."""
     was_training = getattr(model, "training", False)
     model.eval()
     total_loss, right, counted, classes = 0.0, 0, 0, True
@@ -364,7 +395,8 @@ def _validation(
         for k in range(0, X.shape[0], batch_size):
             logits = _main(model(X[k : k + batch_size]))
             labels = y[k : k + batch_size]
-            value, _ = _loss_and_grad(loss_fn(logits, labels), logits, func)
+            target = np.eye(logits.shape[1], dtype=logits.dtype)[labels] if one_hot else labels
+            value, _ = _loss_and_grad(loss_fn(logits, target), logits, func)
             total_loss += value * labels.shape[0]
             hits = _hits(logits, labels)
             classes = classes and hits is not None
@@ -476,11 +508,18 @@ def fit(
         ℓ = −(1/B) Σ_β Σ_c y_soft[β, c] log softmax(z_β)_c (PyTorch's ``CrossEntropyLoss``
         with probabilities); a ``loss=`` of yours must take probabilities too (a loss of
         class indices only — ``softmax_cross_entropy``, ``nll_loss``, ``NLLLoss`` — is
-        refused by name). Needs y as (N,) class indices. It draws from the loop's generator,
+        refused by name). Needs y (of ``train_data`` and ``val_data``) as (N,) class
+        indices, all in [0, K): K is read from the model's logits for one image of the first
+        batch (in evaluation mode, before the first mix), and every label is checked against
+        it before the first step, whatever the loss. It draws from the loop's generator,
         so a run with a mix repeats from its seed and resumes from a checkpoint exactly
         (the checkpoint does not record which mix was used: resume with the same one).
         ``train_accuracy`` counts a mixed example right when the model picks the argmax of
-        its soft label (see :class:`History`); ``val_data`` is not mixed.
+        its soft label (see :class:`History`). ``val_data`` is not mixed, but its loss is
+        given the one-hot rows of its class indices, (N, K) in the model's dtype — the
+        soft-label form the training loss sees, so any loss that trains also validates
+        (``cross_entropy`` gives the same value on them as on the indices); ``val_accuracy``
+        is against the indices.
     scheduler : a :class:`cnnmath.optim.LRScheduler` of ``optimizer`` (e.g.
         ``CosineAnnealingLR(optimizer, T_max=epochs)``, or a warm-up first with
         ``SequentialLR``), stepped once after every epoch, as in PyTorch; epoch e runs at the
@@ -575,6 +614,16 @@ def fit(
                 f"{func}: train_data: expected y as (N,) integer class indices for mix= (MixUp "
                 f"and CutMix mix whole images' labels), got shape {y.shape} of dtype {y.dtype}"
             )
+        _check_labels_nonnegative("train_data", y, func=func)
+        if val_data is not None:
+            y_val = val_data[1]
+            if y_val.dtype.kind not in "iu" or y_val.ndim != 1:
+                raise ValueError(
+                    f"{func}: val_data: expected y as (N,) integer class indices for mix= "
+                    "(the loss gets their one-hot rows, the soft-label form it trains on), got "
+                    f"shape {y_val.shape} of dtype {y_val.dtype}"
+                )
+            _check_labels_nonnegative("val_data", y_val, func=func)
         if loss is not None and _index_only(loss):
             name = getattr(getattr(loss, "func", loss), "__name__", type(loss).__name__)
             raise ValueError(
@@ -680,7 +729,7 @@ def _fit(
     # the default losses' class indices are checked against the model's K once; a user's loss
     # checks its own targets (which may hold an ignore_index, or not be classes at all)
     labels_checked = loss_fn not in (losses.softmax_cross_entropy, losses.cross_entropy)
-    K = None  # the model's number of classes, read from the first batch's logits with a mix
+    K = None  # the model's number of classes, read from the first batch with a mix
     for epoch in range(len(history), epochs):
         t0 = time.perf_counter()
         lr = float(optimizer.lr)  # this epoch's rate (set by the scheduler after the last one)
@@ -694,12 +743,15 @@ def _fit(
                 if augment is not None:
                     x_batch = augment(x_batch, rng)
                 if mix is not None:
+                    if K is None:  # every label against the model's K, before the first mix
+                        K = _num_classes(model, x_batch, func)
+                        _check_labels_fit("train_data", y, K, func=func)
+                        if val_data is not None:
+                            _check_labels_fit("val_data", val_data[1], K, func=func)
+                        labels_checked = True
                     x_batch, y_batch = _mixed(mix(x_batch, y_batch, rng), x_batch, K, func)
                 z = model(x_batch)
                 logits = _main(z)
-                if mix is not None and K is None:  # the soft labels' K against the model's
-                    K = logits.shape[1]
-                    _mixed((x_batch, y_batch), x_batch, K, func)
                 if not labels_checked:
                     _check_labels_fit("train_data", y, logits.shape[1], func=func)
                     if val_data is not None:
@@ -742,7 +794,7 @@ def _fit(
         }
         if val_data is not None:
             record["val_loss"], record["val_accuracy"] = _validation(
-                model, *val_data, loss_fn, func=func
+                model, *val_data, loss_fn, func=func, one_hot=mix is not None
             )
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
