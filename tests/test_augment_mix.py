@@ -11,6 +11,7 @@ of ``fit`` with a mix; a run never interrupted for resumption (bit for bit).
 from __future__ import annotations
 
 import functools
+import re
 import types
 
 import numpy as np
@@ -708,3 +709,31 @@ def test_a_mix_of_the_wrong_dtype_is_told_the_dtype_only():
     assert "num_classes" not in str(info.value)
     with pytest.raises(ValueError, match=r"give the mix num_classes = K"):
         _fit_with(mix=lambda x, yb, rng: (x, yb))  # class indices back
+
+
+def test_the_porting_rows_mix_calls_run_as_written():
+    """docs/porting.md's MixUp / CutMix row: its deterministic calls run on class indices,
+    and its fit example has the row's α (torchvision's MixUp(alpha=0.2))."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "porting.md"
+    row = next(line for line in doc.read_text("utf-8").splitlines() if "v2.MixUp(" in line)
+    alpha = float(re.search(r"v2\.MixUp\(alpha=([\d.]+)", row).group(1))
+    namespace = {
+        "functools": functools,
+        "random_mix": random_mix,
+        "mixup": mixup,
+        "cutmix": cutmix,
+        "K": K,
+        "x": X0,
+        "y": Y0,
+        "lam": 0.3,
+        "box": (1, 2, 3, 4),
+    }
+    example = re.search(r"`fit\(\.\.\., mix=(functools\.partial\(.*?\))\)`", row).group(1)
+    mix = eval(example, namespace)
+    assert mix.keywords["mixup_alpha"] == alpha
+    assert mix(X0, Y0, RNG(0))[1].shape == (B, K)
+    halves = re.search(r"Deterministic halves `(mixup\(.*?\))`, `(cutmix\(.*?\))`", row)
+    for call in halves.groups():
+        assert eval(call, namespace)[1].shape == (B, K), call
