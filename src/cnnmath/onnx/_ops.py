@@ -2988,11 +2988,16 @@ def check_inputs(node: Node, ins: list[Operand]) -> list[Operand]:
     versions = SIGNATURES.get(node.op_type)
     if versions is None:
         return list(ins)
-    names, required = next(
-        (names.split(), required)
-        for since, names, required in reversed(versions)
-        if since <= node.opset
+    found = next(
+        ((spec.split(), req) for since, spec, req in reversed(versions) if since <= node.opset),
+        None,
     )
+    if found is None:  # the op first appears in a later opset than the file's
+        raise refuse(
+            node,
+            f"not defined before opset {versions[0][0]}, the file's opset is {node.opset}",
+        )
+    names, required = found
     if node.op_type not in VARIADIC:
         return _inputs(node, ins, names, required)
     for i, operand in enumerate(ins or [None]):
