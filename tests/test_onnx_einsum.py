@@ -250,6 +250,27 @@ def test_scatter_nd_reductions_are_onnxruntimes(reduction):
                 graph.backward(np.ones_like(got))
 
 
+def test_scatter_nd_none_with_a_place_written_twice_differentiates_what_it_computes():
+    """Reduction "none", rows repeated (3 writes of row 1, 2 of the 2-D place (0, 3)): the
+    last write wins (onnxruntime's value), so only that update gets G there, an overwritten
+    one gets 0, and data gets 0 at every written place: finite differences of the forward."""
+    node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], name="s")
+    data = _model([node], [("data", F64), ("indices", I64), ("updates", F64)]).SerializeToString()
+    graph = load(data)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 2))
+    for indices in (np.array([[1], [0], [1], [1]]), np.array([[[0, 3], [2, 1]], [[0, 3], [1, 1]]])):
+        updates = rng.standard_normal(indices.shape[:-1] + x.shape[indices.shape[-1] :])
+        got = graph(x, indices, updates)
+        assert (
+            rel_error(got, _onnxruntime(data, dict(data=x, indices=indices, updates=updates))) == 0
+        )
+        check_input_gradients(graph, [x, indices, updates], wrt=[0, 2])
+    _, _, g_updates = graph.backward(np.ones_like(got))
+    np.testing.assert_array_equal(g_updates[0, 0], np.zeros(2))  # (0, 3) written again later
+    np.testing.assert_array_equal(g_updates[1, 0], np.ones(2))
+
+
 def test_scatter_nd_refuses_indices_outside_data_naming_the_node():
     node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], name="s")
     graph = load(
