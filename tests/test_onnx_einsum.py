@@ -271,6 +271,42 @@ def test_scatter_nd_none_with_a_place_written_twice_differentiates_what_it_compu
     np.testing.assert_array_equal(g_updates[1, 0], np.ones(2))
 
 
+@pytest.mark.parametrize("reduction", ["mul", "max"])
+@pytest.mark.parametrize("source", ["shape", "x", "initializer"])
+def test_scatter_nd_mul_max_refuse_backward_only_when_a_gradient_must_flow(reduction, source):
+    """y = x + ScatterND(m, const indices, u): a mask m = ConstantOfShape(Shape(x)) with u a
+    Constant depends on no value nor parameter, so backward passes x's gradient by (the
+    reviewer's graph); m = Relu(x), or u an initializer (a parameter), does, and backward is
+    refused naming the node."""
+    one, u = numpy_helper.from_array(np.array([1.0])), np.full(3, 5.0)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("ConstantOfShape", ["s"], ["c"], value=one),
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node(
+            "ScatterND",
+            ["r" if source == "x" else "c", "idx", "u"],
+            ["mask"],
+            reduction=reduction,
+            name="sc",
+        ),
+        helper.make_node("Add", ["x", "mask"], ["y"]),
+    ]
+    inits = [("idx", np.array([[0, 0], [1, 1], [2, 2]], np.int64))]
+    if source == "initializer":
+        inits.append(("u", u))
+    else:  # a Constant: a buffer, not trained
+        nodes.insert(0, helper.make_node("Constant", [], ["u"], value=numpy_helper.from_array(u)))
+    graph = load(_model(nodes, [("x", F64)], inits=inits, opset=18).SerializeToString())
+    x = np.random.default_rng(6).standard_normal((3, 4))
+    y = graph(x)
+    if source == "shape":
+        np.testing.assert_array_equal(graph.backward(np.ones_like(y)), np.ones_like(x))
+    else:
+        with pytest.raises(ValueError, match=rf"node 'sc' \(ScatterND\): backward: .*{reduction}"):
+            graph.backward(np.ones_like(y))
+
+
 def test_scatter_nd_refuses_indices_outside_data_naming_the_node():
     node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], name="s")
     graph = load(
