@@ -127,6 +127,12 @@ BAD = [
     ("...i->i", [(2, 2)], ValueError, r"'\.\.\.' in the output when an input has it"),
     ("ij", [(2,)], ValueError, r"operands\[0\]: expected 2 axes for term 'ij'"),
     ("ij,jk", [(2, 3), (2, 3)], ValueError, r"operands\[1\]: expected size 3 \(or 1\)"),
+    (  # no invented letter for the axes '...' stands for
+        "...i,...i",
+        [(2, 3), (4, 3)],
+        ValueError,
+        r"operands\[1\]: expected size 2 \(or 1\) for the dimensions under '\.\.\.' \(axis 0\)",
+    ),
 ]
 
 

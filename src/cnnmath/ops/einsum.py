@@ -132,7 +132,7 @@ def _plan(func: str, equation: str, shapes: list[tuple[int, ...]]) -> _Plan:
     where: dict[str, int] = {}
     for i, (labels, shape) in enumerate(zip(inputs, shapes)):
         mine: dict[str, int] = {}
-        for label, n in zip(labels, shape):
+        for axis, (label, n) in enumerate(zip(labels, shape)):
             if mine.setdefault(label, n) != n:
                 raise ValueError(
                     f"{func}: operands[{i}]: expected equal sizes for label {label!r}, repeated "
@@ -140,8 +140,14 @@ def _plan(func: str, equation: str, shapes: list[tuple[int, ...]]) -> _Plan:
                 )
             m = sizes.get(label, 1)
             if n != m and 1 not in (n, m):
+                # a letter standing for '...' is no label the caller wrote: name the ellipsis
+                what = (
+                    f"the dimensions under '...' (axis {axis})"
+                    if label in broadcast
+                    else f"label {label!r}"
+                )
                 raise ValueError(
-                    f"{func}: operands[{i}]: expected size {m} (or 1) for label {label!r}, as in "
+                    f"{func}: operands[{i}]: expected size {m} (or 1) for {what}, as in "
                     f"operands[{where[label]}], got {n} (shape {shape}, equation {equation!r})"
                 )
             if n != 1 or label not in sizes:
