@@ -197,6 +197,21 @@ def test_a_run_time_shape_larger_than_memory_is_refused_naming_the_node_and_the_
         load(_model([node], [("x", F32)], F32, inits=[("s", s)]).SerializeToString())
 
 
+def test_an_empty_shape_numpy_cannot_make_is_refused_naming_the_node():
+    """[0, 2**62] of float32 has no elements, but NumPy cannot make it (2**62 · 4 bytes past
+    its index type): refused naming the node at run time and when folded at load, where
+    onnxruntime returns an empty tensor; [0, 2**60] NumPy can make, and does."""
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"], name="c")
+    graph = load(_model([node], [("s", I64)], F32).SerializeToString())
+    assert graph(np.array([0, 2**60], np.int64)).shape == (0, 2**60)
+    message = r"node 'c' \(ConstantOfShape\): .*shape \(0, 4611686018427387904\).* even empty"
+    with pytest.raises(ValueError, match=message):
+        graph(np.array([0, 2**62], np.int64))
+    s = np.array([0, 2**62], np.int64)
+    with pytest.raises(ValueError, match=message):
+        load(_model([node], [("x", F32)], F32, inits=[("s", s)]).SerializeToString())
+
+
 # ---------------------------------------------------------------------------------------------
 # ScatterND
 

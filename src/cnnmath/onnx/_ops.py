@@ -343,8 +343,16 @@ def _memory_bytes() -> int:
 def _guard(shape: Sequence[int], itemsize: int) -> None:
     """Refuse an array of ``shape`` before it is allocated: more than ``FOLD_LIMIT`` elements
     while loading, more bytes than this machine's memory at run time. Python ints: a product
-    of int64 dimensions can wrap to 0."""
+    of int64 dimensions can wrap to 0. An empty shape is refused too where NumPy cannot
+    make it: the other dimensions and the item size multiply past its index type."""
     n = math.prod(int(v) for v in shape)
+    span = itemsize * math.prod(int(v) for v in shape if v)
+    if n == 0 and span > np.iinfo(np.intp).max:  # a non-empty one: more than memory, below
+        raise _TooLarge(
+            f"the output would have shape {tuple(shape)}, which NumPy cannot make even "
+            f"empty: its sizes other than 0 times the item size ({itemsize}) come to {span} "
+            f"bytes, more than its limit of {np.iinfo(np.intp).max}"
+        )
     limit = _fold_limit.get()
     if limit is not None and n > limit:
         raise _TooLarge(
