@@ -197,6 +197,21 @@ def test_a_run_time_shape_larger_than_memory_is_refused_naming_the_node_and_the_
         load(_model([node], [("x", F32)], F32, inits=[("s", s)]).SerializeToString())
 
 
+def test_an_empty_shape_numpy_cannot_make_is_refused_naming_the_node():
+    """[0, 2**62] of float32 has no elements, but NumPy cannot make it (2**62 · 4 bytes past
+    its index type): refused naming the node at run time and when folded at load, where
+    onnxruntime returns an empty tensor; [0, 2**60] NumPy can make, and does."""
+    node = helper.make_node("ConstantOfShape", ["s"], ["y"], name="c")
+    graph = load(_model([node], [("s", I64)], F32).SerializeToString())
+    assert graph(np.array([0, 2**60], np.int64)).shape == (0, 2**60)
+    message = r"node 'c' \(ConstantOfShape\): .*shape \(0, 4611686018427387904\).* even empty"
+    with pytest.raises(ValueError, match=message):
+        graph(np.array([0, 2**62], np.int64))
+    s = np.array([0, 2**62], np.int64)
+    with pytest.raises(ValueError, match=message):
+        load(_model([node], [("x", F32)], F32, inits=[("s", s)]).SerializeToString())
+
+
 # ---------------------------------------------------------------------------------------------
 # ScatterND
 
@@ -248,6 +263,63 @@ def test_scatter_nd_reductions_are_onnxruntimes(reduction):
                 ValueError, match=rf"node 's' \(ScatterND\): backward: .*{reduction}"
             ):
                 graph.backward(np.ones_like(got))
+
+
+def test_scatter_nd_none_with_a_place_written_twice_differentiates_what_it_computes():
+    """Reduction "none", rows repeated (3 writes of row 1, 2 of the 2-D place (0, 3)): the
+    last write wins (onnxruntime's value), so only that update gets G there, an overwritten
+    one gets 0, and data gets 0 at every written place: finite differences of the forward."""
+    node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], name="s")
+    data = _model([node], [("data", F64), ("indices", I64), ("updates", F64)]).SerializeToString()
+    graph = load(data)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 2))
+    for indices in (np.array([[1], [0], [1], [1]]), np.array([[[0, 3], [2, 1]], [[0, 3], [1, 1]]])):
+        updates = rng.standard_normal(indices.shape[:-1] + x.shape[indices.shape[-1] :])
+        got = graph(x, indices, updates)
+        assert (
+            rel_error(got, _onnxruntime(data, dict(data=x, indices=indices, updates=updates))) == 0
+        )
+        check_input_gradients(graph, [x, indices, updates], wrt=[0, 2])
+    _, _, g_updates = graph.backward(np.ones_like(got))
+    np.testing.assert_array_equal(g_updates[0, 0], np.zeros(2))  # (0, 3) written again later
+    np.testing.assert_array_equal(g_updates[1, 0], np.ones(2))
+
+
+@pytest.mark.parametrize("reduction", ["mul", "max"])
+@pytest.mark.parametrize("source", ["shape", "x", "initializer"])
+def test_scatter_nd_mul_max_refuse_backward_only_when_a_gradient_must_flow(reduction, source):
+    """y = x + ScatterND(m, const indices, u): a mask m = ConstantOfShape(Shape(x)) with u a
+    Constant depends on no value nor parameter, so backward passes x's gradient by (the
+    reviewer's graph); m = Relu(x), or u an initializer (a parameter), does, and backward is
+    refused naming the node."""
+    one, u = numpy_helper.from_array(np.array([1.0])), np.full(3, 5.0)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("ConstantOfShape", ["s"], ["c"], value=one),
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node(
+            "ScatterND",
+            ["r" if source == "x" else "c", "idx", "u"],
+            ["mask"],
+            reduction=reduction,
+            name="sc",
+        ),
+        helper.make_node("Add", ["x", "mask"], ["y"]),
+    ]
+    inits = [("idx", np.array([[0, 0], [1, 1], [2, 2]], np.int64))]
+    if source == "initializer":
+        inits.append(("u", u))
+    else:  # a Constant: a buffer, not trained
+        nodes.insert(0, helper.make_node("Constant", [], ["u"], value=numpy_helper.from_array(u)))
+    graph = load(_model(nodes, [("x", F64)], inits=inits, opset=18).SerializeToString())
+    x = np.random.default_rng(6).standard_normal((3, 4))
+    y = graph(x)
+    if source == "shape":
+        np.testing.assert_array_equal(graph.backward(np.ones_like(y)), np.ones_like(x))
+    else:
+        with pytest.raises(ValueError, match=rf"node 'sc' \(ScatterND\): backward: .*{reduction}"):
+            graph.backward(np.ones_like(y))
 
 
 def test_scatter_nd_refuses_indices_outside_data_naming_the_node():

@@ -283,6 +283,25 @@ def test_opsets_before_11_are_refused():
         load(_model([helper.make_node("Relu", ["x"], ["y"])], (2,), opset=10).SerializeToString())
 
 
+@pytest.mark.parametrize(
+    "op, n_inputs, since, opset",
+    [
+        ("Einsum", 2, 12, 11),
+        ("GridSample", 2, 16, 15),
+        ("CastLike", 2, 15, 14),
+        ("GroupNormalization", 3, 18, 17),
+        ("AffineGrid", 2, 20, 19),
+    ],
+)
+def test_an_op_newer_than_the_files_opset_is_refused_by_name(op, n_inputs, since, opset):
+    names = [f"in{i}" for i in range(n_inputs)]
+    inputs = [(n, np.ones((2, 2), np.float32)) for n in names]
+    model = _graph([helper.make_node(op, names, ["y"], name="n")], inputs, opset=opset)
+    message = f"node 'n' \\({op}\\): not defined before opset {since}, the file's opset is {opset}"
+    with pytest.raises(ValueError, match=message):
+        load(model.SerializeToString())
+
+
 # ---------------------------------------------------------------------------------------------
 # Untrusted files
 

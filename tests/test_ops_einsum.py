@@ -31,6 +31,9 @@ EQUATIONS = [
     ("iij,jk->ki", [(3, 3, 2), (2, 4)]),  # a diagonal inside a product
     ("B G H I D, B G H J D -> B G H I J", [(1, 2, 2, 3, 4), (1, 2, 2, 5, 4)]),  # maxvit_t's
     ("->", [()]),  # a scalar
+    ("ij,ik,jk->", [(1, 1), (3, 1), (4, 1)]),  # size-1 labels broadcast, summed out
+    ("bi,bj->bij", [(1, 3), (4, 2)]),  # a size-1 label broadcast into the output
+    ("ii,i->i", [(1, 1), (3,)]),  # a size-1 diagonal broadcast
 ]
 
 
@@ -73,6 +76,29 @@ def test_gradients_match_finite_differences(equation, shapes):
     check_gradients(lambda *xs: einsum(equation, *xs), backward, _operands(shapes, seed=2))
 
 
+def test_a_broadcast_size_1_label_costs_the_forwards_memory_in_backward():
+    """Equation "ij,ik,jk->", X0 of shape (1, 1) against (n, 1) twice: X0's gradient sums an
+    (n, n) product, which backward must not build (32 MB for n = 2000) to reduce it to
+    (1, 1); its peak stays within a few times the operands' bytes, as the forward's."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    equation = "ij,ik,jk->"
+    einsum_backward(equation, np.ones(()), *_operands([(1, 1), (3, 1), (3, 1)]))  # warm up
+    operands = [rng.standard_normal(s) for s in [(1, 1), (2000, 1), (2000, 1)]]
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        grads = einsum_backward(equation, np.ones(()), *operands)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * sum(x.nbytes for x in operands), peak
+    x0, x1, x2 = operands
+    np.testing.assert_allclose(grads[0], [[x1.sum() * x2.sum()]], rtol=1e-12)
+    np.testing.assert_allclose(grads[1], np.full_like(x1, x0[0, 0] * x2.sum()), rtol=1e-12)
+
+
 def test_float32_stays_float32_and_the_output_is_never_a_view():
     x = np.arange(9, dtype=np.float32).reshape(3, 3)
     for equation in ("ij->ji", "ii->i", "ij->ij"):
@@ -101,6 +127,12 @@ BAD = [
     ("...i->i", [(2, 2)], ValueError, r"'\.\.\.' in the output when an input has it"),
     ("ij", [(2,)], ValueError, r"operands\[0\]: expected 2 axes for term 'ij'"),
     ("ij,jk", [(2, 3), (2, 3)], ValueError, r"operands\[1\]: expected size 3 \(or 1\)"),
+    (  # no invented letter for the axes '...' stands for
+        "...i,...i",
+        [(2, 3), (4, 3)],
+        ValueError,
+        r"operands\[1\]: expected size 2 \(or 1\) for the dimensions under '\.\.\.' \(axis 0\)",
+    ),
 ]
 
 

@@ -343,8 +343,16 @@ def _memory_bytes() -> int:
 def _guard(shape: Sequence[int], itemsize: int) -> None:
     """Refuse an array of ``shape`` before it is allocated: more than ``FOLD_LIMIT`` elements
     while loading, more bytes than this machine's memory at run time. Python ints: a product
-    of int64 dimensions can wrap to 0."""
+    of int64 dimensions can wrap to 0. An empty shape is refused too where NumPy cannot
+    make it: the other dimensions and the item size multiply past its index type."""
     n = math.prod(int(v) for v in shape)
+    span = itemsize * math.prod(int(v) for v in shape if v)
+    if n == 0 and span > np.iinfo(np.intp).max:  # a non-empty one: more than memory, below
+        raise _TooLarge(
+            f"the output would have shape {tuple(shape)}, which NumPy cannot make even "
+            f"empty: its sizes other than 0 times the item size ({itemsize}) come to {span} "
+            f"bytes, more than its limit of {np.iinfo(np.intp).max}"
+        )
     limit = _fold_limit.get()
     if limit is not None and n > limit:
         raise _TooLarge(
@@ -1965,13 +1973,23 @@ class _Einsum(_Op):
 
 class _ScatterND(_Op):
     """ScatterND: a copy of data with the slices indices lists replaced by (or combined
-    with) updates (``_scatter``); gradients for reductions "none" and "add"."""
+    with) updates (``_scatter``); gradients for reductions "none" and "add". For "mul",
+    "max" and "min" backward is refused only when data or updates depends on a graph
+    input's values or a parameter (``differentiable``, from the loader); a mask built from
+    shapes and constants passes None back."""
 
     roles = ("data", "indices", "updates")
 
-    def __init__(self, node: Node, operands: Sequence[Operand], reduction: str) -> None:
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        reduction: str,
+        differentiable: bool = True,
+    ) -> None:
         super().__init__(node, operands)
         self.reduction = reduction
+        self.differentiable = differentiable
 
     def compute(self, data: Any, indices: Any, updates: Any) -> tuple[np.ndarray, Any]:
         try:
@@ -1983,6 +2001,8 @@ class _ScatterND(_Op):
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         if not _is_float(np.asarray(args[0])):
             return [None, None, None]
+        if not self.differentiable and REDUCTIONS[self.reduction] not in (None, np.add):
+            return [None, None, None]  # nothing before it takes a gradient
         try:
             g_data, g_updates = scatter_nd_backward(g, ctx, self.reduction)
         except ValueError as e:
@@ -2988,11 +3008,16 @@ def check_inputs(node: Node, ins: list[Operand]) -> list[Operand]:
     versions = SIGNATURES.get(node.op_type)
     if versions is None:
         return list(ins)
-    names, required = next(
-        (names.split(), required)
-        for since, names, required in reversed(versions)
-        if since <= node.opset
+    found = next(
+        ((spec.split(), req) for since, spec, req in reversed(versions) if since <= node.opset),
+        None,
     )
+    if found is None:  # the op first appears in a later opset than the file's
+        raise refuse(
+            node,
+            f"not defined before opset {versions[0][0]}, the file's opset is {node.opset}",
+        )
+    names, required = found
     if node.op_type not in VARIADIC:
         return _inputs(node, ins, names, required)
     for i, operand in enumerate(ins or [None]):
@@ -4929,7 +4954,48 @@ def scatter_nd_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
             node, f"attribute 'reduction': expected one of {list(REDUCTIONS)}, got {reduction!r}"
         )
     operands = [ins[0], _plain(ins[1]), ins[2]]
-    return _generic(_ScatterND(node, operands, reduction), operands)
+    differentiable = _differentiable(info, ins[0]) or _differentiable(info, ins[2])
+    return _generic(_ScatterND(node, operands, reduction, differentiable), operands)
+
+
+#: ONNX element types a value may take a gradient in (0: not known at load time)
+_GRADIENT_TYPES = (0, 1, 10, 11, 16)
+
+
+def _differentiable(info: dict[str, Any], operand: Operand) -> bool:
+    """Whether the operand's value may depend on a parameter or on a graph input's values
+    (so a gradient can be asked of it): a float parameter; a run-time value of a float (or
+    unknown) type that is a graph input, or made by a node with parameters or from such a
+    value. Shape, Size and ConstantOfShape depend on no values; an integer or bool value
+    takes no gradient. A walk back through the nodes built so far (``info["producers"]``),
+    each value decided once."""
+    if operand is None:
+        return False
+    if isinstance(operand, Const):
+        return operand.param is not None
+    memo: dict[str, bool] = info.setdefault("differentiable", {})
+    stack = [operand.name]
+    while stack:
+        name = stack[-1]
+        if name in memo:
+            stack.pop()
+            continue
+        producer = info["producers"].get(name)
+        if (info["types"].get(name) or 0) not in _GRADIENT_TYPES:
+            memo[name] = False
+        elif producer is None:  # a graph input (or a layer's extra output)
+            memo[name] = True
+        elif isinstance(producer[0], (_Shape, _Size, _ConstantOfShape)):
+            memo[name] = False
+        elif producer[0].parameters():
+            memo[name] = True
+        elif pending := [r for r in producer[1] if r not in memo]:
+            stack.extend(pending)
+            continue
+        else:
+            memo[name] = any(memo[r] for r in producer[1])
+        stack.pop()
+    return memo[operand.name]
 
 
 def _lp_order(node: Node, attrs: Attrs) -> int:

@@ -11,7 +11,10 @@ for every i of indices' leading axes (as torch's ``index_put_``; swin_t's attent
 such a write). Rows may be negative (counted from the end of their axis, as onnxruntime).
 Gradients, for "none" and "add": ∂ℓ/∂data = G where no row writes (everywhere for "add"),
 ∂ℓ/∂updates[i] = G[indices[i]]. ONNX leaves a place written twice by "none" undefined (the
-last write wins here, as NumPy's assignment); "mul", "max" and "min" have no gradient here.
+last write wins here, as NumPy's assignment and onnxruntime); the gradient is that of the
+function computed: only the kept update (each place's last writer) gets G there, an
+overwritten one gets 0 (torch's ``index_put_`` gives both G). "mul", "max" and "min" have
+no gradient here.
 """
 
 from __future__ import annotations
@@ -86,10 +89,16 @@ def scatter_nd_backward(
     g: np.ndarray, where: tuple[np.ndarray, ...], reduction: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(∂ℓ/∂data, ∂ℓ/∂updates) of Y = scatter_nd(data, indices, updates, reduction) given
-    G = ∂ℓ/∂Y, for reduction "none" (the replaced places get no gradient) and "add"."""
+    G = ∂ℓ/∂Y, for reduction "none" (the replaced places get no data gradient, and an update
+    a later row overwrote gets none either) and "add"."""
     if reduction not in ("none", "add"):
         raise ValueError(f"attribute 'reduction': {reduction!r} has no gradient here")
-    g_data = g.copy()
+    g_data, g_updates = g.copy(), g[where]
     if reduction == "none":
         g_data[where] = 0
-    return g_data, g[where]
+        rows = np.arange(where[0].size).reshape(where[0].shape)
+        if rows.size > 1:  # the kept row of each place, by the forward's own assignment
+            owner = np.full(g.shape[: len(where)], -1, np.int64)
+            owner[where] = rows
+            g_updates[owner[where] != rows] = 0
+    return g_data, g_updates

@@ -132,7 +132,7 @@ def _plan(func: str, equation: str, shapes: list[tuple[int, ...]]) -> _Plan:
     where: dict[str, int] = {}
     for i, (labels, shape) in enumerate(zip(inputs, shapes)):
         mine: dict[str, int] = {}
-        for label, n in zip(labels, shape):
+        for axis, (label, n) in enumerate(zip(labels, shape)):
             if mine.setdefault(label, n) != n:
                 raise ValueError(
                     f"{func}: operands[{i}]: expected equal sizes for label {label!r}, repeated "
@@ -140,8 +140,14 @@ def _plan(func: str, equation: str, shapes: list[tuple[int, ...]]) -> _Plan:
                 )
             m = sizes.get(label, 1)
             if n != m and 1 not in (n, m):
+                # a letter standing for '...' is no label the caller wrote: name the ellipsis
+                what = (
+                    f"the dimensions under '...' (axis {axis})"
+                    if label in broadcast
+                    else f"label {label!r}"
+                )
                 raise ValueError(
-                    f"{func}: operands[{i}]: expected size {m} (or 1) for label {label!r}, as in "
+                    f"{func}: operands[{i}]: expected size {m} (or 1) for {what}, as in "
                     f"operands[{where[label]}], got {n} (shape {shape}, equation {equation!r})"
                 )
             if n != 1 or label not in sizes:
@@ -222,17 +228,18 @@ def einsum_backward(
         others = [j for j in range(len(operands)) if j != k]
         unique = "".join(dict.fromkeys(labels))  # k's labels, each once (its diagonal)
         seen = set(plan.output).union(*(plan.inputs[j] for j in others))
-        kept = "".join(c for c in unique if c in seen)
+        size_k = [X_k.shape[labels.index(c)] for c in unique]
+        # an axis of size 1 broadcast against n: the n gradients add up, so the einsum sums
+        # the label (never building the n of them); a label only k has is summed out of k
+        # alone: the sum does not depend on it, so its gradient is broadcast back
+        kept = "".join(
+            c for c, n in zip(unique, size_k) if c in seen and (n != 1 or plan.sizes[c] == 1)
+        )
         terms = ",".join([plan.output, *(plan.inputs[j] for j in others)])
         dX = np.einsum(
             f"{terms}->{kept}", G, *(operands[j] for j in others), optimize=len(others) > 0
         )
-        # labels summed out of k alone: the sum does not depend on them; broadcast back
-        dX = np.expand_dims(dX, [p for p, c in enumerate(unique) if c not in seen])
-        size_k = [X_k.shape[labels.index(c)] for c in unique]
-        ones = tuple(p for p, n in enumerate(size_k) if n == 1 and dX.shape[p] != 1)
-        if ones:  # an axis of size 1 broadcast against n: the n gradients add up
-            dX = dX.sum(axis=ones, keepdims=True)
+        dX = np.expand_dims(dX, [p for p, c in enumerate(unique) if c not in kept])
         dX = np.broadcast_to(dX, size_k)
         if len(unique) == len(labels):
             grads.append(np.array(dX, dtype=dtype, order="C"))  # never a view of G
