@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnnmath import nn
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper  # noqa: E402
 
-from cnnmath.onnx import load  # noqa: E402
+from cnnmath.onnx import load, save  # noqa: E402
 from helpers import check_input_gradients  # noqa: E402
 
 
@@ -109,3 +111,75 @@ def test_maxpool_indices_refused_where_no_op_computes_them(kw, shape, pattern):
     )
     with pytest.raises(ValueError, match=r"MaxPool.*" + pattern):
         load(data)
+
+
+def _ort_outputs(path, feeds):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+_POOLS = {1: (nn.MaxPool1d, nn.MaxUnpool1d), 3: (nn.MaxPool3d, nn.MaxUnpool3d)}
+
+# (pool kwargs, unpool args, x shape, output_size: None, "x" (the pool's input) or the sizes
+# of a second float input); the unpool's plane differs from the pool's input plane in all
+# but the "x" cases, so the file must rebase ONNX's whole-tensor index
+_GEOMETRIES = [
+    ({"kernel_size": 2}, (2,), (2, 3, 9), None),  # odd: 8 back
+    ({"kernel_size": 3, "stride": 2, "padding": 1}, (3, 2, 1), (2, 2, 9), "x"),
+    ({"kernel_size": 3, "stride": 2, "ceil_mode": True}, (3, 2), (2, 1, 8), "x"),  # below
+    ({"kernel_size": 2, "stride": 3}, (2, 3), (2, 2, 8), (10,)),  # above the default
+    ({"kernel_size": 2}, (2,), (2, 2, 4, 4, 4), None),
+    ({"kernel_size": 2}, (2,), (2, 2, 5, 4, 5), "x"),
+    ({"kernel_size": (2, 3, 2), "stride": (2, 2, 1)}, ((2, 3, 2), (2, 2, 1)), (2, 1, 4, 7, 4),
+     "x"),
+    ({"kernel_size": 2, "dilation": (1, 2, 1)}, (2,), (2, 2, 4, 5, 4), (4, 5, 4)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("pool", "unpool", "shape", "size"), _GEOMETRIES)
+def test_saved_unpool_equals_onnxruntime_in_every_geometry(tmp_path, pool, unpool, shape, size):
+    """onnxruntime runs the file as cnnmath runs the graph; several batch sizes; the file
+    loads back to the same numbers; the indices returned are cnnmath's (each plane's)."""
+    r = len(shape) - 2
+    Pool, Unpool = _POOLS[r]
+    inputs = ("x",) if not isinstance(size, tuple) else ("x", "like")
+    g = nn.Graph(inputs=inputs)
+    y, i = g.add(Pool(**pool, return_indices=True), "x", name="pool")
+    read = () if size is None else (inputs[-1],)
+    g.add(Unpool(*unpool), y, i, *read, name="un")
+    g.set_output("un", i)
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    like = np.zeros((shape[0], 1, *size), np.float32) if isinstance(size, tuple) else None
+    save(g, tmp_path / "m.onnx", x if like is None else (x, like))
+    back = load(tmp_path / "m.onnx")
+    for n in (shape[0], 1, 3):
+        xs = rng.standard_normal((n, *shape[1:])).astype(np.float32)
+        args = (xs,) if like is None else (xs, np.zeros((n, *like.shape[1:]), np.float32))
+        want = g(*args)
+        for got in (_ort_outputs(tmp_path / "m.onnx", dict(zip(inputs, args))), back(*args)):
+            for theirs, mine in zip(got, want, strict=True):
+                np.testing.assert_array_equal(theirs, mine)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (nn.MaxPool1d(3, 2, 1, return_indices=True), (2, 3, 9)),
+        (nn.MaxPool3d(2, ceil_mode=True, return_indices=True), (2, 2, 3, 5, 4)),
+        (nn.AdaptiveMaxPool1d(3, return_indices=True), (2, 3, 9)),
+        (nn.AdaptiveMaxPool2d((2, 3), return_indices=True), (2, 3, 4, 6)),
+        (nn.AdaptiveMaxPool2d(1, return_indices=True), (2, 3, 4, 6)),
+        (nn.AdaptiveMaxPool3d((1, 2, 2), return_indices=True), (2, 2, 3, 4, 4)),
+    ],
+)
+def test_saved_lone_pool_writes_both_outputs(tmp_path, layer, shape):
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    save(layer, tmp_path / "p.onnx", x)
+    proto = onnx.load(str(tmp_path / "p.onnx"))
+    assert [n.op_type for n in proto.graph.node][0] == "MaxPool"
+    assert len(proto.graph.output) == 2
+    want = layer(x)
+    for got in (_ort_outputs(tmp_path / "p.onnx", {"x": x}), load(tmp_path / "p.onnx")(x)):
+        for theirs, mine in zip(got, want, strict=True):
+            np.testing.assert_array_equal(theirs, mine)
