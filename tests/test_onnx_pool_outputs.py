@@ -183,3 +183,95 @@ def test_saved_lone_pool_writes_both_outputs(tmp_path, layer, shape):
     for got in (_ort_outputs(tmp_path / "p.onnx", {"x": x}), load(tmp_path / "p.onnx")(x)):
         for theirs, mine in zip(got, want, strict=True):
             np.testing.assert_array_equal(theirs, mine)
+
+
+def _layer_norm_model(shape, axis, dtype, stash=1, outputs="ymi", scale_shape=None, only=None):
+    """LayerNormalization(x, Scale, B) with its outputs ``outputs`` (Y, Mean, InvStdDev) read:
+    Mean and InvStdDev through a Mul each, so that a node reads them."""
+    elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    u = TensorProto.FLOAT if stash == 1 else TensorProto.DOUBLE
+    r = len(shape)
+    tail = scale_shape or shape[axis % r :]
+    rng = np.random.default_rng(r + axis)
+    inits = [
+        onnx.numpy_helper.from_array(rng.standard_normal(tail).astype(dtype), "s"),
+        onnx.numpy_helper.from_array(rng.standard_normal(tail).astype(dtype), "b"),
+    ]
+    names = ["y", "m" if "m" in outputs else "", "i" if "i" in outputs else ""]
+    while not names[-1]:
+        names.pop()
+    ln = helper.make_node("LayerNormalization", ["x", "s", "b"], names, axis=axis,
+                          epsilon=1e-3, stash_type=stash)  # fmt: skip
+    nodes, declared = [ln], [("y", elem)]
+    for o in outputs[1:]:
+        nodes.append(helper.make_node("Mul", [o, o], [f"{o}2"]))
+        declared.append((f"{o}2", u))
+    if only is not None:  # the graph returns that output alone
+        declared = [d for d in declared if d[0] == only]
+    return _model(nodes, [("x", elem, shape)], declared, inits)
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "outputs"),
+    [((2, 3, 5), -1, "ymi"), ((2, 3, 4, 5), 1, "ymi"), ((2, 3, 4), -2, "yi"), ((4, 5), 0, "ym")],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loaded_layer_norm_statistics_equal_onnxruntime(shape, axis, outputs, dtype):
+    data = _layer_norm_model(shape, axis, dtype, outputs=outputs)
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    witness = _run_ort(data, {"x": x})
+    got = load(data)(x)
+    for mine, theirs in zip(got, witness, strict=True):
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_loaded_layer_norm_statistics_gradients_match_finite_differences(tmp_path, axis):
+    x = np.random.default_rng(2).standard_normal((2, 3, 4))
+    for only in ("m2", "i2"):
+        data = _layer_norm_model((2, 3, 4), axis, np.float64, stash=11, only=only)
+        check_input_gradients(load(data), [x])
+    g = load(_layer_norm_model((2, 3, 4), axis, np.float64, stash=11))
+    save(g, tmp_path / "m.onnx", x)  # written back: the statistics as ReduceMean, Sqrt, …
+    for mine, back in zip(g(x), load(tmp_path / "m.onnx")(x), strict=True):
+        np.testing.assert_allclose(back, mine, rtol=1e-12)
+
+
+def test_loaded_dropout_mask_is_true_in_inference_as_onnxruntime(tmp_path):
+    ratio = onnx.numpy_helper.from_array(np.array(0.3, np.float32), "r")
+    nodes = [
+        helper.make_node("Dropout", ["x", "r"], ["y", "mask"]),
+        helper.make_node("Not", ["mask"], ["dropped"]),
+    ]
+    data = _model(
+        nodes,
+        [("x", TensorProto.FLOAT, [2, 3, 4])],
+        [("y", TensorProto.FLOAT), ("dropped", TensorProto.BOOL)],
+        [ratio],
+    )
+    x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+    witness = _run_ort(data, {"x": x})
+    g = load(data)
+    got = g(x)
+    for mine, theirs in zip(got, witness, strict=True):
+        assert mine.dtype == theirs.dtype
+        np.testing.assert_array_equal(mine, theirs)
+    assert not got[1].any()
+    save(g, tmp_path / "m.onnx", x)
+    for back, theirs in zip(_ort_outputs(tmp_path / "m.onnx", {"x": x}), witness, strict=True):
+        np.testing.assert_array_equal(back, theirs)
+
+
+def test_training_mode_dropout_with_its_mask_is_still_refused_by_name():
+    flag = onnx.numpy_helper.from_array(np.array(True), "t")
+    ratio = onnx.numpy_helper.from_array(np.array(0.3, np.float32), "r")
+    dropout = helper.make_node("Dropout", ["x", "r", "t"], ["y", "mask"], name="d")
+    data = _model(
+        [dropout],
+        [("x", TensorProto.FLOAT, [2, 3])],
+        [("y", TensorProto.FLOAT), ("mask", TensorProto.BOOL)],
+        [ratio, flag],
+    )
+    with pytest.raises(ValueError, match=r"node 'd' \(Dropout\): input 'training_mode'"):
+        load(data)

@@ -122,6 +122,7 @@ from ..ops import activations as _act
 from ..ops._geometry import resolve_padding, same_pads
 from ._checks import PAD_MODES
 from ._ops import _ConstOutput, _Op
+from ._outputs import _DropoutMask, _LayerNormStatistic
 
 __all__ = ["MIN_OPSET", "save"]
 
@@ -1624,6 +1625,42 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, node.extra_outputs)
 
 
+def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """LayerNormalization's Mean or InvStdDev read on their own (``_outputs.py``):
+    Mean = ReduceMean(X) over the axes a … r − 1 (kept), InvStdDev =
+    Reciprocal(Sqrt(ReduceMean((X − Mean)²) + ε)), each Cast to the statistic's type."""
+    m = node.module
+    assert isinstance(m, _LayerNormStatistic)
+    r, base, x = len(shapes[0]), node.name, node.inputs[0]
+    axes = list(range(m.axis % max(r, 1), r))
+
+    def mean(value: str, name: str) -> str:
+        if w.opset >= 18:
+            const = w.const(f"{name}/axes", axes, np.int64)
+            return w.node("ReduceMean", [value, const], name, name, keepdims=1)
+        return w.node("ReduceMean", [value], name, name, axes=axes, keepdims=1)
+
+    y = mean(x, f"{base}/mean")
+    if m.which == "InvStdDev":
+        d = w.node("Sub", [x, y], f"{base}/centred", f"{base}/centred")
+        sq = w.node("Mul", [d, d], f"{base}/squared", f"{base}/squared")
+        var = mean(sq, f"{base}/variance")
+        eps = w.const(f"{base}/epsilon", m.eps, w.dtypes[x])
+        plus = w.node("Add", [var, eps], f"{base}/plus_eps", f"{base}/plus_eps")
+        root = w.node("Sqrt", [plus], f"{base}/std", f"{base}/std")
+        y = w.node("Reciprocal", [root], f"{base}/inv_std", f"{base}/inv_std")
+    to = w.onnx.helper.np_dtype_to_tensor_dtype(m.dtype)
+    w.node("Cast", [y], node.output, node.name, to=to)
+
+
+def _dropout_mask(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Dropout's mask in inference: ConstantOfShape(Shape(X)) of True."""
+    base = node.name
+    shape = w.node("Shape", [node.inputs[0]], f"{base}/shape", f"{base}/shape")
+    true = w.onnx.numpy_helper.from_array(np.ones(1, dtype=bool), f"{base}/true")
+    w.node("ConstantOfShape", [shape], node.output, node.name, value=true)
+
+
 def _const_output(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """A loaded graph's output known at load time (a static Shape): a Constant node."""
     m = node.module
@@ -1644,6 +1681,10 @@ def _emitter(node: nn.Node) -> _Emit:
         return _as_read
     if isinstance(module, _ConstOutput):
         return _const_output
+    if isinstance(module, _LayerNormStatistic):
+        return _layer_norm_statistic
+    if isinstance(module, _DropoutMask):
+        return _dropout_mask
     if module.hand_written:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "
