@@ -27,13 +27,19 @@ as the identity. The mapping, layer by layer:
                              return_indices: MaxPool's second output (ONNX's indices over
                              N·C·H·W; a graph output of them as Mod(I, H·W), each plane's,
                              under its own name)
-    MaxUnpool2d              MaxUnpool, the indices rebased to its output plane where it
+                             (MaxPool1d/3d and the adaptive max poolings' likewise, over
+                             L or D·H·W)
+    MaxUnpool1d/2d/3d        MaxUnpool, the indices rebased to its output plane where it
                              differs from the pool's input plane; output_size as
-                             Concat(Shape(x)[:2], its (H, W)), a size below the default
+                             Concat(Shape(x)[:2], its sizes), a size below the default
                              through the pads (onnxruntime's check: output ≥ the size pads
                              give, each pad < the kernel)
     Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
-                             when the output size divides the input's
+                             when the output size divides the input's (return_indices: a
+                             MaxPool of that window, global too, with its Indices)
+    loaded LayerNorm-        ReduceMean (Mean); Reciprocal(Sqrt(ReduceMean((X − Mean)²) + ε))
+    alization statistics,    (InvStdDev), Cast to the stash type; Dropout's mask as
+    Dropout mask             ConstantOfShape(Shape(X)) of True
     activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu (float32:
                              ONNX's only type for it), Softsign,
                              HardSigmoid, HardSwish, Clip (ReLU6), Softplus (β, threshold kept
