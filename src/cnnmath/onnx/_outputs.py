@@ -14,7 +14,8 @@ layer (``nn.LayerNorm``, ``nn.Dropout``) and the file's graph reads the rest as 
         ∂Mean/∂X = 1/M,   ∂InvStdDev/∂X[i, j] = −InvStdDev[i]³ (X[i, j] − Mean[i]) / M.
 
     Dropout (inference: training_mode absent or false): mask = True everywhere, a bool
-    tensor of X's shape; no gradient.
+    tensor of X's shape; no gradient. (The file's meaning: a loaded graph put in training
+    mode with ``.train()`` draws its nn.Dropout, but this mask stays the inference one.)
 
 (https://onnx.ai/onnx/operators/onnx__LayerNormalization.html,
 https://onnx.ai/onnx/operators/onnx__Dropout.html)
