@@ -268,14 +268,12 @@ def test_unsupported_is_refused_at_load_time_naming_node_op_and_attribute(node, 
         load(model.SerializeToString())
 
 
-@pytest.mark.parametrize("shape", [(1, 2, 4), (1, 2, 4, 4, 4)], ids=["1-D", "3-D"])
-def test_indices_output_in_use_is_refused_beside_2d(shape):
-    # a 2-D MaxPool's Indices load (tests/test_onnx_unpool.py); a 1-D or 3-D one's do not
-    node = helper.make_node(
-        "MaxPool", ["x"], ["p", "y"], name="m", kernel_shape=[2] * (len(shape) - 2)
-    )
-    with pytest.raises(ValueError, match="node 'm' \\(MaxPool\\): input 'X': only 2-D"):
-        load(_model([node], shape).SerializeToString())
+def test_indices_output_of_a_4d_window_is_refused():
+    # 1-D, 2-D and 3-D MaxPools' Indices load (tests/test_onnx_unpool.py,
+    # tests/test_onnx_pool_outputs.py); no pooling op has four spatial axes
+    node = helper.make_node("MaxPool", ["x"], ["p", "y"], name="m", kernel_shape=[2] * 4)
+    with pytest.raises(ValueError, match="node 'm' \\(MaxPool\\): attribute 'kernel_shape'"):
+        load(_model([node], (1, 2, 4, 4, 4, 4)).SerializeToString())
 
 
 def test_opsets_before_11_are_refused():
@@ -1939,18 +1937,20 @@ def test_split_refusals_name_the_node_and_the_argument(outputs, opset, inits, at
         load(_split(outputs, opset, inits, **attrs).SerializeToString())
 
 
-def test_layer_normalization_statistics_outputs_in_use_are_refused():
+def test_layer_normalization_statistics_outputs_in_use_load():
+    # Mean and InvStdDev load (tests/test_onnx_pool_outputs.py checks them against
+    # onnxruntime): here Y + Mean against the formula
     nodes = [
         helper.make_node("LayerNormalization", ["x", "s"], ["n", "mean"], name="ln"),
         helper.make_node("Add", ["n", "mean"], ["y"]),
     ]
     model = _model(nodes, _X4.shape, [("s", np.ones(4, np.float32))])
-    with pytest.raises(
-        ValueError,
-        match=r"node 'ln' \(LayerNormalization\): outputs \['mean'\]: Mean and InvStdDev \(the "
-        r"statistics\) are not supported; only the output Y",
-    ):
-        load(model.SerializeToString())
+    x = np.random.default_rng(0).standard_normal(_X4.shape).astype(np.float32)
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=-1, keepdims=True)
+    want = (x64 - mean) / np.sqrt(x64.var(axis=-1, keepdims=True) + 1e-5) + mean
+    got = load(model.SerializeToString())(x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     unused = _model(nodes[:1], _X4.shape, [("s", np.ones(4, np.float32))], out="n")
     load(unused.SerializeToString())  # written but not read: loads
 

@@ -127,6 +127,7 @@ SIGNAL_LAYERS = (
     nn.AvgPool1d,
     nn.AdaptiveAvgPool1d,
     nn.AdaptiveMaxPool1d,
+    nn.MaxUnpool1d,
     nn.Pad1d,
     nn.Dropout1d,
     nn.InstanceNorm1d,
@@ -141,6 +142,7 @@ VOLUME_LAYERS = (
     nn.AvgPool3d,
     nn.AdaptiveAvgPool3d,
     nn.AdaptiveMaxPool3d,
+    nn.MaxUnpool3d,
     nn.BatchNorm3d,
     nn.Dropout3d,
 )

@@ -17,6 +17,7 @@ from cnnmath import (
     max_unpool2d_backward,
     reference,
 )
+from cnnmath.ops import max_unpool1d, max_unpool1d_backward
 from opinfo import ErrorCase, OpRecord, Sample, randn, torch_functional
 
 
@@ -249,27 +250,87 @@ _UNPOOL = [
 ]
 
 
-def _unpool_size(shape, kw):
+def _unpool_size(shape, kw, rank=2):
     if kw.get("output_size") is not None:
-        return kw["output_size"][-2:]
-    k = np.broadcast_to(kw["kernel_size"], 2)
-    s = np.broadcast_to(kw.get("stride", k), 2)
-    p = np.broadcast_to(kw.get("padding", 0), 2)
-    return tuple(int((shape[-2 + a] - 1) * s[a] - 2 * p[a] + k[a]) for a in range(2))
+        return tuple(np.ravel(kw["output_size"])[-rank:])
+    k = np.broadcast_to(kw["kernel_size"], rank)
+    s = np.broadcast_to(kw.get("stride", k), rank)
+    p = np.broadcast_to(kw.get("padding", 0), rank)
+    return tuple(int((shape[-rank + a] - 1) * s[a] - 2 * p[a] + k[a]) for a in range(rank))
 
 
-def _unpool_samples():
-    samples = []
-    for i, (xs, kw) in enumerate(_UNPOOL):
-        H, W = _unpool_size(xs, kw)
-        rng = np.random.default_rng(100 + i)
-        planes = int(np.prod(xs[:-2]))
-        per_plane = xs[-2] * xs[-1]
-        indices = np.stack([rng.permutation(H * W)[:per_plane] for _ in range(planes)])
-        samples.append(
-            Sample(_name(xs, kw), (randn(*xs, seed=i), indices.reshape(xs).astype(np.int64)), kw)
-        )
+def unpool_samples(table, rank=2, seed=100):
+    """Samples of max_unpool{rank}d: x and distinct random positions of each output plane
+    (shared with records.volumetric for the 3-D op)."""
+
+    def samples():
+        out = []
+        for i, (xs, kw) in enumerate(table):
+            size = int(np.prod(_unpool_size(xs, kw, rank)))
+            rng = np.random.default_rng(seed + i)
+            planes = int(np.prod(xs[:-rank]))
+            per_plane = int(np.prod(xs[-rank:]))
+            indices = np.stack([rng.permutation(size)[:per_plane] for _ in range(planes)])
+            x = randn(*xs, seed=seed + i)
+            out.append(Sample(_name(xs, kw), (x, indices.reshape(xs).astype(np.int64)), kw))
+        return out
+
     return samples
+
+
+_unpool_samples = unpool_samples(_UNPOOL)
+
+# max_unpool1d: the same scatter over signals (N, C, L)
+_UNPOOL_1D = [
+    ((2, 3, 5), {"kernel_size": 2}),
+    ((1, 2, 4), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ((1, 2, 4), {"kernel_size": 3, "stride": 2, "padding": 1, "output_size": (8,)}),
+    ((2, 1, 3), {"kernel_size": (2,), "stride": (3,), "output_size": (2, 1, 8)}),
+    ((3, 4), {"kernel_size": 2}),  # one signal
+]
+
+
+def _batched_1d(fn):
+    """A 1-D reference (N, C, L only) applied to one signal (C, L) too."""
+
+    def call(*arrays, **kw):
+        if arrays[-1].ndim == 3:
+            return fn(*arrays, **kw)
+        return fn(*(a[None] for a in arrays), **kw)[0]
+
+    return call
+
+
+def _unpool_1d_errors():
+    x = np.zeros((1, 2, 3))
+    ok = np.array([[[0, 3, 5], [1, 2, 4]]])  # positions in a signal of 6
+    return [
+        ErrorCase("index-past-end", lambda: max_unpool1d(x, ok + 1, 2), ValueError, r"\[0, 6\)"),
+        ErrorCase("indices-float", lambda: max_unpool1d(x, ok * 1.0, 2), TypeError, "indices"),
+        ErrorCase("indices-shape", lambda: max_unpool1d(x, ok[:, :1], 2), TypeError, "max_pool1d"),
+        ErrorCase(
+            "output_size-out-of-range",
+            lambda: max_unpool1d(x, ok, 2, output_size=(8,)),
+            ValueError,
+            "output_size: expected sizes >= 1 strictly between",
+        ),
+        ErrorCase(
+            "output_size-2-entries",
+            lambda: max_unpool1d(x, ok, 2, output_size=(1, 6)),
+            TypeError,
+            r"output_size: expected None or \(L,\)",
+        ),
+        ErrorCase("kernel-pair", lambda: max_unpool1d(x, ok, (2, 2)), TypeError, "kernel_size"),
+        ErrorCase("stride-0", lambda: max_unpool1d(x, ok, 2, stride=0), ValueError, "stride"),
+        ErrorCase("1-D input", lambda: max_unpool1d(x[0, 0], ok[0, 0], 2), ValueError, r"x\[None"),
+        ErrorCase("int input", lambda: max_unpool1d(x.astype(np.int32), ok, 2), TypeError, "float"),
+        ErrorCase(
+            "backward-grad-shape",
+            lambda: max_unpool1d_backward(np.zeros((1, 2, 5)), x, ok, 2),
+            ValueError,
+            r"grad_output: expected shape \(1, 2, 6\)",
+        ),
+    ]
 
 
 def _unpool_errors():
@@ -418,6 +479,16 @@ RECORDS = [
         backward=max_unpool2d_backward,
         reference_backward=_batched(reference.max_unpool2d_backward),
         errors=_unpool_errors,
+    ),
+    OpRecord(
+        name="max_unpool1d",
+        op=max_unpool1d,
+        reference=_batched_1d(reference.max_unpool1d),
+        samples=unpool_samples(_UNPOOL_1D, rank=1, seed=150),
+        torch=torch_functional("max_unpool1d"),
+        backward=max_unpool1d_backward,
+        reference_backward=_batched_1d(reference.max_unpool1d_backward),
+        errors=_unpool_1d_errors,
     ),
     OpRecord(
         name="adaptive_avg_pool2d",

@@ -21,7 +21,10 @@ from cnnmath import (
     max_pool3d_backward,
     reference,
 )
+from cnnmath.ops import max_unpool3d, max_unpool3d_backward
 from opinfo import ErrorCase, OpRecord, Sample, randn, torch_functional
+
+from .pool import unpool_samples
 
 
 def _name(*shapes, kw):
@@ -497,6 +500,49 @@ def _adaptive_errors(op, backward):
     ]
 
 
+# max_unpool3d: (x shape, options); indices distinct positions of each output volume
+_UNPOOL = [
+    ((2, 2, 2, 2, 3), {"kernel_size": 2}),
+    ((1, 2, 2, 3, 2), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ((1, 1, 2, 2, 2), {"kernel_size": (2, 3, 3), "stride": (2, 2, 1), "output_size": (5, 4, 4)}),
+    ((1, 2, 2, 2), {"kernel_size": 2, "output_size": (1, 2, 4, 5, 4)}),  # unbatched
+]
+
+
+def _unpool_errors():
+    x = np.zeros((1, 2, 1, 2, 2))
+    ok = np.arange(4).reshape(1, 1, 1, 2, 2).repeat(2, axis=1)  # positions in a 2x4x4 volume
+    return [
+        ErrorCase(
+            "index-past-volume",
+            lambda: max_unpool3d(x, ok + 29, 2),
+            ValueError,
+            r"indices: expected positions in \[0, 32\) of an output plane 2x4x4",
+        ),
+        ErrorCase("indices-float", lambda: max_unpool3d(x, ok * 1.0, 2), TypeError, "max_pool3d"),
+        ErrorCase(
+            "output_size-pair",
+            lambda: max_unpool3d(x, ok, 2, output_size=(4, 4)),
+            TypeError,
+            r"\(depth, height, width\)",
+        ),
+        ErrorCase(
+            "output_size-out-of-range",
+            lambda: max_unpool3d(x, ok, 2, output_size=(2, 4, 6)),
+            ValueError,
+            "strictly between",
+        ),
+        ErrorCase("kernel-pair", lambda: max_unpool3d(x, ok, (2, 2)), TypeError, "kernel_size"),
+        ErrorCase("3-D input", lambda: max_unpool3d(x[0, 0], ok[0, 0], 2), ValueError, r"x\[None"),
+        ErrorCase(
+            "backward-grad-shape",
+            lambda: max_unpool3d_backward(np.zeros((1, 2, 2, 4, 3)), x, ok, 2),
+            ValueError,
+            r"grad_output: expected shape \(1, 2, 2, 4, 4\)",
+        ),
+    ]
+
+
 RECORDS = [
     OpRecord(
         name="conv3d",
@@ -559,5 +605,15 @@ RECORDS = [
         backward=_without_indices(adaptive_max_pool3d_backward),
         reference_backward=_without_indices(_batched(reference.adaptive_max_pool3d_backward)),
         errors=lambda: _adaptive_errors(adaptive_max_pool3d, adaptive_max_pool3d_backward),
+    ),
+    OpRecord(
+        name="max_unpool3d",
+        op=max_unpool3d,
+        reference=_batched(reference.max_unpool3d),
+        samples=unpool_samples(_UNPOOL, rank=3, seed=4400),
+        torch=torch_functional("max_unpool3d"),
+        backward=max_unpool3d_backward,
+        reference_backward=_batched(reference.max_unpool3d_backward),
+        errors=_unpool_errors,
     ),
 ]

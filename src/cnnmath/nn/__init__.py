@@ -120,7 +120,15 @@ from .padding import (
 )
 from .parameter import Parameter
 from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
-from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
+from .pooling import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    MaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)
 from .sampling import AffineGrid, GridSample
 from .unfold import Fold, Unfold
 from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
@@ -209,7 +217,9 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
+    "MaxUnpool1d",
     "MaxUnpool2d",
+    "MaxUnpool3d",
     "Mish",
     "Module",
     "ModuleDict",

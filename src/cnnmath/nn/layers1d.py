@@ -20,6 +20,7 @@ from ..ops._geometry import resolve_padding
 from ._common import _channels, _conv_parameters, _padding_mode, as_generator
 from .module import Module
 from .parameter import Parameter
+from .pooling import _y_grad
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -341,9 +342,14 @@ class MaxPool1d(_Pool1d):
     """Max pooling of a signal, as ``torch.nn.MaxPool1d``: Y[β, c, i] = max of X over the
     k taps d apart from s·i − p, X padded with −∞; L_out = ⌊(L + 2p − d(k − 1) − 1)/s⌋ + 1
     (⌈·⌉ with ``ceil_mode``). The backward routes G to each window's first maximum.
+    ``return_indices=True`` returns (Y, I) as PyTorch's: I the position in x's signal of
+    each window's choice (padding not counted), for a :class:`MaxUnpool1d`; two values in a
+    :class:`Graph`, and the backward takes G or (G, None).
 
     >>> MaxPool1d(2)
     MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> MaxPool1d(2, return_indices=True)(np.array([[1.0, 4.0, 3.0, 2.0]]))
+    (array([[4., 3.]]), array([[1, 2]]))
     """
 
     def __init__(
@@ -358,24 +364,33 @@ class MaxPool1d(_Pool1d):
         super().__init__(kernel_size, stride, padding)
         func = "MaxPool1d"
         self.dilation = _one("dilation", dilation, minimum=1, func=func)
-        if _flag(func, "return_indices", return_indices):
-            raise ValueError(
-                f"{func}: return_indices: expected False (a layer returns one array), got True"
-            )
+        self.return_indices = _flag(func, "return_indices", return_indices)
         self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
 
     def _args(self) -> dict[str, Any]:
         return {**self._window(), "dilation": (1, self.dilation), "ceil_mode": self.ceil_mode}
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = max_pool2d of the (N, C, 1, L) view; the context keeps the choice I."""
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """("indices",) with ``return_indices``: the layer returns (Y, I); else ()."""
+        return ("indices",) if self.return_indices else ()
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[Any, Any]:
+        """Y = max_pool2d of the (N, C, 1, L) view; the context keeps the choice I (the 2-D
+        op's position u·L + v with u = 0: the position in the signal)."""
         x4, one = _as_image("MaxPool1d.forward", x)
         y, indices = ops.max_pool2d(x4, **self._args(), return_indices=True)
-        return _as_signal(y, one), (x4, indices, one)
+        y1 = _as_signal(y, one)
+        out = (y1, _as_signal(indices, one)) if self.return_indices else y1
+        return out, (x4, indices, one)
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X: each G[β, c, i] added to the maximum the forward chose."""
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> np.ndarray:
+        """∂ℓ/∂X: each G[β, c, i] added to the maximum the forward chose (G or (G, None)
+        with ``return_indices``; zeros when only I was read)."""
         x4, indices, one = ctx
+        grad_output = _y_grad("MaxPool1d", grad_output, self.return_indices)
+        if grad_output is None:
+            return _as_signal(np.zeros_like(x4), one)
         g, _ = _as_image("MaxPool1d.backward", grad_output, "grad_output")
         return _as_signal(ops.max_pool2d_backward(g, x4, **self._args(), indices=indices), one)
 
@@ -436,19 +451,33 @@ class AvgPool1d(_Pool1d):
 class _AdaptivePool1d(Module):
     _op: Any
     _backward: Any
+    return_indices = False
 
     def __init__(self, output_size: int | tuple[int]) -> None:
         super().__init__()
         self.output_size = _one("output_size", output_size, minimum=1, func=type(self).__name__)
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = the adaptive pooling of the (N, C, 1, L) view to (1, output_size)."""
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """("indices",) for a max pooling with ``return_indices``: it returns (Y, I)."""
+        return ("indices",) if self.return_indices else ()
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[Any, Any]:
+        """Y = the adaptive pooling of the (N, C, 1, L) view to (1, output_size); (Y, I)
+        with ``return_indices``, I the position in the signal."""
         x4, one = _as_image(f"{type(self).__name__}.forward", x)
+        if self.return_indices:
+            y, i = type(self)._op(x4, (1, self.output_size), return_indices=True)
+            return (_as_signal(y, one), _as_signal(i, one)), (x4, one)
         return _as_signal(type(self)._op(x4, (1, self.output_size)), one), (x4, one)
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X from G (the 2-D op's backward on the view)."""
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> np.ndarray:
+        """∂ℓ/∂X from G (the 2-D op's backward on the view); G or (G, None) with
+        ``return_indices``."""
         x4, one = ctx
+        grad_output = _y_grad(type(self).__name__, grad_output, self.return_indices)
+        if grad_output is None:
+            return _as_signal(np.zeros_like(x4), one)
         g, _ = _as_image(f"{type(self).__name__}.backward", grad_output, "grad_output")
         return _as_signal(type(self)._backward(g, x4, (1, self.output_size)), one)
 
@@ -470,8 +499,13 @@ class AdaptiveAvgPool1d(_AdaptivePool1d):
 
 
 class AdaptiveMaxPool1d(_AdaptivePool1d):
-    """Adaptive max pooling of a signal, as ``torch.nn.AdaptiveMaxPool1d`` (without
-    indices): the maximum over the cells of :class:`AdaptiveAvgPool1d`."""
+    """Adaptive max pooling of a signal, as ``torch.nn.AdaptiveMaxPool1d``: the maximum over
+    the cells of :class:`AdaptiveAvgPool1d`; ``return_indices=True`` returns (Y, I), I the
+    position in x's signal of each cell's (first) maximum, as PyTorch's."""
 
     _op = staticmethod(ops.adaptive_max_pool2d)
     _backward = staticmethod(ops.adaptive_max_pool2d_backward)
+
+    def __init__(self, output_size: int | tuple[int], return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self.return_indices = _flag("AdaptiveMaxPool1d", "return_indices", return_indices)

@@ -31,7 +31,7 @@ from .dropout import Dropout
 from .module import Module
 from .normalization import _BatchNorm
 from .parameter import Parameter
-from .pooling import _AdaptivePool2d, _Averaging, _flag, _Pooled
+from .pooling import _AdaptiveMax, _AdaptivePool2d, _Averaging, _flag, _Pooled, _y_grad
 
 __all__ = [
     "AdaptiveAvgPool3d",
@@ -344,8 +344,10 @@ class MaxPool3d(_Pool3d):
     """Max pooling over 3-D windows, as ``torch.nn.MaxPool3d``: Y[β,c,t,i,j] = the maximum of
     the f0×f1×f2 window, taps d apart, at (s0·t − p0, s1·i − p1, s2·j − p2), X padded with
     −∞. The backward routes each G to the element PyTorch's walk chose (first maximum in
-    (depth, row, column) order). ``return_indices=True`` is refused (a layer returns one
-    array; ``ops.max_pool3d(..., return_indices=True)`` gives them).
+    (depth, row, column) order). ``return_indices=True`` returns (Y, I) as PyTorch's: I the
+    position (t·H + u)·W + v in its (D, H, W) volume of x of each window's choice (padding
+    not counted), for a :class:`MaxUnpool3d`; two values in a :class:`Graph`, as
+    :class:`MaxPool2d`'s, and the backward takes G or (G, None).
 
     >>> MaxPool3d(2)
     MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
@@ -363,26 +365,31 @@ class MaxPool3d(_Pool3d):
         super().__init__(kernel_size, stride, padding)
         func = "MaxPool3d"
         self.dilation = _as_given("dilation", dilation, minimum=1, func=func)
-        if _flag(func, "return_indices", return_indices):
-            raise ValueError(
-                f"{func}: return_indices: expected False (a layer returns one array; use "
-                "cnnmath.ops.max_pool3d(..., return_indices=True) for the indices), got True"
-            )
-        self.return_indices = False
+        self.return_indices = _flag(func, "return_indices", return_indices)
         self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
 
     def _args(self) -> dict[str, Any]:
         return {**super()._args(), "dilation": self.dilation, "ceil_mode": self.ceil_mode}
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = max_pool3d(x); in training the choice I is kept for the backward."""
-        if self.training:
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """("indices",) with ``return_indices``: the layer returns (Y, I); else ()."""
+        return ("indices",) if self.return_indices else ()
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[Any, Any]:
+        """Y = max_pool3d(x), (Y, I) with ``return_indices``; in training the choice I is
+        kept for the backward."""
+        if self.training or self.return_indices:
             y, indices = ops.max_pool3d(x, **self._args(), return_indices=True)
-            return y, _Pooled(x, indices)
+            return ((y, indices) if self.return_indices else y), _Pooled(x, indices)
         return ops.max_pool3d(x, **self._args()), _Pooled(x, None)
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X: each G added to the element its window chose."""
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> np.ndarray:
+        """∂ℓ/∂X: each G added to the element its window chose (G or (G, None) with
+        ``return_indices``; zeros when only I was read)."""
+        grad_output = _y_grad("MaxPool3d", grad_output, self.return_indices)
+        if grad_output is None:
+            return np.zeros_like(ctx.x)
         return ops.max_pool3d_backward(grad_output, ctx.x, **self._args(), indices=ctx.indices)
 
     def extra_repr(self) -> str:
@@ -448,12 +455,17 @@ class AdaptiveAvgPool3d(_AdaptivePool3d):
     _backward = staticmethod(ops.adaptive_avg_pool3d_backward)
 
 
-class AdaptiveMaxPool3d(_AdaptivePool3d):
-    """Adaptive max pooling, as ``torch.nn.AdaptiveMaxPool3d`` (without indices): the maximum
-    over the cells of :class:`AdaptiveAvgPool3d`."""
+class AdaptiveMaxPool3d(_AdaptiveMax, _AdaptivePool3d):
+    """Adaptive max pooling, as ``torch.nn.AdaptiveMaxPool3d``: the maximum over the cells of
+    :class:`AdaptiveAvgPool3d`; ``return_indices=True`` returns (Y, I), I the position
+    (t·H + u)·W + v in its (D, H, W) volume of x of each cell's maximum, as PyTorch's."""
 
     _op = staticmethod(ops.adaptive_max_pool3d)
     _backward = staticmethod(ops.adaptive_max_pool3d_backward)
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self._set_indices(return_indices)
 
 
 class BatchNorm3d(_BatchNorm):

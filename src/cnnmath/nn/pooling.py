@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import ops
-from .._checks import check_float_array, int_pair, positive_int
+from .._checks import check_float_array, int_pair, int_triple, positive_int
 from .module import Module
 
 
@@ -63,6 +63,20 @@ def _flag(func: str, name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{func}: {name}: expected a bool, got {value!r}")
     return bool(value)
+
+
+def _y_grad(func: str, grad_output: Any, with_indices: bool) -> Any:
+    """G of a layer returning (Y, I) when ``with_indices``: grad_output is G or (G, G_I), G_I
+    None (or zeros from an op that reads I: integers take no gradient); G None when only I
+    was read (the caller's ∂ℓ/∂X is then 0)."""
+    if with_indices and isinstance(grad_output, (tuple, list)):
+        if len(grad_output) != 2:
+            raise TypeError(
+                f"{func}.backward: grad_output: expected G or (G, None), one gradient "
+                f"per output (Y, indices), got {len(grad_output)} values"
+            )
+        return grad_output[0]
+    return grad_output
 
 
 class MaxPool2d(_Pool2d):
@@ -135,15 +149,9 @@ class MaxPool2d(_Pool2d):
         With ``return_indices`` grad_output is G or (G, G_I), G_I None (or zeros from an
         op that reads I: the indices are integers, without gradient), G None when only I
         was read (then ∂ℓ/∂X = 0)."""
-        if self.return_indices and isinstance(grad_output, (tuple, list)):
-            if len(grad_output) != 2:
-                raise TypeError(
-                    "MaxPool2d.backward: grad_output: expected G or (G, None), one gradient "
-                    f"per output (Y, indices), got {len(grad_output)} values"
-                )
-            grad_output = grad_output[0]
-            if grad_output is None:
-                return np.zeros_like(ctx.x)
+        grad_output = _y_grad("MaxPool2d", grad_output, self.return_indices)
+        if grad_output is None:
+            return np.zeros_like(ctx.x)
         if ctx.y is not None:
             y = ctx.y
             self._check_grad_output(grad_output, y.shape, y.dtype)
@@ -254,6 +262,7 @@ class _AdaptivePool2d(Module):
     _op: Any
     _backward: Any
     _axes = 2
+    return_indices = False
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
@@ -272,12 +281,23 @@ class _AdaptivePool2d(Module):
             )
         self.output_size = output_size
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """Y = the adaptive pooling of x to ``output_size``; the context is x."""
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """("indices",) for a max pooling with ``return_indices``: it returns (Y, I)."""
+        return ("indices",) if self.return_indices else ()
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[Any, Any]:
+        """Y = the adaptive pooling of x to ``output_size`` (the pair (Y, I) with
+        ``return_indices``); the context is x."""
+        if self.return_indices:
+            return type(self)._op(x, self.output_size, return_indices=True), x
         return type(self)._op(x, self.output_size), x
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """∂ℓ/∂X from G (see the op's backward)."""
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> np.ndarray:
+        """∂ℓ/∂X from G (see the op's backward); G or (G, None) with ``return_indices``."""
+        grad_output = _y_grad(type(self).__name__, grad_output, self.return_indices)
+        if grad_output is None:
+            return np.zeros_like(ctx)
         return type(self)._backward(grad_output, ctx, self.output_size)
 
     def extra_repr(self) -> str:
@@ -298,15 +318,118 @@ class AdaptiveAvgPool2d(_AdaptivePool2d):
     _backward = staticmethod(ops.adaptive_avg_pool2d_backward)
 
 
-class AdaptiveMaxPool2d(_AdaptivePool2d):
-    """Adaptive max pooling, as ``torch.nn.AdaptiveMaxPool2d`` (without indices): the
-    maximum over the same cells as :class:`AdaptiveAvgPool2d`."""
+class _AdaptiveMax:
+    """``return_indices`` of the adaptive max poolings (all ranks), checked once."""
+
+    return_indices: bool
+
+    def _set_indices(self, return_indices: Any) -> None:
+        self.return_indices = _flag(type(self).__name__, "return_indices", return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMax, _AdaptivePool2d):
+    """Adaptive max pooling, as ``torch.nn.AdaptiveMaxPool2d``: the maximum over the same
+    cells as :class:`AdaptiveAvgPool2d`. ``return_indices=True`` returns (Y, I) as PyTorch's,
+    I the position u·W + v in its (H, W) plane of x of each cell's (first) maximum — two
+    values in a :class:`Graph`, as :class:`MaxPool2d`'s.
+
+    >>> AdaptiveMaxPool2d(1, return_indices=True)(np.array([[[[1.0, 4.0], [3.0, 2.0]]]]))
+    (array([[[[4.]]]]), array([[[[1]]]]))
+    """
 
     _op = staticmethod(ops.adaptive_max_pool2d)
     _backward = staticmethod(ops.adaptive_max_pool2d_backward)
 
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self._set_indices(return_indices)
 
-class MaxUnpool2d(Module):
+
+class _MaxUnpool(Module):
+    """Max unpooling over ``_rank`` spatial axes (see :class:`MaxUnpool2d`)."""
+
+    _rank = 2
+    _op: Any
+    _backward: Any
+    _sizes = "(H, W)"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        func, r = type(self).__name__, self._rank
+        self.kernel_size = _spatial("kernel_size", kernel_size, r, minimum=1, func=func)
+        self.stride = (
+            self.kernel_size
+            if stride is None
+            else _spatial("stride", stride, r, minimum=1, func=func)
+        )
+        self.padding = _spatial("padding", padding, r, minimum=0, func=func)
+
+    def _args(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+
+    def _size(self, output_size: Any) -> Any:
+        """output_size as the op takes it: None, a tuple of ints, or the last ``_rank`` sizes
+        of a float array (of 2 axes or more: a signal's tensor is (C, L) at least)."""
+        r = self._rank
+        least = max(r, 2)  # a signal's tensor has a channel axis at least: (C, L)
+        if isinstance(output_size, np.ndarray):
+            if np.issubdtype(output_size.dtype, np.floating) and output_size.ndim >= least:
+                return output_size.shape[-r:]
+            if np.issubdtype(output_size.dtype, np.integer) and output_size.ndim == 1:
+                return tuple(int(v) for v in output_size)
+            axes = self._sizes.strip("()")
+            raise TypeError(
+                f"{type(self).__name__}.forward: output_size: expected None, {self._sizes} or "
+                f"(N, C, {axes}) as ints or a 1-D integer array, or a float array of {least} or "
+                f"more axes whose last {r} are {self._sizes}, got an array of dtype "
+                f"{output_size.dtype} and shape {output_size.shape}"
+            )
+        return output_size
+
+    def forward_ctx(
+        self, x: np.ndarray, indices: np.ndarray, output_size: Any = None
+    ) -> tuple[np.ndarray, Any]:
+        """Y = max_unpool(x, indices) with this layer's geometry (and output size)."""
+        size = self._size(output_size)
+        try:
+            y = type(self)._op(x, indices, **self._args(), output_size=size)
+        except (TypeError, ValueError) as e:
+            if not isinstance(output_size, np.ndarray) or "output_size" not in str(e):
+                raise
+            raise type(e)(
+                f"{e} (read from output_size, an array of dtype {output_size.dtype} and shape "
+                f"{output_size.shape})"
+            ) from None
+        return y, (x, indices, size, output_size is not None)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
+        """(∂ℓ/∂X, None[, None]): G gathered at the indices; no gradient for the indices."""
+        x, indices, size, sized = ctx
+        grad_x = type(self)._backward(grad_output, x, indices, **self._args(), output_size=size)
+        return (grad_x, None, None) if sized else (grad_x, None)
+
+    def extra_repr(self) -> str:
+        """``kernel_size, stride, padding`` as tuples, as ``torch.nn.MaxUnpool*d`` prints
+        them."""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def _spatial(name: str, value: Any, rank: int, *, minimum: int, func: str) -> tuple[int, ...]:
+    """An int or ``rank`` ints (a 1-tuple for rank 1), each ``>= minimum``, as a tuple."""
+    if rank == 2:
+        return int_pair(name, value, minimum=minimum, func=func)
+    if rank == 3:
+        return int_triple(name, value, minimum=minimum, func=func)
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: {name}: expected an int or a 1-tuple of ints, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{func}: {name}: expected values >= {minimum}, got {value!r}")
+    return (int(value),)
+
+
+class MaxUnpool2d(_MaxUnpool):
     """Max unpooling, as ``torch.nn.MaxUnpool2d``: the partial inverse of a
     :class:`MaxPool2d` with ``return_indices=True`` (SegNet's decoder upsampling).
 
@@ -331,64 +454,70 @@ class MaxUnpool2d(Module):
             [0., 5.]]])
     """
 
+    _op = staticmethod(ops.max_unpool2d)
+    _backward = staticmethod(ops.max_unpool2d_backward)
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
     def __init__(
         self,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
     ) -> None:
-        super().__init__()
-        func = "MaxUnpool2d"
-        self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1, func=func)
-        self.stride = (
-            self.kernel_size if stride is None else int_pair("stride", stride, minimum=1, func=func)
-        )
-        self.padding = int_pair("padding", padding, minimum=0, func=func)
+        super().__init__(kernel_size, stride, padding)
 
-    def _args(self) -> dict[str, Any]:
-        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
-    @staticmethod
-    def _size(output_size: Any) -> Any:
-        """output_size as the op takes it: None, a tuple of ints, or a float array's last
-        two sizes (H, W)."""
-        if isinstance(output_size, np.ndarray):
-            if np.issubdtype(output_size.dtype, np.floating) and output_size.ndim >= 2:
-                return output_size.shape[-2:]
-            if np.issubdtype(output_size.dtype, np.integer) and output_size.ndim == 1:
-                return tuple(int(v) for v in output_size)
-            raise TypeError(
-                "MaxUnpool2d.forward: output_size: expected None, (H, W) or (N, C, H, W) as "
-                "ints or a 1-D integer array, or a float array of 2 or more axes whose last two "
-                f"are (H, W), got an array of dtype {output_size.dtype} and shape "
-                f"{output_size.shape}"
-            )
-        return output_size
+class MaxUnpool1d(_MaxUnpool):
+    """Max unpooling of signals, as ``torch.nn.MaxUnpool1d``: the partial inverse of a
+    :class:`MaxPool1d` with ``return_indices=True``. Y[β,c] = 0 except
+    Y[β,c,I[β,c,i]] = X[β,c,i]; L_out = (l − 1)·s − 2p + k unless ``output_size`` ((L,),
+    (N, C, L), or a float array whose last axis is L: the pool's input) picks a size within
+    a stride of it. ``forward(x, indices, output_size=None)``: x (B, C, l) or (C, l).
+    Backward: ∂ℓ/∂X[β,c,i] = G[β,c,I[β,c,i]]; None for the indices and ``output_size``.
 
-    def forward_ctx(
-        self, x: np.ndarray, indices: np.ndarray, output_size: Any = None
-    ) -> tuple[np.ndarray, Any]:
-        """Y = max_unpool2d(x, indices) with this layer's geometry (and output size)."""
-        size = self._size(output_size)
-        try:
-            y = ops.max_unpool2d(x, indices, **self._args(), output_size=size)
-        except (TypeError, ValueError) as e:
-            if not isinstance(output_size, np.ndarray) or "output_size" not in str(e):
-                raise
-            raise type(e)(
-                f"{e} (read from output_size, an array of dtype {output_size.dtype} and shape "
-                f"{output_size.shape})"
-            ) from None
-        return y, (x, indices, size, output_size is not None)
+    >>> MaxUnpool1d(2)(np.array([[5.0, 7.0]]), np.array([[1, 2]]))
+    array([[0., 5., 7., 0.]])
+    """
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> Any:
-        """(∂ℓ/∂X, None[, None]): G gathered at the indices; no gradient for the indices."""
-        x, indices, size, sized = ctx
-        grad_x = ops.max_unpool2d_backward(
-            grad_output, x, indices, **self._args(), output_size=size
-        )
-        return (grad_x, None, None) if sized else (grad_x, None)
+    _rank = 1
+    _sizes = "(L,)"
+    _op = staticmethod(ops.max_unpool1d)
+    _backward = staticmethod(ops.max_unpool1d_backward)
 
-    def extra_repr(self) -> str:
-        """``kernel_size, stride, padding`` as pairs, as ``torch.nn.MaxUnpool2d`` prints them."""
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+    def __init__(
+        self,
+        kernel_size: int | tuple[int],
+        stride: int | tuple[int] | None = None,
+        padding: int | tuple[int] = 0,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+
+
+class MaxUnpool3d(_MaxUnpool):
+    """Max unpooling of volumes, as ``torch.nn.MaxUnpool3d``: the partial inverse of a
+    :class:`MaxPool3d` with ``return_indices=True``. Y[β,c] = 0 except
+    Y[β,c].flat[I[β,c,t,i,j]] = X[β,c,t,i,j], the position (t'·H_out + u)·W_out + v in its
+    (D_out, H_out, W_out) volume; D_out = (d − 1)·s0 − 2p0 + k0 (likewise H_out, W_out)
+    unless ``output_size`` ((D, H, W), (N, C, D, H, W), or a float array whose last three
+    axes are (D, H, W)) picks sizes within a stride of them. ``forward(x, indices,
+    output_size=None)``: x (B, C, d, h, w) or (C, d, h, w). Backward: the gather
+    G[β,c].flat[I]; None for the indices and ``output_size``.
+
+    >>> MaxUnpool3d(2)(np.ones((1, 1, 1, 1)), np.array([[[[7]]]])).shape
+    (1, 2, 2, 2)
+    """
+
+    _rank = 3
+    _sizes = "(D, H, W)"
+    _op = staticmethod(ops.max_unpool3d)
+    _backward = staticmethod(ops.max_unpool3d_backward)
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int, int],
+        stride: int | tuple[int, int, int] | None = None,
+        padding: int | tuple[int, int, int] = 0,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)

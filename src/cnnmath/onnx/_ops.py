@@ -3698,20 +3698,18 @@ def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any
 
 
 def layer_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    if len(info["outputs"]) > 1:
-        raise refuse(
-            node,
-            f"outputs {info['outputs'][1:]}: Mean and InvStdDev (the statistics) are not "
-            "supported; only the output Y",
-        )
     x, scale, B = ins
     axis = attrs.get("axis", -1)
     eps = _epsilon(node, attrs)
     stash = attrs.get("stash_type", 1)
-    if stash not in (1, 11):  # the statistics' type: cnnmath keeps them in float64 anyway
+    if stash not in (1, 11):  # the statistics' type: cnnmath computes them in float64 anyway
         raise refuse(
             node, f"attribute 'stash_type': expected 1 (float32) or 11 (float64), got {stash}"
         )
+    if len(info["outputs"]) > 1:  # Mean, InvStdDev read: ops of their own (_outputs.py)
+        from ._outputs import layer_norm_statistics
+
+        info["more"] = layer_norm_statistics(node, x, axis, eps, stash, info)
     static = _shape(info, x)
     if static is not None:
         a = _axis(node, "attribute 'axis'", axis, max(len(static), 1))
@@ -4621,8 +4619,6 @@ def pad(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> B
 
 def dropout(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     attrs.get("seed")  # the stream of masks: only drawn when the model trains
-    if len(info["outputs"]) > 1:
-        raise refuse(node, "output 'mask' is not supported (only the output)")
     x, ratio, training = (ins + [None, None])[:3]
     p = 0.5
     if node.opset < 12:  # Dropout-10: the ratio is an attribute
@@ -4633,6 +4629,10 @@ def dropout(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) 
     mode = None if training is None else _const(node, training, "training_mode")
     if mode is not None and bool(np.ravel(mode)[0]):
         raise refuse(node, "input 'training_mode': only inference (False) is supported")
+    if len(info["outputs"]) > 1:  # the mask read: all True in inference (_outputs.py)
+        from ._outputs import dropout_mask
+
+        info["more"] = dropout_mask(node, x, info)
     if isinstance(x, Ref):
         return nn.Dropout(p), [x.name]
     return _generic(_Reshape(node, [x, None], "Squeeze", []), [x])  # identity on a constant

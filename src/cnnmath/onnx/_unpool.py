@@ -37,26 +37,28 @@ from ._ops import (
     Node,
     Operand,
     Ref,
-    _check_2d,
     _generic,
-    _geometry,
     _guard,
     _Op,
     _plain,
+    _rank,
     refuse,
 )
 
 
-def _plane_offsets(N: int, C: int, plane: int) -> np.ndarray:
-    """(n·C + c)·plane for each (n, c), shaped (N, C, 1, 1): where plane (n, c) starts."""
-    return (np.arange(N * C, dtype=np.int64) * plane).reshape(N, C, 1, 1)
+def _plane_offsets(N: int, C: int, plane: int, rank: int = 2) -> np.ndarray:
+    """(n·C + c)·plane for each (n, c), shaped (N, C, 1, …) with ``rank`` unit axes: where
+    plane (n, c) starts."""
+    return (np.arange(N * C, dtype=np.int64) * plane).reshape(N, C, *(1,) * rank)
 
 
 class _MaxPoolIndices(_Op):
-    """MaxPool whose Indices output is read: (Y, I), Y = ``ops.max_pool2d`` of the window
-    (symmetric pads ≤ k // 2), I (int64, Y's shape) the chosen element's index in ONNX's
-    flattening of X (module docstring; ``storage_order`` 0 or 1). Backward: each G[n,c,i,j]
-    to the chosen element (``max_pool2d_backward`` by the indices); I takes no gradient."""
+    """MaxPool whose Indices output is read: (Y, I), Y the max pooling of the window over 1,
+    2 or 3 spatial axes (``ops.max_pool2d``, of the (N, C, 1, L) view for a signal, or
+    ``ops.max_pool3d``; symmetric pads ≤ k // 2), I (int64, Y's shape) the chosen element's
+    index in ONNX's flattening of X (module docstring; ``storage_order`` 0 or 1: the
+    position within the plane read in row- or column-major order). Backward: each G to the
+    chosen element (the ops' backward by the indices); I takes no gradient."""
 
     roles = ("X",)
     extra_outputs = ("indices",)
@@ -66,24 +68,55 @@ class _MaxPoolIndices(_Op):
     ) -> None:
         super().__init__(node, operands)
         self.geo, self.storage_order = geo, storage_order
+        self.rank = len(geo["kernel_size"])
+
+    def _as_op(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """x as the op reads it (a signal as the image (N, C, 1, L)) and the op's window."""
+        if self.rank != 1:
+            return x, self.geo
+        g = self.geo
+        window = {
+            "kernel_size": (1, *g["kernel_size"]),
+            "stride": (1, *g["stride"]),
+            "padding": (0, *g["padding"]),
+            "dilation": (1, *g["dilation"]),
+            "ceil_mode": g["ceil_mode"],
+        }
+        return x[:, :, None, :], window
 
     def compute(self, x: Any) -> tuple[Any, Any]:
         x = np.asarray(x)
-        if x.ndim != 4:
-            raise refuse(self.onnx_node, f"input 'X': expected (N, C, H, W), got shape {x.shape}")
-        y, plane = ops.max_pool2d(x, **self.geo, return_indices=True)
-        N, C, H, W = x.shape
-        if self.storage_order:  # column major within the plane: u + v·H
-            plane_onnx = plane // W + (plane % W) * H
-        else:
-            plane_onnx = plane
-        return (y, plane_onnx + _plane_offsets(N, C, H * W)), plane
+        r = self.rank
+        if x.ndim != r + 2:
+            layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[r]
+            raise refuse(
+                self.onnx_node,
+                f"input 'X': expected {layout} for a {r}-D kernel_shape, got shape {x.shape}",
+            )
+        xo, window = self._as_op(x)
+        pool = ops.max_pool3d if r == 3 else ops.max_pool2d
+        y, plane = pool(xo, **window, return_indices=True)
+        if r == 1:
+            y, plane = y[:, :, 0], plane[:, :, 0]
+        spatial = x.shape[2:]
+        plane_onnx = plane
+        if self.storage_order and r > 1:  # column major within the plane
+            at = np.unravel_index(plane, spatial)
+            plane_onnx = np.ravel_multi_index(at, spatial, order="F").astype(np.int64)
+        N, C = x.shape[:2]
+        return (y, plane_onnx + _plane_offsets(N, C, math.prod(spatial), r)), plane
 
     def gradients(self, ctx: Any, args: list[Any], g: Any) -> list[Any]:
         G = g[0] if isinstance(g, tuple) else g
         x = np.asarray(args[0])
         if G is None:  # only the indices were read
             return [np.zeros_like(x)]
+        if self.rank == 3:
+            return [ops.max_pool3d_backward(G, x, **self.geo, indices=ctx)]
+        if self.rank == 1:
+            xo, window = self._as_op(x)
+            grad = ops.max_pool2d_backward(G[:, :, None], xo, **window, indices=ctx[:, :, None])
+            return [grad[:, :, 0]]
         return [ops.max_pool2d_backward(G, x, **self.geo, indices=ctx)]
 
     def extra_repr(self) -> str:
@@ -92,38 +125,62 @@ class _MaxPoolIndices(_Op):
 
 
 def max_pool_indices(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    """MaxPool of an image (N, C, H, W) with Indices read: ``_MaxPoolIndices``. Its window
-    must be one ``max_pool2d`` computes (symmetric pads at most half the window, auto_pad
-    NOTSET or VALID); otherwise refused, naming the attribute (a signal's or a volume's
-    indices too)."""
+    """MaxPool of a signal, an image or a volume (1, 2 or 3 spatial axes, as ``kernel_shape``
+    has sizes) with Indices read: ``_MaxPoolIndices``. Its window must be one the pooling
+    ops compute (symmetric pads at most half the window, auto_pad NOTSET or VALID);
+    otherwise refused, naming the attribute."""
     x = ins[0]
-    _check_2d(node, info, x)
-    geo = _geometry(node, attrs, pool=True)
-    geo["ceil_mode"] = attrs.get("ceil_mode", 0)
-    k, s, d, (pt, pl, pb, pr) = geo["kernel_shape"], geo["strides"], geo["dilations"], geo["pads"]
-    if geo["auto_pad"] not in ("NOTSET", "VALID"):
+    kernel = attrs.ints("kernel_shape", None)
+    if not kernel or len(kernel) > 3 or min(kernel) < 1:
+        raise refuse(
+            node,
+            f"attribute 'kernel_shape': expected 1, 2 or 3 sizes >= 1 with the Indices output "
+            f"read, got {kernel}",
+        )
+    n = len(kernel)
+    rank = _rank(info, x)
+    if rank is not None and rank != n + 2:
+        raise refuse(
+            node, f"input 'X': expected rank {n + 2} for kernel_shape {kernel}, got rank {rank}"
+        )
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID"):
         raise refuse(
             node,
             f"attribute 'auto_pad': expected NOTSET or VALID with the Indices output read, "
-            f"got {geo['auto_pad']!r}",
+            f"got {auto_pad!r}",
         )
-    if pt != pb or pl != pr or pt > k[0] // 2 or pl > k[1] // 2:
+    values = {}
+    for name, default, low in (("strides", [1] * n, 1), ("dilations", [1] * n, 1)):
+        value = attrs.ints(name, default) or default
+        if len(value) != n or min(value) < low:
+            raise refuse(node, f"attribute {name!r}: expected {n} values >= {low}, got {value}")
+        values[name] = value
+    pads = attrs.ints("pads", [0] * 2 * n) or [0] * 2 * n
+    if auto_pad == "VALID":
+        pads = [0] * 2 * n
+    if (
+        len(pads) != 2 * n
+        or pads[:n] != pads[n:]
+        or any(not 0 <= p <= k // 2 for p, k in zip(pads, kernel))
+    ):
         raise refuse(
             node,
             "attribute 'pads': expected equal pads at both ends of each axis, at most half the "
-            f"window {k}, with the Indices output read; got {geo['pads']}",
+            f"window {kernel}, with the Indices output read; got {pads}",
         )
     order = attrs.get("storage_order", 0)
     if order not in (0, 1):
         raise refuse(node, f"attribute 'storage_order': expected 0 or 1, got {order}")
+    ceil = attrs.get("ceil_mode", 0)
     if not isinstance(x, Ref):
         raise refuse(node, "input 'X': expected a value computed at run time, got a constant")
     window = {
-        "kernel_size": tuple(k),
-        "stride": tuple(s),
-        "padding": (pt, pl),
-        "dilation": tuple(d),
-        "ceil_mode": bool(geo["ceil_mode"]),
+        "kernel_size": tuple(kernel),
+        "stride": tuple(values["strides"]),
+        "padding": tuple(pads[:n]),
+        "dilation": tuple(values["dilations"]),
+        "ceil_mode": bool(ceil),
     }
     return _MaxPoolIndices(node, [x], window, int(order)), [x.name]
 

@@ -340,7 +340,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
         more = info.pop("more", [])  # a node's outputs after its first: (name, built)
-        if isinstance(module, _Op) and not more and module.reads_as_given(node, ins):
+        apart = all(getattr(m, "apart", False) for _, (m, _) in more)  # Y computed in full
+        if isinstance(module, _Op) and apart and module.reads_as_given(node, ins):
             # the node itself: cnnmath.onnx.save writes it back as read
             module.onnx_attributes = tuple(a.SerializeToString() for a in proto_node.attribute)
             module.onnx_dtypes = module.held_dtypes()

@@ -27,13 +27,19 @@ as the identity. The mapping, layer by layer:
                              return_indices: MaxPool's second output (ONNX's indices over
                              N·C·H·W; a graph output of them as Mod(I, H·W), each plane's,
                              under its own name)
-    MaxUnpool2d              MaxUnpool, the indices rebased to its output plane where it
+                             (MaxPool1d/3d and the adaptive max poolings' likewise, over
+                             L or D·H·W)
+    MaxUnpool1d/2d/3d        MaxUnpool, the indices rebased to its output plane where it
                              differs from the pool's input plane; output_size as
-                             Concat(Shape(x)[:2], its (H, W)), a size below the default
+                             Concat(Shape(x)[:2], its sizes), a size below the default
                              through the pads (onnxruntime's check: output ≥ the size pads
                              give, each pad < the kernel)
     Adaptive*Pool2d          GlobalAveragePool / GlobalMaxPool for 1×1, else a fixed window
-                             when the output size divides the input's
+                             when the output size divides the input's (return_indices: a
+                             MaxPool of that window, global too, with its Indices)
+    loaded LayerNorm-        ReduceMean (Mean); Reciprocal(Sqrt(ReduceMean((X − Mean)²) + ε))
+    alization statistics,    (InvStdDev), Cast to the stash type; Dropout's mask as
+    Dropout mask             ConstantOfShape(Shape(X)) of True
     activations              Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Celu (float32:
                              ONNX's only type for it), Softsign,
                              HardSigmoid, HardSwish, Clip (ReLU6), Softplus (β, threshold kept
@@ -122,6 +128,7 @@ from ..ops import activations as _act
 from ..ops._geometry import resolve_padding, same_pads
 from ._checks import PAD_MODES
 from ._ops import _ConstOutput, _Op
+from ._outputs import _DropoutMask, _LayerNormStatistic
 
 __all__ = ["MIN_OPSET", "save"]
 
@@ -149,6 +156,7 @@ class _Writer:
         # MaxPool2d(return_indices=True)'s indices (cnnmath's, each plane's) -> the file's
         # value of ONNX's flattening over the whole tensor, and the pool's input value
         self.plane_indices: dict[str, tuple[str, str]] = {}
+        self.plane_ranks: dict[str, int] = {}  # and the pool's spatial axes (1, 2 or 3)
         self.written_planes: set[str] = set()  # those the file holds as cnnmath's (Mod)
         self.fixed_planes = True  # every input's sizes but the batch fixed: H·W constants
         self.shapes: dict[str, tuple[int, ...]] = {}  # every value's traced shape
@@ -180,19 +188,20 @@ class _Writer:
         self.nodes.append(made)
         return output
 
-    def plane_size(self, value: str, base: str) -> str:
-        """H·W of ``value``'s last two axes as an int64 scalar: a constant when the model's
-        input sizes are fixed (only the batch axis varies), else
-        ReduceProd(Slice(Shape(value), −2, end)) at run time (nodes named ``base``/…)."""
+    def plane_size(self, value: str, base: str, rank: int = 2) -> str:
+        """H·W of ``value``'s last two axes (the product of its last ``rank``) as an int64
+        scalar: a constant when the model's input sizes are fixed (only the batch axis
+        varies), else ReduceProd(Slice(Shape(value), −rank, end)) at run time (nodes named
+        ``base``/…)."""
         if self.fixed_planes:
-            h, w = self.shapes[value][-2:]
-            return self.const(f"{base}/plane_size", h * w, np.int64)
+            return self.const(f"{base}/plane_size", math.prod(self.shapes[value][-rank:]), np.int64)
         shape = self.node("Shape", [value], f"{base}/shape", f"{base}/shape")
-        return self.hw_product(shape, base)
+        return self.hw_product(shape, base, rank)
 
-    def hw_product(self, shape: str, base: str) -> str:
-        """The product of the last two entries of the 1-D int64 value ``shape`` (a scalar)."""
-        start = self.const(f"{base}/start", [-2], np.int64)
+    def hw_product(self, shape: str, base: str, rank: int = 2) -> str:
+        """The product of the last two (``rank``) entries of the 1-D int64 value ``shape``
+        (a scalar)."""
+        start = self.const(f"{base}/start", [-rank], np.int64)
         end = self.const(f"{base}/end", [_INT64_MAX], np.int64)
         hw = self.node("Slice", [shape, start, end], f"{base}/hw", f"{base}/hw")
         return self.node("ReduceProd", [hw], f"{base}/plane_size", f"{base}/prod", keepdims=0)
@@ -203,7 +212,7 @@ class _Writer:
         if value not in self.written_planes:
             self.written_planes.add(value)
             whole, pooled = self.plane_indices[value]
-            plane = self.plane_size(pooled, f"{value}/input")
+            plane = self.plane_size(pooled, f"{value}/input", self.plane_ranks.get(value, 2))
             self.node("Mod", [whole, plane], value, f"{value}/plane")
         return value
 
@@ -681,24 +690,35 @@ def _max_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     graph output or another node reads them (``_Writer.plane_value``)."""
     m = node.module
     assert isinstance(m, nn.MaxPool2d)
+    window = {
+        "kernel_shape": _pair(m.kernel_size),
+        "strides": _pair(m.stride),
+        "pads": _pads(m.padding),
+        "dilations": _pair(m.dilation),
+        "ceil_mode": int(m.ceil_mode),
+    }
+    _max_pool_outputs(w, node, window)
+
+
+def _max_pool_outputs(w: _Writer, node: nn.Node, window: dict[str, Any]) -> None:
+    """MaxPool with ``window``'s attributes, and its Indices ("<indices>/whole", ONNX's
+    whole-tensor flattening) where the layer returns them (``return_indices`` of any rank,
+    an adaptive max pooling's too): registered for ``_Writer.plane_value`` and the
+    MaxUnpool nodes, with the pool's number of spatial axes."""
     wholes = [f"{indices}/whole" for indices in node.extra_outputs]
     made = w.onnx.helper.make_node(
-        "MaxPool",
-        [node.inputs[0]],
-        [node.output, *wholes],
-        name=node.name,
-        kernel_shape=_pair(m.kernel_size),
-        strides=_pair(m.stride),
-        pads=_pads(m.padding),
-        dilations=_pair(m.dilation),
-        ceil_mode=int(m.ceil_mode),
+        "MaxPool", [node.inputs[0]], [node.output, *wholes], name=node.name, **window
     )
     w.nodes.append(made)
     for indices, whole in zip(node.extra_outputs, wholes):
         w.plane_indices[indices] = (whole, node.inputs[0])
+        w.plane_ranks[indices] = len(window["kernel_shape"])
 
 
-def _unpool_pads(node: nn.Node, m: nn.MaxUnpool2d, h: tuple, out: tuple) -> list[int]:
+_UNPOOLS = (nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d)
+
+
+def _unpool_pads(node: nn.Node, m: Any, h: tuple, out: tuple) -> list[int]:
     """MaxUnpool's pads [top, left, bottom, right]: the layer's, except where ``output_size``
     is below the default size n_d = (h − 1)·s − 2p + k by d (PyTorch takes any size within
     a stride of it). onnxruntime reads pads only to check that output_shape holds at least
@@ -706,15 +726,17 @@ def _unpool_pads(node: nn.Node, m: nn.MaxUnpool2d, h: tuple, out: tuple) -> list
     go to the end pad (past k − 1, to the begin pad); refused, naming the node, when pads of
     at most k − 1 cannot pass that check."""
     begin, end, inferred = [], [], []
-    for n, s, k, p, size in zip(h, m.stride, m.kernel_size, m.padding, out[-2:]):
+    r = len(m.kernel_size)
+    for n, s, k, p, size in zip(h, m.stride, m.kernel_size, m.padding, out[-r:]):
         total = min(2 * (k - 1), 2 * p + max(0, (n - 1) * s - 2 * p + k - size))
         after = min(k - 1, max(p, total - p))
         begin.append(total - after)
         end.append(after)
         inferred.append((n - 1) * s - total + k)
-    if min(inferred) >= 0 and math.prod(inferred) > math.prod(out[-2:]):
+    if min(inferred) >= 0 and math.prod(inferred) > math.prod(out[-r:]):
         raise ValueError(
-            f"save: model: node {node.name!r} (MaxUnpool2d): output_size {tuple(out[-2:])} has "
+            f"save: model: node {node.name!r} ({type(m).__name__}): output_size "
+            f"{tuple(out[-r:])} has "
             f"no ONNX form: ONNX's MaxUnpool reaches sizes below the default (kernel "
             f"{m.kernel_size}, stride {m.stride} on input {tuple(h)}) only through pads, each "
             f"smaller than the kernel, and onnxruntime wants at least as many elements as "
@@ -728,16 +750,16 @@ def _unpool_plane(w: _Writer, node: nn.Node, out: tuple, size_hw: str | None) ->
     fixed, else the product of ``size_hw`` (output_size's (H, W)) or of
     (h − 1)·s − 2p + k per axis from X's run-time shape."""
     m = node.module
-    assert isinstance(m, nn.MaxUnpool2d)
-    base = node.name
+    assert isinstance(m, _UNPOOLS)
+    base, r = node.name, len(m.kernel_size)
     if w.fixed_planes:
-        return w.const(f"{base}/plane_size", out[-2] * out[-1], np.int64)
+        return w.const(f"{base}/plane_size", math.prod(out[-r:]), np.int64)
     if size_hw is None:
         x_shape = w.node("Shape", [node.inputs[0]], f"{base}/x_shape", f"{base}/x_shape")
-        start = w.const(f"{base}/x_start", [-2], np.int64)
+        start = w.const(f"{base}/x_start", [-r], np.int64)
         stop = w.const(f"{base}/x_end", [_INT64_MAX], np.int64)
         hw = w.node("Slice", [x_shape, start, stop], f"{base}/x_hw", f"{base}/x_hw")
-        one = w.const(f"{base}/one", [1, 1], np.int64)
+        one = w.const(f"{base}/one", [1] * r, np.int64)
         stride = w.const(f"{base}/stride", list(m.stride), np.int64)
         extra = [k - 2 * p for k, p in zip(m.kernel_size, m.padding)]
         tail = w.const(f"{base}/kernel_less_pads", extra, np.int64)
@@ -756,17 +778,18 @@ def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     Concat(Shape(X)[:2], its (H, W)): of Shape of a float tensor (whose last two sizes the
     layer takes) or of the integer sizes; ``_unpool_pads`` gives the pads."""
     m = node.module
-    assert isinstance(m, nn.MaxUnpool2d)
-    indices = node.inputs[1]
-    if indices not in w.plane_indices:
+    assert isinstance(m, _UNPOOLS)
+    indices, kind, r = node.inputs[1], type(m).__name__, len(m.kernel_size)
+    if w.plane_ranks.get(indices) != r:
         raise ValueError(
-            f"save: model: node {node.name!r} (MaxUnpool2d) reads indices {indices!r} that no "
-            "MaxPool2d(return_indices=True) of the model writes; ONNX's MaxUnpool reads a "
-            "MaxPool's Indices (flattened over the whole tensor), which only those give"
+            f"save: model: node {node.name!r} ({kind}) reads indices {indices!r} that no "
+            f"max pooling of {r} spatial axes (return_indices=True) of the model writes; ONNX's "
+            "MaxUnpool reads a MaxPool's Indices (flattened over the whole tensor), which only "
+            "those give"
         )
     if any(p >= k for p, k in zip(m.padding, m.kernel_size)):
         raise ValueError(
-            f"save: model: node {node.name!r} (MaxUnpool2d): padding {m.padding} has no ONNX "
+            f"save: model: node {node.name!r} ({kind}): padding {m.padding} has no ONNX "
             f"form; expected each pad smaller than the kernel {m.kernel_size} (onnxruntime's "
             "MaxUnpool refuses larger pads)"
         )
@@ -776,30 +799,30 @@ def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     if len(node.inputs) > 2:
         size = node.inputs[2]
         given = shapes[2]
-        if len(given) == 1 and given[0] in (2, 4):  # integer (H, W) or (N, C, H, W)
-            start = w.const(f"{base}/size_start", [given[0] - 2], np.int64)
+        if len(given) == 1 and given[0] in (r, r + 2):  # integer (H, W) or (N, C, H, W)
+            start = w.const(f"{base}/size_start", [given[0] - r], np.int64)
             stop = w.const(f"{base}/size_end", [given[0]], np.int64)
             size_hw = w.node("Slice", [size, start, stop], f"{base}/size_hw", f"{base}/size_hw")
-        elif len(given) >= 2 and w.dtypes.get(size, np.dtype(np.int64)).kind == "f":
+        elif len(given) >= max(r, 2) and w.dtypes.get(size, np.dtype(np.int64)).kind == "f":
             shape = w.node("Shape", [size], f"{base}/size_shape", f"{base}/size_shape")
-            start = w.const(f"{base}/size_start", [-2], np.int64)
+            start = w.const(f"{base}/size_start", [-r], np.int64)
             stop = w.const(f"{base}/size_end", [_INT64_MAX], np.int64)
             size_hw = w.node("Slice", [shape, start, stop], f"{base}/size_hw", f"{base}/size_hw")
         else:
             raise ValueError(
-                f"save: model: node {node.name!r} (MaxUnpool2d): output_size {size!r} of shape "
-                f"{given} has no ONNX form; expected a float tensor whose shape ends in (H, W) "
-                "or the integer sizes (H, W) or (N, C, H, W)"
+                f"save: model: node {node.name!r} ({kind}): output_size {size!r} of shape "
+                f"{given} has no ONNX form; expected a float tensor whose shape ends in the "
+                f"{r} output sizes or the integer sizes, {r} or {r + 2} of them"
             )
     inputs = [node.inputs[0], whole]
-    if w.shapes[pooled][-2:] != tuple(out[-2:]) or not w.fixed_planes:  # rebase the index
-        hw_in = w.plane_size(pooled, f"{base}/pool_plane")
+    if w.shapes[pooled][-r:] != tuple(out[-r:]) or not w.fixed_planes:  # rebase the index
+        hw_in = w.plane_size(pooled, f"{base}/pool_plane", r)
         hw_out = _unpool_plane(w, node, out, size_hw)
         plane = w.node("Div", [whole, hw_in], f"{base}/index_plane", f"{base}/div")
         at = w.node("Mod", [whole, hw_in], f"{base}/index_in_plane", f"{base}/mod")
         start_of = w.node("Mul", [plane, hw_out], f"{base}/plane_start", f"{base}/mul")
         inputs[1] = w.node("Add", [start_of, at], f"{base}/indices", f"{base}/add")
-    pads = _pads(m.padding)
+    pads = list(m.padding) * 2
     if size_hw is not None:
         nc_start = w.const(f"{base}/nc_start", [0], np.int64)
         nc_end = w.const(f"{base}/nc_end", [2], np.int64)
@@ -808,14 +831,14 @@ def _max_unpool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         inputs.append(
             w.node("Concat", [nc, size_hw], f"{base}/output_shape", f"{base}/output_shape", axis=0)
         )
-        pads = _unpool_pads(node, m, shapes[0][-2:], out)
+        pads = _unpool_pads(node, m, shapes[0][-r:], out)
     w.node(
         "MaxUnpool",
         inputs,
         node.output,
         node.name,
-        kernel_shape=_pair(m.kernel_size),
-        strides=_pair(m.stride),
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
         pads=pads,
     )
 
@@ -854,7 +877,7 @@ def _adaptive_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     is_max = isinstance(m, nn.AdaptiveMaxPool2d)
     H, W = shapes[0][-2:]
     h, w_out = out[-2:]
-    if (h, w_out) == (1, 1):
+    if (h, w_out) == (1, 1) and not m.return_indices:
         op = "GlobalMaxPool" if is_max else "GlobalAveragePool"
         w.node(op, [node.inputs[0]], node.output, node.name)
         return
@@ -865,6 +888,9 @@ def _adaptive_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             "export with an input whose size the output size divides"
         )
     window = [H // h, W // w_out]
+    if m.return_indices:  # its Indices: a MaxPool's over the tiling windows
+        _max_pool_outputs(w, node, {"kernel_shape": window, "strides": window})
+        return
     op = "MaxPool" if is_max else "AveragePool"
     w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=window, strides=window)
 
@@ -879,7 +905,7 @@ def _pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         "ceil_mode": int(m.ceil_mode),
     }
     if isinstance(m, nn.MaxPool1d):
-        w.node("MaxPool", [node.inputs[0]], node.output, node.name, dilations=[m.dilation], **attrs)
+        _max_pool_outputs(w, node, {**attrs, "dilations": [m.dilation]})
         return
     attrs["count_include_pad"] = int(m.count_include_pad)
     w.node("AveragePool", [node.inputs[0]], node.output, node.name, **attrs)
@@ -941,7 +967,7 @@ def _pool3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     }
     if isinstance(m, nn.MaxPool3d):
         attrs["dilations"] = _triple(m.dilation)
-        w.node("MaxPool", [node.inputs[0]], node.output, node.name, **attrs)
+        _max_pool_outputs(w, node, attrs)
         return
     divisor = m.divisor_override
     if divisor is not None and m.ceil_mode:
@@ -967,7 +993,7 @@ def _adaptive_pool3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> Non
     assert isinstance(m, (nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d))
     is_max = isinstance(m, nn.AdaptiveMaxPool3d)
     size, cells = shapes[0][-3:], out[-3:]
-    if tuple(cells) == (1, 1, 1):
+    if tuple(cells) == (1, 1, 1) and not m.return_indices:
         op = "GlobalMaxPool" if is_max else "GlobalAveragePool"
         w.node(op, [node.inputs[0]], node.output, node.name)
         return
@@ -978,6 +1004,9 @@ def _adaptive_pool3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> Non
             "pooling window gives; export with an input whose size the output size divides"
         )
     window = [n // c for n, c in zip(size, cells)]
+    if m.return_indices:  # its Indices: a MaxPool's over the tiling windows
+        _max_pool_outputs(w, node, {"kernel_shape": window, "strides": window})
+        return
     op = "MaxPool" if is_max else "AveragePool"
     w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=window, strides=window)
 
@@ -987,7 +1016,7 @@ def _adaptive_pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> Non
     assert isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d))
     is_max = isinstance(m, nn.AdaptiveMaxPool1d)
     L, n = shapes[0][-1], out[-1]
-    if n == 1:
+    if n == 1 and not m.return_indices:
         w.node(
             "GlobalMaxPool" if is_max else "GlobalAveragePool",
             [node.inputs[0]],
@@ -1001,6 +1030,9 @@ def _adaptive_pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> Non
             f"signal of length {L} has cells of unequal sizes, which no ONNX pooling window "
             "gives; export with an input whose length the output size divides"
         )
+    if m.return_indices:  # its Indices: a MaxPool's over the tiling windows
+        _max_pool_outputs(w, node, {"kernel_shape": [L // n], "strides": [L // n]})
+        return
     op = "MaxPool" if is_max else "AveragePool"
     w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=[L // n], strides=[L // n])
 
@@ -1499,7 +1531,9 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Fold: _fold,
     nn.GroupNorm: _group_norm,
     nn.MaxPool2d: _max_pool,
+    nn.MaxUnpool1d: _max_unpool,
     nn.MaxUnpool2d: _max_unpool,
+    nn.MaxUnpool3d: _max_unpool,
     nn.AvgPool2d: _avg_pool,
     nn.AdaptiveAvgPool2d: _adaptive_pool,
     nn.AdaptiveMaxPool2d: _adaptive_pool,
@@ -1597,6 +1631,42 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, node.extra_outputs)
 
 
+def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """LayerNormalization's Mean or InvStdDev read on their own (``_outputs.py``):
+    Mean = ReduceMean(X) over the axes a … r − 1 (kept), InvStdDev =
+    Reciprocal(Sqrt(ReduceMean((X − Mean)²) + ε)), each Cast to the statistic's type."""
+    m = node.module
+    assert isinstance(m, _LayerNormStatistic)
+    r, base, x = len(shapes[0]), node.name, node.inputs[0]
+    axes = list(range(m.axis % max(r, 1), r))
+
+    def mean(value: str, name: str) -> str:
+        if w.opset >= 18:
+            const = w.const(f"{name}/axes", axes, np.int64)
+            return w.node("ReduceMean", [value, const], name, name, keepdims=1)
+        return w.node("ReduceMean", [value], name, name, axes=axes, keepdims=1)
+
+    y = mean(x, f"{base}/mean")
+    if m.which == "InvStdDev":
+        d = w.node("Sub", [x, y], f"{base}/centred", f"{base}/centred")
+        sq = w.node("Mul", [d, d], f"{base}/squared", f"{base}/squared")
+        var = mean(sq, f"{base}/variance")
+        eps = w.const(f"{base}/epsilon", m.eps, w.dtypes[x])
+        plus = w.node("Add", [var, eps], f"{base}/plus_eps", f"{base}/plus_eps")
+        root = w.node("Sqrt", [plus], f"{base}/std", f"{base}/std")
+        y = w.node("Reciprocal", [root], f"{base}/inv_std", f"{base}/inv_std")
+    to = w.onnx.helper.np_dtype_to_tensor_dtype(m.dtype)
+    w.node("Cast", [y], node.output, node.name, to=to)
+
+
+def _dropout_mask(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Dropout's mask in inference: ConstantOfShape(Shape(X)) of True."""
+    base = node.name
+    shape = w.node("Shape", [node.inputs[0]], f"{base}/shape", f"{base}/shape")
+    true = w.onnx.numpy_helper.from_array(np.ones(1, dtype=bool), f"{base}/true")
+    w.node("ConstantOfShape", [shape], node.output, node.name, value=true)
+
+
 def _const_output(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """A loaded graph's output known at load time (a static Shape): a Constant node."""
     m = node.module
@@ -1617,6 +1687,10 @@ def _emitter(node: nn.Node) -> _Emit:
         return _as_read
     if isinstance(module, _ConstOutput):
         return _const_output
+    if isinstance(module, _LayerNormStatistic):
+        return _layer_norm_statistic
+    if isinstance(module, _DropoutMask):
+        return _dropout_mask
     if module.hand_written:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "
@@ -1803,7 +1877,7 @@ def save(
         if id(node) in kept:
             for i, value in enumerate(node.inputs):  # pool indices read as cnnmath's
                 if value in writer.plane_indices and not (
-                    i == 1 and isinstance(node.module, nn.MaxUnpool2d)
+                    i == 1 and isinstance(node.module, _UNPOOLS)
                 ):
                     writer.plane_value(value)
             emit(writer, node, [shapes[v] for v in node.inputs], shapes[node.output])

@@ -55,6 +55,8 @@ from .pool import (
     avg_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_unpool1d,
+    max_unpool1d_backward,
     max_unpool2d,
     max_unpool2d_backward,
 )
@@ -71,6 +73,8 @@ from .volumetric import (
     conv3d_backward,
     max_pool3d,
     max_pool3d_backward,
+    max_unpool3d,
+    max_unpool3d_backward,
 )
 
 __all__ = [
@@ -118,6 +122,8 @@ __all__ = [
     "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool1d",
+    "max_unpool1d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
     "pad2d",
@@ -148,4 +154,6 @@ __all__ = [
     "conv_transpose3d_backward",
     "max_pool3d",
     "max_pool3d_backward",
+    "max_unpool3d",
+    "max_unpool3d_backward",
 ]

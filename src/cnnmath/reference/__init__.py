@@ -72,6 +72,8 @@ from .pool import (
     avg_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_unpool1d,
+    max_unpool1d_backward,
     max_unpool2d,
     max_unpool2d_backward,
 )
@@ -99,6 +101,8 @@ from .volumetric import (
     conv_transpose3d_backward,
     max_pool3d,
     max_pool3d_backward,
+    max_unpool3d,
+    max_unpool3d_backward,
 )
 
 __all__ = [
@@ -145,6 +149,8 @@ __all__ = [
     "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_unpool1d",
+    "max_unpool1d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
     "nll_loss",
@@ -183,4 +189,6 @@ __all__ = [
     "conv_transpose3d_backward",
     "max_pool3d",
     "max_pool3d_backward",
+    "max_unpool3d",
+    "max_unpool3d_backward",
 ]

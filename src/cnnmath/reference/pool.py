@@ -460,3 +460,54 @@ def adaptive_max_pool2d_backward(grad_output, x, output_size):
                     _, (r, q) = _window_argmax(x64[beta, c], taps)
                     grad_x[beta, c, r, q] += grad_y[beta, c, i, j]
     return grad_x.astype(x.dtype)
+
+
+def _unpool_length(x_shape, kernel_size, stride, padding, output_size):
+    """``output_size``'s last entry, or ``(l - 1)*s - 2p + k``."""
+    if output_size is not None:
+        return int(np.ravel(output_size)[-1])
+    k = int(np.ravel(kernel_size)[0])
+    s = k if stride is None else int(np.ravel(stride)[0])
+    p = int(np.ravel(padding)[0])
+    return (x_shape[2] - 1) * s - 2 * p + k
+
+
+def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Every value of x written at the position its index names in its output signal
+    (``Y[β, c, I[β, c, i]] = X[β, c, i]``), zeros elsewhere; of two equal indices the later
+    one stays.
+
+    Returns
+    -------
+    (N, C, L_out) array of ``x``'s dtype.
+    """
+    x = np.asarray(x)
+    batch, channels, length = x.shape
+    l_out = _unpool_length(x.shape, kernel_size, stride, padding, output_size)
+    y = np.zeros((batch, channels, l_out), dtype=np.float64)
+    for beta in range(batch):
+        for c in range(channels):
+            for i in range(length):
+                y[beta, c, int(indices[beta, c, i])] = x[beta, c, i]
+    return y.astype(x.dtype)
+
+
+def max_unpool1d_backward(
+    grad_output, x, indices, kernel_size, stride=None, padding=0, output_size=None
+):
+    """Gradient of :func:`max_unpool1d` with respect to ``x``: ``G[β, c, I[β, c, i]]``.
+
+    Returns
+    -------
+    grad_x : array of ``x``'s shape and dtype.
+    """
+    x = np.asarray(x)
+    batch, channels, length = x.shape
+    l_out = _unpool_length(x.shape, kernel_size, stride, padding, output_size)
+    grad_y = _check_grad_output(grad_output, (batch, channels, l_out))
+    grad_x = np.zeros(x.shape)
+    for beta in range(batch):
+        for c in range(channels):
+            for i in range(length):
+                grad_x[beta, c, i] = grad_y[beta, c, int(indices[beta, c, i])]
+    return grad_x.astype(x.dtype)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ._geometry import _check_grad_output
+
 # ---------------------------------------------------------------------------------------
 # Geometry
 # ---------------------------------------------------------------------------------------
@@ -536,3 +538,70 @@ def adaptive_max_pool3d_backward(grad_output, x, output_size):
                 where = (beta, ch, *index)
                 grad[beta, ch, at[where]] += G[where]
     return grad.reshape(x.shape).astype(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Max unpooling
+# ---------------------------------------------------------------------------------------
+
+
+def _unpool_volume(x_shape, kernel_size, stride, padding, output_size):
+    """``output_size``'s last three entries, or ``(d - 1)*s - 2p + k`` per axis."""
+    if output_size is not None:
+        return tuple(int(v) for v in output_size[-3:])
+    k = _triple(kernel_size, "kernel_size")
+    s = k if stride is None else _triple(stride, "stride")
+    p = _triple(padding, "padding")
+    return tuple((x_shape[2 + a] - 1) * s[a] - 2 * p[a] + k[a] for a in range(3))
+
+
+def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Every value of x written at the position its index names in its output volume
+    (``Y[β, c, t', u, v] = X[β, c, t, i, j]`` with ``I = (t'·H_out + u)·W_out + v``), zeros
+    elsewhere; of two equal indices the later one in (t, i, j) order stays.
+
+    Returns
+    -------
+    (N, C, D_out, H_out, W_out) array of ``x``'s dtype.
+    """
+    x = np.asarray(x)
+    batch, channels, depth, height, width = x.shape
+    d_out, h_out, w_out = _unpool_volume(x.shape, kernel_size, stride, padding, output_size)
+    y = np.zeros((batch, channels, d_out, h_out, w_out), dtype=np.float64)
+    for beta in range(batch):
+        for c in range(channels):
+            for t in range(depth):
+                for i in range(height):
+                    for j in range(width):
+                        at = int(indices[beta, c, t, i, j])
+                        y[beta, c, at // (h_out * w_out), at // w_out % h_out, at % w_out] = x[
+                            beta, c, t, i, j
+                        ]
+    return y.astype(x.dtype)
+
+
+def max_unpool3d_backward(
+    grad_output, x, indices, kernel_size, stride=None, padding=0, output_size=None
+):
+    """Gradient of :func:`max_unpool3d` with respect to ``x``: the upstream gradient at the
+    position each value went to.
+
+    Returns
+    -------
+    grad_x : array of ``x``'s shape and dtype.
+    """
+    x = np.asarray(x)
+    batch, channels, depth, height, width = x.shape
+    d_out, h_out, w_out = _unpool_volume(x.shape, kernel_size, stride, padding, output_size)
+    grad_y = _check_grad_output(grad_output, (batch, channels, d_out, h_out, w_out))
+    grad_x = np.zeros(x.shape)
+    for beta in range(batch):
+        for c in range(channels):
+            for t in range(depth):
+                for i in range(height):
+                    for j in range(width):
+                        at = int(indices[beta, c, t, i, j])
+                        grad_x[beta, c, t, i, j] = grad_y[
+                            beta, c, at // (h_out * w_out), at // w_out % h_out, at % w_out
+                        ]
+    return grad_x.astype(x.dtype)
