@@ -301,3 +301,69 @@ ERRORS = [
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+# --------------------------------------------------------------------------- layers
+def _roi_head(layer):
+    """conv → RoI layer on given boxes → flatten → linear, a two-input Graph."""
+    from cnnmath import nn
+
+    g = nn.Graph(inputs=["x", "boxes"])
+    conv = g.add(nn.Conv2d(3, 4, 3, padding=1, rng=1, dtype=np.float64), "x", name="conv")
+    roi = g.add(layer, conv, "boxes", name="roi")
+    flat = g.add(nn.Flatten(), roi, name="flat")
+    g.set_output(g.add(nn.Linear(4 * 2 * 3, 5, rng=2, dtype=np.float64), flat, name="fc"))
+    return g
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["RoIAlign", "RoIPool"])
+def test_layers_in_a_graph_match_torch(pool):
+    from cnnmath import nn
+
+    torch = pytest.importorskip("torch")
+    layer = nn.RoIPool((2, 3), 0.5) if pool else nn.RoIAlign((2, 3), 0.5, -1, aligned=True)
+    g = _roi_head(layer)
+    x = np.random.default_rng(3).standard_normal((2, 3, 9, 11))
+    boxes = INSIDE * np.array([1, 2, 2, 2, 2])  # image units, spatial_scale 0.5
+    y = g(x, boxes)
+    G = np.random.default_rng(4).standard_normal(y.shape)
+    g.zero_grad()
+    g(x, boxes)
+    grads = g.backward(G)
+    params = dict(g.named_parameters())
+    t = {k: torch.tensor(v.data, requires_grad=True) for k, v in params.items()}
+    xt = torch.tensor(x, requires_grad=True)
+    feature = torch.nn.functional.conv2d(xt, t["conv.weight"], t["conv.bias"], padding=1)
+    if pool:  # torchvision's roi_pool is C++ only: the reference's argmax, gathered in torch
+        _, argmax = reference.roi_pool(feature.detach().numpy(), boxes, (2, 3), 0.5)
+        flat = feature.flatten(2)[torch.tensor(boxes[:, 0].astype(int))]
+        pooled = torch.gather(flat, 2, torch.tensor(argmax).flatten(2)).reshape(-1, 4, 2, 3)
+    else:
+        import importlib
+
+        import_torchvision()
+        eager = importlib.import_module("torchvision.ops.roi_align")._roi_align.__wrapped__
+        pooled = eager(feature, torch.tensor(boxes), 0.5, 2, 3, -1, True)
+    yt = torch.nn.functional.linear(pooled.flatten(1), t["fc.weight"], t["fc.bias"])
+    yt.backward(torch.tensor(G))
+    np.testing.assert_allclose(y, yt.detach().numpy(), atol=1e-10)
+    for name, p in params.items():
+        np.testing.assert_allclose(p.grad, t[name].grad.numpy(), atol=1e-10, err_msg=name)
+    np.testing.assert_allclose(grads[0], xt.grad.numpy(), atol=1e-10)
+    assert grads[1].shape == boxes.shape and not np.any(grads[1])  # the graph's zero
+    if pool:  # every argmax exists here, so the gather is the op
+        assert np.all(argmax >= 0)
+
+
+def test_layer_repr_and_bad_arguments():
+    from cnnmath import nn
+
+    assert repr(nn.RoIAlign(7, 0.25, 2)) == (
+        "RoIAlign(output_size=(7, 7), spatial_scale=0.25, sampling_ratio=2, aligned=False)"
+    )
+    with pytest.raises(ValueError, match="spatial_scale"):
+        nn.RoIAlign(7, -1.0, 2)
+    with pytest.raises(TypeError, match="sampling_ratio"):
+        nn.RoIAlign(7, 1.0, 2.0)
+    with pytest.raises(ValueError, match="output_size"):
+        nn.RoIPool(0, 1.0)

@@ -121,6 +121,7 @@ from .padding import (
 from .parameter import Parameter
 from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
+from .roi import RoIAlign, RoIPool
 from .sampling import AffineGrid, GridSample
 from .unfold import Fold, Unfold
 from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
@@ -189,6 +190,8 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "DeformConv2d",
+    "RoIAlign",
+    "RoIPool",
     "MaxPool1d",
     "AvgPool1d",
     "AdaptiveAvgPool1d",
