@@ -220,3 +220,32 @@ def test_nms_bad_inputs_are_named(boxes, scores, pattern):
         graph(
             boxes, scores, np.array([3]), np.array([0.5], np.float32), np.array([0.0], np.float32)
         )
+
+
+def test_saved_roi_align_graph_runs_in_onnxruntime_and_loads_back(tmp_path):
+    """conv → RoIAlign(boxes) → flatten → linear saved (RoiAlign at opset 16, the boxes split
+    by Slice, Gather, Cast) runs in onnxruntime as in cnnmath and loads back; RoIPool, which
+    has no ONNX form, is refused by name."""
+    from cnnmath import nn
+    from cnnmath.onnx import save
+
+    def head(layer):
+        g = nn.Graph(inputs=["x", "boxes"])
+        conv = g.add(nn.Conv2d(3, 4, 3, padding=1, rng=1), "x", name="conv")
+        roi = g.add(layer, conv, "boxes", name="roi")
+        flat = g.add(nn.Flatten(), roi, name="flat")
+        g.set_output(g.add(nn.Linear(4 * 2 * 3, 5, rng=2), flat, name="fc"))
+        return g
+
+    x = X.astype(np.float32)
+    boxes = np.c_[INDEX, ROIS * 2].astype(np.float32)
+    for aligned, ratio in ((True, -1), (False, 2)):
+        g = head(nn.RoIAlign((2, 3), 0.5, ratio, aligned))
+        path = tmp_path / f"roi_{aligned}.onnx"
+        save(g, path, (x, boxes), opset=17)
+        model = onnx.load(str(path))
+        assert "RoiAlign" in {n.op_type for n in model.graph.node}
+        np.testing.assert_allclose(_ort(model, x, boxes), g(x, boxes), atol=1e-5)
+        np.testing.assert_allclose(load(path)(x, boxes), g(x, boxes), atol=1e-6)
+    with pytest.raises(ValueError, match="RoIPool"):
+        save(head(nn.RoIPool((2, 3), 0.5)), tmp_path / "pool.onnx", (x, boxes), opset=17)
