@@ -130,6 +130,8 @@ def test_roi_align_no_boxes():
     y = roi_align(X, np.zeros((0, 5)), 3)
     assert y.shape == (0, 3, 3, 3)
     assert np.all(roi_align_backward(y, X.shape, np.zeros((0, 5)), 3) == 0)
+    y, argmax = roi_pool(X, [np.zeros((0, 4)), np.zeros((0, 4))], 3)
+    assert y.shape == argmax.shape == (0, 3, 3, 3)
 
 
 # --------------------------------------------------------------------------- roi_pool

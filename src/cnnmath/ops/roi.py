@@ -377,21 +377,35 @@ def roi_pool(
     argmax = np.full((K, C, P_h, P_w), -1, dtype=np.int64)
     hs, he, ws, we = _pool_bins(corners, (H, W), size, scale)
     Xf = X.astype(np.float64)
-    hh, ww = np.arange(H), np.arange(W)
-    for block in _blocks(K, C * H * W * P_w):
-        b = batch[block]
-        # per row, the max over each bin's columns: (k, C, H, P_w)
-        in_w = (ww >= ws[block][:, :, None]) & (ww < we[block][:, :, None])  # (k, P_w, W)
-        rows, w_arg = _masked_first_max(Xf[b][:, :, :, None, :], in_w[:, None, None, :, :], axis=4)
-        # then over each bin's rows: (k, C, P_h, P_w)
-        in_h = (hh >= hs[block][:, :, None]) & (hh < he[block][:, :, None])  # (k, P_h, H)
-        best, h_arg = _masked_first_max(rows[:, :, None, :, :], in_h[:, None, :, :, None], axis=3)
-        w_best = np.take_along_axis(w_arg, h_arg, axis=2)
+    # each bin's pixels, padded to the largest bin (L_h × L_w) and masked: gathered per block
+    # of boxes as (k, P_h, L_h, P_w, L_w, C), memory in proportion to the boxes' areas
+    L_h = max(int((he - hs).max(initial=0)), 1)
+    L_w = max(int((we - ws).max(initial=0)), 1)
+    s, t = np.arange(L_h), np.arange(L_w)
+    for block in _blocks(K, C * P_h * L_h * P_w * L_w):
+        k = len(batch[block])
+        rows = hs[block][:, :, None] + s  # (k, P_h, L_h)
+        cols = ws[block][:, :, None] + t  # (k, P_w, L_w)
+        inside = (rows < he[block][:, :, None])[:, :, :, None, None] & (
+            cols < we[block][:, :, None]
+        )[:, None, None, :, :]
+        v = Xf[
+            batch[block][:, None, None, None, None],
+            :,
+            np.minimum(rows, H - 1)[:, :, :, None, None],
+            np.minimum(cols, W - 1)[:, None, None, :, :],
+        ]  # (k, P_h, L_h, P_w, L_w, C)
+        v = np.where((inside[..., None]) & ~np.isnan(v), v, -np.inf)
+        v = v.transpose(0, 5, 1, 3, 2, 4).reshape(k, C, P_h, P_w, L_h * L_w)
+        first = np.argmax(v, axis=-1)  # the first maximum in row-major order
+        best = np.take_along_axis(v, first[..., None], axis=-1)[..., 0]
+        h_arg = hs[block][:, None, :, None] + first // L_w  # rows[k, i, s] = hs[k, i] + s
+        w_arg = ws[block][:, None, None, :] + first % L_w
         empty = (he[block] <= hs[block])[:, :, None] | (we[block] <= ws[block])[:, None, :]
         empty = np.broadcast_to(empty[:, None], best.shape)
         found = best > -FLT_MAX
         out[block] = np.where(empty, 0.0, np.where(found, best, -FLT_MAX))
-        argmax[block] = np.where(empty | ~found, -1, h_arg * W + w_best)
+        argmax[block] = np.where(empty | ~found, -1, h_arg * W + w_arg)
     return out.astype(X.dtype), argmax
 
 
