@@ -18,6 +18,7 @@ FAMILIES = (
     "losses",
     "volumetric",
     "einsum",
+    "roi",
 )
 
 RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]

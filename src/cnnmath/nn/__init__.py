@@ -129,6 +129,7 @@ from .pooling import (
     MaxUnpool2d,
     MaxUnpool3d,
 )
+from .roi import RoIAlign, RoIPool
 from .sampling import AffineGrid, GridSample
 from .unfold import Fold, Unfold
 from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
@@ -197,6 +198,8 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "DeformConv2d",
+    "RoIAlign",
+    "RoIPool",
     "MaxPool1d",
     "AvgPool1d",
     "AdaptiveAvgPool1d",

@@ -5231,6 +5231,10 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "GatherElements": ((11, "data indices", 2),),
     "Einsum": ((12, "Inputs", 1),),
     "ScatterND": ((11, "data indices updates", 3),),
+    "RoiAlign": ((10, "X rois batch_indices", 3),),
+    "NonMaxSuppression": (
+        (10, "boxes scores max_output_boxes_per_class iou_threshold score_threshold", 2),
+    ),
     **dict.fromkeys(("LpPool", "GlobalLpPool"), ((1, "X", 1),)),
     **dict.fromkeys(
         ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh"),
@@ -5259,3 +5263,8 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
 }
 #: The ops whose one input name stands for any number of inputs (at least one).
 VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean", "Einsum"})
+
+# RoiAlign and NonMaxSuppression: the bulk in _roi.py, which imports this module's helpers
+from . import _roi  # noqa: E402
+
+CONVERTERS.update(RoiAlign=_roi.roi_align, NonMaxSuppression=_roi.non_max_suppression)

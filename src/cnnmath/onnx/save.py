@@ -84,6 +84,8 @@ as the identity. The mapping, layer by layer:
                              a Pad of the three axes, then an unpadded Conv
     ConvTranspose3d          ConvTranspose with three spatial axes
     DeformConv2d             DeformConv (opset ≥ 19; offset_group from the offsets' channels)
+    RoIAlign                 RoiAlign (opset ≥ 16) of X, the boxes' columns 1–4 and column 0
+                             cast to int64 (Slice, Gather, Cast); RoIPool has no ONNX form
     GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
                              "bicubic" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)
@@ -1237,6 +1239,34 @@ def _deform_conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     )
 
 
+def _roi_align(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """RoIAlign: RoiAlign (opset ≥ 16, for coordinate_transformation_mode) of X, rois =
+    boxes[:, 1:5] and batch_indices = int64(boxes[:, 0]); sampling_ratio ≤ 0 as ONNX's 0."""
+    m = node.module
+    assert isinstance(m, nn.RoIAlign)
+    _needs(w, node, "RoiAlign", 16)
+    x, boxes = node.inputs
+    b = node.name
+    ends = [w.const(f"{b}/{k}", [v], np.int64) for k, v in (("start", 1), ("end", 5), ("axis", 1))]
+    rois = w.node("Slice", [boxes, *ends], f"{b}/rois", f"{b}/rois")
+    column = w.node(
+        "Gather", [boxes, w.const(f"{b}/column", 0, np.int64)], f"{b}/n", f"{b}/n", axis=1
+    )
+    index = w.node("Cast", [column], f"{b}/batch_indices", f"{b}/cast", to=w.onnx.TensorProto.INT64)
+    w.node(
+        "RoiAlign",
+        [x, rois, index],
+        node.output,
+        node.name,
+        mode="avg",
+        output_height=m.output_size[0],
+        output_width=m.output_size[1],
+        spatial_scale=float(m.spatial_scale),
+        sampling_ratio=max(int(m.sampling_ratio), 0),
+        coordinate_transformation_mode="half_pixel" if m.aligned else "output_half_pixel",
+    )
+
+
 def _grid_sample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.GridSample)
@@ -1550,6 +1580,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Mul: _mul,
     nn.Narrow: _narrow,
     nn.GridSample: _grid_sample,
+    nn.RoIAlign: _roi_align,
     nn.AffineGrid: _affine_grid,
     nn.ResizeLike: _resize_like,
     nn.Dropout: _identity,  # eval mode

@@ -60,6 +60,15 @@ from .pool import (
     max_unpool2d,
     max_unpool2d_backward,
 )
+from .roi import (
+    batched_nms,
+    box_iou,
+    nms,
+    roi_align,
+    roi_align_backward,
+    roi_pool,
+    roi_pool_backward,
+)
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 from .unfold import fold, fold_backward, unfold, unfold_backward
 from .volumetric import (
@@ -78,6 +87,13 @@ from .volumetric import (
 )
 
 __all__ = [
+    "batched_nms",
+    "box_iou",
+    "nms",
+    "roi_align",
+    "roi_align_backward",
+    "roi_pool",
+    "roi_pool_backward",
     "affine_grid",
     "affine_grid_backward",
     "grid_sample",

@@ -1,0 +1,645 @@
+"""Region-of-interest ops of detection models, as ``torchvision.ops``'s: ``roi_align``,
+``roi_pool``, ``nms``, ``batched_nms`` and ``box_iou``.
+
+A box (region of interest) is [n, x1, y1, x2, y2]: the image n of the batch it lies in and two
+corners in the input image's pixel units; ``spatial_scale`` s maps them onto the feature map
+(s = 1/16 for a stride-16 backbone). Boxes are given as one (K, 5) array or, as torchvision
+accepts, a list of N arrays (K_n, 4), one per image, whose rows become [n, x1, y1, x2, y2].
+
+**RoIAlign** (Mask R-CNN). With o = 0.5 if ``aligned`` else 0, a box starts at
+(x1·s − o, y1·s − o) and is w = x2·s − x1·s wide, h tall (clamped to ≥ 1 unless ``aligned``).
+Output bin (i, j) of P_h × P_w covers h/P_h × w/P_w and averages the bilinear samples at a
+G_h × G_w grid of points in it, G = ``sampling_ratio`` if it is > 0, else ⌈h/P_h⌉ (⌈w/P_w⌉)
+per box:
+
+    Y[k, c, i, j] = 1/max(G_h·G_w, 1) · Σ_{a<G_h, b<G_w} bilinear(X[n_k, c], y_{ia}, x_{jb}),
+    y_{ia} = y1·s − o + i·h/P_h + (a + ½)·(h/P_h)/G_h   (x_{jb} likewise),
+
+where bilinear reads 0 for a point with y < −1 or y > H (x < −1, x > W), clamps y to ≥ 0 and
+a y at or beyond H − 1 to the last row (torchvision's border rules). As y and x enter the
+weights separately, the op is Y_k = A_k X_{n_k} B_kᵀ / count_k with A_k (P_h, H) and B_k
+(P_w, W) interpolation matrices — built once for all boxes by ``bincount`` over the samples
+(padded to the largest grid, masked) — and its input gradient is ∂ℓ/∂X_n = Σ_{k: n_k = n}
+A_kᵀ ∂ℓ/∂Y_k B_k / count_k. Boxes get no gradient (as in torchvision).
+
+**RoIPool** (Fast R-CNN). Corners rounded, half away from zero: r = round(x·s); the box is
+w = max(r(x2) − r(x1) + 1, 1) pixels wide; bin j covers columns ⌊j·w/P_w⌋ .. ⌈(j+1)·w/P_w⌉ − 1
+from r(x1), clipped to the image; Y is the max over the bin's pixels (0 for an empty bin) and
+the argmax the flat index h·W + w of the first maximum in row-major order, −1 for an empty bin
+(and, as torchvision's, for a bin whose values are all ≤ −FLT_MAX, which reads −FLT_MAX). The
+backward sends each output's gradient to its argmax.
+
+**NMS**. Boxes in (x1, y1, x2, y2) sorted by score, descending, ties in the order of
+PyTorch's CPU sort, which torchvision calls: index order for up to 16 boxes, beyond that the
+order std::sort's introsort leaves them in (not stable), replayed here; each box kept
+suppresses every later box whose IoU with it is greater than ``iou_threshold``. The loop
+runs over kept boxes, each step one vectorised IoU row: O(K²) time at worst, O(K) memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._checks import check_float_array, check_same_dtype, int_pair
+
+__all__ = [
+    "batched_nms",
+    "box_iou",
+    "nms",
+    "roi_align",
+    "roi_align_backward",
+    "roi_pool",
+    "roi_pool_backward",
+]
+
+FLT_MAX = float(np.finfo(np.float32).max)
+# the number of boxes in a block of the vectorised passes: bounds the (K·P_h, C·W) products
+_BLOCK_ELEMENTS = 1 << 24
+
+
+# --------------------------------------------------------------------------- arguments
+def _rois(boxes: Any, N: int, dtype: np.dtype, func: str) -> tuple[np.ndarray, np.ndarray]:
+    """(batch index (K,) int64, corners (K, 4) float64) from a (K, 5) array or a list of
+    (K_n, 4) arrays, checked: float, finite, batch indices integers in [0, N)."""
+    if isinstance(boxes, (list, tuple)):
+        if len(boxes) != N:
+            raise ValueError(
+                f"{func}: boxes: expected a list of N = {N} arrays (K_n, 4), one per image, "
+                f"got a list of {len(boxes)}"
+            )
+        parts = []
+        for n, b in enumerate(boxes):
+            check_float_array(f"boxes[{n}]", b, func=func)
+            if b.ndim != 2 or b.shape[1] != 4:
+                raise ValueError(
+                    f"{func}: boxes[{n}]: expected shape (K_{n}, 4) [x1, y1, x2, y2], got {b.shape}"
+                )
+            parts.append(np.concatenate([np.full((len(b), 1), float(n)), b], axis=1))
+        rois = np.concatenate(parts, axis=0) if parts else np.zeros((0, 5))
+        given = [b.dtype for b in boxes]
+    else:
+        check_float_array("boxes", boxes, func=func)
+        if boxes.ndim != 2 or boxes.shape[1] != 5:
+            raise ValueError(
+                f"{func}: boxes: expected shape (K, 5) [batch_index, x1, y1, x2, y2] or a list "
+                f"of (K_n, 4) arrays, got {boxes.shape}"
+            )
+        rois = boxes
+        given = [boxes.dtype]
+    if any(d != dtype for d in given):
+        raise TypeError(
+            f"{func}: expected boxes in the input's dtype {dtype}, got {given[0]}; convert with "
+            ".astype(...)"
+        )
+    rois = rois.astype(np.float64)
+    if not np.all(np.isfinite(rois)):
+        raise ValueError(f"{func}: boxes: expected finite values, got NaN or infinity")
+    batch = rois[:, 0]
+    bad = (batch != np.round(batch)) | (batch < 0) | (batch >= N)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ValueError(
+            f"{func}: boxes: expected batch indices, integers in [0, N) = [0, {N}), got "
+            f"{batch[k]!r} in row {k}"
+        )
+    return batch.astype(np.int64), rois[:, 1:]
+
+
+def _output_size(output_size: Any, func: str) -> tuple[int, int]:
+    return int_pair("output_size", output_size, minimum=1, func=func)
+
+
+def _scale(spatial_scale: Any, func: str) -> float:
+    if (
+        isinstance(spatial_scale, (bool, np.bool_))
+        or not isinstance(spatial_scale, (int, float, np.integer, np.floating))
+        or not np.isfinite(spatial_scale)
+        or spatial_scale <= 0
+    ):
+        raise ValueError(
+            f"{func}: spatial_scale: expected a finite number > 0, got {spatial_scale!r}"
+        )
+    return float(spatial_scale)
+
+
+def _image(x: Any, func: str) -> np.ndarray:
+    check_float_array("input", x, func=func)
+    if x.ndim != 4:
+        raise ValueError(
+            f"{func}: input: expected a 4-D array (N, C, H, W), got {x.ndim}-D with shape "
+            f"{x.shape}; add a batch axis with input[None]"
+        )
+    return x
+
+
+def _blocks(K: int, per_box: int) -> list[slice]:
+    step = max(1, _BLOCK_ELEMENTS // max(per_box, 1))
+    return [slice(a, min(a + step, K)) for a in range(0, K, step)] or [slice(0, 0)]
+
+
+# --------------------------------------------------------------------------- roi_align
+def _axis_weights(start: np.ndarray, size: np.ndarray, P: int, G: np.ndarray, n: int) -> np.ndarray:
+    """(K, P, n): the sum over the G_k samples of each output bin of their bilinear weights
+    on the n pixels of one axis (0 for a sample outside [−1, n]); torchvision's rules."""
+    K = len(start)
+    G_max = int(max(G.max(initial=0), 0))
+    if K == 0 or G_max == 0:
+        return np.zeros((K, P, n))
+    a = np.arange(G_max)
+    bin_size = size / P
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (
+            start[:, None, None]
+            + np.arange(P)[None, :, None] * bin_size[:, None, None]
+            + (a[None, None, :] + 0.5) * bin_size[:, None, None] / G[:, None, None]
+        )  # (K, P, G_max)
+    used = (a[None, None, :] < G[:, None, None]) & (u >= -1.0) & (u <= n)
+    u = np.maximum(np.where(used, u, 0.0), 0.0)
+    low = np.floor(u).astype(np.int64)
+    at_edge = low >= n - 1
+    low = np.where(at_edge, n - 1, low)
+    high = np.where(at_edge, n - 1, low + 1)
+    frac = np.where(at_edge, 0.0, u - low)
+    rows = (np.arange(K)[:, None, None] * P + np.arange(P)[None, :, None]) * n
+    rows = np.broadcast_to(rows, u.shape)
+    weights = np.concatenate([((1 - frac) * used).ravel(), (frac * used).ravel()])
+    index = np.concatenate([(rows + low).ravel(), (rows + high).ravel()])
+    return np.bincount(index, weights, minlength=K * P * n).reshape(K, P, n)
+
+
+def _align_matrices(
+    corners: np.ndarray,
+    shape: tuple[int, int],
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A (K, P_h, H), B (K, P_w, W) and count (K,) of RoIAlign."""
+    H, W = shape
+    P_h, P_w = output_size
+    o = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (corners[:, i] * spatial_scale - o for i in range(4))
+    w, h = x2 - x1, y2 - y1
+    if not aligned:
+        w, h = np.maximum(w, 1.0), np.maximum(h, 1.0)
+    if sampling_ratio > 0:
+        G_h = np.full(len(corners), sampling_ratio, dtype=np.int64)
+        G_w = G_h
+    else:
+        G_h = np.ceil(h / P_h).astype(np.int64)
+        G_w = np.ceil(w / P_w).astype(np.int64)
+    count = np.maximum(G_h * G_w, 1).astype(np.float64)
+    A = _axis_weights(y1, h, P_h, G_h, H)
+    B = _axis_weights(x1, w, P_w, G_w, W)
+    return A, B, count
+
+
+def _align_args(
+    output_size: Any, spatial_scale: Any, sampling_ratio: Any, aligned: Any, func: str
+) -> tuple[tuple[int, int], float, int, bool]:
+    size = _output_size(output_size, func)
+    scale = _scale(spatial_scale, func)
+    if isinstance(sampling_ratio, (bool, np.bool_)) or not isinstance(
+        sampling_ratio, (int, np.integer)
+    ):
+        raise TypeError(
+            f"{func}: sampling_ratio: expected an int (> 0: samples per bin side; <= 0: "
+            f"adaptive), got {sampling_ratio!r}"
+        )
+    if not isinstance(aligned, (bool, np.bool_)):
+        raise TypeError(f"{func}: aligned: expected a bool, got {aligned!r}")
+    return size, scale, int(sampling_ratio), bool(aligned)
+
+
+def roi_align(
+    input: np.ndarray,
+    boxes: np.ndarray | Sequence[np.ndarray],
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> np.ndarray:
+    """RoIAlign: (K, C, P_h, P_w), output bin (i, j) of box k the mean of G_h × G_w bilinear
+    samples of X[n_k] in that bin (the module docstring gives the sample points and border
+    rules), ``torchvision.ops.roi_align``.
+
+    input (N, C, H, W); boxes (K, 5) [n, x1, y1, x2, y2] or a list of N arrays (K_n, 4);
+    output_size P or (P_h, P_w); sampling_ratio G > 0, or ≤ 0 for ⌈box size/P⌉ per box.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> roi_align(x, np.array([[0.0, 0.0, 0.0, 2.0, 2.0]]), 1, aligned=True)  # pixels 0, 1
+    array([[[[2.5]]]])
+    """
+    func = "roi_align"
+    X = _image(input, func)
+    size, scale, ratio, align = _align_args(
+        output_size, spatial_scale, sampling_ratio, aligned, func
+    )
+    N, C, H, W = X.shape
+    batch, corners = _rois(boxes, N, X.dtype, func)
+    K = len(batch)
+    P_h, P_w = size
+    out = np.zeros((K, C, P_h, P_w))
+    Xr = X.astype(np.float64).transpose(0, 2, 1, 3).reshape(N * H, C * W)
+    for block in _blocks(K, P_h * max(N * H, C * W)):
+        A, B, count = _align_matrices(corners[block], (H, W), size, scale, ratio, align)
+        k = len(count)
+        if k == 0:
+            continue
+        # A on the rows of image n_k only: (k·P_h, N·H)
+        A_full = np.zeros((k, P_h, N, H))
+        A_full[np.arange(k), :, batch[block], :] = A
+        T = (A_full.reshape(k * P_h, N * H) @ Xr).reshape(k, P_h, C, W)
+        out[block] = np.einsum("kicw,kjw->kcij", T, B) / count[:, None, None, None]
+    return out.astype(X.dtype)
+
+
+def roi_align_backward(
+    grad_output: np.ndarray,
+    input_shape: Sequence[int],
+    boxes: np.ndarray | Sequence[np.ndarray],
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> np.ndarray:
+    """∂ℓ/∂X (N, C, H, W) of ``roi_align`` given ∂ℓ/∂Y (K, C, P_h, P_w):
+    ∂ℓ/∂X_n = Σ_{k: n_k = n} A_kᵀ ∂ℓ/∂Y_k B_k / count_k (each sample's share of its bin's
+    gradient to its four pixels). The boxes get no gradient."""
+    func = "roi_align_backward"
+    check_float_array("grad_output", grad_output, func=func)
+    N, C, H, W = _shape(input_shape, func)
+    size, scale, ratio, align = _align_args(
+        output_size, spatial_scale, sampling_ratio, aligned, func
+    )
+    batch, corners = _rois(boxes, N, grad_output.dtype, func)
+    K = len(batch)
+    P_h, P_w = size
+    if grad_output.shape != (K, C, P_h, P_w):
+        raise ValueError(
+            f"{func}: grad_output: expected shape (K, C, P_h, P_w) = {(K, C, P_h, P_w)}, got "
+            f"{grad_output.shape}"
+        )
+    g = grad_output.astype(np.float64)
+    grad = np.zeros((N * H, C * W))
+    for block in _blocks(K, P_h * max(N * H, C * W)):
+        A, B, count = _align_matrices(corners[block], (H, W), size, scale, ratio, align)
+        k = len(count)
+        if k == 0:
+            continue
+        U = np.einsum("kcij,kjw->kicw", g[block] / count[:, None, None, None], B)
+        A_full = np.zeros((k, P_h, N, H))
+        A_full[np.arange(k), :, batch[block], :] = A
+        grad += A_full.reshape(k * P_h, N * H).T @ U.reshape(k * P_h, C * W)
+    return grad.reshape(N, H, C, W).transpose(0, 2, 1, 3).astype(grad_output.dtype)
+
+
+def _shape(input_shape: Any, func: str) -> tuple[int, int, int, int]:
+    if (
+        not isinstance(input_shape, Sequence)
+        or len(input_shape) != 4
+        or any(
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+            for v in input_shape
+        )
+        or min(input_shape) < 1
+    ):
+        raise ValueError(
+            f"{func}: input_shape: expected (N, C, H, W), four ints >= 1, got {input_shape!r}"
+        )
+    N, C, H, W = (int(v) for v in input_shape)
+    return N, C, H, W
+
+
+# --------------------------------------------------------------------------- roi_pool
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def _pool_bins(
+    corners: np.ndarray, shape: tuple[int, int], output_size: tuple[int, int], scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Clipped bin edges: h_start, h_end (K, P_h), w_start, w_end (K, P_w)."""
+    H, W = shape
+    P_h, P_w = output_size
+    r = _round_half_away(corners * scale).astype(np.int64)
+    edges = []
+    for lo, hi, P, n in ((r[:, 1], r[:, 3], P_h, H), (r[:, 0], r[:, 2], P_w, W)):
+        length = np.maximum(hi - lo + 1, 1)
+        bin_size = length / P
+        i = np.arange(P)
+        start = np.floor(i[None, :] * bin_size[:, None]).astype(np.int64) + lo[:, None]
+        end = np.ceil((i[None, :] + 1) * bin_size[:, None]).astype(np.int64) + lo[:, None]
+        edges += [np.clip(start, 0, n), np.clip(end, 0, n)]
+    return edges[0], edges[1], edges[2], edges[3]
+
+
+def _masked_first_max(
+    values: np.ndarray, inside: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max over ``axis`` of the values where ``inside`` (NaN skipped) and the first index
+    attaining it."""
+    v = np.where(inside & ~np.isnan(values), values, -np.inf)
+    index = np.argmax(v, axis=axis)
+    return np.take_along_axis(v, np.expand_dims(index, axis), axis).squeeze(axis), index
+
+
+def roi_pool(
+    input: np.ndarray,
+    boxes: np.ndarray | Sequence[np.ndarray],
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """RoIPool: Y (K, C, P_h, P_w), the max of X[n_k, c] over each bin of the rounded box
+    (the module docstring gives the bins), and the argmax (K, C, P_h, P_w) int64, the flat
+    index h·W + w of the first maximum (−1 for an empty bin), ``torchvision.ops.roi_pool``.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> y, argmax = roi_pool(x, np.array([[0.0, 0.0, 0.0, 3.0, 3.0]]), 2)
+    >>> y[0, 0], argmax[0, 0]
+    (array([[ 5.,  7.],
+           [13., 15.]]), array([[ 5,  7],
+           [13, 15]]))
+    """
+    func = "roi_pool"
+    X = _image(input, func)
+    size = _output_size(output_size, func)
+    scale = _scale(spatial_scale, func)
+    N, C, H, W = X.shape
+    batch, corners = _rois(boxes, N, X.dtype, func)
+    K = len(batch)
+    P_h, P_w = size
+    out = np.zeros((K, C, P_h, P_w))
+    argmax = np.full((K, C, P_h, P_w), -1, dtype=np.int64)
+    hs, he, ws, we = _pool_bins(corners, (H, W), size, scale)
+    Xf = X.astype(np.float64)
+    # each bin's pixels, padded to the largest bin (L_h × L_w) and masked: gathered per block
+    # of boxes as (k, P_h, L_h, P_w, L_w, C), memory in proportion to the boxes' areas
+    L_h = max(int((he - hs).max(initial=0)), 1)
+    L_w = max(int((we - ws).max(initial=0)), 1)
+    s, t = np.arange(L_h), np.arange(L_w)
+    for block in _blocks(K, C * P_h * L_h * P_w * L_w):
+        k = len(batch[block])
+        rows = hs[block][:, :, None] + s  # (k, P_h, L_h)
+        cols = ws[block][:, :, None] + t  # (k, P_w, L_w)
+        inside = (rows < he[block][:, :, None])[:, :, :, None, None] & (
+            cols < we[block][:, :, None]
+        )[:, None, None, :, :]
+        v = Xf[
+            batch[block][:, None, None, None, None],
+            :,
+            np.minimum(rows, H - 1)[:, :, :, None, None],
+            np.minimum(cols, W - 1)[:, None, None, :, :],
+        ]  # (k, P_h, L_h, P_w, L_w, C)
+        v = np.where((inside[..., None]) & ~np.isnan(v), v, -np.inf)
+        v = v.transpose(0, 5, 1, 3, 2, 4).reshape(k, C, P_h, P_w, L_h * L_w)
+        first = np.argmax(v, axis=-1)  # the first maximum in row-major order
+        best = np.take_along_axis(v, first[..., None], axis=-1)[..., 0]
+        h_arg = hs[block][:, None, :, None] + first // L_w  # rows[k, i, s] = hs[k, i] + s
+        w_arg = ws[block][:, None, None, :] + first % L_w
+        empty = (he[block] <= hs[block])[:, :, None] | (we[block] <= ws[block])[:, None, :]
+        empty = np.broadcast_to(empty[:, None], best.shape)
+        found = best > -FLT_MAX
+        out[block] = np.where(empty, 0.0, np.where(found, best, -FLT_MAX))
+        argmax[block] = np.where(empty | ~found, -1, h_arg * W + w_arg)
+    return out.astype(X.dtype), argmax
+
+
+def roi_pool_backward(
+    grad_output: np.ndarray,
+    input_shape: Sequence[int],
+    boxes: np.ndarray | Sequence[np.ndarray],
+    argmax: np.ndarray,
+) -> np.ndarray:
+    """∂ℓ/∂X (N, C, H, W) of ``roi_pool`` given ∂ℓ/∂Y (K, C, P_h, P_w) and its argmax:
+    ∂ℓ/∂X[n, c, h, w] = Σ_{k: n_k = n} Σ_{i, j: argmax[k, c, i, j] = h·W + w} ∂ℓ/∂Y[k, c, i, j]."""
+    func = "roi_pool_backward"
+    check_float_array("grad_output", grad_output, func=func)
+    N, C, H, W = _shape(input_shape, func)
+    batch, _ = _rois(boxes, N, grad_output.dtype, func)
+    K = len(batch)
+    if grad_output.ndim != 4 or grad_output.shape[:2] != (K, C):
+        raise ValueError(
+            f"{func}: grad_output: expected shape (K, C, P_h, P_w) with (K, C) = {(K, C)}, got "
+            f"{grad_output.shape}"
+        )
+    if not isinstance(argmax, np.ndarray) or argmax.shape != grad_output.shape:
+        raise ValueError(
+            f"{func}: argmax: expected an int array of grad_output's shape "
+            f"{grad_output.shape}, as roi_pool returns it"
+        )
+    used = argmax >= 0
+    flat = (batch[:, None, None, None] * C + np.arange(C)[None, :, None, None]) * (H * W)
+    index = (flat + argmax)[used]
+    grad = np.bincount(index, grad_output.astype(np.float64)[used], minlength=N * C * H * W)
+    return grad.reshape(N, C, H, W).astype(grad_output.dtype)
+
+
+# --------------------------------------------------------------------------- nms
+def _boxes(name: str, boxes: Any, func: str) -> np.ndarray:
+    check_float_array(name, boxes, func=func)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(
+            f"{func}: {name}: expected shape (K, 4) [x1, y1, x2, y2], got {boxes.shape}"
+        )
+    return boxes
+
+
+def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU (K, M) of boxes (K, 4) and (M, 4) in (x1, y1, x2, y2):
+    |a ∩ b| / (|a| + |b| − |a ∩ b|), |a| = (x2 − x1)(y2 − y1), ``torchvision.ops.box_iou``.
+
+    >>> box_iou(np.array([[0.0, 0.0, 2.0, 2.0]]), np.array([[1.0, 0.0, 3.0, 2.0]]))
+    array([[0.33333333]])
+    """
+    func = "box_iou"
+    a = _boxes("boxes1", boxes1, func)
+    b = _boxes("boxes2", boxes2, func)
+    dtype = check_same_dtype(func, boxes1=a, boxes2=b)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (inter / (area_a[:, None] + area_b[None, :] - inter)).astype(dtype)
+
+
+def _nms_args(boxes: Any, scores: Any, iou_threshold: Any, func: str) -> float:
+    _boxes("boxes", boxes, func)
+    check_float_array("scores", scores, func=func)
+    check_same_dtype(func, boxes=boxes, scores=scores)
+    if scores.shape != (len(boxes),):
+        raise ValueError(
+            f"{func}: scores: expected shape (K,) = {(len(boxes),)}, one per box, got "
+            f"{scores.shape}"
+        )
+    if np.any(np.isnan(scores)):
+        raise ValueError(f"{func}: scores: expected no NaN, got NaN (its order is undefined)")
+    if isinstance(iou_threshold, (bool, np.bool_)) or not isinstance(
+        iou_threshold, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{func}: iou_threshold: expected a number, got {iou_threshold!r}")
+    return float(iou_threshold)
+
+
+def _introsort_descending(keys: np.ndarray) -> np.ndarray:
+    """The permutation PyTorch's CPU ``sort(descending=True)`` gives: libstdc++'s
+    ``std::sort`` (introsort: median-of-three quicksort down to 16 elements, then one insertion
+    sort) of (key, index) pairs by key > key, replayed step by step, so that ties come out in
+    the same order. Past its depth limit (2·⌊log₂ K⌋, which needs adversarial data)
+    std::sort heap-sorts; that case falls back to index order within the range."""
+    k = [float(v) for v in keys]
+    idx = list(range(len(k)))
+    n = len(k)
+
+    def swap(i: int, j: int) -> None:
+        k[i], k[j] = k[j], k[i]
+        idx[i], idx[j] = idx[j], idx[i]
+
+    def linear_insert(last: int) -> None:
+        val, vi = k[last], idx[last]
+        nxt = last - 1
+        while val > k[nxt]:
+            k[last], idx[last] = k[nxt], idx[nxt]
+            last = nxt
+            nxt -= 1
+        k[last], idx[last] = val, vi
+
+    def insertion(first: int, last: int) -> None:
+        for i in range(first + 1, last):
+            if k[i] > k[first]:
+                val, vi = k[i], idx[i]
+                k[first + 1 : i + 1], idx[first + 1 : i + 1] = k[first:i], idx[first:i]
+                k[first], idx[first] = val, vi
+            else:
+                linear_insert(i)
+
+    def loop(first: int, last: int, depth: int) -> None:
+        while last - first > 16:
+            if depth == 0:
+                part = sorted(range(first, last), key=lambda i: (-k[i], idx[i]))
+                k[first:last], idx[first:last] = [k[i] for i in part], [idx[i] for i in part]
+                return
+            depth -= 1
+            mid = first + (last - first) // 2
+            a, b, c = first + 1, mid, last - 1
+            if k[a] > k[b]:
+                if k[b] > k[c]:
+                    swap(first, b)
+                elif k[a] > k[c]:
+                    swap(first, c)
+                else:
+                    swap(first, a)
+            elif k[a] > k[c]:
+                swap(first, a)
+            elif k[b] > k[c]:
+                swap(first, c)
+            else:
+                swap(first, b)
+            lo, hi = first + 1, last
+            pivot = k[first]
+            while True:
+                while k[lo] > pivot:
+                    lo += 1
+                hi -= 1
+                while pivot > k[hi]:
+                    hi -= 1
+                if not lo < hi:
+                    break
+                swap(lo, hi)
+                lo += 1
+            loop(lo, last, depth)
+            last = lo
+
+    if n > 1:
+        loop(0, n, 2 * (n.bit_length() - 1))
+        if n > 16:
+            insertion(0, 16)
+            for i in range(16, n):
+                linear_insert(i)
+        else:
+            insertion(0, n)
+    return np.array(idx, dtype=np.int64)
+
+
+def _descending_order(scores: np.ndarray) -> np.ndarray:
+    """Indices by score, descending, in torchvision's (PyTorch CPU sort's) order: index order
+    among ties for up to 16 boxes or without ties, std::sort's order beyond."""
+    stable = np.argsort(-scores.astype(np.float64), kind="stable")
+    if len(scores) <= 16 or len(np.unique(scores)) == len(scores):
+        return stable
+    return _introsort_descending(scores)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Non-maximum suppression: the indices (int64) of the boxes kept, by score descending
+    (ties as PyTorch's CPU sort orders them); a kept box suppresses each later one with
+    IoU > ``iou_threshold`` (``torchvision.ops.nms``). O(K²) time at worst, O(K) memory.
+
+    >>> b = np.array([[0.0, 0, 2, 2], [0.1, 0, 2, 2], [5, 5, 6, 6]])
+    >>> nms(b, np.array([0.5, 0.9, 0.1]), 0.5)
+    array([1, 2])
+    """
+    func = "nms"
+    threshold = _nms_args(boxes, scores, iou_threshold, func)
+    dtype = boxes.dtype
+    order = _descending_order(scores)
+    b = boxes[order]
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    alive = np.ones(len(b), dtype=bool)
+    keep = []
+    zero = dtype.type(0)
+    for i in range(len(b)):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        w = np.maximum(zero, np.minimum(x2[i], x2[i + 1 :]) - np.maximum(x1[i], x1[i + 1 :]))
+        h = np.maximum(zero, np.minimum(y2[i], y2[i + 1 :]) - np.maximum(y1[i], y1[i + 1 :]))
+        inter = w * h
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = inter / (area[i] + area[i + 1 :] - inter)
+        alive[i + 1 :] &= ~(iou.astype(np.float64) > threshold)
+    return order[np.array(keep, dtype=np.int64)].astype(np.int64)
+
+
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray, iou_threshold: float
+) -> np.ndarray:
+    """NMS within each category ``idxs`` (K,) separately: the indices kept, by score
+    descending (``torchvision.ops.batched_nms``). As torchvision: up to 4000 coordinates, one
+    ``nms`` of the boxes shifted apart by idx·(max coordinate + 1); beyond, one ``nms`` per
+    category.
+
+    >>> b = np.array([[0.0, 0, 2, 2], [0.1, 0, 2, 2]])
+    >>> batched_nms(b, np.array([0.5, 0.9]), np.array([0, 1]), 0.5)
+    array([1, 0])
+    """
+    func = "batched_nms"
+    _nms_args(boxes, scores, iou_threshold, func)
+    if (
+        not isinstance(idxs, np.ndarray)
+        or idxs.shape != scores.shape
+        or not np.issubdtype(idxs.dtype, np.integer)
+    ):
+        raise ValueError(
+            f"{func}: idxs: expected an int array of shape (K,) = {scores.shape}, got {idxs!r}"
+        )
+    if boxes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if boxes.size <= 4000:
+        max_coordinate = boxes.max()
+        offsets = idxs.astype(boxes.dtype) * (max_coordinate + boxes.dtype.type(1))
+        return nms(boxes + offsets[:, None], scores, iou_threshold)
+    keep = np.zeros(len(boxes), dtype=bool)
+    for category in np.unique(idxs):
+        members = np.flatnonzero(idxs == category)
+        keep[members[nms(boxes[members], scores[members], iou_threshold)]] = True
+    kept = np.flatnonzero(keep)
+    return kept[_descending_order(scores[kept])]
