@@ -119,6 +119,31 @@ def loads_as_onnxruntime(model, x, **kwargs):
     assert rel_error(load(data)(x32.numpy()), witness) <= 1e-5
 
 
+def onnx_model_bytes(nodes, inputs, outputs, initializers=(), opset=17):
+    """A serialised ONNX model of ``nodes``: inputs [(name, element type, shape)], outputs
+    [(name, element type)] of undeclared shape, ``initializers`` TensorProtos, IR version 8."""
+    from onnx import helper
+
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info(n, t, None) for n, t in outputs],
+        initializer=list(initializers),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def run_onnxruntime(data, feeds):
+    """Every output of onnxruntime's CPU run of the serialised model ``data`` on ``feeds``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
 def randomise_batchnorm(model, seed=0):
     """Every torch BatchNorm (1-D, 2-D, 3-D) of ``model`` given random γ ~ 0.5 + U(0, 1),
     β ~ 0.1·N(0, 1) and running statistics (mean 0.1·N(0, 1), variance 0.5 + U(0, 1)), in

@@ -17,24 +17,8 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from cnnmath.onnx import load, save  # noqa: E402
 from helpers import check_input_gradients  # noqa: E402
-
-
-def _model(nodes, inputs, outputs, initializers=(), opset=17):
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-        [helper.make_tensor_value_info(n, t, None) for n, t in outputs],
-        initializer=list(initializers),
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    return model.SerializeToString()
-
-
-def _run_ort(data, feeds):
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+from helpers import onnx_model_bytes as _model  # noqa: E402
+from helpers import run_onnxruntime as _run_ort  # noqa: E402
 
 
 def _pool_unpool(order=0, pads=(0, 0, 0, 0), kernel=(2, 2), strides=(2, 2), shape_input=None):

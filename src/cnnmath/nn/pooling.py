@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import ops
-from .._checks import check_float_array, int_pair, int_triple, positive_int
+from .._checks import check_float_array, int_pair, positive_int
+from ..ops.pool import _ints as _spatial  # an int or rank ints, each >= minimum
 from .module import Module
 
 
@@ -412,21 +413,6 @@ class _MaxUnpool(Module):
         """``kernel_size, stride, padding`` as tuples, as ``torch.nn.MaxUnpool*d`` prints
         them."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
-def _spatial(name: str, value: Any, rank: int, *, minimum: int, func: str) -> tuple[int, ...]:
-    """An int or ``rank`` ints (a 1-tuple for rank 1), each ``>= minimum``, as a tuple."""
-    if rank == 2:
-        return int_pair(name, value, minimum=minimum, func=func)
-    if rank == 3:
-        return int_triple(name, value, minimum=minimum, func=func)
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name}: expected an int or a 1-tuple of ints, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{func}: {name}: expected values >= {minimum}, got {value!r}")
-    return (int(value),)
 
 
 class MaxUnpool2d(_MaxUnpool):
