@@ -12,6 +12,8 @@ NonMaxSuppression.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -166,6 +168,24 @@ def test_roi_pool_rounding_half_away_and_empty_bins():
     assert np.all(y == 0) and np.all(argmax == -1)
     y, argmax = roi_pool(np.full((1, 1, 2, 2), -np.inf), np.array([[0, 0, 0, 1.0, 1.0]]), 1)
     assert y[0, 0, 0, 0] == -np.finfo(np.float32).max and argmax[0, 0, 0, 0] == -1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_pool_bins_are_computed_in_the_inputs_dtype(dtype):
+    # rows 0..113 in 7 bins: torchvision's kernel computes bin = 114/7 and the last bin's end
+    # ceil(7·bin) in the input's type; in float32 that is 114.00001 → 115, so the last bin
+    # reads row 114 (just below the box), in float64 it stops at 113
+    x = np.zeros((1, 1, 130, 4), dtype)
+    x[0, 0, 114, 1] = 5.0
+    end = math.ceil(dtype(7) * (dtype(114) / dtype(7)))
+    assert end == (115 if dtype is np.float32 else 114)  # the premise, in NumPy's arithmetic
+    boxes = np.array([[0, 0, 0, 3, 113]], dtype)
+    y, argmax = roi_pool(x, boxes, (7, 1))
+    # float64: the last bin is rows 97..113, all 0, whose first pixel is the argmax
+    want = (5.0, 114 * 4 + 1) if dtype is np.float32 else (0.0, 97 * 4)
+    assert (y[0, 0, -1, 0], argmax[0, 0, -1, 0]) == want
+    y_ref, argmax_ref = reference.roi_pool(x, boxes, (7, 1))
+    assert np.array_equal(y_ref, y) and np.array_equal(argmax_ref, argmax)
 
 
 def test_roi_pool_first_maximum_wins():

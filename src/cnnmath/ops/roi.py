@@ -321,17 +321,23 @@ def _round_half_away(v: np.ndarray) -> np.ndarray:
 
 
 def _pool_bins(
-    corners: np.ndarray, shape: tuple[int, int], output_size: tuple[int, int], scale: float
+    corners: np.ndarray,
+    shape: tuple[int, int],
+    output_size: tuple[int, int],
+    scale: float,
+    dtype: np.dtype,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Clipped bin edges: h_start, h_end (K, P_h), w_start, w_end (K, P_w)."""
+    """Clipped bin edges: h_start, h_end (K, P_h), w_start, w_end (K, P_w), computed in the
+    input's dtype as torchvision's kernel does: in float32, 7·(114/7) rounds up
+    past 114, and its last bin reaches one row further than float64's would."""
     H, W = shape
     P_h, P_w = output_size
-    r = _round_half_away(corners * scale).astype(np.int64)
+    dt = dtype.type  # the corners (float64) hold values of this dtype exactly
+    r = _round_half_away(corners.astype(dt) * dt(scale)).astype(np.int64)
     edges = []
     for lo, hi, P, n in ((r[:, 1], r[:, 3], P_h, H), (r[:, 0], r[:, 2], P_w, W)):
-        length = np.maximum(hi - lo + 1, 1)
-        bin_size = length / P
-        i = np.arange(P)
+        bin_size = np.maximum(hi - lo + 1, 1).astype(dt) / dt(P)
+        i = np.arange(P, dtype=dt)
         start = np.floor(i[None, :] * bin_size[:, None]).astype(np.int64) + lo[:, None]
         end = np.ceil((i[None, :] + 1) * bin_size[:, None]).astype(np.int64) + lo[:, None]
         edges += [np.clip(start, 0, n), np.clip(end, 0, n)]
@@ -375,7 +381,7 @@ def roi_pool(
     P_h, P_w = size
     out = np.zeros((K, C, P_h, P_w))
     argmax = np.full((K, C, P_h, P_w), -1, dtype=np.int64)
-    hs, he, ws, we = _pool_bins(corners, (H, W), size, scale)
+    hs, he, ws, we = _pool_bins(corners, (H, W), size, scale, X.dtype)
     Xf = X.astype(np.float64)
     # each bin's pixels, padded to the largest bin (L_h × L_w) and masked: gathered per block
     # of boxes as (k, P_h, L_h, P_w, L_w, C), memory in proportion to the boxes' areas

@@ -147,17 +147,18 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
     rows = _rows(boxes)
     out = np.zeros((len(rows), C, P_h, P_w))
     argmax = np.full((len(rows), C, P_h, P_w), -1, dtype=np.int64)
+    T = input.dtype.type  # the kernel's arithmetic type: float32 bins differ from float64's
     for k, row in enumerate(rows):
         n = int(row[0])
-        x1, y1 = _round(row[1] * spatial_scale), _round(row[2] * spatial_scale)
-        x2, y2 = _round(row[3] * spatial_scale), _round(row[4] * spatial_scale)
+        x1, y1, x2, y2 = (_round(float(T(row[a]) * T(spatial_scale))) for a in (1, 2, 3, 4))
         w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
+        bin_h, bin_w = T(h) / T(P_h), T(w) / T(P_w)
         for i in range(P_h):
-            h0 = min(max(math.floor(i * h / P_h) + y1, 0), H)
-            h1 = min(max(math.ceil((i + 1) * h / P_h) + y1, 0), H)
+            h0 = min(max(math.floor(T(i) * bin_h) + y1, 0), H)
+            h1 = min(max(math.ceil(T(i + 1) * bin_h) + y1, 0), H)
             for j in range(P_w):
-                w0 = min(max(math.floor(j * w / P_w) + x1, 0), W)
-                w1 = min(max(math.ceil((j + 1) * w / P_w) + x1, 0), W)
+                w0 = min(max(math.floor(T(j) * bin_w) + x1, 0), W)
+                w1 = min(max(math.ceil(T(j + 1) * bin_w) + x1, 0), W)
                 empty = h1 <= h0 or w1 <= w0
                 for c in range(C):
                     best, where = (0.0 if empty else -FLT_MAX), -1
