@@ -183,3 +183,22 @@ def check_input_gradients(graph, args, wrt=None):
         return tuple(grads[i] for i in wrt) if len(wrt) > 1 else grads[wrt[0]]
 
     check_gradients(f, backward, [args[i] for i in wrt])
+
+
+def unpool_sized(layer, size):
+    """A MaxUnpool layer as a graph node of (x, indices) called with a fixed ``output_size``
+    (as PyTorch's forward takes it); its backward gives (∂x, None)."""
+    from cnnmath import nn
+
+    class _Sized(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer, self.size = layer, size
+
+        def forward_ctx(self, x, indices):
+            return self.layer.forward_ctx(x, indices, self.size)
+
+        def backward_ctx(self, ctx, grad_output):
+            return self.layer.backward_ctx(ctx, grad_output)[:2]
+
+    return _Sized()

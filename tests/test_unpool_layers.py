@@ -8,6 +8,7 @@ import pytest
 
 from cnnmath import nn, optim, summary
 from cnnmath.train import fit
+from helpers import unpool_sized
 
 torch = pytest.importorskip("torch")
 
@@ -85,7 +86,7 @@ def test_pool_and_unpool_match_torch_forward_and_gradients(shape, kw, size, data
     g.set_output("unpool", y, i)
     if isinstance(size, tuple):
         unpool = nn.MaxUnpool2d(**geometry)
-        g.unpool = _Sized(unpool, size)  # the layer called with output_size=(H, W)
+        g.unpool = unpool_sized(unpool, size)  # the layer called with output_size=(H, W)
     out, pooled, idx = g(x)
 
     tx = torch.tensor(x, requires_grad=True)
@@ -102,20 +103,6 @@ def test_pool_and_unpool_match_torch_forward_and_gradients(shape, kw, size, data
     grad = g.backward((G_out, G_y, None))
     scale = np.abs(tx.grad.numpy()).max()
     assert np.abs(grad - tx.grad.numpy()).max() <= 1e-12 * scale
-
-
-class _Sized(nn.Module):
-    """MaxUnpool2d called with a fixed ``output_size`` (as PyTorch's forward takes it)."""
-
-    def __init__(self, layer, size):
-        super().__init__()
-        self.layer, self.size = layer, size
-
-    def forward_ctx(self, x, indices):
-        return self.layer.forward_ctx(x, indices, self.size)
-
-    def backward_ctx(self, ctx, grad_output):
-        return self.layer.backward_ctx(ctx, grad_output)[:2]
 
 
 def test_unpool_backward_gathers_and_gives_none_for_the_integers():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cnnmath import nn, summary
+from helpers import unpool_sized
 
 torch = pytest.importorskip("torch")
 
@@ -84,7 +85,7 @@ def test_pool_and_unpool_match_torch_forward_and_gradients(rank, shape, kw, size
     g.set_output("unpool", y, i)
     if isinstance(size, tuple):
         layer = g.unpool
-        g.unpool = _Sized(layer, size)
+        g.unpool = unpool_sized(layer, size)
     out, pooled, idx = g(x)
 
     TPool, TUnpool = _TORCH[rank]
@@ -101,20 +102,6 @@ def test_pool_and_unpool_match_torch_forward_and_gradients(rank, shape, kw, size
     ((tout * torch.tensor(G_out)).sum() + (ty * torch.tensor(G_y)).sum()).backward()
     grad = g.backward((G_out, G_y, None))
     assert np.abs(grad - tx.grad.numpy()).max() <= 1e-12 * np.abs(tx.grad.numpy()).max()
-
-
-class _Sized(nn.Module):
-    """A MaxUnpool layer called with a fixed ``output_size`` (as PyTorch's forward takes it)."""
-
-    def __init__(self, layer, size):
-        super().__init__()
-        self.layer, self.size = layer, size
-
-    def forward_ctx(self, x, indices):
-        return self.layer.forward_ctx(x, indices, self.size)
-
-    def backward_ctx(self, ctx, grad_output):
-        return self.layer.backward_ctx(ctx, grad_output)[:2]
 
 
 # (layer, torch layer, input shape)
