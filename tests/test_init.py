@@ -152,8 +152,12 @@ def test_fills_a_parameter_and_keeps_float32():
     conv = nn.Conv2d(3, 8, 3, rng=0, dtype=np.float32)
     out = init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu", rng=0)
     assert out is conv.weight.data and out.dtype == np.float32
+    # drawn in float32 (NumPy's float32 ziggurat), not in float64 and rounded
+    z = np.random.default_rng(0).standard_normal((8, 3, 3, 3), dtype=np.float32)
+    np.testing.assert_array_equal(out, z * np.float32(math.sqrt(2 / (8 * 9))))
+    w64 = init.kaiming_normal_(np.empty((8, 3, 3, 3)), mode="fan_out", nonlinearity="relu", rng=0)
     expected = np.random.default_rng(0).normal(0, math.sqrt(2 / (8 * 9)), size=(8, 3, 3, 3))
-    np.testing.assert_array_equal(out, expected.astype(np.float32))
+    np.testing.assert_allclose(w64, expected, rtol=1e-15)  # float64: rng.normal's draws
 
 
 def test_layers_default_is_kaiming_uniform_with_a_sqrt5():

@@ -179,8 +179,7 @@ class DenseNet(nn.Graph):
             if isinstance(module, nn.Conv2d):  # kaiming_normal_, fan_in, ReLU's gain √2
                 f1, f2 = module.kernel_size
                 std = np.sqrt(2.0 / (module.in_channels // module.groups * f1 * f2))
-                w = module.weight.data
-                w[...] = rng.normal(0.0, std, size=w.shape).astype(w.dtype)
+                nn.init.normal_(module.weight, 0.0, std, rng=rng)
         assert self.classifier.bias is not None
         self.classifier.bias.data[...] = 0
         out = self.add(self.features, "x")

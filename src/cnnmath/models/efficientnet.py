@@ -298,8 +298,7 @@ class EfficientNet(nn.Graph):
                 kaiming_normal_fan_out(module, rng)
             elif isinstance(module, nn.Linear):
                 bound = 1.0 / math.sqrt(module.out_features)
-                w = module.weight.data
-                w[...] = rng.uniform(-bound, bound, size=w.shape).astype(w.dtype)
+                nn.init.uniform_(module.weight, -bound, bound, rng=rng)
                 if module.bias is not None:
                     module.bias.data[...] = 0
         out = self.add(self.features, "x")

@@ -42,8 +42,7 @@ def _make_divisible(v: float, divisor: int = 8) -> int:
 def normal_linear_(linear: nn.Linear, rng: np.random.Generator) -> None:
     """torchvision's classifier initialisation in MobileNet and RegNet: the weight
     N(0, 0.01²), drawn from ``rng`` in place; the bias, if any, 0."""
-    w = linear.weight.data
-    w[...] = rng.normal(0.0, 0.01, size=w.shape).astype(w.dtype)
+    nn.init.normal_(linear.weight, 0.0, 0.01, rng=rng)
     if linear.bias is not None:
         linear.bias.data[...] = 0
 

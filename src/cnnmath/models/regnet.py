@@ -211,7 +211,7 @@ class RegNet(nn.Graph):
                 if bias is not None:  # torchvision leaves the SE convolutions' biases at
                     f1, f2 = module.kernel_size  # PyTorch's default, U(±1/√fan_in)
                     bound = 1.0 / np.sqrt(module.in_channels // module.groups * f1 * f2)
-                    drawn = rng.uniform(-bound, bound, size=bias.shape).astype(bias.dtype)
+                    drawn = nn.init.uniform_(np.empty_like(bias.data), -bound, bound, rng=rng)
                 kaiming_normal_fan_out(module, rng)  # the weight (and a bias set to 0)
                 if bias is not None:
                     bias.data[...] = drawn

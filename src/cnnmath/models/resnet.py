@@ -48,8 +48,7 @@ def kaiming_normal_fan_out(conv: nn.Conv2d | nn.Conv3d, rng: np.random.Generator
     ``rng`` in place."""
     taps = int(np.prod(conv.kernel_size))
     std = np.sqrt(2.0 / (conv.out_channels * taps))
-    w = conv.weight.data
-    w[...] = rng.normal(0.0, std, size=w.shape).astype(w.dtype)
+    nn.init.normal_(conv.weight, 0.0, std, rng=rng)
     if conv.bias is not None:
         conv.bias.data[...] = 0
 

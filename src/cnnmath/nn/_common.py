@@ -37,11 +37,51 @@ def _float_dtype(dtype: Any, *, func: str) -> np.dtype:
     return dt
 
 
+def _draw_into(w: np.ndarray, draw: Any) -> np.ndarray:
+    """``draw(out)`` fills a C-contiguous buffer of w's dtype; w itself when it is one."""
+    if w.flags.c_contiguous:
+        draw(w)
+    else:
+        buffer = np.empty(w.shape, w.dtype)
+        draw(buffer)
+        w[...] = buffer
+    return w
+
+
+def fill_uniform(w: np.ndarray, rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    """w ← low + (high − low)·u in place, u ~ U[0, 1) drawn in w's own dtype.
+
+    float32 draws take 32 random bits each and need no float64 copy (a 100-million-weight
+    layer initialises ~10× faster); float64 draws are exactly ``rng.uniform(low, high)``'s.
+    Rounding may give ``high`` itself in float32, as PyTorch's ``uniform_`` may.
+    """
+
+    def draw(out: np.ndarray) -> None:
+        rng.random(out=out, dtype=out.dtype)
+        out *= high - low
+        out += low
+
+    return _draw_into(w, draw)
+
+
+def fill_normal(w: np.ndarray, rng: np.random.Generator, mean: float, std: float) -> np.ndarray:
+    """w ← mean + std·z in place, z ~ N(0, 1) drawn in w's own dtype (NumPy's ziggurat has a
+    float32 variant: no float64 copy, ~4× faster); float64 draws are exactly
+    ``rng.normal(mean, std)``'s."""
+
+    def draw(out: np.ndarray) -> None:
+        rng.standard_normal(out=out, dtype=out.dtype)
+        out *= std
+        out += mean
+
+    return _draw_into(w, draw)
+
+
 def _uniform(
     rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: np.dtype
 ) -> np.ndarray:
-    """U(−bound, bound) samples, drawn in float64 and rounded to ``dtype``."""
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    """U(−bound, bound) samples of ``dtype``, drawn in that dtype."""
+    return fill_uniform(np.empty(shape, dtype), rng, -bound, bound)
 
 
 def _real_arg(cls: str, name: str, value: Any, *, positive: bool = False) -> float:

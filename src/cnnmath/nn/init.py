@@ -2,8 +2,9 @@
 gains, with NumPy's draws from ``rng=`` (a Generator, an int seed, or None for fresh entropy).
 
 Each function takes ``tensor``, a float32 or float64 ndarray or a :class:`Parameter` (its
-``data`` is written), fills it in place and returns the array. Samples are drawn in float64
-and rounded to the array's dtype, as the layers' own initialisation is.
+``data`` is written), fills it in place and returns the array. Samples are drawn in the
+array's own dtype, as the layers' own initialisation is (float32 draws need no float64 copy;
+float64 draws are exactly ``rng.uniform``'s and ``rng.normal``'s).
 
 The fans of a weight of shape (O, C, k1, …) are
 
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_float_array
-from ._common import as_generator
+from ._common import as_generator, fill_normal, fill_uniform
 from .parameter import Parameter
 
 __all__ = [
@@ -133,7 +134,7 @@ def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, *, rng: Any = None) ->
     a, b = _real(a, "a", func), _real(b, "b", func)
     if a > b:
         raise ValueError(f"{func}: a, b: expected a <= b, got a = {a}, b = {b}")
-    return _fill(w, as_generator(rng, func=func).uniform(a, b, size=w.shape))
+    return fill_uniform(w, as_generator(rng, func=func), a, b)
 
 
 def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, *, rng: Any = None) -> np.ndarray:
@@ -143,7 +144,7 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, *, rng: Any = None
     mean, std = _real(mean, "mean", func), _real(std, "std", func)
     if std < 0:
         raise ValueError(f"{func}: std: expected a number >= 0, got {std}")
-    return _fill(w, as_generator(rng, func=func).normal(mean, std, size=w.shape))
+    return fill_normal(w, as_generator(rng, func=func), mean, std)
 
 
 def trunc_normal_(
@@ -176,12 +177,13 @@ def trunc_normal_(
             f"mean {mean}, std {std}"
         )
     generator = as_generator(rng, func=func)
-    values = generator.normal(mean, std, size=w.size)
+    values = fill_normal(np.empty(w.size, w.dtype), generator, mean, std)
     outside = np.flatnonzero((values < a) | (values > b))
     while outside.size:
-        values[outside] = generator.normal(mean, std, size=outside.size)
+        values[outside] = fill_normal(np.empty(outside.size, w.dtype), generator, mean, std)
         outside = outside[(values[outside] < a) | (values[outside] > b)]
-    return _fill(w, values.reshape(w.shape))
+    w[...] = values.reshape(w.shape)
+    return w
 
 
 def constant_(tensor: Any, val: float) -> np.ndarray:
@@ -262,7 +264,7 @@ def xavier_uniform_(tensor: Any, gain: float = 1.0, *, rng: Any = None) -> np.nd
     w = _array(tensor, func)
     std = _xavier_std(w, gain, func)
     bound = math.sqrt(3.0) * std
-    return _fill(w, as_generator(rng, func=func).uniform(-bound, bound, size=w.shape))
+    return fill_uniform(w, as_generator(rng, func=func), -bound, bound)
 
 
 def xavier_normal_(tensor: Any, gain: float = 1.0, *, rng: Any = None) -> np.ndarray:
@@ -270,7 +272,7 @@ def xavier_normal_(tensor: Any, gain: float = 1.0, *, rng: Any = None) -> np.nda
     func = "xavier_normal_"
     w = _array(tensor, func)
     std = _xavier_std(w, gain, func)
-    return _fill(w, as_generator(rng, func=func).normal(0.0, std, size=w.shape))
+    return fill_normal(w, as_generator(rng, func=func), 0.0, std)
 
 
 def kaiming_uniform_(
@@ -287,7 +289,7 @@ def kaiming_uniform_(
     func = "kaiming_uniform_"
     w = _array(tensor, func)
     bound = math.sqrt(3.0) * _kaiming_std(w, a, mode, nonlinearity, func)
-    return _fill(w, as_generator(rng, func=func).uniform(-bound, bound, size=w.shape))
+    return fill_uniform(w, as_generator(rng, func=func), -bound, bound)
 
 
 def kaiming_normal_(
@@ -303,7 +305,7 @@ def kaiming_normal_(
     func = "kaiming_normal_"
     w = _array(tensor, func)
     std = _kaiming_std(w, a, mode, nonlinearity, func)
-    return _fill(w, as_generator(rng, func=func).normal(0.0, std, size=w.shape))
+    return fill_normal(w, as_generator(rng, func=func), 0.0, std)
 
 
 def orthogonal_(tensor: Any, gain: float = 1.0, *, rng: Any = None) -> np.ndarray:

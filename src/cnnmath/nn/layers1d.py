@@ -17,7 +17,7 @@ import numpy as np
 from .. import ops
 from .._checks import check_float_array
 from ..ops._geometry import resolve_padding
-from ._common import _channels, _conv_parameters, _padding_mode, as_generator
+from ._common import _channels, _conv_parameters, _padding_mode, _uniform, as_generator
 from .module import Module
 from .parameter import Parameter
 from .pooling import _y_grad
@@ -244,8 +244,7 @@ class ConvTranspose1d(Module):
         self.bias = None
         if bias:  # (C_out,), drawn after the weight with the weight's bound, as PyTorch's
             bound = 1.0 / np.sqrt(shape[1] * shape[2])
-            values = generator.uniform(-bound, bound, size=self.out_channels)
-            self.bias = Parameter(values.astype(self.weight.dtype))
+            self.bias = Parameter(_uniform(generator, bound, (self.out_channels,), self.dtype))
 
     @property
     def dtype(self) -> np.dtype:
