@@ -285,7 +285,12 @@ SCHEDULES = [
     ("LambdaLR", {"lr_lambda": lambda t: 1.0 / (t + 1)}),
     ("LambdaLR", {"lr_lambda": lambda t: 0.5 ** (t // 2) * (t % 3 + 1)}),
 ]
-SCHEDULE_IDS = [f"{name}-{sorted(kw.items())}" for name, kw in SCHEDULES]
+# a function's repr holds its address, which differs from run to run: the ids name lambdas
+# by their place in the list
+SCHEDULE_IDS = [
+    f"{name}-{sorted((k, f'lambda{i}' if callable(v) else v) for k, v in kw.items())}"
+    for i, (name, kw) in enumerate(SCHEDULES)
+]
 BASE_LR = 0.1
 
 
