@@ -144,6 +144,25 @@ def run_onnxruntime(data, feeds):
     return session.run(None, feeds)
 
 
+def torch_layout(module):
+    """{state_dict key: (shape, NumPy dtype)} of a torch module, on any device ("meta" too)."""
+    import torch
+
+    return {
+        k: (tuple(v.shape), torch.empty(0, dtype=v.dtype).numpy().dtype)
+        for k, v in module.state_dict().items()
+    }
+
+
+def meta_device(name=""):
+    """A context building torch modules on the "meta" device (shapes and dtypes, no memory
+    or initialisation), except RegNets, whose builders read the values of tensors they
+    compute (their widths)."""
+    import torch
+
+    return contextlib.nullcontext() if "regnet" in name else torch.device("meta")
+
+
 def randomise_batchnorm(model, seed=0):
     """Every torch BatchNorm (1-D, 2-D, 3-D) of ``model`` given random γ ~ 0.5 + U(0, 1),
     β ~ 0.1·N(0, 1) and running statistics (mean 0.1·N(0, 1), variance 0.5 + U(0, 1)), in

@@ -14,7 +14,7 @@ import pytest
 
 from cnnmath import losses, models, nn
 from cnnmath.gradcheck import check_gradients
-from helpers import randomise_batchnorm, rel_error
+from helpers import meta_device, randomise_batchnorm, rel_error, torch_layout
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -279,13 +279,16 @@ def test_dilated_mobilenet_v3_is_torchvisions(name):
 
 @pytest.mark.parametrize("name", list(PARAMETERS))
 def test_layout_matches_torchvision(name):
-    """repr, state_dict keys (in order), shapes and dtypes, and the parameter count."""
-    ours, theirs = getattr(models, name)(), _torchvision(name)
+    """repr, state_dict keys (in order), shapes and dtypes, and the parameter count
+    (torchvision's model on the meta device: no memory or initialisation)."""
+    ours = getattr(models, name)()
+    with meta_device():
+        theirs = _torchvision(name)
     assert repr(ours) == _want_repr(theirs)
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
     assert ours.num_parameters() == PARAMETERS[name]
     got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
-    want = {k: (v.shape, v.dtype) for k, v in _numpy_state(theirs).items()}
+    want = torch_layout(theirs)
     assert list(got) == list(want)
     assert got == want
 
@@ -380,14 +383,16 @@ def test_aux_layout_matches_torchvision(name):
     """With aux_loss=True: repr, state_dict keys (in order: "aux_classifier.…" last), shapes
     and dtypes, the backbone's return_layers, and the parameter count, which is torchvision's
     published figure for its trained weights."""
-    ours, theirs = getattr(models, name)(aux_loss=True), _torchvision(name, aux_loss=True)
+    ours = getattr(models, name)(aux_loss=True)
+    with meta_device():
+        theirs = _torchvision(name, aux_loss=True)
     assert repr(ours) == _want_repr(theirs)
     assert ours.backbone.return_layers == theirs.backbone.return_layers
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
     published = next(iter(import_torchvision().models.get_model_weights(name)))
     assert ours.num_parameters() == AUX_PARAMETERS[name] == published.meta["num_params"]
     got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
-    want = {k: (v.shape, v.dtype) for k, v in _numpy_state(theirs).items()}
+    want = torch_layout(theirs)
     assert list(got) == list(want)
     assert got == want
 

@@ -5,7 +5,6 @@ and SGD-with-momentum updates; and cnnmath's weights give the same outputs in to
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from cnnmath import models, nn, weights
 from cnnmath.optim import SGD
-from helpers import rel_error
+from helpers import meta_device, rel_error, torch_layout
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -177,20 +176,16 @@ LAYOUT_ONLY = [
 def test_layout_matches_torchvision(name):
     """repr (torchvision's ReLU prints inplace=True), parameter count, state_dict keys,
     shapes and dtypes are torchvision's. torchvision's model is built on PyTorch's "meta"
-    device: shapes and dtypes without memory or initialisation (~1 s saved per large model),
-    except RegNet's, whose builder reads the values of tensors it computes (its widths)."""
+    device where it can be (~1 s saved per large model)."""
     ours = getattr(models, name)()
-    with contextlib.nullcontext() if name.startswith("regnet") else torch.device("meta"):
+    with meta_device(name):
         theirs = _torchvision(name)
     # cnnmath's Dropout is never in place: MobileNetV3's classifier prints inplace=False here
     want = repr(theirs).replace(", inplace=True)\n", ", inplace=False)\n")  # Dropout(p=…)
     assert repr(ours) == want.replace("inplace=True", "")
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
     got = {k: (v.shape, v.dtype) for k, v in ours.state_dict().items()}
-    want = {
-        k: (tuple(v.shape), torch.empty(0, dtype=v.dtype).numpy().dtype)
-        for k, v in theirs.state_dict().items()
-    }
+    want = torch_layout(theirs)
     assert list(got) == list(want)
     assert got == want
 
