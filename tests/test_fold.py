@@ -19,7 +19,7 @@ def _random_statistics(model, seed=1):
     that a fold that forgot one of them shows."""
     rng = np.random.default_rng(seed)
     for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.BatchNorm3d)):
             C = m.num_features
             if m.running_mean is not None:
                 m.running_mean[...] = rng.standard_normal(C) * 0.2
@@ -78,6 +78,58 @@ def test_folded_filters_are_pytorchs_fuse_conv_bn_eval(name):
         want = twin(torch.from_numpy(x)).numpy()
     assert rel_error(folded(x), want) < 1e-5
     assert rel_error(folded(x), model(x)) < 1e-5
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_conv1d_and_conv3d_pairs_fold_as_pytorchs_fuse_conv_bn_eval(rank):
+    """Conv1d → BatchNorm1d and Conv3d → BatchNorm3d (grouped and strided without a bias,
+    then with one): PyTorch's folded filters and biases, and the unfolded model's outputs."""
+    torch = pytest.importorskip("torch")
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    Conv, Norm = (nn.Conv1d, nn.BatchNorm1d) if rank == 1 else (nn.Conv3d, nn.BatchNorm3d)
+    model = nn.Sequential(
+        Conv(4, 6, 3, stride=2, groups=2, bias=False, rng=0),
+        Norm(6),
+        nn.ReLU(),
+        Conv(6, 5, 3, padding=1, rng=1),
+        Norm(5),
+    )
+    _random_statistics(model).eval()
+    tConv, tNorm = (
+        (torch.nn.Conv1d, torch.nn.BatchNorm1d)
+        if rank == 1
+        else (torch.nn.Conv3d, torch.nn.BatchNorm3d)
+    )
+    twin = torch.nn.Sequential(
+        tConv(4, 6, 3, stride=2, groups=2, bias=False),
+        tNorm(6),
+        torch.nn.ReLU(),
+        tConv(6, 5, 3, padding=1),
+        tNorm(5),
+    )
+    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()})
+    twin.eval()
+    folded = nn.fold_batch_norm(model)
+    assert [type(m).__name__ for m in folded] == [Conv.__name__, "Identity", "ReLU"] + [
+        Conv.__name__,
+        "Identity",
+    ]
+    state = folded.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    for k in (0, 3):
+        fused = fuse_conv_bn_eval(twin[k], twin[k + 1])
+        np.testing.assert_allclose(
+            state[f"{k}.weight"], fused.weight.detach().numpy(), rtol=2e-6, atol=1e-7
+        )
+        np.testing.assert_allclose(
+            state[f"{k}.bias"], fused.bias.detach().numpy(), rtol=2e-6, atol=1e-6
+        )
+    x = np.random.default_rng(6).standard_normal((2, 4) + (9,) * rank).astype(np.float32)
+    with torch.no_grad():
+        want = twin(torch.from_numpy(x)).numpy()
+    assert rel_error(folded(x), want) < 1e-5
+    assert rel_error(folded(x), model(x)) < 1e-6
 
 
 def test_float64_folding_matches_the_unfolded_model_to_rounding():

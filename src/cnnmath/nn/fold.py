@@ -1,6 +1,6 @@
 """Batch normalisation folded into the convolution before it, for inference.
 
-In evaluation a BatchNorm2d is a fixed affine map per channel o,
+In evaluation a BatchNorm1d, 2d or 3d is a fixed affine map per channel o,
 
     BN(y)[o] = s_o (y[o] − μ_o) + β_o,    s_o = γ_o / √(σ²_o + ε),
 
@@ -27,17 +27,20 @@ from .activation import Identity
 from .container import Sequential
 from .conv import Conv2d
 from .graph import Graph, _GraphNode
+from .layers1d import Conv1d
+from .layers3d import BatchNorm3d, Conv3d
 from .module import Module
-from .normalization import BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
 
 __all__ = ["fold_batch_norm"]
 
 
 def fold_batch_norm(model: Module) -> Module:
-    """A copy of ``model`` for inference, each BatchNorm2d that directly follows a Conv2d
-    folded into it (module docstring): w′[o] = s_o w[o], b′_o = s_o (b_o − μ_o) + β_o with
-    s_o = γ_o/√(σ²_o + ε), and the BatchNorm2d replaced by an ``Identity``.
+    """A copy of ``model`` for inference, each BatchNorm1d, BatchNorm2d or BatchNorm3d that
+    directly follows a Conv1d, Conv2d or Conv3d (the one of its rank) folded into it (module
+    docstring): w′[o] = s_o w[o], b′_o = s_o (b_o − μ_o) + β_o with s_o = γ_o/√(σ²_o + ε),
+    and the normalisation replaced by an ``Identity``.
 
     The copy is in evaluation mode and computes what ``model.eval()`` computes, to rounding
     error (the products see the scaled filter: about one float rounding per weight). Its
@@ -48,12 +51,12 @@ def fold_batch_norm(model: Module) -> Module:
     was (the copy does not take the contexts its last call kept for a backward pass).
 
     A pair is folded only where nothing else depends on the convolution's own output: the
-    BatchNorm2d is the only reader of the Conv2d's output (which is not the model's output),
-    neither layer is used anywhere else in the model (a hand-written module's inside, which
-    ``Module.walk`` sees as one node, counts as a use), the BatchNorm2d keeps running
-    statistics (``track_running_stats``; without them evaluation normalises by the batch,
-    which no fixed filter can do) and has the Conv2d's output channels and dtype, and both are
-    exactly these classes (a subclass may compute something else). A model in which a
+    normalisation is the only reader of the convolution's output (which is not the model's
+    output), neither layer is used anywhere else in the model (a hand-written module's
+    inside, which ``Module.walk`` sees as one node, counts as a use), the normalisation keeps
+    running statistics (``track_running_stats``; without them evaluation normalises by the
+    batch, which no fixed filter can do) and has the convolution's output channels and dtype,
+    and both are exactly these classes (a subclass may compute something else). A model in which a
     container passes a value through untouched (an empty Sequential, a Graph whose output is
     one of its inputs) is copied without folding: its ``walk`` does not show who reads what
     there. The scale and the new filter are computed in float64 and rounded once to the
@@ -96,14 +99,15 @@ def fold_batch_norm(model: Module) -> Module:
     replaced: dict[int, Module] = {}
     prefixes: list[str] = []
     for node in nodes:
-        bn = node.module
-        if type(bn) is not BatchNorm2d or len(node.inputs) != 1:
+        bn: Any = node.module  # a BatchNorm1d/2d/3d once its class is found in _CONV_OF
+        conv_class = _CONV_OF.get(type(bn))
+        if conv_class is None or len(node.inputs) != 1:
             continue
         (value,) = node.inputs
         source = producer.get(value)
-        if source is None or type(source.module) is not Conv2d:
+        if source is None or type(source.module) is not conv_class:
             continue
-        conv = source.module
+        conv: Any = source.module
         if (
             readers[value] != 1
             or value in outputs
@@ -122,6 +126,9 @@ def fold_batch_norm(model: Module) -> Module:
     _forget_folded_initializers(folded, tuple(prefixes))
     return folded
 
+
+#: The convolution each batch normalisation folds into: the one of its number of axes.
+_CONV_OF: dict[type, type] = {BatchNorm1d: Conv1d, BatchNorm2d: Conv2d, BatchNorm3d: Conv3d}
 
 #: The name the model's output value is walked under (no layer path contains a NUL).
 _OUTPUT = "\0output"
@@ -157,7 +164,7 @@ def _forget_folded_initializers(model: Module, prefixes: tuple[str, ...]) -> Non
         }
 
 
-def _fold_into(conv: Conv2d, bn: BatchNorm2d) -> None:
+def _fold_into(conv: Any, bn: Any) -> None:
     """conv ← BN ∘ conv: w′[o] = s_o w[o], b′_o = s_o (b_o − μ_o) + β_o (float64, rounded
     once); the caller checked that bn keeps running statistics."""
     mean, var = bn.running_mean, bn.running_var
@@ -170,7 +177,8 @@ def _fold_into(conv: Conv2d, bn: BatchNorm2d) -> None:
     shift = s * (b - mean)
     if bn.bias is not None:
         shift = shift + bn.bias.data
-    w = conv.weight.data.astype(np.float64) * s[:, None, None, None]
+    w = conv.weight.data.astype(np.float64)
+    w = w * s.reshape(-1, *(1,) * (w.ndim - 1))  # s_o on the output channel axis
     conv.weight = Parameter(w.astype(dtype))
     conv.bias = Parameter(shift.astype(dtype))
 
