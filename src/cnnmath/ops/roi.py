@@ -38,10 +38,11 @@ runs over kept boxes, each step one vectorised IoU row: O(K²) time at worst, O(
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .._checks import check_float_array, check_same_dtype, int_pair
 
@@ -57,7 +58,7 @@ __all__ = [
 
 FLT_MAX = float(np.finfo(np.float32).max)
 # the number of boxes in a block of the vectorised passes: bounds the (K·P_h, C·W) products
-_BLOCK_ELEMENTS = 1 << 24
+_BLOCK_ELEMENTS = 1 << 21
 
 
 # --------------------------------------------------------------------------- arguments
@@ -140,6 +141,31 @@ def _blocks(K: int, per_box: int) -> list[slice]:
     return [slice(a, min(a + step, K)) for a in range(0, K, step)] or [slice(0, 0)]
 
 
+def _size_blocks(L_a: np.ndarray, L_b: np.ndarray, per_box: int) -> list[np.ndarray]:
+    """The boxes (indices) in blocks of similar extents L_a, L_b (K,), to be padded to the
+    block's largest: one size class per half-octave of L_a (padding under √2 on that axis),
+    sorted by L_b within it and cut where the padded elements, L_a's class maximum · L_b ·
+    per_box a box, pass each multiple of ``_BLOCK_ELEMENTS``. A handful of blocks for a
+    detection head's boxes."""
+    a, b = np.maximum(L_a, 1), np.maximum(L_b, 1)
+    size_class = np.floor(2 * np.log2(a)).astype(np.int64)
+    order = np.lexsort((b, size_class))
+    size_class = size_class[order]
+    a_max = np.maximum.reduceat(a[order], np.flatnonzero(np.diff(size_class, prepend=-1)))
+    padded = a_max[np.cumsum(np.diff(size_class, prepend=size_class[:1]) != 0)] * b[order]
+    budget = np.cumsum(padded * per_box) // _BLOCK_ELEMENTS
+    cut = (np.diff(size_class) != 0) | (np.diff(budget) != 0)
+    edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(order)]
+    return [order[lo:hi] for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+
+
+def _window(first: np.ndarray, length: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Starts (k,) of windows of one length L = max(length) ≤ n inside [0, n), each
+    covering its box's [first, first + length)."""
+    L = max(int(length.max(initial=0)), 1)
+    return np.clip(first, 0, n - L), L
+
+
 # --------------------------------------------------------------------------- roi_align
 def _axis_weights(start: np.ndarray, size: np.ndarray, P: int, G: np.ndarray, n: int) -> np.ndarray:
     """(K, P, n): the sum over the G_k samples of each output bin of their bilinear weights
@@ -215,6 +241,49 @@ def _align_args(
     return size, scale, int(sampling_ratio), bool(aligned)
 
 
+def _span(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First index (k,) and length (k,) of the pixels a box's weights M (k, P, n) touch."""
+    touched = np.any(M != 0, axis=1)  # (k, n)
+    first = np.argmax(touched, axis=1)
+    last = M.shape[2] - 1 - np.argmax(touched[:, ::-1], axis=1)
+    return first, np.where(touched.any(axis=1), last - first + 1, 0)
+
+
+def _align_blocks(
+    corners: np.ndarray,
+    shape: tuple[int, int, int],
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The boxes in blocks of similar extents, each with its boxes' windows of rows and
+    columns and the interpolation matrices on them: (index (k,), rows (k, L_h), columns
+    (k, L_w), A (k, P_h, L_h), B (k, P_w, L_w), count (k,)), L_h, L_w the block's largest
+    extents of the rows and columns its boxes' samples touch."""
+    C, H, W = shape
+    P_h, P_w = output_size
+    K = len(corners)
+    first_h, L_h, first_w, L_w = (np.zeros(K, dtype=np.int64) for _ in range(4))
+    for block in _blocks(K, P_h * H + P_w * W):
+        A, B, _ = _align_matrices(
+            corners[block], (H, W), output_size, spatial_scale, sampling_ratio, aligned
+        )
+        first_h[block], L_h[block] = _span(A)
+        first_w[block], L_w[block] = _span(B)
+    for index in _size_blocks(L_h, L_w, 2 * C):
+        A, B, count = _align_matrices(
+            corners[index], (H, W), output_size, spatial_scale, sampling_ratio, aligned
+        )
+        r0, l_h = _window(first_h[index], L_h[index], H)
+        c0, l_w = _window(first_w[index], L_w[index], W)
+        rows = r0[:, None] + np.arange(l_h)
+        cols = c0[:, None] + np.arange(l_w)
+        A = np.take_along_axis(A, rows[:, None, :], axis=2)
+        B = np.take_along_axis(B, cols[:, None, :], axis=2)
+        yield index, rows, cols, A, B, count
+
+
 def roi_align(
     input: np.ndarray,
     boxes: np.ndarray | Sequence[np.ndarray],
@@ -243,18 +312,21 @@ def roi_align(
     batch, corners = _rois(boxes, N, X.dtype, func)
     K = len(batch)
     P_h, P_w = size
-    out = np.zeros((K, C, P_h, P_w))
-    Xr = X.astype(np.float64).transpose(0, 2, 1, 3).reshape(N * H, C * W)
-    for block in _blocks(K, P_h * max(N * H, C * W)):
-        A, B, count = _align_matrices(corners[block], (H, W), size, scale, ratio, align)
-        k = len(count)
-        if k == 0:
-            continue
-        # A on the rows of image n_k only: (k·P_h, N·H)
-        A_full = np.zeros((k, P_h, N, H))
-        A_full[np.arange(k), :, batch[block], :] = A
-        T = (A_full.reshape(k * P_h, N * H) @ Xr).reshape(k, P_h, C, W)
-        out[block] = np.einsum("kicw,kjw->kcij", T, B) / count[:, None, None, None]
+    # float32 in float32 (as torchvision and conv2d), float64 otherwise
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    Xc = np.ascontiguousarray(X.transpose(0, 2, 3, 1), dtype=dtype)  # (N, H, W, C)
+    out = np.zeros((K, P_h, P_w, C), dtype)
+    for index, rows, cols, A, B, count in _align_blocks(
+        corners, (C, H, W), size, scale, ratio, align
+    ):
+        k, L_w = len(index), cols.shape[1]
+        # each box's window of X[n_k] (k, L_h, L_w·C), its rows gathered as segments of
+        # L_w·C values, then A_k · window · B_kᵀ
+        segments = sliding_window_view(Xc.reshape(N, H, W * C), L_w * C, axis=2)[:, :, ::C]
+        window = segments[batch[index][:, None], rows, cols[:, :1]]
+        T = (A.astype(dtype) @ window).reshape(k, P_h, L_w, C)
+        out[index] = (B / count[:, None, None]).astype(dtype)[:, None] @ T
+    out = out.transpose(0, 3, 1, 2)
     return out.astype(X.dtype)
 
 
@@ -284,18 +356,30 @@ def roi_align_backward(
             f"{func}: grad_output: expected shape (K, C, P_h, P_w) = {(K, C, P_h, P_w)}, got "
             f"{grad_output.shape}"
         )
-    g = grad_output.astype(np.float64)
-    grad = np.zeros((N * H, C * W))
-    for block in _blocks(K, P_h * max(N * H, C * W)):
-        A, B, count = _align_matrices(corners[block], (H, W), size, scale, ratio, align)
-        k = len(count)
-        if k == 0:
-            continue
-        U = np.einsum("kcij,kjw->kicw", g[block] / count[:, None, None, None], B)
-        A_full = np.zeros((k, P_h, N, H))
-        A_full[np.arange(k), :, batch[block], :] = A
-        grad += A_full.reshape(k * P_h, N * H).T @ U.reshape(k * P_h, C * W)
-    return grad.reshape(N, H, C, W).transpose(0, 2, 1, 3).astype(grad_output.dtype)
+    g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1), dtype=np.float64)
+    grad = np.zeros((N, H, W, C))
+    for index, rows, cols, A, B, count in _align_blocks(
+        corners, (C, H, W), size, scale, ratio, align
+    ):
+        k, L_w = len(index), cols.shape[1]
+        Bt = (B / count[:, None, None]).transpose(0, 2, 1)
+        U = Bt[:, None] @ g[index]  # (k, P_h, L_w, C)
+        window = A.transpose(0, 2, 1) @ U.reshape(k, P_h, L_w * C)  # (k, L_h, L_w·C)
+        _scatter_add(grad, batch[index], rows, cols, window)
+    return grad.transpose(0, 3, 1, 2).astype(grad_output.dtype)
+
+
+def _scatter_add(
+    grad: np.ndarray, n: np.ndarray, rows: np.ndarray, cols: np.ndarray, window: np.ndarray
+) -> None:
+    """grad[n_k, rows_k, cols_k] += window_k for windows (k, L_h, L_w·C) of grad (N, H, W, C)
+    that may overlap: ``np.add.at`` on the flat indices (its fast path: one axis, one
+    dtype), which measured faster than ``bincount`` and its full-size result per block."""
+    N, H, W, C = grad.shape
+    k, L_h, L_wC = window.shape
+    local = np.arange(L_h)[:, None] * (W * C) + np.arange(L_wC)
+    base = ((n * H + rows[:, 0]) * W + cols[:, 0]) * C
+    np.add.at(grad.reshape(-1), (base[:, None, None] + local).ravel(), window.ravel())
 
 
 def _shape(input_shape: Any, func: str) -> tuple[int, int, int, int]:
@@ -379,39 +463,53 @@ def roi_pool(
     batch, corners = _rois(boxes, N, X.dtype, func)
     K = len(batch)
     P_h, P_w = size
-    out = np.zeros((K, C, P_h, P_w))
-    argmax = np.full((K, C, P_h, P_w), -1, dtype=np.int64)
     hs, he, ws, we = _pool_bins(corners, (H, W), size, scale, X.dtype)
-    Xf = X.astype(np.float64)
-    # each bin's pixels, padded to the largest bin (L_h × L_w) and masked: gathered per block
-    # of boxes as (k, P_h, L_h, P_w, L_w, C), memory in proportion to the boxes' areas
-    L_h = max(int((he - hs).max(initial=0)), 1)
-    L_w = max(int((we - ws).max(initial=0)), 1)
-    s, t = np.arange(L_h), np.arange(L_w)
-    for block in _blocks(K, C * P_h * L_h * P_w * L_w):
-        k = len(batch[block])
-        rows = hs[block][:, :, None] + s  # (k, P_h, L_h)
-        cols = ws[block][:, :, None] + t  # (k, P_w, L_w)
-        inside = (rows < he[block][:, :, None])[:, :, :, None, None] & (
-            cols < we[block][:, :, None]
-        )[:, None, None, :, :]
-        v = Xf[
-            batch[block][:, None, None, None, None],
-            :,
-            np.minimum(rows, H - 1)[:, :, :, None, None],
-            np.minimum(cols, W - 1)[:, None, None, :, :],
-        ]  # (k, P_h, L_h, P_w, L_w, C)
-        v = np.where((inside[..., None]) & ~np.isnan(v), v, -np.inf)
-        v = v.transpose(0, 5, 1, 3, 2, 4).reshape(k, C, P_h, P_w, L_h * L_w)
-        first = np.argmax(v, axis=-1)  # the first maximum in row-major order
-        best = np.take_along_axis(v, first[..., None], axis=-1)[..., 0]
-        h_arg = hs[block][:, None, :, None] + first // L_w  # rows[k, i, s] = hs[k, i] + s
-        w_arg = ws[block][:, None, None, :] + first % L_w
-        empty = (he[block] <= hs[block])[:, :, None] | (we[block] <= ws[block])[:, None, :]
-        empty = np.broadcast_to(empty[:, None], best.shape)
+    # the pixels (N·H·W, C) and a last row of −inf that a column beyond a bin reads; NaN
+    # never wins, as −inf: a bin of only those is left as "not found"
+    Xc = np.full((N * H * W + 1, C), -np.inf, X.dtype)
+    Xc[:-1] = X.transpose(0, 2, 3, 1).reshape(-1, C)
+    Xc[np.isnan(Xc)] = -np.inf
+    out = np.zeros((K, P_h, P_w, C), X.dtype)
+    argmax = np.full((K, P_h, P_w, C), -1, dtype=np.int64)
+    # separable: a bin's first maximum in row-major order is the first maximum over its
+    # rows of each row's first maximum over the bin's columns. Column bins first, over the
+    # L_r rows r0 .. r0 + L_r − 1 of a box (its row bins' union), offset t by offset; then
+    # the row bins. The offset kept is the last t at which the value grew: the first maximum
+    r0, L_r = hs[:, 0], np.maximum(he[:, -1] - hs[:, 0], 0)
+    L_w = np.maximum(we - ws, 0).max(axis=1, initial=0)
+    L_h = np.maximum(he - hs, 0).max(axis=1, initial=0)
+    for index in _size_blocks(L_r, L_w, P_w * C):
+        k, n = len(index), batch[index, None, None]
+        L = max(int(L_r[index].max()), 1)
+        rows = np.minimum(r0[index, None] + np.arange(L), H - 1)[:, :, None]
+        # (k, L + 1, P_w, C): each row's max over each column bin; row L reads −inf
+        row_max = np.full((k, L + 1, P_w, C), -np.inf, X.dtype)
+        col = np.zeros((k, L + 1, P_w, C), dtype=np.int16)
+        for t in range(int(L_w[index].max())):
+            cols = (ws[index] + t)[:, None, :]
+            pixel = np.where(cols < we[index][:, None, :], (n * H + rows) * W + cols, N * H * W)
+            v = Xc[pixel]
+            np.maximum(col[:, :L], np.multiply(v > row_max[:, :L], np.int16(t)), out=col[:, :L])
+            np.maximum(row_max[:, :L], v, out=row_max[:, :L])
+        best = np.full((k, P_h, P_w, C), -np.inf, X.dtype)
+        row = np.zeros((k, P_h, P_w, C), dtype=np.int16)
+        for t in range(int(L_h[index].max())):
+            r = hs[index] + t
+            local = np.where(r < he[index], r - r0[index, None], L)
+            v = row_max[np.arange(k)[:, None], local]
+            np.maximum(row, np.multiply(v > best, np.int16(t)), out=row)
+            np.maximum(best, v, out=best)
+        h_arg = hs[index][:, :, None, None] + row
+        local = np.minimum(h_arg - r0[index, None, None, None], L)
+        w_arg = ws[index][:, None, :, None] + np.take_along_axis(col, local, axis=1)
+        pixel = (batch[index, None, None, None] * H + np.minimum(h_arg, H - 1)) * W
+        value = Xc[pixel + np.minimum(w_arg, W - 1), np.arange(C)]  # exact, −0.0 kept
+        empty = (he[index] <= hs[index])[:, :, None] | (we[index] <= ws[index])[:, None, :]
+        empty = np.broadcast_to(empty[..., None], best.shape)
         found = best > -FLT_MAX
-        out[block] = np.where(empty, 0.0, np.where(found, best, -FLT_MAX))
-        argmax[block] = np.where(empty | ~found, -1, h_arg * W + w_arg)
+        out[index] = np.where(empty, 0.0, np.where(found, value, -FLT_MAX))
+        argmax[index] = np.where(empty | ~found, -1, h_arg * W + w_arg)
+    out, argmax = out.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2)
     return out.astype(X.dtype), argmax
 
 
