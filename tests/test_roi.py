@@ -194,6 +194,22 @@ def test_roi_pool_first_maximum_wins():
     assert argmax[0, 0, 0, 0] == 0
 
 
+def test_roi_pool_on_a_map_wider_than_an_int16_offset():
+    """Bins 35 000 columns wide (a 2×70 000 strip): the argmax is each bin's first maximum,
+    found here by NumPy's argmax over the bin, and the maximum lies beyond column 32 767 of
+    its bin."""
+    x = np.random.default_rng(0).standard_normal((1, 2, 2, 70000)).astype(np.float32)
+    x[:, :, 1, 69000] = 10.0  # the maximum of the second bin, 34 000 columns into it
+    y, argmax = roi_pool(x, np.array([[0, 0.0, 0.0, 69999.0, 1.0]], np.float32), (1, 2))
+    for j, cols in enumerate((slice(0, 35000), slice(35000, 70000))):
+        bin_ = x[0, :, :, cols].reshape(2, -1)  # (C, 2·35 000) in row-major order
+        flat = np.argmax(bin_, axis=1)
+        np.testing.assert_array_equal(y[0, :, 0, j], bin_.max(axis=1))
+        want = flat // 35000 * 70000 + cols.start + flat % 35000
+        np.testing.assert_array_equal(argmax[0, :, 0, j], want)
+    assert argmax[0, 0, 0, 1] == 70000 + 69000
+
+
 # --------------------------------------------------------------------------- nms
 def _random_boxes(K, seed, grid=None):
     r = np.random.default_rng(seed)

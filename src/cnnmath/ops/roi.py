@@ -478,26 +478,27 @@ def roi_pool(
     r0, L_r = hs[:, 0], np.maximum(he[:, -1] - hs[:, 0], 0)
     L_w = np.maximum(we - ws, 0).max(axis=1, initial=0)
     L_h = np.maximum(he - hs, 0).max(axis=1, initial=0)
+    offset = np.int16 if max(H, W) < 2**15 else np.int32  # an offset inside a bin, < H or W
     for index in _size_blocks(L_r, L_w, P_w * C):
         k, n = len(index), batch[index, None, None]
         L = max(int(L_r[index].max()), 1)
         rows = np.minimum(r0[index, None] + np.arange(L), H - 1)[:, :, None]
         # (k, L + 1, P_w, C): each row's max over each column bin; row L reads −inf
         row_max = np.full((k, L + 1, P_w, C), -np.inf, X.dtype)
-        col = np.zeros((k, L + 1, P_w, C), dtype=np.int16)
+        col = np.zeros((k, L + 1, P_w, C), dtype=offset)
         for t in range(int(L_w[index].max())):
             cols = (ws[index] + t)[:, None, :]
             pixel = np.where(cols < we[index][:, None, :], (n * H + rows) * W + cols, N * H * W)
             v = Xc[pixel]
-            np.maximum(col[:, :L], np.multiply(v > row_max[:, :L], np.int16(t)), out=col[:, :L])
+            np.maximum(col[:, :L], np.multiply(v > row_max[:, :L], offset(t)), out=col[:, :L])
             np.maximum(row_max[:, :L], v, out=row_max[:, :L])
         best = np.full((k, P_h, P_w, C), -np.inf, X.dtype)
-        row = np.zeros((k, P_h, P_w, C), dtype=np.int16)
+        row = np.zeros((k, P_h, P_w, C), dtype=offset)
         for t in range(int(L_h[index].max())):
             r = hs[index] + t
             local = np.where(r < he[index], r - r0[index, None], L)
             v = row_max[np.arange(k)[:, None], local]
-            np.maximum(row, np.multiply(v > best, np.int16(t)), out=row)
+            np.maximum(row, np.multiply(v > best, offset(t)), out=row)
             np.maximum(best, v, out=best)
         h_arg = hs[index][:, :, None, None] + row
         local = np.minimum(h_arg - r0[index, None, None, None], L)
