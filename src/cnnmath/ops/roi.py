@@ -298,6 +298,8 @@ def roi_align(
 
     input (N, C, H, W); boxes (K, 5) [n, x1, y1, x2, y2] or a list of N arrays (K_n, 4);
     output_size P or (P_h, P_w); sampling_ratio G > 0, or ≤ 0 for ⌈box size/P⌉ per box.
+    A float32 input is computed in float32 (the interpolation weights are built in float64
+    and rounded), as torchvision's kernel and cnnmath's convolutions do; float64 in float64.
 
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
     >>> roi_align(x, np.array([[0.0, 0.0, 0.0, 2.0, 2.0]]), 1, aligned=True)  # pixels 0, 1
