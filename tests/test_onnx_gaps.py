@@ -208,3 +208,42 @@ def test_quantize_linear_of_zero_over_a_zero_scale_equals_onnxruntime():
     node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=0)
     data = _model([node], [("x", _elem(np.float32), [2, 3])], [("y", _elem(np.int8))], inits, 21)
     np.testing.assert_array_equal(load(data)(x), _ort(data, {"x": x})[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# MaxPool, auto_pad SAME_UPPER / SAME_LOWER with dilation > 1
+
+
+def _same_pool_by_torch(x, k, s, d, lower):
+    """max_pool2d of x padded (−inf) as ONNX's spec says for SAME: output ceil(in/s), total
+    pad (out − 1)·s + d·(k − 1) + 1 − in, the odd one at the end (UPPER) or start (LOWER)."""
+    torch = pytest.importorskip("torch")
+    pads = []
+    for n in reversed(x.shape[2:]):
+        out = -(-n // s)
+        total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+        small, big = total // 2, total - total // 2
+        pads += [big, small] if lower else [small, big]
+    t = torch.nn.functional.pad(torch.from_numpy(x), pads, value=-np.inf)
+    return torch.nn.functional.max_pool2d(t, k, s, 0, d).numpy()
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize(("size", "k", "s", "d"), [(7, 3, 2, 2), (8, 3, 3, 2), (9, 2, 1, 3),
+                                                   (6, 3, 2, 3)])  # fmt: skip
+def test_max_pool_same_with_dilation_follows_the_spec(auto_pad, size, k, s, d):
+    """Output ceil(in/stride) with pads from the dilated kernel d·(k − 1) + 1: the spec, ONNX's
+    shape inference, and PyTorch on the explicitly padded input. (onnxruntime 1.32 pads by the
+    undilated kernel instead, which gives fewer outputs than its own shape inference declares
+    and warns so; ONNX's reference evaluator agrees with the spec for SAME_UPPER only.)"""
+    x = np.random.default_rng(size + k).standard_normal((2, 3, size, size + 1))
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[k, k], strides=[s, s],
+                            dilations=[d, d], auto_pad=auto_pad)  # fmt: skip
+    data = _model([node], [("x", _elem(np.float64), x.shape)], [("y", _elem(np.float64))])
+    inferred = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
+    (y_info,) = inferred.graph.output
+    declared = tuple(dim.dim_value for dim in y_info.type.tensor_type.shape.dim)
+    want = _same_pool_by_torch(x, k, s, d, auto_pad == "SAME_LOWER")
+    got = load(data)(x)
+    assert got.shape == want.shape == declared == (2, 3, -(-size // s), -(-(size + 1) // s))
+    np.testing.assert_array_equal(got, want)
