@@ -74,7 +74,7 @@ class _BatchNorm(_Op):
         return [gx, gw, gb, None, None]
 
 
-class _BatchNormTraining(_Op):
+class _BatchNormTraining(_BatchNorm):
     """BatchNormalization with training_mode = 1 (opset 14+): Y by the statistics of the
     batch, over the m = N·D1·D2·… values of each channel c,
 
@@ -86,12 +86,6 @@ class _BatchNormTraining(_Op):
     ``nn.BatchNorm`` in train mode: the node updates nothing in place (its running
     statistics are outputs, :class:`_RunningStatistic`), and ``.eval()`` on the loaded graph
     does not turn it into inference, as the file says training."""
-
-    roles = ("x", "scale", "B", "input_mean", "input_var")
-
-    def __init__(self, node: Node, operands: Sequence[Operand], eps: float) -> None:
-        super().__init__(node, operands)
-        self.eps = eps
 
     def compute(self, x: Any, scale: Any, B: Any, mean: Any, var: Any) -> tuple[np.ndarray, Any]:
         return ops.batch_norm(x, None, None, scale, B, training=True, eps=self.eps), None
