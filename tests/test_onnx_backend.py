@@ -116,9 +116,6 @@ EXCEPTIONS: dict[str, str] = {
         )
     },
     "test_convtranspose_3d": "3-D transposed convolution of a weight given at run time",
-    # a node's outputs after its first that cnnmath does not compute
-    "test_batchnorm_epsilon_training_mode": "training-mode BatchNormalization (3 outputs)",
-    "test_batchnorm_example_training_mode": "training-mode BatchNormalization (3 outputs)",
     # Dropout's mask loads (all True in inference); these feed the ratio at run time
     "test_dropout_default_mask_ratio": "Dropout's ratio computed at run time",
     "test_training_dropout_default_mask": "Dropout's ratio computed at run time",

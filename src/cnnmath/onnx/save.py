@@ -130,6 +130,7 @@ from ..ops import activations as _act
 from ..ops._geometry import resolve_padding, same_pads
 from ._checks import PAD_MODES
 from ._ops import _ConstOutput, _Op
+from ._ops.norm import _BatchNormTraining, _RunningStatistic
 from ._outputs import _DropoutMask, _LayerNormStatistic
 
 __all__ = ["MIN_OPSET", "save"]
@@ -1659,7 +1660,10 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             inputs.append(name)
     while inputs and not inputs[-1]:  # absent trailing inputs are left out
         inputs.pop()
-    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, node.extra_outputs)
+    more: Sequence[str] = node.extra_outputs
+    if isinstance(m, _BatchNormTraining):  # ONNX wants all 3 outputs in training mode
+        more = (f"{node.name}/running_mean", f"{node.name}/running_var")
+    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, more)
 
 
 def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -1688,6 +1692,41 @@ def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -
         y = w.node("Reciprocal", [root], f"{base}/inv_std", f"{base}/inv_std")
     to = w.onnx.helper.np_dtype_to_tensor_dtype(m.dtype)
     w.node("Cast", [y], node.output, node.name, to=to)
+
+
+def _running_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """BatchNormalization's running_mean or running_var in training mode read on their own
+    (``_ops/norm.py``): input_stat·momentum + batch_stat·(1 − momentum), the batch's mean
+    ReduceMean(X) over every axis but 1, its variance the (biased) mean of (X − mean)²."""
+    m = node.module
+    assert isinstance(m, _RunningStatistic)
+    r, base, x = len(shapes[0]), node.name, node.inputs[0]
+    axes = [0, *range(2, r)]
+
+    def mean(value: str, name: str, keep: int) -> str:
+        if w.opset >= 18:
+            const = w.const(f"{name}/axes", axes, np.int64)
+            return w.node("ReduceMean", [value, const], name, name, keepdims=keep)
+        return w.node("ReduceMean", [value], name, name, axes=axes, keepdims=keep)
+
+    batch = mean(x, f"{base}/mean", 0 if m.which == "running_mean" else 1)
+    if m.which == "running_var":
+        d = w.node("Sub", [x, batch], f"{base}/centred", f"{base}/centred")
+        sq = w.node("Mul", [d, d], f"{base}/squared", f"{base}/squared")
+        batch = mean(sq, f"{base}/variance", 0)
+    kind, value = m._slots[1]
+    if kind == "input":
+        stat = node.inputs[1]
+    elif kind == "param":
+        stat = w.state(m, value, node)
+    else:
+        held = np.asarray(getattr(m, value) if kind == "buffer" else value, dtype=w.dtypes[x])
+        stat = w.fixed(f"{base}.statistic", held)
+    kept = w.const(f"{base}/momentum", m.momentum, w.dtypes[x])
+    new = w.const(f"{base}/one_minus_momentum", 1.0 - m.momentum, w.dtypes[x])
+    a = w.node("Mul", [stat, kept], f"{base}/kept", f"{base}/kept")
+    b = w.node("Mul", [batch, new], f"{base}/new", f"{base}/new")
+    w.node("Add", [a, b], node.output, node.name)
 
 
 def _dropout_mask(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -1722,6 +1761,8 @@ def _emitter(node: nn.Node) -> _Emit:
         return _layer_norm_statistic
     if isinstance(module, _DropoutMask):
         return _dropout_mask
+    if isinstance(module, _RunningStatistic):
+        return _running_statistic
     if module.hand_written:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "

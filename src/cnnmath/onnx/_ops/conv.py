@@ -20,7 +20,11 @@ from ._node import Node, Operand, Ref, refuse
 
 
 def _same_pads(m: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
-    """auto_pad SAME_UPPER / SAME_LOWER: output ceil(m/s), the odd padding after / before."""
+    """auto_pad SAME_UPPER / SAME_LOWER: output ceil(m/s), the odd padding after / before,
+    the total padding from the dilated kernel (k − 1)·d + 1 as the spec and ONNX's shape
+    inference say. For a dilated MaxPool onnxruntime 1.32 pads by the undilated k instead
+    (fewer outputs than its own shape inference declares, with a warning): cnnmath keeps the
+    spec there (tests/test_onnx_gaps.py checks it against PyTorch)."""
     out = -(-m // s)
     total = max((out - 1) * s + (k - 1) * d + 1 - m, 0)
     before = total // 2 if upper else total - total // 2

@@ -74,6 +74,96 @@ class _BatchNorm(_Op):
         return [gx, gw, gb, None, None]
 
 
+class _BatchNormTraining(_BatchNorm):
+    """BatchNormalization with training_mode = 1 (opset 14+): Y by the statistics of the
+    batch, over the m = N·D1·D2·… values of each channel c,
+
+        μ_c = mean(X[:, c]),   σ²_c = mean((X[:, c] − μ_c)²)   (biased),
+        Y[:, c] = scale_c (X[:, c] − μ_c) / √(σ²_c + ε) + B_c
+
+    — ``ops.batch_norm(training=True)`` keeping no running statistics, and its backward;
+    input_mean and input_var do not enter Y. A pure function of its inputs, not an
+    ``nn.BatchNorm`` in train mode: the node updates nothing in place (its running
+    statistics are outputs, :class:`_RunningStatistic`), and ``.eval()`` on the loaded graph
+    does not turn it into inference, as the file says training."""
+
+    def compute(self, x: Any, scale: Any, B: Any, mean: Any, var: Any) -> tuple[np.ndarray, Any]:
+        return ops.batch_norm(x, None, None, scale, B, training=True, eps=self.eps), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        x, scale = args[0], args[1]
+        gx, gw, gb = ops.batch_norm_backward(g, x, None, None, scale, training=True, eps=self.eps)
+        return [gx, gw, gb, None, None]
+
+    def extra_repr(self) -> str:
+        """The op type, ε and the mode."""
+        return f"onnx_op={self.onnx_op!r}, eps={self.eps}, training_mode=1"
+
+
+class _RunningStatistic(_Op):
+    """running_mean or running_var of BatchNormalization in training mode (the spec's
+    definition, which onnxruntime computes; the batch variance is the biased one, unlike
+    PyTorch's running_var, which takes the unbiased):
+
+        running_mean = input_mean·momentum + μ·(1 − momentum)
+        running_var  = input_var·momentum + σ²·(1 − momentum)
+
+    μ, σ² as in :class:`_BatchNormTraining`, computed in float64, returned in X's dtype.
+    Backward, m values per channel: ∂running_mean/∂X[:, c] = (1 − momentum)/m,
+    ∂running_var/∂X[:, c] = (1 − momentum)·2(X[:, c] − μ_c)/m; ∂/∂input_* = momentum."""
+
+    roles = ("x", "statistic")
+    apart = True
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], which: str, momentum: float
+    ) -> None:
+        super().__init__(node, operands)
+        self.which, self.momentum = which, momentum
+
+    def compute(self, x: Any, stat: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if x.ndim < 2:
+            raise refuse(self.onnx_node, f"input 'X': expected (N, C, …), got shape {x.shape}")
+        axes = (0, *range(2, x.ndim))
+        x64 = x.astype(np.float64, copy=False)
+        mu = x64.mean(axis=axes)
+        centred = x64 - mu.reshape(-1, *([1] * (x.ndim - 2)))
+        batch = mu if self.which == "running_mean" else (centred * centred).mean(axis=axes)
+        y = np.asarray(stat, dtype=np.float64) * self.momentum + batch * (1.0 - self.momentum)
+        return y.astype(x.dtype), (axes, centred)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        axes, centred = ctx
+        m = centred.size // centred.shape[1]
+        G = np.asarray(g, dtype=np.float64).reshape(-1, *([1] * (centred.ndim - 2)))
+        f = (1.0 - self.momentum) / m
+        gx = np.broadcast_to(G * f, centred.shape) if self.which == "running_mean" else (
+            G * (2.0 * f) * centred
+        )  # fmt: skip
+        return [gx, np.asarray(g) * self.momentum]
+
+    def extra_repr(self) -> str:
+        """Which statistic and the momentum."""
+        return f"onnx_op={self.onnx_op!r}, output={self.which!r}, momentum={self.momentum}"
+
+
+def _running_statistics(
+    node: Node, operands: list[Operand], momentum: float, info: dict[str, Any]
+) -> list[tuple[str, Built]]:
+    """(output name, built) for each of running_mean and running_var the graph reads."""
+    outputs, read = info["all_outputs"], set(info["outputs"][1:])
+    x = operands[0]
+    more = []
+    for position, which in ((1, "running_mean"), (2, "running_var")):
+        if position < len(outputs) and outputs[position] in read:
+            stat = Node(node.name, node.op_type, node.opset)
+            pair = [x, operands[position + 2]]
+            op = _RunningStatistic(stat, pair, which, momentum)
+            more.append((outputs[position], _generic(op, pair)))
+    return more
+
+
 class _LayerNorm(_Op):
     """LayerNormalization: each x[i_0 … i_{a−1}, :] normalised over the axes a … r−1 (a the
     ``axis`` attribute, negative counting from r) by ``ops.layer_norm``, then
@@ -235,19 +325,22 @@ def _epsilon(node: Node, attrs: Attrs) -> float:
 
 
 def batch_norm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    if attrs.get("training_mode", 0):
-        raise refuse(
-            node, "attribute 'training_mode': only inference (training_mode=0) is supported"
-        )
-    if len(info["outputs"]) > 1:
-        raise refuse(
-            node,
-            "outputs running_mean/running_var are only written in training mode; "
-            "only the output Y is supported",
-        )
     eps = float(attrs.get("epsilon", 1e-5))
     momentum = float(attrs.get("momentum", 0.9))
     x, scale, B, mean, var = ins
+    if attrs.get("training_mode", 0):  # opset 14+: Y by the batch's statistics
+        if not (math.isfinite(momentum) and 0.0 <= momentum <= 1.0):
+            raise refuse(node, f"attribute 'momentum': expected a value in [0, 1], got {momentum}")
+        operands = [x, _as_operand(scale, _float_param(scale)),
+                    _as_operand(B, _float_param(B)), mean, var]  # fmt: skip
+        info["more"] = _running_statistics(node, operands, momentum, info)
+        return _generic(_BatchNormTraining(node, operands, eps), operands)
+    if len(info["outputs"]) > 1:
+        raise refuse(
+            node,
+            "outputs running_mean/running_var are only written in training mode "
+            "(attribute 'training_mode' = 1, opset 14+); only the output Y is supported",
+        )
     params = [_float_param(o) for o in (scale, B)]
     consts = [o for o in (mean, var) if isinstance(o, Const) and _is_float(o.value)]
     rank = _rank(info, x)

@@ -118,6 +118,12 @@ class _Quantize(_Op):
     float32 or float64 first). A QuantizeLinear → DequantizeLinear pair on an activation is
     fake quantization: the value rounded to the grid scale·(q − zero_point).
 
+    A NaN (x NaN, or 0/0 for a zero scale) gives the minimum of y's type (0 for uint8 and
+    uint16, −128 for int8, −32768 for int16) whatever the zero point, as onnxruntime's CPU
+    kernel does (its clamp, max(NaN, low), returns the low bound); the spec leaves NaN to
+    the integer conversion, undefined in C, and ONNX's reference evaluator gives yet other
+    values (int8: 127).
+
     No gradient: y is an integer and round() is piecewise constant, so ONNX's derivative is
     zero almost everywhere (the straight-through estimator of quantization-aware training is
     a different function, which ONNX does not define). Rather than return zeros for
@@ -166,7 +172,8 @@ class _Quantize(_Op):
                     self.onnx_node, "y_zero_point", zero, x.shape, self.axis, self.block
                 )
                 q = q + z.astype(q.dtype)
-            return np.clip(q, bounds.min, bounds.max).astype(dtype), None
+            q = np.where(np.isnan(q), bounds.min, np.clip(q, bounds.min, bounds.max))
+            return q.astype(dtype), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         raise RuntimeError(
