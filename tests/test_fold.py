@@ -132,6 +132,31 @@ def test_conv1d_and_conv3d_pairs_fold_as_pytorchs_fuse_conv_bn_eval(rank):
     assert rel_error(folded(x), model(x)) < 1e-6
 
 
+def test_video_networks_fold_their_subclassed_convolutions():
+    """r3d_18's Conv3DSimple and r2plus1d_18's middle convolutions only change Conv3d's
+    constructor: every BatchNorm3d that follows one folds, and the outputs stay."""
+    for name in ("r3d_18", "mc3_18"):
+        model = _random_statistics(getattr(models, name)(num_classes=5, seed=0)).eval()
+        folded = nn.fold_batch_norm(model)
+        assert _count(model, nn.BatchNorm3d) == 20 and _count(folded, nn.BatchNorm3d) == 0
+        x = np.random.default_rng(7).standard_normal((1, 3, 4, 32, 32)).astype(np.float32)
+        assert rel_error(folded(x), model(x)) < 1e-5
+
+
+def test_a_conv_subclass_that_computes_otherwise_is_not_folded():
+    class Doubled(nn.Conv2d):
+        def forward_ctx(self, x):
+            y, ctx = super().forward_ctx(x)
+            return 2 * y, ctx
+
+    model = nn.Sequential(Doubled(2, 3, 3, rng=0), nn.BatchNorm2d(3))
+    _random_statistics(model).eval()
+    folded = nn.fold_batch_norm(model)
+    assert type(folded[1]) is nn.BatchNorm2d
+    x = np.random.default_rng(8).standard_normal((2, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(folded(x), model(x))
+
+
 def test_float64_folding_matches_the_unfolded_model_to_rounding():
     model = _random_statistics(models.resnet18(seed=0, dtype=np.float64)).eval()
     x = np.random.default_rng(3).standard_normal((1, 3, 48, 48))

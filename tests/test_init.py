@@ -160,6 +160,19 @@ def test_fills_a_parameter_and_keeps_float32():
     np.testing.assert_allclose(w64, expected, rtol=1e-15)  # float64: rng.normal's draws
 
 
+def test_float32_uniform_stays_within_its_bounds_rounded_to_float32():
+    """float32 arithmetic on the draws may round one step past a bound: clipped to the
+    bounds as float32 rounds them (a pair and seed where the step past b happened)."""
+    a, b = 0.6923106688875231, 0.8831370694455005
+    w = init.uniform_(np.empty((512, 1024), np.float32), a, b, rng=0)
+    assert w.min() >= np.float32(a) and w.max() <= np.float32(b)
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        a, b = np.sort(rng.uniform(-3, 3, 2))
+        w = init.uniform_(np.empty(20000, np.float32), a, b, rng=rng)
+        assert w.min() >= np.float32(a) and w.max() <= np.float32(b)
+
+
 def test_layers_default_is_kaiming_uniform_with_a_sqrt5():
     # the docstring of cnnmath.nn: the layers' own draw is kaiming_uniform_(a=√5)
     conv = nn.Conv2d(5, 7, 3, rng=11, dtype=np.float64)

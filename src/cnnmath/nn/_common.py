@@ -53,13 +53,18 @@ def fill_uniform(w: np.ndarray, rng: np.random.Generator, low: float, high: floa
 
     float32 draws take 32 random bits each and need no float64 copy (a 100-million-weight
     layer initialises ~10× faster); float64 draws are exactly ``rng.uniform(low, high)``'s.
-    Rounding may give ``high`` itself in float32, as PyTorch's ``uniform_`` may.
+    In float32 the values are clipped to [low, high] rounded to float32 (the scaling may
+    round one step past either), so ``high`` itself may come out, as PyTorch's ``uniform_``
+    may give it.
     """
 
     def draw(out: np.ndarray) -> None:
         rng.random(out=out, dtype=out.dtype)
         out *= high - low
         out += low
+        if out.dtype != np.float64:
+            t = out.dtype.type
+            np.clip(out, t(low), t(high), out=out)
 
     return _draw_into(w, draw)
 

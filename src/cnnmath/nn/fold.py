@@ -56,7 +56,12 @@ def fold_batch_norm(model: Module) -> Module:
     inside, which ``Module.walk`` sees as one node, counts as a use), the normalisation keeps
     running statistics (``track_running_stats``; without them evaluation normalises by the
     batch, which no fixed filter can do) and has the convolution's output channels and dtype,
-    and both are exactly these classes (a subclass may compute something else). A model in which a
+    the normalisation is exactly its class and the convolution its class or a subclass with
+    the same ``forward_ctx`` (as ``models.r3d_18``'s; another subclass may compute something
+    else). A folded Conv1d → BatchNorm1d pair assumes batched (N, C, L) input, as BatchNorm1d
+    after a convolution means it: on one unbatched (C, L) signal BatchNorm1d reads (N, C) and
+    normalises across L, which the folded copy does not reproduce (fold only models that run
+    on batches). A model in which a
     container passes a value through untouched (an empty Sequential, a Graph whose output is
     one of its inputs) is copied without folding: its ``walk`` does not show who reads what
     there. The scale and the new filter are computed in float64 and rounded once to the
@@ -105,7 +110,7 @@ def fold_batch_norm(model: Module) -> Module:
             continue
         (value,) = node.inputs
         source = producer.get(value)
-        if source is None or type(source.module) is not conv_class:
+        if source is None or not _computes_as(source.module, conv_class):
             continue
         conv: Any = source.module
         if (
@@ -128,7 +133,14 @@ def fold_batch_norm(model: Module) -> Module:
 
 
 #: The convolution each batch normalisation folds into: the one of its number of axes.
-_CONV_OF: dict[type, type] = {BatchNorm1d: Conv1d, BatchNorm2d: Conv2d, BatchNorm3d: Conv3d}
+_CONV_OF: dict[type, type[Module]] = {BatchNorm1d: Conv1d, BatchNorm2d: Conv2d, BatchNorm3d: Conv3d}
+
+
+def _computes_as(module: Module, cls: type[Module]) -> bool:
+    """module is a ``cls``, or of a subclass that keeps its computation (the same
+    ``forward_ctx``: torchvision's video convolutions only change the constructor)."""
+    return isinstance(module, cls) and type(module).forward_ctx is cls.forward_ctx
+
 
 #: The name the model's output value is walked under (no layer path contains a NUL).
 _OUTPUT = "\0output"

@@ -4,7 +4,8 @@ gains, with NumPy's draws from ``rng=`` (a Generator, an int seed, or None for f
 Each function takes ``tensor``, a float32 or float64 ndarray or a :class:`Parameter` (its
 ``data`` is written), fills it in place and returns the array. Samples are drawn in the
 array's own dtype, as the layers' own initialisation is (float32 draws need no float64 copy;
-float64 draws are exactly ``rng.uniform``'s and ``rng.normal``'s).
+float64 draws are exactly ``rng.uniform``'s and ``rng.normal``'s), except ``orthogonal_``'s,
+whose QR factorisation is done in float64 and rounded.
 
 The fans of a weight of shape (O, C, k1, …) are
 
