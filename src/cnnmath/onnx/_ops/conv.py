@@ -149,7 +149,8 @@ def _check_kernel_shape(node: Node, geo: dict[str, Any], w_shape: tuple[Any, ...
 # Converters
 
 
-def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) -> dict[str, Any]:
+def _auto_pad(node: Node, attrs: Attrs) -> str:
+    """The node's ``auto_pad`` attribute (default NOTSET), one of the four ONNX names."""
     auto_pad = attrs.get("auto_pad", "NOTSET")
     if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         raise refuse(
@@ -157,6 +158,11 @@ def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) 
             "attribute 'auto_pad': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, "
             f"got {auto_pad!r}",
         )
+    return str(auto_pad)
+
+
+def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) -> dict[str, Any]:
+    auto_pad = _auto_pad(node, attrs)
     kernel = attrs.ints("kernel_shape", None)
     if kernel is not None and len(kernel) != n_spatial:
         raise refuse(

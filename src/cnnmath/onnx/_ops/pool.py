@@ -16,7 +16,7 @@ from ._convert import Built, _generic, _rank
 from ._helpers import _window
 from ._module import _Op
 from ._node import Node, Operand, Ref, refuse
-from .conv import _check_2d, _geometry, _geometry1d, _geometry3d, _same_pads
+from .conv import _auto_pad, _check_2d, _geometry, _geometry1d, _geometry3d, _same_pads
 
 
 def _pool_extent(m: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> tuple[int, int]:
@@ -383,13 +383,7 @@ def _lp_order(node: Node, attrs: Attrs) -> int:
 
 def lp_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """LpPool (``_LpPool``) over as many spatial axes as ``kernel_shape`` has sizes."""
-    auto_pad = attrs.get("auto_pad", "NOTSET")
-    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
-        raise refuse(
-            node,
-            "attribute 'auto_pad': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, "
-            f"got {auto_pad!r}",
-        )
+    auto_pad = _auto_pad(node, attrs)
     kernel = attrs.ints("kernel_shape", None)
     if not kernel:
         raise refuse(node, "attribute 'kernel_shape' is required")
