@@ -218,6 +218,32 @@ def test_roi_pool_matches_reference_with_ties(output_size, spatial_scale):
     )
 
 
+@pytest.mark.parametrize("budget", [1, 40, 300])
+def test_roi_ops_in_small_blocks_match_reference(monkeypatch, budget):
+    """A tiny block budget: roi_pool scans its offsets in chunks of several (the first
+    maximum kept across chunks, ties everywhere) or one at a time, roi_align cuts its size
+    classes into many blocks; the results are the reference's."""
+    from cnnmath.ops import roi
+
+    monkeypatch.setattr(roi, "_BLOCK_ELEMENTS", budget)
+    x = _tied((2, 3, 9, 11), 5)
+    boxes = np.concatenate([INSIDE, OUTSIDE])
+    for output_size, scale in (((2, 3), 1.0), ((1, 1), 1.0), ((7, 7), 0.5)):
+        y, argmax = roi_pool(x, boxes, output_size, scale)
+        y_r, argmax_r = reference.roi_pool(x, boxes, output_size, scale)
+        np.testing.assert_array_equal(y, y_r)
+        np.testing.assert_array_equal(argmax, argmax_r)
+        y = roi_align(X, boxes, output_size, scale, 2, True)
+        np.testing.assert_allclose(
+            y, reference.roi_align(X, boxes, output_size, scale, 2, True), atol=1e-12
+        )
+        np.testing.assert_allclose(
+            roi_align_backward(y, X.shape, boxes, output_size, scale, 2, True),
+            reference.roi_align_backward(y, X.shape, boxes, output_size, scale, 2, True),
+            atol=1e-12,
+        )
+
+
 def test_roi_pool_rounding_half_away_and_empty_bins():
     x = np.arange(20.0).reshape(1, 1, 4, 5)
     # 0.5 rounds to 1, −0.5 to −1 (C's round), so the box starts at column 1 / row −1

@@ -499,6 +499,26 @@ def _masked_first_max(
     return np.take_along_axis(v, np.expand_dims(index, axis), axis).squeeze(axis), index
 
 
+def _chunk(step: int) -> int:
+    """Offsets per chunk of roi_pool's scans, ``step`` elements each: one where a step is
+    big enough that the loop costs little (reducing over a chunk axis is slower than
+    stepping), else as many as the budget holds."""
+    return 1 if step >= 1 << 13 else max(1, _BLOCK_ELEMENTS // step)
+
+
+def _chunk_max(v: np.ndarray, axis: int, t0: int, best: np.ndarray, at: np.ndarray) -> None:
+    """best, at ← the max of best and v over ``axis`` (offsets t0, t0 + 1, …) and the offset
+    of the first maximum, in place; ``at`` keeps its offset where v does not beat best."""
+    if v.shape[axis] == 1:
+        v = v.squeeze(axis)
+        np.maximum(at, np.multiply(v > best, at.dtype.type(t0)), out=at)
+        np.maximum(best, v, out=best)
+        return
+    m = v.max(axis=axis)
+    np.copyto(at, v.argmax(axis=axis) + t0, casting="unsafe", where=m > best)
+    np.maximum(best, m, out=best)
+
+
 def roi_pool(
     input: np.ndarray,
     boxes: np.ndarray | Sequence[np.ndarray],
@@ -549,20 +569,23 @@ def roi_pool(
         # (k, L + 1, P_w, C): each row's max over each column bin; row L reads −inf
         row_max = np.full((k, L + 1, P_w, C), -np.inf, X.dtype)
         col = np.zeros((k, L + 1, P_w, C), dtype=offset)
-        for t in range(int(L_w[index].max())):
-            cols = (ws[index] + t)[:, None, :]
-            pixel = np.where(cols < we[index][:, None, :], (n * H + rows) * W + cols, N * H * W)
-            v = Xc[pixel]
-            np.maximum(col[:, :L], np.multiply(v > row_max[:, :L], offset(t)), out=col[:, :L])
-            np.maximum(row_max[:, :L], v, out=row_max[:, :L])
+        # offsets t in chunks of as many as the budget holds (long bins over little data
+        # take a few gathers, not one step per offset); a chunk's first maximum is kept
+        # where it beats the maximum so far
+        width, chunk = int(L_w[index].max()), _chunk(k * L * P_w * C)
+        for t0 in range(0, width, chunk):
+            t = np.arange(t0, min(t0 + chunk, width))
+            cols = ws[index][:, None, :, None] + t  # (k, 1, P_w, t)
+            inside = cols < we[index][:, None, :, None]
+            pixel = np.where(inside, ((n * H + rows) * W)[..., None] + cols, N * H * W)
+            _chunk_max(Xc[pixel], 3, t0, row_max[:, :L], col[:, :L])
         best = np.full((k, P_h, P_w, C), -np.inf, X.dtype)
         row = np.zeros((k, P_h, P_w, C), dtype=offset)
-        for t in range(int(L_h[index].max())):
-            r = hs[index] + t
-            local = np.where(r < he[index], r - r0[index, None], L)
-            v = row_max[np.arange(k)[:, None], local]
-            np.maximum(row, np.multiply(v > best, offset(t)), out=row)
-            np.maximum(best, v, out=best)
+        height, chunk = int(L_h[index].max()), _chunk(k * P_h * P_w * C)
+        for t0 in range(0, height, chunk):
+            r = hs[index][:, :, None] + np.arange(t0, min(t0 + chunk, height))  # (k, P_h, t)
+            local = np.where(r < he[index][:, :, None], r - r0[index, None, None], L)
+            _chunk_max(row_max[np.arange(k)[:, None, None], local], 2, t0, best, row)
         h_arg = hs[index][:, :, None, None] + row
         local = np.minimum(h_arg - r0[index, None, None, None], L)
         w_arg = ws[index][:, None, :, None] + np.take_along_axis(col, local, axis=1)
