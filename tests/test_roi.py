@@ -128,6 +128,65 @@ def test_roi_align_list_form_and_float32():
     np.testing.assert_allclose(y32, y_t, atol=1e-5)
 
 
+def test_roi_align_blocks_are_bounded_by_their_padded_size():
+    """500 boxes that read 2×2 pixels and one 2-row box ~1000 columns wide: a block of the
+    tiny boxes padded to the wide one's width took 180 MiB forward and 340 MiB backward.
+    Blocks bounded by their padded size take ~30 MiB, a few budgets' worth."""
+    import tracemalloc
+
+    x = np.random.default_rng(0).standard_normal((1, 8, 32, 1000)).astype(np.float32)
+    tiny = np.array([[0, 5.2, 5.2, 5.5, 5.5]] * 500)
+    boxes = np.r_[tiny, [[0, 0.0, 10.2, 999.0, 10.5]]].astype(np.float32)
+    tracemalloc.start()
+    try:
+        y = roi_align(x, boxes, 7, 1.0, 1, True)
+        forward = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        grad = roi_align_backward(y, x.shape, boxes, 7, 1.0, 1, True)
+        backward = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert forward < 96 * 2**20 and backward < 96 * 2**20, (forward, backward)
+    np.testing.assert_array_equal(y[:1], roi_align(x, boxes[:1], 7, 1.0, 1, True))
+    assert grad.shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_roi_align_non_finite_values_stay_in_their_boxes(dtype):
+    """NaN in a pixel only the wider box reads (column 5; the narrower reads columns 1..4,
+    the two share a size block): the narrower box's output is its output alone and the
+    reference's, 0, not NaN from its padded window; likewise a NaN gradient of the narrower
+    box reaches its own pixels only."""
+    narrow, wide = [0, 1.0, 1.0, 4.5, 1.6], [0, 1.0, 1.0, 6.0, 1.6]
+    boxes = np.array([narrow, wide], dtype)
+    x = np.zeros((1, 1, 10, 10), dtype)
+    x[0, 0, 1, 5] = np.nan
+    kw = dict(output_size=1, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    y = roi_align(x, boxes, **kw)
+    assert y[0, 0, 0, 0] == 0.0 and np.isnan(y[1, 0, 0, 0])
+    np.testing.assert_array_equal(y[:1], roi_align(x, boxes[:1], **kw))
+    np.testing.assert_array_equal(y, reference.roi_align(x, boxes, **kw))
+    g = np.ones((2, 1, 1, 1), dtype)
+    g[0] = np.nan
+    grad = roi_align_backward(g, x.shape, boxes, **kw)
+    alone = roi_align_backward(g[:1], x.shape, boxes[:1], **kw)
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(alone))
+    assert not np.isnan(grad[0, 0, :, 5]).any()
+
+
+def test_roi_outputs_are_c_contiguous():
+    boxes = INSIDE[:4]
+    y = roi_align(X, boxes, (2, 3), 0.25)
+    values, argmax = roi_pool(X, boxes, (2, 3), 0.25)
+    grads = (
+        roi_align_backward(y, X.shape, boxes, (2, 3), 0.25),
+        roi_pool_backward(values, X.shape, boxes, argmax),
+    )
+    y32 = roi_align(X.astype(np.float32), boxes.astype(np.float32), 2)
+    for a in (y, values, argmax, *grads, y32):
+        assert a.flags["C_CONTIGUOUS"], a.strides
+
+
 def test_roi_align_no_boxes():
     y = roi_align(X, np.zeros((0, 5)), 3)
     assert y.shape == (0, 3, 3, 3)
@@ -157,6 +216,32 @@ def test_roi_pool_matches_reference_with_ties(output_size, spatial_scale):
         reference.roi_pool_backward(g, x.shape, boxes, argmax_r),
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("budget", [1, 40, 300])
+def test_roi_ops_in_small_blocks_match_reference(monkeypatch, budget):
+    """A tiny block budget: roi_pool scans its offsets in chunks of several (the first
+    maximum kept across chunks, ties everywhere) or one at a time, roi_align cuts its size
+    classes into many blocks; the results are the reference's."""
+    from cnnmath.ops import roi
+
+    monkeypatch.setattr(roi, "_BLOCK_ELEMENTS", budget)
+    x = _tied((2, 3, 9, 11), 5)
+    boxes = np.concatenate([INSIDE, OUTSIDE])
+    for output_size, scale in (((2, 3), 1.0), ((1, 1), 1.0), ((7, 7), 0.5)):
+        y, argmax = roi_pool(x, boxes, output_size, scale)
+        y_r, argmax_r = reference.roi_pool(x, boxes, output_size, scale)
+        np.testing.assert_array_equal(y, y_r)
+        np.testing.assert_array_equal(argmax, argmax_r)
+        y = roi_align(X, boxes, output_size, scale, 2, True)
+        np.testing.assert_allclose(
+            y, reference.roi_align(X, boxes, output_size, scale, 2, True), atol=1e-12
+        )
+        np.testing.assert_allclose(
+            roi_align_backward(y, X.shape, boxes, output_size, scale, 2, True),
+            reference.roi_align_backward(y, X.shape, boxes, output_size, scale, 2, True),
+            atol=1e-12,
+        )
 
 
 def test_roi_pool_rounding_half_away_and_empty_bins():

@@ -159,6 +159,27 @@ def _size_blocks(L_a: np.ndarray, L_b: np.ndarray, per_box: int) -> list[np.ndar
     return [order[lo:hi] for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
 
 
+def _class_blocks(L_a: np.ndarray, L_b: np.ndarray, cost: Any) -> list[np.ndarray]:
+    """The boxes (indices) in blocks of similar extents L_a, L_b (K,), to be padded to the
+    block's largest: one size class per half-octave of L_a and of L_b (padding under √2 on
+    each axis), each cut into blocks of at most ``_BLOCK_ELEMENTS // cost(a, b)`` boxes, a,
+    b the class's largest extents and cost(a, b) the elements a box padded to them takes."""
+    a, b = np.maximum(L_a, 1), np.maximum(L_b, 1)
+    class_a, class_b = (np.floor(2 * np.log2(v)).astype(np.int64) for v in (a, b))
+    size_class = class_a * 128 + class_b
+    order = np.argsort(size_class, kind="stable")
+    starts = np.flatnonzero(np.diff(size_class[order], prepend=-1))
+    a_max = np.maximum.reduceat(a[order], starts) if len(order) else a
+    b_max = np.maximum.reduceat(b[order], starts) if len(order) else b
+    step = np.maximum(_BLOCK_ELEMENTS // np.maximum(cost(a_max, b_max), 1), 1)
+    ends = [*starts[1:].tolist(), len(order)]
+    return [
+        order[lo : min(lo + s, hi)]
+        for start, hi, s in zip(starts.tolist(), ends, step.tolist())
+        for lo in range(start, hi, s)
+    ]
+
+
 def _window(first: np.ndarray, length: np.ndarray, n: int) -> tuple[np.ndarray, int]:
     """Starts (k,) of windows of one length L = max(length) ≤ n inside [0, n), each
     covering its box's [first, first + length)."""
@@ -167,13 +188,23 @@ def _window(first: np.ndarray, length: np.ndarray, n: int) -> tuple[np.ndarray, 
 
 
 # --------------------------------------------------------------------------- roi_align
-def _axis_weights(start: np.ndarray, size: np.ndarray, P: int, G: np.ndarray, n: int) -> np.ndarray:
+def _axis_weights(
+    start: np.ndarray,
+    size: np.ndarray,
+    P: int,
+    G: np.ndarray,
+    n: int,
+    window: tuple[np.ndarray, int] | None = None,
+) -> np.ndarray:
     """(K, P, n): the sum over the G_k samples of each output bin of their bilinear weights
-    on the n pixels of one axis (0 for a sample outside [−1, n]); torchvision's rules."""
+    on the n pixels of one axis (0 for a sample outside [−1, n]); torchvision's rules. With
+    ``window`` (first (K,), L): (K, P, L), only pixels first_k .. first_k + L − 1, which must
+    hold every pixel box k's samples weigh (the others weigh 0)."""
     K = len(start)
+    first, L = window if window is not None else (np.zeros(K, dtype=np.int64), n)
     G_max = int(max(G.max(initial=0), 0))
     if K == 0 or G_max == 0:
-        return np.zeros((K, P, n))
+        return np.zeros((K, P, L))
     a = np.arange(G_max)
     bin_size = size / P
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -189,11 +220,14 @@ def _axis_weights(start: np.ndarray, size: np.ndarray, P: int, G: np.ndarray, n:
     low = np.where(at_edge, n - 1, low)
     high = np.where(at_edge, n - 1, low + 1)
     frac = np.where(at_edge, 0.0, u - low)
-    rows = (np.arange(K)[:, None, None] * P + np.arange(P)[None, :, None]) * n
+    rows = (np.arange(K)[:, None, None] * P + np.arange(P)[None, :, None]) * L
     rows = np.broadcast_to(rows, u.shape)
+    if window is not None:  # a pixel outside the window has weight 0: clipped in, adds 0
+        low = np.clip(low - first[:, None, None], 0, L - 1)
+        high = np.clip(high - first[:, None, None], 0, L - 1)
     weights = np.concatenate([((1 - frac) * used).ravel(), (frac * used).ravel()])
     index = np.concatenate([(rows + low).ravel(), (rows + high).ravel()])
-    return np.bincount(index, weights, minlength=K * P * n).reshape(K, P, n)
+    return np.bincount(index, weights, minlength=K * P * L).reshape(K, P, L)
 
 
 def _align_matrices(
@@ -203,8 +237,10 @@ def _align_matrices(
     spatial_scale: float,
     sampling_ratio: int,
     aligned: bool,
+    windows: tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A (K, P_h, H), B (K, P_w, W) and count (K,) of RoIAlign."""
+    """A (K, P_h, H), B (K, P_w, W) and count (K,) of RoIAlign; with ``windows`` (rows,
+    columns), A (K, P_h, L_h) and B (K, P_w, L_w) on them (``_axis_weights``)."""
     H, W = shape
     P_h, P_w = output_size
     o = 0.5 if aligned else 0.0
@@ -219,8 +255,9 @@ def _align_matrices(
         G_h = np.ceil(h / P_h).astype(np.int64)
         G_w = np.ceil(w / P_w).astype(np.int64)
     count = np.maximum(G_h * G_w, 1).astype(np.float64)
-    A = _axis_weights(y1, h, P_h, G_h, H)
-    B = _axis_weights(x1, w, P_w, G_w, W)
+    rows, cols = windows if windows is not None else (None, None)
+    A = _axis_weights(y1, h, P_h, G_h, H, rows)
+    B = _axis_weights(x1, w, P_w, G_w, W, cols)
     return A, B, count
 
 
@@ -256,11 +293,14 @@ def _align_blocks(
     spatial_scale: float,
     sampling_ratio: int,
     aligned: bool,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[np.ndarray, ...]]:
     """The boxes in blocks of similar extents, each with its boxes' windows of rows and
     columns and the interpolation matrices on them: (index (k,), rows (k, L_h), columns
-    (k, L_w), A (k, P_h, L_h), B (k, P_w, L_w), count (k,)), L_h, L_w the block's largest
-    extents of the rows and columns its boxes' samples touch."""
+    (k, L_w), A (k, P_h, L_h), B (k, P_w, L_w), count (k,), own (k, L_h), (k, L_w)), L_h,
+    L_w the block's largest extents of the rows and columns its boxes' samples touch, own
+    whether a window's row (column) is one of its box's own (not padding). A block's padded
+    size, its windows and T = A · window (forward), U and the flat indices (backward), is
+    bounded by ``_BLOCK_ELEMENTS``."""
     C, H, W = shape
     P_h, P_w = output_size
     K = len(corners)
@@ -271,17 +311,28 @@ def _align_blocks(
         )
         first_h[block], L_h[block] = _span(A)
         first_w[block], L_w[block] = _span(B)
-    for index in _size_blocks(L_h, L_w, 2 * C):
-        A, B, count = _align_matrices(
-            corners[index], (H, W), output_size, spatial_scale, sampling_ratio, aligned
-        )
+
+    def cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # window and the backward's product (2·a·b·C), T or U (P_h·b·C), A and B
+        return (2 * a + P_h) * b * C + P_h * a + P_w * b
+
+    for index in _class_blocks(L_h, L_w, cost):
         r0, l_h = _window(first_h[index], L_h[index], H)
         c0, l_w = _window(first_w[index], L_w[index], W)
+        A, B, count = _align_matrices(
+            corners[index],
+            (H, W),
+            output_size,
+            spatial_scale,
+            sampling_ratio,
+            aligned,
+            ((r0, l_h), (c0, l_w)),
+        )
         rows = r0[:, None] + np.arange(l_h)
         cols = c0[:, None] + np.arange(l_w)
-        A = np.take_along_axis(A, rows[:, None, :], axis=2)
-        B = np.take_along_axis(B, cols[:, None, :], axis=2)
-        yield index, rows, cols, A, B, count
+        own_h = (rows >= first_h[index, None]) & (rows < (first_h + L_h)[index, None])
+        own_w = (cols >= first_w[index, None]) & (cols < (first_w + L_w)[index, None])
+        yield index, rows, cols, A, B, count, own_h, own_w
 
 
 def roi_align(
@@ -317,8 +368,10 @@ def roi_align(
     # float32 in float32 (as torchvision and conv2d), float64 otherwise
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     Xc = np.ascontiguousarray(X.transpose(0, 2, 3, 1), dtype=dtype)  # (N, H, W, C)
-    out = np.zeros((K, P_h, P_w, C), dtype)
-    for index, rows, cols, A, B, count in _align_blocks(
+    result = np.zeros((K, C, P_h, P_w), X.dtype)
+    out = result.transpose(0, 2, 3, 1)  # written channels-last, returned C-contiguous
+    finite = bool(np.isfinite(Xc).all())
+    for index, rows, cols, A, B, count, own_h, own_w in _align_blocks(
         corners, (C, H, W), size, scale, ratio, align
     ):
         k, L_w = len(index), cols.shape[1]
@@ -326,10 +379,12 @@ def roi_align(
         # L_w·C values, then A_k · window · B_kᵀ
         segments = sliding_window_view(Xc.reshape(N, H, W * C), L_w * C, axis=2)[:, :, ::C]
         window = segments[batch[index][:, None], rows, cols[:, :1]]
+        if not finite:  # padding weighs 0, but 0·NaN is NaN: a box reads its own pixels only
+            own = own_h[:, :, None] & np.repeat(own_w, C, axis=1)[:, None, :]
+            window = np.where(own, window, 0.0)
         T = (A.astype(dtype) @ window).reshape(k, P_h, L_w, C)
         out[index] = (B / count[:, None, None]).astype(dtype)[:, None] @ T
-    out = out.transpose(0, 3, 1, 2)
-    return out.astype(X.dtype)
+    return result
 
 
 def roi_align_backward(
@@ -360,15 +415,19 @@ def roi_align_backward(
         )
     g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1), dtype=np.float64)
     grad = np.zeros((N, H, W, C))
-    for index, rows, cols, A, B, count in _align_blocks(
+    finite = bool(np.isfinite(g).all())
+    for index, rows, cols, A, B, count, own_h, own_w in _align_blocks(
         corners, (C, H, W), size, scale, ratio, align
     ):
         k, L_w = len(index), cols.shape[1]
         Bt = (B / count[:, None, None]).transpose(0, 2, 1)
         U = Bt[:, None] @ g[index]  # (k, P_h, L_w, C)
         window = A.transpose(0, 2, 1) @ U.reshape(k, P_h, L_w * C)  # (k, L_h, L_w·C)
+        if not finite:  # 0·NaN on the padding: a box writes its own pixels only
+            own = own_h[:, :, None] & np.repeat(own_w, C, axis=1)[:, None, :]
+            window = np.where(own, window, 0.0)
         _scatter_add(grad, batch[index], rows, cols, window)
-    return grad.transpose(0, 3, 1, 2).astype(grad_output.dtype)
+    return np.ascontiguousarray(grad.transpose(0, 3, 1, 2), dtype=grad_output.dtype)
 
 
 def _scatter_add(
@@ -440,6 +499,26 @@ def _masked_first_max(
     return np.take_along_axis(v, np.expand_dims(index, axis), axis).squeeze(axis), index
 
 
+def _chunk(step: int) -> int:
+    """Offsets per chunk of roi_pool's scans, ``step`` elements each: one where a step is
+    big enough that the loop costs little (reducing over a chunk axis is slower than
+    stepping), else as many as the budget holds."""
+    return 1 if step >= 1 << 13 else max(1, _BLOCK_ELEMENTS // step)
+
+
+def _chunk_max(v: np.ndarray, axis: int, t0: int, best: np.ndarray, at: np.ndarray) -> None:
+    """best, at ← the max of best and v over ``axis`` (offsets t0, t0 + 1, …) and the offset
+    of the first maximum, in place; ``at`` keeps its offset where v does not beat best."""
+    if v.shape[axis] == 1:
+        v = v.squeeze(axis)
+        np.maximum(at, np.multiply(v > best, at.dtype.type(t0)), out=at)
+        np.maximum(best, v, out=best)
+        return
+    m = v.max(axis=axis)
+    np.copyto(at, v.argmax(axis=axis) + t0, casting="unsafe", where=m > best)
+    np.maximum(best, m, out=best)
+
+
 def roi_pool(
     input: np.ndarray,
     boxes: np.ndarray | Sequence[np.ndarray],
@@ -471,8 +550,10 @@ def roi_pool(
     Xc = np.full((N * H * W + 1, C), -np.inf, X.dtype)
     Xc[:-1] = X.transpose(0, 2, 3, 1).reshape(-1, C)
     Xc[np.isnan(Xc)] = -np.inf
-    out = np.zeros((K, P_h, P_w, C), X.dtype)
-    argmax = np.full((K, P_h, P_w, C), -1, dtype=np.int64)
+    # written channels-last, returned C-contiguous
+    result = np.zeros((K, C, P_h, P_w), X.dtype)
+    result_argmax = np.full((K, C, P_h, P_w), -1, dtype=np.int64)
+    out, argmax = result.transpose(0, 2, 3, 1), result_argmax.transpose(0, 2, 3, 1)
     # separable: a bin's first maximum in row-major order is the first maximum over its
     # rows of each row's first maximum over the bin's columns. Column bins first, over the
     # L_r rows r0 .. r0 + L_r − 1 of a box (its row bins' union), offset t by offset; then
@@ -488,20 +569,23 @@ def roi_pool(
         # (k, L + 1, P_w, C): each row's max over each column bin; row L reads −inf
         row_max = np.full((k, L + 1, P_w, C), -np.inf, X.dtype)
         col = np.zeros((k, L + 1, P_w, C), dtype=offset)
-        for t in range(int(L_w[index].max())):
-            cols = (ws[index] + t)[:, None, :]
-            pixel = np.where(cols < we[index][:, None, :], (n * H + rows) * W + cols, N * H * W)
-            v = Xc[pixel]
-            np.maximum(col[:, :L], np.multiply(v > row_max[:, :L], offset(t)), out=col[:, :L])
-            np.maximum(row_max[:, :L], v, out=row_max[:, :L])
+        # offsets t in chunks of as many as the budget holds (long bins over little data
+        # take a few gathers, not one step per offset); a chunk's first maximum is kept
+        # where it beats the maximum so far
+        width, chunk = int(L_w[index].max()), _chunk(k * L * P_w * C)
+        for t0 in range(0, width, chunk):
+            t = np.arange(t0, min(t0 + chunk, width))
+            cols = ws[index][:, None, :, None] + t  # (k, 1, P_w, t)
+            inside = cols < we[index][:, None, :, None]
+            pixel = np.where(inside, ((n * H + rows) * W)[..., None] + cols, N * H * W)
+            _chunk_max(Xc[pixel], 3, t0, row_max[:, :L], col[:, :L])
         best = np.full((k, P_h, P_w, C), -np.inf, X.dtype)
         row = np.zeros((k, P_h, P_w, C), dtype=offset)
-        for t in range(int(L_h[index].max())):
-            r = hs[index] + t
-            local = np.where(r < he[index], r - r0[index, None], L)
-            v = row_max[np.arange(k)[:, None], local]
-            np.maximum(row, np.multiply(v > best, offset(t)), out=row)
-            np.maximum(best, v, out=best)
+        height, chunk = int(L_h[index].max()), _chunk(k * P_h * P_w * C)
+        for t0 in range(0, height, chunk):
+            r = hs[index][:, :, None] + np.arange(t0, min(t0 + chunk, height))  # (k, P_h, t)
+            local = np.where(r < he[index][:, :, None], r - r0[index, None, None], L)
+            _chunk_max(row_max[np.arange(k)[:, None, None], local], 2, t0, best, row)
         h_arg = hs[index][:, :, None, None] + row
         local = np.minimum(h_arg - r0[index, None, None, None], L)
         w_arg = ws[index][:, None, :, None] + np.take_along_axis(col, local, axis=1)
@@ -512,8 +596,7 @@ def roi_pool(
         found = best > -FLT_MAX
         out[index] = np.where(empty, 0.0, np.where(found, value, -FLT_MAX))
         argmax[index] = np.where(empty | ~found, -1, h_arg * W + w_arg)
-    out, argmax = out.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2)
-    return out.astype(X.dtype), argmax
+    return result, result_argmax
 
 
 def roi_pool_backward(
