@@ -489,16 +489,6 @@ def _pool_bins(
     return edges[0], edges[1], edges[2], edges[3]
 
 
-def _masked_first_max(
-    values: np.ndarray, inside: np.ndarray, axis: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Max over ``axis`` of the values where ``inside`` (NaN skipped) and the first index
-    attaining it."""
-    v = np.where(inside & ~np.isnan(values), values, -np.inf)
-    index = np.argmax(v, axis=axis)
-    return np.take_along_axis(v, np.expand_dims(index, axis), axis).squeeze(axis), index
-
-
 def _chunk(step: int) -> int:
     """Offsets per chunk of roi_pool's scans, ``step`` elements each: one where a step is
     big enough that the loop costs little (reducing over a chunk axis is slower than
