@@ -1,0 +1,151 @@
+"""What ``cnnmath.onnx.load`` read without a layer, written back: an op as the node it was
+read as (``_as_read``), and the extra outputs the loader computes on their own
+(LayerNormalization's statistics, BatchNormalization's running statistics in training mode,
+Dropout's mask, an output known at load time)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ... import nn
+from .._ops import _ConstOutput, _Op
+from .._ops.norm import _BatchNormTraining, _RunningStatistic
+from .._outputs import _LayerNormStatistic
+from ._writer import MIN_OPSET, _Writer
+
+
+def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """An op of ``cnnmath.onnx.load`` that is one ONNX node on its own inputs, written back as
+    that node: its op type and attributes as read, its run-time inputs by their walk names,
+    its parameters as initializers named by their ``state_dict`` keys (their current values:
+    what training changed is written), its fixed float values (buffers) as Constant nodes so
+    that they stay fixed when read again, its other constants as initializers. The
+    node's semantics are those of the opset it was read at, so the file must be of that
+    opset."""
+    m = node.module
+    assert isinstance(m, _Op) and m.onnx_attributes is not None
+    if m.onnx_node.opset < MIN_OPSET:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({m.onnx_op}) was read from an opset-"
+            f"{m.onnx_node.opset} file and is written as read; cnnmath writes opsets "
+            f"{MIN_OPSET} on: export the model again at one of those"
+        )
+    if m.held_dtypes() != m.onnx_dtypes:
+        raise ValueError(
+            f"save: model: node {node.name!r} ({m.onnx_op}) holds values read as "
+            f"{[str(d) for d in m.onnx_dtypes]}, now {[str(d) for d in m.held_dtypes()]} "
+            "(the model was converted with .to()); written as read it would mean something "
+            "else: save the model in the dtype it was read in"
+        )
+    if m.onnx_node.opset != w.opset:
+        raise ValueError(
+            f"save: opset: node {node.name!r} ({m.onnx_op}) was read from an opset-"
+            f"{m.onnx_node.opset} file and is written as read; expected opset="
+            f"{m.onnx_node.opset} (the default for a model read from one file), got {w.opset}"
+        )
+    runtime = iter(node.inputs)
+    inputs = []
+    for i, (kind, value) in enumerate(m._slots):
+        if kind == "input":
+            inputs.append(next(runtime))
+        elif kind == "none":
+            inputs.append("")
+        elif kind == "param":
+            inputs.append(w.state(m, value, node))
+        elif kind == "buffer":  # a fixed float value (a Constant node's): fixed again
+            held = getattr(m, value)
+            inputs.append(w.fixed(w.keys.get(id(held), f"{node.name}.{value}"), held))
+        else:
+            role = m.roles[i] if i < len(m.roles) else str(i)
+            name = f"{node.name}.{role}"
+            w.initializers[name] = w.onnx.numpy_helper.from_array(np.asarray(value), name)
+            inputs.append(name)
+    while inputs and not inputs[-1]:  # absent trailing inputs are left out
+        inputs.pop()
+    more: Sequence[str] = node.extra_outputs
+    if isinstance(m, _BatchNormTraining):  # ONNX wants all 3 outputs in training mode
+        more = (f"{node.name}/running_mean", f"{node.name}/running_var")
+    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, more)
+
+
+def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """LayerNormalization's Mean or InvStdDev read on their own (``_outputs.py``):
+    Mean = ReduceMean(X) over the axes a … r − 1 (kept), InvStdDev =
+    Reciprocal(Sqrt(ReduceMean((X − Mean)²) + ε)), each Cast to the statistic's type."""
+    m = node.module
+    assert isinstance(m, _LayerNormStatistic)
+    r, base, x = len(shapes[0]), node.name, node.inputs[0]
+    axes = list(range(m.axis % max(r, 1), r))
+
+    def mean(value: str, name: str) -> str:
+        if w.opset >= 18:
+            const = w.const(f"{name}/axes", axes, np.int64)
+            return w.node("ReduceMean", [value, const], name, name, keepdims=1)
+        return w.node("ReduceMean", [value], name, name, axes=axes, keepdims=1)
+
+    y = mean(x, f"{base}/mean")
+    if m.which == "InvStdDev":
+        d = w.node("Sub", [x, y], f"{base}/centred", f"{base}/centred")
+        sq = w.node("Mul", [d, d], f"{base}/squared", f"{base}/squared")
+        var = mean(sq, f"{base}/variance")
+        eps = w.const(f"{base}/epsilon", m.eps, w.dtypes[x])
+        plus = w.node("Add", [var, eps], f"{base}/plus_eps", f"{base}/plus_eps")
+        root = w.node("Sqrt", [plus], f"{base}/std", f"{base}/std")
+        y = w.node("Reciprocal", [root], f"{base}/inv_std", f"{base}/inv_std")
+    to = w.onnx.helper.np_dtype_to_tensor_dtype(m.dtype)
+    w.node("Cast", [y], node.output, node.name, to=to)
+
+
+def _running_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """BatchNormalization's running_mean or running_var in training mode read on their own
+    (``_ops/norm.py``): input_stat·momentum + batch_stat·(1 − momentum), the batch's mean
+    ReduceMean(X) over every axis but 1, its variance the (biased) mean of (X − mean)²."""
+    m = node.module
+    assert isinstance(m, _RunningStatistic)
+    r, base, x = len(shapes[0]), node.name, node.inputs[0]
+    axes = [0, *range(2, r)]
+
+    def mean(value: str, name: str, keep: int) -> str:
+        if w.opset >= 18:
+            const = w.const(f"{name}/axes", axes, np.int64)
+            return w.node("ReduceMean", [value, const], name, name, keepdims=keep)
+        return w.node("ReduceMean", [value], name, name, axes=axes, keepdims=keep)
+
+    batch = mean(x, f"{base}/mean", 0 if m.which == "running_mean" else 1)
+    if m.which == "running_var":
+        d = w.node("Sub", [x, batch], f"{base}/centred", f"{base}/centred")
+        sq = w.node("Mul", [d, d], f"{base}/squared", f"{base}/squared")
+        batch = mean(sq, f"{base}/variance", 0)
+    kind, value = m._slots[1]
+    if kind == "input":
+        stat = node.inputs[1]
+    elif kind == "param":
+        stat = w.state(m, value, node)
+    else:
+        held = np.asarray(getattr(m, value) if kind == "buffer" else value, dtype=w.dtypes[x])
+        stat = w.fixed(f"{base}.statistic", held)
+    kept = w.const(f"{base}/momentum", m.momentum, w.dtypes[x])
+    new = w.const(f"{base}/one_minus_momentum", 1.0 - m.momentum, w.dtypes[x])
+    a = w.node("Mul", [stat, kept], f"{base}/kept", f"{base}/kept")
+    b = w.node("Mul", [batch, new], f"{base}/new", f"{base}/new")
+    w.node("Add", [a, b], node.output, node.name)
+
+
+def _dropout_mask(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Dropout's mask in inference: ConstantOfShape(Shape(X)) of True."""
+    base = node.name
+    shape = w.node("Shape", [node.inputs[0]], f"{base}/shape", f"{base}/shape")
+    true = w.onnx.numpy_helper.from_array(np.ones(1, dtype=bool), f"{base}/true")
+    w.node("ConstantOfShape", [shape], node.output, node.name, value=true)
+
+
+def _const_output(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """A loaded graph's output known at load time (a static Shape): a Constant node."""
+    m = node.module
+    assert isinstance(m, _ConstOutput)
+    kind, value = m._slots[1]
+    array = np.asarray(getattr(m, value) if kind == "buffer" else value)
+    tensor = w.onnx.numpy_helper.from_array(array, node.output)
+    w.node("Constant", [], node.output, node.name, value=tensor)
