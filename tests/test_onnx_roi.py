@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnmath import ops
+from cnnmath import ops, reference
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
 from cnnmath.onnx import load  # noqa: E402
+from helpers import check_input_gradients  # noqa: E402
 
 _TYPES = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE}
 
@@ -136,6 +137,67 @@ def test_roi_pool_matches_onnxruntime_max_roi_pool():
     np.testing.assert_array_equal(y, _ort(model, x, rows))
 
 
+def _max_roi_pool_model(dtype=np.float32, opset=17, **attrs):
+    t = _TYPES[dtype]
+    return _model("MaxRoiPool", [("X", t, None), ("rois", t, None)], attrs, opset, dtype)
+
+
+@pytest.mark.parametrize("pooled, scale", [((3, 2), 0.5), ((7, 7), 1.0), ((2, 4), 0.25)])
+def test_loaded_max_roi_pool_matches_onnxruntime(pooled, scale):
+    """Every box of ROIS (partly and wholly outside, zero size, reversed: empty bins give 0),
+    float32 (onnxruntime's only type); float64 against the literal loop."""
+    model = _max_roi_pool_model(pooled_shape=list(pooled), spatial_scale=scale)
+    graph = load(model.SerializeToString())
+    rows = np.c_[INDEX, ROIS * 2]
+    x = X.astype(np.float32)
+    got = graph(x, rows.astype(np.float32))
+    assert got.dtype == np.float32 and got.shape == (len(ROIS), 3, *pooled)
+    np.testing.assert_array_equal(got, _ort(model, x, rows.astype(np.float32)))
+    graph64 = load(
+        _max_roi_pool_model(
+            np.float64, pooled_shape=list(pooled), spatial_scale=scale
+        ).SerializeToString()
+    )
+    want, _ = reference.roi_pool(X, rows, pooled, scale)
+    np.testing.assert_array_equal(graph64(X, rows), want)
+
+
+def test_loaded_max_roi_pool_gradient():
+    """∂ℓ/∂X to each bin's argmax: the literal loop's, and central finite differences (random
+    X: no ties); the rois get none (zeros)."""
+    model = _max_roi_pool_model(np.float64, pooled_shape=[3, 2], spatial_scale=0.5)
+    graph = load(model.SerializeToString())
+    rows = np.c_[INDEX, ROIS * 2][:4]
+    y = graph(X, rows)
+    G = np.random.default_rng(1).standard_normal(y.shape)
+    grad_x, grad_rois = graph.backward(G)
+    _, argmax = reference.roi_pool(X, rows, (3, 2), 0.5)
+    np.testing.assert_allclose(grad_x, reference.roi_pool_backward(G, X.shape, rows, argmax))
+    assert not np.any(grad_rois)
+    check_input_gradients(graph, (X, rows), wrt=[0])
+
+
+@pytest.mark.parametrize(
+    "attrs, inputs, pattern",
+    [
+        ({}, None, r"attribute 'pooled_shape': expected two sizes"),
+        ({"pooled_shape": [3]}, None, r"attribute 'pooled_shape': expected two sizes"),
+        ({"pooled_shape": [0, 2]}, None, r"pooled_shape"),
+        ({"pooled_shape": [2, 2]}, (X, ROIS), r"input 'rois': expected shape \(num_rois, 5\)"),
+        ({"pooled_shape": [2, 2]}, (X[0], np.c_[INDEX, ROIS]), r"input 'X': expected \(N, C"),
+        (
+            {"pooled_shape": [2, 2]},
+            (X, np.c_[INDEX + 1, ROIS]),
+            r"input 'rois'.*batch indices.*\[0, 2\)",
+        ),
+    ],
+)
+def test_max_roi_pool_bad_attributes_and_inputs_are_named(attrs, inputs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        graph = load(_max_roi_pool_model(np.float64, **attrs).SerializeToString())
+        graph(*inputs)
+
+
 # --------------------------------------------------------------------------- NMS
 def _nms_model(center_point_box=0, with_threshold=True):
     names = ["boxes", "scores", "max_output_boxes_per_class", "iou_threshold"]
@@ -224,8 +286,8 @@ def test_nms_bad_inputs_are_named(boxes, scores, pattern):
 
 def test_saved_roi_align_graph_runs_in_onnxruntime_and_loads_back(tmp_path):
     """conv → RoIAlign(boxes) → flatten → linear saved (RoiAlign at opset 16, the boxes split
-    by Slice, Gather, Cast) runs in onnxruntime as in cnnmath and loads back; RoIPool, which
-    has no ONNX form, is refused by name."""
+    by Slice, Gather, Cast) runs in onnxruntime as in cnnmath and loads back; so does the
+    same head with RoIPool, saved as MaxRoiPool."""
     from cnnmath import nn
     from cnnmath.onnx import save
 
@@ -247,5 +309,12 @@ def test_saved_roi_align_graph_runs_in_onnxruntime_and_loads_back(tmp_path):
         assert "RoiAlign" in {n.op_type for n in model.graph.node}
         np.testing.assert_allclose(_ort(model, x, boxes), g(x, boxes), atol=1e-5)
         np.testing.assert_allclose(load(path)(x, boxes), g(x, boxes), atol=1e-6)
-    with pytest.raises(ValueError, match="RoIPool"):
-        save(head(nn.RoIPool((2, 3), 0.5)), tmp_path / "pool.onnx", (x, boxes), opset=17)
+    g = head(nn.RoIPool((2, 3), 0.5))
+    save(g, tmp_path / "pool.onnx", (x, boxes), opset=14)
+    model = onnx.load(str(tmp_path / "pool.onnx"))
+    assert [n.op_type for n in model.graph.node].count("MaxRoiPool") == 1
+    np.testing.assert_allclose(_ort(model, x, boxes), g(x, boxes), atol=1e-5)
+    loaded = load(tmp_path / "pool.onnx")
+    np.testing.assert_array_equal(loaded(x, boxes), g(x, boxes))
+    G = np.random.default_rng(3).standard_normal((len(boxes), 5)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.backward(G)[0], g.backward(G)[0])

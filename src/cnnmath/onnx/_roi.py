@@ -1,4 +1,4 @@
-"""ONNX's RoiAlign and NonMaxSuppression, on cnnmath.ops.roi.
+"""ONNX's RoiAlign, MaxRoiPool and NonMaxSuppression, on cnnmath.ops.roi.
 
 RoiAlign (opsets 10, 16): X (N, C, H, W), rois (K, 4) [x1, y1, x2, y2], batch_indices (K,)
 int64; Y (K, C, output_height, output_width) = ``ops.roi_align`` with the rows
@@ -9,6 +9,13 @@ only: onnxruntime's "max" takes, per bin, the largest of the samples' *weighted 
 values* (each of the four bilinear terms w·X separately, not the interpolated value) — a
 quantity neither torchvision nor the ONNX reference shares — so it is refused by name.
 Gradient: ∂ℓ/∂X from ``ops.roi_align_backward``; none for the rois and indices.
+
+MaxRoiPool (opset 1): X (N, C, H, W), rois (K, 5) [batch_index, x1, y1, x2, y2] in X's type;
+Y (K, C, pooled_shape[0], pooled_shape[1]) = ``ops.roi_pool(X, rois, pooled_shape,
+spatial_scale)``: the max over each bin of the box rounded to whole pixels (0 for an empty
+bin), the rounding and bins of onnxruntime's MaxRoiPool and torchvision's roi_pool alike.
+Any float type runs (onnxruntime has float32 only). Gradient: each output's to its argmax
+(``ops.roi_pool_backward``); none for the rois.
 
 NonMaxSuppression (opsets 10, 11): boxes (B, N, 4), scores (B, C, N); for every batch b and
 class c, the boxes with score > ``score_threshold`` (all when absent) by score descending
@@ -31,7 +38,7 @@ import numpy as np
 from .. import ops
 from ._ops import Attrs, Built, Node, Operand, _generic, _Op, _plain, refuse
 
-__all__ = ["non_max_suppression", "roi_align"]
+__all__ = ["max_roi_pool", "non_max_suppression", "roi_align"]
 
 
 def _rows(node: Node, x: np.ndarray, rois: Any, batch_indices: Any) -> np.ndarray:
@@ -117,6 +124,63 @@ def roi_align(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]
     x, rois, index = (ins + [None] * 3)[:3]
     operands = [x, _plain(rois), _plain(index)]
     return _generic(_RoiAlign(node, operands, options), operands)
+
+
+class _MaxRoiPool(_Op):
+    """MaxRoiPool: ``ops.roi_pool`` on X and the rows; gradient for X only."""
+
+    roles = ("X", "rois")
+
+    def __init__(self, node: Node, operands: Sequence[Operand], options: dict[str, Any]) -> None:
+        super().__init__(node, operands)
+        self.options = options
+
+    def compute(self, x: Any, rois: Any) -> tuple[np.ndarray, Any]:
+        x, rois = np.asarray(x), np.asarray(rois)
+        if x.ndim != 4:
+            raise refuse(self.onnx_node, f"input 'X': expected (N, C, H, W), got shape {x.shape}")
+        if rois.ndim != 2 or rois.shape[1] != 5:
+            raise refuse(
+                self.onnx_node,
+                "input 'rois': expected shape (num_rois, 5) [batch_index, x1, y1, x2, y2], got "
+                f"{rois.shape}",
+            )
+        try:
+            y, argmax = ops.roi_pool(x, rois, **self.options)
+        except (TypeError, ValueError) as e:
+            raise refuse(
+                self.onnx_node, str(e).replace("roi_pool: boxes", "input 'rois'")
+            ) from None
+        return y, (x.shape, rois, argmax)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        shape, rois, argmax = ctx
+        return [ops.roi_pool_backward(g, shape, rois, argmax), None]
+
+    def extra_repr(self) -> str:
+        """The op type and its geometry."""
+        return f"onnx_op={self.onnx_op!r}, {self.options}"
+
+
+def max_roi_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """MaxRoiPool: pooled_shape (required, two sizes ≥ 1) and spatial_scale (default 1)."""
+    shape = attrs.get("pooled_shape")
+    if shape is None or len(shape) != 2:
+        raise refuse(
+            node, f"attribute 'pooled_shape': expected two sizes (height, width), got {shape!r}"
+        )
+    options: dict[str, Any] = {
+        "output_size": (int(shape[0]), int(shape[1])),
+        "spatial_scale": float(attrs.get("spatial_scale", 1.0)),
+    }
+    try:  # the attributes checked now, by the op's own checks
+        ops.roi_pool(np.zeros((1, 1, 1, 1)), np.zeros((0, 5)), **options)
+    except (TypeError, ValueError) as e:
+        message = str(e).replace("roi_pool: ", "attribute ").replace("output_size", "pooled_shape")
+        raise refuse(node, message) from None
+    x, rois = (ins + [None] * 2)[:2]
+    operands = [x, _plain(rois)]
+    return _generic(_MaxRoiPool(node, operands, options), operands)
 
 
 # --------------------------------------------------------------------------- NMS

@@ -85,7 +85,8 @@ as the identity. The mapping, layer by layer:
     ConvTranspose3d          ConvTranspose with three spatial axes
     DeformConv2d             DeformConv (opset ≥ 19; offset_group from the offsets' channels)
     RoIAlign                 RoiAlign (opset ≥ 16) of X, the boxes' columns 1–4 and column 0
-                             cast to int64 (Slice, Gather, Cast); RoIPool has no ONNX form
+                             cast to int64 (Slice, Gather, Cast)
+    RoIPool                  MaxRoiPool of X and the boxes (K, 5) as they are
     GridSample               GridSample (opset ≥ 16; "linear", "cubic" from 20; "bilinear",
                              "bicubic" before)
     AffineGrid               AffineGrid (opset ≥ 20) of the fixed size, or of Shape(image)

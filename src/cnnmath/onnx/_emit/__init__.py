@@ -1,7 +1,8 @@
 """The emitters of ``cnnmath.onnx.save``: for each layer class, the function that appends its
 ONNX nodes to the graph being written (``_Writer``), one module per family: ``conv``
 (convolutions, Linear), ``pool`` (pooling, unpooling), ``norm``, ``activations``, ``pad``,
-``shapes`` (reshapes, copies, wiring), ``resize`` (resampling) and ``as_read`` (ops of
+``shapes`` (reshapes, copies, wiring), ``resize`` (resampling), ``roi`` (regions of
+interest) and ``as_read`` (ops of
 ``cnnmath.onnx.load`` written back as read). The layer → ONNX mapping they implement is the
 table in ``cnnmath.onnx.save``'s module docstring.
 
@@ -65,7 +66,8 @@ from .pool import (
     _pool1d,
     _pool3d,
 )
-from .resize import _affine_grid, _grid_sample, _resize_like, _roi_align, _upsample
+from .resize import _affine_grid, _grid_sample, _resize_like, _upsample
+from .roi import _roi_align, _roi_pool
 from .shapes import (
     _add,
     _channel_shuffle,
@@ -147,6 +149,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Narrow: _narrow,
     nn.GridSample: _grid_sample,
     nn.RoIAlign: _roi_align,
+    nn.RoIPool: _roi_pool,
     nn.AffineGrid: _affine_grid,
     nn.ResizeLike: _resize_like,
     nn.Dropout: _identity,  # eval mode

@@ -1,6 +1,6 @@
 """Resampling: Upsample (nearest, bilinear, bicubic) as Resize or, where Resize's float32
-coordinates would read other pixels, as Gathers of the layer's own; ResizeLike, GridSample,
-AffineGrid and RoIAlign."""
+coordinates would read other pixels, as Gathers of the layer's own; ResizeLike, GridSample
+and AffineGrid."""
 
 from __future__ import annotations
 
@@ -139,34 +139,6 @@ def _resize_by_sizes(w: _Writer, node: nn.Node, out: tuple, attrs: dict[str, Any
     hw = w.const(f"{base}/size", list(out[-2:]), np.int64)
     sizes = w.node("Concat", [lead, hw], f"{base}/sizes", f"{base}/sizes", axis=0)
     w.node("Resize", [node.inputs[0], "", "", sizes], node.output, base, **attrs)
-
-
-def _roi_align(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """RoIAlign: RoiAlign (opset ≥ 16, for coordinate_transformation_mode) of X, rois =
-    boxes[:, 1:5] and batch_indices = int64(boxes[:, 0]); sampling_ratio ≤ 0 as ONNX's 0."""
-    m = node.module
-    assert isinstance(m, nn.RoIAlign)
-    _needs(w, node, "RoiAlign", 16)
-    x, boxes = node.inputs
-    b = node.name
-    ends = [w.const(f"{b}/{k}", [v], np.int64) for k, v in (("start", 1), ("end", 5), ("axis", 1))]
-    rois = w.node("Slice", [boxes, *ends], f"{b}/rois", f"{b}/rois")
-    column = w.node(
-        "Gather", [boxes, w.const(f"{b}/column", 0, np.int64)], f"{b}/n", f"{b}/n", axis=1
-    )
-    index = w.node("Cast", [column], f"{b}/batch_indices", f"{b}/cast", to=w.onnx.TensorProto.INT64)
-    w.node(
-        "RoiAlign",
-        [x, rois, index],
-        node.output,
-        node.name,
-        mode="avg",
-        output_height=m.output_size[0],
-        output_width=m.output_size[1],
-        spatial_scale=float(m.spatial_scale),
-        sampling_ratio=max(int(m.sampling_ratio), 0),
-        coordinate_transformation_mode="half_pixel" if m.aligned else "output_half_pixel",
-    )
 
 
 def _grid_sample(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:

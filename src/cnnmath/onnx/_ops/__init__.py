@@ -180,10 +180,15 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
 
-# RoiAlign and NonMaxSuppression: the bulk in _roi.py, which imports this module's helpers
+# RoiAlign, MaxRoiPool and NonMaxSuppression: the bulk in _roi.py, which imports this
+# module's helpers
 from .. import _roi  # noqa: E402
 
-CONVERTERS.update(RoiAlign=_roi.roi_align, NonMaxSuppression=_roi.non_max_suppression)
+CONVERTERS.update(
+    RoiAlign=_roi.roi_align,
+    MaxRoiPool=_roi.max_roi_pool,
+    NonMaxSuppression=_roi.non_max_suppression,
+)
 
 
 __all__ = [

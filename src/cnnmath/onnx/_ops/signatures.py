@@ -143,6 +143,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Einsum": ((12, "Inputs", 1),),
     "ScatterND": ((11, "data indices updates", 3),),
     "RoiAlign": ((10, "X rois batch_indices", 3),),
+    "MaxRoiPool": ((1, "X rois", 2),),
     "NonMaxSuppression": (
         (10, "boxes scores max_output_boxes_per_class iou_threshold score_threshold", 2),
     ),
