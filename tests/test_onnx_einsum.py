@@ -406,7 +406,7 @@ def _scatter_reduce_by_torch(x, indices, updates, reduction, G):
 def _scatter_cases(dtype, rng):
     """(data, indices, updates) of small integers as floats: places written by several rows
     (up to 40 rows on one place), updates equal to data or to each other (ties for max and
-    min), zeros among the updates (one in one place's rows, two in another's)."""
+    min), zeros among the updates (one in one place's rows, two in another's), no rows."""
     cases = []
     x = rng.integers(-2, 3, (3, 4, 2)).astype(dtype)
     indices = np.array([[0], [-3], [2], [0], [1], [2]])  # place 0 three times, 2 twice
@@ -427,6 +427,8 @@ def _scatter_cases(dtype, rng):
     x = rng.integers(-1, 2, (2, 3, 2)).astype(dtype)  # k = rank: single elements
     indices = np.array([[0, 1, 1], [0, 1, 1], [1, 2, 0], [-2, -2, -1]])  # (0, 1, 1) 3 times
     cases.append((x, indices, x[tuple(indices.T)]))  # each update equal to data there
+    x = rng.integers(-1, 2, (3, 2)).astype(dtype)  # no rows at all: Y = data, ∂data = G
+    cases.append((x, np.zeros((0, 1), np.int64), np.zeros((0, 2), dtype)))
     return cases
 
 

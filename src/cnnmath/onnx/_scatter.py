@@ -126,9 +126,10 @@ def scatter_nd_backward(
     k = len(where)
     width = math.prod(data.shape[k:])
     place = np.ravel_multi_index(where, data.shape[:k]).ravel()
-    g2 = g.reshape(-1, width)
-    d2 = data.reshape(-1, width)
-    u2 = updates.reshape(-1, width)
+    places = math.prod(data.shape[:k])  # explicit sizes: a slice may hold no elements
+    g2 = g.reshape(places, width)
+    d2 = data.reshape(places, width)
+    u2 = updates.reshape(place.size, width)
     hit, group = np.unique(place, return_inverse=True)  # the places written, each row's
     g_data = g2.copy()
     if reduction == "mul":
