@@ -1,7 +1,8 @@
 """cnnmath.ops.einsum and einsum_backward beyond the generic record (tests/records/einsum.py):
 forward and every operand's gradient against torch.einsum and its autograd on a table of
 equations (float64, 1e-12), finite differences, the float32 dtype kept, implicit output in
-NumPy's order, and bad equations refused naming ``equation``, what was expected and given."""
+NumPy's order, and bad equations refused naming ``equation``, what was expected and given;
+integer_einsum (ONNX's integer Einsum) against exact Python-integer sums modulo 2^bits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from cnnmath.gradcheck import check_gradients
 from cnnmath.ops import einsum, einsum_backward
+from cnnmath.ops.einsum import integer_einsum
 from helpers import rel_error
 
 # (equation, operand shapes): each a case torch.einsum computes as NumPy does
@@ -142,3 +144,34 @@ def test_bad_equations_are_refused_naming_what_was_expected(equation, shapes, er
         einsum(equation, *_operands(shapes))
     with pytest.raises(error, match=match.replace("einsum", "einsum_backward")):
         einsum_backward(equation, np.zeros(()), *_operands(shapes))
+
+
+@pytest.mark.parametrize("equation, shapes", EQUATIONS, ids=[e for e, _ in EQUATIONS])
+@pytest.mark.parametrize("dtype", [np.int8, np.uint16, np.int32, np.int64], ids=str)
+def test_integer_einsum_is_the_exact_sum_wrapped_into_the_type(equation, shapes, dtype):
+    """integer_einsum over the type's whole range: the sum in Python integers (exact)
+    reduced modulo 2^bits, two's complement for a signed type; the dtype kept, a new array."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(8)
+    args = [rng.integers(info.min, info.max, s, dtype=dtype, endpoint=True) for s in shapes]
+    got = integer_einsum(equation, *args)
+    exact = np.einsum(equation, *(a.astype(object) for a in args))
+    modulus = 2**info.bits
+    want = [(int(v) - info.min) % modulus + info.min for v in np.ravel(exact)]
+    assert got.dtype == dtype and got.shape == np.shape(exact)
+    assert got.ravel().tolist() == want
+    assert not any(np.may_share_memory(got, a) for a in args)
+
+
+def test_integer_einsum_refuses_floats_and_mixed_types_naming_the_operand():
+    a = np.arange(6).reshape(2, 3)
+    with pytest.raises(TypeError, match=r"^integer_einsum: operands\[1\]: expected an integer "
+                                        r"dtype \(int8 … int64, uint8 … uint64\), got float64"):  # fmt: skip
+        integer_einsum("ij,jk->ik", a, np.ones((3, 2)))
+    with pytest.raises(TypeError, match=r"^integer_einsum: expected all arrays to share one "
+                                        r"dtype, got operands\[0\] is int64, operands\[1\] is int32"):  # fmt: skip
+        integer_einsum("ij,jk->ik", a, np.ones((3, 2), np.int32))
+    with pytest.raises(TypeError, match=r"^integer_einsum: operands\[0\]: expected a plain "):
+        integer_einsum("i->i", [1, 2])
+    with pytest.raises(ValueError, match=r"^integer_einsum: operands\[1\]: expected size 3"):
+        integer_einsum("ij,jk->ik", a, np.ones((2, 2), np.int64))

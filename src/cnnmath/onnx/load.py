@@ -105,14 +105,47 @@ def _static_shapes(
     """Shapes (int or None per axis) and element types of the values onnx's shape inference
     can tell, keyed by ONNX name; and for a shape with symbolic axes, each axis' symbol
     (its dim_param, "" where it has none or is known), which inference passes along from
-    the graph's inputs ("batch" stays "batch" through a network)."""
+    the graph's inputs ("batch" stays "batch" through a network).
+
+    A pooling in ceil_mode whose last window would start past the input and its begin
+    padding yields one window fewer than onnx's inference before opset 22 says (and than a
+    file declares that was written from it): the windows computed are those of the spec
+    from opset 22, PyTorch and onnxruntime's kernels. Where such a pooling's declared or
+    inferred output disagrees with the computed one, its output is declared as computed,
+    the shapes declared downstream of it are dropped, and inference runs again (until no
+    pooling disagrees), so that a Shape after it folds to the shape the graph computes."""
+    infos = _inferred(proto)
+    fixed: dict[str, tuple[Any, ...]] = {}
+    for _ in range(len(proto.graph.node) + 1):  # each round settles at least one pooling
+        shapes, types, symbols = _read_infos(infos)
+        wrong = {
+            name: dims
+            for name, dims in _ceil_pool_outputs(proto.graph, shapes, symbols).items()
+            if fixed.get(name) != dims
+        }
+        if not wrong:
+            break
+        fixed.update(wrong)
+        infos = _inferred(_declared_as(proto, fixed, types))
+    return shapes, types, symbols
+
+
+def _inferred(proto: Any) -> list[Any]:
+    """The ValueInfos of onnx's shape inference on ``proto`` (its own where inference fails:
+    inference is a convenience, without it fewer nodes fold)."""
     import onnx
 
     try:
         inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
-        infos = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
-    except Exception:  # inference is a convenience: without it, fewer nodes fold
-        infos = [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
+        return [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    except Exception:
+        return [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
+
+
+def _read_infos(
+    infos: list[Any],
+) -> tuple[dict[str, tuple[Any, ...]], dict[str, int], dict[str, tuple[str, ...]]]:
+    """``_static_shapes``' three dicts from ValueInfos."""
     shapes: dict[str, tuple[Any, ...]] = {}
     types: dict[str, int] = {}
     symbols: dict[str, tuple[str, ...]] = {}
@@ -130,6 +163,102 @@ def _static_shapes(
                     "" if d.HasField("dim_value") else d.dim_param for d in t.shape.dim
                 )
     return shapes, types, symbols
+
+
+def _ceil_pool_outputs(
+    graph: Any, shapes: dict[str, tuple[Any, ...]], symbols: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[Any, ...]]:
+    """The outputs of MaxPool, AveragePool and LpPool nodes in ceil_mode (explicit pads)
+    whose known shape differs from the one computed from their input's known spatial sizes,
+    each with its computed dims (an int per axis, or the symbol, or None, for the batch and
+    channel axes). Nodes with attributes the converters will refuse are passed over."""
+    from ._ops.pool import _pool_extent
+
+    out: dict[str, tuple[Any, ...]] = {}
+    for node in graph.node:
+        if node.op_type not in ("MaxPool", "AveragePool", "LpPool") or not node.input:
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        kernel = _window_ints(attrs, "kernel_shape", None, 1)
+        x = shapes.get(node.input[0])
+        if kernel is None or x is None or len(x) != len(kernel) + 2 or None in x[2:]:
+            continue
+        ceil, auto_pad = attrs.get("ceil_mode"), attrs.get("auto_pad")
+        if (ceil is None or ceil.type != _INT or not ceil.i) or (
+            auto_pad is not None and (auto_pad.type, auto_pad.s) != (_STRING, b"NOTSET")
+        ):
+            continue
+        k = len(kernel)
+        strides = _window_ints(attrs, "strides", k, 1)
+        dilations = _window_ints(attrs, "dilations", k, 1)
+        pads = _window_ints(attrs, "pads", 2 * k, 0)
+        if strides is None or dilations is None or pads is None:
+            continue
+        axes = zip(x[2:], kernel, strides, dilations, pads[:k], pads[k:])
+        spatial = tuple(_pool_extent(m, f, s, d, pb, pe, True)[0] for m, f, s, d, pb, pe in axes)
+        if min(spatial) < 1:
+            continue
+        for name in node.output[: 2 if node.op_type == "MaxPool" else 1]:  # Indices too
+            known = shapes.get(name)
+            if name and known is not None and len(known) == k + 2 and known[2:] != spatial:
+                lead = [
+                    n if n is not None else (symbols.get(name) or ("", ""))[a] or None
+                    for a, n in enumerate(known[:2])
+                ]
+                out[name] = (*lead, *spatial)
+    return out
+
+
+_INT, _STRING, _INTS = 2, 3, 7  # AttributeProto's types
+
+
+def _window_ints(attrs: dict[str, Any], name: str, n: int | None, low: int) -> list[int] | None:
+    """A pooling's INTS attribute: its values, [low] · n where it is absent (n None: required);
+    None where it is of another type, of another length than n, or has a value below low."""
+    a = attrs.get(name)
+    if a is None:
+        return None if n is None else [low] * n
+    values = list(a.ints)
+    if a.type != _INTS or not values or (n is not None and len(values) != n) or min(values) < low:
+        return None
+    return values
+
+
+def _declared_as(proto: Any, fixed: dict[str, tuple[Any, ...]], types: dict[str, int]) -> Any:
+    """A copy of ``proto`` whose values ``fixed`` are declared with those dims, and whose
+    values computed from them (directly or not) are declared without a shape, for inference
+    to redo."""
+    import onnx
+    from onnx import helper
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    graph = copy.graph
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    below: set[str] = set()
+    todo = list(fixed)
+    while todo:
+        for node in readers.get(todo.pop(), []):
+            for name in node.output:
+                if name and name not in below and name not in fixed:
+                    below.add(name)
+                    todo.append(name)
+    kept = [v for v in graph.value_info if v.name not in below and v.name not in fixed]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+    outputs = {o.name: o for o in graph.output}
+    for name, dims in fixed.items():
+        declared = helper.make_tensor_value_info(name, types.get(name, 1), list(dims))
+        if name in outputs:
+            outputs[name].type.CopyFrom(declared.type)
+        else:
+            graph.value_info.append(declared)
+    for name in below & set(outputs):
+        outputs[name].type.tensor_type.ClearField("shape")
+    return copy
 
 
 def _constant(node: Node, attrs: Attrs) -> np.ndarray:

@@ -189,7 +189,48 @@ def einsum(equation: str, *operands: np.ndarray) -> np.ndarray:
     5.0
     """
     func = "einsum"
-    dtype = _check_operands(func, operands)
+    return _contract(func, equation, operands, _check_operands(func, operands))
+
+
+def integer_einsum(equation: str, *operands: np.ndarray) -> np.ndarray:
+    """Y[o] = Σ_{labels not in the output} Π_k X_k[labels of k] for integer operands (ONNX's
+    Einsum of int32, int64 and the other integer types; ``cnnmath.onnx`` loads it with
+    this): ``einsum``'s equations and shapes, computed in the operands' integer type.
+
+    operands: ndarrays of one integer dtype (int8 … int64, uint8 … uint64). Y: the output
+    labels' sizes, that dtype, a new array. A product or sum that overflows wraps modulo
+    2^bits (two's complement for the signed types), as NumPy's and onnxruntime's integer
+    arithmetic: arithmetic modulo 2^bits is exact, so the result is the true sum reduced
+    modulo 2^bits whatever the order of the contraction. No gradient: integers take none
+    (``einsum_backward`` takes floats only).
+
+    >>> integer_einsum("ij,j->i", np.array([[1, 2], [3, 4]]), np.array([10, 1])).tolist()
+    [12, 34]
+    >>> int(integer_einsum("i,i", np.array([2**31 - 1], np.int32), np.array([2], np.int32)))
+    -2
+    """
+    func = "integer_einsum"
+    if not operands:
+        raise TypeError(f"{func}: operands: expected at least one array, got none")
+    for i, x in enumerate(operands):
+        if not isinstance(x, np.ndarray) or isinstance(x, np.ma.MaskedArray):
+            raise TypeError(
+                f"{func}: operands[{i}]: expected a plain numpy.ndarray of an integer dtype, "
+                f"got {type(x).__name__}"
+            )
+        if x.dtype.kind not in "iu":
+            raise TypeError(
+                f"{func}: operands[{i}]: expected an integer dtype (int8 … int64, uint8 … "
+                f"uint64), got {x.dtype}"
+            )
+    dtype = check_same_dtype(func, **{f"operands[{i}]": x for i, x in enumerate(operands)})
+    return _contract(func, equation, operands, dtype)
+
+
+def _contract(
+    func: str, equation: str, operands: tuple[np.ndarray, ...], dtype: np.dtype
+) -> np.ndarray:
+    """The einsum of checked operands of one ``dtype``, as a new array of that dtype."""
     plan = _plan(func, equation, [x.shape for x in operands])
     y = np.asarray(np.einsum(plan.equation(), *operands, optimize=len(operands) > 1), dtype)
     if any(np.may_share_memory(y, x) for x in operands):  # a transpose or diagonal: a view

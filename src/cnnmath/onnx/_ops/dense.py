@@ -13,10 +13,10 @@ from ... import nn, ops
 from ...nn import Parameter
 from ...nn.graph import unbroadcast
 from ...ops._threads import product
-from ...ops.einsum import einsum_shape, split_equation
+from ...ops.einsum import einsum_shape, integer_einsum, split_equation
 from ._attributes import Attrs
 from ._convert import Built, _float_param, _generic, _rank
-from ._helpers import _guard
+from ._helpers import _guard, _is_float
 from ._module import _Op
 from ._node import Node, Operand, Ref, refuse
 
@@ -85,7 +85,10 @@ class _Gemm(_Op):
 
 class _Einsum(_Op):
     """Einsum: y = ``ops.einsum(equation, *inputs)`` on any number of inputs; the gradient of
-    each is ``ops.einsum_backward``'s (the einsum of G with the others onto its labels)."""
+    each is ``ops.einsum_backward``'s (the einsum of G with the others onto its labels).
+    Integer inputs (ONNX's int8 … int64, uint8 … uint64, one type) give
+    ``integer_einsum``'s result in their type, wrapping on overflow as onnxruntime; no
+    gradient (as every integer value here)."""
 
     def __init__(self, node: Node, operands: Sequence[Operand], equation: str) -> None:
         self.roles = tuple(f"inputs_{i}" for i in range(len(operands)))  # params train
@@ -93,14 +96,27 @@ class _Einsum(_Op):
         self.equation = equation
 
     def compute(self, *xs: Any) -> tuple[np.ndarray, Any]:
+        arrays = [np.asarray(x) for x in xs]
+        dtypes = [a.dtype for a in arrays]
+        if len(set(dtypes)) > 1 or not (_is_float(arrays[0]) or dtypes[0].kind in "iu"):
+            listing = ", ".join(f"inputs[{i}] {d}" for i, d in enumerate(dtypes))
+            raise refuse(
+                self.onnx_node,
+                f"inputs: expected one dtype for all, float32, float64 or an integer type, "
+                f"got {listing}",
+            )
         try:
-            shape = einsum_shape(self.equation, *(np.shape(x) for x in xs))
-            _guard(shape, np.asarray(xs[0]).itemsize)
+            shape = einsum_shape(self.equation, *(a.shape for a in arrays))
+            _guard(shape, arrays[0].itemsize)
+            if dtypes[0].kind in "iu":
+                return integer_einsum(self.equation, *arrays), None
             return ops.einsum(self.equation, *xs), None
         except (TypeError, ValueError) as e:
             raise refuse(self.onnx_node, str(e)) from None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        if not all(_is_float(np.asarray(x)) for x in args):
+            return [None] * len(args)  # integers: no gradient
         return list(ops.einsum_backward(self.equation, g, *args))
 
     def extra_repr(self) -> str:

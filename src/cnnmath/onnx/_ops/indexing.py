@@ -1,6 +1,4 @@
-"""Ops that select by index, and their converters: TopK, GatherElements and ScatterND (with
-the test whether a value can take a gradient, ScatterND's ``_differentiable``).
-"""
+"""Ops that select by index, and their converters: TopK, GatherElements and ScatterND."""
 
 from __future__ import annotations
 
@@ -14,9 +12,7 @@ from ._attributes import Attrs
 from ._convert import Built, _generic, _plain, _rank
 from ._helpers import _axis, _is_float, _one_int
 from ._module import _Op
-from ._node import Const, Node, Operand, refuse
-from .elementwise import _Size
-from .shapes import _ConstantOfShape, _Shape
+from ._node import Node, Operand, refuse
 
 
 def _sorted_order(x: np.ndarray, a: int, largest: bool) -> np.ndarray:
@@ -133,23 +129,15 @@ class _GatherElements(_Op):
 
 class _ScatterND(_Op):
     """ScatterND: a copy of data with the slices indices lists replaced by (or combined
-    with) updates (``_scatter``); gradients for reductions "none" and "add". For "mul",
-    "max" and "min" backward is refused only when data or updates depends on a graph
-    input's values or a parameter (``differentiable``, from the loader); a mask built from
-    shapes and constants passes None back."""
+    with) updates, under any of ONNX's reductions, and the gradients of data and updates
+    (``_scatter``: for "max" and "min" the ties share G evenly, as torch's
+    ``scatter_reduce``; float data only)."""
 
     roles = ("data", "indices", "updates")
 
-    def __init__(
-        self,
-        node: Node,
-        operands: Sequence[Operand],
-        reduction: str,
-        differentiable: bool = True,
-    ) -> None:
+    def __init__(self, node: Node, operands: Sequence[Operand], reduction: str) -> None:
         super().__init__(node, operands)
         self.reduction = reduction
-        self.differentiable = differentiable
 
     def compute(self, data: Any, indices: Any, updates: Any) -> tuple[np.ndarray, Any]:
         try:
@@ -159,14 +147,10 @@ class _ScatterND(_Op):
             raise refuse(self.onnx_node, str(e)) from None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        if not _is_float(np.asarray(args[0])):
+        data, _, updates = (np.asarray(a) for a in args)
+        if not _is_float(data):
             return [None, None, None]
-        if not self.differentiable and REDUCTIONS[self.reduction] not in (None, np.add):
-            return [None, None, None]  # nothing before it takes a gradient
-        try:
-            g_data, g_updates = scatter_nd_backward(g, ctx, self.reduction)
-        except ValueError as e:
-            raise refuse(self.onnx_node, f"backward: {e}") from None
+        g_data, g_updates = scatter_nd_backward(g, ctx, self.reduction, data, updates)
         return [g_data, None, g_updates]
 
 
@@ -208,45 +192,4 @@ def scatter_nd_(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
             node, f"attribute 'reduction': expected one of {list(REDUCTIONS)}, got {reduction!r}"
         )
     operands = [ins[0], _plain(ins[1]), ins[2]]
-    differentiable = _differentiable(info, ins[0]) or _differentiable(info, ins[2])
-    return _generic(_ScatterND(node, operands, reduction, differentiable), operands)
-
-
-#: ONNX element types a value may take a gradient in (0: not known at load time)
-_GRADIENT_TYPES = (0, 1, 10, 11, 16)
-
-
-def _differentiable(info: dict[str, Any], operand: Operand) -> bool:
-    """Whether the operand's value may depend on a parameter or on a graph input's values
-    (so a gradient can be asked of it): a float parameter; a run-time value of a float (or
-    unknown) type that is a graph input, or made by a node with parameters or from such a
-    value. Shape, Size and ConstantOfShape depend on no values; an integer or bool value
-    takes no gradient. A walk back through the nodes built so far (``info["producers"]``),
-    each value decided once."""
-    if operand is None:
-        return False
-    if isinstance(operand, Const):
-        return operand.param is not None
-    memo: dict[str, bool] = info.setdefault("differentiable", {})
-    stack = [operand.name]
-    while stack:
-        name = stack[-1]
-        if name in memo:
-            stack.pop()
-            continue
-        producer = info["producers"].get(name)
-        if (info["types"].get(name) or 0) not in _GRADIENT_TYPES:
-            memo[name] = False
-        elif producer is None:  # a graph input (or a layer's extra output)
-            memo[name] = True
-        elif isinstance(producer[0], (_Shape, _Size, _ConstantOfShape)):
-            memo[name] = False
-        elif producer[0].parameters():
-            memo[name] = True
-        elif pending := [r for r in producer[1] if r not in memo]:
-            stack.extend(pending)
-            continue
-        else:
-            memo[name] = any(memo[r] for r in producer[1])
-        stack.pop()
-    return memo[operand.name]
+    return _generic(_ScatterND(node, operands, reduction), operands)
