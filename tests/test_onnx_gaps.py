@@ -1,8 +1,8 @@
 """cnnmath.onnx.load on the gaps closed after the loader's split: BatchNormalization in
 training mode (Y by the batch's statistics, running_mean and running_var as outputs),
-QuantizeLinear of NaN, MaxPool with auto_pad SAME and dilation, MaxPool in ceil_mode whose last
-window would start in the padding, Squeeze without axes on a symbolic batch, integer Einsum
-and ScatterND's gradients under reduction mul / max / min. Witnesses: onnxruntime's CPU run,
+QuantizeLinear of NaN, MaxPool with auto_pad SAME and dilation. (Integer Einsum and ScatterND's
+gradients under reduction mul / max / min are tested in test_onnx_einsum.py, a ceil-mode
+pooling's declared shape in test_onnx_ceil_pool_shapes.py.) Witnesses: onnxruntime's CPU run,
 ONNX's reference evaluator, PyTorch, and central finite differences (float64)."""
 
 from __future__ import annotations
