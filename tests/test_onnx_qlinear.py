@@ -195,6 +195,42 @@ def test_qlinearconv_saturates_at_both_ends_as_onnxruntime():
         assert (y == info.min).sum() > 50 and (y == info.max).sum() > 50
 
 
+def test_qlinearconv_sums_beyond_float32_and_differing_zero_points_equal_onnxruntime():
+    """Sums of magnitude above 2²⁴ (exact in cnnmath; onnxruntime rounds them to float32
+    before scaling, and so does cnnmath); weight zero points that differ per output channel
+    (uint8 weights): onnxruntime's outputs, and ONNX's reference evaluator's."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = _rng(11)
+    x = np.where(rng.random((1, 72, 6, 6)) < 0.9, 255, 0).astype(U8)
+    w = np.full((6, 72, 3, 3), 127, I8)
+    w[:3] = -128  # sums of both signs, each 255 · w · (the count of 255s in its window)
+    inputs = [
+        ("x", x),
+        ("x_scale", np.array(0.02, np.float32)),
+        ("x_zero_point", np.array(0, U8)),
+        ("w", w),
+        ("w_scale", np.array(0.001, np.float32)),
+        ("w_zero_point", np.array(0, I8)),
+        ("y_scale", np.array(3.2, np.float32)),
+        ("y_zero_point", np.array(128, U8)),
+    ]
+    acc = _int_conv(x, w, 0, 0, [1, 1], [0] * 4, [1, 1], 1)
+    assert np.abs(acc).min() > 2**24 and np.unique(acc % 2).size == 2  # odd ones: inexact
+    (y,) = _same(_model("QLinearConv", inputs, _CONSTS, {}, (U8,)), {"x": x})
+    assert 0 < y.min() and y.max() < 255 and len(np.unique(y)) > 5  # none saturated
+    x, w = _ints(rng, U8, (2, 4, 6, 6)), _ints(rng, U8, (3, 4, 3, 3))
+    inputs[0], inputs[3] = ("x", x), ("w", w)
+    inputs[4:6] = [
+        ("w_scale", np.array([0.01, 0.02, 0.03], np.float32)),
+        ("w_zero_point", np.array([100, 120, 140], U8)),
+    ]
+    inputs[6:] = [("y_scale", np.array(0.5, np.float32)), ("y_zero_point", np.array(100, U8))]
+    model = _model("QLinearConv", inputs, _CONSTS, {"pads": [1, 0, 0, 1]}, (U8,))
+    (y,) = _same(model, {"x": x})
+    np.testing.assert_array_equal(y, ReferenceEvaluator(model).run(None, {"x": x})[0])
+
+
 # ---------------------------------------------------------------------------------------------
 # QLinearMatMul
 
@@ -247,6 +283,37 @@ def test_qlinearmatmul_per_column_and_saturation_equal_onnxruntime():
         (y,) = _same(model, feeds)
         info = np.iinfo(at)
         assert (y == info.min).sum() > 3 and (y == info.max).sum() > 3
+
+
+def test_qlinearmatmul_per_row_scales_equal_the_reference_evaluator():
+    """a's scale and zero point per row ((M, 1), and (M,) for a 2-D a, which cnnmath reads
+    as the same), b's per column, as the spec allows and onnxruntime refuses (its a zero
+    point must be a scalar): ONNX's reference evaluator's outputs."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = _rng(12)
+    a, b = _ints(rng, U8, (6, 40)), _ints(rng, I8, (40, 5))
+    a_scale = rng.uniform(0.01, 0.03, (6, 1)).astype(np.float32)
+    a_zero = _ints(rng, U8, (6, 1))
+    inputs = [
+        ("a", a),
+        ("a_scale", a_scale),
+        ("a_zero_point", a_zero),
+        ("b", b),
+        ("b_scale", rng.uniform(0.01, 0.03, (5,)).astype(np.float32)),
+        ("b_zero_point", np.array([0, 1, -1, 2, 5], I8)),
+        ("y_scale", np.array(0.3, np.float32)),
+        ("y_zero_point", np.array(128, U8)),
+    ]
+    consts = [n for n, _ in inputs if n != "a"]
+    model = _model("QLinearMatMul", inputs, consts)
+    want = ReferenceEvaluator(model).run(None, {"a": a})[0]
+    (y,) = _cnnmath(model, {"a": a})
+    np.testing.assert_array_equal(y, want)
+    assert len(np.unique(y)) > 10
+    inputs[1:3] = [("a_scale", a_scale.ravel()), ("a_zero_point", a_zero.ravel())]
+    (y,) = _cnnmath(_model("QLinearMatMul", inputs, consts), {"a": a})
+    np.testing.assert_array_equal(y, want)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,6 +591,19 @@ def test_qlinearconv_refuses_bad_inputs_naming_them(change, message):
     model = _model("QLinearConv", inputs, [n for n, _ in inputs if n != "x"], {}, (U8,))
     with pytest.raises(Refusal, match=r"\(QLinearConv\): " + message):
         _cnnmath(model, {"x": dict(inputs)["x"]})
+
+
+def test_constant_scales_and_zero_point_types_are_refused_at_load_time():
+    """A bad constant scale, or a zero point whose type differs from its (graph input's)
+    value's, is refused by ``load`` itself, before anything runs."""
+    for change, message in [
+        ({"w_scale": np.array(-0.5, np.float32)}, r"input 'w_scale': expected finite positive"),
+        ({"x_zero_point": np.array(0, I8)}, r"input 'x_zero_point': expected x's type uint8"),
+    ]:
+        inputs = _conv_inputs(**change)
+        model = _model("QLinearConv", inputs, [n for n, _ in inputs if n != "x"], {}, (U8,))
+        with pytest.raises(Refusal, match=r"\(QLinearConv\): " + message):
+            load(model.SerializeToString())
 
 
 def test_qlinear_matmul_and_integer_ops_refuse_bad_inputs_naming_them():

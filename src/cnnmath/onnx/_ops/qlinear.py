@@ -29,8 +29,10 @@ from .._checks import FUNC
 from ._attributes import Attrs
 from ._convert import Built, _generic, _plain, _rank, _shape
 from ._module import _Op
-from ._node import Node, Operand, refuse
+from ._node import Const, Node, Operand, refuse
+from ._types import _CAST_TYPES
 from .conv import _check_kernel_shape, _geometry, _pad_pairs
+from .quantize import _QUANTIZED, _element_type, _type_name
 
 _EIGHT_BIT = (np.dtype(np.uint8), np.dtype(np.int8))
 #: the most terms a float64 sum of 8-bit products holds exactly (each below 2^16)
@@ -66,7 +68,11 @@ def _scale(node: Node, name: str, v: Any, n: int | None = None, what: str = "") 
     v = np.asarray(v)
     if v.dtype not in (np.float32, np.float64):
         raise refuse(node, f"input {name!r}: expected float32 values, got {v.dtype}")
-    v = _per(node, name, v, n, what).astype(np.float32)
+    return _positive(node, name, _per(node, name, v, n, what).astype(np.float32))
+
+
+def _positive(node: Node, name: str, v: np.ndarray) -> np.ndarray:
+    """``v`` itself, refused unless every value is finite and positive (a scale)."""
     bad = ~(np.isfinite(v) & (v > 0))
     if bad.any():
         raise refuse(
@@ -353,9 +359,7 @@ class _QLinearMatMul(_Integer):
             s = np.asarray(s)
             if s.dtype not in (np.float32, np.float64):
                 raise refuse(node, f"input {name!r}: expected float32 values, got {s.dtype}")
-            s = _rowwise(node, name, s, v.shape, axis).astype(np.float32)
-            _scale(node, name, s, s.size if s.size > 1 else None)  # finite and positive
-            scales.append(s)
+            scales.append(_positive(node, name, _rowwise(node, name, s, v.shape, axis)))
         ys = _scale(node, "y_scale", ys)
         yz = np.asarray(yz)
         if yz.dtype not in _EIGHT_BIT:
@@ -470,41 +474,74 @@ def _conv_geometry(
     return geo, group
 
 
-def _constants(ins: Sequence[Operand]) -> list[Operand]:
-    """The operands with every constant plain (a buffer or constant, never trained)."""
+def _name(code: int) -> str:
+    """The NumPy name of ONNX element type ``code`` (uint8, int32, …), as the run-time
+    checks name types; the ONNX name for a type NumPy lacks."""
+    dtype = _QUANTIZED.get(code, _CAST_TYPES.get(code))
+    return np.dtype(dtype).name if dtype is not None else _type_name(code)
+
+
+def _constants(
+    node: Node,
+    info: dict[str, Any],
+    ins: Sequence[Operand],
+    names: Sequence[str],
+    pairs: Sequence[tuple[int, int]] = (),
+) -> list[Operand]:
+    """The operands with every constant plain (a buffer or constant, never trained), after
+    the checks that need no run-time value: a constant scale (an input named ``*_scale``)
+    finite and positive, a zero point of its value's element type where both are known
+    (``pairs``: (value, zero point) positions)."""
+    for name, operand in zip(names, ins):
+        if name.endswith("_scale") and isinstance(operand, Const):
+            v = np.asarray(operand.value)
+            if v.dtype not in (np.float32, np.float64):
+                raise refuse(node, f"input {name!r}: expected float32 values, got {v.dtype}")
+            _positive(node, name, v)
+    for i, j in pairs:
+        value, zero = _element_type(info, ins[i]), _element_type(info, ins[j])
+        if value and value not in (2, 3):
+            raise refuse(
+                node, f"input {names[i]!r}: expected uint8 or int8 values, got {_name(value)}"
+            )
+        if ins[j] is not None and value and zero and value != zero:
+            raise refuse(
+                node,
+                f"input {names[j]!r}: expected {names[i]}'s type {_name(value)}, got {_name(zero)}",
+            )
     return [_plain(o) for o in ins]
 
 
 def qlinear_conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QLinearConv (``_QLinearConv``)."""
     geo, group = _conv_geometry(node, attrs, info, ins[0], ins[3])
-    operands = _constants(ins)
+    operands = _constants(node, info, ins, _QLinearConv.roles, [(0, 2), (3, 5)])
     return _generic(_QLinearConv(node, operands, geo, group), operands)
 
 
 def conv_integer(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """ConvInteger (``_ConvInteger``)."""
     geo, group = _conv_geometry(node, attrs, info, ins[0], ins[1])
-    operands = _constants(ins)
+    operands = _constants(node, info, ins, _ConvInteger.roles, [(0, 2), (1, 3)])
     return _generic(_ConvInteger(node, operands, geo, group), operands)
 
 
 def qlinear_matmul(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QLinearMatMul (``_QLinearMatMul``)."""
-    operands = _constants(ins)
+    operands = _constants(node, info, ins, _QLinearMatMul.roles, [(0, 2), (3, 5)])
     return _generic(_QLinearMatMul(node, operands), operands)
 
 
 def matmul_integer(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """MatMulInteger (``_MatMulInteger``)."""
-    operands = _constants(ins)
+    operands = _constants(node, info, ins, _MatMulInteger.roles, [(0, 2), (1, 3)])
     return _generic(_MatMulInteger(node, operands), operands)
 
 
 def dynamic_quantize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """DynamicQuantizeLinear: y (``_DynamicQuantize``); its y_scale and y_zero_point, when
     read, more ``_DynamicQuantize`` modules handed to the loader through ``info["more"]``."""
-    operands = _constants(ins)
+    operands = [_plain(x) for x in ins]
     outputs = info["all_outputs"]
     more = []
     for i in (1, 2):
