@@ -474,6 +474,45 @@ def test_dynamic_quantize_feeding_matmul_integer_as_quantize_dynamic_writes_it()
     assert np.abs(want - x @ w).max() > 0  # quantized: not the float product
 
 
+def test_matmul_quantized_by_quantize_static_runs_as_in_onnxruntime(tmp_path):
+    """A float MatMul quantized by ``quantize_static`` in QOperator format (QuantizeLinear →
+    QLinearMatMul → DequantizeLinear, uint8 and int8 activations): onnxruntime's outputs
+    exactly."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    rng = _rng(13)
+    w = rng.normal(0, 0.3, (24, 6)).astype(np.float32)
+    x = rng.normal(0, 1, (5, 24)).astype(np.float32)
+    onnx.save(_model("MatMul", [("x", x), ("w", w)], ("w",), out_dtypes=(np.float32,)),
+              tmp_path / "f.onnx")  # fmt: skip
+
+    class Rows(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.rows = iter([{"x": r} for r in rng.normal(0, 1, (4, 5, 24)).astype(np.float32)])
+
+        def get_next(self):
+            return next(self.rows, None)
+
+    for activation in (QuantType.QUInt8, QuantType.QInt8):
+        quantize_static(
+            tmp_path / "f.onnx",
+            tmp_path / "q.onnx",
+            Rows(),
+            quant_format=QuantFormat.QOperator,
+            activation_type=activation,
+            weight_type=QuantType.QInt8,
+        )
+        q = onnx.load(tmp_path / "q.onnx")
+        assert "QLinearMatMul" in [n.op_type for n in q.graph.node]
+        (y,) = _same(q, {"x": x})
+        assert 0 < np.abs(y - x @ w).mean() < 0.1  # quantized: near the float product
+
+
 # ---------------------------------------------------------------------------------------------
 # A quantized CNN, end to end
 

@@ -130,11 +130,12 @@ def _conv_sum(
     zero points, the padding (zeros: the zero point's place after the shift) from ``geo``.
     1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``, ``ops.conv3d``)."""
     n = x.ndim - 2
-    if w.ndim != x.ndim or n not in (1, 2, 3):
+    if w.ndim != x.ndim or n != len(geo["strides"]):
         raise refuse(
             node,
-            f"inputs 'x', 'w': expected (N, C, *sizes) and (M, C/group, *kernel) of 1, 2 or 3 "
-            f"spatial axes alike, got shapes {x.shape} and {w.shape}",
+            f"inputs 'x', 'w': expected (N, C, *sizes) and (M, C/group, *kernel) of "
+            f"{len(geo['strides'])} spatial axes (as read at load), got shapes {x.shape} and "
+            f"{w.shape}",
         )
     _check_kernel_shape(node, geo, w.shape)
     M, C_g = w.shape[:2]
