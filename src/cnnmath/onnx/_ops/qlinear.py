@@ -432,6 +432,10 @@ class _DynamicQuantize(_Op):
             "train the float model (the file before quantization) instead"
         )
 
+    def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
+        """Nothing to do: reached only when x is a graph input, and no parameter lies
+        before the node (as QuantizeLinear's)."""
+
     def extra_repr(self) -> str:
         """The op type and which output."""
         which = ("y", "y_scale", "y_zero_point")[self.output]
