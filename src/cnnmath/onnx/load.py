@@ -46,6 +46,7 @@ _INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
 # UINT8, INT8, UINT16, INT16: quantized values, an input only of the ops that read them
 _QUANTIZED_INPUT_TYPES = (2, 3, 4, 5)
 _QUANTIZATION_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+_QUANTIZATION_OPS |= {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}
 
 
 def _sanitise(name: str, fallback: str) -> str:
@@ -447,6 +448,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             "SoftmaxCrossEntropyLoss",
             "Split",
             "TopK",
+            "DynamicQuantizeLinear",
         ):
             raise refuse(
                 node,

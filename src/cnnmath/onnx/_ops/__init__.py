@@ -60,6 +60,7 @@ from .elementwise import (
 from .indexing import gather_elements, scatter_nd_, top_k
 from .norm import batch_norm, group_norm, instance_norm, layer_norm, lp_normalization, lrn
 from .pool import global_lp_pool, global_pool, lp_pool, max_unpool, pool
+from .qlinear import conv_integer, dynamic_quantize, matmul_integer, qlinear_conv, qlinear_matmul
 from .quantize import dequantize, quantize
 from .reductions import _REDUCTIONS, arg_extremum, cum_sum, hardmax, loss, reduce, softmax
 from .resize import _nearest_source, affine_grid, grid_sample, resize
@@ -176,6 +177,11 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "ConstantOfShape": constant_of_shape,
     "Einsum": einsum,
     "ScatterND": scatter_nd_,
+    "QLinearConv": qlinear_conv,
+    "QLinearMatMul": qlinear_matmul,
+    "ConvInteger": conv_integer,
+    "MatMulInteger": matmul_integer,
+    "DynamicQuantizeLinear": dynamic_quantize,
 }
 """op type -> converter. ``Constant`` is read by the loader itself."""
 

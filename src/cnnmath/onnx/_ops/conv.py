@@ -31,6 +31,22 @@ def _same_pads(m: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
     return before, total - before
 
 
+def _pad_pairs(
+    geo: dict[str, Any], sizes: Sequence[int], kernel: Sequence[int]
+) -> list[tuple[int, int]]:
+    """(before, after) padding of each spatial axis of an input of spatial ``sizes`` under a
+    kernel of spatial ``kernel`` sizes, from ``_geometry``'s ``geo``: auto_pad SAME_UPPER /
+    SAME_LOWER (``_same_pads``), else the ``pads`` attribute (n begins, then n ends)."""
+    n = len(sizes)
+    if geo["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+        return [
+            _same_pads(m, k, s, d, geo["auto_pad"] == "SAME_UPPER")
+            for m, k, s, d in zip(sizes, kernel, geo["strides"], geo["dilations"])
+        ]
+    p = geo["pads"]
+    return [(p[i], p[i + n]) for i in range(n)]
+
+
 class _Conv(_Op):
     """ONNX Conv on (N, C, H, W): ``ops.conv2d`` with its stride, dilation and groups; pads
     that differ before and after are applied explicitly (zeros) before a padding-0 conv2d."""
@@ -41,20 +57,10 @@ class _Conv(_Op):
         super().__init__(node, operands)
         self.geo = geo
 
-    def _pads(self, x: np.ndarray, w: np.ndarray) -> list[tuple[int, int]]:
-        g = self.geo
-        if g["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
-            return [
-                _same_pads(m, k, s, d, g["auto_pad"] == "SAME_UPPER")
-                for m, k, s, d in zip(x.shape[2:], w.shape[2:], g["strides"], g["dilations"])
-            ]
-        p = g["pads"]
-        return [(p[0], p[2]), (p[1], p[3])]
-
     def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
         g = self.geo
         _check_kernel_shape(self.onnx_node, g, w.shape)
-        (pt, pb), (pl, pr) = self._pads(x, w)
+        (pt, pb), (pl, pr) = _pad_pairs(g, x.shape[2:], w.shape[2:])
         if pt == pb and pl == pr:
             xin, padding, crop = x, (pt, pl), None
         else:
@@ -134,10 +140,10 @@ class _ConvTranspose(_Op):
 
 
 def _check_kernel_shape(node: Node, geo: dict[str, Any], w_shape: tuple[Any, ...] | None) -> None:
-    """Refuse a ``kernel_shape`` attribute that disagrees with the 4-D weight's spatial axes,
+    """Refuse a ``kernel_shape`` attribute that disagrees with the weight's spatial axes,
     as onnxruntime does: at load where the weight's shape is known, else when it runs."""
     k = geo["kernel_shape"]
-    if k is None or w_shape is None or len(w_shape) != 4 or None in w_shape[2:]:
+    if k is None or w_shape is None or len(w_shape) != len(k) + 2 or None in w_shape[2:]:
         return
     if list(w_shape[2:]) != list(k):
         raise refuse(
@@ -162,28 +168,31 @@ def _auto_pad(node: Node, attrs: Attrs) -> str:
 
 
 def _geometry(node: Node, attrs: Attrs, n_spatial: int = 2, pool: bool = False) -> dict[str, Any]:
+    """auto_pad, kernel_shape (None if absent), strides, dilations and pads (n begins, then n
+    ends; zeros unless auto_pad is NOTSET) of a window over ``n_spatial`` axes, checked."""
     auto_pad = _auto_pad(node, attrs)
     kernel = attrs.ints("kernel_shape", None)
+    n_d = f"{n_spatial}-D"
     if kernel is not None and len(kernel) != n_spatial:
         raise refuse(
-            node, f"attribute 'kernel_shape': only 2-D windows are supported, got {kernel}"
+            node, f"attribute 'kernel_shape': only {n_d} windows are supported, got {kernel}"
         )
     if pool and kernel is None:
         raise refuse(node, "attribute 'kernel_shape' is required")
-    strides = attrs.ints("strides", [1, 1]) or [1, 1]
-    dilations = attrs.ints("dilations", [1, 1]) or [1, 1]
-    pads = attrs.ints("pads", [0, 0, 0, 0]) or [0, 0, 0, 0]
+    strides = attrs.ints("strides", [1] * n_spatial) or [1] * n_spatial
+    dilations = attrs.ints("dilations", [1] * n_spatial) or [1] * n_spatial
+    pads = attrs.ints("pads", [0] * 2 * n_spatial) or [0] * 2 * n_spatial
     for name, value, n, low in (
-        ("strides", strides, 2, 1),
-        ("dilations", dilations, 2, 1),
-        ("pads", pads, 4, 0),
+        ("strides", strides, n_spatial, 1),
+        ("dilations", dilations, n_spatial, 1),
+        ("pads", pads, 2 * n_spatial, 0),
     ):
         if len(value) != n:
-            raise refuse(node, f"attribute {name!r}: only 2-D is supported, got {value}")
+            raise refuse(node, f"attribute {name!r}: only {n_d} is supported, got {value}")
         if min(value) < low:
             raise refuse(node, f"attribute {name!r}: expected values >= {low}, got {value}")
     if auto_pad != "NOTSET":
-        pads = [0, 0, 0, 0]
+        pads = [0] * 2 * n_spatial
     return {
         "auto_pad": auto_pad,
         "kernel_shape": kernel,

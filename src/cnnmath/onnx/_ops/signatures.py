@@ -136,6 +136,15 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "QuantizeLinear": ((10, "x y_scale y_zero_point", 2),),
     "DequantizeLinear": ((10, "x x_scale x_zero_point", 2),),
     "TopK": ((10, "X K", 2),),
+    "QLinearConv": (
+        (10, "x x_scale x_zero_point w w_scale w_zero_point y_scale y_zero_point B", 8),
+    ),
+    "QLinearMatMul": (
+        (10, "a a_scale a_zero_point b b_scale b_zero_point y_scale y_zero_point", 8),
+    ),
+    "ConvInteger": ((10, "x w x_zero_point w_zero_point", 2),),
+    "MatMulInteger": ((10, "A B a_zero_point b_zero_point", 2),),
+    "DynamicQuantizeLinear": ((11, "x", 1),),
     "MaxUnpool": ((9, "X I output_shape", 2),),
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),

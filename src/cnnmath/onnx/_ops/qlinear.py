@@ -1,0 +1,566 @@
+"""The quantized operator-format ops (onnxruntime's "QOperator" files, the ONNX model zoo's
+int8 models): QLinearConv and QLinearMatMul (8-bit in, 8-bit out), ConvInteger and
+MatMulInteger (8-bit in, int32 out), DynamicQuantizeLinear (float in, uint8 out with the
+scale and zero point it chose). Inference only: every value they read or write but
+DynamicQuantizeLinear's x is an integer or a fixed quantization constant.
+
+The integer accumulation Σ (x − x_zero_point)(w − w_zero_point) is exact: it is computed by
+cnnmath's float64 ``ops.conv2d`` / ``ops.conv3d`` / ``np.matmul`` (BLAS) on the shifted
+values, each product at most 255² < 2¹⁶ in magnitude, so every partial sum is an integer
+below 2⁵³ — exactly representable — while the reduction has fewer than 2³⁷ terms (refused
+beyond). It is then wrapped to int32 as ONNX allows ("accumulation may overflow if and only
+if in 32 bits").
+
+Requantisation, as onnxruntime's CPU kernels (MLAS) compute it, in float32:
+m = (x_scale · w_scale) / y_scale, y = saturate(rint(float32(acc) · m) + y_zero_point), the
+rounding half to even.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ... import ops
+from .._checks import FUNC
+from ._attributes import Attrs
+from ._convert import Built, _generic, _plain, _rank, _shape
+from ._module import _Op
+from ._node import Const, Node, Operand, refuse
+from ._types import _CAST_TYPES
+from .conv import _check_kernel_shape, _geometry, _pad_pairs
+from .quantize import _QUANTIZED, _element_type, _type_name
+
+_EIGHT_BIT = (np.dtype(np.uint8), np.dtype(np.int8))
+#: the most terms a float64 sum of 8-bit products holds exactly (each below 2^16)
+_MAX_TERMS = 1 << 37
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of the operands, when the node runs (the values may be run-time inputs)
+
+
+def _eight_bit(node: Node, name: str, v: Any) -> np.ndarray:
+    """Input ``name``: a uint8 or int8 array."""
+    v = np.asarray(v)
+    if v.dtype not in _EIGHT_BIT:
+        raise refuse(node, f"input {name!r}: expected uint8 or int8 values, got {v.dtype}")
+    return v
+
+
+def _per(node: Node, name: str, v: np.ndarray, n: int | None, what: str) -> np.ndarray:
+    """``v`` as a scalar (one value) or, with ``n``, a 1-D (n,) array (``what`` says along
+    which axis); refused otherwise, naming the input and the shapes."""
+    if v.size == 1 and v.ndim <= 1:
+        return v.reshape(())
+    if n is not None and v.shape == (n,):
+        return v
+    want = "a scalar" if n is None else f"a scalar (per tensor) or shape ({n},) ({what})"
+    raise refuse(node, f"input {name!r}: expected {want}, got shape {v.shape}")
+
+
+def _scale(node: Node, name: str, v: Any, n: int | None = None, what: str = "") -> np.ndarray:
+    """A scale: float32 (float64 accepted, as ``Module.to`` leaves it; read as float32, the
+    type onnxruntime computes in), finite and positive, per tensor or (n,)."""
+    v = np.asarray(v)
+    if v.dtype not in (np.float32, np.float64):
+        raise refuse(node, f"input {name!r}: expected float32 values, got {v.dtype}")
+    return _positive(node, name, _per(node, name, v, n, what).astype(np.float32))
+
+
+def _positive(node: Node, name: str, v: np.ndarray) -> np.ndarray:
+    """``v`` itself, refused unless every value is finite and positive (a scale)."""
+    bad = ~(np.isfinite(v) & (v > 0))
+    if bad.any():
+        raise refuse(
+            node,
+            f"input {name!r}: expected finite positive scales, got {np.ravel(v)[np.ravel(bad)][0]}",
+        )
+    return v
+
+
+def _zero(
+    node: Node, name: str, v: Any, of: str, dtype: np.dtype, n: int | None = None, what: str = ""
+) -> np.ndarray:
+    """A zero point of the type of the value it shifts (input ``of``, ``dtype``), per tensor or
+    (n,); absent (None): 0."""
+    if v is None:
+        return np.zeros((), dtype)
+    v = np.asarray(v)
+    if v.dtype != dtype:
+        raise refuse(node, f"input {name!r}: expected {of}'s type {dtype}, got {v.dtype}")
+    return _per(node, name, v, n, what)
+
+
+def _wrap32(acc: np.ndarray) -> np.ndarray:
+    """An exact integer-valued float64 accumulation as int32, wrapped modulo 2³² as a 32-bit
+    accumulator would (ONNX lets the accumulation overflow only so)."""
+    return acc.astype(np.int64).astype(np.int32)
+
+
+def _requantize(
+    acc: np.ndarray, multiplier: np.ndarray, zero: np.ndarray, dtype: np.dtype
+) -> np.ndarray:
+    """y = saturate(rint(float32(acc) · multiplier) + zero) in ``dtype``'s range, the product
+    in float32 (onnxruntime's), the rounding half to even."""
+    with np.errstate(over="ignore"):
+        v = acc.astype(np.float32) * multiplier.astype(np.float32)
+    q = np.rint(v).astype(np.float64) + zero.astype(np.float64)
+    bounds = np.iinfo(dtype)
+    return np.clip(q, bounds.min, bounds.max).astype(dtype)
+
+
+def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -> np.ndarray:
+    """(a_scale · b_scale) / y_scale in float32, each step rounded there (onnxruntime's)."""
+    return (a_scale.astype(np.float32) * b_scale.astype(np.float32)) / y_scale.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The integer products
+
+
+def _conv_sum(
+    node: Node, x: np.ndarray, w: np.ndarray, geo: dict[str, Any], group: int
+) -> np.ndarray:
+    """Y[n, m, i] = Σ_{c, k} x[n, g(m)·C/G + c, s·i + d·k − p] · w[m, c, k] over each group,
+    exactly, in float64: x (N, C, *sizes) and w (M, C/G, *kernel) already shifted by their
+    zero points, the padding (zeros: the zero point's place after the shift) from ``geo``.
+    1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``, ``ops.conv3d``)."""
+    n = x.ndim - 2
+    if w.ndim != x.ndim or n != len(geo["strides"]):
+        raise refuse(
+            node,
+            f"inputs 'x', 'w': expected (N, C, *sizes) and (M, C/group, *kernel) of "
+            f"{len(geo['strides'])} spatial axes (as read at load), got shapes {x.shape} and "
+            f"{w.shape}",
+        )
+    _check_kernel_shape(node, geo, w.shape)
+    M, C_g = w.shape[:2]
+    if group < 1 or x.shape[1] != C_g * group or M % group:
+        raise refuse(
+            node,
+            f"attribute 'group': {group} groups need x's {x.shape[1]} channels = group · "
+            f"w's {C_g} and w's {M} filters divisible by it",
+        )
+    if C_g * math.prod(w.shape[2:]) >= _MAX_TERMS:
+        raise refuse(node, f"input 'w': {w.shape} sums more terms than float64 holds exactly")
+    pads = _pad_pairs(geo, x.shape[2:], w.shape[2:])
+    if any(p for pair in pads for p in pair):
+        x = np.pad(x, [(0, 0), (0, 0), *pads])
+    kw: dict[str, Any] = {"groups": group}
+    try:
+        if n == 1:
+            s, d = geo["strides"][0], geo["dilations"][0]
+            y = ops.conv2d(x[:, :, None], w[:, :, None], None, (1, s), 0, (1, d), group)
+            return np.asarray(y[:, :, 0])
+        kw.update(stride=tuple(geo["strides"]), dilation=tuple(geo["dilations"]))
+        conv = ops.conv2d if n == 2 else ops.conv3d
+        return np.asarray(conv(x, w, None, padding=0, **kw))
+    except ValueError as e:
+        raise refuse(node, str(e)) from None
+
+
+def _matmul_sum(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b (NumPy's matmul: batched, broadcast, 1-D operands promoted) of the shifted
+    values, exactly, in float64."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise refuse(node, f"inputs: expected at least 1-D a and b, got {a.shape} and {b.shape}")
+    K = a.shape[-1]
+    if K >= _MAX_TERMS:
+        raise refuse(node, f"input 'a': {K} terms per sum, more than float64 holds exactly")
+    try:
+        return np.asarray(np.matmul(a, b))
+    except ValueError:
+        raise refuse(
+            node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices"
+        ) from None
+
+
+def _rowwise(
+    node: Node, name: str, v: np.ndarray, a_shape: tuple[int, ...], axis: int
+) -> np.ndarray:
+    """A QLinearMatMul / MatMulInteger scale or zero point shaped to broadcast against the
+    product: per tensor (a scalar), per row of a (``axis`` −2: a's shape with K → 1, or (M,)
+    for a 2-D a) or per column of b (``axis`` −1: b's shape with K → 1, or (N,))."""
+    if v.size == 1 and v.ndim <= 1:
+        return v.reshape(())
+    r = len(a_shape)
+    if r >= 2:
+        n = a_shape[axis]
+        if v.shape == (n,) and (r == 2 or axis == -1):
+            return v.reshape((n, 1) if axis == -2 else (n,))
+        keep = list(a_shape)
+        keep[-1 if axis == -2 else -2] = 1
+        if v.shape == tuple(keep):
+            return v
+        want = f"a scalar, ({n},) or {tuple(keep)}"
+    else:
+        want = "a scalar (a 1-D operand)"
+    side = "per row of a" if axis == -2 else "per column of b"
+    raise refuse(node, f"input {name!r}: expected {want} ({side}), got shape {v.shape}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The ops
+
+
+class _Integer(_Op):
+    """Common to the integer ops: no gradient. Their inputs are integers or the fixed
+    constants of the quantization (as DequantizeLinear's), so nothing before them is trained
+    through them; ``backward`` gives None for every operand (zeros to a run-time input)."""
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None] * len(args)
+
+
+class _QLinearConv(_Integer):
+    """QLinearConv: Y = saturate(rint(acc · x_scale·w_scale[m]/y_scale) + y_zero_point),
+    acc[n, m, i] = Σ (x − x_zero_point)(w[m] − w_zero_point[m]) over the window + B[m], the
+    convolution (groups, strides, dilations, pads, auto_pad) of Conv in 1, 2 or 3 spatial
+    axes. x, w, Y uint8 or int8 (each with its zero point's type); x_scale, y_scale and their
+    zero points per tensor; w_scale, w_zero_point per tensor or per output channel (M,);
+    B int32 (M,). Y: (N, M, *out) of y_zero_point's type."""
+
+    roles = (
+        "x",
+        "x_scale",
+        "x_zero_point",
+        "w",
+        "w_scale",
+        "w_zero_point",
+        "y_scale",
+        "y_zero_point",
+        "B",
+    )
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], geo: dict[str, Any], group: int
+    ) -> None:
+        super().__init__(node, operands)
+        self.geo, self.group = geo, group
+
+    def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        x, xs, xz, w, ws, wz, ys, yz, b = args
+        x, w = _eight_bit(node, "x", x), _eight_bit(node, "w", w)
+        M = w.shape[0] if w.ndim else None
+        per = "per output channel"
+        xs, ys = _scale(node, "x_scale", xs), _scale(node, "y_scale", ys)
+        ws = _scale(node, "w_scale", ws, M, per)
+        xz = _zero(node, "x_zero_point", xz, "x", x.dtype)
+        wz = _zero(node, "w_zero_point", wz, "w", w.dtype, M, per)
+        yz = np.asarray(yz)
+        if yz.dtype not in _EIGHT_BIT:
+            raise refuse(node, f"input 'y_zero_point': expected uint8 or int8, got {yz.dtype}")
+        yz = _per(node, "y_zero_point", yz, None, "")
+        if w.ndim < 3:
+            raise refuse(node, f"input 'w': expected (M, C/group, *kernel), got shape {w.shape}")
+        spatial = (slice(None), *[None] * (w.ndim - 1))
+        xf = x.astype(np.float64) - xz.astype(np.float64)
+        wf = w.astype(np.float64) - (wz.astype(np.float64)[spatial] if wz.ndim else wz)
+        acc = _conv_sum(node, xf, wf, self.geo, self.group)
+        out = (slice(None), *[None] * (acc.ndim - 2))
+        if b is not None:
+            b = np.asarray(b)
+            if b.dtype != np.int32 or b.shape != (M,):
+                raise refuse(
+                    node, f"input 'B': expected int32 of shape ({M},), got {b.dtype} {b.shape}"
+                )
+            acc = acc + b.astype(np.float64)[out]
+        m = _multiplier(xs, ws, ys)
+        y = _requantize(_wrap32(acc), m[out] if m.ndim else m, yz, yz.dtype)
+        return y, None
+
+    def extra_repr(self) -> str:
+        """The op type and the groups."""
+        return f"onnx_op={self.onnx_op!r}, group={self.group}"
+
+
+class _ConvInteger(_Integer):
+    """ConvInteger: Y[n, m, i] = Σ (x − x_zero_point)(w[m] − w_zero_point[m]) over Conv's
+    window (groups, strides, dilations, pads, auto_pad; 1, 2 or 3 spatial axes), int32.
+    x, w uint8 or int8; x_zero_point per tensor, w_zero_point per tensor or per output
+    channel (M,); absent ones 0. The padding holds x_zero_point (it adds nothing)."""
+
+    roles = ("x", "w", "x_zero_point", "w_zero_point")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], geo: dict[str, Any], group: int
+    ) -> None:
+        super().__init__(node, operands)
+        self.geo, self.group = geo, group
+
+    def compute(self, x: Any, w: Any, xz: Any, wz: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        x, w = _eight_bit(node, "x", x), _eight_bit(node, "w", w)
+        if w.ndim < 3:
+            raise refuse(node, f"input 'w': expected (M, C/group, *kernel), got shape {w.shape}")
+        M = w.shape[0]
+        xz = _zero(node, "x_zero_point", xz, "x", x.dtype)
+        wz = _zero(node, "w_zero_point", wz, "w", w.dtype, M, "per output channel")
+        spatial = (slice(None), *[None] * (w.ndim - 1))
+        xf = x.astype(np.float64) - xz.astype(np.float64)
+        wf = w.astype(np.float64) - (wz.astype(np.float64)[spatial] if wz.ndim else wz)
+        return _wrap32(_conv_sum(node, xf, wf, self.geo, self.group)), None
+
+
+class _MatMulInteger(_Integer):
+    """MatMulInteger: Y = (A − a_zero_point) @ (B − b_zero_point), int32 (NumPy's matmul
+    rules: batched, broadcast). A, B uint8 or int8; a_zero_point per tensor or per row of A,
+    b_zero_point per tensor or per column of B (``_rowwise``); absent ones 0."""
+
+    roles = ("A", "B", "a_zero_point", "b_zero_point")
+
+    def compute(self, a: Any, b: Any, az: Any, bz: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        a, b = _eight_bit(node, "A", a), _eight_bit(node, "B", b)
+        af, bf = (
+            _shifted(node, a, az, "A", "a_zero_point", -2),
+            _shifted(node, b, bz, "B", "b_zero_point", -1),
+        )
+        return _wrap32(_matmul_sum(node, af, bf)), None
+
+
+def _shifted(node: Node, v: np.ndarray, zero: Any, of: str, name: str, axis: int) -> np.ndarray:
+    """v − zero_point in float64, the zero point of v's type per tensor, row or column."""
+    if zero is None:
+        return v.astype(np.float64)
+    zero = np.asarray(zero)
+    if zero.dtype != v.dtype:
+        raise refuse(node, f"input {name!r}: expected {of}'s type {v.dtype}, got {zero.dtype}")
+    return v.astype(np.float64) - _rowwise(node, name, zero, v.shape, axis).astype(np.float64)
+
+
+class _QLinearMatMul(_Integer):
+    """QLinearMatMul: Y = saturate(rint(acc · a_scale·b_scale/y_scale) + y_zero_point),
+    acc = (a − a_zero_point) @ (b − b_zero_point) (NumPy's matmul rules). a, b, Y uint8 or
+    int8 (each with its zero point's type); a's scale and zero point per tensor or per row,
+    b's per tensor or per column (``_rowwise``), y's per tensor; the scales float32."""
+
+    roles = (
+        "a",
+        "a_scale",
+        "a_zero_point",
+        "b",
+        "b_scale",
+        "b_zero_point",
+        "y_scale",
+        "y_zero_point",
+    )
+
+    def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        a, a_s, az, b, b_s, bz, ys, yz = args
+        a, b = _eight_bit(node, "a", a), _eight_bit(node, "b", b)
+        scales = []
+        for name, s, v, axis in (("a_scale", a_s, a, -2), ("b_scale", b_s, b, -1)):
+            s = np.asarray(s)
+            if s.dtype not in (np.float32, np.float64):
+                raise refuse(node, f"input {name!r}: expected float32 values, got {s.dtype}")
+            scales.append(_positive(node, name, _rowwise(node, name, s, v.shape, axis)))
+        ys = _scale(node, "y_scale", ys)
+        yz = np.asarray(yz)
+        if yz.dtype not in _EIGHT_BIT:
+            raise refuse(node, f"input 'y_zero_point': expected uint8 or int8, got {yz.dtype}")
+        yz = _per(node, "y_zero_point", yz, None, "")
+        af = _shifted(node, a, az, "a", "a_zero_point", -2)
+        bf = _shifted(node, b, bz, "b", "b_zero_point", -1)
+        acc = _wrap32(_matmul_sum(node, af, bf))
+        if a.ndim == 1:  # the row axis NumPy removed
+            scales[0] = scales[0].reshape(())
+        if b.ndim == 1:
+            scales[1] = scales[1].reshape(())
+        return _requantize(acc, _multiplier(scales[0], scales[1], ys), yz, yz.dtype), None
+
+
+class _DynamicQuantize(_Op):
+    """DynamicQuantizeLinear of float32 x: the range [lo, hi] = [min(0, min x), max(0, max x)],
+    y_scale = (hi − lo) / 255, y_zero_point = saturate(rint(0 − lo / y_scale)) in [0, 255],
+    y = saturate(rint(x / y_scale) + y_zero_point), uint8, all in float32, rounding half to
+    even. As onnxruntime: an x of zeros only (hi = lo = 0) gives y_scale 1, y_zero_point 0
+    and y 0 (the spec's formula divides 0 by 0; ONNX's reference evaluator gives y_scale
+    1/255); a range so small that y_scale underflows to 0 gives x / 0 = ±∞ (y 255 or 0) and
+    0/0 = NaN, which saturates to 255 in y_zero_point and to 0 in y. x must be finite.
+    ``output`` picks the node's output this module computes (0: y, 1: y_scale, 2:
+    y_zero_point); y_scale and y_zero_point are scalars.
+
+    No gradient, as QuantizeLinear (``_Quantize``): y is rounded, and y_scale is a scale
+    onnxruntime treats as a constant of the quantization."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], output: int) -> None:
+        super().__init__(node, operands)
+        self.output = output
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        x = np.asarray(x)
+        if x.dtype != np.float32:
+            raise refuse(node, f"input 'x': expected float32 values, got {x.dtype}")
+        if x.size and not np.isfinite(x).all():
+            raise refuse(node, "input 'x': expected finite values, got NaN or infinity")
+        zero = np.float32(0)
+        lo = min(zero, x.min()) if x.size else zero
+        hi = max(zero, x.max()) if x.size else zero
+        if lo == hi:  # x all zeros: onnxruntime's scale 1 (the spec's formula gives 0 / 0)
+            outputs = (
+                np.zeros(x.shape, np.uint8),
+                np.asarray(np.float32(1)),
+                np.zeros((), np.uint8),
+            )
+            return outputs[self.output], None
+        with np.errstate(all="ignore"):  # a range below float32's least step: scale 0
+            scale = np.float32((hi - lo) / np.float32(255))
+            if self.output == 1:
+                return np.asarray(scale), None
+            z = zero - lo / scale
+            zp = np.float32(255) if np.isnan(z) else np.float32(np.clip(np.rint(z), 0, 255))
+            if self.output == 2:
+                return np.asarray(zp).astype(np.uint8), None
+            q = np.rint(x / scale) + zp
+        return np.where(np.isnan(q), 0, np.clip(q, 0, 255)).astype(np.uint8), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        raise RuntimeError(
+            f"{FUNC}: node {self.onnx_node.name!r} (DynamicQuantizeLinear): backward: its "
+            "outputs are x rounded to uint8 and the quantization's scale and zero point, "
+            "piecewise constant or constants of the quantization, so no gradient reaches x; "
+            "train the float model (the file before quantization) instead"
+        )
+
+    def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
+        """Nothing to do: reached only when x is a graph input, and no parameter lies
+        before the node (as QuantizeLinear's)."""
+
+    def extra_repr(self) -> str:
+        """The op type and which output."""
+        which = ("y", "y_scale", "y_zero_point")[self.output]
+        return f"onnx_op={self.onnx_op!r}, {which}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters
+
+
+def _spatial(node: Node, info: dict[str, Any], x: Operand, w: Operand, attrs: Attrs) -> int:
+    """The number of spatial axes: from w's rank or x's where known at load time, else from
+    the kernel_shape, strides, dilations or pads attribute."""
+    for operand in (w, x):
+        rank = _rank(info, operand)
+        if rank is not None:
+            if rank < 3:
+                raise refuse(
+                    node, f"inputs 'x', 'w': expected rank 3 or more (N, C, *sizes), got {rank}"
+                )
+            return rank - 2
+    for name, per in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("pads", 2)):
+        if attrs.has(name):
+            return len(attrs.ints(name, []) or []) // per
+    raise refuse(node, "inputs 'x', 'w': the number of spatial axes is not known at load time")
+
+
+def _conv_geometry(
+    node: Node, attrs: Attrs, info: dict[str, Any], x: Operand, w: Operand
+) -> tuple[dict[str, Any], int]:
+    """Conv's attributes read by the Conv converter's ``_geometry``, any spatial rank, and
+    the group count."""
+    n = _spatial(node, info, x, w, attrs)
+    if n not in (1, 2, 3):
+        raise refuse(node, f"inputs 'x', 'w': 1, 2 or 3 spatial axes are supported, got {n}")
+    geo = _geometry(node, attrs, n)
+    group = int(attrs.get("group", 1))
+    if group < 1:
+        raise refuse(node, f"attribute 'group': expected a value >= 1, got {group}")
+    _check_kernel_shape(node, geo, _shape(info, w))
+    return geo, group
+
+
+def _name(code: int) -> str:
+    """The NumPy name of ONNX element type ``code`` (uint8, int32, …), as the run-time
+    checks name types; the ONNX name for a type NumPy lacks."""
+    dtype = _QUANTIZED.get(code, _CAST_TYPES.get(code))
+    return np.dtype(dtype).name if dtype is not None else _type_name(code)
+
+
+def _constants(
+    node: Node,
+    info: dict[str, Any],
+    ins: Sequence[Operand],
+    names: Sequence[str],
+    pairs: Sequence[tuple[int, int]] = (),
+) -> list[Operand]:
+    """The operands with every constant plain (a buffer or constant, never trained), after
+    the checks that need no run-time value: a constant scale (an input named ``*_scale``)
+    finite and positive, a zero point of its value's element type where both are known
+    (``pairs``: (value, zero point) positions)."""
+    for name, operand in zip(names, ins):
+        if name.endswith("_scale") and isinstance(operand, Const):
+            v = np.asarray(operand.value)
+            if v.dtype not in (np.float32, np.float64):
+                raise refuse(node, f"input {name!r}: expected float32 values, got {v.dtype}")
+            _positive(node, name, v)
+    for i, j in pairs:
+        value, zero = _element_type(info, ins[i]), _element_type(info, ins[j])
+        if value and value not in (2, 3):
+            raise refuse(
+                node, f"input {names[i]!r}: expected uint8 or int8 values, got {_name(value)}"
+            )
+        if ins[j] is not None and value and zero and value != zero:
+            raise refuse(
+                node,
+                f"input {names[j]!r}: expected {names[i]}'s type {_name(value)}, got {_name(zero)}",
+            )
+    return [_plain(o) for o in ins]
+
+
+def qlinear_conv(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """QLinearConv (``_QLinearConv``)."""
+    geo, group = _conv_geometry(node, attrs, info, ins[0], ins[3])
+    operands = _constants(node, info, ins, _QLinearConv.roles, [(0, 2), (3, 5)])
+    return _generic(_QLinearConv(node, operands, geo, group), operands)
+
+
+def conv_integer(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """ConvInteger (``_ConvInteger``)."""
+    geo, group = _conv_geometry(node, attrs, info, ins[0], ins[1])
+    operands = _constants(node, info, ins, _ConvInteger.roles, [(0, 2), (1, 3)])
+    return _generic(_ConvInteger(node, operands, geo, group), operands)
+
+
+def qlinear_matmul(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """QLinearMatMul (``_QLinearMatMul``)."""
+    operands = _constants(node, info, ins, _QLinearMatMul.roles, [(0, 2), (3, 5)])
+    return _generic(_QLinearMatMul(node, operands), operands)
+
+
+def matmul_integer(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """MatMulInteger (``_MatMulInteger``)."""
+    operands = _constants(node, info, ins, _MatMulInteger.roles, [(0, 2), (1, 3)])
+    return _generic(_MatMulInteger(node, operands), operands)
+
+
+def dynamic_quantize(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """DynamicQuantizeLinear: y (``_DynamicQuantize``); its y_scale and y_zero_point, when
+    read, more ``_DynamicQuantize`` modules handed to the loader through ``info["more"]``."""
+    operands = [_plain(x) for x in ins]
+    outputs = info["all_outputs"]
+    more = []
+    for i in (1, 2):
+        if len(outputs) > i and outputs[i]:
+            more.append((outputs[i], _generic(_DynamicQuantize(node, operands, i), operands)))
+    if more:
+        info["more"] = more
+    return _generic(_DynamicQuantize(node, operands, 0), operands)
+
+
+__all__ = [
+    "conv_integer",
+    "dynamic_quantize",
+    "matmul_integer",
+    "qlinear_conv",
+    "qlinear_matmul",
+]
