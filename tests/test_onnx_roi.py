@@ -190,6 +190,11 @@ def test_loaded_max_roi_pool_gradient():
             (X, np.c_[INDEX + 1, ROIS]),
             r"input 'rois'.*batch indices.*\[0, 2\)",
         ),
+        (
+            {"pooled_shape": [2, 2]},
+            (X, np.c_[INDEX, ROIS].astype(np.float32)),
+            r"input 'rois': expected rois in the input's dtype float64, got float32",
+        ),
     ],
 )
 def test_max_roi_pool_bad_attributes_and_inputs_are_named(attrs, inputs, pattern):

@@ -163,6 +163,25 @@ def test_integer_einsum_is_the_exact_sum_wrapped_into_the_type(equation, shapes,
     assert not any(np.may_share_memory(got, a) for a in args)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64], ids=str)
+@pytest.mark.parametrize(
+    "a, b, below",
+    [
+        ([[2**26 + 1, 3]], [[2**26 - 1], [5]], True),  # bound 2·(2^52 − 1) = 2^53 − 2
+        ([[2**27 + 1]], [[2**26 + 1]], False),  # 2^53 + 2^27 + 2^26 + 1: odd, float64 rounds it
+    ],
+)
+def test_integer_einsum_is_exact_on_both_sides_of_float64s_integers(dtype, a, b, below):
+    """Products at 2^53, where float64 stops holding every integer: the bound
+    (terms · Π max|X_k| < 2^53) picks the float64 product only below it; the Python-integer
+    sum is the witness either way."""
+    a, b = np.array(a, dtype), np.array(b, dtype)
+    got = integer_einsum("ij,jk->ik", a, b)
+    exact = (a.astype(object) @ b.astype(object)).ravel().tolist()
+    assert got.dtype == dtype and got.ravel().tolist() == exact
+    assert (a.shape[1] * int(a.max()) * int(b.max()) < 2**53) == below  # the bound's side
+
+
 def test_integer_einsum_refuses_floats_and_mixed_types_naming_the_operand():
     a = np.arange(6).reshape(2, 3)
     with pytest.raises(TypeError, match=r"^integer_einsum: operands\[1\]: expected an integer "

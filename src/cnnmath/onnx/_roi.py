@@ -14,7 +14,9 @@ MaxRoiPool (opset 1): X (N, C, H, W), rois (K, 5) [batch_index, x1, y1, x2, y2] 
 Y (K, C, pooled_shape[0], pooled_shape[1]) = ``ops.roi_pool(X, rois, pooled_shape,
 spatial_scale)``: the max over each bin of the box rounded to whole pixels (0 for an empty
 bin), the rounding and bins of onnxruntime's MaxRoiPool and torchvision's roi_pool alike.
-Any float type runs (onnxruntime has float32 only). Gradient: each output's to its argmax
+NaN in X never wins a bin, as in torchvision; onnxruntime's running max restarts at a NaN,
+so where X holds NaN its bins depend on the order it reads them in, and may differ. Any float
+type runs (onnxruntime has float32 only). Gradient: each output's to its argmax
 (``ops.roi_pool_backward``); none for the rois.
 
 NonMaxSuppression (opsets 10, 11): boxes (B, N, 4), scores (B, C, N); for every batch b and
@@ -148,9 +150,9 @@ class _MaxRoiPool(_Op):
         try:
             y, argmax = ops.roi_pool(x, rois, **self.options)
         except (TypeError, ValueError) as e:
-            raise refuse(
-                self.onnx_node, str(e).replace("roi_pool: boxes", "input 'rois'")
-            ) from None
+            message = str(e).replace("roi_pool: boxes", "input 'rois'")
+            message = message.replace("roi_pool: expected boxes", "input 'rois': expected rois")
+            raise refuse(self.onnx_node, message) from None
         return y, (x.shape, rois, argmax)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:

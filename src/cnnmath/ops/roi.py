@@ -104,7 +104,7 @@ def _rois(boxes: Any, N: int, dtype: np.dtype, func: str) -> tuple[np.ndarray, n
         k = int(np.argmax(bad))
         raise ValueError(
             f"{func}: boxes: expected batch indices, integers in [0, N) = [0, {N}), got "
-            f"{batch[k]!r} in row {k}"
+            f"{float(batch[k])!r} in row {k}"
         )
     return batch.astype(np.int64), rois[:, 1:]
 

@@ -1,5 +1,7 @@
 """Regions of interest: RoIAlign as RoiAlign of the boxes split into rois and batch indices;
-RoIPool as MaxRoiPool of the boxes as they are."""
+RoIPool as MaxRoiPool of the boxes as they are. ONNX holds ``spatial_scale`` as a float32
+attribute: a scale float32 does not hold (0.7; not 1/16, 0.5) is rounded to it, which moves
+a float64 graph's box edges where they fall within a rounding of a bin's edge."""
 
 from __future__ import annotations
 
