@@ -37,6 +37,7 @@ from ._helpers import _axis, _guard, folding
 from ._module import _Op
 from ._node import Const, Node, Operand, Ref, Refusal, refuse
 from .activations import _ELEMENTARY, _activation, shrink
+from .arrays import center_crop_pad, cum_prod, eye_like, reverse_sequence, trilu
 from .blocks import col2im, space_depth
 from .conv import conv, conv_transpose, deform_conv
 from .dense import einsum, gemm, matmul
@@ -58,11 +59,13 @@ from .elementwise import (
     where,
 )
 from .indexing import gather_elements, scatter_nd_, top_k
+from .moments import mean_variance_normalization, rms_normalization
 from .norm import batch_norm, group_norm, instance_norm, layer_norm, lp_normalization, lrn
 from .pool import global_lp_pool, global_pool, lp_pool, max_unpool, pool
 from .quantize import dequantize, quantize
 from .reductions import _REDUCTIONS, arg_extremum, cum_sum, hardmax, loss, reduce, softmax
 from .resize import _nearest_source, affine_grid, grid_sample, resize
+from .selection import compress, gather_nd, non_zero, one_hot, scatter_elements
 from .shapes import (
     _ConstOutput,
     concat,
@@ -176,6 +179,18 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "ConstantOfShape": constant_of_shape,
     "Einsum": einsum,
     "ScatterND": scatter_nd_,
+    "ScatterElements": scatter_elements,
+    "GatherND": gather_nd,
+    "NonZero": non_zero,
+    "Compress": compress,
+    "OneHot": one_hot,
+    "Trilu": trilu,
+    "EyeLike": eye_like,
+    "CumProd": cum_prod,
+    "ReverseSequence": reverse_sequence,
+    "CenterCropPad": center_crop_pad,
+    "MeanVarianceNormalization": mean_variance_normalization,
+    "RMSNormalization": rms_normalization,
 }
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
