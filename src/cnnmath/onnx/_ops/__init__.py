@@ -38,6 +38,7 @@ from ._module import _Op
 from ._node import Const, Node, Operand, Ref, Refusal, refuse
 from .activations import _ELEMENTARY, _activation, shrink
 from .arrays import center_crop_pad, cum_prod, eye_like, reverse_sequence, trilu
+from .bitwise import bit_shift, bitwise
 from .blocks import col2im, space_depth
 from .conv import conv, conv_transpose, deform_conv
 from .dense import einsum, gemm, matmul
@@ -191,6 +192,8 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "CenterCropPad": center_crop_pad,
     "MeanVarianceNormalization": mean_variance_normalization,
     "RMSNormalization": rms_normalization,
+    **dict.fromkeys(("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"), bitwise),
+    "BitShift": bit_shift,
 }
 """op type -> converter. ``Constant`` is read by the loader itself."""
 

@@ -184,6 +184,9 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "CenterCropPad": ((18, "input_data shape", 2),),
     "MeanVarianceNormalization": ((9, "X", 1),),
     "RMSNormalization": ((23, "X scale", 2),),
+    **dict.fromkeys(("BitwiseAnd", "BitwiseOr", "BitwiseXor"), ((18, "A B", 2),)),
+    "BitwiseNot": ((18, "X", 1),),
+    "BitShift": ((11, "X Y", 2),),
 }
 #: The ops whose one input name stands for any number of inputs (at least one).
 VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean", "Einsum"})
