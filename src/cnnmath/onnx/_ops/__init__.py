@@ -24,6 +24,10 @@ their converters (``elementwise``, ``activations``, ``dense``, ``conv``, ``pool`
 ``signatures`` (each op's ONNX inputs, checked by ``check_inputs``). This module assembles the
 registry ``CONVERTERS`` and re-exports the names the loader, the exporter and the sibling
 modules (``_roi``, ``_unpool``, ``_outputs``) import from it.
+
+Later families, each a module of its own: ``selection`` (ScatterElements, GatherND, NonZero,
+Compress, OneHot), ``arrays`` (Trilu, EyeLike, CumProd, ReverseSequence, CenterCropPad),
+``moments`` (MeanVarianceNormalization, RMSNormalization) and ``bitwise``.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ class _MeanVarianceNormalization(_Op):
     def __init__(self, node: Node, operands: Sequence[Operand], axes: list[int]) -> None:
         super().__init__(node, operands)
         self.axes = axes
+        self._as_read: tuple[bytes, ...] | None = None
 
     def compute(self, x: Any) -> tuple[np.ndarray, Any]:
         x = np.asarray(x)
@@ -54,6 +55,22 @@ class _MeanVarianceNormalization(_Op):
         s = np.sum(g * xc, axis=axes, keepdims=True)
         spread = np.where(sigma > 0, s / (n * np.where(sigma > 0, sigma, 1) * d * d), 0)
         return [(g - np.mean(g, axis=axes, keepdims=True)) / d - xc * spread]
+
+    @property
+    def onnx_attributes(self) -> tuple[bytes, ...] | None:
+        """The node's attributes as read, ``axes`` written out where the file left it to its
+        default: ONNX's shape inference of MVN's function body fails without it, so a file
+        saved as read would not pass ``save``'s check."""
+        return self._as_read
+
+    @onnx_attributes.setter
+    def onnx_attributes(self, protos: tuple[bytes, ...] | None) -> None:
+        from onnx import AttributeProto, helper
+
+        names = [AttributeProto.FromString(p).name for p in protos or ()]
+        if protos is not None and "axes" not in names:
+            protos = (*protos, helper.make_attribute("axes", self.axes).SerializeToString())
+        self._as_read = protos
 
     def extra_repr(self) -> str:
         """The op type and axes."""
