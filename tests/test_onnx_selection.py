@@ -144,6 +144,8 @@ def test_scatter_elements_refuses_bad_input_naming_it(change, opset, message):
         ((2, 3, 4, 2), [[[1, 3]], [[-2, 0]]], 1),
         ((2, 3, 4), [[[1], [0], [3]], [[2], [2], [-1]]], 2),  # batch_dims 2
         ((2, 3), np.zeros((0, 2), np.int64), 0),  # no rows: empty
+        ((2, 3), [1, -1], 0),  # one row: a scalar
+        ((2, 3), [-2], 0),  # one row, a slice
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
@@ -301,6 +303,16 @@ def test_one_hot_gradient_of_its_values():
             "input 'depth': expected a whole number ≥ 1, got 2.5",
         ),
         (np.array([2, 3]), np.array([0.0, 1.0]), "input 'depth': expected one number"),
+        (
+            np.array(np.nan),
+            np.array([0.0, 1.0]),
+            "input 'depth': expected a whole number ≥ 1, got nan",
+        ),
+        (
+            np.array(-np.inf),
+            np.array([0.0, 1.0]),
+            "input 'depth': expected a whole number ≥ 1, got -inf",
+        ),
         (np.array(3), np.array([0.0, 1.0, 2.0]), r"input 'values': expected shape \(2,\)"),
         (np.array(1 << 40), np.array([0.0, 1.0]), "input 'depth' .*more than this machine"),
     ],

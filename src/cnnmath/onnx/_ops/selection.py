@@ -307,7 +307,7 @@ class _OneHot(_Op):
                 f"{depth.dtype} of shape {depth.shape}",
             )
         d = depth.reshape(()).item()
-        if d != int(d) or int(d) < 1:
+        if not np.isfinite(d) or d != int(d) or int(d) < 1:
             raise refuse(node, f"input 'depth': expected a whole number ≥ 1, got {d}")
         d = int(d)
         if indices.dtype == np.bool_ or np.any(indices != np.trunc(indices)):
