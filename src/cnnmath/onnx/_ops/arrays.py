@@ -248,6 +248,7 @@ class _CenterCropPad(_Op):
 
 
 def trilu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Trilu: ``_Trilu``, the upper (``upper`` = 1) or lower triangle above diagonal k."""
     upper = _int_attr(node, attrs, "upper", 1)
     if upper not in (0, 1):
         raise refuse(node, f"attribute 'upper': expected 0 or 1, got {upper}")
@@ -256,6 +257,8 @@ def trilu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
 
 
 def eye_like(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """EyeLike: ``_EyeLike`` of diagonal ``k``, in ``dtype`` (a type cnnmath holds) or the
+    input's."""
     k = _int_attr(node, attrs, "k", 0)
     dtype = None
     if attrs.has("dtype"):
@@ -272,12 +275,14 @@ def eye_like(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any])
 
 
 def cum_prod(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """CumProd: ``_CumProd`` with its ``exclusive`` and ``reverse`` flags."""
     exclusive, reverse = bool(attrs.get("exclusive", 0)), bool(attrs.get("reverse", 0))
     operands = [ins[0], _plain(ins[1])]
     return _generic(_CumProd(node, operands, exclusive, reverse), operands)
 
 
 def reverse_sequence(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """ReverseSequence: ``_ReverseSequence``; ``time_axis`` and ``batch_axis`` are 0 and 1."""
     t = _int_attr(node, attrs, "time_axis", 0)
     b = _int_attr(node, attrs, "batch_axis", 1)
     if {t, b} != {0, 1}:
@@ -290,6 +295,7 @@ def reverse_sequence(node: Node, attrs: Attrs, ins: list[Operand], info: dict[st
 
 
 def center_crop_pad(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """CenterCropPad: ``_CenterCropPad`` over ``axes`` (default: every axis)."""
     axes = attrs.ints("axes", None)
     rank = _rank(info, ins[0])
     if axes is not None and rank is not None:

@@ -100,11 +100,13 @@ class _BitShift(_Op):
 
 
 def bitwise(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """BitwiseAnd, BitwiseOr, BitwiseXor, BitwiseNot: ``_Bitwise``."""
     operands = [_plain(o) for o in ins]
     return _generic(_Bitwise(node, operands), operands)
 
 
 def bit_shift(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """BitShift: ``_BitShift`` to the ``direction`` given, signed integers from opset 28."""
     direction = attrs.get("direction")
     if direction not in ("LEFT", "RIGHT"):
         raise refuse(node, f"attribute 'direction': expected 'LEFT' or 'RIGHT', got {direction!r}")

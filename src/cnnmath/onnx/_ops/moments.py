@@ -125,6 +125,8 @@ class _RMSNormalization(_Op):
 def mean_variance_normalization(
     node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]
 ) -> Built:
+    """MeanVarianceNormalization: ``_MeanVarianceNormalization`` over ``axes`` (default
+    0, 2, 3), distinct."""
     axes = attrs.ints("axes", [0, 2, 3])
     assert axes is not None
     rank = _rank(info, ins[0])
@@ -136,6 +138,8 @@ def mean_variance_normalization(
 
 
 def rms_normalization(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """RMSNormalization: ``_RMSNormalization`` over the axes from ``axis`` on, with ε > 0;
+    ``stash_type`` 1 or 11 (cnnmath computes in X's type)."""
     axis = int(attrs.get("axis", -1))
     eps = _epsilon(node, attrs)
     stash = attrs.get("stash_type", 1)

@@ -340,6 +340,8 @@ class _OneHot(_Op):
 
 
 def scatter_elements(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """ScatterElements: ``_ScatterElements``; a reduction refused by name before the opset
+    that defines it (add, mul: 16; max, min: 18)."""
     reduction = attrs.get("reduction", "none")
     if reduction not in _COMBINE:
         raise refuse(
@@ -360,6 +362,7 @@ def scatter_elements(node: Node, attrs: Attrs, ins: list[Operand], info: dict[st
 
 
 def gather_nd(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """GatherND: ``_GatherND`` with ``batch_dims`` (≥ 0; checked against the ranks at run time)."""
     batch_dims = _int_attr(node, attrs, "batch_dims", 0)
     if batch_dims < 0:
         raise refuse(node, f"attribute 'batch_dims': expected a value ≥ 0, got {batch_dims}")
@@ -368,11 +371,13 @@ def gather_nd(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]
 
 
 def non_zero(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """NonZero: ``_NonZero``, an int64 (rank, count) array of positions."""
     operands = [_plain(ins[0])]
     return _generic(_NonZero(node, operands), operands)
 
 
 def compress(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """Compress: ``_Compress`` along ``axis``, or over the flattened input without one."""
     axis = int(attrs.get("axis")) if attrs.has("axis") else None
     rank = _rank(info, ins[0])
     if axis is not None and rank:
@@ -382,6 +387,7 @@ def compress(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any])
 
 
 def one_hot(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """OneHot: ``_OneHot``; ``axis`` in [−r − 1, r] for indices of rank r."""
     axis = int(attrs.get("axis", -1))
     rank = _rank(info, ins[0])
     if rank is not None:
