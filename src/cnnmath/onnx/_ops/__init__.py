@@ -24,6 +24,10 @@ their converters (``elementwise``, ``activations``, ``dense``, ``conv``, ``pool`
 ``signatures`` (each op's ONNX inputs, checked by ``check_inputs``). This module assembles the
 registry ``CONVERTERS`` and re-exports the names the loader, the exporter and the sibling
 modules (``_roi``, ``_unpool``, ``_outputs``) import from it.
+
+Later families, each a module of its own: ``selection`` (ScatterElements, GatherND, NonZero,
+Compress, OneHot), ``arrays`` (Trilu, EyeLike, CumProd, ReverseSequence, CenterCropPad),
+``moments`` (MeanVarianceNormalization, RMSNormalization) and ``bitwise``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from ._helpers import _axis, _guard, folding
 from ._module import _Op
 from ._node import Const, Node, Operand, Ref, Refusal, refuse
 from .activations import _ELEMENTARY, _activation, shrink
+from .arrays import center_crop_pad, cum_prod, eye_like, reverse_sequence, trilu
+from .bitwise import bit_shift, bitwise
 from .blocks import col2im, space_depth
 from .conv import conv, conv_transpose, deform_conv
 from .dense import einsum, gemm, matmul
@@ -58,12 +64,14 @@ from .elementwise import (
     where,
 )
 from .indexing import gather_elements, scatter_nd_, top_k
+from .moments import mean_variance_normalization, rms_normalization
 from .norm import batch_norm, group_norm, instance_norm, layer_norm, lp_normalization, lrn
 from .pool import global_lp_pool, global_pool, lp_pool, max_unpool, pool
 from .qlinear import conv_integer, dynamic_quantize, matmul_integer, qlinear_conv, qlinear_matmul
 from .quantize import dequantize, quantize
 from .reductions import _REDUCTIONS, arg_extremum, cum_sum, hardmax, loss, reduce, softmax
 from .resize import _nearest_source, affine_grid, grid_sample, resize
+from .selection import compress, gather_nd, non_zero, one_hot, scatter_elements
 from .shapes import (
     _ConstOutput,
     concat,
@@ -182,6 +190,20 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "ConvInteger": conv_integer,
     "MatMulInteger": matmul_integer,
     "DynamicQuantizeLinear": dynamic_quantize,
+    "ScatterElements": scatter_elements,
+    "GatherND": gather_nd,
+    "NonZero": non_zero,
+    "Compress": compress,
+    "OneHot": one_hot,
+    "Trilu": trilu,
+    "EyeLike": eye_like,
+    "CumProd": cum_prod,
+    "ReverseSequence": reverse_sequence,
+    "CenterCropPad": center_crop_pad,
+    "MeanVarianceNormalization": mean_variance_normalization,
+    "RMSNormalization": rms_normalization,
+    **dict.fromkeys(("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"), bitwise),
+    "BitShift": bit_shift,
 }
 """op type -> converter. ``Constant`` is read by the loader itself."""
 

@@ -181,6 +181,21 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Split": ((1, "input split", 1), (2, "input", 1), (13, "input split", 1)),
     "Resize": ((1, "X roi scales sizes", 3), (13, "X roi scales sizes", 1)),
     "Constant": ((1, "", 0),),
+    "ScatterElements": ((11, "data indices updates", 3),),
+    "GatherND": ((11, "data indices", 2),),
+    "NonZero": ((9, "X", 1),),
+    "Compress": ((9, "input condition", 2),),
+    "OneHot": ((9, "indices depth values", 3),),
+    "Trilu": ((14, "input k", 1),),
+    "EyeLike": ((9, "input", 1),),
+    "CumProd": ((26, "x axis", 2),),
+    "ReverseSequence": ((10, "input sequence_lens", 2),),
+    "CenterCropPad": ((18, "input_data shape", 2),),
+    "MeanVarianceNormalization": ((9, "X", 1),),
+    "RMSNormalization": ((23, "X scale", 2),),
+    **dict.fromkeys(("BitwiseAnd", "BitwiseOr", "BitwiseXor"), ((18, "A B", 2),)),
+    "BitwiseNot": ((18, "X", 1),),
+    "BitShift": ((11, "X Y", 2),),
 }
 #: The ops whose one input name stands for any number of inputs (at least one).
 VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean", "Einsum"})
