@@ -413,9 +413,8 @@ def roi_align_backward(
             f"{func}: grad_output: expected shape (K, C, P_h, P_w) = {(K, C, P_h, P_w)}, got "
             f"{grad_output.shape}"
         )
-    g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1), dtype=np.float64)
     grad = np.zeros((N, H, W, C))
-    finite = bool(np.isfinite(g).all())
+    finite = bool(np.isfinite(grad_output).all())
     # the windows and their flat indices are written into buffers kept from block to block:
     # fresh ones would be paged in again for every block wherever the allocator hands big
     # blocks back to the system (glibc with a low MALLOC_TRIM_THRESHOLD_: 3× the time)
@@ -425,12 +424,9 @@ def roi_align_backward(
     ):
         k, L_h, L_w = len(index), rows.shape[1], cols.shape[1]
         Bt = (B / count[:, None, None]).transpose(0, 2, 1)
-        g_k = np.take(
-            g,
-            index,
-            axis=0,
-            out=buffers.get("g", k * P_h * P_w * C, np.float64).reshape(k, P_h, P_w, C),
-        )
+        # the block's ∂ℓ/∂Y channels-last in float64 (k, P_h, P_w, C)
+        g_k = buffers.get("g", k * P_h * P_w * C, np.float64).reshape(k, P_h, P_w, C)
+        np.copyto(g_k, grad_output[index].transpose(0, 2, 3, 1))
         U = buffers.get("U", k * P_h * L_w * C, np.float64).reshape(k, P_h, L_w, C)
         np.matmul(Bt[:, None], g_k, out=U)
         window = buffers.get("window", k * L_h * L_w * C, np.float64).reshape(k, L_h, L_w * C)
@@ -439,7 +435,11 @@ def roi_align_backward(
             own = own_h[:, :, None] & np.repeat(own_w, C, axis=1)[:, None, :]
             np.copyto(window, 0.0, where=~own)
         _scatter_add(grad, batch[index], rows, cols, window, buffers)
-    return np.ascontiguousarray(grad.transpose(0, 3, 1, 2), dtype=grad_output.dtype)
+    del buffers
+    # rounded before the transpose (half the bytes to move for float32), the float64 sums
+    # freed before the transposed copy is made
+    grad = grad.astype(grad_output.dtype, copy=False)
+    return np.ascontiguousarray(grad.transpose(0, 3, 1, 2))
 
 
 class _Buffers:
