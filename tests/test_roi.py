@@ -285,6 +285,30 @@ def test_roi_ops_in_small_blocks_match_reference(monkeypatch, budget):
         )
 
 
+def test_roi_pool_tiny_boxes_stay_within_the_block_budget():
+    """2000 boxes of one pixel each: a block of all of them read only k·1·P_w·C pixels but
+    made its last steps' (k, P_h, P_w, C) index arrays for all 2000 at once (57 MiB beside an
+    18 MiB output); counted in the budget, the blocks are cut and take ~16 MiB. The first
+    boxes' results are the reference's."""
+    import tracemalloc
+
+    r = np.random.default_rng(0)
+    x = r.standard_normal((1, 16, 40, 40)).astype(np.float32)
+    K = 2000
+    x1, y1 = r.uniform(0, 38, K), r.uniform(0, 38, K)
+    boxes = np.c_[np.zeros(K), x1, y1, x1 + 0.4, y1 + 0.4].astype(np.float32)
+    tracemalloc.start()
+    try:
+        y, argmax = roi_pool(x, boxes, 7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak - y.nbytes - argmax.nbytes < 32 * 2**20, peak
+    y_r, argmax_r = reference.roi_pool(x, boxes[:20], 7)
+    np.testing.assert_array_equal(y[:20], y_r)
+    np.testing.assert_array_equal(argmax[:20], argmax_r)
+
+
 def test_roi_pool_rounding_half_away_and_empty_bins():
     x = np.arange(20.0).reshape(1, 1, 4, 5)
     # 0.5 rounds to 1, −0.5 to −1 (C's round), so the box starts at column 1 / row −1

@@ -141,19 +141,21 @@ def _blocks(K: int, per_box: int) -> list[slice]:
     return [slice(a, min(a + step, K)) for a in range(0, K, step)] or [slice(0, 0)]
 
 
-def _size_blocks(L_a: np.ndarray, L_b: np.ndarray, per_box: int) -> list[np.ndarray]:
+def _size_blocks(
+    L_a: np.ndarray, L_b: np.ndarray, per_box: int, fixed: int = 0
+) -> list[np.ndarray]:
     """The boxes (indices) in blocks of similar extents L_a, L_b (K,), to be padded to the
     block's largest: one size class per half-octave of L_a (padding under √2 on that axis),
-    sorted by L_b within it and cut where the padded elements, L_a's class maximum · L_b ·
-    per_box a box, pass each multiple of ``_BLOCK_ELEMENTS``. A handful of blocks for a
-    detection head's boxes."""
+    sorted by L_b within it and cut where the elements, max(L_a's class maximum · L_b ·
+    per_box, ``fixed``) a box, pass each multiple of ``_BLOCK_ELEMENTS``. A handful of
+    blocks for a detection head's boxes."""
     a, b = np.maximum(L_a, 1), np.maximum(L_b, 1)
     size_class = np.floor(2 * np.log2(a)).astype(np.int64)
     order = np.lexsort((b, size_class))
     size_class = size_class[order]
     a_max = np.maximum.reduceat(a[order], np.flatnonzero(np.diff(size_class, prepend=-1)))
     padded = a_max[np.cumsum(np.diff(size_class, prepend=size_class[:1]) != 0)] * b[order]
-    budget = np.cumsum(padded * per_box) // _BLOCK_ELEMENTS
+    budget = np.cumsum(np.maximum(padded * per_box, fixed)) // _BLOCK_ELEMENTS
     cut = (np.diff(size_class) != 0) | (np.diff(budget) != 0)
     edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(order)]
     return [order[lo:hi] for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
@@ -592,7 +594,9 @@ def roi_pool(
     L_w = np.maximum(we - ws, 0).max(axis=1, initial=0)
     L_h = np.maximum(he - hs, 0).max(axis=1, initial=0)
     offset = np.int16 if max(H, W) < 2**15 else np.int32  # an offset inside a bin, < H or W
-    for index in _size_blocks(L_r, L_w, P_w * C):
+    # a block's scans take (k, L_r, P_w, C) arrays, its last steps about eight (k, P_h, P_w, C)
+    # ones of int64 indices: tiny boxes (L_r·L_w under 8·P_h) are counted by the latter
+    for index in _size_blocks(L_r, L_w, P_w * C, 8 * P_h * P_w * C):
         k, n = len(index), batch[index, None, None]
         L = max(int(L_r[index].max()), 1)
         rows = np.minimum(r0[index, None] + np.arange(L), H - 1)[:, :, None]
