@@ -186,7 +186,7 @@ def _window(first: np.ndarray, length: np.ndarray, n: int) -> tuple[np.ndarray, 
     """Starts (k,) of windows of one length L = max(length) ≤ n inside [0, n), each
     covering its box's [first, first + length)."""
     L = max(int(length.max(initial=0)), 1)
-    return np.clip(first, 0, n - L), L
+    return np.minimum(np.maximum(first, 0), n - L), L  # np.clip's wrapper costs 10 µs a call
 
 
 # --------------------------------------------------------------------------- roi_align
@@ -225,8 +225,8 @@ def _axis_weights(
     rows = (np.arange(K)[:, None, None] * P + np.arange(P)[None, :, None]) * L
     rows = np.broadcast_to(rows, u.shape)
     if window is not None:  # a pixel outside the window has weight 0: clipped in, adds 0
-        low = np.clip(low - first[:, None, None], 0, L - 1)
-        high = np.clip(high - first[:, None, None], 0, L - 1)
+        low = np.minimum(np.maximum(low - first[:, None, None], 0), L - 1)
+        high = np.minimum(np.maximum(high - first[:, None, None], 0), L - 1)
     weights = np.concatenate([((1 - frac) * used).ravel(), (frac * used).ravel()])
     index = np.concatenate([(rows + low).ravel(), (rows + high).ravel()])
     return np.bincount(index, weights, minlength=K * P * L).reshape(K, P, L)
