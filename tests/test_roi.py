@@ -174,6 +174,47 @@ def test_roi_align_non_finite_values_stay_in_their_boxes(dtype):
     assert not np.isnan(grad[0, 0, :, 5]).any()
 
 
+@pytest.mark.parametrize("C", [1, 2, 5, 6])
+@pytest.mark.parametrize("budget", [None, 500])
+def test_roi_align_backward_overlapping_windows_match_reference(monkeypatch, C, budget):
+    """Many boxes of one image over the same pixels (their windows overlap within a block and
+    across blocks): every contribution is added. Even C takes the scatter's paired (complex128)
+    path, odd C the plain one; a small budget cuts the classes into many blocks that reuse
+    the scatter's buffers at different sizes. A NaN and an inf gradient stay in their own
+    boxes' windows: the non-finite pixels are those of the two boxes alone (the separable
+    product spreads them, inf·0, over their box's rows and columns, where the reference
+    has finite values), and the reference's values everywhere else."""
+    from cnnmath.ops import roi
+
+    if budget is not None:
+        monkeypatch.setattr(roi, "_BLOCK_ELEMENTS", budget)
+    r = np.random.default_rng(C)
+    x = r.standard_normal((2, C, 13, 17))
+    K = 60
+    w, h = r.uniform(0.5, 14, K), r.uniform(0.5, 11, K)
+    x1, y1 = r.uniform(-2, 12, K), r.uniform(-2, 9, K)
+    boxes = np.c_[r.integers(0, 2, K) * (np.arange(K) % 4 == 0), x1, y1, x1 + w, y1 + h]
+    for kw in (
+        dict(output_size=(3, 4), spatial_scale=1.0, sampling_ratio=2, aligned=True),
+        dict(output_size=(2, 2), spatial_scale=0.75, sampling_ratio=-1, aligned=False),
+    ):
+        g = r.standard_normal((K, C, *kw["output_size"]))
+        expected = reference.roi_align_backward(g, x.shape, boxes, **kw)
+        grad = roi_align_backward(g, x.shape, boxes, **kw)
+        np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-12)
+        g[5, -1, 0, 1], g[9, 0, 1, 0] = np.nan, np.inf
+        with np.errstate(invalid="ignore"):
+            grad = roi_align_backward(g, x.shape, boxes, **kw)
+            alone = roi_align_backward(g[[5, 9]], x.shape, boxes[[5, 9]], **kw)
+        np.testing.assert_array_equal(np.isnan(grad), np.isnan(alone))
+        np.testing.assert_array_equal(np.isinf(grad), np.isinf(alone))
+        assert np.isnan(grad).any() and np.isinf(grad).any()
+        finite = np.isfinite(grad)
+        g[5, -1, 0, 1] = g[9, 0, 1, 0] = 0.0
+        expected = reference.roi_align_backward(g, x.shape, boxes, **kw)
+        np.testing.assert_allclose(grad[finite], expected[finite], rtol=1e-12, atol=1e-12)
+
+
 def test_roi_outputs_are_c_contiguous():
     boxes = INSIDE[:4]
     y = roi_align(X, boxes, (2, 3), 0.25)
@@ -242,6 +283,30 @@ def test_roi_ops_in_small_blocks_match_reference(monkeypatch, budget):
             reference.roi_align_backward(y, X.shape, boxes, output_size, scale, 2, True),
             atol=1e-12,
         )
+
+
+def test_roi_pool_tiny_boxes_stay_within_the_block_budget():
+    """2000 boxes of one pixel each: a block of all of them read only k·1·P_w·C pixels but
+    made its last steps' (k, P_h, P_w, C) index arrays for all 2000 at once (57 MiB beside an
+    18 MiB output); counted in the budget, the blocks are cut and take ~16 MiB. The first
+    boxes' results are the reference's."""
+    import tracemalloc
+
+    r = np.random.default_rng(0)
+    x = r.standard_normal((1, 16, 40, 40)).astype(np.float32)
+    K = 2000
+    x1, y1 = r.uniform(0, 38, K), r.uniform(0, 38, K)
+    boxes = np.c_[np.zeros(K), x1, y1, x1 + 0.4, y1 + 0.4].astype(np.float32)
+    tracemalloc.start()
+    try:
+        y, argmax = roi_pool(x, boxes, 7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak - y.nbytes - argmax.nbytes < 32 * 2**20, peak
+    y_r, argmax_r = reference.roi_pool(x, boxes[:20], 7)
+    np.testing.assert_array_equal(y[:20], y_r)
+    np.testing.assert_array_equal(argmax[:20], argmax_r)
 
 
 def test_roi_pool_rounding_half_away_and_empty_bins():

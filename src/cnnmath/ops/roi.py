@@ -141,19 +141,21 @@ def _blocks(K: int, per_box: int) -> list[slice]:
     return [slice(a, min(a + step, K)) for a in range(0, K, step)] or [slice(0, 0)]
 
 
-def _size_blocks(L_a: np.ndarray, L_b: np.ndarray, per_box: int) -> list[np.ndarray]:
+def _size_blocks(
+    L_a: np.ndarray, L_b: np.ndarray, per_box: int, fixed: int = 0
+) -> list[np.ndarray]:
     """The boxes (indices) in blocks of similar extents L_a, L_b (K,), to be padded to the
     block's largest: one size class per half-octave of L_a (padding under √2 on that axis),
-    sorted by L_b within it and cut where the padded elements, L_a's class maximum · L_b ·
-    per_box a box, pass each multiple of ``_BLOCK_ELEMENTS``. A handful of blocks for a
-    detection head's boxes."""
+    sorted by L_b within it and cut where the elements, max(L_a's class maximum · L_b ·
+    per_box, ``fixed``) a box, pass each multiple of ``_BLOCK_ELEMENTS``. A handful of
+    blocks for a detection head's boxes."""
     a, b = np.maximum(L_a, 1), np.maximum(L_b, 1)
     size_class = np.floor(2 * np.log2(a)).astype(np.int64)
     order = np.lexsort((b, size_class))
     size_class = size_class[order]
     a_max = np.maximum.reduceat(a[order], np.flatnonzero(np.diff(size_class, prepend=-1)))
     padded = a_max[np.cumsum(np.diff(size_class, prepend=size_class[:1]) != 0)] * b[order]
-    budget = np.cumsum(padded * per_box) // _BLOCK_ELEMENTS
+    budget = np.cumsum(np.maximum(padded * per_box, fixed)) // _BLOCK_ELEMENTS
     cut = (np.diff(size_class) != 0) | (np.diff(budget) != 0)
     edges = [0, *(np.flatnonzero(cut) + 1).tolist(), len(order)]
     return [order[lo:hi] for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
@@ -180,13 +182,6 @@ def _class_blocks(L_a: np.ndarray, L_b: np.ndarray, cost: Any) -> list[np.ndarra
     ]
 
 
-def _window(first: np.ndarray, length: np.ndarray, n: int) -> tuple[np.ndarray, int]:
-    """Starts (k,) of windows of one length L = max(length) ≤ n inside [0, n), each
-    covering its box's [first, first + length)."""
-    L = max(int(length.max(initial=0)), 1)
-    return np.clip(first, 0, n - L), L
-
-
 # --------------------------------------------------------------------------- roi_align
 def _axis_weights(
     start: np.ndarray,
@@ -194,17 +189,22 @@ def _axis_weights(
     P: int,
     G: np.ndarray,
     n: int,
-    window: tuple[np.ndarray, int] | None = None,
+    window: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(K, P, n): the sum over the G_k samples of each output bin of their bilinear weights
     on the n pixels of one axis (0 for a sample outside [−1, n]); torchvision's rules. With
-    ``window`` (first (K,), L): (K, P, L), only pixels first_k .. first_k + L − 1, which must
-    hold every pixel box k's samples weigh (the others weigh 0)."""
+    ``window`` (first (K,), L (K,)): only pixels first_k .. first_k + L_k − 1, which must
+    hold every pixel box k's samples weigh (the others weigh 0), flat: box k's (P, L_k)
+    after those of boxes 0 .. k − 1."""
     K = len(start)
-    first, L = window if window is not None else (np.zeros(K, dtype=np.int64), n)
+    if window is None:
+        first, L = np.zeros(K, dtype=np.int64), np.full(K, n, dtype=np.int64)
+    else:
+        first, L = window
     G_max = int(max(G.max(initial=0), 0))
+    total = int(P * L.sum())
     if K == 0 or G_max == 0:
-        return np.zeros((K, P, L))
+        return np.zeros((K, P, n)) if window is None else np.zeros(total)
     a = np.arange(G_max)
     bin_size = size / P
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -220,28 +220,28 @@ def _axis_weights(
     low = np.where(at_edge, n - 1, low)
     high = np.where(at_edge, n - 1, low + 1)
     frac = np.where(at_edge, 0.0, u - low)
-    rows = (np.arange(K)[:, None, None] * P + np.arange(P)[None, :, None]) * L
+    offset = np.cumsum(P * L) - P * L  # where box k's (P, L_k) starts
+    rows = offset[:, None, None] + np.arange(P)[None, :, None] * L[:, None, None]
     rows = np.broadcast_to(rows, u.shape)
     if window is not None:  # a pixel outside the window has weight 0: clipped in, adds 0
-        low = np.clip(low - first[:, None, None], 0, L - 1)
-        high = np.clip(high - first[:, None, None], 0, L - 1)
+        last = L[:, None, None] - 1
+        low = np.minimum(np.maximum(low - first[:, None, None], 0), last)
+        high = np.minimum(np.maximum(high - first[:, None, None], 0), last)
     weights = np.concatenate([((1 - frac) * used).ravel(), (frac * used).ravel()])
     index = np.concatenate([(rows + low).ravel(), (rows + high).ravel()])
-    return np.bincount(index, weights, minlength=K * P * L).reshape(K, P, L)
+    flat = np.bincount(index, weights, minlength=total)
+    return flat.reshape(K, P, n) if window is None else flat
 
 
-def _align_matrices(
+def _grid(
     corners: np.ndarray,
-    shape: tuple[int, int],
     output_size: tuple[int, int],
     spatial_scale: float,
     sampling_ratio: int,
     aligned: bool,
-    windows: tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A (K, P_h, H), B (K, P_w, W) and count (K,) of RoIAlign; with ``windows`` (rows,
-    columns), A (K, P_h, L_h) and B (K, P_w, L_w) on them (``_axis_weights``)."""
-    H, W = shape
+) -> tuple[np.ndarray, ...]:
+    """RoIAlign's boxes on the feature map: y1, x1, h, w and the sampling grids G_h, G_w
+    (K,)."""
     P_h, P_w = output_size
     o = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = (corners[:, i] * spatial_scale - o for i in range(4))
@@ -254,6 +254,23 @@ def _align_matrices(
     else:
         G_h = np.ceil(h / P_h).astype(np.int64)
         G_w = np.ceil(w / P_w).astype(np.int64)
+    return y1, x1, h, w, G_h, G_w
+
+
+def _align_matrices(
+    corners: np.ndarray,
+    shape: tuple[int, int],
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+    windows: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A (K, P_h, H), B (K, P_w, W) and count (K,) of RoIAlign; with ``windows`` (rows,
+    columns: first (K,), length (K,) each), A and B on them, flat (``_axis_weights``)."""
+    H, W = shape
+    P_h, P_w = output_size
+    y1, x1, h, w, G_h, G_w = _grid(corners, output_size, spatial_scale, sampling_ratio, aligned)
     count = np.maximum(G_h * G_w, 1).astype(np.float64)
     rows, cols = windows if windows is not None else (None, None)
     A = _axis_weights(y1, h, P_h, G_h, H, rows)
@@ -316,23 +333,53 @@ def _align_blocks(
         # window and the backward's product (2·a·b·C), T or U (P_h·b·C), A and B
         return (2 * a + P_h) * b * C + P_h * a + P_w * b
 
-    for index in _class_blocks(L_h, L_w, cost):
-        r0, l_h = _window(first_h[index], L_h[index], H)
-        c0, l_w = _window(first_w[index], L_w[index], W)
-        A, B, count = _align_matrices(
+    blocks = _class_blocks(L_h, L_w, cost)
+    # the blocks' matrices are built for runs of consecutive blocks at once (a few calls,
+    # not two per block), each run's A, B and sampling temporaries within the budget
+    *_, G_h, G_w = _grid(corners, output_size, spatial_scale, sampling_ratio, aligned)
+    G_h, G_w = np.maximum(G_h, 0), np.maximum(G_w, 0)
+    extents = [(max(int(L_h[b].max()), 1), max(int(L_w[b].max()), 1)) for b in blocks]
+    runs: list[list[int]] = []
+    used = g_h = g_w = boxes = 0
+    for i, (b, (l_h, l_w)) in enumerate(zip(blocks, extents)):
+        g_h, g_w = max(g_h, int(G_h[b].max())), max(g_w, int(G_w[b].max()))
+        used += len(b) * (P_h * l_h + P_w * l_w)
+        boxes += len(b)
+        if runs and used + 16 * boxes * (P_h * g_h + P_w * g_w) <= _BLOCK_ELEMENTS:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+            used, boxes = len(b) * (P_h * l_h + P_w * l_w), len(b)
+            g_h, g_w = int(G_h[b].max()), int(G_w[b].max())
+    for run in runs:
+        index = np.concatenate([blocks[i] for i in run])
+        sizes = np.array([len(blocks[i]) for i in run])
+        len_h = np.repeat([extents[i][0] for i in run], sizes)
+        len_w = np.repeat([extents[i][1] for i in run], sizes)
+        r0 = np.minimum(np.maximum(first_h[index], 0), H - len_h)
+        c0 = np.minimum(np.maximum(first_w[index], 0), W - len_w)
+        A_run, B_run, count_run = _align_matrices(
             corners[index],
             (H, W),
             output_size,
             spatial_scale,
             sampling_ratio,
             aligned,
-            ((r0, l_h), (c0, l_w)),
+            ((r0, len_h), (c0, len_w)),
         )
-        rows = r0[:, None] + np.arange(l_h)
-        cols = c0[:, None] + np.arange(l_w)
-        own_h = (rows >= first_h[index, None]) & (rows < (first_h + L_h)[index, None])
-        own_w = (cols >= first_w[index, None]) & (cols < (first_w + L_w)[index, None])
-        yield index, rows, cols, A, B, count, own_h, own_w
+        a0 = b0 = k0 = 0
+        for i in run:
+            k, (lh, lw) = len(blocks[i]), extents[i]
+            box = slice(k0, k0 + k)
+            A = A_run[a0 : a0 + k * P_h * lh].reshape(k, P_h, lh)
+            B = B_run[b0 : b0 + k * P_w * lw].reshape(k, P_w, lw)
+            a0, b0, k0 = a0 + k * P_h * lh, b0 + k * P_w * lw, k0 + k
+            ids = index[box]
+            rows = r0[box, None] + np.arange(lh)
+            cols = c0[box, None] + np.arange(lw)
+            own_h = (rows >= first_h[ids, None]) & (rows < (first_h + L_h)[ids, None])
+            own_w = (cols >= first_w[ids, None]) & (cols < (first_w + L_w)[ids, None])
+            yield ids, rows, cols, A, B, count_run[box], own_h, own_w
 
 
 def roi_align(
@@ -413,34 +460,74 @@ def roi_align_backward(
             f"{func}: grad_output: expected shape (K, C, P_h, P_w) = {(K, C, P_h, P_w)}, got "
             f"{grad_output.shape}"
         )
-    g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1), dtype=np.float64)
     grad = np.zeros((N, H, W, C))
-    finite = bool(np.isfinite(g).all())
+    finite = bool(np.isfinite(grad_output).all())
+    # the windows and their flat indices are written into buffers kept from block to block:
+    # fresh ones would be paged in again for every block wherever the allocator hands big
+    # blocks back to the system (glibc with a low MALLOC_TRIM_THRESHOLD_: 3× the time)
+    buffers = _Buffers()
     for index, rows, cols, A, B, count, own_h, own_w in _align_blocks(
         corners, (C, H, W), size, scale, ratio, align
     ):
-        k, L_w = len(index), cols.shape[1]
+        k, L_h, L_w = len(index), rows.shape[1], cols.shape[1]
         Bt = (B / count[:, None, None]).transpose(0, 2, 1)
-        U = Bt[:, None] @ g[index]  # (k, P_h, L_w, C)
-        window = A.transpose(0, 2, 1) @ U.reshape(k, P_h, L_w * C)  # (k, L_h, L_w·C)
+        # the block's ∂ℓ/∂Y channels-last in float64 (k, P_h, P_w, C)
+        g_k = buffers.get("g", k * P_h * P_w * C, np.float64).reshape(k, P_h, P_w, C)
+        np.copyto(g_k, grad_output[index].transpose(0, 2, 3, 1))
+        U = buffers.get("U", k * P_h * L_w * C, np.float64).reshape(k, P_h, L_w, C)
+        np.matmul(Bt[:, None], g_k, out=U)
+        window = buffers.get("window", k * L_h * L_w * C, np.float64).reshape(k, L_h, L_w * C)
+        np.matmul(A.transpose(0, 2, 1), U.reshape(k, P_h, L_w * C), out=window)
         if not finite:  # 0·NaN on the padding: a box writes its own pixels only
             own = own_h[:, :, None] & np.repeat(own_w, C, axis=1)[:, None, :]
-            window = np.where(own, window, 0.0)
-        _scatter_add(grad, batch[index], rows, cols, window)
-    return np.ascontiguousarray(grad.transpose(0, 3, 1, 2), dtype=grad_output.dtype)
+            np.copyto(window, 0.0, where=~own)
+        _scatter_add(grad, batch[index], rows, cols, window, buffers)
+    del buffers
+    # rounded before the transpose (half the bytes to move for float32), the float64 sums
+    # freed before the transposed copy is made
+    grad = grad.astype(grad_output.dtype, copy=False)
+    return np.ascontiguousarray(grad.transpose(0, 3, 1, 2))
+
+
+class _Buffers:
+    """Named scratch arrays reused across blocks, each grown (at least doubled, up to the
+    block budget) when a block needs more."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: type) -> np.ndarray:
+        """The first ``size`` elements (1-D) of buffer ``name``."""
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            have = 0 if array is None else array.size
+            array = np.empty(max(size, min(2 * have, _BLOCK_ELEMENTS)), dtype)
+            self._arrays[name] = array
+        return array[:size]
 
 
 def _scatter_add(
-    grad: np.ndarray, n: np.ndarray, rows: np.ndarray, cols: np.ndarray, window: np.ndarray
+    grad: np.ndarray,
+    n: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    window: np.ndarray,
+    buffers: _Buffers,
 ) -> None:
     """grad[n_k, rows_k, cols_k] += window_k for windows (k, L_h, L_w·C) of grad (N, H, W, C)
-    that may overlap: ``np.add.at`` on the flat indices (its fast path: one axis, one
-    dtype), which measured faster than ``bincount`` and its full-size result per block."""
+    that may overlap: ``np.add.at`` on flat indices (its fast path: one axis, one dtype),
+    which measured faster than ``bincount`` and its full-size result per block. With C even,
+    a window's rows are runs of whole pairs of values: they are added as complex128 (the
+    same two float64 additions), half the indices and half the steps of ``add.at``."""
     N, H, W, C = grad.shape
     k, L_h, L_wC = window.shape
-    local = np.arange(L_h)[:, None] * (W * C) + np.arange(L_wC)
-    base = ((n * H + rows[:, 0]) * W + cols[:, 0]) * C
-    np.add.at(grad.reshape(-1), (base[:, None, None] + local).ravel(), window.ravel())
+    pair = 2 if C % 2 == 0 else 1
+    dtype = np.complex128 if pair == 2 else np.float64
+    first = ((n * H + rows[:, 0]) * W + cols[:, 0]) * (C // pair)
+    row_starts = first[:, None, None] + np.arange(L_h)[:, None] * (W * C // pair)
+    flat = buffers.get("index", window.size // pair, np.intp)
+    np.add(row_starts, np.arange(L_wC // pair), out=flat.reshape(k, L_h, L_wC // pair))
+    np.add.at(grad.reshape(-1).view(dtype), flat, window.reshape(-1).view(dtype))
 
 
 def _shape(input_shape: Any, func: str) -> tuple[int, int, int, int]:
@@ -552,7 +639,9 @@ def roi_pool(
     L_w = np.maximum(we - ws, 0).max(axis=1, initial=0)
     L_h = np.maximum(he - hs, 0).max(axis=1, initial=0)
     offset = np.int16 if max(H, W) < 2**15 else np.int32  # an offset inside a bin, < H or W
-    for index in _size_blocks(L_r, L_w, P_w * C):
+    # a block's scans take (k, L_r, P_w, C) arrays, its last steps about eight (k, P_h, P_w, C)
+    # ones of int64 indices: tiny boxes (L_r·L_w under 8·P_h) are counted by the latter
+    for index in _size_blocks(L_r, L_w, P_w * C, 8 * P_h * P_w * C):
         k, n = len(index), batch[index, None, None]
         L = max(int(L_r[index].max()), 1)
         rows = np.minimum(r0[index, None] + np.arange(L), H - 1)[:, :, None]
