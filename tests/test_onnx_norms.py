@@ -45,6 +45,10 @@ def test_mean_variance_normalization_of_a_constant_slice_is_zero_with_a_finite_g
     x = np.ones((1, 2, 3, 3))
     graph = load(node_model("MeanVarianceNormalization", {"x": x}, opset=13))
     np.testing.assert_array_equal(graph(x), np.zeros_like(x))
+    for value in (0.1, 1.7, 123.456):  # float32 slices whose float32 mean is not the value
+        x32 = np.full((1, 2, 3, 7), value, np.float32)
+        g32 = load(node_model("MeanVarianceNormalization", {"x": x32}, {"axes": [2, 3]}, 13))
+        np.testing.assert_array_equal(g32(x32), np.zeros_like(x32))
     G = np.random.default_rng(2).standard_normal(x.shape)
     gx = graph.backward(G)
     np.testing.assert_allclose(gx, (G - G.mean(axis=(0, 2, 3), keepdims=True)) / 1e-9)
@@ -121,6 +125,24 @@ def test_rms_normalization_gradients_match_finite_differences_with_a_broadcast_s
 def test_norms_refuse_bad_input_naming_it(op, feeds, attrs, message):
     with pytest.raises(ValueError, match=rf"\({op}\): .*" + message):
         load(node_model(op, feeds, attrs, opset=23))(*feeds.values())
+
+
+def test_mean_variance_normalization_repeated_axes_on_an_input_of_unknown_rank():
+    """Axes checked when the input's rank is known only at run time: refused by name, as at
+    load time."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("MeanVarianceNormalization", ["x"], ["y"], name="n", axes=[1, -3])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, None)],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    loaded = load(model.SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'n' .*attribute 'axes': expected distinct axes"):
+        loaded(np.ones((2, 3, 4, 5)))
 
 
 _RNG = np.random.default_rng(9)

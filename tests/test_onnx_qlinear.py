@@ -195,6 +195,42 @@ def test_qlinearconv_saturates_at_both_ends_as_onnxruntime():
         assert (y == info.min).sum() > 50 and (y == info.max).sum() > 50
 
 
+def test_qlinearconv_multiplier_beyond_float32_equals_onnxruntime_without_warnings():
+    """y_scale so small that x_scale · w_scale / y_scale overflows float32: a sum of 0 (an
+    image at its zero point) times ∞ is NaN, which gives the type's minimum, as onnxruntime;
+    the other sums saturate. No RuntimeWarning reaches the user."""
+    import warnings
+
+    for xt, wt in [(U8, I8), (I8, I8)]:
+        model, feeds = _qlinearconv(_rng(5), xt, wt, False, "2d", bias=False, y_scale=1e-44)
+        feeds["x"][0] = numpy_helper.to_array(model.graph.initializer[1])  # x's zero point
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            (y,) = _same(model, feeds)
+        assert np.all(y[0] == np.iinfo(xt).min)
+
+
+def test_a_conv_of_the_wrong_rank_is_refused_naming_the_input():
+    """A Conv whose pads differ before and after (computed by the loader's own op) given a
+    run-time X of 5 or 3 axes: refused naming the node and input, not an IndexError."""
+    w = np.ones((2, 1, 3, 3), np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[0, 1, 1, 0])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w")],
+    )
+    loaded = load(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    )
+    assert loaded(np.ones((1, 1, 4, 4), np.float32)).shape == (1, 2, 3, 3)
+    for shape in [(1, 1, 4, 4, 4), (1, 4, 4)]:
+        with pytest.raises(ValueError, match=r"node 'c' \(Conv\): input 'X': expected 4 axes"):
+            loaded(np.ones(shape, np.float32))
+
+
 def test_qlinearconv_sums_beyond_float32_and_differing_zero_points_equal_onnxruntime():
     """Sums of magnitude above 2²⁴ (exact in cnnmath; onnxruntime rounds them to float32
     before scaling, and so does cnnmath); weight zero points that differ per output channel
@@ -528,10 +564,9 @@ def test_cnn_quantized_by_quantize_static_runs_as_in_onnxruntime(
     ``cnnmath.onnx.save``, quantized by onnxruntime's ``quantize_static`` in QOperator
     format (calibrated on random images), loaded by cnnmath: every 8-bit activation equals
     onnxruntime's, and the output agrees to float32 rounding (the last, float, Gemm sums in
-    another order). Only Conv (and the Relu it absorbs) are quantized: onnxruntime writes
-    Linear's Gemm as com.microsoft's QGemm, and runs MaxPool on uint8, which cnnmath's
-    pooling (float only) refuses; so the pool sits between DequantizeLinear and
-    QuantizeLinear."""
+    another order). Conv (and the Relu it absorbs) and MaxPool are quantized, the pool run on
+    the 8-bit values between the QLinearConvs; Linear's Gemm is left in float, as onnxruntime
+    would write it as com.microsoft's QGemm, which cnnmath does not read."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -566,7 +601,7 @@ def test_cnn_quantized_by_quantize_static_runs_as_in_onnxruntime(
         tmp_path / "q.onnx",
         Images(),
         quant_format=QuantFormat.QOperator,
-        op_types_to_quantize=["Conv", "Relu"],
+        op_types_to_quantize=["Conv", "Relu", "MaxPool"],
         activation_type=getattr(QuantType, activation),
         weight_type=getattr(QuantType, weight),
         per_channel=per_channel,
@@ -574,6 +609,8 @@ def test_cnn_quantized_by_quantize_static_runs_as_in_onnxruntime(
     q = onnx.load(tmp_path / "q.onnx")
     ops = [n.op_type for n in q.graph.node]
     assert ops.count("QLinearConv") == 2 and "Relu" not in ops
+    pool = next(n for n in q.graph.node if n.op_type == "MaxPool")
+    assert any(n.output[0] == pool.input[0] and n.op_type == "QLinearConv" for n in q.graph.node)
     assert all(n.domain in ("", "ai.onnx") for n in q.graph.node)
     quantized = [
         n.output[0] for n in q.graph.node if n.op_type in ("QuantizeLinear", "QLinearConv")
@@ -586,6 +623,37 @@ def test_cnn_quantized_by_quantize_static_runs_as_in_onnxruntime(
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
     float_y = model(x)
     assert 0 < np.abs(want[0] - float_y).max() < 0.1  # quantized, and close to the float CNN
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+@pytest.mark.parametrize(
+    "shape, attrs",
+    [
+        ((2, 3, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        ((2, 3, 9, 9), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 0, 0]}),
+        ((2, 3, 9, 9), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+        ((2, 3, 10), {"kernel_shape": [3], "strides": [2], "pads": [1, 1]}),
+        ((1, 2, 4, 6, 6), {"kernel_shape": [2, 2, 2], "strides": [2, 2, 2]}),
+    ],
+)
+def test_max_pool_of_8_bit_values_equals_onnxruntime(dtype, shape, attrs):
+    """MaxPool on the quantized values (uint8 or int8, as quantize_static writes it between
+    QLinearConvs): the type kept, every value onnxruntime's, padding never winning."""
+    t = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", **attrs)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", t, shape)],
+        [helper.make_tensor_value_info("y", t, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    info = np.iinfo(dtype)
+    x = _rng(4).integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    x.reshape(-1)[:4] = info.min  # a window of only the least value, beside the padding
+    (got,), (want,) = _cnnmath(model, {"x": x}), _onnxruntime(model, {"x": x})
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
 
 
 # ---------------------------------------------------------------------------------------------

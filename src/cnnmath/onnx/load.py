@@ -46,7 +46,7 @@ _INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
 # UINT8, INT8, UINT16, INT16: quantized values, an input only of the ops that read them
 _QUANTIZED_INPUT_TYPES = (2, 3, 4, 5)
 _QUANTIZATION_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
-_QUANTIZATION_OPS |= {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}
+_QUANTIZATION_OPS |= {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MaxPool"}
 
 
 def _sanitise(name: str, fallback: str) -> str:
@@ -309,8 +309,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     batch size and on other image sizes where its ops allow them (onnxruntime refuses a size
     that a file fixes). Their declared element types are checked at load time (float32 or
     float64; int32, int64 or bool for shapes, indices and conditions; int8, uint8, int16 or
-    uint16 for an input read only by QuantizeLinear and DequantizeLinear), the arrays given
-    when the graph runs.
+    uint16 for an input read only by the ops of quantized values: QuantizeLinear,
+    DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger and MaxPool),
+    the arrays given when the graph runs.
     """
     onnx = require("onnx", "onnx", "cnnmath.onnx.load")
     if isinstance(model, (bytes, bytearray, memoryview)):
@@ -362,7 +363,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 f"{FUNC}: graph input {v.name!r}: element type "
                 f"{onnx.TensorProto.DataType.Name(elem)} is not supported (float32 or float64; "
                 "int32 or int64 for shapes and indices; bool for conditions; int8, uint8, "
-                "int16 or uint16 read only by QuantizeLinear and DequantizeLinear)"
+                f"int16 or uint16 read only by {', '.join(sorted(_QUANTIZATION_OPS))})"
             )
     if not input_names:
         raise ValueError(f"{FUNC}: graph: expected at least one input, got none")

@@ -59,6 +59,12 @@ class _Conv(_Op):
 
     def compute(self, x: np.ndarray, w: np.ndarray, b: Any) -> tuple[np.ndarray, Any]:
         g = self.geo
+        if np.ndim(x) != 4 or np.ndim(w) != 4:
+            name, v = ("X", x) if np.ndim(x) != 4 else ("W", w)
+            raise refuse(
+                self.onnx_node,
+                f"input {name!r}: expected 4 axes (N, C, H, W), got shape {np.shape(v)}",
+            )
         _check_kernel_shape(self.onnx_node, g, w.shape)
         (pt, pb), (pl, pr) = _pad_pairs(g, x.shape[2:], w.shape[2:])
         if pt == pb and pl == pr:

@@ -29,7 +29,9 @@ def _float(node: Node, name: str, x: np.ndarray) -> None:
 class _MeanVarianceNormalization(_Op):
     """MeanVarianceNormalization over ``axes`` (default 0, 2, 3): with μ and σ² the mean and
     variance of x over those axes (N values each), y = (x − μ)/(σ + ε), ε = 1e-9 as in ONNX's
-    function (σ from the centred squares, never negative). Backward, with d = σ + ε and
+    function (σ from the centred squares, never negative; μ summed in float64, so that a
+    constant slice gives 0 in float32 too, where onnxruntime's float32 mean can leave x − μ
+    at ε's size). Backward, with d = σ + ε and
     x_c = x − μ: ∂ℓ/∂x = (G − mean(G))/d − x_c·Σ(G·x_c)/(N·σ·d²), the second term 0 where
     σ = 0 (then x_c = 0)."""
 
@@ -44,7 +46,13 @@ class _MeanVarianceNormalization(_Op):
         x = np.asarray(x)
         _float(self.onnx_node, "X", x)
         axes = tuple(_axes(self.onnx_node, "attribute 'axes'", self.axes, x.ndim))
-        xc = x - np.mean(x, axis=axes, keepdims=True)
+        if len(set(axes)) != len(axes):
+            raise refuse(
+                self.onnx_node, f"attribute 'axes': expected distinct axes, got {self.axes}"
+            )
+        # the mean summed in float64: a constant slice's μ is then its value, and x − μ is 0
+        mu = np.mean(x, axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)
+        xc = x - mu
         sigma = np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True))
         d = sigma + _MVN_EPSILON
         return (xc / d).astype(x.dtype), (axes, xc, sigma, d)

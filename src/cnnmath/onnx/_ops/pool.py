@@ -304,11 +304,56 @@ def _pool1d(node: Node, attrs: Attrs, x: Operand) -> Built:
     return nn.AvgPool1d(k, stride, pad, ceil_mode=ceil, count_include_pad=include), [x.name]
 
 
+class _IntegerMaxPool(_Op):
+    """MaxPool of an 8- or 16-bit integer tensor (a quantized model's, MaxPool read on the
+    quantized values between QLinearConv nodes): the float pooling on x's values, which float32
+    holds exactly, cast back to x's type. A maximum picks one of its window's values, so the
+    result is exact; no gradient (integers take none)."""
+
+    roles = ("x",)
+
+    def __init__(self, node: Node, operands: Sequence[Operand], pool: nn.Module) -> None:
+        super().__init__(node, operands)
+        self.pool = pool
+
+    def compute(self, x: Any) -> tuple[np.ndarray, Any]:
+        x = np.asarray(x)
+        if x.dtype.kind not in "iu" or x.dtype.itemsize > 2:
+            raise refuse(
+                self.onnx_node,
+                f"input 'X': expected the 8- or 16-bit integer type it was loaded with, got "
+                f"{x.dtype}",
+            )
+        return self.pool(x.astype(np.float32)).astype(x.dtype), None
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        return [None]
+
+
+#: ONNX's uint8, int8, uint16 and int16 element types
+_SMALL_INTEGERS = (2, 3, 4, 5)
+
+
 def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    x = ins[0]
+    small = isinstance(x, Ref) and info["types"].get(x.name) in _SMALL_INTEGERS
     if node.op_type == "MaxPool" and len(info["outputs"]) > 1:  # Indices read (SegNet)
+        if small:
+            raise refuse(
+                node, "output 'Indices': MaxPool's indices of integer values are not supported"
+            )
         from .._unpool import max_pool_indices
 
         return max_pool_indices(node, attrs, ins, info)
+    if node.op_type == "MaxPool" and small:
+        module, _ = _float_pool(node, attrs, ins, info)
+        return _generic(_IntegerMaxPool(node, [x], module), [x])
+    return _float_pool(node, attrs, ins, info)
+
+
+def _float_pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """MaxPool / AveragePool of a float tensor: a cnnmath layer where one has the geometry,
+    else ``_Pool``."""
     if _rank(info, ins[0]) == 3:
         return _pool1d(node, attrs, ins[0])
     if _rank(info, ins[0]) == 5:

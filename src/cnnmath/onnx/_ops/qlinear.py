@@ -105,17 +105,21 @@ def _requantize(
     acc: np.ndarray, multiplier: np.ndarray, zero: np.ndarray, dtype: np.dtype
 ) -> np.ndarray:
     """y = saturate(rint(float32(acc) · multiplier) + zero) in ``dtype``'s range, the product
-    in float32 (onnxruntime's), the rounding half to even."""
-    with np.errstate(over="ignore"):
+    in float32 (onnxruntime's), the rounding half to even; 0 · ∞ (a multiplier that overflowed
+    float32, a sum of 0) is NaN, which gives the type's minimum, as QuantizeLinear's NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
         v = acc.astype(np.float32) * multiplier.astype(np.float32)
     q = np.rint(v).astype(np.float64) + zero.astype(np.float64)
     bounds = np.iinfo(dtype)
-    return np.clip(q, bounds.min, bounds.max).astype(dtype)
+    return np.clip(np.where(np.isnan(q), bounds.min, q), bounds.min, bounds.max).astype(dtype)
 
 
 def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -> np.ndarray:
-    """(a_scale · b_scale) / y_scale in float32, each step rounded there (onnxruntime's)."""
-    return (a_scale.astype(np.float32) * b_scale.astype(np.float32)) / y_scale.astype(np.float32)
+    """(a_scale · b_scale) / y_scale in float32, each step rounded there (onnxruntime's); ∞
+    where that overflows float32."""
+    with np.errstate(over="ignore"):
+        product = a_scale.astype(np.float32) * b_scale.astype(np.float32)
+        return product / y_scale.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------

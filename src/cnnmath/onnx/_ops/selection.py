@@ -77,7 +77,10 @@ class _ScatterElements(_Op):
             factor is 0, else (product of the non-zero factors) / e (e itself set to 1 if 0).
       max, min: G[p] shared evenly by every factor of p (data[p] and U_p) equal to Y[p].
     These are PyTorch's ``scatter_reduce(include_self=True)`` rules ("sum", "prod",
-    "amax", "amin")."""
+    "amax", "amin"), except where max or min gives NaN: no factor equals it, so none gets a
+    gradient (PyTorch gives NaN), as the loader's Max and Min. (onnxruntime's max and min
+    pass over a NaN in data: its Y differs from ONNX's reference there; cnnmath's is the
+    reference's.)"""
 
     roles = ("data", "indices", "updates")
 
@@ -306,14 +309,18 @@ class _OneHot(_Op):
                 f"input 'depth': expected one number (a 0-D or 1-element tensor), got "
                 f"{depth.dtype} of shape {depth.shape}",
             )
+        # a float depth or index is cast to int64 (the spec): truncated, as onnxruntime does
         d = depth.reshape(()).item()
-        if not np.isfinite(d) or d != int(d) or int(d) < 1:
-            raise refuse(node, f"input 'depth': expected a whole number ≥ 1, got {d}")
+        if not np.isfinite(d) or int(d) < 1:
+            raise refuse(node, f"input 'depth': expected a number ≥ 1 (truncated), got {d}")
         d = int(d)
-        if indices.dtype == np.bool_ or np.any(indices != np.trunc(indices)):
-            raise refuse(
-                node, f"input 'indices': expected whole numbers, got {indices.dtype} values"
-            )
+        if indices.dtype == np.bool_:
+            raise refuse(node, "input 'indices': expected numbers, got bool")
+        if indices.dtype.kind == "f":
+            if not np.all(np.isfinite(indices)):
+                bad = indices[~np.isfinite(indices)][0]
+                raise refuse(node, f"input 'indices': expected finite numbers, got {bad}")
+            indices = np.trunc(indices)
         a = _axis(node, "attribute 'axis'", self.axis, indices.ndim + 1)  # y's axes
         idx = np.where(indices < 0, indices + d, indices)
         shape = list(idx.shape)
