@@ -47,7 +47,6 @@ EXCEPTIONS: dict[str, str] = {
     "test_clip_default_int8_inbounds_expanded": "element type int8 is not supported",
     "test_clip_default_int8_max": "element type int8 is not supported",
     "test_clip_default_int8_min": "element type int8 is not supported",
-    "test_maxpool_2d_uint8": "element type uint8 is not supported",
     **{
         f"test_{op}_{t}": f"element type {t} is not supported"
         for op in (
