@@ -143,6 +143,13 @@ DOCUMENTED = (
     "train",
     "nn",
     "optim",
+    # the package's classes live in its modules: each is checked where it is defined
+    "optim.optimizer",
+    "optim.sgd",
+    "optim.adam",
+    "optim.rmsprop",
+    "optim.lr_scheduler",
+    "optim.lr_policies",
     "commands.tour",
     "commands.filter",
     "commands.verify",

@@ -1,0 +1,483 @@
+"""Schedules that are more than a formula of the epoch: :class:`SequentialLR` chains
+schedules, :class:`ReduceLROnPlateau` follows a metric, :class:`OneCycleLR` is stepped per
+batch and cycles the momentum with the rate."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .._checks import positive_int, real_number
+from .adam import Adam
+from .lr_scheduler import LRScheduler
+from .optimizer import Optimizer
+from .sgd import SGD  # noqa: F401  (the examples below use it)
+
+
+class SequentialLR(LRScheduler):
+    """One schedule after another, switching at the ``milestones`` epochs, as
+    ``torch.optim.lr_scheduler.SequentialLR`` (the warm-up-then-cosine recipe)::
+
+        warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        cosine = CosineAnnealingLR(opt, T_max=epochs - 5)
+        schedule = SequentialLR(opt, [warmup, cosine], milestones=[5])
+
+    Epochs t < m₁ follow the first schedule; at t = m₁ the second starts at its own epoch 0
+    (its rate η_0 from η₀, whatever the first had reached), and so on. Made after its
+    schedules, it resets the rate to η₀ and restarts the first one, as PyTorch's does; a
+    schedule whose turn has not come sits at ``last_epoch = -1``, as in PyTorch.
+    ``state_dict()`` holds the milestones, its own epoch and each schedule's state. ``fit``
+    steps it after every batch when one of its schedules asks for that (a OneCycleLR): the
+    milestones and the other schedules then count batches.
+    """
+
+    _hyper_names = ("milestones",)
+    milestones: list[int]
+
+    def __init__(
+        self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int]
+    ) -> None:
+        owner = "SequentialLR"
+        if not isinstance(schedulers, (list, tuple)) or not schedulers:
+            raise TypeError(
+                f"{owner}: schedulers: expected a non-empty list of schedulers, got "
+                f"{schedulers!r:.100}"
+            )
+        for i, child in enumerate(schedulers):
+            if not isinstance(child, LRScheduler) or isinstance(
+                child, (SequentialLR, ReduceLROnPlateau)
+            ):
+                raise TypeError(
+                    f"{owner}: schedulers[{i}]: expected an epoch schedule (LinearLR, "
+                    f"CosineAnnealingLR, …), got {type(child).__name__}"
+                )
+            if child.optimizer is not optimizer:
+                raise ValueError(
+                    f"{owner}: schedulers[{i}]: it drives another optimiser than the one given"
+                )
+        self._set(milestones=milestones)
+        if len(self.milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"{owner}: milestones: expected {len(schedulers) - 1} epoch(s), one per switch "
+                f"between the {len(schedulers)} schedulers, got {len(self.milestones)}"
+            )
+        self.schedulers = list(schedulers)
+        self.per_batch = any(child.per_batch for child in self.schedulers)
+        self.optimizer = optimizer
+        self.base_lrs = [optimizer.initial_lr if optimizer.initial_lr is not None else optimizer.lr]
+        optimizer.lr = self.base_lrs[0]
+        for child in self.schedulers:
+            child.last_epoch -= 1
+        first = self.schedulers[0]
+        first._is_initial = True
+        try:
+            first.step()
+        finally:
+            first._is_initial = False
+        self.last_epoch = 0
+        self._last_lr = first.get_last_lr()
+        self._is_initial = False
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        milestones = settings["milestones"]
+        if not isinstance(milestones, (list, tuple)):
+            raise TypeError(
+                f"SequentialLR: milestones: expected a list of epochs, got {milestones!r:.100}"
+            )
+        epochs = [
+            positive_int(f"milestones[{i}]", m, func="SequentialLR")
+            for i, m in enumerate(milestones)
+        ]
+        if any(a >= b for a, b in zip(epochs, epochs[1:])):
+            raise ValueError(f"SequentialLR: milestones: expected increasing epochs, got {epochs}")
+        return {"milestones": epochs}
+
+    def step(self) -> None:
+        """Advance one epoch: the schedule in charge steps, or, at a milestone, the next one
+        starts at its epoch 0."""
+        self.last_epoch += 1
+        k = bisect.bisect_right(self.milestones, self.last_epoch)
+        child = self.schedulers[k]
+        if k > 0 and self.milestones[k - 1] == self.last_epoch:
+            child._restart()
+        else:
+            child.step()
+        self._last_lr = child.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base class's keys and "_schedulers", each schedule's ``state_dict()``."""
+        return {**super().state_dict(), "_schedulers": [c.state_dict() for c in self.schedulers]}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``: this schedule's keys, then each schedule's state (all
+        or nothing)."""
+        owner = "SequentialLR.load_state_dict"
+        if not isinstance(state_dict, Mapping) or "_schedulers" not in state_dict:
+            raise ValueError(f"{owner}: state_dict: missing key '_schedulers'")
+        children = state_dict["_schedulers"]
+        if not isinstance(children, list) or len(children) != len(self.schedulers):
+            raise ValueError(
+                f"{owner}: state_dict['_schedulers']: expected a list of "
+                f"{len(self.schedulers)} scheduler states, got {children!r:.100}"
+            )
+        before = self.state_dict()
+        try:
+            super().load_state_dict({k: v for k, v in state_dict.items() if k != "_schedulers"})
+            for i, (child, child_state) in enumerate(zip(self.schedulers, children, strict=True)):
+                try:
+                    child._load(child_state, first_epoch=-1)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"{owner}: state_dict['_schedulers'][{i}]: {error}") from None
+        except (TypeError, ValueError):
+            super().load_state_dict({k: v for k, v in before.items() if k != "_schedulers"})
+            for child, child_state in zip(self.schedulers, before["_schedulers"], strict=True):
+                child._load(child_state, first_epoch=-1)
+            raise
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Cut the rate when a metric stops improving, as
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metrics)`` after each epoch (``fit``
+    passes the held-out loss, or the training loss without ``val_data``).
+
+    A metric m improves on the best b when, for ``mode`` "min" (or "max"),
+
+        "rel":  m < b·(1 − threshold)      (m > b·(1 + threshold))
+        "abs":  m < b − threshold          (m > b + threshold)
+
+    After more than ``patience`` epochs without improvement the rate becomes
+    max(η·factor, min_lr) (unchanged if that moves it by ``eps`` or less), and the next
+    ``cooldown`` epochs count no bad epochs. ``factor`` in [0, 1), ``patience`` and
+    ``cooldown`` ints >= 0, ``threshold`` and ``min_lr`` >= 0.
+    """
+
+    _hyper_names = (
+        "mode",
+        "factor",
+        "patience",
+        "threshold",
+        "threshold_mode",
+        "cooldown",
+        "min_lr",
+        "eps",
+    )
+    mode: str
+    factor: float
+    patience: int
+    threshold: float
+    threshold_mode: str
+    cooldown: int
+    min_lr: float
+    eps: float
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"ReduceLROnPlateau: optimizer: expected a cnnmath.optim optimiser, got "
+                f"{type(optimizer).__name__}"
+            )
+        self._set(
+            mode=mode,
+            factor=factor,
+            patience=patience,
+            threshold=threshold,
+            threshold_mode=threshold_mode,
+            cooldown=cooldown,
+            min_lr=min_lr,
+            eps=eps,
+        )
+        self.optimizer = optimizer
+        self.base_lrs = [optimizer.lr]
+        self._last_lr = [optimizer.lr]
+        self.last_epoch = 0
+        self._is_initial = False
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "ReduceLROnPlateau"
+        for name, allowed in (("mode", ("min", "max")), ("threshold_mode", ("rel", "abs"))):
+            if settings[name] not in allowed:
+                raise ValueError(
+                    f"{owner}: {name}: expected {allowed[0]!r} or {allowed[1]!r}, got "
+                    f"{settings[name]!r}"
+                )
+        return {
+            "mode": settings["mode"],
+            "factor": real_number(
+                "factor", settings["factor"], func=owner, low=0.0, high=1.0, high_open=True
+            ),
+            "patience": positive_int("patience", settings["patience"], func=owner, minimum=0),
+            "threshold": real_number("threshold", settings["threshold"], func=owner, low=0.0),
+            "threshold_mode": settings["threshold_mode"],
+            "cooldown": positive_int("cooldown", settings["cooldown"], func=owner, minimum=0),
+            "min_lr": real_number("min_lr", settings["min_lr"], func=owner, low=0.0),
+            "eps": real_number("eps", settings["eps"], func=owner, low=0.0),
+        }
+
+    def _improves(self, m: float) -> bool:
+        b, th = self.best, self.threshold
+        if self.mode == "min":
+            return m < (b * (1 - th) if self.threshold_mode == "rel" else b - th)
+        return m > (b * (1 + th) if self.threshold_mode == "rel" else b + th)
+
+    def step(self, metrics: float) -> None:  # type: ignore[override]
+        """One epoch's ``metrics`` value (a real number, PyTorch's argument name; NaN never
+        improves): keep, or cut, the rate."""
+        if isinstance(metrics, np.ndarray) and metrics.shape == ():
+            metrics = metrics[()]  # a 0-d array, as PyTorch takes a 0-d tensor
+        if isinstance(metrics, (bool, np.bool_)) or not isinstance(
+            metrics, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"ReduceLROnPlateau.step: metrics: expected a number, got {metrics!r}")
+        m = float(metrics)
+        self.last_epoch += 1
+        if self._improves(m):
+            self.best, self.num_bad_epochs = m, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            old = self.optimizer.lr
+            new = max(old * self.factor, self.min_lr)
+            if old - new > self.eps:
+                self.optimizer.lr = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [self.optimizer.lr]
+
+    _counters = ("best", "num_bad_epochs", "cooldown_counter")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base class's keys and "best", "num_bad_epochs", "cooldown_counter"."""
+        return {**super().state_dict(), **{k: getattr(self, k) for k in self._counters}}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()`` (``best`` may be ±inf: no metric seen yet)."""
+        owner = "ReduceLROnPlateau.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{owner}: state_dict: expected a mapping, got {state_dict!r:.60}")
+        for key in self._counters:
+            if key not in state_dict:
+                raise ValueError(f"{owner}: state_dict: missing key {key!r}")
+        best = state_dict["best"]
+        if isinstance(best, bool) or not isinstance(best, (int, float)) or math.isnan(best):
+            raise ValueError(f"{owner}: state_dict['best']: expected a number, got {best!r:.40}")
+        counts = [
+            positive_int(f"state_dict[{k!r}]", state_dict[k], func=owner, minimum=0)
+            for k in self._counters[1:]
+        ]
+        super().load_state_dict({k: v for k, v in state_dict.items() if k not in self._counters})
+        self.best = float(best)
+        self.num_bad_epochs, self.cooldown_counter = counts
+
+
+def _momentum_name(optimizer: Optimizer) -> str:
+    """The optimiser's momentum-like setting OneCycleLR cycles: SGD's and RMSprop's
+    ``momentum``, Adam's and AdamW's β1."""
+    return "beta1" if isinstance(optimizer, Adam) else "momentum"
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin), as ``torch.optim.lr_scheduler.OneCycleLR``: stepped
+    after every *batch* (``fit`` does so), the rate climbs from η_max/div_factor to
+    η_max over the first ``pct_start`` of the ``total_steps`` and anneals to
+    η_max/(div_factor·final_div_factor) over the rest,
+
+        η(step) = anneal(start, end, (step − s0)/(s1 − s0)) within the phase [s0, s1],
+        phases (two):   [0, p·T − 1]: η_max/d → η_max,   [p·T − 1, T − 1]: η_max → η_min
+        (three_phase):  … → η_max → η_max/d over [p·T − 1, 2p·T − 2], then → η_min,
+
+    "cos": anneal = end + (start − end)(1 + cos(π·pct))/2; "linear": start + (end − start)·pct.
+    With ``cycle_momentum`` (the default, as PyTorch) the optimiser's momentum (β1 for Adam)
+    runs the other way, max_momentum → base_momentum → max_momentum. ``total_steps``, or
+    ``epochs``·``steps_per_epoch``. The step after the last batch (step T, which sets a rate
+    no batch uses) keeps η_min where PyTorch extrapolates the last phase (below 0 for
+    "linear"); a step beyond it is an error, as in PyTorch. A phase of no length is at its end
+    where PyTorch divides 0 by 0: with p·T = 1 the climb is step 0 alone, which runs at η_max
+    (PyTorch raises ZeroDivisionError), and with p = 1 step T is η_min.
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.1, momentum=0.9)
+    >>> s = OneCycleLR(opt, max_lr=1.0, total_steps=4, anneal_strategy="linear")
+    >>> rates = [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(3)]
+    >>> [round(r, 4) for r in rates]
+    [0.04, 0.7143, 0.3571, 0.0]
+    """
+
+    per_batch = True
+    max_lr: float
+    total_steps: int
+    pct_start: float
+    anneal_strategy: str
+    cycle_momentum: bool
+    base_momentum: float
+    max_momentum: float
+    div_factor: float
+    final_div_factor: float
+    three_phase: bool
+    _hyper_names = (
+        "max_lr",
+        "total_steps",
+        "pct_start",
+        "anneal_strategy",
+        "cycle_momentum",
+        "base_momentum",
+        "max_momentum",
+        "div_factor",
+        "final_div_factor",
+        "three_phase",
+    )
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float,
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ) -> None:
+        owner = "OneCycleLR"
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError(
+                    f"{owner}: total_steps: expected total_steps, or epochs and steps_per_epoch"
+                )
+            total_steps = positive_int("epochs", epochs, func=owner) * positive_int(
+                "steps_per_epoch", steps_per_epoch, func=owner
+            )
+        self._set(
+            max_lr=max_lr,
+            total_steps=total_steps,
+            pct_start=pct_start,
+            anneal_strategy=anneal_strategy,
+            cycle_momentum=cycle_momentum,
+            base_momentum=base_momentum,
+            max_momentum=max_momentum,
+            div_factor=div_factor,
+            final_div_factor=final_div_factor,
+            three_phase=three_phase,
+        )
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser, got "
+                f"{type(optimizer).__name__}"
+            )
+        if self.cycle_momentum:
+            self._set_momentum(optimizer, self.max_momentum)
+        optimizer.lr = self.max_lr / self.div_factor  # PyTorch's initial_lr
+        optimizer.initial_lr = optimizer.lr
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "OneCycleLR"
+        strategy = settings["anneal_strategy"]
+        if strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"{owner}: anneal_strategy: expected 'cos' or 'linear', got {strategy!r}"
+            )
+        flags = {}
+        for name in ("cycle_momentum", "three_phase"):
+            if not isinstance(settings[name], bool):
+                raise TypeError(f"{owner}: {name}: expected a bool, got {settings[name]!r}")
+            flags[name] = settings[name]
+        pct = real_number("pct_start", settings["pct_start"], func=owner, low=0.0, high=1.0)
+        return {
+            "max_lr": real_number("max_lr", settings["max_lr"], func=owner, low=0.0),
+            "total_steps": positive_int("total_steps", settings["total_steps"], func=owner),
+            "pct_start": pct,
+            "anneal_strategy": strategy,
+            "base_momentum": real_number(
+                "base_momentum", settings["base_momentum"], func=owner, low=0.0
+            ),
+            "max_momentum": real_number(
+                "max_momentum", settings["max_momentum"], func=owner, low=0.0
+            ),
+            "div_factor": real_number(
+                "div_factor", settings["div_factor"], func=owner, low=0.0, low_open=True
+            ),
+            "final_div_factor": real_number(
+                "final_div_factor", settings["final_div_factor"], func=owner, low=0.0, low_open=True
+            ),
+            **flags,
+        }
+
+    def _set_momentum(self, optimizer: Optimizer, value: float) -> None:
+        name = _momentum_name(optimizer)
+        settings = dict(optimizer.hyperparameters())
+        if name not in settings:
+            raise ValueError(
+                f"OneCycleLR: cycle_momentum: {type(optimizer).__name__} has no momentum to "
+                "cycle; pass cycle_momentum=False"
+            )
+        settings[name] = value
+        optimizer._configure(**settings)
+
+    def _phases(self) -> list[tuple[float, float, float, float, float]]:
+        """(end step, start lr, end lr, start momentum, end momentum) of each phase."""
+        T, p = self.total_steps, self.pct_start
+        initial = self.max_lr / self.div_factor
+        low = initial / self.final_div_factor
+        top, bottom = self.max_momentum, self.base_momentum
+        if self.three_phase:
+            return [
+                (p * T - 1, initial, self.max_lr, top, bottom),
+                (2 * p * T - 2, self.max_lr, initial, bottom, top),
+                (T - 1, initial, low, top, top),
+            ]
+        return [
+            (p * T - 1, initial, self.max_lr, top, bottom),
+            (T - 1, self.max_lr, low, bottom, top),
+        ]
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _next_lr(self, lr: float) -> float:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(
+                f"OneCycleLR.step: stepped {step} times, past total_steps = {self.total_steps}"
+            )
+        start = 0.0
+        phases = self._phases()
+        for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
+            if step <= end or i == len(phases) - 1:
+                span = end - start
+                # step T: the end, not beyond; a phase of no length: its end
+                pct = 1.0 if span == 0 else min((step - start) / span, 1.0)
+                if self.cycle_momentum:
+                    self._set_momentum(self.optimizer, self._anneal(m0, m1, pct))
+                return self._anneal(lr0, lr1, pct)
+            start = end
+        raise AssertionError("unreachable")
+
+    def _first_lr(self) -> float:
+        return self.max_lr / self.div_factor

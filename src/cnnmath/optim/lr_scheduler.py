@@ -1,0 +1,421 @@
+"""Learning-rate schedules (``torch.optim.lr_scheduler``): the base class
+:class:`LRScheduler` and the epoch schedules with a closed form (LambdaLR, StepLR, MultiStepLR,
+ExponentialLR, CosineAnnealingLR, LinearLR)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np  # noqa: F401  (the examples below use it)
+
+from .._checks import positive_int, real_number
+from .optimizer import Optimizer
+from .sgd import SGD  # noqa: F401  (the examples below use it)
+
+
+class LRScheduler:
+    """Base class of the learning-rate schedules, as ``torch.optim.lr_scheduler.LRScheduler``.
+
+    A scheduler drives ``optimizer.lr`` epoch by epoch. Made with the optimiser at its starting
+    rate η₀, it records ``base_lrs = [η₀]`` and sets the rate of epoch 0 (``last_epoch = 0``);
+    each ``step()``, called once after every epoch's optimiser steps, advances ``last_epoch`` to
+    t and sets η_t. The rules are PyTorch's, including that most are *chainable*: η_t is
+    computed from the optimiser's current rate η_{t−1}, so a rate changed by hand (or by a
+    second scheduler) between steps carries on from there exactly as in PyTorch; left alone,
+    each schedule equals the closed form in its docstring up to rounding.
+
+    A cnnmath optimiser has one parameter group, so ``base_lrs`` and ``get_last_lr()`` are
+    lists of one rate, as PyTorch's are for one group. ``state_dict()`` is plain JSON-able
+    Python values with PyTorch's key names (the hyperparameters, "base_lrs", "last_epoch",
+    "_last_lr"); ``load_state_dict`` checks it as untrusted input and restores it whole or not
+    at all — a checkpoint resumes the schedule where it stopped. PyTorch's deprecated
+    ``step(epoch)`` and the constructor's ``last_epoch`` are left out: resume with
+    ``load_state_dict``.
+    """
+
+    #: Names of the hyperparameters, in the constructor's order (keys of ``state_dict()``).
+    _hyper_names: tuple[str, ...] = ()
+    #: Whether ``fit`` steps it after every batch (OneCycleLR) instead of after every epoch.
+    per_batch: bool = False
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        owner = type(self).__name__
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, AdamW, "
+                f"RMSprop), got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        # PyTorch's "initial_lr": the rate the first scheduler of this optimiser found, the
+        # base of every later one (a warm-up and the schedule after it share η₀)
+        initial = optimizer.initial_lr
+        if initial is None:
+            initial = optimizer.initial_lr = optimizer.lr
+        self.base_lrs: list[float] = [initial]
+        self.last_epoch = -1
+        self._last_lr: list[float] = [optimizer.lr]
+        self._is_initial = True
+        try:
+            self.step()  # the rate of epoch 0
+        finally:
+            self._is_initial = False
+
+    # -- the schedule ------------------------------------------------------------------------
+    def _next_lr(self, lr: float) -> float:
+        """η_t for t = ``last_epoch`` (already advanced), from the current rate ``lr`` = η_{t−1}."""
+        raise NotImplementedError
+
+    def _first_lr(self) -> float:
+        """η_0 from ``base_lrs`` alone (PyTorch's closed form at epoch 0): where a
+        :class:`SequentialLR` hands over to this schedule."""
+        return self.base_lrs[0]
+
+    def _restart(self) -> None:
+        """Start again at epoch 0 with the rate ``_first_lr()`` (PyTorch's ``step(0)``)."""
+        self.last_epoch = 0
+        self.optimizer.lr = self._first_lr()
+        self._last_lr = [self.optimizer.lr]
+
+    def get_lr(self) -> list[float]:
+        """The rate for ``last_epoch`` computed from the optimiser's current rate, without
+        setting it (PyTorch's ``get_lr``; to read the rate in use, call ``get_last_lr()``)."""
+        return [self._next_lr(self.optimizer.lr)]
+
+    def step(self) -> None:
+        """Advance to the next epoch (t ← t + 1) and set the optimiser's rate to η_t."""
+        self.last_epoch += 1
+        try:
+            (lr,) = self.get_lr()
+            self.optimizer.lr = real_number(
+                f"learning rate of epoch {self.last_epoch}",
+                lr,
+                func=f"{type(self).__name__}.step",
+                low=0.0,
+            )
+        except BaseException:
+            self.last_epoch -= 1  # a refused rate leaves the schedule where it was
+            raise
+        self._last_lr = [self.optimizer.lr]
+
+    def get_last_lr(self) -> list[float]:
+        """The rate the last ``step()`` (or the constructor) set, as a list of one float."""
+        return list(self._last_lr)
+
+    # -- hyperparameters ---------------------------------------------------------------------
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._hyper_names}
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        """Validated hyperparameters (JSON-able values, by ``_hyper_names``); assigns nothing."""
+        raise NotImplementedError
+
+    def _set(self, **settings: Any) -> None:
+        for name, value in self._check_settings(**settings).items():
+            setattr(self, name, value)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The state as plain Python values: the hyperparameters by PyTorch's names,
+        "base_lrs", "last_epoch" and "_last_lr" (JSON-able; no optimiser, no functions)."""
+        return {
+            **self._hyperparameters(),
+            "base_lrs": list(self.base_lrs),
+            "last_epoch": self.last_epoch,
+            "_last_lr": list(self._last_lr),
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()`` (as PyTorch does, the stored hyperparameters win over the
+        constructor's; the optimiser's rate is not touched — it is the optimiser's state).
+
+        Raises ValueError/TypeError naming the key for a missing or unknown key or a value of
+        the wrong kind; nothing is changed unless everything fits.
+        """
+        self._load(state_dict, first_epoch=0)
+
+    def _load(self, state_dict: Mapping[str, Any], *, first_epoch: int) -> None:
+        """``load_state_dict`` accepting ``last_epoch >= first_epoch``: -1 for a schedule of a
+        :class:`SequentialLR` whose turn has not come yet (as PyTorch leaves it)."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
+            )
+        expected = (*self._hyper_names, "base_lrs", "last_epoch", "_last_lr")
+        for key in expected:
+            if key not in state_dict:
+                raise ValueError(f"{owner}: state_dict: missing key {key!r}")
+        for key in state_dict:
+            if key not in expected:
+                raise ValueError(
+                    f"{owner}: state_dict: unexpected key {key!r}; expected the keys "
+                    f"{', '.join(map(repr, expected))}"
+                )
+        last_epoch = positive_int(
+            "state_dict['last_epoch']", state_dict["last_epoch"], func=owner, minimum=first_epoch
+        )
+        rates = {}
+        for key in ("base_lrs", "_last_lr"):
+            value = state_dict[key]
+            if not isinstance(value, (list, tuple)) or len(value) != 1:
+                raise ValueError(
+                    f"{owner}: state_dict[{key!r}]: expected a list of one learning rate (one "
+                    f"parameter group), got {value!r:.100}"
+                )
+            rates[key] = [real_number(f"state_dict[{key!r}][0]", value[0], func=owner, low=0.0)]
+        try:
+            settings = self._check_settings(**{k: state_dict[k] for k in self._hyper_names})
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{owner}: state_dict: {error}") from None
+        for name, value in settings.items():
+            setattr(self, name, value)
+        self.base_lrs, self._last_lr = rates["base_lrs"], rates["_last_lr"]
+        self.last_epoch = last_epoch
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self._hyperparameters().items())
+        return f"{type(self).__name__}({settings}, last_epoch={self.last_epoch})"
+
+
+class LambdaLR(LRScheduler):
+    """η_t = η₀ · λ(t), as ``torch.optim.lr_scheduler.LambdaLR`` (not chainable: it reads only
+    ``base_lrs``).
+
+    ``lr_lambda`` : a function of the epoch t (an int >= 0) returning a finite factor with
+    η₀·λ(t) >= 0. The function is not part of ``state_dict()`` (PyTorch keeps only a callable
+    object's attributes; cnnmath never pickles code): resume with a LambdaLR made with the
+    same function.
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.1)
+    >>> LambdaLR(opt, lambda t: 1 / (t + 1)).get_last_lr()
+    [0.1]
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
+        if not callable(lr_lambda):
+            raise TypeError(
+                f"LambdaLR: lr_lambda: expected a function of the epoch, got {lr_lambda!r:.100}"
+            )
+        self.lr_lambda = lr_lambda
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        return {}
+
+    def _next_lr(self, lr: float) -> float:
+        factor = real_number(
+            f"lr_lambda({self.last_epoch})", self.lr_lambda(self.last_epoch), func="LambdaLR"
+        )
+        return self.base_lrs[0] * factor
+
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * real_number("lr_lambda(0)", self.lr_lambda(0), func="LambdaLR")
+
+
+class StepLR(LRScheduler):
+    """Multiply the rate by γ every ``step_size`` epochs, as ``torch.optim.lr_scheduler.StepLR``:
+
+        η_t = η_{t−1} · γ  if t > 0 and t mod step_size = 0,  else η_{t−1}
+            = η₀ · γ^⌊t / step_size⌋   (left alone)
+
+    ``step_size`` : int >= 1; ``gamma`` γ : finite, >= 0 (default 0.1).
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = StepLR(opt, step_size=2, gamma=0.5)
+    >>> [s.step() or s.get_last_lr()[0] for _ in range(4)]
+    [1.0, 0.5, 0.5, 0.25]
+    """
+
+    step_size: int
+    gamma: float
+    _hyper_names = ("step_size", "gamma")
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        self._set(step_size=step_size, gamma=gamma)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        return {
+            "step_size": positive_int("step_size", settings["step_size"], func="StepLR"),
+            "gamma": real_number("gamma", settings["gamma"], func="StepLR", low=0.0),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        t = self.last_epoch
+        return lr * self.gamma if t > 0 and t % self.step_size == 0 else lr
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the rate by γ at each milestone epoch, as
+    ``torch.optim.lr_scheduler.MultiStepLR``:
+
+        η_t = η_{t−1} · γ^(number of times t appears in milestones)
+            = η₀ · γ^(number of milestones <= t)   (left alone)
+
+    ``milestones`` : epochs (ints >= 0; a repeated one decays twice, as in PyTorch);
+    ``gamma`` γ : finite, >= 0 (default 0.1). ``state_dict()["milestones"]`` is the sorted list
+    (PyTorch stores a ``Counter`` of the same epochs).
+    """
+
+    milestones: list[int]
+    gamma: float
+    _hyper_names = ("milestones", "gamma")
+
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1) -> None:
+        self._set(milestones=milestones, gamma=gamma)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        milestones = settings["milestones"]
+        if isinstance(milestones, (str, bytes, Mapping)) or not isinstance(milestones, Iterable):
+            raise TypeError(
+                f"MultiStepLR: milestones: expected a list of epochs (ints >= 0), got "
+                f"{milestones!r:.100}"
+            )
+        epochs = sorted(
+            positive_int(f"milestones[{i}]", m, func="MultiStepLR", minimum=0)
+            for i, m in enumerate(milestones)
+        )
+        return {
+            "milestones": epochs,
+            "gamma": real_number("gamma", settings["gamma"], func="MultiStepLR", low=0.0),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        times = Counter(self.milestones)[self.last_epoch]
+        return lr * self.gamma**times if times else lr
+
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * self.gamma ** self.milestones.count(0)
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the rate by γ every epoch, as ``torch.optim.lr_scheduler.ExponentialLR``:
+
+        η_t = η_{t−1} · γ  (t > 0)   = η₀ · γᵗ   (left alone)
+
+    ``gamma`` γ : finite, >= 0.
+    """
+
+    gamma: float
+    _hyper_names = ("gamma",)
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        self._set(gamma=gamma)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        return {"gamma": real_number("gamma", settings["gamma"], func="ExponentialLR", low=0.0)}
+
+    def _next_lr(self, lr: float) -> float:
+        return lr if self._is_initial else lr * self.gamma
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing from η₀ to ``eta_min`` over ``T_max`` epochs, as
+    ``torch.optim.lr_scheduler.CosineAnnealingLR`` (no restarts):
+
+        η_t = η_min + (η₀ − η_min) · (1 + cos(π t / T_max)) / 2     (the closed form)
+
+    computed, as PyTorch does, by the recursion
+    η_t = η_min + (η_{t−1} − η_min) · (1 + cos(π t/T_max)) / (1 + cos(π (t−1)/T_max)), with
+    η_t = η_{t−1} + (η₀ − η_min)(1 − cos(π/T_max))/2 where that quotient is 0/0 (t − 1 − T_max
+    a multiple of 2·T_max). Epoch 0 runs at η₀, epoch T_max − 1 just above η_min, epoch T_max at
+    η_min; past T_max the cosine climbs back.
+
+    ``T_max`` : int >= 1; ``eta_min`` : finite, >= 0 (default 0).
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = CosineAnnealingLR(opt, T_max=2)
+    >>> [s.get_last_lr()[0]] + [s.step() or round(s.get_last_lr()[0], 12) for _ in range(2)]
+    [1.0, 0.5, 0.0]
+    """
+
+    T_max: int
+    eta_min: float
+    _hyper_names = ("T_max", "eta_min")
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        self._set(T_max=T_max, eta_min=eta_min)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        return {
+            "T_max": positive_int("T_max", settings["T_max"], func="CosineAnnealingLR"),
+            "eta_min": real_number(
+                "eta_min", settings["eta_min"], func="CosineAnnealingLR", low=0.0
+            ),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return lr
+        if (t - 1 - T) % (2 * T) == 0:
+            return lr + (self.base_lrs[0] - eta_min) * (1 - math.cos(math.pi / T)) / 2
+        return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (
+            lr - eta_min
+        ) + eta_min
+
+
+class LinearLR(LRScheduler):
+    """Scale the rate linearly from ``start_factor``·η₀ to ``end_factor``·η₀ over
+    ``total_iters`` epochs, then keep it (a warm-up), as ``torch.optim.lr_scheduler.LinearLR``:
+
+        η_t = η₀ · (s + (e − s) · min(t, T) / T)      (the closed form)
+
+    computed, as PyTorch does, by the chainable recursion η_t = η_{t−1} · (1 + (e − s) /
+    (T·s + (t − 1)(e − s))) for 0 < t ≤ T. ``start_factor`` s in (0, 1] (1/3),
+    ``end_factor`` e in [0, 1] (1), ``total_iters`` T >= 1 (5).
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = LinearLR(opt, start_factor=0.25, total_iters=3)
+    >>> [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(4)]
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    start_factor: float
+    end_factor: float
+    total_iters: int
+    _hyper_names = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+    ) -> None:
+        self._set(start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "LinearLR"
+        start = real_number("start_factor", settings["start_factor"], func=owner, high=1.0)
+        if start <= 0:
+            raise ValueError(f"{owner}: start_factor: expected a number in (0, 1], got {start}")
+        return {
+            "start_factor": start,
+            "end_factor": real_number(
+                "end_factor", settings["end_factor"], func=owner, low=0.0, high=1.0
+            ),
+            "total_iters": positive_int("total_iters", settings["total_iters"], func=owner),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        t, s, e = self.last_epoch, self.start_factor, self.end_factor
+        if t == 0:
+            return lr * s
+        if t > self.total_iters:
+            return lr
+        return lr * (1.0 + (e - s) / (self.total_iters * s + (t - 1) * (e - s)))
+
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * self.start_factor

@@ -1,0 +1,199 @@
+"""The base class of the optimisers: the parameter list, the learning rate, the step counter,
+the per-parameter buffers and their flat ``state_dict`` (the update rules and the state's keys
+are in the docstring of :mod:`cnnmath.optim`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .._checks import real_number
+from ..nn import Parameter
+
+
+def _real(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    high_open: bool = False,
+) -> float:
+    """A finite real in [low, high] (or [low, high) with ``high_open``) as a Python float."""
+    return real_number(name, value, func=owner, low=low, high=high, high_open=high_open)
+
+
+class Optimizer:
+    """Base class: the parameter list, the learning rate, the step counter and the state.
+
+    Subclasses name their per-parameter buffers in ``_buffers`` and implement ``_update``.
+    """
+
+    _buffers: tuple[str, ...] = ()
+    #: the rate when the first learning-rate scheduler was made (None before): the base rate
+    #: η₀ of every scheduler of this optimiser, as PyTorch's param_group["initial_lr"]
+    initial_lr: float | None = None
+    #: whether the first step makes the buffers (Adam's moments); SGD's momentum buffers
+    #: appear at the first step with μ > 0, which may come late (μ raised mid-run)
+    _buffers_from_step_one = False
+
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        owner = type(self).__name__
+        if isinstance(params, Parameter) or not isinstance(params, Iterable):
+            raise TypeError(
+                f"{owner}: params: expected a list of cnnmath.nn.Parameter (e.g. "
+                f"model.parameters()), got {type(params).__name__}"
+            )
+        self.params: list[Parameter] = list(params)
+        if not self.params:
+            raise ValueError(f"{owner}: params: expected at least one Parameter, got none")
+        seen: set[int] = set()
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    f"{owner}: params[{i}]: expected a cnnmath.nn.Parameter, got {type(p).__name__}"
+                )
+            if id(p) in seen:
+                raise ValueError(f"{owner}: params[{i}]: the same Parameter appears twice")
+            seen.add(id(p))
+        self.lr = lr
+        self.step_count = 0
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate η; settable (for schedules), a finite number >= 0."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _real(type(self).__name__, "lr", value)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's grad to zero in place."""
+        for p in self.params:
+            p.grad[...] = 0
+
+    def step(self) -> None:
+        """One update of every parameter from its current grad (see the module docstring)."""
+        self.step_count += 1
+        for p, state in zip(self.params, self.state, strict=True):
+            self._update(p, state)
+
+    def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    # -- hyperparameters ---------------------------------------------------------------------
+    _flags: tuple[str, ...] = ()  # hyperparameters that are bools (stored as 0.0 / 1.0)
+
+    def hyperparameters(self) -> dict[str, float | bool]:
+        """The settings, by name ("lr", "momentum", "beta1", …), as Python numbers."""
+        return {"lr": self.lr}
+
+    def _configure(self, **settings: Any) -> None:
+        """Validate and set the hyperparameters (all of them, as ``hyperparameters()`` names)."""
+        self.lr = settings["lr"]
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat copy of the state, every value an array: "step" (0-d int64), each
+        hyperparameter ("lr", "momentum", "beta1", …; 0-d float64, flags as 0.0/1.0) and
+        "i.<buffer>" arrays (like parameter i) for the buffers that exist."""
+        out: dict[str, np.ndarray] = {"step": np.array(self.step_count, dtype=np.int64)}
+        for name, value in self.hyperparameters().items():
+            out[name] = np.array(float(value), dtype=np.float64)
+        for i, state in enumerate(self.state):
+            for name, buf in state.items():
+                out[f"{i}.{name}"] = buf.copy()
+        return out
+
+    def _required_buffers(
+        self, settings: Mapping[str, Any], states: list[dict[str, np.ndarray]], step: int
+    ) -> tuple[str, ...]:
+        """The buffers every parameter must bring in a loaded state with these ``settings``:
+        a step makes every buffer of every parameter, so all of them once any exists, and
+        (``_buffers_from_step_one``, Adam's moments) once a step is taken."""
+        if any(states) or (self._buffers_from_step_one and step > 0):
+            return self._buffers
+        return ()
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``: the step, the hyperparameters (as PyTorch restores its
+        param_groups, so a checkpoint's learning rate wins over the constructor's) and the
+        buffers.
+
+        Raises ValueError naming the key for a missing key ("step" and every
+        hyperparameter are required; the buffers of every parameter come all or none, and
+        Adam's all once a step is taken), an unknown key, a buffer whose shape or dtype
+        differs from its parameter's, or a flag other than 0.0 or 1.0. Nothing is changed
+        unless everything fits.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
+            )
+        hyper_names = list(self.hyperparameters())
+        for key in ("step", *hyper_names):
+            if key not in state_dict:
+                raise ValueError(f"{owner}: state_dict: missing key {key!r}")
+        step = np.asarray(state_dict["step"])
+        if step.shape != () or not np.issubdtype(step.dtype, np.integer) or int(step) < 0:
+            raise ValueError(
+                f"{owner}: state_dict['step']: expected a 0-d integer array >= 0, got "
+                f"dtype {step.dtype} shape {step.shape}"
+            )
+        settings: dict[str, Any] = {}
+        for name in hyper_names:
+            value = np.asarray(state_dict[name])
+            if value.shape != () or not np.issubdtype(value.dtype, np.floating):
+                raise ValueError(
+                    f"{owner}: state_dict[{name!r}]: expected a 0-d float array, got dtype "
+                    f"{value.dtype} shape {value.shape}"
+                )
+            if name in self._flags and value not in (0.0, 1.0):
+                raise ValueError(
+                    f"{owner}: state_dict[{name!r}]: expected 0.0 or 1.0 (a flag), got {value}"
+                )
+            settings[name] = bool(value) if name in self._flags else float(value)
+        new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        for key, value in state_dict.items():
+            if key == "step" or key in settings:
+                continue
+            index, _, name = key.partition(".")
+            if not (index.isdigit() and int(index) < len(self.params) and name in self._buffers):
+                raise ValueError(
+                    f"{owner}: state_dict: unexpected key {key!r}; expected 'step', "
+                    f"{', '.join(map(repr, hyper_names))} and 'i.<buffer>' with "
+                    f"i < {len(self.params)} and buffer in {self._buffers}"
+                )
+            p = self.params[int(index)]
+            buf = np.asarray(value)
+            if buf.shape != p.shape or buf.dtype != p.dtype:
+                raise ValueError(
+                    f"{owner}: state_dict[{key!r}]: expected shape {p.shape} and dtype "
+                    f"{p.dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
+                )
+            new_state[int(index)][name] = buf.copy()
+        # A partial state would fail at the next step or resume inexactly.
+        required = self._required_buffers(settings, new_state, int(step))
+        for i, state in enumerate(new_state):
+            missing = [f"{i}.{b}" for b in required if b not in state]
+            if missing:
+                raise ValueError(
+                    f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
+                    f"every parameter has {list(required)} once one has, or "
+                    "none does"
+                    + (" before the first step)" if self._buffers_from_step_one else ")")
+                )
+        before = self.hyperparameters()
+        try:
+            self._configure(**settings)
+        except (TypeError, ValueError) as error:
+            self._configure(**before)
+            raise ValueError(f"{owner}: state_dict: {error}") from None
+        self.step_count = int(step)
+        self.state = new_state
