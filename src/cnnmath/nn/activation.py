@@ -422,6 +422,7 @@ class Softmax2d(Softmax):
         return super().forward_ctx(x)
 
     def extra_repr(self) -> str:
+        """Nothing: the axis is always the channels', as torch prints it."""
         return ""
 
 

@@ -84,6 +84,7 @@ class AffineGrid(Module):
         return grad_theta if like_dtype is None else (grad_theta, np.zeros(size, like_dtype))
 
     def extra_repr(self) -> str:
+        """The fixed output size, if any, and align_corners."""
         size = "" if self.size is None else f"size={self.size}, "
         return f"{size}align_corners={self.align_corners}"
 
@@ -134,6 +135,7 @@ class GridSample(Module):
         return ops.grid_sample_backward(grad_output, x, grid, **self._options())
 
     def extra_repr(self) -> str:
+        """mode, padding_mode and align_corners."""
         return (
             f"mode={self.mode!r}, padding_mode={self.padding_mode!r}, "
             f"align_corners={self.align_corners}"

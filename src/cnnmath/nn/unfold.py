@@ -112,4 +112,5 @@ class Fold(_Windows):
         return ops.fold_backward(grad_output, **self._geometry())
 
     def extra_repr(self) -> str:
+        """output_size, then the window geometry Unfold prints."""
         return f"output_size={self.output_size}, " + super().extra_repr()
