@@ -240,6 +240,8 @@ LAYERS = [
     ("log_softmax_last", lambda: nn.LogSoftmax(dim=-1), (2, 4, 3, 5)),
     ("dropout2d", lambda: nn.Sequential(nn.Dropout2d(0.5, rng=0), nn.ReLU()), (2, 4, 3, 3)),
     ("hardtanh_wide", lambda: nn.Hardtanh(-2, 3), (2, 4, 3, 3)),
+    ("glu", lambda: nn.GLU(), (2, 4, 3, 6)),
+    ("glu_channels", lambda: nn.GLU(dim=1), (2, 4, 3, 3)),
 ] + [(name, cls, (2, 4, 3, 3)) for name, cls in nn.ACTIVATION_LAYERS.items()]
 
 
@@ -460,6 +462,14 @@ def test_newer_opsets_write_the_native_ops(layer, tmp_path):
     assert {n.op_type for n in proto.graph.node} == {"Gelu" if "GELU" in repr(layer) else "Mish"}
     old = check_against_ort(nn.Sequential(layer), x, tmp_path, opset=17)
     assert {"Gelu", "Mish"}.isdisjoint(n.op_type for n in old.graph.node)
+
+
+def test_glu_over_the_batch_axis_is_refused(tmp_path):
+    """The batch axis is symbolic in the file: a GLU that halves it has no fixed Slice."""
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"node '0' \(GLU\): dim: expected an axis other than"):
+        save(nn.Sequential(nn.GLU(dim=0)), tmp_path / "m.onnx", x)
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_pixel_unshuffle_is_space_to_depth_from_opset_28(tmp_path):

@@ -44,7 +44,8 @@ as the identity. The mapping, layer by layer:
                              ONNX's only type for it), Softsign,
                              HardSigmoid, HardSwish, Clip (ReLU6), Softplus (β, threshold kept
                              exactly with Where); GELU, Mish and SiLU as their formulas (the
-                             Gelu and Mish ops from opsets 20 and 18)
+                             Gelu and Mish ops from opsets 20 and 18); GLU as two Slices, Sigmoid
+                             and Mul
     Flatten                  Flatten (start_dim=1 to the end) or Reshape with 0/−1 entries
     Dropout(2d), Identity    Identity (StochasticDepth too)
     Softmax, LogSoftmax      Softmax, LogSoftmax (one axis: opset ≥ 13); Softmax2d as Softmax

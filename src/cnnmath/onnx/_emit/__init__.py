@@ -24,6 +24,7 @@ from ._writer import _Emit
 from .activations import (
     _celu,
     _gelu,
+    _glu,
     _hardtanh,
     _logsigmoid,
     _mish,
@@ -176,6 +177,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Softplus: _softplus,
     nn.SiLU: _silu,
     nn.Mish: _mish,
+    nn.GLU: _glu,
     nn.GELU: _gelu,
 }
 

@@ -170,3 +170,25 @@ def _gelu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     onep = w.node("Add", [core, one], f"{base}/one_plus", f"{base}/one_plus")
     hx = w.node("Mul", [x, half], f"{base}/half_x", f"{base}/half_x")
     w.node("Mul", [hx, onep], node.output, base)
+
+
+def _glu(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """GLU: a = Slice(x, 0, h), b = Slice(x, h, 2h) along dim (h half its size), then
+    Mul(a, Sigmoid(b)). The batch axis is symbolic in the file, so halving it is refused."""
+    m = node.module
+    assert isinstance(m, nn.GLU)
+    ndim = len(shapes[0])
+    axis = m.dim % ndim if -ndim <= m.dim < ndim else m.dim
+    if axis == 0 and ndim > 1:
+        raise ValueError(
+            f"save: model: node {node.name!r} (GLU): dim: expected an axis other than the batch "
+            f"axis 0 (its size is symbolic in the file), got {m.dim}"
+        )
+    h = shapes[0][axis] // 2
+    base, x = node.name, node.inputs[0]
+    on = w.const(f"{base}/axis", [axis], np.int64)
+    bounds = [w.const(f"{base}/{k}", [v], np.int64) for k, v in (("0", 0), ("h", h), ("2h", 2 * h))]
+    a = w.node("Slice", [x, bounds[0], bounds[1], on], f"{base}/a", f"{base}/a")
+    b = w.node("Slice", [x, bounds[1], bounds[2], on], f"{base}/b", f"{base}/b")
+    gate = w.node("Sigmoid", [b], f"{base}/gate", f"{base}/gate")
+    w.node("Mul", [a, gate], node.output, base)
