@@ -150,9 +150,9 @@ def _grad_output(grad_output: Any, x: np.ndarray, out_hw: Pair, *, func: str) ->
 # Which path runs (interleaved A/B timings, one thread, ResNet's and LeNet's activations):
 # - forward of tiles: by rows then columns (``_separable``, two strided passes, not k1·k2);
 # - max pooling's choice (return_indices, backward) with padding or overlapping windows:
-#   rows then columns on the phases (``_Choice``), one-byte tap indices, and the gradient
-#   as one scatter-add; for tiles, or -inf next to padding, the tap-by-tap rule
-#   (``_max_hits``) on the layout above.
+#   rows then columns on the phases (``_max_choice._Choice``), one-byte tap indices, and
+#   the gradient as one scatter-add; for tiles, or -inf next to padding, the tap-by-tap rule
+#   (``_max_choice._max_hits``) on the layout above.
 # All of it runs on blocks of (batch, channel) planes (``_plane_spans``), the blocks shared
 # among the threads; work buffers are kept per thread (``_threads.scratch``): fresh multi-MiB
 # temporaries cost more in page faults on every call than the arithmetic on them.
