@@ -20,8 +20,8 @@ from cnnmath.ops import _machine as machine
 from cnnmath.ops import _threads
 from cnnmath.ops import _windows as windows_module
 from cnnmath.ops import conv as conv_module
-from cnnmath.ops import pool as pool_module
 from cnnmath.ops.conv import dispatch_plan, select_method
+from cnnmath.ops.pool import _common as pool_common
 from helpers import assert_close
 from threads_helper import assert_thread_invariant
 
@@ -624,7 +624,7 @@ def test_the_engine_uses_the_machine_budgets():
     b = machine.BUDGETS
     assert (engine._CHUNK_BYTES, engine._TAPS_CHUNK_BYTES) == (b.chunk_bytes, b.taps_chunk_bytes)
     assert (engine._SCATTER_BYTES, engine._SHIFTED_COLUMNS) == (b.scatter_bytes, b.shifted_columns)
-    assert (pool_module._BLOCK_BYTES, windows_module.COPY_BLOCK_BYTES) == (
+    assert (pool_common._BLOCK_BYTES, windows_module.COPY_BLOCK_BYTES) == (
         b.pool_block_bytes,
         b.copy_block_bytes,
     )

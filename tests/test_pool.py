@@ -369,9 +369,9 @@ def test_large_activations_against_pytorch(kind, dtype):
 def test_blocks_of_planes_change_nothing(k, s, p, monkeypatch):
     """The ops work on blocks of (batch, channel) planes; with blocks of one plane or a few
     (block budget shrunk to bytes) every output and gradient still matches the reference."""
-    from cnnmath.ops import pool as pool_module
+    from cnnmath.ops.pool import _common
 
-    monkeypatch.setattr(pool_module, "_BLOCK_BYTES", 3 * 9 * 8 * 8)  # 3 planes per block
+    monkeypatch.setattr(_common, "_BLOCK_BYTES", 3 * 9 * 8 * 8)  # 3 planes per block
     x = _hard_max_input((2, 4, 9, 8), seed=3)
     g = np.random.default_rng(4).standard_normal(max_pool2d(x, k, s, p).shape)
     np.testing.assert_array_equal(max_pool2d(x, k, s, p), reference.max_pool2d(x, k, s, p))
@@ -727,7 +727,8 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
     an argmax): ties, signed zeros, -inf, NaN and a non-finite gradient give the same bits
     as the general path (forced here by turning the direct ones off), and the reference
     loops' values and chosen elements."""
-    from cnnmath.ops import pool as pool_module
+    from cnnmath.ops.pool import avg_pool as avg_pool_module
+    from cnnmath.ops.pool import max_pool as max_pool_module
 
     rng = np.random.default_rng(7)
     ties = rng.integers(-1, 2, size=shape).astype(dtype)
@@ -755,7 +756,8 @@ def test_small_tiles_take_the_general_path_rules(shape, k, dtype, monkeypatch):
     for x, g in ((ties, g_ok), (minus_inf, g_ok), (ties, g_bad), (with_nan, g_ok)):
         fast = outputs(x, g)
         with monkeypatch.context() as m:
-            m.setattr(pool_module, "_small_tiles", lambda geo: False)
+            m.setattr(max_pool_module, "_small_tiles", lambda geo: False)
+            m.setattr(avg_pool_module, "_small_tiles", lambda geo: False)
             general = outputs(x, g)
         for a, b in zip(fast, general):
             assert a.dtype == b.dtype and a.shape == b.shape
@@ -778,7 +780,7 @@ def test_avg_pool_backward_on_tiles_in_blocks(shape, k, divisor_override, monkey
     the row copied down), whole or block by block of planes (budget shrunk to 3 planes a
     block), one tile a row included ((2, 4) on 4 columns): the reference loops' gradient,
     the same bits either way."""
-    from cnnmath.ops import pool as pool_module
+    from cnnmath.ops.pool import _common
 
     rng = np.random.default_rng(12)
     x = rng.standard_normal(shape)
@@ -790,7 +792,7 @@ def test_avg_pool_backward_on_tiles_in_blocks(shape, k, divisor_override, monkey
         rtol=1e-14,
         atol=0,
     )
-    monkeypatch.setattr(pool_module, "_BLOCK_BYTES", 3 * shape[2] * shape[3] * 8)
+    monkeypatch.setattr(_common, "_BLOCK_BYTES", 3 * shape[2] * shape[3] * 8)
     blocked = avg_pool2d_backward(g, x, k, divisor_override=divisor_override)
     np.testing.assert_array_equal(blocked.view(np.uint8), whole.view(np.uint8))
 
@@ -815,7 +817,8 @@ def test_both_tile_walks_make_the_same_choice(shape, k, dtype, monkeypatch):
     narrow outputs, one axis at a time along long runs (`_tile_walk_wide`). Forced either
     way, both give the reference loops' values and chosen elements, the same bits as each
     other, on ties, signed zeros, -inf and NaN."""
-    from cnnmath.ops import pool as pool_module
+    from cnnmath.ops.pool import _max_choice
+    from cnnmath.ops.pool import max_pool as max_pool_module
 
     rng = np.random.default_rng(11)
     ties = rng.integers(-1, 2, size=shape).astype(dtype)
@@ -827,8 +830,8 @@ def test_both_tile_walks_make_the_same_choice(shape, k, dtype, monkeypatch):
         found = []
         for narrow in (0, 10**6):  # never the wide walk / always
             with monkeypatch.context() as m:
-                m.setattr(pool_module, "_NARROW", narrow)
-                m.setattr(pool_module, "_small_tiles", lambda geo: False)
+                m.setattr(_max_choice, "_NARROW", narrow)
+                m.setattr(max_pool_module, "_small_tiles", lambda geo: False)
                 found.append(max_pool2d(x, k, return_indices=True))
         (y_taps, i_taps), (y_wide, i_wide) = found
         want, want_idx = reference.max_pool2d(x, k, return_indices=True)

@@ -1,9 +1,9 @@
 """Pooling gives the same bits at one thread and at two, and really runs on two.
 
 Every public pooling op cuts its (batch, channel) planes into blocks fixed by the shape
-(``pool._plane_spans``); the inputs here are large enough to make several blocks, and hold
-ties, NaN and -inf (the paths of the max-pool choice that differ block by block), so that
-blocks taking different paths run side by side. Correctness against the reference loops and
+(``pool._common._plane_spans``); the inputs here are large enough to make several blocks,
+and hold ties, NaN and -inf (the paths of the max-pool choice that differ block by block), so
+that blocks taking different paths run side by side. Correctness against the reference loops and
 PyTorch is tests/test_pool.py's; here two threads must change nothing.
 """
 
@@ -25,7 +25,7 @@ from cnnmath import (
     max_unpool2d,
     max_unpool2d_backward,
 )
-from cnnmath.ops import pool
+from cnnmath.ops.pool._common import _plane_spans
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 SHAPE = (8, 64, 56, 56)  # ResNet's first pooling: 4 blocks of planes in float32
@@ -62,9 +62,9 @@ def _g(y, seed=1):
 
 def test_the_shapes_make_several_blocks():
     x = _x()
-    spans = pool._plane_spans(x.shape[0] * x.shape[1], x[0, 0].nbytes)
+    spans = _plane_spans(x.shape[0] * x.shape[1], x[0, 0].nbytes)
     assert len(spans) >= 4
-    assert spans == pool._plane_spans(x.shape[0] * x.shape[1], x[0, 0].nbytes)  # fixed
+    assert spans == _plane_spans(x.shape[0] * x.shape[1], x[0, 0].nbytes)  # fixed
 
 
 MAX_OPTIONS = [
@@ -96,12 +96,12 @@ def test_max_pool(options, nan):
 @pytest.mark.parametrize("nan", [False, True], ids=["ties", "nan"])
 def test_max_pool_narrow_tiles(nan):
     """Tiles fewer than 8 to a row (the digits CNN's 8×8 activations) take the walk one axis
-    at a time (`pool._tile_walk_wide`), in several blocks of planes."""
+    at a time (`pool._max_choice._tile_walk_wide`), in several blocks of planes."""
     x = _x((256, 64, 8, 8))
     x[1, 3, :2, :2] = -0.0
     if nan:  # in planes of different blocks
         x[0, 1, 5, 7] = x[60, 10, 2:4, 3] = x[255, 63, -1, -1] = np.nan
-    assert len(pool._plane_spans(256 * 64, x[0, 0].nbytes)) >= 2
+    assert len(_plane_spans(256 * 64, x[0, 0].nbytes)) >= 2
     g = _g(max_pool2d(x, 2))
 
     def run():
@@ -172,5 +172,5 @@ def test_adaptive_pooling(output_size):
 def test_small_inputs_stay_one_block():
     """LeNet's activations in one or two blocks: no thread overhead for tiny work."""
     x = _x((4, 6, 28, 28))
-    assert len(pool._plane_spans(24, x[0, 0].nbytes)) == 1
+    assert len(_plane_spans(24, x[0, 0].nbytes)) == 1
     assert_thread_invariant(lambda: max_pool2d_backward(_g(max_pool2d(x, 2)), x, 2), threaded=False)

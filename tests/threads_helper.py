@@ -98,7 +98,8 @@ def pin_fallback_budgets(monkeypatch: Any) -> None:
     FALLBACK: a 512 KiB L2), in every module that reads them, whatever caches this machine
     has: with a larger L2 the same shapes make fewer blocks, and a check that two threads
     shared the work would have nothing to share."""
-    from cnnmath.ops import _conv_engine, _machine, _windows, pool
+    from cnnmath.ops import _conv_engine, _machine, _windows
+    from cnnmath.ops.pool import _common as pool_common
 
     b = _machine.budgets(_machine.FALLBACK)
     monkeypatch.setattr(_machine, "CACHES", _machine.FALLBACK)
@@ -109,6 +110,6 @@ def pin_fallback_budgets(monkeypatch: Any) -> None:
         (_conv_engine, "_SHIFTED_COLUMNS", b.shifted_columns),
         (_conv_engine, "_SCATTER_BYTES", b.scatter_bytes),
         (_windows, "COPY_BLOCK_BYTES", b.copy_block_bytes),
-        (pool, "_BLOCK_BYTES", b.pool_block_bytes),
+        (pool_common, "_BLOCK_BYTES", b.pool_block_bytes),
     ]:
         monkeypatch.setattr(module, name, size)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import ops
 from .._checks import check_float_array, int_pair, positive_int
-from ..ops.pool import _ints as _spatial  # an int or rank ints, each >= minimum
+from ..ops.pool.unpool import _ints as _spatial  # an int or rank ints, each >= minimum
 from .module import Module
 
 

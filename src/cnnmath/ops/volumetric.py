@@ -42,17 +42,6 @@ from . import _threads
 from ._geometry import same_pads
 from .conv import _MAX_INDEX, _check_fits, conv2d, conv2d_backward
 from .pool import (
-    _adaptive_sizes,
-    _adaptive_windows,
-    _AxisTaps,
-    _check_windows_hold_x,
-    _covering_windows,
-    _divisor_override,
-    _flag,
-    _unpool,
-    _unpool_backward,
-    _unpool_geometry,
-    _window_sum,
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
     adaptive_max_pool2d,
@@ -60,6 +49,16 @@ from .pool import (
     avg_pool2d_backward,
     max_pool2d,
 )
+from .pool._common import _check_windows_hold_x, _flag
+from .pool.adaptive_pool import (
+    _adaptive_sizes,
+    _adaptive_windows,
+    _AxisTaps,
+    _covering_windows,
+    _window_sum,
+)
+from .pool.avg_pool import _divisor_override
+from .pool.unpool import _unpool, _unpool_backward, _unpool_geometry
 
 __all__ = [
     "adaptive_avg_pool3d",
@@ -874,7 +873,7 @@ def adaptive_max_pool3d_backward(
 
 
 # ---------------------------------------------------------------------------------------------
-# Max unpooling: pool.py's per-plane scatter, over (depth, row, column) planes
+# Max unpooling: pool/unpool.py's per-plane scatter, over (depth, row, column) planes
 
 
 @_threads.op

@@ -1,0 +1,54 @@
+"""Pooling over 2-D windows — max, average, max-unpooling, adaptive — and the backward passes.
+
+Window k = (k1, k2), stride s (default k), padding p on both sides of each axis, dilation d
+(max pooling only); indices 1-based as in SPEC.md:
+
+    max:  Y[β,c,i,j] = max_{a,b} X̃[β, c, s(i-1) + d(a-1) + 1, s(j-1) + d(b-1) + 1],
+          X̃ padded with -∞
+    avg:  Y[β,c,i,j] = (1/D[i,j]) Σ_{a,b} X̃[β, c, s(i-1) + a, s(j-1) + b],   X̃ padded with 0
+
+Output size per axis floor((m + 2p - d(k-1) - 1)/s) + 1; with ``ceil_mode`` the ceiling, less
+one where the last window would start past the input and its left padding (PyTorch's rule:
+every window starts inside the input or its left padding). A ceil_mode window that runs past
+the right padding reads -∞ / 0 there. Padding is at most half the window (k // 2 per axis,
+dilation not counted, as PyTorch checks it); a dilated window that reads padding only is
+refused (PyTorch returns -∞ and an index outside the plane there).
+
+The divisor D of the average, PyTorch's rules: ``divisor_override`` if given; else with
+``count_include_pad=True`` the taps inside the padded input [-p, m+p) per axis (k1·k2 unless a
+ceil_mode window runs past the padding); with ``count_include_pad=False`` the taps on elements
+of x only.
+
+Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the indices
+[floor(i·m/n), ceil((i+1)·m/n)); global pooling is n = 1.
+
+The code, one concern a module: ``_common`` (arguments, output sizes, where the window taps
+read, blocks of planes), ``max_pool`` with ``_max_choice`` (which element each window
+chooses), ``avg_pool``, ``unpool`` and ``adaptive_pool``; this package re-exports their public
+functions.
+"""
+
+from .adaptive_pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+)
+from .avg_pool import avg_pool2d, avg_pool2d_backward
+from .max_pool import max_pool2d, max_pool2d_backward
+from .unpool import max_unpool1d, max_unpool1d_backward, max_unpool2d, max_unpool2d_backward
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_unpool1d",
+    "max_unpool1d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
+]
