@@ -330,8 +330,9 @@ def _align_blocks(
         first_w[block], L_w[block] = _span(B)
 
     def cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        # window and the backward's product (2·a·b·C), T or U (P_h·b·C), A and B
-        return (2 * a + P_h) * b * C + P_h * a + P_w * b
+        # window and the backward's product (2·a·b·C), T or U (P_h·b·C), A and B, and the
+        # box's P_h·P_w·C result (the forward's product, the backward's float64 ∂ℓ/∂Y)
+        return (2 * a + P_h) * b * C + P_h * a + P_w * b + P_h * P_w * C
 
     blocks = _class_blocks(L_h, L_w, cost)
     # the blocks' matrices are built for runs of consecutive blocks at once (a few calls,
@@ -482,6 +483,7 @@ def roi_align_backward(
             own = own_h[:, :, None] & np.repeat(own_w, C, axis=1)[:, None, :]
             np.copyto(window, 0.0, where=~own)
         _scatter_add(grad, batch[index], rows, cols, window, buffers)
+        del g_k, U, window, A, B  # views of the buffers and of the run's matrices
     del buffers
     # rounded before the transpose (half the bytes to move for float32), the float64 sums
     # freed before the transposed copy is made
