@@ -25,6 +25,15 @@ from cnnmath.onnx import load  # noqa: E402
 from cnnmath.onnx._ops import CONVERTERS  # noqa: E402
 
 _INTS = ("int8", "int16", "uint8", "uint16", "uint32", "uint64")
+# The node tests of random ops compare exact values drawn by ONNX's reference generator, which
+# no other implementation reproduces (cnnmath draws from NumPy's PCG64): they load and run,
+# and fail by value, not by a refusal. The outcomes fixture seeds their generators, so that
+# this failure is the same at every run (unseeded, a chance match is about 0.6 % per test).
+_RANDOM_DRAWS = tuple(
+    f"test_bernoulli{case}{expanded}"
+    for case in ("", "_double", "_seed")
+    for expanded in ("", "_expanded")
+)
 
 EXCEPTIONS: dict[str, str] = {
     # element types: cnnmath computes in float32/float64 (int32/int64 only for shapes)
@@ -305,6 +314,7 @@ EXCEPTIONS: dict[str, str] = {
     },
     "test_bitwise_not_3d": "element type uint16 is not supported",
     "test_bitwise_not_4d": "element type uint8 is not supported",
+    **dict.fromkeys(_RANDOM_DRAWS, "random draws: ONNX's values come from its own generator"),
 }
 
 
@@ -337,6 +347,8 @@ def outcomes():
             results[case.name] = ("load", err)
             continue
         results[case.name] = None
+        for _, rng in graph.named_generators():  # random ops: a fixed draw (_RANDOM_DRAWS)
+            rng.bit_generator.state = np.random.PCG64(0).state
         for inputs, outputs in map(_arrays, case.data_sets):
             try:
                 got = graph(*inputs)
@@ -535,6 +547,9 @@ def test_failures_are_exactly_the_documented_refusals(outcomes):
     assert len(casts) >= 100 and set(EXCEPTIONS).isdisjoint(casts)
     assert sorted(failed) == sorted({*EXCEPTIONS, *casts})
     for name, (stage, err) in failed.items():
+        if name in _RANDOM_DRAWS:  # they run; only ONNX's generator gives its values
+            assert stage == "compare", f"{name}: failed at {stage}: {err}"
+            continue
         assert stage == "load", f"{name}: failed at {stage}: {err}"
         assert isinstance(err, ValueError), f"{name}: {type(err).__name__}: {err}"
         assert str(err).startswith("cnnmath.onnx.load:"), str(err)

@@ -28,6 +28,8 @@ modules (``_roi``, ``_unpool``, ``_outputs``) import from it.
 Later families, each a module of its own: ``selection`` (ScatterElements, GatherND, NonZero,
 Compress, OneHot), ``arrays`` (Trilu, EyeLike, CumProd, ReverseSequence, CenterCropPad),
 ``moments`` (MeanVarianceNormalization, RMSNormalization) and ``bitwise``.
+``random`` (RandomNormal, RandomUniform, their *Like forms, Bernoulli, Multinomial): a fresh
+draw per call from the op's own generator, never folded at load time.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from .norm import batch_norm, group_norm, instance_norm, layer_norm, lp_normaliz
 from .pool import global_lp_pool, global_pool, lp_pool, max_unpool, pool
 from .qlinear import conv_integer, dynamic_quantize, matmul_integer, qlinear_conv, qlinear_matmul
 from .quantize import dequantize, quantize
+from .random import bernoulli, multinomial, random_normal_uniform
 from .reductions import _REDUCTIONS, arg_extremum, cum_sum, hardmax, loss, reduce, softmax
 from .resize import _nearest_source, affine_grid, grid_sample, resize
 from .selection import compress, gather_nd, non_zero, one_hot, scatter_elements
@@ -197,6 +200,12 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "OneHot": one_hot,
     "Trilu": trilu,
     "EyeLike": eye_like,
+    **dict.fromkeys(
+        ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"),
+        random_normal_uniform,
+    ),
+    "Bernoulli": bernoulli,
+    "Multinomial": multinomial,
     "CumProd": cum_prod,
     "ReverseSequence": reverse_sequence,
     "CenterCropPad": center_crop_pad,
