@@ -230,7 +230,7 @@ class _Multinomial(_Random):
                 f"got shape {x.shape} of {x.dtype}",
             )
         b, c = x.shape
-        self._checked((b, self.samples, c), 8)
+        self._checked((b, self.samples, c), np.float64)  # the comparison below
         z = x.astype(np.float64)
         e = np.exp(z - z.max(axis=1, keepdims=True))
         cdf = np.cumsum(e, axis=1) / e.sum(axis=1, keepdims=True)
