@@ -303,7 +303,8 @@ def _like_type(node: Node, x: Operand, info: dict[str, Any]) -> None:
         raise refuse(
             node,
             f"input 'input': expected float32 or float64 when attribute 'dtype' is absent "
-            f"(the output takes its type), got {code}",
+            f"(the output takes its type), got "
+            f"{code if isinstance(code, np.dtype) else f'ONNX element type {code}'}",
         )
 
 
