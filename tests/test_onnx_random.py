@@ -369,3 +369,27 @@ def ort_run_all(data, feeds):
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     return session.run(None, feeds)
+
+
+def test_an_input_less_op_next_to_an_integer_first_input_trains():
+    """RandomNormal reads the graph's first input (here int64) only to be drawn at each call:
+    that input gets a zero gradient, x the one of y = x + noise (∂y/∂x = 1)."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("RandomNormal", [], ["r"], shape=[3]),
+            helper.make_node("Add", ["x", "r"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("n", 7, [2]), helper.make_tensor_value_info("x", 1, [3])],
+        [helper.make_tensor_value_info("y", 1, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    loaded = load(model.SerializeToString()).train()
+    n, x = np.array([1, 2]), np.arange(3, dtype=np.float32)
+    y1, y2 = loaded(n, x), loaded(n, x)
+    assert not np.array_equal(y1, y2)
+    G = np.array([0.5, -1.0, 2.0], np.float32)
+    gn, gx = loaded.backward(G)
+    np.testing.assert_array_equal(gn, np.zeros(2, np.int64))
+    np.testing.assert_array_equal(gx, G)
