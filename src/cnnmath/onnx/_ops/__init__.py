@@ -27,7 +27,8 @@ modules (``_roi``, ``_unpool``, ``_outputs``) import from it.
 
 Later families, each a module of its own: ``selection`` (ScatterElements, GatherND, NonZero,
 Compress, OneHot), ``arrays`` (Trilu, EyeLike, CumProd, ReverseSequence, CenterCropPad),
-``moments`` (MeanVarianceNormalization, RMSNormalization) and ``bitwise``.
+``moments`` (MeanVarianceNormalization, RMSNormalization), ``bitwise`` and ``control``
+(If).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .activations import _ELEMENTARY, _activation, shrink
 from .arrays import center_crop_pad, cum_prod, eye_like, reverse_sequence, trilu
 from .bitwise import bit_shift, bitwise
 from .blocks import col2im, space_depth
+from .control import if_
 from .conv import conv, conv_transpose, deform_conv
 from .dense import einsum, gemm, matmul
 from .elementwise import (
@@ -204,6 +206,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "RMSNormalization": rms_normalization,
     **dict.fromkeys(("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"), bitwise),
     "BitShift": bit_shift,
+    "If": if_,  # the loader inlines the branch a condition known at load time takes
 }
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
