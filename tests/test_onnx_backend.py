@@ -305,12 +305,11 @@ EXCEPTIONS: dict[str, str] = {
     },
     "test_bitwise_not_3d": "element type uint16 is not supported",
     "test_bitwise_not_4d": "element type uint8 is not supported",
-    "test_if": "If with a condition computed at run time (only one known at load time)",
-    "test_if_seq": "If with a condition computed at run time; sequences are not supported",
-    "test_if_opt": "If with a condition computed at run time; optionals are not supported",
+    "test_if_seq": "If whose branches return sequences (SequenceConstruct is not supported)",
+    "test_if_opt": "If whose branches return optionals (Optional is not supported)",
     **{
-        f"test_affine_grid_{case}_expanded": "If with a condition computed at run time "
-        "(the function's branch on the size's length)"
+        f"test_affine_grid_{case}_expanded": "a Split in an If branch reads a value of a rank "
+        "not known at load time (the branch's values get no shape from the outer inference)"
         for case in ("2d", "2d_align_corners", "3d", "3d_align_corners")
     },
 }

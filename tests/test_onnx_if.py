@@ -1,8 +1,9 @@
 """The ONNX If op through ``cnnmath.onnx.load``: a condition known at load time (an
 initializer, a Constant, or a comparison of a static shape) inlines the taken branch, whose
-nodes may read the outer graph's values and initializers by name; witnesses onnxruntime,
-PyTorch and finite differences. A condition computed at run time, a condition that is not a
-single bool and branches of another output count are refused at load time, naming the node.
+nodes may read the outer graph's values and initializers by name; a condition computed at run
+time loads both branches and runs the one taken, backward through it. Witnesses onnxruntime,
+PyTorch (TorchScript exports) and finite differences. A condition that is not a single bool
+and branches of another output count are refused, naming the node.
 """
 
 from __future__ import annotations
@@ -119,9 +120,7 @@ def test_condition_folded_from_a_static_shape(width):
     np.testing.assert_allclose(load(data)(x), expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("outer", [True, False])
-@pytest.mark.parametrize("inner", [True, False])
-def test_nested_if_with_several_outputs(outer, inner):
+def _nested_model(outer, inner):
     inner_then = _branch(
         "it",
         [helper.make_node("Mul", ["h", "x"], ["p"]), helper.make_node("Exp", ["x"], ["q"])],
@@ -154,7 +153,13 @@ def test_nested_if_with_several_outputs(outer, inner):
         numpy_helper.from_array(np.array([outer]), "co"),
         numpy_helper.from_array(np.array(inner), "ci"),
     ]
-    data = _model(nodes, [_value("x", [4])], [_value("y1"), _value("y2")], inits)
+    return _model(nodes, [_value("x", [4])], [_value("y1"), _value("y2")], inits)
+
+
+@pytest.mark.parametrize("outer", [True, False])
+@pytest.mark.parametrize("inner", [True, False])
+def test_nested_if_with_several_outputs(outer, inner):
+    data = _nested_model(outer, inner)
     x = np.random.default_rng(4).standard_normal(4).astype(np.float32)
     got, expected = load(data)(x), _ort(data, {"x": x})
     assert len(got) == 2
@@ -196,14 +201,89 @@ def _plain_if(cond_input, then_out=1, else_out=1, n_out=1):
     )
 
 
-def test_a_condition_computed_at_run_time_is_refused_naming_the_node():
-    data = _model(
-        [_plain_if("c")],
-        [_value("x", [2]), helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
-        [_value("y0")],
-    )
-    with pytest.raises(ValueError, match=r"node 'pick' \(If\): input 'cond': a condition computed"):
+def _runtime_model(n_out=1):
+    """_outer_model's branches, cond a graph input."""
+    model = onnx.load_from_string(_outer_model(True))
+    graph = model.graph
+    del graph.initializer[0]  # c
+    graph.input.append(helper.make_tensor_value_info("c", TensorProto.BOOL, []))
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_run_time_condition_runs_the_branch_taken_and_its_backward(cond):
+    data = _runtime_model()
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    c = np.array(cond)
+    g = load(data)
+    (expected,) = _ort(data, {"x_in": x, "c": c})
+    np.testing.assert_allclose(g(x, c), expected, rtol=1e-6, atol=1e-6)
+    # one Parameter for the outer initializer w, read by both branches and trained by both
+    names = g.initializer_names
+    params = dict(g.named_parameters())
+    assert len([k for k in params if k == names["w"]]) == 1
+    G = rng.standard_normal((2, 3)).astype(np.float32)
+    g.zero_grad()
+    g(x, c)
+    gx, gc = g.backward(G)
+    r = np.maximum(x, 0)
+    if cond:  # y = relu(x)·w + b
+        np.testing.assert_allclose(params[names["w"]].grad, (G * r).sum(0), rtol=1e-5)
+        (branch,) = [m.then_branch for _, m in g.named_modules() if hasattr(m, "then_branch")]
+        b = dict(branch.named_parameters())[branch.initializer_names["b_then"]]
+        np.testing.assert_allclose(b.grad, G.sum(0), rtol=1e-5)
+        np.testing.assert_allclose(gx, G * params[names["w"]].data * (x > 0), rtol=1e-5)
+    else:  # y = tanh(relu(x)) - w
+        np.testing.assert_allclose(params[names["w"]].grad, -G.sum(0), rtol=1e-5)
+        np.testing.assert_allclose(gx, G * (1 - np.tanh(r) ** 2) * (x > 0), rtol=1e-5, atol=1e-7)
+    assert not gc.any()
+    g.to(np.float64)
+    check_input_gradients(g, [rng.standard_normal((2, 3)) + 0.1, c], wrt=[0])
+
+
+@pytest.mark.parametrize("outer", [True, False])
+@pytest.mark.parametrize("inner", [True, False])
+def test_nested_run_time_ifs_with_several_outputs(outer, inner):
+    model = onnx.load_from_string(_nested_model(True, True))
+    del model.graph.initializer[:]
+    for name in ("co", "ci"):
+        model.graph.input.append(helper.make_tensor_value_info(name, TensorProto.BOOL, [1]))
+    data = model.SerializeToString()
+    x = np.random.default_rng(8).standard_normal(4).astype(np.float32)
+    co, ci = np.array([outer]), np.array([inner])
+    got, expected = load(data)(x, co, ci), _ort(data, {"x": x, "co": co, "ci": ci})
+    assert len(got) == 2
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_a_run_time_condition_not_bool_is_refused():
+    data = _model([_plain_if("c")], [_value("x", [2]), _value("c", [])], [_value("y0")])
+    with pytest.raises(
+        ValueError, match=r"node 'pick' \(If\): input 'cond': expected a single bool"
+    ):
         load(data)
+    cond = helper.make_tensor_value_info("c", TensorProto.BOOL, None)
+    g = load(_model([_plain_if("c")], [_value("x", [2]), cond], [_value("y0")]))
+    x = np.ones(2, np.float32)
+    with pytest.raises(
+        ValueError, match=r"node 'pick' \(If\): input 'cond': expected a single bool"
+    ):
+        g(x, np.array([True, False]))
+
+
+def test_saving_a_run_time_if_is_refused_naming_the_node(tmp_path):
+    from cnnmath.onnx import save
+
+    model = onnx.load_from_string(_outer_model(True))
+    graph = model.graph
+    del graph.initializer[0]  # c, computed here from x: c = (Σx ≠ 0)
+    graph.node.insert(0, helper.make_node("ReduceSum", ["x_in"], ["s"], keepdims=0))
+    graph.node.insert(1, helper.make_node("Cast", ["s"], ["c"], to=TensorProto.BOOL))
+    g = load(model.SerializeToString())
+    with pytest.raises(ValueError, match=r"node 'the_if' \(_If\) has no ONNX export"):
+        save(g, tmp_path / "m.onnx", np.ones((2, 3), np.float32))
 
 
 @pytest.mark.parametrize(
@@ -286,22 +366,90 @@ def test_a_scripted_torch_module_with_shape_dependent_control_flow(size):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_the_export_with_a_symbolic_batch_axis_is_refused_naming_the_if():
-    """Shape(x)[2] of an input with a symbolic axis is not folded: a run-time condition."""
+@pytest.mark.parametrize("size", [4, 6])
+def test_the_export_with_a_symbolic_batch_axis_runs_its_if_at_run_time(size):
+    """Shape(x)[2] of an input with a symbolic axis is not folded: a run-time condition,
+    both branches loaded, the one taken run; at batch sizes 1 and 3."""
     torch = pytest.importorskip("torch")
 
     class Net(torch.nn.Module):
         def forward(self, x):
             if x.shape[2] > 4:
-                return torch.relu(x)
+                return torch.relu(x) * 3.0
             return torch.sigmoid(x)
 
-    model = onnx.load_from_string(
-        _exported(torch.jit.script(Net()), torch.randn(1, 2, 5, 5), torch)
-    )
-    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "n"
-    with pytest.raises(ValueError, match=r"node '/If' \(If\): input 'cond': a condition computed"):
-        load(model.SerializeToString())
+    net = torch.jit.script(Net())
+    model = onnx.load_from_string(_exported(net, torch.randn(1, 2, 5, 5), torch))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for k, symbol in ((0, "n"), (2, "h"), (3, "w")):  # sizes other than the export's
+        dims[k].dim_param = symbol
+    data = model.SerializeToString()
+    g = load(data)
+    assert any(hasattr(m, "then_branch") for _, m in g.named_modules())
+    for batch in (1, 3):
+        x = torch.randn(batch, 2, size, size)
+        expected = net(x).numpy()
+        np.testing.assert_allclose(g(x.numpy()), expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(_ort(data, {"x": x.numpy()})[0], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_scripted_torch_module_with_data_dependent_control_flow(sign):
+    """if Σ conv(x) > 0: one branch, else the other — a run-time condition; outputs equal to
+    PyTorch's and onnxruntime's, the input's gradient to autograd's and finite differences,
+    the conv's weight gradient (an outer initializer read before the If) to autograd's."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+            self.scale = torch.nn.Parameter(torch.tensor([0.5, -2.0, 1.5]).reshape(3, 1, 1))
+
+        def forward(self, x):
+            y = self.conv(x)
+            if bool(y.sum() > 0):
+                y = torch.relu(y) * self.scale
+            else:
+                y = torch.tanh(y) - x.sum()
+            return y
+
+    torch.manual_seed(0)
+    net = torch.jit.script(Net())
+    with torch.no_grad():  # an input taking the branch the sign asks for
+        x = next(
+            x
+            for x in (torch.randn(2, 2, 5, 5) for _ in range(100))
+            if bool(net.conv(x).sum() > 0) == (sign > 0)
+        )
+    import io
+
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (x,), buffer, dynamo=False, opset_version=17, input_names=["x"])
+    data = buffer.getvalue()
+    assert "If" in {n.op_type for n in onnx.load_from_string(data).graph.node}
+    g = load(data)
+    xn = x.detach().numpy()
+    expected = net(x).detach().numpy()
+    np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+    xt = x.clone().requires_grad_(True)
+    G = torch.randn(expected.shape)
+    net.zero_grad()
+    (net(xt) * G).sum().backward()
+    g.zero_grad()
+    g(xn)
+    np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    params = {id(p): p for p in g.parameters()}
+    weights = [p for p in params.values() if p.shape == (3, 2, 3, 3)]
+    assert len(weights) == 1
+    np.testing.assert_allclose(weights[0].grad, net.conv.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    if sign > 0:  # the scale, read only inside the branch taken
+        (scale,) = [p for p in params.values() if p.shape == (3, 1, 1)]
+        np.testing.assert_allclose(scale.grad, net.scale.grad.numpy(), rtol=1e-4, atol=1e-5)
+    g.to(np.float64)
+    check_input_gradients(g, [xn.astype(np.float64)])
 
 
 def test_a_loaded_if_is_saved_as_its_inlined_branch(tmp_path):

@@ -441,8 +441,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 f"got {outputs or 'none'}",
             )
         ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
-        if node.op_type == "If":  # its condition known at load time: the taken branch inlined
-            branch = _control.taken_branch(node, proto_node, ins[0])
+        cond = ins[0] if ins else None
+        if node.op_type == "If" and isinstance(cond, Ref):  # both branches loaded
+            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load)
+            add(module, refs, proto_node.name or outputs[0], outputs[0], "If", outputs[1:])
+            continue
+        if node.op_type == "If" and isinstance(cond, Const):  # the taken branch inlined
+            branch = _control.taken_branch(node, proto_node, cond)
             for t in branch.initializer:
                 if t.name in env:
                     raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
