@@ -299,10 +299,20 @@ def test_a_condition_that_is_not_a_single_bool_is_refused(cond):
         load(data)
 
 
-def test_branch_output_counts_that_differ_are_refused():
-    c = [numpy_helper.from_array(np.array(True), "c")]
-    data = _model([_plain_if("c", 1, 2, 1)], [_value("x", [2])], [_value("y0")], c)
-    with pytest.raises(ValueError, match=r"'else_branch': expected 1 outputs .*got 2"):
+@pytest.mark.parametrize("known", [True, False])
+def test_branch_output_counts_that_differ_are_refused(known):
+    """At load time, whether the condition is known then (the else branch is not taken) or
+    computed at run time."""
+    c = [numpy_helper.from_array(np.array(True), "c")] if known else []
+    inputs = [_value("x", [2])]
+    if not known:
+        inputs.append(helper.make_tensor_value_info("c", TensorProto.BOOL, []))
+    data = _model([_plain_if("c", 1, 2, 1)], inputs, [_value("y0")], c)
+    with pytest.raises(
+        ValueError,
+        match=r"node 'pick' \(If\): attribute 'else_branch': "
+        r"expected 1 outputs .*got 2",
+    ):
         load(data)
 
 
