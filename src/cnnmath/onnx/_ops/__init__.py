@@ -27,8 +27,8 @@ modules (``_roi``, ``_unpool``, ``_outputs``) import from it.
 
 Later families, each a module of its own: ``selection`` (ScatterElements, GatherND, NonZero,
 Compress, OneHot), ``arrays`` (Trilu, EyeLike, CumProd, ReverseSequence, CenterCropPad),
-``moments`` (MeanVarianceNormalization, RMSNormalization), ``bitwise`` and ``control``
-(If).
+``moments`` (MeanVarianceNormalization, RMSNormalization) and ``bitwise``.
+``control`` holds If, whose nodes the loader reads itself (their attributes are graphs).
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "SpaceToDepth": space_depth,
     "Sum": sum_,
     "Where": where,
+    "If": if_,  # read by the loader itself (control.taken_branch, control.runtime_if)
     **{op: compare for op in _COMPARISONS},
     "Flatten": reshape,
     "Reshape": reshape,
@@ -206,7 +207,6 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "RMSNormalization": rms_normalization,
     **dict.fromkeys(("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"), bitwise),
     "BitShift": bit_shift,
-    "If": if_,  # the loader inlines the branch a condition known at load time takes
 }
 """op type -> converter. ``Constant`` is read by the loader itself."""
 
