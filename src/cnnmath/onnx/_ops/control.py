@@ -11,8 +11,8 @@ them, such as a comparison of a static shape, which is what exporters write for
 shape-dependent code), the loader inlines the taken branch (``taken_branch``): its nodes
 are converted in place of the If node, its outputs bound to the If's, and the other branch
 is never converted (only its output count and form are checked). Where ``cond`` is computed
-at run time, both branches
-are loaded as graphs of their own (``runtime_if``) and the module ``_If`` runs the one taken.
+at run time, both branches are loaded as graphs of their own (``runtime_if``) and the module
+``_If`` runs the one taken.
 """
 
 from __future__ import annotations
