@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import nn
 from .._optional import require
-from ._checks import FUNC, model_directory, parse_model, tensor_array, topological_order
+from ._checks import FUNC, model_directory, parse_model, tensor_array
 from ._ops import (
     CONVERTERS,
     Attrs,
@@ -40,6 +40,7 @@ from ._ops import (
     folding,
     refuse,
 )
+from ._ops import control as _control
 
 MIN_OPSET = 11
 _INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
@@ -338,7 +339,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         raise ValueError(f"{FUNC}: graph: sparse initializers are not supported")
     initializers = {t.name: tensor_array(t, base) for t in graph.initializer}
     input_names = [v.name for v in graph.input if v.name not in initializers]
-    order = topological_order(graph.node, [*input_names, *initializers])
+    order = _control.ordered(graph.node, [*input_names, *initializers])
     if not graph.output:
         raise ValueError(f"{FUNC}: graph: expected at least one output, got none")
     shapes, types, symbols = _static_shapes(proto)
@@ -413,8 +414,19 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     used = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
     readers = Counter(v for n in graph.node for v in n.input if v)
     readers.update(o.name for o in graph.output)
-    for i in order:
-        proto_node = graph.node[i]
+    for proto_node in graph.node:  # an If's branches read values of this graph by name
+        if proto_node.op_type == "If":
+            outer = _control.outer_reads(proto_node)
+            used |= outer
+            readers.update(outer)
+    queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
+    while queue:
+        proto_node, i = queue.popleft()
+        if isinstance(proto_node, _control.Bind):  # an inlined branch's outputs are the If's
+            for output, source in zip(proto_node.outputs, proto_node.sources):
+                if output:
+                    env[output] = env[source]
+            continue
         outputs = [o for o in proto_node.output]
         label = proto_node.name or next(filter(None, outputs), f"#{i}")  # '#i': no name at all
         node = Node(label, proto_node.op_type, opset)
@@ -429,6 +441,31 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 f"got {outputs or 'none'}",
             )
         ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
+        cond = ins[0] if ins else None
+        if node.op_type == "If" and isinstance(cond, Ref):  # both branches loaded
+            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load)
+            add(module, refs, proto_node.name or outputs[0], outputs[0], "If", outputs[1:])
+            continue
+        if node.op_type == "If" and isinstance(cond, Const):  # the taken branch inlined
+            branch = _control.taken_branch(node, proto_node, cond)
+            for t in branch.initializer:
+                if t.name in env:
+                    raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
+                initializers[t.name] = array = tensor_array(t, base)
+                if array.dtype in (np.float32, np.float64):
+                    params[t.name] = nn.Parameter(array)
+                env[t.name] = Const(array, params.get(t.name))
+            inner = _control.ordered(branch.node, [*env, *(t.name for t in branch.initializer)])
+            for n in branch.node:
+                outer = _control.outer_reads(n) if n.op_type == "If" else set()
+                used.update(n.input, outer)
+                readers.update([*(v for v in n.input if v), *outer])
+            sources = [o.name for o in branch.output]
+            used.update(sources)
+            readers.update(sources)
+            aliases = _control.Bind(list(outputs), sources)
+            queue.extendleft([(aliases, i), *((branch.node[j], j) for j in reversed(inner))])
+            continue
         attrs = Attrs(node, proto_node.attribute)
         extra = [o for o in outputs[1:] if o and o in used]
         if node.op_type == "Constant":

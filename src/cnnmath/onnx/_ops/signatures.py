@@ -169,6 +169,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Tile": ((1, "input repeats", 2),),
     "Concat": ((1, "inputs", 1),),
     "Where": ((1, "condition X Y", 3),),
+    "If": ((1, "cond", 1),),
     "Reshape": ((1, "data shape", 2),),
     "Squeeze": ((1, "data", 1), (13, "data axes", 1)),
     "Unsqueeze": ((1, "data", 1), (13, "data axes", 2)),
