@@ -378,6 +378,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         "types": {},  # node name -> ONNX element type
         "derived": [],
         "producers": {},  # node name -> (module, input names)
+        "inputs": graph_inputs,  # the graph's input nodes (a random op's anchor)
     }
 
     def bind(onnx_name: str, ref: Ref) -> None:

@@ -275,15 +275,15 @@ def _seed(node: Node, attrs: Attrs) -> float | None:
 
 
 def _anchor(node: Node, operands: list[Operand], info: dict[str, Any]) -> list[Operand]:
-    """``operands`` itself when one is computed at run time; else [the graph's first input]
-    (the loader binds the graph's inputs first), read as an anchor so that the loader does not
-    fold the op."""
+    """``operands`` itself when one is computed at run time; else [the graph's first input],
+    read as an anchor so that the loader does not fold the op (the loader's constant outputs
+    are anchored the same way)."""
     if any(isinstance(o, Ref) for o in operands):
         return operands
-    first = next(iter(info["shapes"]), None)
-    if first is None:
+    inputs = info["inputs"]
+    if not inputs:
         raise refuse(node, "expected the graph to have an input to draw at each call, got none")
-    return [Ref(first)]
+    return [Ref(inputs[0])]
 
 
 def _built(module: _Random, operands: Sequence[Operand], anchor: list[Operand]) -> Built:
