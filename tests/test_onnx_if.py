@@ -474,3 +474,71 @@ def test_a_loaded_if_is_saved_as_its_inlined_branch(tmp_path):
     (expected,) = _ort(data, {"x_in": x})
     (again,) = _ort(written, {onnx.load_from_string(written).graph.input[0].name: x})
     np.testing.assert_allclose(again, expected, rtol=1e-6, atol=1e-6)
+
+
+def _view_model(cond):
+    """y = x ⊙ reshape(w, (1, 3)) (then) or −x (else): w an outer initializer read only
+    through a Reshape inside a branch; cond an initializer (True, False) or an input (None)."""
+    shape = numpy_helper.from_array(np.array([1, 3], np.int64), "shape")
+    body = [
+        helper.make_node("Reshape", ["w", "shape"], ["wr"]),
+        helper.make_node("Mul", ["x", "wr"], ["y0"]),
+    ]
+    then = _branch("then", body, [_value("y0")])
+    other = _branch("else", [helper.make_node("Neg", ["x"], ["e"])], [_value("e")])
+    inits = [numpy_helper.from_array(np.array([1.5, 2.0, -0.5], np.float32), "w"), shape]
+    inputs = [_value("x", [2, 3])]
+    if cond is None:
+        inputs.append(helper.make_tensor_value_info("c", TensorProto.BOOL, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(cond), "c"))
+    node = helper.make_node("If", ["c"], ["y"], name="the_if", then_branch=then, else_branch=other)
+    return _model([node], inputs, [_value("y", [2, 3])], inits)
+
+
+def test_an_initializer_read_through_a_reshape_in_the_inlined_branch_trains_as_without_if():
+    """The loader keeps a Reshape of an initializer trainable where the Reshape is its only
+    reader; the If's own count of its branches' reads must not make the inlined branch's
+    Reshape a second reader: the same parameter as the flat graph, trained by the same
+    gradient."""
+    graph = load(_view_model(True))
+    assert [(n, p.shape) for n, p in graph.named_parameters()] == [("y0.b", (1, 3))]
+    assert graph.initializer_names == {"w": "y0.b"}
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    graph.zero_grad()
+    graph(x)
+    graph.backward(np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(graph.y0.b.grad, x.sum(axis=0, keepdims=True))
+
+
+def test_a_reshaped_outer_initializer_in_a_run_time_branch_is_refused():
+    """Each run-time branch is loaded as a model of its own, where the Reshape would keep a
+    trainable copy of w apart from the outer graph's: refused by name, not trained apart."""
+    with pytest.raises(ValueError, match=r"node 'the_if' \(If\): attribute 'then_branch': the "
+                       r"outer initializer 'w' is read through a reshape"):  # fmt: skip
+        load(_view_model(None))
+
+
+@pytest.mark.parametrize("runtime", [False, True])
+def test_a_branch_initializer_shadowing_an_outer_value_is_refused(runtime):
+    """onnxruntime and ONNX's reference read the outer value where a branch initializer has
+    its name; cnnmath refuses the file rather than read the other one, whichever way the
+    condition is known."""
+    then = _branch(
+        "then",
+        [helper.make_node("Add", ["x", "w"], ["t"])],
+        [_value("t")],
+        [numpy_helper.from_array(np.array([9.0, 9.0], np.float32), "w")],
+    )
+    other = _branch("else", [helper.make_node("Neg", ["x"], ["e"])], [_value("e")])
+    inits = [numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "w")]
+    inputs = [_value("x", [2])]
+    if runtime:
+        inputs.append(helper.make_tensor_value_info("c", TensorProto.BOOL, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(True), "c"))
+    node = helper.make_node("If", ["c"], ["y"], name="the_if", then_branch=then, else_branch=other)
+    with pytest.raises(
+        ValueError, match=r"node 'the_if' \(If\): a branch's initializer 'w' shadows"
+    ):
+        load(_model([node], inputs, [_value("y", [2])], inits))

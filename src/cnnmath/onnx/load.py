@@ -449,6 +449,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             continue
         if node.op_type == "If" and isinstance(cond, Const):  # the taken branch inlined
             branch = _control.taken_branch(node, proto_node, cond)
+            # the If's own count of its branches' reads gives way to the taken branch's nodes
+            readers.subtract(_control.outer_reads(proto_node))
             for t in branch.initializer:
                 if t.name in env:
                     raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")

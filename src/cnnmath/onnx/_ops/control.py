@@ -216,6 +216,9 @@ def runtime_if(
     reads: list[tuple[int, ...]] = []
     for attr in _BRANCHES:
         graph = graphs[attr]
+        for t in graph.initializer:  # as the inlined branch: ONNX's readers take the outer
+            if t.name in env:
+                raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
         outer = sorted(_graph_reads(graph))
         inputs, nodes, inits, shared = [], [], [], {}
         for name in outer:
@@ -257,7 +260,13 @@ def runtime_if(
             raise refuse(node, f"attribute {attr!r}: {inner}") from None
         names = branch.initializer_names  # type: ignore[attr-defined]
         for name, param in shared.items():
-            _share(branch, names.get(name), param)
+            if not _share(branch, names.get(name), param):
+                raise refuse(
+                    node,
+                    f"attribute {attr!r}: the outer initializer {name!r} is read through a "
+                    "reshape in a branch chosen at run time, which would train a copy of it "
+                    "apart from the outer graph's (not supported)",
+                )
         loaded.append(branch)
         reads.append(tuple(refs.index(n) for n in outer if isinstance(env.get(n), Ref)))
     module = _If(node, loaded[0], loaded[1], (reads[0], reads[1]), len(proto.output))
@@ -279,18 +288,24 @@ def _fresh_name(base: str, taken: set[str]) -> str:
     return name
 
 
-def _share(graph: nn.Graph, key: str | None, param: Parameter) -> None:
+def _share(graph: nn.Graph, key: str | None, param: Parameter) -> bool:
     """The parameter held at ``key`` in ``graph`` replaced by ``param`` (the outer graph's,
-    of the same values), where it is held there as read (not a reshaped view)."""
+    of the same values), where it is held there as read; False where ``key`` names a
+    parameter of another shape or type (the loader kept a reshaped view of it trainable).
+    No key: the branch holds no parameter of it (read only as a constant, e.g. by Shape)."""
     if key is None:
-        return
+        return True
     *path, last = key.split(".")
     owner: Any = graph
     for part in path:
         owner = getattr(owner, part)
     held = getattr(owner, last, None)
-    if isinstance(held, Parameter) and held.shape == param.shape and held.dtype == param.dtype:
-        setattr(owner, last, param)
+    if not isinstance(held, Parameter):
+        return True
+    if held.shape != param.shape or held.dtype != param.dtype:
+        return False
+    setattr(owner, last, param)
+    return True
 
 
 def if_(node: Node, attrs: Any, ins: list[Operand], info: dict[str, Any]) -> Any:

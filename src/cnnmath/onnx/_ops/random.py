@@ -230,12 +230,17 @@ class _Multinomial(_Random):
                 f"got shape {x.shape} of {x.dtype}",
             )
         b, c = x.shape
-        self._checked((b, self.samples, c), np.float64)  # the comparison below
+        self._checked((b, self.samples), np.float64)
         z = x.astype(np.float64)
         e = np.exp(z - z.max(axis=1, keepdims=True))
         cdf = np.cumsum(e, axis=1) / e.sum(axis=1, keepdims=True)
         u = self.rng.random((b, self.samples))
-        idx = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)
+        # one search for all rows: row r's CDF (in [0, 1]) and its draws shifted by 2r, so the
+        # rows follow one another in a single sorted array; the shift rounds the comparison
+        # to 2r's float64 spacing (2^-52 · 2r), far below a draw's resolution that matters
+        shift = 2.0 * np.arange(b)[:, None]
+        idx = np.searchsorted((cdf + shift).ravel(), (u + shift).ravel(), side="right")
+        idx = idx.reshape(b, self.samples) - c * np.arange(b)[:, None]
         return np.minimum(idx, c - 1).astype(self.dtype)
 
 
