@@ -41,11 +41,10 @@ from ._ops import (
     refuse,
 )
 from ._ops import control as _control
+from ._ops.quantize import _QUANTIZED
 
 MIN_OPSET = 11
 _INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
-# UINT8, INT8, UINT16, INT16: quantized values, an input only of the ops that read them
-_QUANTIZED_INPUT_TYPES = (2, 3, 4, 5)
 _QUANTIZATION_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _QUANTIZATION_OPS |= {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MaxPool"}
 
@@ -356,7 +355,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 "maps or optionals"
             )
         elem = v.type.tensor_type.elem_type
-        quantized = elem in _QUANTIZED_INPUT_TYPES and all(
+        quantized = elem in _QUANTIZED and all(  # 8/16-bit: only of the ops reading them
             n.op_type in _QUANTIZATION_OPS for n in graph.node if v.name in n.input
         )
         if elem not in _INPUT_TYPES and not quantized:

@@ -190,7 +190,8 @@ def einsum(equation: str, *operands: np.ndarray) -> np.ndarray:
     5.0
     """
     func = "einsum"
-    return _contract(func, equation, operands, _check_operands(func, operands))
+    dtype = _check_operands(func, operands)
+    return _contract(_plan(func, equation, [x.shape for x in operands]), operands, dtype)
 
 
 def integer_einsum(equation: str, *operands: np.ndarray) -> np.ndarray:
@@ -235,7 +236,7 @@ def integer_einsum(equation: str, *operands: np.ndarray) -> np.ndarray:
         # whatever order BLAS adds: the exact result, wrapped into the type by the casts
         y = np.einsum(plan.equation(), *(x.astype(np.float64) for x in operands), optimize=True)
         return np.asarray(y).astype(np.int64).astype(dtype)
-    return _contract(func, equation, operands, dtype)
+    return _contract(plan, operands, dtype)
 
 
 def _largest(x: np.ndarray) -> int:
@@ -243,11 +244,9 @@ def _largest(x: np.ndarray) -> int:
     return max(-int(x.min()), int(x.max()))
 
 
-def _contract(
-    func: str, equation: str, operands: tuple[np.ndarray, ...], dtype: np.dtype
-) -> np.ndarray:
-    """The einsum of checked operands of one ``dtype``, as a new array of that dtype."""
-    plan = _plan(func, equation, [x.shape for x in operands])
+def _contract(plan: _Plan, operands: tuple[np.ndarray, ...], dtype: np.dtype) -> np.ndarray:
+    """The einsum of checked operands of one ``dtype`` by their resolved ``plan``, as a new
+    array of that dtype."""
     y = np.asarray(np.einsum(plan.equation(), *operands, optimize=len(operands) > 1), dtype)
     if any(np.may_share_memory(y, x) for x in operands):  # a transpose or diagonal: a view
         y = y.copy()

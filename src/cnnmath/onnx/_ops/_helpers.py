@@ -139,3 +139,14 @@ def _one_int(node: Node, name: str, v: Any) -> int:
             f"of shape {v.shape}",
         )
     return int(v.reshape(()))
+
+
+def _gather_gradient(data: Any, where: tuple[np.ndarray, ...], g: np.ndarray) -> Any:
+    """∂ℓ/∂data of y = data[where] (a gather by index arrays): G added back at the places read,
+    a place read twice getting both; None for integer data."""
+    data = np.asarray(data)
+    if not _is_float(data):
+        return None
+    grad = np.zeros(data.shape, g.dtype)
+    np.add.at(grad, where, g)
+    return grad

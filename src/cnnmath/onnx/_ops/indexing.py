@@ -10,7 +10,7 @@ import numpy as np
 from .._scatter import REDUCTIONS, scatter_nd, scatter_nd_backward
 from ._attributes import Attrs
 from ._convert import Built, _generic, _plain, _rank
-from ._helpers import _axis, _is_float, _one_int
+from ._helpers import _axis, _gather_gradient, _is_float, _one_int
 from ._module import _Op
 from ._node import Node, Operand, refuse
 
@@ -119,12 +119,7 @@ class _GatherElements(_Op):
         return data[tuple(where)], tuple(where)
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        data = np.asarray(args[0])
-        if not _is_float(data):
-            return [None, None]
-        gd = np.zeros(data.shape, g.dtype)
-        np.add.at(gd, ctx, g)
-        return [gd, None]
+        return [_gather_gradient(args[0], ctx, g), None]
 
 
 class _ScatterND(_Op):

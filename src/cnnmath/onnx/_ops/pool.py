@@ -17,6 +17,7 @@ from ._helpers import _window
 from ._module import _Op
 from ._node import Node, Operand, Ref, refuse
 from .conv import _auto_pad, _check_2d, _geometry, _geometry1d, _geometry3d, _same_pads
+from .quantize import _QUANTIZED
 
 
 def _pool_extent(m: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> tuple[int, int]:
@@ -330,13 +331,9 @@ class _IntegerMaxPool(_Op):
         return [None]
 
 
-#: ONNX's uint8, int8, uint16 and int16 element types
-_SMALL_INTEGERS = (2, 3, 4, 5)
-
-
 def pool(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     x = ins[0]
-    small = isinstance(x, Ref) and info["types"].get(x.name) in _SMALL_INTEGERS
+    small = isinstance(x, Ref) and info["types"].get(x.name) in _QUANTIZED
     if node.op_type == "MaxPool" and len(info["outputs"]) > 1:  # Indices read (SegNet)
         if small:
             raise refuse(

@@ -32,7 +32,7 @@ from ._module import _Op
 from ._node import Const, Node, Operand, refuse
 from ._types import _CAST_TYPES
 from .conv import _check_kernel_shape, _geometry, _pad_pairs
-from .quantize import _QUANTIZED, _element_type, _type_name
+from .quantize import _QUANTIZED, _element_type, _saturate, _type_name
 
 _EIGHT_BIT = (np.dtype(np.uint8), np.dtype(np.int8))
 #: the most terms a float64 sum of 8-bit products holds exactly (each below 2^16)
@@ -109,9 +109,7 @@ def _requantize(
     float32, a sum of 0) is NaN, which gives the type's minimum, as QuantizeLinear's NaN."""
     with np.errstate(over="ignore", invalid="ignore"):
         v = acc.astype(np.float32) * multiplier.astype(np.float32)
-    q = np.rint(v).astype(np.float64) + zero.astype(np.float64)
-    bounds = np.iinfo(dtype)
-    return np.clip(np.where(np.isnan(q), bounds.min, q), bounds.min, bounds.max).astype(dtype)
+    return _saturate(np.rint(v).astype(np.float64) + zero.astype(np.float64), dtype)
 
 
 def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -> np.ndarray:
@@ -426,7 +424,7 @@ class _DynamicQuantize(_Op):
             if self.output == 2:
                 return np.asarray(zp).astype(np.uint8), None
             q = np.rint(x / scale) + zp
-        return np.where(np.isnan(q), 0, np.clip(q, 0, 255)).astype(np.uint8), None
+        return _saturate(q, np.uint8), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         raise RuntimeError(

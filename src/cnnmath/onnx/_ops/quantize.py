@@ -24,6 +24,13 @@ _QUANTIZED = {2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16}
 _QUANT_CODES = {np.dtype(t): code for code, t in _QUANTIZED.items()}
 
 
+def _saturate(q: np.ndarray, dtype: Any) -> np.ndarray:
+    """Rounded values q in ``dtype``: clipped to its range, NaN to its minimum (onnxruntime's
+    rule, the spec leaving NaN open)."""
+    bounds = np.iinfo(dtype)
+    return np.where(np.isnan(q), bounds.min, np.clip(q, bounds.min, bounds.max)).astype(dtype)
+
+
 def _type_name(code: Any) -> str:
     """The ONNX name of element type ``code`` (INT4, FLOAT8E4M3FN, …), or the code itself."""
     try:
@@ -164,7 +171,6 @@ class _Quantize(_Op):
             x, s = x.astype(self.precision), s.astype(self.precision)
         elif not _is_float(x):  # an int32 x: divided in the scale's type
             x = x.astype(scale.dtype)
-        bounds = np.iinfo(dtype)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             q = np.rint(x / s)
             if zero is not None:
@@ -172,8 +178,7 @@ class _Quantize(_Op):
                     self.onnx_node, "y_zero_point", zero, x.shape, self.axis, self.block
                 )
                 q = q + z.astype(q.dtype)
-            q = np.where(np.isnan(q), bounds.min, np.clip(q, bounds.min, bounds.max))
-            return q.astype(dtype), None
+            return _saturate(q, dtype), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         raise RuntimeError(

@@ -119,7 +119,31 @@ class _Random(_Op):
         return f"onnx_op={self.onnx_op!r}, seed={self.seed}"
 
 
-class _Normal(_Random):
+class _Sampled(_Random):
+    """A draw of the attribute ``shape`` (RandomNormal, RandomUniform) or, where that is None,
+    of the input's shape (the *Like ops), in ``dtype`` or the input's float type."""
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        seed: float | None,
+        anchored: bool,
+        shape: list[int] | None,
+        dtype: Any,
+    ) -> None:
+        super().__init__(node, operands, seed, anchored)
+        self.shape, self.dtype = shape, dtype
+
+    def _target(self, args: Sequence[Any]) -> tuple[tuple[int, ...], Any]:
+        """(shape, dtype) of this call's draw, checked against the memory guard."""
+        if self.shape is None:
+            x = np.asarray(args[0])
+            return self._checked(x.shape, self._float_type(x))
+        return self._checked(self.shape, self.dtype)
+
+
+class _Normal(_Sampled):
     """RandomNormal(Like): y = mean + scale·z, z ~ N(0, 1) elementwise, of the attribute
     ``shape`` (RandomNormal) or the input's shape (RandomNormalLike), in ``dtype``."""
 
@@ -135,20 +159,16 @@ class _Normal(_Random):
         shape: list[int] | None,
         dtype: Any,
     ) -> None:
-        super().__init__(node, operands, seed, anchored)
-        self.mean, self.scale, self.shape, self.dtype = mean, scale, shape, dtype
+        super().__init__(node, operands, seed, anchored, shape, dtype)
+        self.mean, self.scale = mean, scale
 
     def draw(self, *args: Any) -> np.ndarray:
-        if self.shape is None:
-            x = np.asarray(args[0])
-            shape, dtype = self._checked(x.shape, self._float_type(x))
-        else:
-            shape, dtype = self._checked(self.shape, self.dtype)
+        shape, dtype = self._target(args)
         z = self.rng.standard_normal(shape, dtype=dtype)
         return np.asarray(z * dtype(self.scale) + dtype(self.mean), dtype)
 
 
-class _Uniform(_Random):
+class _Uniform(_Sampled):
     """RandomUniform(Like): y = low + (high − low)·u, u ~ U[0, 1) elementwise, of the attribute
     ``shape`` or the input's shape, in ``dtype``."""
 
@@ -164,15 +184,11 @@ class _Uniform(_Random):
         shape: list[int] | None,
         dtype: Any,
     ) -> None:
-        super().__init__(node, operands, seed, anchored)
-        self.low, self.high, self.shape, self.dtype = low, high, shape, dtype
+        super().__init__(node, operands, seed, anchored, shape, dtype)
+        self.low, self.high = low, high
 
     def draw(self, *args: Any) -> np.ndarray:
-        if self.shape is None:
-            x = np.asarray(args[0])
-            shape, dtype = self._checked(x.shape, self._float_type(x))
-        else:
-            shape, dtype = self._checked(self.shape, self.dtype)
+        shape, dtype = self._target(args)
         u = self.rng.random(shape, dtype=dtype)
         return np.asarray(dtype(self.low) + dtype(self.high - self.low) * u, dtype)
 

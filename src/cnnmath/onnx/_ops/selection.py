@@ -17,7 +17,7 @@ import numpy as np
 
 from ._attributes import Attrs
 from ._convert import Built, _generic, _plain, _rank
-from ._helpers import _axis, _guard, _is_float, _TooLarge
+from ._helpers import _axis, _gather_gradient, _guard, _is_float, _TooLarge
 from ._module import _Op
 from ._node import Node, Operand, refuse
 
@@ -213,12 +213,7 @@ class _GatherND(_Op):
         return data[index], index
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        data = np.asarray(args[0])
-        if not _is_float(data):
-            return [None, None]
-        gd = np.zeros(data.shape, g.dtype)
-        np.add.at(gd, ctx, g)
-        return [gd, None]
+        return [_gather_gradient(args[0], ctx, g), None]
 
     def extra_repr(self) -> str:
         """The op type and batch_dims."""
