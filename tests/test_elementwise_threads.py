@@ -12,7 +12,7 @@ import pytest
 
 from cnnmath import losses
 from cnnmath.ops import activations, norm
-from cnnmath.ops.activations import ACTIVATIONS
+from cnnmath.ops.activations import ACTIVATIONS, _elementwise
 from helpers import assert_close, rel_error
 from threads_helper import assert_thread_invariant
 
@@ -167,14 +167,14 @@ def test_every_activation_and_its_derivative_is_thread_invariant(name):
 def test_a_blocked_activation_is_the_one_block_one():
     """Cut into blocks, an activation gives what it gives on the whole array in one call
     (here with the block larger than x): the blocks change where work is done, not what."""
-    x = _data(3 * activations._BLOCK + 5, np.float64) * 4
+    x = _data(3 * _elementwise._BLOCK + 5, np.float64) * 4
     blocked = [activations.gelu(x), activations.softplus_grad(x, beta=2.0)]
-    before = activations._BLOCK
-    activations._BLOCK = x.size
+    before = _elementwise._BLOCK
+    _elementwise._BLOCK = x.size
     try:
         whole = [activations.gelu(x), activations.softplus_grad(x, beta=2.0)]
     finally:
-        activations._BLOCK = before
+        _elementwise._BLOCK = before
     for a, b in zip(blocked, whole):
         np.testing.assert_array_equal(a, b)
 
@@ -194,7 +194,7 @@ def test_a_clamp_is_one_pass_per_thread(monkeypatch):
         parallel(body, blocks)
 
     monkeypatch.setattr(_threads, "parallel", recording)
-    x = _data(4 * activations._BLOCK + 3, np.float32) * 8
+    x = _data(4 * _elementwise._BLOCK + 3, np.float32) * 8
     half = x.size // 2
     x[half - 3 : half + 3] = [-0.0, np.nan, -np.inf, np.inf, -0.0, -np.nan]  # at the cut
     assert x.size < 2 * _threads._PASS_VALUES
@@ -205,7 +205,7 @@ def test_a_clamp_is_one_pass_per_thread(monkeypatch):
         cnnmath.set_num_threads(2)
         two = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
         assert regions == []  # halves too short to hand off: one call at two threads too
-        monkeypatch.setattr(_threads, "_PASS_VALUES", activations._BLOCK)
+        monkeypatch.setattr(_threads, "_PASS_VALUES", _elementwise._BLOCK)
         cut = [activations.relu(x), activations.relu6(x), activations.hardtanh(x)]
         regions.clear()
         assert_thread_invariant(lambda: (activations.relu6(x), activations.hardtanh(x)))

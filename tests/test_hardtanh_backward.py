@@ -7,6 +7,7 @@ import pytest
 
 from cnnmath import nn, ops
 from cnnmath.ops import activations
+from cnnmath.ops.activations.rectifiers import _SELECT_BLOCK
 from threads_helper import assert_thread_invariant
 
 SPECIAL = [0.0, -0.0, np.nan, np.inf, -np.inf, 6.0, -1.0, 1.0, 0.5, 7.5, -2.25, 1e-45]
@@ -36,7 +37,7 @@ def _bits(a):
 
 @pytest.mark.parametrize("bounds", BOUNDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [200, 3 * activations._SELECT_BLOCK + 17])
+@pytest.mark.parametrize("n", [200, 3 * _SELECT_BLOCK + 17])
 def test_hardtanh_backward_is_pytorchs_bit_for_bit(bounds, dtype, n):
     torch = pytest.importorskip("torch")
     x, g = _data(n, dtype)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnmath import nn, ops
-from cnnmath.ops import activations
+from cnnmath.ops.activations.rectifiers import _SELECT_BLOCK
 from threads_helper import assert_thread_invariant
 
 SPECIAL = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-45, -1e-45, 3.5, -2.25]
@@ -33,7 +33,7 @@ def _bits(a):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [100, 3 * activations._SELECT_BLOCK + 17])
+@pytest.mark.parametrize("n", [100, 3 * _SELECT_BLOCK + 17])
 def test_relu_backward_is_pytorchs_bit_for_bit(dtype, n):
     torch = pytest.importorskip("torch")
     x, g = _data(n, dtype)
