@@ -13,6 +13,7 @@ import pytest
 from cnnmath import losses
 from cnnmath.ops import activations, norm
 from cnnmath.ops.activations import ACTIVATIONS, _elementwise
+from cnnmath.ops.norm import _rows
 from helpers import assert_close, rel_error
 from threads_helper import assert_thread_invariant
 
@@ -65,15 +66,15 @@ def test_batch_norm_is_thread_invariant(layout, dtype, offset):
 def test_the_row_sums_run_in_blocks_of_more_than_500_rows():
     """NumPy keeps the GIL through a matmul or vecdot of at most 500 rows: the sums' blocks
     are larger (the last one may be shorter), several where there are rows enough."""
-    spans = norm._sum_spans(2048, 56 * 56)  # the bench's (32, 64, 56, 56)
+    spans = _rows._sum_spans(2048, 56 * 56)  # the bench's (32, 64, 56, 56)
     assert spans == [(0, 512), (512, 1024), (1024, 1536), (1536, 2048)]
-    assert norm._sum_spans(1500, 56 * 56) == [(0, 750), (750, 1500)]  # not 501, 501, 498
-    assert norm._sum_spans(1002, 56 * 56) == [(0, 501), (501, 1002)]
-    assert norm._sum_spans(1001, 56 * 56) == [(0, 1001)]  # halves of 500 would hold the GIL
-    assert norm._sum_spans(300, 56 * 56) == [(0, 300)]
-    assert norm._sum_spans(0, 56 * 56) == []
+    assert _rows._sum_spans(1500, 56 * 56) == [(0, 750), (750, 1500)]  # not 501, 501, 498
+    assert _rows._sum_spans(1002, 56 * 56) == [(0, 501), (501, 1002)]
+    assert _rows._sum_spans(1001, 56 * 56) == [(0, 1001)]  # halves of 500 would hold the GIL
+    assert _rows._sum_spans(300, 56 * 56) == [(0, 300)]
+    assert _rows._sum_spans(0, 56 * 56) == []
     # rows short enough that _BLOCK's blocks already hold more: as many, evened out
-    spans = norm._sum_spans(20000, 64)
+    spans = _rows._sum_spans(20000, 64)
     assert len(spans) == 9 and all(r1 - r0 in (2222, 2223) for r0, r1 in spans)
     assert spans[0][0] == 0 and spans[-1][1] == 20000
 
@@ -145,8 +146,8 @@ def test_a_first_sample_unlike_the_rest_is_centred_again():
     torch = pytest.importorskip("torch")
     x, g, w = _first_sample_apart()
     x32 = x.astype(np.float32)
-    rows = norm._channel_rows(16384, 1, 64, np.float32)
-    shift = norm._moments(x32.reshape(16384, 64), rows).shift
+    rows = _rows._channel_rows(16384, 1, 64, np.float32)
+    shift = _rows._moments(x32.reshape(16384, 64), rows).shift
     assert shift is not None and abs(shift[0] - x.mean()) < 1e-3 * x.std()
     assert max(_first_sample_errors(torch, x, g, w)) <= 1e-5
 

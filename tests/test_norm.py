@@ -433,9 +433,10 @@ def test_blocked_passes_agree_across_block_boundaries(block, monkeypatch):
     elements (one row, a partial last block, several rows; evaluation's blocks too) every
     op still agrees with the literal loops."""
     import cnnmath.ops.norm as norm
+    from cnnmath.ops.norm import _rows, batch
 
-    monkeypatch.setattr(norm, "_BLOCK", block)
-    monkeypatch.setattr(norm, "_EVAL_BLOCK", block)  # evaluation's own blocks
+    monkeypatch.setattr(_rows, "_BLOCK", block)
+    monkeypatch.setattr(batch, "_EVAL_BLOCK", block)  # evaluation's own blocks
     x, g = randn(3, 4, 2, 5) * 3 + 1, randn(3, 4, 2, 5, seed=1)
     w, b = randn(4, seed=2), randn(4, seed=3)
     rm, rv = randn(4, seed=4), np.full(4, 0.7)
