@@ -154,6 +154,7 @@ def gelu_tanh_grad(x: np.ndarray) -> np.ndarray:
         return _out(s + 2.0 * xc * s * one_minus_s * dy, x)
 
 
+# --------------------------------------------------------------------------- hardswish
 HARDSWISH_MINIMUM_AT = -1.5
 
 

@@ -84,7 +84,7 @@ def softplus_grad(x: np.ndarray, *, beta: float = 1.0, threshold: float = 20.0) 
         return _out(np.where(bx > t, 1.0, _sigmoid_pair(bx)[0]), x)
 
 
-# --------------------------------------------------------------------------- hard sigmoid/swish
+# --------------------------------------------------------------------------- hard sigmoid
 def _relu6_shifted(x: np.ndarray) -> np.ndarray:
     """min(max(x + 3, 0), 6): monotone steps, each rounded monotonically."""
     return np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
