@@ -14,7 +14,9 @@ from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
 from cnnmath.ops import conv as conv_module
+from cnnmath.ops._conv_engine import _blocks as engine_blocks
 from cnnmath.train import num_threads
+from helpers import set_everywhere
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 METHODS = sorted(engine.METHODS)
@@ -70,7 +72,7 @@ def small_blocks(monkeypatch):
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),
     ]:
-        monkeypatch.setattr(engine, name, size)
+        set_everywhere(monkeypatch, engine, name, size)
     monkeypatch.setattr(_threads, "_CUT_WIDTH", 16)  # products cut into blocks 16 wide and up
     monkeypatch.setattr(_threads, "_CUT_ROWS", 16)
     monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 12)
@@ -85,8 +87,8 @@ def test_every_method_is_thread_invariant(
 ):
     """Both schedules of a kernel's chunks: on the threads with whole products ("chunks"),
     or one after another with each copy and product cut into blocks ("cut")."""
-    monkeypatch.setattr(engine, "_MANY_CHUNKS", 1 if schedule == "chunks" else 10**9)
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
+    set_everywhere(monkeypatch, engine, "_MANY_CHUNKS", 1 if schedule == "chunks" else 10**9)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: method)
     x_shape, w_shape, s, p, d, groups = SHAPES[name]
     x, w = _data(x_shape, w_shape)
     assert_thread_invariant(_conv_both(x, w, s, p, d, groups))
@@ -203,12 +205,14 @@ def test_a_few_chunks_are_the_threads_blocks_unless_their_products_cut_finer(mon
     blocks, ran one after another with a hand-off between each copy and half-product)."""
     pin_fallback_budgets(monkeypatch)
     one, four, two = [(0, 1)], [(k, k + 1) for k in range(4)], [(0, 1), (1, 2)]
-    assert len(engine._product_blocks((1, 64, 256), 2048)) == 2
-    assert engine._cut(one, (1, 64, 256), 2048)
-    assert not engine._cut(four, (1, 64, 256), 2048)
-    assert len(engine._product_blocks((1, 64, 576), 4096)) == 8
-    assert engine._cut(two, (1, 64, 576), 4096)
-    assert not engine._cut([(k, k + 1) for k in range(engine._MANY_CHUNKS)], (1, 64, 576), 4096)
+    assert len(engine_blocks._product_blocks((1, 64, 256), 2048)) == 2
+    assert engine_blocks._cut(one, (1, 64, 256), 2048)
+    assert not engine_blocks._cut(four, (1, 64, 256), 2048)
+    assert len(engine_blocks._product_blocks((1, 64, 576), 4096)) == 8
+    assert engine_blocks._cut(two, (1, 64, 576), 4096)
+    assert not engine_blocks._cut(
+        [(k, k + 1) for k in range(engine_blocks._MANY_CHUNKS)], (1, 64, 576), 4096
+    )
 
 
 def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
@@ -220,7 +224,7 @@ def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
         widths.append(b.shape[-1])
         return real(a, b, *args, **kwargs)
 
-    monkeypatch.setattr(engine.np, "matmul", recording)
+    monkeypatch.setattr(np, "matmul", recording)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 64, 32, 32), dtype=np.float32)
     w = rng.standard_normal((64, 64, 4, 4), dtype=np.float32)

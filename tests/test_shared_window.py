@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from cnnmath import conv2d, conv2d_backward, conv_transpose2d, reference
+from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _windows
 from cnnmath.ops import conv as conv_module
-from helpers import assert_close
+from helpers import assert_close, set_everywhere
 
 # (x shape, weight shape, stride, padding, dilation, groups): every one shares a window
 SHAPES = [
@@ -75,9 +76,7 @@ def test_one_padded_copy_for_the_phases_that_reach_past_g(monkeypatch):
         return crop
 
     monkeypatch.setattr(conv_module, "crop_or_pad", counting("conv", conv_module.crop_or_pad))
-    monkeypatch.setattr(
-        "cnnmath.ops._conv_engine.crop_or_pad", counting("engine", _windows.crop_or_pad)
-    )
+    set_everywhere(monkeypatch, engine, "crop_or_pad", counting("engine", _windows.crop_or_pad))
     conv_module._conv_transpose(g, w, 1, (2, 2), (1, 1), (1, 1), (16, 16))
     assert copies["conv"] == [True]  # the shared copy
     assert len(copies["engine"]) == 4 and not any(copies["engine"])

@@ -42,14 +42,13 @@ from .._checks import (
     positive_int,
 )
 from . import _conv_engine, _threads
-from ._conv_engine import (
-    METHODS,
+from ._conv_engine import METHODS, select_method
+from ._conv_engine._dispatch import (
     _data_size,
     _grouped_correlate,
     _merge_groups,
     _padded_correlate,
     _split_groups,
-    select_method,
 )
 from ._geometry import (
     Pads,
