@@ -22,6 +22,8 @@ from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops._conv_engine import _dispatch as engine_dispatch
+from cnnmath.ops.conv import _passes as conv_passes
+from cnnmath.ops.conv import _plan as conv_plan
 from helpers import assert_close, rel_error, set_everywhere
 from threads_helper import assert_thread_invariant
 
@@ -668,13 +670,13 @@ def test_conv2d_input_gradient_is_conv_transpose2d(data):
 
 def test_conv2d_backward_and_conv_transpose2d_call_one_function(monkeypatch):
     calls = []
-    original = conv_module._conv_transpose
+    original = conv_passes._conv_transpose
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(conv_module, "_conv_transpose", spy)
+    set_everywhere(monkeypatch, conv_module, "_conv_transpose", spy)
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((1, 4, 8, 8)), rng.standard_normal((6, 2, 3, 3))
     g = rng.standard_normal((1, 6, 4, 4))
@@ -721,13 +723,13 @@ def test_conv_transpose2d_cost_does_not_grow_with_the_stride(monkeypatch):
 
     set_everywhere(monkeypatch, engine, "_correlate", spy)
     # the per-phase Python step: one call per axis for every phase visited
-    phase_taps = conv_module.phase_taps
+    phase_taps = conv_plan.phase_taps
 
     def phase_spy(*args, **kwargs):
         calls.append(args)
         return phase_taps(*args, **kwargs)
 
-    monkeypatch.setattr(conv_module, "phase_taps", phase_spy)
+    set_everywhere(monkeypatch, conv_module, "phase_taps", phase_spy)
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((1, 2, 2, 3)), rng.standard_normal((2, 3, 2, 2))
     transposed, backward = {}, {}
@@ -772,7 +774,7 @@ def _no_work(monkeypatch):
 
     set_everywhere(monkeypatch, engine, "_correlate", boom)
     for name in ("_row_bands", "_conv_transpose"):
-        monkeypatch.setattr(conv_module, name, boom)
+        set_everywhere(monkeypatch, conv_module, name, boom)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops._conv_engine import _blocks as engine_blocks
+from cnnmath.ops.conv import _passes as conv_passes
 from cnnmath.train import num_threads
 from helpers import set_everywhere
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
@@ -59,7 +60,7 @@ def passes(request, monkeypatch):
     """A backward's two passes on a thread each (at two threads, these shapes' default),
     or one after the other, each threaded by its own blocks."""
     if request.param == "in turn":
-        monkeypatch.setattr(conv_module, "_SIDE_BY_SIDE_BYTES", -1)
+        set_everywhere(monkeypatch, conv_module, "_SIDE_BY_SIDE_BYTES", -1)
     return request.param
 
 
@@ -125,8 +126,8 @@ def test_conv_transpose2d_is_thread_invariant(groups, small_blocks, passes):
     assert_thread_invariant(run)
 
 
-SMALL, BIG = conv_module._SMALL_PASS_MACS - 1, conv_module._SMALL_PASS_MACS
-FITS, TOO_BIG = conv_module._SIDE_BY_SIDE_BYTES, conv_module._SIDE_BY_SIDE_BYTES + 1
+SMALL, BIG = conv_passes._SMALL_PASS_MACS - 1, conv_passes._SMALL_PASS_MACS
+FITS, TOO_BIG = conv_passes._SIDE_BY_SIDE_BYTES, conv_passes._SIDE_BY_SIDE_BYTES + 1
 
 
 @pytest.mark.parametrize(
@@ -149,7 +150,7 @@ def test_when_a_backwards_passes_run_side_by_side(threads, macs, nbytes, side_by
         return first(), second()
 
     monkeypatch.setattr(_threads, "side_by_side", spy)
-    assert conv_module._two_passes(lambda: "w", lambda: "x", macs, nbytes) == ("w", "x")
+    assert conv_passes._two_passes(lambda: "w", lambda: "x", macs, nbytes) == ("w", "x")
     assert bool(calls) == side_by_side
 
 

@@ -80,7 +80,7 @@ def test_agrees_with_the_stride_phases_it_replaces(monkeypatch):
     w = rng.standard_normal((32, 16, 2, 2)).astype(np.float32)
     g = rng.standard_normal((4, 32, 32, 24)).astype(np.float32)
     fast = conv2d_backward(g, x, w, 2)[0]
-    monkeypatch.setattr(conv_module, "_tiles", lambda *args: False)
+    set_everywhere(monkeypatch, conv_module, "_tiles", lambda *args: False)
     set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: "im2col")  # plan afresh
     assert dispatch_plan(x.shape, w.shape, 2)["grad_input"] == ["im2col"] * 4
     phases = conv2d_backward(g, x, w, 2)[0]

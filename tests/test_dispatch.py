@@ -116,8 +116,9 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
 
 def _in_pass_order(records):
     """The names of (thread, name) records in the order the passes come: a backward's two
-    passes may run side by side (`conv._two_passes`), the filter gradient on the calling
-    thread, the input gradient on another; each thread's own records keep their order."""
+    passes may run side by side (`conv._passes._two_passes`), the filter gradient on the
+    calling thread, the input gradient on another; each thread's own records keep their
+    order."""
     caller = threading.get_ident()
     return [n for t, n in records if t == caller] + [n for t, n in records if t != caller]
 
@@ -182,7 +183,7 @@ def test_the_kernels_that_run_are_the_plan_beyond_the_bench(shape, monkeypatch):
 def test_the_plan_holds_in_bands(monkeypatch):
     """With a band budget small enough for several bands, the plan lists one method per band
     and per stride phase's band, and exactly those run."""
-    monkeypatch.setattr(conv_module, "_BAND_BYTES", 2048)
+    set_everywhere(monkeypatch, conv_module, "_BAND_BYTES", 2048)
     plan = dispatch_plan((2, 3, 20, 18), (4, 3, 3, 3), 2, 1)
     assert len(plan["forward"]) > 1 and len(plan["grad_input"]) > 4
     _run_and_compare(monkeypatch, (2, 3, 20, 18), (4, 3, 3, 3), 2, 1, 1, 1)
@@ -722,7 +723,7 @@ def test_planes_view_numbers_the_planes_of_out_or_declines():
 def test_a_forward_in_bands_writes_each_band_into_y(groups, monkeypatch):
     """Several bands of output rows: each band's correlation is given its rows of Y as
     ``out`` (no band's result held beside Y), and Y is the reference's."""
-    monkeypatch.setattr(conv_module, "_BAND_BYTES", 64)
+    set_everywhere(monkeypatch, conv_module, "_BAND_BYTES", 64)
     outs = []
     into = engine_dispatch._into
 
