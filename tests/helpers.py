@@ -1,7 +1,9 @@
 """Small helpers for tests: the error measure of SPEC.md and tolerances per dtype."""
 
 import contextlib
+import importlib
 import os
+import pkgutil
 import threading
 
 import numpy as np
@@ -221,3 +223,29 @@ def unpool_sized(layer, size):
             return self.layer.backward_ctx(ctx, grad_output)[:2]
 
     return _Sized()
+
+
+def bindings(package, name):
+    """The modules of a package split into modules (the package itself included; a plain
+    module is its one module) that bind ``name``: a module reads a name another module owns
+    through its own binding (``from ._blocks import _CHUNK_BYTES``), so a replacement takes
+    effect only in the modules it is set in. All of them must bind the same object (one name,
+    one meaning)."""
+    modules = [package] + [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(getattr(package, "__path__", []))
+    ]
+    bound = [module for module in modules if name in vars(module)]
+    assert bound, f"no module of {package.__name__} binds {name}"
+    assert len({id(vars(module)[name]) for module in bound}) == 1, (
+        f"{name} is bound to different objects in {package.__name__}"
+    )
+    return bound
+
+
+def set_everywhere(monkeypatch, package, name, value):
+    """``monkeypatch.setattr(module, name, value)`` in every module of ``package`` that binds
+    ``name`` (`bindings`): the replacement is seen wherever the package looks the name up,
+    as when the package was one module."""
+    for module in bindings(package, name):
+        monkeypatch.setattr(module, name, value)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from cnnmath.ops import _conv_engine, _threads, _windows
+from cnnmath.ops._conv_engine import _dispatch as engine_dispatch
+from cnnmath.ops._conv_engine import _filter_gradient as engine_filter_gradient
 from cnnmath.ops._windows import batch_last, channels_last, crop_or_pad
 from threads_helper import assert_thread_invariant, pin_fallback_budgets, run_at
 
@@ -110,12 +112,12 @@ def test_a_channels_last_method_reads_its_padded_window_without_a_second_copy(mo
 
     def spy(xw, w, stride, dilation):
         seen.append((xw, channels_last(xw)))
-        return _conv_engine._correlate_im2row_cl(xw, w, stride, dilation)
+        return engine_filter_gradient._correlate_im2row_cl(xw, w, stride, dilation)
 
     monkeypatch.setitem(_conv_engine.METHODS, "im2row_cl", spy)
     w = np.ones((1, 4, 3, 2, 2))
     window = ((-1, -2), (7, 9))
-    _conv_engine._correlate(x[None], w, (1, 1), (1, 1), "im2row_cl", window, padding=True)
+    engine_dispatch._correlate(x[None], w, (1, 1), (1, 1), "im2row_cl", window, padding=True)
     (xw, laid_out), *_ = seen
     assert np.shares_memory(laid_out, xw)
     expected = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 1)))[None]
@@ -189,8 +191,8 @@ def test_a_padded_window_is_made_in_the_same_buffer_call_after_call(monkeypatch,
     x = _special((2, 3, 16, 16), seed=8)
     x[~np.isfinite(x)] = 0
     w = np.ones((4, 3, 3, 3), np.float32)
-    first = _conv_engine._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
-    second = _conv_engine._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
+    first = engine_dispatch._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
+    second = engine_dispatch._padded_correlate(x, w, (1, 1), (1, 1), ((-1, -1), (18, 18)), "im2col")
     assert len(seen) == 2 and np.shares_memory(seen[0], seen[1])
     assert np.array_equal(first, second)
 

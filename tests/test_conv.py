@@ -19,9 +19,12 @@ from cnnmath import (
 )
 from cnnmath.gradcheck import check_gradients
 from cnnmath.ops import _conv_engine as engine
-from cnnmath.ops import _threads
+from cnnmath.ops import _threads, _windows
 from cnnmath.ops import conv as conv_module
-from helpers import assert_close, rel_error
+from cnnmath.ops._conv_engine import _dispatch as engine_dispatch
+from cnnmath.ops.conv import _passes as conv_passes
+from cnnmath.ops.conv import _plan as conv_plan
+from helpers import assert_close, rel_error, set_everywhere
 from threads_helper import assert_thread_invariant
 
 METHODS = sorted(engine.METHODS)
@@ -60,7 +63,7 @@ def _batched(x):
 @pytest.fixture(params=METHODS)
 def method(request, monkeypatch):
     """Force the dispatch to one method, so each is tested on every sample."""
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: request.param)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: request.param)
     return request.param
 
 
@@ -251,14 +254,11 @@ def test_hypothesis_against_reference(
     w = rng.standard_normal((C_out, C_in, f1, f2)).astype(dtype)
     b = rng.standard_normal(C_out).astype(dtype)
     s, p, d = (sh, sw), (ph, pw), (dh, dw)
-    original = engine.select_method
-    engine.select_method = lambda *a, **k: method
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # hypothesis runs the body many times
+        set_everywhere(patch, engine, "select_method", lambda *a, **k: method)
         y = conv2d(x, w, b, s, p, d)
         g = rng.standard_normal(y.shape).astype(dtype)
         grads = conv2d_backward(g, x, w, s, p, d)
-    finally:
-        engine.select_method = original
     assert_close(y, reference.conv2d(x, w, b, s, p, d), dtype)
     for got, want in zip(grads, reference.conv2d_backward(g, x, w, s, p, d)):
         assert got.dtype == dtype
@@ -493,13 +493,13 @@ def test_depthwise_makes_no_call_per_group(groups, monkeypatch):
     """The number of correlations does not grow with the number of groups: they all run in
     one call, as the group axis of one batched product or one broadcast."""
     calls = []
-    original = engine._correlate
+    original = engine_dispatch._correlate
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_correlate", spy)
+    set_everywhere(monkeypatch, engine, "_correlate", spy)
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, groups, 9, 9)), rng.standard_normal((groups, 1, 3, 3))
     y = conv2d(x, w, None, 2, 1, 1, groups)
@@ -519,16 +519,16 @@ def test_depthwise_phases_copied_block_by_block_as_all_at_once(s, p, monkeypatch
     w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
     g = rng.standard_normal(conv2d(x, w, None, s, p, 1, 8).shape).astype(np.float32)
     for name, size in [("_TAPS_CHUNK_BYTES", 256), ("_CHUNK_BYTES", 2048)]:  # a few per block
-        monkeypatch.setattr(engine, name, size)
+        set_everywhere(monkeypatch, engine, name, size)
     select = engine.select_method
 
     def planes_not_einsum_cl(*args, **kwargs):  # such small planes would go to "einsum_cl"
         method = select(*args, **kwargs)
         return "planes" if method == "einsum_cl" else method
 
-    monkeypatch.setattr(engine, "select_method", planes_not_einsum_cl)
+    set_everywhere(monkeypatch, engine, "select_method", planes_not_einsum_cl)
     copies = []
-    original = engine.flat_phases
+    original = _windows.flat_phases
 
     def spy(*args, **kwargs):
         if len(args) > 3 or "out" in kwargs:
@@ -539,7 +539,7 @@ def test_depthwise_phases_copied_block_by_block_as_all_at_once(s, p, monkeypatch
         copies.clear()
         return (conv2d(x, w, None, s, p, 1, 8), *conv2d_backward(g, x, w, s, p, 1, 8)[:2])
 
-    monkeypatch.setattr(engine, "flat_phases", spy)
+    set_everywhere(monkeypatch, engine, "flat_phases", spy)
     kept = run()
     whole_copies = list(copies)
     monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 0)  # one fresh copy
@@ -547,7 +547,7 @@ def test_depthwise_phases_copied_block_by_block_as_all_at_once(s, p, monkeypatch
     # at two threads the backward's passes run side by side: their copies interleave in
     # either order, so the lists are compared as multisets
     assert sorted(copies) == sorted(whole_copies)
-    monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)  # a copy per block, fresh buffers
+    set_everywhere(monkeypatch, engine, "_FRESH_PAGES_BYTES", 0)  # a copy per block, fresh buffers
     by_fresh_blocks = run()
     assert len(copies) > 2 * len(whole_copies)
     monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 2048)  # ... into kept ones
@@ -593,14 +593,11 @@ def test_hypothesis_grouped_against_reference(
     x = rng.standard_normal((B, groups * c_in, m, n))
     w = rng.standard_normal((groups * c_out, c_in, f1, f2))
     s, p, d = (sh, sw), (ph, pw), (dh, dw)
-    original = engine.select_method
-    engine.select_method = lambda *a, **k: method
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # hypothesis runs the body many times
+        set_everywhere(patch, engine, "select_method", lambda *a, **k: method)
         y = conv2d(x, w, None, s, p, d, groups)
         g = rng.standard_normal(y.shape)
         grads = conv2d_backward(g, x, w, s, p, d, groups)
-    finally:
-        engine.select_method = original
     assert_close(y, reference.conv2d(x, w, None, s, p, d, groups))
     for got, want in zip(grads, reference.conv2d_backward(g, x, w, s, p, d, groups)):
         assert_close(got, want)
@@ -673,13 +670,13 @@ def test_conv2d_input_gradient_is_conv_transpose2d(data):
 
 def test_conv2d_backward_and_conv_transpose2d_call_one_function(monkeypatch):
     calls = []
-    original = conv_module._conv_transpose
+    original = conv_passes._conv_transpose
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(conv_module, "_conv_transpose", spy)
+    set_everywhere(monkeypatch, conv_module, "_conv_transpose", spy)
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((1, 4, 8, 8)), rng.standard_normal((6, 2, 3, 3))
     g = rng.standard_normal((1, 6, 4, 4))
@@ -699,7 +696,7 @@ def test_conv2d_backward_and_conv_transpose2d_call_one_function(monkeypatch):
     ids=str,
 )
 def test_conv_transpose2d_every_method_matches_reference(kw, method, monkeypatch):
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: method)
     rng = np.random.default_rng(11)
     groups = kw.get("groups", 1)
     x, w = rng.standard_normal((2, 4, 4, 5)), rng.standard_normal((4, 8 // groups, 3, 2))
@@ -718,21 +715,21 @@ def test_conv_transpose2d_cost_does_not_grow_with_the_stride(monkeypatch):
     path is conv2d's input gradient."""
     torch = pytest.importorskip("torch")
     calls = []
-    original = engine._correlate
+    original = engine_dispatch._correlate
 
     def spy(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_correlate", spy)
+    set_everywhere(monkeypatch, engine, "_correlate", spy)
     # the per-phase Python step: one call per axis for every phase visited
-    phase_taps = conv_module.phase_taps
+    phase_taps = conv_plan.phase_taps
 
     def phase_spy(*args, **kwargs):
         calls.append(args)
         return phase_taps(*args, **kwargs)
 
-    monkeypatch.setattr(conv_module, "phase_taps", phase_spy)
+    set_everywhere(monkeypatch, conv_module, "phase_taps", phase_spy)
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((1, 2, 2, 3)), rng.standard_normal((2, 3, 2, 2))
     transposed, backward = {}, {}
@@ -775,9 +772,9 @@ def _no_work(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("work started before the sizes were checked")
 
-    monkeypatch.setattr(engine, "_correlate", boom)
+    set_everywhere(monkeypatch, engine, "_correlate", boom)
     for name in ("_row_bands", "_conv_transpose"):
-        monkeypatch.setattr(conv_module, name, boom)
+        set_everywhere(monkeypatch, conv_module, name, boom)
 
 
 @pytest.mark.parametrize(

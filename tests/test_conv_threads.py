@@ -14,7 +14,10 @@ from cnnmath import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads, _windows
 from cnnmath.ops import conv as conv_module
+from cnnmath.ops._conv_engine import _blocks as engine_blocks
+from cnnmath.ops.conv import _passes as conv_passes
 from cnnmath.train import num_threads
+from helpers import set_everywhere
 from threads_helper import assert_thread_invariant, pin_fallback_budgets
 
 METHODS = sorted(engine.METHODS)
@@ -57,7 +60,7 @@ def passes(request, monkeypatch):
     """A backward's two passes on a thread each (at two threads, these shapes' default),
     or one after the other, each threaded by its own blocks."""
     if request.param == "in turn":
-        monkeypatch.setattr(conv_module, "_SIDE_BY_SIDE_BYTES", -1)
+        set_everywhere(monkeypatch, conv_module, "_SIDE_BY_SIDE_BYTES", -1)
     return request.param
 
 
@@ -70,7 +73,7 @@ def small_blocks(monkeypatch):
         ("_SHIFTED_COLUMNS", 256),
         ("_SCATTER_BYTES", 1 << 13),
     ]:
-        monkeypatch.setattr(engine, name, size)
+        set_everywhere(monkeypatch, engine, name, size)
     monkeypatch.setattr(_threads, "_CUT_WIDTH", 16)  # products cut into blocks 16 wide and up
     monkeypatch.setattr(_threads, "_CUT_ROWS", 16)
     monkeypatch.setattr(_threads, "_CUT_FLOPS", 1 << 12)
@@ -85,8 +88,8 @@ def test_every_method_is_thread_invariant(
 ):
     """Both schedules of a kernel's chunks: on the threads with whole products ("chunks"),
     or one after another with each copy and product cut into blocks ("cut")."""
-    monkeypatch.setattr(engine, "_MANY_CHUNKS", 1 if schedule == "chunks" else 10**9)
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
+    set_everywhere(monkeypatch, engine, "_MANY_CHUNKS", 1 if schedule == "chunks" else 10**9)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: method)
     x_shape, w_shape, s, p, d, groups = SHAPES[name]
     x, w = _data(x_shape, w_shape)
     assert_thread_invariant(_conv_both(x, w, s, p, d, groups))
@@ -123,8 +126,8 @@ def test_conv_transpose2d_is_thread_invariant(groups, small_blocks, passes):
     assert_thread_invariant(run)
 
 
-SMALL, BIG = conv_module._SMALL_PASS_MACS - 1, conv_module._SMALL_PASS_MACS
-FITS, TOO_BIG = conv_module._SIDE_BY_SIDE_BYTES, conv_module._SIDE_BY_SIDE_BYTES + 1
+SMALL, BIG = conv_passes._SMALL_PASS_MACS - 1, conv_passes._SMALL_PASS_MACS
+FITS, TOO_BIG = conv_passes._SIDE_BY_SIDE_BYTES, conv_passes._SIDE_BY_SIDE_BYTES + 1
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,7 @@ def test_when_a_backwards_passes_run_side_by_side(threads, macs, nbytes, side_by
         return first(), second()
 
     monkeypatch.setattr(_threads, "side_by_side", spy)
-    assert conv_module._two_passes(lambda: "w", lambda: "x", macs, nbytes) == ("w", "x")
+    assert conv_passes._two_passes(lambda: "w", lambda: "x", macs, nbytes) == ("w", "x")
     assert bool(calls) == side_by_side
 
 
@@ -203,12 +206,14 @@ def test_a_few_chunks_are_the_threads_blocks_unless_their_products_cut_finer(mon
     blocks, ran one after another with a hand-off between each copy and half-product)."""
     pin_fallback_budgets(monkeypatch)
     one, four, two = [(0, 1)], [(k, k + 1) for k in range(4)], [(0, 1), (1, 2)]
-    assert len(engine._product_blocks((1, 64, 256), 2048)) == 2
-    assert engine._cut(one, (1, 64, 256), 2048)
-    assert not engine._cut(four, (1, 64, 256), 2048)
-    assert len(engine._product_blocks((1, 64, 576), 4096)) == 8
-    assert engine._cut(two, (1, 64, 576), 4096)
-    assert not engine._cut([(k, k + 1) for k in range(engine._MANY_CHUNKS)], (1, 64, 576), 4096)
+    assert len(engine_blocks._product_blocks((1, 64, 256), 2048)) == 2
+    assert engine_blocks._cut(one, (1, 64, 256), 2048)
+    assert not engine_blocks._cut(four, (1, 64, 256), 2048)
+    assert len(engine_blocks._product_blocks((1, 64, 576), 4096)) == 8
+    assert engine_blocks._cut(two, (1, 64, 576), 4096)
+    assert not engine_blocks._cut(
+        [(k, k + 1) for k in range(engine_blocks._MANY_CHUNKS)], (1, 64, 576), 4096
+    )
 
 
 def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
@@ -220,7 +225,7 @@ def test_conv_transpose2ds_phase_chunks_keep_their_products_whole(monkeypatch):
         widths.append(b.shape[-1])
         return real(a, b, *args, **kwargs)
 
-    monkeypatch.setattr(engine.np, "matmul", recording)
+    monkeypatch.setattr(np, "matmul", recording)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 64, 32, 32), dtype=np.float32)
     w = rng.standard_normal((64, 64, 4, 4), dtype=np.float32)

@@ -10,7 +10,7 @@ from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import conv as conv_module
 from cnnmath.ops._windows import copy_runs
 from cnnmath.ops.conv import dispatch_plan
-from helpers import assert_close
+from helpers import assert_close, set_everywhere
 
 # (x shape, weight shape, stride): the windows tile x; some leave rows or columns no window
 # reads (their gradient is zero), some are rectangular
@@ -30,7 +30,7 @@ IDS = [f"x{x}-w{w}-s{s}" for x, w, s in TILING]
 def chunks(request, monkeypatch):
     """The engine's chunk budget as it is, or a few hundred bytes: a chunk per row or two."""
     if request.param == "chunks":
-        monkeypatch.setattr(engine, "_CHUNK_BYTES", 256)
+        set_everywhere(monkeypatch, engine, "_CHUNK_BYTES", 256)
     return request.param
 
 
@@ -80,8 +80,8 @@ def test_agrees_with_the_stride_phases_it_replaces(monkeypatch):
     w = rng.standard_normal((32, 16, 2, 2)).astype(np.float32)
     g = rng.standard_normal((4, 32, 32, 24)).astype(np.float32)
     fast = conv2d_backward(g, x, w, 2)[0]
-    monkeypatch.setattr(conv_module, "_tiles", lambda *args: False)
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: "im2col")  # plan afresh
+    set_everywhere(monkeypatch, conv_module, "_tiles", lambda *args: False)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: "im2col")  # plan afresh
     assert dispatch_plan(x.shape, w.shape, 2)["grad_input"] == ["im2col"] * 4
     phases = conv2d_backward(g, x, w, 2)[0]
     assert_close(fast, phases, np.float32)

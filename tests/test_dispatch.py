@@ -20,9 +20,14 @@ from cnnmath.ops import _machine as machine
 from cnnmath.ops import _threads
 from cnnmath.ops import _windows as windows_module
 from cnnmath.ops import conv as conv_module
+from cnnmath.ops._conv_engine import _blocks as engine_blocks
+from cnnmath.ops._conv_engine import _dispatch as engine_dispatch
+from cnnmath.ops._conv_engine import _elementwise as engine_elementwise
+from cnnmath.ops._conv_engine import _input_gradient as engine_input_gradient
+from cnnmath.ops._conv_engine import _products as engine_products
 from cnnmath.ops.conv import dispatch_plan, select_method
 from cnnmath.ops.pool import _common as pool_common
-from helpers import assert_close
+from helpers import assert_close, set_everywhere
 from threads_helper import assert_thread_invariant
 
 METHODS = sorted(engine.METHODS)
@@ -86,7 +91,7 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
             chosen.append((threading.get_ident(), select_method(*args, **kwargs)))
             return chosen[-1][1]
 
-        monkeypatch.setattr(engine, "select_method", spy)
+        set_everywhere(monkeypatch, engine, "select_method", spy)
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape, dtype=np.float32)
@@ -111,8 +116,9 @@ def test_plan_is_what_the_ops_call(name, monkeypatch):
 
 def _in_pass_order(records):
     """The names of (thread, name) records in the order the passes come: a backward's two
-    passes may run side by side (`conv._two_passes`), the filter gradient on the calling
-    thread, the input gradient on another; each thread's own records keep their order."""
+    passes may run side by side (`conv._passes._two_passes`), the filter gradient on the
+    calling thread, the input gradient on another; each thread's own records keep their
+    order."""
     caller = threading.get_ident()
     return [n for t, n in records if t == caller] + [n for t, n in records if t != caller]
 
@@ -140,7 +146,9 @@ def _record_kernels(monkeypatch):
 
     for name, kernel in list(engine.METHODS.items()):
         monkeypatch.setitem(engine.METHODS, name, recorder(name, kernel))
-    monkeypatch.setattr(engine, "depth_to_space", recorder("depth_to_space", engine.depth_to_space))
+    set_everywhere(
+        monkeypatch, engine, "depth_to_space", recorder("depth_to_space", engine.depth_to_space)
+    )
     return ran
 
 
@@ -175,7 +183,7 @@ def test_the_kernels_that_run_are_the_plan_beyond_the_bench(shape, monkeypatch):
 def test_the_plan_holds_in_bands(monkeypatch):
     """With a band budget small enough for several bands, the plan lists one method per band
     and per stride phase's band, and exactly those run."""
-    monkeypatch.setattr(conv_module, "_BAND_BYTES", 2048)
+    set_everywhere(monkeypatch, conv_module, "_BAND_BYTES", 2048)
     plan = dispatch_plan((2, 3, 20, 18), (4, 3, 3, 3), 2, 1)
     assert len(plan["forward"]) > 1 and len(plan["grad_input"]) > 4
     _run_and_compare(monkeypatch, (2, 3, 20, 18), (4, 3, 3, 3), 2, 1, 1, 1)
@@ -379,10 +387,10 @@ def tiny_chunks(monkeypatch):
         ("_BAND_BYTES", 64),
         ("_SCATTER_BYTES", 96),
     ]:
-        monkeypatch.setattr(conv_module if name == "_BAND_BYTES" else engine, name, size)
+        set_everywhere(monkeypatch, conv_module if name == "_BAND_BYTES" else engine, name, size)
     # "planes" and "dots" copy their phases block by block (the tiny work buffers are kept)
     monkeypatch.setattr(_threads, "_SCRATCH_BYTES", 512)
-    monkeypatch.setattr(engine, "_FRESH_PAGES_BYTES", 0)
+    set_everywhere(monkeypatch, engine, "_FRESH_PAGES_BYTES", 0)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -390,7 +398,7 @@ def tiny_chunks(monkeypatch):
     "sample", LOOP_SAMPLES, ids=[str(s[:2]) + str(s[5:]) for s in LOOP_SAMPLES]
 )
 def test_every_method_in_tiny_chunks_matches_reference(sample, method, tiny_chunks, monkeypatch):
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: method)
     x_shape, w_shape, s, p, d, *groups = sample
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
@@ -413,18 +421,20 @@ def test_im2col_chunks_of_small_maps_are_wide_where_four_budgets_hold_them(
     _WIDE_COLUMNS (384) columns, 8 here, where four budgets hold them, else what four hold."""
     x_shape, w_shape = (8, 8, 7, 7), (8, 8, 3, 3)
     per_image = 8 * 9 * 49 * 4  # one image's columns, float32
-    monkeypatch.setattr(engine, "_CHUNK_BYTES", budgets * per_image)
+    set_everywhere(monkeypatch, engine, "_CHUNK_BYTES", budgets * per_image)
     widths = []
 
     def recording(a, b, out, cut=True):
         widths.append(b.shape[-1])
         np.matmul(a, b, out=out)
 
-    monkeypatch.setattr(engine, "_matmul", recording)
+    set_everywhere(monkeypatch, engine, "_matmul", recording)
     rng = np.random.default_rng(4)
     x = rng.standard_normal(x_shape, dtype=np.float32)
     w = rng.standard_normal(w_shape, dtype=np.float32)
-    y = engine._correlate(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), w, (1, 1), (1, 1), "im2col")
+    y = engine_dispatch._correlate(
+        np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), w, (1, 1), (1, 1), "im2col"
+    )
     assert widths == [images * 49] * (8 // images)
     assert_close(
         y, reference.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1), np.float32
@@ -435,7 +445,7 @@ def test_im2col_chunks_of_small_maps_are_wide_where_four_budgets_hold_them(
 def test_non_finite_values_stay_in_their_windows(method, tiny_chunks, monkeypatch):
     """per_output multiplies zeros by pixels outside each window: non-finite input must
     take its exact path; the same holds for every other method, chunked."""
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: method)
     x = np.ones((1, 1, 9, 9))
     x[0, 0, 0, 8] = np.inf  # read by the top-right windows only
     x[0, 0, 8, 0] = np.nan  # read by the bottom-left windows only
@@ -510,7 +520,7 @@ WINDOWS = [
 # (A non-finite w is not this correlation: the window's zeros are absent outputs there, and
 # tests/test_conv.py checks that case end to end against the reference backward.)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the reference computes 0·inf
-@pytest.mark.parametrize("method", sorted(engine._WINDOWED))
+@pytest.mark.parametrize("method", sorted(engine_dispatch._WINDOWED))
 @pytest.mark.parametrize("nonfinite", [None, "x"])
 @pytest.mark.parametrize("sample", WINDOWS, ids=[str(s[4]) for s in WINDOWS])
 def test_scatter_window_is_the_padded_correlation(sample, nonfinite, method, tiny_chunks):
@@ -519,8 +529,8 @@ def test_scatter_window_is_the_padded_correlation(sample, nonfinite, method, tin
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     if nonfinite == "x":
         x[0, 0, 1, 1], x[-1, -1, -1, 0] = np.inf, np.nan
-    got = engine._correlate(x, w, s, d, method=method, window=window)
-    xp = engine.crop_or_pad(x, *window)
+    got = engine_dispatch._correlate(x, w, s, d, method=method, window=window)
+    xp = windows_module.crop_or_pad(x, *window)
     want = reference.conv2d(xp, w, None, s, 0, d)
     assert got.shape == want.shape
     assert np.array_equal(np.isnan(got), np.isnan(want))
@@ -539,8 +549,8 @@ def test_a_nonfinite_filter_leaves_scatter_rows_for_scatter():
     window, s = ((-2, -2), (10, 9)), (1, 1)
     with np.errstate(invalid="ignore"):
         alone = engine.METHODS["scatter_rows"](x[None], w[None], s, s, window)[0]
-        routed = engine._correlate(x, w, s, s, method="scatter_rows", window=window)
-        scatter = engine._correlate(x, w, s, s, method="scatter", window=window)
+        routed = engine_dispatch._correlate(x, w, s, s, method="scatter_rows", window=window)
+        scatter = engine_dispatch._correlate(x, w, s, s, method="scatter", window=window)
     assert np.isnan(alone).sum() > np.isnan(scatter).sum()  # the zero columns' 0·inf
     assert routed.tobytes() == scatter.tobytes()
 
@@ -622,8 +632,14 @@ def test_a_machine_without_l3_and_degenerate_sizes(tmp_path, monkeypatch):
 
 def test_the_engine_uses_the_machine_budgets():
     b = machine.BUDGETS
-    assert (engine._CHUNK_BYTES, engine._TAPS_CHUNK_BYTES) == (b.chunk_bytes, b.taps_chunk_bytes)
-    assert (engine._SCATTER_BYTES, engine._SHIFTED_COLUMNS) == (b.scatter_bytes, b.shifted_columns)
+    assert (engine_blocks._CHUNK_BYTES, engine_blocks._TAPS_CHUNK_BYTES) == (
+        b.chunk_bytes,
+        b.taps_chunk_bytes,
+    )
+    assert (engine_input_gradient._SCATTER_BYTES, engine_products._SHIFTED_COLUMNS) == (
+        b.scatter_bytes,
+        b.shifted_columns,
+    )
     assert (pool_common._BLOCK_BYTES, windows_module.COPY_BLOCK_BYTES) == (
         b.pool_block_bytes,
         b.copy_block_bytes,
@@ -648,7 +664,7 @@ def test_no_method_returns_a_view_of_its_window(method, monkeypatch):
     x = rng.standard_normal((3, 4, 9, 8))
     w = rng.standard_normal((5, 4, 3, 3))
     for window in [((-1, -1), (11, 10)), ((-2, 0), (12, 8))]:
-        y = engine._padded_correlate(x, w, (1, 1), (1, 1), window, method)
+        y = engine_dispatch._padded_correlate(x, w, (1, 1), (1, 1), window, method)
         want = reference.conv2d(np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), w)
         r0, c0 = window[0][0] + 2, window[0][1] + 2
         assert_close(y, want[:, :, r0 : r0 + y.shape[2], c0 : c0 + y.shape[3]])
@@ -673,11 +689,11 @@ def test_every_method_writes_into_a_strided_out(method, image_major, window, tin
     else:
         xp = rng.standard_normal((G, B, C, 9, 10))
     w = rng.standard_normal((G, O, C, 3, 2))
-    want = engine._correlate(xp, w, (1, 1), (1, 1), method, window)
+    want = engine_dispatch._correlate(xp, w, (1, 1), (1, 1), method, window)
     Ho, Wo = want.shape[-2:]
     whole = np.full((B, G, O, 2 * Ho + 1, 2 * Wo), np.nan)
     out = whole.transpose(1, 0, 2, 3, 4)[..., 1::2, ::2]
-    got = engine._correlate(xp, w, (1, 1), (1, 1), method, window, out=out)
+    got = engine_dispatch._correlate(xp, w, (1, 1), (1, 1), method, window, out=out)
     assert got is out
     np.testing.assert_array_equal(out, want)
     written = np.zeros(whole.shape, dtype=bool)
@@ -690,15 +706,15 @@ def test_planes_view_numbers_the_planes_of_out_or_declines():
     ``out`` where its strides allow that numbering, else None (the method then copies)."""
     whole = np.arange(2 * 3 * 4 * 5 * 6.0).reshape(3, 2, 4, 5, 6)  # (B, G, O, H, W)
     out = whole.transpose(1, 0, 2, 3, 4)[..., ::2, 1:]  # (G, B, O, H', W'): a phase
-    planes = engine._planes_view(out, image_major=True)
+    planes = engine_elementwise._planes_view(out, image_major=True)
     assert planes is not None and np.shares_memory(planes, whole)
     for b in range(3):
         for g in range(2):
             np.testing.assert_array_equal(planes[b * 2 + g], out[g, b])
-    assert engine._planes_view(out, image_major=False) is None
+    assert engine_elementwise._planes_view(out, image_major=False) is None
     one_group = whole[:, :1].transpose(1, 0, 2, 3, 4)  # G = 1: either numbering is b
     for image_major in (False, True):
-        planes = engine._planes_view(one_group, image_major)
+        planes = engine_elementwise._planes_view(one_group, image_major)
         assert planes is not None
         np.testing.assert_array_equal(planes, whole[:, 0])
 
@@ -707,15 +723,15 @@ def test_planes_view_numbers_the_planes_of_out_or_declines():
 def test_a_forward_in_bands_writes_each_band_into_y(groups, monkeypatch):
     """Several bands of output rows: each band's correlation is given its rows of Y as
     ``out`` (no band's result held beside Y), and Y is the reference's."""
-    monkeypatch.setattr(conv_module, "_BAND_BYTES", 64)
+    set_everywhere(monkeypatch, conv_module, "_BAND_BYTES", 64)
     outs = []
-    into = engine._into
+    into = engine_dispatch._into
 
     def spy(out, name, *args):
         outs.append(out)
         return into(out, name, *args)
 
-    monkeypatch.setattr(engine, "_into", spy)
+    set_everywhere(monkeypatch, engine, "_into", spy)
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 4, 9, 7))
     w = rng.standard_normal((6, 4 // groups, 3, 3))

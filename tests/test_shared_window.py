@@ -1,14 +1,17 @@
 """The input gradient's stride phases read windows of G that reach past its edge: padded
-once for all of them (`conv._shared_window`) instead of once per phase, with the same bits
-as the copy per phase, and never where a non-finite filter needs the padding absent."""
+once for all of them (`conv._passes._shared_window`) instead of once per phase, with the
+same bits as the copy per phase, and never where a non-finite filter needs the padding
+absent."""
 
 import numpy as np
 import pytest
 
 from cnnmath import conv2d, conv2d_backward, conv_transpose2d, reference
+from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _windows
 from cnnmath.ops import conv as conv_module
-from helpers import assert_close
+from cnnmath.ops.conv import _passes as conv_passes
+from helpers import assert_close, set_everywhere
 
 # (x shape, weight shape, stride, padding, dilation, groups): every one shares a window
 SHAPES = [
@@ -22,7 +25,7 @@ SHAPES = [
 def _recording(monkeypatch, check=None):
     """Record what each `_shared_window` call returns (``check`` asserts on it first)."""
     returned = []
-    shared_window = conv_module._shared_window
+    shared_window = conv_passes._shared_window
 
     def recording(*args):
         returned.append(shared_window(*args))
@@ -30,7 +33,7 @@ def _recording(monkeypatch, check=None):
             check(returned[-1])
         return returned[-1]
 
-    monkeypatch.setattr(conv_module, "_shared_window", recording)
+    set_everywhere(monkeypatch, conv_module, "_shared_window", recording)
     return returned
 
 
@@ -49,7 +52,7 @@ def test_same_bits_as_a_window_per_phase(shape, monkeypatch):
     returned = _recording(monkeypatch)
     _, _, _, shared = _gradient(*shape)
     assert len(returned) == 1 and returned[0] is not None
-    monkeypatch.setattr(conv_module, "_shared_window", lambda *args: None)
+    set_everywhere(monkeypatch, conv_module, "_shared_window", lambda *args: None)
     _, _, _, per_phase = _gradient(*shape)
     np.testing.assert_array_equal(shared, per_phase)
 
@@ -74,11 +77,11 @@ def test_one_padded_copy_for_the_phases_that_reach_past_g(monkeypatch):
 
         return crop
 
-    monkeypatch.setattr(conv_module, "crop_or_pad", counting("conv", conv_module.crop_or_pad))
-    monkeypatch.setattr(
-        "cnnmath.ops._conv_engine.crop_or_pad", counting("engine", _windows.crop_or_pad)
+    set_everywhere(
+        monkeypatch, conv_module, "crop_or_pad", counting("conv", conv_module.crop_or_pad)
     )
-    conv_module._conv_transpose(g, w, 1, (2, 2), (1, 1), (1, 1), (16, 16))
+    set_everywhere(monkeypatch, engine, "crop_or_pad", counting("engine", _windows.crop_or_pad))
+    conv_passes._conv_transpose(g, w, 1, (2, 2), (1, 1), (1, 1), (16, 16))
     assert copies["conv"] == [True]  # the shared copy
     assert len(copies["engine"]) == 4 and not any(copies["engine"])
 

@@ -1,5 +1,5 @@
 """Products with one to three columns (a filter gradient for C_out <= 3) as one
-matrix-vector product per column (`_conv_engine._matmul`): against float64 products and
+matrix-vector product per column (`_conv_engine._blocks._matmul`): against float64 products and
 the reference loops, at every width around the switch (few rows and few columns), whole
 and cut into blocks."""
 
@@ -9,7 +9,8 @@ import pytest
 from cnnmath import conv2d, conv2d_backward, reference
 from cnnmath.ops import _conv_engine as engine
 from cnnmath.ops import _threads
-from helpers import assert_close
+from cnnmath.ops._conv_engine import _blocks as engine_blocks
+from helpers import assert_close, set_everywhere
 
 
 @pytest.mark.parametrize("cut", [False, True])
@@ -26,7 +27,7 @@ def test_thin_products_are_the_product(side, thin, groups, dtype, cut, monkeypat
     a = rng.standard_normal((groups, M, 2 * K)).astype(dtype)[:, :, ::2]  # strided
     b = rng.standard_normal((groups, N, K)).astype(dtype).transpose(0, 2, 1)
     out = np.full((groups, M, N), np.nan, dtype=dtype)
-    engine._matmul(a, b, out, cut)
+    engine_blocks._matmul(a, b, out, cut)
     want = np.matmul(a.astype(np.float64), b.astype(np.float64))
     assert_close(out, want, dtype)
 
@@ -36,8 +37,8 @@ def test_thin_products_are_the_product(side, thin, groups, dtype, cut, monkeypat
 def test_thin_layers_match_the_reference_loops(c_out, method, monkeypatch):
     """Forward and gradients of layers of one to four output channels, by methods whose
     products are then thin, in blocks small enough for several chunks and partial sums."""
-    monkeypatch.setattr(engine, "select_method", lambda *a, **k: method)
-    monkeypatch.setattr(engine, "_CHUNK_BYTES", 4096)
+    set_everywhere(monkeypatch, engine, "select_method", lambda *a, **k: method)
+    set_everywhere(monkeypatch, engine, "_CHUNK_BYTES", 4096)
     rng = np.random.default_rng(c_out)
     x = rng.standard_normal((3, 5, 17, 19))
     w = rng.standard_normal((c_out, 5, 3, 3))

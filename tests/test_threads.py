@@ -730,7 +730,7 @@ def test_the_thread_invariance_helper_forces_the_threads_for_op_calls_too(monkey
 
 
 def test_scratch_buffers_are_per_thread_and_reused():
-    from cnnmath.ops import _conv_engine
+    from cnnmath.ops._conv_engine import _blocks as engine_blocks
 
     a = _threads.scratch("test", (8, 8), np.float32)
     assert np.shares_memory(a, _threads.scratch("test", (4,), np.float32))  # kept, reused
@@ -744,7 +744,7 @@ def test_scratch_buffers_are_per_thread_and_reused():
     assert not np.shares_memory(
         _threads.scratch("test big", big, np.float32), _threads.scratch("test big", big, "f4")
     )  # too large to keep between calls ...
-    get = _conv_engine._scratch("test big", big, np.dtype(np.float32))
+    get = engine_blocks._scratch("test big", big, np.dtype(np.float32))
     assert np.shares_memory(get(), get())  # ... but one per thread for all of a call's blocks
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 import cnnmath
 from cnnmath.ops import _threads
+from helpers import set_everywhere
 
 
 def _arrays(result: Any) -> list[np.ndarray]:
@@ -104,11 +105,14 @@ def pin_fallback_budgets(monkeypatch: Any) -> None:
     b = _machine.budgets(_machine.FALLBACK)
     monkeypatch.setattr(_machine, "CACHES", _machine.FALLBACK)
     monkeypatch.setattr(_machine, "BUDGETS", b)  # read at call time (filters.filter_memory)
+    for name, size in [  # each engine module that reads a budget binds it
+        ("_CHUNK_BYTES", b.chunk_bytes),
+        ("_TAPS_CHUNK_BYTES", b.taps_chunk_bytes),
+        ("_SHIFTED_COLUMNS", b.shifted_columns),
+        ("_SCATTER_BYTES", b.scatter_bytes),
+    ]:
+        set_everywhere(monkeypatch, _conv_engine, name, size)
     for module, name, size in [
-        (_conv_engine, "_CHUNK_BYTES", b.chunk_bytes),
-        (_conv_engine, "_TAPS_CHUNK_BYTES", b.taps_chunk_bytes),
-        (_conv_engine, "_SHIFTED_COLUMNS", b.shifted_columns),
-        (_conv_engine, "_SCATTER_BYTES", b.scatter_bytes),
         (_windows, "COPY_BLOCK_BYTES", b.copy_block_bytes),
         (pool_common, "_BLOCK_BYTES", b.pool_block_bytes),
     ]:

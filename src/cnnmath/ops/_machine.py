@@ -1,6 +1,6 @@
 """This machine's cache sizes, and the convolution engine's block budgets derived from them.
 
-The engine cuts its work into chunks sized to stay in cache (``ops/_conv_engine.py``), as
+The engine cuts its work into chunks sized to stay in cache (``ops/_conv_engine/_blocks.py``), as
 do pooling (its blocks of planes) and the threaded copies (``ops/_windows.py``). The
 sizes are read once, at import, from Linux's sysfs
 (``/sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}``), else from

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_float_array
-from .conv import _check_fits
+from .conv._arguments import _check_fits
 
 __all__ = ["PAD_MODES", "pad2d", "pad2d_backward", "pad_axes", "pad_axes_backward", "pad_widths"]
 

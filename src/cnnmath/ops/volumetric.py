@@ -40,7 +40,8 @@ from .._checks import (
 )
 from . import _threads
 from ._geometry import same_pads
-from .conv import _MAX_INDEX, _check_fits, conv2d, conv2d_backward
+from .conv import conv2d, conv2d_backward
+from .conv._arguments import _MAX_INDEX, _check_fits
 from .pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
