@@ -11,8 +11,8 @@ where they do, their order of operations included:
   r_b = b_scale/c_scale and f = c_zp − fma(a_zp, r_a, r_b·b_zp), C = cvt(fma(a, r_a,
   fma(b, r_b, f))); the operands swap roles where a is the one broadcast along the last axis.
   ``_fma32`` computes a float32 fused multiply-add exactly with float64 arithmetic.
-- QLinearMul dequantizes both operands, multiplies and divides by c_scale in float32, then
-  adds c_zp in float32 and rounds (its portable kernel, which x86-64 runs).
+- QLinearMul: C = cvt(float32((A − a_zp)(B − b_zp))·m + c_zp), m = a_scale·b_scale/c_scale,
+  each product and sum rounded to float32 (the zero point added before the rounding).
 - QGemm and QLinearGlobalAveragePool requantize an exact integer accumulation:
   cvt(float32(acc) · m) + zp, m a float32 ratio of scales rounded as the kernel rounds it.
 - QLinearConcat and QLinearLeakyRelu map each value through a table, dequantized as
@@ -156,9 +156,9 @@ class _QLinearAdd(_Contrib):
 
 
 class _QLinearMul(_Contrib):
-    """QLinearMul, as onnxruntime's portable kernel (the one its x86-64 build runs), every step
-    float32: u = a_scale·(A − a_zp), v = b_scale·(B − b_zp), w = (u·v) / C_scale clipped to
-    [min − C_zp, max − C_zp] of the type, C = rint(w + C_zp) (half to even). A, B, C of one
+    """QLinearMul: C = cvt(float32((A − a_zp)(B − b_zp)) · m + C_zp), m = a_scale·b_scale /
+    C_scale, every step float32 (the product of two 8-bit differences is exact; the zero
+    point is added before the rounding, as onnxruntime's x86-64 kernel does). A, B, C of one
     8-bit type, NumPy broadcasting; absent zero points 0."""
 
     roles = _QLinearAdd.roles
@@ -172,16 +172,14 @@ class _QLinearMul(_Contrib):
         sb, zb = _pair(node, b, ("B_scale", "B_zero_point"), sb, zb)
         sc, zc = _scale(node, "C_scale", sc), _zero(node, "C_zero_point", zc, "A", dtype)
         try:
-            np.broadcast_shapes(a.shape, b.shape)
+            product = (a.astype(np.int32) - np.int32(za)) * (b.astype(np.int32) - np.int32(zb))
         except ValueError:
             raise refuse(
                 node, f"inputs 'A', 'B': shapes {a.shape} and {b.shape} do not broadcast"
             ) from None
-        info = np.iinfo(dtype)
+        m = (_F32(sa) * _F32(sb)) / _F32(sc)
         with np.errstate(over="ignore", invalid="ignore"):
-            w = (_dequantize(a, sa, za) * _dequantize(b, sb, zb)) / _F32(sc)
-            w = np.clip(w, _F32(info.min - int(zc)), _F32(info.max - int(zc)))
-            return _cvt(w + _F32(zc), dtype), None
+            return _cvt(product.astype(_F32) * m + _F32(zc), dtype), None
 
 
 class _QLinearGlobalAveragePool(_Contrib):
