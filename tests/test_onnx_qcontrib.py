@@ -82,6 +82,41 @@ def _scales(rng, n, low=-5.0, high=0.0):
     return [np.float32(np.exp(rng.uniform(low, high))) for _ in range(n)]
 
 
+def _round32(exact):
+    """The float32 nearest to the Fraction ``exact`` (ties to even), from its neighbours."""
+    from fractions import Fraction
+
+    f = np.float32(float(exact))
+    candidates = [f, np.nextafter(f, np.float32(np.inf)), np.nextafter(f, np.float32(-np.inf))]
+    best = min(abs(Fraction(float(c)) - exact) for c in candidates)
+    ties = [c for c in candidates if abs(Fraction(float(c)) - exact) == best]
+    return min(ties, key=lambda c: int(np.asarray(c).view(np.int32)) & 1)
+
+
+def test_fma32_rounds_once():
+    """The float32 fused multiply-add (``_fma32``, which QLinearAdd and QLinearSigmoid use)
+    against exact rational arithmetic: random triples, and triples whose exact value lies
+    just off a float32 midpoint, where rounding first to float64 and then to float32 would
+    land on the wrong side."""
+    from fractions import Fraction
+
+    from cnnmath.onnx._ops.qcontrib import _fma32
+
+    rng = _rng("fma")
+    f = np.float32
+    triples = [(f(x), f(y), f(z)) for x, y, z in rng.standard_normal((400, 3)) * [1, 1e-3, 1]]
+    # exactly 1 + 2^-24 + 2^-54: a quarter of float64's step above the midpoint between
+    # float32's 1 and 1 + 2^-23, which float64 rounds onto the midpoint, and that to 1
+    trap = (f(1 + 2.0**-15), f(-(2.0**-24) * (1 - 2.0**-15)), f(1 + 2.0**-23))
+    triples += [trap, (f(1), f(2.0**-24), f(1)), (f(3), f(2.0**-25), f(1))]
+    for a, b, c in triples:
+        got = _fma32(np.asarray([a]), np.asarray([b]), np.asarray([c]))[0]
+        want = _round32(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)))
+        assert got == want, (a, b, c, got, want)
+    double = f(np.float64(trap[0]) * np.float64(trap[1]) + np.float64(trap[2]))
+    assert double == f(1) and _fma32(*trap) == f(1 + 2.0**-23)  # the trap is real
+
+
 # ---------------------------------------------------------------------------------------------
 # QLinearAdd, QLinearMul
 
@@ -249,6 +284,66 @@ def test_global_average_pool_refuses_a_ratio_onnxruntime_cannot_compute():
         load(model.SerializeToString())(x)
 
 
+_POOLS = [
+    ((2, 3, 9, 8), {"kernel_shape": [3, 3]}),
+    ((2, 3, 9, 8), {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 1, 1]}),
+    ((1, 4, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                    "count_include_pad": 1}),
+    ((2, 7, 7, 3), {"kernel_shape": [2, 3], "pads": [1, 1, 0, 1], "channels_last": 1}),
+    ((2, 3, 11), {"kernel_shape": [4], "strides": [3], "pads": [2, 1]}),
+    ((1, 2, 5, 6, 4), {"kernel_shape": [2, 3, 2], "strides": [1, 2, 1], "pads": [1, 0, 0, 0, 1, 1]}),
+    ((2, 3, 6, 5), {"kernel_shape": [6, 5]}),  # the whole image: the global average's path
+    ((2, 3, 6, 5), {"kernel_shape": [3, 3], "auto_pad": "VALID", "strides": [3, 2]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+@pytest.mark.parametrize("shape, attrs", _POOLS, ids=str)
+def test_qlinear_average_pool_is_onnxruntimes(dtype, shape, attrs):
+    """QLinearAveragePool in 1, 2 and 3 spatial axes, strides, pads, count_include_pad,
+    channels_last, auto_pad VALID, a window over the whole image: onnxruntime's values, within
+    one unit of the exact requantised mean (float64 here, over the window's values inside X,
+    or divided by the kernel's size with count_include_pad)."""
+    import torch
+
+    for trial in range(3):
+        rng = _rng((dtype, shape, str(attrs), trial))
+        x = _ints(rng, dtype, shape)
+        sx = np.float32(np.exp(rng.uniform(-4, 0)))
+        sy = np.float32(sx * rng.uniform(0.3, 3))
+        zx, zy = _ints(rng, dtype, ()), _ints(rng, dtype, ())
+        inputs = [("x", x), ("sx", sx), ("zx", zx), ("sy", sy), ("zy", zy)]
+        model = _model("QLinearAveragePool", inputs, ["sx", "zx", "sy", "zy"], attrs, dtype)
+        got = _same(model, {"x": x})
+        v = torch.from_numpy(np.float64(sx) * (x.astype(np.float64) - float(zx)))
+        last = attrs.get("channels_last", 0)
+        if last:
+            v = v.movedim(-1, 1)
+        n = len(attrs["kernel_shape"])
+        pads = attrs.get("pads", [0] * 2 * n)
+        if attrs.get("auto_pad") == "VALID":
+            pads = [0] * 2 * n
+        pad_pairs = [p for i in reversed(range(n)) for p in (pads[i], pads[i + n])]
+        ones = torch.ones_like(v)
+        v, ones = torch.nn.functional.pad(v, pad_pairs), torch.nn.functional.pad(ones, pad_pairs)
+        pool = getattr(torch.nn.functional, f"avg_pool{n}d")
+        kw = {"kernel_size": attrs["kernel_shape"], "stride": attrs.get("strides", 1)}
+        total = (
+            pool(v, divisor_override=1, **kw) if n > 1 else pool(v, **kw) * attrs["kernel_shape"][0]
+        )
+        count = (
+            pool(ones, divisor_override=1, **kw)
+            if n > 1
+            else pool(ones, **kw) * attrs["kernel_shape"][0]
+        )
+        mean = total / (
+            float(np.prod(attrs["kernel_shape"])) if attrs.get("count_include_pad") else count
+        )
+        if last:
+            mean = mean.movedim(1, -1)
+        _near(got, mean.numpy() / np.float64(sy) + float(zy), dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # QGemm
 
@@ -348,6 +443,26 @@ def test_qlinear_leaky_relu_is_onnxruntimes(dtype, alpha):
     _near(got, np.where(v >= 0, v, alpha * v) / np.float64(sy) + float(zy), dtype)
 
 
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_qlinear_sigmoid_is_onnxruntimes(dtype):
+    """Every 8-bit value through QLinearSigmoid under 20 random quantizations: onnxruntime's
+    values (MLAS's float32 rational approximation of the logistic, reproduced with its fused
+    multiply-adds), within one unit of the exactly rounded 1/(1 + e^−v)."""
+    info = np.iinfo(dtype)
+    x = np.arange(info.min, info.max + 1).astype(dtype).reshape(4, 64)
+    for trial in range(20):
+        rng = _rng((dtype, "sigmoid", trial))
+        sx = np.float32(np.exp(rng.uniform(-5, 0)))
+        sy = np.float32(np.exp(rng.uniform(-6.5, -4.5)))
+        zx, zy = _ints(rng, dtype, ()), _ints(rng, dtype, ())
+        inputs = [("x", x), ("sx", sx), ("zx", zx), ("sy", sy), ("zy", zy)]
+        got = _same(
+            _model("QLinearSigmoid", inputs, ["sx", "zx", "sy", "zy"], None, dtype), {"x": x}
+        )
+        v = np.float64(sx) * (x - np.float64(zx))
+        _near(got, 1 / (1 + np.exp(-v)) / np.float64(sy) + float(zy), dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals
 
@@ -363,7 +478,7 @@ def _add_inputs():
     "op, domain, pattern",
     [
         ("QLinearFancy", MS, r"QLinearFancy.*domain 'com.microsoft' is not supported"),
-        ("QLinearSigmoid", MS, r"QLinearSigmoid.*domain 'com.microsoft' is not supported"),
+        ("QLinearSoftmax", MS, r"QLinearSoftmax.*domain 'com.microsoft' is not supported"),
         ("QLinearAdd", "org.example", r"QLinearAdd.*domain 'org.example' is not supported"),
         ("QLinearAdd", "", r"op type 'QLinearAdd' is not supported"),
     ],

@@ -313,8 +313,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     that a file fixes). Their declared element types are checked at load time (float32 or
     float64; int32, int64 or bool for shapes, indices and conditions; int8, uint8, int16 or
     uint16 for an input read only by the ops of quantized values: QuantizeLinear,
-    DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger and MaxPool),
-    the arrays given when the graph runs.
+    DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, MaxPool and
+    com.microsoft's quantized ops), the arrays given when the graph runs. Of other domains
+    than ONNX's own, only com.microsoft's quantized ops that onnxruntime's quantizer writes
+    are read (``_ops.MICROSOFT``, the domain's opset 1).
     """
     onnx = require("onnx", "onnx", "cnnmath.onnx.load")
     if isinstance(model, (bytes, bytearray, memoryview)):

@@ -1,8 +1,9 @@
 """onnxruntime's com.microsoft quantized ops, those its quantizer writes by default for a CNN in
 the QOperator format (``quantize_static(..., quant_format=QuantFormat.QOperator)``) and the
-ONNX model zoo's int8 models use: QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QGemm,
-QLinearConcat, QLinearLeakyRelu. Inference only (no gradient, as ``_Integer``); uint8 or
-int8 values, each op's scales and zero points per tensor (QGemm's b per column too).
+ONNX model zoo's int8 models use: QLinearAdd, QLinearMul, QLinearGlobalAveragePool,
+QLinearAveragePool, QGemm, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid. Inference only
+(no gradient, as ``_Integer``); uint8 or int8 values, each op's scales and zero points per
+tensor (QGemm's b per column too).
 
 Each reproduces, bit for bit, what onnxruntime's x86-64 CPU kernels (MLAS) compute, in float32
 where they do, their order of operations included:
@@ -15,8 +16,11 @@ where they do, their order of operations included:
   each product and sum rounded to float32 (the zero point added before the rounding).
 - QGemm and QLinearGlobalAveragePool requantize an exact integer accumulation:
   cvt(float32(acc) · m) + zp, m a float32 ratio of scales rounded as the kernel rounds it.
-- QLinearConcat and QLinearLeakyRelu map each value through a table, dequantized as
-  float32(scale · (x − zp)), transformed in float32, quantized as rint(v / y_scale) + y_zp.
+- QLinearConcat, QLinearLeakyRelu and QLinearSigmoid map each value through a table,
+  dequantized as float32(scale · (x − zp)), transformed in float32 (the logistic by MLAS's
+  rational approximation with fused multiply-adds), quantized as rint(v / y_scale) + y_zp.
+- QLinearAveragePool sums each window's dequantized values in float32 in row-major order,
+  divides by the count and quantizes as the tables do.
 
 cvt rounds half to even and saturates to the type's range; a value outside int32's range or
 NaN gives the type's minimum (the x86 conversion's 0x80000000, then the saturating packs).
@@ -41,10 +45,10 @@ _F32 = np.float32
 
 
 def _fma32(a: Any, b: Any, c: Any) -> np.ndarray:
-    """float32 fma(a, b, c) = a·b + c rounded once to float32, for a·b exact in float64 (a an
-    8-bit integer, b float32). The float64 sum s and its exact error e (Knuth's two-sum) give
-    s rounded to odd (moved one step toward e where it is inexact and even), which float32's
-    rounding then rounds correctly (53 ≥ 24 + 2 bits)."""
+    """float32 fma(a, b, c) = a·b + c rounded once to float32, for float32 a, b, c (a·b has at
+    most 48 significant bits: exact in float64, barring underflow). The float64 sum s and its
+    exact error e (Knuth's two-sum) give s rounded to odd (moved one step toward e where it is
+    inexact and even), which float32's rounding then rounds correctly (53 ≥ 24 + 2 bits)."""
     p = np.asarray(a, np.float64) * np.asarray(b, np.float64)
     c = np.asarray(c, np.float64)
     s = p + c
@@ -182,6 +186,23 @@ class _QLinearMul(_Contrib):
             return _cvt(product.astype(_F32) * m + _F32(zc), dtype), None
 
 
+def _global_average(
+    node: Node, x: np.ndarray, sx: Any, zx: Any, sy: Any, zy: Any, channels_last: bool
+) -> np.ndarray:
+    """QLinearGlobalAveragePool's computation (``_QLinearGlobalAveragePool``)."""
+    axes = tuple(range(1, x.ndim - 1)) if channels_last else tuple(range(2, x.ndim))
+    size = math.prod(x.shape[a] for a in axes)
+    m = _F32(sx) / (_F32(sy) * _F32(size))
+    if size >= 1 << 24 or not 2.0**-32 <= m < 256:
+        raise refuse(
+            node,
+            f"input 'X': {size} positions and scale ratio {m}: expected fewer than 2^24 and "
+            "a ratio x_scale / (y_scale · positions) in [2^-32, 256) (onnxruntime's range)",
+        )
+    total = x.astype(np.int64).sum(axis=axes, keepdims=True) - int(zx) * size
+    return _cvt(_wrap32(total).astype(_F32) * m, x.dtype, zy)
+
+
 class _QLinearGlobalAveragePool(_Contrib):
     """QLinearGlobalAveragePool: Y[n, c] = cvt(float32(Σ_i X[n, c, i] − x_zp·S) · m) + y_zp
     over the S spatial positions, m = x_scale / (y_scale · float32(S)) in float32; the sum is
@@ -205,21 +226,102 @@ class _QLinearGlobalAveragePool(_Contrib):
             )
         sx, zx = _pair(node, x, ("x_scale", "x_zero_point"), sx, zx)
         sy, zy = _scale(node, "y_scale", sy), _zero(node, "y_zero_point", zy, "X", x.dtype)
-        axes = tuple(range(1, x.ndim - 1)) if self.channels_last else tuple(range(2, x.ndim))
-        size = math.prod(x.shape[a] for a in axes)
-        m = _F32(sx) / (_F32(sy) * _F32(size))
-        if size >= 1 << 24 or not 2.0**-32 <= m < 256:
-            raise refuse(
-                node,
-                f"input 'X': {size} positions and scale ratio {m}: expected fewer than 2^24 and "
-                "a ratio x_scale / (y_scale · positions) in [2^-32, 256) (onnxruntime's range)",
-            )
-        total = x.astype(np.int64).sum(axis=axes, keepdims=True) - int(zx) * size
-        return _cvt(_wrap32(total).astype(_F32) * m, x.dtype, zy), None
+        return _global_average(node, x, sx, zx, sy, zy, self.channels_last), None
 
     def extra_repr(self) -> str:
         """The op type and the layout."""
         return f"onnx_op={self.onnx_op!r}, channels_last={self.channels_last}"
+
+
+class _QLinearAveragePool(_Contrib):
+    """QLinearAveragePool over 1, 2 or 3 spatial axes, as onnxruntime's kernel: each value
+    dequantized to float32(x_scale·(X − x_zp)), each window's values summed in float32 in
+    row-major order over the window, the sum divided by its count (the window's positions
+    inside X, or with count_include_pad the kernel's size), then Y = rint(float32(mean /
+    y_scale) + y_zp) saturated. The window at output i of an axis covers [s·i − p_begin,
+    s·i − p_begin + k) ∩ [0, size); there are ⌊(size + p_begin + p_end − k)/s⌋ + 1 outputs.
+    A window covering all of X without padding is QLinearGlobalAveragePool's computation (and
+    its range), as in onnxruntime. X (N, C, *spatial), or with channels_last (N, *spatial, C)."""
+
+    roles = ("X", "x_scale", "x_zero_point", "y_scale", "y_zero_point")
+
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        geo: tuple[list[int], list[int], list[int]],
+        include_pad: bool,
+        channels_last: bool,
+    ) -> None:
+        super().__init__(node, operands)
+        self.kernel, self.strides, self.pads = geo
+        self.include_pad, self.channels_last = include_pad, channels_last
+
+    def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        x, sx, zx, sy, zy = args
+        x = _eight_bit(node, "X", x)
+        n = len(self.kernel)
+        if x.ndim != n + 2:
+            raise refuse(
+                node, f"input 'X': expected {n} spatial axes (kernel_shape), got {x.shape}"
+            )
+        sx, zx = _pair(node, x, ("x_scale", "x_zero_point"), sx, zx)
+        sy, zy = _scale(node, "y_scale", sy), _zero(node, "y_zero_point", zy, "X", x.dtype)
+        if self.channels_last:
+            x = np.moveaxis(x, -1, 1)
+        sizes = x.shape[2:]
+        if list(sizes) == self.kernel and not any(self.pads):
+            y = _global_average(node, x, sx, zx, sy, zy, False)
+        else:
+            y = self._windows(node, x, sx, zx, sy, zy, sizes)
+        return (np.moveaxis(y, 1, -1) if self.channels_last else y), None
+
+    def _windows(
+        self, node: Node, x: np.ndarray, sx: Any, zx: Any, sy: Any, zy: Any, sizes: Any
+    ) -> np.ndarray:
+        n = len(self.kernel)
+        begins, ends = self.pads[:n], self.pads[n:]
+        outs = [
+            (m + b + e - k) // s + 1
+            for m, b, e, k, s in zip(sizes, begins, ends, self.kernel, self.strides)
+        ]
+        if min(outs) < 1:
+            raise refuse(node, f"input 'X': spatial sizes {sizes} smaller than the window")
+        v = _dequantize(x, sx, zx)
+        # zeros around X: adding 0.0 leaves a float sum as it is, so a window's clipped part
+        # adds nothing, as in onnxruntime's loop over the window's positions inside X
+        after = [
+            max(0, (o - 1) * s + k - b - m)
+            for o, s, k, b, m in zip(outs, self.strides, self.kernel, begins, sizes)
+        ]
+        v = np.pad(v, [(0, 0), (0, 0), *zip(begins, after)])
+        total = np.zeros((*x.shape[:2], *outs), _F32)
+        for tap in np.ndindex(*self.kernel):  # row-major over the window: onnxruntime's order
+            window = tuple(
+                slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, self.strides, outs)
+            )
+            total = total + v[(slice(None), slice(None)) + window]
+        if self.include_pad:
+            count = np.asarray(_F32(math.prod(self.kernel)))
+        else:
+            count = np.ones((1,) * n, _F32)
+            for i in range(n):
+                start = np.arange(outs[i]) * self.strides[i] - begins[i]
+                inside = np.minimum(start + self.kernel[i], sizes[i]) - np.maximum(start, 0)
+                count = count * inside.reshape([-1 if j == i else 1 for j in range(n)])
+            count = count.astype(_F32)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            mean = total / count
+            return _cvt((mean / _F32(sy)).astype(_F32) + _F32(zy), x.dtype)
+
+    def extra_repr(self) -> str:
+        """The op type and the window."""
+        return (
+            f"onnx_op={self.onnx_op!r}, kernel_shape={self.kernel}, strides={self.strides}, "
+            f"pads={self.pads}, count_include_pad={self.include_pad}, "
+            f"channels_last={self.channels_last}"
+        )
 
 
 class _QGemm(_Contrib):
@@ -370,6 +472,45 @@ class _QLinearLeakyRelu(_Contrib):
         return f"onnx_op={self.onnx_op!r}, alpha={self.alpha}"
 
 
+#: MLAS's logistic: the rational approximation (odd numerator of degree 9, even denominator
+#: of degree 10 in x, x clipped to ±18) that Eigen uses, its coefficients as float32
+_LOGISTIC_P = (4.37031012579801e-11, 1.15627324459942e-07, 6.08574864600143e-05,
+               8.51377133304701e-03, 2.48287947061529e-01)  # fmt: skip
+_LOGISTIC_Q = (6.10247389755681e-13, 5.76102136993427e-09, 6.29106785017040e-06,
+               1.70198817374094e-03, 1.16817656904453e-01, 9.93151921023180e-01)  # fmt: skip
+
+
+def _logistic32(v: np.ndarray) -> np.ndarray:
+    """σ(v) as onnxruntime's x86-64 (FMA3) kernel: x = clip(v, −18, 18), p = x·P(x²),
+    q = Q(x²) by Horner's rule with fused multiply-adds, σ = clip(p/q + ½, 0, 1), float32."""
+    x = np.clip(np.asarray(v, _F32), _F32(-18), _F32(18))
+    x2 = x * x
+    p = _fma32(x2, _F32(_LOGISTIC_P[0]), _F32(_LOGISTIC_P[1]))
+    for c in _LOGISTIC_P[2:]:
+        p = _fma32(p, x2, _F32(c))
+    p = p * x
+    q = _fma32(x2, _F32(_LOGISTIC_Q[0]), _F32(_LOGISTIC_Q[1]))
+    for c in _LOGISTIC_Q[2:]:
+        q = _fma32(q, x2, _F32(c))
+    return np.clip(p / q + _F32(0.5), _F32(0), _F32(1)).astype(_F32)
+
+
+class _QLinearSigmoid(_Contrib):
+    """QLinearSigmoid: Y = quantize(σ(float32(X_scale·(X − X_zp)))), σ MLAS's float32 rational
+    approximation of the logistic (``_logistic32``), quantize(u) = saturate(rint(u / Y_scale)
+    + Y_zp). X, Y of one 8-bit type."""
+
+    roles = _QLinearLeakyRelu.roles
+
+    def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
+        node = self.onnx_node
+        x, sx, zx, sy, zy = args
+        x = _eight_bit(node, "X", x)
+        sx, zx = _pair(node, x, ("X_scale", "X_zero_point"), sx, zx)
+        sy, zy = _scale(node, "Y_scale", sy), _zero(node, "Y_zero_point", zy, "X", x.dtype)
+        return _quantize(_logistic32(_dequantize(x, sx, zx)), sy, zy), None
+
+
 # ---------------------------------------------------------------------------------------------
 # Converters: each also declares its output's element type and shape where known
 # (``info["declares"]``), which onnx's shape inference cannot tell for com.microsoft's ops.
@@ -430,6 +571,48 @@ def qlinear_global_average_pool(
     return _generic(_QLinearGlobalAveragePool(node, operands, bool(last)), operands)
 
 
+def qlinear_average_pool(
+    node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]
+) -> Built:
+    """QLinearAveragePool (``_QLinearAveragePool``): auto_pad NOTSET or VALID, ceil_mode 0,
+    dilations 1; the others refused by name."""
+    kernel = attrs.ints("kernel_shape", None)
+    if not kernel or len(kernel) > 3 or min(kernel) < 1:
+        raise refuse(node, f"attribute 'kernel_shape': expected 1 to 3 sizes >= 1, got {kernel}")
+    n = len(kernel)
+    strides = attrs.ints("strides", [1] * n) or [1] * n
+    pads = attrs.ints("pads", [0] * 2 * n) or [0] * 2 * n
+    dilations = attrs.ints("dilations", [1] * n) or [1] * n
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID"):
+        raise refuse(node, f"attribute 'auto_pad': expected NOTSET or VALID, got {auto_pad!r}")
+    if int(attrs.get("ceil_mode", 0)):
+        raise refuse(node, "attribute 'ceil_mode': only 0 is supported")
+    if dilations != [1] * n:
+        raise refuse(node, f"attribute 'dilations': only 1s are supported, got {dilations}")
+    if len(strides) != n or min(strides) < 1 or len(pads) != 2 * n or min(pads) < 0:
+        raise refuse(
+            node,
+            f"attributes 'strides', 'pads': expected {n} strides >= 1 and {2 * n} pads >= 0, "
+            f"got {strides} and {pads}",
+        )
+    if auto_pad == "VALID":
+        pads = [0] * 2 * n
+    include = int(attrs.get("count_include_pad", 0))
+    last = int(attrs.get("channels_last", 0))
+    if include not in (0, 1) or last not in (0, 1):
+        raise refuse(
+            node,
+            f"attributes 'count_include_pad', 'channels_last': expected 0 or 1, got "
+            f"{include} and {last}",
+        )
+    _required(node, ins, _QLinearAveragePool.roles, "X x_scale y_scale")
+    operands = _constants(node, info, ins, _QLinearAveragePool.roles, [(0, 2)])
+    _declare(info, _code(info, ins[4]) or _code(info, ins[0]), None)
+    module = _QLinearAveragePool(node, operands, (kernel, strides, pads), bool(include), bool(last))
+    return _generic(module, operands)
+
+
 def qgemm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QGemm (``_QGemm``); beta is not an attribute of QGemm (C is added as given)."""
     alpha = float(attrs.get("alpha", 1.0))
@@ -486,14 +669,24 @@ def qlinear_leaky_relu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[
     return _generic(_QLinearLeakyRelu(node, operands, alpha), operands)
 
 
+def qlinear_sigmoid(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
+    """QLinearSigmoid (``_QLinearSigmoid``)."""
+    _required(node, ins, _QLinearSigmoid.roles, "X X_scale Y_scale")
+    operands = _constants(node, info, ins, _QLinearSigmoid.roles, [(0, 2)])
+    _declare(info, _code(info, ins[4]) or _code(info, ins[0]), _shape(info, ins[0]))
+    return _generic(_QLinearSigmoid(node, operands), operands)
+
+
 #: com.microsoft's op types read here (opset 1 of that domain), with their converters.
 MICROSOFT = {
     "QLinearAdd": qlinear_binary,
     "QLinearMul": qlinear_binary,
     "QLinearGlobalAveragePool": qlinear_global_average_pool,
+    "QLinearAveragePool": qlinear_average_pool,
     "QGemm": qgemm,
     "QLinearConcat": qlinear_concat,
     "QLinearLeakyRelu": qlinear_leaky_relu,
+    "QLinearSigmoid": qlinear_sigmoid,
 }
 
 __all__ = ["MICROSOFT"]
