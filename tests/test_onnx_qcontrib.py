@@ -493,6 +493,34 @@ def test_other_ops_and_domains_are_refused_by_name(op, domain, pattern):
         load(model.SerializeToString())
 
 
+@pytest.mark.parametrize(
+    "names, pattern",
+    [
+        (["a", "sa", "za", "", "sb", "zb", "sc", "zc"], r"input 'B': expected a value"),
+        (["a", "sa", "za", "b", "sb", "zb", ""], r"input 'C_scale': expected a value"),
+        (["a", "sa", "za", "b", "sb", "zb", "sc", "zc", "zc"], r"inputs: expected at most 8"),
+    ],
+)
+def test_a_contrib_node_with_a_missing_or_extra_input_is_refused(names, pattern):
+    """QLinearAdd without B, without C_scale, or with a ninth input: refused at load time,
+    naming the input (onnxruntime refuses these files too)."""
+    inputs = dict(_add_inputs())
+    node = helper.make_node("QLinearAdd", names, ["y"], domain=MS, name="n")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("a", 1, (2, 3))],
+        [helper.make_tensor_value_info("y", 2, None)],
+        [numpy_helper.from_array(np.asarray(inputs[n]), n) for n in set(names) - {"a", ""}],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    with pytest.raises(Exception):  # noqa: B017 (onnxruntime's own error type)
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match=rf"node 'n' \(QLinearAdd\): {pattern}"):
+        load(model.SerializeToString())
+
+
 def test_a_contrib_op_without_its_opset_import_is_refused():
     """A com.microsoft node in a model that imports no com.microsoft opset (onnxruntime
     refuses the file too)."""
@@ -621,3 +649,19 @@ def test_resnet_like_cnn_quantized_by_default_runs_as_in_onnxruntime(tmp_path, s
     np.testing.assert_array_equal(got[0], want[0])
     float_y = net(torch.from_numpy(x)).detach().numpy()
     assert 0 < np.abs(want[0] - float_y).max() < 0.5
+
+
+def test_contrib_ops_take_no_gradient():
+    """Inference only: a QGemm with a float output, from an 8-bit graph input, gives a zero
+    gradient to that input (integers take none), as the other 8-bit ops."""
+    rng = _rng("grad")
+    a = _ints(rng, U8, (3, 4))
+    inputs = [("a", a), ("sa", np.float32(0.1)), ("za", U8(3)), ("b", _ints(rng, I8, (4, 2))),
+              ("sb", np.float32(0.02)), ("zb", I8(0))]  # fmt: skip
+    model = _model("QGemm", inputs, ["sa", "za", "b", "sb", "zb"], out_dtype=np.float32)
+    graph = load(model.SerializeToString())
+    graph.train()
+    y = graph(a)
+    assert y.dtype == np.float32 and np.abs(y).max() > 0
+    ga = graph.backward(np.ones(y.shape, np.float32))
+    assert np.asarray(ga).shape == a.shape and not np.asarray(ga).any()

@@ -525,11 +525,32 @@ def _code(info: dict[str, Any], operand: Operand) -> int | None:
     return None
 
 
-def _required(node: Node, ins: Sequence[Operand], names: Sequence[str], which: str) -> None:
-    """Refuse an absent input among ``which`` (space-separated names of ``names``)."""
-    for name in which.split():
-        if ins[list(names).index(name)] is None:
+#: com.microsoft's signatures (not ONNX's, so not in ``signatures.SIGNATURES``): per op its
+#: inputs' names in order and those of them that are required
+_SIGNATURES = {
+    "QLinearAdd": (_QLinearAdd.roles, "A A_scale B B_scale C_scale"),
+    "QLinearMul": (_QLinearAdd.roles, "A A_scale B B_scale C_scale"),
+    "QLinearGlobalAveragePool": (_QLinearGlobalAveragePool.roles, "X x_scale y_scale"),
+    "QLinearAveragePool": (_QLinearAveragePool.roles, "X x_scale y_scale"),
+    "QGemm": (_QGemm.roles, "A a_scale a_zero_point B b_scale b_zero_point"),
+    "QLinearLeakyRelu": (_QLinearLeakyRelu.roles, "X X_scale Y_scale"),
+    "QLinearSigmoid": (_QLinearSigmoid.roles, "X X_scale Y_scale"),
+}
+
+
+def _checked(node: Node, ins: Sequence[Operand]) -> list[Operand]:
+    """The node's inputs, one per name of its signature (absent ones None); refused when it
+    lists more, or lacks a required one, naming it."""
+    names, required = _SIGNATURES[node.op_type]
+    if len(ins) > len(names):
+        raise refuse(
+            node, f"inputs: expected at most {len(names)} ({', '.join(names)}), got {len(ins)}"
+        )
+    padded = [*ins, *[None] * (len(names) - len(ins))]
+    for name in required.split():
+        if padded[names.index(name)] is None:
             raise refuse(node, f"input {name!r}: expected a value (it is required), got none")
+    return padded
 
 
 def _declare(info: dict[str, Any], code: int | None, shape: tuple[Any, ...] | None) -> None:
@@ -548,7 +569,7 @@ def _broadcast(info: dict[str, Any], a: Operand, b: Operand) -> tuple[Any, ...] 
 
 def qlinear_binary(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QLinearAdd (``_QLinearAdd``) and QLinearMul (``_QLinearMul``)."""
-    _required(node, ins, _QLinearAdd.roles, "A A_scale B B_scale C_scale")
+    ins = _checked(node, ins)
     operands = _constants(node, info, ins, _QLinearAdd.roles, [(0, 2), (3, 5)])
     cls = _QLinearAdd if node.op_type == "QLinearAdd" else _QLinearMul
     _declare(info, _code(info, ins[7]) or _code(info, ins[0]), _broadcast(info, ins[0], ins[3]))
@@ -559,6 +580,7 @@ def qlinear_global_average_pool(
     node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]
 ) -> Built:
     """QLinearGlobalAveragePool (``_QLinearGlobalAveragePool``)."""
+    ins = _checked(node, ins)
     last = int(attrs.get("channels_last", 0))
     if last not in (0, 1):
         raise refuse(node, f"attribute 'channels_last': expected 0 or 1, got {last}")
@@ -606,7 +628,7 @@ def qlinear_average_pool(
             f"attributes 'count_include_pad', 'channels_last': expected 0 or 1, got "
             f"{include} and {last}",
         )
-    _required(node, ins, _QLinearAveragePool.roles, "X x_scale y_scale")
+    ins = _checked(node, ins)
     operands = _constants(node, info, ins, _QLinearAveragePool.roles, [(0, 2)])
     _declare(info, _code(info, ins[4]) or _code(info, ins[0]), None)
     module = _QLinearAveragePool(node, operands, (kernel, strides, pads), bool(include), bool(last))
@@ -615,6 +637,7 @@ def qlinear_average_pool(
 
 def qgemm(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QGemm (``_QGemm``); beta is not an attribute of QGemm (C is added as given)."""
+    ins = _checked(node, ins)
     alpha = float(attrs.get("alpha", 1.0))
     trans_a, trans_b = int(attrs.get("transA", 0)), int(attrs.get("transB", 0))
     for name, v in (("transA", trans_a), ("transB", trans_b)):
@@ -663,7 +686,7 @@ def qlinear_concat(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str,
 def qlinear_leaky_relu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QLinearLeakyRelu (``_QLinearLeakyRelu``)."""
     alpha = float(attrs.get("alpha", 0.01))
-    _required(node, ins, _QLinearLeakyRelu.roles, "X X_scale Y_scale")
+    ins = _checked(node, ins)
     operands = _constants(node, info, ins, _QLinearLeakyRelu.roles, [(0, 2)])
     _declare(info, _code(info, ins[4]) or _code(info, ins[0]), _shape(info, ins[0]))
     return _generic(_QLinearLeakyRelu(node, operands, alpha), operands)
@@ -671,7 +694,7 @@ def qlinear_leaky_relu(node: Node, attrs: Attrs, ins: list[Operand], info: dict[
 
 def qlinear_sigmoid(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QLinearSigmoid (``_QLinearSigmoid``)."""
-    _required(node, ins, _QLinearSigmoid.roles, "X X_scale Y_scale")
+    ins = _checked(node, ins)
     operands = _constants(node, info, ins, _QLinearSigmoid.roles, [(0, 2)])
     _declare(info, _code(info, ins[4]) or _code(info, ins[0]), _shape(info, ins[0]))
     return _generic(_QLinearSigmoid(node, operands), operands)

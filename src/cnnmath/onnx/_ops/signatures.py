@@ -145,18 +145,6 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "ConvInteger": ((10, "x w x_zero_point w_zero_point", 2),),
     "MatMulInteger": ((10, "A B a_zero_point b_zero_point", 2),),
     "DynamicQuantizeLinear": ((11, "x", 1),),
-    # com.microsoft's (opset 1 of that domain; checked at the file's default-domain opset)
-    **dict.fromkeys(
-        ("QLinearAdd", "QLinearMul"),
-        ((1, "A A_scale A_zero_point B B_scale B_zero_point C_scale C_zero_point", 2),),
-    ),
-    "QLinearGlobalAveragePool": ((1, "X x_scale x_zero_point y_scale y_zero_point", 5),),
-    "QLinearAveragePool": ((1, "X x_scale x_zero_point y_scale y_zero_point", 2),),
-    "QGemm": ((1, "A a_scale a_zero_point B b_scale b_zero_point C y_scale y_zero_point", 6),),
-    **dict.fromkeys(
-        ("QLinearLeakyRelu", "QLinearSigmoid"),
-        ((1, "X X_scale X_zero_point Y_scale Y_zero_point", 2),),
-    ),
     "MaxUnpool": ((9, "X I output_shape", 2),),
     "Mod": ((10, "A B", 2),),
     "CumSum": ((11, "x axis", 2),),
