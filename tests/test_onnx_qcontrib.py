@@ -463,6 +463,39 @@ def test_qlinear_sigmoid_is_onnxruntimes(dtype):
         _near(got, 1 / (1 + np.exp(-v)) / np.float64(sy) + float(zy), dtype)
 
 
+@pytest.mark.parametrize("dtype", [U8, I8])
+@pytest.mark.parametrize(
+    "shape, axis, opset",
+    [((6, 10), -1, 13), ((2, 5, 7), 1, 13), ((3, 300), 1, 13), ((2, 3, 4), 1, 12), ((4, 9), 1, 11)],
+    ids=str,
+)
+def test_qlinear_softmax_is_onnxruntimes(dtype, shape, axis, opset):
+    """QLinearSoftmax along an axis (opset 13 on) or over the flattened axes from it (before
+    13), under 6 random quantizations: onnxruntime's values, within one unit of the exact
+    softmax of the dequantized values requantised to its ⌊1/y_scale⌋ levels (PyTorch's
+    softmax, float64)."""
+    import torch
+
+    for trial in range(6):
+        rng = _rng((dtype, shape, axis, opset, trial))
+        x = _ints(rng, dtype, shape)
+        if trial % 2:
+            x = (x // 8).astype(dtype)  # a narrower spread: larger probabilities
+        sx = np.float32(np.exp(rng.uniform(-5, -1)))
+        sy = np.float32(np.exp(rng.uniform(-8, -4))) if trial % 3 else np.float32(1 / 256)
+        zy = _ints(rng, dtype, ())
+        inputs = [("x", x), ("sx", sx), ("zx", _ints(rng, dtype, ())), ("sy", sy), ("zy", zy)]
+        attrs = {"axis": axis, "opset": opset}
+        model = _model("QLinearSoftmax", inputs, ["sx", "zx", "sy", "zy"], attrs, dtype)
+        got = _same(model, {"x": x})
+        v = torch.from_numpy(np.float64(sx) * x.astype(np.float64))
+        if opset < 13:
+            p = torch.softmax(v.reshape(int(np.prod(shape[:axis])), -1), -1).reshape(shape)
+        else:
+            p = torch.softmax(v, axis)
+        _near(got, p.numpy() * np.floor(np.float32(1) / sy) + float(zy), dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals
 
@@ -478,7 +511,7 @@ def _add_inputs():
     "op, domain, pattern",
     [
         ("QLinearFancy", MS, r"QLinearFancy.*domain 'com.microsoft' is not supported"),
-        ("QLinearSoftmax", MS, r"QLinearSoftmax.*domain 'com.microsoft' is not supported"),
+        ("QLinearWhere", MS, r"QLinearWhere.*domain 'com.microsoft' is not supported"),
         ("QLinearAdd", "org.example", r"QLinearAdd.*domain 'org.example' is not supported"),
         ("QLinearAdd", "", r"op type 'QLinearAdd' is not supported"),
     ],
