@@ -1,11 +1,13 @@
 """cnnmath.onnx.load on onnxruntime's com.microsoft quantized ops (QLinearAdd, QLinearMul,
-QLinearGlobalAveragePool, QGemm, QLinearConcat, QLinearLeakyRelu): one-node models built by
-hand against onnxruntime's CPU kernels, bit for bit (uint8 and int8, broadcasting, ties,
-saturation), each also within one unit of the exactly rounded value computed here in float64
-from the formula (an independent witness of what the op means); a small PyTorch ResNet-like
-CNN quantized by ``quantize_static`` with its default QOperator settings (int8; and per
-channel, and uint8 activations), every 8-bit tensor and the output equal to onnxruntime's; and the
-refusals: other com.microsoft ops, other domains, a missing opset import.
+QLinearGlobalAveragePool, QLinearAveragePool, QGemm, QLinearConcat, QLinearLeakyRelu,
+QLinearSigmoid, QLinearSoftmax): one-node models built by hand against onnxruntime's CPU
+kernels, bit for bit (uint8 and int8, broadcasting, ties, saturation), each also within one
+unit of the exactly rounded value computed here in float64 from the formula (an independent
+witness of what the op means); a small PyTorch ResNet-like CNN quantized by
+``quantize_static`` with its default QOperator settings (and per channel, and uint8
+activations), and a CNN whose quantization writes every one of these ops, every tensor equal
+to onnxruntime's; and the refusals: other com.microsoft ops, other domains, a missing opset
+import, missing or extra inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import helper, numpy_helper  # noqa: E402
 
 from cnnmath.onnx import load  # noqa: E402
+from cnnmath.onnx._ops import MICROSOFT  # noqa: E402
 
 U8, I8 = np.uint8, np.int8
 MS = "com.microsoft"
@@ -698,3 +701,80 @@ def test_contrib_ops_take_no_gradient():
     assert y.dtype == np.float32 and np.abs(y).max() > 0
     ga = graph.backward(np.ones(y.shape, np.float32))
     assert np.asarray(ga).shape == a.shape and not np.asarray(ga).any()
+
+
+def _every_contrib_op_net():
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c0 = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.c1 = torch.nn.Conv2d(8, 8, 3, padding=1)
+            self.c2 = torch.nn.Conv2d(8, 8, 1)
+            self.c3 = torch.nn.Conv2d(16, 8, 3, padding=1)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x):
+            x = torch.nn.functional.leaky_relu(self.c0(x), 0.1)
+            y = torch.nn.functional.max_pool2d(x + self.c1(x), 2)
+            w = torch.cat([y, torch.sigmoid(self.c2(y)) * y], 1)
+            w = torch.nn.functional.avg_pool2d(self.c3(w), 3, stride=1, padding=1)
+            w = torch.nn.functional.adaptive_avg_pool2d(w, 1).flatten(1)
+            return torch.softmax(self.fc(w), -1)
+
+    torch.manual_seed(1)
+    return Net().eval()
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"activation_type": "QUInt8", "per_channel": True}], ids=str
+)
+def test_a_cnn_using_every_contrib_op_runs_as_in_onnxruntime(tmp_path, settings):
+    """A CNN whose quantization by ``quantize_static`` (QOperator) writes every com.microsoft
+    op read here (LeakyRelu, a residual Add, MaxPool between them, Sigmoid gating by Mul,
+    Concat, AveragePool, global average pool, Gemm, Softmax): every tensor of the quantized
+    graph, 8-bit or float, equals onnxruntime's."""
+    torch = pytest.importorskip("torch")
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from helpers import torch_onnx_export
+
+    net = _every_contrib_op_net()
+    rng = _rng(("every", str(settings)))
+    x = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    data = torch_onnx_export(net, torch.from_numpy(x), dynamic_axes={"x": {0: "n"}})
+    (tmp_path / "f.onnx").write_bytes(data)
+
+    class Images(CalibrationDataReader):
+        def __init__(self) -> None:
+            batches = rng.standard_normal((4, 2, 3, 16, 16)).astype(np.float32)
+            self.batches = iter([{"x": b} for b in batches])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    kw = dict(settings)
+    if "activation_type" in kw:
+        kw["activation_type"] = getattr(QuantType, kw["activation_type"])
+    quantize_static(
+        tmp_path / "f.onnx", tmp_path / "q.onnx", Images(), quant_format=QuantFormat.QOperator, **kw
+    )
+    q = onnx.load(tmp_path / "q.onnx")
+    contrib = {n.op_type for n in q.graph.node if n.domain == MS}
+    assert contrib == set(MICROSOFT)
+    values = [n.output[0] for n in q.graph.node if n.op_type != "DequantizeLinear"]
+    q.graph.output.extend(helper.make_empty_tensor_value_info(v) for v in values)
+    session = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"x": x})
+    got = load(q.SerializeToString())(x)
+    assert len(got) == len(want) == 1 + len(values)
+    for name, g, w in zip(["y", *values], got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape, name
+        np.testing.assert_array_equal(g, w, err_msg=name)
+    assert np.allclose(got[0].sum(-1), 1, atol=0.05)  # a softmax's rows, dequantized
