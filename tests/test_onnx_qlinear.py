@@ -565,8 +565,8 @@ def test_cnn_quantized_by_quantize_static_runs_as_in_onnxruntime(
     format (calibrated on random images), loaded by cnnmath: every 8-bit activation equals
     onnxruntime's, and the output agrees to float32 rounding (the last, float, Gemm sums in
     another order). Conv (and the Relu it absorbs) and MaxPool are quantized, the pool run on
-    the 8-bit values between the QLinearConvs; Linear's Gemm is left in float, as onnxruntime
-    would write it as com.microsoft's QGemm, which cnnmath does not read."""
+    the 8-bit values between the QLinearConvs; Linear's Gemm is left in float (its QGemm, a
+    com.microsoft op, is tested in test_onnx_qcontrib.py)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,

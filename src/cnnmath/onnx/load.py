@@ -29,6 +29,7 @@ from .._optional import require
 from ._checks import FUNC, model_directory, parse_model, tensor_array
 from ._ops import (
     CONVERTERS,
+    MICROSOFT,
     Attrs,
     Const,
     Node,
@@ -44,9 +45,11 @@ from ._ops import control as _control
 from ._ops.quantize import _QUANTIZED
 
 MIN_OPSET = 11
+_CONTRIB = {("com.microsoft", op) for op in MICROSOFT}
 _INPUT_TYPES = (1, 6, 7, 9, 11)  # FLOAT, INT32, INT64, BOOL, DOUBLE
 _QUANTIZATION_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _QUANTIZATION_OPS |= {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "MaxPool"}
+_QUANTIZATION_OPS |= set(MICROSOFT)
 
 
 def _sanitise(name: str, fallback: str) -> str:
@@ -310,8 +313,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     that a file fixes). Their declared element types are checked at load time (float32 or
     float64; int32, int64 or bool for shapes, indices and conditions; int8, uint8, int16 or
     uint16 for an input read only by the ops of quantized values: QuantizeLinear,
-    DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger and MaxPool),
-    the arrays given when the graph runs.
+    DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, MaxPool and
+    com.microsoft's quantized ops), the arrays given when the graph runs. Of other domains
+    than ONNX's own, only com.microsoft's quantized ops that onnxruntime's quantizer writes
+    are read (``_ops.MICROSOFT``, the domain's opset 1).
     """
     onnx = require("onnx", "onnx", "cnnmath.onnx.load")
     if isinstance(model, (bytes, bytearray, memoryview)):
@@ -430,9 +435,16 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         outputs = [o for o in proto_node.output]
         label = proto_node.name or next(filter(None, outputs), f"#{i}")  # '#i': no name at all
         node = Node(label, proto_node.op_type, opset)
-        if proto_node.domain not in ("", "ai.onnx"):
+        domain = proto_node.domain
+        if domain not in ("", "ai.onnx") and (domain, node.op_type) not in _CONTRIB:
             raise refuse(
-                node, f"domain {proto_node.domain!r} is not supported (only ONNX's own ops)"
+                node,
+                f"domain {domain!r} is not supported (only ONNX's own ops, and com.microsoft's "
+                f"{', '.join(sorted(MICROSOFT))})",
+            )
+        if domain == "com.microsoft" and opsets.get(domain) != 1:
+            raise refuse(
+                node, f"domain 'com.microsoft': expected opset 1 imported, got {opsets.get(domain)}"
             )
         if not outputs or not outputs[0]:
             raise refuse(
@@ -473,7 +485,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if node.op_type == "Constant":
             env[outputs[0]] = Const(_constant(node, attrs))
             continue
-        converter = CONVERTERS.get(node.op_type)
+        converter = (MICROSOFT if domain == "com.microsoft" else CONVERTERS).get(node.op_type)
         if converter is None:
             raise refuse(
                 node,
@@ -510,6 +522,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         info["all_outputs"] = outputs
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
+        if "declares" in info:  # a com.microsoft op's output, which onnx's inference skips
+            code, dims = info.pop("declares")
+            if code and not types.get(outputs[0]):
+                types[outputs[0]] = code
+            if shapes.get(outputs[0]) is None and dims is not None:
+                shapes[outputs[0]] = dims
         more = info.pop("more", [])  # a node's outputs after its first: (name, built)
         apart = all(getattr(m, "apart", False) for _, (m, _) in more)  # Y computed in full
         if isinstance(module, _Op) and apart and module.reads_as_given(node, ins):

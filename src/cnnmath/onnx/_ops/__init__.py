@@ -71,6 +71,7 @@ from .indexing import gather_elements, scatter_nd_, top_k
 from .moments import mean_variance_normalization, rms_normalization
 from .norm import batch_norm, group_norm, instance_norm, layer_norm, lp_normalization, lrn
 from .pool import global_lp_pool, global_pool, lp_pool, max_unpool, pool
+from .qcontrib import MICROSOFT
 from .qlinear import conv_integer, dynamic_quantize, matmul_integer, qlinear_conv, qlinear_matmul
 from .quantize import dequantize, quantize
 from .random import bernoulli, multinomial, random_normal_uniform
@@ -236,6 +237,7 @@ __all__ = [
     "Built",
     "CONVERTERS",
     "Const",
+    "MICROSOFT",
     "Node",
     "Operand",
     "Ref",
