@@ -204,6 +204,12 @@ def _emitter(node: nn.Node) -> _Emit:
             "own forward/backward), whose computation ONNX export cannot see; build it from "
             "cnnmath's layers"
         )
+    if getattr(module, "onnx_op", None) == "If":  # loaded with both branches
+        raise ValueError(
+            f"save: model: node {node.name!r} is an ONNX If whose condition is computed at run "
+            "time, which cannot be saved (an If whose condition is known at load time is saved "
+            "as its inlined branch)"
+        )
     for base in cls.__mro__:
         if base in _EMITTERS:
             if base is cls or cls.forward_ctx is base.forward_ctx:  # type: ignore[attr-defined]
