@@ -95,8 +95,9 @@ EXCEPTIONS: dict[str, str] = {
     "test_if_seq": "If whose branches return sequences (SequenceConstruct is not supported)",
     "test_if_opt": "If whose branches return optionals (Optional is not supported)",
     **{
-        f"test_affine_grid_{case}_expanded": "a Split in an If branch reads a value of a rank "
-        "not known at load time (the branch's values get no shape from the outer inference)"
+        f"test_affine_grid_{case}_expanded": "a Split in an If branch reads Squeeze(x) of x "
+        "(N, 1, 3), N read from the run-time input 'size': its rank (2, or 1 where N = 1) is "
+        "not known at load time, even with shapes inferred inside the branch"
         for case in ("2d", "2d_align_corners", "3d", "3d_align_corners")
     },
     **{
