@@ -12,7 +12,8 @@ shape-dependent code), the loader inlines the taken branch (``taken_branch``): i
 are converted in place of the If node, its outputs bound to the If's, and the other branch
 is never converted (only its output count and form are checked). Where ``cond`` is computed
 at run time, both branches are loaded as graphs of their own (``runtime_if``) and the module
-``_If`` runs the one taken.
+``_If`` runs the one taken. Either way a branch's own names are first made unique in the
+model (``Scopes``): ONNX scopes them, the loader flattens them into one namespace.
 """
 
 from __future__ import annotations
