@@ -364,3 +364,53 @@ def test_a_torchscript_export_of_sibling_modules_with_ifs_trains_as_torch():
     assert set(g.initializer_names) == {n for n, _ in net.named_parameters()}
     g.to(np.float64)
     trains_as_torch(net.double(), x.double(), g)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_a_split_of_a_value_whose_rank_is_known_at_run_time(n):
+    """What ONNX's AffineGrid expansion writes in an If branch: Split of Squeeze(x), x of
+    shape (n, 1, 7) with n given at run time (the Squeeze's rank is 2, or 1 where n = 1):
+    each part sized when the graph runs, ⌈7/3⌉ = 3, 3, 1 along axis −1; outputs as
+    onnxruntime's, gradients as finite differences."""
+    nodes = [
+        helper.make_node("Squeeze", ["x"], ["s"]),
+        helper.make_node("Split", ["s"], ["a", "b", "c"], axis=-1, num_outputs=3),
+        helper.make_node("Mul", ["a", "b"], ["ab"]),
+        helper.make_node("Concat", ["ab", "c"], ["y"], axis=-1),
+    ]
+    graph = helper.make_graph(nodes, "g", [_value("x", ["n", 1, 7])], [_value("y")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = load(data)
+    x = np.random.default_rng(6).standard_normal((n, 1, 7)).astype(np.float32)
+    expected = _ort(data, {"x": x})[0]
+    assert expected.shape == ((4,) if n == 1 else (n, 4))
+    np.testing.assert_allclose(g(x), expected, rtol=1e-6)
+    g.to(np.float64)
+    check_input_gradients(g, [x.astype(np.float64)])
+
+
+def test_range_reads_one_element_bounds_as_onnxruntime():
+    """Range(0, W, 1) with W of shape (1,) (the AffineGrid expansion's W, a Split of its size
+    input): onnxruntime and ONNX's reference read the one element."""
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("Constant", [], ["zero"], value_int=0),
+        helper.make_node("Constant", [], ["one"], value_int=1),
+        helper.make_node("Range", ["zero", "w", "one"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("w", i64, [1])],
+        [helper.make_tensor_value_info("y", i64, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = load(data)
+    for w in (np.array([5]), np.array([0])):
+        expected = _ort(data, {"w": w})[0]
+        np.testing.assert_array_equal(g(w), expected)
+        np.testing.assert_array_equal(ReferenceEvaluator(model).run(None, {"w": w})[0], expected)
