@@ -273,7 +273,9 @@ def test_a_run_time_condition_not_bool_is_refused():
         g(x, np.array([True, False]))
 
 
-def test_saving_a_run_time_if_is_refused_naming_the_node(tmp_path):
+def test_a_run_time_if_is_saved_as_an_onnx_if(tmp_path):
+    """Written back as an If whose branches are subgraphs: onnxruntime runs the file to the
+    original's outputs on an input taking each branch."""
     from cnnmath.onnx import save
 
     model = onnx.load_from_string(_outer_model(True))
@@ -281,9 +283,16 @@ def test_saving_a_run_time_if_is_refused_naming_the_node(tmp_path):
     del graph.initializer[0]  # c, computed here from x: c = (Σx ≠ 0)
     graph.node.insert(0, helper.make_node("ReduceSum", ["x_in"], ["s"], keepdims=0))
     graph.node.insert(1, helper.make_node("Cast", ["s"], ["c"], to=TensorProto.BOOL))
-    g = load(model.SerializeToString())
-    with pytest.raises(ValueError, match=r"node 'the_if' is an ONNX If whose condition is comp"):
-        save(g, tmp_path / "m.onnx", np.ones((2, 3), np.float32))
+    data = model.SerializeToString()
+    g = load(data)
+    x = np.random.default_rng(9).standard_normal((2, 3)).astype(np.float32)
+    save(g, tmp_path / "m.onnx", x)
+    written = (tmp_path / "m.onnx").read_bytes()
+    name = onnx.load_from_string(written).graph.input[0].name
+    for taking in (x, x - x.mean()):  # Σx ≠ 0: then; Σx = 0: else
+        (expected,) = _ort(data, {"x_in": taking})
+        np.testing.assert_allclose(_ort(written, {name: taking})[0], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g(taking), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

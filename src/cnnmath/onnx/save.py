@@ -181,8 +181,9 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
 
 def _trace(
     nodes: list[nn.Node], inputs: dict[str, np.ndarray]
-) -> tuple[dict[str, tuple[int, ...]], dict[str, np.dtype]]:
-    """Every value's shape and dtype: the nodes run one by one (the caller sets eval mode)."""
+) -> tuple[dict[str, tuple[int, ...]], dict[str, np.dtype], dict[str, Any]]:
+    """Every value's shape, dtype and value: the nodes run one by one (the caller sets eval
+    mode)."""
     env = dict(inputs)
     for node in nodes:
         y = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
@@ -193,6 +194,7 @@ def _trace(
     return (
         {name: np.shape(value) for name, value in env.items()},
         {name: np.asarray(value).dtype for name, value in env.items()},
+        env,
     )
 
 
@@ -289,14 +291,14 @@ def save(
             outputs = (walked[-1].output, *walked[-1].extra_outputs)
         else:  # an empty Sequential is the identity: its output is its input
             outputs = (names[0],)
-        shapes, dtypes = _trace(walked, dict(zip(names, inputs)))
+        shapes, dtypes, values = _trace(walked, dict(zip(names, inputs)))
 
     dtype = inputs[0].dtype
     keys = {id(p): key for key, p in model.named_parameters()}
     for key, b in model.named_buffers():
         keys.setdefault(id(b), key)
     writer = _Writer(onnx, opset, dtype, keys)
-    writer.shapes, writer.dtypes = shapes, dtypes
+    writer.shapes, writer.dtypes, writer.values = shapes, dtypes, values
     writer.fixed_planes = all(isinstance(d, int) for axes in dims for d in axes[1:])
     kept = {id(node) for node in _needed(walked, outputs)}
     for node, emit in zip(walked, emitters):

@@ -18,6 +18,7 @@ from ...models.googlenet import TransformInput
 from ...models.resnet import ShortcutA
 from ...ops import activations as _act
 from .._ops import _ConstOutput, _Op
+from .._ops.control import _If
 from .._ops.norm import _RunningStatistic
 from .._ops.shapes import _SplitPart
 from .._outputs import _DropoutMask, _LayerNormStatistic
@@ -48,6 +49,7 @@ from .as_read import (
     _running_statistic,
     _split_part,
 )
+from .control import _if
 from .conv import _conv, _conv3d, _conv_transpose, _deform_conv, _linear
 from .norm import (
     _batch_norm,
@@ -208,12 +210,8 @@ def _emitter(node: nn.Node) -> _Emit:
             "own forward/backward), whose computation ONNX export cannot see; build it from "
             "cnnmath's layers"
         )
-    if getattr(module, "onnx_op", None) == "If":  # loaded with both branches
-        raise ValueError(
-            f"save: model: node {node.name!r} is an ONNX If whose condition is computed at run "
-            "time, which cannot be saved (an If whose condition is known at load time is saved "
-            "as its inlined branch)"
-        )
+    if isinstance(module, _If):
+        return _if
     for base in cls.__mro__:
         if base in _EMITTERS:
             if base is cls or cls.forward_ctx is base.forward_ctx:  # type: ignore[attr-defined]
