@@ -414,10 +414,13 @@ def test_the_export_with_a_symbolic_batch_axis_runs_its_if_at_run_time(size):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_a_scripted_torch_module_with_data_dependent_control_flow(sign):
+def test_a_scripted_torch_module_with_data_dependent_control_flow(sign, tmp_path):
     """if Σ conv(x) > 0: one branch, else the other — a run-time condition; outputs equal to
     PyTorch's and onnxruntime's, the input's gradient to autograd's and finite differences,
-    the conv's weight gradient (an outer initializer read before the If) to autograd's."""
+    the conv's weight gradient (an outer initializer read before the If) to autograd's; saved
+    back (an If again), onnxruntime runs the file to PyTorch's outputs."""
+    from cnnmath.onnx import save
+
     torch = pytest.importorskip("torch")
 
     class Net(torch.nn.Module):
@@ -453,6 +456,11 @@ def test_a_scripted_torch_module_with_data_dependent_control_flow(sign):
     expected = net(x).detach().numpy()
     np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+    save(g, tmp_path / "m.onnx", xn)
+    written = (tmp_path / "m.onnx").read_bytes()
+    assert "If" in {n.op_type for n in onnx.load_from_string(written).graph.node}
+    name = onnx.load_from_string(written).graph.input[0].name
+    np.testing.assert_allclose(_ort(written, {name: xn})[0], expected, rtol=1e-5, atol=1e-5)
     xt = x.clone().requires_grad_(True)
     G = torch.randn(expected.shape)
     net.zero_grad()

@@ -102,6 +102,8 @@ as the identity. The mapping, layer by layer:
     an op of onnx.load       the node it was read as (op type, attributes, inputs), its
     without a layer          parameters' current values as initializers, at the opset of
     (Reshape, Transpose, …)  the file it came from: a loaded graph, trained here, writes back
+    a run-time If of         If, each branch a subgraph of its nodes written as above (both
+    onnx.load                branches run on the example's values to learn their shapes)
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes
