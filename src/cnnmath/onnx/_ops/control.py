@@ -327,9 +327,8 @@ def runtime_if(
         for t in graph.initializer:  # as the inlined branch: ONNX's readers take the outer
             if scopes.shadows(proto, t.name, env):
                 raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
-        graph = scopes.scoped(
-            proto, graph, deep=True
-        )  # its initializers' names unique in the model
+        # its names (its initializers' among them) unique in the model
+        graph = scopes.scoped(proto, graph, deep=True)
         outer = sorted(graph_reads(graph))
         inputs, nodes, inits, shared = [], [], [], {}
         for name in outer:
