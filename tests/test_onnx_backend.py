@@ -95,11 +95,6 @@ EXCEPTIONS: dict[str, str] = {
     "test_if_seq": "If whose branches return sequences (SequenceConstruct is not supported)",
     "test_if_opt": "If whose branches return optionals (Optional is not supported)",
     **{
-        f"test_affine_grid_{case}_expanded": "a Split in an If branch reads a value of a rank "
-        "not known at load time (the branch's values get no shape from the outer inference)"
-        for case in ("2d", "2d_align_corners", "3d", "3d_align_corners")
-    },
-    **{
         f"test_gridsample_volumetric_{mode}_align_corners_{a}": "volumetric (3-D) sampling"
         for mode in ("bilinear", "nearest")
         for a in (0, 1)
@@ -147,26 +142,6 @@ EXCEPTIONS: dict[str, str] = {
             "tf_crop_and_resize_extrapolation_value",
             "tf_crop_and_resize_axes_2_3",
             "tf_crop_and_resize_axes_3_2",
-        )
-    },
-    **{  # rerun with the sizes an initializer in test_split_node_tests_with_known_sizes
-        f"test_split_{case}": "Split's sizes fed at run time (cnnmath needs them at load)"
-        for case in (
-            f"{kind}_{opset}"
-            for kind in ("variable_parts_1d", "variable_parts_2d", "variable_parts_default_axis")
-            for opset in ("opset13", "opset18")
-        )
-    },
-    "test_split_zero_size_splits_opset13": "Split's sizes fed at run time",
-    "test_split_zero_size_splits_opset18": "Split's sizes fed at run time",
-    **{
-        f"test_rotary_embedding{case}_expanded": "a Split of a length known only at run time"
-        for case in (
-            "",
-            "_3d_input",
-            "_with_rotary_dim",
-            "_no_position_ids",
-            "_no_position_ids_rotary_dim",
         )
     },
     **{  # each rerun at opset 13 in test_logical_node_tests_at_a_newer_opset
@@ -630,25 +605,26 @@ def test_quantized_node_tests_at_a_newer_opset():
 
 
 def test_split_node_tests_with_known_sizes():
-    """ONNX's Split node tests whose sizes are a graph input: refused at load (cnnmath needs
-    them known), and run again with the sizes an initializer — the graph returns every part,
-    each the expected one (sizes given, empty parts)."""
+    """ONNX's Split node tests whose sizes are a graph input: loaded with the sizes given at
+    run time, and again with the sizes an initializer — the graph returns every part, each
+    the expected one (sizes given, empty parts), both ways."""
     from onnx import numpy_helper
     from onnx.backend.test.loader import load_model_tests
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = [c for c in load_model_tests(kind="node") if c.name.startswith("test_split_")]
-    checked = refused = 0
+    checked = run_time = 0
     for case in cases:
         if case.model.graph.node[-1].op_type != "Split" or len(case.model.graph.input) < 2:
             continue  # SplitToSequence (not supported), or the sizes already known
         for inputs, outputs in case.data_sets:
             model = type(case.model)()
             model.CopyFrom(case.model)
-            with pytest.raises(ValueError, match="input 'split': expected a constant"):
-                load(model.SerializeToString())
-            refused += 1
+            at_run_time = load(model.SerializeToString())(*inputs)
+            for k, (part, expected) in enumerate(zip(at_run_time, outputs)):
+                np.testing.assert_array_equal(part, expected, err_msg=f"{case.name} output {k}")
+            run_time += 1
             split = numpy_helper.from_array(inputs[1], model.graph.input[1].name)
             model.graph.initializer.append(split)
             del model.graph.input[1:]
@@ -657,7 +633,7 @@ def test_split_node_tests_with_known_sizes():
             for k, (part, expected) in enumerate(zip(got, outputs)):
                 np.testing.assert_array_equal(part, expected, err_msg=f"{case.name} output {k}")
                 checked += 1
-    assert refused >= 8 and checked >= 18
+    assert run_time >= 8 and checked >= 18
 
 
 def test_where_the_reference_and_onnxruntime_differ_cnnmath_gives_onnxruntimes_answer(outcomes):

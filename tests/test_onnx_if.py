@@ -273,7 +273,9 @@ def test_a_run_time_condition_not_bool_is_refused():
         g(x, np.array([True, False]))
 
 
-def test_saving_a_run_time_if_is_refused_naming_the_node(tmp_path):
+def test_a_run_time_if_is_saved_as_an_onnx_if(tmp_path):
+    """Written back as an If whose branches are subgraphs: onnxruntime runs the file to the
+    original's outputs on an input taking each branch."""
     from cnnmath.onnx import save
 
     model = onnx.load_from_string(_outer_model(True))
@@ -281,9 +283,16 @@ def test_saving_a_run_time_if_is_refused_naming_the_node(tmp_path):
     del graph.initializer[0]  # c, computed here from x: c = (Σx ≠ 0)
     graph.node.insert(0, helper.make_node("ReduceSum", ["x_in"], ["s"], keepdims=0))
     graph.node.insert(1, helper.make_node("Cast", ["s"], ["c"], to=TensorProto.BOOL))
-    g = load(model.SerializeToString())
-    with pytest.raises(ValueError, match=r"node 'the_if' \(_If\) has no ONNX export"):
-        save(g, tmp_path / "m.onnx", np.ones((2, 3), np.float32))
+    data = model.SerializeToString()
+    g = load(data)
+    x = np.random.default_rng(9).standard_normal((2, 3)).astype(np.float32)
+    save(g, tmp_path / "m.onnx", x)
+    written = (tmp_path / "m.onnx").read_bytes()
+    name = onnx.load_from_string(written).graph.input[0].name
+    for taking in (x, x - x.mean()):  # Σx ≠ 0: then; Σx = 0: else
+        (expected,) = _ort(data, {"x_in": taking})
+        np.testing.assert_allclose(_ort(written, {name: taking})[0], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g(taking), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -405,10 +414,13 @@ def test_the_export_with_a_symbolic_batch_axis_runs_its_if_at_run_time(size):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_a_scripted_torch_module_with_data_dependent_control_flow(sign):
+def test_a_scripted_torch_module_with_data_dependent_control_flow(sign, tmp_path):
     """if Σ conv(x) > 0: one branch, else the other — a run-time condition; outputs equal to
     PyTorch's and onnxruntime's, the input's gradient to autograd's and finite differences,
-    the conv's weight gradient (an outer initializer read before the If) to autograd's."""
+    the conv's weight gradient (an outer initializer read before the If) to autograd's; saved
+    back (an If again), onnxruntime runs the file to PyTorch's outputs."""
+    from cnnmath.onnx import save
+
     torch = pytest.importorskip("torch")
 
     class Net(torch.nn.Module):
@@ -444,6 +456,11 @@ def test_a_scripted_torch_module_with_data_dependent_control_flow(sign):
     expected = net(x).detach().numpy()
     np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+    save(g, tmp_path / "m.onnx", xn)
+    written = (tmp_path / "m.onnx").read_bytes()
+    assert "If" in {n.op_type for n in onnx.load_from_string(written).graph.node}
+    name = onnx.load_from_string(written).graph.input[0].name
+    np.testing.assert_allclose(_ort(written, {name: xn})[0], expected, rtol=1e-5, atol=1e-5)
     xt = x.clone().requires_grad_(True)
     G = torch.randn(expected.shape)
     net.zero_grad()

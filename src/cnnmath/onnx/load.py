@@ -294,7 +294,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     order, ``graph.outputs`` by its node), lists its nodes (``graph.walk()``), holds the
     initializers as parameters and buffers, and trains (``graph.backward(G)``). It is
     returned in evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name
-    to the ``state_dict`` key that holds it; ``graph.onnx_opset`` and
+    to the ``state_dict`` key that holds it (an If branch's too; a branch's name that another
+    scope of the file also defines, as ONNX allows, is named apart: "k_1");
+    ``graph.onnx_opset`` and
     ``graph.onnx_input_dims`` (per input, its declared axes: an int fixed, a str symbolic)
     are the file's, which ``cnnmath.onnx.save`` keeps when it writes the graph back. Nodes
     are named after the innermost module of the exporter's node name
@@ -350,6 +352,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
 
     fresh = _Names()
     taken = fresh.taken
+    scopes = _control.Scopes(graph)
 
     for v in graph.input:
         if v.name in initializers:
@@ -383,6 +386,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         "derived": [],
         "producers": {},  # node name -> (module, input names)
         "inputs": graph_inputs,  # the graph's input nodes (a random op's anchor)
+        "opset": opset,
     }
 
     def bind(onnx_name: str, ref: Ref) -> None:
@@ -455,7 +459,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
         cond = ins[0] if ins else None
         if node.op_type == "If" and isinstance(cond, Ref):  # both branches loaded
-            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load)
+            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load, scopes)
             add(module, refs, proto_node.name or outputs[0], outputs[0], "If", outputs[1:])
             continue
         if node.op_type == "If" and isinstance(cond, Const):  # the taken branch inlined
@@ -463,8 +467,14 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             # the If's own count of its branches' reads gives way to the taken branch's nodes
             readers.subtract(_control.outer_reads(proto_node))
             for t in branch.initializer:
-                if t.name in env:
+                if scopes.shadows(proto_node, t.name, env):
                     raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
+            branch = scopes.scoped(proto_node, branch)  # its names apart from the model's
+            inferred = _branch_shapes(branch, env, info)
+            shapes.update(inferred[0])
+            types.update(inferred[1])
+            symbols.update(inferred[2])
+            for t in branch.initializer:
                 initializers[t.name] = array = tensor_array(t, base)
                 if array.dtype in (np.float32, np.float64):
                     params[t.name] = nn.Parameter(array)
@@ -584,6 +594,49 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     return g
 
 
+def _branch_shapes(
+    branch: Any, env: dict[str, Operand], info: dict[str, Any]
+) -> tuple[dict[str, tuple[Any, ...]], dict[str, int], dict[str, tuple[str, ...]]]:
+    """``_static_shapes`` of the values an inlined branch defines: the branch written as a
+    model whose inputs are the outer run-time values it reads (with their known types and
+    shapes, a symbolic axis by its symbol) and the outer constants it reads, which
+    inference may need the values of (a Reshape's shape), as initializers (a large float
+    one, a weight, as an input of its shape: only its shape matters)."""
+    from onnx import helper, numpy_helper
+
+    inputs, inits = [], []
+    for name in sorted(_control.graph_reads(branch)):
+        operand = env.get(name)
+        if isinstance(operand, Ref):
+            elem = info["types"].get(operand.name)
+            dims = info["shapes"].get(operand.name)
+            if elem is None:
+                continue
+            if dims is not None:
+                symbols = info["symbols"].get(operand.name) or ("",) * len(dims)
+                dims = [d if d is not None else (s or None) for d, s in zip(dims, symbols)]
+            inputs.append(helper.make_tensor_value_info(name, elem, dims))
+        elif isinstance(operand, Const):
+            value = np.asarray(operand.value)
+            if value.dtype.kind == "f" and value.size > 64:
+                elem = helper.np_dtype_to_tensor_dtype(value.dtype)
+                inputs.append(helper.make_tensor_value_info(name, elem, value.shape))
+            else:
+                inits.append(numpy_helper.from_array(value, name))
+    graph = helper.make_graph(
+        list(branch.node),
+        "branch",
+        inputs,
+        list(branch.output),
+        initializer=[*inits, *branch.initializer],
+        value_info=list(branch.value_info),
+    )
+    opset = helper.make_opsetid("", info["opset"])
+    found = _static_shapes(helper.make_model(graph, opset_imports=[opset]))
+    own = set(_control.defined(branch))
+    return tuple({k: v for k, v in table.items() if k in own} for table in found)  # type: ignore[return-value]
+
+
 def _declared_dims(value: Any) -> tuple[int | str, ...] | None:
     """A graph input's declared axes: an int for a fixed one, its symbol for a named one
     ("" for an unnamed free axis); None when the file declares no shape."""
@@ -627,7 +680,9 @@ def _initializer_names(
     derived: list[tuple[Any, Any]],
 ) -> dict[str, str]:
     """ONNX initializer name -> the state_dict key holding it (parameters, and buffers
-    holding the initializer's array)."""
+    holding the initializer's array), those of a run-time If's branches included (a branch
+    initializer whose name another scope of the file also defines is listed under the name
+    ``Scopes`` gave it, "w_1")."""
     by_id = {id(p): name for name, p in params.items()}
     array_ids = {id(a): name for name, a in arrays.items()}
     for old, new in derived:  # in load order: a view of a view resolves to the initializer
@@ -642,4 +697,10 @@ def _initializer_names(
     for key, b in g.named_buffers():
         if id(b) in array_ids:
             names.setdefault(array_ids[id(b)], key)
+    for path, module in g.named_modules():  # a run-time If's branches: their initializers
+        if isinstance(module, _control._If):  # (named apart from the model's other names)
+            for attr in ("then_branch", "else_branch"):
+                inner = getattr(module, attr).initializer_names
+                for name, key in inner.items():
+                    names.setdefault(name, f"{path}.{attr}.{key}")
     return names

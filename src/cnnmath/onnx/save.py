@@ -102,6 +102,8 @@ as the identity. The mapping, layer by layer:
     an op of onnx.load       the node it was read as (op type, attributes, inputs), its
     without a layer          parameters' current values as initializers, at the opset of
     (Reshape, Transpose, …)  the file it came from: a loaded graph, trained here, writes back
+    a run-time If of         If, each branch a subgraph of its nodes written as above (both
+    onnx.load                branches run on the example's values to learn their shapes)
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes
@@ -181,8 +183,9 @@ def _evaluating(model: nn.Module) -> Iterator[None]:
 
 def _trace(
     nodes: list[nn.Node], inputs: dict[str, np.ndarray]
-) -> tuple[dict[str, tuple[int, ...]], dict[str, np.dtype]]:
-    """Every value's shape and dtype: the nodes run one by one (the caller sets eval mode)."""
+) -> tuple[dict[str, tuple[int, ...]], dict[str, np.dtype], dict[str, Any]]:
+    """Every value's shape, dtype and value: the nodes run one by one (the caller sets eval
+    mode)."""
     env = dict(inputs)
     for node in nodes:
         y = node.module.forward_ctx(*(env[v] for v in node.inputs))[0]
@@ -193,6 +196,7 @@ def _trace(
     return (
         {name: np.shape(value) for name, value in env.items()},
         {name: np.asarray(value).dtype for name, value in env.items()},
+        env,
     )
 
 
@@ -289,14 +293,14 @@ def save(
             outputs = (walked[-1].output, *walked[-1].extra_outputs)
         else:  # an empty Sequential is the identity: its output is its input
             outputs = (names[0],)
-        shapes, dtypes = _trace(walked, dict(zip(names, inputs)))
+        shapes, dtypes, values = _trace(walked, dict(zip(names, inputs)))
 
     dtype = inputs[0].dtype
     keys = {id(p): key for key, p in model.named_parameters()}
     for key, b in model.named_buffers():
         keys.setdefault(id(b), key)
     writer = _Writer(onnx, opset, dtype, keys)
-    writer.shapes, writer.dtypes = shapes, dtypes
+    writer.shapes, writer.dtypes, writer.values = shapes, dtypes, values
     writer.fixed_planes = all(isinstance(d, int) for axes in dims for d in axes[1:])
     kept = {id(node) for node in _needed(walked, outputs)}
     for node, emit in zip(walked, emitters):

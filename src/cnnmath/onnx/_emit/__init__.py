@@ -18,7 +18,9 @@ from ...models.googlenet import TransformInput
 from ...models.resnet import ShortcutA
 from ...ops import activations as _act
 from .._ops import _ConstOutput, _Op
+from .._ops.control import _If
 from .._ops.norm import _RunningStatistic
+from .._ops.shapes import _SplitPart
 from .._outputs import _DropoutMask, _LayerNormStatistic
 from ._writer import _Emit
 from .activations import (
@@ -45,7 +47,9 @@ from .as_read import (
     _dropout_mask,
     _layer_norm_statistic,
     _running_statistic,
+    _split_part,
 )
+from .control import _if
 from .conv import _conv, _conv3d, _conv_transpose, _deform_conv, _linear
 from .norm import (
     _batch_norm,
@@ -198,12 +202,16 @@ def _emitter(node: nn.Node) -> _Emit:
         return _dropout_mask
     if isinstance(module, _RunningStatistic):
         return _running_statistic
+    if isinstance(module, _SplitPart):
+        return _split_part
     if module.hand_written:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "
             "own forward/backward), whose computation ONNX export cannot see; build it from "
             "cnnmath's layers"
         )
+    if isinstance(module, _If):
+        return _if
     for base in cls.__mro__:
         if base in _EMITTERS:
             if base is cls or cls.forward_ctx is base.forward_ctx:  # type: ignore[attr-defined]

@@ -41,6 +41,7 @@ class _Writer:
         self.fixed_planes = True  # every input's sizes but the batch fixed: H·W constants
         self.shapes: dict[str, tuple[int, ...]] = {}  # every value's traced shape
         self.dtypes: dict[str, np.dtype] = {}  # and dtype
+        self.values: dict[str, Any] = {}  # and value (what a run-time If's branches read)
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""

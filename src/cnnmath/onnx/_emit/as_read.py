@@ -12,8 +12,9 @@ import numpy as np
 from ... import nn
 from .._ops import _ConstOutput, _Op
 from .._ops.norm import _BatchNormTraining, _RunningStatistic
+from .._ops.shapes import _SplitPart
 from .._outputs import _LayerNormStatistic
-from ._writer import MIN_OPSET, _Writer
+from ._writer import MIN_OPSET, _needs, _Writer
 
 
 def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -45,6 +46,18 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             f"{m.onnx_node.opset} file and is written as read; expected opset="
             f"{m.onnx_node.opset} (the default for a model read from one file), got {w.opset}"
         )
+    inputs = _operand_names(w, node, m)
+    more: Sequence[str] = node.extra_outputs
+    if isinstance(m, _BatchNormTraining):  # ONNX wants all 3 outputs in training mode
+        more = (f"{node.name}/running_mean", f"{node.name}/running_var")
+    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, more)
+
+
+def _operand_names(w: _Writer, node: nn.Node, m: _Op) -> list[str]:
+    """The names of an op's operands in the file: its run-time inputs by their walk names,
+    its parameters as initializers named by their ``state_dict`` keys, its fixed float
+    values as Constant nodes, its other constants as initializers; absent trailing ones
+    left out."""
     runtime = iter(node.inputs)
     inputs = []
     for i, (kind, value) in enumerate(m._slots):
@@ -64,10 +77,22 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             inputs.append(name)
     while inputs and not inputs[-1]:  # absent trailing inputs are left out
         inputs.pop()
-    more: Sequence[str] = node.extra_outputs
-    if isinstance(m, _BatchNormTraining):  # ONNX wants all 3 outputs in training mode
-        more = (f"{node.name}/running_mean", f"{node.name}/running_var")
-    w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, more)
+    return inputs
+
+
+def _split_part(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Part i of a Split sized at run time (``_SplitPart``): the whole Split written, part i
+    its node's output, the other parts left unread. ⌈n/k⌉-sized parts (``num_outputs``)
+    need opset 18, as read."""
+    m = node.module
+    assert isinstance(m, _SplitPart)
+    inputs = _operand_names(w, node, m)
+    attrs: dict[str, int] = {"axis": m.axis}
+    if m.chunked or (len(inputs) < 2 and w.opset >= 18):  # opset 18 wants one of the two
+        _needs(w, node, "Split (num_outputs)", 18)
+        attrs["num_outputs"] = m.k
+    outputs = [node.output if j == m.index else f"{node.output}/part{j}" for j in range(m.k)]
+    w.nodes.append(w.onnx.helper.make_node("Split", inputs, outputs, name=node.name, **attrs))
 
 
 def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:

@@ -12,7 +12,8 @@ shape-dependent code), the loader inlines the taken branch (``taken_branch``): i
 are converted in place of the If node, its outputs bound to the If's, and the other branch
 is never converted (only its output count and form are checked). Where ``cond`` is computed
 at run time, both branches are loaded as graphs of their own (``runtime_if``) and the module
-``_If`` runs the one taken.
+``_If`` runs the one taken. Either way a branch's own names are first made unique in the
+model (``Scopes``): ONNX scopes them, the loader flattens them into one namespace.
 """
 
 from __future__ import annotations
@@ -39,17 +40,121 @@ def outer_reads(node: Any) -> set[str]:
     for a in node.attribute:
         graphs = [a.g] if a.type == _GRAPH else list(a.graphs)
         for sub in graphs:
-            found |= _graph_reads(sub)
+            found |= graph_reads(sub)
     return found
 
 
-def _graph_reads(graph: Any) -> set[str]:
+def graph_reads(graph: Any) -> set[str]:
+    """The names ``graph`` reads from outside itself (as ``outer_reads``)."""
     defined = {v.name for v in graph.input} | {t.name for t in graph.initializer}
     defined |= {o for n in graph.node for o in n.output if o}
     read = {v for n in graph.node for v in n.input if v} | {o.name for o in graph.output}
     for n in graph.node:
         read |= outer_reads(n)
     return read - defined
+
+
+class Scopes:
+    """Unique value names for the branches a load flattens into one namespace. ONNX scopes a
+    subgraph's names: two branches (of sibling Ifs, or an If's two) may each define "tmp",
+    and a branch may define a name the enclosing graph defines after the If. Inlined, they
+    would meet; so a branch's own names (its initializers and node outputs) already claimed
+    — by the graph being loaded (wherever in it) or by a branch scoped before — are renamed
+    ``name_1``, ``name_2``, … (the first unused, in the whole model), and every read of them
+    in the branch and its nested subgraphs follows. The If's outputs keep the outer names;
+    a name first defined by one branch keeps its name (so its initializer's key does)."""
+
+    def __init__(self, graph: Any) -> None:
+        self._main = set(defined(graph))
+        self.claimed = set(self._main)
+        self._avoid = _all_names(graph)
+        self._resume: dict[str, int] = {}
+        self._within: dict[str, set[str]] = {}  # an If's first output -> its branches' names
+
+    def shadows(self, node: Any, name: str, env: dict[str, Operand]) -> bool:
+        """Whether ``name``, a branch initializer of the If ``node``, names a value the If
+        sees: one computed before it (in ``env``) by the graph or by a branch enclosing it
+        (not by a sibling branch: that name is the branch's own, named apart)."""
+        seen = self._within.get(node.output[0], set())
+        return name in env and (name in self._main or name in seen)
+
+    def scoped(self, node: Any, graph: Any, deep: bool = False) -> Any:
+        """A copy of ``graph``, a branch of the If ``node``, whose own names already claimed
+        are renamed (and, ``deep``, those of its nested subgraphs too: a branch loaded as a
+        model of its own, whose nested names the load cannot see otherwise); the names it
+        defines claimed."""
+        from onnx import GraphProto
+
+        mapping: dict[str, str] = {}
+        own = defined(graph, deep)
+        for name in own:
+            if name in self.claimed:
+                mapping[name] = self._fresh(name)
+            self.claimed.add(mapping.get(name, name))
+        copy = GraphProto()
+        copy.CopyFrom(graph)
+        if mapping:
+            _rename(copy, mapping, deep)
+        seen = self._within.get(node.output[0], set()) | {mapping.get(n, n) for n in own}
+        for n in copy.node:  # the Ifs inlined with this branch see its names
+            if n.op_type == "If" and n.output:
+                self._within[n.output[0]] = seen
+        return copy
+
+    def _fresh(self, name: str) -> str:
+        k = self._resume.get(name, 0) + 1
+        while f"{name}_{k}" in self._avoid or f"{name}_{k}" in self.claimed:
+            k += 1
+        self._resume[name] = k
+        self._avoid.add(f"{name}_{k}")
+        return f"{name}_{k}"
+
+
+def _subgraphs(node: Any) -> list[Any]:
+    out: list[Any] = []
+    for a in node.attribute:
+        out.extend([a.g] if a.type == _GRAPH else list(a.graphs))
+    return out
+
+
+def defined(graph: Any, deep: bool = False) -> list[str]:
+    """The names ``graph`` defines (inputs, initializers, node outputs), in their order; with
+    ``deep``, those of its nested subgraphs too."""
+    names = [v.name for v in graph.input] + [t.name for t in graph.initializer]
+    for n in graph.node:
+        names.extend(o for o in n.output if o)
+        if deep:
+            for sub in _subgraphs(n):
+                names.extend(defined(sub, True))
+    return list(dict.fromkeys(names))
+
+
+def _all_names(graph: Any) -> set[str]:
+    """Every value name written anywhere in ``graph`` and its nested subgraphs."""
+    names = {v.name for v in [*graph.input, *graph.output, *graph.value_info]}
+    names |= {t.name for t in graph.initializer}
+    for n in graph.node:
+        names.update(n.input, n.output)
+        for sub in _subgraphs(n):
+            names |= _all_names(sub)
+    return names
+
+
+def _rename(graph: Any, mapping: dict[str, str], deep: bool) -> None:
+    """``graph``'s names in ``mapping`` replaced in place, in its nested subgraphs too: all
+    of them (``deep``: the mapping covers their own names), or those a subgraph reads from
+    outside (a name it defines itself is its own)."""
+    for v in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        v.name = mapping.get(v.name, v.name)
+    for n in graph.node:
+        for field in (n.input, n.output):
+            names = [mapping.get(v, v) for v in field]
+            del field[:]
+            field.extend(names)
+        for sub in _subgraphs(n):
+            inner = mapping if deep else {k: v for k, v in mapping.items() if k not in defined(sub)}
+            if inner:
+                _rename(sub, inner, deep)
 
 
 class _Ordered(NamedTuple):
@@ -194,13 +299,16 @@ def runtime_if(
     env: dict[str, Operand],
     info: dict[str, Any],
     load: Callable[[bytes], nn.Graph],
+    scopes: Scopes,
 ) -> tuple[nn.Module, list[str]]:
     """An If node on a run-time condition: each branch written as an ONNX model of its own
     (its inputs the outer values it reads that are computed at run time, with their known
     types and shapes, then cond; the outer constants it reads as Constant nodes, the outer
     float initializers as initializers) and loaded by ``load``; each outer initializer's
     parameter in the loaded branch is then replaced by the outer graph's own, so both train
-    one Parameter. Returns the module and the run-time values it reads, cond first."""
+    one Parameter. Each branch's names are first made unique in the model (``scopes``), so
+    that its initializers may be listed by name with the outer graph's. Returns the module
+    and the run-time values it reads, cond first."""
     from onnx import TensorProto, helper, numpy_helper
 
     graphs = branches(node, proto)
@@ -217,9 +325,11 @@ def runtime_if(
     for attr in _BRANCHES:
         graph = graphs[attr]
         for t in graph.initializer:  # as the inlined branch: ONNX's readers take the outer
-            if t.name in env:
+            if scopes.shadows(proto, t.name, env):
                 raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
-        outer = sorted(_graph_reads(graph))
+        # its names (its initializers' among them) unique in the model
+        graph = scopes.scoped(proto, graph, deep=True)
+        outer = sorted(graph_reads(graph))
         inputs, nodes, inits, shared = [], [], [], {}
         for name in outer:
             operand = env.get(name)
@@ -277,7 +387,7 @@ def runtime_if(
 def _graph_names(graph: Any) -> set[str]:
     """Every name a branch writes or reads."""
     names = {o for n in graph.node for o in n.output} | {t.name for t in graph.initializer}
-    return names | _graph_reads(graph) | {v for n in graph.node for v in n.input}
+    return names | graph_reads(graph) | {v for n in graph.node for v in n.input}
 
 
 def _fresh_name(base: str, taken: set[str]) -> str:

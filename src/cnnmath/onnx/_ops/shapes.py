@@ -23,13 +23,16 @@ from ._types import _ONNX_TYPES
 
 class _Range(_Op):
     """Range: start + i·delta for i = 0 … n − 1, n = max(⌈(limit − start)/delta⌉, 0), in
-    start's type (start, limit and delta are scalars of one type; delta ≠ 0), at load time
-    (folded) or at run time. No gradient (as PyTorch's arange)."""
+    start's type (start, limit and delta are scalars of one type, or one-element arrays as
+    onnxruntime reads them; delta ≠ 0), at load time (folded) or at run time. No gradient
+    (as PyTorch's arange)."""
 
     roles = ("start", "limit", "delta")
 
     def compute(self, start: Any, limit: Any, delta: Any) -> tuple[np.ndarray, Any]:
         start, limit, delta = (np.asarray(v) for v in (start, limit, delta))
+        if all(v.size == 1 for v in (start, limit, delta)):  # one element: read as onnxruntime
+            start, limit, delta = (v.reshape(()) for v in (start, limit, delta))
         if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
             raise refuse(
                 self.onnx_node,
@@ -372,6 +375,53 @@ class _Slice(_Op):
         return [gd, None, None, None, None]
 
 
+class _SplitPart(_Op):
+    """Part ``index`` of ONNX Split where the input's rank or length along ``axis`` is known
+    only at run time: with n the length along the axis, the parts have the sizes ``split``
+    when given, else ⌈n/k⌉ each, the last shorter (``num_outputs``, ``chunked``), else n/k;
+    part i is input[…, s_i : s_i + size_i, …], s_i the sizes before it added. ∂ℓ/∂input is G
+    scattered back into zeros."""
+
+    roles = ("input", "split")
+
+    def __init__(
+        self, node: Node, operands: Sequence[Operand], axis: int, index: int, k: int, chunked: bool
+    ) -> None:
+        super().__init__(node, operands)
+        self.axis, self.index, self.k, self.chunked = axis, index, k, chunked
+
+    def compute(self, data: Any, split: Any) -> tuple[np.ndarray, Any]:
+        data = np.asarray(data)
+        node = self.onnx_node
+        axis = _axis(node, "attribute 'axis'", self.axis, data.ndim)
+        n, k = data.shape[axis], self.k
+        if split is not None:
+            sizes = [int(v) for v in np.ravel(split)]
+        elif self.chunked:
+            chunk = -(-n // k)
+            sizes = [max(min(chunk, n - i * chunk), 0) for i in range(k)]
+        else:
+            sizes = [n // k] * k
+        if len(sizes) != k or sum(sizes) != n or min(sizes) < 0:
+            raise refuse(
+                node,
+                f"split: expected {k} sizes >= 0 (one per output) adding up to the length {n} "
+                f"along axis {axis}, got {sizes}",
+            )
+        start = sum(sizes[: self.index])
+        index: list[slice] = [slice(None)] * data.ndim
+        index[axis] = slice(start, start + sizes[self.index])
+        return data[tuple(index)], tuple(index)
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        data = np.asarray(args[0])
+        if not _is_float(data):
+            return [None, None]
+        gd = np.zeros_like(data)
+        gd[ctx] = g
+        return [gd, None]
+
+
 # ---------------------------------------------------------------------------------------------
 # Converters
 
@@ -511,27 +561,38 @@ def split(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
     18 — ``num_outputs`` parts of ⌈n/k⌉ (the last one shorter), else k equal parts for k
     outputs. Each part is a Slice: ``nn.Narrow`` on a float run-time value along an axis of
     known length other than the batch's (as PyTorch's ``x.split`` and ``x.chunk``), a
-    Slice op otherwise (folded when X is a constant). The first part is returned; the others
-    go to ``info["more"]`` as (output name, built) for the loader to add."""
+    Slice op otherwise (folded when X is a constant); where X's rank or its length along the
+    axis, or the sizes, are known only at run time (a Squeeze of a value of a run-time size),
+    a ``_SplitPart`` per part, sized when it runs. The first part is returned; the others go to
+    ``info["more"]`` as (output name, built) for the loader to add."""
     x, given = (ins + [None])[:2]
     outputs = info["all_outputs"]
     shape = _shape(info, x)
-    if shape is None:
-        raise refuse(node, "input 'input': expected a value of known rank")
-    axis = _axis(node, "attribute 'axis'", int(attrs.get("axis", 0)), len(shape))
-    n, k = shape[axis], len(outputs)
+    k = len(outputs)
     sizes = attrs.ints("split", None)
-    if given is not None:
-        sizes = [int(v) for v in np.ravel(np.asarray(_const(node, given, "split")))]
+    if isinstance(given, Const):
+        sizes = [int(v) for v in np.ravel(np.asarray(given.value))]
     parts = attrs.get("num_outputs", None)
-    if not isinstance(n, (int, np.integer)):
-        raise refuse(node, f"input 'input': expected a known length along axis {axis}")
-    if parts is not None and (sizes is not None or parts != k):
+    if parts is not None and (sizes is not None or given is not None or parts != k):
         raise refuse(
             node,
             f"attribute 'num_outputs': expected the number of outputs ({k}) and no 'split', "
-            f"got {parts}" + (" and a 'split'" if sizes is not None else ""),
+            f"got {parts}" + (" and a 'split'" if given is not None else ""),
         )
+    axis = int(attrs.get("axis", 0))
+    if shape is not None:
+        axis = _axis(node, "attribute 'axis'", axis, len(shape))
+    n = None if shape is None else shape[axis]
+    if not isinstance(n, (int, np.integer)) or isinstance(given, Ref):  # known at run time
+        split: Operand | None = given if isinstance(given, Ref) else None
+        if sizes is not None:
+            split = Const(np.array(sizes, np.int64))
+        runtime = [
+            _generic(_SplitPart(node, [x, split], axis, i, k, parts is not None), [x, split])
+            for i in range(k)
+        ]
+        info["more"] = [(name, part) for name, part in zip(outputs[1:], runtime[1:]) if name]
+        return runtime[0]
     if sizes is None:
         chunk = -(-int(n) // k) if parts is not None else int(n) // k
         sizes = [max(min(chunk, int(n) - i * chunk), 0) for i in range(k)]
