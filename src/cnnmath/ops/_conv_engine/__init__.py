@@ -14,7 +14,8 @@ family, ``_products`` ("im2col", "im2col_bl", "shifted"), ``_elementwise`` ("tap
 "per_output", "dots") and ``_input_gradient`` ("scatter", "scatter_rows",
 `depth_to_space`); what they share, ``_blocks`` (cache budgets, scratch buffers, products cut
 into blocks, chunks) and ``_flat`` (the flat stride-phase layout). This package re-exports
-what ``conv`` reads from it. A module-level name (a budget, a kernel) is bound in each module
+the names ``conv`` reads through it; ``conv`` imports the rest from the module that owns
+them. A module-level name (a budget, a kernel) is bound in each module
 that reads it: a test that replaces one sets it in each of them.
 """
 
