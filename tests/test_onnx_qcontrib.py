@@ -499,6 +499,76 @@ def test_qlinear_softmax_is_onnxruntimes(dtype, shape, axis, opset):
         _near(got, p.numpy() * np.floor(np.float32(1) / sy) + float(zy), dtype)
 
 
+def test_qlinear_softmax_takes_its_table_shift_in_float32():
+    """The table's shift ln(F/D) is a float32 log in onnxruntime's kernel: on this case (found
+    by search) the float64 log moves four of the 1 000 values one unit (65 instead of 66)."""
+    x = ((np.arange(1000) * 37) % 256).astype(U8)[None]
+    sx, sy = np.float32(3.4e-05), np.float32(2.0**-16)
+    inputs = [("x", x), ("sx", sx), ("zx", U8(0)), ("sy", sy), ("zy", U8(0))]
+    attrs = {"axis": -1, "opset": 13}
+    got = _same(_model("QLinearSoftmax", inputs, ["sx", "zx", "sy", "zy"], attrs), {"x": x})
+    assert (got[0, [3, 259, 515, 771]] == 66).all()
+
+
+@pytest.mark.parametrize("opset", [11, 12, 13])
+def test_qlinear_softmax_axis_defaults_to_the_last_at_every_opset(opset):
+    """Without ``axis`` onnxruntime reduces the last axis, before opset 13 too (where ONNX's
+    own Softmax would flatten from axis 1): on (2, 3, 4) each run of 4 sums to the levels."""
+    rng = _rng(("softmax default", opset))
+    x = _ints(rng, U8, (2, 3, 4))
+    sy = np.float32(1 / 256)
+    inputs = [("x", x), ("sx", np.float32(0.05)), ("zx", U8(3)), ("sy", sy), ("zy", U8(0))]
+    model = _model("QLinearSoftmax", inputs, ["sx", "zx", "sy", "zy"], {"opset": opset})
+    got = _same(model, {"x": x})
+    assert np.abs(got.astype(np.int64).sum(-1) - 256).max() <= 4  # one unit a value at most
+
+
+def test_qlinear_softmax_checks_the_zero_points_type():
+    """X_zero_point of another type than X is refused by name (onnxruntime refuses it too),
+    though the softmax does not read it."""
+    x = np.zeros((2, 4), U8)
+    inputs = [("x", x), ("sx", np.float32(0.1)), ("zx", I8(0)), ("sy", np.float32(1 / 256))]
+    inputs.append(("zy", U8(0)))
+    model = _model("QLinearSoftmax", inputs, ["sx", "zx", "sy", "zy"], {"opset": 13})
+    with pytest.raises(ValueError, match="X_zero_point.*uint8.*int8"):
+        load(model.SerializeToString())(x)
+
+
+def _huge(dtype):
+    """An 8-bit x whose requantised value passes 2³¹ (x_scale 1 000, y_scale 10⁻⁶: 1e11 per
+    unit), both signs where the type has them."""
+    return np.array([[[[100, 1] if dtype == U8 else [100, -100]]]], dtype)
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_table_ops_and_qgemm_clamp_values_past_int32(dtype):
+    """LeakyRelu, Concat, Sigmoid and QGemm's 8-bit output clamp before converting, as MLAS's
+    QuantizeLinear: a value past 2³¹ gives the type's end on its side, not the minimum that
+    the x86 conversion of Add, Mul and the pools gives. Equal to onnxruntime."""
+    info = np.iinfo(dtype)
+    x = _huge(dtype)
+    big, tiny, z = np.float32(1000.0), np.float32(1e-6), dtype(0)
+    table = [("x", x), ("sx", big), ("zx", z), ("sy", tiny), ("zy", z)]
+    consts = ["sx", "zx", "sy", "zy"]
+    ends = np.where(x > 0, info.max, info.min if dtype == I8 else 0)
+    got = _same(_model("QLinearLeakyRelu", table, consts, {"alpha": 0.5}, dtype), {"x": x})
+    np.testing.assert_array_equal(got, ends)
+    concat = [("sy", tiny), ("zy", z), ("x", x), ("sx", big), ("zx", z)]
+    got = _same(_model("QLinearConcat", concat, consts, {"axis": 1}, dtype), {"x": x})
+    np.testing.assert_array_equal(got, ends)
+    sigmoid = [("x", x), ("sx", np.float32(1.0)), ("zx", z), ("sy", np.float32(1e-12)), ("zy", z)]
+    got = _same(_model("QLinearSigmoid", sigmoid, consts, None, dtype), {"x": x})
+    assert got.max() == info.max  # the logistic of 100 is 1: 10¹² units
+    a = x.reshape(1, 2)
+    w = np.eye(2, dtype=dtype)  # A·W = A: each value to its own end
+    gemm = [("a", a), ("sa", big), ("za", z), ("b", w), ("sb", np.float32(1.0)), ("zb", z)]
+    gemm += [("c", np.zeros(2, np.int32)), ("sy", tiny), ("zy", z)]
+    got = _same(
+        _model("QGemm", gemm, ["sa", "za", "b", "sb", "zb", "c", "sy", "zy"], None, dtype), {"a": a}
+    )
+    np.testing.assert_array_equal(got, ends.reshape(1, 2))
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals
 

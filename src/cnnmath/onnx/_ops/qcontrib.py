@@ -24,8 +24,11 @@ where they do, their order of operations included:
 - QLinearSoftmax weighs each value by onnxruntime's exponential table, sums in float32 in
   order and requantises to ⌊1/y_scale⌋ levels (``_QLinearSoftmax``).
 
-cvt rounds half to even and saturates to the type's range; a value outside int32's range or
-NaN gives the type's minimum (the x86 conversion's 0x80000000, then the saturating packs).
+Two roundings end the ops. cvt (QLinearAdd, QLinearMul, the pools) rounds half to even and
+saturates to the type's range, but a value outside int32's range or NaN gives the type's
+minimum: the x86 conversion's 0x80000000, then the saturating packs. The lookup-table ops
+(LeakyRelu, Sigmoid, Concat) and QGemm's 8-bit output round as MLAS's QuantizeLinear, which
+clamps first: a value past either end gives that end, NaN the minimum (``_clamped``).
 """
 
 from __future__ import annotations
@@ -69,11 +72,17 @@ def _cvt(v: np.ndarray, dtype: Any, zero: Any = 0) -> np.ndarray:
     return _saturate(r + float(zero), dtype)
 
 
+def _clamped(v: np.ndarray, dtype: Any, zero: Any) -> np.ndarray:
+    """saturate(rint(v) + zero) in ``dtype`` (half to even), clamped before any conversion: a
+    value past either end of the type's range (inf too) gives that end, NaN the minimum."""
+    return _saturate(np.rint(np.asarray(v, np.float64)) + float(zero), dtype)
+
+
 def _quantize(v: np.ndarray, y_scale: np.ndarray, y_zero: np.ndarray) -> np.ndarray:
     """MLAS's QuantizeLinear: saturate(rint(v / y_scale) + y_zero), v / y_scale in float32."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         q = np.asarray(v, _F32) / _F32(y_scale)
-    return _cvt(q, y_zero.dtype, y_zero)
+    return _clamped(q, y_zero.dtype, y_zero)
 
 
 def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray) -> np.ndarray:
@@ -391,7 +400,7 @@ class _QGemm(_Contrib):
         if zy is None:  # onnxruntime: float output, the scale divided by y_scale
             return (total * (s / _F32(sy))).astype(_F32), None
         zy = _zero(node, "y_zero_point", zy, "A", a.dtype)
-        return _cvt(total * (s / _F32(sy)), a.dtype, zy), None
+        return _clamped(total * (s / _F32(sy)), a.dtype, zy), None
 
     def extra_repr(self) -> str:
         """The op type and the Gemm attributes."""
@@ -516,7 +525,7 @@ class _QLinearSigmoid(_Contrib):
 class _QLinearSoftmax(_Contrib):
     """QLinearSoftmax as onnxruntime's kernel: along the reduced axis of length D (opset < 13:
     the flattened axes from ``axis`` on; 13 on: ``axis`` alone), with b = max(0, ln(F/D) − 5)
-    / x_scale (F float32's largest, F/D in float32) each value's weight is
+    / x_scale (F float32's largest; F/D and its log in float32) each value's weight is
     e_k = float32(exp((b − k)·x_scale)) in double, k = max(X) − X along the axis (a table of
     256); s = Σ e_k summed in float32 in order; Y = saturate(rint((e_k / s) · ⌊1/y_scale⌋)
     + y_zp), float32. The zero point of X cancels (a softmax ignores a shift). The order
@@ -531,9 +540,10 @@ class _QLinearSoftmax(_Contrib):
 
     def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
         node = self.onnx_node
-        x, sx, _, sy, zy = args
+        x, sx, zx, sy, zy = args
         x = _eight_bit(node, "X", x)
         sx, sy = _scale(node, "X_scale", sx), _scale(node, "Y_scale", sy)
+        _zero(node, "X_zero_point", zx, "X", x.dtype)  # checked only: a softmax ignores a shift
         zy = _zero(node, "Y_zero_point", zy, "X", x.dtype)
         if x.size == 0:
             return x.copy(), None
@@ -543,7 +553,7 @@ class _QLinearSoftmax(_Contrib):
         else:
             rows = np.moveaxis(x, axis, -1)
         D = rows.shape[-1]
-        shift = math.log(float(np.finfo(_F32).max / _F32(D)))
+        shift = float(np.log(np.finfo(_F32).max / _F32(D)))  # in float32, as the kernel's
         shift = max(0.0, shift - 5) / float(sx)
         table = np.array([math.exp((i - 255 + shift) * float(sx)) for i in range(256)])
         k = rows.max(axis=-1, keepdims=True).astype(np.int64) - rows.astype(np.int64)
@@ -754,12 +764,13 @@ def qlinear_sigmoid(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str
 
 def qlinear_softmax(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
     """QLinearSoftmax (``_QLinearSoftmax``): its ``opset`` attribute (required) picks
-    Softmax's semantics before or from opset 13, and ``axis``' default (1 or −1)."""
+    Softmax's semantics before or from opset 13; ``axis`` defaults to −1 at every opset, as
+    onnxruntime reads it (ONNX's Softmax before opset 13 defaults to 1)."""
     ins = _checked(node, ins)
     if not attrs.has("opset"):
         raise refuse(node, "attribute 'opset' is required")
     opset = int(attrs.get("opset"))
-    axis = int(attrs.get("axis", 1 if opset < 13 else -1))
+    axis = int(attrs.get("axis", -1))
     operands = _constants(node, info, ins, _QLinearSoftmax.roles, [(0, 4)])
     _declare(info, _code(info, ins[4]) or _code(info, ins[0]), _shape(info, ins[0]))
     return _generic(_QLinearSoftmax(node, operands, axis, opset), operands)
