@@ -527,6 +527,8 @@ def test_clip_with_run_time_bounds_differentiates_to_all_three():
         ("Div", [(2, 1, 4), (3, 1)]),
         ("MatMul", [(2, 3, 4), (4, 5)]),
         ("MatMul", [(4,), (2, 4, 3)]),
+        ("MatMul", [(4,), (4,)]),  # a scalar out: its gradient reshaped to (1, 1)
+        ("MatMul", [(2, 3, 4), (4,)]),
         ("PRelu", [(2, 3, 4), (3, 1)]),
         ("Concat", [(2, 3), (2, 5)]),
         ("Gemm", [(3, 4), (4, 2)]),

@@ -33,11 +33,11 @@ class _MatMul(_Op):
         a, b = args
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
+        g2 = np.asarray(g)
+        if b.ndim == 1:  # b's axis first: with a 1-D too, g is a scalar and becomes (1, 1)
+            g2 = np.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = product(g2, np.swapaxes(b2, -1, -2))
         gb = product(np.swapaxes(a2, -1, -2), g2)
         return [
