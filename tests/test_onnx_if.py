@@ -16,6 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from cnnmath import nn  # noqa: E402
 from cnnmath.onnx import load  # noqa: E402
 from helpers import check_input_gradients  # noqa: E402
 
@@ -528,12 +529,88 @@ def test_an_initializer_read_through_a_reshape_in_the_inlined_branch_trains_as_w
     np.testing.assert_array_equal(graph.y0.b.grad, x.sum(axis=0, keepdims=True))
 
 
-def test_a_reshaped_outer_initializer_in_a_run_time_branch_is_refused():
-    """Each run-time branch is loaded as a model of its own, where the Reshape would keep a
-    trainable copy of w apart from the outer graph's: refused by name, not trained apart."""
-    with pytest.raises(ValueError, match=r"node 'the_if' \(If\): attribute 'then_branch': the "
-                       r"outer initializer 'w' is read through a reshape"):  # fmt: skip
-        load(_view_model(None))
+@pytest.mark.parametrize("cond", [True, False])
+def test_an_outer_initializer_reshaped_only_in_a_run_time_branch_trains(cond):
+    """w read only through a Reshape inside a run-time branch: the branch's reshaped copy is
+    the only one, so it is w's (listed in initializer_names) and trains: ∂⟨x ⊙ w, G⟩/∂w =
+    Σ_rows x ⊙ G on the branch taken, nothing on the other. Outputs are onnxruntime's."""
+    data = _view_model(None)
+    graph = load(data)
+    x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]], np.float32)
+    c = np.array(cond)
+    np.testing.assert_allclose(graph(x, c), _ort(data, {"x": x, "c": c})[0], rtol=1e-6)
+    w = dict(graph.named_parameters())[graph.initializer_names["w"]]
+    G = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
+    graph.train()
+    graph.zero_grad()
+    graph(x, c)
+    graph.backward(G)
+    want = (x * G).sum(axis=0) if cond else np.zeros(3, np.float32)
+    np.testing.assert_allclose(np.zeros(3) if w.grad is None else w.grad.reshape(-1), want)
+
+
+def test_an_outer_initializer_read_as_it_is_and_as_a_view_in_a_run_time_branch_is_refused():
+    """W read by the graph (a MatMul: its Linear holds Wᵀ) and by a MatMul inside a run-time
+    branch (a view of its own there): the two copies would train apart, so the file is
+    refused by name, not trained apart (a square W once loaded and gave wrong outputs)."""
+    w = numpy_helper.from_array(np.arange(9, dtype=np.float32).reshape(3, 3) / 9, "W")
+    then = _branch("then", [helper.make_node("MatMul", ["x", "W"], ["t"])], [_value("t")])
+    other = _branch("else", [helper.make_node("Neg", ["x"], ["e"])], [_value("e")])
+    nodes = [
+        helper.make_node("If", ["c"], ["o"], name="the_if", then_branch=then, else_branch=other),
+        helper.make_node("MatMul", ["x", "W"], ["p"]),
+        helper.make_node("Add", ["o", "p"], ["y"]),
+    ]
+    inputs = [_value("x", [2, 3]), helper.make_tensor_value_info("c", TensorProto.BOOL, [])]
+    with pytest.raises(ValueError, match=r"node 'the_if' \(If\): the outer initializer 'W' is "
+                       r"read by the graph and, reshaped or transposed"):  # fmt: skip
+        load(_model(nodes, inputs, [_value("y", [2, 3])], [w]))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_one_square_linear_in_both_run_time_branches_is_one_weight(sign):
+    """A Linear(4, 4) called in both branches of a data-dependent if: the exporter writes
+    its transposed weight once, read by both branches' MatMuls; the branches' Linears hold
+    one Parameter, so outputs are PyTorch's (a square weight was once swapped in untransposed)
+    and one backward gives autograd's gradients on either branch."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            if bool(x.sum() > 0):
+                y = self.fc(x) * 2
+            else:
+                y = self.fc(-x)
+            return y
+
+    torch.manual_seed(0)
+    net = torch.jit.script(Net())
+    x = sign * torch.rand(3, 5, 4)
+    import io
+
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (x,), buffer, dynamo=False, opset_version=17, input_names=["x"])
+    graph = load(buffer.getvalue())
+    linears = [m for _, m in graph.named_modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 2 and linears[0].weight is linears[1].weight
+    xn = x.numpy()
+    expected = net(x).detach().numpy()
+    np.testing.assert_allclose(graph(xn), expected, rtol=1e-5, atol=1e-6)
+    G = torch.randn(expected.shape)
+    net.zero_grad()
+    (net(x) * G).sum().backward()
+    graph.train()
+    graph.zero_grad()
+    graph(xn)
+    graph.backward(G.numpy())
+    np.testing.assert_allclose(
+        linears[0].weight.grad, net.fc.weight.grad.numpy(), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("runtime", [False, True])

@@ -544,6 +544,21 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             # the node itself: cnnmath.onnx.save writes it back as read
             module.onnx_attributes = tuple(a.SerializeToString() for a in proto_node.attribute)
             module.onnx_dtypes = module.held_dtypes()
+        first = ins[0] if ins else None
+        if (
+            node.op_type == "Identity"
+            and isinstance(first, Const)
+            and first.param is not None
+            and readers[proto_node.input[0]] > 1
+            and not any(outputs[0] in n.input for n in graph.node)
+        ):
+            # another name for an initializer read elsewhere too, itself read only inside
+            # If branches (TorchScript's for a weight that two subgraphs read): the same
+            # Parameter, not a frozen copy, whose readers are now both names' readers
+            env[outputs[0]] = first
+            both = readers[proto_node.input[0]] - 1 + readers[outputs[0]]
+            readers[proto_node.input[0]] = readers[outputs[0]] = both
+            continue
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
@@ -590,8 +605,18 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         for onnx_name, name in zip(input_names, graph_inputs)
     }
     g.eval()
+    _control.check_views_apart(g, info)
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
+    g.held_as_views = _held_as_views(g, params)  # type: ignore[attr-defined]
     return g
+
+
+def _held_as_views(g: nn.Graph, params: dict[str, nn.Parameter]) -> set[str]:
+    """The initializers whose state_dict key holds not the array as read but a view the
+    loader derived from it (a MatMul weight held transposed by its Linear, a reshaped bias)."""
+    held = dict(g.named_parameters())
+    names = g.initializer_names  # type: ignore[attr-defined]
+    return {n for n, key in names.items() if n in params and held.get(key) is not params[n]}
 
 
 def _branch_shapes(

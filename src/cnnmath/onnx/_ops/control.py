@@ -320,6 +320,7 @@ def runtime_if(
         given = TensorProto.DataType.Name(known) if known is not None else "a value"
         raise refuse(node, f"input 'cond': expected a single bool, got {given} of shape {shape}")
     refs: list[str] = []  # the If's run-time inputs after cond, by ONNX name
+    branch_views: dict[int, Any] = {}  # an outer Parameter held as a view: the view
     loaded: list[nn.Graph] = []
     reads: list[tuple[int, ...]] = []
     for attr in _BRANCHES:
@@ -369,13 +370,22 @@ def runtime_if(
             inner = str(err).removeprefix(f"{FUNC}: ")
             raise refuse(node, f"attribute {attr!r}: {inner}") from None
         names = branch.initializer_names  # type: ignore[attr-defined]
+        views = branch.held_as_views  # type: ignore[attr-defined]
         for name, param in shared.items():
-            if not _share(branch, names.get(name), param):
+            if name in views:  # a view (a MatMul's weight transposed): the branches share one
+                if id(param) not in branch_views:
+                    branch_views[id(param)] = _held(branch, names[name])
+                    info.setdefault("views in branches", []).append((node, name, param))
+                    continue
+                if _share(branch, names[name], branch_views[id(param)]):
+                    continue
+            if name in views or not _share(branch, names.get(name), param):
                 raise refuse(
                     node,
-                    f"attribute {attr!r}: the outer initializer {name!r} is read through a "
-                    "reshape in a branch chosen at run time, which would train a copy of it "
-                    "apart from the outer graph's (not supported)",
+                    f"attribute {attr!r}: the outer initializer {name!r} is held reshaped or "
+                    "transposed (a MatMul's weight as its Linear's) in a branch chosen at run "
+                    "time, which would train a copy of it apart from the outer graph's (not "
+                    "supported)",
                 )
         loaded.append(branch)
         reads.append(tuple(refs.index(n) for n in outer if isinstance(env.get(n), Ref)))
@@ -405,17 +415,46 @@ def _share(graph: nn.Graph, key: str | None, param: Parameter) -> bool:
     No key: the branch holds no parameter of it (read only as a constant, e.g. by Shape)."""
     if key is None:
         return True
-    *path, last = key.split(".")
-    owner: Any = graph
-    for part in path:
-        owner = getattr(owner, part)
-    held = getattr(owner, last, None)
+    held = _held(graph, key)
     if not isinstance(held, Parameter):
         return True
-    if held.shape != param.shape or held.dtype != param.dtype:
+    if (
+        held.shape != param.shape
+        or held.dtype != param.dtype
+        or not np.array_equal(held.data, param.data)
+    ):
         return False
-    setattr(owner, last, param)
+    *path, last = key.split(".")
+    setattr(_held(graph, ".".join(path)) if path else graph, last, param)
     return True
+
+
+def check_views_apart(graph: nn.Graph, info: dict[str, Any]) -> None:
+    """Refuses a graph that holds an outer initializer itself and, in a run-time If's
+    branches, a view of it (a MatMul's weight transposed for its Linear): the two would train
+    apart. The branches share one view; the outer graph may read it neither as it is nor
+    through a view of its own."""
+    held = {id(p) for p in graph.parameters()}
+    for node, name, param in info.get("views in branches", []):
+        of = {id(param)}  # the parameter and the outer graph's views of it
+        for old, new in info["derived"]:  # in load order: a view of a view follows its source
+            if id(old) in of:
+                of.add(id(new))
+        if of & held:
+            raise refuse(
+                node,
+                f"the outer initializer {name!r} is read by the graph and, reshaped or "
+                "transposed (a MatMul's weight as its Linear's), by a branch chosen at run "
+                "time: the two would train apart (not supported)",
+            )
+
+
+def _held(graph: nn.Graph, key: str) -> Any:
+    """What ``graph`` holds at the state_dict key ``key``."""
+    owner: Any = graph
+    for part in key.split("."):
+        owner = getattr(owner, part, None)
+    return owner
 
 
 def if_(node: Node, attrs: Any, ins: list[Operand], info: dict[str, Any]) -> Any:
