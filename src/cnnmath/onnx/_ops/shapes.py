@@ -525,7 +525,13 @@ def split(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
         sizes = [int(v) for v in np.ravel(np.asarray(_const(node, given, "split")))]
     parts = attrs.get("num_outputs", None)
     if not isinstance(n, (int, np.integer)):
-        raise refuse(node, f"input 'input': expected a known length along axis {axis}")
+        # a length known only at run time (detection models split their run-time count of
+        # boxes): constant sizes, or one output, still give each part's constant bounds
+        if sizes is None and k == 1 and parts is None:
+            sizes = [np.iinfo(np.int64).max]
+        if sizes is None:
+            raise refuse(node, f"input 'input': expected a known length along axis {axis}")
+        n = sum(sizes) if len(sizes) == k and min(sizes) >= 0 else -1
     if parts is not None and (sizes is not None or parts != k):
         raise refuse(
             node,
