@@ -511,8 +511,10 @@ def split(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
     18 — ``num_outputs`` parts of ⌈n/k⌉ (the last one shorter), else k equal parts for k
     outputs. Each part is a Slice: ``nn.Narrow`` on a float run-time value along an axis of
     known length other than the batch's (as PyTorch's ``x.split`` and ``x.chunk``), a
-    Slice op otherwise (folded when X is a constant). The first part is returned; the others
-    go to ``info["more"]`` as (output name, built) for the loader to add."""
+    Slice op otherwise (folded when X is a constant). Along a length known only at run
+    time the sizes must be given (or there is one output, all of X). The first part is
+    returned; the others go to ``info["more"]`` as (output name, built) for the loader to
+    add."""
     x, given = (ins + [None])[:2]
     outputs = info["all_outputs"]
     shape = _shape(info, x)
