@@ -1,0 +1,254 @@
+"""The ONNX Loop op through ``cnnmath.onnx.load``: a Loop whose trip count (at most
+``UNROLL_LIMIT``) and condition are known at load time is unrolled (each iteration's body
+inlined), any other runs its body, loaded once as a graph, iteration by iteration at run time,
+scan outputs stacked, backward through every iteration. Witnesses onnxruntime, ONNX's
+reference evaluator, PyTorch (TorchScript exports) and finite differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+from cnnmath.onnx import load  # noqa: E402
+from cnnmath.onnx._ops.control import UNROLL_LIMIT, _Loop  # noqa: E402
+from helpers import check_input_gradients  # noqa: E402
+
+F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _ort(data, feeds):
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def _ref(data, feeds):
+    return ReferenceEvaluator(onnx.load_from_string(data)).run(None, feeds)
+
+
+def _runtime_loops(g):
+    return [m for _, m in g.named_modules() if isinstance(m, _Loop)]
+
+
+def _const(name, value):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
+
+
+def _accumulate_body(scan=True, cond_out="cond_in", step=True):
+    """acc ← acc·w + x·i (w an outer initializer, x an outer input, i the iteration
+    number); scan output: tanh(acc)."""
+    nodes = [
+        helper.make_node("CastLike", ["i", "x"], ["i_f"]),
+        helper.make_node("Mul", ["x", "i_f"], ["xi"])
+        if step
+        else helper.make_node("Identity", ["x"], ["xi"]),
+        helper.make_node("Mul", ["acc", "w"], ["aw"]),
+        helper.make_node("Add", ["aw", "xi"], ["acc_out"]),
+    ]
+    outputs = [helper.make_tensor_value_info(cond_out, B, []), _v("acc_out", [2, 3])]
+    if scan:
+        nodes.append(helper.make_node("Tanh", ["acc_out"], ["s"]))
+        outputs.append(_v("s", [2, 3]))
+    inputs = [
+        helper.make_tensor_value_info("i", I64, []),
+        helper.make_tensor_value_info("cond_in", B, []),
+        _v("acc", [2, 3]),
+    ]
+    return helper.make_graph(nodes, "body", inputs, outputs)
+
+
+def _v(name, shape=None):
+    return helper.make_tensor_value_info(name, F, shape)
+
+
+_W = numpy_helper.from_array(np.array([0.9, -0.5, 1.1], np.float32), "w")
+
+
+def _for_model(trips, m_input=False, scan=True, step=True):
+    """A for loop (no cond) of ``trips`` iterations (M a Constant, or an input)."""
+    nodes = [] if m_input else [_const("M", np.array(trips, np.int64))]
+    outputs = [_v("acc_final")] + ([_v("scan")] if scan else [])
+    nodes.append(
+        helper.make_node(
+            "Loop",
+            ["M", "", "acc0"],
+            [o.name for o in outputs],
+            body=_accumulate_body(scan, step=step),
+        )
+    )
+    inputs = [_v("x", [2, 3]), _v("acc0", [2, 3])]
+    if m_input:
+        inputs.append(helper.make_tensor_value_info("M", I64, []))
+    return _model(nodes, inputs, outputs, [_W])
+
+
+def _feeds(seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "x": rng.standard_normal((2, 3)).astype(np.float32),
+        "acc0": rng.standard_normal((2, 3)).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("trips", [0, 1, 5, UNROLL_LIMIT, UNROLL_LIMIT + 1, 200])
+def test_a_for_loop_of_known_trip_count(trips):
+    """Unrolled up to UNROLL_LIMIT iterations (no Loop module left), run at run time beyond;
+    the final value and the scan output equal onnxruntime's and the reference's (zero
+    iterations: the initial value, and a scan output of shape (0, 2, 3))."""
+    data = _for_model(trips)
+    g = load(data)
+    assert bool(_runtime_loops(g)) == (trips > UNROLL_LIMIT)
+    feeds = _feeds()
+    got = g(feeds["x"], feeds["acc0"])
+    witness = _ort(data, feeds)
+    assert len(got) == len(witness) == 2
+    for a, b in zip(got, witness):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert got[1].shape == (trips, 2, 3)
+    # and the recurrence written out (ONNX's reference evaluator gets this loop wrong: it stacks
+    # scan outputs with numpy.vstack, and its final value differs from onnxruntime's)
+    acc, w = feeds["acc0"], numpy_helper.to_array(_W)
+    for i in range(trips):
+        acc = acc * w + feeds["x"] * np.float32(i)
+        np.testing.assert_allclose(got[1][i], np.tanh(acc), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[0], acc, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("trips", [0, 1, 4])
+def test_a_run_time_trip_count(trips):
+    """M a graph input: the body runs at run time, as onnxruntime's; zero iterations give the
+    scan output of shape (0, 2, 3), known from the body's declared output."""
+    data = _for_model(0, m_input=True)
+    g = load(data)
+    assert len(_runtime_loops(g)) == 1
+    feeds = {**_feeds(1), "M": np.array(trips, np.int64)}
+    got = g(feeds["x"], feeds["acc0"], feeds["M"])
+    for a, b in zip(got, _ort(data, feeds), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("trips", [3, UNROLL_LIMIT + 6])
+def test_gradients_through_the_loop(trips):
+    """∂ of the input, the initial value (and the initializer w, read by every iteration)
+    against finite differences and PyTorch's autograd of the same recurrence: unrolled, and
+    iteration by iteration at run time."""
+    torch = pytest.importorskip("torch")
+    feeds = _feeds(2)
+    # finite differences in float64: a body without the iteration number's Cast to float32
+    plain = load(_for_model(trips, scan=False, step=False))
+    plain.to(np.float64)
+    x, acc0 = (feeds[k].astype(np.float64) * 0.5 for k in ("x", "acc0"))
+    check_input_gradients(plain, [x, acc0])
+    g = load(_for_model(trips))
+    assert bool(_runtime_loops(g)) == (trips > UNROLL_LIMIT)
+    x, acc0 = (a.astype(np.float32) for a in (x, acc0))
+    xt, at = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, acc0))
+    wt = torch.tensor(numpy_helper.to_array(_W).astype(np.float64), requires_grad=True)
+    acc, scans = at, []
+    for i in range(trips):
+        acc = acc * wt + xt * i
+        scans.append(torch.tanh(acc))
+    rng = np.random.default_rng(3)
+    g_final = rng.standard_normal((2, 3)).astype(np.float32)
+    g_scan = rng.standard_normal((trips, 2, 3)).astype(np.float32)
+    gf, gs = torch.tensor(g_final, dtype=torch.float64), torch.tensor(g_scan, dtype=torch.float64)
+    loss = (acc * gf).sum() + (torch.stack(scans) * gs).sum()
+    loss.backward()
+    g.zero_grad()
+    g(x, acc0)
+    gx, ga = g.backward((g_final, g_scan))
+    scale = max(1.0, float(np.abs(xt.grad.numpy()).max()))  # the recurrence grows as w^T
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-4, atol=1e-5 * scale)
+    np.testing.assert_allclose(ga, at.grad.numpy(), rtol=1e-4, atol=1e-5 * scale)
+    (w,) = [p for p in g.parameters() if p.shape == (3,)]
+    np.testing.assert_allclose(w.grad, wt.grad.numpy(), rtol=1e-4, atol=1e-5 * scale)
+
+
+def _while_model(m=None):
+    """while Σacc < limit: acc ← acc·2 + 1 (M absent, or a bound); the count of iterations
+    carried too, and a scan output of each Σacc."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Mul", ["acc", "two"], ["a2"]),
+            helper.make_node("Add", ["a2", "one"], ["acc_out"]),
+            helper.make_node("ReduceSum", ["acc_out"], ["total"], keepdims=0),
+            helper.make_node("Less", ["total", "limit"], ["cond_out"]),
+            helper.make_node("Add", ["count", "one_i"], ["count_out"]),
+            helper.make_node("Identity", ["total"], ["total_scan"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", I64, []),
+            helper.make_tensor_value_info("c", B, []),
+            _v("acc", [3]),
+            helper.make_tensor_value_info("count", I64, []),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", B, []),
+            _v("acc_out", [3]),
+            helper.make_tensor_value_info("count_out", I64, []),
+            _v("total_scan", []),
+        ],
+        initializer=[
+            numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+            numpy_helper.from_array(np.array(1, np.int64), "one_i"),
+        ],
+    )
+    nodes = [
+        helper.make_node("ReduceSum", ["acc0"], ["t0"], keepdims=0),
+        helper.make_node("Less", ["t0", "limit"], ["c0"]),
+        _const("count0", np.array(0, np.int64)),
+    ]
+    if m is not None:
+        nodes.append(_const("M", np.array(m, np.int64)))
+    nodes.append(
+        helper.make_node(
+            "Loop",
+            ["M" if m is not None else "", "c0", "acc0", "count0"],
+            ["acc_final", "count_final", "totals"],
+            body=body,
+        )
+    )
+    return _model(
+        nodes,
+        [_v("acc0", [3]), _v("limit", [])],
+        [_v("acc_final"), helper.make_tensor_value_info("count_final", I64, None), _v("totals")],
+    )
+
+
+@pytest.mark.parametrize("m", [None, 3, 1000])
+@pytest.mark.parametrize("limit", [-5.0, 10.0, 500.0])
+def test_a_while_loop(m, limit):
+    """The condition computed by the body (M absent or a bound): as onnxruntime and the
+    reference; a limit already reached runs no iteration (totals of shape (0,))."""
+    data = _while_model(m)
+    g = load(data)
+    assert len(_runtime_loops(g)) == 1
+    feeds = {"acc0": np.array([0.5, -0.25, 1.0], np.float32), "limit": np.array(limit, np.float32)}
+    got = g(feeds["acc0"], feeds["limit"])
+    for a, b in zip(got, _ort(data, feeds), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    runs = limit > 1.25
+    if runs:  # the reference's scan output is stacked as (T, 1) (numpy.vstack), not (T,)
+        reference = _ref(data, feeds)
+        for a, b in zip(got[:2], reference[:2]):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        np.testing.assert_allclose(got[2], reference[2].reshape(-1), rtol=1e-6)
+    assert (got[1] == 0) == (not runs)
