@@ -7,6 +7,8 @@ reference evaluator, PyTorch (TorchScript exports) and finite differences.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -252,3 +254,228 @@ def test_a_while_loop(m, limit):
             np.testing.assert_allclose(a, b, rtol=1e-6)
         np.testing.assert_allclose(got[2], reference[2].reshape(-1), rtol=1e-6)
     assert (got[1] == 0) == (not runs)
+
+
+def test_save_writes_an_unrolled_loop_and_refuses_a_run_time_one(tmp_path):
+    """Saved: an unrolled Loop is its nodes (onnxruntime runs the file to the original's
+    outputs); a run-time Loop is refused in one line naming the node."""
+    from cnnmath.onnx import save
+
+    feeds = _feeds(4)
+    data = _for_model(3)
+    g = load(data)
+    save(g, tmp_path / "m.onnx", (feeds["x"], feeds["acc0"]))
+    written = (tmp_path / "m.onnx").read_bytes()
+    names = [v.name for v in onnx.load_from_string(written).graph.input]
+    got = _ort(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
+    for a, b in zip(got, _ort(data, feeds), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    g = load(_for_model(UNROLL_LIMIT + 1))
+    with pytest.raises(ValueError, match=r"node 'acc_final' \(a Loop run at run time\)"):
+        save(g, tmp_path / "n.onnx", (feeds["x"], feeds["acc0"]))
+
+
+def _scan_growing_model():
+    """A scan output whose shape grows each iteration (Expand to i + 1 rows)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["i", "one"], ["n"]),
+            helper.make_node("Concat", ["n", "three"], ["shape"], axis=0),
+            helper.make_node("Expand", ["x", "shape"], ["s"]),
+            helper.make_node("Identity", ["c"], ["c_out"]),
+            helper.make_node("Identity", ["acc"], ["acc_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", I64, []),
+            helper.make_tensor_value_info("c", B, []),
+            _v("acc", [3]),
+        ],
+        [helper.make_tensor_value_info("c_out", B, []), _v("acc_out", [3]), _v("s")],
+        initializer=[
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array([3], np.int64), "three"),
+        ],
+    )
+    loop = helper.make_node("Loop", ["M", "", "x"], ["acc_final", "scan"], body=body)
+    inputs = [_v("x", [3]), helper.make_tensor_value_info("M", I64, [])]
+    return _model([loop], inputs, [_v("acc_final"), _v("scan")])
+
+
+def test_scan_outputs_of_differing_shapes_are_refused():
+    """Across iterations a scan output must keep its shape (onnxruntime refuses it too)."""
+    data = _scan_growing_model()
+    g = load(data)
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    got = g(x, np.array(1, np.int64))  # one iteration: one shape
+    np.testing.assert_allclose(got[1], _ort(data, {"x": x, "M": np.array(1, np.int64)})[1])
+    with pytest.raises(
+        ValueError, match=r"node 'acc_final' \(Loop\): scan output 0: expected the same"
+    ):
+        g(x, np.array(3, np.int64))
+    with pytest.raises(Exception):  # noqa: B017  onnxruntime's own error
+        _ort(data, {"x": x, "M": np.array(3, np.int64)})
+
+
+def _growing_carried_model():
+    """A loop-carried value that grows each iteration (Concat of itself)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Concat", ["acc", "acc"], ["acc_out"], axis=0),
+            helper.make_node("ReduceSum", ["acc_out"], ["s"], keepdims=0),
+            helper.make_node("Identity", ["c"], ["c_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", I64, []),
+            helper.make_tensor_value_info("c", B, []),
+            _v("acc", [None]),
+        ],
+        [helper.make_tensor_value_info("c_out", B, []), _v("acc_out", [None]), _v("s", [])],
+    )
+    loop = helper.make_node("Loop", ["M", "", "x"], ["acc_final", "sums"], body=body)
+    inputs = [_v("x", [2]), helper.make_tensor_value_info("M", I64, [])]
+    return _model([loop], inputs, [_v("acc_final"), _v("sums")])
+
+
+@pytest.mark.parametrize("trips", [0, 3])
+def test_a_loop_carried_value_may_change_shape(trips):
+    data = _growing_carried_model()
+    feeds = {"x": np.array([1.5, -2.0], np.float32), "M": np.array(trips, np.int64)}
+    got = load(data)(feeds["x"], feeds["M"])
+    for a, b in zip(got, _ort(data, feeds), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert got[0].shape == (2 * 2**trips,)
+
+
+def _if_node(cond, then_nodes, then_out, else_nodes, else_out, outputs):
+    return helper.make_node(
+        "If",
+        [cond],
+        outputs,
+        then_branch=helper.make_graph(then_nodes, "then", [], [then_out]),
+        else_branch=helper.make_graph(else_nodes, "else", [], [else_out]),
+    )
+
+
+@pytest.mark.parametrize("m_input", [False, True])
+def test_if_in_loop_and_loop_in_if(m_input):
+    """A Loop inside an If's branch (the If on a run-time condition), an If inside the Loop's
+    body (on the iteration's parity: i mod 2 == 0 adds x, else subtracts it), names shared
+    between the scopes: as onnxruntime."""
+    inner_if = _if_node(
+        "even",
+        [helper.make_node("Add", ["acc", "x"], ["t"])],
+        _v("t"),
+        [helper.make_node("Sub", ["acc", "x"], ["t"])],
+        _v("t"),
+        ["acc_out"],
+    )
+    body = helper.make_graph(
+        [
+            helper.make_node("Mod", ["i", "two"], ["r"]),
+            helper.make_node("Equal", ["r", "zero"], ["even"]),
+            inner_if,
+            helper.make_node("Identity", ["c"], ["c_out"]),
+            helper.make_node("Mul", ["acc_out", "x"], ["t"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", I64, []),
+            helper.make_tensor_value_info("c", B, []),
+            _v("acc", [2]),
+        ],
+        [helper.make_tensor_value_info("c_out", B, []), _v("acc_out", [2]), _v("t", [2])],
+        initializer=[
+            numpy_helper.from_array(np.array(2, np.int64), "two"),
+            numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        ],
+    )
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y", "t_scan"], body=body)
+    m_nodes = [] if m_input else [_const("M", np.array(5, np.int64))]
+    outer = _if_node(
+        "flag",
+        [*m_nodes, loop],
+        _v("y"),
+        [helper.make_node("Neg", ["x"], ["t"])],
+        _v("t"),
+        ["out"],
+    )
+    inputs = [_v("x", [2]), helper.make_tensor_value_info("flag", B, [])]
+    if m_input:
+        inputs.append(helper.make_tensor_value_info("M", I64, []))
+    data = _model([outer], inputs, [_v("out")])
+    g = load(data)
+    for flag in (True, False):
+        feeds = {"x": np.array([0.5, -1.5], np.float32), "flag": np.array(flag)}
+        if m_input:
+            feeds["M"] = np.array(5, np.int64)
+        got = g(*feeds.values())
+        np.testing.assert_allclose(got, _ort(data, feeds)[0], rtol=1e-6)
+
+
+def _torch_export(net, x, dynamic):
+    import torch
+
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        net,
+        (x,),
+        buffer,
+        dynamo=False,
+        opset_version=17,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}} if dynamic else None,
+    )
+    return buffer.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_scripted_torch_for_and_while_loops(dynamic):
+    """TorchScript's ``for i in range(x.size(0))`` and ``while`` loops, exported (a Loop each):
+    outputs equal to PyTorch's and onnxruntime's; the input's and w's gradients to autograd's.
+    A symbolic batch axis: both run at run time, at two batch sizes; a fixed one: the for
+    loop's trip count folds, and it is unrolled."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
+
+        def forward(self, x):
+            acc = torch.zeros_like(x[0])
+            for i in range(x.size(0)):
+                acc = torch.tanh(acc * self.w + x[i])
+            total = acc.sum()
+            k = 0
+            while bool(total < 10.0) and k < 20:
+                total = total * 1.5 + 1.0
+                k += 1
+            return acc * total
+
+    net = torch.jit.script(Net())
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    data = _torch_export(net, x, dynamic)
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    assert ops.count("Loop") == 2
+    g = load(data)
+    assert len(_runtime_loops(g)) == (2 if dynamic else 1)
+    for n in (4, 7) if dynamic else (4,):
+        xt = torch.randn(n, 3)
+        expected = net(xt).detach().numpy()
+        xn = xt.numpy()
+        np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+    xt = x.clone().requires_grad_(True)
+    G = torch.randn(3)
+    (net(xt) * G).sum().backward()
+    g.zero_grad()
+    g(x.numpy())
+    np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    (w,) = [p for p in g.parameters() if p.shape == (3,)]
+    np.testing.assert_allclose(w.grad, net.w.grad.numpy(), rtol=1e-4, atol=1e-5)

@@ -574,7 +574,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             continue
         if node.op_type == "Loop":
             body = _control.loop_body(node, proto_node, ins)
-            if _control.unrollable(node, proto_node, body, ins):  # unrolled at load time
+            if _control.unrollable(node, proto_node, body, ins, env):  # unrolled at load time
                 readers.subtract(_control.outer_reads(proto_node))
                 n = len(ins) - 2
                 trips = _control.trip_count(node, ins[0])

@@ -1,7 +1,9 @@
 """A run-time If that ``cnnmath.onnx.load`` read (``_If``, both branches loaded) written back
 as an ONNX If: each branch graph walked under the If's node name ("the_if.then_branch.…"),
 run on the example input's values it reads to learn its shapes, its nodes written by their
-own emitters into a subgraph that reads the outer values by name."""
+own emitters into a subgraph that reads the outer values by name. A run-time Loop (``_Loop``)
+is refused: its body's shapes may change from one iteration to the next, which a walk of one
+iteration cannot tell its emitters."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ... import nn
-from .._ops.control import _If
+from .._ops.control import _If, _Loop
 from ._writer import _Writer
 
 
@@ -71,3 +73,13 @@ def _if(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
         "If", [cond], [node.output, *node.extra_outputs], name=node.name, **graphs
     )
     w.nodes.append(made)
+
+
+def _loop(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """Refused: a Loop run at run time (an unrolled one is saved as its inlined nodes)."""
+    assert isinstance(node.module, _Loop)
+    raise ValueError(
+        f"save: model: node {node.name!r} (a Loop run at run time) has no ONNX export: its "
+        "body is not written back (a Loop unrolled at load time, of a trip count known and "
+        "at most 64, is saved as its nodes)"
+    )

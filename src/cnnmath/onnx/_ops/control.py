@@ -517,11 +517,13 @@ def trip_count(node: Node, m: Operand) -> int | None:
     return int(value.reshape(()))
 
 
-def unrollable(node: Node, proto: Any, body: Any, ins: list[Operand]) -> bool:
+def unrollable(
+    node: Node, proto: Any, body: Any, ins: list[Operand], env: dict[str, Operand]
+) -> bool:
     """Whether the Loop unrolls at load time: M known and at most ``UNROLL_LIMIT``, cond
     known or absent, and the body's condition output known in every iteration: the body's
     condition input passed on (directly or through Identity), a Constant, an initializer of
-    the body, or a known outer value."""
+    the body, or an outer value known at load time."""
     trips = trip_count(node, ins[0])
     if trips is None or trips > UNROLL_LIMIT or isinstance(ins[1], Ref):
         return False
@@ -536,7 +538,7 @@ def unrollable(node: Node, proto: Any, body: Any, ins: list[Operand]) -> bool:
         return True
     if out in writers:
         return writers[out].op_type == "Constant"
-    return False  # an outer value: the loader decides run-time (Refs) from env below
+    return isinstance(env.get(out), Const)  # an outer value (TorchScript's true)
 
 
 class LoopStep(NamedTuple):
@@ -660,16 +662,21 @@ class _Loop(nn.Module):
         n_out = self._n_carried + len(self._empty)
         gs = list(grad_output) if n_out > 1 else [grad_output]
         grads = [np.zeros(shape, dtype) for shape, dtype in metas]
-        g_carried: list[Any] = gs[: self._n_carried]
+        g_carried: list[Any] = [None if g is None else np.asarray(g) for g in gs[: self._n_carried]]
         g_scans = gs[self._n_carried :]
         n_outer = len(self._reads)
         for t in range(len(contexts) - 1, -1, -1):
             g_out = (None, *g_carried, *(None if g is None else g[t] for g in g_scans))
+            metas_out = contexts[t][3]  # the body's outputs' (shape, dtype): none for ints
+            g_out = tuple(
+                g if g is not None and np.issubdtype(dtype, np.floating) else None
+                for g, (_, dtype) in zip(g_out, metas_out)
+            )
             got = self.body.backward_ctx(contexts[t], g_out)
             got = got if isinstance(got, tuple) else (got,)
             for i, g in zip(self._reads, got[:n_outer]):
                 grads[i] = grads[i] + np.asarray(g, grads[i].dtype).reshape(grads[i].shape)
-            g_carried = list(got[n_outer + 2 :])
+            g_carried = [None if g is None else np.asarray(g) for g in got[n_outer + 2 :]]
         for slot, g in zip(self._slots[2:], g_carried):
             if slot[0] == "arg" and g is not None:
                 i = slot[1]
