@@ -479,3 +479,27 @@ def test_scripted_torch_for_and_while_loops(dynamic):
     np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
     (w,) = [p for p in g.parameters() if p.shape == (3,)]
     np.testing.assert_allclose(w.grad, net.w.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_initializer_names_reach_into_a_run_time_body():
+    """The body's own initializers (the while loop's "two", "one", "one_i") are listed in
+    ``initializer_names`` under the body's keys, holding the file's values."""
+    g = load(_while_model())
+    names = g.initializer_names
+    state = g.state_dict()
+    for name in ("two", "one"):
+        assert names[name].startswith("acc_final.body.")
+        assert float(state[names[name]]) == {"two": 2.0, "one": 1.0}[name]
+
+
+def test_malformed_loops_are_refused():
+    """Neither M nor cond (no end), and a body whose input count does not match the node's,
+    are refused at load time naming the node and the input or attribute."""
+    body = _accumulate_body()
+    no_end = helper.make_node("Loop", ["", "", "acc0"], ["a", "s"], body=body, name="L")
+    with pytest.raises(ValueError, match=r"node 'L' \(Loop\): inputs 'M' and 'cond'"):
+        load(_model([no_end], [_v("x", [2, 3]), _v("acc0", [2, 3])], [_v("a"), _v("s")], [_W]))
+    m = _const("M", np.array(2, np.int64))
+    short = helper.make_node("Loop", ["M", ""], ["a"], body=body, name="L")
+    with pytest.raises(ValueError, match=r"node 'L' \(Loop\): attribute 'body': expected 2 inputs"):
+        load(_model([m, short], [_v("x", [2, 3])], [_v("a")], [_W]))

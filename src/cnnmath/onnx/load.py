@@ -811,10 +811,14 @@ def _initializer_names(
     for key, b in g.named_buffers():
         if id(b) in array_ids:
             names.setdefault(array_ids[id(b)], key)
-    for path, module in g.named_modules():  # a run-time If's branches: their initializers
-        if isinstance(module, _control._If):  # (named apart from the model's other names)
-            for attr in ("then_branch", "else_branch"):
-                inner = getattr(module, attr).initializer_names
-                for name, key in inner.items():
-                    names.setdefault(name, f"{path}.{attr}.{key}")
+    for path, module in g.named_modules():  # a run-time If's branches, Loop's body: their
+        attrs: tuple[str, ...] = ()  # initializers (named apart from the other names)
+        if isinstance(module, _control._If):
+            attrs = ("then_branch", "else_branch")
+        elif isinstance(module, _control._Loop):
+            attrs = ("body",)
+        for attr in attrs:
+            inner = getattr(module, attr).initializer_names
+            for name, key in inner.items():
+                names.setdefault(name, f"{path}.{attr}.{key}")
     return names

@@ -1,4 +1,4 @@
-"""ONNX control flow: the If op.
+"""ONNX control flow: the If and Loop ops.
 
 An If node holds two subgraphs (attributes ``then_branch`` and ``else_branch``) and reads a
 one-element bool ``cond``; its outputs are those of the branch ``cond`` selects. A branch may
@@ -14,6 +14,15 @@ is never converted (only its output count and form are checked). Where ``cond`` 
 at run time, both branches are loaded as graphs of their own (``runtime_if``) and the module
 ``_If`` runs the one taken. Either way a branch's own names are first made unique in the
 model (``Scopes``): ONNX scopes them, the loader flattens them into one namespace.
+
+A Loop runs its ``body`` (inputs: iteration number, condition, loop-carried values; outputs:
+condition, loop-carried values, scan outputs) while t < M and the condition holds. Where M is
+known at load time and at most ``UNROLL_LIMIT`` and the condition is known in every iteration
+(absent or constant, and passed on or constant in the body: TorchScript's ``for``), the loader
+unrolls it (``LoopStep``): each iteration's body is inlined as a taken If branch is, its names
+scoped apart, its inputs bound to the previous iteration's values, and the scan outputs are
+stacked by Unsqueeze and Concat nodes. Any other Loop loads its body once, as a run-time If
+loads a branch (``load_subgraph``), and ``_Loop`` runs it iteration by iteration.
 """
 
 from __future__ import annotations
