@@ -256,9 +256,9 @@ def test_a_while_loop(m, limit):
     assert (got[1] == 0) == (not runs)
 
 
-def test_save_writes_an_unrolled_loop_and_refuses_a_run_time_one(tmp_path):
-    """Saved: an unrolled Loop is its nodes (onnxruntime runs the file to the original's
-    outputs); a run-time Loop is refused in one line naming the node."""
+def test_save_writes_an_unrolled_loop_as_its_nodes_and_a_run_time_one_as_a_loop(tmp_path):
+    """Saved: an unrolled Loop is its nodes, a run-time one a Loop; onnxruntime runs each file
+    to the original's outputs."""
     from cnnmath.onnx import save
 
     feeds = _feeds(4)
@@ -270,9 +270,15 @@ def test_save_writes_an_unrolled_loop_and_refuses_a_run_time_one(tmp_path):
     got = _ort(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
     for a, b in zip(got, _ort(data, feeds), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    g = load(_for_model(UNROLL_LIMIT + 1))
-    with pytest.raises(ValueError, match=r"node 'acc_final' \(a Loop run at run time\)"):
-        save(g, tmp_path / "n.onnx", (feeds["x"], feeds["acc0"]))
+    data = _for_model(UNROLL_LIMIT + 1, step=False)  # (save writes no CastLike)
+    g = load(data)
+    save(g, tmp_path / "n.onnx", (feeds["x"], feeds["acc0"]))
+    written = (tmp_path / "n.onnx").read_bytes()
+    assert "Loop" in {n.op_type for n in onnx.load_from_string(written).graph.node}
+    names = [v.name for v in onnx.load_from_string(written).graph.input]
+    got = _ort(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
+    for a, b in zip(got, _ort(data, feeds), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def _scan_growing_model():
@@ -434,11 +440,11 @@ def _torch_export(net, x, dynamic):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("dynamic", [True, False])
-def test_scripted_torch_for_and_while_loops(dynamic):
+def test_scripted_torch_for_and_while_loops(dynamic, tmp_path):
     """TorchScript's ``for i in range(x.size(0))`` and ``while`` loops, exported (a Loop each):
     outputs equal to PyTorch's and onnxruntime's; the input's and w's gradients to autograd's.
     A symbolic batch axis: both run at run time, at two batch sizes; a fixed one: the for
-    loop's trip count folds, and it is unrolled."""
+    loop's trip count folds, and it is unrolled. Saved back, onnxruntime runs the file."""
     torch = pytest.importorskip("torch")
 
     class Net(torch.nn.Module):
@@ -471,6 +477,15 @@ def test_scripted_torch_for_and_while_loops(dynamic):
         xn = xt.numpy()
         np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+    from cnnmath.onnx import save
+
+    save(g, tmp_path / "t.onnx", x.numpy())  # saved back: Loops again, onnxruntime runs it
+    written = (tmp_path / "t.onnx").read_bytes()
+    ops = [n.op_type for n in onnx.load_from_string(written).graph.node]
+    assert ops.count("Loop") == (2 if dynamic else 1)
+    name = onnx.load_from_string(written).graph.input[0].name
+    expected = net(x).detach().numpy()
+    np.testing.assert_allclose(_ort(written, {name: x.numpy()})[0], expected, rtol=1e-5, atol=1e-5)
     xt = x.clone().requires_grad_(True)
     G = torch.randn(3)
     (net(xt) * G).sum().backward()
