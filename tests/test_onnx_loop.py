@@ -518,3 +518,76 @@ def test_malformed_loops_are_refused():
     short = helper.make_node("Loop", ["M", ""], ["a"], body=body, name="L")
     with pytest.raises(ValueError, match=r"node 'L' \(Loop\): attribute 'body': expected 2 inputs"):
         load(_model([m, short], [_v("x", [2, 3])], [_v("a")], [_W]))
+
+
+@pytest.mark.parametrize("trips", [3, UNROLL_LIMIT + 2])
+def test_a_run_time_if_in_a_loop_body(trips):
+    """Each iteration branches on Σacc > 0 (a run-time If): acc·w + x, else tanh(acc) − x;
+    unrolled (an If per iteration) or at run time: as onnxruntime, and the gradient (float64)
+    as finite differences."""
+    from cnnmath.onnx._ops.control import _If
+
+    inner_if = _if_node(
+        "pos",
+        [
+            helper.make_node("Mul", ["acc", "w"], ["t"]),
+            helper.make_node("Add", ["t", "x"], ["u"]),
+        ],
+        _v("u"),
+        [helper.make_node("Tanh", ["acc"], ["t"]), helper.make_node("Sub", ["t", "x"], ["u"])],
+        _v("u"),
+        ["acc_out"],
+    )
+    body = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["acc"], ["total"], keepdims=0),
+            helper.make_node("Greater", ["total", "zero"], ["pos"]),
+            inner_if,
+            helper.make_node("Identity", ["c"], ["c_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", I64, []),
+            helper.make_tensor_value_info("c", B, []),
+            _v("acc", [2, 3]),
+        ],
+        [helper.make_tensor_value_info("c_out", B, []), _v("acc_out", [2, 3])],
+    )
+    nodes = [
+        _const("M", np.array(trips, np.int64)),
+        _const("zero", np.array(0.0, np.float32)),
+        helper.make_node("Loop", ["M", "", "acc0"], ["y"], body=body),
+    ]
+    data = _model(nodes, [_v("x", [2, 3]), _v("acc0", [2, 3])], [_v("y")], [_W])
+    g = load(data)
+    ifs = [m for _, m in g.named_modules() if isinstance(m, _If)]
+    assert len(ifs) == (trips if trips <= UNROLL_LIMIT else 1)
+    for seed in range(3):
+        feeds = _feeds(seed)
+        got = g(feeds["x"], feeds["acc0"])
+        np.testing.assert_allclose(got, _ort(data, feeds)[0], rtol=1e-5, atol=1e-5)
+    g.to(np.float64)
+    feeds = _feeds(5)
+    check_input_gradients(g, [feeds["x"].astype(np.float64), feeds["acc0"].astype(np.float64)])
+
+
+def test_a_loop_in_an_inlined_if_branch_unrolls():
+    """A Loop inside the branch of an If whose condition is a Constant: inlined, then
+    unrolled (no run-time module left), as onnxruntime."""
+    loop = helper.make_node("Loop", ["M", "", "acc0"], ["y", "s"], body=_accumulate_body())
+    outer = _if_node(
+        "flag",
+        [_const("M", np.array(4, np.int64)), loop],
+        _v("y"),
+        [helper.make_node("Identity", ["acc0"], ["e"])],
+        _v("e"),
+        ["out"],
+    )
+    nodes = [_const("flag", np.array(True)), outer]
+    data = _model(nodes, [_v("x", [2, 3]), _v("acc0", [2, 3])], [_v("out")], [_W])
+    g = load(data)
+    assert not _runtime_loops(g)
+    feeds = _feeds(6)
+    np.testing.assert_allclose(
+        g(feeds["x"], feeds["acc0"]), _ort(data, feeds)[0], rtol=1e-5, atol=1e-5
+    )
