@@ -591,3 +591,18 @@ def test_a_loop_in_an_inlined_if_branch_unrolls():
     np.testing.assert_allclose(
         g(feeds["x"], feeds["acc0"]), _ort(data, feeds)[0], rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("trips", [2, UNROLL_LIMIT + 1])
+def test_an_unnamed_scan_output_is_not_computed(trips):
+    """The node lists its scan output as "" (not wanted): the final value alone, as
+    onnxruntime's for the same Loop with its scan output named (onnxruntime cannot run an
+    unnamed one)."""
+    nodes = [
+        _const("M", np.array(trips, np.int64)),
+        helper.make_node("Loop", ["M", "", "acc0"], ["acc_final", ""], body=_accumulate_body()),
+    ]
+    data = _model(nodes, [_v("x", [2, 3]), _v("acc0", [2, 3])], [_v("acc_final")], [_W])
+    feeds = _feeds(7)
+    got = load(data)(feeds["x"], feeds["acc0"])
+    np.testing.assert_allclose(got, _ort(_for_model(trips), feeds)[0], rtol=1e-5, atol=1e-5)

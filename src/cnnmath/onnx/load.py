@@ -437,10 +437,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         inner = _control.ordered(branch.node, [*env, *(t.name for t in branch.initializer)])
         return list(reversed(inner))
 
-    def inline(node: Node, proto_node: Any, branch: Any) -> Any:
-        """``branch`` (an If's taken branch, a Loop's body without inputs: they are bound in
-        ``env``) scoped apart, its values' shapes inferred, its initializers read, its
-        nodes' reads counted; the scoped copy, whose nodes the caller queues."""
+    def scoped(node: Node, proto_node: Any, branch: Any) -> Any:
+        """A copy of ``branch`` (an If's taken branch, an iteration of a Loop's body) whose
+        names are apart from the model's (``Scopes``); refused where one of its
+        initializers names a value the node sees (ONNX's readers would take that)."""
         for t in branch.initializer:
             if scopes.shadows(proto_node, t.name, env):
                 owner = "a branch" if node.op_type == "If" else "the body"
@@ -449,6 +449,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         return branch
 
     def read_inlined(branch: Any) -> None:
+        """Before the scoped ``branch``'s nodes are queued: its values' shapes inferred, its
+        initializers read, its nodes' reads counted (their inputs bound in ``env``)."""
         inferred = _branch_shapes(branch, env, info)
         shapes.update(inferred[0])
         types.update(inferred[1])
@@ -487,7 +489,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         if step.k >= step.trips or not going:  # done: the carried values, the scans stacked
             finals = _control.Bind(list(proto_node.output[:n]), step.carried)
             if step.scans and not step.scans[0]:
-                for name in proto_node.output[n:]:
+                for name in filter(None, proto_node.output[n:]):
                     dims, elem = shapes.get(name), types.get(name)
                     if dims is None or None in dims[1:] or not elem:
                         raise refuse(
@@ -505,7 +507,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 readers.update(made.input)
             queue.extendleft([*((made, i) for made in reversed(stack)), (finals, i)])
             return
-        body = inline(node, proto_node, step.body)
+        body = scoped(node, proto_node, step.body)
         names = [v.name for v in body.input]
         env[names[0]] = Const(np.array(step.k, np.int64))
         env[names[1]] = env[step.cond] if step.cond is not None else Const(np.array(True))
@@ -564,7 +566,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             branch = _control.taken_branch(node, proto_node, cond)
             # the If's own count of its branches' reads gives way to the taken branch's nodes
             readers.subtract(_control.outer_reads(proto_node))
-            branch = inline(node, proto_node, branch)
+            branch = scoped(node, proto_node, branch)
             read_inlined(branch)
             sources = [o.name for o in branch.output]
             used.update(sources)

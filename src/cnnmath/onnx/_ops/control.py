@@ -565,8 +565,8 @@ class LoopStep(NamedTuple):
 
 
 def stacked(proto: Any, scans: list[list[str]], opset: int, scopes: Scopes) -> list[Any]:
-    """NodeProtos that stack an unrolled Loop's scan outputs: per output, each iteration's
-    value unsqueezed on a new first axis, then concatenated (the Loop's scan output)."""
+    """NodeProtos that stack an unrolled Loop's scan outputs: per output (that the node
+    names), each iteration's value unsqueezed on a new first axis, then concatenated."""
     from onnx import helper, numpy_helper
 
     n_carried = len(proto.output) - len(scans)
@@ -576,6 +576,8 @@ def stacked(proto: Any, scans: list[list[str]], opset: int, scopes: Scopes) -> l
         zero = numpy_helper.from_array(np.array([0], np.int64), axes)
         nodes.append(helper.make_node("Constant", [], [axes], value=zero))
     for j, values in enumerate(scans):
+        if not proto.output[n_carried + j]:  # an output not listed: not computed
+            continue
         parts = []
         for v in values:
             part = scopes.fresh(f"{v}_scan")
