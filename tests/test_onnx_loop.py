@@ -606,3 +606,48 @@ def test_an_unnamed_scan_output_is_not_computed(trips):
     feeds = _feeds(7)
     got = load(data)(feeds["x"], feeds["acc0"])
     np.testing.assert_allclose(got, _ort(_for_model(trips), feeds)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("opset", [11, 17])
+def test_scripted_torch_loop_growing_its_result(opset):
+    """As torchvision's ONNX mask pasting: a scripted loop concatenating one row per
+    iteration onto a loop-carried tensor (its shape grows), exported at opset 11 and 17: as
+    PyTorch and onnxruntime at two batch sizes, and the input's gradient as autograd's."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            res = torch.zeros(0, x.size(1))
+            for i in range(x.size(0)):
+                row = torch.relu(x[i : i + 1] * (i + 1)) + x[i : i + 1].sum()
+                res = torch.cat((res, row), 0)
+            return res
+
+    net = torch.jit.script(Net())
+    x = torch.randn(3, 4)
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        net,
+        (x,),
+        buffer,
+        dynamo=False,
+        opset_version=opset,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+    )
+    data = buffer.getvalue()
+    assert "Loop" in [n.op_type for n in onnx.load_from_string(data).graph.node]
+    g = load(data)
+    assert len(_runtime_loops(g)) == 1
+    for n in (3, 6):
+        xt = torch.randn(n, 4)
+        expected = net(xt).numpy()
+        np.testing.assert_allclose(g(xt.numpy()), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(_ort(data, {"x": xt.numpy()})[0], expected, rtol=1e-5, atol=1e-5)
+    xt = x.clone().requires_grad_(True)
+    G = torch.randn(3, 4)
+    (net(xt) * G).sum().backward()
+    g(x.numpy())
+    np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
