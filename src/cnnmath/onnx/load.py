@@ -294,12 +294,11 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     order, ``graph.outputs`` by its node), lists its nodes (``graph.walk()``), holds the
     initializers as parameters and buffers, and trains (``graph.backward(G)``). It is
     returned in evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name
-    to the ``state_dict`` key that holds it (an If branch's too; a branch's name that another
-    scope of the file also defines, as ONNX allows, is named apart: "k_1");
-    ``graph.onnx_opset`` and
-    ``graph.onnx_input_dims`` (per input, its declared axes: an int fixed, a str symbolic)
-    are the file's, which ``cnnmath.onnx.save`` keeps when it writes the graph back. Nodes
-    are named after the innermost module of the exporter's node name
+    to the ``state_dict`` key that holds it (an If branch's and a Loop body's too; a name
+    that another scope of the file also defines, as ONNX allows, is named apart: "k_1");
+    ``graph.onnx_opset`` and ``graph.onnx_input_dims`` (per input, its declared axes: an
+    int fixed, a str symbolic) are the file's, which ``cnnmath.onnx.save`` keeps when it
+    writes the graph back. Nodes are named after the innermost module of the exporter's node name
     ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's "conv1.weight" is held
     at "conv1.weight" when the names allow.
 
