@@ -294,12 +294,11 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     order, ``graph.outputs`` by its node), lists its nodes (``graph.walk()``), holds the
     initializers as parameters and buffers, and trains (``graph.backward(G)``). It is
     returned in evaluation mode. ``graph.initializer_names`` maps each ONNX initializer name
-    to the ``state_dict`` key that holds it (an If branch's too; a branch's name that another
-    scope of the file also defines, as ONNX allows, is named apart: "k_1");
-    ``graph.onnx_opset`` and
-    ``graph.onnx_input_dims`` (per input, its declared axes: an int fixed, a str symbolic)
-    are the file's, which ``cnnmath.onnx.save`` keeps when it writes the graph back. Nodes
-    are named after the innermost module of the exporter's node name
+    to the ``state_dict`` key that holds it (an If branch's and a Loop body's too; a name
+    that another scope of the file also defines, as ONNX allows, is named apart: "k_1");
+    ``graph.onnx_opset`` and ``graph.onnx_input_dims`` (per input, its declared axes: an
+    int fixed, a str symbolic) are the file's, which ``cnnmath.onnx.save`` keeps when it
+    writes the graph back. Nodes are named after the innermost module of the exporter's node name
     ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's "conv1.weight" is held
     at "conv1.weight" when the names allow.
 
@@ -387,6 +386,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         "producers": {},  # node name -> (module, input names)
         "inputs": graph_inputs,  # the graph's input nodes (a random op's anchor)
         "opset": opset,
+        "onnx_shapes": shapes,  # ONNX name -> inferred shape (a Loop's scan outputs)
+        "onnx_types": types,
     }
 
     def bind(onnx_name: str, ref: Ref) -> None:
@@ -423,18 +424,116 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     used = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
     readers = Counter(v for n in graph.node for v in n.input if v)
     readers.update(o.name for o in graph.output)
-    for proto_node in graph.node:  # an If's branches read values of this graph by name
-        if proto_node.op_type == "If":
+    for proto_node in graph.node:  # If's branches, Loop's body read this graph's values
+        if proto_node.op_type in ("If", "Loop"):
             outer = _control.outer_reads(proto_node)
             used |= outer
             readers.update(outer)
     queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
+
+    def order_of(branch: Any) -> list[int]:
+        """The inlined ``branch``'s nodes in reverse topological order (for extendleft)."""
+        inner = _control.ordered(branch.node, [*env, *(t.name for t in branch.initializer)])
+        return list(reversed(inner))
+
+    def scoped(node: Node, proto_node: Any, branch: Any) -> Any:
+        """A copy of ``branch`` (an If's taken branch, an iteration of a Loop's body) whose
+        names are apart from the model's (``Scopes``); refused where one of its
+        initializers names a value the node sees (ONNX's readers would take that)."""
+        for t in branch.initializer:
+            if scopes.shadows(proto_node, t.name, env):
+                owner = "a branch" if node.op_type == "If" else "the body"
+                raise refuse(node, f"{owner}'s initializer {t.name!r} shadows a value")
+        branch = scopes.scoped(proto_node, branch)  # its names apart from the model's
+        return branch
+
+    def read_inlined(branch: Any) -> None:
+        """Before the scoped ``branch``'s nodes are queued: its values' shapes inferred, its
+        initializers read, its nodes' reads counted (their inputs bound in ``env``)."""
+        inferred = _branch_shapes(branch, env, info)
+        shapes.update(inferred[0])
+        types.update(inferred[1])
+        symbols.update(inferred[2])
+        for t in branch.initializer:
+            initializers[t.name] = array = tensor_array(t, base)
+            if array.dtype in (np.float32, np.float64):
+                params[t.name] = nn.Parameter(array)
+            env[t.name] = Const(array, params.get(t.name))
+        for n in branch.node:
+            outer = _control.outer_reads(n) if n.op_type in ("If", "Loop") else set()
+            used.update(n.input, outer)
+            readers.update([*(v for v in n.input if v), *outer])
+
+    def unroll(step: _control.LoopStep, i: int) -> None:
+        """The unrolled Loop's iteration ``step.k`` queued (its body inlined, its inputs
+        bound), then the next step; or, the loop done, its outputs bound."""
+        proto_node = step.proto
+        node = Node(proto_node.name or proto_node.output[0], "Loop", opset)
+        going = True
+        if step.cond is not None:
+            cond = env[step.cond]
+            if not isinstance(cond, Const):
+                raise refuse(
+                    node, "the body's condition is computed at run time in an unrolled loop"
+                )
+            value = np.asarray(cond.value)
+            if value.dtype != np.bool_ or value.size != 1:
+                raise refuse(
+                    node,
+                    f"input 'cond': expected a single bool, got {value.dtype} of shape "
+                    f"{value.shape}",
+                )
+            going = bool(value.reshape(()))
+        n = len(step.carried)
+        if step.k >= step.trips or not going:  # done: the carried values, the scans stacked
+            finals = _control.Bind(list(proto_node.output[:n]), step.carried)
+            if step.scans and not step.scans[0]:
+                for name in filter(None, proto_node.output[n:]):
+                    dims, elem = shapes.get(name), types.get(name)
+                    if dims is None or None in dims[1:] or not elem:
+                        raise refuse(
+                            node,
+                            f"output {name!r}: zero iterations, and the shape of the scan "
+                            "output (0, …) is not known at load time",
+                        )
+                    dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+                    env[name] = Const(np.zeros((0, *dims[1:]), dtype))
+                queue.appendleft((finals, i))
+                return
+            stack = _control.stacked(proto_node, step.scans, opset, scopes)
+            for made in stack:
+                used.update(made.input)
+                readers.update(made.input)
+            queue.extendleft([*((made, i) for made in reversed(stack)), (finals, i)])
+            return
+        body = scoped(node, proto_node, step.body)
+        names = [v.name for v in body.input]
+        env[names[0]] = Const(np.array(step.k, np.int64))
+        env[names[1]] = env[step.cond] if step.cond is not None else Const(np.array(True))
+        for name, source in zip(names[2:], step.carried):
+            env[name] = env[source]
+        del body.input[:]
+        read_inlined(body)
+        sources = [o.name for o in body.output]
+        used.update(sources)
+        readers.update(sources)
+        nxt = step._replace(
+            k=step.k + 1,
+            cond=sources[0],
+            carried=sources[1 : 1 + n],
+            scans=[[*s, v] for s, v in zip(step.scans, sources[1 + n :])],
+        )
+        queue.extendleft([(nxt, i), *((body.node[j], j) for j in order_of(body))])
+
     while queue:
         proto_node, i = queue.popleft()
         if isinstance(proto_node, _control.Bind):  # an inlined branch's outputs are the If's
             for output, source in zip(proto_node.outputs, proto_node.sources):
                 if output:
                     env[output] = env[source]
+            continue
+        if isinstance(proto_node, _control.LoopStep):
+            unroll(proto_node, i)
             continue
         outputs = [o for o in proto_node.output]
         label = proto_node.name or next(filter(None, outputs), f"#{i}")  # '#i': no name at all
@@ -466,29 +565,45 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             branch = _control.taken_branch(node, proto_node, cond)
             # the If's own count of its branches' reads gives way to the taken branch's nodes
             readers.subtract(_control.outer_reads(proto_node))
-            for t in branch.initializer:
-                if scopes.shadows(proto_node, t.name, env):
-                    raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
-            branch = scopes.scoped(proto_node, branch)  # its names apart from the model's
-            inferred = _branch_shapes(branch, env, info)
-            shapes.update(inferred[0])
-            types.update(inferred[1])
-            symbols.update(inferred[2])
-            for t in branch.initializer:
-                initializers[t.name] = array = tensor_array(t, base)
-                if array.dtype in (np.float32, np.float64):
-                    params[t.name] = nn.Parameter(array)
-                env[t.name] = Const(array, params.get(t.name))
-            inner = _control.ordered(branch.node, [*env, *(t.name for t in branch.initializer)])
-            for n in branch.node:
-                outer = _control.outer_reads(n) if n.op_type == "If" else set()
-                used.update(n.input, outer)
-                readers.update([*(v for v in n.input if v), *outer])
+            branch = scoped(node, proto_node, branch)
+            read_inlined(branch)
             sources = [o.name for o in branch.output]
             used.update(sources)
             readers.update(sources)
             aliases = _control.Bind(list(outputs), sources)
-            queue.extendleft([(aliases, i), *((branch.node[j], j) for j in reversed(inner))])
+            queue.extendleft([(aliases, i), *((branch.node[j], j) for j in order_of(branch))])
+            continue
+        if node.op_type == "Loop":
+            body = _control.loop_body(node, proto_node, ins)
+            if _control.unrollable(node, proto_node, body, ins, env):  # unrolled at load time
+                readers.subtract(_control.outer_reads(proto_node))
+                n = len(ins) - 2
+                trips = _control.trip_count(node, ins[0])
+                cond_name = proto_node.input[1] or None
+                step = _control.LoopStep(
+                    proto_node,
+                    body,
+                    0,
+                    trips or 0,
+                    cond_name,
+                    list(proto_node.input[2:]),
+                    [[] for _ in proto_node.output[n:]],
+                )
+                queue.appendleft((step, i))
+                continue
+            module, names = _control.runtime_loop(
+                node, proto_node, body, ins, env, info, load, scopes
+            )
+            refs = [r.name for r in (env[v] for v in names) if isinstance(r, Ref)]
+            if not refs:  # every input known at load time: run it now
+                with folding():
+                    value, _ = module.forward_ctx()
+                values = value if isinstance(value, tuple) else (value,)
+                for output, v in zip(outputs, values):
+                    if output:
+                        env[output] = Const(np.asarray(v))
+                continue
+            add(module, refs, proto_node.name or outputs[0], outputs[0], "Loop", outputs[1:])
             continue
         attrs = Attrs(node, proto_node.attribute)
         extra = [o for o in outputs[1:] if o and o in used]
@@ -722,10 +837,14 @@ def _initializer_names(
     for key, b in g.named_buffers():
         if id(b) in array_ids:
             names.setdefault(array_ids[id(b)], key)
-    for path, module in g.named_modules():  # a run-time If's branches: their initializers
-        if isinstance(module, _control._If):  # (named apart from the model's other names)
-            for attr in ("then_branch", "else_branch"):
-                inner = getattr(module, attr).initializer_names
-                for name, key in inner.items():
-                    names.setdefault(name, f"{path}.{attr}.{key}")
+    for path, module in g.named_modules():  # a run-time If's branches, Loop's body: their
+        attrs: tuple[str, ...] = ()  # initializers (named apart from the other names)
+        if isinstance(module, _control._If):
+            attrs = ("then_branch", "else_branch")
+        elif isinstance(module, _control._Loop):
+            attrs = ("body",)
+        for attr in attrs:
+            inner = getattr(module, attr).initializer_names
+            for name, key in inner.items():
+                names.setdefault(name, f"{path}.{attr}.{key}")
     return names

@@ -18,7 +18,7 @@ from ...models.googlenet import TransformInput
 from ...models.resnet import ShortcutA
 from ...ops import activations as _act
 from .._ops import _ConstOutput, _Op
-from .._ops.control import _If
+from .._ops.control import _If, _Loop
 from .._ops.norm import _RunningStatistic
 from .._ops.shapes import _SplitPart
 from .._outputs import _DropoutMask, _LayerNormStatistic
@@ -49,7 +49,7 @@ from .as_read import (
     _running_statistic,
     _split_part,
 )
-from .control import _if
+from .control import _if, _loop
 from .conv import _conv, _conv3d, _conv_transpose, _deform_conv, _linear
 from .norm import (
     _batch_norm,
@@ -212,6 +212,8 @@ def _emitter(node: nn.Node) -> _Emit:
         )
     if isinstance(module, _If):
         return _if
+    if isinstance(module, _Loop):
+        return _loop
     for base in cls.__mro__:
         if base in _EMITTERS:
             if base is cls or cls.forward_ctx is base.forward_ctx:  # type: ignore[attr-defined]

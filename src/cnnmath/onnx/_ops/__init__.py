@@ -29,8 +29,8 @@ Later families, each a module of its own: ``selection`` (ScatterElements, Gather
 Compress, OneHot), ``arrays`` (Trilu, EyeLike, CumProd, ReverseSequence, CenterCropPad),
 ``moments`` (MeanVarianceNormalization, RMSNormalization) and ``bitwise``.
 ``random`` (RandomNormal, RandomUniform, their *Like forms, Bernoulli, Multinomial): a fresh
-draw per call from the op's own generator, never folded at load time. ``control`` holds If,
-whose nodes the loader reads itself (their attributes are graphs).
+draw per call from the op's own generator, never folded at load time. ``control`` holds If
+and Loop, whose nodes the loader reads itself (their attributes are graphs).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from .activations import _ELEMENTARY, _activation, shrink
 from .arrays import center_crop_pad, cum_prod, eye_like, reverse_sequence, trilu
 from .bitwise import bit_shift, bitwise
 from .blocks import col2im, space_depth
-from .control import if_
+from .control import if_, loop
 from .conv import conv, conv_transpose, deform_conv
 from .dense import einsum, gemm, matmul
 from .elementwise import (
@@ -126,6 +126,7 @@ CONVERTERS: dict[str, Callable[[Node, Attrs, list[Operand], dict[str, Any]], Bui
     "Sum": sum_,
     "Where": where,
     "If": if_,  # read by the loader itself (control.taken_branch, control.runtime_if)
+    "Loop": loop,  # read by the loader itself (control.LoopStep, control.runtime_loop)
     **{op: compare for op in _COMPARISONS},
     "Flatten": reshape,
     "Reshape": reshape,

@@ -1,4 +1,4 @@
-"""ONNX control flow: the If op.
+"""ONNX control flow: the If and Loop ops.
 
 An If node holds two subgraphs (attributes ``then_branch`` and ``else_branch``) and reads a
 one-element bool ``cond``; its outputs are those of the branch ``cond`` selects. A branch may
@@ -14,6 +14,15 @@ is never converted (only its output count and form are checked). Where ``cond`` 
 at run time, both branches are loaded as graphs of their own (``runtime_if``) and the module
 ``_If`` runs the one taken. Either way a branch's own names are first made unique in the
 model (``Scopes``): ONNX scopes them, the loader flattens them into one namespace.
+
+A Loop runs its ``body`` (inputs: iteration number, condition, loop-carried values; outputs:
+condition, loop-carried values, scan outputs) while t < M and the condition holds. Where M is
+known at load time and at most ``UNROLL_LIMIT`` and the condition is known in every iteration
+(absent or constant, and passed on or constant in the body: TorchScript's ``for``), the loader
+unrolls it (``LoopStep``): each iteration's body is inlined as a taken If branch is, its names
+scoped apart, its inputs bound to the previous iteration's values, and the scan outputs are
+stacked by Unsqueeze and Concat nodes. Any other Loop loads its body once, as a run-time If
+loads a branch (``load_subgraph``), and ``_Loop`` runs it iteration by iteration.
 """
 
 from __future__ import annotations
@@ -100,6 +109,12 @@ class Scopes:
             if n.op_type == "If" and n.output:
                 self._within[n.output[0]] = seen
         return copy
+
+    def fresh(self, name: str) -> str:
+        """A name unused in the model, claimed: ``name_k``."""
+        made = self._fresh(name)
+        self.claimed.add(made)
+        return made
 
     def _fresh(self, name: str) -> str:
         k = self._resume.get(name, 0) + 1
@@ -309,7 +324,7 @@ def runtime_if(
     one Parameter. Each branch's names are first made unique in the model (``scopes``), so
     that its initializers may be listed by name with the outer graph's. Returns the module
     and the run-time values it reads, cond first."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     graphs = branches(node, proto)
     known = info["types"].get(cond.name)
@@ -320,78 +335,110 @@ def runtime_if(
         given = TensorProto.DataType.Name(known) if known is not None else "a value"
         raise refuse(node, f"input 'cond': expected a single bool, got {given} of shape {shape}")
     refs: list[str] = []  # the If's run-time inputs after cond, by ONNX name
-    branch_views: dict[int, Any] = {}  # an outer Parameter held as a view: the view
     loaded: list[nn.Graph] = []
     reads: list[tuple[int, ...]] = []
     for attr in _BRANCHES:
-        graph = graphs[attr]
-        for t in graph.initializer:  # as the inlined branch: ONNX's readers take the outer
-            if scopes.shadows(proto, t.name, env):
-                raise refuse(node, f"a branch's initializer {t.name!r} shadows a value")
-        # its names (its initializers' among them) unique in the model
-        graph = scopes.scoped(proto, graph, deep=True)
-        outer = sorted(graph_reads(graph))
-        inputs, nodes, inits, shared = [], [], [], {}
-        for name in outer:
-            operand = env.get(name)
-            if isinstance(operand, Ref):
-                elem = info["types"].get(operand.name)
-                if elem is None:
-                    raise refuse(
-                        node,
-                        f"attribute {attr!r}: the element type of the outer value {name!r} it "
-                        "reads is not known at load time",
-                    )
-                inputs.append(
-                    helper.make_tensor_value_info(name, elem, info["shapes"].get(operand.name))
-                )
-                if name not in refs:
-                    refs.append(name)
-            elif isinstance(operand, Const) and operand.param is not None:
-                inits.append(numpy_helper.from_array(np.asarray(operand.value), name))
-                shared[name] = operand.param
-            elif isinstance(operand, Const):
-                tensor = numpy_helper.from_array(np.asarray(operand.value), name)
-                nodes.append(helper.make_node("Constant", [], [name], value=tensor))
-        cond_name = _fresh_name("cond", _graph_names(graph))
-        inputs.append(helper.make_tensor_value_info(cond_name, _BOOL, None))
-        sub = helper.make_graph(
-            [*nodes, *graph.node],
-            f"{node.name}.{attr}",
-            inputs,
-            list(graph.output),
-            initializer=[*inits, *graph.initializer],
-            value_info=list(graph.value_info),
+
+        def cond_input(graph: Any) -> list[Any]:
+            name = _fresh_name("cond", _graph_names(graph))
+            return [helper.make_tensor_value_info(name, _BOOL, None)]
+
+        branch, read = load_subgraph(
+            node, proto, attr, graphs[attr], env, info, load, scopes, refs, cond_input
         )
-        model = helper.make_model(sub, opset_imports=[helper.make_opsetid("", node.opset)])
-        try:
-            branch = load(model.SerializeToString())
-        except ValueError as err:
-            inner = str(err).removeprefix(f"{FUNC}: ")
-            raise refuse(node, f"attribute {attr!r}: {inner}") from None
-        names = branch.initializer_names  # type: ignore[attr-defined]
-        views = branch.held_as_views  # type: ignore[attr-defined]
-        for name, param in shared.items():
-            if name in views:  # a view (a MatMul's weight transposed): the branches share one
-                if id(param) not in branch_views:
-                    branch_views[id(param)] = _held(branch, names[name])
-                    info.setdefault("views in branches", []).append((node, name, param))
-                    continue
-                if _share(branch, names[name], branch_views[id(param)]):
-                    continue
-            if name in views or not _share(branch, names.get(name), param):
-                raise refuse(
-                    node,
-                    f"attribute {attr!r}: the outer initializer {name!r} is held reshaped or "
-                    "transposed (a MatMul's weight as its Linear's) in a branch chosen at run "
-                    "time, which would train a copy of it apart from the outer graph's (not "
-                    "supported)",
-                )
         loaded.append(branch)
-        reads.append(tuple(refs.index(n) for n in outer if isinstance(env.get(n), Ref)))
+        reads.append(read)
     module = _If(node, loaded[0], loaded[1], (reads[0], reads[1]), len(proto.output))
     values = [env[n] for n in refs]
     return module, [cond.name, *(v.name for v in values if isinstance(v, Ref))]
+
+
+def load_subgraph(
+    node: Node,
+    proto: Any,
+    attr: str,
+    graph: Any,
+    env: dict[str, Operand],
+    info: dict[str, Any],
+    load: Callable[[bytes], nn.Graph],
+    scopes: Scopes,
+    refs: list[str],
+    own_inputs: Callable[[Any], list[Any]],
+) -> tuple[nn.Graph, tuple[int, ...]]:
+    """The subgraph ``graph`` (attribute ``attr`` of ``proto``: an If's branch, a Loop's body)
+    loaded as a model of its own, run at run time: its inputs are the outer values it reads
+    that are computed at run time (with their known types and shapes), then ``own_inputs``
+    of its scoped copy (an If branch: a cond it ignores; a Loop body: its own inputs); the
+    outer constants it reads are Constant nodes, the outer float initializers initializers
+    whose parameter in the loaded graph is then replaced by the outer graph's own, so both
+    train one Parameter. Its names are first made unique in the model (``scopes``), so that
+    its initializers may be listed by name with the outer graph's. The outer run-time values
+    it reads are appended to ``refs`` (ONNX names) where new; returns the loaded graph and,
+    per outer run-time value it reads in its input order, its index in ``refs``."""
+    from onnx import helper, numpy_helper
+
+    for t in graph.initializer:  # as an inlined branch: ONNX's readers take the outer value
+        if scopes.shadows(proto, t.name, env):
+            owner = "a branch" if attr in _BRANCHES else "the body"
+            raise refuse(node, f"{owner}'s initializer {t.name!r} shadows a value")
+    graph = scopes.scoped(proto, graph, deep=True)
+    outer = sorted(graph_reads(graph))
+    inputs, nodes, inits, shared = [], [], [], {}
+    for name in outer:
+        operand = env.get(name)
+        if isinstance(operand, Ref):
+            elem = info["types"].get(operand.name)
+            if elem is None:
+                raise refuse(
+                    node,
+                    f"attribute {attr!r}: the element type of the outer value {name!r} it "
+                    "reads is not known at load time",
+                )
+            inputs.append(
+                helper.make_tensor_value_info(name, elem, info["shapes"].get(operand.name))
+            )
+            if name not in refs:
+                refs.append(name)
+        elif isinstance(operand, Const) and operand.param is not None:
+            inits.append(numpy_helper.from_array(np.asarray(operand.value), name))
+            shared[name] = operand.param
+        elif isinstance(operand, Const):
+            tensor = numpy_helper.from_array(np.asarray(operand.value), name)
+            nodes.append(helper.make_node("Constant", [], [name], value=tensor))
+    inputs.extend(own_inputs(graph))
+    sub = helper.make_graph(
+        [*nodes, *graph.node],
+        f"{node.name}.{attr}",
+        inputs,
+        list(graph.output),
+        initializer=[*inits, *graph.initializer],
+        value_info=list(graph.value_info),
+    )
+    model = helper.make_model(sub, opset_imports=[helper.make_opsetid("", node.opset)])
+    try:
+        loaded = load(model.SerializeToString())
+    except ValueError as err:
+        inner = str(err).removeprefix(f"{FUNC}: ")
+        raise refuse(node, f"attribute {attr!r}: {inner}") from None
+    names = loaded.initializer_names  # type: ignore[attr-defined]
+    views = loaded.held_as_views  # type: ignore[attr-defined]
+    held_views = info.setdefault("views in subgraphs", {})  # id(outer Parameter) -> its view
+    for name, param in shared.items():
+        if name in views:  # a view (a MatMul's weight transposed): the subgraphs share one
+            if id(param) not in held_views:
+                held_views[id(param)] = (node, name, param, _held(loaded, names[name]))
+                continue
+            if _share(loaded, names[name], held_views[id(param)][3]):
+                continue
+        if name in views or not _share(loaded, names.get(name), param):
+            raise refuse(
+                node,
+                f"attribute {attr!r}: the outer initializer {name!r} is held reshaped or "
+                "transposed (a MatMul's weight as its Linear's) in a subgraph run at run "
+                "time, which would train a copy of it apart from the outer graph's (not "
+                "supported)",
+            )
+    return loaded, tuple(refs.index(n) for n in outer if isinstance(env.get(n), Ref))
 
 
 def _graph_names(graph: Any) -> set[str]:
@@ -435,7 +482,7 @@ def check_views_apart(graph: nn.Graph, info: dict[str, Any]) -> None:
     apart. The branches share one view; the outer graph may read it neither as it is nor
     through a view of its own."""
     held = {id(p) for p in graph.parameters()}
-    for node, name, param in info.get("views in branches", []):
+    for node, name, param, _ in info.get("views in subgraphs", {}).values():
         of = {id(param)}  # the parameter and the outer graph's views of it
         for old, new in info["derived"]:  # in load order: a view of a view follows its source
             if id(old) in of:
@@ -462,3 +509,308 @@ def if_(node: Node, attrs: Any, ins: list[Operand], info: dict[str, Any]) -> Any
     attributes are graphs, and a branch reads the graph being built), through
     ``taken_branch`` and ``runtime_if``."""
     raise refuse(node, "read by the loader (taken_branch, runtime_if)")
+
+
+#: A Loop whose trip count is known at load time and at most this is unrolled at load time
+#: (where its condition is too): each iteration's body inlined, with names of its own.
+UNROLL_LIMIT = 64
+
+
+def loop_body(node: Node, proto: Any, ins: list[Operand]) -> Any:
+    """The Loop node's body (a GraphProto), checked against the node: inputs (iteration_num,
+    condition, one per loop-carried value), outputs (condition, the loop-carried values, at
+    least none scan outputs) and no other attribute. Refused: neither M nor cond given (a
+    loop without end), and sparse initializers."""
+    body = None
+    for a in proto.attribute:
+        if a.name != "body":
+            raise refuse(node, f"attribute {a.name!r} is not supported")
+        if a.type != _GRAPH:
+            raise refuse(node, f"attribute 'body': expected a graph, got attribute type {a.type}")
+        body = a.g
+    if body is None:
+        raise refuse(node, "attribute 'body': expected a graph (it is required), got none")
+    n_carried = len(ins) - 2
+    if n_carried < 0:
+        raise refuse(node, f"inputs: expected M, cond and the initial values, got {len(ins)}")
+    if len(body.input) != n_carried + 2:
+        raise refuse(
+            node,
+            f"attribute 'body': expected {n_carried + 2} inputs (iteration_num, condition and "
+            f"one per loop-carried value), got {len(body.input)}",
+        )
+    if len(body.output) != 1 + len(proto.output) or len(proto.output) < n_carried:
+        raise refuse(
+            node,
+            f"attribute 'body': expected {1 + len(proto.output)} outputs (condition, then one "
+            f"per output of the node), got {len(body.output)}",
+        )
+    if len(body.sparse_initializer):
+        raise refuse(node, "attribute 'body': sparse initializers are not supported")
+    if ins[0] is None and ins[1] is None:
+        raise refuse(node, "inputs 'M' and 'cond': expected at least one, got neither (no end)")
+    return body
+
+
+def trip_count(node: Node, m: Operand) -> int | None:
+    """M as an int where it is known at load time (None where absent or run-time)."""
+    if not isinstance(m, Const):
+        return None
+    value = np.asarray(m.value)
+    if value.size != 1 or value.dtype.kind not in "iu":
+        raise refuse(
+            node, f"input 'M': expected a single integer, got {value.dtype} of shape {value.shape}"
+        )
+    return int(value.reshape(()))
+
+
+def unrollable(
+    node: Node, proto: Any, body: Any, ins: list[Operand], env: dict[str, Operand]
+) -> bool:
+    """Whether the Loop unrolls at load time: M known and at most ``UNROLL_LIMIT``, cond
+    known or absent, and the body's condition output known in every iteration: the body's
+    condition input passed on (directly or through Identity), a Constant, an initializer of
+    the body, or an outer value known at load time."""
+    trips = trip_count(node, ins[0])
+    if trips is None or trips > UNROLL_LIMIT or isinstance(ins[1], Ref):
+        return False
+    out = body.output[0].name
+    cond_in = body.input[1].name
+    writers = {o: n for n in body.node for o in n.output}
+    seen: set[str] = set()
+    while out in writers and writers[out].op_type == "Identity" and out not in seen:
+        seen.add(out)
+        out = writers[out].input[0]
+    if out == cond_in or out in {t.name for t in body.initializer}:
+        return True
+    if out in writers:
+        return writers[out].op_type == "Constant"
+    return isinstance(env.get(out), Const)  # an outer value (TorchScript's true)
+
+
+class LoopStep(NamedTuple):
+    """In the loader's queue: the unrolled Loop ``proto`` before its iteration ``k`` (of at
+    most ``trips``); ``cond`` names its condition (None: true), ``carried`` its loop-carried
+    values, ``scans`` per scan output the value of each iteration so far (ONNX names)."""
+
+    proto: Any
+    body: Any
+    k: int
+    trips: int
+    cond: str | None
+    carried: list[str]
+    scans: list[list[str]]
+
+
+def stacked(proto: Any, scans: list[list[str]], opset: int, scopes: Scopes) -> list[Any]:
+    """NodeProtos that stack an unrolled Loop's scan outputs: per output (that the node
+    names), each iteration's value unsqueezed on a new first axis, then concatenated."""
+    from onnx import helper, numpy_helper
+
+    n_carried = len(proto.output) - len(scans)
+    nodes: list[Any] = []
+    axes = scopes.fresh("loop_axes")
+    if opset >= 13:
+        zero = numpy_helper.from_array(np.array([0], np.int64), axes)
+        nodes.append(helper.make_node("Constant", [], [axes], value=zero))
+    for j, values in enumerate(scans):
+        if not proto.output[n_carried + j]:  # an output not listed: not computed
+            continue
+        parts = []
+        for v in values:
+            part = scopes.fresh(f"{v}_scan")
+            if opset >= 13:
+                nodes.append(helper.make_node("Unsqueeze", [v, axes], [part]))
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [v], [part], axes=[0]))
+            parts.append(part)
+        nodes.append(helper.make_node("Concat", parts, [proto.output[n_carried + j]], axis=0))
+    return nodes
+
+
+class _Loop(nn.Module):
+    """ONNX Loop run at run time: the body, a loaded graph, runs iteration by iteration,
+    t = 0, 1, … while t < M (where given) and the condition holds (where given; then the
+    body's condition output):
+
+        (c, v, s_t) = body(outer, t, c, v)
+
+    outputs the final loop-carried v, then each scan output's s_t stacked along a new first
+    axis (shape (T, …); T = 0 iterations: the shape inferred at load time). Inputs: the
+    run-time values the node reads, in ``slots``' order. Backward runs the body's backward
+    per iteration in reverse, from each iteration's own context."""
+
+    def __init__(
+        self,
+        node: Node,
+        body: nn.Graph,
+        slots: list[tuple[str, Any]],
+        reads: tuple[int, ...],
+        n_carried: int,
+        empty: list[tuple[tuple[int, ...], Any] | None],
+    ) -> None:
+        super().__init__()
+        self.onnx_op = "Loop"
+        self.onnx_node = node
+        self.body = body
+        self._slots = slots  # M, cond, each initial value: ("arg", i), ("const", a), ("none", None)
+        self._reads = reads  # the body's outer run-time inputs: indices of the node's inputs
+        self._n_carried = n_carried
+        self._empty = empty  # per scan output: its (shape after the first axis, dtype)
+        self.extra_outputs = tuple(f"output{k}" for k in range(1, n_carried + len(empty)))
+
+    def _fail(self, what: str) -> ValueError:
+        return ValueError(f"{FUNC}: node {self.onnx_node.name!r} (Loop): {what}")
+
+    def forward_ctx(self, *args: np.ndarray) -> tuple[Any, Any]:
+        """The final loop-carried values and the stacked scan outputs."""
+        given: list[Any] = [args[s[1]] if s[0] == "arg" else s[1] for s in self._slots]
+        m, c0, *carried = given
+        carried = [np.asarray(v) for v in carried]  # a 0-d result of NumPy is a scalar
+        trips = None if m is None else int(np.asarray(m).reshape(()))
+        cond = np.array(True) if c0 is None else np.asarray(c0).reshape(())
+        outer = [args[i] for i in self._reads]
+        scans: list[list[np.ndarray]] = [[] for _ in self._empty]
+        contexts = []
+        t = 0
+        while (trips is None or t < trips) and bool(cond):
+            y, ctx = self.body.forward_ctx(*outer, np.array(t, np.int64), cond, *carried)
+            contexts.append(ctx)
+            cond = np.asarray(y[0]).reshape(())
+            carried = [np.asarray(v) for v in y[1 : 1 + self._n_carried]]
+            for j, s in enumerate(y[1 + self._n_carried :]):
+                scans[j].append(np.asarray(s))
+            t += 1
+        stacks = []
+        for j, values in enumerate(scans):
+            if not values:
+                if self._empty[j] is None:
+                    raise self._fail(
+                        f"scan output {j}: zero iterations, and its shape is not known at "
+                        "load time (the stacked output's shape is (0, …) with the body's)"
+                    )
+                shape, dtype = self._empty[j]  # type: ignore[misc]
+                stacks.append(np.zeros((0, *shape), dtype))
+                continue
+            shapes = {v.shape for v in values}
+            if len(shapes) > 1:
+                raise self._fail(
+                    f"scan output {j}: expected the same shape in every iteration, got "
+                    f"{sorted(shapes)}"
+                )
+            stacks.append(np.stack(values))
+        ys = (*carried, *stacks)
+        metas = [(np.shape(a), np.asarray(a).dtype) for a in args]
+        return (ys if len(ys) > 1 else ys[0]), (contexts, metas, [len(v) for v in scans])
+
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> Any:
+        """∂ℓ/∂ of the node's inputs: the body's backward from the last iteration to the
+        first, each from its own context; a loop-carried value's gradient passed back to
+        the iteration before, an outer value's summed over iterations."""
+        contexts, metas, _ = ctx
+        n_out = self._n_carried + len(self._empty)
+        gs = list(grad_output) if n_out > 1 else [grad_output]
+        grads = [np.zeros(shape, dtype) for shape, dtype in metas]
+        g_carried: list[Any] = [None if g is None else np.asarray(g) for g in gs[: self._n_carried]]
+        g_scans = gs[self._n_carried :]
+        n_outer = len(self._reads)
+        for t in range(len(contexts) - 1, -1, -1):
+            g_out = (None, *g_carried, *(None if g is None else g[t] for g in g_scans))
+            metas_out = contexts[t][3]  # the body's outputs' (shape, dtype): none for ints
+            g_out = tuple(
+                g if g is not None and np.issubdtype(dtype, np.floating) else None
+                for g, (_, dtype) in zip(g_out, metas_out)
+            )
+            got = self.body.backward_ctx(contexts[t], g_out)
+            got = got if isinstance(got, tuple) else (got,)
+            for i, g in zip(self._reads, got[:n_outer]):
+                grads[i] = grads[i] + np.asarray(g, grads[i].dtype).reshape(grads[i].shape)
+            g_carried = [None if g is None else np.asarray(g) for g in got[n_outer + 2 :]]
+        for slot, g in zip(self._slots[2:], g_carried):
+            if slot[0] == "arg" and g is not None:
+                i = slot[1]
+                grads[i] = grads[i] + np.asarray(g, grads[i].dtype).reshape(grads[i].shape)
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+    def extra_repr(self) -> str:
+        """The ONNX op type."""
+        return "onnx_op='Loop'"
+
+
+_INT64 = 7  # TensorProto.INT64
+
+
+def runtime_loop(
+    node: Node,
+    proto: Any,
+    body: Any,
+    ins: list[Operand],
+    env: dict[str, Operand],
+    info: dict[str, Any],
+    load: Callable[[bytes], nn.Graph],
+    scopes: Scopes,
+) -> tuple[nn.Module, list[str]]:
+    """A Loop run at run time: its body loaded once as a graph (``load_subgraph``; its own
+    inputs typed from the node's: iteration_num int64, condition bool, each loop-carried
+    value as its initial value, of unknown sizes since they may change across iterations).
+    Returns the module and the run-time values it reads (ONNX names)."""
+    from onnx import helper
+
+    refs: list[str] = []
+    slots: list[tuple[str, Any]] = []
+    for name, operand in zip(proto.input, ins):
+        if isinstance(operand, Ref):
+            if name not in refs:
+                refs.append(name)
+            slots.append(("arg", refs.index(name)))
+        elif isinstance(operand, Const):
+            slots.append(("const", np.asarray(operand.value)))
+        else:
+            slots.append(("none", None))
+    n_carried = len(ins) - 2
+
+    def body_inputs(graph: Any) -> list[Any]:
+        made = []
+        for k, v in enumerate(graph.input):
+            if k < 2:
+                made.append(helper.make_tensor_value_info(v.name, (_INT64, _BOOL)[k], []))
+                continue
+            operand = ins[k]
+            if isinstance(operand, Ref):
+                elem = info["types"].get(operand.name)
+                dims = info["shapes"].get(operand.name)
+            else:
+                value = np.asarray(operand.value)  # type: ignore[union-attr]
+                elem, dims = helper.np_dtype_to_tensor_dtype(value.dtype), value.shape
+            elem = elem or v.type.tensor_type.elem_type
+            if not elem:
+                raise refuse(
+                    node, f"input {proto.input[k]!r}: its element type is not known at load time"
+                )
+            rank = None if dims is None else [None] * len(dims)
+            made.append(helper.make_tensor_value_info(v.name, elem, rank))
+        return made
+
+    loaded, reads = load_subgraph(
+        node, proto, "body", body, env, info, load, scopes, refs, body_inputs
+    )
+    empty: list[tuple[tuple[int, ...], Any] | None] = []
+    for k, name in enumerate(proto.output[n_carried:]):
+        declared = body.output[1 + n_carried + k].type.tensor_type
+        shape = info["onnx_shapes"].get(name)
+        elem = info["onnx_types"].get(name) or declared.elem_type
+        tail = None if shape is None else shape[1:]
+        if (tail is None or None in tail) and declared.HasField("shape"):
+            dims = declared.shape.dim
+            tail = tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in dims)
+        known = tail is not None and None not in tail and elem
+        empty.append((tail, helper.tensor_dtype_to_np_dtype(elem)) if known else None)  # type: ignore[arg-type]
+    module = _Loop(node, loaded, slots, reads, n_carried, empty)
+    return module, refs
+
+
+def loop(node: Node, attrs: Any, ins: list[Operand], info: dict[str, Any]) -> Any:
+    """The Loop converter's place in the registry: the loader reads Loop nodes itself (their
+    body is a graph reading the graph being built), through ``LoopStep`` and
+    ``runtime_loop``."""
+    raise refuse(node, "read by the loader (LoopStep, runtime_loop)")

@@ -38,7 +38,8 @@ def check_inputs(node: Node, ins: list[Operand]) -> list[Operand]:
     """The node's inputs checked against its op's ONNX signature at the node's opset
     (``SIGNATURES``): every required input present, no more than the op has; returned with
     absent optional inputs as None, one per input name (a variadic op's as listed: at least
-    one, none empty). An op type without a signature is returned unchecked (the caller
+    one, none empty; Loop's M and cond listed, possibly empty, then any number of values).
+    An op type without a signature is returned unchecked (the caller
     refuses it)."""
     versions = SIGNATURES.get(node.op_type)
     if versions is None:
@@ -55,9 +56,21 @@ def check_inputs(node: Node, ins: list[Operand]) -> list[Operand]:
     names, required = found
     if node.op_type not in VARIADIC:
         return _inputs(node, ins, names, required)
-    for i, operand in enumerate(ins or [None]):
+    leading = len(names) - 1  # optional inputs before the variadic one (Loop's M and cond)
+    if leading:  # listed, possibly empty; then any number of values (Loop's v_initial)
+        if len(ins) < required:
+            raise refuse(
+                node,
+                f"input {names[len(ins)]!r}: expected it listed (a value or the empty name), "
+                f"got {len(ins)} inputs",
+            )
+        rest = list(ins[leading:])
+    else:
+        rest = list(ins) or [None]
+    for i, operand in enumerate(rest):
         if operand is None:  # ONNX names Sum's data_0, data_1, …; Concat's inputs
-            label = f"data_{i}" if names[0] == "data_0" else f"{names[0]}[{i}]"
+            variadic = names[leading]
+            label = f"data_{i}" if variadic == "data_0" else f"{variadic}[{i}]"
             why = "the empty name" if ins else "at least one input is required"
             raise refuse(node, f"input {label!r}: expected a value, got none ({why})")
     return list(ins)
@@ -170,6 +183,7 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "Concat": ((1, "inputs", 1),),
     "Where": ((1, "condition X Y", 3),),
     "If": ((1, "cond", 1),),
+    "Loop": ((1, "M cond v_initial", 2),),
     "Reshape": ((1, "data shape", 2),),
     "Squeeze": ((1, "data", 1), (13, "data axes", 1)),
     "Unsqueeze": ((1, "data", 1), (13, "data axes", 2)),
@@ -203,4 +217,4 @@ SIGNATURES: dict[str, tuple[tuple[int, str, int], ...]] = {
     "BitShift": ((11, "X Y", 2),),
 }
 #: The ops whose one input name stands for any number of inputs (at least one).
-VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean", "Einsum"})
+VARIADIC = frozenset({"Sum", "Concat", "Max", "Min", "Mean", "Einsum", "Loop"})
