@@ -2059,3 +2059,33 @@ def test_inputs_that_do_not_broadcast_are_refused_naming_the_node(op):
     model = _graph([node], inputs, output_dtype=bool if op == "Greater" else np.float64)
     with pytest.raises(ValueError, match=rf"node 'n' \({op}\): inputs: expected shapes that"):
         load(model.SerializeToString())(*[v for _, v in inputs])
+
+
+def test_a_gather_of_one_element_feeds_a_float_layer_as_an_array():
+    """Gather with a 0-d index of a 1-D float value gives a 0-d value (NumPy's np.take gives
+    a scalar there, which a following Identity layer refused: keypoint R-CNN's export reads
+    one score so); equal to onnxruntime's, and its gradient lands at the index."""
+    ort = pytest.importorskip("onnxruntime")
+    value = helper.make_tensor_value_info
+    nodes = [
+        helper.make_node("Gather", ["v", "i"], ["e"]),
+        helper.make_node("Identity", ["e"], ["s"]),
+    ]
+    graph_proto = helper.make_graph(
+        nodes,
+        "g",
+        [value("v", TensorProto.FLOAT, ["n"]), value("i", TensorProto.INT64, [])],
+        [value("s", TensorProto.FLOAT, None)],
+    )
+    data = helper.make_model(
+        graph_proto, opset_imports=[helper.make_opsetid("", OPSET)]
+    ).SerializeToString()
+    v, i = np.array([1.5, -2.0, 4.0], np.float32), np.array(1, np.int64)
+    graph = load(data)
+    got = graph(v, i)
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, {"v": v, "i": i}
+    )
+    assert isinstance(got, np.ndarray) and got.shape == () and got == want[0]
+    grad_v, _ = graph.backward(np.array(3.0, np.float32))
+    np.testing.assert_array_equal(grad_v, [0.0, 3.0, 0.0])

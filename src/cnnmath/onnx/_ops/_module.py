@@ -75,6 +75,8 @@ class _Op(nn.Module):
         args = self._operands(inputs)
         try:
             y, ctx = self.compute(*args)
+            if isinstance(y, np.generic):  # NumPy's scalars (np.take of a 0-d index): arrays
+                y = np.asarray(y)
             if _fold_limit.get() is not None:  # outputs no window bounds (broadcasting)
                 _guard(np.shape(y), 1)
         except _TooLarge as e:
