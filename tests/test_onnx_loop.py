@@ -651,3 +651,88 @@ def test_scripted_torch_loop_growing_its_result(opset):
     (net(xt) * G).sum().backward()
     g(x.numpy())
     np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("trips", [3, UNROLL_LIMIT + 1])
+def test_a_body_initializer_is_one_parameter_unrolled_or_not(trips):
+    """acc ← acc ⊙ w, w the body's own initializer, M times: one Parameter however the loop
+    loads (unrolled, each iteration inlined, or run), whose gradient sums every iteration's:
+    ∂Σ(x ⊙ w^M)/∂w = M·x·w^(M−1)."""
+    w = np.array([0.9, -0.5, 1.1], np.float32)
+    body = helper.make_graph(
+        [
+            helper.make_node("Mul", ["acc", "w"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info(n, t, s)
+            for n, t, s in [("i", I64, []), ("c", B, []), ("acc", F, [3])]
+        ],
+        [
+            helper.make_tensor_value_info("co", B, []),
+            helper.make_tensor_value_info("acc_o", F, [3]),
+        ],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )
+    data = _model(
+        [helper.make_node("Loop", ["M", "", "x"], ["y"], body=body)],
+        [helper.make_tensor_value_info("x", F, [3])],
+        [helper.make_tensor_value_info("y", F, None)],
+        [numpy_helper.from_array(np.array(trips, np.int64), "M")],
+    )
+    g = load(data)
+    assert len(_runtime_loops(g)) == (trips > UNROLL_LIMIT)
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    np.testing.assert_allclose(g(x), _ort(data, {"x": x})[0], rtol=1e-5)
+    g.zero_grad()
+    g(x)
+    g.backward(np.ones(3, np.float32))
+    (param,) = g.parameters()
+    w64 = w.astype(np.float64)
+    np.testing.assert_allclose(param.grad, trips * x * w64 ** (trips - 1), rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_linear_in_both_branches_of_an_if_inside_a_run_time_loop_is_one_weight():
+    """for each row: if Σy > 0: y = lin(y) else: y = lin(−y), lin a Linear(4, 4): the weight
+    and bias are each one Parameter across both branches and the body (they were held
+    apart inside the body's If), trained as PyTorch trains them."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = x
+            for _ in range(x.size(0)):
+                if bool(y.sum() > 0):
+                    y = torch.tanh(self.lin(y))
+                else:
+                    y = torch.tanh(self.lin(-y))
+            return y
+
+    net = torch.jit.script(Net())
+    torch.manual_seed(3)
+    x = torch.randn(3, 4)
+    g = load(_torch_export(net, x, True))
+    assert len(_runtime_loops(g)) == 1
+    assert len(g.parameters()) == 2
+    for sign in (1.0, -1.0):
+        xt = (sign * x).requires_grad_(True)
+        expected = net(xt)
+        G = torch.randn(expected.shape)
+        net.zero_grad()
+        (expected * G).sum().backward()
+        g.zero_grad()
+        np.testing.assert_allclose(g(xt.detach().numpy()), expected.detach().numpy(), atol=1e-5)
+        np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+        grads = sorted((p.grad for p in g.parameters()), key=np.size)
+        np.testing.assert_allclose(grads[0], net.lin.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
+        weight = net.lin.weight.grad.numpy()
+        assert np.allclose(grads[1], weight, atol=1e-5) or np.allclose(
+            grads[1], weight.T, atol=1e-5
+        )

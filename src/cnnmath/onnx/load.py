@@ -430,6 +430,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             used |= outer
             readers.update(outer)
     queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
+    body_parameters: dict[int, dict[int, nn.Parameter]] = {}  # per unrolled Loop body
 
     def order_of(branch: Any) -> list[int]:
         """The inlined ``branch``'s nodes in reverse topological order (for extendleft)."""
@@ -447,17 +448,22 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         branch = scopes.scoped(proto_node, branch)  # its names apart from the model's
         return branch
 
-    def read_inlined(branch: Any) -> None:
+    def read_inlined(branch: Any, shared: dict[int, nn.Parameter] | None = None) -> None:
         """Before the scoped ``branch``'s nodes are queued: its values' shapes inferred, its
-        initializers read, its nodes' reads counted (their inputs bound in ``env``)."""
+        initializers read, its nodes' reads counted (their inputs bound in ``env``). An
+        unrolled Loop's iterations pass one ``shared`` table (initializer index -> its
+        Parameter), so that each float initializer of the body is one Parameter."""
         inferred = _branch_shapes(branch, env, info)
         shapes.update(inferred[0])
         types.update(inferred[1])
         symbols.update(inferred[2])
-        for t in branch.initializer:
+        for j, t in enumerate(branch.initializer):
             initializers[t.name] = array = tensor_array(t, base)
             if array.dtype in (np.float32, np.float64):
-                params[t.name] = nn.Parameter(array)
+                if shared is None:
+                    params[t.name] = nn.Parameter(array)
+                else:
+                    params[t.name] = shared.setdefault(j, nn.Parameter(array))
             env[t.name] = Const(array, params.get(t.name))
         for n in branch.node:
             outer = _control.outer_reads(n) if n.op_type in ("If", "Loop") else set()
@@ -513,7 +519,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         for name, source in zip(names[2:], step.carried):
             env[name] = env[source]
         del body.input[:]
-        read_inlined(body)
+        read_inlined(body, body_parameters.setdefault(id(step.body), {}))
         sources = [o.name for o in body.output]
         used.update(sources)
         readers.update(sources)
@@ -668,7 +674,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             and not any(outputs[0] in n.input for n in graph.node)
         ):
             # another name for an initializer read elsewhere too, itself read only inside
-            # If branches (TorchScript's for a weight that two subgraphs read): the same
+            # subgraphs, If branches or Loop bodies (TorchScript's for a weight that two
+            # subgraphs read): the same
             # Parameter, not a frozen copy, whose readers are now both names' readers
             env[outputs[0]] = first
             both = readers[proto_node.input[0]] - 1 + readers[outputs[0]]

@@ -457,8 +457,9 @@ def _fresh_name(base: str, taken: set[str]) -> str:
 
 def _share(graph: nn.Graph, key: str | None, param: Parameter) -> bool:
     """The parameter held at ``key`` in ``graph`` replaced by ``param`` (the outer graph's,
-    of the same values), where it is held there as read; False where ``key`` names a
-    parameter of another shape or type (the loader kept a reshaped view of it trainable).
+    of the same values) wherever ``graph`` holds it, where it is held there as read; False
+    where ``key`` names a parameter of other values, shape or type (the loader kept a
+    reshaped or transposed view of it trainable).
     No key: the branch holds no parameter of it (read only as a constant, e.g. by Shape)."""
     if key is None:
         return True
@@ -471,8 +472,10 @@ def _share(graph: nn.Graph, key: str | None, param: Parameter) -> bool:
         or not np.array_equal(held.data, param.data)
     ):
         return False
-    *path, last = key.split(".")
-    setattr(_held(graph, ".".join(path)) if path else graph, last, param)
+    for _, module in graph.named_modules():  # every holder (a nested subgraph shares it)
+        for name, value in list(vars(module).items()):
+            if value is held:
+                setattr(module, name, param)
     return True
 
 
@@ -491,8 +494,9 @@ def check_views_apart(graph: nn.Graph, info: dict[str, Any]) -> None:
             raise refuse(
                 node,
                 f"the outer initializer {name!r} is read by the graph and, reshaped or "
-                "transposed (a MatMul's weight as its Linear's), by a branch chosen at run "
-                "time: the two would train apart (not supported)",
+                "transposed (a MatMul's weight as its Linear's), by a subgraph run at run "
+                "time (an If's branch, a Loop's body): the two would train apart (not "
+                "supported)",
             )
 
 
