@@ -130,7 +130,7 @@ def _model(tv, name):
     one_stage = dict(score_thresh=0.0, detections_per_img=20, topk_candidates=50)
     if name == "ssdlite320_mobilenet_v3_large":
         model = d.ssdlite320_mobilenet_v3_large(**common, **one_stage)
-    elif name == "fasterrcnn_mobilenet_v3_large_320_fpn":
+    elif "rcnn" in name:  # two stages: Faster, Mask (its masks pasted by a Loop), Keypoint
         model = getattr(d, name)(
             **common,
             **small,
@@ -171,13 +171,15 @@ def exported(tv):
         "retinanet_resnet50_fpn",
         "fcos_resnet50_fpn",
         "fasterrcnn_mobilenet_v3_large_320_fpn",
+        "maskrcnn_resnet50_fpn",
+        "keypointrcnn_resnet50_fpn",
     ],
 )
 def test_detection_model_gives_onnxruntimes_boxes_scores_and_labels(exported, name):
     data, x = exported(name)
     want = run_onnxruntime(data, {onnx.load_from_string(data).graph.input[0].name: x})
     got = load(data)(x)
-    assert len(got) == len(want) == 3
+    assert len(got) == len(want) == {"mask": 4, "keyp": 5}.get(name[:4], 3)
     for g, w in zip(got, want):
         g = np.asarray(g)
         assert g.shape == w.shape and g.shape[0] > 0
