@@ -521,3 +521,23 @@ def test_nested_run_time_ifs_of_two_outputs_are_saved(tmp_path):
         for got, want in zip(g(x), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert taken == {(True, True), (False, False), (False, True)}
+
+
+def test_saving_a_run_time_if_keeps_the_state_dict_keys(tmp_path):
+    """load → save → load → save → load of the two run-time Ifs: every load has the first
+    load's state_dict keys and values (a branch node's name is written as the branch's own,
+    not prefixed by the If's), and each file gives the original's onnxruntime outputs."""
+    data = _computed_conditions()
+    first = load(data)
+    g, keys = first, sorted(first.state_dict())
+    x = _taking(True, False)
+    (expected,) = _ort(data, {"x": x})
+    for k in range(2):
+        save(g, tmp_path / f"m{k}.onnx", _taking(True, True))
+        written = (tmp_path / f"m{k}.onnx").read_bytes()
+        name = onnx.load_from_string(written).graph.input[0].name
+        np.testing.assert_allclose(_ort(written, {name: x})[0], expected, rtol=1e-6, atol=1e-6)
+        g = load(written)
+        assert sorted(g.state_dict()) == keys
+        for key, value in first.state_dict().items():
+            np.testing.assert_array_equal(g.state_dict()[key], value)
