@@ -541,3 +541,28 @@ def test_saving_a_run_time_if_keeps_the_state_dict_keys(tmp_path):
         assert sorted(g.state_dict()) == keys
         for key, value in first.state_dict().items():
             np.testing.assert_array_equal(g.state_dict()[key], value)
+
+
+def test_range_refuses_a_bound_of_two_axes_as_onnxruntime():
+    """Range(0, W, 1) with W of shape (1, 1): onnxruntime refuses it; so does cnnmath, naming
+    the input."""
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("Constant", [], ["zero"], value_int=0),
+        helper.make_node("Constant", [], ["one"], value_int=1),
+        helper.make_node("Range", ["zero", "w", "one"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("w", i64, [1, 1])],
+        [helper.make_tensor_value_info("y", i64, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    w = np.array([[5]])
+    with pytest.raises(Exception):  # noqa: B017 (onnxruntime's own error type)
+        _ort(data, {"w": w})
+    with pytest.raises(ValueError, match=r"'limit'.*\(1, 1\)"):
+        load(data)(w)
