@@ -566,3 +566,28 @@ def test_range_refuses_a_bound_of_two_axes_as_onnxruntime():
         _ort(data, {"w": w})
     with pytest.raises(ValueError, match=r"'limit'.*\(1, 1\)"):
         load(data)(w)
+
+
+def test_any_error_of_the_branch_not_taken_is_refused_by_name(tmp_path, monkeypatch):
+    """An error other than ValueError (here a ZeroDivisionError raised by the else branch's
+    first node) met while save runs the branch not taken: the same message naming the If;
+    a KeyboardInterrupt passes through as it is."""
+    g = load(_computed_conditions())
+    (second,) = [m for name, m in g.named_modules() if name == "second"]
+    module = next(iter(second.else_branch._walk("e", tuple(second.else_branch._inputs), None)))
+    for error, expected in (
+        (ZeroDivisionError, ValueError),
+        (KeyboardInterrupt, KeyboardInterrupt),
+    ):
+
+        def fail(*args, error=error):
+            raise error("boom")
+
+        monkeypatch.setattr(module.module, "forward_ctx", fail)
+        match = (
+            r"node 'second' \(a run-time If\): its else_branch does not run"
+            if expected is ValueError
+            else "boom"
+        )
+        with pytest.raises(expected, match=match):
+            save(g, tmp_path / "m.onnx", _taking(True, True))

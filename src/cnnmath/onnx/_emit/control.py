@@ -36,7 +36,7 @@ def _subgraph(
                 env.update(zip((n.output, *n.extra_outputs), y))
             else:
                 env[n.output] = y
-    except (ValueError, IndexError, TypeError) as err:
+    except Exception as err:  # any error of the branch's ops (not KeyboardInterrupt &c.)
         raise ValueError(
             f"save: model: node {node.name!r} (a run-time {type(node.module).__name__[1:]}): "
             f"its {attr} does not run on the example input's values, which save needs to learn its "
