@@ -591,3 +591,29 @@ def test_any_error_of_the_branch_not_taken_is_refused_by_name(tmp_path, monkeypa
         )
         with pytest.raises(expected, match=match):
             save(g, tmp_path / "m.onnx", _taking(True, True))
+
+
+def test_a_run_time_split_is_saved_only_at_the_opset_it_was_read_at(tmp_path):
+    """An opset-14 Split of x (rank unknown at load: sized at run time) into two equal parts:
+    at opset 18 its form means ⌈n/k⌉-sized parts (uneven where the original refuses), so
+    save refuses it at opset 18, naming the opsets; at opset 14 the file gives onnxruntime's
+    parts of the original."""
+    x = helper.make_tensor_value_info("x", F, None)
+    outs = [helper.make_tensor_value_info(n, F, None) for n in "ab"]
+    graph = helper.make_graph(
+        [helper.make_node("Split", ["x"], ["a", "b"], axis=1)], "g", [x], outs
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = load(data)
+    example = np.arange(8, dtype=np.float32).reshape(2, 4)
+    with pytest.raises(ValueError, match=r"opset-14 file .* got 18"):
+        save(g, tmp_path / "m18.onnx", example, opset=18)
+    save(g, tmp_path / "m14.onnx", example, opset=14)
+    written = (tmp_path / "m14.onnx").read_bytes()
+    name = onnx.load_from_string(written).graph.input[0].name
+    for got, expected in zip(
+        _ort(written, {name: example}), _ort(data, {"x": example}), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
