@@ -521,3 +521,99 @@ def test_nested_run_time_ifs_of_two_outputs_are_saved(tmp_path):
         for got, want in zip(g(x), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert taken == {(True, True), (False, False), (False, True)}
+
+
+def test_saving_a_run_time_if_keeps_the_state_dict_keys(tmp_path):
+    """load → save → load → save → load of the two run-time Ifs: every load has the first
+    load's state_dict keys and values (a branch node's name is written as the branch's own,
+    not prefixed by the If's), and each file gives the original's onnxruntime outputs."""
+    data = _computed_conditions()
+    first = load(data)
+    g, keys = first, sorted(first.state_dict())
+    x = _taking(True, False)
+    (expected,) = _ort(data, {"x": x})
+    for k in range(2):
+        save(g, tmp_path / f"m{k}.onnx", _taking(True, True))
+        written = (tmp_path / f"m{k}.onnx").read_bytes()
+        name = onnx.load_from_string(written).graph.input[0].name
+        np.testing.assert_allclose(_ort(written, {name: x})[0], expected, rtol=1e-6, atol=1e-6)
+        g = load(written)
+        assert sorted(g.state_dict()) == keys
+        for key, value in first.state_dict().items():
+            np.testing.assert_array_equal(g.state_dict()[key], value)
+
+
+def test_range_refuses_a_bound_of_two_axes_as_onnxruntime():
+    """Range(0, W, 1) with W of shape (1, 1): onnxruntime refuses it; so does cnnmath, naming
+    the input."""
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("Constant", [], ["zero"], value_int=0),
+        helper.make_node("Constant", [], ["one"], value_int=1),
+        helper.make_node("Range", ["zero", "w", "one"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("w", i64, [1, 1])],
+        [helper.make_tensor_value_info("y", i64, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    w = np.array([[5]])
+    with pytest.raises(Exception):  # noqa: B017 (onnxruntime's own error type)
+        _ort(data, {"w": w})
+    with pytest.raises(ValueError, match=r"'limit'.*\(1, 1\)"):
+        load(data)(w)
+
+
+def test_any_error_of_the_branch_not_taken_is_refused_by_name(tmp_path, monkeypatch):
+    """An error other than ValueError (here a ZeroDivisionError raised by the else branch's
+    first node) met while save runs the branch not taken: the same message naming the If;
+    a KeyboardInterrupt passes through as it is."""
+    g = load(_computed_conditions())
+    (second,) = [m for name, m in g.named_modules() if name == "second"]
+    module = next(iter(second.else_branch._walk("e", tuple(second.else_branch._inputs), None)))
+    for error, expected in (
+        (ZeroDivisionError, ValueError),
+        (KeyboardInterrupt, KeyboardInterrupt),
+    ):
+
+        def fail(*args, error=error):
+            raise error("boom")
+
+        monkeypatch.setattr(module.module, "forward_ctx", fail)
+        match = (
+            r"node 'second' \(a run-time If\): its else_branch does not run"
+            if expected is ValueError
+            else "boom"
+        )
+        with pytest.raises(expected, match=match):
+            save(g, tmp_path / "m.onnx", _taking(True, True))
+
+
+def test_a_run_time_split_is_saved_only_at_the_opset_it_was_read_at(tmp_path):
+    """An opset-14 Split of x (rank unknown at load: sized at run time) into two equal parts:
+    at opset 18 its form means ⌈n/k⌉-sized parts (uneven where the original refuses), so
+    save refuses it at opset 18, naming the opsets; at opset 14 the file gives onnxruntime's
+    parts of the original."""
+    x = helper.make_tensor_value_info("x", F, None)
+    outs = [helper.make_tensor_value_info(n, F, None) for n in "ab"]
+    graph = helper.make_graph(
+        [helper.make_node("Split", ["x"], ["a", "b"], axis=1)], "g", [x], outs
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = load(data)
+    example = np.arange(8, dtype=np.float32).reshape(2, 4)
+    with pytest.raises(ValueError, match=r"opset-14 file .* got 18"):
+        save(g, tmp_path / "m18.onnx", example, opset=18)
+    save(g, tmp_path / "m14.onnx", example, opset=14)
+    written = (tmp_path / "m14.onnx").read_bytes()
+    name = onnx.load_from_string(written).graph.input[0].name
+    for got, expected in zip(
+        _ort(written, {name: example}), _ort(data, {"x": example}), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)

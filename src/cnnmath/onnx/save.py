@@ -104,6 +104,10 @@ as the identity. The mapping, layer by layer:
     (Reshape, Transpose, …)  the file it came from: a loaded graph, trained here, writes back
     a run-time If of         If, each branch a subgraph of its nodes written as above (both
     onnx.load                branches run on the example's values to learn their shapes)
+    a run-time Loop of       Loop, its body a subgraph of its nodes written as above (run
+    onnx.load                once, on the initial values, to learn its values' ranks; its
+                             carried values' sizes left free); a constant trip count,
+                             condition or initial value written as a constant
 
 The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes are those of
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes

@@ -86,6 +86,12 @@ def _split_part(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     need opset 18, as read."""
     m = node.module
     assert isinstance(m, _SplitPart)
+    if m.onnx_node.opset != w.opset:  # as _as_read: opset 18 reads equal parts as ⌈n/k⌉
+        raise ValueError(
+            f"save: opset: node {node.name!r} ({m.onnx_op}) was read from an opset-"
+            f"{m.onnx_node.opset} file and is written as read; expected opset="
+            f"{m.onnx_node.opset} (the default for a model read from one file), got {w.opset}"
+        )
     inputs = _operand_names(w, node, m)
     attrs: dict[str, int] = {"axis": m.axis}
     if m.chunked or (len(inputs) < 2 and w.opset >= 18):  # opset 18 wants one of the two

@@ -36,7 +36,7 @@ def _subgraph(
                 env.update(zip((n.output, *n.extra_outputs), y))
             else:
                 env[n.output] = y
-    except (ValueError, IndexError, TypeError) as err:
+    except Exception as err:  # any error of the branch's ops (not KeyboardInterrupt &c.)
         raise ValueError(
             f"save: model: node {node.name!r} (a run-time {type(node.module).__name__[1:]}): "
             f"its {attr} does not run on the example input's values, which save needs to learn its "
@@ -53,6 +53,9 @@ def _subgraph(
     sub.values = env
     for n in walked:
         _emitter(n)(sub, n, [sub.shapes[v] for v in n.inputs], sub.shapes[n.output])
+    for made in sub.nodes:  # node names as the branch's own (module names on reload)
+        if made.name.startswith(f"{prefix}."):
+            made.name = made.name[len(prefix) + 1 :]
     outputs = []
     for i, v in enumerate(graph._require_outputs()):
         if v in graph._inputs:  # an input returned as it is: written by a node

@@ -31,6 +31,13 @@ class _Range(_Op):
 
     def compute(self, start: Any, limit: Any, delta: Any) -> tuple[np.ndarray, Any]:
         start, limit, delta = (np.asarray(v) for v in (start, limit, delta))
+        for role, v in zip(self.roles, (start, limit, delta)):
+            if v.ndim > 1:  # onnxruntime reads a (1,) bound as a scalar, never a (1, 1) one
+                raise refuse(
+                    self.onnx_node,
+                    f"input {role!r}: expected a scalar or a one-element 1-D array, "
+                    f"got shape {v.shape}",
+                )
         if all(v.size == 1 for v in (start, limit, delta)):  # one element: read as onnxruntime
             start, limit, delta = (v.reshape(()) for v in (start, limit, delta))
         if any(v.shape != () for v in (start, limit, delta)) or delta == 0:
