@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from cnnmath import nn  # noqa: E402
 from cnnmath.onnx import load  # noqa: E402
-from helpers import check_input_gradients  # noqa: E402
+from helpers import check_input_gradients, run_onnxruntime  # noqa: E402
 
 F = TensorProto.FLOAT
 
@@ -28,11 +28,6 @@ def _model(nodes, inputs, outputs, initializers=(), opset=17):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return model.SerializeToString()
-
-
-def _ort(data, feeds):
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def _branch(name, nodes, outputs, initializers=()):
@@ -76,7 +71,7 @@ def test_constant_condition_inlines_the_taken_branch_reading_outer_values(cond):
     data = _outer_model(cond)
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     g = load(data)
-    (expected,) = _ort(data, {"x_in": x})
+    (expected,) = run_onnxruntime(data, {"x_in": x})
     np.testing.assert_allclose(g(x), expected, rtol=1e-6, atol=1e-6)
     assert not any(type(m).__name__ == "If" for _, m in g.named_modules())
     g.to(np.float64)
@@ -117,7 +112,7 @@ def test_condition_folded_from_a_static_shape(width):
     ]
     data = _model(nodes, [_value("x", [2, width])], [_value("y")], inits)
     x = np.random.default_rng(3).standard_normal((2, width)).astype(np.float32)
-    (expected,) = _ort(data, {"x": x})
+    (expected,) = run_onnxruntime(data, {"x": x})
     np.testing.assert_allclose(load(data)(x), expected, rtol=1e-6, atol=1e-6)
 
 
@@ -162,7 +157,7 @@ def _nested_model(outer, inner):
 def test_nested_if_with_several_outputs(outer, inner):
     data = _nested_model(outer, inner)
     x = np.random.default_rng(4).standard_normal(4).astype(np.float32)
-    got, expected = load(data)(x), _ort(data, {"x": x})
+    got, expected = load(data)(x), run_onnxruntime(data, {"x": x})
     assert len(got) == 2
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
@@ -218,7 +213,7 @@ def test_run_time_condition_runs_the_branch_taken_and_its_backward(cond):
     x = rng.standard_normal((2, 3)).astype(np.float32)
     c = np.array(cond)
     g = load(data)
-    (expected,) = _ort(data, {"x_in": x, "c": c})
+    (expected,) = run_onnxruntime(data, {"x_in": x, "c": c})
     np.testing.assert_allclose(g(x, c), expected, rtol=1e-6, atol=1e-6)
     # one Parameter for the outer initializer w, read by both branches and trained by both
     names = g.initializer_names
@@ -253,7 +248,7 @@ def test_nested_run_time_ifs_with_several_outputs(outer, inner):
     data = model.SerializeToString()
     x = np.random.default_rng(8).standard_normal(4).astype(np.float32)
     co, ci = np.array([outer]), np.array([inner])
-    got, expected = load(data)(x, co, ci), _ort(data, {"x": x, "co": co, "ci": ci})
+    got, expected = load(data)(x, co, ci), run_onnxruntime(data, {"x": x, "co": co, "ci": ci})
     assert len(got) == 2
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
@@ -291,8 +286,10 @@ def test_a_run_time_if_is_saved_as_an_onnx_if(tmp_path):
     written = (tmp_path / "m.onnx").read_bytes()
     name = onnx.load_from_string(written).graph.input[0].name
     for taking in (x, x - x.mean()):  # Σx ≠ 0: then; Σx = 0: else
-        (expected,) = _ort(data, {"x_in": taking})
-        np.testing.assert_allclose(_ort(written, {name: taking})[0], expected, rtol=1e-5, atol=1e-6)
+        (expected,) = run_onnxruntime(data, {"x_in": taking})
+        np.testing.assert_allclose(
+            run_onnxruntime(written, {name: taking})[0], expected, rtol=1e-5, atol=1e-6
+        )
         np.testing.assert_allclose(g(taking), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -374,7 +371,7 @@ def test_a_scripted_torch_module_with_shape_dependent_control_flow(size):
     xn = x.numpy()
     expected = net(x).detach().numpy()
     np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(g(xn), _ort(data, {"x": xn})[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g(xn), run_onnxruntime(data, {"x": xn})[0], rtol=1e-5, atol=1e-5)
     # gradients of the input: PyTorch's autograd, then finite differences in float64
     xt = x.clone().requires_grad_(True)
     G = torch.randn(expected.shape)
@@ -410,7 +407,9 @@ def test_the_export_with_a_symbolic_batch_axis_runs_its_if_at_run_time(size):
         x = torch.randn(batch, 2, size, size)
         expected = net(x).numpy()
         np.testing.assert_allclose(g(x.numpy()), expected, rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(_ort(data, {"x": x.numpy()})[0], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            run_onnxruntime(data, {"x": x.numpy()})[0], expected, rtol=1e-6, atol=1e-6
+        )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -456,12 +455,14 @@ def test_a_scripted_torch_module_with_data_dependent_control_flow(sign, tmp_path
     xn = x.detach().numpy()
     expected = net(x).detach().numpy()
     np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run_onnxruntime(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
     save(g, tmp_path / "m.onnx", xn)
     written = (tmp_path / "m.onnx").read_bytes()
     assert "If" in {n.op_type for n in onnx.load_from_string(written).graph.node}
     name = onnx.load_from_string(written).graph.input[0].name
-    np.testing.assert_allclose(_ort(written, {name: xn})[0], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        run_onnxruntime(written, {name: xn})[0], expected, rtol=1e-5, atol=1e-5
+    )
     xt = x.clone().requires_grad_(True)
     G = torch.randn(expected.shape)
     net.zero_grad()
@@ -489,8 +490,8 @@ def test_a_loaded_if_is_saved_as_its_inlined_branch(tmp_path):
     save(g, tmp_path / "m.onnx", x)
     written = (tmp_path / "m.onnx").read_bytes()
     assert "If" not in {n.op_type for n in onnx.load_from_string(written).graph.node}
-    (expected,) = _ort(data, {"x_in": x})
-    (again,) = _ort(written, {onnx.load_from_string(written).graph.input[0].name: x})
+    (expected,) = run_onnxruntime(data, {"x_in": x})
+    (again,) = run_onnxruntime(written, {onnx.load_from_string(written).graph.input[0].name: x})
     np.testing.assert_allclose(again, expected, rtol=1e-6, atol=1e-6)
 
 
@@ -538,7 +539,7 @@ def test_an_outer_initializer_reshaped_only_in_a_run_time_branch_trains(cond):
     graph = load(data)
     x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]], np.float32)
     c = np.array(cond)
-    np.testing.assert_allclose(graph(x, c), _ort(data, {"x": x, "c": c})[0], rtol=1e-6)
+    np.testing.assert_allclose(graph(x, c), run_onnxruntime(data, {"x": x, "c": c})[0], rtol=1e-6)
     w = dict(graph.named_parameters())[graph.initializer_names["w"]]
     G = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
     graph.train()

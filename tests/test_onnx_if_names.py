@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 from cnnmath.onnx import load, save  # noqa: E402
-from helpers import check_input_gradients, trains_as_torch  # noqa: E402
+from helpers import check_input_gradients, run_onnxruntime, trains_as_torch  # noqa: E402
 
 F = TensorProto.FLOAT
 K = {  # the branch initializers, all named "k" in the file: (If, branch) -> values
@@ -82,10 +82,6 @@ def _siblings(c1, c2, runtime=False):
     return model.SerializeToString()
 
 
-def _ort(data, feeds):
-    return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
-
-
 def _parameter_gradients_by_differences(g, f, x, G, eps=1e-6):
     """∂⟨f(x), G⟩/∂p for every parameter p of g, by central differences (g in float64)."""
     out = {}
@@ -110,7 +106,7 @@ def test_sibling_constant_ifs_whose_branches_reuse_names_load_and_train(c1, c2):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3)).astype(np.float32)
     g = load(data)
-    (expected,) = _ort(data, {"x": x})
+    (expected,) = run_onnxruntime(data, {"x": x})
     np.testing.assert_allclose(g(x), expected, rtol=1e-6, atol=1e-6)
     (reference,) = ReferenceEvaluator(onnx.load_from_string(data)).run(None, {"x": x})
     np.testing.assert_allclose(g(x), reference, rtol=1e-6, atol=1e-6)
@@ -142,8 +138,8 @@ def test_the_loaded_siblings_save_back(tmp_path):
     model = onnx.load_from_string(written)
     onnx.checker.check_model(model, full_check=True)
     assert "If" not in {n.op_type for n in model.graph.node}
-    (again,) = _ort(written, {model.graph.input[0].name: x})
-    np.testing.assert_allclose(again, _ort(data, {"x": x})[0], rtol=1e-6, atol=1e-6)
+    (again,) = run_onnxruntime(written, {model.graph.input[0].name: x})
+    np.testing.assert_allclose(again, run_onnxruntime(data, {"x": x})[0], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(load(written)(x), g(x), rtol=1e-6, atol=1e-6)
 
 
@@ -219,7 +215,7 @@ def test_nested_ifs_reusing_names(outer, inner):
     data = _nested(outer, inner)
     x = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
     g = load(data)
-    np.testing.assert_allclose(g(x), _ort(data, {"x": x})[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-6, atol=1e-6)
     reference = ReferenceEvaluator(onnx.load_from_string(data)).run(None, {"x": x})[0]
     np.testing.assert_allclose(g(x), reference, rtol=1e-6, atol=1e-6)
     names = g.initializer_names
@@ -246,7 +242,7 @@ def test_run_time_ifs_list_their_branch_initializers(c1, c2):
     x = rng.standard_normal((2, 3)).astype(np.float32)
     feeds = {"x": x, "c1": np.array(c1), "c2": np.array(c2)}
     np.testing.assert_allclose(
-        g(x, np.array(c1), np.array(c2)), _ort(data, feeds)[0], rtol=1e-6, atol=1e-6
+        g(x, np.array(c1), np.array(c2)), run_onnxruntime(data, feeds)[0], rtol=1e-6, atol=1e-6
     )
     g.to(np.float64)
     x64 = x.astype(np.float64)
@@ -309,9 +305,11 @@ def test_a_run_time_if_is_saved_as_an_onnx_if(c1, c2, tmp_path):
     assert [n.op_type for n in model.graph.node].count("If") == 2
     x = _taking(c1, c2)
     name = model.graph.input[0].name
-    (expected,) = _ort(data, {"x": x})
+    (expected,) = run_onnxruntime(data, {"x": x})
     np.testing.assert_allclose(g(x), expected, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(_ort(written, {name: x})[0], expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        run_onnxruntime(written, {name: x})[0], expected, rtol=1e-6, atol=1e-6
+    )
     reference = ReferenceEvaluator(model).run(None, {name: x})[0]
     np.testing.assert_allclose(reference, expected, rtol=1e-6, atol=1e-6)
     again = load(written)
@@ -375,7 +373,7 @@ def test_shapes_are_inferred_inside_an_inlined_branch():
         model.ir_version = 8
         data = model.SerializeToString()
         x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
-        np.testing.assert_allclose(load(data)(x), _ort(data, {"x": x})[0], rtol=1e-6)
+        np.testing.assert_allclose(load(data)(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -452,7 +450,7 @@ def test_a_split_of_a_value_whose_rank_is_known_at_run_time(n):
     data = model.SerializeToString()
     g = load(data)
     x = np.random.default_rng(6).standard_normal((n, 1, 7)).astype(np.float32)
-    expected = _ort(data, {"x": x})[0]
+    expected = run_onnxruntime(data, {"x": x})[0]
     assert expected.shape == ((4,) if n == 1 else (n, 4))
     np.testing.assert_allclose(g(x), expected, rtol=1e-6)
     g.to(np.float64)
@@ -479,7 +477,7 @@ def test_range_reads_one_element_bounds_as_onnxruntime():
     data = model.SerializeToString()
     g = load(data)
     for w in (np.array([5]), np.array([0])):
-        expected = _ort(data, {"w": w})[0]
+        expected = run_onnxruntime(data, {"w": w})[0]
         np.testing.assert_array_equal(g(w), expected)
         np.testing.assert_array_equal(ReferenceEvaluator(model).run(None, {"w": w})[0], expected)
 
@@ -515,8 +513,8 @@ def test_nested_run_time_ifs_of_two_outputs_are_saved(tmp_path):
     taken = set()
     for x in xs:
         taken.add((bool(x.sum() > 0), bool(x.max() > 0)))
-        expected = _ort(data, {"x": x})
-        for got, want in zip(_ort(written, {name: x}), expected, strict=True):
+        expected = run_onnxruntime(data, {"x": x})
+        for got, want in zip(run_onnxruntime(written, {name: x}), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
         for got, want in zip(g(x), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
@@ -531,12 +529,14 @@ def test_saving_a_run_time_if_keeps_the_state_dict_keys(tmp_path):
     first = load(data)
     g, keys = first, sorted(first.state_dict())
     x = _taking(True, False)
-    (expected,) = _ort(data, {"x": x})
+    (expected,) = run_onnxruntime(data, {"x": x})
     for k in range(2):
         save(g, tmp_path / f"m{k}.onnx", _taking(True, True))
         written = (tmp_path / f"m{k}.onnx").read_bytes()
         name = onnx.load_from_string(written).graph.input[0].name
-        np.testing.assert_allclose(_ort(written, {name: x})[0], expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            run_onnxruntime(written, {name: x})[0], expected, rtol=1e-6, atol=1e-6
+        )
         g = load(written)
         assert sorted(g.state_dict()) == keys
         for key, value in first.state_dict().items():
@@ -563,7 +563,7 @@ def test_range_refuses_a_bound_of_two_axes_as_onnxruntime():
     data = model.SerializeToString()
     w = np.array([[5]])
     with pytest.raises(Exception):  # noqa: B017 (onnxruntime's own error type)
-        _ort(data, {"w": w})
+        run_onnxruntime(data, {"w": w})
     with pytest.raises(ValueError, match=r"'limit'.*\(1, 1\)"):
         load(data)(w)
 
@@ -614,6 +614,8 @@ def test_a_run_time_split_is_saved_only_at_the_opset_it_was_read_at(tmp_path):
     written = (tmp_path / "m14.onnx").read_bytes()
     name = onnx.load_from_string(written).graph.input[0].name
     for got, expected in zip(
-        _ort(written, {name: example}), _ort(data, {"x": example}), strict=True
+        run_onnxruntime(written, {name: example}),
+        run_onnxruntime(data, {"x": example}),
+        strict=True,
     ):
         np.testing.assert_array_equal(got, expected)

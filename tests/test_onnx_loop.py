@@ -20,7 +20,7 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 from cnnmath.onnx import load  # noqa: E402
 from cnnmath.onnx._ops.control import UNROLL_LIMIT, _Loop  # noqa: E402
-from helpers import check_input_gradients  # noqa: E402
+from helpers import check_input_gradients, run_onnxruntime  # noqa: E402
 
 F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 
@@ -30,11 +30,6 @@ def _model(nodes, inputs, outputs, initializers=(), opset=17):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return model.SerializeToString()
-
-
-def _ort(data, feeds):
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def _ref(data, feeds):
@@ -115,7 +110,7 @@ def test_a_for_loop_of_known_trip_count(trips):
     assert bool(_runtime_loops(g)) == (trips > UNROLL_LIMIT)
     feeds = _feeds()
     got = g(feeds["x"], feeds["acc0"])
-    witness = _ort(data, feeds)
+    witness = run_onnxruntime(data, feeds)
     assert len(got) == len(witness) == 2
     for a, b in zip(got, witness):
         assert a.shape == b.shape and a.dtype == b.dtype
@@ -139,7 +134,7 @@ def test_a_run_time_trip_count(trips):
     assert len(_runtime_loops(g)) == 1
     feeds = {**_feeds(1), "M": np.array(trips, np.int64)}
     got = g(feeds["x"], feeds["acc0"], feeds["M"])
-    for a, b in zip(got, _ort(data, feeds), strict=True):
+    for a, b in zip(got, run_onnxruntime(data, feeds), strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -244,7 +239,7 @@ def test_a_while_loop(m, limit):
     assert len(_runtime_loops(g)) == 1
     feeds = {"acc0": np.array([0.5, -0.25, 1.0], np.float32), "limit": np.array(limit, np.float32)}
     got = g(feeds["acc0"], feeds["limit"])
-    for a, b in zip(got, _ort(data, feeds), strict=True):
+    for a, b in zip(got, run_onnxruntime(data, feeds), strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_allclose(a, b, rtol=1e-6)
     runs = limit > 1.25
@@ -267,8 +262,8 @@ def test_save_writes_an_unrolled_loop_as_its_nodes_and_a_run_time_one_as_a_loop(
     save(g, tmp_path / "m.onnx", (feeds["x"], feeds["acc0"]))
     written = (tmp_path / "m.onnx").read_bytes()
     names = [v.name for v in onnx.load_from_string(written).graph.input]
-    got = _ort(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
-    for a, b in zip(got, _ort(data, feeds), strict=True):
+    got = run_onnxruntime(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
+    for a, b in zip(got, run_onnxruntime(data, feeds), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     data = _for_model(UNROLL_LIMIT + 1, step=False)  # (save writes no CastLike)
     g = load(data)
@@ -276,8 +271,8 @@ def test_save_writes_an_unrolled_loop_as_its_nodes_and_a_run_time_one_as_a_loop(
     written = (tmp_path / "n.onnx").read_bytes()
     assert "Loop" in {n.op_type for n in onnx.load_from_string(written).graph.node}
     names = [v.name for v in onnx.load_from_string(written).graph.input]
-    got = _ort(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
-    for a, b in zip(got, _ort(data, feeds), strict=True):
+    got = run_onnxruntime(written, dict(zip(names, (feeds["x"], feeds["acc0"]))))
+    for a, b in zip(got, run_onnxruntime(data, feeds), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -314,13 +309,15 @@ def test_scan_outputs_of_differing_shapes_are_refused():
     g = load(data)
     x = np.array([1.0, 2.0, 3.0], np.float32)
     got = g(x, np.array(1, np.int64))  # one iteration: one shape
-    np.testing.assert_allclose(got[1], _ort(data, {"x": x, "M": np.array(1, np.int64)})[1])
+    np.testing.assert_allclose(
+        got[1], run_onnxruntime(data, {"x": x, "M": np.array(1, np.int64)})[1]
+    )
     with pytest.raises(
         ValueError, match=r"node 'acc_final' \(Loop\): scan output 0: expected the same"
     ):
         g(x, np.array(3, np.int64))
     with pytest.raises(Exception):  # noqa: B017  onnxruntime's own error
-        _ort(data, {"x": x, "M": np.array(3, np.int64)})
+        run_onnxruntime(data, {"x": x, "M": np.array(3, np.int64)})
 
 
 def _growing_carried_model():
@@ -349,7 +346,7 @@ def test_a_loop_carried_value_may_change_shape(trips):
     data = _growing_carried_model()
     feeds = {"x": np.array([1.5, -2.0], np.float32), "M": np.array(trips, np.int64)}
     got = load(data)(feeds["x"], feeds["M"])
-    for a, b in zip(got, _ort(data, feeds), strict=True):
+    for a, b in zip(got, run_onnxruntime(data, feeds), strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-6)
     assert got[0].shape == (2 * 2**trips,)
@@ -418,7 +415,7 @@ def test_if_in_loop_and_loop_in_if(m_input):
         if m_input:
             feeds["M"] = np.array(5, np.int64)
         got = g(*feeds.values())
-        np.testing.assert_allclose(got, _ort(data, feeds)[0], rtol=1e-6)
+        np.testing.assert_allclose(got, run_onnxruntime(data, feeds)[0], rtol=1e-6)
 
 
 def _torch_export(net, x, dynamic):
@@ -476,7 +473,9 @@ def test_scripted_torch_for_and_while_loops(dynamic, tmp_path):
         expected = net(xt).detach().numpy()
         xn = xt.numpy()
         np.testing.assert_allclose(g(xn), expected, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(_ort(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            run_onnxruntime(data, {"x": xn})[0], expected, rtol=1e-5, atol=1e-5
+        )
     from cnnmath.onnx import save
 
     save(g, tmp_path / "t.onnx", x.numpy())  # saved back: Loops again, onnxruntime runs it
@@ -485,7 +484,9 @@ def test_scripted_torch_for_and_while_loops(dynamic, tmp_path):
     assert ops.count("Loop") == (2 if dynamic else 1)
     name = onnx.load_from_string(written).graph.input[0].name
     expected = net(x).detach().numpy()
-    np.testing.assert_allclose(_ort(written, {name: x.numpy()})[0], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        run_onnxruntime(written, {name: x.numpy()})[0], expected, rtol=1e-5, atol=1e-5
+    )
     xt = x.clone().requires_grad_(True)
     G = torch.randn(3)
     (net(xt) * G).sum().backward()
@@ -565,7 +566,7 @@ def test_a_run_time_if_in_a_loop_body(trips):
     for seed in range(3):
         feeds = _feeds(seed)
         got = g(feeds["x"], feeds["acc0"])
-        np.testing.assert_allclose(got, _ort(data, feeds)[0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, run_onnxruntime(data, feeds)[0], rtol=1e-5, atol=1e-5)
     g.to(np.float64)
     feeds = _feeds(5)
     check_input_gradients(g, [feeds["x"].astype(np.float64), feeds["acc0"].astype(np.float64)])
@@ -589,7 +590,7 @@ def test_a_loop_in_an_inlined_if_branch_unrolls():
     assert not _runtime_loops(g)
     feeds = _feeds(6)
     np.testing.assert_allclose(
-        g(feeds["x"], feeds["acc0"]), _ort(data, feeds)[0], rtol=1e-5, atol=1e-5
+        g(feeds["x"], feeds["acc0"]), run_onnxruntime(data, feeds)[0], rtol=1e-5, atol=1e-5
     )
 
 
@@ -605,7 +606,9 @@ def test_an_unnamed_scan_output_is_not_computed(trips):
     data = _model(nodes, [_v("x", [2, 3]), _v("acc0", [2, 3])], [_v("acc_final")], [_W])
     feeds = _feeds(7)
     got = load(data)(feeds["x"], feeds["acc0"])
-    np.testing.assert_allclose(got, _ort(_for_model(trips), feeds)[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got, run_onnxruntime(_for_model(trips), feeds)[0], rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -645,7 +648,9 @@ def test_scripted_torch_loop_growing_its_result(opset):
         xt = torch.randn(n, 4)
         expected = net(xt).numpy()
         np.testing.assert_allclose(g(xt.numpy()), expected, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(_ort(data, {"x": xt.numpy()})[0], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            run_onnxruntime(data, {"x": xt.numpy()})[0], expected, rtol=1e-5, atol=1e-5
+        )
     xt = x.clone().requires_grad_(True)
     G = torch.randn(3, 4)
     (net(xt) * G).sum().backward()
@@ -684,7 +689,7 @@ def test_a_body_initializer_is_one_parameter_unrolled_or_not(trips):
     g = load(data)
     assert len(_runtime_loops(g)) == (trips > UNROLL_LIMIT)
     x = np.array([1.0, 2.0, 3.0], np.float32)
-    np.testing.assert_allclose(g(x), _ort(data, {"x": x})[0], rtol=1e-5)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-5)
     g.zero_grad()
     g(x)
     g.backward(np.ones(3, np.float32))

@@ -416,10 +416,17 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     for onnx_name, name in zip(input_names, graph_inputs):
         bind(onnx_name, Ref(name))
     params: dict[str, nn.Parameter] = {}
-    for name, array in initializers.items():
+
+    def bind_initializer(name: str, array: np.ndarray, param: Any = None) -> Any:
+        """The initializer bound in ``env``; a float one held by a Parameter (``param``
+        where given, else a new one), which is returned (None for any other)."""
         if array.dtype in (np.float32, np.float64):
-            params[name] = nn.Parameter(array)
+            params[name] = nn.Parameter(array) if param is None else param
         env[name] = Const(array, params.get(name))
+        return params.get(name)
+
+    for name, array in initializers.items():
+        bind_initializer(name, array)
 
     used = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
     readers = Counter(v for n in graph.node for v in n.input if v)
@@ -459,12 +466,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         symbols.update(inferred[2])
         for j, t in enumerate(branch.initializer):
             initializers[t.name] = array = tensor_array(t, base)
-            if array.dtype in (np.float32, np.float64):
-                if shared is None:
-                    params[t.name] = nn.Parameter(array)
-                else:
-                    params[t.name] = shared.setdefault(j, nn.Parameter(array))
-            env[t.name] = Const(array, params.get(t.name))
+            param = bind_initializer(t.name, array, None if shared is None else shared.get(j))
+            if shared is not None and param is not None:
+                shared[j] = param
         for n in branch.node:
             outer = _control.outer_reads(n) if n.op_type in ("If", "Loop") else set()
             used.update(n.input, outer)

@@ -43,6 +43,7 @@ from ._attributes import Attrs
 from ._convert import Built, _generic, _rank, _shape
 from ._helpers import _axis
 from ._node import Const, Node, Operand, Ref, refuse
+from .pool import _pool_extent
 from .qlinear import _EIGHT_BIT, _constants, _eight_bit, _Integer, _scale, _wrap32, _zero
 from .quantize import _QUANT_CODES, _saturate
 
@@ -293,19 +294,17 @@ class _QLinearAveragePool(_Contrib):
     ) -> np.ndarray:
         n = len(self.kernel)
         begins, ends = self.pads[:n], self.pads[n:]
-        outs = [
-            (m + b + e - k) // s + 1
+        extents = [
+            _pool_extent(m, k, s, 1, b, e, False)
             for m, b, e, k, s in zip(sizes, begins, ends, self.kernel, self.strides)
         ]
+        outs = [out for out, _ in extents]
         if min(outs) < 1:
             raise refuse(node, f"input 'X': spatial sizes {sizes} smaller than the window")
         v = _dequantize(x, sx, zx)
         # zeros around X: adding 0.0 leaves a float sum as it is, so a window's clipped part
         # adds nothing, as in onnxruntime's loop over the window's positions inside X
-        after = [
-            max(0, (o - 1) * s + k - b - m)
-            for o, s, k, b, m in zip(outs, self.strides, self.kernel, begins, sizes)
-        ]
+        after = [max(0, read - b - m) for (_, read), b, m in zip(extents, begins, sizes)]
         v = np.pad(v, [(0, 0), (0, 0), *zip(begins, after)])
         total = np.zeros((*x.shape[:2], *outs), _F32)
         for tap in np.ndindex(*self.kernel):  # row-major over the window: onnxruntime's order
