@@ -692,18 +692,12 @@ def _resnet_like():
     return net.eval()
 
 
-@pytest.mark.parametrize(
-    "settings", [{}, {"per_channel": True}, {"activation_type": "QUInt8"}], ids=str
-)
-def test_resnet_like_cnn_quantized_by_default_runs_as_in_onnxruntime(tmp_path, settings):
-    """A PyTorch CNN (conv–bn–relu, maxpool, a residual block, global average pool, flatten,
-    linear) exported by torch.onnx.export, quantized by ``quantize_static`` with its default
-    QOperator settings (int8 activations and weights; and per channel, and uint8 activations)
-    on random calibration images:
-    it holds QLinearAdd, QLinearGlobalAveragePool and QGemm; cnnmath gives every 8-bit tensor
-    bit for bit and the float output exactly as onnxruntime (both dequantize the same int8
-    values with one float32 multiply), close to the float network."""
-    torch = pytest.importorskip("torch")
+def quantized_static(net, tmp_path, seed, settings):
+    """``net`` exported by torch.onnx.export (batch axis dynamic) and quantized by
+    ``quantize_static`` in the QOperator format with ``settings`` (``activation_type`` by
+    QuantType's name) on 4 random calibration batches: (x, a (3, 3, 16, 16) input, the
+    quantized ModelProto)."""
+    import torch
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -713,8 +707,7 @@ def test_resnet_like_cnn_quantized_by_default_runs_as_in_onnxruntime(tmp_path, s
 
     from helpers import torch_onnx_export
 
-    net = _resnet_like()
-    rng = _rng(("resnet", str(settings)))
+    rng = _rng(seed)
     x = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
     (tmp_path / "f.onnx").write_bytes(
         torch_onnx_export(net, torch.from_numpy(x), dynamic_axes={"x": {0: "n"}})
@@ -734,7 +727,23 @@ def test_resnet_like_cnn_quantized_by_default_runs_as_in_onnxruntime(tmp_path, s
     quantize_static(
         tmp_path / "f.onnx", tmp_path / "q.onnx", Images(), quant_format=QuantFormat.QOperator, **kw
     )
-    q = onnx.load(tmp_path / "q.onnx")
+    return x, onnx.load(tmp_path / "q.onnx")
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"per_channel": True}, {"activation_type": "QUInt8"}], ids=str
+)
+def test_resnet_like_cnn_quantized_by_default_runs_as_in_onnxruntime(tmp_path, settings):
+    """A PyTorch CNN (conv–bn–relu, maxpool, a residual block, global average pool, flatten,
+    linear) exported by torch.onnx.export, quantized by ``quantize_static`` with its default
+    QOperator settings (int8 activations and weights; and per channel, and uint8 activations)
+    on random calibration images:
+    it holds QLinearAdd, QLinearGlobalAveragePool and QGemm; cnnmath gives every 8-bit tensor
+    bit for bit and the float output exactly as onnxruntime (both dequantize the same int8
+    values with one float32 multiply), close to the float network."""
+    torch = pytest.importorskip("torch")
+    net = _resnet_like()
+    x, q = quantized_static(net, tmp_path, ("resnet", str(settings)), settings)
     contrib = {n.op_type for n in q.graph.node if n.domain == MS}
     assert {"QLinearAdd", "QLinearGlobalAveragePool", "QGemm"} <= contrib
     eight_bit = [
@@ -805,37 +814,8 @@ def test_a_cnn_using_every_contrib_op_runs_as_in_onnxruntime(tmp_path, settings)
     op read here (LeakyRelu, a residual Add, MaxPool between them, Sigmoid gating by Mul,
     Concat, AveragePool, global average pool, Gemm, Softmax): every tensor of the quantized
     graph, 8-bit or float, equals onnxruntime's."""
-    torch = pytest.importorskip("torch")
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    from helpers import torch_onnx_export
-
-    net = _every_contrib_op_net()
-    rng = _rng(("every", str(settings)))
-    x = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
-    data = torch_onnx_export(net, torch.from_numpy(x), dynamic_axes={"x": {0: "n"}})
-    (tmp_path / "f.onnx").write_bytes(data)
-
-    class Images(CalibrationDataReader):
-        def __init__(self) -> None:
-            batches = rng.standard_normal((4, 2, 3, 16, 16)).astype(np.float32)
-            self.batches = iter([{"x": b} for b in batches])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    kw = dict(settings)
-    if "activation_type" in kw:
-        kw["activation_type"] = getattr(QuantType, kw["activation_type"])
-    quantize_static(
-        tmp_path / "f.onnx", tmp_path / "q.onnx", Images(), quant_format=QuantFormat.QOperator, **kw
-    )
-    q = onnx.load(tmp_path / "q.onnx")
+    pytest.importorskip("torch")
+    x, q = quantized_static(_every_contrib_op_net(), tmp_path, ("every", str(settings)), settings)
     contrib = {n.op_type for n in q.graph.node if n.domain == MS}
     assert contrib == set(MICROSOFT)
     values = [n.output[0] for n in q.graph.node if n.op_type != "DequantizeLinear"]

@@ -102,6 +102,10 @@ as the identity. The mapping, layer by layer:
     an op of onnx.load       the node it was read as (op type, attributes, inputs), its
     without a layer          parameters' current values as initializers, at the opset of
     (Reshape, Transpose, …)  the file it came from: a loaded graph, trained here, writes back
+    a quantized op of        the node as read, com.microsoft's in their domain (its opset 1
+    onnx.load (QLinearConv,  imported); its scales, zero points, 8-bit weights and int32
+    QuantizeLinear, QGemm,   biases as initializers of their own dtype; DynamicQuantize-
+    QLinearAdd, …)           Linear's y_scale and y_zero_point as Identities of its outputs
     a run-time If of         If, each branch a subgraph of its nodes written as above (both
     onnx.load                branches run on the example's values to learn their shapes)
     a run-time Loop of       Loop, its body a subgraph of its nodes written as above (run
@@ -340,10 +344,13 @@ def save(
         initializer=list(writer.initializers.values()),
     )
     opsets = [helper.make_opsetid("", opset)]
+    # com.microsoft's quantized ops written as read: the domain's opset 1, which they were
+    # read at (load reads that one only)
+    opsets += [helper.make_opsetid(d, 1) for d in sorted(_domains(writer.nodes))]
     proto = helper.make_model(
         graph,
         opset_imports=opsets,
-        ir_version=helper.find_min_ir_version_for(opsets),
+        ir_version=helper.find_min_ir_version_for(opsets[:1]),  # (onnx knows its own only)
         producer_name="cnnmath",
         producer_version=_version(),
     )
@@ -370,6 +377,20 @@ def save(
     data = proto.SerializeToString()
     with atomic_output(target) as handle:
         handle.write(data)
+
+
+def _domains(nodes: Sequence[Any]) -> set[str]:
+    """The op domains other than ONNX's own of ``nodes`` and of their subgraphs (an If's
+    branches, a Loop's body)."""
+    found: set[str] = set()
+    for node in nodes:
+        if node.domain not in ("", "ai.onnx"):
+            found.add(node.domain)
+        for attribute in node.attribute:
+            graphs = [attribute.g] if attribute.HasField("g") else list(attribute.graphs)
+            for graph in graphs:
+                found |= _domains(graph.node)
+    return found
 
 
 def _input_dims(name: str, x: np.ndarray, declared: Any) -> list[int | str]:

@@ -2,9 +2,10 @@
 ONNX nodes to the graph being written (``_Writer``), one module per family: ``conv``
 (convolutions, Linear), ``pool`` (pooling, unpooling), ``norm``, ``activations``, ``pad``,
 ``shapes`` (reshapes, copies, wiring), ``resize`` (resampling), ``roi`` (regions of
-interest) and ``as_read`` (ops of
-``cnnmath.onnx.load`` written back as read). The layer → ONNX mapping they implement is the
-table in ``cnnmath.onnx.save``'s module docstring.
+interest), ``as_read`` (ops of ``cnnmath.onnx.load`` written back as read, com.microsoft's
+quantized ops included) and ``quantized`` (DynamicQuantizeLinear's scale and zero point).
+The layer → ONNX mapping they implement is the table in ``cnnmath.onnx.save``'s module
+docstring.
 
 An emitter is called as ``emit(w, node, shapes, out)`` (``_Emit``): the writer, the walked
 node, its inputs' traced shapes and its output's; it writes the node's output under the
@@ -20,6 +21,7 @@ from ...ops import activations as _act
 from .._ops import _ConstOutput, _Op
 from .._ops.control import _If, _Loop
 from .._ops.norm import _RunningStatistic
+from .._ops.qlinear import _DynamicQuantize
 from .._ops.shapes import _SplitPart
 from .._outputs import _DropoutMask, _LayerNormStatistic
 from ._writer import _Emit
@@ -71,6 +73,7 @@ from .pool import (
     _pool1d,
     _pool3d,
 )
+from .quantized import _dynamic_quantize_part
 from .resize import _affine_grid, _grid_sample, _resize_like, _upsample
 from .roi import _roi_align, _roi_pool
 from .shapes import (
@@ -204,6 +207,8 @@ def _emitter(node: nn.Node) -> _Emit:
         return _running_statistic
     if isinstance(module, _SplitPart):
         return _split_part
+    if isinstance(module, _DynamicQuantize):  # y_scale, y_zero_point on their own
+        return _dynamic_quantize_part
     if module.hand_written:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "

@@ -12,6 +12,7 @@ import numpy as np
 from ... import nn
 from .._ops import _ConstOutput, _Op
 from .._ops.norm import _BatchNormTraining, _RunningStatistic
+from .._ops.qlinear import _DynamicQuantize
 from .._ops.shapes import _SplitPart
 from .._outputs import _LayerNormStatistic
 from ._writer import MIN_OPSET, _needs, _Writer
@@ -19,12 +20,14 @@ from ._writer import MIN_OPSET, _needs, _Writer
 
 def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """An op of ``cnnmath.onnx.load`` that is one ONNX node on its own inputs, written back as
-    that node: its op type and attributes as read, its run-time inputs by their walk names,
-    its parameters as initializers named by their ``state_dict`` keys (their current values:
-    what training changed is written), its fixed float values (buffers) as Constant nodes so
-    that they stay fixed when read again, its other constants as initializers. The
-    node's semantics are those of the opset it was read at, so the file must be of that
-    opset."""
+    that node: its op type, domain (com.microsoft's quantized ops) and attributes as read,
+    its run-time inputs by their walk names, its parameters as initializers named by their
+    ``state_dict`` keys (their current values: what training changed is written), its fixed
+    float values (buffers) as Constant nodes so that they stay fixed when read again — a
+    quantized op's (``plain_operands``: its scales) as initializers, as quantizers write
+    them, which it reads as fixed values again — its other constants (zero points, int8
+    weights, int32 biases) as initializers of their own dtype. The node's semantics are
+    those of the opset it was read at, so the file must be of that opset."""
     m = node.module
     assert isinstance(m, _Op) and m.onnx_attributes is not None
     if m.onnx_node.opset < MIN_OPSET:
@@ -50,7 +53,13 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     more: Sequence[str] = node.extra_outputs
     if isinstance(m, _BatchNormTraining):  # ONNX wants all 3 outputs in training mode
         more = (f"{node.name}/running_mean", f"{node.name}/running_var")
+    if isinstance(m, _DynamicQuantize):  # its three outputs are required (y_scale and
+        # y_zero_point, where read, are modules of their own: ``quantized``)
+        more = (f"{node.output}/output1", f"{node.output}/output2")
     w.node_as_read(m.onnx_op, inputs, node.output, node.name, m.onnx_attributes, more)
+    domain = getattr(m, "domain", "")
+    if domain:  # com.microsoft's quantized ops: save imports the domain's opset
+        w.nodes[-1].domain = domain
 
 
 def _operand_names(w: _Writer, node: nn.Node, m: _Op) -> list[str]:
@@ -67,9 +76,16 @@ def _operand_names(w: _Writer, node: nn.Node, m: _Op) -> list[str]:
             inputs.append("")
         elif kind == "param":
             inputs.append(w.state(m, value, node))
-        elif kind == "buffer":  # a fixed float value (a Constant node's): fixed again
+        elif kind == "buffer":
             held = getattr(m, value)
-            inputs.append(w.fixed(w.keys.get(id(held), f"{node.name}.{value}"), held))
+            name = w.keys.get(id(held), f"{node.name}.{value}")
+            if m.plain_operands and name not in w._fixed:  # a quantized op's scale: an
+                # initializer, as the file held it (the op reads it plain again)
+                inputs.append(w.state(m, value, node))
+            elif name in w.initializers:  # one a quantized op wrote already: the same array
+                inputs.append(name)
+            else:  # a fixed float value (a Constant node's): fixed again
+                inputs.append(w.fixed(name, held))
         else:
             role = m.roles[i] if i < len(m.roles) else str(i)
             name = f"{node.name}.{role}"

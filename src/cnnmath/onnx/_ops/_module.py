@@ -12,7 +12,7 @@ import numpy as np
 
 from ... import nn
 from ._helpers import _fold_limit, _guard, _is_float, _TooLarge
-from ._node import Node, Operand, Ref, refuse
+from ._node import Const, Node, Operand, Ref, refuse
 
 
 class _Op(nn.Module):
@@ -27,6 +27,10 @@ class _Op(nn.Module):
     onnx_attributes: tuple[bytes, ...] | None = None
     #: the dtypes of its held values (``held_dtypes``) when the loader set onnx_attributes
     onnx_dtypes: tuple[Any, ...] = ()
+    #: its constant operands are all plain (never trained: buffers and constants, as the
+    #: quantized ops build them): it reads as given against the plain operands, and save
+    #: writes its float constants back as initializers, as the file held them
+    plain_operands: bool = False
 
     def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
         super().__init__()
@@ -102,7 +106,11 @@ class _Op(nn.Module):
         """Whether this op is ONNX node ``node`` computing on exactly its inputs ``ins``
         (each run-time input, parameter, buffer or constant in its place, absent inputs
         absent), so that writing it back as ``node`` with its attributes is the same
-        computation (``cnnmath.onnx.save``; ``onnx_attributes`` set by the loader)."""
+        computation (``cnnmath.onnx.save``; ``onnx_attributes`` set by the loader). An op
+        of ``plain_operands`` is compared with the operands as it holds them, each
+        initializer's value without its Parameter."""
+        if self.plain_operands:
+            ins = [Const(o.value) if isinstance(o, Const) else o for o in ins]
         if self.onnx_node != node or len(self._slots) < len(ins):
             return False
         for i, (kind, value) in enumerate(self._slots):

@@ -106,11 +106,10 @@ def _same_type(node: Node, names: Sequence[str], values: Sequence[np.ndarray]) -
 
 
 class _Contrib(_Integer):
-    """A com.microsoft op: no gradient (``_Integer``), and not written back by
-    ``cnnmath.onnx.save``, which writes ONNX's own domain only."""
+    """A com.microsoft op: no gradient (``_Integer``); ``cnnmath.onnx.save`` writes it back
+    as read, in its domain (``domain``, whose opset 1 the file then imports)."""
 
-    def reads_as_given(self, node: Node, ins: Sequence[Operand]) -> bool:
-        return False
+    domain = "com.microsoft"
 
 
 def _input0_scalar(a: tuple[int, ...], b: tuple[int, ...]) -> bool:

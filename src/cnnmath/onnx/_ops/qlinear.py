@@ -214,6 +214,8 @@ class _Integer(_Op):
     constants of the quantization (as DequantizeLinear's), so nothing before them is trained
     through them; ``backward`` gives None for every operand (zeros to a run-time input)."""
 
+    plain_operands = True  # cnnmath.onnx.save writes it back as read
+
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         return [None] * len(args)
 
@@ -393,6 +395,8 @@ class _DynamicQuantize(_Op):
     onnxruntime treats as a constant of the quantization."""
 
     roles = ("x",)
+    plain_operands = True  # cnnmath.onnx.save writes it back as read
+    apart = True  # y_scale's and y_zero_point's modules compute theirs in full
 
     def __init__(self, node: Node, operands: Sequence[Operand], output: int) -> None:
         super().__init__(node, operands)

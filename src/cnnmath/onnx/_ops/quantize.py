@@ -80,6 +80,7 @@ class _Dequantize(_Op):
     quantization's fixed constants, not trained."""
 
     roles = ("x", "x_scale", "x_zero_point")
+    plain_operands = True  # cnnmath.onnx.save writes it back as read
 
     def __init__(
         self, node: Node, operands: Sequence[Operand], axis: int, block: int, dtype: Any
@@ -140,6 +141,7 @@ class _Quantize(_Op):
     """
 
     roles = ("x", "y_scale", "y_zero_point")
+    plain_operands = True  # cnnmath.onnx.save writes it back as read
 
     def __init__(
         self,
