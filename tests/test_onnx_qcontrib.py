@@ -692,9 +692,9 @@ def _resnet_like():
     return net.eval()
 
 
-def quantized_static(net, tmp_path, seed, settings):
+def quantized_static(net, tmp_path, seed, settings, quant_format="QOperator"):
     """``net`` exported by torch.onnx.export (batch axis dynamic) and quantized by
-    ``quantize_static`` in the QOperator format with ``settings`` (``activation_type`` by
+    ``quantize_static`` in the ``quant_format`` format (QuantFormat's name) with ``settings`` (``activation_type`` by
     QuantType's name) on 4 random calibration batches: (x, a (3, 3, 16, 16) input, the
     quantized ModelProto)."""
     import torch
@@ -725,7 +725,11 @@ def quantized_static(net, tmp_path, seed, settings):
     if "activation_type" in kw:
         kw["activation_type"] = getattr(QuantType, kw["activation_type"])
     quantize_static(
-        tmp_path / "f.onnx", tmp_path / "q.onnx", Images(), quant_format=QuantFormat.QOperator, **kw
+        tmp_path / "f.onnx",
+        tmp_path / "q.onnx",
+        Images(),
+        quant_format=getattr(QuantFormat, quant_format),
+        **kw,
     )
     return x, onnx.load(tmp_path / "q.onnx")
 

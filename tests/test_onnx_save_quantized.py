@@ -176,6 +176,41 @@ def test_a_cnn_quantized_by_quantize_dynamic_is_saved_back(tmp_path):
         np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("settings", [{}, {"per_channel": True}], ids=str)
+def test_a_cnn_quantized_in_the_qdq_format_is_saved_with_float_weights(tmp_path, settings):
+    """``quantize_static`` in the QDQ format: load folds each weight's DequantizeLinear of
+    int8 values into a float32 weight (a Parameter: the graph trains), so save writes the
+    weights as float32 initializers and keeps every activation's QuantizeLinear and
+    DequantizeLinear as read. onnxruntime running the saved file's nodes as written
+    (optimizations off) gives cnnmath's output exactly, which is onnxruntime's on the
+    original; so does the graph loaded from the saved file. (With its optimizations on,
+    onnxruntime runs float convolutions in another summation order, and an activation at a
+    rounding boundary may quantize one step apart: not a property of the file.)"""
+    pytest.importorskip("torch")
+    x, q = quantized_static(_resnet_like(), tmp_path, ("qdq", str(settings)), settings, "QDQ")
+    g = load(q.SerializeToString())
+    path = tmp_path / "saved.onnx"
+    save(g, path, x)
+    s = onnx.load(path)
+    onnx.checker.check_model(s, full_check=True)
+    ops = Counter(n.op_type for n in s.graph.node)
+    read = Counter(n.op_type for n in q.graph.node)
+    assert ops["QuantizeLinear"] == read["QuantizeLinear"] == 9
+    assert ops["DequantizeLinear"] == 9 < read["DequantizeLinear"]  # the weights' folded
+    inits = {t.name: numpy_helper.to_array(t) for t in s.graph.initializer}
+    for n in s.graph.node:
+        if n.op_type in ("Conv", "Gemm"):
+            assert inits[n.input[1]].dtype == np.float32
+    exact = ort.SessionOptions()
+    exact.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    batch = _rng("qdq-batch").standard_normal((16, 3, 16, 16)).astype(np.float32)
+    session = ort.InferenceSession(path, exact, providers=["CPUExecutionProvider"])
+    ours = g(batch)
+    np.testing.assert_array_equal(ours, _ort(q, batch)[0])
+    np.testing.assert_array_equal(session.run(None, {"x": batch})[0], ours)
+    np.testing.assert_array_equal(load(path)(batch), ours)
+
+
 # ---------------------------------------------------------------------------------------------
 # One small model per op: float x → QuantizeLinear → the op → DequantizeLinear (or a float
 # output) → y
