@@ -513,7 +513,8 @@ def check_views_apart(graph: nn.Graph, info: dict[str, Any]) -> None:
         if of & held:
             raise refuse(
                 node,
-                f"the outer initializer {name!r} is read by the graph and, reshaped or "
+                f"the outer initializer {name!r} is read as it is (by the graph, or a "
+                "subgraph that keeps it untransposed) and, reshaped or "
                 "transposed (a MatMul's weight as its Linear's), by a subgraph run at run "
                 "time (an If's branch, a Loop's body): the two would train apart (not "
                 "supported)",
