@@ -418,3 +418,55 @@ def test_a_float_trip_count_is_refused_by_name():
         r"integer \(int64\), got float32 of shape \(\)",
     ):
         g(np.ones(2, np.float32), np.array(2.5, np.float32))
+
+
+# -- 6. the shapes a saved run-time Loop declares ---------------------------------------------
+
+
+def test_a_saved_scan_output_declares_its_rank_not_the_examples_sizes(tmp_path, capfd):
+    """for each row x_i of x (n, 3): acc ← acc + x_i, scan output x ⊙ acc (n, 3), stacked
+    (n, n, 3). Saved on an example of 2 rows, the output is declared (T, n, 3) as onnx
+    infers it through the body, not the example's sizes: the file passes the full check, and
+    onnxruntime runs it at 2 and 4 rows to cnnmath's values without a warning. (A carried
+    value returned by the graph is declared with the example's sizes: onnx infers no shape
+    for it, and save falls back to the traced one.)"""
+    body = helper.make_graph(
+        [
+            helper.make_node("Gather", ["x", "i"], ["row"], axis=0),
+            helper.make_node("Add", ["acc", "row"], ["acc_o"]),
+            helper.make_node("Mul", ["x", "acc_o"], ["s"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3]), _v("s", F, None)],
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
+        helper.make_node("Loop", ["M", "", "a0"], ["y", "scan"], body=body),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        numpy_helper.from_array(np.zeros(3, np.float32), "a0"),
+    ]
+    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("scan")], inits))
+    rng = np.random.default_rng(5)
+    save(g, tmp_path / "s.onnx", rng.standard_normal((2, 3)).astype(np.float32))
+    proto = onnx.load(tmp_path / "s.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert len(dims) == 3 and not any(d.HasField("dim_value") for d in dims[:2])  # (T, n, 3)
+    name = proto.graph.input[0].name
+    written = proto.SerializeToString()
+    capfd.readouterr()
+    for n in (2, 4):
+        x = rng.standard_normal((n, 3)).astype(np.float32)
+        acc, expected = np.zeros(3, np.float32), []
+        for r in x:
+            acc = acc + r
+            expected.append(x * acc)
+        got = run_onnxruntime(written, {name: x})[0]
+        np.testing.assert_allclose(got, np.stack(expected), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(g(x), got, rtol=1e-6, atol=1e-6)
+    assert "VerifyOutputSizes" not in capfd.readouterr().err
