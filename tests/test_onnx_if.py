@@ -564,7 +564,8 @@ def test_an_outer_initializer_read_as_it_is_and_as_a_view_in_a_run_time_branch_i
     ]
     inputs = [_value("x", [2, 3]), helper.make_tensor_value_info("c", TensorProto.BOOL, [])]
     with pytest.raises(ValueError, match=r"node 'the_if' \(If\): the outer initializer 'W' is "
-                       r"read by the graph and, reshaped or transposed"):  # fmt: skip
+                       r"read as it is \(by the graph, or a subgraph that keeps it "
+                       r"untransposed\) and, reshaped or transposed"):  # fmt: skip
         load(_model(nodes, inputs, [_value("y", [2, 3])], [w]))
 
 

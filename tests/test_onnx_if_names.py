@@ -619,3 +619,50 @@ def test_a_run_time_split_is_saved_only_at_the_opset_it_was_read_at(tmp_path):
         strict=True,
     ):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("ranks_differ", [False, True])
+def test_a_saved_run_time_if_declares_what_both_branches_allow(ranks_differ, tmp_path, capfd):
+    """y = relu(x) if Σx > 0 else (x[:, :, :2], or Flatten(x): another rank), x (n, 3, 4),
+    saved on an example taking the then branch. Branches of one rank: onnx infers the If's
+    output of free sizes, so onnxruntime runs the else branch without a size warning.
+    Branches of different ranks: onnx infers no shape; the file still passes the full check
+    (which wants a shape for a graph output) and onnxruntime runs both branches to cnnmath's
+    values, warning that the else branch's rank is not the one declared."""
+    if ranks_differ:
+        other = helper.make_graph(
+            [helper.make_node("Flatten", ["x"], ["e"], axis=1)], "else", [], [_value("e")]
+        )
+    else:
+        bounds = [("b", 0), ("e2", 2), ("ax", 2)]  # x[:, :, 0:2]
+        starts = [numpy_helper.from_array(np.array([v], np.int64), n) for n, v in bounds]
+        other = helper.make_graph(
+            [helper.make_node("Slice", ["x", "b", "e2", "ax"], ["e"])],
+            "else",
+            [],
+            [_value("e")],
+            initializer=starts,
+        )
+    then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [_value("t")])
+    nodes = [
+        helper.make_node("Constant", [], ["zero"], value_float=0.0),
+        helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+        helper.make_node("Greater", ["s", "zero"], ["c"]),
+        helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other),
+    ]
+    graph = helper.make_graph(nodes, "g", [_value("x", ["n", 3, 4])], [_value("y")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = load(data)
+    x = np.abs(np.random.default_rng(7).standard_normal((2, 3, 4))).astype(np.float32) + 0.1
+    save(g, tmp_path / "i.onnx", x)
+    proto = onnx.load(tmp_path / "i.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    written, name = proto.SerializeToString(), proto.graph.input[0].name
+    capfd.readouterr()
+    for xx in (x, -x[:1]):
+        (expected,) = run_onnxruntime(data, {"x": xx})
+        np.testing.assert_allclose(run_onnxruntime(written, {name: xx})[0], expected)
+        np.testing.assert_allclose(g(xx), expected)
+    assert ("VerifyOutputSizes" in capfd.readouterr().err) == ranks_differ

@@ -438,6 +438,22 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             readers.update(outer)
     queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
     body_parameters: dict[int, dict[int, nn.Parameter]] = {}  # per unrolled Loop body
+    # The nodes inlined from an unrolled Loop's body (and from the branches inlined within
+    # it): id(node) -> (node, its site: the same tuple for the same body node in every
+    # iteration); and per (site, id(Parameter viewed)), the Parameter its folded view
+    # became in the first iteration, which later iterations' views of it share.
+    sites: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+    site_views: dict[tuple[Any, ...], nn.Parameter] = {}
+
+    def mark_sites(proto_node: Any, part: str, nodes: Any) -> None:
+        """``nodes``, inlined for ``proto_node`` (an unrolled Loop, or an If within one),
+        recorded with their sites; nothing for an If outside any unrolled body."""
+        site = sites.get(id(proto_node))
+        if site is None and proto_node.op_type != "Loop":
+            return
+        base = site[1] if site is not None else ("top", id(proto_node))
+        for j, n in enumerate(nodes):
+            sites[id(n)] = (n, (*base, part, j))
 
     def order_of(branch: Any) -> list[int]:
         """The inlined ``branch``'s nodes in reverse topological order (for extendleft)."""
@@ -523,6 +539,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         for name, source in zip(names[2:], step.carried):
             env[name] = env[source]
         del body.input[:]
+        mark_sites(proto_node, "body", body.node)
         read_inlined(body, body_parameters.setdefault(id(step.body), {}))
         sources = [o.name for o in body.output]
         used.update(sources)
@@ -575,7 +592,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             branch = _control.taken_branch(node, proto_node, cond)
             # the If's own count of its branches' reads gives way to the taken branch's nodes
             readers.subtract(_control.outer_reads(proto_node))
+            which = "then" if bool(np.asarray(cond.value).reshape(())) else "else"
             branch = scoped(node, proto_node, branch)
+            mark_sites(proto_node, which, branch.node)
             read_inlined(branch)
             sources = [o.name for o in branch.output]
             used.update(sources)
@@ -689,7 +708,16 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             with folding():
                 value, _ = module.forward_ctx()
             sole = bool(proto_node.input) and readers[proto_node.input[0]] == 1
-            kept = _kept_parameter(node, ins, value, info) if sole else None
+            site = sites.get(id(proto_node))
+            viewed = first.param if isinstance(first, Const) else None
+            key = None if site is None or viewed is None else (site[1], id(viewed))
+            kept: nn.Parameter | None = None
+            if key is not None and key in site_views:  # an unrolled body's view, seen before
+                kept = site_views[key]
+            else:
+                kept = _kept_parameter(node, ins, value, info) if sole else None
+                if key is not None and kept is not None:
+                    site_views[key] = kept
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
             env[outputs[0]] = Const(np.asarray(value), kept)
@@ -834,7 +862,9 @@ def _initializer_names(
     holding the initializer's array), those of a run-time If's branches included (a branch
     initializer whose name another scope of the file also defines is listed under the name
     ``Scopes`` gave it, "w_1")."""
-    by_id = {id(p): name for name, p in params.items()}
+    by_id: dict[int, str] = {}
+    for name, p in params.items():  # an unrolled body's initializer: its first iteration's name
+        by_id.setdefault(id(p), name)
     array_ids = {id(a): name for name, a in arrays.items()}
     for old, new in derived:  # in load order: a view of a view resolves to the initializer
         if id(old) in by_id:

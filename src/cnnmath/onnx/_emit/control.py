@@ -98,8 +98,9 @@ def _if(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 def _loop(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     """Loop(M, cond, v_initial…) with its body subgraph (inputs: iteration number, condition,
     loop-carried values; outer values and parameters read by name); a constant M, cond or
-    initial value as a Constant node. The body is run once, on the initial values, to learn
-    its values' shapes (which the subgraph declares as unknown: they may change per
+    initial value as a Constant node, an initial value held as a Parameter as an initializer
+    (named by its state_dict key). The body is run once, on the initial values, to learn its
+    values' shapes (which the subgraph declares as unknown: they may change per
     iteration)."""
     m = node.module
     assert isinstance(m, _Loop)
@@ -108,6 +109,11 @@ def _loop(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     for k, slot in enumerate(m._slots):
         if slot[0] == "arg":
             given.append(args[slot[1]])
+        elif slot[0] == "param":  # an initial value that trains: an initializer
+            name = w.state(m, slot[1], node)
+            value = getattr(m, slot[1]).data
+            w.values[name], w.shapes[name], w.dtypes[name] = value, value.shape, value.dtype
+            given.append(name)
         elif slot[0] == "const":
             name = w.fixed(f"{node.name}.input{k}", slot[1])
             w.values[name], w.shapes[name] = slot[1], np.shape(slot[1])

@@ -364,6 +364,7 @@ def load_subgraph(
     scopes: Scopes,
     refs: list[str],
     own_inputs: Callable[[Any], list[Any]],
+    ranks: list[int | None] | None = None,
 ) -> tuple[nn.Graph, tuple[int, ...]]:
     """The subgraph ``graph`` (attribute ``attr`` of ``proto``: an If's branch, a Loop's body)
     loaded as a model of its own, run at run time: its inputs are the outer values it reads
@@ -374,7 +375,9 @@ def load_subgraph(
     train one Parameter. Its names are first made unique in the model (``scopes``), so that
     its initializers may be listed by name with the outer graph's. The outer run-time values
     it reads are appended to ``refs`` (ONNX names) where new; returns the loaded graph and,
-    per outer run-time value it reads in its input order, its index in ``refs``."""
+    per outer run-time value it reads in its input order, its index in ``refs``. Where
+    ``ranks`` is given, it is filled with the rank onnx's shape inference gives each output
+    of the subgraph (None where unknown)."""
     from onnx import helper, numpy_helper
 
     for t in graph.initializer:  # as an inlined branch: ONNX's readers take the outer value
@@ -415,6 +418,8 @@ def load_subgraph(
         value_info=list(graph.value_info),
     )
     model = helper.make_model(sub, opset_imports=[helper.make_opsetid("", node.opset)])
+    if ranks is not None:
+        ranks.extend(_output_ranks(model))
     try:
         loaded = load(model.SerializeToString())
     except ValueError as err:
@@ -439,6 +444,21 @@ def load_subgraph(
                 "supported)",
             )
     return loaded, tuple(refs.index(n) for n in outer if isinstance(env.get(n), Ref))
+
+
+def _output_ranks(model: Any) -> list[int | None]:
+    """The rank of each output of ``model`` as onnx's shape inference tells it (None where
+    it cannot, or fails)."""
+    from onnx import shape_inference
+
+    try:
+        outputs = shape_inference.infer_shapes(model, strict_mode=False).graph.output
+    except Exception:  # inference is a convenience: without it, ranks stay unknown
+        return [None] * len(model.graph.output)
+    return [
+        len(v.type.tensor_type.shape.dim) if v.type.tensor_type.HasField("shape") else None
+        for v in outputs
+    ]
 
 
 def _graph_names(graph: Any) -> set[str]:
@@ -493,7 +513,8 @@ def check_views_apart(graph: nn.Graph, info: dict[str, Any]) -> None:
         if of & held:
             raise refuse(
                 node,
-                f"the outer initializer {name!r} is read by the graph and, reshaped or "
+                f"the outer initializer {name!r} is read as it is (by the graph, or a "
+                "subgraph that keeps it untransposed) and, reshaped or "
                 "transposed (a MatMul's weight as its Linear's), by a subgraph run at run "
                 "time (an If's branch, a Loop's body): the two would train apart (not "
                 "supported)",
@@ -641,8 +662,11 @@ class _Loop(nn.Module):
 
     outputs the final loop-carried v, then each scan output's s_t stacked along a new first
     axis (shape (T, …); T = 0 iterations: the shape inferred at load time). Inputs: the
-    run-time values the node reads, in ``slots``' order. Backward runs the body's backward
-    per iteration in reverse, from each iteration's own context."""
+    run-time values the node reads, in ``slots``' order; an initial value that is a float
+    initializer is a Parameter of the module (``initial<k>``, k its input's index), read when
+    the loop runs and trained (its gradient is the one the first iteration passes back, which
+    sums every later iteration's through the chain of carried values). Backward runs the
+    body's backward per iteration in reverse, from each iteration's own context."""
 
     def __init__(
         self,
@@ -652,12 +676,19 @@ class _Loop(nn.Module):
         reads: tuple[int, ...],
         n_carried: int,
         empty: list[tuple[tuple[int, ...], Any] | None],
+        cond_output: str = "condition",
     ) -> None:
         super().__init__()
         self.onnx_op = "Loop"
         self.onnx_node = node
         self.body = body
-        self._slots = slots  # M, cond, each initial value: ("arg", i), ("const", a), ("none", None)
+        for k, slot in enumerate(slots):  # an initializer's Parameter: held, named by its input
+            if slot[0] == "param":
+                setattr(self, f"initial{k}", slot[1])
+                slots = [*slots[:k], ("param", f"initial{k}"), *slots[k + 1 :]]
+        # M, cond, each initial value: ("arg", i), ("const", a), ("param", attr), ("none", None)
+        self._slots = slots
+        self._cond_output = cond_output  # the body's condition output (ONNX name)
         self._reads = reads  # the body's outer run-time inputs: indices of the node's inputs
         self._n_carried = n_carried
         self._empty = empty  # per scan output: its (shape after the first axis, dtype)
@@ -668,11 +699,19 @@ class _Loop(nn.Module):
 
     def forward_ctx(self, *args: np.ndarray) -> tuple[Any, Any]:
         """The final loop-carried values and the stacked scan outputs."""
-        given: list[Any] = [args[s[1]] if s[0] == "arg" else s[1] for s in self._slots]
+        given: list[Any] = [self._given(slot, args) for slot in self._slots]
         m, c0, *carried = given
         carried = [np.asarray(v) for v in carried]  # a 0-d result of NumPy is a scalar
-        trips = None if m is None else int(np.asarray(m).reshape(()))
-        cond = np.array(True) if c0 is None else np.asarray(c0).reshape(())
+        trips = None
+        if m is not None:
+            m = np.asarray(m)
+            if m.dtype.kind not in "iu" or m.size != 1:
+                raise self._fail(
+                    f"input 'M': expected a single integer (int64), got {m.dtype} of shape "
+                    f"{m.shape}"
+                )
+            trips = int(m.reshape(()))
+        cond = np.array(True) if c0 is None else self._single_bool("input 'cond'", c0)
         outer = [args[i] for i in self._reads]
         scans: list[list[np.ndarray]] = [[] for _ in self._empty]
         contexts = []
@@ -680,7 +719,7 @@ class _Loop(nn.Module):
         while (trips is None or t < trips) and bool(cond):
             y, ctx = self.body.forward_ctx(*outer, np.array(t, np.int64), cond, *carried)
             contexts.append(ctx)
-            cond = np.asarray(y[0]).reshape(())
+            cond = self._single_bool(f"the body's condition output {self._cond_output!r}", y[0])
             carried = [np.asarray(v) for v in y[1 : 1 + self._n_carried]]
             for j, s in enumerate(y[1 + self._n_carried :]):
                 scans[j].append(np.asarray(s))
@@ -706,6 +745,24 @@ class _Loop(nn.Module):
         ys = (*carried, *stacks)
         metas = [(np.shape(a), np.asarray(a).dtype) for a in args]
         return (ys if len(ys) > 1 else ys[0]), (contexts, metas, [len(v) for v in scans])
+
+    def _given(self, slot: tuple[str, Any], args: tuple[np.ndarray, ...]) -> Any:
+        """The value of one of the node's inputs: a run-time argument, a constant, the
+        current data of a held Parameter, or None (absent)."""
+        kind, value = slot
+        if kind == "arg":
+            return args[value]
+        if kind == "param":
+            return getattr(self, value).data
+        return value
+
+    def _single_bool(self, what: str, value: Any) -> np.ndarray:
+        """``value`` as a 0-d bool array; refused (naming ``what``) where it is not one
+        bool."""
+        c = np.asarray(value)
+        if c.dtype != np.bool_ or c.size != 1:
+            raise self._fail(f"{what}: expected a single bool, got {c.dtype} of shape {c.shape}")
+        return c.reshape(())
 
     def backward_ctx(self, ctx: Any, grad_output: Any) -> Any:
         """∂ℓ/∂ of the node's inputs: the body's backward from the last iteration to the
@@ -734,6 +791,9 @@ class _Loop(nn.Module):
             if slot[0] == "arg" and g is not None:
                 i = slot[1]
                 grads[i] = grads[i] + np.asarray(g, grads[i].dtype).reshape(grads[i].shape)
+            elif slot[0] == "param" and g is not None:  # an initializer's: trained
+                p = getattr(self, slot[1])
+                p.grad += np.asarray(g, p.dtype).reshape(p.shape)
         return tuple(grads) if len(grads) > 1 else grads[0]
 
     def extra_repr(self) -> str:
@@ -767,11 +827,18 @@ def runtime_loop(
             if name not in refs:
                 refs.append(name)
             slots.append(("arg", refs.index(name)))
+        elif isinstance(operand, Const) and operand.param is not None and len(slots) >= 2:
+            slots.append(("param", operand.param))  # a float initializer: trained
         elif isinstance(operand, Const):
             slots.append(("const", np.asarray(operand.value)))
         else:
             slots.append(("none", None))
     n_carried = len(ins) - 2
+    if isinstance(ins[0], Ref):  # ONNX's M is int64 (onnxruntime refuses any other type)
+        known = info["types"].get(ins[0].name)
+        if known is not None and known != _INT64:
+            given = helper.tensor_dtype_to_np_dtype(known)
+            raise refuse(node, f"input 'M': expected a single int64, got {given}")
 
     def body_inputs(graph: Any) -> list[Any]:
         made = []
@@ -795,9 +862,32 @@ def runtime_loop(
             made.append(helper.make_tensor_value_info(v.name, elem, rank))
         return made
 
+    ranks: list[int | None] = []
     loaded, reads = load_subgraph(
-        node, proto, "body", body, env, info, load, scopes, refs, body_inputs
+        node, proto, "body", body, env, info, load, scopes, refs, body_inputs, ranks
     )
+    # A carried value whose rank the body keeps (its output's inferred rank is its initial
+    # value's) has that rank after the loop; a scan output one more than its body output's.
+    # onnx's inference leaves them unknown where the body declares no output shapes
+    # (TorchScript's), and a MatMul after the loop then reads its weight as it is, where
+    # the same weight inside the body is a Linear's transposed view: held apart.
+    for k, name in enumerate(proto.output):
+        if not name or info["onnx_shapes"].get(name) is not None:
+            continue
+        rank = ranks[1 + k] if 1 + k < len(ranks) else None
+        if k < n_carried:
+            operand = ins[2 + k]
+            if isinstance(operand, Ref):
+                dims = info["shapes"].get(operand.name)
+            else:
+                dims = np.shape(operand.value) if isinstance(operand, Const) else None
+            if dims is None or rank != len(dims):
+                continue
+        elif rank is None:
+            continue
+        else:
+            rank += 1
+        info["onnx_shapes"][name] = (None,) * rank
     empty: list[tuple[tuple[int, ...], Any] | None] = []
     for k, name in enumerate(proto.output[n_carried:]):
         declared = body.output[1 + n_carried + k].type.tensor_type
@@ -809,7 +899,7 @@ def runtime_loop(
             tail = tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in dims)
         known = tail is not None and None not in tail and elem
         empty.append((tail, helper.tensor_dtype_to_np_dtype(elem)) if known else None)  # type: ignore[arg-type]
-    module = _Loop(node, loaded, slots, reads, n_carried, empty)
+    module = _Loop(node, loaded, slots, reads, n_carried, empty, body.output[0].name)
     return module, refs
 
 

@@ -1,0 +1,472 @@
+"""The parameters of a loaded ONNX Loop: a float initializer given as a loop-carried initial
+value, a body's reshaped initializer, a weight read by a nested loop and by an If in the
+outer body; the run-time Loop's refusals; a loaded Loop saved and loaded again keeps its
+state_dict keys. Witnesses: onnxruntime, PyTorch (autograd, TorchScript exports) and central
+finite differences.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cnnmath.onnx import load, save  # noqa: E402
+from cnnmath.onnx._ops.control import UNROLL_LIMIT, _Loop  # noqa: E402
+from helpers import run_onnxruntime  # noqa: E402
+
+F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+
+
+def _v(name, elem=F, shape=None):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _runtime_loops(g):
+    return [m for _, m in g.named_modules() if isinstance(m, _Loop)]
+
+
+def _param_fd(g, param, args, G, eps=1e-6):
+    """∂⟨g(*args), G⟩/∂param by central differences (g in float64)."""
+    out = np.zeros_like(param.data)
+    flat = param.data.reshape(-1)
+    for i in range(flat.size):
+        keep = flat[i]
+        flat[i] = keep + eps
+        up = float(np.sum(g(*args) * G))
+        flat[i] = keep - eps
+        down = float(np.sum(g(*args) * G))
+        flat[i] = keep
+        out.reshape(-1)[i] = (up - down) / (2 * eps)
+    return out
+
+
+# -- 1. a float initializer as a loop-carried initial value --------------------------------
+
+_A0 = np.array([0.3, -0.7, 0.5], np.float32)
+
+
+def _initial_value_model(trips, m_input):
+    """acc ← tanh(acc ⊙ x + acc), acc's initial value the float initializer a0; M a
+    Constant of ``trips`` or a graph input."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Mul", ["acc", "x"], ["ax"]),
+            helper.make_node("Add", ["ax", "acc"], ["s"]),
+            helper.make_node("Tanh", ["s"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3])],
+    )
+    inits = [numpy_helper.from_array(_A0, "a0")]
+    inputs = [_v("x", F, [3])]
+    if m_input:
+        inputs.append(_v("M", I64, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(trips, np.int64), "M"))
+    loop = helper.make_node("Loop", ["M", "", "a0"], ["y"], body=body, name="L")
+    return _model([loop], inputs, [_v("y")], inits)
+
+
+@pytest.mark.parametrize(
+    "trips, m_input", [(3, False), (UNROLL_LIMIT + 6, False), (3, True), (0, True)]
+)
+def test_an_initializer_initial_value_trains_unrolled_or_at_run_time(trips, m_input):
+    """a0 is one Parameter (listed in initializer_names) whether the loop unrolls or runs;
+    its gradient, summed through every iteration, equals PyTorch's autograd of the same
+    recurrence and central differences (run-time loops kept it a constant: no gradient)."""
+    torch = pytest.importorskip("torch")
+    data = _initial_value_model(trips, m_input)
+    g = load(data)
+    assert bool(_runtime_loops(g)) == (m_input or trips > UNROLL_LIMIT)
+    (param,) = g.parameters()
+    assert g.initializer_names["a0"] in dict(g.named_parameters())
+    x = np.array([0.4, -0.2, 0.9], np.float32)
+    args = (x, np.array(trips, np.int64)) if m_input else (x,)
+    feeds = dict(zip(["x", "M"], args))
+    np.testing.assert_allclose(g(*args), run_onnxruntime(data, feeds)[0], rtol=1e-5, atol=1e-6)
+    G = np.array([1.0, -2.0, 0.5], np.float32)
+    at = torch.tensor(_A0.astype(np.float64), requires_grad=True)
+    xt = torch.tensor(x.astype(np.float64))
+    acc = at
+    for _ in range(trips):
+        acc = torch.tanh(acc * xt + acc)
+    (acc * torch.tensor(G, dtype=torch.float64)).sum().backward()
+    g.zero_grad()
+    g(*args)
+    g.backward(G)
+    np.testing.assert_allclose(param.grad, at.grad.numpy(), rtol=1e-4, atol=1e-6)
+    g.to(np.float64)
+    (param,) = g.parameters()
+    fd = _param_fd(g, param, (x.astype(np.float64), *args[1:]), G.astype(np.float64))
+    g.zero_grad()
+    g(x.astype(np.float64), *args[1:])
+    g.backward(G.astype(np.float64))
+    np.testing.assert_allclose(param.grad, fd, rtol=1e-5, atol=1e-8)
+
+
+def test_a_trained_initial_value_is_saved_as_an_initializer(tmp_path):
+    """for each row x_i of x (n, 3): acc ← tanh(acc + x_i), acc's initial value a0 (M is
+    x's row count, known at run time). Saved back, the run-time Loop reads a0 as an
+    initializer named by its state_dict key, with its trained values: onnxruntime runs the
+    file at two batch sizes, and the reload holds a0 as a Parameter again."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Gather", ["x", "i"], ["row"], axis=0),
+            helper.make_node("Add", ["acc", "row"], ["s"]),
+            helper.make_node("Tanh", ["s"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3])],
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
+        helper.make_node("Loop", ["M", "", "a0"], ["y"], body=body),
+    ]
+    inits = [
+        numpy_helper.from_array(_A0, "a0"),
+        numpy_helper.from_array(np.array(0, np.int64), "zero"),
+    ]
+    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("y")], inits))
+    assert _runtime_loops(g)
+    (param,) = g.parameters()
+    param.data[...] = param.data * 2  # as if trained: the file must hold the new values
+    x = np.array([[0.4, -0.2, 0.9], [0.1, 0.3, -0.5]], np.float32)
+    save(g, tmp_path / "l.onnx", x)
+    written = (tmp_path / "l.onnx").read_bytes()
+    proto = onnx.load_from_string(written)
+    key = g.initializer_names["a0"]
+    assert key in {t.name for t in proto.graph.initializer}
+    name = proto.graph.input[0].name
+    for rows in (x, np.concatenate([x, x[::-1] * 0.5])):
+        expected = 2 * _A0
+        for r in rows:
+            expected = np.tanh(expected + r)
+        np.testing.assert_allclose(g(rows), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(run_onnxruntime(written, {name: rows})[0], expected, atol=1e-6)
+    again = load(written)
+    assert [k for k, _ in again.named_parameters()] == [key]
+    np.testing.assert_allclose(again(x), g(x), rtol=1e-6)
+
+
+# -- 3. a body initializer reshaped in an unrolled loop --------------------------------------
+
+_W = np.array([0.9, -0.5, 1.1], np.float32)
+
+
+def _reshaped_model(trips, outer):
+    """acc ← acc ⊙ Reshape(w, (1, 3)), acc of shape (2, 3); w the body's initializer, or
+    (``outer``) the graph's."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["w", "shape"], ["w2"]),
+            helper.make_node("Mul", ["acc", "w2"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2, 3])],
+        [_v("co", B, []), _v("acc_o", F, [2, 3])],
+        initializer=[] if outer else [numpy_helper.from_array(_W, "w")],
+    )
+    inits = [
+        numpy_helper.from_array(np.array(trips, np.int64), "M"),
+        numpy_helper.from_array(np.array([1, 3], np.int64), "shape"),
+    ]
+    if outer:
+        inits.append(numpy_helper.from_array(_W, "w"))
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body)
+    return _model([loop], [_v("x", F, [2, 3])], [_v("y")], inits)
+
+
+@pytest.mark.parametrize("outer", [False, True])
+@pytest.mark.parametrize("trips", [3, UNROLL_LIMIT + 1])
+def test_a_reshaped_initializer_is_one_parameter_in_every_iteration(trips, outer):
+    """Σ G ⊙ (x ⊙ w^M) in an unrolled loop: each iteration folds its own Reshape of w, and
+    each made a Parameter of its own (the body's w: M of them, each with one iteration's
+    share of the gradient; the graph's w: the first iteration's trained, the others
+    frozen). One Parameter, ∂/∂w = M · Σ_rows(G ⊙ x) ⊙ w^(M−1), as run at run time."""
+    data = _reshaped_model(trips, outer)
+    g = load(data)
+    assert bool(_runtime_loops(g)) == (trips > UNROLL_LIMIT)
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], np.float32)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-5)
+    (param,) = g.parameters()
+    assert dict(g.named_parameters())[g.initializer_names["w"]] is param
+    G = np.array([[1.0, -1.0, 0.5], [2.0, 0.5, -1.0]], np.float32)
+    g.zero_grad()
+    g(x)
+    g.backward(G)
+    w64 = _W.astype(np.float64)
+    expected = trips * (G * x).sum(0) * w64 ** (trips - 1)
+    np.testing.assert_allclose(param.grad.reshape(-1), expected, rtol=1e-4)
+
+
+# -- 2. one Linear in a nested loop and in an If of the outer body ----------------------------
+
+
+def _torch_export(net, x):
+    import torch
+
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        net,
+        (x,),
+        buffer,
+        dynamo=False,
+        opset_version=17,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+    )
+    return buffer.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_linear_in_a_nested_loop_and_an_if_of_the_outer_body_trains_as_torch():
+    """for i: (for j: y = tanh(lin(y))); y = lin(y) if Σy > 0 else lin(−y), y of rank 3:
+    TorchScript reads lin's transposed weight in the inner body and, through two Identity
+    aliases, in the If's branches. The inner loop's output rank was unknown, so the
+    branches held the weight as it is and the inner body its transpose: refused as two
+    copies. Loaded, it is one weight and one bias; outputs equal PyTorch's and onnxruntime's,
+    the gradients of the input, weight and bias autograd's, with either branch taken."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = x
+            for _ in range(x.size(0)):
+                for _ in range(x.size(1)):
+                    y = torch.tanh(self.lin(y))
+                if bool(y.sum() > 0):
+                    y = self.lin(y)
+                else:
+                    y = self.lin(-y)
+            return y
+
+    torch.manual_seed(0)
+    plain = Net()
+    with torch.no_grad():  # the body then odd in x: x and −x take different branches
+        plain.lin.bias.zero_()
+    net = torch.jit.script(plain)
+    data = _torch_export(net, torch.randn(3, 2, 4))
+    g = load(data)
+    assert len(g.parameters()) == 2
+    taken = set()
+    for shape in ((3, 2, 4), (2, 2, 4)):
+        for sign in (1.0, -1.0):
+            xt = (sign * torch.randn(*shape)).requires_grad_(True)
+            expected = net(xt)
+            with torch.no_grad():  # the branches this input takes
+                y = xt
+                for _ in range(shape[0]):
+                    for _ in range(shape[1]):
+                        y = torch.tanh(net.lin(y))
+                    taken.add(bool(y.sum() > 0))
+                    y = net.lin(y if bool(y.sum() > 0) else -y)
+            G = torch.randn(expected.shape)
+            net.zero_grad()
+            (expected * G).sum().backward()
+            x = xt.detach().numpy()
+            got = g(x)
+            np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got, run_onnxruntime(data, {"x": x})[0], atol=1e-5)
+            g.zero_grad()
+            g(x)
+            np.testing.assert_allclose(g.backward(G.numpy()), xt.grad.numpy(), atol=1e-5)
+            bias, weight = sorted(g.parameters(), key=lambda p: p.size)
+            np.testing.assert_allclose(bias.grad, net.lin.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
+            tw = net.lin.weight.grad.numpy()
+            assert np.allclose(weight.grad, tw, atol=1e-5) or np.allclose(
+                weight.grad, tw.T, atol=1e-5
+            )
+    assert len(taken) == 2  # both branches ran
+
+
+# -- 4. save and load again -------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_a_saved_loop_loads_with_the_same_keys_and_outputs(dynamic, tmp_path):
+    """h = h0; for each row: h = tanh(lin(x_i + h)), exported with a symbolic batch axis (a
+    run-time Loop) or a fixed one (unrolled): saved and loaded again, twice, the state_dict
+    keys, the parameter names and the keys initializer_names maps to stay the same, the
+    outputs equal PyTorch's, and each reload takes the first's state_dict."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+            self.h0 = torch.nn.Parameter(torch.randn(4))
+
+        def forward(self, x):
+            h = self.h0
+            for i in range(x.size(0)):
+                h = torch.tanh(self.lin(x[i] + h))
+            return h
+
+    torch.manual_seed(1)
+    net = torch.jit.script(Net())
+    x = torch.randn(3, 4)
+    buffer = io.BytesIO()
+    axes = {"x": {0: "n"}} if dynamic else None
+    torch.onnx.export(
+        net, (x,), buffer, dynamo=False, opset_version=17, input_names=["x"], dynamic_axes=axes
+    )
+    g = load(buffer.getvalue())
+    assert bool(_runtime_loops(g)) == dynamic
+    keys = sorted(g.state_dict())
+    params = [k for k, _ in g.named_parameters()]
+    assert g.initializer_names["h0"] in params
+    expected = net(x).detach().numpy()
+    current = g
+    for k in range(2):
+        save(current, tmp_path / f"r{k}.onnx", x.numpy())
+        current = load(tmp_path / f"r{k}.onnx")
+        assert bool(_runtime_loops(current)) == dynamic
+        assert sorted(current.state_dict()) == keys
+        assert [k for k, _ in current.named_parameters()] == params
+        assert sorted(set(current.initializer_names.values())) == sorted(
+            set(g.initializer_names.values())
+        )
+        np.testing.assert_allclose(current(x.numpy()), expected, rtol=1e-5, atol=1e-5)
+        current.load_state_dict(g.state_dict())
+
+
+# -- 5. refusals ------------------------------------------------------------------------------
+
+
+def test_a_body_condition_of_several_values_is_refused_by_name():
+    """The body's condition output of shape (2,) at run time (ONNX: a single bool): a
+    ValueError naming the node, the output and its shape (was NumPy's reshape error)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Greater", ["acc", "zero"], ["keep"]),
+            helper.make_node("Mul", ["acc", "half"], ["acc_o"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2])],
+        [_v("keep", B, [2]), _v("acc_o", F, [2])],
+        initializer=[
+            numpy_helper.from_array(np.zeros(2, np.float32), "zero"),
+            numpy_helper.from_array(np.full(2, 0.5, np.float32), "half"),
+        ],
+    )
+    loop = helper.make_node("Loop", ["", "go", "x"], ["y"], body=body, name="L")
+    data = _model([loop], [_v("x", F, [2]), _v("go", B, [])], [_v("y")])
+    g = load(data)
+    with pytest.raises(
+        ValueError,
+        match=r"node 'L' \(Loop\): the body's condition output "
+        r"'keep': expected a single bool, got bool of shape \(2,\)",
+    ):
+        g(np.ones(2, np.float32), np.array(True))
+
+
+def test_a_float_trip_count_is_refused_by_name():
+    """M declared float (ONNX says int64; onnxruntime refuses the file): refused at load
+    time naming M and its type, not truncated; an M given as a float array to a graph whose
+    M is declared int64 is refused when it runs."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["c"], ["co"]),
+            helper.make_node("Add", ["acc", "acc"], ["acc_o"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2])],
+        [_v("co", B, []), _v("acc_o", F, [2])],
+    )
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")
+    data = _model([loop], [_v("x", F, [2]), _v("M", F, [])], [_v("y")])
+    with pytest.raises(
+        ValueError,
+        match=r"node 'L' \(Loop\): input 'M': expected a single "
+        r"int64, got float32",
+    ):
+        load(data)
+    with pytest.raises(Exception, match="Type 'tensor.float.' of input parameter .M."):
+        run_onnxruntime(data, {"x": np.ones(2, np.float32), "M": np.array(2.5, np.float32)})
+    g = load(_model([loop], [_v("x", F, [2]), _v("M", I64, [])], [_v("y")]))
+    np.testing.assert_allclose(g(np.ones(2, np.float32), np.array(3, np.int64)), [8.0, 8.0])
+    with pytest.raises(
+        ValueError,
+        match=r"node 'L' \(Loop\): input 'M': expected a single "
+        r"integer \(int64\), got float32 of shape \(\)",
+    ):
+        g(np.ones(2, np.float32), np.array(2.5, np.float32))
+
+
+# -- 6. the shapes a saved run-time Loop declares ---------------------------------------------
+
+
+def test_a_saved_scan_output_declares_its_rank_not_the_examples_sizes(tmp_path, capfd):
+    """for each row x_i of x (n, 3): acc ← acc + x_i, scan output x ⊙ acc (n, 3), stacked
+    (n, n, 3). Saved on an example of 2 rows, the output is declared (T, n, 3) as onnx
+    infers it through the body, not the example's sizes: the file passes the full check, and
+    onnxruntime runs it at 2 and 4 rows to cnnmath's values without a warning. (A carried
+    value returned by the graph is declared with the example's sizes: onnx infers no shape
+    for it, and save falls back to the traced one.)"""
+    body = helper.make_graph(
+        [
+            helper.make_node("Gather", ["x", "i"], ["row"], axis=0),
+            helper.make_node("Add", ["acc", "row"], ["acc_o"]),
+            helper.make_node("Mul", ["x", "acc_o"], ["s"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3]), _v("s", F, None)],
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
+        helper.make_node("Loop", ["M", "", "a0"], ["y", "scan"], body=body),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        numpy_helper.from_array(np.zeros(3, np.float32), "a0"),
+    ]
+    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("scan")], inits))
+    rng = np.random.default_rng(5)
+    save(g, tmp_path / "s.onnx", rng.standard_normal((2, 3)).astype(np.float32))
+    proto = onnx.load(tmp_path / "s.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert len(dims) == 3 and not any(d.HasField("dim_value") for d in dims[:2])  # (T, n, 3)
+    name = proto.graph.input[0].name
+    written = proto.SerializeToString()
+    capfd.readouterr()
+    for n in (2, 4):
+        x = rng.standard_normal((n, 3)).astype(np.float32)
+        acc, expected = np.zeros(3, np.float32), []
+        for r in x:
+            acc = acc + r
+            expected.append(x * acc)
+        got = run_onnxruntime(written, {name: x})[0]
+        np.testing.assert_allclose(got, np.stack(expected), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(g(x), got, rtol=1e-6, atol=1e-6)
+    assert "VerifyOutputSizes" not in capfd.readouterr().err
