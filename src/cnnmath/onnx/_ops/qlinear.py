@@ -5,11 +5,13 @@ scale and zero point it chose). Inference only: every value they read or write b
 DynamicQuantizeLinear's x is an integer or a fixed quantization constant.
 
 The integer accumulation Σ (x − x_zero_point)(w − w_zero_point) is exact: it is computed by
-cnnmath's float64 ``ops.conv2d`` / ``ops.conv3d`` / ``np.matmul`` (BLAS) on the shifted
-values, each product at most 255² < 2¹⁶ in magnitude, so every partial sum is an integer
-below 2⁵³ — exactly representable — while the reduction has fewer than 2³⁷ terms (refused
-beyond). It is then wrapped to int32 as ONNX allows ("accumulation may overflow if and only
-if in 32 bits").
+cnnmath's float32 ``ops.conv2d`` / ``ops.conv3d`` / ``np.matmul`` (BLAS's sgemm) on the
+shifted values, each product at most 255² < 2¹⁶ in magnitude, in chunks of the reduction
+small enough that every partial sum is an integer of magnitude ≤ 2²⁴ — exactly
+representable — bounded by max|x| times the filter's L1 norm (see "The integer products");
+float64 (exact below 2⁵³, fewer than 2³⁷ terms; refused beyond) where one input channel's
+kernel alone passes that bound. It is wrapped to int32 as ONNX allows ("accumulation may
+overflow if and only if in 32 bits"), the chunks added in int32.
 
 Requantisation, as onnxruntime's CPU kernels (MLAS) compute it, in float32:
 m = (x_scale · w_scale) / y_scale, y = saturate(rint(float32(acc) · m) + y_zero_point), the
@@ -37,6 +39,8 @@ from .quantize import _QUANTIZED, _element_type, _saturate, _type_name
 _EIGHT_BIT = (np.dtype(np.uint8), np.dtype(np.int8))
 #: the most terms a float64 sum of 8-bit products holds exactly (each below 2^16)
 _MAX_TERMS = 1 << 37
+#: float32 holds every integer of magnitude up to 2^24 exactly
+_F32_EXACT = float(1 << 24)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,15 +126,49 @@ def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -
 
 # ---------------------------------------------------------------------------------------------
 # The integer products
+#
+# Each term (x − x_zero_point)(w − w_zero_point) is an integer of magnitude at most 255² < 2²⁴,
+# so float32 holds it exactly, and BLAS's sgemm (or the float conv engine, which only adds
+# such products) adds them exactly as long as every partial sum it forms is an integer of
+# magnitude ≤ 2²⁴. Any partial sum of the terms of one output is bounded by the sum of their
+# magnitudes, Σ |x_k|·|w_k| ≤ max|x| · Σ |w_k| (the filter's L1 norm), whatever order or
+# blocking the product uses. So: one float32 product when max|x| · max L1 ≤ 2²⁴ (trained int8
+# filters usually are), else the reduction cut into chunks each within that bound, their
+# exact float32 results added in int32 (wrapping modulo 2³², as ONNX lets a 32-bit
+# accumulator); float64 (exact below 2⁵³) only where one input channel's kernel alone exceeds it.
 
 
-def _conv_sum(
-    node: Node, x: np.ndarray, w: np.ndarray, geo: dict[str, Any], group: int
+def _f32_exact_chunks(bound_per_part: float, parts: int) -> int:
+    """How many consecutive parts (input channels, or terms) of the reduction one float32
+    product may sum while exact, given the bound on each part's |sum| (0: all of them)."""
+    if bound_per_part <= 0:
+        return parts
+    return min(parts, int(_F32_EXACT // bound_per_part))
+
+
+def _max_shift(v: np.ndarray, zero: np.ndarray) -> float:
+    """max |v − zero| over v (8-bit values, a per-tensor zero point), from v's extremes; 0
+    for an empty v."""
+    if v.size == 0:
+        return 0.0
+    z = int(zero)
+    return float(max(abs(int(v.max()) - z), abs(int(v.min()) - z)))
+
+
+def _conv_acc(
+    node: Node,
+    x: np.ndarray,
+    w: np.ndarray,
+    xz: np.ndarray,
+    wz: np.ndarray,
+    geo: dict[str, Any],
+    group: int,
 ) -> np.ndarray:
-    """Y[n, m, i] = Σ_{c, k} x[n, g(m)·C/G + c, s·i + d·k − p] · w[m, c, k] over each group,
-    exactly, in float64: x (N, C, *sizes) and w (M, C/G, *kernel) already shifted by their
-    zero points, the padding (zeros: the zero point's place after the shift) from ``geo``.
-    1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``, ``ops.conv3d``)."""
+    """acc[n, m, i] = Σ_{c, k} (x[n, g(m)·C/G + c, s·i + d·k − p] − xz)(w[m, c, k] − wz[m])
+    over each group, exactly, wrapped to int32: x (N, C, *sizes) and w (M, C/G, *kernel)
+    8-bit, xz per tensor, wz per tensor or (M,); the padding (``geo``) adds nothing (x's
+    zero point's place). 1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``,
+    ``ops.conv3d``), in float32 (exact: see above) or, past that, float64."""
     n = x.ndim - 2
     if w.ndim != x.ndim or n != len(geo["strides"]):
         raise refuse(
@@ -149,32 +187,96 @@ def _conv_sum(
         )
     if C_g * math.prod(w.shape[2:]) >= _MAX_TERMS:
         raise refuse(node, f"input 'w': {w.shape} sums more terms than float64 holds exactly")
+    spatial = (slice(None), *[None] * (w.ndim - 1))
+    xs = np.subtract(x, xz.astype(np.float32), dtype=np.float32)
+    ws = np.subtract(w, wz.astype(np.float32)[spatial] if wz.ndim else wz, dtype=np.float32)
+    # per filter and input channel, Σ |w| over its kernel (float64: exact for any kernel)
+    l1 = np.abs(ws).reshape(M, C_g, -1).sum(axis=2, dtype=np.float64)
+    bx = _max_shift(x, xz)
+    if bx * (l1.sum(axis=1).max() if M else 0.0) <= _F32_EXACT:
+        return _conv_float(node, xs, ws, geo, group).astype(np.int32)
+    step = _f32_exact_chunks(bx * float(l1.max()), C_g)
+    if step == 0:  # one channel's kernel alone may pass 2²⁴: float64 holds it
+        acc = _conv_float(node, xs.astype(np.float64), ws.astype(np.float64), geo, group)
+        return _wrap32(acc)
+    chunks = -(-C_g // step)
+    step = -(-C_g // chunks)  # as many chunks, of even sizes
+    xg = xs.reshape(x.shape[0], group, C_g, *x.shape[2:])
+
+    def part(c0: int) -> np.ndarray:  # input channels [c0, c0 + step) of every group
+        c1 = min(C_g, c0 + step)
+        xc = xg[:, :, c0:c1].reshape(x.shape[0], group * (c1 - c0), *x.shape[2:])
+        return _conv_float(node, xc, np.ascontiguousarray(ws[:, c0:c1]), geo, group)
+
+    out = part(0).astype(np.int32)
+    for c0 in range(step, C_g, step):  # exact integers below 2²⁴; the int32 sum wraps
+        out += part(c0).astype(np.int32)
+    return out
+
+
+def _conv_float(
+    node: Node, x: np.ndarray, w: np.ndarray, geo: dict[str, Any], group: int
+) -> np.ndarray:
+    """The grouped correlation of x (N, C, *sizes) and w (M, C/G, *kernel), float, with
+    ``geo``'s strides, dilations and padding (zeros): symmetric pads by the conv op itself,
+    others made explicit first."""
+    n = x.ndim - 2
     pads = _pad_pairs(geo, x.shape[2:], w.shape[2:])
-    if any(p for pair in pads for p in pair):
+    if all(b == e for b, e in pads):
+        padding: tuple[int, ...] = tuple(b for b, _ in pads)
+    else:
         x = np.pad(x, [(0, 0), (0, 0), *pads])
-    kw: dict[str, Any] = {"groups": group}
+        padding = (0,) * n
     try:
         if n == 1:
             s, d = geo["strides"][0], geo["dilations"][0]
-            y = ops.conv2d(x[:, :, None], w[:, :, None], None, (1, s), 0, (1, d), group)
+            y = ops.conv2d(
+                x[:, :, None], w[:, :, None], None, (1, s), (0, padding[0]), (1, d), group
+            )
             return np.asarray(y[:, :, 0])
-        kw.update(stride=tuple(geo["strides"]), dilation=tuple(geo["dilations"]))
-        conv = ops.conv2d if n == 2 else ops.conv3d
-        return np.asarray(conv(x, w, None, padding=0, **kw))
+        conv: Any = ops.conv2d if n == 2 else ops.conv3d
+        stride, dilation = tuple(geo["strides"]), tuple(geo["dilations"])
+        return np.asarray(conv(x, w, None, stride, padding, dilation, group))
     except ValueError as e:
         raise refuse(node, str(e)) from None
 
 
-def _matmul_sum(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _matmul_acc(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b (NumPy's matmul: batched, broadcast, 1-D operands promoted) of the shifted
-    values, exactly, in float64."""
+    values (float32, each of magnitude ≤ 255), exactly, wrapped to int32: one float32
+    product where every sum is bounded by 2²⁴ (max|a| · a column's L1 norm of b, or max|b| ·
+    a row's of a), else K cut into chunks of terms within that bound (at least 258 each)."""
     if a.ndim == 0 or b.ndim == 0:
         raise refuse(node, f"inputs: expected at least 1-D a and b, got {a.shape} and {b.shape}")
     K = a.shape[-1]
     if K >= _MAX_TERMS:
         raise refuse(node, f"input 'a': {K} terms per sum, more than float64 holds exactly")
+    k_b = -2 if b.ndim > 1 else 0
+    if b.shape[k_b] != K:
+        raise refuse(node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices")
+    amax = float(np.abs(a).max()) if a.size else 0.0
+    bmax = float(np.abs(b).max()) if b.size else 0.0
+    worst = 0.0
+    if a.size and b.size:
+        worst = min(
+            amax * float(np.abs(b).sum(axis=k_b, dtype=np.float64).max()),
+            bmax * float(np.abs(a).sum(axis=-1, dtype=np.float64).max()),
+        )
+    step = K if worst <= _F32_EXACT else _f32_exact_chunks(amax * bmax, K)
     try:
-        return np.asarray(np.matmul(a, b))
+        if step >= K:
+            return np.asarray(np.matmul(a, b)).astype(np.int32)
+        chunks = -(-K // step)
+        step = -(-K // chunks)
+
+        def part(k0: int) -> np.ndarray:  # terms [k0, k0 + step)
+            bk = b[..., k0 : k0 + step, :] if b.ndim > 1 else b[k0 : k0 + step]
+            return np.asarray(np.matmul(a[..., k0 : k0 + step], bk)).astype(np.int32)
+
+        out = part(0)
+        for k0 in range(step, K, step):  # exact integers below 2²⁴; the int32 sum wraps
+            out += part(k0)
+        return out
     except ValueError:
         raise refuse(
             node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices"
@@ -260,20 +362,18 @@ class _QLinearConv(_Integer):
         yz = _per(node, "y_zero_point", yz, None, "")
         if w.ndim < 3:
             raise refuse(node, f"input 'w': expected (M, C/group, *kernel), got shape {w.shape}")
-        spatial = (slice(None), *[None] * (w.ndim - 1))
-        xf = x.astype(np.float64) - xz.astype(np.float64)
-        wf = w.astype(np.float64) - (wz.astype(np.float64)[spatial] if wz.ndim else wz)
-        acc = _conv_sum(node, xf, wf, self.geo, self.group)
-        out = (slice(None), *[None] * (acc.ndim - 2))
         if b is not None:
             b = np.asarray(b)
             if b.dtype != np.int32 or b.shape != (M,):
                 raise refuse(
                     node, f"input 'B': expected int32 of shape ({M},), got {b.dtype} {b.shape}"
                 )
-            acc = acc + b.astype(np.float64)[out]
+        acc = _conv_acc(node, x, w, xz, wz, self.geo, self.group)
+        out = (slice(None), *[None] * (acc.ndim - 2))
+        if b is not None:
+            acc += b[out]  # int32, wrapping modulo 2³² as the accumulator may
         m = _multiplier(xs, ws, ys)
-        y = _requantize(_wrap32(acc), m[out] if m.ndim else m, yz, yz.dtype)
+        y = _requantize(acc, m[out] if m.ndim else m, yz, yz.dtype)
         return y, None
 
     def extra_repr(self) -> str:
@@ -303,10 +403,7 @@ class _ConvInteger(_Integer):
         M = w.shape[0]
         xz = _zero(node, "x_zero_point", xz, "x", x.dtype)
         wz = _zero(node, "w_zero_point", wz, "w", w.dtype, M, "per output channel")
-        spatial = (slice(None), *[None] * (w.ndim - 1))
-        xf = x.astype(np.float64) - xz.astype(np.float64)
-        wf = w.astype(np.float64) - (wz.astype(np.float64)[spatial] if wz.ndim else wz)
-        return _wrap32(_conv_sum(node, xf, wf, self.geo, self.group)), None
+        return _conv_acc(node, x, w, xz, wz, self.geo, self.group), None
 
 
 class _MatMulInteger(_Integer):
@@ -323,17 +420,20 @@ class _MatMulInteger(_Integer):
             _shifted(node, a, az, "A", "a_zero_point", -2),
             _shifted(node, b, bz, "B", "b_zero_point", -1),
         )
-        return _wrap32(_matmul_sum(node, af, bf)), None
+        return _matmul_acc(node, af, bf), None
 
 
 def _shifted(node: Node, v: np.ndarray, zero: Any, of: str, name: str, axis: int) -> np.ndarray:
-    """v − zero_point in float64, the zero point of v's type per tensor, row or column."""
+    """v − zero_point in float32 (exact: magnitudes ≤ 255), the zero point of v's type per
+    tensor, row or column."""
     if zero is None:
-        return v.astype(np.float64)
+        return v.astype(np.float32)
     zero = np.asarray(zero)
     if zero.dtype != v.dtype:
         raise refuse(node, f"input {name!r}: expected {of}'s type {v.dtype}, got {zero.dtype}")
-    return v.astype(np.float64) - _rowwise(node, name, zero, v.shape, axis).astype(np.float64)
+    return np.subtract(
+        v, _rowwise(node, name, zero, v.shape, axis).astype(np.float32), dtype=np.float32
+    )
 
 
 class _QLinearMatMul(_Integer):
@@ -370,7 +470,7 @@ class _QLinearMatMul(_Integer):
         yz = _per(node, "y_zero_point", yz, None, "")
         af = _shifted(node, a, az, "a", "a_zero_point", -2)
         bf = _shifted(node, b, bz, "b", "b_zero_point", -1)
-        acc = _wrap32(_matmul_sum(node, af, bf))
+        acc = _matmul_acc(node, af, bf)
         if a.ndim == 1:  # the row axis NumPy removed
             scales[0] = scales[0].reshape(())
         if b.ndim == 1:
