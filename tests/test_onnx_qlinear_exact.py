@@ -301,3 +301,63 @@ def test_qlinearmatmul_past_the_float32_chunk_equals_onnxruntime(types):
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
     assert len(np.unique(got)) > 60
+
+
+# ---------------------------------------------------------------------------------------------
+# Requantisation
+
+
+def _requantize_float64(acc, m, zero, dtype):
+    """The formula written out, each step a new array: v = float32(acc) · m in float32,
+    rint (half to even), + zero in float64 (exact), NaN to the type's minimum, clipped."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = acc.astype(np.float32) * m.astype(np.float32)
+    q = np.rint(v).astype(np.float64) + zero.astype(np.float64)
+    info = np.iinfo(dtype)
+    return np.where(np.isnan(q), info.min, np.clip(q, info.min, info.max)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [U8, I8])
+def test_requantize_in_float32_in_place_equals_the_formula_in_float64(dtype):
+    """The in-place float32 requantisation gives the float64 formula's value on accumulators
+    over all of int32 (its ends, ±2²⁴ and around), ties at halves, multipliers from tiny to
+    float32's overflow (∞, so 0 · ∞ = NaN) and per channel, zero points at both ends."""
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    specials = [0, 1, -1, 2**24 - 1, 2**24, 2**24 + 1, -(2**24), 2**31 - 1, -(2**31), 255, -256]
+    acc = np.concatenate(
+        [
+            rng.integers(-(2**31), 2**31, 20000),
+            rng.integers(-(2**25), 2**25, 20000),
+            rng.integers(-600, 600, 20000),
+            np.repeat(specials, 200),
+        ]
+    ).astype(np.int32)
+    acc = acc.reshape(-1, 8)
+    checked = 0
+    for m in [
+        np.float32(0.5),  # halves: ties, rounded to even
+        np.float32(1.0),
+        np.float32(3.0e-8),
+        np.float32(1e-4),
+        np.float32(7.3),
+        np.float32(np.inf),
+        rng.uniform(1e-6, 2.0, 8).astype(np.float32),  # per channel (the last axis here)
+    ]:
+        for zero in (info.min, info.max, 0, 17):
+            z = np.array(zero, dtype)
+            want = _requantize_float64(acc, np.asarray(m), z, dtype)
+            got = qlinear._requantize(acc, np.asarray(m), z, np.dtype(dtype))
+            assert got.dtype == dtype and got.shape == acc.shape
+            np.testing.assert_array_equal(got, want)
+            checked += 1
+    assert checked == 28
+    # the cases are not trivial: ties, both saturations, and NaN's minimum all occur
+    half = _requantize_float64(
+        np.array([1, 3, 5], np.int32), np.float32(0.5), np.array(0, dtype), dtype
+    )
+    assert half.tolist() == [0, 2, 2]
+    nan = _requantize_float64(
+        np.array([0], np.int32), np.float32(np.inf), np.array(info.max, dtype), dtype
+    )
+    assert nan.tolist() == [info.min]

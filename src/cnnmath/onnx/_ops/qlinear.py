@@ -110,10 +110,23 @@ def _requantize(
 ) -> np.ndarray:
     """y = saturate(rint(float32(acc) · multiplier) + zero) in ``dtype``'s range, the product
     in float32 (onnxruntime's), the rounding half to even; 0 · ∞ (a multiplier that overflowed
-    float32, a sum of 0) is NaN, which gives the type's minimum, as QuantizeLinear's NaN."""
+    float32, a sum of 0) is NaN, which gives the type's minimum, as QuantizeLinear's NaN.
+
+    In place on one float32 array (each fresh temporary costs a pass and page faults): adding
+    the zero point (|zero| ≤ 255) in float32 is exact wherever |rint(...) + zero| ≤ 2²⁴, and
+    beyond that float32's rounding is monotone and stays beyond 2²⁴ > 255, so the saturated
+    value is the one exact arithmetic gives; fmax(v, min) sends NaN to the minimum."""
+    bounds = np.iinfo(dtype)
+    shape = np.broadcast_shapes(np.shape(acc), np.shape(multiplier), np.shape(zero))
+    v = np.empty(shape, np.float32)
+    v[...] = acc
     with np.errstate(over="ignore", invalid="ignore"):
-        v = acc.astype(np.float32) * multiplier.astype(np.float32)
-    return _saturate(np.rint(v).astype(np.float64) + zero.astype(np.float64), dtype)
+        np.multiply(v, multiplier.astype(np.float32), out=v)
+    np.rint(v, out=v)
+    np.add(v, zero.astype(np.float32), out=v)
+    np.fmax(v, np.float32(bounds.min), out=v)
+    np.minimum(v, np.float32(bounds.max), out=v)
+    return v.astype(dtype)
 
 
 def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -> np.ndarray:
