@@ -53,7 +53,7 @@ def _past_float32(acc):
 
 
 def _spy(monkeypatch):
-    """Records the float type of each correlation ``_conv_acc`` runs (one per chunk)."""
+    """Records the float type of each correlation ``_conv_exact`` runs (one per chunk)."""
     calls = []
     real = qlinear._conv_float
 
@@ -361,3 +361,81 @@ def test_requantize_in_float32_in_place_equals_the_formula_in_float64(dtype):
         np.array([0], np.int32), np.float32(np.inf), np.array(info.max, dtype), dtype
     )
     assert nan.tolist() == [info.min]
+
+
+@pytest.mark.parametrize("bias", ["float32_values", "wrapping"])
+def test_qlinearconv_bias_added_as_onnxruntime_adds_it(bias):
+    """B added to the accumulator: small values (cnnmath adds them in float32, where that is
+    exact) and values at int32's ends, where acc + B wraps as a 32-bit accumulator:
+    onnxruntime's outputs; the graph run twice gives the same (nothing it returns is
+    shared)."""
+    rng = np.random.default_rng(len(bias))
+    M = 6
+    x = rng.integers(0, 256, (2, 8, 7, 7), dtype=U8)
+    w = rng.integers(-128, 128, (M, 8, 3, 3), dtype=I8)
+    b = {
+        "float32_values": rng.integers(-(2**16), 2**16, M),
+        "wrapping": [2**31 - 1, -(2**31), 2**31 - 5, -(2**31) + 9, 2**31 - 2**20, -(2**31)],
+    }[bias]
+    b = np.array(b, np.int64).astype(np.int32)
+    acc = _int64_conv(x, w, 128, 0, (1, 1), (1, 1), (1, 1), 1)
+    if bias == "wrapping":  # some sums leave int32 (and wrap)
+        total = acc + b[:, None, None].astype(np.int64)
+        assert ((total > 2**31 - 1) | (total < -(2**31))).any()
+    # y's scale brings float32(acc + B) back near the zero point: B dominates the sum
+    wrapped = (acc + b[:, None, None]).astype(np.int32).astype(np.float64)
+    y_scale, y_zero = _spread(wrapped, np.float32(0.01) * np.float32(0.002), U8)
+    inits = {
+        "x_scale": np.array(np.float32(0.01)),
+        "x_zero_point": np.array(128, U8),
+        "w": w,
+        "w_scale": np.array(np.float32(0.002)),
+        "w_zero_point": np.array(0, I8),
+        "y_scale": y_scale,
+        "y_zero_point": y_zero,
+        "B": b,
+    }
+    model = onnx_model_bytes(
+        [helper.make_node("QLinearConv", ["x", *inits], ["y"], pads=[1, 1, 1, 1])],
+        [("x", onnx.TensorProto.UINT8, x.shape)],
+        [("y", onnx.TensorProto.UINT8)],
+        [numpy_helper.from_array(v, n) for n, v in inits.items()],
+        opset=13,
+    )
+    (want,) = run_onnxruntime(model, {"x": x})
+    graph = load(model)
+    got = graph(x)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(graph(x), got)
+    assert ((0 < got) & (got < 255)).any()  # not all saturated
+
+
+def test_qlinearconv_bias_float32_cannot_hold_cancelling_the_sum_equals_onnxruntime():
+    """B = 2²⁴ + odd (no float32 value) against sums of −2²⁴ + 256 (514 products 255·(−128),
+    the most one float32 product holds): acc + B is 257…263, and float32(B) + acc would be 1
+    off; times 0.75 that shows in the output. onnxruntime's outputs, the exact ones."""
+    x = np.full((1, 514, 1, 3), 255, U8)
+    w = np.full((4, 514, 1, 1), -128, I8)
+    b = np.array([2**24 + 1, 2**24 + 3, 2**24 + 5, 2**24 + 7], np.int32)
+    assert (b.astype(np.float32).astype(np.int64) != b).all()
+    inits = {
+        "x_scale": np.array(np.float32(0.75)),
+        "x_zero_point": np.array(0, U8),
+        "w": w,
+        "w_scale": np.array(np.float32(1.0)),
+        "w_zero_point": np.array(0, I8),
+        "y_scale": np.array(np.float32(1.0)),
+        "y_zero_point": np.array(0, U8),
+        "B": b,
+    }
+    model = onnx_model_bytes(
+        [helper.make_node("QLinearConv", ["x", *inits], ["y"])],
+        [("x", onnx.TensorProto.UINT8, x.shape)],
+        [("y", onnx.TensorProto.UINT8)],
+        [numpy_helper.from_array(v, n) for n, v in inits.items()],
+        opset=13,
+    )
+    exact = np.rint((-(2**24) + 256 + b.astype(np.int64)) * 0.75)  # 257…263 · 0.75
+    (want,) = run_onnxruntime(model, {"x": x})
+    np.testing.assert_array_equal(want[0, :, 0, 0], exact)
+    np.testing.assert_array_equal(load(model)(x), want)

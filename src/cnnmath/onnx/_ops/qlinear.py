@@ -106,7 +106,11 @@ def _wrap32(acc: np.ndarray) -> np.ndarray:
 
 
 def _requantize(
-    acc: np.ndarray, multiplier: np.ndarray, zero: np.ndarray, dtype: np.dtype
+    acc: np.ndarray,
+    multiplier: np.ndarray,
+    zero: np.ndarray,
+    dtype: np.dtype,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """y = saturate(rint(float32(acc) · multiplier) + zero) in ``dtype``'s range, the product
     in float32 (onnxruntime's), the rounding half to even; 0 · ∞ (a multiplier that overflowed
@@ -115,11 +119,15 @@ def _requantize(
     In place on one float32 array (each fresh temporary costs a pass and page faults): adding
     the zero point (|zero| ≤ 255) in float32 is exact wherever |rint(...) + zero| ≤ 2²⁴, and
     beyond that float32's rounding is monotone and stays beyond 2²⁴ > 255, so the saturated
-    value is the one exact arithmetic gives; fmax(v, min) sends NaN to the minimum."""
+    value is the one exact arithmetic gives; fmax(v, min) sends NaN to the minimum. With
+    ``overwrite``, a float32 ``acc`` of the result's shape is that array (and is lost)."""
     bounds = np.iinfo(dtype)
     shape = np.broadcast_shapes(np.shape(acc), np.shape(multiplier), np.shape(zero))
-    v = np.empty(shape, np.float32)
-    v[...] = acc
+    if overwrite and acc.dtype == np.float32 and acc.shape == shape:
+        v = acc
+    else:
+        v = np.empty(shape, np.float32)
+        v[...] = acc
     with np.errstate(over="ignore", invalid="ignore"):
         np.multiply(v, multiplier.astype(np.float32), out=v)
     np.rint(v, out=v)
@@ -168,7 +176,7 @@ def _max_shift(v: np.ndarray, zero: np.ndarray) -> float:
     return float(max(abs(int(v.max()) - z), abs(int(v.min()) - z)))
 
 
-def _conv_acc(
+def _conv_exact(
     node: Node,
     x: np.ndarray,
     w: np.ndarray,
@@ -181,7 +189,9 @@ def _conv_acc(
     over each group, exactly, wrapped to int32: x (N, C, *sizes) and w (M, C/G, *kernel)
     8-bit, xz per tensor, wz per tensor or (M,); the padding (``geo``) adds nothing (x's
     zero point's place). 1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``,
-    ``ops.conv3d``), in float32 (exact: see above) or, past that, float64."""
+    ``ops.conv3d``), in float32 (exact: see above) or, past that, float64. Where one float32
+    product held every sum, its float32 result (exact integers of magnitude ≤ 2²⁴) is
+    returned as is, the caller converting; else the int32 one."""
     n = x.ndim - 2
     if w.ndim != x.ndim or n != len(geo["strides"]):
         raise refuse(
@@ -207,7 +217,7 @@ def _conv_acc(
     l1 = np.abs(ws).reshape(M, C_g, -1).sum(axis=2, dtype=np.float64)
     bx = _max_shift(x, xz)
     if bx * (l1.sum(axis=1).max() if M else 0.0) <= _F32_EXACT:
-        return _conv_float(node, xs, ws, geo, group).astype(np.int32)
+        return _conv_float(node, xs, ws, geo, group)
     step = _f32_exact_chunks(bx * float(l1.max()), C_g)
     if step == 0:  # one channel's kernel alone may pass 2²⁴: float64 holds it
         acc = _conv_float(node, xs.astype(np.float64), ws.astype(np.float64), geo, group)
@@ -225,6 +235,15 @@ def _conv_acc(
     for c0 in range(step, C_g, step):  # exact integers below 2²⁴; the int32 sum wraps
         out += part(c0).astype(np.int32)
     return out
+
+
+def _float32_bias(b: np.ndarray) -> bool:
+    """Whether an int32 bias B added to float32 accumulators of magnitude ≤ 2²⁴ gives, in one
+    float32 addition, float32 of the int32 sum: B a float32 value, and no sum past int32."""
+    if not b.size:
+        return True
+    big = int(np.abs(b.astype(np.int64)).max())
+    return big < 2**31 - 2**24 and bool((b.astype(np.float32).astype(np.int32) == b).all())
 
 
 def _conv_float(
@@ -381,12 +400,17 @@ class _QLinearConv(_Integer):
                 raise refuse(
                     node, f"input 'B': expected int32 of shape ({M},), got {b.dtype} {b.shape}"
                 )
-        acc = _conv_acc(node, x, w, xz, wz, self.geo, self.group)
+        acc = _conv_exact(node, x, w, xz, wz, self.geo, self.group)
         out = (slice(None), *[None] * (acc.ndim - 2))
-        if b is not None:
+        if b is not None and acc.dtype == np.float32 and _float32_bias(b):
+            # float32(int32 acc + B) is all requantisation reads: with no wrap possible and B
+            # a float32 value, one correctly rounded float32 addition gives it
+            acc += b.astype(np.float32)[out]
+        elif b is not None:
+            acc = acc.astype(np.int32, copy=False)
             acc += b[out]  # int32, wrapping modulo 2³² as the accumulator may
         m = _multiplier(xs, ws, ys)
-        y = _requantize(acc, m[out] if m.ndim else m, yz, yz.dtype)
+        y = _requantize(acc, m[out] if m.ndim else m, yz, yz.dtype, overwrite=True)
         return y, None
 
     def extra_repr(self) -> str:
@@ -416,7 +440,8 @@ class _ConvInteger(_Integer):
         M = w.shape[0]
         xz = _zero(node, "x_zero_point", xz, "x", x.dtype)
         wz = _zero(node, "w_zero_point", wz, "w", w.dtype, M, "per output channel")
-        return _conv_acc(node, x, w, xz, wz, self.geo, self.group), None
+        acc = _conv_exact(node, x, w, xz, wz, self.geo, self.group)
+        return acc.astype(np.int32, copy=False), None
 
 
 class _MatMulInteger(_Integer):
