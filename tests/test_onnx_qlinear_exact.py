@@ -439,3 +439,25 @@ def test_qlinearconv_bias_float32_cannot_hold_cancelling_the_sum_equals_onnxrunt
     (want,) = run_onnxruntime(model, {"x": x})
     np.testing.assert_array_equal(want[0, :, 0, 0], exact)
     np.testing.assert_array_equal(load(model)(x), want)
+
+
+def test_shifted_weights_are_kept_while_the_weights_are_unchanged():
+    """The float32 w − w_zero_point and its L1 norms a QLinearConv / ConvInteger module keeps
+    between calls: reused for equal weights (the same array), recomputed when the weights or
+    the zero points changed in place, and equal to a fresh computation in int64."""
+    rng = np.random.default_rng(3)
+    w = rng.integers(-128, 128, (4, 3, 2, 2), dtype=I8)
+    wz = np.array([0, 5, -7, 127], I8)
+    cache = [None]
+    ws, l1 = qlinear._shifted_weights(w, wz, cache)
+    want = w.astype(np.int64) - wz.astype(np.int64)[:, None, None, None]
+    np.testing.assert_array_equal(ws, want)
+    np.testing.assert_array_equal(l1, np.abs(want).sum(axis=(2, 3)))
+    assert not ws.flags.writeable
+    assert qlinear._shifted_weights(w.copy(), wz.copy(), cache)[0] is ws  # equal: kept
+    w[1, 2, 0, 1] += 1
+    ws2, l12 = qlinear._shifted_weights(w, wz, cache)
+    assert ws2[1, 2, 0, 1] == ws[1, 2, 0, 1] + 1 and l12 is not l1
+    wz[0] = 3
+    ws3, _ = qlinear._shifted_weights(w, wz, cache)
+    np.testing.assert_array_equal(ws3[0], w[0].astype(np.int64) - 3)
