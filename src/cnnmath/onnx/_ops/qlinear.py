@@ -187,13 +187,12 @@ def _conv_exact(
     cache: list[Any] | None = None,
 ) -> np.ndarray:
     """acc[n, m, i] = Σ_{c, k} (x[n, g(m)·C/G + c, s·i + d·k − p] − xz)(w[m, c, k] − wz[m])
-    over each group, exactly, wrapped to int32: x (N, C, *sizes) and w (M, C/G, *kernel)
-    8-bit, xz per tensor, wz per tensor or (M,); the padding (``geo``) adds nothing (x's
-    zero point's place). 1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``,
-    ``ops.conv3d``), in float32 (exact: see above) or, past that, float64. Where one float32
-    product held every sum, its float32 result (exact integers of magnitude ≤ 2²⁴) is
-    returned as is, the caller converting; else the int32 one. ``cache``: see
-    ``_shifted_weights``."""
+    over each group, exactly: x (N, C, *sizes) and w (M, C/G, *kernel) 8-bit, xz per tensor,
+    wz per tensor or (M,); the padding (``geo``) adds nothing (x's zero point's place). 1, 2
+    or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``, ``ops.conv3d``), in
+    float32 (exact: see above) or, past that, float64. Returns (N, M, *out): float32 (exact
+    integers of magnitude ≤ 2²⁴) where one float32 product held every sum, the caller
+    converting; else int32, wrapped modulo 2³². ``cache``: see ``_shifted_weights``."""
     n = x.ndim - 2
     if w.ndim != x.ndim or n != len(geo["strides"]):
         raise refuse(
