@@ -461,3 +461,27 @@ def test_shifted_weights_are_kept_while_the_weights_are_unchanged():
     wz[0] = 3
     ws3, _ = qlinear._shifted_weights(w, wz, cache)
     np.testing.assert_array_equal(ws3[0], w[0].astype(np.int64) - 3)
+
+
+def test_shifted_b_of_a_matmul_is_kept_while_b_is_unchanged():
+    """QLinearMatMul / MatMulInteger keep b − b_zero_point (float32) and its bounds between
+    calls: reused for equal values, recomputed after a change in place, a bad zero point
+    still refused."""
+    from cnnmath.onnx._ops import Refusal
+
+    rng = np.random.default_rng(4)
+    b = rng.integers(0, 256, (5, 3), dtype=U8)
+    bz = np.array([0, 200, 255], U8)
+    cache = [None]
+    node = onnx.helper.make_node("MatMulInteger", ["a", "b"], ["y"], name="m")
+    bf, (bmax, bcol) = qlinear._kept_b(cache, node, b, bz, "B", "b_zero_point")
+    want = b.astype(np.int64) - bz.astype(np.int64)
+    np.testing.assert_array_equal(bf, want)
+    assert bmax == np.abs(want).max() and bcol == np.abs(want).sum(axis=0).max()
+    assert qlinear._kept_b(cache, node, b.copy(), bz.copy(), "B", "b_zero_point")[0] is bf
+    b[0, 1] += 1
+    bf2, _ = qlinear._kept_b(cache, node, b, bz, "B", "b_zero_point")
+    assert bf2[0, 1] == bf[0, 1] + 1
+    assert qlinear._kept_b(cache, node, b, None, "B", "b_zero_point")[0][0, 1] == b[0, 1]
+    with pytest.raises(Refusal, match="b_zero_point"):
+        qlinear._kept_b(cache, node, b, bz.astype(I8), "B", "b_zero_point")

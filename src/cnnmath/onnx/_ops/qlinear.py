@@ -293,11 +293,22 @@ def _conv_float(
         raise refuse(node, str(e)) from None
 
 
-def _matmul_acc(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _b_bounds(b: np.ndarray) -> tuple[float, float]:
+    """max |b| and the largest L1 norm of a column of b (of b itself when 1-D), float64."""
+    if not b.size:
+        return 0.0, 0.0
+    col = np.abs(b).sum(axis=-2 if b.ndim > 1 else 0, dtype=np.float64)
+    return float(max(b.max(), -b.min())), float(np.max(col))
+
+
+def _matmul_acc(
+    node: Node, a: np.ndarray, b: np.ndarray, b_bounds: tuple[float, float] | None = None
+) -> np.ndarray:
     """a @ b (NumPy's matmul: batched, broadcast, 1-D operands promoted) of the shifted
     values (float32, each of magnitude ≤ 255), exactly, wrapped to int32: one float32
     product where every sum is bounded by 2²⁴ (max|a| · a column's L1 norm of b, or max|b| ·
-    a row's of a), else K cut into chunks of terms within that bound (at least 258 each)."""
+    a row's of a), else K cut into chunks of terms within that bound (at least 258 each).
+    ``b_bounds``: ``_b_bounds(b)``, where the caller kept it."""
     if a.ndim == 0 or b.ndim == 0:
         raise refuse(node, f"inputs: expected at least 1-D a and b, got {a.shape} and {b.shape}")
     K = a.shape[-1]
@@ -306,14 +317,11 @@ def _matmul_acc(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k_b = -2 if b.ndim > 1 else 0
     if b.shape[k_b] != K:
         raise refuse(node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices")
-    amax = float(np.abs(a).max()) if a.size else 0.0
-    bmax = float(np.abs(b).max()) if b.size else 0.0
-    worst = 0.0
-    if a.size and b.size:
-        worst = min(
-            amax * float(np.abs(b).sum(axis=k_b, dtype=np.float64).max()),
-            bmax * float(np.abs(a).sum(axis=-1, dtype=np.float64).max()),
-        )
+    amax = float(max(a.max(), -a.min())) if a.size else 0.0
+    bmax, bcol = _b_bounds(b) if b_bounds is None else b_bounds
+    worst = amax * bcol
+    if worst > _F32_EXACT and a.size:  # the other bound, by the rows of a
+        worst = min(worst, bmax * float(np.abs(a).sum(axis=-1, dtype=np.float64).max()))
     step = K if worst <= _F32_EXACT else _f32_exact_chunks(amax * bmax, K)
     try:
         if step >= K:
@@ -367,6 +375,10 @@ class _Integer(_Op):
     """Common to the integer ops: no gradient. Their inputs are integers or the fixed
     constants of the quantization (as DequantizeLinear's), so nothing before them is trained
     through them; ``backward`` gives None for every operand (zeros to a run-time input)."""
+
+    def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
+        super().__init__(node, operands)
+        self._b: list[Any] = [None]  # the matmuls' _kept_b cache
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         return [None] * len(args)
@@ -476,11 +488,32 @@ class _MatMulInteger(_Integer):
     def compute(self, a: Any, b: Any, az: Any, bz: Any) -> tuple[np.ndarray, Any]:
         node = self.onnx_node
         a, b = _eight_bit(node, "A", a), _eight_bit(node, "B", b)
-        af, bf = (
-            _shifted(node, a, az, "A", "a_zero_point", -2),
-            _shifted(node, b, bz, "B", "b_zero_point", -1),
+        af = _shifted(node, a, az, "A", "a_zero_point", -2)
+        bf, bounds = _kept_b(self._b, node, b, bz, "B", "b_zero_point")
+        return _matmul_acc(node, af, bf, bounds), None
+
+
+def _kept_b(
+    cache: list[Any], node: Node, b: np.ndarray, zero: Any, of: str, name: str
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """``_shifted`` b (read-only) and its ``_b_bounds``, kept in ``cache`` (a one-item list
+    the module holds) with copies of b and its zero point, and reused while the next call's
+    are equal: b is most often a constant weight, and comparing its 8-bit values costs less
+    than shifting them to float32 and bounding them again."""
+    z = None if zero is None else np.asarray(zero)
+    if cache[0] is not None:
+        b0, z0, bf, bounds = cache[0]
+        same_zero = (z is None and z0 is None) or (
+            z is not None and z0 is not None and z.dtype == z0.dtype and z.shape == z0.shape
         )
-        return _matmul_acc(node, af, bf), None
+        if same_zero and b0.dtype == b.dtype and b0.shape == b.shape:
+            if np.array_equal(b0, b) and (z is None or np.array_equal(z0, z)):
+                return bf, bounds
+    bf = _shifted(node, b, zero, of, name, -1)
+    bf.flags.writeable = False
+    bounds = _b_bounds(bf)
+    cache[0] = (b.copy(), None if z is None else z.copy(), bf, bounds)
+    return bf, bounds
 
 
 def _shifted(node: Node, v: np.ndarray, zero: Any, of: str, name: str, axis: int) -> np.ndarray:
@@ -529,8 +562,8 @@ class _QLinearMatMul(_Integer):
             raise refuse(node, f"input 'y_zero_point': expected uint8 or int8, got {yz.dtype}")
         yz = _per(node, "y_zero_point", yz, None, "")
         af = _shifted(node, a, az, "a", "a_zero_point", -2)
-        bf = _shifted(node, b, bz, "b", "b_zero_point", -1)
-        acc = _matmul_acc(node, af, bf)
+        bf, bounds = _kept_b(self._b, node, b, bz, "b", "b_zero_point")
+        acc = _matmul_acc(node, af, bf, bounds)
         if a.ndim == 1:  # the row axis NumPy removed
             scales[0] = scales[0].reshape(())
         if b.ndim == 1:
