@@ -5,11 +5,13 @@ scale and zero point it chose). Inference only: every value they read or write b
 DynamicQuantizeLinear's x is an integer or a fixed quantization constant.
 
 The integer accumulation Σ (x − x_zero_point)(w − w_zero_point) is exact: it is computed by
-cnnmath's float64 ``ops.conv2d`` / ``ops.conv3d`` / ``np.matmul`` (BLAS) on the shifted
-values, each product at most 255² < 2¹⁶ in magnitude, so every partial sum is an integer
-below 2⁵³ — exactly representable — while the reduction has fewer than 2³⁷ terms (refused
-beyond). It is then wrapped to int32 as ONNX allows ("accumulation may overflow if and only
-if in 32 bits").
+cnnmath's float32 ``ops.conv2d`` / ``ops.conv3d`` / ``np.matmul`` (BLAS's sgemm) on the
+shifted values, each product at most 255² < 2¹⁶ in magnitude, in chunks of the reduction
+small enough that every partial sum is an integer of magnitude ≤ 2²⁴ — exactly
+representable — bounded by max|x| times the filter's L1 norm (see "The integer products");
+float64 (exact below 2⁵³, fewer than 2³⁷ terms; refused beyond) where one input channel's
+kernel alone passes that bound. It is wrapped to int32 as ONNX allows ("accumulation may
+overflow if and only if in 32 bits"), the chunks added in int32.
 
 Requantisation, as onnxruntime's CPU kernels (MLAS) compute it, in float32:
 m = (x_scale · w_scale) / y_scale, y = saturate(rint(float32(acc) · m) + y_zero_point), the
@@ -37,6 +39,8 @@ from .quantize import _QUANTIZED, _element_type, _saturate, _type_name
 _EIGHT_BIT = (np.dtype(np.uint8), np.dtype(np.int8))
 #: the most terms a float64 sum of 8-bit products holds exactly (each below 2^16)
 _MAX_TERMS = 1 << 37
+#: float32 holds every integer of magnitude up to 2^24 exactly
+_F32_EXACT = float(1 << 24)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,14 +106,35 @@ def _wrap32(acc: np.ndarray) -> np.ndarray:
 
 
 def _requantize(
-    acc: np.ndarray, multiplier: np.ndarray, zero: np.ndarray, dtype: np.dtype
+    acc: np.ndarray,
+    multiplier: np.ndarray,
+    zero: np.ndarray,
+    dtype: np.dtype,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """y = saturate(rint(float32(acc) · multiplier) + zero) in ``dtype``'s range, the product
     in float32 (onnxruntime's), the rounding half to even; 0 · ∞ (a multiplier that overflowed
-    float32, a sum of 0) is NaN, which gives the type's minimum, as QuantizeLinear's NaN."""
+    float32, a sum of 0) is NaN, which gives the type's minimum, as QuantizeLinear's NaN.
+
+    In place on one float32 array (each fresh temporary costs a pass and page faults): adding
+    the zero point (|zero| ≤ 255) in float32 is exact wherever |rint(...) + zero| ≤ 2²⁴, and
+    beyond that float32's rounding is monotone and stays beyond 2²⁴ > 255, so the saturated
+    value is the one exact arithmetic gives; fmax(v, min) sends NaN to the minimum. With
+    ``overwrite``, a float32 ``acc`` of the result's shape is that array (and is lost)."""
+    bounds = np.iinfo(dtype)
+    shape = np.broadcast_shapes(np.shape(acc), np.shape(multiplier), np.shape(zero))
+    if overwrite and acc.dtype == np.float32 and acc.shape == shape:
+        v = acc
+    else:
+        v = np.empty(shape, np.float32)
+        v[...] = acc
     with np.errstate(over="ignore", invalid="ignore"):
-        v = acc.astype(np.float32) * multiplier.astype(np.float32)
-    return _saturate(np.rint(v).astype(np.float64) + zero.astype(np.float64), dtype)
+        np.multiply(v, multiplier.astype(np.float32), out=v)
+    np.rint(v, out=v)
+    np.add(v, zero.astype(np.float32), out=v)
+    np.fmax(v, np.float32(bounds.min), out=v)
+    np.minimum(v, np.float32(bounds.max), out=v)
+    return v.astype(dtype)
 
 
 def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -> np.ndarray:
@@ -122,15 +147,52 @@ def _multiplier(a_scale: np.ndarray, b_scale: np.ndarray, y_scale: np.ndarray) -
 
 # ---------------------------------------------------------------------------------------------
 # The integer products
+#
+# Each term (x − x_zero_point)(w − w_zero_point) is an integer of magnitude at most 255² < 2²⁴,
+# so float32 holds it exactly, and BLAS's sgemm (or the float conv engine, which only adds
+# such products) adds them exactly as long as every partial sum it forms is an integer of
+# magnitude ≤ 2²⁴. Any partial sum of the terms of one output is bounded by the sum of their
+# magnitudes, Σ |x_k|·|w_k| ≤ max|x| · Σ |w_k| (the filter's L1 norm), whatever order or
+# blocking the product uses. So: one float32 product when max|x| · max L1 ≤ 2²⁴ (trained int8
+# filters usually are), else the reduction cut into chunks each within that bound, their
+# exact float32 results added in int32 (wrapping modulo 2³², as ONNX lets a 32-bit
+# accumulator); float64 (exact below 2⁵³) only where one input channel's kernel alone exceeds it.
 
 
-def _conv_sum(
-    node: Node, x: np.ndarray, w: np.ndarray, geo: dict[str, Any], group: int
+def _f32_exact_chunks(bound_per_part: float, parts: int) -> int:
+    """How many consecutive parts (input channels, or terms) of the reduction one float32
+    product may sum while exact, given the bound on each part's |sum| (0: all of them)."""
+    if bound_per_part <= 0:
+        return parts
+    return min(parts, int(_F32_EXACT // bound_per_part))
+
+
+def _max_shift(v: np.ndarray, zero: np.ndarray) -> float:
+    """max |v − zero| over v (8-bit values, a per-tensor zero point), from v's extremes; 0
+    for an empty v."""
+    if v.size == 0:
+        return 0.0
+    z = int(zero)
+    return float(max(abs(int(v.max()) - z), abs(int(v.min()) - z)))
+
+
+def _conv_exact(
+    node: Node,
+    x: np.ndarray,
+    w: np.ndarray,
+    xz: np.ndarray,
+    wz: np.ndarray,
+    geo: dict[str, Any],
+    group: int,
+    cache: list[Any] | None = None,
 ) -> np.ndarray:
-    """Y[n, m, i] = Σ_{c, k} x[n, g(m)·C/G + c, s·i + d·k − p] · w[m, c, k] over each group,
-    exactly, in float64: x (N, C, *sizes) and w (M, C/G, *kernel) already shifted by their
-    zero points, the padding (zeros: the zero point's place after the shift) from ``geo``.
-    1, 2 or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``, ``ops.conv3d``)."""
+    """acc[n, m, i] = Σ_{c, k} (x[n, g(m)·C/G + c, s·i + d·k − p] − xz)(w[m, c, k] − wz[m])
+    over each group, exactly: x (N, C, *sizes) and w (M, C/G, *kernel) 8-bit, xz per tensor,
+    wz per tensor or (M,); the padding (``geo``) adds nothing (x's zero point's place). 1, 2
+    or 3 spatial axes (``ops.conv2d`` of height 1, ``ops.conv2d``, ``ops.conv3d``), in
+    float32 (exact: see above) or, past that, float64. Returns (N, M, *out): float32 (exact
+    integers of magnitude ≤ 2²⁴) where one float32 product held every sum, the caller
+    converting; else int32, wrapped modulo 2³². ``cache``: see ``_shifted_weights``."""
     n = x.ndim - 2
     if w.ndim != x.ndim or n != len(geo["strides"]):
         raise refuse(
@@ -149,32 +211,132 @@ def _conv_sum(
         )
     if C_g * math.prod(w.shape[2:]) >= _MAX_TERMS:
         raise refuse(node, f"input 'w': {w.shape} sums more terms than float64 holds exactly")
+    xs = np.subtract(x, xz.astype(np.float32), dtype=np.float32)
+    ws, l1 = _shifted_weights(w, wz, cache)
+    bx = _max_shift(x, xz)
+    if bx * (l1.sum(axis=1).max() if M else 0.0) <= _F32_EXACT:
+        return _conv_float(node, xs, ws, geo, group)
+    step = _f32_exact_chunks(bx * float(l1.max()), C_g)
+    if step == 0:  # one channel's kernel alone may pass 2²⁴: float64 holds it
+        acc = _conv_float(node, xs.astype(np.float64), ws.astype(np.float64), geo, group)
+        return _wrap32(acc)
+    chunks = -(-C_g // step)
+    step = -(-C_g // chunks)  # as many chunks, of even sizes
+    xg = xs.reshape(x.shape[0], group, C_g, *x.shape[2:])
+
+    def part(c0: int) -> np.ndarray:  # input channels [c0, c0 + step) of every group
+        c1 = min(C_g, c0 + step)
+        xc = xg[:, :, c0:c1].reshape(x.shape[0], group * (c1 - c0), *x.shape[2:])
+        return _conv_float(node, xc, np.ascontiguousarray(ws[:, c0:c1]), geo, group)
+
+    out = part(0).astype(np.int32)
+    for c0 in range(step, C_g, step):  # exact integers below 2²⁴; the int32 sum wraps
+        out += part(c0).astype(np.int32)
+    return out
+
+
+def _shifted_weights(
+    w: np.ndarray, wz: np.ndarray, cache: list[Any] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """w − wz (wz per tensor or per filter) in float32, read-only, and Σ |w − wz| over each
+    filter's kernel per input channel (M, C/G), float64 (exact for any kernel). ``cache``, a
+    one-item list a module keeps, holds them with copies of w and wz for the next call, which
+    reuses them while its w and wz are equal to those (a compare of 8-bit values costs far
+    less than the float32 passes, for a layer of 512×512×3×3 weights some milliseconds)."""
+    if cache is not None and cache[0] is not None:
+        w0, wz0, ws, l1 = cache[0]
+        if w0.shape == w.shape and w0.dtype == w.dtype and wz0.shape == wz.shape:
+            if np.array_equal(w0, w) and np.array_equal(wz0, wz):
+                return ws, l1
+    spatial = (slice(None), *[None] * (w.ndim - 1))
+    ws = np.subtract(w, wz.astype(np.float32)[spatial] if wz.ndim else wz, dtype=np.float32)
+    l1 = np.abs(ws).reshape(w.shape[0], w.shape[1], -1).sum(axis=2, dtype=np.float64)
+    ws.flags.writeable = False
+    if cache is not None:
+        cache[0] = (w.copy(), wz.copy(), ws, l1)
+    return ws, l1
+
+
+def _float32_bias(b: np.ndarray) -> bool:
+    """Whether an int32 bias B added to float32 accumulators of magnitude ≤ 2²⁴ gives, in one
+    float32 addition, float32 of the int32 sum: B a float32 value, and no sum past int32."""
+    if not b.size:
+        return True
+    big = int(np.abs(b.astype(np.int64)).max())
+    return big < 2**31 - 2**24 and bool((b.astype(np.float32).astype(np.int32) == b).all())
+
+
+def _conv_float(
+    node: Node, x: np.ndarray, w: np.ndarray, geo: dict[str, Any], group: int
+) -> np.ndarray:
+    """The grouped correlation of x (N, C, *sizes) and w (M, C/G, *kernel), float, with
+    ``geo``'s strides, dilations and padding (zeros): symmetric pads by the conv op itself,
+    others made explicit first."""
+    n = x.ndim - 2
     pads = _pad_pairs(geo, x.shape[2:], w.shape[2:])
-    if any(p for pair in pads for p in pair):
+    if all(b == e for b, e in pads):
+        padding: tuple[int, ...] = tuple(b for b, _ in pads)
+    else:
         x = np.pad(x, [(0, 0), (0, 0), *pads])
-    kw: dict[str, Any] = {"groups": group}
+        padding = (0,) * n
     try:
         if n == 1:
             s, d = geo["strides"][0], geo["dilations"][0]
-            y = ops.conv2d(x[:, :, None], w[:, :, None], None, (1, s), 0, (1, d), group)
+            y = ops.conv2d(
+                x[:, :, None], w[:, :, None], None, (1, s), (0, padding[0]), (1, d), group
+            )
             return np.asarray(y[:, :, 0])
-        kw.update(stride=tuple(geo["strides"]), dilation=tuple(geo["dilations"]))
-        conv = ops.conv2d if n == 2 else ops.conv3d
-        return np.asarray(conv(x, w, None, padding=0, **kw))
+        conv: Any = ops.conv2d if n == 2 else ops.conv3d
+        stride, dilation = tuple(geo["strides"]), tuple(geo["dilations"])
+        return np.asarray(conv(x, w, None, stride, padding, dilation, group))
     except ValueError as e:
         raise refuse(node, str(e)) from None
 
 
-def _matmul_sum(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _b_bounds(b: np.ndarray) -> tuple[float, float]:
+    """max |b| and the largest L1 norm of a column of b (of b itself when 1-D), float64."""
+    if not b.size:
+        return 0.0, 0.0
+    col = np.abs(b).sum(axis=-2 if b.ndim > 1 else 0, dtype=np.float64)
+    return float(max(b.max(), -b.min())), float(np.max(col))
+
+
+def _matmul_acc(
+    node: Node, a: np.ndarray, b: np.ndarray, b_bounds: tuple[float, float] | None = None
+) -> np.ndarray:
     """a @ b (NumPy's matmul: batched, broadcast, 1-D operands promoted) of the shifted
-    values, exactly, in float64."""
+    values (float32, each of magnitude ≤ 255), exactly, wrapped to int32: one float32
+    product where every sum is bounded by 2²⁴ (max|a| · a column's L1 norm of b, or max|b| ·
+    a row's of a), else K cut into chunks of terms within that bound (at least 258 each).
+    ``b_bounds``: ``_b_bounds(b)``, where the caller kept it."""
     if a.ndim == 0 or b.ndim == 0:
         raise refuse(node, f"inputs: expected at least 1-D a and b, got {a.shape} and {b.shape}")
     K = a.shape[-1]
     if K >= _MAX_TERMS:
         raise refuse(node, f"input 'a': {K} terms per sum, more than float64 holds exactly")
+    k_b = -2 if b.ndim > 1 else 0
+    if b.shape[k_b] != K:
+        raise refuse(node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices")
+    amax = float(max(a.max(), -a.min())) if a.size else 0.0
+    bmax, bcol = _b_bounds(b) if b_bounds is None else b_bounds
+    worst = amax * bcol
+    if worst > _F32_EXACT and a.size:  # the other bound, by the rows of a
+        worst = min(worst, bmax * float(np.abs(a).sum(axis=-1, dtype=np.float64).max()))
+    step = K if worst <= _F32_EXACT else _f32_exact_chunks(amax * bmax, K)
     try:
-        return np.asarray(np.matmul(a, b))
+        if step >= K:
+            return np.asarray(np.matmul(a, b)).astype(np.int32)
+        chunks = -(-K // step)
+        step = -(-K // chunks)
+
+        def part(k0: int) -> np.ndarray:  # terms [k0, k0 + step)
+            bk = b[..., k0 : k0 + step, :] if b.ndim > 1 else b[k0 : k0 + step]
+            return np.asarray(np.matmul(a[..., k0 : k0 + step], bk)).astype(np.int32)
+
+        out = part(0)
+        for k0 in range(step, K, step):  # exact integers below 2²⁴; the int32 sum wraps
+            out += part(k0)
+        return out
     except ValueError:
         raise refuse(
             node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices"
@@ -216,6 +378,10 @@ class _Integer(_Op):
 
     plain_operands = True  # cnnmath.onnx.save writes it back as read
 
+    def __init__(self, node: Node, operands: Sequence[Operand]) -> None:
+        super().__init__(node, operands)
+        self._b: list[Any] = [None]  # the matmuls' _kept_b cache
+
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         return [None] * len(args)
 
@@ -245,6 +411,7 @@ class _QLinearConv(_Integer):
     ) -> None:
         super().__init__(node, operands)
         self.geo, self.group = geo, group
+        self._weights: list[Any] = [None]  # _shifted_weights' cache
 
     def compute(self, *args: Any) -> tuple[np.ndarray, Any]:
         node = self.onnx_node
@@ -262,20 +429,23 @@ class _QLinearConv(_Integer):
         yz = _per(node, "y_zero_point", yz, None, "")
         if w.ndim < 3:
             raise refuse(node, f"input 'w': expected (M, C/group, *kernel), got shape {w.shape}")
-        spatial = (slice(None), *[None] * (w.ndim - 1))
-        xf = x.astype(np.float64) - xz.astype(np.float64)
-        wf = w.astype(np.float64) - (wz.astype(np.float64)[spatial] if wz.ndim else wz)
-        acc = _conv_sum(node, xf, wf, self.geo, self.group)
-        out = (slice(None), *[None] * (acc.ndim - 2))
         if b is not None:
             b = np.asarray(b)
             if b.dtype != np.int32 or b.shape != (M,):
                 raise refuse(
                     node, f"input 'B': expected int32 of shape ({M},), got {b.dtype} {b.shape}"
                 )
-            acc = acc + b.astype(np.float64)[out]
+        acc = _conv_exact(node, x, w, xz, wz, self.geo, self.group, self._weights)
+        out = (slice(None), *[None] * (acc.ndim - 2))
+        if b is not None and acc.dtype == np.float32 and _float32_bias(b):
+            # float32(int32 acc + B) is all requantisation reads: with no wrap possible and B
+            # a float32 value, one correctly rounded float32 addition gives it
+            acc += b.astype(np.float32)[out]
+        elif b is not None:
+            acc = acc.astype(np.int32, copy=False)
+            acc += b[out]  # int32, wrapping modulo 2³² as the accumulator may
         m = _multiplier(xs, ws, ys)
-        y = _requantize(_wrap32(acc), m[out] if m.ndim else m, yz, yz.dtype)
+        y = _requantize(acc, m[out] if m.ndim else m, yz, yz.dtype, overwrite=True)
         return y, None
 
     def extra_repr(self) -> str:
@@ -296,6 +466,7 @@ class _ConvInteger(_Integer):
     ) -> None:
         super().__init__(node, operands)
         self.geo, self.group = geo, group
+        self._weights: list[Any] = [None]  # _shifted_weights' cache
 
     def compute(self, x: Any, w: Any, xz: Any, wz: Any) -> tuple[np.ndarray, Any]:
         node = self.onnx_node
@@ -305,10 +476,8 @@ class _ConvInteger(_Integer):
         M = w.shape[0]
         xz = _zero(node, "x_zero_point", xz, "x", x.dtype)
         wz = _zero(node, "w_zero_point", wz, "w", w.dtype, M, "per output channel")
-        spatial = (slice(None), *[None] * (w.ndim - 1))
-        xf = x.astype(np.float64) - xz.astype(np.float64)
-        wf = w.astype(np.float64) - (wz.astype(np.float64)[spatial] if wz.ndim else wz)
-        return _wrap32(_conv_sum(node, xf, wf, self.geo, self.group)), None
+        acc = _conv_exact(node, x, w, xz, wz, self.geo, self.group, self._weights)
+        return acc.astype(np.int32, copy=False), None
 
 
 class _MatMulInteger(_Integer):
@@ -321,21 +490,45 @@ class _MatMulInteger(_Integer):
     def compute(self, a: Any, b: Any, az: Any, bz: Any) -> tuple[np.ndarray, Any]:
         node = self.onnx_node
         a, b = _eight_bit(node, "A", a), _eight_bit(node, "B", b)
-        af, bf = (
-            _shifted(node, a, az, "A", "a_zero_point", -2),
-            _shifted(node, b, bz, "B", "b_zero_point", -1),
+        af = _shifted(node, a, az, "A", "a_zero_point", -2)
+        bf, bounds = _kept_b(self._b, node, b, bz, "B", "b_zero_point")
+        return _matmul_acc(node, af, bf, bounds), None
+
+
+def _kept_b(
+    cache: list[Any], node: Node, b: np.ndarray, zero: Any, of: str, name: str
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """``_shifted`` b (read-only) and its ``_b_bounds``, kept in ``cache`` (a one-item list
+    the module holds) with copies of b and its zero point, and reused while the next call's
+    are equal: b is most often a constant weight, and comparing its 8-bit values costs less
+    than shifting them to float32 and bounding them again."""
+    z = None if zero is None else np.asarray(zero)
+    if cache[0] is not None:
+        b0, z0, bf, bounds = cache[0]
+        same_zero = (z is None and z0 is None) or (
+            z is not None and z0 is not None and z.dtype == z0.dtype and z.shape == z0.shape
         )
-        return _wrap32(_matmul_sum(node, af, bf)), None
+        if same_zero and b0.dtype == b.dtype and b0.shape == b.shape:
+            if np.array_equal(b0, b) and (z is None or np.array_equal(z0, z)):
+                return bf, bounds
+    bf = _shifted(node, b, zero, of, name, -1)
+    bf.flags.writeable = False
+    bounds = _b_bounds(bf)
+    cache[0] = (b.copy(), None if z is None else z.copy(), bf, bounds)
+    return bf, bounds
 
 
 def _shifted(node: Node, v: np.ndarray, zero: Any, of: str, name: str, axis: int) -> np.ndarray:
-    """v − zero_point in float64, the zero point of v's type per tensor, row or column."""
+    """v − zero_point in float32 (exact: magnitudes ≤ 255), the zero point of v's type per
+    tensor, row or column."""
     if zero is None:
-        return v.astype(np.float64)
+        return v.astype(np.float32)
     zero = np.asarray(zero)
     if zero.dtype != v.dtype:
         raise refuse(node, f"input {name!r}: expected {of}'s type {v.dtype}, got {zero.dtype}")
-    return v.astype(np.float64) - _rowwise(node, name, zero, v.shape, axis).astype(np.float64)
+    return np.subtract(
+        v, _rowwise(node, name, zero, v.shape, axis).astype(np.float32), dtype=np.float32
+    )
 
 
 class _QLinearMatMul(_Integer):
@@ -371,8 +564,8 @@ class _QLinearMatMul(_Integer):
             raise refuse(node, f"input 'y_zero_point': expected uint8 or int8, got {yz.dtype}")
         yz = _per(node, "y_zero_point", yz, None, "")
         af = _shifted(node, a, az, "a", "a_zero_point", -2)
-        bf = _shifted(node, b, bz, "b", "b_zero_point", -1)
-        acc = _wrap32(_matmul_sum(node, af, bf))
+        bf, bounds = _kept_b(self._b, node, b, bz, "b", "b_zero_point")
+        acc = _matmul_acc(node, af, bf, bounds)
         if a.ndim == 1:  # the row axis NumPy removed
             scales[0] = scales[0].reshape(())
         if b.ndim == 1:
