@@ -470,3 +470,43 @@ def test_a_saved_scan_output_declares_its_rank_not_the_examples_sizes(tmp_path, 
         np.testing.assert_allclose(got, np.stack(expected), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(g(x), got, rtol=1e-6, atol=1e-6)
     assert "VerifyOutputSizes" not in capfd.readouterr().err
+
+
+def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
+    """A run-time Loop's carried value growing along axis 1, returned by the graph: declared
+    with free sizes, the file passes the full check and onnxruntime runs 4 rows (the example
+    had 2) without a size warning."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["c"], ["co"]),
+            helper.make_node("Slice", ["x", "s0", "s1", "s1"], ["col"]),
+            helper.make_node("Concat", ["acc", "col"], ["acc_o"], axis=1),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, None)],
+        [_v("co", B, []), _v("acc_o", F, None)],
+    )
+    consts = [
+        helper.make_node("Constant", [], [n], value=numpy_helper.from_array(np.array(v, np.int64)))
+        for n, v in (("s0", [0]), ("s1", [1]), ("zero", 0))
+    ]
+    nodes = [
+        *consts,
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
+        helper.make_node("Slice", ["x", "s0", "s1", "s1"], ["acc0"]),
+        helper.make_node("Loop", ["M", "", "acc0"], ["y"], body=body),
+    ]
+    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("y")]))
+    rng = np.random.default_rng(6)
+    save(g, tmp_path / "c.onnx", rng.standard_normal((2, 3)).astype(np.float32))
+    proto = onnx.load(tmp_path / "c.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    written, name = proto.SerializeToString(), proto.graph.input[0].name
+    capfd.readouterr()
+    for n in (2, 4):
+        x = rng.standard_normal((n, 3)).astype(np.float32)
+        expected = np.concatenate([x[:, :1]] * (n + 1), axis=1)
+        np.testing.assert_allclose(run_onnxruntime(written, {name: x})[0], expected)
+        np.testing.assert_allclose(g(x), expected)
+    assert "VerifyOutputSizes" not in capfd.readouterr().err

@@ -138,6 +138,7 @@ from ._emit import _emitter  # the ONNX nodes of each layer class (the table abo
 from ._emit._writer import MIN_OPSET, _Writer
 from ._emit.pool import _UNPOOLS
 from ._ops import _Op
+from ._ops.control import _If, _Loop
 
 __all__ = ["MIN_OPSET", "save"]
 
@@ -354,12 +355,23 @@ def save(
         producer_name="cnnmath",
         producer_version=_version(),
     )
+    control_outputs = {
+        v
+        for n in walked
+        if isinstance(n.module, (_If, _Loop))
+        for v in (n.output, *n.extra_outputs)
+    }
     # the outputs' shapes as ONNX infers them (the batch axis symbolic where it flows through)
     inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     for declared, known, output in zip(
         proto.graph.output, inferred.graph.output, outputs, strict=True
     ):
         declared.CopyFrom(known)
+        if not declared.type.tensor_type.HasField("shape") and output in control_outputs:
+            # a run-time If's branches or a Loop's iterations: its sizes may differ per run
+            free = helper.make_tensor_type_proto(elem, [None] * len(shapes[output]))
+            declared.type.tensor_type.shape.CopyFrom(free.tensor_type.shape)
+            continue
         if not declared.type.tensor_type.HasField("shape"):  # (MaxUnpool's output_shape
             # computed at run time): the traced shape, its batch axis symbolic (its other
             # axes too when the model's inputs have symbolic sizes)
