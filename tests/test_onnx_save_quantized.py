@@ -211,6 +211,66 @@ def test_a_cnn_quantized_in_the_qdq_format_is_saved_with_float_weights(tmp_path,
     np.testing.assert_array_equal(load(path)(batch), ours)
 
 
+def test_contrib_ops_in_a_run_time_ifs_branches_load_and_save(tmp_path):
+    """An If on a condition computed at run time whose branches hold com.microsoft's
+    QLinearAdd (then) and QLinearMul (else): the branches, loaded as graphs of their own,
+    read the file's com.microsoft import as the outer graph does. cnnmath gives onnxruntime's
+    output exactly on both branches, and so does onnxruntime on the saved file, which
+    imports the domain for the branches' nodes."""
+
+    def const(name, v):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(v, name))
+
+    def branch(op, tag):
+        nodes = [
+            helper.make_node("QuantizeLinear", ["x", "s", "z"], [f"q{tag}"]),
+            helper.make_node(
+                op, [f"q{tag}", "s", "z", f"q{tag}", "s", "z", "s2", "z"], [f"r{tag}"], domain=MS
+            ),
+            helper.make_node("DequantizeLinear", [f"r{tag}", "s2", "z"], [f"y{tag}"]),
+        ]
+        out = helper.make_tensor_value_info(f"y{tag}", onnx.TensorProto.FLOAT, None)
+        return helper.make_graph(nodes, f"b{tag}", [], [out])
+
+    nodes = [
+        const("s", np.array(0.05, np.float32)),
+        const("z", np.array(128, U8)),
+        const("s2", np.array(0.1, np.float32)),
+        const("zero", np.array(0, np.float32)),
+        helper.make_node("ReduceSum", ["x"], ["t"], keepdims=0),
+        helper.make_node("Greater", ["t", "zero"], ["cond"]),
+        helper.make_node(
+            "If",
+            ["cond"],
+            ["y"],
+            then_branch=branch("QLinearAdd", "a"),
+            else_branch=branch("QLinearMul", "m"),
+        ),
+    ]
+    F = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, ["n", 3])],
+        [helper.make_tensor_value_info("y", F, None)],
+    )
+    imports = [helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]
+    q = helper.make_model(graph, opset_imports=imports)
+    g = load(q.SerializeToString())
+    x = np.abs(_rng("if-contrib").standard_normal((4, 3))).astype(np.float32)
+    save(g, tmp_path / "s.onnx", x)
+    s = onnx.load(tmp_path / "s.onnx")
+    assert {o.domain: o.version for o in s.opset_import}.get(MS) == 1
+    for sign in (1, -1):  # the then branch, then the else branch
+        batch = sign * x
+        want = _ort(q, batch)[0]
+        ours = g(batch)
+        assert not np.array_equal(ours, _ort(q, -batch)[0])  # the branches differ here
+        np.testing.assert_array_equal(ours, want)
+        np.testing.assert_array_equal(_ort(s, batch)[0], want)
+        np.testing.assert_array_equal(load(tmp_path / "s.onnx")(batch), want)
+
+
 # ---------------------------------------------------------------------------------------------
 # One small model per op: float x → QuantizeLinear → the op → DequantizeLinear (or a float
 # output) → y

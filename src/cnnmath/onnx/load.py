@@ -386,6 +386,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         "producers": {},  # node name -> (module, input names)
         "inputs": graph_inputs,  # the graph's input nodes (a random op's anchor)
         "opset": opset,
+        "other_opsets": {d: v for d, v in opsets.items() if d not in ("", "ai.onnx")},
         "onnx_shapes": shapes,  # ONNX name -> inferred shape (a Loop's scan outputs)
         "onnx_types": types,
     }
@@ -810,8 +811,10 @@ def _branch_shapes(
         initializer=[*inits, *branch.initializer],
         value_info=list(branch.value_info),
     )
-    opset = helper.make_opsetid("", info["opset"])
-    found = _static_shapes(helper.make_model(graph, opset_imports=[opset]))
+    imports = [
+        helper.make_opsetid(d, v) for d, v in {"": info["opset"], **info["other_opsets"]}.items()
+    ]
+    found = _static_shapes(helper.make_model(graph, opset_imports=imports))
     own = set(_control.defined(branch))
     return tuple({k: v for k, v in table.items() if k in own} for table in found)  # type: ignore[return-value]
 

@@ -417,7 +417,11 @@ def load_subgraph(
         initializer=[*inits, *graph.initializer],
         value_info=list(graph.value_info),
     )
-    model = helper.make_model(sub, opset_imports=[helper.make_opsetid("", node.opset)])
+    # the file's imports: com.microsoft's ops in a subgraph are read as in the outer graph
+    imports = {"": node.opset, **info.get("other_opsets", {})}
+    model = helper.make_model(
+        sub, opset_imports=[helper.make_opsetid(d, v) for d, v in imports.items()]
+    )
     if ranks is not None:
         ranks.extend(_output_ranks(model))
     try:
