@@ -666,3 +666,45 @@ def test_a_saved_run_time_if_declares_what_both_branches_allow(ranks_differ, tmp
         np.testing.assert_allclose(run_onnxruntime(written, {name: xx})[0], expected)
         np.testing.assert_allclose(g(xx), expected)
     assert ("VerifyOutputSizes" in capfd.readouterr().err) == ranks_differ
+
+
+def test_nested_sibling_branches_in_a_run_time_branch_are_named_apart_from_the_file():
+    """A run-time If whose then branch holds a run-time If whose two branches each hold an
+    initializer "w" (2 and 3), in a file whose outer graph already holds "w_1" (10): the
+    nested branches' two "w" are named apart from each other and from the file's "w_1", so
+    ``initializer_names`` lists all three, each at a key holding its value, and every
+    Parameter of the graph is listed; outputs as onnxruntime's on every path."""
+
+    def const(name, v):
+        return numpy_helper.from_array(np.asarray(v, np.float32), name)
+
+    def branch(nodes, out, inits=()):
+        return helper.make_graph(nodes, "b", [], [_value(out)], initializer=list(inits))
+
+    inner_then = branch([helper.make_node("Mul", ["x", "w"], ["t"])], "t", [const("w", 2.0)])
+    inner_else = branch([helper.make_node("Mul", ["x", "w"], ["t"])], "t", [const("w", 3.0)])
+    nested = helper.make_node("If", ["c2"], ["u"], then_branch=inner_then, else_branch=inner_else)
+    outer_else = branch([helper.make_node("Add", ["x", "w_1"], ["v"])], "v")
+    nodes = [
+        helper.make_node(
+            "If", ["c1"], ["o"], then_branch=branch([nested], "u"), else_branch=outer_else
+        ),  # fmt: skip
+        helper.make_node("Add", ["o", "w_1"], ["y"]),
+    ]
+    bool_in = [helper.make_tensor_value_info(c, TensorProto.BOOL, []) for c in ("c1", "c2")]
+    graph = helper.make_graph(
+        nodes, "g", [_value("x", [2, 3]), *bool_in], [_value("y")], [const("w_1", 10.0)]
+    )
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    data = data.SerializeToString()
+    g = load(data)
+    names = g.initializer_names
+    state = g.state_dict()
+    assert sorted(float(state[key]) for key in names.values()) == [2.0, 3.0, 10.0]
+    assert {key for key, _ in g.named_parameters()} == set(names.values())
+    x = np.random.default_rng(7).standard_normal((2, 3)).astype(np.float32)
+    for c1 in (True, False):
+        for c2 in (True, False):
+            feeds = {"x": x, "c1": np.array(c1), "c2": np.array(c2)}
+            want = run_onnxruntime(data, feeds)[0]
+            np.testing.assert_allclose(g(x, np.array(c1), np.array(c2)), want, rtol=1e-6)

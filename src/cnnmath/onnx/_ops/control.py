@@ -89,26 +89,37 @@ class Scopes:
 
     def scoped(self, node: Any, graph: Any, deep: bool = False) -> Any:
         """A copy of ``graph``, a branch of the If ``node``, whose own names already claimed
-        are renamed (and, ``deep``, those of its nested subgraphs too: a branch loaded as a
-        model of its own, whose nested names the load cannot see otherwise); the names it
-        defines claimed."""
+        are renamed (and, ``deep``, those of its nested subgraphs too, each subgraph in turn,
+        so that sibling nested branches are named apart: a branch loaded as a model of its
+        own, whose load cannot see the model's other names); the names it defines claimed."""
         from onnx import GraphProto
 
-        mapping: dict[str, str] = {}
-        own = defined(graph, deep)
-        for name in own:
-            if name in self.claimed:
-                mapping[name] = self._fresh(name)
-            self.claimed.add(mapping.get(name, name))
         copy = GraphProto()
         copy.CopyFrom(graph)
-        if mapping:
-            _rename(copy, mapping, deep)
-        seen = self._within.get(node.output[0], set()) | {mapping.get(n, n) for n in own}
+        own = self._claim(copy, deep)
+        seen = self._within.get(node.output[0], set()) | set(own)
         for n in copy.node:  # the Ifs inlined with this branch see its names
             if n.op_type == "If" and n.output:
                 self._within[n.output[0]] = seen
         return copy
+
+    def _claim(self, graph: Any, deep: bool) -> list[str]:
+        """``graph``'s own names claimed, in place: those claimed already renamed, the reads
+        of them in its nested subgraphs following; with ``deep``, then each nested subgraph's
+        own names likewise. Returns ``graph``'s own names as renamed."""
+        mapping: dict[str, str] = {}
+        own = defined(graph)
+        for name in own:
+            if name in self.claimed:
+                mapping[name] = self._fresh(name)
+            self.claimed.add(mapping.get(name, name))
+        if mapping:
+            _rename(graph, mapping, deep=False)
+        if deep:
+            for n in graph.node:
+                for sub in _subgraphs(n):
+                    self._claim(sub, deep=True)
+        return [mapping.get(name, name) for name in own]
 
     def fresh(self, name: str) -> str:
         """A name unused in the model, claimed: ``name_k``."""
