@@ -597,7 +597,7 @@ def test_a_run_time_split_is_saved_only_at_the_opset_it_was_read_at(tmp_path):
     """An opset-14 Split of x (rank unknown at load: sized at run time) into two equal parts:
     at opset 18 its form means ⌈n/k⌉-sized parts (uneven where the original refuses), so
     save refuses it at opset 18, naming the opsets; at opset 14 the file gives onnxruntime's
-    parts of the original."""
+    parts of the original, from one Split node as read (not one Split per part)."""
     x = helper.make_tensor_value_info("x", F, None)
     outs = [helper.make_tensor_value_info(n, F, None) for n in "ab"]
     graph = helper.make_graph(
@@ -612,7 +612,9 @@ def test_a_run_time_split_is_saved_only_at_the_opset_it_was_read_at(tmp_path):
         save(g, tmp_path / "m18.onnx", example, opset=18)
     save(g, tmp_path / "m14.onnx", example, opset=14)
     written = (tmp_path / "m14.onnx").read_bytes()
-    name = onnx.load_from_string(written).graph.input[0].name
+    saved = onnx.load_from_string(written).graph
+    assert [n.op_type for n in saved.node] == ["Split"] and len(saved.node[0].output) == 2
+    name = saved.input[0].name
     for got, expected in zip(
         run_onnxruntime(written, {name: example}),
         run_onnxruntime(data, {"x": example}),
@@ -708,3 +710,33 @@ def test_nested_sibling_branches_in_a_run_time_branch_are_named_apart_from_the_f
             feeds = {"x": x, "c1": np.array(c1), "c2": np.array(c2)}
             want = run_onnxruntime(data, feeds)[0]
             np.testing.assert_allclose(g(x, np.array(c1), np.array(c2)), want, rtol=1e-6)
+
+
+def test_a_run_time_split_of_three_parts_two_read_is_saved_as_one_split(tmp_path):
+    """A Split sized at run time into three parts, the first and last read (by Mul and by the
+    output) and the middle one not: the saved file holds one Split whose first and last
+    outputs are those the readers read, and gives onnxruntime's values of the original."""
+    x = helper.make_tensor_value_info("x", F, None)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1),
+            helper.make_node("Mul", ["a", "a"], ["sq"]),
+        ],
+        "g",
+        [x],
+        [helper.make_tensor_value_info(n, F, None) for n in ("sq", "c")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    data = model.SerializeToString()
+    g = load(data)
+    example = np.random.default_rng(3).standard_normal((2, 6)).astype(np.float32)
+    save(g, tmp_path / "m.onnx", example)
+    written = (tmp_path / "m.onnx").read_bytes()
+    saved = onnx.load_from_string(written).graph
+    splits = [n for n in saved.node if n.op_type == "Split"]
+    assert len(splits) == 1 and len(splits[0].output) == 3
+    name = saved.input[0].name
+    for rows in (example, example[:1]):
+        want = run_onnxruntime(data, {"x": rows})
+        for got, expected in zip(run_onnxruntime(written, {name: rows}), want, strict=True):
+            np.testing.assert_array_equal(got, expected)

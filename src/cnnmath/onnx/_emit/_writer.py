@@ -42,6 +42,9 @@ class _Writer:
         self.shapes: dict[str, tuple[int, ...]] = {}  # every value's traced shape
         self.dtypes: dict[str, np.dtype] = {}  # and dtype
         self.values: dict[str, Any] = {}  # and value (what a run-time If's branches read)
+        # a Split sized at run time: (its ONNX node, its inputs) -> the Split node written,
+        # whose other parts' outputs are filled in as they are written
+        self.splits: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""

@@ -97,9 +97,9 @@ def _operand_names(w: _Writer, node: nn.Node, m: _Op) -> list[str]:
 
 
 def _split_part(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """Part i of a Split sized at run time (``_SplitPart``): the whole Split written, part i
-    its node's output, the other parts left unread. ⌈n/k⌉-sized parts (``num_outputs``)
-    need opset 18, as read."""
+    """Part i of a Split sized at run time (``_SplitPart``): the whole Split written once,
+    at its first part written, each part its node's output (a part no node reads left
+    unread). ⌈n/k⌉-sized parts (``num_outputs``) need opset 18, as read."""
     m = node.module
     assert isinstance(m, _SplitPart)
     if m.onnx_node.opset != w.opset:  # as _as_read: opset 18 reads equal parts as ⌈n/k⌉
@@ -109,12 +109,18 @@ def _split_part(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
             f"{m.onnx_node.opset} (the default for a model read from one file), got {w.opset}"
         )
     inputs = _operand_names(w, node, m)
+    written = w.splits.get((id(m.onnx_node), tuple(inputs)))
+    if written is not None:  # another part of a Split already written
+        written.output[m.index] = node.output
+        return
     attrs: dict[str, int] = {"axis": m.axis}
     if m.chunked or (len(inputs) < 2 and w.opset >= 18):  # opset 18 wants one of the two
         _needs(w, node, "Split (num_outputs)", 18)
         attrs["num_outputs"] = m.k
     outputs = [node.output if j == m.index else f"{node.output}/part{j}" for j in range(m.k)]
-    w.nodes.append(w.onnx.helper.make_node("Split", inputs, outputs, name=node.name, **attrs))
+    split = w.onnx.helper.make_node("Split", inputs, outputs, name=node.name, **attrs)
+    w.nodes.append(split)
+    w.splits[(id(m.onnx_node), tuple(inputs))] = split
 
 
 def _layer_norm_statistic(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
