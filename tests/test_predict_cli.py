@@ -263,6 +263,19 @@ def test_progress_bar_goes_to_stderr_only(onnx_model, colours, capsys):
     assert "predict" in err and "batch" in err  # tqdm's bar, on stderr
 
 
+def test_an_error_at_the_first_outputs_is_printed_without_a_bar(onnx_model, colours, capsys):
+    """--top past the model's classes is found at the first outputs: with the bar asked for
+    (no --quiet), stderr holds the error line alone, no bar drawn or cleared before it."""
+    pytest.importorskip("tqdm")
+    files = [f for f, _ in colours]
+    status, out, err = predict(
+        capsys, onnx_model, *files, "--size", 4, 4, "--mean", 0, "--std", 1, "--top", 4
+    )
+    assert status == 2 and out == ""
+    assert "\r" not in err and err.count("\n") == 1
+    assert err.startswith("cnnmath predict: error: --top 4: the model has only 3 classes")
+
+
 # -- errors: one line on stderr, exit 2, nothing on stdout ------------------------------------
 
 

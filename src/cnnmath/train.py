@@ -419,9 +419,10 @@ _NO_TQDM_NOTE = (
 _told_no_tqdm = False
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar on stderr when ``enabled``; None when not, or when tqdm is missing (then
-    ``_NO_TQDM_NOTE`` is printed on stderr, once per process: a bar is cosmetic)."""
+def _progress_bar(total: int, desc: str, enabled: bool, unit: str = "batch"):
+    """A tqdm bar on stderr counting ``unit``s when ``enabled``; None when not, or when tqdm
+    is missing (then ``_NO_TQDM_NOTE`` is printed on stderr, once per process: a bar is
+    cosmetic)."""
     global _told_no_tqdm
     if not enabled:
         return None
@@ -432,7 +433,7 @@ def _progress_bar(total: int, desc: str, enabled: bool):
             _told_no_tqdm = True
             print(_NO_TQDM_NOTE, file=sys.stderr, flush=True)
         return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
 
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:

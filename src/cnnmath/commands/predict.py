@@ -721,6 +721,31 @@ class _Printer:
             raise CLIError(f"--masks {self.args.masks}: {exc}") from None
 
 
+class _LateBar:
+    """predict's progress bar on stderr (``train._progress_bar``), shown from the first
+    outputs printed on: the checks against them (--labels, --top, --masks) and a model that
+    does not fit the images stop a run before any bar, so such a run prints its error
+    alone."""
+
+    def __init__(self, total: int, unit: str, enabled: bool) -> None:
+        self.total, self.unit, self.enabled = total, unit, enabled
+        self.bar: Any = None
+
+    def update(self) -> None:
+        """One more batch (or image) done: the bar started at the first."""
+        if self.bar is None and self.enabled:
+            from ..train import _progress_bar
+
+            self.enabled = False  # asked once: tqdm may be missing
+            self.bar = _progress_bar(self.total, "predict", enabled=True, unit=self.unit)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _streamed(
     model: Any, paths: list[str], load: Any, scheduler: str | None
 ) -> Iterator[tuple[str, np.ndarray]]:
@@ -747,7 +772,7 @@ def run(args: argparse.Namespace) -> int:
     first outputs before anything is printed or written.
     """
     from ..images import image_shape
-    from ..train import _main, _progress_bar
+    from ..train import _main
 
     input_file("MODEL", args.model, expected="a .onnx or .safetensors file")
     paths: list[str] = []
@@ -787,22 +812,17 @@ def run(args: argparse.Namespace) -> int:
         load = functools.partial(
             _prepare, channels=channels, size=size, mean=mean, std=std, dtype=dtype
         )
-        bar = _progress_bar(len(paths), "predict", enabled=not args.quiet)
-        if bar is not None:
-            bar.unit = "image"  # one task per image here, not a batch
-            bar.refresh()
+        bar = _LateBar(len(paths), "image", not args.quiet)  # one task per image here
         try:
             for path, scores in _streamed(model, paths, load, args.scheduler):
                 printer.emit([path], np.asarray(_main(scores))[None])
-                if bar is not None:
-                    bar.update(1)
+                bar.update()
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         return 0
 
     starts = range(0, len(paths), args.batch_size)
-    bar = _progress_bar(len(starts), "predict", enabled=not args.quiet)
+    bar = _LateBar(len(starts), "batch", not args.quiet)
     try:
         for start in starts:
             chunk = paths[start : start + args.batch_size]
@@ -815,9 +835,7 @@ def run(args: argparse.Namespace) -> int:
                     f"images (--size {size[0]} {size[1]}): {exc}"
                 ) from None
             printer.emit(chunk, np.asarray(_main(scores)))
-            if bar is not None:
-                bar.update(1)
+            bar.update()
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return 0
