@@ -202,8 +202,11 @@ _ORT_CONVS = {  # name: (x's shape, w's shape, attributes, group)
     "K4608_grouped_strided": ((1, 1024, 11, 10), (8, 512, 3, 3), {"strides": [2, 1]}, 2),
     "depthwise": ((2, 48, 9, 9), (48, 1, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}, 48),
 }
-# onnxruntime's pairs (it has no int8 x with uint8 w) and zero points at the far ends
-_ORT_TYPES = {"u8u8": (U8, 0, U8, 255), "u8s8": (U8, 0, I8, -128), "s8s8": (I8, -128, I8, 127)}
+# onnxruntime's pairs (it has no int8 x with uint8 w) and zero points at the far ends, but
+# an int8 w's within [-64, 63]: on x86 CPUs without VNNI, onnxruntime's kernels add pairs of
+# 8-bit products in int16 with saturation (VPMADDUBSW), which 255 · 128 · 2 overflows, and
+# its output is then not the exact sum (cnnmath's exactness past that is the int64 tests')
+_ORT_TYPES = {"u8u8": (U8, 0, U8, 255), "u8s8": (U8, 0, I8, -64), "s8s8": (I8, -128, I8, 63)}
 
 
 def _spread(acc, scale, dtype):
@@ -237,7 +240,7 @@ def test_qlinearconv_past_the_float32_chunk_equals_onnxruntime(conv, types, monk
         x, w, xz, wzs, attrs.get("pads", [0, 0])[:2], attrs.get("strides", [1, 1]), [1, 1], group
     )
     if conv != "depthwise":
-        assert np.abs(acc).max() > 4 * _F32_EXACT  # far past one float32 chunk
+        assert np.abs(acc).max() > 2 * _F32_EXACT  # past one float32 chunk
     x_scale, w_scale = np.float32(0.02), rng.uniform(0.001, 0.004, (M,)).astype(np.float32)
     y_scale, y_zero = _spread(acc + b[:, None, None], x_scale * np.median(w_scale), xt)
     inits = {
@@ -262,7 +265,7 @@ def test_qlinearconv_past_the_float32_chunk_equals_onnxruntime(conv, types, monk
     got = load(model)(x)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
-    assert len(np.unique(got)) > 60  # spread, not saturated
+    assert len(np.unique(got)) > 40  # spread, not saturated
     assert set(calls) == {np.dtype(np.float32)} and (len(calls) > 1) == (conv != "depthwise")
 
 
@@ -485,3 +488,85 @@ def test_shifted_b_of_a_matmul_is_kept_while_b_is_unchanged():
     assert qlinear._kept_b(cache, node, b, None, "B", "b_zero_point")[0][0, 1] == b[0, 1]
     with pytest.raises(Refusal, match="b_zero_point"):
         qlinear._kept_b(cache, node, b, bz.astype(I8), "B", "b_zero_point")
+
+
+# ---------------------------------------------------------------------------------------------
+# The bounds take the largest filter, row or column; the caches see every operand
+
+
+def _conv_integer(x, w, **attrs):
+    inits = [
+        ("w", w),
+        ("x_zero_point", np.array(0, x.dtype)),
+        ("w_zero_point", np.array(0, w.dtype)),
+    ]
+    return onnx_model_bytes(
+        [helper.make_node("ConvInteger", ["x", *[n for n, _ in inits]], ["y"], **attrs)],
+        [("x", _CODE[x.dtype], x.shape)],
+        [("y", onnx.TensorProto.INT32)],
+        [numpy_helper.from_array(v, n) for n, v in inits],
+        opset=13,
+    )
+
+
+def test_the_conv_bound_is_the_largest_filters():
+    """Filter 0 nearly empty, filter 1 of large odd values over 9216 channels (sums near
+    2.3·10⁷, off float32's grid): a bound taken from any filter but the largest would sum
+    filter 1 in one float32 product and round it. Against the int64 sum."""
+    C = 9216
+    rng = np.random.default_rng(5)
+    x = rng.integers(200, 256, (1, C, 1, 3)).astype(U8)
+    w = np.zeros((2, C, 1, 1), U8)
+    w[0, 0] = 1
+    w[1] = rng.integers(200, 256, (C, 1, 1))
+    want = np.einsum("nchw,mc->nmhw", x.astype(np.int64), w[:, :, 0, 0].astype(np.int64))
+    assert want.max() > _F32_EXACT
+    np.testing.assert_array_equal(load(_conv_integer(x, w))(x), want.astype(np.int32))
+
+
+def test_a_sum_past_int32_on_the_float64_path_wraps():
+    """One channel's kernel alone past 2²⁴ (255² · 600 terms: the float64 path) and the sum
+    past 2³¹ (60 channels): the accumulator wraps modulo 2³², as a 32-bit register does."""
+    x = np.full((1, 60, 600), 255, U8)
+    w = np.full((1, 60, 600), 255, U8)
+    exact = 60 * 600 * 255 * 255
+    assert exact > 2**31
+    got = load(_conv_integer(x, w))(x)
+    assert got.ravel()[0] == np.array(exact, np.int64).astype(np.int32)
+
+
+def test_the_matmul_bound_is_the_largest_rows():
+    """a's rows: one all zeros, one all 255; b's columns large and odd where not zero: a row
+    bound from the smallest row would sum the other in one float32 product and round it."""
+    K = 5000
+    a = np.zeros((2, K), np.float32)
+    a[1] = 255
+    b = np.full((K, 2), 255, np.float32)
+    b[::7, 0] = 0
+    b[:, 1] = 1
+    want = a.astype(np.int64) @ b.astype(np.int64)
+    assert want.max() > _F32_EXACT
+    np.testing.assert_array_equal(qlinear._matmul_acc(None, a, b), want.astype(np.int32))
+
+
+def test_the_kept_b_follows_its_zero_point_changed_in_place():
+    """The matmul's kept float32 b - b_zero_point is made again when only the zero point
+    changed (in place, same shape), not only when b did."""
+    rng = np.random.default_rng(0)
+    b = rng.integers(0, 256, (4, 3), dtype=U8)
+    bz = np.array([1, 2, 3], U8)
+    cache = [None]
+    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"], name="m")
+    qlinear._kept_b(cache, node, b, bz, "B", "b_zero_point")
+    bz[1] = 200
+    bf, _ = qlinear._kept_b(cache, node, b, bz, "B", "b_zero_point")
+    np.testing.assert_array_equal(bf, b.astype(np.int64) - bz.astype(np.int64))
+
+
+@pytest.mark.parametrize("w_shape", [(0, 3, 3, 3), (4, 0, 3, 3)])
+def test_zero_size_weights_are_refused_by_name(w_shape):
+    """No filters, or filters of no channels: refused naming the node and the empty shapes."""
+    C = w_shape[1]
+    x = np.zeros((1, C, 5, 5), U8)
+    with pytest.raises(ValueError, match=r"ConvInteger.*expected non-empty channels"):
+        load(_conv_integer(x, np.zeros(w_shape, U8)))(x)

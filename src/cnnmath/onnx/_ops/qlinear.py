@@ -250,7 +250,8 @@ def _shifted_weights(
                 return ws, l1
     spatial = (slice(None), *[None] * (w.ndim - 1))
     ws = np.subtract(w, wz.astype(np.float32)[spatial] if wz.ndim else wz, dtype=np.float32)
-    l1 = np.abs(ws).reshape(w.shape[0], w.shape[1], -1).sum(axis=2, dtype=np.float64)
+    taps = math.prod(w.shape[2:])  # (not -1: zero-size weights reach conv's refusal)
+    l1 = np.abs(ws).reshape(w.shape[0], w.shape[1], taps).sum(axis=2, dtype=np.float64)
     ws.flags.writeable = False
     if cache is not None:
         cache[0] = (w.copy(), wz.copy(), ws, l1)
@@ -307,7 +308,7 @@ def _matmul_acc(
     """a @ b (NumPy's matmul: batched, broadcast, 1-D operands promoted) of the shifted
     values (float32, each of magnitude ≤ 255), exactly, wrapped to int32: one float32
     product where every sum is bounded by 2²⁴ (max|a| · a column's L1 norm of b, or max|b| ·
-    a row's of a), else K cut into chunks of terms within that bound (at least 258 each).
+    a row's of a), else K cut into the fewest chunks of equal length whose sums stay within it.
     ``b_bounds``: ``_b_bounds(b)``, where the caller kept it."""
     if a.ndim == 0 or b.ndim == 0:
         raise refuse(node, f"inputs: expected at least 1-D a and b, got {a.shape} and {b.shape}")
