@@ -38,7 +38,15 @@ from .._checks import check_float_array, check_ndim, check_same_dtype
 from . import _threads
 from .conv import conv_transpose2d, conv_transpose2d_backward
 from .conv._arguments import _check_bias, _check_fits, _check_grad_output, _groups
-from .volumetric import _AXES, Triple, _depth_last, _depth_taps, _fold, _index_triple, _volume
+from .volumetric._common import (
+    _AXES,
+    Triple,
+    _depth_last,
+    _depth_taps,
+    _fold,
+    _index_triple,
+    _volume,
+)
 
 __all__ = ["conv_transpose3d", "conv_transpose3d_backward"]
 
