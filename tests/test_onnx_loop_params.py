@@ -427,9 +427,7 @@ def test_a_saved_scan_output_declares_its_rank_not_the_examples_sizes(tmp_path, 
     """for each row x_i of x (n, 3): acc ← acc + x_i, scan output x ⊙ acc (n, 3), stacked
     (n, n, 3). Saved on an example of 2 rows, the output is declared (T, n, 3) as onnx
     infers it through the body, not the example's sizes: the file passes the full check, and
-    onnxruntime runs it at 2 and 4 rows to cnnmath's values without a warning. (A carried
-    value returned by the graph is declared with the example's sizes: onnx infers no shape
-    for it, and save falls back to the traced one.)"""
+    onnxruntime runs it at 2 and 4 rows to cnnmath's values without a warning."""
     body = helper.make_graph(
         [
             helper.make_node("Gather", ["x", "i"], ["row"], axis=0),
@@ -510,3 +508,114 @@ def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
         np.testing.assert_allclose(run_onnxruntime(written, {name: x})[0], expected)
         np.testing.assert_allclose(g(x), expected)
     assert "VerifyOutputSizes" not in capfd.readouterr().err
+
+
+# -- review witnesses: views whose shape changes per iteration; the ranks given after a loop -
+
+
+def _const(name, value):
+    return helper.make_node(
+        "Constant", [], [name], value=numpy_helper.from_array(np.asarray(value))
+    )
+
+
+@pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
+def test_a_view_whose_shape_changes_per_unrolled_iteration_keeps_each_shape(outer):
+    """An unrolled Loop (M = 2) adding Reshape(w, shape_i) to its carried value, shape_0 =
+    (1, 3) and shape_1 = (3, 1): each iteration's view has its own shape (the first's is not
+    reused for the second), y = x + w[None, :] + w[:, None] as onnxruntime gives."""
+    w = np.array([1.0, 2.0, 3.0], np.float32)
+    body = helper.make_graph(
+        [
+            _const("zero", np.array(0, np.int64)),
+            _const("sA", np.array([1, 3], np.int64)),
+            _const("sB", np.array([3, 1], np.int64)),
+            helper.make_node("Equal", ["i", "zero"], ["is0"]),
+            helper.make_node("Where", ["is0", "sA", "sB"], ["shape"]),
+            helper.make_node("Reshape", ["w", "shape"], ["w2"]),
+            helper.make_node("Add", ["acc", "w2"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3, 3])],
+        [_v("co", B, []), _v("acc_o", F, [3, 3])],
+        initializer=[] if outer else [numpy_helper.from_array(w, "w")],
+    )
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    inits += [numpy_helper.from_array(w, "w")] if outer else []
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")
+    data = _model([loop], [_v("x", F, [3, 3])], [_v("y")], inits)
+    x = np.zeros((3, 3), np.float32)
+    want = run_onnxruntime(data, {"x": x})[0]
+    np.testing.assert_allclose(want, w[None, :] + w[:, None])
+    np.testing.assert_allclose(load(data)(x), want)
+
+
+def test_a_carried_value_whose_rank_the_body_changes_gets_no_rank():
+    """A run-time Loop whose body unsqueezes its carried (N, C, L) value: after one iteration
+    it is (N, C, 1, L), so the Conv after the loop must not be given the initial value's rank
+    (a 1-D convolution); with a 4-D weight it is a 2-D one, as onnxruntime runs it."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((3, 2, 1, 3)).astype(np.float32)
+    body = helper.make_graph(
+        [
+            _const("ax", np.array([2], np.int64)),
+            helper.make_node("Unsqueeze", ["acc", "ax"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, None)],
+        [_v("co", B, []), _v("acc_o", F, None)],
+    )
+    nodes = [
+        helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L"),
+        helper.make_node("Conv", ["y", "w"], ["out"]),
+    ]
+    inputs = [_v("x", F, ["n", 2, 5]), _v("M", I64, [])]
+    data = _model(nodes, inputs, [_v("out")], [numpy_helper.from_array(w, "w")])
+    x = rng.standard_normal((2, 2, 5)).astype(np.float32)
+    M = np.array(1, np.int64)
+    want = run_onnxruntime(data, {"x": x, "M": M})[0]
+    assert want.ndim == 4
+    np.testing.assert_allclose(load(data)(x, M), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_scan_output_has_one_axis_more_than_each_iterations_value():
+    """A run-time Loop's scan output stacks each iteration's (N, C, L) value: (T, N, C, L),
+    read by a Conv with a 4-D weight (a 2-D convolution), as onnxruntime runs it."""
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 2, 1, 3)).astype(np.float32)
+    body = helper.make_graph(
+        [
+            helper.make_node("Cast", ["i"], ["fi"], to=F),
+            helper.make_node("Mul", ["acc", "fi"], ["s"]),
+            helper.make_node("Identity", ["acc"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, None)],
+        [_v("co", B, []), _v("acc_o", F, None), _v("s", F, None)],
+    )
+    nodes = [
+        helper.make_node("Loop", ["M", "", "x"], ["y", "scan"], body=body, name="L"),
+        helper.make_node("Conv", ["scan", "w"], ["out"]),
+    ]
+    inputs = [_v("x", F, [2, 2, 5]), _v("M", I64, [])]
+    data = _model(nodes, inputs, [_v("out")], [numpy_helper.from_array(w, "w")])
+    x = rng.standard_normal((2, 2, 5)).astype(np.float32)
+    M = np.array(3, np.int64)
+    want = run_onnxruntime(data, {"x": x, "M": M})[0]
+    np.testing.assert_allclose(load(data)(x, M), want, rtol=1e-5, atol=1e-5)
+
+
+def test_zero_iterations_return_a_copy_of_the_initial_value():
+    """M = 0 at run time: the output is a0's value (onnxruntime's), in an array of its own,
+    so writing into the output leaves the Parameter as it was."""
+    data = _initial_value_model(0, m_input=True)
+    g = load(data)
+    x, M = np.array([0.4, -0.2, 0.9], np.float32), np.array(0, np.int64)
+    y = g(x, M)
+    np.testing.assert_array_equal(y, run_onnxruntime(data, {"x": x, "M": M})[0])
+    y[...] = 7.0
+    (param,) = g.parameters()
+    np.testing.assert_array_equal(param.data, _A0)

@@ -711,7 +711,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             sole = bool(proto_node.input) and readers[proto_node.input[0]] == 1
             site = sites.get(id(proto_node))
             viewed = first.param if isinstance(first, Const) else None
-            key = None if site is None or viewed is None else (site[1], id(viewed))
+            key = None  # (a view of another shape in a later iteration is a view of its own)
+            if site is not None and viewed is not None:
+                key = (site[1], id(viewed), np.shape(value))
             kept: nn.Parameter | None = None
             if key is not None and key in site_views:  # an unrolled body's view, seen before
                 kept = site_views[key]

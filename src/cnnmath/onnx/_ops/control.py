@@ -739,6 +739,8 @@ class _Loop(nn.Module):
             for j, s in enumerate(y[1 + self._n_carried :]):
                 scans[j].append(np.asarray(s))
             t += 1
+        if t == 0:  # the initial values returned: copies, not a held Parameter's own array
+            carried = [np.array(v) for v in carried]
         stacks = []
         for j, values in enumerate(scans):
             if not values:
