@@ -27,6 +27,7 @@ from cnnmath.ops import (
     roi_pool,
     roi_pool_backward,
 )
+from helpers import set_everywhere
 from torchvision_helper import import_torchvision
 
 rng = np.random.default_rng(7)
@@ -187,7 +188,7 @@ def test_roi_align_backward_overlapping_windows_match_reference(monkeypatch, C, 
     from cnnmath.ops import roi
 
     if budget is not None:
-        monkeypatch.setattr(roi, "_BLOCK_ELEMENTS", budget)
+        set_everywhere(monkeypatch, roi, "_BLOCK_ELEMENTS", budget)
     r = np.random.default_rng(C)
     x = r.standard_normal((2, C, 13, 17))
     K = 60
@@ -266,7 +267,7 @@ def test_roi_ops_in_small_blocks_match_reference(monkeypatch, budget):
     classes into many blocks; the results are the reference's."""
     from cnnmath.ops import roi
 
-    monkeypatch.setattr(roi, "_BLOCK_ELEMENTS", budget)
+    set_everywhere(monkeypatch, roi, "_BLOCK_ELEMENTS", budget)
     x = _tied((2, 3, 9, 11), 5)
     boxes = np.concatenate([INSIDE, OUTSIDE])
     for output_size, scale in (((2, 3), 1.0), ((1, 1), 1.0), ((7, 7), 0.5)):

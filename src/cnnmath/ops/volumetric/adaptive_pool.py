@@ -1,5 +1,6 @@
-"""adaptive_avg_pool3d and adaptive_max_pool3d with their backward passes: PyTorch's adaptive
-windows along depth, the 2-D adaptive pooling along height and width."""
+"""adaptive_avg_pool3d and adaptive_max_pool3d with their backward passes: output cell t of n
+along a length D reads [⌊t·D/n⌋, ⌈(t+1)·D/n⌉), per axis (PyTorch's windows); the depth
+windows here, the 2-D adaptive pooling along height and width."""
 
 from __future__ import annotations
 
