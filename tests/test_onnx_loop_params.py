@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from cnnmath.onnx import load, save  # noqa: E402
 from cnnmath.onnx._ops.control import UNROLL_LIMIT, _Loop  # noqa: E402
-from helpers import run_onnxruntime  # noqa: E402
+from helpers import run_onnxruntime, torch_onnx_export  # noqa: E402
 
 F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 
@@ -222,22 +222,6 @@ def test_a_reshaped_initializer_is_one_parameter_in_every_iteration(trips, outer
 # -- 2. one Linear in a nested loop and in an If of the outer body ----------------------------
 
 
-def _torch_export(net, x):
-    import torch
-
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        net,
-        (x,),
-        buffer,
-        dynamo=False,
-        opset_version=17,
-        input_names=["x"],
-        dynamic_axes={"x": {0: "n"}},
-    )
-    return buffer.getvalue()
-
-
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_a_linear_in_a_nested_loop_and_an_if_of_the_outer_body_trains_as_torch():
@@ -270,7 +254,9 @@ def test_a_linear_in_a_nested_loop_and_an_if_of_the_outer_body_trains_as_torch()
     with torch.no_grad():  # the body then odd in x: x and −x take different branches
         plain.lin.bias.zero_()
     net = torch.jit.script(plain)
-    data = _torch_export(net, torch.randn(3, 2, 4))
+    data = torch_onnx_export(
+        net, torch.randn(3, 2, 4), opset_version=17, dynamic_axes={"x": {0: "n"}}
+    )
     g = load(data)
     assert len(g.parameters()) == 2
     taken = set()
