@@ -220,18 +220,24 @@ def _conv_exact(
     if step == 0:  # one channel's kernel alone may pass 2²⁴: float64 holds it
         acc = _conv_float(node, xs.astype(np.float64), ws.astype(np.float64), geo, group)
         return _wrap32(acc)
-    chunks = -(-C_g // step)
-    step = -(-C_g // chunks)  # as many chunks, of even sizes
     xg = xs.reshape(x.shape[0], group, C_g, *x.shape[2:])
 
-    def part(c0: int) -> np.ndarray:  # input channels [c0, c0 + step) of every group
-        c1 = min(C_g, c0 + step)
+    def part(c0: int, c1: int) -> np.ndarray:  # input channels [c0, c1) of every group
         xc = xg[:, :, c0:c1].reshape(x.shape[0], group * (c1 - c0), *x.shape[2:])
         return _conv_float(node, xc, np.ascontiguousarray(ws[:, c0:c1]), geo, group)
 
-    out = part(0).astype(np.int32)
-    for c0 in range(step, C_g, step):  # exact integers below 2²⁴; the int32 sum wraps
-        out += part(c0).astype(np.int32)
+    return _summed_in_chunks(part, C_g, step)
+
+
+def _summed_in_chunks(part: Any, total: int, step: int) -> np.ndarray:
+    """Σ part(c0, c1) over consecutive chunks [c0, c1) of range(total), as many as ``step``
+    gives but of even lengths: each part's exact integers (float) added in int32, wrapping
+    modulo 2³² as a 32-bit accumulator."""
+    chunks = -(-total // step)
+    step = -(-total // chunks)
+    out = part(0, min(step, total)).astype(np.int32)
+    for c0 in range(step, total, step):  # exact integers below 2²⁴; the int32 sum wraps
+        out += part(c0, min(c0 + step, total)).astype(np.int32, copy=False)
     return out
 
 
@@ -327,17 +333,12 @@ def _matmul_acc(
     try:
         if step >= K:
             return np.asarray(np.matmul(a, b)).astype(np.int32)
-        chunks = -(-K // step)
-        step = -(-K // chunks)
 
-        def part(k0: int) -> np.ndarray:  # terms [k0, k0 + step)
-            bk = b[..., k0 : k0 + step, :] if b.ndim > 1 else b[k0 : k0 + step]
-            return np.asarray(np.matmul(a[..., k0 : k0 + step], bk)).astype(np.int32)
+        def part(k0: int, k1: int) -> np.ndarray:  # terms [k0, k1)
+            bk = b[..., k0:k1, :] if b.ndim > 1 else b[k0:k1]
+            return np.asarray(np.matmul(a[..., k0:k1], bk))
 
-        out = part(0)
-        for k0 in range(step, K, step):  # exact integers below 2²⁴; the int32 sum wraps
-            out += part(k0)
-        return out
+        return _summed_in_chunks(part, K, step)
     except ValueError:
         raise refuse(
             node, f"inputs: shapes {a.shape} and {b.shape} do not multiply as matrices"
