@@ -11,7 +11,7 @@ type, domain, attributes) with the same constants as initializers of their own d
 float32, zero points and weights 8-bit, biases int32); onnxruntime gives exactly the same
 outputs on it as on the original file (two batch sizes), and so do cnnmath's graph loaded from
 the original and the one loaded from the saved file, and that one saved again writes the
-same bytes (but for DynamicQuantizeLinear's). The models: a ResNet-like CNN and a CNN
+same bytes. The models: a ResNet-like CNN and a CNN
 holding every contrib op quantized by ``quantize_static`` (QOperator defaults, per channel,
 uint8 activations), a CNN quantized by ``quantize_dynamic``, and one small model per op, uint8
 and int8. Then the refusals (by name) and a failing save that leaves the file as it was.
@@ -65,7 +65,7 @@ def _signature(model):
     return Counter(out)
 
 
-def _saved_back(q, x, tmp_path, same_nodes=True):
+def _saved_back(q, x, tmp_path):
     """Save the graph cnnmath loads from ``q`` and check it against ``q`` (module docstring);
     returns the saved ModelProto."""
     g = load(q.SerializeToString())
@@ -79,12 +79,9 @@ def _saved_back(q, x, tmp_path, same_nodes=True):
     contrib = [n for n in s.graph.node if n.domain == MS]
     assert (MS in opsets) == bool(contrib) and opsets.get(MS, 1) == 1
     assert [n.op_type for n in contrib] == [n.op_type for n in q.graph.node if n.domain == MS]
-    if same_nodes:  # the same nodes, attributes and constants (dtype, shape, bytes)
-        assert _signature(s) == _signature(q)
-    if same_nodes:  # a fixed point: saved once, it stays (DynamicQuantizeLinear's parts are
-        # written as Identities, which a second save names after the first's)
-        save(load(path), tmp_path / "again.onnx", x)
-        assert (tmp_path / "again.onnx").read_bytes() == path.read_bytes()
+    assert _signature(s) == _signature(q)  # the same nodes, attributes and constants
+    save(load(path), tmp_path / "again.onnx", x)  # a fixed point: saved once, it stays
+    assert (tmp_path / "again.onnx").read_bytes() == path.read_bytes()
     for batch in (x, x[:1]):
         want = _ort(q, batch)
         got_ort = _ort(s, batch)
@@ -168,6 +165,10 @@ def test_a_cnn_quantized_by_quantize_dynamic_is_saved_back(tmp_path):
     s = onnx.load(tmp_path / "s.onnx")
     onnx.checker.check_model(s, full_check=True)
     assert ops - {"Reshape"} <= {n.op_type for n in s.graph.node}  # (a constant Reshape folded)
+    dynamic = [n for n in s.graph.node if n.op_type == "DynamicQuantizeLinear"]
+    assert len(dynamic) == sum(n.op_type == "DynamicQuantizeLinear" for n in q.graph.node)
+    save(load(tmp_path / "s.onnx"), tmp_path / "again.onnx", x)  # a fixed point
+    assert (tmp_path / "again.onnx").read_bytes() == (tmp_path / "s.onnx").read_bytes()
     for batch in (x, x[:2]):
         want = _ort(q, batch)[0]
         np.testing.assert_array_equal(_ort(s, batch)[0], want)
@@ -179,7 +180,7 @@ def test_a_cnn_quantized_by_quantize_dynamic_is_saved_back(tmp_path):
 @pytest.mark.parametrize("settings", [{}, {"per_channel": True}], ids=str)
 def test_a_cnn_quantized_in_the_qdq_format_is_saved_with_float_weights(tmp_path, settings):
     """``quantize_static`` in the QDQ format: load folds each weight's DequantizeLinear of
-    int8 values into a float32 weight (a Parameter: the graph trains), so save writes the
+    int8 values into a float32 weight (a Parameter), so save writes the
     weights as float32 initializers and keeps every activation's QuantizeLinear and
     DequantizeLinear as read. onnxruntime running the saved file's nodes as written
     (optimizations off) gives cnnmath's output exactly, which is onnxruntime's on the
@@ -277,6 +278,17 @@ def test_contrib_ops_in_a_run_time_ifs_branches_load_and_save(tmp_path):
 
 
 _X = (2, 4, 5, 5)
+
+
+def _graph(nodes, inits, x_shape=("n", 3)):
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def _quantized_model(dtype, body, consts, out="r", opset=17, x_shape=_X, dequantize=True):
@@ -424,12 +436,11 @@ def _op_models(dtype):
             x_shape=(2, 4),
             dequantize=False,
         )  # fmt: skip
-        models["DynamicQuantizeLinear"] = _quantized_model(
-            dtype,
+        models["DynamicQuantizeLinear"] = _graph(  # (of x itself: no QuantizeLinear)
             [helper.make_node("DynamicQuantizeLinear", ["x"], ["d", "ds", "dz"]),
-             helper.make_node("DequantizeLinear", ["d", "ds", "dz"], ["r"])],
+             helper.make_node("DequantizeLinear", ["d", "ds", "dz"], ["y"])],
             {},
-            dequantize=False,
+            x_shape=("n", *_X[1:]),
         )  # fmt: skip
     return models
 
@@ -445,7 +456,7 @@ def test_each_quantized_op_is_saved_back(tmp_path, dtype, name):
     q = _op_models(dtype)[name]
     shape = [3, *(d.dim_value for d in q.graph.input[0].type.tensor_type.shape.dim[1:])]
     x = (_rng(("x", name)).standard_normal(shape) * 2).astype(np.float32)
-    s = _saved_back(q, x, tmp_path, same_nodes=name != "DynamicQuantizeLinear")
+    s = _saved_back(q, x, tmp_path)
     op = name.split("-")[0]
     (written,) = [n for n in s.graph.node if n.op_type == op]
     (read,) = [n for n in q.graph.node if n.op_type == op]
@@ -453,6 +464,112 @@ def test_each_quantized_op_is_saved_back(tmp_path, dtype, name):
     assert [a.SerializeToString() for a in written.attribute] == [
         a.SerializeToString() for a in read.attribute
     ]
+
+
+def test_only_dynamic_quantize_linears_scale_and_zero_point_read_save_as_one_node(tmp_path):
+    """DynamicQuantizeLinear whose y no node reads, only y_scale and y_zero_point (y =
+    y_scale · float(y_zero_point) + x): the saved file holds the one node and no Identity,
+    and saving it again gives the same bytes (each round trip used to add Identities)."""
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", ["x"], ["d", "ds", "dz"]),
+        helper.make_node("Cast", ["dz"], ["f"], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Mul", ["ds", "f"], ["p"]),
+        helper.make_node("Add", ["x", "p"], ["y"]),
+    ]
+    q = _graph(nodes, {})
+    x = _rng("dql-parts").standard_normal((2, 3)).astype(np.float32)
+    save(load(q.SerializeToString()), tmp_path / "s.onnx", x)
+    s = onnx.load(tmp_path / "s.onnx")
+    assert [n.op_type for n in s.graph.node] == ["DynamicQuantizeLinear", "Cast", "Mul", "Add"]
+    save(load(tmp_path / "s.onnx"), tmp_path / "again.onnx", x)
+    assert (tmp_path / "again.onnx").read_bytes() == (tmp_path / "s.onnx").read_bytes()
+    for batch in (x, x[:1]):
+        np.testing.assert_array_equal(_ort(s, batch)[0], _ort(q, batch)[0])
+
+
+def test_a_fixed_scale_a_float_op_reads_too_stays_fixed(tmp_path):
+    """A Constant node's scale read by QuantizeLinear, DequantizeLinear and a float Mul: the
+    saved file gives the Mul a fixed value (a Constant node), so the graph loaded from it
+    has no Parameter, as the one loaded from the original (the quantized ops keep theirs as
+    initializers); the outputs are onnxruntime's on the original."""
+
+    def constant(name, value):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value))
+
+    nodes = [
+        constant("s", np.array(0.05, np.float32)),
+        constant("z", np.array(3, U8)),
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"]),
+        helper.make_node("Mul", ["d", "s"], ["y"]),
+    ]
+    q = _graph(nodes, {})
+    x = _rng("fixed-scale").standard_normal((2, 3)).astype(np.float32)
+    g = load(q.SerializeToString())
+    assert list(g.named_parameters()) == []
+    save(g, tmp_path / "s.onnx", x)
+    s = onnx.load(tmp_path / "s.onnx")
+    (mul,) = [n for n in s.graph.node if n.op_type == "Mul"]
+    assert mul.input[1] in {n.output[0] for n in s.graph.node if n.op_type == "Constant"}
+    again = load(tmp_path / "s.onnx")
+    assert list(again.named_parameters()) == []
+    for batch in (x, x[:1]):
+        want = _ort(q, batch)[0]
+        np.testing.assert_array_equal(_ort(s, batch)[0], want)
+        np.testing.assert_array_equal(again(batch), want)
+
+
+def test_an_8_bit_weight_several_nodes_read_is_written_once(tmp_path):
+    """Four QLinearMatMul reading one uint8 weight and the same scales and zero points: the
+    saved file holds each constant once, as the original does (it held a copy per node),
+    and onnxruntime gives the same output on both."""
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])]
+    for i in range(4):
+        node = helper.make_node("QLinearMatMul", ["q", "s", "z", "w", "ws", "wz", "os", "z"],
+                                [f"r{i}"])  # fmt: skip
+        nodes += [node, helper.make_node("DequantizeLinear", [f"r{i}", "os", "z"], [f"f{i}"])]
+    nodes.append(helper.make_node("Sum", [f"f{i}" for i in range(4)], ["y"]))
+    w = _ints(_rng("shared-w"), U8, (3, 64))
+    consts = {"s": np.float32(0.05), "z": np.asarray(128, U8), "w": w, "ws": np.float32(0.02)}
+    q = _graph(nodes, {**consts, "wz": np.asarray(100, U8), "os": np.float32(0.1)})
+    x = _rng("shared-x").standard_normal((2, 3)).astype(np.float32)
+    s = _saved_back(q, x, tmp_path)
+
+    def held(model):
+        return Counter(
+            (str(a.dtype), a.shape, a.tobytes())
+            for a in map(numpy_helper.to_array, model.graph.initializer)
+        )
+
+    assert held(s) == held(q) and sum(held(s).values()) == 6
+
+
+def test_a_quantized_op_reads_as_given_only_on_the_operands_it_holds(monkeypatch):
+    """``reads_as_given`` (save writes an op back as read only where it holds): true of each
+    quantized op on the operands load gave it; false once a constant's value, dtype or shape
+    differs, a constant is given as a run-time value, or the node is another."""
+    from cnnmath.onnx._ops._module import _Op
+    from cnnmath.onnx._ops._node import Const, Node, Ref
+
+    seen = []
+    real = _Op.reads_as_given
+
+    def spy(self, node, ins):
+        seen.append((self, node, list(ins)))
+        return real(self, node, ins)
+
+    monkeypatch.setattr(_Op, "reads_as_given", spy)
+    load(_op_models(U8)["QLinearMatMul"].SerializeToString())
+    (module, node, ins), *_ = [c for c in seen if c[1].op_type == "QLinearMatMul"]
+    assert real(module, node, ins)
+    w = next(i for i, o in enumerate(ins) if isinstance(o, Const) and o.value.ndim == 2)
+    changed = np.array(ins[w].value)
+    changed.flat[0] ^= 1
+    for other in (changed, ins[w].value.astype(np.int16), ins[w].value[:, :1], None):
+        given = list(ins)
+        given[w] = Ref("w") if other is None else Const(other)
+        assert not real(module, node, given)
+    assert not real(module, Node("other", node.op_type, node.opset), ins)
 
 
 # ---------------------------------------------------------------------------------------------

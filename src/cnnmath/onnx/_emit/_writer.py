@@ -33,6 +33,8 @@ class _Writer:
         self.initializers: dict[str, Any] = {}
         self._sources: dict[str, int] = {}  # initializer name -> id of the array it holds
         self._fixed: set[str] = set()  # values written by a Constant node (``fixed``)
+        # a held constant's (dtype, shape, bytes) -> the initializer already holding it
+        self._held: dict[tuple[str, tuple[int, ...], bytes], str] = {}
         # MaxPool2d(return_indices=True)'s indices (cnnmath's, each plane's) -> the file's
         # value of ONNX's flattening over the whole tensor, and the pool's input value
         self.plane_indices: dict[str, tuple[str, str]] = {}
@@ -122,6 +124,17 @@ class _Writer:
             tensor = self.onnx.numpy_helper.from_array(np.asarray(array), name)
             self.node("Constant", [], name, name, value=tensor)
         return name
+
+    def held_constant(self, name: str, value: Any) -> str:
+        """An initializer holding a loaded op's constant ``value`` as it is (its own dtype),
+        named ``name`` unless an equal one (dtype, shape and bytes) is written already: an
+        8-bit weight or zero point several nodes read is written once."""
+        array = np.asarray(value)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self._held:
+            self._held[key] = name
+            self.initializers[name] = self.onnx.numpy_helper.from_array(array, name)
+        return self._held[key]
 
     def state(self, module: nn.Module, attr: str, node: nn.Node) -> str:
         """The initializer of ``module.<attr>`` (a Parameter or a buffer), named by its

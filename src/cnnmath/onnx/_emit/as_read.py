@@ -82,15 +82,14 @@ def _operand_names(w: _Writer, node: nn.Node, m: _Op) -> list[str]:
             if m.plain_operands and name not in w._fixed:  # a quantized op's scale: an
                 # initializer, as the file held it (the op reads it plain again)
                 inputs.append(w.state(m, value, node))
-            elif name in w.initializers:  # one a quantized op wrote already: the same array
-                inputs.append(name)
+            elif name in w.initializers:  # a quantized op wrote it as an initializer, which
+                # would come back trainable: fixed again, under a name of this node's
+                inputs.append(w.fixed(f"{node.name}.{value}", held))
             else:  # a fixed float value (a Constant node's): fixed again
                 inputs.append(w.fixed(name, held))
         else:
             role = m.roles[i] if i < len(m.roles) else str(i)
-            name = f"{node.name}.{role}"
-            w.initializers[name] = w.onnx.numpy_helper.from_array(np.asarray(value), name)
-            inputs.append(name)
+            inputs.append(w.held_constant(f"{node.name}.{role}", value))
     while inputs and not inputs[-1]:  # absent trailing inputs are left out
         inputs.pop()
     return inputs
