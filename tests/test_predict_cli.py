@@ -14,6 +14,7 @@ import pytest
 
 from cnnmath import models, nn, weights
 from cnnmath.cli import main
+from helpers import set_everywhere
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("safetensors")
@@ -390,7 +391,7 @@ def test_a_size_the_memory_cannot_hold_is_refused_before_any_image_is_resized(
     def not_resized(*args, **kwargs):
         raise AssertionError("an image was resized before --size was checked")
 
-    monkeypatch.setattr(command, "memory_limit", lambda: 2**30)  # 1 GiB available
+    set_everywhere(monkeypatch, command, "memory_limit", lambda: 2**30)  # 1 GiB available
     monkeypatch.setattr(cnnmath.images, "resize", not_resized)
     argv = [tmp_path / "lenet.safetensors", red, "--arch", "lenet", "--mean", "0", "--std", "1"]
     status, out, err = predict(capsys, *argv, "--size", "20000", "20000", "--quiet")

@@ -22,6 +22,7 @@ import pytest
 
 from cnnmath import models, nn, weights
 from cnnmath.cli import main
+from helpers import set_everywhere
 
 Image = pytest.importorskip("PIL.Image")
 torch = pytest.importorskip("torch")
@@ -265,7 +266,7 @@ def test_classes_resized_a_few_at_a_time_and_ties_to_the_lower_index(
     for p in classifier:
         p.data[3] = p.data[1]
     save(net, tmp_path / "twins.onnx", np.zeros((1, 3, *SIZE)))
-    monkeypatch.setattr(command, "_RESIZE_CHUNK", 1)
+    set_everywhere(monkeypatch, command, "_RESIZE_CHUNK", 1)
     paths = list(files.values())
     status, out, err = predict(capsys, tmp_path / "twins.onnx", *paths, *("--size", *SIZE),
                                "--masks", tmp_path / "m", "--quiet")  # fmt: skip

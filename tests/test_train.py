@@ -28,6 +28,7 @@ from cnnmath.train import (
     fit,
     predict,
 )
+from helpers import set_everywhere
 
 pytest.importorskip("sklearn")
 
@@ -179,7 +180,7 @@ def _without_tqdm(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm.auto` now fails
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(cnnmath.train, "_told_no_tqdm", False)
+    set_everywhere(monkeypatch, cnnmath.train, "_told_no_tqdm", False)  # where the bar reads it
 
 
 def test_missing_tqdm_is_said_once_when_progress_was_asked(digits, capsys, monkeypatch):

@@ -1,0 +1,169 @@
+"""predict's command line: MODEL IMAGE... and its options, their defaults (ImageNet's
+normalisation, the 224 x 224 size, the batch of 16) and the epilog that sums up the
+preprocessing and what is printed."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from .._args import whole_number
+
+#: torchvision's ImageNet normalisation, the default for 3-channel models.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+
+
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+DEFAULT_SIZE = (224, 224)
+
+
+DEFAULT_BATCH = 16
+
+
+_EPILOG = f"""\
+preprocessing, per image: decode (pixels in [0, 1]) -> the model's channels (alpha dropped;
+gray repeated for a colour model; BT.601 luma for a gray one) -> resize to --size H W with
+Pillow's bilinear filter (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}, aspect ratio not kept)
+-> (x - mean) / std per channel (default: ImageNet's mean {" ".join(map(str, IMAGENET_MEAN))},
+std {" ".join(map(str, IMAGENET_STD))}; required for models of other than 3 channels).
+Outputs (B, K) are logits turned into probabilities by softmax (kept as they are when a row
+already sums to 1); the top K classes are printed.
+
+segmentation: an output (B, K, H, W) with H*W > 1 (per-pixel class logits, torchvision's
+"out") is resized to each image's own size (bilinear on the logits, half-pixel centres, as
+torch's F.interpolate with align_corners=False); each pixel's class is the argmax over K.
+Printed: the classes present, largest area first, with their fraction of the pixels (--top
+K: the K largest). --masks DIR writes DIR/STEM.png per image, STEM the image's name without
+its extension (DIR made if missing): a palette PNG whose pixel values are the class indices
+(K <= 256), its palette PASCAL VOC's colour map. Two inputs with the same stem are refused
+(rename one); each mask is written whole (a temporary file renamed) or not at all.
+
+examples:
+  cnnmath predict resnet18.onnx cat.jpg --labels imagenet_classes.txt --top 5
+  cnnmath predict w.safetensors a.png b.png --arch resnet20 --size 32 32 --json
+  cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
+  cnnmath predict resnet18.onnx photos/ 'more/*.jpg' --scheduler tcp://127.0.0.1:8786
+  cnnmath predict fcn.safetensors street.jpg --arch fcn_resnet50 --size 520 520 --masks m/
+  cnnmath predict deeplabv3.onnx photos/ --size 520 520 --labels voc.txt --masks m/ --json
+
+An IMAGE that is a directory (its image files, sorted) or a quoted glob pattern is a
+collection: its images stream through cnnmath.tiled.stream one task each (threads here, or
+the cluster at --scheduler), results printed in input order as they arrive.
+"""
+
+
+def _architectures() -> list[str]:
+    from ... import models
+
+    return list(models.__all__)
+
+
+def _real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """MODEL IMAGE... and --labels, --top, --json, --masks, --size, --mean, --std, --arch,
+    --num-classes, --batch-size, --scheduler, --quiet."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _EPILOG
+    parser.add_argument("model", metavar="MODEL", help="a .onnx file, or .safetensors with --arch")
+    parser.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="image files to classify or segment, or collections: a directory (its image "
+        "files, sorted) or a quoted glob pattern",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        default=None,
+        help="class names, one per line (line i names class i); their number must equal the "
+        "model's outputs",
+    )
+    parser.add_argument(
+        "--top",
+        type=whole_number(1),
+        default=None,
+        metavar="K",
+        help="how many classes to print per image, best first (default: 5, or all the "
+        "classes of a model with fewer; for a segmentation model, the K largest areas, "
+        "default all the classes present); more than the model's classes is an error",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per image and line instead of text"
+    )
+    parser.add_argument(
+        "--masks",
+        metavar="DIR",
+        default=None,
+        help="segmentation models only: write each image's class per pixel to DIR/STEM.png "
+        "(created if missing), a palette PNG of class indices in PASCAL VOC's colours",
+    )
+    parser.add_argument(
+        "--size",
+        type=whole_number(1),
+        nargs=2,
+        default=list(DEFAULT_SIZE),
+        metavar=("H", "W"),
+        help=f"resize every image to H x W pixels (default: {DEFAULT_SIZE[0]} "
+        f"{DEFAULT_SIZE[1]}); the aspect ratio is not kept; a size whose batch would not fit "
+        "in the memory available is refused before any image is resized",
+    )
+    parser.add_argument(
+        "--mean",
+        type=_real,
+        nargs="+",
+        default=None,
+        metavar="M",
+        help="per-channel mean subtracted from pixels in [0, 1]: one value or one per channel "
+        f"(default: ImageNet's {' '.join(map(str, IMAGENET_MEAN))} for RGB models)",
+    )
+    parser.add_argument(
+        "--std",
+        type=_real,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="per-channel standard deviation divided by, > 0: one value or one per channel "
+        f"(default: ImageNet's {' '.join(map(str, IMAGENET_STD))} for RGB models)",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=_architectures(),
+        default=None,
+        metavar="NAME",
+        help="the network of a .safetensors MODEL: " + ", ".join(_architectures()),
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=whole_number(1),
+        default=None,
+        metavar="N",
+        help="outputs of the --arch network (default: the builder's, 1000 for the ImageNet "
+        "networks, 21 for the segmentation networks, 10 for lenet and resnet20)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"images per forward pass (default: {DEFAULT_BATCH})",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="send the images, one task each, to the dask.distributed cluster at ADDRESS "
+        "(tcp://HOST:PORT); collections run on threads in this process by default",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")

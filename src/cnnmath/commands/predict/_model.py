@@ -1,0 +1,89 @@
+"""predict's model: read from an ONNX file or a ``--arch`` network's safetensors, its input
+channels and dtype read off it, and a ``--size`` whose batch would not fit in memory
+refused before any image is resized."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._common import CLIError, activation_numbers, memory_limit
+from ._arguments import _architectures
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    path = args.model
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        if args.arch is not None or args.num_classes is not None:
+            raise CLIError(
+                "--arch and --num-classes apply to .safetensors models; an .onnx file carries "
+                "its own network"
+            )
+        from ...onnx import load
+
+        return load(path)
+    if suffix != ".safetensors":
+        raise CLIError(f"MODEL {path}: expected a .onnx file, or a .safetensors file with --arch")
+    if args.arch is None:
+        raise CLIError(
+            f"MODEL {path}: a .safetensors file holds weights only; name the network with "
+            f"--arch (one of {', '.join(_architectures())})"
+        )
+    from ... import models, weights
+
+    build = getattr(models, args.arch)
+    kwargs = {}
+    if args.num_classes is not None:
+        kwargs["classes" if args.arch == "lenet" else "num_classes"] = args.num_classes
+    model = build(**kwargs)
+    try:
+        weights.load(model, path)
+    except (KeyError, ValueError, TypeError) as exc:
+        if "does not match the model" not in str(exc) and "expected shape" not in str(exc):
+            raise  # an unreadable file: the reader's own message
+        raise CLIError(
+            f"MODEL: {exc}; is it the weights of --arch {args.arch}"
+            + (f" with --num-classes {args.num_classes}" if args.num_classes else "")
+            + "?"
+        ) from None
+    return model
+
+
+def _check_size(
+    args: argparse.Namespace, model: Any, channels: int, dtype: np.dtype, batch: int
+) -> None:
+    """Refuse, before any image is resized, a ``--size`` whose batch of ``batch`` images and
+    largest layer output (``_common.activation_numbers``) need more than the memory available
+    (``_common.memory_limit``): a lower estimate, so what is refused could not have run."""
+    H, W = args.size
+    itemsize = np.dtype(dtype).itemsize
+    numbers = batch * channels * H * W
+    need = numbers * (8 + itemsize)  # the float64 preprocessing and its copy in the model's dtype
+    acts = activation_numbers(model, (channels, H, W))
+    if acts is not None:
+        need += batch * acts[1] * itemsize  # the largest output of a layer
+    have = memory_limit()
+    if need > have:
+        what = f"{batch} images" if batch > 1 else "one image"
+        raise CLIError(
+            f"--size {H} {W}: {what} of {channels}x{H}x{W} pixels would need about "
+            f"{need / 2**30:.3g} GiB in the model, and {have / 2**30:.3g} GiB are available; "
+            "give the size the model was trained on (e.g. 224 224, or 32 32 for resnet20)"
+            + (" or a smaller --batch-size" if batch > 1 else "")
+        )
+
+
+def _model_channels(model: Any) -> int:
+    """The channels of the model's input: its first layer's ``in_channels`` (3 without one)."""
+    first = next(iter(model.walk()), None)
+    channels = getattr(first.module, "in_channels", None) if first is not None else None
+    return int(channels) if isinstance(channels, (int, np.integer)) else 3
+
+
+def _model_dtype(model: Any) -> np.dtype:
+    params = model.parameters()
+    return params[0].dtype if params else np.dtype(np.float32)

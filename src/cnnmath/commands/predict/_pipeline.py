@@ -1,0 +1,114 @@
+"""predict's run: the checks, the model, then the images, in batches in this process or one
+task each through ``cnnmath.tiled.stream`` (threads, or a dask cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .._common import CLIError, input_file
+from ._arguments import IMAGENET_MEAN, IMAGENET_STD
+from ._inputs import _expand, _mask_targets, _read_labels, _statistics
+from ._model import _check_size, _load_model, _model_channels, _model_dtype
+from ._preprocess import _image_error, _prepare
+from ._printer import _Printer
+from ._progress import _LateBar
+
+
+def _streamed(
+    model: Any, paths: list[str], load: Any, scheduler: str | None
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(path, scores of one image) through ``cnnmath.tiled.stream``, in input order; a
+    failing image's own error (a ``CLIError`` from the preprocessing) raised as it is."""
+    from ...tiled import stream
+
+    try:
+        yield from stream(model, paths, load=load, scheduler=scheduler)
+    except RuntimeError as exc:
+        if isinstance(exc.__cause__, (CLIError, ValueError, OSError)):
+            raise exc.__cause__ from None
+        raise CLIError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run MODEL on each IMAGE; print a classifier's top-K classes per file, or a segmentation
+    model's areas per file (and write its masks with --masks), as text or JSON lines.
+
+    Checks first (files, collections expanded, options, the images' headers, the masks'
+    folder and names), then loads the model, then runs the images: in batches here, or —
+    when an IMAGE is a collection or --scheduler is given — one task per image through
+    ``cnnmath.tiled.stream``. The labels' number, --top and --masks are checked against the
+    first outputs before anything is printed or written.
+    """
+    from ...images import image_shape
+    from ...train import _main
+
+    input_file("MODEL", args.model, expected="a .onnx or .safetensors file")
+    paths: list[str] = []
+    collection = False
+    for argument in args.images:
+        files, is_collection = _expand(argument)
+        paths += files
+        collection |= is_collection
+    sizes: dict[str, tuple[int, int]] = {}  # (H, W) as decoded: where a mask's pixels go
+    for path in paths:
+        try:  # the header: not an image, or a bomb, is refused before any work
+            _, height, width = image_shape(path)
+        except (ValueError, OSError) as exc:
+            raise _image_error(path, exc) from None
+        sizes[path] = (height, width)
+    labels = _read_labels(args.labels) if args.labels is not None else None
+    masks = None
+    if args.masks is not None:
+        inputs = [*paths, args.model, *([args.labels] if args.labels is not None else [])]
+        masks = _mask_targets(args.masks, paths, inputs)
+    from ...nn import fold_batch_norm
+
+    model = fold_batch_norm(_load_model(args))  # eval mode; the normalisation's pass saved
+    channels = _model_channels(model)
+    mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
+    std = _statistics("--std", args.std, IMAGENET_STD, channels)
+    dtype = _model_dtype(model)
+    size = (args.size[0], args.size[1])
+    streamed = collection or args.scheduler is not None
+    if args.scheduler is None:  # on a cluster the workers' memory counts, not this machine's
+        _check_size(
+            args, model, channels, dtype, 1 if streamed else min(len(paths), args.batch_size)
+        )
+    printer = _Printer(args, labels, sizes, masks)
+
+    if streamed:
+        load = functools.partial(
+            _prepare, channels=channels, size=size, mean=mean, std=std, dtype=dtype
+        )
+        bar = _LateBar(len(paths), "image", not args.quiet)  # one task per image here
+        try:
+            for path, scores in _streamed(model, paths, load, args.scheduler):
+                printer.emit([path], np.asarray(_main(scores))[None])
+                bar.update()
+        finally:
+            bar.close()
+        return 0
+
+    starts = range(0, len(paths), args.batch_size)
+    bar = _LateBar(len(starts), "batch", not args.quiet)
+    try:
+        for start in starts:
+            chunk = paths[start : start + args.batch_size]
+            batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
+            try:  # no context kept: nothing to differentiate
+                scores, _ = model.forward_ctx(batch)
+            except ValueError as exc:  # e.g. the network's layers do not fit this size
+                raise CLIError(
+                    f"MODEL {args.model}: failed on a batch of {channels}x{size[0]}x{size[1]} "
+                    f"images (--size {size[0]} {size[1]}): {exc}"
+                ) from None
+            printer.emit(chunk, np.asarray(_main(scores)))
+            bar.update()
+    finally:
+        bar.close()
+    return 0
