@@ -605,3 +605,81 @@ def test_zero_iterations_return_a_copy_of_the_initial_value():
     y[...] = 7.0
     (param,) = g.parameters()
     np.testing.assert_array_equal(param.data, _A0)
+
+
+# -- review witnesses: a subgraph nested in an unrolled body; an If choosing per iteration ---
+
+_NB = np.array([0.5, -1.0, 2.0], np.float32)
+
+
+def _nested_model(kind):
+    """An unrolled Loop (M = 2) whose body holds a subgraph with initializers of its own:
+    ``unrolled``, a Loop of K = 2 (a constant) adding its b to acc; ``runtime``, the same
+    Loop with K a graph input; ``if``, an If on a graph input p adding then b (or
+    subtracting else b, a second initializer of the same name)."""
+    b = numpy_helper.from_array(_NB, "b")
+    if kind == "if":
+        then = helper.make_graph(
+            [helper.make_node("Add", ["acc", "b"], ["rt"])], "t", [], [_v("rt")], [b]
+        )
+        other = helper.make_graph(
+            [helper.make_node("Sub", ["acc", "b"], ["re"])], "e", [], [_v("re")], [b]
+        )
+        inner = helper.make_node("If", ["p"], ["acc_o"], then_branch=then, else_branch=other)
+    else:
+        body = helper.make_graph(
+            [
+                helper.make_node("Add", ["a", "b"], ["a_o"]),
+                helper.make_node("Identity", ["c2"], ["co2"]),
+            ],
+            "inner",
+            [_v("j", I64, []), _v("c2", B, []), _v("a", F, [3])],
+            [_v("co2", B, []), _v("a_o", F, [3])],
+            [b],
+        )
+        trips = "K2" if kind == "unrolled" else "K"
+        inner = helper.make_node("Loop", [trips, "", "acc"], ["acc_o"], body=body, name="In")
+    outer = helper.make_graph(
+        [inner, helper.make_node("Identity", ["c"], ["co"])],
+        "outer",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3])],
+    )
+    inputs = [_v("x", F, [3])]
+    inputs += [_v("K", I64, [])] if kind == "runtime" else []
+    inputs += [_v("p", B, [])] if kind == "if" else []
+    inits = [numpy_helper.from_array(np.array(2, np.int64), n) for n in ("M", "K2")]
+    inits = inits if kind == "unrolled" else inits[:1]
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=outer, name="Out")
+    return _model([loop], inputs, [_v("y")], inits)
+
+
+@pytest.mark.parametrize(
+    ("kind", "taken"),
+    [("unrolled", True), ("runtime", True), ("if", True), ("if", False)],
+    ids=["unrolled", "runtime", "if_then", "if_else"],
+)
+def test_a_subgraph_in_an_unrolled_body_keeps_one_parameter_per_initializer(kind, taken):
+    """Each initializer of a Loop or If nested in an unrolled Loop's body is one Parameter
+    over the outer iterations (each iteration's copy held one, with that iteration's share
+    of the gradient): outputs as onnxruntime's, and ∂⟨y, G⟩/∂b by central differences."""
+    data = _nested_model(kind)
+    g = load(data)
+    extra = {"runtime": {"K": np.array(2, np.int64)}, "if": {"p": np.array(taken)}}
+    feeds = {"x": np.array([1.0, 2.0, 3.0], np.float32), **extra.get(kind, {})}
+    args = list(feeds.values())
+    np.testing.assert_allclose(g(*args), run_onnxruntime(data, feeds)[0], rtol=1e-6)
+    params = g.parameters()
+    assert len({id(p) for p in params}) == (2 if kind == "if" else 1)
+    assert set(g.initializer_names) == ({"b", "b_1"} if kind == "if" else {"b"})
+    G = np.array([1.0, -2.0, 0.5])
+    g.to(np.float64)
+    args64 = [np.asarray(a, np.float64) if a.dtype == np.float32 else a for a in args]
+    for name, key in g.initializer_names.items():
+        param = dict(g.named_parameters())[key]
+        fd = _param_fd(g, param, args64, G)
+        g.zero_grad()
+        g(*args64)
+        g.backward(G)
+        assert np.abs(fd).max() > 0 or (kind == "if" and (name == "b") != taken)
+        np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)

@@ -438,21 +438,35 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             used |= outer
             readers.update(outer)
     queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
-    body_parameters: dict[int, dict[int, nn.Parameter]] = {}  # per unrolled Loop body
     # The nodes inlined from an unrolled Loop's body (and from the branches inlined within
     # it): id(node) -> (node, its site: the same tuple for the same body node in every
-    # iteration); and per (site, id(Parameter viewed)), the Parameter its folded view
-    # became in the first iteration, which later iterations' views of it share.
+    # iteration, ("top", index of the outermost unrolled Loop in the graph, "body", index
+    # in the body, …)). Keyed by site, so that every iteration of an enclosing unrolled
+    # Loop shares them: per unrolled Loop, its body's initializers' Parameters (by index);
+    # per run-time If or Loop, its subgraphs' own initializers' Parameters (``_control.
+    # share_own``); and per (outermost unrolled Loop, id(Parameter viewed), shape), the
+    # Parameter a folded view of it became (every view of one array at one shape holds the
+    # same numbers, whichever op and iteration made it).
     sites: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+    body_parameters: dict[tuple[Any, ...], dict[int, nn.Parameter]] = {}
+    subgraph_parameters: dict[tuple[Any, ...], dict[tuple[str, int], nn.Parameter]] = {}
     site_views: dict[tuple[Any, ...], nn.Parameter] = {}
+    info["view nodes"] = {}  # id(a view's Parameter) -> the node that made it
 
-    def mark_sites(proto_node: Any, part: str, nodes: Any) -> None:
+    def site_of(proto_node: Any, i: int) -> tuple[Any, ...] | None:
+        """The site of ``proto_node`` (node ``i`` of its graph): its inlined site, or for an
+        unrolled Loop of the graph itself ("top", i); None for any other node."""
+        site = sites.get(id(proto_node))
+        if site is not None:
+            return site[1]
+        return ("top", i) if proto_node.op_type == "Loop" else None
+
+    def mark_sites(proto_node: Any, i: int, part: str, nodes: Any) -> None:
         """``nodes``, inlined for ``proto_node`` (an unrolled Loop, or an If within one),
         recorded with their sites; nothing for an If outside any unrolled body."""
-        site = sites.get(id(proto_node))
-        if site is None and proto_node.op_type != "Loop":
+        base = site_of(proto_node, i)
+        if base is None:
             return
-        base = site[1] if site is not None else ("top", id(proto_node))
         for j, n in enumerate(nodes):
             sites[id(n)] = (n, (*base, part, j))
 
@@ -540,8 +554,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         for name, source in zip(names[2:], step.carried):
             env[name] = env[source]
         del body.input[:]
-        mark_sites(proto_node, "body", body.node)
-        read_inlined(body, body_parameters.setdefault(id(step.body), {}))
+        mark_sites(proto_node, i, "body", body.node)
+        read_inlined(body, body_parameters.setdefault(site_of(proto_node, i) or (), {}))
         sources = [o.name for o in body.output]
         used.update(sources)
         readers.update(sources)
@@ -586,7 +600,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
         cond = ins[0] if ins else None
         if node.op_type == "If" and isinstance(cond, Ref):  # both branches loaded
-            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load, scopes)
+            site = site_of(proto_node, i)  # in an unrolled body: one set of Parameters
+            own = None if site is None else subgraph_parameters.setdefault(site, {})
+            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load, scopes, own)
             add(module, refs, proto_node.name or outputs[0], outputs[0], "If", outputs[1:])
             continue
         if node.op_type == "If" and isinstance(cond, Const):  # the taken branch inlined
@@ -595,7 +611,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             readers.subtract(_control.outer_reads(proto_node))
             which = "then" if bool(np.asarray(cond.value).reshape(())) else "else"
             branch = scoped(node, proto_node, branch)
-            mark_sites(proto_node, which, branch.node)
+            mark_sites(proto_node, i, which, branch.node)
             read_inlined(branch)
             sources = [o.name for o in branch.output]
             used.update(sources)
@@ -621,8 +637,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 )
                 queue.appendleft((step, i))
                 continue
+            site = sites.get(id(proto_node))  # in an unrolled body: one set of Parameters
+            own = None if site is None else subgraph_parameters.setdefault(site[1], {})
             module, names = _control.runtime_loop(
-                node, proto_node, body, ins, env, info, load, scopes
+                node, proto_node, body, ins, env, info, load, scopes, own
             )
             refs = [r.name for r in (env[v] for v in names) if isinstance(r, Ref)]
             if not refs:  # every input known at load time: run it now
@@ -711,9 +729,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             sole = bool(proto_node.input) and readers[proto_node.input[0]] == 1
             site = sites.get(id(proto_node))
             viewed = first.param if isinstance(first, Const) else None
-            key = None  # (a view of another shape in a later iteration is a view of its own)
-            if site is not None and viewed is not None:
-                key = (site[1], id(viewed), np.shape(value))
+            key = None  # (a view of another shape is a view of its own)
+            if site is not None and viewed is not None and node.op_type in _VIEWS:
+                key = (site[1][:2], id(viewed), np.shape(value))
             kept: nn.Parameter | None = None
             if key is not None and key in site_views:  # an unrolled body's view, seen before
                 kept = site_views[key]
@@ -721,6 +739,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 kept = _kept_parameter(node, ins, value, info) if sole else None
                 if key is not None and kept is not None:
                     site_views[key] = kept
+                if kept is not None:
+                    info["view nodes"][id(kept)] = node
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
             env[outputs[0]] = Const(np.asarray(value), kept)
@@ -883,6 +903,7 @@ def _initializer_names(
     for key, b in g.named_buffers():
         if id(b) in array_ids:
             names.setdefault(array_ids[id(b)], key)
+    named = {id(_control._held(g, key)) for key in names.values()}
     for path, module in g.named_modules():  # a run-time If's branches, Loop's body: their
         attrs: tuple[str, ...] = ()  # initializers (named apart from the other names)
         if isinstance(module, _control._If):
@@ -892,5 +913,9 @@ def _initializer_names(
         for attr in attrs:
             inner = getattr(module, attr).initializer_names
             for name, key in inner.items():
-                names.setdefault(name, f"{path}.{attr}.{key}")
+                held = _control._held(g, f"{path}.{attr}.{key}")
+                if name in names or (isinstance(held, nn.Parameter) and id(held) in named):
+                    continue  # a later unrolled iteration's copy: its first's name is listed
+                names[name] = f"{path}.{attr}.{key}"
+                named.add(id(held))
     return names
