@@ -506,10 +506,12 @@ def _const(name, value):
 
 
 @pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
-def test_a_view_whose_shape_changes_per_unrolled_iteration_keeps_each_shape(outer):
+def test_a_view_whose_shape_changes_per_unrolled_iteration_is_refused_by_name(outer):
     """An unrolled Loop (M = 2) adding Reshape(w, shape_i) to its carried value, shape_0 =
-    (1, 3) and shape_1 = (3, 1): each iteration's view has its own shape (the first's is not
-    reused for the second), y = x + w[None, :] + w[:, None] as onnxruntime gives."""
+    (1, 3) and shape_1 = (3, 1), y = x + w[None, :] + w[:, None] as onnxruntime gives. The
+    two views would be two Parameters (or one and a fixed copy) training apart, where
+    PyTorch trains one w: refused, naming the Reshape, w and the Loop. (Reusing the first
+    view for the second iteration, as once, loads without a word and gives w[None, :] twice.)"""
     w = np.array([1.0, 2.0, 3.0], np.float32)
     body = helper.make_graph(
         [
@@ -534,7 +536,8 @@ def test_a_view_whose_shape_changes_per_unrolled_iteration_keeps_each_shape(oute
     x = np.zeros((3, 3), np.float32)
     want = run_onnxruntime(data, {"x": x})[0]
     np.testing.assert_allclose(want, w[None, :] + w[:, None])
-    np.testing.assert_allclose(load(data)(x), want)
+    with pytest.raises(ValueError, match=r"node 'w2' \(Reshape\): the initializer 'w' .* 'L'"):
+        load(data)
 
 
 def test_a_carried_value_whose_rank_the_body_changes_gets_no_rank():
@@ -683,3 +686,112 @@ def test_a_subgraph_in_an_unrolled_body_keeps_one_parameter_per_initializer(kind
         g.backward(G)
         assert np.abs(fd).max() > 0 or (kind == "if" and (name == "b") != taken)
         np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
+
+
+_IW = np.array([1.0, 2.0, 3.0], np.float32)
+
+
+def _if_per_iteration_model(outer, as_is):
+    """An unrolled Loop (M = 2) whose body holds an If on i == 0: then acc + Reshape(w,
+    (1, 3)), else acc ⊙ Reshape(w, (1, 3)) (``as_is``: acc ⊙ w), so y = (x + w) ⊙ w; w the
+    body's initializer, or (``outer``) the graph's."""
+    then = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["w", "s13"], ["wt"]),
+            helper.make_node("Add", ["acc", "wt"], ["r_then"]),
+        ],
+        "then",
+        [],
+        [_v("r_then", F, [2, 3])],
+    )
+    read = [helper.make_node("Reshape", ["w", "s13"], ["we"])] if not as_is else []
+    other = helper.make_graph(
+        [*read, helper.make_node("Mul", ["acc", "w" if as_is else "we"], ["r_else"])],
+        "else",
+        [],
+        [_v("r_else", F, [2, 3])],
+    )
+    body = helper.make_graph(
+        [
+            _const("zero", np.array(0, np.int64)),
+            helper.make_node("Equal", ["i", "zero"], ["is0"]),
+            helper.make_node("If", ["is0"], ["acc_o"], then_branch=then, else_branch=other),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2, 3])],
+        [_v("co", B, []), _v("acc_o", F, [2, 3])],
+        initializer=[] if outer else [numpy_helper.from_array(_IW, "w")],
+    )
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    inits.append(numpy_helper.from_array(np.array([1, 3], np.int64), "s13"))
+    inits += [numpy_helper.from_array(_IW, "w")] if outer else []
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")
+    return _model([loop], [_v("x", F, [2, 3])], [_v("y")], inits)
+
+
+@pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
+def test_views_a_constant_if_makes_per_iteration_are_one_parameter(outer):
+    """The If of ``_if_per_iteration_model`` takes then in iteration 0 and else in 1, each
+    branch reshaping w to (1, 3): one Parameter (the body's w was two training apart; the
+    graph's, the second iteration's view a frozen copy), outputs as onnxruntime's, ∂⟨y, G⟩/∂w
+    by central differences and = Σ_rows G ⊙ (x + 2w)."""
+    data = _if_per_iteration_model(outer, as_is=False)
+    g = load(data)
+    x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-6)
+    (param,) = g.parameters()
+    assert dict(g.named_parameters())[g.initializer_names["w"]] is param
+    G = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    g.to(np.float64)
+    x64 = x.astype(np.float64)
+    fd = _param_fd(g, param, (x64,), G)
+    g.zero_grad()
+    g(x64)
+    g.backward(G)
+    np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(param.grad.reshape(-1), (G * (x + 2 * _IW)).sum(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
+def test_an_initializer_read_as_it_is_and_reshaped_in_other_iterations_is_refused(outer):
+    """``_if_per_iteration_model`` whose else branch reads w as it is (acc ⊙ w): w would be
+    held as its (1, 3) view in iteration 0 and as itself in 1, two Parameters training apart:
+    refused, naming the Reshape, w and the Loop (onnxruntime runs the file: y = (x + w) ⊙ w)."""
+    data = _if_per_iteration_model(outer, as_is=True)
+    x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
+    np.testing.assert_allclose(run_onnxruntime(data, {"x": x})[0], (x + _IW) * _IW)
+    with pytest.raises(ValueError, match=r"node 'wt' \(Reshape\): the initializer 'w' .* 'L'"):
+        load(data)
+
+
+def test_a_matmul_weight_in_an_unrolled_body_is_one_parameter():
+    """acc ← acc · w in an unrolled Loop (M = 2): each iteration's MatMul becomes a Linear
+    holding w transposed, one Parameter over both (it was one per iteration, each with its
+    iteration's share of the gradient): ∂⟨y, G⟩/∂ of it by central differences."""
+    w = np.arange(9, dtype=np.float32).reshape(3, 3) / 10 - 0.3
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["acc", "w"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2, 3])],
+        [_v("co", B, []), _v("acc_o", F, [2, 3])],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")
+    data = _model([loop], [_v("x", F, [2, 3])], [_v("y")], inits)
+    g = load(data)
+    x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-6)
+    (param,) = g.parameters()
+    G = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    g.to(np.float64)
+    x64 = x.astype(np.float64)
+    fd = _param_fd(g, param, (x64,), G)
+    g.zero_grad()
+    g(x64)
+    g.backward(G)
+    np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)

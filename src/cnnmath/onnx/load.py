@@ -451,7 +451,22 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     body_parameters: dict[tuple[Any, ...], dict[int, nn.Parameter]] = {}
     subgraph_parameters: dict[tuple[Any, ...], dict[tuple[str, int], nn.Parameter]] = {}
     site_views: dict[tuple[Any, ...], nn.Parameter] = {}
-    info["view nodes"] = {}  # id(a view's Parameter) -> the node that made it
+    site_derived: dict[tuple[Any, ...], nn.Parameter] = {}
+    info["view nodes"] = {}  # id(a view's Parameter) -> (its node, its unrolled Loop's name)
+    info["frozen views"] = []  # (node, Parameter): an unrolled body's view kept a fixed copy
+
+    def share_derived(module: nn.Module, site: tuple[Any, ...], made: list[Any]) -> None:
+        """The Parameters a converter derived for ``module`` (the node at ``site`` of an
+        unrolled body) from an initializer's (a MatMul's weight transposed for its Linear)
+        replaced by those the node's first iteration derived, where they hold the same
+        numbers: one Parameter over the iterations, as the initializer is one."""
+        for k, (old, new) in enumerate(made):
+            if not isinstance(new, nn.Parameter):
+                continue
+            first = site_derived.setdefault((site, id(old), k), new)
+            if first is not new and first.shape == new.shape and first.dtype == new.dtype:
+                if np.array_equal(first.data, new.data):
+                    _control._replace(module, new, first)
 
     def site_of(proto_node: Any, i: int) -> tuple[Any, ...] | None:
         """The site of ``proto_node`` (node ``i`` of its graph): its inlined site, or for an
@@ -693,8 +708,11 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             )
         info["outputs"] = outputs[:1] + extra
         info["all_outputs"] = outputs
+        made_from = len(info["derived"])
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
+        if refs and id(proto_node) in sites:  # an unrolled body's node: its iterations share
+            share_derived(module, sites[id(proto_node)][1], info["derived"][made_from:])
         if "declares" in info:  # a com.microsoft op's output, which onnx's inference skips
             code, dims = info.pop("declares")
             if code and not types.get(outputs[0]):
@@ -740,9 +758,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 if key is not None and kept is not None:
                     site_views[key] = kept
                 if kept is not None:
-                    info["view nodes"][id(kept)] = node
+                    loop = graph.node[site[1][1]] if site is not None else None
+                    label = None if loop is None else loop.name or loop.output[0]
+                    info["view nodes"][id(kept)] = (node, label)
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
+                if key is not None:
+                    info["frozen views"].append((node, viewed))
             env[outputs[0]] = Const(np.asarray(value), kept)
         else:
             add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type, outputs[1:])
@@ -783,9 +805,50 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     }
     g.eval()
     _control.check_views_apart(g, info)
+    _check_one_holder(g, info, params)
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     g.held_as_views = _held_as_views(g, params)  # type: ignore[attr-defined]
     return g
+
+
+def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Parameter]) -> None:
+    """Refuses a graph that holds one initializer as two Parameters that would train apart:
+    folded views of it (``_kept_parameter``) of two shapes, or one and the initializer as it
+    is, or one and a fixed copy of a view made in an unrolled Loop's body. Only an unrolled
+    Loop makes these: each iteration folds its own views, and a constant If in its body
+    may read the initializer one way in one iteration and another way in the next."""
+    root: dict[int, int] = {}
+    for old, new in info["derived"]:  # in load order: a view of a view follows its source
+        root[id(new)] = root.get(id(old), id(old))
+    views = info["view nodes"]
+    every = {id(p): p for p in g.parameters()}
+    held: dict[int, list[nn.Parameter]] = {}  # root -> its views that g holds, and itself
+    for p in every.values():
+        if id(p) in views:
+            held.setdefault(root[id(p)], []).append(p)
+    for r, holders in held.items():
+        if r in every:
+            holders.append(every[r])
+    frozen = {root.get(id(v), id(v)): node for node, v in info["frozen views"]}
+    for r, holders in held.items():
+        view = next(p for p in holders if id(p) in views)
+        if len(holders) == 1 and r not in frozen:
+            continue
+        name = next((n for n, p in params.items() if id(p) == r), "?")
+        shapes = sorted({tuple(p.shape) for p in holders})
+        node, loop = views[id(view)]
+        raise refuse(
+            node,
+            f"the initializer {name!r} is read in the iterations of the unrolled Loop "
+            f"{loop!r} as "
+            + (
+                f"{len(holders)} Parameters of shapes {shapes} (as it is, or reshaped "
+                "differently from one iteration to the next)"
+                if len(holders) > 1
+                else "a reshape in one iteration and a fixed copy of one in another"
+            )
+            + ": they would train apart, where the file holds one (not supported)",
+        )
 
 
 def _held_as_views(g: nn.Graph, params: dict[str, nn.Parameter]) -> set[str]:

@@ -560,7 +560,7 @@ def _share(graph: nn.Graph, key: str | None, param: Parameter) -> bool:
     return True
 
 
-def _replace(graph: nn.Graph, held: Parameter, param: Parameter) -> None:
+def _replace(graph: nn.Module, held: Parameter, param: Parameter) -> None:
     """``held`` replaced by ``param`` wherever ``graph`` holds it (a nested subgraph too)."""
     for _, module in graph.named_modules():
         for name, value in list(vars(module).items()):
