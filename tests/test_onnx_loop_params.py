@@ -795,3 +795,40 @@ def test_a_matmul_weight_in_an_unrolled_body_is_one_parameter():
     g(x64)
     g.backward(G)
     np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_a_loop_in_a_constant_if_and_a_loop_of_the_graph_keep_their_own_initializers():
+    """A Loop (M = 2, b₁) as node 0 of the graph and one (b₂) as node 0 of a constant If's
+    branch: both unrolled, each body's b its own Parameter (keyed by the place of the Loop,
+    the two must not meet), y = x + 2 b₁ + 2 b₂ as onnxruntime gives."""
+
+    def loop(name, b, out):
+        body = helper.make_graph(
+            [
+                helper.make_node("Add", ["a", "b"], ["a_o"]),
+                helper.make_node("Identity", ["c2"], ["co2"]),
+            ],
+            "inner",
+            [_v("j", I64, []), _v("c2", B, []), _v("a", F, [3])],
+            [_v("co2", B, []), _v("a_o", F, [3])],
+            [numpy_helper.from_array(b, "b")],
+        )
+        return helper.make_node("Loop", ["M", "", "x"], [out], body=body, name=name)
+
+    b1, b2 = np.array([1.0, 2.0, 3.0], np.float32), np.array([10.0, 20.0, 30.0], np.float32)
+    then = helper.make_graph([loop("LB", b2, "z")], "t", [], [_v("z", F, [3])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["z2"])], "e", [], [_v("z2")])
+    nodes = [
+        loop("LA", b1, "y"),
+        helper.make_node("If", ["T"], ["z"], then_branch=then, else_branch=other),
+        helper.make_node("Add", ["y", "z"], ["out"]),
+    ]
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    inits.append(numpy_helper.from_array(np.array(True), "T"))
+    data = _model(nodes, [_v("x", F, [3])], [_v("out")], inits)
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    want = run_onnxruntime(data, {"x": x})[0]
+    np.testing.assert_allclose(want, 2 * x + 2 * b1 + 2 * b2)
+    g = load(data)
+    np.testing.assert_allclose(g(x), want)
+    assert len({id(p) for p in g.parameters()}) == 2

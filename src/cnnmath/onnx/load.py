@@ -438,15 +438,16 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             used |= outer
             readers.update(outer)
     queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
-    # The nodes inlined from an unrolled Loop's body (and from the branches inlined within
-    # it): id(node) -> (node, its site: the same tuple for the same body node in every
-    # iteration, ("top", index of the outermost unrolled Loop in the graph, "body", index
-    # in the body, …)). Keyed by site, so that every iteration of an enclosing unrolled
-    # Loop shares them: per unrolled Loop, its body's initializers' Parameters (by index);
-    # per run-time If or Loop, its subgraphs' own initializers' Parameters (``_control.
-    # share_own``); and per (outermost unrolled Loop, id(Parameter viewed), shape), the
-    # Parameter a folded view of it became (every view of one array at one shape holds the
-    # same numbers, whichever op and iteration made it).
+    # The nodes inlined from an unrolled Loop's body or a constant If's branch: id(node) ->
+    # (node, its site: the same tuple for the same body node in every iteration, ("top",
+    # index in the graph of the outermost Loop or If inlined, "body" or "then" or "else",
+    # index in the body, …)). Keyed by site, so that every iteration of an enclosing
+    # unrolled Loop shares them: per unrolled Loop, its body's initializers' Parameters (by
+    # index); per run-time If or Loop, its subgraphs' own initializers' Parameters
+    # (``_control.share_own``); per converted node, the Parameters a converter derived
+    # (``share_derived``); and per (outermost site, id(Parameter viewed), shape), the
+    # Parameter a folded view of it became in an unrolled body (every view of one array at
+    # one shape holds the same numbers, whichever op and iteration made it).
     sites: dict[int, tuple[Any, tuple[Any, ...]]] = {}
     body_parameters: dict[tuple[Any, ...], dict[int, nn.Parameter]] = {}
     subgraph_parameters: dict[tuple[Any, ...], dict[tuple[str, int], nn.Parameter]] = {}
@@ -468,22 +469,25 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 if np.array_equal(first.data, new.data):
                     _control._replace(module, new, first)
 
-    def site_of(proto_node: Any, i: int) -> tuple[Any, ...] | None:
-        """The site of ``proto_node`` (node ``i`` of its graph): its inlined site, or for an
-        unrolled Loop of the graph itself ("top", i); None for any other node."""
+    loop_names: dict[tuple[Any, ...], str] = {}  # an unrolled Loop's site -> its name
+
+    def site_of(proto_node: Any, i: int) -> tuple[Any, ...]:
+        """The site of ``proto_node``, node ``i`` of its graph (the model's, or an inlined
+        branch or body, whose nodes all have sites): its inlined site, else ("top", i)."""
         site = sites.get(id(proto_node))
-        if site is not None:
-            return site[1]
-        return ("top", i) if proto_node.op_type == "Loop" else None
+        return site[1] if site is not None else ("top", i)
 
     def mark_sites(proto_node: Any, i: int, part: str, nodes: Any) -> None:
-        """``nodes``, inlined for ``proto_node`` (an unrolled Loop, or an If within one),
-        recorded with their sites; nothing for an If outside any unrolled body."""
+        """``nodes``, inlined for ``proto_node`` (an unrolled Loop, or an If on a constant
+        condition), recorded with their sites."""
         base = site_of(proto_node, i)
-        if base is None:
-            return
         for j, n in enumerate(nodes):
             sites[id(n)] = (n, (*base, part, j))
+
+    def loop_of(site: tuple[Any, ...]) -> str | None:
+        """The name of the outermost unrolled Loop whose body holds the node at ``site``."""
+        found = (loop_names.get(site[:k]) for k in range(2, len(site) + 1))
+        return next(filter(None, found), None)
 
     def order_of(branch: Any) -> list[int]:
         """The inlined ``branch``'s nodes in reverse topological order (for extendleft)."""
@@ -570,7 +574,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             env[name] = env[source]
         del body.input[:]
         mark_sites(proto_node, i, "body", body.node)
-        read_inlined(body, body_parameters.setdefault(site_of(proto_node, i) or (), {}))
+        loop_names[site_of(proto_node, i)] = node.name
+        read_inlined(body, body_parameters.setdefault(site_of(proto_node, i), {}))
         sources = [o.name for o in body.output]
         used.update(sources)
         readers.update(sources)
@@ -615,8 +620,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
         cond = ins[0] if ins else None
         if node.op_type == "If" and isinstance(cond, Ref):  # both branches loaded
-            site = site_of(proto_node, i)  # in an unrolled body: one set of Parameters
-            own = None if site is None else subgraph_parameters.setdefault(site, {})
+            site = sites.get(id(proto_node))  # in an unrolled body: one set of Parameters
+            own = None if site is None else subgraph_parameters.setdefault(site[1], {})
             module, refs = _control.runtime_if(node, proto_node, cond, env, info, load, scopes, own)
             add(module, refs, proto_node.name or outputs[0], outputs[0], "If", outputs[1:])
             continue
@@ -711,8 +716,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         made_from = len(info["derived"])
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
-        if refs and id(proto_node) in sites:  # an unrolled body's node: its iterations share
-            share_derived(module, sites[id(proto_node)][1], info["derived"][made_from:])
+        site = sites[id(proto_node)][1] if id(proto_node) in sites else None
+        if refs and site is not None and loop_of(site) is not None:  # its iterations share
+            share_derived(module, site, info["derived"][made_from:])
         if "declares" in info:  # a com.microsoft op's output, which onnx's inference skips
             code, dims = info.pop("declares")
             if code and not types.get(outputs[0]):
@@ -748,8 +754,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             site = sites.get(id(proto_node))
             viewed = first.param if isinstance(first, Const) else None
             key = None  # (a view of another shape is a view of its own)
-            if site is not None and viewed is not None and node.op_type in _VIEWS:
-                key = (site[1][:2], id(viewed), np.shape(value))
+            looped = site is not None and loop_of(site[1]) is not None
+            if looped and viewed is not None and node.op_type in _VIEWS:
+                key = (site[1][:2], id(viewed), np.shape(value))  # type: ignore[index]
             kept: nn.Parameter | None = None
             if key is not None and key in site_views:  # an unrolled body's view, seen before
                 kept = site_views[key]
@@ -758,8 +765,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 if key is not None and kept is not None:
                     site_views[key] = kept
                 if kept is not None:
-                    loop = graph.node[site[1][1]] if site is not None else None
-                    label = None if loop is None else loop.name or loop.output[0]
+                    label = None if site is None else loop_of(site[1])
                     info["view nodes"][id(kept)] = (node, label)
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
