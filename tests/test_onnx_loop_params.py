@@ -536,7 +536,7 @@ def test_a_view_whose_shape_changes_per_unrolled_iteration_is_refused_by_name(ou
     x = np.zeros((3, 3), np.float32)
     want = run_onnxruntime(data, {"x": x})[0]
     np.testing.assert_allclose(want, w[None, :] + w[:, None])
-    with pytest.raises(ValueError, match=r"node 'w2' \(Reshape\): the initializer 'w' .* 'L'"):
+    with pytest.raises(ValueError, match=r"node 'w2(_1)?' \(Reshape\): the initializer 'w' .* 'L'"):
         load(data)
 
 
@@ -691,10 +691,11 @@ def test_a_subgraph_in_an_unrolled_body_keeps_one_parameter_per_initializer(kind
 _IW = np.array([1.0, 2.0, 3.0], np.float32)
 
 
-def _if_per_iteration_model(outer, as_is):
-    """An unrolled Loop (M = 2) whose body holds an If on i == 0: then acc + Reshape(w,
-    (1, 3)), else acc ⊙ Reshape(w, (1, 3)) (``as_is``: acc ⊙ w), so y = (x + w) ⊙ w; w the
-    body's initializer, or (``outer``) the graph's."""
+def _if_per_iteration_model(outer, as_is, then_at=0):
+    """An unrolled Loop (M = 2) whose body holds an If on i == ``then_at``: then acc +
+    Reshape(w, (1, 3)), else acc ⊙ Reshape(w, (1, 3)) (``as_is``: acc ⊙ w), so y = (x + w)
+    ⊙ w (``then_at`` 1: y = x ⊙ w + w); w the body's initializer, or (``outer``) the
+    graph's."""
     then = helper.make_graph(
         [
             helper.make_node("Reshape", ["w", "s13"], ["wt"]),
@@ -713,7 +714,7 @@ def _if_per_iteration_model(outer, as_is):
     )
     body = helper.make_graph(
         [
-            _const("zero", np.array(0, np.int64)),
+            _const("zero", np.array(then_at, np.int64)),
             helper.make_node("Equal", ["i", "zero"], ["is0"]),
             helper.make_node("If", ["is0"], ["acc_o"], then_branch=then, else_branch=other),
             helper.make_node("Identity", ["c"], ["co"]),
@@ -753,15 +754,20 @@ def test_views_a_constant_if_makes_per_iteration_are_one_parameter(outer):
     np.testing.assert_allclose(param.grad.reshape(-1), (G * (x + 2 * _IW)).sum(0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("then_at", [0, 1], ids=["view_first", "view_second"])
 @pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
-def test_an_initializer_read_as_it_is_and_reshaped_in_other_iterations_is_refused(outer):
+def test_an_initializer_read_as_it_is_and_reshaped_in_other_iterations_is_refused(outer, then_at):
     """``_if_per_iteration_model`` whose else branch reads w as it is (acc ⊙ w): w would be
-    held as its (1, 3) view in iteration 0 and as itself in 1, two Parameters training apart:
-    refused, naming the Reshape, w and the Loop (onnxruntime runs the file: y = (x + w) ⊙ w)."""
-    data = _if_per_iteration_model(outer, as_is=True)
+    held as its (1, 3) view in one iteration and as itself in the other, two Parameters
+    training apart (or, the view second and w the graph's, the view a fixed copy whose
+    gradient is lost): refused, naming the Reshape, w and the Loop (onnxruntime runs the
+    file)."""
+    data = _if_per_iteration_model(outer, as_is=True, then_at=then_at)
     x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
-    np.testing.assert_allclose(run_onnxruntime(data, {"x": x})[0], (x + _IW) * _IW)
-    with pytest.raises(ValueError, match=r"node 'wt' \(Reshape\): the initializer 'w' .* 'L'"):
+    want = (x + _IW) * _IW if then_at == 0 else x * _IW + _IW
+    np.testing.assert_allclose(run_onnxruntime(data, {"x": x})[0], want, rtol=1e-6)
+    match = r"node 'wt(_1)?' \(Reshape\): the initializer 'w' .* 'L'"
+    with pytest.raises(ValueError, match=match):
         load(data)
 
 

@@ -454,7 +454,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     site_views: dict[tuple[Any, ...], nn.Parameter] = {}
     site_derived: dict[tuple[Any, ...], nn.Parameter] = {}
     info["view nodes"] = {}  # id(a view's Parameter) -> (its node, its unrolled Loop's name)
-    info["frozen views"] = []  # (node, Parameter): an unrolled body's view kept a fixed copy
+    info["frozen views"] = []  # (node, Parameter viewed, Loop): a fixed copy in a loop body
 
     def share_derived(module: nn.Module, site: tuple[Any, ...], made: list[Any]) -> None:
         """The Parameters a converter derived for ``module`` (the node at ``site`` of an
@@ -770,7 +770,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
                 if key is not None:
-                    info["frozen views"].append((node, viewed))
+                    info["frozen views"].append((node, viewed, loop_of(site[1])))  # type: ignore[index]
             env[outputs[0]] = Const(np.asarray(value), kept)
         else:
             add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type, outputs[1:])
@@ -818,11 +818,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
 
 
 def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Parameter]) -> None:
-    """Refuses a graph that holds one initializer as two Parameters that would train apart:
-    folded views of it (``_kept_parameter``) of two shapes, or one and the initializer as it
-    is, or one and a fixed copy of a view made in an unrolled Loop's body. Only an unrolled
-    Loop makes these: each iteration folds its own views, and a constant If in its body
-    may read the initializer one way in one iteration and another way in the next."""
+    """Refuses a graph that would train one initializer as parts apart, which only an
+    unrolled Loop makes (each iteration folds its own views, and a constant If in its body
+    may read the initializer one way in one iteration and another way in the next): two
+    Parameters for it (folded views of it, ``_kept_parameter``, of two shapes, or one and
+    the initializer as it is), or a reshape of it in an unrolled body kept as a fixed copy
+    (it has another reader) while the initializer, or a view of it, trains."""
     root: dict[int, int] = {}
     for old, new in info["derived"]:  # in load order: a view of a view follows its source
         root[id(new)] = root.get(id(old), id(old))
@@ -835,26 +836,41 @@ def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Pa
     for r, holders in held.items():
         if r in every:
             holders.append(every[r])
-    frozen = {root.get(id(v), id(v)): node for node, v in info["frozen views"]}
     for r, holders in held.items():
-        view = next(p for p in holders if id(p) in views)
-        if len(holders) == 1 and r not in frozen:
-            continue
-        name = next((n for n, p in params.items() if id(p) == r), "?")
-        shapes = sorted({tuple(p.shape) for p in holders})
-        node, loop = views[id(view)]
-        raise refuse(
-            node,
-            f"the initializer {name!r} is read in the iterations of the unrolled Loop "
-            f"{loop!r} as "
-            + (
+        if len(holders) > 1:
+            node, loop = views[id(holders[0])]
+            shapes = sorted({tuple(p.shape) for p in holders})
+            _refuse_apart(
+                node,
+                params,
+                r,
+                loop,
                 f"{len(holders)} Parameters of shapes {shapes} (as it is, or reshaped "
-                "differently from one iteration to the next)"
-                if len(holders) > 1
-                else "a reshape in one iteration and a fixed copy of one in another"
+                "differently from one iteration to the next)",
             )
-            + ": they would train apart, where the file holds one (not supported)",
-        )
+    for node, viewed, loop in info["frozen views"]:
+        r = root.get(id(viewed), id(viewed))
+        if r in held or r in every:
+            _refuse_apart(
+                node,
+                params,
+                r,
+                loop,
+                "a reshape beside another read of it (as it is, or reshaped in another "
+                "iteration), the reshape a fixed copy whose gradient would be lost",
+            )
+
+
+def _refuse_apart(
+    node: Node, params: dict[str, nn.Parameter], r: int, loop: str | None, how: str
+) -> None:
+    """``_check_one_holder``'s refusal: the initializer whose Parameter has id ``r``."""
+    name = next((n for n, p in params.items() if id(p) == r), "?")
+    raise refuse(
+        node,
+        f"the initializer {name!r} is read in the iterations of the unrolled Loop {loop!r} "
+        f"as {how}: its parts would train apart, where the file holds one (not supported)",
+    )
 
 
 def _held_as_views(g: nn.Graph, params: dict[str, nn.Parameter]) -> set[str]:
