@@ -456,10 +456,12 @@ def test_a_saved_scan_output_declares_its_rank_not_the_examples_sizes(tmp_path, 
     assert "VerifyOutputSizes" not in capfd.readouterr().err
 
 
-def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
-    """A run-time Loop's carried value growing along axis 1, returned by the graph: declared
-    with free sizes, the file passes the full check and onnxruntime runs 4 rows (the example
-    had 2) without a size warning."""
+@pytest.mark.parametrize("relu", [False, True], ids=["as_is", "relu_of_it"])
+def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd, relu):
+    """A run-time Loop's carried value growing along axis 1, returned by the graph (or, with
+    ``relu``, a Relu of it, which onnx infers no shape for either): declared with free
+    sizes, the file passes the full check and onnxruntime runs 4 rows (the example had 2)
+    without a size warning."""
     body = helper.make_graph(
         [
             helper.make_node("Identity", ["c"], ["co"]),
@@ -480,8 +482,9 @@ def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
         helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
         helper.make_node("Slice", ["x", "s0", "s1", "s1"], ["acc0"]),
         helper.make_node("Loop", ["M", "", "acc0"], ["y"], body=body),
+        helper.make_node("Relu", ["y"], ["ry"]),
     ]
-    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("y")]))
+    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("ry" if relu else "y")]))
     rng = np.random.default_rng(6)
     save(g, tmp_path / "c.onnx", rng.standard_normal((2, 3)).astype(np.float32))
     proto = onnx.load(tmp_path / "c.onnx")
@@ -491,6 +494,7 @@ def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
     for n in (2, 4):
         x = rng.standard_normal((n, 3)).astype(np.float32)
         expected = np.concatenate([x[:, :1]] * (n + 1), axis=1)
+        expected = np.maximum(expected, 0) if relu else expected
         np.testing.assert_allclose(run_onnxruntime(written, {name: x})[0], expected)
         np.testing.assert_allclose(g(x), expected)
     assert "VerifyOutputSizes" not in capfd.readouterr().err
