@@ -842,3 +842,75 @@ def test_a_loop_in_a_constant_if_and_a_loop_of_the_graph_keep_their_own_initiali
     g = load(data)
     np.testing.assert_allclose(g(x), want)
     assert len({id(p) for p in g.parameters()}) == 2
+
+
+@pytest.mark.parametrize("p", [True, False], ids=["then", "else"])
+@pytest.mark.parametrize("trips", ["K", "K2"], ids=["runtime", "unrolled"])
+def test_an_if_in_a_loop_in_an_unrolled_body_keeps_one_parameter_per_initializer(trips, p):
+    """An unrolled Loop (M = 3) whose body runs a Loop (K = 2: a graph input, run at run
+    time, or a constant, unrolled) whose body holds an If on a graph input p: then a + b (b
+    reshaped), else a (1, 3) · w reshaped back: the branches' b and w, nested two deep, are
+    each one Parameter; outputs as onnxruntime's, gradients by central differences."""
+    b = np.array([0.5, -1.0, 2.0], np.float32)
+    w = np.array([[0.3, -0.2, 0.1], [0.4, 0.5, -0.6], [0.2, 0.1, 0.9]], np.float32)
+    three = numpy_helper.from_array(np.array([3], np.int64), "s")
+    then = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["b", "s"], ["bv"]),
+            helper.make_node("Add", ["a", "bv"], ["rt"]),
+        ],
+        "t",
+        [],
+        [_v("rt", F, [3])],
+        [numpy_helper.from_array(b, "b"), three],
+    )
+    three.name = "s3"
+    other = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["a2", "w"], ["m"]),
+            helper.make_node("Reshape", ["m", "s3"], ["re"]),
+        ],
+        "e",
+        [],
+        [_v("re", F, [3])],
+        [numpy_helper.from_array(w, "w"), three],
+    )
+    inner = helper.make_graph(
+        [
+            _const("s2", np.array([1, 3], np.int64)),
+            helper.make_node("Reshape", ["a", "s2"], ["a2"]),
+            helper.make_node("If", ["p"], ["a_o"], then_branch=then, else_branch=other),
+            helper.make_node("Identity", ["c2"], ["co2"]),
+        ],
+        "inner",
+        [_v("j", I64, []), _v("c2", B, []), _v("a", F, [3])],
+        [_v("co2", B, []), _v("a_o", F, [3])],
+    )
+    outer = helper.make_graph(
+        [
+            helper.make_node("Loop", [trips, "", "acc"], ["acc_o"], body=inner, name="In"),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "outer",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3])],
+    )
+    inits = [numpy_helper.from_array(np.array(n, np.int64), k) for k, n in (("M", 3), ("K2", 2))]
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=outer, name="Out")
+    inputs = [_v("x", F, [3]), _v("K", I64, []), _v("p", B, [])]
+    data = _model([loop], inputs, [_v("y")], inits)
+    feeds = {"x": np.array([1.0, 2.0, 3.0], np.float32), "K": np.array(2, np.int64)}
+    feeds["p"] = np.array(p)
+    g = load(data)
+    args = list(feeds.values())
+    np.testing.assert_allclose(g(*args), run_onnxruntime(data, feeds)[0], rtol=1e-5)
+    assert len({id(q) for q in g.parameters()}) == 2
+    G = np.array([1.0, -2.0, 0.5])
+    g.to(np.float64)
+    args[0] = args[0].astype(np.float64)
+    for param in g.parameters():
+        fd = _param_fd(g, param, args, G)
+        g.zero_grad()
+        g(*args)
+        g.backward(G)
+        np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
