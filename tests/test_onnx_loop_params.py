@@ -456,10 +456,12 @@ def test_a_saved_scan_output_declares_its_rank_not_the_examples_sizes(tmp_path, 
     assert "VerifyOutputSizes" not in capfd.readouterr().err
 
 
-def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
-    """A run-time Loop's carried value growing along axis 1, returned by the graph: declared
-    with free sizes, the file passes the full check and onnxruntime runs 4 rows (the example
-    had 2) without a size warning."""
+@pytest.mark.parametrize("relu", [False, True], ids=["as_is", "relu_of_it"])
+def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd, relu):
+    """A run-time Loop's carried value growing along axis 1, returned by the graph (or, with
+    ``relu``, a Relu of it, which onnx infers no shape for either): declared with free
+    sizes, the file passes the full check and onnxruntime runs 4 rows (the example had 2)
+    without a size warning."""
     body = helper.make_graph(
         [
             helper.make_node("Identity", ["c"], ["co"]),
@@ -480,8 +482,9 @@ def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
         helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
         helper.make_node("Slice", ["x", "s0", "s1", "s1"], ["acc0"]),
         helper.make_node("Loop", ["M", "", "acc0"], ["y"], body=body),
+        helper.make_node("Relu", ["y"], ["ry"]),
     ]
-    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("y")]))
+    g = load(_model(nodes, [_v("x", F, ["n", 3])], [_v("ry" if relu else "y")]))
     rng = np.random.default_rng(6)
     save(g, tmp_path / "c.onnx", rng.standard_normal((2, 3)).astype(np.float32))
     proto = onnx.load(tmp_path / "c.onnx")
@@ -491,6 +494,7 @@ def test_a_saved_carried_value_declares_free_sizes(tmp_path, capfd):
     for n in (2, 4):
         x = rng.standard_normal((n, 3)).astype(np.float32)
         expected = np.concatenate([x[:, :1]] * (n + 1), axis=1)
+        expected = np.maximum(expected, 0) if relu else expected
         np.testing.assert_allclose(run_onnxruntime(written, {name: x})[0], expected)
         np.testing.assert_allclose(g(x), expected)
     assert "VerifyOutputSizes" not in capfd.readouterr().err
@@ -506,10 +510,12 @@ def _const(name, value):
 
 
 @pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
-def test_a_view_whose_shape_changes_per_unrolled_iteration_keeps_each_shape(outer):
+def test_a_view_whose_shape_changes_per_unrolled_iteration_is_refused_by_name(outer):
     """An unrolled Loop (M = 2) adding Reshape(w, shape_i) to its carried value, shape_0 =
-    (1, 3) and shape_1 = (3, 1): each iteration's view has its own shape (the first's is not
-    reused for the second), y = x + w[None, :] + w[:, None] as onnxruntime gives."""
+    (1, 3) and shape_1 = (3, 1), y = x + w[None, :] + w[:, None] as onnxruntime gives. The
+    two views would be two Parameters (or one and a fixed copy) training apart, where
+    PyTorch trains one w: refused, naming the Reshape, w and the Loop. (Reusing the first
+    view for the second iteration, as once, loads without a word and gives w[None, :] twice.)"""
     w = np.array([1.0, 2.0, 3.0], np.float32)
     body = helper.make_graph(
         [
@@ -534,7 +540,8 @@ def test_a_view_whose_shape_changes_per_unrolled_iteration_keeps_each_shape(oute
     x = np.zeros((3, 3), np.float32)
     want = run_onnxruntime(data, {"x": x})[0]
     np.testing.assert_allclose(want, w[None, :] + w[:, None])
-    np.testing.assert_allclose(load(data)(x), want)
+    with pytest.raises(ValueError, match=r"node 'w2(_1)?' \(Reshape\): the initializer 'w' .* 'L'"):
+        load(data)
 
 
 def test_a_carried_value_whose_rank_the_body_changes_gets_no_rank():
@@ -605,3 +612,305 @@ def test_zero_iterations_return_a_copy_of_the_initial_value():
     y[...] = 7.0
     (param,) = g.parameters()
     np.testing.assert_array_equal(param.data, _A0)
+
+
+# -- review witnesses: a subgraph nested in an unrolled body; an If choosing per iteration ---
+
+_NB = np.array([0.5, -1.0, 2.0], np.float32)
+
+
+def _nested_model(kind):
+    """An unrolled Loop (M = 2) whose body holds a subgraph with initializers of its own:
+    ``unrolled``, a Loop of K = 2 (a constant) adding its b to acc; ``runtime``, the same
+    Loop with K a graph input; ``if``, an If on a graph input p adding then b (or
+    subtracting else b, a second initializer of the same name)."""
+    b = numpy_helper.from_array(_NB, "b")
+    if kind == "if":
+        then = helper.make_graph(
+            [helper.make_node("Add", ["acc", "b"], ["rt"])], "t", [], [_v("rt")], [b]
+        )
+        other = helper.make_graph(
+            [helper.make_node("Sub", ["acc", "b"], ["re"])], "e", [], [_v("re")], [b]
+        )
+        inner = helper.make_node("If", ["p"], ["acc_o"], then_branch=then, else_branch=other)
+    else:
+        body = helper.make_graph(
+            [
+                helper.make_node("Add", ["a", "b"], ["a_o"]),
+                helper.make_node("Identity", ["c2"], ["co2"]),
+            ],
+            "inner",
+            [_v("j", I64, []), _v("c2", B, []), _v("a", F, [3])],
+            [_v("co2", B, []), _v("a_o", F, [3])],
+            [b],
+        )
+        trips = "K2" if kind == "unrolled" else "K"
+        inner = helper.make_node("Loop", [trips, "", "acc"], ["acc_o"], body=body, name="In")
+    outer = helper.make_graph(
+        [inner, helper.make_node("Identity", ["c"], ["co"])],
+        "outer",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3])],
+    )
+    inputs = [_v("x", F, [3])]
+    inputs += [_v("K", I64, [])] if kind == "runtime" else []
+    inputs += [_v("p", B, [])] if kind == "if" else []
+    inits = [numpy_helper.from_array(np.array(2, np.int64), n) for n in ("M", "K2")]
+    inits = inits if kind == "unrolled" else inits[:1]
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=outer, name="Out")
+    return _model([loop], inputs, [_v("y")], inits)
+
+
+@pytest.mark.parametrize(
+    ("kind", "taken"),
+    [("unrolled", True), ("runtime", True), ("if", True), ("if", False)],
+    ids=["unrolled", "runtime", "if_then", "if_else"],
+)
+def test_a_subgraph_in_an_unrolled_body_keeps_one_parameter_per_initializer(kind, taken):
+    """Each initializer of a Loop or If nested in an unrolled Loop's body is one Parameter
+    over the outer iterations (each iteration's copy held one, with that iteration's share
+    of the gradient): outputs as onnxruntime's, and ∂⟨y, G⟩/∂b by central differences."""
+    data = _nested_model(kind)
+    g = load(data)
+    extra = {"runtime": {"K": np.array(2, np.int64)}, "if": {"p": np.array(taken)}}
+    feeds = {"x": np.array([1.0, 2.0, 3.0], np.float32), **extra.get(kind, {})}
+    args = list(feeds.values())
+    np.testing.assert_allclose(g(*args), run_onnxruntime(data, feeds)[0], rtol=1e-6)
+    params = g.parameters()
+    assert len({id(p) for p in params}) == (2 if kind == "if" else 1)
+    assert set(g.initializer_names) == ({"b", "b_1"} if kind == "if" else {"b"})
+    G = np.array([1.0, -2.0, 0.5])
+    g.to(np.float64)
+    args64 = [np.asarray(a, np.float64) if a.dtype == np.float32 else a for a in args]
+    for name, key in g.initializer_names.items():
+        param = dict(g.named_parameters())[key]
+        fd = _param_fd(g, param, args64, G)
+        g.zero_grad()
+        g(*args64)
+        g.backward(G)
+        assert np.abs(fd).max() > 0 or (kind == "if" and (name == "b") != taken)
+        np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
+
+
+_IW = np.array([1.0, 2.0, 3.0], np.float32)
+
+
+def _if_per_iteration_model(outer, as_is, then_at=0):
+    """An unrolled Loop (M = 2) whose body holds an If on i == ``then_at``: then acc +
+    Reshape(w, (1, 3)), else acc ⊙ Reshape(w, (1, 3)) (``as_is``: acc ⊙ w), so y = (x + w)
+    ⊙ w (``then_at`` 1: y = x ⊙ w + w); w the body's initializer, or (``outer``) the
+    graph's."""
+    then = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["w", "s13"], ["wt"]),
+            helper.make_node("Add", ["acc", "wt"], ["r_then"]),
+        ],
+        "then",
+        [],
+        [_v("r_then", F, [2, 3])],
+    )
+    read = [helper.make_node("Reshape", ["w", "s13"], ["we"])] if not as_is else []
+    other = helper.make_graph(
+        [*read, helper.make_node("Mul", ["acc", "w" if as_is else "we"], ["r_else"])],
+        "else",
+        [],
+        [_v("r_else", F, [2, 3])],
+    )
+    body = helper.make_graph(
+        [
+            _const("zero", np.array(then_at, np.int64)),
+            helper.make_node("Equal", ["i", "zero"], ["is0"]),
+            helper.make_node("If", ["is0"], ["acc_o"], then_branch=then, else_branch=other),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2, 3])],
+        [_v("co", B, []), _v("acc_o", F, [2, 3])],
+        initializer=[] if outer else [numpy_helper.from_array(_IW, "w")],
+    )
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    inits.append(numpy_helper.from_array(np.array([1, 3], np.int64), "s13"))
+    inits += [numpy_helper.from_array(_IW, "w")] if outer else []
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")
+    return _model([loop], [_v("x", F, [2, 3])], [_v("y")], inits)
+
+
+@pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
+def test_views_a_constant_if_makes_per_iteration_are_one_parameter(outer):
+    """The If of ``_if_per_iteration_model`` takes then in iteration 0 and else in 1, each
+    branch reshaping w to (1, 3): one Parameter (the body's w was two training apart; the
+    graph's, the second iteration's view a frozen copy), outputs as onnxruntime's, ∂⟨y, G⟩/∂w
+    by central differences and = Σ_rows G ⊙ (x + 2w)."""
+    data = _if_per_iteration_model(outer, as_is=False)
+    g = load(data)
+    x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-6)
+    (param,) = g.parameters()
+    assert dict(g.named_parameters())[g.initializer_names["w"]] is param
+    G = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    g.to(np.float64)
+    x64 = x.astype(np.float64)
+    fd = _param_fd(g, param, (x64,), G)
+    g.zero_grad()
+    g(x64)
+    g.backward(G)
+    np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(param.grad.reshape(-1), (G * (x + 2 * _IW)).sum(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("then_at", [0, 1], ids=["view_first", "view_second"])
+@pytest.mark.parametrize("outer", [False, True], ids=["body_w", "graph_w"])
+def test_an_initializer_read_as_it_is_and_reshaped_in_other_iterations_is_refused(outer, then_at):
+    """``_if_per_iteration_model`` whose else branch reads w as it is (acc ⊙ w): w would be
+    held as its (1, 3) view in one iteration and as itself in the other, two Parameters
+    training apart (or, the view second and w the graph's, the view a fixed copy whose
+    gradient is lost): refused, naming the Reshape, w and the Loop (onnxruntime runs the
+    file)."""
+    data = _if_per_iteration_model(outer, as_is=True, then_at=then_at)
+    x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
+    want = (x + _IW) * _IW if then_at == 0 else x * _IW + _IW
+    np.testing.assert_allclose(run_onnxruntime(data, {"x": x})[0], want, rtol=1e-6)
+    match = r"node 'wt(_1)?' \(Reshape\): the initializer 'w' .* 'L'"
+    with pytest.raises(ValueError, match=match):
+        load(data)
+
+
+def test_a_matmul_weight_in_an_unrolled_body_is_one_parameter():
+    """acc ← acc · w in an unrolled Loop (M = 2): each iteration's MatMul becomes a Linear
+    holding w transposed, one Parameter over both (it was one per iteration, each with its
+    iteration's share of the gradient): ∂⟨y, G⟩/∂ of it by central differences."""
+    w = np.arange(9, dtype=np.float32).reshape(3, 3) / 10 - 0.3
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["acc", "w"], ["acc_o"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [2, 3])],
+        [_v("co", B, []), _v("acc_o", F, [2, 3])],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")
+    data = _model([loop], [_v("x", F, [2, 3])], [_v("y")], inits)
+    g = load(data)
+    x = np.array([[1.0, -1.0, 0.5], [2.0, 0.0, -3.0]], np.float32)
+    np.testing.assert_allclose(g(x), run_onnxruntime(data, {"x": x})[0], rtol=1e-6)
+    (param,) = g.parameters()
+    G = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    g.to(np.float64)
+    x64 = x.astype(np.float64)
+    fd = _param_fd(g, param, (x64,), G)
+    g.zero_grad()
+    g(x64)
+    g.backward(G)
+    np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_a_loop_in_a_constant_if_and_a_loop_of_the_graph_keep_their_own_initializers():
+    """A Loop (M = 2, b₁) as node 0 of the graph and one (b₂) as node 0 of a constant If's
+    branch: both unrolled, each body's b its own Parameter (keyed by the place of the Loop,
+    the two must not meet), y = x + 2 b₁ + 2 b₂ as onnxruntime gives."""
+
+    def loop(name, b, out):
+        body = helper.make_graph(
+            [
+                helper.make_node("Add", ["a", "b"], ["a_o"]),
+                helper.make_node("Identity", ["c2"], ["co2"]),
+            ],
+            "inner",
+            [_v("j", I64, []), _v("c2", B, []), _v("a", F, [3])],
+            [_v("co2", B, []), _v("a_o", F, [3])],
+            [numpy_helper.from_array(b, "b")],
+        )
+        return helper.make_node("Loop", ["M", "", "x"], [out], body=body, name=name)
+
+    b1, b2 = np.array([1.0, 2.0, 3.0], np.float32), np.array([10.0, 20.0, 30.0], np.float32)
+    then = helper.make_graph([loop("LB", b2, "z")], "t", [], [_v("z", F, [3])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["z2"])], "e", [], [_v("z2")])
+    nodes = [
+        loop("LA", b1, "y"),
+        helper.make_node("If", ["T"], ["z"], then_branch=then, else_branch=other),
+        helper.make_node("Add", ["y", "z"], ["out"]),
+    ]
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "M")]
+    inits.append(numpy_helper.from_array(np.array(True), "T"))
+    data = _model(nodes, [_v("x", F, [3])], [_v("out")], inits)
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    want = run_onnxruntime(data, {"x": x})[0]
+    np.testing.assert_allclose(want, 2 * x + 2 * b1 + 2 * b2)
+    g = load(data)
+    np.testing.assert_allclose(g(x), want)
+    assert len({id(p) for p in g.parameters()}) == 2
+
+
+@pytest.mark.parametrize("p", [True, False], ids=["then", "else"])
+@pytest.mark.parametrize("trips", ["K", "K2"], ids=["runtime", "unrolled"])
+def test_an_if_in_a_loop_in_an_unrolled_body_keeps_one_parameter_per_initializer(trips, p):
+    """An unrolled Loop (M = 3) whose body runs a Loop (K = 2: a graph input, run at run
+    time, or a constant, unrolled) whose body holds an If on a graph input p: then a + b (b
+    reshaped), else a (1, 3) · w reshaped back: the branches' b and w, nested two deep, are
+    each one Parameter; outputs as onnxruntime's, gradients by central differences."""
+    b = np.array([0.5, -1.0, 2.0], np.float32)
+    w = np.array([[0.3, -0.2, 0.1], [0.4, 0.5, -0.6], [0.2, 0.1, 0.9]], np.float32)
+    three = numpy_helper.from_array(np.array([3], np.int64), "s")
+    then = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["b", "s"], ["bv"]),
+            helper.make_node("Add", ["a", "bv"], ["rt"]),
+        ],
+        "t",
+        [],
+        [_v("rt", F, [3])],
+        [numpy_helper.from_array(b, "b"), three],
+    )
+    three.name = "s3"
+    other = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["a2", "w"], ["m"]),
+            helper.make_node("Reshape", ["m", "s3"], ["re"]),
+        ],
+        "e",
+        [],
+        [_v("re", F, [3])],
+        [numpy_helper.from_array(w, "w"), three],
+    )
+    inner = helper.make_graph(
+        [
+            _const("s2", np.array([1, 3], np.int64)),
+            helper.make_node("Reshape", ["a", "s2"], ["a2"]),
+            helper.make_node("If", ["p"], ["a_o"], then_branch=then, else_branch=other),
+            helper.make_node("Identity", ["c2"], ["co2"]),
+        ],
+        "inner",
+        [_v("j", I64, []), _v("c2", B, []), _v("a", F, [3])],
+        [_v("co2", B, []), _v("a_o", F, [3])],
+    )
+    outer = helper.make_graph(
+        [
+            helper.make_node("Loop", [trips, "", "acc"], ["acc_o"], body=inner, name="In"),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "outer",
+        [_v("i", I64, []), _v("c", B, []), _v("acc", F, [3])],
+        [_v("co", B, []), _v("acc_o", F, [3])],
+    )
+    inits = [numpy_helper.from_array(np.array(n, np.int64), k) for k, n in (("M", 3), ("K2", 2))]
+    loop = helper.make_node("Loop", ["M", "", "x"], ["y"], body=outer, name="Out")
+    inputs = [_v("x", F, [3]), _v("K", I64, []), _v("p", B, [])]
+    data = _model([loop], inputs, [_v("y")], inits)
+    feeds = {"x": np.array([1.0, 2.0, 3.0], np.float32), "K": np.array(2, np.int64)}
+    feeds["p"] = np.array(p)
+    g = load(data)
+    args = list(feeds.values())
+    np.testing.assert_allclose(g(*args), run_onnxruntime(data, feeds)[0], rtol=1e-5)
+    assert len({id(q) for q in g.parameters()}) == 2
+    G = np.array([1.0, -2.0, 0.5])
+    g.to(np.float64)
+    args[0] = args[0].astype(np.float64)
+    for param in g.parameters():
+        fd = _param_fd(g, param, args, G)
+        g.zero_grad()
+        g(*args)
+        g.backward(G)
+        np.testing.assert_allclose(param.grad, fd, rtol=1e-6, atol=1e-8)

@@ -438,23 +438,56 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             used |= outer
             readers.update(outer)
     queue: deque[tuple[Any, int]] = deque((graph.node[i], i) for i in order)
-    body_parameters: dict[int, dict[int, nn.Parameter]] = {}  # per unrolled Loop body
-    # The nodes inlined from an unrolled Loop's body (and from the branches inlined within
-    # it): id(node) -> (node, its site: the same tuple for the same body node in every
-    # iteration); and per (site, id(Parameter viewed)), the Parameter its folded view
-    # became in the first iteration, which later iterations' views of it share.
+    # The nodes inlined from an unrolled Loop's body or a constant If's branch: id(node) ->
+    # (node, its site: the same tuple for the same body node in every iteration, ("top",
+    # index in the graph of the outermost Loop or If inlined, "body" or "then" or "else",
+    # index in the body, …)). Keyed by site, so that every iteration of an enclosing
+    # unrolled Loop shares them: per unrolled Loop, its body's initializers' Parameters (by
+    # index); per run-time If or Loop, its subgraphs' own initializers' Parameters
+    # (``_control.share_own``); per converted node, the Parameters a converter derived
+    # (``share_derived``); and per (outermost site, id(Parameter viewed), shape), the
+    # Parameter a folded view of it became in an unrolled body (every view of one array at
+    # one shape holds the same numbers, whichever op and iteration made it).
     sites: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+    body_parameters: dict[tuple[Any, ...], dict[int, nn.Parameter]] = {}
+    subgraph_parameters: dict[tuple[Any, ...], dict[tuple[str, int], nn.Parameter]] = {}
     site_views: dict[tuple[Any, ...], nn.Parameter] = {}
+    site_derived: dict[tuple[Any, ...], nn.Parameter] = {}
+    info["view nodes"] = {}  # id(a view's Parameter) -> (its node, its unrolled Loop's name)
+    info["frozen views"] = []  # (node, Parameter viewed, Loop): a fixed copy in a loop body
 
-    def mark_sites(proto_node: Any, part: str, nodes: Any) -> None:
-        """``nodes``, inlined for ``proto_node`` (an unrolled Loop, or an If within one),
-        recorded with their sites; nothing for an If outside any unrolled body."""
+    def share_derived(module: nn.Module, site: tuple[Any, ...], made: list[Any]) -> None:
+        """The Parameters a converter derived for ``module`` (the node at ``site`` of an
+        unrolled body) from an initializer's (a MatMul's weight transposed for its Linear)
+        replaced by those the node's first iteration derived, where they hold the same
+        numbers: one Parameter over the iterations, as the initializer is one."""
+        for k, (old, new) in enumerate(made):
+            if not isinstance(new, nn.Parameter):
+                continue
+            first = site_derived.setdefault((site, id(old), k), new)
+            if first is not new and first.shape == new.shape and first.dtype == new.dtype:
+                if np.array_equal(first.data, new.data):
+                    _control._replace(module, new, first)
+
+    loop_names: dict[tuple[Any, ...], str] = {}  # an unrolled Loop's site -> its name
+
+    def site_of(proto_node: Any, i: int) -> tuple[Any, ...]:
+        """The site of ``proto_node``, node ``i`` of its graph (the model's, or an inlined
+        branch or body, whose nodes all have sites): its inlined site, else ("top", i)."""
         site = sites.get(id(proto_node))
-        if site is None and proto_node.op_type != "Loop":
-            return
-        base = site[1] if site is not None else ("top", id(proto_node))
+        return site[1] if site is not None else ("top", i)
+
+    def mark_sites(proto_node: Any, i: int, part: str, nodes: Any) -> None:
+        """``nodes``, inlined for ``proto_node`` (an unrolled Loop, or an If on a constant
+        condition), recorded with their sites."""
+        base = site_of(proto_node, i)
         for j, n in enumerate(nodes):
             sites[id(n)] = (n, (*base, part, j))
+
+    def loop_of(site: tuple[Any, ...]) -> str | None:
+        """The name of the outermost unrolled Loop whose body holds the node at ``site``."""
+        found = (loop_names.get(site[:k]) for k in range(2, len(site) + 1))
+        return next(filter(None, found), None)
 
     def order_of(branch: Any) -> list[int]:
         """The inlined ``branch``'s nodes in reverse topological order (for extendleft)."""
@@ -540,8 +573,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         for name, source in zip(names[2:], step.carried):
             env[name] = env[source]
         del body.input[:]
-        mark_sites(proto_node, "body", body.node)
-        read_inlined(body, body_parameters.setdefault(id(step.body), {}))
+        mark_sites(proto_node, i, "body", body.node)
+        loop_names[site_of(proto_node, i)] = node.name
+        read_inlined(body, body_parameters.setdefault(site_of(proto_node, i), {}))
         sources = [o.name for o in body.output]
         used.update(sources)
         readers.update(sources)
@@ -586,7 +620,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         ins = check_inputs(node, [env[v] if v else None for v in proto_node.input])
         cond = ins[0] if ins else None
         if node.op_type == "If" and isinstance(cond, Ref):  # both branches loaded
-            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load, scopes)
+            site = sites.get(id(proto_node))  # in an unrolled body: one set of Parameters
+            own = None if site is None else subgraph_parameters.setdefault(site[1], {})
+            module, refs = _control.runtime_if(node, proto_node, cond, env, info, load, scopes, own)
             add(module, refs, proto_node.name or outputs[0], outputs[0], "If", outputs[1:])
             continue
         if node.op_type == "If" and isinstance(cond, Const):  # the taken branch inlined
@@ -595,7 +631,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             readers.subtract(_control.outer_reads(proto_node))
             which = "then" if bool(np.asarray(cond.value).reshape(())) else "else"
             branch = scoped(node, proto_node, branch)
-            mark_sites(proto_node, which, branch.node)
+            mark_sites(proto_node, i, which, branch.node)
             read_inlined(branch)
             sources = [o.name for o in branch.output]
             used.update(sources)
@@ -621,8 +657,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 )
                 queue.appendleft((step, i))
                 continue
+            site = sites.get(id(proto_node))  # in an unrolled body: one set of Parameters
+            own = None if site is None else subgraph_parameters.setdefault(site[1], {})
             module, names = _control.runtime_loop(
-                node, proto_node, body, ins, env, info, load, scopes
+                node, proto_node, body, ins, env, info, load, scopes, own
             )
             refs = [r.name for r in (env[v] for v in names) if isinstance(r, Ref)]
             if not refs:  # every input known at load time: run it now
@@ -675,8 +713,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             )
         info["outputs"] = outputs[:1] + extra
         info["all_outputs"] = outputs
+        made_from = len(info["derived"])
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
+        site = sites[id(proto_node)][1] if id(proto_node) in sites else None
+        if refs and site is not None and loop_of(site) is not None:  # its iterations share
+            share_derived(module, site, info["derived"][made_from:])
         if "declares" in info:  # a com.microsoft op's output, which onnx's inference skips
             code, dims = info.pop("declares")
             if code and not types.get(outputs[0]):
@@ -711,9 +753,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             sole = bool(proto_node.input) and readers[proto_node.input[0]] == 1
             site = sites.get(id(proto_node))
             viewed = first.param if isinstance(first, Const) else None
-            key = None  # (a view of another shape in a later iteration is a view of its own)
-            if site is not None and viewed is not None:
-                key = (site[1], id(viewed), np.shape(value))
+            key = None  # (a view of another shape is a view of its own)
+            looped = site is not None and loop_of(site[1]) is not None
+            if looped and viewed is not None and node.op_type in _VIEWS:
+                key = (site[1][:2], id(viewed), np.shape(value))  # type: ignore[index]
             kept: nn.Parameter | None = None
             if key is not None and key in site_views:  # an unrolled body's view, seen before
                 kept = site_views[key]
@@ -721,8 +764,13 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 kept = _kept_parameter(node, ins, value, info) if sole else None
                 if key is not None and kept is not None:
                     site_views[key] = kept
+                if kept is not None:
+                    label = None if site is None else loop_of(site[1])
+                    info["view nodes"][id(kept)] = (node, label)
             if kept is None and node.op_type in _VIEWS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
+                if key is not None:
+                    info["frozen views"].append((node, viewed, loop_of(site[1])))  # type: ignore[index]
             env[outputs[0]] = Const(np.asarray(value), kept)
         else:
             add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type, outputs[1:])
@@ -763,9 +811,66 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     }
     g.eval()
     _control.check_views_apart(g, info)
+    _check_one_holder(g, info, params)
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     g.held_as_views = _held_as_views(g, params)  # type: ignore[attr-defined]
     return g
+
+
+def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Parameter]) -> None:
+    """Refuses a graph that would train one initializer as parts apart, which only an
+    unrolled Loop makes (each iteration folds its own views, and a constant If in its body
+    may read the initializer one way in one iteration and another way in the next): two
+    Parameters for it (folded views of it, ``_kept_parameter``, of two shapes, or one and
+    the initializer as it is), or a reshape of it in an unrolled body kept as a fixed copy
+    (it has another reader) while the initializer, or a view of it, trains."""
+    root: dict[int, int] = {}
+    for old, new in info["derived"]:  # in load order: a view of a view follows its source
+        root[id(new)] = root.get(id(old), id(old))
+    views = info["view nodes"]
+    every = {id(p): p for p in g.parameters()}
+    held: dict[int, list[nn.Parameter]] = {}  # root -> its views that g holds, and itself
+    for p in every.values():
+        if id(p) in views:
+            held.setdefault(root[id(p)], []).append(p)
+    for r, holders in held.items():
+        if r in every:
+            holders.append(every[r])
+    for r, holders in held.items():
+        if len(holders) > 1:
+            node, loop = views[id(holders[0])]
+            shapes = sorted({tuple(p.shape) for p in holders})
+            _refuse_apart(
+                node,
+                params,
+                r,
+                loop,
+                f"{len(holders)} Parameters of shapes {shapes} (as it is, or reshaped "
+                "differently from one iteration to the next)",
+            )
+    for node, viewed, loop in info["frozen views"]:
+        r = root.get(id(viewed), id(viewed))
+        if r in held or r in every:
+            _refuse_apart(
+                node,
+                params,
+                r,
+                loop,
+                "a reshape beside another read of it (as it is, or reshaped in another "
+                "iteration), the reshape a fixed copy whose gradient would be lost",
+            )
+
+
+def _refuse_apart(
+    node: Node, params: dict[str, nn.Parameter], r: int, loop: str | None, how: str
+) -> None:
+    """``_check_one_holder``'s refusal: the initializer whose Parameter has id ``r``."""
+    name = next((n for n, p in params.items() if id(p) == r), "?")
+    raise refuse(
+        node,
+        f"the initializer {name!r} is read in the iterations of the unrolled Loop {loop!r} "
+        f"as {how}: its parts would train apart, where the file holds one (not supported)",
+    )
 
 
 def _held_as_views(g: nn.Graph, params: dict[str, nn.Parameter]) -> set[str]:
@@ -883,6 +988,7 @@ def _initializer_names(
     for key, b in g.named_buffers():
         if id(b) in array_ids:
             names.setdefault(array_ids[id(b)], key)
+    named = {id(_control._held(g, key)) for key in names.values()}
     for path, module in g.named_modules():  # a run-time If's branches, Loop's body: their
         attrs: tuple[str, ...] = ()  # initializers (named apart from the other names)
         if isinstance(module, _control._If):
@@ -892,5 +998,9 @@ def _initializer_names(
         for attr in attrs:
             inner = getattr(module, attr).initializer_names
             for name, key in inner.items():
-                names.setdefault(name, f"{path}.{attr}.{key}")
+                held = _control._held(g, f"{path}.{attr}.{key}")
+                if name in names or (isinstance(held, nn.Parameter) and id(held) in named):
+                    continue  # a later unrolled iteration's copy: its first's name is listed
+                names[name] = f"{path}.{attr}.{key}"
+                named.add(id(held))
     return names

@@ -355,12 +355,10 @@ def save(
         producer_name="cnnmath",
         producer_version=_version(),
     )
-    control_outputs = {
-        v
-        for n in walked
-        if isinstance(n.module, (_If, _Loop))
-        for v in (n.output, *n.extra_outputs)
-    }
+    control_outputs: set[str] = set()  # a run-time If's or Loop's, and what reads them
+    for n in walked:  # (walk order: topological)
+        if isinstance(n.module, (_If, _Loop)) or not control_outputs.isdisjoint(n.inputs):
+            control_outputs.update((n.output, *n.extra_outputs))
     # the outputs' shapes as ONNX infers them (the batch axis symbolic where it flows through)
     inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     for declared, known, output in zip(
@@ -368,7 +366,8 @@ def save(
     ):
         declared.CopyFrom(known)
         if not declared.type.tensor_type.HasField("shape") and output in control_outputs:
-            # a run-time If's branches or a Loop's iterations: its sizes may differ per run
+            # a run-time If's branches or a Loop's iterations (or computed from one): its
+            # sizes may differ per run
             free = helper.make_tensor_type_proto(elem, [None] * len(shapes[output]))
             declared.type.tensor_type.shape.CopyFrom(free.tensor_type.shape)
             continue

@@ -326,6 +326,7 @@ def runtime_if(
     info: dict[str, Any],
     load: Callable[[bytes], nn.Graph],
     scopes: Scopes,
+    own: dict[tuple[str, int], Parameter] | None = None,
 ) -> tuple[nn.Module, list[str]]:
     """An If node on a run-time condition: each branch written as an ONNX model of its own
     (its inputs the outer values it reads that are computed at run time, with their known
@@ -334,7 +335,7 @@ def runtime_if(
     parameter in the loaded branch is then replaced by the outer graph's own, so both train
     one Parameter. Each branch's names are first made unique in the model (``scopes``), so
     that its initializers may be listed by name with the outer graph's. Returns the module
-    and the run-time values it reads, cond first."""
+    and the run-time values it reads, cond first. ``own``: as ``load_subgraph``'s."""
     from onnx import TensorProto, helper
 
     graphs = branches(node, proto)
@@ -355,7 +356,7 @@ def runtime_if(
             return [helper.make_tensor_value_info(name, _BOOL, None)]
 
         branch, read = load_subgraph(
-            node, proto, attr, graphs[attr], env, info, load, scopes, refs, cond_input
+            node, proto, attr, graphs[attr], env, info, load, scopes, refs, cond_input, own=own
         )
         loaded.append(branch)
         reads.append(read)
@@ -376,6 +377,7 @@ def load_subgraph(
     refs: list[str],
     own_inputs: Callable[[Any], list[Any]],
     ranks: list[int | None] | None = None,
+    own: dict[tuple[str, int], Parameter] | None = None,
 ) -> tuple[nn.Graph, tuple[int, ...]]:
     """The subgraph ``graph`` (attribute ``attr`` of ``proto``: an If's branch, a Loop's body)
     loaded as a model of its own, run at run time: its inputs are the outer values it reads
@@ -388,7 +390,9 @@ def load_subgraph(
     it reads are appended to ``refs`` (ONNX names) where new; returns the loaded graph and,
     per outer run-time value it reads in its input order, its index in ``refs``. Where
     ``ranks`` is given, it is filled with the rank onnx's shape inference gives each output
-    of the subgraph (None where unknown)."""
+    of the subgraph (None where unknown). Where ``own`` is given (the node is inlined in
+    every iteration of an unrolled Loop), the subgraph's own initializers are held by the
+    Parameters ``own`` holds for them from an earlier iteration (``share_own``)."""
     from onnx import helper, numpy_helper
 
     for t in graph.initializer:  # as an inlined branch: ONNX's readers take the outer value
@@ -458,7 +462,52 @@ def load_subgraph(
                 "time, which would train a copy of it apart from the outer graph's (not "
                 "supported)",
             )
+    if own is not None:
+        share_own(node, attr, loaded, graph, own)
     return loaded, tuple(refs.index(n) for n in outer if isinstance(env.get(n), Ref))
+
+
+def _own_initializers(graph: Any) -> list[str]:
+    """The names of ``graph``'s initializers and, recursively, its nested subgraphs', in an
+    order that depends only on the graph's structure (not on its names)."""
+    names = [t.name for t in graph.initializer]
+    for n in graph.node:
+        for sub in _subgraphs(n):
+            names.extend(_own_initializers(sub))
+    return names
+
+
+def share_own(
+    node: Node, attr: str, loaded: nn.Graph, graph: Any, own: dict[tuple[str, int], Parameter]
+) -> None:
+    """The Parameters of ``loaded`` (the subgraph ``graph``, attribute ``attr`` of an If or
+    Loop inlined in every iteration of an unrolled Loop, scoped apart in each) that hold its
+    own initializers, replaced by those an earlier iteration's copy holds for the same
+    initializer (by its place in the subgraph: ``own``, filled by the first), so that the
+    iterations train one Parameter per initializer, as the file has one, its gradient
+    summed over them. Refused: a later iteration holding an initializer in another shape or
+    values (a view of it whose shape differs from iteration to iteration)."""
+    names = loaded.initializer_names  # type: ignore[attr-defined]
+    for j, name in enumerate(_own_initializers(graph)):
+        key = names.get(name)
+        held = _held(loaded, key) if key is not None else None
+        if not isinstance(held, Parameter):
+            continue
+        first = own.setdefault((attr, j), held)
+        if first is held:
+            continue
+        if (
+            first.shape != held.shape
+            or first.dtype != held.dtype
+            or not np.array_equal(first.data, held.data)
+        ):
+            raise refuse(
+                node,
+                f"attribute {attr!r}: its initializer {name!r} is held in another shape or "
+                f"values ({held.shape}, where an earlier iteration of the unrolled Loop around "
+                f"it holds {first.shape}): the two would train apart (not supported)",
+            )
+        _replace(loaded, held, first)
 
 
 def _output_ranks(model: Any) -> list[int | None]:
@@ -507,11 +556,16 @@ def _share(graph: nn.Graph, key: str | None, param: Parameter) -> bool:
         or not np.array_equal(held.data, param.data)
     ):
         return False
-    for _, module in graph.named_modules():  # every holder (a nested subgraph shares it)
+    _replace(graph, held, param)
+    return True
+
+
+def _replace(graph: nn.Module, held: Parameter, param: Parameter) -> None:
+    """``held`` replaced by ``param`` wherever ``graph`` holds it (a nested subgraph too)."""
+    for _, module in graph.named_modules():
         for name, value in list(vars(module).items()):
             if value is held:
                 setattr(module, name, param)
-    return True
 
 
 def check_views_apart(graph: nn.Graph, info: dict[str, Any]) -> None:
@@ -830,11 +884,13 @@ def runtime_loop(
     info: dict[str, Any],
     load: Callable[[bytes], nn.Graph],
     scopes: Scopes,
+    own: dict[tuple[str, int], Parameter] | None = None,
 ) -> tuple[nn.Module, list[str]]:
     """A Loop run at run time: its body loaded once as a graph (``load_subgraph``; its own
     inputs typed from the node's: iteration_num int64, condition bool, each loop-carried
     value as its initial value, of unknown sizes since they may change across iterations).
-    Returns the module and the run-time values it reads (ONNX names)."""
+    Returns the module and the run-time values it reads (ONNX names). ``own``: as
+    ``load_subgraph``'s."""
     from onnx import helper
 
     refs: list[str] = []
@@ -881,7 +937,7 @@ def runtime_loop(
 
     ranks: list[int | None] = []
     loaded, reads = load_subgraph(
-        node, proto, "body", body, env, info, load, scopes, refs, body_inputs, ranks
+        node, proto, "body", body, env, info, load, scopes, refs, body_inputs, ranks, own
     )
     # A carried value whose rank the body keeps (its output's inferred rank is its initial
     # value's) has that rank after the loop; a scan output one more than its body output's.
