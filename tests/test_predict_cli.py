@@ -330,6 +330,23 @@ ERRORS = [
         r"MODEL .*lenet\.safetensors: failed on a batch of 1x20x20 images \(--size 20 20\): "
         r"Linear",
     ),
+    (  # streamed (a collection): the image named
+        [
+            "{lenet}",
+            "{images}",
+            "--arch",
+            "lenet",
+            "--size",
+            "20",
+            "20",
+            "--mean",
+            "0",
+            "--std",
+            "1",
+        ],
+        r"MODEL .*lenet\.safetensors: failed on image '.*images.red\.png' as 1x20x20 "
+        r"\(--size 20 20\): Linear",
+    ),
     (["{model}", "{red}", "--std", "1", "0", "1"], r"--std: expected values > 0"),
     (["{model}", "{red}", "--mean", "nan"], r"--mean: expected a finite number, got 'nan'"),
     (["{model}", "{red}", "--size", "0", "3"], r"--size: expected a whole number >= 1, got 0"),
@@ -350,6 +367,8 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, request, tmp_path, caps
     red = solid(tmp_path / "red.png", (200, 0, 0))
     with open(red, "rb") as f:
         (tmp_path / "truncated.png").write_bytes(f.read()[:50])  # the header, part of the data
+    (tmp_path / "images").mkdir()
+    solid(tmp_path / "images" / "red.png", (200, 0, 0))
     places = {
         "tmp": tmp_path,
         "folder": tmp_path / "sub",
@@ -362,6 +381,7 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, request, tmp_path, caps
         "two_labels": tmp_path / "two.txt",
         "weights": tmp_path / "w.safetensors",
         "lenet": tmp_path / "lenet.safetensors",
+        "images": tmp_path / "images",
     }
     before = sorted(os.listdir(tmp_path))
     argv = ["predict", *(a.format(**places) for a in args), "--quiet"]

@@ -20,17 +20,26 @@ from ._progress import _LateBar
 
 
 def _streamed(
-    model: Any, paths: list[str], load: Any, scheduler: str | None
+    model: Any, paths: list[str], load: Any, scheduler: str | None, failed: Any
 ) -> Iterator[tuple[str, np.ndarray]]:
     """(path, scores of one image) through ``cnnmath.tiled.stream``, in input order; a
-    failing image's own error (a ``CLIError`` from the preprocessing) raised as it is."""
+    failing image's own error (a ``CLIError`` from the preprocessing, an ``OSError``) raised
+    as it is, the model's (a ``ValueError``: its layers do not fit the size) as
+    ``failed(what, exc)``, ``what`` naming the image (the first not yet yielded: the stream
+    yields in input order and raises at the first that failed) with a ``{}`` for its shape."""
     from ...tiled import stream
 
+    done = 0
     try:
-        yield from stream(model, paths, load=load, scheduler=scheduler)
+        for item in stream(model, paths, load=load, scheduler=scheduler):
+            yield item
+            done += 1
     except RuntimeError as exc:
-        if isinstance(exc.__cause__, (CLIError, ValueError, OSError)):
-            raise exc.__cause__ from None
+        cause = exc.__cause__
+        if isinstance(cause, (CLIError, OSError)):
+            raise cause from None
+        if isinstance(cause, ValueError):
+            raise failed(f"image '{paths[done]}' as {{}}", cause) from None
         raise CLIError(str(exc)) from None
 
 
@@ -81,13 +90,20 @@ def run(args: argparse.Namespace) -> int:
         )
     printer = _Printer(args, labels, sizes, masks)
 
+    def failed(what: str, exc: Exception) -> CLIError:  # e.g. the layers do not fit this size
+        shape = f"{channels}x{size[0]}x{size[1]}"
+        return CLIError(
+            f"MODEL {args.model}: failed on {what.format(shape)} (--size {size[0]} {size[1]}): "
+            f"{exc}"
+        )
+
     if streamed:
         load = functools.partial(
             _prepare, channels=channels, size=size, mean=mean, std=std, dtype=dtype
         )
         bar = _LateBar(len(paths), "image", not args.quiet)  # one task per image here
         try:
-            for path, scores in _streamed(model, paths, load, args.scheduler):
+            for path, scores in _streamed(model, paths, load, args.scheduler, failed):
                 printer.emit([path], np.asarray(_main(scores))[None])
                 bar.update()
         finally:
@@ -102,11 +118,8 @@ def run(args: argparse.Namespace) -> int:
             batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
             try:  # no context kept: nothing to differentiate
                 scores, _ = model.forward_ctx(batch)
-            except ValueError as exc:  # e.g. the network's layers do not fit this size
-                raise CLIError(
-                    f"MODEL {args.model}: failed on a batch of {channels}x{size[0]}x{size[1]} "
-                    f"images (--size {size[0]} {size[1]}): {exc}"
-                ) from None
+            except ValueError as exc:
+                raise failed("a batch of {} images", exc) from None
             printer.emit(chunk, np.asarray(_main(scores)))
             bar.update()
     finally:
