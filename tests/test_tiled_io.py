@@ -22,7 +22,7 @@ def listing(folder):
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".tif"])
-@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_save_then_open_gives_the_same_array(tmp_path, suffix, channels):
     x = np.random.default_rng(channels).random((channels, 70, 45)).astype(np.float32)
     path = tmp_path / f"a{suffix}"
@@ -47,6 +47,58 @@ def test_interleaved_uint8_tiff_is_read_channels_first_in_0_1(tmp_path):
     y = tiled_io.open_array(tmp_path / "rgb.tif")
     assert y.shape == (3, 50, 40) and y.dtype == np.float32
     assert_close(y.compute(), (q.transpose(2, 0, 1) / 255.0).astype(np.float32), np.float32)
+
+
+def test_a_pyramidal_tiff_is_read_at_full_resolution(tmp_path):
+    """A whole-slide scan's layout: the image, tiled, with a half-size level in a SubIFD;
+    open_array gives the full-resolution image, as tifffile reads it."""
+    q = np.random.default_rng(5).integers(0, 256, (96, 80), dtype=np.uint8)
+    path = tmp_path / "slide.ome.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(q, subifds=1, tile=(32, 32), metadata={"axes": "YX"})
+        tif.write(q[::2, ::2], subfiletype=1, tile=(32, 32))
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.series[0].levels) == 2
+    y = tiled_io.open_array(path)
+    assert y.shape == (1, 96, 80)
+    assert_close(y.compute()[0], (tifffile.imread(path) / 255.0).astype(np.float32), np.float32)
+
+
+@pytest.mark.parametrize(
+    "name, shape, options, axes",
+    [
+        ("z.tif", (3, 20, 16), {"imagej": True, "metadata": {"axes": "ZYX"}}, "ZYX"),
+        ("t.tif", (2, 20, 16), {"imagej": True, "metadata": {"axes": "TYX"}}, "TYX"),
+        ("pages.tif", (2, 20, 16), {"photometric": "minisblack"}, "QYX"),
+        ("z.ome.tif", (3, 20, 16), {"metadata": {"axes": "ZYX"}}, "ZYX"),
+    ],
+)
+def test_a_tiff_stack_is_refused_not_read_as_channels(tmp_path, name, shape, options, axes):
+    """Depth slices, time points or pages are not colour channels: refused, naming the path
+    and the axes; a one-page file of the same kind, or channels, is read."""
+    tifffile.imwrite(tmp_path / name, np.zeros(shape, np.uint8), **options)
+    with tifffile.TiffFile(tmp_path / name) as tif:
+        assert tif.series[0].axes == axes
+    with pytest.raises(ValueError, match=rf"'.*{name}' holds a stack .* axes {axes} "):
+        tiled_io.open_array(tmp_path / name)
+    tifffile.imwrite(tmp_path / "one.tif", np.ones((1, 20, 16), np.uint8))
+    assert tiled_io.open_array(tmp_path / "one.tif").shape == (1, 20, 16)
+    tifffile.imwrite(tmp_path / "c.tif", np.ones(shape, np.uint8), imagej=True,
+                     metadata={"axes": "CYX"})  # fmt: skip
+    assert tiled_io.open_array(tmp_path / "c.tif").shape == shape
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">u2"])
+def test_a_big_endian_zarr_is_read_in_native_order(tmp_path, dtype):
+    x = np.random.default_rng(6).random((12, 10)).astype(np.float32)
+    q = (x * 65535).astype(np.uint16) if dtype == ">u2" else x
+    zarr.create_array(tmp_path / "b.zarr", shape=x.shape, chunks=(5, 5), dtype=dtype,
+                      zarr_format=2)[:] = q  # fmt: skip
+    assert zarr.open_array(tmp_path / "b.zarr", mode="r").dtype == np.dtype(dtype)
+    y = tiled_io.open_array(tmp_path / "b.zarr")
+    assert y.dtype.isnative and y.dtype == (np.float64 if dtype == ">f8" else np.float32)
+    want = q / np.float32(65535) if dtype == ">u2" else q
+    np.testing.assert_array_equal(y.compute()[0], want.astype(y.dtype))
 
 
 def test_uint16_zarr_is_scaled_by_65535(tmp_path):
@@ -102,6 +154,15 @@ def test_refusals(tmp_path):
     zarr.create_array(tmp_path / "i.zarr", shape=(4, 4), dtype="int32")
     with pytest.raises(TypeError, match="expected uint8, uint16, float32 or float64 samples"):
         tiled_io.open_array(tmp_path / "i.zarr")
+    zarr.create_array(tmp_path / "s.zarr", shape=(4, 4), dtype="int16")
+    with pytest.raises(TypeError, match="float64 samples, got int16"):
+        tiled_io.open_array(tmp_path / "s.zarr")
+    for tile in (0, 20):  # a TIFF's tiles: positive multiples of 16
+        with pytest.raises(
+            ValueError, match=rf"tile: expected a positive multiple of 16, got {tile}"
+        ):
+            tiled_io.save_array(x, tmp_path / "t.tif", tile=tile)
+    assert not (tmp_path / "t.tif").exists()
     zarr.create_array(tmp_path / "h.zarr", shape=(4, 4), dtype="float16")
     with pytest.raises(TypeError, match="float64 samples, got float16"):
         tiled_io.open_array(tmp_path / "h.zarr")

@@ -114,7 +114,10 @@ class _TiffRegion:
     def __getitem__(self, index: Any) -> np.ndarray:
         tifffile = require("tifffile", "dask", "reading a TIFF lazily")
         zarr = require("zarr", "dask", "reading a TIFF lazily")
-        with _undecodable(self.path), tifffile.imread(self.path, aszarr=True) as store:
+        with (  # series 0 at full resolution (a pyramid's store is a group of its levels)
+            _undecodable(self.path),
+            tifffile.imread(self.path, aszarr=True, series=0, level=0) as store,
+        ):
             return np.asarray(zarr.open(store, mode="r")[index])
 
 
@@ -148,6 +151,11 @@ def _undecodable(path: str) -> Iterator[None]:
             f"open_array: path: '{path}' holds a block that cannot be read: the file is "
             f"damaged or truncated ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+#: a TIFF series' axes (tifffile's letters) read as an image: rows Y, columns X, and
+#: samples S or channels C; any other axis (Z, T, pages I or Q, …) is a stack, refused
+_IMAGE_AXES = ("YX", "YXS", "SYX", "CYX")
 
 
 def _tiff_array(path: str) -> tuple[Any, str]:
@@ -221,11 +229,22 @@ def open_array(path: str | os.PathLike[str]) -> Any:
         axes = "YX" if x.ndim == 2 else "CYX"
     elif fmt == "tiff":
         x, axes = _tiff_array(text)
+        while len(axes) > 2 and x.shape[0] == 1 and axes[0] not in "YX":  # a single plane
+            x, axes = x[0], axes[1:]
+        if axes not in _IMAGE_AXES:
+            raise ValueError(
+                f"open_array: path: '{text}' holds a stack of shape {x.shape} along the axes "
+                f"{axes} (tifffile's letters: Z depth, T time, I or Q pages, …), not one "
+                f"image: expected the axes {', '.join(_IMAGE_AXES)} (rows, columns and up to "
+                f"4 channels); save the plane to read as its own file"
+            )
     else:
         raise ValueError(
             f"open_array: path: expected a Zarr store ({', '.join(ZARR_SUFFIXES)}) or a TIFF "
             f"file ({', '.join(TIFF_SUFFIXES)}), got '{text}'"
         )
+    if x.dtype.kind in "uif" and not x.dtype.isnative:  # big-endian (older Zarr, N5)
+        x = x.astype(x.dtype.newbyteorder("="))
     if axes.endswith("S") and x.ndim == 3:  # RGB interleaved: channels first
         x = x.transpose(2, 0, 1)
     elif x.ndim == 2:
