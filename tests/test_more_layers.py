@@ -138,20 +138,42 @@ def test_receptive_field_softmax_over_channels_is_pointwise_over_space_global():
     assert layer_geometry(nn.Hardtanh()).kind == "pointwise"
 
 
-def test_tiled_refuses_a_softmax_over_axis_1_of_one_image():
-    """dim=1 is the channels of a batch but H of a (C, H, W) image: tiles would normalise
-    each tile's rows alone, so an unbatched array is refused; a batch tiles exactly."""
+def _concat_net(dim):
+    g = nn.Graph()
+    conv = g.add(nn.Conv2d(2, 3, 3, padding=1, rng=0), "x", name="conv")
+    relu = g.add(nn.ReLU(), conv, name="relu")
+    g.set_output(g.add(nn.Concat(dim), relu, conv, name="cat"))
+    return g
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda d: nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, rng=0), nn.Softmax(dim=d)), "1"),
+        (_concat_net, "cat"),
+    ],
+    ids=["softmax", "concat"],
+)
+def test_tiled_refuses_an_axis_counted_from_the_front_on_one_image(make, name):
+    """dim=1 is the channels of a batch but H of a (C, H, W) image, which tiles would read
+    as the channels (a softmax normalising each tile's rows alone, a concat along H whose
+    shape the plan gets wrong): an unbatched array is refused, naming the node; a batch,
+    or dim=-3, tiles exactly."""
     pytest.importorskip("dask")
     import dask.array as da
 
     from cnnmath import tiled
 
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, rng=0), nn.Softmax(dim=1))
     x = np.random.default_rng(3).standard_normal((2, 12, 16)).astype(np.float32)
-    with pytest.raises(ValueError, match=r"Softmax\(dim=1\)\) normalises over H"):
+    net = make(1)
+    with pytest.raises(ValueError, match=rf"node '{name}' .*\(dim=1\)\) means axis 1 of an "
+                       r"unbatched \(C, H, W\) image, H, .* or the layer dim=-3"):  # fmt: skip
         tiled.apply(net, da.from_array(x, chunks=(2, 4, 8)))
     got = tiled.apply(net, da.from_array(x[None], chunks=(1, 2, 4, 8))).compute()
     np.testing.assert_allclose(got, net(x[None]), rtol=1e-6, atol=1e-7)
+    net = make(-3)
+    got = tiled.apply(net, da.from_array(x, chunks=(2, 4, 8))).compute()
+    np.testing.assert_allclose(got, net(x), rtol=1e-6, atol=1e-7)
 
 
 def test_layer_norm_2d_and_permute_are_torchvisions():

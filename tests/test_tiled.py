@@ -139,6 +139,33 @@ def test_unbatched_image():
     assert_close(y.compute(scheduler="synchronous"), net(x))
 
 
+def test_a_value_whose_widest_reader_comes_later_gets_that_readers_halo():
+    """x read first by a ReLU (no halo) and later by a 7×7 convolution (3 rows each side):
+    the tiles hold the union of what x's readers need."""
+    rng = np.random.default_rng(7)
+    g = nn.Graph()
+    g.add(nn.ReLU(), "x", name="r")
+    g.add(nn.Conv2d(1, 1, 7, padding=3, rng=rng, dtype=np.float64), "x", name="c")
+    g.set_output(g.add(nn.Add(), "r", "c", name="s"))
+    x = rng.standard_normal((1, 1, 20, 20))
+    y = tiled.apply(g, da.from_array(x, chunks=(1, 1, 5, 5)))
+    assert_close(y.compute(scheduler="synchronous"), g(x))
+
+
+def test_channels_split_into_chunks_are_gathered_and_big_endian_is_read():
+    """An array chunked along C (rechunked whole, with the warning) and one in big-endian
+    order (computed in native order): both equal the network on the whole array."""
+    rng = np.random.default_rng(8)
+    net = nn.Sequential(nn.Conv2d(4, 2, 3, padding=1, rng=rng, dtype=np.float64))
+    x = rng.standard_normal((1, 4, 12, 12))
+    with pytest.warns(tiled.TiledRechunkWarning, match="axes \\[1\\]"):
+        y = tiled.apply(net, da.from_array(x, chunks=(1, 2, 6, 6)))
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+    y = tiled.apply(net, da.from_array(x.astype(">f8"), chunks=(1, 4, 6, 6)))
+    assert y.dtype == np.float64 and y.dtype.isnative
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+
+
 def test_chunked_only_along_batch_goes_through_map_blocks():
     rng = np.random.default_rng(3)
     net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng, dtype=np.float64), nn.AvgPool2d(2))
@@ -217,6 +244,12 @@ def cluster_client():
         ),
         (
             nn.Sequential(nn.Conv2d(1, 1, 3)),
+            da.zeros((1, 1, 4, 4)),
+            TypeError,
+            "expected the model's dtype float32, got float64",
+        ),
+        (  # buffers only: the running statistics' dtype
+            nn.BatchNorm2d(1, affine=False).eval(),
             da.zeros((1, 1, 4, 4)),
             TypeError,
             "expected the model's dtype float32, got float64",

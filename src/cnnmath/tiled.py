@@ -308,12 +308,14 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
             f"{_FUNC}: array: expected shape (N, C, H, W) or (C, H, W) with known sizes, got "
             f"{array.shape}"
         )
+    if array.dtype.kind == "f" and not array.dtype.isnative:  # big-endian: native order
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in (np.float32, np.float64):
         raise TypeError(
             f"{_FUNC}: array: expected dtype float32 or float64, got {array.dtype}; convert "
             "with array.astype(numpy.float32)"
         )
-    dtypes = {p.data.dtype for p in model_or_op.parameters()}
+    dtypes = _float_dtypes(model_or_op)
     if dtypes and array.dtype not in dtypes:
         raise TypeError(
             f"{_FUNC}: array: expected the model's dtype {dtypes.pop()}, got {array.dtype}"
@@ -323,12 +325,16 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     first = nodes[0].module
     layer_geometry(first)  # a layer tiles cannot run (a signal's) refused before the array's checks
     for node in nodes:
-        if array.ndim == 3 and isinstance(node.module, nn.Softmax) and node.module.dim == 1:
-            # a softmax over axis 1: the channels of a batch, but H of one (C, H, W) image
+        dim = getattr(node.module, "dim", None)
+        if array.ndim == 3 and isinstance(dim, int) and dim >= 0:
+            # an axis counted from the front: on one (C, H, W) image dim 1 is H, where the
+            # tiles' plan (made for batches) reads it as the channels (a softmax, a concat)
             raise ValueError(
-                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}(dim=1)) "
-                "normalises over H of an unbatched (C, H, W) image; give the array a batch "
-                "axis, or the layer dim=-3 for the channels"
+                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}(dim={dim})) "
+                f"means axis {dim} of an unbatched (C, H, W) image, "
+                f"{'CHW'[dim] if dim < 3 else 'none'}, where the tiles count from a batch "
+                f"axis; give the array a batch axis, or the layer dim={dim - 4} (counted from "
+                "the end: the same on both)"
             )
     if hasattr(first, "in_channels") and first.in_channels != shape[-3]:
         raise ValueError(
@@ -443,12 +449,19 @@ def load_any(path: str | os.PathLike[str]) -> np.ndarray:
     return load_image(text)[0]
 
 
+def _float_dtypes(model: nn.Module) -> set[np.dtype[Any]]:
+    """The float dtypes of a model's parameters and buffers (a BatchNorm2d without affine
+    holds only its running statistics): what its layers take."""
+    held = [p.data for p in model.parameters()] + list(model.buffers())
+    return {np.asarray(a).dtype for a in held if np.asarray(a).dtype.kind == "f"}
+
+
 def _predict_one(model: nn.Module, load: Callable[[str], np.ndarray], path: str) -> Any:
     """The task of :func:`stream`: load one image, cast it to the model's dtype, run the
     model on it as a batch of one, and return the one output (a tuple of them for a model
     of several outputs)."""
     x = np.asarray(load(path))
-    dtypes = {p.data.dtype for p in model.parameters()}
+    dtypes = _float_dtypes(model)
     if dtypes:
         x = x.astype(dtypes.pop(), copy=False)
     one = x.ndim == 3
