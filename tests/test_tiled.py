@@ -248,6 +248,12 @@ def cluster_client():
             TypeError,
             "expected the model's dtype float32, got float64",
         ),
+        (  # a layer whose geometry tiles cannot follow: named by node, as tiled.apply's
+            nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.ConvTranspose2d(1, 1, 2)),
+            da.zeros((1, 1, 8, 8), dtype=np.float32),
+            ValueError,
+            r"^tiled\.apply: model: node '2' \(ConvTranspose2d\): ConvTranspose2d upsamples",
+        ),
         (  # buffers only: the running statistics' dtype
             nn.BatchNorm2d(1, affine=False).eval(),
             da.zeros((1, 1, 4, 4)),

@@ -101,6 +101,30 @@ def test_a_big_endian_zarr_is_read_in_native_order(tmp_path, dtype):
     np.testing.assert_array_equal(y.compute()[0], want.astype(y.dtype))
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_zarr_store_gone_after_open_is_an_error_not_zeros(tmp_path, zarr_format):
+    import shutil
+
+    path = tmp_path / "gone.zarr"
+    zarr.create_array(path, shape=(8, 8), chunks=(4, 4), dtype="float32",
+                      zarr_format=zarr_format)[:] = 1  # fmt: skip
+    lazy = tiled_io.open_array(path)
+    np.testing.assert_array_equal(lazy.compute(), np.ones((1, 8, 8), np.float32))
+    shutil.rmtree(path)
+    with pytest.raises(FileNotFoundError, match=r"the Zarr store '.*gone\.zarr' is gone"):
+        lazy.compute(scheduler="synchronous")
+
+
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_named(address):
+    pytest.importorskip("distributed")
+    with (
+        pytest.raises(ValueError, match=rf"scheduler: expected an address like .*got '{address}'"),
+        tiled_io.scheduler_client(address, timeout=1),
+    ):
+        pass
+
+
 def test_uint16_zarr_is_scaled_by_65535(tmp_path):
     q = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 500
     zarr.create_array(tmp_path / "q.zarr", shape=q.shape, chunks=(5, 5), dtype="uint16")[:] = q

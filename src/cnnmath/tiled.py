@@ -184,12 +184,23 @@ def _plan_axis(program: _Program, axis: int, out: tuple[int, int], bounds: list[
     return _AxisPlan(out, blocks, starts, tuple(steps))
 
 
+def _node_geometry(node: Any) -> Geometry:
+    """``layer_geometry`` of a node's layer, a refusal naming the node and this function."""
+    try:
+        return layer_geometry(node.module)
+    except ValueError as exc:
+        reason = str(exc).removeprefix("receptive_field: ").removeprefix("model: ")
+        raise ValueError(
+            f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}): {reason}"
+        ) from None
+
+
 def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
     """The program and the output's receptive field, or a ValueError naming the node that
     makes the network untileable."""
     nodes = model_nodes(model)
+    geometry = tuple(_node_geometry(n) for n in nodes)  # (first: its refusals name the node)
     fields = receptive_field(model, shape)
-    geometry = tuple(layer_geometry(n.module) for n in nodes)
     for node, geo in zip(nodes, geometry):
         if geo.kind == "global":
             raise ValueError(
@@ -323,7 +334,7 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     shape = tuple(int(s) for s in array.shape)
     nodes = model_nodes(model_or_op)
     first = nodes[0].module
-    layer_geometry(first)  # a layer tiles cannot run (a signal's) refused before the array's checks
+    _node_geometry(nodes[0])  # a layer tiles cannot run refused before the array's checks
     for node in nodes:
         dim = getattr(node.module, "dim", None)
         if array.ndim == 3 and isinstance(dim, int) and dim >= 0:

@@ -123,7 +123,10 @@ class _TiffRegion:
 
 class _ZarrRegion:
     """A Zarr array for ``dask.array.from_array`` whose reads that fail to decode (a damaged
-    chunk) raise a ValueError naming the store."""
+    chunk) raise a ValueError naming the store, and whose reads from a store that is gone
+    (moved or deleted after it was opened) raise FileNotFoundError: Zarr itself reads a
+    missing chunk as the fill value (as a store written without its empty chunks holds it),
+    so without its metadata file every block would read as zeros."""
 
     def __init__(self, path: str, z: Any) -> None:
         self.path = path
@@ -133,8 +136,16 @@ class _ZarrRegion:
         self.ndim = len(self.shape)
 
     def __getitem__(self, index: Any) -> np.ndarray:
+        if not any(os.path.isfile(os.path.join(self.path, m)) for m in _ZARR_METADATA):
+            raise FileNotFoundError(
+                f"open_array: path: the Zarr store '{self.path}' is gone (moved or deleted "
+                "after it was opened)"
+            )
         with _undecodable(self.path):
             return np.asarray(self.z[index])
+
+
+_ZARR_METADATA = ("zarr.json", ".zarray")  # an array's metadata file: Zarr 3, Zarr 2
 
 
 @contextlib.contextmanager
@@ -296,6 +307,10 @@ def scheduler_client(scheduler: Any = None, timeout: float = 30.0) -> Iterator[A
         raise ConnectionError(
             f"scheduler: could not reach a dask scheduler at '{scheduler}' within "
             f"{timeout:g} s ({exc}); start one with `dask scheduler`"
+        ) from None
+    except (ValueError, TypeError) as exc:  # distributed's own parse of a malformed address
+        raise ValueError(
+            f"scheduler: expected an address like 'tcp://127.0.0.1:8786', got {scheduler!r} ({exc})"
         ) from None
     try:
         yield client
