@@ -73,6 +73,7 @@ def test_swin_t_agrees_with_onnxruntime_and_pytorch_and_trains_as_pytorch(one_to
     names = [
         "features.0.0.weight",
         "features.1.0.attn.qkv.bias",
+        "features.1.1.attn.qkv.bias",  # in the file an Identity of 1.0's (both zero)
         "features.1.0.mlp.0.bias",
         "features.7.0.attn.qkv.bias",
         "features.7.0.mlp.0.bias",

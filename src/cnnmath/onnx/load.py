@@ -432,6 +432,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     used = {v for n in graph.node for v in n.input} | {o.name for o in graph.output}
     readers = Counter(v for n in graph.node for v in n.input if v)
     readers.update(o.name for o in graph.output)
+    # the reads of Shape and Size, which read no number of a value (a view of an
+    # initializer that only they read beside trains: it is its sole reader)
+    shape_reads = Counter(v for n in graph.node if n.op_type in _SHAPE_ONLY for v in n.input)
     for proto_node in graph.node:  # If's branches, Loop's body read this graph's values
         if proto_node.op_type in ("If", "Loop"):
             outer = _control.outer_reads(proto_node)
@@ -456,18 +459,22 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     info["view nodes"] = {}  # id(a view's Parameter) -> (its node, its unrolled Loop's name)
     info["frozen views"] = []  # (node, Parameter viewed, Loop): a fixed copy in a loop body
 
-    def share_derived(module: nn.Module, site: tuple[Any, ...], made: list[Any]) -> None:
-        """The Parameters a converter derived for ``module`` (the node at ``site`` of an
-        unrolled body) from an initializer's (a MatMul's weight transposed for its Linear)
-        replaced by those the node's first iteration derived, where they hold the same
-        numbers: one Parameter over the iterations, as the initializer is one."""
-        for k, (old, new) in enumerate(made):
+    def share_derived(module: nn.Module, node: Node, site: Any, made: list[Any]) -> None:
+        """The Parameters a converter derived for ``module`` from an initializer's (a
+        MatMul's weight transposed for its Linear) replaced by those derived before from the
+        same Parameter in the same shape, where they hold the same numbers: one Parameter
+        however many nodes read the initializer (a weight tied between layers, a scripted
+        for-loop TorchScript unrolled, the iterations of an unrolled Loop), as the
+        initializer is one. Each is recorded as held by ``node`` (``_check_one_holder``)."""
+        for old, new in made:
             if not isinstance(new, nn.Parameter):
                 continue
-            first = site_derived.setdefault((site, id(old), k), new)
-            if first is not new and first.shape == new.shape and first.dtype == new.dtype:
-                if np.array_equal(first.data, new.data):
-                    _control._replace(module, new, first)
+            first = site_derived.setdefault((id(old), new.shape, new.dtype), new)
+            if first is not new and np.array_equal(first.data, new.data):
+                _control._replace(module, new, first)
+            else:
+                label = None if site is None else loop_of(site)
+                info["view nodes"].setdefault(id(new), (node, label))
 
     loop_names: dict[tuple[Any, ...], str] = {}  # an unrolled Loop's site -> its name
 
@@ -523,6 +530,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             outer = _control.outer_reads(n) if n.op_type in ("If", "Loop") else set()
             used.update(n.input, outer)
             readers.update([*(v for v in n.input if v), *outer])
+            if n.op_type in _SHAPE_ONLY:
+                shape_reads.update(n.input)
 
     def unroll(step: _control.LoopStep, i: int) -> None:
         """The unrolled Loop's iteration ``step.k`` queued (its body inlined, its inputs
@@ -717,8 +726,8 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         module, refs = converter(node, attrs, ins, info)
         attrs.done()
         site = sites[id(proto_node)][1] if id(proto_node) in sites else None
-        if refs and site is not None and loop_of(site) is not None:  # its iterations share
-            share_derived(module, site, info["derived"][made_from:])
+        if refs:
+            share_derived(module, node, site, info["derived"][made_from:])
         if "declares" in info:  # a com.microsoft op's output, which onnx's inference skips
             code, dims = info.pop("declares")
             if code and not types.get(outputs[0]):
@@ -737,20 +746,31 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             and isinstance(first, Const)
             and first.param is not None
             and readers[proto_node.input[0]] > 1
-            and not any(outputs[0] in n.input for n in graph.node)
         ):
-            # another name for an initializer read elsewhere too, itself read only inside
-            # subgraphs, If branches or Loop bodies (TorchScript's for a weight that two
-            # subgraphs read): the same
-            # Parameter, not a frozen copy, whose readers are now both names' readers
-            env[outputs[0]] = first
-            both = readers[proto_node.input[0]] - 1 + readers[outputs[0]]
-            readers[proto_node.input[0]] = readers[outputs[0]] = both
+            if outputs[0].startswith("onnx::") or not any(
+                outputs[0] in n.input for n in graph.node
+            ):
+                # another name for an initializer read elsewhere too, itself read only
+                # inside subgraphs (TorchScript's, for a weight that two If branches read)
+                # or named by the exporter, not after a weight of its own (TorchScript's,
+                # for a weight that the iterations of a for-loop it unrolled read): the
+                # same Parameter, whose readers are now both names' readers
+                env[outputs[0]] = first
+                both = readers[proto_node.input[0]] - 1 + readers[outputs[0]]
+                readers[proto_node.input[0]] = readers[outputs[0]] = both
+            else:
+                # named as a weight ('l2.bias' = Identity('l1.bias')): the exporter's merge
+                # of two weights that held the same numbers (the zero biases of a new
+                # model), a Parameter of its own that trains apart, as they did
+                initializers[outputs[0]] = array = np.array(first.value)
+                bind_initializer(outputs[0], array)
+                readers[proto_node.input[0]] -= 1
             continue
         if not refs:  # every input known at load time: fold
             with folding():
                 value, _ = module.forward_ctx()
-            sole = bool(proto_node.input) and readers[proto_node.input[0]] == 1
+            read = proto_node.input[0] if proto_node.input else ""
+            sole = bool(read) and readers[read] - shape_reads[read] == 1
             site = sites.get(id(proto_node))
             viewed = first.param if isinstance(first, Const) else None
             key = None  # (a view of another shape is a view of its own)
@@ -818,12 +838,14 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
 
 
 def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Parameter]) -> None:
-    """Refuses a graph that would train one initializer as parts apart, which only an
-    unrolled Loop makes (each iteration folds its own views, and a constant If in its body
-    may read the initializer one way in one iteration and another way in the next): two
-    Parameters for it (folded views of it, ``_kept_parameter``, of two shapes, or one and
-    the initializer as it is), or a reshape of it in an unrolled body kept as a fixed copy
-    (it has another reader) while the initializer, or a view of it, trains."""
+    """Refuses a graph that would train one initializer as parts apart: two Parameters for
+    it (folded views of it, ``_kept_parameter``, of two shapes, or one and the initializer
+    as it is — which an unrolled Loop makes, each iteration folding its own views and a
+    constant If in its body reading the initializer one way in one iteration and another
+    way in the next; or a converter's view of it, a MatMul's weight held transposed by its
+    Linear, beside a read of it as it is, a Gemm's with transB), or a reshape of it in an
+    unrolled body kept as a fixed copy (it has another reader) while the initializer, or a
+    view of it, trains."""
     root: dict[int, int] = {}
     for old, new in info["derived"]:  # in load order: a view of a view follows its source
         root[id(new)] = root.get(id(old), id(old))
@@ -845,8 +867,13 @@ def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Pa
                 params,
                 r,
                 loop,
-                f"{len(holders)} Parameters of shapes {shapes} (as it is, or reshaped "
-                "differently from one iteration to the next)",
+                f"{len(holders)} Parameters of shapes {shapes} ("
+                + (
+                    "as it is, or reshaped differently from one iteration to the next)"
+                    if loop is not None
+                    else "as it is and as a view a layer holds, a MatMul's weight transposed "
+                    "for its Linear)"
+                ),
             )
     for node, viewed, loop in info["frozen views"]:
         r = root.get(id(viewed), id(viewed))
@@ -866,10 +893,15 @@ def _refuse_apart(
 ) -> None:
     """``_check_one_holder``'s refusal: the initializer whose Parameter has id ``r``."""
     name = next((n for n, p in params.items() if id(p) == r), "?")
+    where = (
+        "by the graph's nodes"
+        if loop is None
+        else f"in the iterations of the unrolled Loop {loop!r}"
+    )
     raise refuse(
         node,
-        f"the initializer {name!r} is read in the iterations of the unrolled Loop {loop!r} "
-        f"as {how}: its parts would train apart, where the file holds one (not supported)",
+        f"the initializer {name!r} is read {where} as {how}: its parts would train apart, "
+        "where the file holds one (not supported)",
     )
 
 
@@ -934,6 +966,9 @@ def _declared_dims(value: Any) -> tuple[int | str, ...] | None:
         return None
     return tuple(int(d.dim_value) if d.HasField("dim_value") else d.dim_param for d in t.shape.dim)
 
+
+#: Ops that read only their input's shape.
+_SHAPE_ONLY = frozenset({"Shape", "Size"})
 
 #: Ops that may read a float16 constant (Resize's scales, which ONNX allows in float16, and
 #: a Cast of a float16 weight to float);

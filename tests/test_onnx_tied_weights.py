@@ -1,0 +1,260 @@
+"""One initializer read by several nodes of a loaded ONNX graph is one Parameter: a MatMul
+weight (held transposed by its Linear) read by two MatMuls, or by a MatMul and a Gemm, and
+the weight of a scripted Python for-loop, which TorchScript's exporter unrolls itself into
+one MatMul per iteration reading Identity aliases of one initializer. Where the readers
+would need the weight held two ways (as it is and transposed), the file is refused by name.
+Witnesses: PyTorch autograd and SGD, onnxruntime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cnnmath.onnx import load, save  # noqa: E402
+from helpers import run_onnxruntime, torch_onnx_export  # noqa: E402
+
+F = TensorProto.FLOAT
+_W = np.random.default_rng(0).standard_normal((3, 3)).astype(np.float32)
+_X = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+_G = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
+
+
+def _model(nodes):
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, [2, 3])],
+        [helper.make_tensor_value_info("y", F, [2, 3])],
+        initializer=[numpy_helper.from_array(_W, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _sgd_steps(g, lr, steps):
+    """``steps`` steps of plain SGD on ⟨g(x), G⟩; the outputs after each."""
+    outs = []
+    for _ in range(steps):
+        g.zero_grad()
+        g(_X)
+        g.backward(_G)
+        for p in g.parameters():
+            p.data -= lr * p.grad
+        outs.append(g(_X))
+    return outs
+
+
+_TWO_READERS = {
+    # y = (x W) W: both MatMuls become Linears holding Wᵀ
+    "two MatMuls": [
+        helper.make_node("MatMul", ["x", "W"], ["a"]),
+        helper.make_node("MatMul", ["a", "W"], ["y"]),
+    ],
+    # the Gemm without transB holds Wᵀ too
+    "MatMul and Gemm": [
+        helper.make_node("MatMul", ["x", "W"], ["a"]),
+        helper.make_node("Gemm", ["a", "W"], ["y"]),
+    ],
+    # an Identity alias named by the exporter, read at the top level (TorchScript's for the
+    # weight of an unrolled for-loop)
+    "MatMul and an alias": [
+        helper.make_node("Identity", ["W"], ["onnx::MatMul_2"]),
+        helper.make_node("MatMul", ["x", "W"], ["a"]),
+        helper.make_node("MatMul", ["a", "onnx::MatMul_2"], ["y"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_TWO_READERS))
+def test_a_weight_read_by_two_nodes_is_one_parameter_that_trains_as_in_torch(case, tmp_path):
+    data = _model(_TWO_READERS[case])
+    g = load(data)
+    np.testing.assert_allclose(g(_X), run_onnxruntime(data, {"x": _X})[0], rtol=1e-5, atol=1e-6)
+    (weight,) = g.parameters()
+    assert g.initializer_names == {"W": dict(g.named_parameters()).popitem()[0]}
+
+    W = torch.tensor(_W, requires_grad=True)
+    x, G = torch.tensor(_X), torch.tensor(_G)
+    g.zero_grad()
+    g(_X)
+    g.backward(_G)
+    ((x @ W @ W) * G).sum().backward()
+    np.testing.assert_allclose(weight.grad.T, W.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+    lr = 0.05
+    ours = _sgd_steps(g, lr, 3)
+    with torch.no_grad():
+        for step in range(3):
+            if step:
+                W.grad = None
+                with torch.enable_grad():
+                    ((x @ W @ W) * G).sum().backward()
+            W -= lr * W.grad
+            np.testing.assert_allclose(ours[step], (x @ W @ W).numpy(), rtol=1e-4, atol=1e-5)
+
+    path = tmp_path / "tied.onnx"
+    save(g, path, _X)
+    again = load(path.read_bytes())
+    assert len(again.parameters()) == 1
+    np.testing.assert_allclose(
+        run_onnxruntime(path.read_bytes(), {"x": _X})[0], ours[-1], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_a_weight_read_as_it_is_and_transposed_is_refused_by_name():
+    """A Gemm with transB reads W as it is (its Linear holds W), a MatMul as Wᵀ: two
+    Parameters that would train apart."""
+    data = _model(
+        [
+            helper.make_node("Gemm", ["x", "W"], ["a"], transB=1),
+            helper.make_node("MatMul", ["a", "W"], ["y"]),
+        ]
+    )
+    with pytest.raises(ValueError, match=r"node 'y' \(MatMul\).*initializer 'W'.*train apart"):
+        load(data)
+
+
+def test_an_alias_named_as_a_weight_of_its_own_trains_apart():
+    """TorchScript's exporter merges two weights that hold the same numbers (the zero
+    biases of a new model) into one initializer and an Identity named after the second:
+    they stay two Parameters, as in the model exported."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["l1.bias"], ["l2.bias"]),
+            helper.make_node("Add", ["x", "l1.bias"], ["a"]),
+            helper.make_node("Tanh", ["a"], ["t"]),
+            helper.make_node("Add", ["t", "l2.bias"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", F, [2, 3])],
+        [helper.make_tensor_value_info("y", F, [2, 3])],
+        initializer=[numpy_helper.from_array(np.zeros(3, np.float32), "l1.bias")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    g = load(model.SerializeToString())
+    b1, b2 = (torch.zeros(3, requires_grad=True) for _ in range(2))
+    ((torch.tanh(torch.tensor(_X) + b1) + b2) * torch.tensor(_G)).sum().backward()
+    g.zero_grad()
+    g(_X)
+    g.backward(_G)
+    grads = sorted((p.grad.reshape(-1) for p in g.parameters()), key=lambda a: float(a[0]))
+    want = sorted((b1.grad.numpy(), b2.grad.numpy()), key=lambda a: float(a[0]))
+    assert len(grads) == 2
+    names = g.initializer_names
+    assert {"l1.bias", "l2.bias"} <= set(names) and names["l1.bias"] != names["l2.bias"]
+    for got, expected in zip(grads, want):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+class _Recurrent(torch.nn.Module):
+    """h ← tanh(lin(x) + u(h)) three times, in a Python for-loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 3)
+        self.u = torch.nn.Linear(3, 3, bias=False)
+
+    def forward(self, x):
+        h = self.lin(x)
+        for _ in range(3):
+            h = torch.tanh(self.lin(x) + self.u(h))
+        return h
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_scripted_for_loop_unrolled_by_the_exporter_trains_its_weight_as_one():
+    torch.manual_seed(0)
+    net = _Recurrent()
+    data = torch_onnx_export(torch.jit.script(net), torch.tensor(_X), opset_version=17)
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    assert ops.count("MatMul") == 3 and "Loop" not in ops  # the exporter unrolled it
+
+    g = load(data)
+    x = torch.tensor(_X)
+    expected = net(x)
+    np.testing.assert_allclose(g(_X), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    (expected * torch.tensor(_G)).sum().backward()
+    g.zero_grad()
+    g(_X)
+    g.backward(_G)
+    held = dict(g.named_parameters())
+    assert len(held) == 3  # lin.weight, lin.bias, u.weight
+    # the file holds uᵀ (the exporter's MatMul operand); its Linear holds u again
+    u = next(p for p in held.values() if np.array_equal(p.data, net.u.weight.detach().numpy()))
+    np.testing.assert_allclose(u.grad, net.u.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    assert id(u) in {id(held[k]) for k in g.initializer_names.values()}
+
+
+def _reshape_by_own_shape(x, out):
+    """out = x + Reshape(w, concat([1], Shape(w))): the reshape's shape read off w itself."""
+    return [
+        helper.make_node("Shape", ["w"], ["sh"]),
+        helper.make_node(
+            "Constant", [], ["one"], value=numpy_helper.from_array(np.array([1], np.int64))
+        ),
+        helper.make_node("Concat", ["one", "sh"], ["to"], axis=0),
+        helper.make_node("Reshape", ["w", "to"], ["wv"]),
+        helper.make_node("Add", [x, "wv"], [out]),
+    ]
+
+
+@pytest.mark.parametrize("trips", [0, 2])
+def test_a_weight_whose_shape_is_read_beside_its_reshape_trains(trips):
+    """A Shape read of w is no read of its numbers: the Reshape is still w's sole reader,
+    and w trains (it was a fixed copy: no gradient at all). ``trips`` 0: at the top level;
+    2: in the body of a Loop unrolled at load time, w an outer initializer."""
+    w = np.array([1.0, 2.0, 3.0], np.float32)
+    if trips:
+        body = helper.make_graph(
+            [*_reshape_by_own_shape("acc", "acc_o"), helper.make_node("Identity", ["c"], ["co"])],
+            "body",
+            [
+                helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("acc", F, [2, 3]),
+            ],
+            [
+                helper.make_tensor_value_info("co", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("acc_o", F, [2, 3]),
+            ],
+        )
+        nodes = [helper.make_node("Loop", ["M", "", "x"], ["y"], body=body, name="L")]
+    else:
+        nodes = _reshape_by_own_shape("x", "y")
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, [2, 3])],
+        [helper.make_tensor_value_info("y", F, [2, 3])],
+        initializer=[
+            numpy_helper.from_array(w, "w"),
+            numpy_helper.from_array(np.array(trips, np.int64), "M"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = load(data)
+    np.testing.assert_allclose(g(_X), run_onnxruntime(data, {"x": _X})[0], rtol=1e-6)
+
+    wt = torch.tensor(w, requires_grad=True)
+    y = torch.tensor(_X)
+    for _ in range(max(trips, 1)):
+        y = y + wt.reshape(1, 3)
+    (y * torch.tensor(_G)).sum().backward()
+    g.zero_grad()
+    g(_X)
+    g.backward(_G)
+    (held,) = g.parameters()
+    np.testing.assert_allclose(held.grad.reshape(3), wt.grad.numpy(), rtol=1e-6)
+    assert "w" in g.initializer_names
