@@ -4,6 +4,7 @@ by block on them. Witnesses: the NumPy arrays written with zarr/tifffile directl
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,27 @@ def test_a_failed_rewrite_keeps_the_previous_complete_store(tmp_path):
     tiled_io.save_array(da.from_array(2 * x, chunks=16), path)  # a good rewrite replaces it
     np.testing.assert_array_equal(tiled_io.open_array(path).compute()[0], 2 * x)
     assert listing(tmp_path) == ["out.zarr"]
+
+
+def test_a_rewrite_interrupted_as_it_moves_in_keeps_the_previous_store(tmp_path, monkeypatch):
+    """The old store is set aside before the new one is renamed onto the path; an interrupt
+    (or a failed rename) between the two puts the old one back."""
+    x = np.random.default_rng(4).random((32, 32))
+    path = tmp_path / "out.zarr"
+    tiled_io.save_array(da.from_array(x, chunks=16), path)
+    rename = os.replace
+
+    def interrupted(src, dst):
+        if str(src).endswith(".part") and Path(dst) == path:
+            raise KeyboardInterrupt
+        rename(src, dst)
+
+    monkeypatch.setattr(tiled_io.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tiled_io.save_array(da.from_array(-x, chunks=16), path)
+    monkeypatch.undo()
+    assert listing(tmp_path) == ["out.zarr"]
+    np.testing.assert_array_equal(tiled_io.open_array(path).compute()[0], x)
 
 
 def test_refusals(tmp_path):

@@ -462,14 +462,19 @@ def _temporary_beside(target: Path, directory: bool) -> Path:
 
 def _replace(tmp: Path, target: Path) -> None:
     """Move ``tmp`` onto ``target``; an existing Zarr folder there is set aside first and
-    removed after (a folder cannot be renamed over a non-empty one)."""
+    removed after (a folder cannot be renamed over a non-empty one); where the new one
+    cannot be moved in, the old one is moved back, so the target is never left missing."""
     if tmp.is_dir() and target.is_dir():
         old = Path(
             tempfile.mkdtemp(prefix=f".{target.name[:40]}.", suffix=".old", dir=target.parent)
         )
         os.rmdir(old)
         os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
