@@ -103,10 +103,19 @@ def test_directory_on_a_scheduler_and_two_workers_equals_the_plain_files(
     address, client = cluster
     model, folder = collection
     want = plain(capsys, model, folder)
+    ran = executed(client)
     assert_same(predict(capsys, model, folder, "--scheduler", address), want)
+    assert executed(client) - ran >= len(want)  # one task (at least) per image, on the workers
     # plain files with --scheduler go to the workers too
+    ran = executed(client)
     assert_same(predict(capsys, model, *[w["file"] for w in want], "--scheduler", address), want)
+    assert executed(client) - ran >= len(want)
     assert len(client.scheduler_info()["workers"]) == 2
+
+
+def executed(client):
+    """How many tasks the cluster's workers have run so far."""
+    return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
 
 
 def test_segmentation_masks_on_a_scheduler_equal_the_plain_files(
