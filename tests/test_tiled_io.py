@@ -116,14 +116,18 @@ def test_a_zarr_store_gone_after_open_is_an_error_not_zeros(tmp_path, zarr_forma
         lazy.compute(scheduler="synchronous")
 
 
-@pytest.mark.parametrize("address", ["notanaddress", "tcp://host:port"])
-def test_a_malformed_scheduler_address_is_named(address):
-    pytest.importorskip("distributed")
+@pytest.mark.parametrize("address", ["tcp://host:", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_named_and_leaves_no_default_client(address):
+    """(A Client that failed on its address stayed the default one, and the next compute
+    waited on it for ever.)"""
+    distributed = pytest.importorskip("distributed")
     with (
         pytest.raises(ValueError, match=rf"scheduler: expected an address like .*got '{address}'"),
         tiled_io.scheduler_client(address, timeout=1),
     ):
         pass
+    with pytest.raises(ValueError, match="No clients found"):
+        distributed.default_client()
 
 
 def test_uint16_zarr_is_scaled_by_65535(tmp_path):

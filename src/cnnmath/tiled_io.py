@@ -301,6 +301,7 @@ def scheduler_client(scheduler: Any = None, timeout: float = 30.0) -> Iterator[A
             f"scheduler: expected an address like 'tcp://127.0.0.1:8786' or a "
             f"distributed.Client, got {scheduler!r}"
         )
+    _check_address(distributed, scheduler)
     try:
         client = distributed.Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError) as exc:
@@ -308,14 +309,24 @@ def scheduler_client(scheduler: Any = None, timeout: float = 30.0) -> Iterator[A
             f"scheduler: could not reach a dask scheduler at '{scheduler}' within "
             f"{timeout:g} s ({exc}); start one with `dask scheduler`"
         ) from None
-    except (ValueError, TypeError) as exc:  # distributed's own parse of a malformed address
-        raise ValueError(
-            f"scheduler: expected an address like 'tcp://127.0.0.1:8786', got {scheduler!r} ({exc})"
-        ) from None
     try:
         yield client
     finally:
         client.close()
+
+
+def _check_address(distributed: Any, scheduler: str) -> None:
+    """A ValueError naming ``scheduler`` where its host or port does not parse. Checked
+    before a Client is made: one that fails on its address stays this process's default
+    client, and every later ``compute`` would wait on it for ever."""
+    try:
+        scheme, location = distributed.comm.parse_address(scheduler)
+        if scheme in ("tcp", "tls"):
+            distributed.comm.parse_host_port(location, 8786)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"scheduler: expected an address like 'tcp://127.0.0.1:8786', got {scheduler!r} ({exc})"
+        ) from None
 
 
 class _Bar:
