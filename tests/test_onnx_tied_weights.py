@@ -258,3 +258,48 @@ def test_a_weight_whose_shape_is_read_beside_its_reshape_trains(trips):
     (held,) = g.parameters()
     np.testing.assert_allclose(held.grad.reshape(3), wt.grad.numpy(), rtol=1e-6)
     assert "w" in g.initializer_names
+
+
+class _TwoHeads(torch.nn.Module):
+    """Two Linears whose weights start equal (zero, as a zero-initialised head's), on
+    (B, T, C) inputs: the exporter folds each weight's transpose, finds the two equal and
+    keeps one, the second read through an Identity of it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)
+        torch.nn.init.zeros_(self.a.weight)
+        torch.nn.init.zeros_(self.b.weight)
+
+    def forward(self, x):
+        return self.a(x) * x + self.b(torch.tanh(x))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_two_modules_whose_weights_the_exporter_merged_train_apart():
+    torch.manual_seed(0)
+    net = _TwoHeads()
+    x = torch.tensor(_X[None])
+    data = torch_onnx_export(net, x, opset_version=17)
+    assert "Identity" in [n.op_type for n in onnx.load_from_string(data).graph.node]
+    g = load(data)
+    (net(x) * torch.tensor(_G[None])).sum().backward()
+    g.zero_grad()
+    g(_X[None])
+    g.backward(_G[None])
+    weights = [p for p in g.parameters() if p.shape == (3, 3)]
+    assert len(weights) == 2
+    got = sorted(weights, key=lambda p: float(np.abs(p.grad - net.a.weight.grad.numpy()).max()))
+    np.testing.assert_allclose(got[0].grad, net.a.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1].grad, net.b.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_weight_holding_a_nan_read_by_two_matmuls_is_one_parameter():
+    W = _W.copy()
+    W[2, 2] = np.nan
+    graph = onnx.load_from_string(_model(_TWO_READERS["two MatMuls"]))
+    graph.graph.initializer[0].CopyFrom(numpy_helper.from_array(W, "W"))
+    g = load(graph.SerializeToString())
+    (weight,) = g.parameters()
+    np.testing.assert_array_equal(weight.data.T, W)

@@ -470,7 +470,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             if not isinstance(new, nn.Parameter):
                 continue
             first = site_derived.setdefault((id(old), new.shape, new.dtype), new)
-            if first is not new and np.array_equal(first.data, new.data):
+            if first is not new and np.array_equal(first.data, new.data, equal_nan=True):
                 _control._replace(module, new, first)
             else:
                 label = None if site is None else loop_of(site)
@@ -747,21 +747,22 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             and first.param is not None
             and readers[proto_node.input[0]] > 1
         ):
-            if outputs[0].startswith("onnx::") or not any(
-                outputs[0] in n.input for n in graph.node
+            if not any(outputs[0] in n.input for n in graph.node) or (
+                outputs[0].startswith("onnx::") and _read_in_one_scope(graph, proto_node.input[0])
             ):
                 # another name for an initializer read elsewhere too, itself read only
-                # inside subgraphs (TorchScript's, for a weight that two If branches read)
-                # or named by the exporter, not after a weight of its own (TorchScript's,
-                # for a weight that the iterations of a for-loop it unrolled read): the
-                # same Parameter, whose readers are now both names' readers
+                # inside subgraphs (TorchScript's, for a weight that two If branches read),
+                # or named by the exporter, not after a weight of its own, and read by one
+                # module's nodes (TorchScript's, for the weight of a for-loop it unrolled):
+                # the same Parameter, whose readers are now both names' readers
                 env[outputs[0]] = first
                 both = readers[proto_node.input[0]] - 1 + readers[outputs[0]]
                 readers[proto_node.input[0]] = readers[outputs[0]] = both
             else:
-                # named as a weight ('l2.bias' = Identity('l1.bias')): the exporter's merge
-                # of two weights that held the same numbers (the zero biases of a new
-                # model), a Parameter of its own that trains apart, as they did
+                # named as a weight ('l2.bias' = Identity('l1.bias')), or read by several
+                # modules' nodes: the exporter's merge of weights that held the same
+                # numbers (the zero biases of a new model, layers deep-copied from one), a
+                # Parameter of its own that trains apart, as they did
                 initializers[outputs[0]] = array = np.array(first.value)
                 bind_initializer(outputs[0], array)
                 readers[proto_node.input[0]] -= 1
@@ -837,6 +838,26 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     return g
 
 
+_CALLED_AGAIN = re.compile(r"_\d+$")
+
+
+def _read_in_one_scope(graph: Any, source: str) -> bool:
+    """Whether the nodes of ``graph`` that read the value ``source``, directly or through an
+    Identity of it, come from one module: TorchScript names each node after the module that
+    made it ('/enc/layers.0/linear1/MatMul'), a module called again with a count on its own
+    name or the op's ('/lin_1/MatMul', '/u/MatMul_2'), so one module's nodes share their
+    scope once the counts are dropped. Unnamed nodes share the scope ''."""
+    names = {source} | {
+        o for n in graph.node if n.op_type == "Identity" and source in n.input for o in n.output
+    }
+    scopes = {
+        _CALLED_AGAIN.sub("", n.name.rpartition("/")[0])
+        for n in graph.node
+        if n.op_type != "Identity" and names.intersection(n.input)
+    }
+    return len(scopes) <= 1
+
+
 def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Parameter]) -> None:
     """Refuses a graph that would train one initializer as parts apart: two Parameters for
     it (folded views of it, ``_kept_parameter``, of two shapes, or one and the initializer
@@ -871,8 +892,8 @@ def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Pa
                 + (
                     "as it is, or reshaped differently from one iteration to the next)"
                     if loop is not None
-                    else "as it is and as a view a layer holds, a MatMul's weight transposed "
-                    "for its Linear)"
+                    else "as it is and as a view a layer holds: the weight of a MatMul, or of "
+                    "a Gemm without transB, transposed for its Linear)"
                 ),
             )
     for node, viewed, loop in info["frozen views"]:
