@@ -303,3 +303,79 @@ def test_a_weight_holding_a_nan_read_by_two_matmuls_is_one_parameter():
     g = load(graph.SerializeToString())
     (weight,) = g.parameters()
     np.testing.assert_array_equal(weight.data.T, W)
+
+
+class _Token(torch.nn.Module):
+    """ViT's class token (Expand of a weight, at a batch size fixed at export) and a logit
+    scale clamped before use (Clip of a weight): nodes whose inputs are all known at load
+    time, one of them a trained weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.token = torch.nn.Parameter(torch.randn(1, 1, 3))
+        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+        self.lin = torch.nn.Linear(3, 3)
+
+    def forward(self, x):
+        tokens = torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.lin(tokens) * torch.clamp(self.scale, max=2.0).exp()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_weight_read_only_by_nodes_known_at_load_time_trains(tmp_path):
+    """(Folded at load time, the class token and the scale never trained.)"""
+    torch.manual_seed(0)
+    net = _Token()
+    x = torch.tensor(_X[None])
+    data = torch_onnx_export(net, x, opset_version=17)
+    ops = {n.op_type for n in onnx.load_from_string(data).graph.node}
+    assert {"Expand", "Clip"} <= ops
+    g = load(data)
+    G = np.random.default_rng(5).standard_normal((1, 3, 3)).astype(np.float32)
+    (net(x) * torch.tensor(G)).sum().backward()
+    g.zero_grad()
+    np.testing.assert_allclose(g(_X[None]), run_onnxruntime(data, {"x": _X[None]})[0], rtol=1e-5)
+    g.backward(G)
+    held = dict(g.named_parameters())
+    for name, want in (("token", net.token), ("scale", net.scale), ("lin.bias", net.lin.bias)):
+        got = held[g.initializer_names[name]].grad
+        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+    for p in g.parameters():
+        p.data -= 0.1 * p.grad
+    path = tmp_path / "token.onnx"
+    save(g, path, _X[None])
+    again = load(path.read_bytes())
+    np.testing.assert_allclose(
+        run_onnxruntime(path.read_bytes(), {"x": _X[None]})[0], g(_X[None]), rtol=1e-5
+    )
+    assert len(again.parameters()) == len(g.parameters())
+
+
+def test_a_reshape_of_a_weight_beside_another_read_of_it_trains_it_whole():
+    """y = x·W + Reshape(W): W's gradient is both reads' (the reshape was a fixed copy)."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "W"], ["a"]),
+            helper.make_node("Reshape", ["W", "to"], ["Wv"]),
+            helper.make_node("Add", ["a", "Wv"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", F, [2, 3])],
+        [helper.make_tensor_value_info("y", F, [2, 3])],
+        initializer=[
+            numpy_helper.from_array(_W[0], "W"),
+            numpy_helper.from_array(np.array([1, 3], np.int64), "to"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    g = load(model.SerializeToString())
+    W = torch.tensor(_W[0], requires_grad=True)
+    ((torch.tensor(_X) * W + W.reshape(1, 3)) * torch.tensor(_G)).sum().backward()
+    g.zero_grad()
+    g(_X)
+    g.backward(_G)
+    (held,) = g.parameters()
+    np.testing.assert_allclose(held.grad.reshape(3), W.grad.numpy(), rtol=1e-5, atol=1e-6)

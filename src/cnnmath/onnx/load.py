@@ -36,6 +36,7 @@ from ._ops import (
     Operand,
     Ref,
     _ConstOutput,
+    _OnWeights,
     _Op,
     check_inputs,
     folding,
@@ -792,6 +793,18 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
                 if key is not None:
                     info["frozen views"].append((node, viewed, loop_of(site[1])))  # type: ignore[index]
+            if (
+                kept is None
+                and site is None
+                and not more
+                and _on_weights(module, value, node, graph_inputs)
+            ):
+                # a weight read by a node of the model itself: computed when the graph
+                # runs, so that it trains (an unrolled body's views are refused instead)
+                trigger = graph_inputs[0]
+                held = _OnWeights(node, Ref(trigger), module)  # type: ignore[arg-type]
+                add(held, [trigger], proto_node.name or outputs[0], outputs[0], node.op_type)
+                continue
             env[outputs[0]] = Const(np.asarray(value), kept)
         else:
             add(module, refs, proto_node.name or outputs[0], outputs[0], node.op_type, outputs[1:])
@@ -836,6 +849,20 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     g.held_as_views = _held_as_views(g, params)  # type: ignore[attr-defined]
     return g
+
+
+def _on_weights(module: Any, value: Any, node: Node, graph_inputs: list[str]) -> bool:
+    """Whether a node folded at load time (``module``, its value ``value``) should instead
+    run with the graph: a float value computed from a trained weight (a Parameter among
+    its operands) other than by a quantizer's DequantizeLinear (folded into the float
+    weight it stands for), in a graph that has an input to hang it on."""
+    return (
+        isinstance(module, _Op)
+        and bool(graph_inputs)
+        and node.op_type not in _QUANTIZATION_OPS
+        and np.asarray(value).dtype.kind == "f"
+        and any(kind == "param" for kind, _ in module._slots)
+    )
 
 
 _CALLED_AGAIN = re.compile(r"_\d+$")

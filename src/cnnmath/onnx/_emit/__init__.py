@@ -18,7 +18,7 @@ from ...models.convnext import LayerScale
 from ...models.googlenet import TransformInput
 from ...models.resnet import ShortcutA
 from ...ops import activations as _act
-from .._ops import _ConstOutput, _Op
+from .._ops import _ConstOutput, _OnWeights, _Op
 from .._ops.control import _If, _Loop
 from .._ops.norm import _RunningStatistic
 from .._ops.qlinear import _DynamicQuantize
@@ -48,6 +48,7 @@ from .as_read import (
     _const_output,
     _dropout_mask,
     _layer_norm_statistic,
+    _on_weights,
     _running_statistic,
     _split_part,
 )
@@ -199,6 +200,8 @@ def _emitter(node: nn.Node) -> _Emit:
         return _as_read
     if isinstance(module, _ConstOutput):
         return _const_output
+    if isinstance(module, _OnWeights):
+        return _on_weights
     if isinstance(module, _LayerNormStatistic):
         return _layer_norm_statistic
     if isinstance(module, _DropoutMask):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ... import nn
-from .._ops import _ConstOutput, _Op
+from .._ops import _ConstOutput, _OnWeights, _Op
 from .._ops.norm import _BatchNormTraining, _RunningStatistic
 from .._ops.qlinear import _DynamicQuantize
 from .._ops.shapes import _SplitPart
@@ -60,6 +60,20 @@ def _as_read(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     domain = getattr(m, "domain", "")
     if domain:  # com.microsoft's quantized ops: save imports the domain's opset
         w.nodes[-1].domain = domain
+
+
+def _on_weights(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """A node computed from trained weights alone (``_OnWeights``): its op written as read,
+    its weights as initializers (their current values), without the graph input that only
+    placed it in the graph."""
+    m = node.module
+    assert isinstance(m, _OnWeights)
+    if m.inner.onnx_attributes is None:  # the loader made it of several nodes (none so far)
+        raise ValueError(
+            f"save: model: node {node.name!r} ({m.inner.onnx_op}) computed from weights alone "
+            "has no ONNX export"
+        )
+    _as_read(w, node._replace(module=m.inner, inputs=()), shapes[1:], out)
 
 
 def _operand_names(w: _Writer, node: nn.Node, m: _Op) -> list[str]:

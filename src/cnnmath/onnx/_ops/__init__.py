@@ -80,6 +80,7 @@ from .resize import _nearest_source, affine_grid, grid_sample, resize
 from .selection import compress, gather_nd, non_zero, one_hot, scatter_elements
 from .shapes import (
     _ConstOutput,
+    _OnWeights,
     concat,
     constant_of_shape,
     dropout,
@@ -246,6 +247,7 @@ __all__ = [
     "SIGNATURES",
     "VARIADIC",
     "_ConstOutput",
+    "_OnWeights",
     "_Op",
     "_axis",
     "_generic",

@@ -475,8 +475,8 @@ def clip(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> 
             return nn.ReLU(), [x.name]
         if isinstance(hi_v, np.ndarray) and hi_v.size == 1 and float(hi_v) == 6:
             return nn.ReLU6(), [x.name]
-    operands = [x, lo, hi]
-    operands = [Const(o.value) if isinstance(o, Const) else o for o in operands]  # not trained
+    # the bounds are not trained; x may be a weight (a logit scale clamped before use)
+    operands = [x, *(Const(o.value) if isinstance(o, Const) else o for o in (lo, hi))]
     return _generic(_Clip(node, operands), operands)
 
 

@@ -172,6 +172,27 @@ class _ConstOutput(_Op):
         return [None, None]
 
 
+class _OnWeights(_Op):
+    """A node whose inputs are all known at load time, one of them a trained weight (ViT's
+    class token read by Expand, a logit scale by Clip): y = inner(), computed each time the
+    graph runs, so that the weight's gradient reaches it (folded at load time, it would
+    never train). ``trigger``, a graph input, only places it in the graph: no gradient
+    reaches it."""
+
+    roles = ("trigger",)
+
+    def __init__(self, node: Node, trigger: Ref, inner: _Op) -> None:
+        super().__init__(node, [trigger])
+        self.inner = inner
+
+    def compute(self, trigger: Any) -> tuple[np.ndarray, Any]:
+        return self.inner.forward_ctx()
+
+    def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
+        self.inner.backward_ctx(ctx, g)
+        return [None]
+
+
 class _Transpose(_Op):
     roles = ("x",)
 
