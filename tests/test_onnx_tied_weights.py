@@ -379,3 +379,42 @@ def test_a_reshape_of_a_weight_beside_another_read_of_it_trains_it_whole():
     g.backward(_G)
     (held,) = g.parameters()
     np.testing.assert_allclose(held.grad.reshape(3), W.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_convolution_whose_weights_the_file_computes_trains_and_is_not_tiled():
+    """Conv(x, Mul(W, s)): W and s train (torch's gradients); tiled.apply refuses the node
+    that computes the weights, by name."""
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    s = rng.standard_normal((4, 1, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["W", "s"], ["Ws"], name="scaled"),
+            helper.make_node("Conv", ["x", "Ws"], ["y"], pads=[1, 1, 1, 1]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", F, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", F, [1, 4, 8, 8])],
+        initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(s, "s")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    g = load(model.SerializeToString())
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    G = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
+    Wt, st = torch.tensor(W, requires_grad=True), torch.tensor(s, requires_grad=True)
+    y = torch.nn.functional.conv2d(torch.tensor(x), Wt * st, padding=1)
+    (y * torch.tensor(G)).sum().backward()
+    np.testing.assert_allclose(g(x), y.detach().numpy(), rtol=1e-4, atol=1e-5)
+    g.zero_grad()
+    g(x)
+    g.backward(G)
+    held = dict(g.named_parameters())
+    for name, want in (("W", Wt), ("s", st)):
+        got = held[g.initializer_names[name]].grad
+        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+    with pytest.raises(ValueError, match=r"node 'scaled' \(_OnWeights\)"):
+        tiled.apply(g, da.from_array(x, chunks=(1, 3, 4, 4)))
