@@ -381,9 +381,9 @@ def test_a_reshape_of_a_weight_beside_another_read_of_it_trains_it_whole():
     np.testing.assert_allclose(held.grad.reshape(3), W.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_a_convolution_whose_weights_the_file_computes_trains_and_is_not_tiled():
-    """Conv(x, Mul(W, s)): W and s train (torch's gradients); tiled.apply refuses the node
-    that computes the weights, by name."""
+def test_a_convolution_whose_weights_the_file_scales_is_a_fixed_layer_that_tiles():
+    """Conv(x, Mul(W, s)): a Mul of weights alone is folded (a fixed convolution, as its
+    Resize scales or BatchNormalization statistics would be), so tiled.apply runs it."""
     da = pytest.importorskip("dask.array")
     from cnnmath import tiled
 
@@ -404,17 +404,28 @@ def test_a_convolution_whose_weights_the_file_computes_trains_and_is_not_tiled()
     model.ir_version = 8
     g = load(model.SerializeToString())
     x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
-    G = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
-    Wt, st = torch.tensor(W, requires_grad=True), torch.tensor(s, requires_grad=True)
-    y = torch.nn.functional.conv2d(torch.tensor(x), Wt * st, padding=1)
-    (y * torch.tensor(G)).sum().backward()
-    np.testing.assert_allclose(g(x), y.detach().numpy(), rtol=1e-4, atol=1e-5)
-    g.zero_grad()
-    g(x)
-    g.backward(G)
-    held = dict(g.named_parameters())
-    for name, want in (("W", Wt), ("s", st)):
-        got = held[g.initializer_names[name]].grad
-        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
-    with pytest.raises(ValueError, match=r"node 'scaled' \(_OnWeights\)"):
-        tiled.apply(g, da.from_array(x, chunks=(1, 3, 4, 4)))
+    y = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(W * s), padding=1)
+    np.testing.assert_allclose(g(x), y.numpy(), rtol=1e-4, atol=1e-5)
+    assert not any(type(n.module).__name__ == "_OnWeights" for n in g.walk())
+    tiles = tiled.apply(g, da.from_array(x, chunks=(1, 3, 4, 4))).compute()
+    np.testing.assert_allclose(tiles, g(x), rtol=1e-5, atol=1e-6)
+
+
+def test_an_activation_of_a_weight_alone_is_folded():
+    """Sigmoid(W) read by a Mul: folded at load time, as before (a fixed value)."""
+    W = np.array([-1.0, 0.5, 2.0], np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Sigmoid", ["W"], ["sw"]),
+            helper.make_node("Mul", ["x", "sw"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", F, [2, 3])],
+        [helper.make_tensor_value_info("y", F, [2, 3])],
+        initializer=[numpy_helper.from_array(W, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    g = load(model.SerializeToString())
+    np.testing.assert_allclose(g(_X), _X / (1 + np.exp(-W)), rtol=1e-6)
+    assert not any(type(n.module).__name__ == "_OnWeights" for n in g.walk())

@@ -854,15 +854,26 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
 def _on_weights(module: Any, value: Any, node: Node, graph_inputs: list[str]) -> bool:
     """Whether a node folded at load time (``module``, its value ``value``) should instead
     run with the graph: a float value computed from a trained weight (a Parameter among
-    its operands) other than by a quantizer's DequantizeLinear (folded into the float
-    weight it stands for), in a graph that has an input to hang it on."""
+    its operands) by one of ``_WEIGHT_READERS``, in a graph that has an input to hang it
+    on."""
     return (
         isinstance(module, _Op)
         and bool(graph_inputs)
-        and node.op_type not in _QUANTIZATION_OPS
+        and (node.op_type in _WEIGHT_READERS or node.op_type in _VIEWS)
         and np.asarray(value).dtype.kind == "f"
         and any(kind == "param" for kind, _ in module._slots)
     )
+
+
+#: The ops whose folds of a trained weight run with the graph instead (``_on_weights``):
+#: those exporters write to use a weight as data (ViT's class token expanded, swin_v2's
+#: logit scale clamped, its bias tables made by an MLP over a constant grid, a bias
+#: rebuilt by ScatterND, a reshape of a weight read elsewhere too). Any other op on a
+#: weight alone folds as before: a fixed value (a convolution's weight scaled by Mul, a
+#: Resize's scales, a BatchNormalization's statistics stay what their layers hold).
+_WEIGHT_READERS = frozenset(
+    {"Expand", "Tile", "Clip", "ScatterND", "ScatterElements", "MatMul", "Gemm", "Concat"}
+)
 
 
 _CALLED_AGAIN = re.compile(r"_\d+$")
