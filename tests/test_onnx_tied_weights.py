@@ -26,6 +26,12 @@ _X = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
 _G = np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)
 
 
+def _as_model(graph):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
 def _model(nodes):
     graph = helper.make_graph(
         nodes,
@@ -34,8 +40,7 @@ def _model(nodes):
         [helper.make_tensor_value_info("y", F, [2, 3])],
         initializer=[numpy_helper.from_array(_W, "W")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _as_model(graph)
     return model.SerializeToString()
 
 
@@ -138,8 +143,7 @@ def test_an_alias_named_as_a_weight_of_its_own_trains_apart():
         [helper.make_tensor_value_info("y", F, [2, 3])],
         initializer=[numpy_helper.from_array(np.zeros(3, np.float32), "l1.bias")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _as_model(graph)
     g = load(model.SerializeToString())
     b1, b2 = (torch.zeros(3, requires_grad=True) for _ in range(2))
     ((torch.tanh(torch.tensor(_X) + b1) + b2) * torch.tensor(_G)).sum().backward()
@@ -241,8 +245,7 @@ def test_a_weight_whose_shape_is_read_beside_its_reshape_trains(trips):
             numpy_helper.from_array(np.array(trips, np.int64), "M"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _as_model(graph)
     data = model.SerializeToString()
     g = load(data)
     np.testing.assert_allclose(g(_X), run_onnxruntime(data, {"x": _X})[0], rtol=1e-6)
@@ -369,8 +372,7 @@ def test_a_reshape_of_a_weight_beside_another_read_of_it_trains_it_whole():
             numpy_helper.from_array(np.array([1, 3], np.int64), "to"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _as_model(graph)
     g = load(model.SerializeToString())
     W = torch.tensor(_W[0], requires_grad=True)
     ((torch.tensor(_X) * W + W.reshape(1, 3)) * torch.tensor(_G)).sum().backward()
@@ -400,8 +402,7 @@ def test_a_convolution_whose_weights_the_file_scales_is_a_fixed_layer_that_tiles
         [helper.make_tensor_value_info("y", F, [1, 4, 8, 8])],
         initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(s, "s")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _as_model(graph)
     g = load(model.SerializeToString())
     x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
     y = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(W * s), padding=1)
@@ -424,8 +425,7 @@ def test_an_activation_of_a_weight_alone_is_folded():
         [helper.make_tensor_value_info("y", F, [2, 3])],
         initializer=[numpy_helper.from_array(W, "W")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = _as_model(graph)
     g = load(model.SerializeToString())
     np.testing.assert_allclose(g(_X), _X / (1 + np.exp(-W)), rtol=1e-6)
     assert not any(type(n.module).__name__ == "_OnWeights" for n in g.walk())
