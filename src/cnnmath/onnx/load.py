@@ -859,21 +859,10 @@ def _on_weights(module: Any, value: Any, node: Node, graph_inputs: list[str]) ->
     return (
         isinstance(module, _Op)
         and bool(graph_inputs)
-        and (node.op_type in _WEIGHT_READERS or node.op_type in _VIEWS)
+        and node.op_type in _WEIGHT_READERS
         and np.asarray(value).dtype.kind == "f"
         and any(kind == "param" for kind, _ in module._slots)
     )
-
-
-#: The ops whose folds of a trained weight run with the graph instead (``_on_weights``):
-#: those exporters write to use a weight as data (ViT's class token expanded, swin_v2's
-#: logit scale clamped, its bias tables made by an MLP over a constant grid, a bias
-#: rebuilt by ScatterND, a reshape of a weight read elsewhere too). Any other op on a
-#: weight alone folds as before: a fixed value (a convolution's weight scaled by Mul, a
-#: Resize's scales, a BatchNormalization's statistics stay what their layers hold).
-_WEIGHT_READERS = frozenset(
-    {"Expand", "Tile", "Clip", "ScatterND", "ScatterElements", "MatMul", "Gemm", "Concat"}
-)
 
 
 _CALLED_AGAIN = re.compile(r"_\d+$")
@@ -1038,6 +1027,16 @@ _HALF_OPERANDS = frozenset({"Resize", "Cast"})
 # Ops that fold a trainable initializer into the same numbers in another shape (GroupNorm's
 # export reshapes γ and β to (C, 1, 1) before its Mul and Add).
 _VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+
+#: The ops whose folds of a trained weight run with the graph instead (``_on_weights``):
+#: those exporters write to use a weight as data (ViT's class token expanded, swin_v2's
+#: logit scale clamped, its bias tables made by an MLP over a constant grid, a bias
+#: rebuilt by ScatterND, a reshape of a weight read elsewhere too). Any other op on a
+#: weight alone folds as before: a fixed value (a convolution's weight scaled by Mul, a
+#: Resize's scales, a BatchNormalization's statistics stay what their layers hold).
+_WEIGHT_READERS = frozenset(
+    {"Expand", "Tile", "Clip", "ScatterND", "ScatterElements", "MatMul", "Gemm", "Concat", *_VIEWS}
+)
 
 
 def _kept_parameter(
