@@ -419,12 +419,33 @@ def test_a_remembered_region_alternates_then_runs_the_faster_way_and_rechecks_th
         assert timing.alone == pytest.approx(alone) and timing.shared == pytest.approx(shared)
 
 
-def test_a_timing_weighs_its_newest_run_a_third():
+def test_a_timing_replaces_each_ways_warm_up_then_weighs_its_newest_run_a_third():
+    """A way's first run (a first hand-off paying for the workers' buffers) is replaced by its
+    second, not weighed in; from then on the newest run weighs a third."""
     timing = _threads._Timing()
+    timing.record(True, 30.0)  # the threads' warm-up
+    timing.record(False, 9.0)  # the caller's
+    assert (timing.shared, timing.alone) == (30.0, 9.0)
     timing.record(True, 3.0)
-    timing.record(True, 0.0)
     timing.record(False, 6.0)
+    assert (timing.shared, timing.alone) == (3.0, 6.0)
+    timing.record(True, 0.0)
     assert (timing.shared, timing.alone) == (2.0, 6.0)
+
+
+def test_a_slow_first_hand_off_does_not_keep_a_region_off_the_threads():
+    """The threads' first run slow (their buffers' first pages), every later one twice as
+    fast as the caller alone: after the exploration the threads run."""
+    timing = _threads._Timing()
+    ways = []
+    first = [True]
+    for _ in range(_threads._EXPLORE + 4):
+        way = timing.share()
+        slow = way and first[0]
+        first[0] = first[0] and not way
+        timing.record(way, 0.010 if slow else (0.001 if way else 0.002))
+        ways.append(way)
+    assert ways[_threads._EXPLORE :] == [True] * 4
 
 
 def test_a_remembered_region_follows_a_change_in_which_way_is_faster():

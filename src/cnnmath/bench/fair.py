@@ -12,6 +12,15 @@ bench
 2. calls the library once, untimed, so that its own threads are awake and its buffers and
    caches warm, as they are for every sample after the first.
 
+Before its first sample each library is also run `PRIME_CALLS` times in a row, untimed
+(`interleaved_samples`): the steady state is what is timed. A cnnmath op's first calls at a
+new shape, on more than one thread, probe and then alternate the thread counts it might run
+on (the op and each of its parallel regions: one probe run, then `_threads._EXPLORE` runs
+taken in turns on the threads and on the caller alone) before it keeps the faster; without
+the priming those runs were samples. At two threads ResNet-like stride 2 measured 50.6 ms
+in a bench run and 34 ms once settled; a training loop makes thousands of such calls.
+PyTorch gets the same priming (its first calls at a shape set up its own kernels).
+
 Page faults are the one condition left as each library meets it by default, unless asked
 otherwise: a block of memory freed and allocated again may come back as fresh pages that
 fault on their first write (glibc hands large freed blocks back to the system). NumPy asks
@@ -36,6 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = [
+    "PRIME_CALLS",
     "interleaved",
     "interleaved_samples",
     "page_faults_per_call",
@@ -45,6 +55,9 @@ __all__ = [
     "timed_samples",
 ]
 
+#: Untimed calls of each function before its first sample (`interleaved_samples`): more than
+#: a cnnmath op's probe and exploration of its thread counts (1 + `_threads._EXPLORE`).
+PRIME_CALLS = 6
 #: A slice in which the process used less CPU than this (in cores) is idle.
 IDLE_CORES = 0.1
 SLICE_S = 0.01
@@ -106,17 +119,21 @@ def interleaved_samples(
     repeats: int,
     min_time: float = 0.02,
     *,
+    prime: int = PRIME_CALLS,
     idle: Callable[[], Any] | None = None,
     clock: Callable[[], float] | None = None,
 ) -> list[list[float]]:
     """`timed_samples` where each sample runs its function enough times in a row to last
-    about ``min_time`` (counted from one first call), so the timer's resolution does not
-    matter: one list of ``repeats`` samples (seconds per call) per function."""
+    about ``min_time`` (counted from one call after ``prime`` untimed ones, each function
+    after an idle wait), so the timer's resolution does not matter and the first calls'
+    set-up is not timed: one list of ``repeats`` samples (seconds per call) per function."""
     idle = idle or settle
     clock = clock or _clock
     counts = []
     for f in funcs:
         idle()
+        for _ in range(prime):
+            f()
         t0 = clock()
         f()
         counts.append(max(1, int(min_time / max(clock() - t0, 1e-7))))
@@ -128,11 +145,12 @@ def interleaved(
     repeats: int,
     min_time: float = 0.02,
     *,
+    prime: int = PRIME_CALLS,
     idle: Callable[[], Any] | None = None,
     clock: Callable[[], float] | None = None,
 ) -> list[float]:
     """Median seconds per call of each function, from `interleaved_samples`."""
-    samples = interleaved_samples(funcs, repeats, min_time, idle=idle, clock=clock)
+    samples = interleaved_samples(funcs, repeats, min_time, prime=prime, idle=idle, clock=clock)
     return [statistics.median(times) for times in samples]
 
 

@@ -400,14 +400,21 @@ _ALONE_BY = 0.9  # the caller alone is the faster way below this share of the th
 class _Timing:
     """A remembered region's seconds per run on the threads (``shared``) and on the calling
     thread alone (``alone``), each a running mean weighing its newest run a third (the
-    machine's speed drifts), and its ``runs`` so far."""
+    machine's speed drifts), and its ``runs`` so far.
 
-    __slots__ = ("alone", "runs", "shared")
+    A way's first run is a warm-up, replaced by its second rather than weighed in: a
+    region's first hand-off pays for what the workers had not done yet (their work buffers'
+    first pages, for pooling's ResNet-sized blocks 1.3–2.5 ms on a 2.1 ms region), and
+    weighed in, that cost decided against the threads for many runs — avg pool 3/2/1 on
+    (32, 64, 32, 32) ran 2.1 ms alone where its blocks on two threads take 1.2."""
+
+    __slots__ = ("alone", "runs", "sampled", "shared")
 
     def __init__(self) -> None:
         self.alone: float | None = None
         self.shared: float | None = None
         self.runs = 0
+        self.sampled = [0, 0]  # runs recorded: alone, shared
 
     def share(self) -> bool:
         """Whether this run hands the blocks to the threads: the two ways in turn for the
@@ -428,9 +435,11 @@ class _Timing:
         return (not threads) if self.runs % every == 0 else threads
 
     def record(self, shared: bool, seconds: float) -> None:
-        """Weigh in one run's seconds for the way it ran."""
+        """Weigh in one run's seconds for the way it ran (its first two: the second
+        replaces the first, the warm-up)."""
         old = self.shared if shared else self.alone
-        new = seconds if old is None else old + (seconds - old) / 3
+        self.sampled[shared] += 1
+        new = seconds if old is None or self.sampled[shared] == 2 else old + (seconds - old) / 3
         if shared:
             self.shared = new
         else:

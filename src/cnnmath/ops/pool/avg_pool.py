@@ -21,6 +21,7 @@ from ._common import (
     _in_blocks,
     _Layout,
     _separable,
+    _separable_spread,
     _small_tiles,
     _tile_reduce,
     _tiled,
@@ -184,9 +185,7 @@ def avg_pool2d_backward(
         if _tiled(part):
             _tile_shares(G_planes[p0:p1] * scale, part.kernel, grad_x[p0:p1])
             return
-        layout = _Layout(part, None)  # the average's gradient needs no input values
-        share = layout.grad_output(G_planes[None, p0:p1] * scale)
-        layout.scatter((share for _ in layout.taps), out=grad_x[None, p0:p1])
+        _separable_spread(part, G_planes[p0:p1] * scale, out=grad_x[p0:p1])
 
     _in_blocks(geo, block)
     return _as_batch(grad_x, geo.x, geo.unbatched)
