@@ -429,3 +429,99 @@ def test_an_activation_of_a_weight_alone_is_folded():
     g = load(model.SerializeToString())
     np.testing.assert_allclose(g(_X), _X / (1 + np.exp(-W)), rtol=1e-6)
     assert not any(type(n.module).__name__ == "_OnWeights" for n in g.walk())
+
+
+class _LinearTwice(torch.nn.Module):
+    """One Linear called twice on a 3-D input: each call a MatMul with Wᵀ in the export, and
+    in cnnmath's save a Transpose of the one weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.l(torch.tanh(self.l(x)))
+
+
+class _PReLUTwice(torch.nn.Module):
+    """One channel-wise PReLU applied twice, a convolution between: save writes its slope
+    reshaped to (C, 1, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.PReLU(3)
+        self.c = torch.nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            self.p.weight.copy_(torch.tensor([0.1, -0.5, 0.7]))
+
+    def forward(self, x):
+        return self.p(self.c(self.p(x)))
+
+
+@pytest.mark.parametrize(
+    ("net", "shape"), [(_LinearTwice, (1, 3, 4)), (_PReLUTwice, (1, 3, 4, 4))], ids=str
+)
+def test_a_shared_weight_saved_and_loaded_again_is_still_one_parameter(net, shape, tmp_path):
+    """load, save, load: every torch parameter is one Parameter of the file read again (found
+    by its values: the exporter names a MatMul's Wᵀ itself), listed under the initializer
+    save wrote for it, with torch's gradient (both uses' parts summed)."""
+    torch.manual_seed(0)
+    m = net().eval()
+    x = torch.randn(shape)
+    path = tmp_path / "shared.onnx"
+    save(load(torch_onnx_export(m, x, opset_version=17)), path, x.numpy())
+    again = load(path.read_bytes())
+    y = m(x)
+    np.testing.assert_allclose(again(x.numpy()), y.detach().numpy(), rtol=1e-5, atol=1e-6)
+    G = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
+    m.zero_grad()
+    (y * torch.tensor(G)).sum().backward()
+    again.zero_grad()
+    again(x.numpy())
+    again.backward(G)
+    ours = dict(again.named_parameters())
+    assert len(ours) == len(list(m.parameters()))
+    assert sorted(again.initializer_names.values()) == sorted(ours)
+    for name, p in m.named_parameters():
+        theirs = p.detach().numpy()
+        (key,) = [k for k, q in ours.items() if _same_numbers(q.data, theirs)]
+        np.testing.assert_allclose(
+            _as(ours[key].grad, theirs), p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name
+        )
+
+
+def _as(a, like):
+    """``a`` in ``like``'s layout: as it is, reshaped, or (a Linear's weight) transposed."""
+    if a.shape == like.shape:
+        return a
+    return a.T if a.T.shape == like.shape and a.ndim == 2 else a.reshape(like.shape)
+
+
+def _same_numbers(a, like):
+    return a.size == like.size and np.array_equal(_as(a, like), like)
+
+
+def test_one_transpose_of_a_weight_read_by_two_matmuls_is_one_parameter():
+    """y = (x Wᵀ) Wᵀ with Wᵀ = Transpose(W) computed once (as save writes a Linear shared
+    on sequences): one Parameter, torch's gradient for W, and it trains as W does."""
+    data = _model(
+        [
+            helper.make_node("Transpose", ["W"], ["t"], perm=[1, 0]),
+            helper.make_node("MatMul", ["x", "t"], ["a"]),
+            helper.make_node("MatMul", ["a", "t"], ["y"]),
+        ]
+    )
+    g = load(data)
+    (key, weight), *rest = g.named_parameters()
+    assert not rest and g.initializer_names == {"W": key}
+    W = torch.tensor(_W, requires_grad=True)
+    x, G = torch.tensor(_X), torch.tensor(_G)
+    ((x @ W.T @ W.T) * G).sum().backward()
+    g.zero_grad()
+    np.testing.assert_allclose(g(_X), run_onnxruntime(data, {"x": _X})[0], rtol=1e-5, atol=1e-6)
+    g.backward(_G)
+    np.testing.assert_allclose(_as(weight.grad, _W), W.grad.numpy(), rtol=1e-5, atol=1e-5)
+    (after,) = _sgd_steps(g, 0.05, 1)
+    with torch.no_grad():
+        W -= 0.05 * W.grad
+        np.testing.assert_allclose(after, (x @ W.T @ W.T).numpy(), rtol=1e-4, atol=1e-5)

@@ -783,7 +783,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
             if key is not None and key in site_views:  # an unrolled body's view, seen before
                 kept = site_views[key]
             else:
-                kept = _kept_parameter(node, ins, value, info) if sole else None
+                # (a Transpose is kept outside unrolled bodies only: there each iteration
+                # would keep its own, which a key by shape cannot tell from another's)
+                keeps = sole and (node.op_type in _VIEWS or not looped)
+                kept = _kept_parameter(node, ins, value, info) if keeps else None
                 if key is not None and kept is not None:
                     site_views[key] = kept
                 if kept is not None:
@@ -1027,6 +1030,9 @@ _HALF_OPERANDS = frozenset({"Resize", "Cast"})
 # Ops that fold a trainable initializer into the same numbers in another shape (GroupNorm's
 # export reshapes γ and β to (C, 1, 1) before its Mul and Add).
 _VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+# Folds of a trainable initializer read alone that keep a Parameter (`_kept_parameter`):
+# the views, and a Transpose (the same numbers in another order).
+_KEPT_FOLDS = frozenset({*_VIEWS, "Transpose"})
 
 #: The ops whose folds of a trained weight run with the graph instead (``_on_weights``):
 #: those exporters write to use a weight as data (ViT's class token expanded, swin_v2's
@@ -1042,13 +1048,16 @@ _WEIGHT_READERS = frozenset(
 def _kept_parameter(
     node: Node, ins: list[Operand | None], value: Any, info: dict[str, Any]
 ) -> nn.Parameter | None:
-    """A parameter for the folded ``value`` of a reshape of a float initializer (or of such a
-    reshape: a chain of views), so that what reads it trains (recorded as derived from the
-    initializer's parameter, whose ONNX name then maps to it); None for any other fold. The
-    caller asks only when the view is the initializer's sole reader: two Parameters over
-    one initializer would train apart (the view then stays a buffer, as any fold)."""
+    """A parameter for the folded ``value`` of a reshape or a transpose of a float
+    initializer (or of such a view: a chain of them), so that what reads it trains
+    (recorded as derived from the initializer's parameter, whose ONNX name then maps to it);
+    None for any other fold. The caller asks only when the view is the initializer's sole
+    reader: two Parameters over one initializer would train apart (the view then stays a
+    buffer, as any fold). A Transpose is how ``cnnmath.onnx.save`` writes the weight of a
+    Linear on a batch of sequences (a MatMul reads Wᵀ), once however many Linears share it:
+    kept, the Linears reading it share one Parameter again (`share_derived`)."""
     source = ins[0] if ins else None
-    if node.op_type not in _VIEWS or not isinstance(source, Const) or source.param is None:
+    if node.op_type not in _KEPT_FOLDS or not isinstance(source, Const) or source.param is None:
         return None
     kept = nn.Parameter(np.asarray(value))
     info["derived"].append((source.param, kept))

@@ -47,6 +47,18 @@ class _Writer:
         # a Split sized at run time: (its ONNX node, its inputs) -> the Split node written,
         # whose other parts' outputs are filled in as they are written
         self.splits: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._transposed: dict[str, str] = {}  # an initializer -> its Transpose's output
+
+    def transposed(self, name: str, base: str) -> str:
+        """The 2-D initializer ``name`` transposed (a Linear's Wᵀ for a MatMul), written once
+        however many nodes read it: a weight several Linears share stays one initializer
+        with one reader, which ``load`` keeps as one Parameter (a Transpose per Linear
+        would read back as a fixed copy each, the Linears' weights training apart)."""
+        if name not in self._transposed:
+            self._transposed[name] = self.node(
+                "Transpose", [name], f"{base}/weight_t", f"{base}/transpose"
+            )
+        return self._transposed[name]
 
     def node(self, op: str, inputs: Sequence[str], output: str, name: str, **attrs: Any) -> str:
         """Append ``op(inputs) -> output`` (node name ``name``); returns ``output``."""

@@ -87,7 +87,7 @@ def _linear(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     if len(shapes[0]) == 2:  # y = x Wᵀ + b, Gemm's own form
         w.node("Gemm", [node.inputs[0], weight, *bias], node.output, node.name, transB=1)
         return
-    wt = w.node("Transpose", [weight], f"{node.name}/weight_t", f"{node.name}/transpose")
+    wt = w.transposed(weight, node.name)
     if not bias:
         w.node("MatMul", [node.inputs[0], wt], node.output, node.name)
         return
