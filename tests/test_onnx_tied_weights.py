@@ -525,3 +525,40 @@ def test_one_transpose_of_a_weight_read_by_two_matmuls_is_one_parameter():
     with torch.no_grad():
         W -= 0.05 * W.grad
         np.testing.assert_allclose(after, (x @ W.T @ W.T).numpy(), rtol=1e-4, atol=1e-5)
+
+
+_G_W = np.random.default_rng(4).standard_normal(_W.shape).astype(np.float32)
+_ACTIVATIONS = {
+    "Relu": ({}, torch.relu),
+    "Sigmoid": ({}, torch.sigmoid),
+    "Tanh": ({}, torch.tanh),
+    "LeakyRelu": ({"alpha": 0.1}, lambda t: torch.nn.functional.leaky_relu(t, 0.1)),
+    "Elu": ({"alpha": 1.0}, torch.nn.functional.elu),
+    "Gelu": ({}, torch.nn.functional.gelu),
+    "Softsign": ({}, torch.nn.functional.softsign),
+    "HardSwish": ({}, torch.nn.functional.hardswish),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_ACTIVATIONS))
+def test_an_activation_of_a_weight_trains_it_with_the_activations_derivative(op):
+    """The converter's op for an activation whose input is a trained weight (what load would
+    hold if it ran such a node with the graph rather than folding it): the weight's gradient
+    is torch's through that activation, not the gradient passed through unchanged."""
+    from cnnmath import nn
+    from cnnmath.onnx._ops import CONVERTERS
+    from cnnmath.onnx._ops._attributes import Attrs
+    from cnnmath.onnx._ops._node import Const, Node
+
+    attrs, f = _ACTIVATIONS[op]
+    proto = helper.make_node(op, ["W"], ["y"], **attrs)
+    node = Node("act", op, 17)
+    W = nn.Parameter(_W.copy())
+    module, _ = CONVERTERS[op](node, Attrs(node, list(proto.attribute)), [Const(_W, W)], {})
+    y, ctx = module.forward_ctx()
+    W.grad = np.zeros_like(_W)
+    module.backward_ctx(ctx, _G_W)
+    Wt = torch.tensor(_W, requires_grad=True)
+    (f(Wt) * torch.tensor(_G_W)).sum().backward()
+    np.testing.assert_allclose(y, f(Wt).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(W.grad, Wt.grad.numpy(), rtol=1e-4, atol=1e-6)

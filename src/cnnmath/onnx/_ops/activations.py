@@ -57,10 +57,22 @@ def _activation(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, An
         layer = nn.GELU(approximate)
     if layer is not None and isinstance(x, Ref):
         return layer, [x.name]
-    if layer is not None:  # a constant input: folded at load time, so f′ is never asked for
-        return _generic(_Unary(node, [x], layer.forward, lambda v: np.ones_like(v), op), [x])
+    if layer is not None:  # a constant input: f′ from the layer's own backward
+        return _generic(_Unary(node, [x], layer.forward, _derivative(layer), op), [x])
     f, df, formula = _formula(node, attrs)
     return _generic(_Unary(node, [x], f, df, formula), [x])
+
+
+def _derivative(layer: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """f′(x) of an elementwise activation layer: its backward of a gradient of ones. (A
+    constant input is folded at load time today, but an op holding a weight must train it
+    with the activation's real derivative, not 1.)"""
+
+    def df(x: np.ndarray) -> np.ndarray:
+        y, ctx = layer.forward_ctx(x)
+        return layer.backward_ctx(ctx, np.ones_like(y))
+
+    return df
 
 
 #: How an ONNX file holds PyTorch's Hardsigmoid slope 1/6 (a float attribute is float32).
