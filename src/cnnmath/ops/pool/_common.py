@@ -260,7 +260,18 @@ def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray
     """out (planes, Ho, Wo) = ufunc (np.add or np.maximum) over each window of the block's
     planes, padding skipped: first along the rows of x (every row's windows of columns),
     then over the windows' rows. Each tap of an axis is one strided view, no copy of x."""
-    P, m, n = geo.x.shape[1:]
+    P, m = geo.x.shape[1:3]
+    (rows, sh), (columns, sw) = _taps_by_axis(geo)
+    by_row = _threads.scratch("by row", (P, m, geo.out_hw[1]), geo.x.dtype)
+    _reduce_taps(by_row, geo.x[0], columns, sw, 2, ufunc, identity)
+    _reduce_taps(out, by_row, rows, sh, 1, ufunc, identity)
+
+
+def _taps_by_axis(
+    geo: _Geometry,
+) -> tuple[tuple[list[tuple[int, int, int]], int], tuple[list[tuple[int, int, int]], int]]:
+    """(`_axis_taps` of the rows, their stride), (those of the columns, their stride)."""
+    m, n = geo.x.shape[2:]
     (k1, k2), (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = (
         geo.kernel,
         geo.stride,
@@ -268,9 +279,7 @@ def _separable(geo: _Geometry, ufunc: np.ufunc, identity: float, out: np.ndarray
         geo.padding,
         geo.out_hw,
     )
-    by_row = _threads.scratch("by row", (P, m, Wo), geo.x.dtype)
-    _reduce_taps(by_row, geo.x[0], _axis_taps(n, k2, sw, pw, dw, Wo), sw, 2, ufunc, identity)
-    _reduce_taps(out, by_row, _axis_taps(m, k1, sh, ph, dh, Ho), sh, 1, ufunc, identity)
+    return (_axis_taps(m, k1, sh, ph, dh, Ho), sh), (_axis_taps(n, k2, sw, pw, dw, Wo), sw)
 
 
 def _spread_taps(
@@ -306,17 +315,11 @@ def _separable_spread(geo: _Geometry, share: np.ndarray, out: np.ndarray) -> Non
     windows' columns (into a (planes, Ho, n) buffer), then over their rows, so that the
     large pass into out moves whole rows. Four to six strided passes instead of k1·k2 adds
     on the stride phases (overlapping windows without dilation)."""
-    P, m, n = geo.x.shape[1:]
-    (k1, k2), (sh, sw), (dh, dw), (ph, pw), (Ho, Wo) = (
-        geo.kernel,
-        geo.stride,
-        geo.dilation,
-        geo.padding,
-        geo.out_hw,
-    )
-    by_row = _threads.scratch("spread by row", (P, Ho, n), out.dtype)
-    _spread_taps(by_row, share, _axis_taps(n, k2, sw, pw, dw, Wo), sw, 2)
-    _spread_taps(out, by_row, _axis_taps(m, k1, sh, ph, dh, Ho), sh, 1)
+    P, n = geo.x.shape[1], geo.x.shape[3]
+    (rows, sh), (columns, sw) = _taps_by_axis(geo)
+    by_row = _threads.scratch("spread by row", (P, geo.out_hw[0], n), out.dtype)
+    _spread_taps(by_row, share, columns, sw, 2)
+    _spread_taps(out, by_row, rows, sh, 1)
 
 
 class _Layout:
