@@ -171,7 +171,10 @@ def layer_geometry(module: Any) -> Geometry:
     refused, the second is global. So is a ``BatchNorm2d`` built with
     ``track_running_stats=False`` in any mode: it keeps no running statistics, so it
     normalises by the batch's in eval mode too. ``LayerNorm2d`` and
-    ConvNeXt's ``LayerScale`` act on each pixel's channels: pointwise. (``Permute`` and the
+    ConvNeXt's ``LayerScale`` act on each pixel's channels: pointwise. A layer may state its
+    window itself, ``spatial_window()`` -> (per axis (kernel, stride, pad before, pad after,
+    dilation, ceil_mode), "") or (None, why not), as ONNX's Conv and pools with pads that
+    differ at the two ends do (``cnnmath.onnx``'s ops). (``Permute`` and the
     layers on a channels-last value between two of them are handled by ``receptive_field``,
     which tracks the layout.)
 
@@ -202,6 +205,13 @@ def layer_geometry(module: Any) -> Geometry:
     if name == "PixelUnshuffle":  # output (h, w), over its r² channels, reads one r×r block
         r = int(module.downscale_factor)
         return Geometry("window", (AxisWindow(r, r, 0, 0), AxisWindow(r, r, 0, 0)))
+    window = getattr(module, "spatial_window", None)
+    if callable(window):  # a layer that states its window (ONNX's Conv with pads apart)
+        found, why = window()
+        if found is None:
+            raise ValueError(f"receptive_field: model: {name} {why}")
+        rows, columns = found
+        return Geometry("window", (AxisWindow(*rows), AxisWindow(*columns)))
     if hasattr(module, "kernel_size"):
         kernel = _pair(module.kernel_size)
         stride = _pair(getattr(module, "stride", None) or kernel)

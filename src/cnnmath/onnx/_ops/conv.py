@@ -81,6 +81,27 @@ class _Conv(_Op):
         }
         return ops.conv2d(xin, w, b, **args), (xin, args, crop)
 
+    def _held_weight(self) -> np.ndarray | None:
+        kind, role = self._slots[1]
+        if kind == "param":
+            return getattr(self, role).data
+        return getattr(self, role) if kind == "buffer" else None
+
+    def spatial_window(self) -> tuple[Any, str]:
+        """Its window along H and W for receptive fields and tiles (``cnnmath.receptive``):
+        ((kernel, stride, pad before, pad after, dilation, ceil_mode) per axis, ""), or
+        (None, why not) where the pads follow the input's size (auto_pad SAME_*: a tile
+        would be padded as an image of its own size) or the weight is computed."""
+        w = self._held_weight()
+        if w is None or np.ndim(w) != 4:
+            return None, "reads a weight computed when the graph runs: its window is unknown"
+        return _window_axes(self.geo, list(np.shape(w)[2:]), False)
+
+    def output_channels(self, in_channels: int) -> int:
+        """C_out, the held weight's first axis (``cnnmath.receptive``)."""
+        w = self._held_weight()
+        return in_channels if w is None else int(np.shape(w)[0])
+
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
         xin, kw, crop = ctx
         gx, gw, gb = ops.conv2d_backward(g, xin, args[1], **kw)
@@ -143,6 +164,20 @@ class _ConvTranspose(_Op):
         g_full = _window(g, [-s for s in starts], full_hw, (2, 3))
         gx, gw, _ = ops.conv_transpose2d_backward(g_full, x, w, **kw)
         return [gx, gw, None if b is None else g.sum(axis=(0, 2, 3))]
+
+
+def _window_axes(geo: dict[str, Any], kernel: list[int], ceil_mode: bool) -> tuple[Any, str]:
+    """`_Conv.spatial_window` and `_Pool`'s from a ``_geometry`` and the kernel's sizes."""
+    if geo["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+        return None, (
+            f"pads by auto_pad={geo['auto_pad']}, by an amount that follows the input's size: "
+            "a tile would be padded as an image of its own"
+        )
+    pads, n = geo["pads"], len(kernel)
+    return tuple(
+        (kernel[i], geo["strides"][i], pads[i], pads[i + n], geo["dilations"][i], ceil_mode)
+        for i in range(n)
+    ), ""
 
 
 def _check_kernel_shape(node: Node, geo: dict[str, Any], w_shape: tuple[Any, ...] | None) -> None:

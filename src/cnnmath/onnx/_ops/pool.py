@@ -16,7 +16,15 @@ from ._convert import Built, _generic, _rank
 from ._helpers import _window
 from ._module import _Op
 from ._node import Node, Operand, Ref, refuse
-from .conv import _auto_pad, _check_2d, _geometry, _geometry1d, _geometry3d, _same_pads
+from .conv import (
+    _auto_pad,
+    _check_2d,
+    _geometry,
+    _geometry1d,
+    _geometry3d,
+    _same_pads,
+    _window_axes,
+)
 from .quantize import _QUANTIZED
 
 
@@ -44,6 +52,11 @@ class _Pool(_Op):
     def __init__(self, node: Node, operands: Sequence[Operand], geo: dict[str, Any]) -> None:
         super().__init__(node, operands)
         self.geo = geo
+
+    def spatial_window(self) -> tuple[Any, str]:
+        """Its window along H and W (as `_Conv.spatial_window`)."""
+        g = self.geo
+        return _window_axes(g, list(g["kernel_shape"]), bool(g["ceil_mode"]))
 
     def _layout(self, x: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]:
         g = self.geo

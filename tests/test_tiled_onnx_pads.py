@@ -1,0 +1,136 @@
+"""tiled.apply and receptive_field on ONNX graphs whose Conv, MaxPool and AveragePool pad the
+two ends of an axis differently (as TensorFlow's "SAME" on an even input writes them): the
+loader holds those nodes as ops of its own, which state their windows. Witnesses: the whole
+image through the same graph, onnxruntime, and the output's actual shape."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from helpers import assert_close, run_onnxruntime
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+da = pytest.importorskip("dask.array")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cnnmath import tiled  # noqa: E402
+from cnnmath.onnx import load  # noqa: E402
+from cnnmath.receptive import receptive_field  # noqa: E402
+
+F = TensorProto.FLOAT
+
+
+def _pads(rng, k):
+    """Four pads (top, left, bottom, right), each below the window (which pools need), and
+    never all four equal in pairs (else the loader makes an nn layer of the node)."""
+    while True:
+        pads = [int(rng.integers(0, k_)) for k_ in (*k, *k)]
+        if pads[0] != pads[2] or pads[1] != pads[3]:
+            return pads
+
+
+def random_graph(rng, channels):
+    """2-4 nodes: Conv, MaxPool or AveragePool with pads apart (any stride, dilation,
+    ceil_mode, count_include_pad), a Relu after each Conv."""
+    nodes, inits, c, value = [], [], channels, "x"
+    for i in range(int(rng.integers(2, 5))):
+        kind = ["Conv", "Conv", "MaxPool", "AveragePool"][int(rng.integers(4))]
+        k = [int(rng.integers(2, 5)), int(rng.integers(1, 5))]
+        stride = [int(rng.integers(1, 3)) for _ in k]
+        out = f"v{i}"
+        if kind == "Conv":
+            c_out = int(rng.integers(1, 4))
+            w = rng.standard_normal((c_out, c, *k)).astype(np.float32)
+            inits.append(numpy_helper.from_array(w, f"w{i}"))
+            dilation = [int(rng.integers(1, 3)) for _ in k]
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [value, f"w{i}"],
+                    [out + "c"],
+                    pads=_pads(rng, k),
+                    strides=stride,
+                    dilations=dilation,
+                )
+            )
+            nodes.append(helper.make_node("Relu", [out + "c"], [out]))
+            c = c_out
+        else:
+            extra = {"count_include_pad": int(rng.integers(2))} if kind == "AveragePool" else {}
+            nodes.append(
+                helper.make_node(
+                    kind,
+                    [value],
+                    [out],
+                    kernel_shape=k,
+                    pads=_pads(rng, k),
+                    strides=stride,
+                    ceil_mode=int(rng.integers(2)),
+                    **extra,
+                )
+            )
+        value = out
+    nodes.append(helper.make_node("Identity", [value], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "pads_apart",
+        [helper.make_tensor_value_info("x", F, [None, channels, None, None])],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    return model.SerializeToString()
+
+
+def _chunks(rng, n):
+    cuts = np.sort(rng.choice(np.arange(1, n), size=int(rng.integers(1, 4)), replace=False))
+    edges = [0, *cuts.tolist(), n]
+    return tuple(int(b - a) for a, b in zip(edges[:-1], edges[1:]))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_pads_apart_tile_as_the_whole_image_and_as_onnxruntime(seed):
+    rng = np.random.default_rng(seed)
+    channels = int(rng.integers(1, 3))
+    data = random_graph(rng, channels)
+    net = load(data)
+    x = rng.standard_normal((2, channels, 37, 30)).astype(np.float32)
+    whole = net(x)
+    assert_close(whole, run_onnxruntime(data, {"x": x})[0], np.float32)
+    field = receptive_field(net, x.shape[1:])
+    assert field.output.shape == whole.shape[1:]
+    chunks = (1, channels, _chunks(rng, 37), _chunks(rng, 30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        got = tiled.apply(net, da.from_array(x, chunks=chunks)).compute(scheduler="synchronous")
+    assert got.shape == whole.shape
+    assert_close(got, whole, np.float32)
+
+
+@pytest.mark.parametrize("op", ["Conv", "MaxPool"])
+def test_pads_that_follow_the_input_size_are_refused_naming_the_node(op):
+    """auto_pad SAME_UPPER pads by an amount computed from the input's size: a tile would be
+    padded as an image of its own, so tiles cannot reproduce it."""
+    inits = [numpy_helper.from_array(np.ones((1, 1, 2, 2), np.float32), "w")]
+    inputs = ["x", "w"] if op == "Conv" else ["x"]
+    extra = {} if op == "Conv" else {"kernel_shape": [2, 2]}
+    node = helper.make_node(
+        op, inputs, ["y"], "same", auto_pad="SAME_UPPER", strides=[2, 2], **extra
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", F, [1, 1, None, None])],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=inits if op == "Conv" else [],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    net = load(model.SerializeToString())
+    x = da.from_array(np.ones((1, 1, 16, 16), np.float32), chunks=(1, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"node 'same' .*auto_pad=SAME_UPPER.*own"):
+        tiled.apply(net, x)
