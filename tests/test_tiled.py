@@ -497,3 +497,68 @@ def test_channel_concat_tiles_exactly(dim):
     y = tiled.apply(g, da.from_array(x, chunks=(1, 2, 4, 3)))
     assert y.shape == (1, 4, 9, 7)
     assert_close(y.compute(scheduler="synchronous"), g(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# ConvNeXt: blocks that run channels-last between two Permutes
+
+
+def convnext_trunk(rng, dtype):
+    """ConvNeXt's spatial part in small: its stem (4×4 stride-4 conv, LayerNorm2d), two
+    CNBlocks (7×7 depthwise conv, Permute to (N, H, W, C), LayerNorm, Linear, GELU, Linear,
+    Permute back, layer scale, residual), a downsample (LayerNorm2d, 2×2 stride-2 conv) and a
+    third block; layer scales of 1 (torchvision's 1e-6 would hide the blocks)."""
+    from cnnmath.models.convnext import CNBlock
+
+    def block(c):
+        b = CNBlock(c, 1.0, 0.0, rng=rng, dtype=dtype)
+        for p in b.parameters():  # a random, not a fresh, LayerNorm and bias
+            p.data[...] = rng.standard_normal(p.data.shape) * 0.5 + (
+                p.data if p.data.ndim == 1 else 0
+            )
+        return b
+
+    return nn.Sequential(
+        nn.Conv2d(2, 6, 4, stride=4, rng=rng, dtype=dtype),
+        nn.LayerNorm2d(6, dtype=dtype),
+        block(6),
+        block(6),
+        nn.LayerNorm2d(6, dtype=dtype),
+        nn.Conv2d(6, 8, 2, stride=2, rng=rng, dtype=dtype),
+        block(8),
+    ).eval()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_convnext_blocks_tiled_equal_whole(seed):
+    rng = np.random.default_rng(2000 + seed)
+    dtype = np.float64 if seed % 2 else np.float32
+    net = convnext_trunk(rng, dtype)
+    size = (int(rng.integers(90, 140)), int(rng.integers(90, 140)))
+    x = rng.standard_normal((2, 2, *size)).astype(dtype)
+    chunks = (1, 2, random_chunks(rng, size[0]), random_chunks(rng, size[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        y = tiled.apply(net, da.from_array(x, chunks=chunks))
+    assert len(y.chunks[2]) * len(y.chunks[3]) > 1  # tiles, not one block
+    assert_equal_to_whole(y.compute(scheduler="synchronous"), net(x), dtype)
+
+
+@pytest.mark.parametrize(
+    ("layers", "match"),
+    [
+        ([nn.Permute((0, 2, 3, 1))], r"output .* is channels-last"),
+        (
+            [nn.Permute((0, 1, 3, 2))],
+            r"node '0' \(Permute\(dims=\[0, 1, 3, 2\]\)\) moves a spatial",
+        ),
+        (
+            [nn.Permute((0, 2, 3, 1)), nn.Conv2d(4, 4, 3), nn.Permute((0, 3, 1, 2))],
+            r"node '1' \(Conv2d\) runs on a channels-last value",
+        ),
+    ],
+)
+def test_permutes_that_do_not_keep_pixels_in_place_are_refused(layers, match):
+    x = da.zeros((1, 4, 12, 12), chunks=(1, 4, 6, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match=match):
+        tiled.apply(nn.Sequential(*layers), x)

@@ -66,6 +66,12 @@ class _Program:
     lengths: dict[str, tuple[int, int]]
     out_channels: int
     readers: dict[str, int]  # how many nodes read each value (to free it after its last use)
+    channels_last: frozenset[str] = frozenset()  # values laid out (N, H, W, C): ConvNeXt's
+
+
+def _spatial(a: np.ndarray, rows: slice, columns: slice, last: bool) -> np.ndarray:
+    """``a``'s rows and columns: its last two axes, or, channels-last, the two before C."""
+    return a[..., rows, columns, :] if last else a[..., rows, columns]
 
 
 @dataclass(frozen=True)
@@ -110,20 +116,23 @@ def _run(
             a = values[v]
             if sh is not None and sw is not None and ph is not None and pw is not None:
                 h0, w0 = ph.starts[v], pw.starts[v]
-                a = a[..., sh[0] - h0 : sh[1] - h0, sw[0] - w0 : sw[1] - w0]
+                rows, columns = slice(sh[0] - h0, sh[1] - h0), slice(sw[0] - w0, sw[1] - w0)
+                a = _spatial(a, rows, columns, v in program.channels_last)
             ins.append(a)
             left[v] -= 1
             if left[v] == 0 and v != program.output:
                 del values[v]  # its last reader: free it
         y = _run_node(node.module, ins)
         if sh is not None and sw is not None:
+            last = node.output in program.channels_last
             want = (sh[3] - sh[4], sw[3] - sw[4])
-            if y.shape[-2] < want[0] or y.shape[-1] < want[1]:
+            got = y.shape[-3:-1] if last else y.shape[-2:]
+            if got[0] < want[0] or got[1] < want[1]:
                 raise RuntimeError(
-                    f"{_FUNC}: node {node.name!r} gave a tile of {y.shape[-2:]} where rows and "
+                    f"{_FUNC}: node {node.name!r} gave a tile of {got} where rows and "
                     f"columns up to {want} were planned; please report this"
                 )
-            y = y[..., sh[2] - sh[4] : want[0], sw[2] - sw[4] : want[1]]
+            y = _spatial(y, slice(sh[2] - sh[4], want[0]), slice(sw[2] - sw[4], want[1]), last)
         values[node.output] = y
     return values[program.output]
 
@@ -199,8 +208,12 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
     """The program and the output's receptive field, or a ValueError naming the node that
     makes the network untileable."""
     nodes = model_nodes(model)
-    geometry = tuple(_node_geometry(n) for n in nodes)  # (first: its refusals name the node)
-    fields = receptive_field(model, shape)
+    last = _channels_last_values(nodes)
+    geometry = tuple(  # (first: its refusals name the node)
+        Geometry("pointwise") if n.output in last or _is_permute(n) else _node_geometry(n)
+        for n in nodes
+    )
+    fields = receptive_field(model, shape)  # (it checks the Permutes and what runs between)
     for node, geo in zip(nodes, geometry):
         if geo.kind == "global":
             raise ValueError(
@@ -223,13 +236,19 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
             )
     lengths = {nodes[0].inputs[0]: (shape[-2], shape[-1])}
     for node, field in zip(nodes, fields[1:]):
-        lengths[node.output] = (field.shape[1], field.shape[2])
+        hw = field.shape[:2] if node.output in last else field.shape[1:3]
+        lengths[node.output] = (hw[0], hw[1])
     readers: dict[str, int] = {}
     for node in nodes:
         for v in node.inputs:
             readers[v] = readers.get(v, 0) + 1
     out = output_value(nodes)
     index = [n.output for n in nodes].index(out)
+    if out in last:
+        raise ValueError(
+            f"{_FUNC}: model: its output {out!r} is channels-last (N, H, W, C), after a "
+            "Permute; tiles are assembled channels first: end the model with the Permute back"
+        )
     program = _Program(
         tuple(nodes),
         geometry,
@@ -238,8 +257,25 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
         lengths,
         fields[index + 1].shape[0],
         readers,
+        frozenset(last),
     )
     return program, fields[index + 1]
+
+
+def _is_permute(node: NodeRef) -> bool:
+    return type(node.module).__name__ == "Permute"
+
+
+def _channels_last_values(nodes: list[NodeRef]) -> set[str]:
+    """The values laid out (N, H, W, C): from a Permute to channels last (ConvNeXt's blocks)
+    up to the Permute back. They run pointwise (LayerNorm and Linear over each pixel's
+    channels); `receptive_field` refuses any other Permute or layer there."""
+    last: set[str] = set()
+    for node in nodes:
+        after = any(v in last for v in node.inputs)
+        if after != _is_permute(node):  # a Permute to channels last, or a layer after one
+            last.add(node.output)
+    return last
 
 
 def _check_extra_outputs_unread(model: nn.Module, nodes: list[NodeRef], node: NodeRef) -> None:
@@ -278,8 +314,10 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     """Apply a network to a dask array chunked along H and W, exactly as to the whole image.
 
     ``model_or_op``: a ``cnnmath.nn`` model or layer (``Sequential``, ``Graph``, a single
-    ``Conv2d`` or pooling layer) made of convolutions, poolings and pointwise layers; in eval
-    mode when it has dropout or batch norm. ``array``: a ``dask.array.Array`` of shape
+    ``Conv2d`` or pooling layer) made of convolutions, poolings and pointwise layers (between
+    a ``Permute`` to channels last and one back, as in ConvNeXt's blocks, layers acting on
+    each pixel's channels: LayerNorm, Linear, activations); in eval mode when it has dropout
+    or batch norm. ``array``: a ``dask.array.Array`` of shape
     (N, C, H, W) or (C, H, W), in the model's dtype, chunked any way along N, H and W.
 
     Returns a lazy dask array of the output, (N, C_out, H_out, W_out) or (C_out, H_out,
@@ -334,7 +372,8 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     shape = tuple(int(s) for s in array.shape)
     nodes = model_nodes(model_or_op)
     first = nodes[0].module
-    _node_geometry(nodes[0])  # a layer tiles cannot run refused before the array's checks
+    if not _is_permute(nodes[0]):  # (checked with what follows it, in _program)
+        _node_geometry(nodes[0])  # a layer tiles cannot run refused before the array's checks
     for node in nodes:
         dim = getattr(node.module, "dim", None)
         if array.ndim == 3 and isinstance(dim, int) and dim >= 0:
