@@ -562,3 +562,77 @@ def test_an_activation_of_a_weight_trains_it_with_the_activations_derivative(op)
     (f(Wt) * torch.tensor(_G_W)).sum().backward()
     np.testing.assert_allclose(y, f(Wt).detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(W.grad, Wt.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_a_linear_used_on_sequences_and_on_vectors_saves_and_loads_as_one_parameter(tmp_path):
+    """One Linear on a (2, 5, 4) value and on a (2, 4) one: save writes Transpose(W) for the
+    first (MatMul) and W itself for the second (Gemm with transB). Read again, W is one
+    Parameter (the Transpose beside another read of W runs with the graph), and three SGD
+    steps of both models agree (witness: the cnnmath model saved)."""
+    from cnnmath import nn
+
+    x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
+    g = nn.Graph("x")
+    g.lin = lin = nn.Linear(4, 4, rng=1)
+    g.add(lin, "x", name="a")
+    g.add(nn.Flatten(1), "x", name="f")
+    g.add(nn.Narrow(1, 0, 4), "f", name="n")
+    g.add(lin, "n", name="b")
+    g.add(nn.Flatten(1), "a", name="af")
+    g.add(nn.Narrow(1, 0, 4), "af", name="an")
+    g.add(nn.Add(), "an", "b", name="y")
+    g.set_output("y")
+    path = tmp_path / "mixed.onnx"
+    save(g, path, x)
+    again = load(path.read_bytes())
+    assert [p.data.shape for p in again.parameters()].count((4, 4)) == 1
+    assert set(again.initializer_names) == {"lin.weight", "lin.bias"}
+    G = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    for _ in range(3):
+        for m in (g, again):
+            m.zero_grad()
+            m(x)
+            m.backward(G)
+            for p in m.parameters():
+                p.data -= 0.5 * p.grad
+        np.testing.assert_allclose(again(x), g(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_weight_transposed_outside_and_in_a_run_time_branch_is_refused():
+    """W read through a Transpose by the graph and by a branch of an If decided at run time:
+    the branch's Linear holds W's transpose of its own, apart from the graph's; refused by
+    name rather than trained as two copies."""
+    D = TensorProto.DOUBLE
+
+    def out(name):
+        return helper.make_tensor_value_info(name, D, None)
+
+    then = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["W"], ["t_wt"]),
+            helper.make_node("MatMul", ["x", "t_wt"], ["t_y"]),
+        ],
+        "t",
+        [],
+        [out("t_y")],
+    )
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e_y"])], "e", [], [out("e_y")])
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+            helper.make_node("Greater", ["s", "thr"], ["c"]),
+            helper.make_node("Transpose", ["W"], ["Wt"]),
+            helper.make_node("MatMul", ["x", "Wt"], ["a"]),
+            helper.make_node("If", ["c"], ["b"], then_branch=then, else_branch=other),
+            helper.make_node("Add", ["a", "b"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", D, [2, 4, 3])],
+        [out("y")],
+        initializer=[
+            numpy_helper.from_array(_W.astype(np.float64), "W"),
+            numpy_helper.from_array(np.array(-1e9), "thr"),
+        ],
+    )
+    with pytest.raises(ValueError, match=r"initializer 'W' .*would train apart"):
+        load(_as_model(graph).SerializeToString())

@@ -792,9 +792,9 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
                 if kept is not None:
                     label = None if site is None else loop_of(site[1])
                     info["view nodes"][id(kept)] = (node, label)
-            if kept is None and node.op_type in _VIEWS:
+            if kept is None and node.op_type in _KEPT_FOLDS:
                 value = np.array(value)  # a fixed copy: no buffer sees a Parameter's updates
-                if key is not None:
+                if looped and viewed is not None:
                     info["frozen views"].append((node, viewed, loop_of(site[1])))  # type: ignore[index]
             if (
                 kept is None
@@ -934,8 +934,9 @@ def _check_one_holder(g: nn.Graph, info: dict[str, Any], params: dict[str, nn.Pa
                 params,
                 r,
                 loop,
-                "a reshape beside another read of it (as it is, or reshaped in another "
-                "iteration), the reshape a fixed copy whose gradient would be lost",
+                f"a {node.op_type} beside another read of it (as it is, or reshaped in "
+                f"another iteration), the {node.op_type} a fixed copy whose gradient would be "
+                "lost",
             )
 
 
@@ -1037,11 +1038,22 @@ _KEPT_FOLDS = frozenset({*_VIEWS, "Transpose"})
 #: The ops whose folds of a trained weight run with the graph instead (``_on_weights``):
 #: those exporters write to use a weight as data (ViT's class token expanded, swin_v2's
 #: logit scale clamped, its bias tables made by an MLP over a constant grid, a bias
-#: rebuilt by ScatterND, a reshape of a weight read elsewhere too). Any other op on a
+#: rebuilt by ScatterND, a reshape or transpose of a weight read elsewhere too). Any other op on a
 #: weight alone folds as before: a fixed value (a convolution's weight scaled by Mul, a
 #: Resize's scales, a BatchNormalization's statistics stay what their layers hold).
 _WEIGHT_READERS = frozenset(
-    {"Expand", "Tile", "Clip", "ScatterND", "ScatterElements", "MatMul", "Gemm", "Concat", *_VIEWS}
+    {
+        "Expand",
+        "Tile",
+        "Clip",
+        "ScatterND",
+        "ScatterElements",
+        "MatMul",
+        "Gemm",
+        "Concat",
+        "Transpose",
+        *_VIEWS,
+    }
 )
 
 
