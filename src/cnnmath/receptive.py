@@ -174,7 +174,9 @@ def layer_geometry(module: Any) -> Geometry:
     ConvNeXt's ``LayerScale`` act on each pixel's channels: pointwise. A layer may state its
     window itself, ``spatial_window()`` -> (per axis (kernel, stride, pad before, pad after,
     dilation, ceil_mode), "") or (None, why not), as ONNX's Conv and pools with pads that
-    differ at the two ends do (``cnnmath.onnx``'s ops). (``Permute`` and the
+    differ at the two ends do, or that it is pointwise, ``pointwise_on(channels_last)``, as
+    ONNX's elementwise ops with constants the same at every pixel do (``cnnmath.onnx``'s
+    ops; a layer with ``permutation()`` is a Permute). (``Permute`` and the
     layers on a channels-last value between two of them are handled by ``receptive_field``,
     which tracks the layout.)
 
@@ -272,6 +274,8 @@ def layer_geometry(module: Any) -> Geometry:
             "global", reason="instance norm normalises each image by its own statistics"
         )
     if name in _POINTWISE or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}:
+        return Geometry("pointwise")
+    if _states_pointwise(module, False):  # an elementwise op of cnnmath.onnx
         return Geometry("pointwise")
     raise ValueError(
         f"receptive_field: model: expected layers whose spatial geometry is known (convolution, "
@@ -627,6 +631,26 @@ def _row(
     )
 
 
+def _states_pointwise(module: Any, channels_last: bool) -> bool:
+    """Whether a layer says it is pointwise on a value of that layout (``pointwise_on``:
+    ``cnnmath.onnx``'s elementwise ops, whose held values must not vary across space)."""
+    says = getattr(module, "pointwise_on", None)
+    return callable(says) and bool(says(channels_last))
+
+
+def is_permute(module: Any) -> bool:
+    """Whether the layer permutes its input's axes: ``nn.Permute``, or a layer stating its
+    ``permutation()`` (``cnnmath.onnx``'s Transpose)."""
+    return type(module).__name__ == "Permute" or callable(getattr(module, "permutation", None))
+
+
+def permutation(module: Any) -> tuple[int, ...] | None:
+    """The axes a permuting layer (`is_permute`) moves its input's to; None for "reversed"."""
+    if type(module).__name__ == "Permute":
+        return tuple(module.dims)
+    return module.permutation()
+
+
 def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
     """Whether the node's output is channels-last (N, H, W, C), for a ``Permute`` between the
     two layouts or a layer on a channels-last value; None for any other node (channels
@@ -636,20 +660,23 @@ def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
     module = node.module
     name = type(module).__name__
     last = any(v[3] for v in ins)
-    if name == "Permute":
-        dims = tuple(module.dims)
+    if is_permute(module):
+        dims = permutation(module)
         if len(ins[0][0]) == 3 and dims == (_TO_FIRST if last else _TO_LAST):
             return not last
+        shown = "reversed" if dims is None else list(dims)
         raise ValueError(
-            f"{func}: model: node {node.name!r} (Permute(dims={list(dims)})) moves a spatial "
+            f"{func}: model: node {node.name!r} ({name}(dims={shown})) moves a spatial "
             f"axis; only the moves between channels first and channels last "
             f"({list(_TO_LAST)} and back) keep the pixels in place"
         )
     if not last:
         return None
-    pointwise = name in _CHANNELS_LAST or name in {
-        cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()
-    }
+    pointwise = (
+        name in _CHANNELS_LAST
+        or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}
+        or _states_pointwise(module, True)
+    )
     if name == "LayerNorm" and tuple(module.normalized_shape) != ins[0][0][-1:]:
         pointwise = False  # statistics over more than each pixel's channels
     if not pointwise or not all(v[3] for v in ins):
@@ -664,7 +691,7 @@ def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
 def _channels_last_shape(module: Any, shape: tuple[int, ...], last: bool) -> tuple[int, ...]:
     """The output shape (without the batch axis) of a node of ``_channels_last``."""
     name = type(module).__name__
-    if name == "Permute":
+    if is_permute(module):
         return (shape[1], shape[2], shape[0]) if last else (shape[2], shape[0], shape[1])
     if name == "Linear":
         return (*shape[:-1], int(module.out_features))

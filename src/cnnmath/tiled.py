@@ -42,7 +42,15 @@ import numpy as np
 
 from . import nn
 from ._optional import require
-from .receptive import Geometry, NodeRef, layer_geometry, model_nodes, output_value, receptive_field
+from .receptive import (
+    Geometry,
+    NodeRef,
+    is_permute,
+    layer_geometry,
+    model_nodes,
+    output_value,
+    receptive_field,
+)
 
 __all__ = ["TiledRechunkWarning", "apply", "load_any", "stream"]
 
@@ -263,7 +271,7 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
 
 
 def _is_permute(node: NodeRef) -> bool:
-    return type(node.module).__name__ == "Permute"
+    return is_permute(node.module)
 
 
 def _channels_last_values(nodes: list[NodeRef]) -> set[str]:

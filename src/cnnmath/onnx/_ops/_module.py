@@ -102,6 +102,28 @@ class _Op(nn.Module):
                 p.grad += np.asarray(g, dtype=p.dtype).reshape(p.shape)
         return out[0] if len(out) == 1 else tuple(out)
 
+    #: the op works element by element (with NumPy broadcasting), so that each output pixel
+    #: reads the same pixel of its inputs where its held values do not vary across space
+    elementwise: bool = False
+
+    def pointwise_on(self, channels_last: bool) -> bool:
+        """Whether each output pixel reads only the same pixel of the op's run-time inputs
+        (``cnnmath.receptive``, tiles): an elementwise op whose held values are the same at
+        every pixel and every image of a batch (N, C, H, W), or (N, H, W, C) where
+        ``channels_last``: of size 1 along N, H and W as broadcasting lines them up from
+        the right (a per-channel scale (C, 1, 1), or (C,) on channels last; a scalar)."""
+        if not self.elementwise:
+            return False
+        spatial = (-4, -3, -2) if channels_last else (-4, -2, -1)
+        for kind, value in self._slots:
+            if kind == "input" or kind == "none":
+                continue
+            held = getattr(self, value) if kind in ("param", "buffer") else value
+            shape = np.shape(held.data if isinstance(held, nn.Parameter) else held)
+            if len(shape) > 4 or any(-a <= len(shape) and shape[a] != 1 for a in spatial):
+                return False
+        return True
+
     def reads_as_given(self, node: Node, ins: Sequence[Operand]) -> bool:
         """Whether this op is ONNX node ``node`` computing on exactly its inputs ``ins``
         (each run-time input, parameter, buffer or constant in its place, absent inputs

@@ -24,6 +24,7 @@ from ._types import _CAST_TYPES, _FLOAT_TYPES, _ONNX_TYPES
 class _Binary(_Op):
     """y = a ∘ b with NumPy (= ONNX multidirectional) broadcasting, ∘ ∈ {+, −, ×, ÷}."""
 
+    elementwise = True
     roles = ("a", "b")
 
     def __init__(self, node: Node, operands: Sequence[Operand], kind: str) -> None:
@@ -67,6 +68,7 @@ class _Pow(_Op):
     vanishing power), computed only when p is a parameter or a run-time value. An integer
     base to a negative integer power is refused."""
 
+    elementwise = True
     roles = ("x", "p")
 
     def compute(self, x: Any, p: Any) -> tuple[np.ndarray, Any]:
@@ -107,6 +109,7 @@ class _Pow(_Op):
 class _Unary(_Op):
     """y = f(x) elementwise with its derivative f′ (the activations without a matching layer)."""
 
+    elementwise = True
     roles = ("x",)
 
     def __init__(
@@ -135,6 +138,7 @@ class _Clip(_Op):
     """y = min(max(x, lo), hi); absent bounds are ±∞. ∂y/∂x = 1 strictly inside [lo, hi]
     (and at a bound, as PyTorch's clamp), the rest of G goes to the bound that was taken."""
 
+    elementwise = True
     roles = ("x", "lo", "hi")
 
     def compute(self, x: np.ndarray, lo: Any, hi: Any) -> tuple[np.ndarray, Any]:

@@ -200,6 +200,12 @@ class _Transpose(_Op):
         super().__init__(node, operands)
         self.perm = perm
 
+    def permutation(self) -> tuple[int, ...] | None:
+        """Its ``perm`` (``cnnmath.receptive``: the moves between channels first and last
+        keep the pixels in place); None when absent (the axes reversed, whatever their
+        number)."""
+        return None if self.perm is None else tuple(self.perm)
+
     def compute(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         perm = self.perm if self.perm is not None else list(range(x.ndim))[::-1]
         return np.transpose(x, perm), perm

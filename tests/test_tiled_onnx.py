@@ -1,7 +1,9 @@
-"""tiled.apply and receptive_field on ONNX graphs whose Conv, MaxPool and AveragePool pad the
-two ends of an axis differently (as TensorFlow's "SAME" on an even input writes them): the
-loader holds those nodes as ops of its own, which state their windows. Witnesses: the whole
-image through the same graph, onnxruntime, and the output's actual shape."""
+"""tiled.apply and receptive_field on graphs read from ONNX, where the loader holds some nodes
+as ops of its own: Conv, MaxPool and AveragePool that pad the two ends of an axis differently
+(as TensorFlow's "SAME" on an even input writes them), which state their windows; elementwise
+ops with constants (a layer scale, a GELU written out) and Transposes between channels first
+and last (PyTorch's ConvNeXt exported). Witnesses: the whole image through the same graph,
+onnxruntime, and the output's actual shape."""
 
 import warnings
 
@@ -134,3 +136,87 @@ def test_pads_that_follow_the_input_size_are_refused_naming_the_node(op):
     x = da.from_array(np.ones((1, 1, 16, 16), np.float32), chunks=(1, 1, 8, 8))
     with pytest.raises(ValueError, match=r"node 'same' .*auto_pad=SAME_UPPER.*own"):
         tiled.apply(net, x)
+
+
+def _convnext_onnx(torch, seed):
+    """torchvision's ConvNeXt stem, two CNBlocks (layer scale 1: torchvision's 1e-6 would
+    hide them) and its downsample, exported by TorchScript's exporter: a block's Permutes
+    become Transposes, its GELU Div, Erf, Add and Mul nodes with constants."""
+    from functools import partial
+
+    from torchvision_helper import import_torchvision
+
+    import_torchvision()
+    from torchvision.models.convnext import CNBlock, LayerNorm2d
+
+    from helpers import torch_onnx_export
+
+    torch.manual_seed(seed)
+    norm = partial(LayerNorm2d, eps=1e-6)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 8, 4, stride=4),
+        norm(8),
+        CNBlock(8, 1.0, 0.0),
+        CNBlock(8, 1.0, 0.0),
+        norm(8),
+        torch.nn.Conv2d(8, 12, 2, stride=2),
+    ).eval()
+    x = torch.randn(1, 2, 64, 64)
+    return torch_onnx_export(net, x, opset_version=17, dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_exported_convnext_trunk_tiles_as_the_whole_image(seed):
+    torch = pytest.importorskip("torch")
+    data = _convnext_onnx(torch, seed)
+    net = load(data)
+    assert {"_Transpose", "_Binary", "_Unary"} <= {type(n.module).__name__ for n in net.walk()}
+    rng = np.random.default_rng(seed)
+    size = (int(rng.integers(100, 160)), int(rng.integers(100, 160)))
+    x = rng.standard_normal((2, 2, *size)).astype(np.float32)
+    whole = net(x)
+    assert_close(whole, run_onnxruntime(data, {"x": x})[0], np.float32)
+    assert receptive_field(net, x.shape[1:]).output.shape == whole.shape[1:]
+    chunks = (1, 2, _chunks(rng, size[0]), _chunks(rng, size[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
+        y = tiled.apply(net, da.from_array(x, chunks=chunks))
+    assert len(y.chunks[2]) * len(y.chunks[3]) > 1
+    assert_close(y.compute(scheduler="synchronous"), whole, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("shape", "tiles"),
+    [
+        ((1, 3, 1, 1), True),
+        ((3, 1, 1), True),
+        ((), True),
+        ((1, 1, 1, 9), False),
+        ((2, 3, 1, 1), False),
+    ],
+)
+def test_an_elementwise_constant_tiles_only_where_it_is_the_same_at_every_pixel(shape, tiles):
+    """Mul(x, c) is pointwise when c is a per-channel or single value; a c that varies
+    along W (or along the batch, which tiles split) leaves the node refused by name."""
+    c = np.arange(1, 1 + int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "c"], ["y"], "scale")],
+        "g",
+        [helper.make_tensor_value_info("x", F, [None, 3, None, 9])],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=[numpy_helper.from_array(c, "c")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    net = load(data)
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 9)).astype(np.float32)
+    array = da.from_array(x, chunks=(1, 3, 6, 9))
+    if not tiles:
+        with pytest.raises(
+            ValueError, match=r"node 'scale' \(_Binary\).*receptive field is unknown"
+        ):
+            tiled.apply(net, array)
+        return
+    got = tiled.apply(net, array).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(got, run_onnxruntime(data, {"x": x})[0])
