@@ -318,11 +318,17 @@ def resnet_case(seed):
     )
     size = (int(rng.integers(40, 70)), int(rng.integers(40, 70)))
     x = rng.standard_normal((1, 2, *size)).astype(dtype)
-    chunks = (1, 2, random_chunks(rng, size[0]), random_chunks(rng, size[1]))
+    return (*tiled_and_whole(net, x, rng), dtype)
+
+
+def tiled_and_whole(net, x, rng):
+    """(``tiled.apply`` of net on x chunked one image at a time and at random along H and W,
+    still lazy; the witness net(x))."""
+    chunks = (1, x.shape[1], random_chunks(rng, x.shape[2]), random_chunks(rng, x.shape[3]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
         y = tiled.apply(net, da.from_array(x, chunks=chunks))
-    return y, net(x), dtype
+    return y, net(x)
 
 
 @pytest.mark.parametrize("seed", RESNET_SEEDS)
@@ -536,12 +542,9 @@ def test_convnext_blocks_tiled_equal_whole(seed):
     net = convnext_trunk(rng, dtype)
     size = (int(rng.integers(90, 140)), int(rng.integers(90, 140)))
     x = rng.standard_normal((2, 2, *size)).astype(dtype)
-    chunks = (1, 2, random_chunks(rng, size[0]), random_chunks(rng, size[1]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tiled.TiledRechunkWarning)
-        y = tiled.apply(net, da.from_array(x, chunks=chunks))
+    y, want = tiled_and_whole(net, x, rng)
     assert len(y.chunks[2]) * len(y.chunks[3]) > 1  # tiles, not one block
-    assert_equal_to_whole(y.compute(scheduler="synchronous"), net(x), dtype)
+    assert_equal_to_whole(y.compute(scheduler="synchronous"), want, dtype)
 
 
 @pytest.mark.parametrize(
