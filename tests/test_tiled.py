@@ -559,6 +559,15 @@ def test_convnext_blocks_tiled_equal_whole(seed):
             [nn.Permute((0, 2, 3, 1)), nn.Conv2d(4, 4, 3), nn.Permute((0, 3, 1, 2))],
             r"node '1' \(Conv2d\) runs on a channels-last value",
         ),
+        # random masks in training mode: each tile would draw its own
+        (
+            [nn.Permute((0, 2, 3, 1)), nn.Dropout(0.5), nn.Permute((0, 3, 1, 2))],
+            r"node '1' \(Dropout\) in training mode draws a random mask",
+        ),
+        (
+            [nn.Conv2d(4, 4, 1), nn.StochasticDepth(0.5, "row")],
+            r"node '1' \(StochasticDepth\).* in training mode draws a random mask",
+        ),
     ],
 )
 def test_permutes_that_do_not_keep_pixels_in_place_are_refused(layers, match):

@@ -220,3 +220,26 @@ def test_an_elementwise_constant_tiles_only_where_it_is_the_same_at_every_pixel(
         return
     got = tiled.apply(net, array).compute(scheduler="synchronous")
     np.testing.assert_array_equal(got, run_onnxruntime(data, {"x": x})[0])
+
+
+def test_a_constant_that_broadcasts_one_channel_to_three_gives_three():
+    """Mul of a one-channel image by a (1, 3, 1, 1) constant: three channels out, declared
+    as such by receptive_field and by the tiled array (witness: onnxruntime)."""
+    c = np.array([1.0, -2.0, 0.5], np.float32).reshape(1, 3, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "c"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", F, [None, 1, None, None])],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=[numpy_helper.from_array(c, "c")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    net = load(data)
+    x = np.random.default_rng(0).standard_normal((2, 1, 12, 10)).astype(np.float32)
+    want = run_onnxruntime(data, {"x": x})[0]
+    assert receptive_field(net, x.shape[1:]).output.shape == want.shape[1:] == (3, 12, 10)
+    y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 6, 5)))
+    assert y.shape == want.shape
+    np.testing.assert_array_equal(y[:, 2].compute(scheduler="synchronous"), want[:, 2])

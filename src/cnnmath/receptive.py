@@ -254,11 +254,7 @@ def layer_geometry(module: Any) -> Geometry:
         return Geometry("pointwise")  # over each pixel's channels (None: 1, for an image batch)
     if name in _GLOBAL:
         return Geometry("global", reason=_GLOBAL[name])
-    if name.startswith("Dropout") and getattr(module, "training", False):
-        raise ValueError(
-            f"receptive_field: model: {name} in training mode draws a random mask; "
-            "call model.eval() first"
-        )
+    _refuse_random_mask(module)
     if name.startswith("BatchNorm") and (
         getattr(module, "training", False) or getattr(module, "running_mean", 0) is None
     ):
@@ -498,10 +494,10 @@ def _channels(module: Any, inputs: list[tuple[int, ...]]) -> int:
     (a layer that adds channels without a fixed count, as ResNet-20's ShortcutA), else the
     input's."""
     if callable(getattr(module, "output_channels", None)):
-        return int(module.output_channels(inputs[0][0]))
+        return int(module.output_channels(max(s[0] for s in inputs if len(s) == 3)))
     if hasattr(module, "out_channels"):
         return int(module.out_channels)
-    return inputs[0][0]
+    return max(s[0] for s in inputs if len(s) == 3)  # (broadcast: one channel against C)
 
 
 def _output_shape(
@@ -631,6 +627,21 @@ def _row(
     )
 
 
+def _refuse_random_mask(
+    module: Any, node: str | None = None, func: str = "receptive_field"
+) -> None:
+    """A dropout layer or ``StochasticDepth`` in training mode draws a fresh mask (not a
+    function of the pixels: tiles would each draw their own): refused (naming ``node``)."""
+    name = type(module).__name__
+    if (name.startswith("Dropout") or name == "StochasticDepth") and getattr(
+        module, "training", False
+    ):
+        where = name if node is None else f"node {node!r} ({name})"
+        raise ValueError(
+            f"{func}: model: {where} in training mode draws a random mask; call model.eval() first"
+        )
+
+
 def _states_pointwise(module: Any, channels_last: bool) -> bool:
     """Whether a layer says it is pointwise on a value of that layout (``pointwise_on``:
     ``cnnmath.onnx``'s elementwise ops, whose held values must not vary across space)."""
@@ -672,6 +683,7 @@ def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
         )
     if not last:
         return None
+    _refuse_random_mask(module, node.name, func)
     pointwise = (
         name in _CHANNELS_LAST
         or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}
@@ -695,4 +707,6 @@ def _channels_last_shape(module: Any, shape: tuple[int, ...], last: bool) -> tup
         return (shape[1], shape[2], shape[0]) if last else (shape[2], shape[0], shape[1])
     if name == "Linear":
         return (*shape[:-1], int(module.out_features))
+    if _states_pointwise(module, True):  # held values may broadcast one channel to C
+        return (*shape[:-1], int(module.output_channels(shape[-1], channels_last=True)))
     return shape

@@ -124,6 +124,21 @@ class _Op(nn.Module):
                 return False
         return True
 
+    def output_channels(self, in_channels: int, channels_last: bool = False) -> int:
+        """The output's channels (``cnnmath.receptive``): ``in_channels`` broadcast against
+        the channel axis of each held value of an elementwise op (a (3, 1, 1) constant
+        times one channel gives three; axis −1 where ``channels_last``)."""
+        channels = in_channels
+        if self.elementwise:
+            axis = -1 if channels_last else -3
+            for kind, value in self._slots:
+                if kind in ("param", "buffer", "const"):
+                    held = getattr(self, value) if kind != "const" else value
+                    shape = np.shape(held.data if isinstance(held, nn.Parameter) else held)
+                    if len(shape) >= -axis and shape[axis] != 1:
+                        channels = shape[axis]
+        return channels
+
     def reads_as_given(self, node: Node, ins: Sequence[Operand]) -> bool:
         """Whether this op is ONNX node ``node`` computing on exactly its inputs ``ins``
         (each run-time input, parameter, buffer or constant in its place, absent inputs

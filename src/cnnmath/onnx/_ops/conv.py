@@ -97,7 +97,7 @@ class _Conv(_Op):
             return None, "reads a weight computed when the graph runs: its window is unknown"
         return _window_axes(self.geo, list(np.shape(w)[2:]), False)
 
-    def output_channels(self, in_channels: int) -> int:
+    def output_channels(self, in_channels: int, channels_last: bool = False) -> int:
         """C_out, the held weight's first axis (``cnnmath.receptive``)."""
         w = self._held_weight()
         return in_channels if w is None else int(np.shape(w)[0])
