@@ -25,6 +25,21 @@ from cnnmath.receptive import receptive_field  # noqa: E402
 F = TensorProto.FLOAT
 
 
+def _model(nodes, inits, dims):
+    """The bytes of an opset-19 model of ``nodes`` from input "x" (its declared ``dims``) to
+    output "y", with the initializers ``inits`` (name -> array)."""
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, dims)],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    return model.SerializeToString()
+
+
 def _pads(rng, k):
     """Four pads (top, left, bottom, right), each below the window (which pools need), and
     never all four equal in pairs (else the loader makes an nn layer of the node)."""
@@ -37,7 +52,7 @@ def _pads(rng, k):
 def random_graph(rng, channels):
     """2-4 nodes: Conv, MaxPool or AveragePool with pads apart (any stride, dilation,
     ceil_mode, count_include_pad), a Relu after each Conv."""
-    nodes, inits, c, value = [], [], channels, "x"
+    nodes, inits, c, value = [], {}, channels, "x"
     for i in range(int(rng.integers(2, 5))):
         kind = ["Conv", "Conv", "MaxPool", "AveragePool"][int(rng.integers(4))]
         k = [int(rng.integers(2, 5)), int(rng.integers(1, 5))]
@@ -46,7 +61,7 @@ def random_graph(rng, channels):
         if kind == "Conv":
             c_out = int(rng.integers(1, 4))
             w = rng.standard_normal((c_out, c, *k)).astype(np.float32)
-            inits.append(numpy_helper.from_array(w, f"w{i}"))
+            inits[f"w{i}"] = w
             dilation = [int(rng.integers(1, 3)) for _ in k]
             nodes.append(
                 helper.make_node(
@@ -76,16 +91,7 @@ def random_graph(rng, channels):
             )
         value = out
     nodes.append(helper.make_node("Identity", [value], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "pads_apart",
-        [helper.make_tensor_value_info("x", F, [None, channels, None, None])],
-        [helper.make_tensor_value_info("y", F, None)],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-    model.ir_version = 9
-    return model.SerializeToString()
+    return _model(nodes, inits, [None, channels, None, None])
 
 
 def _chunks(rng, n):
@@ -117,22 +123,12 @@ def test_pads_apart_tile_as_the_whole_image_and_as_onnxruntime(seed):
 def test_pads_that_follow_the_input_size_are_refused_naming_the_node(op):
     """auto_pad SAME_UPPER pads by an amount computed from the input's size: a tile would be
     padded as an image of its own, so tiles cannot reproduce it."""
-    inits = [numpy_helper.from_array(np.ones((1, 1, 2, 2), np.float32), "w")]
-    inputs = ["x", "w"] if op == "Conv" else ["x"]
+    inits = {"w": np.ones((1, 1, 2, 2), np.float32)} if op == "Conv" else {}
     extra = {} if op == "Conv" else {"kernel_shape": [2, 2]}
     node = helper.make_node(
-        op, inputs, ["y"], "same", auto_pad="SAME_UPPER", strides=[2, 2], **extra
+        op, ["x", *inits], ["y"], "same", auto_pad="SAME_UPPER", strides=[2, 2], **extra
     )
-    graph = helper.make_graph(
-        [node],
-        "g",
-        [helper.make_tensor_value_info("x", F, [1, 1, None, None])],
-        [helper.make_tensor_value_info("y", F, None)],
-        initializer=inits if op == "Conv" else [],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-    model.ir_version = 9
-    net = load(model.SerializeToString())
+    net = load(_model([node], inits, [1, 1, None, None]))
     x = da.from_array(np.ones((1, 1, 16, 16), np.float32), chunks=(1, 1, 8, 8))
     with pytest.raises(ValueError, match=r"node 'same' .*auto_pad=SAME_UPPER.*own"):
         tiled.apply(net, x)
@@ -199,16 +195,9 @@ def test_an_elementwise_constant_tiles_only_where_it_is_the_same_at_every_pixel(
     """Mul(x, c) is pointwise when c is a per-channel or single value; a c that varies
     along W (or along the batch, which tiles split) leaves the node refused by name."""
     c = np.arange(1, 1 + int(np.prod(shape)), dtype=np.float32).reshape(shape)
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["x", "c"], ["y"], "scale")],
-        "g",
-        [helper.make_tensor_value_info("x", F, [None, 3, None, 9])],
-        [helper.make_tensor_value_info("y", F, None)],
-        initializer=[numpy_helper.from_array(c, "c")],
+    data = _model(
+        [helper.make_node("Mul", ["x", "c"], ["y"], "scale")], {"c": c}, [None, 3, None, 9]
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    data = model.SerializeToString()
     net = load(data)
     x = np.random.default_rng(0).standard_normal((2, 3, 12, 9)).astype(np.float32)
     array = da.from_array(x, chunks=(1, 3, 6, 9))
@@ -222,24 +211,48 @@ def test_an_elementwise_constant_tiles_only_where_it_is_the_same_at_every_pixel(
     np.testing.assert_array_equal(got, run_onnxruntime(data, {"x": x})[0])
 
 
-def test_a_constant_that_broadcasts_one_channel_to_three_gives_three():
-    """Mul of a one-channel image by a (1, 3, 1, 1) constant: three channels out, declared
-    as such by receptive_field and by the tiled array (witness: onnxruntime)."""
+def _times_constant():
+    """Mul of a one-channel image by a (1, 3, 1, 1) constant: three channels."""
     c = np.array([1.0, -2.0, 0.5], np.float32).reshape(1, 3, 1, 1)
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["x", "c"], ["y"])],
-        "g",
-        [helper.make_tensor_value_info("x", F, [None, 1, None, None])],
-        [helper.make_tensor_value_info("y", F, None)],
-        initializer=[numpy_helper.from_array(c, "c")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    data = model.SerializeToString()
+    return _model([helper.make_node("Mul", ["x", "c"], ["y"])], {"c": c}, [None, 1, None, None])
+
+
+def _two_channels_last_values():
+    """Mul of a one-channel and a four-channel value, both channels last: four channels."""
+    w = np.random.default_rng(1).standard_normal((4, 1, 3, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Transpose", ["x"], ["tx"], perm=[0, 2, 3, 1]),
+        helper.make_node("Transpose", ["a"], ["ta"], perm=[0, 2, 3, 1]),
+        helper.make_node("Mul", ["tx", "ta"], ["u"]),
+        helper.make_node("Transpose", ["u"], ["y"], perm=[0, 3, 1, 2]),
+    ]
+    return _model(nodes, {"w": w}, [None, 1, None, None])
+
+
+@pytest.mark.parametrize(
+    ("build", "channels"), [(_times_constant, 3), (_two_channels_last_values, 4)]
+)
+def test_one_channel_broadcast_against_more_gives_more(build, channels):
+    """The output's channels, as receptive_field and the tiled array declare them, are those
+    broadcasting gives (witness: onnxruntime), and the tiled blocks hold them."""
+    data = build()
     net = load(data)
     x = np.random.default_rng(0).standard_normal((2, 1, 12, 10)).astype(np.float32)
     want = run_onnxruntime(data, {"x": x})[0]
-    assert receptive_field(net, x.shape[1:]).output.shape == want.shape[1:] == (3, 12, 10)
+    assert receptive_field(net, x.shape[1:]).output.shape == want.shape[1:] == (channels, 12, 10)
     y = tiled.apply(net, da.from_array(x, chunks=(1, 1, 6, 5)))
     assert y.shape == want.shape
-    np.testing.assert_array_equal(y[:, 2].compute(scheduler="synchronous"), want[:, 2])
+    assert_close(y[:, 1:].compute(scheduler="synchronous"), want[:, 1:], np.float32)
+
+
+def test_a_constant_of_four_axes_on_one_unbatched_image_is_refused_by_name():
+    """On a (C, H, W) image a (1, C, 1, 1) constant adds a batch axis that the tiles (one
+    image each) would not have: refused, naming the node."""
+    c = np.ones((1, 3, 1, 1), np.float32)
+    net = load(
+        _model([helper.make_node("Mul", ["x", "c"], ["y"], "scale")], {"c": c}, [3, None, None])
+    )
+    x = da.from_array(np.ones((3, 12, 12), np.float32), chunks=(3, 6, 6))
+    with pytest.raises(ValueError, match=r"node 'scale' \(_Binary\) holds a value of 4 axes"):
+        tiled.apply(net, x)

@@ -578,7 +578,7 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
             shape, pair, whole = ins[0]
             axes = tuple(_union([v[1][k] for v in ins], node.name) for k in range(2))
             pair = (axes[0], axes[1])
-            out_shape = _channels_last_shape(node.module, shape, last)
+            out_shape = _channels_last_shape(node.module, [v[0] for v in ins], last)
             values[node.output] = (out_shape, pair, any(w for _, _, w in ins), last)
             rows.append(_row(node, out_shape, pair, any(w for _, _, w in ins)))
             continue
@@ -700,9 +700,13 @@ def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
     return True
 
 
-def _channels_last_shape(module: Any, shape: tuple[int, ...], last: bool) -> tuple[int, ...]:
-    """The output shape (without the batch axis) of a node of ``_channels_last``."""
+def _channels_last_shape(module: Any, shapes: list[tuple[int, ...]], last: bool) -> tuple[int, ...]:
+    """The output shape (without the batch axis) of a node of ``_channels_last``, whose
+    inputs have ``shapes`` (a layer of several broadcasts them: one channel against C)."""
     name = type(module).__name__
+    shape = shapes[0]
+    if len(shapes) > 1 and all(len(s) == len(shape) for s in shapes):
+        shape = (*shape[:-1], max(s[-1] for s in shapes))
     if is_permute(module):
         return (shape[1], shape[2], shape[0]) if last else (shape[2], shape[0], shape[1])
     if name == "Linear":

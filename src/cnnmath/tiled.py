@@ -394,6 +394,13 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
                 f"axis; give the array a batch axis, or the layer dim={dim - 4} (counted from "
                 "the end: the same on both)"
             )
+        held = getattr(node.module, "held_rank", None)
+        if array.ndim == 3 and callable(held) and held() >= 4:
+            raise ValueError(
+                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) holds a "
+                "value of 4 axes, which on one unbatched (C, H, W) image adds a batch axis; "
+                "give the array a batch axis (array[None])"
+            )
     if hasattr(first, "in_channels") and first.in_channels != shape[-3]:
         raise ValueError(
             f"{_FUNC}: array: expected {first.in_channels} channels (axis {array.ndim - 3}) for "

@@ -124,6 +124,18 @@ class _Op(nn.Module):
                 return False
         return True
 
+    def held_rank(self) -> int:
+        """The most axes of a value the op holds (``cnnmath.tiled``: a 4-axis constant gives
+        an unbatched image a batch axis); 0 without any."""
+        ranks = [
+            np.ndim(getattr(self, v).data if k == "param" else getattr(self, v))
+            if k in ("param", "buffer")
+            else np.ndim(v)
+            for k, v in self._slots
+            if k in ("param", "buffer", "const")
+        ]
+        return max(ranks, default=0)
+
     def output_channels(self, in_channels: int, channels_last: bool = False) -> int:
         """The output's channels (``cnnmath.receptive``): ``in_channels`` broadcast against
         the channel axis of each held value of an elementwise op (a (3, 1, 1) constant
