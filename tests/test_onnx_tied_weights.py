@@ -636,3 +636,88 @@ def test_a_weight_transposed_outside_and_in_a_run_time_branch_is_refused():
     )
     with pytest.raises(ValueError, match=r"initializer 'W' .*would train apart"):
         load(_as_model(graph).SerializeToString())
+
+
+_RETURNED = {
+    # y = x W (the Linear holds Wᵀ), and W returned
+    "a MatMul's weight": (
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "W",
+        (3, 4),
+        lambda x, W: (x @ W, W),
+    ),
+    # an exporter's alias of it returned (TorchScript names one for a weight read twice)
+    "an alias of a MatMul's weight": (
+        [
+            helper.make_node("Identity", ["W"], ["onnx::MatMul_3"]),
+            helper.make_node("MatMul", ["x", "W"], ["a"]),
+            helper.make_node("MatMul", ["x", "onnx::MatMul_3"], ["b"]),
+            helper.make_node("Add", ["a", "b"], ["y"]),
+        ],
+        "onnx::MatMul_3",
+        (3, 4),
+        lambda x, W: (x @ W + x @ W, W),
+    ),
+    # Wᵀ = Transpose(W) read by a MatMul and returned
+    "a Transpose read by a MatMul": (
+        [
+            helper.make_node("Transpose", ["W"], ["Wt"], perm=[1, 0]),
+            helper.make_node("MatMul", ["x", "Wt"], ["y"]),
+        ],
+        "Wt",
+        (4, 3),
+        lambda x, W: (x @ W.T, W.T),
+    ),
+    # W read by nothing else: the output alone trains it
+    "a weight nothing else reads": (
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "W",
+        (3, 4),
+        lambda x, W: (torch.relu(x), W),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_RETURNED))
+def test_a_weight_returned_by_the_graph_is_the_weight_as_trained(case, tmp_path):
+    """A graph output that is a trained weight (or its alias, or its transpose) returns
+    the weight as training changed it, and its gradient reaches the weight; saved after
+    training, onnxruntime returns the same (witness: torch autograd and SGD)."""
+    nodes, returned, shape, f = _RETURNED[case]
+    rng = np.random.default_rng(5)
+    W0 = rng.standard_normal(shape).astype(np.float32)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, [2, 3])],
+        [
+            helper.make_tensor_value_info("y", F, None),
+            helper.make_tensor_value_info(returned, F, None),
+        ],
+        initializer=[numpy_helper.from_array(W0, "W")],
+    )
+    g = load(_as_model(graph).SerializeToString())
+    (key, weight), *rest = g.named_parameters()
+    assert not rest and g.initializer_names["W"] == key
+    W = torch.tensor(W0, requires_grad=True)
+    x = torch.tensor(_X)
+    G = [rng.standard_normal(t.shape).astype(np.float32) for t in f(x, W)]
+    for step in range(2):
+        g.zero_grad()
+        ours = g(_X)
+        g.backward(tuple(G))
+        W.grad = None
+        theirs = f(x, W)
+        sum((t * torch.tensor(grad)).sum() for t, grad in zip(theirs, G)).backward()
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(
+                a, b.detach().numpy(), rtol=1e-5, atol=1e-5, err_msg=str(step)
+            )
+        np.testing.assert_allclose(_as(weight.grad, W0), W.grad.numpy(), rtol=1e-5, atol=1e-5)
+        weight.data -= 0.1 * weight.grad
+        with torch.no_grad():
+            W -= 0.1 * W.grad
+    path = tmp_path / "returned.onnx"
+    save(g, path, _X)
+    for a, b in zip(run_onnxruntime(path.read_bytes(), {"x": _X}), f(x, W)):
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-5)

@@ -823,7 +823,10 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         out = env.get(declared.name)
         if isinstance(out, Const):  # e.g. the Shape of a static input: a constant, returned
             node = Node("output", "Constant", opset)
-            module = _ConstOutput(node, [Ref(graph_inputs[0]), Const(out.value)])
+            holder, undo = _output_holder(out, g, info)
+            module = _ConstOutput(
+                node, [Ref(graph_inputs[0]), Const(out.value, holder)], undo, np.shape(out.value)
+            )
             out = Ref(g.add(module, graph_inputs[0], name=fresh("output", "output", g)))
         if not isinstance(out, Ref):
             raise ValueError(f"{FUNC}: graph: the output {declared.name!r} is not computed")
@@ -852,6 +855,53 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     g.initializer_names = _initializer_names(g, initializers, params, info["derived"])  # type: ignore[attr-defined]
     g.held_as_views = _held_as_views(g, params)  # type: ignore[attr-defined]
     return g
+
+
+def _output_holder(
+    out: Const, g: nn.Graph, info: dict[str, Any]
+) -> tuple[nn.Parameter | None, str | None]:
+    """The Parameter a graph output that is a trained weight (``out``, Const with its
+    Parameter P) returns, and how (``_ConstOutput``'s ``undo``): P itself where the graph's
+    layers hold P or nothing of it (the output is then its only reader); the one Parameter a
+    layer derived from P, where its numbers are P's transposed (a MatMul's or Gemm's Linear)
+    or reshaped (checked on the values as loaded); else none: the value as loaded, fixed
+    (a weight held in several derived forms)."""
+    P = out.param
+    if P is None:
+        return None, None
+    held = {id(p) for p in g.parameters()}
+    if id(P) in held:
+        return P, None
+    parent = {id(new): old for old, new in info["derived"]}
+
+    def derives_from_P(p: nn.Parameter) -> bool:
+        q = parent.get(id(p))
+        while q is not None and q is not P:
+            q = parent.get(id(q))
+        return q is P
+
+    views = [p for p in g.parameters() if derives_from_P(p)]
+    if not views:
+        return P, None
+    if len(views) != 1 or parent.get(id(views[0])) is not P:  # several, or a view of a view
+        return None, None
+    (D,) = views
+    node, _ = info["view nodes"].get(id(D), (None, None))
+    weight = out.value  # P's numbers as loaded
+    transposed = node is not None and node.op_type in ("MatMul", "Gemm")
+    if transposed and D.data.ndim == 2 and np.array_equal(D.data.T, weight, equal_nan=True):
+        return D, "T"
+    if (
+        not transposed
+        and node is not None
+        and node.op_type != "Transpose"
+        and (
+            D.data.size == np.size(weight)
+            and np.array_equal(D.data.reshape(np.shape(weight)), weight, equal_nan=True)
+        )
+    ):
+        return D, "reshape"
+    return None, None
 
 
 def _on_weights(module: Any, value: Any, node: Node, graph_inputs: list[str]) -> bool:

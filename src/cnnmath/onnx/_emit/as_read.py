@@ -208,10 +208,22 @@ def _dropout_mask(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
 
 
 def _const_output(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
-    """A loaded graph's output known at load time (a static Shape): a Constant node."""
+    """A loaded graph's output known at load time (a static Shape): a Constant node; a
+    trained weight returned: its initializer (current values), through an Identity, or the
+    Transpose or Reshape that undoes the layer's view of it."""
     m = node.module
     assert isinstance(m, _ConstOutput)
     kind, value = m._slots[1]
+    if kind == "param":
+        name = w.state(m, value, node)
+        if m.undo == "T":
+            w.node("Transpose", [name], node.output, node.name)
+        elif m.undo == "reshape":
+            shape = w.const(f"{node.name}/shape", list(m.shape), np.int64)
+            w.node("Reshape", [name, shape], node.output, node.name)
+        else:
+            w.node("Identity", [name], node.output, node.name)
+        return
     array = np.asarray(getattr(m, value) if kind == "buffer" else value)
     tensor = w.onnx.numpy_helper.from_array(array, node.output)
     w.node("Constant", [], node.output, node.name, value=tensor)

@@ -160,16 +160,36 @@ def _check_reshape(node: Node, dims: Sequence[int], rank: int | None, allowzero:
 
 
 class _ConstOutput(_Op):
-    """A graph whose output is known at load time (a static Shape): returns the constant,
-    whatever the input; no gradient reaches the input."""
+    """A graph output known at load time (a static Shape), or a trained weight returned as
+    it is: returns the value, whatever the input; no gradient reaches the input.
+
+    Where the value is a weight, ``value`` is the Parameter holding it — the weight's own, or
+    the one a layer derived from it (a Linear's Wᵀ: ``undo`` "T"; a reshape of it: ``undo``
+    "reshape", to ``shape``) — so that the output is the weight as trained, and its
+    gradient G reaches the weight (Gᵀ, or G reshaped, to the derived Parameter)."""
 
     roles = ("x", "value")
 
+    def __init__(
+        self,
+        node: Node,
+        operands: Sequence[Operand],
+        undo: str | None = None,
+        shape: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(node, operands)
+        self.undo, self.shape = undo, shape
+
     def compute(self, x: Any, value: np.ndarray) -> tuple[np.ndarray, Any]:
+        if self.undo == "T":
+            return value.T.copy(), None
+        if self.undo == "reshape":
+            return value.reshape(self.shape).copy(), None
         return value.copy(), None
 
     def gradients(self, ctx: Any, args: list[Any], g: np.ndarray) -> list[Any]:
-        return [None, None]
+        held = np.shape(args[1])
+        return [None, g.T if self.undo == "T" else np.reshape(g, held)]
 
 
 class _OnWeights(_Op):
