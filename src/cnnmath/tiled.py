@@ -218,7 +218,7 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
     nodes = model_nodes(model)
     last = _channels_last_values(nodes)
     geometry = tuple(  # (first: its refusals name the node)
-        Geometry("pointwise") if n.output in last or _is_permute(n) else _node_geometry(n)
+        Geometry("pointwise") if n.output in last or is_permute(n.module) else _node_geometry(n)
         for n in nodes
     )
     fields = receptive_field(model, shape)  # (it checks the Permutes and what runs between)
@@ -270,10 +270,6 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
     return program, fields[index + 1]
 
 
-def _is_permute(node: NodeRef) -> bool:
-    return is_permute(node.module)
-
-
 def _channels_last_values(nodes: list[NodeRef]) -> set[str]:
     """The values laid out (N, H, W, C): from a Permute to channels last (ConvNeXt's blocks)
     up to the Permute back. They run pointwise (LayerNorm and Linear over each pixel's
@@ -281,7 +277,7 @@ def _channels_last_values(nodes: list[NodeRef]) -> set[str]:
     last: set[str] = set()
     for node in nodes:
         after = any(v in last for v in node.inputs)
-        if after != _is_permute(node):  # a Permute to channels last, or a layer after one
+        if after != is_permute(node.module):  # a Permute to channels last, or a layer after one
             last.add(node.output)
     return last
 
@@ -380,7 +376,7 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     shape = tuple(int(s) for s in array.shape)
     nodes = model_nodes(model_or_op)
     first = nodes[0].module
-    if not _is_permute(nodes[0]):  # (checked with what follows it, in _program)
+    if not is_permute(nodes[0].module):  # (checked with what follows it, in _program)
         _node_geometry(nodes[0])  # a layer tiles cannot run refused before the array's checks
     for node in nodes:
         dim = getattr(node.module, "dim", None)

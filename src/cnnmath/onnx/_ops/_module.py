@@ -115,26 +115,26 @@ class _Op(nn.Module):
         if not self.elementwise:
             return False
         spatial = (-4, -3, -2) if channels_last else (-4, -2, -1)
+        return not any(
+            len(shape) > 4 or any(-a <= len(shape) and shape[a] != 1 for a in spatial)
+            for shape in self._held_shapes()
+        )
+
+    def _held_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of the values the op holds (parameters, buffers, constants)."""
+        shapes = []
         for kind, value in self._slots:
-            if kind == "input" or kind == "none":
-                continue
-            held = getattr(self, value) if kind in ("param", "buffer") else value
-            shape = np.shape(held.data if isinstance(held, nn.Parameter) else held)
-            if len(shape) > 4 or any(-a <= len(shape) and shape[a] != 1 for a in spatial):
-                return False
-        return True
+            if kind in ("param", "buffer"):
+                held = getattr(self, value)
+                shapes.append(np.shape(held.data if isinstance(held, nn.Parameter) else held))
+            elif kind == "const":
+                shapes.append(np.shape(value))
+        return shapes
 
     def held_rank(self) -> int:
         """The most axes of a value the op holds (``cnnmath.tiled``: a 4-axis constant gives
         an unbatched image a batch axis); 0 without any."""
-        ranks = [
-            np.ndim(getattr(self, v).data if k == "param" else getattr(self, v))
-            if k in ("param", "buffer")
-            else np.ndim(v)
-            for k, v in self._slots
-            if k in ("param", "buffer", "const")
-        ]
-        return max(ranks, default=0)
+        return max((len(shape) for shape in self._held_shapes()), default=0)
 
     def output_channels(self, in_channels: int, channels_last: bool = False) -> int:
         """The output's channels (``cnnmath.receptive``): ``in_channels`` broadcast against
@@ -143,12 +143,9 @@ class _Op(nn.Module):
         channels = in_channels
         if self.elementwise:
             axis = -1 if channels_last else -3
-            for kind, value in self._slots:
-                if kind in ("param", "buffer", "const"):
-                    held = getattr(self, value) if kind != "const" else value
-                    shape = np.shape(held.data if isinstance(held, nn.Parameter) else held)
-                    if len(shape) >= -axis and shape[axis] != 1:
-                        channels = shape[axis]
+            for shape in self._held_shapes():
+                if len(shape) >= -axis and shape[axis] != 1:
+                    channels = shape[axis]
         return channels
 
     def reads_as_given(self, node: Node, ins: Sequence[Operand]) -> bool:

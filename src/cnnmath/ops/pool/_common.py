@@ -297,16 +297,18 @@ def _spread_taps(
         if not mine:
             residue.fill(0)
             continue
-        for n, (i0, i1, first) in enumerate(mine):
+        (i0, i1, first), *others = mine
+        k0 = first // s
+        _along_axis(residue, axis, slice(0, k0)).fill(0)
+        _along_axis(residue, axis, slice(k0 + i1 - i0, None)).fill(0)
+        np.copyto(
+            _along_axis(residue, axis, slice(k0, k0 + i1 - i0)),
+            _along_axis(src, axis, slice(i0, i1)),
+        )
+        for i0, i1, first in others:
             k0 = first // s
             target = _along_axis(residue, axis, slice(k0, k0 + i1 - i0))
-            values = _along_axis(src, axis, slice(i0, i1))
-            if n == 0:
-                _along_axis(residue, axis, slice(0, k0)).fill(0)
-                _along_axis(residue, axis, slice(k0 + i1 - i0, None)).fill(0)
-                np.copyto(target, values)
-            else:
-                target += values
+            target += _along_axis(src, axis, slice(i0, i1))
 
 
 def _separable_spread(geo: _Geometry, share: np.ndarray, out: np.ndarray) -> None:
@@ -325,8 +327,8 @@ def _separable_spread(geo: _Geometry, share: np.ndarray, out: np.ndarray) -> Non
 class _Layout:
     """Where each window tap reads its values, and where its gradient goes back."""
 
-    def __init__(self, geo: _Geometry, fill: float | None):
-        """``fill``: the padding value (-inf or 0); None when no input values are needed."""
+    def __init__(self, geo: _Geometry, fill: float):
+        """``fill``: the padding value (-inf or 0)."""
         self.geo = geo
         B, C, m, n = geo.x.shape
         (k1, k2), (sh, sw), ((pt, pb), (pl, pr)), (Ho, Wo) = (
@@ -342,7 +344,7 @@ class _Layout:
             self.grid: tuple[int, ...] = (B, C, Ho, Wo)
             self.size = B * C * Ho * Wo
             self.n = self.size
-            self.X: Any = None if fill is None else geo.x.reshape(B, C, Ho, k1, Wo, k2)
+            self.X: Any = geo.x.reshape(B, C, Ho, k1, Wo, k2)
             self.taps: list[tuple[int, Any]] = [
                 (a * k2 + e, (a, e)) for a in range(k1) for e in range(k2)
             ]
@@ -351,7 +353,7 @@ class _Layout:
             self.size = B * C * self.Hq * self.Wq
             self.n = (B * C - 1) * self.Hq * self.Wq + (Ho - 1) * self.Wq + Wo
             self.grid = (self.n,)
-            self.X = None if fill is None else _split(geo.x, geo.stride, geo.pads, fill)
+            self.X = _split(geo.x, geo.stride, geo.pads, fill)
             self.taps = _tap_shifts(geo, self.Wq)
 
     def read(self, X: np.ndarray, where: tuple[int, int]) -> np.ndarray:
