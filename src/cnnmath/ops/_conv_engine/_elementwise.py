@@ -38,7 +38,8 @@ def _correlate_taps(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair)
                 out=y[:, :, :, i0:i1],
             )
 
-        _threads.parallel(product, _threads.spans(Ho, rows))
+        # one pass, nothing kept in cache between passes: one call per thread
+        _threads.parallel(product, _threads.pass_spans(Ho, y.size))
         return y
     scratch = _scratch("taps terms", (G, B, O, rows, Wo), xp.dtype)
     w_oc = w[:, None, :, :, :, :, None, None]  # (G, 1, O, C, f1, f2, 1, 1): a scale per plane
