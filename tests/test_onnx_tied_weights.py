@@ -721,3 +721,37 @@ def test_a_weight_returned_by_the_graph_is_the_weight_as_trained(case, tmp_path)
     save(g, path, _X)
     for a, b in zip(run_onnxruntime(path.read_bytes(), {"x": _X}), f(x, W)):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_held_as_views_names_exactly_the_weights_whose_state_dict_entry_is_not_the_file_array():
+    """``held_as_views`` (which the loader reads to share a weight with a run-time branch)
+    lists an initializer where its state_dict entry is not the array the file holds: a 3-D
+    MatMul's weight, held transposed by its Linear, is; batch norm's scale, bias and running
+    statistics, held as read, are not. Witness: the file's arrays against the state_dict."""
+    rng = np.random.default_rng(3)
+    arrays = {
+        "W": rng.standard_normal((4, 3)).astype(np.float32),
+        "s": (rng.random(3) + 0.5).astype(np.float32),
+        "b": rng.random(3).astype(np.float32),
+        "m": rng.random(3).astype(np.float32),
+        "v": (rng.random(3) + 0.5).astype(np.float32),
+    }
+    graph = helper.make_graph(
+        [
+            helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+            helper.make_node("MatMul", ["n", "W"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", F, [1, 3, 5, 4])],
+        [helper.make_tensor_value_info("y", F, None)],
+        initializer=[numpy_helper.from_array(a, k) for k, a in arrays.items()],
+    )
+    g = load(_as_model(graph).SerializeToString())
+    state = g.state_dict()
+    differs = {
+        name
+        for name, key in g.initializer_names.items()
+        if state[key].shape != arrays[name].shape or not np.array_equal(state[key], arrays[name])
+    }
+    assert differs == {"W"}  # the witness agrees with the case's intent
+    assert g.held_as_views == differs

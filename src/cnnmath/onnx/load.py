@@ -1009,10 +1009,19 @@ def _refuse_apart(
 
 def _held_as_views(g: nn.Graph, params: dict[str, nn.Parameter]) -> set[str]:
     """The initializers whose state_dict key holds not the array as read but a view the
-    loader derived from it (a MatMul weight held transposed by its Linear, a reshaped bias)."""
+    loader derived from it (a MatMul weight held transposed by its Linear, a reshaped bias).
+    A buffer of the initializer's shape (batch norm's running statistics, a constant an op
+    holds) holds the array as read: not a view."""
     held = dict(g.named_parameters())
+    buffers = dict(g.named_buffers())
     names = g.initializer_names  # type: ignore[attr-defined]
-    return {n for n, key in names.items() if n in params and held.get(key) is not params[n]}
+
+    def as_read(n: str, key: str) -> bool:
+        if key in buffers:
+            return buffers[key].shape == params[n].data.shape
+        return held.get(key) is params[n]
+
+    return {n for n, key in names.items() if n in params and not as_read(n, key)}
 
 
 def _branch_shapes(
