@@ -8,6 +8,8 @@ inference at opset 22, where the rule was corrected."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,49 @@ def test_the_shape_of_max_pools_indices_is_the_computed_one_too():
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(y, np.array([2, 3, 3, 3], np.float32))
     np.testing.assert_array_equal(p, want_p)
+
+
+@pytest.mark.parametrize(
+    "H, k, s, d, pads, ceil",
+    [
+        (1, 2, 2, 2, (1, 0), 1),  # the one window: the begin pad, then past the input
+        (1, 2, 3, 3, (1, 0), 1),
+        (1, 3, 2, 2, (1, 2), 1),
+        (1, 2, 1, 2, (1, 1), 0),  # dilation alone: taps at -1 and 1 around a 1-row input
+    ],
+)
+def test_a_window_holding_only_padding_is_the_empty_windows_value(H, k, s, d, pads, ceil):
+    """A window that reads no element of x (pads, dilations and ceil_mode together): the
+    average without its pads counted is 0/0, NaN where ONNX's reference evaluator gives NaN;
+    the maximum of nothing is −∞ (a MaxPool with pads apart; with symmetric pads the
+    dilation case is `max_pool2d`'s refusal). Every window holding an element of x agrees
+    with the reference evaluator."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, H, 3)).astype(np.float32)
+
+    def model(op, **extra):
+        node = helper.make_node(op, ["x"], ["y"], kernel_shape=[k, 1], strides=[s, 1],
+                                dilations=[d, 1], pads=[pads[0], 0, pads[1], 0],
+                                ceil_mode=ceil, **extra)  # fmt: skip
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", F32, x.shape)],
+                                  [helper.make_tensor_value_info("y", F32, None)])  # fmt: skip
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+        m.ir_version = 9
+        return m
+
+    avg = model("AveragePool", count_include_pad=0)
+    with warnings.catch_warnings():  # the evaluator's mean of an empty window says so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = ReferenceEvaluator(avg).run(None, {"x": x})[0]
+    got = load(avg.SerializeToString())(x)
+    assert got.shape == want.shape and np.isnan(want).any()
+    np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+
+    empty = np.isnan(want)  # the windows that hold only padding
+    if pads[0] != pads[1]:
+        y = load(model("MaxPool").SerializeToString())(x)
+        assert np.all(y[empty] == -np.inf)
+        assert np.isfinite(y[~empty]).all()
+    else:
+        with pytest.raises(ValueError, match="dilation.*reads only padding"):
+            load(model("MaxPool").SerializeToString())(x)
