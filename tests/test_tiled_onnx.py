@@ -256,3 +256,42 @@ def test_a_constant_of_four_axes_on_one_unbatched_image_is_refused_by_name():
     x = da.from_array(np.ones((3, 12, 12), np.float32), chunks=(3, 6, 6))
     with pytest.raises(ValueError, match=r"node 'scale' \(_Binary\) holds a value of 4 axes"):
         tiled.apply(net, x)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_filter_the_graph_computes_from_a_weight_trains_it_and_is_refused_by_name(transposed):
+    """Conv(x, Expand(W)) and Conv(x, Expand(Transpose(W))): the filter is computed as the
+    graph runs (W trains: its gradient is the sum of the expanded filter's, by finite
+    differences of ⟨net(x), G⟩), so its window is known only then: tiled.apply refuses the
+    node that computes it."""
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((1, 2, 3, 3))
+    nodes = [helper.make_node("Transpose", ["W"], ["Wt"], perm=[0, 1, 3, 2])] if transposed else []
+    nodes += [
+        helper.make_node("Expand", ["Wt" if transposed else "W", "shape"], ["We"], "expand"),
+        helper.make_node("Conv", ["x", "We"], ["y"], pads=[1, 1, 1, 1]),
+    ]
+    inits = {"W": W.astype(np.float32), "shape": np.array([4, 2, 3, 3], np.int64)}
+    net = load(_model(nodes, inits, [1, 2, 6, 6]))
+    assert set(net.initializer_names) == {"W"}  # W is held, and trains
+    x = rng.standard_normal((1, 2, 6, 6))
+    G = rng.standard_normal((1, 4, 6, 6))
+    net.to(np.float64)
+    net.zero_grad()
+    net(x)
+    net.backward(G)
+    (param,) = net.parameters()
+    eps, numeric = 1e-6, np.zeros_like(param.data)
+    for idx in np.ndindex(param.data.shape):
+        keep = param.data[idx]
+        param.data[idx] = keep + eps
+        up = np.sum(net(x) * G)
+        param.data[idx] = keep - eps
+        down = np.sum(net(x) * G)
+        param.data[idx] = keep
+        numeric[idx] = (up - down) / (2 * eps)
+    assert_close(param.grad, numeric, np.float64, factor=1e4)
+    net.to(np.float32)
+    tiles = da.from_array(x.astype(np.float32), chunks=(1, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"node 'expand' \(_OnWeights\)"):
+        tiled.apply(net, tiles)
