@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import cnnmath
 from cnnmath._checks import (
     check_float_array,
     float_dtype,
@@ -108,3 +109,18 @@ def test_writable_directory_without_a_function_name(tmp_path):
     assert writable_directory("--out", tmp_path, func=None) == tmp_path
     with pytest.raises(FileNotFoundError, match=r"^--out: output directory does not exist"):
         writable_directory("--out", tmp_path / "missing", func=None)
+
+
+def test_a_list_of_a_whole_image_is_described_by_its_first_items_not_all_of_them():
+    """conv2d given a nested list of a 3×224×224 image (150 528 numbers, several hundred
+    kilobytes as text): the message names the argument, the type and how to convert, and
+    shows a few items only."""
+    image = np.zeros((1, 3, 224, 224)).tolist()
+    with pytest.raises(TypeError) as caught:
+        cnnmath.conv2d(image, np.ones((4, 3, 3, 3)))
+    message = str(caught.value)
+    assert message.startswith("conv2d: x: expected a numpy.ndarray of float32 or float64, got list")
+    assert "numpy.asarray" in message and len(message) < 500
+    short = [1.5, 2.5]  # a short one is shown whole
+    with pytest.raises(TypeError, match=r"got list \[1\.5, 2\.5\];"):
+        cnnmath.conv2d(short, np.ones((4, 3, 3, 3)))

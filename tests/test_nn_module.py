@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnmath import nn
+from cnnmath import nn, optim
 
 
 class Stats(nn.Module):
@@ -174,3 +174,41 @@ def test_a_child_held_twice_is_one_child_but_two_state_entries_as_torchs():
     twin = torch.nn.Sequential(theirs.bn, torch.nn.ReLU(), theirs.bn)
     assert [n for n, _ in seq.named_children()] == [n for n, _ in twin.named_children()]
     assert list(seq.state_dict()) == list(twin.state_dict())
+
+
+def test_a_gradient_set_to_none_is_cleared_as_in_pytorch_and_a_wrong_one_refused():
+    """``p.grad = None`` (PyTorch's way of clearing): the next backward and SGD step give
+    what PyTorch's give from the same weights; an array of another shape or dtype, or a
+    non-array, is refused naming the parameter's shape and dtype."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x, G = rng.standard_normal((2, 4)), rng.standard_normal((2, 3))
+    ours = nn.Linear(4, 3, rng=0).to(np.float64)
+    theirs = torch.nn.Linear(4, 3).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.data))
+    for _ in range(2):  # a second round: no gradient of the first may remain
+        for p in ours.parameters():
+            p.grad = None
+        for q in theirs.parameters():
+            q.grad = None
+        ours(x)
+        ours.backward(G)
+        theirs(torch.from_numpy(x)).backward(torch.from_numpy(G))
+        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12)
+        optim.SGD(ours.parameters(), lr=0.1).step()
+        torch.optim.SGD(theirs.parameters(), lr=0.1).step()
+        np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), rtol=1e-12)
+    p = ours.weight
+    with pytest.raises(ValueError, match=r"Parameter\(shape=\(3, 4\).*got shape \(4, 3\)"):
+        p.grad = np.zeros((4, 3))
+    with pytest.raises(
+        ValueError, match=r"dtype float64 \(the data's\), got shape \(3, 4\) and dtype float32"
+    ):
+        p.grad = np.zeros((3, 4), np.float32)
+    with pytest.raises(TypeError, match=r"or None to clear it, got list"):
+        p.grad = [[0.0] * 4] * 3
+    mine = np.ones((3, 4))
+    p.grad = mine  # an array of the right kind is kept as given, as before
+    assert p.grad is mine

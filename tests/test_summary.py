@@ -286,3 +286,14 @@ def test_cli_onnx_file_gives_the_models_counts(tmp_path, capsys):
     # the same receptive field at the output, whatever the ONNX graph names its nodes
     rows = summary(cnnmath_onnx.load(path), (1, 8, 8)).rows
     assert rows[-1].field.size == want.rows[-1].field.size == (16, 16)
+
+
+def test_the_repl_shows_the_table_not_the_fields():
+    """What the REPL shows (repr) is the printed table: its header, one line per layer and
+    the totals; not the dataclass's dump of every row's fields."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
+    s = summary(net, (1, 8, 8))
+    shown = repr(s)
+    assert shown == str(s)
+    assert shown.splitlines()[0].split()[:2] == ["layer", "type"]
+    assert "LayerRow(" not in shown and "total parameters:     1,490" in shown  # 40 + 1450

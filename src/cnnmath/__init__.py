@@ -1,7 +1,14 @@
 """cnnmath — the mathematics of convolutional networks, executable, verified and fast, in NumPy.
 
-The public face of the package: everything here is re-exported from its own module.
+The public face of the package: everything here is re-exported from its own module. The
+other public modules (``cnnmath.onnx``, ``cnnmath.models``, ``cnnmath.weights``,
+``cnnmath.tiled``, …) load on first use, so ``import cnnmath`` stays light and
+``cnnmath.onnx.load(...)`` works after it all the same.
 """
+
+import importlib as _importlib
+import pkgutil as _pkgutil
+from types import ModuleType as _ModuleType
 
 from . import filters, losses, nn, optim
 from .losses import cross_entropy, nll_loss
@@ -63,6 +70,22 @@ from .summary import summary
 from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
+
+
+def _public_modules() -> list[str]:
+    return sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def __getattr__(name: str) -> _ModuleType:
+    """``cnnmath.<module>`` for a public module not imported yet: imported now (PEP 562)."""
+    if name in _public_modules():
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_public_modules()})
+
 
 __all__ = [
     "ACTIVATIONS",

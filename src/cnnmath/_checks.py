@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import reprlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,11 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_SHORT.repr(value)}"
+
+
+_SHORT = reprlib.Repr()  # a given list of a whole image: its first items, not a megabyte
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 4, 4, 4
 
 
 def check_float_array(name: str, x: Any, *, func: str | None = None) -> np.ndarray:

@@ -70,7 +70,7 @@ class LayerRow:
 @dataclass(frozen=True)
 class Summary:
     """What :func:`summary` found: ``rows`` (one :class:`LayerRow` per node, in walk order)
-    and the totals. ``str(summary)`` is the table.
+    and the totals. ``print(summary)`` (or the REPL, which shows its repr) gives the table.
 
     ``total_parameters`` and ``trainable_parameters`` count each parameter array once;
     ``total_mult_adds`` sums the rows; ``input_bytes``, ``activation_bytes`` (every node's
@@ -148,6 +148,9 @@ class Summary:
         if self.field_note:
             lines.append(f"receptive field: {self.field_note}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:  # the table, not the dataclass's field dump
+        return str(self)
 
     def as_dicts(self) -> list[dict[str, Any]]:
         """The rows as plain dicts (field → size, jump, start, whole), e.g. for a DataFrame."""

@@ -10,14 +10,42 @@ from .._checks import check_float_array
 class Parameter:
     """A trainable array: ``data`` (float32 or float64 ndarray, used as given, not copied)
     and ``grad``, an array of zeros of the same shape and dtype into which backward passes
-    add ∂ℓ/∂data."""
+    add ∂ℓ/∂data.
 
-    __slots__ = ("data", "grad")
+    ``grad`` may be replaced by an array of data's shape and dtype, or set to None, as
+    PyTorch's ``p.grad = None`` clears a gradient: here that is a fresh array of zeros (the
+    next backward adds to zero; an optimiser's step still applies to the parameter, where
+    PyTorch's skips a parameter whose gradient is None). Anything else is refused."""
+
+    __slots__ = ("data", "_grad")
 
     def __init__(self, data: np.ndarray) -> None:
         check_float_array("data", data, func="Parameter")
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad = np.zeros_like(data)
+
+    @property
+    def grad(self) -> np.ndarray:
+        """∂ℓ/∂data accumulated by the backward passes since the last ``zero_grad``."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray | None) -> None:
+        if value is None:
+            self._grad = np.zeros_like(self.data)
+            return
+        where = f"{self!r}.grad"
+        if not isinstance(value, np.ndarray):
+            raise TypeError(
+                f"{where}: expected a numpy.ndarray of shape {self.data.shape} and dtype "
+                f"{self.data.dtype}, or None to clear it, got {type(value).__name__}"
+            )
+        if value.shape != self.data.shape or value.dtype != self.data.dtype:
+            raise ValueError(
+                f"{where}: expected shape {self.data.shape} and dtype {self.data.dtype} (the "
+                f"data's), got shape {value.shape} and dtype {value.dtype}"
+            )
+        self._grad = value
 
     @property
     def shape(self) -> tuple[int, ...]:
