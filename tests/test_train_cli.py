@@ -131,6 +131,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
     assert "interrupted" in capsys.readouterr().err
     monkeypatch.setattr(cnnmath.recipes, "random_shift", real_shift)
 
+    interrupted = tmp_path / "interrupted.ckpt"
+    interrupted.write_bytes(ckpt.read_bytes())  # the resumed run below writes on ckpt
     resumed = tmp_path / "resumed.safetensors"
     assert main([*common, "--resume", str(ckpt), "--save", str(resumed)]) == 0
     assert capsys.readouterr().out.strip() == full_line
@@ -160,6 +162,15 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert err.startswith(f"cnnmath train: error: --resume: {ckpt} comes from a run of 3 epochs")
     assert "this one has --epochs 4" in err and err.rstrip().endswith("resume with --epochs 3")
+
+    # resumed without --epochs: the checkpoint's 3, not the recipe's default
+    again = tmp_path / "again.safetensors"
+    plain = ["train", "--limit", "96", "--seed", "2", "--quiet"]
+    assert main([*plain, "--resume", str(interrupted), "--save", str(again)]) == 0
+    assert capsys.readouterr().out.strip() == full_line
+    c = weights.load_state_dict(again)
+    for key in a:
+        np.testing.assert_array_equal(a[key], c[key], err_msg=key)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -470,3 +470,29 @@ def test_float8_files_get_the_message_that_says_how_to_convert(tmp_path, dtype):
     safetensors_torch.save_file({"q": torch.ones(2, dtype=getattr(torch, dtype))}, str(path))
     with pytest.raises(ValueError, match=r"\['q'\] are stored as float8 e[45]m[32].*v\.float"):
         weights.read(path)
+
+
+def test_arrays_and_mismatched_keys_come_in_the_files_order_on_every_run(tmp_path):
+    """read gives the arrays in the order the file stores them (the header's data offsets,
+    read here with json), not the hash order of the reader's map, which changes from run to
+    run; so a mismatch message lists the same keys in the same order each time."""
+    path = tmp_path / "lenet.safetensors"
+    weights.save(lenet(0), path)
+    raw = path.read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    header.pop("__metadata__", None)
+    stored = sorted(header, key=lambda k: header[k]["data_offsets"][0])
+    assert list(weights.read(path)[0]) == stored
+    code = (
+        "import sys\nfrom cnnmath import weights\nfrom cnnmath.models import resnet20\n"
+        "try:\n    weights.load(resnet20(), sys.argv[1])\n"
+        "except ValueError as e:\n    print(e)\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+        for _ in range(3)
+    ]
+    messages = {r.stdout for r in runs}
+    assert len(messages) == 1 and "unexpected key(s) [" in runs[0].stdout
+    listed = runs[0].stdout.split("unexpected key(s) ")[1].split("]")[0] + "]"
+    assert json.loads(listed.replace("'", '"')) == stored[:8]

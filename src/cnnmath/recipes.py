@@ -120,8 +120,9 @@ def train_digits(
 
     Parameters
     ----------
-    epochs : total epochs (default ``RECIPES[arch]["epochs"]``); the schedule depends on it,
-        so a resumed run must use the same value.
+    epochs : total epochs (default ``RECIPES[arch]["epochs"]``, or with ``resume`` the
+        checkpoint's run's); the schedule depends on it, so a resumed run must use the same
+        value.
     seed : seeds the initial weights (``digits_model(arch, seed)``) and the loop
         (``fit(seed=seed)``).
     arch : the network, one of ``ARCHS``: ``"lenet"`` (default) or ``"resnet20"``. A resumed
@@ -150,7 +151,8 @@ def train_digits(
     if not isinstance(arch, str) or arch not in RECIPES:
         raise ValueError(f"{func}: arch: expected one of {list(ARCHS)}, got {arch!r}")
     recipe = RECIPES[arch]
-    epochs = positive_int("epochs", recipe["epochs"] if epochs is None else epochs, func=func)
+    planned = epochs is None  # the recipe's, or the resumed run's
+    epochs = positive_int("epochs", recipe["epochs"] if planned else epochs, func=func)
     if limit is not None:
         limit = positive_int("limit", limit, func=func)
     if save is not None:
@@ -178,7 +180,9 @@ def train_digits(
                 f"than arch={arch!r}"
                 + (f" (those of arch={others[0]!r}): resume with that arch" if others else "")
             )
-        if saved.run["epochs"] != epochs:
+        if planned:
+            epochs = saved.run["epochs"]
+        elif saved.run["epochs"] != epochs:
             raise ValueError(
                 f"{func}: resume: {os.fspath(resume)} comes from a run of {saved.run['epochs']} "
                 f"epochs, this one has {epochs}; the learning-rate schedule spans the run, so "

@@ -162,7 +162,8 @@ def _numpy_lacks(dtype: Any) -> bool:
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read a safetensors file: (``{name: array}``, the header's ``"__metadata__"`` or ``{}``).
+    """Read a safetensors file: (``{name: array}``, the header's ``"__metadata__"`` or ``{}``),
+    the arrays in the order the file stores them (by data offset), the same on every run.
 
     The file is read once, so the arrays and the metadata come from the same version of it.
     A file that is not valid safetensors (garbage, truncated, inconsistent header) raises
@@ -229,7 +230,8 @@ def _read(
     except Exception as exc:  # safetensors raises its own SafetensorError (an Exception)
         raise corrupt(exc) from exc
     metadata = header.get("__metadata__") or {}
-    return {k: np.array(v) for k, v in tensors.items()}, dict(metadata)
+    stored = sorted(tensors, key=lambda k: (header[k]["data_offsets"][0], k))  # not hash order
+    return {k: np.array(tensors[k]) for k in stored}, dict(metadata)
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=whole_number(1),
         default=None,
         metavar="N",
-        help=f"number of epochs (default: the recipe's, {defaults}); the learning-rate "
-        "schedule spans them, so resume with the same N",
+        help=f"number of epochs (default: the recipe's, {defaults}; with --resume, the "
+        "checkpoint's run's); the learning-rate schedule spans them, so a resumed run keeps "
+        "its N",
     )
     parser.add_argument(
         "--seed",
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     ``--checkpoint`` must name files in existing, writable folders (not a folder, not the same
     file as each other, nor ``--save`` the ``--resume`` file that checkpoints go to without
     ``--checkpoint``), and ``--resume`` must be a regular file (not a FIFO or a device) and a
-    checkpoint whose metadata passes the checks of ``cnnmath.checkpoint.read_checkpoint``.
+    checkpoint whose metadata passes the checks of ``cnnmath.checkpoint.read_checkpoint``;
+    resumed without ``--epochs``, the run keeps the checkpoint's number of epochs.
     """
     from .._checks import output_file
     from ..checkpoint import _same_file, read_checkpoint
@@ -106,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
             if "not a valid safetensors" in text:  # e.g. an image given for a checkpoint
                 text += "; expected a checkpoint written by --checkpoint"
             raise CLIError(text) from None
-        if saved.run["epochs"] != args.epochs:  # train_digits would say "epochs=": the option
+        # without --epochs train_digits keeps the checkpoint's; a conflicting one is named
+        # here as the option (train_digits would say "epochs=")
+        if args.epochs is not None and saved.run["epochs"] != args.epochs:
             raise CLIError(
                 f"--resume: {args.resume} comes from a run of {saved.run['epochs']} epochs, "
                 f"this one has --epochs {args.epochs}; the learning-rate schedule spans the "
