@@ -904,3 +904,26 @@ def test_the_bias_is_added_exactly_one_after_another_call():
         b = rng.standard_normal(w_shape[0]).astype(np.float32)
         plain = conv2d(x, w, None, 1, 1)
         assert conv2d(x, w, b, 1, 1).tobytes() == (plain + b[:, None, None]).tobytes()
+
+
+@pytest.mark.parametrize(
+    "op, x_shape, w_shape, order",
+    [
+        (conv2d, (2, 32, 32, 3), (4, 3, 3, 3), "(0, 3, 1, 2)"),
+        (conv2d, (32, 32, 3), (4, 3, 3, 3), "(2, 0, 1)"),
+        (conv_transpose2d, (1, 8, 8, 3), (3, 4, 3, 3), "(0, 3, 1, 2)"),
+    ],
+)
+def test_an_image_with_its_channels_last_gets_the_transpose_that_fixes_it(
+    op, x_shape, w_shape, order
+):
+    """An image laid out (B, H, W, C), as Pillow gives it, where the filter wants C channels:
+    the message says how to reorder it, and that order then runs."""
+    x, w = np.ones(x_shape), np.ones(w_shape)
+    with pytest.raises(ValueError, match=rf"channels-last.*x\.transpose{re.escape(order)}"):
+        op(x, w)
+    perm = tuple(int(a) for a in order.strip("()").split(","))
+    assert op(x.transpose(perm), w).shape[-3] == (w_shape[0] if op is conv2d else w_shape[1])
+    with pytest.raises(ValueError) as caught:  # channels first but wrong: no such hint
+        op(np.ones((2, 5, 8, 8)), w)
+    assert "channels-last" not in str(caught.value)

@@ -461,3 +461,19 @@ def test_dropout_like_pytorch_in_distribution():
     theirs = torch.nn.functional.dropout(torch.from_numpy(x), p=0.25).numpy()
     assert set(np.unique(ours)) == set(np.unique(theirs)) == {0.0, 1 / 0.75}
     assert abs((ours > 0).mean() - (theirs > 0).mean()) < 0.01
+
+
+def test_float_class_labels_are_told_to_be_integers():
+    """Labels given as floats of the batch's shape (not probabilities of the logits' shape)
+    are read as probabilities, as PyTorch reads them, and refused: the message says class
+    indices must be integers; integer labels of the same values then give PyTorch's loss."""
+    torch = pytest.importorskip("torch")
+    z = np.random.default_rng(2).standard_normal((2, 10))
+    with pytest.raises(ValueError, match=r"got shape \(2,\) of dtype float64; class indices must"):
+        cross_entropy(z, np.array([1.0, 2.0]))
+    loss, _ = cross_entropy(z, np.array([1.0, 2.0]).astype(np.int64))
+    want = torch.nn.functional.cross_entropy(torch.from_numpy(z), torch.tensor([1, 2]))
+    assert abs(loss - want.item()) < 1e-12
+    with pytest.raises(ValueError) as caught:  # probabilities of a wrong shape: no such hint
+        cross_entropy(z, np.full((2, 9), 0.1))
+    assert "integers" not in str(caught.value)

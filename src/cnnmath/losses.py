@@ -266,9 +266,16 @@ def cross_entropy(
     if np.issubdtype(t.dtype, np.floating):
         check_same_dtype(func, logits=logits, target=t)
         if t.shape != logits.shape:
+            indices = t.shape == logits.shape[:class_axis] + logits.shape[class_axis + 1 :]
             raise ValueError(
                 f"{func}: target: expected class probabilities of the shape of logits "
                 f"{logits.shape}, got shape {t.shape}"
+                + (
+                    f" of dtype {t.dtype}; class indices must be integers, e.g. "
+                    "target.astype(numpy.int64)"
+                    if indices
+                    else ""
+                )
             )
         q2 = np.moveaxis(t, class_axis, -1).reshape(-1, C)
         denominator: Any = z2.shape[0]

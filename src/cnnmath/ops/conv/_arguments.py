@@ -195,6 +195,7 @@ def _shape_geometry(
         raise ValueError(
             f"{func}: weight: expected {C_in // G} input channels{per_group}, "
             f"got weight of shape {w_shape} with C_in/groups = {w_shape[1]}"
+            + _channels_last_hint(x_shape, w_shape[1] * G)
         )
     if min(w_shape) == 0 or min(x4[1:]) == 0:  # an empty batch is allowed (PyTorch's too)
         raise ValueError(
@@ -288,6 +289,7 @@ def _transpose_shapes(
         raise ValueError(
             f"{func}: weight: expected {C_in} input channels on axis 0 (layout (C_in, "
             f"C_out/groups, f1, f2); x has shape {x_shape}), got weight of shape {w_shape}"
+            + _channels_last_hint(x_shape, w_shape[0])
         )
     G = _groups(groups, {"C_in": C_in}, func=func)
     if min(w_shape) == 0 or min(x4[1:]) == 0:  # an empty batch is allowed (PyTorch's too)
@@ -338,3 +340,12 @@ def _transpose_shapes(
 
 
 _transpose_shapes_cached = functools.lru_cache(maxsize=256)(_transpose_shapes)
+
+
+def _channels_last_hint(x_shape: tuple[int, ...], channels: int) -> str:
+    """A hint for an image with its channels last, (B, H, W, C) as Pillow and TensorFlow
+    give it, where the weight's channel count is x's last size: "" otherwise."""
+    if x_shape[-1] != channels or x_shape[-3] == channels:
+        return ""
+    order = "(0, 3, 1, 2)" if len(x_shape) == 4 else "(2, 0, 1)"
+    return f"; x looks channels-last: the ops read (B, C, H, W), so pass x.transpose{order}"
