@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"a faster, smaller run: {quick_epochs} training epochs on {quick_images} "
-        f"images (instead of {full_epochs} on all 1,437), claims on random tensors only",
+        help=f"a faster, smaller run: {quick_epochs} training epochs on "
+        f"{'all 1,437' if quick_images is None else quick_images} images (instead of "
+        f"{full_epochs} on all 1,437), claims on random tensors only",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 

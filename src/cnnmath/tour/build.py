@@ -173,9 +173,9 @@ def build_tour(
     out_dir : the report's folder (created if missing, with its parents); an existing one
         is replaced only if it is empty or an earlier tour report.
     quick : a faster, smaller run (for tests and a first look): the CNN trains for
-        ``TRAINING_RUN[True]`` = 2 epochs on 480 of the 1,437 training images instead of
-        the full recipe of ``cnnmath train`` (40 epochs on all of them), and the claims
-        are checked on random tensors only.
+        ``TRAINING_RUN[True]`` = 3 epochs on all 1,437 training images instead of the
+        full recipe of ``cnnmath train`` (40 epochs), and the claims are checked on random
+        tensors only.
     progress : print each step and its time on stderr.
 
     Returns
