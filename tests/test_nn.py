@@ -626,3 +626,30 @@ def test_shared_parameter_is_listed_once():
     model = nn.Sequential(a, b)
     assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.bias"]
     assert model.num_parameters() == 9 + 3 + 3
+
+
+def test_an_error_inside_a_container_says_which_layer_or_node_raised_it():
+    """The layer's own message stays as it is; the traceback adds (an exception note) which
+    layer of a Sequential, or node of a Graph, raised it: the layer that a ReLU runs fused
+    with, too, and each level of a nested container, innermost first."""
+    if not hasattr(BaseException, "add_note"):  # Python 3.10: the message alone
+        return
+    x = np.zeros((2, 3, 8, 8), np.float32)
+    inner = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"^Linear\.forward: x: expected shape") as caught:
+        nn.Sequential(inner)(x)
+    assert caught.value.__notes__ == [
+        "in layer '3' (Linear) of a Sequential",
+        "in layer '0' (Sequential) of a Sequential",
+    ]
+    wrong_pool = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(9))  # 6×6 maps
+    with pytest.raises(ValueError) as caught:
+        wrong_pool(x)
+    assert caught.value.__notes__ == ["in layer '2' (MaxPool2d) of a Sequential"]
+    graph = nn.Graph(["x"])
+    graph.add(nn.Conv2d(3, 4, 3), "x", name="conv")
+    graph.add(nn.Linear(5, 2), "conv", name="head")
+    graph.set_output("head")
+    with pytest.raises(ValueError) as caught:
+        graph(x)
+    assert caught.value.__notes__ == ["in node 'head' (Linear) of a Graph"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .activation import FUSED, Identity, ReLU
-from .module import Module, Node
+from .module import Module, Node, _note
 from .pooling import MaxPool2d
 
 
@@ -183,13 +183,20 @@ class Sequential(Module):
         while i < len(layers):
             layer = layers[i]
             after = layers[i + 1] if i + 1 < len(layers) else None
-            if type(layer) is ReLU and type(after) is MaxPool2d and not after.return_indices:
-                # one step, the ReLU on the pooled output (MaxPool2d.forward_relu_ctx)
-                x, ctx = after.forward_relu_ctx(x)
+            # one step, the ReLU on the pooled output (MaxPool2d.forward_relu_ctx)
+            fused = type(layer) is ReLU and type(after) is MaxPool2d and not after.return_indices
+            try:
+                x, ctx = after.forward_relu_ctx(x) if fused else layer.forward_ctx(x)  # type: ignore[union-attr]
+            except (ValueError, TypeError) as err:  # which layer failed, in the traceback
+                k = i + fused
+                _note(
+                    err, f"in layer {self._names[k]!r} ({type(layers[k]).__name__}) of a Sequential"
+                )
+                raise
+            if fused:
                 contexts += [FUSED, ctx]
                 i += 2
                 continue
-            x, ctx = layer.forward_ctx(x)
             if isinstance(x, tuple):
                 raise TypeError(
                     f"{type(self).__name__}.forward: layer {self._names[i]!r} returns "

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array, positive_int
-from .module import Module, Node, _join
+from .module import Module, Node, _join, _note
 
 __all__ = ["Add", "Concat", "Graph", "Mul", "Narrow"]
 
@@ -560,7 +560,11 @@ class Graph(Module):
         for k, node in enumerate(self._nodes):
             if not run[k]:
                 continue
-            y, contexts[k] = node.module.forward_ctx(*(env[v] for v in node.inputs))
+            try:
+                y, contexts[k] = node.module.forward_ctx(*(env[v] for v in node.inputs))
+            except (ValueError, TypeError) as err:  # which node failed, in the traceback
+                _note(err, f"in node {node.name!r} ({type(node.module).__name__}) of a Graph")
+                raise
             if isinstance(y, tuple) and isinstance(node.module, Graph):
                 raise TypeError(
                     f"{type(self).__name__}.forward: node {node.name!r}: its graph returns "

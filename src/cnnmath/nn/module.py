@@ -552,3 +552,11 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+def _note(err: BaseException, text: str) -> None:
+    """Add ``text`` below ``err``'s message in its traceback (Python 3.11's exception notes;
+    nothing on 3.10): which layer of a container or node of a graph raised it."""
+    add = getattr(err, "add_note", None)
+    if add is not None:
+        add(text)
