@@ -404,9 +404,8 @@ class _Timing:
 
     A way's first run is a warm-up, replaced by its second rather than weighed in: a
     region's first hand-off pays for what the workers had not done yet (their work buffers'
-    first pages, for pooling's ResNet-sized blocks 1.3–2.5 ms on a 2.1 ms region), and
-    weighed in, that cost decided against the threads for many runs — avg pool 3/2/1 on
-    (32, 64, 32, 32) ran 2.1 ms alone where its blocks on two threads take 1.2."""
+    first pages), and weighed in, that cost decided against the threads for many runs
+    (docs/performance.md, "Warm-ups counted as samples", has the timings)."""
 
     __slots__ = ("alone", "runs", "sampled", "shared")
 

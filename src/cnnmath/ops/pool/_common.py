@@ -147,11 +147,12 @@ def _grad_output(grad_output: Any, x: np.ndarray, out_hw: Pair, *, func: str) ->
 #   n + offset of one phase: each tap is an operation on two long contiguous vectors.
 #   Wide positions with i >= Ho or j >= Wo are scratch: computed, never read back, and
 #   their output gradient is zero.
-# Which path runs (interleaved A/B timings, one thread, ResNet's and LeNet's activations):
+# Which path runs (interleaved A/B timings, one thread, ResNet's and LeNet's activations,
+# in docs/performance.md):
 # - forward of tiles: by rows then columns (``_separable``, two strided passes, not k1·k2);
 # - average pooling's gradient with overlapping windows: its transpose, over columns then
-#   rows (``_separable_spread``: 2.1 ms against 3.3 for k1·k2 adds on the phases, ResNet's
-#   (32, 64, 32, 32) at 3/2/1; its forward stays on the phases, 2.2 ms against 2.8);
+#   rows (``_separable_spread``, faster than k1·k2 adds on the phases; its forward stays on
+#   the phases, where the separable sum measured slower);
 # - max pooling's choice (return_indices, backward) with padding or overlapping windows:
 #   rows then columns on the phases (``_max_choice._Choice``), one-byte tap indices, and
 #   the gradient as one scatter-add; for tiles, or -inf next to padding, the tap-by-tap rule
