@@ -5,7 +5,7 @@ Here the picture is *measured*: :func:`read_map` feeds the real op (``cnnmath.op
 ``max_pool2d`` or ``conv_transpose2d``) one one-hot image per input cell, all in one batch,
 with a filter of ones, and records which output cells respond. Output cell (i, j) reads
 input cell (a, b) exactly when the one at (a, b) reaches it, so the map is the op's own
-dependency structure; the windows the picture draws (SPEC.md's taps, 0-based here)
+dependency structure; the windows the picture draws (the ops' taps, 0-based here)
 
     conv, pool:  output (i, j) reads X̃[s·i + d·u, s·j + d·v],  0 ≤ u, v < k
                  (X̃ is X with p cells of padding on every side)
@@ -17,7 +17,7 @@ drawing a wrong picture. Output sizes (per axis, input size n):
     conv, pool:  floor((n + 2p − d(k − 1) − 1)/s) + 1
     transposed:  (n − 1)s − 2p + d(k − 1) + 1
 
-The transposed convolution is the adjoint of the convolution (SPEC.md, Wave 2): its map is
+The transposed convolution is the adjoint of the convolution: its map is
 the convolution's map read backwards, which is how the picture shows it — each input cell
 spreading into a window of the output, the cells cut off by p drawn outside the output.
 

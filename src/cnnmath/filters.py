@@ -1,4 +1,4 @@
-"""Results 1–3 of SPEC.md as filters: fixed weights that make a convolution do a known job.
+"""Results 1–3 (docs/results.md) as filters: fixed weights that make a convolution do a known job.
 
 Each construction is a plain weight array for :func:`cnnmath.conv2d` (float64 unless a
 ``dtype=`` argument says otherwise), beside a one-call helper that applies it:
@@ -150,8 +150,8 @@ def finite_difference(dtype: Any = np.float64) -> np.ndarray:
               [0, -1, 0],            [0, -1, 1],
               [0,  1, 0]]            [0,  0, 0]]
 
-    Correlated with a single-channel X, stride 1, zero padding 1, no bias (SPEC.md,
-    result 1), they give for 1 <= i <= m, 1 <= j <= n
+    Correlated with a single-channel X, stride 1, zero padding 1, no bias (result 1),
+    they give for 1 <= i <= m, 1 <= j <= n
 
         Y1[i, j] = X[i+1, j] − X[i, j]      (along i, vertical)
         Y2[i, j] = X[i, j+1] − X[i, j]      (along j, horizontal)

@@ -157,7 +157,7 @@ def numerical_jacobian(
     """The Jacobian ``J[r, k] = ∂ func(*inputs).flat[r] / ∂ inputs[wrt].flat[k]``.
 
     Column ``k`` by central differences: ``(f(x + ε e_k) − f(x − ε e_k)) / (2ε)``, flattened.
-    Numerator layout, as SPEC.md: rows follow the output, columns the input.
+    Numerator layout: rows follow the output, columns the input.
 
     Returns
     -------

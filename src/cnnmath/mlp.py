@@ -1,4 +1,4 @@
-"""Result 6 of SPEC.md: backpropagation through an MLP, written as products of Jacobians.
+"""Result 6 (docs/results.md): backpropagation through an MLP, written as products of Jacobians.
 
 The network, for ``l = 1..L`` (``L ≥ 1`` layers, sizes ``n_0, n_1, ..., n_L`` with ``n_L = 1``)::
 
@@ -31,8 +31,8 @@ examples). Both agree with each other to rounding, with finite differences and w
 autograd (tests/test_mlp.py).
 
 Indexing in code: the per-layer lists are 0-based, so ``A[0]`` is A_1, ``b[0]`` is b_1,
-``dA[l]``/``db[l]`` belong to A_{l+1}/b_{l+1}; the lists of activations keep the SPEC's
-index, ``y[l]`` = y_l (``y[0]`` = x, ``y[L]`` = y_L) and ``dy[l]`` = ∂y_L/∂y_l for
+``dA[l]``/``db[l]`` belong to A_{l+1}/b_{l+1}; the lists of activations keep the
+formulas' index, ``y[l]`` = y_l (``y[0]`` = x, ``y[L]`` = y_L) and ``dy[l]`` = ∂y_L/∂y_l for
 ``l = 0..L−1``, so ``dy[0]`` is the gradient by the input.
 """
 
@@ -55,7 +55,7 @@ _METHODS = ("literal", "efficient")
 @dataclass(frozen=True)
 class Jacobians:
     """The derivatives of the scalar output y_L of an :class:`MLP`, each in the shape of what
-    it differentiates by (SPEC.md result 6).
+    it differentiates by (result 6).
 
     Attributes
     ----------
@@ -105,7 +105,7 @@ def _check_sizes(sizes: Sequence[int]) -> list[int]:
 
 
 class MLP:
-    """A multilayer perceptron with a scalar output, as in SPEC.md result 6.
+    """A multilayer perceptron with a scalar output, as in result 6.
 
     ``y_l = σ(A_l y_{l−1} + b_l)`` for ``l = 1..L−1`` and ``y_L = A_L y_{L−1} + b_L ∈ R``.
 
@@ -265,7 +265,7 @@ class MLP:
 
     # ------------------------------------------------------------------ Jacobians
     def jacobians(self, x: np.ndarray, method: str = "literal") -> Jacobians:
-        """∂y_L/∂A_l, ∂y_L/∂b_l (l = 1..L) and ∂y_L/∂y_l (l = 0..L−1) at x (SPEC.md result 6).
+        """∂y_L/∂A_l, ∂y_L/∂b_l (l = 1..L) and ∂y_L/∂y_l (l = 0..L−1) at x (result 6).
 
         Parameters
         ----------
@@ -313,8 +313,8 @@ class MLP:
         return self.y, self.z
 
     def _jacobians_literal(self, x: np.ndarray) -> Jacobians:
-        """SPEC.md result 6 line by line, for one example. Dicts keyed by the SPEC's layer
-        index l; y_l are columns (n_l × 1), ∂y_L/∂y_l are rows (1 × n_l)."""
+        """Result 6 line by line, for one example. Dicts keyed by the formulas' layer index
+        l (1-based); y_l are columns (n_l × 1), ∂y_L/∂y_l are rows (1 × n_l)."""
         ys, zs = self._forward_kept(x)
         L = self.L
         A = {l: self.A[l - 1] for l in range(1, L + 1)}

@@ -2,7 +2,7 @@
 
 For a chain of layers with kernel f_l, stride s_l, padding p_l (before the first pixel) and
 dilation d_l — pooling counts as a layer, an elementwise layer has f = s = d = 1, p = 0 —
-SPEC.md's recurrences, from j_0 = r_0 = 1, c_0 = 0, are, per axis,
+the recurrences, from j_0 = r_0 = 1, c_0 = 0, are, per axis,
 
     j_l = j_{l−1} s_l                                   (jump: input pixels per output step)
     r_l = r_{l−1} + d_l (f_l − 1) j_{l−1}               (size of one output pixel's field)

@@ -30,7 +30,7 @@ def _flag(cls: str, name: str, value: Any) -> bool:
 
 
 class _BatchNorm(Module):
-    """Batch normalisation over channel axis 1 (SPEC.md, Wave 2), as ``torch.nn.BatchNorm*``.
+    """Batch normalisation over channel axis 1, as ``torch.nn.BatchNorm*``.
 
     Training: y = γ (x − μ)/√(σ² + ε) + β with the batch's per-channel mean μ and biased
     variance σ² (over batch and space); with ``track_running_stats`` the buffers are updated

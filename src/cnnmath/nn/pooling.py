@@ -308,7 +308,7 @@ class _AdaptivePool2d(Module):
 
 class AdaptiveAvgPool2d(_AdaptivePool2d):
     """Adaptive average pooling, as ``torch.nn.AdaptiveAvgPool2d``: output cell i of n over
-    an input of length H averages ``[floor(i·H/n), ceil((i+1)·H/n))`` (SPEC.md, Wave 2) on
+    an input of length H averages ``[floor(i·H/n), ceil((i+1)·H/n))`` (0-based) on
     each axis; ``AdaptiveAvgPool2d(1)`` is global average pooling.
 
     >>> AdaptiveAvgPool2d((1, 1))

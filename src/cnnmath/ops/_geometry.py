@@ -1,6 +1,6 @@
 """Geometry shared by convolution and pooling: int-or-pair arguments, padding rules, output size.
 
-One place for the arithmetic of SPEC.md's conventions so the ops and their docs agree:
+One place for the arithmetic of the size conventions (PyTorch's) so the ops and their docs agree:
 
     out = floor((m + p_before + p_after - d (f - 1) - 1) / s) + 1
 

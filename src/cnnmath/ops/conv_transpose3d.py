@@ -1,5 +1,5 @@
 """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``, with its backward
-pass: the adjoint of ``conv3d`` (SPEC.md, "Wave 2", one axis more).
+pass: the adjoint of ``conv3d``, as ``conv_transpose2d`` is of ``conv2d``, one axis more.
 
 Notation as ``ops.volumetric``: input x (B, C_in, D, H, W), filter w (C_in, C_out/G, f0, f1,
 f2) — PyTorch's layout, conv3d's with the roles of input and output swapped —, stride s,

@@ -1,4 +1,4 @@
-"""Slow loop implementations of the ops, written literally from the index formulas of SPEC.md.
+"""Slow loop implementations of the ops, written literally from their index formulas.
 
 This package is the test oracle, one module per op family (conv, pool, linear, ...). Every
 function here has the name and argument list of the fast op it checks, so a test can fetch the
@@ -12,8 +12,8 @@ re-derived here in a few plain lines, because an oracle that shares code with wh
 checks shares its bugs. Sums are written as nested Python loops over every index,
 accumulated in float64; results are returned in the input's dtype.
 
-Conventions (as SPEC.md, and PyTorch): layout NCHW; the formulas in the docstrings are
-1-based, the loops are 0-based, so ``s(i-1) + d(a-1) + 1`` (1-based) becomes
+Conventions (those of docs/results.md, and PyTorch's): layout NCHW; the formulas in the
+docstrings are 1-based, the loops are 0-based, so ``s(i-1) + d(a-1) + 1`` (1-based) becomes
 ``s*i + d*a`` (0-based). Convolution is cross-correlation: the filter is not flipped.
 
 Speed is not a goal: use tiny shapes.

@@ -304,6 +304,16 @@ def shrink_grad(x, lambd=0.5):
 
 
 def tanhshrink(x):
+    """y = x − tanh x, element by element.
+
+    Parameters
+    ----------
+    x : array of any shape
+
+    Returns
+    -------
+    array of ``x``'s shape and dtype.
+    """
     return _map(lambda v: v - math.tanh(v), x)
 
 

@@ -72,6 +72,26 @@ def _assignments(sizes):
 
 
 def einsum(equation, *operands):
+    """Einstein summation, as ``numpy.einsum`` / ``torch.einsum``, by the module's loop.
+
+    For every assignment v of an index to each label of ``equation`` (0-based),
+
+        Y[v(out)] += Π_k X_k[v(term_k)]
+
+    with an axis of size 1 read at index 0 (broadcasting), "..." labelling the leftover axes
+    from the right, and, without "->", the output "..." followed by the letters written once,
+    in ASCII order. Accumulates in float64.
+
+    Parameters
+    ----------
+    equation : str, "term_1,…,term_K->out" or "term_1,…,term_K"
+    *operands : K arrays, operand k with one axis per label of term_k
+
+    Returns
+    -------
+    array with one axis per output label (each of its label's size), of the first operand's
+    dtype.
+    """
     shapes = [x.shape for x in operands]
     inputs, output, sizes = _labels(equation, shapes)
     y = np.zeros([sizes[label] for label in output], np.float64)
@@ -84,6 +104,24 @@ def einsum(equation, *operands):
 
 
 def einsum_backward(equation, grad_output, *operands):
+    """Gradients of :func:`einsum` with respect to every operand: the same loop with
+    factor k left out,
+
+        ∂ℓ/∂X_k[v(term_k)] += G[v(out)] · Π_{j≠k} X_j[v(term_j)]
+
+    over every assignment v: a repeated label (a diagonal) and a broadcast axis (summed over)
+    need no special case. Accumulates in float64.
+
+    Parameters
+    ----------
+    equation : str, as for :func:`einsum`
+    grad_output : array of the shape :func:`einsum` returns
+    *operands : the K operands
+
+    Returns
+    -------
+    tuple of K arrays, gradient k of operand k's shape and dtype.
+    """
     shapes = [x.shape for x in operands]
     inputs, output, sizes = _labels(equation, shapes)
     grads = [np.zeros(x.shape, np.float64) for x in operands]

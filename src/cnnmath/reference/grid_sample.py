@@ -131,6 +131,34 @@ def _cubic_taps(x, grid, n, i, j, padding_mode, align_corners):
 
 
 def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    """Sample ``x`` at the grid's points, as ``torch.nn.functional.grid_sample`` (4-D).
+
+    For output point (i, j) of image n, (g_x, g_y) = grid[n, i, j]; on an axis of L pixels
+    u = (g + 1)(L − 1)/2 with ``align_corners``, else ((g + 1)L − 1)/2, then moved by
+    ``padding_mode`` as the module docstring says (0-based pixel coordinates). With X[n, c, r, q]
+    read as 0 outside the image:
+
+        bilinear:  Y[n, c, i, j] = Σ_{r ∈ {⌊u_y⌋, ⌊u_y⌋+1}} Σ_{q ∈ {⌊u_x⌋, ⌊u_x⌋+1}}
+                                   (1 − |u_x − q|)(1 − |u_y − r|) · X[n, c, r, q]
+        nearest:   Y[n, c, i, j] = X[n, c, round(u_y), round(u_x)]   (ties to even)
+        bicubic:   Y[n, c, i, j] = Σ_{r=⌊u_y⌋−1}^{⌊u_y⌋+2} Σ_{q=⌊u_x⌋−1}^{⌊u_x⌋+2}
+                                   K(u_x − q) K(u_y − r) · X[n, c, m(r), m(q)]
+
+    where bicubic takes u before ``padding_mode`` moves it, K is the cubic convolution kernel
+    with a = −0.75 and m moves each pixel index by ``padding_mode``.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) array
+    grid : (N, H_out, W_out, 2) array, the last axis (g_x, g_y) in [−1, 1] inside the image
+    mode : "bilinear", "nearest" or "bicubic"
+    padding_mode : "zeros", "border" or "reflection"
+    align_corners : bool
+
+    Returns
+    -------
+    (N, C, H_out, W_out) array of ``x``'s dtype.
+    """
     N, C = x.shape[:2]
     _, Ho, Wo, _ = grid.shape
     y = np.zeros((N, C, Ho, Wo))
@@ -157,6 +185,27 @@ def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=Fa
 def grid_sample_backward(
     grad_output, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False
 ):
+    """Gradients of :func:`grid_sample` with respect to ``x`` and ``grid``, point by point.
+
+    Each tap (r, q) inside the image that output (n, c, i, j) read with weight ω adds
+
+        ∂ℓ/∂X[n, c, r, q] += ω · G[n, c, i, j]
+        ∂ℓ/∂grid[n, i, j, 0] += G[n, c, i, j] · X[n, c, r, q] · ∂ω/∂u_x · du_x/dg_x
+
+    and likewise for the y coordinate (index 1), with du/dg the scale (L − 1)/2 or L/2 (L
+    pixels on the axis) times the sign of each reflection, and 0 where ``padding_mode`` moved
+    u onto an edge or u lies on one; bicubic differentiates its kernel and scales by (L − 1)/2
+    or L/2 alone; nearest passes no gradient to the grid. Sums in float64.
+
+    Parameters
+    ----------
+    grad_output : (N, C, H_out, W_out) array
+    x, grid, mode, padding_mode, align_corners : as for :func:`grid_sample`
+
+    Returns
+    -------
+    (grad_x, grad_grid) : arrays of the shapes and dtypes of ``x`` and ``grid``.
+    """
     N, C, H, W = x.shape
     _, Ho, Wo, _ = grid.shape
     gx = np.zeros(x.shape)
@@ -198,6 +247,23 @@ def _normalised(k, n, align_corners):
 
 
 def affine_grid(theta, size, align_corners=False):
+    """The sampling grid of an affine map, as ``torch.nn.functional.affine_grid`` (4-D).
+
+        grid[n, i, j, a] = θ[n, a, 0]·x_j + θ[n, a, 1]·y_i + θ[n, a, 2]   (a = 0, 1)
+
+    where x_j is the normalised centre of column j (0-based): −1 + 2j/(W − 1) with
+    ``align_corners`` (0 when W = 1), else (2j + 1)/W − 1; y_i likewise over the H rows.
+
+    Parameters
+    ----------
+    theta : (N, 2, 3) array
+    size : (N, C, H, W)
+    align_corners : bool
+
+    Returns
+    -------
+    (N, H, W, 2) array of ``theta``'s dtype.
+    """
     N, _, H, W = size
     grid = np.zeros((N, H, W, 2))
     for n in range(N):
@@ -210,6 +276,22 @@ def affine_grid(theta, size, align_corners=False):
 
 
 def affine_grid_backward(grad_grid, size, align_corners=False):
+    """Gradient of :func:`affine_grid` with respect to ``theta``:
+
+        ∂ℓ/∂θ[n, a, b] = Σ_{i,j} G[n, i, j, a] · p_b(i, j),   p(i, j) = (x_j, y_i, 1)
+
+    with x_j, y_i as in :func:`affine_grid`. Sums in float64.
+
+    Parameters
+    ----------
+    grad_grid : (N, H, W, 2) array
+    size : (N, C, H, W)
+    align_corners : bool
+
+    Returns
+    -------
+    (N, 2, 3) array of ``grad_grid``'s dtype.
+    """
     N, _, H, W = size
     grad = np.zeros((N, 2, 3))
     for n in range(N):

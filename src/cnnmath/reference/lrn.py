@@ -24,6 +24,27 @@ def _d(x2, b, c, p, size, alpha, k, lo, hi):
 
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, window=None):
+    """Local response normalisation across channels, as
+    ``torch.nn.functional.local_response_norm``.
+
+    For sample b, channel c and position p (the axes after the channels, flattened; 0-based):
+
+        Y[b, c, p] = X[b, c, p] / (k + (α/n) · Σ_{c'=c−lo}^{c+hi} X[b, c', p]²)^β
+
+    the sum over the channels c' that exist (0 ≤ c' < C); n = ``size``, lo = ⌊n/2⌋ and
+    hi = ⌊(n − 1)/2⌋ unless ``window`` = (lo, hi) is given. Sums in float64.
+
+    Parameters
+    ----------
+    x : (B, C, *) array
+    size : int n >= 1
+    alpha, beta, k : floats α, β, k
+    window : (lo, hi) or None
+
+    Returns
+    -------
+    array of ``x``'s shape and dtype.
+    """
     lo, hi = _bounds(size, window)
     B, C = x.shape[:2]
     x2 = x.reshape(B, C, -1)

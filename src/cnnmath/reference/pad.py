@@ -52,6 +52,28 @@ def _cells(shape, padding, mode):
 
 
 def pad2d(x, padding, mode="constant", value=0.0):
+    """Pad (or crop, for a negative width) the last two axes, as ``torch.nn.functional.pad``.
+
+    With (left, right, top, bottom) = ``padding``, 0-based, for every leading index:
+
+        Y[…, i, j] = X[…, src(i − top, H), src(j − left, W)]
+
+    where, for u on an axis of n cells, "constant" reads X when 0 ≤ u < n and ``value``
+    otherwise; "reflect" mirrors u about 0 and n − 1 (the edge not repeated); "replicate"
+    clamps u to [0, n − 1]; "circular" reads the cells the crop keeps periodically (module
+    docstring).
+
+    Parameters
+    ----------
+    x : (*, H, W) array
+    padding : int (all four) or (left, right, top, bottom)
+    mode : "constant", "reflect", "replicate" or "circular"
+    value : float, the constant of "constant"
+
+    Returns
+    -------
+    (*, H + top + bottom, W + left + right) array of ``x``'s dtype.
+    """
     out_shape, cells = _cells(x.shape, padding, mode)
     y = np.zeros(out_shape)
     lead = x.shape[:-2]

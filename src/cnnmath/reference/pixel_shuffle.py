@@ -39,6 +39,22 @@ def _moves(B, C, H, W, r):
 
 
 def pixel_shuffle(x, upscale_factor):
+    """Rearrange channels into space, as ``torch.nn.functional.pixel_shuffle``.
+
+    With r = ``upscale_factor``, 0-based, for every leading index β, output channel c, input
+    pixel (h, w) and 0 ≤ i, j < r:
+
+        Y[β, c, h·r + i, w·r + j] = X[β, c·r² + i·r + j, h, w]
+
+    Parameters
+    ----------
+    x : (*, C·r², H, W) array, at least 3-D
+    upscale_factor : int r >= 1
+
+    Returns
+    -------
+    (*, C, H·r, W·r) array of ``x``'s dtype.
+    """
     r = upscale_factor
     x4 = _planes(x)
     B, C_in, H, W = x4.shape
@@ -50,6 +66,20 @@ def pixel_shuffle(x, upscale_factor):
 
 
 def pixel_shuffle_backward(grad_output, upscale_factor):
+    """Gradient of :func:`pixel_shuffle`: each G value handed back to the one input it
+    was copied from,
+
+        ∂ℓ/∂X[β, c·r² + i·r + j, h, w] = G[β, c, h·r + i, w·r + j]   (0-based, 0 ≤ i, j < r)
+
+    Parameters
+    ----------
+    grad_output : (*, C, H·r, W·r) array
+    upscale_factor : int r
+
+    Returns
+    -------
+    (*, C·r², H, W) array of ``grad_output``'s dtype.
+    """
     r = upscale_factor
     g4 = _planes(grad_output)
     B, C, H_out, W_out = g4.shape
@@ -61,6 +91,23 @@ def pixel_shuffle_backward(grad_output, upscale_factor):
 
 
 def pixel_unshuffle(x, downscale_factor):
+    """Rearrange space into channels, as ``torch.nn.functional.pixel_unshuffle``, the
+    inverse of :func:`pixel_shuffle`.
+
+    With r = ``downscale_factor``, 0-based, for every leading index β, input channel c, output
+    pixel (h, w) and 0 ≤ i, j < r:
+
+        Y[β, c·r² + i·r + j, h, w] = X[β, c, h·r + i, w·r + j]
+
+    Parameters
+    ----------
+    x : (*, C, H·r, W·r) array, at least 3-D
+    downscale_factor : int r >= 1
+
+    Returns
+    -------
+    (*, C·r², H, W) array of ``x``'s dtype.
+    """
     r = downscale_factor
     x4 = _planes(x)
     B, C, H_in, W_in = x4.shape
@@ -72,6 +119,20 @@ def pixel_unshuffle(x, downscale_factor):
 
 
 def pixel_unshuffle_backward(grad_output, downscale_factor):
+    """Gradient of :func:`pixel_unshuffle`: each G value handed back to the one input
+    it was copied from,
+
+        ∂ℓ/∂X[β, c, h·r + i, w·r + j] = G[β, c·r² + i·r + j, h, w]   (0-based, 0 ≤ i, j < r)
+
+    Parameters
+    ----------
+    grad_output : (*, C·r², H, W) array
+    downscale_factor : int r
+
+    Returns
+    -------
+    (*, C, H·r, W·r) array of ``grad_output``'s dtype.
+    """
     r = downscale_factor
     g4 = _planes(grad_output)
     B, C_out, H, W = g4.shape
@@ -91,6 +152,22 @@ def _channel_moves(C, groups):
 
 
 def channel_shuffle(x, groups):
+    """Interleave the channels of g groups, as ``torch.nn.functional.channel_shuffle``.
+
+    With g = ``groups`` and k = C/g channels a group, 0-based, for every i < g, j < k, sample n
+    and position (the axes after the channels):
+
+        Y[n, j·g + i, …] = X[n, i·k + j, …]
+
+    Parameters
+    ----------
+    x : (N, C, *) array, C divisible by ``groups``
+    groups : int g >= 1
+
+    Returns
+    -------
+    array of ``x``'s shape and dtype.
+    """
     y = np.zeros(x.shape)
     for n in range(x.shape[0]):
         for source, destination in _channel_moves(x.shape[1], groups):
@@ -100,6 +177,19 @@ def channel_shuffle(x, groups):
 
 
 def channel_shuffle_backward(grad_output, groups):
+    """Gradient of :func:`channel_shuffle`: the copy read backwards,
+
+        ∂ℓ/∂X[n, i·k + j, …] = G[n, j·g + i, …]   (0-based, i < g, j < k = C/g)
+
+    Parameters
+    ----------
+    grad_output : (N, C, *) array
+    groups : int g
+
+    Returns
+    -------
+    array of ``grad_output``'s shape and dtype.
+    """
     g = grad_output
     gx = np.zeros(g.shape)
     for n in range(g.shape[0]):

@@ -97,6 +97,32 @@ def _align_samples(row, P_h, P_w, spatial_scale, sampling_ratio, aligned, H, W):
 
 
 def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """RoIAlign, as ``torchvision.ops.roi_align``: each box cut into P_h × P_w bins, each bin
+    the mean of bilinear samples (module docstring; 0-based pixel coordinates).
+
+    For box k, row (n, x1, y1, x2, y2), with o = ½ if ``aligned`` else 0 and s =
+    ``spatial_scale``: x̂1 = s·x1 − o, ŷ1 = s·y1 − o, w = s·(x2 − x1), h = s·(y2 − y1) (each at
+    least 1 unless ``aligned``); G_h = ``sampling_ratio`` if > 0 else ⌈h/P_h⌉ (G_w likewise), and
+
+        Y[k, c, i, j] = (1/max(G_h·G_w, 1)) Σ_{a<G_h} Σ_{b<G_w} bilinear(X[n, c], y_ia, x_jb)
+        y_ia = ŷ1 + i·h/P_h + (a + ½)·h/(P_h·G_h),   x_jb = x̂1 + j·w/P_w + (b + ½)·w/(P_w·G_w)
+
+    where bilinear reads the four pixels around (y, x) with weights (1 − |y − r|)(1 − |x − q|),
+    after clamping a sample in [−1, 0] to 0 and one on or past the last row/column to it; a
+    sample with y < −1, y > H, x < −1 or x > W reads 0. Sums in float64.
+
+    Parameters
+    ----------
+    input : (N, C, H, W) array
+    boxes : (K, 5) array of rows (n, x1, y1, x2, y2), or a list of per-image (K_n, 4) arrays
+        of (x1, y1, x2, y2), K = Σ K_n, boxes numbered image by image
+    output_size : int or (P_h, P_w)
+    spatial_scale, sampling_ratio, aligned : as above
+
+    Returns
+    -------
+    (K, C, P_h, P_w) array of ``input``'s dtype.
+    """
     N, C, H, W = input.shape
     P_h, P_w = _pair(output_size)
     rows = _rows(boxes)
@@ -123,6 +149,26 @@ def roi_align_backward(
     sampling_ratio=-1,
     aligned=False,
 ):
+    """Gradient of :func:`roi_align` with respect to its input.
+
+    Every sample of bin (i, j) of box k hands G[k, c, i, j] / max(G_h·G_w, 1) to the four
+    pixels it read, times the bilinear weight it gave each (0-based):
+
+        ∂ℓ/∂X[n, c, r, q] = Σ_{k of image n} Σ_{i,j,a,b} ω(r, q) · G[k, c, i, j] / max(G_h G_w, 1)
+
+    with ω(r, q) the weight sample (a, b) of bin (i, j) gave pixel (r, q) in :func:`roi_align`
+    (0 for a pixel it does not read). Sums in float64.
+
+    Parameters
+    ----------
+    grad_output : (K, C, P_h, P_w) array, the shape ``roi_align`` returns
+    input_shape : (N, C, H, W)
+    boxes, output_size, spatial_scale, sampling_ratio, aligned : as for :func:`roi_align`
+
+    Returns
+    -------
+    (N, C, H, W) array of ``grad_output``'s dtype.
+    """
     N, C, H, W = input_shape
     P_h, P_w = _pair(output_size)
     grad = np.zeros((N, C, H, W))
@@ -142,6 +188,29 @@ def _round(v):
 
 
 def roi_pool(input, boxes, output_size, spatial_scale=1.0):
+    """RoIPool, as ``torchvision.ops.roi_pool``: the maximum of each of P_h × P_w bins of a box.
+
+    For box k, row (n, x1, y1, x2, y2): the scaled corners x1′ = round(s·x1), y1′ = round(s·y1),
+    x2′, y2′ (half away from zero, in ``input``'s float type), w = max(x2′ − x1′ + 1, 1), h
+    likewise; bin (i, j) covers rows [⌊i·h/P_h⌋ + y1′, ⌈(i + 1)·h/P_h⌉ + y1′) and columns
+    [⌊j·w/P_w⌋ + x1′, ⌈(j + 1)·w/P_w⌉ + x1′), each end clamped to [0, H] or [0, W] (0-based), and
+
+        Y[k, c, i, j] = max(−FLT_MAX, max over the bin of X[n, c, r, q])   (0 for an empty bin)
+
+    found by a row-major scan that keeps the first strictly greater value (a NaN never wins);
+    the argmax is r·W + q of that value, −1 when none beat −FLT_MAX or the bin is empty.
+
+    Parameters
+    ----------
+    input : (N, C, H, W) array
+    boxes : (K, 5) array of rows (n, x1, y1, x2, y2), or a list of per-image (K_n, 4) arrays
+    output_size : int or (P_h, P_w)
+    spatial_scale : float, s above
+
+    Returns
+    -------
+    (Y, argmax) : (K, C, P_h, P_w) arrays, Y of ``input``'s dtype, argmax int64.
+    """
     N, C, H, W = input.shape
     P_h, P_w = _pair(output_size)
     rows = _rows(boxes)
@@ -172,6 +241,24 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0):
 
 
 def roi_pool_backward(grad_output, input_shape, boxes, argmax):
+    """Gradient of :func:`roi_pool` with respect to its input: each G[k, c, i, j] added at
+    the argmax its bin chose,
+
+        ∂ℓ/∂X[n, c, a // W, a % W] += G[k, c, i, j],   a = argmax[k, c, i, j] ≥ 0, n box k's image
+
+    (0-based; a bin with argmax −1 passes nothing). Sums in float64.
+
+    Parameters
+    ----------
+    grad_output : (K, C, P_h, P_w) array
+    input_shape : (N, C, H, W)
+    boxes : as for :func:`roi_pool`
+    argmax : (K, C, P_h, P_w) int array, the second result of :func:`roi_pool`
+
+    Returns
+    -------
+    (N, C, H, W) array of ``grad_output``'s dtype.
+    """
     N, C, H, W = input_shape
     grad = np.zeros((N, C, H, W))
     for k, row in enumerate(_rows(boxes)):
@@ -186,6 +273,25 @@ def roi_pool_backward(grad_output, input_shape, boxes, argmax):
 
 
 def box_iou(boxes1, boxes2):
+    """Intersection over union of every pair of boxes, as ``torchvision.ops.box_iou``.
+
+    With boxes (x1, y1, x2, y2), a = boxes1[p], b = boxes2[q]:
+
+        inter = max(0, min(a_x2, b_x2) − max(a_x1, b_x1))
+                · max(0, min(a_y2, b_y2) − max(a_y1, b_y1))
+        IoU[p, q] = inter / ((a_x2 − a_x1)(a_y2 − a_y1) + (b_x2 − b_x1)(b_y2 − b_y1) − inter)
+
+    and, where that union is 0, NaN if inter is 0 else inf.
+
+    Parameters
+    ----------
+    boxes1 : (P, 4) array
+    boxes2 : (Q, 4) array
+
+    Returns
+    -------
+    (P, Q) float64 array.
+    """
     out = np.zeros((len(boxes1), len(boxes2)))
     for p, a in enumerate(boxes1):
         for q, b in enumerate(boxes2):
@@ -198,6 +304,22 @@ def box_iou(boxes1, boxes2):
 
 
 def nms(boxes, scores, iou_threshold):
+    """Non-maximum suppression, as ``torchvision.ops.nms``: the indices of the boxes kept.
+
+    The boxes are visited by decreasing score (ties by lower index); each one not yet
+    suppressed is kept and suppresses every later box whose IoU with it (as :func:`box_iou`,
+    a zero union never suppressing) is above ``iou_threshold``.
+
+    Parameters
+    ----------
+    boxes : (K, 4) array of (x1, y1, x2, y2)
+    scores : (K,) array
+    iou_threshold : float
+
+    Returns
+    -------
+    (kept,) int64 array of indices into ``boxes``, by decreasing score.
+    """
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
     suppressed = [False] * len(order)
     keep = []
@@ -220,6 +342,23 @@ def nms(boxes, scores, iou_threshold):
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold):
+    """Non-maximum suppression within each category, as ``torchvision.ops.batched_nms``.
+
+    :func:`nms` runs on the boxes of each value of ``idxs`` alone (a box never suppresses one
+    of another category); the union of the kept indices is returned by decreasing score, ties
+    by lower index.
+
+    Parameters
+    ----------
+    boxes : (K, 4) array of (x1, y1, x2, y2)
+    scores : (K,) array
+    idxs : (K,) int array, each box's category
+    iou_threshold : float
+
+    Returns
+    -------
+    (kept,) int64 array of indices into ``boxes``, by decreasing score.
+    """
     keep = []
     for category in sorted(set(int(v) for v in idxs)):
         members = [i for i in range(len(idxs)) if int(idxs[i]) == category]

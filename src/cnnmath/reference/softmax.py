@@ -40,6 +40,23 @@ def _log_softmax_row(z):
 
 
 def log_softmax(x, dim):
+    """log softmax along axis ``dim``, one slice at a time.
+
+    For each slice z = (z_0, …, z_{K−1}) along ``dim``, with m = max_j z_j:
+
+        Y_k = z_k − m − log Σ_j exp(z_j − m)
+
+    computed in float64.
+
+    Parameters
+    ----------
+    x : array of any shape
+    dim : int, the axis (negative counts from the end)
+
+    Returns
+    -------
+    array of ``x``'s shape and dtype.
+    """
     x = np.asarray(x)
     dim %= x.ndim
     out = np.empty(x.shape, dtype=np.float64)
@@ -49,6 +66,23 @@ def log_softmax(x, dim):
 
 
 def softmax(x, dim):
+    """softmax along axis ``dim``, one slice at a time.
+
+    For each slice z = (z_0, …, z_{K−1}) along ``dim``, with m = max_j z_j:
+
+        Y_k = exp(z_k − m − log Σ_j exp(z_j − m))   (= exp(z_k) / Σ_j exp(z_j))
+
+    computed in float64.
+
+    Parameters
+    ----------
+    x : array of any shape
+    dim : int, the axis (negative counts from the end)
+
+    Returns
+    -------
+    array of ``x``'s shape and dtype.
+    """
     x = np.asarray(x)
     dim %= x.ndim
     out = np.empty(x.shape, dtype=np.float64)

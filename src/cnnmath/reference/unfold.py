@@ -43,6 +43,26 @@ def _count(H, W, kernel_size, dilation, padding, stride):
 
 
 def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """Every window of ``x`` as a column (im2col), as ``torch.nn.functional.unfold``.
+
+    0-based, window (i, j) is column l = i·W_out + j and its entry (c, a, b) row
+    (c·k1 + a)·k2 + b:
+
+        U[n, (c·k1 + a)·k2 + b, i·W_out + j] = X[n, c, s_h·i + d_h·a − p_h, s_w·j + d_w·b − p_w]
+
+    (0 where that pixel is in the padding), with H_out = ⌊(H + 2p_h − d_h(k1 − 1) − 1)/s_h⌋ + 1
+    and W_out likewise.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) or (C, H, W) array
+    kernel_size, dilation, padding, stride : int or pair, (k1, k2), (d_h, d_w), (p_h, p_w),
+        (s_h, s_w)
+
+    Returns
+    -------
+    (N, C·k1·k2, H_out·W_out) array (no N for an unbatched x) of ``x``'s dtype.
+    """
     x4 = x if x.ndim == 4 else x[None]
     N, C, H, W = x4.shape
     k, L = _count(H, W, kernel_size, dilation, padding, stride)
@@ -54,6 +74,26 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum columns back into an image (col2im), as ``torch.nn.functional.fold``: the
+    adjoint of :func:`unfold`.
+
+    0-based, every entry of U adds into the pixel :func:`unfold` reads it from:
+
+        Y[n, c, s_h·i + d_h·a − p_h, s_w·j + d_w·b − p_w] += U[n, (c·k1 + a)·k2 + b, i·W_out + j]
+
+    over every c, a, b, i, j whose pixel lies inside (H, W) = ``output_size``. Sums in
+    float64.
+
+    Parameters
+    ----------
+    x : (N, C·k1·k2, H_out·W_out) or (C·k1·k2, H_out·W_out) array
+    output_size : int or (H, W)
+    kernel_size, dilation, padding, stride : as for :func:`unfold`
+
+    Returns
+    -------
+    (N, C, H, W) array (no N for an unbatched x) of ``x``'s dtype.
+    """
     x3 = x if x.ndim == 3 else x[None]
     H, W = _pair(output_size)
     k, _ = _count(H, W, kernel_size, dilation, padding, stride)
@@ -67,8 +107,40 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def unfold_backward(grad_output, input_shape, kernel_size, dilation=1, padding=0, stride=1):
+    """Gradient of :func:`unfold`: :func:`fold` of G onto the input's (H, W),
+
+        ∂ℓ/∂X[n, c, s_h·i + d_h·a − p_h, s_w·j + d_w·b − p_w]
+            += G[n, (c·k1 + a)·k2 + b, i·W_out + j]
+
+    over every c, a, b, i, j whose pixel lies inside the input.
+
+    Parameters
+    ----------
+    grad_output : (N, C·k1·k2, H_out·W_out) or unbatched array
+    input_shape : the shape of unfold's ``x``, (…, H, W)
+    kernel_size, dilation, padding, stride : as for :func:`unfold`
+
+    Returns
+    -------
+    array of ``input_shape`` and ``grad_output``'s dtype.
+    """
     return fold(grad_output, tuple(input_shape)[-2:], kernel_size, dilation, padding, stride)
 
 
 def fold_backward(grad_output, kernel_size, dilation=1, padding=0, stride=1):
+    """Gradient of :func:`fold`: :func:`unfold` of G,
+
+        ∂ℓ/∂U[n, (c·k1 + a)·k2 + b, i·W_out + j] = G[n, c, s_h·i + d_h·a − p_h, s_w·j + d_w·b − p_w]
+
+    (0 for a pixel in the padding).
+
+    Parameters
+    ----------
+    grad_output : (N, C, H, W) or (C, H, W) array
+    kernel_size, dilation, padding, stride : as for :func:`fold`
+
+    Returns
+    -------
+    (N, C·k1·k2, H_out·W_out) array (no N unbatched) of ``grad_output``'s dtype.
+    """
     return unfold(grad_output, kernel_size, dilation, padding, stride)

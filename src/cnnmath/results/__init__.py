@@ -1,4 +1,4 @@
-"""Results 1–4 and 6 of SPEC.md as executable claims with stable ids (``cnnmath verify``).
+"""Results 1–4 and 6 (docs/results.md) as executable claims with stable ids (``cnnmath verify``).
 
 One module per result — :mod:`~cnnmath.results.result1` (finite differences),
 :mod:`~cnnmath.results.result2` (average pooling), :mod:`~cnnmath.results.result3` (luma),

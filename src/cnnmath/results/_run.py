@@ -14,7 +14,7 @@ from .claim import CheckedClaim, Claim, ClaimOutcome
 
 
 def all_claims() -> list[Claim]:
-    """Every claim, in the SPEC's order; ids unique. Result 4's rows follow the activation
+    """Every claim, in the results' order; ids unique. Result 4's rows follow the activation
     registry: one "commutes" claim per non-decreasing σ, one "does not commute" per other σ.
 
     >>> [c.id for c in all_claims()][:2]

@@ -1,9 +1,9 @@
 """The claim type of ``cnnmath verify``: a statement with a stable id and the check behind it.
 
-A :class:`Claim` is the definition: its id, the SPEC's result number, the statement in words
-and ``check(photo=None) -> ClaimOutcome``. Running it gives a :class:`CheckedClaim`: the same
-id and statement with the measured error, the bound it was held to, the verdict, and the
-detail and counterexample as plain data (JSON-ready), which :meth:`CheckedClaim.as_row`
+A :class:`Claim` is the definition: its id, the result's number (docs/results.md), the statement
+in words and ``check(photo=None) -> ClaimOutcome``. Running it gives a :class:`CheckedClaim`:
+the same id and statement with the measured error, the bound it was held to, the verdict, and
+the detail and counterexample as plain data (JSON-ready), which :meth:`CheckedClaim.as_row`
 turns into one row of ``cnnmath verify --json``.
 
 Ids are stable: ``r<result>.<topic>.<verdict>[.<name>]`` in lowercase words of letters,
@@ -11,13 +11,13 @@ digits and ``_`` (``r4.max.commutes.relu``, ``r4.max.fails.gelu``). Tools and th
 claim by its id, never by its wording, so a statement may be reworded freely while renaming
 an id is a breaking change.
 
-Two kinds of claim, both phrased so that they pass when the mathematics is as SPEC.md says:
+Two kinds of claim, both phrased so that they pass when the mathematics is right:
 
 * an identity ("max pooling commutes with relu"): the error is the largest difference
   between the two sides relative to the data's scale, max|got − want| / max|want|
-  (SPEC.md's measure); it passes at ≤ the bound, :data:`TOLERANCE` = 1e-12 (result 6's
+  (the project's error measure); it passes at ≤ the bound, :data:`TOLERANCE` = 1e-12 (result 6's
   finite differences: :data:`FD_TOLERANCE` = 1e-7);
-* a failure the SPEC predicts ("max pooling does not commute with gelu"): the check
+* a failure the mathematics predicts ("max pooling does not commute with gelu"): the check
   searches for a counterexample and returns it; the error is then the gap the
   counterexample shows, and the claim passes when that gap exceeds the bound,
   :data:`MIN_GAP` = 1e-6, far beyond rounding. (One such claim, softplus's cut-off, is
@@ -83,11 +83,11 @@ class ClaimOutcome:
 
 @dataclass(frozen=True)
 class Claim:
-    """One statement of SPEC.md with its stable id and its check.
+    """One statement of a result with its stable id and its check.
 
     id : stable identifier, ``r<result>.<word>[.<word>...]`` (see the module's docstring);
         unique among :func:`cnnmath.results.all_claims`.
-    result : the SPEC's result number (1, 2, 3, 4 or 6); several claims may share one.
+    result : the result's number (1, 2, 3, 4 or 6); several claims may share one.
     statement : the claim in words, phrased so that it passes when the maths is right;
         free to be reworded (nothing looks a claim up by its words).
     check : ``check(photo=None) -> ClaimOutcome``; ``photo`` is the RGB photograph

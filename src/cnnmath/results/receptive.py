@@ -1,5 +1,5 @@
 """Receptive fields as claims: :func:`cnnmath.receptive_field` against the empirical field
-of every layer of ``lenet`` and ``resnet20`` (SPEC.md, "Receptive field").
+of every layer of ``lenet`` and ``resnet20`` (the recurrences of :mod:`cnnmath.receptive`).
 
 The empirical field of output pixel (i, j) of a node is the support of the gradient
 ∂y[:, i, j]/∂x — the input pixels with a non-zero derivative — computed by the layers' own
@@ -17,8 +17,8 @@ the support may be smaller there); a node whose every output reads the whole ima
 (global pooling, ``Flatten``, ``Linear``) must have a support covering every pixel. The
 error is the number of box edges that disagree (0 when the claim holds).
 
-These ids do not follow ``r<result>.…``: receptive fields are no numbered result of the
-SPEC. :class:`FieldClaim` carries them; ``result`` is 0.
+These ids do not follow ``r<result>.…``: receptive fields are none of the numbered
+results. :class:`FieldClaim` carries them; ``result`` is 0.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The tour: every result of SPEC.md run on the bundled photograph, as one offline HTML page.
+"""The tour: every result (docs/results.md) run on the bundled photograph, as one offline HTML page.
 
 ``build_tour(out_dir)`` computes, on matplotlib's sample photograph (Grace Hopper, 512×600),
 

@@ -30,8 +30,8 @@
     const a = Math.abs(v);
     return a >= 1e4 || a < 1e-3 ? v.toExponential(3) : v.toFixed(4);
   }
-  // Output cell (i, j) of node k reads input rows start + i·jump ± (size − 1)/2 (SPEC.md's
-  // receptive field; cnnmath.receptive.Field.interval), and likewise for columns.
+  // Output cell (i, j) of node k reads input rows start + i·jump ± (size − 1)/2 (the
+  // receptive field's recurrences; cnnmath.receptive.Field.interval), and likewise for columns.
   function fieldBox(k, i, j) {
     const f = nodes[k].field;
     const box = [];

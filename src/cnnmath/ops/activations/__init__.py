@@ -23,7 +23,7 @@ float32 allows, and every σ flagged non-decreasing is non-decreasing as compute
 last bit, in both dtypes (tested): result 4 then holds exactly, not just up to rounding.
 
 ``ACTIVATIONS`` maps each name to an :class:`Activation` record: value, derivative, whether
-σ is non-decreasing (the hypothesis of SPEC.md's result 4: max pooling commutes with σ
+σ is non-decreasing (the hypothesis of result 4, docs/results.md: max pooling commutes with σ
 exactly when σ keeps order), a formula, and for the non-monotone ones the location of the
 dip below zero that makes result 4 fail (a window holding that point and one far below it).
 

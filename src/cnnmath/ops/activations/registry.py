@@ -60,7 +60,7 @@ from .sigmoid_like import (
 @dataclass(frozen=True, repr=False)
 class Activation:
     """One activation σ: value ``f(x)``, derivative ``df(x)`` (both elementwise, any shape,
-    dtype preserved), and the facts about it that the results of SPEC.md use.
+    dtype preserved), and the facts about it that the results (docs/results.md) use.
 
     Attributes
     ----------

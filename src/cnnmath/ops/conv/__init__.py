@@ -1,7 +1,7 @@
 """2-D convolution (cross-correlation, as in every deep-learning framework), grouped and
 transposed, with the backward passes.
 
-Notation (SPEC.md): input X (B, C_in, m, n), filter w (C_out, C_in/groups, f1, f2), bias b
+Notation: input X (B, C_in, m, n), filter w (C_out, C_in/groups, f1, f2), bias b
 (C_out,), stride s, zero padding p (X̃ is X padded), dilation d, all 1-based in the formulas:
 
     Y[β,o,i,j] = Σ_g Σ_a Σ_c w[o,g,a,c] · X̃[β, k·C_g + g, s(i-1)+d(a-1)+1, s(j-1)+d(c-1)+1] + b[o]
@@ -9,11 +9,11 @@ Notation (SPEC.md): input X (B, C_in, m, n), filter w (C_out, C_in/groups, f1, f
 where C_g = C_in/groups, output channel o lies in block k = floor((o-1) / (C_out/groups)) and
 g runs over the block's C_g input channels (groups = 1: every input channel; groups = C_in:
 depthwise).
-``conv_transpose2d`` is the adjoint of ``conv2d`` (SPEC.md, "Wave 2") and is the very function
-that computes ``conv2d``'s input gradient. Every forward and backward pass is made of the same
-correlation (`_correlate`, in ``_conv_engine`` with its kernels), called with other arguments,
-but for one shortcut of the input gradient where the windows tile X (kernel = stride):
-``_conv_engine.depth_to_space``, one product and one copy.
+``conv_transpose2d`` is the adjoint of ``conv2d`` (⟨conv2d(X, w), Y⟩ = ⟨X, conv_transpose2d(Y, w)⟩
+for all X, Y) and is the very function that computes ``conv2d``'s input gradient. Every forward
+and backward pass is made of the same correlation (`_correlate`, in ``_conv_engine`` with its
+kernels), called with other arguments, but for one shortcut of the input gradient where the
+windows tile X (kernel = stride): ``_conv_engine.depth_to_space``, one product and one copy.
 
 This package holds the public ops and their geometry: the padding, the bands of rows and the
 stride phases. Each pass first plans its correlations from the shapes alone (`_forward_plan`,

@@ -33,7 +33,7 @@ def conv_transpose2d(
     dilation: int | tuple[int, int] = 1,
 ) -> np.ndarray:
     """Transposed convolution, as ``torch.nn.functional.conv_transpose2d``: the adjoint of
-    ``conv2d``, ⟨conv2d(X, w), Y⟩ = ⟨X, conv_transpose2d(Y, w)⟩ for all X, Y (SPEC.md, Wave 2).
+    ``conv2d``, ⟨conv2d(X, w), Y⟩ = ⟨X, conv_transpose2d(Y, w)⟩ for all X, Y.
 
     Every input pixel spreads into the output, weighted by the filter (0-based indices; block
     k of the input channels feeds block k of the output channels):

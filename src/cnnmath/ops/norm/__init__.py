@@ -3,7 +3,7 @@ followed by its closed-form backward.
 
 One statistic runs over a set of m values of x — batch norm: one channel over the batch and
 space; group norm: one group of channels of one sample; layer norm: the trailing axes of one
-sample. Over that set (SPEC.md, "Wave 2"):
+sample. Over that set:
 
     μ = mean(x),   σ² = mean((x − μ)²)  (biased),   x̂ = (x − μ) / √(σ² + ε),   y = γ x̂ + β
 

@@ -258,7 +258,7 @@ def batch_norm_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients through ``batch_norm`` given g = ∂ℓ/∂y (x's shape); per channel c.
 
-    Training: the closed form through the batch mean μ and variance σ² (SPEC.md "Wave 2"),
+    Training: the closed form through the batch mean μ and variance σ²,
     with x̂ = (x − μ)/√(σ² + ε) and the means over the m = N·L values of the channel:
 
         ∂ℓ/∂x = (γ / √(σ² + ε)) · (g − mean(g) − x̂ · mean(g x̂))

@@ -1,7 +1,7 @@
 """Pooling over 2-D windows — max, average, max-unpooling, adaptive — and the backward passes.
 
 Window k = (k1, k2), stride s (default k), padding p on both sides of each axis, dilation d
-(max pooling only); indices 1-based as in SPEC.md:
+(max pooling only); indices 1-based, as in docs/results.md:
 
     max:  Y[β,c,i,j] = max_{a,b} X̃[β, c, s(i-1) + d(a-1) + 1, s(j-1) + d(b-1) + 1],
           X̃ padded with -∞
@@ -19,7 +19,7 @@ The divisor D of the average, PyTorch's rules: ``divisor_override`` if given; el
 ceil_mode window runs past the padding); with ``count_include_pad=False`` the taps on elements
 of x only.
 
-Adaptive pooling (SPEC.md, Wave 2): output cell i of n over a length m reads the indices
+Adaptive pooling: output cell i of n over a length m reads the indices
 [floor(i·m/n), ceil((i+1)·m/n)); global pooling is n = 1.
 
 The code, one concern a module: ``_common`` (arguments, output sizes, where the window taps

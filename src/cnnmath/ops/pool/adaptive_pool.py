@@ -1,5 +1,5 @@
 """Adaptive max and average pooling and the backward passes: output cell i of n over a
-length m reads the indices [floor(i·m/n), ceil((i+1)·m/n)) (SPEC.md, Wave 2)."""
+length m reads the indices [floor(i·m/n), ceil((i+1)·m/n)), 0-based."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def adaptive_max_pool2d(
     """Adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d``.
 
     Y[β,c,i,j] = max over rows [⌊i·m/H⌋, ⌈(i+1)·m/H⌉) × columns [⌊j·n/W⌋, ⌈(j+1)·n/W⌉)
-    of X[β,c] (0-based; SPEC.md "Wave 2"). Global max pooling is output_size 1: the
+    of X[β,c] (0-based). Global max pooling is output_size 1: the
     maximum over the whole plane.
 
     x : (B, C, m, n) or unbatched (C, m, n), float32/float64. output_size : an int or a pair
@@ -300,7 +300,7 @@ def adaptive_avg_pool2d(
     """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
     Y[β,c,i,j] = mean of X[β,c] over rows [⌊i·m/H⌋, ⌈(i+1)·m/H⌉) × columns
-    [⌊j·n/W⌋, ⌈(j+1)·n/W⌉) (0-based; SPEC.md "Wave 2"). Global average pooling is
+    [⌊j·n/W⌋, ⌈(j+1)·n/W⌉) (0-based). Global average pooling is
     output_size 1: the mean over the whole plane.
 
     x : (B, C, m, n) or unbatched (C, m, n), float32/float64. output_size : an int or a pair

@@ -1,7 +1,7 @@
 """Volumetric (3-D) convolution and pooling, as ``torch.nn.functional``'s, for video and medical
 volumes (N, C, D, H, W), with the backward passes.
 
-Notation as SPEC.md, one axis more: input X (B, C_in, D, m, n), filter w (C_out, C_in/groups,
+Notation as ``ops.conv``'s, one axis more: input X (B, C_in, D, m, n), filter w (C_out, C_in/groups,
 f0, f1, f2), stride s = (s0, s1, s2), padding p, dilation d, all 1-based in the formulas:
 
     Y[β,o,t,i,j] = Σ_g Σ_e Σ_a Σ_c w[o,g,e,a,c]
