@@ -92,7 +92,7 @@ def gradient(photo: np.ndarray) -> Gradient:
 
     luma = to_grayscale(photo)
     y1, y2 = image_gradient(luma)
-    # SPEC's closed form, written with slicing: an independent check of the convolution
+    # result 1's closed form, written with slicing: an independent check of the convolution
     padded = np.pad(luma[0], ((0, 1), (0, 1)))
     err1 = float(np.abs(y1[0] - (padded[1:, :-1] - padded[:-1, :-1])).max())
     err2 = float(np.abs(y2[0] - (padded[:-1, 1:] - padded[:-1, :-1])).max())
@@ -370,7 +370,7 @@ def backprop(rows: Rows) -> Backprop:
     efficient = net.jacobians(x[None], method="efficient")
     ys, zs = net._forward_kept(x)
     C, B, products, fast = [], [], [], []
-    for l in range(1, net.L):  # hidden layers, SPEC's index
+    for l in range(1, net.L):  # hidden layers, the formulas' index
         C.append(np.diag(net.activation.df(zs[l - 1])))
         B.append(np.outer(literal.dy[l], ys[l - 1]))
         products.append(literal.dA[l - 1])
