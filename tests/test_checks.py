@@ -124,3 +124,14 @@ def test_a_list_of_a_whole_image_is_described_by_its_first_items_not_all_of_them
     short = [1.5, 2.5]  # a short one is shown whole
     with pytest.raises(TypeError, match=r"got list \[1\.5, 2\.5\];"):
         cnnmath.conv2d(short, np.ones((4, 3, 3, 3)))
+
+
+def test_a_tensor_of_another_library_is_described_by_its_dtype_and_shape():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(
+        TypeError, match=r"got Tensor of dtype torch\.float32 and shape \(1, 3, 4, 4\);"
+    ):
+        cnnmath.conv2d(torch.zeros(1, 3, 4, 4), np.ones((1, 3, 1, 1)))
+    path = "folder/" * 20 + "image.png"  # a long str is shown whole
+    with pytest.raises(TypeError, match=rf"got str '{path}'"):
+        cnnmath.conv2d(path, np.ones((1, 3, 1, 1)))

@@ -920,10 +920,14 @@ def test_an_image_with_its_channels_last_gets_the_transpose_that_fixes_it(
     """An image laid out (B, H, W, C), as Pillow gives it, where the filter wants C channels:
     the message says how to reorder it, and that order then runs."""
     x, w = np.ones(x_shape), np.ones(w_shape)
-    with pytest.raises(ValueError, match=rf"channels-last.*x\.transpose{re.escape(order)}"):
+    with pytest.raises(
+        ValueError, match=rf"channels last \(B, H, W, C\).*x\.transpose{re.escape(order)}"
+    ):
         op(x, w)
     perm = tuple(int(a) for a in order.strip("()").split(","))
     assert op(x.transpose(perm), w).shape[-3] == (w_shape[0] if op is conv2d else w_shape[1])
-    with pytest.raises(ValueError) as caught:  # channels first but wrong: no such hint
-        op(np.ones((2, 5, 8, 8)), w)
-    assert "channels-last" not in str(caught.value)
+    # channels first but wrong, once with a width that equals the weight's channels: no hint
+    for wrong in ((2, 5, 8, 8), (2, 4, 3, 3)):
+        with pytest.raises(ValueError) as caught:
+            op(np.ones(wrong), w)
+        assert "channels last" not in str(caught.value)

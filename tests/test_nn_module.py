@@ -209,6 +209,12 @@ def test_a_gradient_set_to_none_is_cleared_as_in_pytorch_and_a_wrong_one_refused
         p.grad = np.zeros((3, 4), np.float32)
     with pytest.raises(TypeError, match=r"or None to clear it, got list"):
         p.grad = [[0.0] * 4] * 3
+    frozen = np.zeros((3, 4))
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match=r"expected a writeable array"):
+        p.grad = frozen
     mine = np.ones((3, 4))
     p.grad = mine  # an array of the right kind is kept as given, as before
     assert p.grad is mine
+    p.grad += 1.0  # in place, as the backward passes add: the same array
+    assert p.grad is mine and mine[0, 0] == 2.0

@@ -723,11 +723,11 @@ def test_a_weight_returned_by_the_graph_is_the_weight_as_trained(case, tmp_path)
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_held_as_views_names_exactly_the_weights_whose_state_dict_entry_is_not_the_file_array():
+def test_held_as_views_names_the_weights_a_layer_holds_derived_not_those_held_as_read():
     """``held_as_views`` (which the loader reads to share a weight with a run-time branch)
-    lists an initializer where its state_dict entry is not the array the file holds: a 3-D
-    MatMul's weight, held transposed by its Linear, is; batch norm's scale, bias and running
-    statistics, held as read, are not. Witness: the file's arrays against the state_dict."""
+    lists an initializer a layer holds derived from it: a 3-D MatMul's weight, held
+    transposed by its Linear, is; batch norm's scale, bias and running statistics, held as
+    read, are not. Witness here: the file's arrays against the state_dict."""
     rng = np.random.default_rng(3)
     arrays = {
         "W": rng.standard_normal((4, 3)).astype(np.float32),

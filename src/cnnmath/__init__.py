@@ -7,8 +7,8 @@ other public modules (``cnnmath.onnx``, ``cnnmath.models``, ``cnnmath.weights``,
 """
 
 import importlib as _importlib
-import pkgutil as _pkgutil
 from types import ModuleType as _ModuleType
+from typing import TYPE_CHECKING
 
 from . import filters, losses, nn, optim
 from .losses import cross_entropy, nll_loss
@@ -72,19 +72,64 @@ from .threads import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 
 
-def _public_modules() -> list[str]:
-    return sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+#: The public modules ``import cnnmath`` leaves for their first use: ``cnnmath.onnx.load``
+#: works after it all the same (PEP 562's module ``__getattr__``).
+_ON_FIRST_USE = (
+    "augment",
+    "bench",
+    "checkpoint",
+    "cli",
+    "commands",
+    "data",
+    "explain",
+    "explore",
+    "gradcheck",
+    "images",
+    "models",
+    "onnx",
+    "recipes",
+    "reference",
+    "results",
+    "testing",
+    "tiled",
+    "tiled_io",
+    "tour",
+    "train",
+    "weights",
+)
 
+if TYPE_CHECKING:  # type checkers see them imported: a misspelt cnnmath.<name> stays an error
+    from . import augment as augment
+    from . import bench as bench
+    from . import checkpoint as checkpoint
+    from . import cli as cli
+    from . import commands as commands
+    from . import data as data
+    from . import explain as explain
+    from . import explore as explore
+    from . import gradcheck as gradcheck
+    from . import images as images
+    from . import models as models
+    from . import onnx as onnx
+    from . import recipes as recipes
+    from . import reference as reference
+    from . import results as results
+    from . import testing as testing
+    from . import tiled as tiled
+    from . import tiled_io as tiled_io
+    from . import tour as tour
+    from . import train as train
+    from . import weights as weights
+else:
 
-def __getattr__(name: str) -> _ModuleType:
-    """``cnnmath.<module>`` for a public module not imported yet: imported now (PEP 562)."""
-    if name in _public_modules():
-        return _importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> _ModuleType:
+        """``cnnmath.<module>`` for a public module not imported yet: imported now."""
+        if name in _ON_FIRST_USE:
+            return _importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_public_modules()})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_ON_FIRST_USE})
 
 
 __all__ = [

@@ -25,11 +25,15 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(shape, tuple) or (shape is not None and dtype is not None):  # a tensor
+        return f"{type(value).__name__} of dtype {dtype} and shape {tuple(shape)}"
     return f"{type(value).__name__} {_SHORT.repr(value)}"
 
 
 _SHORT = reprlib.Repr()  # a given list of a whole image: its first items, not a megabyte
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 4, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 200  # a path or a word whole
 
 
 def check_float_array(name: str, x: Any, *, func: str | None = None) -> np.ndarray:

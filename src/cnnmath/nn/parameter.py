@@ -31,19 +31,25 @@ class Parameter:
 
     @grad.setter
     def grad(self, value: np.ndarray | None) -> None:
+        if value is self._grad:  # ``p.grad += g`` in a backward: the same array back
+            return
         if value is None:
             self._grad = np.zeros_like(self.data)
             return
-        where = f"{self!r}.grad"
         if not isinstance(value, np.ndarray):
             raise TypeError(
-                f"{where}: expected a numpy.ndarray of shape {self.data.shape} and dtype "
-                f"{self.data.dtype}, or None to clear it, got {type(value).__name__}"
+                f"{self!r}.grad: expected a numpy.ndarray of shape {self.data.shape} and "
+                f"dtype {self.data.dtype}, or None to clear it, got {type(value).__name__}"
             )
         if value.shape != self.data.shape or value.dtype != self.data.dtype:
             raise ValueError(
-                f"{where}: expected shape {self.data.shape} and dtype {self.data.dtype} (the "
-                f"data's), got shape {value.shape} and dtype {value.dtype}"
+                f"{self!r}.grad: expected shape {self.data.shape} and dtype {self.data.dtype} "
+                f"(the data's), got shape {value.shape} and dtype {value.dtype}"
+            )
+        if not value.flags.writeable:
+            raise ValueError(
+                f"{self!r}.grad: expected a writeable array (backward passes add into it), "
+                "got a read-only one; pass a copy"
             )
         self._grad = value
 

@@ -1008,9 +1008,10 @@ def _refuse_apart(
 
 
 def _held_as_views(g: nn.Graph, params: dict[str, nn.Parameter]) -> set[str]:
-    """The initializers whose state_dict key holds not the array as read but a view the
-    loader derived from it (a MatMul weight held transposed by its Linear, a reshaped bias).
-    A buffer of the initializer's shape (batch norm's running statistics, a constant an op
+    """The initializers whose state_dict key holds not the initializer's own Parameter but
+    one the loader derived from it (a MatMul weight held transposed by its Linear, a
+    reshaped bias; a Transpose then a MatMul's, whose numbers are the file's again). A
+    buffer of the initializer's shape (batch norm's running statistics, a constant an op
     holds) holds the array as read: not a view."""
     held = dict(g.named_parameters())
     buffers = dict(g.named_buffers())

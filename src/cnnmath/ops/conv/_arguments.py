@@ -344,8 +344,13 @@ _transpose_shapes_cached = functools.lru_cache(maxsize=256)(_transpose_shapes)
 
 def _channels_last_hint(x_shape: tuple[int, ...], channels: int) -> str:
     """A hint for an image with its channels last, (B, H, W, C) as Pillow and TensorFlow
-    give it, where the weight's channel count is x's last size: "" otherwise."""
-    if x_shape[-1] != channels or x_shape[-3] == channels:
+    give it: where the weight's channel count is x's last size and the two before it are
+    larger (an image's height and width); "" otherwise."""
+    H, W, C = x_shape[-3:]
+    if C != channels or H <= C or W <= C:
         return ""
     order = "(0, 3, 1, 2)" if len(x_shape) == 4 else "(2, 0, 1)"
-    return f"; x looks channels-last: the ops read (B, C, H, W), so pass x.transpose{order}"
+    return (
+        f"; if x holds its channels last (B, H, W, C), as images often come, the ops read "
+        f"(B, C, H, W): pass x.transpose{order}"
+    )
