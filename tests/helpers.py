@@ -54,6 +54,28 @@ def fifo_never_hangs(path):
         thread.join()
 
 
+@contextlib.contextmanager
+def interrupted_at_batch(n):
+    """Inside: ``cnnmath.recipes``' augmentation raises KeyboardInterrupt (as Ctrl-C would)
+    at its n-th call, so a training run of the recipe stops in its n-th batch."""
+    import cnnmath.recipes
+
+    real = cnnmath.recipes.random_shift
+    calls = {"n": 0}
+
+    def shift_then_interrupt(x, rng, max_shift=1):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(x, rng, max_shift)
+
+    cnnmath.recipes.random_shift = shift_then_interrupt
+    try:
+        yield
+    finally:
+        cnnmath.recipes.random_shift = real
+
+
 def trains_as_torch(model, x, graph):
     """One backward of ⟨model(x), G⟩: cnnmath's gradients of x and of every parameter equal
     PyTorch's autograd's (float64). A parameter is found by its ONNX name

@@ -28,7 +28,7 @@ from cnnmath.train import (
     fit,
     predict,
 )
-from helpers import set_everywhere
+from helpers import interrupted_at_batch, set_everywhere
 
 pytest.importorskip("sklearn")
 
@@ -766,27 +766,14 @@ def test_fit_threads_sets_cnnmaths_count_for_the_call_and_restores_it(digits):
     assert (cnnmath.get_num_threads(), blas()) == before
 
 
-def test_train_digits_resumed_without_epochs_keeps_the_checkpoints_run(tmp_path, monkeypatch):
+def test_train_digits_resumed_without_epochs_keeps_the_checkpoints_run(tmp_path):
     """A 2-epoch run interrupted in its second epoch, resumed with no ``epochs``: it ends
     where the uninterrupted run ends (the recipe's 40 epochs would change the schedule); a
     conflicting ``epochs`` is refused naming both."""
-    import cnnmath.recipes
-
     full, _, full_accuracy = train_digits(epochs=2, progress=False, limit=64)
-    real_shift = cnnmath.recipes.random_shift
-    calls = {"n": 0}
-
-    def shift_then_interrupt(x, rng, max_shift=1):  # 64 images: 2 batches an epoch
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_shift(x, rng, max_shift)
-
     ckpt = tmp_path / "run.ckpt"
-    monkeypatch.setattr(cnnmath.recipes, "random_shift", shift_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_batch(3), pytest.raises(KeyboardInterrupt):  # 64 images: 2 batches
         train_digits(epochs=2, progress=False, limit=64, checkpoint=ckpt)
-    monkeypatch.setattr(cnnmath.recipes, "random_shift", real_shift)
     with pytest.raises(ValueError, match=r"comes from a run of 2 epochs, this one has 3"):
         train_digits(epochs=3, progress=False, limit=64, resume=ckpt)
     resumed, _, accuracy = train_digits(progress=False, limit=64, resume=ckpt)

@@ -13,11 +13,11 @@ import sys
 import numpy as np
 import pytest
 
-import cnnmath.recipes
 import cnnmath.train
 from cnnmath import weights
 from cnnmath.cli import main
 from cnnmath.models import lenet
+from helpers import interrupted_at_batch
 
 pytest.importorskip("sklearn")
 pytest.importorskip("safetensors")
@@ -109,27 +109,17 @@ def test_resume_from_an_image_names_the_option_and_says_what_it_expected(tmp_pat
     assert line.endswith("expected a checkpoint written by --checkpoint")
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys):
     common = ["train", "--epochs", "3", "--limit", "96", "--seed", "2", "--quiet"]
     full = tmp_path / "full.safetensors"
     assert main([*common, "--save", str(full)]) == 0
     full_line = capsys.readouterr().out.strip()
 
     # the second run is interrupted (Ctrl-C) in its third epoch: 96 images = 2 batches/epoch
-    real_shift = cnnmath.recipes.random_shift
-    calls = {"n": 0}
-
-    def shift_then_interrupt(x, rng, max_shift=1):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return real_shift(x, rng, max_shift)
-
     ckpt = tmp_path / "run.ckpt"
-    monkeypatch.setattr(cnnmath.recipes, "random_shift", shift_then_interrupt)
-    assert main([*common, "--checkpoint", str(ckpt)]) == 130
+    with interrupted_at_batch(6):
+        assert main([*common, "--checkpoint", str(ckpt)]) == 130
     assert "interrupted" in capsys.readouterr().err
-    monkeypatch.setattr(cnnmath.recipes, "random_shift", real_shift)
 
     interrupted = tmp_path / "interrupted.ckpt"
     interrupted.write_bytes(ckpt.read_bytes())  # the resumed run below writes on ckpt

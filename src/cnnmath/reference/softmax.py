@@ -72,16 +72,9 @@ def softmax(x, dim):
 
         Y_k = exp(z_k − m − log Σ_j exp(z_j − m))   (= exp(z_k) / Σ_j exp(z_j))
 
-    computed in float64.
-
-    Parameters
-    ----------
-    x : array of any shape
-    dim : int, the axis (negative counts from the end)
-
-    Returns
-    -------
-    array of ``x``'s shape and dtype.
+    computed in float64: the exponential of :func:`log_softmax`'s row, with its arguments
+    (x of any shape, ``dim`` an axis, negative from the end) and its result's shape and
+    dtype (``x``'s).
     """
     x = np.asarray(x)
     dim %= x.ndim
