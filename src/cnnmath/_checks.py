@@ -26,7 +26,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if isinstance(shape, tuple) or (shape is not None and dtype is not None):  # a tensor
+    if shape is not None and dtype is not None:  # another library's tensor, a NumPy scalar
         return f"{type(value).__name__} of dtype {dtype} and shape {tuple(shape)}"
     return f"{type(value).__name__} {_SHORT.repr(value)}"
 
