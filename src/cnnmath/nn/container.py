@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .activation import FUSED, Identity, ReLU
-from .module import Module, Node, _note
+from .module import Module, Node, _note, run_backward
 from .pooling import MaxPool2d
 
 
@@ -210,25 +210,29 @@ class Sequential(Module):
             i += 1
         return x, contexts
 
+    _routes_backward = True
+
     def backward_ctx(self, ctx: list[Any], grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂x from G = ∂ℓ/∂y: each layer's ``backward_ctx`` in reverse order; every layer
-        adds its parameters' gradients on the way."""
+        adds its trainable parameters' gradients on the way (`run_backward`)."""
         grad = grad_output
         for layer, layer_ctx in zip(reversed(self._layers), reversed(ctx), strict=True):
-            grad = layer.backward_ctx(layer_ctx, grad)
+            grad = run_backward(layer, layer_ctx, grad, input_grad=True)
         return grad
 
     def backward_params_ctx(self, ctx: list[Any], grad_output: np.ndarray) -> None:
-        """``backward_ctx`` without ∂ℓ/∂x: the first layer computes only its parameters'
-        gradients (``Module.backward_params_ctx``)."""
-        if not self._layers:
+        """``backward_ctx`` without ∂ℓ/∂x: the layers after the first trainable one
+        (``requires_grad``) run whole, that one computes only its parameters' gradients
+        (``Module.backward_params_ctx``) and the layers before it are skipped."""
+        first = next((i for i, layer in enumerate(self._layers) if layer.trains()), None)
+        if first is None:
             return
         grad = grad_output
         pairs = list(zip(self._layers, ctx, strict=True))
-        for layer, layer_ctx in reversed(pairs[1:]):
-            grad = layer.backward_ctx(layer_ctx, grad)
-        first, first_ctx = pairs[0]
-        first.backward_params_ctx(first_ctx, grad)
+        for layer, layer_ctx in reversed(pairs[first + 1 :]):
+            grad = run_backward(layer, layer_ctx, grad, input_grad=True)
+        layer, layer_ctx = pairs[first]
+        run_backward(layer, layer_ctx, grad, input_grad=False)
 
     def _walk(self, name: str, inputs: tuple[str, ...], output: str | None) -> Iterator[Node]:
         """Each layer's nodes in order, layer i named "<name>.<its name>" ("<name>.i" but in a

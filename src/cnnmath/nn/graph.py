@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array, positive_int
-from .module import Module, Node, _join, _note
+from .module import Module, Node, _join, _note, run_backward
 
 __all__ = ["Add", "Concat", "Graph", "Mul", "Narrow"]
 
@@ -641,12 +641,22 @@ class Graph(Module):
             grads[value] = g
         return grads
 
+    _routes_backward = True
+
     def _backward(self, ctx: Any, grad_output: Any, *, inputs_grad: bool) -> dict[str, np.ndarray]:
         """The nodes' backward passes in reverse order; returns the gradients of the values
-        left, the inputs' among them when ``inputs_grad``."""
+        left, the inputs' among them when ``inputs_grad``.
+
+        As PyTorch's autograd, a value needs a gradient when it is an input and
+        ``inputs_grad``, or a node that trains (``requires_grad``) or reads such a value
+        wrote it: a node whose value needs none is skipped, and a node that reads none
+        computes only its parameters' gradients (a ResNet's stem on a batch of images)."""
         contexts = ctx[0]
         grads = self._output_grads(ctx, grad_output)
-        inputs = set(self._inputs)
+        tracked = set(self._inputs) if inputs_grad else set()
+        for node in self._nodes:
+            if not tracked.isdisjoint(node.inputs) or node.module.trains():
+                tracked.update(node.values)
         for node, node_ctx in zip(reversed(self._nodes), reversed(contexts), strict=True):
             g: Any = grads.pop(node.name, None)
             if node.extra:  # (G_1, G_2, …): None for an output no loss term reads
@@ -655,13 +665,15 @@ class Graph(Module):
                     continue
             elif g is None:  # the output does not depend on this node
                 continue
-            if not inputs_grad and inputs.issuperset(node.inputs):
-                node.module.backward_params_ctx(node_ctx, g)
+            if node.name not in tracked:  # frozen, and nothing before it trains
                 continue
-            result = node.module.backward_ctx(node_ctx, g)
+            if tracked.isdisjoint(node.inputs):
+                run_backward(node.module, node_ctx, g, input_grad=False)
+                continue
+            result = run_backward(node.module, node_ctx, g, input_grad=True)
             terms = (result,) if len(node.inputs) == 1 else tuple(result)
             for value, term in zip(node.inputs, terms, strict=True):
-                if term is None or (not inputs_grad and value in inputs):
+                if term is None or value not in tracked:
                     continue  # None: an integer input (indices), which takes no gradient
                 # a new array, never +=: a term may alias G or another node's gradient
                 grads[value] = grads[value] + term if value in grads else term

@@ -120,6 +120,10 @@ class Module:
     #: (Y, I) and whose ``backward_ctx`` takes a tuple of gradients (None for I). A
     #: :class:`Graph` gives each its own value, "<node>_<label>"; empty: one output.
     extra_outputs: tuple[str, ...] = ()
+    #: True for the containers (Sequential, Graph), whose backward passes run each child
+    #: through `run_backward`; any other module's backward is run as one step, its frozen
+    #: parameters' gradients shielded (`run_backward`).
+    _routes_backward: bool = False
 
     def __init__(self) -> None:
         self.training = True
@@ -181,10 +185,7 @@ class Module:
                 f"{type(self).__name__}.backward: called before forward; run forward(x) first "
                 "so the layer has the input its gradient depends on"
             )
-        if not input_grad:
-            self.backward_params_ctx(ctx, grad_output)
-            return None
-        return self.backward_ctx(ctx, grad_output)
+        return run_backward(self, ctx, grad_output, input_grad=input_grad)
 
     def backward_params_ctx(self, ctx: Any, grad_output: np.ndarray) -> None:
         """``backward_ctx`` for a caller that needs no ∂ℓ/∂input: adds each parameter's
@@ -336,6 +337,32 @@ class Module:
     def num_parameters(self) -> int:
         """The number of scalar parameters, Σ size over ``parameters()``."""
         return sum(p.size for p in self.parameters())
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` of every parameter (False freezes the model or this part of
+        it, PyTorch's idiom for fine-tuning); returns self.
+
+        A frozen parameter's ``grad`` is left as it is by backward passes and optimisers do
+        not update it. A layer whose parameters are all frozen and whose input needs no
+        gradient — every layer before the first trainable one, when the model's input needs
+        none (``backward(G, input_grad=False)``, as ``fit`` calls it) — is skipped by the
+        backward pass: fine-tuning a head on a frozen backbone runs the head's backward only.
+
+        >>> from cnnmath import nn
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> [p.requires_grad for p in model.requires_grad_(False)[2].requires_grad_().parameters()]
+        [True, True]
+        >>> [p.requires_grad for p in model.parameters()]
+        [False, False, True, True]
+        """
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def trains(self) -> bool:
+        """Whether any parameter of the module (its own or its children's) requires a
+        gradient (``requires_grad_``)."""
+        return any(p.requires_grad for _, p in self._walk_parameters(""))
 
     def zero_grad(self) -> None:
         """Set every parameter's ``grad`` to zero (in place)."""
@@ -560,3 +587,40 @@ def _note(err: BaseException, text: str) -> None:
     add = getattr(err, "add_note", None)
     if add is not None:
         add(text)
+
+
+def run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: bool) -> Any:
+    """One module's backward pass from ``ctx`` and G = ∂ℓ/∂y, honouring ``requires_grad``:
+    ∂ℓ/∂input (None without ``input_grad``), each trainable parameter's ∂ℓ/∂θ added into
+    its ``grad``.
+
+    Without ``input_grad`` a module with no trainable parameter is skipped (nothing it
+    computes is needed). A container routes its children through this function; any other
+    module runs whole, each frozen parameter's ``grad`` replaced by a scratch array for the
+    call, so that the layers need not know about freezing and the frozen gradients stay as
+    they were (PyTorch's frozen parameter gets none)."""
+    if module._routes_backward:
+        if input_grad:
+            return module.backward_ctx(ctx, grad_output)
+        if module.trains():
+            module.backward_params_ctx(ctx, grad_output)
+        return None
+    trainable, frozen = False, list[Parameter]()
+    for _, p in module._walk_parameters(""):  # (a tied parameter may come twice)
+        if p.requires_grad:
+            trainable = True
+        elif all(q is not p for q in frozen):
+            frozen.append(p)
+    if not input_grad and not trainable:
+        return None
+    kept = [p.grad for p in frozen]
+    for p in frozen:
+        p.grad = None  # a fresh array of zeros, dropped after the call
+    try:
+        if input_grad:
+            return module.backward_ctx(ctx, grad_output)
+        module.backward_params_ctx(ctx, grad_output)
+        return None
+    finally:
+        for p, grad in zip(frozen, kept, strict=True):
+            p.grad = grad

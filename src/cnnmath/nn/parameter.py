@@ -15,14 +15,32 @@ class Parameter:
     ``grad`` may be replaced by an array of data's shape and dtype, or set to None, as
     PyTorch's ``p.grad = None`` clears a gradient: here that is a fresh array of zeros (the
     next backward adds to zero; an optimiser's step still applies to the parameter, where
-    PyTorch's skips a parameter whose gradient is None). Anything else is refused."""
+    PyTorch's skips a parameter whose gradient is None). Anything else is refused.
 
-    __slots__ = ("data", "_grad")
+    ``requires_grad`` (True by default; ``Module.requires_grad_`` sets it for a whole model)
+    freezes the parameter when False, as in PyTorch: backward passes leave its ``grad``
+    untouched, the layers that only a frozen part of the model needs are skipped, and the
+    optimisers do not update it (PyTorch's frozen parameter has no gradient, which its
+    optimisers skip)."""
 
-    def __init__(self, data: np.ndarray) -> None:
+    __slots__ = ("data", "_grad", "_requires_grad")
+
+    def __init__(self, data: np.ndarray, requires_grad: bool = True) -> None:
         check_float_array("data", data, func="Parameter")
         self.data = data
         self._grad = np.zeros_like(data)
+        self.requires_grad = requires_grad
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward passes compute ∂ℓ/∂data and optimisers update data."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{self!r}.requires_grad: expected True or False, got {value!r:.40}")
+        self._requires_grad = bool(value)
 
     @property
     def grad(self) -> np.ndarray:

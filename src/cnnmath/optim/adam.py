@@ -115,8 +115,9 @@ class Adam(Optimizer):
         parameters share a dtype the moments of all of them live in one flat array each and
         the update runs once over all of them (`_flat`): the same operations in the same
         order on each element as parameter by parameter, so the same bits, in a dozen NumPy
-        calls per step instead of a dozen per parameter."""
-        flat = self._flat()
+        calls per step instead of a dozen per parameter. With a frozen parameter
+        (``requires_grad`` False) the update runs parameter by parameter, skipping it."""
+        flat = None if not all(p.requires_grad for p in self.params) else self._flat()
         if flat is None:
             super().step()
             return

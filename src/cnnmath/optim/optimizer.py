@@ -78,10 +78,24 @@ class Optimizer:
             p.grad[...] = 0
 
     def step(self) -> None:
-        """One update of every parameter from its current grad (see the module docstring)."""
+        """One update of every parameter from its current grad (see the module docstring);
+        a frozen parameter (``requires_grad`` False) is left as it is, its buffers too."""
         self.step_count += 1
         for p, state in zip(self.params, self.state, strict=True):
-            self._update(p, state)
+            if p.requires_grad:
+                self._update(p, state)
+        self._frozen_buffers()
+
+    def _frozen_buffers(self) -> None:
+        """Give each frozen parameter zero buffers of the kinds the trainable ones hold, so
+        that the state stays whole (a checkpoint holds every parameter's buffers or none):
+        a parameter unfrozen later starts from zero moments, as a new one would."""
+        kinds = next((tuple(st) for st in self.state if st), ())
+        for p, state in zip(self.params, self.state, strict=True):
+            if not p.requires_grad:
+                for kind in kinds:
+                    if kind not in state:
+                        state[kind] = np.zeros_like(p.data)
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
