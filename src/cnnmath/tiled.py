@@ -99,10 +99,11 @@ def _run_node(module: Any, inputs: list[np.ndarray]) -> np.ndarray:
     """The layer's own forward, without keeping anything for a backward pass; of a layer of
     several outputs (``MaxPool2d(return_indices=True)``), its first, Y (``_program`` has
     checked that nothing reads the others)."""
-    if hasattr(module, "forward_ctx") and not getattr(module, "hand_written", False):
-        y = module.forward_ctx(*inputs)[0]
-    else:
-        y = module(*inputs)
+    with nn.no_grad():  # a container lets each value go after its last reader
+        if hasattr(module, "forward_ctx") and not getattr(module, "hand_written", False):
+            y = module.forward_ctx(*inputs)[0]
+        else:
+            y = module(*inputs)
     return y[0] if getattr(module, "extra_outputs", ()) else y
 
 

@@ -92,7 +92,7 @@ from .layers3d import (
 )
 from .linear import Linear
 from .lists import ModuleDict, ModuleList
-from .module import IncompatibleKeys, Module, Node, StateDictError
+from .module import IncompatibleKeys, Module, Node, StateDictError, grad_enabled, no_grad
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .normalization import (
     BatchNorm1d,
@@ -225,6 +225,8 @@ __all__ = [
     "MaxUnpool3d",
     "Mish",
     "Module",
+    "no_grad",
+    "grad_enabled",
     "ModuleDict",
     "ModuleList",
     "Parameter",

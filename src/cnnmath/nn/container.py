@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .activation import FUSED, Identity, ReLU
-from .module import Module, Node, _note, run_backward
+from .module import Module, Node, _note, grad_enabled, run_backward
 from .pooling import MaxPool2d
 
 
@@ -179,6 +179,7 @@ class Sequential(Module):
         a quarter of the ReLU's work)."""
         contexts: list[Any] = []
         layers = self._layers
+        keep = grad_enabled()  # else each context goes as soon as its layer has run
         i = 0
         while i < len(layers):
             layer = layers[i]
@@ -193,6 +194,8 @@ class Sequential(Module):
                     err, f"in layer {self._names[k]!r} ({type(layers[k]).__name__}) of a Sequential"
                 )
                 raise
+            if not keep:
+                ctx = None
             if fused:
                 contexts += [FUSED, ctx]
                 i += 2

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array, positive_int
-from .module import Module, Node, _join, _note, run_backward
+from .module import Module, Node, _join, _note, grad_enabled, run_backward
 
 __all__ = ["Add", "Concat", "Graph", "Mul", "Narrow"]
 
@@ -245,6 +245,17 @@ def _recount(index: dict[int, int], value: Any, step: int) -> None:
             index[key] = count
         else:
             index.pop(key, None)
+
+
+def _last_reads(nodes: Any, run: list[bool], outputs: tuple[str, ...]) -> dict[str, int]:
+    """For each value a node run reads, the index of the last such node; the outputs are
+    never let go (-1)."""
+    last: dict[str, int] = {}
+    for k, node in enumerate(nodes):
+        if run[k]:
+            last.update((v, k) for v in node.inputs)
+    last.update((v, -1) for v in outputs)
+    return last
 
 
 class _GraphNode(NamedTuple):
@@ -557,14 +568,23 @@ class Graph(Module):
             )
         env = dict(zip(self._inputs, inputs, strict=True))
         contexts: list[Any] = [None] * len(self._nodes)
+        keep = grad_enabled()  # else no context is kept and each value goes after its last read
+        last_read = {} if keep else _last_reads(self._nodes, run, outputs)
         for k, node in enumerate(self._nodes):
             if not run[k]:
                 continue
             try:
-                y, contexts[k] = node.module.forward_ctx(*(env[v] for v in node.inputs))
+                y, node_ctx = node.module.forward_ctx(*(env[v] for v in node.inputs))
             except (ValueError, TypeError) as err:  # which node failed, in the traceback
                 _note(err, f"in node {node.name!r} ({type(node.module).__name__}) of a Graph")
                 raise
+            if keep:
+                contexts[k] = node_ctx
+            else:
+                node_ctx = None
+                for v in node.inputs:
+                    if last_read.get(v) == k:
+                        env.pop(v, None)
             if isinstance(y, tuple) and isinstance(node.module, Graph):
                 raise TypeError(
                     f"{type(self).__name__}.forward: node {node.name!r}: its graph returns "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -76,6 +78,48 @@ class _HandWrittenCall:
 
     def __init__(self, token: int) -> None:
         self.token = token
+
+
+_GRAD_MODE = threading.local()
+
+
+def grad_enabled() -> bool:
+    """Whether forward passes keep what a backward pass needs (False inside ``no_grad``,
+    in this thread)."""
+    return getattr(_GRAD_MODE, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside, forward passes keep nothing for a backward pass (PyTorch's ``torch.no_grad``,
+    per thread as it): a container lets each layer's context go as soon as the layer has
+    run, and a Graph each value after its last reader, so inference holds about one layer's
+    activations at a time instead of all of them. The outputs are the same; a
+    ``model.backward`` after such a forward raises, saying so. ``predict``, ``evaluate``
+    and ``fit``'s validation run under it.
+
+    >>> import numpy as np
+    >>> from cnnmath import nn
+    >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    >>> with nn.no_grad():
+    ...     model(np.ones((1, 3), np.float32)).shape
+    (1, 2)
+    """
+    before = grad_enabled()
+    _GRAD_MODE.enabled = False
+    try:
+        yield
+    finally:
+        _GRAD_MODE.enabled = before
+
+
+class _NoGradCall:
+    """The context a top-level forward leaves under ``no_grad``: nothing to differentiate."""
+
+    __slots__ = ()
+
+
+_NO_GRAD_CALL = _NoGradCall()
 
 
 def _join(prefix: str, name: str) -> str:
@@ -166,7 +210,7 @@ class Module:
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         """y = f(x); keeps this call's context for ``backward``."""
         y, ctx = self.forward_ctx(*inputs, **kwargs)
-        self._last_ctx = ctx
+        self._last_ctx = ctx if grad_enabled() else _NO_GRAD_CALL
         return y
 
     def backward(self, grad_output: Any, *, input_grad: bool = True) -> Any:
@@ -184,6 +228,12 @@ class Module:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: called before forward; run forward(x) first "
                 "so the layer has the input its gradient depends on"
+            )
+        if ctx is _NO_GRAD_CALL:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: the last forward ran under "
+                "cnnmath.nn.no_grad(), which keeps nothing for a backward pass; run the "
+                "forward outside it"
             )
         return run_backward(self, ctx, grad_output, input_grad=input_grad)
 

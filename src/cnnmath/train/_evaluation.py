@@ -59,17 +59,18 @@ def _num_classes(model: nn.Module, x: np.ndarray, func: str) -> int:
 
 def predict(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class indices argmax_k model(X)[β, k], shape (N,) int64, computed in evaluation mode
-    (Dropout off, BatchNorm on its running statistics, which stay as they are) in batches of
-    ``batch_size``; the model's mode is restored afterwards."""
+    (Dropout off, BatchNorm on its running statistics, which stay as they are) and under
+    ``nn.no_grad`` in batches of ``batch_size``; the model's mode is restored afterwards."""
     check_float_array("X", X, func="predict")
     batch_size = positive_int("batch_size", batch_size, func="predict")
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        out = [
-            np.argmax(_main(model(X[k : k + batch_size])), axis=1)
-            for k in range(0, X.shape[0], batch_size)
-        ]
+        with nn.no_grad():  # nothing kept for a backward pass
+            out = [
+                np.argmax(_main(model(X[k : k + batch_size])), axis=1)
+                for k in range(0, X.shape[0], batch_size)
+            ]
     finally:
         model.train(was_training)
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
@@ -102,7 +103,8 @@ def _validation(
     total_loss, right, counted, classes = 0.0, 0, 0, True
     try:
         for k in range(0, X.shape[0], batch_size):
-            logits = _main(model(X[k : k + batch_size]))
+            with nn.no_grad():
+                logits = _main(model(X[k : k + batch_size]))
             labels = y[k : k + batch_size]
             target = np.eye(logits.shape[1], dtype=logits.dtype)[labels] if one_hot else labels
             value, _ = _loss_and_grad(loss_fn(logits, target), logits, func)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import nn
 from .._common import CLIError, input_file
 from ._arguments import IMAGENET_MEAN, IMAGENET_STD
 from ._inputs import _expand, _mask_targets, _read_labels, _statistics
@@ -117,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
             chunk = paths[start : start + args.batch_size]
             batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
             try:  # no context kept: nothing to differentiate
-                scores, _ = model.forward_ctx(batch)
+                with nn.no_grad():
+                    scores, _ = model.forward_ctx(batch)
             except ValueError as exc:
                 raise failed("a batch of {} images", exc) from None
             printer.emit(chunk, np.asarray(_main(scores)))
