@@ -46,20 +46,22 @@ def _norms(dtype, C, config):
 
 def _same_step(ours, theirs, x, G, tol):
     """One forward and backward of both on x, G: outputs, ∂ℓ/∂x, parameter gradients and
-    buffers compared."""
+    buffers (after the step) compared by name."""
+    theirs.zero_grad()
     xt = torch.tensor(x, requires_grad=True)
     yt = theirs(xt)
-    y = ours(x)
-    assert y.shape == x.shape and y.dtype == x.dtype
-    assert rel_error(y, yt.detach().numpy()) <= tol
-    ours.zero_grad()
-    theirs.zero_grad()
     yt.backward(torch.from_numpy(G))
-    assert rel_error(ours.backward(G), xt.grad.numpy()) <= tol
-    for name, p in theirs.named_parameters():
-        assert rel_error(getattr(ours, name).grad, p.grad.numpy()) <= tol, name
-    for name, b in theirs.named_buffers():
-        assert rel_error(getattr(ours, name), b.numpy()) <= tol, name
+    want = {"y": yt.detach(), "grad_x": xt.grad}
+    want |= {f"{n}.grad": p.grad for n, p in theirs.named_parameters()}
+    want |= dict(theirs.named_buffers())
+    ours.zero_grad()
+    got = {"y": ours(x), "grad_x": ours.backward(G)}
+    got |= {f"{n}.grad": getattr(ours, n).grad for n, _ in theirs.named_parameters()}
+    got |= {n: getattr(ours, n) for n, _ in theirs.named_buffers()}
+    assert got["y"].shape == x.shape and got["y"].dtype == x.dtype
+    assert list(got) == list(want)
+    for name, value in want.items():
+        assert rel_error(got[name], value.numpy()) <= tol, name
 
 
 @pytest.mark.parametrize("config", range(len(NORM_CONFIGS)))
