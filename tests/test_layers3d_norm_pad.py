@@ -298,7 +298,17 @@ def test_the_3d_layers_save_for_onnxruntime_and_load_back(tmp_path):
     assert [n.op_type for n in nodes].count("InstanceNormalization") == 2
     assert [n.op_type for n in nodes].count("BatchNormalization") == 1
     assert rel_error(run_onnxruntime(path.read_bytes(), {"x": x})[0], want) <= 1e-5
-    assert rel_error(load(path)(x), want) <= 1e-5
+    graph = load(path)
+    assert rel_error(graph(x), want) <= 1e-5
+    kinds = [type(n.module).__name__ for n in graph.walk()]
+    assert [k for k in kinds if k.endswith("Pad3d")] == [
+        "ReflectionPad3d",
+        "ReplicationPad3d",
+        "CircularPad3d",
+    ]  # (the constant borders stay ONNX's Pad op)
+    G = rng.standard_normal(want.shape).astype(np.float32)
+    model(x)
+    assert rel_error(graph.backward(G), model.backward(G)) <= 1e-5
     x3 = rng.standard_normal((3, 2, 4, 5, 3)).astype(np.float32)  # the batch axis is symbolic
     assert rel_error(run_onnxruntime(path.read_bytes(), {"x": x3})[0], model(x3)) <= 1e-5
 
