@@ -371,15 +371,22 @@ def test_torchs_export_loads_and_agrees_with_onnxruntime_and_the_layers(opset):
     assert rel_error(ours(x.numpy()), witness) <= 1e-5
 
 
-def test_summary_takes_a_volume_and_receptive_fields_refuse_it():
+def test_summary_takes_a_volume_and_receptive_fields_and_tiling_refuse_it():
     """A model that opens with a 3-D pad takes (C, D, H, W) in the summary as one volume;
-    receptive fields (and so tiling) name the 3-D layer they cannot follow."""
+    receptive fields and tiling name the 3-D layer they cannot follow."""
     from cnnmath.receptive import layer_geometry
     from cnnmath.summary import summary
 
     model = nn.Sequential(nn.ReplicationPad3d(1), nn.Conv3d(2, 3, 3, rng=0), nn.InstanceNorm3d(3))
     s = summary(model, (2, 4, 5, 6))
     assert [r.output_shape for r in s.rows] == [(1, 2, 6, 7, 8), (1, 3, 4, 5, 6), (1, 3, 4, 5, 6)]
+    assert "not volumes" in s.field_note
     for layer in (nn.ZeroPad3d(1), nn.InstanceNorm3d(3), nn.CircularPad3d(2)):
         with pytest.raises(ValueError, match=r"works on volumes \(N, C, D, H, W\)"):
             layer_geometry(layer)
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    x = da.from_array(np.zeros((1, 2, 5, 6), np.float32))  # (as an image: 4-D)
+    with pytest.raises(ValueError, match=r"ReplicationPad3d works on volumes"):
+        tiled.apply(model, x)
