@@ -145,6 +145,8 @@ VOLUME_LAYERS = (
     nn.MaxUnpool3d,
     nn.BatchNorm3d,
     nn.Dropout3d,
+    nn.InstanceNorm3d,
+    nn.Pad3d,
 )
 
 

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), InstanceNorm2d,
+"""Normalisation layers: BatchNorm1d/2d (running statistics as buffers), InstanceNorm1d/2d/3d,
 GroupNorm, LayerNorm, LocalResponseNorm."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "GroupNorm",
+    "InstanceNorm1d",
     "InstanceNorm2d",
+    "InstanceNorm3d",
     "LayerNorm",
     "LocalResponseNorm",
 ]
@@ -197,6 +199,7 @@ class InstanceNorm2d(_BatchNorm):
     """
 
     _axes = (3, 4)
+    _layouts = "(N, C, H, W) or (C, H, W)"
 
     def __init__(
         self,
@@ -215,14 +218,14 @@ class InstanceNorm2d(_BatchNorm):
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """y = group_norm(x, C, γ, β, eps), or the affine map by the running statistics in
-        evaluation when they are tracked; training with tracked statistics updates them. The
-        context is (x as a batch, whether one image came, the statistics used or None)."""
-        func = "InstanceNorm2d.forward"
+        evaluation when they are tracked; training with tracked statistics updates them. Runs
+        on the (N, C, ·, W) view of x (a signal's L as (1, L), a volume's D and H merged); the
+        context is (that view, x's shape, the statistics used or None)."""
+        func = f"{type(self).__name__}.forward"
         check_float_array("x", x, func=func)
-        if x.ndim not in (3, 4):
-            raise ValueError(f"{func}: x: expected shape (N, C, H, W) or (C, H, W), got {x.shape}")
-        one = x.ndim == 3
-        xb = x[None] if one else x
+        if x.ndim not in self._axes:
+            raise ValueError(f"{func}: x: expected shape {self._layouts}, got {x.shape}")
+        xb = x[None] if x.ndim == self._axes[0] else x
         if (self.affine or self.track_running_stats) and xb.shape[1] != self.num_features:
             raise ValueError(
                 f"{func}: x: expected {self.num_features} channels (num_features), got shape "
@@ -230,25 +233,29 @@ class InstanceNorm2d(_BatchNorm):
             )
         if (self.affine or self.track_running_stats) and x.dtype != self.dtype:
             raise TypeError(f"{func}: x: expected dtype {self.dtype} (the layer's), got {x.dtype}")
+        rows = int(np.prod(xb.shape[2:-1], dtype=np.int64))  # 1 for a signal
+        xv = xb.reshape(xb.shape[0], xb.shape[1], rows, xb.shape[-1])
         weight = self.weight.data if self.weight is not None else None
         bias = self.bias.data if self.bias is not None else None
         rm, rv = self.running_mean, self.running_var
         if rm is not None and rv is not None and not self.training:
-            y = ops.batch_norm(xb, rm, rv, weight, bias, training=False, eps=self.eps)
+            y = ops.batch_norm(xv, rm, rv, weight, bias, training=False, eps=self.eps)
             stats: Any = (rm.copy(), rv.copy())
         else:
             if rm is not None and rv is not None:
-                self._update_running_stats(xb, rm, rv)
-            y = ops.group_norm(xb, xb.shape[1], weight, bias, self.eps)
+                self._update_running_stats(xv, rm, rv, x.shape)
+            y = ops.group_norm(xv, xv.shape[1], weight, bias, self.eps)
             stats = None
-        return (y[0] if one else y), (xb, one, stats)
+        return y.reshape(x.shape), (xv, x.shape, stats)
 
-    def _update_running_stats(self, x: np.ndarray, rm: np.ndarray, rv: np.ndarray) -> None:
+    def _update_running_stats(
+        self, x: np.ndarray, rm: np.ndarray, rv: np.ndarray, shape: tuple[int, ...]
+    ) -> None:
         HW = x.shape[2] * x.shape[3]
         if HW < 2:
             raise ValueError(
-                f"InstanceNorm2d.forward: x: expected more than one pixel per image to update "
-                f"the running variance in training, got shape {x.shape}"
+                f"{type(self).__name__}.forward: x: expected more than one pixel per image to "
+                f"update the running variance in training, got shape {shape}"
             )
         f = 0.0 if self.momentum is None else self.momentum
         t = x.dtype.type
@@ -259,10 +266,10 @@ class InstanceNorm2d(_BatchNorm):
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂x through each image's statistics (or of the affine map, in evaluation with
-        running statistics); adds ∂ℓ/∂γ and ∂ℓ/∂β."""
-        x, one, stats = ctx
-        self._check_grad_output(grad_output, x.shape[1:] if one else x.shape, x.dtype)
-        g = grad_output[None] if one else grad_output
+        running statistics), on the forward's view; adds ∂ℓ/∂γ and ∂ℓ/∂β."""
+        x, shape, stats = ctx
+        self._check_grad_output(grad_output, shape, x.dtype)
+        g = grad_output.reshape(x.shape)
         weight = self.weight.data if self.weight is not None else None
         if stats is None:
             grad_x, grad_w, grad_b = ops.group_norm_backward(g, x, x.shape[1], weight, eps=self.eps)
@@ -274,7 +281,7 @@ class InstanceNorm2d(_BatchNorm):
             self.weight.grad += grad_w
         if self.bias is not None:
             self.bias.grad += grad_b
-        return grad_x[0] if one else grad_x
+        return grad_x.reshape(shape)
 
 
 class InstanceNorm1d(InstanceNorm2d):
@@ -287,19 +294,28 @@ class InstanceNorm1d(InstanceNorm2d):
     InstanceNorm1d(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=False)
     """
 
-    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        """InstanceNorm2d's forward on x[..., None, :]."""
-        check_float_array("x", x, func="InstanceNorm1d.forward")
-        if x.ndim not in (2, 3):
-            raise ValueError(
-                f"InstanceNorm1d.forward: x: expected shape (N, C, L) or (C, L), got {x.shape}"
-            )
-        y, ctx = super().forward_ctx(x[..., None, :])
-        return y[..., 0, :], ctx
+    _axes = (2, 3)
+    _layouts = "(N, C, L) or (C, L)"
 
-    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
-        """InstanceNorm2d's backward on G[..., None, :]."""
-        return super().backward_ctx(ctx, grad_output[..., None, :])[..., 0, :]
+
+class InstanceNorm3d(InstanceNorm2d):
+    """Instance normalisation of volumes, as ``torch.nn.InstanceNorm3d`` (nnU-Net's 3-D
+    U-Nets: Conv3d, InstanceNorm3d, LeakyReLU): each channel of each volume normalised over
+    its own D·H·W voxels,
+
+        y[n, c] = γ_c (x[n, c] − μ_nc)/√(σ²_nc + ε) + β_c,   μ_nc, σ²_nc over (D, H, W) (biased),
+
+    with PyTorch's defaults (no γ, β, no running statistics) and, with
+    ``track_running_stats=True``, PyTorch's running statistics (the variance's correction
+    DHW/(DHW − 1)), as :class:`InstanceNorm2d`, which runs on the (…, C, D·H, W) view.
+    Input (N, C, D, H, W) or one volume (C, D, H, W).
+
+    >>> InstanceNorm3d(8, affine=True)
+    InstanceNorm3d(8, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=False)
+    """
+
+    _axes = (4, 5)
+    _layouts = "(N, C, D, H, W) or (C, D, H, W)"
 
 
 class GroupNorm(Module):

@@ -1,5 +1,6 @@
 """Padding layers: a border of a constant, or of the image's own pixels reflected, replicated
-or wrapped around (``cnnmath.ops.pad2d``)."""
+or wrapped around (``cnnmath.ops.pad2d``); for signals (…1d) and volumes (…3d,
+``cnnmath.ops.pad.pad_axes`` on the last three axes) as well as images."""
 
 from __future__ import annotations
 
@@ -8,23 +9,42 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..ops.pad import PAD_MODES, pad_widths
+from .._checks import check_float_array
+from ..ops.pad import PAD_MODES, pad_axes, pad_axes_backward, pad_widths
 from .module import Module
 
 __all__ = [
     "CircularPad1d",
     "CircularPad2d",
+    "CircularPad3d",
     "ConstantPad1d",
     "ConstantPad2d",
+    "ConstantPad3d",
     "Pad1d",
     "Pad2d",
+    "Pad3d",
     "ReflectionPad1d",
     "ReflectionPad2d",
+    "ReflectionPad3d",
     "ReplicationPad1d",
     "ReplicationPad2d",
+    "ReplicationPad3d",
     "ZeroPad1d",
     "ZeroPad2d",
+    "ZeroPad3d",
 ]
+
+
+def _mode_and_value(func: str, mode: Any, value: Any) -> tuple[str, Any]:
+    """A padding layer's ``mode`` (one of PAD_MODES) and constant ``value`` (a real number,
+    kept as given: PyTorch's repr echoes it, value=3 or value=3.5)."""
+    if mode not in PAD_MODES:
+        raise ValueError(f"{func}: mode: expected one of {', '.join(PAD_MODES)}, got {mode!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{func}: value: expected a real number, got {value!r}")
+    return str(mode), value
 
 
 class Pad2d(Module):
@@ -45,14 +65,7 @@ class Pad2d(Module):
         super().__init__()
         func = type(self).__name__
         self.padding = pad_widths(padding, func=func)
-        if mode not in PAD_MODES:
-            raise ValueError(f"{func}: mode: expected one of {', '.join(PAD_MODES)}, got {mode!r}")
-        self.mode = mode
-        if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(f"{func}: value: expected a real number, got {value!r}")
-        self.value = value  # as given: PyTorch's repr echoes it (value=3, value=3.5)
+        self.mode, self.value = _mode_and_value(func, mode, value)
 
     def _check_image(self, x: Any) -> None:
         if not isinstance(x, np.ndarray) or x.ndim not in (3, 4):
@@ -214,4 +227,101 @@ class CircularPad1d(Pad1d):
     """The signal wrapped around, as ``torch.nn.CircularPad1d(padding)``."""
 
     def __init__(self, padding: int | tuple[int, int]) -> None:
+        super().__init__(padding, "circular")
+
+
+_Sides6 = int | tuple[int, int, int, int, int, int]
+
+
+class Pad3d(Module):
+    """The 3-D padding layers' common part: a border on the last three axes of a volume
+    (C, D, H, W) or a batch (N, C, D, H, W), ``padding`` an int or PyTorch's (left, right,
+    top, bottom, front, back) — W's sides, then H's, then D's; negative entries crop:
+
+        x̃[…, t, i, j] = x[…, σ_D(t − front), σ_H(i − top), σ_W(j − left)]
+
+    with σ of the ``mode`` (``cnnmath.ops.pad``: constant cells hold ``value``; reflect needs
+    each pad smaller than its axis, as PyTorch). Output (…, D + front + back, H + top + bottom,
+    W + left + right). ``ops.pad.pad_axes`` computes it and ``pad_axes_backward`` its adjoint
+    (each border cell's gradient added into the voxel it copied). No parameters.
+
+    >>> ReplicationPad3d((1, 0, 0, 0, 0, 1))(np.array([[[[1.0, 2.0]]]]))
+    array([[[[1., 1., 2.]],
+    <BLANKLINE>
+            [[1., 1., 2.]]]])
+    """
+
+    def __init__(self, padding: _Sides6, mode: str = "constant", value: float = 0.0) -> None:
+        super().__init__()
+        func = type(self).__name__
+        self.padding = pad_widths(padding, func=func, sides=6)
+        self.mode, self.value = _mode_and_value(func, mode, value)
+
+    def widths(self) -> list[tuple[int, int]]:
+        """The (before, after) border of depth, height and width, in that order."""
+        left, right, top, bottom, front, back = self.padding
+        return [(front, back), (top, bottom), (left, right)]
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """x̃ = pad_axes(x, widths, (−3, −2, −1), mode, value); the context is x."""
+        func = f"{type(self).__name__}.forward"
+        if not isinstance(x, np.ndarray) or x.ndim not in (4, 5):
+            shape = getattr(x, "shape", type(x).__name__)
+            raise ValueError(
+                f"{func}: x: expected a volume (C, D, H, W) or a batch (N, C, D, H, W), got {shape}"
+            )
+        check_float_array("x", x, func=func)
+        return pad_axes(x, self.widths(), (-3, -2, -1), self.mode, float(self.value)), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x: each border cell of G added into the voxel it copied."""
+        return pad_axes_backward(grad_output, ctx, self.widths(), (-3, -2, -1), self.mode)
+
+    def extra_repr(self) -> str:
+        """``(left, right, top, bottom, front, back)`` as PyTorch's 3-D padding layers print it."""
+        return str(self.padding)
+
+
+class ZeroPad3d(Pad3d):
+    """A border of zeros around a volume, as ``torch.nn.ZeroPad3d(padding)``."""
+
+    def __init__(self, padding: _Sides6) -> None:
+        super().__init__(padding, "constant", 0.0)
+
+
+class ConstantPad3d(Pad3d):
+    """A border of ``value`` around a volume, as ``torch.nn.ConstantPad3d(padding, value)``.
+
+    >>> ConstantPad3d(1, 3.5)
+    ConstantPad3d(padding=(1, 1, 1, 1, 1, 1), value=3.5)
+    """
+
+    def __init__(self, padding: _Sides6, value: float) -> None:
+        super().__init__(padding, "constant", value)
+
+    def extra_repr(self) -> str:
+        """``padding=(left, right, top, bottom, front, back), value=v`` as PyTorch prints it."""
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ReflectionPad3d(Pad3d):
+    """The volume mirrored about its edge voxels (the edge not repeated), as
+    ``torch.nn.ReflectionPad3d(padding)``; each pad must be smaller than its axis."""
+
+    def __init__(self, padding: _Sides6) -> None:
+        super().__init__(padding, "reflect")
+
+
+class ReplicationPad3d(Pad3d):
+    """The edge voxels repeated outwards, as ``torch.nn.ReplicationPad3d(padding)``."""
+
+    def __init__(self, padding: _Sides6) -> None:
+        super().__init__(padding, "replicate")
+
+
+class CircularPad3d(Pad3d):
+    """The volume tiled periodically on each of its three axes, as
+    ``torch.nn.CircularPad3d(padding)``."""
+
+    def __init__(self, padding: _Sides6) -> None:
         super().__init__(padding, "circular")

@@ -14,7 +14,8 @@ as the identity. The mapping, layer by layer:
                              the extra zero after, as cnnmath and PyTorch pad); a Conv2d's
                              padding_mode other than zeros as a Pad, then an unpadded Conv
     ZeroPad2d, …Pad2d        Pad, mode constant (with the value), reflect, edge (replicate)
-                             or wrap (circular: opset ≥ 19)
+                             or wrap (circular: opset ≥ 19); …Pad1d and …Pad3d likewise
+                             on the last axis or the last three
     Conv1d, MaxPool1d, …     Conv, MaxPool, AveragePool, Global*Pool with 1-D attributes
     Linear                   Gemm(x, W, b, transB=1) on (B, in); MatMul + Add on more axes
     BatchNorm1d/2d           BatchNormalization (eval: running mean and variance)
@@ -62,7 +63,7 @@ as the identity. The mapping, layer by layer:
                              the layer's coordinates use 1/s (refused where onnxruntime's
                              float32 output size ⌊s·n⌋ would differ from the layer's)
     Upsample (bicubic)       Resize(mode="cubic", cubic_coeff_a=−0.75, the same coordinates)
-    InstanceNorm2d           InstanceNormalization (fixed ones and zeros without affine),
+    InstanceNorm1d/2d/3d     InstanceNormalization (fixed ones and zeros without affine),
                              BatchNormalization when it tracks running statistics
     LocalResponseNorm        LRN (odd sizes: an even size's ONNX window differs)
     PixelShuffle             DepthToSpace(mode="CRD"), PyTorch's channel order (on other

@@ -24,7 +24,7 @@ interior copied in one slice and the border cells added into their sources.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -37,20 +37,31 @@ __all__ = ["PAD_MODES", "pad2d", "pad2d_backward", "pad_axes", "pad_axes_backwar
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def pad_widths(padding: Any, *, func: str) -> tuple[int, int, int, int]:
-    """``padding`` as PyTorch's ``(left, right, top, bottom)``: an int pads all four sides."""
+#: PyTorch's order of the sides in a padding tuple: the last axis first, then the one before.
+_SIDES = ("left", "right", "top", "bottom", "front", "back")
+
+
+@overload
+def pad_widths(padding: Any, *, func: str) -> tuple[int, int, int, int]: ...
+@overload
+def pad_widths(
+    padding: Any, *, func: str, sides: Literal[6]
+) -> tuple[int, int, int, int, int, int]: ...
+def pad_widths(padding: Any, *, func: str, sides: int = 4) -> tuple[int, ...]:
+    """``padding`` as PyTorch's ``(left, right, top, bottom)`` — with ``sides=6`` a volume's
+    ``(left, right, top, bottom, front, back)`` (W, then H, then D): an int pads every side."""
     if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        p = int(padding)
-        return p, p, p, p
+        return (int(padding),) * sides
     if (
         isinstance(padding, (tuple, list))
-        and len(padding) == 4
+        and len(padding) == sides
         and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in padding)
     ):
-        left, right, top, bottom = (int(v) for v in padding)
-        return left, right, top, bottom
+        return tuple(int(v) for v in padding)
+    count = {4: "four", 6: "six"}.get(sides, str(sides))
     raise ValueError(
-        f"{func}: padding: expected an int or four ints (left, right, top, bottom), got {padding!r}"
+        f"{func}: padding: expected an int or {count} ints ({', '.join(_SIDES[:sides])}), "
+        f"got {padding!r}"
     )
 
 

@@ -63,7 +63,7 @@ from .norm import (
     _local_response_norm,
     _transform_input,
 )
-from .pad import _pad, _pad1d
+from .pad import _pad, _pad1d, _pad3d
 from .pool import (
     _adaptive_pool,
     _adaptive_pool1d,
@@ -129,6 +129,8 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Pad1d: _pad1d,
     nn.ConvTranspose1d: _conv_transpose,
     nn.InstanceNorm1d: _instance_norm,
+    nn.InstanceNorm3d: _instance_norm,
+    nn.Pad3d: _pad3d,
     nn.Softmax2d: _softmax,
     nn.Softmin: _softmin,
     nn.Threshold: _threshold,

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ... import nn
 from ...ops._geometry import resolve_padding, same_pads
 from ._writer import _needs, _Writer
-from .pad import _PAD_MODES, _pad_node, _pads
+from .pad import _pad_node, _pad_trailing, _pads
 
 
 def _conv(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
@@ -108,14 +106,7 @@ def _conv3d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     x = node.inputs[0]
     if m.padding_mode != "zeros":  # the border first, then an unpadded Conv
         name = f"{node.name}/pad"
-        if m.padding_mode == "circular" and w.opset < 19:
-            raise ValueError(
-                f"save: opset: circular padding (node {name!r}) needs opset 19 or later (Pad's "
-                f"mode 'wrap'), got {w.opset}"
-            )
-        zeros = [0] * (len(shapes[0]) - 3)  # the batch and channel axes
-        widths = w.const(f"{name}/pads", zeros + pads[:3] + zeros + pads[3:], np.int64)
-        x = w.node("Pad", [x, widths], name, name, mode=_PAD_MODES[m.padding_mode])
+        x = _pad_trailing(w, x, name, name, m.padding_mode, list(pairs), len(shapes[0]))
         pads = [0] * 6
     inputs = [x, w.state(m, "weight", node)]
     if m.bias is not None:

@@ -525,10 +525,17 @@ def concat(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -
     return _generic(_Concat(node, operands, axis), operands)
 
 
-_PAD_LAYERS = {
-    "reflect": nn.ReflectionPad2d,
-    "replicate": nn.ReplicationPad2d,
-    "circular": nn.CircularPad2d,
+_PAD_LAYERS: dict[int, dict[str, Any]] = {  # by rank: images, volumes
+    4: {
+        "reflect": nn.ReflectionPad2d,
+        "replicate": nn.ReplicationPad2d,
+        "circular": nn.CircularPad2d,
+    },
+    5: {
+        "reflect": nn.ReflectionPad3d,
+        "replicate": nn.ReplicationPad3d,
+        "circular": nn.CircularPad3d,
+    },
 }
 
 
@@ -543,22 +550,23 @@ def pad(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> B
     mode = PAD_MODES[onnx_mode]
     operands = [_plain(o) if o is not None else None for o in (ins + [None] * 4)[:4]]
     x, pads, _, axes = operands
+    rank = _rank(info, x)
     if (
         mode != "constant"
         and isinstance(x, Ref)
         and info["float"].get(x.name, False)
-        and _rank(info, x) == 4
+        and rank in _PAD_LAYERS
         and isinstance(pads, Const)
         and (axes is None or isinstance(axes, Const))
-    ):  # PyTorch's padding layers: the image's own pixels around H and W
-        widths = dict.fromkeys(range(4), (0, 0))
-        ax = list(range(4)) if axes is None else _axes(node, "input 'axes'", axes.value, 4)
+    ):  # PyTorch's padding layers: the image's own pixels around H and W (and D)
+        widths = dict.fromkeys(range(rank), (0, 0))
+        ax = list(range(rank)) if axes is None else _axes(node, "input 'axes'", axes.value, rank)
         p = [int(v) for v in np.ravel(pads.value)]
         if len(p) == 2 * len(ax):
             widths.update({a: (p[i], p[len(ax) + i]) for i, a in enumerate(ax)})
-            if widths[0] == widths[1] == (0, 0):
-                (top, bottom), (left, right) = widths[2], widths[3]
-                return _PAD_LAYERS[mode]((left, right, top, bottom)), [x.name]
+            if widths[0] == widths[1] == (0, 0):  # PyTorch's order: the last axis first
+                sides = tuple(v for a in range(rank - 1, 1, -1) for v in widths[a])
+                return _PAD_LAYERS[rank][mode](sides), [x.name]
     return _generic(_Pad(node, operands, mode), operands)
 
 
