@@ -515,12 +515,14 @@ class _LPPool(Module):
     prints them so: ``stride=None`` for the default), checked as the op checks them."""
 
     _rank: int
-    _op: Any
-    _backward: Any
 
     def __init__(
-        self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False
-    ):
+        self,
+        norm_type: float,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] | None = None,
+        ceil_mode: bool = False,
+    ) -> None:
         super().__init__()
         func = type(self).__name__
         _norm_type(norm_type, func=func)
@@ -542,11 +544,13 @@ class _LPPool(Module):
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         """Y = lp_pool{rank}d(x) with this layer's p, window and stride; the context is x."""
-        return self._op(x, **self._args()), x
+        op = getattr(ops, f"lp_pool{self._rank}d")
+        return op(x, **self._args()), x
 
     def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
         """∂ℓ/∂X, PyTorch autograd's (the op's backward: NaN at X = 0 for p < 1)."""
-        return self._backward(grad_output, ctx, **self._args())
+        backward = getattr(ops, f"lp_pool{self._rank}d_backward")
+        return backward(grad_output, ctx, **self._args())
 
     def extra_repr(self) -> str:
         """As ``torch.nn.LPPool{rank}d`` prints: every argument as given."""
@@ -568,17 +572,6 @@ class LPPool1d(_LPPool):
     """
 
     _rank = 1
-    _op = staticmethod(ops.lp_pool1d)
-    _backward = staticmethod(ops.lp_pool1d_backward)
-
-    def __init__(
-        self,
-        norm_type: float,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] | None = None,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__(norm_type, kernel_size, stride, ceil_mode)
 
 
 class LPPool2d(_LPPool):
@@ -592,17 +585,6 @@ class LPPool2d(_LPPool):
     """
 
     _rank = 2
-    _op = staticmethod(ops.lp_pool2d)
-    _backward = staticmethod(ops.lp_pool2d_backward)
-
-    def __init__(
-        self,
-        norm_type: float,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] | None = None,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__(norm_type, kernel_size, stride, ceil_mode)
 
 
 class LPPool3d(_LPPool):
@@ -615,14 +597,3 @@ class LPPool3d(_LPPool):
     """
 
     _rank = 3
-    _op = staticmethod(ops.lp_pool3d)
-    _backward = staticmethod(ops.lp_pool3d_backward)
-
-    def __init__(
-        self,
-        norm_type: float,
-        kernel_size: int | tuple[int, int, int],
-        stride: int | tuple[int, int, int] | None = None,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__(norm_type, kernel_size, stride, ceil_mode)

@@ -61,7 +61,7 @@ class _Lp:
         if rank == 1:
             hint = "for a single channel add the axes with x[None, None]" if x.ndim == 1 else ""
             check_ndim("x", x, (2, 3), func=func, layout=_LAYOUTS[1], hint=hint)
-        self.rank = rank
+        self.rank, self.func = rank, func
         self.p = _norm_type(norm_type, func=func)
         kernel = _ints("kernel_size", kernel_size, rank, minimum=1, func=func)
         strides = kernel if stride is None else _ints("stride", stride, rank, minimum=1, func=func)
@@ -76,8 +76,8 @@ class _Lp:
         """A result on the pooling ops' layout back in the caller's (the unit axis dropped)."""
         return a[..., 0, :] if self.rank == 1 else a
 
-    def grad(self, grad_output: Any, func: str) -> np.ndarray:
-        g = check_float_array("grad_output", grad_output, func=func)
+    def grad(self, grad_output: Any) -> np.ndarray:
+        g = check_float_array("grad_output", grad_output, func=self.func)
         return g[..., None, :] if self.rank == 1 and g.ndim >= 1 else g
 
     def powers(self) -> tuple[np.ndarray, np.ndarray]:
@@ -95,14 +95,14 @@ def _forward(lp: _Lp) -> np.ndarray:
         return lp.given(np.power(w, 1 / lp.p))
 
 
-def _backward(lp: _Lp, grad_output: Any, func: str) -> np.ndarray:
-    g = lp.grad(grad_output, func)
+def _backward(lp: _Lp, grad_output: Any) -> np.ndarray:
+    g = lp.grad(grad_output)
     if lp.p == np.inf:  # |x|'s derivative sgn(x), 0 at 0 and at NaN as PyTorch's
         sign = np.nan_to_num(np.sign(lp.x), nan=0.0)
         return lp.given(lp.max_backward(g, np.abs(lp.x), **lp.window) * sign)
     p = lp.p
     z, w = lp.powers()
-    check_shape("grad_output", np.asarray(grad_output), lp.given(z).shape, func=func)
+    check_shape("grad_output", np.asarray(grad_output), lp.given(z).shape, func=lp.func)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         g_w = g * ((1 / p) * np.power(w, 1 / p - 1))
         # through sign(Z)·relu(|Z|): sign(Z)² — PyTorch's sign is 0 at NaN, so a NaN window
@@ -162,8 +162,9 @@ def lp_pool2d_backward(
     times sgn(X) (0 at 0 and NaN). grad_output: (B, C, H_out, W_out); returns an array like x.
     """
     func = "lp_pool2d_backward"
-    lp = _Lp(x, norm_type, kernel_size, stride, ceil_mode, rank=2, func=func)
-    return _backward(lp, grad_output, func)
+    return _backward(
+        _Lp(x, norm_type, kernel_size, stride, ceil_mode, rank=2, func=func), grad_output
+    )
 
 
 @_threads.op
@@ -200,8 +201,9 @@ def lp_pool1d_backward(
     """∂ℓ/∂X for ``lp_pool1d``: ``lp_pool2d_backward``'s formula with one window axis (NaN
     at X = 0 for p < 1, as PyTorch's). grad_output: (B, C, L_out); returns an array like x."""
     func = "lp_pool1d_backward"
-    lp = _Lp(x, norm_type, kernel_size, stride, ceil_mode, rank=1, func=func)
-    return _backward(lp, grad_output, func)
+    return _backward(
+        _Lp(x, norm_type, kernel_size, stride, ceil_mode, rank=1, func=func), grad_output
+    )
 
 
 @_threads.op
@@ -239,5 +241,6 @@ def lp_pool3d_backward(
     at X = 0 for p < 1, as PyTorch's). grad_output: (B, C, D_out, H_out, W_out); returns an
     array like x."""
     func = "lp_pool3d_backward"
-    lp = _Lp(x, norm_type, kernel_size, stride, ceil_mode, rank=3, func=func)
-    return _backward(lp, grad_output, func)
+    return _backward(
+        _Lp(x, norm_type, kernel_size, stride, ceil_mode, rank=3, func=func), grad_output
+    )
