@@ -215,3 +215,29 @@ def test_torch_export_of_lp_pool_loads_and_agrees_with_onnxruntime():
             layer.norm_type, layer.kernel_size, layer.stride, layer.ceil_mode
         )
         assert_close(ours(xi.numpy()), layer(xi).numpy())
+
+
+# -- receptive fields and tiled execution ----------------------------------------------------
+
+
+def test_tiled_execution_of_lp_pool2d_equals_the_whole_image():
+    """LPPool2d is a window of its kernel and stride for receptive fields: run tile by tile
+    with cnnmath.tiled (ceil_mode windows past the image's edge included), the output equals
+    the layer's on the whole image."""
+    da = pytest.importorskip("dask.array")
+    from cnnmath.tiled import apply
+
+    x = np.random.default_rng(4).standard_normal((1, 1, 16, 18))
+    for pool in (nn.LPPool2d(2, 3, 2, ceil_mode=True), nn.LPPool2d(np.inf, (3, 2), (2, 1))):
+        net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0, dtype=np.float64), pool)
+        y = apply(net, da.from_array(x, chunks=(1, 1, 8, 6))).compute()
+        np.testing.assert_allclose(y, net(x), rtol=1e-13, atol=0)
+
+
+def test_receptive_field_refuses_lp_pool1d_and_3d_by_their_rank():
+    from cnnmath.receptive import receptive_field
+
+    with pytest.raises(ValueError, match="LPPool1d works on signals"):
+        receptive_field(nn.Sequential(nn.LPPool1d(2, 3)), (1, 8, 8))
+    with pytest.raises(ValueError, match="LPPool3d works on volumes"):
+        receptive_field(nn.Sequential(nn.LPPool3d(2, 2)), (1, 8, 8))
