@@ -1,5 +1,5 @@
-"""Records for cnnmath.ops.pool: max / average pooling with every option, max unpooling and
-adaptive pooling. Max pooling needs distinct values in a window for a unique gradient, which
+"""Records for cnnmath.ops.pool: max, average and power-average (Lp, 1-D to 3-D) pooling with
+every option, max unpooling and adaptive pooling. Max pooling needs distinct values in a window for a unique gradient, which
 standard-normal draws give with probability 1."""
 
 import numpy as np
@@ -15,6 +15,7 @@ from cnnmath import (
     max_pool2d_backward,
     max_unpool2d,
     max_unpool2d_backward,
+    ops,
     reference,
 )
 from cnnmath.ops import max_unpool1d, max_unpool1d_backward
@@ -449,6 +450,87 @@ def _adaptive_max_errors():
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Power-average (Lp) pooling: (x shape, options). X^p of a negative element is NaN unless p is
+# an integer and an odd p's window sum may be negative, so x is positive except for p = 1, 2
+# and inf (where any sign is defined and differentiable away from ties and zeros).
+
+_LP_2D = [
+    ((2, 3, 6, 6), {"norm_type": 2, "kernel_size": 2}),
+    ((1, 2, 7, 9), {"norm_type": 3, "kernel_size": 3, "stride": 2}),
+    ((2, 1, 7, 8), {"norm_type": 1.5, "kernel_size": (3, 2), "stride": (2, 1), "ceil_mode": True}),
+    ((1, 2, 7, 7), {"norm_type": 0.5, "kernel_size": 2, "ceil_mode": True}),
+    ((1, 2, 6, 5), {"norm_type": np.inf, "kernel_size": 2, "stride": 1}),
+    ((1, 1, 5, 7), {"norm_type": 1, "kernel_size": 2, "stride": (1, 3)}),
+    ((3, 6, 6), {"norm_type": 2, "kernel_size": 3}),  # unbatched
+]
+_LP_1D = [
+    ((2, 3, 9), {"norm_type": 2, "kernel_size": 3}),
+    ((1, 2, 10), {"norm_type": 2.5, "kernel_size": 3, "stride": (2,), "ceil_mode": True}),
+    ((2, 2, 7), {"norm_type": np.inf, "kernel_size": 2, "stride": 1}),
+    ((3, 8), {"norm_type": 0.75, "kernel_size": 2}),  # one signal
+]
+_LP_3D = [
+    ((1, 2, 4, 4, 4), {"norm_type": 2, "kernel_size": 2}),
+    ((2, 1, 5, 6, 5), {"norm_type": 1.5, "kernel_size": (2, 3, 2), "stride": 2, "ceil_mode": True}),
+    ((1, 2, 4, 5, 4), {"norm_type": np.inf, "kernel_size": (2, 2, 3), "stride": 1}),
+    ((2, 4, 4, 4), {"norm_type": 3, "kernel_size": 2}),  # unbatched
+]
+
+
+def _lp_samples(table, seed):
+    def samples():
+        out = []
+        for i, (xs, kw) in enumerate(table):
+            x = randn(*xs, seed=seed + i)
+            if kw["norm_type"] not in (1, 2, np.inf):
+                x = np.abs(x) + 0.2
+            out.append(Sample(_name(xs, kw), (x,), kw))
+        return out
+
+    return samples
+
+
+def _lp_batched(fn, rank):
+    """A reference that takes batched input only, applied to an unbatched one too."""
+
+    def call(*arrays, **kw):
+        if arrays[-1].ndim == rank + 2:
+            return fn(*arrays, **kw)
+        return fn(*(a[None] for a in arrays), **kw)[0]
+
+    return call
+
+
+def _lp_errors(rank):
+    op, backward = getattr(ops, f"lp_pool{rank}d"), getattr(ops, f"lp_pool{rank}d_backward")
+    x = np.ones((1, 2) + (6,) * rank)
+    g = np.ones((1, 2) + (3,) * rank)
+    return [
+        ErrorCase(
+            "norm_type-0", lambda: op(x, 0, 2), ValueError, "norm_type: expected a number > 0"
+        ),
+        ErrorCase("norm_type-negative", lambda: op(x, -1.0, 2), ValueError, "norm_type"),
+        ErrorCase("norm_type-minus-inf", lambda: op(x, -np.inf, 2), ValueError, "norm_type"),
+        ErrorCase("norm_type-nan", lambda: op(x, np.nan, 2), ValueError, "norm_type"),
+        ErrorCase("norm_type-bool", lambda: op(x, True, 2), TypeError, "norm_type"),
+        ErrorCase("norm_type-str", lambda: op(x, "2", 2), TypeError, "norm_type"),
+        ErrorCase("kernel-0", lambda: op(x, 2, 0), ValueError, "kernel_size"),
+        ErrorCase("kernel-float", lambda: op(x, 2, 2.5), TypeError, "kernel_size"),
+        ErrorCase("stride-0", lambda: op(x, 2, 2, stride=0), ValueError, "stride"),
+        ErrorCase("window-over-input", lambda: op(x, 2, 7), ValueError, "kernel_size"),
+        ErrorCase("ceil_mode-int", lambda: op(x, 2, 2, ceil_mode=1), TypeError, "ceil_mode"),
+        ErrorCase("int input", lambda: op(x.astype(np.int64), 2, 2), TypeError, "float"),
+        ErrorCase("too few axes", lambda: op(x[0, 0], 2, 2), ValueError, "x"),
+        ErrorCase(
+            "backward-grad-shape",
+            lambda: backward(g[..., :2], x, 2, 2),
+            ValueError,
+            "grad_output",
+        ),
+    ]
+
+
 RECORDS = [
     OpRecord(
         name="max_pool2d",
@@ -509,5 +591,18 @@ RECORDS = [
         backward=_without_indices(adaptive_max_pool2d_backward),
         reference_backward=_without_indices(_batched(reference.adaptive_max_pool2d_backward)),
         errors=_adaptive_max_errors,
+    ),
+    *(
+        OpRecord(
+            name=f"lp_pool{rank}d",
+            op=getattr(ops, f"lp_pool{rank}d"),
+            reference=_lp_batched(getattr(reference, f"lp_pool{rank}d"), rank),
+            samples=_lp_samples(table, seed=200 + 20 * rank),
+            torch=torch_functional(f"lp_pool{rank}d"),
+            backward=getattr(ops, f"lp_pool{rank}d_backward"),
+            reference_backward=_lp_batched(getattr(reference, f"lp_pool{rank}d_backward"), rank),
+            errors=lambda rank=rank: _lp_errors(rank),
+        )
+        for rank, table in ((1, _LP_1D), (2, _LP_2D), (3, _LP_3D))
     ),
 ]

@@ -1,4 +1,4 @@
-"""Pooling layers."""
+"""Pooling layers: max, average, power-average (LPPool1d/2d/3d), max-unpooling, adaptive."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import ops
 from .._checks import check_float_array, int_pair, positive_int
+from ..ops.pool.lp_pool import _norm_type
 from ..ops.pool.unpool import _ints as _spatial  # an int or rank ints, each >= minimum
 from .module import Module
 
@@ -507,3 +508,92 @@ class MaxUnpool3d(_MaxUnpool):
         padding: int | tuple[int, int, int] = 0,
     ) -> None:
         super().__init__(kernel_size, stride, padding)
+
+
+class _LPPool(Module):
+    """Power-average pooling over ``_rank`` window axes: the arguments kept as given (PyTorch
+    prints them so: ``stride=None`` for the default), checked as the op checks them."""
+
+    _rank: int
+
+    def __init__(
+        self,
+        norm_type: float,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] | None = None,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        func = type(self).__name__
+        _norm_type(norm_type, func=func)
+        _spatial("kernel_size", kernel_size, self._rank, minimum=1, func=func)
+        if stride is not None:
+            _spatial("stride", stride, self._rank, minimum=1, func=func)
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = _flag(func, "ceil_mode", ceil_mode)
+
+    def _args(self) -> dict[str, Any]:
+        return {
+            "norm_type": self.norm_type,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "ceil_mode": self.ceil_mode,
+        }
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Y = lp_pool{rank}d(x) with this layer's p, window and stride; the context is x."""
+        op = getattr(ops, f"lp_pool{self._rank}d")
+        return op(x, **self._args()), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X, PyTorch autograd's (the op's backward: NaN at X = 0 for p < 1)."""
+        backward = getattr(ops, f"lp_pool{self._rank}d_backward")
+        return backward(grad_output, ctx, **self._args())
+
+    def extra_repr(self) -> str:
+        """As ``torch.nn.LPPool{rank}d`` prints: every argument as given."""
+        return (
+            f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class LPPool1d(_LPPool):
+    """Power-average pooling of signals, as ``torch.nn.LPPool1d``:
+    Y[β,c,i] = (Σ of X^p over the k taps from s·i)^(1/p) (``ops.lp_pool1d``: a ``ceil_mode``
+    window that runs past x has its sum scaled by k/(its taps in x), as PyTorch's); p = inf is
+    the maximum of |X|. Input (B, C, L) or (C, L); L_out = ⌊(L − k)/s⌋ + 1 (⌈·⌉ with
+    ``ceil_mode``).
+
+    >>> LPPool1d(2, 3)
+    LPPool1d(norm_type=2, kernel_size=3, stride=None, ceil_mode=False)
+    """
+
+    _rank = 1
+
+
+class LPPool2d(_LPPool):
+    """Power-average pooling, as ``torch.nn.LPPool2d``:
+    Y[β,c,i,j] = (Σ of X^p over the k1×k2 window)^(1/p) (``ops.lp_pool2d``: PyTorch's
+    avg_pool2d of X^p times k1·k2, to the power 1/p); p = inf is the maximum of |X|. Input
+    (B, C, m, n) or (C, m, n); output (B, C, ⌊(m − k1)/s⌋ + 1, …) (⌈·⌉ with ``ceil_mode``).
+
+    >>> LPPool2d(2, 3)
+    LPPool2d(norm_type=2, kernel_size=3, stride=None, ceil_mode=False)
+    """
+
+    _rank = 2
+
+
+class LPPool3d(_LPPool):
+    """Power-average pooling of volumes, as ``torch.nn.LPPool3d``:
+    Y = (Σ of X^p over the k0×k1×k2 window)^(1/p) (``ops.lp_pool3d``); p = inf is the
+    maximum of |X|. Input (B, C, D, H, W) or (C, D, H, W).
+
+    >>> LPPool3d(1.5, (2, 2, 3), 2)
+    LPPool3d(norm_type=1.5, kernel_size=(2, 2, 3), stride=2, ceil_mode=False)
+    """
+
+    _rank = 3

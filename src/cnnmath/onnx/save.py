@@ -30,6 +30,10 @@ as the identity. The mapping, layer by layer:
                              under its own name)
                              (MaxPool1d/3d and the adaptive max poolings' likewise, over
                              L or D·H·W)
+    LPPool1d/2d/3d           LpPool for an even norm_type and no ceil_mode window past x (the
+                             only case where ONNX's Σ|x|^p is PyTorch's x^p, scaled by K/D
+                             past x); p = inf as Abs, MaxPool; else PyTorch's composition
+                             Pow(x, p), AveragePool (no pads), Mul by K, Pow(·, 1/p)
     MaxUnpool1d/2d/3d        MaxUnpool, the indices rebased to its output plane where it
                              differs from the pool's input plane; output_size as
                              Concat(Shape(x)[:2], its sizes), a size below the default

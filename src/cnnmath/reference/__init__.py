@@ -45,6 +45,14 @@ from .interpolate import (
     interpolate_bilinear_backward,
 )
 from .linear import linear, linear_backward
+from .lp_pool import (
+    lp_pool1d,
+    lp_pool1d_backward,
+    lp_pool2d,
+    lp_pool2d_backward,
+    lp_pool3d,
+    lp_pool3d_backward,
+)
 from .lrn import local_response_norm, local_response_norm_backward
 from .norm import (
     batch_norm,
@@ -163,6 +171,12 @@ __all__ = [
     "local_response_norm_backward",
     "log_softmax",
     "log_softmax_backward",
+    "lp_pool1d",
+    "lp_pool1d_backward",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "lp_pool3d",
+    "lp_pool3d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool1d",

@@ -1,6 +1,7 @@
 """Pooling and unpooling: MaxPool (with its Indices for ``return_indices``), AveragePool,
-the global poolings and the adaptive ones as tiling windows, over one, two or three spatial
-axes; MaxUnpool reading a MaxPool's Indices, rebased to its own output plane."""
+LpPool (or the power-average pooling's composition), the global poolings and the adaptive ones
+as tiling windows, over one, two or three spatial axes; MaxUnpool reading a MaxPool's Indices,
+rebased to its own output plane."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ... import nn
+from ...ops.pool.unpool import _ints
 from ._writer import _INT64_MAX, _pair, _Writer
 from .pad import _pads
 
@@ -330,3 +332,52 @@ def _adaptive_pool1d(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> Non
         return
     op = "MaxPool" if is_max else "AveragePool"
     w.node(op, [node.inputs[0]], node.output, node.name, kernel_shape=[L // n], strides=[L // n])
+
+
+def _lp_pool(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """LPPool1d/2d/3d. LpPool sums |x|^p for an integer p, the layer x^p over the taps in x
+    scaled by K/(its taps in x) (K = the window size: PyTorch's avg_pool of x^p times K), so
+    LpPool is written where the two agree for every x: an even integer norm_type and no
+    window that runs past x (``ceil_mode``). p = inf: Abs, then MaxPool. Otherwise PyTorch's
+    own composition (what its exporter writes, less the sign(·)·relu(|·|) that only shapes
+    its gradient): Pow(x, p), AveragePool without padding, Mul by K, Pow(·, 1/p) — any p > 0."""
+    m = node.module
+    assert isinstance(m, (nn.LPPool1d, nn.LPPool2d, nn.LPPool3d))
+    func = f"save: model: node {node.name!r} ({type(m).__name__})"
+    kernel = list(_ints("kernel_size", m.kernel_size, m._rank, minimum=1, func=func))
+    strides = (
+        kernel
+        if m.stride is None
+        else list(_ints("stride", m.stride, m._rank, minimum=1, func=func))
+    )
+    attrs: dict[str, Any] = {
+        "kernel_shape": kernel,
+        "strides": strides,
+        "pads": [0] * 2 * len(kernel),
+    }
+    p = float(m.norm_type)
+    x, name = node.inputs[0], node.name
+    if p == math.inf:
+        absolute = w.node("Abs", [x], f"{name}/abs", f"{name}/abs")
+        w.node("MaxPool", [absolute], node.output, name, ceil_mode=int(m.ceil_mode), **attrs)
+        return
+    overhang = any(
+        (o - 1) * s + k > size for o, s, k, size in zip(out[2:], strides, kernel, shapes[0][2:])
+    )
+    if p.is_integer() and p % 2 == 0 and not overhang:  # the same windows as floor mode
+        w.node("LpPool", [x], node.output, name, p=int(p), **attrs)
+        return
+    powered = w.node("Pow", [x, w.constant(f"{name}/p", p)], f"{name}/pow", f"{name}/pow")
+    mean = w.node(
+        "AveragePool",
+        [powered],
+        f"{name}/mean",
+        f"{name}/pool",
+        ceil_mode=int(m.ceil_mode),
+        count_include_pad=1,
+        **attrs,
+    )
+    total = w.node(
+        "Mul", [mean, w.constant(f"{name}/size", math.prod(kernel))], f"{name}/sum", f"{name}/sum"
+    )
+    w.node("Pow", [total, w.constant(f"{name}/root", 1 / p)], node.output, name)
