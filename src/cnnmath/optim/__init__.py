@@ -33,7 +33,9 @@ rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``rms
 the epoch) and ``lr_policies`` (SequentialLR, ReduceLROnPlateau, OneCycleLR).
 """
 
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adam_variants import Adamax, NAdam, RAdam
 from .lr_policies import OneCycleLR, ReduceLROnPlateau, SequentialLR
 from .lr_scheduler import (
     CosineAnnealingLR,
@@ -50,16 +52,20 @@ from .sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
     "CosineAnnealingLR",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "NAdam",
     "OneCycleLR",
     "Optimizer",
+    "RAdam",
     "RMSprop",
     "ReduceLROnPlateau",
     "SequentialLR",

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from .._checks import positive_int, real_number
-from .adam import Adam
 from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 from .sgd import SGD  # noqa: F401  (the examples below use it)
@@ -290,9 +289,10 @@ class ReduceLROnPlateau(LRScheduler):
 
 
 def _momentum_name(optimizer: Optimizer) -> str:
-    """The optimiser's momentum-like setting OneCycleLR cycles: SGD's and RMSprop's
-    ``momentum``, Adam's and AdamW's β1."""
-    return "beta1" if isinstance(optimizer, Adam) else "momentum"
+    """The optimiser's momentum-like setting OneCycleLR cycles: β1 where it has betas (Adam,
+    AdamW, Adamax, NAdam, RAdam; torch's ``use_beta1``), else ``momentum`` (SGD, RMSprop;
+    Adagrad has neither, which ``_set_momentum`` refuses)."""
+    return "beta1" if "beta1" in optimizer.hyperparameters() else "momentum"
 
 
 class OneCycleLR(LRScheduler):

@@ -45,8 +45,8 @@ class LRScheduler:
         owner = type(self).__name__
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
-                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, AdamW, "
-                f"RMSprop), got {type(optimizer).__name__}"
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, …), got "
+                f"{type(optimizer).__name__}"
             )
         self.optimizer = optimizer
         # PyTorch's "initial_lr": the rate the first scheduler of this optimiser found, the
