@@ -14,23 +14,35 @@ from .adam import _AdamSettings
 from .optimizer import _real
 
 
-def _decayed_gradient(opt: _AdamSettings, p: Parameter, decoupled: bool) -> np.ndarray:
-    """The gradient after weight decay λ: g + λθ, or g with θ ← θ(1 − ηλ) first (decoupled)."""
-    if opt.weight_decay == 0:
-        return p.grad
-    if decoupled:
-        p.data *= 1 - opt.lr * opt.weight_decay
-        return p.grad
-    return p.grad + opt.weight_decay * p.data
+def _first_moment(
+    opt: _AdamSettings,
+    p: Parameter,
+    state: dict[str, np.ndarray],
+    second: str,
+    decoupled: bool = False,
+) -> np.ndarray:
+    """Weight decay λ (g + λθ, or θ ← θ(1 − ηλ) first when ``decoupled``), the buffers
+    "exp_avg" and ``second`` made at the first step, and m ← m + (1 − β1)(g − m) in place
+    (torch's lerp). Returns the decayed gradient g."""
+    g = p.grad
+    if opt.weight_decay != 0:
+        if decoupled:
+            p.data *= 1 - opt.lr * opt.weight_decay
+        else:
+            g = g + opt.weight_decay * p.data
+    if "exp_avg" not in state:
+        state["exp_avg"] = np.zeros_like(p.data)
+        state[second] = np.zeros_like(p.data)
+    m = state["exp_avg"]
+    m += (1 - opt.betas[0]) * (g - m)
+    return g
 
 
-def _moments(opt: _AdamSettings, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
-    """m ← m + (1 − β1)(g − m) (torch's lerp) and v ← β2 v + (1 − β2) g g, in place."""
-    beta1, beta2 = opt.betas
-    m, v = state["exp_avg"], state["exp_avg_sq"]
-    m += (1 - beta1) * (g - m)
-    v *= beta2
-    v += (1 - beta2) * g * g
+def _second_moment(opt: _AdamSettings, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    """v ← β2 v + (1 − β2) g g in place (torch's mul_ then addcmul_)."""
+    v = state["exp_avg_sq"]
+    v *= opt.betas[1]
+    v += (1 - opt.betas[1]) * g * g
 
 
 def _flag(owner: str, name: str, value: Any) -> bool:
@@ -64,18 +76,13 @@ class Adamax(_AdamSettings):
         super().__init__(params, lr, betas, eps, weight_decay)
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
-        beta1, beta2 = self.betas
-        g = _decayed_gradient(self, p, decoupled=False)
-        if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_inf"] = np.zeros_like(p.data)
+        g = _first_moment(self, p, state, "exp_inf")
         m, u = state["exp_avg"], state["exp_inf"]
-        m += (1 - beta1) * (g - m)
-        u *= beta2
+        u *= self.betas[1]
         bound = np.abs(g)
         bound += self.eps
         np.maximum(u, bound, out=u)
-        lr_t = self.lr / (1 - beta1**self.step_count)
+        lr_t = self.lr / (1 - self.betas[0] ** self.step_count)
         p.data -= (lr_t * m) / u  # as torch.addcdiv: (value·m)/u
 
 
@@ -135,16 +142,12 @@ class NAdam(_AdamSettings):
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
         t = self.step_count
-        g = _decayed_gradient(self, p, self.decoupled_weight_decay)
-        if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
-            state["mu_product"] = np.ones((), np.float32)
+        product = state.setdefault("mu_product", np.ones((), np.float32))
+        g = _first_moment(self, p, state, "exp_avg_sq", self.decoupled_weight_decay)
+        _second_moment(self, g, state)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
-        product = state["mu_product"]
         product *= np.float32(mu)  # rounded to float32, as torch's 0-d state tensor
-        _moments(self, g, state)
         denom = np.sqrt(state["exp_avg_sq"] / (1 - beta2**t))
         denom += self.eps
         pi = float(product)
@@ -194,11 +197,8 @@ class RAdam(_AdamSettings):
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
         t = self.step_count
-        g = _decayed_gradient(self, p, self.decoupled_weight_decay)
-        if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
-        _moments(self, g, state)
+        g = _first_moment(self, p, state, "exp_avg_sq", self.decoupled_weight_decay)
+        _second_moment(self, g, state)
         bias_correction2 = 1 - beta2**t
         m_hat = state["exp_avg"] / (1 - beta1**t)
         rho_inf = 2 / (1 - beta2) - 1
