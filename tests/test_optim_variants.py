@@ -6,6 +6,8 @@ over several restarts and cycles, resumed from their state_dict."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,464 @@ def test_bad_optimizer_settings_are_named(call, error, words):
         call()
     for word in words:
         assert word in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules
+
+BASE_LR = 0.1
+EPOCHS = 40  # several restarts of T_0 = 3, T_mult = 2 (at 3, 9, 21) and cycles of CyclicLR
+
+SCHEDULES = [
+    ("ConstantLR", {}),
+    ("ConstantLR", {"factor": 0.25, "total_iters": 7}),
+    ("ConstantLR", {"factor": 1.0, "total_iters": 1}),
+    ("PolynomialLR", {}),
+    ("PolynomialLR", {"total_iters": 11, "power": 2.5}),
+    ("PolynomialLR", {"total_iters": 30, "power": 0.5}),
+    ("MultiplicativeLR", {"lr_lambda": lambda t: 0.95}),
+    ("MultiplicativeLR", {"lr_lambda": lambda t: 1.0 + 0.3 * (-1) ** t}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 5}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2, "eta_min": 0.01}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "cycle_momentum": False}),
+    (
+        "CyclicLR",
+        {
+            "base_lr": 0.02,
+            "max_lr": 0.3,
+            "step_size_up": 3,
+            "step_size_down": 5,
+            "mode": "triangular2",
+            "cycle_momentum": False,
+        },
+    ),
+    (
+        "CyclicLR",
+        {
+            "base_lr": 0.02,
+            "max_lr": 0.3,
+            "step_size_up": 5,
+            "step_size_down": 2,
+            "mode": "exp_range",
+            "gamma": 0.97,
+            "cycle_momentum": False,
+        },
+    ),
+    (
+        "CyclicLR",
+        {
+            "base_lr": 0.01,
+            "max_lr": 0.1,
+            "step_size_up": 3,
+            "scale_fn": lambda x: 1 / (x + 1),
+            "scale_mode": "iterations",
+            "cycle_momentum": False,
+        },
+    ),
+    (
+        "CyclicLR",
+        {
+            "base_lr": 0.01,
+            "max_lr": 0.1,
+            "step_size_up": 4,
+            "step_size_down": 0,
+            "scale_fn": lambda c: 0.8**c,
+            "cycle_momentum": False,
+        },
+    ),
+]
+SCHEDULE_IDS = [
+    f"{name}-{sorted((k, f'fn{i}' if callable(v) else v) for k, v in kw.items())}"
+    for i, (name, kw) in enumerate(SCHEDULES)
+]
+# whose rate is computed from the rate in use (torch's get_lr chains): a change by hand carries on
+CHAINABLE = {"ConstantLR", "PolynomialLR", "MultiplicativeLR"}
+
+
+def _torch_pair(name, kwargs, **opt_kw):
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR, **opt_kw)
+    return topt, getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+
+
+def _ours_pair(name, kwargs, **opt_kw):
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=BASE_LR, **opt_kw)
+    return opt, getattr(optim, name)(opt, **kwargs)
+
+
+@pytest.mark.parametrize("touch_lr", [False, True], ids=["alone", "lr-changed-by-hand"])
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_matches_torch_lr_scheduler(name, kwargs, touch_lr):
+    """The rate after construction and after each of 40 steps is torch's (relative 1e-12);
+    with touch_lr the rate is halved by hand at epoch 3, which torch's schedules carry on from
+    (the chainable ones) or overwrite (the closed forms), and so must these."""
+    topt, tsched = _torch_pair(name, kwargs)
+    opt, sched = _ours_pair(name, kwargs)
+    want, got = [tsched.get_last_lr()[0]], [sched.get_last_lr()[0]]
+    assert opt.lr == got[0]
+    for epoch in range(1, EPOCHS + 1):
+        if touch_lr and epoch == 3:
+            topt.param_groups[0]["lr"] *= 0.5
+            opt.lr = opt.lr * 0.5
+        tsched.step()
+        sched.step()
+        want.append(tsched.get_last_lr()[0])
+        got.append(sched.get_last_lr()[0])
+        assert opt.lr == got[-1] and sched.last_epoch == tsched.last_epoch == epoch
+    assert rel_error(got, want) <= 1e-12, (got, want)
+    if touch_lr and name in CHAINABLE:  # the change by hand did carry on
+        assert got[4] != _rates_alone(name, kwargs)[4]
+
+
+def _rates_alone(name, kwargs):
+    opt, sched = _ours_pair(name, kwargs)
+    return [sched.get_last_lr()[0]] + [
+        sched.step() or sched.get_last_lr()[0] for _ in range(EPOCHS)
+    ]
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_state_dict_has_torchs_names_and_values(name, kwargs):
+    topt, tsched = _torch_pair(name, kwargs)
+    opt, sched = _ours_pair(name, kwargs)
+    for _ in range(13):
+        tsched.step()
+        sched.step()
+    ours, theirs = sched.state_dict(), tsched.state_dict()
+    if not ours.get("cycle_momentum", True):  # torch keeps the momenta only when it cycles them
+        assert {"base_momentums", "max_momentums"}.isdisjoint(theirs)
+        ours = {k: v for k, v in ours.items() if k not in ("base_momentums", "max_momentums")}
+    assert set(ours) <= set(theirs)
+    for key, value in ours.items():
+        if isinstance(value, list):
+            assert rel_error(value, theirs[key]) <= 1e-12, key
+        elif isinstance(value, str):
+            assert value == theirs[key], key
+        else:
+            assert value == pytest.approx(theirs[key], rel=1e-12), key
+    json.dumps(ours)  # plain values: a checkpoint stores them as JSON
+
+
+@pytest.mark.parametrize("name, kwargs", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_resumes_from_its_state_dict(name, kwargs):
+    """Stop after 17 steps, keep the optimiser's and the schedule's state (through JSON),
+    rebuild both fresh and load: the next 23 rates are the uninterrupted run's, bit for bit."""
+    straight = _rates_alone(name, kwargs)[1:]
+    opt, sched = _ours_pair(name, kwargs)
+    for _ in range(17):
+        sched.step()
+    saved_opt, saved_sched = opt.state_dict(), json.loads(json.dumps(sched.state_dict()))
+    opt, sched = _ours_pair(name, kwargs)
+    opt.load_state_dict(saved_opt)
+    sched.load_state_dict(saved_sched)
+    resumed = [sched.step() or sched.get_last_lr()[0] for _ in range(EPOCHS - 17)]
+    assert resumed == straight[17:]
+
+
+@pytest.mark.parametrize("T_mult", [1, 2, 3])
+def test_warm_restarts_fractional_epochs_are_torchs(T_mult):
+    """step(epoch) with a fraction of an epoch (per batch), jumping about, and its state
+    resumed mid-way: torch's rates and T_cur/T_i."""
+    opt, sched = _ours_pair("CosineAnnealingWarmRestarts", {"T_0": 2, "T_mult": T_mult})
+    topt, tsched = _torch_pair("CosineAnnealingWarmRestarts", {"T_0": 2, "T_mult": T_mult})
+    epochs = [e + i / 4 for e in range(12) for i in range(4)] + [3, 30.5, 0.25, 7]
+    for k, epoch in enumerate(epochs):
+        if k == 20:
+            state = json.loads(json.dumps(sched.state_dict()))
+            opt, sched = _ours_pair("CosineAnnealingWarmRestarts", {"T_0": 2, "T_mult": T_mult})
+            sched.load_state_dict(state)
+        tsched.step(epoch)
+        sched.step(epoch)
+        assert sched.get_last_lr()[0] == pytest.approx(tsched.get_last_lr()[0], rel=1e-12)
+        assert (sched.T_i, sched.last_epoch) == (tsched.T_i, tsched.last_epoch)
+        assert sched.T_cur == pytest.approx(tsched.T_cur, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "opt_name, opt_kw",
+    [
+        ("SGD", {"lr": 0.5, "momentum": 0.5}),
+        ("RMSprop", {"lr": 0.5, "momentum": 0.5}),
+        ("NAdam", {}),
+        ("Adamax", {}),
+        ("RAdam", {}),
+    ],
+)
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_lr_cycles_the_momentum_or_beta1_as_torch(opt_name, opt_kw, mode):
+    """The momentum (SGD, RMSprop) or β1 (Adam's variants) runs against the rate, torch's
+    step by step; and the optimiser steps with it as torch's does."""
+    kwargs = {"base_lr": 0.01, "max_lr": 0.2, "step_size_up": 3, "mode": mode, "gamma": 0.9}
+    ours = _params(np.float64)
+    theirs = [torch.from_numpy(p.data.copy()).requires_grad_(True) for p in ours]
+    opt = getattr(optim, opt_name)(ours, **opt_kw)
+    topt = getattr(torch.optim, opt_name)(theirs, **opt_kw)
+    sched = optim.CyclicLR(opt, **kwargs)
+    tsched = torch.optim.lr_scheduler.CyclicLR(topt, **kwargs)
+    key = "momentum" if opt_name in ("SGD", "RMSprop") else "beta1"
+
+    def torch_momentum():
+        group = topt.param_groups[0]
+        return group["momentum"] if key == "momentum" else group["betas"][0]
+
+    seen = []
+    for step in range(20):
+        assert opt.hyperparameters()[key] == pytest.approx(torch_momentum(), rel=1e-12)
+        assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
+        seen.append(opt.hyperparameters()[key])
+        for t, g in zip(theirs, _grads(step, np.float64), strict=True):
+            t.grad = torch.from_numpy(g.copy())
+        _step(opt, ours, step, np.float64)
+        topt.step()
+        sched.step()
+        tsched.step()
+    assert min(seen) < 0.85 and max(seen) == 0.9  # it did cycle
+    for p, t in zip(ours, theirs, strict=True):
+        assert rel_error(p.data, t.detach().numpy()) <= 1e-12
+
+
+@pytest.mark.parametrize("name", ["CyclicLR", "OneCycleLR"])
+def test_a_cycled_momentum_needs_momentum_or_betas_as_torch(name):
+    """Adagrad has neither: torch refuses cycle_momentum with it, and so does cnnmath, naming
+    the argument; cycle_momentum=False runs the rates alone."""
+    kwargs = (
+        {"base_lr": 0.01, "max_lr": 0.1}
+        if name == "CyclicLR"
+        else {"max_lr": 0.1, "total_steps": 10}
+    )
+    with pytest.raises(ValueError, match="momentum"):
+        getattr(torch.optim.lr_scheduler, name)(
+            torch.optim.Adagrad([torch.zeros(1, requires_grad=True)]), **kwargs
+        )
+    with pytest.raises(ValueError, match="cycle_momentum.*Adagrad"):
+        getattr(optim, name)(optim.Adagrad(_p()), **kwargs)
+    opt = optim.Adagrad(_p())
+    getattr(optim, name)(opt, cycle_momentum=False, **kwargs).step()
+    assert opt.lr > 0
+
+
+def test_one_cycle_cycles_beta1_of_nadam_as_torch():
+    opt = optim.NAdam(_p())
+    topt = torch.optim.NAdam([torch.zeros(2, requires_grad=True)])
+    sched = optim.OneCycleLR(opt, max_lr=0.1, total_steps=12)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.1, total_steps=12)
+    for _ in range(11):
+        assert opt.betas[0] == pytest.approx(topt.param_groups[0]["betas"][0], rel=1e-12)
+        sched.step()
+        tsched.step()
+    assert opt.betas[0] == pytest.approx(0.95) and opt.betas[1] == 0.999
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda S, o: [S.ConstantLR(o, factor=0.1, total_iters=2), S.ExponentialLR(o, gamma=0.9)],
+        lambda S, o: [
+            S.LinearLR(o, start_factor=0.2, total_iters=4),
+            S.PolynomialLR(o, total_iters=9, power=2.0),
+            S.MultiStepLR(o, milestones=[3, 6], gamma=0.5),
+        ],
+        lambda S, o: [S.MultiplicativeLR(o, lambda t: 0.97), S.ConstantLR(o, total_iters=3)],
+        lambda S, o: [S.StepLR(o, step_size=3, gamma=0.5), S.CosineAnnealingWarmRestarts(o, 4)],
+    ],
+    ids=[
+        "constant+exponential",
+        "linear+polynomial+multistep",
+        "multiplicative+constant",
+        "step+sgdr",
+    ],
+)
+def test_chained_scheduler_is_torchs_and_resumes(build):
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR)
+    tchain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler, topt))
+    opt = optim.SGD(_p(), lr=BASE_LR)
+    chain = optim.ChainedScheduler(build(optim, opt))
+    want, got = [tchain.get_last_lr()[0]], [chain.get_last_lr()[0]]
+    for _ in range(20):
+        tchain.step()
+        chain.step()
+        want.append(tchain.get_last_lr()[0])
+        got.append(chain.get_last_lr()[0])
+        assert opt.lr == got[-1]
+    assert rel_error(got, want) <= 1e-12, (got, want)
+    assert set(chain.state_dict()) == set(tchain.state_dict())
+    # resumed after 8 steps through JSON: the remaining 12 rates bit for bit
+    opt2 = optim.SGD(_p(), lr=BASE_LR)
+    first = optim.ChainedScheduler(build(optim, opt2))
+    for _ in range(8):
+        first.step()
+    saved, saved_opt = json.loads(json.dumps(first.state_dict())), opt2.state_dict()
+    opt3 = optim.SGD(_p(), lr=BASE_LR)
+    again = optim.ChainedScheduler(build(optim, opt3))
+    opt3.load_state_dict(saved_opt)
+    again.load_state_dict(saved)
+    assert [again.step() or again.get_last_lr()[0] for _ in range(12)] == got[9:]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda S, o: [
+            S.ConstantLR(o, factor=0.5, total_iters=2),
+            S.MultiplicativeLR(o, lambda t: 0.8),
+        ],
+        lambda S, o: [S.LinearLR(o, 0.2, total_iters=3), S.CosineAnnealingWarmRestarts(o, 3, 2)],
+        lambda S, o: [
+            S.ExponentialLR(o, gamma=0.7),
+            S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2),
+        ],
+        lambda S, o: [S.PolynomialLR(o, total_iters=3), S.ConstantLR(o, factor=0.5)],
+    ],
+    ids=[
+        "constant-then-multiplicative",
+        "linear-then-sgdr",
+        "exp-then-cyclic",
+        "poly-then-constant",
+    ],
+)
+def test_sequential_lr_hands_over_to_the_new_schedules_as_torch(build):
+    """At the milestone each new schedule starts as torch's step(0) starts it: the closed form
+    at epoch 0, or, without one (MultiplicativeLR, CyclicLR), its rule at epoch 0 applied to
+    the rate in use."""
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR, momentum=0.9)
+    tseq = torch.optim.lr_scheduler.SequentialLR(
+        topt, build(torch.optim.lr_scheduler, topt), milestones=[4]
+    )
+    opt = optim.SGD(_p(), lr=BASE_LR, momentum=0.9)
+    seq = optim.SequentialLR(opt, build(optim, opt), milestones=[4])
+    want, got = [tseq.get_last_lr()[0]], [seq.get_last_lr()[0]]
+    for _ in range(16):
+        tseq.step()
+        seq.step()
+        want.append(tseq.get_last_lr()[0])
+        got.append(seq.get_last_lr()[0])
+        assert opt.momentum == pytest.approx(topt.param_groups[0]["momentum"], rel=1e-12)
+    assert rel_error(got, want) <= 1e-12, (got, want)
+
+
+def test_fit_steps_cyclic_lr_after_every_batch_and_resumes(tmp_path):
+    """fit steps a CyclicLR after every batch (3 a epoch here): the epochs' rates are torch's
+    at batches 0, 3, 6, …; a run resumed from a checkpoint after 2 epochs ends with the
+    uninterrupted run's weights, bit for bit."""
+    from cnnmath.train import fit
+
+    X = np.random.default_rng(1).normal(size=(20, 4))
+    y = np.random.default_rng(2).integers(0, 3, size=20)
+    kwargs = {"base_lr": 0.01, "max_lr": 0.2, "step_size_up": 4, "mode": "triangular2"}
+
+    def run(epochs, **kw):
+        model = nn.Sequential(nn.Linear(4, 3, rng=0, dtype=np.float64))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = optim.CyclicLR(opt, **kwargs)
+        history = fit(
+            model, opt, (X, y), epochs=epochs, batch_size=7, scheduler=sched, progress=False, **kw
+        )
+        return model, history
+
+    whole, history = run(5)
+    topt, tsched = _torch_pair("CyclicLR", kwargs, momentum=0.9)
+    rates = [tsched.get_last_lr()[0]] + [
+        tsched.step() or tsched.get_last_lr()[0] for _ in range(15)
+    ]
+    np.testing.assert_allclose([r["lr"] for r in history], rates[::3][:5], rtol=1e-12)
+    path = tmp_path / "run.ckpt"
+    run(2, checkpoint=path)
+    resumed, _ = run(5, resume=path)
+    for key, value in whole.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value)
+
+
+def _o():
+    return optim.SGD(_p(), lr=1.0, momentum=0.9)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: optim.ConstantLR(_o(), factor=0), ValueError, ["ConstantLR", "factor", "0"]),
+        (lambda: optim.ConstantLR(_o(), factor=1.5), ValueError, ["factor", "1.5"]),
+        (lambda: optim.ConstantLR(_o(), total_iters=0), ValueError, ["total_iters", "0"]),
+        (lambda: optim.PolynomialLR(_o(), total_iters=2.5), TypeError, ["total_iters", "2.5"]),
+        (lambda: optim.PolynomialLR(_o(), power=-1), ValueError, ["power", "-1"]),
+        (lambda: optim.MultiplicativeLR(_o(), 0.9), TypeError, ["lr_lambda", "0.9"]),
+        (
+            lambda: optim.MultiplicativeLR(_o(), lambda t: -1.0).step(),
+            ValueError,
+            ["learning rate of epoch 1"],
+        ),
+        (lambda: optim.CosineAnnealingWarmRestarts(_o(), T_0=0), ValueError, ["T_0", "0"]),
+        (lambda: optim.CosineAnnealingWarmRestarts(_o(), 2, T_mult=1.5), TypeError, ["T_mult"]),
+        (lambda: optim.CosineAnnealingWarmRestarts(_o(), 2, eta_min=-1), ValueError, ["eta_min"]),
+        (
+            lambda: optim.CosineAnnealingWarmRestarts(_o(), 2).step(-1),
+            ValueError,
+            ["epoch", "-1"],
+        ),
+        (lambda: optim.CyclicLR(_o(), 0.1, 1.0, mode="cosine"), ValueError, ["mode", "'cosine'"]),
+        (lambda: optim.CyclicLR(_o(), 0.1, 1.0, step_size_up=0), ValueError, ["step_size_up"]),
+        (
+            lambda: optim.CyclicLR(_o(), 0.1, 1.0, step_size_down=-1),
+            ValueError,
+            ["step_size_down", "-1"],
+        ),
+        (lambda: optim.CyclicLR(_o(), -0.1, 1.0), ValueError, ["base_lr", "-0.1"]),
+        (lambda: optim.CyclicLR(_o(), 0.1, float("inf")), ValueError, ["max_lr", "inf"]),
+        (lambda: optim.CyclicLR(_o(), 0.1, 1.0, gamma=0), ValueError, ["gamma", "0"]),
+        (lambda: optim.CyclicLR(_o(), 0.1, 1.0, scale_fn=3), TypeError, ["scale_fn", "3"]),
+        (
+            lambda: optim.CyclicLR(_o(), 0.1, 1.0, scale_fn=abs, scale_mode="epoch"),
+            ValueError,
+            ["scale_mode", "'epoch'"],
+        ),
+        (lambda: optim.CyclicLR(_o(), 0.1, 1.0, cycle_momentum=1), TypeError, ["cycle_momentum"]),
+        (lambda: optim.CyclicLR(_o(), 0.1, 1.0, max_momentum=-0.5), ValueError, ["max_momentum"]),
+        (lambda: optim.ChainedScheduler([]), TypeError, ["ChainedScheduler", "schedulers"]),
+        (
+            lambda: (lambda o: optim.ChainedScheduler([optim.ReduceLROnPlateau(o)]))(_o()),
+            TypeError,
+            ["schedulers[0]", "ReduceLROnPlateau"],
+        ),
+        (
+            lambda: optim.ChainedScheduler([optim.ConstantLR(_o()), optim.ConstantLR(_o())]),
+            ValueError,
+            ["schedulers[1]", "another optimiser"],
+        ),
+        (
+            lambda: (
+                lambda o: optim.SequentialLR(
+                    o, [optim.ChainedScheduler([optim.ConstantLR(o)]), optim.ConstantLR(o)], [2]
+                )
+            )(_o()),
+            TypeError,
+            ["schedulers[0]", "ChainedScheduler"],
+        ),
+    ],
+)
+def test_bad_schedule_settings_are_named(call, error, words):
+    with pytest.raises(error) as caught:
+        call()
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_schedule_load_state_dict_checks_the_new_keys():
+    opt = _o()
+    sched = optim.CosineAnnealingWarmRestarts(opt, T_0=3)
+    state = sched.state_dict()
+    for key, value, words in [
+        ("T_i", 0, ["T_i", "0"]),
+        ("T_cur", -0.5, ["T_cur", "-0.5"]),
+        ("T_cur", "1", ["T_cur", "'1'"]),
+    ]:
+        with pytest.raises((TypeError, ValueError)) as caught:
+            sched.load_state_dict({**state, key: value})
+        assert all(w in str(caught.value) for w in words)
+    with pytest.raises(ValueError, match="missing key 'T_cur'"):
+        sched.load_state_dict({k: v for k, v in state.items() if k != "T_cur"})
+    assert sched.state_dict() == state  # nothing changed
+    chain = optim.ChainedScheduler([optim.ConstantLR(opt), optim.StepLR(opt, 2)])
+    saved = chain.state_dict()
+    bad = json.loads(json.dumps(saved))
+    bad["_schedulers"][1]["step_size"] = 0
+    with pytest.raises(ValueError, match=r"_schedulers'\]\[1\].*step_size"):
+        chain.load_state_dict(bad)
+    assert chain.state_dict() == saved

@@ -36,14 +36,18 @@ the epoch) and ``lr_policies`` (SequentialLR, ReduceLROnPlateau, OneCycleLR).
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
-from .lr_policies import OneCycleLR, ReduceLROnPlateau, SequentialLR
+from .lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR
+from .lr_policies import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
 from .lr_scheduler import (
+    ConstantLR,
     CosineAnnealingLR,
     ExponentialLR,
     LambdaLR,
     LinearLR,
     LRScheduler,
+    MultiplicativeLR,
     MultiStepLR,
+    PolynomialLR,
     StepLR,
 )
 from .optimizer import Optimizer
@@ -56,15 +60,21 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "ChainedScheduler",
+    "ConstantLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "MultiplicativeLR",
     "NAdam",
     "OneCycleLR",
     "Optimizer",
+    "PolynomialLR",
     "RAdam",
     "RMSprop",
     "ReduceLROnPlateau",
