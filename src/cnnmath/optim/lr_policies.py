@@ -1,6 +1,7 @@
-"""Schedules that are more than a formula of the epoch: :class:`SequentialLR` chains
-schedules, :class:`ReduceLROnPlateau` follows a metric, :class:`OneCycleLR` is stepped per
-batch and cycles the momentum with the rate."""
+"""Schedules that are more than a formula of the epoch: :class:`SequentialLR` runs
+schedules one after another, :class:`ChainedScheduler` several at once,
+:class:`ReduceLROnPlateau` follows a metric, :class:`OneCycleLR` is stepped per batch and
+cycles the momentum with the rate."""
 
 from __future__ import annotations
 

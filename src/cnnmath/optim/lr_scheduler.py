@@ -1,6 +1,7 @@
 """Learning-rate schedules (``torch.optim.lr_scheduler``): the base class
-:class:`LRScheduler` and the epoch schedules with a closed form (LambdaLR, StepLR, MultiStepLR,
-ExponentialLR, CosineAnnealingLR, LinearLR)."""
+:class:`LRScheduler` and the epoch schedules with a closed form or a rule of the epoch
+(LambdaLR, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, ConstantLR,
+PolynomialLR, MultiplicativeLR)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ class LRScheduler:
     Python values with PyTorch's key names (the hyperparameters, "base_lrs", "last_epoch",
     "_last_lr"); ``load_state_dict`` checks it as untrusted input and restores it whole or not
     at all — a checkpoint resumes the schedule where it stopped. PyTorch's deprecated
-    ``step(epoch)`` and the constructor's ``last_epoch`` are left out: resume with
-    ``load_state_dict``.
+    ``step(epoch)`` and the constructor's ``last_epoch`` are left out (resume with
+    ``load_state_dict``), except CosineAnnealingWarmRestarts' ``step(epoch)``, its documented
+    way of stepping by fractions of an epoch.
     """
 
     #: Names of the hyperparameters, in the constructor's order (keys of ``state_dict()``).
