@@ -60,6 +60,14 @@ def _step(opt, params, step, dtype):
     opt.step()
 
 
+def _step_both(opt, params, topt, tensors, step, dtype):
+    """One step of ours and of torch's on the same gradients."""
+    _step(opt, params, step, dtype)
+    for t, g in zip(tensors, _grads(step, dtype), strict=True):
+        t.grad = torch.from_numpy(g.copy())
+    topt.step()
+
+
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
 @pytest.mark.parametrize("name, kwargs", OPTIMIZERS, ids=OPTIMIZER_IDS)
 def test_steps_match_torch_optim(name, kwargs, dtype, tol):
@@ -74,10 +82,7 @@ def test_steps_match_torch_optim(name, kwargs, dtype, tol):
         if step == 10:
             opt.lr = opt.lr * 0.5
             topt.param_groups[0]["lr"] *= 0.5
-        for t, g in zip(tensors, _grads(step, dtype), strict=True):
-            t.grad = torch.from_numpy(g.copy())
-        _step(opt, params, step, dtype)
-        topt.step()
+        _step_both(opt, params, topt, tensors, step, dtype)
         for p, t in zip(params, tensors, strict=True):
             assert p.data.dtype == dtype
             assert rel_error(p.data, t.detach().numpy()) <= tol, step
@@ -298,6 +303,21 @@ SCHEDULE_IDS = [
 CHAINABLE = {"ConstantLR", "PolynomialLR", "MultiplicativeLR"}
 
 
+def _rates_of_both(ours, theirs, steps, check=None):
+    """The rates of two schedules stepped together ``steps`` times, from construction on;
+    the optimiser's rate is the schedule's at every step, and ``check()`` runs after each."""
+    got, want = [ours.get_last_lr()[0]], [theirs.get_last_lr()[0]]
+    for _ in range(steps):
+        ours.step()
+        theirs.step()
+        got.append(ours.get_last_lr()[0])
+        want.append(theirs.get_last_lr()[0])
+        assert ours.optimizer.lr == got[-1]
+        if check is not None:
+            check()
+    return got, want
+
+
 def _torch_pair(name, kwargs, **opt_kw):
     topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR, **opt_kw)
     return topt, getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
@@ -316,20 +336,33 @@ def test_schedule_matches_torch_lr_scheduler(name, kwargs, touch_lr):
     (the chainable ones) or overwrite (the closed forms), and so must these."""
     topt, tsched = _torch_pair(name, kwargs)
     opt, sched = _ours_pair(name, kwargs)
-    want, got = [tsched.get_last_lr()[0]], [sched.get_last_lr()[0]]
-    assert opt.lr == got[0]
-    for epoch in range(1, EPOCHS + 1):
-        if touch_lr and epoch == 3:
+    assert opt.lr == sched.get_last_lr()[0]
+
+    def check():
+        assert sched.last_epoch == tsched.last_epoch
+        if touch_lr and sched.last_epoch == 2:  # halved by hand before epoch 3's step
             topt.param_groups[0]["lr"] *= 0.5
             opt.lr = opt.lr * 0.5
-        tsched.step()
-        sched.step()
-        want.append(tsched.get_last_lr()[0])
-        got.append(sched.get_last_lr()[0])
-        assert opt.lr == got[-1] and sched.last_epoch == tsched.last_epoch == epoch
+
+    got, want = _rates_of_both(sched, tsched, EPOCHS, check)
+    assert sched.last_epoch == EPOCHS
     assert rel_error(got, want) <= 1e-12, (got, want)
     if touch_lr and name in CHAINABLE:  # the change by hand did carry on
         assert got[4] != _rates_alone(name, kwargs)[4]
+
+
+def _resumed_rates(make, stop, total):
+    """The rates of steps stop + 1 … total of a schedule stopped after ``stop`` steps, its and
+    its optimiser's state kept (the schedule's through JSON, as a checkpoint keeps it), and
+    loaded into a fresh pair from ``make()``."""
+    opt, sched = make()
+    for _ in range(stop):
+        sched.step()
+    saved_opt, saved_sched = opt.state_dict(), json.loads(json.dumps(sched.state_dict()))
+    opt, sched = make()
+    opt.load_state_dict(saved_opt)
+    sched.load_state_dict(saved_sched)
+    return [sched.step() or sched.get_last_lr()[0] for _ in range(total - stop)]
 
 
 def _rates_alone(name, kwargs):
@@ -365,16 +398,8 @@ def test_schedule_state_dict_has_torchs_names_and_values(name, kwargs):
 def test_schedule_resumes_from_its_state_dict(name, kwargs):
     """Stop after 17 steps, keep the optimiser's and the schedule's state (through JSON),
     rebuild both fresh and load: the next 23 rates are the uninterrupted run's, bit for bit."""
-    straight = _rates_alone(name, kwargs)[1:]
-    opt, sched = _ours_pair(name, kwargs)
-    for _ in range(17):
-        sched.step()
-    saved_opt, saved_sched = opt.state_dict(), json.loads(json.dumps(sched.state_dict()))
-    opt, sched = _ours_pair(name, kwargs)
-    opt.load_state_dict(saved_opt)
-    sched.load_state_dict(saved_sched)
-    resumed = [sched.step() or sched.get_last_lr()[0] for _ in range(EPOCHS - 17)]
-    assert resumed == straight[17:]
+    straight = _rates_alone(name, kwargs)
+    assert _resumed_rates(lambda: _ours_pair(name, kwargs), 17, EPOCHS) == straight[18:]
 
 
 @pytest.mark.parametrize("T_mult", [1, 2, 3])
@@ -428,10 +453,7 @@ def test_cyclic_lr_cycles_the_momentum_or_beta1_as_torch(opt_name, opt_kw, mode)
         assert opt.hyperparameters()[key] == pytest.approx(torch_momentum(), rel=1e-12)
         assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
         seen.append(opt.hyperparameters()[key])
-        for t, g in zip(theirs, _grads(step, np.float64), strict=True):
-            t.grad = torch.from_numpy(g.copy())
-        _step(opt, ours, step, np.float64)
-        topt.step()
+        _step_both(opt, ours, topt, theirs, step, np.float64)
         sched.step()
         tsched.step()
     assert min(seen) < 0.85 and max(seen) == 0.9  # it did cycle
@@ -495,26 +517,16 @@ def test_chained_scheduler_is_torchs_and_resumes(build):
     tchain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler, topt))
     opt = optim.SGD(_p(), lr=BASE_LR)
     chain = optim.ChainedScheduler(build(optim, opt))
-    want, got = [tchain.get_last_lr()[0]], [chain.get_last_lr()[0]]
-    for _ in range(20):
-        tchain.step()
-        chain.step()
-        want.append(tchain.get_last_lr()[0])
-        got.append(chain.get_last_lr()[0])
-        assert opt.lr == got[-1]
+    got, want = _rates_of_both(chain, tchain, 20)
     assert rel_error(got, want) <= 1e-12, (got, want)
     assert set(chain.state_dict()) == set(tchain.state_dict())
-    # resumed after 8 steps through JSON: the remaining 12 rates bit for bit
-    opt2 = optim.SGD(_p(), lr=BASE_LR)
-    first = optim.ChainedScheduler(build(optim, opt2))
-    for _ in range(8):
-        first.step()
-    saved, saved_opt = json.loads(json.dumps(first.state_dict())), opt2.state_dict()
-    opt3 = optim.SGD(_p(), lr=BASE_LR)
-    again = optim.ChainedScheduler(build(optim, opt3))
-    opt3.load_state_dict(saved_opt)
-    again.load_state_dict(saved)
-    assert [again.step() or again.get_last_lr()[0] for _ in range(12)] == got[9:]
+
+    def make():
+        opt = optim.SGD(_p(), lr=BASE_LR)
+        return opt, optim.ChainedScheduler(build(optim, opt))
+
+    # resumed after 8 steps: the remaining 12 rates bit for bit
+    assert _resumed_rates(make, 8, 20) == got[9:]
 
 
 @pytest.mark.parametrize(
@@ -548,14 +560,14 @@ def test_sequential_lr_hands_over_to_the_new_schedules_as_torch(build):
     )
     opt = optim.SGD(_p(), lr=BASE_LR, momentum=0.9)
     seq = optim.SequentialLR(opt, build(optim, opt), milestones=[4])
-    want, got = [tseq.get_last_lr()[0]], [seq.get_last_lr()[0]]
-    for _ in range(16):
-        tseq.step()
-        seq.step()
-        want.append(tseq.get_last_lr()[0])
-        got.append(seq.get_last_lr()[0])
-        assert opt.momentum == pytest.approx(topt.param_groups[0]["momentum"], rel=1e-12)
+    momenta = []
+
+    def check():
+        momenta.append((opt.momentum, topt.param_groups[0]["momentum"]))
+
+    got, want = _rates_of_both(seq, tseq, 16, check)
     assert rel_error(got, want) <= 1e-12, (got, want)
+    np.testing.assert_allclose(*zip(*momenta), rtol=1e-12)
 
 
 def test_fit_steps_cyclic_lr_after_every_batch_and_resumes(tmp_path):
