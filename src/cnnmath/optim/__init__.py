@@ -1,7 +1,9 @@
 """Optimisers with PyTorch's exact update rules: SGD (momentum, Nesterov, weight decay), Adam,
-AdamW and RMSprop; and learning-rate schedules with ``torch.optim.lr_scheduler``'s names and
-rules (``LambdaLR``, ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``,
-``LinearLR``, ``SequentialLR``, ``ReduceLROnPlateau`` and ``OneCycleLR``; see
+AdamW, RMSprop, Adagrad, Adamax, NAdam and RAdam; and learning-rate schedules with
+``torch.optim.lr_scheduler``'s names and rules (``LambdaLR``, ``MultiplicativeLR``,
+``StepLR``, ``MultiStepLR``, ``ConstantLR``, ``LinearLR``, ``ExponentialLR``,
+``PolynomialLR``, ``CosineAnnealingLR``, ``CosineAnnealingWarmRestarts``, ``CyclicLR``,
+``OneCycleLR``, ``SequentialLR``, ``ChainedScheduler`` and ``ReduceLROnPlateau``; see
 ``LRScheduler``).
 
 An optimiser holds a list of :class:`cnnmath.nn.Parameter` and updates ``p.data`` in place
@@ -22,26 +24,74 @@ Adam (``torch.optim.Adam``; AdamW decays θ ← θ(1 − ηλ) first instead of 
     m ← β1 m + (1 − β1) g,   v ← β2 v + (1 − β2) g²     (m, v start at 0)
     θ ← θ − (η / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
 
+Adagrad (``torch.optim.Adagrad``; δ the lr_decay, s starting at initial_accumulator_value)::
+
+    g ← g + λθ;   s ← s + g²;   θ ← θ − (η / (1 + (t − 1)δ)) · g / (√s + ε)
+
+Adamax (``torch.optim.Adamax``)::
+
+    g ← g + λθ;   m ← β1 m + (1 − β1) g;   u ← max(β2 u, |g| + ε)
+    θ ← θ − (η / (1 − β1ᵗ)) · m / u
+
+NAdam (``torch.optim.NAdam``; ψ the momentum_decay, Π_t kept in float32 as torch's)::
+
+    μ_t = β1 (1 − ½·0.96^(tψ)),   Π_t = μ_1 ⋯ μ_t
+    g ← g + λθ  (decoupled_weight_decay: θ ← θ(1 − ηλ) instead)
+    m, v as Adam's;   d = √(v / (1 − β2ᵗ)) + ε
+    θ ← θ − η(1 − μ_t)/(1 − Π_t) · g/d − η μ_{t+1}/(1 − Π_t μ_{t+1}) · m/d
+
+RAdam (``torch.optim.RAdam``)::
+
+    g ← g + λθ  (decoupled_weight_decay: θ ← θ(1 − ηλ) instead);   m, v as Adam's
+    ρ_∞ = 2/(1 − β2) − 1,   ρ_t = ρ_∞ − 2t β2ᵗ/(1 − β2ᵗ),   m̂ = m/(1 − β1ᵗ)
+    ρ_t > 5:  θ ← θ − η m̂ · √(1 − β2ᵗ)/(√v + ε) · √((ρ_t−4)(ρ_t−2)ρ_∞ / ((ρ_∞−4)(ρ_∞−2)ρ_t))
+    else:     θ ← θ − η m̂
+
+The schedules' rules (t the epoch, or the batch for the per-batch ones; η₀ the base rate)::
+
+    ConstantLR          η_t = η₀·factor for t < total_iters, then η₀
+    PolynomialLR        η_t = η₀ (1 − min(t, T)/T)^power
+    MultiplicativeLR    η_t = η_{t−1} · λ(t)
+    CosineAnnealingWarmRestarts
+                        η = η_min + (η₀ − η_min)(1 + cos(π T_cur/T_i))/2, T_cur the epochs since
+                        the last restart, T_i = T_0·T_multⁱ (step(epoch) takes fractions)
+    CyclicLR            η_t = base_lr + (max_lr − base_lr)·s·f, s the triangle's height in
+                        [0, 1] over step_size_up + step_size_down batches, f the mode's scale
+                        (1; 1/2^(cycle−1); γᵗ; or scale_fn); momentum or β1 the other way
+    ChainedScheduler    every schedule stepped in turn on the rate the previous one left
+
 ``state_dict()`` is flat, for a safetensors checkpoint: "step" (0-d int64), the
 hyperparameters as 0-d float64 arrays ("lr", "momentum", "weight_decay", "nesterov",
-"dampening" for SGD; "lr", "beta1", "beta2", "eps", "weight_decay" for Adam and AdamW) and
-"i.<buffer>" for parameter i ("0.momentum_buffer", "3.exp_avg", "3.exp_avg_sq").
+"dampening" for SGD; "lr", "beta1", "beta2", "eps", "weight_decay" for Adam and AdamW, and
+the same names as torch's param_groups for the others, betas split in "beta1" and "beta2")
+and "i.<buffer>" for parameter i with torch's state names ("0.momentum_buffer", "3.exp_avg",
+"3.exp_avg_sq", Adagrad's "0.sum", Adamax's "0.exp_inf"; NAdam's "0.mu_product" is a 0-d
+float32 array, the others like the parameter). A checkpoint records the optimiser by class
+name, so a run resumes only with the same class.
 
 The code, one concern per module: ``optimizer`` (the base class :class:`Optimizer`: parameters,
-rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``rmsprop``,
-``lr_scheduler`` (the base class :class:`LRScheduler` and the schedules with a closed form in
-the epoch) and ``lr_policies`` (SequentialLR, ReduceLROnPlateau, OneCycleLR).
+rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``adam_variants``
+(Adamax, NAdam, RAdam), ``adagrad``, ``rmsprop``, ``lr_scheduler`` (the base class
+:class:`LRScheduler` and the schedules with a closed form in the epoch), ``lr_policies``
+(SequentialLR, ChainedScheduler, ReduceLROnPlateau, OneCycleLR) and ``lr_cyclic``
+(CosineAnnealingWarmRestarts, CyclicLR).
 """
 
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
-from .lr_policies import OneCycleLR, ReduceLROnPlateau, SequentialLR
+from .adam_variants import Adamax, NAdam, RAdam
+from .lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR
+from .lr_policies import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
 from .lr_scheduler import (
+    ConstantLR,
     CosineAnnealingLR,
     ExponentialLR,
     LambdaLR,
     LinearLR,
     LRScheduler,
+    MultiplicativeLR,
     MultiStepLR,
+    PolynomialLR,
     StepLR,
 )
 from .optimizer import Optimizer
@@ -50,16 +100,26 @@ from .sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "ChainedScheduler",
+    "ConstantLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "MultiplicativeLR",
+    "NAdam",
     "OneCycleLR",
     "Optimizer",
+    "PolynomialLR",
+    "RAdam",
     "RMSprop",
     "ReduceLROnPlateau",
     "SequentialLR",

@@ -26,7 +26,70 @@ class _FlatMoments(NamedTuple):
     v_views: list[np.ndarray]
 
 
-class Adam(Optimizer):
+class _AdamSettings(Optimizer):
+    """The settings Adam and its variants share, by torch's names: ``lr`` η, ``betas``
+    (β1, β2) each in [0, 1), ``eps`` ε >= 0 and ``weight_decay`` λ >= 0; a variant adds its
+    own after them (``_extra``, checked by ``_configure_extra``)."""
+
+    _extra: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+        **extra: Any,
+    ) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(
+                f"{type(self).__name__}: betas: expected a pair (beta1, beta2), got {betas!r}"
+            )
+        self._configure(
+            lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay, **extra
+        )
+
+    def hyperparameters(self) -> dict[str, float | bool]:
+        """{"lr", "beta1", "beta2", "eps", "weight_decay"} and the variant's own settings: the
+        constructor's settings, betas split in two, as Python numbers."""
+        return {
+            "lr": self.lr,
+            "beta1": self.betas[0],
+            "beta2": self.betas[1],
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            **{name: getattr(self, name) for name in self._extra},
+        }
+
+    def _configure(self, **settings: Any) -> None:
+        owner = type(self).__name__
+        betas = (
+            _real(owner, "betas[0]", settings["beta1"], high=1.0, high_open=True),
+            _real(owner, "betas[1]", settings["beta2"], high=1.0, high_open=True),
+        )
+        eps = _real(owner, "eps", settings["eps"])
+        weight_decay = _real(owner, "weight_decay", settings["weight_decay"])
+        extra = self._configure_extra(settings)
+        self.lr = settings["lr"]
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        for name, value in extra.items():
+            setattr(self, name, value)
+
+    def _configure_extra(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The variant's own settings (``_extra``), validated; assigns nothing."""
+        return {}
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}={getattr(self, name)}" for name in self._extra)
+        return (
+            f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay}{extra})"
+        )
+
+
+class Adam(_AdamSettings):
     """Adam, as ``torch.optim.Adam`` (amsgrad off): with t the step number,
 
         g ← g + λθ;  m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²;
@@ -48,34 +111,7 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(
-                f"{type(self).__name__}: betas: expected a pair (beta1, beta2), got {betas!r}"
-            )
-        self._configure(lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay)
-
-    def hyperparameters(self) -> dict[str, float | bool]:
-        """{"lr", "beta1", "beta2", "eps", "weight_decay"}: the constructor's settings, betas
-        split in two, as Python numbers."""
-        return {
-            "lr": self.lr,
-            "beta1": self.betas[0],
-            "beta2": self.betas[1],
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-        }
-
-    def _configure(self, **settings: Any) -> None:
-        owner = type(self).__name__
-        betas = (
-            _real(owner, "betas[0]", settings["beta1"], high=1.0, high_open=True),
-            _real(owner, "betas[1]", settings["beta2"], high=1.0, high_open=True),
-        )
-        eps = _real(owner, "eps", settings["eps"])
-        weight_decay = _real(owner, "weight_decay", settings["weight_decay"])
-        self.lr = settings["lr"]
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        super().__init__(params, lr, betas, eps, weight_decay)
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
@@ -197,12 +233,6 @@ class Adam(Optimizer):
         if pair is None or pair[0].shape != p.data.shape or pair[0].dtype != p.data.dtype:
             pair = scratch[id(p)] = (np.empty_like(p.data), np.empty_like(p.data))
         return pair
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
-            f"weight_decay={self.weight_decay})"
-        )
 
 
 class AdamW(Adam):

@@ -1,6 +1,7 @@
-"""Schedules that are more than a formula of the epoch: :class:`SequentialLR` chains
-schedules, :class:`ReduceLROnPlateau` follows a metric, :class:`OneCycleLR` is stepped per
-batch and cycles the momentum with the rate."""
+"""Schedules that are more than a formula of the epoch: :class:`SequentialLR` runs
+schedules one after another, :class:`ChainedScheduler` several at once,
+:class:`ReduceLROnPlateau` follows a metric, :class:`OneCycleLR` is stepped per batch and
+cycles the momentum with the rate."""
 
 from __future__ import annotations
 
@@ -12,10 +13,34 @@ from typing import Any
 import numpy as np
 
 from .._checks import positive_int, real_number
-from .adam import Adam
 from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 from .sgd import SGD  # noqa: F401  (the examples below use it)
+
+
+def _check_schedules(
+    owner: str,
+    schedulers: Any,
+    optimizer: Optimizer | None,
+    refused: tuple[type, ...],
+    expected: str,
+) -> None:
+    """Refuse anything but a non-empty list of schedules of ``optimizer``, none of a
+    ``refused`` kind, naming the argument (``schedulers[i]``)."""
+    if not isinstance(schedulers, (list, tuple)) or not schedulers:
+        raise TypeError(
+            f"{owner}: schedulers: expected a non-empty list of schedulers, got {schedulers!r:.100}"
+        )
+    for i, child in enumerate(schedulers):
+        if not isinstance(child, LRScheduler) or isinstance(child, refused):
+            raise TypeError(
+                f"{owner}: schedulers[{i}]: expected {expected}, got {type(child).__name__}"
+            )
+        if child.optimizer is not optimizer:
+            raise ValueError(
+                f"{owner}: schedulers[{i}]: it drives another optimiser than the one given"
+                + ("" if i else " (or the first schedule's)")
+            )
 
 
 class SequentialLR(LRScheduler):
@@ -42,23 +67,13 @@ class SequentialLR(LRScheduler):
         self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int]
     ) -> None:
         owner = "SequentialLR"
-        if not isinstance(schedulers, (list, tuple)) or not schedulers:
-            raise TypeError(
-                f"{owner}: schedulers: expected a non-empty list of schedulers, got "
-                f"{schedulers!r:.100}"
-            )
-        for i, child in enumerate(schedulers):
-            if not isinstance(child, LRScheduler) or isinstance(
-                child, (SequentialLR, ReduceLROnPlateau)
-            ):
-                raise TypeError(
-                    f"{owner}: schedulers[{i}]: expected an epoch schedule (LinearLR, "
-                    f"CosineAnnealingLR, …), got {type(child).__name__}"
-                )
-            if child.optimizer is not optimizer:
-                raise ValueError(
-                    f"{owner}: schedulers[{i}]: it drives another optimiser than the one given"
-                )
+        _check_schedules(
+            owner,
+            schedulers,
+            optimizer,
+            (SequentialLR, ReduceLROnPlateau, ChainedScheduler),
+            "an epoch schedule (LinearLR, CosineAnnealingLR, …)",
+        )
         self._set(milestones=milestones)
         if len(self.milestones) != len(schedulers) - 1:
             raise ValueError(
@@ -137,6 +152,110 @@ class SequentialLR(LRScheduler):
             for child, child_state in zip(self.schedulers, before["_schedulers"], strict=True):
                 child._load(child_state, first_epoch=-1)
             raise
+
+
+class ChainedScheduler(LRScheduler):
+    """Several schedules stepped together, each on the rate the one before it left, as
+    ``torch.optim.lr_scheduler.ChainedScheduler``: a warm-up factor on top of a decay, e.g.
+
+        ChainedScheduler([ConstantLR(opt, factor=0.1, total_iters=2),
+                          ExponentialLR(opt, gamma=0.9)])
+
+    runs at 0.1·0.9ᵗ·η₀ for t < 2 and 0.9ᵗ·η₀ after: each ``step()`` steps every schedule in
+    the order given (the chainable rules of :class:`LRScheduler` compose). Made after its
+    schedules, it changes no rate. ``schedulers``: a non-empty list of schedules of one
+    optimiser (``optimizer`` if given), none a ReduceLROnPlateau (it needs a metric);
+    ``fit`` steps it after every batch when one of them asks for that (a OneCycleLR or a
+    CyclicLR). ``state_dict()`` has torch's keys: "_last_lr" and "_schedulers", each
+    schedule's state (``last_epoch`` counts the steps since it was made, and is not part of
+    it: torch's has none). It cannot be one of a :class:`SequentialLR`'s schedules (PyTorch's
+    SequentialLR cannot restart it either).
+    """
+
+    def __init__(self, schedulers: list[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        owner = "ChainedScheduler"
+        if optimizer is None and isinstance(schedulers, (list, tuple)) and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        if optimizer is not None and not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser or None, got "
+                f"{type(optimizer).__name__}"
+            )
+        _check_schedules(
+            owner,
+            schedulers,
+            optimizer,
+            (ReduceLROnPlateau,),
+            "a schedule stepped without a metric (ConstantLR, ExponentialLR, …)",
+        )
+        self.schedulers = list(schedulers)
+        optimizer = self.schedulers[0].optimizer  # every schedule's, as checked
+        self.optimizer = optimizer
+        self.per_batch = any(child.per_batch for child in self.schedulers)
+        self.base_lrs = [optimizer.initial_lr if optimizer.initial_lr is not None else optimizer.lr]
+        self.last_epoch = 0
+        self._is_initial = False
+        self._last_lr = [optimizer.lr]
+
+    def step(self) -> None:
+        """Step every schedule, in order; the rate is the last one's."""
+        for child in self.schedulers:
+            child.step()
+        self.last_epoch += 1
+        self._last_lr = [self.optimizer.lr]
+
+    def get_lr(self) -> list[float]:
+        """Not defined for a chain (as in PyTorch): read ``get_last_lr()``."""
+        raise NotImplementedError("ChainedScheduler.get_lr: read get_last_lr() instead")
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"_last_lr", "_schedulers"}: the rate and each schedule's ``state_dict()``."""
+        return {
+            "_last_lr": list(self._last_lr),
+            "_schedulers": [child.state_dict() for child in self.schedulers],
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``: every schedule's state, all or nothing."""
+        owner = "ChainedScheduler.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
+            )
+        for key in state_dict:
+            if key not in ("_last_lr", "_schedulers"):
+                raise ValueError(
+                    f"{owner}: state_dict: unexpected key {key!r}; expected '_last_lr' and "
+                    "'_schedulers'"
+                )
+        children = state_dict.get("_schedulers")
+        if not isinstance(children, list) or len(children) != len(self.schedulers):
+            raise ValueError(
+                f"{owner}: state_dict['_schedulers']: expected a list of "
+                f"{len(self.schedulers)} scheduler states, got {children!r:.100}"
+            )
+        last = state_dict.get("_last_lr")
+        if not isinstance(last, (list, tuple)) or len(last) != 1:
+            raise ValueError(
+                f"{owner}: state_dict['_last_lr']: expected a list of one learning rate, got "
+                f"{last!r:.100}"
+            )
+        rate = real_number("state_dict['_last_lr'][0]", last[0], func=owner, low=0.0)
+        before = [child.state_dict() for child in self.schedulers]
+        try:
+            for i, (child, child_state) in enumerate(zip(self.schedulers, children, strict=True)):
+                try:
+                    child.load_state_dict(child_state)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"{owner}: state_dict['_schedulers'][{i}]: {error}") from None
+        except (TypeError, ValueError):
+            for child, child_state in zip(self.schedulers, before, strict=True):
+                child.load_state_dict(child_state)
+            raise
+        self._last_lr = [rate]
+
+    def __repr__(self) -> str:
+        return f"ChainedScheduler({self.schedulers!r})"
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -289,10 +408,19 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs, self.cooldown_counter = counts
 
 
-def _momentum_name(optimizer: Optimizer) -> str:
-    """The optimiser's momentum-like setting OneCycleLR cycles: SGD's and RMSprop's
-    ``momentum``, Adam's and AdamW's β1."""
-    return "beta1" if isinstance(optimizer, Adam) else "momentum"
+def _set_momentum(owner: str, optimizer: Optimizer, value: float) -> None:
+    """Set the momentum-like setting a cycling schedule (OneCycleLR, CyclicLR) drives: β1
+    where the optimiser has betas (Adam, AdamW, Adamax, NAdam, RAdam: torch's ``use_beta1``),
+    else ``momentum`` (SGD, RMSprop). Adagrad has neither: refused, as PyTorch refuses it."""
+    settings = dict(optimizer.hyperparameters())
+    name = "beta1" if "beta1" in settings else "momentum"
+    if name not in settings:
+        raise ValueError(
+            f"{owner}: cycle_momentum: {type(optimizer).__name__} has no momentum or beta1 to "
+            "cycle; pass cycle_momentum=False"
+        )
+    settings[name] = value
+    optimizer._configure(**settings)
 
 
 class OneCycleLR(LRScheduler):
@@ -389,7 +517,7 @@ class OneCycleLR(LRScheduler):
                 f"{type(optimizer).__name__}"
             )
         if self.cycle_momentum:
-            self._set_momentum(optimizer, self.max_momentum)
+            _set_momentum("OneCycleLR", optimizer, self.max_momentum)
         optimizer.lr = self.max_lr / self.div_factor  # PyTorch's initial_lr
         optimizer.initial_lr = optimizer.lr
         super().__init__(optimizer)
@@ -427,17 +555,6 @@ class OneCycleLR(LRScheduler):
             **flags,
         }
 
-    def _set_momentum(self, optimizer: Optimizer, value: float) -> None:
-        name = _momentum_name(optimizer)
-        settings = dict(optimizer.hyperparameters())
-        if name not in settings:
-            raise ValueError(
-                f"OneCycleLR: cycle_momentum: {type(optimizer).__name__} has no momentum to "
-                "cycle; pass cycle_momentum=False"
-            )
-        settings[name] = value
-        optimizer._configure(**settings)
-
     def _phases(self) -> list[tuple[float, float, float, float, float]]:
         """(end step, start lr, end lr, start momentum, end momentum) of each phase."""
         T, p = self.total_steps, self.pct_start
@@ -474,7 +591,7 @@ class OneCycleLR(LRScheduler):
                 # step T: the end, not beyond; a phase of no length: its end
                 pct = 1.0 if span == 0 else min((step - start) / span, 1.0)
                 if self.cycle_momentum:
-                    self._set_momentum(self.optimizer, self._anneal(m0, m1, pct))
+                    _set_momentum("OneCycleLR", self.optimizer, self._anneal(m0, m1, pct))
                 return self._anneal(lr0, lr1, pct)
             start = end
         raise AssertionError("unreachable")

@@ -1,6 +1,7 @@
 """Learning-rate schedules (``torch.optim.lr_scheduler``): the base class
-:class:`LRScheduler` and the epoch schedules with a closed form (LambdaLR, StepLR, MultiStepLR,
-ExponentialLR, CosineAnnealingLR, LinearLR)."""
+:class:`LRScheduler` and the epoch schedules with a closed form or a rule of the epoch
+(LambdaLR, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, ConstantLR,
+PolynomialLR, MultiplicativeLR)."""
 
 from __future__ import annotations
 
@@ -32,21 +33,25 @@ class LRScheduler:
     Python values with PyTorch's key names (the hyperparameters, "base_lrs", "last_epoch",
     "_last_lr"); ``load_state_dict`` checks it as untrusted input and restores it whole or not
     at all — a checkpoint resumes the schedule where it stopped. PyTorch's deprecated
-    ``step(epoch)`` and the constructor's ``last_epoch`` are left out: resume with
-    ``load_state_dict``.
+    ``step(epoch)`` and the constructor's ``last_epoch`` are left out (resume with
+    ``load_state_dict``), except CosineAnnealingWarmRestarts' ``step(epoch)``, its documented
+    way of stepping by fractions of an epoch.
     """
 
     #: Names of the hyperparameters, in the constructor's order (keys of ``state_dict()``).
     _hyper_names: tuple[str, ...] = ()
     #: Whether ``fit`` steps it after every batch (OneCycleLR) instead of after every epoch.
     per_batch: bool = False
+    #: Names of the running state beyond ``last_epoch`` (CosineAnnealingWarmRestarts' "T_i",
+    #: "T_cur"): keys of ``state_dict()``, checked on loading by ``_check_counters``.
+    _counter_names: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Optimizer) -> None:
         owner = type(self).__name__
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
-                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, AdamW, "
-                f"RMSprop), got {type(optimizer).__name__}"
+                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, …), got "
+                f"{type(optimizer).__name__}"
             )
         self.optimizer = optimizer
         # PyTorch's "initial_lr": the rate the first scheduler of this optimiser found, the
@@ -70,7 +75,8 @@ class LRScheduler:
 
     def _first_lr(self) -> float:
         """η_0 from ``base_lrs`` alone (PyTorch's closed form at epoch 0): where a
-        :class:`SequentialLR` hands over to this schedule."""
+        :class:`SequentialLR` hands over to this schedule (``last_epoch`` is 0 already; a
+        schedule without a closed form in PyTorch computes it from the rate in use)."""
         return self.base_lrs[0]
 
     def _restart(self) -> None:
@@ -112,6 +118,11 @@ class LRScheduler:
         """Validated hyperparameters (JSON-able values, by ``_hyper_names``); assigns nothing."""
         raise NotImplementedError
 
+    def _check_counters(self, **counters: Any) -> dict[str, Any]:
+        """Validated running state (by ``_counter_names``) from a loaded state; assigns
+        nothing."""
+        return {}
+
     def _set(self, **settings: Any) -> None:
         for name, value in self._check_settings(**settings).items():
             setattr(self, name, value)
@@ -122,6 +133,7 @@ class LRScheduler:
         "base_lrs", "last_epoch" and "_last_lr" (JSON-able; no optimiser, no functions)."""
         return {
             **self._hyperparameters(),
+            **{name: getattr(self, name) for name in self._counter_names},
             "base_lrs": list(self.base_lrs),
             "last_epoch": self.last_epoch,
             "_last_lr": list(self._last_lr),
@@ -144,7 +156,7 @@ class LRScheduler:
             raise TypeError(
                 f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
             )
-        expected = (*self._hyper_names, "base_lrs", "last_epoch", "_last_lr")
+        expected = (*self._hyper_names, *self._counter_names, "base_lrs", "last_epoch", "_last_lr")
         for key in expected:
             if key not in state_dict:
                 raise ValueError(f"{owner}: state_dict: missing key {key!r}")
@@ -168,9 +180,10 @@ class LRScheduler:
             rates[key] = [real_number(f"state_dict[{key!r}][0]", value[0], func=owner, low=0.0)]
         try:
             settings = self._check_settings(**{k: state_dict[k] for k in self._hyper_names})
+            counters = self._check_counters(**{k: state_dict[k] for k in self._counter_names})
         except (TypeError, ValueError) as error:
             raise type(error)(f"{owner}: state_dict: {error}") from None
-        for name, value in settings.items():
+        for name, value in {**settings, **counters}.items():
             setattr(self, name, value)
         self.base_lrs, self._last_lr = rates["base_lrs"], rates["_last_lr"]
         self.last_epoch = last_epoch
@@ -178,6 +191,15 @@ class LRScheduler:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self._hyperparameters().items())
         return f"{type(self).__name__}({settings}, last_epoch={self.last_epoch})"
+
+
+def _epoch_function(owner: str, lr_lambda: Any) -> Callable[[int], float]:
+    """``lr_lambda`` if it is callable (a function of the epoch), else a TypeError naming it."""
+    if not callable(lr_lambda):
+        raise TypeError(
+            f"{owner}: lr_lambda: expected a function of the epoch, got {lr_lambda!r:.100}"
+        )
+    return lr_lambda
 
 
 class LambdaLR(LRScheduler):
@@ -196,11 +218,7 @@ class LambdaLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
-        if not callable(lr_lambda):
-            raise TypeError(
-                f"LambdaLR: lr_lambda: expected a function of the epoch, got {lr_lambda!r:.100}"
-            )
-        self.lr_lambda = lr_lambda
+        self.lr_lambda = _epoch_function("LambdaLR", lr_lambda)
         super().__init__(optimizer)
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
@@ -419,3 +437,123 @@ class LinearLR(LRScheduler):
 
     def _first_lr(self) -> float:
         return self.base_lrs[0] * self.start_factor
+
+
+class ConstantLR(LRScheduler):
+    """Run the first ``total_iters`` epochs at ``factor``·η₀, then at η₀ (a constant
+    warm-up), as ``torch.optim.lr_scheduler.ConstantLR``:
+
+        η_t = η₀ · factor  for t < total_iters,   η₀  from t = total_iters on
+
+    computed, as PyTorch does, by the chainable recursion η_0 = factor·η, η_T = η_{T−1}/factor
+    (T = ``total_iters``; η_{T−1}·(1/factor) to the bit), else η_t = η_{t−1}. ``factor`` in
+    (0, 1] (1/3), ``total_iters`` an int >= 1 (5). PyTorch accepts ``factor = 0`` and then
+    divides by it at epoch T, and ``total_iters = 0`` (factor forever); both are refused here.
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = ConstantLR(opt, factor=0.5, total_iters=2)
+    >>> [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(3)]
+    [0.5, 0.5, 1.0, 1.0]
+    """
+
+    factor: float
+    total_iters: int
+    _hyper_names = ("factor", "total_iters")
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5) -> None:
+        self._set(factor=factor, total_iters=total_iters)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "ConstantLR"
+        return {
+            "factor": real_number(
+                "factor", settings["factor"], func=owner, low=0.0, low_open=True, high=1.0
+            ),
+            "total_iters": positive_int("total_iters", settings["total_iters"], func=owner),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        t = self.last_epoch
+        if t == 0:
+            return lr * self.factor
+        return lr * (1.0 / self.factor) if t == self.total_iters else lr
+
+    def _first_lr(self) -> float:
+        return self.base_lrs[0] * self.factor
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the rate to 0 over ``total_iters`` epochs as a power of the time left, as
+    ``torch.optim.lr_scheduler.PolynomialLR``:
+
+        η_t = η₀ · (1 − min(t, T)/T)^p      (the closed form; 0 from t = T on)
+
+    computed, as PyTorch does, by the chainable recursion
+    η_t = η_{t−1} · ((1 − t/T) / (1 − (t − 1)/T))^p for 0 < t ≤ T, η_t = η_{t−1} after.
+    ``total_iters`` T an int >= 1 (5), ``power`` p >= 0 (1.0; PyTorch takes any p, but a
+    negative one divides by zero at t = T).
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = PolynomialLR(opt, total_iters=4, power=2.0)
+    >>> [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(5)]
+    [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
+    """
+
+    total_iters: int
+    power: float
+    _hyper_names = ("total_iters", "power")
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0) -> None:
+        self._set(total_iters=total_iters, power=power)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        owner = "PolynomialLR"
+        return {
+            "total_iters": positive_int("total_iters", settings["total_iters"], func=owner),
+            "power": real_number("power", settings["power"], func=owner, low=0.0),
+        }
+
+    def _next_lr(self, lr: float) -> float:
+        t, T = self.last_epoch, self.total_iters
+        if self._is_initial or t > T:
+            return lr
+        return lr * ((1.0 - t / T) / (1.0 - (t - 1) / T)) ** self.power
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply the rate by λ(t) every epoch, as ``torch.optim.lr_scheduler.MultiplicativeLR``:
+
+        η_0 = η₀,   η_t = η_{t−1} · λ(t)   (t > 0)
+
+    ``lr_lambda`` : a function of the epoch t (an int >= 1) returning a finite factor with
+    η_{t−1}·λ(t) >= 0. As with :class:`LambdaLR` the function is not part of ``state_dict()``:
+    resume with a MultiplicativeLR made with the same function. Started by a
+    :class:`SequentialLR` at a milestone, it runs at the rate in use times λ(0), as PyTorch's.
+
+    >>> from cnnmath import nn
+    >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> s = MultiplicativeLR(opt, lambda t: 0.5)
+    >>> [s.get_last_lr()[0]] + [s.step() or s.get_last_lr()[0] for _ in range(2)]
+    [1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
+        self.lr_lambda = _epoch_function("MultiplicativeLR", lr_lambda)
+        super().__init__(optimizer)
+
+    def _check_settings(self, **settings: Any) -> dict[str, Any]:
+        return {}
+
+    def _next_lr(self, lr: float) -> float:
+        if self._is_initial:
+            return lr
+        t = self.last_epoch
+        return lr * real_number(f"lr_lambda({t})", self.lr_lambda(t), func="MultiplicativeLR")
+
+    def _first_lr(self) -> float:
+        # PyTorch's step(0) has no closed form here: the rate in use times λ(0)
+        return self._next_lr(self.optimizer.lr)

@@ -39,6 +39,10 @@ class Optimizer:
     #: whether the first step makes the buffers (Adam's moments); SGD's momentum buffers
     #: appear at the first step with μ > 0, which may come late (μ raised mid-run)
     _buffers_from_step_one = False
+    #: buffers that are one number per parameter, a 0-d float32 array (NAdam's "mu_product",
+    #: as torch keeps it in a 0-d tensor of its default scalar dtype); the others are arrays
+    #: of the parameter's shape and dtype
+    _scalar_buffers: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         owner = type(self).__name__
@@ -186,10 +190,12 @@ class Optimizer:
                 )
             p = self.params[int(index)]
             buf = np.asarray(value)
-            if buf.shape != p.shape or buf.dtype != p.dtype:
+            scalar = name in self._scalar_buffers
+            shape, dtype = ((), np.dtype(np.float32)) if scalar else (p.shape, p.dtype)
+            if buf.shape != shape or buf.dtype != dtype:
                 raise ValueError(
-                    f"{owner}: state_dict[{key!r}]: expected shape {p.shape} and dtype "
-                    f"{p.dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
+                    f"{owner}: state_dict[{key!r}]: expected shape {shape} and dtype "
+                    f"{dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
                 )
             new_state[int(index)][name] = buf.copy()
         # A partial state would fail at the next step or resume inexactly.

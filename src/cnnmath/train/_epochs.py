@@ -46,7 +46,9 @@ def _fit(
 
     model.train()
     own_backward = type(model).backward is not nn.Module.backward  # a hand-written one
-    per_batch = getattr(scheduler, "per_batch", False)  # OneCycleLR: a step after each batch
+    per_batch = getattr(
+        scheduler, "per_batch", False
+    )  # OneCycleLR, CyclicLR: a step after each batch
     # the default losses' class indices are checked against the model's K once; a user's loss
     # checks its own targets (which may hold an ignore_index, or not be classes at all)
     labels_checked = loss_fn not in (losses.softmax_cross_entropy, losses.cross_entropy)

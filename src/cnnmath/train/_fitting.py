@@ -97,10 +97,11 @@ def fit(
         ``CosineAnnealingLR(optimizer, T_max=epochs)``, or a warm-up first with
         ``SequentialLR``), stepped once after every epoch, as in PyTorch; epoch e runs at the
         rate it set. ``ReduceLROnPlateau`` is stepped with the epoch's held-out loss (its
-        training loss without ``val_data``), ``OneCycleLR`` (or a ``SequentialLR`` holding
-        one) after every batch (make it with ``epochs`` and ``steps_per_epoch = ceil(N /
-        batch_size)``: fewer total steps than the run's batches is refused before training;
-        the record's ``lr`` is then the epoch's first). Without it the optimiser's lr is left
+        training loss without ``val_data``), ``OneCycleLR`` and ``CyclicLR`` (or a
+        ``SequentialLR`` or ``ChainedScheduler`` holding one) after every batch (make a
+        OneCycleLR with ``epochs`` and ``steps_per_epoch = ceil(N / batch_size)``: fewer
+        total steps than the run's batches is refused before training; the record's ``lr``
+        is then the epoch's first). Without it the optimiser's lr is left
         alone.
     checkpoint : path of a checkpoint written (atomically) after every epoch, see
         :mod:`cnnmath.checkpoint`. Checked before any training: it must name a file (not a
