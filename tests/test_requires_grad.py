@@ -209,6 +209,9 @@ def test_a_frozen_run_saves_and_resumes_exactly():
     for make in (
         lambda ps: optim.Adam(ps, lr=0.01),
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+        lambda ps: optim.Adagrad(ps, lr=0.1, initial_accumulator_value=0.5),
+        lambda ps: optim.NAdam(ps, lr=0.01),
     ):
         runs = []
         for resume in (False, True):
@@ -228,6 +231,29 @@ def test_a_frozen_run_saves_and_resumes_exactly():
             runs.append(model.state_dict())
         for key in runs[0]:
             assert np.array_equal(runs[0][key], runs[1][key]), key
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop"])
+def test_unfreezing_mid_run_continues_as_torch(name):
+    """The stem frozen for two steps, then trained: its buffers start at its first step,
+    as PyTorch's state of a parameter that had no gradient before."""
+    ours, tm = _pair(6)
+    make_ours, make_theirs = OPTIMISERS[name]
+    opt, topt = make_ours(ours.parameters()), make_theirs(tm.parameters())
+    for step in range(4):
+        for model in (ours[0], tm[0]):
+            model.requires_grad_(step >= 2)
+        x, G = _batch(20 + step)
+        ours.zero_grad()
+        ours(x)
+        ours.backward(G, input_grad=False)
+        opt.step()
+        topt.zero_grad()
+        (tm(torch.from_numpy(x)) * torch.from_numpy(G)).sum().backward()
+        topt.step()
+    got = ours.state_dict()
+    for key, want in tm.state_dict().items():
+        assert rel_error(got[key], want.numpy()) <= 1e-12, key
 
 
 def test_summary_counts_trainable_parameters_as_torchinfo():

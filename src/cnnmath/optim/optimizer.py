@@ -83,23 +83,13 @@ class Optimizer:
 
     def step(self) -> None:
         """One update of every parameter from its current grad (see the module docstring);
-        a frozen parameter (``requires_grad`` False) is left as it is, its buffers too."""
+        a frozen parameter (``requires_grad`` False) is left as it is, and so are its
+        buffers: one frozen from the start has none (PyTorch's has no state either), and
+        unfrozen it starts them as a new parameter would."""
         self.step_count += 1
         for p, state in zip(self.params, self.state, strict=True):
             if p.requires_grad:
                 self._update(p, state)
-        self._frozen_buffers()
-
-    def _frozen_buffers(self) -> None:
-        """Give each frozen parameter zero buffers of the kinds the trainable ones hold, so
-        that the state stays whole (a checkpoint holds every parameter's buffers or none):
-        a parameter unfrozen later starts from zero moments, as a new one would."""
-        kinds = next((tuple(st) for st in self.state if st), ())
-        for p, state in zip(self.params, self.state, strict=True):
-            if not p.requires_grad:
-                for kind in kinds:
-                    if kind not in state:
-                        state[kind] = np.zeros_like(p.data)
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -145,9 +135,9 @@ class Optimizer:
 
         Raises ValueError naming the key for a missing key ("step" and every
         hyperparameter are required; the buffers of every parameter come all or none, and
-        Adam's all once a step is taken), an unknown key, a buffer whose shape or dtype
-        differs from its parameter's, or a flag other than 0.0 or 1.0. Nothing is changed
-        unless everything fits.
+        Adam's all once a step is taken, but a frozen parameter may have none), an unknown
+        key, a buffer whose shape or dtype differs from its parameter's, or a flag other
+        than 0.0 or 1.0. Nothing is changed unless everything fits.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
@@ -201,6 +191,8 @@ class Optimizer:
         # A partial state would fail at the next step or resume inexactly.
         required = self._required_buffers(settings, new_state, int(step))
         for i, state in enumerate(new_state):
+            if not self.params[i].requires_grad and not state:
+                continue  # frozen before it took a step
             missing = [f"{i}.{b}" for b in required if b not in state]
             if missing:
                 raise ValueError(
