@@ -271,3 +271,37 @@ def set_everywhere(monkeypatch, package, name, value):
     as when the package was one module."""
     for module in bindings(package, name):
         monkeypatch.setattr(module, name, value)
+
+
+def small_cnn_pair(seed=0):
+    """The same small CNN in cnnmath and in PyTorch (float64, the same weights): conv,
+    batch norm, ReLU, max pool, conv, ReLU, flatten, linear, for (B, 3, 8, 8) inputs."""
+    import torch
+
+    from cnnmath import nn
+
+    tm = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 6, 3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(24, 5),
+    ).double()
+    torch.manual_seed(seed)
+    for p in tm.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    ours = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, dtype=np.float64),
+        nn.BatchNorm2d(4, dtype=np.float64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, dtype=np.float64),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(24, 5, dtype=np.float64),
+    )
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
+    return ours, tm

@@ -7,38 +7,9 @@ import pytest
 
 from cnnmath import models, nn, optim
 from cnnmath.summary import summary
-from helpers import rel_error
+from helpers import rel_error, small_cnn_pair
 
 torch = pytest.importorskip("torch")
-
-
-def _pair(seed=0):
-    """The same small CNN in cnnmath and in PyTorch (float64, the same weights)."""
-    tm = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3, padding=1),
-        torch.nn.BatchNorm2d(4),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(4, 6, 3),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(24, 5),
-    ).double()
-    torch.manual_seed(seed)
-    for p in tm.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    ours = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1, dtype=np.float64),
-        nn.BatchNorm2d(4, dtype=np.float64),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(4, 6, 3, dtype=np.float64),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(24, 5, dtype=np.float64),
-    )
-    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
-    return ours, tm
 
 
 def _batch(seed=1):
@@ -71,7 +42,7 @@ def test_a_frozen_stem_trains_as_torch(name):
     """The first convolution and its batch norm frozen in both libraries, every parameter
     handed to the optimiser: three steps give PyTorch's parameters; the frozen ones and
     their gradients do not move."""
-    ours, tm = _pair()
+    ours, tm = small_cnn_pair()
     ours[0].requires_grad_(False)
     ours[1].requires_grad_(False)
     tm[0].requires_grad_(False)
@@ -103,7 +74,7 @@ def test_a_frozen_stem_trains_as_torch(name):
 def test_a_frozen_model_gives_torchs_input_gradient_and_no_parameter_gradient():
     """Everything frozen, the input's gradient asked for (a saliency map): PyTorch's
     ∂ℓ/∂x, and every parameter's grad still zero."""
-    ours, tm = _pair(2)
+    ours, tm = small_cnn_pair(2)
     ours.requires_grad_(False)
     tm.requires_grad_(False)
     x, G = _batch(3)
@@ -170,7 +141,7 @@ def test_a_frozen_backbone_is_skipped_by_the_backward(monkeypatch):
 def test_the_layers_before_the_first_trainable_one_are_skipped(monkeypatch):
     """In a Sequential with its convolution and batch norm frozen at the input side, the
     batch norm's backward never runs; the input's gradient, when asked for, still needs it."""
-    ours, _ = _pair()
+    ours, _ = small_cnn_pair()
     ours[0].requires_grad_(False)
     ours[1].requires_grad_(False)
     x, G = _batch()
@@ -215,7 +186,7 @@ def test_a_frozen_run_saves_and_resumes_exactly():
     ):
         runs = []
         for resume in (False, True):
-            model, _ = _pair(5)
+            model, _ = small_cnn_pair(5)
             model[4].requires_grad_(False)
             opt = make(model.parameters())
             for step in range(4):
@@ -237,7 +208,7 @@ def test_a_frozen_run_saves_and_resumes_exactly():
 def test_unfreezing_mid_run_continues_as_torch(name):
     """The stem frozen for two steps, then trained: its buffers start at its first step,
     as PyTorch's state of a parameter that had no gradient before."""
-    ours, tm = _pair(6)
+    ours, tm = small_cnn_pair(6)
     make_ours, make_theirs = OPTIMISERS[name]
     opt, topt = make_ours(ours.parameters()), make_theirs(tm.parameters())
     for step in range(4):
@@ -258,7 +229,7 @@ def test_unfreezing_mid_run_continues_as_torch(name):
 
 def test_summary_counts_trainable_parameters_as_torchinfo():
     torchinfo = pytest.importorskip("torchinfo")
-    ours, tm = _pair()
+    ours, tm = small_cnn_pair()
     ours[4].requires_grad_(False)
     tm[4].requires_grad_(False)
     want = torchinfo.summary(tm, input_size=(2, 3, 8, 8), dtypes=[torch.float64], verbose=0)

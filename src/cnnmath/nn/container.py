@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .activation import FUSED, Identity, ReLU
-from .module import Module, Node, _note, grad_enabled, run_backward
+from .module import Module, Node, _note, grad_enabled, has_hooks, run_backward, run_forward
 from .pooling import MaxPool2d
 
 
@@ -185,9 +185,14 @@ class Sequential(Module):
             layer = layers[i]
             after = layers[i + 1] if i + 1 < len(layers) else None
             # one step, the ReLU on the pooled output (MaxPool2d.forward_relu_ctx)
-            fused = type(layer) is ReLU and type(after) is MaxPool2d and not after.return_indices
+            fused = (
+                type(layer) is ReLU
+                and type(after) is MaxPool2d
+                and not after.return_indices
+                and not (has_hooks(layer) or has_hooks(after))
+            )
             try:
-                x, ctx = after.forward_relu_ctx(x) if fused else layer.forward_ctx(x)  # type: ignore[union-attr]
+                x, ctx = after.forward_relu_ctx(x) if fused else run_forward(layer, x)  # type: ignore[union-attr]
             except (ValueError, TypeError) as err:  # which layer failed, in the traceback
                 k = i + fused
                 _note(

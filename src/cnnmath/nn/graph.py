@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array, positive_int
-from .module import Module, Node, _join, _note, grad_enabled, run_backward
+from .module import Module, Node, _join, _note, grad_enabled, run_backward, run_forward
 
 __all__ = ["Add", "Concat", "Graph", "Mul", "Narrow"]
 
@@ -574,7 +574,7 @@ class Graph(Module):
             if not run[k]:
                 continue
             try:
-                y, node_ctx = node.module.forward_ctx(*(env[v] for v in node.inputs))
+                y, node_ctx = run_forward(node.module, *(env[v] for v in node.inputs))
             except (ValueError, TypeError) as err:  # which node failed, in the traceback
                 _note(err, f"in node {node.name!r} ({type(node.module).__name__}) of a Graph")
                 raise

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array
+from . import hooks as _hooks
 from ._common import _float_dtype
 from .parameter import Parameter
 
@@ -209,7 +210,7 @@ class Module:
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         """y = f(x); keeps this call's context for ``backward``."""
-        y, ctx = self.forward_ctx(*inputs, **kwargs)
+        y, ctx = run_forward(self, *inputs, **kwargs)
         self._last_ctx = ctx if grad_enabled() else _NO_GRAD_CALL
         return y
 
@@ -419,6 +420,99 @@ class Module:
         for p in self.parameters():
             p.zero_grad()
 
+    def apply(self, fn: Any) -> Module:
+        """Call ``fn(module)`` on every child (each child's children first), then on self,
+        as PyTorch's ``apply`` (the idiom for a custom initialisation); returns self.
+
+        >>> from cnnmath import nn
+        >>> seen = []
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        >>> _ = model.apply(lambda m: seen.append(type(m).__name__))
+        >>> seen
+        ['Linear', 'ReLU', 'Sequential']
+        """
+        if not callable(fn):
+            raise TypeError(
+                f"{type(self).__name__}.apply: fn: expected a callable, got {type(fn).__name__}"
+            )
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` ("layer1.0.conv1"; "" is self), as
+        ``named_modules`` names it. AttributeError naming the first part that is missing."""
+        func = f"{type(self).__name__}.get_submodule"
+        if not isinstance(target, str):
+            raise TypeError(f"{func}: target: expected a str, got {type(target).__name__}")
+        module: Module = self
+        path = ""
+        for part in target.split(".") if target else []:
+            child = dict(module.named_children()).get(part)
+            if child is None:
+                raise AttributeError(
+                    f"{func}: target {target!r}: {type(module).__name__} "
+                    f"{path or '(the model)'} has no submodule {part!r}; it has "
+                    f"{[name for name, _ in module.named_children()]}"
+                )
+            module, path = child, _join(path, part)
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at the dotted path ``target`` ("layer1.0.conv1.weight")."""
+        module_path, _, name = target.rpartition(".") if isinstance(target, str) else ("", "", "")
+        module = self.get_submodule(module_path)
+        value = dict(module._own_parameters()).get(name)
+        if value is None:
+            raise AttributeError(
+                f"{type(self).__name__}.get_parameter: target {target!r}: "
+                f"{type(module).__name__} has no parameter {name!r}; it has "
+                f"{[n for n, _ in module._own_parameters()]}"
+            )
+        return value
+
+    def get_buffer(self, target: str) -> np.ndarray:
+        """The buffer at the dotted path ``target`` ("bn1.running_mean")."""
+        module_path, _, name = target.rpartition(".") if isinstance(target, str) else ("", "", "")
+        module = self.get_submodule(module_path)
+        value = dict(module._own_buffers()).get(name)
+        if value is None:
+            raise AttributeError(
+                f"{type(self).__name__}.get_buffer: target {target!r}: "
+                f"{type(module).__name__} has no buffer {name!r}; it has "
+                f"{[n for n, _ in module._own_buffers()]}"
+            )
+        return value
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def _hook(self, kind: str, hook: Any, func: str) -> _hooks.RemovableHandle:
+        table = vars(self).get("_hooks")
+        if table is None:
+            table = self._hooks = _hooks.Hooks()
+        return table.add(kind, hook, func=f"{type(self).__name__}.{func}")
+
+    def register_forward_pre_hook(self, hook: Any) -> _hooks.RemovableHandle:
+        """``hook(module, args)`` before each forward of this module; a value it returns
+        replaces the inputs (`cnnmath.nn.hooks`). Returns a handle: ``handle.remove()``."""
+        return self._hook("forward_pre", hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Any) -> _hooks.RemovableHandle:
+        """``hook(module, args, output)`` after each forward of this module (what PyTorch's
+        users record feature maps with); a value it returns replaces the output."""
+        return self._hook("forward", hook, "register_forward_hook")
+
+    def register_full_backward_pre_hook(self, hook: Any) -> _hooks.RemovableHandle:
+        """``hook(module, grad_output)`` before this module's backward; a value it returns
+        replaces ∂ℓ/∂outputs (a tuple, one per output)."""
+        return self._hook("backward_pre", hook, "register_full_backward_pre_hook")
+
+    def register_full_backward_hook(self, hook: Any) -> _hooks.RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once this module's backward has given
+        ∂ℓ/∂inputs (Grad-CAM reads grad_output here); a value it returns replaces
+        grad_input. Not called for a module the backward skips (``requires_grad_``)."""
+        return self._hook("backward", hook, "register_full_backward_hook")
+
     # -- buffers and generators --------------------------------------------------------------
     def _check_new_name(self, kind: str, name: Any) -> None:
         func = f"{type(self).__name__}.register_{kind}"
@@ -522,6 +616,14 @@ class Module:
     def eval(self) -> Module:
         """Evaluation mode (``training = False``); same as ``train(False)``."""
         return self.train(False)
+
+    def float(self) -> Module:
+        """``to(numpy.float32)``, as PyTorch's ``float()``."""
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        """``to(numpy.float64)``, as PyTorch's ``double()``."""
+        return self.to(np.float64)
 
     def to(self, dtype: Any) -> Module:
         """Convert every parameter (data and grad) and every floating buffer to ``dtype``
@@ -639,7 +741,41 @@ def _note(err: BaseException, text: str) -> None:
         add(text)
 
 
+def run_forward(module: Module, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``module.forward_ctx(*inputs)`` with the module's forward hooks around it (the
+    containers run their children through this function)."""
+    hooks = vars(module).get("_hooks")
+    if hooks is None or not (hooks.forward_pre or hooks.forward):
+        return module.forward_ctx(*inputs, **kwargs)
+    inputs = _hooks.forward_pre(hooks, module, inputs)
+    y, ctx = module.forward_ctx(*inputs, **kwargs)
+    return _hooks.forward(hooks, module, inputs, y), ctx
+
+
+def has_hooks(module: Module) -> bool:
+    """Whether any hook is registered on ``module`` (a container then runs it alone, not
+    fused with its neighbour)."""
+    hooks = vars(module).get("_hooks")
+    return hooks is not None and any(getattr(hooks, kind) for kind in _hooks.KINDS)
+
+
 def run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: bool) -> Any:
+    """``_run_backward`` with the module's backward hooks around it: the pre-hooks may
+    replace G, the hooks ∂ℓ/∂input (``None`` given where the input's gradient is not
+    computed). A module the backward skips calls neither."""
+    hooks = vars(module).get("_hooks")
+    if hooks is None or not (hooks.backward_pre or hooks.backward):
+        return _run_backward(module, ctx, grad_output, input_grad=input_grad)
+    if not input_grad and not module.trains():
+        return None
+    grad_output = _hooks.backward_pre(hooks, module, grad_output)
+    grad_input = _run_backward(module, ctx, grad_output, input_grad=input_grad)
+    if not hooks.backward:
+        return grad_input
+    return _hooks.backward(hooks, module, grad_input, grad_output)
+
+
+def _run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: bool) -> Any:
     """One module's backward pass from ``ctx`` and G = ∂ℓ/∂y, honouring ``requires_grad``:
     ∂ℓ/∂input (None without ``input_grad``), each trainable parameter's ∂ℓ/∂θ added into
     its ``grad``.

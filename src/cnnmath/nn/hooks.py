@@ -1,0 +1,130 @@
+"""Hooks on a module's forward and backward passes, with PyTorch's four kinds and calling
+conventions (``Module.register_forward_pre_hook`` and its siblings register them):
+
+    forward pre-hook      hook(module, args)                     -> None or new args
+    forward hook          hook(module, args, output)             -> None or new output
+    backward pre-hook     hook(module, grad_output)              -> None or new grad_output
+    backward hook         hook(module, grad_input, grad_output)  -> None or new grad_input
+
+``args`` is the tuple of the module's inputs; ``grad_output`` the tuple of ∂ℓ/∂outputs (one
+per output) and ``grad_input`` the tuple of ∂ℓ/∂inputs, None for an input that takes no
+gradient (integer indices, or a batch of images when the backward needs none: the first
+layer of a training step). A returned value replaces the one given (a single array for a
+tuple of one); hooks run in the order they were registered, each seeing what the one before
+returned. ``handle.remove()`` (or leaving ``with handle:``) unregisters a hook.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+KINDS = ("forward_pre", "forward", "backward_pre", "backward")
+
+_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What registering a hook returns: ``remove()`` unregisters it (again: nothing)."""
+
+    __slots__ = ("_table", "_key")
+
+    def __init__(self, table: dict[int, Callable[..., Any]], key: int) -> None:
+        self._table, self._key = table, key
+
+    def remove(self) -> None:
+        """Unregister the hook."""
+        self._table.pop(self._key, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class Hooks:
+    """A module's hooks, one ordered table per kind (``KINDS``)."""
+
+    __slots__ = KINDS
+
+    def __init__(self) -> None:
+        self.forward_pre: dict[int, Callable[..., Any]] = {}
+        self.forward: dict[int, Callable[..., Any]] = {}
+        self.backward_pre: dict[int, Callable[..., Any]] = {}
+        self.backward: dict[int, Callable[..., Any]] = {}
+
+    def add(self, kind: str, hook: Any, *, func: str) -> RemovableHandle:
+        """Register ``hook`` (a callable) under ``kind``; its handle."""
+        if not callable(hook):
+            raise TypeError(f"{func}: hook: expected a callable, got {type(hook).__name__}")
+        table: dict[int, Callable[..., Any]] = getattr(self, kind)
+        key = next(_ids)
+        table[key] = hook
+        return RemovableHandle(table, key)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Hooks:
+        """A copied module calls the same hooks (not copies of them: a hook that records
+        into a list records into that list), as PyTorch's; removing a hook from the
+        original leaves the copy's."""
+        copied = Hooks()
+        for kind in KINDS:
+            getattr(copied, kind).update(getattr(self, kind))
+        return copied
+
+    def __reduce__(self) -> tuple[type[Hooks], tuple[()]]:
+        """A pickled module arrives without hooks (a worker of a Dask cluster has no use
+        for the caller's, which are often closures that cannot be pickled)."""
+        return Hooks, ()
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _like(new: Any, old: Any) -> Any:
+    """``new`` (a hook's result) in the form of ``old``: a single value for a single one."""
+    new = _as_tuple(new)
+    if isinstance(old, tuple):
+        return new
+    if len(new) != 1:
+        raise ValueError(f"hook: expected one value back, got {len(new)}")
+    return new[0]
+
+
+def forward_pre(hooks: Hooks, module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The inputs after the forward pre-hooks."""
+    for hook in list(hooks.forward_pre.values()):
+        result = hook(module, args)
+        if result is not None:
+            args = _as_tuple(result)
+    return args
+
+
+def forward(hooks: Hooks, module: Any, args: tuple[Any, ...], output: Any) -> Any:
+    """The output after the forward hooks."""
+    for hook in list(hooks.forward.values()):
+        result = hook(module, args, output)
+        if result is not None:
+            output = result
+    return output
+
+
+def backward_pre(hooks: Hooks, module: Any, grad_output: Any) -> Any:
+    """∂ℓ/∂outputs after the backward pre-hooks (in the form given: one array or a tuple)."""
+    for hook in list(hooks.backward_pre.values()):
+        result = hook(module, _as_tuple(grad_output))
+        if result is not None:
+            grad_output = _like(result, grad_output)
+    return grad_output
+
+
+def backward(hooks: Hooks, module: Any, grad_input: Any, grad_output: Any) -> Any:
+    """∂ℓ/∂inputs after the backward hooks (None given for the inputs' gradients not
+    computed: the hooks see (None,))."""
+    for hook in list(hooks.backward.values()):
+        result = hook(module, _as_tuple(grad_input), _as_tuple(grad_output))
+        if result is not None:
+            grad_input = _like(result, grad_input)
+    return grad_input
