@@ -415,8 +415,14 @@ class Module:
         gradient (``requires_grad_``)."""
         return any(p.requires_grad for _, p in self._walk_parameters(""))
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``grad`` to zero (in place)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``grad`` to zero (in place). ``set_to_none`` is taken for
+        PyTorch's scripts: a gradient here is always an array, so either way it is zeroed."""
+        if not isinstance(set_to_none, bool):
+            raise TypeError(
+                f"{type(self).__name__}.zero_grad: set_to_none: expected a bool, got "
+                f"{set_to_none!r:.40}"
+            )
         for p in self.parameters():
             p.zero_grad()
 

@@ -4,7 +4,7 @@ are in the docstring of :mod:`cnnmath.optim`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,84 @@ def _real(
 ) -> float:
     """A finite real in [low, high] (or [low, high) with ``high_open``) as a Python float."""
     return real_number(name, value, func=owner, low=low, high=high, high_open=high_open)
+
+
+_GROUPS = (
+    "{owner}: parameter groups (dicts of params and settings) are not supported: an "
+    "optimiser holds one group; for another rate on part of a model (a backbone and a "
+    "head), give each part its own optimiser (and schedule), stepped together"
+)
+
+
+class ParamGroup(MutableMapping[str, Any]):
+    """An optimiser's one parameter group, read and written as PyTorch's
+    ``param_groups[0]`` dict: "params" (the list of parameters), each hyperparameter by
+    PyTorch's name ("lr", "momentum", "weight_decay", "betas" as a pair, …) and
+    "initial_lr" once a schedule has set it. Writing a key sets the optimiser's setting,
+    checked as its constructor checks it; keys cannot be added or removed."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self._optimizer = optimizer
+
+    def _settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = dict(self._optimizer.hyperparameters())
+        if "beta1" in settings:
+            settings["betas"] = (settings.pop("beta1"), settings.pop("beta2"))
+        if self._optimizer.initial_lr is not None:
+            settings["initial_lr"] = self._optimizer.initial_lr
+        return settings
+
+    def _unknown(self, key: Any) -> KeyError:
+        return KeyError(
+            f"{type(self._optimizer).__name__}.param_groups[0]: no key {key!r}; expected one "
+            f"of {['params', *self._settings()]}"
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "params":
+            return self._optimizer.params
+        settings = self._settings()
+        if key not in settings:
+            raise self._unknown(key)
+        return settings[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        opt = self._optimizer
+        if key == "lr":
+            opt.lr = value
+            return
+        if key == "initial_lr" and opt.initial_lr is not None:
+            opt.initial_lr = _real(type(opt).__name__, "initial_lr", value)
+            return
+        settings: dict[str, Any] = dict(opt.hyperparameters())
+        if key == "betas" and "beta1" in settings:
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise TypeError(
+                    f"{type(opt).__name__}: betas: expected a pair (beta1, beta2), got {value!r}"
+                )
+            settings["beta1"], settings["beta2"] = value
+        elif key in settings and key not in ("beta1", "beta2"):
+            settings[key] = value
+        elif key == "params":
+            raise TypeError(
+                f"{type(opt).__name__}.param_groups[0]['params']: the parameters are fixed "
+                "when the optimiser is made; make a new optimiser for others"
+            )
+        else:
+            raise self._unknown(key)
+        opt._configure(**settings)
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError(f"{type(self._optimizer).__name__}.param_groups[0]: keys cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["params", *self._settings()])
+
+    def __len__(self) -> int:
+        return 1 + len(self._settings())
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 class Optimizer:
@@ -54,6 +132,8 @@ class Optimizer:
         self.params: list[Parameter] = list(params)
         if not self.params:
             raise ValueError(f"{owner}: params: expected at least one Parameter, got none")
+        if any(isinstance(p, Mapping) for p in self.params):
+            raise TypeError(_GROUPS.format(owner=owner))
         seen: set[int] = set()
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
@@ -76,10 +156,27 @@ class Optimizer:
     def lr(self, value: float) -> None:
         self._lr = _real(type(self).__name__, "lr", value)
 
-    def zero_grad(self) -> None:
-        """Set every parameter's grad to zero in place."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's grad to zero in place. ``set_to_none`` is taken for
+        PyTorch's scripts: a gradient here is always an array, so either way it is zeroed."""
+        if not isinstance(set_to_none, bool):
+            raise TypeError(
+                f"{type(self).__name__}.zero_grad: set_to_none: expected a bool, got "
+                f"{set_to_none!r:.40}"
+            )
         for p in self.params:
             p.grad[...] = 0
+
+    @property
+    def param_groups(self) -> list[ParamGroup]:
+        """PyTorch's ``optimizer.param_groups``: one group, every parameter (a dict-like
+        view: ``param_groups[0]["lr"]`` reads the rate, ``g["lr"] = η`` sets it, as the
+        loops of PyTorch's scripts do; see :class:`ParamGroup`)."""
+        return [ParamGroup(self)]
+
+    def add_param_group(self, param_group: Any) -> None:
+        """Refused: one group per optimiser (see ``param_groups``)."""
+        raise TypeError(_GROUPS.format(owner=f"{type(self).__name__}.add_param_group"))
 
     def step(self) -> None:
         """One update of every parameter from its current grad (see the module docstring);
