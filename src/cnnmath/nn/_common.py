@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import FLOAT_DTYPES, positive_int
+from .._checks import float_dtype, positive_int
 from .parameter import Parameter
 
 
@@ -28,13 +28,9 @@ def as_generator(rng: Any, *, func: str = "rng") -> np.random.Generator:
 
 
 def _float_dtype(dtype: Any, *, func: str) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"{func}: dtype: expected numpy.float32 or numpy.float64, got {dtype!r}")
-    return dt
+    """``dtype`` as numpy.float32 or numpy.float64 (``_checks.float_dtype``, which refuses
+    what is not a dtype: 'cpu' for one); None is float32, PyTorch's default dtype."""
+    return np.dtype(np.float32) if dtype is None else float_dtype("dtype", dtype, func=func)
 
 
 def _draw_into(w: np.ndarray, draw: Any) -> np.ndarray:

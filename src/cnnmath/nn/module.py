@@ -81,6 +81,13 @@ class _HandWrittenCall:
         self.token = token
 
 
+def _cpu_device(value: Any) -> bool:
+    """Whether ``value`` names PyTorch's CPU device: "cpu", "cpu:0", torch.device("cpu")."""
+    if isinstance(value, str):
+        return value.split(":")[0] == "cpu"
+    return getattr(value, "type", None) == "cpu" and not isinstance(value, np.dtype)
+
+
 _GRAD_MODE = threading.local()
 
 
@@ -623,6 +630,10 @@ class Module:
         """Evaluation mode (``training = False``); same as ``train(False)``."""
         return self.train(False)
 
+    def cpu(self) -> Module:
+        """Self, unchanged (PyTorch's ``cpu()``: cnnmath's arrays are NumPy's, in memory)."""
+        return self
+
     def float(self) -> Module:
         """``to(numpy.float32)``, as PyTorch's ``float()``."""
         return self.to(np.float32)
@@ -634,8 +645,23 @@ class Module:
     def to(self, dtype: Any) -> Module:
         """Convert every parameter (data and grad) and every floating buffer to ``dtype``
         (float32 or float64), replacing the old arrays; integer buffers are kept. Returns
-        self. The context kept by the last top-level forward is dropped."""
-        dt = _float_dtype(dtype, func=f"{type(self).__name__}.to")
+        self. The context kept by the last top-level forward is dropped.
+
+        For PyTorch's scripts, ``to("cpu")`` (or a torch.device of type cpu) and
+        ``to(None)`` change nothing; any other device is refused: cnnmath computes with
+        NumPy on the CPU."""
+        func = f"{type(self).__name__}.to"
+        if dtype is None or _cpu_device(dtype):
+            return self
+        if isinstance(dtype, str) or hasattr(dtype, "type"):
+            try:
+                np.dtype(dtype)
+            except TypeError:
+                raise ValueError(
+                    f"{func}: {dtype!r}: cnnmath computes with NumPy on the CPU; the one device "
+                    "it takes is 'cpu' (a no-op); a dtype is numpy.float32 or numpy.float64"
+                ) from None
+        dt = _float_dtype(dtype, func=func)
         for module in self.modules():
             for _, p in module._own_parameters():
                 p.data = p.data.astype(dt)
