@@ -1,4 +1,4 @@
-"""Module hooks, ``apply`` and the path getters against PyTorch's: the same hooks on the same
+"""Module hooks, ``apply``, ``add_module`` and the path getters against PyTorch's: the same hooks on the same
 network record the same feature maps and gradients and change the same values; Grad-CAM on
 ResNet-18 as PyTorch's users write it."""
 
@@ -215,3 +215,31 @@ def test_float_and_double_cast_as_to():
     assert {p.dtype for p in model.double().parameters()} == {np.dtype(np.float64)}
     assert model[1].running_mean.dtype == np.float64
     assert {p.dtype for p in model.float().parameters()} == {np.dtype(np.float32)}
+
+
+def test_blocks_added_in_a_loop_have_torchs_names():
+    """A block built with add_module / register_module / register_parameter in a loop, as
+    torchvision's DenseNet does: torch's state_dict keys, in torch's order."""
+
+    def build(lib, parameter):
+        class Block(lib.Module):
+            def __init__(self):
+                super().__init__()
+                for i in range(2):
+                    self.add_module(f"conv{i}", lib.Conv2d(2, 2, 3))
+                self.register_module("norm", lib.BatchNorm2d(2))
+                self.register_parameter("scale", parameter(np.ones(2)))
+                self.register_parameter("shift", None)
+
+        return Block()
+
+    ours = build(nn, nn.Parameter)
+    theirs = build(torch.nn, lambda a: torch.nn.Parameter(torch.from_numpy(a)))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    with pytest.raises(KeyError, match=r"add_module: name: attribute 'scale' already exists"):
+        ours.add_module("scale", nn.ReLU())
+    with pytest.raises(TypeError, match=r"register_parameter: param: expected a cnnmath"):
+        ours.register_parameter("bias", np.zeros(2))
+    with pytest.raises(ValueError, match=r"name: expected a non-empty str without '.'"):
+        ours.add_module("a.b", nn.ReLU())

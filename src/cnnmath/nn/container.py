@@ -51,17 +51,18 @@ class Sequential(Module):
                 continue
             self.append(layer)
 
-    def add_module(self, name: str, layer: Module) -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         """Add a layer at the end under ``name`` (``torch.nn.Sequential``'s
         ``add_module``, and ``Sequential(OrderedDict([(name, layer), …]))``): its parameters
-        are "<name>.weight", … and ``model.<name>`` returns it, as in PyTorch."""
+        are "<name>.weight", … and ``model.<name>`` returns it, as in PyTorch (a layer, not
+        None: a Sequential has no empty slots)."""
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(
                 f"Sequential.add_module: name: expected a non-empty str without '.' (a "
                 f"state_dict name), got {name!r}"
             )
         if name in self._names:  # as torch's: the layer of that name is replaced in place
-            self._check_layer(self._names.index(name), layer)
+            layer = self._checked_layer(self._names.index(name), module)
             self._layers[self._names.index(name)] = layer
             return
         if name in vars(self) or hasattr(type(self), name):
@@ -69,8 +70,7 @@ class Sequential(Module):
                 f"Sequential.add_module: name: {name!r} is already an attribute of the "
                 "Sequential (a layer under it could not be reached as model.<name>)"
             )
-        self._check_layer(len(self._layers), layer)
-        self._layers.append(layer)
+        self._layers.append(self._checked_layer(len(self._layers), module))
         self._names.append(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -145,6 +145,11 @@ class Sequential(Module):
         i = int(index) % n
         self._check_layer(i, layer)
         self._layers[i] = layer
+
+    def _checked_layer(self, i: int, layer: Any) -> Module:
+        """``layer``, once `_check_layer` has found it a layer position i may hold."""
+        self._check_layer(i, layer)
+        return layer
 
     def _check_layer(self, i: int, layer: Any) -> None:
         if not isinstance(layer, Module):

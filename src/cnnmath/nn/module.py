@@ -453,6 +453,47 @@ class Module:
         fn(self)
         return self
 
+    def _check_slot(self, func: str, name: Any, kind: type) -> None:
+        """``name`` may hold a ``kind`` (Module or Parameter) here: a non-empty str without
+        '.' nor a leading '_' (private names are not walked), not a method or an attribute
+        holding something else."""
+        where = f"{type(self).__name__}.{func}"
+        if not isinstance(name, str) or not name or "." in name or name.startswith("_"):
+            raise ValueError(
+                f"{where}: name: expected a non-empty str without '.' that does not start "
+                f"with '_' (a state_dict name), got {name!r}"
+            )
+        held = vars(self).get(name)
+        if hasattr(type(self), name) or (held is not None and not isinstance(held, kind)):
+            raise KeyError(f"{where}: name: attribute {name!r} already exists")
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """``self.<name> = module`` with PyTorch's checks (``add_module``, the idiom of
+        blocks built in a loop): a child under ``name`` (None: an empty slot); a child
+        already there is replaced."""
+        self._check_slot("add_module", name, Module)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: module: expected a cnnmath.nn.Module or "
+                f"None, got {type(module).__name__}"
+            )
+        setattr(self, name, module)
+
+    def register_module(self, name: str, module: Module | None) -> None:
+        """``add_module`` (PyTorch's other name for it)."""
+        self.add_module(name, module)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """``self.<name> = param`` with PyTorch's checks: a parameter under ``name`` (None:
+        an empty slot, as a layer's ``bias=False``)."""
+        self._check_slot("register_parameter", name, Parameter)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"{type(self).__name__}.register_parameter: param: expected a "
+                f"cnnmath.nn.Parameter or None, got {type(param).__name__}"
+            )
+        setattr(self, name, param)
+
     def get_submodule(self, target: str) -> Module:
         """The module at the dotted path ``target`` ("layer1.0.conv1"; "" is self), as
         ``named_modules`` names it. AttributeError naming the first part that is missing."""
