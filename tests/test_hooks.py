@@ -243,3 +243,76 @@ def test_blocks_added_in_a_loop_have_torchs_names():
         ours.register_parameter("bias", np.zeros(2))
     with pytest.raises(ValueError, match=r"name: expected a non-empty str without '.'"):
         ours.add_module("a.b", nn.ReLU())
+
+
+def test_a_backward_after_a_hook_replaced_a_value_is_refused():
+    """PyTorch differentiates through a forward hook's result; cnnmath cannot, so the
+    backward of such a forward is refused, naming the module, rather than giving a gradient
+    that ignores the hook; under no_grad nothing is differentiated and nothing refused.
+    A hook that records (returns None, or what it was given) changes nothing."""
+    ours, _ = small_cnn_pair(9)
+    x, G = _batch(10)
+    keep = ours[4].register_forward_hook(lambda m, args, y: y)
+    ours(x)
+    want = ours.backward(G)
+    for register, hook in (
+        (ours[4].register_forward_hook, lambda m, args, y: 3 * y),
+        (ours[7].register_forward_pre_hook, lambda m, args: (3 * args[0],)),
+    ):
+        with register(hook):
+            ours(x)
+            with pytest.raises(RuntimeError, match=r"(Conv2d|Linear).backward: a forward hook"):
+                ours.backward(G)
+            with nn.no_grad():
+                ours(x)
+        ours(x)
+        assert np.array_equal(ours.backward(G), want)
+    keep.remove()
+
+
+def test_prepend_and_the_keywords_torch_takes():
+    layer = nn.Linear(2, 2, dtype=np.float64)
+    order = []
+    layer.register_forward_hook(lambda m, a, y: order.append("first"))
+    layer.register_forward_hook(lambda m, a, y: order.append("prepended"), prepend=True)
+    layer(np.ones((1, 2)))
+    assert order == ["prepended", "first"]
+    with pytest.raises(TypeError, match=r"register_forward_hook: with_kwargs: only False"):
+        layer.register_forward_hook(print, with_kwargs=True)
+    with pytest.raises(TypeError, match=r"register_forward_hook: always_call: only False"):
+        layer.register_forward_hook(print, always_call=True)
+    with pytest.raises(
+        ValueError, match=r"Linear: a backward hook returned 2 value\(s\) for the 1"
+    ):
+        layer.register_full_backward_hook(lambda m, gi, go: (gi[0], gi[0]))
+        layer(np.ones((1, 2)))
+        layer.backward(np.ones((1, 2)))
+
+
+class _Doubler(nn.Module):
+    """A hand-written module: its own forward and backward, state on itself."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad_output):
+        return 2 * grad_output
+
+
+def test_a_hand_written_model_calls_its_forward_hooks():
+    model = _Doubler()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape))
+    model.register_forward_hook(lambda m, args, y: y + 1)
+    assert np.array_equal(model(np.ones(3)), np.full(3, 3.0))
+    assert seen == [(3,)]
+
+
+def test_getters_and_requires_grad_name_their_argument():
+    model = nn.Sequential(nn.ReLU())
+    with pytest.raises(TypeError, match=r"Sequential.requires_grad_: requires_grad: expected"):
+        model.requires_grad_("no")
+    with pytest.raises(TypeError, match=r"Sequential.get_parameter: target: expected a str"):
+        model.get_parameter(3)
+    with pytest.raises(TypeError, match=r"Sequential.get_buffer: target: expected a str"):
+        model.get_buffer(None)

@@ -11,7 +11,18 @@ per output) and ``grad_input`` the tuple of ∂ℓ/∂inputs, None for an input 
 gradient (integer indices, or a batch of images when the backward needs none: the first
 layer of a training step). A returned value replaces the one given (a single array for a
 tuple of one); hooks run in the order they were registered, each seeing what the one before
-returned. ``handle.remove()`` (or leaving ``with handle:``) unregisters a hook.
+returned. ``handle.remove()`` (or leaving ``with handle:``) unregisters a hook; PyTorch's
+``prepend=True`` puts a hook before the others.
+
+A forward hook or pre-hook that returns a new value changes what the forward computes, but
+not what the backward differentiates (cnnmath differentiates its layers, not the hook's own
+computation, as PyTorch's autograd would): after such a forward the module's backward is
+refused, naming the module, unless the forward ran under ``nn.no_grad()``, where nothing is
+differentiated. A change made in place to the array a hook is given is not seen at all.
+Backward hooks' replacements are exact. On a hand-written module (its own ``forward`` and
+``backward``) the forward hooks run when it is called; its backward hooks, and the
+shielding of frozen parameters, only when a container runs its backward: its own
+``backward``, called directly, runs as written.
 """
 
 from __future__ import annotations
@@ -55,13 +66,22 @@ class Hooks:
         self.backward_pre: dict[int, Callable[..., Any]] = {}
         self.backward: dict[int, Callable[..., Any]] = {}
 
-    def add(self, kind: str, hook: Any, *, func: str) -> RemovableHandle:
-        """Register ``hook`` (a callable) under ``kind``; its handle."""
+    def add(self, kind: str, hook: Any, *, prepend: Any = False, func: str) -> RemovableHandle:
+        """Register ``hook`` (a callable) under ``kind``, after the others or, with
+        ``prepend``, before them (PyTorch's keyword); its handle."""
         if not callable(hook):
             raise TypeError(f"{func}: hook: expected a callable, got {type(hook).__name__}")
+        if not isinstance(prepend, bool):
+            raise TypeError(f"{func}: prepend: expected a bool, got {prepend!r:.40}")
         table: dict[int, Callable[..., Any]] = getattr(self, kind)
         key = next(_ids)
-        table[key] = hook
+        if prepend:
+            rest = dict(table)
+            table.clear()
+            table[key] = hook
+            table.update(rest)
+        else:
+            table[key] = hook
         return RemovableHandle(table, key)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Hooks:
@@ -83,14 +103,24 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
-def _like(new: Any, old: Any) -> Any:
-    """``new`` (a hook's result) in the form of ``old``: a single value for a single one."""
-    new = _as_tuple(new)
-    if isinstance(old, tuple):
-        return new
-    if len(new) != 1:
-        raise ValueError(f"hook: expected one value back, got {len(new)}")
-    return new[0]
+def _like(new: Any, old: Any, module: Any, kind: str) -> Any:
+    """``new`` (a hook's result) in the form of ``old``: a single value for a single one,
+    as many values as were given."""
+    new, given = _as_tuple(new), _as_tuple(old)
+    if len(new) != len(given):
+        raise ValueError(
+            f"{type(module).__name__}: a {kind} hook returned {len(new)} value(s) for the "
+            f"{len(given)} it was given; return a tuple of as many, or None to keep them"
+        )
+    return new if isinstance(old, tuple) else new[0]
+
+
+def replaced(before: Any, after: Any) -> bool:
+    """Whether a hook's result is other than what it was given (an array, or a tuple of
+    them, compared by identity: a change made in place is not seen)."""
+    if isinstance(before, tuple) and isinstance(after, tuple) and len(before) == len(after):
+        return any(a is not b for a, b in zip(before, after, strict=True))
+    return before is not after
 
 
 def forward_pre(hooks: Hooks, module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -116,7 +146,7 @@ def backward_pre(hooks: Hooks, module: Any, grad_output: Any) -> Any:
     for hook in list(hooks.backward_pre.values()):
         result = hook(module, _as_tuple(grad_output))
         if result is not None:
-            grad_output = _like(result, grad_output)
+            grad_output = _like(result, grad_output, module, "backward pre-")
     return grad_output
 
 
@@ -126,5 +156,5 @@ def backward(hooks: Hooks, module: Any, grad_input: Any, grad_output: Any) -> An
     for hook in list(hooks.backward.values()):
         result = hook(module, _as_tuple(grad_input), _as_tuple(grad_output))
         if result is not None:
-            grad_input = _like(result, grad_input)
+            grad_input = _like(result, grad_input, module, "backward")
     return grad_input

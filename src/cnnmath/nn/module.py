@@ -252,7 +252,12 @@ class Module:
         self.backward_ctx(ctx, grad_output)
 
     def __call__(self, *inputs: np.ndarray) -> np.ndarray:
-        return self.forward(*inputs)
+        hooks = vars(self).get("_hooks")
+        if hooks is None or not self.hand_written or not (hooks.forward_pre or hooks.forward):
+            return self.forward(*inputs)
+        # a hand-written forward does not pass through run_forward: its hooks run here
+        inputs = _hooks.forward_pre(hooks, self, inputs)
+        return _hooks.forward(hooks, self, inputs, self.forward(*inputs))
 
     def _cached(self, *names: str) -> tuple[Any, ...]:
         """For hand-written modules: the values ``forward`` stored on self, or a RuntimeError
@@ -405,6 +410,8 @@ class Module:
         gradient — every layer before the first trainable one, when the model's input needs
         none (``backward(G, input_grad=False)``, as ``fit`` calls it) — is skipped by the
         backward pass: fine-tuning a head on a frozen backbone runs the head's backward only.
+        A frozen layer whose input needs a gradient still computes its parameters' (into a
+        scratch array: the layers compute them together), so there freezing saves no time.
 
         >>> from cnnmath import nn
         >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -413,6 +420,11 @@ class Module:
         >>> [p.requires_grad for p in model.parameters()]
         [False, False, True, True]
         """
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise TypeError(
+                f"{type(self).__name__}.requires_grad_: requires_grad: expected True or False, "
+                f"got {requires_grad!r:.40}"
+            )
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
@@ -513,10 +525,18 @@ class Module:
             module, path = child, _join(path, part)
         return module
 
+    def _split_target(self, func: str, target: Any) -> tuple[Module, str]:
+        """(the module holding it, the last name) of a dotted path to an attribute."""
+        if not isinstance(target, str):
+            raise TypeError(
+                f"{type(self).__name__}.{func}: target: expected a str, got {type(target).__name__}"
+            )
+        module_path, _, name = target.rpartition(".")
+        return self.get_submodule(module_path), name
+
     def get_parameter(self, target: str) -> Parameter:
         """The Parameter at the dotted path ``target`` ("layer1.0.conv1.weight")."""
-        module_path, _, name = target.rpartition(".") if isinstance(target, str) else ("", "", "")
-        module = self.get_submodule(module_path)
+        module, name = self._split_target("get_parameter", target)
         value = dict(module._own_parameters()).get(name)
         if value is None:
             raise AttributeError(
@@ -528,8 +548,7 @@ class Module:
 
     def get_buffer(self, target: str) -> np.ndarray:
         """The buffer at the dotted path ``target`` ("bn1.running_mean")."""
-        module_path, _, name = target.rpartition(".") if isinstance(target, str) else ("", "", "")
-        module = self.get_submodule(module_path)
+        module, name = self._split_target("get_buffer", target)
         value = dict(module._own_buffers()).get(name)
         if value is None:
             raise AttributeError(
@@ -540,32 +559,65 @@ class Module:
         return value
 
     # -- hooks ---------------------------------------------------------------------------------
-    def _hook(self, kind: str, hook: Any, func: str) -> _hooks.RemovableHandle:
+    def _hook(
+        self, kind: str, hook: Any, func: str, prepend: Any, **unsupported: Any
+    ) -> _hooks.RemovableHandle:
+        func = f"{type(self).__name__}.{func}"
+        for name, value in unsupported.items():  # PyTorch's keywords, taken at False only
+            if value is not False:
+                raise TypeError(
+                    f"{func}: {name}: only False is supported (hooks get the positional "
+                    f"inputs and run when the forward returns), got {value!r:.40}"
+                )
         table = vars(self).get("_hooks")
         if table is None:
             table = self._hooks = _hooks.Hooks()
-        return table.add(kind, hook, func=f"{type(self).__name__}.{func}")
+        return table.add(kind, hook, prepend=prepend, func=func)
 
-    def register_forward_pre_hook(self, hook: Any) -> _hooks.RemovableHandle:
+    def register_forward_pre_hook(
+        self, hook: Any, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> _hooks.RemovableHandle:
         """``hook(module, args)`` before each forward of this module; a value it returns
-        replaces the inputs (`cnnmath.nn.hooks`). Returns a handle: ``handle.remove()``."""
-        return self._hook("forward_pre", hook, "register_forward_pre_hook")
+        replaces the inputs (`cnnmath.nn.hooks`: such a forward cannot be differentiated).
+        Returns a handle: ``handle.remove()``."""
+        return self._hook(
+            "forward_pre", hook, "register_forward_pre_hook", prepend, with_kwargs=with_kwargs
+        )
 
-    def register_forward_hook(self, hook: Any) -> _hooks.RemovableHandle:
+    def register_forward_hook(
+        self,
+        hook: Any,
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> _hooks.RemovableHandle:
         """``hook(module, args, output)`` after each forward of this module (what PyTorch's
-        users record feature maps with); a value it returns replaces the output."""
-        return self._hook("forward", hook, "register_forward_hook")
+        users record feature maps with); a value it returns replaces the output (such a
+        forward cannot be differentiated: `cnnmath.nn.hooks`)."""
+        return self._hook(
+            "forward",
+            hook,
+            "register_forward_hook",
+            prepend,
+            with_kwargs=with_kwargs,
+            always_call=always_call,
+        )
 
-    def register_full_backward_pre_hook(self, hook: Any) -> _hooks.RemovableHandle:
+    def register_full_backward_pre_hook(
+        self, hook: Any, prepend: bool = False
+    ) -> _hooks.RemovableHandle:
         """``hook(module, grad_output)`` before this module's backward; a value it returns
         replaces ∂ℓ/∂outputs (a tuple, one per output)."""
-        return self._hook("backward_pre", hook, "register_full_backward_pre_hook")
+        return self._hook("backward_pre", hook, "register_full_backward_pre_hook", prepend)
 
-    def register_full_backward_hook(self, hook: Any) -> _hooks.RemovableHandle:
+    def register_full_backward_hook(
+        self, hook: Any, prepend: bool = False
+    ) -> _hooks.RemovableHandle:
         """``hook(module, grad_input, grad_output)`` once this module's backward has given
         ∂ℓ/∂inputs (Grad-CAM reads grad_output here); a value it returns replaces
         grad_input. Not called for a module the backward skips (``requires_grad_``)."""
-        return self._hook("backward", hook, "register_full_backward_hook")
+        return self._hook("backward", hook, "register_full_backward_hook", prepend)
 
     # -- buffers and generators --------------------------------------------------------------
     def _check_new_name(self, kind: str, name: Any) -> None:
@@ -820,9 +872,23 @@ def run_forward(module: Module, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
     hooks = vars(module).get("_hooks")
     if hooks is None or not (hooks.forward_pre or hooks.forward):
         return module.forward_ctx(*inputs, **kwargs)
+    given = inputs
     inputs = _hooks.forward_pre(hooks, module, inputs)
     y, ctx = module.forward_ctx(*inputs, **kwargs)
-    return _hooks.forward(hooks, module, inputs, y), ctx
+    out = _hooks.forward(hooks, module, inputs, y)
+    if grad_enabled() and (_hooks.replaced(given, inputs) or _hooks.replaced(y, out)):
+        ctx = _HookReplaced(ctx)  # the backward would miss what the hook computed
+    return out, ctx
+
+
+class _HookReplaced:
+    """The context of a forward whose hooks replaced an input or the output: refused by
+    the backward (`run_backward`), which cannot differentiate what the hook computed."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
 
 
 def has_hooks(module: Module) -> bool:
@@ -836,6 +902,13 @@ def run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: bool
     """``_run_backward`` with the module's backward hooks around it: the pre-hooks may
     replace G, the hooks ∂ℓ/∂input (``None`` given where the input's gradient is not
     computed). A module the backward skips calls neither."""
+    if isinstance(ctx, _HookReplaced):
+        raise RuntimeError(
+            f"{type(module).__name__}.backward: a forward hook (or pre-hook) of this module "
+            "replaced a value it was given, which the backward cannot differentiate; run "
+            "that forward without the hook to differentiate it (or under nn.no_grad() when "
+            "no backward follows)"
+        )
     hooks = vars(module).get("_hooks")
     if hooks is None or not (hooks.backward_pre or hooks.backward):
         return _run_backward(module, ctx, grad_output, input_grad=input_grad)

@@ -7,8 +7,10 @@ AdamW, RMSprop, Adagrad, Adamax, NAdam and RAdam; and learning-rate schedules wi
 ``LRScheduler``).
 
 An optimiser holds a list of :class:`cnnmath.nn.Parameter` and updates ``p.data`` in place
-from ``p.grad`` at each ``step()``. With g = p.grad, θ = p.data, λ the weight decay, t the
-step number (1, 2, …):
+from ``p.grad`` at each ``step()``, skipping a frozen parameter (``requires_grad`` False).
+With g = p.grad, θ = p.data, λ the weight decay, t the parameter's step number (1, 2, …:
+the steps it took, as PyTorch counts them, which differ from the optimiser's for a parameter
+that was frozen for some):
 
 SGD (``torch.optim.SGD``)::
 
@@ -66,8 +68,9 @@ hyperparameters as 0-d float64 arrays ("lr", "momentum", "weight_decay", "nester
 the same names as torch's param_groups for the others, betas split in "beta1" and "beta2")
 and "i.<buffer>" for parameter i with torch's state names ("0.momentum_buffer", "3.exp_avg",
 "3.exp_avg_sq", Adagrad's "0.sum", Adamax's "0.exp_inf"; NAdam's "0.mu_product" is a 0-d
-float32 array, the others like the parameter). A checkpoint records the optimiser by class
-name, so a run resumes only with the same class.
+float32 array, the others like the parameter), and "i.step" (0-d int64) for a parameter
+that sat out steps, frozen: the steps it took (none: no buffers yet). A checkpoint records
+the optimiser by class name, so a run resumes only with the same class.
 
 The code, one concern per module: ``optimizer`` (the base class :class:`Optimizer`: parameters,
 rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``adam_variants``

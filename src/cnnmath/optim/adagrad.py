@@ -74,7 +74,7 @@ class Adagrad(Optimizer):
             state["sum"] = np.full_like(p.data, self.initial_accumulator_value)
         s = state["sum"]
         s += g * g
-        lr_t = self.lr / (1 + (self.step_count - 1) * self.lr_decay)
+        lr_t = self.lr / (1 + (self._t - 1) * self.lr_decay)
         std = np.sqrt(s)
         std += self.eps
         p.data -= (lr_t * g) / std  # as torch.addcdiv: (value·g)/std

@@ -115,7 +115,7 @@ class Adam(_AdamSettings):
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
-        t = self.step_count
+        t = self._t
         g = p.grad
         if self.weight_decay != 0:
             if self._decoupled:
@@ -153,7 +153,8 @@ class Adam(_AdamSettings):
         order on each element as parameter by parameter, so the same bits, in a dozen NumPy
         calls per step instead of a dozen per parameter. With a frozen parameter
         (``requires_grad`` False) the update runs parameter by parameter, skipping it."""
-        flat = None if not all(p.requires_grad for p in self.params) else self._flat()
+        frozen = self._sat_out or not all(p.requires_grad for p in self.params)
+        flat = None if frozen else self._flat()
         if flat is None:
             super().step()
             return

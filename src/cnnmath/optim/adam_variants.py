@@ -82,7 +82,7 @@ class Adamax(_AdamSettings):
         bound = np.abs(g)
         bound += self.eps
         np.maximum(u, bound, out=u)
-        lr_t = self.lr / (1 - self.betas[0] ** self.step_count)
+        lr_t = self.lr / (1 - self.betas[0] ** self._t)
         p.data -= (lr_t * m) / u  # as torch.addcdiv: (value·m)/u
 
 
@@ -141,7 +141,7 @@ class NAdam(_AdamSettings):
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
-        t = self.step_count
+        t = self._t
         product = state.setdefault("mu_product", np.ones((), np.float32))
         g = _first_moment(self, p, state, "exp_avg_sq", self.decoupled_weight_decay)
         _second_moment(self, g, state)
@@ -196,7 +196,7 @@ class RAdam(_AdamSettings):
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
-        t = self.step_count
+        t = self._t
         g = _first_moment(self, p, state, "exp_avg_sq", self.decoupled_weight_decay)
         _second_moment(self, g, state)
         bias_correction2 = 1 - beta2**t

@@ -146,6 +146,8 @@ class Optimizer:
         self.lr = lr
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        self._sat_out: dict[int, int] = {}  # parameter index -> steps taken while it was frozen
+        self._t = 0  # the step number of the parameter `_update` is updating
 
     @property
     def lr(self) -> float:
@@ -181,12 +183,18 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter from its current grad (see the module docstring);
         a frozen parameter (``requires_grad`` False) is left as it is, and so are its
-        buffers: one frozen from the start has none (PyTorch's has no state either), and
-        unfrozen it starts them as a new parameter would."""
+        buffers: one frozen from the start has none (PyTorch's has no state either) and
+        makes them at its first step. As in PyTorch each parameter counts its own steps:
+        the t of Adam's bias corrections (and of its kin's, and Adagrad's ``lr_decay``) is
+        the number of steps the parameter took, the optimiser's ``step_count`` less the
+        steps it sat out (``state_dict`` "i.step", written for such a parameter)."""
         self.step_count += 1
-        for p, state in zip(self.params, self.state, strict=True):
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if p.requires_grad:
+                self._t = self.step_count - self._sat_out.get(i, 0)
                 self._update(p, state)
+            else:
+                self._sat_out[i] = self._sat_out.get(i, 0) + 1
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -206,13 +214,16 @@ class Optimizer:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat copy of the state, every value an array: "step" (0-d int64), each
         hyperparameter ("lr", "momentum", "beta1", …; 0-d float64, flags as 0.0/1.0) and
-        "i.<buffer>" arrays (like parameter i) for the buffers that exist."""
+        "i.<buffer>" arrays (like parameter i) for the buffers that exist, and "i.step" (0-d
+        int64, PyTorch's per-parameter step) for a parameter that sat out steps, frozen."""
         out: dict[str, np.ndarray] = {"step": np.array(self.step_count, dtype=np.int64)}
         for name, value in self.hyperparameters().items():
             out[name] = np.array(float(value), dtype=np.float64)
         for i, state in enumerate(self.state):
             for name, buf in state.items():
                 out[f"{i}.{name}"] = buf.copy()
+            if i in self._sat_out:
+                out[f"{i}.step"] = np.array(self.step_count - self._sat_out[i], dtype=np.int64)
         return out
 
     def _required_buffers(
@@ -231,10 +242,10 @@ class Optimizer:
         buffers.
 
         Raises ValueError naming the key for a missing key ("step" and every
-        hyperparameter are required; the buffers of every parameter come all or none, and
-        Adam's all once a step is taken, but a frozen parameter may have none), an unknown
-        key, a buffer whose shape or dtype differs from its parameter's, or a flag other
-        than 0.0 or 1.0. Nothing is changed unless everything fits.
+        hyperparameter are required; a parameter's buffers come all or none: none for one
+        that was frozen until then, as PyTorch's state of a parameter that never stepped),
+        an unknown key, a buffer whose shape or dtype differs from its parameter's, or a
+        flag other than 0.0 or 1.0. Nothing is changed unless everything fits.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
@@ -265,14 +276,30 @@ class Optimizer:
                 )
             settings[name] = bool(value) if name in self._flags else float(value)
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        sat_out: dict[int, int] = {}
         for key, value in state_dict.items():
             if key == "step" or key in settings:
                 continue
             index, _, name = key.partition(".")
+            if name == "step" and index.isdigit() and int(index) < len(self.params):
+                own = np.asarray(value)
+                if (
+                    own.shape != ()
+                    or not np.issubdtype(own.dtype, np.integer)
+                    or not 0 <= int(own) <= int(step)
+                ):
+                    given = f" value {own}" if own.shape == () else ""
+                    raise ValueError(
+                        f"{owner}: state_dict[{key!r}]: expected a 0-d integer array in "
+                        f"[0, {int(step)}] (the steps parameter {index} took), got dtype "
+                        f"{own.dtype} shape {own.shape}{given}"
+                    )
+                sat_out[int(index)] = int(step) - int(own)
+                continue
             if not (index.isdigit() and int(index) < len(self.params) and name in self._buffers):
                 raise ValueError(
                     f"{owner}: state_dict: unexpected key {key!r}; expected 'step', "
-                    f"{', '.join(map(repr, hyper_names))} and 'i.<buffer>' with "
+                    f"{', '.join(map(repr, hyper_names))}, 'i.<buffer>' and 'i.step' with "
                     f"i < {len(self.params)} and buffer in {self._buffers}"
                 )
             p = self.params[int(index)]
@@ -288,15 +315,16 @@ class Optimizer:
         # A partial state would fail at the next step or resume inexactly.
         required = self._required_buffers(settings, new_state, int(step))
         for i, state in enumerate(new_state):
-            if not self.params[i].requires_grad and not state:
-                continue  # frozen before it took a step
-            missing = [f"{i}.{b}" for b in required if b not in state]
+            if sat_out.get(i) == int(step):
+                required_here = self._required_buffers(settings, new_state, 0) if state else ()
+            else:
+                required_here = required
+            missing = [f"{i}.{b}" for b in required_here if b not in state]
             if missing:
                 raise ValueError(
                     f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
-                    f"every parameter has {list(required)} once one has, or "
-                    "none does"
-                    + (" before the first step)" if self._buffers_from_step_one else ")")
+                    f"every parameter has {list(required_here)} once one has, or none does"
+                    + (" before its first step)" if self._buffers_from_step_one else ")")
                 )
         before = self.hyperparameters()
         try:
@@ -306,3 +334,4 @@ class Optimizer:
             raise ValueError(f"{owner}: state_dict: {error}") from None
         self.step_count = int(step)
         self.state = new_state
+        self._sat_out = sat_out
