@@ -4,12 +4,17 @@ autograd, torch.nn.functional.interpolate) on torchvision's ResNet-18 with the s
 in float64; the user's model left as it was; the heat-map overlay against matplotlib's and
 Pillow's own blending."""
 
+import contextlib
+import io
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from cnnmath import attribution, images, models, nn
 from cnnmath.nn.module import has_hooks
-from helpers import rel_error
+from helpers import rel_error, small_cnn_pair
 from torchvision_helper import import_torchvision
 
 torch = pytest.importorskip("torch")
@@ -140,7 +145,9 @@ def _torch_cam(tm, x, layer, target, plus_plus=False):
     up = F.interpolate(raw[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
     low = up.amin(dim=(1, 2), keepdim=True)
     high = up.amax(dim=(1, 2), keepdim=True)
-    return ((up - low) / (high - low)).numpy(), raw.numpy()
+    span = high - low  # a constant map (all zero after the ReLU) is zero, as documented
+    scaled = torch.where(span > 0, (up - low) / torch.where(span > 0, span, 1), 0)
+    return scaled.numpy(), raw.numpy()
 
 
 @pytest.mark.parametrize(
@@ -309,3 +316,42 @@ def test_the_users_next_backward_is_for_the_users_last_forward(pair):
     attribution.saliency(ours, _x(7), 1)
     assert np.array_equal(ours.backward(G), want)
     ours.requires_grad_(True)
+
+
+def test_float32_gives_torchs_float32_values():
+    """The small CNN of tests/helpers in float32: saliency and Grad-CAM at its second
+    convolution (a 6 × 2 × 2 map; the first image's is zero, so its heat map too), as
+    PyTorch's in float32."""
+    ours, tm = small_cnn_pair(11)
+    ours.float().eval()
+    tm.float().eval()
+    x = np.random.default_rng(12).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    target = [4, 0]
+    S = attribution.saliency(ours, x, target)
+    assert S.dtype == np.float32
+    assert rel_error(S, np.abs(_torch_input_gradient(tm, x, target))) <= 1e-5
+    cam = attribution.grad_cam(ours, x, "4", target)
+    heat, raw = _torch_cam(tm, x, "4", target)
+    assert cam.heatmap.dtype == cam.raw.dtype == np.float32
+    assert rel_error(cam.raw, raw) <= 1e-5
+    assert rel_error(cam.heatmap, heat) <= 1e-5
+    assert not cam.raw[0].any() and cam.raw[1].any()
+
+
+def test_the_docs_example_runs_as_the_page_says(tmp_path, monkeypatch):
+    doc = Path(__file__).resolve().parents[1] / "docs" / "attribution.md"
+    text = doc.read_text("utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(block, {})
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "{'layer1': (1, 64, 16, 16), 'layer4': (1, 512, 2, 2)}",
+        "(1, 3, 64, 64)",
+        "(1, 64, 64) (1, 4, 4)",
+    ]
+    assert "prints `" + "`, `".join(lines[:2]) + "` and\n`" + lines[2] + "`" in text
+    back, _ = images.load_image(tmp_path / "cam.png")
+    assert back.shape == (3, 64, 64)

@@ -227,7 +227,9 @@ def _activations_and_gradients(
     maps: list[Any] = []
     grads: list[Any] = []
     with _inspecting(model), contextlib.ExitStack() as handles:
-        handles.enter_context(module.register_forward_hook(lambda m, args, y: maps.append(y)))
+        handles.enter_context(
+            module.register_forward_hook(lambda m, args, y: maps.append(y.copy()))
+        )
         handles.enter_context(
             module.register_full_backward_pre_hook(lambda m, g: grads.append(g[0]))
         )
