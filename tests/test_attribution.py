@@ -116,6 +116,12 @@ def test_saliency_and_input_times_gradient_are_torchs_autograd(used):
     # one int for every image
     grad = _torch_input_gradient(tm, x, [2, 2])
     assert rel_error(attribution.saliency(ours, x, 2), np.abs(grad)) <= 1e-10
+    # None: each image's top class, by PyTorch's scores
+    with torch.no_grad():
+        top = tm(torch.from_numpy(x)).argmax(dim=1).tolist()
+    assert top[0] != top[1]
+    grad = _torch_input_gradient(tm, x, top)
+    assert rel_error(attribution.saliency(ours, x, None), np.abs(grad)) <= 1e-10
 
 
 def _torch_cam(tm, x, layer, target, plus_plus=False):
@@ -219,7 +225,7 @@ def test_hooks_are_removed_when_the_forward_raises(pair):
         (
             lambda m, x: attribution.saliency(m, x, 4),
             ValueError,
-            r"saliency: target: expected a class index in \[0, 4\) or one per image \(2 of them\)",
+            r"saliency: target: expected a class index in \[0, 4\), one per image \(2 of them\) or None",
         ),
         (lambda m, x: attribution.saliency(m, x, [1, 2, 3]), ValueError, "got 3 indices"),
         (lambda m, x: attribution.saliency(m, x, -1), ValueError, "target: expected"),

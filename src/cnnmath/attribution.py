@@ -13,12 +13,13 @@ and ``model.backward``, as PyTorch's users write these with tensor hooks and aut
     save_overlay(path, image, heatmap, alpha)      the same written by ``images.save_image``
 
 The score s is the model's output (B, K) at each image's target class, before any softmax
-(Simonyan et al. 2014; Selvaraju et al. 2017). Every function runs the model in evaluation
-mode, with every parameter frozen for the call, and leaves it as it was: each module's
-``training`` flag, each parameter's ``requires_grad`` and ``grad`` (frozen parameters'
-gradients are not touched by a backward pass, so nothing accumulates into the user's
-gradients), the hooks (each registered here is removed, an error included), and the context
-``model.backward`` would use next.
+(Simonyan et al. 2014; Selvaraju et al. 2017); ``target`` is one class index for every
+image, one per image, or None for each image's top class (the argmax of its scores). Every
+function runs the model in evaluation mode, with every parameter frozen for the call, and
+leaves it as it was: each module's ``training`` flag, each parameter's ``requires_grad`` and
+``grad`` (frozen parameters' gradients are not touched by a backward pass, so nothing
+accumulates into the user's gradients), the hooks (each registered here is removed, an
+error included), and the context ``model.backward`` would use next.
 """
 
 from __future__ import annotations
@@ -169,7 +170,9 @@ def _targets(target: Any, scores: Any, func: str) -> np.ndarray:
             f"{func}: model: expected a classifier whose output is scores (B, K), got {got}"
         )
     B, K = scores.shape
-    wanted = f"a class index in [0, {K}) or one per image ({B} of them)"
+    if target is None:
+        return np.asarray(scores.argmax(axis=1))
+    wanted = f"a class index in [0, {K}), one per image ({B} of them) or None"
     t = np.asarray(target)
     if t.dtype == bool or not np.issubdtype(t.dtype, np.integer) or t.ndim > 1:
         raise TypeError(f"{func}: target: expected {wanted}, got {target!r:.80}")
@@ -196,10 +199,11 @@ def _input_gradient(model: nn.Module, x: Any, target: Any, func: str) -> tuple[n
     return x, grad
 
 
-def saliency(model: nn.Module, x: np.ndarray, target: int | Sequence[int]) -> np.ndarray:
+def saliency(model: nn.Module, x: np.ndarray, target: int | Sequence[int] | None) -> np.ndarray:
     """Simonyan et al.'s saliency, S = |∂s_b/∂x_b| with s_b = model(x)[b, target_b], the
     target class's score before any softmax: (B, C, H, W), x's shape and dtype. ``target``
-    is one class index for every image or one per image. ``S.max(axis=1)`` is the paper's
+    is one class index for every image, one per image, or None for each image's top class.
+    ``S.max(axis=1)`` is the paper's
     one map per image.
 
     The gradient comes from one ``model.backward`` in evaluation mode with every parameter
@@ -210,7 +214,7 @@ def saliency(model: nn.Module, x: np.ndarray, target: int | Sequence[int]) -> np
 
 
 def input_times_gradient(
-    model: nn.Module, x: np.ndarray, target: int | Sequence[int]
+    model: nn.Module, x: np.ndarray, target: int | Sequence[int] | None
 ) -> np.ndarray:
     """x ⊙ ∂s_b/∂x_b (B, C, H, W): the saliency's gradient, signed, times the input —
     for a linear model exactly each pixel's contribution to the score. As :func:`saliency`."""
@@ -263,7 +267,9 @@ def _cam(
     return Cam(_heatmap(raw, x.shape[2:]), raw)
 
 
-def grad_cam(model: nn.Module, x: np.ndarray, layer: str, target: int | Sequence[int]) -> Cam:
+def grad_cam(
+    model: nn.Module, x: np.ndarray, layer: str, target: int | Sequence[int] | None
+) -> Cam:
     """Selvaraju et al.'s Grad-CAM at the module ``layer`` (a dotted path, e.g. "layer4"):
 
         α_bk = (1/hw) Σ_ij ∂s_b/∂A_bkij,    raw_b = ReLU(Σ_k α_bk A_bk)
@@ -293,7 +299,7 @@ def _plus_plus_weights(A: np.ndarray, dA: np.ndarray) -> np.ndarray:
 
 
 def grad_cam_plus_plus(
-    model: nn.Module, x: np.ndarray, layer: str, target: int | Sequence[int]
+    model: nn.Module, x: np.ndarray, layer: str, target: int | Sequence[int] | None
 ) -> Cam:
     """Chattopadhay et al.'s Grad-CAM++: :func:`grad_cam` with each map's weight
 
