@@ -209,7 +209,7 @@ def test_hooks_are_removed_when_the_forward_raises(pair):
         (
             lambda m, x: attribution.feature_maps(m, x, "layer1.0.relu"),
             ValueError,
-            "layer 'layer1.0.relu'.*ran 2 times.*'layer1.0'",
+            "layer 'layer1.0.relu'.*ran 2 times.*its parent 'layer1.0'",
         ),
         (
             lambda m, x: attribution.grad_cam(m, x, "layer4.x", 0),
@@ -251,6 +251,21 @@ def test_bad_arguments_are_named(used, call, error, message):
     ours, _ = used
     with pytest.raises(error, match=message):
         call(ours, _x(4))
+
+
+def test_a_layer_the_output_does_not_depend_on_is_refused():
+    """A graph node nothing reads: the graph does not run it, and the error says so."""
+    g = nn.Graph("x")
+    g.add(nn.Conv2d(1, 2, 3, dtype=np.float64), "x", name="conv")
+    g.add(nn.ReLU(), "conv", name="side")
+    g.add(nn.Flatten(), "conv", name="flat")
+    g.add(nn.Linear(18, 3, dtype=np.float64), "flat", name="fc")
+    g.set_output("fc")
+    for call in (attribution.grad_cam, attribution.grad_cam_plus_plus):
+        with pytest.raises(ValueError, match="layer 'side': .*did not run .*does not depend"):
+            call(g, np.ones((1, 1, 5, 5)), "side", 0)
+    with pytest.raises(ValueError, match="feature_maps: layer 'side': .*did not run"):
+        attribution.feature_maps(g, np.ones((1, 1, 5, 5)), ["conv", "side"])
 
 
 def test_a_model_that_is_not_a_classifier_is_refused():

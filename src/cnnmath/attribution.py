@@ -108,12 +108,18 @@ def _layer(model: Any, path: Any, func: str, name: str = "layer") -> nn.Module:
 def _once(path: str, outputs: list[Any], func: str) -> np.ndarray:
     """The one output a hooked layer gave, refusing a layer that ran several times or whose
     output is not (B, K, h, w)."""
-    if len(outputs) != 1:
-        parent = path.rpartition(".")[0] or "the model"
+    if not outputs:
+        raise ValueError(
+            f"{func}: layer {path!r}: expected a module that runs once per forward, got one "
+            "that did not run (the model's output does not depend on it)"
+        )
+    if len(outputs) > 1:
+        parent = path.rpartition(".")[0]
+        instead = f", e.g. its parent {parent!r}" if parent else ""
         raise ValueError(
             f"{func}: layer {path!r}: expected a module that runs once per forward, got one "
             f"that ran {len(outputs)} times (a module used at several places, such as a "
-            f"block's shared ReLU); ask for one that runs once, e.g. {parent!r}"
+            f"block's shared ReLU); ask for one that runs once{instead}"
         )
     (y,) = outputs
     if not isinstance(y, np.ndarray) or y.ndim != 4:
