@@ -78,7 +78,7 @@ def used(pair):
 def test_feature_maps_are_torchs_forward_hook_records(used):
     ours, tm = used
     x = _x(1)
-    paths = ["layer1", "layer3.1.conv2", "avgpool"]
+    paths = ["layer1", "layer3.1.conv2", "avgpool", "fc"]
     got = attribution.feature_maps(ours, x, paths)
     want = {}
     for path in paths:
@@ -376,3 +376,15 @@ def test_the_docs_example_runs_as_the_page_says(tmp_path, monkeypatch):
     assert "prints `" + "`, `".join(lines[:2]) + "` and\n`" + lines[2] + "`" in text
     back, _ = images.load_image(tmp_path / "cam.png")
     assert back.shape == (3, 64, 64)
+
+
+def test_feature_maps_of_a_layer_of_two_outputs_are_both():
+    """MaxPool2d(return_indices=True) gives (Y, I): both, as PyTorch's max_pool2d gives them."""
+    g = nn.Graph("x")
+    g.add(nn.MaxPool2d(2, return_indices=True), "x", name="pool")
+    g.add(nn.Flatten(), "pool", name="flat")
+    g.set_output("flat")
+    x = np.random.default_rng(13).standard_normal((2, 3, 6, 6))
+    (Y, I) = attribution.feature_maps(g, x, "pool")["pool"]
+    want_y, want_i = F.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
+    assert np.array_equal(Y, want_y.numpy()) and np.array_equal(I, want_i.numpy())

@@ -105,9 +105,9 @@ def _layer(model: Any, path: Any, func: str, name: str = "layer") -> nn.Module:
         raise AttributeError(f"{func}: {name} {path!r} is not in the model: {exc}") from None
 
 
-def _once(path: str, outputs: list[Any], func: str) -> np.ndarray:
-    """The one output a hooked layer gave, refusing a layer that ran several times or whose
-    output is not (B, K, h, w)."""
+def _once(path: str, outputs: list[Any], func: str, *, maps: bool = False) -> Any:
+    """The one output a hooked layer gave, refusing a layer that ran several times or, with
+    ``maps``, one whose output is not feature maps (B, K, h, w)."""
     if not outputs:
         raise ValueError(
             f"{func}: layer {path!r}: expected a module that runs once per forward, got one "
@@ -122,7 +122,7 @@ def _once(path: str, outputs: list[Any], func: str) -> np.ndarray:
             f"block's shared ReLU); ask for one that runs once{instead}"
         )
     (y,) = outputs
-    if not isinstance(y, np.ndarray) or y.ndim != 4:
+    if maps and (not isinstance(y, np.ndarray) or y.ndim != 4):
         got = f"shape {y.shape}" if isinstance(y, np.ndarray) else type(y).__name__
         raise ValueError(
             f"{func}: layer {path!r}: expected a layer whose output is feature maps "
@@ -137,7 +137,8 @@ def feature_maps(
     """{path: A} for each dotted path of ``layers`` ("layer1", "layer4.1.conv2"; one path or
     several): A is the output of ``model.get_submodule(path)`` in one forward pass of x
     (B, C, H, W), run in evaluation mode under ``nn.no_grad()`` — a copy, (B, K, h, w) for
-    a convolution's maps. The hooks that record them are removed afterwards, even when the
+    a convolution's maps, (B, K) for a classifier's scores (a tuple for a layer of several
+    outputs). The hooks that record them are removed afterwards, even when the
     forward raises; a path not in the model is an AttributeError naming it, a module that
     runs several times in one forward (a shared ReLU) a ValueError.
 
@@ -161,11 +162,16 @@ def feature_maps(
         for path, module in modules.items():
             record = outputs[path].append
             handles.enter_context(
-                module.register_forward_hook(lambda m, args, y, record=record: record(y.copy()))
+                module.register_forward_hook(lambda m, args, y, record=record: record(_copy(y)))
             )
         with nn.no_grad():
             model(x)
     return {path: _once(path, outputs[path], func) for path in modules}
+
+
+def _copy(y: Any) -> Any:
+    """A layer's output (an array, or a tuple of them) copied: a later layer may not change it."""
+    return tuple(map(_copy, y)) if isinstance(y, tuple) else np.array(y, copy=True)
 
 
 def _targets(target: Any, scores: Any, func: str) -> np.ndarray:
@@ -209,8 +215,7 @@ def saliency(model: nn.Module, x: np.ndarray, target: int | Sequence[int] | None
     """Simonyan et al.'s saliency, S = |∂s_b/∂x_b| with s_b = model(x)[b, target_b], the
     target class's score before any softmax: (B, C, H, W), x's shape and dtype. ``target``
     is one class index for every image, one per image, or None for each image's top class.
-    ``S.max(axis=1)`` is the paper's
-    one map per image.
+    ``S.max(axis=1)`` is the paper's one map per image.
 
     The gradient comes from one ``model.backward`` in evaluation mode with every parameter
     frozen for the call, so the parameters' ``grad`` are left untouched; the model's modes,
@@ -244,7 +249,7 @@ def _activations_and_gradients(
             module.register_full_backward_pre_hook(lambda m, g: grads.append(g[0]))
         )
         scores = model(x)
-        A = _once(layer, maps, func)
+        A = _once(layer, maps, func, maps=True)
         _score_gradient(model, scores, target, func)
     if len(grads) != 1:  # the score does not depend on the layer's output
         raise ValueError(f"{func}: layer {layer!r}: the target's score does not depend on it")
