@@ -75,6 +75,7 @@ __version__ = "0.1.0"
 #: The public modules ``import cnnmath`` leaves for their first use: ``cnnmath.onnx.load``
 #: works after it all the same (PEP 562's module ``__getattr__``).
 _ON_FIRST_USE = (
+    "attribution",
     "augment",
     "bench",
     "checkpoint",
@@ -99,6 +100,7 @@ _ON_FIRST_USE = (
 )
 
 if TYPE_CHECKING:  # type checkers see them imported: a misspelt cnnmath.<name> stays an error
+    from . import attribution as attribution
     from . import augment as augment
     from . import bench as bench
     from . import checkpoint as checkpoint
