@@ -77,6 +77,7 @@ rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``ada
 (CosineAnnealingWarmRestarts, CyclicLR).
 """
 
+from . import swa_utils
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
@@ -124,4 +125,5 @@ __all__ = [
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
+    "swa_utils",
 ]
