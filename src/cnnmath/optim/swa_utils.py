@@ -41,6 +41,7 @@ from .._checks import positive_int, real_number
 from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, Module, no_grad
 from ..nn.module import run_backward, run_forward
 from .adam_variants import _flag
+from .lr_policies import check_anneal_strategy
 from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 
@@ -435,11 +436,7 @@ class SWALR(LRScheduler):
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
         owner = "SWALR"
-        strategy = settings["anneal_strategy"]
-        if strategy not in ("cos", "linear"):
-            raise ValueError(
-                f"{owner}: anneal_strategy: expected 'cos' or 'linear', got {strategy!r:.60}"
-            )
+        strategy = check_anneal_strategy(owner, settings["anneal_strategy"])
         return {
             "swa_lr": real_number("swa_lr", settings["swa_lr"], func=owner, low=0.0),
             "anneal_epochs": positive_int(
