@@ -3,6 +3,8 @@ the same weights assigned or trained step by step, then the averaged parameters 
 compared after each update (SWA, EMA by avg_fn and by multi_avg_fn, use_buffers on and off,
 float64 and float32), update_bn's statistics, SWALR's rates, checkpoints and errors."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -298,7 +300,7 @@ def test_swalr_resumes_from_state_dict():
     assert state["_step_count"] == 3 and state["last_epoch"] == 2
     opt2, _ = _opts(lr=opt.lr)
     resumed = swa_utils.SWALR(opt2, swa_lr=0.9, anneal_epochs=1, anneal_strategy="linear")
-    resumed.load_state_dict(state)
+    resumed.load_state_dict(json.loads(json.dumps(state)))  # as cnnmath.checkpoint stores it
     assert resumed.state_dict() == state
     got, want = _rates(opt2, resumed, topt, tswalr, 5)
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
@@ -385,3 +387,10 @@ def test_errors_are_named():
         swa_utils.SWALR(opt, swa_lr=0.1, anneal_epochs=-1)
     with pytest.raises(ValueError, match="swa_lr: expected a finite number >= 0"):
         swa_utils.SWALR(opt, swa_lr=-0.1)
+    swalr = swa_utils.SWALR(opt, swa_lr=0.1)
+    state = swalr.state_dict()
+    with pytest.raises(ValueError, match=r"SWALR.load_state_dict: state_dict: .*_step_count: "):
+        swalr.load_state_dict({**state, "_step_count": -2})
+    with pytest.raises(ValueError, match="load_state_dict: state_dict: SWALR: anneal_strategy"):
+        swalr.load_state_dict({**state, "anneal_strategy": "exp"})
+    assert swalr.state_dict() == state  # a refused state changes nothing
