@@ -83,6 +83,15 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", np.ones(C, dt) if track else None)
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if track else None)
 
+    def reset_running_stats(self) -> None:
+        """Reset the buffers in place, as PyTorch's: ``running_mean`` = 0, ``running_var`` = 1,
+        ``num_batches_tracked`` = 0 (nothing without ``track_running_stats``)."""
+        if self.running_mean is not None and self.running_var is not None:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+        if self.num_batches_tracked is not None:
+            self.num_batches_tracked[...] = 0
+
     @property
     def dtype(self) -> np.dtype:
         """The dtype of the parameters or running statistics, which the input must have."""

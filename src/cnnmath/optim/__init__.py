@@ -4,7 +4,8 @@ AdamW, RMSprop, Adagrad, Adamax, NAdam and RAdam; and learning-rate schedules wi
 ``StepLR``, ``MultiStepLR``, ``ConstantLR``, ``LinearLR``, ``ExponentialLR``,
 ``PolynomialLR``, ``CosineAnnealingLR``, ``CosineAnnealingWarmRestarts``, ``CyclicLR``,
 ``OneCycleLR``, ``SequentialLR``, ``ChainedScheduler`` and ``ReduceLROnPlateau``; see
-``LRScheduler``).
+``LRScheduler``); and ``swa_utils``, ``torch.optim.swa_utils``'s weight averaging
+(``AveragedModel`` for SWA or an EMA of the weights, ``update_bn``, ``SWALR``).
 
 An optimiser holds a list of :class:`cnnmath.nn.Parameter` and updates ``p.data`` in place
 from ``p.grad`` at each ``step()``, skipping a frozen parameter (``requires_grad`` False).
@@ -57,6 +58,8 @@ The schedules' rules (t the epoch, or the batch for the per-batch ones; η₀ th
     CosineAnnealingWarmRestarts
                         η = η_min + (η₀ − η_min)(1 + cos(π T_cur/T_i))/2, T_cur the epochs since
                         the last restart, T_i = T_0·T_multⁱ (step(epoch) takes fractions)
+    SWALR               η_s = η₀ + (swa_lr − η₀)·α(min(s/A, 1)), η₀ the rate when it starts,
+                        A = anneal_epochs, α(t) = (1 − cos πt)/2 or t
     CyclicLR            η_t = base_lr + (max_lr − base_lr)·s·f, s the triangle's height in
                         [0, 1] over step_size_up + step_size_down batches, f the mode's scale
                         (1; 1/2^(cycle−1); γᵗ; or scale_fn); momentum or β1 the other way
@@ -76,10 +79,12 @@ The code, one concern per module: ``optimizer`` (the base class :class:`Optimize
 rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``adam_variants``
 (Adamax, NAdam, RAdam), ``adagrad``, ``rmsprop``, ``lr_scheduler`` (the base class
 :class:`LRScheduler` and the schedules with a closed form in the epoch), ``lr_policies``
-(SequentialLR, ChainedScheduler, ReduceLROnPlateau, OneCycleLR) and ``lr_cyclic``
-(CosineAnnealingWarmRestarts, CyclicLR).
+(SequentialLR, ChainedScheduler, ReduceLROnPlateau, OneCycleLR), ``lr_cyclic``
+(CosineAnnealingWarmRestarts, CyclicLR) and ``swa_utils`` (AveragedModel, update_bn, SWALR and
+the averaging functions).
 """
 
+from . import swa_utils
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
@@ -127,4 +132,5 @@ __all__ = [
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
+    "swa_utils",
 ]

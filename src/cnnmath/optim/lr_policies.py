@@ -43,6 +43,14 @@ def _check_schedules(
             )
 
 
+def check_anneal_strategy(owner: str, value: Any) -> str:
+    """``value`` if it is "cos" or "linear" (OneCycleLR's and SWALR's ``anneal_strategy``),
+    else a ValueError naming it."""
+    if value not in ("cos", "linear"):
+        raise ValueError(f"{owner}: anneal_strategy: expected 'cos' or 'linear', got {value!r}")
+    return str(value)
+
+
 class SequentialLR(LRScheduler):
     """One schedule after another, switching at the ``milestones`` epochs, as
     ``torch.optim.lr_scheduler.SequentialLR`` (the warm-up-then-cosine recipe)::
@@ -524,11 +532,7 @@ class OneCycleLR(LRScheduler):
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
         owner = "OneCycleLR"
-        strategy = settings["anneal_strategy"]
-        if strategy not in ("cos", "linear"):
-            raise ValueError(
-                f"{owner}: anneal_strategy: expected 'cos' or 'linear', got {strategy!r}"
-            )
+        strategy = check_anneal_strategy(owner, settings["anneal_strategy"])
         flags = {}
         for name in ("cycle_momentum", "three_phase"):
             if not isinstance(settings[name], bool):
