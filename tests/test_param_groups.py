@@ -101,5 +101,5 @@ def test_zero_grad_takes_set_to_none():
         p.grad += 1
     model.zero_grad(set_to_none=True)
     assert not any(p.grad.any() for p in model.parameters())
-    with pytest.raises(TypeError, match=r"SGD.zero_grad: set_to_none: expected a bool"):
+    with pytest.raises(TypeError, match=r"SGD.zero_grad: set_to_none: expected True or False"):
         opt.zero_grad(set_to_none="yes")

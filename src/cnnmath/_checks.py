@@ -185,6 +185,13 @@ def positive_int(
     return int(value)
 
 
+def flag(name: str, value: Any, *, func: str) -> bool:
+    """``value`` as a bool: True or False (NumPy's too), else ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}: expected True or False, got {_describe(value)}")
+    return bool(value)
+
+
 def check_shape(name: str, x: np.ndarray, expected: tuple[int, ...], *, func: str) -> None:
     """Raise ``ValueError`` unless ``x.shape == expected``."""
     if tuple(x.shape) != tuple(expected):

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._checks import check_float_array
+from .._checks import check_float_array, flag
 from . import hooks as _hooks
 from ._common import _float_dtype
 from .parameter import Parameter
@@ -420,11 +420,7 @@ class Module:
         >>> [p.requires_grad for p in model.parameters()]
         [False, False, True, True]
         """
-        if not isinstance(requires_grad, (bool, np.bool_)):
-            raise TypeError(
-                f"{type(self).__name__}.requires_grad_: requires_grad: expected True or False, "
-                f"got {requires_grad!r:.40}"
-            )
+        flag("requires_grad", requires_grad, func=f"{type(self).__name__}.requires_grad_")
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
@@ -437,11 +433,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's ``grad`` to zero (in place). ``set_to_none`` is taken for
         PyTorch's scripts: a gradient here is always an array, so either way it is zeroed."""
-        if not isinstance(set_to_none, bool):
-            raise TypeError(
-                f"{type(self).__name__}.zero_grad: set_to_none: expected a bool, got "
-                f"{set_to_none!r:.40}"
-            )
+        flag("set_to_none", set_to_none, func=f"{type(self).__name__}.zero_grad")
         for p in self.parameters():
             p.zero_grad()
 
@@ -479,17 +471,22 @@ class Module:
         if hasattr(type(self), name) or (held is not None and not isinstance(held, kind)):
             raise KeyError(f"{where}: name: attribute {name!r} already exists")
 
+    def _register(self, func: str, name: Any, argument: str, value: Any, kind: type) -> None:
+        """``setattr(self, name, value)`` once `_check_slot` allows it and ``value`` is a
+        ``kind`` (Module or Parameter) or None."""
+        self._check_slot(func, name, kind)
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(
+                f"{type(self).__name__}.{func}: {argument}: expected a cnnmath.nn."
+                f"{kind.__name__} or None, got {type(value).__name__}"
+            )
+        setattr(self, name, value)
+
     def add_module(self, name: str, module: Module | None) -> None:
         """``self.<name> = module`` with PyTorch's checks (``add_module``, the idiom of
         blocks built in a loop): a child under ``name`` (None: an empty slot); a child
         already there is replaced."""
-        self._check_slot("add_module", name, Module)
-        if module is not None and not isinstance(module, Module):
-            raise TypeError(
-                f"{type(self).__name__}.add_module: module: expected a cnnmath.nn.Module or "
-                f"None, got {type(module).__name__}"
-            )
-        setattr(self, name, module)
+        self._register("add_module", name, "module", module, Module)
 
     def register_module(self, name: str, module: Module | None) -> None:
         """``add_module`` (PyTorch's other name for it)."""
@@ -498,13 +495,7 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """``self.<name> = param`` with PyTorch's checks: a parameter under ``name`` (None:
         an empty slot, as a layer's ``bias=False``)."""
-        self._check_slot("register_parameter", name, Parameter)
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
-                f"{type(self).__name__}.register_parameter: param: expected a "
-                f"cnnmath.nn.Parameter or None, got {type(param).__name__}"
-            )
-        setattr(self, name, param)
+        self._register("register_parameter", name, "param", param, Parameter)
 
     def get_submodule(self, target: str) -> Module:
         """The module at the dotted path ``target`` ("layer1.0.conv1"; "" is self), as

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import real_number
+from .._checks import flag, real_number
 from ..nn import Parameter
 
 
@@ -161,11 +161,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's grad to zero in place. ``set_to_none`` is taken for
         PyTorch's scripts: a gradient here is always an array, so either way it is zeroed."""
-        if not isinstance(set_to_none, bool):
-            raise TypeError(
-                f"{type(self).__name__}.zero_grad: set_to_none: expected a bool, got "
-                f"{set_to_none!r:.40}"
-            )
+        flag("set_to_none", set_to_none, func=f"{type(self).__name__}.zero_grad")
         for p in self.params:
             p.grad[...] = 0
 
