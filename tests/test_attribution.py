@@ -388,3 +388,16 @@ def test_feature_maps_of_a_layer_of_two_outputs_are_both():
     (Y, I) = attribution.feature_maps(g, x, "pool")["pool"]
     want_y, want_i = F.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
     assert np.array_equal(Y, want_y.numpy()) and np.array_equal(I, want_i.numpy())
+
+
+def test_inside_no_grad_the_gradients_are_still_computed(used):
+    """A caller inside nn.no_grad() (an evaluation loop) gets the same saliency and
+    Grad-CAM as outside it."""
+    ours, _ = used
+    x = _x(5)
+    want = attribution.saliency(ours, x, 1), attribution.grad_cam(ours, x, "layer3", 1).raw
+    with nn.no_grad():
+        got = attribution.saliency(ours, x, 1), attribution.grad_cam(ours, x, "layer3", 1).raw
+        assert not nn.grad_enabled()
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)

@@ -300,12 +300,19 @@ class _Doubler(nn.Module):
 
 
 def test_a_hand_written_model_calls_its_forward_hooks():
+    """Its forward hooks run when it is called; one that replaces the output works under
+    no_grad and is refused otherwise (its own backward, called directly, could not see
+    the change)."""
     model = _Doubler()
     seen = []
     model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape))
+    assert np.array_equal(model(np.ones(3)), np.full(3, 2.0))
     model.register_forward_hook(lambda m, args, y: y + 1)
-    assert np.array_equal(model(np.ones(3)), np.full(3, 3.0))
-    assert seen == [(3,)]
+    with nn.no_grad():
+        assert np.array_equal(model(np.ones(3)), np.full(3, 3.0))
+    assert seen == [(3,), (3,)]
+    with pytest.raises(RuntimeError, match=r"_Doubler: a forward hook .* hand-written module"):
+        model(np.ones(3))
 
 
 def test_getters_and_requires_grad_name_their_argument():

@@ -38,3 +38,19 @@ def test_a_layer_refuses_what_is_not_float32_or_float64(dtype):
 def test_dtype_none_is_torchs_default():
     assert nn.Conv2d(1, 1, 3, dtype=None).weight.dtype == np.float32
     assert torch.nn.Conv2d(1, 1, 3, dtype=None).weight.dtype == torch.float32
+
+
+def test_torchs_dtypes_and_the_device_and_dtype_forms():
+    """``to(torch.float64)``, ``to("cpu", dtype)``, ``to(device=..., dtype=...)`` and a
+    layer's ``dtype=torch.float64``, as a ported script writes them."""
+    model = nn.Linear(2, 2)
+    assert model.to(torch.float64).weight.dtype == np.float64
+    assert model.to("cpu", np.float32).weight.dtype == np.float32
+    assert model.to(device=torch.device("cpu"), dtype=torch.float64).weight.dtype == np.float64
+    assert nn.Conv2d(1, 1, 3, dtype=torch.float64).weight.dtype == np.float64
+    with pytest.raises(TypeError, match=r"Linear.to: expected at most one dtype"):
+        model.to(np.float32, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"Linear.to: 'cuda'"):
+        model.to(device="cuda", dtype=np.float32)
+    with pytest.raises(TypeError, match=r"expected float32 or float64, got torch.float16"):
+        model.to(torch.float16)

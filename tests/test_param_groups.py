@@ -29,7 +29,7 @@ def test_the_group_holds_torchs_keys_and_values(name):
     topt = getattr(torch.optim, name)(tm.parameters(), **SETTINGS[name])
     (group,) = opt.param_groups
     want = topt.param_groups[0]
-    assert group["params"] is opt.params
+    assert group["params"] == tuple(opt.params)  # a tuple: appending to it cannot break a step
     for key, value in group.items():
         if key != "params":
             assert key in want, key
@@ -79,6 +79,8 @@ def test_writing_a_setting_is_checked_as_the_constructor_checks_it():
         group["lr"] = -1.0
     with pytest.raises(TypeError, match="keys cannot be removed"):
         del group["lr"]
+    # a hand-written schedule's idiom: the base rate, set once
+    assert group.setdefault("initial_lr", group["lr"]) == opt.lr == opt.initial_lr
 
 
 def test_groups_of_settings_are_refused_with_a_way_out():

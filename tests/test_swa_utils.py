@@ -89,8 +89,11 @@ def test_averages_equal_torch(fn, use_buffers, dtype):
             # num_batches_tracked is int64: torch's addcdiv refuses integer division
             with pytest.raises(RuntimeError, match="addcdiv"):
                 tavg.update_parameters(tm)
+            before = {k: v.copy() for k, v in avg.state_dict().items()}
             with pytest.raises(TypeError, match="get_swa_multi_avg_fn: averaged: .*int64"):
                 avg.update_parameters(ours)
+            for key, value in avg.state_dict().items():  # a refused update changes nothing
+                assert np.array_equal(value, before[key]), key
             return
         avg.update_parameters(ours)
         tavg.update_parameters(tm)
@@ -394,3 +397,13 @@ def test_errors_are_named():
     with pytest.raises(ValueError, match="load_state_dict: state_dict: SWALR: anneal_strategy"):
         swalr.load_state_dict({**state, "anneal_strategy": "exp"})
     assert swalr.state_dict() == state  # a refused state changes nothing
+
+
+def test_the_copy_leaves_the_models_activations_behind():
+    """Made right after a training forward, the average does not carry the activations
+    that forward kept for its backward (deep-copying them would double the memory)."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, dtype=np.float64), nn.ReLU())
+    model(np.ones((8, 1, 32, 32)))
+    avg = swa_utils.AveragedModel(model)
+    assert all(vars(m).get("_last_ctx") is None for m in avg.modules())
+    assert vars(model)["_last_ctx"] is not None  # the model's own are kept

@@ -235,7 +235,10 @@ def real_number(
 
 
 def float_dtype(name: str, dtype: Any, *, func: str) -> np.dtype:
-    """``dtype`` as ``numpy.dtype(float32)`` or ``numpy.dtype(float64)``, else ``TypeError``."""
+    """``dtype`` as ``numpy.dtype(float32)`` or ``numpy.dtype(float64)`` (PyTorch's
+    torch.float32 and torch.float64 read as them, for ported scripts), else ``TypeError``."""
+    if type(dtype).__module__ == "torch" and str(dtype) in ("torch.float32", "torch.float64"):
+        dtype = str(dtype)[len("torch.") :]
     try:
         resolved = np.dtype(dtype)
     except (TypeError, ValueError):

@@ -67,20 +67,26 @@ def _model(model: Any, func: str) -> nn.Module:
 
 @contextlib.contextmanager
 def _inspecting(model: nn.Module) -> Iterator[None]:
-    """``model`` in evaluation mode with every parameter frozen, restored afterwards (each
-    module's mode and each parameter's flag as they were, a model of mixed modes included)."""
-    modes = [(m, m.training) for m in model.modules()]
+    """``model`` in evaluation mode with every parameter frozen and gradients enabled
+    (``nn.enable_grad``: a caller inside ``nn.no_grad`` still gets them), restored afterwards:
+    each module's mode, each parameter's flag and each module's kept context (what the
+    user's next ``model.backward`` would use) as they were. A hand-written module keeps its
+    last call's state on itself, out of reach: its next backward is for the call made here."""
+    modules = model.modules()
+    modes = [(m, m.training) for m in modules]
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    last = vars(model).get("_last_ctx")  # what the user's next model.backward would use
+    kept = [(m, vars(m)["_last_ctx"]) for m in modules if "_last_ctx" in vars(m)]
     model.eval().requires_grad_(False)
     try:
-        yield
+        with nn.enable_grad():
+            yield
     finally:
         for p, flag in reversed(flags):  # a tied parameter ends with its first flag
             p.requires_grad = flag
         for m, training in modes:
             m.training = training
-        model._last_ctx = last
+        for m, ctx in kept:
+            m._last_ctx = ctx
 
 
 def _images(x: Any, func: str) -> np.ndarray:

@@ -92,7 +92,15 @@ from .layers3d import (
 )
 from .linear import Linear
 from .lists import ModuleDict, ModuleList
-from .module import IncompatibleKeys, Module, Node, StateDictError, grad_enabled, no_grad
+from .module import (
+    IncompatibleKeys,
+    Module,
+    Node,
+    StateDictError,
+    enable_grad,
+    grad_enabled,
+    no_grad,
+)
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .normalization import (
     BatchNorm1d,
@@ -246,6 +254,7 @@ __all__ = [
     "Mish",
     "Module",
     "no_grad",
+    "enable_grad",
     "grad_enabled",
     "ModuleDict",
     "ModuleList",

@@ -81,6 +81,19 @@ class _HandWrittenCall:
         self.token = token
 
 
+def _device_like(value: Any) -> bool:
+    """Whether ``value`` names a device rather than a dtype: a str NumPy does not read as a
+    dtype ("cuda", "mps:0"), or a torch.device."""
+    if type(value).__name__ == "device":
+        return True
+    if isinstance(value, str):
+        try:
+            np.dtype(value)
+        except TypeError:
+            return True
+    return False
+
+
 def _cpu_device(value: Any) -> bool:
     """Whether ``value`` names PyTorch's CPU device: "cpu", "cpu:0", torch.device("cpu")."""
     if isinstance(value, str):
@@ -115,6 +128,19 @@ def no_grad() -> Iterator[None]:
     """
     before = grad_enabled()
     _GRAD_MODE.enabled = False
+    try:
+        yield
+    finally:
+        _GRAD_MODE.enabled = before
+
+
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Inside, forward passes keep what a backward pass needs again, even within
+    ``no_grad`` (PyTorch's ``torch.enable_grad``, per thread): for a function that must
+    differentiate whatever its caller's mode."""
+    before = grad_enabled()
+    _GRAD_MODE.enabled = True
     try:
         yield
     finally:
@@ -256,8 +282,18 @@ class Module:
         if hooks is None or not self.hand_written or not (hooks.forward_pre or hooks.forward):
             return self.forward(*inputs)
         # a hand-written forward does not pass through run_forward: its hooks run here
+        given = inputs
         inputs = _hooks.forward_pre(hooks, self, inputs)
-        return _hooks.forward(hooks, self, inputs, self.forward(*inputs))
+        y = self.forward(*inputs)
+        out = _hooks.forward(hooks, self, inputs, y)
+        if grad_enabled() and (_hooks.replaced(given, inputs) or _hooks.replaced(y, out)):
+            raise RuntimeError(
+                f"{type(self).__name__}: a forward hook (or pre-hook) replaced a value of this "
+                "hand-written module, whose own backward would not see it; run it under "
+                "nn.no_grad() (no backward follows), or put the module in a Sequential, "
+                "whose backward refuses such a forward"
+            )
+        return out
 
     def _cached(self, *names: str) -> tuple[Any, ...]:
         """For hand-written modules: the values ``forward`` stored on self, or a RuntimeError
@@ -726,26 +762,32 @@ class Module:
         """``to(numpy.float64)``, as PyTorch's ``double()``."""
         return self.to(np.float64)
 
-    def to(self, dtype: Any) -> Module:
+    def to(self, *args: Any, device: Any = None, dtype: Any = None) -> Module:
         """Convert every parameter (data and grad) and every floating buffer to ``dtype``
-        (float32 or float64), replacing the old arrays; integer buffers are kept. Returns
-        self. The context kept by the last top-level forward is dropped.
+        (float32 or float64; NumPy's, or PyTorch's torch.float32 / torch.float64), replacing
+        the old arrays; integer buffers are kept. Returns self. The context kept by the last
+        top-level forward is dropped.
 
-        For PyTorch's scripts, ``to("cpu")`` (or a torch.device of type cpu) and
-        ``to(None)`` change nothing; any other device is refused: cnnmath computes with
-        NumPy on the CPU."""
+        As PyTorch's ``to``, a device may come too, positionally or as ``device=``
+        (``to("cpu")``, ``to(device, dtype)``): "cpu" (or a torch.device of type cpu) and
+        None change nothing; any other device is refused: cnnmath computes with NumPy on the
+        CPU."""
         func = f"{type(self).__name__}.to"
-        if dtype is None or _cpu_device(dtype):
-            return self
-        if isinstance(dtype, str) or hasattr(dtype, "type"):
-            try:
-                np.dtype(dtype)
-            except TypeError:
+        dtypes = [] if dtype is None else [dtype]
+        for value in (*args, device):
+            if value is None or _cpu_device(value):
+                continue
+            if _device_like(value):
                 raise ValueError(
-                    f"{func}: {dtype!r}: cnnmath computes with NumPy on the CPU; the one device "
+                    f"{func}: {value!r}: cnnmath computes with NumPy on the CPU; the one device "
                     "it takes is 'cpu' (a no-op); a dtype is numpy.float32 or numpy.float64"
-                ) from None
-        dt = _float_dtype(dtype, func=func)
+                )
+            dtypes.append(value)
+        if not dtypes:
+            return self
+        if len(dtypes) > 1:
+            raise TypeError(f"{func}: expected at most one dtype, got {dtypes}")
+        dt = _float_dtype(dtypes[0], func=func)
         for module in self.modules():
             for _, p in module._own_parameters():
                 p.data = p.data.astype(dt)

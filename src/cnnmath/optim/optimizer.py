@@ -35,10 +35,11 @@ _GROUPS = (
 
 class ParamGroup(MutableMapping[str, Any]):
     """An optimiser's one parameter group, read and written as PyTorch's
-    ``param_groups[0]`` dict: "params" (the list of parameters), each hyperparameter by
-    PyTorch's name ("lr", "momentum", "weight_decay", "betas" as a pair, …) and
-    "initial_lr" once a schedule has set it. Writing a key sets the optimiser's setting,
-    checked as its constructor checks it; keys cannot be added or removed."""
+    ``param_groups[0]`` dict: "params" (the parameters, a tuple), each hyperparameter by
+    PyTorch's name ("lr", "momentum", "weight_decay", "betas" as a pair, …; not the flags
+    cnnmath has no use for: "maximize", "foreach", "fused", …) and "initial_lr" once a
+    schedule has set it (or the script does). Writing a key sets the optimiser's setting,
+    checked as its constructor checks it; other keys cannot be added, none removed."""
 
     def __init__(self, optimizer: Optimizer) -> None:
         self._optimizer = optimizer
@@ -58,8 +59,8 @@ class ParamGroup(MutableMapping[str, Any]):
         )
 
     def __getitem__(self, key: str) -> Any:
-        if key == "params":
-            return self._optimizer.params
+        if key == "params":  # a tuple: the parameters are fixed when the optimiser is made
+            return tuple(self._optimizer.params)
         settings = self._settings()
         if key not in settings:
             raise self._unknown(key)
@@ -70,7 +71,7 @@ class ParamGroup(MutableMapping[str, Any]):
         if key == "lr":
             opt.lr = value
             return
-        if key == "initial_lr" and opt.initial_lr is not None:
+        if key == "initial_lr":  # a schedule's base rate (PyTorch's custom schedules set it)
             opt.initial_lr = _real(type(opt).__name__, "initial_lr", value)
             return
         settings: dict[str, Any] = dict(opt.hyperparameters())

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from copy import deepcopy
 from typing import Any
 
 import numpy as np
 
 from .._checks import positive_int, real_number
 from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, Module, no_grad
+from ..nn.fold import _copy_without_contexts
 from ..nn.module import run_backward, run_forward
 from .adam_variants import _flag
 from .lr_policies import check_anneal_strategy
@@ -238,7 +238,7 @@ class AveragedModel(Module):
                 f"{owner}: avg_fn, multi_avg_fn: expected at most one of them, got both"
             )
         super().__init__()
-        self.module = deepcopy(model)
+        self.module = _copy_without_contexts(model)  # not the activations of its last forward
         self.register_buffer("n_averaged", np.array(0, dtype=np.int64))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn
@@ -306,9 +306,12 @@ class AveragedModel(Module):
                 "AveragedModel.update_parameters: model: expected a cnnmath.nn.Module, got "
                 f"{type(model).__name__}"
             )
-        pairs = self._pairs(model, "parameters and buffers" if self.use_buffers else "parameters")
+        found = self._pairs(model, "parameters and buffers" if self.use_buffers else "parameters")
         buffers = [] if self.use_buffers else self._pairs(model, "buffers")
         n = int(self.n_averaged)
+        # averaged into copies, written back once every average has succeeded: an averaging
+        # function that raises (an integer buffer) leaves the average as it was
+        pairs = [(a.copy(), b) for a, b in found]
         if n == 0:
             for a, b in pairs:
                 a[...] = b
@@ -328,6 +331,8 @@ class AveragedModel(Module):
                     swa = get_swa_avg_fn()
                     for a, b in zip(mine, theirs, strict=True):
                         a[...] = swa(a, b, n)
+        for (a, _), (staged, _) in zip(found, pairs, strict=True):
+            a[...] = staged
         for a, b in buffers:
             a[...] = b
         self.n_averaged += 1
