@@ -83,8 +83,19 @@ class _Lp:
     def powers(self) -> tuple[np.ndarray, np.ndarray]:
         """Z = avg_pool(X^p) and W = K·Z (PyTorch's sign(Z)·relu(|Z|)·K, the same values)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            z = self.avg(np.power(self.x, self.p), **self.window)
+            z = self.avg(_power(self.x, self.p), **self.window)
         return z, z * self.size
+
+
+def _power(a: np.ndarray, e: float) -> np.ndarray:
+    """a**e as PyTorch's pow computes it: its exponents 0.5 and −0.5 are sqrt and 1/sqrt
+    (NaN at −∞, where C's pow, and NumPy's before 2.1, give +∞ and 0), so the NaN pattern
+    is PyTorch's on every NumPy."""
+    if e == 0.5:
+        return np.sqrt(a)
+    if e == -0.5:
+        return 1 / np.sqrt(a)
+    return np.power(a, e)
 
 
 def _forward(lp: _Lp) -> np.ndarray:
@@ -92,7 +103,7 @@ def _forward(lp: _Lp) -> np.ndarray:
         return lp.given(lp.max(np.abs(lp.x), **lp.window))
     _, w = lp.powers()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return lp.given(np.power(w, 1 / lp.p))
+        return lp.given(_power(w, 1 / lp.p))
 
 
 def _backward(lp: _Lp, grad_output: Any) -> np.ndarray:
@@ -104,14 +115,14 @@ def _backward(lp: _Lp, grad_output: Any) -> np.ndarray:
     z, w = lp.powers()
     check_shape("grad_output", np.asarray(grad_output), lp.given(z).shape, func=lp.func)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        g_w = g * ((1 / p) * np.power(w, 1 / p - 1))
+        g_w = g * ((1 / p) * _power(w, 1 / p - 1))
         # through sign(Z)·relu(|Z|): sign(Z)² — PyTorch's sign is 0 at NaN, so a NaN window
         # passes 0 unless the incoming share is not finite — and relu's backward passes
         # nothing where |Z| = 0, whatever arrives (inf or NaN too)
         sign = np.nan_to_num(np.sign(z), nan=0.0)
         g_z = np.where(z == 0, 0, g_w * lp.size * sign) * sign
         g_xp = lp.avg_backward(g_z, lp.x, **lp.window)
-        return lp.given(g_xp * (p * np.power(lp.x, p - 1)))
+        return lp.given(g_xp * (p * _power(lp.x, p - 1)))
 
 
 @_threads.op
