@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cnnmath import attribution, images, models, nn
-from cnnmath.nn.module import has_hooks
+from cnnmath.nn._running import has_hooks
 from helpers import rel_error, small_cnn_pair
 from torchvision_helper import import_torchvision
 

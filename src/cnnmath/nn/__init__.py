@@ -71,6 +71,7 @@ from .deform_conv import DeformConv2d
 from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
 from .flatten import Flatten, Permute, Unflatten
 from .fold import fold_batch_norm
+from .grad_mode import enable_grad, grad_enabled, no_grad
 from .graph import Add, Concat, Graph, Mul, Narrow
 from .layers1d import (
     AdaptiveAvgPool1d,
@@ -92,15 +93,7 @@ from .layers3d import (
 )
 from .linear import Linear
 from .lists import ModuleDict, ModuleList
-from .module import (
-    IncompatibleKeys,
-    Module,
-    Node,
-    StateDictError,
-    enable_grad,
-    grad_enabled,
-    no_grad,
-)
+from .module import IncompatibleKeys, Module, Node, StateDictError
 from .module import key_mismatch as key_mismatch  # for cnnmath.weights
 from .normalization import (
     BatchNorm1d,

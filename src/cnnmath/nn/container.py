@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._running import has_hooks, run_backward, run_forward
 from .activation import FUSED, Identity, ReLU
-from .module import Module, Node, _note, grad_enabled, has_hooks, run_backward, run_forward
+from .grad_mode import grad_enabled
+from .module import Module, Node, _note
 from .pooling import MaxPool2d
 
 

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .._checks import check_float_array, positive_int
-from .module import Module, Node, _join, _note, grad_enabled, run_backward, run_forward
+from ._running import run_backward, run_forward
+from .grad_mode import grad_enabled
+from .module import Module, Node, _join, _note
 
 __all__ = ["Add", "Concat", "Graph", "Mul", "Narrow"]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -12,6 +10,8 @@ import numpy as np
 from .._checks import check_float_array, flag
 from . import hooks as _hooks
 from ._common import _float_dtype
+from ._running import run_backward, run_forward
+from .grad_mode import _NO_GRAD_CALL, grad_enabled
 from .parameter import Parameter
 
 
@@ -99,61 +99,6 @@ def _cpu_device(value: Any) -> bool:
     if isinstance(value, str):
         return value.split(":")[0] == "cpu"
     return getattr(value, "type", None) == "cpu" and not isinstance(value, np.dtype)
-
-
-_GRAD_MODE = threading.local()
-
-
-def grad_enabled() -> bool:
-    """Whether forward passes keep what a backward pass needs (False inside ``no_grad``,
-    in this thread)."""
-    return getattr(_GRAD_MODE, "enabled", True)
-
-
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Inside, forward passes keep nothing for a backward pass (PyTorch's ``torch.no_grad``,
-    per thread as it): a container lets each layer's context go as soon as the layer has
-    run, and a Graph each value after its last reader, so inference holds about one layer's
-    activations at a time instead of all of them. The outputs are the same; a
-    ``model.backward`` after such a forward raises, saying so. ``predict``, ``evaluate``
-    and ``fit``'s validation run under it.
-
-    >>> import numpy as np
-    >>> from cnnmath import nn
-    >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
-    >>> with nn.no_grad():
-    ...     model(np.ones((1, 3), np.float32)).shape
-    (1, 2)
-    """
-    before = grad_enabled()
-    _GRAD_MODE.enabled = False
-    try:
-        yield
-    finally:
-        _GRAD_MODE.enabled = before
-
-
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    """Inside, forward passes keep what a backward pass needs again, even within
-    ``no_grad`` (PyTorch's ``torch.enable_grad``, per thread): for a function that must
-    differentiate whatever its caller's mode."""
-    before = grad_enabled()
-    _GRAD_MODE.enabled = True
-    try:
-        yield
-    finally:
-        _GRAD_MODE.enabled = before
-
-
-class _NoGradCall:
-    """The context a top-level forward leaves under ``no_grad``: nothing to differentiate."""
-
-    __slots__ = ()
-
-
-_NO_GRAD_CALL = _NoGradCall()
 
 
 def _join(prefix: str, name: str) -> str:
@@ -897,95 +842,3 @@ def _note(err: BaseException, text: str) -> None:
     add = getattr(err, "add_note", None)
     if add is not None:
         add(text)
-
-
-def run_forward(module: Module, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
-    """``module.forward_ctx(*inputs)`` with the module's forward hooks around it (the
-    containers run their children through this function)."""
-    hooks = vars(module).get("_hooks")
-    if hooks is None or not (hooks.forward_pre or hooks.forward):
-        return module.forward_ctx(*inputs, **kwargs)
-    given = inputs
-    inputs = _hooks.forward_pre(hooks, module, inputs)
-    y, ctx = module.forward_ctx(*inputs, **kwargs)
-    out = _hooks.forward(hooks, module, inputs, y)
-    if grad_enabled() and (_hooks.replaced(given, inputs) or _hooks.replaced(y, out)):
-        ctx = _HookReplaced(ctx)  # the backward would miss what the hook computed
-    return out, ctx
-
-
-class _HookReplaced:
-    """The context of a forward whose hooks replaced an input or the output: refused by
-    the backward (`run_backward`), which cannot differentiate what the hook computed."""
-
-    __slots__ = ("ctx",)
-
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
-
-
-def has_hooks(module: Module) -> bool:
-    """Whether any hook is registered on ``module`` (a container then runs it alone, not
-    fused with its neighbour)."""
-    hooks = vars(module).get("_hooks")
-    return hooks is not None and any(getattr(hooks, kind) for kind in _hooks.KINDS)
-
-
-def run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: bool) -> Any:
-    """``_run_backward`` with the module's backward hooks around it: the pre-hooks may
-    replace G, the hooks ∂ℓ/∂input (``None`` given where the input's gradient is not
-    computed). A module the backward skips calls neither."""
-    if isinstance(ctx, _HookReplaced):
-        raise RuntimeError(
-            f"{type(module).__name__}.backward: a forward hook (or pre-hook) of this module "
-            "replaced a value it was given, which the backward cannot differentiate; run "
-            "that forward without the hook to differentiate it (or under nn.no_grad() when "
-            "no backward follows)"
-        )
-    hooks = vars(module).get("_hooks")
-    if hooks is None or not (hooks.backward_pre or hooks.backward):
-        return _run_backward(module, ctx, grad_output, input_grad=input_grad)
-    if not input_grad and not module.trains():
-        return None
-    grad_output = _hooks.backward_pre(hooks, module, grad_output)
-    grad_input = _run_backward(module, ctx, grad_output, input_grad=input_grad)
-    if not hooks.backward:
-        return grad_input
-    return _hooks.backward(hooks, module, grad_input, grad_output)
-
-
-def _run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: bool) -> Any:
-    """One module's backward pass from ``ctx`` and G = ∂ℓ/∂y, honouring ``requires_grad``:
-    ∂ℓ/∂input (None without ``input_grad``), each trainable parameter's ∂ℓ/∂θ added into
-    its ``grad``.
-
-    Without ``input_grad`` a module with no trainable parameter is skipped (nothing it
-    computes is needed). A container routes its children through this function; any other
-    module runs whole, each frozen parameter's ``grad`` replaced by a scratch array for the
-    call, so that the layers need not know about freezing and the frozen gradients stay as
-    they were (PyTorch's frozen parameter gets none)."""
-    if module._routes_backward:
-        if input_grad:
-            return module.backward_ctx(ctx, grad_output)
-        if module.trains():
-            module.backward_params_ctx(ctx, grad_output)
-        return None
-    trainable, frozen = False, list[Parameter]()
-    for _, p in module._walk_parameters(""):  # (a tied parameter may come twice)
-        if p.requires_grad:
-            trainable = True
-        elif all(q is not p for q in frozen):
-            frozen.append(p)
-    if not input_grad and not trainable:
-        return None
-    kept = [p.grad for p in frozen]
-    for p in frozen:
-        p.grad = None  # a fresh array of zeros, dropped after the call
-    try:
-        if input_grad:
-            return module.backward_ctx(ctx, grad_output)
-        module.backward_params_ctx(ctx, grad_output)
-        return None
-    finally:
-        for p, grad in zip(frozen, kept, strict=True):
-            p.grad = grad

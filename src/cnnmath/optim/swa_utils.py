@@ -38,8 +38,8 @@ import numpy as np
 
 from .._checks import positive_int, real_number
 from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, Module, no_grad
+from ..nn._running import run_backward, run_forward
 from ..nn.fold import _copy_without_contexts
-from ..nn.module import run_backward, run_forward
 from .adam_variants import _flag
 from .lr_policies import check_anneal_strategy
 from .lr_scheduler import LRScheduler
