@@ -192,6 +192,14 @@ def flag(name: str, value: Any, *, func: str) -> bool:
     return bool(value)
 
 
+def cpu_device(value: Any) -> bool:
+    """Whether ``value`` names PyTorch's CPU device, the one cnnmath computes on: "cpu",
+    "cpu:0", torch.device("cpu")."""
+    if isinstance(value, str):
+        return value.split(":")[0] == "cpu"
+    return getattr(value, "type", None) == "cpu" and not isinstance(value, np.dtype)
+
+
 def check_shape(name: str, x: np.ndarray, expected: tuple[int, ...], *, func: str) -> None:
     """Raise ``ValueError`` unless ``x.shape == expected``."""
     if tuple(x.shape) != tuple(expected):

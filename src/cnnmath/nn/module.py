@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._checks import check_float_array, flag
+from .._checks import check_float_array, cpu_device, flag
 from . import hooks as _hooks
 from ._common import _float_dtype
 from ._running import run_backward, run_forward
@@ -92,13 +92,6 @@ def _device_like(value: Any) -> bool:
         except TypeError:
             return True
     return False
-
-
-def _cpu_device(value: Any) -> bool:
-    """Whether ``value`` names PyTorch's CPU device: "cpu", "cpu:0", torch.device("cpu")."""
-    if isinstance(value, str):
-        return value.split(":")[0] == "cpu"
-    return getattr(value, "type", None) == "cpu" and not isinstance(value, np.dtype)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -508,27 +501,25 @@ class Module:
 
     def get_parameter(self, target: str) -> Parameter:
         """The Parameter at the dotted path ``target`` ("layer1.0.conv1.weight")."""
-        module, name = self._split_target("get_parameter", target)
-        value = dict(module._own_parameters()).get(name)
-        if value is None:
-            raise AttributeError(
-                f"{type(self).__name__}.get_parameter: target {target!r}: "
-                f"{type(module).__name__} has no parameter {name!r}; it has "
-                f"{[n for n, _ in module._own_parameters()]}"
-            )
+        value: Parameter = self._held("get_parameter", "parameter", target)
         return value
 
     def get_buffer(self, target: str) -> np.ndarray:
         """The buffer at the dotted path ``target`` ("bn1.running_mean")."""
-        module, name = self._split_target("get_buffer", target)
-        value = dict(module._own_buffers()).get(name)
-        if value is None:
-            raise AttributeError(
-                f"{type(self).__name__}.get_buffer: target {target!r}: "
-                f"{type(module).__name__} has no buffer {name!r}; it has "
-                f"{[n for n, _ in module._own_buffers()]}"
-            )
+        value: np.ndarray = self._held("get_buffer", "buffer", target)
         return value
+
+    def _held(self, func: str, kind: str, target: Any) -> Any:
+        """What the module at ``target``'s path holds under its last name: one of its own
+        parameters or buffers (``kind``); AttributeError naming those it has."""
+        module, name = self._split_target(func, target)
+        held = dict(module._own_parameters() if kind == "parameter" else module._own_buffers())
+        if name not in held:
+            raise AttributeError(
+                f"{type(self).__name__}.{func}: target {target!r}: {type(module).__name__} "
+                f"has no {kind} {name!r}; it has {list(held)}"
+            )
+        return held[name]
 
     # -- hooks ---------------------------------------------------------------------------------
     def _hook(
@@ -720,7 +711,7 @@ class Module:
         func = f"{type(self).__name__}.to"
         dtypes = [] if dtype is None else [dtype]
         for value in (*args, device):
-            if value is None or _cpu_device(value):
+            if value is None or cpu_device(value):
                 continue
             if _device_like(value):
                 raise ValueError(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import flag
 from ..nn import Parameter
 from .adam import _AdamSettings
 from .optimizer import _real
@@ -43,12 +44,6 @@ def _second_moment(opt: _AdamSettings, g: np.ndarray, state: dict[str, np.ndarra
     v = state["exp_avg_sq"]
     v *= opt.betas[1]
     v += (1 - opt.betas[1]) * g * g
-
-
-def _flag(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{owner}: {name}: expected a bool, got {value!r}")
-    return value
 
 
 class Adamax(_AdamSettings):
@@ -134,8 +129,8 @@ class NAdam(_AdamSettings):
     def _configure_extra(self, settings: dict[str, Any]) -> dict[str, Any]:
         return {
             "momentum_decay": _real("NAdam", "momentum_decay", settings["momentum_decay"]),
-            "decoupled_weight_decay": _flag(
-                "NAdam", "decoupled_weight_decay", settings["decoupled_weight_decay"]
+            "decoupled_weight_decay": flag(
+                "decoupled_weight_decay", settings["decoupled_weight_decay"], func="NAdam"
             ),
         }
 
@@ -191,8 +186,8 @@ class RAdam(_AdamSettings):
         )
 
     def _configure_extra(self, settings: dict[str, Any]) -> dict[str, Any]:
-        flag = settings["decoupled_weight_decay"]
-        return {"decoupled_weight_decay": _flag("RAdam", "decoupled_weight_decay", flag)}
+        decoupled = settings["decoupled_weight_decay"]
+        return {"decoupled_weight_decay": flag("decoupled_weight_decay", decoupled, func="RAdam")}
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas

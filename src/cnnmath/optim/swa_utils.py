@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import positive_int, real_number
+from .._checks import cpu_device, flag, positive_int, real_number
 from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, Module, no_grad
 from ..nn._running import run_backward, run_forward
 from ..nn.fold import _copy_without_contexts
-from .adam_variants import _flag
 from .lr_policies import check_anneal_strategy
 from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
@@ -172,8 +171,9 @@ def get_swa_avg_fn() -> AvgFn:
 
 
 def _cpu_device(owner: str, device: Any) -> None:
-    """cnnmath computes on the CPU: ``device`` (PyTorch's argument) may be None or "cpu"."""
-    if device is not None and device != "cpu":
+    """cnnmath computes on the CPU: ``device`` (PyTorch's argument) may be None or "cpu"
+    (``_checks.cpu_device``: "cpu:0" and torch.device("cpu") too)."""
+    if device is not None and not cpu_device(device):
         raise ValueError(
             f"{owner}: device: expected None or 'cpu' (cnnmath computes with NumPy on the "
             f"CPU), got {device!r:.60}"
@@ -242,7 +242,7 @@ class AveragedModel(Module):
         self.register_buffer("n_averaged", np.array(0, dtype=np.int64))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn
-        self.use_buffers = _flag(owner, "use_buffers", use_buffers)
+        self.use_buffers = flag("use_buffers", use_buffers, func=owner)
 
     # -- running as the copy -------------------------------------------------------------------
     def forward_ctx(self, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
