@@ -1,5 +1,6 @@
 """Optimisers with PyTorch's exact update rules: SGD (momentum, Nesterov, weight decay), Adam,
-AdamW, RMSprop, Adagrad, Adamax, NAdam and RAdam; and learning-rate schedules with
+AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam and L-BFGS (``LBFGS``, stepped with a closure
+that re-evaluates the loss); and learning-rate schedules with
 ``torch.optim.lr_scheduler``'s names and rules (``LambdaLR``, ``MultiplicativeLR``,
 ``StepLR``, ``MultiStepLR``, ``ConstantLR``, ``LinearLR``, ``ExponentialLR``,
 ``PolynomialLR``, ``CosineAnnealingLR``, ``CosineAnnealingWarmRestarts``, ``CyclicLR``,
@@ -82,7 +83,7 @@ the optimiser by class name, so a run resumes only with the same class.
 
 The code, one concern per module: ``optimizer`` (the base class :class:`Optimizer`: parameters,
 rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``adam_variants``
-(Adamax, NAdam, RAdam), ``adagrad``, ``rmsprop``, ``lr_scheduler`` (the base class
+(Adamax, NAdam, RAdam), ``adagrad``, ``rmsprop``, ``lbfgs``, ``lr_scheduler`` (the base class
 :class:`LRScheduler` and the schedules with a closed form in the epoch), ``lr_policies``
 (SequentialLR, ChainedScheduler, ReduceLROnPlateau, OneCycleLR), ``lr_cyclic``
 (CosineAnnealingWarmRestarts, CyclicLR) and ``swa_utils`` (AveragedModel, update_bn, SWALR and
@@ -93,6 +94,7 @@ from . import swa_utils
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
+from .lbfgs import LBFGS
 from .lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR
 from .lr_policies import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
 from .lr_scheduler import (
@@ -123,6 +125,7 @@ __all__ = [
     "CosineAnnealingWarmRestarts",
     "CyclicLR",
     "ExponentialLR",
+    "LBFGS",
     "LRScheduler",
     "LambdaLR",
     "LinearLR",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..nn import Parameter
-from .optimizer import Optimizer, Params, _real
+from .optimizer import Optimizer, Params, _call, _real
 
 
 class _FlatMoments(NamedTuple):
@@ -145,8 +146,9 @@ class Adam(_AdamSettings):
         a /= b
         p.data -= a  # as torch.addcdiv: (value·m)/denom
 
-    def step(self) -> None:
-        """One update of every parameter (the class docstring's formula). When the
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter (the class docstring's formula); a ``closure`` is
+        called first and its loss returned, as the base class's ``step``. When the
         parameters share a dtype the moments of all of them live in one flat array each and
         the update runs once over all of them (`_flat`): the same operations in the same
         order on each element as parameter by parameter, so the same bits, in a dozen NumPy
@@ -156,8 +158,8 @@ class Adam(_AdamSettings):
         frozen = self._sat_out or not all(p.requires_grad for p in self.params)
         flat = None if frozen or len(self._members) > 1 else self._flat()
         if flat is None:
-            super().step()
-            return
+            return super().step(closure)
+        loss = None if closure is None else _call(closure, type(self).__name__)
         self.step_count += 1
         beta1, beta2 = self.betas
         t = self.step_count
@@ -186,6 +188,7 @@ class Adam(_AdamSettings):
         a /= b
         for p, (start, stop) in zip(params, spans, strict=True):
             p.data -= a[start:stop].reshape(p.data.shape)
+        return loss
 
     def _flat(self) -> _FlatMoments | None:
         """The flat moments, made at the first step (or again when the state was replaced,

@@ -5,14 +5,14 @@ flat ``state_dict`` (the update rules and the state's keys are in the docstring 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from .._checks import flag, real_number
-from ..nn import Parameter
+from ..nn import Parameter, enable_grad
 
 
 def _real(
@@ -51,6 +51,18 @@ def _own_names(owner: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     return split
 
 
+def _call(closure: Any, owner: str) -> Any:
+    """``closure()`` (the loss it returns) under gradient mode, as PyTorch's optimisers call
+    it; a TypeError naming the argument if it is not callable."""
+    if not callable(closure):
+        raise TypeError(
+            f"{owner}.step: closure: expected a function that re-evaluates the model (zero "
+            f"the gradients, forward, backward) and returns the loss, got {closure!r:.80}"
+        )
+    with enable_grad():
+        return closure()
+
+
 class ParamGroup(MutableMapping[str, Any]):
     """One parameter group of an optimiser, read and written as a dict of PyTorch's
     ``param_groups``: "params" (the group's parameters, a tuple), each hyperparameter by
@@ -65,7 +77,7 @@ class ParamGroup(MutableMapping[str, Any]):
 
     def _settings(self) -> dict[str, Any]:
         opt, g = self._optimizer, self._index
-        settings = _torch_names(opt._group_settings(g))
+        settings = opt._torch_settings(opt._group_settings(g))
         if opt._initial_lrs[g] is not None:
             settings["initial_lr"] = opt._initial_lrs[g]
         return settings
@@ -97,12 +109,12 @@ class ParamGroup(MutableMapping[str, Any]):
                 f"{self._where()}['params']: a group's parameters are fixed; add others with "
                 "add_param_group"
             )
-        settings = _torch_names(opt._group_settings(g))
+        settings = opt._torch_settings(opt._group_settings(g))
         if key not in settings:
             raise self._unknown(key)
         settings[key] = value
         with opt._group(g):
-            opt._configure(**_own_names(owner, settings))
+            opt._configure(**opt._own_settings(owner, settings))
 
     def __delitem__(self, key: str) -> None:
         raise TypeError(f"{self._where()}: keys cannot be removed")
@@ -245,7 +257,7 @@ class Optimizer:
         """The constructor's settings with a group's ``own`` (PyTorch's names) over them,
         checked by ``_configure`` (which leaves them in the attributes)."""
         owner = owner or type(self).__name__
-        names = _torch_names(self._defaults)
+        names = self._torch_settings(self._defaults)
         initial = own.get("initial_lr")
         unknown = [k for k in own if k not in names and k != "initial_lr"]
         if unknown:
@@ -259,7 +271,9 @@ class Optimizer:
                     f"{owner}: {where}: {key} is the constructor's for every group (PyTorch's "
                     "is too, whatever a group says); give it to the constructor"
                 )
-        settings = _own_names(owner, {**names, **{k: v for k, v in own.items() if k in names}})
+        settings = self._own_settings(
+            owner, {**names, **{k: v for k, v in own.items() if k in names}}
+        )
         try:
             self._configure(**settings)
         except (TypeError, ValueError) as error:
@@ -267,6 +281,14 @@ class Optimizer:
         if initial is not None:
             _real(owner, f"{where}['initial_lr']", initial)
         return self.hyperparameters()
+
+    def _torch_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``hyperparameters()``'s settings by PyTorch's names (Adam's betas a pair)."""
+        return _torch_names(settings)
+
+    def _own_settings(self, owner: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings by PyTorch's names as ``_configure`` takes them."""
+        return _own_names(owner, settings)
 
     def _group_settings(self, g: int) -> dict[str, Any]:
         """Group g's settings (``hyperparameters()``'s names)."""
@@ -308,7 +330,7 @@ class Optimizer:
     def defaults(self) -> dict[str, Any]:
         """The constructor's settings by PyTorch's names ("betas" a pair): what a group
         added by ``add_param_group`` starts from, as PyTorch's ``optimizer.defaults``."""
-        return _torch_names(self._defaults)
+        return self._torch_settings(self._defaults)
 
     @property
     def lr(self) -> float:
@@ -364,14 +386,18 @@ class Optimizer:
             if self.step_count:
                 self._sat_out[i] = self.step_count
 
-    def step(self) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter from its current grad (see the module docstring);
+        with a ``closure`` (PyTorch's: a function that zeroes the gradients, runs the forward
+        and backward passes and returns the loss), it is called first and its loss returned;
+        without, None.
         a frozen parameter (``requires_grad`` False) is left as it is, and so are its
         buffers: one frozen from the start has none (PyTorch's has no state either) and
         makes them at its first step. As in PyTorch each parameter counts its own steps:
         the t of Adam's bias corrections (and of its kin's, and Adagrad's ``lr_decay``) is
         the number of steps the parameter took, the optimiser's ``step_count`` less the
         steps it sat out (``state_dict`` "i.step", written for such a parameter)."""
+        loss = None if closure is None else _call(closure, type(self).__name__)
         self.step_count += 1
         for g, members in enumerate(self._members):
             with self._group(g):
@@ -382,6 +408,7 @@ class Optimizer:
                         self._update(p, self.state[i])
                     else:
                         self._sat_out[i] = self._sat_out.get(i, 0) + 1
+        return loss
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
