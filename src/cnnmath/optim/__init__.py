@@ -7,8 +7,10 @@ AdamW, RMSprop, Adagrad, Adamax, NAdam and RAdam; and learning-rate schedules wi
 ``LRScheduler``); and ``swa_utils``, ``torch.optim.swa_utils``'s weight averaging
 (``AveragedModel`` for SWA or an EMA of the weights, ``update_bn``, ``SWALR``).
 
-An optimiser holds a list of :class:`cnnmath.nn.Parameter` and updates ``p.data`` in place
-from ``p.grad`` at each ``step()``, skipping a frozen parameter (``requires_grad`` False).
+An optimiser holds a list of :class:`cnnmath.nn.Parameter`, or PyTorch's parameter groups
+(dicts of parameters and the settings that differ for them, ``add_param_group``), and
+updates ``p.data`` in place from ``p.grad`` at each ``step()``, with the settings of p's
+group, skipping a frozen parameter (``requires_grad`` False).
 With g = p.grad, θ = p.data, λ the weight decay, t the parameter's step number (1, 2, …:
 the steps it took, as PyTorch counts them, which differ from the optimiser's for a parameter
 that was frozen for some):
@@ -72,7 +74,10 @@ the same names as torch's param_groups for the others, betas split in "beta1" an
 and "i.<buffer>" for parameter i with torch's state names ("0.momentum_buffer", "3.exp_avg",
 "3.exp_avg_sq", Adagrad's "0.sum", Adamax's "0.exp_inf"; NAdam's "0.mu_product" is a 0-d
 float32 array, the others like the parameter), and "i.step" (0-d int64) for a parameter
-that sat out steps, frozen: the steps it took (none: no buffers yet). A checkpoint records
+that sat out steps, frozen or added later: the steps it took (none: no buffers yet). With
+several parameter groups the hyperparameters above are the first group's, "groups.k.lr",
+… group k's, and "groups.sizes" (1-d int64) the number of parameters in each, checked on
+loading: i counts the parameters of all groups in order. A checkpoint records
 the optimiser by class name, so a run resumes only with the same class.
 
 The code, one concern per module: ``optimizer`` (the base class :class:`Optimizer`: parameters,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from ..nn import Parameter
-from .optimizer import Optimizer, _real
+from .optimizer import Optimizer, Params, _real
 
 
 class Adagrad(Optimizer):
@@ -19,15 +18,17 @@ class Adagrad(Optimizer):
     (s starts at ``initial_accumulator_value``). Parameters: ``lr`` η (1e-2), ``lr_decay``
     δ >= 0 (0), ``weight_decay`` λ >= 0 (0), ``initial_accumulator_value`` >= 0 (0), ``eps``
     ε >= 0 (1e-10). Buffer: "sum" s, like the parameter, made by the first step (torch makes
-    it with the optimiser; the values are the same).
+    it with the optimiser; the values are the same). In parameter groups every sum starts
+    at the constructor's ``initial_accumulator_value`` (as torch's do); a group cannot set it.
     """
 
     _buffers = ("sum",)
     _buffers_from_step_one = True
+    _not_per_group = ("initial_accumulator_value",)
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 1e-2,
         lr_decay: float = 0.0,
         weight_decay: float = 0.0,
@@ -35,7 +36,7 @@ class Adagrad(Optimizer):
         eps: float = 1e-10,
     ) -> None:
         super().__init__(params, lr)
-        self._configure(
+        self._set_defaults(
             lr=lr,
             lr_decay=lr_decay,
             weight_decay=weight_decay,
@@ -71,7 +72,8 @@ class Adagrad(Optimizer):
         if self.weight_decay != 0:
             g = g + self.weight_decay * p.data
         if "sum" not in state:
-            state["sum"] = np.full_like(p.data, self.initial_accumulator_value)
+            # the constructor's value, as torch's, whichever group p is in
+            state["sum"] = np.full_like(p.data, self._defaults["initial_accumulator_value"])
         s = state["sum"]
         s += g * g
         lr_t = self.lr / (1 + (self._t - 1) * self.lr_decay)

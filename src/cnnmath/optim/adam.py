@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..nn import Parameter
-from .optimizer import Optimizer, _real
+from .optimizer import Optimizer, Params, _real
 
 
 class _FlatMoments(NamedTuple):
@@ -35,7 +34,7 @@ class _AdamSettings(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float,
         betas: tuple[float, float],
         eps: float,
@@ -47,7 +46,7 @@ class _AdamSettings(Optimizer):
             raise TypeError(
                 f"{type(self).__name__}: betas: expected a pair (beta1, beta2), got {betas!r}"
             )
-        self._configure(
+        self._set_defaults(
             lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay, **extra
         )
 
@@ -105,7 +104,7 @@ class Adam(_AdamSettings):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -152,9 +151,10 @@ class Adam(_AdamSettings):
         the update runs once over all of them (`_flat`): the same operations in the same
         order on each element as parameter by parameter, so the same bits, in a dozen NumPy
         calls per step instead of a dozen per parameter. With a frozen parameter
-        (``requires_grad`` False) the update runs parameter by parameter, skipping it."""
+        (``requires_grad`` False), or parameter groups, the update runs parameter by
+        parameter (group by group, each with its settings)."""
         frozen = self._sat_out or not all(p.requires_grad for p in self.params)
-        flat = None if frozen else self._flat()
+        flat = None if frozen or len(self._members) > 1 else self._flat()
         if flat is None:
             super().step()
             return
@@ -244,7 +244,7 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

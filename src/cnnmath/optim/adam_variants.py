@@ -4,7 +4,6 @@ variance rectified), parameter by parameter with torch's operations in torch's o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from .._checks import flag
 from ..nn import Parameter
 from .adam import _AdamSettings
-from .optimizer import _real
+from .optimizer import Params, _real
 
 
 def _first_moment(
@@ -62,7 +61,7 @@ class Adamax(_AdamSettings):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -108,7 +107,7 @@ class NAdam(_AdamSettings):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -174,7 +173,7 @@ class RAdam(_AdamSettings):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

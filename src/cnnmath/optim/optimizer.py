@@ -1,10 +1,12 @@
-"""The base class of the optimisers: the parameter list, the learning rate, the step counter,
-the per-parameter buffers and their flat ``state_dict`` (the update rules and the state's keys
-are in the docstring of :mod:`cnnmath.optim`)."""
+"""The base class of the optimisers: the parameters and their groups (each with its own
+settings, as PyTorch's param_groups), the step counter, the per-parameter buffers and their
+flat ``state_dict`` (the update rules and the state's keys are in the docstring of
+:mod:`cnnmath.optim`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,74 +28,84 @@ def _real(
     return real_number(name, value, func=owner, low=low, high=high, high_open=high_open)
 
 
-_GROUPS = (
-    "{owner}: parameter groups (dicts of params and settings) are not supported: an "
-    "optimiser holds one group; for another rate on part of a model (a backbone and a "
-    "head), give each part its own optimiser (and schedule), stepped together"
-)
+#: what an optimiser's ``params`` takes: Parameters (one group) or parameter groups (dicts)
+Params = Iterable[Parameter] | Iterable[Mapping[str, Any]]
+
+
+def _torch_names(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings by PyTorch's names: Adam's "beta1" and "beta2" as the pair "betas"."""
+    named = dict(settings)
+    if "beta1" in named:
+        named["betas"] = (named.pop("beta1"), named.pop("beta2"))
+    return named
+
+
+def _own_names(owner: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings by PyTorch's names as ``_configure`` takes them: "betas" split in two."""
+    split = dict(settings)
+    if "betas" in split:
+        betas = split.pop("betas")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{owner}: betas: expected a pair (beta1, beta2), got {betas!r}")
+        split["beta1"], split["beta2"] = betas
+    return split
 
 
 class ParamGroup(MutableMapping[str, Any]):
-    """An optimiser's one parameter group, read and written as PyTorch's
-    ``param_groups[0]`` dict: "params" (the parameters, a tuple), each hyperparameter by
+    """One parameter group of an optimiser, read and written as a dict of PyTorch's
+    ``param_groups``: "params" (the group's parameters, a tuple), each hyperparameter by
     PyTorch's name ("lr", "momentum", "weight_decay", "betas" as a pair, …; not the flags
     cnnmath has no use for: "maximize", "foreach", "fused", …) and "initial_lr" once a
-    schedule has set it (or the script does). Writing a key sets the optimiser's setting,
-    checked as its constructor checks it; other keys cannot be added, none removed."""
+    schedule has set it (or the script does). Writing a key sets that group's setting,
+    checked as the constructor checks it; other keys cannot be added, none removed."""
 
-    def __init__(self, optimizer: Optimizer) -> None:
+    def __init__(self, optimizer: Optimizer, index: int = 0) -> None:
         self._optimizer = optimizer
+        self._index = index
 
     def _settings(self) -> dict[str, Any]:
-        settings: dict[str, Any] = dict(self._optimizer.hyperparameters())
-        if "beta1" in settings:
-            settings["betas"] = (settings.pop("beta1"), settings.pop("beta2"))
-        if self._optimizer.initial_lr is not None:
-            settings["initial_lr"] = self._optimizer.initial_lr
+        opt, g = self._optimizer, self._index
+        settings = _torch_names(opt._group_settings(g))
+        if opt._initial_lrs[g] is not None:
+            settings["initial_lr"] = opt._initial_lrs[g]
         return settings
+
+    def _where(self) -> str:
+        return f"{type(self._optimizer).__name__}.param_groups[{self._index}]"
 
     def _unknown(self, key: Any) -> KeyError:
         return KeyError(
-            f"{type(self._optimizer).__name__}.param_groups[0]: no key {key!r}; expected one "
-            f"of {['params', *self._settings()]}"
+            f"{self._where()}: no key {key!r}; expected one of {['params', *self._settings()]}"
         )
 
     def __getitem__(self, key: str) -> Any:
-        if key == "params":  # a tuple: the parameters are fixed when the optimiser is made
-            return tuple(self._optimizer.params)
+        if key == "params":  # a tuple: add_param_group is the way to add parameters
+            return tuple(self._optimizer._group_params(self._index))
         settings = self._settings()
         if key not in settings:
             raise self._unknown(key)
         return settings[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        opt = self._optimizer
-        if key == "lr":
-            opt.lr = value
-            return
+        opt, g = self._optimizer, self._index
+        owner = type(opt).__name__
         if key == "initial_lr":  # a schedule's base rate (PyTorch's custom schedules set it)
-            opt.initial_lr = _real(type(opt).__name__, "initial_lr", value)
+            opt._initial_lrs[g] = _real(owner, "initial_lr", value)
             return
-        settings: dict[str, Any] = dict(opt.hyperparameters())
-        if key == "betas" and "beta1" in settings:
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
-                raise TypeError(
-                    f"{type(opt).__name__}: betas: expected a pair (beta1, beta2), got {value!r}"
-                )
-            settings["beta1"], settings["beta2"] = value
-        elif key in settings and key not in ("beta1", "beta2"):
-            settings[key] = value
-        elif key == "params":
+        if key == "params":
             raise TypeError(
-                f"{type(opt).__name__}.param_groups[0]['params']: the parameters are fixed "
-                "when the optimiser is made; make a new optimiser for others"
+                f"{self._where()}['params']: a group's parameters are fixed; add others with "
+                "add_param_group"
             )
-        else:
+        settings = _torch_names(opt._group_settings(g))
+        if key not in settings:
             raise self._unknown(key)
-        opt._configure(**settings)
+        settings[key] = value
+        with opt._group(g):
+            opt._configure(**_own_names(owner, settings))
 
     def __delitem__(self, key: str) -> None:
-        raise TypeError(f"{type(self._optimizer).__name__}.param_groups[0]: keys cannot be removed")
+        raise TypeError(f"{self._where()}: keys cannot be removed")
 
     def __iter__(self) -> Iterator[str]:
         return iter(["params", *self._settings()])
@@ -106,15 +118,30 @@ class ParamGroup(MutableMapping[str, Any]):
 
 
 class Optimizer:
-    """Base class: the parameter list, the learning rate, the step counter and the state.
+    """Base class: the parameters in their groups, the settings of each group, the step
+    counter and the state.
 
-    Subclasses name their per-parameter buffers in ``_buffers`` and implement ``_update``.
+    ``params`` is a list of :class:`cnnmath.nn.Parameter` (one group), or, as PyTorch's, a
+    list of dicts, each a group: "params" (its parameters) and any of the constructor's
+    settings by PyTorch's names, which override the constructor's for that group::
+
+        SGD([{"params": backbone.parameters(), "lr": 1e-3},
+             {"params": head.parameters()}], lr=1e-2, momentum=0.9)
+
+    A key the optimiser has no setting for (a misspelt "weight_decy", PyTorch's "foreach")
+    is refused rather than ignored. The parameters of all groups, in order, are ``params``
+    (the "i" of ``state_dict``'s keys). The attributes (``lr``, ``momentum``, …) and
+    ``hyperparameters()`` are the first group's settings; ``param_groups[k]`` reads and sets
+    group k's, as in PyTorch.
+
+    Subclasses name their per-parameter buffers in ``_buffers``, make their settings with
+    ``_set_defaults`` and implement ``_update``, which reads the attributes: ``step`` loads
+    each group's settings into them in turn (``_group``).
     """
 
     _buffers: tuple[str, ...] = ()
-    #: the rate when the first learning-rate scheduler was made (None before): the base rate
-    #: η₀ of every scheduler of this optimiser, as PyTorch's param_group["initial_lr"]
-    initial_lr: float | None = None
+    #: settings a group cannot set for itself (PyTorch's update ignores a group's)
+    _not_per_group: tuple[str, ...] = ()
     #: whether the first step makes the buffers (Adam's moments); SGD's momentum buffers
     #: appear at the first step with μ > 0, which may come late (μ raised mid-run)
     _buffers_from_step_one = False
@@ -123,32 +150,165 @@ class Optimizer:
     #: of the parameter's shape and dtype
     _scalar_buffers: tuple[str, ...] = ()
 
-    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+    def __init__(self, params: Params, lr: float) -> None:
         owner = type(self).__name__
-        if isinstance(params, Parameter) or not isinstance(params, Iterable):
+        if isinstance(params, (Parameter, Mapping)) or not isinstance(params, Iterable):
             raise TypeError(
                 f"{owner}: params: expected a list of cnnmath.nn.Parameter (e.g. "
-                f"model.parameters()), got {type(params).__name__}"
+                f"model.parameters()) or of parameter groups (dicts), got {type(params).__name__}"
             )
-        self.params: list[Parameter] = list(params)
+        entries: list[Any] = list(params)
+        grouped = bool(entries) and all(isinstance(e, Mapping) for e in entries)
+        if not grouped and any(isinstance(e, Mapping) for e in entries):
+            raise TypeError(
+                f"{owner}: params: expected Parameters or parameter groups (dicts), not both"
+            )
+        self.params: list[Parameter] = []
+        self._members: list[list[int]] = []  # group k -> the indices of its parameters
+        self._overrides: list[dict[str, Any]] = []  # each group's own settings, until _set_defaults
+        for k, entry in enumerate(entries if grouped else [{"params": entries}]):
+            group_params, own = self._group_spec(f"params[{k}]" if grouped else "params", entry)
+            self._take(group_params)
+            self._overrides.append(own)
         if not self.params:
             raise ValueError(f"{owner}: params: expected at least one Parameter, got none")
-        if any(isinstance(p, Mapping) for p in self.params):
-            raise TypeError(_GROUPS.format(owner=owner))
-        seen: set[int] = set()
-        for i, p in enumerate(self.params):
-            if not isinstance(p, Parameter):
-                raise TypeError(
-                    f"{owner}: params[{i}]: expected a cnnmath.nn.Parameter, got {type(p).__name__}"
-                )
-            if id(p) in seen:
-                raise ValueError(f"{owner}: params[{i}]: the same Parameter appears twice")
-            seen.add(id(p))
         self.lr = lr
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         self._sat_out: dict[int, int] = {}  # parameter index -> steps taken while it was frozen
         self._t = 0  # the step number of the parameter `_update` is updating
+
+    # -- parameter groups --------------------------------------------------------------------
+    def _checked_params(self, where: str, params: Any, owner: str) -> list[Parameter]:
+        """``params`` as a list of Parameters new to this optimiser; TypeError/ValueError
+        naming ``where`` otherwise."""
+        if isinstance(params, Parameter):
+            params = [params]  # PyTorch takes one tensor for a group's "params"
+        if isinstance(params, Mapping) or not isinstance(params, Iterable):
+            raise TypeError(
+                f"{owner}: {where}: expected a list of cnnmath.nn.Parameter, got "
+                f"{type(params).__name__}"
+            )
+        listed = list(params)
+        seen = {id(p) for p in self.params}
+        for i, p in enumerate(listed):
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    f"{owner}: {where}[{i}]: expected a cnnmath.nn.Parameter, got "
+                    f"{type(p).__name__}"
+                )
+            if id(p) in seen:
+                raise ValueError(
+                    f"{owner}: {where}[{i}]: the same Parameter appears twice (in one group or "
+                    "in two)"
+                )
+            seen.add(id(p))
+        return listed
+
+    def _group_spec(
+        self, where: str, group: Mapping[str, Any], owner: str = ""
+    ) -> tuple[list[Parameter], dict]:
+        """A group dict's parameters and its settings (by PyTorch's names), checked. (The
+        plain list of Parameters comes as {"params": the list} with ``where`` "params".)"""
+        owner = owner or type(self).__name__
+        if "params" not in group:
+            raise ValueError(f"{owner}: {where}: a parameter group needs the key 'params'")
+        overrides = {k: v for k, v in group.items() if k != "params"}
+        for key in overrides:
+            if not isinstance(key, str):
+                raise TypeError(f"{owner}: {where}: expected string keys, got {key!r}")
+        where_params = where if where == "params" else f"{where}['params']"
+        return self._checked_params(where_params, group["params"], owner), overrides
+
+    def _take(self, group_params: list[Parameter]) -> None:
+        start = len(self.params)
+        self.params.extend(group_params)
+        self._members.append(list(range(start, len(self.params))))
+
+    def _set_defaults(self, **settings: Any) -> None:
+        """Check and set the constructor's settings (``_configure``'s names), then each group's
+        own (checked as the constructor's; an unknown key refused): the subclass's
+        constructor calls this once, after ``Optimizer.__init__``."""
+        self._configure(**settings)
+        self._defaults = self.hyperparameters()
+        self._groups: list[dict[str, Any]] = []
+        self._initial_lrs: list[float | None] = []
+        self._active = 0  # the group whose settings the attributes hold
+        overrides, self._overrides = self._overrides, []
+        for k, own in enumerate(overrides):
+            self._groups.append(self._settings_for(f"params[{k}]", own))
+            initial = own.get("initial_lr")
+            self._initial_lrs.append(None if initial is None else float(initial))
+        self._configure(**self._groups[0])
+
+    def _settings_for(self, where: str, own: Mapping[str, Any], owner: str = "") -> dict[str, Any]:
+        """The constructor's settings with a group's ``own`` (PyTorch's names) over them,
+        checked by ``_configure`` (which leaves them in the attributes)."""
+        owner = owner or type(self).__name__
+        names = _torch_names(self._defaults)
+        initial = own.get("initial_lr")
+        unknown = [k for k in own if k not in names and k != "initial_lr"]
+        if unknown:
+            raise ValueError(
+                f"{owner}: {where}: unknown setting(s) {unknown}; a parameter group takes "
+                f"'params' and {list(names)}"
+            )
+        for key in self._not_per_group:
+            if key in own:
+                raise ValueError(
+                    f"{owner}: {where}: {key} is the constructor's for every group (PyTorch's "
+                    "is too, whatever a group says); give it to the constructor"
+                )
+        settings = _own_names(owner, {**names, **{k: v for k, v in own.items() if k in names}})
+        try:
+            self._configure(**settings)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{owner}: {where}: {error}") from None
+        if initial is not None:
+            _real(owner, f"{where}['initial_lr']", initial)
+        return self.hyperparameters()
+
+    def _group_settings(self, g: int) -> dict[str, Any]:
+        """Group g's settings (``hyperparameters()``'s names)."""
+        return self.hyperparameters() if g == self._active else dict(self._groups[g])
+
+    def _group_params(self, g: int) -> list[Parameter]:
+        return [self.params[i] for i in self._members[g]]
+
+    @contextmanager
+    def _group(self, g: int) -> Iterator[None]:
+        """Group g's settings in the attributes for the block, the first group's after it.
+        With one group nothing moves: the attributes are that group's settings."""
+        try:
+            self._use(g)
+            yield
+        finally:
+            self._use(0)
+
+    def _use(self, g: int) -> None:
+        if g == self._active:
+            return
+        self._groups[self._active] = self.hyperparameters()
+        self._configure(**self._groups[g])
+        self._active = g
+
+    @property
+    def initial_lr(self) -> float | None:
+        """The first group's rate when the first learning-rate scheduler was made (None
+        before), PyTorch's ``param_groups[0]["initial_lr"]``."""
+        return self._initial_lrs[0]
+
+    @initial_lr.setter
+    def initial_lr(self, value: float | None) -> None:
+        self._initial_lrs[0] = (
+            None if value is None else _real(type(self).__name__, "initial_lr", value)
+        )
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The constructor's settings by PyTorch's names ("betas" a pair): what a group
+        added by ``add_param_group`` starts from, as PyTorch's ``optimizer.defaults``."""
+        return _torch_names(self._defaults)
 
     @property
     def lr(self) -> float:
@@ -168,14 +328,41 @@ class Optimizer:
 
     @property
     def param_groups(self) -> list[ParamGroup]:
-        """PyTorch's ``optimizer.param_groups``: one group, every parameter (a dict-like
-        view: ``param_groups[0]["lr"]`` reads the rate, ``g["lr"] = η`` sets it, as the
+        """PyTorch's ``optimizer.param_groups``: one dict-like view per group, in order
+        (``param_groups[k]["lr"]`` reads group k's rate, ``g["lr"] = η`` sets it, as the
         loops of PyTorch's scripts do; see :class:`ParamGroup`)."""
-        return [ParamGroup(self)]
+        return [ParamGroup(self, g) for g in range(len(self._members))]
 
-    def add_param_group(self, param_group: Any) -> None:
-        """Refused: one group per optimiser (see ``param_groups``)."""
-        raise TypeError(_GROUPS.format(owner=f"{type(self).__name__}.add_param_group"))
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group, as PyTorch's: a dict with "params" (Parameters new to this optimiser)
+        and any settings, the others the constructor's (``defaults``), not the first group's
+        current ones. Its parameters follow the others in ``params`` and start without state
+        (a fine-tuning script unfreezing the backbone adds it this way). A learning-rate
+        schedule made before refuses to step afterwards: it schedules the groups it was
+        made with."""
+        owner = f"{type(self).__name__}.add_param_group"
+        if not isinstance(param_group, Mapping):
+            raise TypeError(
+                f"{owner}: param_group: expected a dict with 'params' and settings, got "
+                f"{type(param_group).__name__}"
+            )
+        group_params, own = self._group_spec("param_group", param_group, owner)
+        first = self.hyperparameters()  # the attributes hold the first group's at rest
+        try:
+            settings = self._settings_for("param_group", own, owner)
+        finally:
+            self._configure(**first)
+        initial = own.get("initial_lr")
+        start = len(self.params)
+        self._take(group_params)
+        self._groups.append(settings)
+        self._initial_lrs.append(None if initial is None else float(initial))
+        self.state.extend({} for _ in group_params)
+        # Each parameter counts its own steps: the ones taken before it came, it sat out
+        # (Adam's bias correction starts at t = 1 for it, as torch's).
+        for i in range(start, len(self.params)):
+            if self.step_count:
+                self._sat_out[i] = self.step_count
 
     def step(self) -> None:
         """One update of every parameter from its current grad (see the module docstring);
@@ -186,12 +373,15 @@ class Optimizer:
         the number of steps the parameter took, the optimiser's ``step_count`` less the
         steps it sat out (``state_dict`` "i.step", written for such a parameter)."""
         self.step_count += 1
-        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
-            if p.requires_grad:
-                self._t = self.step_count - self._sat_out.get(i, 0)
-                self._update(p, state)
-            else:
-                self._sat_out[i] = self._sat_out.get(i, 0) + 1
+        for g, members in enumerate(self._members):
+            with self._group(g):
+                for i in members:
+                    p = self.params[i]
+                    if p.requires_grad:
+                        self._t = self.step_count - self._sat_out.get(i, 0)
+                        self._update(p, self.state[i])
+                    else:
+                        self._sat_out[i] = self._sat_out.get(i, 0) + 1
 
     def _update(self, p: Parameter, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -210,12 +400,18 @@ class Optimizer:
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat copy of the state, every value an array: "step" (0-d int64), each
-        hyperparameter ("lr", "momentum", "beta1", …; 0-d float64, flags as 0.0/1.0) and
-        "i.<buffer>" arrays (like parameter i) for the buffers that exist, and "i.step" (0-d
-        int64, PyTorch's per-parameter step) for a parameter that sat out steps, frozen."""
+        hyperparameter of the first group ("lr", "momentum", "beta1", …; 0-d float64, flags
+        as 0.0/1.0), "i.<buffer>" arrays (like parameter i) for the buffers that exist, and
+        "i.step" (0-d int64, PyTorch's per-parameter step) for a parameter that sat out
+        steps, frozen. With several groups also "groups.sizes" (1-d int64, the number of
+        parameters in each group) and "groups.k.<hyperparameter>" for each group k >= 1."""
         out: dict[str, np.ndarray] = {"step": np.array(self.step_count, dtype=np.int64)}
-        for name, value in self.hyperparameters().items():
-            out[name] = np.array(float(value), dtype=np.float64)
+        for g in range(len(self._members)):
+            prefix = f"groups.{g}." if g else ""
+            for name, value in self._group_settings(g).items():
+                out[prefix + name] = np.array(float(value), dtype=np.float64)
+        if len(self._members) > 1:
+            out["groups.sizes"] = np.array([len(m) for m in self._members], dtype=np.int64)
         for i, state in enumerate(self.state):
             for name, buf in state.items():
                 out[f"{i}.{name}"] = buf.copy()
@@ -250,32 +446,50 @@ class Optimizer:
                 f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
             )
         hyper_names = list(self.hyperparameters())
-        for key in ("step", *hyper_names):
+        n_groups = len(self._members)
+        prefixes = [f"groups.{g}." if g else "" for g in range(n_groups)]
+        group_keys = [prefix + name for prefix in prefixes for name in hyper_names]
+        if n_groups > 1:
+            group_keys.append("groups.sizes")
+        for key in ("step", *group_keys):
             if key not in state_dict:
-                raise ValueError(f"{owner}: state_dict: missing key {key!r}")
+                raise ValueError(
+                    f"{owner}: state_dict: missing key {key!r}"
+                    + (f" (this optimiser has {n_groups} parameter groups)" if n_groups > 1 else "")
+                )
+        if n_groups > 1:
+            sizes = np.asarray(state_dict["groups.sizes"])
+            own_sizes = [len(m) for m in self._members]
+            if sizes.shape != (n_groups,) or sizes.tolist() != own_sizes:
+                raise ValueError(
+                    f"{owner}: state_dict['groups.sizes']: expected the groups' sizes "
+                    f"{own_sizes}, got {sizes.tolist()}"
+                )
         step = np.asarray(state_dict["step"])
         if step.shape != () or not np.issubdtype(step.dtype, np.integer) or int(step) < 0:
             raise ValueError(
                 f"{owner}: state_dict['step']: expected a 0-d integer array >= 0, got "
                 f"dtype {step.dtype} shape {step.shape}"
             )
-        settings: dict[str, Any] = {}
-        for name in hyper_names:
-            value = np.asarray(state_dict[name])
-            if value.shape != () or not np.issubdtype(value.dtype, np.floating):
-                raise ValueError(
-                    f"{owner}: state_dict[{name!r}]: expected a 0-d float array, got dtype "
-                    f"{value.dtype} shape {value.shape}"
-                )
-            if name in self._flags and value not in (0.0, 1.0):
-                raise ValueError(
-                    f"{owner}: state_dict[{name!r}]: expected 0.0 or 1.0 (a flag), got {value}"
-                )
-            settings[name] = bool(value) if name in self._flags else float(value)
+        groups: list[dict[str, Any]] = [{} for _ in range(n_groups)]
+        for settings, prefix in zip(groups, prefixes, strict=True):
+            for name in hyper_names:
+                key = prefix + name
+                value = np.asarray(state_dict[key])
+                if value.shape != () or not np.issubdtype(value.dtype, np.floating):
+                    raise ValueError(
+                        f"{owner}: state_dict[{key!r}]: expected a 0-d float array, got dtype "
+                        f"{value.dtype} shape {value.shape}"
+                    )
+                if name in self._flags and value not in (0.0, 1.0):
+                    raise ValueError(
+                        f"{owner}: state_dict[{key!r}]: expected 0.0 or 1.0 (a flag), got {value}"
+                    )
+                settings[name] = bool(value) if name in self._flags else float(value)
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         sat_out: dict[int, int] = {}
         for key, value in state_dict.items():
-            if key == "step" or key in settings:
+            if key == "step" or key in group_keys:
                 continue
             index, _, name = key.partition(".")
             if name == "step" and index.isdigit() and int(index) < len(self.params):
@@ -298,6 +512,11 @@ class Optimizer:
                     f"{owner}: state_dict: unexpected key {key!r}; expected 'step', "
                     f"{', '.join(map(repr, hyper_names))}, 'i.<buffer>' and 'i.step' with "
                     f"i < {len(self.params)} and buffer in {self._buffers}"
+                    + (
+                        f", and 'groups.sizes' and 'groups.k.<hyperparameter>' for k < {n_groups}"
+                        if n_groups > 1
+                        else ""
+                    )
                 )
             p = self.params[int(index)]
             buf = np.asarray(value)
@@ -309,26 +528,38 @@ class Optimizer:
                     f"{dtype} (parameter {index}), got shape {buf.shape} and dtype {buf.dtype}"
                 )
             new_state[int(index)][name] = buf.copy()
-        # A partial state would fail at the next step or resume inexactly.
-        required = self._required_buffers(settings, new_state, int(step))
-        for i, state in enumerate(new_state):
-            if sat_out.get(i) == int(step):
-                required_here = self._required_buffers(settings, new_state, 0) if state else ()
-            else:
-                required_here = required
-            missing = [f"{i}.{b}" for b in required_here if b not in state]
-            if missing:
-                raise ValueError(
-                    f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
-                    f"every parameter has {list(required_here)} once one has, or none does"
-                    + (" before its first step)" if self._buffers_from_step_one else ")")
-                )
-        before = self.hyperparameters()
+        # A partial state would fail at the next step or resume inexactly. The groups step
+        # together, each with its own settings (RMSprop's momentum buffer is one's, not all's).
+        for settings, members in zip(groups, self._members, strict=True):
+            states = [new_state[i] for i in members]
+            required = self._required_buffers(settings, states, int(step))
+            for i in members:
+                state = new_state[i]
+                if sat_out.get(i) == int(step):
+                    required_here = self._required_buffers(settings, states, 0) if state else ()
+                else:
+                    required_here = required
+                missing = [f"{i}.{b}" for b in required_here if b not in state]
+                if missing:
+                    raise ValueError(
+                        f"{owner}: state_dict: missing key(s) {missing} (step {int(step)}: "
+                        f"every parameter has {list(required_here)} once one has, or none does"
+                        + (" before its first step)" if self._buffers_from_step_one else ")")
+                    )
+        before = [self._group_settings(g) for g in range(n_groups)]
         try:
-            self._configure(**settings)
-        except (TypeError, ValueError) as error:
-            self._configure(**before)
-            raise ValueError(f"{owner}: state_dict: {error}") from None
+            for g, settings in enumerate(groups):
+                try:
+                    with self._group(g):
+                        self._configure(**settings)
+                except (TypeError, ValueError) as error:
+                    where = f" (group {g})" if n_groups > 1 else ""
+                    raise ValueError(f"{owner}: state_dict{where}: {error}") from None
+        except ValueError:
+            self._groups = [dict(b) for b in before]
+            self._active = 0
+            self._configure(**before[0])
+            raise
         self.step_count = int(step)
         self.state = new_state
         self._sat_out = sat_out

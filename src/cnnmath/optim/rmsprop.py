@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..nn import Parameter
-from .optimizer import Optimizer, _real
+from .optimizer import Optimizer, Params, _real
 
 
 class RMSprop(Optimizer):
@@ -32,7 +32,7 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
@@ -41,7 +41,7 @@ class RMSprop(Optimizer):
         centered: bool = False,
     ) -> None:
         super().__init__(params, lr)
-        self._configure(
+        self._set_defaults(
             lr=lr,
             alpha=alpha,
             eps=eps,

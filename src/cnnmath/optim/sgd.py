@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from ..nn import Parameter
-from .optimizer import Optimizer, _real
+from .optimizer import Optimizer, Params, _real
 
 
 class SGD(Optimizer):
@@ -26,7 +25,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Params,
         lr: float,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
@@ -35,7 +34,7 @@ class SGD(Optimizer):
         dampening: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self._configure(
+        self._set_defaults(
             lr=lr,
             momentum=momentum,
             weight_decay=weight_decay,
