@@ -159,13 +159,12 @@ class LRScheduler:
         groups = self._groups()
         self.last_epoch += 1
         owner = f"{type(self).__name__}.step"
-        where = f"learning rate of epoch {self.last_epoch}"
+        rate = f"learning rate of epoch {self.last_epoch}"
+        names = [rate] if len(groups) == 1 else [f"{rate}, group {i}" for i in range(len(groups))]
         try:
             rates = [
-                real_number(
-                    where + (f", group {i}" if len(groups) > 1 else ""), lr, func=owner, low=0.0
-                )
-                for i, lr in enumerate(self._rates(groups))
+                real_number(name, lr, func=owner, low=0.0)
+                for name, lr in zip(names, self._rates(groups), strict=True)
             ]
         except BaseException:
             self.last_epoch -= 1  # a refused rate leaves the schedule where it was
