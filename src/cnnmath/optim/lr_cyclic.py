@@ -12,7 +12,7 @@ import numpy as np  # noqa: F401  (the examples below use it)
 
 from .._checks import positive_int, real_number
 from .lr_policies import _set_momentum
-from .lr_scheduler import LRScheduler
+from .lr_scheduler import LRScheduler, each_group, per_group
 from .optimizer import Optimizer
 from .sgd import SGD  # noqa: F401  (the examples below use it)
 
@@ -27,8 +27,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     with T_cur the epochs since the last restart. ``step()`` advances one epoch (T_cur + 1,
     restarting when it reaches T_i); ``step(epoch)`` jumps to ``epoch``, a real number >= 0
     (PyTorch's form for stepping within an epoch, e.g. ``epoch + i / iters``): T_cur and T_i
-    are found from it (``last_epoch`` = ⌊epoch⌋). ``T_0`` an int >= 1, ``T_mult`` an int >= 1
-    (1), ``eta_min`` >= 0 (0). ``state_dict()`` holds "T_i" and "T_cur" besides the settings.
+    are found from it (``last_epoch`` = ⌊epoch⌋). Every parameter group follows the cosine from
+    its own η₀ⁱ. ``T_0`` an int >= 1, ``T_mult`` an int >= 1 (1), ``eta_min`` >= 0 (0).
+    ``state_dict()`` holds "T_i" and "T_cur" besides the settings.
 
     >>> from cnnmath import nn
     >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=1.0)
@@ -70,8 +71,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             T_cur = real_number("T_cur", T_cur, func=owner, low=0.0)
         return {"T_i": T_i, "T_cur": T_cur}
 
-    def _next_lr(self, lr: float) -> float:
-        base, low = self.base_lrs[0], self.eta_min
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
+        low = self.eta_min
         return low + (base - low) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
 
     def _position(self, epoch: float) -> tuple[int, float]:
@@ -87,7 +88,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def step(self, epoch: float | None = None) -> None:
         """One epoch on (T_cur + 1, a restart when it reaches T_i), or, with ``epoch``, to
-        that epoch (a real number >= 0, fractions allowed)."""
+        that epoch (a real number >= 0, fractions allowed); RuntimeError, nothing changed, if a
+        parameter group was added since the schedule was made."""
+        groups = self._groups()
         T_i, T_cur = self.T_i, self.T_cur
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -104,8 +107,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 epoch = real_number("epoch", epoch, func=owner, low=0.0)
             T_i, T_cur = self._position(epoch)
         self.T_i, self.T_cur, self.last_epoch = T_i, T_cur, math.floor(epoch)
-        self.optimizer.lr = self._next_lr(self.optimizer.lr)
-        self._last_lr = [self.optimizer.lr]
+        self._set_rates(groups, self._rates(groups))
 
 
 class CyclicLR(LRScheduler):
@@ -128,11 +130,13 @@ class CyclicLR(LRScheduler):
     m_t = max_momentum − (max_momentum − base_momentum) · s · f, starting at max_momentum: the
     optimiser's β1 where it has betas (Adam, AdamW, Adamax, NAdam, RAdam), else its
     ``momentum`` (SGD, RMSprop), as torch decides; Adagrad has neither and is refused unless
-    ``cycle_momentum=False`` (as torch refuses it). The optimiser's rate is set to
-    ``base_lr`` when the schedule is made. ``base_lr``, ``max_lr`` >= 0; ``step_size_up`` an
-    int >= 1 (2000), ``step_size_down`` an int >= 0 or None; ``gamma`` > 0 (1.0);
-    ``base_momentum`` (0.8), ``max_momentum`` (0.9) >= 0. ``state_dict()`` has torch's keys
-    ("max_lrs", "total_size", "step_ratio", "base_momentums", …).
+    ``cycle_momentum=False`` (as torch refuses it). Each parameter group's rate is set to its
+    ``base_lr`` when the schedule is made. ``base_lr``, ``max_lr`` >= 0, ``base_momentum``
+    (0.8), ``max_momentum`` (0.9) >= 0: each a number for every group or a list of one per
+    group (each group cycles between its own rates and momenta); ``step_size_up`` an int >= 1
+    (2000), ``step_size_down`` an int >= 0 or None; ``gamma`` > 0 (1.0). ``state_dict()`` has
+    torch's keys ("max_lrs", "total_size", "step_ratio", "base_momentums", …; the per-group
+    ones lists of one value per group).
 
     >>> from cnnmath import nn
     >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.5, momentum=0.9)
@@ -169,8 +173,8 @@ class CyclicLR(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        base_lr: float,
-        max_lr: float,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
         step_size_up: int = 2000,
         step_size_down: int | None = None,
         mode: str = "triangular",
@@ -178,41 +182,44 @@ class CyclicLR(LRScheduler):
         scale_fn: Callable[[float], float] | None = None,
         scale_mode: str = "cycle",
         cycle_momentum: bool = True,
-        base_momentum: float = 0.8,
-        max_momentum: float = 0.9,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
     ) -> None:
         owner = "CyclicLR"
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{owner}: optimizer: expected a cnnmath.optim optimiser, got "
-                f"{type(optimizer).__name__}"
-            )
+        groups = self._attach(optimizer)
+        n = len(groups)
         if scale_fn is not None and not callable(scale_fn):
             raise TypeError(f"{owner}: scale_fn: expected a function or None, got {scale_fn!r}")
         self.scale_fn = scale_fn
-        base_lr = real_number("base_lr", base_lr, func=owner, low=0.0)
+        base_lrs = each_group(per_group(owner, "base_lr", base_lr, n, low=0.0), n)
+
+        def spread(name: str, value: Any) -> list[float]:
+            return each_group(per_group(owner, name, value, n, low=0.0), n)
+
         up = float(positive_int("step_size_up", step_size_up, func=owner))
         down = up
         if step_size_down is not None:
             down = float(positive_int("step_size_down", step_size_down, func=owner, minimum=0))
         self._set(
-            max_lrs=[max_lr],
+            max_lrs=spread("max_lr", max_lr),
             total_size=up + down,
             step_ratio=up / (up + down),
             mode=mode,
             gamma=gamma,
             scale_mode=scale_mode,
             cycle_momentum=cycle_momentum,
-            base_momentums=[base_momentum],
-            max_momentums=[max_momentum],
+            base_momentums=spread("base_momentum", base_momentum),
+            max_momentums=spread("max_momentum", max_momentum),
         )
         if self.cycle_momentum:
-            _set_momentum(owner, optimizer, self.max_momentums[0])
-        optimizer.lr = base_lr
+            for group, top in zip(groups, self.max_momentums, strict=True):
+                _set_momentum(owner, optimizer, group, top)
+        for group, low in zip(groups, base_lrs, strict=True):
+            group["lr"] = low
         super().__init__(optimizer)
-        # PyTorch's epoch 0 ran from the optimiser's initial_lr (base_lr unless an earlier
+        # PyTorch's epoch 0 ran from each group's initial_lr (its base_lr unless an earlier
         # schedule fixed it); the cycles run from base_lr
-        self.base_lrs = [base_lr]
+        self.base_lrs = base_lrs
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
         owner = "CyclicLR"
@@ -233,12 +240,17 @@ class CyclicLR(LRScheduler):
                 f"{owner}: cycle_momentum: expected a bool, got {settings['cycle_momentum']!r}"
             )
         lists = {}
+        n = self._group_count()
         for name in ("max_lrs", "base_momentums", "max_momentums"):
             value = settings[name]
-            if not isinstance(value, (list, tuple)) or len(value) != 1:
-                raise ValueError(f"{owner}: {name}: expected a list of one number, got {value!r}")
-            singular = name[: -len("s")]
-            lists[name] = [real_number(singular, value[0], func=owner, low=0.0)]
+            if not isinstance(value, (list, tuple)) or len(value) != n:
+                raise ValueError(
+                    f"{owner}: {name}: expected a list of one number per parameter group (the "
+                    f"optimiser has {n}), got {value!r:.100}"
+                )
+            lists[name] = [
+                real_number(f"{name}[{i}]", v, func=owner, low=0.0) for i, v in enumerate(value)
+            ]
         return {
             **lists,
             "total_size": real_number(
@@ -263,7 +275,7 @@ class CyclicLR(LRScheduler):
             return 1 / 2.0 ** (x - 1)
         return self.gamma**x
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         t = self.last_epoch
         cycle = math.floor(1 + t / self.total_size)
         x = 1.0 + t / self.total_size - cycle
@@ -271,11 +283,12 @@ class CyclicLR(LRScheduler):
         s = x / r if x <= r else (x - 1) / (r - 1)
         f = self._scale(cycle if self.scale_mode == "cycle" else t)
         if self.cycle_momentum:
-            top, bottom = self.max_momentums[0], self.base_momentums[0]
-            _set_momentum("CyclicLR", self.optimizer, top - (top - bottom) * s * f)
-        return self.base_lrs[0] + (self.max_lrs[0] - self.base_lrs[0]) * s * f
+            top, bottom = self.max_momentums[i], self.base_momentums[i]
+            group = self.optimizer.param_groups[i]
+            _set_momentum("CyclicLR", self.optimizer, group, top - (top - bottom) * s * f)
+        return base + (self.max_lrs[i] - base) * s * f
 
-    def _first_lr(self) -> float:
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
         # PyTorch's step(0) has no closed form here: its get_lr at epoch 0, which sets the
         # momentum too
-        return self._next_lr(self.optimizer.lr)
+        return self._next_lr(i, base, lr)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from .._checks import positive_int, real_number
-from .lr_scheduler import LRScheduler
-from .optimizer import Optimizer
+from .lr_scheduler import LRScheduler, _group_rates, each_group, per_group
+from .optimizer import Optimizer, ParamGroup
 from .sgd import SGD  # noqa: F401  (the examples below use it)
 
 
@@ -60,8 +60,9 @@ class SequentialLR(LRScheduler):
         schedule = SequentialLR(opt, [warmup, cosine], milestones=[5])
 
     Epochs t < m₁ follow the first schedule; at t = m₁ the second starts at its own epoch 0
-    (its rate η_0 from η₀, whatever the first had reached), and so on. Made after its
-    schedules, it resets the rate to η₀ and restarts the first one, as PyTorch's does; a
+    (its rates η_0ⁱ from the groups' η₀ⁱ, whatever the first had reached), and so on. Made
+    after its schedules, it resets every group's rate to its η₀ⁱ ("initial_lr") and restarts
+    the first one, as PyTorch's does; a
     schedule whose turn has not come sits at ``last_epoch = -1``, as in PyTorch.
     ``state_dict()`` holds the milestones, its own epoch and each schedule's state. ``fit``
     steps it after every batch when one of its schedules asks for that (a OneCycleLR): the
@@ -91,8 +92,10 @@ class SequentialLR(LRScheduler):
         self.schedulers = list(schedulers)
         self.per_batch = any(child.per_batch for child in self.schedulers)
         self.optimizer = optimizer
-        self.base_lrs = [optimizer.initial_lr if optimizer.initial_lr is not None else optimizer.lr]
-        optimizer.lr = self.base_lrs[0]
+        groups = optimizer.param_groups
+        self.base_lrs = [g["initial_lr"] if "initial_lr" in g else g["lr"] for g in groups]
+        for group, base in zip(groups, self.base_lrs, strict=True):
+            group["lr"] = base
         for child in self.schedulers:
             child.last_epoch -= 1
         first = self.schedulers[0]
@@ -121,7 +124,9 @@ class SequentialLR(LRScheduler):
 
     def step(self) -> None:
         """Advance one epoch: the schedule in charge steps, or, at a milestone, the next one
-        starts at its epoch 0."""
+        starts at its epoch 0 (RuntimeError, nothing changed, if a parameter group was added
+        since the schedules were made)."""
+        self._groups()
         self.last_epoch += 1
         k = bisect.bisect_right(self.milestones, self.last_epoch)
         child = self.schedulers[k]
@@ -169,15 +174,16 @@ class ChainedScheduler(LRScheduler):
         ChainedScheduler([ConstantLR(opt, factor=0.1, total_iters=2),
                           ExponentialLR(opt, gamma=0.9)])
 
-    runs at 0.1·0.9ᵗ·η₀ for t < 2 and 0.9ᵗ·η₀ after: each ``step()`` steps every schedule in
-    the order given (the chainable rules of :class:`LRScheduler` compose). Made after its
-    schedules, it changes no rate. ``schedulers``: a non-empty list of schedules of one
-    optimiser (``optimizer`` if given), none a ReduceLROnPlateau (it needs a metric);
-    ``fit`` steps it after every batch when one of them asks for that (a OneCycleLR or a
-    CyclicLR). ``state_dict()`` has torch's keys: "_last_lr" and "_schedulers", each
-    schedule's state (``last_epoch`` counts the steps since it was made, and is not part of
-    it: torch's has none). It cannot be one of a :class:`SequentialLR`'s schedules (PyTorch's
-    SequentialLR cannot restart it either).
+    runs at 0.1·0.9ᵗ·η₀ for t < 2 and 0.9ᵗ·η₀ after (in every parameter group, from its own
+    η₀): each ``step()`` steps every schedule in the order given (the chainable rules of
+    :class:`LRScheduler` compose). Made after its schedules, it changes no rate.
+    ``schedulers``: a non-empty list of schedules of one optimiser (``optimizer`` if given),
+    none a ReduceLROnPlateau (it needs a metric); ``fit`` steps it after every batch when one
+    of them asks for that (a OneCycleLR or a CyclicLR). ``state_dict()`` has torch's keys:
+    "_last_lr" (one rate per group) and "_schedulers", each schedule's state (``last_epoch``
+    counts the steps since it was made, and is not part of it: torch's has none). It cannot
+    be one of a :class:`SequentialLR`'s schedules (PyTorch's SequentialLR cannot restart it
+    either).
     """
 
     def __init__(self, schedulers: list[LRScheduler], optimizer: Optimizer | None = None) -> None:
@@ -200,24 +206,30 @@ class ChainedScheduler(LRScheduler):
         optimizer = self.schedulers[0].optimizer  # every schedule's, as checked
         self.optimizer = optimizer
         self.per_batch = any(child.per_batch for child in self.schedulers)
-        self.base_lrs = [optimizer.initial_lr if optimizer.initial_lr is not None else optimizer.lr]
+        groups = optimizer.param_groups
+        self.base_lrs = [g["initial_lr"] if "initial_lr" in g else g["lr"] for g in groups]
         self.last_epoch = 0
         self._is_initial = False
-        self._last_lr = [optimizer.lr]
+        self._last_lr = [g["lr"] for g in groups]
 
     def step(self) -> None:
-        """Step every schedule, in order; the rate is the last one's."""
+        """Step every schedule, in order; the rates are those the last one left (RuntimeError,
+        nothing changed, if a parameter group was added since the schedules were made)."""
+        self._groups()
+        for child in self.schedulers:
+            child._groups()
         for child in self.schedulers:
             child.step()
         self.last_epoch += 1
-        self._last_lr = [self.optimizer.lr]
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:
         """Not defined for a chain (as in PyTorch): read ``get_last_lr()``."""
         raise NotImplementedError("ChainedScheduler.get_lr: read get_last_lr() instead")
 
     def state_dict(self) -> dict[str, Any]:
-        """{"_last_lr", "_schedulers"}: the rate and each schedule's ``state_dict()``."""
+        """{"_last_lr", "_schedulers"}: the rates (one per group) and each schedule's
+        ``state_dict()``."""
         return {
             "_last_lr": list(self._last_lr),
             "_schedulers": [child.state_dict() for child in self.schedulers],
@@ -242,13 +254,7 @@ class ChainedScheduler(LRScheduler):
                 f"{owner}: state_dict['_schedulers']: expected a list of "
                 f"{len(self.schedulers)} scheduler states, got {children!r:.100}"
             )
-        last = state_dict.get("_last_lr")
-        if not isinstance(last, (list, tuple)) or len(last) != 1:
-            raise ValueError(
-                f"{owner}: state_dict['_last_lr']: expected a list of one learning rate, got "
-                f"{last!r:.100}"
-            )
-        rate = real_number("state_dict['_last_lr'][0]", last[0], func=owner, low=0.0)
+        rates = _group_rates(owner, "_last_lr", state_dict.get("_last_lr"), self._group_count())
         before = [child.state_dict() for child in self.schedulers]
         try:
             for i, (child, child_state) in enumerate(zip(self.schedulers, children, strict=True)):
@@ -260,7 +266,7 @@ class ChainedScheduler(LRScheduler):
             for child, child_state in zip(self.schedulers, before, strict=True):
                 child.load_state_dict(child_state)
             raise
-        self._last_lr = [rate]
+        self._last_lr = rates
 
     def __repr__(self) -> str:
         return f"ChainedScheduler({self.schedulers!r})"
@@ -276,10 +282,13 @@ class ReduceLROnPlateau(LRScheduler):
         "rel":  m < b·(1 − threshold)      (m > b·(1 + threshold))
         "abs":  m < b − threshold          (m > b + threshold)
 
-    After more than ``patience`` epochs without improvement the rate becomes
-    max(η·factor, min_lr) (unchanged if that moves it by ``eps`` or less), and the next
-    ``cooldown`` epochs count no bad epochs. ``factor`` in [0, 1), ``patience`` and
-    ``cooldown`` ints >= 0, ``threshold`` and ``min_lr`` >= 0.
+    After more than ``patience`` epochs without improvement the rate of every parameter group
+    becomes max(ηⁱ·factor, min_lrⁱ) (a group's unchanged if that moves it by ``eps`` or
+    less), and the next ``cooldown`` epochs count no bad epochs. ``factor`` in [0, 1),
+    ``patience`` and ``cooldown`` ints >= 0, ``threshold`` >= 0; ``min_lr`` >= 0, a number for
+    every group or a list of one per group (kept in that form by ``state_dict()``).
+    ``base_lrs`` are the groups' rates when it was made (it sets no "initial_lr", as
+    PyTorch's).
     """
 
     _hyper_names = (
@@ -298,7 +307,7 @@ class ReduceLROnPlateau(LRScheduler):
     threshold: float
     threshold_mode: str
     cooldown: int
-    min_lr: float
+    min_lr: float | list[float]
     eps: float
 
     def __init__(
@@ -310,14 +319,10 @@ class ReduceLROnPlateau(LRScheduler):
         threshold: float = 1e-4,
         threshold_mode: str = "rel",
         cooldown: int = 0,
-        min_lr: float = 0.0,
+        min_lr: float | list[float] = 0.0,
         eps: float = 1e-8,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"ReduceLROnPlateau: optimizer: expected a cnnmath.optim optimiser, got "
-                f"{type(optimizer).__name__}"
-            )
+        groups = self._attach(optimizer)
         self._set(
             mode=mode,
             factor=factor,
@@ -328,9 +333,8 @@ class ReduceLROnPlateau(LRScheduler):
             min_lr=min_lr,
             eps=eps,
         )
-        self.optimizer = optimizer
-        self.base_lrs = [optimizer.lr]
-        self._last_lr = [optimizer.lr]
+        self.base_lrs = [group["lr"] for group in groups]
+        self._last_lr = [group["lr"] for group in groups]
         self.last_epoch = 0
         self._is_initial = False
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -354,7 +358,7 @@ class ReduceLROnPlateau(LRScheduler):
             "threshold": real_number("threshold", settings["threshold"], func=owner, low=0.0),
             "threshold_mode": settings["threshold_mode"],
             "cooldown": positive_int("cooldown", settings["cooldown"], func=owner, minimum=0),
-            "min_lr": real_number("min_lr", settings["min_lr"], func=owner, low=0.0),
+            "min_lr": per_group(owner, "min_lr", settings["min_lr"], self._group_count(), low=0.0),
             "eps": real_number("eps", settings["eps"], func=owner, low=0.0),
         }
 
@@ -366,7 +370,8 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics: float) -> None:  # type: ignore[override]
         """One epoch's ``metrics`` value (a real number, PyTorch's argument name; NaN never
-        improves): keep, or cut, the rate."""
+        improves): keep, or cut, the rates (RuntimeError, nothing changed, if a parameter group
+        was added since the schedule was made)."""
         if isinstance(metrics, np.ndarray) and metrics.shape == ():
             metrics = metrics[()]  # a 0-d array, as PyTorch takes a 0-d tensor
         if isinstance(metrics, (bool, np.bool_)) or not isinstance(
@@ -374,6 +379,7 @@ class ReduceLROnPlateau(LRScheduler):
         ):
             raise TypeError(f"ReduceLROnPlateau.step: metrics: expected a number, got {metrics!r}")
         m = float(metrics)
+        groups = self._groups()
         self.last_epoch += 1
         if self._improves(m):
             self.best, self.num_bad_epochs = m, 0
@@ -383,12 +389,13 @@ class ReduceLROnPlateau(LRScheduler):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            old = self.optimizer.lr
-            new = max(old * self.factor, self.min_lr)
-            if old - new > self.eps:
-                self.optimizer.lr = new
+            for group, low in zip(groups, each_group(self.min_lr, len(groups)), strict=True):
+                old = group["lr"]
+                new = max(old * self.factor, low)
+                if old - new > self.eps:
+                    group["lr"] = new
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [self.optimizer.lr]
+        self._last_lr = [group["lr"] for group in groups]
 
     _counters = ("best", "num_bad_epochs", "cooldown_counter")
 
@@ -416,19 +423,20 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs, self.cooldown_counter = counts
 
 
-def _set_momentum(owner: str, optimizer: Optimizer, value: float) -> None:
-    """Set the momentum-like setting a cycling schedule (OneCycleLR, CyclicLR) drives: β1
-    where the optimiser has betas (Adam, AdamW, Adamax, NAdam, RAdam: torch's ``use_beta1``),
-    else ``momentum`` (SGD, RMSprop). Adagrad has neither: refused, as PyTorch refuses it."""
-    settings = dict(optimizer.hyperparameters())
-    name = "beta1" if "beta1" in settings else "momentum"
-    if name not in settings:
+def _set_momentum(owner: str, optimizer: Optimizer, group: ParamGroup, value: float) -> None:
+    """Set the momentum-like setting a cycling schedule (OneCycleLR, CyclicLR) drives in one
+    parameter ``group`` of ``optimizer``: β1 where the optimiser has betas (Adam, AdamW,
+    Adamax, NAdam, RAdam: torch's ``use_beta1``), else ``momentum`` (SGD, RMSprop). Adagrad
+    has neither: refused, as PyTorch refuses it."""
+    if "betas" in group:
+        group["betas"] = (value, *tuple(group["betas"])[1:])
+    elif "momentum" in group:
+        group["momentum"] = value
+    else:
         raise ValueError(
             f"{owner}: cycle_momentum: {type(optimizer).__name__} has no momentum or beta1 to "
             "cycle; pass cycle_momentum=False"
         )
-    settings[name] = value
-    optimizer._configure(**settings)
 
 
 class OneCycleLR(LRScheduler):
@@ -444,11 +452,15 @@ class OneCycleLR(LRScheduler):
     "cos": anneal = end + (start − end)(1 + cos(π·pct))/2; "linear": start + (end − start)·pct.
     With ``cycle_momentum`` (the default, as PyTorch) the optimiser's momentum (β1 for Adam)
     runs the other way, max_momentum → base_momentum → max_momentum. ``total_steps``, or
-    ``epochs``·``steps_per_epoch``. The step after the last batch (step T, which sets a rate
-    no batch uses) keeps η_min where PyTorch extrapolates the last phase (below 0 for
-    "linear"); a step beyond it is an error, as in PyTorch. A phase of no length is at its end
-    where PyTorch divides 0 by 0: with p·T = 1 the climb is step 0 alone, which runs at η_max
-    (PyTorch raises ZeroDivisionError), and with p = 1 step T is η_min.
+    ``epochs``·``steps_per_epoch``. ``max_lr``, ``base_momentum`` and ``max_momentum`` are a
+    number for every parameter group or a list of one per group (kept in that form by
+    ``state_dict()``): each group cycles with its own η_max, from η_max/div_factor (which
+    becomes the group's "initial_lr", as in PyTorch), and its own momenta. The step after the
+    last batch (step T, which sets a rate no batch uses) keeps η_min where PyTorch
+    extrapolates the last phase (below 0 for "linear"); a step beyond it is an error, as in
+    PyTorch. A phase of no length is at its end where PyTorch divides 0 by 0: with p·T = 1
+    the climb is step 0 alone, which runs at η_max (PyTorch raises ZeroDivisionError), and
+    with p = 1 step T is η_min.
 
     >>> from cnnmath import nn
     >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.1, momentum=0.9)
@@ -459,13 +471,13 @@ class OneCycleLR(LRScheduler):
     """
 
     per_batch = True
-    max_lr: float
+    max_lr: float | list[float]
     total_steps: int
     pct_start: float
     anneal_strategy: str
     cycle_momentum: bool
-    base_momentum: float
-    max_momentum: float
+    base_momentum: float | list[float]
+    max_momentum: float | list[float]
     div_factor: float
     final_div_factor: float
     three_phase: bool
@@ -485,15 +497,15 @@ class OneCycleLR(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        max_lr: float,
+        max_lr: float | list[float],
         total_steps: int | None = None,
         epochs: int | None = None,
         steps_per_epoch: int | None = None,
         pct_start: float = 0.3,
         anneal_strategy: str = "cos",
         cycle_momentum: bool = True,
-        base_momentum: float = 0.85,
-        max_momentum: float = 0.95,
+        base_momentum: float | list[float] = 0.85,
+        max_momentum: float | list[float] = 0.95,
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
@@ -507,6 +519,7 @@ class OneCycleLR(LRScheduler):
             total_steps = positive_int("epochs", epochs, func=owner) * positive_int(
                 "steps_per_epoch", steps_per_epoch, func=owner
             )
+        groups = self._attach(optimizer)
         self._set(
             max_lr=max_lr,
             total_steps=total_steps,
@@ -519,15 +532,13 @@ class OneCycleLR(LRScheduler):
             final_div_factor=final_div_factor,
             three_phase=three_phase,
         )
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{owner}: optimizer: expected a cnnmath.optim optimiser, got "
-                f"{type(optimizer).__name__}"
-            )
+        n = len(groups)
         if self.cycle_momentum:
-            _set_momentum("OneCycleLR", optimizer, self.max_momentum)
-        optimizer.lr = self.max_lr / self.div_factor  # PyTorch's initial_lr
-        optimizer.initial_lr = optimizer.lr
+            for group, top in zip(groups, each_group(self.max_momentum, n), strict=True):
+                _set_momentum(owner, optimizer, group, top)
+        for group, top in zip(groups, each_group(self.max_lr, n), strict=True):
+            group["lr"] = top / self.div_factor  # PyTorch's initial_lr
+            group["initial_lr"] = group["lr"]
         super().__init__(optimizer)
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
@@ -539,17 +550,16 @@ class OneCycleLR(LRScheduler):
                 raise TypeError(f"{owner}: {name}: expected a bool, got {settings[name]!r}")
             flags[name] = settings[name]
         pct = real_number("pct_start", settings["pct_start"], func=owner, low=0.0, high=1.0)
+        n = self._group_count()
         return {
-            "max_lr": real_number("max_lr", settings["max_lr"], func=owner, low=0.0),
+            "max_lr": per_group(owner, "max_lr", settings["max_lr"], n, low=0.0),
             "total_steps": positive_int("total_steps", settings["total_steps"], func=owner),
             "pct_start": pct,
             "anneal_strategy": strategy,
-            "base_momentum": real_number(
-                "base_momentum", settings["base_momentum"], func=owner, low=0.0
+            "base_momentum": per_group(
+                owner, "base_momentum", settings["base_momentum"], n, low=0.0
             ),
-            "max_momentum": real_number(
-                "max_momentum", settings["max_momentum"], func=owner, low=0.0
-            ),
+            "max_momentum": per_group(owner, "max_momentum", settings["max_momentum"], n, low=0.0),
             "div_factor": real_number(
                 "div_factor", settings["div_factor"], func=owner, low=0.0, low_open=True
             ),
@@ -559,21 +569,23 @@ class OneCycleLR(LRScheduler):
             **flags,
         }
 
-    def _phases(self) -> list[tuple[float, float, float, float, float]]:
-        """(end step, start lr, end lr, start momentum, end momentum) of each phase."""
-        T, p = self.total_steps, self.pct_start
-        initial = self.max_lr / self.div_factor
+    def _phases(self, i: int) -> list[tuple[float, float, float, float, float]]:
+        """(end step, start lr, end lr, start momentum, end momentum) of each phase, for
+        parameter group ``i``."""
+        T, p, n = self.total_steps, self.pct_start, len(self.base_lrs)
+        peak = each_group(self.max_lr, n)[i]
+        initial = peak / self.div_factor
         low = initial / self.final_div_factor
-        top, bottom = self.max_momentum, self.base_momentum
+        top, bottom = each_group(self.max_momentum, n)[i], each_group(self.base_momentum, n)[i]
         if self.three_phase:
             return [
-                (p * T - 1, initial, self.max_lr, top, bottom),
-                (2 * p * T - 2, self.max_lr, initial, bottom, top),
+                (p * T - 1, initial, peak, top, bottom),
+                (2 * p * T - 2, peak, initial, bottom, top),
                 (T - 1, initial, low, top, top),
             ]
         return [
-            (p * T - 1, initial, self.max_lr, top, bottom),
-            (T - 1, self.max_lr, low, bottom, top),
+            (p * T - 1, initial, peak, top, bottom),
+            (T - 1, peak, low, bottom, top),
         ]
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -581,24 +593,25 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(
                 f"OneCycleLR.step: stepped {step} times, past total_steps = {self.total_steps}"
             )
         start = 0.0
-        phases = self._phases()
-        for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
-            if step <= end or i == len(phases) - 1:
+        phases = self._phases(i)
+        for k, (end, lr0, lr1, m0, m1) in enumerate(phases):
+            if step <= end or k == len(phases) - 1:
                 span = end - start
                 # step T: the end, not beyond; a phase of no length: its end
                 pct = 1.0 if span == 0 else min((step - start) / span, 1.0)
                 if self.cycle_momentum:
-                    _set_momentum("OneCycleLR", self.optimizer, self._anneal(m0, m1, pct))
+                    group = self.optimizer.param_groups[i]
+                    _set_momentum("OneCycleLR", self.optimizer, group, self._anneal(m0, m1, pct))
                 return self._anneal(lr0, lr1, pct)
             start = end
         raise AssertionError("unreachable")
 
-    def _first_lr(self) -> float:
-        return self.max_lr / self.div_factor
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
+        return each_group(self.max_lr, len(self.base_lrs))[i] / self.div_factor

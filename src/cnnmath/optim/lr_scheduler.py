@@ -13,29 +13,56 @@ from typing import Any
 import numpy as np  # noqa: F401  (the examples below use it)
 
 from .._checks import positive_int, real_number
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamGroup
 from .sgd import SGD  # noqa: F401  (the examples below use it)
+
+
+def per_group(owner: str, name: str, value: Any, groups: int, **bounds: Any) -> Any:
+    """A per-group setting as PyTorch takes it: a number, the same for every parameter group,
+    or a list (tuple) of one number per group (``groups`` of them), each checked by
+    ``real_number`` within ``bounds``. Returned in its form (a float, or a list of floats), so
+    a state_dict keeps it as given; :func:`each_group` spreads it over the groups."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != groups:
+            raise ValueError(
+                f"{owner}: {name}: expected a number or a list of one per parameter group "
+                f"(the optimiser has {groups}), got a list of {len(value)}: {value!r:.100}"
+            )
+        return [real_number(f"{name}[{i}]", v, func=owner, **bounds) for i, v in enumerate(value)]
+    return real_number(name, value, func=owner, **bounds)
+
+
+def each_group(value: float | list[float], groups: int) -> list[float]:
+    """A :func:`per_group` setting as one value per group: the list, or the number ``groups``
+    times."""
+    return list(value) if isinstance(value, list) else [value] * groups
 
 
 class LRScheduler:
     """Base class of the learning-rate schedules, as ``torch.optim.lr_scheduler.LRScheduler``.
 
-    A scheduler drives ``optimizer.lr`` epoch by epoch. Made with the optimiser at its starting
-    rate η₀, it records ``base_lrs = [η₀]`` and sets the rate of epoch 0 (``last_epoch = 0``);
-    each ``step()``, called once after every epoch's optimiser steps, advances ``last_epoch`` to
-    t and sets η_t. The rules are PyTorch's, including that most are *chainable*: η_t is
-    computed from the optimiser's current rate η_{t−1}, so a rate changed by hand (or by a
-    second scheduler) between steps carries on from there exactly as in PyTorch; left alone,
-    each schedule equals the closed form in its docstring up to rounding.
+    A scheduler drives the rate of each of the optimiser's parameter groups
+    (``optimizer.param_groups[i]["lr"]``) epoch by epoch, every group by the same rule from
+    its own rates. Made with the optimiser at its starting rates, it records each group's
+    base rate η₀ⁱ — the group's ``"initial_lr"``, set to its rate by the first scheduler of
+    the optimiser (PyTorch's ``setdefault``), so a warm-up and the schedule after it share it
+    — in ``base_lrs`` and sets the rates of epoch 0 (``last_epoch = 0``); each ``step()``,
+    called once after every epoch's optimiser steps, advances ``last_epoch`` to t and sets
+    every group's η_tⁱ. The rules are PyTorch's, including that most are *chainable*: η_tⁱ is
+    computed from the group's current rate η_{t−1}ⁱ, so a rate changed by hand (or by a second
+    scheduler) between steps carries on from there exactly as in PyTorch; left alone, each
+    schedule equals the closed form in its docstring (η₀ = η₀ⁱ) up to rounding.
 
-    A cnnmath optimiser has one parameter group, so ``base_lrs`` and ``get_last_lr()`` are
-    lists of one rate, as PyTorch's are for one group. ``state_dict()`` is plain JSON-able
-    Python values with PyTorch's key names (the hyperparameters, "base_lrs", "last_epoch",
-    "_last_lr"); ``load_state_dict`` checks it as untrusted input and restores it whole or not
-    at all — a checkpoint resumes the schedule where it stopped. PyTorch's deprecated
-    ``step(epoch)`` and the constructor's ``last_epoch`` are left out (resume with
-    ``load_state_dict``), except CosineAnnealingWarmRestarts' ``step(epoch)``, its documented
-    way of stepping by fractions of an epoch.
+    ``base_lrs``, ``get_lr()`` and ``get_last_lr()`` are lists of one rate per parameter group,
+    in the optimiser's order. A schedule knows the groups it was made with: after a group is
+    added (``add_param_group``) its ``step()`` raises RuntimeError rather than leave the new
+    group unscheduled — make the schedule again. ``state_dict()`` is plain JSON-able Python
+    values with PyTorch's key names (the hyperparameters, "base_lrs", "last_epoch",
+    "_last_lr"); ``load_state_dict`` checks it as untrusted input — a list of one rate per
+    group — and restores it whole or not at all: a checkpoint resumes the schedule where it
+    stopped. PyTorch's deprecated ``step(epoch)`` and the constructor's ``last_epoch`` are left
+    out (resume with ``load_state_dict``), except CosineAnnealingWarmRestarts' ``step(epoch)``,
+    its documented way of stepping by fractions of an epoch.
     """
 
     #: Names of the hyperparameters, in the constructor's order (keys of ``state_dict()``).
@@ -47,67 +74,105 @@ class LRScheduler:
     _counter_names: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Optimizer) -> None:
-        owner = type(self).__name__
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{owner}: optimizer: expected a cnnmath.optim optimiser (SGD, Adam, …), got "
-                f"{type(optimizer).__name__}"
-            )
-        self.optimizer = optimizer
-        # PyTorch's "initial_lr": the rate the first scheduler of this optimiser found, the
-        # base of every later one (a warm-up and the schedule after it share η₀)
-        initial = optimizer.initial_lr
-        if initial is None:
-            initial = optimizer.initial_lr = optimizer.lr
-        self.base_lrs: list[float] = [initial]
+        groups = self._attach(optimizer)
+        for group in groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs: list[float] = [group["initial_lr"] for group in groups]
         self.last_epoch = -1
-        self._last_lr: list[float] = [optimizer.lr]
+        self._last_lr: list[float] = [group["lr"] for group in groups]
         self._is_initial = True
         try:
-            self.step()  # the rate of epoch 0
+            self.step()  # the rates of epoch 0
         finally:
             self._is_initial = False
 
+    def _attach(self, optimizer: Optimizer) -> list[ParamGroup]:
+        """Check ``optimizer`` and keep it; its parameter groups (a schedule whose settings
+        are per group attaches before checking them)."""
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: optimizer: expected a cnnmath.optim optimiser (SGD, "
+                f"Adam, …), got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        return optimizer.param_groups
+
+    def _group_count(self) -> int:
+        """How many parameter groups the optimiser has now."""
+        return len(self.optimizer.param_groups)
+
+    def _groups(self) -> list[ParamGroup]:
+        """The optimiser's parameter groups, as many as the schedule has base rates (else a
+        RuntimeError: a group was added since the schedule was made)."""
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            raise RuntimeError(
+                f"{type(self).__name__}.step: the optimiser has {len(groups)} parameter "
+                f"groups, the schedule was made for {len(self.base_lrs)} (a group added with "
+                "add_param_group since?); make the schedule again after adding groups"
+            )
+        return groups
+
     # -- the schedule ------------------------------------------------------------------------
-    def _next_lr(self, lr: float) -> float:
-        """η_t for t = ``last_epoch`` (already advanced), from the current rate ``lr`` = η_{t−1}."""
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
+        """η_t of group ``i`` for t = ``last_epoch`` (already advanced), from the group's base
+        rate ``base`` = η₀ⁱ (``base_lrs[i]``) and its current rate ``lr`` = η_{t−1}ⁱ."""
         raise NotImplementedError
 
-    def _first_lr(self) -> float:
-        """η_0 from ``base_lrs`` alone (PyTorch's closed form at epoch 0): where a
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
+        """η_0 of group ``i`` from its base rate (PyTorch's closed form at epoch 0): where a
         :class:`SequentialLR` hands over to this schedule (``last_epoch`` is 0 already; a
-        schedule without a closed form in PyTorch computes it from the rate in use)."""
-        return self.base_lrs[0]
+        schedule without a closed form in PyTorch computes it from the rate in use, ``lr``)."""
+        return base
+
+    def _set_rates(self, groups: list[ParamGroup], rates: list[float]) -> None:
+        for group, lr in zip(groups, rates, strict=True):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in groups]
 
     def _restart(self) -> None:
-        """Start again at epoch 0 with the rate ``_first_lr()`` (PyTorch's ``step(0)``)."""
+        """Start again at epoch 0 with the rates ``_first_lr`` (PyTorch's ``step(0)``)."""
+        groups = self._groups()
         self.last_epoch = 0
-        self.optimizer.lr = self._first_lr()
-        self._last_lr = [self.optimizer.lr]
+        rates = [
+            self._first_lr(i, base, group["lr"])
+            for i, (base, group) in enumerate(zip(self.base_lrs, groups, strict=True))
+        ]
+        self._set_rates(groups, rates)
+
+    def _rates(self, groups: list[ParamGroup]) -> list[float]:
+        return [
+            self._next_lr(i, base, group["lr"])
+            for i, (base, group) in enumerate(zip(self.base_lrs, groups, strict=True))
+        ]
 
     def get_lr(self) -> list[float]:
-        """The rate for ``last_epoch`` computed from the optimiser's current rate, without
-        setting it (PyTorch's ``get_lr``; to read the rate in use, call ``get_last_lr()``)."""
-        return [self._next_lr(self.optimizer.lr)]
+        """The rates for ``last_epoch``, one per group, computed from the groups' current
+        rates, without setting them (PyTorch's ``get_lr``; to read the rates in use, call
+        ``get_last_lr()``)."""
+        return self._rates(self._groups())
 
     def step(self) -> None:
-        """Advance to the next epoch (t ← t + 1) and set the optimiser's rate to η_t."""
+        """Advance to the next epoch (t ← t + 1) and set every group's rate to its η_t
+        (RuntimeError if the optimiser's groups are no longer those the schedule was made
+        for)."""
+        groups = self._groups()
         self.last_epoch += 1
+        owner = f"{type(self).__name__}.step"
+        rate = f"learning rate of epoch {self.last_epoch}"
+        names = [rate] if len(groups) == 1 else [f"{rate}, group {i}" for i in range(len(groups))]
         try:
-            (lr,) = self.get_lr()
-            self.optimizer.lr = real_number(
-                f"learning rate of epoch {self.last_epoch}",
-                lr,
-                func=f"{type(self).__name__}.step",
-                low=0.0,
-            )
+            rates = [
+                real_number(name, lr, func=owner, low=0.0)
+                for name, lr in zip(names, self._rates(groups), strict=True)
+            ]
         except BaseException:
             self.last_epoch -= 1  # a refused rate leaves the schedule where it was
             raise
-        self._last_lr = [self.optimizer.lr]
+        self._set_rates(groups, rates)
 
     def get_last_lr(self) -> list[float]:
-        """The rate the last ``step()`` (or the constructor) set, as a list of one float."""
+        """The rates the last ``step()`` (or the constructor) set, one float per group."""
         return list(self._last_lr)
 
     # -- hyperparameters ---------------------------------------------------------------------
@@ -141,10 +206,12 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()`` (as PyTorch does, the stored hyperparameters win over the
-        constructor's; the optimiser's rate is not touched — it is the optimiser's state).
+        constructor's; the optimiser's rates are not touched — they are the optimiser's state).
 
-        Raises ValueError/TypeError naming the key for a missing or unknown key or a value of
-        the wrong kind; nothing is changed unless everything fits.
+        Raises ValueError/TypeError naming the key for a missing or unknown key, a value of
+        the wrong kind, or a list ("base_lrs", "_last_lr", a per-group setting) whose length
+        is not the optimiser's number of parameter groups; nothing is changed unless
+        everything fits.
         """
         self._load(state_dict, first_epoch=0)
 
@@ -169,15 +236,10 @@ class LRScheduler:
         last_epoch = positive_int(
             "state_dict['last_epoch']", state_dict["last_epoch"], func=owner, minimum=first_epoch
         )
-        rates = {}
-        for key in ("base_lrs", "_last_lr"):
-            value = state_dict[key]
-            if not isinstance(value, (list, tuple)) or len(value) != 1:
-                raise ValueError(
-                    f"{owner}: state_dict[{key!r}]: expected a list of one learning rate (one "
-                    f"parameter group), got {value!r:.100}"
-                )
-            rates[key] = [real_number(f"state_dict[{key!r}][0]", value[0], func=owner, low=0.0)]
+        rates = {
+            key: _group_rates(owner, key, state_dict[key], self._group_count())
+            for key in ("base_lrs", "_last_lr")
+        }
         try:
             settings = self._check_settings(**{k: state_dict[k] for k in self._hyper_names})
             counters = self._check_counters(**{k: state_dict[k] for k in self._counter_names})
@@ -193,13 +255,52 @@ class LRScheduler:
         return f"{type(self).__name__}({settings}, last_epoch={self.last_epoch})"
 
 
-def _epoch_function(owner: str, lr_lambda: Any) -> Callable[[int], float]:
-    """``lr_lambda`` if it is callable (a function of the epoch), else a TypeError naming it."""
+def _group_rates(owner: str, key: str, value: Any, groups: int) -> list[float]:
+    """A loaded ``state_dict[key]`` ("base_lrs", "_last_lr"): a list of one rate >= 0 per
+    parameter group (``groups``), else an error naming the key, expected and given."""
+    if not isinstance(value, (list, tuple)) or len(value) != groups:
+        given = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else "not a list"
+        raise ValueError(
+            f"{owner}: state_dict[{key!r}]: expected a list of one learning rate per parameter "
+            f"group (the optimiser has {groups}), got {given}: {value!r:.100}"
+        )
+    return [
+        real_number(f"state_dict[{key!r}][{i}]", v, func=owner, low=0.0)
+        for i, v in enumerate(value)
+    ]
+
+
+def _epoch_functions(owner: str, lr_lambda: Any, groups: int) -> list[Callable[[int], float]]:
+    """One function of the epoch per parameter group: ``lr_lambda`` itself for every group if
+    it is callable, or a list (tuple) of ``groups`` functions, as PyTorch takes it; else a
+    TypeError (not a function) or ValueError (wrong length) naming it."""
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != groups:
+            raise ValueError(
+                f"{owner}: lr_lambda: expected a function, or a list of one per parameter group "
+                f"(the optimiser has {groups}), got a list of {len(lr_lambda)}"
+            )
+        for i, fn in enumerate(lr_lambda):
+            if not callable(fn):
+                raise TypeError(
+                    f"{owner}: lr_lambda[{i}]: expected a function of the epoch, got {fn!r:.100}"
+                )
+        return list(lr_lambda)
     if not callable(lr_lambda):
         raise TypeError(
-            f"{owner}: lr_lambda: expected a function of the epoch, got {lr_lambda!r:.100}"
+            f"{owner}: lr_lambda: expected a function of the epoch (or a list of one per "
+            f"parameter group), got {lr_lambda!r:.100}"
         )
-    return lr_lambda
+    return [lr_lambda] * groups
+
+
+def _factor(
+    owner: str, functions: list[Callable[[int], float]], listed: bool, i: int, t: int
+) -> float:
+    """λᵢ(t), checked to be a finite number; named ``lr_lambda(t)`` (``lr_lambda[i](t)`` for
+    a list of functions)."""
+    name = f"lr_lambda[{i}]({t})" if listed else f"lr_lambda({t})"
+    return real_number(name, functions[i](t), func=owner)
 
 
 class LambdaLR(LRScheduler):
@@ -207,9 +308,10 @@ class LambdaLR(LRScheduler):
     ``base_lrs``).
 
     ``lr_lambda`` : a function of the epoch t (an int >= 0) returning a finite factor with
-    η₀·λ(t) >= 0. The function is not part of ``state_dict()`` (PyTorch keeps only a callable
-    object's attributes; cnnmath never pickles code): resume with a LambdaLR made with the
-    same function.
+    η₀·λ(t) >= 0, used for every parameter group, or a list of one function per group
+    (η_tⁱ = η₀ⁱ · λᵢ(t)). The functions are not part of ``state_dict()`` (PyTorch keeps only
+    a callable object's attributes; cnnmath never pickles code): resume with a LambdaLR made
+    with the same functions.
 
     >>> from cnnmath import nn
     >>> opt = SGD([nn.Parameter(np.zeros(1))], lr=0.1)
@@ -217,21 +319,24 @@ class LambdaLR(LRScheduler):
     [0.1]
     """
 
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
-        self.lr_lambda = _epoch_function("LambdaLR", lr_lambda)
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+    ) -> None:
+        groups = self._attach(optimizer)
+        self.lr_lambdas = _epoch_functions("LambdaLR", lr_lambda, len(groups))
+        self._listed = isinstance(lr_lambda, (list, tuple))
         super().__init__(optimizer)
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
         return {}
 
-    def _next_lr(self, lr: float) -> float:
-        factor = real_number(
-            f"lr_lambda({self.last_epoch})", self.lr_lambda(self.last_epoch), func="LambdaLR"
-        )
-        return self.base_lrs[0] * factor
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
+        return base * _factor("LambdaLR", self.lr_lambdas, self._listed, i, self.last_epoch)
 
-    def _first_lr(self) -> float:
-        return self.base_lrs[0] * real_number("lr_lambda(0)", self.lr_lambda(0), func="LambdaLR")
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
+        return base * _factor("LambdaLR", self.lr_lambdas, self._listed, i, 0)
 
 
 class StepLR(LRScheduler):
@@ -263,7 +368,7 @@ class StepLR(LRScheduler):
             "gamma": real_number("gamma", settings["gamma"], func="StepLR", low=0.0),
         }
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         t = self.last_epoch
         return lr * self.gamma if t > 0 and t % self.step_size == 0 else lr
 
@@ -304,12 +409,12 @@ class MultiStepLR(LRScheduler):
             "gamma": real_number("gamma", settings["gamma"], func="MultiStepLR", low=0.0),
         }
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         times = Counter(self.milestones)[self.last_epoch]
         return lr * self.gamma**times if times else lr
 
-    def _first_lr(self) -> float:
-        return self.base_lrs[0] * self.gamma ** self.milestones.count(0)
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
+        return base * self.gamma ** self.milestones.count(0)
 
 
 class ExponentialLR(LRScheduler):
@@ -330,7 +435,7 @@ class ExponentialLR(LRScheduler):
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
         return {"gamma": real_number("gamma", settings["gamma"], func="ExponentialLR", low=0.0)}
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         return lr if self._is_initial else lr * self.gamma
 
 
@@ -371,12 +476,12 @@ class CosineAnnealingLR(LRScheduler):
             ),
         }
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return lr
         if (t - 1 - T) % (2 * T) == 0:
-            return lr + (self.base_lrs[0] - eta_min) * (1 - math.cos(math.pi / T)) / 2
+            return lr + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2
         return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (
             lr - eta_min
         ) + eta_min
@@ -427,7 +532,7 @@ class LinearLR(LRScheduler):
             "total_iters": positive_int("total_iters", settings["total_iters"], func=owner),
         }
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         t, s, e = self.last_epoch, self.start_factor, self.end_factor
         if t == 0:
             return lr * s
@@ -435,8 +540,8 @@ class LinearLR(LRScheduler):
             return lr
         return lr * (1.0 + (e - s) / (self.total_iters * s + (t - 1) * (e - s)))
 
-    def _first_lr(self) -> float:
-        return self.base_lrs[0] * self.start_factor
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
+        return base * self.start_factor
 
 
 class ConstantLR(LRScheduler):
@@ -474,14 +579,14 @@ class ConstantLR(LRScheduler):
             "total_iters": positive_int("total_iters", settings["total_iters"], func=owner),
         }
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         t = self.last_epoch
         if t == 0:
             return lr * self.factor
         return lr * (1.0 / self.factor) if t == self.total_iters else lr
 
-    def _first_lr(self) -> float:
-        return self.base_lrs[0] * self.factor
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
+        return base * self.factor
 
 
 class PolynomialLR(LRScheduler):
@@ -517,7 +622,7 @@ class PolynomialLR(LRScheduler):
             "power": real_number("power", settings["power"], func=owner, low=0.0),
         }
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         t, T = self.last_epoch, self.total_iters
         if self._is_initial or t > T:
             return lr
@@ -530,8 +635,9 @@ class MultiplicativeLR(LRScheduler):
         η_0 = η₀,   η_t = η_{t−1} · λ(t)   (t > 0)
 
     ``lr_lambda`` : a function of the epoch t (an int >= 1) returning a finite factor with
-    η_{t−1}·λ(t) >= 0. As with :class:`LambdaLR` the function is not part of ``state_dict()``:
-    resume with a MultiplicativeLR made with the same function. Started by a
+    η_{t−1}·λ(t) >= 0, used for every parameter group, or a list of one function per group
+    (η_tⁱ = η_{t−1}ⁱ · λᵢ(t)). As with :class:`LambdaLR` the functions are not part of
+    ``state_dict()``: resume with a MultiplicativeLR made with the same functions. Started by a
     :class:`SequentialLR` at a milestone, it runs at the rate in use times λ(0), as PyTorch's.
 
     >>> from cnnmath import nn
@@ -541,19 +647,25 @@ class MultiplicativeLR(LRScheduler):
     [1.0, 0.5, 0.25]
     """
 
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
-        self.lr_lambda = _epoch_function("MultiplicativeLR", lr_lambda)
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+    ) -> None:
+        groups = self._attach(optimizer)
+        self.lr_lambdas = _epoch_functions("MultiplicativeLR", lr_lambda, len(groups))
+        self._listed = isinstance(lr_lambda, (list, tuple))
         super().__init__(optimizer)
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
         return {}
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
         if self._is_initial:
             return lr
         t = self.last_epoch
-        return lr * real_number(f"lr_lambda({t})", self.lr_lambda(t), func="MultiplicativeLR")
+        return lr * _factor("MultiplicativeLR", self.lr_lambdas, self._listed, i, t)
 
-    def _first_lr(self) -> float:
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
         # PyTorch's step(0) has no closed form here: the rate in use times λ(0)
-        return self._next_lr(self.optimizer.lr)
+        return self._next_lr(i, base, lr)

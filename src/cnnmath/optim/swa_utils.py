@@ -41,7 +41,7 @@ from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, Module, no_grad
 from ..nn._running import run_backward, run_forward
 from ..nn.fold import _copy_without_contexts
 from .lr_policies import check_anneal_strategy
-from .lr_scheduler import LRScheduler
+from .lr_scheduler import LRScheduler, each_group, per_group
 from .optimizer import Optimizer
 
 __all__ = [
@@ -409,8 +409,10 @@ class SWALR(LRScheduler):
 
     so from the rate η₀ in use when it starts stepping (whatever schedule set it), epoch s
     runs at η₀ + (swa_lr − η₀)·α(s/A), and at ``swa_lr`` from s = A on. Made at the start of a
-    run, it leaves the rate as it is (s = 0) unless A = 0 (then ``swa_lr`` at once).
-    ``swa_lr`` >= 0; ``anneal_epochs`` an int >= 0 (10); ``anneal_strategy`` "cos" or
+    run, it leaves the rate as it is (s = 0) unless A = 0 (then ``swa_lr`` at once). Each
+    parameter group anneals so from its own rate to its own ``swa_lr``.
+    ``swa_lr`` >= 0, a number for every group or a list of one per group (kept in that form
+    by ``state_dict()``); ``anneal_epochs`` an int >= 0 (10); ``anneal_strategy`` "cos" or
     "linear". ``state_dict()`` holds them, the step count "_step_count" (PyTorch's name) and
     the base class's keys.
 
@@ -422,7 +424,7 @@ class SWALR(LRScheduler):
     [1.0, 0.6, 0.2, 0.2]
     """
 
-    swa_lr: float
+    swa_lr: float | list[float]
     anneal_epochs: int
     anneal_strategy: str
     _hyper_names = ("swa_lr", "anneal_epochs", "anneal_strategy")
@@ -431,10 +433,11 @@ class SWALR(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        swa_lr: float,
+        swa_lr: float | list[float],
         anneal_epochs: int = 10,
         anneal_strategy: str = "cos",
     ) -> None:
+        self._attach(optimizer)
         self._set(swa_lr=swa_lr, anneal_epochs=anneal_epochs, anneal_strategy=anneal_strategy)
         self._step_count = 0
         super().__init__(optimizer)
@@ -443,7 +446,7 @@ class SWALR(LRScheduler):
         owner = "SWALR"
         strategy = check_anneal_strategy(owner, settings["anneal_strategy"])
         return {
-            "swa_lr": real_number("swa_lr", settings["swa_lr"], func=owner, low=0.0),
+            "swa_lr": per_group(owner, "swa_lr", settings["swa_lr"], self._group_count(), low=0.0),
             "anneal_epochs": positive_int(
                 "anneal_epochs", settings["anneal_epochs"], func=owner, minimum=0
             ),
@@ -456,27 +459,30 @@ class SWALR(LRScheduler):
     def _anneal(self, t: float) -> float:
         return t if self.anneal_strategy == "linear" else (1 - math.cos(math.pi * t)) / 2
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, i: int, base: float, lr: float) -> float:
+        swa_lr = each_group(self.swa_lr, len(self.base_lrs))[i]
         step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)
         span = max(1, self.anneal_epochs)
         prev_alpha = self._anneal(max(0, min(1, (step - 1) / span)))
         if prev_alpha == 1:
-            start = self.swa_lr
+            start = swa_lr
         else:
-            start = (lr - prev_alpha * self.swa_lr) / (1 - prev_alpha)
+            start = (lr - prev_alpha * swa_lr) / (1 - prev_alpha)
         alpha = self._anneal(max(0, min(1, step / span)))
-        return self.swa_lr * alpha + start * (1 - alpha)
+        return swa_lr * alpha + start * (1 - alpha)
 
-    def _first_lr(self) -> float:
+    def _first_lr(self, i: int, base: float, lr: float) -> float:
         # PyTorch's SequentialLR hands over with _update_lr(0): no closed form, the step count
         # unchanged, the rate computed from the one in use
-        return self._next_lr(self.optimizer.lr)
+        return self._next_lr(i, base, lr)
 
     def step(self) -> None:
         """Count the step (the first one, made by the constructor or a SequentialLR taking
-        charge, starts the count again as PyTorch's ``_initial_step``) and set the rate."""
+        charge, starts the count again as PyTorch's ``_initial_step``) and set the rates
+        (RuntimeError, nothing changed, if a parameter group was added since)."""
+        self._groups()
         before = self._step_count
         self._step_count = 1 if self._is_initial else before + 1
         try:
