@@ -61,8 +61,15 @@ class LRScheduler:
     "_last_lr"); ``load_state_dict`` checks it as untrusted input — a list of one rate per
     group — and restores it whole or not at all: a checkpoint resumes the schedule where it
     stopped. PyTorch's deprecated ``step(epoch)`` and the constructor's ``last_epoch`` are left
-    out (resume with ``load_state_dict``), except CosineAnnealingWarmRestarts' ``step(epoch)``,
-    its documented way of stepping by fractions of an epoch.
+    out (resume with ``load_state_dict``; ``last_epoch=-1`` is taken, the value for a new
+    schedule), except CosineAnnealingWarmRestarts' ``step(epoch)``, its documented way of
+    stepping by fractions of an epoch.
+
+    A schedule of one's own is written as in PyTorch: a subclass whose ``get_lr()`` returns
+    the rates of epoch ``last_epoch``, one per group (from ``base_lrs``, or from each group's
+    current ``optimizer.param_groups[i]["lr"]``), its settings set before
+    ``super().__init__(optimizer)``; it steps, checkpoints ("base_lrs", "last_epoch",
+    "_last_lr"), and takes its turn in a :class:`SequentialLR` as the built-in ones do.
     """
 
     #: Names of the hyperparameters, in the constructor's order (keys of ``state_dict()``).
@@ -73,7 +80,12 @@ class LRScheduler:
     #: "T_cur"): keys of ``state_dict()``, checked on loading by ``_check_counters``.
     _counter_names: tuple[str, ...] = ()
 
-    def __init__(self, optimizer: Optimizer) -> None:
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        if last_epoch != -1:  # PyTorch's resumption by the constructor
+            raise ValueError(
+                f"{type(self).__name__}: last_epoch: expected -1 (a new schedule), got "
+                f"{last_epoch!r:.40}; resume a schedule with load_state_dict"
+            )
         groups = self._attach(optimizer)
         for group in groups:
             group.setdefault("initial_lr", group["lr"])
@@ -131,16 +143,45 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in groups]
 
     def _restart(self) -> None:
-        """Start again at epoch 0 with the rates ``_first_lr`` (PyTorch's ``step(0)``)."""
+        """Start again at epoch 0 with the rates ``_first_lr`` (PyTorch's ``step(0)``; a
+        schedule of one's own, its ``get_lr()`` at epoch 0)."""
         groups = self._groups()
         self.last_epoch = 0
+        if self._own_rule():
+            self._set_rates(groups, self._own_rates(groups))
+            return
         rates = [
             self._first_lr(i, base, group["lr"])
             for i, (base, group) in enumerate(zip(self.base_lrs, groups, strict=True))
         ]
         self._set_rates(groups, rates)
 
+    def _own_rule(self) -> bool:
+        """Whether this is a schedule written as PyTorch's custom ones are: a subclass that
+        implements ``get_lr()`` (the rates of epoch ``last_epoch``, one per group, from
+        ``base_lrs`` or the groups' current rates) instead of ``_next_lr``."""
+        cls = type(self)
+        if cls._next_lr is not LRScheduler._next_lr:
+            return False
+        if cls.get_lr is LRScheduler.get_lr:
+            raise NotImplementedError(
+                f"{cls.__name__}: a schedule implements get_lr() (the rates of epoch "
+                "last_epoch, one per parameter group), as PyTorch's custom schedules do"
+            )
+        return True
+
+    def _own_rates(self, groups: list[ParamGroup]) -> list[float]:
+        rates = self.get_lr()
+        if not isinstance(rates, (list, tuple)) or len(rates) != len(groups):
+            raise ValueError(
+                f"{type(self).__name__}.get_lr: expected a list of one rate per parameter "
+                f"group ({len(groups)}), got {rates!r:.100}"
+            )
+        return list(rates)
+
     def _rates(self, groups: list[ParamGroup]) -> list[float]:
+        if self._own_rule():
+            return self._own_rates(groups)
         return [
             self._next_lr(i, base, group["lr"])
             for i, (base, group) in enumerate(zip(self.base_lrs, groups, strict=True))
@@ -180,8 +221,11 @@ class LRScheduler:
         return {name: getattr(self, name) for name in self._hyper_names}
 
     def _check_settings(self, **settings: Any) -> dict[str, Any]:
-        """Validated hyperparameters (JSON-able values, by ``_hyper_names``); assigns nothing."""
-        raise NotImplementedError
+        """Validated hyperparameters (JSON-able values, by ``_hyper_names``); assigns nothing.
+        (A schedule of one's own, with no ``_hyper_names``, has none.)"""
+        if self._hyper_names:
+            raise NotImplementedError
+        return {}
 
     def _check_counters(self, **counters: Any) -> dict[str, Any]:
         """Validated running state (by ``_counter_names``) from a loaded state; assigns
