@@ -1,6 +1,6 @@
 """Optimisers with PyTorch's exact update rules: SGD (momentum, Nesterov, weight decay), Adam,
-AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam and L-BFGS (``LBFGS``, stepped with a closure
-that re-evaluates the loss); and learning-rate schedules with
+AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD and L-BFGS (``LBFGS``,
+stepped with a closure that re-evaluates the loss); and learning-rate schedules with
 ``torch.optim.lr_scheduler``'s names and rules (``LambdaLR``, ``MultiplicativeLR``,
 ``StepLR``, ``MultiStepLR``, ``ConstantLR``, ``LinearLR``, ``ExponentialLR``,
 ``PolynomialLR``, ``CosineAnnealingLR``, ``CosineAnnealingWarmRestarts``, ``CyclicLR``,
@@ -53,6 +53,21 @@ RAdam (``torch.optim.RAdam``)::
     ρ_t > 5:  θ ← θ − η m̂ · √(1 − β2ᵗ)/(√v + ε) · √((ρ_t−4)(ρ_t−2)ρ_∞ / ((ρ_∞−4)(ρ_∞−2)ρ_t))
     else:     θ ← θ − η m̂
 
+Adadelta (``torch.optim.Adadelta``; v, u starting at 0)::
+
+    g ← g + λθ;   v ← ρv + (1 − ρ)g²;   Δ = √(u + ε)/√(v + ε) · g;   u ← ρu + (1 − ρ)Δ²
+    θ ← θ − ηΔ
+
+Rprop (``torch.optim.Rprop``; Δ each coordinate's step size, η at first; g_prev 0 at first)::
+
+    s = sign(g·g_prev);   Δ ← clamp(Δ·(η₊, η₋ or 1 as s > 0, < 0, = 0), Δ_min, Δ_max)
+    g ← 0 where s < 0;   θ ← θ − sign(g)Δ;   g_prev ← g
+
+ASGD (``torch.optim.ASGD``; η_t from η, μ_t from 1, θ̄ the average)::
+
+    g ← g + λ_w θ;   θ ← θ(1 − λη_t) − η_t g;   θ̄ ← θ̄ + μ_t(θ − θ̄)  (θ̄ ← θ while μ_t = 1)
+    η_{t+1} = η/(1 + ληt)^α,   μ_{t+1} = 1/max(1, t − t₀)
+
 The schedules' rules (t the epoch, or the batch for the per-batch ones; η₀ the base rate)::
 
     ConstantLR          η_t = η₀·factor for t < total_iters, then η₀
@@ -71,29 +86,33 @@ The schedules' rules (t the epoch, or the batch for the per-batch ones; η₀ th
 ``state_dict()`` is flat, for a safetensors checkpoint: "step" (0-d int64), the
 hyperparameters as 0-d float64 arrays ("lr", "momentum", "weight_decay", "nesterov",
 "dampening" for SGD; "lr", "beta1", "beta2", "eps", "weight_decay" for Adam and AdamW, and
-the same names as torch's param_groups for the others, betas split in "beta1" and "beta2")
+the same names as torch's param_groups for the others, betas split in "beta1" and "beta2",
+Rprop's etas and step_sizes in "etaminus", "etaplus", "step_size_min", "step_size_max")
 and "i.<buffer>" for parameter i with torch's state names ("0.momentum_buffer", "3.exp_avg",
-"3.exp_avg_sq", Adagrad's "0.sum", Adamax's "0.exp_inf"; NAdam's "0.mu_product" is a 0-d
-float32 array, the others like the parameter), and "i.step" (0-d int64) for a parameter
-that sat out steps, frozen or added later: the steps it took (none: no buffers yet). With
-several parameter groups the hyperparameters above are the first group's, "groups.k.lr",
-… group k's, and "groups.sizes" (1-d int64) the number of parameters in each, checked on
-loading: i counts the parameters of all groups in order. A checkpoint records
-the optimiser by class name, so a run resumes only with the same class.
+"3.exp_avg_sq", Adagrad's "0.sum", Adamax's "0.exp_inf", Adadelta's "0.square_avg" and
+"0.acc_delta", Rprop's "0.prev" and "0.step_size", ASGD's "0.ax"; NAdam's "0.mu_product"
+and ASGD's "0.eta" and "0.mu" are 0-d float32 arrays, the others like the parameter), and
+"i.step" (0-d int64) for a parameter that sat out steps, frozen or added later: the steps it
+took (none: no buffers yet). With several parameter groups the hyperparameters above are
+the first group's, "groups.k.lr", … group k's, and "groups.sizes" (1-d int64) the number of
+parameters in each, checked on loading: i counts the parameters of all groups in order. A
+checkpoint records the optimiser by class name, so a run resumes only with the same class.
 
 The code, one concern per module: ``optimizer`` (the base class :class:`Optimizer`: parameters,
 rate, steps, the flat ``state_dict``), ``sgd``, ``adam`` (Adam and AdamW), ``adam_variants``
-(Adamax, NAdam, RAdam), ``adagrad``, ``rmsprop``, ``lbfgs``, ``lr_scheduler`` (the base class
-:class:`LRScheduler` and the schedules with a closed form in the epoch), ``lr_policies``
-(SequentialLR, ChainedScheduler, ReduceLROnPlateau, OneCycleLR), ``lr_cyclic``
-(CosineAnnealingWarmRestarts, CyclicLR) and ``swa_utils`` (AveragedModel, update_bn, SWALR and
-the averaging functions).
+(Adamax, NAdam, RAdam), ``adagrad``, ``adadelta``, ``rprop``, ``asgd``, ``rmsprop``,
+``lbfgs``, ``lr_scheduler`` (the base class :class:`LRScheduler` and the schedules with a
+closed form in the epoch), ``lr_policies`` (SequentialLR, ChainedScheduler,
+ReduceLROnPlateau, OneCycleLR), ``lr_cyclic`` (CosineAnnealingWarmRestarts, CyclicLR) and
+``swa_utils`` (AveragedModel, update_bn, SWALR and the averaging functions).
 """
 
 from . import swa_utils
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
+from .asgd import ASGD
 from .lbfgs import LBFGS
 from .lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR
 from .lr_policies import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
@@ -111,10 +130,13 @@ from .lr_scheduler import (
 )
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = [
+    "ASGD",
     "SGD",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -137,6 +159,7 @@ __all__ = [
     "PolynomialLR",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
