@@ -8,6 +8,9 @@
   layout of torchvision's ``ImageFolder``), resized to one size.
 - ``sample_image()`` — the photograph used by ``cnnmath verify`` and the tour (from
   ``cnnmath.images``).
+- ``TensorDataset``, ``Subset``, ``random_split``, ``DataLoader``, ``default_collate`` —
+  ``torch.utils.data``'s, for a ported loop's ``for xb, yb in loader:`` (from
+  ``cnnmath.loader``).
 
 Images come out in the NCHW layout of the ops, ``(N, 1, H, W)``, as float32 by default
 (float64 on request); labels as int64 class indices.
@@ -28,13 +31,19 @@ from ._checks import float_dtype
 from ._files import read_regular
 from ._optional import require
 from .images import sample_image, sample_image_path
+from .loader import DataLoader, Subset, TensorDataset, default_collate, random_split
 
 __all__ = [
     "DIGITS_TEST_SIZE",
     "IMAGE_EXTENSIONS",
+    "DataLoader",
+    "Subset",
+    "TensorDataset",
+    "default_collate",
     "load_digits",
     "load_image_folder",
     "load_mnist",
+    "random_split",
     "read_idx",
     "sample_image",
     "sample_image_path",
