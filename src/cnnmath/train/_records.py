@@ -14,7 +14,8 @@ class TrainingDiverged(FloatingPointError):
 class History(list):
     """One dict per epoch, in order, with the keys
 
-    - ``epoch`` (1-based), ``lr`` (the learning rate used in that epoch), ``seconds``;
+    - ``epoch`` (1-based), ``lr`` (the learning rate used in that epoch; the first
+      parameter group's, where the optimiser has several), ``seconds``;
     - ``loss``: the mean training loss over the epoch's examples (as the loss function
       computes it, on the augmented batches), ``train_accuracy``: the fraction of those
       batches' examples (or, for per-pixel class indices, of their labelled pixels) the model
