@@ -9,7 +9,10 @@ over every use, as PyTorch's autograd accumulates). ``model(x)`` and ``model.bac
 do the same for one top-level call. A :class:`Graph` wires modules into a DAG (residual
 sums, concatenations, shared layers); ``Module.walk()`` lists any model node by node down
 to its layers and ops. A model written by hand keeps its blocks in a :class:`ModuleList` or
-:class:`ModuleDict`, which register them without calling them. The numbers come from
+:class:`ModuleDict`, which register them without calling them, and loose parameters in a
+:class:`ParameterList` or :class:`ParameterDict`. The lazy layers (:mod:`cnnmath.nn.lazy`:
+``LazyConv2d``, ``LazyLinear``, ``LazyBatchNorm2d``, …) read their input size off their first
+input, as d2l.ai's models are written. The numbers come from
 :mod:`cnnmath.ops`; this package only wires them up and keeps state.
 
 Parameter names, shapes, default initialisation and ``repr`` follow ``torch.nn``: a
@@ -91,6 +94,21 @@ from .layers3d import (
     Dropout3d,
     MaxPool3d,
 )
+from .lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+)
 from .linear import Linear
 from .lists import ModuleDict, ModuleList
 from .module import IncompatibleKeys, Module, Node, StateDictError
@@ -126,7 +144,8 @@ from .padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from .parameter import Parameter
+from .parameter import Parameter, UninitializedParameter
+from .parameter_lists import ParameterDict, ParameterList
 from .pixel_shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .pooling import (
     AdaptiveAvgPool2d,
@@ -146,6 +165,22 @@ from .unfold import Fold, Unfold
 from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyLinear",
+    "ParameterDict",
+    "ParameterList",
+    "UninitializedParameter",
     "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d",
     "AvgPool3d",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -726,8 +726,7 @@ class Module:
         dt = _float_dtype(dtypes[0], func=func)
         for module in self.modules():
             for _, p in module._own_parameters():
-                p.data = p.data.astype(dt)
-                p.grad = p.grad.astype(dt)
+                p._astype(dt)  # (a lazy module's UninitializedParameter: its future dtype)
             for name, value in list(module._own_buffers()):
                 if np.issubdtype(value.dtype, np.floating):
                     setattr(module, name, value.astype(dt))
@@ -767,6 +766,11 @@ class Module:
         otherwise missing and unexpected keys are skipped and returned. Everything is checked
         before anything is copied, so a failed load leaves the module unchanged.
 
+        A lazy module not yet called (``LazyConv2d``, …) takes its inferred size from the
+        loaded shapes (a weight's input channels or features, a norm's C) and becomes its
+        eager class first, as PyTorch's materialises its parameters from them; a failed load
+        leaves it lazy.
+
         Raises StateDictError (a KeyError and a ValueError) naming the key, with the expected
         and the given shape or dtype.
         """
@@ -776,6 +780,26 @@ class Module:
                 f"{func}: state_dict: expected a mapping of str to arrays, got "
                 f"{type(state_dict).__name__}"
             )
+        undo = []  # lazy modules materialised from the loaded shapes, undone if the load fails
+        try:
+            for path, module in self.named_modules():
+                undo.append(module._materialize_from_state(state_dict, _join(path, ""), func))
+            return self._load(state_dict, strict, func)
+        except BaseException:
+            for restore in reversed(undo):
+                if restore is not None:
+                    restore()
+            raise
+
+    def _materialize_from_state(
+        self, state_dict: Mapping[str, Any], prefix: str, func: str
+    ) -> Callable[[], None] | None:
+        """A lazy module (`cnnmath.nn.lazy`) takes its size from the state_dict's entries
+        under ``prefix`` and becomes its eager class, returning what undoes that; any other
+        module returns None."""
+        return None
+
+    def _load(self, state_dict: Mapping[str, Any], strict: bool, func: str) -> IncompatibleKeys:
         own = {key: value for key, _, _, value in self._state_items()}
         missing, unexpected, mismatch = key_mismatch(own, state_dict)
         if strict and mismatch:

@@ -1,10 +1,13 @@
-"""Parameter: a trainable array and the gradient backward passes add into it."""
+"""Parameter: a trainable array and the gradient backward passes add into it; and
+UninitializedParameter, a lazy module's parameter before its shape is known."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .._checks import check_float_array
+from .._checks import check_float_array, float_dtype
 
 
 class Parameter:
@@ -90,5 +93,121 @@ class Parameter:
         """Set ``grad`` to zero in place."""
         self.grad[...] = 0
 
+    def _astype(self, dtype: np.dtype) -> None:
+        """data and grad converted to ``dtype`` (new arrays): ``Module.to``'s step."""
+        self.data = self.data.astype(dtype)
+        self.grad = self.grad.astype(dtype)
+
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+#: Parameter's own slots, read and written past UninitializedParameter's properties
+_DATA = Parameter.__dict__["data"]
+_GRAD = Parameter.__dict__["_grad"]
+
+_NOT_YET = (
+    "this parameter of a lazy module has no shape yet: run one forward pass first (a lazy "
+    "module infers its input size), or load a state_dict into the model"
+)
+
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet, as ``torch.nn.UninitializedParameter``: a
+    lazy module's (``LazyConv2d``, ``LazyLinear``, …) before its first forward pass. It is a
+    Parameter (``model.parameters()`` yields it, as PyTorch's does), with a dtype
+    (``Module.to`` changes it) and ``requires_grad``, but no ``data``, ``grad``, ``shape`` or
+    ``size``: reading them raises a RuntimeError that says to run one forward pass first.
+    ``zero_grad`` does nothing (there is no gradient yet).
+
+    ``materialize(shape)`` turns this very object into a Parameter of zeros of ``shape``
+    (its class becomes :class:`Parameter`), so that the references held elsewhere — a list
+    of ``model.parameters()`` taken before the forward — stay valid; the lazy module then
+    writes its initial values into ``data``.
+
+    >>> p = UninitializedParameter()
+    >>> p
+    UninitializedParameter(dtype=float32)
+    >>> p.materialize((2, 3))
+    >>> type(p).__name__, p.shape
+    ('Parameter', (2, 3))
+    """
+
+    __slots__ = ()  # Parameter's layout, so that materialize can change the class in place
+
+    def __init__(self, requires_grad: bool = True, dtype: Any = None) -> None:
+        dt = (
+            np.dtype(np.float32)
+            if dtype is None
+            else float_dtype("dtype", dtype, func="UninitializedParameter")
+        )
+        _DATA.__set__(self, np.empty(0, dt))  # a placeholder that only carries the dtype
+        _GRAD.__set__(self, None)
+        self.requires_grad = requires_grad
+
+    @property
+    def data(self) -> np.ndarray:
+        """Refused: no values yet (RuntimeError)."""
+        raise RuntimeError(f"UninitializedParameter.data: {_NOT_YET}")
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        raise RuntimeError(f"UninitializedParameter.data: {_NOT_YET}")
+
+    @property
+    def grad(self) -> np.ndarray:
+        """Refused: no gradient yet (RuntimeError)."""
+        raise RuntimeError(f"UninitializedParameter.grad: {_NOT_YET}")
+
+    @grad.setter
+    def grad(self, value: np.ndarray | None) -> None:
+        raise RuntimeError(f"UninitializedParameter.grad: {_NOT_YET}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Refused: no shape yet (RuntimeError)."""
+        raise RuntimeError(f"UninitializedParameter.shape: {_NOT_YET}")
+
+    @property
+    def size(self) -> int:
+        """Refused: no shape yet (RuntimeError)."""
+        raise RuntimeError(f"UninitializedParameter.size: {_NOT_YET}")
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype the parameter will have."""
+        dtype: np.dtype = _DATA.__get__(self).dtype
+        return dtype
+
+    def zero_grad(self) -> None:
+        """Nothing to zero: no gradient yet."""
+
+    def _astype(self, dtype: np.dtype) -> None:
+        _DATA.__set__(self, np.empty(0, dtype))
+
+    def materialize(self, shape: tuple[int, ...], dtype: Any = None) -> None:
+        """Become a Parameter (this object, in place) of zeros of ``shape`` and of this
+        parameter's dtype (or ``dtype``), with a gradient of zeros."""
+        func = "UninitializedParameter.materialize"
+        dt = self.dtype if dtype is None else float_dtype("dtype", dtype, func=func)
+        if not isinstance(shape, tuple) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise TypeError(f"{func}: shape: expected a tuple of ints >= 0, got {shape!r}")
+        self.__class__ = Parameter  # type: ignore[assignment]
+        self.data = np.zeros(shape, dt)
+        self._grad = np.zeros(shape, dt)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # copy.deepcopy: no data slot to read
+        return UninitializedParameter, (self.requires_grad, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"UninitializedParameter(dtype={self.dtype})"
+
+
+def unmaterialize(p: Parameter, dtype: np.dtype) -> None:
+    """Turn a parameter materialised by a lazy module's failed first call back into the
+    UninitializedParameter it was (this object, in place), of ``dtype``."""
+    p.__class__ = UninitializedParameter
+    _DATA.__set__(p, np.empty(0, dtype))
+    _GRAD.__set__(p, None)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import flag, real_number
-from ..nn import Parameter, enable_grad
+from ..nn import Parameter, UninitializedParameter, enable_grad
 
 
 def _real(
@@ -193,7 +193,10 @@ class Optimizer:
     # -- parameter groups --------------------------------------------------------------------
     def _checked_params(self, where: str, params: Any, owner: str) -> list[Parameter]:
         """``params`` as a list of Parameters new to this optimiser; TypeError/ValueError
-        naming ``where`` otherwise."""
+        naming ``where`` otherwise. An UninitializedParameter (a lazy module's, before its
+        first forward) is refused: torch.optim takes one (and trains it once a dry run has
+        materialised it in place), but an optimiser made before the dry run is the usual
+        slip of a d2l-style port, so it is named here, where it was made."""
         if isinstance(params, Parameter):
             params = [params]  # PyTorch takes one tensor for a group's "params"
         if isinstance(params, Mapping) or not isinstance(params, Iterable):
@@ -208,6 +211,12 @@ class Optimizer:
                 raise TypeError(
                     f"{owner}: {where}[{i}]: expected a cnnmath.nn.Parameter, got "
                     f"{type(p).__name__}"
+                )
+            if isinstance(p, UninitializedParameter):
+                raise ValueError(
+                    f"{owner}: {where}[{i}]: an uninitialised parameter of a lazy module; run "
+                    "one forward pass first (a lazy module infers its input size), then make "
+                    "the optimiser"
                 )
             if id(p) in seen:
                 raise ValueError(
