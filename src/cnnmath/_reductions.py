@@ -9,6 +9,29 @@ import numpy as np
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+class LossValue(float):
+    """A loss's value (reductions "mean" and "sum"): a Python float that also answers the two
+    calls a ported PyTorch loop makes on a loss tensor. ``item()`` is the float itself
+    (``running_loss += loss.item()``); ``backward()`` raises, saying where the gradient is:
+    cnnmath has no autograd, each loss returns ∂loss/∂input beside its value, and
+    ``model.backward(grad)`` carries it through the model. Arithmetic on it gives plain
+    floats."""
+
+    __slots__ = ()
+
+    def item(self) -> float:
+        """The value as a plain Python float (PyTorch's ``Tensor.item``)."""
+        return float(self)
+
+    def backward(self, *args: object, **kwargs: object) -> None:
+        """Refused with the way to do it: the gradient came with the value."""
+        raise RuntimeError(
+            "loss.backward(): cnnmath has no autograd; every loss returns its gradient beside "
+            "its value: `loss, grad = criterion(logits, y)`, then `model.backward(grad)` fills "
+            "every parameter's .grad"
+        )
+
+
 def _reduction(reduction: Any, func: str) -> str:
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"{func}: reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
@@ -30,5 +53,5 @@ def _reduce(
             with np.errstate(under="ignore"):
                 return np.asarray(per).astype(like.dtype)
         if reduction == "sum":
-            return float(np.sum(per))
-        return float(np.sum(per) / denominator)
+            return LossValue(np.sum(per))
+        return LossValue(np.sum(per) / denominator)

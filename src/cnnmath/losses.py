@@ -19,7 +19,8 @@ as ``torch.nn``'s loss module (``CrossEntropyLoss(label_smoothing=0.1)``, ``MSEL
 that fixes its options and is called as the function is.
 
 The softmax is :mod:`cnnmath.ops.softmax`'s, evaluated stably with the log-sum-exp shift in
-float64; the loss is returned as a Python float (reductions "mean" and "sum") or an array in
+float64; the loss is returned as a Python float (reductions "mean" and "sum"; a
+:class:`LossValue`, whose ``item()`` a ported loop may call) or an array in
 the logits' dtype ("none"), and the gradient in the logits' dtype. NaN in gives NaN out (loss
 and gradient), never an exception: the training loop decides what to do with it.
 
@@ -55,7 +56,7 @@ from ._pointwise_losses import (
     mse_loss,
     smooth_l1_loss,
 )
-from ._reductions import _divide, _reduce, _reduction
+from ._reductions import LossValue, _divide, _reduce, _reduction
 from .ops import _threads
 from .ops.softmax import _dim, _log_softmax_kernel
 from .ops.softmax import log_softmax as _log_softmax_dim
@@ -67,6 +68,7 @@ __all__ = [
     "CrossEntropyLoss",
     "HuberLoss",
     "KLDivLoss",
+    "LossValue",
     "L1Loss",
     "MSELoss",
     "NLLLoss",
@@ -148,7 +150,7 @@ def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     n = pred.size
     residual = pred - target
     with np.errstate(over="ignore", invalid="ignore"):
-        loss = float(np.mean(np.square(residual.astype(np.float64, copy=False))))
+        loss = LossValue(np.mean(np.square(residual.astype(np.float64, copy=False))))
     grad = residual * pred.dtype.type(2.0 / n)
     return loss, grad
 
@@ -445,4 +447,4 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
         grad = e / total  # softmax(z)
     grad[rows, y] -= 1
     grad /= B
-    return float(loss), grad
+    return LossValue(loss), grad
