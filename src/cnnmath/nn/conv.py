@@ -128,6 +128,11 @@ class Conv2d(Module):
         parameters' grads (see ``ops.conv2d_backward``); through the border's copies
         (``ops.pad2d_backward``) when ``padding_mode`` is not ``"zeros"``."""
         x, x_pad = ctx if isinstance(ctx, tuple) else (ctx, ctx)
+        frozen = not self.weight.requires_grad and not (
+            self.bias is not None and self.bias.requires_grad
+        )
+        if frozen and x_pad is x and not isinstance(self.padding, str) and x.ndim == 4:
+            return self._input_gradient(x, grad_output)
         grad_x, grad_w, grad_b = ops.conv2d_backward(
             grad_output, x_pad, self.weight.data, **self._geometry_args()
         )
@@ -137,6 +142,35 @@ class Conv2d(Module):
         if x_pad is not x:
             grad_x = ops.pad2d_backward(grad_x, x, self.border(), self.padding_mode)
         return grad_x
+
+    def _input_gradient(self, x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂X alone, for a layer whose parameters are all frozen (a backbone under
+        fine-tuning, a model explained by saliency or Grad-CAM, a style-transfer network):
+        the transposed convolution of G with the same weight, stride, padding and dilation,
+
+            ∂ℓ/∂X = conv_transpose2d(G, w),  output_padding = m − ((H − 1)s − 2p + d(f − 1) + 1)
+
+        per axis (the rows of X no window reached), the very correlation ``conv2d_backward``
+        runs for it, without the filter gradient's half of the products."""
+        self._check_grad_output_conv(grad_output, x)
+        assert not isinstance(self.padding, str)
+        extra = tuple(
+            size - ((o - 1) * s - 2 * p + d * (f - 1) + 1)
+            for size, o, s, p, d, f in zip(
+                x.shape[2:], grad_output.shape[2:], self.stride, self.padding, self.dilation,
+                self.kernel_size, strict=True,
+            )
+        )  # fmt: skip
+        return ops.conv_transpose2d(
+            grad_output,
+            self.weight.data,
+            None,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=extra,
+            groups=self.groups,
+            dilation=self.dilation,
+        )
 
     def backward_params_ctx(self, ctx: np.ndarray, grad_output: np.ndarray) -> None:
         """∂ℓ/∂w and ∂ℓ/∂b only (no ∂ℓ/∂X: a first layer in training). ∂ℓ/∂w is the
