@@ -9,7 +9,7 @@ gradient per input in a tuple, in the argument order (``triplet_margin_loss`` �
     margin_ranking_loss       ℓ_k = max(0, −y_k (x1_k − x2_k) + m)
     hinge_embedding_loss      ℓ_k = x_k (y = 1),  max(0, m − x_k) (y = −1)
     soft_margin_loss          ℓ_k = log(1 + exp(−y_k x_k))
-    multilabel_soft_margin_loss  ℓ_n = (1/C) Σ_c w_c [t log σ(x) + (1 − t) log σ(−x)]·(−1)
+    multilabel_soft_margin_loss  ℓ_n = −(1/C) Σ_c w_c [t_c log σ(x_c) + (1 − t_c) log σ(−x_c)]
     multi_margin_loss         ℓ_n = (w_y/C) Σ_{c≠y} max(0, m − x_y + x_c)^p
     gaussian_nll_loss         ℓ_k = ½ (log v_k + (x_k − t_k)²/v_k)
     poisson_nll_loss          ℓ_k = e^(x_k) − t_k x_k  (log_input)
