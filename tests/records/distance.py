@@ -57,7 +57,7 @@ def _normalize_samples():
     ]
 
 
-def _errors():
+def _distance_errors():
     x = np.zeros((3, 4))
     return [
         ErrorCase("shape", lambda: pairwise_distance(x, x[:2]), ValueError, "x2: expected"),
@@ -72,6 +72,12 @@ def _errors():
             ValueError,
             "grad_output",
         ),
+    ]
+
+
+def _cosine_errors():
+    x = np.zeros((3, 4))
+    return [
         ErrorCase("dim", lambda: cosine_similarity(x, x, dim=2), ValueError, "dim"),
         ErrorCase("int", lambda: cosine_similarity(x.astype(int), x), TypeError, "x1"),
         ErrorCase(
@@ -80,6 +86,12 @@ def _errors():
             ValueError,
             "grad_output",
         ),
+    ]
+
+
+def _normalize_errors():
+    x = np.zeros((3, 4))
+    return [
         ErrorCase("norm-dim", lambda: normalize(x, dim=-3), ValueError, "dim"),
         ErrorCase("norm-p", lambda: normalize(x, p=np.nan), ValueError, "p: expected"),
         ErrorCase("norm-grad", lambda: normalize_backward(x.T, x), ValueError, "grad_output"),
@@ -96,7 +108,7 @@ RECORDS = [
         backward=pairwise_distance_backward,
         reference_backward=reference.pairwise_distance_backward,
         grad_args=(0, 1),
-        errors=_errors,
+        errors=_distance_errors,
     ),
     OpRecord(
         name="cosine_similarity",
@@ -107,6 +119,7 @@ RECORDS = [
         backward=cosine_similarity_backward,
         reference_backward=reference.cosine_similarity_backward,
         grad_args=(0, 1),
+        errors=_cosine_errors,
     ),
     OpRecord(
         name="normalize",
@@ -116,5 +129,6 @@ RECORDS = [
         torch=torch_functional("normalize"),
         backward=normalize_backward,
         reference_backward=reference.normalize_backward,
+        errors=_normalize_errors,
     ),
 ]
