@@ -9,7 +9,11 @@ They are plain callables, not :class:`cnnmath.nn.Module` s: they hold no paramet
 as buffers of the loss module, which training scripts do not save). The options after
 ``weight`` are keyword-only, because PyTorch's positional order still holds its deprecated
 ``size_average`` and ``reduce``, which are not taken here (``HuberLoss``, which never had
-them, takes ``reduction`` and ``delta`` by position too). ``reduction`` is checked when the
+them, takes ``reduction`` and ``delta`` by position too); in general the options PyTorch
+places before ``size_average`` are positional here, the others keyword-only. The losses of
+three arrays (``TripletMarginLoss``, ``CosineEmbeddingLoss``, ``MarginRankingLoss``,
+``GaussianNLLLoss``) are called with the three, as PyTorch's, and return their function's
+tuple of gradients. ``reduction`` is checked when the
 object is built; every other option is checked by the loss function on the first call, with
 that function's message.
 """
@@ -21,6 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from ._margin_losses import (
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 from ._pointwise_losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -187,3 +202,130 @@ class KLDivLoss(_Loss):
                 f"{reduction!r}"
             )
         self.options = {"reduction": reduction, "log_target": log_target}
+
+
+class _ThreeInputLoss(_Loss):
+    """A loss of three arrays (called ``criterion(a, b, c)``), options bound."""
+
+    def __call__(  # type: ignore[override]
+        self, first: np.ndarray, second: np.ndarray, third: Any
+    ) -> Any:
+        return type(self)._function(first, second, third, **self.options)
+
+    def forward(  # type: ignore[override]
+        self, first: np.ndarray, second: np.ndarray, third: Any
+    ) -> Any:
+        """The same as calling the object (PyTorch's spelling)."""
+        return self(first, second, third)
+
+
+class TripletMarginLoss(_ThreeInputLoss):
+    """``losses.triplet_margin_loss`` with ``margin``, ``p``, ``eps``, ``swap`` and
+    ``reduction`` fixed; ``criterion(anchor, positive, negative)`` returns
+    ``(loss, (grad_anchor, grad_positive, grad_negative))``."""
+
+    _function = staticmethod(triplet_margin_loss)
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        p: float = 2.0,
+        eps: float = 1e-6,
+        swap: bool = False,
+        *,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(margin=margin, p=p, eps=eps, swap=swap, reduction=reduction)
+
+
+class CosineEmbeddingLoss(_ThreeInputLoss):
+    """``losses.cosine_embedding_loss`` with ``margin`` and ``reduction`` fixed;
+    ``criterion(input1, input2, target)`` returns ``(loss, (grad_input1, grad_input2))``."""
+
+    _function = staticmethod(cosine_embedding_loss)
+
+    def __init__(self, margin: float = 0.0, *, reduction: str = "mean") -> None:
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class MarginRankingLoss(_ThreeInputLoss):
+    """``losses.margin_ranking_loss`` with ``margin`` and ``reduction`` fixed;
+    ``criterion(input1, input2, target)`` returns ``(loss, (grad_input1, grad_input2))``."""
+
+    _function = staticmethod(margin_ranking_loss)
+
+    def __init__(self, margin: float = 0.0, *, reduction: str = "mean") -> None:
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """``losses.hinge_embedding_loss`` (targets 1 and −1) with ``margin`` and ``reduction``
+    fixed."""
+
+    _function = staticmethod(hinge_embedding_loss)
+
+    def __init__(self, margin: float = 1.0, *, reduction: str = "mean") -> None:
+        super().__init__(margin=margin, reduction=reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """``losses.soft_margin_loss`` (targets 1 and −1) with ``reduction`` fixed."""
+
+    _function = staticmethod(soft_margin_loss)
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """``losses.multilabel_soft_margin_loss`` with ``weight`` and ``reduction`` fixed."""
+
+    _function = staticmethod(multilabel_soft_margin_loss)
+
+    def __init__(self, weight: np.ndarray | None = None, *, reduction: str = "mean") -> None:
+        super().__init__(weight=weight, reduction=reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """``losses.multi_margin_loss`` (logits (N, C), class indices) with ``p``, ``margin``,
+    ``weight`` and ``reduction`` fixed."""
+
+    _function = staticmethod(multi_margin_loss)
+
+    def __init__(
+        self,
+        p: int = 1,
+        margin: float = 1.0,
+        weight: np.ndarray | None = None,
+        *,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(p=p, margin=margin, weight=weight, reduction=reduction)
+
+
+class GaussianNLLLoss(_ThreeInputLoss):
+    """``losses.gaussian_nll_loss`` with ``full``, ``eps`` and ``reduction`` fixed (all
+    keyword-only, as PyTorch's); ``criterion(input, target, var)`` returns
+    ``(loss, (grad_input, grad_var))``."""
+
+    _function = staticmethod(gaussian_nll_loss)
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(full=full, eps=eps, reduction=reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """``losses.poisson_nll_loss`` with ``log_input``, ``full``, ``eps`` and ``reduction``
+    fixed."""
+
+    _function = staticmethod(poisson_nll_loss)
+
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        *,
+        eps: float = 1e-8,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(log_input=log_input, full=full, eps=eps, reduction=reduction)

@@ -10,7 +10,19 @@ Names, arguments and defaults are those of ``torch.nn.functional``:
 and the element-by-element losses of regression, multi-label classification and
 distillation (``mse_loss``, ``l1_loss``, ``smooth_l1_loss``, ``huber_loss``,
 ``binary_cross_entropy_with_logits``, ``binary_cross_entropy``, ``kl_div``; the formulas are
-in their docstrings), all with PyTorch's ``reduction`` argument. Above, n runs over the
+in their docstrings), and those of metric learning, margin classification and likelihoods
+(``triplet_margin_loss``, ``cosine_embedding_loss``, ``margin_ranking_loss``,
+``hinge_embedding_loss``, ``soft_margin_loss``, ``multilabel_soft_margin_loss``,
+``multi_margin_loss``, ``gaussian_nll_loss``, ``poisson_nll_loss``), all with PyTorch's
+``reduction`` argument.
+
+A loss of several differentiable inputs returns one gradient per input, in a tuple in the
+order of the arguments: ``loss, (g_anchor, g_positive, g_negative) =
+triplet_margin_loss(a, p, n)``; ``cosine_embedding_loss`` and ``margin_ranking_loss`` give
+``(g_input1, g_input2)``, ``gaussian_nll_loss`` ``(g_input, g_var)``. Targets get no gradient.
+The distances these build on (``pairwise_distance``, ``cosine_similarity``, ``normalize``)
+are ops, with their backwards, in :mod:`cnnmath.ops.distance`: functions of arrays that a
+model may use anywhere, not only in a loss. Above, n runs over the
 samples (and their extra spatial positions), a[n, c] is the target distribution times the
 class weights (see :func:`cross_entropy`) and the reduction divides the sum by PyTorch's
 denominator. ``softmax_cross_entropy(logits, labels)`` is the mean
@@ -39,13 +51,33 @@ from ._checks import check_float_array, check_ndim, check_same_dtype, real_numbe
 from ._loss_modules import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
+from ._margin_losses import (
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
 )
 from ._pointwise_losses import (
     binary_cross_entropy,
@@ -82,6 +114,25 @@ __all__ = [
     "mse_loss",
     "smooth_l1_loss",
     "log_softmax",
+    # metric learning, margin classification, likelihoods (_margin_losses)
+    "CosineEmbeddingLoss",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "MarginRankingLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "PoissonNLLLoss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
+    "cosine_embedding_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "multi_margin_loss",
+    "multilabel_soft_margin_loss",
+    "poisson_nll_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
     "mse",
     "nll_loss",
     "softmax",

@@ -19,6 +19,7 @@ FAMILIES = (
     "volumetric",
     "einsum",
     "roi",
+    "distance",
 )
 
 RECORDS = [record for family in FAMILIES for record in import_module(f"records.{family}").RECORDS]

@@ -18,6 +18,14 @@ from .conv import (
 )
 from .conv_transpose3d import conv_transpose3d, conv_transpose3d_backward
 from .deform_conv import deform_conv2d, deform_conv2d_backward
+from .distance import (
+    cosine_similarity,
+    cosine_similarity_backward,
+    normalize,
+    normalize_backward,
+    pairwise_distance,
+    pairwise_distance_backward,
+)
 from .dropout import dropout, dropout_backward
 from .einsum import einsum, einsum_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
@@ -123,6 +131,8 @@ __all__ = [
     "conv_output_shape",
     "conv_transpose2d",
     "conv_transpose2d_backward",
+    "cosine_similarity",
+    "cosine_similarity_backward",
     "dropout",
     "dropout_backward",
     "einsum",
@@ -154,6 +164,10 @@ __all__ = [
     "max_unpool1d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "normalize",
+    "normalize_backward",
+    "pairwise_distance",
+    "pairwise_distance_backward",
     "pad2d",
     "pad2d_backward",
     "pixel_shuffle",

@@ -36,6 +36,14 @@ from .activations import (
 )
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .deform_conv import deform_conv2d, deform_conv2d_backward
+from .distance import (
+    cosine_similarity,
+    cosine_similarity_backward,
+    normalize,
+    normalize_backward,
+    pairwise_distance,
+    pairwise_distance_backward,
+)
 from .einsum import einsum, einsum_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
@@ -145,6 +153,8 @@ __all__ = [
     "channel_shuffle",
     "channel_shuffle_backward",
     "conv2d",
+    "cosine_similarity",
+    "cosine_similarity_backward",
     "deform_conv2d",
     "deform_conv2d_backward",
     "conv2d_backward",
@@ -183,6 +193,10 @@ __all__ = [
     "max_unpool1d_backward",
     "max_unpool2d",
     "max_unpool2d_backward",
+    "normalize",
+    "normalize_backward",
+    "pairwise_distance",
+    "pairwise_distance_backward",
     "nll_loss",
     "pad2d",
     "pad2d_backward",
