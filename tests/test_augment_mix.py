@@ -470,6 +470,8 @@ ERRORS = [
         "fit: loss: expected a loss taking class probabilities .* got softmax_cross_entropy",
     ),
     (lambda: _fit_with(mix=MIX3, loss=losses.NLLLoss()), ValueError, "got NLLLoss, which takes"),
+    (lambda: _fit_with(mix=MIX3, loss=losses.multi_margin_loss), ValueError, "got multi_margin"),
+    (lambda: _fit_with(mix=MIX3, loss=losses.MultiMarginLoss()), ValueError, "got MultiMargin"),
     (
         lambda: _fit_with(mix=MIX3, loss=functools.partial(losses.nll_loss, reduction="sum")),
         ValueError,

@@ -13,13 +13,19 @@ from .. import losses
 
 #: Losses that take class indices only, refused by ``fit(..., mix=...)``, whose labels are
 #: class probabilities (B, K).
-_INDEX_ONLY_LOSSES: tuple[Any, ...] = (losses.softmax_cross_entropy, losses.nll_loss)
+_INDEX_ONLY_LOSSES: tuple[Any, ...] = (
+    losses.softmax_cross_entropy,
+    losses.nll_loss,
+    losses.multi_margin_loss,
+)
 
 
 def _index_only(loss: Any) -> bool:
     """Whether ``loss`` (or the function a functools.partial wraps) takes class indices only."""
     inner = getattr(loss, "func", loss)  # a functools.partial's function
-    return isinstance(inner, losses.NLLLoss) or any(inner is f for f in _INDEX_ONLY_LOSSES)
+    return isinstance(inner, (losses.NLLLoss, losses.MultiMarginLoss)) or any(
+        inner is f for f in _INDEX_ONLY_LOSSES
+    )
 
 
 def _weighted_loss(
