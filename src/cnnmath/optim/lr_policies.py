@@ -41,6 +41,15 @@ def _check_schedules(
                 f"{owner}: schedulers[{i}]: it drives another optimiser than the one given"
                 + ("" if i else " (or the first schedule's)")
             )
+        try:  # a group added since the schedule was made: refused before anything changes
+            child._groups()
+        except RuntimeError as error:
+            raise RuntimeError(f"{owner}: schedulers[{i}]: {error}") from None
+
+
+def _base_rates(optimizer: Optimizer) -> list[float]:
+    """Each group's base rate η₀ⁱ: its "initial_lr" once a schedule has set it, else its rate."""
+    return [g["initial_lr"] if "initial_lr" in g else g["lr"] for g in optimizer.param_groups]
 
 
 def check_anneal_strategy(owner: str, value: Any) -> str:
@@ -93,7 +102,8 @@ class SequentialLR(LRScheduler):
         self.per_batch = any(child.per_batch for child in self.schedulers)
         self.optimizer = optimizer
         groups = optimizer.param_groups
-        self.base_lrs = [g["initial_lr"] if "initial_lr" in g else g["lr"] for g in groups]
+        self.base_lrs = _base_rates(optimizer)
+        before = ([g["lr"] for g in groups], [child.last_epoch for child in self.schedulers])
         for group, base in zip(groups, self.base_lrs, strict=True):
             group["lr"] = base
         for child in self.schedulers:
@@ -102,6 +112,12 @@ class SequentialLR(LRScheduler):
         first._is_initial = True
         try:
             first.step()
+        except BaseException:  # a refused first step (a get_lr of one's own): as it was
+            for group, lr in zip(groups, before[0], strict=True):
+                group["lr"] = lr
+            for child, epoch in zip(self.schedulers, before[1], strict=True):
+                child.last_epoch = epoch
+            raise
         finally:
             first._is_initial = False
         self.last_epoch = 0
@@ -207,7 +223,7 @@ class ChainedScheduler(LRScheduler):
         self.optimizer = optimizer
         self.per_batch = any(child.per_batch for child in self.schedulers)
         groups = optimizer.param_groups
-        self.base_lrs = [g["initial_lr"] if "initial_lr" in g else g["lr"] for g in groups]
+        self.base_lrs = _base_rates(optimizer)
         self.last_epoch = 0
         self._is_initial = False
         self._last_lr = [g["lr"] for g in groups]

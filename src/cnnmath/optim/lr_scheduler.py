@@ -38,6 +38,20 @@ def each_group(value: float | list[float], groups: int) -> list[float]:
     return list(value) if isinstance(value, list) else [value] * groups
 
 
+def _nearest_rule(cls: type) -> str | None:
+    """"_next_lr" or "get_lr": the rule the class nearest ``cls`` in its method resolution
+    order defines below :class:`LRScheduler` (``_next_lr`` if one class defines both); None
+    if none does."""
+    for klass in cls.__mro__:
+        if klass is LRScheduler:
+            break
+        if "_next_lr" in vars(klass):
+            return "_next_lr"
+        if "get_lr" in vars(klass):
+            return "get_lr"
+    return None
+
+
 class LRScheduler:
     """Base class of the learning-rate schedules, as ``torch.optim.lr_scheduler.LRScheduler``.
 
@@ -157,18 +171,18 @@ class LRScheduler:
         self._set_rates(groups, rates)
 
     def _own_rule(self) -> bool:
-        """Whether this is a schedule written as PyTorch's custom ones are: a subclass that
-        implements ``get_lr()`` (the rates of epoch ``last_epoch``, one per group, from
-        ``base_lrs`` or the groups' current rates) instead of ``_next_lr``."""
-        cls = type(self)
-        if cls._next_lr is not LRScheduler._next_lr:
-            return False
-        if cls.get_lr is LRScheduler.get_lr:
+        """Whether this schedule's rule is a ``get_lr()`` written as PyTorch's custom schedules
+        write it (the rates of epoch ``last_epoch``, one per group, from ``base_lrs`` or the
+        groups' current rates) rather than a built-in's ``_next_lr``: whichever of the two the
+        class defines nearest in its method resolution order wins, so a subclass of
+        ``StepLR`` overriding ``get_lr`` runs its own rule, as in PyTorch."""
+        rule = _nearest_rule(type(self))
+        if rule is None:
             raise NotImplementedError(
-                f"{cls.__name__}: a schedule implements get_lr() (the rates of epoch "
+                f"{type(self).__name__}: a schedule implements get_lr() (the rates of epoch "
                 "last_epoch, one per parameter group), as PyTorch's custom schedules do"
             )
-        return True
+        return rule == "get_lr"
 
     def _own_rates(self, groups: list[ParamGroup]) -> list[float]:
         rates = self.get_lr()
@@ -239,14 +253,31 @@ class LRScheduler:
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The state as plain Python values: the hyperparameters by PyTorch's names,
-        "base_lrs", "last_epoch" and "_last_lr" (JSON-able; no optimiser, no functions)."""
-        return {
+        "base_lrs", "last_epoch" and "_last_lr" (JSON-able; no optimiser, no functions). A
+        schedule of one's own (``get_lr``) also writes its own public attributes, as
+        PyTorch's writes its ``__dict__`` (functions left out; sets and tuples as lists, made
+        sets and tuples again on loading; a value that is not a number, string, bool, None
+        or a list, set or dict of them is refused, naming the attribute)."""
+        out = {
             **self._hyperparameters(),
             **{name: getattr(self, name) for name in self._counter_names},
             "base_lrs": list(self.base_lrs),
             "last_epoch": self.last_epoch,
             "_last_lr": list(self._last_lr),
         }
+        if _nearest_rule(type(self)) == "get_lr":
+            out.update(self._own_attributes(out))
+        return out
+
+    def _own_attributes(self, taken: Mapping[str, Any]) -> dict[str, Any]:
+        """A schedule of one's own's public attributes beyond ``taken``, as plain values."""
+        owner = f"{type(self).__name__}.state_dict"
+        own = {}
+        for name, value in vars(self).items():
+            if name.startswith("_") or name == "optimizer" or name in taken or callable(value):
+                continue
+            own[name] = _plain(owner, name, value)
+        return own
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()`` (as PyTorch does, the stored hyperparameters win over the
@@ -271,8 +302,16 @@ class LRScheduler:
         for key in expected:
             if key not in state_dict:
                 raise ValueError(f"{owner}: state_dict: missing key {key!r}")
+        own: dict[str, Any] = {}
+        if _nearest_rule(type(self)) == "get_lr":  # a schedule of one's own: its attributes
+            attributes = self._own_attributes({k: None for k in expected})
+            own = {
+                k: _as_before(getattr(self, k), _plain(owner, k, v))
+                for k, v in state_dict.items()
+                if k in attributes
+            }
         for key in state_dict:
-            if key not in expected:
+            if key not in expected and key not in own:
                 raise ValueError(
                     f"{owner}: state_dict: unexpected key {key!r}; expected the keys "
                     f"{', '.join(map(repr, expected))}"
@@ -289,7 +328,7 @@ class LRScheduler:
             counters = self._check_counters(**{k: state_dict[k] for k in self._counter_names})
         except (TypeError, ValueError) as error:
             raise type(error)(f"{owner}: state_dict: {error}") from None
-        for name, value in {**settings, **counters}.items():
+        for name, value in {**settings, **counters, **own}.items():
             setattr(self, name, value)
         self.base_lrs, self._last_lr = rates["base_lrs"], rates["_last_lr"]
         self.last_epoch = last_epoch
@@ -297,6 +336,32 @@ class LRScheduler:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self._hyperparameters().items())
         return f"{type(self).__name__}({settings}, last_epoch={self.last_epoch})"
+
+
+def _plain(owner: str, name: str, value: Any) -> Any:
+    """``value`` as a JSON-able Python value (NumPy scalars as Python numbers, tuples and
+    sets as lists, a set sorted), or a TypeError naming the attribute."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value, key=repr) if len({type(v) for v in value}) > 1 else sorted(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(owner, f"{name}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(owner, f"{name}[{k!r}]", v) for k, v in value.items()}
+    raise TypeError(
+        f"{owner}: {name}: expected a number, string, bool, None or a list or dict of them "
+        f"(a schedule's state is plain values), got {type(value).__name__}"
+    )
+
+
+def _as_before(current: Any, loaded: Any) -> Any:
+    """A loaded list back in the container the attribute held (a set, a tuple)."""
+    if isinstance(current, (set, frozenset, tuple)) and isinstance(loaded, list):
+        return type(current)(loaded)
+    return loaded
 
 
 def _group_rates(owner: str, key: str, value: Any, groups: int) -> list[float]:
