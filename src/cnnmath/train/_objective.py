@@ -66,7 +66,7 @@ def _loss_and_grad(result: Any, logits: np.ndarray, func: str) -> tuple[float, n
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise TypeError(
             f"{func}: loss: expected a function returning (loss, ∂loss/∂logits), got a "
-            f"{type(result).__name__} from it"
+            f"{'float' if isinstance(result, float) else type(result).__name__} from it"
         )
     value, grad = result
     if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "fiu":
