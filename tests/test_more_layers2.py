@@ -192,7 +192,10 @@ def test_kinks_and_non_finite_values_are_torchs(ours, theirs):
     tx = torch.from_numpy(x).requires_grad_()
     ty = theirs(tx)
     ty.sum().backward()
-    np.testing.assert_array_equal(ours(x), ty.detach().numpy())
+    if isinstance(ours, nn.Tanhshrink):  # tanh's last bit is the CPU's SIMD path's (SLEEF)
+        np.testing.assert_allclose(ours(x), ty.detach().numpy(), rtol=1e-14, atol=0)
+    else:
+        np.testing.assert_array_equal(ours(x), ty.detach().numpy())
     np.testing.assert_allclose(ours.backward(np.ones_like(x)), tx.grad.numpy(), rtol=1e-15)
 
 
