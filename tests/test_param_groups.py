@@ -357,3 +357,30 @@ def test_adagrad_s_starting_sum_is_the_constructor_s():
         p.grad[...] = 1.0
     opt.step()
     assert all(np.all(st["sum"] == 1.25) for st in opt.state)
+
+
+def test_a_schedule_s_base_rate_travels_in_the_checkpoint():
+    """PyTorch's param_groups keep "initial_lr": a schedule made after resuming (a new phase)
+    starts from the original base rate, per group, not the decayed one."""
+    conv, free, _ = _split(small_cnn_pair()[0])
+    tconv, tfree, _ = _split(small_cnn_pair()[1])
+    opt = optim.SGD([{"params": conv}, {"params": free, "lr": 0.4}], lr=1.0)
+    topt = torch.optim.SGD([{"params": tconv}, {"params": tfree, "lr": 0.4}], lr=1.0)
+    steps = optim.StepLR(opt, step_size=1, gamma=0.5)
+    tsteps = torch.optim.lr_scheduler.StepLR(topt, step_size=1, gamma=0.5)
+    for _ in range(3):
+        steps.step()
+        tsteps.step()
+    saved = opt.state_dict()
+    assert saved["initial_lr"] == 1.0 and saved["groups.1.initial_lr"] == 0.4
+    resumed = optim.SGD([{"params": conv}, {"params": free, "lr": 0.4}], lr=1.0)
+    resumed.load_state_dict(saved)
+    phase = optim.LambdaLR(resumed, lambda t: 0.9**t)
+    tphase = torch.optim.lr_scheduler.LambdaLR(topt, lambda t: 0.9**t)
+    assert phase.base_lrs == tphase.base_lrs == [1.0, 0.4]
+    phase.step()
+    tphase.step()
+    assert phase.get_last_lr() == pytest.approx(tphase.get_last_lr(), rel=1e-15)
+    bad = {**saved, "groups.1.initial_lr": np.array(-1.0)}
+    with pytest.raises(ValueError, match=r"state_dict\['groups.1.initial_lr'\]"):
+        optim.SGD([{"params": conv}, {"params": free}], lr=1.0).load_state_dict(bad)

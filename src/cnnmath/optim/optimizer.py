@@ -439,13 +439,18 @@ class Optimizer:
         hyperparameter of the first group ("lr", "momentum", "beta1", …; 0-d float64, flags
         as 0.0/1.0), "i.<buffer>" arrays (like parameter i) for the buffers that exist, and
         "i.step" (0-d int64, PyTorch's per-parameter step) for a parameter that sat out
-        steps, frozen. With several groups also "groups.sizes" (1-d int64, the number of
-        parameters in each group) and "groups.k.<hyperparameter>" for each group k >= 1."""
+        steps, frozen; "initial_lr" (0-d float64), a schedule's base rate, once one has set
+        it (PyTorch's param_groups keep it, so a schedule made after resuming starts from
+        it). With several groups also "groups.sizes" (1-d int64, the number of parameters in
+        each group) and "groups.k.<hyperparameter>" (and "groups.k.initial_lr") for each
+        group k >= 1."""
         out: dict[str, np.ndarray] = {"step": np.array(self.step_count, dtype=np.int64)}
         for g in range(len(self._members)):
             prefix = f"groups.{g}." if g else ""
             for name, value in self._group_settings(g).items():
                 out[prefix + name] = np.array(float(value), dtype=np.float64)
+            if self._initial_lrs[g] is not None:
+                out[prefix + "initial_lr"] = np.array(self._initial_lrs[g], dtype=np.float64)
         if len(self._members) > 1:
             out["groups.sizes"] = np.array([len(m) for m in self._members], dtype=np.int64)
         for i, state in enumerate(self.state):
@@ -524,8 +529,23 @@ class Optimizer:
                 settings[name] = bool(value) if name in self._flags else float(value)
         new_state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         sat_out: dict[int, int] = {}
+        initial_lrs: list[float | None] = []
+        for prefix in prefixes:  # optional: a schedule's base rate, once one was made
+            key = prefix + "initial_lr"
+            if key not in state_dict:
+                initial_lrs.append(None)
+                continue
+            value = np.asarray(state_dict[key])
+            if value.shape != () or not np.issubdtype(value.dtype, np.floating):
+                raise ValueError(
+                    f"{owner}: state_dict[{key!r}]: expected a 0-d float array, got dtype "
+                    f"{value.dtype} shape {value.shape}"
+                )
+            initial_lrs.append(_real(owner, f"state_dict[{key!r}]", float(value)))
         for key, value in state_dict.items():
-            if key == "step" or key in group_keys:
+            if key == "step" or key in group_keys or key.endswith("initial_lr"):
+                if key.endswith("initial_lr") and key not in [p + "initial_lr" for p in prefixes]:
+                    raise ValueError(f"{owner}: state_dict: unexpected key {key!r}")
                 continue
             index, _, name = key.partition(".")
             if name == "step" and index.isdigit() and int(index) < len(self.params):
@@ -599,3 +619,7 @@ class Optimizer:
         self.step_count = int(step)
         self.state = new_state
         self._sat_out = sat_out
+        self._initial_lrs = [
+            mine if loaded is None else loaded
+            for mine, loaded in zip(self._initial_lrs, initial_lrs, strict=True)
+        ]
