@@ -188,3 +188,27 @@ def test_step_takes_a_closure_as_torchs(name):
     assert opt.step() is None
     with pytest.raises(TypeError, match=f"{name}.step: closure: expected a function"):
         opt.step(3.0)
+
+
+def test_a_checkpoint_s_history_is_checked_against_its_own_history_size():
+    """The checkpoint's history_size is the one restored: ten pairs load into an optimiser
+    made with history_size=3, and ten pairs under a checkpoint saying 2 are refused."""
+    ours, _, closure, _ = _problem(5)
+    opt = optim.LBFGS(ours.parameters(), history_size=10, max_iter=14)
+    opt.step(closure(opt))
+    saved = opt.state_dict()
+    assert len(saved["lbfgs.ro"]) == 10
+    fresh = optim.LBFGS(ours.parameters(), history_size=3)
+    fresh.load_state_dict(saved)
+    assert fresh.history_size == 10 and len(fresh.state_dict()["lbfgs.ro"]) == 10
+    bad = {**saved, "history_size": np.array(2.0)}
+    with pytest.raises(ValueError, match=r"at most history_size = 2 pairs \(the checkpoint's\)"):
+        fresh.load_state_dict(bad)
+
+
+def test_a_closure_that_returns_no_loss_is_named_and_counts_no_step():
+    ours, _, closure, _ = _problem()
+    opt = optim.LBFGS(ours.parameters())
+    with pytest.raises(TypeError, match=r"LBFGS.step: closure: expected it to return the loss"):
+        opt.step(lambda: None)
+    assert opt.step_count == 0

@@ -154,8 +154,11 @@ class LBFGS(Optimizer):
     pairs stacked as (m, n) arrays "lbfgs.old_dirs" (the y) and "lbfgs.old_stps" (the s),
     "lbfgs.ro", the scalars as 0-d arrays) beside the base class's keys; the line search is
     the flag "strong_wolfe" there, "line_search_fn" in ``param_groups``. A frozen parameter
-    (``requires_grad`` False) counts as a zero gradient and is not moved. Memory: n·(2m + 3)
-    numbers for n parameters.
+    (``requires_grad`` False) counts as a zero gradient and is not moved (PyTorch's moves one
+    frozen after steps were taken, by the history's share of it). In float64 the iterates
+    are PyTorch's to rounding; in float32 the scalar work (gᵀd, ρ, γ, the line search) runs
+    in float64 here and in float32 in PyTorch, so float32 runs drift apart by float32's
+    rounding (1e-7–1e-4 over a few steps). Memory: n·(2m + 3) numbers for n parameters.
     """
 
     _flags = ("strong_wolfe",)
@@ -271,24 +274,18 @@ class LBFGS(Optimizer):
                 p.data += t * d[start:stop].reshape(p.shape)
             start = stop
 
-    def _evaluate(self, closure: Callable[[], Any]) -> tuple[float, np.ndarray]:
-        return float(_call(closure, "LBFGS")), self._flat_grad()
+    def _evaluate(self, closure: Callable[[], Any] | None) -> tuple[float, np.ndarray]:
+        return _loss_of(_call(closure, "LBFGS")), self._flat_grad()
 
     # -- the step ----------------------------------------------------------------------------
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Up to ``max_iter`` L-BFGS iterations (the class docstring); ``closure`` is
         required: it zeroes the gradients, runs the forward and backward passes and returns
         the loss. Returns the closure's first loss."""
-        if closure is None:
-            raise TypeError(
-                "LBFGS.step: closure: expected a function that re-evaluates the model (zero "
-                "the gradients, forward, backward) and returns the loss; L-BFGS calls it "
-                "several times a step"
-            )
         memory = self._memory
+        first = _call(closure, "LBFGS")  # (None refused there, naming the argument)
+        loss = _loss_of(first)
         self.step_count += 1
-        first = _call(closure, "LBFGS")
-        loss = float(first)
         g = self._flat_grad()
         evals = 1
         memory["func_evals"] += 1
@@ -414,11 +411,17 @@ class LBFGS(Optimizer):
                 f"{owner}: state_dict: expected a mapping, got {type(state_dict).__name__}"
             )
         mine = {k: state_dict[k] for k in state_dict if k.startswith("lbfgs.")}
-        memory = self._read_memory(owner, {k[len("lbfgs.") :]: v for k, v in mine.items()})
+        # the pairs are checked against the checkpoint's history_size, the one restored (a
+        # bad one is refused by the base class's load below, before anything changes)
+        history_size = _whole(_as_number(state_dict.get("history_size")))
+        if not isinstance(history_size, int) or history_size < 1:
+            history_size = self.history_size
+        given = {k[len("lbfgs.") :]: v for k, v in mine.items()}
+        memory = self._read_memory(owner, given, history_size)
         super().load_state_dict({k: v for k, v in state_dict.items() if k not in mine})
         self._memory = memory
 
-    def _read_memory(self, owner: str, given: dict[str, Any]) -> dict[str, Any]:
+    def _read_memory(self, owner: str, given: dict[str, Any], history_size: int) -> dict[str, Any]:
         unknown = [k for k in given if k not in _MEMORY]
         if unknown:
             raise ValueError(
@@ -460,10 +463,10 @@ class LBFGS(Optimizer):
                     f"{owner}: state_dict['lbfgs.{name}']: expected finite values of shape "
                     f"{shape} and dtype {want}, got shape {value.shape} and dtype {value.dtype}"
                 )
-        if not 0 <= m <= self.history_size:
+        if not 0 <= m <= history_size:
             raise ValueError(
                 f"{owner}: state_dict['lbfgs.ro']: expected at most history_size = "
-                f"{self.history_size} pairs, got {m}"
+                f"{history_size} pairs (the checkpoint's), got {m}"
             )
         memory["d"] = np.array(given["d"])
         memory["prev_flat_grad"] = np.array(given["prev_flat_grad"])
@@ -479,6 +482,24 @@ class LBFGS(Optimizer):
             f"{k}={v!r}" for k, v in self._torch_settings(self.hyperparameters()).items()
         )
         return f"LBFGS({settings})"
+
+
+def _loss_of(result: Any) -> float:
+    """The closure's loss as a float, or a TypeError naming the closure."""
+    try:
+        return float(result)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"LBFGS.step: closure: expected it to return the loss (a number), got "
+            f"{type(result).__name__}"
+        ) from None
+
+
+def _as_number(value: Any) -> Any:
+    """A 0-d array's value as a Python number; anything else as given."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return value.item()
+    return value
 
 
 def _whole(value: Any) -> Any:

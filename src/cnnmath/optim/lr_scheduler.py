@@ -39,7 +39,7 @@ def each_group(value: float | list[float], groups: int) -> list[float]:
 
 
 def _nearest_rule(cls: type) -> str | None:
-    """"_next_lr" or "get_lr": the rule the class nearest ``cls`` in its method resolution
+    """ "_next_lr" or "get_lr": the rule the class nearest ``cls`` in its method resolution
     order defines below :class:`LRScheduler` (``_next_lr`` if one class defines both); None
     if none does."""
     for klass in cls.__mro__:
