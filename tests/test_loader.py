@@ -129,7 +129,7 @@ def test_bad_arguments_name_themselves():
         (
             lambda: Subset(TensorDataset(X), [0, 9]),
             IndexError,
-            r"Subset: indices: expected indices in \[0, 6\)",
+            r"Subset: indices: expected indices in \[-6, 6\)",
         ),
     ]
     for make, error, message in cases:
@@ -137,3 +137,23 @@ def test_bad_arguments_name_themselves():
             make()
     loader = DataLoader(TensorDataset(X), batch_size=4, num_workers=4, pin_memory=True)
     assert len(list(loader)) == 2  # taken, and nothing changes
+
+
+def test_namedtuple_samples_batch_as_namedtuples_as_torchs():
+    from collections import namedtuple
+
+    Sample = namedtuple("Sample", "image label")
+    X, y = _arrays(5)
+
+    class Named:
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return Sample(X[i], int(y[i]))
+
+    ours = next(iter(DataLoader(Named(), batch_size=4)))
+    theirs = next(iter(tud.DataLoader(Named(), batch_size=4)))
+    assert type(ours) is type(theirs) is Sample
+    assert np.array_equal(ours.label, theirs.label.numpy())
+    assert np.array_equal(ours.image, theirs.image.numpy())

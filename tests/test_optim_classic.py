@@ -115,6 +115,6 @@ def test_refusals_name_the_argument():
     assert opt.param_groups[0]["step_sizes"] == (1e-6, 50.0)
     opt.param_groups[0]["etas"] = (0.25, 2.0)
     assert opt.state_dict()["etaminus"] == 0.25 and opt.state_dict()["etaplus"] == 2.0
-    with pytest.raises(ValueError, match="Rprop: etas"):
+    with pytest.raises(ValueError, match=r"Rprop.param_groups\[0\]: etas"):
         opt.param_groups[0]["etas"] = (2.0, 3.0)
     assert opt.etas == (0.25, 2.0)

@@ -72,7 +72,7 @@ def test_writing_a_setting_is_checked_as_the_constructor_checks_it():
     group["betas"] = (0.5, 0.75)
     group["weight_decay"] = 0.25
     assert opt.betas == (0.5, 0.75) and opt.weight_decay == 0.25
-    with pytest.raises(ValueError, match=r"Adam: betas\[0\]"):
+    with pytest.raises(ValueError, match=r"Adam.param_groups\[0\]: betas\[0\]"):
         group["betas"] = (1.5, 0.9)
     assert opt.betas == (0.5, 0.75)
     with pytest.raises(KeyError, match=r"no key 'momentum'; expected one of \['params', 'lr'"):
@@ -202,7 +202,7 @@ def test_a_group_s_setting_is_its_own():
     second["lr"] *= 2
     assert (first["lr"], first["momentum"], opt.lr, opt.momentum) == (0.1, 0.9, 0.1, 0.9)
     assert (second["lr"], second["momentum"]) == (1.0, 0.25)
-    with pytest.raises(ValueError, match="SGD: momentum"):
+    with pytest.raises(ValueError, match=r"SGD.param_groups\[1\]: momentum"):
         second["momentum"] = -1.0
     assert second["momentum"] == 0.25 and opt.momentum == 0.9
     assert opt.hyperparameters()["momentum"] == 0.9
@@ -299,7 +299,7 @@ def test_bad_groups_are_refused_naming_the_group():
         (
             [{"params": conv}, {"params": free, "momentum": -1}],
             ValueError,
-            r"SGD: params\[1\]: SGD: momentum",
+            r"SGD: params\[1\]: momentum",
         ),
         (
             [{"params": conv}, {"lr": 0.1}],
@@ -332,7 +332,7 @@ def test_bad_groups_are_refused_naming_the_group():
         ValueError, match=r"Adam.add_param_group: param_group\['params'\]\[0\]: the same"
     ):
         opt.add_param_group({"params": [head[0]]})
-    with pytest.raises(ValueError, match=r"Adam.add_param_group: param_group: Adam: betas\[1\]"):
+    with pytest.raises(ValueError, match=r"Adam.add_param_group: param_group: betas\[1\]"):
         opt.add_param_group({"params": [head[1]], "betas": (0.5, 2.0)})
     assert len(opt.param_groups) == 2 and opt.betas == (0.5, 0.6) and opt.params == [head[0]]
 
@@ -384,3 +384,25 @@ def test_a_schedule_s_base_rate_travels_in_the_checkpoint():
     bad = {**saved, "groups.1.initial_lr": np.array(-1.0)}
     with pytest.raises(ValueError, match=r"state_dict\['groups.1.initial_lr'\]"):
         optim.SGD([{"params": conv}, {"params": free}], lr=1.0).load_state_dict(bad)
+
+
+def test_param_groups_and_defaults_refuse_writes_that_would_do_nothing():
+    """The list of groups and the defaults are made at each read: appending a group or
+    writing a default would change nothing, so each says what to do instead."""
+    model = small_cnn_pair()[0]
+    conv, free, _ = _split(model)
+    opt = optim.SGD([{"params": conv}], lr=0.1)
+    with pytest.raises(TypeError, match=r"param_groups.append: .*add_param_group"):
+        opt.param_groups.append({"params": free})
+    with pytest.raises(TypeError):
+        opt.defaults["lr"] = 1.0
+    assert len(opt.param_groups) == 1 and opt.defaults["lr"] == 0.1
+    assert opt.param_groups[0]["lr"] == 0.1 and [g["lr"] for g in opt.param_groups] == [0.1]
+
+
+def test_unordered_or_named_parameters_are_refused_with_the_way_out():
+    model = small_cnn_pair()[0]
+    with pytest.raises(TypeError, match=r"params\[0\]\['params'\]: expected a list .*fixed order"):
+        optim.SGD([{"params": set(model.parameters())}], lr=0.1)
+    with pytest.raises(TypeError, match=r"pair: pass model.parameters\(\)"):
+        optim.SGD(model.named_parameters(), lr=0.1)

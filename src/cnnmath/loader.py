@@ -70,7 +70,8 @@ class Subset:
             )
         if idx.size and (idx.min() < -n or idx.max() >= n):
             raise IndexError(
-                f"Subset: indices: expected indices in [0, {n}), got {idx.min()}..{idx.max()}"
+                f"Subset: indices: expected indices in [-{n}, {n}) (negative ones count from "
+                f"the end), got {idx.min()}..{idx.max()}"
             )
         self.dataset = dataset
         self.indices = idx.astype(np.int64) % max(n, 1)
@@ -99,7 +100,7 @@ def random_split(
     summing to 1, each ⌊f·N⌋ and the N − Σ⌊f·N⌋ left over given one each to the splits in
     turn (PyTorch's rule, so the sizes are PyTorch's). The permutation comes from ``rng``
     (a NumPy Generator or a seed), not PyTorch's generator: the sizes match, the members
-    differ.
+    differ. A list of ints is always counts (PyTorch reads ``[1, 0]`` as fractions).
 
     >>> [len(s) for s in random_split(TensorDataset(np.arange(10)), [0.75, 0.25], rng=0)]
     [8, 2]
@@ -136,7 +137,8 @@ def random_split(
 def default_collate(samples: list[Any]) -> Any:
     """A batch from a list of samples, as PyTorch's ``default_collate``: arrays and numbers
     stacked along a new first axis (Python ints as int64, floats as float64), tuples and
-    lists field by field (a tuple), dicts key by key, strings kept as a list."""
+    lists field by field (a tuple; a namedtuple of the same type), dicts key by key, strings
+    kept as a list."""
     first = samples[0]
     if isinstance(first, (str, bytes)):
         return list(samples)
@@ -145,7 +147,10 @@ def default_collate(samples: list[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         if any(len(s) != len(first) for s in samples):
             raise ValueError("default_collate: samples: expected samples of one length each")
-        return tuple(default_collate(list(field)) for field in zip(*samples, strict=True))
+        fields = [default_collate(list(field)) for field in zip(*samples, strict=True)]
+        if hasattr(first, "_fields"):  # a namedtuple: the batch is one too, as PyTorch's
+            return type(first)(*fields)
+        return tuple(fields)
     if isinstance(first, bool):
         return np.array(samples, dtype=bool)
     if isinstance(first, int):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np  # noqa: F401  (the examples below use it)
@@ -112,7 +112,7 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
-    def _attach(self, optimizer: Optimizer) -> list[ParamGroup]:
+    def _attach(self, optimizer: Optimizer) -> Sequence[ParamGroup]:
         """Check ``optimizer`` and keep it; its parameter groups (a schedule whose settings
         are per group attaches before checking them)."""
         if not isinstance(optimizer, Optimizer):
@@ -127,7 +127,7 @@ class LRScheduler:
         """How many parameter groups the optimiser has now."""
         return len(self.optimizer.param_groups)
 
-    def _groups(self) -> list[ParamGroup]:
+    def _groups(self) -> Sequence[ParamGroup]:
         """The optimiser's parameter groups, as many as the schedule has base rates (else a
         RuntimeError: a group was added since the schedule was made)."""
         groups = self.optimizer.param_groups
@@ -151,7 +151,7 @@ class LRScheduler:
         schedule without a closed form in PyTorch computes it from the rate in use, ``lr``)."""
         return base
 
-    def _set_rates(self, groups: list[ParamGroup], rates: list[float]) -> None:
+    def _set_rates(self, groups: Sequence[ParamGroup], rates: list[float]) -> None:
         for group, lr in zip(groups, rates, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in groups]
@@ -184,7 +184,7 @@ class LRScheduler:
             )
         return rule == "get_lr"
 
-    def _own_rates(self, groups: list[ParamGroup]) -> list[float]:
+    def _own_rates(self, groups: Sequence[ParamGroup]) -> list[float]:
         rates = self.get_lr()
         if not isinstance(rates, (list, tuple)) or len(rates) != len(groups):
             raise ValueError(
@@ -193,7 +193,7 @@ class LRScheduler:
             )
         return list(rates)
 
-    def _rates(self, groups: list[ParamGroup]) -> list[float]:
+    def _rates(self, groups: Sequence[ParamGroup]) -> list[float]:
         if self._own_rule():
             return self._own_rates(groups)
         return [

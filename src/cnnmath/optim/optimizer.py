@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,12 @@ def _own_names(owner: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     return split
 
 
+def _without(owner: str, error: Exception) -> str:
+    """An error's message without its leading "Owner: " (for a message that names more)."""
+    message = str(error)
+    return message[len(owner) + 2 :] if message.startswith(f"{owner}: ") else message
+
+
 def _call(closure: Any, owner: str) -> Any:
     """``closure()`` (the loss it returns) under gradient mode, as PyTorch's optimisers call
     it; a TypeError naming the argument if it is not callable."""
@@ -61,6 +68,20 @@ def _call(closure: Any, owner: str) -> Any:
         )
     with enable_grad():
         return closure()
+
+
+class _ParamGroups(tuple[Any, ...]):
+    """``optimizer.param_groups``: the groups' views in order, a tuple (indexed, iterated,
+    measured as PyTorch's list) whose ``append`` says to call ``add_param_group`` (the list
+    is made afresh at each read, so appending to it would silently do nothing)."""
+
+    def append(self, group: Any) -> None:
+        raise TypeError(
+            "param_groups.append: the groups are the optimiser's; add one with "
+            "optimizer.add_param_group(group)"
+        )
+
+    extend = insert = append
 
 
 class ParamGroup(MutableMapping[str, Any]):
@@ -113,8 +134,11 @@ class ParamGroup(MutableMapping[str, Any]):
         if key not in settings:
             raise self._unknown(key)
         settings[key] = value
-        with opt._group(g):
-            opt._configure(**opt._own_settings(owner, settings))
+        try:
+            with opt._group(g):
+                opt._configure(**opt._own_settings(owner, settings))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self._where()}: {_without(owner, error)}") from None
 
     def __delitem__(self, key: str) -> None:
         raise TypeError(f"{self._where()}: keys cannot be removed")
@@ -199,18 +223,20 @@ class Optimizer:
         slip of a d2l-style port, so it is named here, where it was made."""
         if isinstance(params, Parameter):
             params = [params]  # PyTorch takes one tensor for a group's "params"
-        if isinstance(params, Mapping) or not isinstance(params, Iterable):
+        if isinstance(params, (Mapping, set, frozenset)) or not isinstance(params, Iterable):
             raise TypeError(
-                f"{owner}: {where}: expected a list of cnnmath.nn.Parameter, got "
-                f"{type(params).__name__}"
+                f"{owner}: {where}: expected a list of cnnmath.nn.Parameter (in a fixed order: "
+                f"the checkpoint's keys count them), got {type(params).__name__}"
             )
         listed = list(params)
         seen = {id(p) for p in self.params}
         for i, p in enumerate(listed):
             if not isinstance(p, Parameter):
+                named = isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], Parameter)
                 raise TypeError(
                     f"{owner}: {where}[{i}]: expected a cnnmath.nn.Parameter, got "
                     f"{type(p).__name__}"
+                    + (" (a (name, parameter) pair: pass model.parameters())" if named else "")
                 )
             if isinstance(p, UninitializedParameter):
                 raise ValueError(
@@ -286,7 +312,7 @@ class Optimizer:
         try:
             self._configure(**settings)
         except (TypeError, ValueError) as error:
-            raise type(error)(f"{owner}: {where}: {error}") from None
+            raise type(error)(f"{owner}: {where}: {_without(type(self).__name__, error)}") from None
         if initial is not None:
             _real(owner, f"{where}['initial_lr']", initial)
         return self.hyperparameters()
@@ -336,10 +362,12 @@ class Optimizer:
         )
 
     @property
-    def defaults(self) -> dict[str, Any]:
+    def defaults(self) -> Mapping[str, Any]:
         """The constructor's settings by PyTorch's names ("betas" a pair): what a group
-        added by ``add_param_group`` starts from, as PyTorch's ``optimizer.defaults``."""
-        return self._torch_settings(self._defaults)
+        added by ``add_param_group`` starts from, as PyTorch's ``optimizer.defaults``. Read
+        only (PyTorch's may be written to change what later groups start from; here a
+        write raises: give the setting in the ``add_param_group`` dict)."""
+        return MappingProxyType(self._torch_settings(self._defaults))
 
     @property
     def lr(self) -> float:
@@ -358,11 +386,11 @@ class Optimizer:
             p.grad[...] = 0
 
     @property
-    def param_groups(self) -> list[ParamGroup]:
+    def param_groups(self) -> _ParamGroups:
         """PyTorch's ``optimizer.param_groups``: one dict-like view per group, in order
         (``param_groups[k]["lr"]`` reads group k's rate, ``g["lr"] = η`` sets it, as the
         loops of PyTorch's scripts do; see :class:`ParamGroup`)."""
-        return [ParamGroup(self, g) for g in range(len(self._members))]
+        return _ParamGroups(ParamGroup(self, g) for g in range(len(self._members)))
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group, as PyTorch's: a dict with "params" (Parameters new to this optimiser)
@@ -396,11 +424,16 @@ class Optimizer:
                 self._sat_out[i] = self.step_count
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter from its current grad (see the module docstring);
-        with a ``closure`` (PyTorch's: a function that zeroes the gradients, runs the forward
-        and backward passes and returns the loss), it is called first and its loss returned;
-        without, None.
-        a frozen parameter (``requires_grad`` False) is left as it is, and so are its
+        """One update of every parameter from its current grad (see the module docstring).
+        A ``closure`` (PyTorch's: a function that zeroes the gradients, runs the forward and
+        backward passes and returns the loss) is called first and its loss returned;
+        without one the step returns None.
+
+        A gradient here is always an array: a parameter the batch did not reach (an unused
+        branch, a head that sat this batch out) is stepped with a zero gradient, so momentum
+        and weight decay still move it, where PyTorch skips a parameter whose grad is None;
+        freeze it (``requires_grad`` False) for the step to skip it.
+        A frozen parameter (``requires_grad`` False) is left as it is, and so are its
         buffers: one frozen from the start has none (PyTorch's has no state either) and
         makes them at its first step. As in PyTorch each parameter counts its own steps:
         the t of Adam's bias corrections (and of its kin's, and Adagrad's ``lr_decay``) is
