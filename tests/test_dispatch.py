@@ -586,7 +586,7 @@ def test_cache_sizes_are_read_from_sysfs(tmp_path, monkeypatch):
     b = machine.budgets(caches)
     assert b.chunk_bytes == 2 << 20 and b.taps_chunk_bytes == 640 * 1024  # the chunk's floor
     assert b.scatter_bytes == 8 * 1280 * 1024 and b.shifted_columns == 1280 * 1024 // 64
-    assert b.pool_block_bytes == 4 * 1280 * 1024 and b.copy_block_bytes == 1280 * 1024
+    assert b.pool_block_bytes == 2 << 20 and b.copy_block_bytes == 1280 * 1024  # (4 L2s, capped)
 
 
 def test_cache_sizes_fall_back_when_unreadable(tmp_path, monkeypatch):
@@ -623,8 +623,11 @@ def test_a_machine_without_l3_and_degenerate_sizes(tmp_path, monkeypatch):
     assert tiny.taps_chunk_bytes == 64 << 10 and tiny.chunk_bytes == 128 << 10
     huge = machine.budgets(machine.Caches(1 << 30, 1 << 30))  # clamped to a 4 MiB L2
     assert huge.chunk_bytes == 4 << 20
-    # a 2 MiB L2 (the Xeon of docs/performance.md): a chunk of one L2, not four
-    assert machine.budgets(machine.Caches(2 << 20, 300 << 20)).chunk_bytes == 2 << 20
+    # a 2 MiB L2 (the Xeon of docs/performance.md): a chunk of one L2, not four, and a
+    # pooling block of one L2 (four would hold a ResNet activation whole, on one thread)
+    xeon = machine.budgets(machine.Caches(2 << 20, 300 << 20))
+    assert xeon.chunk_bytes == 2 << 20 and xeon.pool_block_bytes == 2 << 20
+    assert machine.budgets(machine.Caches(256 << 10, 30 << 20)).pool_block_bytes == 1 << 20
     # the floor yields to a small L3's quarter, never below one L2
     assert machine.budgets(machine.Caches(256 << 10, 4 << 20)).chunk_bytes == 1 << 20
     assert machine.budgets(machine.Caches(512 << 10, 512 << 10)).chunk_bytes == 512 << 10

@@ -99,6 +99,11 @@ class Budgets(NamedTuple):
 #: per-chunk work shows (measured best on a 512 KiB-L2 machine, where it spills into L3).
 CHUNK_FLOOR = 2 * MiB
 
+#: A pooling block is at most this big: four L2s where the L2 is small (the 512 KiB-L2
+#: machine's best), but a 2 MiB-L2 machine's four L2s (8 MiB) left a ResNet activation in one
+#: block, on one thread, and each pass slower (docs/performance.md, "Pooling blocks").
+POOL_BLOCK_CAP = 2 * MiB
+
 
 def budgets(caches: Caches) -> Budgets:
     """The budgets for these caches, as multiples of the per-core L2 (clamped to
@@ -106,14 +111,14 @@ def budgets(caches: Caches) -> Budgets:
     one L2 but at least ``CHUNK_FLOOR`` (and at most a quarter of the L3, but never below
     one L2), the others fractions or multiples of the L2. On FALLBACK they are the measured
     constants: chunk 2 MiB, taps 256 KiB, scatter 4 MiB, 8192 shifted columns, a pooling
-    block 2 MiB and a copy block 512 KiB."""
+    block 2 MiB (four L2s, at most ``POOL_BLOCK_CAP``) and a copy block 512 KiB."""
     l2 = min(max(caches.l2, 128 * KiB), 4 * MiB)
     return Budgets(
         chunk_bytes=min(max(l2, CHUNK_FLOOR), max(caches.l3 // 4, l2)),
         taps_chunk_bytes=l2 // 2,
         scatter_bytes=8 * l2,
         shifted_columns=l2 // 64,
-        pool_block_bytes=4 * l2,
+        pool_block_bytes=min(4 * l2, POOL_BLOCK_CAP),
         copy_block_bytes=l2,
     )
 

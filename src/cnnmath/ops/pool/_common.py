@@ -428,7 +428,7 @@ class _Layout:
         merge_phases(grad, geo.stride, geo.pads, out)
 
 
-_BLOCK_BYTES = _machine.BUDGETS.pool_block_bytes  # input per block of planes (4 L2s: 2 MiB)
+_BLOCK_BYTES = _machine.BUDGETS.pool_block_bytes  # input per block of planes (≤ 4 L2s, 2 MiB)
 
 
 def _plane_spans(planes: int, plane_bytes: int) -> list[_threads.Span]:
