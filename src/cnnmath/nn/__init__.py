@@ -71,6 +71,7 @@ from .activation import (
 from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .deform_conv import DeformConv2d
+from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
 from .flatten import Flatten, Permute, Unflatten
 from .fold import fold_batch_norm
@@ -165,6 +166,8 @@ from .unfold import Fold, Unfold
 from .upsample import ResizeLike, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
+    "CosineSimilarity",
+    "PairwiseDistance",
     "LazyBatchNorm1d",
     "LazyBatchNorm2d",
     "LazyBatchNorm3d",
