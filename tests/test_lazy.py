@@ -522,3 +522,27 @@ def test_load_state_dict_gives_a_lazy_layer_its_size(case):
         return
     assert type(lazy) is type(eager) and repr(lazy) == repr(eager)
     assert all(np.array_equal(v, state[k]) for k, v in lazy.state_dict().items())
+
+
+def test_settings_made_before_the_first_forward_are_kept_as_torchs():
+    """PyTorch's lazy module is never rebuilt: a momentum, eps, stride or padding set before
+    the dry run, and a buffer registered then, are still there after it."""
+    x = np.random.default_rng(0).normal(size=(2, 3, 8, 8))
+    ours = nn.Sequential(
+        nn.LazyConv2d(4, 3, dtype=np.float64), nn.LazyBatchNorm2d(dtype=np.float64)
+    )
+    theirs = torch.nn.Sequential(torch.nn.LazyConv2d(4, 3), torch.nn.LazyBatchNorm2d()).double()
+    for model in (ours, theirs):
+        model[0].stride, model[0].padding = (2, 2), (1, 1)
+        model[1].momentum, model[1].eps = 0.01, 1e-3
+    ours[1].register_buffer("scale", np.ones(4))
+    theirs[1].register_buffer("scale", torch.ones(4, dtype=torch.float64))
+    ours(x)
+    theirs(torch.from_numpy(x))
+    assert (ours[0].stride, ours[0].padding) == ((2, 2), (1, 1))
+    assert (ours[1].momentum, ours[1].eps) == (0.01, 1e-3)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    y, ty = ours(x), theirs(torch.from_numpy(x))
+    assert rel_error(y, ty.detach().numpy()) <= 1e-12
+    assert rel_error(ours[1].running_mean, theirs[1].running_mean.numpy()) <= 1e-12

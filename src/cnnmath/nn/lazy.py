@@ -73,9 +73,19 @@ __all__ = [
     "LazyLinear",
 ]
 
-#: a module's own state that a lazy module keeps when it becomes eager (the rest is the
-#: eager class's, freshly built)
-_KEPT = frozenset({"training", "_last_ctx", "_calls", "_hooks"})
+_ABSENT = object()
+
+
+def _placeholder(held: Any, value: Any) -> bool:
+    """Whether ``held`` is a floating buffer's empty placeholder (size unknown) that the
+    eager module's ``value`` fills."""
+    return (
+        isinstance(held, np.ndarray)
+        and held.size == 0
+        and np.issubdtype(held.dtype, np.floating)
+        and isinstance(value, np.ndarray)
+        and value.size > 0
+    )
 
 
 class _LazyModule(Module):
@@ -151,23 +161,27 @@ class _LazyModule(Module):
 
     def _materialize(self, size: int, source: str) -> None:
         """Build the eager module of inferred size ``size`` (with this module's rng and
-        dtype), take over its state — its parameters' values written into this module's
-        UninitializedParameters, which become Parameters in place — and become its class."""
+        dtype), take from it what depends on the size — the size itself, its parameters'
+        values written into this module's UninitializedParameters (which become Parameters
+        in place), the floating buffers — and become its class. Everything else stays this
+        module's, as PyTorch's lazy module keeps it: a momentum, eps, stride or padding set
+        before the first forward, a buffer registered then, a hook."""
         eager = self.cls_to_become
         try:
             fresh = eager(size, **self._lazy["kwargs"], dtype=self._planned_dtype())
         except (TypeError, ValueError) as error:
             name = type(self).__name__
             raise type(error)(f"{name}: {self._infers}={size} from {source}: {error}") from None
+        own = vars(self)
         for key, value in vars(fresh).items():
-            if key in _KEPT:
-                continue
-            held = vars(self).get(key)
+            held = own.get(key, _ABSENT)
             if isinstance(held, UninitializedParameter) and isinstance(value, Parameter):
                 held.materialize(value.shape)
                 held.data[...] = value.data
-            else:
+            elif key == self._infers or held is _ABSENT or _placeholder(held, value):
                 setattr(self, key, value)
+            # else: the module's own, as PyTorch's lazy module keeps it (a momentum, a
+            # stride or a buffer set before the first forward; a parameter replaced by hand)
         del self._lazy
         self.__class__ = eager
 
