@@ -546,3 +546,29 @@ def test_settings_made_before_the_first_forward_are_kept_as_torchs():
     y, ty = ours(x), theirs(torch.from_numpy(x))
     assert rel_error(y, ty.detach().numpy()) <= 1e-12
     assert rel_error(ours[1].running_mean, theirs[1].running_mean.numpy()) <= 1e-12
+
+
+def test_a_partial_state_for_a_lazy_layer_names_the_missing_size_key():
+    model = nn.Sequential(nn.LazyLinear(3))
+    with pytest.raises(
+        KeyError, match=r"\['0.bias'\] without '0.weight': a LazyLinear not yet run"
+    ):
+        model.load_state_dict({"0.bias": np.zeros(3, np.float32)}, strict=False)
+    assert type(model[0]) is nn.LazyLinear
+    assert model.load_state_dict({}, strict=False).missing_keys == ["0.weight", "0.bias"]
+
+
+def test_a_model_not_yet_run_says_so_where_it_cannot_go_on(tmp_path):
+    from cnnmath import onnx
+
+    model = nn.Sequential(nn.LazyConv2d(2, 3), nn.ParameterList([np.zeros(2, np.float32)]))
+    with pytest.raises(RuntimeError, match=r"state_dict: '0.weight' \(LazyConv2d\) has no shape"):
+        model.state_dict()
+    with pytest.raises(ValueError, match=r"node '0' \(LazyConv2d\) has not run yet"):
+        onnx.save(
+            nn.Sequential(nn.LazyConv2d(2, 3)),
+            tmp_path / "m.onnx",
+            np.zeros((1, 1, 5, 5), np.float32),
+        )
+    with pytest.raises(TypeError, match="ParameterList is not a layer"):
+        model[1](np.zeros(2))

@@ -243,7 +243,9 @@ def summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
     B = 1 when omitted. The model runs once on zeros of that shape (of
     its parameters' dtype, float32 without parameters), node by node along ``model.walk()``,
     in evaluation mode; every module's ``training`` flag is restored afterwards and nothing
-    else of the model changes (no running statistics are updated).
+    else of the model changes (no running statistics are updated) — but a lazy module not
+    yet run (``LazyConv2d``, …) takes its input size from that run and stays eager, as
+    d2l's ``layer_summary`` dry run does.
 
     Each row gives the node's output shape, its parameters and mult-adds (torchinfo's
     counting rules, module docstring), kernel, stride and groups of a window layer, whether

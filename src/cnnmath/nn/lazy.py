@@ -244,6 +244,13 @@ class _LazyModule(Module):
                     f"{shape}"
                 )
             return self._becoming(self._size_from(shape), f"state_dict[{prefix + key!r}]")
+        given = [prefix + key for key, _ in self._own_parameters() if prefix + key in state_dict]
+        if given:  # (PyTorch loads those alone and lists the size's key as missing)
+            raise StateDictError(
+                f"{func}: state_dict: {given} without {prefix + self._size_keys[0]!r}: a "
+                f"{type(self).__name__} not yet run reads its {self._infers} from that entry; "
+                "give it, or run one forward pass first"
+            )
         return None
 
 

@@ -12,7 +12,7 @@ from . import hooks as _hooks
 from ._common import _float_dtype
 from ._running import run_backward, run_forward
 from .grad_mode import _NO_GRAD_CALL, grad_enabled
-from .parameter import Parameter
+from .parameter import Parameter, UninitializedParameter
 
 
 class StateDictError(KeyError, ValueError):
@@ -750,11 +750,18 @@ class Module:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """{name: copy of the array}: parameters and persistent buffers, with PyTorch's names,
-        shapes and dtypes ("0.weight"; "bn1.running_mean", "bn1.num_batches_tracked" int64)."""
-        return {
-            key: (value.data if isinstance(value, Parameter) else value).copy()
-            for key, _, _, value in self._state_items()
-        }
+        shapes and dtypes ("0.weight"; "bn1.running_mean", "bn1.num_batches_tracked" int64).
+        A lazy module not yet run has no arrays to give: refused, naming the entry (PyTorch
+        gives its UninitializedParameters)."""
+        out = {}
+        for key, owner, _, value in self._state_items():
+            if isinstance(value, UninitializedParameter):
+                raise RuntimeError(
+                    f"state_dict: {key!r} ({type(owner).__name__}) has no shape yet: run one "
+                    "forward pass first (a lazy module infers its input size)"
+                )
+            out[key] = (value.data if isinstance(value, Parameter) else value).copy()
+        return out
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True

@@ -40,7 +40,18 @@ def _entries_repr(name: str, entries: Iterable[tuple[str, Parameter]]) -> str:
     return f"{name}(\n" + "\n".join(lines) + "\n)" if lines else f"{name}()"
 
 
-class ParameterList(Module):
+class _NotALayer(Module):
+    """A container of parameters: calling one is a mistake, said plainly."""
+
+    def forward_ctx(self, *inputs: Any) -> Any:
+        """Refused: a container of parameters computes nothing."""
+        raise TypeError(
+            f"{type(self).__name__} is not a layer: read its parameters in the forward of the "
+            "module that holds it"
+        )
+
+
+class ParameterList(_NotALayer):
     """A list of parameters, named "0", "1", … by position, as ``torch.nn.ParameterList``:
     ``state_dict`` keys "<list>.0", "<list>.1", …; indexing, slicing (a new ParameterList of
     the same Parameters), ``len``, iteration, ``append``, ``extend``, ``+=``, item
@@ -116,7 +127,7 @@ class ParameterList(Module):
         return _entries_repr("ParameterList", self._own_parameters())
 
 
-class ParameterDict(Module):
+class ParameterDict(_NotALayer):
     """An ordered mapping of names to parameters, as ``torch.nn.ParameterDict``: the keys
     are the parameters' names (``state_dict`` keys "<dict>.<key>"); ``[key]``, assignment,
     ``del``, ``in``, ``len``, iteration over the keys, ``keys``, ``values``, ``items``,

@@ -233,6 +233,11 @@ def _emitter(node: nn.Node) -> _Emit:
             if base is cls or cls.forward_ctx is base.forward_ctx:  # type: ignore[attr-defined]
                 return _EMITTERS[base]
             break
+    if hasattr(module, "_lazy"):  # a lazy module not yet run (cnnmath.nn.lazy)
+        raise ValueError(
+            f"save: model: node {node.name!r} ({cls.__name__}) has not run yet: run one "
+            "forward pass first (a lazy module infers its input size), then save"
+        )
     supported = ", ".join(sorted(c.__name__ for c in _EMITTERS))
     raise ValueError(
         f"save: model: node {node.name!r} ({cls.__name__}) has no ONNX export; supported "
