@@ -27,8 +27,10 @@ builds its parameters exactly as the eager class would with the same ``rng`` and
 weights — writes them into the very UninitializedParameter objects it held (references
 taken before stay valid), and becomes the eager class (PyTorch's ``cls_to_become``):
 ``type(m) is nn.Conv2d``, with its ``repr``, ``state_dict`` keys, backward, ONNX export and
-summary. A first forward that fails (an input of the wrong rank, of the wrong dtype, or
-fewer channels than ``groups``) leaves the module lazy and the ``rng`` Generator as it was.
+summary. What the module was given before — a momentum, eps, stride or padding set after
+construction, a buffer registered, a hook — stays, as PyTorch's lazy module keeps it. A
+first forward that fails (an input of the wrong rank, of the wrong dtype, or fewer channels
+than ``groups``) leaves the module lazy and the ``rng`` Generator as it was.
 
 ``load_state_dict`` into a lazy module that has not run reads the size from the loaded
 shapes instead (a weight's input features or channels, a norm's C) and makes the module
