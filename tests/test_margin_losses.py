@@ -12,7 +12,7 @@ import pytest
 from cnnmath import losses, nn, ops
 from cnnmath.optim import SGD
 from cnnmath.train import fit
-from helpers import assert_close
+from helpers import assert_close, rel_error
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -677,3 +677,16 @@ def test_soft_margin_loss_trains_in_fit_as_torch():
         assert record["loss"] == pytest.approx(loss.item(), rel=1e-12)
         assert record["train_accuracy"] is None
     np.testing.assert_allclose(model[0].weight.data, layer.weight.detach().numpy(), rtol=1e-12)
+
+
+def test_multilabel_soft_margin_loss_takes_multi_hot_integer_targets_as_torch():
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    t = (np.random.default_rng(1).random((4, 5)) > 0.5).astype(np.int64)
+    loss, grad = losses.multilabel_soft_margin_loss(x, t)
+    tx = torch.from_numpy(x).requires_grad_()
+    want = torch.nn.functional.multilabel_soft_margin_loss(tx, torch.from_numpy(t))
+    want.backward()
+    assert loss == pytest.approx(want.item(), rel=1e-14)
+    assert rel_error(grad, tx.grad.numpy()) <= 1e-14
+    with pytest.raises(ValueError, match="target: expected integer labels 0 or 1"):
+        losses.multilabel_soft_margin_loss(x, 2 * t)

@@ -323,12 +323,18 @@ def multilabel_soft_margin_loss(
     the samples).
 
     input: float (N, C) or (C,) (or (N, …, C)); target: labels in [0, 1] (soft ones too), of
-    input's shape and dtype; weight: per class (C,), or any float array broadcasting to
-    input's shape. "mean" divides Σ_n ℓ_n by the number of samples; "none" returns ℓ_n,
-    input's shape without its last axis.
+    input's shape, in input's dtype or integer 0/1 (a multi-hot int64 array, as PyTorch
+    takes); weight: per class (C,), or any float array broadcasting to input's shape.
+    "mean" divides Σ_n ℓ_n by the number of samples; "none" returns ℓ_n, input's shape
+    without its last axis.
     """
     func = "multilabel_soft_margin_loss"
     reduction = _reduction(reduction, func)
+    if isinstance(target, np.ndarray) and target.dtype.kind in "iub":
+        if target.size and not np.isin(target, (0, 1)).all():
+            raise ValueError(f"{func}: target: expected integer labels 0 or 1, got other values")
+        if isinstance(input, np.ndarray) and input.dtype.kind == "f":
+            target = target.astype(input.dtype)
     x, t = _pair(func, input, target)
     if x.ndim == 0:
         raise ValueError(f"{func}: input: expected (N, C) or (C,), got a 0-d array")
