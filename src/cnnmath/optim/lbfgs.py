@@ -438,7 +438,7 @@ class LBFGS(Optimizer):
                     f"got dtype {value.dtype} shape {value.shape}"
                 )
             memory[name] = int(value)
-        rest = [k for k in _MEMORY[2:]]
+        rest = _MEMORY[2:]
         if memory["n_iter"] == 0 and not any(k in given for k in rest):
             return memory
         n, dtype = sum(p.size for p in self.params), self.params[0].dtype

@@ -274,7 +274,7 @@ class LRScheduler:
         owner = f"{type(self).__name__}.state_dict"
         own = {}
         for name, value in vars(self).items():
-            if name.startswith("_") or name == "optimizer" or name in taken or callable(value):
+            if name.startswith("_") or name == "optimizer" or name in taken or _code(value):
                 continue
             own[name] = _plain(owner, name, value)
         return own
@@ -336,6 +336,13 @@ class LRScheduler:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self._hyperparameters().items())
         return f"{type(self).__name__}({settings}, last_epoch={self.last_epoch})"
+
+
+def _code(value: Any) -> bool:
+    """Whether ``value`` is a function or a list of them (never part of a state_dict)."""
+    if isinstance(value, (list, tuple)) and value:
+        return all(callable(v) for v in value)
+    return callable(value)
 
 
 def _plain(owner: str, name: str, value: Any) -> Any:
@@ -403,16 +410,29 @@ def _epoch_functions(owner: str, lr_lambda: Any, groups: int) -> list[Callable[[
     return [lr_lambda] * groups
 
 
-def _factor(
-    owner: str, functions: list[Callable[[int], float]], listed: bool, i: int, t: int
-) -> float:
-    """λᵢ(t), checked to be a finite number; named ``lr_lambda(t)`` (``lr_lambda[i](t)`` for
-    a list of functions)."""
-    name = f"lr_lambda[{i}]({t})" if listed else f"lr_lambda({t})"
-    return real_number(name, functions[i](t), func=owner)
+class _OfEpochFunctions(LRScheduler):
+    """A schedule driven by a function λᵢ of the epoch per parameter group (LambdaLR,
+    MultiplicativeLR): ``lr_lambda`` one function for every group or a list of one per
+    group."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+    ) -> None:
+        groups = self._attach(optimizer)
+        self.lr_lambdas = _epoch_functions(type(self).__name__, lr_lambda, len(groups))
+        self._listed = isinstance(lr_lambda, (list, tuple))
+        super().__init__(optimizer)
+
+    def _factor(self, i: int, t: int) -> float:
+        """λᵢ(t), checked to be a finite number; named ``lr_lambda(t)`` (``lr_lambda[i](t)``
+        for a list of functions)."""
+        name = f"lr_lambda[{i}]({t})" if self._listed else f"lr_lambda({t})"
+        return real_number(name, self.lr_lambdas[i](t), func=type(self).__name__)
 
 
-class LambdaLR(LRScheduler):
+class LambdaLR(_OfEpochFunctions):
     """η_t = η₀ · λ(t), as ``torch.optim.lr_scheduler.LambdaLR`` (not chainable: it reads only
     ``base_lrs``).
 
@@ -428,24 +448,11 @@ class LambdaLR(LRScheduler):
     [0.1]
     """
 
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-    ) -> None:
-        groups = self._attach(optimizer)
-        self.lr_lambdas = _epoch_functions("LambdaLR", lr_lambda, len(groups))
-        self._listed = isinstance(lr_lambda, (list, tuple))
-        super().__init__(optimizer)
-
-    def _check_settings(self, **settings: Any) -> dict[str, Any]:
-        return {}
-
     def _next_lr(self, i: int, base: float, lr: float) -> float:
-        return base * _factor("LambdaLR", self.lr_lambdas, self._listed, i, self.last_epoch)
+        return base * self._factor(i, self.last_epoch)
 
     def _first_lr(self, i: int, base: float, lr: float) -> float:
-        return base * _factor("LambdaLR", self.lr_lambdas, self._listed, i, 0)
+        return base * self._factor(i, 0)
 
 
 class StepLR(LRScheduler):
@@ -738,7 +745,7 @@ class PolynomialLR(LRScheduler):
         return lr * ((1.0 - t / T) / (1.0 - (t - 1) / T)) ** self.power
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_OfEpochFunctions):
     """Multiply the rate by λ(t) every epoch, as ``torch.optim.lr_scheduler.MultiplicativeLR``:
 
         η_0 = η₀,   η_t = η_{t−1} · λ(t)   (t > 0)
@@ -756,24 +763,10 @@ class MultiplicativeLR(LRScheduler):
     [1.0, 0.5, 0.25]
     """
 
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-    ) -> None:
-        groups = self._attach(optimizer)
-        self.lr_lambdas = _epoch_functions("MultiplicativeLR", lr_lambda, len(groups))
-        self._listed = isinstance(lr_lambda, (list, tuple))
-        super().__init__(optimizer)
-
-    def _check_settings(self, **settings: Any) -> dict[str, Any]:
-        return {}
-
     def _next_lr(self, i: int, base: float, lr: float) -> float:
         if self._is_initial:
             return lr
-        t = self.last_epoch
-        return lr * _factor("MultiplicativeLR", self.lr_lambdas, self._listed, i, t)
+        return lr * self._factor(i, self.last_epoch)
 
     def _first_lr(self, i: int, base: float, lr: float) -> float:
         # PyTorch's step(0) has no closed form here: the rate in use times λ(0)

@@ -76,6 +76,7 @@ class _ParamGroups(tuple[Any, ...]):
     is made afresh at each read, so appending to it would silently do nothing)."""
 
     def append(self, group: Any) -> None:
+        """Refused, with the way to add a group."""
         raise TypeError(
             "param_groups.append: the groups are the optimiser's; add one with "
             "optimizer.add_param_group(group)"
@@ -283,17 +284,19 @@ class Optimizer:
         self._active = 0  # the group whose settings the attributes hold
         overrides, self._overrides = self._overrides, []
         for k, own in enumerate(overrides):
-            self._groups.append(self._settings_for(f"params[{k}]", own))
-            initial = own.get("initial_lr")
-            self._initial_lrs.append(None if initial is None else float(initial))
+            settings, initial = self._settings_for(f"params[{k}]", own)
+            self._groups.append(settings)
+            self._initial_lrs.append(initial)
         self._configure(**self._groups[0])
 
-    def _settings_for(self, where: str, own: Mapping[str, Any], owner: str = "") -> dict[str, Any]:
+    def _settings_for(
+        self, where: str, own: Mapping[str, Any], owner: str = ""
+    ) -> tuple[dict[str, Any], float | None]:
         """The constructor's settings with a group's ``own`` (PyTorch's names) over them,
-        checked by ``_configure`` (which leaves them in the attributes)."""
+        checked by ``_configure`` (which leaves them in the attributes), and the group's
+        "initial_lr" if it gives one, checked."""
         owner = owner or type(self).__name__
         names = self._torch_settings(self._defaults)
-        initial = own.get("initial_lr")
         unknown = [k for k in own if k not in names and k != "initial_lr"]
         if unknown:
             raise ValueError(
@@ -313,9 +316,10 @@ class Optimizer:
             self._configure(**settings)
         except (TypeError, ValueError) as error:
             raise type(error)(f"{owner}: {where}: {_without(type(self).__name__, error)}") from None
+        initial = own.get("initial_lr")
         if initial is not None:
-            _real(owner, f"{where}['initial_lr']", initial)
-        return self.hyperparameters()
+            initial = _real(owner, f"{where}['initial_lr']", initial)
+        return self.hyperparameters(), initial
 
     def _torch_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """``hyperparameters()``'s settings by PyTorch's names (Adam's betas a pair)."""
@@ -408,20 +412,18 @@ class Optimizer:
         group_params, own = self._group_spec("param_group", param_group, owner)
         first = self.hyperparameters()  # the attributes hold the first group's at rest
         try:
-            settings = self._settings_for("param_group", own, owner)
+            settings, initial = self._settings_for("param_group", own, owner)
         finally:
             self._configure(**first)
-        initial = own.get("initial_lr")
         start = len(self.params)
         self._take(group_params)
         self._groups.append(settings)
-        self._initial_lrs.append(None if initial is None else float(initial))
+        self._initial_lrs.append(initial)
         self.state.extend({} for _ in group_params)
         # Each parameter counts its own steps: the ones taken before it came, it sat out
         # (Adam's bias correction starts at t = 1 for it, as torch's).
-        for i in range(start, len(self.params)):
-            if self.step_count:
-                self._sat_out[i] = self.step_count
+        if self.step_count:
+            self._sat_out.update(dict.fromkeys(range(start, len(self.params)), self.step_count))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter from its current grad (see the module docstring).
@@ -575,10 +577,9 @@ class Optimizer:
                     f"{value.dtype} shape {value.shape}"
                 )
             initial_lrs.append(_real(owner, f"state_dict[{key!r}]", float(value)))
+        read = {"step", *group_keys, *(prefix + "initial_lr" for prefix in prefixes)}
         for key, value in state_dict.items():
-            if key == "step" or key in group_keys or key.endswith("initial_lr"):
-                if key.endswith("initial_lr") and key not in [p + "initial_lr" for p in prefixes]:
-                    raise ValueError(f"{owner}: state_dict: unexpected key {key!r}")
+            if key in read:  # (another group's "initial_lr" is an unexpected key below)
                 continue
             index, _, name = key.partition(".")
             if name == "step" and index.isdigit() and int(index) < len(self.params):
