@@ -92,7 +92,7 @@ def _run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: boo
             frozen.append(p)
     if not input_grad and not trainable:
         return None
-    kept = [p.grad for p in frozen]
+    kept = [(p.grad, p.has_grad) for p in frozen]
     for p in frozen:
         p.grad = None  # a fresh array of zeros, dropped after the call
     try:
@@ -101,5 +101,6 @@ def _run_backward(module: Module, ctx: Any, grad_output: Any, *, input_grad: boo
         module.backward_params_ctx(ctx, grad_output)
         return None
     finally:
-        for p, grad in zip(frozen, kept, strict=True):
+        for p, (grad, has_grad) in zip(frozen, kept, strict=True):
             p.grad = grad
+            p._has_grad = has_grad

@@ -405,11 +405,13 @@ class Module:
         return any(p.requires_grad for _, p in self._walk_parameters(""))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Set every parameter's ``grad`` to zero (in place). ``set_to_none`` is taken for
-        PyTorch's scripts: a gradient here is always an array, so either way it is zeroed."""
+        """Set every parameter's ``grad`` to zero (in place: a gradient here is always an
+        array). With ``set_to_none`` (PyTorch's default) each then has no gradient, as
+        PyTorch's grad of None: an optimiser's step skips a parameter no backward reached
+        since (``Parameter.has_grad``); without, each has a zero gradient."""
         flag("set_to_none", set_to_none, func=f"{type(self).__name__}.zero_grad")
         for p in self.parameters():
-            p.zero_grad()
+            p.zero_grad(set_to_none)
 
     def apply(self, fn: Any) -> Module:
         """Call ``fn(module)`` on every child (each child's children first), then on self,

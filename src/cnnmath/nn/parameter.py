@@ -17,8 +17,16 @@ class Parameter:
 
     ``grad`` may be replaced by an array of data's shape and dtype, or set to None, as
     PyTorch's ``p.grad = None`` clears a gradient: here that is a fresh array of zeros (the
-    next backward adds to zero; an optimiser's step still applies to the parameter, where
-    PyTorch's skips a parameter whose gradient is None). Anything else is refused.
+    next backward adds to zero). Anything else is refused.
+
+    ``has_grad`` stands for PyTorch's ``p.grad is not None``: False at first and after
+    ``zero_grad()`` (``set_to_none=True``, the default, as PyTorch's) or ``p.grad = None``;
+    True once a backward pass adds into ``grad`` (``p.grad += g``, as every layer does) or
+    an array is assigned to it. The optimisers skip a parameter without a gradient (a head
+    that sat this batch out, a branch the loss did not use), as PyTorch's skip a grad of
+    None: no update, no momentum, no weight decay, and its step count does not advance.
+    A gradient written into ``grad`` in place without going through the attribute
+    (``np.add(p.grad, g, out=p.grad)``) is still seen where it is not all zeros.
 
     ``requires_grad`` (True by default; ``Module.requires_grad_`` sets it for a whole model)
     freezes the parameter when False, as in PyTorch: backward passes leave its ``grad``
@@ -26,12 +34,13 @@ class Parameter:
     optimisers do not update it (PyTorch's frozen parameter has no gradient, which its
     optimisers skip)."""
 
-    __slots__ = ("data", "_grad", "_requires_grad")
+    __slots__ = ("data", "_grad", "_requires_grad", "_has_grad")
 
     def __init__(self, data: np.ndarray, requires_grad: bool = True) -> None:
         check_float_array("data", data, func="Parameter")
         self.data = data
         self._grad = np.zeros_like(data)
+        self._has_grad = False
         self.requires_grad = requires_grad
 
     @property
@@ -53,9 +62,11 @@ class Parameter:
     @grad.setter
     def grad(self, value: np.ndarray | None) -> None:
         if value is self._grad:  # ``p.grad += g`` in a backward: the same array back
+            self._has_grad = True
             return
         if value is None:
             self._grad = np.zeros_like(self.data)
+            self._has_grad = False
             return
         if not isinstance(value, np.ndarray):
             raise TypeError(
@@ -73,6 +84,21 @@ class Parameter:
                 "got a read-only one; pass a copy"
             )
         self._grad = value
+        self._has_grad = True
+
+    @property
+    def has_grad(self) -> bool:
+        """Whether this parameter has a gradient since the last ``zero_grad``: PyTorch's
+        ``p.grad is not None`` (see the class docstring). Read only."""
+        return self._has_grad
+
+    def _holds_gradient(self) -> bool:
+        """``has_grad``, or a gradient written into ``grad`` in place (not all zeros)."""
+        return self._has_grad or bool(self._grad.any())
+
+    def _stepped(self) -> bool:
+        """Whether an optimiser updates this parameter now: trainable, with a gradient."""
+        return self._requires_grad and self._holds_gradient()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -89,14 +115,21 @@ class Parameter:
         """``data.size``, the number of scalars."""
         return self.data.size
 
-    def zero_grad(self) -> None:
-        """Set ``grad`` to zero in place."""
-        self.grad[...] = 0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set ``grad`` to zero in place (the array stays the same object). With
+        ``set_to_none`` (PyTorch's default) the parameter then has no gradient
+        (``has_grad`` False: a step skips it until a backward reaches it); without, a
+        gradient it had is now zero, as PyTorch's ``zero_grad(set_to_none=False)`` leaves
+        it (a step still applies momentum and weight decay to it), and one it did not have
+        it still does not have."""
+        self._grad[...] = 0
+        if set_to_none:
+            self._has_grad = False
 
     def _astype(self, dtype: np.dtype) -> None:
         """data and grad converted to ``dtype`` (new arrays): ``Module.to``'s step."""
         self.data = self.data.astype(dtype)
-        self.grad = self.grad.astype(dtype)
+        self._grad = self._grad.astype(dtype)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
@@ -143,6 +176,7 @@ class UninitializedParameter(Parameter):
         )
         _DATA.__set__(self, np.empty(0, dt))  # a placeholder that only carries the dtype
         _GRAD.__set__(self, None)
+        self._has_grad = False
         self.requires_grad = requires_grad
 
     @property
@@ -179,7 +213,13 @@ class UninitializedParameter(Parameter):
         dtype: np.dtype = _DATA.__get__(self).dtype
         return dtype
 
-    def zero_grad(self) -> None:
+    def _holds_gradient(self) -> bool:
+        return False
+
+    def _stepped(self) -> bool:
+        return False
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Nothing to zero: no gradient yet."""
 
     def _astype(self, dtype: np.dtype) -> None:
@@ -197,6 +237,7 @@ class UninitializedParameter(Parameter):
         self.__class__ = Parameter  # type: ignore[assignment]
         self.data = np.zeros(shape, dt)
         self._grad = np.zeros(shape, dt)
+        self._has_grad = False
 
     def __reduce_ex__(self, protocol: Any) -> Any:  # copy.deepcopy: no data slot to read
         return UninitializedParameter, (self.requires_grad, self.dtype)
@@ -211,3 +252,4 @@ def unmaterialize(p: Parameter, dtype: np.dtype) -> None:
     p.__class__ = UninitializedParameter
     _DATA.__set__(p, np.empty(0, dtype))
     _GRAD.__set__(p, None)
+    p._has_grad = False

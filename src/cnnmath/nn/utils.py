@@ -37,6 +37,12 @@ def _parameters(parameters: Any, func: str) -> list[Parameter]:
     return params
 
 
+def _with_gradients(params: list[Parameter]) -> list[Parameter]:
+    """The parameters that have a gradient (PyTorch's clipping skips a grad of None: the
+    norm is the same, but a NaN factor must not reach a parameter no backward reached)."""
+    return [p for p in params if p._holds_gradient()]
+
+
 def _real(value: Any, name: str, func: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
@@ -62,7 +68,7 @@ def clip_grad_norm_(
     RuntimeError) before any gradient changes.
     """
     func = "clip_grad_norm_"
-    params = _parameters(parameters, func)
+    params = _with_gradients(_parameters(parameters, func))
     max_norm = _real(max_norm, "max_norm", func)
     p = _real(norm_type, "norm_type", func)
     if math.isnan(max_norm) or max_norm < 0:
@@ -80,8 +86,8 @@ def clip_grad_norm_(
         )
     factor = min(1.0, max_norm / (total + 1e-6)) if not math.isnan(total) else math.nan
     with np.errstate(invalid="ignore"):  # ∞·0 = NaN, PyTorch's answer for an infinite N
-        for q in params:
-            q.grad *= q.grad.dtype.type(factor)
+        for q in params:  # in place, not through the attribute: has_grad stays as it is
+            np.multiply(q.grad, q.grad.dtype.type(factor), out=q.grad)
     return total
 
 
@@ -89,7 +95,7 @@ def clip_grad_value_(parameters: Any, clip_value: float) -> None:
     """Clamp every gradient entry into [−c, c], c = ``clip_value`` ≥ 0: g ← min(max(g, −c), c)
     (a NaN stays NaN)."""
     func = "clip_grad_value_"
-    params = _parameters(parameters, func)
+    params = _with_gradients(_parameters(parameters, func))
     c = _real(clip_value, "clip_value", func)
     if math.isnan(c) or c < 0:
         raise ValueError(f"{func}: clip_value: expected a number >= 0, got {c}")

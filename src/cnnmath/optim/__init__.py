@@ -11,7 +11,8 @@ stepped with a closure that re-evaluates the loss); and learning-rate schedules 
 An optimiser holds a list of :class:`cnnmath.nn.Parameter`, or PyTorch's parameter groups
 (dicts of parameters and the settings that differ for them, ``add_param_group``), and
 updates ``p.data`` in place from ``p.grad`` at each ``step()``, with the settings of p's
-group, skipping a frozen parameter (``requires_grad`` False).
+group, skipping a frozen parameter (``requires_grad`` False) and one no backward reached
+since the last ``zero_grad`` (``Parameter.has_grad`` False: PyTorch's grad of None).
 With g = p.grad, θ = p.data, λ the weight decay, t the parameter's step number (1, 2, …:
 the steps it took, as PyTorch counts them, which differ from the optimiser's for a parameter
 that was frozen for some):

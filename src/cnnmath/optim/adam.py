@@ -152,10 +152,10 @@ class Adam(_AdamSettings):
         parameters share a dtype the moments of all of them live in one flat array each and
         the update runs once over all of them (`_flat`): the same operations in the same
         order on each element as parameter by parameter, so the same bits, in a dozen NumPy
-        calls per step instead of a dozen per parameter. With a frozen parameter
-        (``requires_grad`` False), or parameter groups, the update runs parameter by
-        parameter (group by group, each with its settings)."""
-        frozen = self._sat_out or not all(p.requires_grad for p in self.params)
+        calls per step instead of a dozen per parameter. With a parameter that sits a step
+        out (frozen, or without a gradient: see the base class), or parameter groups, the
+        update runs parameter by parameter (group by group, each with its settings)."""
+        frozen = self._sat_out or not all(p._stepped() for p in self.params)
         flat = None if frozen or len(self._members) > 1 else self._flat()
         if flat is None:
             return super().step(closure)

@@ -383,11 +383,13 @@ class Optimizer:
         self._lr = _real(type(self).__name__, "lr", value)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Set every parameter's grad to zero in place. ``set_to_none`` is taken for
-        PyTorch's scripts: a gradient here is always an array, so either way it is zeroed."""
+        """Set every parameter's grad to zero in place (a gradient here is always an
+        array). With ``set_to_none`` (PyTorch's default) each then has no gradient, as
+        PyTorch's grad of None, and ``step`` skips a parameter no backward reached since;
+        without, each has a zero gradient (``Parameter.zero_grad``)."""
         flag("set_to_none", set_to_none, func=f"{type(self).__name__}.zero_grad")
         for p in self.params:
-            p.grad[...] = 0
+            p.zero_grad(set_to_none)
 
     @property
     def param_groups(self) -> _ParamGroups:
@@ -431,23 +433,22 @@ class Optimizer:
         backward passes and returns the loss) is called first and its loss returned;
         without one the step returns None.
 
-        A gradient here is always an array: a parameter the batch did not reach (an unused
-        branch, a head that sat this batch out) is stepped with a zero gradient, so momentum
-        and weight decay still move it, where PyTorch skips a parameter whose grad is None;
-        freeze it (``requires_grad`` False) for the step to skip it.
-        A frozen parameter (``requires_grad`` False) is left as it is, and so are its
-        buffers: one frozen from the start has none (PyTorch's has no state either) and
-        makes them at its first step. As in PyTorch each parameter counts its own steps:
-        the t of Adam's bias corrections (and of its kin's, and Adagrad's ``lr_decay``) is
-        the number of steps the parameter took, the optimiser's ``step_count`` less the
-        steps it sat out (``state_dict`` "i.step", written for such a parameter)."""
+        A parameter without a gradient since the last ``zero_grad`` (``Parameter.has_grad``
+        False: the batch did not reach it — an unused branch, a head that sat this batch
+        out), as PyTorch's with a grad of None, and a frozen one (``requires_grad`` False)
+        are left as they are, and so are their buffers: one that never stepped has none
+        (PyTorch's has no state either) and makes them at its first step. As in PyTorch
+        each parameter counts its own steps: the t of Adam's bias corrections (and of its
+        kin's, and Adagrad's ``lr_decay``) is the number of steps the parameter took, the
+        optimiser's ``step_count`` less the steps it sat out (``state_dict`` "i.step",
+        written for such a parameter)."""
         loss = None if closure is None else _call(closure, type(self).__name__)
         self.step_count += 1
         for g, members in enumerate(self._members):
             with self._group(g):
                 for i in members:
                     p = self.params[i]
-                    if p.requires_grad:
+                    if p._stepped():
                         self._t = self.step_count - self._sat_out.get(i, 0)
                         self._update(p, self.state[i])
                     else:
