@@ -509,6 +509,39 @@ def test_parameter_containers_refuse_what_is_not_a_parameter():
     assert plist[-1].shape == (3,) and len(plist[0:1]) == 1
 
 
+def test_parameter_dict_methods_act_as_torchs():
+    """setdefault, popitem, copy, fromkeys and clear: the same keys, in the same order, the
+    same objects shared or not, as torch.nn.ParameterDict's."""
+    values = {"b": np.ones(1), "a": np.zeros(2)}
+    ours = nn.ParameterDict(values)
+    theirs = tnn.ParameterDict({k: torch.from_numpy(v) for k, v in values.items()})
+    kept = ours.setdefault("a", np.ones(5))
+    assert kept is ours["a"] and kept.shape == (2,)
+    added = ours.setdefault("c", np.full(3, 2.0))
+    theirs.setdefault("c", tnn.Parameter(torch.full((3,), 2.0, dtype=torch.float64)))
+    assert added is ours["c"] and list(ours) == list(theirs) == ["a", "b", "c"]
+    twin, ttwin = ours.copy(), theirs.copy()
+    assert list(twin) == list(ttwin) and twin["b"] is ours["b"]  # the same Parameters
+    key, p = ours.popitem()
+    tkey, _ = theirs.popitem()
+    assert key == tkey == "c" and p is added and list(ours) == ["a", "b"]
+    assert "c" in twin  # the copy kept its own entry
+    shared = ours.fromkeys(["y", "x"], np.ones(2))
+    tshared = theirs.fromkeys(["y", "x"], tnn.Parameter(torch.ones(2)))
+    assert list(shared) == list(tshared) == ["y", "x"] and shared["x"] is shared["y"]
+    assert [k for k, _ in shared.named_parameters()] == [k for k, _ in tshared.named_parameters()]
+    ours.clear()
+    theirs.clear()
+    assert len(ours) == len(theirs) == 0
+    with pytest.raises(KeyError, match="empty"):
+        ours.popitem()
+    with pytest.raises(TypeError, match="default.*float32/float64"):
+        ours.fromkeys(["z"], "w")
+    with pytest.raises(TypeError, match="float32/float64"):
+        ours.setdefault("z")  # None is no parameter
+    assert len(ours) == 0
+
+
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_load_state_dict_gives_a_lazy_layer_its_size(case):
     make_lazy, make_eager, _ = CASES[case]

@@ -131,7 +131,8 @@ class ParameterDict(_NotALayer):
     """An ordered mapping of names to parameters, as ``torch.nn.ParameterDict``: the keys
     are the parameters' names (``state_dict`` keys "<dict>.<key>"); ``[key]``, assignment,
     ``del``, ``in``, ``len``, iteration over the keys, ``keys``, ``values``, ``items``,
-    ``get``, ``update`` and ``pop``. A float array given is wrapped in a Parameter.
+    ``get``, ``update``, ``pop``, ``popitem``, ``setdefault``, ``clear``, ``copy`` and
+    ``fromkeys``. A float array given is wrapped in a Parameter.
 
     Order, as PyTorch's: insertion order, except that a plain ``dict`` given to the
     constructor or ``update`` is taken in sorted key order (an OrderedDict, a ParameterDict
@@ -228,6 +229,36 @@ class ParameterDict(_NotALayer):
         p = self[key]
         del self._params[key]
         return p
+
+    def popitem(self) -> tuple[str, Parameter]:
+        """Remove the entry added last and return (name, parameter); KeyError if empty."""
+        if not self._params:
+            raise KeyError("ParameterDict.popitem: the dict is empty")
+        return self._params.popitem()
+
+    def setdefault(self, key: str, default: Parameter | np.ndarray | None = None) -> Parameter:
+        """The parameter under ``key``; if there is none, ``default`` (a Parameter, or a
+        float array wrapped in one) added under ``key`` first and returned."""
+        if key not in self._params:
+            self[key] = default  # type: ignore[assignment]  # refused by _as_parameter
+        return self._params[key]
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        self._params.clear()
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects, in the same order."""
+        return ParameterDict(OrderedDict(self._params))
+
+    def fromkeys(
+        self, keys: Iterable[str], default: Parameter | np.ndarray | None = None
+    ) -> ParameterDict:
+        """A new ParameterDict with each of ``keys`` (in order) holding ``default``: one
+        Parameter shared by all of them (a float array is wrapped once), as PyTorch's
+        (there an instance method too)."""
+        shared = _as_parameter("ParameterDict.fromkeys", "default", default)
+        return ParameterDict([(key, shared) for key in keys])
 
     def __repr__(self) -> str:
         return _entries_repr("ParameterDict", self._own_parameters())
