@@ -237,6 +237,31 @@ def test_hand_written_module_used_twice_is_refused_with_a_message():
         model.backward(_input((2, 3), seed=1))
 
 
+class ForwardOnly(nn.Module):
+    """A PyTorch-style class: layers in __init__, forward in plain code, no backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2, rng=0, dtype=np.float64)
+
+    def forward(self, x):
+        return np.maximum(self.fc(x), 0)
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_forward_without_a_backward_says_what_to_write(wrapped):
+    """Called alone or inside a Sequential, its backward names the class and the two ways
+    on (an nn.Graph subclass, or a backward of its own), not 'called before forward'."""
+    model = nn.Sequential(ForwardOnly()) if wrapped else ForwardOnly()
+    y = model(_input((4, 3)))
+    with pytest.raises(
+        NotImplementedError, match=r"ForwardOnly defines forward but not backward.*nn\.Graph"
+    ):
+        model.backward(np.ones_like(y))
+    inner = model[0] if wrapped else model
+    assert not inner.fc.weight.has_grad  # nothing half-added
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input
 

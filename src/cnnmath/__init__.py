@@ -65,6 +65,7 @@ from .ops import (
     softmax,
     softmax_backward,
 )
+from .ops._random import manual_seed
 from .receptive import receptive_field
 from .summary import summary
 from .threads import get_num_threads, set_num_threads
@@ -168,6 +169,7 @@ __all__ = [
     "log_softmax",
     "log_softmax_backward",
     "losses",
+    "manual_seed",
     "max_pool2d",
     "max_pool2d_backward",
     "max_unpool2d",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import flag, positive_int
+from .ops._random import default_generator
 
 
 class TensorDataset:
@@ -92,19 +93,39 @@ def _length(owner: str, dataset: Any) -> int:
     return len(dataset)
 
 
+def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A Generator as given, a seed's new one, or (None) the package's default generator."""
+    return default_generator() if rng is None else np.random.default_rng(rng)
+
+
+def _no_torch_generator(owner: str, generator: Any) -> None:
+    if generator is not None:
+        raise TypeError(
+            f"{owner}: generator: a torch.Generator has no counterpart here; pass rng= (a "
+            f"seed or a numpy.random.Generator) instead, got {type(generator).__name__}"
+        )
+
+
 def random_split(
-    dataset: Any, lengths: Sequence[int | float], rng: np.random.Generator | int | None = None
+    dataset: Any,
+    lengths: Sequence[int | float],
+    rng: np.random.Generator | int | None = None,
+    *,
+    generator: Any = None,
 ) -> list[Subset]:
     """``dataset`` split at random into disjoint :class:`Subset` s of the given ``lengths``, as
     ``torch.utils.data.random_split``: counts summing to ``len(dataset)``, or fractions
     summing to 1, each ⌊f·N⌋ and the N − Σ⌊f·N⌋ left over given one each to the splits in
     turn (PyTorch's rule, so the sizes are PyTorch's). The permutation comes from ``rng``
-    (a NumPy Generator or a seed), not PyTorch's generator: the sizes match, the members
-    differ. A list of ints is always counts (PyTorch reads ``[1, 0]`` as fractions).
+    (a NumPy Generator or a seed; None: the default generator, which
+    ``cnnmath.manual_seed`` seeds), not PyTorch's generator: the sizes match, the members
+    differ (PyTorch's ``generator=`` is refused, naming ``rng=``). A list of ints is always
+    counts (PyTorch reads ``[1, 0]`` as fractions).
 
     >>> [len(s) for s in random_split(TensorDataset(np.arange(10)), [0.75, 0.25], rng=0)]
     [8, 2]
     """
+    _no_torch_generator("random_split", generator)
     n = _length("random_split", dataset)
     if not isinstance(lengths, (list, tuple)) or not lengths:
         raise TypeError(
@@ -129,7 +150,7 @@ def random_split(
         counts = [math.floor(f * n) for f in fractions]
         for k in range(n - sum(counts)):
             counts[k % len(counts)] += 1
-    order = np.random.default_rng(rng).permutation(n)
+    order = _generator(rng).permutation(n)
     bounds = np.cumsum([0, *counts])
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
@@ -185,7 +206,9 @@ class DataLoader:
     PyTorch's ``num_workers``, ``pin_memory``, ``persistent_workers`` and
     ``prefetch_factor`` are taken and change nothing (the data is in memory and batched in
     the calling thread); ``sampler``, ``batch_sampler`` and a torch ``generator`` are not
-    taken (``shuffle`` and ``rng`` draw the order).
+    taken (``shuffle`` and ``rng`` draw the order; ``rng=None`` draws from the default
+    generator, which ``cnnmath.manual_seed`` seeds; ``generator=`` is refused, naming
+    ``rng=``).
 
     >>> loader = DataLoader(TensorDataset(np.arange(10.0)), batch_size=4)
     >>> [len(xb) for (xb,) in loader], len(loader)
@@ -205,8 +228,10 @@ class DataLoader:
         rng: np.random.Generator | int | None = None,
         persistent_workers: bool = False,
         prefetch_factor: int | None = None,
+        generator: Any = None,
     ) -> None:
         owner = "DataLoader"
+        _no_torch_generator(owner, generator)
         _length(owner, dataset)
         if batch_size is not None:
             batch_size = positive_int("batch_size", batch_size, func=owner)
@@ -223,7 +248,7 @@ class DataLoader:
         self.shuffle, self.drop_last = shuffle, drop_last
         self.collate_fn = collate_fn
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        self._rng = np.random.default_rng(rng)
+        self._rng = _generator(rng)
 
     def __len__(self) -> int:
         """The number of batches a pass yields."""

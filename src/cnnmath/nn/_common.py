@@ -7,16 +7,18 @@ from typing import Any
 import numpy as np
 
 from .._checks import float_dtype, positive_int
+from ..ops._random import default_generator
 from .parameter import Parameter
 
 
 def as_generator(rng: Any, *, func: str = "rng") -> np.random.Generator:
     """``rng`` as a ``numpy.random.Generator``: a Generator is returned as it is, an int
-    (>= 0) seeds a new one, None draws fresh entropy."""
+    (>= 0) seeds a new one, None is the package's default generator (fresh entropy until
+    ``cnnmath.manual_seed`` seeds it)."""
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None:
-        return np.random.default_rng()
+        return default_generator()
     if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
         raise TypeError(
             f"{func}: rng: expected a numpy.random.Generator, an int seed or None, "

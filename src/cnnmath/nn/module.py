@@ -196,6 +196,15 @@ class Module:
         parameters' gradients are the same.
         """
         ctx = vars(self).get("_last_ctx")
+        if ctx is None and self.hand_written:  # its forward kept nothing; no own backward
+            name = type(self).__name__
+            raise NotImplementedError(
+                f"{name}.backward: {name} defines forward but not backward, and cnnmath has no "
+                "autograd to derive one from arbitrary code: subclass nn.Graph instead and wire "
+                "the layers with self.add(...) in __init__ (the backward follows from the "
+                "wiring; docs/porting.md, 'A model class of your own'), or write "
+                f"{name}.backward(G), which returns ∂ℓ/∂x and adds into each parameter's grad"
+            )
         if ctx is None:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: called before forward; run forward(x) first "

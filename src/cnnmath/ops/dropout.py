@@ -22,6 +22,7 @@ import numpy as np
 
 from .._checks import check_float_array, real_number
 from . import _threads
+from ._random import default_generator
 
 __all__ = ["dropout", "dropout_backward", "dropout_mask"]
 
@@ -74,12 +75,12 @@ def _masked(x: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
 
 def dropout_mask(shape: tuple[int, ...], p: float = 0.5, rng: Any = None) -> np.ndarray:
     """A keep-mask of ``shape``: True with probability 1 − p, independently per element,
-    drawn as ``rng.random(shape) >= p`` (``rng`` a ``numpy.random.Generator``; None for a fresh
-    unseeded one)."""
+    drawn as ``rng.random(shape) >= p`` (``rng`` a ``numpy.random.Generator``; None for the
+    package's default generator, which ``cnnmath.manual_seed`` seeds)."""
     func = "dropout_mask"
     p = _probability(p, func)
     if rng is None:
-        rng = np.random.default_rng()
+        rng = default_generator()
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"{func}: rng: expected a numpy.random.Generator or None, got {rng!r}")
     return rng.random(shape) >= p
