@@ -216,3 +216,36 @@ def test_a_frozen_head_keeps_no_gradient_through_a_backward():
     opt.step()
     assert ours[0].weight.has_grad and not ours[1].weight.has_grad
     np.testing.assert_array_equal(ours[1].weight.data, before)
+
+
+def test_a_parameter_reads_as_an_array_where_scripts_count_and_measure_it():
+    """The parameter idioms of PyTorch's scripts: ``numel`` / ``ndim`` / ``dim`` (counting,
+    the no-decay groups), ``np.asarray`` / ``np.linalg.norm`` of a parameter, and
+    ``requires_grad_``; a tensor method says where the values are."""
+    model, tmodel = _two_heads(10)
+    ours = [p for m in model for p in m.parameters()]
+    theirs = [p for m in tmodel for p in m.parameters()]
+    assert sum(p.numel() for p in ours) == sum(p.numel() for p in theirs)
+    assert [p.ndim for p in ours] == [p.ndim for p in theirs] == [p.dim() for p in ours]
+    for p, tp in zip(ours, theirs, strict=True):
+        assert np.asarray(p) is p.data
+        assert np.linalg.norm(p) == pytest.approx(float(tp.detach().norm()), rel=1e-15)
+    assert ours[0].requires_grad_(False) is ours[0] and not ours[0].requires_grad
+    with pytest.raises(AttributeError, match=r"no attribute 'mean'.*p\.data\.mean"):
+        ours[1].mean()
+    with pytest.raises(AttributeError, match="no attribute 'detach'.*p.data, a numpy.ndarray,"):
+        ours[1].detach()
+
+
+def test_clip_grad_norm_takes_the_string_inf_as_torch():
+    ours, theirs = _two_heads(11)
+    rng = np.random.default_rng(12)
+    x, G = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    ours[1](ours[0](x))
+    ours[0].backward(ours[1].backward(G))
+    (theirs[1](theirs[0](torch.from_numpy(x))) * torch.from_numpy(G)).sum().backward()
+    total = nn.utils.clip_grad_norm_(_params(ours[:2]), 0.5, norm_type="inf")
+    ttotal = torch.nn.utils.clip_grad_norm_(_params(theirs[:2]), 0.5, norm_type="inf")
+    assert total == pytest.approx(float(ttotal), rel=1e-15)
+    for p, tp in zip(_params(ours[:2]), _params(theirs[:2]), strict=True):
+        assert rel_error(p.grad, tp.grad.numpy()) < 1e-14

@@ -112,8 +112,45 @@ class Parameter:
 
     @property
     def size(self) -> int:
-        """``data.size``, the number of scalars."""
+        """``data.size``, the number of scalars (NumPy's attribute; PyTorch's ``p.size()`` is
+        the shape: ``p.shape`` here)."""
         return self.data.size
+
+    @property
+    def ndim(self) -> int:
+        """``data.ndim`` (PyTorch's ``p.ndim``, ``p.dim()``)."""
+        return self.data.ndim
+
+    def dim(self) -> int:
+        """``data.ndim``, as PyTorch's ``p.dim()``."""
+        return self.data.ndim
+
+    def numel(self) -> int:
+        """The number of scalars, as PyTorch's ``p.numel()`` (counting a model's parameters:
+        ``sum(p.numel() for p in model.parameters())``)."""
+        return self.data.size
+
+    def requires_grad_(self, requires_grad: bool = True) -> Parameter:
+        """Set ``requires_grad`` (PyTorch's in-place form); returns the parameter."""
+        self.requires_grad = requires_grad
+        return self
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(p)`` is ``p.data`` (a copy with ``copy=True`` or another dtype):
+        NumPy functions take a parameter as its values, as PyTorch's take a tensor."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return np.asarray(self.data, dtype=dtype)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for a missing attribute: a tensor method a ported script calls
+        if name.startswith("__"):
+            raise AttributeError(name)
+        hint = f" (p.data.{name})" if hasattr(np.ndarray, name) else ""
+        raise AttributeError(
+            f"'Parameter' object has no attribute {name!r}: a Parameter is not an array; its "
+            f"values are p.data, a numpy.ndarray{hint}, and its gradient p.grad"
+        )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set ``grad`` to zero in place (the array stays the same object). With

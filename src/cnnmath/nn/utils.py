@@ -57,7 +57,7 @@ def clip_grad_norm_(
     """Scale every gradient by one factor so that their joint p-norm is at most ``max_norm``;
     return the norm before scaling.
 
-    With gᵢ the gradients and p = ``norm_type`` (``math.inf`` for the largest |entry|):
+    With gᵢ the gradients and p = ``norm_type`` (``math.inf`` or "inf" for the largest |entry|):
 
         N = ‖(‖g₁‖_p, ‖g₂‖_p, …)‖_p,   gᵢ ← gᵢ · min(1, max_norm / (N + 10⁻⁶)),
 
@@ -70,7 +70,9 @@ def clip_grad_norm_(
     func = "clip_grad_norm_"
     params = _with_gradients(_parameters(parameters, func))
     max_norm = _real(max_norm, "max_norm", func)
-    p = _real(norm_type, "norm_type", func)
+    # PyTorch's norm_type may also be the string "inf"
+    inf = isinstance(norm_type, str) and norm_type.lower() == "inf"
+    p = math.inf if inf else _real(norm_type, "norm_type", func)
     if math.isnan(max_norm) or max_norm < 0:
         raise ValueError(f"{func}: max_norm: expected a number >= 0, got {max_norm}")
     if not p > 0:
