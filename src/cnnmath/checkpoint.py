@@ -45,9 +45,11 @@ __all__ = [
     "HISTORY_KEYS",
     "RUN_KEYS",
     "Checkpoint",
+    "load",
     "model_generators",
     "read_checkpoint",
     "restore_checkpoint",
+    "save",
     "save_checkpoint",
 ]
 
@@ -504,3 +506,172 @@ def restore_checkpoint(
     rng.bit_generator.state = checkpoint.rng
     for key, g in own_rngs.items():
         g.bit_generator.state = checkpoint.model_rngs[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# A hand-written loop's checkpoint: PyTorch's torch.save({"model": ..., "optimizer": ...})
+
+STATE_FORMAT = "cnnmath-state-1"
+_STATE_KEYS = ("format", "scheduler", "model_rngs", "extra")
+
+
+def save(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: optim.Optimizer | None = None,
+    scheduler: Any = None,
+    **extra: Any,
+) -> None:
+    """Write what a hand-written training loop resumes from, as PyTorch's
+    ``torch.save({"model": model.state_dict(), "optimizer": ..., "scheduler": ...,
+    "epoch": e}, path)``: one safetensors file, replaced atomically (no pickle).
+
+    Tensors "model.<name>" (``model.state_dict()``) and "optimizer.<key>"
+    (``optimizer.state_dict()``); metadata (JSON text) "format" ("cnnmath-state-1"),
+    "scheduler" (its ``state_dict()`` or null), "model_rngs" (the model's generators:
+    Dropout's masks resume where they were) and "extra": the keyword values (an epoch, a best
+    accuracy, a list of losses: anything JSON holds). Read back with :func:`load`.
+
+    >>> import numpy as np, os, tempfile
+    >>> from cnnmath import checkpoint, nn, optim
+    >>> model = nn.Linear(2, 1, rng=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.safetensors")
+    >>> checkpoint.save(path, model=model, optimizer=optim.SGD(model.parameters(), lr=0.1), epoch=3)
+    >>> checkpoint.load(path, model=model)
+    {'epoch': 3}
+    """
+    func = "checkpoint.save"
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{func}: model: expected a cnnmath.nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
+        raise TypeError(
+            f"{func}: optimizer: expected a cnnmath.optim optimiser or None, got "
+            f"{type(optimizer).__name__}"
+        )
+    if scheduler is not None and not callable(getattr(scheduler, "state_dict", None)):
+        raise TypeError(
+            f"{func}: scheduler: expected a learning-rate scheduler (with state_dict) or None, "
+            f"got {type(scheduler).__name__}"
+        )
+    for key, value in extra.items():
+        try:
+            json.dumps(value, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{func}: {key}: expected a value JSON holds (a number, string, list or dict "
+                f"of them), got {type(value).__name__} ({exc})"
+            ) from None
+    tensors = {MODEL_PREFIX + k: v for k, v in model.state_dict().items()}
+    if optimizer is not None:
+        tensors.update({OPTIMIZER_PREFIX + k: v for k, v in optimizer.state_dict().items()})
+    metadata = {
+        "format": STATE_FORMAT,
+        "scheduler": json.dumps(None if scheduler is None else scheduler.state_dict()),
+        "model_rngs": _state_json(
+            {k: g.bit_generator.state for k, g in model_generators(model).items()}
+        ),
+        "extra": json.dumps(extra),
+    }
+    weights.save(tensors, path, metadata=metadata)
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: optim.Optimizer | None = None,
+    scheduler: Any = None,
+) -> dict[str, Any]:
+    """Restore a file written by :func:`save` into ``model`` (and ``optimizer``,
+    ``scheduler`` when given: each must have been saved) and return the extra values
+    (``{"epoch": 3}``), as PyTorch's ``ckpt = torch.load(path);
+    model.load_state_dict(ckpt["model"]); ...``.
+
+    The file is untrusted input: its format, every metadata field and tensor name are
+    checked, and the model, optimiser, scheduler and the model's generators are restored all
+    together or not at all; a refusal is a ``ValueError`` naming the file and what does not
+    fit (names, shapes, dtypes, a missing part). Nothing is unpickled.
+    """
+    func = "checkpoint.load"
+    name = os.fspath(path)
+    tensors, meta = weights._read(path, who=func)
+    if meta.get("format") != STATE_FORMAT:
+        hint = (
+            "; a fit checkpoint is resumed with fit(resume=...)"
+            if meta.get("format") == CHECKPOINT_FORMAT
+            else "; a weights file is loaded with cnnmath.weights.load"
+        )
+        raise ValueError(
+            f"{func}: {name} is not a file of checkpoint.save (metadata format "
+            f"{meta.get('format')!r:.60}, expected {STATE_FORMAT!r}){hint}"
+        )
+    if sorted(meta) != sorted(_STATE_KEYS):
+        raise ValueError(
+            f"{func}: {name}: damaged file: expected the metadata {list(_STATE_KEYS)}, got "
+            f"{sorted(meta)}"
+        )
+    field = ""
+    try:
+        field = "scheduler"
+        saved_scheduler = _json_field(meta, "scheduler")
+        if not (saved_scheduler is None or isinstance(saved_scheduler, dict)):
+            raise _BadField(
+                f"expected a scheduler state object or null, got {saved_scheduler!r:.60}"
+            )
+        field = "extra"
+        extra = json.loads(meta["extra"]) if isinstance(meta["extra"], str) else None
+        if not isinstance(extra, dict):
+            raise _BadField(f"expected a JSON object, got {meta['extra']!r:.60}")
+        field = "model_rngs"
+        saved_rngs = _json_field(meta, "model_rngs")
+        own_rngs = model_generators(model)
+        if not isinstance(saved_rngs, dict):
+            raise _BadField(f"expected an object of generator states, got {saved_rngs!r:.60}")
+        if set(saved_rngs) != set(own_rngs):
+            raise _BadField(
+                f"holds generator states for {sorted(saved_rngs)}, the model has generators "
+                f"at {sorted(own_rngs)}"
+            )
+        for key, g in own_rngs.items():
+            _check_generator_state(saved_rngs[key], g, key)
+    except _BadField as exc:
+        raise ValueError(f"{func}: {name}: metadata {field!r}: {exc}") from None
+    except ValueError as exc:  # extra's JSON
+        raise ValueError(f"{func}: {name}: metadata {field!r}: not valid JSON ({exc})") from None
+
+    model_state: dict[str, np.ndarray] = {}
+    optimizer_state: dict[str, np.ndarray] = {}
+    for key, value in tensors.items():
+        if key.startswith(MODEL_PREFIX):
+            model_state[key[len(MODEL_PREFIX) :]] = value
+        elif key.startswith(OPTIMIZER_PREFIX):
+            optimizer_state[key[len(OPTIMIZER_PREFIX) :]] = value
+        else:
+            raise ValueError(
+                f"{func}: {name}: unexpected tensor {key!r:.60}; the file holds only "
+                f"'{MODEL_PREFIX}*' and '{OPTIMIZER_PREFIX}*'"
+            )
+    if optimizer is not None and not optimizer_state:
+        raise ValueError(f"{func}: {name}: optimizer: the file holds no optimiser state")
+    if scheduler is not None and saved_scheduler is None:
+        raise ValueError(f"{func}: {name}: scheduler: the file holds no scheduler state")
+
+    parts: list[tuple[Any, Any]] = [(model, model_state)]  # each part and its state
+    if optimizer is not None:
+        parts.append((optimizer, optimizer_state))
+    if scheduler is not None:
+        parts.append((scheduler, saved_scheduler))
+    before = [part.state_dict() for part, _ in parts]
+    try:
+        for part, state in parts:
+            part.load_state_dict(state)  # a model's strict by default
+    except (KeyError, ValueError, TypeError) as exc:
+        for (part, _), state in zip(parts, before, strict=True):
+            part.load_state_dict(state)
+        raise ValueError(
+            f"{func}: {name} does not fit this model/optimiser/scheduler: {exc}"
+        ) from None
+    for key, g in own_rngs.items():
+        g.bit_generator.state = saved_rngs[key]
+    return extra
