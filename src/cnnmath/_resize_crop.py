@@ -114,7 +114,8 @@ def resize(
       ``load_image`` gives), resized in Pillow's 8-bit mode ("L", a channel at a time; its
       fixed-point weights, each output rounded to an integer and clipped to 0..255), then
       x' = q' / 255. These are torchvision's numbers to the last bit: its ``ToTensor`` divides
-      the same q' by 255. x must lie in [0, 1]; values off the 256 levels are rounded to the
+      the same q' by 255. x must lie in [0, 1] (to 1e-9,
+      clipped); values off the 256 levels are rounded to the
       nearest first (a float image resized this way loses what lies between the levels).
 
     The two differ by about a level (1/255) at most, which after ImageNet's normalisation is
@@ -155,12 +156,13 @@ def resize(
             for c in x
         ]
         return np.stack(planes).astype(np.float64)
-    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+    margin = 1e-9  # rounding: a weighted mean of pixels in [0, 1] may exceed 1 by an ulp
+    if not np.all(np.isfinite(x)) or x.min() < -margin or x.max() > 1 + margin:
         raise ValueError(
             f"{func}: x: as_uint8 needs finite pixels in [0, 1] (8-bit levels q / 255), got "
             f"values in [{np.nanmin(x):.6g}, {np.nanmax(x):.6g}]"
         )
-    q = np.rint(x * _LEVELS).astype(np.uint8)
+    q = np.rint(np.clip(x, 0.0, 1.0) * _LEVELS).astype(np.uint8)
     if x.shape[1:] != (h, w):  # torchvision leaves an image of the asked size as it is
         q = np.stack([np.asarray(Image.fromarray(c).resize((w, h), Image.BILINEAR)) for c in q])
     return q / float(_LEVELS)
