@@ -174,3 +174,50 @@ def test_bad_options_are_one_line_and_exit_2(setting, capsys, args, pattern):
     status, out, err = predict(capsys, model, files[0], *args, "--quiet")
     assert status == 2 and out == "" and err.count("\n") == 1, err
     assert re.search(pattern, err), err
+
+
+def test_a_segmentation_with_a_crop_reports_the_crop(setting, tmp_path, capsys):
+    """With --center-crop a segmentation model's classes are of the crop, at the crop's size
+    (the pixels the model saw): the mask is 16 x 16, the argmax of its logits resized
+    bilinearly from 8 x 8, on torchvision's tensor."""
+    torch, T, _, _, files = setting
+    torch.manual_seed(1)
+    seg = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 4, 1),
+    ).eval()
+    for p in seg.parameters():
+        torch.nn.init.normal_(p, 0, 1.5)
+    model = tmp_path / "seg.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(seg, (torch.zeros(1, 3, 16, 16),), str(model), dynamo=False)
+    masks = tmp_path / "masks"
+    status, out, err = predict(capsys, model, files[0], "--resize", 18, "--center-crop", 16,
+                               "--masks", masks, "--json", "--quiet")  # fmt: skip
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["size"] == [16, 16]
+    pipeline = T.Compose([T.Resize(18), T.CenterCrop(16), T.ToTensor(), T.Normalize(MEAN, STD)])
+    with Image.open(files[0]) as im, torch.no_grad():
+        logits = seg(pipeline(im.convert("RGB"))[None]).double()
+    up = torch.nn.functional.interpolate(logits, size=(16, 16), mode="bilinear")[0].numpy()
+    ordered = np.sort(up, axis=0)
+    clear = ordered[-1] - ordered[-2] > 1e-4  # not a near tie
+    with Image.open(masks / "img0.png") as im:
+        labels = np.asarray(im)
+    assert labels.shape == (16, 16) and clear.mean() > 0.9
+    np.testing.assert_array_equal(labels[clear], up.argmax(axis=0)[clear])
+
+
+def test_a_resize_the_memory_cannot_hold_is_refused_naming_it(setting, capsys, monkeypatch):
+    import cnnmath.commands.predict as command
+    from helpers import set_everywhere
+
+    _, _, _, model, files = setting
+    set_everywhere(monkeypatch, command, "memory_limit", lambda: 2**20)  # 1 MiB available
+    status, out, err = predict(capsys, model, files[0], "--resize", 4000, "--quiet")
+    assert status == 2 and out == "" and err.count("\n") == 1, err
+    # files[0] is 50 x 77: the shorter side 4000, the longer ⌊4000 · 77 / 50⌋ = 6160
+    assert "--resize 4000: one image of 3x4000x6160 pixels would need" in err
