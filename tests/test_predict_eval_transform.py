@@ -221,3 +221,12 @@ def test_a_resize_the_memory_cannot_hold_is_refused_naming_it(setting, capsys, m
     assert status == 2 and out == "" and err.count("\n") == 1, err
     # files[0] is 50 x 77: the shorter side 4000, the longer ⌊4000 · 77 / 50⌋ = 6160
     assert "--resize 4000: one image of 3x4000x6160 pixels would need" in err
+
+
+def test_a_pth_model_is_named_with_its_conversion(setting, tmp_path, capsys):
+    torch, _, net, _, files = setting
+    model = tmp_path / "r18.pth"
+    torch.save(net.state_dict(), model)
+    status, out, err = predict(capsys, model, files[0], "--arch", "resnet18", "--quiet")
+    assert status == 2 and out == "" and err.count("\n") == 1, err
+    assert "a PyTorch checkpoint (torch.save)" in err and "safetensors.torch.save_file(" in err

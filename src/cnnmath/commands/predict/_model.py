@@ -26,6 +26,13 @@ def _load_model(args: argparse.Namespace) -> Any:
         from ...onnx import load
 
         return load(path)
+    if suffix in (".pth", ".pt"):  # torch.save's: a pickle, which cnnmath never loads
+        raise CLIError(
+            f"MODEL {path}: a PyTorch checkpoint (torch.save); cnnmath never unpickles: convert "
+            "it once, in PyTorch, with safetensors.torch.save_file(model.state_dict(), "
+            "'model.safetensors') and give that file with --arch (docs/models.md), or export "
+            "the model with torch.onnx.export"
+        )
     if suffix != ".safetensors":
         raise CLIError(f"MODEL {path}: expected a .onnx file, or a .safetensors file with --arch")
     if args.arch is None:
