@@ -15,6 +15,11 @@ colour file is refused with an error rather than read wrongly.
 A segmentation's class per pixel goes out as a label map (``save_label_map``): a palette PNG
 whose stored values are the class indices, shown in PASCAL VOC's colours (``voc_palette``).
 
+Resizing and center cropping (``resize``, ``resized_size``, ``center_crop``, from
+``_resize_crop``) follow torchvision's ``T.Resize`` and ``T.CenterCrop``: an int size sets the
+shorter side, and ``resize(..., as_uint8=True)`` resizes 8-bit samples as torchvision does on a
+PIL image, so its evaluation preprocessing is reproduced to the last bit.
+
 The photograph is matplotlib's bundled sample ``grace_hopper.jpg`` (512 wide, 600 high, RGB),
 so nothing is downloaded.
 """
@@ -34,6 +39,9 @@ import numpy as np
 from ._checks import check_float_array, check_ndim, output_file
 from ._files import UnwritableDirectory, atomic_output, open_regular
 from ._optional import require
+from ._resize_crop import center_crop as center_crop
+from ._resize_crop import resize as resize
+from ._resize_crop import resized_size as resized_size
 
 # Formats save_image writes, by file extension, and what each can hold.
 FORMATS = {
@@ -613,19 +621,3 @@ def to_channels(x: np.ndarray, has_alpha: bool, channels: int) -> np.ndarray:
     if x.shape[0] == 3 and channels == 1:
         return to_grayscale(x)
     raise ValueError(f"has {x.shape[0]} colour channel(s); expected {channels}")
-
-
-def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Each channel of x (C, H, W) resized to size = (H′, W′) by Pillow's bilinear filter,
-    computed on 32-bit floats (Pillow has no multi-channel float mode, so a channel at a
-    time; it averages over the source pixels when shrinking); float64 out. x itself when
-    it already has that size."""
-    Image = _pillow()
-    h, w = size
-    if x.shape[1:] == (h, w):
-        return x
-    planes = [
-        np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
-        for c in x
-    ]
-    return np.stack(planes).astype(np.float64)

@@ -161,13 +161,46 @@ def _numpy_lacks(dtype: Any) -> bool:
     return isinstance(dtype, str) and (dtype == "BF16" or dtype.startswith(("F8_", "F6_", "F4")))
 
 
+#: The first bytes of a zip archive's first member (torch.save's format since PyTorch 1.6).
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _pytorch_checkpoint(raw: bytes) -> str:
+    """What a file PyTorch wrote is, in words, or "" when it is not one: a zip archive (its
+    first member ``NAME/data.pkl``: ``torch.save``'s format; another zip: TorchScript or
+    ``.npz``) or a pickle of protocol 2 to 5 (opcode PROTO, byte 0x80, then the protocol:
+    ``torch.save(..., _use_new_zipfile_serialization=False)``). Read from the magic bytes
+    alone — nothing is unpickled or unzipped. A safetensors file's JSON header starts at byte
+    8 with "{", which neither format has there, so a valid file is never taken for one."""
+    if raw[8:9] == b"{":
+        return ""
+    if raw[:4] == _ZIP_MAGIC:
+        # local file header: the name's length at bytes 26-27, the name from byte 30
+        length = int.from_bytes(raw[26:28], "little")
+        first = raw[30 : 30 + length].decode("utf-8", "replace")
+        if first.endswith("data.pkl"):
+            return "a PyTorch checkpoint (torch.save's zip archive, a pickle inside)"
+        return (
+            f"a zip archive (first member {first!r}: a PyTorch or TorchScript file, or "
+            "NumPy's .npz)"
+        )
+    if raw[:1] == b"\x80" and raw[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return (
+            f"a Python pickle (protocol {raw[1]}: PyTorch's legacy torch.save format, "
+            "_use_new_zipfile_serialization=False)"
+        )
+    return ""
+
+
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read a safetensors file: (``{name: array}``, the header's ``"__metadata__"`` or ``{}``),
     the arrays in the order the file stores them (by data offset), the same on every run.
 
     The file is read once, so the arrays and the metadata come from the same version of it.
     A file that is not valid safetensors (garbage, truncated, inconsistent header) raises
-    ``ValueError`` naming the path; so does a bfloat16 or float8 tensor (NumPy has no such
+    ``ValueError`` naming the path; so does a PyTorch ``torch.save`` file (a zip archive or a
+    pickle, told by its first bytes and never unpickled: the message says how to convert it
+    once), a bfloat16 or float8 tensor (NumPy has no such
     dtype: the message says how to convert it); a missing file ``FileNotFoundError``, a directory
     ``IsADirectoryError``. A path that is not a regular file (a FIFO, whose reading would
     block, or a device such as ``/dev/zero``, which never ends) raises ``ValueError`` naming
@@ -194,6 +227,15 @@ def _read(
             f"{prefix}{name}: not a valid safetensors weights file (corrupt or truncated): {exc}"
         )
 
+    pytorch = _pytorch_checkpoint(raw)
+    if pytorch:
+        raise ValueError(
+            f"{prefix}{name}: {pytorch}, not a safetensors file; cnnmath never unpickles "
+            "(loading a pickle runs whatever code it holds). Convert it once, in PyTorch: load "
+            "it there (torch.load, model.load_state_dict), then safetensors.torch.save_file("
+            "{k: v.contiguous() for k, v in model.state_dict().items()}, 'model.safetensors') "
+            'and load that file (docs/models.md, "torchvision\'s weights, without pickle")'
+        )
     if len(raw) < 8:
         raise corrupt(ValueError(f"{len(raw)} bytes, fewer than the 8 of the header length"))
     header_len = int.from_bytes(raw[:8], "little")

@@ -16,9 +16,19 @@ and resnet20). Each image goes through the documented preprocessing, in this ord
 2. brought to the model's channels (read from its first layer's ``in_channels``; 3 when it
    has none): alpha dropped, gray repeated into R, G, B for a colour model, colour turned
    into BT.601 luma (result 3) for a gray one;
-3. resized to ``--size H W`` (default 224 224; the aspect ratio is not kept) with Pillow's
-   bilinear filter, which averages over the shrunk pixels when it shrinks (as
-   torchvision's ``Resize`` does on PIL images);
+3. resized with Pillow's bilinear filter, which averages over the shrunk pixels when it
+   shrinks (as torchvision's ``Resize`` does on PIL images), one of two ways:
+   ``--size H W`` (default 224 224; the aspect ratio is not kept) as floats in [0, 1]
+   (Pillow's 32-bit float mode, no rounding: ``cnnmath.images.resize(x, (H, W))``), or
+   ``--resize N`` (the shorter side N, the longer ⌊N·long/short⌋) / ``--resize H W``,
+   torchvision's ``T.Resize`` on a PIL image: an 8-bit image is resized as 8-bit samples,
+   each output rounded to an integer, as torchvision does
+   (``cnnmath.images.resize(x, N, as_uint8=True)``; a 16-bit one as floats);
+   then, with ``--center-crop S`` (or ``H W``), torchvision's ``T.CenterCrop``
+   (``cnnmath.images.center_crop``: the offset round((size − S)/2), halves to even; an image
+   smaller than the crop zero-padded). ``--resize 256 --center-crop 224`` is torchvision's
+   ImageNet evaluation transform, reproduced to float32 rounding. Without a crop, ``--resize
+   N`` gives each image its own shape: a batch holds the consecutive images of one shape;
 4. normalised per channel, x ← (x − mean_c)/std_c, by default with ImageNet's statistics
    mean = (0.485, 0.456, 0.406), std = (0.229, 0.224, 0.225) (the torchvision models'); a
    model of other than 3 channels needs ``--mean`` and ``--std``.
@@ -50,7 +60,8 @@ the main one):
   per line: ``{"file", "top": [{"class", "label", "probability", "score"}]}``.
 - (B, K, H, W) with H·W > 1: a segmentation model (torchvision's ``out``: K ≥ 2 class
   logits per pixel, at any resolution). Each image's logits are resized to the image's own
-  size as decoded (before ``--size``; read from its header, ``cnnmath.images.image_shape``)
+  size as decoded (before the resize; read from its header, ``cnnmath.images.image_shape``;
+  with ``--center-crop``, the crop's size: the report is of the pixels the model saw)
   by bilinear interpolation on the logits — ``cnnmath.ops.interpolate_bilinear``, half-pixel
   centres, torch's ``F.interpolate(..., mode="bilinear", align_corners=False)`` — in
   float64, and each pixel's class is the argmax over K (softmax is monotone, so the argmax of
@@ -111,6 +122,7 @@ from ._model import _model_channels as _model_channels
 from ._model import _model_dtype as _model_dtype
 from ._pipeline import _streamed as _streamed
 from ._pipeline import run as run
+from ._preprocess import _Geometry as _Geometry
 from ._preprocess import _image_error as _image_error
 from ._preprocess import _prepare as _prepare
 from ._preprocess import _to_channels as _to_channels

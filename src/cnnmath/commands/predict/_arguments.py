@@ -24,15 +24,20 @@ DEFAULT_BATCH = 16
 
 _EPILOG = f"""\
 preprocessing, per image: decode (pixels in [0, 1]) -> the model's channels (alpha dropped;
-gray repeated for a colour model; BT.601 luma for a gray one) -> resize to --size H W with
-Pillow's bilinear filter (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}, aspect ratio not kept)
--> (x - mean) / std per channel (default: ImageNet's mean {" ".join(map(str, IMAGENET_MEAN))},
-std {" ".join(map(str, IMAGENET_STD))}; required for models of other than 3 channels).
+gray repeated for a colour model; BT.601 luma for a gray one) -> resize with Pillow's bilinear
+filter: --size H W as floats (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}, aspect ratio not
+kept), or --resize N (shorter side N, aspect kept) / --resize H W as torchvision's T.Resize on a
+PIL image (8-bit images resized as 8-bit samples and rounded, as torchvision does) -> with
+--center-crop S (or H W) the central S x S pixels, torchvision's T.CenterCrop (zero-padded when
+the image is smaller) -> (x - mean) / std per channel (default: ImageNet's mean
+{" ".join(map(str, IMAGENET_MEAN))}, std {" ".join(map(str, IMAGENET_STD))};
+required for models of other than 3 channels).
 Outputs (B, K) are logits turned into probabilities by softmax (kept as they are when a row
 already sums to 1); the top K classes are printed.
 
 segmentation: an output (B, K, H, W) with H*W > 1 (per-pixel class logits, torchvision's
-"out") is resized to each image's own size (bilinear on the logits, half-pixel centres, as
+"out") is resized to each image's own size (with --center-crop: the crop's, the pixels
+the model saw) (bilinear on the logits, half-pixel centres, as
 torch's F.interpolate with align_corners=False); each pixel's class is the argmax over K.
 Printed: the classes present, largest area first, with their fraction of the pixels (--top
 K: the K largest). --masks DIR writes DIR/STEM.png per image, STEM the image's name without
@@ -42,6 +47,7 @@ its extension (DIR made if missing): a palette PNG whose pixel values are the cl
 
 examples:
   cnnmath predict resnet18.onnx cat.jpg --labels imagenet_classes.txt --top 5
+  cnnmath predict resnet18.onnx cat.jpg --resize 256 --center-crop 224   # torchvision's eval
   cnnmath predict w.safetensors a.png b.png --arch resnet20 --size 32 32 --json
   cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
   cnnmath predict resnet18.onnx photos/ 'more/*.jpg' --scheduler tcp://127.0.0.1:8786
@@ -71,7 +77,8 @@ def _real(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL IMAGE... and --labels, --top, --json, --masks, --size, --mean, --std, --arch,
+    """MODEL IMAGE... and --labels, --top, --json, --masks, --size, --resize, --center-crop,
+    --mean, --std, --arch,
     --num-classes, --batch-size, --scheduler, --quiet."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
@@ -113,11 +120,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         type=whole_number(1),
         nargs=2,
-        default=list(DEFAULT_SIZE),
+        default=None,
         metavar=("H", "W"),
-        help=f"resize every image to H x W pixels (default: {DEFAULT_SIZE[0]} "
-        f"{DEFAULT_SIZE[1]}); the aspect ratio is not kept; a size whose batch would not fit "
-        "in the memory available is refused before any image is resized",
+        help=f"resize every image to exactly H x W pixels, as floats in [0, 1] (Pillow's "
+        "32-bit float mode, no rounding); the aspect ratio is not kept (default "
+        f"{DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]} when none of --size, --resize, --center-crop is "
+        "given); a size whose batch would not fit in the memory available is refused before "
+        "any image is resized",
+    )
+    parser.add_argument(
+        "--resize",
+        type=whole_number(1),
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="torchvision's T.Resize on a PIL image instead of --size: N puts the shorter side "
+        "at N pixels and the longer at floor(N * long / short) (the aspect ratio kept); H W "
+        "resizes to exactly H x W. An 8-bit image is resized as 8-bit samples, each output "
+        "rounded to an integer, as torchvision does (cnnmath.images.resize(x, N, "
+        "as_uint8=True)); a 16-bit one as floats",
+    )
+    parser.add_argument(
+        "--center-crop",
+        type=whole_number(1),
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="torchvision's T.CenterCrop after the resize: the central S x S (or H W) pixels, "
+        "the offset round((size - S) / 2) with halves to even; an image smaller than the crop "
+        "is padded with black (zeros, before the normalisation). "
+        "torchvision's evaluation transform is --resize 256 --center-crop 224",
     )
     parser.add_argument(
         "--mean",

@@ -26,6 +26,13 @@ def _load_model(args: argparse.Namespace) -> Any:
         from ...onnx import load
 
         return load(path)
+    if suffix in (".pth", ".pt"):  # torch.save's: a pickle, which cnnmath never loads
+        raise CLIError(
+            f"MODEL {path}: a PyTorch checkpoint (torch.save); cnnmath never unpickles: convert "
+            "it once, in PyTorch, with safetensors.torch.save_file(model.state_dict(), "
+            "'model.safetensors') and give that file with --arch (docs/models.md), or export "
+            "the model with torch.onnx.export"
+        )
     if suffix != ".safetensors":
         raise CLIError(f"MODEL {path}: expected a .onnx file, or a .safetensors file with --arch")
     if args.arch is None:
@@ -54,12 +61,20 @@ def _load_model(args: argparse.Namespace) -> Any:
 
 
 def _check_size(
-    args: argparse.Namespace, model: Any, channels: int, dtype: np.dtype, batch: int
+    args: argparse.Namespace,
+    model: Any,
+    channels: int,
+    dtype: np.dtype,
+    batch: int,
+    hw: tuple[int, int],
+    option: str,
 ) -> None:
-    """Refuse, before any image is resized, a ``--size`` whose batch of ``batch`` images and
-    largest layer output (``_common.activation_numbers``) need more than the memory available
-    (``_common.memory_limit``): a lower estimate, so what is refused could not have run."""
-    H, W = args.size
+    """Refuse, before any image is resized, a size (``option``, as given: "--size H W",
+    "--resize N", ...) whose batch of ``batch`` images of ``hw`` (H, W), the largest the model
+    will see, and largest layer output (``_common.activation_numbers``) need more than the
+    memory available (``_common.memory_limit``): a lower estimate, so what is refused could
+    not have run."""
+    H, W = hw
     itemsize = np.dtype(dtype).itemsize
     numbers = batch * channels * H * W
     need = numbers * (8 + itemsize)  # the float64 preprocessing and its copy in the model's dtype
@@ -70,7 +85,7 @@ def _check_size(
     if need > have:
         what = f"{batch} images" if batch > 1 else "one image"
         raise CLIError(
-            f"--size {H} {W}: {what} of {channels}x{H}x{W} pixels would need about "
+            f"{option}: {what} of {channels}x{H}x{W} pixels would need about "
             f"{need / 2**30:.3g} GiB in the model, and {have / 2**30:.3g} GiB are available; "
             "give the size the model was trained on (e.g. 224 224, or 32 32 for resnet20)"
             + (" or a smaller --batch-size" if batch > 1 else "")

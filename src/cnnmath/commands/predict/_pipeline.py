@@ -15,7 +15,7 @@ from .._common import CLIError, input_file
 from ._arguments import IMAGENET_MEAN, IMAGENET_STD
 from ._inputs import _expand, _mask_targets, _read_labels, _statistics
 from ._model import _check_size, _load_model, _model_channels, _model_dtype
-from ._preprocess import _image_error, _prepare
+from ._preprocess import _Geometry, _image_error, _prepare
 from ._printer import _Printer
 from ._progress import _LateBar
 
@@ -44,6 +44,22 @@ def _streamed(
         raise CLIError(str(exc)) from None
 
 
+def _same_shape_runs(
+    paths: list[str], arrays: list[np.ndarray]
+) -> Iterator[tuple[list[str], list[np.ndarray]]]:
+    """(paths, arrays) split into consecutive runs of one shape, in order.
+
+    >>> one, two = np.zeros(1), np.zeros(2)
+    >>> [p for p, _ in _same_shape_runs(list("abcd"), [one, one, two, one])]
+    [['a', 'b'], ['c'], ['d']]
+    """
+    start = 0
+    for end in range(1, len(arrays) + 1):
+        if end == len(arrays) or arrays[end].shape != arrays[start].shape:
+            yield paths[start:end], arrays[start:end]
+            start = end
+
+
 def run(args: argparse.Namespace) -> int:
     """Run MODEL on each IMAGE; print a classifier's top-K classes per file, or a segmentation
     model's areas per file (and write its masks with --masks), as text or JSON lines.
@@ -58,19 +74,26 @@ def run(args: argparse.Namespace) -> int:
     from ...train import _main
 
     input_file("MODEL", args.model, expected="a .onnx or .safetensors file")
+    geometry = _Geometry.from_args(args)
     paths: list[str] = []
     collection = False
     for argument in args.images:
         files, is_collection = _expand(argument)
         paths += files
         collection |= is_collection
-    sizes: dict[str, tuple[int, int]] = {}  # (H, W) as decoded: where a mask's pixels go
+    # (H, W) where a segmentation's classes go: as decoded, or the crop (what the model saw)
+    sizes: dict[str, tuple[int, int]] = {}
+    largest = (0, 0)  # the largest input the model will see, for the memory check
+    seen_sizes: set[tuple[int, int]] = set()
     for path in paths:
         try:  # the header: not an image, or a bomb, is refused before any work
             _, height, width = image_shape(path)
         except (ValueError, OSError) as exc:
             raise _image_error(path, exc) from None
-        sizes[path] = (height, width)
+        sizes[path] = geometry.crop or (height, width)
+        seen = geometry.input_size((height, width))
+        largest = max(largest, seen, key=lambda hw: hw[0] * hw[1])
+        seen_sizes.add(seen)
     labels = _read_labels(args.labels) if args.labels is not None else None
     masks = None
     if args.masks is not None:
@@ -83,24 +106,24 @@ def run(args: argparse.Namespace) -> int:
     mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
     dtype = _model_dtype(model)
-    size = (args.size[0], args.size[1])
     streamed = collection or args.scheduler is not None
     if args.scheduler is None:  # on a cluster the workers' memory counts, not this machine's
-        _check_size(
-            args, model, channels, dtype, 1 if streamed else min(len(paths), args.batch_size)
-        )
+        batch = 1 if streamed else min(len(paths), args.batch_size)
+        _check_size(args, model, channels, dtype, batch, largest, geometry.option())
     printer = _Printer(args, labels, sizes, masks)
 
-    def failed(what: str, exc: Exception) -> CLIError:  # e.g. the layers do not fit this size
-        shape = f"{channels}x{size[0]}x{size[1]}"
+    def failed(what: str, exc: Exception, shape: str = "") -> CLIError:
+        # e.g. the layers do not fit this size; shape: one image's, CxHxW
+        if not shape:
+            hw = "x".join(map(str, largest)) if len(seen_sizes) == 1 else "HxW"
+            shape = f"{channels}x{hw}"
         return CLIError(
-            f"MODEL {args.model}: failed on {what.format(shape)} (--size {size[0]} {size[1]}): "
-            f"{exc}"
+            f"MODEL {args.model}: failed on {what.format(shape)} ({geometry.option()}): {exc}"
         )
 
     if streamed:
         load = functools.partial(
-            _prepare, channels=channels, size=size, mean=mean, std=std, dtype=dtype
+            _prepare, channels=channels, geometry=geometry, mean=mean, std=std, dtype=dtype
         )
         bar = _LateBar(len(paths), "image", not args.quiet)  # one task per image here
         try:
@@ -116,13 +139,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         for start in starts:
             chunk = paths[start : start + args.batch_size]
-            batch = np.stack([_prepare(p, channels, size, mean, std) for p in chunk]).astype(dtype)
-            try:  # no context kept: nothing to differentiate
-                with nn.no_grad():
-                    scores, _ = model.forward_ctx(batch)
-            except ValueError as exc:
-                raise failed("a batch of {} images", exc) from None
-            printer.emit(chunk, np.asarray(_main(scores)))
+            prepared = [_prepare(p, channels, geometry, mean, std) for p in chunk]
+            # --resize N keeps each image's aspect ratio: a run of one shape is one batch
+            for run_paths, run in _same_shape_runs(chunk, prepared):
+                batch = np.stack(run).astype(dtype)
+                try:  # no context kept: nothing to differentiate
+                    with nn.no_grad():
+                        scores, _ = model.forward_ctx(batch)
+                except ValueError as exc:
+                    shape = "x".join(map(str, batch.shape[1:]))
+                    raise failed("a batch of {} images", exc, shape) from None
+                printer.emit(run_paths, np.asarray(_main(scores)))
             bar.update()
     finally:
         bar.close()
