@@ -407,7 +407,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         name = fresh(_node_name(label, taken), op.lower(), g)
         while any(f"{name}_{x}" in taken for x in module.extra_outputs):
             name = fresh(name, op.lower(), g)
-        added = g.add(module, *refs, name=name)
+        added = g._add_made(module, *refs, name=name)
         values = (added,) if isinstance(added, str) else added
         taken.update(values)
         info["producers"][name] = (module, refs)
