@@ -237,3 +237,31 @@ def test_fold_batch_norm_of_a_list_member_folds_once():
     assert isinstance(folded.nodes[1].module, cnn.Identity)
     x = image()
     assert rel_error(folded(x.numpy()), model(x).detach().numpy()) <= 1e-12
+
+
+class HandWrittenNet(cnn.Module):
+    """Net's computation in a forward of its own (np.concatenate for torch.cat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = cnn.Conv2d(3, 4, 1, dtype=np.float64)
+        self.heads = cnn.ModuleList([cnn.Conv2d(4, 2, 1, dtype=np.float64), cnn.ReLU()])
+
+    def forward(self, x):
+        s = self.stem(x)
+        return np.concatenate([self.heads[0](s), self.heads[1](s)], axis=1)
+
+
+def test_onnx_export_of_a_hand_written_module_points_at_a_graph_subclass(tmp_path):
+    pytest.importorskip("onnx")
+    x = image().numpy()
+    model = cnn.Sequential(HandWrittenNet())
+    assert model(x).shape == (2, 6, 8, 8)  # it runs; only its export is refused
+    with pytest.raises(ValueError) as info:
+        cnnmath.onnx.save(model, tmp_path / "m.onnx", x)
+    message = str(info.value)
+    assert "node '0' is a hand-written module (HandWrittenNet" in message
+    assert "nn.Graph subclass" in message and "self.add(" in message
+    assert "nn.Concat(1) for torch.cat" in message and "nn.Add()" in message
+    assert 'docs/porting.md\'s section "A model class of your own"' in message
+    assert not (tmp_path / "m.onnx").exists()
