@@ -19,6 +19,7 @@ autodiff.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -264,13 +265,37 @@ class _GraphNode(NamedTuple):
     name: str
     module: Module
     inputs: tuple[str, ...]
-    attr: str | None = None  # the graph's attribute holding module (None for a wiring op)
+    # the path of module in the graph: its attribute ("fc"), or a deeper descendant's dotted
+    # path ("block.0", a member of a container the graph holds); None for a wiring op
+    attr: str | None = None
     extra: tuple[str, ...] = ()  # the values of the module's outputs after its first
+    seen: Module | None = None  # for a dotted path: the module found there when last read
 
     @property
     def values(self) -> tuple[str, ...]:
         """The names of the values the node writes: its own, then its extra outputs'."""
         return (self.name, *self.extra)
+
+    def under(self, attr: str) -> bool:
+        """Whether the node applies the module at the graph's attribute ``attr`` or inside it."""
+        return self.attr is not None and (self.attr == attr or self.attr.startswith(attr + "."))
+
+
+def _child_at(module: Module, path: str) -> Module | None:
+    """The module at the dotted ``path`` below ``module`` (each part a name its
+    ``_child_items`` gives, the first holding it); None where a part is missing."""
+    for part in path.split("."):
+        found = next((c for n, c in module._child_items() if n == part), None)
+        if found is None:
+            return None
+        module = found
+    return module
+
+
+def _default_name(path: str) -> str:
+    """A node's name from a module's dotted path: "block.0" -> "block_0" (each run of
+    characters that may not stand in an identifier becomes one "_")."""
+    return re.sub(r"\W+", "_", path).strip("_")
 
 
 class Graph(Module):
@@ -290,11 +315,24 @@ class Graph(Module):
 
     A module added to a graph becomes its child under the node's name (so its parameters
     are "<name>.weight"), unless it already is a child — as in a subclass that assigns its
-    layers in ``__init__`` with torchvision's names and then wires them — or is a wiring op
-    (``functional``). The same module may be used by several nodes: each call keeps its own
-    context, and shared parameters collect every use's gradient. Assigning a new module to
-    a child's attribute (``model.fc = nn.Linear(512, 10)``) makes the nodes that applied the
-    old one apply the new one, as the same assignment does to a PyTorch model's forward.
+    layers in ``__init__`` with torchvision's names and then wires them — or a deeper
+    descendant (a member of a ModuleList, ModuleDict or Sequential the graph holds:
+    ``g.add(g.block[0], "x")``), or is a wiring op (``functional``). A child or descendant
+    is not registered again: the node applies it by its path ("fc", "block.0"), so
+    ``state_dict``, ``repr`` and ``weights.save`` list it once, under PyTorch's keys
+    ("block.0.weight"), as a PyTorch model whose forward calls ``self.block[0](x)``. The
+    same module may be used by several nodes: each call keeps its own context, and shared
+    parameters collect every use's gradient.
+
+    Assigning a new module to a child's attribute (``model.fc = nn.Linear(512, 10)``) makes
+    the nodes that applied the old one apply the new one, as the same assignment does to a
+    PyTorch model's forward; so does assigning one at a descendant's path
+    (``model.block[0] = nn.Conv2d(…)``, ``model.heads["cls"] = …``, or a new
+    ``model.block``), seen when the graph next runs or is walked: as PyTorch's forward, a
+    node reads the module at its path then (after ``del model.block[0]``, "block.0" is the
+    block that was "block.1"; a path that no longer exists is an error naming the node). An
+    attribute that nodes read cannot be deleted, nor replaced by a module lacking the paths
+    they read.
 
     >>> from cnnmath import nn
     >>> g = nn.Graph()
@@ -355,9 +393,15 @@ class Graph(Module):
         def __delattr__(self, name: str) -> None:
             readers = [] if name.startswith("_") else self._readers_of(name)
             if readers:
+                inside = any(n.attr != name for n in self._nodes if n.name in readers)
                 raise AttributeError(
-                    f"{type(self).__name__}: {name}: node(s) {readers} apply this module; it "
-                    "cannot be deleted (assign nn.Identity() to bypass it)"
+                    f"{type(self).__name__}: {name}: node(s) {readers} apply "
+                    + (
+                        "modules inside this attribute's module; it cannot be deleted (put "
+                        "nn.Identity() at their paths to bypass them)"
+                        if inside
+                        else "this module; it cannot be deleted (assign nn.Identity() to bypass it)"
+                    )
                 )
             index = None if name.startswith("_") else vars(self).get("_children_by_id")
             old = vars(self).get(name)
@@ -366,27 +410,74 @@ class Graph(Module):
                 _recount(index, old, -1)
 
     def _readers_of(self, attr: str) -> list[str]:
-        """The names of the nodes that apply the module held by the attribute ``attr``."""
-        return [n.name for n in vars(self).get("_nodes", ()) if n.attr == attr]
+        """The names of the nodes that apply the module held by the attribute ``attr``, or
+        one inside it (a node of ``self.block[0]`` reads "block")."""
+        return [n.name for n in vars(self).get("_nodes", ()) if n.under(attr)]
 
     def _rewire(self, attr: str, value: Any) -> None:
-        """Make the nodes that apply ``self.<attr>`` apply ``value`` instead, so that
+        """Make the nodes that apply ``self.<attr>`` (or a module inside it, by its path)
+        apply ``value`` (the module at the same path in ``value``) instead, so that
         replacing a child (``model.fc = nn.Linear(512, 10)``, PyTorch's fine-tuning idiom)
-        changes what forward runs, as it changes the parameters and the state dict."""
+        changes what forward runs, as it changes the parameters and the state dict. Refused,
+        changing nothing, where ``value`` is not a module or lacks a path a node reads."""
         readers = self._readers_of(attr)
         if not readers:
             return
+        where = f"{type(self).__name__}: {attr}"
         if not isinstance(value, Module):
             raise TypeError(
-                f"{type(self).__name__}: {attr}: node(s) {readers} apply this attribute's "
-                f"module; expected a cnnmath.nn.Module to replace it, got {type(value).__name__}"
+                f"{where}: node(s) {readers} apply this attribute's module; expected a "
+                f"cnnmath.nn.Module to replace it, got {type(value).__name__}"
             )
         if any(m is self for m in value.modules()):
             raise ValueError(
-                f"{type(self).__name__}: {attr}: the module contains this graph; a model "
-                "cannot contain itself"
+                f"{where}: the module contains this graph; a model cannot contain itself"
             )
-        self._nodes = [n._replace(module=value) if n.attr == attr else n for n in self._nodes]
+        nodes = []
+        for n in self._nodes:
+            if n.attr == attr:
+                n = n._replace(module=value)
+            elif n.under(attr):
+                inner = (n.attr or "")[len(attr) + 1 :]
+                found = _child_at(value, inner)
+                if found is None:
+                    raise ValueError(
+                        f"{where}: node {n.name!r} applies {n.attr!r}; expected a module "
+                        f"holding {inner!r} to replace it, got a {type(value).__name__} that "
+                        "has none"
+                    )
+                n = n._replace(module=found, seen=found)
+            nodes.append(n)
+        self._nodes = nodes
+
+    def _sync(self) -> list[_GraphNode]:
+        """The nodes, each applying the module now at its dotted path (a descendant's, "block.0")
+        where a module other than the one last read there has been put there
+        (``model.block[0] = nn.Conv2d(…)``), as PyTorch's forward reads ``self.block[0]``
+        when it runs. A node whose module was swapped while the path still holds the one
+        last read (``fold_batch_norm`` replacing a BatchNorm by an Identity) keeps its own."""
+        nodes = self._nodes
+        synced, changed = list(nodes), False
+        for k, n in enumerate(nodes):
+            if n.attr is None or "." not in n.attr:
+                continue
+            found = _child_at(self, n.attr)
+            if found is None:
+                raise AttributeError(
+                    f"{type(self).__name__}: node {n.name!r} applies the module at {n.attr!r}, "
+                    "which the model no longer has (a container shortened or emptied); put a "
+                    "module back at that path"
+                )
+            if found is not n.seen:
+                if any(m is self for m in found.modules()):
+                    raise ValueError(
+                        f"{type(self).__name__}: node {n.name!r}: the module at {n.attr!r} "
+                        "contains this graph; a model cannot contain itself"
+                    )
+                synced[k], changed = n._replace(module=found, seen=found), True
+        if changed:
+            self._nodes = synced
+        return self._nodes
 
     def __getstate__(self) -> dict[str, Any]:
         """The attributes, without the child counts (ids are this object's, not a copy's)."""
@@ -412,7 +503,7 @@ class Graph(Module):
     @property
     def nodes(self) -> list[Node]:
         """This graph's own nodes (not recursing into containers), in topological order."""
-        return [Node(n.name, n.module, n.inputs, n.name, n.extra) for n in self._nodes]
+        return [Node(n.name, n.module, n.inputs, n.name, n.extra) for n in self._sync()]
 
     @property
     def output(self) -> str | None:
@@ -453,8 +544,13 @@ class Graph(Module):
         """Add a node computing ``module(*values named inputs)``; returns its name.
 
         ``inputs`` name graph inputs or earlier nodes' values. ``name`` defaults to the
-        module's child name if it is a child of this graph, else to its class name in lower
-        case ("add"); "_1", "_2", … is appended for a repeated use ("relu", "relu_1").
+        module's child name if it is a child of this graph ("fc"); to its path with "_" for
+        "." if it is a deeper descendant (``g.add(g.block[0], "x")`` is "block_0",
+        ``g.add(g.heads["cls"], …)`` "heads_cls": a value name has no "."); else to its class
+        name in lower case ("add"). "_1", "_2", … is appended for a repeated use ("relu",
+        "relu_1"). A child or descendant is applied by its path and not registered again
+        (the class docstring), so ``state_dict`` keeps PyTorch's keys; any other module
+        that is not a wiring op becomes the child named ``name``.
 
         A layer of several outputs (``MaxPool2d(return_indices=True)``, whose ``extra_outputs``
         label the values after its first) writes one value per output, as PyTorch's
@@ -465,6 +561,25 @@ class Graph(Module):
         reads as the PyTorch line. An integer value (the indices) takes no gradient: its
         readers return None for it (``MaxUnpool2d``).
         """
+        return self._add(module, inputs, name, deep=True)
+
+    def _add_made(self, module: Module, *inputs: str, name: str) -> Any:
+        """``add`` for a module the caller has just made (the ONNX loader's), so never a
+        descendant of the graph: its children are searched, not its descendants (a search
+        linear in the model's size per node, quadratic in all)."""
+        return self._add(module, inputs, name, deep=False)
+
+    def _path_of(self, module: Module, *, deep: bool) -> str | None:
+        """The module's first name among the graph's children, else (``deep``) its first
+        dotted path among its descendants ("block.0", as ``named_modules``); None if neither."""
+        if id(module) in self._child_index():  # a child: the scan finds its first name
+            return next((n for n, c in self.named_children() if c is module), None)
+        if deep:
+            return next((p for p, m in self.named_modules() if m is module and p), None)
+        return None
+
+    def _add(self, module: Module, inputs: tuple[str, ...], name: str | None, *, deep: bool) -> Any:
+        """``add``; with ``deep``, a descendant deeper than a child is found too."""
         if not isinstance(module, Module):
             raise TypeError(
                 f"Graph.add: module: expected a cnnmath.nn.Module, got {type(module).__name__}"
@@ -482,10 +597,8 @@ class Graph(Module):
                     f"Graph.add: inputs: {value!r} is not a value of this graph; expected one "
                     f"of {sorted(values)} (add a node before the nodes that read it)"
                 )
-        child_name = None
-        if id(module) in self._child_index():  # a child: the scan finds its first name
-            child_name = next((n for n, c in self.named_children() if c is module), None)
-        register = child_name is None and not getattr(module, "functional", False)
+        path = self._path_of(module, deep=deep)
+        register = path is None and not getattr(module, "functional", False)
 
         def clashes(candidate: str) -> bool:  # would shadow an attribute of the graph
             return register and hasattr(self, candidate)
@@ -495,7 +608,7 @@ class Graph(Module):
             return candidate in values or clashes(candidate) or any(v in values for v in extra)
 
         if name is None:
-            base = child_name or type(module).__name__.lower()
+            base = (path and _default_name(path)) or type(module).__name__.lower()
             name, k = base, 0
             while taken(name):
                 k += 1
@@ -509,8 +622,9 @@ class Graph(Module):
             self._check_value_name("name", value, values | {name})
         if register:
             setattr(self, name, module)
-        attr = name if register else child_name
-        self._nodes.append(_GraphNode(name, module, tuple(inputs), attr, extra))
+        attr = name if register else path
+        seen = module if attr is not None and "." in attr else None
+        self._nodes.append(_GraphNode(name, module, tuple(inputs), attr, extra, seen))
         values.update((name, *extra))
         return (name, *extra) if extra else name
 
@@ -547,8 +661,10 @@ class Graph(Module):
 
     def _schedule(self) -> tuple[tuple[str, ...], list[bool]]:
         """The outputs of this call, and for each node whether they need it: a node whose
-        value reaches no output (an auxiliary head in evaluation mode) is not run."""
+        value reaches no output (an auxiliary head in evaluation mode) is not run. Each node
+        applies the module now at its path (``_sync``)."""
         outputs = self._require_outputs()
+        self._sync()
         needed = set(outputs)
         run = [False] * len(self._nodes)
         for k in range(len(self._nodes) - 1, -1, -1):

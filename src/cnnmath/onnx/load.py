@@ -93,15 +93,37 @@ class _Names:
 
 
 def _node_name(name: str, taken: set[str]) -> str:
-    """A readable name for a node: exporters name nodes by module path and op,
-    "/layer1/layer1.0/conv1/Conv"; the innermost module ("layer1.0.conv1" sanitised to
-    "layer1_0_conv1", or its last part "conv1") names the node, with the op appended when a
-    module holds several ops."""
+    """A readable name for a node: exporters name nodes by module scope and op,
+    "/layer1/layer1.0/conv1/Conv"; the module's dotted path (``_module_path``:
+    "layer1.0.conv1") sanitised to "layer1_0_conv1" names the node, with the op appended
+    when that name is taken (a module holding several ops: "layer1_0" for a block's Add,
+    then "layer1_0_Relu"). A name without a scope ("/Flatten", "Conv_0") is kept as it is
+    (sanitised by the caller)."""
     parts = [p for p in name.split("/") if p]
     if len(parts) < 2:
         return name
-    module = _sanitise(parts[-2], "node")
+    module = _sanitise(_module_path(parts[:-1]), "node")
     return module if module not in taken else f"{module}_{parts[-1]}"
+
+
+def _module_path(scopes: list[str]) -> str:
+    """The dotted path of a module from the scopes of PyTorch's TorchScript exporter, one
+    per module entered: each names its module from the last part of its path that is not a
+    number ("layer1", then "layer1.0", then "conv1"; a ModuleList's "block.1"; a Sequential
+    in a Sequential "seq.0.0" under "seq.0"). A scope that is the one before it followed by
+    numbers continues that module's path ("layer1" -> "layer1.0"); any other is a child of
+    it ("layer1.0" -> "layer1.0.conv1"). A container no forward calls (a ModuleList, a
+    ModuleDict) has no scope: its name is in the path only where a member's scope carries
+    it ("block.1"; a ModuleDict's member "heads.cls" is "cls")."""
+    path, before = "", ""
+    for scope in scopes:
+        rest = scope[len(before) + 1 :] if before and scope.startswith(before + ".") else None
+        if rest is not None and all(p.isdigit() for p in rest.split(".")):
+            path = f"{path}.{rest}"
+        else:
+            path = f"{path}.{scope}" if path else scope
+        before = scope
+    return path
 
 
 def _static_shapes(
@@ -299,9 +321,12 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     that another scope of the file also defines, as ONNX allows, is named apart: "k_1");
     ``graph.onnx_opset`` and ``graph.onnx_input_dims`` (per input, its declared axes: an
     int fixed, a str symbolic) are the file's, which ``cnnmath.onnx.save`` keeps when it
-    writes the graph back. Nodes are named after the innermost module of the exporter's node name
-    ("/layer1/layer1.0/conv1/Conv" -> "conv1"), so a PyTorch export's "conv1.weight" is held
-    at "conv1.weight" when the names allow.
+    writes the graph back. Nodes are named after the module path in the exporter's node name
+    ("/layer1/layer1.0/conv1/Conv" -> "layer1_0_conv1"; "_" for ".", as a value name has no
+    "."), so the node of a PyTorch model's ``layer3.1.relu`` is "layer3_1_relu" (for
+    ``feature_maps`` and ``get_submodule``), and a PyTorch export's "conv1.weight" is held
+    at "conv1.weight" when the names allow; a node name without a module path ("/Flatten")
+    names the node as it is.
 
     Opsets 11 to the newest the installed ``onnx`` knows. An op, attribute or input cnnmath
     cannot compute exactly is refused here, at load time, with a ValueError naming the node,
@@ -407,7 +432,7 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
         name = fresh(_node_name(label, taken), op.lower(), g)
         while any(f"{name}_{x}" in taken for x in module.extra_outputs):
             name = fresh(name, op.lower(), g)
-        added = g.add(module, *refs, name=name)
+        added = g._add_made(module, *refs, name=name)
         values = (added,) if isinstance(added, str) else added
         taken.update(values)
         info["producers"][name] = (module, refs)

@@ -122,7 +122,9 @@ The batch axis (axis 0 of every input) is symbolic ("batch"); the other sizes ar
 ``example_input``, which the model is run on (node by node, in eval mode, the model's modes
 restored afterwards) to learn every value's shape. A hand-written module (its own
 ``forward``/``backward``: its inside cannot be seen) or a layer with no ONNX form is refused
-with a message naming the node and its class. The file is checked with
+with a message naming the node and its class; the message for a hand-written module says
+how to write it as an ``nn.Graph`` subclass wired with ``add`` (docs/porting.md, "A model
+class of your own"), which exports. The file is checked with
 ``onnx.checker.check_model(full_check=True)`` before it is written, and written atomically.
 """
 

@@ -222,7 +222,10 @@ def _emitter(node: nn.Node) -> _Emit:
         raise ValueError(
             f"save: model: node {node.name!r} is a hand-written module ({cls.__name__}, with its "
             "own forward/backward), whose computation ONNX export cannot see; build it from "
-            "cnnmath's layers"
+            "cnnmath's layers: write it as an nn.Graph subclass that assigns its layers in "
+            "__init__ as before and wires them with self.add(layer, *input_names) (nn.Add() "
+            "for a residual sum, nn.Concat(1) for torch.cat) and self.set_output(name), as "
+            'docs/porting.md\'s section "A model class of your own" shows'
         )
     if isinstance(module, _If):
         return _if
