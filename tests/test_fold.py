@@ -359,6 +359,28 @@ def test_only_the_foldable_pair_of_a_graph_is_folded():
     assert rel_error(folded(x), g(x)) < 1e-6
 
 
+@pytest.mark.parametrize("holder", ["list", "dict"])
+def test_a_pair_held_in_a_module_list_or_dict_folds_and_leaves_the_state_dict(holder):
+    """A Graph whose conv and BatchNorm are members of a ModuleList (ModuleDict): the
+    normalisation is replaced in the container itself, so the folded model's state_dict
+    loses its keys, as for a pair held in attributes; the outputs are the model's."""
+    g = nn.Graph()
+    conv, bn = nn.Conv2d(3, 4, 3, padding=1, rng=0), nn.BatchNorm2d(4)
+    if holder == "list":
+        g.blocks = nn.ModuleList([conv, bn])
+        first, second = g.blocks[0], g.blocks[1]
+    else:
+        g.blocks = nn.ModuleDict({"conv": conv, "bn": bn})
+        first, second = g.blocks["conv"], g.blocks["bn"]
+    g.set_output(g.add(nn.ReLU(), g.add(second, g.add(first, "x")), name="relu"))
+    _random_statistics(g).eval()
+    folded = nn.fold_batch_norm(g)
+    assert not any("running_mean" in key for key in folded.state_dict())
+    assert any("running_mean" in key for key in g.state_dict())  # the model is left as it was
+    x = np.random.default_rng(8).standard_normal((2, 3, 5, 5)).astype(np.float32)
+    assert rel_error(folded(x), g(x)) < 1e-6
+
+
 def test_a_mismatched_pair_is_left_as_broken_as_it_was():
     model = nn.Sequential(nn.Conv2d(3, 6, 1, rng=0), nn.BatchNorm2d(5)).eval()
     x = np.zeros((1, 3, 4, 4), np.float32)

@@ -29,6 +29,7 @@ from .conv import Conv2d
 from .graph import Graph, _GraphNode
 from .layers1d import Conv1d
 from .layers3d import BatchNorm3d, Conv3d
+from .lists import ModuleDict, ModuleList
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
@@ -197,7 +198,7 @@ def _fold_into(conv: Any, bn: Any) -> None:
 
 def _replace(root: Module, replaced: dict[int, Module]) -> None:
     """Put ``replaced[id(m)]`` wherever a container of root holds m: its attributes, a
-    Sequential's layers, a Graph's nodes."""
+    Sequential's layers, a ModuleList's or ModuleDict's members, a Graph's nodes."""
     if not replaced:
         return
     for module in root.modules():
@@ -206,6 +207,12 @@ def _replace(root: Module, replaced: dict[int, Module]) -> None:
                 setattr(module, name, replaced[id(value)])
         if isinstance(module, Sequential):
             module._layers = [replaced.get(id(m), m) for m in module._layers]
+        if isinstance(module, ModuleList):
+            module._modules_list = [replaced.get(id(m), m) for m in module._modules_list]
+        if isinstance(module, ModuleDict):
+            module._modules_dict = {
+                k: replaced.get(id(m), m) for k, m in module._modules_dict.items()
+            }
         if isinstance(module, Graph):
             module._nodes = [_swapped(node, replaced) for node in module._nodes]
 
