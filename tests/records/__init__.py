@@ -7,6 +7,7 @@ FAMILIES = (
     "deform_conv",
     "pool",
     "interpolate",
+    "resize",
     "linear",
     "lrn",
     "pad",

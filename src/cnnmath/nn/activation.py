@@ -1,4 +1,11 @@
-"""Activation layers: one per entry of the registry (cnnmath.ops.activations)."""
+"""Activation layers: one per entry of the registry (cnnmath.ops.activations).
+
+Where PyTorch's activation takes ``inplace`` (ReLU, ReLU6, LeakyReLU, ELU, CELU, SELU, SiLU,
+Mish, Hardswish, Hardsigmoid, Hardtanh, Threshold), so does this one: a bool, kept as the
+attribute ``inplace`` and shown in ``repr`` as PyTorch shows it, while the output is always
+computed out of place (same values; the backward pass reads x, which an in-place forward
+would overwrite).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,19 @@ class _Activation(Module):
     def __init__(self) -> None:
         super().__init__()
 
+    def _set_inplace(self, inplace: Any) -> None:
+        """Keep PyTorch's ``inplace`` flag (a bool) for repr; the output is computed out of
+        place all the same (see ``_InplaceActivation``)."""
+        if not isinstance(inplace, (bool, np.bool_)):
+            raise TypeError(
+                f"{type(self).__name__}: inplace: expected True or False, got {inplace!r}"
+            )
+        self.inplace = bool(inplace)
+
+    def _inplace_repr(self) -> str:
+        """``, inplace=True`` when set, as PyTorch's activations append it; else nothing."""
+        return ", inplace=True" if getattr(self, "inplace", False) else ""
+
     def _f(self, x: np.ndarray) -> np.ndarray:
         return ops.get_activation(self.name).f(x)
 
@@ -38,6 +58,25 @@ class _Activation(Module):
         x = ctx
         self._check_grad_output(grad_output, x.shape, x.dtype)
         return grad_output * self._df(x)
+
+
+class _InplaceActivation(_Activation):
+    """An activation PyTorch gives an ``inplace=False`` argument.
+
+    ``inplace=True`` is accepted so that pasted PyTorch code runs, kept as the attribute
+    ``inplace`` and shown in ``repr`` as PyTorch shows it (``ReLU(inplace=True)``), but the
+    output is always a new array and x is left untouched: the values are the same as
+    PyTorch's in-place ones, and the backward pass needs x (or σ′(x)) anyway, which an
+    in-place forward would have overwritten. A non-bool is refused (TypeError).
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self._set_inplace(inplace)
+
+    def extra_repr(self) -> str:
+        """``inplace=True`` when set, else nothing, as PyTorch prints it."""
+        return "inplace=True" if self.inplace else ""
 
 
 class Identity(_Activation):
@@ -57,7 +96,7 @@ class Identity(_Activation):
         return grad_output
 
 
-class ReLU(_Activation):
+class ReLU(_InplaceActivation):
     """y = max(x, 0) elementwise (``torch.nn.ReLU``); σ′(0) = 0.
 
     The backward pass is PyTorch's: ∂ℓ/∂x = G where x > 0 or x is NaN, else 0, in one pass.
@@ -97,13 +136,13 @@ class Tanh(_Activation):
     name = "tanh"
 
 
-class SiLU(_Activation):
+class SiLU(_InplaceActivation):
     """y = x·sigmoid(x) elementwise (``torch.nn.SiLU``)."""
 
     name = "silu"
 
 
-class Mish(_Activation):
+class Mish(_InplaceActivation):
     """y = x·tanh(log(1 + eˣ)) elementwise (``torch.nn.Mish``)."""
 
     name = "mish"
@@ -132,7 +171,7 @@ class GELU(_Activation):
         return f"approximate={self.approximate!r}"
 
 
-class ReLU6(_Activation):
+class ReLU6(_InplaceActivation):
     """y = min(max(x, 0), 6) elementwise (``torch.nn.ReLU6``); the backward is PyTorch's:
     ∂ℓ/∂x = G where 0 < x < 6, else 0, in one select (``ops.hardtanh_backward``)."""
 
@@ -145,19 +184,27 @@ class ReLU6(_Activation):
         return ops.hardtanh_backward(grad_output, x, min_val=0.0, max_val=6.0)
 
 
-class Hardsigmoid(_Activation):
+class Hardsigmoid(_InplaceActivation):
     """y = min(max(x/6 + 1/2, 0), 1) elementwise (``torch.nn.Hardsigmoid``)."""
 
     name = "hardsigmoid"
 
+    def extra_repr(self) -> str:
+        """Nothing, ``inplace=True`` or not, as PyTorch prints it."""
+        return ""
 
-class Hardswish(_Activation):
+
+class Hardswish(_InplaceActivation):
     """y = x·hardsigmoid(x) elementwise (``torch.nn.Hardswish``)."""
 
     name = "hardswish"
 
+    def extra_repr(self) -> str:
+        """Nothing, ``inplace=True`` or not, as PyTorch prints it."""
+        return ""
 
-class SELU(_Activation):
+
+class SELU(_InplaceActivation):
     """y = scale·(x if x > 0 else α(eˣ − 1)) with PyTorch's fixed α, scale (``torch.nn.SELU``)."""
 
     name = "selu"
@@ -174,9 +221,10 @@ class CELU(_Activation):
 
     name = "celu"
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = _real_arg("CELU", "alpha", alpha, positive=True)
+        self._set_inplace(inplace)
 
     def _f(self, x: np.ndarray) -> np.ndarray:
         return _act.celu(x, alpha=self.alpha)
@@ -186,7 +234,7 @@ class CELU(_Activation):
 
     def extra_repr(self) -> str:
         """``alpha=α``, as ``torch.nn.CELU`` prints it."""
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{self._inplace_repr()}"
 
 
 class PReLU(Module):
@@ -224,9 +272,10 @@ class LeakyReLU(_Activation):
 
     name = "leaky_relu"
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = _real_arg("LeakyReLU", "negative_slope", negative_slope)
+        self._set_inplace(inplace)
 
     def _f(self, x: np.ndarray) -> np.ndarray:
         return _act.leaky_relu(x, negative_slope=self.negative_slope)
@@ -236,7 +285,7 @@ class LeakyReLU(_Activation):
 
     def extra_repr(self) -> str:
         """``negative_slope=α``, as ``torch.nn.LeakyReLU`` prints it."""
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}{self._inplace_repr()}"
 
 
 class ELU(_Activation):
@@ -244,9 +293,10 @@ class ELU(_Activation):
 
     name = "elu"
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = _real_arg("ELU", "alpha", alpha)
+        self._set_inplace(inplace)
 
     def _f(self, x: np.ndarray) -> np.ndarray:
         return _act.elu(x, alpha=self.alpha)
@@ -256,7 +306,7 @@ class ELU(_Activation):
 
     def extra_repr(self) -> str:
         """``alpha=α``, as ``torch.nn.ELU`` prints it."""
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{self._inplace_repr()}"
 
 
 class Softplus(_Activation):
@@ -291,8 +341,9 @@ class Hardtanh(_Activation):
 
     name = "hardtanh"
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
+        self._set_inplace(inplace)
         low = _real_arg("Hardtanh", "min_val", min_val)
         high = _real_arg("Hardtanh", "max_val", max_val)
         if not low < high:
@@ -314,7 +365,7 @@ class Hardtanh(_Activation):
 
     def extra_repr(self) -> str:
         """``min_val=…, max_val=…`` as ``torch.nn.Hardtanh`` prints them."""
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}{self._inplace_repr()}"
 
 
 class LogSigmoid(_Activation):
@@ -480,8 +531,9 @@ class Threshold(_Activation):
     Threshold(threshold=0.1, value=20)
     """
 
-    def __init__(self, threshold: float, value: float) -> None:
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
+        self._set_inplace(inplace)
         _real_arg("Threshold", "threshold", threshold)
         _real_arg("Threshold", "value", value)
         self.threshold, self.value = threshold, value  # as given: PyTorch's repr echoes them
@@ -494,7 +546,7 @@ class Threshold(_Activation):
 
     def extra_repr(self) -> str:
         """``threshold=…, value=…``, as ``torch.nn.Threshold`` prints them."""
-        return f"threshold={self.threshold}, value={self.value}"
+        return f"threshold={self.threshold}, value={self.value}{self._inplace_repr()}"
 
 
 class GLU(Module):

@@ -254,7 +254,8 @@ class ConvTranspose2d(Module):
     (C_out/G)·f1·f2. Input (B, C_in, m, n) or (C_in, m, n); output height
     H_out = (m − 1)·s − 2p + d(f1 − 1) + output_padding + 1 (likewise W_out).
     ``output_padding`` (< stride or dilation) picks among the input sizes a strided Conv2d
-    maps to the same output size.
+    maps to the same output size. ``padding_mode``: "zeros" only, as in PyTorch (which
+    refuses the others for transposed convolutions).
 
     >>> ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1, rng=0)
     ConvTranspose2d(16, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
@@ -271,6 +272,7 @@ class ConvTranspose2d(Module):
         groups: int = 1,
         bias: bool = True,
         dilation: int | tuple[int, int] = 1,
+        padding_mode: str = "zeros",
         *,
         rng: Any = None,
         dtype: Any = np.float32,
@@ -292,6 +294,12 @@ class ConvTranspose2d(Module):
                     f"axis (stride {self.stride}, dilation {self.dilation}), got "
                     f"{self.output_padding}"
                 )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"{func}: padding_mode: expected 'zeros' (the only border of a transposed "
+                f"convolution, as in PyTorch), got {padding_mode!r}"
+            )
+        self.padding_mode = "zeros"
         if not isinstance(bias, bool):
             raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
         dt = _float_dtype(dtype, func=func)

@@ -19,13 +19,20 @@ class Dropout(Module):
     The mask is drawn at every training forward from the generator ``self.rng``, made from
     ``rng=`` (Generator, int seed or None) and declared with ``register_generator`` so that
     checkpoints find it (``named_generators()`` lists it as "rng").
+
+    ``inplace`` (a bool, default False) is PyTorch's flag: kept as the attribute and shown in
+    ``repr`` (``Dropout(p=0.5, inplace=True)``), but the output is always a new array and x
+    is left untouched — the same values as PyTorch's in-place dropout with the same mask.
+    Dropout1d/2d/3d take it too.
     """
 
     rng: np.random.Generator
 
-    def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: Any = None) -> None:
         super().__init__()
         func = type(self).__name__
+        if not isinstance(inplace, (bool, np.bool_)):
+            raise TypeError(f"{func}: inplace: expected True or False, got {inplace!r}")
         if isinstance(p, (bool, np.bool_)) or not isinstance(
             p, (int, float, np.floating, np.integer)
         ):
@@ -33,6 +40,7 @@ class Dropout(Module):
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"{func}: p: expected a probability in [0, 1], got {p!r}")
         self.p = float(p)
+        self.inplace = bool(inplace)
         self.register_generator("rng", as_generator(rng, func=func))
 
     def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
@@ -59,8 +67,8 @@ class Dropout(Module):
         return grad_output * scale
 
     def extra_repr(self) -> str:
-        """``p=…, inplace=False`` (never in place here), as ``torch.nn.Dropout`` prints."""
-        return f"p={self.p}, inplace=False"
+        """``p=…, inplace=…``, as ``torch.nn.Dropout`` prints."""
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout2d(Dropout):

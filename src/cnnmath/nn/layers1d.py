@@ -200,7 +200,8 @@ class ConvTranspose1d(Module):
 
     Parameters ``weight`` (C_in, C_out/G, k) and ``bias`` (C_out,) ~ U(±1/√fan_in),
     fan_in = (C_out/G)·k, as PyTorch's. Input (N, C_in, L) or (C_in, L). Runs
-    ``ops.conv_transpose2d`` on the (N, C, 1, L) view.
+    ``ops.conv_transpose2d`` on the (N, C, 1, L) view. ``padding_mode``: "zeros" only, as in
+    PyTorch (which refuses the others for transposed convolutions).
 
     >>> ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=1, rng=0)
     ConvTranspose1d(4, 2, kernel_size=(3,), stride=(2,), padding=(1,), output_padding=(1,))
@@ -217,6 +218,7 @@ class ConvTranspose1d(Module):
         groups: int = 1,
         bias: bool = True,
         dilation: int | tuple[int] = 1,
+        padding_mode: str = "zeros",
         *,
         rng: Any = None,
         dtype: Any = np.float32,
@@ -236,6 +238,12 @@ class ConvTranspose1d(Module):
                 f"{func}: output_padding: expected less than stride ({self.stride}) or "
                 f"dilation ({self.dilation}), got {self.output_padding}"
             )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"{func}: padding_mode: expected 'zeros' (the only border of a transposed "
+                f"convolution, as in PyTorch), got {padding_mode!r}"
+            )
+        self.padding_mode = "zeros"
         if not isinstance(bias, bool):
             raise TypeError(f"{func}: bias: expected a bool, got {bias!r}")
         shape = (self.in_channels, self.out_channels // self.groups, self.kernel_size)

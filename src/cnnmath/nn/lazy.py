@@ -441,13 +441,15 @@ class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
         groups: int = 1,
         bias: bool = True,
         dilation: int | tuple[int] = 1,
+        padding_mode: str = "zeros",
         *,
         rng: Any = None,
         dtype: Any = None,
     ) -> None:
         kwargs = _conv_kwargs(
             out_channels, kernel_size, stride=stride, padding=padding,
-            output_padding=output_padding, groups=groups, bias=bias, dilation=dilation, rng=rng,
+            output_padding=output_padding, groups=groups, bias=bias, dilation=dilation,
+            padding_mode=padding_mode, rng=rng,
         )  # fmt: skip
         self._conv_init(kwargs, dtype)
 
@@ -473,13 +475,15 @@ class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
         groups: int = 1,
         bias: bool = True,
         dilation: int | tuple[int, int] = 1,
+        padding_mode: str = "zeros",
         *,
         rng: Any = None,
         dtype: Any = None,
     ) -> None:
         kwargs = _conv_kwargs(
             out_channels, kernel_size, stride=stride, padding=padding,
-            output_padding=output_padding, groups=groups, bias=bias, dilation=dilation, rng=rng,
+            output_padding=output_padding, groups=groups, bias=bias, dilation=dilation,
+            padding_mode=padding_mode, rng=rng,
         )  # fmt: skip
         self._conv_init(kwargs, dtype)
 

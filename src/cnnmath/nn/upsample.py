@@ -20,29 +20,16 @@ from ..ops.interpolate import (
     resample_linear_backward,
     sum_into_sources,
 )
+from ..ops.resize import nearest_index as _source_index
 from .module import Module
 
 __all__ = ["ResizeLike", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
 
 
-def _source_index(n_in: int, n_out: int, ratio: np.float32) -> np.ndarray:
-    """PyTorch's "nearest" source pixel of each output pixel i: ⌊i·r⌋ clipped to n_in − 1,
-    computed as PyTorch computes it — in float32, r = float32(1/scale_factor) when a factor
-    is given, else float32(n_in)/n_out — except that n_out = n_in copies and n_out = 2·n_in
-    takes i // 2 exactly. The float32 rounding decides some pixels: a factor of 1.3 on 31
-    pixels reads pixel 30 for output 39, where exact arithmetic gives 29."""
-    i = np.arange(n_out)
-    if n_out == n_in:
-        return i
-    if n_out == 2 * n_in:
-        return i // 2
-    product = i.astype(np.float32) * np.float32(ratio)  # float32 rounding, as floorf(i·r)
-    return np.minimum(np.floor(product).astype(np.intp), n_in - 1)
-
-
 class Upsample(Module):
     """Resizing by a factor or to a size, as ``torch.nn.Upsample(size, scale_factor, mode,
-    align_corners)``, in one of three modes.
+    align_corners, recompute_scale_factor)``, in one of three modes (the functional form,
+    with nearest-exact, linear and trilinear too, is ``ops.interpolate``).
 
     ``mode="nearest"`` (the default) copies the nearest source pixel:
 
@@ -68,7 +55,11 @@ class Upsample(Module):
     rule). Its weights can be negative: the output may overshoot the input's range.
 
     Give exactly one of ``size`` (int or pair: the output's H, W) and ``scale_factor`` (a
-    positive number or a pair); output H_out = ⌊m·s_h⌋.
+    positive number or a pair); output H_out = ⌊m·s_h⌋. The coordinates use r = 1/s, as
+    PyTorch's; with ``recompute_scale_factor=True`` (PyTorch's option, refused with a size)
+    they use r = m/H_out instead, as if that size had been given — the same pixels for an
+    integer factor, different ones for e.g. 1.7. It is kept as an attribute; PyTorch's
+    ``repr`` does not show it, nor does this one.
     Input (B, C, m, n) or (C, m, n); dtype preserved.
 
     >>> Upsample(scale_factor=2)(np.arange(4.0).reshape(1, 1, 2, 2))[0, 0]
@@ -86,9 +77,22 @@ class Upsample(Module):
         scale_factor: float | tuple[float, float] | None = None,
         mode: str = "nearest",
         align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
     ) -> None:
         super().__init__()
         func = "Upsample"
+        if recompute_scale_factor is not None and not isinstance(
+            recompute_scale_factor, (bool, np.bool_)
+        ):
+            raise TypeError(
+                f"{func}: recompute_scale_factor: expected True, False or None, got "
+                f"{recompute_scale_factor!r}"
+            )
+        if recompute_scale_factor and size is not None:
+            raise ValueError(
+                f"{func}: recompute_scale_factor: expected None or False with a size (there is "
+                "no factor to recompute), got True"
+            )
         if mode not in ("nearest", "bilinear", "bicubic"):
             raise ValueError(
                 f"{func}: mode: expected 'nearest', 'bilinear' or 'bicubic', got {mode!r}"
@@ -141,6 +145,9 @@ class Upsample(Module):
             self.scale_factor = (
                 (floats[0], floats[1]) if isinstance(scale_factor, tuple) else floats[0]
             )
+        self.recompute_scale_factor = (
+            None if recompute_scale_factor is None else bool(recompute_scale_factor)
+        )
 
     def _plan(self, m: int, n: int) -> tuple[tuple[int, int], tuple[np.float32, np.float32]]:
         """The output size and the source-index ratio per axis for an m×n input (float32,
@@ -157,6 +164,8 @@ class Upsample(Module):
                 f"Upsample.forward: x: an input of {m}×{n} pixels scaled by {self.scale_factor} "
                 f"has no output pixel"
             )
+        if self.recompute_scale_factor:  # the coordinates use n_in/n_out, as for a size
+            return out, (np.float32(m) / np.float32(out[0]), np.float32(n) / np.float32(out[1]))
         return out, (np.float32(1.0 / sh), np.float32(1.0 / sw))
 
     def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -198,7 +207,7 @@ class Upsample(Module):
         """The factors the interpolating modes' coordinates use (1/s, as PyTorch), None for
         ``size``."""
         s = self.scale_factor
-        if s is None:
+        if s is None or self.recompute_scale_factor:
             return None, None
         return s if isinstance(s, tuple) else (s, s)
 

@@ -7,6 +7,7 @@ from .activations import (
     hardtanh_backward,
     prelu,
     prelu_backward,
+    relu,
     relu_backward,
 )
 from .conv import (
@@ -74,6 +75,7 @@ from .pool import (
     max_unpool2d,
     max_unpool2d_backward,
 )
+from .resize import interpolate, interpolate_backward  # the function shadows the submodule name
 from .roi import (
     batched_nms,
     box_iou,
@@ -140,6 +142,8 @@ __all__ = [
     "get_activation",
     "group_norm",
     "group_norm_backward",
+    "interpolate",
+    "interpolate_backward",
     "interpolate_bicubic",
     "interpolate_bicubic_backward",
     "interpolate_bilinear",
@@ -181,6 +185,7 @@ __all__ = [
     "prelu",
     "prelu_backward",
     "hardtanh_backward",
+    "relu",
     "relu_backward",
     "softmax",
     "softmax_backward",
