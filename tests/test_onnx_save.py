@@ -235,6 +235,17 @@ LAYERS = [
         lambda: nn.Upsample(scale_factor=(1.3, 2.0), mode="bicubic"),
         (2, 4, 3, 4),
     ),
+    # recompute_scale_factor: the coordinates come from the sizes, and so do the file's
+    (
+        "bilinear_recomputed",
+        lambda: nn.Upsample(scale_factor=1.7, mode="bilinear", recompute_scale_factor=True),
+        (2, 4, 5, 7),
+    ),
+    (
+        "bicubic_recomputed",
+        lambda: nn.Upsample(scale_factor=1.7, mode="bicubic", recompute_scale_factor=True),
+        (2, 4, 5, 7),
+    ),
     ("softmax_channels", lambda: nn.Softmax(dim=1), (2, 4, 3, 3)),
     ("softmax_implicit", lambda: nn.Softmax(), (2, 4, 3, 3)),
     ("log_softmax_last", lambda: nn.LogSoftmax(dim=-1), (2, 4, 3, 5)),

@@ -48,7 +48,8 @@ def _upsample_interpolated(w: _Writer, node: nn.Node, shapes: list, out: tuple) 
     }
     if m.mode == "bicubic":
         attrs["cubic_coeff_a"] = -0.75
-    if m.scale_factor is None or m.align_corners:
+    if m.scale_factor is None or m.align_corners or m.recompute_scale_factor:
+        # recompute_scale_factor: the layer's coordinates come from the sizes, as Resize's do
         _resize_by_sizes(w, node, out, attrs)
         return
     sh, sw = m.scale_factor if isinstance(m.scale_factor, tuple) else (m.scale_factor,) * 2
