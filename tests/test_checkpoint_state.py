@@ -135,9 +135,11 @@ def test_a_file_that_is_not_a_saved_state_is_refused_naming_what(tmp_path, metad
 def test_a_value_json_cannot_hold_is_refused_before_anything_is_written(tmp_path):
     ours, _ = small_cnn_pair(0)
     path = tmp_path / "run.safetensors"
-    with pytest.raises(TypeError, match="checkpoint.save: best: expected a value JSON holds"):
-        checkpoint.save(path, model=ours, best=np.float32(0.5))
+    with pytest.raises(TypeError, match="checkpoint.save: seen: expected a value JSON holds"):
+        checkpoint.save(path, model=ours, seen={1, 2})
     assert not os.path.exists(path)
+    checkpoint.save(path, model=ours, best=np.float32(0.5), step=np.int64(7))  # NumPy scalars
+    assert checkpoint.load(path, model=ours) == {"best": 0.5, "step": 7}
     weights.save(ours, path)  # a weights file is not a saved state
     with pytest.raises(ValueError, match="weights.load"):
         checkpoint.load(path, model=ours)

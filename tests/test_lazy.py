@@ -526,10 +526,17 @@ def test_parameter_dict_methods_act_as_torchs():
     tkey, _ = theirs.popitem()
     assert key == tkey == "c" and p is added and list(ours) == ["a", "b"]
     assert "c" in twin  # the copy kept its own entry
-    shared = ours.fromkeys(["y", "x"], np.ones(2))
-    tshared = theirs.fromkeys(["y", "x"], tnn.Parameter(torch.ones(2)))
-    assert list(shared) == list(tshared) == ["y", "x"] and shared["x"] is shared["y"]
+    values = np.ones(2)
+    shared = ours.fromkeys(["y", "x"], values)  # an array: a Parameter per key, over it
+    tshared = theirs.fromkeys(["y", "x"], torch.from_numpy(values))
+    assert list(shared) == list(tshared) == ["y", "x"] and shared["x"] is not shared["y"]
+    assert shared["x"].data is shared["y"].data is values
     assert [k for k, _ in shared.named_parameters()] == [k for k, _ in tshared.named_parameters()]
+    p = nn.Parameter(np.ones(2))
+    one = ours.fromkeys(["y", "x"], p)  # a Parameter: shared, listed once, as torch's
+    tone = theirs.fromkeys(["y", "x"], tnn.Parameter(torch.ones(2)))
+    assert one["x"] is one["y"] is p
+    assert [k for k, _ in one.named_parameters()] == [k for k, _ in tone.named_parameters()]
     ours.clear()
     theirs.clear()
     assert len(ours) == len(theirs) == 0

@@ -2,6 +2,8 @@
 ``nn.init``, dropout masks, a DataLoader's shuffle, ``random_split``) follows from the seed,
 as PyTorch's global generator does after ``torch.manual_seed``."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -61,9 +63,32 @@ def test_an_explicit_rng_is_untouched_by_the_seed():
     np.testing.assert_array_equal(nn.Linear(3, 2, rng=7).weight.data, a)
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
-def test_a_seed_that_is_not_an_int_at_least_zero_is_refused(seed):
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 1.5, True, "0"])
+def test_a_seed_torch_would_refuse_is_refused(seed):
     state = cnnmath.ops._random.default_generator().bit_generator.state
-    with pytest.raises((TypeError, ValueError), match="manual_seed: seed: expected an int >= 0"):
+    with pytest.raises((TypeError, ValueError), match=r"manual_seed: seed: expected an int in"):
         cnnmath.manual_seed(seed)
     assert cnnmath.ops._random.default_generator().bit_generator.state == state
+
+
+def test_a_negative_seed_is_read_as_torch_reads_it():
+    """torch.manual_seed(-1) seeds with 2⁶⁴ − 1 (its initial_seed); so does cnnmath's."""
+    torch = pytest.importorskip("torch")
+    assert torch.manual_seed(-1).initial_seed() == 2**64 - 1
+    first = cnnmath.manual_seed(-1).random(3)
+    np.testing.assert_array_equal(cnnmath.manual_seed(2**64 - 1).random(3), first)
+
+
+def test_a_copied_model_draws_from_the_default_generator_too():
+    """copy.deepcopy of a model whose Dropout was made with rng=None: the copy draws the
+    next masks of the same stream (not a repeat of the original's) and follows
+    ``manual_seed``, as a copied PyTorch model draws from the global generator."""
+    model = nn.Sequential(nn.Linear(4, 4, rng=0), nn.Dropout(0.5))
+    twin = copy.deepcopy(model)
+    x = np.ones((8, 4), np.float32)
+    cnnmath.manual_seed(3)
+    first, second = model(x), twin(x)
+    assert not np.array_equal(first, second)  # one stream: the twin takes the next mask
+    cnnmath.manual_seed(3)
+    np.testing.assert_array_equal(twin(x), first)
+    assert twin[0].weight is not model[0].weight  # everything else is copied

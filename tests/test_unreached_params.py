@@ -235,17 +235,53 @@ def test_a_parameter_reads_as_an_array_where_scripts_count_and_measure_it():
         ours[1].mean()
     with pytest.raises(AttributeError, match="no attribute 'detach'.*p.data, a numpy.ndarray,"):
         ours[1].detach()
+    with pytest.raises(ValueError, match="copy=False, but dtype float32 needs a copy"):
+        np.asarray(ours[1], dtype=np.float32, copy=False)  # NumPy's protocol
+    assert np.asarray(ours[1], dtype=np.float32).dtype == np.float32
 
 
-def test_clip_grad_norm_takes_the_string_inf_as_torch():
+@pytest.mark.parametrize("norm_type", ["inf", "2", "1.5"])
+def test_clip_grad_norm_reads_a_norm_type_given_as_text_as_torch(norm_type):
     ours, theirs = _two_heads(11)
     rng = np.random.default_rng(12)
     x, G = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
     ours[1](ours[0](x))
     ours[0].backward(ours[1].backward(G))
     (theirs[1](theirs[0](torch.from_numpy(x))) * torch.from_numpy(G)).sum().backward()
-    total = nn.utils.clip_grad_norm_(_params(ours[:2]), 0.5, norm_type="inf")
-    ttotal = torch.nn.utils.clip_grad_norm_(_params(theirs[:2]), 0.5, norm_type="inf")
+    total = nn.utils.clip_grad_norm_(_params(ours[:2]), 0.5, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(_params(theirs[:2]), 0.5, norm_type=norm_type)
     assert total == pytest.approx(float(ttotal), rel=1e-15)
     for p, tp in zip(_params(ours[:2]), _params(theirs[:2]), strict=True):
         assert rel_error(p.grad, tp.grad.numpy()) < 1e-14
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "SGD"])
+def test_a_closure_that_skips_a_head_leaves_it_as_torchs(name):
+    """``step(closure)`` whose backward reaches both heads, then only one: the head it
+    skipped is not moved (Adam's flat path is chosen after the closure ran), as torch's."""
+    ours, theirs = _two_heads(13)
+    opt = getattr(optim, name)(_params(ours), **SETTINGS[name])
+    topt = getattr(torch.optim, name)(_params(theirs), **SETTINGS[name])
+    rng = np.random.default_rng(14)
+    for step, heads in enumerate([(1, 2), (1, 2), (1,), (1,), (2,)]):
+        x = rng.standard_normal((5, 4))
+        Gs = {h: rng.standard_normal((5, 3 if h == 1 else 2)) for h in heads}
+
+        def closure(x=x, Gs=Gs, heads=heads, step=step):
+            opt.zero_grad()
+            h = ours[0](x)
+            for k in heads:
+                ours[k](h)
+            ours[0].backward(sum(ours[k].backward(Gs[k]) for k in heads))
+            return float(step)
+
+        def tclosure(x=x, Gs=Gs, heads=heads):
+            topt.zero_grad()
+            th = theirs[0](torch.from_numpy(x))
+            loss = sum((theirs[k](th) * torch.from_numpy(Gs[k])).sum() for k in heads)
+            loss.backward()
+            return loss
+
+        assert opt.step(closure) == step
+        topt.step(tclosure)
+        _same_weights(ours, theirs)

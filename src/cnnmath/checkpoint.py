@@ -556,7 +556,7 @@ def save(
         )
     for key, value in extra.items():
         try:
-            json.dumps(value, allow_nan=True)
+            json.dumps(value, default=_number)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{func}: {key}: expected a value JSON holds (a number, string, list or dict "
@@ -571,9 +571,16 @@ def save(
         "model_rngs": _state_json(
             {k: g.bit_generator.state for k, g in model_generators(model).items()}
         ),
-        "extra": json.dumps(extra),
+        "extra": json.dumps(extra, default=_number),
     }
     weights.save(tensors, path, metadata=metadata)
+
+
+def _number(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (``best=np.float32(acc)``), for JSON."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not a value JSON holds")
 
 
 def load(

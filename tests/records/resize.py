@@ -1,12 +1,13 @@
 """Records for cnnmath.ops.resize: ``interpolate``, PyTorch's ``F.interpolate`` in every mode.
 
-No literal reference: the bilinear and bicubic modes read the taps whose own records
-(records/interpolate.py) check them against cnnmath.reference's loops; every mode here is
-checked against PyTorch (float64 and float32) and by finite differences.
+Checked against cnnmath.reference.interpolate's loops (every output element's taps and
+weights written out, per axis), against PyTorch (float64 and float32) and by finite
+differences.
 """
 
 import numpy as np
 
+from cnnmath import reference
 from cnnmath.ops import interpolate, interpolate_backward
 from opinfo import ErrorCase, OpRecord, Sample, randn
 
@@ -148,10 +149,11 @@ RECORDS = [
     OpRecord(
         name="interpolate",
         op=interpolate,
-        reference=None,
+        reference=reference.interpolate,
         samples=_samples,
         torch=_torch,
         backward=lambda g, x, **kw: interpolate_backward(g, x.shape, **kw),
+        reference_backward=reference.interpolate_backward,
         errors=_errors,
     ),
 ]

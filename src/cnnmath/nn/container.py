@@ -123,6 +123,13 @@ class Sequential(Module):
         positions comes under each."""
         yield from zip(self._names, self._layers)
 
+    def _child(self, name: str) -> Module | None:
+        """The layer named ``name``: by position where the names are the positions."""
+        k = int(name) if name.isdigit() else -1
+        if 0 <= k < len(self._names) and self._names[k] == name:
+            return self._layers[k]
+        return next((m for n, m in self._child_items() if n == name), None)
+
     def append(self, layer: Module) -> Sequential:
         """Add a layer at the end, named by its position (or, in a slice whose names are
         taken, the next free number); returns self. A layer may be added again (a shared

@@ -283,9 +283,9 @@ class _GraphNode(NamedTuple):
 
 def _child_at(module: Module, path: str) -> Module | None:
     """The module at the dotted ``path`` below ``module`` (each part a name its
-    ``_child_items`` gives, the first holding it); None where a part is missing."""
+    ``_child_items`` gives, looked up by ``_child``); None where a part is missing."""
     for part in path.split("."):
-        found = next((c for n, c in module._child_items() if n == part), None)
+        found = module._child(part)
         if found is None:
             return None
         module = found

@@ -53,6 +53,10 @@ class ModuleList(Module):
         for i, module in enumerate(self._modules_list):
             yield str(i), module
 
+    def _child(self, name: str) -> Module | None:
+        k = int(name) if name.isdigit() else -1
+        return self._modules_list[k] if 0 <= k < len(self._modules_list) else None
+
     def _index(self, index: Any, *, end: bool = False) -> int:
         """``index`` as a position in [0, n) (or [0, n] with ``end``: insert's places),
         negative ones counted from the end."""
@@ -163,6 +167,9 @@ class ModuleDict(Module):
 
     def _child_items(self) -> Iterator[tuple[str, Module]]:
         yield from self._modules_dict.items()
+
+    def _child(self, name: str) -> Module | None:
+        return self._modules_dict.get(name)
 
     def _key(self, key: Any) -> str:
         if not isinstance(key, str) or not key or "." in key:

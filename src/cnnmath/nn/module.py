@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._checks import check_float_array, cpu_device, flag
+from ..ops._random import default_generator
 from . import hooks as _hooks
 from ._common import _float_dtype
 from ._running import run_backward, run_forward
@@ -320,6 +322,32 @@ class Module:
         for name, value in vars(self).items():
             if isinstance(value, Module) and not name.startswith("_"):
                 yield name, value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Module:
+        """A deep copy (attributes as ``__getstate__`` gives them), except that the package's
+        default generator, which a layer made with ``rng=None`` draws from, stays shared: the
+        copy's Dropout draws from it too and ``manual_seed`` reaches it, as a copied PyTorch
+        model draws from the global generator (a copy of it would repeat the original's
+        masks)."""
+        shared = default_generator()
+        memo.setdefault(id(shared), shared)
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        getstate = getattr(self, "__getstate__", None)  # object's since Python 3.11
+        state = copy.deepcopy(getstate() if getstate is not None else dict(vars(self)), memo)
+        setstate = getattr(new, "__setstate__", None)
+        if setstate is not None:
+            setstate(state)
+        else:
+            vars(new).update(state)
+        return new
+
+    def _child(self, name: str) -> Module | None:
+        """The child named ``name`` (as ``_child_items`` names it), or None: one lookup,
+        where a scan of ``_child_items`` would cost as many steps as there are children."""
+        value = vars(self).get(name)
+        return value if isinstance(value, Module) and not name.startswith("_") else None
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """(name, child module) pairs in assignment order, each module once, under its first

@@ -136,16 +136,23 @@ class Parameter:
         return self
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        """``np.asarray(p)`` is ``p.data`` (a copy with ``copy=True`` or another dtype):
-        NumPy functions take a parameter as its values, as PyTorch's take a tensor."""
+        """``np.asarray(p)`` is ``p.data`` (a copy with ``copy=True`` or another dtype; with
+        ``copy=False`` another dtype is refused, as NumPy's protocol asks): NumPy functions
+        take a parameter as its values, as PyTorch's take a tensor."""
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(
+                f"Parameter.__array__: copy=False, but dtype {np.dtype(dtype)} needs a copy of "
+                f"the {self.data.dtype} values"
+            )
         return np.asarray(self.data, dtype=dtype)
 
     def __getattr__(self, name: str) -> Any:
-        # only reached for a missing attribute: a tensor method a ported script calls
-        if name.startswith("__"):
-            raise AttributeError(name)
+        # only reached for a missing attribute: a tensor method a ported script calls (a
+        # private name, such as an unset slot, is reported as itself)
+        if name.startswith("_"):
+            raise AttributeError(f"'Parameter' object has no attribute {name!r}")
         hint = f" (p.data.{name})" if hasattr(np.ndarray, name) else ""
         raise AttributeError(
             f"'Parameter' object has no attribute {name!r}: a Parameter is not an array; its "

@@ -254,11 +254,14 @@ class ParameterDict(_NotALayer):
     def fromkeys(
         self, keys: Iterable[str], default: Parameter | np.ndarray | None = None
     ) -> ParameterDict:
-        """A new ParameterDict with each of ``keys`` (in order) holding ``default``: one
-        Parameter shared by all of them (a float array is wrapped once), as PyTorch's
-        (there an instance method too)."""
-        shared = _as_parameter("ParameterDict.fromkeys", "default", default)
-        return ParameterDict([(key, shared) for key in keys])
+        """A new ParameterDict with each of ``keys`` (in order) holding ``default``, as
+        PyTorch's (there an instance method too): a Parameter is shared by all the keys; a
+        float array is wrapped once per key (Parameters of their own, over the one array).
+        None, which PyTorch stores, is refused: an entry here is a Parameter."""
+        _as_parameter("ParameterDict.fromkeys", "default", default)  # checked once
+        return ParameterDict(
+            [(key, _as_parameter("ParameterDict.fromkeys", "default", default)) for key in keys]
+        )
 
     def __repr__(self) -> str:
         return _entries_repr("ParameterDict", self._own_parameters())

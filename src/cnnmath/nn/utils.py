@@ -43,6 +43,19 @@ def _with_gradients(params: list[Parameter]) -> list[Parameter]:
     return [p for p in params if p._holds_gradient()]
 
 
+def _from_text(value: Any, name: str, func: str) -> Any:
+    """A number given as text ("inf", "2"), read as PyTorch's ``float(norm_type)`` reads it;
+    anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise TypeError(
+            f"{func}: {name}: expected a real number or its text, got {value!r}"
+        ) from None
+
+
 def _real(value: Any, name: str, func: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
@@ -57,7 +70,8 @@ def clip_grad_norm_(
     """Scale every gradient by one factor so that their joint p-norm is at most ``max_norm``;
     return the norm before scaling.
 
-    With gᵢ the gradients and p = ``norm_type`` (``math.inf`` or "inf" for the largest |entry|):
+    With gᵢ the gradients and p = ``norm_type`` (``math.inf`` for the largest |entry|; text
+    such as "inf" is read as a number, as PyTorch's):
 
         N = ‖(‖g₁‖_p, ‖g₂‖_p, …)‖_p,   gᵢ ← gᵢ · min(1, max_norm / (N + 10⁻⁶)),
 
@@ -70,9 +84,7 @@ def clip_grad_norm_(
     func = "clip_grad_norm_"
     params = _with_gradients(_parameters(parameters, func))
     max_norm = _real(max_norm, "max_norm", func)
-    # PyTorch's norm_type may also be the string "inf"
-    inf = isinstance(norm_type, str) and norm_type.lower() == "inf"
-    p = math.inf if inf else _real(norm_type, "norm_type", func)
+    p = _real(_from_text(norm_type, "norm_type", func), "norm_type", func)
     if math.isnan(max_norm) or max_norm < 0:
         raise ValueError(f"{func}: max_norm: expected a number >= 0, got {max_norm}")
     if not p > 0:

@@ -27,8 +27,9 @@ def default_generator() -> np.random.Generator:
 def manual_seed(seed: Any) -> np.random.Generator:
     """Seed the default generator, as ``torch.manual_seed(seed)``: from here on every draw
     made with ``rng=None`` follows from ``seed`` alone, so a script that calls it first
-    builds the same weights, masks and batch orders on every run. ``seed`` an int >= 0;
-    returns the default generator (``numpy.random.Generator``, PCG64 seeded with ``seed``).
+    builds the same weights, masks and batch orders on every run. ``seed`` an int in
+    [−2⁶³, 2⁶⁴), a negative one read as seed + 2⁶⁴, as PyTorch reads it; returns the
+    default generator (``numpy.random.Generator``, PCG64 seeded with that number).
 
     >>> import cnnmath
     >>> from cnnmath import nn
@@ -38,11 +39,12 @@ def manual_seed(seed: Any) -> np.random.Generator:
     >>> bool((nn.Linear(3, 2).weight.data == a).all())
     True
     """
+    expected = "an int in [-2**63, 2**64)"
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(
-            f"manual_seed: seed: expected an int >= 0, got {type(seed).__name__} {seed!r}"
+            f"manual_seed: seed: expected {expected}, got {type(seed).__name__} {seed!r}"
         )
-    if seed < 0:
-        raise ValueError(f"manual_seed: seed: expected an int >= 0, got {seed}")
-    _DEFAULT.bit_generator.state = type(_DEFAULT.bit_generator)(int(seed)).state
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"manual_seed: seed: expected {expected}, got {seed}")
+    _DEFAULT.bit_generator.state = type(_DEFAULT.bit_generator)(int(seed) % 2**64).state
     return _DEFAULT

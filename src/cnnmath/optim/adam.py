@@ -154,12 +154,17 @@ class Adam(_AdamSettings):
         order on each element as parameter by parameter, so the same bits, in a dozen NumPy
         calls per step instead of a dozen per parameter. With a parameter that sits a step
         out (frozen, or without a gradient: see the base class), or parameter groups, the
-        update runs parameter by parameter (group by group, each with its settings)."""
+        update runs parameter by parameter (group by group, each with its settings), from
+        the first such step on: the parameters' step counts then differ.
+
+        The closure runs before the path is chosen: which parameters have a gradient is
+        what its backward leaves."""
+        loss = None if closure is None else _call(closure, type(self).__name__)
         frozen = self._sat_out or not all(p._stepped() for p in self.params)
         flat = None if frozen or len(self._members) > 1 else self._flat()
         if flat is None:
-            return super().step(closure)
-        loss = None if closure is None else _call(closure, type(self).__name__)
+            super().step()
+            return loss
         self.step_count += 1
         beta1, beta2 = self.betas
         t = self.step_count

@@ -47,6 +47,8 @@ from .distance import (
 from .einsum import einsum, einsum_backward
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
+    interpolate,
+    interpolate_backward,
     interpolate_bicubic,
     interpolate_bicubic_backward,
     interpolate_bilinear,
@@ -169,6 +171,8 @@ __all__ = [
     "glu_backward",
     "group_norm",
     "group_norm_backward",
+    "interpolate",
+    "interpolate_backward",
     "interpolate_bicubic",
     "interpolate_bicubic_backward",
     "interpolate_bilinear",

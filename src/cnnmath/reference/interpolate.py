@@ -27,6 +27,7 @@ Coordinates and sums in float64; the result in x's dtype.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -237,3 +238,100 @@ def _taps_backward(grad_output, input_shape, size, scale_factor, align_corners, 
                             gx[b, c, r, cc] += wr * wc * float(g4[b, c, i, j])
     gx = gx.astype(grad_output.dtype)
     return gx if batched else gx[0]
+
+
+def _nearest_weights(exact):
+    """Nearest: output i reads pixel min(⌊i·r⌋, n − 1) ("nearest", PyTorch's legacy rule) or
+    min(⌊(i + ½)·r⌋, n − 1) ("nearest-exact"), r = 1/scale_factor when a factor is given,
+    else n/N."""
+
+    def weights(n, N, factor, align_corners):
+        r = 1.0 / factor if factor is not None else n / N
+        return [[(min(int(math.floor((i + 0.5 * exact) * r)), n - 1), 1.0)] for i in range(N)]
+
+    return weights
+
+
+def _axis_weights(x_shape, size, scale_factor, mode, align_corners, recompute, antialias):
+    """For each spatial axis, [[(pixel, weight), …] for each output index]."""
+    spatial = x_shape[2:]
+    d = len(spatial)
+    if size is not None:
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * d
+        factors = (None,) * d
+    else:
+        factors = (
+            tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * d
+        )
+        sizes = tuple(_out_size(n, None, f) for n, f in zip(spatial, factors))
+    if recompute:  # the coordinates come from the sizes
+        factors = (None,) * d
+    corners = bool(align_corners)
+    if mode in ("nearest", "nearest-exact"):
+        rule = _nearest_weights(mode == "nearest-exact")
+    elif antialias:
+        rule = _aa_weights("bilinear" if mode == "bilinear" else "bicubic")
+    elif mode == "bicubic":
+
+        def rule(n, N, f, ac):
+            return _cubic_weights(n, N, f, ac)
+
+    else:  # linear, bilinear, trilinear
+
+        def rule(n, N, f, ac):
+            return [[(i0, l0), (i1, l1)] for i0, l0, i1, l1 in _weights(n, N, f, ac)]
+
+    return [rule(n, N, f, corners) for n, N, f in zip(spatial, sizes, factors)]
+
+
+def interpolate(
+    x,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias=False,
+):
+    """PyTorch's ``F.interpolate`` on (N, C, *spatial): each output element the sum, over one
+    pixel per axis from its taps, of the product of the axes' weights times that input pixel
+    (the weights of each mode as above; nearest: one pixel, weight 1)."""
+    axes = _axis_weights(
+        x.shape, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias
+    )
+    out_spatial = tuple(len(a) for a in axes)
+    y = np.zeros((*x.shape[:2], *out_spatial))
+    xd = x.astype(np.float64)
+    for index in np.ndindex(*out_spatial):
+        for taps in itertools.product(*(axes[k][i] for k, i in enumerate(index))):
+            weight = math.prod(w for _, w in taps)
+            pixel = (Ellipsis, *(p for p, _ in taps))
+            out = (Ellipsis, *index)
+            y[out] += weight * xd[pixel]
+    return y.astype(x.dtype)
+
+
+def interpolate_backward(
+    grad_output,
+    x,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias=False,
+):
+    """∂ℓ/∂x of ``interpolate``: each output element's gradient added to the pixels it read,
+    times the same weights."""
+    axes = _axis_weights(
+        x.shape, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias
+    )
+    gx = np.zeros(x.shape)
+    g = grad_output.astype(np.float64)
+    for index in np.ndindex(*(len(a) for a in axes)):
+        for taps in itertools.product(*(axes[k][i] for k, i in enumerate(index))):
+            weight = math.prod(w for _, w in taps)
+            pixel = (Ellipsis, *(p for p, _ in taps))
+            out = (Ellipsis, *index)
+            gx[pixel] += weight * g[out]
+    return gx.astype(x.dtype)
