@@ -411,22 +411,7 @@ def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -
     except _BadField as exc:
         raise ValueError(f"{func}: {name}: metadata {field!r}: {exc}") from None
 
-    model_state: dict[str, np.ndarray] = {}
-    optimizer_state: dict[str, np.ndarray] = {}
-    for key, value in tensors.items():
-        if key.startswith(MODEL_PREFIX):
-            if value.dtype.kind == "f" and not np.isfinite(value).all():
-                raise ValueError(
-                    f"{func}: {name}: tensor {key!r}: expected finite weights, got NaN or inf"
-                )
-            model_state[key[len(MODEL_PREFIX) :]] = value
-        elif key.startswith(OPTIMIZER_PREFIX):
-            optimizer_state[key[len(OPTIMIZER_PREFIX) :]] = value
-        else:
-            raise ValueError(
-                f"{func}: {name}: unexpected tensor {key!r:.60}; a checkpoint holds only "
-                f"'{MODEL_PREFIX}*' and '{OPTIMIZER_PREFIX}*'"
-            )
+    model_state, optimizer_state = _split(tensors, f"{func}: {name}", finite=True)
     return Checkpoint(
         path=name,
         epoch=epoch,
@@ -438,6 +423,31 @@ def read_checkpoint(path: str | os.PathLike, *, func: str = "read_checkpoint") -
         model_state=model_state,
         optimizer_state=optimizer_state,
     )
+
+
+def _split(
+    tensors: Mapping[str, np.ndarray], where: str, *, finite: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The file's tensors as (model state, optimiser state), by their prefixes; any other
+    name refused, and with ``finite`` a model tensor holding NaN or inf (``where``: the
+    message's "func: path")."""
+    model_state: dict[str, np.ndarray] = {}
+    optimizer_state: dict[str, np.ndarray] = {}
+    for key, value in tensors.items():
+        if key.startswith(MODEL_PREFIX):
+            if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ValueError(
+                    f"{where}: tensor {key!r}: expected finite weights, got NaN or inf"
+                )
+            model_state[key[len(MODEL_PREFIX) :]] = value
+        elif key.startswith(OPTIMIZER_PREFIX):
+            optimizer_state[key[len(OPTIMIZER_PREFIX) :]] = value
+        else:
+            raise ValueError(
+                f"{where}: unexpected tensor {key!r:.60}; the file holds only "
+                f"'{MODEL_PREFIX}*' and '{OPTIMIZER_PREFIX}*'"
+            )
+    return model_state, optimizer_state
 
 
 def restore_checkpoint(
@@ -647,18 +657,7 @@ def load(
     except ValueError as exc:  # extra's JSON
         raise ValueError(f"{func}: {name}: metadata {field!r}: not valid JSON ({exc})") from None
 
-    model_state: dict[str, np.ndarray] = {}
-    optimizer_state: dict[str, np.ndarray] = {}
-    for key, value in tensors.items():
-        if key.startswith(MODEL_PREFIX):
-            model_state[key[len(MODEL_PREFIX) :]] = value
-        elif key.startswith(OPTIMIZER_PREFIX):
-            optimizer_state[key[len(OPTIMIZER_PREFIX) :]] = value
-        else:
-            raise ValueError(
-                f"{func}: {name}: unexpected tensor {key!r:.60}; the file holds only "
-                f"'{MODEL_PREFIX}*' and '{OPTIMIZER_PREFIX}*'"
-            )
+    model_state, optimizer_state = _split(tensors, f"{func}: {name}", finite=False)
     if optimizer is not None and not optimizer_state:
         raise ValueError(f"{func}: {name}: optimizer: the file holds no optimiser state")
     if scheduler is not None and saved_scheduler is None:
