@@ -272,10 +272,7 @@ def _axis_weights(x_shape, size, scale_factor, mode, align_corners, recompute, a
     elif antialias:
         rule = _aa_weights("bilinear" if mode == "bilinear" else "bicubic")
     elif mode == "bicubic":
-
-        def rule(n, N, f, ac):
-            return _cubic_weights(n, N, f, ac)
-
+        rule = _cubic_weights
     else:  # linear, bilinear, trilinear
 
         def rule(n, N, f, ac):
