@@ -19,11 +19,14 @@ def run_forward(module: Module, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
     hooks = vars(module).get("_hooks")
     if hooks is None or not (hooks.forward_pre or hooks.forward):
         return module.forward_ctx(*inputs, **kwargs)
-    given = inputs
-    inputs = _hooks.forward_pre(hooks, module, inputs)
-    y, ctx = module.forward_ctx(*inputs, **kwargs)
-    out = _hooks.forward(hooks, module, inputs, y)
-    if grad_enabled() and (_hooks.replaced(given, inputs) or _hooks.replaced(y, out)):
+    args, new_kwargs, y, out, ctx = _hooks.run_forward(
+        hooks, module, module.forward_ctx, inputs, kwargs
+    )
+    if grad_enabled() and (
+        _hooks.replaced(inputs, args)
+        or _hooks.replaced_kwargs(kwargs, new_kwargs)
+        or _hooks.replaced(y, out)
+    ):
         ctx = _HookReplaced(ctx)  # the backward would miss what the hook computed
     return out, ctx
 

@@ -2,7 +2,9 @@
 conventions (``Module.register_forward_pre_hook`` and its siblings register them):
 
     forward pre-hook      hook(module, args)                     -> None or new args
+                          hook(module, args, kwargs)             -> None or (args, kwargs)
     forward hook          hook(module, args, output)             -> None or new output
+                          hook(module, args, kwargs, output)     -> None or new output
     backward pre-hook     hook(module, grad_output)              -> None or new grad_output
     backward hook         hook(module, grad_input, grad_output)  -> None or new grad_input
 
@@ -12,7 +14,13 @@ gradient (integer indices, or a batch of images when the backward needs none: th
 layer of a training step). A returned value replaces the one given (a single array for a
 tuple of one); hooks run in the order they were registered, each seeing what the one before
 returned. ``handle.remove()`` (or leaving ``with handle:``) unregisters a hook; PyTorch's
-``prepend=True`` puts a hook before the others.
+``prepend=True`` puts a hook before the others. A forward hook or pre-hook registered with
+``with_kwargs=True`` also gets the keyword arguments of the call (a dict, empty when there
+are none) and a pre-hook of that kind returns None or the pair (args, kwargs). A forward
+hook registered with ``always_call=True`` runs even when the forward raises (or a pre-hook,
+or a forward hook before it): it is given the output as far as it got (None when the
+forward itself failed), an error of its own is turned into a warning, and the first error
+is raised again — PyTorch's rules, for hooks that must close what a pre-hook opened.
 
 A forward hook or pre-hook that returns a new value changes what the forward computes, but
 not what the backward differentiates (cnnmath differentiates its layers, not the hook's own
@@ -28,6 +36,7 @@ shielding of frozen parameters, only when a container runs its backward: its own
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -58,23 +67,43 @@ class RemovableHandle:
 class Hooks:
     """A module's hooks, one ordered table per kind (``KINDS``)."""
 
-    __slots__ = KINDS
+    __slots__ = (*KINDS, "with_kwargs", "always_call")
 
     def __init__(self) -> None:
         self.forward_pre: dict[int, Callable[..., Any]] = {}
         self.forward: dict[int, Callable[..., Any]] = {}
         self.backward_pre: dict[int, Callable[..., Any]] = {}
         self.backward: dict[int, Callable[..., Any]] = {}
+        self.with_kwargs: set[int] = set()  # keys of the hooks that get the keyword arguments
+        self.always_call: set[int] = set()  # keys of the forward hooks run when it raises
 
-    def add(self, kind: str, hook: Any, *, prepend: Any = False, func: str) -> RemovableHandle:
+    def add(
+        self,
+        kind: str,
+        hook: Any,
+        *,
+        prepend: Any = False,
+        func: str,
+        with_kwargs: Any = False,
+        always_call: Any = False,
+    ) -> RemovableHandle:
         """Register ``hook`` (a callable) under ``kind``, after the others or, with
-        ``prepend``, before them (PyTorch's keyword); its handle."""
+        ``prepend``, before them (PyTorch's keyword); its handle. ``with_kwargs`` (forward
+        hooks and pre-hooks) and ``always_call`` (forward hooks) as the module docstring
+        says."""
         if not callable(hook):
             raise TypeError(f"{func}: hook: expected a callable, got {type(hook).__name__}")
-        if not isinstance(prepend, bool):
-            raise TypeError(f"{func}: prepend: expected a bool, got {prepend!r:.40}")
+        for name, flag in (("prepend", prepend), ("with_kwargs", with_kwargs)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{func}: {name}: expected a bool, got {flag!r:.40}")
+        if not isinstance(always_call, bool):
+            raise TypeError(f"{func}: always_call: expected a bool, got {always_call!r:.40}")
         table: dict[int, Callable[..., Any]] = getattr(self, kind)
         key = next(_ids)
+        if with_kwargs:
+            self.with_kwargs.add(key)
+        if always_call:
+            self.always_call.add(key)
         if prepend:
             rest = dict(table)
             table.clear()
@@ -91,6 +120,8 @@ class Hooks:
         copied = Hooks()
         for kind in KINDS:
             getattr(copied, kind).update(getattr(self, kind))
+        copied.with_kwargs.update(self.with_kwargs)
+        copied.always_call.update(self.always_call)
         return copied
 
     def __reduce__(self) -> tuple[type[Hooks], tuple[()]]:
@@ -123,22 +154,71 @@ def replaced(before: Any, after: Any) -> bool:
     return before is not after
 
 
-def forward_pre(hooks: Hooks, module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The inputs after the forward pre-hooks."""
-    for hook in list(hooks.forward_pre.values()):
-        result = hook(module, args)
-        if result is not None:
-            args = _as_tuple(result)
-    return args
+def run_forward(
+    hooks: Hooks,
+    module: Any,
+    compute: Callable[..., tuple[Any, Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[tuple[Any, ...], dict[str, Any], Any, Any, Any]:
+    """One forward of ``module`` with its forward pre-hooks and hooks around
+    ``compute(*args, **kwargs) -> (y, extra)``: (the args and kwargs after the pre-hooks, y,
+    the output after the hooks, extra). When any step raises, the ``always_call`` hooks not
+    yet run are run before the error goes on."""
+    output: Any = None
+    called: set[int] = set()
+    try:
+        for key, hook in list(hooks.forward_pre.items()):
+            if key in hooks.with_kwargs:
+                result = hook(module, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            f"{type(module).__name__}: a forward pre-hook registered with "
+                            "with_kwargs=True must return None or a pair (args, kwargs), got "
+                            f"{type(result).__name__} {result!r:.60}"
+                        )
+                    new_args, kwargs = result[0], dict(result[1])
+                    args = tuple(new_args) if isinstance(new_args, (tuple, list)) else (new_args,)
+            else:
+                result = hook(module, args)
+                if result is not None:
+                    args = _as_tuple(result)
+        y, extra = compute(*args, **kwargs)
+        output = y
+        for key, hook in list(hooks.forward.items()):
+            called.add(key)
+            if key in hooks.with_kwargs:
+                result = hook(module, args, kwargs, output)
+            else:
+                result = hook(module, args, output)
+            if result is not None:
+                output = result
+        return args, kwargs, y, output, extra
+    except Exception:
+        for key, hook in list(hooks.forward.items()):
+            if key not in hooks.always_call or key in called:
+                continue
+            try:
+                if key in hooks.with_kwargs:
+                    result = hook(module, args, kwargs, output)
+                else:
+                    result = hook(module, args, output)
+                if result is not None:
+                    output = result
+            except Exception as error:
+                warnings.warn(
+                    f"{type(module).__name__}: a forward hook registered with always_call=True "
+                    f"raised while the forward was failing; its error is dropped: {error}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        raise
 
 
-def forward(hooks: Hooks, module: Any, args: tuple[Any, ...], output: Any) -> Any:
-    """The output after the forward hooks."""
-    for hook in list(hooks.forward.values()):
-        result = hook(module, args, output)
-        if result is not None:
-            output = result
-    return output
+def replaced_kwargs(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a pre-hook changed the keyword arguments (a key, or a value by identity)."""
+    return before.keys() != after.keys() or any(after[k] is not v for k, v in before.items())
 
 
 def backward_pre(hooks: Hooks, module: Any, grad_output: Any) -> Any:

@@ -226,16 +226,19 @@ class Module:
         a layer whose input gradient costs extra work (Conv2d) and the containers skip it."""
         self.backward_ctx(ctx, grad_output)
 
-    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
+    def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         hooks = vars(self).get("_hooks")
         if hooks is None or not self.hand_written or not (hooks.forward_pre or hooks.forward):
-            return self.forward(*inputs)
+            return self.forward(*inputs, **kwargs)
         # a hand-written forward does not pass through run_forward: its hooks run here
-        given = inputs
-        inputs = _hooks.forward_pre(hooks, self, inputs)
-        y = self.forward(*inputs)
-        out = _hooks.forward(hooks, self, inputs, y)
-        if grad_enabled() and (_hooks.replaced(given, inputs) or _hooks.replaced(y, out)):
+        args, new_kwargs, y, out, _ = _hooks.run_forward(
+            hooks, self, lambda *a, **k: (self.forward(*a, **k), None), inputs, kwargs
+        )
+        if grad_enabled() and (
+            _hooks.replaced(inputs, args)
+            or _hooks.replaced_kwargs(kwargs, new_kwargs)
+            or _hooks.replaced(y, out)
+        ):
             raise RuntimeError(
                 f"{type(self).__name__}: a forward hook (or pre-hook) replaced a value of this "
                 "hand-written module, whose own backward would not see it; run it under "
@@ -562,26 +565,20 @@ class Module:
 
     # -- hooks ---------------------------------------------------------------------------------
     def _hook(
-        self, kind: str, hook: Any, func: str, prepend: Any, **unsupported: Any
+        self, kind: str, hook: Any, func: str, prepend: Any, **flags: Any
     ) -> _hooks.RemovableHandle:
-        func = f"{type(self).__name__}.{func}"
-        for name, value in unsupported.items():  # PyTorch's keywords, taken at False only
-            if value is not False:
-                raise TypeError(
-                    f"{func}: {name}: only False is supported (hooks get the positional "
-                    f"inputs and run when the forward returns), got {value!r:.40}"
-                )
         table = vars(self).get("_hooks")
         if table is None:
             table = self._hooks = _hooks.Hooks()
-        return table.add(kind, hook, prepend=prepend, func=func)
+        return table.add(kind, hook, prepend=prepend, func=f"{type(self).__name__}.{func}", **flags)
 
     def register_forward_pre_hook(
         self, hook: Any, *, prepend: bool = False, with_kwargs: bool = False
     ) -> _hooks.RemovableHandle:
         """``hook(module, args)`` before each forward of this module; a value it returns
         replaces the inputs (`cnnmath.nn.hooks`: such a forward cannot be differentiated).
-        Returns a handle: ``handle.remove()``."""
+        With ``with_kwargs=True``: ``hook(module, args, kwargs)``, returning None or
+        (args, kwargs). Returns a handle: ``handle.remove()``."""
         return self._hook(
             "forward_pre", hook, "register_forward_pre_hook", prepend, with_kwargs=with_kwargs
         )
@@ -596,7 +593,9 @@ class Module:
     ) -> _hooks.RemovableHandle:
         """``hook(module, args, output)`` after each forward of this module (what PyTorch's
         users record feature maps with); a value it returns replaces the output (such a
-        forward cannot be differentiated: `cnnmath.nn.hooks`)."""
+        forward cannot be differentiated: `cnnmath.nn.hooks`). ``with_kwargs=True``:
+        ``hook(module, args, kwargs, output)``; ``always_call=True``: run also when the
+        forward raises (given the output as far as it got, None if the forward failed)."""
         return self._hook(
             "forward",
             hook,
