@@ -62,10 +62,12 @@ def setting(tmp_path_factory):
     return torch, tv.transforms, net, path, files
 
 
-def torch_logits(setting, resize, crop):
+def torch_logits(setting, resize, crop, max_size=None):
     torch, T, net, _, files = setting
     crops = [] if crop is None else [T.CenterCrop(crop)]
-    pipeline = T.Compose([T.Resize(resize), *crops, T.ToTensor(), T.Normalize(MEAN, STD)])
+    pipeline = T.Compose(
+        [T.Resize(resize, max_size=max_size), *crops, T.ToTensor(), T.Normalize(MEAN, STD)]
+    )
     with torch.no_grad():
         rows = []
         for f in files:
@@ -133,6 +135,38 @@ def test_resize_alone_keeps_each_images_aspect_ratio(setting, capsys, batch):
     assert_same_top(out, files, torch_logits(setting, 32, None))
 
 
+@pytest.mark.parametrize("crop", [None, 16])
+def test_max_size_limits_the_longer_side_as_torchvision(setting, capsys, crop):
+    """--resize 30 --max-size 40: T.Resize(30, max_size=40); the images of aspect ratio above
+    4/3 (77 x 50, 90 x 40, 81 x 45) have their longer side cut to 40, the others keep 30 on
+    the shorter side."""
+    _, _, _, model, files = setting
+    crops = [] if crop is None else ["--center-crop", crop]
+    status, out, err = predict(
+        capsys, model, *files, "--resize", 30, "--max-size", 40, *crops, "--json", "--quiet"
+    )
+    assert status == 0, err
+    assert_same_top(out, files, torch_logits(setting, 30, crop, max_size=40))
+    if crop is None:  # the limit changes what the model sees: not the plain --resize 30
+        with pytest.raises(AssertionError):
+            assert_same_top(out, files, torch_logits(setting, 30, None))
+
+
+def test_max_size_bounds_the_memory_check(setting, tmp_path, capsys):
+    """A 16 x 4096 strip with --resize 10000 would be 10000 x 2560000 pixels, refused before
+    any resize; with --max-size 10001 it is 39 x 10001 (torchvision's size), and runs."""
+    _, T, _, model, _ = setting
+    strip = tmp_path / "strip.png"
+    Image.fromarray(np.full((16, 4096, 3), 90, np.uint8)).save(strip)
+    status, out, err = predict(capsys, model, strip, "--resize", 10000, "--quiet")
+    assert status == 2 and "3x10000x2560000 pixels would need about" in err, err
+    with Image.open(strip) as im:
+        want = T.Resize(10000, max_size=10001)(im).size[::-1]
+    assert want == (39, 10001)
+    status, out, err = predict(capsys, model, strip, "--resize", 10000, "--max-size", 10001)
+    assert status == 0, err
+
+
 def test_a_collection_streams_to_the_same_reports(setting, capsys):
     _, _, _, model, files = setting
     folder = str(Path(files[0]).parent)
@@ -167,6 +201,10 @@ def test_size_resizes_as_floats_and_differs_from_torchvision(setting, capsys):
         (["--size", 8, 8, "--resize", 8], r"--size and --resize: give one"),
         (["--resize", 8, 8, 8], r"--resize: expected one number N or two, H W, got 3"),
         (["--center-crop", 1, 2, 3], r"--center-crop: expected one number N or two, H W, got 3"),
+        (["--max-size", 40], r"--max-size: limits the longer side after --resize N .*no --resize"),
+        (["--resize", 8, 9, "--max-size", 40], r"--max-size: .*got --resize 8 9"),
+        (["--resize", 40, "--max-size", 40], r"--max-size: expected more than --resize's 40"),
+        (["--size", 8, 8, "--max-size", 40], r"--max-size: .*got no --resize"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(setting, capsys, args, pattern):

@@ -23,7 +23,9 @@ and resnet20). Each image goes through the documented preprocessing, in this ord
    ``--resize N`` (the shorter side N, the longer ⌊N·long/short⌋) / ``--resize H W``,
    torchvision's ``T.Resize`` on a PIL image: an 8-bit image is resized as 8-bit samples,
    each output rounded to an integer, as torchvision does
-   (``cnnmath.images.resize(x, N, as_uint8=True)``; a 16-bit one as floats);
+   (``cnnmath.images.resize(x, N, as_uint8=True)``; a 16-bit one as floats), and with
+   ``--max-size M`` after ``--resize N`` the longer side limited to M (``T.Resize(N,
+   max_size=M)``);
    then, with ``--center-crop S`` (or ``H W``), torchvision's ``T.CenterCrop``
    (``cnnmath.images.center_crop``: the offset round((size − S)/2), halves to even; an image
    smaller than the crop zero-padded). ``--resize 256 --center-crop 224`` is torchvision's

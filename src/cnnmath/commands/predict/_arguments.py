@@ -141,6 +141,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "as_uint8=True)); a 16-bit one as floats",
     )
     parser.add_argument(
+        "--max-size",
+        type=whole_number(2),
+        default=None,
+        metavar="M",
+        help="with --resize N only: torchvision's T.Resize(N, max_size=M): when the longer "
+        "side would exceed M (> N) it becomes M and the shorter side floor(M * short / long), "
+        "so a long panorama is not resized to a huge image",
+    )
+    parser.add_argument(
         "--center-crop",
         type=whole_number(1),
         nargs="+",

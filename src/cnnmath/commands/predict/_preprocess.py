@@ -39,12 +39,14 @@ class _Geometry:
     size : ``--size H W``, (H, W) exactly, resized as floats (``images.resize(x, (H, W))``).
     resize : ``--resize N`` (N,) or ``--resize H W``: torchvision's ``T.Resize`` on a PIL
         image, an 8-bit image resized as 8-bit samples (``images.resize(..., as_uint8=True)``).
+    max_size : ``--max-size M`` with ``--resize N``: the longer side's limit (torchvision's).
     crop : ``--center-crop``, (h, w): torchvision's ``T.CenterCrop`` (``images.center_crop``).
     """
 
     size: tuple[int, int] | None = None
     resize: tuple[int, ...] | None = None
     crop: tuple[int, int] | None = None
+    max_size: int | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> _Geometry:
@@ -63,11 +65,28 @@ class _Geometry:
                     f"{option}: expected one number N or two, H W, got {len(given)}: "
                     + " ".join(map(str, given))
                 )
+        max_size = getattr(args, "max_size", None)
+        if max_size is not None:
+            if args.resize is None or len(args.resize) != 1:
+                given = (
+                    "no --resize"
+                    if args.resize is None
+                    else "--resize " + " ".join(map(str, args.resize))
+                )
+                raise CLIError(
+                    f"--max-size: limits the longer side after --resize N (one number, the "
+                    f"shorter side), got {given}"
+                )
+            if max_size <= args.resize[0]:
+                raise CLIError(
+                    f"--max-size: expected more than --resize's {args.resize[0]} (the shorter "
+                    f"side), got {max_size}"
+                )
         crop = None if args.center_crop is None else (args.center_crop[0], args.center_crop[-1])
         if args.size is not None:
             return cls(size=(args.size[0], args.size[1]), crop=crop)
         if args.resize is not None:
-            return cls(resize=tuple(args.resize), crop=crop)
+            return cls(resize=tuple(args.resize), crop=crop, max_size=max_size)
         if crop is not None:
             return cls(crop=crop)
         return cls(size=DEFAULT_SIZE)
@@ -79,6 +98,8 @@ class _Geometry:
             words += ["--size", *map(str, self.size)]
         if self.resize is not None:
             words += ["--resize", *map(str, self.resize)]
+        if self.max_size is not None:
+            words += ["--max-size", str(self.max_size)]
         if self.crop is not None:
             crop = self.crop[:1] if self.crop[0] == self.crop[1] else self.crop
             words += ["--center-crop", *map(str, crop)]
@@ -93,7 +114,8 @@ class _Geometry:
         if self.size is not None:
             return self.size
         if self.resize is not None:
-            return resized_size(decoded, self.resize)
+            size = self.resize[0] if len(self.resize) == 1 else self.resize
+            return resized_size(decoded, size, max_size=self.max_size)
         return decoded
 
 
@@ -119,7 +141,12 @@ def _prepare(
         x = resize(x, geometry.size)
     elif geometry.resize is not None:  # as torchvision on a PIL image: 8-bit samples stay 8-bit
         given = geometry.resize
-        x = resize(x, given[0] if len(given) == 1 else given, as_uint8=info.bit_depth <= 8)
+        x = resize(
+            x,
+            given[0] if len(given) == 1 else given,
+            max_size=geometry.max_size,
+            as_uint8=info.bit_depth <= 8,
+        )
     if geometry.crop is not None:
         x = center_crop(x, geometry.crop)
     x = (x - mean) / std
