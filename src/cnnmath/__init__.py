@@ -65,6 +65,8 @@ from .ops import (
     prelu_backward,
     relu,
     relu_backward,
+    rms_norm,
+    rms_norm_backward,
     softmax,
     softmax_backward,
 )
@@ -167,6 +169,8 @@ __all__ = [
     "group_norm_backward",
     "layer_norm",
     "layer_norm_backward",
+    "rms_norm",
+    "rms_norm_backward",
     "interpolate",
     "interpolate_backward",
     "linear",

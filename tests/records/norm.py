@@ -1,4 +1,4 @@
-"""Records for cnnmath.ops.norm: batch_norm, group_norm, layer_norm.
+"""Records for cnnmath.ops.norm: batch_norm, group_norm, layer_norm, rms_norm.
 
 batch_norm has two records. "batch_norm" holds the calls that write nothing (evaluation, and
 training without running statistics) and checks every gradient. "batch_norm_running_stats"
@@ -21,6 +21,8 @@ from cnnmath import (
     layer_norm,
     layer_norm_backward,
     reference,
+    rms_norm,
+    rms_norm_backward,
 )
 from opinfo import ErrorCase, OpRecord, Sample, randn, rng
 
@@ -498,6 +500,100 @@ def _layer_norm_errors():
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# rms_norm: arrays (x, weight), the shape argument in kwargs; eps None is PyTorch's default
+
+
+def _rms_norm_samples():
+    table = [
+        ("2d-last-axis-weight", (4, 6), True, {"normalized_shape": (6,)}),
+        ("4d-last-two", (2, 3, 4, 5), False, {"normalized_shape": (4, 5)}),
+        ("4d-chw-weight", (2, 3, 4, 5), True, {"normalized_shape": (3, 4, 5)}),
+        ("2d-int-shape-eps", (3, 5), True, {"normalized_shape": 5, "eps": 1e-3}),
+        ("3d-eps-0", (2, 1, 7), False, {"normalized_shape": (1, 7), "eps": 0.0}),
+        ("1d-one-row", (8,), True, {"normalized_shape": (8,)}),
+    ]
+    samples = []
+    for i, (name, shape, w, kw) in enumerate(table):
+        s = 500 + 10 * i
+        param_shape = shape[len(shape) - len(np.atleast_1d(kw["normalized_shape"])) :]
+        arrays = (
+            randn(*shape, seed=s) * 1.5 + 0.3,
+            randn(*param_shape, seed=s + 1) if w else None,
+        )
+        samples.append(Sample(name, arrays, kw))
+    return samples
+
+
+def _rms_norm(op):
+    return lambda x, w, normalized_shape, eps=None: op(x, normalized_shape, w, eps)
+
+
+def _rms_norm_backward(backward):
+    def call(g, x, w, normalized_shape, eps=None):
+        gx, gw = backward(g, x, normalized_shape, w, eps=eps)
+        return (gx, gw) if w is not None else (gx,)
+
+    return call
+
+
+def _torch_rms_norm(torch, x, w, normalized_shape, eps=None):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+    return torch.nn.functional.rms_norm(x, shape, w, eps)
+
+
+def _rms_norm_errors():
+    x = np.zeros((2, 6, 4))
+    return [
+        ErrorCase(
+            "shape-not-trailing",
+            lambda: rms_norm(x, (6,)),
+            ValueError,
+            r"rms_norm: normalized_shape: expected the trailing axes of x \(shape \(2, 6, 4\)\), got \(6,\)",
+        ),
+        ErrorCase(
+            "shape-longer-than-x",
+            lambda: rms_norm(np.zeros(4), (1, 4)),
+            ValueError,
+            "normalized_shape: expected the trailing axes",
+        ),
+        ErrorCase(
+            "shape-float",
+            lambda: rms_norm(x, 4.0),
+            TypeError,
+            r"rms_norm: normalized_shape: expected an int or a non-empty tuple of ints",
+        ),
+        ErrorCase(
+            "weight-shape",
+            lambda: rms_norm(x, (6, 4), np.ones(4)),
+            ValueError,
+            r"weight: expected normalized_shape \(6, 4\), got shape \(4,\)",
+        ),
+        ErrorCase(
+            "eps-negative",
+            lambda: rms_norm(x, 4, eps=-1e-6),
+            ValueError,
+            r"rms_norm: eps: expected a finite number >= 0",
+        ),
+        ErrorCase("eps-text", lambda: rms_norm(x, 4, eps="small"), TypeError, "eps: expected"),
+        ErrorCase(
+            "mixed-dtype",
+            lambda: rms_norm(x.astype(np.float32), 4, np.ones(4)),
+            TypeError,
+            "weight is float64",
+        ),
+        ErrorCase(
+            "int-x", lambda: rms_norm(np.zeros((2, 4), int), 4), TypeError, "rms_norm: x: expected"
+        ),
+        ErrorCase(
+            "backward-grad-shape",
+            lambda: rms_norm_backward(np.zeros((2, 6)), x, 4),
+            ValueError,
+            r"rms_norm_backward: grad_output: expected x's shape",
+        ),
+    ]
+
+
 RECORDS = [
     OpRecord(
         name="batch_norm",
@@ -540,5 +636,16 @@ RECORDS = [
         reference_backward=_affine_backward(reference.layer_norm_backward, "normalized_shape"),
         grad_args=(0, 1, 2),
         errors=_layer_norm_errors,
+    ),
+    OpRecord(
+        name="rms_norm",
+        op=_rms_norm(rms_norm),
+        reference=_rms_norm(reference.rms_norm),
+        samples=_rms_norm_samples,
+        torch=_torch_rms_norm,
+        backward=_rms_norm_backward(rms_norm_backward),
+        reference_backward=_rms_norm_backward(reference.rms_norm_backward),
+        grad_args=(0, 1),
+        errors=_rms_norm_errors,
     ),
 ]

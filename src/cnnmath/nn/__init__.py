@@ -124,6 +124,7 @@ from .normalization import (
     LayerNorm,
     LayerNorm2d,
     LocalResponseNorm,
+    RMSNorm,
 )
 from .padding import (
     CircularPad1d,
@@ -238,6 +239,7 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "LayerNorm",
+    "RMSNorm",
     "LocalResponseNorm",
     "PReLU",
     "ReLU6",

@@ -1,5 +1,5 @@
 """Normalisation layers: BatchNorm1d/2d (running statistics as buffers), InstanceNorm1d/2d/3d,
-GroupNorm, LayerNorm, LocalResponseNorm."""
+GroupNorm, LayerNorm, RMSNorm, LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ __all__ = [
     "InstanceNorm3d",
     "LayerNorm",
     "LocalResponseNorm",
+    "RMSNorm",
 ]
 
 
@@ -445,6 +446,68 @@ class LayerNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, "
             f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
+
+
+class RMSNorm(Module):
+    """RMS normalisation, as ``torch.nn.RMSNorm``: each sample scaled over its last
+    ``len(normalized_shape)`` axes by 1/√(mean(x²) + ε), then y = γ x̂ elementwise with γ = 1
+    of shape ``normalized_shape`` (when ``elementwise_affine``); no mean subtracted and no β
+    (``cnnmath.ops.rms_norm``). ``eps=None``, PyTorch's default, is the machine epsilon of
+    the input's dtype, chosen at each call.
+
+    >>> RMSNorm([2, 3])
+    RMSNorm((2, 3), eps=None, elementwise_affine=True)
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...] | list[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        func = "RMSNorm"
+        if isinstance(normalized_shape, (int, np.integer)):
+            shape: tuple[Any, ...] = (normalized_shape,)
+        elif isinstance(normalized_shape, (tuple, list)) and normalized_shape:
+            shape = tuple(normalized_shape)
+        else:
+            raise TypeError(
+                f"{func}: normalized_shape: expected an int or a non-empty tuple of ints, "
+                f"got {normalized_shape!r}"
+            )
+        self.normalized_shape = tuple(positive_int("normalized_shape", n, func=func) for n in shape)
+        if eps is not None:
+            eps = _real_arg(func, "eps", eps)
+            if eps < 0:
+                raise ValueError(f"{func}: eps: expected a finite number >= 0 or None, got {eps!r}")
+        self.eps = eps
+        self.elementwise_affine = _flag(func, "elementwise_affine", elementwise_affine)
+        dt = _float_dtype(dtype, func=func)
+        self.weight = Parameter(np.ones(self.normalized_shape, dt)) if elementwise_affine else None
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y = rms_norm(x, normalized_shape, γ, eps); the context is x."""
+        weight = self.weight.data if self.weight is not None else None
+        return ops.rms_norm(x, self.normalized_shape, weight, self.eps), x
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x through each sample's mean square; adds ∂ℓ/∂γ."""
+        weight = self.weight.data if self.weight is not None else None
+        grad_x, grad_w = ops.rms_norm_backward(
+            grad_output, ctx, self.normalized_shape, weight, eps=self.eps
+        )
+        if self.weight is not None:
+            self.weight.grad += grad_w
+        return grad_x
+
+    def extra_repr(self) -> str:
+        """``(n,), eps=…, elementwise_affine=…`` as ``torch.nn.RMSNorm`` prints."""
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
 
 

@@ -45,6 +45,8 @@ from .norm import (
     group_norm_backward,
     layer_norm,
     layer_norm_backward,
+    rms_norm,
+    rms_norm_backward,
 )
 from .pad import pad2d, pad2d_backward
 from .pixel_shuffle import (
@@ -150,6 +152,8 @@ __all__ = [
     "interpolate_bilinear_backward",
     "layer_norm",
     "layer_norm_backward",
+    "rms_norm",
+    "rms_norm_backward",
     "linear",
     "linear_backward",
     "local_response_norm",

@@ -273,3 +273,53 @@ def layer_norm_backward(grad_output, x, normalized_shape, weight=None, *, eps=1e
         grad_w.reshape(shape).astype(x.dtype),
         grad_b.reshape(shape).astype(x.dtype),
     )
+
+
+def rms_norm(x, normalized_shape, weight=None, eps=None):
+    """RMS normalisation: per leading index r, the mean of the squares over the trailing
+    axes' K values; ``y[r,k] = γ_k x[r,k]/√(mean + ε)`` (ε None: the machine epsilon of x's
+    dtype)."""
+    x = np.asarray(x)
+    eps = float(np.finfo(x.dtype).eps) if eps is None else eps
+    shape, rows = _layer_rows(x, normalized_shape)
+    w = None if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
+    y = np.zeros_like(rows)
+    R, K = rows.shape
+    for r in range(R):
+        squares = 0.0
+        for k in range(K):
+            squares += rows[r, k] * rows[r, k]
+        rms = np.sqrt(np.float64(squares / K) + eps)
+        for k in range(K):
+            gamma = 1.0 if w is None else w[k]
+            y[r, k] = gamma * rows[r, k] / rms
+    return y.reshape(x.shape).astype(x.dtype)
+
+
+def rms_norm_backward(grad_output, x, normalized_shape, weight=None, *, eps=None):
+    """Gradients of :func:`rms_norm`: (grad_x, grad_weight) by the chain rule through each
+    row's s = mean(x²) + ε, one term at a time: with ∂ℓ/∂x̂_k = γ_k g_k and x̂_k = x_k s^(−1/2),
+
+        ∂ℓ/∂s   = Σ_k ∂ℓ/∂x̂_k · x_k · (−1/2) s^(−3/2)
+        ∂ℓ/∂x_i = ∂ℓ/∂x̂_i · s^(−1/2) + ∂ℓ/∂s · 2 x_i / K,      ∂γ_k = Σ_r g x̂."""
+    x = np.asarray(x)
+    eps = float(np.finfo(x.dtype).eps) if eps is None else eps
+    shape, rows = _layer_rows(x, normalized_shape)
+    R, K = rows.shape
+    g = _grad_output(grad_output, x.shape).reshape(R, K)
+    w = None if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
+    grad_x = np.zeros_like(rows)
+    grad_w = np.zeros(K)
+    for r in range(R):
+        squares = 0.0
+        for k in range(K):
+            squares += rows[r, k] * rows[r, k]
+        s = np.float64(squares / K) + eps
+        d_xhat = [(1.0 if w is None else w[k]) * g[r, k] for k in range(K)]
+        d_s = 0.0
+        for k in range(K):
+            d_s += d_xhat[k] * rows[r, k] * (-0.5) * s**-1.5
+        for i in range(K):
+            grad_x[r, i] = d_xhat[i] / np.sqrt(s) + d_s * 2.0 * rows[r, i] / K
+            grad_w[i] += g[r, i] * rows[r, i] / np.sqrt(s)
+    return grad_x.reshape(x.shape).astype(x.dtype), grad_w.reshape(shape).astype(x.dtype)

@@ -1,5 +1,5 @@
-"""Normalisation, as ``torch.nn.functional``: batch_norm, group_norm and layer_norm, each
-followed by its closed-form backward.
+"""Normalisation, as ``torch.nn.functional``: batch_norm, group_norm, layer_norm and rms_norm,
+each followed by its closed-form backward (rms_norm, which subtracts no mean, in ``rms``).
 
 One statistic runs over a set of m values of x — batch norm: one channel over the batch and
 space; group norm: one group of channels of one sample; layer norm: the trailing axes of one
@@ -52,6 +52,7 @@ moments, affine passes), ``_args`` (the shared argument checks), ``batch``, ``gr
 from .batch import batch_norm, batch_norm_backward
 from .group import group_norm, group_norm_backward
 from .layer import layer_norm, layer_norm_backward
+from .rms import rms_norm, rms_norm_backward
 
 __all__ = [
     "batch_norm",
@@ -60,4 +61,6 @@ __all__ = [
     "group_norm_backward",
     "layer_norm",
     "layer_norm_backward",
+    "rms_norm",
+    "rms_norm_backward",
 ]
