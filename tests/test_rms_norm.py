@@ -97,3 +97,82 @@ def test_bad_arguments_are_named(kwargs, error, pattern):
 def test_a_wrong_input_is_named():
     with pytest.raises(ValueError, match=r"rms_norm: normalized_shape: expected the trailing"):
         nn.RMSNorm(4)(np.zeros((2, 3)))
+
+
+def _conv_rms(affine=True, eps=None, dtype=np.float32):
+    """A conv net that normalises each image's (C, H, W) by RMSNorm."""
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=dtype),
+        nn.RMSNorm((3, 5, 5), eps=eps, elementwise_affine=affine, dtype=dtype),
+        nn.ReLU(),
+    )
+    if affine:
+        model[1].weight.data[...] = np.random.default_rng(2).uniform(0.5, 1.5, (3, 5, 5))
+    return model.eval()
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("eps", [None, 2.0**-10])
+def test_onnx_save_writes_rms_normalization_that_onnxruntime_and_load_run(tmp_path, affine, eps):
+    """opset 23: one RMSNormalization node, onnxruntime's output the model's; cnnmath's load
+    reads it back as an RMSNorm layer (the weight a parameter), the same output."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from cnnmath.onnx import load, save
+
+    model = _conv_rms(affine, eps)
+    x = np.random.default_rng(3).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    path = tmp_path / "m.onnx"
+    save(model, path, x, opset=23)
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    assert (
+        ops == ["Conv", "RMSNormalization", "Relu"]
+        if affine
+        else ["Conv", "Constant", "RMSNormalization", "Relu"]
+    )
+    with nn.no_grad():
+        want = model(x)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert np.abs(got - want).max() <= 1e-5
+    back = load(path)
+    layers = [type(n.module).__name__ for n in back.walk()]
+    assert layers == ["Conv2d", "RMSNorm", "ReLU"]
+    (norm,) = [n.module for n in back.walk() if isinstance(n.module, nn.RMSNorm)]
+    if affine:  # the file's initializer is the layer's parameter
+        assert any(p is norm.weight for p in back.parameters())
+        np.testing.assert_array_equal(norm.weight.data, model[1].weight.data)
+    else:
+        assert norm.weight is None and not norm.elementwise_affine
+    np.testing.assert_allclose(back(x), want, rtol=1e-6, atol=1e-6)
+
+
+def test_onnx_save_before_opset_23_names_the_opset(tmp_path):
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import save
+
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match=r"RMSNorm \(node '1'\) needs opset 23 or later"):
+        save(_conv_rms(), tmp_path / "m.onnx", x)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_loaded_rms_norm_trains_as_the_original(tmp_path):
+    """float64 round trip: the loaded graph's ∂ℓ/∂x and every parameter's gradient are the
+    original model's."""
+    pytest.importorskip("onnx")
+    from cnnmath.onnx import load, save
+
+    model = _conv_rms(eps=2.0**-10, dtype=np.float64).train()  # ε a float32 (ONNX's FLOAT)
+    rng = np.random.default_rng(4)
+    x, G = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 3, 5, 5))
+    save(model, tmp_path / "m.onnx", x, opset=23)
+    back = load(tmp_path / "m.onnx").train()
+    for m in (model, back):
+        m.zero_grad()
+        m(x)
+    assert rel_error(back.backward(G), model.backward(G)) <= 1e-12
+    pairs = list(zip(model.parameters(), back.parameters(), strict=True))
+    assert len(pairs) == 3  # the convolution's weight and bias, the RMSNorm's weight
+    for p, q in pairs:
+        assert p.shape == q.shape and rel_error(q.grad, p.grad) <= 1e-12

@@ -19,6 +19,7 @@ as the identity. The mapping, layer by layer:
     Conv1d, MaxPool1d, …     Conv, MaxPool, AveragePool, Global*Pool with 1-D attributes
     Linear                   Gemm(x, W, b, transB=1) on (B, in); MatMul + Add on more axes
     BatchNorm1d/2d           BatchNormalization (eval: running mean and variance)
+    RMSNorm                  RMSNormalization (opset ≥ 23; ε None written as the dtype's)
     LayerNorm, GroupNorm     LayerNormalization (opset ≥ 17); InstanceNormalization on the
                              (B, G, ·) reshape, then the per-channel affine map; the fixed
                              ones and zeros (that InstanceNormalization's, LayerNorm's

@@ -61,6 +61,7 @@ from .norm import (
     _layer_norm,
     _layer_scale,
     _local_response_norm,
+    _rms_norm,
     _transform_input,
 )
 from .pad import _pad, _pad1d, _pad3d
@@ -117,6 +118,7 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Dropout3d: _identity,
     nn.LayerNorm: _layer_norm,
     nn.LayerNorm2d: _layer_norm,
+    nn.RMSNorm: _rms_norm,
     nn.Permute: _permute,
     LayerScale: _layer_scale,
     TransformInput: _transform_input,

@@ -1,6 +1,7 @@
 """Normalisations and fixed affine maps: BatchNormalization, InstanceNormalization,
-LayerNormalization, GroupNorm (InstanceNormalization of the grouped reshape, then the
-per-channel affine map), LRN, and the Mul / Add of LayerScale and TransformInput."""
+LayerNormalization, RMSNormalization, GroupNorm (InstanceNormalization of the grouped
+reshape, then the per-channel affine map), LRN, and the Mul / Add of LayerScale and
+TransformInput."""
 
 from __future__ import annotations
 
@@ -85,6 +86,31 @@ def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     w.node("LayerNormalization", inputs, output, base, axis=-len(shape), epsilon=m.eps)
     if isinstance(m, nn.LayerNorm2d):
         w.node("Transpose", [output], node.output, f"{base}/nchw", perm=[0, 3, 1, 2])
+
+
+def _rms_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
+    """RMSNormalization over the layer's trailing axes; ε None as the layer computes it (the
+    machine epsilon of the model's dtype), the mean square in the model's dtype (stash_type
+    float64 for a float64 model)."""
+    m = node.module
+    assert isinstance(m, nn.RMSNorm)
+    _needs(w, node, "RMSNormalization", 23)
+    shape, base = m.normalized_shape, node.name
+    if m.weight is not None:
+        scale = w.state(m, "weight", node)
+    else:
+        scale = w.constant(f"{base}/ones", np.ones(shape))
+    eps = float(np.finfo(w.dtype).eps) if m.eps is None else m.eps
+    stash = 11 if np.dtype(w.dtype) == np.float64 else 1
+    w.node(
+        "RMSNormalization",
+        [node.inputs[0], scale],
+        node.output,
+        base,
+        axis=-len(shape),
+        epsilon=eps,
+        stash_type=stash,
+    )
 
 
 def _transform_input(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:

@@ -1,5 +1,5 @@
-"""Normalizations by moments with no ``nn`` layer, and their converters:
-MeanVarianceNormalization and RMSNormalization.
+"""Normalizations by moments, and their converters: MeanVarianceNormalization (no ``nn``
+layer) and RMSNormalization (``nn.RMSNorm`` where it fits, else the op here).
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from ... import nn
 from ...nn.graph import unbroadcast
 from ._attributes import Attrs
-from ._convert import Built, _generic, _rank
+from ._convert import Built, _generic, _rank, _shape
 from ._helpers import _axes, _axis, _broadcasts_to
 from ._module import _Op
-from ._node import Node, Operand, refuse
-from .norm import _epsilon
+from ._node import Const, Node, Operand, Ref, refuse
+from .norm import _epsilon, _fixed, _initializer_param
 
 #: MeanVarianceNormalization's ε, a constant of its ONNX function body
 _MVN_EPSILON = 1e-9
@@ -146,8 +147,12 @@ def mean_variance_normalization(
 
 
 def rms_normalization(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) -> Built:
-    """RMSNormalization: ``_RMSNormalization`` over the axes from ``axis`` on, with ε > 0;
-    ``stash_type`` 1 or 11 (cnnmath computes in X's type)."""
+    """RMSNormalization over the axes from ``axis`` on, with ε > 0; ``stash_type`` 1 or 11
+    (cnnmath computes in X's type): ``nn.RMSNorm`` where X is a float run-time value whose
+    normalised axes are known at load time and scale is an initializer of their shape (the
+    layer's weight, trained) or a Constant of ones (no weight), as ``cnnmath.onnx.save``
+    writes the layer; ``_RMSNormalization`` otherwise (scale broadcast, or given at run
+    time)."""
     axis = int(attrs.get("axis", -1))
     eps = _epsilon(node, attrs)
     stash = attrs.get("stash_type", 1)
@@ -158,5 +163,18 @@ def rms_normalization(node: Node, attrs: Attrs, ins: list[Operand], info: dict[s
     rank = _rank(info, ins[0])
     if rank is not None:
         _axis(node, "attribute 'axis'", axis, max(rank, 1))
+    x, scale = ins
+    static = _shape(info, x)
+    if isinstance(x, Ref) and info["float"].get(x.name, False) and static is not None:
+        tail = static[_axis(node, "attribute 'axis'", axis, max(len(static), 1)) :]
+        if all(isinstance(n, int) and n >= 1 for n in tail):
+            weight = _initializer_param(scale)
+            if weight is not None and weight.shape == tail:
+                layer = nn.RMSNorm(tail, eps, True, dtype=weight.dtype)
+                layer.weight = weight
+                return layer, [x.name]
+            if _fixed(scale, 1.0, tail):
+                assert isinstance(scale, Const)  # no parameter: RMSNorm(elementwise_affine=False)
+                return nn.RMSNorm(tail, eps, False, dtype=scale.value.dtype), [x.name]
     operands = list(ins)
     return _generic(_RMSNormalization(node, operands, axis, eps), operands)
