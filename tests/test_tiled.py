@@ -574,3 +574,27 @@ def test_permutes_that_do_not_keep_pixels_in_place_are_refused(layers, match):
     x = da.zeros((1, 4, 12, 12), chunks=(1, 4, 6, 6), dtype=np.float32)
     with pytest.raises(ValueError, match=match):
         tiled.apply(nn.Sequential(*layers), x)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_rms_norm_over_each_pixels_channels_tiles_as_the_whole_image(seed):
+    """A channels-last RMSNorm(C) between the two Permutes (a modern block's normalisation) is
+    pointwise: tiled equal to whole; RMSNorm over (C, H, W) is global and refused."""
+    rng = np.random.default_rng(3000 + seed)
+    dtype = np.float64 if seed % 2 else np.float32
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, rng=rng, dtype=dtype),
+        nn.Permute((0, 2, 3, 1)),
+        nn.RMSNorm(4, dtype=dtype),
+        nn.Linear(4, 4, rng=rng, dtype=dtype),
+        nn.Permute((0, 3, 1, 2)),
+        nn.Conv2d(4, 2, 3, padding=1, rng=rng, dtype=dtype),
+    ).eval()
+    net[2].weight.data[...] = rng.uniform(0.5, 1.5, 4)
+    x = rng.standard_normal((2, 2, 70, 90)).astype(dtype)
+    y, want = tiled_and_whole(net, x, rng)
+    assert len(y.chunks[2]) * len(y.chunks[3]) > 1
+    assert_equal_to_whole(y.compute(scheduler="synchronous"), want, dtype)
+    whole = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype=dtype), nn.RMSNorm((4, 70, 90)))
+    with pytest.raises(ValueError, match=r"rms_norm's statistics run over the whole image"):
+        tiled.apply(whole, da.from_array(x, chunks=(2, 2, 35, 45)))

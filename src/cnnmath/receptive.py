@@ -105,7 +105,16 @@ _POINTWISE = {
 }
 #: What may run on a channels-last value (N, H, W, C) between ConvNeXt's two Permutes: the
 #: layers that act on each pixel's channels alone (LayerNorm and Linear over the last axis).
-_CHANNELS_LAST = {"LayerNorm", "Linear", "Identity", "Dropout", "StochasticDepth", "Add", "Mul"}
+_CHANNELS_LAST = {
+    "LayerNorm",
+    "RMSNorm",
+    "Linear",
+    "Identity",
+    "Dropout",
+    "StochasticDepth",
+    "Add",
+    "Mul",
+}
 _TO_LAST, _TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
 _GLOBAL = {
     "Flatten": "Flatten merges the spatial axes",
@@ -114,6 +123,7 @@ _GLOBAL = {
     "AdaptiveMaxPool2d": "adaptive pooling's windows depend on the image size",
     "GroupNorm": "group_norm's statistics run over the whole image",
     "LayerNorm": "layer_norm's statistics run over the whole image",
+    "RMSNorm": "rms_norm's statistics run over the whole image",
     "Softmax": "softmax normalises over a whole axis",
     "LogSoftmax": "log_softmax normalises over a whole axis",
 }
@@ -693,13 +703,13 @@ def _channels_last(node: NodeRef, ins: list[Any], func: str) -> bool | None:
         or name in {cls.__name__ for cls in nn.ACTIVATION_LAYERS.values()}
         or _states_pointwise(module, True)
     )
-    if name == "LayerNorm" and tuple(module.normalized_shape) != ins[0][0][-1:]:
+    if name in ("LayerNorm", "RMSNorm") and tuple(module.normalized_shape) != ins[0][0][-1:]:
         pointwise = False  # statistics over more than each pixel's channels
     if not pointwise or not all(v[3] for v in ins):
         raise ValueError(
             f"{func}: model: node {node.name!r} ({name}) runs on a channels-last value "
-            f"(after a Permute); only layers acting on each pixel's channels (LayerNorm over "
-            f"them, Linear, activations, Add, Mul) are supported there"
+            f"(after a Permute); only layers acting on each pixel's channels (LayerNorm or "
+            f"RMSNorm over them, Linear, activations, Add, Mul) are supported there"
         )
     return True
 
