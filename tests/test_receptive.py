@@ -89,7 +89,7 @@ def check_every_layer(model, input_shape, rng, trials=12):
     exact = 0
     for k, field in enumerate(fields[1:]):
         prefix = model[: k + 1]
-        pooled = any(isinstance(m, nn.MaxPool2d) for m in prefix)
+        pooled = any(isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) for m in prefix)
         if len(field.shape) == 3 and not field.whole:
             h, w = field.shape[1:]
             centre = tuple(
@@ -385,9 +385,63 @@ def test_adaptive_pooling_keeps_the_sizes_given_as_none(output_size):
     from cnnmath.summary import summary
 
     net = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.AdaptiveAvgPool2d(output_size))
-    y = net(np.zeros((1, 1, 9, 7)))
-    assert receptive_field(net, (1, 9, 7))["1"].shape == y.shape[1:]
-    assert f"{'×'.join(map(str, y.shape))}" in str(summary(net, (1, 1, 9, 7)))
+    y = net(np.zeros((1, 1, 10, 8)))  # pooled from 8×6: the sizes divide (exact windows)
+    assert receptive_field(net, (1, 10, 8))["1"].shape == y.shape[1:]
+    assert f"{'×'.join(map(str, y.shape))}" in str(summary(net, (1, 1, 10, 8)))
+
+
+@pytest.mark.parametrize(
+    ("pool", "input_shape"),
+    [
+        (nn.AdaptiveAvgPool2d((2, 4)), (2, 10, 14)),  # of 8×12: windows 4×3, stride 4×3
+        (nn.AdaptiveAvgPool2d((8, 12)), (2, 10, 14)),  # the identity
+        (nn.AdaptiveMaxPool2d((4, None)), (2, 18, 12)),  # of 16×10: windows 4×1
+        (nn.AdaptiveAvgPool2d(1), (2, 10, 14)),  # the whole image
+    ],
+    ids=["avg-2x4", "avg-identity", "max-4xNone", "avg-1"],
+)
+def test_adaptive_pooling_fields_match_gradient_support(pool, input_shape):
+    """Adaptive pooling's fields are PyTorch's windows (⌊i·n/k⌋ … ⌈(i+1)·n/k⌉ − 1), not the
+    whole image: a 2×4 pool of 8×12 reads 4×3 blocks. Checked against the gradient's support
+    at the corners and the centre, through a convolution before and after."""
+    rng = np.random.default_rng(11)
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, dtype=np.float64),
+        nn.ReLU(),
+        pool,
+        nn.Conv2d(3, 2, 1, dtype=np.float64),
+    ).eval()
+    positive_weights(model, rng)
+    fields = receptive_field(model, input_shape)
+    assert fields["2"].whole == (pool.output_size == 1)
+    assert check_every_layer(model, input_shape, rng, trials=12) >= (2 if fields["2"].whole else 8)
+
+
+def test_adaptive_pooling_to_one_row_reads_whole_columns():
+    """(1, 3) of the 8×12 map of a 3×3 convolution on 10×14: the height's field is the whole
+    image (10 rows, jump 0, centred at 4.5), the width's windows 4 wide (3 + 3 = 6 columns,
+    jump 4, the first centred at 1 + 1.5)."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.AdaptiveAvgPool2d((1, 3)))
+    field = receptive_field(model, (2, 10, 14))["1"]
+    assert (field.size, field.jump, field.start, field.whole) == (
+        (10, 6),
+        (0, 4),
+        (4.5, 2.5),
+        False,
+    )
+
+
+def test_adaptive_pooling_whose_windows_differ_is_refused_with_the_sizes_that_fit():
+    """7 positions into 6: windows of 2 and 1 positions at steps of 1 — no one field; the
+    message names the node and what to change (before: "(whole)", which was wrong)."""
+    from cnnmath.summary import summary
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.AdaptiveAvgPool2d(6))
+    with pytest.raises(
+        ValueError, match=r"node '1' \(AdaptiveAvgPool2d\) pools 7 positions into 6"
+    ):
+        receptive_field(net, (1, 9, 9))
+    assert "2×6×6" in str(summary(net, (1, 1, 9, 9)))  # the summary keeps its shapes
 
 
 @pytest.mark.parametrize(

@@ -177,8 +177,8 @@ def layer_geometry(module: Any) -> Geometry:
     channels (they mix channels, pixel by pixel; over another axis they are global) and, in
     eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` (``InstanceNorm2d`` with
     running statistics) are pointwise; ``Flatten``, ``Linear``, adaptive pooling and
-    group/layer/instance norm are global (adaptive pooling on both axes even where
-    ``output_size`` keeps one with None: a bound, not the exact field). Layers that upsample
+    group/layer/instance norm are global (adaptive pooling's windows depend on the image
+    size: ``receptive_field`` works them out from the sizes it is given). Layers that upsample
     (``ConvTranspose2d``, ``PixelShuffle``, ``Upsample``, ``ResizeLike``) are refused. In
     training mode ``Dropout`` draws a fresh mask (not a function of the pixels) and
     ``BatchNorm2d`` normalises by the batch's statistics over the whole image: the first is
@@ -452,6 +452,24 @@ def _whole(f: _AxisField, n_out: int) -> _AxisField:
     return _AxisField(r=f.r + extent, j=0, c=f.c + extent / 2, n=n_out)
 
 
+def _through_adaptive(f: _AxisField, k: int, node: NodeRef, func: str) -> _AxisField:
+    """One axis of adaptive pooling of n = f.n positions to k outputs. PyTorch's window of
+    output i is ⌊i·n/k⌋ … ⌈(i+1)·n/k⌉ − 1: where k divides n that is the window of kernel
+    and stride n/k (k = n: each output its own position), for k = 1 the whole axis; other
+    sizes give windows of different lengths and steps, which no one field describes."""
+    n = f.n
+    if k == 1:
+        return _whole(f, 1)
+    if n % k == 0:
+        return _through_window(f, AxisWindow(n // k, n // k, 0, 0), node.name)
+    raise ValueError(
+        f"{func}: input_shape: node {node.name!r} ({type(node.module).__name__}) pools "
+        f"{n} positions into {k}: its windows ⌊i·{n}/{k}⌋ … ⌈(i+1)·{n}/{k}⌉ − 1 differ in "
+        f"length and step, so no one (size, jump, start) describes them; give an input size "
+        f"that makes the pooled map a multiple of {k} along that axis"
+    )
+
+
 def _union(fields: list[_AxisField], node: str) -> _AxisField:
     """The field of a pointwise node of several inputs: the union over the inputs' paths."""
     if len({f.n for f in fields}) > 1 and all(f.j for f in fields):
@@ -544,7 +562,10 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
 
     (with the old j on the right), a pointwise layer keeps (r, j, c), a node of several
     inputs takes the union of their fields, and a global layer gives every output the union
-    of all its input's fields, r ← r + (n − 1)·j, c ← c + (n − 1)·j/2, j ← 0. A ``Permute``
+    of all its input's fields, r ← r + (n − 1)·j, c ← c + (n − 1)·j/2, j ← 0. Adaptive
+    pooling of n positions to k per axis is PyTorch's windows: kernel and stride n/k where k
+    divides n, the whole axis for k = 1, refused otherwise (its windows then differ in
+    length and step: the message says which input sizes fit). A ``Permute``
     to channels-last (dims [0, 2, 3, 1]) and back, with only per-pixel layers between
     (LayerNorm over the channels, Linear, activations: ConvNeXt's blocks), is pointwise; the
     table shows those values' shapes as (H, W, C).
@@ -610,6 +631,10 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
             axes = tuple(_through_window(f, w, node.name) for f, w in zip(ins[0][1], geometry.axes))
         elif geometry.kind == "pointwise":
             axes = tuple(_union([v[1][k] for v in ins], node.name) for k in range(2))
+        elif isinstance(node.module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            sizes = _output_shape(node.module, geometry, [ins[0][0]], (0, 0))[1:]
+            axes = tuple(_through_adaptive(f, k, node, func) for f, k in zip(ins[0][1], sizes))
+            whole = whole or all(k == 1 for k in sizes)
         else:
             whole = True
             axes = tuple(_whole(f, f.n) for f in ins[0][1])
