@@ -240,3 +240,25 @@ def test_receptive_field_refuses_training_and_takes_eval():
     with pytest.raises(ValueError, match=r"FeatureAlphaDropout in training mode draws a random"):
         receptive_field(model, (1, 9, 9))
     assert receptive_field(model.eval(), (1, 9, 9))["1"].size == (3, 3)
+
+
+def test_tiled_runs_them_in_eval_and_refuses_training():
+    """Eval: pointwise, so tiles give the whole-image result; training: each tile would draw
+    its own mask or slopes, refused."""
+    da = pytest.importorskip("dask.array")
+    from cnnmath import tiled
+
+    net = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, rng=0),
+        nn.RReLU(),
+        nn.AlphaDropout(0.3),
+        nn.FeatureAlphaDropout(0.2),
+        nn.Conv2d(3, 2, 3, padding=1, rng=1),
+    )
+    x = np.random.default_rng(17).standard_normal((1, 2, 12, 12)).astype(np.float32)
+    for i in (1, 2, 3):
+        with pytest.raises(ValueError, match=rf"node '{i}' .*in training mode draws a random"):
+            tiled.apply(net, da.from_array(x, chunks=(1, 2, 6, 6)))
+        net[i].eval()
+    y = tiled.apply(net, da.from_array(x, chunks=(1, 2, 6, 6))).compute(scheduler="synchronous")
+    assert rel_error(y, net.eval()(x)) <= 1e-6

@@ -134,12 +134,11 @@ def rrelu(
     if not training:
         middle = (low + high) / 2
         y = leaky_relu(x, negative_slope=middle)
-        a = np.full(x.shape, middle, dtype=x.dtype) if return_slopes else None
-    else:
-        a = rrelu_slopes(x.shape, low, high, x.dtype, rng) if slopes is None else slopes
-        with _quiet(), np.errstate(invalid="ignore"):
-            y = np.where(x <= 0, a * x, x)
-    return (y, a) if return_slopes else y  # type: ignore[return-value]
+        return (y, np.full(x.shape, middle, dtype=x.dtype)) if return_slopes else y
+    a = rrelu_slopes(x.shape, low, high, x.dtype, rng) if slopes is None else slopes
+    with _quiet(), np.errstate(invalid="ignore"):
+        y = np.where(x <= 0, a * x, x)
+    return (y, a) if return_slopes else y
 
 
 @_threads.op
