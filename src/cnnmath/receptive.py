@@ -86,6 +86,9 @@ _POINTWISE = {
     "Dropout",
     "Dropout2d",
     "StochasticDepth",
+    "AlphaDropout",  # in eval mode (training: _refuse_random_mask)
+    "FeatureAlphaDropout",
+    "RReLU",
     "Add",
     "Concat",
     "Mul",
@@ -666,18 +669,24 @@ def _row(
     )
 
 
+#: Layers besides the Dropouts that draw at random in training mode.
+_RANDOM_IN_TRAINING = {"StochasticDepth", "AlphaDropout", "FeatureAlphaDropout", "RReLU"}
+
+
 def _refuse_random_mask(
     module: Any, node: str | None = None, func: str = "receptive_field"
 ) -> None:
-    """A dropout layer or ``StochasticDepth`` in training mode draws a fresh mask (not a
-    function of the pixels: tiles would each draw their own): refused (naming ``node``)."""
+    """A dropout layer, ``StochasticDepth`` or ``RReLU`` in training mode draws a fresh mask
+    or slopes (not a function of the pixels: tiles would each draw their own): refused
+    (naming ``node``)."""
     name = type(module).__name__
-    if (name.startswith("Dropout") or name == "StochasticDepth") and getattr(
+    if (name.startswith("Dropout") or name in _RANDOM_IN_TRAINING) and getattr(
         module, "training", False
     ):
         where = name if node is None else f"node {node!r} ({name})"
         raise ValueError(
-            f"{func}: model: {where} in training mode draws a random mask; call model.eval() first"
+            f"{func}: model: {where} in training mode draws a random "
+            f"{'slope' if name == 'RReLU' else 'mask'}; call model.eval() first"
         )
 
 

@@ -16,6 +16,7 @@ FAMILIES = (
     "grid_sample",
     "norm",
     "activations",
+    "alpha_dropout",
     "losses",
     "volumetric",
     "einsum",

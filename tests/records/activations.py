@@ -1,6 +1,7 @@
 """Records for cnnmath.ops.activations: every registry entry with a PyTorch counterpart, gelu's
 tanh form, prelu (with its learnable slope), and the ops outside the registry: the shrinks,
-threshold and glu.
+threshold, glu and rrelu (eval against PyTorch; training on given slopes against the literal
+reference and finite differences, as PyTorch draws its own).
 
 The backward of σ is ``g · σ′(x)``, except relu's, hardtanh's and relu6's, which are ops of
 their own (``relu_backward``, ``hardtanh_backward``: a select, 0 outside whatever g holds). Samples hold at least 34 elements: PyTorch's CPU kernels
@@ -242,7 +243,7 @@ def _make_records():
             errors=_prelu_errors,
         )
     )
-    return records + _shrink_records() + [_threshold_record(), _glu_record()]
+    return records + _shrink_records() + [_threshold_record(), _glu_record()] + _rrelu_records()
 
 
 def _elementwise_samples(name, options):
@@ -384,6 +385,105 @@ def _glu_record():
         reference_backward=ref.glu_backward,
         errors=errors,
     )
+
+
+# ------------------------------------------------------------------- rrelu
+_RRELU_RANGES = [
+    {},
+    {"lower": 0.1, "upper": 0.3},
+    {"lower": -0.5, "upper": 1.5},
+    {"lower": 0.2, "upper": 0.2},
+]
+
+
+def _rrelu_slope_samples():
+    """x with slopes a ~ U(lower, upper) drawn here (a fixed draw per sample)."""
+    rng = np.random.default_rng(71)
+    samples = []
+    for i, kw in enumerate(_RRELU_RANGES):
+        lower, upper = kw.get("lower", 1 / 8), kw.get("upper", 1 / 3)
+        for shape in ((40,), (2, 3, 4, 5)):
+            x = 2 * randn(*shape, seed=72 + i)
+            a = rng.uniform(lower, upper, shape)
+            label = "-".join(f"{k}{v}" for k, v in kw.items()) or "default"
+            samples.append(Sample(f"{label}-{'x'.join(map(str, shape))}", (x, a), kw))
+    return samples
+
+
+def _rrelu_errors():
+    x, a = np.ones((2, 3)), np.full((2, 3), 0.2)
+    f, b = ops.rrelu, ops.rrelu_backward
+    return [
+        ErrorCase("int", lambda: f(np.arange(3)), TypeError, r"^rrelu: x: expected"),
+        ErrorCase(
+            "lower-above-upper",
+            lambda: f(x, 0.5, 0.25),
+            ValueError,
+            r"^rrelu: lower: expected lower <= upper, got lower=0.5 > upper=0.25",
+        ),
+        ErrorCase("nan-lower", lambda: f(x, np.nan), ValueError, r"^rrelu: lower: expected a fin"),
+        ErrorCase(
+            "inf-upper", lambda: f(x, 0.1, np.inf), ValueError, r"^rrelu: upper: expected a f"
+        ),
+        ErrorCase(
+            "str-upper", lambda: f(x, 0.1, "0.3"), TypeError, r"^rrelu: upper: expected a re"
+        ),
+        ErrorCase("training", lambda: f(x, training=1), TypeError, r"^rrelu: training: expected"),
+        ErrorCase("rng", lambda: f(x, training=True, rng=3), TypeError, r"rng: expected a numpy"),
+        ErrorCase(
+            "slopes-shape",
+            lambda: f(x, training=True, slopes=np.ones(3)),
+            ValueError,
+            r"^rrelu: slopes: expected the shape of x \(2, 3\), got \(3,\)",
+        ),
+        ErrorCase(
+            "slopes-dtype",
+            lambda: f(x, training=True, slopes=a.astype(np.float32)),
+            TypeError,
+            r"^rrelu: .*dtype",
+        ),
+        ErrorCase(
+            "backward-no-slopes",
+            lambda: b(x, x, training=True),
+            ValueError,
+            r"^rrelu_backward: slopes: expected the slopes the training forward drew",
+        ),
+        ErrorCase(
+            "backward-shape",
+            lambda: b(np.ones((3, 2)), x),
+            ValueError,
+            r"^rrelu_backward: grad_output: expected the shape of x",
+        ),
+        ErrorCase(
+            "backward-range", lambda: b(x, x, 1.0, 0.0), ValueError, r"^rrelu_backward: lower"
+        ),
+    ]
+
+
+def _rrelu_records():
+    return [
+        OpRecord(
+            name="rrelu",
+            op=ops.rrelu,
+            reference=ref.rrelu,
+            samples=_elementwise_samples("rrelu", _RRELU_RANGES),
+            torch=lambda torch, x, **kw: torch.nn.functional.rrelu(x, **kw, training=False),
+            backward=ops.rrelu_backward,
+            reference_backward=ref.rrelu_backward,
+            errors=_rrelu_errors,
+        ),
+        OpRecord(
+            name="rrelu_fixed_slopes",
+            op=lambda x, a, **kw: ops.rrelu(x, training=True, slopes=a, **kw),
+            reference=lambda x, a, **kw: ref.rrelu(x, training=True, slopes=a, **kw),
+            samples=_rrelu_slope_samples,
+            backward=lambda g, x, a, **kw: ops.rrelu_backward(g, x, training=True, slopes=a, **kw),
+            reference_backward=lambda g, x, a, **kw: ref.rrelu_backward(
+                g, x, training=True, slopes=a, **kw
+            ),
+            errors=_rrelu_errors,
+        ),
+    ]
 
 
 RECORDS = _make_records()

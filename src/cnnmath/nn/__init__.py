@@ -55,6 +55,7 @@ from .activation import (
     PReLU,
     ReLU,
     ReLU6,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
@@ -72,7 +73,14 @@ from .container import Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .deform_conv import DeformConv2d
 from .distance import CosineSimilarity, PairwiseDistance
-from .dropout import Dropout, Dropout1d, Dropout2d, StochasticDepth
+from .dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    FeatureAlphaDropout,
+    StochasticDepth,
+)
 from .flatten import Flatten, Permute, Unflatten
 from .fold import fold_batch_norm
 from .grad_mode import enable_grad, grad_enabled, no_grad
@@ -264,8 +272,10 @@ __all__ = [
     "AdaptiveMaxPool1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
+    "AlphaDropout",
     "Dropout",
     "Dropout2d",
+    "FeatureAlphaDropout",
     "Hardtanh",
     "LogSigmoid",
     "LogSoftmax",
@@ -295,6 +305,7 @@ __all__ = [
     "PixelShuffle",
     "PixelUnshuffle",
     "ReLU",
+    "RReLU",
     "Sequential",
     "SiLU",
     "Sigmoid",

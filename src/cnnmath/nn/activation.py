@@ -9,6 +9,7 @@ would overwrite).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from .. import ops
 from .._checks import check_float_array, positive_int
 from ..ops import activations as _act
-from ._common import _float_dtype, _real_arg
+from ._common import _float_dtype, _real_arg, as_generator
 from .module import Module
 from .parameter import Parameter
 
@@ -335,20 +336,40 @@ class Hardtanh(_Activation):
     """y = min(max(x, min_val), max_val) elementwise (``torch.nn.Hardtanh``, defaults −1 and
     1); ∂ℓ/∂x = G strictly between the bounds, 0 elsewhere (``ops.hardtanh_backward``).
 
+    ``min_value`` / ``max_value`` are PyTorch's deprecated names of the bounds, taken as
+    PyTorch takes them: when given (not None) each overrides ``min_val`` / ``max_val`` and
+    warns with a FutureWarning ("keyword argument `min_value` is deprecated and renamed to
+    `min_val`").
+
     >>> Hardtanh(-2, 3)
     Hardtanh(min_val=-2, max_val=3)
     """
 
     name = "hardtanh"
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+    def __init__(
+        self,
+        min_val: float = -1.0,
+        max_val: float = 1.0,
+        inplace: bool = False,
+        min_value: float | None = None,
+        max_value: float | None = None,
+    ) -> None:
         super().__init__()
         self._set_inplace(inplace)
-        low = _real_arg("Hardtanh", "min_val", min_val)
-        high = _real_arg("Hardtanh", "max_val", max_val)
+        low_name, high_name = "min_val", "max_val"  # the names an error message uses
+        if min_value is not None:
+            warnings.warn(_RENAMED.format("min_value", "min_val"), FutureWarning, stacklevel=2)
+            min_val, low_name = min_value, "min_value"
+        if max_value is not None:
+            warnings.warn(_RENAMED.format("max_value", "max_val"), FutureWarning, stacklevel=2)
+            max_val, high_name = max_value, "max_value"
+        low = _real_arg("Hardtanh", low_name, min_val)
+        high = _real_arg("Hardtanh", high_name, max_val)
         if not low < high:
             raise ValueError(
-                f"Hardtanh: max_val: expected a number above min_val={min_val!r}, got {max_val!r}"
+                f"Hardtanh: {high_name}: expected a number above {low_name}={min_val!r}, "
+                f"got {max_val!r}"
             )
         self.min_val, self.max_val = min_val, max_val  # as given: PyTorch's repr echoes them
 
@@ -366,6 +387,68 @@ class Hardtanh(_Activation):
     def extra_repr(self) -> str:
         """``min_val=…, max_val=…`` as ``torch.nn.Hardtanh`` prints them."""
         return f"min_val={self.min_val}, max_val={self.max_val}{self._inplace_repr()}"
+
+
+#: PyTorch's warning for Hardtanh's old keyword names (the same words, a FutureWarning).
+_RENAMED = "keyword argument `{}` is deprecated and renamed to `{}`"
+
+
+class RReLU(_Activation):
+    """The randomized leaky ReLU (``torch.nn.RReLU(lower=1/8, upper=1/3, inplace=False)``):
+    in training each x ≤ 0 gets its own slope a ~ U(lower, upper), drawn at every forward,
+    y = a·x (y = x where x > 0); in evaluation mode y = leaky_relu(x, (lower + upper)/2).
+    Backward: ∂ℓ/∂x = G where x > 0, a·G where x ≤ 0, with the forward's slopes
+    (``ops.activations.rrelu`` / ``rrelu_backward``). No parameters, no buffers.
+
+    The slopes come from the generator ``self.rng``, made from ``rng=`` (Generator, int seed
+    or None for the default generator, which ``cnnmath.manual_seed`` seeds) and declared with
+    ``register_generator`` as Dropout's is. lower and upper: finite numbers, lower ≤ upper
+    (kept as given, as PyTorch's repr echoes them); ``inplace`` as the other activations
+    (accepted and shown, computed out of place).
+
+    >>> RReLU(0.1, 0.3)
+    RReLU(lower=0.1, upper=0.3)
+    """
+
+    rng: np.random.Generator
+
+    def __init__(
+        self,
+        lower: float = _act.RRELU_LOWER,
+        upper: float = _act.RRELU_UPPER,
+        inplace: bool = False,
+        *,
+        rng: Any = None,
+    ) -> None:
+        super().__init__()
+        low = _real_arg("RReLU", "lower", lower)
+        high = _real_arg("RReLU", "upper", upper)
+        if low > high:
+            raise ValueError(f"RReLU: upper: expected a number >= lower={lower!r}, got {upper!r}")
+        self.lower, self.upper = lower, upper
+        self._set_inplace(inplace)
+        self.register_generator("rng", as_generator(rng, func="RReLU"))
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Training: y = rrelu(x) with slopes drawn from ``self.rng``; eval: leaky_relu with
+        slope (lower + upper)/2. The context is (x, the slopes or None, training)."""
+        low, high = float(self.lower), float(self.upper)
+        if not self.training:
+            return _act.rrelu(x, low, high, False), (x, None, False)
+        y, slopes = _act.rrelu(x, low, high, True, self.rng, return_slopes=True)
+        return y, (x, slopes, True)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """∂ℓ/∂x = G where x > 0, a·G where x ≤ 0 (a: the forward's slopes, or
+        (lower + upper)/2 in eval); G of x's shape and dtype."""
+        x, slopes, training = ctx
+        self._check_grad_output(grad_output, x.shape, x.dtype)
+        low, high = float(self.lower), float(self.upper)
+        return _act.rrelu_backward(grad_output, x, low, high, training, slopes=slopes)
+
+    def extra_repr(self) -> str:
+        """``lower=…, upper=…`` (and ``, inplace=True``), as ``torch.nn.RReLU`` prints them."""
+        return f"lower={self.lower}, upper={self.upper}{self._inplace_repr()}"
 
 
 class LogSigmoid(_Activation):

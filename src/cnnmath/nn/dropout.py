@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_float_array
+from ..ops import alpha_dropout as _alpha
 from ._common import as_generator
 from .module import Module
 
@@ -134,3 +135,51 @@ class StochasticDepth(Dropout):
     def extra_repr(self) -> str:
         """``p=…, mode=…``, as torchvision prints it."""
         return f"p={self.p}, mode={self.mode}"
+
+
+class AlphaDropout(Dropout):
+    """Alpha dropout, as ``torch.nn.AlphaDropout(p=0.5, inplace=False)``: dropout for
+    self-normalizing (SELU) networks that keeps zero mean and unit variance. In training each
+    element is kept (m = 1) with probability 1 − p or set to SELU's saturation α′ = −λα,
+    then mapped affinely,
+
+        y = a·(x·m + α′·(1 − m)) + b,   a = ((1 − p)(1 + p·α′²))^(−1/2),   b = −a·α′·p,
+
+    and ∂ℓ/∂x = a·m·G (``ops.alpha_dropout``). In evaluation mode, or with p = 0, it is the
+    identity; with p = 1, y = x·0 and the gradient 0, as PyTorch. The mask is drawn at every
+    training forward from ``self.rng`` (as Dropout's); ``inplace`` as Dropout's.
+
+    >>> AlphaDropout(0.2)
+    AlphaDropout(p=0.2, inplace=False)
+    """
+
+    #: One draw per feature map (n, c) instead of per element.
+    per_map = False
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """y as above (x in eval); the context is (mask, training)."""
+        func = f"{type(self).__name__}.forward"
+        check_float_array("x", x, func=func)
+        op = _alpha.feature_alpha_dropout if self.per_map else _alpha.alpha_dropout
+        y, mask = op(x, self.p, self.training, self.rng, return_mask=True)
+        return y, (mask, self.training, x.shape, x.dtype)
+
+    def backward_ctx(self, ctx: Any, grad_output: np.ndarray) -> np.ndarray:
+        """a·m·G with the forward pass's mask (G in eval, 0 for p = 1); G of the output's shape
+        and dtype."""
+        mask, training, shape, dtype = ctx
+        self._check_grad_output(grad_output, shape, dtype)
+        return _alpha.alpha_dropout_backward(grad_output, mask, self.p, training)
+
+
+class FeatureAlphaDropout(AlphaDropout):
+    """Alpha dropout of whole feature maps, as ``torch.nn.FeatureAlphaDropout(p=0.5,
+    inplace=False)``: :class:`AlphaDropout` with one draw per (n, c), every element of the map
+    x[n, c] kept or set to α′ together (``ops.feature_alpha_dropout``). Input (N, C, …), two
+    axes at least. Evaluation: the identity.
+
+    >>> FeatureAlphaDropout(0.2)
+    FeatureAlphaDropout(p=0.2, inplace=False)
+    """
+
+    per_map = True

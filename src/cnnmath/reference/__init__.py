@@ -27,6 +27,8 @@ from .activations import (
     prelu,
     prelu_backward,
     relu_backward,
+    rrelu,
+    rrelu_backward,
     shrink_grad,
     softshrink,
     tanhshrink,
@@ -34,6 +36,7 @@ from .activations import (
     threshold,
     threshold_grad,
 )
+from .alpha_dropout import alpha_dropout, alpha_dropout_backward, feature_alpha_dropout
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .deform_conv import deform_conv2d, deform_conv2d_backward
 from .distance import (
@@ -135,6 +138,11 @@ from .volumetric import (
 )
 
 __all__ = [
+    "alpha_dropout",
+    "alpha_dropout_backward",
+    "feature_alpha_dropout",
+    "rrelu",
+    "rrelu_backward",
     "batched_nms",
     "box_iou",
     "nms",

@@ -358,3 +358,31 @@ def glu_backward(grad_output, x, dim=-1):
         gx[index] = g * s
         gx[partner] = g * a * s * (1.0 - s)
     return gx.astype(x.dtype)
+
+
+def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, slopes=None):
+    """Training: y = x if x > 0 (or NaN) else a·x, a = slopes[index]; eval: y = x if x > 0
+    else ((lower + upper)/2)·x."""
+    x = np.asarray(x)
+    y = np.empty(x.shape, dtype=np.float64)
+    for index in np.ndindex(*x.shape):
+        v = float(x[index])
+        if training:
+            y[index] = float(slopes[index]) * v if v <= 0 else v
+        else:
+            y[index] = v if v > 0 else (lower + upper) / 2 * v
+    return y.astype(x.dtype)
+
+
+def rrelu_backward(grad_output, x, lower=1.0 / 8, upper=1.0 / 3, training=False, slopes=None):
+    """∂x = g if x > 0 (training: or NaN) else a·g, a = slopes[index] in training and
+    (lower + upper)/2 in eval."""
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=np.float64)
+    for index in np.ndindex(*x.shape):
+        v, g = float(x[index]), float(grad_output[index])
+        if training:
+            out[index] = float(slopes[index]) * g if v <= 0 else g
+        else:
+            out[index] = g if v > 0 else (lower + upper) / 2 * g
+    return out.astype(x.dtype)

@@ -172,6 +172,8 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Dropout: _identity,  # eval mode
     nn.Dropout2d: _identity,
     nn.StochasticDepth: _identity,
+    nn.AlphaDropout: _identity,  # eval mode, as Dropout
+    nn.FeatureAlphaDropout: _identity,
     nn.Softmax: _softmax,
     nn.LogSoftmax: _softmax,
     nn.Hardtanh: _hardtanh,
@@ -183,6 +185,8 @@ _EMITTERS: dict[type, _Emit] = {
     nn.Tanh: _simple("Tanh"),
     nn.Softsign: _simple("Softsign"),
     nn.LeakyReLU: _simple("LeakyRelu", alpha=lambda m: m.negative_slope),
+    # eval mode: leaky_relu with the middle slope, as torch.onnx writes it
+    nn.RReLU: _simple("LeakyRelu", alpha=lambda m: (float(m.lower) + float(m.upper)) / 2),
     nn.ELU: _simple("Elu", alpha=lambda m: m.alpha),
     nn.CELU: _celu,
     nn.SELU: _simple("Selu", alpha=_act.SELU_ALPHA, gamma=_act.SELU_SCALE),

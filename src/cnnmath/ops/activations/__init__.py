@@ -37,7 +37,8 @@ planes and adds its slope gradient's per-plane sums in order.
 The code, one concern a module: ``_elementwise`` (checks, the blocked run on the op's threads,
 the clamp), ``_smooth`` (float64 pieces the smooth ones share), ``rectifiers``,
 ``sigmoid_like``, ``exponential``, ``self_gated``, ``shrinks``, ``gated`` (GLU),
-``parametric`` (PReLU) and ``registry``; this package re-exports their public names.
+``parametric`` (PReLU), ``randomized`` (RReLU, whose slopes are drawn: not in the
+registry) and ``registry``; this package re-exports their public names.
 """
 
 from ._elementwise import F as F
@@ -45,6 +46,7 @@ from ._elementwise import elementwise as elementwise
 from .exponential import SELU_ALPHA, SELU_SCALE, celu, celu_grad, elu, elu_grad, selu, selu_grad
 from .gated import glu, glu_backward
 from .parametric import prelu, prelu_backward
+from .randomized import RRELU_LOWER, RRELU_UPPER, rrelu, rrelu_backward
 from .rectifiers import (
     hardtanh,
     hardtanh_backward,
@@ -146,6 +148,10 @@ __all__ = [
     "relu6_grad",
     "relu_backward",
     "relu_grad",
+    "rrelu",
+    "rrelu_backward",
+    "RRELU_LOWER",
+    "RRELU_UPPER",
     "selu",
     "SELU_ALPHA",
     "selu_grad",
