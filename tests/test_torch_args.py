@@ -33,12 +33,15 @@ INPLACE = [
     ("Dropout1d", (0.3,)),
     ("Dropout2d", (0.3,)),
     ("Dropout3d", (0.3,)),
+    ("RReLU", (0.1, 0.3)),
+    ("AlphaDropout", (0.3,)),
+    ("FeatureAlphaDropout", (0.3,)),
 ]
 IDS = [name for name, _ in INPLACE]
 
 # torch parameters cnnmath leaves out on purpose: device placement, torch's dtype objects
-# (cnnmath's dtype= takes NumPy's), Hardtanh's deprecated min_value/max_value spellings
-NOT_PORTED = {"device", "dtype", "min_value", "max_value"}
+# (cnnmath's dtype= takes NumPy's)
+NOT_PORTED = {"device", "dtype"}
 # (ConvTranspose3d and its Lazy form already took padding_mode: test_lazy and
 # test_layers3d_norm_pad cover them)
 SIGNATURES = [name for name, _ in INPLACE] + [

@@ -1,6 +1,6 @@
 """Records for cnnmath.ops.alpha_dropout: alpha_dropout and feature_alpha_dropout in eval mode
 against PyTorch (the identity), and in training on given masks against the literal reference
-and finite differences (PyTorch draws its own masks: tests/test_s45_alpha_dropout.py compares
+and finite differences (PyTorch draws its own masks: tests/test_alpha_dropout.py compares
 its statistics and values)."""
 
 import importlib

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_float_array
-from ..ops import alpha_dropout as _alpha
+from ..ops import alpha_dropout, alpha_dropout_backward, feature_alpha_dropout
 from ._common import as_generator
 from .module import Module
 
@@ -160,7 +160,7 @@ class AlphaDropout(Dropout):
         """y as above (x in eval); the context is (mask, training)."""
         func = f"{type(self).__name__}.forward"
         check_float_array("x", x, func=func)
-        op = _alpha.feature_alpha_dropout if self.per_map else _alpha.alpha_dropout
+        op = feature_alpha_dropout if self.per_map else alpha_dropout
         y, mask = op(x, self.p, self.training, self.rng, return_mask=True)
         return y, (mask, self.training, x.shape, x.dtype)
 
@@ -169,7 +169,7 @@ class AlphaDropout(Dropout):
         and dtype."""
         mask, training, shape, dtype = ctx
         self._check_grad_output(grad_output, shape, dtype)
-        return _alpha.alpha_dropout_backward(grad_output, mask, self.p, training)
+        return alpha_dropout_backward(grad_output, mask, self.p, training)
 
 
 class FeatureAlphaDropout(AlphaDropout):

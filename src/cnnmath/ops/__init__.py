@@ -10,6 +10,7 @@ from .activations import (
     relu,
     relu_backward,
 )
+from .alpha_dropout import alpha_dropout, alpha_dropout_backward, feature_alpha_dropout
 from .conv import (
     conv2d,
     conv2d_backward,
@@ -139,6 +140,9 @@ __all__ = [
     "cosine_similarity_backward",
     "dropout",
     "dropout_backward",
+    "alpha_dropout",
+    "alpha_dropout_backward",
+    "feature_alpha_dropout",
     "einsum",
     "einsum_backward",
     "get_activation",
