@@ -317,12 +317,14 @@ def test_round_trip_from_pytorch_through_onnx(tmp_path, capsys):
     for i, (H, W) in enumerate(shapes):
         files.append(str(tmp_path / f"p{i}.png"))
         Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(files[-1])
-    # the upsample's output size, batch included, is a constant of the file: (1, 6, 12, 12)
-    status, out, err = predict(capsys, path, *files, "--size", 12, 12, "--quiet")
-    assert_refused(status, out, err, r"got \(1, 6, 12, 12\) for a batch of 2; one output for "
-                   r"several images: .* Give --batch-size 1")  # fmt: skip
+    # the upsample's output size, batch included, is a constant of the file: (1, 6, 12, 12),
+    # so the file is run one image at a time (a batch of 2 would blend the two images) and
+    # only at 12 x 12
+    status, out, err = predict(capsys, path, *files, "--size", 16, 16, "--quiet")
+    assert_refused(status, out, err, r"the file fixes its input at 12x12 pixels .* and --size "
+                   r"16 16 gives 16x16; give --size 12 12")  # fmt: skip
     status, out, err = predict(capsys, path, *files, "--size", 12, 12, "--masks",
-                               tmp_path / "masks", "--batch-size", 1, "--quiet")  # fmt: skip
+                               tmp_path / "masks", "--batch-size", 2, "--quiet")  # fmt: skip
     assert status == 0, err
     for file, shape in zip(files, shapes):
         x = preprocess(file, (12, 12))[None].astype(np.float32)

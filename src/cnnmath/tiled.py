@@ -374,6 +374,14 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
         raise TypeError(
             f"{_FUNC}: array: expected the model's dtype {dtypes.pop()}, got {array.dtype}"
         )
+    fixed = getattr(model_or_op, "fixed_input_sizes", None)
+    if fixed:  # tiles are other sizes than the ones the model's computation assumes
+        (name, dims), *_ = fixed.items()
+        raise ValueError(
+            f"{_FUNC}: model_or_op: its input {name!r} is held to the shape {dims} (an ONNX "
+            "file exported without dynamic axes, whose sizes were computed when it was "
+            "loaded: Graph.fix_input_sizes); tiles have other sizes: export with dynamic axes"
+        )
     shape = tuple(int(s) for s in array.shape)
     nodes = model_nodes(model_or_op)
     first = nodes[0].module

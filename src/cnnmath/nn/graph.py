@@ -674,6 +674,53 @@ class Graph(Module):
                 needed.update(node.inputs)
         return outputs, run
 
+    def fix_input_sizes(self, sizes: dict[str, tuple[int | None, ...]], why: str) -> None:
+        """Hold the inputs named in ``sizes`` to those shapes (an int an axis's size, None any
+        size): ``forward`` refuses an input of another rank or size, naming the input, the
+        axis and ``why`` (the graph's computation assumes these sizes: an ONNX file whose
+        sizes were computed at load time). ``{}`` lifts every hold."""
+        for name, dims in sizes.items():
+            if name not in self._inputs:
+                raise ValueError(
+                    f"Graph.fix_input_sizes: sizes: {name!r} is not an input of the graph "
+                    f"{self._inputs}"
+                )
+            if not isinstance(dims, tuple) or not all(
+                d is None or (isinstance(d, int) and d >= 0) for d in dims
+            ):
+                raise TypeError(
+                    f"Graph.fix_input_sizes: sizes[{name!r}]: expected a tuple of sizes "
+                    f"(int >= 0, or None for any), got {dims!r}"
+                )
+        self._fixed_sizes = (dict(sizes), str(why)) if sizes else None
+
+    @property
+    def fixed_input_sizes(self) -> dict[str, tuple[int | None, ...]]:
+        """The shapes ``fix_input_sizes`` holds the inputs to (None: any size on that axis);
+        {} when they may take any shape."""
+        held = vars(self).get("_fixed_sizes")
+        return dict(held[0]) if held is not None else {}
+
+    def _check_fixed_sizes(self, inputs: tuple[Any, ...]) -> None:
+        held = vars(self).get("_fixed_sizes")
+        if held is None:
+            return
+        sizes, why = held
+        for name, x in zip(self._inputs, inputs, strict=True):
+            dims = sizes.get(name)
+            shape = np.shape(x)
+            if dims is None:
+                continue
+            wrong = len(shape) != len(dims) or any(
+                d is not None and n != d for n, d in zip(shape, dims)
+            )
+            if wrong:
+                want = "(" + ", ".join("any" if d is None else str(d) for d in dims) + ")"
+                raise ValueError(
+                    f"{type(self).__name__}.forward: input {name!r}: expected shape {want}, got "
+                    f"{tuple(shape)}: {why}"
+                )
+
     def forward_ctx(self, *inputs: np.ndarray) -> tuple[Any, Any]:
         """The output value (a tuple of them for several outputs) after running, in
         topological order, every node the outputs need; the context is each node's context
@@ -684,6 +731,7 @@ class Graph(Module):
                 f"{type(self).__name__}.forward: expected {len(self._inputs)} input(s) "
                 f"{self._inputs}, got {len(inputs)}"
             )
+        self._check_fixed_sizes(inputs)
         env = dict(zip(self._inputs, inputs, strict=True))
         contexts: list[Any] = [None] * len(self._nodes)
         keep = grad_enabled()  # else no context is kept and each value goes after its last read

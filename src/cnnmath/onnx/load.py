@@ -337,11 +337,15 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
 
     The inputs' declared sizes are not enforced: like a cnnmath model, the graph runs on any
     batch size and on other image sizes where its ops allow them (onnxruntime refuses a size
-    that a file fixes). Their declared element types are checked at load time (float32 or
-    float64; int32, int64 or bool for shapes, indices and conditions; int8, uint8, int16 or
-    uint16 for an input read only by the ops of quantized values: QuantizeLinear,
-    DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, MaxPool and
-    com.microsoft's quantized ops), the arrays given when the graph runs. Of other domains
+    that a file fixes) — except in a file whose Shape nodes read a value of fixed declared
+    sizes: those are computed once, here, so the graph holds its inputs to the declared
+    sizes (``Graph.fix_input_sizes``) and refuses others by name, as onnxruntime does,
+    instead of computing with sizes that are not the input's. Their declared element types
+    are checked at load time (float32 or float64; int32, int64 or bool for shapes, indices
+    and conditions; int8, uint8, int16 or uint16 for an input read only by the ops of
+    quantized values: QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
+    ConvInteger, MatMulInteger, MaxPool and com.microsoft's quantized ops), the arrays
+    given when the graph runs. Of other domains
     than ONNX's own, only com.microsoft's quantized ops that onnxruntime's quantizer writes
     are read (``_ops.MICROSOFT``, the domain's opset 1).
     """
@@ -866,10 +870,24 @@ def load(model: str | os.PathLike[str] | bytes) -> nn.Graph:
     g.onnx_output_names = tuple(o.name for o in graph.output)  # type: ignore[attr-defined]
     g.onnx_opset = opset  # type: ignore[attr-defined]
     declared = {v.name: v for v in graph.input}
-    g.onnx_input_dims = {  # type: ignore[attr-defined]
+    input_dims = {
         name: _declared_dims(declared[onnx_name])
         for onnx_name, name in zip(input_names, graph_inputs)
     }
+    g.onnx_input_dims = input_dims  # type: ignore[attr-defined]
+    if info.get("folded_shapes"):  # sizes computed from the declared ones: hold the inputs
+        first = info["folded_shapes"][0]
+        g.fix_input_sizes(
+            {
+                name: tuple(n if isinstance(n, int) else None for n in dims)
+                for name, dims in input_dims.items()
+                if dims is not None
+            },
+            f"the file declares this size and its Shape node {first!r} was computed from the "
+            "declared sizes when it was loaded (as onnxruntime, cnnmath runs such a file at "
+            "its declared sizes only); export with dynamic_axes (TorchScript) or "
+            "dynamic_shapes (dynamo) to run other sizes",
+        )
     g.onnx_input_types = {  # type: ignore[attr-defined]
         name: declared[onnx_name].type.tensor_type.elem_type
         for onnx_name, name in zip(input_names, graph_inputs)

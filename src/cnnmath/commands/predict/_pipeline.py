@@ -14,7 +14,7 @@ from ... import nn
 from .._common import CLIError, input_file
 from ._arguments import IMAGENET_MEAN, IMAGENET_STD
 from ._inputs import _expand, _mask_targets, _read_labels, _statistics
-from ._model import _check_size, _load_model, _model_channels, _model_dtype
+from ._model import _check_size, _fixed_batch, _load_model, _model_channels, _model_dtype
 from ._preprocess import _Geometry, _image_error, _prepare
 from ._printer import _Printer
 from ._progress import _LateBar
@@ -103,13 +103,14 @@ def run(args: argparse.Namespace) -> int:
 
     model = fold_batch_norm(_load_model(args))  # eval mode; the normalisation's pass saved
     channels = _model_channels(model)
+    batch_size = _fixed_batch(model, args, seen_sizes, geometry.option())
     mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
     dtype = _model_dtype(model)
     streamed = collection or args.scheduler is not None
     if args.scheduler is None:  # on a cluster the workers' memory counts, not this machine's
-        batch = 1 if streamed else min(len(paths), args.batch_size)
-        _check_size(args, model, channels, dtype, batch, largest, geometry.option())
+        per_pass = 1 if streamed else min(len(paths), batch_size)
+        _check_size(args, model, channels, dtype, per_pass, largest, geometry.option())
     printer = _Printer(args, labels, sizes, masks)
 
     def failed(what: str, exc: Exception, shape: str = "") -> CLIError:
@@ -134,11 +135,11 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         return 0
 
-    starts = range(0, len(paths), args.batch_size)
+    starts = range(0, len(paths), batch_size)
     bar = _LateBar(len(starts), "batch", not args.quiet)
     try:
         for start in starts:
-            chunk = paths[start : start + args.batch_size]
+            chunk = paths[start : start + batch_size]
             prepared = [_prepare(p, channels, geometry, mean, std) for p in chunk]
             # --resize N keeps each image's aspect ratio: a run of one shape is one batch
             for run_paths, run in _same_shape_runs(chunk, prepared):

@@ -603,6 +603,7 @@ def shape(node: Node, attrs: Attrs, ins: list[Operand], info: dict[str, Any]) ->
     x = ins[0]
     static = info["shapes"].get(x.name) if isinstance(x, Ref) else None
     if static is not None and all(isinstance(n, int) for n in static):  # folded at load time
+        info.setdefault("folded_shapes", []).append(node.name)  # the inputs' sizes now fixed
         placeholder = np.broadcast_to(np.zeros((), np.int8), static)
         return _generic(_Shape(node, [Const(placeholder)], start, end), [])
     return _generic(_Shape(node, [_plain(x)], start, end), [x])
