@@ -30,7 +30,7 @@ def _config(rng, rank):
 def _data(rng, shape, kind, dtype):
     x = rng.standard_normal(shape)
     if kind == "ties":
-        x = np.round(x)  # many equal values in a window: the first maximum wins
+        x = np.round(x)  # many equal values in a window (0.0 and -0.0 too): the first wins
     elif kind == "nan":
         x.reshape(-1)[rng.integers(0, x.size, 1 + x.size // 6)] = np.nan
     elif kind == "inf":
@@ -68,6 +68,7 @@ def test_forward_indices_and_gradient_equal_torch(rank, kind, dtype):
         y, i = op(x, k, **kw, return_indices=True, _random_samples=u)
         assert y.dtype == dtype and i.dtype == np.int64
         np.testing.assert_array_equal(y, ty.detach().numpy())
+        np.testing.assert_array_equal(np.signbit(y), np.signbit(ty.detach().numpy()))  # ±0
         np.testing.assert_array_equal(i, ti.numpy())
         g = rng.standard_normal(y.shape).astype(dtype)
         ty.backward(torch.tensor(g))
@@ -125,6 +126,24 @@ def test_sample_order_of_volumes_is_depth_height_width():
         for other in range(3):
             if other != axis:  # the maximum may move along other axes only within a window
                 assert (np.abs(moved[other] - still[other]) <= 1).all()
+
+
+@pytest.mark.parametrize("m, u", [(5, 0.49999997), (6, 0.19999999), (7, 0.6666666)])
+def test_float32_windows_use_float32_arithmetic_as_torch(m, u):
+    """PyTorch computes the starts in the input's dtype: in float32, 1 + u rounds to 1.5 for
+    u = 0.49999997 (α = 2), so a start moves by one from the float64 rule's. The float32 op
+    follows torch's float32 windows, the float64 op torch's float64 ones."""
+    x = np.random.default_rng(1).standard_normal((1, 1, m, m))
+    found = {}
+    for dtype in (np.float32, np.float64):
+        xd, ud = x.astype(dtype), np.full((1, 1, 2), u, dtype=np.float32).astype(dtype)
+        _, i = ops.fractional_max_pool2d(xd, 1, 3, return_indices=True, _random_samples=ud)
+        _, ti = F.fractional_max_pool2d(
+            torch.tensor(xd), 1, 3, return_indices=True, _random_samples=torch.tensor(ud)
+        )
+        np.testing.assert_array_equal(i, ti.numpy())
+        found[dtype] = i
+    assert not np.array_equal(found[np.float32], found[np.float64])
 
 
 def test_one_output_starts_at_m_minus_k_as_torch():
@@ -358,8 +377,9 @@ def test_layer_draws_fresh_valid_windows_each_forward():
 
 def test_draws_follow_torch_s_distribution():
     """The layer's start sequences, over many planes, are distributed as PyTorch's own
-    draws (total variation distance small), for an α with a fractional part."""
-    m, k, n = 12, 3, 5  # α = 9/4
+    draws (total variation distance small). The sequence is periodic in u with period 1/α:
+    α = 4/3 here, so u must cover all of [0, 1) to reach every sequence as often as torch."""
+    m, k, n = 10, 2, 7  # α = 8/6
     x = np.broadcast_to(np.arange(float(m))[:, None] * m + np.arange(float(m)), (40, 50, m, m))
     _, i = nn.FractionalMaxPool2d(k, n, return_indices=True, rng=7)(x.copy())
     torch.manual_seed(7)

@@ -219,18 +219,32 @@ def _tap_offsets(win: _Windows) -> list[int]:
 def _choose(win: _Windows, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Y, I), each (P, *out): every window's maximum and the flat position in its plane of
     the element chosen, by PyTorch's walk over the taps in row-major order: a tap replaces
-    the choice when greater, or NaN (the first maximum; the last NaN)."""
-    P = win.planes.shape[0]
+    the choice when greater, or NaN (the first maximum; the last NaN).
+
+    Each tap is one gather of every window's element at that tap (an index array, the
+    windows' first elements plus the tap's offset, into x's planes laid end to end), then
+    masked updates of the running maximum and the chosen tap where the tap took the window
+    (a copy, not np.maximum: the first of -0.0 and 0.0 stays, as in the walk). Buffers are
+    reused across the taps; the indices are int32 while x has under 2³¹ elements (half the
+    memory traffic)."""
+    P, plane = win.planes.shape[0], math.prod(win.planes.shape[1:])
     flat = win.planes.reshape(-1)
+    index_type = np.int32 if flat.size < 2**31 else np.intp
     first = _starts(win, u)
-    plane = math.prod(win.planes.shape[1:])
-    first_global = first + (np.arange(P, dtype=np.intp) * plane).reshape((P,) + (1,) * len(win.out))
+    first_global = (
+        first + (np.arange(P, dtype=np.intp) * plane).reshape((-1,) + (1,) * len(win.out))
+    ).astype(index_type)
     offsets = _tap_offsets(win)
-    best = np.take(flat, first_global + offsets[0])
-    tap = np.zeros(first.shape, dtype=np.intp)
+    nan = bool(np.isnan(flat).any())
+    at = np.add(first_global, index_type(offsets[0]))
+    best = np.take(flat, at)
+    tap = np.zeros(first.shape, dtype=np.uint8 if len(offsets) < 256 else np.intp)
+    values, take = np.empty_like(best), np.empty(best.shape, dtype=bool)
     for t, offset in enumerate(offsets[1:], start=1):
-        values = np.take(flat, first_global + offset)
-        take = (values > best) | np.isnan(values)
+        np.take(flat, np.add(first_global, index_type(offset), out=at), out=values)
+        np.greater(values, best, out=take)
+        if nan:
+            take |= np.isnan(values)
         np.copyto(best, values, where=take)
         np.copyto(tap, t, where=take)
     return best, first + np.take(np.asarray(offsets, dtype=np.intp), tap)
