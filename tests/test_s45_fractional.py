@@ -480,3 +480,29 @@ def test_signatures_take_torch_s_arguments_in_torch_s_order(rank):
         names = list(inspect.signature(theirs).parameters)
         got = list(inspect.signature(ours).parameters)
         assert got[: len(names)] == ["x" if n == "input" else n for n in names]
+
+
+def test_graph_pool_then_unpool_equals_torch():
+    """In a Graph the layer's (Y, I) feed a MaxUnpool2d (window 3, stride 1, the input's
+    size): output and input gradient equal PyTorch's with the same samples; a Sequential
+    refuses the two-output layer."""
+    rng = np.random.default_rng(10)
+    x, u = rng.standard_normal((2, 3, 7, 8)), rng.random((2, 3, 2))
+    g = nn.Graph()
+    y, idx = g.add(
+        nn.FractionalMaxPool2d(3, (5, 6), return_indices=True, _random_samples=u), "x", name="p"
+    )
+    g.add(nn.MaxUnpool2d(3, stride=1), y, idx, "x", name="unpool")
+    g.set_output("unpool")
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ti = F.fractional_max_pool2d(
+        tx, 3, (5, 6), return_indices=True, _random_samples=torch.tensor(u)
+    )
+    tout = F.max_unpool2d(ty, ti, 3, stride=1, output_size=(7, 8))
+    out = g(x)
+    np.testing.assert_array_equal(out, tout.detach().numpy())
+    G = rng.standard_normal(out.shape)
+    tout.backward(torch.tensor(G))
+    np.testing.assert_array_equal(g.backward(G), tx.grad.numpy())
+    with pytest.raises(TypeError, match="returns 2 outputs"):
+        nn.Sequential(nn.FractionalMaxPool2d(2, 3, return_indices=True))(np.zeros((1, 1, 6, 6)))
