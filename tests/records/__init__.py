@@ -6,6 +6,7 @@ FAMILIES = (
     "conv",
     "deform_conv",
     "pool",
+    "fractional_pool",
     "interpolate",
     "resize",
     "linear",

@@ -1,4 +1,5 @@
-"""Pooling layers: max, average, power-average (LPPool1d/2d/3d), max-unpooling, adaptive."""
+"""Pooling layers: max, average, power-average (LPPool1d/2d/3d), max-unpooling, adaptive,
+fractional max (FractionalMaxPool2d/3d)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import ops
-from .._checks import check_float_array, int_pair, positive_int
+from .._checks import check_float_array, int_pair, int_triple, positive_int, real_number
+from ..ops.pool.fractional import _windows as _fractional_windows
 from ..ops.pool.lp_pool import _norm_type
 from ..ops.pool.unpool import _ints as _spatial  # an int or rank ints, each >= minimum
+from ._common import as_generator
 from .module import Module
 
 
@@ -597,3 +600,179 @@ class LPPool3d(_LPPool):
     """
 
     _rank = 3
+
+
+class _FractionalMaxPool(Module):
+    """Fractional max pooling over ``_rank`` spatial axes (see :class:`FractionalMaxPool2d`)."""
+
+    _rank: int
+    rng: np.random.Generator
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: np.ndarray | None = None,
+        *,
+        rng: Any = None,
+    ) -> None:
+        super().__init__()
+        func, r = type(self).__name__, self._rank
+        sizes = int_pair if r == 2 else int_triple
+        several = "a pair" if r == 2 else "a triple"
+        self.kernel_size = sizes("kernel_size", kernel_size, minimum=1, func=func)
+        self.return_indices = _flag(func, "return_indices", return_indices)
+        if (output_size is None) == (output_ratio is None):
+            given = "neither" if output_size is None else "both"
+            raise ValueError(
+                f"{func}: output_size, output_ratio: expected exactly one of them, got {given}"
+            )
+        self.output_size = (
+            None if output_size is None else sizes("output_size", output_size, minimum=1, func=func)
+        )
+        self.output_ratio: tuple[float, ...] | None = None
+        if output_ratio is not None:
+            ratios = (
+                output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * r
+            )
+            if len(ratios) != r:
+                raise TypeError(
+                    f"{func}: output_ratio: expected a number or {several} of numbers in (0, 1), "
+                    f"got {output_ratio!r}"
+                )
+            self.output_ratio = tuple(
+                real_number(
+                    "output_ratio", v, low=0, high=1, low_open=True, high_open=True, func=func
+                )
+                for v in ratios
+            )
+        if _random_samples is not None:
+            check_float_array("_random_samples", _random_samples, func=func)
+            if _random_samples.ndim != 3 or _random_samples.shape[2] != r:
+                raise ValueError(
+                    f"{func}: _random_samples: expected shape (N, C, {r}), got "
+                    f"{_random_samples.shape}"
+                )
+        self._random_samples = _random_samples
+        self.register_generator("rng", as_generator(rng, func=func))
+
+    def _args(self) -> dict[str, Any]:
+        return {
+            "kernel_size": self.kernel_size,
+            "output_size": self.output_size,
+            "output_ratio": self.output_ratio,
+        }
+
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """("indices",) with ``return_indices``: the layer returns (Y, I); else ()."""
+        return ("indices",) if self.return_indices else ()
+
+    def _draw(self, x: np.ndarray) -> np.ndarray | None:
+        """This call's samples: the fixed ``_random_samples`` if given, else one u ~ U[0, 1)
+        per (image, channel, axis) drawn from ``self.rng`` in x's dtype — after x and the
+        window are checked, so a refused call draws nothing (the op checks the rest)."""
+        if self._random_samples is not None:
+            return self._random_samples
+        func = f"{type(self).__name__}.forward"
+        check_float_array("x", x, func=func)
+        r = self._rank
+        _fractional_windows(x, **self._args(), rank=r, func=func)
+        batch = 1 if x.ndim == r + 1 else x.shape[0]
+        return self.rng.random((batch, x.shape[-r - 1], r), dtype=x.dtype)
+
+    def forward_ctx(self, x: np.ndarray) -> tuple[Any, Any]:
+        """Y = fractional_max_pool{rank}d(x) with fresh samples (or the fixed ones); the pair
+        (Y, I) with ``return_indices``. The context is x and the choice I."""
+        op = getattr(ops, f"fractional_max_pool{self._rank}d")
+        y, indices = op(x, **self._args(), return_indices=True, _random_samples=self._draw(x))
+        return ((y, indices) if self.return_indices else y), (x, indices)
+
+    def backward_ctx(self, ctx: Any, grad_output: Any) -> np.ndarray:
+        """∂ℓ/∂X: each G added to the element its window chose in the forward (read from I).
+        With ``return_indices`` grad_output is G or (G, None); G None gives 0."""
+        x, indices = ctx
+        grad_output = _y_grad(type(self).__name__, grad_output, self.return_indices)
+        if grad_output is None:
+            return np.zeros_like(x)
+        backward = getattr(ops, f"fractional_max_pool{self._rank}d_backward")
+        return backward(grad_output, x, **self._args(), indices=indices)
+
+    def spatial_window(self) -> tuple[None, str]:
+        """No fixed window: receptive fields, tiles and the like refuse the layer."""
+        return None, (
+            "draws pseudo-random windows at every call (fractional max pooling), so no "
+            "output pixel has a fixed receptive field"
+        )
+
+
+class FractionalMaxPool2d(_FractionalMaxPool):
+    """Fractional max pooling (Graham 2014), as ``torch.nn.FractionalMaxPool2d``: max
+    pooling with k1×k2 windows whose starts step pseudo-randomly by ⌊α⌋ or ⌊α⌋ + 1,
+    α = (m − k1)/(H − 1), so that H windows span m rows (likewise the columns): the output
+    size is any (H, W) with H + k1 − 1 <= m and W + k2 − 1 <= n (``output_size``), or
+    (⌊m·r1⌋, ⌊n·r2⌋) for ``output_ratio`` in (0, 1) — exactly one of the two.
+
+    Every forward (training or eval, as PyTorch's) draws one sample u ∈ [0, 1) per (image,
+    channel, axis) from the generator ``self.rng`` (``rng=``: a Generator, an int seed, or
+    None for the package's default generator, which ``cnnmath.manual_seed`` seeds; declared
+    with ``register_generator``), unless ``_random_samples`` (B, C, 2) fixes them, as
+    PyTorch's argument: ``ops.fractional_max_pool2d`` says how u sets the windows. The
+    backward routes each G to its window's chosen element (the first maximum, or the last
+    NaN), kept from the forward. ``return_indices=True`` returns (Y, I), I the positions
+    u·n + v as :class:`MaxPool2d`'s (for a :class:`MaxUnpool2d`), two values in a
+    :class:`Graph`. Input (B, C, m, n) or (C, m, n).
+
+    ``_random_samples`` is kept as an attribute, not a buffer (``register_buffer`` takes no
+    name starting with "_"): it is not in ``state_dict`` nor converted by ``to``.
+    Receptive fields and tiled execution refuse the layer: its windows change each call.
+
+    >>> FractionalMaxPool2d(3, output_ratio=0.5)
+    FractionalMaxPool2d()
+    """
+
+    _rank = 2
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        output_size: int | tuple[int, int] | None = None,
+        output_ratio: float | tuple[float, float] | None = None,
+        return_indices: bool = False,
+        _random_samples: np.ndarray | None = None,
+        *,
+        rng: Any = None,
+    ) -> None:
+        super().__init__(
+            kernel_size, output_size, output_ratio, return_indices, _random_samples, rng=rng
+        )
+
+
+class FractionalMaxPool3d(_FractionalMaxPool):
+    """Fractional max pooling of volumes, as ``torch.nn.FractionalMaxPool3d``: as
+    :class:`FractionalMaxPool2d` with k0×k1×k2 windows over (depth, height, width), one
+    sample per axis (``_random_samples`` (B, C, 3): depth, height, width), output sizes with
+    D + k0 <= d, H + k1 <= m, W + k2 <= n (PyTorch's 3-D check). Input (B, C, d, m, n) or
+    (C, d, m, n); I the positions (t·m + u)·n + v, for a :class:`MaxUnpool3d`.
+
+    >>> FractionalMaxPool3d(2, output_size=(2, 3, 3), return_indices=True)
+    FractionalMaxPool3d()
+    """
+
+    _rank = 3
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int, int],
+        output_size: int | tuple[int, int, int] | None = None,
+        output_ratio: float | tuple[float, float, float] | None = None,
+        return_indices: bool = False,
+        _random_samples: np.ndarray | None = None,
+        *,
+        rng: Any = None,
+    ) -> None:
+        super().__init__(
+            kernel_size, output_size, output_ratio, return_indices, _random_samples, rng=rng
+        )

@@ -48,6 +48,12 @@ from .distance import (
     pairwise_distance_backward,
 )
 from .einsum import einsum, einsum_backward
+from .fractional_pool import (
+    fractional_max_pool2d,
+    fractional_max_pool2d_backward,
+    fractional_max_pool3d,
+    fractional_max_pool3d_backward,
+)
 from .grid_sample import affine_grid, affine_grid_backward, grid_sample, grid_sample_backward
 from .interpolate import (
     interpolate,
@@ -177,6 +183,10 @@ __all__ = [
     "dropout_backward",
     "einsum",
     "einsum_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_backward",
     "glu",
     "glu_backward",
     "group_norm",

@@ -27,8 +27,9 @@ Adaptive pooling: output cell i of n over a length m reads the indices
 
 The code, one concern a module: ``_common`` (arguments, output sizes, where the window taps
 read, blocks of planes), ``max_pool`` with ``_max_choice`` (which element each window
-chooses), ``avg_pool``, ``lp_pool`` (built on the average and max ops, 1-D to 3-D), ``unpool``
-and ``adaptive_pool``; this package re-exports their public
+chooses), ``avg_pool``, ``lp_pool`` (built on the average and max ops, 1-D to 3-D), ``unpool``,
+``adaptive_pool`` and ``fractional`` (fractional max pooling, 2-D and 3-D: windows of a fixed
+size at pseudo-random starts); this package re-exports their public
 functions.
 """
 
@@ -39,6 +40,12 @@ from .adaptive_pool import (
     adaptive_max_pool2d_backward,
 )
 from .avg_pool import avg_pool2d, avg_pool2d_backward
+from .fractional import (
+    fractional_max_pool2d,
+    fractional_max_pool2d_backward,
+    fractional_max_pool3d,
+    fractional_max_pool3d_backward,
+)
 from .lp_pool import (
     lp_pool1d,
     lp_pool1d_backward,
@@ -57,6 +64,10 @@ __all__ = [
     "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_backward",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_backward",
     "lp_pool1d",
     "lp_pool1d_backward",
     "lp_pool2d",
