@@ -281,6 +281,38 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return read(path)[0]
 
 
+def _at_graph_keys(
+    model: Any, tensors: dict[str, np.ndarray], own: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The file's arrays keyed as ``model`` holds them: a key the model lacks that a loaded
+    ONNX graph's ``initializer_names`` maps to one of its own keys (and that the file does
+    not also give, and that the graph holds as read) is read at that key; so is a key the
+    file has that is no initializer (a BatchNorm's ``num_batches_tracked``), renamed as its
+    module's initializers are ("layer1.0.bn." → "layer1_0_bn.")."""
+    names = getattr(model, "initializer_names", None)
+    if not isinstance(names, dict):
+        return tensors
+    views: set[str] = getattr(model, "held_as_views", set())
+    modules: dict[str, str] = {}  # the file's module prefix -> the graph's
+    for name, key in names.items():
+        (head, _, last), (target, _, own_last) = name.rpartition("."), key.rpartition(".")
+        if head and target and last == own_last:
+            modules.setdefault(head, target)
+    keyed: dict[str, np.ndarray] = {}
+    for key, value in tensors.items():
+        target = names.get(key)
+        if target is None and key not in names:
+            head, _, last = key.rpartition(".")
+            target = f"{modules[head]}.{last}" if head in modules else None
+        if key in own or target is None or target not in own or target in tensors:
+            keyed[key] = value
+        elif key in views or target in keyed:
+            keyed[key] = value
+        else:
+            keyed[target] = value
+    return keyed
+
+
 class Loaded(NamedTuple):
     """What ``load`` did: keys the model has but the file lacks, the reverse, and the metadata."""
 
@@ -299,6 +331,13 @@ def load(model: Any, path: str | os.PathLike, strict: bool = True) -> Loaded:
     array for a float parameter, or the reverse, raises ``TypeError``. Nothing is changed in
     the model unless every check passes.
 
+    A graph ``cnnmath.onnx.load`` read holds each of the file's initializers at a key of its
+    own ("layer1_0_conv1.weight" for PyTorch's "layer1.0.conv1.weight": its
+    ``initializer_names``); a file keyed by the exporter's names (the PyTorch model's own
+    ``state_dict``, exported with its BatchNorms kept) loads into it at those keys, except
+    an initializer the graph holds in another form (``held_as_views``: a MatMul's weight
+    transposed by its Linear), which stays a key of the file the model lacks.
+
     Returns ``Loaded(missing_keys, unexpected_keys, metadata)``.
     """
     if not callable(getattr(model, "load_state_dict", None)):
@@ -309,6 +348,7 @@ def load(model: Any, path: str | os.PathLike, strict: bool = True) -> Loaded:
     name = os.fspath(path)
     tensors, metadata = read(path)
     own = model.state_dict()
+    tensors = _at_graph_keys(model, tensors, own)
     missing, unexpected, mismatch = key_mismatch(own, tensors)
     if strict and mismatch:
         raise ValueError(
