@@ -181,3 +181,18 @@ def test_a_narrow_along_the_batch_or_space_is_refused(dim):
     net = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.Narrow(dim, 0, 1))
     with pytest.raises(ValueError, match=rf"Narrow\(dim={dim}\) cuts along the batch or a"):
         tiled.apply(net, da.zeros((2, 1, 8, 8), chunks=(1, 1, 4, 4)))
+
+
+@pytest.mark.parametrize(("dim", "mixes"), [(0, True), (-2, True), (1, False), (-1, False)])
+def test_a_softmax_over_the_batch_needs_it_in_one_chunk(dim, mixes):
+    """After a Flatten, (N, F): a softmax over dim 0 or −2 normalises across the images."""
+    rng = np.random.default_rng(7)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng, dtype=np.float64), nn.Flatten())
+    net.append(nn.Softmax(dim=dim))
+    x = rng.standard_normal((4, 1, 6, 6))
+    split = da.from_array(x, chunks=(2, 1, 6, 6))
+    if mixes:
+        with pytest.raises(ValueError, match=r"every image of the batch"):
+            tiled.apply(net, split)
+        split = split.rechunk({0: -1})
+    assert_close(tiled.apply(net, split).compute(scheduler="synchronous"), net(x))

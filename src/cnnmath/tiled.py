@@ -235,6 +235,7 @@ def _program(
         for n in nodes
     )
     fields = receptive_field(model, shape)  # (it checks the Permutes and what runs between)
+    shapes = {nodes[0].inputs[0]: shape} | {n.output: f.shape for n, f in zip(nodes, fields[1:])}
     whole = "array.rechunk({-2: -1, -1: -1})"
     for node, geo in zip(nodes, geometry):
         what = f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__})"
@@ -246,7 +247,8 @@ def _program(
                 "map_blocks), or apply the spatial part of the network tiled and the rest to "
                 "its (smaller) output"
             )
-        if geo.kind == "global" and _mixes_images(node.module) and not batch:
+        rank = 1 + len(shapes[node.inputs[0]])  # (with the batch axis)
+        if geo.kind == "global" and _mixes_images(node.module, rank) and not batch:
             raise ValueError(
                 f"{what} reads the whole image and every image of the batch ({geo.reason}), "
                 "so a chunk of some of the images does not reproduce it; give the array one "
@@ -297,15 +299,16 @@ def _program(
     return program, fields[index + 1]
 
 
-def _mixes_images(module: Any) -> bool:
-    """Whether a global layer mixes the images of a batch: a BatchNorm by the batch's
-    statistics, a softmax over the batch axis, a Flatten from it. The others (adaptive
+def _mixes_images(module: Any, rank: int) -> bool:
+    """Whether a global layer, on an input of ``rank`` axes (the batch's included), mixes
+    the images of a batch: a BatchNorm by the batch's statistics, a softmax over the batch
+    axis (dim 0, or −2 on features (N, F)), a Flatten from it. The others (adaptive
     pooling, Flatten and Linear over features, group/layer/instance norm) read each image
     alone, so a chunk of whole images gives the whole batch's numbers for its images."""
     if type(module).__name__.startswith("BatchNorm"):
         return True
     axis = getattr(module, "dim", getattr(module, "start_dim", None))
-    return isinstance(axis, int) and axis % 4 == 0
+    return isinstance(axis, int) and axis % rank == 0
 
 
 def _channels_last_values(nodes: list[NodeRef]) -> set[str]:
