@@ -465,3 +465,27 @@ def test_adaptive_pooling_whose_windows_differ_is_refused_with_the_sizes_that_fi
 def test_permutes_other_than_channels_last_and_back_are_refused(layers, match):
     with pytest.raises(ValueError, match=match):
         receptive_field(nn.Sequential(*layers), (4, 6, 5))
+
+
+def test_shufflenet_units_channel_split_fields_match_gradient_support():
+    """ShuffleNetV2's units: a stride-2 one, then stride-1 ones that split the channels with
+    Narrow(1, …), keep one half and convolve the other. The split is pointwise: the field
+    of the output (the union over the kept and the convolved halves) is the support's."""
+    from cnnmath.models.shufflenet import InvertedResidual
+
+    rng = np.random.default_rng(11)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, rng=rng, dtype=np.float64),
+        InvertedResidual(8, 8, 2, rng=rng, dtype=np.float64),
+        InvertedResidual(8, 8, 1, rng=rng, dtype=np.float64),
+        InvertedResidual(8, 8, 1, rng=rng, dtype=np.float64),
+    ).eval()
+    positive_weights(net, rng)
+    shape = (3, 40, 40)
+    field = receptive_field(net, shape).output
+    assert field.shape == (8, 10, 10) and field.size == (23, 23)
+    pixel = (5, 5)  # its field, 4·5 ± 11 (size 23, jump 4), rows 9 … 31: inside the image
+    (got,) = empirical_boxes(net, shape, [pixel], rng, trials=1)
+    want = tuple(field.interval(pixel[a], a) for a in range(2))
+    assert all(0 <= lo and hi < 40 for lo, hi in want)
+    assert got == want

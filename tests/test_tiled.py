@@ -266,9 +266,9 @@ def cluster_client():
             ValueError,
             "expected 2 channels",
         ),
-        (
+        (  # H and W split: tiles (whole images per chunk run it: test_tiled_whole_images)
             nn.Sequential(nn.Conv2d(1, 1, 3, dtype=np.float64), nn.Flatten()),
-            da.zeros((1, 1, 4, 4)),
+            da.zeros((1, 1, 4, 4), chunks=(1, 1, 2, 2)),
             ValueError,
             r"node '1' \(Flatten\) reads the whole image",
         ),

@@ -333,3 +333,120 @@ def test_an_unwritable_folder_is_named_not_the_temporary(tmp_path, monkeypatch):
             tiled_io.save_array(x, tmp_path / name, tile=16)
         assert ".part" not in str(info.value)
     assert listing(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGTERM during a save (s45 L2), tifffile's log on a junk file (s45 L3)
+
+_SAVE_SLOWLY = """
+import sys, time
+import numpy as np, dask.array as da
+from cnnmath import tiled_io
+
+def slow(block):
+    time.sleep(0.05)
+    return block
+
+x = da.zeros((1, 1024, 1024), chunks=(1, 64, 64), dtype=np.float32).map_blocks(slow)
+tiled_io.save_array(x, sys.argv[1], tile=64)
+print("finished")
+"""
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_sigterm_mid_save_removes_the_temporary_and_ends_as_sigterm_does(tmp_path, suffix):
+    """A script killed with SIGTERM (``timeout``, Slurm, Kubernetes) mid-save leaves neither
+    the target nor the hidden ``.NAME.XXXX.part`` store, and still dies of SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / f"result{suffix}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    job = subprocess.Popen(
+        [sys.executable, "-c", _SAVE_SLOWLY, str(target)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(n.endswith(".part") for n in listing(folder)):  # the save has begun
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.02)
+        time.sleep(0.3)  # some blocks written
+        job.send_signal(signal.SIGTERM)
+        out, err = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == -signal.SIGTERM, (job.returncode, out, err)
+    assert "finished" not in out
+    assert listing(folder) == []
+
+
+def test_a_save_leaves_sigterm_as_it_found_it(tmp_path):
+    """The handler is installed only while the save runs, and not over the program's own."""
+    import signal
+
+    seen = []
+
+    def look(block):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return block
+
+    x = da.zeros((1, 8, 8), chunks=(1, 8, 8), dtype=np.float32).map_blocks(look)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    seen.clear()  # (map_blocks ran it once to learn its output's type)
+    tiled_io.save_array(x, tmp_path / "a.zarr")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert seen and all(callable(h) for h in seen)  # during the save: ours
+
+    def own(signum, frame):
+        raise SystemExit(3)
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        seen.clear()
+        tiled_io.save_array(x, tmp_path / "b.zarr")
+        assert seen and all(h is own for h in seen)
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_junk_tiff_is_one_clean_error_with_nothing_logged(tmp_path, capfd, caplog):
+    """tifffile logs "invalid offset to first page" for a junk file; the ValueError says it
+    all, so nothing reaches stderr or the log before it."""
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"II*\x00garbage" * 10)
+    with caplog.at_level("DEBUG"), pytest.raises(ValueError, match="is not a readable TIFF"):
+        tiled_io.open_array(junk)
+    assert not tiled_io.wants_lazy(str(junk), str(tmp_path / "out.png"))  # the CLI's probe
+    assert caplog.records == []
+    assert capfd.readouterr().err == ""
+
+
+def test_what_tifffile_logs_about_a_file_that_reads_is_still_logged(tmp_path, caplog):
+    """Held back while the metadata is read, tifffile's records of a file that then opens
+    are logged after all: one logged by hand from inside the read comes out once."""
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8))
+    real = tifffile.TiffFile.__init__
+
+    def noisy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        tifffile.logger().warning("odd tag, read anyway")
+
+    with caplog.at_level("WARNING", logger="tifffile"):
+        tifffile.TiffFile.__init__ = noisy
+        try:
+            x = tiled_io.open_array(path)
+        finally:
+            tifffile.TiffFile.__init__ = real
+    assert x.shape == (1, 8, 8)
+    assert [r.getMessage() for r in caplog.records] == ["odd tag, read anyway"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 def _umask() -> int:
@@ -153,3 +155,44 @@ def open_regular(
             where = f"{func}: {name}: " if func else f"{name}: "
             raise ValueError(f"{where}'{os.fspath(path)}' is not a regular file")
         yield handle
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is while :func:`sigterm_cleans_up` holds it, so
+    that a writer's clean-up (``except BaseException``, ``finally``) runs, as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_cleans_up() -> Iterator[None]:
+    """While the block runs (a writer with a temporary file beside its target), SIGTERM —
+    what ``timeout``, Slurm and Kubernetes send — raises :class:`Terminated` in the main
+    thread instead of ending the process on the spot, so the block's clean-up removes the
+    temporary file; then SIGTERM's default action is restored and the signal raised again:
+    the process ends as it would have (killed by SIGTERM, status 143 in a shell), only
+    without the half-written file. A second SIGTERM during the clean-up ends it at once.
+
+    Installed only where SIGTERM has its default action and this is the main thread (the
+    only one that may set handlers): a program that handles SIGTERM itself (``cnnmath``'s
+    command line, an application's own handler) keeps its handler, whose exception the
+    writer's clean-up sees just the same. The previous handler is restored on leaving.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)  # the default action: the process ends here
+        raise  # (only where raising it did not end the process)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -176,8 +176,10 @@ def layer_geometry(module: Any) -> Geometry:
     reaches past the image, where the reflected or repeated pixels stand.
     ``PixelUnshuffle(r)`` is an r×r window of stride r (each output pixel, over its r²
     channels, holds one block of input pixels); activations (``PReLU`` too), ``Identity``,
-    ``Add``, ``Concat``, ``LocalResponseNorm`` and ``Softmax``/``LogSoftmax`` over the
-    channels (they mix channels, pixel by pixel; over another axis they are global) and, in
+    ``Add``, ``Concat``, ``LocalResponseNorm``, ``Narrow`` along the channels (dim 1 or
+    −3: ShuffleNetV2's split; along another axis it is refused) and ``Softmax``/
+    ``LogSoftmax`` over the channels (they mix channels, pixel by pixel; over another axis
+    they are global) and, in
     eval mode, ``Dropout`` and ``BatchNorm1d``/``BatchNorm2d`` (``InstanceNorm2d`` with
     running statistics) are pointwise; ``Flatten``, ``Linear``, adaptive pooling and
     group/layer/instance norm are global (adaptive pooling's windows depend on the image
@@ -269,6 +271,14 @@ def layer_geometry(module: Any) -> Geometry:
         -3,
     ):
         return Geometry("pointwise")  # over each pixel's channels (None: 1, for an image batch)
+    if name == "Narrow":  # keeps some channels (features) of every pixel, or cuts a plane
+        if module.dim in (1, -3):
+            return Geometry("pointwise")
+        raise ValueError(
+            f"receptive_field: model: Narrow(dim={module.dim}) cuts along the batch or a "
+            "spatial axis, so its pixels do not line up with its input's; only a Narrow "
+            "along the channels (dim 1, as ShuffleNetV2's split) is supported"
+        )
     if name in _GLOBAL:
         return Geometry("global", reason=_GLOBAL[name])
     _refuse_random_mask(module)
@@ -549,6 +559,8 @@ def _output_shape(
         return (shapes[0][0], *(n if s is None else int(s) for s, n in zip(sizes, shapes[0][1:])))
     if name == "Concat":  # along axis 1 (_check_concat_axis): channels, or features
         return (sum(s[0] for s in shapes), *shapes[0][1:])
+    if name == "Narrow":  # along axis 1 (layer_geometry): channels, or features
+        return (int(module.length), *shapes[0][1:])
     if len(shapes[0]) != 3:
         return shapes[0]
     return (_channels(module, shapes), *hw)

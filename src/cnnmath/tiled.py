@@ -158,9 +158,16 @@ def _run_tile(
     return _run(program, x, ph, pw)
 
 
-def _run_whole(block: np.ndarray, program: _Program) -> np.ndarray:
-    """A block holding whole images (chunked along N only): the network as it is."""
-    return _run(program, block, None, None)
+def _run_whole(block: np.ndarray, program: _Program, out: tuple[int, ...]) -> np.ndarray:
+    """A block holding whole images (chunked along N only): the network as it is; ``out``,
+    the output's shape per image that the receptive fields planned, is checked."""
+    y = _run(program, block, None, None)
+    if y.shape[y.ndim - len(out) :] != out or y.ndim != block.ndim - 3 + len(out):
+        raise RuntimeError(
+            f"{_FUNC}: the model gave an output of shape {y.shape} for a block of shape "
+            f"{block.shape}, where {out} per image was planned; please report this"
+        )
+    return y
 
 
 def _plan_axis(program: _Program, axis: int, out: tuple[int, int], bounds: list[int]) -> _AxisPlan:
@@ -213,9 +220,14 @@ def _node_geometry(node: Any) -> Geometry:
         ) from None
 
 
-def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
+def _program(
+    model: nn.Module, shape: tuple[int, ...], images: bool = False, batch: bool = False
+) -> tuple[_Program, Any]:
     """The program and the output's receptive field, or a ValueError naming the node that
-    makes the network untileable."""
+    makes the network untileable. ``images``: every chunk holds whole images (H and W in one
+    chunk), so global layers and borders of the image's own pixels run as on the whole
+    array; ``batch``: the batch too is one chunk (or there is none), so even layers that
+    mix the images of a batch do."""
     nodes = model_nodes(model)
     last = _channels_last_values(nodes)
     geometry = tuple(  # (first: its refusals name the node)
@@ -223,19 +235,35 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
         for n in nodes
     )
     fields = receptive_field(model, shape)  # (it checks the Permutes and what runs between)
+    shapes = {nodes[0].inputs[0]: shape} | {n.output: f.shape for n, f in zip(nodes, fields[1:])}
+    whole = "array.rechunk({-2: -1, -1: -1})"
     for node, geo in zip(nodes, geometry):
-        if geo.kind == "global":
+        what = f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__})"
+        if geo.kind == "global" and not images:
             raise ValueError(
-                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) reads the "
-                f"whole image ({geo.reason}), so no tile can be computed alone; apply the "
-                "spatial part of the network tiled and the rest to its (smaller) output"
+                f"{what} reads the whole image ({geo.reason}), so no tile can be computed "
+                f"alone; give every chunk whole images (rechunk H and W whole, {whole}: the "
+                "chunks along N then run one by one through "
+                "map_blocks), or apply the spatial part of the network tiled and the rest to "
+                "its (smaller) output"
+            )
+        rank = 1 + len(shapes[node.inputs[0]])  # (with the batch axis)
+        if geo.kind == "global" and _mixes_images(node.module, rank) and not batch:
+            raise ValueError(
+                f"{what} reads the whole image and every image of the batch ({geo.reason}), "
+                "so a chunk of some of the images does not reproduce it; give the array one "
+                "chunk along N too (array.rechunk({0: -1}))"
             )
         mode = getattr(node.module, "padding_mode", getattr(node.module, "mode", "zeros"))
-        if isinstance(node.module, (nn.Conv2d, nn.Pad2d)) and mode not in ("zeros", "constant"):
+        if (
+            isinstance(node.module, (nn.Conv2d, nn.Pad2d))
+            and mode not in ("zeros", "constant")
+            and not images
+        ):
             raise ValueError(
-                f"{_FUNC}: model: node {node.name!r} ({type(node.module).__name__}) pads with "
-                f"the image's own pixels (mode {mode!r}), which tiles do not reproduce at "
-                "the image's edges yet; only zero or constant borders are tiled"
+                f"{what} pads with the image's own pixels (mode {mode!r}), which tiles do not "
+                "reproduce at the image's edges yet; only zero or constant borders are tiled, "
+                f"or whole images (rechunk H and W whole, {whole})"
             )
         if node.extra_outputs:
             _check_extra_outputs_unread(model, nodes, node)
@@ -246,7 +274,7 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
     lengths = {nodes[0].inputs[0]: (shape[-2], shape[-1])}
     for node, field in zip(nodes, fields[1:]):
         hw = field.shape[:2] if node.output in last else field.shape[1:3]
-        lengths[node.output] = (hw[0], hw[1])
+        lengths[node.output] = (hw[0], hw[1]) if len(hw) == 2 else (0, 0)  # (0, 0): features
     readers: dict[str, int] = {}
     for node in nodes:
         for v in node.inputs:
@@ -269,6 +297,18 @@ def _program(model: nn.Module, shape: tuple[int, ...]) -> tuple[_Program, Any]:
         frozenset(last),
     )
     return program, fields[index + 1]
+
+
+def _mixes_images(module: Any, rank: int) -> bool:
+    """Whether a global layer, on an input of ``rank`` axes (the batch's included), mixes
+    the images of a batch: a BatchNorm by the batch's statistics, a softmax over the batch
+    axis (dim 0, or −2 on features (N, F)), a Flatten from it. The others (adaptive
+    pooling, Flatten and Linear over features, group/layer/instance norm) read each image
+    alone, so a chunk of whole images gives the whole batch's numbers for its images."""
+    if type(module).__name__.startswith("BatchNorm"):
+        return True
+    axis = getattr(module, "dim", getattr(module, "start_dim", None))
+    return isinstance(axis, int) and axis % rank == 0
 
 
 def _channels_last_values(nodes: list[NodeRef]) -> set[str]:
@@ -319,10 +359,11 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     """Apply a network to a dask array chunked along H and W, exactly as to the whole image.
 
     ``model_or_op``: a ``cnnmath.nn`` model or layer (``Sequential``, ``Graph``, a single
-    ``Conv2d`` or pooling layer) made of convolutions, poolings and pointwise layers (between
-    a ``Permute`` to channels last and one back, as in ConvNeXt's blocks, layers acting on
-    each pixel's channels: LayerNorm, Linear, activations); in eval mode when it has dropout
-    or batch norm. ``array``: a ``dask.array.Array`` of shape
+    ``Conv2d`` or pooling layer) made of convolutions, poolings and pointwise layers
+    (activations, ``Add``, channel ``Concat``, ``ChannelShuffle``, the channel split
+    ``Narrow(1, …)``; and, between a ``Permute`` to channels last and one back, as in
+    ConvNeXt's blocks, layers acting on each pixel's channels: LayerNorm, Linear); in eval
+    mode when it has dropout or batch norm. ``array``: a ``dask.array.Array`` of shape
     (N, C, H, W) or (C, H, W), in the model's dtype, chunked any way along N, H and W.
 
     Returns a lazy dask array of the output, (N, C_out, H_out, W_out) or (C_out, H_out,
@@ -336,8 +377,18 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
     which needs B_k on multiples of J (an input chunk with O_k = O_(k+1) gets no output
     block: the output has no empty chunks): otherwise, and when C is split, the array is
     rechunked first, with a :class:`TiledRechunkWarning`. The graph has one task per output
-    block, which reads the input blocks it needs directly; an array chunked only along N
-    goes through ``map_blocks``.
+    block, which reads the input blocks it needs directly.
+
+    An array chunked only along N (H and W each one chunk: every chunk holds whole images)
+    goes through ``map_blocks``, one task per chunk running the network as it is. Then the
+    layers that tiles cannot reproduce but that read each image alone run too: global
+    layers (adaptive pooling, ``Flatten``, ``Linear``, group/layer/instance norm: a
+    classifier's head, whose output (N, F) has no spatial axes) and borders of the image's
+    own pixels (reflect, replicate, circular). A layer that mixes the images of the batch (a
+    BatchNorm by the batch's statistics, a softmax over N) needs N in one chunk as well.
+    Where H or W is split into several chunks, these layers are refused, naming the node
+    and the way out: ``array.rechunk({-2: -1, -1: -1})`` (whole images per chunk), or the
+    spatial part of the network tiled and the rest run on its smaller output.
 
     >>> import dask.array as da
     >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2))
@@ -411,13 +462,21 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
             f"{_FUNC}: array: expected {first.in_channels} channels (axis {array.ndim - 3}) for "
             f"{type(first).__name__}, got shape {shape}"
         )
-    program, field = _program(model_or_op, shape[-3:])
+    images = array.numblocks[-2:] == (1, 1)  # every chunk holds whole images
+    batch = array.ndim == 3 or array.numblocks[0] == 1
+    program, field = _program(model_or_op, shape[-3:], images, batch)
+    if array.ndim == 3 and len(field.shape) != 3:
+        raise ValueError(
+            f"{_FUNC}: model: its output has the shape {field.shape} per image, without the "
+            "spatial axes, which on one unbatched (C, H, W) image is not what it means; give "
+            "the array a batch axis (array[None])"
+        )
 
     lead = array.ndim - 3
     rechunk: dict[int, Any] = {}
     if len(array.chunks[lead]) > 1:
         rechunk[lead] = shape[lead]
-    for axis in (0, 1):
+    for axis in (0, 1) if not images else ():  # (whole images: any H and W will do)
         chunks = array.chunks[lead + 1 + axis]
         aligned = _aligned(chunks, field.jump[axis])
         if aligned != chunks:
@@ -433,15 +492,16 @@ def apply(model_or_op: nn.Module, array: Any) -> Any:
         )
         array = array.rechunk(rechunk)
 
-    out_hw = field.shape[1:]
-    if array.numblocks[-2:] == (1, 1):
-        out_chunks = (*array.chunks[:lead], (field.shape[0],), (out_hw[0],), (out_hw[1],))
+    if images:  # one task per chunk of whole images, the network run as it is
+        out = tuple(field.shape)  # (C, H, W), or (F,) after a Flatten
         return array.map_blocks(
             _run_whole,
             program,
-            chunks=out_chunks,
+            out,
+            chunks=(*array.chunks[:lead], *((n,) for n in out)),
+            drop_axis=list(range(lead + len(out), array.ndim)),
             dtype=array.dtype,
-            meta=np.empty((0,) * array.ndim, array.dtype),
+            meta=np.empty((0,) * (lead + len(out)), array.dtype),
         )
     return _tiled_graph(array, program, field, lead)
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from ._files import UnwritableDirectory, default_dir_mode, default_file_mode
+from ._files import (
+    UnwritableDirectory,
+    default_dir_mode,
+    default_file_mode,
+    sigterm_cleans_up,
+)
 from ._optional import require
 
 __all__ = [
@@ -90,11 +97,37 @@ def wants_lazy(input_path: str, output_path: str, scheduler: Any = None) -> bool
     except ImportError:
         return False
     try:
-        with tifffile.TiffFile(input_path) as tif:
+        with _tifffile_log_held(tifffile), tifffile.TiffFile(input_path) as tif:
             page = tif.pages.first
             return bool(tif.is_bigtiff or page.is_tiled or page.dtype.kind == "f")
     except Exception:  # not a TIFF tifffile reads: the in-memory path reports it
         return False
+
+
+@contextlib.contextmanager
+def _tifffile_log_held(tifffile: Any) -> Iterator[None]:
+    """Hold back what tifffile logs (``tifffile.logger()``) from this thread while a file's
+    metadata is read: on success it is logged after all, in order; when the read fails it is
+    dropped, since the error raised says what is wrong (a junk file would otherwise print
+    tifffile's "invalid offset to first page" line on stderr before the clean ValueError).
+    Other threads' records pass as they come."""
+    log = tifffile.logger()
+    me = threading.get_ident()
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        if record.thread != me:
+            return True
+        held.append(record)
+        return False
+
+    log.addFilter(hold)
+    try:
+        yield
+    finally:
+        log.removeFilter(hold)
+    for record in held:  # (not reached when the read raised)
+        log.handle(record)
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -173,7 +206,7 @@ def _tiff_array(path: str) -> tuple[Any, str]:
     """The first series of a TIFF as a dask array, and its axes (tifffile's letters)."""
     tifffile = require("tifffile", "dask", "reading a TIFF lazily")
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _tifffile_log_held(tifffile), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, dtype, axes = tuple(series.shape), series.dtype, series.axes
             page = series.pages[0]
@@ -543,7 +576,11 @@ def save_array(
     ``.NAME.XXXX.part`` beside ``path`` and is renamed onto ``path`` only when complete; on
     any failure the temporary store is removed and the exception raised — ``path`` is then
     as it was before. An existing Zarr store at ``path`` is replaced; a folder that is not
-    one is refused.
+    one is refused. Ctrl-C (KeyboardInterrupt) and SIGTERM (as ``timeout``, Slurm or
+    Kubernetes stop a job) count as failures: the temporary store is removed, after the
+    tasks still running have finished, and then a SIGTERM ends the process as it would have
+    (``_files.sigterm_cleans_up``: only from the main thread, and only where SIGTERM has its
+    default action — a program's own SIGTERM handler is left in place).
 
     ``scheduler``: None (this process), an address or a ``distributed.Client``
     (:func:`scheduler_client`); ``progress``: a stream for the progress bar, or None.
@@ -577,46 +614,47 @@ def save_array(
     _check_target(target, fmt)
     if fmt == "tiff" and (tile <= 0 or tile % 16):
         raise ValueError(f"save_array: tile: expected a positive multiple of 16, got {tile}")
-    tmp = _temporary_beside(target, directory=fmt == "zarr")
-    try:
-        with scheduler_client(scheduler) as client:
-            if fmt == "zarr":
-                shutil.rmtree(tmp)  # to_zarr creates the store itself
-                writes = da.to_zarr(_regular(x), str(tmp), compute=False)
-                compute([writes], client, progress)
+    with sigterm_cleans_up():  # (a SIGTERM, as Ctrl-C, removes the temporary store)
+        tmp = _temporary_beside(target, directory=fmt == "zarr")
+        try:
+            _write(x, tmp, fmt, scheduler, progress, tile)
+            _replace(tmp, target)
+        except BaseException:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
             else:
-                tifffile = require("tifffile", "dask", "writing a TIFF")
-                x3 = x if x.ndim == 3 else x[None]
-                C = x3.shape[0]
-                bar = _Bar(progress, "cnnmath") if progress is not None else None
-                tiles = _tiff_tiles(x3, tile, client, bar)
-                shape = (x3.shape[1], x3.shape[2]) if C == 1 else tuple(x3.shape)
-                extra: dict[str, Any] = {"photometric": "minisblack"}
-                if C in (3, 4):
-                    extra = {"photometric": "rgb", "planarconfig": "separate"}
-                    if C == 4:
-                        extra["extrasamples"] = ("unassalpha",)
-                elif C == 2:
-                    extra = {"photometric": "minisblack", "planarconfig": "separate"}
-                tifffile.imwrite(
-                    tmp,
-                    tiles,
-                    shape=shape,
-                    dtype=x3.dtype,
-                    tile=(tile, tile),
-                    bigtiff=True,
-                    **extra,
-                )
-                os.chmod(tmp, default_file_mode())
-        _replace(tmp, target)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
     return target
+
+
+def _write(x: Any, tmp: Path, fmt: str, scheduler: Any, progress: Any, tile: int) -> None:
+    """Compute x into the temporary store ``tmp`` (see :func:`save_array`)."""
+    da = require("dask.array", "dask", "save_array")
+    with scheduler_client(scheduler) as client:
+        if fmt == "zarr":
+            shutil.rmtree(tmp)  # to_zarr creates the store itself
+            writes = da.to_zarr(_regular(x), str(tmp), compute=False)
+            compute([writes], client, progress)
+            return
+        tifffile = require("tifffile", "dask", "writing a TIFF")
+        x3 = x if x.ndim == 3 else x[None]
+        C = x3.shape[0]
+        bar = _Bar(progress, "cnnmath") if progress is not None else None
+        tiles = _tiff_tiles(x3, tile, client, bar)
+        shape = (x3.shape[1], x3.shape[2]) if C == 1 else tuple(x3.shape)
+        extra: dict[str, Any] = {"photometric": "minisblack"}
+        if C in (3, 4):
+            extra = {"photometric": "rgb", "planarconfig": "separate"}
+            if C == 4:
+                extra["extrasamples"] = ("unassalpha",)
+        elif C == 2:
+            extra = {"photometric": "minisblack", "planarconfig": "separate"}
+        tifffile.imwrite(
+            tmp, tiles, shape=shape, dtype=x3.dtype, tile=(tile, tile), bigtiff=True, **extra
+        )
+        os.chmod(tmp, default_file_mode())
 
 
 # ---------------------------------------------------------------------------------- filters
