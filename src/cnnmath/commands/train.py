@@ -23,9 +23,28 @@ HELP = (
 ORDER = 40
 
 
+#: The help's closing lines: what the images are, so that a drawn digit can be given to
+#: ``cnnmath predict`` as the network saw its training data.
+EPILOG = """\
+the data: scikit-learn's handwritten digits, 1437 training and 360 test images of 1x8x8
+pixels in [0, 1] (its counts 0..16 divided by 16): light ink (up to 1) on a dark background
+(0), each digit filling the image's height. A digit of your own must look the same: drawn
+dark on white, invert it (PIL.ImageOps.invert) before cnnmath predict.
+
+examples:
+  cnnmath train --save digits.safetensors
+  cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
+  cnnmath train --arch resnet20 --save r20.safetensors
+  cnnmath predict r20.safetensors seven.png --arch resnet20 --size 8 8 --mean 0 --std 1
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --arch, --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
     from ..recipes import ARCHS, RECIPES
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
 
     parser.add_argument(
         "--arch",
