@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="N",
         help="the shape of one input: C H W for images, C T H W for video clips (F for flat "
-        "inputs)",
+        "inputs); resnet20 is built for its C (a .safetensors file: for the file's)",
     )
     parser.add_argument(
         "--batch", type=whole_number(1), default=1, metavar="B", help="batch size (default 1)"
