@@ -222,6 +222,71 @@ def test_every_gif_frame_shows_the_probed_map(tmp_path, kind, size, k, s, p, d):
         assert strip.size[0] == min(explain.STRIP_FRAMES, n_frames) * frame.size[0]
 
 
+# (kind, size, kernel, stride, padding): animated grids of 3×3 (every frame), 8×8, 5×5, 10×4
+# and a transposed 4×4
+STRIP_SAMPLES = [
+    ("conv", (5, 5), 3, 2, 1),  # the README's example: the centre (1, 1) was left out
+    ("conv", (8, 8), 3, 1, 1),
+    ("pool", (6, 6), 2, 1, 0),
+    ("conv", (10, 4), 1, 1, 0),
+    ("transposed", (4, 4), 3, 1, 0),
+    ("transposed", (3, 3), 3, 2, 1),
+]
+
+
+@pytest.mark.parametrize("kind, size, k, s, p", STRIP_SAMPLES)
+def test_the_strip_shows_every_frame_or_the_first_the_centre_and_the_last(
+    tmp_path, kind, size, k, s, p
+):
+    """Read off the PNG which cell each panel animates (the orange one): every cell in order
+    when there are at most 9; else 9 in order, among them the first, the centre and the last
+    cell of the animated grid (review s45 learner f4)."""
+    m = explain.read_map(kind, size, k, stride=s, padding=p)
+    gif, png = explain.write_pictures(m, tmp_path / "a.gif")
+    H, W = m.size
+    rows, cols = m.size if kind == "transposed" else m.out_size
+    with Image.open(gif) as im:
+        w, h = im.size
+    cell = explain._cell_px(m)
+    in_ring = 0 if kind == "transposed" else p
+    left_w = (W + 2 * in_ring) * cell
+    shown = []
+    with Image.open(png) as strip:
+        strip = strip.convert("RGB")
+        band = strip.height - h
+        assert band > 0 and strip.width % w == 0
+        for n in range(strip.width // w):
+            panel = strip.crop((n * w, band, (n + 1) * w, strip.height))
+            origin = (10, 22) if kind == "transposed" else (10 + left_w + 3 * cell + 10, 22)
+            ring = 0
+            orange = [
+                (i, j)
+                for i in range(rows)
+                for j in range(cols)
+                if _cell_colour(panel, m, origin, ring, (i, j)) == explain._CURRENT
+            ]
+            assert len(orange) == 1, f"panel {n}"
+            shown.append(orange[0])
+    every = [(i, j) for i in range(rows) for j in range(cols)]
+    if len(every) <= 9:
+        assert shown == every
+    else:
+        assert len(shown) == 9 and shown == sorted(shown)
+        assert {(0, 0), (rows // 2, cols // 2), (rows - 1, cols - 1)} <= set(shown)
+    assert explain.strip_frames(m) == [every.index(c) for c in shown]
+
+
+def test_cli_names_the_frames_of_a_sampled_strip(tmp_path):
+    proc = cli("conv", "--size", "8", "8", "--padding", "1", "-o", "c.gif", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # 64 frames, 9 of them: round(t·63/8) + 1, frame 40 (cell (4, 7)) nearest the centre's
+    # 37 (cell (4, 4)) and so replaced by it
+    assert proc.stdout.splitlines()[2] == (
+        "strip: frames 1, 9, 17, 25, 33, 37, 48, 56, 64 of 64 (the first, the centre output "
+        "cell (4, 4) and the last included)"
+    )
+
+
 def test_pictures_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     m = explain.read_map("conv", (4, 4), 3, padding=1)
     (tmp_path / "a.gif").write_bytes(b"earlier")
@@ -272,7 +337,11 @@ def test_cli_prints_the_formula_and_writes_both_files(tmp_path):
         == "H_out = floor((H + 2p − d(k − 1) − 1)/s) + 1 = floor((5 + 2·1 − 1·(3 − 1) − 1)/2) + 1 = 3"
     )
     assert lines[1].endswith("floor((6 + 2·1 − 1·(3 − 1) − 1)/2) + 1 = 3")
-    assert lines[2:] == [str(tmp_path / "c.gif"), str(tmp_path / "c.png")]
+    assert lines[2:] == [
+        "strip: all 9 frames of the GIF",
+        str(tmp_path / "c.gif"),
+        str(tmp_path / "c.png"),
+    ]
     with Image.open(tmp_path / "c.gif") as im:
         assert im.format == "GIF" and im.n_frames == 9
 

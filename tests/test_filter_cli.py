@@ -671,7 +671,7 @@ def test_the_memory_guard_counts_what_the_filter_needs_not_pixels(tmp_path, caps
     assert main(["filter", "gradient", str(tmp_path / "big.png"), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cnnmath filter: error: not enough memory:")
-    assert "gradient of INPUT" in err[0] and "1500x1000" in err[0]
+    assert "gradient of INPUT" in err[0] and "(1000x1500 pixels" in err[0]  # H×W, as arrays
     assert counted.calls == 0 and not out.exists()
     assert main(["filter", "maxpool", str(tmp_path / "big.png"), "-o", str(out), "--quiet"]) == 0
     assert out.exists()

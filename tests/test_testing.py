@@ -220,6 +220,50 @@ def test_max_pool_student_passes_and_spread_gradient_fails():
     assert m["what"] == "grad_x" and m["when"] == "when kernel_size = 2"
 
 
+def _square_only(function):
+    """A student's pool that takes an int kernel_size only (review s45 learner f5)."""
+
+    def square(x, kernel_size, *args, **kwargs):
+        if not isinstance(kernel_size, int):
+            raise TypeError(f"square kernels only, got kernel_size={kernel_size!r}")
+        return function(x, kernel_size, *args, **kwargs)
+
+    return square
+
+
+def _square_only_backward(grad_output, x, kernel_size, **kwargs):
+    if not isinstance(kernel_size, int):
+        raise TypeError(f"square kernels only, got kernel_size={kernel_size!r}")
+    return _max_pool_backward(grad_output, x, kernel_size, **kwargs)
+
+
+def test_a_square_kernel_pool_leaves_out_the_rectangular_case_and_keeps_a_stride():
+    forward, backward = _square_only(_max_pool_forward), _square_only_backward
+    report = check_op("max_pool2d", forward, backward, options=["stride"])
+    assert report.passed, report.first_failure
+    # a case with a stride unequal to the kernel and nothing else (the others add padding,
+    # dilation or ceil_mode): the stride is checked on its own
+    assert "when kernel_size = 3 and stride = 2 (" in str(report)
+    assert "(2, 3)" not in str(report)
+    report = check_op("max_pool2d", forward, backward, options=["stride", "rectangular"])
+    assert [c.description for c in report.failures] == [
+        "when kernel_size = (2, 3) and stride = (1, 2) (x 2×1×5×7)"
+    ]
+    assert report.first_failure.startswith("forward raised TypeError when kernel_size = (2, 3)")
+    # the student who takes pairs and lists every option still gets every case
+    everything = ["stride", "padding", "dilation", "ceil_mode", "rectangular"]
+    spec = cnnmath.testing.SPECS["max_pool2d"]
+    all_cases = check_op("max_pool2d", spec.op, spec.op_backward, options=everything)
+    assert len(all_cases.cases) == len(check_op("max_pool2d", spec.op).cases)
+    with pytest.raises(ValueError, match=r"among ceil_mode, dilation, padding, rectangular, "):
+        check_op("max_pool2d", forward, options=["kernel_size"])
+
+
+def test_rectangular_is_a_pooling_name_only():
+    with pytest.raises(ValueError, match=r"options: expected names among .*got \['rectangular'\]"):
+        check_op("conv2d", cnnmath.conv2d, options=["rectangular"])
+
+
 def _bn_forward(
     x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
 ):
@@ -557,7 +601,7 @@ def _run_doc(text):
 def test_autograder_page_prints_what_it_shows():
     text = DOC.read_text(encoding="utf-8")
     namespace, pairs = _run_doc(text)
-    assert len(pairs) == 4
+    assert len(pairs) == 5
     for printed, shown in pairs:
         assert printed == shown
     assert "grad_x is wrong with the default options" in pairs[0][1]

@@ -137,6 +137,7 @@ def _max_pool_samples() -> list[Sample]:
         ((1, 2, 7, 7), {"kernel_size": 3, "stride": 1, "dilation": 2}),
         ((1, 2, 6, 6), {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
         ((2, 1, 5, 7), {"kernel_size": (2, 3), "stride": (1, 2)}),
+        ((1, 2, 7, 7), {"kernel_size": 3, "stride": 2}),  # a stride alone, ≠ kernel_size
     ]
     return [Sample((_distinct(rng, xs),), options) for xs, options in table]
 

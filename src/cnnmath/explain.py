@@ -22,8 +22,10 @@ the convolution's map read backwards, which is how the picture shows it — each
 spreading into a window of the output, the cells cut off by p drawn outside the output.
 
 :func:`write_pictures` writes an animated GIF (one frame per output cell, or per input cell
-for the transposed case) and a PNG strip of some of its frames, each file whole or not at
-all. Needs Pillow (``pip install "cnnmath[image]"``).
+for the transposed case) and a PNG strip of its frames — all of them up to STRIP_FRAMES (9),
+else a sample of 9 that keeps the first, the last and the centre cell's (:func:`strip_frames`),
+each panel labelled "frame n of N" with its cell — each file whole or not at all. Needs
+Pillow (``pip install "cnnmath[image]"``).
 
 The pictures are for reading, so their size is bounded, and with it the time and memory a
 call takes (at most about 2 s and 160 MB on a 2-core machine, most of it Pillow's GIF
@@ -65,6 +67,7 @@ __all__ = [
     "ReadMap",
     "frames",
     "read_map",
+    "strip_frames",
     "write_pictures",
 ]
 
@@ -100,8 +103,9 @@ _RANGES = {
     "dilation": (1, MAX_DILATION),
 }
 
-#: Frames in the PNG strip (evenly spaced over the animation, first and last included).
-STRIP_FRAMES = 8
+#: The most frames in the PNG strip: every frame of an animation of at most this many (a 3×3
+#: output whole), else a sample (:func:`strip_frames`: the first, the last and the centre).
+STRIP_FRAMES = 9
 
 
 @dataclass(frozen=True)
@@ -448,21 +452,65 @@ def _inside(t: tuple[int, int], m: ReadMap) -> bool:
     return 0 <= t[0] < rows and 0 <= t[1] < cols
 
 
-def _strip(images: list[Any]) -> Any:
+def _animated(m: ReadMap) -> tuple[int, int]:
+    """The grid the animation walks, one frame per cell in row-major order: the output
+    (H_out, W_out) for conv and pool, the input (H, W) for transposed."""
+    return m.size if m.kind == "transposed" else m.out_size
+
+
+def strip_frames(m: ReadMap) -> list[int]:
+    """The frames of :func:`frames` that the PNG strip shows, 0-based and in order.
+
+    Every frame when there are at most :data:`STRIP_FRAMES` (9) of them. Otherwise 9 frames:
+    ``round(t·(N − 1)/8)`` for t = 0..8 (evenly spaced, the first and the last cell
+    included), the one nearest to the centre cell (⌊rows/2⌋, ⌊cols/2⌋) of the animated grid
+    replaced by that cell's frame when the spacing misses it — the centre is where a window
+    lies wholly inside the image, the case a learner most needs beside the corners. (For an
+    odd × odd grid the spacing already hits it: the centre's index is (N − 1)/2.)
+
+    >>> strip_frames(read_map("conv", (7, 7), 3, padding=1))  # 49 frames, centre (3, 3) = 24
+    [0, 6, 12, 18, 24, 30, 36, 42, 48]
+    """
+    rows, cols = _animated(m)
+    n = rows * cols
+    if n <= STRIP_FRAMES:
+        return list(range(n))
+    picks = [int(round(t)) for t in np.linspace(0, n - 1, STRIP_FRAMES)]
+    centre = (rows // 2) * cols + cols // 2
+    if centre not in picks:
+        inner = range(1, STRIP_FRAMES - 1)  # the first and the last stay
+        picks[min(inner, key=lambda t: abs(picks[t] - centre))] = centre
+    return sorted(set(picks))
+
+
+def _strip(m: ReadMap, images: list[Any]) -> Any:
+    """The frames ``strip_frames(m)`` side by side, each over a line naming it: "frame n of
+    N: output (i, j)" (1-based frame, 0-based cell as in the picture; "input" for
+    transposed)."""
     Image = require("PIL.Image", "image", "explain's pictures")
-    picks = sorted({int(round(t)) for t in np.linspace(0, len(images) - 1, STRIP_FRAMES)})
+    ImageDraw = require("PIL.ImageDraw", "image", "explain's pictures")
+    picks = strip_frames(m)
+    cols = _animated(m)[1]
+    role = "input" if m.kind == "transposed" else "output"
     w, h = images[0].size
-    strip = Image.new("RGB", (w * len(picks), h), _WHITE)
+    band = 18
+    strip = Image.new("RGB", (w * len(picks), h + band), _WHITE)
+    draw = ImageDraw.Draw(strip)
     for n, index in enumerate(picks):
-        strip.paste(images[index], (n * w, 0))
+        strip.paste(images[index], (n * w, band))
+        cell = divmod(index, cols)
+        label = f"frame {index + 1} of {len(images)}: {role} ({cell[0]}, {cell[1]})"
+        draw.text((n * w + 10, 4), label, fill=(0, 0, 0))
     return strip
 
 
 def write_pictures(
     m: ReadMap, gif: str | os.PathLike[str], png: str | os.PathLike[str] | None = None
 ) -> tuple[Path, Path]:
-    """Write the animation of :func:`frames` to ``gif`` and a strip of up to
-    ``STRIP_FRAMES`` of its frames to ``png`` (default: ``gif`` with the suffix .png).
+    """Write the animation of :func:`frames` to ``gif`` and a strip of the frames
+    :func:`strip_frames` picks (all, up to ``STRIP_FRAMES``; else 9 with the first, the last
+    and the centre cell's), each under a line "frame n of N: output (i, j)", to ``png``
+    (default: ``gif`` with the suffix .png).
 
     Both files are written to temporary names and renamed into place only when both are
     complete: a failure leaves neither half-written (an earlier file stays as it was). A
@@ -476,7 +524,7 @@ def write_pictures(
     if gif_path == png_path:
         raise ValueError(f"explain: output: the GIF and the PNG strip would both be {gif_path}")
     images = frames(m)
-    strip = _strip(images)
+    strip = _strip(m, images)
     with atomic_output(gif_path) as gif_file, atomic_output(png_path) as png_file:
         images[0].save(
             gif_file,

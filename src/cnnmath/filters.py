@@ -381,9 +381,18 @@ def to_grayscale(x: np.ndarray, weights: Any = BT601, alpha: str | None = None) 
             "alpha='drop' (gray only) or alpha='keep' (gray and alpha as 2 channels)"
         )
     if c not in (3, 4):
+        hint = ""
+        if x.shape[-1] in (3, 4):  # channels last, as images often come
+            layout, order = (
+                ("(H, W, C)", "2, 0, 1") if unbatched else ("(N, H, W, C)", "0, 3, 1, 2")
+            )
+            hint = (
+                f"; if x holds its channels last, {layout}, as images often come, pass "
+                f"x.transpose({order})"
+            )
         raise ValueError(
             f"{func}: x: expected 3 channels (R, G, B) or 4 (RGBA) on axis "
-            f"{0 if unbatched else 1}, got {c} (shape {x.shape})"
+            f"{0 if unbatched else 1}, got {c} (shape {x.shape}){hint}"
         )
     if c == 3 and alpha == "keep":
         raise ValueError(

@@ -128,10 +128,19 @@ def _join_words(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+#: The feature of a pooling case whose ``kernel_size`` is a pair (k1, k2) with k1 ≠ k2: the
+#: name ``options=`` takes to keep such cases (``kernel_size`` itself is always passed).
+RECTANGULAR = "rectangular"
+
+
 def _features(spec: OpSpec, sample: Sample) -> set[str]:
-    """What a case uses beyond the defaults: its options (less the always-passed ones) and
-    the optional arrays it gives (cross_entropy's ``weight``)."""
+    """What a case uses beyond the defaults: its options (less the always-passed ones), the
+    optional arrays it gives (cross_entropy's ``weight``), and :data:`RECTANGULAR` for a
+    kernel_size (k1, k2) with k1 ≠ k2."""
     given = {n for n, a in zip(spec.arrays, sample.arrays) if n in spec.optional and a is not None}
+    kernel = sample.options.get("kernel_size")
+    if isinstance(kernel, (tuple, list)) and len(set(kernel)) > 1:
+        given.add(RECTANGULAR)
     return (set(sample.options) - set(spec.required)) | given
 
 
@@ -335,7 +344,11 @@ def check_op(
     (∂/∂input only). A gradient of an absent array (bias None) is not checked.
 
     ``options``: check only the cases whose options are all among these names (say
-    ``("stride", "padding")`` for a convolution without dilation and groups).
+    ``("stride", "padding")`` for a convolution without dilation and groups). For pooling,
+    ``kernel_size`` is always passed; a case with a rectangular kernel, ``kernel_size=(k1,
+    k2)`` with k1 ≠ k2, also needs the name ``"rectangular"``: ``options=["stride"]`` keeps
+    a square-kernel pool to int kernels (with and without a stride), ``options=["stride",
+    "rectangular"]`` adds ``kernel_size=(2, 3), stride=(1, 2)``.
     ``rtol``: the largest error allowed, relative to the largest expected value.
 
     Returns a :class:`Report`; ``report.first_failure`` names the quantity, the case and

@@ -7,9 +7,11 @@ cycle; the error type and the one-line parser live here instead, below both.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 class CLIError(Exception):
@@ -76,3 +78,46 @@ def activation_numbers(model: object, shape: tuple[int, ...]) -> tuple[int, int]
         return None
     sizes = [prod(row.shape) for row in rows]
     return (sum(sizes), max(sizes)) if sizes else None
+
+
+def build_for_input(
+    build: Callable[..., Any],
+    *,
+    weights: str | os.PathLike | None = None,
+    channels: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``build(**kwargs)``, with the input channels C a file of weights or an input needs, for
+    a builder that takes ``in_channels`` (``resnet20``: 3 for CIFAR, 1 for the digits net that
+    ``cnnmath train --arch resnet20`` writes).
+
+    C is read from ``weights`` — dimension 1 of the first layer's weight, (C_out, C, k, k) for
+    a convolution with ``groups=1`` — or given as ``channels`` (``summary --input C H W``).
+    A builder without ``in_channels``, a file that lacks that key or cannot be read, or a
+    first layer that is no ungrouped convolution gives the builder's default network, and the
+    loading or the forward pass then refuses what does not fit with its own message.
+    """
+    model = build(**kwargs)
+    if "in_channels" not in inspect.signature(build).parameters or "in_channels" in kwargs:
+        return model
+    first = next(iter(model.walk()), None)
+    have = getattr(getattr(first, "module", None), "in_channels", None)
+    if first is None or not isinstance(have, int) or getattr(first.module, "groups", 1) != 1:
+        return model
+    if weights is not None:
+        channels = _weight_channels(weights, f"{first.name}.weight")
+    if channels is None or channels == have:
+        return model
+    return build(**kwargs, in_channels=channels)
+
+
+def _weight_channels(path: str | os.PathLike, key: str) -> int | None:
+    """Dimension 1 of the array ``key`` of the safetensors file ``path``; None when the file
+    cannot be read or has no such array of at least two axes (``weights.load`` then says why)."""
+    from ..weights import load_state_dict
+
+    try:
+        value = load_state_dict(path).get(key)
+    except (OSError, ValueError, TypeError, ImportError):
+        return None
+    return int(value.shape[1]) if value is not None and value.ndim >= 2 else None

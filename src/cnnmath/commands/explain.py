@@ -2,12 +2,14 @@
 drawn by probing the real op.
 
 Prints the output-size formula with the numbers filled in and writes an animated GIF and a
-PNG strip beside it (see ``cnnmath.explain``); the paths written go to stdout last.
+PNG strip beside it (see ``cnnmath.explain``); then a line naming the frames the strip holds
+(all, or 9 with the first, the last and the centre cell's), and the paths written, last.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ._args import whole_number
 
@@ -21,6 +23,11 @@ runs on one one-hot image per input cell, and a cell is shown as read exactly wh
 reaches the output cell. "transposed" is drawn as the adjoint: each input cell spreads into a
 window of the output (cells cut off by the padding drawn in the gray ring). Both files are
 written whole or not at all. Needs Pillow: pip install "cnnmath[image]".
+
+The PNG strip shows every frame of the GIF when there are at most {strip}; otherwise {strip}
+of them, evenly spaced, always with the first, the last and the centre cell's (the window
+wholly inside the image). Each panel is labelled "frame n of N: output (i, j)", and a line
+before the paths says which frames the strip holds.
 
 Limits, so that the picture stays readable and a run takes a few seconds at most (checked
 before anything is probed or drawn; the error names the option and the range):
@@ -44,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         MAX_PADDING,
         MAX_SIZE,
         MAX_STRIDE,
+        STRIP_FRAMES,
     )
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -55,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dilation=MAX_DILATION,
         frames=MAX_FRAMES,
         grid=MAX_GRID,
+        strip=STRIP_FRAMES,
     )
     parser.add_argument("kind", choices=KINDS, help="the op to draw")
     parser.add_argument(
@@ -89,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Probe, print the formula, write the two pictures, print their paths."""
-    from ..explain import read_map, write_pictures
+    from ..explain import read_map, strip_frames, write_pictures
 
     m = read_map(
         args.kind,
@@ -101,6 +110,22 @@ def run(args: argparse.Namespace) -> int:
     )
     gif, png = write_pictures(m, args.output or f"explain-{args.kind}.gif")
     print(m.formula)
+    print(_strip_line(m, strip_frames(m)))
     print(gif)
     print(png)
     return 0
+
+
+def _strip_line(m: Any, picks: list[int]) -> str:
+    """``strip: all 9 frames`` or ``strip: frames 1, 4, ... of 25 (first, centre (2, 2),
+    last)``: which of the GIF's frames the PNG holds, 1-based as its labels."""
+    rows, cols = m.size if m.kind == "transposed" else m.out_size
+    total = rows * cols
+    if len(picks) == total:
+        return f"strip: all {total} frames of the GIF"
+    role = "input" if m.kind == "transposed" else "output"
+    shown = ", ".join(str(i + 1) for i in picks)
+    return (
+        f"strip: frames {shown} of {total} (the first, the centre {role} cell "
+        f"({rows // 2}, {cols // 2}) and the last included)"
+    )

@@ -339,7 +339,7 @@ def _check_memory(args: argparse.Namespace, kernel: np.ndarray | None) -> None:
         C, H, W = shape
         padded = f" with --padding {args.padding}" if isinstance(args.padding, int) else ""
         raise CLIError(
-            f"not enough memory: {args.operator} of INPUT '{args.input}' ({W}x{H} pixels, "
+            f"not enough memory: {args.operator} of INPUT '{args.input}' ({H}x{W} pixels, "
             f"{C} channel(s)){padded} would need about {need / 2**30:.3g} GiB, and "
             f"{have / 2**30:.3g} GiB are available; use a smaller image"
             + (" or padding" if padded else "")
@@ -429,8 +429,8 @@ def _run_lazy(
             print(f"cnnmath filter: {note}", file=sys.stderr)
         C, H, W = pixels.shape
         print(
-            f"cnnmath filter: wrote {args.output} ({args.operator}, {W}x{H}, {C} channel(s), "
-            f"{pixels.dtype}, scale {args.scale})",
+            f"cnnmath filter: wrote {args.output} ({args.operator}, {H}x{W} pixels, "
+            f"{C} channel(s), {pixels.dtype}, scale {args.scale})",
             file=sys.stderr,
         )
     return 0
@@ -524,7 +524,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"cnnmath filter: {note}", file=sys.stderr)
         C, H, W = pixels.shape
         print(
-            f"cnnmath filter: wrote {args.output} ({args.operator}, {W}x{H}, "
+            f"cnnmath filter: wrote {args.output} ({args.operator}, {H}x{W} pixels, "
             f"{C} channel(s), {bit_depth}-bit, scale {args.scale})",
             file=sys.stderr,
         )

@@ -4,6 +4,11 @@
     cnnmath summary r3d_18 --input 3 16 112 112          # a clip: C T H W
     cnnmath summary weights.safetensors --arch resnet20 --input 3 32 32
     cnnmath summary model.onnx --input 1 28 28          # when cnnmath.onnx can load it
+    cnnmath summary resnet20 --input 1 8 8              # the digits ResNet-20
+
+A builder with an ``in_channels`` argument (resnet20) is built for the C of ``--input``, or,
+with a .safetensors file, for the channels of the file's first convolution (1 for the net
+that ``cnnmath train --arch resnet20`` saves); the other networks take the channels they have.
 
 One row per layer: output shape, parameters, mult-adds (torchinfo's counting rules), kernel,
 stride, groups, trainable, and the receptive field (size, jump, start); then the totals.
@@ -23,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._args import whole_number
-from ._common import CLIError, activation_numbers, input_file, memory_limit
+from ._common import CLIError, activation_numbers, build_for_input, input_file, memory_limit
 
 NAME = "summary"
 HELP = "print a model's layers: shapes, parameters, mult-adds, receptive fields"
@@ -52,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="N",
         help="the shape of one input: C H W for images, C T H W for video clips (F for flat "
-        "inputs)",
+        "inputs); resnet20 is built for its C (a .safetensors file: for the file's)",
     )
     parser.add_argument(
         "--batch", type=whole_number(1), default=1, metavar="B", help="batch size (default 1)"
@@ -80,7 +85,7 @@ def _load_model(args: argparse.Namespace) -> Any:
         input_file("MODEL", path, expected="a .safetensors file")
         from ..weights import load
 
-        model = archs[args.arch]()
+        model = build_for_input(archs[args.arch], weights=path)
         load(model, path)
         return model
     if args.arch is not None:
@@ -99,7 +104,8 @@ def _load_model(args: argparse.Namespace) -> Any:
             f"MODEL: expected one of {', '.join(sorted(archs))}, a .safetensors file or an "
             f".onnx file, got {path!r}"
         )
-    return archs[path]()
+    channels = args.input[0] if len(args.input) in (3, 4) else None
+    return build_for_input(archs[path], channels=channels)
 
 
 def run(args: argparse.Namespace) -> int:

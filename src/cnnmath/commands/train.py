@@ -23,9 +23,28 @@ HELP = (
 ORDER = 40
 
 
+#: The help's closing lines: what the images are, so that a drawn digit can be given to
+#: ``cnnmath predict`` as the network saw its training data.
+EPILOG = """\
+the data: scikit-learn's handwritten digits, 1437 training and 360 test images of 1x8x8
+pixels in [0, 1] (its counts 0..16 divided by 16): light ink (up to 1) on a dark background
+(0), each digit filling the image's height. A digit of your own must look the same: drawn
+dark on white, invert it (PIL.ImageOps.invert) before cnnmath predict.
+
+examples:
+  cnnmath train --save digits.safetensors
+  cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
+  cnnmath train --arch resnet20 --save r20.safetensors
+  cnnmath predict r20.safetensors seven.png --arch resnet20 --size 8 8 --mean 0 --std 1
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --arch, --epochs, --seed, --save, --checkpoint, --resume and --quiet."""
     from ..recipes import ARCHS, RECIPES
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
 
     parser.add_argument(
         "--arch",
@@ -47,10 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed",
         type=whole_number(0),
-        default=0,
+        default=None,
         metavar="S",
         help="seed of the initial weights, the shuffling and the augmentation "
-        "(default: 0); the same seed gives the same numbers",
+        "(default: 0; with --resume, the checkpoint's run's); the same seed gives the same "
+        "numbers",
     )
     parser.add_argument(
         "--save",
@@ -88,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     file as each other, nor ``--save`` the ``--resume`` file that checkpoints go to without
     ``--checkpoint``), and ``--resume`` must be a regular file (not a FIFO or a device) and a
     checkpoint whose metadata passes the checks of ``cnnmath.checkpoint.read_checkpoint``;
-    resumed without ``--epochs``, the run keeps the checkpoint's number of epochs.
+    resumed without ``--epochs`` or ``--seed``, the run keeps the checkpoint's number of
+    epochs and seed (a different one is refused, naming the option).
     """
     from .._checks import output_file
     from ..checkpoint import _same_file, read_checkpoint
@@ -116,6 +137,14 @@ def run(args: argparse.Namespace) -> int:
                 f"this one has --epochs {args.epochs}; the learning-rate schedule spans the "
                 f"run, so resume with --epochs {saved.run['epochs']}"
             )
+        if args.seed is not None and saved.run["seed"] != args.seed:
+            raise CLIError(
+                f"--resume: {args.resume} comes from a run with seed {saved.run['seed']}, "
+                f"this one has --seed {args.seed}; resume with --seed {saved.run['seed']} (or "
+                "without --seed)"
+            )
+        if args.seed is None:
+            args.seed = saved.run["seed"]
     checkpoints_to, option = (
         (args.checkpoint, "--checkpoint") if args.checkpoint is not None else (args.resume, "")
     )
@@ -132,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _, history, accuracy = train_digits(
             epochs=args.epochs,
-            seed=args.seed,
+            seed=0 if args.seed is None else args.seed,
             arch=args.arch,
             progress=not args.quiet,
             save=args.save,

@@ -31,7 +31,11 @@ _ERROR_WIDTH = 13
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--json, --no-photo and -v/--verbose."""
     parser.add_argument(
-        "--json", action="store_true", help="print the results as a JSON list (notes on stderr)"
+        "--json",
+        action="store_true",
+        help="print the results as a JSON list (notes on stderr); its max_abs_error is the "
+        "table's error column: relative for an identity, max|got - want| / max|want|, the "
+        "counterexample's gap for a predicted failure",
     )
     parser.add_argument(
         "--no-photo",

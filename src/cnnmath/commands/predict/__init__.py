@@ -9,7 +9,9 @@ classes per image, or a segmentation model's class per pixel (the areas, and mas
 MODEL is an ONNX file (read by ``cnnmath.onnx.load``; cnnmath runs it) or a safetensors file
 of a ``cnnmath.models`` network named by ``--arch`` (``--num-classes`` when not the builder's
 default: 1000 for the ImageNet classifiers, 21 for the segmentation networks, 10 for lenet
-and resnet20). Each image goes through the documented preprocessing, in this order:
+and resnet20; resnet20 is built with the input channels of the file's first convolution, so
+the 1-channel digits net of ``cnnmath train --arch resnet20`` loads as a CIFAR one does).
+Each image goes through the documented preprocessing, in this order:
 
 1. decoded by ``cnnmath.images.load_image`` (pixels in [0, 1]; an animated file's first
    frame, an EXIF orientation applied);

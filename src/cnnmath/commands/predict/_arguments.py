@@ -50,6 +50,9 @@ examples:
   cnnmath predict resnet18.onnx cat.jpg --resize 256 --center-crop 224   # torchvision's eval
   cnnmath predict w.safetensors a.png b.png --arch resnet20 --size 32 32 --json
   cnnmath predict digits.safetensors seven.png --arch lenet --size 8 8 --mean 0 --std 1
+      (cnnmath train's digits are light ink, up to 1, on a dark background, 0, each digit
+      filling the 8x8 image's height: invert a digit drawn dark on white first, e.g.
+      PIL.ImageOps.invert, or it is misread)
   cnnmath predict resnet18.onnx photos/ 'more/*.jpg' --scheduler tcp://127.0.0.1:8786
   cnnmath predict fcn.safetensors street.jpg --arch fcn_resnet50 --size 520 520 --masks m/
   cnnmath predict deeplabv3.onnx photos/ --size 520 520 --labels voc.txt --masks m/ --json

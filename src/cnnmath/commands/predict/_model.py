@@ -1,5 +1,6 @@
-"""predict's model: read from an ONNX file or a ``--arch`` network's safetensors, its input
-channels and dtype read off it, and a ``--size`` whose batch would not fit in memory
+"""predict's model: read from an ONNX file or a ``--arch`` network's safetensors (a builder
+with ``in_channels``, resnet20, built for the channels of the file's first convolution), its
+input channels and dtype read off it, and a ``--size`` whose batch would not fit in memory
 refused before any image is resized."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common import CLIError, activation_numbers, memory_limit
+from .._common import CLIError, activation_numbers, build_for_input, memory_limit
 from ._arguments import _architectures
 
 
@@ -46,7 +47,7 @@ def _load_model(args: argparse.Namespace) -> Any:
     kwargs = {}
     if args.num_classes is not None:
         kwargs["classes" if args.arch == "lenet" else "num_classes"] = args.num_classes
-    model = build(**kwargs)
+    model = build_for_input(build, weights=path, **kwargs)  # resnet20: 1 or 3 channels
     try:
         weights.load(model, path)
     except (KeyError, ValueError, TypeError) as exc:
