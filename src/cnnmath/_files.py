@@ -44,27 +44,30 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Bi
     give it ``open()``'s mode and rename it over ``path``; on any failure remove it.
 
     A temporary file that cannot be created raises ``UnwritableDirectory`` naming the folder
-    (not the temporary name, which means nothing to the user).
+    (not the temporary name, which means nothing to the user). A SIGTERM while it is written
+    removes it too (``sigterm_cleans_up``), as Ctrl-C does.
     """
     directory = os.path.dirname(os.path.abspath(path))
     prefix = f".{os.path.basename(path)[:40]}."  # short: a long valid name stays under 255
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
-    except OSError as exc:
-        raise UnwritableDirectory(
-            f"output directory is not writable: {directory} ({exc.strerror or type(exc).__name__})"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, default_file_mode())  # mkstemp made it private
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with sigterm_cleans_up():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+        except OSError as exc:
+            raise UnwritableDirectory(
+                f"output directory is not writable: {directory} "
+                f"({exc.strerror or type(exc).__name__})"
+            ) from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, default_file_mode())  # mkstemp made it private
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 # ---------------------------------------------------------------------------------------------
