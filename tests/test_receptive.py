@@ -397,8 +397,10 @@ def test_adaptive_pooling_keeps_the_sizes_given_as_none(output_size):
         (nn.AdaptiveAvgPool2d((8, 12)), (2, 10, 14)),  # the identity
         (nn.AdaptiveMaxPool2d((4, None)), (2, 18, 12)),  # of 16×10: windows 4×1
         (nn.AdaptiveAvgPool2d(1), (2, 10, 14)),  # the whole image
+        (nn.AdaptiveAvgPool2d(6), (2, 9, 9)),  # 7 into 6: windows of 2 at steps of 1
+        (nn.AdaptiveMaxPool2d((3, 6)), (2, 9, 15)),  # 7 into 3: 3 at steps of 2; 13 into 6
     ],
-    ids=["avg-2x4", "avg-identity", "max-4xNone", "avg-1"],
+    ids=["avg-2x4", "avg-identity", "max-4xNone", "avg-1", "avg-7to6", "max-7to3-13to6"],
 )
 def test_adaptive_pooling_fields_match_gradient_support(pool, input_shape):
     """Adaptive pooling's fields are PyTorch's windows (⌊i·n/k⌋ … ⌈(i+1)·n/k⌉ − 1), not the
@@ -432,16 +434,19 @@ def test_adaptive_pooling_to_one_row_reads_whole_columns():
 
 
 def test_adaptive_pooling_whose_windows_differ_is_refused_with_the_sizes_that_fit():
-    """7 positions into 6: windows of 2 and 1 positions at steps of 1 — no one field; the
-    message names the node and what to change (before: "(whole)", which was wrong)."""
+    """5 positions into 3: PyTorch's windows [0, 2), [1, 4), [3, 5) are 2, 3 and 2 long at
+    steps 1 and 2 — no one field; the message names the node and what to change (before:
+    "(whole)", which was wrong)."""
     from cnnmath.summary import summary
 
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.AdaptiveAvgPool2d(6))
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.AdaptiveAvgPool2d(3))
     with pytest.raises(
-        ValueError, match=r"node '1' \(AdaptiveAvgPool2d\) pools 7 positions into 6"
+        ValueError,
+        match=r"node '1' \(AdaptiveAvgPool2d\) pools 5 positions into 3: .* are \[2, 3\] long "
+        r"at steps \[1, 2\]",
     ):
-        receptive_field(net, (1, 9, 9))
-    assert "2×6×6" in str(summary(net, (1, 1, 9, 9)))  # the summary keeps its shapes
+        receptive_field(net, (1, 7, 7))
+    assert "2×3×3" in str(summary(net, (1, 1, 7, 7)))  # the summary keeps its shapes
 
 
 @pytest.mark.parametrize(

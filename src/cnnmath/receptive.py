@@ -467,19 +467,24 @@ def _whole(f: _AxisField, n_out: int) -> _AxisField:
 
 def _through_adaptive(f: _AxisField, k: int, node: NodeRef, func: str) -> _AxisField:
     """One axis of adaptive pooling of n = f.n positions to k outputs. PyTorch's window of
-    output i is ⌊i·n/k⌋ … ⌈(i+1)·n/k⌉ − 1: where k divides n that is the window of kernel
-    and stride n/k (k = n: each output its own position), for k = 1 the whole axis; other
-    sizes give windows of different lengths and steps, which no one field describes."""
+    output i is ⌊i·n/k⌋ … ⌈(i+1)·n/k⌉ − 1. Where every window has one length L and they
+    start at one step s (k divides n: L = s = n/k; n ≡ 1 mod k, as 7 → 6 or 7 → 3: L = s + 1)
+    that is the window of kernel L and stride s; for k = 1 the whole axis; other sizes (5 → 3:
+    windows of 2, 3 and 2) differ, and no one field describes them."""
     n = f.n
     if k == 1:
         return _whole(f, 1)
-    if n % k == 0:
-        return _through_window(f, AxisWindow(n // k, n // k, 0, 0), node.name)
+    starts = [i * n // k for i in range(k)]
+    lengths = {-(-(i + 1) * n // k) - start for i, start in enumerate(starts)}
+    steps = {b - a for a, b in zip(starts, starts[1:])}
+    if len(lengths) == 1 and len(steps) == 1:
+        return _through_window(f, AxisWindow(lengths.pop(), steps.pop(), 0, 0), node.name)
     raise ValueError(
         f"{func}: input_shape: node {node.name!r} ({type(node.module).__name__}) pools "
-        f"{n} positions into {k}: its windows ⌊i·{n}/{k}⌋ … ⌈(i+1)·{n}/{k}⌉ − 1 differ in "
-        f"length and step, so no one (size, jump, start) describes them; give an input size "
-        f"that makes the pooled map a multiple of {k} along that axis"
+        f"{n} positions into {k}: its windows ⌊i·{n}/{k}⌋ … ⌈(i+1)·{n}/{k}⌉ − 1 are "
+        f"{sorted(lengths)} long at steps {sorted(steps)}, so no one (size, jump, start) "
+        f"describes them; give an input size that makes the pooled map a multiple of {k} "
+        "along that axis"
     )
 
 
@@ -578,9 +583,9 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> ReceptiveFi
     (with the old j on the right), a pointwise layer keeps (r, j, c), a node of several
     inputs takes the union of their fields, and a global layer gives every output the union
     of all its input's fields, r ← r + (n − 1)·j, c ← c + (n − 1)·j/2, j ← 0. Adaptive
-    pooling of n positions to k per axis is PyTorch's windows: kernel and stride n/k where k
-    divides n, the whole axis for k = 1, refused otherwise (its windows then differ in
-    length and step: the message says which input sizes fit). A ``Permute``
+    pooling of n positions to k per axis is PyTorch's windows: one kernel and stride where
+    its windows have one length and one step (k divides n, or n ≡ 1 mod k), the whole axis
+    for k = 1, refused otherwise (the message says which input sizes fit). A ``Permute``
     to channels-last (dims [0, 2, 3, 1]) and back, with only per-pixel layers between
     (LayerNorm over the channels, Linear, activations: ConvNeXt's blocks), is pointwise; the
     table shows those values' shapes as (H, W, C).
