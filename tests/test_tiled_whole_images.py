@@ -196,3 +196,23 @@ def test_a_softmax_over_the_batch_needs_it_in_one_chunk(dim, mixes):
             tiled.apply(net, split)
         split = split.rechunk({0: -1})
     assert_close(tiled.apply(net, split).compute(scheduler="synchronous"), net(x))
+
+
+def test_a_batch_norm_in_training_mode_is_refused_even_with_the_batch_in_one_chunk():
+    """In training mode a BatchNorm updates its running statistics at each forward: every
+    compute of the result would move them again (as a second compute did), so it is
+    refused, naming eval mode; in eval mode the same model runs, its statistics untouched."""
+    rng = np.random.default_rng(6)
+    net = nn.Sequential(
+        nn.Conv2d(2, 3, 3, rng=rng, dtype=np.float64), nn.BatchNorm2d(3, dtype=np.float64)
+    )
+    x = rng.standard_normal((4, 2, 8, 8))
+    with pytest.raises(
+        ValueError, match=r"node '1' \(BatchNorm2d\) is in training mode.*model\.eval\(\)"
+    ):
+        tiled.apply(net, da.from_array(x, chunks=(4, 2, 8, 8)))
+    assert int(net[1].num_batches_tracked) == 0
+    net.eval()
+    y = tiled.apply(net, da.from_array(x, chunks=(4, 2, 4, 8)))
+    assert_close(y.compute(scheduler="synchronous"), net(x))
+    assert int(net[1].num_batches_tracked) == 0

@@ -248,6 +248,15 @@ def _program(
                 "its (smaller) output"
             )
         rank = 1 + len(shapes[node.inputs[0]])  # (with the batch axis)
+        if (
+            type(node.module).__name__.startswith("BatchNorm")
+            and node.module.training
+            and getattr(node.module, "running_mean", None) is not None
+        ):
+            raise ValueError(
+                f"{what} is in training mode: it would update its running statistics at every "
+                "compute of the result; put the model in eval mode (model.eval())"
+            )
         if geo.kind == "global" and _mixes_images(node.module, rank) and not batch:
             raise ValueError(
                 f"{what} reads the whole image and every image of the batch ({geo.reason}), "
