@@ -126,3 +126,45 @@ def test_fix_input_sizes_checks_its_arguments_and_lifts():
     assert g(np.ones((5, 2))).shape == (5, 2)
     g.fix_input_sizes({}, "")
     assert g.fixed_input_sizes == {} and g(np.zeros((3, 4))).shape == (3, 4)
+
+
+class _ViewClassifier(torch.nn.Module):
+    """``x.reshape(x.shape[0], -1)``: the tracer writes the batch of the export, 1, into the
+    file as a constant (no Shape node), so a batch of 3 breaks the Reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).reshape(x.shape[0], -1))
+
+
+def test_predict_runs_a_file_of_a_declared_batch_of_one_image_by_image(tmp_path, capsys):
+    """The file declares a batch of 1: predict runs its three images one at a time (the
+    default --batch-size of 16 would break the Reshape) and reports PyTorch's classes."""
+    import json
+
+    from PIL import Image
+
+    from cnnmath.cli import main
+
+    torch.manual_seed(3)
+    net = _ViewClassifier()
+    graph = _export(net, tmp_path / "m.onnx", (1, 3, 8, 8))
+    assert graph.fixed_input_sizes == {}  # no Shape node: nothing held by the loader
+    x = np.random.default_rng(4).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    files = []
+    for k, image in enumerate(x):
+        files.append(str(tmp_path / f"i{k}.png"))
+        Image.fromarray(image).save(files[-1])
+    with pytest.raises(ValueError):  # what a batch of three does to the graph itself
+        graph(np.zeros((3, 3, 8, 8), np.float32))
+    status = main(["predict", str(tmp_path / "m.onnx"), *files, "--size", "8", "8", "--json",
+                   "--quiet", "--mean", "0", "--std", "1"])  # fmt: skip
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    reports = [json.loads(line) for line in out.out.splitlines()]
+    want = _torch(net, (np.moveaxis(x, -1, 1) / 255.0).astype(np.float32)).argmax(1)
+    assert [r["top"][0]["class"] for r in reports] == want.tolist()

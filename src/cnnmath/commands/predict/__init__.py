@@ -43,8 +43,9 @@ An IMAGE may also name a collection: a directory (its files with an image extens
 files, or a pattern that matches no file, is an error. The model runs in eval mode, each
 batch norm that follows a convolution folded into it first (``cnnmath.nn.fold_batch_norm``:
 the same outputs to rounding, one pass over the activations fewer). Plain files run in
-batches of ``--batch-size`` in this process. When any IMAGE is a collection, or
-``--scheduler ADDRESS`` is given, every image is instead its own task of
+batches of ``--batch-size`` in this process (one at a time for an ONNX file that declares
+a batch of one: its exporter may have written that batch into the computation). When any
+IMAGE is a collection, or ``--scheduler ADDRESS`` is given, every image is instead its own task of
 ``cnnmath.tiled.stream`` — on a pool of threads here, or on the ``dask.distributed`` cluster
 at ADDRESS (the model sent to each worker once; the preprocessing, the module-level
 ``_prepare``, runs on the worker) — and the results are printed in input order as they

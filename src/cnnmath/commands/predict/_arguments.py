@@ -201,7 +201,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=whole_number(1),
         default=DEFAULT_BATCH,
         metavar="N",
-        help=f"images per forward pass (default: {DEFAULT_BATCH})",
+        help=f"images per forward pass (default: {DEFAULT_BATCH}); an ONNX file that declares "
+        "a batch of one (exported without a dynamic batch axis) runs one image at a time",
     )
     parser.add_argument(
         "--scheduler",

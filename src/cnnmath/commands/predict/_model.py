@@ -94,34 +94,42 @@ def _check_size(
 
 
 def _fixed_batch(
-    model: Any, args: argparse.Namespace, seen: set[tuple[int, int]], option: str
+    model: Any, args: argparse.Namespace, seen: set[tuple[int, int]], option: str, images: int
 ) -> int:
-    """The images per forward pass: ``--batch-size``, or 1 for a model whose file fixes its
-    input at a batch of one (``Graph.fixed_input_sizes``: an ONNX export without dynamic axes
-    whose sizes were computed at load time), which would refuse more. A fixed height and
-    width that the options do not give is refused before any image is read, naming the
-    --size that gives it."""
+    """The images per forward pass: ``--batch-size``, except for an ONNX file that declares
+    its batch axis fixed (exported without a dynamic batch axis): a file of batch 1 runs one
+    image at a time (the exporter may have written the batch into its computation as a
+    constant, ``x.reshape(x.shape[0], -1)`` or a resize's sizes, which a larger batch breaks
+    or blends); a batch of n > 1 held by the loader (``Graph.fixed_input_sizes``: sizes
+    computed at load time) runs n at a time and needs a multiple of n images. A height and
+    width held by the loader that the options do not give is refused before any image is
+    read, naming the --size that gives it."""
     fixed = getattr(model, "fixed_input_sizes", None)
-    dims = next(iter(fixed.values()), None) if isinstance(fixed, dict) and fixed else None
-    if dims is None or len(dims) != 4:
-        return int(args.batch_size)
-    n, h, w = dims[0], dims[2], dims[3]
-    if h is not None and w is not None and any(hw != (h, w) for hw in seen):
-        given = sorted(f"{a}x{b}" for a, b in seen)
-        raise CLIError(
-            f"MODEL {args.model}: the file fixes its input at {h}x{w} pixels (exported without "
-            f"dynamic axes; its sizes were computed from them when it was loaded), and "
-            f"{option} gives {', '.join(given[:3])}{' ...' if len(given) > 3 else ''}; give "
-            f"--size {h} {w} (or a --resize and --center-crop that end at {h}x{w}), or export "
-            "with dynamic axes"
-        )
-    if n is not None and n != 1 and n != args.batch_size:
-        raise CLIError(
-            f"MODEL {args.model}: the file fixes its batch at {n} images (exported without a "
-            f"dynamic batch axis); give --batch-size {n} and a multiple of {n} images, or "
-            "export with a dynamic batch axis"
-        )
-    return 1 if n == 1 else int(args.batch_size)
+    held = next(iter(fixed.values()), None) if isinstance(fixed, dict) and fixed else None
+    declared = getattr(model, "onnx_input_dims", None)
+    first = next(iter(declared.values()), None) if isinstance(declared, dict) and declared else None
+    if held is not None and len(held) == 4:
+        n, h, w = held[0], held[2], held[3]
+        if h is not None and w is not None and any(hw != (h, w) for hw in seen):
+            given = sorted(f"{a}x{b}" for a, b in seen)
+            raise CLIError(
+                f"MODEL {args.model}: the file fixes its input at {h}x{w} pixels (exported "
+                "without dynamic axes; its sizes were computed from them when it was loaded), "
+                f"and {option} gives {', '.join(given[:3])}{' ...' if len(given) > 3 else ''}; "
+                f"give --size {h} {w} (or a --resize and --center-crop that end at {h}x{w}), or "
+                "export with dynamic axes"
+            )
+        if n is not None and n != 1:
+            if images % n:
+                raise CLIError(
+                    f"MODEL {args.model}: the file fixes its batch at {n} images (exported "
+                    f"without a dynamic batch axis), and {images} image(s) were given; give a "
+                    f"multiple of {n} images, or export with a dynamic batch axis"
+                )
+            return int(n)
+    if first is not None and len(first) >= 1 and first[0] == 1:
+        return 1
+    return int(args.batch_size)
 
 
 def _model_channels(model: Any) -> int:

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = fold_batch_norm(_load_model(args))  # eval mode; the normalisation's pass saved
     channels = _model_channels(model)
-    batch_size = _fixed_batch(model, args, seen_sizes, geometry.option())
+    batch_size = _fixed_batch(model, args, seen_sizes, geometry.option(), len(paths))
     mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
     dtype = _model_dtype(model)
