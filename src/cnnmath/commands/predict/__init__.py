@@ -5,6 +5,7 @@ classes per image, or a segmentation model's class per pixel (the areas, and mas
     cnnmath predict weights.safetensors *.png --arch resnet20 --size 32 32 --json
     cnnmath predict model.onnx photos/ 'scans/*.jpg' --scheduler tcp://HOST:8786
     cnnmath predict fcn.safetensors street.jpg --arch fcn_resnet50 --size 520 520 --masks out/
+    cnnmath predict model.onnx cat.jpg --resize 256 --center-crop 224 --cams cams/
 
 MODEL is an ONNX file (read by ``cnnmath.onnx.load``; cnnmath runs it) or a safetensors file
 of a ``cnnmath.models`` network named by ``--arch`` (``--num-classes`` when not the builder's
@@ -87,6 +88,18 @@ them separately; so is a mask that would replace an input file. Each mask is wri
 temporary file in DIR and renamed once whole, before its image's report is printed: an
 error stops the run with no partial file, the masks of the images already reported kept.
 
+``--cams DIR`` (classifiers only: with a segmentation model, ``--masks`` or ``--scheduler`` it
+is an error) writes ``DIR/STEM.png`` per image: the image as the model saw it (after the
+resize and crop, before the normalisation) under the Grad-CAM heat map
+(``cnnmath.attribution.save_overlay``) of the class printed first for it, at ``--cam-layer
+NAME`` (a dotted module path; an ONNX graph's node name; a BatchNorm folded into its
+convolution is refused, naming the convolution) or by default the last module to finish in
+the forward pass that runs once and outputs maps (B, K, h, w) with h·w > 1 on the first image
+(``_cams``), with ``--cam-method gradcam`` (default) or ``gradcam++``. Its names are checked as
+``--masks``' are, each picture is written whole before its image's report, which gains
+" -> DIR/STEM.png" (``"cam"`` in JSON). The heat maps are computed in this process, one
+forward and backward per image (on a copy of the model when a collection streams on threads).
+
 Everything that can be checked before the model runs is: the files exist and are regular files
 (a FIFO or a device such as ``/dev/zero`` is refused before it is opened), the images' headers
 are readable, the options agree with each other, ``--masks``' folder can be written (or
@@ -95,13 +108,15 @@ largest layer output) needs more memory than is available is refused before any 
 resized; the number of labels and ``--top`` (and, for ``--masks``, that the model is a
 segmentation model with at most 256 classes) are checked against the model's first
 outputs before anything is printed or written. Errors are one line on stderr naming the
-argument (MODEL, IMAGE, an option) and exit status 2; predict writes no file but the masks.
+argument (MODEL, IMAGE, an option) and exit status 2; predict writes no file but the masks
+and the Grad-CAM pictures.
 
 The code, one concern a module: ``_arguments`` (the command line), ``_inputs`` (the checks
 of the IMAGE arguments, the labels, the masks' names, the normalisation), ``_model`` (the
 model read, its channels and dtype, the memory check of ``--size``), ``_preprocess`` (one
 image's preprocessing), ``_reports`` (probabilities, top K, class per pixel and the reports),
 ``_printer`` (the checks against the first outputs, then the reports and masks in order),
+``_cams`` (``--cams``: the layer, the Grad-CAM pictures),
 ``_progress`` (the progress bar) and ``_pipeline`` (``run``). This package re-exports every
 name the single module had; a module-level name is bound in each module that reads it, so
 a test that replaces one sets it in each of them (``helpers.set_everywhere``).

@@ -21,6 +21,9 @@ DEFAULT_SIZE = (224, 224)
 
 DEFAULT_BATCH = 16
 
+#: --cam-method's choices: Grad-CAM, Grad-CAM++ (``attribution.grad_cam``, ``grad_cam_plus_plus``).
+CAM_METHODS = ("gradcam", "gradcam++")
+
 
 _EPILOG = f"""\
 preprocessing, per image: decode (pixels in [0, 1]) -> the model's channels (alpha dropped;
@@ -45,6 +48,12 @@ its extension (DIR made if missing): a palette PNG whose pixel values are the cl
 (K <= 256), its palette PASCAL VOC's colour map. Two inputs with the same stem are refused
 (rename one); each mask is written whole (a temporary file renamed) or not at all.
 
+Grad-CAM (classifiers): --cams DIR writes DIR/STEM.png per image, the image after the resize
+and crop (before the normalisation) under the heat map of the class printed first (alpha 0.5,
+matplotlib's jet), at --cam-layer NAME (default: the last module to finish that runs once and
+outputs maps (B, K, h, w) with h*w > 1), by --cam-method gradcam (default) or gradcam++.
+Printed: " -> DIR/STEM.png" after the file's name ("cam" in JSON). Same name checks as --masks.
+
 examples:
   cnnmath predict resnet18.onnx cat.jpg --labels imagenet_classes.txt --top 5
   cnnmath predict resnet18.onnx cat.jpg --resize 256 --center-crop 224   # torchvision's eval
@@ -56,6 +65,7 @@ examples:
   cnnmath predict resnet18.onnx photos/ 'more/*.jpg' --scheduler tcp://127.0.0.1:8786
   cnnmath predict fcn.safetensors street.jpg --arch fcn_resnet50 --size 520 520 --masks m/
   cnnmath predict deeplabv3.onnx photos/ --size 520 520 --labels voc.txt --masks m/ --json
+  cnnmath predict resnet18.onnx cat.jpg --resize 256 --center-crop 224 --cams cams/
 
 An IMAGE that is a directory (its image files, sorted) or a quoted glob pattern is a
 collection: its images stream through cnnmath.tiled.stream one task each (threads here, or
@@ -80,7 +90,8 @@ def _real(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL IMAGE... and --labels, --top, --json, --masks, --size, --resize, --center-crop,
+    """MODEL IMAGE... and --labels, --top, --json, --masks, --cams, --cam-layer, --cam-method,
+    --size, --resize, --center-crop,
     --mean, --std, --arch,
     --num-classes, --batch-size, --scheduler, --quiet."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -118,6 +129,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="segmentation models only: write each image's class per pixel to DIR/STEM.png "
         "(created if missing), a palette PNG of class indices in PASCAL VOC's colours",
+    )
+    parser.add_argument(
+        "--cams",
+        metavar="DIR",
+        default=None,
+        help="classifiers only: write DIR/STEM.png per image (created if missing), the image "
+        "as the model saw it (after the resize and crop, before the normalisation) under the "
+        "Grad-CAM heat map of the class printed first; not with --scheduler",
+    )
+    parser.add_argument(
+        "--cam-layer",
+        metavar="NAME",
+        default=None,
+        help="with --cams: the layer whose maps Grad-CAM weighs, a dotted module path "
+        "('layer4', 'layer3.1.conv2'; an ONNX file's node name). Default: the last module to "
+        "finish in the forward pass that runs once and outputs maps (B, K, h, w) with "
+        "h*w > 1 on the first image (a ResNet's layer4, a plain CNN's last activation before "
+        "its pooling). A BatchNorm predict folds into its convolution is gone: name the "
+        "convolution",
+    )
+    parser.add_argument(
+        "--cam-method",
+        choices=CAM_METHODS,
+        default=None,
+        help="with --cams: Grad-CAM (gradcam, the default) or Grad-CAM++ (gradcam++)",
     )
     parser.add_argument(
         "--size",

@@ -1,7 +1,7 @@
 """What predict checks before any work: the IMAGE arguments expanded (a directory's image
-files, a pattern's matches), the ``--labels`` file read, each image's ``--masks`` file
-named and checked (one file per name, none over an input), the ``--mean`` and ``--std``
-against the model's channels."""
+files, a pattern's matches), the ``--labels`` file read, each image's ``--masks`` or
+``--cams`` file named and checked (one file per name, none over an input), the ``--mean``
+and ``--std`` against the model's channels."""
 
 from __future__ import annotations
 
@@ -55,19 +55,28 @@ def _read_labels(path: str) -> list[str]:
     return labels
 
 
-def _mask_targets(directory: str, paths: list[str], inputs: list[str]) -> dict[str, Path]:
-    """The mask file of each image, ``DIR/STEM.png``, checked before any work: DIR a folder
-    that can be written, or one that can be made (its nearest existing ancestor a writable
-    folder); no two different files to one mask name (compared case-folded, as macOS and
-    Windows compare names); no mask over one of ``inputs`` (images, model, labels)."""
+#: What each option that writes one PNG per image writes, and the verb of its advice.
+_PER_IMAGE_FILES = {"--masks": ("mask", "segment"), "--cams": ("Grad-CAM picture", "run")}
+
+
+def _mask_targets(
+    directory: str, paths: list[str], inputs: list[str], option: str = "--masks"
+) -> dict[str, Path]:
+    """The file ``option`` (``--masks``, ``--cams``) writes for each image, ``DIR/STEM.png``,
+    checked before any work: DIR a folder that can be written, or one that can be made (its
+    nearest existing ancestor a writable folder); no two different files to one name
+    (compared case-folded, as macOS and Windows compare names); none over one of ``inputs``
+    (images, model, labels)."""
     from ..._checks import writable_directory
+
+    noun, verb = _PER_IMAGE_FILES[option]
 
     folder = Path(directory)
     existing = folder
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent  # the nearest ancestor there is; made into DIR later
     try:
-        writable_directory("--masks", existing, func=None)
+        writable_directory(option, existing, func=None)
     except (OSError, ValueError) as exc:
         made = "" if existing == folder else f" (to make {directory} in it)"
         raise CLIError(f"{exc}{made}") from None
@@ -78,17 +87,17 @@ def _mask_targets(directory: str, paths: list[str], inputs: list[str]) -> dict[s
         target = folder / (Path(other).stem + ".png")  # one file, one name
         if other != path and os.path.realpath(other) != os.path.realpath(path):
             raise CLIError(
-                f"--masks {directory}: IMAGE {other} and IMAGE {path} would both write the "
-                f"mask {target} (masks are named after the image's name without its "
-                "extension); rename one, or segment them in separate runs"
+                f"{option} {directory}: IMAGE {other} and IMAGE {path} would both write the "
+                f"{noun} {target} (each is named after the image's name without its "
+                f"extension); rename one, or {verb} them in separate runs"
             )
         targets[path] = target
     protected = {os.path.realpath(f) for f in inputs}
     for path, target in targets.items():
         if os.path.realpath(target) in protected:
             raise CLIError(
-                f"--masks {directory}: the mask of IMAGE {path} would replace the input file "
-                f"{target}; write the masks to another folder"
+                f"{option} {directory}: the {noun} of IMAGE {path} would replace the input "
+                f"file {target}; write them to another folder"
             )
     return targets
 

@@ -13,6 +13,7 @@ import numpy as np
 from ... import nn
 from .._common import CLIError, input_file
 from ._arguments import IMAGENET_MEAN, IMAGENET_STD
+from ._cams import _CamWriter, _check_layer, _check_options
 from ._inputs import _expand, _mask_targets, _read_labels, _statistics
 from ._model import _check_size, _fixed_batch, _load_model, _model_channels, _model_dtype
 from ._preprocess import _Geometry, _image_error, _prepare
@@ -62,18 +63,22 @@ def _same_shape_runs(
 
 def run(args: argparse.Namespace) -> int:
     """Run MODEL on each IMAGE; print a classifier's top-K classes per file, or a segmentation
-    model's areas per file (and write its masks with --masks), as text or JSON lines.
+    model's areas per file (and write its masks with --masks; a classifier's Grad-CAM
+    pictures with --cams), as text or JSON lines.
 
-    Checks first (files, collections expanded, options, the images' headers, the masks'
-    folder and names), then loads the model, then runs the images: in batches here, or —
-    when an IMAGE is a collection or --scheduler is given — one task per image through
-    ``cnnmath.tiled.stream``. The labels' number, --top and --masks are checked against the
-    first outputs before anything is printed or written.
+    Checks first (files, collections expanded, options, the images' headers, the masks' or
+    pictures' folder and names), then loads the model (--cam-layer checked in it, folded),
+    then runs the images: in batches here, or — when an IMAGE is a collection or --scheduler
+    is given — one task per image through ``cnnmath.tiled.stream``. The labels' number,
+    --top, --masks and --cams are checked against the first outputs before anything is
+    printed or written; with --cams each image's picture is written before its report
+    (Grad-CAM in this process, on a copy of the model while threads run the original).
     """
     from ...images import image_shape
     from ...train import _main
 
     input_file("MODEL", args.model, expected="a .onnx or .safetensors file")
+    _check_options(args)
     geometry = _Geometry.from_args(args)
     paths: list[str] = []
     collection = False
@@ -99,10 +104,26 @@ def run(args: argparse.Namespace) -> int:
     if args.masks is not None:
         inputs = [*paths, args.model, *([args.labels] if args.labels is not None else [])]
         masks = _mask_targets(args.masks, paths, inputs)
+    cam_files = None
+    if args.cams is not None:
+        from ..._optional import require
+
+        require("matplotlib", "plot", "predict --cams (the heat map's colours)")
+        inputs = [*paths, args.model, *([args.labels] if args.labels is not None else [])]
+        cam_files = _mask_targets(args.cams, paths, inputs, option="--cams")
     from ...nn import fold_batch_norm
 
-    model = fold_batch_norm(_load_model(args))  # eval mode; the normalisation's pass saved
+    unfolded = _load_model(args)
+    model = fold_batch_norm(unfolded)  # eval mode; the normalisation's pass saved
+    if args.cam_layer is not None:  # checked before any image is read
+        _check_layer(args.cam_layer, model, unfolded, args.model)
+    del unfolded
     channels = _model_channels(model)
+    if cam_files is not None and channels not in (1, 3):
+        raise CLIError(
+            f"--cams {args.cams}: MODEL {args.model} takes {channels}-channel images; the "
+            "pictures under the heat maps are gray (1 channel) or RGB (3)"
+        )
     batch_size = _fixed_batch(model, args, seen_sizes, geometry.option(), len(paths))
     mean = _statistics("--mean", args.mean, IMAGENET_MEAN, channels)
     std = _statistics("--std", args.std, IMAGENET_STD, channels)
@@ -111,7 +132,11 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler is None:  # on a cluster the workers' memory counts, not this machine's
         per_pass = 1 if streamed else min(len(paths), batch_size)
         _check_size(args, model, channels, dtype, per_pass, largest, geometry.option())
-    printer = _Printer(args, labels, sizes, masks)
+    cams = None
+    if cam_files is not None:
+        normalise = (mean, std, dtype)
+        cams = _CamWriter(args, model, cam_files, channels, geometry, normalise, streamed)
+    printer = _Printer(args, labels, sizes, masks, cams)
 
     def failed(what: str, exc: Exception, shape: str = "") -> CLIError:
         # e.g. the layers do not fit this size; shape: one image's, CxHxW

@@ -128,8 +128,15 @@ def _prepare(
     dtype: np.dtype | None = None,
 ) -> np.ndarray:
     """One image, (channels, H, W) float64 (or ``dtype``), through the documented
-    preprocessing. Module-level so that ``functools.partial(_prepare, ...)`` pickles (by
-    reference) to dask workers."""
+    preprocessing: :func:`_seen`, then (x − mean_c)/std_c. Module-level so that
+    ``functools.partial(_prepare, ...)`` pickles (by reference) to dask workers."""
+    x = (_seen(path, channels, geometry) - mean) / std
+    return x if dtype is None else x.astype(dtype)
+
+
+def _seen(path: str, channels: int, geometry: _Geometry) -> np.ndarray:
+    """One image as the model sees it before the normalisation, (channels, H, W) float64 in
+    [0, 1]: decoded, brought to the model's channels, resized and center-cropped."""
     from ...images import center_crop, load_image, resize
 
     try:
@@ -149,5 +156,4 @@ def _prepare(
         )
     if geometry.crop is not None:
         x = center_crop(x, geometry.crop)
-    x = (x - mean) / std
-    return x if dtype is None else x.astype(dtype)
+    return x

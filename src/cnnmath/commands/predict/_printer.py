@@ -1,12 +1,12 @@
 """predict's output stream: the checks against the model's first outputs (labels, --top,
---masks), then one report per image in input order, a segmentation model's mask written
-whole before its report."""
+--masks, --cams), then one report per image in input order, a segmentation model's mask or
+a classifier's Grad-CAM picture written whole before its report."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,10 @@ class _Printer:
         labels: list[str] | None,
         sizes: dict[str, tuple[int, int]],
         masks: dict[str, Path] | None,
+        cams: Callable[[str, int], Path] | None = None,
     ) -> None:
         self.args, self.labels, self.sizes, self.masks = args, labels, sizes, masks
+        self.cams = cams  # (image, its first class) -> the --cams picture written
         self.k: int | None = None
         self.folder_made = False
 
@@ -48,6 +50,12 @@ class _Printer:
                 f"--masks {args.masks}: MODEL {args.model} is a classifier (one score per class "
                 "and image); masks need a segmentation model, whose output is per pixel, "
                 "(B, classes, H, W)"
+            )
+        if per_pixel and self.cams is not None:
+            raise CLIError(
+                f"--cams {args.cams}: MODEL {args.model} is a segmentation model (its output is "
+                "per pixel, (B, classes, H, W)); Grad-CAM's heat maps are of a classifier's "
+                "class score, (B, classes)"
             )
         if per_pixel and self.masks is not None and classes > MAX_MASK_CLASSES:
             raise CLIError(
@@ -79,7 +87,8 @@ class _Printer:
         scores = outputs.reshape(len(paths), -1)
         probs = _probabilities(scores)
         for path, s, p, t in zip(paths, scores, probs, _top(probs, self.k)):
-            print(_report(path, s, p, t, self.labels, self.args.json), flush=True)
+            cam = None if self.cams is None else self.cams(path, int(t[0]))
+            print(_report(path, s, p, t, self.labels, self.args.json, cam), flush=True)
 
     def _segment(self, path: str, logits: np.ndarray, k: int) -> None:
         """One image's class per pixel at its own size; its mask written, then its areas."""

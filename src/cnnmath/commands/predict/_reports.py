@@ -51,7 +51,10 @@ def _report(
     top: np.ndarray,
     labels: list[str] | None,
     as_json: bool,
+    cam: Path | None = None,
 ) -> str:
+    """A classifier's report of one image: its top classes, best first; with ``cam`` (the
+    picture ``--cams`` wrote) its path too, ``"cam"`` in JSON, " -> path" in text."""
     if as_json:
         entries = [
             {
@@ -62,9 +65,12 @@ def _report(
             }
             for c in top
         ]
-        return json.dumps({"file": path, "top": entries}, ensure_ascii=False)
+        record: dict[str, object] = {"file": path, "top": entries}
+        if cam is not None:
+            record["cam"] = str(cam)
+        return json.dumps(record, ensure_ascii=False)
     width = len(str(len(top)))
-    lines = [path]
+    lines = [path if cam is None else f"{path} -> {cam}"]
     for rank, c in enumerate(top, start=1):
         name = labels[c] if labels else f"class {c}"
         lines.append(f"  {rank:>{width}}  {probs[c]:.4f}  {name}")
