@@ -506,3 +506,14 @@ def test_graph_pool_then_unpool_equals_torch():
     np.testing.assert_array_equal(g.backward(G), tx.grad.numpy())
     with pytest.raises(TypeError, match="returns 2 outputs"):
         nn.Sequential(nn.FractionalMaxPool2d(2, 3, return_indices=True))(np.zeros((1, 1, 6, 6)))
+
+
+def test_summary_shows_no_stride_for_windows_drawn_at_each_forward():
+    """Fractional max pooling's windows step by a drawn amount (here 10 rows into 3: about
+    3 apart), not by the kernel size: summary's stride column is empty, its kernel given."""
+    from cnnmath import summary
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.FractionalMaxPool2d(2, output_size=3))
+    rows = summary(model, (1, 1, 12, 12)).rows
+    assert (rows[1].kernel, rows[1].stride) == ((2, 2), None)
+    assert rows[0].stride == (1, 1)

@@ -340,6 +340,13 @@ def _fields(model: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, Field],
     return {f.name: f for f in list(found)[1:]}, ""
 
 
+def _random_windows(module: Any) -> bool:
+    """Whether a window layer places its windows with no fixed stride (fractional max
+    pooling's, drawn at each forward: it states no ``spatial_window``)."""
+    window = getattr(module, "spatial_window", None)
+    return callable(window) and window()[0] is None
+
+
 def _row(
     node: nn.Node, y: np.ndarray, seen: set[int], fields: dict[str, Field], extra_bytes: int = 0
 ) -> LayerRow:
@@ -350,7 +357,8 @@ def _row(
     seen.add(id(module))
     window = hasattr(module, "kernel_size")
     kernel = _pair(module.kernel_size) if window else None
-    stride = _pair(getattr(module, "stride", None) or module.kernel_size) if window else None
+    stepped = window and not _random_windows(module)
+    stride = _pair(getattr(module, "stride", None) or module.kernel_size) if stepped else None
     groups = int(module.groups) if hasattr(module, "groups") else None
     return LayerRow(
         name=node.name,

@@ -113,7 +113,7 @@ def _alpha_dropout(
         mask = _check_mask(mask, shape, func)
     if not training or p == 0.0:
         y = x.copy()
-        keep = np.ones(shape, dtype=bool) if mask is None else mask
+        keep = np.broadcast_to(np.True_, shape) if mask is None else mask  # (no memory)
     else:
         keep = dropout_mask(shape, p, rng) if mask is None else mask
         with np.errstate(invalid="ignore", over="ignore"):  # inf·0 where an inf is dropped
