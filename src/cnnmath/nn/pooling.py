@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import ops
-from .._checks import check_float_array, int_pair, int_triple, positive_int, real_number
+from .._checks import check_float_array, int_pair, int_triple, positive_int
+from ..ops.pool.fractional import _output_spec as _fractional_output
 from ..ops.pool.fractional import _windows as _fractional_windows
 from ..ops.pool.lp_pool import _norm_type
 from ..ops.pool.unpool import _ints as _spatial  # an int or rank ints, each >= minimum
@@ -621,33 +622,11 @@ class _FractionalMaxPool(Module):
         super().__init__()
         func, r = type(self).__name__, self._rank
         sizes = int_pair if r == 2 else int_triple
-        several = "a pair" if r == 2 else "a triple"
         self.kernel_size = sizes("kernel_size", kernel_size, minimum=1, func=func)
         self.return_indices = _flag(func, "return_indices", return_indices)
-        if (output_size is None) == (output_ratio is None):
-            given = "neither" if output_size is None else "both"
-            raise ValueError(
-                f"{func}: output_size, output_ratio: expected exactly one of them, got {given}"
-            )
-        self.output_size = (
-            None if output_size is None else sizes("output_size", output_size, minimum=1, func=func)
+        self.output_size, self.output_ratio = _fractional_output(
+            output_size, output_ratio, r, func=func
         )
-        self.output_ratio: tuple[float, ...] | None = None
-        if output_ratio is not None:
-            ratios = (
-                output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * r
-            )
-            if len(ratios) != r:
-                raise TypeError(
-                    f"{func}: output_ratio: expected a number or {several} of numbers in (0, 1), "
-                    f"got {output_ratio!r}"
-                )
-            self.output_ratio = tuple(
-                real_number(
-                    "output_ratio", v, low=0, high=1, low_open=True, high_open=True, func=func
-                )
-                for v in ratios
-            )
         if _random_samples is not None:
             check_float_array("_random_samples", _random_samples, func=func)
             if _random_samples.ndim != 3 or _random_samples.shape[2] != r:

@@ -29,7 +29,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from .._checks import check_float_array, real_number
+from .._checks import check_float_array, flag, real_number
 from . import _threads
 from .activations import SELU_ALPHA, SELU_SCALE
 from .dropout import dropout_mask
@@ -55,12 +55,6 @@ def _affine(p: float) -> tuple[float, float]:
 
 def _probability(p: Any, func: str) -> float:
     return real_number("p", p, func=func, low=0.0, high=1.0)
-
-
-def _training(training: Any, func: str) -> bool:
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{func}: training: expected True or False, got {training!r}")
-    return bool(training)
 
 
 def _mask_shape(x: np.ndarray, feature: bool, func: str) -> tuple[int, ...]:
@@ -107,7 +101,7 @@ def _alpha_dropout(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     x = check_float_array("x", x, func=func)
     p = _probability(p, func)
-    training = _training(training, func)
+    training = flag("training", training, func=func)
     shape = _mask_shape(x, feature, func)
     if mask is not None:
         mask = _check_mask(mask, shape, func)
@@ -228,7 +222,7 @@ def alpha_dropout_backward(
     func = "alpha_dropout_backward"
     g = check_float_array("grad_output", grad_output, func=func)
     p = _probability(p, func)
-    training = _training(training, func)
+    training = flag("training", training, func=func)
     per_map = g.shape[:2] + (1,) * (g.ndim - 2) if g.ndim >= 2 else g.shape
     shape = per_map if isinstance(mask, np.ndarray) and mask.shape == per_map else g.shape
     mask = _check_mask(mask, shape, func)

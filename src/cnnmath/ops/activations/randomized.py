@@ -23,7 +23,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from ..._checks import check_float_array, check_same_dtype
+from ..._checks import check_float_array, check_same_dtype, flag
 from .. import _threads
 from .._random import default_generator
 from ._elementwise import _checked, _quiet, _real
@@ -41,12 +41,6 @@ def _range(lower: Any, upper: Any, func: str) -> tuple[float, float]:
             f"{func}: lower: expected lower <= upper, got lower={lower!r} > upper={upper!r}"
         )
     return low, high
-
-
-def _training(training: Any, func: str) -> bool:
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{func}: training: expected True or False, got {training!r}")
-    return bool(training)
 
 
 def _check_slopes(slopes: Any, x: np.ndarray, func: str) -> np.ndarray:
@@ -128,7 +122,7 @@ def rrelu(
     func = "rrelu"
     x = _checked(x, func)
     low, high = _range(lower, upper, func)
-    training = _training(training, func)
+    training = flag("training", training, func=func)
     if slopes is not None:
         slopes = _check_slopes(slopes, x, func)
     if not training:
@@ -166,7 +160,7 @@ def rrelu_backward(
     if g.shape != x.shape:
         raise ValueError(f"{func}: grad_output: expected the shape of x {x.shape}, got {g.shape}")
     low, high = _range(lower, upper, func)
-    if not _training(training, func):
+    if not flag("training", training, func=func):
         return g * leaky_relu_grad(x, negative_slope=(low + high) / 2)
     if slopes is None:
         raise ValueError(

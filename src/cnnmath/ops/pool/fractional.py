@@ -104,11 +104,11 @@ class _Windows(NamedTuple):
     unbatched: bool
 
 
-def _output_sizes(
-    output_size: Any, output_ratio: Any, spatial: tuple[int, ...], *, func: str
-) -> tuple[int, ...]:
-    """``output_size`` as given, or ⌊m·r⌋ per axis from ``output_ratio``: exactly one."""
-    rank = len(spatial)
+def _output_spec(
+    output_size: Any, output_ratio: Any, rank: int, *, func: str
+) -> tuple[tuple[int, ...] | None, tuple[float, ...] | None]:
+    """(output_size, output_ratio) checked, exactly one of them given: the sizes as ``rank``
+    ints >= 1, or the ratios as ``rank`` numbers in (0, 1) (one number for every axis)."""
     if (output_size is None) == (output_ratio is None):
         given = "neither" if output_size is None else "both"
         raise ValueError(
@@ -116,7 +116,7 @@ def _output_sizes(
         )
     if output_size is not None:
         check = int_pair if rank == 2 else int_triple
-        return check("output_size", output_size, minimum=1, func=func)
+        return check("output_size", output_size, minimum=1, func=func), None
     ratios = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * rank
     several = "a pair" if rank == 2 else "a triple"
     if len(ratios) != rank:
@@ -124,16 +124,27 @@ def _output_sizes(
             f"{func}: output_ratio: expected a number or {several} of numbers in (0, 1), "
             f"got {output_ratio!r}"
         )
-    out = []
-    for r, m in zip(ratios, spatial):
-        r = real_number("output_ratio", r, low=0, high=1, low_open=True, high_open=True, func=func)
-        out.append(int(m * r))
+    return None, tuple(
+        real_number("output_ratio", r, low=0, high=1, low_open=True, high_open=True, func=func)
+        for r in ratios
+    )
+
+
+def _output_sizes(
+    output_size: Any, output_ratio: Any, spatial: tuple[int, ...], *, func: str
+) -> tuple[int, ...]:
+    """``output_size`` as given, or ⌊m·r⌋ per axis from ``output_ratio``: exactly one."""
+    size, ratios = _output_spec(output_size, output_ratio, len(spatial), func=func)
+    if size is not None:
+        return size
+    assert ratios is not None
+    out = tuple(int(m * r) for r, m in zip(ratios, spatial))
     if min(out) < 1:
         raise ValueError(
-            f"{func}: output_ratio: expected output sizes >= 1, got {tuple(out)} from "
+            f"{func}: output_ratio: expected output sizes >= 1, got {out} from "
             f"{output_ratio!r} of the input's {tuple(spatial)}"
         )
-    return tuple(out)
+    return out
 
 
 def _windows(
