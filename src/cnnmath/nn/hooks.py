@@ -188,24 +188,14 @@ def run_forward(
         output = y
         for key, hook in list(hooks.forward.items()):
             called.add(key)
-            if key in hooks.with_kwargs:
-                result = hook(module, args, kwargs, output)
-            else:
-                result = hook(module, args, output)
-            if result is not None:
-                output = result
+            output = _after(hooks, key, hook, module, args, kwargs, output)
         return args, kwargs, y, output, extra
     except Exception:
         for key, hook in list(hooks.forward.items()):
             if key not in hooks.always_call or key in called:
                 continue
             try:
-                if key in hooks.with_kwargs:
-                    result = hook(module, args, kwargs, output)
-                else:
-                    result = hook(module, args, output)
-                if result is not None:
-                    output = result
+                output = _after(hooks, key, hook, module, args, kwargs, output)
             except Exception as error:
                 warnings.warn(
                     f"{type(module).__name__}: a forward hook registered with always_call=True "
@@ -214,6 +204,24 @@ def run_forward(
                     stacklevel=3,
                 )
         raise
+
+
+def _after(
+    hooks: Hooks,
+    key: int,
+    hook: Callable[..., Any],
+    module: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    output: Any,
+) -> Any:
+    """The output after one forward hook: hook(module, args[, kwargs], output), or the
+    output as it was when the hook returns None."""
+    if key in hooks.with_kwargs:
+        result = hook(module, args, kwargs, output)
+    else:
+        result = hook(module, args, output)
+    return output if result is None else result
 
 
 def replaced_kwargs(before: dict[str, Any], after: dict[str, Any]) -> bool:
