@@ -300,16 +300,13 @@ def _at_graph_keys(
             modules.setdefault(head, target)
     keyed: dict[str, np.ndarray] = {}
     for key, value in tensors.items():
-        target = names.get(key)
-        if target is None and key not in names:
-            head, _, last = key.rpartition(".")
-            target = f"{modules[head]}.{last}" if head in modules else None
-        if key in own or target is None or target not in own or target in tensors:
-            keyed[key] = value
-        elif key in views or target in keyed:
-            keyed[key] = value
-        else:
+        head, _, last = key.rpartition(".")
+        target = names.get(key, f"{modules[head]}.{last}" if head in modules else None)
+        moved = key not in own and key not in views and target in own
+        if moved and target is not None and target not in tensors and target not in keyed:
             keyed[target] = value
+        else:
+            keyed[key] = value
     return keyed
 
 

@@ -67,15 +67,22 @@ def _local_response_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) ->
     w.node("LRN", [node.inputs[0]], node.output, node.name, **attrs)
 
 
+def _scale(w: _Writer, node: nn.Node, shape: tuple[int, ...]) -> str:
+    """A LayerNorm's or RMSNorm's γ: its weight, or fixed ones of ``shape`` without one (a
+    Constant node, which ``load`` reads back as no weight)."""
+    m = node.module
+    assert isinstance(m, (nn.LayerNorm, nn.RMSNorm))
+    if m.weight is not None:
+        return w.state(m, "weight", node)
+    return w.constant(f"{node.name}/ones", np.ones(shape))
+
+
 def _layer_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     m = node.module
     assert isinstance(m, nn.LayerNorm)
     _needs(w, node, "LayerNormalization", 17)
     shape, base = m.normalized_shape, node.name
-    if m.weight is not None:
-        scale = w.state(m, "weight", node)
-    else:
-        scale = w.constant(f"{base}/ones", np.ones(shape))
+    scale = _scale(w, node, shape)
     x, output = node.inputs[0], node.output
     if isinstance(m, nn.LayerNorm2d):  # over each pixel's channels: channels last and back
         x = w.node("Transpose", [x], f"{base}/nhwc", f"{base}/nhwc", perm=[0, 2, 3, 1])
@@ -96,10 +103,7 @@ def _rms_norm(w: _Writer, node: nn.Node, shapes: list, out: tuple) -> None:
     assert isinstance(m, nn.RMSNorm)
     _needs(w, node, "RMSNormalization", 23)
     shape, base = m.normalized_shape, node.name
-    if m.weight is not None:
-        scale = w.state(m, "weight", node)
-    else:
-        scale = w.constant(f"{base}/ones", np.ones(shape))
+    scale = _scale(w, node, shape)
     eps = float(np.finfo(w.dtype).eps) if m.eps is None else m.eps
     stash = 11 if np.dtype(w.dtype) == np.float64 else 1
     w.node(
